@@ -1,0 +1,63 @@
+"""The `ganhub` command line. Commands come from plugins' `register_commands` hooks, the
+built-in ones (run, config, plugins, list, sample) included; see `ganhub.commands`."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from ganhub import __version__
+from ganhub.errors import GanhubError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ganhub")
+def cli() -> None:
+    """Train GANs in several domains with one engine.
+
+    \b
+    Quick start:
+      ganhub run plugin=toy2d                 train on the embedded default data
+      ganhub run plugin=dcgan --help          every key of a plugin, with defaults
+      ganhub run plugin=dcgan tricks=[ema] trainer.steps=2000
+      ganhub sample runs/dcgan-... n=64       a grid from a trained run
+    """
+
+
+def build_cli() -> click.Group:
+    """The command group with every plugin's commands added."""
+    from ganhub.plugins import get_hub
+
+    hub = get_hub()
+    hub.add_commands(cli)
+    return cli
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the CLI, turning ganhub errors into one line + exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        group = build_cli()
+        group.main(args=args, prog_name="ganhub", standalone_mode=False)
+    except GanhubError as exc:
+        if os.environ.get("GANHUB_DEBUG"):
+            raise
+        click.echo(f"ganhub: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("ganhub: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("ganhub: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

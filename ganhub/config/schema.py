@@ -1,0 +1,157 @@
+"""The typed configuration every run shares; domains subclass `RunConfig` to add `model`/`data`.
+
+These pydantic models are the single source of truth: field types, defaults and descriptions
+feed validation, `ganhub run plugin=X --help`, and the resolved `config.yaml` of each run.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+    # A scalar written for the whole section (`data=folder`) sets this field instead.
+    shorthand: ClassVar[str | None] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_shorthand(cls, value: Any) -> Any:
+        if cls.shorthand and isinstance(value, str | int | float):
+            return {cls.shorthand: value}
+        return value
+
+
+class OptimizerConfig(Section):
+    """One optimizer (one per parameter group: G, D)."""
+
+    name: Literal["adam", "adamw", "rmsprop", "sgd"] = Field(
+        "adam", description="optimizer; the DCGAN paper uses adam, WGAN used rmsprop"
+    )
+    lr: float = Field(2e-4, gt=0, description="learning rate")
+    betas: tuple[float, float] = Field((0.5, 0.999), description="Adam betas (beta1, beta2)")
+    eps: float = Field(1e-8, gt=0, description="Adam / RMSprop epsilon")
+    weight_decay: float = Field(0.0, ge=0, description="decoupled weight decay (adamw) or L2")
+    momentum: float = Field(0.0, ge=0, description="momentum for rmsprop / sgd")
+
+    @field_validator("betas")
+    @classmethod
+    def _betas_in_range(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0.0 <= b < 1.0 for b in v):
+            raise ValueError(f"each beta must be in [0, 1), got {list(v)}")
+        return v
+
+
+class OptimConfig(Section):
+    """Optimizers by parameter group. Every domain has a G group and a D group."""
+
+    G: OptimizerConfig = Field(default_factory=OptimizerConfig, description="generator side")
+    D: OptimizerConfig = Field(default_factory=OptimizerConfig, description="discriminator side")
+
+
+class TrainerConfig(Section):
+    """How long and how the loop runs; logging, sampling and checkpoint cadence."""
+
+    steps: int = Field(1000, gt=0, description="optimisation steps (one step runs every due phase)")
+    batch_size: int = Field(64, gt=0, description="samples per step on each process")
+    grad_accum: int = Field(
+        1, ge=1, description="split each batch into this many micro-batches (same result, less memory)"
+    )
+    log_every: int = Field(50, gt=0, description="steps between metric logs (the only host syncs)")
+    sample_every: int = Field(500, ge=0, description="steps between sample artifacts; 0: only at end")
+    checkpoint_every: int = Field(1000, ge=0, description="steps between checkpoints; 0: only at end")
+    eval_every: int = Field(0, ge=0, description="steps between evaluations; 0: only at the end")
+    keep_checkpoints: int = Field(2, ge=1, description="how many recent checkpoints to keep")
+    max_seconds: float | None = Field(
+        None, gt=0, description="stop (with a checkpoint) after this much wall time"
+    )
+    compile: bool = Field(False, description="torch.compile G and D (first steps are slow)")
+    channels_last: bool = Field(False, description="channels_last memory format for image models")
+    num_workers: int = Field(0, ge=0, description="data-loading worker processes (folder data)")
+    progress: bool = Field(True, description="show a progress bar")
+
+
+class EvalConfig(Section):
+    """Evaluation during and after training."""
+
+    metrics: list[str] | None = Field(
+        None, description="metric names (ganhub list metrics); default: the domain's choice"
+    )
+    n_samples: int = Field(2500, gt=0, description="generated samples per evaluation")
+
+
+class TrickOptions(Section):
+    """Per-trick options; filled with one field per registered trick when a config resolves."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_a_list(cls, value: Any) -> Any:
+        if isinstance(value, list | str):
+            raise ValueError(
+                "'trick' holds per-trick options (trick.NAME.KEY=VALUE); "
+                f"to enable tricks write tricks={value if isinstance(value, str) else '[' + ','.join(map(str, value)) + ']'}"
+            )
+        return value
+
+
+class RunConfig(Section):
+    """Everything a run needs. Domains subclass this to add `model`, `data` and their own keys."""
+
+    plugin: str = Field(description="the domain plugin to train (ganhub list domains)")
+    preset: str | None = Field(None, description="a named preset of the domain")
+    seed: int = Field(0, description="random seed (model init, data order, noise)")
+    deterministic: bool = Field(False, description="deterministic kernels (slower; exact resume)")
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps")
+    precision: Literal["32", "bf16", "16"] = Field(
+        "32", description="32: fp32; bf16: bfloat16 autocast; 16: fp16 autocast with grad scaling"
+    )
+    out_dir: Path = Field(Path("runs"), description="where run directories are created")
+    name: str | None = Field(None, description="run directory name (default <plugin>-<time>)")
+    resume: Path | None = Field(None, description="a run directory to continue")
+    loss: str = Field("nonsaturating", description="adversarial loss (ganhub list losses)")
+    tricks: list[str] = Field(default_factory=list, description="tricks to apply (ganhub list tricks)")
+    trick: TrickOptions = Field(default_factory=TrickOptions, description="per-trick options")
+    loggers: list[str] = Field(
+        default_factory=lambda: ["jsonl", "tensorboard"], description="run loggers (ganhub list loggers)"
+    )
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @field_validator("device")
+    @classmethod
+    def _device_pattern(cls, v: str) -> str:
+        if not _DEVICE.match(v):
+            raise ValueError(f"'{v}' is not a device; use auto, cpu, cuda, cuda:N or mps")
+        return v
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_as_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) else v
+
+    @field_validator("tricks")
+    @classmethod
+    def _no_repeated_tricks(cls, v: list[str]) -> list[str]:
+        repeated = sorted({t for t in v if v.count(t) > 1})
+        if repeated:
+            raise ValueError(f"trick listed twice: {', '.join(repeated)}")
+        return v
+
+    @model_validator(mode="after")
+    def _accum_divides_batch(self) -> RunConfig:
+        if self.trainer.batch_size % self.trainer.grad_accum:
+            raise ValueError(
+                f"trainer.grad_accum={self.trainer.grad_accum} must divide "
+                f"trainer.batch_size={self.trainer.batch_size}"
+            )
+        return self

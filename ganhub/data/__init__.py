@@ -1,0 +1,196 @@
+"""Batch sources: in-memory tensors indexed in batches, or a dataset read by worker processes.
+
+Both draw per-epoch permutations from (seed, epoch), shard them by rank, drop the last partial
+batch, and remember (epoch, batches consumed), so a resumed run sees exactly the batches an
+uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from ganhub.errors import ConfigError
+
+
+@dataclass
+class Position:
+    """Where a batch stream is: epoch number and batches already taken from that epoch."""
+
+    epoch: int = 0
+    index: int = 0
+
+
+def epoch_order(n: int, seed: int, epoch: int, rank: int = 0, world: int = 1) -> Tensor:
+    """This rank's sample indices for an epoch: a seeded permutation, sharded evenly by rank."""
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    order = torch.randperm(n, generator=gen)
+    per_rank = n // world
+    return order[rank * per_rank : (rank + 1) * per_rank]
+
+
+class BatchSource(ABC):
+    """Training data for the loop; `batches` yields device batches forever."""
+
+    position: Position
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """Number of samples."""
+
+    @abstractmethod
+    def batches(
+        self, batch_size: int, device: torch.device, *, seed: int, rank: int = 0, world: int = 1
+    ) -> Iterator[Any]:
+        """Yield batches on `device` forever, starting at `self.position`."""
+
+    def _check_size(self, batch_size: int, world: int) -> int:
+        per_epoch = (len(self) // world) // batch_size
+        if per_epoch == 0:
+            raise ConfigError(
+                f"trainer.batch_size={batch_size}: the dataset has only {len(self)} samples "
+                f"for {world} process(es); use a smaller batch or more data"
+            )
+        return per_epoch
+
+
+class TensorBatches(BatchSource):
+    """Batches gathered from tensors in memory (moved to the device once): no per-sample work.
+
+    `augment`, if given, is applied to each gathered batch on the device (batched ops only).
+    """
+
+    def __init__(self, *tensors: Tensor, augment: Callable[[Tensor], Tensor] | None = None) -> None:
+        if not tensors or any(len(t) != len(tensors[0]) for t in tensors):
+            raise ValueError("TensorBatches needs tensors of equal length")
+        self.tensors = tensors
+        self.augment = augment
+        self.position = Position()
+
+    def __len__(self) -> int:
+        return len(self.tensors[0])
+
+    def batches(
+        self, batch_size: int, device: torch.device, *, seed: int, rank: int = 0, world: int = 1
+    ) -> Iterator[Any]:
+        """Yield batches forever from the tensors, gathered on `device`."""
+        per_epoch = self._check_size(batch_size, world)
+        data = [t.to(device) for t in self.tensors]
+        while True:
+            order = epoch_order(len(self), seed, self.position.epoch, rank, world).to(device)
+            while self.position.index < per_epoch:
+                i = self.position.index
+                idx = order[i * batch_size : (i + 1) * batch_size]
+                batch = [t[idx] for t in data]
+                if self.augment is not None:
+                    batch[0] = self.augment(batch[0])
+                self.position.index += 1
+                yield batch[0] if len(batch) == 1 else tuple(batch)
+            self.position = Position(self.position.epoch + 1, 0)
+
+
+class _EpochBatchSampler:
+    """Index batches for one epoch, starting at a given batch (what DataLoader iterates)."""
+
+    def __init__(self, order: Tensor, batch_size: int, start: int) -> None:
+        self.order, self.batch_size, self.start = order.tolist(), batch_size, start
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for i in range(self.start, len(self)):
+            yield self.order[i * self.batch_size : (i + 1) * self.batch_size]
+
+    def __len__(self) -> int:
+        return len(self.order) // self.batch_size
+
+
+class LoaderBatches(BatchSource):
+    """Batches from a map-style dataset read by DataLoader workers, copied to the device ahead.
+
+    Decoding happens in `num_workers` processes; pinned memory and a one-batch look-ahead let
+    the host-to-device copy overlap the previous step on CUDA.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset[Any],
+        num_workers: int = 0,
+        collate: Callable[[list[Any]], Any] | None = None,
+    ) -> None:
+        self.dataset = dataset
+        self.num_workers = num_workers
+        self.collate = collate
+        self.position = Position()
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def batches(
+        self, batch_size: int, device: torch.device, *, seed: int, rank: int = 0, world: int = 1
+    ) -> Iterator[Any]:
+        """Yield batches forever, decoded by workers and copied to `device` one batch ahead."""
+        self._check_size(batch_size, world)
+        pin = device.type == "cuda"
+        while True:
+            order = epoch_order(len(self), seed, self.position.epoch, rank, world)
+            sampler = _EpochBatchSampler(order, batch_size, self.position.index)
+            loader = DataLoader(
+                self.dataset,
+                batch_sampler=sampler,
+                num_workers=self.num_workers,
+                collate_fn=self.collate,
+                pin_memory=pin,
+            )
+            pending = None
+            for cpu_batch in loader:
+                nxt = to_device(cpu_batch, device)
+                if pending is not None:
+                    self.position.index += 1
+                    yield pending
+                pending = nxt
+            if pending is not None:
+                self.position.index += 1
+                yield pending
+            self.position = Position(self.position.epoch + 1, 0)
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Move tensors in a batch (tensor, tuple, list or dict) to `device` without blocking."""
+    if isinstance(batch, Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, tuple | list):
+        return type(batch)(to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def split_batch(batch: Any, parts: int) -> Sequence[Any]:
+    """Split a batch along dim 0 into `parts` micro-batches (gradient accumulation)."""
+    if parts == 1:
+        return [batch]
+    if isinstance(batch, Tensor):
+        return batch.chunk(parts)
+    if isinstance(batch, tuple | list):
+        columns = [split_batch(b, parts) for b in batch]
+        return [type(batch)(col[i] for col in columns) for i in range(parts)]
+    if isinstance(batch, dict):
+        split = {k: split_batch(v, parts) for k, v in batch.items()}
+        return [{k: v[i] for k, v in split.items()} for i in range(parts)]
+    raise TypeError(f"cannot split a batch of type {type(batch).__name__}")
+
+
+__all__ = [
+    "BatchSource",
+    "LoaderBatches",
+    "Position",
+    "TensorBatches",
+    "epoch_order",
+    "split_batch",
+    "to_device",
+]

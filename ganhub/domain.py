@@ -1,0 +1,40 @@
+"""The domain interface: what a domain plugin registers with `register_domains`.
+
+A domain is cheap to import and to register: its module must not import heavy optional
+packages at the top (monai, transformers, optuna). `build` is where those imports happen.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from ganhub.config.schema import RunConfig
+    from ganhub.train.system import BuildHints, GANSystem
+
+
+class Domain(ABC):
+    """A trainable family of GANs: config class, presets, and a factory for its `GANSystem`."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    # vector | image | volume | tokens; tricks declare which of these they apply to.
+    modality: ClassVar[str] = "image"
+    # Whether `build` honours `BuildHints.pack` (PacGAN's wider discriminator input).
+    supports_pack: ClassVar[bool] = False
+    # Named override sets: `preset=small` merges presets["small"] under the user's overrides.
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    @property
+    @abstractmethod
+    def config_class(self) -> type[RunConfig]:
+        """The pydantic model (a `RunConfig` subclass) that validates this domain's runs."""
+
+    @abstractmethod
+    def build(self, config: RunConfig, hints: BuildHints) -> GANSystem:
+        """Build the models and data for a validated config (random init, nothing downloaded)."""
+
+    def check(self, config: RunConfig) -> list[str]:
+        """Domain-specific problems with a validated config (empty when fine)."""
+        return []

@@ -1,0 +1,45 @@
+"""Errors meant for people: one line, the key or file, the bad value, what would be valid."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class GanhubError(Exception):
+    """Base class of every error ganhub raises on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(GanhubError):
+    """The user asked for something that cannot work (bad key, value, plugin, path); exit 2."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """A configuration value or combination is invalid."""
+
+
+class PluginError(UsageError):
+    """A plugin or registry entry is unknown or could not be loaded."""
+
+
+class TrainingError(GanhubError):
+    """Training stopped for a reason the user must act on (NaN loss, diverged run)."""
+
+    exit_code = 3
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """Return ' (did you mean 'x'?)' for the closest choice, or '' when none is close."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def unknown_choice(kind: str, name: str, choices: Iterable[str]) -> PluginError:
+    """Build the error for an unknown registry name, listing what exists."""
+    names = sorted(choices)
+    listing = ", ".join(names) if names else "none registered"
+    return PluginError(f"unknown {kind} '{name}'{did_you_mean(name, names)}; available: {listing}")

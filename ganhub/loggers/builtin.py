@@ -1,0 +1,65 @@
+"""Built-in loggers: metrics.jsonl (one JSON object per logging step) and TensorBoard."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ganhub.hookspecs import Register, hookimpl
+from ganhub.loggers import Logger
+
+if TYPE_CHECKING:
+    from ganhub.config.schema import RunConfig
+
+
+class JsonlLogger(Logger):
+    """Appends {"step": ..., "time": ..., metrics...} lines to metrics.jsonl (resume appends)."""
+
+    def __init__(self, run_dir: Path, config: RunConfig) -> None:
+        super().__init__(run_dir, config)
+        self.file = (run_dir / "metrics.jsonl").open("a", buffering=1)
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        """Write one line and flush it, so `tail -f` and reports see it at once."""
+        record: dict[str, Any] = {"step": step, "time": round(time.time(), 3), **metrics}
+        self.file.write(json.dumps(record) + "\n")
+
+    def close(self) -> None:
+        """Close the file."""
+        self.file.close()
+
+
+class TensorBoardLogger(Logger):
+    """TensorBoard event files under <run>/tb: scalars, and sample grids as images."""
+
+    def __init__(self, run_dir: Path, config: RunConfig) -> None:
+        super().__init__(run_dir, config)
+        from torch.utils.tensorboard import SummaryWriter  # heavy: only when the logger is used
+
+        self.writer = SummaryWriter(str(run_dir / "tb"))
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        """One scalar per metric."""
+        for key, value in metrics.items():
+            self.writer.add_scalar(key, value, step)
+
+    def log_artifacts(self, step: int, paths: list[Path]) -> None:
+        """PNG artifacts become image summaries."""
+        from torchvision.io import ImageReadMode, read_image
+
+        for path in paths:
+            if path.suffix == ".png":
+                self.writer.add_image(path.stem.split("_step")[0], read_image(str(path), ImageReadMode.RGB), step)
+
+    def close(self) -> None:
+        """Flush and close the event file."""
+        self.writer.close()
+
+
+@hookimpl
+def register_loggers(register: Register) -> None:
+    """Register the built-in loggers."""
+    register("jsonl", JsonlLogger)
+    register("tensorboard", TensorBoardLogger)

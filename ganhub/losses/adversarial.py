@@ -1,0 +1,134 @@
+"""The built-in adversarial losses, registered through `register_losses` like any plugin's.
+
+All take raw logits; `softplus(-x) = -log(sigmoid(x))` keeps the BCE forms stable.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from ganhub.hookspecs import Register, hookimpl
+from ganhub.losses import AdversarialLoss, Targets
+
+
+def _bce(logits: Tensor, target: float) -> Tensor:
+    return F.binary_cross_entropy_with_logits(logits, logits.new_full((), target).expand_as(logits))
+
+
+class MinimaxLoss(AdversarialLoss):
+    """Original minimax GAN: BCE for D, saturating log(1 - D(G(z))) for G (Goodfellow 2014)."""
+
+    name = "minimax"
+    uses_targets = True
+
+    def d_loss(self, real: Tensor, fake: Tensor, targets: Targets = Targets()) -> Tensor:
+        """BCE of real logits against the real target plus fake logits against the fake target."""
+        return _bce(real, targets.real) + _bce(fake, targets.fake)
+
+    def g_loss(self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()) -> Tensor:
+        """Minimise log(1 - sigmoid(fake)) = -softplus(fake): saturates when D wins."""
+        return -F.softplus(fake).mean()
+
+
+class NonSaturatingLoss(MinimaxLoss):
+    """BCE for D and the non-saturating -log D(G(z)) for G (the usual choice)."""
+
+    name = "nonsaturating"
+
+    def g_loss(self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()) -> Tensor:
+        """BCE of fake logits against the generator's target (1): -log sigmoid(fake)."""
+        return _bce(fake, targets.gen)
+
+
+class WassersteinLoss(AdversarialLoss):
+    """Wasserstein GAN critic loss (needs a Lipschitz constraint: gp, spectral_norm or clipping)."""
+
+    name = "wasserstein"
+
+    def d_loss(self, real: Tensor, fake: Tensor, targets: Targets = Targets()) -> Tensor:
+        """mean(D(fake)) - mean(D(real))."""
+        return fake.mean() - real.mean()
+
+    def g_loss(self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()) -> Tensor:
+        """-mean(D(fake))."""
+        return -fake.mean()
+
+
+class LeastSquaresLoss(AdversarialLoss):
+    """LSGAN (Mao et al. 2017), a=0, b=1, c=1: D regresses real->b, fake->a; G pushes fake->c."""
+
+    name = "lsgan"
+    uses_targets = True
+
+    def d_loss(self, real: Tensor, fake: Tensor, targets: Targets = Targets()) -> Tensor:
+        """0.5 E[(D(x) - b)^2] + 0.5 E[(D(G(z)) - a)^2]."""
+        return 0.5 * ((real - targets.real) ** 2).mean() + 0.5 * ((fake - targets.fake) ** 2).mean()
+
+    def g_loss(self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()) -> Tensor:
+        """0.5 E[(D(G(z)) - c)^2]."""
+        return 0.5 * ((fake - targets.gen) ** 2).mean()
+
+
+class HingeLoss(AdversarialLoss):
+    """Hinge loss (SAGAN, BigGAN): relu(1 - D(x)) + relu(1 + D(G(z))) for D, -D(G(z)) for G."""
+
+    name = "hinge"
+
+    def d_loss(self, real: Tensor, fake: Tensor, targets: Targets = Targets()) -> Tensor:
+        """E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]."""
+        return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+    def g_loss(self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()) -> Tensor:
+        """-E[D(G(z))]."""
+        return -fake.mean()
+
+
+class RelativisticLoss(AdversarialLoss):
+    """Relativistic standard GAN (RSGAN, Jolicoeur-Martineau 2018): D(x) - D(G(z)) pairwise."""
+
+    name = "relativistic"
+    needs_real_for_g = True
+
+    def d_loss(self, real: Tensor, fake: Tensor, targets: Targets = Targets()) -> Tensor:
+        """-log sigmoid(D(x) - D(G(z)))."""
+        return F.softplus(-(real - fake)).mean()
+
+    def g_loss(self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()) -> Tensor:
+        """-log sigmoid(D(G(z)) - D(x))."""
+        assert real is not None, "relativistic G loss needs real logits"
+        return F.softplus(-(fake - real)).mean()
+
+
+class RelativisticAverageLoss(AdversarialLoss):
+    """Relativistic average GAN (RaSGAN): each side against the other side's mean logit."""
+
+    name = "relativistic_average"
+    needs_real_for_g = True
+
+    def d_loss(self, real: Tensor, fake: Tensor, targets: Targets = Targets()) -> Tensor:
+        """-log sig(D(x) - E D(G(z))) - log(1 - sig(D(G(z)) - E D(x)))."""
+        return F.softplus(-(real - fake.mean())).mean() + F.softplus(fake - real.mean()).mean()
+
+    def g_loss(self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()) -> Tensor:
+        """The D loss with real and fake swapped."""
+        assert real is not None, "relativistic G loss needs real logits"
+        return F.softplus(-(fake - real.mean())).mean() + F.softplus(real - fake.mean()).mean()
+
+
+BUILTIN_LOSSES: tuple[type[AdversarialLoss], ...] = (
+    MinimaxLoss,
+    NonSaturatingLoss,
+    WassersteinLoss,
+    LeastSquaresLoss,
+    HingeLoss,
+    RelativisticLoss,
+    RelativisticAverageLoss,
+)
+
+
+@hookimpl
+def register_losses(register: Register) -> None:
+    """Register the built-in adversarial losses."""
+    for cls in BUILTIN_LOSSES:
+        register(cls.name, cls())

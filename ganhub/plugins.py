@@ -1,0 +1,240 @@
+"""Plugin discovery: the engine's own modules and every `ganhub` entry point, one at a time.
+
+A plugin that fails to import, lacks an optional dependency, or raises while registering is
+recorded with its error and the `pip install` line that fixes it; the others load regardless.
+Set ``GANHUB_STRICT_PLUGINS=1`` to turn such failures into exceptions (for plugin authors).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as md
+import importlib.util
+import os
+import re
+import traceback
+from dataclasses import dataclass, field
+from functools import lru_cache
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from ganhub import hookspecs
+from ganhub.errors import PluginError
+from ganhub.registry import KINDS, Registry
+
+if TYPE_CHECKING:
+    import click
+
+    from ganhub.domain import Domain
+    from ganhub.loggers import Logger
+    from ganhub.losses import AdversarialLoss
+    from ganhub.metrics import Metric
+    from ganhub.tricks import Trick
+
+ENTRY_POINT_GROUP = "ganhub"
+
+# The engine's own features, registered through the same hooks as everything else.
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "ganhub.losses.adversarial",
+    "ganhub.tricks.builtin",
+    "ganhub.loggers.builtin",
+    "ganhub.commands",
+)
+
+STRICT_ENV = "GANHUB_STRICT_PLUGINS"
+
+
+@dataclass
+class PluginInfo:
+    """What `ganhub plugins` shows for one plugin."""
+
+    name: str
+    module: str
+    dist: str
+    version: str
+    status: str = "ok"  # ok | unavailable | error
+    error: str = ""
+    fix: str = ""
+    registered: dict[str, list[str]] = field(default_factory=dict)
+
+
+class Hub:
+    """The plugin manager plus the registries its discovery hooks filled."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager("ganhub")
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        self.domains: Registry[Domain] = Registry("domains", "domain")
+        self.losses: Registry[AdversarialLoss] = Registry("losses", "loss")
+        self.tricks: Registry[type[Trick]] = Registry("tricks", "trick")
+        self.metrics: Registry[Metric] = Registry("metrics", "metric")
+        self.loggers: Registry[type[Logger]] = Registry("loggers", "logger")
+
+    # -- loading --------------------------------------------------------------------------
+
+    @classmethod
+    def discover(cls, extra: tuple[tuple[str, object], ...] = ()) -> Hub:
+        """Load the default plugins, every entry point, then `extra` (name, module) pairs."""
+        hub = cls()
+        for module_name in DEFAULT_PLUGINS:
+            hub._load(module_name, module_name, dist="ganhub", version=_version("ganhub"))
+        seen: set[str] = set()
+        for ep in md.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in seen:  # the same distribution visible twice (editable + site)
+                continue
+            seen.add(ep.name)
+            dist = ep.dist.name if ep.dist is not None else "?"
+            version = ep.dist.version if ep.dist is not None else "?"
+            hub._load(ep.name, ep.value, dist=dist, version=version, entry_point=ep)
+        for name, module in extra:
+            hub.add(name, module)
+        return hub
+
+    def add(self, name: str, plugin: object, dist: str = "(in-process)", version: str = "") -> None:
+        """Register a plugin object or module in-process (tests, notebooks) and run its hooks."""
+        info = PluginInfo(name, getattr(plugin, "__name__", repr(plugin)), dist, version)
+        self.plugins[name] = info
+        self._register(name, plugin, info)
+
+    def _load(
+        self,
+        name: str,
+        target: str,
+        *,
+        dist: str,
+        version: str,
+        entry_point: md.EntryPoint | None = None,
+    ) -> None:
+        info = PluginInfo(name, target, dist, version)
+        self.plugins[name] = info
+        try:
+            plugin: Any = entry_point.load() if entry_point else importlib.import_module(target)
+        except ImportError as exc:
+            self._fail(info, "unavailable", exc, _fix_for_missing(exc, dist))
+            return
+        except Exception as exc:
+            self._fail(info, "error", exc, f"report it to the authors of '{dist}'")
+            return
+        missing = [m for m in getattr(plugin, "__ganhub_requires__", ()) if not _importable(m)]
+        if missing:
+            err = ModuleNotFoundError(f"missing {', '.join(missing)}", name=missing[0])
+            self._fail(info, "unavailable", err, _fix_for_missing(err, dist))
+            return
+        self._register(name, plugin, info)
+
+    def _register(self, name: str, plugin: object, info: PluginInfo) -> None:
+        try:
+            self.pm.register(plugin, name=name)
+            for kind in KINDS:
+                registry: Registry[Any] = getattr(self, kind)
+                self._call_discovery(f"register_{kind}", name, registry.callback(name))
+                info.registered[kind] = registry.by_plugin(name)
+        except Exception as exc:
+            if self.pm.is_registered(plugin):
+                self.pm.unregister(plugin)
+            self._fail(info, "error", exc, f"report it to the authors of '{info.dist}'")
+
+    def _call_discovery(self, hook_name: str, plugin_name: str, register: Any) -> None:
+        # Call this plugin's implementation alone, so every entry knows which plugin added it.
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            if impl.plugin_name == plugin_name:
+                impl.function(register)
+
+    def _fail(self, info: PluginInfo, status: str, exc: BaseException, fix: str) -> None:
+        if os.environ.get(STRICT_ENV, "") not in ("", "0"):
+            raise PluginError(f"plugin '{info.name}' failed to load: {exc}") from exc
+        info.status, info.error, info.fix = status, _one_line(exc), fix
+        info.registered = {}
+
+    # -- use ------------------------------------------------------------------------------
+
+    def add_commands(self, cli: click.Group) -> None:
+        """Let every loaded plugin add its CLI commands; record which plugin added which."""
+        for impl in self.pm.hook.register_commands.get_hookimpls():
+            info = self.plugins.get(impl.plugin_name)
+            before = set(cli.commands)
+            try:
+                impl.function(cli)
+            except Exception as exc:  # a broken plugin's command must not break the CLI
+                if info:
+                    self._fail(info, "error", exc, f"report it to the authors of '{info.dist}'")
+                continue
+            if info:
+                info.registered["commands"] = sorted(set(cli.commands) - before)
+
+    def failures(self) -> list[PluginInfo]:
+        """Plugins that did not load, for warnings."""
+        return [p for p in self.plugins.values() if p.status != "ok"]
+
+    def require_domain(self, name: str) -> Domain:
+        """The domain `name`, or an error that says how to install it when its plugin failed."""
+        if name not in self.domains and name in self.plugins:
+            info = self.plugins[name]
+            if info.status != "ok":
+                raise PluginError(
+                    f"plugin '{name}' is {info.status}: {info.error}. Fix: {info.fix}"
+                )
+        return self.domains.get(name)
+
+
+@lru_cache(maxsize=1)
+def get_hub() -> Hub:
+    """The process-wide hub, discovered once."""
+    return Hub.discover()
+
+
+def reset_hub() -> None:
+    """Forget the cached hub (tests that install plugins call this)."""
+    get_hub.cache_clear()
+
+
+def _version(dist: str) -> str:
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return "?"
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _one_line(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    if os.environ.get("GANHUB_DEBUG"):
+        text += "\n" + "".join(traceback.format_exception(exc))
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _fix_for_missing(exc: ImportError, dist: str) -> str:
+    """The pip line that installs what `exc` says is missing, via the dist's extra if it has one."""
+    missing = (getattr(exc, "name", None) or "").split(".")[0]
+    if not missing:
+        return f"pip install --upgrade '{dist}'"
+    aliases = {"sklearn": "scikit-learn", "skimage": "scikit-image", "yaml": "pyyaml"}
+    wanted = _normalise(aliases.get(missing, missing))
+    try:
+        requires = md.requires(dist) or []
+    except md.PackageNotFoundError:
+        requires = []
+    for req in requires:
+        req_name = _normalise(re.split(r"[\s<>=!~;\[(]", req, maxsplit=1)[0])
+        extra = re.search(r"extra\s*==\s*['\"]([^'\"]+)['\"]", req)
+        if req_name == wanted and extra and extra.group(1) != "all":
+            return f"pip install '{dist}[{extra.group(1)}]'"
+    return f"pip install {aliases.get(missing, missing)}"
+
+
+def load_module(module: ModuleType | str) -> ModuleType:
+    """Import a module given by name (helper for tests registering plugins in-process)."""
+    return importlib.import_module(module) if isinstance(module, str) else module

@@ -1,0 +1,93 @@
+"""Named registries (domains, losses, tricks, metrics, loggers) that plugins fill through hooks.
+
+The host owns names: duplicates are refused, lookups of unknown names get a did-you-mean, and
+every entry remembers which plugin registered it so `ganhub plugins` can say who added what.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from ganhub.errors import PluginError, unknown_choice
+
+T = TypeVar("T")
+
+KINDS = ("domains", "losses", "tricks", "metrics", "loggers")
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    """One registered object with its name, one-line description and the plugin that added it."""
+
+    name: str
+    obj: T
+    description: str
+    plugin: str
+
+
+def describe(obj: Any) -> str:
+    """One-line description: an explicit `description` attribute, else the docstring's first line."""
+    text = getattr(obj, "description", None) or (getattr(obj, "__doc__", None) or "")
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+class Registry(Generic[T]):
+    """A name -> object table for one kind of extension."""
+
+    def __init__(self, kind: str, singular: str) -> None:
+        self.kind = kind
+        self.singular = singular
+        self._entries: dict[str, Entry[T]] = {}
+
+    def register(self, name: str, obj: T, *, plugin: str, description: str | None = None) -> None:
+        """Add `obj` under `name`; a second registration of the same name is an error."""
+        if not name.isidentifier():
+            raise PluginError(
+                f"plugin '{plugin}' registers {self.singular} '{name}': names must be identifiers "
+                "(letters, digits, underscores)"
+            )
+        if name in self._entries:
+            other = self._entries[name].plugin
+            raise PluginError(
+                f"{self.singular} '{name}' is registered twice: by '{other}' and by '{plugin}'"
+            )
+        self._entries[name] = Entry(name, obj, description or describe(obj), plugin)
+
+    def callback(self, plugin: str) -> Callable[..., None]:
+        """The `register` function handed to a plugin's hook, bound to that plugin's name."""
+
+        def register(name: str, obj: T, description: str | None = None) -> None:
+            self.register(name, obj, plugin=plugin, description=description)
+
+        return register
+
+    def get(self, name: str) -> T:
+        """Look up `name`, raising a did-you-mean error listing the known names."""
+        try:
+            return self._entries[name].obj
+        except KeyError:
+            raise unknown_choice(self.singular, name, self._entries) from None
+
+    def entry(self, name: str) -> Entry[T]:
+        """The full entry (object, description, plugin) for `name`."""
+        self.get(name)
+        return self._entries[name]
+
+    def names(self) -> list[str]:
+        """Registered names in registration order."""
+        return list(self._entries)
+
+    def by_plugin(self, plugin: str) -> list[str]:
+        """Names registered by one plugin."""
+        return [e.name for e in self._entries.values() if e.plugin == plugin]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[Entry[T]]:
+        return iter(self._entries.values())
+
+    def __len__(self) -> int:
+        return len(self._entries)

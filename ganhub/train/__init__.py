@@ -1,0 +1,1 @@
+"""The shared training infrastructure: systems and phases, the loop, checkpoints, distribution."""

@@ -1,0 +1,136 @@
+"""Checkpoints without pickle: safetensors for tensors, JSON for everything else, written atomically.
+
+A checkpoint is a directory `checkpoints/step_000100/` holding
+  model.safetensors   the system's state_dict (G, D, EMA copies, buffers)
+  state.safetensors   every tensor of the training state (optimizer moments, RNG states...)
+  state.json          the rest of the state, with {"__tensor__": key} where tensors were
+It is written to a temporary directory and renamed into place, then `checkpoints/latest` is
+replaced atomically, so a crash at any moment leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from ganhub.errors import UsageError
+
+LATEST = "latest"
+
+
+def flatten(obj: Any, tensors: dict[str, Tensor], prefix: str = "t") -> Any:
+    """Replace tensors in a nested structure by references, collecting them into `tensors`."""
+    if isinstance(obj, Tensor):
+        key = f"{prefix}.{len(tensors)}"
+        tensors[key] = obj.detach().to("cpu", copy=True).contiguous()
+        return {"__tensor__": key}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj):
+            return {k: flatten(v, tensors, prefix) for k, v in obj.items()}
+        return {"__items__": [[k, flatten(v, tensors, prefix)] for k, v in obj.items()]}
+    if isinstance(obj, tuple):
+        return {"__tuple__": [flatten(v, tensors, prefix) for v in obj]}
+    if isinstance(obj, list):
+        return [flatten(v, tensors, prefix) for v in obj]
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    if hasattr(obj, "tolist"):  # numpy arrays and scalars (numpy RNG state)
+        return {"__tensor__": _store(torch.as_tensor(obj), tensors, prefix)}
+    raise TypeError(f"cannot checkpoint a value of type {type(obj).__name__}")
+
+
+def _store(t: Tensor, tensors: dict[str, Tensor], prefix: str) -> str:
+    key = f"{prefix}.{len(tensors)}"
+    tensors[key] = t.detach().to("cpu", copy=True).contiguous()
+    return key
+
+
+def unflatten(obj: Any, tensors: dict[str, Tensor]) -> Any:
+    """Inverse of `flatten`."""
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            return tensors[obj["__tensor__"]]
+        if "__items__" in obj:
+            return {_key(k): unflatten(v, tensors) for k, v in obj["__items__"]}
+        if "__tuple__" in obj:
+            return tuple(unflatten(v, tensors) for v in obj["__tuple__"])
+        return {k: unflatten(v, tensors) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [unflatten(v, tensors) for v in obj]
+    return obj
+
+
+def _key(k: Any) -> Any:
+    return tuple(k) if isinstance(k, list) else k
+
+
+def save(
+    directory: Path, step: int, model_state: dict[str, Tensor], state: dict[str, Any], keep: int
+) -> Path:
+    """Write checkpoint `step` atomically under `directory`, keep the newest `keep`; return it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"step_{step:07d}"
+    final = directory / name
+    tmp = directory / f".{name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    weights = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model_state.items()}
+    save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt", "step": str(step)})
+    tensors: dict[str, Tensor] = {}
+    skeleton = flatten(state, tensors)
+    save_file(tensors, str(tmp / "state.safetensors"))
+    (tmp / "state.json").write_text(json.dumps({"step": step, "state": skeleton}, indent=1))
+    for f in tmp.iterdir():
+        _fsync(f)
+    if final.exists():  # re-saving the same step (e.g. a signal right after a periodic save)
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    _atomic_write(directory / LATEST, name)
+    _prune(directory, keep, protect=name)
+    return final
+
+
+def latest(directory: Path) -> Path | None:
+    """The newest complete checkpoint under `directory`, or None."""
+    pointer = directory / LATEST
+    if not pointer.is_file():
+        return None
+    path = directory / pointer.read_text().strip()
+    return path if (path / "state.json").is_file() else None
+
+
+def load(path: Path) -> tuple[int, dict[str, Tensor], dict[str, Any]]:
+    """Read a checkpoint directory: (step, model state_dict, training state). Never unpickles."""
+    try:
+        model_state = load_file(str(path / "model.safetensors"))
+        tensors = load_file(str(path / "state.safetensors"))
+        meta = json.loads((path / "state.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"checkpoint '{path}' is unreadable: {exc}") from None
+    return int(meta["step"]), model_state, unflatten(meta["state"], tensors)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    _fsync(tmp)
+    os.replace(tmp, path)
+
+
+def _fsync(path: Path) -> None:
+    with path.open("rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _prune(directory: Path, keep: int, protect: str) -> None:
+    steps = sorted(p for p in directory.glob("step_*") if p.is_dir())
+    for old in steps[:-keep]:
+        if old.name != protect:
+            shutil.rmtree(old, ignore_errors=True)

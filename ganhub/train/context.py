@@ -1,0 +1,86 @@
+"""The object phase closures receive: the loss, targets and D-input tricks, resolved once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ganhub.losses import AdversarialLoss, Targets
+from ganhub.train.system import Pair, PhaseOutput
+
+DInputTransform = Callable[[Tensor, "TrainContext"], Tensor]
+
+
+class TrainContext:
+    """Helpers every domain's phases use, so tricks apply the same way in every domain.
+
+    `d_loss`/`g_loss` run the discriminator on real and fake inputs through the D-input tricks
+    (augmentation, instance noise, packing), apply the configured loss with the configured
+    targets (label smoothing), and report D(x) / D(G(z)) means as stats.
+    """
+
+    def __init__(
+        self,
+        loss: AdversarialLoss,
+        targets: Targets = Targets(),
+        d_transforms: Sequence[DInputTransform] = (),
+        scaler: torch.amp.GradScaler | None = None,
+    ) -> None:
+        self.loss = loss
+        self.targets = targets
+        self.d_transforms = list(d_transforms)
+        self.scaler = scaler
+        self.step = 0
+        # per-step scratch space shared by the phases of one step; the loop clears it
+        self.cache: dict[str, Any] = {}
+
+    def d_input(self, x: Tensor) -> Tensor:
+        """Apply the D-input tricks (in their declared order) to one batch of D inputs."""
+        for transform in self.d_transforms:
+            x = transform(x, self)
+        return x
+
+    def discriminate(self, discriminator: nn.Module, x: Tensor) -> Tensor:
+        """D's logits for `x` after the D-input tricks."""
+        return discriminator(self.d_input(x))
+
+    def d_loss(self, discriminator: nn.Module, real: Tensor, fake: Tensor, tag: str = "") -> PhaseOutput:
+        """The discriminator's adversarial loss on real and (detached) fake inputs."""
+        fake = fake.detach()
+        real_logits = self.discriminate(discriminator, real)
+        fake_logits = self.discriminate(discriminator, fake)
+        loss = self.loss.d_loss(real_logits, fake_logits, self.targets)
+        stats = {
+            f"D{tag}_real": real_logits.detach().float().mean(),
+            f"D{tag}_fake": fake_logits.detach().float().mean(),
+        }
+        if real_logits.shape == fake_logits.shape:
+            # share of (real, fake) pairs D ranks correctly: a loss-independent "who is winning"
+            stats[f"D{tag}_win"] = (real_logits.detach() > fake_logits.detach()).float().mean()
+        return PhaseOutput(loss, stats, [Pair(discriminator, real, fake)])
+
+    def g_loss(
+        self, discriminator: nn.Module, fake: Tensor, real: Tensor | None = None, tag: str = ""
+    ) -> PhaseOutput:
+        """The generator's adversarial loss; real logits are computed only for relativistic losses."""
+        fake_logits = self.discriminate(discriminator, fake)
+        real_logits = None
+        if self.loss.needs_real_for_g:
+            if real is None:
+                raise ValueError(f"loss '{self.loss.name}' needs real samples in the G phase")
+            with torch.no_grad():  # constants for G: no graph, no memory
+                real_logits = self.discriminate(discriminator, real)
+        loss = self.loss.g_loss(fake_logits, real_logits, self.targets)
+        return PhaseOutput(loss, {f"G{tag}_fake_logit": fake_logits.detach().float().mean()})
+
+    def input_gradient(self, outputs: Tensor, inputs: Tensor) -> Tensor:
+        """d(sum outputs)/d(inputs) with a graph (for penalties), correct under fp16 grad scaling."""
+        if self.scaler is not None and self.scaler.is_enabled():
+            # Scale to avoid fp16 underflow, then unscale; get_scale() syncs, as fp16 AMP does anyway.
+            (grad,) = torch.autograd.grad(self.scaler.scale(outputs.sum()), inputs, create_graph=True)
+            return grad / self.scaler.get_scale()
+        (grad,) = torch.autograd.grad(outputs.sum(), inputs, create_graph=True)
+        return grad

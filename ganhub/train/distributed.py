@@ -1,0 +1,112 @@
+"""Multi-process data parallelism under torchrun, without the DDP wrapper.
+
+GAN phases run a discriminator several times before one backward (real, fake, penalties), and
+the G phase backpropagates through D without updating it. DDP's reducer assumes one forward
+per backward and reduces every parameter it saw, so instead each phase averages the gradients
+of its own parameter group with one flattened all-reduce after its (accumulated) backward, as
+NVIDIA's stylegan2-ada does. Cost: no overlap of communication with backward; gain: every
+phase shape is correct, and gradient accumulation never communicates per micro-batch.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """This process's place in a torchrun job (rank 0 of 1 when not distributed)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        """Whether more than one process trains."""
+        return self.world > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 writes logs, samples and checkpoints."""
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls) -> DistInfo:
+        """Read RANK / WORLD_SIZE / LOCAL_RANK as set by torchrun."""
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return cls()
+        return cls(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def init(info: DistInfo, device: torch.device) -> None:
+    """Join the process group (NCCL on CUDA, gloo otherwise) if not already in one."""
+    if info.enabled and not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world)
+
+
+def shutdown(info: DistInfo) -> None:
+    """Leave the process group."""
+    if info.enabled and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def average_gradients(params: list[nn.Parameter], world: int) -> None:
+    """Average the gradients of `params` across processes with one flattened all-reduce.
+
+    Only parameters with a gradient take part; every rank runs the same phase code, so every
+    rank has the same set.
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat.div_(world)
+    offset = 0
+    for g in grads:
+        n = g.numel()
+        g.copy_(flat[offset : offset + n].view_as(g))
+        offset += n
+
+
+def broadcast_module(module: nn.Module) -> None:
+    """Copy rank 0's parameters and buffers to every rank."""
+    with torch.no_grad():
+        for t in list(module.parameters()) + list(module.buffers()):
+            dist.broadcast(t.data, src=0)
+
+
+def broadcast_object(obj: Any, info: DistInfo) -> Any:
+    """Rank 0's value of a picklable object on every rank (used for the run directory name)."""
+    if not info.enabled:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def gather_object(obj: Any, info: DistInfo) -> list[Any]:
+    """Every rank's value (used to checkpoint each rank's RNG state)."""
+    if not info.enabled:
+        return [obj]
+    out: list[Any] = [None] * info.world
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def any_rank(flag: bool, info: DistInfo, device: torch.device) -> bool:
+    """True on every rank if `flag` is true on any rank (agreeing on when to stop)."""
+    if not info.enabled:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())

@@ -1,0 +1,158 @@
+"""The training loop: one function, read top to bottom.
+
+Each step runs every due phase (D phases, then G phases, as the domain ordered them); each
+phase runs `repeat` times on fresh batches. Nothing here reads a device value back to the host
+except on logging, evaluation and checkpoint steps: losses and stats stay on the device.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tqdm import tqdm
+
+from ganhub.data import split_batch
+from ganhub.train import distributed
+from ganhub.train.run import Run
+from ganhub.train.system import Phase
+
+
+def fit(run: Run) -> dict[str, Any]:
+    """Train `run` to `trainer.steps` (or until stopped); return the summary."""
+    cfg = run.config.trainer
+    hook = run.hub.pm.hook
+    restore_signals = run.install_signal_handlers()
+    bar = tqdm(total=cfg.steps, initial=run.step, disable=not (cfg.progress and run.dist.is_main),
+               dynamic_ncols=True, unit="step")  # fmt: skip
+    start = t_log = time.perf_counter()
+    first_step, log_step = run.step, run.step
+    try:
+        hook.before_train(run=run)
+        batches = run.batches()
+        while run.step < cfg.steps:
+            step = run.step
+            run.ctx.step = step
+            run.ctx.cache.clear()
+            batch = next(batches)
+            for phase in run.phases:
+                if step % phase.interval:
+                    continue  # lazy phases (R1 every 16 steps...) skip most steps
+                for repeat in range(phase.repeat):
+                    if repeat:
+                        batch = next(batches)  # n_critic: every D repeat sees new data
+                    run_phase(run, phase, batch)
+            if run.scaler is not None:
+                run.scaler.update()
+            run.step = step + 1
+            for after_step in run.points["after_step"]:
+                after_step(run.step, run.system)  # EMA, LR schedules, balancing
+
+            metrics = None
+            last = run.step == cfg.steps
+            if run.step % cfg.log_every == 0 or last:
+                metrics = run.stats.flush()  # the one host sync of a logging interval
+                run.check_finite()
+                now = time.perf_counter()
+                rate = (run.step - log_step) / max(now - t_log, 1e-9)
+                metrics["perf/steps_per_s"] = rate
+                metrics["perf/samples_per_s"] = rate * cfg.batch_size * run.dist.world
+                t_log, log_step = now, run.step
+                run.log(metrics)
+                bar.update(run.step - bar.n)
+                bar.set_postfix_str(_postfix(metrics), refresh=False)
+            hook.after_step(run=run, step=run.step, metrics=metrics)
+
+            if _due(run.step, cfg.sample_every) and not last:
+                run.write_samples()
+            if _due(run.step, cfg.eval_every) and not last:
+                run.evaluate()
+            if run.step % cfg.log_every == 0 or not run.dist.enabled:
+                timed_out = cfg.max_seconds is not None and time.perf_counter() - start > cfg.max_seconds
+                # every rank must agree before anyone stops (they meet in all-reduces)
+                run.stop_requested = distributed.any_rank(run.stop_requested or timed_out, run.dist, run.device)
+            if run.stop_requested:
+                break
+            if _due(run.step, cfg.checkpoint_every) and not last:
+                run.save()
+
+        bar.update(run.step - bar.n)
+        bar.close()
+        run.save()
+        samples = run.write_samples()
+        metrics = run.evaluate()
+        seconds = time.perf_counter() - start
+        summary = {
+            "run_dir": str(run.run_dir),
+            "steps": run.step,
+            "steps_this_session": run.step - first_step,
+            "seconds": seconds,
+            "stopped_early": run.step < cfg.steps,
+            "checkpoint": str(run.last_checkpoint) if run.last_checkpoint else None,
+            "samples": [str(p) for p in samples],
+            "metrics": metrics,
+        }
+        hook.after_train(run=run, summary=summary)
+        return summary
+    except BaseException as exc:
+        bar.close()
+        hook.on_train_error(run=run, error=exc)
+        raise
+    finally:
+        restore_signals()
+        run.close()
+
+
+def run_phase(run: Run, phase: Phase, batch: Any) -> None:
+    """Forward, backward and optimizer step of one phase, over `grad_accum` micro-batches."""
+    params = run.groups[phase.group]
+    _track_grads(run, phase.grad_groups)
+    optimizer = run.optimizers[phase.group]
+    micro_batches = split_batch(batch, run.config.trainer.grad_accum)
+    for micro in micro_batches:
+        with run.autocast():
+            out = phase.loss(micro, run.ctx)
+            loss = out.loss
+            for extra_loss in run.points["extra_loss"]:
+                term = extra_loss(phase, out, run.ctx)  # GP, R1, weight penalties
+                if term is not None:
+                    loss = loss + term
+        scaled = loss / len(micro_batches)
+        (run.scaler.scale(scaled) if run.scaler is not None else scaled).backward()
+        run.stats.add(f"loss/{phase.name}", loss)
+        run.stats.watch(phase.name, loss)
+        for key, value in out.stats.items():
+            run.stats.add(key, value)
+        for observe in run.points["observe"]:
+            observe(phase, out, run.ctx)
+    if run.dist.enabled:
+        distributed.average_gradients(params, run.dist.world)
+    if run.points["before_optimizer_step"]:
+        if run.scaler is not None:
+            run.scaler.unscale_(optimizer)  # clipping must see true gradients
+        for before_step in run.points["before_optimizer_step"]:
+            before_step(phase, params)
+    if run.scaler is not None:
+        run.scaler.step(optimizer)
+    else:
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def _track_grads(run: Run, groups: tuple[str, ...]) -> None:
+    """Let autograd track only these groups' weights (the G phase skips D's weight gradients)."""
+    if run.grad_groups == groups:
+        return
+    for name, params in run.groups.items():
+        for p in params:
+            p.requires_grad_(name in groups)
+    run.grad_groups = groups
+
+
+def _due(step: int, every: int) -> bool:
+    return every > 0 and step % every == 0
+
+
+def _postfix(metrics: dict[str, float]) -> str:
+    losses = " ".join(f"{k.removeprefix('loss/')}={v:.3f}" for k, v in metrics.items() if k.startswith("loss/"))
+    return f"{losses} {metrics['perf/samples_per_s']:.0f} samples/s"

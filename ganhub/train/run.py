@@ -1,0 +1,285 @@
+"""A training run: everything `fit` needs, set up once (models, tricks, optimizers, run dir).
+
+`prepare_system` is shared with `ganhub.load`: the same tricks must shape the models (spectral
+norm parametrisations, EMA copies, packed discriminators) before a checkpoint can be loaded.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import nn
+
+from ganhub.config.schema import OptimizerConfig, RunConfig
+from ganhub.errors import ConfigError, TrainingError
+from ganhub.losses import Targets
+from ganhub.metrics import evaluate
+from ganhub.plugins import Hub, get_hub
+from ganhub.train import checkpoint, distributed
+from ganhub.train.context import TrainContext
+from ganhub.train.distributed import DistInfo
+from ganhub.train.environment import (
+    autocast_factory,
+    grad_scaler,
+    rng_state,
+    seed_everything,
+    select_device,
+    set_deterministic,
+    set_rng_state,
+)
+from ganhub.train.stats import StatsAccumulator
+from ganhub.train.system import BuildHints, GANSystem, Phase
+from ganhub.tricks import HOOK_POINTS, Trick
+
+
+def build_tricks(config: RunConfig, hub: Hub) -> list[Trick]:
+    """Instantiate the configured tricks with their options, in setup order."""
+    tricks = [hub.tricks.get(name)(getattr(config.trick, name), config) for name in config.tricks]
+    return sorted(tricks, key=lambda t: t.setup_order)
+
+
+def prepare_system(
+    config: RunConfig, hub: Hub, device: torch.device
+) -> tuple[GANSystem, list[Trick]]:
+    """Build the domain's system and let the tricks shape it (before any weights are loaded)."""
+    domain = hub.require_domain(config.plugin)
+    tricks = build_tricks(config, hub)
+    hints = BuildHints()
+    for t in tricks:
+        t.adjust_build(hints)
+    system = domain.build(config, hints)
+    for t in tricks:
+        t.setup(system)
+    system.to(device)
+    if config.trainer.channels_last and device.type != "mps":
+        for module in system.modules():
+            if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+                module.to(memory_format=torch.channels_last)
+    return system, tricks
+
+
+def make_optimizer(params: list[nn.Parameter], cfg: OptimizerConfig) -> torch.optim.Optimizer:
+    """One optimizer from its config (foreach kernels: one launch per step, not per tensor)."""
+    if cfg.name in ("adam", "adamw"):
+        cls = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
+        return cls(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay, foreach=True)
+    if cfg.name == "rmsprop":
+        return torch.optim.RMSprop(
+            params, lr=cfg.lr, eps=cfg.eps, momentum=cfg.momentum, weight_decay=cfg.weight_decay, foreach=True
+        )
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, foreach=True)
+
+
+class Run:
+    """The state of one training run. Create with `Run(config)`, then `ganhub.train.loop.fit`."""
+
+    def __init__(self, config: RunConfig, hub: Hub | None = None) -> None:
+        self.config = config
+        self.hub = hub or get_hub()
+        self.dist = DistInfo.from_env()
+        self.device = select_device(config.device, self.dist.local_rank)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        distributed.init(self.dist, self.device)
+        set_deterministic(config.deterministic)
+        seed_everything(config.seed)  # same seed on every rank: identical initial weights
+
+        self.system, self.tricks = prepare_system(config, self.hub, self.device)
+        if self.dist.enabled:
+            distributed.broadcast_module(self.system)
+        self.phases: list[Phase] = self.system.phases()
+        for t in self.tricks:
+            t.adjust_phases(self.phases)
+        self.groups = self.system.param_groups()
+        self.grad_groups: tuple[str, ...] = ()  # groups whose weights autograd tracks now
+        self.optimizers = {
+            g: make_optimizer(params, getattr(config.optim, g)) for g, params in self.groups.items()
+        }
+        for t in self.tricks:
+            t.on_optimizers(self.optimizers)
+        if config.trainer.compile:
+            for name in self.system.generator_names + self.system.discriminator_names:
+                getattr(self.system, name).compile()
+
+        self.points = {hook: [getattr(t, hook) for t in self.tricks if t.implements(hook)] for hook in HOOK_POINTS}
+        targets = Targets()
+        for fn in self.points["targets"]:
+            targets = fn(targets)
+        d_tricks = sorted((t for t in self.tricks if t.implements("d_input")), key=lambda t: t.d_input_order)
+        self.scaler = grad_scaler(config.precision, self.device)
+        self.autocast = autocast_factory(config.precision, self.device)
+        self.ctx = TrainContext(
+            self.hub.losses.get(config.loss), targets, [t.d_input for t in d_tricks], self.scaler
+        )
+        self.data = self.system.data()
+        self.stats = StatsAccumulator()
+        self.step = 0
+        self.stop_requested = False
+        self.resumed_extra: dict[str, Any] = {}
+        self.last_checkpoint: Path | None = None
+        self.final_metrics: dict[str, float] = {}
+        self.run_dir = self._make_run_dir()
+        self.loggers: list[Any] = []
+        if config.resume is not None:
+            self._restore()
+        # noise differs per rank (after init and restore, which are identical on all ranks)
+        if self.dist.enabled and config.resume is None:
+            seed_everything(config.seed + 1_000_003 * self.dist.rank)
+        if self.dist.is_main:
+            self._write_config()
+            self.loggers = [self.hub.loggers.get(n)(self.run_dir, config) for n in config.loggers]
+
+    # -- run directory -----------------------------------------------------------------
+
+    def _make_run_dir(self) -> Path:
+        if self.config.resume is not None:
+            return Path(self.config.resume)
+        name = self.config.name or f"{self.config.plugin}-{_dt.datetime.now():%Y%m%d-%H%M%S}"
+        path = self.config.out_dir / name
+        if self.dist.is_main:
+            base, n = path, 1
+            while path.exists():
+                path = base.with_name(f"{base.name}-{n}")
+                n += 1
+            path.mkdir(parents=True)
+        return Path(distributed.broadcast_object(str(path), self.dist))
+
+    def _write_config(self) -> None:
+        data = self.config.model_dump(mode="json")
+        data["resume"] = None
+        tmp = self.run_dir / ".config.yaml.tmp"
+        tmp.write_text(yaml.safe_dump(data, sort_keys=False))
+        tmp.replace(self.run_dir / "config.yaml")
+
+    # -- batches, signals --------------------------------------------------------------
+
+    def batches(self) -> Iterator[Any]:
+        """This rank's infinite batch stream, continuing from the restored position."""
+        return self.data.batches(
+            self.config.trainer.batch_size,
+            self.device,
+            seed=self.config.seed,
+            rank=self.dist.rank,
+            world=self.dist.world,
+        )
+
+    def install_signal_handlers(self) -> Callable[[], None]:
+        """SIGINT/SIGTERM ask the loop to stop after the current step and save; returns undo."""
+        previous: dict[int, Any] = {}
+
+        def request_stop(signum: int, frame: Any) -> None:
+            if self.stop_requested and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self.stop_requested = True
+            if self.dist.is_main:
+                print(f"\nganhub: {signal.Signals(signum).name} received; saving a checkpoint after this step "
+                      "(Ctrl-C again aborts)", flush=True)
+
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, request_stop)
+        except ValueError:  # not the main thread (e.g. a notebook worker): no handlers
+            return lambda: None
+        return lambda: [signal.signal(s, h) for s, h in previous.items()] and None
+
+    # -- logging, samples, evaluation, checkpoints ------------------------------------
+
+    def log(self, metrics: dict[str, float]) -> None:
+        """Send host-side metrics to every logger (rank 0)."""
+        for logger in self.loggers:
+            logger.log(self.step, metrics)
+
+    def check_finite(self) -> None:
+        """Stop with a clear message if any loss became NaN/Inf (one host sync)."""
+        bad = self.stats.nonfinite_keys()
+        if bad:
+            where = f"last good checkpoint: {self.last_checkpoint}" if self.last_checkpoint else "no checkpoint was written"
+            raise TrainingError(
+                f"loss {', '.join(bad)} became NaN/Inf at or before step {self.step}; training stopped "
+                f"({where}). Try a lower learning rate, clip_grad, or precision=32"
+            )
+
+    def write_samples(self) -> list[Path]:
+        """Write the domain's sample artifact for the current step (rank 0)."""
+        if not self.dist.is_main:
+            return []
+        paths = self.system.write_samples(self.run_dir / "samples", f"step_{self.step:07d}")
+        for logger in self.loggers:
+            logger.log_artifacts(self.step, paths)
+        return paths
+
+    def evaluate(self) -> dict[str, float]:
+        """Run the configured (or the domain's default) metrics on rank 0 and log them."""
+        if not self.dist.is_main:
+            return {}
+        names = self.config.eval.metrics if self.config.eval.metrics is not None else self.system.default_metrics()
+        if not names:
+            return {}
+        metrics = evaluate(self.system, names, n_samples=self.config.eval.n_samples, seed=self.config.seed, hub=self.hub)
+        self.log({f"eval/{k}": v for k, v in metrics.items()})
+        self.hub.pm.hook.after_evaluate(run=self, step=self.step, metrics=metrics)
+        self.final_metrics = metrics
+        return metrics
+
+    def save(self) -> Path | None:
+        """Checkpoint everything needed to continue exactly (all ranks take part; rank 0 writes)."""
+        self.check_finite()  # never write a checkpoint with NaN weights
+        rng = distributed.gather_object(rng_state(), self.dist)
+        if not self.dist.is_main:
+            return None
+        extra: dict[str, Any] = {}
+        self.hub.pm.hook.before_save_checkpoint(run=self, step=self.step, extra=extra)
+        state = {
+            "optimizers": {g: opt.state_dict() for g, opt in self.optimizers.items()},
+            "scaler": self.scaler.state_dict() if self.scaler else None,
+            "tricks": {t.name: t.state_dict() for t in self.tricks},
+            "phases": {p.name: p.repeat for p in self.phases},
+            "data": {"epoch": self.data.position.epoch, "index": self.data.position.index},
+            "rng": rng,
+            "world": self.dist.world,
+            "extra": extra,
+        }
+        self.last_checkpoint = checkpoint.save(
+            self.run_dir / "checkpoints", self.step, self.system.state_dict(), state,
+            keep=self.config.trainer.keep_checkpoints,
+        )
+        return self.last_checkpoint
+
+    def _restore(self) -> None:
+        path = checkpoint.latest(self.run_dir / "checkpoints")
+        if path is None:
+            raise ConfigError(f"resume={self.run_dir}: it holds no complete checkpoint to resume from")
+        step, model_state, state = checkpoint.load(path)
+        self.system.load_state_dict({k: v.to(self.device) for k, v in model_state.items()})
+        for g, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][g])
+        if self.scaler and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        for t in self.tricks:
+            if t.name in state["tricks"]:
+                t.load_state_dict(state["tricks"][t.name])
+        for p in self.phases:
+            p.repeat = state["phases"].get(p.name, p.repeat)
+        self.data.position.epoch = state["data"]["epoch"]
+        self.data.position.index = state["data"]["index"]
+        rngs = state["rng"]
+        if state.get("world") == self.dist.world:
+            set_rng_state(rngs[self.dist.rank])
+        else:  # a different number of processes: data order is kept, noise streams restart
+            seed_everything(self.config.seed + step + 1_000_003 * self.dist.rank)
+        self.resumed_extra = state.get("extra", {})
+        self.step = step
+        self.last_checkpoint = path
+
+    def close(self) -> None:
+        """Close loggers and leave the process group."""
+        for logger in self.loggers:
+            logger.close()
+        self.loggers = []
+        distributed.shutdown(self.dist)

@@ -1,0 +1,149 @@
+"""What a domain hands the loop: a `GANSystem` (models, data, phases, samples).
+
+A phase is one optimisation target: a name, the parameter group it updates (``G`` or ``D``),
+a loss closure, an interval (lazy regularisation) and a repeat count (n_critic). The loop runs
+every due phase each step and owns what all domains share (precision, accumulation, clipping,
+optimizer steps, distributed gradient averaging, stats). Domains only write the closures.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from ganhub.config.schema import RunConfig
+    from ganhub.data import BatchSource
+    from ganhub.train.context import TrainContext
+
+
+@dataclass
+class Pair:
+    """What one discriminator saw in a phase: its inputs before D-input tricks were applied.
+
+    Penalties (gradient penalty, R1, R2) recompute D on these, so they need no other access.
+    """
+
+    discriminator: nn.Module
+    real: Tensor
+    fake: Tensor
+
+
+@dataclass
+class PhaseOutput:
+    """A phase closure's result: the scalar to minimise, detached stats, and D's input pairs."""
+
+    loss: Tensor
+    stats: dict[str, Tensor] = field(default_factory=dict)
+    pairs: list[Pair] = field(default_factory=list)
+
+
+PhaseLoss = Callable[[Any, "TrainContext"], PhaseOutput]
+
+
+@dataclass
+class Phase:
+    """One named optimisation step over a parameter group.
+
+    `interval` runs the phase every k-th step (lazy regularisation); `repeat` runs it k times
+    per step on fresh batches (n_critic). Tricks may change `repeat` during training.
+    `grad_groups` are the groups whose weights autograd tracks during the phase (default: the
+    updated group only); a D phase may track G too, to hand its fakes' graph to the G phase.
+    """
+
+    name: str
+    group: str
+    loss: PhaseLoss
+    interval: int = 1
+    repeat: int = 1
+    grad_groups: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.interval < 1 or self.repeat < 0:
+            raise ValueError(f"phase {self.name}: interval must be >= 1 and repeat >= 0")
+        if not self.grad_groups:
+            self.grad_groups = (self.group,)
+
+
+@dataclass
+class BuildHints:
+    """What tricks ask of model construction before the models exist.
+
+    `pack`: PacGAN packs this many samples into one discriminator input, so D is built with
+    `pack` times the input channels (or features).
+    """
+
+    pack: int = 1
+
+
+class GANSystem(nn.Module, ABC):
+    """Base class of a domain's trainable system. Being an `nn.Module`, it moves, saves and
+    loads as one; `G_ema` copies added by the EMA trick are saved with it."""
+
+    # Module names by role; tricks use them (EMA copies generators, spectral norm wraps Ds).
+    generator_names: ClassVar[tuple[str, ...]] = ("G",)
+    discriminator_names: ClassVar[tuple[str, ...]] = ("D",)
+    # vector | image | volume | tokens: tricks declare which modalities they apply to.
+    modality: ClassVar[str] = "image"
+
+    def __init__(self, config: RunConfig, hints: BuildHints | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.hints = hints or BuildHints()
+
+    # -- what every domain provides ---------------------------------------------------
+
+    @abstractmethod
+    def phases(self) -> list[Phase]:
+        """The phases run each step, in order (D before G, as in most GAN papers)."""
+
+    @abstractmethod
+    def data(self) -> BatchSource:
+        """The training data as a batch source (in-memory tensors or a dataset with workers)."""
+
+    @abstractmethod
+    def sample(self, n: int, *, seed: int | None = None, use_ema: bool = True) -> Any:
+        """Generate `n` outputs (images in [-1, 1], points, token ids...) without gradients."""
+
+    @abstractmethod
+    def write_samples(
+        self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
+    ) -> list[Path]:
+        """Write an artifact of the current model (PNG grid, text, NIfTI); return the paths.
+
+        Must not touch the global RNG (use a seeded generator) so sampling during training
+        leaves the run reproducible; `n` defaults to the domain's usual count.
+        """
+
+    # -- shared helpers ---------------------------------------------------------------
+
+    def default_metrics(self) -> list[str]:
+        """Metric names evaluated when `eval.metrics` is not set."""
+        return []
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters per optimizer group: G from `generator_names`, D from `discriminator_names`."""
+        groups: dict[str, list[nn.Parameter]] = {}
+        for group, names in (("G", self.generator_names), ("D", self.discriminator_names)):
+            groups[group] = [p for n in names for p in getattr(self, n).parameters()]
+        return groups
+
+    def generator(self, name: str = "G", use_ema: bool = True) -> nn.Module:
+        """The module to sample from: its EMA copy when one exists and `use_ema`."""
+        ema = getattr(self, f"{name}_ema", None)
+        return ema if (use_ema and ema is not None) else getattr(self, name)
+
+    def discriminators(self) -> Iterator[nn.Module]:
+        """Every discriminator module."""
+        return (getattr(self, n) for n in self.discriminator_names)
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the system's first parameter."""
+        return next(self.parameters()).device

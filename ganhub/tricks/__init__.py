@@ -1,0 +1,141 @@
+"""The trick interface: small objects called at fixed points of the loop.
+
+A trick overrides only the methods it needs; the loop collects the overridden ones once at
+setup and calls plain bound methods in the hot path (no hook dispatch, no `if config.x`).
+
+Fixed points, in the order they happen:
+  adjust_build(hints)            before models exist (PacGAN widens D's input)
+  setup(system)                  models exist, before optimizers (init, spectral norm, EMA copy)
+  adjust_phases(phases)          the phase list (n_critic repeats)
+  on_optimizers(optimizers)      optimizers exist (TTUR learning rates, LR schedulers)
+  targets(targets)               label targets, once (label smoothing)
+  d_input(x, ctx)                every discriminator input (augmentation, noise, packing)
+  extra_loss(phase, out, ctx)    added to a phase's loss (GP, R1, R2, weight penalties)
+  observe(phase, out, ctx)       after a phase's loss, on device (balancing statistics)
+  before_optimizer_step(phase, params)   gradients are final and unscaled (clipping)
+  after_step(step, system)       after every step (EMA update, schedules, balancing)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from torch import Tensor, nn
+
+from ganhub.config.schema import Section
+
+if TYPE_CHECKING:
+    from ganhub.config.schema import RunConfig
+    from ganhub.domain import Domain
+    from ganhub.losses import Targets
+    from ganhub.train.context import TrainContext
+    from ganhub.train.system import BuildHints, GANSystem, Phase, PhaseOutput
+
+HOOK_POINTS = (
+    "adjust_build",
+    "setup",
+    "adjust_phases",
+    "on_optimizers",
+    "targets",
+    "d_input",
+    "extra_loss",
+    "observe",
+    "before_optimizer_step",
+    "after_step",
+)
+
+
+class Trick:
+    """Base class of optimisation tricks. Subclass, set the class attributes, override hooks."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    Config: ClassVar[type[Section]] = Section
+    # Restrictions checked when the config resolves (None: no restriction).
+    suits_losses: ClassVar[frozenset[str] | None] = None
+    modalities: ClassVar[frozenset[str] | None] = None
+    excludes: ClassVar[frozenset[str]] = frozenset()
+    # Order among tricks: setup (init before spectral norm before EMA) and D-input transforms
+    # (augment, then noise, then packing).
+    setup_order: ClassVar[int] = 50
+    d_input_order: ClassVar[int] = 50
+
+    def __init__(self, options: Section, config: RunConfig) -> None:
+        self.options: Any = options
+        self.config = config
+
+    @classmethod
+    def problems(cls, options: Any, config: RunConfig, domain: Domain) -> list[str]:
+        """Reasons this trick cannot run with this config (empty when it can)."""
+        out = []
+        if cls.suits_losses is not None and config.loss not in cls.suits_losses:
+            out.append(
+                f"trick '{cls.name}' does not suit loss '{config.loss}' "
+                f"(it suits: {', '.join(sorted(cls.suits_losses))})"
+            )
+        if cls.modalities is not None and domain.modality not in cls.modalities:
+            out.append(
+                f"trick '{cls.name}' applies to {'/'.join(sorted(cls.modalities))} data, "
+                f"and domain '{config.plugin}' trains on {domain.modality} data"
+            )
+        clash = sorted(cls.excludes & set(config.tricks))
+        if clash:
+            out.append(f"trick '{cls.name}' cannot be combined with: {', '.join(clash)}")
+        return out
+
+    # -- fixed points (no-ops unless overridden) ---------------------------------------
+
+    def adjust_build(self, hints: BuildHints) -> None:
+        """Change model-construction hints before the domain builds its models."""
+
+    def setup(self, system: GANSystem) -> None:
+        """Change the freshly built models (before optimizers are created)."""
+
+    def adjust_phases(self, phases: list[Phase]) -> None:
+        """Change the phase list (intervals, repeats) once, at setup."""
+
+    def on_optimizers(self, optimizers: dict[str, Any]) -> None:
+        """Adjust optimizers by group name once they exist (learning rates, schedulers)."""
+
+    def targets(self, targets: Targets) -> Targets:
+        """Return the label targets the losses should use."""
+        return targets
+
+    def d_input(self, x: Tensor, ctx: TrainContext) -> Tensor:
+        """Transform a discriminator input (must stay differentiable)."""
+        return x
+
+    def extra_loss(self, phase: Phase, out: PhaseOutput, ctx: TrainContext) -> Tensor | None:
+        """A term added to the phase's loss, or None."""
+        return None
+
+    def observe(self, phase: Phase, out: PhaseOutput, ctx: TrainContext) -> None:
+        """Look at a phase's result (device tensors only: never sync here)."""
+
+    def before_optimizer_step(self, phase: Phase, params: list[nn.Parameter]) -> None:
+        """Act on final, unscaled gradients of the phase's parameters."""
+
+    def after_step(self, step: int, system: GANSystem) -> None:
+        """Called after each completed step (`step` counts completed steps)."""
+
+    # -- resume ------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """State to checkpoint (tensors and JSON-able values)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned."""
+
+    def implements(self, hook: str) -> bool:
+        """Whether this trick overrides the fixed point `hook`."""
+        return getattr(type(self), hook) is not getattr(Trick, hook)
+
+
+def group_params(system: GANSystem, groups: list[str]) -> list[nn.Parameter]:
+    """Parameters of the named optimizer groups."""
+    by_group = system.param_groups()
+    return [p for g in groups for p in by_group.get(g, [])]
+
+
+__all__ = ["HOOK_POINTS", "Trick", "group_params"]

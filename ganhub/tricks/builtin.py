@@ -1,0 +1,36 @@
+"""Registers the built-in tricks through `register_tricks`, exactly as a plugin would."""
+
+from __future__ import annotations
+
+from ganhub.hookspecs import Register, hookimpl
+from ganhub.tricks import Trick
+from ganhub.tricks.inputs import DiffAugment, InstanceNoise, LabelSmoothing, PacGAN
+from ganhub.tricks.penalties import GradientPenalty, R1Penalty, R2Penalty
+from ganhub.tricks.schedule import TTUR, Balance, GradClip, LRSchedule, NCritic
+from ganhub.tricks.weights import EMA, SpectralNorm, WeightInit, WeightPenalty
+
+BUILTIN_TRICKS: tuple[type[Trick], ...] = (
+    WeightInit,
+    SpectralNorm,
+    GradClip,
+    LabelSmoothing,
+    InstanceNoise,
+    GradientPenalty,
+    R1Penalty,
+    R2Penalty,
+    EMA,
+    DiffAugment,
+    PacGAN,
+    NCritic,
+    Balance,
+    TTUR,
+    WeightPenalty,
+    LRSchedule,
+)
+
+
+@hookimpl
+def register_tricks(register: Register) -> None:
+    """Register the built-in tricks (classes; instantiated per run with their options)."""
+    for cls in BUILTIN_TRICKS:
+        register(cls.name, cls)

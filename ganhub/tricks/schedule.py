@@ -1,0 +1,212 @@
+"""Tricks on the optimisation schedule: clipping, n_critic, G/D balancing, TTUR, LR schedules."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import torch
+from pydantic import Field, model_validator
+from torch import nn
+
+from ganhub.config.schema import Section
+from ganhub.train.context import TrainContext
+from ganhub.train.system import GANSystem, Phase, PhaseOutput
+from ganhub.tricks import Trick
+
+Group = Literal["G", "D"]
+
+
+class ClipConfig(Section):
+    """Options of the `clip_grad` trick."""
+
+    mode: Literal["norm", "value"] = Field("norm", description="clip the global norm or each value")
+    max: float = Field(1.0, gt=0, description="max global L2 norm (norm) or max |g| (value)")
+    groups: list[Group] = Field(["G", "D"], description="which sides are clipped")
+
+
+class GradClip(Trick):
+    """Gradient clipping by global norm or by value, on unscaled gradients."""
+
+    name = "clip_grad"
+    Config = ClipConfig
+
+    def before_optimizer_step(self, phase: Phase, params: list[nn.Parameter]) -> None:
+        """Clip the phase's gradients in place (foreach kernels; no host sync)."""
+        if phase.group not in self.options.groups:
+            return
+        if self.options.mode == "norm":
+            torch.nn.utils.clip_grad_norm_(params, self.options.max, foreach=True)
+        else:
+            torch.nn.utils.clip_grad_value_(params, self.options.max, foreach=True)
+
+
+class NCriticConfig(Section):
+    """Options of the `n_critic` trick."""
+
+    n: int = Field(5, ge=1, description="discriminator steps per generator step (WGAN: 5)")
+
+
+class NCritic(Trick):
+    """Run each discriminator phase n times per step, on fresh batches (WGAN's n_critic)."""
+
+    name = "n_critic"
+    Config = NCriticConfig
+    excludes = frozenset({"balance"})
+
+    def adjust_phases(self, phases: list[Phase]) -> None:
+        """Set the repeat count of every every-step D phase."""
+        for phase in phases:
+            if phase.group == "D" and phase.interval == 1:
+                phase.repeat = self.options.n
+
+
+class BalanceConfig(Section):
+    """Options of the `balance` trick."""
+
+    check_every: int = Field(50, ge=1, description="steps between decisions (each one syncs once)")
+    upper: float = Field(0.8, gt=0.5, le=1, description="D winning above this: G trains more")
+    lower: float = Field(0.55, ge=0.5, lt=1, description="D losing below this: D trains more")
+    max_repeat: int = Field(3, ge=1, description="most extra-trained phase repeats per step")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BalanceConfig:
+        if self.lower >= self.upper:
+            raise ValueError(f"lower={self.lower} must be below upper={self.upper}")
+        return self
+
+
+class Balance(Trick):
+    """Adaptive G/D balance (the seed's two-step rule): train the side that is losing more.
+
+    D's win rate is the share of (real, fake) pairs where D scores the real one higher, a
+    loss-independent measure. Every `check_every` steps: above `upper` the G phases repeat one
+    more time, below `lower` the D phases do; in between both go back to once. Bounded by
+    `max_repeat`.
+    """
+
+    name = "balance"
+    Config = BalanceConfig
+    excludes = frozenset({"n_critic"})
+
+    def adjust_phases(self, phases: list[Phase]) -> None:
+        """Remember the every-step phases whose repeats this trick controls."""
+        self.phases = {g: [p for p in phases if p.group == g and p.interval == 1] for g in "GD"}
+        self.wins: torch.Tensor | None = None
+        self.count = 0
+        self.history: list[tuple[int, float, int, int]] = []
+
+    def observe(self, phase: Phase, out: PhaseOutput, ctx: TrainContext) -> None:
+        """Accumulate D's win rate on device from the D phase's stats."""
+        for key, value in out.stats.items():
+            if key.endswith("_win"):
+                self.wins = value if self.wins is None else self.wins.to(value.device) + value
+                self.count += 1
+
+    def after_step(self, step: int, system: GANSystem) -> None:
+        """Every `check_every` steps, read the win rate (one sync) and set the repeat counts."""
+        if step % self.options.check_every or self.wins is None or not self.count:
+            return
+        rate = float(self.wins) / self.count
+        self.wins, self.count = None, 0
+        g_rep, d_rep = self.repeats()
+        if rate > self.options.upper:
+            g_rep, d_rep = min(g_rep + 1, self.options.max_repeat), 1
+        elif rate < self.options.lower:
+            g_rep, d_rep = 1, min(d_rep + 1, self.options.max_repeat)
+        else:
+            g_rep, d_rep = 1, 1
+        self.set_repeats(g_rep, d_rep)
+        self.history.append((step, rate, g_rep, d_rep))
+
+    def repeats(self) -> tuple[int, int]:
+        """Current (G, D) repeat counts."""
+        g = self.phases["G"][0].repeat if self.phases["G"] else 1
+        d = self.phases["D"][0].repeat if self.phases["D"] else 1
+        return g, d
+
+    def set_repeats(self, g: int, d: int) -> None:
+        """Set the repeat counts of the controlled phases."""
+        for p in self.phases["G"]:
+            p.repeat = g
+        for p in self.phases["D"]:
+            p.repeat = d
+
+    def state_dict(self) -> dict[str, Any]:
+        """Repeat counts and the win-rate sums since the last decision."""
+        g, d = self.repeats()
+        return {"g_repeat": g, "d_repeat": d, "wins": self.wins, "count": self.count}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore repeat counts and pending sums."""
+        self.set_repeats(int(state["g_repeat"]), int(state["d_repeat"]))
+        self.wins, self.count = state.get("wins"), int(state.get("count", 0))
+
+
+class TTURConfig(Section):
+    """Options of the `ttur` trick."""
+
+    g_lr: float = Field(1e-4, gt=0, description="generator learning rate")
+    d_lr: float = Field(4e-4, gt=0, description="discriminator learning rate (Heusel et al.: 4x G)")
+
+
+class TTUR(Trick):
+    """Two time-scale update rule (Heusel et al. 2017): separate learning rates for G and D."""
+
+    name = "ttur"
+    Config = TTURConfig
+    setup_order = 20  # before schedules read the initial learning rates
+
+    def on_optimizers(self, optimizers: dict[str, Any]) -> None:
+        """Set each group's learning rate."""
+        for group, lr in (("G", self.options.g_lr), ("D", self.options.d_lr)):
+            for pg in optimizers[group].param_groups:
+                pg["lr"] = lr
+                pg["initial_lr"] = lr
+
+
+class LRScheduleConfig(Section):
+    """Options of the `lr_schedule` trick."""
+
+    kind: Literal["linear", "cosine"] = Field("linear", description="decay shape")
+    start: float = Field(
+        0.0, ge=0, lt=1, description="fraction of steps at constant LR before decay (CycleGAN: 0.5)"
+    )
+    final: float = Field(0.0, ge=0, le=1, description="final LR as a fraction of the initial one")
+    warmup_steps: int = Field(0, ge=0, description="linear warm-up from 0 over this many steps")
+
+
+class LRSchedule(Trick):
+    """Learning-rate schedule for every optimizer: warm-up, constant, then linear or cosine decay."""
+
+    name = "lr_schedule"
+    Config = LRScheduleConfig
+    setup_order = 30
+
+    def factor(self, step: int) -> float:
+        """LR multiplier after `step` completed steps."""
+        o, total = self.options, self.config.trainer.steps
+        if o.warmup_steps and step < o.warmup_steps:
+            return (step + 1) / o.warmup_steps
+        begin = max(int(o.start * total), o.warmup_steps)
+        if step <= begin:
+            return 1.0
+        progress = min(1.0, (step - begin) / max(1, total - begin))
+        shape = 1.0 - progress if o.kind == "linear" else 0.5 * (1 + math.cos(math.pi * progress))
+        return o.final + (1.0 - o.final) * shape
+
+    def on_optimizers(self, optimizers: dict[str, Any]) -> None:
+        """Remember each param group's initial learning rate and apply the factor for step 0."""
+        self.groups = [pg for opt in optimizers.values() for pg in opt.param_groups]
+        for pg in self.groups:
+            pg.setdefault("initial_lr", pg["lr"])
+        self._apply(0)
+
+    def after_step(self, step: int, system: GANSystem) -> None:
+        """Set the learning rates for the next step."""
+        self._apply(step)
+
+    def _apply(self, step: int) -> None:
+        f = self.factor(step)
+        for pg in self.groups:
+            pg["lr"] = pg["initial_lr"] * f

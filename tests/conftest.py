@@ -1,0 +1,57 @@
+"""Shared fixtures: a working directory per test, the CLI in-process, tiny configs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(max(1, (os.cpu_count() or 2) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
+
+TINY_TOY = [
+    "plugin=toy2d",
+    "trainer.steps=4",
+    "trainer.batch_size=32",
+    "trainer.log_every=2",
+    "trainer.progress=false",
+    "model.g_hidden=16",
+    "model.d_hidden=16",
+    "data.n_samples=1000",
+    "loggers=[jsonl]",
+]
+
+TINY_DCGAN = [
+    "plugin=dcgan",
+    "preset=tiny",
+    "trainer.steps=2",
+    "trainer.batch_size=8",
+    "trainer.log_every=1",
+    "trainer.progress=false",
+    "loggers=[jsonl]",
+]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run each test in its own empty directory (runs/ lands there)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Call the `ganhub` CLI in-process: returns (exit_code, stdout, stderr)."""
+    from ganhub.cli import main
+
+    def call(*args: str) -> tuple[int, str, str]:
+        code = 0
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return call

@@ -1,0 +1,126 @@
+"""Config resolution: overrides, YAML, presets, shorthands, and one clear line per bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ganhub.config.overrides import merge_sources, parse_override
+from ganhub.config.resolve import resolve
+from ganhub.errors import ConfigError, PluginError
+
+
+def test_overrides_parse_yaml_values() -> None:
+    assert parse_override("trainer.steps=10") == (["trainer", "steps"], 10)
+    assert parse_override("tricks=[ema,r1]") == (["tricks"], ["ema", "r1"])
+    assert parse_override("optim.G.lr=1e-4")[1] in ("1e-4", 1e-4)  # YAML 1.1: pydantic coerces
+    assert parse_override("trainer.progress=false")[1] is False
+    assert parse_override("name=") == (["name"], None)
+
+
+def test_dotted_overrides_reach_nested_fields() -> None:
+    cfg = resolve(["plugin=toy2d", "trainer.steps=7", "optim.D.lr=1e-4", "tricks=[ema,r1]", "trick.r1.gamma=3"])
+    assert cfg.trainer.steps == 7
+    assert cfg.optim.D.lr == pytest.approx(1e-4)
+    assert cfg.tricks == ["ema", "r1"]
+    assert cfg.trick.r1.gamma == 3  # type: ignore[attr-defined]
+
+
+def test_domain_defaults_presets_yaml_and_overrides_layer_in_order(tmp_path: Path) -> None:
+    yaml_file = tmp_path / "c.yaml"
+    yaml_file.write_text("plugin: toy2d\npreset: grid\ntrainer:\n  batch_size: 64\n  steps: 11\n")
+    cfg = resolve(["trainer.steps=12"], files=[yaml_file])
+    assert cfg.data.dataset == "grid"  # preset  # type: ignore[attr-defined]
+    assert cfg.trainer.batch_size == 64  # yaml over the domain default (256)
+    assert cfg.trainer.steps == 12  # override over yaml over preset (4000)
+    inline = resolve(["plugin=toy2d", f"config={yaml_file}", "trainer.batch_size=8"])
+    assert (inline.trainer.steps, inline.trainer.batch_size) == (11, 8)
+
+
+def test_shorthand_sets_the_sections_main_field() -> None:
+    cfg = resolve(["plugin=toy2d", "data=grid"])
+    assert cfg.data.dataset == "grid"  # type: ignore[attr-defined]
+    merged = merge_sources(["data=folder", "data.path=/tmp"])
+    assert merged["data"] == {"__shorthand__": "folder", "path": "/tmp"}
+
+
+def test_resolved_config_round_trips_through_yaml(tmp_path: Path) -> None:
+    import yaml
+
+    cfg = resolve(["plugin=dcgan", "tricks=[ema]", "trick.ema.decay=0.99", "model.image_size=64"])
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    again = resolve([f"config={path}"])
+    assert again.model_dump() == cfg.model_dump()
+
+
+BAD_INPUTS = [
+    (["plugin=toy3d"], PluginError, "unknown domain 'toy3d' (did you mean 'toy2d'?)"),
+    ([], ConfigError, "no plugin given: add plugin=NAME"),
+    (["plugin=toy2d", "trainer.stpes=5"], ConfigError, "unknown key 'trainer.stpes' (did you mean 'trainer.steps'?)"),
+    (["plugin=toy2d", "trainer.steps=abc"], ConfigError, "trainer.steps='abc': Input should be a valid integer"),
+    (["plugin=toy2d", "trainer.steps=-5"], ConfigError, "trainer.steps=-5: Input should be greater than 0"),
+    (["plugin=toy2d", "optim.G.name=adamm"], ConfigError, "optim.G.name='adamm': Input should be 'adam'"),
+    (["plugin=toy2d", "loss=hinge", "tricks=[label_smoothing]"], ConfigError, "does not suit loss 'hinge'"),
+    (["plugin=toy2d", "tricks=[gp]"], ConfigError, "trick 'gp' with trick.gp.variant=wgan does not suit loss 'nonsaturating'"),
+    (["plugin=toy2d", "tricks=[diffaug]"], ConfigError, "applies to image data"),
+    (["plugin=toy2d", "tricks=[n_critic,balance]"], ConfigError, "cannot be combined with: balance"),
+    (["plugin=toy2d", "tricks=[emaa]"], ConfigError, "unknown trick 'emaa' (did you mean 'ema'?)"),
+    (["plugin=toy2d", "loss=hing"], ConfigError, "unknown loss 'hing' (did you mean 'hinge'?)"),
+    (["plugin=toy2d", "preset=rng"], PluginError, "unknown toy2d preset 'rng' (did you mean 'ring'?)"),
+    (["plugin=toy2d", "device=gpu"], ConfigError, "'gpu' is not a device"),
+    (["plugin=toy2d", "trainer.batch_size=30", "trainer.grad_accum=4"], ConfigError, "must divide trainer.batch_size=30"),
+    (["plugin=toy2d", "tricks=[pacgan]", "trainer.batch_size=33"], ConfigError, "trick.pacgan.pack=2 must divide"),
+    (["plugin=dcgan", "data=folder"], ConfigError, "data.path is required for folder data"),
+    (["plugin=dcgan", "data=folder", "data.path=/no/such/dir"], ConfigError, "data.path='/no/such/dir': folder does not exist"),
+    (["plugin=toy2d", "trick=[ema]"], ConfigError, "trick"),
+    (["plugin=toy2d", "trainer"], ConfigError, "'trainer' is not an override; write key=value"),
+    (["plugin=toy2d", "config=/no/such.yaml"], ConfigError, "config file '/no/such.yaml' does not exist"),
+]
+
+
+@pytest.mark.parametrize(("args", "error", "message"), BAD_INPUTS, ids=[" ".join(a[0][1:]) or "none" for a in BAD_INPUTS])
+def test_bad_input_is_one_clear_error(args: list[str], error: type, message: str) -> None:
+    with pytest.raises(error) as info:
+        resolve(args)
+    assert message in str(info.value)
+    assert len(str(info.value).splitlines()) == 1
+
+
+def test_bad_yaml_names_the_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("plugin: toy2d\ntrainer: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml' is not valid YAML at line"):
+        resolve([f"config={bad}"])
+
+
+def test_empty_folder_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no images"):
+        resolve(["plugin=dcgan", "data=folder", f"data.path={tmp_path}"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "plugin=toy3d"], "unknown domain 'toy3d'"),
+        (["run", "plugin=toy2d", "trainer.stpes=5"], "unknown key 'trainer.stpes'"),
+        (["run", "plugin=toy2d", "trainer.steps=-1"], "greater than 0"),
+        (["run", "plugin=toy2d", "loss=hinge", "tricks=[label_smoothing]"], "does not suit loss"),
+        (["run", "plugin=dcgan", "data=folder", "data.path=/nope"], "folder does not exist"),
+        (["config", "plugin=toy2d", "loss=nope"], "unknown loss 'nope'"),
+    ],
+)
+def test_cli_reports_bad_input_in_one_line_with_exit_2(cli, workdir, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = cli(*args)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (workdir / "runs").exists()  # nothing written for a bad config
+
+
+def test_gradient_penalty_with_batchnorm_discriminator_stops_before_training(cli, workdir) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli("run", "plugin=dcgan", "preset=tiny", "loss=wasserstein", "tricks=[gp]", "trainer.progress=false")
+    assert code == 2
+    assert "BatchNorm in discriminator 'D'" in err and "model.d_norm=none" in err

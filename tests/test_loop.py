@@ -1,0 +1,188 @@
+"""The loop: exact resume, NaN guard, accumulation, atomic checkpoints, stopping."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from ganhub.config.resolve import resolve
+from ganhub.errors import TrainingError
+from ganhub.hookspecs import hookimpl
+from ganhub.losses.adversarial import NonSaturatingLoss
+from ganhub.plugins import Hub
+from ganhub.train import checkpoint
+from ganhub.train.loop import fit
+from ganhub.train.run import Run
+
+from .conftest import TINY_TOY
+
+RESUMABLE = [
+    *TINY_TOY,
+    "deterministic=true",
+    "trainer.checkpoint_every=10",
+    "tricks=[ema,instance_noise,r1]",
+    "trick.instance_noise.anneal_steps=20",
+    "trick.r1.interval=3",
+    "data.n_samples=1000",  # 31 batches per epoch: the run crosses an epoch boundary
+]
+
+
+def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    path = checkpoint.latest(run_dir / "checkpoints")
+    assert path is not None
+    return load_file(str(path / "model.safetensors"))
+
+
+def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), f"{key} differs"
+
+
+def test_resume_continues_exactly(workdir: Path) -> None:
+    fit(Run(resolve([*RESUMABLE, "trainer.steps=40", "name=full"])))
+    fit(Run(resolve([*RESUMABLE, "trainer.steps=20", "name=part"])))
+    summary = fit(Run(resolve(["resume=runs/part", "trainer.steps=40"])))
+    assert summary["steps"] == 40 and summary["steps_this_session"] == 20
+    assert_same_weights(final_weights(workdir / "runs/full"), final_weights(workdir / "runs/part"))
+    lines = (workdir / "runs/part/metrics.jsonl").read_text().splitlines()
+    assert len(lines) > 20  # the resumed run appended to the same log
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "ganhub", "run", *args]
+
+
+def _wait_for_checkpoint(run_dir: Path, proc: subprocess.Popen, min_step: int) -> int:  # type: ignore[type-arg]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        latest = checkpoint.latest(run_dir / "checkpoints")
+        if latest is not None and int(latest.name.split("_")[1]) >= min_step:
+            return int(latest.name.split("_")[1])
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        time.sleep(0.02)
+    raise AssertionError("no checkpoint appeared")
+
+
+KILLABLE = [*RESUMABLE, "trainer.steps=1500", "trainer.checkpoint_every=50", "trainer.log_every=50"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_killed_run_resumes_to_the_uninterrupted_result(workdir: Path, sig: signal.Signals) -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(_cli(*KILLABLE, "name=killed"), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    _wait_for_checkpoint(workdir / "runs/killed", proc, 150)
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=60)
+    if sig == signal.SIGTERM:  # saved on the way out, said how to continue
+        assert proc.returncode == 0, out
+        assert "SIGTERM received" in out and "continue with: ganhub run resume=runs/killed" in out
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    stopped = int(checkpoint.latest(workdir / "runs/killed/checkpoints").name.split("_")[1])  # type: ignore[union-attr]
+    assert 150 <= stopped < 1500
+    subprocess.run(_cli("resume=runs/killed"), env=env, check=True, capture_output=True)
+    subprocess.run(_cli(*KILLABLE, "name=straight"), env=env, check=True, capture_output=True)
+    assert_same_weights(final_weights(workdir / "runs/straight"), final_weights(workdir / "runs/killed"))
+
+
+class _NanAfter(NonSaturatingLoss):
+    """A loss that turns NaN after a number of calls (a diverging run, on demand)."""
+
+    name = "nan_after"
+
+    def __init__(self, calls: int) -> None:
+        self.calls, self.left = calls, calls
+
+    def d_loss(self, real, fake, targets=None):  # type: ignore[no-untyped-def]
+        self.left -= 1
+        loss = super().d_loss(real, fake)
+        return loss * float("nan") if self.left < 0 else loss
+
+
+def test_nan_stops_training_and_keeps_the_last_good_checkpoint(workdir: Path) -> None:
+    plugin = SimpleNamespace(register_losses=hookimpl(lambda register: register("nan_after", _NanAfter(7))))
+    hub = Hub.discover(extra=(("nan-plugin", plugin),))
+    cfg = resolve([*TINY_TOY, "loss=nan_after", "trainer.steps=50", "trainer.checkpoint_every=4", "trainer.log_every=5"], hub=hub)
+    run = Run(cfg, hub)
+    with pytest.raises(TrainingError, match=r"loss D(, G)? became NaN/Inf at or before step 8;.*last good checkpoint: .*step_0000004"):
+        fit(run)
+    weights = final_weights(run.run_dir)
+    assert all(torch.isfinite(t).all() for t in weights.values())
+
+
+def test_max_seconds_stops_with_a_checkpoint(workdir: Path) -> None:
+    summary = fit(Run(resolve([*TINY_TOY, "trainer.steps=10000000", "trainer.max_seconds=0.5"])))
+    assert summary["stopped_early"] and 0 < summary["steps"] < 10_000_000
+    assert summary["checkpoint"].endswith(f"step_{summary['steps']:07d}")
+
+
+def test_a_crash_while_saving_leaves_the_previous_checkpoint(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = Run(resolve([*TINY_TOY, "trainer.steps=2"]))
+    fit(run)
+    good = checkpoint.latest(run.run_dir / "checkpoints")
+
+    def broken_save(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint, "save_file", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.save(run.run_dir / "checkpoints", 99, run.system.state_dict(), {}, keep=2)
+    assert checkpoint.latest(run.run_dir / "checkpoints") == good
+    assert not (run.run_dir / "checkpoints/step_0000099").exists()
+
+
+def test_checkpoints_hold_no_pickles_and_round_trip_state(workdir: Path) -> None:
+    run = Run(resolve([*TINY_TOY, "trainer.steps=3", "tricks=[ema,balance]"]))
+    fit(run)
+    path = checkpoint.latest(run.run_dir / "checkpoints")
+    assert path is not None
+    assert sorted(p.name for p in path.iterdir()) == ["model.safetensors", "state.json", "state.safetensors"]
+    step, _, state = checkpoint.load(path)
+    assert step == 3
+    saved = state["optimizers"]["G"]
+    live = run.optimizers["G"].state_dict()
+    assert saved["param_groups"][0]["betas"] == live["param_groups"][0]["betas"]
+    for key, value in live["state"][0].items():
+        assert torch.equal(saved["state"][0][key], value)
+    assert set(state["rng"][0]) >= {"python", "numpy", "torch"}
+
+
+class CyclingLatent:
+    """Fixed noise handed out in micro-batch chunks, in call order (D phase, then G phase)."""
+
+    def __init__(self, z: torch.Tensor, parts: int) -> None:
+        self.z, self.parts, self.calls = z, parts, 0
+
+    def __call__(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        if n == len(self.z):
+            return self.z
+        if n * self.parts != len(self.z):  # sampling after training
+            return torch.randn(n, self.z.shape[1], generator=generator)
+        chunk = self.z.split(n)[self.calls % self.parts]
+        self.calls += 1
+        return chunk
+
+
+def test_gradient_accumulation_gives_the_same_update(workdir: Path) -> None:
+    """With the same data and noise, 4 micro-batches of 8 update like one batch of 32."""
+    common = [*TINY_TOY, "trainer.steps=1", "optim.G.name=sgd", "optim.D.name=sgd", "optim.G.lr=0.1", "optim.D.lr=0.1"]
+    z = torch.randn(32, 2, generator=torch.Generator().manual_seed(0))
+    results = []
+    for accum in (1, 4):
+        run = Run(resolve([*common, f"trainer.grad_accum={accum}"]))
+        run.system.latent = CyclingLatent(z, accum)  # type: ignore[assignment]
+        fit(run)
+        results.append({k: v.clone() for k, v in run.system.state_dict().items()})
+    for key in results[0]:
+        assert torch.allclose(results[0][key], results[1][key], atol=1e-6), key

@@ -1,0 +1,271 @@
+"""Each trick changes what it claims to change."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from ganhub.config.resolve import resolve
+from ganhub.losses import Targets
+from ganhub.plugins import get_hub
+from ganhub.train.context import TrainContext
+from ganhub.train.loop import fit
+from ganhub.train.run import Run, prepare_system
+from ganhub.train.system import Pair, Phase, PhaseOutput
+
+from .conftest import TINY_DCGAN, TINY_TOY
+
+
+def make_trick(name: str, *overrides: str, plugin: list[str] = TINY_TOY):  # type: ignore[no-untyped-def]
+    cfg = resolve([*plugin, f"tricks=[{name}]", *overrides])
+    return get_hub().tricks.get(name)(getattr(cfg.trick, name), cfg), cfg
+
+
+class LinearD(nn.Module):
+    """D(x) = w . x: the input gradient is w everywhere, so penalties have closed forms."""
+
+    def __init__(self, w: list[float]) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor(w))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1) @ self.w
+
+
+def d_output(real: torch.Tensor, fake: torch.Tensor, D: nn.Module) -> PhaseOutput:
+    return PhaseOutput(torch.zeros(()), {}, [Pair(D, real, fake)])
+
+
+D_PHASE = Phase("D", "D", lambda b, c: d_output(b, b, LinearD([0.0])))
+
+
+# -- weights ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scheme", ["normal", "xavier", "kaiming", "orthogonal"])
+def test_init_sets_the_scheme_statistics(scheme: str) -> None:
+    cfg = resolve([*TINY_TOY, "tricks=[init]", f"trick.init.scheme={scheme}", "model.d_hidden=256", "model.g_hidden=256"])
+    system, _ = prepare_system(cfg, get_hub(), torch.device("cpu"))
+    w = system.D[2].weight.detach()  # 256 x 256 hidden layer
+    fan_in = fan_out = 256
+    expected_std = {
+        "normal": 0.02,
+        "xavier": math.sqrt(2.0 / (fan_in + fan_out)),
+        "kaiming": math.sqrt(2.0 / (1 + 0.2**2)) / math.sqrt(fan_in),
+        "orthogonal": 1 / math.sqrt(256),
+    }[scheme]
+    assert w.std().item() == pytest.approx(expected_std, rel=0.05)
+    assert torch.count_nonzero(system.D[2].bias) == 0
+    if scheme == "orthogonal":
+        assert torch.allclose(w @ w.T, torch.eye(256), atol=1e-4)
+
+
+def test_spectral_norm_makes_every_d_layer_1_lipschitz() -> None:
+    cfg = resolve([*TINY_TOY, "tricks=[spectral_norm]", "trick.spectral_norm.power_iterations=20"])
+    system, _ = prepare_system(cfg, get_hub(), torch.device("cpu"))
+    system.D(torch.randn(8, 2))  # a forward in train mode runs the power iteration
+    linears = [m for m in system.D.modules() if isinstance(m, nn.Linear)]
+    assert linears and all(hasattr(m, "parametrizations") for m in linears)
+    for m in linears:
+        assert torch.linalg.matrix_norm(m.weight.detach(), ord=2).item() == pytest.approx(1.0, abs=1e-3)
+    assert not any(hasattr(m, "parametrizations") for m in system.G.modules())
+
+
+def test_ema_update_is_the_exponential_average() -> None:
+    trick, cfg = make_trick("ema", "trick.ema.decay=0.9")
+    system, _ = prepare_system(cfg, get_hub(), torch.device("cpu"))
+    trick.setup(system)  # a second EMA copy, driven by this trick instance
+    before = [p.detach().clone() for p in system.G_ema.parameters()]
+    with torch.no_grad():
+        for p in system.G.parameters():
+            p.add_(1.0)
+    trick.after_step(1, system)
+    for b, p, e in zip(before, system.G.parameters(), system.G_ema.parameters()):
+        assert torch.allclose(e, 0.9 * b + 0.1 * p)
+
+
+def test_ema_half_life_formula() -> None:
+    trick, _ = make_trick("ema", "trick.ema.half_life_kimg=10", "trainer.batch_size=32")
+    trick.batch = 32
+    # after half_life / batch steps the weight of the starting value is exactly one half
+    beta = trick.decay_at(100)
+    assert beta ** (10_000 / 32) == pytest.approx(0.5)
+    trick.options.rampup = 0.05
+    assert trick.decay_at(10) == pytest.approx(0.5 ** (32 / (10 * 32 * 0.05)))
+
+
+def test_weight_penalty_equals_the_norm_of_the_weights() -> None:
+    for kind, order in (("l1", 1), ("l2", 2)):
+        trick, cfg = make_trick("weight_penalty", f"trick.weight_penalty.kind={kind}", "trick.weight_penalty.weight=0.5")
+        system, _ = prepare_system(cfg, get_hub(), torch.device("cpu"))
+        trick.setup(system)
+        penalty = trick.extra_loss(Phase("G", "G", lambda b, c: None), None, None)  # type: ignore[arg-type,return-value]
+        weights = [p for p in system.G.parameters() if p.ndim > 1]
+        expected = sum((p.abs() ** order).sum() for p in weights) * 0.5
+        assert penalty.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+# -- penalties -------------------------------------------------------------------------------
+
+
+def _ctx() -> TrainContext:
+    return TrainContext(get_hub().losses.get("wasserstein"))
+
+
+def test_gradient_penalty_on_a_linear_critic_is_analytic() -> None:
+    D = LinearD([3.0, 4.0])  # ||grad|| = 5 everywhere
+    for variant in ("wgan", "dragan"):
+        trick, _ = make_trick("gp", f"trick.gp.variant={variant}", "loss=wasserstein" if variant == "wgan" else "loss=nonsaturating")
+        out = d_output(torch.randn(16, 2), torch.randn(16, 2), D)
+        penalty = trick.extra_loss(D_PHASE, out, _ctx())
+        assert penalty.item() == pytest.approx(10.0 * (5.0 - 1.0) ** 2, rel=1e-5)
+        penalty.backward()  # the penalty trains D: d/dw of 10(||w|| - 1)^2 = 20(||w|| - 1) w / ||w||
+        assert torch.allclose(D.w.grad, 20 * 4 * torch.tensor([3.0, 4.0]) / 5)
+        D.w.grad = None
+
+
+@pytest.mark.parametrize("name", ["r1", "r2"])
+def test_r1_r2_on_a_linear_discriminator_are_gamma_half_norm_squared(name: str) -> None:
+    D = LinearD([1.0, 2.0])
+    trick, _ = make_trick(name, f"trick.{name}.gamma=4", f"trick.{name}.interval=3")
+    ctx = _ctx()
+    out = d_output(torch.randn(8, 2), torch.randn(8, 2), D)
+    ctx.step = 3
+    assert trick.extra_loss(D_PHASE, out, ctx).item() == pytest.approx(4 / 2 * 5.0 * 3)  # lazy: x interval
+    ctx.step = 4
+    assert trick.extra_loss(D_PHASE, out, ctx) is None
+
+
+def test_r1_differs_from_r2_on_a_nonlinear_d() -> None:
+    D = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1))
+    out = d_output(torch.zeros(8, 2), torch.full((8, 2), 3.0), D)
+    r1, _ = make_trick("r1")
+    r2, _ = make_trick("r2")
+    assert r1.extra_loss(D_PHASE, out, _ctx()).item() != pytest.approx(r2.extra_loss(D_PHASE, out, _ctx()).item())
+
+
+# -- what D sees -----------------------------------------------------------------------------
+
+
+def test_label_smoothing_moves_the_targets() -> None:
+    one, _ = make_trick("label_smoothing")
+    two, _ = make_trick("label_smoothing", "trick.label_smoothing.mode=two_sided")
+    assert one.targets(Targets()) == Targets(real=0.9, fake=0.0, gen=1.0)
+    assert two.targets(Targets()) == Targets(real=0.9, fake=0.1, gen=1.0)
+    run = Run(resolve([*TINY_TOY, "tricks=[label_smoothing]"]))
+    assert run.ctx.targets.real == 0.9
+    run.close()
+
+
+def test_instance_noise_has_the_annealed_std() -> None:
+    trick, _ = make_trick("instance_noise", "trick.instance_noise.std=0.2", "trick.instance_noise.anneal_steps=100")
+    ctx = _ctx()
+    x = torch.zeros(200_000)
+    ctx.step = 0
+    assert trick.d_input(x, ctx).std().item() == pytest.approx(0.2, rel=0.02)
+    ctx.step = 50
+    assert trick.d_input(x, ctx).std().item() == pytest.approx(0.1, rel=0.02)
+    ctx.step = 100
+    assert torch.equal(trick.d_input(x, ctx), x)
+
+
+def test_diffaug_translation_moves_content_and_keeps_gradients() -> None:
+    from ganhub.tricks.inputs import augment_color, augment_cutout, augment_translation
+
+    x = torch.zeros(64, 1, 16, 16)
+    x[:, :, 8, 8] = 1.0
+    moved = augment_translation(x, 0.125)  # at most 2 pixels
+    ys, xs = torch.nonzero(moved[:, 0] == 1.0, as_tuple=True)[1:]
+    assert len(ys) == 64 and (ys - 8).abs().max() <= 2 and (xs - 8).abs().max() <= 2
+    assert ((ys != 8) | (xs != 8)).any()
+    cut = augment_cutout(torch.ones(32, 3, 16, 16), 0.5)
+    zeros = (cut[:, 0] == 0).flatten(1).sum(1)
+    assert zeros.max() == 64 and zeros.min() > 0  # an 8x8 square, clipped at the border
+    img = torch.rand(8, 3, 16, 16, requires_grad=True)
+    augment_color(augment_translation(img, 0.125)).sum().backward()
+    assert img.grad is not None and img.grad.abs().sum() > 0
+
+
+def test_diffaug_changes_d_inputs_on_images() -> None:
+    trick, _ = make_trick("diffaug", plugin=TINY_DCGAN)
+    x = torch.rand(4, 1, 32, 32)
+    y = trick.d_input(x, _ctx())
+    assert y.shape == x.shape and not torch.equal(x, y)
+
+
+def test_pacgan_packs_samples_and_widens_d() -> None:
+    cfg = resolve([*TINY_DCGAN, "tricks=[pacgan]", "trick.pacgan.pack=4"])
+    system, tricks = prepare_system(cfg, get_hub(), torch.device("cpu"))
+    assert system.D[0].in_channels == 4  # 1 channel x pack 4
+    x = torch.arange(8.0).view(8, 1, 1, 1).expand(8, 1, 32, 32)
+    packed = tricks[0].d_input(x, _ctx())
+    assert packed.shape == (2, 4, 32, 32)
+    assert packed[1, :, 0, 0].tolist() == [4.0, 5.0, 6.0, 7.0]
+    assert system.D(packed).shape == (2,)
+
+
+# -- schedule --------------------------------------------------------------------------------
+
+
+def test_clip_grad_bounds_the_norm_and_values() -> None:
+    params = [nn.Parameter(torch.zeros(10)) for _ in range(3)]
+    for p in params:
+        p.grad = torch.full((10,), 5.0)
+    trick, _ = make_trick("clip_grad", "trick.clip_grad.max=2")
+    trick.before_optimizer_step(D_PHASE, params)
+    assert torch.linalg.vector_norm(torch.cat([p.grad for p in params])).item() == pytest.approx(2.0, rel=1e-4)
+    trick, _ = make_trick("clip_grad", "trick.clip_grad.mode=value", "trick.clip_grad.max=0.5")
+    trick.before_optimizer_step(D_PHASE, params)
+    assert all(p.grad.abs().max().item() <= 0.5 for p in params)
+
+
+def test_n_critic_steps_d_n_times_per_step(workdir) -> None:  # type: ignore[no-untyped-def]
+    run = Run(resolve([*TINY_TOY, "tricks=[n_critic]", "trick.n_critic.n=3", "trainer.steps=4"]))
+    fit(run)
+    step_count = lambda opt: int(next(iter(opt.state.values()))["step"])  # noqa: E731
+    assert step_count(run.optimizers["D"]) == 12 and step_count(run.optimizers["G"]) == 4
+    assert run.data.position.index == 12  # each of the 3 D repeats drew its own batch
+
+
+def test_balance_trains_the_losing_side_within_bounds() -> None:
+    trick, cfg = make_trick("balance", "trick.balance.check_every=2", "trick.balance.max_repeat=2")
+    phases = [Phase("D", "D", lambda b, c: None), Phase("G", "G", lambda b, c: None)]  # type: ignore[arg-type,return-value]
+    trick.adjust_phases(phases)
+    ctx = _ctx()
+
+    def feed(rate: float, steps: int) -> None:
+        for step in range(1, steps + 1):
+            trick.observe(phases[0], PhaseOutput(torch.zeros(()), {"D_win": torch.tensor(rate)}), ctx)
+            trick.after_step(step, None)  # type: ignore[arg-type]
+
+    feed(0.95, 6)  # D wins: G trains more, up to the bound
+    assert trick.repeats() == (2, 1)
+    feed(0.5, 6)  # D loses: D trains more
+    assert trick.repeats() == (1, 2)
+    feed(0.7, 2)  # balanced: back to one each
+    assert trick.repeats() == (1, 1)
+
+
+def test_ttur_sets_separate_learning_rates() -> None:
+    run = Run(resolve([*TINY_TOY, "tricks=[ttur]", "trick.ttur.g_lr=1e-4", "trick.ttur.d_lr=4e-4"]))
+    assert run.optimizers["G"].param_groups[0]["lr"] == pytest.approx(1e-4)
+    assert run.optimizers["D"].param_groups[0]["lr"] == pytest.approx(4e-4)
+    run.close()
+
+
+def test_lr_schedule_shapes() -> None:
+    linear, _ = make_trick("lr_schedule", "trick.lr_schedule.start=0.5", "trainer.steps=100")
+    assert [linear.factor(s) for s in (0, 50, 75, 100)] == pytest.approx([1.0, 1.0, 0.5, 0.0])
+    cosine, _ = make_trick("lr_schedule", "trick.lr_schedule.kind=cosine", "trick.lr_schedule.final=0.1", "trainer.steps=100")
+    assert [cosine.factor(s) for s in (0, 50, 100)] == pytest.approx([1.0, 0.55, 0.1])
+    warm, _ = make_trick("lr_schedule", "trick.lr_schedule.warmup_steps=10", "trainer.steps=100")
+    assert warm.factor(4) == pytest.approx(0.5)
+
+
+def test_lr_schedule_drives_the_optimizers(workdir) -> None:  # type: ignore[no-untyped-def]
+    run = Run(resolve([*TINY_TOY, "tricks=[lr_schedule]", "trainer.steps=4", "optim.G.lr=1e-3", "optim.D.lr=1e-3"]))
+    fit(run)
+    assert run.optimizers["G"].param_groups[0]["lr"] == pytest.approx(0.0)  # linear to zero at the end
