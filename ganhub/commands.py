@@ -39,7 +39,8 @@ def run(ctx: click.Context, config_files: tuple[str, ...], overrides: tuple[str,
     from ganhub.api import train
 
     summary = train(config)
-    click.echo(_summary_line(summary))
+    if summary["rank"] == 0:
+        click.echo(_summary_line(summary))
 
 
 def _plugin_help(ctx: click.Context, items: list[str]) -> str:

@@ -84,6 +84,7 @@ def fit(run: Run) -> dict[str, Any]:
         seconds = time.perf_counter() - start
         summary = {
             "run_dir": str(run.run_dir),
+            "rank": run.dist.rank,
             "steps": run.step,
             "steps_this_session": run.step - first_step,
             "seconds": seconds,
