@@ -13,7 +13,7 @@ from ganhub.config.resolve import resolve
 from ganhub.config.schema import RunConfig
 from ganhub.errors import UsageError
 from ganhub.plugins import Hub, get_hub
-from ganhub.train import checkpoint
+from ganhub.engine import checkpoint
 
 
 def train(
@@ -26,8 +26,8 @@ def train(
     `config` is a validated RunConfig, a nested dict, or `key=value` strings; keyword arguments
     are dotted overrides with `__` for dots: `ganhub.train(plugin="toy2d", trainer__steps=500)`.
     """
-    from ganhub.train.loop import fit
-    from ganhub.train.run import Run
+    from ganhub.engine.loop import fit
+    from ganhub.engine.run import Run
 
     hub = hub or get_hub()
     if not isinstance(config, RunConfig):
@@ -72,8 +72,8 @@ class TrainedGAN:
 
 def load(run_dir: str | Path, device: str = "cpu", hub: Hub | None = None) -> TrainedGAN:
     """Restore the latest checkpoint of a run directory (weights only; nothing is unpickled)."""
-    from ganhub.train.environment import select_device
-    from ganhub.train.run import prepare_system
+    from ganhub.engine.environment import select_device
+    from ganhub.engine.run import prepare_system
 
     hub = hub or get_hub()
     run_dir = Path(run_dir)

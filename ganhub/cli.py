@@ -12,26 +12,24 @@ from ganhub import __version__
 from ganhub.errors import GanhubError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="ganhub")
-def cli() -> None:
-    """Train GANs in several domains with one engine.
-
-    \b
-    Quick start:
-      ganhub run plugin=toy2d                 train on the embedded default data
-      ganhub run plugin=dcgan --help          every key of a plugin, with defaults
-      ganhub run plugin=dcgan tricks=[ema] trainer.steps=2000
-      ganhub sample runs/dcgan-... n=64       a grid from a trained run
-    """
-
-
 def build_cli() -> click.Group:
-    """The command group with every plugin's commands added."""
+    """A fresh `ganhub` command group with every plugin's commands added."""
     from ganhub.plugins import get_hub
 
-    hub = get_hub()
-    hub.add_commands(cli)
+    @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+    @click.version_option(__version__, prog_name="ganhub")
+    def cli() -> None:
+        """Train GANs in several domains with one engine.
+
+        \b
+        Quick start:
+          ganhub run plugin=toy2d                 train on the embedded default data
+          ganhub run plugin=dcgan --help          every key of a plugin, with defaults
+          ganhub run plugin=dcgan tricks=[ema] trainer.steps=2000
+          ganhub sample runs/dcgan-... n=64       a grid from a trained run
+        """
+
+    get_hub().add_commands(cli)
     return cli
 
 

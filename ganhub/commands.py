@@ -137,22 +137,17 @@ def list_cmd(kind: str) -> None:
         click.echo(f"{e.name:<{width}}  {e.description}  [{e.plugin}]")
 
 
-@click.command(context_settings=_OVERRIDES)
+@click.command(context_settings={"allow_extra_args": True, "help_option_names": ["-h", "--help"]})
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("options", nargs=-1, type=click.UNPROCESSED)
-@click.pass_context
-def sample(ctx: click.Context, run_dir: Path, options: tuple[str, ...]) -> None:
+def sample(run_dir: Path, options: tuple[str, ...]) -> None:
     """Write samples of a trained run: ganhub sample RUN_DIR [n=64] [seed=0] [out=DIR] [device=cpu]."""
     from ganhub.api import load
     from ganhub.config.overrides import parse_override
     from ganhub.errors import UsageError
 
-    items, wants_help = _split(options)
-    if wants_help:
-        click.echo(ctx.get_help())
-        return
     opts = {"n": 64, "seed": 0, "out": run_dir / "samples", "device": "cpu"}
-    for item in items:
+    for item in options:
         (key, *rest), value = parse_override(item)
         if key not in opts or rest:
             raise UsageError(f"unknown option '{item.split('=')[0]}'; valid: n, seed, out, device")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from ganhub.config.schema import RunConfig
-    from ganhub.train.system import BuildHints, GANSystem
+    from ganhub.engine.system import BuildHints, GANSystem
 
 
 class Domain(ABC):

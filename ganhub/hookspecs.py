@@ -25,7 +25,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from ganhub.train.run import Run
+    from ganhub.engine.run import Run
 
 hookspec = pluggy.HookspecMarker("ganhub")
 hookimpl = pluggy.HookimplMarker("ganhub")
@@ -42,7 +42,7 @@ def register_domains(register: Register) -> None:
     """Register domains: ``register("toy2d", Toy2dDomain())``.
 
     A domain is a :class:`ganhub.domain.Domain`: its config class, presets, and a ``build``
-    that returns the :class:`ganhub.train.system.GANSystem` (models, data, phases, samples).
+    that returns the :class:`ganhub.engine.system.GANSystem` (models, data, phases, samples).
     """
 
 

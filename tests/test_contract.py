@@ -10,8 +10,8 @@ import torch
 
 from ganhub.config.resolve import resolve
 from ganhub.plugins import get_hub
-from ganhub.train.loop import fit
-from ganhub.train.run import Run
+from ganhub.engine.loop import fit
+from ganhub.engine.run import Run
 
 from .conftest import TINY_DCGAN, TINY_TOY
 

@@ -18,8 +18,8 @@ def test_torchrun_two_processes_train_in_lockstep(workdir: Path) -> None:
     check.write_text(
         "import sys, torch, torch.distributed as dist\n"
         "from ganhub.config.resolve import resolve\n"
-        "from ganhub.train.run import Run\n"
-        "from ganhub.train import loop\n"
+        "from ganhub.engine.run import Run\n"
+        "from ganhub.engine import loop\n"
         "run = Run(resolve(sys.argv[1:]))\n"
         "assert dist.get_backend() == 'gloo' and dist.get_world_size() == 2\n"
         "close = run.close\n"

@@ -19,9 +19,9 @@ from ganhub.errors import TrainingError
 from ganhub.hookspecs import hookimpl
 from ganhub.losses.adversarial import NonSaturatingLoss
 from ganhub.plugins import Hub
-from ganhub.train import checkpoint
-from ganhub.train.loop import fit
-from ganhub.train.run import Run
+from ganhub.engine import checkpoint
+from ganhub.engine.loop import fit
+from ganhub.engine.run import Run
 
 from .conftest import TINY_TOY
 

@@ -16,9 +16,9 @@ from ganhub.data import TensorBatches
 from ganhub.domain import Domain
 from ganhub.hookspecs import hookimpl
 from ganhub.plugins import Hub
-from ganhub.train.loop import fit
-from ganhub.train.paired import PairedTranslationGAN
-from ganhub.train.run import Run
+from ganhub.engine.loop import fit
+from ganhub.engine.paired import PairedTranslationGAN
+from ganhub.engine.run import Run
 
 
 class PatchD(nn.Module):

@@ -11,10 +11,10 @@ from torch import nn
 from ganhub.config.resolve import resolve
 from ganhub.losses import Targets
 from ganhub.plugins import get_hub
-from ganhub.train.context import TrainContext
-from ganhub.train.loop import fit
-from ganhub.train.run import Run, prepare_system
-from ganhub.train.system import Pair, Phase, PhaseOutput
+from ganhub.engine.context import TrainContext
+from ganhub.engine.loop import fit
+from ganhub.engine.run import Run, prepare_system
+from ganhub.engine.system import Pair, Phase, PhaseOutput
 
 from .conftest import TINY_DCGAN, TINY_TOY
 

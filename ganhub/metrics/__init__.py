@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from ganhub.plugins import Hub
-    from ganhub.train.system import GANSystem
+    from ganhub.engine.system import GANSystem
 
 
 class Metric(ABC):

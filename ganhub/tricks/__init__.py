@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from ganhub.config.schema import RunConfig
     from ganhub.domain import Domain
     from ganhub.losses import Targets
-    from ganhub.train.context import TrainContext
-    from ganhub.train.system import BuildHints, GANSystem, Phase, PhaseOutput
+    from ganhub.engine.context import TrainContext
+    from ganhub.engine.system import BuildHints, GANSystem, Phase, PhaseOutput
 
 HOOK_POINTS = (
     "adjust_build",

@@ -11,8 +11,8 @@ from torch import Tensor
 
 from ganhub.config.schema import Section
 from ganhub.losses import Targets
-from ganhub.train.context import TrainContext
-from ganhub.train.system import BuildHints
+from ganhub.engine.context import TrainContext
+from ganhub.engine.system import BuildHints
 from ganhub.tricks import Trick
 
 

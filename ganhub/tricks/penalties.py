@@ -9,8 +9,8 @@ from pydantic import Field
 from torch import Tensor
 
 from ganhub.config.schema import Section
-from ganhub.train.context import TrainContext
-from ganhub.train.system import GANSystem, Pair, Phase, PhaseOutput
+from ganhub.engine.context import TrainContext
+from ganhub.engine.system import GANSystem, Pair, Phase, PhaseOutput
 from ganhub.tricks import Trick
 from ganhub.tricks.weights import refuse_batchnorm
 

@@ -10,8 +10,8 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from ganhub.config.schema import Section
-from ganhub.train.context import TrainContext
-from ganhub.train.system import GANSystem, Phase, PhaseOutput
+from ganhub.engine.context import TrainContext
+from ganhub.engine.system import GANSystem, Phase, PhaseOutput
 from ganhub.tricks import Trick
 
 Group = Literal["G", "D"]

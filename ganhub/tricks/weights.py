@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from ganhub.config.schema import Section
 from ganhub.errors import ConfigError
-from ganhub.train.system import GANSystem, Phase, PhaseOutput
+from ganhub.engine.system import GANSystem, Phase, PhaseOutput
 from ganhub.tricks import Trick, group_params
 
 Group = Literal["G", "D"]

@@ -14,8 +14,8 @@ from ganhub.config.schema import RunConfig, Section, TrainerConfig
 from ganhub.data import BatchSource, LoaderBatches, TensorBatches
 from ganhub.data.images import ImageFolder, check_image_folder, digits, save_image_grid, torchvision_dataset
 from ganhub.domain import Domain
-from ganhub.train.system import BuildHints, GANSystem
-from ganhub.train.unconditional import UnconditionalGAN
+from ganhub.engine.system import BuildHints, GANSystem
+from ganhub.engine.unconditional import UnconditionalGAN
 
 
 class DCGANData(Section):

@@ -14,8 +14,8 @@ from ganhub.config.schema import OptimConfig, OptimizerConfig, RunConfig, Sectio
 from ganhub.data import BatchSource, TensorBatches
 from ganhub.domain import Domain
 from ganhub.metrics import Metric
-from ganhub.train.system import BuildHints, GANSystem
-from ganhub.train.unconditional import UnconditionalGAN
+from ganhub.engine.system import BuildHints, GANSystem
+from ganhub.engine.unconditional import UnconditionalGAN
 
 
 class Toy2dData(Section):

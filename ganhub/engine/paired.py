@@ -21,8 +21,8 @@ import torch
 from torch import Tensor, nn
 
 from ganhub.config.schema import RunConfig
-from ganhub.train.context import TrainContext
-from ganhub.train.system import BuildHints, GANSystem, Phase, PhaseOutput
+from ganhub.engine.context import TrainContext
+from ganhub.engine.system import BuildHints, GANSystem, Phase, PhaseOutput
 
 
 class PairedTranslationGAN(GANSystem):

@@ -21,10 +21,10 @@ from ganhub.errors import ConfigError, TrainingError
 from ganhub.losses import Targets
 from ganhub.metrics import evaluate
 from ganhub.plugins import Hub, get_hub
-from ganhub.train import checkpoint, distributed
-from ganhub.train.context import TrainContext
-from ganhub.train.distributed import DistInfo
-from ganhub.train.environment import (
+from ganhub.engine import checkpoint, distributed
+from ganhub.engine.context import TrainContext
+from ganhub.engine.distributed import DistInfo
+from ganhub.engine.environment import (
     autocast_factory,
     grad_scaler,
     rng_state,
@@ -33,8 +33,8 @@ from ganhub.train.environment import (
     set_deterministic,
     set_rng_state,
 )
-from ganhub.train.stats import StatsAccumulator
-from ganhub.train.system import BuildHints, GANSystem, Phase
+from ganhub.engine.stats import StatsAccumulator
+from ganhub.engine.system import BuildHints, GANSystem, Phase
 from ganhub.tricks import HOOK_POINTS, Trick
 
 
@@ -77,7 +77,7 @@ def make_optimizer(params: list[nn.Parameter], cfg: OptimizerConfig) -> torch.op
 
 
 class Run:
-    """The state of one training run. Create with `Run(config)`, then `ganhub.train.loop.fit`."""
+    """The state of one training run. Create with `Run(config)`, then `ganhub.engine.loop.fit`."""
 
     def __init__(self, config: RunConfig, hub: Hub | None = None) -> None:
         self.config = config

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from ganhub.losses import AdversarialLoss, Targets
-from ganhub.train.system import Pair, PhaseOutput
+from ganhub.engine.system import Pair, PhaseOutput
 
 DInputTransform = Callable[[Tensor, "TrainContext"], Tensor]
 

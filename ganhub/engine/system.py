@@ -20,7 +20,7 @@ from torch import Tensor, nn
 if TYPE_CHECKING:
     from ganhub.config.schema import RunConfig
     from ganhub.data import BatchSource
-    from ganhub.train.context import TrainContext
+    from ganhub.engine.context import TrainContext
 
 
 @dataclass

@@ -13,9 +13,9 @@ from typing import Any
 from tqdm import tqdm
 
 from ganhub.data import split_batch
-from ganhub.train import distributed
-from ganhub.train.run import Run
-from ganhub.train.system import Phase
+from ganhub.engine import distributed
+from ganhub.engine.run import Run
+from ganhub.engine.system import Phase
 
 
 def fit(run: Run) -> dict[str, Any]:

@@ -1,0 +1,74 @@
+"""Every command's --help is true, listings show the registries, run/sample/config work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ganhub.plugins import get_hub
+
+from .conftest import TINY_TOY
+
+
+def test_top_level_help_lists_every_command(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("--help")
+    assert code == 0
+    for command in ("run", "config", "plugins", "list", "sample"):
+        assert f"  {command} " in out
+
+
+@pytest.mark.parametrize("command", ["run", "config", "plugins", "list", "sample"])
+def test_each_command_help(cli, command: str) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli(command, "--help")
+    assert code == 0
+    assert f"Usage: ganhub {command}" in out
+
+
+def test_run_help_for_a_plugin_lists_every_key_with_type_default_and_description(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("run", "plugin=dcgan", "--help")
+    assert code == 0
+    assert "presets: tiny, paper, digits64" in out
+    assert "model.image_size" in out and "32|64 = 32" in out
+    assert "trick.ema.decay" in out and "EMA decay per step" in out
+    assert "data.source" in out and "digits|folder|cifar10|mnist|fashion_mnist = digits" in out
+
+
+def test_list_shows_descriptions_and_plugins(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("list", "tricks")
+    assert code == 0
+    assert len(out.strip().splitlines()) == len(get_hub().tricks)
+    assert "Gradient penalty" in out and "[ganhub.tricks.builtin]" in out
+    code, out, _ = cli("list", "domains")
+    assert "toy2d" in out and "[toy2d]" in out
+    code, _, err = cli("list", "lossses")
+    assert code == 2 and "Invalid value" in err
+
+
+def test_plugins_lists_versions_sources_and_registrations(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("plugins")
+    assert code == 0
+    assert "toy2d  ganhub 0.1.0  [ok]" in out
+    assert "domains: toy2d" in out and "metrics: mode_coverage_2d" in out
+    assert "commands: config, list, plugins, run, sample" in out
+
+
+def test_config_prints_the_resolved_yaml(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("config", "plugin=toy2d", "trainer.steps=7", "tricks=[ema]")
+    assert code == 0
+    data = yaml.safe_load(out)
+    assert data["trainer"]["steps"] == 7 and data["tricks"] == ["ema"] and data["trick"]["ema"]["decay"] == 0.999
+
+
+def test_run_then_sample(cli, workdir: Path) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = cli("run", *TINY_TOY, "name=r", "tricks=[ema]")
+    assert code == 0, err
+    assert "ganhub: done at step 4" in out and "outputs in runs/r" in out and "metrics: modes=" in out
+    run_dir = workdir / "runs/r"
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["tricks"] == ["ema"]
+    code, out, err = cli("sample", str(run_dir), "n=100", "seed=3", f"out={workdir / 'out'}")
+    assert code == 0, err
+    assert Path(out.strip()).is_file() and "sample_seed3_n100" in out
+    code, _, err = cli("sample", str(run_dir), "count=3")
+    assert code == 2 and "unknown option 'count'" in err

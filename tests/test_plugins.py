@@ -1,0 +1,121 @@
+"""Plugin discovery: built-ins through the hooks, broken plugins isolated, fixes suggested."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+from ganhub import hookspecs
+from ganhub.errors import PluginError
+from ganhub.hookspecs import hookimpl
+from ganhub.plugins import DEFAULT_PLUGINS, Hub, _fix_for_missing
+
+
+def test_builtins_register_through_the_same_hooks() -> None:
+    hub = Hub.discover()
+    assert {"toy2d", "dcgan"} <= set(hub.domains.names())
+    assert hub.losses.entry("hinge").plugin == "ganhub.losses.adversarial"
+    assert hub.tricks.entry("ema").plugin == "ganhub.tricks.builtin"
+    assert hub.domains.entry("toy2d").plugin == "toy2d"  # an entry point, like third-party code
+    eps = {ep.name: ep.value for ep in md.entry_points(group="ganhub")}
+    assert eps["toy2d"] == "ganhub_toy2d" and eps["dcgan"] == "ganhub_dcgan"
+    assert all(hub.plugins[name].status == "ok" for name in DEFAULT_PLUGINS)
+
+
+def test_in_process_plugin_registers_everything_and_records_its_name() -> None:
+    from ganhub.losses.adversarial import HingeLoss
+    from ganhub.tricks.weights import EMA
+
+    plugin = SimpleNamespace(
+        register_losses=hookimpl(lambda register: register("hinge2", HingeLoss(), "another hinge")),
+        register_tricks=hookimpl(lambda register: register("ema2", EMA)),
+    )
+    hub = Hub.discover(extra=(("mine", plugin),))
+    assert hub.losses.entry("hinge2").plugin == "mine"
+    assert hub.losses.entry("hinge2").description == "another hinge"
+    assert hub.plugins["mine"].registered["tricks"] == ["ema2"]
+
+
+def test_a_plugin_that_raises_is_reported_and_the_others_still_load() -> None:
+    def boom(register):  # type: ignore[no-untyped-def]
+        raise RuntimeError("kaboom")
+
+    hub = Hub.discover(extra=(("broken", SimpleNamespace(register_losses=hookimpl(boom))),))
+    info = hub.plugins["broken"]
+    assert info.status == "error" and "kaboom" in info.error
+    assert "hinge" in hub.losses and "toy2d" in hub.domains
+
+
+def test_duplicate_names_are_refused_with_both_plugins_named() -> None:
+    from ganhub.losses.adversarial import HingeLoss
+
+    dup = SimpleNamespace(register_losses=hookimpl(lambda register: register("hinge", HingeLoss())))
+    hub = Hub.discover(extra=(("dup", dup),))
+    assert hub.plugins["dup"].status == "error"
+    assert "registered twice: by 'ganhub.losses.adversarial' and by 'dup'" in hub.plugins["dup"].error
+
+
+def test_strict_mode_raises_for_plugin_authors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GANHUB_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match="plugin 'broken' failed to load"):
+        Hub.discover(extra=(("broken", SimpleNamespace(register_losses=hookimpl(lambda register: 1 / 0))),))
+
+
+def test_missing_optional_dependency_gives_the_extra_to_install() -> None:
+    err = ModuleNotFoundError("No module named 'monai'", name="monai")
+    assert _fix_for_missing(err, "ganhub") == "pip install 'ganhub[medgan]'"
+    err = ModuleNotFoundError("No module named 'somethingelse'", name="somethingelse")
+    assert _fix_for_missing(err, "ganhub") == "pip install somethingelse"
+
+
+def test_a_domain_whose_requirement_is_missing_is_unavailable(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    pkg = tmp_path / "needs_monai_plugin.py"
+    pkg.write_text(
+        "from ganhub.hookspecs import hookimpl\n"
+        "__ganhub_requires__ = ('definitely_not_installed_pkg',)\n"
+        "@hookimpl\n"
+        "def register_domains(register):\n"
+        "    raise AssertionError('must not be called')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    hub = Hub()
+    hub._load("needsit", "needs_monai_plugin", dist="ganhub", version="0")
+    info = hub.plugins["needsit"]
+    assert info.status == "unavailable" and "definitely_not_installed_pkg" in info.error
+    assert info.fix == "pip install definitely_not_installed_pkg"
+    with pytest.raises(PluginError, match="plugin 'needsit' is unavailable.*Fix: pip install"):
+        hub.require_domain("needsit")
+
+
+def test_a_plugin_that_fails_to_import_is_unavailable(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "bad_import_plugin.py").write_text("import not_a_real_module_xyz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    hub = Hub()
+    hub._load("bad", "bad_import_plugin", dist="some-dist", version="1")
+    assert hub.plugins["bad"].status == "unavailable"
+    assert hub.plugins["bad"].fix == "pip install not_a_real_module_xyz"
+
+
+def test_every_hookspec_has_a_typed_signature_and_docstring() -> None:
+    import inspect
+
+    specs = [f for name, f in vars(hookspecs).items() if hasattr(f, "ganhub_spec")]
+    assert len(specs) >= 12
+    for spec in specs:
+        assert spec.__doc__ and spec.__doc__.strip()
+        sig = inspect.signature(spec)
+        assert all(p.annotation is not inspect.Parameter.empty for p in sig.parameters.values()), spec.__name__
+
+
+def test_cli_startup_imports_no_optional_heavy_packages() -> None:
+    code = (
+        "import sys; from ganhub.cli import build_cli; build_cli();"
+        "heavy = [m for m in ('monai', 'transformers', 'optuna', 'tensorboard', 'matplotlib', 'nibabel') if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "", f"ganhub --help imports {out}"
