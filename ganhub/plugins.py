@@ -123,6 +123,11 @@ class Hub:
             err = ModuleNotFoundError(f"missing {', '.join(missing)}", name=missing[0])
             self._fail(info, "unavailable", err, _fix_for_missing(err, dist))
             return
+        if not _has_hookimpls(plugin):
+            where = getattr(plugin, "__file__", None) or repr(plugin)
+            err = ImportError(f"'{target}' resolved to {where}, which implements no ganhub hook")
+            self._fail(info, "error", err, f"check for a file or package shadowing '{target}'")
+            return
         self._register(name, plugin, info)
 
     def _register(self, name: str, plugin: object, info: PluginInfo) -> None:
@@ -189,6 +194,10 @@ def get_hub() -> Hub:
 def reset_hub() -> None:
     """Forget the cached hub (tests that install plugins call this)."""
     get_hub.cache_clear()
+
+
+def _has_hookimpls(plugin: object) -> bool:
+    return any(hasattr(getattr(plugin, n, None), "ganhub_impl") for n in dir(plugin))
 
 
 def _version(dist: str) -> str:

@@ -119,3 +119,13 @@ def test_cli_startup_imports_no_optional_heavy_packages() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "", f"ganhub --help imports {out}"
+
+
+def test_a_module_without_hooks_is_reported_as_shadowed(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "shadowed_plugin.py").write_text("x = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    hub = Hub()
+    hub._load("shadow", "shadowed_plugin", dist="d", version="1")
+    info = hub.plugins["shadow"]
+    assert info.status == "error" and "implements no ganhub hook" in info.error
+    assert "shadowing 'shadowed_plugin'" in info.fix

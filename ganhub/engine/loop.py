@@ -8,6 +8,7 @@ except on logging, evaluation and checkpoint steps: losses and stats stay on the
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from tqdm import tqdm
@@ -31,22 +32,7 @@ def fit(run: Run) -> dict[str, Any]:
         hook.before_train(run=run)
         batches = run.batches()
         while run.step < cfg.steps:
-            step = run.step
-            run.ctx.step = step
-            run.ctx.cache.clear()
-            batch = next(batches)
-            for phase in run.phases:
-                if step % phase.interval:
-                    continue  # lazy phases (R1 every 16 steps...) skip most steps
-                for repeat in range(phase.repeat):
-                    if repeat:
-                        batch = next(batches)  # n_critic: every D repeat sees new data
-                    run_phase(run, phase, batch)
-            if run.scaler is not None:
-                run.scaler.update()
-            run.step = step + 1
-            for after_step in run.points["after_step"]:
-                after_step(run.step, run.system)  # EMA, LR schedules, balancing
+            train_step(run, batches)
 
             metrics = None
             last = run.step == cfg.steps
@@ -102,6 +88,26 @@ def fit(run: Run) -> dict[str, Any]:
     finally:
         restore_signals()
         run.close()
+
+
+def train_step(run: Run, batches: Iterator[Any]) -> None:
+    """One optimisation step: every due phase (repeated as asked), then the tricks' after_step."""
+    step = run.step
+    run.ctx.step = step
+    run.ctx.cache.clear()
+    batch = next(batches)
+    for phase in run.phases:
+        if step % phase.interval:
+            continue  # lazy phases (R1 every 16 steps...) skip most steps
+        for repeat in range(phase.repeat):
+            if repeat:
+                batch = next(batches)  # n_critic: every D repeat sees new data
+            run_phase(run, phase, batch)
+    if run.scaler is not None:
+        run.scaler.update()
+    run.step = step + 1
+    for after_step in run.points["after_step"]:
+        after_step(run.step, run.system)  # EMA, LR schedules, balancing
 
 
 def run_phase(run: Run, phase: Phase, batch: Any) -> None:
