@@ -129,7 +129,9 @@ def measure(args: argparse.Namespace, batch: int, out_dir: Path) -> dict[str, fl
 
 def main() -> None:
     """Parse options, run each batch size, print the table."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="32", choices=["32", "bf16", "16"])
     parser.add_argument("--channels-last", action="store_true")

@@ -11,9 +11,9 @@ from torch import nn
 
 from ganhub.config.resolve import resolve
 from ganhub.config.schema import RunConfig
+from ganhub.engine import checkpoint
 from ganhub.errors import UsageError
 from ganhub.plugins import Hub, get_hub
-from ganhub.engine import checkpoint
 
 
 def train(
@@ -53,7 +53,7 @@ class TrainedGAN:
     @property
     def generator(self) -> nn.Module:
         """The generator (its EMA weights when the run used the ema trick)."""
-        return self.system.generator()  # type: ignore[no-any-return]
+        return self.system.generator()
 
     def sample(self, n: int, seed: int | None = 0) -> Any:
         """`n` samples (images in [-1, 1], points, token ids...) from the generator."""
@@ -67,7 +67,7 @@ class TrainedGAN:
         """Write the domain's sample artifact (grid, text, NIfTI) into `directory`."""
         self.system.eval()
         with torch.no_grad():
-            return self.system.write_samples(Path(directory), stem, n=n, seed=seed)  # type: ignore[no-any-return]
+            return self.system.write_samples(Path(directory), stem, n=n, seed=seed)
 
 
 def load(run_dir: str | Path, device: str = "cpu", hub: Hub | None = None) -> TrainedGAN:

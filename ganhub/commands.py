@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -18,7 +19,9 @@ def _split(args: tuple[str, ...] | list[str]) -> tuple[list[str], bool]:
 
 
 @click.command(context_settings=_OVERRIDES)
-@click.option("--config", "config_files", multiple=True, type=click.Path(), help="YAML file(s) merged first.")
+@click.option(
+    "--config", "config_files", multiple=True, type=click.Path(), help="YAML file(s) merged first."
+)
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def run(ctx: click.Context, config_files: tuple[str, ...], overrides: tuple[str, ...]) -> None:
@@ -52,7 +55,9 @@ def _plugin_help(ctx: click.Context, items: list[str]) -> str:
     plugin = merge_sources(items).get("plugin")
     if not plugin:
         domains = ", ".join(hub.domains.names())
-        return ctx.get_help() + f"\n\nDomains: {domains}\nKeys of one: ganhub run plugin=NAME --help"
+        return (
+            ctx.get_help() + f"\n\nDomains: {domains}\nKeys of one: ganhub run plugin=NAME --help"
+        )
     domain = hub.require_domain(str(plugin))
     rows = describe_keys(config_class(domain.config_class, hub))
     width = max(len(r[0]) for r in rows)
@@ -63,11 +68,14 @@ def _plugin_help(ctx: click.Context, items: list[str]) -> str:
     for key, typ, default, desc in rows:
         if key == "plugin":
             continue
-        lines.append(f"  {key:<{width}}  {typ} = {default}" + (f"\n  {'':<{width}}    {desc}" if desc else ""))
+        lines.append(
+            f"  {key:<{width}}  {typ} = {default}"
+            + (f"\n  {'':<{width}}    {desc}" if desc else "")
+        )
     return "\n".join(lines)
 
 
-def _summary_line(summary: dict) -> str:  # type: ignore[type-arg]
+def _summary_line(summary: dict[str, Any]) -> str:
     rate = summary["steps_this_session"] / max(summary["seconds"], 1e-9)
     parts = [
         f"ganhub: {'stopped' if summary['stopped_early'] else 'done'} at step {summary['steps']} "
@@ -76,7 +84,9 @@ def _summary_line(summary: dict) -> str:  # type: ignore[type-arg]
     if summary["samples"]:
         parts.append(f"samples: {', '.join(summary['samples'])}")
     if summary["metrics"]:
-        parts.append("metrics: " + ", ".join(f"{k}={_fmt(v)}" for k, v in summary["metrics"].items()))
+        parts.append(
+            "metrics: " + ", ".join(f"{k}={_fmt(v)}" for k, v in summary["metrics"].items())
+        )
     if summary["stopped_early"]:
         parts.append(f"continue with: ganhub run resume={summary['run_dir']}")
     return "\n".join(parts)
@@ -87,10 +97,14 @@ def _fmt(v: float) -> str:
 
 
 @click.command(name="config", context_settings=_OVERRIDES)
-@click.option("--config", "config_files", multiple=True, type=click.Path(), help="YAML file(s) merged first.")
+@click.option(
+    "--config", "config_files", multiple=True, type=click.Path(), help="YAML file(s) merged first."
+)
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
-def config_cmd(ctx: click.Context, config_files: tuple[str, ...], overrides: tuple[str, ...]) -> None:
+def config_cmd(
+    ctx: click.Context, config_files: tuple[str, ...], overrides: tuple[str, ...]
+) -> None:
     """Print the resolved config as YAML: ganhub config plugin=NAME [key=value ...]."""
     import yaml
 
@@ -146,17 +160,19 @@ def sample(run_dir: Path, options: tuple[str, ...]) -> None:
     from ganhub.config.overrides import parse_override
     from ganhub.errors import UsageError
 
-    opts = {"n": 64, "seed": 0, "out": run_dir / "samples", "device": "cpu"}
+    opts: dict[str, Any] = {"n": 64, "seed": 0, "out": run_dir / "samples", "device": "cpu"}
     for item in options:
         (key, *rest), value = parse_override(item)
         if key not in opts or rest:
             raise UsageError(f"unknown option '{item.split('=')[0]}'; valid: n, seed, out, device")
         opts[key] = value
-    if not isinstance(opts["n"], int) or opts["n"] < 1:
-        raise UsageError(f"n={opts['n']}: must be a positive integer")
+    n, seed = opts["n"], opts["seed"]
+    if not isinstance(n, int) or n < 1:
+        raise UsageError(f"n={n}: must be a positive integer")
+    if not isinstance(seed, int):
+        raise UsageError(f"seed={seed}: must be an integer")
     model = load(run_dir, device=str(opts["device"]))
-    stem = f"sample_seed{opts['seed']}_n{opts['n']}"
-    paths = model.write_samples(Path(str(opts["out"])), stem, n=int(opts["n"]), seed=int(opts["seed"]))
+    paths = model.write_samples(Path(str(opts["out"])), f"sample_seed{seed}_n{n}", n=n, seed=seed)
     click.echo("\n".join(str(p) for p in paths))
 
 

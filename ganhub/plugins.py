@@ -125,8 +125,8 @@ class Hub:
             return
         if not _has_hookimpls(plugin):
             where = getattr(plugin, "__file__", None) or repr(plugin)
-            err = ImportError(f"'{target}' resolved to {where}, which implements no ganhub hook")
-            self._fail(info, "error", err, f"check for a file or package shadowing '{target}'")
+            empty = ImportError(f"'{target}' resolved to {where}, which implements no ganhub hook")
+            self._fail(info, "error", empty, f"check for a file or package shadowing '{target}'")
             return
         self._register(name, plugin, info)
 

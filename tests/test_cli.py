@@ -58,13 +58,19 @@ def test_config_prints_the_resolved_yaml(cli) -> None:  # type: ignore[no-untype
     code, out, _ = cli("config", "plugin=toy2d", "trainer.steps=7", "tricks=[ema]")
     assert code == 0
     data = yaml.safe_load(out)
-    assert data["trainer"]["steps"] == 7 and data["tricks"] == ["ema"] and data["trick"]["ema"]["decay"] == 0.999
+    assert (
+        data["trainer"]["steps"] == 7
+        and data["tricks"] == ["ema"]
+        and data["trick"]["ema"]["decay"] == 0.999
+    )
 
 
 def test_run_then_sample(cli, workdir: Path) -> None:  # type: ignore[no-untyped-def]
     code, out, err = cli("run", *TINY_TOY, "name=r", "tricks=[ema]")
     assert code == 0, err
-    assert "ganhub: done at step 4" in out and "outputs in runs/r" in out and "metrics: modes=" in out
+    assert (
+        "ganhub: done at step 4" in out and "outputs in runs/r" in out and "metrics: modes=" in out
+    )
     run_dir = workdir / "runs/r"
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["tricks"] == ["ema"]
     code, out, err = cli("sample", str(run_dir), "n=100", "seed=3", f"out={workdir / 'out'}")

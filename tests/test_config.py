@@ -20,7 +20,15 @@ def test_overrides_parse_yaml_values() -> None:
 
 
 def test_dotted_overrides_reach_nested_fields() -> None:
-    cfg = resolve(["plugin=toy2d", "trainer.steps=7", "optim.D.lr=1e-4", "tricks=[ema,r1]", "trick.r1.gamma=3"])
+    cfg = resolve(
+        [
+            "plugin=toy2d",
+            "trainer.steps=7",
+            "optim.D.lr=1e-4",
+            "tricks=[ema,r1]",
+            "trick.r1.gamma=3",
+        ]
+    )
     assert cfg.trainer.steps == 7
     assert cfg.optim.D.lr == pytest.approx(1e-4)
     assert cfg.tricks == ["ema", "r1"]
@@ -58,29 +66,79 @@ def test_resolved_config_round_trips_through_yaml(tmp_path: Path) -> None:
 BAD_INPUTS = [
     (["plugin=toy3d"], PluginError, "unknown domain 'toy3d' (did you mean 'toy2d'?)"),
     ([], ConfigError, "no plugin given: add plugin=NAME"),
-    (["plugin=toy2d", "trainer.stpes=5"], ConfigError, "unknown key 'trainer.stpes' (did you mean 'trainer.steps'?)"),
-    (["plugin=toy2d", "trainer.steps=abc"], ConfigError, "trainer.steps='abc': Input should be a valid integer"),
-    (["plugin=toy2d", "trainer.steps=-5"], ConfigError, "trainer.steps=-5: Input should be greater than 0"),
-    (["plugin=toy2d", "optim.G.name=adamm"], ConfigError, "optim.G.name='adamm': Input should be 'adam'"),
-    (["plugin=toy2d", "loss=hinge", "tricks=[label_smoothing]"], ConfigError, "does not suit loss 'hinge'"),
-    (["plugin=toy2d", "tricks=[gp]"], ConfigError, "trick 'gp' with trick.gp.variant=wgan does not suit loss 'nonsaturating'"),
+    (
+        ["plugin=toy2d", "trainer.stpes=5"],
+        ConfigError,
+        "unknown key 'trainer.stpes' (did you mean 'trainer.steps'?)",
+    ),
+    (
+        ["plugin=toy2d", "trainer.steps=abc"],
+        ConfigError,
+        "trainer.steps='abc': Input should be a valid integer",
+    ),
+    (
+        ["plugin=toy2d", "trainer.steps=-5"],
+        ConfigError,
+        "trainer.steps=-5: Input should be greater than 0",
+    ),
+    (
+        ["plugin=toy2d", "optim.G.name=adamm"],
+        ConfigError,
+        "optim.G.name='adamm': Input should be 'adam'",
+    ),
+    (
+        ["plugin=toy2d", "loss=hinge", "tricks=[label_smoothing]"],
+        ConfigError,
+        "does not suit loss 'hinge'",
+    ),
+    (
+        ["plugin=toy2d", "tricks=[gp]"],
+        ConfigError,
+        "trick 'gp' with trick.gp.variant=wgan does not suit loss 'nonsaturating'",
+    ),
     (["plugin=toy2d", "tricks=[diffaug]"], ConfigError, "applies to image data"),
-    (["plugin=toy2d", "tricks=[n_critic,balance]"], ConfigError, "cannot be combined with: balance"),
+    (
+        ["plugin=toy2d", "tricks=[n_critic,balance]"],
+        ConfigError,
+        "cannot be combined with: balance",
+    ),
     (["plugin=toy2d", "tricks=[emaa]"], ConfigError, "unknown trick 'emaa' (did you mean 'ema'?)"),
     (["plugin=toy2d", "loss=hing"], ConfigError, "unknown loss 'hing' (did you mean 'hinge'?)"),
-    (["plugin=toy2d", "preset=rng"], PluginError, "unknown toy2d preset 'rng' (did you mean 'ring'?)"),
+    (
+        ["plugin=toy2d", "preset=rng"],
+        PluginError,
+        "unknown toy2d preset 'rng' (did you mean 'ring'?)",
+    ),
     (["plugin=toy2d", "device=gpu"], ConfigError, "'gpu' is not a device"),
-    (["plugin=toy2d", "trainer.batch_size=30", "trainer.grad_accum=4"], ConfigError, "must divide trainer.batch_size=30"),
-    (["plugin=toy2d", "tricks=[pacgan]", "trainer.batch_size=33"], ConfigError, "trick.pacgan.pack=2 must divide"),
+    (
+        ["plugin=toy2d", "trainer.batch_size=30", "trainer.grad_accum=4"],
+        ConfigError,
+        "must divide trainer.batch_size=30",
+    ),
+    (
+        ["plugin=toy2d", "tricks=[pacgan]", "trainer.batch_size=33"],
+        ConfigError,
+        "trick.pacgan.pack=2 must divide",
+    ),
     (["plugin=dcgan", "data=folder"], ConfigError, "data.path is required for folder data"),
-    (["plugin=dcgan", "data=folder", "data.path=/no/such/dir"], ConfigError, "data.path='/no/such/dir': folder does not exist"),
+    (
+        ["plugin=dcgan", "data=folder", "data.path=/no/such/dir"],
+        ConfigError,
+        "data.path='/no/such/dir': folder does not exist",
+    ),
     (["plugin=toy2d", "trick=[ema]"], ConfigError, "trick"),
     (["plugin=toy2d", "trainer"], ConfigError, "'trainer' is not an override; write key=value"),
-    (["plugin=toy2d", "config=/no/such.yaml"], ConfigError, "config file '/no/such.yaml' does not exist"),
+    (
+        ["plugin=toy2d", "config=/no/such.yaml"],
+        ConfigError,
+        "config file '/no/such.yaml' does not exist",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("args", "error", "message"), BAD_INPUTS, ids=[" ".join(a[0][1:]) or "none" for a in BAD_INPUTS])
+@pytest.mark.parametrize(
+    ("args", "error", "message"), BAD_INPUTS, ids=[" ".join(a[0][1:]) or "none" for a in BAD_INPUTS]
+)
 def test_bad_input_is_one_clear_error(args: list[str], error: type, message: str) -> None:
     with pytest.raises(error) as info:
         resolve(args)
@@ -111,8 +169,10 @@ def test_empty_folder_is_refused(tmp_path: Path) -> None:
         (["config", "plugin=toy2d", "loss=nope"], "unknown loss 'nope'"),
     ],
 )
-def test_cli_reports_bad_input_in_one_line_with_exit_2(cli, workdir, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
-    code, out, err = cli(*args)
+def test_cli_reports_bad_input_in_one_line_with_exit_2(
+    cli, workdir, args: list[str], message: str
+) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli(*args)
     assert code == 2
     assert message in err
     assert "Traceback" not in err
@@ -121,6 +181,13 @@ def test_cli_reports_bad_input_in_one_line_with_exit_2(cli, workdir, args: list[
 
 
 def test_gradient_penalty_with_batchnorm_discriminator_stops_before_training(cli, workdir) -> None:  # type: ignore[no-untyped-def]
-    code, _, err = cli("run", "plugin=dcgan", "preset=tiny", "loss=wasserstein", "tricks=[gp]", "trainer.progress=false")
+    code, _, err = cli(
+        "run",
+        "plugin=dcgan",
+        "preset=tiny",
+        "loss=wasserstein",
+        "tricks=[gp]",
+        "trainer.progress=false",
+    )
     assert code == 2
     assert "BatchNorm in discriminator 'D'" in err and "model.d_norm=none" in err

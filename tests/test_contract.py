@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from ganhub.config.resolve import resolve
-from ganhub.plugins import get_hub
 from ganhub.engine.loop import fit
 from ganhub.engine.run import Run
+from ganhub.plugins import get_hub
 
 from .conftest import TINY_DCGAN, TINY_TOY
 
@@ -44,7 +44,11 @@ def test_every_trick_trains_two_steps(name: str, workdir) -> None:  # type: igno
     trick = HUB.tricks.get(name)
     vector_ok = trick.modalities is None or "vector" in trick.modalities
     base = TINY_TOY if vector_ok else TINY_DCGAN
-    extra = [a for a in TRICK_SETUP.get(name, []) if not (base is TINY_TOY and a.startswith("model.d_norm"))]
+    extra = [
+        a
+        for a in TRICK_SETUP.get(name, [])
+        if not (base is TINY_TOY and a.startswith("model.d_norm"))
+    ]
     run = _steps([*base, "trainer.steps=2", f"tricks=[{name}]", *extra])
     assert [t.name for t in run.tricks] == [name]
 
@@ -74,5 +78,11 @@ def test_every_trick_documents_itself(name: str) -> None:
 
 
 def test_combining_tricks_in_one_run(workdir) -> None:  # type: ignore[no-untyped-def]
-    run = _steps([*TINY_DCGAN, "trainer.steps=3", "tricks=[ema,diffaug,spectral_norm,clip_grad,label_smoothing,instance_noise,lr_schedule]"])
+    run = _steps(
+        [
+            *TINY_DCGAN,
+            "trainer.steps=3",
+            "tricks=[ema,diffaug,spectral_norm,clip_grad,label_smoothing,instance_noise,lr_schedule]",
+        ]
+    )
     assert math.isfinite(sum(p.sum().item() for p in run.system.G_ema.parameters()))

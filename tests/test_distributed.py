@@ -48,7 +48,12 @@ def test_torchrun_two_processes_train_in_lockstep(workdir: Path) -> None:
     # each rank read its own half of every epoch: 1000 points / 2 ranks / batch 16 = 31 batches
     assert "index=20" in out
     run_dir = workdir / "runs/ddp"
-    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoints", "config.yaml", "metrics.jsonl", "samples"]
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "checkpoints",
+        "config.yaml",
+        "metrics.jsonl",
+        "samples",
+    ]
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
     assert len([ln for ln in lines if '"loss/D"' in ln]) == 4  # rank 0 alone logged, every 5 steps
 

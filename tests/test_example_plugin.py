@@ -25,11 +25,20 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def ganhub(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ganhub", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "ganhub", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.slow
-def test_installed_plugin_is_discovered_and_trains_through_the_cli(installed: dict[str, str], tmp_path: Path) -> None:
+def test_installed_plugin_is_discovered_and_trains_through_the_cli(
+    installed: dict[str, str], tmp_path: Path
+) -> None:
     site = Path(installed["PYTHONPATH"])
     (entry_points,) = site.glob("ganhub_example_plugin-*.dist-info/entry_points.txt")
     assert "[ganhub]\nexample = ganhub_example" in entry_points.read_text()
@@ -50,16 +59,18 @@ def test_installed_plugin_is_discovered_and_trains_through_the_cli(installed: di
     assert bad.returncode == 2 and "cannot be combined with: spectral_norm" in bad.stderr
 
 
-def test_weight_clip_bounds_discriminator_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_weight_clip_bounds_discriminator_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The example's trick does what it claims (registered in-process this time)."""
     monkeypatch.syspath_prepend(str(EXAMPLE))
     monkeypatch.chdir(tmp_path)
     import ganhub_example
 
     from ganhub.config.resolve import resolve
-    from ganhub.plugins import Hub
     from ganhub.engine.loop import fit
     from ganhub.engine.run import Run
+    from ganhub.plugins import Hub
 
     hub = Hub.discover(extra=(("example", ganhub_example),))
     run = Run(resolve(["plugin=moons", "tricks=[weight_clip]", "trick.weight_clip.clip=0.02",

@@ -15,13 +15,13 @@ import torch
 from safetensors.torch import load_file
 
 from ganhub.config.resolve import resolve
+from ganhub.engine import checkpoint
+from ganhub.engine.loop import fit
+from ganhub.engine.run import Run
 from ganhub.errors import TrainingError
 from ganhub.hookspecs import hookimpl
 from ganhub.losses.adversarial import NonSaturatingLoss
 from ganhub.plugins import Hub
-from ganhub.engine import checkpoint
-from ganhub.engine.loop import fit
-from ganhub.engine.run import Run
 
 from .conftest import TINY_TOY
 
@@ -80,7 +80,13 @@ KILLABLE = [*RESUMABLE, "trainer.steps=1500", "trainer.checkpoint_every=50", "tr
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
 def test_killed_run_resumes_to_the_uninterrupted_result(workdir: Path, sig: signal.Signals) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(_cli(*KILLABLE, "name=killed"), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        _cli(*KILLABLE, "name=killed"),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     _wait_for_checkpoint(workdir / "runs/killed", proc, 150)
     proc.send_signal(sig)
     out, _ = proc.communicate(timeout=60)
@@ -93,7 +99,9 @@ def test_killed_run_resumes_to_the_uninterrupted_result(workdir: Path, sig: sign
     assert 150 <= stopped < 1500
     subprocess.run(_cli("resume=runs/killed"), env=env, check=True, capture_output=True)
     subprocess.run(_cli(*KILLABLE, "name=straight"), env=env, check=True, capture_output=True)
-    assert_same_weights(final_weights(workdir / "runs/straight"), final_weights(workdir / "runs/killed"))
+    assert_same_weights(
+        final_weights(workdir / "runs/straight"), final_weights(workdir / "runs/killed")
+    )
 
 
 class _NanAfter(NonSaturatingLoss):
@@ -111,11 +119,25 @@ class _NanAfter(NonSaturatingLoss):
 
 
 def test_nan_stops_training_and_keeps_the_last_good_checkpoint(workdir: Path) -> None:
-    plugin = SimpleNamespace(register_losses=hookimpl(lambda register: register("nan_after", _NanAfter(7))))
+    plugin = SimpleNamespace(
+        register_losses=hookimpl(lambda register: register("nan_after", _NanAfter(7)))
+    )
     hub = Hub.discover(extra=(("nan-plugin", plugin),))
-    cfg = resolve([*TINY_TOY, "loss=nan_after", "trainer.steps=50", "trainer.checkpoint_every=4", "trainer.log_every=5"], hub=hub)
+    cfg = resolve(
+        [
+            *TINY_TOY,
+            "loss=nan_after",
+            "trainer.steps=50",
+            "trainer.checkpoint_every=4",
+            "trainer.log_every=5",
+        ],
+        hub=hub,
+    )
     run = Run(cfg, hub)
-    with pytest.raises(TrainingError, match=r"loss D(, G)? became NaN/Inf at or before step 8;.*last good checkpoint: .*step_0000004"):
+    with pytest.raises(
+        TrainingError,
+        match=r"loss D(, G)? became NaN/Inf at or before step 8;.*last good checkpoint: .*step_0000004",
+    ):
         fit(run)
     weights = final_weights(run.run_dir)
     assert all(torch.isfinite(t).all() for t in weights.values())
@@ -127,7 +149,9 @@ def test_max_seconds_stops_with_a_checkpoint(workdir: Path) -> None:
     assert summary["checkpoint"].endswith(f"step_{summary['steps']:07d}")
 
 
-def test_a_crash_while_saving_leaves_the_previous_checkpoint(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_crash_while_saving_leaves_the_previous_checkpoint(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run = Run(resolve([*TINY_TOY, "trainer.steps=2"]))
     fit(run)
     good = checkpoint.latest(run.run_dir / "checkpoints")
@@ -147,7 +171,11 @@ def test_checkpoints_hold_no_pickles_and_round_trip_state(workdir: Path) -> None
     fit(run)
     path = checkpoint.latest(run.run_dir / "checkpoints")
     assert path is not None
-    assert sorted(p.name for p in path.iterdir()) == ["model.safetensors", "state.json", "state.safetensors"]
+    assert sorted(p.name for p in path.iterdir()) == [
+        "model.safetensors",
+        "state.json",
+        "state.safetensors",
+    ]
     step, _, state = checkpoint.load(path)
     assert step == 3
     saved = state["optimizers"]["G"]
@@ -176,7 +204,14 @@ class CyclingLatent:
 
 def test_gradient_accumulation_gives_the_same_update(workdir: Path) -> None:
     """With the same data and noise, 4 micro-batches of 8 update like one batch of 32."""
-    common = [*TINY_TOY, "trainer.steps=1", "optim.G.name=sgd", "optim.D.name=sgd", "optim.G.lr=0.1", "optim.D.lr=0.1"]
+    common = [
+        *TINY_TOY,
+        "trainer.steps=1",
+        "optim.G.name=sgd",
+        "optim.D.name=sgd",
+        "optim.G.lr=0.1",
+        "optim.D.lr=0.1",
+    ]
     z = torch.randn(32, 2, generator=torch.Generator().manual_seed(0))
     results = []
     for accum in (1, 4):

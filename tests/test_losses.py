@@ -60,8 +60,12 @@ def test_smoothed_targets_move_bce_and_least_squares() -> None:
     # BCE with target t on logit x: -t log sig(x) - (1-t) log(1-sig(x)) = t sp(-x) + (1-t) sp(x)
     bce = lambda x, t: t * sp(-x) + (1 - t) * sp(x)  # noqa: E731
     expected = mean([bce(2, 0.9), bce(-1, 0.9)]) + mean([bce(0.5, 0.1), bce(-3, 0.1)])
-    assert hub.losses.get("nonsaturating").d_loss(REAL, FAKE, smooth).item() == pytest.approx(expected)
-    ls = 0.5 * mean([(2 - 0.9) ** 2, (-1 - 0.9) ** 2]) + 0.5 * mean([(0.5 - 0.1) ** 2, (-3 - 0.1) ** 2])
+    assert hub.losses.get("nonsaturating").d_loss(REAL, FAKE, smooth).item() == pytest.approx(
+        expected
+    )
+    ls = 0.5 * mean([(2 - 0.9) ** 2, (-1 - 0.9) ** 2]) + 0.5 * mean(
+        [(0.5 - 0.1) ** 2, (-3 - 0.1) ** 2]
+    )
     assert hub.losses.get("lsgan").d_loss(REAL, FAKE, smooth).item() == pytest.approx(ls)
 
 

@@ -14,11 +14,11 @@ from ganhub.config.resolve import resolve
 from ganhub.config.schema import RunConfig, TrainerConfig
 from ganhub.data import TensorBatches
 from ganhub.domain import Domain
-from ganhub.hookspecs import hookimpl
-from ganhub.plugins import Hub
 from ganhub.engine.loop import fit
 from ganhub.engine.paired import PairedTranslationGAN
 from ganhub.engine.run import Run
+from ganhub.hookspecs import hookimpl
+from ganhub.plugins import Hub
 
 
 class PatchD(nn.Module):
@@ -37,14 +37,23 @@ class PatchD(nn.Module):
 class ShiftConfig(RunConfig):
     plugin: str = "shift"
     fm: float = Field(0.0, ge=0)
-    trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(steps=60, batch_size=16, log_every=20, progress=False))
+    trainer: TrainerConfig = Field(
+        default_factory=lambda: TrainerConfig(steps=60, batch_size=16, log_every=20, progress=False)
+    )
 
 
 class ShiftSystem(PairedTranslationGAN):
     """Learn target = -condition on 8x8 images: a task L1 alone solves, so progress is checkable."""
 
     def __init__(self, config: ShiftConfig, hints) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(config, hints, nn.Conv2d(1, 1, 3, 1, 1), PatchD(2), l1_weight=100.0, feature_matching_weight=config.fm)
+        super().__init__(
+            config,
+            hints,
+            nn.Conv2d(1, 1, 3, 1, 1),
+            PatchD(2),
+            l1_weight=100.0,
+            feature_matching_weight=config.fm,
+        )
         x = torch.rand(256, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
         self.pairs = (x, -x)
 
@@ -70,13 +79,17 @@ class ShiftDomain(Domain):
         return ShiftSystem(config, hints)
 
 
-PLUGIN = SimpleNamespace(register_domains=hookimpl(lambda register: register("shift", ShiftDomain())))
+PLUGIN = SimpleNamespace(
+    register_domains=hookimpl(lambda register: register("shift", ShiftDomain()))
+)
 
 
 @pytest.mark.parametrize("fm", [0.0, 1.0])
 def test_paired_translation_learns_the_mapping(workdir, fm: float) -> None:  # type: ignore[no-untyped-def]
     hub = Hub.discover(extra=(("shift-plugin", PLUGIN),))
-    run = Run(resolve(["plugin=shift", f"fm={fm}", "loggers=[jsonl]", "optim.G.lr=0.01"], hub=hub), hub)
+    run = Run(
+        resolve(["plugin=shift", f"fm={fm}", "loggers=[jsonl]", "optim.G.lr=0.01"], hub=hub), hub
+    )
     x, y = run.system.pairs
     before = (run.system.translate(x) - y).abs().mean().item()
     fit(run)
@@ -89,7 +102,14 @@ def test_paired_translation_learns_the_mapping(workdir, fm: float) -> None:  # t
 def test_feature_matching_needs_d_features() -> None:
     class NoFeatures(ShiftSystem):
         def __init__(self) -> None:
-            PairedTranslationGAN.__init__(self, ShiftConfig(), None, nn.Identity(), nn.Conv2d(2, 1, 1), feature_matching_weight=1.0)  # type: ignore[arg-type]
+            PairedTranslationGAN.__init__(
+                self,
+                ShiftConfig(),
+                None,
+                nn.Identity(),
+                nn.Conv2d(2, 1, 1),
+                feature_matching_weight=1.0,
+            )  # type: ignore[arg-type]
 
     with pytest.raises(TypeError, match="features"):
         NoFeatures()

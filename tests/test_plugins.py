@@ -56,13 +56,17 @@ def test_duplicate_names_are_refused_with_both_plugins_named() -> None:
     dup = SimpleNamespace(register_losses=hookimpl(lambda register: register("hinge", HingeLoss())))
     hub = Hub.discover(extra=(("dup", dup),))
     assert hub.plugins["dup"].status == "error"
-    assert "registered twice: by 'ganhub.losses.adversarial' and by 'dup'" in hub.plugins["dup"].error
+    assert (
+        "registered twice: by 'ganhub.losses.adversarial' and by 'dup'" in hub.plugins["dup"].error
+    )
 
 
 def test_strict_mode_raises_for_plugin_authors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GANHUB_STRICT_PLUGINS", "1")
     with pytest.raises(PluginError, match="plugin 'broken' failed to load"):
-        Hub.discover(extra=(("broken", SimpleNamespace(register_losses=hookimpl(lambda register: 1 / 0))),))
+        Hub.discover(
+            extra=(("broken", SimpleNamespace(register_losses=hookimpl(lambda register: 1 / 0))),)
+        )
 
 
 def test_missing_optional_dependency_gives_the_extra_to_install() -> None:
@@ -87,7 +91,7 @@ def test_a_domain_whose_requirement_is_missing_is_unavailable(tmp_path, monkeypa
     info = hub.plugins["needsit"]
     assert info.status == "unavailable" and "definitely_not_installed_pkg" in info.error
     assert info.fix == "pip install definitely_not_installed_pkg"
-    with pytest.raises(PluginError, match="plugin 'needsit' is unavailable.*Fix: pip install"):
+    with pytest.raises(PluginError, match=r"plugin 'needsit' is unavailable.*Fix: pip install"):
         hub.require_domain("needsit")
 
 
@@ -108,7 +112,9 @@ def test_every_hookspec_has_a_typed_signature_and_docstring() -> None:
     for spec in specs:
         assert spec.__doc__ and spec.__doc__.strip()
         sig = inspect.signature(spec)
-        assert all(p.annotation is not inspect.Parameter.empty for p in sig.parameters.values()), spec.__name__
+        assert all(p.annotation is not inspect.Parameter.empty for p in sig.parameters.values()), (
+            spec.__name__
+        )
 
 
 def test_cli_startup_imports_no_optional_heavy_packages() -> None:
@@ -117,7 +123,9 @@ def test_cli_startup_imports_no_optional_heavy_packages() -> None:
         "heavy = [m for m in ('monai', 'transformers', 'optuna', 'tensorboard', 'matplotlib', 'nibabel') if m in sys.modules];"
         "print(','.join(heavy))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "", f"ganhub --help imports {out}"
 
 

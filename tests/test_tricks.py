@@ -9,12 +9,12 @@ import torch
 from torch import nn
 
 from ganhub.config.resolve import resolve
-from ganhub.losses import Targets
-from ganhub.plugins import get_hub
 from ganhub.engine.context import TrainContext
 from ganhub.engine.loop import fit
 from ganhub.engine.run import Run, prepare_system
 from ganhub.engine.system import Pair, Phase, PhaseOutput
+from ganhub.losses import Targets
+from ganhub.plugins import get_hub
 
 from .conftest import TINY_DCGAN, TINY_TOY
 
@@ -47,7 +47,15 @@ D_PHASE = Phase("D", "D", lambda b, c: d_output(b, b, LinearD([0.0])))
 
 @pytest.mark.parametrize("scheme", ["normal", "xavier", "kaiming", "orthogonal"])
 def test_init_sets_the_scheme_statistics(scheme: str) -> None:
-    cfg = resolve([*TINY_TOY, "tricks=[init]", f"trick.init.scheme={scheme}", "model.d_hidden=256", "model.g_hidden=256"])
+    cfg = resolve(
+        [
+            *TINY_TOY,
+            "tricks=[init]",
+            f"trick.init.scheme={scheme}",
+            "model.d_hidden=256",
+            "model.g_hidden=256",
+        ]
+    )
     system, _ = prepare_system(cfg, get_hub(), torch.device("cpu"))
     w = system.D[2].weight.detach()  # 256 x 256 hidden layer
     fan_in = fan_out = 256
@@ -70,7 +78,9 @@ def test_spectral_norm_makes_every_d_layer_1_lipschitz() -> None:
     linears = [m for m in system.D.modules() if isinstance(m, nn.Linear)]
     assert linears and all(hasattr(m, "parametrizations") for m in linears)
     for m in linears:
-        assert torch.linalg.matrix_norm(m.weight.detach(), ord=2).item() == pytest.approx(1.0, abs=1e-3)
+        assert torch.linalg.matrix_norm(m.weight.detach(), ord=2).item() == pytest.approx(
+            1.0, abs=1e-3
+        )
     assert not any(hasattr(m, "parametrizations") for m in system.G.modules())
 
 
@@ -99,7 +109,9 @@ def test_ema_half_life_formula() -> None:
 
 def test_weight_penalty_equals_the_norm_of_the_weights() -> None:
     for kind, order in (("l1", 1), ("l2", 2)):
-        trick, cfg = make_trick("weight_penalty", f"trick.weight_penalty.kind={kind}", "trick.weight_penalty.weight=0.5")
+        trick, cfg = make_trick(
+            "weight_penalty", f"trick.weight_penalty.kind={kind}", "trick.weight_penalty.weight=0.5"
+        )
         system, _ = prepare_system(cfg, get_hub(), torch.device("cpu"))
         trick.setup(system)
         penalty = trick.extra_loss(Phase("G", "G", lambda b, c: None), None, None)  # type: ignore[arg-type,return-value]
@@ -118,7 +130,11 @@ def _ctx() -> TrainContext:
 def test_gradient_penalty_on_a_linear_critic_is_analytic() -> None:
     D = LinearD([3.0, 4.0])  # ||grad|| = 5 everywhere
     for variant in ("wgan", "dragan"):
-        trick, _ = make_trick("gp", f"trick.gp.variant={variant}", "loss=wasserstein" if variant == "wgan" else "loss=nonsaturating")
+        trick, _ = make_trick(
+            "gp",
+            f"trick.gp.variant={variant}",
+            "loss=wasserstein" if variant == "wgan" else "loss=nonsaturating",
+        )
         out = d_output(torch.randn(16, 2), torch.randn(16, 2), D)
         penalty = trick.extra_loss(D_PHASE, out, _ctx())
         assert penalty.item() == pytest.approx(10.0 * (5.0 - 1.0) ** 2, rel=1e-5)
@@ -134,7 +150,9 @@ def test_r1_r2_on_a_linear_discriminator_are_gamma_half_norm_squared(name: str) 
     ctx = _ctx()
     out = d_output(torch.randn(8, 2), torch.randn(8, 2), D)
     ctx.step = 3
-    assert trick.extra_loss(D_PHASE, out, ctx).item() == pytest.approx(4 / 2 * 5.0 * 3)  # lazy: x interval
+    assert trick.extra_loss(D_PHASE, out, ctx).item() == pytest.approx(
+        4 / 2 * 5.0 * 3
+    )  # lazy: x interval
     ctx.step = 4
     assert trick.extra_loss(D_PHASE, out, ctx) is None
 
@@ -144,7 +162,9 @@ def test_r1_differs_from_r2_on_a_nonlinear_d() -> None:
     out = d_output(torch.zeros(8, 2), torch.full((8, 2), 3.0), D)
     r1, _ = make_trick("r1")
     r2, _ = make_trick("r2")
-    assert r1.extra_loss(D_PHASE, out, _ctx()).item() != pytest.approx(r2.extra_loss(D_PHASE, out, _ctx()).item())
+    assert r1.extra_loss(D_PHASE, out, _ctx()).item() != pytest.approx(
+        r2.extra_loss(D_PHASE, out, _ctx()).item()
+    )
 
 
 # -- what D sees -----------------------------------------------------------------------------
@@ -161,7 +181,9 @@ def test_label_smoothing_moves_the_targets() -> None:
 
 
 def test_instance_noise_has_the_annealed_std() -> None:
-    trick, _ = make_trick("instance_noise", "trick.instance_noise.std=0.2", "trick.instance_noise.anneal_steps=100")
+    trick, _ = make_trick(
+        "instance_noise", "trick.instance_noise.std=0.2", "trick.instance_noise.anneal_steps=100"
+    )
     ctx = _ctx()
     x = torch.zeros(200_000)
     ctx.step = 0
@@ -216,7 +238,9 @@ def test_clip_grad_bounds_the_norm_and_values() -> None:
         p.grad = torch.full((10,), 5.0)
     trick, _ = make_trick("clip_grad", "trick.clip_grad.max=2")
     trick.before_optimizer_step(D_PHASE, params)
-    assert torch.linalg.vector_norm(torch.cat([p.grad for p in params])).item() == pytest.approx(2.0, rel=1e-4)
+    assert torch.linalg.vector_norm(torch.cat([p.grad for p in params])).item() == pytest.approx(
+        2.0, rel=1e-4
+    )
     trick, _ = make_trick("clip_grad", "trick.clip_grad.mode=value", "trick.clip_grad.max=0.5")
     trick.before_optimizer_step(D_PHASE, params)
     assert all(p.grad.abs().max().item() <= 0.5 for p in params)
@@ -231,14 +255,16 @@ def test_n_critic_steps_d_n_times_per_step(workdir) -> None:  # type: ignore[no-
 
 
 def test_balance_trains_the_losing_side_within_bounds() -> None:
-    trick, cfg = make_trick("balance", "trick.balance.check_every=2", "trick.balance.max_repeat=2")
+    trick, _ = make_trick("balance", "trick.balance.check_every=2", "trick.balance.max_repeat=2")
     phases = [Phase("D", "D", lambda b, c: None), Phase("G", "G", lambda b, c: None)]  # type: ignore[arg-type,return-value]
     trick.adjust_phases(phases)
     ctx = _ctx()
 
     def feed(rate: float, steps: int) -> None:
         for step in range(1, steps + 1):
-            trick.observe(phases[0], PhaseOutput(torch.zeros(()), {"D_win": torch.tensor(rate)}), ctx)
+            trick.observe(
+                phases[0], PhaseOutput(torch.zeros(()), {"D_win": torch.tensor(rate)}), ctx
+            )
             trick.after_step(step, None)  # type: ignore[arg-type]
 
     feed(0.95, 6)  # D wins: G trains more, up to the bound
@@ -259,13 +285,30 @@ def test_ttur_sets_separate_learning_rates() -> None:
 def test_lr_schedule_shapes() -> None:
     linear, _ = make_trick("lr_schedule", "trick.lr_schedule.start=0.5", "trainer.steps=100")
     assert [linear.factor(s) for s in (0, 50, 75, 100)] == pytest.approx([1.0, 1.0, 0.5, 0.0])
-    cosine, _ = make_trick("lr_schedule", "trick.lr_schedule.kind=cosine", "trick.lr_schedule.final=0.1", "trainer.steps=100")
+    cosine, _ = make_trick(
+        "lr_schedule",
+        "trick.lr_schedule.kind=cosine",
+        "trick.lr_schedule.final=0.1",
+        "trainer.steps=100",
+    )
     assert [cosine.factor(s) for s in (0, 50, 100)] == pytest.approx([1.0, 0.55, 0.1])
     warm, _ = make_trick("lr_schedule", "trick.lr_schedule.warmup_steps=10", "trainer.steps=100")
     assert warm.factor(4) == pytest.approx(0.5)
 
 
 def test_lr_schedule_drives_the_optimizers(workdir) -> None:  # type: ignore[no-untyped-def]
-    run = Run(resolve([*TINY_TOY, "tricks=[lr_schedule]", "trainer.steps=4", "optim.G.lr=1e-3", "optim.D.lr=1e-3"]))
+    run = Run(
+        resolve(
+            [
+                *TINY_TOY,
+                "tricks=[lr_schedule]",
+                "trainer.steps=4",
+                "optim.G.lr=1e-3",
+                "optim.D.lr=1e-3",
+            ]
+        )
+    )
     fit(run)
-    assert run.optimizers["G"].param_groups[0]["lr"] == pytest.approx(0.0)  # linear to zero at the end
+    assert run.optimizers["G"].param_groups[0]["lr"] == pytest.approx(
+        0.0
+    )  # linear to zero at the end

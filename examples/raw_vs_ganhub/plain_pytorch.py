@@ -21,9 +21,17 @@ def generator(latent_dim: int, width: int, channels: int, size: int) -> nn.Seque
     """z (B, latent, 1, 1) -> image: transposed convs, BatchNorm, ReLU, Tanh."""
     n_up = int(math.log2(size)) - 2
     c = width * 2 ** (n_up - 1)
-    layers: list[nn.Module] = [nn.ConvTranspose2d(latent_dim, c, 4, 1, 0, bias=False), nn.BatchNorm2d(c), nn.ReLU(True)]
+    layers: list[nn.Module] = [
+        nn.ConvTranspose2d(latent_dim, c, 4, 1, 0, bias=False),
+        nn.BatchNorm2d(c),
+        nn.ReLU(True),
+    ]
     for _ in range(n_up - 1):
-        layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU(True)]
+        layers += [
+            nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(c // 2),
+            nn.ReLU(True),
+        ]
         c //= 2
     layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1, bias=False), nn.Tanh()]
     return nn.Sequential(*layers)
@@ -35,7 +43,11 @@ def discriminator(width: int, channels: int, size: int) -> nn.Sequential:
     c = width
     layers: list[nn.Module] = [nn.Conv2d(channels, c, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
     for _ in range(n_down - 1):
-        layers += [nn.Conv2d(c, c * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c * 2), nn.LeakyReLU(0.2, True)]
+        layers += [
+            nn.Conv2d(c, c * 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(c * 2),
+            nn.LeakyReLU(0.2, True),
+        ]
         c *= 2
     layers.append(nn.Conv2d(c, 1, 4, 1, 0, bias=False))
     return nn.Sequential(*layers)
@@ -84,14 +96,16 @@ class PlainDCGAN:
     def step(self) -> tuple[Tensor, Tensor]:
         """One D update and one G update; the losses stay on the device."""
         real = self.next_batch()
-        ac = torch.autocast(self.device.type, self.autocast_dtype, enabled=self.autocast_dtype is not None)
+        ac = torch.autocast(
+            self.device.type, self.autocast_dtype, enabled=self.autocast_dtype is not None
+        )
         with ac:
             z = torch.randn(len(real), self.latent_dim, 1, 1, device=self.device)
             fake = self.G(z)
             out_real, out_fake = self.D(real).view(-1), self.D(fake.detach()).view(-1)
-            loss_d = F.binary_cross_entropy_with_logits(out_real, torch.ones_like(out_real)) + F.binary_cross_entropy_with_logits(
-                out_fake, torch.zeros_like(out_fake)
-            )
+            loss_d = F.binary_cross_entropy_with_logits(
+                out_real, torch.ones_like(out_real)
+            ) + F.binary_cross_entropy_with_logits(out_fake, torch.zeros_like(out_fake))
         self.optD.zero_grad(set_to_none=True)
         loss_d.backward()
         self.optD.step()
@@ -110,12 +124,18 @@ def load_digits(size: int = 32) -> Tensor:
 
     x, _ = mnist_data()
     t = torch.from_numpy(x).float().view(-1, 1, 28, 28) / 127.5 - 1
-    return F.pad(t, (2, 2, 2, 2), value=-1.0) if size == 32 else F.interpolate(t, size=(size, size), mode="bilinear")
+    return (
+        F.pad(t, (2, 2, 2, 2), value=-1.0)
+        if size == 32
+        else F.interpolate(t, size=(size, size), mode="bilinear")
+    )
 
 
 def main() -> None:
     """Train and write a sample grid."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=2500)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--width", type=int, default=32)

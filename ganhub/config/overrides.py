@@ -71,7 +71,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"config file '{p}' is not valid YAML{where}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"config file '{p}' must hold a mapping of keys, not {type(data).__name__}")
+        raise ConfigError(
+            f"config file '{p}' must hold a mapping of keys, not {type(data).__name__}"
+        )
     return data
 
 

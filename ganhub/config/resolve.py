@@ -40,7 +40,9 @@ def validate(raw: dict[str, Any], hub: Hub) -> RunConfig:
     if raw.get("resume"):
         saved = Path(str(raw["resume"])) / "config.yaml"
         if not saved.is_file():
-            raise ConfigError(f"resume={raw['resume']}: no run directory there ({saved} is missing)")
+            raise ConfigError(
+                f"resume={raw['resume']}: no run directory there ({saved} is missing)"
+            )
         base = load_yaml(saved)
         base.pop("resume", None)
         raw = deep_merge(base, raw)
@@ -158,7 +160,11 @@ def describe_keys(model: type[BaseModel], prefix: str = "") -> list[tuple[str, s
         if sub is not None:
             rows.extend(describe_keys(sub, key + "."))
             continue
-        default = "(required)" if field.is_required() else _default_text(field.get_default(call_default_factory=True))
+        default = (
+            "(required)"
+            if field.is_required()
+            else _default_text(field.get_default(call_default_factory=True))
+        )
         rows.append((key, _type_text(field.annotation), default, field.description or ""))
     return rows
 
@@ -176,7 +182,10 @@ def _type_text(annotation: Any) -> str:
     if origin is typing.Literal:
         return "|".join(str(a) for a in typing.get_args(annotation))
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_text(a) for a in typing.get_args(annotation) if a is not type(None)) + "?"
+        return (
+            " or ".join(_type_text(a) for a in typing.get_args(annotation) if a is not type(None))
+            + "?"
+        )
     if origin in (list, tuple):
         inner = ",".join(_type_text(a) for a in typing.get_args(annotation) if a is not Ellipsis)
         return f"[{inner}]"

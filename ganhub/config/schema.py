@@ -64,11 +64,17 @@ class TrainerConfig(Section):
     steps: int = Field(1000, gt=0, description="optimisation steps (one step runs every due phase)")
     batch_size: int = Field(64, gt=0, description="samples per step on each process")
     grad_accum: int = Field(
-        1, ge=1, description="split each batch into this many micro-batches (same result, less memory)"
+        1,
+        ge=1,
+        description="split each batch into this many micro-batches (same result, less memory)",
     )
     log_every: int = Field(50, gt=0, description="steps between metric logs (the only host syncs)")
-    sample_every: int = Field(500, ge=0, description="steps between sample artifacts; 0: only at end")
-    checkpoint_every: int = Field(1000, ge=0, description="steps between checkpoints; 0: only at end")
+    sample_every: int = Field(
+        500, ge=0, description="steps between sample artifacts; 0: only at end"
+    )
+    checkpoint_every: int = Field(
+        1000, ge=0, description="steps between checkpoints; 0: only at end"
+    )
     eval_every: int = Field(0, ge=0, description="steps between evaluations; 0: only at the end")
     keep_checkpoints: int = Field(2, ge=1, description="how many recent checkpoints to keep")
     max_seconds: float | None = Field(
@@ -118,10 +124,13 @@ class RunConfig(Section):
     name: str | None = Field(None, description="run directory name (default <plugin>-<time>)")
     resume: Path | None = Field(None, description="a run directory to continue")
     loss: str = Field("nonsaturating", description="adversarial loss (ganhub list losses)")
-    tricks: list[str] = Field(default_factory=list, description="tricks to apply (ganhub list tricks)")
+    tricks: list[str] = Field(
+        default_factory=list, description="tricks to apply (ganhub list tricks)"
+    )
     trick: TrickOptions = Field(default_factory=TrickOptions, description="per-trick options")
     loggers: list[str] = Field(
-        default_factory=lambda: ["jsonl", "tensorboard"], description="run loggers (ganhub list loggers)"
+        default_factory=lambda: ["jsonl", "tensorboard"],
+        description="run loggers (ganhub list loggers)",
     )
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)

@@ -42,7 +42,9 @@ def digits(size: int = 32) -> tuple[Tensor, Tensor]:
     if size == 32:
         x = F.pad(x, (2, 2, 2, 2), value=-1.0)
     elif size != 28:
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        x = F.interpolate(
+            x, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+        )
     return x.clamp_(-1, 1), torch.from_numpy(labels)
 
 
@@ -66,9 +68,8 @@ def load_image(path: Path, size: int, channels: int) -> Tensor:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            im = im.convert("L" if channels == 1 else "RGB")
-            arr = np.asarray(im, dtype=np.uint8)
+        with Image.open(path) as raw:
+            arr = np.asarray(raw.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise UsageError(f"cannot read image '{path}': {exc}") from None
     x = torch.from_numpy(arr.copy())
@@ -130,7 +131,9 @@ def torchvision_dataset(name: str, root: Path, size: int, channels: int) -> Tens
     if x.shape[1] != channels:
         x = x.mean(1, keepdim=True) if channels == 1 else x.expand(-1, 3, -1, -1)
     if x.shape[-1] != size:
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        x = F.interpolate(
+            x, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+        )
     return x.contiguous()
 
 

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ganhub.losses import AdversarialLoss, Targets
 from ganhub.engine.system import Pair, PhaseOutput
+from ganhub.losses import AdversarialLoss, Targets
 
 DInputTransform = Callable[[Tensor, "TrainContext"], Tensor]
 
@@ -47,7 +47,9 @@ class TrainContext:
         """D's logits for `x` after the D-input tricks."""
         return discriminator(self.d_input(x))
 
-    def d_loss(self, discriminator: nn.Module, real: Tensor, fake: Tensor, tag: str = "") -> PhaseOutput:
+    def d_loss(
+        self, discriminator: nn.Module, real: Tensor, fake: Tensor, tag: str = ""
+    ) -> PhaseOutput:
         """The discriminator's adversarial loss on real and (detached) fake inputs."""
         fake = fake.detach()
         real_logits = self.discriminate(discriminator, real)
@@ -80,7 +82,9 @@ class TrainContext:
         """d(sum outputs)/d(inputs) with a graph (for penalties), correct under fp16 grad scaling."""
         if self.scaler is not None and self.scaler.is_enabled():
             # Scale to avoid fp16 underflow, then unscale; get_scale() syncs, as fp16 AMP does anyway.
-            (grad,) = torch.autograd.grad(self.scaler.scale(outputs.sum()), inputs, create_graph=True)
+            (grad,) = torch.autograd.grad(
+                self.scaler.scale(outputs.sum()), inputs, create_graph=True
+            )
             return grad / self.scaler.get_scale()
         (grad,) = torch.autograd.grad(outputs.sum(), inputs, create_graph=True)
         return grad

@@ -70,7 +70,7 @@ def grad_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler | 
 
 def rng_state() -> dict[str, Any]:
     """Every RNG state this process uses, in checkpointable form."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()  # type: ignore[misc]
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
     state: dict[str, Any] = {
         "python": random.getstate(),
         "numpy": {

@@ -54,9 +54,13 @@ def fit(run: Run) -> dict[str, Any]:
             if _due(run.step, cfg.eval_every) and not last:
                 run.evaluate()
             if run.step % cfg.log_every == 0 or not run.dist.enabled:
-                timed_out = cfg.max_seconds is not None and time.perf_counter() - start > cfg.max_seconds
+                timed_out = (
+                    cfg.max_seconds is not None and time.perf_counter() - start > cfg.max_seconds
+                )
                 # every rank must agree before anyone stops (they meet in all-reduces)
-                run.stop_requested = distributed.any_rank(run.stop_requested or timed_out, run.dist, run.device)
+                run.stop_requested = distributed.any_rank(
+                    run.stop_requested or timed_out, run.dist, run.device
+                )
             if run.stop_requested:
                 break
             if _due(run.step, cfg.checkpoint_every) and not last:
@@ -161,5 +165,7 @@ def _due(step: int, every: int) -> bool:
 
 
 def _postfix(metrics: dict[str, float]) -> str:
-    losses = " ".join(f"{k.removeprefix('loss/')}={v:.3f}" for k, v in metrics.items() if k.startswith("loss/"))
+    losses = " ".join(
+        f"{k.removeprefix('loss/')}={v:.3f}" for k, v in metrics.items() if k.startswith("loss/")
+    )
     return f"{losses} {metrics['perf/samples_per_s']:.0f} samples/s"

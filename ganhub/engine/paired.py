@@ -85,7 +85,9 @@ class PairedTranslationGAN(GANSystem):
             with torch.no_grad():
                 real_feats = self.D.features(ctx.d_input(real_pair))  # type: ignore[operator]
             fake_feats = self.D.features(ctx.d_input(fake_pair))  # type: ignore[operator]
-            fm = sum(((f - r).abs().mean() for f, r in zip(fake_feats, real_feats)), torch.zeros(()))
+            fm = sum(
+                ((f - r).abs().mean() for f, r in zip(fake_feats, real_feats)), torch.zeros(())
+            )
             out.stats["G_feature_matching"] = fm.detach()
             loss = loss + self.feature_matching_weight * fm
         out.loss = loss

@@ -17,10 +17,6 @@ import yaml
 from torch import nn
 
 from ganhub.config.schema import OptimizerConfig, RunConfig
-from ganhub.errors import ConfigError, TrainingError
-from ganhub.losses import Targets
-from ganhub.metrics import evaluate
-from ganhub.plugins import Hub, get_hub
 from ganhub.engine import checkpoint, distributed
 from ganhub.engine.context import TrainContext
 from ganhub.engine.distributed import DistInfo
@@ -35,6 +31,10 @@ from ganhub.engine.environment import (
 )
 from ganhub.engine.stats import StatsAccumulator
 from ganhub.engine.system import BuildHints, GANSystem, Phase
+from ganhub.errors import ConfigError, TrainingError
+from ganhub.losses import Targets
+from ganhub.metrics import evaluate
+from ganhub.plugins import Hub, get_hub
 from ganhub.tricks import HOOK_POINTS, Trick
 
 
@@ -68,12 +68,26 @@ def make_optimizer(params: list[nn.Parameter], cfg: OptimizerConfig) -> torch.op
     """One optimizer from its config (foreach kernels: one launch per step, not per tensor)."""
     if cfg.name in ("adam", "adamw"):
         cls = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
-        return cls(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay, foreach=True)
+        return cls(
+            params,
+            lr=cfg.lr,
+            betas=cfg.betas,
+            eps=cfg.eps,
+            weight_decay=cfg.weight_decay,
+            foreach=True,
+        )
     if cfg.name == "rmsprop":
         return torch.optim.RMSprop(
-            params, lr=cfg.lr, eps=cfg.eps, momentum=cfg.momentum, weight_decay=cfg.weight_decay, foreach=True
+            params,
+            lr=cfg.lr,
+            eps=cfg.eps,
+            momentum=cfg.momentum,
+            weight_decay=cfg.weight_decay,
+            foreach=True,
         )
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, foreach=True)
+    return torch.optim.SGD(
+        params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, foreach=True
+    )
 
 
 class Run:
@@ -107,11 +121,16 @@ class Run:
             for name in self.system.generator_names + self.system.discriminator_names:
                 getattr(self.system, name).compile()
 
-        self.points = {hook: [getattr(t, hook) for t in self.tricks if t.implements(hook)] for hook in HOOK_POINTS}
+        self.points = {
+            hook: [getattr(t, hook) for t in self.tricks if t.implements(hook)]
+            for hook in HOOK_POINTS
+        }
         targets = Targets()
         for fn in self.points["targets"]:
             targets = fn(targets)
-        d_tricks = sorted((t for t in self.tricks if t.implements("d_input")), key=lambda t: t.d_input_order)
+        d_tricks = sorted(
+            (t for t in self.tricks if t.implements("d_input")), key=lambda t: t.d_input_order
+        )
         self.scaler = grad_scaler(config.precision, self.device)
         self.autocast = autocast_factory(config.precision, self.device)
         self.ctx = TrainContext(
@@ -178,15 +197,22 @@ class Run:
                 raise KeyboardInterrupt
             self.stop_requested = True
             if self.dist.is_main:
-                print(f"\nganhub: {signal.Signals(signum).name} received; saving a checkpoint after this step "
-                      "(Ctrl-C again aborts)", flush=True)
+                print(
+                    f"\nganhub: {signal.Signals(signum).name} received; saving a checkpoint after this step "
+                    "(Ctrl-C again aborts)",
+                    flush=True,
+                )
+
+        def restore() -> None:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
         try:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 previous[sig] = signal.signal(sig, request_stop)
         except ValueError:  # not the main thread (e.g. a notebook worker): no handlers
-            return lambda: None
-        return lambda: [signal.signal(s, h) for s, h in previous.items()] and None
+            pass
+        return restore
 
     # -- logging, samples, evaluation, checkpoints ------------------------------------
 
@@ -199,7 +225,11 @@ class Run:
         """Stop with a clear message if any loss became NaN/Inf (one host sync)."""
         bad = self.stats.nonfinite_keys()
         if bad:
-            where = f"last good checkpoint: {self.last_checkpoint}" if self.last_checkpoint else "no checkpoint was written"
+            where = (
+                f"last good checkpoint: {self.last_checkpoint}"
+                if self.last_checkpoint
+                else "no checkpoint was written"
+            )
             raise TrainingError(
                 f"loss {', '.join(bad)} became NaN/Inf at or before step {self.step}; training stopped "
                 f"({where}). Try a lower learning rate, clip_grad, or precision=32"
@@ -218,10 +248,20 @@ class Run:
         """Run the configured (or the domain's default) metrics on rank 0 and log them."""
         if not self.dist.is_main:
             return {}
-        names = self.config.eval.metrics if self.config.eval.metrics is not None else self.system.default_metrics()
+        names = (
+            self.config.eval.metrics
+            if self.config.eval.metrics is not None
+            else self.system.default_metrics()
+        )
         if not names:
             return {}
-        metrics = evaluate(self.system, names, n_samples=self.config.eval.n_samples, seed=self.config.seed, hub=self.hub)
+        metrics = evaluate(
+            self.system,
+            names,
+            n_samples=self.config.eval.n_samples,
+            seed=self.config.seed,
+            hub=self.hub,
+        )
         self.log({f"eval/{k}": v for k, v in metrics.items()})
         self.hub.pm.hook.after_evaluate(run=self, step=self.step, metrics=metrics)
         self.final_metrics = metrics
@@ -246,7 +286,10 @@ class Run:
             "extra": extra,
         }
         self.last_checkpoint = checkpoint.save(
-            self.run_dir / "checkpoints", self.step, self.system.state_dict(), state,
+            self.run_dir / "checkpoints",
+            self.step,
+            self.system.state_dict(),
+            state,
             keep=self.config.trainer.keep_checkpoints,
         )
         return self.last_checkpoint
@@ -254,7 +297,9 @@ class Run:
     def _restore(self) -> None:
         path = checkpoint.latest(self.run_dir / "checkpoints")
         if path is None:
-            raise ConfigError(f"resume={self.run_dir}: it holds no complete checkpoint to resume from")
+            raise ConfigError(
+                f"resume={self.run_dir}: it holds no complete checkpoint to resume from"
+            )
         step, model_state, state = checkpoint.load(path)
         self.system.load_state_dict({k: v.to(self.device) for k, v in model_state.items()})
         for g, opt in self.optimizers.items():

@@ -51,7 +51,9 @@ class TensorBoardLogger(Logger):
 
         for path in paths:
             if path.suffix == ".png":
-                self.writer.add_image(path.stem.split("_step")[0], read_image(str(path), ImageReadMode.RGB), step)
+                self.writer.add_image(
+                    path.stem.split("_step")[0], read_image(str(path), ImageReadMode.RGB), step
+                )
 
     def close(self) -> None:
         """Flush and close the event file."""

@@ -42,7 +42,9 @@ class AdversarialLoss(ABC):
         """Discriminator loss on real and fake logits."""
 
     @abstractmethod
-    def g_loss(self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()) -> Tensor:
+    def g_loss(
+        self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()
+    ) -> Tensor:
         """Generator loss on fake logits (and real logits for relativistic losses)."""
 
 

@@ -26,7 +26,9 @@ class MinimaxLoss(AdversarialLoss):
         """BCE of real logits against the real target plus fake logits against the fake target."""
         return _bce(real, targets.real) + _bce(fake, targets.fake)
 
-    def g_loss(self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()) -> Tensor:
+    def g_loss(
+        self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()
+    ) -> Tensor:
         """Minimise log(1 - sigmoid(fake)) = -softplus(fake): saturates when D wins."""
         return -F.softplus(fake).mean()
 
@@ -36,7 +38,9 @@ class NonSaturatingLoss(MinimaxLoss):
 
     name = "nonsaturating"
 
-    def g_loss(self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()) -> Tensor:
+    def g_loss(
+        self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()
+    ) -> Tensor:
         """BCE of fake logits against the generator's target (1): -log sigmoid(fake)."""
         return _bce(fake, targets.gen)
 
@@ -50,7 +54,9 @@ class WassersteinLoss(AdversarialLoss):
         """mean(D(fake)) - mean(D(real))."""
         return fake.mean() - real.mean()
 
-    def g_loss(self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()) -> Tensor:
+    def g_loss(
+        self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()
+    ) -> Tensor:
         """-mean(D(fake))."""
         return -fake.mean()
 
@@ -65,7 +71,9 @@ class LeastSquaresLoss(AdversarialLoss):
         """0.5 E[(D(x) - b)^2] + 0.5 E[(D(G(z)) - a)^2]."""
         return 0.5 * ((real - targets.real) ** 2).mean() + 0.5 * ((fake - targets.fake) ** 2).mean()
 
-    def g_loss(self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()) -> Tensor:
+    def g_loss(
+        self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()
+    ) -> Tensor:
         """0.5 E[(D(G(z)) - c)^2]."""
         return 0.5 * ((fake - targets.gen) ** 2).mean()
 
@@ -79,7 +87,9 @@ class HingeLoss(AdversarialLoss):
         """E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]."""
         return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
 
-    def g_loss(self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()) -> Tensor:
+    def g_loss(
+        self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()
+    ) -> Tensor:
         """-E[D(G(z))]."""
         return -fake.mean()
 
@@ -94,7 +104,9 @@ class RelativisticLoss(AdversarialLoss):
         """-log sigmoid(D(x) - D(G(z)))."""
         return F.softplus(-(real - fake)).mean()
 
-    def g_loss(self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()) -> Tensor:
+    def g_loss(
+        self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()
+    ) -> Tensor:
         """-log sigmoid(D(G(z)) - D(x))."""
         assert real is not None, "relativistic G loss needs real logits"
         return F.softplus(-(fake - real)).mean()
@@ -110,7 +122,9 @@ class RelativisticAverageLoss(AdversarialLoss):
         """-log sig(D(x) - E D(G(z))) - log(1 - sig(D(G(z)) - E D(x)))."""
         return F.softplus(-(real - fake.mean())).mean() + F.softplus(fake - real.mean()).mean()
 
-    def g_loss(self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()) -> Tensor:
+    def g_loss(
+        self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()
+    ) -> Tensor:
         """The D loss with real and fake swapped."""
         assert real is not None, "relativistic G loss needs real logits"
         return F.softplus(-(fake - real.mean())).mean() + F.softplus(real - fake.mean()).mean()

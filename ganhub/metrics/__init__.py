@@ -6,8 +6,8 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
-    from ganhub.plugins import Hub
     from ganhub.engine.system import GANSystem
+    from ganhub.plugins import Hub
 
 
 class Metric(ABC):

@@ -27,9 +27,9 @@ from ganhub.config.schema import Section
 if TYPE_CHECKING:
     from ganhub.config.schema import RunConfig
     from ganhub.domain import Domain
-    from ganhub.losses import Targets
     from ganhub.engine.context import TrainContext
     from ganhub.engine.system import BuildHints, GANSystem, Phase, PhaseOutput
+    from ganhub.losses import Targets
 
 HOOK_POINTS = (
     "adjust_build",

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor
 
-from ganhub.config.schema import Section
-from ganhub.losses import Targets
+from ganhub.config.schema import RunConfig, Section
 from ganhub.engine.context import TrainContext
 from ganhub.engine.system import BuildHints
+from ganhub.losses import Targets
 from ganhub.tricks import Trick
+
+if TYPE_CHECKING:
+    from ganhub.domain import Domain
 
 
 class LabelSmoothingConfig(Section):
@@ -156,11 +159,13 @@ class PacGAN(Trick):
     d_input_order = 90  # after augmentation and noise, which act per sample
 
     @classmethod
-    def problems(cls, options, config, domain):  # type: ignore[no-untyped-def]
+    def problems(cls, options: Any, config: RunConfig, domain: Domain) -> list[str]:
         """Besides the base checks: the domain must build packed Ds; micro-batches must divide."""
         out = super().problems(options, config, domain)
         if not domain.supports_pack:
-            out.append(f"trick 'pacgan': domain '{config.plugin}' does not build packed discriminators")
+            out.append(
+                f"trick 'pacgan': domain '{config.plugin}' does not build packed discriminators"
+            )
         micro = config.trainer.batch_size // config.trainer.grad_accum
         if micro % options.pack:
             out.append(

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from pydantic import Field
 from torch import Tensor
 
-from ganhub.config.schema import Section
+from ganhub.config.schema import RunConfig, Section
 from ganhub.engine.context import TrainContext
 from ganhub.engine.system import GANSystem, Pair, Phase, PhaseOutput
 from ganhub.tricks import Trick
+
+if TYPE_CHECKING:
+    from ganhub.domain import Domain
 from ganhub.tricks.weights import refuse_batchnorm
 
 _LIPSCHITZ_LOSSES = frozenset({"wasserstein", "hinge"})
@@ -30,7 +33,9 @@ class GradientPenaltyConfig(Section):
         description="wgan: between real and fake (Gulrajani 2017); dragan: around real (Kodali 2017)",
     )
     weight: float = Field(10.0, gt=0, description="penalty coefficient lambda")
-    center: float = Field(1.0, ge=0, description="target gradient norm (1: Lipschitz; 0: zero-centred)")
+    center: float = Field(
+        1.0, ge=0, description="target gradient norm (1: Lipschitz; 0: zero-centred)"
+    )
     dragan_scale: float = Field(0.5, gt=0, description="DRAGAN perturbation: c * std(x) * U[0, 1]")
 
 
@@ -41,7 +46,7 @@ class GradientPenalty(Trick):
     Config = GradientPenaltyConfig
 
     @classmethod
-    def problems(cls, options, config, domain):  # type: ignore[no-untyped-def]
+    def problems(cls, options: Any, config: RunConfig, domain: Domain) -> list[str]:
         """Besides the base checks: WGAN-GP suits Lipschitz losses, DRAGAN classifier losses."""
         out = super().problems(options, config, domain)
         suits = _LIPSCHITZ_LOSSES if options.variant == "wgan" else _CLASSIFIER_LOSSES

@@ -11,8 +11,8 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from ganhub.config.schema import Section
-from ganhub.errors import ConfigError
 from ganhub.engine.system import GANSystem, Phase, PhaseOutput
+from ganhub.errors import ConfigError
 from ganhub.tricks import Trick, group_params
 
 Group = Literal["G", "D"]
@@ -59,8 +59,9 @@ class WeightInit(Trick):
                 nn.init.kaiming_normal_(w, a=0.2, nonlinearity="leaky_relu")
             else:
                 nn.init.orthogonal_(w)
-            if getattr(m, "bias", None) is not None:
-                nn.init.zeros_(m.bias)
+            bias = getattr(m, "bias", None)
+            if isinstance(bias, Tensor):
+                nn.init.zeros_(bias)
         elif isinstance(m, _NORMS) and getattr(m, "weight", None) is not None:
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
@@ -139,7 +140,7 @@ class EMA(Trick):
         beta = self.decay_at(step)
         for module, ema in self.pairs:
             src = [p.detach() for p in module.parameters()]
-            dst = list(ema.parameters())
+            dst: list[Tensor] = list(ema.parameters())
             torch._foreach_lerp_(dst, src, 1.0 - beta)
             for b_ema, b in zip(ema.buffers(), module.buffers()):
                 b_ema.copy_(b)
@@ -166,7 +167,7 @@ class WeightPenalty(Trick):
 
     def setup(self, system: GANSystem) -> None:
         """Collect the penalised weights per group once."""
-        self.weights = {
+        self.weights: dict[str, list[Tensor]] = {
             g: [p for p in group_params(system, [g]) if p.ndim > 1] for g in self.options.groups
         }
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ganhub.hookspecs import Register, hookimpl
 from ganhub_dcgan.domain import DCGANDomain
+
+from ganhub.hookspecs import Register, hookimpl
 
 
 @hookimpl

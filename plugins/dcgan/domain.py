@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import Field
@@ -12,7 +12,13 @@ from torch import Tensor, nn
 
 from ganhub.config.schema import RunConfig, Section, TrainerConfig
 from ganhub.data import BatchSource, LoaderBatches, TensorBatches
-from ganhub.data.images import ImageFolder, check_image_folder, digits, save_image_grid, torchvision_dataset
+from ganhub.data.images import (
+    ImageFolder,
+    check_image_folder,
+    digits,
+    save_image_grid,
+    torchvision_dataset,
+)
 from ganhub.domain import Domain
 from ganhub.engine.system import BuildHints, GANSystem
 from ganhub.engine.unconditional import UnconditionalGAN
@@ -82,7 +88,11 @@ class Generator(nn.Sequential):
             nn.ConvTranspose2d(latent_dim, c, 4, 1, 0, bias=False), nn.BatchNorm2d(c), nn.ReLU(True)
         ]  # fmt: skip
         for _ in range(n_up - 1):
-            layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU(True)]
+            layers += [
+                nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(c // 2),
+                nn.ReLU(True),
+            ]
             c //= 2
         layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1, bias=False), nn.Tanh()]
         super().__init__(*layers)
@@ -98,10 +108,17 @@ class Discriminator(nn.Sequential):
     def __init__(self, width: int, in_channels: int, size: int, norm: str) -> None:
         n_down = int(math.log2(size)) - 2
         c, s = width, size // 2
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, c, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_channels, c, 4, 2, 1, bias=False),
+            nn.LeakyReLU(0.2, True),
+        ]
         for _ in range(n_down - 1):
             s //= 2
-            layers += [nn.Conv2d(c, c * 2, 4, 2, 1, bias=False), _norm(norm, c * 2, s), nn.LeakyReLU(0.2, True)]
+            layers += [
+                nn.Conv2d(c, c * 2, 4, 2, 1, bias=False),
+                _norm(norm, c * 2, s),
+                nn.LeakyReLU(0.2, True),
+            ]
             c *= 2
         layers.append(nn.Conv2d(c, 1, 4, 1, 0, bias=False))
         super().__init__(*layers)
@@ -146,7 +163,9 @@ class DCGANSystem(UnconditionalGAN):
         root = cfg.path or Path.home() / ".cache" / "ganhub" / "datasets"
         return TensorBatches(torchvision_dataset(cfg.source, root, size, self.channels))
 
-    def write_samples(self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0) -> list[Path]:
+    def write_samples(
+        self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
+    ) -> list[Path]:
         """An 8x8 grid (by default) from fixed noise, so grids over time are comparable."""
         images = self.sample(n or 64, seed=seed)
         return [save_image_grid(images, directory / f"{stem}.png")]
@@ -156,10 +175,12 @@ class DCGANDomain(Domain):
     """DCGAN (Radford et al. 2016) at 32/64 px; embedded default: 5,000 MNIST digits."""
 
     name = "dcgan"
-    description = "DCGAN at 32 or 64 px on the embedded MNIST digits, an image folder or torchvision sets"
+    description = (
+        "DCGAN at 32 or 64 px on the embedded MNIST digits, an image folder or torchvision sets"
+    )
     modality = "image"
     supports_pack = True
-    presets = {
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {  # a seconds-long smoke configuration
             "model": {"g_channels": 8, "d_channels": 8, "latent_dim": 16},
             "trainer": {"steps": 20, "batch_size": 16, "log_every": 10},

@@ -6,9 +6,9 @@ of high-quality samples (within 3 std of a mode) and the reverse KL of the mode 
 
 from __future__ import annotations
 
+from ganhub_toy2d.domain import ModeCoverage2D, Toy2dDomain
 
 from ganhub.hookspecs import Register, hookimpl
-from ganhub_toy2d.domain import ModeCoverage2D, Toy2dDomain
 
 
 @hookimpl

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import Field
@@ -13,9 +13,9 @@ from torch import Tensor, nn
 from ganhub.config.schema import OptimConfig, OptimizerConfig, RunConfig, Section, TrainerConfig
 from ganhub.data import BatchSource, TensorBatches
 from ganhub.domain import Domain
-from ganhub.metrics import Metric
 from ganhub.engine.system import BuildHints, GANSystem
 from ganhub.engine.unconditional import UnconditionalGAN
+from ganhub.metrics import Metric
 
 
 class Toy2dData(Section):
@@ -26,7 +26,9 @@ class Toy2dData(Section):
     dataset: Literal["ring", "grid"] = Field(
         "ring", description="ring: 8 Gaussians, radius 1, std 0.01; grid: 25, spacing 2, std 0.05"
     )
-    n_samples: int = Field(100_000, ge=1000, description="training points drawn once from the mixture")
+    n_samples: int = Field(
+        100_000, ge=1000, description="training points drawn once from the mixture"
+    )
 
 
 class Toy2dModel(Section):
@@ -74,7 +76,9 @@ def draw(kind: str, n: int, generator: torch.Generator) -> Tensor:
     return centers[idx] + std * torch.randn(n, 2, generator=generator)
 
 
-def mode_stats(samples: Tensor, centers: Tensor, std: float, threshold: float = 3.0) -> dict[str, float]:
+def mode_stats(
+    samples: Tensor, centers: Tensor, std: float, threshold: float = 3.0
+) -> dict[str, float]:
     """PacGAN / VEEGAN statistics of 2D samples against a Gaussian mixture.
 
     A sample is high quality when within `threshold` std of its nearest mode; a mode is captured
@@ -89,7 +93,11 @@ def mode_stats(samples: Tensor, centers: Tensor, std: float, threshold: float = 
     p = torch.bincount(nearest, minlength=k).double() / len(samples)
     nz = p > 0
     rkl = float((p[nz] * (p[nz] * k).log()).sum())
-    return {"modes": float(captured.sum()), "hq_percent": 100.0 * float(hq.double().mean()), "reverse_kl": rkl}
+    return {
+        "modes": float(captured.sum()),
+        "hq_percent": 100.0 * float(hq.double().mean()),
+        "reverse_kl": rkl,
+    }
 
 
 def mlp(n_in: int, hidden: int, layers: int, n_out: int, act: nn.Module) -> nn.Sequential:
@@ -130,7 +138,9 @@ class Toy2dSystem(UnconditionalGAN):
         """Mode coverage is what this domain is for."""
         return ["mode_coverage_2d"]
 
-    def write_samples(self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0) -> list[Path]:
+    def write_samples(
+        self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
+    ) -> list[Path]:
         """A scatter plot of generated points over the real modes."""
         points = self.sample(n or 2500, seed=seed).cpu()
         stats = mode_stats(points, self.centers, self.std)
@@ -185,10 +195,12 @@ class Toy2dDomain(Domain):
     """MLP GAN on a ring of 8 or a grid of 25 Gaussians; reports mode coverage; seconds on CPU."""
 
     name = "toy2d"
-    description = "MLP GAN on a 2D ring of 8 or grid of 25 Gaussians; reports modes, %HQ, reverse KL"
+    description = (
+        "MLP GAN on a 2D ring of 8 or grid of 25 Gaussians; reports modes, %HQ, reverse KL"
+    )
     modality = "vector"
     supports_pack = True
-    presets = {
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
         "ring": {"data": {"dataset": "ring"}},
         "grid": {"data": {"dataset": "grid"}, "trainer": {"steps": 4000}},
     }

@@ -13,9 +13,9 @@ from torch import Tensor, nn
 from ganhub.config.schema import RunConfig, Section, TrainerConfig
 from ganhub.data import BatchSource, TensorBatches
 from ganhub.domain import Domain
-from ganhub.losses import AdversarialLoss, Targets
 from ganhub.engine.system import BuildHints, GANSystem
 from ganhub.engine.unconditional import UnconditionalGAN
+from ganhub.losses import AdversarialLoss, Targets
 from ganhub.tricks import Trick
 
 
@@ -28,7 +28,9 @@ class SmoothHingeLoss(AdversarialLoss):
         """E softplus(1 - D(x)) + E softplus(1 + D(G(z)))."""
         return F.softplus(1.0 - real).mean() + F.softplus(1.0 + fake).mean()
 
-    def g_loss(self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()) -> Tensor:
+    def g_loss(
+        self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()
+    ) -> Tensor:
         """-E D(G(z)), as for the hinge loss."""
         return -fake.mean()
 
@@ -36,7 +38,9 @@ class SmoothHingeLoss(AdversarialLoss):
 class WeightClipConfig(Section):
     """Options of the weight_clip trick."""
 
-    clip: float = Field(0.01, gt=0, description="D weights are clamped to [-clip, clip] (WGAN: 0.01)")
+    clip: float = Field(
+        0.01, gt=0, description="D weights are clamped to [-clip, clip] (WGAN: 0.01)"
+    )
 
 
 class WeightClip(Trick):
@@ -63,7 +67,9 @@ class MoonsConfig(RunConfig):
     plugin: str = "moons"
     noise: float = Field(0.05, ge=0, description="std of the Gaussian noise around the moons")
     hidden: int = Field(64, gt=0, description="MLP width of G and D")
-    trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(steps=1000, batch_size=128, log_every=100))
+    trainer: TrainerConfig = Field(
+        default_factory=lambda: TrainerConfig(steps=1000, batch_size=128, log_every=100)
+    )
 
 
 def two_moons(n: int, noise: float, generator: torch.Generator) -> Tensor:
@@ -76,7 +82,13 @@ def two_moons(n: int, noise: float, generator: torch.Generator) -> Tensor:
 
 
 def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(n_in, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, n_out))
+    return nn.Sequential(
+        nn.Linear(n_in, hidden),
+        nn.LeakyReLU(0.2),
+        nn.Linear(hidden, hidden),
+        nn.LeakyReLU(0.2),
+        nn.Linear(hidden, n_out),
+    )
 
 
 class MoonsSystem(UnconditionalGAN):
@@ -85,7 +97,9 @@ class MoonsSystem(UnconditionalGAN):
     modality = "vector"
 
     def __init__(self, config: MoonsConfig, hints: BuildHints) -> None:
-        super().__init__(config, hints, _mlp(8, config.hidden, 2), _mlp(2 * hints.pack, config.hidden, 1), (8,))
+        super().__init__(
+            config, hints, _mlp(8, config.hidden, 2), _mlp(2 * hints.pack, config.hidden, 1), (8,)
+        )
 
     def data(self) -> BatchSource:
         """20,000 points drawn once with the run's seed."""
@@ -93,7 +107,9 @@ class MoonsSystem(UnconditionalGAN):
         assert isinstance(cfg, MoonsConfig)
         return TensorBatches(two_moons(20_000, cfg.noise, torch.Generator().manual_seed(cfg.seed)))
 
-    def write_samples(self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0) -> list[Path]:
+    def write_samples(
+        self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
+    ) -> list[Path]:
         """A scatter plot of generated points."""
         import matplotlib
 

