@@ -191,3 +191,15 @@ def test_gradient_penalty_with_batchnorm_discriminator_stops_before_training(cli
     )
     assert code == 2
     assert "BatchNorm in discriminator 'D'" in err and "model.d_norm=none" in err
+
+
+def test_overriding_one_key_keeps_the_domains_other_section_defaults() -> None:
+    cfg = resolve(["plugin=toy2d", "trainer.steps=3"])
+    assert cfg.trainer.batch_size == 256 and cfg.trainer.log_every == 100  # toy2d's, not generic
+    assert cfg.optim.G.lr == pytest.approx(1e-3)
+    cfg = resolve(["plugin=toy2d", "optim.G.betas=[0.0,0.99]"])
+    assert cfg.optim.G.lr == pytest.approx(1e-3) and cfg.optim.D.lr == pytest.approx(1e-3)
+    cfg = resolve(["plugin=toy2d", "data=grid"])
+    assert cfg.data.n_samples == 100_000  # type: ignore[attr-defined]
+    cfg = resolve(["plugin=dcgan", "model.image_size=64"])
+    assert cfg.model.g_channels == 32 and cfg.trainer.steps == 2500  # type: ignore[attr-defined]

@@ -99,6 +99,8 @@ def expand_shorthands(raw: dict[str, Any], model: type) -> dict[str, Any]:
     fields = getattr(model, "model_fields", {})
     for key, value in raw.items():
         sub = fields[key].annotation if key in fields else None
+        if isinstance(value, str | int | float) and getattr(sub, "shorthand", None):
+            value = {"__shorthand__": value}
         if isinstance(value, dict):
             if "__shorthand__" in value:
                 value = dict(value)

@@ -6,6 +6,7 @@ With `resume=RUN_DIR`, the run's saved `config.yaml` replaces the defaults and t
 
 from __future__ import annotations
 
+import functools
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -51,19 +52,36 @@ def validate(raw: dict[str, Any], hub: Hub) -> RunConfig:
         names = ", ".join(hub.domains.names()) or "none installed"
         raise ConfigError(f"no plugin given: add plugin=NAME (available: {names})")
     domain = hub.require_domain(str(plugin))
+    cls = config_class(domain.config_class, hub)
+    # Layers, later wins: the domain's section defaults (toy2d's trainer: 2000 steps, batch 256),
+    # its preset, then the user's keys. Validating `trainer: {steps: 3}` alone would silently
+    # fall back to the generic TrainerConfig defaults for every other trainer key.
+    layers = [section_defaults(cls)]
     preset = raw.get("preset")
     if preset is not None and not raw.get("resume"):
         if preset not in domain.presets:
             raise unknown_choice(f"{plugin} preset", str(preset), domain.presets)
-        raw = deep_merge(domain.presets[preset], raw)
-    cls = config_class(domain.config_class, hub)
-    raw = expand_shorthands(raw, cls)
+        layers.append(expand_shorthands(domain.presets[preset], cls))
+    layers.append(expand_shorthands(raw, cls))
+    raw = functools.reduce(deep_merge, layers)
     try:
         config = cls.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, cls)) from None
     check_cross(config, hub)
     return config
+
+
+def section_defaults(cls: type[BaseModel]) -> dict[str, Any]:
+    """The default value of every section (model-typed field) of a config class, as dicts."""
+    out: dict[str, Any] = {}
+    for name, field in cls.model_fields.items():
+        if field.is_required():
+            continue
+        value = field.get_default(call_default_factory=True)
+        if isinstance(value, BaseModel):
+            out[name] = value.model_dump()
+    return out
 
 
 def config_class(base: type[RunConfig], hub: Hub) -> type[RunConfig]:
