@@ -1,0 +1,54 @@
+"""`ganhub medgan ...`: commands of the medgan plugin (heavy imports happen inside them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.group(name="medgan")
+def medgan() -> None:
+    """Medical-imaging GANs (MONAI): lesion simulation with a trained run."""
+
+
+@medgan.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--mask", "mask_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="NIfTI lesion mask on the run's image grid (or on --image).")  # fmt: skip
+@click.option(
+    "--at", "at", default=None, help="Place a lesion instead: voxel centre X,Y (2D) or X,Y,Z (3D)."
+)
+@click.option(
+    "--radius",
+    default=3.0,
+    show_default=True,
+    type=float,
+    help="Radius of the --at lesion, in voxels.",
+)
+@click.option("--image", "image_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Base image (NIfTI) to place the lesion in; default: a healthy phantom or the run's first image.")  # fmt: skip
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder [default: RUN_DIR/simulated].")  # fmt: skip
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or mps.")
+def simulate(
+    run_dir: Path,
+    mask_path: Path | None,
+    at: str | None,
+    radius: float,
+    image_path: Path | None,
+    out: Path | None,
+    device: str,
+) -> None:
+    """Simulate a lesion with a trained task=lesion run; writes simulated.nii.gz, its mask and a PNG.
+
+    \b
+    ganhub medgan simulate runs/medgan-... --mask mask.nii.gz
+    ganhub medgan simulate runs/medgan-... --at 40,30 --radius 4
+    """
+    from ganhub_medgan.simulate import parse_point, simulate_to_files
+
+    point = parse_point(at) if at is not None else None
+    paths = simulate_to_files(run_dir, out or run_dir / "simulated", mask_path=mask_path, at=point,
+                              radius=radius, image_path=image_path, device=device)  # fmt: skip
+    click.echo("\n".join(str(p) for p in paths))

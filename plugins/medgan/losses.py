@@ -1,0 +1,85 @@
+"""MONAI's `PatchAdversarialLoss` as ganhub losses, selectable with `loss=` like any other.
+
+Wrapping it (rather than calling it inside medgan's phases) keeps one loss path: the loop's
+D-input tricks, D statistics, penalties and balancing all work unchanged, and any domain can
+use these losses. Conventions, matching MONAI's:
+
+* `monai_patch_lsgan`: least squares, D: mean((D(x) - 1)^2) + mean(D(G(z))^2), G: mean((D(G(z)) - 1)^2).
+  MONAI applies LeakyReLU(0.05) to D's output for least squares unless told not to; it is told
+  not to here (`no_activation_leastsq=True`), so D regresses its raw logits as in LSGAN.
+* `monai_patch_bce`: BCE on logits (MONAI applies the sigmoid inside; pass raw logits).
+* `monai_patch_hinge`: MONAI's hinge on tanh(D): relu(1 - tanh D(x)) + relu(1 + tanh D(G(z))).
+
+The D loss is the sum of its real and fake terms (as ganhub's own BCE losses); the paired
+systems halve it with `model.d_scale`. MONAI's loss runs in float32 with autocast off: its BCE
+(sigmoid + BCELoss) is refused by CUDA autocast, and squared logits overflow in fp16.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from ganhub.losses import AdversarialLoss, Targets
+
+
+class MonaiPatchLoss(AdversarialLoss):
+    """Base of the MONAI PatchAdversarialLoss wrappers; `criterion` picks MONAI's criterion."""
+
+    criterion: ClassVar[str] = "least_squares"
+
+    def __init__(self) -> None:
+        self._loss: Any = None
+
+    def monai_loss(self) -> Any:
+        """The wrapped `monai.losses.PatchAdversarialLoss` (created on first use)."""
+        if self._loss is None:
+            from monai.losses import PatchAdversarialLoss
+
+            self._loss = PatchAdversarialLoss(
+                reduction="mean", criterion=self.criterion, no_activation_leastsq=True
+            )
+        return self._loss
+
+    def _term(self, logits: Tensor, target_is_real: bool, for_discriminator: bool) -> Tensor:
+        with torch.autocast(device_type=logits.device.type, enabled=False):
+            out: Tensor = self.monai_loss()(
+                logits.float(), target_is_real=target_is_real, for_discriminator=for_discriminator
+            )
+        return out
+
+    def d_loss(self, real: Tensor, fake: Tensor, targets: Targets = Targets()) -> Tensor:
+        """MONAI's discriminator terms: real logits toward 'real', fake logits toward 'fake'."""
+        return self._term(real, True, True) + self._term(fake, False, True)
+
+    def g_loss(
+        self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()
+    ) -> Tensor:
+        """MONAI's generator term: fake logits toward 'real'."""
+        return self._term(fake, True, False)
+
+
+class MonaiPatchLSGAN(MonaiPatchLoss):
+    """MONAI PatchAdversarialLoss, least squares on raw PatchGAN logits (no LeakyReLU)."""
+
+    name = "monai_patch_lsgan"
+    criterion = "least_squares"
+
+
+class MonaiPatchBCE(MonaiPatchLoss):
+    """MONAI PatchAdversarialLoss, BCE on PatchGAN logits (sigmoid applied by MONAI)."""
+
+    name = "monai_patch_bce"
+    criterion = "bce"
+
+
+class MonaiPatchHinge(MonaiPatchLoss):
+    """MONAI PatchAdversarialLoss, hinge on tanh of PatchGAN logits."""
+
+    name = "monai_patch_hinge"
+    criterion = "hinge"
+
+
+MONAI_LOSSES: tuple[type[MonaiPatchLoss], ...] = (MonaiPatchLSGAN, MonaiPatchBCE, MonaiPatchHinge)

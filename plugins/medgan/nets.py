@@ -1,0 +1,93 @@
+"""MONAI networks for the three tasks, wrapped to the shapes the shared GAN systems expect.
+
+* generate:  `monai.networks.nets.Generator` (latent -> residual transposed-conv stack) + Tanh
+* lesion / translate: `monai.networks.nets.UNet` + Tanh, as in pix2pix
+* every task: `monai.networks.nets.PatchDiscriminator` (pix2pixHD's PatchGAN), raw logits
+
+MONAI is imported inside the builders, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch import Tensor, nn
+
+
+class PatchCritic(nn.Module):
+    """MONAI's PatchDiscriminator returning its logit map, with `features` for feature matching.
+
+    MONAI's forward returns every intermediate activation with the output last; the loop wants
+    one tensor of logits, and MedGAN's perceptual term wants the intermediate ones.
+    """
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def features(self, x: Tensor) -> list[Tensor]:
+        """Activations of every layer before the final (logit) convolution."""
+        out: list[Tensor] = self.net(x)
+        return out[:-1]
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The patch logit map (N, 1, *patches): one real/fake score per receptive field."""
+        out: list[Tensor] = self.net(x)
+        return out[-1]
+
+
+def patch_layers(size: int, wanted: int) -> int:
+    """PatchGAN depth that fits a side of `size` (each layer but the last halves it; >= 4 left)."""
+    return max(1, min(wanted, int(math.log2(size)) - 2))
+
+
+def patch_discriminator(
+    spatial_dims: int, in_channels: int, width: int, layers: int, norm: str, size: int
+) -> PatchCritic:
+    """A PatchGAN on `in_channels` inputs; `layers` is reduced when `size` is too small for it."""
+    from monai.networks.nets import PatchDiscriminator
+
+    norm_arg = {"instance": ("INSTANCE", {"affine": True}), "batch": "BATCH", "none": None}[norm]
+    net = PatchDiscriminator(
+        spatial_dims=spatial_dims,
+        channels=width,
+        in_channels=in_channels,
+        out_channels=1,
+        num_layers_d=patch_layers(size, layers),
+        norm=norm_arg,  # type: ignore[arg-type]
+    )
+    return PatchCritic(net)
+
+
+def latent_generator(spatial_dims: int, size: int, latent_dim: int, width: int) -> nn.Sequential:
+    """MONAI Generator: latent -> (4w, size/8, ...) -> three x2 upsamplings -> 1 channel, Tanh."""
+    from monai.networks.nets import Generator
+
+    start = size // 8
+    net = Generator(
+        latent_shape=(latent_dim,),
+        start_shape=(width * 4, *([start] * spatial_dims)),
+        channels=(width * 4, width * 2, width, 1),
+        strides=(2, 2, 2, 1),
+        num_res_units=1,
+        norm="BATCH",  # BatchNorm as in DCGAN: instance norm would erase global contrast
+        act="PRELU",
+    )
+    return nn.Sequential(net, nn.Tanh())
+
+
+def unet_generator(spatial_dims: int, in_channels: int, width: int, depth: int) -> nn.Sequential:
+    """MONAI UNet (width, 2w, 4w, ... over `depth` levels) -> 1 channel, Tanh."""
+    from monai.networks.nets import UNet
+
+    net = UNet(
+        spatial_dims=spatial_dims,
+        in_channels=in_channels,
+        out_channels=1,
+        channels=tuple(width * 2**i for i in range(depth)),
+        strides=(2,) * (depth - 1),
+        num_res_units=0,  # plain conv blocks: a residual unit per level costs 2-3x on a CPU
+        norm=("INSTANCE", {"affine": True}),
+        act="PRELU",
+    )
+    return nn.Sequential(net, nn.Tanh())

@@ -1,0 +1,150 @@
+"""What medgan writes: PNG grids (mid slices for volumes) and NIfTI files with their affine.
+
+Arrays are (x, y[, z]) in RAS, as NIfTI stores them. PNGs show slices the way a radiologist
+reads them: anterior (axial, sagittal) or superior (coronal, sagittal) at the top, and the
+patient's right on the left of the screen.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ganhub.data.images import save_image_grid
+from ganhub.errors import UsageError
+
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+
+
+def display(slices: Tensor) -> Tensor:
+    """(..., a, b) slices indexed (left->right, posterior->anterior) to screen rows/columns."""
+    return torch.flip(slices.transpose(-1, -2), dims=(-2, -1))
+
+
+def mid_slices(volumes: Tensor) -> Tensor:
+    """(N, C, X, Y, Z) -> (N, 3, C, S, S): the axial, coronal and sagittal mid slices, on screen.
+
+    Volumes are cubic here (every medgan volume is), so the three views stack.
+    """
+    x, y, z = volumes.shape[-3:]
+    axial = display(volumes[..., :, :, z // 2])
+    coronal = display(volumes[..., :, y // 2, :])
+    sagittal = display(volumes[..., x // 2, :, :])
+    return torch.stack([axial, coronal, sagittal], dim=1)
+
+
+def as_tiles(images: Tensor) -> Tensor:
+    """2D images (N, C, X, Y) or volumes (N, C, X, Y, Z) as screen tiles (M, C, H, W).
+
+    A volume becomes three tiles (axial, coronal, sagittal mid slices) in a row.
+    """
+    if images.ndim == 4:
+        return display(images)
+    return mid_slices(images).flatten(0, 1)
+
+
+def write_grid(columns: list[Tensor], path: Path) -> Path:
+    """One PNG: each row shows sample i of every column (e.g. mask, generated, real) side by side.
+
+    Columns hold images in [-1, 1] with the same spatial shape; volumes add three tiles each.
+    """
+    tiles = [as_tiles(c.detach().float().cpu()) for c in columns]
+    per_row = [t.shape[0] // columns[0].shape[0] for t in tiles]  # 1 (2D) or 3 (3D) per sample
+    rows = []
+    for i in range(columns[0].shape[0]):
+        rows += [t[i * k : (i + 1) * k] for t, k in zip(tiles, per_row)]
+    grid = torch.cat(rows)
+    channels = grid.shape[1]
+    if channels != 1:  # one grey tile per channel is unreadable: show the first
+        grid = grid[:, :1]
+    return save_image_grid(grid, path, nrow=sum(per_row))
+
+
+def write_samples_grid(images: Tensor, path: Path) -> Path:
+    """A square-ish grid of 2D samples, or one row of three mid slices per volume."""
+    tiles = as_tiles(images.detach().float().cpu())
+    nrow = 3 if images.ndim == 5 else max(1, int(len(tiles) ** 0.5))
+    return save_image_grid(tiles, path, nrow=nrow)
+
+
+def to_intensity(x: Tensor) -> np.ndarray:
+    """[-1, 1] tensor -> float32 array in [0, 1] (what a viewer should show)."""
+    return x.detach().float().cpu().add(1).div(2).clamp(0, 1).numpy().astype(np.float32)
+
+
+def write_nifti(array: np.ndarray, affine: np.ndarray, path: Path, *, label: bool = False) -> Path:
+    """Write a 2D/3D/4D array with its voxel-to-RAS affine as NIfTI, atomically.
+
+    The affine is stored as both qform and sform (code 1, scanner), so ITK-SNAP, 3D Slicer and
+    nibabel agree on orientation and spacing. `label` stores uint8 (a segmentation overlay).
+    """
+    import nibabel as nib
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = np.asarray(array)
+    data = (data > 0.5).astype(np.uint8) if label else data.astype(np.float32)
+    image = nib.Nifti1Image(data, np.asarray(affine, dtype=np.float64))
+    image.set_qform(affine, code=1)
+    image.set_sform(affine, code=1)
+    image.header.set_xyzt_units("mm")
+    suffix = ".nii.gz" if path.name.endswith(".nii.gz") else ".nii"
+    tmp = path.with_name(f".{path.name.removesuffix(suffix)}.tmp{os.getpid()}{suffix}")
+    try:
+        nib.save(image, str(tmp))
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def stack_affine(affine: np.ndarray) -> np.ndarray:
+    """Affine of 2D slices stacked along a third axis: the slice plane keeps its geometry."""
+    out = np.array(affine, dtype=np.float64)
+    if not np.any(out[:3, 2]):
+        out[2, 2] = 1.0
+    return out
+
+
+def write_nifti_batch(
+    images: Tensor, affine: np.ndarray, path: Path, *, label: bool = False
+) -> Path:
+    """2D samples (N, 1, X, Y) as one (X, Y, N) stack; a volume (1, 1, X, Y, Z) as itself.
+
+    Several volumes (N, 1, X, Y, Z) are written as a 4D file (X, Y, Z, N).
+    """
+    x = images[:, 0].detach().float().cpu()
+    data = x.numpy() if label else to_intensity(x)
+    if images.ndim == 4:
+        return write_nifti(np.moveaxis(data, 0, -1), stack_affine(affine), path, label=label)
+    vol = data[0] if len(data) == 1 else np.moveaxis(data, 0, -1)
+    return write_nifti(vol, affine, path, label=label)
+
+
+def read_mask(path: Path, spatial_dims: int) -> tuple[Tensor, np.ndarray]:
+    """A lesion mask file as a {0, 1} tensor (1, *spatial) in RAS order, and its affine.
+
+    2D masks may be stored as (X, Y) or (X, Y, 1).
+    """
+    if not path.is_file():
+        raise UsageError(f"mask '{path}' does not exist")
+    if not path.name.endswith(NIFTI_SUFFIXES):
+        raise UsageError(f"mask '{path}': expected a NIfTI file (.nii or .nii.gz)")
+    import nibabel as nib
+
+    try:
+        image = nib.as_closest_canonical(nib.load(str(path)))
+        data = np.asarray(image.dataobj, dtype=np.float32)
+    except Exception as exc:
+        raise UsageError(f"cannot read mask '{path}': {str(exc).splitlines()[0]}") from None
+    if spatial_dims == 2 and data.ndim == 3 and data.shape[-1] == 1:
+        data = data[..., 0]
+    if data.ndim != spatial_dims:
+        raise UsageError(
+            f"mask '{path}' has shape {list(data.shape)}; this run is {spatial_dims}D "
+            f"(expected {spatial_dims} axes)"
+        )
+    return torch.from_numpy((data > 0.5).astype(np.float32)).unsqueeze(0), image.affine

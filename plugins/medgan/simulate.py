@@ -1,0 +1,156 @@
+"""Lesion simulation with a trained `task=lesion` run: place a lesion, get the simulated image.
+
+Python::
+
+    from ganhub_medgan.simulate import load_simulator, place_lesion
+    sim = load_simulator("runs/medgan-...")
+    mask = place_lesion(sim.shape, center=(40, 30), radius=4)
+    image = sim(mask)                         # (1, 1, *spatial) in [-1, 1]
+
+Command line: ``ganhub medgan simulate RUN_DIR --mask mask.nii.gz`` (or ``--at X,Y --radius R``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ganhub.errors import UsageError
+
+
+def place_lesion(shape: Sequence[int], center: Sequence[float], radius: float) -> Tensor:
+    """A {0, 1} mask (1, *shape) holding one disc (2D) or ball (3D) of `radius` voxels at `center`.
+
+    `center` is in voxel indices (x, y[, z]) of the run's image grid (RAS order, as in NIfTI).
+    """
+    if len(center) != len(shape):
+        raise UsageError(
+            f"lesion center {list(center)} needs {len(shape)} coordinates for a {len(shape)}D image"
+        )
+    if radius <= 0:
+        raise UsageError(f"lesion radius {radius}: must be positive (voxels)")
+    if any(not 0 <= c < s for c, s in zip(center, shape)):
+        raise UsageError(f"lesion center {list(center)} lies outside the image grid {list(shape)}")
+    axes = torch.meshgrid(*[torch.arange(s, dtype=torch.float32) for s in shape], indexing="ij")
+    dist2 = sum((a - c) ** 2 for a, c in zip(axes, center))
+    return (dist2 <= radius**2).float().unsqueeze(0)  # type: ignore[union-attr]
+
+
+@dataclass
+class Simulator:
+    """A trained lesion model with its default base image; call it with a mask."""
+
+    system: Any  # MedPairedGAN with task=lesion
+    base: Tensor  # (1, *spatial) healthy image in [-1, 1]
+    affine: np.ndarray  # (4, 4) voxel -> RAS of the base image
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The spatial shape masks must have."""
+        return tuple(self.base.shape[1:])
+
+    def __call__(self, mask: Tensor, image: Tensor | None = None) -> Tensor:
+        """The simulated image (1, 1, *spatial) in [-1, 1]: `image` (default: the base) with a
+        lesion painted where `mask` is 1."""
+        from ganhub_medgan.system import lesion_condition
+
+        mask = mask.float().reshape(1, 1, *mask.shape[-len(self.shape) :])
+        image = (self.base if image is None else image).float().reshape(1, 1, *self.shape)
+        if tuple(mask.shape[2:]) != self.shape:
+            raise UsageError(
+                f"mask shape {list(mask.shape[2:])} does not match the run's image grid {list(self.shape)}"
+            )
+        condition = lesion_condition(image, (mask > 0.5).float(), self.system.config.data.erase)
+        return self.system.translate_batched(condition)
+
+
+def load_simulator(run_dir: str | Path, device: str = "cpu") -> Simulator:
+    """Restore a `task=lesion` run; its base image is a healthy phantom (or its first image)."""
+    from ganhub_medgan.phantoms import make_phantoms
+    from ganhub_medgan.system import EVAL_SEED
+
+    from ganhub.api import load
+
+    model = load(run_dir, device=device)
+    system = model.system
+    if getattr(system, "task", None) != "lesion":
+        task = getattr(system.config, "task", system.config.plugin)
+        raise UsageError(
+            f"'{run_dir}' was trained with task={task}; lesion simulation needs a task=lesion run"
+        )
+    cfg = system.config
+    if cfg.data.source == "phantom":
+        ph = make_phantoms(1, cfg.size(), cfg.spatial_dims, seed=EVAL_SEED + 1, noise=cfg.data.noise,
+                           contrasts=(cfg.data.contrast,), lesions=False)  # fmt: skip
+        return Simulator(system, ph.images[cfg.data.contrast][0], ph.affine)
+    first = system.eval_set
+    return Simulator(system, first.images[0], first.affines[0])
+
+
+def load_pair(sim: Simulator, image: Path, mask: Path) -> tuple[Tensor, Tensor, np.ndarray]:
+    """A base image and a mask file through the run's own preprocessing (so their grids match)."""
+    from ganhub_medgan.folder import load_file
+
+    cfg = sim.system.config
+    img = load_file(image, cfg.data, cfg.spatial_dims, cfg.size(), mask=False)
+    msk = load_file(mask, cfg.data, cfg.spatial_dims, cfg.size(), mask=True)
+    if img.shape != msk.shape:
+        raise UsageError(
+            f"mask '{mask}' has shape {list(msk.shape)} but image '{image}' has {list(img.shape)}"
+        )
+    return img.image[0], msk.image[0], img.affine[0]
+
+
+def simulate_to_files(
+    run_dir: Path,
+    out: Path,
+    *,
+    mask_path: Path | None = None,
+    at: Sequence[float] | None = None,
+    radius: float = 3.0,
+    image_path: Path | None = None,
+    device: str = "cpu",
+) -> list[Path]:
+    """The `simulate` command: write the simulated image (NIfTI + PNG) and the mask used."""
+    from ganhub_medgan.outputs import read_mask, write_grid, write_nifti_batch
+
+    sim = load_simulator(run_dir, device)
+    image: Tensor | None = None
+    affine = sim.affine
+    if image_path is not None:
+        if mask_path is None:
+            raise UsageError("--image needs --mask (a mask drawn on that image)")
+        image, mask, affine = load_pair(sim, image_path, mask_path)
+    elif mask_path is not None:
+        mask, mask_affine = read_mask(mask_path, len(sim.shape))
+        affine = mask_affine
+    elif at is not None:
+        mask = place_lesion(sim.shape, at, radius)
+    else:
+        raise UsageError("give --mask FILE (a NIfTI lesion mask) or --at X,Y[,Z] with --radius R")
+    result = sim(mask, image)
+    base = (sim.base if image is None else image).reshape(1, 1, *sim.shape)
+    m = mask.reshape(1, 1, *sim.shape)
+    stem = "simulated"
+    return [
+        write_nifti_batch(result, affine, out / f"{stem}.nii.gz"),
+        write_nifti_batch(m, affine, out / f"{stem}_mask.nii.gz", label=True),
+        write_grid([base, m * 2 - 1, result], out / f"{stem}.png"),
+    ]
+
+
+def parse_point(text: str) -> list[float]:
+    """'40,30' -> [40.0, 30.0] (voxel coordinates)."""
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--at {text!r}: write voxel coordinates as X,Y or X,Y,Z") from None
+
+
+__all__ = ["Simulator", "load_simulator", "place_lesion", "simulate_to_files"]

@@ -1,0 +1,248 @@
+"""medgan's systems: the shared unconditional and paired GANs with MONAI networks and med data.
+
+`generate` is an `UnconditionalGAN`; `lesion` and `translate` are `PairedTranslationGAN`s (the
+pix2pix objective shared with cyclegan's paired mode). This module adds only what is medical:
+the data (phantoms or a folder, made once and served from memory), the held-out evaluation
+split, and the artifacts (PNG grids with mid slices, NIfTI files with their affine).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from ganhub_medgan import nets
+from ganhub_medgan.config import MedGANConfig
+from ganhub_medgan.outputs import write_grid, write_nifti_batch, write_samples_grid
+from ganhub_medgan.phantoms import make_phantoms
+from torch import Tensor
+
+from ganhub.data import BatchSource, TensorBatches
+from ganhub.engine.paired import PairedTranslationGAN
+from ganhub.engine.system import BuildHints
+from ganhub.engine.unconditional import UnconditionalGAN
+
+TRAIN_SEED, EVAL_SEED = 0, 1  # the embedded data is fixed: run seeds change models, not data
+
+
+@dataclass
+class MedDataset:
+    """One split: the images G must produce, G's conditions (paired tasks), lesion masks, affines."""
+
+    images: Tensor  # (N, 1, *spatial) in [-1, 1]
+    conditions: Tensor | None  # (N, C, *spatial) in [-1, 1]
+    masks: Tensor | None  # (N, 1, *spatial) in {0, 1}
+    affines: np.ndarray  # (N, 4, 4) voxel -> RAS mm
+
+    def head(self, n: int) -> MedDataset:
+        """The first n samples (repeated cyclically when the split is smaller)."""
+        idx = torch.arange(n) % len(self.images)
+
+        def pick(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t[idx]
+
+        return MedDataset(
+            self.images[idx], pick(self.conditions), pick(self.masks), self.affines[idx.numpy()]
+        )
+
+
+def dilate(mask: Tensor, voxels: int = 1) -> Tensor:
+    """Binary dilation of (N, 1, *spatial) masks by `voxels` (a max-pool, batched)."""
+    pool = F.max_pool2d if mask.ndim == 4 else F.max_pool3d
+    k = 2 * voxels + 1
+    return pool(mask, kernel_size=k, stride=1, padding=voxels)
+
+
+def lesion_condition(image: Tensor, mask: Tensor, erase: bool) -> Tensor:
+    """G's input for lesion simulation: the mask in {-1, 1}, and the image with the (slightly
+    dilated) lesion region erased to -1 when `erase`, so G must paint the lesion and its rim."""
+    channels = [mask * 2.0 - 1.0]
+    if erase:
+        channels.append(torch.where(dilate(mask) > 0, torch.full_like(image, -1.0), image))
+    return torch.cat(channels, dim=1)
+
+
+def condition_channels(config: MedGANConfig) -> int:
+    """Channels of G's input: 2 (mask + erased image) or 1 (mask alone, or a source contrast)."""
+    return 2 if config.task == "lesion" and config.data.erase else 1
+
+
+def build_split(config: MedGANConfig, split: str) -> MedDataset:
+    """The training or held-out split: phantoms (fixed seeds) or the folder (no held-out part)."""
+    dims, size, data = config.spatial_dims, config.size(), config.data
+    if data.source == "folder":
+        from ganhub_medgan.folder import load_folder
+
+        columns, affines = load_folder(config.task, data, dims, size, config.trainer.num_workers)
+        if config.task == "generate":
+            return MedDataset(columns[0], None, None, affines)
+        if config.task == "translate":
+            return MedDataset(columns[1], columns[0], None, affines)
+        image, mask = columns
+        return MedDataset(image, lesion_condition(image, mask, data.erase), mask, affines)
+    n = config.n_phantoms() if split == "train" else data.n_eval
+    wanted = {"generate": (data.contrast,), "lesion": (data.contrast,)}.get(
+        config.task, (data.source_contrast, data.target_contrast)
+    )
+    ph = make_phantoms(n, size, dims, seed=TRAIN_SEED if split == "train" else EVAL_SEED,
+                       noise=data.noise, contrasts=tuple(dict.fromkeys(wanted)))  # fmt: skip
+    affines = np.repeat(ph.affine[None], n, axis=0)
+    if config.task == "generate":
+        return MedDataset(ph.images[data.contrast], None, ph.lesions, affines)
+    if config.task == "translate":
+        return MedDataset(
+            ph.images[data.target_contrast], ph.images[data.source_contrast], ph.lesions, affines
+        )
+    image = ph.images[data.contrast]
+    return MedDataset(image, lesion_condition(image, ph.lesions, data.erase), ph.lesions, affines)
+
+
+class MedSplits:
+    """Lazy access to the splits, so `ganhub.load` for sampling builds no data it does not use."""
+
+    config: MedGANConfig
+
+    @cached_property
+    def train_set(self) -> MedDataset:
+        """The training split (built on first use)."""
+        return build_split(self.config, "train")
+
+    @cached_property
+    def eval_set(self) -> MedDataset:
+        """The held-out split for samples and metrics (the folder itself for folder data)."""
+        if self.config.data.source == "folder":
+            return self.train_set.head(min(len(self.train_set.images), self.config.data.n_eval))
+        return build_split(self.config, "eval")
+
+    @property
+    def spatial_dims(self) -> int:
+        """2 or 3."""
+        return self.config.spatial_dims
+
+    @property
+    def task(self) -> str:
+        """generate, lesion or translate."""
+        return self.config.task
+
+    def real_images(self, n: int) -> Tensor:
+        """n held-out real images (cycled when fewer exist)."""
+        return self.eval_set.head(n).images
+
+    def train_images(self) -> Tensor:
+        """Every training image (what the metrics' feature network learns from)."""
+        return self.train_set.images
+
+
+class MedGenerateGAN(MedSplits, UnconditionalGAN):
+    """task=generate: MONAI Generator + PatchDiscriminator on 2D slices or 3D volumes."""
+
+    def __init__(self, config: MedGANConfig, hints: BuildHints) -> None:
+        m, dims, size = config.model, config.spatial_dims, config.size()
+        G = nets.latent_generator(dims, size, m.latent_dim, m.g_channels)
+        D = nets.patch_discriminator(dims, hints.pack, m.d_channels, m.d_layers, m.d_norm, size)
+        super().__init__(config, hints, G, D, (m.latent_dim,))
+        self.config: MedGANConfig = config
+        self.modality = "volume" if dims == 3 else "image"  # type: ignore[misc]
+
+    def data(self) -> BatchSource:
+        """The training images, in memory."""
+        return TensorBatches(self.train_set.images)
+
+    def default_metrics(self) -> list[str]:
+        """Diversity (MMD, MS-SSIM) and the Fréchet distance on the local feature network."""
+        return ["med_diversity", "fd_rotnet"]
+
+    def write_samples(
+        self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
+    ) -> list[Path]:
+        """A PNG grid (three mid slices per volume) and the samples as NIfTI (2D: one stack)."""
+        n = n or (36 if self.spatial_dims == 2 else 6)
+        images = self.sample(n, seed=seed)
+        affine = self.eval_set.affines[0]
+        png = write_samples_grid(images, directory / f"{stem}.png")
+        nii = write_nifti_batch(images[: min(n, 4 if self.spatial_dims == 3 else n)], affine,
+                                directory / f"{stem}.nii.gz")  # fmt: skip
+        return [png, nii]
+
+
+class MedPairedGAN(MedSplits, PairedTranslationGAN):
+    """task=lesion (mask -> lesioned image) or translate (contrast -> contrast): MONAI UNet +
+    PatchDiscriminator on (condition, image) pairs, adversarial + L1 (+ feature matching)."""
+
+    def __init__(self, config: MedGANConfig, hints: BuildHints) -> None:
+        m, dims, size = config.model, config.spatial_dims, config.size()
+        c_in = condition_channels(config)
+        G = nets.unet_generator(dims, c_in, m.g_channels, m.unet_depth)
+        D = nets.patch_discriminator(
+            dims, (c_in + 1) * hints.pack, m.d_channels, m.d_layers, m.d_norm, size
+        )
+        super().__init__(config, hints, G, D, l1_weight=m.l1_weight, d_scale=m.d_scale,
+                         feature_matching_weight=m.feature_matching)  # fmt: skip
+        self.config: MedGANConfig = config
+        self.modality = "volume" if dims == 3 else "image"  # type: ignore[misc]
+
+    def data(self) -> BatchSource:
+        """(condition, image) pairs, in memory."""
+        train = self.train_set
+        assert train.conditions is not None
+        return TensorBatches(train.conditions, train.images)
+
+    def default_metrics(self) -> list[str]:
+        """PSNR/SSIM and texture vs ground truth, lesion Dice, and the Fréchet distance."""
+        names = ["med_fidelity", "med_texture", "fd_rotnet"]
+        return [*names, "med_dice"] if self.task == "lesion" else names
+
+    def eval_batch(self, n: int) -> MedDataset:
+        """n held-out (condition, image, mask) samples."""
+        return self.eval_set.head(n)
+
+    @torch.no_grad()
+    def sample(self, n: int, *, seed: int | None = None, use_ema: bool = True) -> Tensor:
+        """G's outputs for the first n held-out conditions (deterministic: G takes no noise)."""
+        batch = self.eval_batch(n)
+        assert batch.conditions is not None
+        return self.translate_batched(batch.conditions, use_ema=use_ema)
+
+    def translate_batched(
+        self, conditions: Tensor, use_ema: bool = True, chunk: int = 32
+    ) -> Tensor:
+        """G(conditions) in chunks (bounded memory), on the CPU."""
+        outs = [self.translate(c, use_ema).cpu() for c in conditions.split(chunk)]
+        return torch.cat(outs)
+
+    def write_samples(
+        self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
+    ) -> list[Path]:
+        """PNG rows of input | (mask) | generated | real, and the generated images as NIfTI."""
+        n = n or (8 if self.spatial_dims == 2 else 3)
+        batch = self.eval_batch(n)
+        assert batch.conditions is not None
+        fake = self.translate_batched(batch.conditions)
+        if self.task == "lesion":
+            shown = (
+                [batch.conditions[:, -1:], batch.conditions[:, :1]]
+                if self.config.data.erase
+                else [batch.conditions[:, :1]]
+            )
+        else:
+            shown = [batch.conditions]
+        png = write_grid([*shown, fake, batch.images], directory / f"{stem}.png")
+        count = n if self.spatial_dims == 2 else 1
+        paths = [
+            png,
+            write_nifti_batch(fake[:count], batch.affines[0], directory / f"{stem}.nii.gz"),
+        ]
+        if batch.masks is not None and self.task == "lesion":
+            paths.append(
+                write_nifti_batch(
+                    batch.masks[:count],
+                    batch.affines[0],
+                    directory / f"{stem}_mask.nii.gz",
+                    label=True,
+                )
+            )
+        return paths

@@ -1,0 +1,397 @@
+"""The medgan plugin: tasks through the real loop, data, NIfTI I/O, losses, metrics, simulate."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("monai")
+nib = pytest.importorskip("nibabel")
+
+from ganhub_medgan.config import MedData  # noqa: E402
+from ganhub_medgan.folder import load_folder  # noqa: E402
+from ganhub_medgan.losses import MONAI_LOSSES  # noqa: E402
+from ganhub_medgan.metrics import high_frequency_energy, segment_lesions  # noqa: E402
+from ganhub_medgan.outputs import read_mask, write_nifti  # noqa: E402
+from ganhub_medgan.phantoms import CSF, LESION, WHITE, gaussian_blur, make_phantoms  # noqa: E402
+from ganhub_medgan.simulate import place_lesion  # noqa: E402
+
+from ganhub.config.resolve import resolve  # noqa: E402
+from ganhub.engine.loop import fit  # noqa: E402
+from ganhub.engine.run import Run  # noqa: E402
+from ganhub.errors import ConfigError, UsageError  # noqa: E402
+from ganhub.plugins import Hub, get_hub  # noqa: E402
+
+TINY = [
+    "plugin=medgan",
+    "preset=tiny",
+    "trainer.progress=false",
+    "loggers=[jsonl]",
+    "model.image_size=32",
+]
+
+
+def _train(args: list[str]) -> Run:
+    run = Run(resolve([*TINY, *args]))
+    before = [p.detach().clone() for p in run.system.parameters()]
+    summary = fit(run)
+    assert summary["steps"] == run.config.trainer.steps
+    assert any(not torch.equal(b, a) for b, a in zip(before, run.system.parameters()))
+    for line in (run.run_dir / "metrics.jsonl").read_text().splitlines():
+        assert "nan" not in line.lower(), line
+    return run
+
+
+# -- plugin packaging -------------------------------------------------------------------------
+
+
+def test_plugin_registers_domain_losses_metrics_and_command() -> None:
+    info = get_hub().plugins["medgan"]
+    assert info.status == "ok", info.error
+    assert info.registered["domains"] == ["medgan"]
+    assert set(info.registered["losses"]) == {
+        "monai_patch_lsgan",
+        "monai_patch_bce",
+        "monai_patch_hinge",
+    }
+    assert {"med_fidelity", "med_dice", "med_diversity", "fd_rotnet"} <= set(
+        info.registered["metrics"]
+    )
+
+
+def test_missing_monai_reports_the_install_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ganhub.plugins as plugins
+
+    real = plugins._importable
+    monkeypatch.setattr(plugins, "_importable", lambda m: m != "monai" and real(m))
+    hub = Hub.discover()
+    info = hub.plugins["medgan"]
+    assert info.status == "unavailable"
+    assert info.fix == "pip install 'ganhub[medgan]'"
+    with pytest.raises(UsageError, match=r"ganhub\[medgan\]"):
+        hub.require_domain("medgan")
+    assert hub.plugins["dcgan"].status == "ok"  # the others still load
+
+
+def test_importing_the_plugin_does_not_import_monai() -> None:
+    code = (
+        "import sys\nfrom ganhub.plugins import Hub\nhub = Hub.discover()\n"
+        "assert hub.plugins['medgan'].status == 'ok', hub.plugins['medgan'].error\n"
+        "print(sorted(m for m in ('monai', 'nibabel') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+# -- config -------------------------------------------------------------------------------------
+
+
+def test_3d_with_a_2d_only_trick_is_a_config_error() -> None:
+    with pytest.raises(
+        ConfigError, match=r"trick 'diffaug' applies to image data only.*spatial_dims=3"
+    ):
+        resolve(["plugin=medgan", "spatial_dims=3", "tricks=[diffaug]"])
+    assert resolve(["plugin=medgan", "tricks=[diffaug]"]).tricks == ["diffaug"]
+
+
+def test_defaults_follow_spatial_dims_and_survive_partial_trainer_overrides() -> None:
+    cfg = resolve(["plugin=medgan", "trainer.steps=7"])
+    assert (cfg.trainer.steps, cfg.trainer.batch_size, cfg.size()) == (7, 8, 64)
+    cfg3 = resolve(["plugin=medgan", "spatial_dims=3"])
+    assert (cfg3.trainer.batch_size, cfg3.size(), cfg3.loss) == (4, 32, "monai_patch_lsgan")
+
+
+def test_sizes_the_unet_cannot_take_are_refused() -> None:
+    with pytest.raises(ConfigError, match=r"model.image_size=36.*multiple of 8"):
+        resolve(["plugin=medgan", "model.image_size=36"])
+
+
+# -- losses -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", MONAI_LOSSES, ids=lambda c: c.name)
+def test_monai_loss_wrappers_match_hand_formulas(cls) -> None:  # type: ignore[no-untyped-def]
+    gen = torch.Generator().manual_seed(0)
+    real, fake = (
+        torch.randn(4, 1, 6, 6, generator=gen) * 2,
+        torch.randn(4, 1, 6, 6, generator=gen) * 2,
+    )
+    loss = get_hub().losses.get(cls.name)
+    if cls.name == "monai_patch_lsgan":  # raw logits: MONAI's LeakyReLU is switched off
+        d = ((real - 1) ** 2).mean() + (fake**2).mean()
+        g = ((fake - 1) ** 2).mean()
+    elif cls.name == "monai_patch_bce":  # logits in, sigmoid inside
+        d = -torch.log(torch.sigmoid(real)).mean() - torch.log(1 - torch.sigmoid(fake)).mean()
+        g = -torch.log(torch.sigmoid(fake)).mean()
+    else:  # hinge on tanh
+        d = torch.relu(1 - torch.tanh(real)).mean() + torch.relu(1 + torch.tanh(fake)).mean()
+        g = torch.relu(1 - torch.tanh(fake)).mean()
+    torch.testing.assert_close(loss.d_loss(real, fake), d)
+    torch.testing.assert_close(loss.g_loss(fake), g)
+    x = fake.clone().requires_grad_(True)  # gradients reach the logits
+    loss.g_loss(x).backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+# -- phantoms and metrics ------------------------------------------------------------------------
+
+
+def test_phantoms_are_deterministic_with_lesions_in_white_matter() -> None:
+    a = make_phantoms(6, 32, 2, seed=3)
+    b = make_phantoms(6, 32, 2, seed=3)
+    assert torch.equal(a.images["t2"], b.images["t2"]) and torch.equal(a.lesions, b.lesions)
+    assert (
+        a.images["t1"].shape == (6, 1, 32, 32)
+        and a.images["t1"].min() >= -1
+        and a.images["t1"].max() <= 1
+    )
+    assert (a.lesions.flatten(1).sum(1) > 0).all()
+    lesion, white, csf = (a.labels == LESION), (a.labels == WHITE), (a.labels == CSF)
+    t1, t2 = a.images["t1"], a.images["t2"]
+    assert t1[lesion].mean() < t1[white].mean() and t2[lesion].mean() > t2[white].mean()
+    assert (
+        t2[csf].mean() > t1[csf].mean()
+        and a.images["flair"][csf].mean() < a.images["flair"][lesion].mean()
+    )
+    healthy = make_phantoms(2, 32, 3, seed=0, lesions=False, contrasts=("t2",))
+    assert healthy.images["t2"].shape == (2, 1, 32, 32, 32) and healthy.lesions.sum() == 0
+
+
+def test_lesion_segmentation_and_texture_statistics() -> None:
+    from monai.metrics import compute_dice
+
+    ph = make_phantoms(8, 32, 2, seed=1, contrasts=("flair",))
+    real, masks = ph.images["flair"], ph.lesions
+    dice_real = torch.nanmean(compute_dice(segment_lesions(real, masks, real), masks))
+    assert dice_real > 0.5
+    erased = torch.where(
+        masks > 0, torch.full_like(real, real.median()), real
+    )  # lesions painted out
+    assert torch.nanmean(compute_dice(segment_lesions(erased, masks, real), masks)) < dice_real / 2
+    smooth = gaussian_blur(real, 1.0)
+    assert high_frequency_energy(smooth).mean() < 0.5 * high_frequency_energy(real).mean()
+
+
+# -- NIfTI I/O and folders -------------------------------------------------------------------------
+
+
+def test_nifti_writer_round_trips_the_affine(tmp_path: Path) -> None:
+    theta = 0.3
+    affine = np.array([
+        [0.9 * math.cos(theta), -0.9 * math.sin(theta), 0, -20.0],
+        [0.9 * math.sin(theta), 0.9 * math.cos(theta), 0, 15.5],
+        [0, 0, 2.5, -40.0],
+        [0, 0, 0, 1],
+    ])  # fmt: skip
+    data = np.random.default_rng(0).random((5, 6, 7), dtype=np.float32)
+    path = write_nifti(data, affine, tmp_path / "out.nii.gz")
+    img = nib.load(str(path))
+    np.testing.assert_allclose(img.affine, affine, atol=1e-5)
+    np.testing.assert_allclose(img.get_fdata(), data, atol=1e-6)
+    assert img.header.get_qform(coded=True)[1] == 1 and img.header.get_sform(coded=True)[1] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.nii.gz"]  # no temp file left
+    mask = write_nifti(data > 0.5, affine, tmp_path / "mask.nii", label=True)
+    assert nib.load(str(mask)).get_data_dtype() == np.uint8
+
+
+def _volume(
+    path: Path, shape: tuple[int, ...], affine: np.ndarray, seed: int, mask: bool = False
+) -> None:
+    rng = np.random.default_rng(seed)
+    data = (
+        (rng.random(shape) > 0.8).astype(np.float32)
+        if mask
+        else rng.normal(100, 20, shape).astype(np.float32)
+    )
+    nib.save(nib.Nifti1Image(data, affine), str(path))
+
+
+def _lesion_folder(root: Path, n: int = 3, shape: tuple[int, ...] = (20, 18, 12)) -> np.ndarray:
+    affine = np.diag([2.0, 2.0, 3.0, 1.0])
+    affine[:3, 3] = [-10.0, 5.0, 7.0]
+    for sub in ("images", "masks"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        _volume(root / "images" / f"case{i}.nii.gz", shape, affine, i)
+        _volume(
+            root / "masks" / f"case{i}.nii", shape, affine, i, mask=True
+        )  # .nii pairs with .nii.gz
+    return affine
+
+
+def test_folder_loader_pairs_resizes_and_tracks_the_affine(tmp_path: Path) -> None:
+    affine = _lesion_folder(tmp_path)
+    cfg = MedData(source="folder", path=tmp_path)
+    (images, masks), affines = load_folder("lesion", cfg, 3, 16)
+    assert images.shape == masks.shape == (3, 1, 16, 16, 16)
+    assert images.min() >= -1 and images.max() <= 1 and set(masks.unique().tolist()) <= {0.0, 1.0}
+    # resizing keeps the field of view: voxel size grows by old/new, the centre stays put
+    np.testing.assert_allclose(
+        np.diag(affines[0])[:3], [2.0 * 20 / 16, 2.0 * 18 / 16, 3.0 * 12 / 16]
+    )
+    centre = lambda a, shape: a[:3, :3] @ ((np.array(shape) - 1) / 2) + a[:3, 3]  # noqa: E731
+    np.testing.assert_allclose(
+        centre(affines[0], (16, 16, 16)), centre(affine, (20, 18, 12)), atol=1e-6
+    )
+    # 2D: central axial slices of each volume, each with its own slice affine
+    cfg2 = MedData(source="folder", path=tmp_path, slices_per_volume=2)
+    (images2, _), affines2 = load_folder("lesion", cfg2, 2, 16)
+    assert images2.shape == (6, 1, 16, 16)
+    assert affines2[1][2, 3] - affines2[0][2, 3] == pytest.approx(3.0)
+
+
+def test_bad_files_stop_with_their_name_unless_skipped(tmp_path: Path) -> None:
+    _lesion_folder(tmp_path)
+    bad = tmp_path / "images" / "case9.nii.gz"
+    bad.write_bytes(b"not a nifti file")
+    (tmp_path / "masks" / "case9.nii.gz").write_bytes(b"\x00" * 10)
+    cfg = MedData(source="folder", path=tmp_path)
+    with pytest.raises(
+        UsageError, match=r"cannot read medical image '.*case9\.nii\.gz'.*data\.skip_bad=true"
+    ):
+        load_folder("lesion", cfg, 3, 16)
+    with pytest.warns(UserWarning, match="case9"):
+        (images, _), _ = load_folder(
+            "lesion", MedData(source="folder", path=tmp_path, skip_bad=True), 3, 16
+        )
+    assert len(images) == 3
+    (tmp_path / "images" / "lonely.nii.gz").write_bytes(bad.read_bytes())
+    with pytest.raises(UsageError, match=r"'.*lonely\.nii\.gz' has no partner named 'lonely'"):
+        load_folder("lesion", cfg, 3, 16)
+
+
+def test_folder_config_errors_name_the_folder(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"data.path is required"):
+        resolve(["plugin=medgan", "data=folder"])
+    (tmp_path / "images").mkdir()
+    with pytest.raises(ConfigError, match=r"'masks/' is missing"):
+        resolve(["plugin=medgan", "data=folder", f"data.path={tmp_path}"])
+
+
+# -- training through the shared loop --------------------------------------------------------
+
+
+@pytest.mark.parametrize("task", ["lesion", "translate", "generate"])
+def test_each_task_trains_and_writes_png_and_nifti(task: str, workdir: Path) -> None:
+    run = _train([f"task={task}"])
+    samples = run.run_dir / "samples"
+    png, nii = samples / "step_0000004.png", samples / "step_0000004.nii.gz"
+    assert png.stat().st_size > 0 and nib.load(str(nii)).shape[:2] == (32, 32)
+    metrics = [
+        json.loads(line) for line in (run.run_dir / "metrics.jsonl").read_text().splitlines()
+    ]
+    final = {k: v for m in metrics for k, v in m.items() if k.startswith("eval/")}
+    expected = {"generate": {"eval/mmd", "eval/ms_ssim", "eval/fd_rotnet"},
+                "lesion": {"eval/psnr", "eval/ssim", "eval/dice", "eval/texture_ratio", "eval/fd_rotnet"},
+                "translate": {"eval/psnr", "eval/ssim", "eval/texture_ratio"}}[task]  # fmt: skip
+    assert expected <= set(final) and all(math.isfinite(v) for v in final.values())
+
+
+@pytest.mark.slow
+def test_3d_lesion_trains_with_ema_and_resumes(workdir: Path) -> None:
+    run = _train(
+        [
+            "spatial_dims=3",
+            "model.image_size=16",
+            "tricks=[ema]",
+            "trainer.steps=2",
+            "eval.metrics=[]",
+        ]
+    )
+    nii = nib.load(str(run.run_dir / "samples" / "step_0000002.nii.gz"))
+    assert nii.shape == (16, 16, 16)
+    mask = nib.load(str(run.run_dir / "samples" / "step_0000002_mask.nii.gz"))
+    assert mask.get_data_dtype() == np.uint8
+    resumed = Run(resolve([f"resume={run.run_dir}", "trainer.steps=3"]))
+    assert resumed.step == 2 and fit(resumed)["steps"] == 3
+
+
+# -- lesion simulation ----------------------------------------------------------------------------
+
+
+def test_place_lesion_draws_a_disc_and_checks_its_arguments() -> None:
+    mask = place_lesion((32, 32), (10, 20), 3)
+    assert mask.shape == (1, 32, 32) and mask[0, 10, 20] == 1 and mask[0, 10, 24] == 0
+    assert mask.sum() == pytest.approx(math.pi * 9, rel=0.25)
+    with pytest.raises(UsageError, match="outside"):
+        place_lesion((32, 32), (40, 2), 3)
+    with pytest.raises(UsageError, match="3 coordinates"):
+        place_lesion((8, 8, 8), (1, 2), 1)
+
+
+@pytest.fixture
+def lesion_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-step task=lesion run (shared by the simulate tests)."""
+    out = tmp_path_factory.mktemp("sim")
+    run = Run(resolve([*TINY, "trainer.steps=2", "eval.metrics=[]", f"out_dir={out}"]))
+    fit(run)
+    return run.run_dir
+
+
+def test_simulate_api_and_command(lesion_run: Path, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from ganhub_medgan.simulate import load_simulator
+
+    sim = load_simulator(lesion_run)
+    assert sim.shape == (32, 32)
+    image = sim(place_lesion(sim.shape, (16, 14), 3))
+    assert image.shape == (1, 1, 32, 32) and image.abs().max() <= 1
+    code, _out, err = cli(
+        "medgan",
+        "simulate",
+        str(lesion_run),
+        "--at",
+        "16,14",
+        "--radius",
+        "3",
+        "--out",
+        str(tmp_path / "a"),
+    )
+    assert code == 0, err
+    written = nib.load(str(tmp_path / "a" / "simulated.nii.gz"))
+    assert written.shape == (32, 32, 1)
+    mask_file = tmp_path / "a" / "simulated_mask.nii.gz"
+    code, _, err = cli(
+        "medgan",
+        "simulate",
+        str(lesion_run),
+        "--mask",
+        str(mask_file),
+        "--out",
+        str(tmp_path / "b"),
+    )
+    assert code == 0, err
+    np.testing.assert_allclose(
+        nib.load(str(tmp_path / "b" / "simulated.nii.gz")).get_fdata(),
+        written.get_fdata(),
+        atol=1e-6,
+    )
+    assert (
+        read_mask(tmp_path / "b" / "simulated_mask.nii.gz", 2)[0].sum()
+        == read_mask(mask_file, 2)[0].sum()
+    )
+    small = write_nifti(
+        np.ones((8, 8), np.float32), np.eye(4), tmp_path / "small.nii.gz", label=True
+    )
+    code, _, err = cli("medgan", "simulate", str(lesion_run), "--mask", str(small))
+    assert code == 2 and "does not match the run's image grid [32, 32]" in err
+
+
+def test_simulate_help_and_wrong_task(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("medgan", "simulate", "--help")
+    assert code == 0 and "--mask" in out and "--at" in out
+    run = Run(
+        resolve(
+            [*TINY, "task=translate", "trainer.steps=1", "eval.metrics=[]", f"out_dir={tmp_path}"]
+        )
+    )
+    fit(run)
+    code, _, err = cli("medgan", "simulate", str(run.run_dir), "--at", "3,3")
+    assert code == 2 and "task=translate" in err
