@@ -1,0 +1,52 @@
+"""cyclegan: unpaired image translation (CycleGAN) and paired translation (pix2pix).
+
+Registers the `cyclegan` domain, the `translation_psnr_ssim` and `cycle_l1` metrics and the
+`ganhub translate` command. The Python API: `ganhub_cyclegan.translate(run_dir, inputs)` and
+`ganhub_cyclegan.Translator` for in-memory tensors.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ganhub_cyclegan.domain import CycleGANDomain
+
+from ganhub.hookspecs import Register, hookimpl
+
+if TYPE_CHECKING:
+    import click
+    from ganhub_cyclegan.translation import Translator, translate
+
+
+@hookimpl
+def register_domains(register: Register) -> None:
+    """Register the cyclegan domain."""
+    register("cyclegan", CycleGANDomain())
+
+
+@hookimpl
+def register_metrics(register: Register) -> None:
+    """Register PSNR/SSIM against true pairs and the cycle L1."""
+    from ganhub_cyclegan.metrics import CycleL1, TranslationPSNRSSIM
+
+    register(TranslationPSNRSSIM.name, TranslationPSNRSSIM())
+    register(CycleL1.name, CycleL1())
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    """Add `ganhub translate`."""
+    from ganhub_cyclegan.cli import translate_command
+
+    cli.add_command(translate_command)
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Translator", "translate"):
+        from ganhub_cyclegan import translation as module
+
+        return getattr(module, name)
+    raise AttributeError(f"module 'ganhub_cyclegan' has no attribute '{name}'")
+
+
+__all__ = ["CycleGANDomain", "Translator", "translate"]

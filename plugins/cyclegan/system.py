@@ -1,0 +1,267 @@
+"""The CycleGAN system (unpaired) and the pix2pix system (paired) of the cyclegan domain.
+
+CycleGAN, one step (the original `optimize_parameters`):
+  G    both generators: adversarial A->B and B->A + lambda * cycle L1 per direction
+       + lambda * lambda_identity * identity L1 per direction
+  D_A  judges domain A: real A vs a pool-mixed batch of G_BA(B), loss x d_scale
+  D_B  judges domain B: real B vs a pool-mixed batch of G_AB(A), loss x d_scale
+Both discriminators are in optimizer group "D"; their parameter sets are disjoint, so two Adam
+steps over the group equal the original's one step over both. The D phases reuse the fakes the
+G phase made (before G's update, as in the original).
+
+Names: G_AB/G_BA/D_A/D_B are the original's netG_A/netG_B/netD_B/netD_A (its netD_A judges B).
+
+The adversarial terms go through `TrainContext`, so every registered loss and D-input trick
+works. ganhub's `lsgan` carries Mao et al.'s factor 1/2 on each term while the original uses
+plain `MSELoss`; `LOSS_SCALE` undoes it, so lambda_a, lambda_identity and d_scale mean what they
+mean in the original and the default objective equals the original's value for value.
+
+pix2pix (`mode=paired`) is the engine's shared `PairedTranslationGAN` with a U-Net generator and
+a PatchGAN on (input, output) pairs; this module only builds the networks and writes grids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from ganhub_cyclegan.config import CycleGANConfig
+from ganhub_cyclegan.data import DomainData
+from ganhub_cyclegan.networks import (
+    PatchDiscriminator,
+    ResnetGenerator,
+    UnetGenerator,
+    init_weights,
+    unet_max_downs,
+)
+from ganhub_cyclegan.pool import ImagePool
+from torch import Tensor, nn
+
+from ganhub.data import BatchSource
+from ganhub.data.images import save_image_grid
+from ganhub.engine.context import TrainContext
+from ganhub.engine.paired import PairedTranslationGAN
+from ganhub.engine.system import BuildHints, GANSystem, Phase, PhaseOutput
+
+# Multiplier on a registered loss so it matches the original's form (see the module docstring).
+LOSS_SCALE = {"lsgan": 2.0}
+PREVIEW = 8  # examples per sample grid
+
+
+def build_generator(config: CycleGANConfig) -> nn.Module:
+    """The configured generator (3 -> 3 channels), initialised as the original."""
+    m, c = config.model, config.data.channels
+    kind, norm = config.generator_kind(), config.norm_kind()
+    G: nn.Module
+    if kind == "unet":
+        downs = m.unet_downs or unet_max_downs(m.image_size)
+        G = UnetGenerator(c, c, downs, m.ngf, norm, config.use_dropout())  # type: ignore[arg-type]
+    else:
+        blocks = 9 if kind == "resnet_9blocks" else 6
+        G = ResnetGenerator(c, c, m.ngf, blocks, norm, config.use_dropout())  # type: ignore[arg-type]
+    init_weights(G, m.init, m.init_gain)
+    return G
+
+
+def build_discriminator(config: CycleGANConfig, in_channels: int) -> nn.Module:
+    """A PatchGAN on `in_channels` inputs, initialised as the original."""
+    m = config.model
+    D = PatchDiscriminator(in_channels, m.ndf, m.n_layers_d, config.norm_kind())  # type: ignore[arg-type]
+    init_weights(D, m.init, m.init_gain)
+    return D
+
+
+@dataclass
+class _Fakes:
+    """One micro-batch's generated images, kept for the D phases of the same step."""
+
+    real_a: Tensor
+    fake_a: Tensor
+    fake_b: Tensor
+
+
+def _run_eval(module: nn.Module, x: Tensor, batch: int = 64) -> Tensor:
+    """module(x) in eval mode, in chunks, without gradients (the module's mode is restored)."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            return torch.cat([module(chunk).float() for chunk in x.split(batch)])
+    finally:
+        module.train(was_training)
+
+
+class TranslationMixin:
+    """What both systems share: data access, held-out pairs, translation by direction."""
+
+    config: CycleGANConfig
+    domain_data: DomainData
+
+    def data(self) -> BatchSource:
+        """The training batches."""
+        return self.domain_data.training()
+
+    def heldout_pairs(self) -> tuple[Tensor, Tensor] | None:
+        """True (A, B) pairs for scoring, or None (folder data)."""
+        return self.domain_data.heldout()
+
+    def default_metrics(self) -> list[str]:
+        """PSNR/SSIM against true pairs where they exist (the embedded data)."""
+        if self.heldout_pairs() is None:
+            return []
+        return ["translation_psnr_ssim"] + (["cycle_l1"] if self.config.mode == "unpaired" else [])
+
+
+class CycleGANSystem(TranslationMixin, GANSystem):
+    """Two generators, two PatchGANs, two image pools; phases G, D_A, D_B."""
+
+    generator_names = ("G_AB", "G_BA")
+    discriminator_names = ("D_A", "D_B")
+    modality = "image"
+
+    def __init__(self, config: CycleGANConfig, hints: BuildHints) -> None:
+        super().__init__(config, hints)
+        c, size, obj = config.data.channels, config.model.image_size, config.objective
+        self.G_AB, self.G_BA = build_generator(config), build_generator(config)
+        self.D_A = build_discriminator(config, c * hints.pack)
+        self.D_B = build_discriminator(config, c * hints.pack)
+        self.pool_A = ImagePool(obj.pool_size, (c, size, size))  # generated A images, for D_A
+        self.pool_B = ImagePool(obj.pool_size, (c, size, size))  # generated B images, for D_B
+        self.adv_scale = LOSS_SCALE.get(config.loss, 1.0)
+        self.d_scale = obj.d_scale * self.adv_scale
+        self.lambda_a, self.lambda_b = obj.lambda_a, obj.lambda_b
+        self.lambda_identity = obj.lambda_identity
+        self.domain_data = DomainData(config)
+
+    def phases(self) -> list[Phase]:
+        """G first (both generators), then each discriminator."""
+        return [
+            Phase("G", "G", self.g_step),
+            Phase("D_A", "D", self.d_a_step),
+            Phase("D_B", "D", self.d_b_step),
+        ]
+
+    def g_step(self, batch: Any, ctx: TrainContext) -> PhaseOutput:
+        """Adversarial x2 + cycle x2 + identity x2 (the original `backward_G`)."""
+        real_a, real_b = batch
+        fake_b = self.G_AB(real_a)
+        rec_a = self.G_BA(fake_b)
+        fake_a = self.G_BA(real_b)
+        rec_b = self.G_AB(fake_a)
+        ctx.cache.setdefault("cyclegan", []).append(
+            _Fakes(real_a, fake_a.detach(), fake_b.detach())
+        )
+        adv_b = ctx.g_loss(self.D_B, fake_b, real=real_b, tag="_B")
+        adv_a = ctx.g_loss(self.D_A, fake_a, real=real_a, tag="_A")
+        cycle_a = (rec_a - real_a).abs().mean()
+        cycle_b = (rec_b - real_b).abs().mean()
+        loss = (
+            self.adv_scale * (adv_b.loss + adv_a.loss)
+            + self.lambda_a * cycle_a
+            + self.lambda_b * cycle_b
+        )
+        stats = {**adv_a.stats, **adv_b.stats, "G_adv_A": adv_a.loss.detach(), "G_adv_B": adv_b.loss.detach(),
+                 "G_cycle_A": cycle_a.detach(), "G_cycle_B": cycle_b.detach()}  # fmt: skip
+        if self.lambda_identity > 0:
+            idt_a = (self.G_BA(real_a) - real_a).abs().mean()  # G_BA should leave A images alone
+            idt_b = (self.G_AB(real_b) - real_b).abs().mean()
+            loss = loss + self.lambda_identity * (self.lambda_a * idt_a + self.lambda_b * idt_b)
+            stats["G_identity_A"], stats["G_identity_B"] = idt_a.detach(), idt_b.detach()
+        return PhaseOutput(loss, stats)
+
+    def _fakes(self, batch: Any, ctx: TrainContext) -> _Fakes:
+        """This micro-batch's fakes from the G phase, or new ones (a repeated D phase's batch)."""
+        real_a, real_b = batch
+        for fakes in ctx.cache.get("cyclegan", ()):
+            if fakes.real_a.data_ptr() == real_a.data_ptr() and fakes.real_a.shape == real_a.shape:
+                return fakes  # type: ignore[no-any-return]
+        with torch.no_grad():
+            return _Fakes(real_a, self.G_BA(real_b), self.G_AB(real_a))
+
+    def d_a_step(self, batch: Any, ctx: TrainContext) -> PhaseOutput:
+        """D_A on real A vs generated A from its pool."""
+        fake_a = self.pool_A.query(self._fakes(batch, ctx).fake_a)
+        out = ctx.d_loss(self.D_A, batch[0], fake_a, tag="_A")
+        out.loss = out.loss * self.d_scale
+        return out
+
+    def d_b_step(self, batch: Any, ctx: TrainContext) -> PhaseOutput:
+        """D_B on real B vs generated B from its pool."""
+        fake_b = self.pool_B.query(self._fakes(batch, ctx).fake_b)
+        out = ctx.d_loss(self.D_B, batch[1], fake_b, tag="_B")
+        out.loss = out.loss * self.d_scale
+        return out
+
+    def translate(self, images: Tensor, direction: str = "AtoB", use_ema: bool = True) -> Tensor:
+        """G_AB(images) for AtoB, G_BA(images) for BtoA, in eval mode and without gradients."""
+        G = self.generator("G_AB" if direction == "AtoB" else "G_BA", use_ema=use_ema)
+        return _run_eval(G, images.to(self.device))
+
+    @torch.no_grad()
+    def sample(self, n: int, *, seed: int | None = None, use_ema: bool = True) -> Tensor:
+        """G_AB applied to `n` preview A images (held-out digits or test/train files)."""
+        a, _ = self.domain_data.preview(n, seed or 0)
+        return self.translate(a, "AtoB", use_ema)
+
+    def write_samples(
+        self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
+    ) -> list[Path]:
+        """A grid whose rows are A | G_AB(A) | G_BA(G_AB(A)) | B | G_BA(B) | G_AB(G_BA(B))."""
+        a, b = self.domain_data.preview(n or PREVIEW, seed)
+        k = min(len(a), len(b))
+        a, b = a[:k].to(self.device), b[:k].to(self.device)
+        fake_b = self.translate(a, "AtoB")
+        fake_a = self.translate(b, "BtoA")
+        columns = [
+            a,
+            fake_b,
+            self.translate(fake_b, "BtoA"),
+            b,
+            fake_a,
+            self.translate(fake_a, "AtoB"),
+        ]
+        grid = torch.stack([col.float() for col in columns], 1).flatten(0, 1)
+        return [save_image_grid(grid, directory / f"{stem}.png", nrow=len(columns))]
+
+
+class Pix2PixSystem(TranslationMixin, PairedTranslationGAN):
+    """pix2pix: U-Net G (skips at every level), PatchGAN D on (input, output) pairs, L1 x 100."""
+
+    modality = "image"
+
+    def __init__(self, config: CycleGANConfig, hints: BuildHints) -> None:
+        c = config.data.channels
+        super().__init__(
+            config,
+            hints,
+            build_generator(config),
+            build_discriminator(config, 2 * c * hints.pack),
+            l1_weight=config.objective.lambda_l1,
+            d_scale=config.objective.d_scale,
+        )
+        self.domain_data = DomainData(config)
+
+    def sample(self, n: int, *, seed: int | None = None, use_ema: bool = True) -> Tensor:
+        """G applied to `n` preview inputs."""
+        a, _ = self.domain_data.preview(n, seed or 0)
+        return _run_eval(self.generator(use_ema=use_ema), a.to(self.device))
+
+    def write_samples(
+        self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
+    ) -> list[Path]:
+        """A grid whose rows are input | G(input) | target."""
+        a, b = self.domain_data.preview(n or PREVIEW, seed)
+        fake = _run_eval(self.generator(), a.to(self.device))
+        grid = torch.stack([a.float().to(fake.device), fake, b.float().to(fake.device)], 1).flatten(
+            0, 1
+        )
+        return [save_image_grid(grid, directory / f"{stem}.png", nrow=3)]
+
+
+def translation_system(system: GANSystem) -> CycleGANSystem | Pix2PixSystem:
+    """`system` if it belongs to the cyclegan domain, else a TypeError."""
+    if not isinstance(system, CycleGANSystem | Pix2PixSystem):
+        raise TypeError(f"not a cyclegan system: {type(system).__name__}")
+    return system
