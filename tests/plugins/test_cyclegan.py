@@ -1,0 +1,499 @@
+"""The cyclegan plugin: pool, schedule, loss weights, data, translate, resume, both modes."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from ganhub_cyclegan import Translator, translate
+from ganhub_cyclegan.data import embedded_domains, epoch_keys, restyle
+from ganhub_cyclegan.metrics import psnr, ssim
+from ganhub_cyclegan.pool import ImagePool
+from PIL import Image
+
+import ganhub
+from ganhub.config.resolve import resolve
+from ganhub.data.images import list_images
+from ganhub.engine import checkpoint
+from ganhub.engine.loop import fit
+from ganhub.engine.run import Run
+from ganhub.errors import ConfigError, UsageError
+from ganhub.plugins import get_hub
+
+TINY = [
+    "plugin=cyclegan",
+    "model.image_size=16",
+    "model.ngf=4",
+    "model.ndf=4",
+    "model.n_layers_d=2",
+    "trainer.batch_size=2",
+    "trainer.steps=2",
+    "trainer.log_every=1",
+    "trainer.sample_every=0",
+    "trainer.progress=false",
+    "loggers=[jsonl]",
+    "data.n_test=16",
+    "eval.n_samples=16",
+]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():  # type: ignore[no-untyped-def]
+    """These models are tiny: a second intra-op thread only adds barriers (slow on a busy CPU)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _bench():  # type: ignore[no-untyped-def]
+    """The benchmark script as a module (its plain loop is the reference implementation)."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "cyclegan.py"
+    spec = importlib.util.spec_from_file_location("bench_cyclegan", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules["bench_cyclegan"] = module
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def _png(path: Path, array: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array.astype(np.uint8)).save(path)
+    return path
+
+
+def _solid(h: int, w: int, rgb: tuple[int, int, int]) -> np.ndarray:
+    return np.broadcast_to(np.array(rgb, dtype=np.uint8), (h, w, 3)).copy()
+
+
+# -- image pool ------------------------------------------------------------------------------
+
+
+class OriginalPool:
+    """util/image_pool.py of the original CycleGAN code, verbatim in logic."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.images = size, []  # type: ignore[var-annotated]
+
+    def query(self, images: torch.Tensor) -> torch.Tensor:
+        out = []
+        for image in images:
+            image = image.unsqueeze(0)
+            if len(self.images) < self.size:
+                self.images.append(image)
+                out.append(image)
+            elif random.uniform(0, 1) > 0.5:
+                i = random.randint(0, self.size - 1)
+                out.append(self.images[i].clone())
+                self.images[i] = image
+            else:
+                out.append(image)
+        return torch.cat(out, 0)
+
+
+def test_pool_matches_the_original_query_for_query() -> None:
+    ours, original = ImagePool(5, (1, 2, 2)), OriginalPool(5)
+    batches = [torch.randn(3, 1, 2, 2) for _ in range(40)]
+    random.seed(7)
+    expected = [original.query(b) for b in batches]
+    random.seed(7)
+    got = [ours.query(b) for b in batches]
+    for e, g in zip(expected, got):
+        assert torch.equal(e, g)
+    assert torch.equal(ours.images, torch.cat(original.images))
+
+
+def test_pool_fills_first_then_swaps_about_half() -> None:
+    pool = ImagePool(10, (1,))
+    new = torch.arange(10.0).view(10, 1)
+    assert torch.equal(pool.query(new), new)  # filling: everything passes through and is kept
+    assert torch.equal(pool.images, new)
+    random.seed(0)
+    old_seen = 0
+    for i in range(2000):
+        image = torch.tensor([[100.0 + i]])
+        before = pool.images.clone()
+        out = pool.query(image)
+        if out.item() != image.item():  # an old image came back; the new one took its slot
+            old_seen += 1
+            assert out.item() in before.flatten().tolist()
+            assert (pool.images == image).sum() == 1
+        else:
+            assert torch.equal(pool.images, before)
+    assert 0.45 < old_seen / 2000 < 0.55
+
+
+def test_pool_size_zero_passes_through_and_pool_state_round_trips() -> None:
+    x = torch.randn(4, 3, 2, 2, requires_grad=True)
+    out = ImagePool(0, (3, 2, 2)).query(x)
+    assert torch.equal(out, x) and not out.requires_grad
+    a = ImagePool(3, (1,))
+    a.query(torch.tensor([[1.0], [2.0]]))
+    b = ImagePool(3, (1,))
+    b.load_state_dict(a.state_dict())
+    assert b.filled == 2 and int(b.count) == 2
+    random.seed(1)
+    ra = [a.query(torch.tensor([[float(i)]])).item() for i in range(20)]
+    random.seed(1)
+    rb = [b.query(torch.tensor([[float(i)]])).item() for i in range(20)]
+    assert ra == rb
+
+
+# -- config and schedule ---------------------------------------------------------------------
+
+
+def test_epochs_set_steps_and_the_decay_start() -> None:
+    cfg = resolve(
+        [*TINY, "data.n_test=2500", "trainer.batch_size=500", "epochs=3", "epochs_decay=1"]
+    )
+    assert cfg.trainer.steps == 4 * 2500 // 500
+    lr = get_hub().tricks.get("lr_schedule")(cfg.trick.lr_schedule, cfg)
+    factors = [lr.factor(s) for s in range(cfg.trainer.steps + 1)]
+    assert factors[:16] == [1.0] * 16  # 3 of 4 epochs (15 steps) at the initial LR
+    assert factors[16:] == pytest.approx([0.8, 0.6, 0.4, 0.2, 0.0])  # then linearly to 0
+
+
+def test_default_schedule_is_constant_then_linear_and_drives_the_optimizers(workdir: Path) -> None:
+    run = Run(resolve([*TINY, "trainer.steps=8"]))
+    assert [t.name for t in run.tricks] == ["lr_schedule"]
+    lrs = []
+    for _ in range(8):
+        run_step(run)
+        lrs.append([run.optimizers[g].param_groups[0]["lr"] for g in ("G", "D")])
+    assert [g for g, d in lrs] == pytest.approx([2e-4] * 4 + [1.5e-4, 1e-4, 0.5e-4, 0.0])
+    assert all(g == d for g, d in lrs)
+
+
+def run_step(run: Run) -> None:
+    """One loop step without the loop's I/O."""
+    from ganhub.engine.loop import train_step
+
+    if not hasattr(run, "_batches"):
+        run._batches = run.batches()  # type: ignore[attr-defined]
+    train_step(run, run._batches)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        (["model.image_size=30"], r"model.image_size=30: must be a multiple of 4"),
+        (["model.n_layers_d=4"], r"model.n_layers_d=4 leaves no patch on a 16 px image"),
+        (["epochs=3"], r"epochs and epochs_decay go together"),
+        (
+            ["trick.lr_schedule.start=0.2"],
+            r"trick.lr_schedule.start=0.2: cyclegan sets it from decay_start",
+        ),
+        (
+            ["mode=paired", "model.unet_downs=5"],
+            r"model.unet_downs=5: 16 px halves evenly at most 4 times",
+        ),
+    ],
+)
+def test_config_errors_name_the_key(overrides: list[str], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        resolve([*TINY, *overrides])
+
+
+def test_mode_defaults_follow_the_original() -> None:
+    cyc, pix = resolve([*TINY]), resolve([*TINY, "mode=paired"])
+    assert (cyc.loss, cyc.generator_kind(), cyc.norm_kind(), cyc.use_dropout()) == (
+        "lsgan",
+        "resnet_6blocks",
+        "instance",
+        False,
+    )
+    assert (pix.loss, pix.generator_kind(), pix.norm_kind(), pix.use_dropout()) == (
+        "nonsaturating",
+        "unet",
+        "batch",
+        True,
+    )
+    assert resolve(["plugin=cyclegan", "model.image_size=256"]).generator_kind() == "resnet_9blocks"
+    o = cyc.objective
+    assert (o.lambda_a, o.lambda_b, o.lambda_identity, o.d_scale, o.pool_size, o.lambda_l1) == (
+        10,
+        10,
+        0.5,
+        0.5,
+        50,
+        100,
+    )
+    assert cyc.optim.G.lr == cyc.optim.D.lr == 2e-4 and cyc.optim.G.betas == (0.5, 0.999)
+
+
+# -- losses ------------------------------------------------------------------------------------
+
+
+def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(2, 3, 16, 16, generator=gen) * 2 - 1, torch.rand(
+        2, 3, 16, 16, generator=gen
+    ) * 2 - 1
+
+
+def _g_terms(system, a, b):  # type: ignore[no-untyped-def]
+    """The G objective's terms computed by hand from the networks."""
+    mse = lambda x: ((x - 1) ** 2).mean()  # noqa: E731
+    fake_b, fake_a = system.G_AB(a), system.G_BA(b)
+    return {
+        "adv": mse(system.D_B(fake_b)) + mse(system.D_A(fake_a)),
+        "cycle_a": (system.G_BA(fake_b) - a).abs().mean(),
+        "cycle_b": (system.G_AB(fake_a) - b).abs().mean(),
+        "idt_a": (system.G_BA(a) - a).abs().mean(),
+        "idt_b": (system.G_AB(b) - b).abs().mean(),
+    }
+
+
+@pytest.mark.parametrize(("la", "lb", "lid"), [(10, 10, 0.5), (3, 7, 0.0), (1, 2, 2.0)])
+def test_g_loss_weights(workdir: Path, la: float, lb: float, lid: float) -> None:
+    run = Run(
+        resolve(
+            [
+                *TINY,
+                f"objective.lambda_a={la}",
+                f"objective.lambda_b={lb}",
+                f"objective.lambda_identity={lid}",
+            ]
+        )
+    )
+    a, b = _batch()
+    out = run.system.g_step((a, b), run.ctx)
+    t = _g_terms(run.system, a, b)
+    expected = (
+        t["adv"] + la * t["cycle_a"] + lb * t["cycle_b"] + lid * (la * t["idt_a"] + lb * t["idt_b"])
+    )
+    assert out.loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert ("G_identity_A" in out.stats) == (lid > 0)
+
+
+@pytest.mark.parametrize(
+    ("loss", "d_scale"), [("lsgan", 0.5), ("lsgan", 1.0), ("nonsaturating", 0.5)]
+)
+def test_d_loss_is_scaled_like_the_original(workdir: Path, loss: str, d_scale: float) -> None:
+    run = Run(
+        resolve([*TINY, f"loss={loss}", f"objective.d_scale={d_scale}", "objective.pool_size=0"])
+    )
+    s, (a, b) = run.system, _batch()
+    out = s.d_a_step((a, b), run.ctx)  # no G phase ran: fresh fakes G_BA(b)
+    real, fake = s.D_A(a), s.D_A(s.G_BA(b))
+    if loss == "lsgan":  # the original: MSELoss, each D loss x d_scale
+        expected = d_scale * (((real - 1) ** 2).mean() + (fake**2).mean())
+    else:
+        bce = torch.nn.functional.binary_cross_entropy_with_logits
+        expected = d_scale * (bce(real, torch.ones_like(real)) + bce(fake, torch.zeros_like(fake)))
+    assert out.loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_steps_equal_a_plain_pytorch_cyclegan(workdir: Path) -> None:
+    """ganhub's three phases update exactly as the original optimize_parameters (pool included)."""
+    bench = _bench()
+    run = Run(resolve([*TINY, "objective.pool_size=3", "trainer.steps=6"]))
+    s = run.system
+    plain = bench.PlainCycleGAN(*(copy.deepcopy(m) for m in (s.G_AB, s.G_BA, s.D_A, s.D_B)), pool_size=3,
+                                total_steps=6)  # fmt: skip
+    batches = [_batch(i) for i in range(6)]
+    random.seed(3)
+    for batch in batches:
+        plain.step(*batch)
+    random.seed(3)
+    it = iter(batches)
+    from ganhub.engine.loop import train_step
+
+    for _ in batches:
+        train_step(run, it)
+    for name, module in zip(
+        ("G_AB", "G_BA", "D_A", "D_B"), (plain.G_AB, plain.G_BA, plain.D_A, plain.D_B)
+    ):
+        for (key, p), q in zip(getattr(s, name).named_parameters(), module.parameters()):
+            assert torch.allclose(p, q, atol=1e-5), f"{name}.{key}"
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+
+def test_embedded_domains_are_deterministic_restylings() -> None:
+    a, b, test_a, test_b = embedded_domains(16, 16)
+    assert a.shape == (5000 - 16, 3, 16, 16) and test_b.shape == (16, 3, 16, 16)
+    assert torch.equal(torch.cat([b, test_b]), restyle(torch.cat([a, test_a])[:, :1]))
+    assert torch.equal(a[:, 0], a[:, 1])  # A is grey
+    assert (b[:, 2] - b[:, 0]).abs().mean() > 0.2  # B is coloured
+    assert psnr(test_a, test_b).mean() < 15  # identity is a poor translation
+
+
+def test_unpaired_orders_are_independent_and_cover_each_domain() -> None:
+    keys = epoch_keys((6, 4), seed=0, epoch=0)
+    assert sorted(keys[:, 0].tolist()) == list(range(6))
+    assert sorted(keys[:4, 1].tolist()) == list(range(4))  # the smaller domain cycles
+    assert not torch.equal(keys[:4, 0], keys[:4, 1])
+    assert not torch.equal(keys, epoch_keys((6, 4), seed=0, epoch=1))
+
+
+def _unaligned(root: Path) -> Path:
+    for i in range(3):
+        _png(root / "trainA" / f"a{i}.png", _solid(20, 24, (250, 0, 0)))
+    for i in range(5):
+        _png(root / "trainB" / "sub" / f"b{i}.jpg", _solid(18, 18, (0, 0, 250)))
+    return root
+
+
+def test_unaligned_folders_load_resize_crop(workdir: Path) -> None:
+    root = _unaligned(workdir / "data")
+    run = Run(resolve([*TINY, f"data.path={root}", "data.load_size=18"]))
+    source = run.system.data()
+    assert len(source) == 5
+    batches = source.batches(2, torch.device("cpu"), seed=0)
+    a, b = next(batches)
+    assert a.shape == b.shape == (2, 3, 16, 16)
+    assert (
+        torch.allclose(a[:, 0], torch.tensor(250 / 127.5 - 1), atol=0.02) and (a[:, 2] < -0.9).all()
+    )
+    assert (b[:, 2] > 0.9).all() and (b[:, 0] < -0.9).all()
+    assert run.system.domain_data.heldout() is None and run.system.default_metrics() == []
+
+
+def test_paired_folder_shares_crop_and_flip(workdir: Path) -> None:
+    ramp = np.tile(np.linspace(0, 255, 20)[None, :], (20, 1))
+    image = np.zeros((20, 40, 3))
+    image[:, :20, 0] = ramp  # A: a red ramp; B: the same ramp in green
+    image[:, 20:, 1] = ramp
+    for i in range(4):
+        _png(workdir / "pairs" / "train" / f"{i}.png", image)
+    for direction, (ca, cb) in (("AtoB", (0, 1)), ("BtoA", (1, 0))):
+        run = Run(resolve([*TINY, "mode=paired", f"data.path={workdir / 'pairs'}", f"data.direction={direction}",
+                           "data.load_size=20"]))  # fmt: skip
+        seen_flip = set()
+        batches = run.system.data().batches(2, torch.device("cpu"), seed=0)
+        for _ in range(4):
+            a, b = next(batches)
+            assert torch.allclose(
+                a[:, ca], b[:, cb], atol=1e-6
+            )  # same crop and flip for both halves
+            seen_flip |= {bool(row[0] > row[-1]) for row in a[:, ca, 0]}
+        assert seen_flip == {True, False}  # flips happen, and only together
+
+
+def test_folder_errors_are_one_line_naming_the_problem(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    root = workdir / "data"
+    with pytest.raises(ConfigError, match=r"data.path='.*nope': folder does not exist"):
+        resolve([*TINY, f"data.path={root / 'nope'}"])
+    _png(root / "trainA" / "a.png", _solid(16, 16, (1, 2, 3)))
+    with pytest.raises(ConfigError, match=r"needs trainA/ and trainB/ inside it; missing trainB/"):
+        resolve([*TINY, f"data.path={root}"])
+    (root / "trainB").mkdir()
+    with pytest.raises(ConfigError, match=r"trainB/ holds no images"):
+        resolve([*TINY, f"data.path={root}"])
+    with pytest.raises(
+        ConfigError, match=r"mode=paired needs train/ inside it; missing train/; it has trainA/"
+    ):
+        resolve([*TINY, "mode=paired", f"data.path={root}"])
+    code, _, err = cli("run", *TINY, f"data.path={root}")
+    assert code == 2 and err.count("\n") == 1 and "trainB/ holds no images" in err
+
+
+def test_an_unreadable_image_is_named(workdir: Path) -> None:
+    root = _unaligned(workdir / "data")
+    (root / "trainA" / "broken.png").write_bytes(b"not a png at all")
+    run = Run(resolve([*TINY, f"data.path={root}", "trainer.batch_size=5"]))
+    with pytest.raises(UsageError, match=r"cannot read image '.*broken.png'"):
+        next(run.system.data().batches(5, torch.device("cpu"), seed=0))
+
+
+# -- metrics --------------------------------------------------------------------------------------
+
+
+def test_psnr_and_ssim_match_scikit_image() -> None:
+    metrics = pytest.importorskip("skimage.metrics")
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 24, 20, generator=gen) * 2 - 1
+    y = (x + 0.3 * torch.randn(2, 3, 24, 20, generator=gen)).clamp(-1, 1)
+    for i in range(2):
+        xi, yi = x[i].permute(1, 2, 0).numpy(), y[i].permute(1, 2, 0).numpy()
+        ref_ssim = metrics.structural_similarity(xi, yi, data_range=2.0, channel_axis=2, gaussian_weights=True,
+                                                 sigma=1.5, use_sample_covariance=False)  # fmt: skip
+        assert ssim(x, y)[i].item() == pytest.approx(ref_ssim, abs=1e-6)
+        assert psnr(x, y)[i].item() == pytest.approx(
+            metrics.peak_signal_noise_ratio(xi, yi, data_range=2.0), abs=1e-6
+        )
+    assert ssim(x, x).mean().item() == pytest.approx(1.0)
+
+
+# -- training, samples, translate, resume ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["unpaired", "paired"])
+def test_each_mode_trains_samples_and_scores(workdir: Path, mode: str) -> None:
+    summary = ganhub.train([*TINY, f"mode={mode}", "trainer.steps=3"])
+    assert summary["steps"] == 3
+    grid = Image.open(summary["samples"][0])
+    columns = 6 if mode == "unpaired" else 3
+    assert grid.size == (2 + columns * 18, 2 + 8 * 18)  # 8 rows of 16 px images, 2 px padding
+    m = summary["metrics"]
+    assert m["n_pairs"] == 16 and 0 < m["ssim_identity_AtoB"] < 1
+    assert ("cycle_l1_A" in m) == (mode == "unpaired") and ("psnr_BtoA" in m) == (
+        mode == "unpaired"
+    )
+    run_dir = Path(summary["run_dir"])
+    assert "loss/G" in (run_dir / "metrics.jsonl").read_text()
+
+
+def test_translate_cli_and_python_api(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    run_dir = Path(ganhub.train([*TINY, "name=t"])["run_dir"])
+    _png(workdir / "in" / "x" / "one.png", _solid(20, 20, (200, 30, 30)))
+    _png(workdir / "in" / "two.jpg", _solid(10, 30, (30, 30, 200)))
+    code, out, _ = cli("translate", str(run_dir), "--input", str(workdir / "in"), "--direction", "BtoA",
+                       "--out", str(workdir / "out"))  # fmt: skip
+    assert code == 0 and "wrote 2 translated image(s)" in out
+    written = sorted(
+        p.relative_to(workdir / "out").as_posix() for p in list_images(workdir / "out")
+    )
+    assert written == ["two.png", "x/one.png"]
+    assert Image.open(workdir / "out" / "two.png").size == (16, 16)
+    translator = Translator(run_dir)
+    x = torch.full((1, 3, 16, 16), -0.5)
+    y = translator(x, "BtoA")
+    assert torch.allclose(y, translator.system.G_BA(x), atol=1e-6)
+    paths = translate(run_dir, workdir / "in" / "two.jpg", "AtoB", workdir / "api", size=24)
+    assert [p.name for p in paths] == ["two.png"] and Image.open(paths[0]).size == (24, 24)
+    code, _, err = cli("translate", str(run_dir), "--input", str(workdir / "missing"))
+    assert code == 2 and "--input" in err and "does not exist" in err
+    code, _, err = cli("translate", str(run_dir), "--input", str(workdir / "in"), "--size", "18")
+    assert code == 2 and "multiple of 4" in err
+    code, out, _ = cli("translate", "--help")
+    assert code == 0 and "--direction [AtoB|BtoA]" in out and "RUN_DIR" in out
+
+
+def test_translate_refuses_the_unlearned_direction_of_a_paired_run(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    run_dir = Path(ganhub.train([*TINY, "mode=paired", "trainer.steps=1"])["run_dir"])
+    _png(workdir / "one.png", _solid(16, 16, (1, 2, 3)))
+    code, _, err = cli(
+        "translate", str(run_dir), "--input", str(workdir / "one.png"), "--direction", "BtoA"
+    )
+    assert code == 2 and "mode=paired run learns its input -> target direction only" in err
+
+
+def test_resume_continues_exactly_with_the_pools(workdir: Path) -> None:
+    args = [
+        *TINY,
+        "deterministic=true",
+        "tricks=[]",
+        "objective.pool_size=3",
+        "trainer.checkpoint_every=2",
+    ]
+    fit(Run(resolve([*args, "trainer.steps=8", "name=full"])))
+    fit(Run(resolve([*args, "trainer.steps=4", "name=part"])))
+    assert (
+        checkpoint.load(checkpoint.latest(workdir / "runs/part/checkpoints"))[1]["pool_A.count"]
+        == 3
+    )  # type: ignore[arg-type]
+    fit(Run(resolve(["resume=runs/part", "trainer.steps=8"])))  # the pools were full and swapping
+    full_state = checkpoint.load(checkpoint.latest(workdir / "runs/full/checkpoints"))[1]  # type: ignore[arg-type]
+    part_state = checkpoint.load(checkpoint.latest(workdir / "runs/part/checkpoints"))[1]  # type: ignore[arg-type]
+    assert full_state.keys() == part_state.keys()
+    for key in full_state:
+        assert torch.equal(full_state[key], part_state[key]), key
