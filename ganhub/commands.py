@@ -76,20 +76,21 @@ def _plugin_help(ctx: click.Context, items: list[str]) -> str:
 
 
 def _summary_line(summary: dict[str, Any]) -> str:
+    """One line: where training ended, how fast, where the outputs are, the final metrics."""
     rate = summary["steps_this_session"] / max(summary["seconds"], 1e-9)
-    parts = [
-        f"ganhub: {'stopped' if summary['stopped_early'] else 'done'} at step {summary['steps']} "
-        f"({summary['seconds']:.1f} s, {rate:.1f} steps/s); outputs in {summary['run_dir']}"
-    ]
+    state = "stopped" if summary["stopped_early"] else "done"
+    line = (
+        f"ganhub: {state} at step {summary['steps']} ({summary['seconds']:.1f} s, {rate:.1f} steps/s); "
+        f"outputs in {summary['run_dir']}"
+    )
     if summary["samples"]:
-        parts.append(f"samples: {', '.join(summary['samples'])}")
+        run_dir = summary["run_dir"].rstrip("/") + "/"
+        line += f" (samples: {', '.join(s.removeprefix(run_dir) for s in summary['samples'])})"
     if summary["metrics"]:
-        parts.append(
-            "metrics: " + ", ".join(f"{k}={_fmt(v)}" for k, v in summary["metrics"].items())
-        )
+        line += "; " + " ".join(f"{k}={_fmt(v)}" for k, v in summary["metrics"].items())
     if summary["stopped_early"]:
-        parts.append(f"continue with: ganhub run resume={summary['run_dir']}")
-    return "\n".join(parts)
+        line += f"\ncontinue with: ganhub run resume={summary['run_dir']}"
+    return line
 
 
 def _fmt(v: float) -> str:
