@@ -86,3 +86,25 @@ def test_combining_tricks_in_one_run(workdir) -> None:  # type: ignore[no-untype
         ]
     )
     assert math.isfinite(sum(p.sum().item() for p in run.system.G_ema.parameters()))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["precision=bf16"],
+        ["trainer.channels_last=true"],
+        ["trainer.grad_accum=2", "tricks=[pacgan]", "trainer.batch_size=8"],
+    ],
+    ids=["bf16", "channels_last", "accum+pacgan"],
+)
+def test_loop_options_train_the_image_domain(options: list[str], workdir) -> None:  # type: ignore[no-untyped-def]
+    run = _steps([*TINY_DCGAN, *options])
+    if "trainer.channels_last=true" in options:
+        assert run.system.D[0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_fp16_without_a_gpu_is_a_config_error() -> None:
+    from ganhub.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="precision=16 needs a GPU"):
+        Run(resolve([*TINY_TOY, "device=cpu", "precision=16"]))
