@@ -276,7 +276,7 @@ class FolderBatches(_KeyedSource):
             sampler = [k.tolist() for k in self._epoch_batches(batch_size, seed, rank, world)]
             loader = DataLoader(
                 self.dataset,
-                batch_sampler=sampler,  # type: ignore[arg-type]
+                batch_sampler=sampler,
                 num_workers=self.num_workers,
                 collate_fn=_collate,
                 pin_memory=device.type == "cuda",

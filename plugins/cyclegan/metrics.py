@@ -13,6 +13,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from ganhub_cyclegan.system import CycleGANSystem, Pix2PixSystem
 from torch import Tensor
 
 from ganhub.engine.system import GANSystem
@@ -58,21 +59,24 @@ def ssim(x: Tensor, y: Tensor, data_range: float = DATA_RANGE, sigma: float = 1.
     return s.flatten(1).mean(1)
 
 
-def _pairs(system: GANSystem, n_samples: int) -> tuple[Tensor, Tensor]:
-    pairs = system.heldout_pairs()  # type: ignore[attr-defined]
-    a, b = pairs
-    n = min(n_samples, len(a))
-    return a[:n].to(system.device), b[:n].to(system.device)
+def _translation(system: GANSystem) -> CycleGANSystem | Pix2PixSystem | None:
+    """`system` when it is a cyclegan system with held-out true pairs, else None."""
+    if isinstance(system, CycleGANSystem | Pix2PixSystem) and system.heldout_pairs() is not None:
+        return system
+    return None
 
 
-def _is_translation(system: GANSystem) -> bool:
-    return callable(getattr(system, "heldout_pairs", None)) and system.heldout_pairs() is not None  # type: ignore[attr-defined]
+def _pairs(system: CycleGANSystem | Pix2PixSystem, n_samples: int) -> tuple[Tensor, Tensor]:
+    pairs = system.heldout_pairs()
+    assert pairs is not None
+    n = min(n_samples, len(pairs[0]))
+    return pairs[0][:n].to(system.device), pairs[1][:n].to(system.device)
 
 
-def _translate(system: GANSystem, x: Tensor, direction: str) -> Tensor:
-    if hasattr(system, "G_AB"):
-        return system.translate(x, direction)  # type: ignore[attr-defined, no-any-return]
-    return system.translate(x)  # type: ignore[attr-defined, no-any-return]
+def _translate(system: CycleGANSystem | Pix2PixSystem, x: Tensor, direction: str) -> Tensor:
+    if isinstance(system, CycleGANSystem):
+        return system.translate(x, direction)
+    return system.translate(x)
 
 
 class TranslationPSNRSSIM(Metric):
@@ -85,15 +89,18 @@ class TranslationPSNRSSIM(Metric):
 
     def supports(self, system: GANSystem) -> bool:
         """Systems with held-out true pairs (the cyclegan domain on its embedded data)."""
-        return _is_translation(system)
+        return _translation(system) is not None
 
     def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
         """Scores on the first `n_samples` held-out pairs (both directions for CycleGAN)."""
-        a, b = _pairs(system, n_samples)
-        directions = [("AtoB", a, b)] + ([("BtoA", b, a)] if hasattr(system, "G_BA") else [])
+        translation = _translation(system)
+        assert translation is not None
+        a, b = _pairs(translation, n_samples)
+        both = isinstance(translation, CycleGANSystem)
+        directions = [("AtoB", a, b)] + ([("BtoA", b, a)] if both else [])
         out: dict[str, float] = {}
         for name, source, target in directions:
-            fake = _translate(system, source, name)
+            fake = _translate(translation, source, name)
             out[f"psnr_{name}"] = float(psnr(fake, target).mean())
             out[f"ssim_{name}"] = float(ssim(fake, target).mean())
             out[f"psnr_identity_{name}"] = float(psnr(source, target).mean())
@@ -110,13 +117,15 @@ class CycleL1(Metric):
 
     def supports(self, system: GANSystem) -> bool:
         """CycleGAN systems with held-out images."""
-        return hasattr(system, "G_BA") and _is_translation(system)
+        return isinstance(_translation(system), CycleGANSystem)
 
     def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
         """Both round trips on the first `n_samples` held-out images."""
-        a, b = _pairs(system, n_samples)
-        rec_a = _translate(system, _translate(system, a, "AtoB"), "BtoA")
-        rec_b = _translate(system, _translate(system, b, "BtoA"), "AtoB")
+        cyclegan = _translation(system)
+        assert isinstance(cyclegan, CycleGANSystem)
+        a, b = _pairs(cyclegan, n_samples)
+        rec_a = cyclegan.translate(cyclegan.translate(a, "AtoB"), "BtoA")
+        rec_b = cyclegan.translate(cyclegan.translate(b, "BtoA"), "AtoB")
         return {
             "cycle_l1_A": float((rec_a - a).abs().mean()),
             "cycle_l1_B": float((rec_b - b).abs().mean()),

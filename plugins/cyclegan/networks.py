@@ -123,7 +123,7 @@ class UnetBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """The level's output, with its input concatenated (the skip connection)."""
         if self.outermost:
-            return self.model(x)  # type: ignore[no-any-return]
+            return self.model(x)
         return torch.cat([x, self.model(x)], 1)
 
 
@@ -167,7 +167,7 @@ class UnetGenerator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Translate a batch of images."""
-        return self.model(x)  # type: ignore[no-any-return]
+        return self.model(x)
 
 
 class PatchDiscriminator(nn.Sequential):

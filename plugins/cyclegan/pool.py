@@ -24,6 +24,9 @@ class ImagePool(nn.Module):
     order). Decisions are made on the host and the copies are device ops: no host sync.
     """
 
+    images: Tensor
+    count: Tensor
+
     def __init__(self, size: int, shape: tuple[int, ...]) -> None:
         super().__init__()
         self.size = size

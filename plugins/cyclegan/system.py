@@ -57,10 +57,10 @@ def build_generator(config: CycleGANConfig) -> nn.Module:
     G: nn.Module
     if kind == "unet":
         downs = m.unet_downs or unet_max_downs(m.image_size)
-        G = UnetGenerator(c, c, downs, m.ngf, norm, config.use_dropout())  # type: ignore[arg-type]
+        G = UnetGenerator(c, c, downs, m.ngf, norm, config.use_dropout())
     else:
         blocks = 9 if kind == "resnet_9blocks" else 6
-        G = ResnetGenerator(c, c, m.ngf, blocks, norm, config.use_dropout())  # type: ignore[arg-type]
+        G = ResnetGenerator(c, c, m.ngf, blocks, norm, config.use_dropout())
     init_weights(G, m.init, m.init_gain)
     return G
 
@@ -68,7 +68,7 @@ def build_generator(config: CycleGANConfig) -> nn.Module:
 def build_discriminator(config: CycleGANConfig, in_channels: int) -> nn.Module:
     """A PatchGAN on `in_channels` inputs, initialised as the original."""
     m = config.model
-    D = PatchDiscriminator(in_channels, m.ndf, m.n_layers_d, config.norm_kind())  # type: ignore[arg-type]
+    D = PatchDiscriminator(in_channels, m.ndf, m.n_layers_d, config.norm_kind())
     init_weights(D, m.init, m.init_gain)
     return D
 
@@ -176,7 +176,7 @@ class CycleGANSystem(TranslationMixin, GANSystem):
         real_a, real_b = batch
         for fakes in ctx.cache.get("cyclegan", ()):
             if fakes.real_a.data_ptr() == real_a.data_ptr() and fakes.real_a.shape == real_a.shape:
-                return fakes  # type: ignore[no-any-return]
+                return fakes
         with torch.no_grad():
             return _Fakes(real_a, self.G_BA(real_b), self.G_AB(real_a))
 

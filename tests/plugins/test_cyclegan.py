@@ -27,20 +27,10 @@ from ganhub.errors import ConfigError, UsageError
 from ganhub.plugins import get_hub
 
 TINY = [
-    "plugin=cyclegan",
-    "model.image_size=16",
-    "model.ngf=4",
-    "model.ndf=4",
-    "model.n_layers_d=2",
-    "trainer.batch_size=2",
-    "trainer.steps=2",
-    "trainer.log_every=1",
-    "trainer.sample_every=0",
-    "trainer.progress=false",
-    "loggers=[jsonl]",
-    "data.n_test=16",
-    "eval.n_samples=16",
-]
+    "plugin=cyclegan", "model.image_size=16", "model.ngf=4", "model.ndf=4", "model.n_layers_d=2",
+    "trainer.batch_size=2", "trainer.steps=2", "trainer.log_every=1", "trainer.sample_every=0",
+    "trainer.progress=false", "loggers=[jsonl]", "data.n_test=16", "eval.n_samples=16",
+]  # fmt: skip
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -75,30 +65,11 @@ def _solid(h: int, w: int, rgb: tuple[int, int, int]) -> np.ndarray:
 # -- image pool ------------------------------------------------------------------------------
 
 
-class OriginalPool:
-    """util/image_pool.py of the original CycleGAN code, verbatim in logic."""
-
-    def __init__(self, size: int) -> None:
-        self.size, self.images = size, []  # type: ignore[var-annotated]
-
-    def query(self, images: torch.Tensor) -> torch.Tensor:
-        out = []
-        for image in images:
-            image = image.unsqueeze(0)
-            if len(self.images) < self.size:
-                self.images.append(image)
-                out.append(image)
-            elif random.uniform(0, 1) > 0.5:
-                i = random.randint(0, self.size - 1)
-                out.append(self.images[i].clone())
-                self.images[i] = image
-            else:
-                out.append(image)
-        return torch.cat(out, 0)
-
-
 def test_pool_matches_the_original_query_for_query() -> None:
-    ours, original = ImagePool(5, (1, 2, 2)), OriginalPool(5)
+    ours, original = (
+        ImagePool(5, (1, 2, 2)),
+        _bench().PlainPool(5),
+    )  # the original's list-based pool
     batches = [torch.randn(3, 1, 2, 2) for _ in range(40)]
     random.seed(7)
     expected = [original.query(b) for b in batches]
@@ -312,6 +283,27 @@ def test_steps_equal_a_plain_pytorch_cyclegan(workdir: Path) -> None:
     ):
         for (key, p), q in zip(getattr(s, name).named_parameters(), module.parameters()):
             assert torch.allclose(p, q, atol=1e-5), f"{name}.{key}"
+
+
+def test_gradient_accumulation_reuses_each_micro_batch_fakes(workdir: Path) -> None:
+    """Two micro-batches update like one batch: each D phase finds its micro-batch's fakes.
+
+    SGD, because Adam turns the float noise in the zero gradients of biases before instance
+    norm into full-size steps of either sign."""
+    sgd = [
+        "optim.G.name=sgd",
+        "optim.D.name=sgd",
+        "optim.G.lr=0.1",
+        "optim.D.lr=0.1",
+        "objective.pool_size=0",
+    ]
+    states = []
+    for accum in (1, 2):
+        run = Run(resolve([*TINY, *sgd, "trainer.batch_size=4", f"trainer.grad_accum={accum}"]))
+        run_step(run)
+        states.append({k: v.clone() for k, v in run.system.state_dict().items()})
+    for key in states[0]:
+        assert torch.allclose(states[0][key], states[1][key], atol=1e-6), key
 
 
 # -- data ---------------------------------------------------------------------------------------
