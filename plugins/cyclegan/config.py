@@ -1,9 +1,10 @@
 """Typed config of the cyclegan domain: the original CycleGAN/pix2pix options as keys.
 
-The model and objective defaults are the original implementation's (Adam 2e-4 / beta1 0.5,
-lambda 10 per direction, identity 0.5, pool of 50, D loss x 0.5, normal(0, 0.02) init, LSGAN).
-The run length defaults suit the embedded 32 px data on a CPU (a few minutes); `preset=original`
-sets the paper's 256 px, ngf 64, batch 1 and 100 + 100 epochs for folder data.
+The architecture and objective defaults are the original implementation's (ResNet/U-Net G,
+70x70 PatchGAN, Adam 2e-4 / beta1 0.5, lambda 10 per direction, identity 0.5, pool of 50, D loss
+x 0.5, normal(0, 0.02) init, LSGAN). The widths (ngf 16, ndf 32), batch 4 and 500 steps suit the
+embedded 32 px data on a CPU (a few minutes); `preset=original` sets the paper's 256 px, ngf and
+ndf 64, batch 1 and 100 + 100 epochs for folder data.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ class CycleGANData(Section):
         "side by side (mode=paired); unset: digits and their restyled twins (embedded)",
     )
     direction: Literal["AtoB", "BtoA"] = Field(
-        "AtoB", description="paired folders: AtoB translates the left half into the right half"
+        "AtoB",
+        description="mode=paired: AtoB learns left half (A) -> right half (B); BtoA the reverse",
     )
     load_size: int | None = Field(
         None, gt=0, description="resize folder images to this square before the random crop "
@@ -213,7 +215,7 @@ class CycleGANConfig(RunConfig):
         """Side of the square folder images are resized to before cropping."""
         if self.data.load_size is not None:
             return self.data.load_size
-        return 4 * round(self.model.image_size * 286 / 256 / 4)
+        return round(self.model.image_size * 286 / 256)
 
     def generator_kind(self) -> str:
         """The generator architecture after `auto` is resolved."""
@@ -235,7 +237,7 @@ class CycleGANConfig(RunConfig):
 
 
 def check(config: CycleGANConfig) -> list[str]:
-    """Problems only the whole config shows (folder layout, load size, U-Net depth)."""
+    """Problems only the whole config shows (the folder layout, the load size against the crop)."""
     problems = []
     if config.data.path is not None:
         from ganhub_cyclegan.data import folder_layout

@@ -223,10 +223,14 @@ class _KeyedSource(BatchSource):
     def __len__(self) -> int:
         return max(self.sizes)
 
-    def _epoch_batches(self, batch_size: int, seed: int, rank: int, world: int) -> list[Tensor]:
-        """The key batches of the current epoch that were not taken yet."""
+    def _epoch_batches(
+        self, batch_size: int, seed: int, rank: int, world: int, device: torch.device | None = None
+    ) -> list[Tensor]:
+        """The key batches of the current epoch not taken yet (the table moves to `device` once)."""
         per_epoch = self._check_size(batch_size, world)
         keys = epoch_keys(self.sizes, seed, self.position.epoch, rank, world)
+        if device is not None:
+            keys = keys.to(device)  # one copy per epoch: a per-batch copy would sync a GPU
         return [
             keys[i * batch_size : (i + 1) * batch_size]
             for i in range(self.position.index, per_epoch)
@@ -247,8 +251,7 @@ class UnpairedTensors(_KeyedSource):
         """Yield (a, b) batches on `device` forever."""
         a, b = self.a.to(device), self.b.to(device)
         while True:
-            for keys in self._epoch_batches(batch_size, seed, rank, world):
-                keys = keys.to(device)
+            for keys in self._epoch_batches(batch_size, seed, rank, world, device):
                 self.position.index += 1  # counted when handed out: a checkpoint skips it
                 yield a[keys[:, 0]], b[keys[:, 1]]
             self.position = Position(self.position.epoch + 1, 0)
