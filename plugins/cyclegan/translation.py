@@ -107,15 +107,23 @@ class Translator:
         self.check_direction(direction)
         size = size or self.config.model.image_size
         self.check_size(size)
+        targets: dict[Path, Path] = {}
+        for f in inputs:
+            name = (f.relative_to(root) if root is not None else Path(f.name)).with_suffix(".png")
+            if out / name in targets:
+                raise UsageError(
+                    f"'{targets[out / name]}' and '{f}' would both be written to '{out / name}'"
+                )
+            targets[out / name] = f
         written = []
-        for start in range(0, len(inputs), batch_size):
-            files = inputs[start : start + batch_size]
+        pairs = list(targets.items())
+        for start in range(0, len(pairs), batch_size):
+            chunk = pairs[start : start + batch_size]
             batch = torch.stack(
-                [resize(read_image(f, self.config.data.channels), size) for f in files]
+                [resize(read_image(f, self.config.data.channels), size) for _, f in chunk]
             )
-            for f, image in zip(files, self(batch, direction, batch_size)):
-                name = f.relative_to(root) if root is not None else Path(f.name)
-                written.append(write_png(image, out / name.with_suffix(".png")))
+            for (target, _), image in zip(chunk, self(batch, direction, batch_size)):
+                written.append(write_png(image, target))
         return written
 
 

@@ -456,6 +456,9 @@ def test_translate_cli_and_python_api(workdir: Path, cli) -> None:  # type: igno
     assert code == 2 and "--input" in err and "does not exist" in err
     code, _, err = cli("translate", str(run_dir), "--input", str(workdir / "in"), "--size", "18")
     assert code == 2 and "multiple of 4" in err
+    _png(workdir / "in" / "two.png", _solid(8, 8, (0, 0, 0)))  # two.jpg and two.png -> two.png
+    code, _, err = cli("translate", str(run_dir), "--input", str(workdir / "in"))
+    assert code == 2 and "would both be written to" in err
     code, out, _ = cli("translate", "--help")
     assert code == 0 and "--direction [AtoB|BtoA]" in out and "RUN_DIR" in out
 
