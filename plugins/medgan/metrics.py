@@ -3,7 +3,8 @@
 * `med_fidelity` (lesion, translate): PSNR and SSIM of G(condition) against the ground truth
   on held-out pairs (MONAI PSNRMetric, SSIMMetric; images in [-1, 1], data range 2).
 * `med_texture` (lesion, translate): high-frequency energy (mean squared Laplacian) of the
-  outputs over that of the real images: 1 matches real texture, below 1 is too smooth.
+  outputs over that of the real images: 1 matches real texture, below 1 is too smooth, above
+  1 noisier than real. For lesions it is measured where G paints (the dilated masks).
 * `med_dice` (lesion): Dice (MONAI compute_dice) between the input mask and the lesion
   segmented from the output: within a margin around the mask, voxels past the midpoint between
   real lesion and surrounding-tissue intensity. `dice_real` is the same rule on the real
@@ -25,7 +26,7 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
-from ganhub_medgan.system import dilate
+from ganhub_medgan.nets import dilate
 from torch import Tensor, nn
 
 from ganhub.metrics import Metric
@@ -80,9 +81,13 @@ def laplacian(x: Tensor) -> Tensor:
     return conv(x, k.view(1, 1, *k.shape))
 
 
-def high_frequency_energy(x: Tensor) -> Tensor:
-    """Mean squared Laplacian per image: the energy of fine texture and noise."""
-    return laplacian(x.float().cpu()).square().flatten(1).mean(1)
+def high_frequency_energy(x: Tensor, region: Tensor | None = None) -> Tensor:
+    """Mean squared Laplacian per image (within `region` when given): fine texture and noise."""
+    energy = laplacian(x.float().cpu()).square()
+    if region is None:
+        return energy.flatten(1).mean(1)
+    inner = region.float().cpu()[(..., *([slice(1, -1)] * (x.ndim - 2)))]  # the valid region
+    return (energy * inner).flatten(1).sum(1) / inner.flatten(1).sum(1).clamp_min(1)
 
 
 class Texture(MedMetric):
@@ -92,11 +97,11 @@ class Texture(MedMetric):
     tasks = ("lesion", "translate")
 
     def compute(self, system: Any, *, n_samples: int, seed: int) -> dict[str, float]:
-        """texture_ratio."""
-        fake, real, _ = _paired(system, n_samples)
-        ratio = high_frequency_energy(fake).mean() / high_frequency_energy(real).mean().clamp_min(
-            1e-12
-        )
+        """texture_ratio (lesion: within the dilated masks, where G paints)."""
+        fake, real, masks = _paired(system, n_samples)
+        region = dilate(masks, 1) if system.task == "lesion" and masks is not None else None
+        hf_fake, hf_real = high_frequency_energy(fake, region), high_frequency_energy(real, region)
+        ratio = hf_fake.mean() / hf_real.mean().clamp_min(1e-12)
         return {"texture_ratio": float(ratio)}
 
 

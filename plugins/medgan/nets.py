@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -91,3 +93,24 @@ def unet_generator(spatial_dims: int, in_channels: int, width: int, depth: int) 
         act="PRELU",
     )
     return nn.Sequential(net, nn.Tanh())
+
+
+def dilate(mask: Tensor, voxels: int = 1) -> Tensor:
+    """Binary dilation of (N, 1, *spatial) masks by `voxels` (a max-pool, batched)."""
+    pool = F.max_pool2d if mask.ndim == 4 else F.max_pool3d
+    return pool(mask, kernel_size=2 * voxels + 1, stride=1, padding=voxels)
+
+
+class Inpainter(nn.Module):
+    """Lesion G with the erased image as input: the network paints inside the (dilated) mask and
+    the input image is kept outside it, so healthy tissue is never altered (and never blurred)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, condition: Tensor) -> Tensor:
+        """condition = (mask in {-1, 1}, erased image) -> the image with the lesion painted in."""
+        painted: Tensor = self.net(condition)
+        region = dilate((condition[:, :1] > 0).to(painted.dtype)) > 0
+        return torch.where(region, painted, condition[:, 1:2].to(painted.dtype))

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from ganhub_medgan import nets
 from ganhub_medgan.config import MedGANConfig
+from ganhub_medgan.nets import dilate
 from ganhub_medgan.outputs import write_grid, write_nifti_batch, write_samples_grid
 from ganhub_medgan.phantoms import make_phantoms
 from torch import Tensor
@@ -48,13 +48,6 @@ class MedDataset:
         return MedDataset(
             self.images[idx], pick(self.conditions), pick(self.masks), self.affines[idx.numpy()]
         )
-
-
-def dilate(mask: Tensor, voxels: int = 1) -> Tensor:
-    """Binary dilation of (N, 1, *spatial) masks by `voxels` (a max-pool, batched)."""
-    pool = F.max_pool2d if mask.ndim == 4 else F.max_pool3d
-    k = 2 * voxels + 1
-    return pool(mask, kernel_size=k, stride=1, padding=voxels)
 
 
 def lesion_condition(image: Tensor, mask: Tensor, erase: bool) -> Tensor:
@@ -177,6 +170,8 @@ class MedPairedGAN(MedSplits, PairedTranslationGAN):
         m, dims, size = config.model, config.spatial_dims, config.size()
         c_in = condition_channels(config)
         G = nets.unet_generator(dims, c_in, m.g_channels, m.unet_depth)
+        if config.task == "lesion" and config.data.erase:
+            G = nets.Inpainter(G)
         D = nets.patch_discriminator(
             dims, (c_in + 1) * hints.pack, m.d_channels, m.d_layers, m.d_norm, size
         )

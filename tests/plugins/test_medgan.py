@@ -19,6 +19,7 @@ from ganhub_medgan.config import MedData  # noqa: E402
 from ganhub_medgan.folder import load_folder  # noqa: E402
 from ganhub_medgan.losses import MONAI_LOSSES  # noqa: E402
 from ganhub_medgan.metrics import high_frequency_energy, segment_lesions  # noqa: E402
+from ganhub_medgan.nets import dilate  # noqa: E402
 from ganhub_medgan.outputs import read_mask, write_nifti  # noqa: E402
 from ganhub_medgan.phantoms import CSF, LESION, WHITE, gaussian_blur, make_phantoms  # noqa: E402
 from ganhub_medgan.simulate import place_lesion  # noqa: E402
@@ -341,8 +342,12 @@ def test_simulate_api_and_command(lesion_run: Path, cli, tmp_path: Path) -> None
 
     sim = load_simulator(lesion_run)
     assert sim.shape == (32, 32)
-    image = sim(place_lesion(sim.shape, (16, 14), 3))
+    mask = place_lesion(sim.shape, (16, 14), 3)
+    image = sim(mask)
     assert image.shape == (1, 1, 32, 32) and image.abs().max() <= 1
+    outside = dilate(mask.unsqueeze(0), 1)[0] == 0  # G paints inside the dilated mask only
+    assert torch.equal(image[0][outside], sim.base[outside])
+    assert not torch.equal(image[0][~outside], sim.base[~outside])
     code, _out, err = cli(
         "medgan",
         "simulate",
