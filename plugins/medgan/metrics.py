@@ -1,10 +1,12 @@
 """medgan's metrics, built on MONAI's implementations where MONAI has one.
 
 * `med_fidelity` (lesion, translate): PSNR and SSIM of G(condition) against the ground truth
-  on held-out pairs (MONAI PSNRMetric, SSIMMetric; images in [-1, 1], data range 2).
+  on held-out pairs (MONAI PSNRMetric, SSIMMetric; images in [-1, 1], data range 2). Images
+  reproduced exactly (a lesion-free phantom, which the inpainting G leaves as it is) have an
+  infinite PSNR and are left out of its mean.
 * `med_texture` (lesion, translate): high-frequency energy (mean squared Laplacian) of the
   outputs over that of the real images: 1 matches real texture, below 1 is too smooth, above
-  1 noisier than real. For lesions it is measured where G paints (the dilated masks).
+  1 noisier than real. For lesions it is measured inside the masks (the lesions themselves).
 * `med_dice` (lesion): Dice (MONAI compute_dice) between the input mask and the lesion
   segmented from the output: within a margin around the mask, voxels past the midpoint between
   real lesion and surrounding-tissue intensity. `dice_real` is the same rule on the real
@@ -61,7 +63,8 @@ class Fidelity(MedMetric):
         from monai.metrics import PSNRMetric, SSIMMetric
 
         fake, real, _ = _paired(system, n_samples)
-        psnr = PSNRMetric(max_val=2.0)(fake, real).mean()
+        psnr = PSNRMetric(max_val=2.0)(fake, real)
+        psnr = psnr[torch.isfinite(psnr)].mean()  # an image G left unchanged (no lesion) is exact
         ssim = SSIMMetric(spatial_dims=system.spatial_dims, data_range=2.0)(fake, real).mean()
         return {"psnr": float(psnr), "ssim": float(ssim)}
 
@@ -97,9 +100,9 @@ class Texture(MedMetric):
     tasks = ("lesion", "translate")
 
     def compute(self, system: Any, *, n_samples: int, seed: int) -> dict[str, float]:
-        """texture_ratio (lesion: within the dilated masks, where G paints)."""
+        """texture_ratio (lesion: inside the masks, so the seam of the painted region is left out)."""
         fake, real, masks = _paired(system, n_samples)
-        region = dilate(masks, 1) if system.task == "lesion" and masks is not None else None
+        region = masks if system.task == "lesion" and masks is not None else None
         hf_fake, hf_real = high_frequency_energy(fake, region), high_frequency_energy(real, region)
         ratio = hf_fake.mean() / hf_real.mean().clamp_min(1e-12)
         return {"texture_ratio": float(ratio)}

@@ -179,6 +179,14 @@ def test_lesion_segmentation_and_texture_statistics() -> None:
     assert torch.nanmean(compute_dice(segment_lesions(erased, masks, real), masks)) < dice_real / 2
     smooth = gaussian_blur(real, 1.0)
     assert high_frequency_energy(smooth).mean() < 0.5 * high_frequency_energy(real).mean()
+    region = torch.zeros_like(real)
+    region[..., 10:20, 10:20] = 1
+    noisy = real.clone()
+    noisy[..., :5, :5] += torch.randn(noisy[..., :5, :5].shape)  # outside the region: not counted
+    torch.testing.assert_close(
+        high_frequency_energy(noisy, region), high_frequency_energy(real, region)
+    )
+    assert not torch.allclose(high_frequency_energy(noisy), high_frequency_energy(real))
 
 
 # -- NIfTI I/O and folders -------------------------------------------------------------------------
