@@ -1,0 +1,142 @@
+"""medgan's anchor: lesion simulation on the embedded phantoms, L1-only vs L1 + GAN; step costs.
+
+No published GAN numbers exist for this data, so this script is the reference. Both sides get
+the same MONAI UNet (same initial weights), the same batches, the same Adam settings and steps:
+
+* L1 + GAN: the medgan `task=lesion` run through ganhub's loop (PatchGAN, MONAI least squares,
+  L1 x100: the pix2pix objective of the shared PairedTranslationGAN);
+* L1 only: the same generator trained by a plain loop on |G(x) - y| alone.
+
+Both are scored on 64 held-out phantoms with the registered metrics: PSNR / SSIM against the
+ground truth, the texture ratio (high-frequency energy of the outputs over that of the real
+images: 1 is real-like, below 1 too smooth), Dice of the lesion segmented from the output (and
+of the real image, the ceiling), and fd_rotnet. Then the CPU time of one training step (D and
+G phases, `process_time`, so other load on the machine counts less) at 64x64 and 32^3.
+
+    python benchmarks/medgan.py                 # both parts (the defaults: 300 steps, batch 8)
+    python benchmarks/medgan.py --steps 600     # longer quality runs
+    python benchmarks/medgan.py --part speed
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganhub.config.resolve import resolve
+from ganhub.engine.loop import fit, train_step
+from ganhub.engine.run import Run
+from ganhub.metrics import evaluate
+from ganhub.plugins import get_hub
+
+METRICS = ["med_fidelity", "med_texture", "med_dice", "fd_rotnet"]
+COLUMNS = [("psnr", "PSNR dB"), ("ssim", "SSIM"), ("texture_ratio", "texture"), ("dice", "Dice"),
+           ("dice_real", "Dice real"), ("fd_rotnet", "fd_rotnet")]  # fmt: skip
+
+
+def _config(out: Path, extra: list[str]) -> Any:
+    return resolve(["plugin=medgan", "task=lesion", "trainer.progress=false", "loggers=[jsonl]",
+                    "eval.metrics=[]", f"out_dir={out}", *extra])  # fmt: skip
+
+
+def train_gan(out: Path, steps: int, batch: int) -> tuple[dict[str, float], float]:
+    """L1 + GAN through the ganhub loop; returns the metrics and the wall time."""
+    run = Run(_config(out, [f"trainer.steps={steps}", f"trainer.batch_size={batch}", "name=gan"]))
+    start = time.perf_counter()
+    fit(run)
+    seconds = time.perf_counter() - start
+    return evaluate(run.system, METRICS, n_samples=64, seed=0, hub=get_hub()), seconds
+
+
+def train_l1(out: Path, steps: int, batch: int) -> tuple[dict[str, float], float]:
+    """L1 only: the same system's generator (same init, same batches), no discriminator."""
+    run = Run(_config(out, [f"trainer.steps={steps}", f"trainer.batch_size={batch}", "name=l1"]))
+    G = run.system.G
+    opt = run.optimizers["G"]  # the same Adam settings as the GAN's G
+    batches = run.batches()
+    start = time.perf_counter()
+    G.train()
+    for _ in range(steps):
+        condition, target = next(batches)
+        loss = (G(condition) - target).abs().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    seconds = time.perf_counter() - start
+    run.close()
+    return evaluate(run.system, METRICS, n_samples=64, seed=0, hub=get_hub()), seconds
+
+
+def quality(steps: int, batch: int) -> None:
+    """Print the L1-only vs L1 + GAN table."""
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = {
+            "L1 only": train_l1(Path(tmp), steps, batch),
+            "L1 + GAN": train_gan(Path(tmp), steps, batch),
+        }
+    print(
+        f"\nlesion simulation, 2D 64x64 FLAIR phantoms, {steps} steps x batch {batch}, 64 held-out pairs"
+    )
+    head = (
+        f"{'objective':<10}" + "".join(f"{title:>11}" for _, title in COLUMNS) + f"{'train s':>10}"
+    )
+    print(head)
+    print("-" * len(head))
+    for name, (metrics, seconds) in rows.items():
+        cells = "".join(f"{metrics[key]:>11.4g}" for key, _ in COLUMNS)
+        print(f"{name:<10}{cells}{seconds:>10.1f}")
+    print(
+        "texture: high-frequency energy of outputs / real (1 = real-like); Dice real: same rule on real images"
+    )
+
+
+def cpu_per_step(args: list[str], steps: int = 6, warmup: int = 2) -> float:
+    """CPU seconds (all threads of this process) of one full training step, averaged."""
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Run(_config(Path(tmp), args))
+        batches = run.batches()
+        for _ in range(warmup):
+            train_step(run, batches)
+        start = time.process_time()
+        for _ in range(steps):
+            train_step(run, batches)
+        per_step = (time.process_time() - start) / steps
+        run.close()
+    return per_step
+
+
+def speed(batch: int) -> None:
+    """Print the CPU time per step of each task at 64x64 and 32^3."""
+    print(
+        f"\nCPU time per training step (D + G phases), batch {batch}, torch threads {torch.get_num_threads()}"
+    )
+    print(f"{'task':<10}{'64x64 (2D)':>14}{'32^3 (3D)':>14}")
+    for task in ("lesion", "translate", "generate"):
+        base = [f"task={task}", f"trainer.batch_size={batch}"]
+        two = cpu_per_step([*base, "spatial_dims=2", "model.image_size=64"])
+        three = cpu_per_step([*base, "spatial_dims=3", "model.image_size=32"])
+        print(f"{task:<10}{two:>12.3f} s{three:>12.3f} s")
+
+
+def main() -> None:
+    """Parse arguments and run the chosen parts."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--part", choices=["all", "quality", "speed"], default="all")
+    parser.add_argument("--steps", type=int, default=300, help="training steps of each quality run")
+    parser.add_argument("--batch", type=int, default=8, help="batch size (quality and speed)")
+    args = parser.parse_args()
+    if args.part in ("all", "quality"):
+        quality(args.steps, args.batch)
+    if args.part in ("all", "speed"):
+        speed(args.batch)
+
+
+if __name__ == "__main__":
+    main()
