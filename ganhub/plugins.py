@@ -40,6 +40,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "ganhub.losses.adversarial",
     "ganhub.tricks.builtin",
     "ganhub.loggers.builtin",
+    "ganhub.metrics.builtin",
     "ganhub.commands",
 )
 

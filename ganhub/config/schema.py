@@ -93,6 +93,25 @@ class EvalConfig(Section):
         None, description="metric names (ganhub list metrics); default: the domain's choice"
     )
     n_samples: int = Field(2500, gt=0, description="generated samples per evaluation")
+    n_real: int = Field(
+        10_000, gt=1, description="real samples for feature statistics (capped at the dataset)"
+    )
+    features: list[str] | None = Field(
+        None,
+        description="feature networks for fid/kid/precision_recall/density_coverage: inception, "
+        "or a local one (ganhub features list); default: the domain's choice, else inception",
+    )
+    inception_weights: Path | None = Field(
+        None, description="local Inception-v3 FID weights (pt_inception-2015-12-05-6726825d.pth)"
+    )
+    inception_sha256: str = Field(
+        "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
+        pattern=r"^[0-9a-f]{64}$",
+        description="expected sha256 of inception_weights (default: the published FID weights)",
+    )
+    allow_download: bool = Field(
+        False, description="let the Inception weights be downloaded when no local copy is given"
+    )
 
 
 class TrickOptions(Section):

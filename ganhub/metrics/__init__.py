@@ -40,6 +40,8 @@ def evaluate(
                 metric = hub.metrics.get(name)
                 if metric.supports(system):
                     results.update(metric.compute(system, n_samples=n_samples, seed=seed))
+        if results:  # every evaluation says how many samples it scored
+            results.setdefault("n_samples", float(n_samples))
     finally:
         system.train(was_training)
     return results

@@ -1,0 +1,285 @@
+"""The built-in metrics and evaluation commands, registered through the hooks like any plugin's.
+
+Distribution metrics (fid, kid, precision_recall, density_coverage, inception_score) compare
+generated and real features from each extractor in ``eval.features``; ``ssim_diversity`` and
+``digit_modes`` look at the samples themselves. Every result carries its sample counts.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import TYPE_CHECKING, Any
+
+from ganhub.hookspecs import Register, hookimpl
+from ganhub.metrics import Metric
+
+if TYPE_CHECKING:
+    import click
+    from torch import Tensor
+
+    from ganhub.engine.run import Run
+    from ganhub.engine.system import GANSystem
+    from ganhub.metrics.features import Extractor
+
+
+class ImageMetric(Metric):
+    """A metric on generated images of an unconditional image GAN (z -> G -> image)."""
+
+    libraries: tuple[str, ...] = ()
+
+    def supports(self, system: GANSystem) -> bool:
+        """Unconditional image systems (dcgan and alike)."""
+        from ganhub.engine.unconditional import UnconditionalGAN
+
+        return isinstance(system, UnconditionalGAN) and system.modality == "image"
+
+    def check(self, system: GANSystem) -> None:
+        """Raise now if a library or feature network this metric needs is missing."""
+        from ganhub.metrics.formulas import require
+
+        for module in self.libraries:
+            require(module, self.name)
+
+
+class FeatureMetric(ImageMetric):
+    """A distance between generated and real features, once per extractor in eval.features."""
+
+    libraries: tuple[str, ...] = ("torch_fidelity",)
+
+    def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
+        """Score `n_samples` generated images against up to eval.n_real real ones."""
+        from ganhub.metrics.features import (
+            extractor_names,
+            features_of,
+            generate,
+            get_extractor,
+            real_features,
+        )
+
+        cfg = system.config.eval
+        images = generate(system, n_samples, seed)
+        out: dict[str, float] = {"n_samples": float(len(images))}
+        for name in extractor_names(cfg, system):
+            extractor = get_extractor(name, cfg)
+            real = real_features(system, extractor, cfg.n_real)
+            out.update(self.score(extractor, features_of(extractor, images), real, seed))
+            out["n_real"] = float(len(real["features"]))
+        return out
+
+    def check(self, system: GANSystem) -> None:
+        """Libraries, and every configured extractor (without loading or training it)."""
+        from ganhub.metrics.features import check_available, extractor_names
+
+        super().check(system)
+        for name in extractor_names(system.config.eval, system):
+            check_available(name, system.config.eval)
+
+    @abstractmethod
+    def score(
+        self, ex: Extractor, fake: dict[str, Tensor], real: dict[str, Tensor], seed: int
+    ) -> dict[str, float]:
+        """The metric's values on one extractor's features."""
+
+
+class FID(FeatureMetric):
+    """Frechet distance of features: 'fid' on Inception, 'fd_<net>' on a local network."""
+
+    name = "fid"
+
+    def score(
+        self, ex: Extractor, fake: dict[str, Tensor], real: dict[str, Tensor], seed: int
+    ) -> dict[str, float]:
+        """Frechet distance between the generated and the cached real Gaussian."""
+        from ganhub.metrics.formulas import GaussianStats, frechet_distance, gaussian_stats
+
+        real_stats = GaussianStats(
+            real["mu"].double().numpy(), real["sigma"].double().numpy(), len(real["features"])
+        )
+        return {ex.key("fid"): frechet_distance(gaussian_stats(fake["features"]), real_stats)}
+
+
+class KID(FeatureMetric):
+    """Kernel distance (unbiased MMD^2, cubic kernel) over 100 subsets: mean and std."""
+
+    name = "kid"
+
+    def score(
+        self, ex: Extractor, fake: dict[str, Tensor], real: dict[str, Tensor], seed: int
+    ) -> dict[str, float]:
+        """KID mean and std over subsets of up to 1,000 samples."""
+        from ganhub.metrics.formulas import kid
+
+        mean, std = kid(fake["features"], real["features"], seed=seed)
+        return {ex.key("kid"): mean, ex.key("kid_std"): std}
+
+
+class PrecisionRecall(FeatureMetric):
+    """Improved precision (fidelity) and recall (coverage of the data), k=3 neighbours."""
+
+    name = "precision_recall"
+
+    def score(
+        self, ex: Extractor, fake: dict[str, Tensor], real: dict[str, Tensor], seed: int
+    ) -> dict[str, float]:
+        """Precision and recall with k=3 (Kynkaanniemi et al. 2019)."""
+        from ganhub.metrics.formulas import precision_recall
+
+        precision, recall = precision_recall(fake["features"], real["features"].double(), k=3)
+        return {ex.key("precision"): precision, ex.key("recall"): recall}
+
+
+class DensityCoverage(FeatureMetric):
+    """Density and coverage (Naeem et al. 2020), k=5: robust to outliers, unlike P/R."""
+
+    name = "density_coverage"
+    libraries = ()
+
+    def score(
+        self, ex: Extractor, fake: dict[str, Tensor], real: dict[str, Tensor], seed: int
+    ) -> dict[str, float]:
+        """Density and coverage with k=5."""
+        from ganhub.metrics.formulas import density_coverage
+
+        density, coverage = density_coverage(fake["features"], real["features"], k=5)
+        return {ex.key("density"): density, ex.key("coverage"): coverage}
+
+
+class InceptionScore(ImageMetric):
+    """Inception Score over 10 splits (needs class logits: Inception weights or a classifier)."""
+
+    name = "inception_score"
+    libraries = ("torch_fidelity",)
+
+    def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
+        """IS mean and std on every extractor in eval.features that has class logits."""
+        from ganhub.errors import UsageError
+        from ganhub.metrics.features import extractor_names, features_of, generate, get_extractor
+        from ganhub.metrics.formulas import inception_score
+
+        cfg = system.config.eval
+        names = extractor_names(cfg, system)
+        extractors = [e for e in (get_extractor(n, cfg) for n in names) if e.has_logits]
+        if not extractors:
+            raise UsageError(
+                f"metric 'inception_score' needs class logits; eval.features={names} has none "
+                "(fid-helper's Inception gives pool features only): set eval.inception_weights=PATH"
+            )
+        images = generate(system, n_samples, seed)
+        out: dict[str, float] = {"n_samples": float(len(images))}
+        for ex in extractors:
+            mean, std = inception_score(features_of(ex, images)["logits"], seed=seed)
+            out[ex.key("inception_score")] = mean
+            out[ex.key("inception_score_std")] = std
+        return out
+
+
+class SSIMDiversity(ImageMetric):
+    """Mean SSIM and MS-SSIM between pairs of samples: lower is more diverse (real for scale)."""
+
+    name = "ssim_diversity"
+    libraries = ("torchmetrics",)
+
+    def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
+        """Pairs (i, i+1) of n generated samples, and of n real samples for comparison."""
+        from ganhub.metrics.features import generate, real_images
+        from ganhub.metrics.formulas import pairwise_ssim
+
+        fake = generate(system, n_samples, seed)
+        real = real_images(system, n_samples, seed)
+        ssim, ms_ssim = pairwise_ssim(fake, fake.roll(1, 0))
+        ssim_real, ms_ssim_real = pairwise_ssim(real, real.roll(1, 0))
+        return {
+            "ssim": ssim,
+            "ms_ssim": ms_ssim,
+            "ssim_real": ssim_real,
+            "ms_ssim_real": ms_ssim_real,
+            "n_samples": float(len(fake)),
+        }
+
+
+class DigitModes(ImageMetric):
+    """MNIST classes (1 channel) or Stacked-MNIST modes (3 channels) and KL to uniform."""
+
+    name = "digit_modes"
+
+    def supports(self, system: GANSystem) -> bool:
+        """Image systems whose data are digits (they set `digit_data = True`)."""
+        return super().supports(system) and bool(getattr(system, "digit_data", False))
+
+    def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
+        """Classify each sample (each channel for Stacked MNIST) with the local digit classifier.
+
+        digits: a class counts as covered when it gets at least a tenth of its uniform share;
+        Stacked MNIST: a mode counts when any sample lands in it (the VEEGAN/PacGAN protocol).
+        """
+        import torch
+
+        from ganhub.metrics.featurenet import classify_digits
+        from ganhub.metrics.features import generate
+        from ganhub.metrics.formulas import kl_to_uniform
+
+        images = generate(system, n_samples, seed)
+        labels, confidence = classify_digits(images)
+        out = {
+            "digit_confidence": float(confidence.double().mean()),
+            "n_samples": float(len(images)),
+        }
+        if labels.ndim == 1:
+            counts = torch.bincount(labels, minlength=10)
+            covered = counts >= 0.1 * len(labels) / 10
+            return {**out, "digit_classes": float(covered.sum()), "digit_kl": kl_to_uniform(counts)}
+        modes = labels[:, 0] * 100 + labels[:, 1] * 10 + labels[:, 2]
+        counts = torch.bincount(modes, minlength=1000)
+        return {
+            **out,
+            "stacked_modes": float((counts > 0).sum()),
+            "stacked_kl": kl_to_uniform(counts),
+        }
+
+
+BUILTIN_METRICS: tuple[Metric, ...] = (
+    FID(),
+    KID(),
+    InceptionScore(),
+    PrecisionRecall(),
+    DensityCoverage(),
+    SSIMDiversity(),
+    DigitModes(),
+)
+
+
+@hookimpl
+def register_metrics(register: Register) -> None:
+    """Register the built-in metrics."""
+    for metric in BUILTIN_METRICS:
+        register(metric.name, metric)
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    """Add `ganhub eval`, `ganhub report` and `ganhub features`."""
+    from ganhub.metrics.commands import eval_command, features, report_command
+
+    for command in (eval_command, report_command, features):
+        cli.add_command(command)
+
+
+@hookimpl
+def before_train(run: Run) -> None:
+    """Check the configured metrics before step one, so a missing extractor fails fast."""
+    if not run.dist.is_main:
+        return
+    check_metrics(run.system, metric_names(run.config.eval.metrics, run.system), run.hub)
+
+
+def metric_names(configured: list[str] | None, system: GANSystem) -> list[str]:
+    """eval.metrics, else the domain's default metrics."""
+    return list(configured) if configured is not None else system.default_metrics()
+
+
+def check_metrics(system: GANSystem, names: list[str], hub: Any) -> None:
+    """Unknown names, missing libraries and missing feature networks raise here."""
+    for name in names:
+        metric = hub.metrics.get(name)
+        if isinstance(metric, ImageMetric) and metric.supports(system):
+            metric.check(system)

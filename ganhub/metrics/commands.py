@@ -1,0 +1,191 @@
+"""`ganhub eval`, `ganhub report` and `ganhub features`: evaluation from the command line."""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+_EXTRA = {"ignore_unknown_options": True, "allow_extra_args": True}
+_RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
+
+
+@click.command(name="eval", context_settings=_EXTRA)
+@click.argument("run_dir", type=_RUN_DIR)
+@click.option("--seeds", default=1, type=click.IntRange(1, 1000), help="sample seeds (mean, std)")
+@click.option("--n", "n_samples", type=click.IntRange(1), help="samples per seed [eval.n_samples]")
+@click.option("--device", default="cpu", show_default=True, help="cpu | cuda | cuda:N | mps")
+@click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
+def eval_command(
+    run_dir: Path, seeds: int, n_samples: int | None, device: str, overrides: tuple[str, ...]
+) -> None:
+    """Score a trained run: ganhub eval RUN_DIR [--seeds 5] [--n 2500] [eval.KEY=VALUE ...].
+
+    \b
+    Keys: eval.metrics=[fid,kid,...], eval.features=[inception,digits], eval.n_real=N,
+    eval.inception_weights=PATH, eval.allow_download=true (the eval. prefix is optional).
+    Prints mean and std over the seeds and writes RUN_DIR/eval.json.
+    """
+    result = evaluate_run(run_dir, list(overrides), seeds=seeds, n_samples=n_samples, device=device)
+    click.echo(format_table(result))
+
+
+def evaluate_run(
+    run_dir: Path,
+    overrides: list[str],
+    *,
+    seeds: int = 1,
+    n_samples: int | None = None,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Evaluate a run's latest checkpoint over `seeds` sample seeds; write and return eval.json."""
+    from ganhub.api import load
+    from ganhub.config.resolve import resolve
+    from ganhub.errors import UsageError
+    from ganhub.metrics import evaluate
+    from ganhub.metrics.builtin import check_metrics, metric_names
+    from ganhub.metrics.features import extractor_names
+    from ganhub.metrics.store import write_json
+    from ganhub.plugins import get_hub
+
+    hub = get_hub()
+    model = load(run_dir, device=device, hub=hub)
+    items = []
+    for item in overrides:
+        key = item.partition("=")[0]
+        if not key.startswith("eval."):
+            from ganhub.config.schema import EvalConfig
+
+            if key not in EvalConfig.model_fields:
+                raise UsageError(
+                    f"unknown option '{key}'; ganhub eval takes eval.* keys: "
+                    + ", ".join(f"eval.{k}" for k in EvalConfig.model_fields)
+                )
+            item = f"eval.{item}"
+        items.append(item)
+    config = resolve([f"config={run_dir / 'config.yaml'}", *items], hub=hub)
+    system = model.system
+    system.config.eval = config.eval
+    names = metric_names(config.eval.metrics, system)
+    if not names:
+        raise UsageError(f"'{run_dir}': its domain has no default metrics; pass eval.metrics=[...]")
+    usable = [n for n in names if hub.metrics.get(n).supports(system)]
+    skipped = [n for n in names if n not in usable]
+    check_metrics(system, usable, hub)
+    n = n_samples or config.eval.n_samples
+    seed_list = [config.seed + i for i in range(seeds)]
+    runs, t0 = [], time.perf_counter()
+    for seed in seed_list:
+        runs.append(evaluate(system, usable, n_samples=n, seed=seed, hub=hub))
+    table = {}
+    for key in runs[0]:
+        values = [r[key] for r in runs]
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        table[key] = {"mean": statistics.fmean(values), "std": std, "values": values}
+    features = (
+        extractor_names(config.eval, system)
+        if any(
+            n in usable
+            for n in ("fid", "kid", "precision_recall", "density_coverage", "inception_score")
+        )
+        else []
+    )
+    result = {
+        "run_dir": str(run_dir),
+        "checkpoint": str(model.checkpoint),
+        "step": int(model.checkpoint.name.split("_")[-1]) if "_" in model.checkpoint.name else None,
+        "metrics": usable,
+        "skipped": skipped,
+        "features": features,
+        "seeds": seed_list,
+        "n_samples": n,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "results": table,
+    }
+    write_json(run_dir / "eval.json", result)
+    return result
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The eval result as a plain-text table: metric, mean, std (over seeds)."""
+    seeds = len(result["seeds"])
+    head = (
+        f"ganhub eval {result['run_dir']}: step {result['step']}, {seeds} seed(s) x "
+        f"{result['n_samples']:,} samples"
+    )
+    if result["features"]:
+        head += f", features: {', '.join(result['features'])}"
+    rows = [(k, v["mean"], v["std"]) for k, v in result["results"].items()]
+    width = max([len("metric"), *(len(k) for k, _, _ in rows)])
+    lines = [head, f"{'metric':<{width}}  {'mean':>12}  {'std':>10}"]
+    lines += [f"{k:<{width}}  {_num(m):>12}  {_num(s):>10}" for k, m, s in rows]
+    if result["skipped"]:
+        lines.append(f"not applicable to this run: {', '.join(result['skipped'])}")
+    lines.append(f"written to {Path(result['run_dir']) / 'eval.json'}")
+    return "\n".join(lines)
+
+
+def _num(v: float) -> str:
+    if math.isnan(v) or math.isinf(v):
+        return str(v)
+    if v == int(v) and abs(v) < 1e9:
+        return f"{int(v)}"
+    return f"{v:.4g}" if abs(v) < 1e-3 or abs(v) >= 1e4 else f"{v:.4f}"
+
+
+@click.command(name="report")
+@click.argument("run_dir", type=_RUN_DIR)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="HTML path")
+def report_command(run_dir: Path, out: Path | None) -> None:
+    """Write RUN_DIR/report.html (self-contained) with PNG plots in RUN_DIR/report/."""
+    from ganhub.metrics.report import write_report
+
+    click.echo(str(write_report(run_dir, out)))
+
+
+@click.group()
+def features() -> None:
+    """Local feature networks for fd_<name> / kd_<name> metrics (eval.features=[NAME])."""
+
+
+@features.command(name="train", context_settings=_EXTRA)
+@click.argument("options", nargs=-1, type=click.UNPROCESSED)
+def features_train(options: tuple[str, ...]) -> None:
+    """Train one: ganhub features train data=digits|folder [data.path=DIR] [name=NAME] [size=32]
+    [channels=1|3] [epochs=12] [width=24] [seed=0] [out=DIR].
+
+    \b
+    Labelled data (digits) trains a classifier; a folder of images trains a rotation predictor
+    (self-supervised). Saved as NAME.safetensors + NAME.json in the cache (or out=DIR).
+    """
+    from ganhub.metrics.featurenet import train_from_options
+
+    path, spec = train_from_options(list(options))
+    click.echo(
+        f"trained feature network '{spec.name}' ({spec.kind}, {spec.accuracy:.1%} held-out "
+        f"accuracy, {spec.steps} steps) -> {path}\nuse it: eval.features=[{spec.name}]"
+    )
+
+
+@features.command(name="list")
+def features_list() -> None:
+    """List the feature networks in the cache."""
+    import json
+
+    from ganhub.metrics.store import cache_dir
+
+    folder = cache_dir("features")
+    specs = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    if not specs:
+        click.echo(f"no feature networks in {folder} (ganhub features train data=...)")
+        return
+    for path in specs:
+        meta = json.loads(path.read_text())
+        click.echo(
+            f"{meta['name']:<16} {meta['kind']:<10} acc {meta['accuracy']:.1%}  "
+            f"data {meta['dataset'].get('source', '?')}  {path}"
+        )

