@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ganhub.engine.diagnostics import d_stats
 from ganhub.engine.system import Pair, PhaseOutput
 from ganhub.losses import AdversarialLoss, Targets
 
@@ -19,7 +20,8 @@ class TrainContext:
 
     `d_loss`/`g_loss` run the discriminator on real and fake inputs through the D-input tricks
     (augmentation, instance noise, packing), apply the configured loss with the configured
-    targets (label smoothing), and report D(x) / D(G(z)) means as stats.
+    targets (label smoothing), and report D(x) / D(G(z)) means as stats; on the steps the loop
+    marks with `diagnose` (logging steps) also D's accuracy and the fakes' diversity.
     """
 
     def __init__(
@@ -34,6 +36,8 @@ class TrainContext:
         self.d_transforms = list(d_transforms)
         self.scaler = scaler
         self.step = 0
+        self.diagnose = False  # set by the loop on logging steps: extra stats, no extra syncs
+        self.threshold = loss.decision_threshold(targets)
         # per-step scratch space shared by the phases of one step; the loop clears it
         self.cache: dict[str, Any] = {}
 
@@ -62,6 +66,8 @@ class TrainContext:
         if real_logits.shape == fake_logits.shape:
             # share of (real, fake) pairs D ranks correctly: a loss-independent "who is winning"
             stats[f"D{tag}_win"] = (real_logits.detach() > fake_logits.detach()).float().mean()
+        if self.diagnose:
+            stats.update(d_stats(real_logits, fake_logits, real, fake, self.threshold, tag))
         return PhaseOutput(loss, stats, [Pair(discriminator, real, fake)])
 
     def g_loss(

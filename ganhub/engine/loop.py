@@ -7,6 +7,7 @@ except on logging, evaluation and checkpoint steps: losses and stats stay on the
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,7 @@ from tqdm import tqdm
 
 from ganhub.data import split_batch
 from ganhub.engine import distributed
+from ganhub.engine.diagnostics import CollapseMonitor, grad_norm
 from ganhub.engine.run import Run
 from ganhub.engine.system import Phase
 
@@ -28,6 +30,7 @@ def fit(run: Run) -> dict[str, Any]:
                dynamic_ncols=True, unit="step")  # fmt: skip
     start = t_log = time.perf_counter()
     first_step, log_step = run.step, run.step
+    monitor = CollapseMonitor(warn=lambda line: tqdm.write(line, file=sys.stderr))
     try:
         hook.before_train(run=run)
         batches = run.batches()
@@ -44,6 +47,8 @@ def fit(run: Run) -> dict[str, Any]:
                 metrics["perf/steps_per_s"] = rate
                 metrics["perf/samples_per_s"] = rate * cfg.batch_size * run.dist.world
                 t_log, log_step = now, run.step
+                if run.dist.is_main:
+                    monitor.check(run.step, metrics)  # diversity falling while D wins
                 run.log(metrics)
                 bar.update(run.step - bar.n)
                 bar.set_postfix_str(_postfix(metrics), refresh=False)
@@ -99,6 +104,9 @@ def train_step(run: Run, batches: Iterator[Any]) -> None:
     step = run.step
     run.ctx.step = step
     run.ctx.cache.clear()
+    # diagnostics (accuracies, diversity, gradient norms) only on the steps whose stats get logged
+    cfg = run.config.trainer
+    run.ctx.diagnose = (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps
     batch = next(batches)
     for phase in run.phases:
         if step % phase.interval:
@@ -138,6 +146,10 @@ def run_phase(run: Run, phase: Phase, batch: Any) -> None:
             observe(phase, out, run.ctx)
     if run.dist.enabled:
         distributed.average_gradients(params, run.dist.world)
+    if run.ctx.diagnose:
+        norm = grad_norm(params, run.scaler)  # before clipping; stays on the device
+        if norm is not None:
+            run.stats.add(f"grad_norm/{phase.name}", norm)
     if run.points["before_optimizer_step"]:
         if run.scaler is not None:
             run.scaler.unscale_(optimizer)  # clipping must see true gradients

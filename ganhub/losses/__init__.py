@@ -41,6 +41,10 @@ class AdversarialLoss(ABC):
     def d_loss(self, real: Tensor, fake: Tensor, targets: Targets = Targets()) -> Tensor:
         """Discriminator loss on real and fake logits."""
 
+    def decision_threshold(self, targets: Targets = Targets()) -> float | None:
+        """The logit above which D calls a sample real; None where that means nothing (WGAN)."""
+        return None
+
     @abstractmethod
     def g_loss(
         self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()

@@ -22,6 +22,10 @@ class MinimaxLoss(AdversarialLoss):
     name = "minimax"
     uses_targets = True
 
+    def decision_threshold(self, targets: Targets = Targets()) -> float | None:
+        """Logit 0: sigmoid(D) = 1/2."""
+        return 0.0
+
     def d_loss(self, real: Tensor, fake: Tensor, targets: Targets = Targets()) -> Tensor:
         """BCE of real logits against the real target plus fake logits against the fake target."""
         return _bce(real, targets.real) + _bce(fake, targets.fake)
@@ -67,6 +71,10 @@ class LeastSquaresLoss(AdversarialLoss):
     name = "lsgan"
     uses_targets = True
 
+    def decision_threshold(self, targets: Targets = Targets()) -> float | None:
+        """Halfway between the real and fake targets."""
+        return (targets.real + targets.fake) / 2
+
     def d_loss(self, real: Tensor, fake: Tensor, targets: Targets = Targets()) -> Tensor:
         """0.5 E[(D(x) - b)^2] + 0.5 E[(D(G(z)) - a)^2]."""
         return 0.5 * ((real - targets.real) ** 2).mean() + 0.5 * ((fake - targets.fake) ** 2).mean()
@@ -82,6 +90,10 @@ class HingeLoss(AdversarialLoss):
     """Hinge loss (SAGAN, BigGAN): relu(1 - D(x)) + relu(1 + D(G(z))) for D, -D(G(z)) for G."""
 
     name = "hinge"
+
+    def decision_threshold(self, targets: Targets = Targets()) -> float | None:
+        """Logit 0, between the margins at +1 and -1."""
+        return 0.0
 
     def d_loss(self, real: Tensor, fake: Tensor, targets: Targets = Targets()) -> Tensor:
         """E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]."""

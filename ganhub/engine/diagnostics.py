@@ -1,0 +1,120 @@
+"""Training diagnostics measured on logging steps only, on the device, without host syncs.
+
+* gradient norms per phase (before clipping): ``grad_norm/D``, ``grad_norm/G``;
+* the share of real (fake) samples D classifies correctly at the loss's decision threshold:
+  ``D_real_acc``, ``D_fake_acc`` (skipped for losses without one, e.g. wasserstein);
+* sample diversity within the batch: the mean distance between neighbouring fakes over the
+  same for reals (``diversity``; 1 is as diverse as the data, near 0 is collapse);
+* a collapse warning when diversity falls while D wins (``collapse`` = 1 in metrics.jsonl and
+  a line on stderr).
+
+The per-step work is an ``if`` on ``TrainContext.diagnose``, which the loop sets on the steps
+whose stats it is about to flush; the values are read back with the flush's one sync.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from torch import nn
+
+
+def grad_norm(params: Sequence[nn.Parameter], scaler: torch.amp.GradScaler | None) -> Tensor | None:
+    """Global L2 norm of the parameters' gradients, as a device tensor (fused per-tensor norms)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return None
+    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    if scaler is not None and scaler.is_enabled():
+        norm = norm / scaler._get_scale_async()  # fp16 gradients are still scaled here; no sync
+    return norm
+
+
+def spread(x: Tensor) -> Tensor:
+    """Mean distance between each sample and the next one in the batch (O(batch), not O(batch^2))."""
+    flat = x.detach().float().flatten(1)
+    return (flat - flat.roll(1, 0)).norm(dim=1).mean()
+
+
+def d_stats(
+    real_logits: Tensor,
+    fake_logits: Tensor,
+    real: Tensor,
+    fake: Tensor,
+    threshold: float | None,
+    tag: str = "",
+) -> dict[str, Tensor]:
+    """D's accuracy on each side at `threshold` (if the loss has one) and the fakes' diversity."""
+    stats: dict[str, Tensor] = {}
+    if threshold is not None:
+        stats[f"D{tag}_real_acc"] = (real_logits.detach() > threshold).float().mean()
+        stats[f"D{tag}_fake_acc"] = (fake_logits.detach() < threshold).float().mean()
+    if len(real) > 1 and len(fake) > 1:
+        stats[f"diversity{tag}"] = spread(fake) / spread(real).clamp_min(1e-12)
+    return stats
+
+
+class CollapseMonitor:
+    """Flags possible mode collapse from the logged stats (host side, at logging time).
+
+    Collapse is suspected when a diversity stat drops below `drop` times its highest value so
+    far (once that peak reached `min_peak`) while D wins: its pairwise win rate ``D_win`` (or,
+    without it, its mean accuracy) is at least `win`. Adds ``collapse<tag>`` (0 or 1) to the
+    metrics and prints one warning when a collapse starts.
+    """
+
+    def __init__(
+        self,
+        drop: float = 0.5,
+        win: float = 0.8,
+        min_peak: float = 0.2,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self.drop, self.win, self.min_peak = drop, win, min_peak
+        self.peak: dict[str, float] = {}
+        self.active: set[str] = set()
+        self.warn = warn or (lambda line: print(line, file=sys.stderr, flush=True))
+
+    def check(self, step: int, metrics: dict[str, float]) -> list[str]:
+        """Update peaks, add the collapse flags to `metrics`, return the warnings issued."""
+        messages = []
+        for key in [k for k in metrics if k.startswith("diversity")]:
+            tag = key.removeprefix("diversity")
+            value = metrics[key]
+            peak = self.peak[tag] = max(self.peak.get(tag, value), value)
+            wins = self._wins(metrics, tag)
+            collapsed = (
+                wins is not None
+                and peak >= self.min_peak
+                and value < self.drop * peak
+                and wins >= self.win
+            )
+            metrics[f"collapse{tag}"] = float(collapsed)
+            if collapsed and tag not in self.active:
+                where = f" ({tag.lstrip('_')})" if tag else ""
+                line = (
+                    f"ganhub: warning: possible mode collapse{where} at step {step}: sample "
+                    f"diversity {value:.2f} of the data's (peak {peak:.2f}) while D wins "
+                    f"{wins:.0%}"
+                )
+                self.warn(line)
+                messages.append(line)
+            if collapsed:
+                self.active.add(tag)
+            else:
+                self.active.discard(tag)
+        return messages
+
+    @staticmethod
+    def _wins(metrics: dict[str, float], tag: str) -> float | None:
+        if f"D{tag}_win" in metrics:
+            return metrics[f"D{tag}_win"]
+        accs = [metrics[k] for k in (f"D{tag}_real_acc", f"D{tag}_fake_acc") if k in metrics]
+        return sum(accs) / len(accs) if accs else None
