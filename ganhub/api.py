@@ -79,7 +79,8 @@ def load(run_dir: str | Path, device: str = "cpu", hub: Hub | None = None) -> Tr
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise UsageError(f"'{run_dir}' is not a ganhub run directory (no config.yaml)")
-    config = resolve([f"config={run_dir / 'config.yaml'}"], hub=hub)
+    # the run was validated when it trained; its data folder need not exist any more
+    config = resolve([f"config={run_dir / 'config.yaml'}"], hub=hub, check_domain=False)
     path = checkpoint.latest(run_dir / "checkpoints")
     if path is None:
         raise UsageError(f"'{run_dir}' has no checkpoint yet")

@@ -40,3 +40,19 @@ def test_train_accepts_a_dict_and_keyword_overrides(workdir: Path) -> None:
 def test_load_refuses_what_is_not_a_run(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="not a ganhub run directory"):
         ganhub.load(tmp_path)
+
+
+def test_a_run_loads_after_its_data_folder_is_gone(workdir: Path) -> None:
+    import shutil
+
+    from PIL import Image
+
+    folder = workdir / "imgs"
+    folder.mkdir()
+    for i in range(8):
+        Image.new("L", (32, 32), i * 30).save(folder / f"{i}.png")
+    summary = ganhub.train(
+        [*TINY_DCGAN, "data=folder", f"data.path={folder}", "trainer.batch_size=4"]
+    )
+    shutil.rmtree(folder)
+    assert ganhub.load(summary["run_dir"]).sample(2).shape == (2, 3, 32, 32)

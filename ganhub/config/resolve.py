@@ -26,17 +26,23 @@ def resolve(
     overrides: Iterable[str] | Mapping[str, Any] = (),
     files: Iterable[str | Path] = (),
     hub: Hub | None = None,
+    *,
+    check_domain: bool = True,
 ) -> RunConfig:
-    """Merge files and overrides, resolve the plugin and validate into its config class."""
+    """Merge files and overrides, resolve the plugin and validate into its config class.
+
+    `check_domain=False` skips the domain's own checks (e.g. that the training data folder
+    exists), for reloading a finished run whose data has moved.
+    """
     hub = hub or get_hub()
     if isinstance(overrides, Mapping):
         raw = deep_merge(merge_sources((), files), overrides)
     else:
         raw = merge_sources(list(overrides), files)
-    return validate(raw, hub)
+    return validate(raw, hub, check_domain=check_domain)
 
 
-def validate(raw: dict[str, Any], hub: Hub) -> RunConfig:
+def validate(raw: dict[str, Any], hub: Hub, *, check_domain: bool = True) -> RunConfig:
     """Validate a merged dict: plugin, preset, pydantic fields, then cross-registry checks."""
     if raw.get("resume"):
         saved = Path(str(raw["resume"])) / "config.yaml"
@@ -68,7 +74,7 @@ def validate(raw: dict[str, Any], hub: Hub) -> RunConfig:
         config = cls.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, cls)) from None
-    check_cross(config, hub)
+    check_cross(config, hub, check_domain=check_domain)
     return config
 
 
@@ -97,7 +103,7 @@ def _with_tricks(base: type[RunConfig], tricks: tuple[tuple[str, type], ...]) ->
     return create_model(base.__name__, __base__=base, trick=(options, options()))
 
 
-def check_cross(config: RunConfig, hub: Hub) -> None:
+def check_cross(config: RunConfig, hub: Hub, *, check_domain: bool = True) -> None:
     """Checks that need the registries: loss, tricks and their combinations, loggers, metrics."""
     if config.loss not in hub.losses:
         raise ConfigError(str(unknown_choice("loss", config.loss, hub.losses.names())))
@@ -114,7 +120,8 @@ def check_cross(config: RunConfig, hub: Hub) -> None:
     for name in config.eval.metrics or []:
         if name not in hub.metrics:
             raise ConfigError(str(unknown_choice("metric", name, hub.metrics.names())))
-    problems += domain.check(config)
+    if check_domain:
+        problems += domain.check(config)
     if problems:
         raise ConfigError("; ".join(problems))
 
