@@ -32,7 +32,10 @@ def test_run_help_for_a_plugin_lists_every_key_with_type_default_and_description
     assert "presets: tiny, " in out and "paper" in out and "digits64" in out
     assert "model.image_size" in out and "32|64 = 32" in out
     assert "trick.ema.decay" in out and "EMA decay per step" in out
-    assert "data.source" in out and "digits|stacked_digits|folder|cifar10|mnist|fashion_mnist = digits" in out
+    assert (
+        "data.source" in out
+        and "digits|stacked_digits|folder|cifar10|mnist|fashion_mnist = digits" in out
+    )
 
 
 def test_list_shows_descriptions_and_plugins(cli) -> None:  # type: ignore[no-untyped-def]
