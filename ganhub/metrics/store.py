@@ -84,6 +84,7 @@ def save_tensors(path: Path, tensors: Mapping[str, Tensor], metadata: Any = None
     try:
         header = {"json": json.dumps(metadata, default=str)} if metadata is not None else None
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, header)
+        tmp.chmod(0o644)  # safetensors creates files readable by the owner only
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
