@@ -221,3 +221,28 @@ def test_gradient_accumulation_gives_the_same_update(workdir: Path) -> None:
         results.append({k: v.clone() for k, v in run.system.state_dict().items()})
     for key in results[0]:
         assert torch.allclose(results[0][key], results[1][key], atol=1e-6), key
+
+
+def test_stats_average_finite_values_and_flag_nonfinite_losses() -> None:
+    from ganhub.engine.stats import StatsAccumulator
+
+    stats = StatsAccumulator()
+    for loss, d_real in ((1.0, 2.0), (float("inf"), 4.0), (3.0, 6.0)):
+        stats.add({"loss/D": torch.tensor(loss), "D_real": torch.tensor(d_real)}, watch="D")
+    stats.add({"grad_norm/D": torch.tensor(5.0)})
+    assert stats.nonfinite_keys() == ["D"]
+    assert stats.flush() == {"loss/D": 2.0, "D_real": 4.0, "grad_norm/D": 5.0}
+
+
+def test_a_scaler_skipped_overflow_does_not_stop_training(workdir: Path) -> None:
+    run = Run(resolve([*TINY_TOY]))
+    run.stats.add({"loss/D": torch.tensor(float("inf"))}, watch="D")
+    run.scaler = torch.amp.GradScaler("cpu")  # as under precision=16: the scaler skips such steps
+    run.check_finite()  # weights are finite: keep going
+    assert run.stats.nonfinite_keys() == []
+    with torch.no_grad():
+        next(run.system.D.parameters()).fill_(float("nan"))
+    run.stats.add({"loss/D": torch.tensor(float("nan"))}, watch="D")
+    with pytest.raises(TrainingError, match="became NaN/Inf"):
+        run.check_finite()
+    run.close()

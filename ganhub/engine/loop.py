@@ -138,10 +138,7 @@ def run_phase(run: Run, phase: Phase, batch: Any) -> None:
                     loss = loss + term
         scaled = loss / len(micro_batches)
         (run.scaler.scale(scaled) if run.scaler is not None else scaled).backward()
-        run.stats.add(f"loss/{phase.name}", loss)
-        run.stats.watch(phase.name, loss)
-        for key, value in out.stats.items():
-            run.stats.add(key, value)
+        run.stats.add({f"loss/{phase.name}": loss, **out.stats}, watch=phase.name)
         for observe in run.points["observe"]:
             observe(phase, out, run.ctx)
     if run.dist.enabled:
@@ -149,7 +146,7 @@ def run_phase(run: Run, phase: Phase, batch: Any) -> None:
     if run.ctx.diagnose:
         norm = grad_norm(params, run.scaler)  # before clipping; stays on the device
         if norm is not None:
-            run.stats.add(f"grad_norm/{phase.name}", norm)
+            run.stats.add({f"grad_norm/{phase.name}": norm})
     if run.points["before_optimizer_step"]:
         if run.scaler is not None:
             run.scaler.unscale_(optimizer)  # clipping must see true gradients

@@ -222,8 +222,15 @@ class Run:
             logger.log(self.step, metrics)
 
     def check_finite(self) -> None:
-        """Stop with a clear message if any loss became NaN/Inf (one host sync)."""
+        """Stop with a clear message if any loss became NaN/Inf (one host sync).
+
+        Under fp16 grad scaling an overflowing step is expected now and then: the scaler skips
+        it and lowers the scale. Then only non-finite weights stop training.
+        """
         bad = self.stats.nonfinite_keys()
+        if bad and self.scaler is not None and self.weights_finite():
+            self.stats.clear_nonfinite()
+            return
         if bad:
             where = (
                 f"last good checkpoint: {self.last_checkpoint}"
@@ -234,6 +241,11 @@ class Run:
                 f"loss {', '.join(bad)} became NaN/Inf at or before step {self.step}; training stopped "
                 f"({where}). Try a lower learning rate, clip_grad, or precision=32"
             )
+
+    def weights_finite(self) -> bool:
+        """Whether every trainable weight is finite (one host sync)."""
+        params = [p.detach() for group in self.groups.values() for p in group]
+        return bool(torch.stack(torch._foreach_norm(params)).isfinite().all())
 
     def write_samples(self) -> list[Path]:
         """Write the domain's sample artifact for the current step (rank 0)."""
