@@ -23,7 +23,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any, ClassVar
 
 import torch
@@ -258,13 +257,18 @@ def _features(net: RotNet, x: Tensor, device: torch.device) -> Tensor:
 
 
 class RotNetFD(MedMetric):
-    """Fréchet distance of rotation-net features, real vs generated (MONAI FIDMetric)."""
+    """Fréchet distance of rotation-net features, real vs generated.
+
+    Computed with ganhub's Frechet formula (checked against torch-fidelity) rather than MONAI's
+    FIDMetric, which passes `disp=` to scipy.linalg.sqrtm and fails on SciPy versions that
+    removed it (seen on the GPU machine's SciPy).
+    """
 
     name = "fd_rotnet"
 
     def compute(self, system: Any, *, n_samples: int, seed: int) -> dict[str, float]:
         """fd_rotnet: 0 for identical feature statistics; compare runs on the same data only."""
-        from monai.metrics import FIDMetric
+        from ganhub.metrics.formulas import frechet_distance, gaussian_stats
 
         n = max(2, min(n_samples, len(system.eval_set.images)))
         if system.task == "generate":
@@ -273,10 +277,8 @@ class RotNetFD(MedMetric):
             fake, real, _ = _paired(system, n)
         device = system.device
         net = rotnet_for(system.train_images(), system.spatial_dims, device)
-        with warnings.catch_warnings():  # MONAI passes SciPy's deprecated `disp` to sqrtm
-            warnings.simplefilter("ignore", DeprecationWarning)
-            fd = FIDMetric()(_features(net, fake, device), _features(net, real, device))
-        value = float(fd)
+        fake_stats = gaussian_stats(_features(net, fake, device))
+        value = frechet_distance(fake_stats, gaussian_stats(_features(net, real, device)))
         return {"fd_rotnet": value if math.isfinite(value) else float("nan")}
 
 
