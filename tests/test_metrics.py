@@ -150,6 +150,6 @@ def test_a_missing_library_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setitem(sys.modules, "torch_fidelity.metric_kid", None)  # as if not installed
     with pytest.raises(
-        UsageError, match=r"metric 'kid' needs torch-fidelity: pip install 'ganhub\[eval\]'"
+        UsageError, match=r"metric 'kid' needs torch-fidelity: pip install torch-fidelity"
     ):
         formulas.kid(gaussian(10, 2, 0), gaussian(10, 2, 1), seed=0)

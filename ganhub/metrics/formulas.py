@@ -30,7 +30,7 @@ def require(module: str, metric: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError:
         dist = _DISTS.get(module.split(".")[0], module)
-        raise UsageError(f"metric '{metric}' needs {dist}: pip install 'ganhub[eval]'") from None
+        raise UsageError(f"metric '{metric}' needs {dist}: pip install {dist}") from None
 
 
 @dataclass
