@@ -195,20 +195,6 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def ganhub_steps(run: Any, batches: Iterator[Any], n: int) -> None:
-    """n steps exactly as `fit` runs them, minus sampling/checkpoint I/O."""
-    from ganhub.engine.loop import train_step
-
-    hook = run.hub.pm.hook
-    for _ in range(n):
-        train_step(run, batches)
-        metrics = None
-        if run.step % LOG_EVERY == 0:
-            metrics = run.stats.flush()
-            run.check_finite()
-        hook.after_step(run=run, step=run.step, metrics=metrics)
-
-
 def plain_steps(plain: PlainCycleGAN, batches: Iterator[Any], n: int, counter: list[int]) -> None:
     """n plain steps, reading the losses every LOG_EVERY steps like a hand-written loop does."""
     for _ in range(n):
@@ -222,11 +208,13 @@ def measure(
     args: argparse.Namespace, size: int, ngf: int, batch: int, out_dir: Path
 ) -> dict[str, float]:
     """Alternate timed blocks; median seconds per iteration of each side and the median ratio."""
+    from ganhub.engine.loop import train_steps
+
     run, plain = build(size, ngf, batch, args.device, args.precision, out_dir)
     data = fixed_batches(size, batch, run.device)
     g_batches, p_batches = itertools.cycle(data), itertools.cycle(data)
     counter = [0]
-    ganhub_steps(run, g_batches, args.warmup)
+    train_steps(run, g_batches, args.warmup)
     plain_steps(plain, p_batches, args.warmup, counter)
     g_times, p_times, g_cpu, p_cpu = [], [], [], []
     for r in range(args.rounds):
@@ -235,7 +223,7 @@ def measure(
             sync(run.device)
             t0, c0 = time.perf_counter(), time.process_time()
             if side == "ganhub":
-                ganhub_steps(run, g_batches, args.iters)
+                train_steps(run, g_batches, args.iters)
             else:
                 plain_steps(plain, p_batches, args.iters, counter)
             sync(run.device)

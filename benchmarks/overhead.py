@@ -19,7 +19,6 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -30,7 +29,7 @@ from plain_pytorch import PlainDCGAN, discriminator, generator  # noqa: E402
 
 from ganhub.config.resolve import resolve  # noqa: E402
 from ganhub.data.images import digits  # noqa: E402
-from ganhub.engine.loop import train_step  # noqa: E402
+from ganhub.engine.loop import train_steps  # noqa: E402
 from ganhub.engine.run import Run  # noqa: E402
 
 LOG_EVERY = 50
@@ -76,18 +75,6 @@ def build(args: argparse.Namespace, batch: int, out_dir: Path) -> tuple[Run, Pla
     return run, plain
 
 
-def ganhub_steps(run: Run, batches: Any, n: int) -> None:
-    """n steps exactly as `fit` runs them, minus sampling/checkpoint I/O."""
-    hook = run.hub.pm.hook
-    for _ in range(n):
-        train_step(run, batches)
-        metrics = None
-        if run.step % LOG_EVERY == 0:
-            metrics = run.stats.flush()
-            run.check_finite()
-        hook.after_step(run=run, step=run.step, metrics=metrics)
-
-
 def plain_steps(plain: PlainDCGAN, n: int, counter: list[int]) -> None:
     """n plain steps, reading the losses every LOG_EVERY steps like a hand-written loop does."""
     for _ in range(n):
@@ -102,7 +89,7 @@ def measure(args: argparse.Namespace, batch: int, out_dir: Path) -> dict[str, fl
     run, plain = build(args, batch, out_dir)
     batches = run.batches()
     counter = [0]
-    ganhub_steps(run, batches, args.warmup)
+    train_steps(run, batches, args.warmup)
     plain_steps(plain, args.warmup, counter)
     g_rates, p_rates = [], []
     for _ in range(args.rounds):
@@ -110,7 +97,7 @@ def measure(args: argparse.Namespace, batch: int, out_dir: Path) -> dict[str, fl
             sync(run.device)
             t0 = time.perf_counter()
             if side == "ganhub":
-                ganhub_steps(run, batches, args.steps)
+                train_steps(run, batches, args.steps)
             else:
                 plain_steps(plain, args.steps, counter)
             sync(run.device)

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 from ganhub.config.resolve import resolve
 from ganhub.engine import checkpoint
-from ganhub.engine.loop import fit
+from ganhub.engine.loop import fit, train_steps
 from ganhub.engine.run import Run
 from ganhub.errors import TrainingError
 from ganhub.hookspecs import hookimpl
@@ -245,4 +245,21 @@ def test_a_scaler_skipped_overflow_does_not_stop_training(workdir: Path) -> None
     run.stats.add({"loss/D": torch.tensor(float("nan"))}, watch="D")
     with pytest.raises(TrainingError, match="became NaN/Inf"):
         run.check_finite()
+    run.close()
+
+
+def test_train_steps_runs_n_steps_and_flushes_stats_at_the_log_interval(workdir: Path) -> None:
+    run = Run(resolve([*TINY_TOY, "trainer.log_every=2"]))
+    flushed: list[int] = []
+
+    class Recorder:
+        @hookimpl
+        def after_step(self, run: Run, step: int, metrics: dict[str, float] | None) -> None:
+            if metrics is not None:
+                flushed.append(step)
+                assert any(key.startswith("loss/") or "loss" in key for key in metrics)
+
+    run.hub.pm.register(Recorder())
+    train_steps(run, run.batches(), 5)
+    assert run.step == 5 and flushed == [2, 4]
     run.close()

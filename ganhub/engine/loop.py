@@ -99,6 +99,19 @@ def fit(run: Run) -> dict[str, Any]:
         run.close()
 
 
+def train_steps(run: Run, batches: Iterator[Any], n: int) -> None:
+    """n steps as `fit` runs them, without sampling, evaluation or checkpoint I/O (benchmarks)."""
+    hook = run.hub.pm.hook
+    log_every = run.config.trainer.log_every
+    for _ in range(n):
+        train_step(run, batches)
+        metrics = None
+        if run.step % log_every == 0:
+            metrics = run.stats.flush()
+            run.check_finite()
+        hook.after_step(run=run, step=run.step, metrics=metrics)
+
+
 def train_step(run: Run, batches: Iterator[Any]) -> None:
     """One optimisation step: every due phase (repeated as asked), then the tricks' after_step."""
     step = run.step
