@@ -292,3 +292,16 @@ def test_collapse_monitor_warns_once_when_diversity_falls_while_d_wins() -> None
     quiet = {"diversity": 0.1, "D_win": 0.5}  # D not winning: the generator may just be young
     mon.check(10, quiet)
     assert quiet["collapse"] == 0.0
+
+
+def test_collapse_monitor_ignores_the_untrained_generators_noise_peak() -> None:
+    lines: list[str] = []
+    mon = CollapseMonitor(warn=lines.append, warmup_steps=100)
+    noise_then_digits = [(10, 0.95, 0.6), (50, 0.9, 0.9), (100, 0.4, 0.9), (150, 0.35, 0.9)]
+    for step, div, win in noise_then_digits:
+        metrics = {"diversity": div, "D_win": win}
+        mon.check(step, metrics)
+        assert metrics["collapse"] == 0.0
+    late = {"diversity": 0.1, "D_win": 0.95}  # a real fall from the post-warm-up peak of 0.4
+    mon.check(200, late)
+    assert late["collapse"] == 1.0 and len(lines) == 1

@@ -67,7 +67,9 @@ class CollapseMonitor:
     Collapse is suspected when a diversity stat drops below `drop` times its highest value so
     far (once that peak reached `min_peak`) while D wins: its pairwise win rate ``D_win`` (or,
     without it, its mean accuracy) is at least `win`. Adds ``collapse<tag>`` (0 or 1) to the
-    metrics and prints one warning when a collapse starts.
+    metrics and prints one warning when a collapse starts. Peaks count only from step
+    `warmup_steps`: an untrained generator's noise is more diverse than any data, so a peak taken
+    then makes every later (healthy) drop look like collapse.
     """
 
     def __init__(
@@ -76,17 +78,22 @@ class CollapseMonitor:
         win: float = 0.8,
         min_peak: float = 0.2,
         warn: Callable[[str], None] | None = None,
+        warmup_steps: int = 0,
     ) -> None:
         self.drop, self.win, self.min_peak = drop, win, min_peak
+        self.warmup_steps = warmup_steps
         self.peak: dict[str, float] = {}
         self.active: set[str] = set()
         self.warn = warn or (lambda line: print(line, file=sys.stderr, flush=True))
 
     def check(self, step: int, metrics: dict[str, float]) -> list[str]:
         """Update peaks, add the collapse flags to `metrics`, return the warnings issued."""
-        messages = []
+        messages: list[str] = []
         for key in [k for k in metrics if k.startswith("diversity")]:
             tag = key.removeprefix("diversity")
+            if step < self.warmup_steps:
+                metrics[f"collapse{tag}"] = 0.0
+                continue
             value = metrics[key]
             peak = self.peak[tag] = max(self.peak.get(tag, value), value)
             wins = self._wins(metrics, tag)

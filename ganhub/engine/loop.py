@@ -30,7 +30,9 @@ def fit(run: Run) -> dict[str, Any]:
                dynamic_ncols=True, unit="step")  # fmt: skip
     start = t_log = time.perf_counter()
     first_step, log_step = run.step, run.step
-    monitor = CollapseMonitor(warn=lambda line: tqdm.write(line, file=sys.stderr))
+    monitor = CollapseMonitor(
+        warn=lambda line: tqdm.write(line, file=sys.stderr), warmup_steps=cfg.steps // 10
+    )
     try:
         hook.before_train(run=run)
         batches = run.batches()
