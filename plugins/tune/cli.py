@@ -1,0 +1,101 @@
+"""`ganhub tune`: parse key=value options, run the study, print the summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ganhub.config.overrides import parse_override
+from ganhub.errors import ConfigError
+
+# option -> (type, help); every other key=value is a config override shared by all trials
+OPTIONS: dict[str, tuple[type, str]] = {
+    "plugin": (str, "the domain to tune (required)"),
+    "trials": (int, "finished (complete or pruned) trials the study should hold [20]"),
+    "search": (str, "a search-space YAML file, merged over the built-in space"),
+    "space": (str, "hparams (optimiser, loss, sizes) or arch (the domain's G/D structure) [hparams]"),
+    "objective": (list, "metric(s) to optimise: modes, fd_digits, step_time, [modes,step_time]"),
+    "direction": (list, "maximize / minimize per objective [known metrics: automatic]"),
+    "sampler": (str, "tpe (Bayesian), random, grid, cmaes [tpe]"),
+    "pruner": (str, "median, hyperband, none [median]"),
+    "storage": (str, "Optuna storage URL, e.g. postgresql://user@host/db [sqlite in the study dir]"),
+    "study": (str, "study name = directory under out [PLUGIN-SPACE]; same name resumes"),
+    "out": (str, "parent folder of study directories [runs/tune]"),
+    "sampler_seed": (int, "seed of the sampler [0]"),
+    "timeout": (float, "stop starting trials after this many seconds"),
+}
+
+
+@click.command(
+    name="tune",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+)
+@click.argument("items", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def tune_command(ctx: click.Context, items: tuple[str, ...]) -> None:
+    """Hyperparameter / architecture search on Optuna: ganhub tune plugin=NAME [trials=N] ...
+
+    \b
+    ganhub tune plugin=toy2d trials=20
+    ganhub tune plugin=dcgan space=arch trials=8 trainer.steps=300
+    ganhub tune plugin=toy2d search=space.yaml objective=[modes,step_time] sampler=random
+    ganhub tune plugin=toy2d storage=postgresql://me@db/optuna study=grid   (one per machine)
+    Other key=value items are config overrides every trial shares. Writes best.yaml,
+    summary.md, trials.csv, importances.json and plots into runs/tune/<study>/.
+    """
+    if any(a in ("-h", "--help") for a in items):
+        width = max(map(len, OPTIONS))
+        rows = [f"  {k + '=':<{width + 1}}  {h}" for k, (_, h) in OPTIONS.items()]
+        click.echo(ctx.get_help() + "\n\nOptions (key=value):\n" + "\n".join(rows))
+        return
+    options = parse_options(list(items))
+    from ganhub_tune.report import write_outputs
+    from ganhub_tune.runner import run_study
+    from ganhub_tune.study import prepare
+
+    study = prepare(options)
+    click.echo(f"ganhub tune: study '{study.directory.name}' in {study.directory} "
+               f"({options.trials} trials, {len(study.space.params)} params, "
+               f"objective {', '.join(study.objectives)})")  # fmt: skip
+    ostudy = run_study(study, echo=click.echo)
+    facts = write_outputs(study, ostudy)
+    click.echo(facts["summary"].rstrip())
+    click.echo(f"\nganhub tune: best config in {facts['best_yaml']}; "
+               f"reproduce with: ganhub run --config {facts['best_yaml']}")  # fmt: skip
+
+
+def parse_options(items: list[str]) -> Any:
+    """Split tune options from config overrides and check their types."""
+    from ganhub_tune.study import TuneOptions
+
+    values: dict[str, Any] = {}
+    overrides: list[str] = []
+    for item in items:
+        path, value = parse_override(item)
+        key = ".".join(path)
+        if key not in OPTIONS:
+            overrides.append(item)
+            continue
+        kind = OPTIONS[key][0]
+        if kind is list:
+            value = value if isinstance(value, list) else [value]
+            if not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{key}={value}: give a name or [name,name]")
+        elif kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        elif kind is str and value is not None:
+            value = str(value)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ConfigError(f"{key}={value!r}: must be {kind.__name__} ({OPTIONS[key][1]})")
+        values[key] = value
+    if "plugin" not in values:
+        raise ConfigError("ganhub tune needs plugin=NAME (ganhub list domains)")
+    if "search" in values:
+        values["search"] = Path(values["search"])
+    if "out" in values:
+        values["out_dir"] = Path(values.pop("out"))
+    if "sampler_seed" in values:
+        values["seed"] = values.pop("sampler_seed")
+    return TuneOptions(**values, overrides=overrides)

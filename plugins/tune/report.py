@@ -1,0 +1,186 @@
+"""What a study leaves behind: best.yaml, summary.md, trials.csv, importances, plots."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import yaml
+from ganhub_tune.study import Study
+
+from ganhub.errors import TrainingError
+
+
+def write_outputs(study: Study, ostudy: Any) -> dict[str, Any]:
+    """Write every output into the study directory; return the facts the CLI prints."""
+    from optuna.trial import TrialState
+
+    trials = ostudy.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    if not complete:
+        raise TrainingError(f"study '{ostudy.study_name}' has no complete trial yet "
+                            f"({len(trials)} trial(s): see {study.directory / 'trials'})")  # fmt: skip
+    front = ostudy.best_trials
+    best = front[0] if len(front) == 1 else _lead(front, study)
+    default = next((t for t in trials if t.user_attrs.get("default")), None)
+    out = study.directory
+    best_yaml = write_best(out / "best.yaml", best, study)
+    ostudy.trials_dataframe().to_csv(out / "trials.csv", index=False)
+    importances = _importances(ostudy, study, complete)
+    (out / "importances.json").write_text(json.dumps(importances, indent=2))
+    plots = _plots(ostudy, out, multi=len(study.objectives) > 1)
+    facts = {
+        "study": ostudy.study_name,
+        "directory": str(out),
+        "trials": len(trials),
+        "complete": len(complete),
+        "pruned": sum(t.state == TrialState.PRUNED for t in trials),
+        "failed": sum(t.state == TrialState.FAIL for t in trials),
+        "best_trial": best.number,
+        "best_values": dict(zip(study.objectives, best.values, strict=True)),
+        "default_values": (
+            dict(zip(study.objectives, default.values, strict=True))
+            if default is not None and default.state == TrialState.COMPLETE
+            else None
+        ),
+        "pareto": [t.number for t in front] if len(study.objectives) > 1 else [],
+        "best_yaml": str(best_yaml),
+        "importances": importances,
+        "plots": [str(p) for p in plots],
+    }
+    summary = summary_text(study, trials, best, default, facts)
+    (out / "summary.md").write_text(summary)
+    (out / "summary.json").write_text(json.dumps(facts, indent=2))
+    facts["summary"] = summary
+    return facts
+
+
+def _lead(front: list[Any], study: Study) -> Any:
+    """From the Pareto front, the trial best on the first objective (written as best.yaml)."""
+    sign = 1 if study.directions[0] == "minimize" else -1
+    return min(front, key=lambda t: sign * t.values[0])
+
+
+def write_best(path: Path, trial: Any, study: Study) -> Path:
+    """The best trial's resolved config, ready for `ganhub run --config best.yaml`."""
+    run_dir = Path(trial.user_attrs["run_dir"])
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    for key in ("name", "resume", "out_dir"):
+        config.pop(key, None)  # a re-run gets its own directory under runs/
+    config["trainer"]["progress"] = True
+    values = ", ".join(f"{n}={v:.4g}" for n, v in zip(study.objectives, trial.values, strict=True))
+    head = (
+        f"# best config of study '{study.directory.name}': trial {trial.number} ({values})\n"
+        f"# trial run: {run_dir}\n# reproduce: ganhub run --config {path}\n"
+    )
+    path.write_text(head + yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _importances(ostudy: Any, study: Study, complete: list[Any]) -> dict[str, Any]:
+    import optuna
+
+    if len(complete) < 2:
+        return {}
+    out: dict[str, Any] = {}
+    for i, name in enumerate(study.objectives):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                values = optuna.importance.get_param_importances(
+                    ostudy, target=lambda t, i=i: t.values[i]
+                )
+        except (RuntimeError, ValueError):
+            continue  # e.g. every complete trial used the same values
+        out[name] = {k: round(float(v), 4) for k, v in values.items()}
+    return out
+
+
+def _plots(ostudy: Any, out: Path, *, multi: bool) -> list[Path]:
+    """Optimisation history and importances (Pareto front when multi-objective), HTML and PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import optuna.visualization as vis
+    import optuna.visualization.matplotlib as vmpl
+
+    wanted: list[tuple[str, Any, Any, dict[str, Any]]] = []
+    if multi:
+        wanted.append(("pareto_front", vis.plot_pareto_front, vmpl.plot_pareto_front, {}))
+        target: dict[str, Any] = {"target": lambda t: t.values[0], "target_name": "objective 1"}
+    else:
+        target = {}
+    wanted += [
+        ("history", vis.plot_optimization_history, vmpl.plot_optimization_history, target),
+        ("importances", vis.plot_param_importances, vmpl.plot_param_importances, target),
+    ]
+    paths: list[Path] = []
+    for stem, html_fn, png_fn, kwargs in wanted:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                fig = html_fn(ostudy, **kwargs)
+                fig.write_html(out / f"{stem}.html", include_plotlyjs="directory")
+                paths.append(out / f"{stem}.html")
+                ax = png_fn(ostudy, **kwargs)
+                ax.figure.tight_layout()
+                ax.figure.savefig(out / f"{stem}.png", dpi=100)
+                plt.close(ax.figure)
+                paths.append(out / f"{stem}.png")
+            except (RuntimeError, ValueError):
+                continue  # importances need two complete trials that differ
+    return paths
+
+
+def summary_text(
+    study: Study, trials: list[Any], best: Any, default: Any, facts: dict[str, Any]
+) -> str:
+    """A Markdown report: counts, best vs default (every searched key), the trials table."""
+    objectives = study.objectives
+    lines = [
+        f"# Study {facts['study']} ({study.options.plugin}, space={study.options.space}, "
+        f"sampler={study.options.sampler}, pruner={study.options.pruner})",
+        "",
+        f"{facts['trials']} trials: {facts['complete']} complete, {facts['pruned']} pruned, "
+        f"{facts['failed']} failed. Objective: "
+        + ", ".join(f"{o} ({d})" for o, d in zip(objectives, study.directions, strict=True)),
+        "",
+        f"Best: trial {best.number}, written to best.yaml "
+        f"(`ganhub run --config {facts['best_yaml']}`).",
+    ]
+    if facts["pareto"]:
+        lines.append(f"Pareto front: trials {', '.join(map(str, facts['pareto']))}.")
+    lines += ["", "| key | default | best |", "|---|---|---|"]
+    for name in objectives:
+        d = facts["default_values"][name] if facts["default_values"] else None
+        lines.append(f"| **{name}** | {_fmt(d)} | {_fmt(facts['best_values'][name])} |")
+    defaults = default.params if default is not None else {}
+    for p in study.space.params:
+        lines.append(f"| {p.key} | {_fmt(defaults.get(p.key))} | {_fmt(best.params.get(p.key))} |")
+    if facts["importances"]:
+        lines += ["", "Parameter importances (fANOVA):", ""]
+        for name, values in facts["importances"].items():
+            shown = ", ".join(f"{k} {v:.2f}" for k, v in values.items())
+            lines.append(f"- {name}: {shown}")
+    head = "| trial | state | " + " | ".join(objectives) + " | params | run |"
+    lines += ["", head, "|" + "---|" * (4 + len(objectives))]
+    for t in trials:
+        vals = t.values or [None] * len(objectives)
+        if t.values is None and t.intermediate_values:
+            vals = [t.intermediate_values[max(t.intermediate_values)]] + [None] * (len(objectives) - 1)
+        params = " ".join(f"{k}={_fmt(v)}" for k, v in t.params.items())
+        run = Path(t.user_attrs.get("run_dir", "-")).name
+        lines.append(f"| {t.number} | {t.state.name.lower()} | "
+                     + " | ".join(_fmt(v) for v in vals) + f" | {params} | {run} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

@@ -1,0 +1,115 @@
+"""The optimisation loop: sample a config, train it as an ordinary run, record the result."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from ganhub_tune.study import (
+    Reporter,
+    Study,
+    default_params,
+    objective_values,
+    open_study,
+    suggest,
+    trial_raw,
+)
+
+from ganhub.config.resolve import resolve
+from ganhub.errors import ConfigError, TrainingError
+from ganhub.plugins import Hub, get_hub
+
+FINISHED = ("COMPLETE", "PRUNED")
+
+
+def run_study(study: Study, hub: Hub | None = None, echo: Callable[[str], None] = print) -> Any:
+    """Run trials until the study holds `trials` finished (complete or pruned) ones."""
+    import optuna
+    from optuna.study import MaxTrialsCallback
+    from optuna.trial import TrialState
+
+    hub = hub or get_hub()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    ostudy = open_study(study)
+    finished_states = (TrialState.COMPLETE, TrialState.PRUNED)
+    done = len(ostudy.get_trials(deepcopy=False, states=finished_states))
+    if done:
+        echo(f"ganhub tune: resuming study '{ostudy.study_name}' ({done} finished trial(s))")
+    if not done and study.options.sampler != "grid":
+        params = default_params(study)
+        if params is not None:  # trial 0 is the base config itself: 'best vs default'
+            ostudy.enqueue_trial(params, user_attrs={"default": True}, skip_if_exists=True)
+    remaining = study.options.trials - done
+    if remaining <= 0:
+        return ostudy
+    reporter = Reporter()
+    hub.pm.register(reporter, name=f"ganhub_tune.reporter.{id(reporter)}")
+    try:
+        ostudy.optimize(
+            _objective(study, hub, reporter, echo),
+            n_trials=None,
+            timeout=study.options.timeout,
+            callbacks=[MaxTrialsCallback(study.options.trials, states=finished_states)],
+            catch=(ConfigError, TrainingError),
+        )
+    except _Fatal as fatal:
+        raise fatal.args[0] from None
+    finally:
+        hub.pm.unregister(reporter)
+    return ostudy
+
+
+def _objective(
+    study: Study, hub: Hub, reporter: Reporter, echo: Callable[[str], None]
+) -> Callable[[Any], Any]:
+    import optuna
+
+    from ganhub.api import train
+
+    single = len(study.objectives) == 1
+    checked = {"objective": False}
+
+    def objective(trial: optuna.Trial) -> Any:
+        chosen: dict[str, Any] = {}
+        for param in study.space.params:
+            if param.is_active(chosen):
+                chosen[param.key] = suggest(trial, param)
+        raw = trial_raw(study, chosen, trial.number)
+        trial.set_user_attr("run_dir", str(study.directory / "trials" / raw["name"]))
+        config = resolve(raw, hub=hub)  # a bad combination fails this trial, not the study
+        reporter.start(trial, study.objectives[0] if single else None)
+        try:
+            summary = train(config, hub=hub)
+        finally:
+            pruned_at, rates = reporter.pruned_at, reporter.rates
+            reporter.start(None, None)
+        trial.set_user_attr("run_dir", summary["run_dir"])
+        try:
+            values = objective_values(study, summary, rates)
+        except ConfigError:
+            if checked["objective"]:
+                raise
+            # the objective names no metric of this domain: a user mistake, stop the study
+            raise _Fatal(sys.exc_info()[1]) from None
+        checked["objective"] = True
+        shown = ", ".join(f"{n}={v:.4g}" for n, v in zip(study.objectives, values, strict=True))
+        if pruned_at is not None:
+            echo(f"trial {trial.number}: pruned at step {pruned_at} ({shown})")
+            raise optuna.TrialPruned(f"pruned at step {pruned_at}")
+        echo(f"trial {trial.number}: {shown}  {_params_text(chosen)}")
+        return values[0] if single else values
+
+    return objective
+
+
+class _Fatal(Exception):
+    """Carries a user error out of Optuna's optimize (which would otherwise log and continue)."""
+
+
+def _params_text(chosen: dict[str, Any]) -> str:
+    return " ".join(f"{k}={_short(v)}" for k, v in chosen.items())
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value).replace(" ", "")

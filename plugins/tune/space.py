@@ -1,0 +1,241 @@
+"""Search spaces: a YAML mapping of dotted config keys to distributions, parsed and checked.
+
+```yaml
+objective: modes                 # or [modes, step_time]; optional, the CLI may set it
+direction: maximize              # or [maximize, minimize]; default from the metric's name
+base: {data.dataset: grid}       # overrides every trial shares (dotted keys or nested maps)
+params:
+  optim.G.lr: {type: float, low: 1e-4, high: 3e-3, log: true}
+  model.g_layers: {type: int, low: 2, high: 5}
+  loss: {type: categorical, choices: [nonsaturating, hinge]}
+  trick.r1.gamma: {type: float, low: 0.1, high: 10, log: true, when: {tricks: [[r1]]}}
+```
+
+`when` makes a key conditional: it is sampled only when every named earlier parameter took
+one of the listed values. Categorical choices may be lists or maps (`tricks: [[], [ema]]`);
+Optuna stores them as their YAML text. Nothing here imports Optuna.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ganhub.errors import ConfigError, did_you_mean
+
+TYPES = ("float", "int", "categorical")
+_PARAM_KEYS = {"type", "low", "high", "log", "step", "choices", "when"}
+_TOP_KEYS = {"objective", "direction", "base", "params"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searched config key: its distribution and the condition under which it is sampled."""
+
+    key: str
+    type: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+    when: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    def grid_values(self) -> list[Any]:
+        """The values the grid sampler walks (categoricals as Optuna stores them)."""
+        if self.type == "categorical":
+            return [encode(c) for c in self.choices]
+        if self.step is None:
+            kind = "float" if self.type == "float" else "int"
+            raise ConfigError(
+                f"search param '{self.key}': sampler=grid needs 'step' for a {kind} range "
+                f"(or make it categorical with explicit choices)"
+            )
+        assert self.low is not None and self.high is not None
+        n = int(round((self.high - self.low) / self.step)) + 1
+        values = [self.low + i * self.step for i in range(n)]
+        return [int(v) for v in values] if self.type == "int" else values
+
+    def is_active(self, chosen: dict[str, Any]) -> bool:
+        """Whether the conditions hold for the values chosen so far."""
+        return all(key in chosen and chosen[key] in ok for key, ok in self.when.items())
+
+
+@dataclass
+class Space:
+    """A parsed search space: parameters in sampling order, shared base overrides, objectives."""
+
+    params: list[Param] = field(default_factory=list)
+    base: dict[str, Any] = field(default_factory=dict)
+    objective: list[str] = field(default_factory=list)
+    direction: list[str] = field(default_factory=list)
+
+    def merged(self, other: Space) -> Space:
+        """`other` over this space: its params replace same-named ones, its base wins."""
+        keys = {p.key for p in other.params}
+        params = [p for p in self.params if p.key not in keys] + other.params
+        return Space(
+            params=params,
+            base={**self.base, **other.base},
+            objective=other.objective or self.objective,
+            direction=other.direction or self.direction,
+        )
+
+    def check_order(self, where: str) -> None:
+        """Conditions must name parameters sampled before them."""
+        seen: set[str] = set()
+        for p in self.params:
+            for key in p.when:
+                if key not in seen:
+                    raise ConfigError(
+                        f"{where}: param '{p.key}' has when: {{{key}: ...}} but '{key}' is not "
+                        f"a param listed before it{did_you_mean(key, seen)}"
+                    )
+            seen.add(p.key)
+
+
+def encode(value: Any) -> Any:
+    """A categorical choice as Optuna can store it: scalars as they are, lists/maps as YAML."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return yaml.safe_dump(value, default_flow_style=True).strip()
+
+
+def decode(value: Any, param: Param) -> Any:
+    """The config value of a stored categorical choice."""
+    for choice in param.choices:
+        if encode(choice) == value:
+            return choice
+    return value
+
+
+def load_space(path: str | Path) -> Space:
+    """Read and check a search-space YAML file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"search={p}: file does not exist")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"search={p}: not valid YAML{line}") from None
+    return parse_space(data, str(p))
+
+
+def parse_space(data: Any, where: str = "search space") -> Space:
+    """Check a search-space mapping (see the module docstring) and return a `Space`."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: must be a mapping with 'params' (and optionally "
+                          f"{', '.join(sorted(_TOP_KEYS - {'params'}))})")  # fmt: skip
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise ConfigError(
+                f"{where}: unknown top-level key '{key}'{did_you_mean(key, _TOP_KEYS)}; "
+                f"valid: {', '.join(sorted(_TOP_KEYS))}"
+            )
+    raw_params = data.get("params") or {}
+    if not isinstance(raw_params, dict):
+        raise ConfigError(f"{where}: 'params' must map config keys to distributions")
+    base = data.get("base") or {}
+    if not isinstance(base, dict):
+        raise ConfigError(f"{where}: 'base' must map config keys to values")
+    space = Space(
+        params=[parse_param(str(k), v, where) for k, v in raw_params.items()],
+        base=flatten(base),
+        objective=_as_list(data.get("objective"), "objective", where),
+        direction=_as_list(data.get("direction"), "direction", where),
+    )
+    for d in space.direction:
+        if d not in ("minimize", "maximize"):
+            raise ConfigError(f"{where}: direction '{d}' must be minimize or maximize")
+    space.check_order(where)
+    return space
+
+
+def parse_param(key: str, spec: Any, where: str = "search space") -> Param:
+    """One `key: {type: ..., ...}` entry; a bare list is shorthand for a categorical."""
+    name = f"{where}: param '{key}'"
+    if isinstance(spec, list):
+        spec = {"type": "categorical", "choices": spec}
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{name} must be a mapping like {{type: float, low: 1e-4, high: 1e-2}} "
+                          f"or a list of choices, not {spec!r}")  # fmt: skip
+    unknown = sorted(set(spec) - _PARAM_KEYS)
+    if unknown:
+        raise ConfigError(f"{name}: unknown field '{unknown[0]}'"
+                          f"{did_you_mean(unknown[0], _PARAM_KEYS)}; valid: {', '.join(sorted(_PARAM_KEYS))}")  # fmt: skip
+    kind = spec.get("type")
+    if kind not in TYPES:
+        raise ConfigError(f"{name}: type={kind!r}{did_you_mean(str(kind), TYPES)}; valid: {', '.join(TYPES)}")  # fmt: skip
+    when = _parse_when(spec.get("when"), name)
+    if kind == "categorical":
+        choices = spec.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise ConfigError(f"{name}: a categorical needs a non-empty 'choices' list")
+        extra = sorted(set(spec) & {"low", "high", "log", "step"})
+        if extra:
+            raise ConfigError(f"{name}: '{extra[0]}' does not apply to a categorical")
+        encoded = [encode(c) for c in choices]
+        if len(set(map(repr, encoded))) != len(encoded):
+            raise ConfigError(f"{name}: choices repeat a value: {choices}")
+        return Param(key, kind, choices=tuple(choices), when=when)
+    if "choices" in spec:
+        raise ConfigError(f"{name}: 'choices' is for type: categorical, not {kind}")
+    low, high = spec.get("low"), spec.get("high")
+    number = int if kind == "int" else (int, float)
+    for label, value in (("low", low), ("high", high)):
+        if not isinstance(value, number) or isinstance(value, bool):
+            raise ConfigError(f"{name}: '{label}' must be {'an integer' if kind == 'int' else 'a number'}, got {value!r}")  # fmt: skip
+    if low >= high:
+        raise ConfigError(f"{name}: low={low} must be below high={high}")
+    log = spec.get("log", False)
+    if not isinstance(log, bool):
+        raise ConfigError(f"{name}: 'log' must be true or false, got {log!r}")
+    if log and low <= 0:
+        raise ConfigError(f"{name}: log: true needs low > 0, got low={low}")
+    step = spec.get("step")
+    if step is not None:
+        if not isinstance(step, number) or isinstance(step, bool) or step <= 0:
+            raise ConfigError(f"{name}: 'step' must be a positive {'integer' if kind == 'int' else 'number'}, got {step!r}")  # fmt: skip
+        if log:
+            raise ConfigError(f"{name}: 'step' and log: true cannot be combined (Optuna)")
+    return Param(key, kind, float(low) if kind == "float" else low,
+                 float(high) if kind == "float" else high, log, step, when=when)  # fmt: skip
+
+
+def _parse_when(when: Any, name: str) -> dict[str, tuple[Any, ...]]:
+    if when is None:
+        return {}
+    if not isinstance(when, dict) or not when:
+        raise ConfigError(f"{name}: 'when' must map earlier params to allowed values, "
+                          f"e.g. when: {{loss: [wgan]}}")  # fmt: skip
+    out = {}
+    for key, values in when.items():
+        values = values if isinstance(values, list) else [values]
+        out[str(key)] = tuple(values)
+    return out
+
+
+def _as_list(value: Any, label: str, where: str) -> list[str]:
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(isinstance(v, str) and v for v in items):
+        raise ConfigError(f"{where}: '{label}' must be a name or a list of names, got {value!r}")
+    return items
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`{a: {b: 1}}` -> `{"a.b": 1}` (dotted keys are kept as written)."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        full = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, full + "."))
+        else:
+            out[full] = value
+    return out

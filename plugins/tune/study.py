@@ -1,0 +1,292 @@
+"""Run a study: each trial is an ordinary ganhub run inside the study directory.
+
+Trials report the objective after every evaluation (`after_evaluate`); when the pruner says
+stop, the reporter sets `run.stop_requested`, the loop ends the run cleanly (checkpoint, final
+metrics) and the trial is recorded as pruned. Optuna is imported here, never at plugin import.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ganhub_tune.defaults import TRIAL_BASE, default_space, direction_of
+from ganhub_tune.space import Param, Space, decode, encode, load_space
+
+from ganhub.config.overrides import deep_merge, merge_sources, set_dotted
+from ganhub.config.resolve import config_class, describe_keys, resolve
+from ganhub.config.schema import RunConfig
+from ganhub.errors import ConfigError, did_you_mean
+from ganhub.hookspecs import hookimpl
+from ganhub.plugins import Hub, get_hub
+
+SAMPLERS = ("tpe", "random", "grid", "cmaes")
+PRUNERS = ("median", "hyperband", "none")
+SPACES = ("hparams", "arch")
+
+
+@dataclass
+class TuneOptions:
+    """What `ganhub tune` was asked for (after parsing its key=value options)."""
+
+    plugin: str
+    trials: int = 20
+    search: Path | None = None
+    space: str = "hparams"
+    objective: list[str] = field(default_factory=list)
+    direction: list[str] = field(default_factory=list)
+    sampler: str = "tpe"
+    pruner: str = "median"
+    storage: str | None = None
+    study: str | None = None
+    out_dir: Path = Path("runs/tune")
+    seed: int = 0
+    timeout: float | None = None
+    overrides: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Study:
+    """A prepared study: the space, the shared raw config, the objectives and where it lives."""
+
+    options: TuneOptions
+    space: Space
+    base_raw: dict[str, Any]
+    base_config: RunConfig
+    objectives: list[str]
+    directions: list[str]
+    directory: Path
+    storage_url: str
+
+
+def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
+    """Build the space (built-in, domain arch space, and/or search=FILE) and check everything."""
+    hub = hub or get_hub()
+    if options.space not in SPACES:
+        raise ConfigError(f"space={options.space}{did_you_mean(options.space, SPACES)}; valid: {', '.join(SPACES)}")  # fmt: skip
+    for label, value, valid in (("sampler", options.sampler, SAMPLERS), ("pruner", options.pruner, PRUNERS)):  # fmt: skip
+        if value not in valid:
+            raise ConfigError(f"{label}={value}{did_you_mean(value, valid)}; valid: {', '.join(valid)}")  # fmt: skip
+    if options.trials < 1:
+        raise ConfigError(f"trials={options.trials}: must be a positive integer")
+    domain = hub.require_domain(options.plugin)
+    arch = dict(getattr(domain, "arch_space", {}) or {})
+    if options.space == "arch" and not arch:
+        raise ConfigError(f"space=arch: domain '{options.plugin}' declares no arch_space "
+                          f"(Domain.arch_space); use space=hparams or search=FILE")  # fmt: skip
+    space = default_space(options.plugin, options.space, arch)
+    if options.search is not None:
+        space = space.merged(load_space(options.search))
+    space.check_order(f"search space of {options.plugin}")
+    if not space.params:
+        raise ConfigError(f"the search space of {options.plugin} has no params; give search=FILE")
+    objectives = options.objective or space.objective
+    if not objectives:
+        raise ConfigError(f"no objective for plugin={options.plugin}: add objective=METRIC "
+                          f"(a metric the run reports, e.g. fid, or step_time)")  # fmt: skip
+    directions = options.direction or space.direction
+    if not directions:
+        guessed = [direction_of(o) for o in objectives]
+        unknown = [o for o, d in zip(objectives, guessed, strict=True) if d is None]
+        if unknown:
+            raise ConfigError(f"objective={unknown[0]}: direction unknown; add direction=maximize or direction=minimize")  # fmt: skip
+        directions = [str(d) for d in guessed]
+    if len(directions) != len(objectives):
+        raise ConfigError(f"direction={directions} must give one direction per objective {objectives}")  # fmt: skip
+    for d in directions:
+        if d not in ("minimize", "maximize"):
+            raise ConfigError(f"direction={d}: valid: minimize, maximize")
+    if len(objectives) > 1 and options.sampler == "cmaes":
+        raise ConfigError("sampler=cmaes is single-objective; use tpe or random for several objectives")  # fmt: skip
+
+    base_raw: dict[str, Any] = {"plugin": options.plugin}
+    for key, value in {**TRIAL_BASE, **space.base}.items():
+        set_dotted(base_raw, key.split("."), value)
+    base_raw = deep_merge(base_raw, merge_sources(options.overrides))
+    base_raw["plugin"] = options.plugin
+    base_config = resolve(base_raw, hub=hub)
+    _check_keys(space.params, base_config, hub)
+    name = options.study or f"{options.plugin}-{options.space}"
+    directory = options.out_dir / name
+    directory.mkdir(parents=True, exist_ok=True)
+    storage = options.storage or f"sqlite:///{(directory / 'study.db').resolve()}"
+    return Study(options, space, base_raw, base_config, objectives, directions, directory, storage)
+
+
+def _check_keys(params: list[Param], config: RunConfig, hub: Hub) -> None:
+    keys = {row[0] for row in describe_keys(config_class(type(config), hub))}
+    sections = {k.rsplit(".", i)[0] for k in keys for i in range(1, k.count(".") + 1)}
+    for p in params:
+        if p.key not in keys and p.key not in sections:
+            raise ConfigError(f"search param '{p.key}' is not a config key of {config.plugin}"
+                              f"{did_you_mean(p.key, keys)}; see ganhub run plugin={config.plugin} --help")  # fmt: skip
+
+
+def suggest(trial: Any, param: Param) -> Any:
+    """Ask the trial for one parameter's value (a config value: categoricals decoded)."""
+    if param.type == "categorical":
+        stored = trial.suggest_categorical(param.key, [encode(c) for c in param.choices])
+        return decode(stored, param)
+    if param.type == "int":
+        return trial.suggest_int(param.key, int(param.low), int(param.high),  # type: ignore[arg-type]
+                                 step=int(param.step or 1), log=param.log)  # fmt: skip
+    return trial.suggest_float(param.key, param.low, param.high, step=param.step, log=param.log)
+
+
+def trial_raw(study: Study, chosen: dict[str, Any], number: int) -> dict[str, Any]:
+    """The raw config of one trial: the shared base, the chosen values, its run directory."""
+    raw = deep_merge(study.base_raw, {})
+    for key, value in chosen.items():
+        set_dotted(raw, key.split("."), value)
+    raw["out_dir"] = str(study.directory / "trials")
+    raw["name"] = f"trial_{number:04d}"
+    return raw
+
+
+class Reporter:
+    """Lifecycle-hook plugin: reports each evaluation to the running trial and asks to prune."""
+
+    def __init__(self) -> None:
+        self.trial: Any = None
+        self.objective = ""
+        self.pruned_at: int | None = None
+        self.rates: list[float] = []
+
+    def start(self, trial: Any, objective: str | None) -> None:
+        """Watch the next run for `trial` (objective None: report nothing, never prune)."""
+        self.trial, self.objective, self.pruned_at, self.rates = trial, objective or "", None, []
+
+    @hookimpl
+    def after_step(self, run: Any, step: int, metrics: dict[str, float] | None) -> None:
+        """Keep the measured training speed (for the step_time objective)."""
+        if self.trial is not None and metrics and "perf/steps_per_s" in metrics:
+            self.rates.append(metrics["perf/steps_per_s"])
+
+    @hookimpl
+    def after_evaluate(self, run: Any, step: int, metrics: dict[str, float]) -> None:
+        """Report the objective at this step; stop the run when the pruner says so."""
+        if self.trial is None or not self.objective or self.pruned_at is not None:
+            return
+        if step >= run.config.trainer.steps or self.objective not in metrics:
+            return
+        self.trial.report(float(metrics[self.objective]), step)
+        if self.trial.should_prune():
+            self.pruned_at = step
+            run.stop_requested = True  # the loop saves, evaluates and returns
+
+
+def objective_values(study: Study, summary: dict[str, Any], rates: list[float]) -> list[float]:
+    """The objective values of a finished run (metrics plus step_time / steps_per_s)."""
+    metrics = dict(summary["metrics"])
+    if rates:
+        metrics["steps_per_s"] = sum(rates) / len(rates)
+        metrics["step_time"] = 1.0 / max(metrics["steps_per_s"], 1e-12)
+    values = []
+    for name in study.objectives:
+        if name not in metrics:
+            raise ConfigError(f"objective={name}: the {study.options.plugin} run reports "
+                              f"{', '.join(sorted(metrics)) or 'no metrics'}; pick one of those")  # fmt: skip
+        values.append(float(metrics[name]))
+    return values
+
+
+def make_sampler(study: Study, seed: int) -> Any:
+    """The Optuna sampler named by sampler=."""
+    import optuna
+
+    kind, trials = study.options.sampler, study.options.trials
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if kind == "grid":
+        grid = {p.key: p.grid_values() for p in study.space.params}
+        return optuna.samplers.GridSampler(grid, seed=seed)
+    if kind == "cmaes":
+        try:
+            import cmaes  # noqa: F401
+        except ImportError:
+            raise ConfigError("sampler=cmaes needs the cmaes package: pip install cmaes") from None
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False,
+                                            n_startup_trials=max(1, min(5, trials // 4)))  # fmt: skip
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(2, min(10, trials // 3)))
+
+
+def make_pruner(study: Study) -> Any:
+    """The Optuna pruner named by pruner= (none for multi-objective studies)."""
+    import optuna
+
+    if study.options.pruner == "none" or len(study.objectives) > 1:
+        return optuna.pruners.NopPruner()
+    if study.options.pruner == "hyperband":
+        steps = study.base_config.trainer.steps
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, steps // 8), max_resource=steps)
+    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
+
+
+def open_study(study: Study) -> Any:
+    """Create or load the Optuna study in its storage (heartbeats fail trials of dead workers)."""
+    import optuna
+    from optuna.storages import RDBStorage
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    if study.storage_url.endswith((".log", ".journal")):
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        storage: Any = JournalStorage(JournalFileBackend(study.storage_url))
+    else:
+        storage = RDBStorage(study.storage_url, heartbeat_interval=5, grace_period=20,
+                             heartbeat_stale_trial_callback=_retry_stale())  # fmt: skip
+    existing = _count_trials(storage, study.directory.name)
+    seed = study.options.seed + existing
+    if study.options.storage is not None:
+        seed += os.getpid()  # workers on one shared study must not draw the same points
+    return optuna.create_study(
+        study_name=study.directory.name,
+        storage=storage,
+        sampler=make_sampler(study, seed),
+        pruner=make_pruner(study),
+        directions=study.directions,
+        load_if_exists=True,
+    )
+
+
+def _retry_stale() -> Any:
+    """Re-queue (once) the parameters of a trial whose worker died without finishing it."""
+    from optuna import storages
+
+    if hasattr(storages, "RetryHeartbeatStaleTrialCallback"):  # Optuna >= 4.9
+        return storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
+    return storages.RetryFailedTrialCallback(max_retry=1)
+
+
+def _count_trials(storage: Any, name: str) -> int:
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return 0
+    return len(storage.get_all_trials(study_id, deepcopy=False))
+
+
+def default_params(study: Study) -> dict[str, Any] | None:
+    """The base config's own values of the searched keys (the 'default' trial), if in range."""
+    dump = study.base_config.model_dump(mode="json")
+    params: dict[str, Any] = {}
+    chosen: dict[str, Any] = {}
+    for p in study.space.params:
+        if not p.is_active(chosen):
+            continue
+        node: Any = dump
+        for part in p.key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if p.type == "categorical":
+            if node not in p.choices:
+                return None
+            params[p.key] = encode(node)
+        elif not isinstance(node, int | float) or not p.low <= node <= p.high:  # type: ignore[operator]
+            return None
+        else:
+            params[p.key] = node
+        chosen[p.key] = node
+    return params
