@@ -25,6 +25,10 @@ class Domain(ABC):
     supports_pack: ClassVar[bool] = False
     # Named override sets: `preset=small` merges presets["small"] under the user's overrides.
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    # Architecture search space (`ganhub tune space=arch`): dotted config keys of G/D structure
+    # (depth, width, normalisation, activation, attention, residual) mapped to distributions,
+    # e.g. {"model.g_layers": {"type": "int", "low": 2, "high": 5}}. Empty: no arch search.
+    arch_space: ClassVar[dict[str, Any]] = {}
 
     @property
     @abstractmethod

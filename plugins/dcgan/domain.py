@@ -50,6 +50,50 @@ class DCGANData(Section):
         return 1 if self.source in ("digits", "mnist", "fashion_mnist") else 3
 
 
+Act = Literal["relu", "leaky_relu", "silu", "elu"]
+
+
+def _act(name: str) -> nn.Module:
+    if name == "leaky_relu":
+        return nn.LeakyReLU(0.2, True)
+    return {"relu": lambda: nn.ReLU(True), "silu": nn.SiLU, "elu": nn.ELU}[name]()
+
+
+class ConvBlock(nn.Module):
+    """3x3 conv, norm, activation at constant size; with `residual`, x + block(x)."""
+
+    def __init__(self, c: int, size: int, norm: str, act: str, residual: bool) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(c, c, 3, 1, 1, bias=False), _norm(norm, c, size), _act(act)
+        )
+        self.residual = residual
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Same shape out as in."""
+        return x + self.body(x) if self.residual else self.body(x)
+
+
+class SelfAttention(nn.Module):
+    """SAGAN self-attention over spatial positions; output x + gamma * attn (gamma starts at 0)."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.q = nn.Conv2d(c, max(c // 8, 1), 1)
+        self.k = nn.Conv2d(c, max(c // 8, 1), 1)
+        self.v = nn.Conv2d(c, c, 1)
+        self.gamma = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Attend over the H*W positions."""
+        b, c, h, w = x.shape
+        q = self.q(x).flatten(2).transpose(1, 2)  # (B, HW, C')
+        k = self.k(x).flatten(2)  # (B, C', HW)
+        attn = torch.softmax(q @ k, dim=-1)  # (B, HW, HW)
+        out = (self.v(x).flatten(2) @ attn.transpose(1, 2)).view(b, c, h, w)
+        return x + self.gamma * out
+
+
 class DCGANModel(Section):
     """DCGAN sizes."""
 
@@ -59,6 +103,16 @@ class DCGANModel(Section):
     d_channels: int = Field(32, gt=0, description="discriminator base width (ndf; the paper: 64+)")
     d_norm: Literal["batch", "layer", "none"] = Field(
         "batch", description="D normalisation; gradient penalties need layer or none"
+    )
+    g_norm: Literal["batch", "layer", "none"] = Field("batch", description="G normalisation")
+    g_act: Act = Field("relu", description="G activation (leaky_relu: slope 0.2)")
+    d_act: Act = Field("leaky_relu", description="D activation (leaky_relu: slope 0.2)")
+    extra_blocks: int = Field(
+        0, ge=0, le=4, description="3x3 conv blocks after each G up / D down stage (depth)"
+    )
+    residual: bool = Field(False, description="skip connections around the extra blocks")
+    attention: bool = Field(
+        False, description="SAGAN self-attention block at 16x16 in G and D (gamma starts at 0)"
     )
 
 
@@ -86,19 +140,28 @@ def _norm(kind: str, channels: int, size: int) -> nn.Module:
 class Generator(nn.Sequential):
     """z -> 4x4 -> ... -> size x size: transposed convs, BatchNorm, ReLU, Tanh output."""
 
-    def __init__(self, latent_dim: int, width: int, channels: int, size: int) -> None:
+    def __init__(
+        self, latent_dim: int, width: int, channels: int, size: int, arch: DCGANModel | None = None
+    ) -> None:
+        a = arch or DCGANModel()
         n_up = int(math.log2(size)) - 2
-        c = width * 2 ** (n_up - 1)
+        c, s = width * 2 ** (n_up - 1), 4
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(latent_dim, c, 4, 1, 0, bias=False), nn.BatchNorm2d(c), nn.ReLU(True)
+            nn.ConvTranspose2d(latent_dim, c, 4, 1, 0, bias=False), _norm(a.g_norm, c, s), _act(a.g_act)
         ]  # fmt: skip
         for _ in range(n_up - 1):
+            s *= 2
             layers += [
                 nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(c // 2),
-                nn.ReLU(True),
+                _norm(a.g_norm, c // 2, s),
+                _act(a.g_act),
             ]
             c //= 2
+            layers += [
+                ConvBlock(c, s, a.g_norm, a.g_act, a.residual) for _ in range(a.extra_blocks)
+            ]
+            if a.attention and s == 16:
+                layers.append(SelfAttention(c))
         layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1, bias=False), nn.Tanh()]
         super().__init__(*layers)
 
@@ -110,21 +173,24 @@ class Generator(nn.Sequential):
 class Discriminator(nn.Sequential):
     """size x size -> logit: strided convs, BatchNorm (not on the first layer), LeakyReLU(0.2)."""
 
-    def __init__(self, width: int, in_channels: int, size: int, norm: str) -> None:
+    def __init__(
+        self, width: int, in_channels: int, size: int, norm: str, arch: DCGANModel | None = None
+    ) -> None:
+        a = arch or DCGANModel()
         n_down = int(math.log2(size)) - 2
         c, s = width, size // 2
-        layers: list[nn.Module] = [
-            nn.Conv2d(in_channels, c, 4, 2, 1, bias=False),
-            nn.LeakyReLU(0.2, True),
-        ]
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, c, 4, 2, 1, bias=False), _act(a.d_act)]
+        if a.attention and s == 16:
+            layers.append(SelfAttention(c))
         for _ in range(n_down - 1):
             s //= 2
             layers += [
                 nn.Conv2d(c, c * 2, 4, 2, 1, bias=False),
                 _norm(norm, c * 2, s),
-                nn.LeakyReLU(0.2, True),
+                _act(a.d_act),
             ]
             c *= 2
+            layers += [ConvBlock(c, s, norm, a.d_act, a.residual) for _ in range(a.extra_blocks)]
         layers.append(nn.Conv2d(c, 1, 4, 1, 0, bias=False))
         super().__init__(*layers)
 
@@ -150,8 +216,8 @@ class DCGANSystem(UnconditionalGAN):
 
     def __init__(self, config: DCGANConfig, hints: BuildHints) -> None:
         m, channels = config.model, config.data.resolved_channels()
-        G = Generator(m.latent_dim, m.g_channels, channels, m.image_size)
-        D = Discriminator(m.d_channels, channels * hints.pack, m.image_size, m.d_norm)
+        G = Generator(m.latent_dim, m.g_channels, channels, m.image_size, m)
+        D = Discriminator(m.d_channels, channels * hints.pack, m.image_size, m.d_norm, m)
         G.apply(dcgan_init)
         D.apply(dcgan_init)
         super().__init__(config, hints, G, D, (m.latent_dim,))
@@ -208,6 +274,23 @@ class DCGANDomain(Domain):
         "stacked": {"data": {"source": "stacked_digits"}},
         "paper": {"model": {"g_channels": 64, "d_channels": 64}},  # the DCGAN paper's widths
         "digits64": {"model": {"image_size": 64, "g_channels": 64, "d_channels": 64}},
+    }
+    # NAS by black-box search (ganhub tune space=arch): width, depth, norm, activation,
+    # self-attention, skips (residual is only searched when there are extra blocks)
+    arch_space: ClassVar[dict[str, Any]] = {
+        "model.g_channels": {"type": "categorical", "choices": [16, 32, 64]},
+        "model.d_channels": {"type": "categorical", "choices": [16, 32, 64]},
+        "model.g_norm": {"type": "categorical", "choices": ["batch", "layer", "none"]},
+        "model.d_norm": {"type": "categorical", "choices": ["batch", "layer", "none"]},
+        "model.g_act": {"type": "categorical", "choices": ["relu", "leaky_relu", "silu"]},
+        "model.d_act": {"type": "categorical", "choices": ["leaky_relu", "silu"]},
+        "model.extra_blocks": {"type": "int", "low": 0, "high": 1},
+        "model.residual": {
+            "type": "categorical",
+            "choices": [False, True],
+            "when": {"model.extra_blocks": [1]},
+        },
+        "model.attention": {"type": "categorical", "choices": [False, True]},
     }
 
     @property

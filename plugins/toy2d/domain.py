@@ -31,6 +31,17 @@ class Toy2dData(Section):
     )
 
 
+Norm1d = Literal["none", "batch", "layer"]
+Activation = Literal["relu", "leaky_relu", "elu", "silu", "tanh"]
+
+
+def activation(name: str) -> nn.Module:
+    """An activation module by name (leaky_relu has slope 0.2)."""
+    if name == "leaky_relu":
+        return nn.LeakyReLU(0.2)
+    return {"relu": nn.ReLU, "elu": nn.ELU, "silu": nn.SiLU, "tanh": nn.Tanh}[name]()
+
+
 class Toy2dModel(Section):
     """MLP sizes."""
 
@@ -39,6 +50,17 @@ class Toy2dModel(Section):
     g_layers: int = Field(3, ge=1, description="generator hidden layers")
     d_hidden: int = Field(128, gt=0, description="discriminator hidden width")
     d_layers: int = Field(3, ge=1, description="discriminator hidden layers")
+    g_norm: Norm1d = Field("none", description="normalisation after each generator hidden layer")
+    d_norm: Norm1d = Field(
+        "none", description="normalisation after each discriminator hidden layer"
+    )
+    g_act: Activation = Field("relu", description="generator activation")
+    d_act: Activation = Field(
+        "leaky_relu", description="discriminator activation (leaky: slope 0.2)"
+    )
+    residual: bool = Field(
+        False, description="skip connections around hidden layers after the first"
+    )
 
 
 def _toy_optim() -> OptimConfig:
@@ -100,15 +122,42 @@ def mode_stats(
     }
 
 
-def mlp(n_in: int, hidden: int, layers: int, n_out: int, act: nn.Module) -> nn.Sequential:
-    """Linear-activation stack."""
+def mlp(
+    n_in: int,
+    hidden: int,
+    layers: int,
+    n_out: int,
+    act: nn.Module,
+    norm: str = "none",
+    residual: bool = False,
+) -> nn.Sequential:
+    """Linear-(norm)-activation stack; `residual` adds skips around hidden layers after the first."""
     mods: list[nn.Module] = []
     width = n_in
-    for _ in range(layers):
-        mods += [nn.Linear(width, hidden), act]
+    for i in range(layers):
+        block: list[nn.Module] = [nn.Linear(width, hidden)]
+        if norm != "none":
+            block.append(nn.BatchNorm1d(hidden) if norm == "batch" else nn.LayerNorm(hidden))
+        block.append(act)
+        if residual and i > 0:
+            mods.append(Residual(nn.Sequential(*block)))
+        else:
+            mods += block
         width = hidden
     mods.append(nn.Linear(width, n_out))
     return nn.Sequential(*mods)
+
+
+class Residual(nn.Module):
+    """x + f(x)."""
+
+    def __init__(self, body: nn.Module) -> None:
+        super().__init__()
+        self.body = body
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Add the block's output to its input."""
+        return x + self.body(x)
 
 
 class Toy2dSystem(UnconditionalGAN):
@@ -121,8 +170,10 @@ class Toy2dSystem(UnconditionalGAN):
         super().__init__(
             config,
             hints,
-            mlp(m.latent_dim, m.g_hidden, m.g_layers, 2, nn.ReLU()),
-            mlp(2 * hints.pack, m.d_hidden, m.d_layers, 1, nn.LeakyReLU(0.2)),
+            mlp(m.latent_dim, m.g_hidden, m.g_layers, 2, activation(m.g_act), m.g_norm, m.residual),
+            mlp(
+                2 * hints.pack, m.d_hidden, m.d_layers, 1, activation(m.d_act), m.d_norm, m.residual
+            ),
             (m.latent_dim,),
         )
         self.dataset = config.data.dataset
@@ -203,6 +254,18 @@ class Toy2dDomain(Domain):
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "ring": {"data": {"dataset": "ring"}},
         "grid": {"data": {"dataset": "grid"}, "trainer": {"steps": 4000}},
+    }
+    # NAS by black-box search (ganhub tune space=arch): depth, width, norm, activation, skips.
+    arch_space: ClassVar[dict[str, Any]] = {
+        "model.g_layers": {"type": "int", "low": 2, "high": 5},
+        "model.d_layers": {"type": "int", "low": 2, "high": 5},
+        "model.g_hidden": {"type": "categorical", "choices": [64, 128, 256, 512]},
+        "model.d_hidden": {"type": "categorical", "choices": [64, 128, 256, 512]},
+        "model.g_norm": {"type": "categorical", "choices": ["none", "batch", "layer"]},
+        "model.d_norm": {"type": "categorical", "choices": ["none", "layer"]},
+        "model.g_act": {"type": "categorical", "choices": ["relu", "leaky_relu", "elu", "silu"]},
+        "model.d_act": {"type": "categorical", "choices": ["leaky_relu", "relu", "elu", "silu"]},
+        "model.residual": {"type": "categorical", "choices": [False, True]},
     }
 
     @property
