@@ -15,12 +15,18 @@ OPTIONS: dict[str, tuple[type, str]] = {
     "plugin": (str, "the domain to tune (required)"),
     "trials": (int, "finished (complete or pruned) trials the study should hold [20]"),
     "search": (str, "a search-space YAML file, merged over the built-in space"),
-    "space": (str, "hparams (optimiser, loss, sizes) or arch (the domain's G/D structure) [hparams]"),
+    "space": (
+        str,
+        "hparams (optimiser, loss, sizes) or arch (the domain's G/D structure) [hparams]",
+    ),
     "objective": (list, "metric(s) to optimise: modes, fd_digits, step_time, [modes,step_time]"),
     "direction": (list, "maximize / minimize per objective [known metrics: automatic]"),
     "sampler": (str, "tpe (Bayesian), random, grid, cmaes [tpe]"),
     "pruner": (str, "median, hyperband, none [median]"),
-    "storage": (str, "Optuna storage URL, e.g. postgresql://user@host/db [sqlite in the study dir]"),
+    "storage": (
+        str,
+        "Optuna storage URL, e.g. postgresql://user@host/db [sqlite in the study dir]",
+    ),
     "study": (str, "study name = directory under out [PLUGIN-SPACE]; same name resumes"),
     "out": (str, "parent folder of study directories [runs/tune]"),
     "sampler_seed": (int, "seed of the sampler [0]"),
@@ -30,7 +36,11 @@ OPTIONS: dict[str, tuple[type, str]] = {
 
 @click.command(
     name="tune",
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+    context_settings={
+        "ignore_unknown_options": True,
+        "allow_extra_args": True,
+        "help_option_names": [],
+    },
 )
 @click.argument("items", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context

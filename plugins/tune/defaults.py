@@ -15,7 +15,10 @@ HPARAMS: dict[str, Any] = {
     "params": {
         "optim.G.lr": {"type": "float", "low": 5e-5, "high": 5e-3, "log": True},
         "optim.D.lr": {"type": "float", "low": 5e-5, "high": 5e-3, "log": True},
-        "optim.G.betas": {"type": "categorical", "choices": [[0.5, 0.999], [0.0, 0.99], [0.9, 0.999]]},
+        "optim.G.betas": {
+            "type": "categorical",
+            "choices": [[0.5, 0.999], [0.0, 0.99], [0.9, 0.999]],
+        },
         "loss": {"type": "categorical", "choices": ["nonsaturating", "hinge", "lsgan"]},
     }
 }
@@ -30,6 +33,11 @@ DOMAINS: dict[str, dict[str, Any]] = {
             "trainer.batch_size": {"type": "categorical", "choices": [128, 256, 512]},
             "model.g_hidden": {"type": "categorical", "choices": [64, 128, 256]},
             "model.d_hidden": {"type": "categorical", "choices": [64, 128, 256]},
+            # generator EMA and PacGAN are the usual remedies for dropped modes
+            "tricks": {
+                "type": "categorical",
+                "choices": [[], ["ema"], ["pacgan"], ["ema", "pacgan"]],
+            },
         },
     },
     "dcgan": {
@@ -69,6 +77,6 @@ def direction_of(metric: str) -> str | None:
     name = metric.removeprefix("eval/")
     if name in MAXIMIZE or name.endswith("_modes"):
         return "maximize"
-    if name in MINIMIZE or name.startswith(("fid", "fd_", "kid")):
+    if name in MINIMIZE or name.startswith(("fid_", "fd_", "kid_")):
         return "minimize"
     return None

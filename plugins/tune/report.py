@@ -89,13 +89,15 @@ def _importances(ostudy: Any, study: Study, complete: list[Any]) -> dict[str, An
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                values = optuna.importance.get_param_importances(
-                    ostudy, target=lambda t, i=i: t.values[i]
-                )
+                values = optuna.importance.get_param_importances(ostudy, target=_value(i))
         except (RuntimeError, ValueError):
             continue  # e.g. every complete trial used the same values
         out[name] = {k: round(float(v), 4) for k, v in values.items()}
     return out
+
+
+def _value(i: int) -> Any:
+    return lambda t: t.values[i]
 
 
 def _plots(ostudy: Any, out: Path, *, multi: bool) -> list[Path]:
@@ -170,7 +172,9 @@ def summary_text(
     for t in trials:
         vals = t.values or [None] * len(objectives)
         if t.values is None and t.intermediate_values:
-            vals = [t.intermediate_values[max(t.intermediate_values)]] + [None] * (len(objectives) - 1)
+            vals = [t.intermediate_values[max(t.intermediate_values)]] + [None] * (
+                len(objectives) - 1
+            )
         params = " ".join(f"{k}={_fmt(v)}" for k, v in t.params.items())
         run = Path(t.user_attrs.get("run_dir", "-")).name
         lines.append(f"| {t.number} | {t.state.name.lower()} | "

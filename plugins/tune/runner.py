@@ -30,7 +30,7 @@ def run_study(study: Study, hub: Hub | None = None, echo: Callable[[str], None] 
     from optuna.trial import TrialState
 
     hub = hub or get_hub()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # trial failures: our own line
     ostudy = open_study(study)
     finished_states = (TrialState.COMPLETE, TrialState.PRUNED)
     done = len(ostudy.get_trials(deepcopy=False, states=finished_states))
@@ -77,10 +77,13 @@ def _objective(
                 chosen[param.key] = suggest(trial, param)
         raw = trial_raw(study, chosen, trial.number)
         trial.set_user_attr("run_dir", str(study.directory / "trials" / raw["name"]))
-        config = resolve(raw, hub=hub)  # a bad combination fails this trial, not the study
         reporter.start(trial, study.objectives[0] if single else None)
         try:
+            config = resolve(raw, hub=hub)  # a bad combination fails this trial, not the study
             summary = train(config, hub=hub)
+        except (ConfigError, TrainingError) as exc:
+            echo(f"trial {trial.number}: failed: {exc}  {_params_text(chosen)}")
+            raise
         finally:
             pruned_at, rates = reporter.pruned_at, reporter.rates
             reporter.start(None, None)

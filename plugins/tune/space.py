@@ -55,7 +55,7 @@ class Param:
                 f"(or make it categorical with explicit choices)"
             )
         assert self.low is not None and self.high is not None
-        n = int(round((self.high - self.low) / self.step)) + 1
+        n = round((self.high - self.low) / self.step) + 1
         values = [self.low + i * self.step for i in range(n)]
         return [int(v) for v in values] if self.type == "int" else values
 
@@ -185,7 +185,8 @@ def parse_param(key: str, spec: Any, where: str = "search space") -> Param:
         return Param(key, kind, choices=tuple(choices), when=when)
     if "choices" in spec:
         raise ConfigError(f"{name}: 'choices' is for type: categorical, not {kind}")
-    low, high = spec.get("low"), spec.get("high")
+    low: Any = spec.get("low")
+    high: Any = spec.get("high")
     number = int if kind == "int" else (int, float)
     for label, value in (("low", low), ("high", high)):
         if not isinstance(value, number) or isinstance(value, bool):

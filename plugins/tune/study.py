@@ -131,7 +131,7 @@ def suggest(trial: Any, param: Param) -> Any:
         stored = trial.suggest_categorical(param.key, [encode(c) for c in param.choices])
         return decode(stored, param)
     if param.type == "int":
-        return trial.suggest_int(param.key, int(param.low), int(param.high),  # type: ignore[arg-type]
+        return trial.suggest_int(param.key, int(param.low or 0), int(param.high or 0),
                                  step=int(param.step or 1), log=param.log)  # fmt: skip
     return trial.suggest_float(param.key, param.low, param.high, step=param.step, log=param.log)
 
@@ -221,8 +221,10 @@ def make_pruner(study: Study) -> Any:
         return optuna.pruners.NopPruner()
     if study.options.pruner == "hyperband":
         steps = study.base_config.trainer.steps
-        return optuna.pruners.HyperbandPruner(min_resource=max(1, steps // 8), max_resource=steps)
-    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, steps // 4), max_resource=steps)
+    # no verdict in the first quarter of a run: early evaluations of GANs say little
+    warmup = study.base_config.trainer.steps // 4
+    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=warmup)
 
 
 def open_study(study: Study) -> Any:
@@ -247,7 +249,7 @@ def open_study(study: Study) -> Any:
         storage=storage,
         sampler=make_sampler(study, seed),
         pruner=make_pruner(study),
-        directions=study.directions,
+        directions=study.directions,  # type: ignore[arg-type]
         load_if_exists=True,
     )
 
@@ -284,7 +286,7 @@ def default_params(study: Study) -> dict[str, Any] | None:
             if node not in p.choices:
                 return None
             params[p.key] = encode(node)
-        elif not isinstance(node, int | float) or not p.low <= node <= p.high:  # type: ignore[operator]
+        elif not isinstance(node, int | float) or not (p.low or 0) <= node <= (p.high or 0):
             return None
         else:
             params[p.key] = node
