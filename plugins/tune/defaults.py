@@ -33,10 +33,16 @@ DOMAINS: dict[str, dict[str, Any]] = {
             "trainer.batch_size": {"type": "categorical", "choices": [128, 256, 512]},
             "model.g_hidden": {"type": "categorical", "choices": [64, 128, 256]},
             "model.d_hidden": {"type": "categorical", "choices": [64, 128, 256]},
-            # generator EMA and PacGAN are the usual remedies for dropped modes
+            # PacGAN against dropped modes; a decaying LR sharpens the modes at the end
             "tricks": {
                 "type": "categorical",
-                "choices": [[], ["ema"], ["pacgan"], ["ema", "pacgan"]],
+                "choices": [[], ["lr_schedule"], ["pacgan"], ["lr_schedule", "pacgan"]],
+            },
+            "trick.lr_schedule.start": {
+                "type": "float",
+                "low": 0.0,
+                "high": 0.8,
+                "when": {"tricks": [["lr_schedule"], ["lr_schedule", "pacgan"]]},
             },
         },
     },

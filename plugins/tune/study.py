@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ganhub_tune.defaults import TRIAL_BASE, default_space, direction_of
 from ganhub_tune.space import Param, Space, decode, encode, load_space
 
-from ganhub.config.overrides import deep_merge, merge_sources, set_dotted
+from ganhub.config.overrides import deep_merge, merge_sources, parse_override, set_dotted
 from ganhub.config.resolve import config_class, describe_keys, resolve
 from ganhub.config.schema import RunConfig
 from ganhub.errors import ConfigError, did_you_mean
@@ -80,6 +80,7 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
     space = default_space(options.plugin, options.space, arch)
     if options.search is not None:
         space = space.merged(load_space(options.search))
+    space.params = _without_fixed(space.params, options.overrides)
     space.check_order(f"search space of {options.plugin}")
     if not space.params:
         raise ConfigError(f"the search space of {options.plugin} has no params; give search=FILE")
@@ -114,6 +115,20 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
     directory.mkdir(parents=True, exist_ok=True)
     storage = options.storage or f"sqlite:///{(directory / 'study.db').resolve()}"
     return Study(options, space, base_raw, base_config, objectives, directions, directory, storage)
+
+
+def _without_fixed(params: list[Param], overrides: list[str]) -> list[Param]:
+    """A key set on the command line is fixed, not searched; conditions on it are decided now."""
+    fixed = {".".join(path): value for path, value in map(parse_override, overrides)}
+    kept = []
+    for p in params:
+        if p.key in fixed:
+            continue
+        when = {k: ok for k, ok in p.when.items() if k not in fixed}
+        if any(fixed[k] not in ok for k, ok in p.when.items() if k in fixed):
+            continue  # its condition is false for the fixed value: never sampled
+        kept.append(replace(p, when=when))
+    return kept
 
 
 def _check_keys(params: list[Param], config: RunConfig, hub: Hub) -> None:
@@ -230,7 +245,6 @@ def make_pruner(study: Study) -> Any:
 def open_study(study: Study) -> Any:
     """Create or load the Optuna study in its storage (heartbeats fail trials of dead workers)."""
     import optuna
-    from optuna.storages import RDBStorage
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     if study.storage_url.endswith((".log", ".journal")):
@@ -238,8 +252,7 @@ def open_study(study: Study) -> Any:
 
         storage: Any = JournalStorage(JournalFileBackend(study.storage_url))
     else:
-        storage = RDBStorage(study.storage_url, heartbeat_interval=5, grace_period=20,
-                             heartbeat_stale_trial_callback=_retry_stale())  # fmt: skip
+        storage = _rdb_storage(_driver_url(study.storage_url))
     existing = _count_trials(storage, study.directory.name)
     seed = study.options.seed + existing
     if study.options.storage is not None:
@@ -252,6 +265,43 @@ def open_study(study: Study) -> Any:
         directions=study.directions,  # type: ignore[arg-type]
         load_if_exists=True,
     )
+
+
+def _rdb_storage(url: str) -> Any:
+    """An RDB storage; workers starting together may race to create the tables, so retry."""
+    import random
+    import time
+
+    import sqlalchemy.exc
+    from optuna.storages import RDBStorage
+
+    for attempt in range(5):
+        try:
+            return RDBStorage(url, heartbeat_interval=5, grace_period=20,
+                              heartbeat_stale_trial_callback=_retry_stale())  # fmt: skip
+        except sqlalchemy.exc.SQLAlchemyError as exc:
+            if attempt == 4 or isinstance(
+                exc, sqlalchemy.exc.OperationalError
+            ):  # unreachable server
+                raise ConfigError(f"storage={url}: {str(exc).splitlines()[0]}") from None
+            time.sleep(0.5 + random.random())
+    raise AssertionError("unreachable")
+
+
+def _driver_url(url: str) -> str:
+    """postgresql:// with the driver the `tune` extra installs (psycopg2) unless psycopg 3 is there.
+
+    SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; the extra ships psycopg2-binary.
+    """
+    import importlib.util
+
+    if not url.startswith(("postgresql://", "postgres://")):
+        return url
+    rest = url.split("://", 1)[1]
+    for module, dialect in (("psycopg", "psycopg"), ("psycopg2", "psycopg2")):
+        if importlib.util.find_spec(module) is not None:
+            return f"postgresql+{dialect}://{rest}"
+    raise ConfigError(f"storage={url}: no PostgreSQL driver; pip install psycopg2-binary")
 
 
 def _retry_stale() -> Any:

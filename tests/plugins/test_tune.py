@@ -1,0 +1,364 @@
+"""ganhub tune: search-space parsing, pruning, resume after a kill, PostgreSQL workers, arch spaces."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+from ganhub_tune.cli import parse_options
+from ganhub_tune.space import decode, encode, load_space, parse_space
+from ganhub_tune.study import _driver_url, prepare
+
+from ganhub.config.resolve import resolve
+from ganhub.engine.system import BuildHints
+from ganhub.errors import ConfigError
+from ganhub.plugins import get_hub
+
+optuna = pytest.importorskip("optuna")
+
+# a few hundred tiny steps: every trial takes about a second on one CPU core
+TINY = [
+    "data.dataset=ring",
+    "trainer.steps=200",
+    "trainer.eval_every=50",
+    "trainer.batch_size=64",
+    "data.n_samples=2000",
+    "model.g_hidden=32",
+    "model.d_hidden=32",
+    "eval.n_samples=500",
+    "loss=nonsaturating",
+    "tricks=[]",
+    "optim.G.betas=[0.5,0.999]",
+]
+LR_SPACE = {
+    "params": {
+        "optim.G.lr": {"type": "float", "low": 1e-9, "high": 1e-2, "log": True},
+        "optim.D.lr": {"type": "float", "low": 1e-9, "high": 1e-2, "log": True},
+    }
+}
+
+
+def _space_file(tmp_path: Path, spec: dict[str, Any] = LR_SPACE) -> Path:
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def _tune_args(tmp_path: Path, study: str, *extra: str) -> list[str]:
+    return ["tune", "plugin=toy2d", f"out={tmp_path / 'studies'}", f"study={study}",
+            f"search={_space_file(tmp_path)}", "objective=reverse_kl", *TINY, *extra]  # fmt: skip
+
+
+def _load(url: str, name: str) -> Any:
+    return optuna.load_study(study_name=name, storage=_driver_url(url))
+
+
+# -- the search-space parser ---------------------------------------------------------------
+
+
+def test_parser_reads_every_kind_of_param() -> None:
+    space = parse_space({
+        "objective": "modes",
+        "base": {"data": {"dataset": "grid"}, "trainer.steps": 100},
+        "params": {
+            "optim.G.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+            "model.g_layers": {"type": "int", "low": 2, "high": 6, "step": 2},
+            "tricks": [[], ["r1"]],
+            "trick.r1.gamma": {"type": "float", "low": 0.1, "high": 10, "when": {"tricks": [["r1"]]}},
+        },
+    })  # fmt: skip
+    assert [p.key for p in space.params] == [
+        "optim.G.lr",
+        "model.g_layers",
+        "tricks",
+        "trick.r1.gamma",
+    ]
+    assert space.base == {"data.dataset": "grid", "trainer.steps": 100}
+    lr, layers, tricks, gamma = space.params
+    assert lr.log and lr.low == 1e-4 and layers.grid_values() == [2, 4, 6]
+    assert tricks.grid_values() == ["[]", "[r1]"]
+    assert [decode(encode(c), tricks) for c in tricks.choices] == [[], ["r1"]]
+    assert not gamma.is_active({"tricks": []}) and gamma.is_active({"tricks": ["r1"]})
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"optim.G.lr": {"type": "flaot", "low": 1, "high": 2}}, "'optim.G.lr': type='flaot' (did you mean 'float'?)"),
+        ({"optim.G.lr": {"type": "float", "low": 2, "high": 1}}, "'optim.G.lr': low=2 must be below high=1"),
+        ({"optim.G.lr": {"type": "float", "low": 0, "high": 1, "log": True}}, "log: true needs low > 0"),
+        ({"model.g_layers": {"type": "int", "low": 1.5, "high": 3}}, "'low' must be an integer, got 1.5"),
+        ({"loss": {"type": "categorical"}}, "'loss': a categorical needs a non-empty 'choices' list"),
+        ({"loss": {"type": "categorical", "choices": ["a"], "low": 1}}, "'low' does not apply to a categorical"),
+        ({"loss": {"type": "categorical", "choice": ["a"]}}, "unknown field 'choice' (did you mean 'choices'?)"),
+        ({"x": {"type": "float", "low": 0, "high": 1, "when": {"loss": ["a"]}}, "loss": ["a", "b"]},
+         "'x' has when: {loss: ...} but 'loss' is not a param listed before it"),
+        ({"loss": "hinge"}, "param 'loss' must be a mapping"),
+    ],
+)  # fmt: skip
+def test_parser_errors_name_the_key_and_what_is_valid(params: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_space({"params": params}, "space.yaml")
+    assert message in str(err.value) and str(err.value).startswith("space.yaml")
+
+
+def test_parser_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_space(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("params:\n  a: [1, 2\n")
+    with pytest.raises(ConfigError, match=r"not valid YAML at line \d"):
+        load_space(bad)
+    bad.write_text("parms: {}\n")
+    with pytest.raises(ConfigError, match=r"unknown top-level key 'parms' \(did you mean 'params'"):
+        load_space(bad)
+
+
+def test_grid_needs_a_step_for_ranges() -> None:
+    space = parse_space({"params": {"optim.G.lr": {"type": "float", "low": 1e-4, "high": 1e-3}}})
+    with pytest.raises(ConfigError, match="sampler=grid needs 'step'"):
+        space.params[0].grid_values()
+
+
+def test_unknown_config_key_and_options_are_clear_errors(tmp_path: Path, cli: Any) -> None:
+    spec = {"params": {"optim.G.rl": {"type": "float", "low": 1e-4, "high": 1e-3}}}
+    opts = parse_options(
+        ["plugin=toy2d", f"search={_space_file(tmp_path, spec)}", f"out={tmp_path}"]
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"'optim.G.rl' is not a config key of toy2d \(did you mean 'optim.G.lr'\?\)",
+    ):
+        prepare(opts)  # fmt: skip
+    code, _, err = cli("tune", "plugin=toy2d", "trials=many")
+    assert code == 2 and err.strip() == "ganhub: error: trials='many': must be int (finished (complete or pruned) trials the study should hold [20])"  # fmt: skip
+    code, _, err = cli("tune", "plugin=toy2d", "sampler=bayes", f"out={tmp_path}")
+    assert code == 2 and "sampler=bayes" in err and "valid: tpe, random, grid, cmaes" in err
+    code, _, err = cli("tune", "plugin=toy2d", "objective=fidelity", f"out={tmp_path}")
+    assert code == 2 and "objective=fidelity: direction unknown" in err and "Traceback" not in err
+
+
+def test_plugin_import_stays_light() -> None:
+    code = (
+        "import sys; from ganhub.cli import build_cli; build_cli(); print('optuna' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# -- architecture spaces: every declared choice builds and runs ------------------------------
+
+
+def _arch_cases() -> list[tuple[str, str, Any]]:
+    cases = []
+    for entry in get_hub().domains:
+        for key, spec in getattr(entry.obj, "arch_space", {}).items():
+            values = spec.get("choices") or [spec["low"], spec["high"]]
+            cases += [(entry.name, key, v) for v in values]
+    return cases
+
+
+@pytest.mark.parametrize(("plugin", "key", "value"), _arch_cases())
+def test_every_arch_choice_builds_and_runs(plugin: str, key: str, value: Any) -> None:
+    extra = {"dcgan": ["preset=tiny", "model.extra_blocks=1"]}.get(plugin, [])
+    config = resolve([f"plugin={plugin}", *extra, f"{key}={json.dumps(value)}"])
+    domain = get_hub().domains.get(plugin)
+    system = domain.build(config, BuildHints())
+    fake = system.sample(4, seed=0)
+    logits = system.D(fake)
+    assert torch.isfinite(logits).all() and logits.shape[0] == 4
+
+
+def test_defaults_build_the_same_networks_as_before() -> None:
+    from ganhub_toy2d.domain import activation, mlp
+    from torch import nn
+
+    config = resolve(["plugin=toy2d"])
+    G = get_hub().domains.get("toy2d").build(config, BuildHints()).G
+    assert [type(m) for m in G] == [nn.Linear, nn.ReLU] * 3 + [nn.Linear]
+    assert type(mlp(2, 8, 2, 1, activation("leaky_relu"), "layer", True)[3]).__name__ == "Residual"
+
+
+# -- studies -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_pruning_stops_unpromising_trials(tmp_path: Path, cli: Any) -> None:
+    code, out, err = cli(
+        *_tune_args(tmp_path, "prune", "trials=8", "sampler=random", "pruner=median")
+    )
+    assert code == 0, err
+    study = _load(f"sqlite:///{tmp_path / 'studies/prune/study.db'}", "prune")
+    pruned = [t for t in study.trials if t.state.name == "PRUNED"]
+    assert pruned, out
+    for t in pruned:
+        steps = [json.loads(line).get("step") for line in
+                 (Path(t.user_attrs["run_dir"]) / "metrics.jsonl").read_text().splitlines()]  # fmt: skip
+        assert max(s for s in steps if s is not None) < 200  # the run really stopped early
+        assert f"trial {t.number}: pruned at step" in out
+
+
+@pytest.mark.slow
+def test_best_yaml_reproduces_and_pareto_front(tmp_path: Path, cli: Any, workdir: Path) -> None:
+    code, out, err = cli(
+        *_tune_args(tmp_path, "multi", "trials=3", "objective=[reverse_kl,step_time]")
+    )
+    assert code == 0, err
+    facts = json.loads((tmp_path / "studies/multi/summary.json").read_text())
+    assert facts["pareto"] and facts["complete"] == 3
+    for name in ("best.yaml", "trials.csv", "summary.md", "pareto_front.html", "history.png"):
+        assert (tmp_path / "studies/multi" / name).is_file(), name
+    code, out, err = cli("run", "--config", facts["best_yaml"])
+    assert code == 0, err
+    assert f"reverse_kl={facts['best_values']['reverse_kl']:.4g}" in out
+
+
+def _wait_for(predicate: Any, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.2)
+
+
+def _finished(db: Path) -> list[tuple[int, str]]:
+    if not db.is_file():
+        return []
+    try:
+        with sqlite3.connect(db) as con:
+            return con.execute("select number, state from trials where state in "
+                               "('COMPLETE', 'PRUNED') order by number").fetchall()  # fmt: skip
+    except sqlite3.OperationalError:
+        return []  # tables not created yet
+
+
+@pytest.mark.slow
+def test_killed_study_resumes_from_storage(tmp_path: Path, cli: Any) -> None:
+    args = _tune_args(tmp_path, "resume", "trials=4", "pruner=none", "trainer.steps=400")
+    proc = subprocess.Popen([sys.executable, "-m", "ganhub", *args], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    db = tmp_path / "studies/resume/study.db"
+    try:
+        _wait_for(lambda: len(_finished(db)) >= 1 or proc.poll() is not None, 120)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    before = _finished(db)
+    assert 1 <= len(before) < 4, proc.stderr.read() if proc.stderr else ""
+    code, out, err = cli(*args)
+    assert code == 0, err
+    assert f"resuming study 'resume' ({len(before)} finished trial(s))" in out
+    after = _finished(db)
+    assert len(after) == 4 and after[: len(before)] == before
+
+
+# -- PostgreSQL: two workers, one study -------------------------------------------------------
+
+
+def _pg_bin() -> Path | None:
+    import shutil
+
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return candidates[-1].parent if candidates else None
+
+
+@pytest.fixture
+def postgres() -> Any:
+    """A throwaway PostgreSQL cluster (as user postgres/nobody when run as root); its URL."""
+    import shutil
+    import socket
+    import tempfile
+
+    bindir = _pg_bin()
+    if bindir is None:
+        pytest.skip("no PostgreSQL server binaries (initdb) on this machine; .ci/run installs them")
+    as_user: list[str] = []
+    user = os.environ.get("USER", "")
+    if os.geteuid() == 0:  # postgres refuses to run as root
+        import pwd
+
+        names = [u for u in ("postgres", "nobody") if _has_user(pwd, u)]
+        if not names or not shutil.which("runuser"):
+            pytest.skip("running as root and no postgres/nobody user + runuser to start PostgreSQL")
+        user, as_user = names[0], ["runuser", "-u", names[0], "--"]
+    base = Path(tempfile.mkdtemp(prefix="ganhub-pg-"))
+    base.chmod(0o777)
+    data = base / "data"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run = lambda *cmd: subprocess.run([*as_user, *cmd], capture_output=True, text=True)  # noqa: E731
+    init = run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", user or "postgres")
+    if init.returncode:
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.skip(f"initdb failed: {init.stderr.strip()[-300:]}")
+    opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
+    start = run(
+        str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(base / "log"), "-w", "start"
+    )
+    if start.returncode:
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.skip(f"PostgreSQL did not start: {start.stderr.strip()[-300:]}")
+    try:
+        yield f"postgresql://{user or 'postgres'}@127.0.0.1:{port}/postgres"
+    finally:
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _has_user(pwd: Any, name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_postgres_study(tmp_path: Path, postgres: str) -> None:
+    args = _tune_args(tmp_path, "shared", "trials=6", "sampler=random", f"storage={postgres}")
+    workers = [subprocess.Popen([sys.executable, "-m", "ganhub", *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+    outputs = [w.communicate(timeout=180) for w in workers]
+    assert all(w.returncode == 0 for w in workers), [o[1][-2000:] for o in outputs]
+    study = _load(postgres, "shared")
+    numbers = [t.number for t in study.trials]
+    assert numbers == list(range(len(numbers)))  # none lost, none numbered twice
+    finished = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(finished) >= 6 and len(finished) == len(study.trials)
+    run_dirs = {t.user_attrs["run_dir"] for t in finished}
+    assert len(run_dirs) == len(finished)
+    on_disk = {str(p) for p in (tmp_path / "studies/shared/trials").iterdir()}
+    assert run_dirs == on_disk
+    # each worker ran some of the trials and no trial was run by both
+    ran = [{int(line.split()[1].rstrip(":")) for line in out.splitlines() if line.startswith("trial ")}
+           for out, _ in outputs]  # fmt: skip
+    assert ran[0] and ran[1] and not ran[0] & ran[1]
+    assert ran[0] | ran[1] == {t.number for t in finished}
+
+
+def test_keys_set_on_the_command_line_are_fixed_not_searched() -> None:
+    from ganhub_tune.study import _without_fixed
+
+    space = parse_space({"params": {
+        "tricks": [[], ["r1"]],
+        "trick.r1.gamma": {"type": "float", "low": 0.1, "high": 10, "when": {"tricks": [["r1"]]}},
+        "optim.G.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+    }})  # fmt: skip
+    kept = _without_fixed(space.params, ["tricks=[r1]", "seed=3"])
+    assert [(p.key, p.when) for p in kept] == [("trick.r1.gamma", {}), ("optim.G.lr", {})]
+    kept = _without_fixed(space.params, ["tricks=[]", "optim.G.lr=0.001"])
+    assert kept == []
