@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ganhub_tune.space import encode
 from ganhub_tune.study import (
     Reporter,
     Study,
@@ -115,4 +116,6 @@ def _params_text(chosen: dict[str, Any]) -> str:
 
 
 def _short(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value).replace(" ", "")
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return encode(value).replace(" ", "") if isinstance(value, list | dict) else str(value)
