@@ -124,8 +124,8 @@ def train_step(run: Run, batches: Iterator[Any]) -> None:
     run.ctx.diagnose = (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps
     batch = next(batches)
     for phase in run.phases:
-        if step % phase.interval:
-            continue  # lazy phases (R1 every 16 steps...) skip most steps
+        if not phase.due(step):
+            continue  # lazy phases (R1 every 16 steps...) skip most steps; pretraining windows
         for repeat in range(phase.repeat):
             if repeat:
                 batch = next(batches)  # n_critic: every D repeat sees new data

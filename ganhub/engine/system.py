@@ -55,6 +55,8 @@ class Phase:
     per step on fresh batches (n_critic). Tricks may change `repeat` during training.
     `grad_groups` are the groups whose weights autograd tracks during the phase (default: the
     updated group only); a D phase may track G too, to hand its fakes' graph to the G phase.
+    `start`/`stop` limit the phase to steps in [start, stop) (pretraining, then adversarial
+    phases); `stop=None` runs to the end.
     """
 
     name: str
@@ -63,12 +65,21 @@ class Phase:
     interval: int = 1
     repeat: int = 1
     grad_groups: tuple[str, ...] = ()
+    start: int = 0
+    stop: int | None = None
 
     def __post_init__(self) -> None:
         if self.interval < 1 or self.repeat < 0:
             raise ValueError(f"phase {self.name}: interval must be >= 1 and repeat >= 0")
+        if self.start < 0 or (self.stop is not None and self.stop < self.start):
+            raise ValueError(f"phase {self.name}: need 0 <= start <= stop")
         if not self.grad_groups:
             self.grad_groups = (self.group,)
+
+    def due(self, step: int) -> bool:
+        """Whether the phase runs at `step`: inside [start, stop) and on its interval."""
+        in_window = step >= self.start and (self.stop is None or step < self.stop)
+        return in_window and step % self.interval == 0
 
 
 @dataclass
@@ -122,6 +133,13 @@ class GANSystem(nn.Module, ABC):
         """
 
     # -- shared helpers ---------------------------------------------------------------
+
+    def configure_optimizers(self, optimizers: dict[str, torch.optim.Optimizer]) -> None:
+        """Adjust the optimizers once they exist, before tricks and any resume (default: none).
+
+        StyleGAN's lazy regularisation scales lr and betas here; a resumed run then restores
+        the saved optimizer state over these values.
+        """
 
     def default_metrics(self) -> list[str]:
         """Metric names evaluated when `eval.metrics` is not set."""
