@@ -1,0 +1,150 @@
+"""Typed config of the textgan domain: task, data, models and the adversarial objective.
+
+Defaults fit a quiet 2-core CPU in a few minutes: the oracle has 500 tokens and length 20,
+G is a 2-layer GPT-2 of width 64, D a CNN over token embeddings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from ganhub.config.schema import EvalConfig, RunConfig, Section, TrainerConfig
+
+N_SPECIALS = 6  # <pad> <bos> <unk> <eos> <style0> <style1>
+
+TRAINER_DEFAULTS: dict[str, Any] = {
+    "steps": 1200,
+    "batch_size": 64,
+    "log_every": 50,
+    "sample_every": 400,
+    "checkpoint_every": 600,
+}
+
+
+class TextData(Section):
+    """The corpus: the oracle LSTM's samples / template styles (embedded) or text files."""
+
+    shorthand = "path"
+
+    path: Path | None = Field(
+        None, description="task=generate: a text file, one sentence per line; unset: oracle LSTM"
+    )
+    style_paths: tuple[Path, Path] | None = Field(
+        None,
+        description="task=transfer: [FILE_STYLE0, FILE_STYLE1], one sentence per line; "
+        "unset: the embedded two-style template corpus",
+    )
+    style_names: tuple[str, str] = Field(
+        ("negative", "positive"), description="names of style 0 and style 1 (for --to)"
+    )
+    vocab_size: int = Field(500, ge=8, le=50_000, description="oracle vocabulary size")
+    length: int = Field(20, ge=4, le=512, description="tokens per sentence (padded/truncated)")
+    n_train: int = Field(5000, ge=64, description="oracle or template sentences for training")
+    n_test: int = Field(1000, ge=16, description="held-out oracle/template sentences for metrics")
+    oracle_seed: int = Field(1234, description="seed of the oracle LSTM's N(0,1) weights")
+    tokenizer: Literal["word", "bpe"] = Field("word", description="tokenizer model")
+    tokenizer_vocab: int | None = Field(
+        None,
+        ge=16,
+        description="tokenizer (and model) vocabulary incl. specials; default: the oracle's "
+        "vocab_size + 6, 128 for the embedded style corpus, 2000 for files",
+    )
+
+    def model_vocab(self, task: str) -> int:
+        """Token ids G and D are built for."""
+        if self.tokenizer_vocab is not None:
+            return self.tokenizer_vocab
+        if task == "generate":
+            return self.vocab_size + N_SPECIALS if self.path is None else 2000
+        return 128 if self.style_paths is None else 2000
+
+
+class TextModel(Section):
+    """Generator (GPT-2 from a config, or a local causal LM) and discriminator."""
+
+    path: Path | None = Field(
+        None,
+        description="a local directory with a causal LM (config.json + weights) used as G via "
+        "from_pretrained(local_files_only=True); its vocabulary must cover the tokenizer's",
+    )
+    n_layer: int = Field(2, ge=1, le=48, description="G transformer layers (GPT2Config)")
+    n_embd: int = Field(64, ge=8, description="G width")
+    n_head: int = Field(4, ge=1, description="G attention heads")
+    discriminator: Literal["cnn", "transformer"] = Field("cnn", description="D architecture")
+    d_embd: int = Field(64, ge=8, description="D token-embedding width")
+    d_filters: int = Field(64, ge=4, description="CNN D: filters per window size (2, 3, 4, 5)")
+    d_layers: int = Field(2, ge=1, description="transformer D: encoder layers")
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout in G and D")
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> TextModel:
+        if self.n_embd % self.n_head:
+            raise ValueError(
+                f"model.n_embd={self.n_embd} must be divisible by model.n_head={self.n_head}"
+            )
+        return self
+
+
+class Adversarial(Section):
+    """Pretraining and the adversarial estimator."""
+
+    estimator: Literal["gumbel", "rollout"] = Field(
+        "gumbel",
+        description="gumbel: soft one-hot tokens through D's embedding (RelGAN); rollout: "
+        "REINFORCE with Monte-Carlo rollout rewards (SeqGAN)",
+    )
+    pretrain_steps: int = Field(
+        600, ge=0, description="MLE steps before the adversarial phases start"
+    )
+    mle_weight: float = Field(
+        0.0, ge=0, description="MLE loss kept in the adversarial G phase (0: pure adversarial)"
+    )
+    temperature_max: float = Field(
+        100.0, ge=1, description="gumbel: final inverse temperature beta (RelGAN's 100 or 1000)"
+    )
+    anneal: Literal["exp", "linear", "const"] = Field(
+        "exp", description="gumbel: beta = max**p (exp), 1 + (max-1) p (linear), or max (const)"
+    )
+    rollouts: int = Field(4, ge=1, description="rollout: Monte-Carlo rollouts per prefix")
+    d_steps: int = Field(1, ge=1, description="D updates per adversarial step (n_critic)")
+
+
+class TransferObjective(Section):
+    """Style-Transformer-like weights: self / cycle reconstruction and the style adversary."""
+
+    self_weight: float = Field(1.0, ge=0, description="self-reconstruction (x, own style) -> x")
+    cycle_weight: float = Field(0.5, ge=0, description="cycle: x -> other style -> back to x")
+    adv_weight: float = Field(0.5, ge=0, description="style discriminator loss on the transfer")
+    temperature: float = Field(0.5, gt=0, description="softmax temperature of soft tokens")
+    denoise: float = Field(0.1, ge=0, lt=1, description="word-drop rate of self-reconstruction")
+
+
+class TextGANConfig(RunConfig):
+    """Text generation (task=generate) and unsupervised text style transfer (task=transfer)."""
+
+    plugin: str = "textgan"
+    task: Literal["generate", "transfer"] = Field("generate", description="what to train")
+    data: TextData = Field(default_factory=TextData)
+    model: TextModel = Field(default_factory=TextModel)
+    adversarial: Adversarial = Field(default_factory=Adversarial)
+    transfer: TransferObjective = Field(default_factory=TransferObjective)
+    trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(**TRAINER_DEFAULTS))
+    eval: EvalConfig = Field(default_factory=lambda: EvalConfig(n_samples=1000))
+
+    @model_validator(mode="after")
+    def _task_data(self) -> TextGANConfig:
+        if self.task == "generate" and self.data.style_paths is not None:
+            raise ValueError("data.style_paths is for task=transfer; use data.path for generate")
+        if self.task == "transfer" and self.data.path is not None:
+            raise ValueError(
+                "task=transfer reads one file per style: data.style_paths=[FILE0,FILE1]"
+            )
+        if self.adversarial.pretrain_steps > self.trainer.steps:
+            raise ValueError(
+                f"adversarial.pretrain_steps={self.adversarial.pretrain_steps} exceeds "
+                f"trainer.steps={self.trainer.steps}"
+            )
+        return self

@@ -1,0 +1,185 @@
+"""Networks: G (a transformers causal LM), D (CNN or transformer over token embeddings),
+batched sampling with a KV cache, Gumbel soft tokens and batched Monte-Carlo rollouts."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from ganhub_textgan.vocab import BOS
+from torch import Tensor, nn
+
+from ganhub.errors import UsageError
+
+if TYPE_CHECKING:
+    from ganhub_textgan.config import TextModel
+
+
+def build_lm(cfg: TextModel, vocab: int, length: int) -> nn.Module:
+    """G: a GPT-2 from a config (random init) or the causal LM in the local `cfg.path`."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    if cfg.path is not None:
+        return load_local_lm(cfg.path, vocab)
+    config = GPT2Config(
+        vocab_size=vocab, n_positions=length + 1, n_embd=cfg.n_embd, n_layer=cfg.n_layer,
+        n_head=cfg.n_head, n_inner=4 * cfg.n_embd, resid_pdrop=cfg.dropout,
+        embd_pdrop=cfg.dropout, attn_pdrop=cfg.dropout, bos_token_id=BOS, eos_token_id=BOS,
+    )  # fmt: skip
+    return GPT2LMHeadModel(config)
+
+
+def load_local_lm(path: Path, vocab: int) -> nn.Module:
+    """A causal LM from a local directory only (never downloads); its vocabulary must fit."""
+    from transformers import AutoModelForCausalLM
+
+    if not (Path(path) / "config.json").is_file():
+        raise UsageError(f"model.path={path}: no config.json there (a save_pretrained directory)")
+    try:
+        lm = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"model.path={path}: cannot load a causal LM ({exc})") from exc
+    have = lm.get_input_embeddings().num_embeddings
+    if have < vocab:
+        raise UsageError(
+            f"model.path={path}: the model has {have} token embeddings, the tokenizer needs {vocab}"
+        )
+    return lm
+
+
+def cached_forward(model: nn.Module, cache: Any, **inputs: Any) -> tuple[Tensor, Any]:
+    """One KV-cached forward: (logits, new cache); `cache` in transformers 5, else past_key_values."""
+    key = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    out = model(**inputs, **{key: cache}, use_cache=True)
+    new = out.get("cache")
+    return out.logits, new if new is not None else out.get("past_key_values")
+
+
+def lm_logits(lm: nn.Module, x: Tensor, vocab: int) -> Tensor:
+    """Teacher-forced next-token logits (B, L, vocab) of G for targets x (B, L)."""
+    inp = torch.cat([torch.full_like(x[:, :1], BOS), x[:, :-1]], 1)
+    return lm(input_ids=inp).logits[..., :vocab]
+
+
+def gumbel(shape: tuple[int, ...], device: torch.device, gen: torch.Generator | None) -> Tensor:
+    """Standard Gumbel noise (from `gen` when given, else the global RNG)."""
+    u = torch.rand(shape, generator=gen, device=gen.device if gen is not None else device)
+    u = u.to(device).clamp(1e-10, 1.0 - 1e-7)
+    return -torch.log(-torch.log(u))
+
+
+@torch.no_grad()
+def sample_lm(
+    lm: nn.Module, n: int, length: int, vocab: int, *, gen: torch.Generator | None = None,
+    forced: Tensor | None = None, keep: Tensor | None = None, noise: Tensor | None = None,
+) -> Tensor:  # fmt: skip
+    """Sample (n, length) tokens with a KV cache (Gumbel-max on the logits).
+
+    `forced`/`keep` (n, length) fix the tokens where `keep` is True (rollouts continue a given
+    prefix); `noise` (n, length, vocab) is the Gumbel noise to use (else drawn).
+    """
+    device = next(lm.parameters()).device
+    tok = torch.full((n, 1), BOS, dtype=torch.long, device=device)
+    past: Any = None
+    out = []
+    for i in range(length):
+        logits, past = cached_forward(lm, past, input_ids=tok)
+        g = noise[:, i] if noise is not None else gumbel((n, vocab), device, gen)
+        tok = (logits[:, -1, :vocab].float() + g).argmax(-1, keepdim=True)
+        if forced is not None and keep is not None:
+            tok = torch.where(keep[:, i : i + 1], forced[:, i : i + 1], tok)
+        out.append(tok)
+    return torch.cat(out, 1)
+
+
+def gumbel_tokens(lm: nn.Module, n: int, length: int, vocab: int, beta: float) -> Tensor:
+    """RelGAN's relaxed samples: soft one-hot (n, length, vocab) with gradients to G.
+
+    The hard tokens are Gumbel-max samples (the next input is the hard token, as in RelGAN);
+    one teacher-forced pass then gives softmax(beta * (logits + g)) with the same noise, which
+    is a differentiable surrogate whose argmax is exactly the sampled token.
+    """
+    device = next(lm.parameters()).device
+    noise = gumbel((n, length, vocab), device, None)
+    hard = sample_lm(lm, n, length, vocab, noise=noise)
+    logits = lm_logits(lm, hard, vocab).float()
+    return F.softmax(beta * (logits + noise), -1)
+
+
+@torch.no_grad()
+def rollout_rewards(
+    lm: nn.Module, seqs: Tensor, vocab: int, rollouts: int, reward: Callable[[Tensor], Tensor]
+) -> Tensor:
+    """SeqGAN's per-token rewards (B, L): for each prefix length t < L, the mean reward of
+    `rollouts` completions sampled from G; for t = L the reward of the sequence itself.
+
+    All B * (L-1) * rollouts completions are sampled in one batched pass (one KV-cached
+    sweep over the positions), then scored by `reward` in one call.
+    """
+    b, length = seqs.shape
+    t = torch.arange(1, length, device=seqs.device)  # prefix lengths 1 .. L-1
+    forced = seqs[:, None, None, :].expand(b, length - 1, rollouts, length).reshape(-1, length)
+    keep = torch.arange(length, device=seqs.device)[None, :] < t[:, None]  # (L-1, L)
+    keep = keep[None, :, None, :].expand(b, length - 1, rollouts, length).reshape(-1, length)
+    completions = sample_lm(lm, len(forced), length, vocab, forced=forced, keep=keep)
+    partial = reward(completions).view(b, length - 1, rollouts).mean(2)
+    return torch.cat([partial, reward(seqs).view(b, 1)], 1)
+
+
+class CNNDiscriminator(nn.Module):
+    """Token-sequence classifier: embeddings, convolutions of widths 2-5, max-pool, highway, linear.
+
+    Takes token ids (B, L) or soft one-hot rows (B, L, V), which go through the embedding
+    matrix as a weighted sum (the Gumbel path). Returns one logit per sequence.
+    """
+
+    def __init__(self, vocab: int, embd: int, filters: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, embd)
+        self.convs = nn.ModuleList(nn.Conv1d(embd, filters, k, padding=k - 1) for k in (2, 3, 4, 5))
+        width = 4 * filters
+        self.highway = nn.Linear(width, 2 * width)
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(width, 1)
+
+    def embed_tokens(self, x: Tensor) -> Tensor:
+        """Embeddings (B, L, E) of ids or soft one-hot rows."""
+        return self.embed(x) if x.dtype == torch.long else x @ self.embed.weight
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits (B,)."""
+        h = self.embed_tokens(x).transpose(1, 2)
+        h = torch.cat([F.relu(c(h)).amax(2) for c in self.convs], 1)
+        gate, value = self.highway(h).chunk(2, 1)
+        h = torch.sigmoid(gate) * F.relu(value) + (1 - torch.sigmoid(gate)) * h
+        return self.out(self.drop(h)).squeeze(1)
+
+
+class TransformerDiscriminator(nn.Module):
+    """Token-sequence classifier: a small transformer encoder over embeddings, mean-pooled."""
+
+    def __init__(self, vocab: int, embd: int, layers: int, length: int, dropout: float = 0.0):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, embd)
+        self.pos = nn.Parameter(torch.zeros(1, length, embd))
+        heads = 4 if embd % 4 == 0 else 1
+        layer = nn.TransformerEncoderLayer(embd, heads, 2 * embd, dropout, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.out = nn.Linear(embd, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits (B,)."""
+        h = self.embed(x) if x.dtype == torch.long else x @ self.embed.weight
+        h = self.encoder(h + self.pos[:, : h.shape[1]])
+        return self.out(h.mean(1)).squeeze(1)
+
+
+def build_d(cfg: TextModel, vocab: int, length: int) -> nn.Module:
+    """The configured discriminator."""
+    if cfg.discriminator == "cnn":
+        return CNNDiscriminator(vocab, cfg.d_embd, cfg.d_filters, cfg.dropout)
+    return TransformerDiscriminator(vocab, cfg.d_embd, cfg.d_layers, length, cfg.dropout)

@@ -1,0 +1,266 @@
+"""task=generate: MLE pretraining of a GPT-2 generator, then Gumbel-softmax or rollout-PG phases."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from ganhub_textgan.config import TextGANConfig
+from ganhub_textgan.corpus import OracleLSTM, oracle_words, read_lines
+from ganhub_textgan.nets import (
+    build_d,
+    build_lm,
+    gumbel_tokens,
+    lm_logits,
+    rollout_rewards,
+    sample_lm,
+)
+from ganhub_textgan.vocab import PAD, TokenizerStore, decode, encode, train_tokenizer
+from torch import Tensor
+
+from ganhub.data import TensorBatches
+from ganhub.engine.context import TrainContext
+from ganhub.engine.system import BuildHints, GANSystem, Phase, PhaseOutput
+
+
+def mle_loss(logits: Tensor, x: Tensor) -> Tensor:
+    """Token cross-entropy of G's logits (B, L, V) against x (B, L), ignoring padding."""
+    return F.cross_entropy(logits.flatten(0, 1).float(), x.flatten(), ignore_index=PAD)
+
+
+def beta_at(step: int, start: int, end: int, beta_max: float, anneal: str) -> float:
+    """RelGAN's inverse temperature at `step` of the adversarial stretch [start, end)."""
+    p = min(max((step - start) / max(end - start, 1), 0.0), 1.0)
+    if anneal == "exp":
+        return beta_max**p
+    if anneal == "linear":
+        return 1 + (beta_max - 1) * p
+    return beta_max
+
+
+class TextSystemBase(GANSystem):
+    """What both tasks share: the tokenizer store, the corpus split and text samples."""
+
+    modality = "tokens"
+
+    def __init__(self, config: TextGANConfig, hints: BuildHints | None = None) -> None:
+        super().__init__(config, hints)
+        self.cfg = config
+        self.vocab = config.data.model_vocab(config.task)
+        self.store = TokenizerStore()
+
+    @property
+    def tokenizer(self) -> Any:
+        """The run's tokenizer: loaded from the checkpoint, else trained on the corpus."""
+        if self.store.tokenizer is None:
+            self.store.set(train_tokenizer(self.tokenizer_texts(), *self.tokenizer_spec()))
+        return self.store.tokenizer
+
+    def tokenizer_texts(self) -> list[str]:
+        """The texts the tokenizer is trained on."""
+        raise NotImplementedError
+
+    def tokenizer_spec(self) -> tuple[str, int]:
+        """(kind, vocabulary size) of the tokenizer."""
+        return self.cfg.data.tokenizer, self.vocab
+
+    def decode(self, ids: Tensor) -> list[str]:
+        """Texts of token id rows."""
+        return decode(self.tokenizer, ids.cpu())
+
+    def save_tokenizer(self, run_dir: Path) -> Path:
+        """Write tokenizer.json into the run directory (atomic)."""
+        path = run_dir / "tokenizer.json"
+        tmp = path.with_suffix(".json.tmp")
+        self.tokenizer.save(str(tmp))
+        os.replace(tmp, path)
+        return path
+
+    def write_samples(
+        self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
+    ) -> list[Path]:
+        """Write decoded samples, one per line, to directory/stem.txt."""
+        directory.mkdir(parents=True, exist_ok=True)
+        with torch.no_grad():
+            lines = self.sample_texts(n or 20, seed)
+        path = directory / f"{stem}.txt"
+        tmp = path.with_suffix(".txt.tmp")
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+        return [path]
+
+    def sample_texts(self, n: int, seed: int) -> list[str]:
+        """`n` sample lines for the artifact."""
+        raise NotImplementedError
+
+
+class TextGenSystem(TextSystemBase):
+    """G: a causal LM; D: a sequence classifier; MLE phase, then the adversarial phases."""
+
+    def __init__(self, config: TextGANConfig, hints: BuildHints | None = None) -> None:
+        super().__init__(config, hints)
+        d = config.data
+        self.length = d.length
+        self.oracle = OracleLSTM(d.vocab_size, d.oracle_seed) if d.path is None else None
+        self.G = build_lm(config.model, self.vocab, d.length)
+        self.D = build_d(config.model, self.vocab, d.length)
+
+    # -- corpus ------------------------------------------------------------------------
+
+    @cached_property
+    def oracle_ids(self) -> tuple[Tensor, Tensor]:
+        """(train, test) oracle samples in the oracle's own ids."""
+        assert self.oracle is not None
+        d = self.cfg.data
+        ids = self.oracle.sample(d.n_train + d.n_test, d.length, seed=d.oracle_seed + 1)
+        return ids[: d.n_train], ids[d.n_train :]
+
+    @cached_property
+    def texts(self) -> tuple[list[str], list[str]]:
+        """(train, test) sentences."""
+        if self.oracle is not None:
+            train, test = self.oracle_ids
+            return oracle_words(train), oracle_words(test)
+        assert self.cfg.data.path is not None
+        lines = read_lines(self.cfg.data.path, "data.path")
+        n_test = min(self.cfg.data.n_test, max(len(lines) // 10, 1))
+        return lines[n_test:], lines[:n_test]
+
+    def tokenizer_texts(self) -> list[str]:
+        """Training sentences."""
+        return self.texts[0]
+
+    def tokenizer_spec(self) -> tuple[str, int]:
+        """Oracle: word-level over exactly its tokens; files: the configured model and size."""
+        if self.oracle is not None:
+            return "word", self.vocab
+        return self.cfg.data.tokenizer, self.vocab
+
+    @cached_property
+    def token_ids(self) -> tuple[Tensor, Tensor]:
+        """(train, test) token ids (N, length) of the corpus."""
+        eos = self.oracle is None  # oracle sentences are exactly `length` tokens, no <eos>
+        train, test = self.texts
+        return (
+            encode(self.tokenizer, train, self.length, eos),
+            encode(self.tokenizer, test, self.length, eos),
+        )
+
+    @cached_property
+    def to_oracle(self) -> Tensor:
+        """Model id -> oracle id lookup (-1 for specials)."""
+        table = torch.full((self.vocab,), -1, dtype=torch.long)
+        for word, i in self.tokenizer.get_vocab().items():
+            if word.startswith("t") and word[1:].isdigit():
+                table[i] = int(word[1:])
+        return table
+
+    def data(self) -> TensorBatches:
+        """Training token ids."""
+        return TensorBatches(self.token_ids[0])
+
+    # -- sampling ----------------------------------------------------------------------
+
+    def sample(self, n: int, *, seed: int | None = None, use_ema: bool = True) -> Tensor:
+        """(n, length) token ids sampled from G."""
+        gen = torch.Generator().manual_seed(0 if seed is None else seed)
+        with torch.no_grad():
+            return sample_lm(self.generator(use_ema=use_ema), n, self.length, self.vocab, gen=gen)
+
+    def sample_texts(self, n: int, seed: int) -> list[str]:
+        """Decoded samples."""
+        return self.decode(self.sample(n, seed=seed))
+
+    def nll(self, ids: Tensor, batch_size: int = 256) -> Tensor:
+        """G's per-sequence NLL in nats per token (B,)."""
+        out = []
+        lm = self.generator()
+        with torch.no_grad():
+            for chunk in ids.to(self.device).split(batch_size):
+                logp = lm_logits(lm, chunk, self.vocab).float().log_softmax(-1)
+                tok = logp.gather(-1, chunk.unsqueeze(-1)).squeeze(-1)
+                mask = (chunk != PAD).float()
+                out.append(-(tok * mask).sum(1) / mask.sum(1).clamp_min(1))
+        return torch.cat(out)
+
+    def oracle_nll(self, ids: Tensor) -> tuple[Tensor, Tensor]:
+        """The oracle's per-sequence NLL of model token ids, and which rows hold specials.
+
+        Special tokens (which the oracle cannot emit) are scored as oracle token 0.
+        """
+        assert self.oracle is not None
+        mapped = self.to_oracle.to(ids.device)[ids]
+        return self.oracle.nll(mapped.clamp_min(0)), (mapped < 0).any(1)
+
+    # -- phases ------------------------------------------------------------------------
+
+    def phases(self) -> list[Phase]:
+        """mle for pretrain_steps, then D and the adversarial G phase."""
+        adv = self.cfg.adversarial
+        start = adv.pretrain_steps
+        g_loss = self._gumbel_g if adv.estimator == "gumbel" else self._rollout_g
+        return [
+            Phase("mle", "G", self._mle, stop=start),
+            Phase("D", "D", self._d, start=start, repeat=adv.d_steps),
+            Phase("G", "G", g_loss, start=start),
+        ]
+
+    def one_hot(self, x: Tensor) -> Tensor:
+        """Real token ids as one-hot rows (B, L, V) (D sees reals and soft fakes alike)."""
+        return F.one_hot(x, self.vocab).float()
+
+    def beta(self, step: int) -> float:
+        """The Gumbel inverse temperature at `step`."""
+        adv = self.cfg.adversarial
+        return beta_at(
+            step, adv.pretrain_steps, self.cfg.trainer.steps, adv.temperature_max, adv.anneal
+        )
+
+    def _mle(self, x: Tensor, ctx: TrainContext) -> PhaseOutput:
+        loss = mle_loss(lm_logits(self.G, x, self.vocab), x)
+        return PhaseOutput(loss, {"mle_nll": loss.detach()})
+
+    def _fake(self, n: int, step: int) -> Tensor:
+        if self.cfg.adversarial.estimator == "gumbel":
+            return gumbel_tokens(self.G, n, self.length, self.vocab, self.beta(step))
+        return self.one_hot(sample_lm(self.G, n, self.length, self.vocab))
+
+    def _d(self, x: Tensor, ctx: TrainContext) -> PhaseOutput:
+        with torch.no_grad():
+            fake = self._fake(len(x), ctx.step)
+        return ctx.d_loss(self.D, self.one_hot(x), fake)
+
+    def _gumbel_g(self, x: Tensor, ctx: TrainContext) -> PhaseOutput:
+        beta = self.beta(ctx.step)
+        soft = gumbel_tokens(self.G, len(x), self.length, self.vocab, beta)
+        out = ctx.g_loss(self.D, soft, self.one_hot(x))
+        out.stats["beta"] = torch.tensor(beta)
+        return self._with_mle(out, x)
+
+    def _rollout_g(self, x: Tensor, ctx: TrainContext) -> PhaseOutput:
+        seqs = sample_lm(self.G, len(x), self.length, self.vocab)
+
+        def reward(s: Tensor) -> Tensor:
+            return torch.sigmoid(self.D(s).float())  # SeqGAN: D's probability of "real"
+
+        rewards = rollout_rewards(self.G, seqs, self.vocab, self.cfg.adversarial.rollouts, reward)
+        advantage = rewards - rewards.mean(0, keepdim=True)  # per-position baseline
+        logp = lm_logits(self.G, seqs, self.vocab).float().log_softmax(-1)
+        logp = logp.gather(-1, seqs.unsqueeze(-1)).squeeze(-1)
+        loss = -(logp * advantage).sum(1).mean()
+        out = PhaseOutput(loss, {"reward": rewards.mean().detach()})
+        return self._with_mle(out, x)
+
+    def _with_mle(self, out: PhaseOutput, x: Tensor) -> PhaseOutput:
+        w = self.cfg.adversarial.mle_weight
+        if w > 0:
+            out.loss = out.loss + w * mle_loss(lm_logits(self.G, x, self.vocab), x)
+        return out
+
+    def default_metrics(self) -> list[str]:
+        """NLL metrics and BLEU."""
+        return ["text_nll", "text_bleu"]

@@ -1,0 +1,256 @@
+"""task=transfer: Style-Transformer-like unsupervised style transfer on a small BART.
+
+The encoder reads [<style_t>] + sentence (the target style as its first token); the decoder
+writes the sentence in style t. Losses: self-reconstruction (x in its own style, with word
+drop), cycle reconstruction (x -> soft transfer to the other style -> back to x, gradients
+through the soft tokens), and a style discriminator that reads [<style>] + tokens and tells
+real sentences of that style from transfers into it, with the configured adversarial loss.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from ganhub_textgan.config import TextGANConfig
+from ganhub_textgan.corpus import read_lines, style_corpus
+from ganhub_textgan.metrics import bleu, classify, paired_bleu, train_style_classifier
+from ganhub_textgan.nets import build_d, cached_forward
+from ganhub_textgan.system import TextSystemBase
+from ganhub_textgan.vocab import BOS, EOS, PAD, STYLE0, encode
+from torch import Tensor, nn
+
+from ganhub.data import TensorBatches
+from ganhub.engine.context import TrainContext
+from ganhub.engine.system import BuildHints, Phase, PhaseOutput
+
+
+def build_seq2seq(config: TextGANConfig, vocab: int) -> nn.Module:
+    """A small randomly initialised BART (encoder-decoder) from a config."""
+    from transformers import BartConfig, BartForConditionalGeneration
+
+    m = config.model
+    cfg = BartConfig(
+        vocab_size=vocab, d_model=m.n_embd, encoder_layers=m.n_layer, decoder_layers=m.n_layer,
+        encoder_attention_heads=m.n_head, decoder_attention_heads=m.n_head,
+        encoder_ffn_dim=4 * m.n_embd, decoder_ffn_dim=4 * m.n_embd,
+        max_position_embeddings=config.data.length + 2, dropout=m.dropout, attention_dropout=0.0,
+        activation_dropout=0.0, pad_token_id=PAD, bos_token_id=BOS, eos_token_id=EOS,
+        decoder_start_token_id=BOS, forced_eos_token_id=None, scale_embedding=False,
+    )  # fmt: skip
+    return BartForConditionalGeneration(cfg)
+
+
+class TransferSystem(TextSystemBase):
+    """G: the seq2seq style rewriter; D: a style-conditional sequence discriminator."""
+
+    generator_names = ("G",)
+    discriminator_names = ("D",)
+
+    def __init__(self, config: TextGANConfig, hints: BuildHints | None = None) -> None:
+        super().__init__(config, hints)
+        self.length = config.data.length
+        self.G = build_seq2seq(config, self.vocab)
+        self.D = build_d(config.model, self.vocab, self.length + 1)
+
+    # -- corpus ------------------------------------------------------------------------
+
+    @cached_property
+    def corpus(self) -> dict[str, Any]:
+        """Train/test sentences per style and, for the embedded corpus, the true transfers."""
+        d = self.cfg.data
+        if d.style_paths is None:
+            sents, truth = style_corpus(d.n_train + d.n_test, seed=self.cfg.seed + 7)
+            return {
+                "train": [s[: d.n_train] for s in sents],
+                "test": [s[d.n_train :] for s in sents],
+                "truth": [t[d.n_train :] for t in truth],
+            }
+        lines = [read_lines(p, f"data.style_paths[{i}]") for i, p in enumerate(d.style_paths)]
+        n_test = [min(d.n_test, max(len(x) // 10, 1)) for x in lines]
+        return {
+            "train": [x[k:] for x, k in zip(lines, n_test, strict=True)],
+            "test": [x[:k] for x, k in zip(lines, n_test, strict=True)],
+            "truth": None,
+        }
+
+    def tokenizer_texts(self) -> list[str]:
+        """Both styles' training sentences."""
+        return self.corpus["train"][0] + self.corpus["train"][1]
+
+    def encode(self, texts: list[str]) -> Tensor:
+        """Token ids (N, length) with <eos>."""
+        return encode(self.tokenizer, texts, self.length)
+
+    @cached_property
+    def train_ids(self) -> tuple[Tensor, Tensor]:
+        """(ids, styles) of the training sentences of both styles."""
+        a, b = self.corpus["train"]
+        ids = self.encode(a + b)
+        return ids, torch.cat([torch.zeros(len(a)), torch.ones(len(b))]).long()
+
+    def data(self) -> TensorBatches:
+        """(ids, style) pairs, both styles mixed."""
+        return TensorBatches(*self.train_ids)
+
+    # -- the model ---------------------------------------------------------------------
+
+    def style_index(self, to: str) -> int:
+        """Style number of a style name ('0'/'1' also accepted)."""
+        names = self.cfg.data.style_names
+        if to in names:
+            return names.index(to)
+        if to in ("0", "1"):
+            return int(to)
+        from ganhub.errors import UsageError, did_you_mean
+
+        raise UsageError(f"--to {to}: choose {' or '.join(names)}{did_you_mean(to, names)}")
+
+    def _encoder_ids(self, x: Tensor, style: Tensor) -> tuple[Tensor, Tensor]:
+        ids = torch.cat([(STYLE0 + style)[:, None], x], 1)
+        return ids, (ids != PAD).long()
+
+    def logits(
+        self, x: Tensor, style: Tensor, target: Tensor, soft: Tensor | None = None
+    ) -> Tensor:
+        """Teacher-forced logits (B, L, V) for writing `target` from x (or soft rows) in `style`."""
+        ids, mask = self._encoder_ids(x, style)
+        dec = torch.cat([torch.full_like(target[:, :1], BOS), target[:, :-1]], 1)
+        if soft is None:
+            return self.G(input_ids=ids, attention_mask=mask, decoder_input_ids=dec).logits
+        emb = self.G.get_input_embeddings()
+        embeds = torch.cat([emb(ids[:, :1]), soft @ emb.weight], 1)
+        return self.G(inputs_embeds=embeds, attention_mask=mask, decoder_input_ids=dec).logits
+
+    @torch.no_grad()
+    def rewrite(self, x: Tensor, style: Tensor, use_ema: bool = True) -> Tensor:
+        """Greedy rewrite of x (B, L) into `style` (B,): token ids (B, L), KV-cached decoding."""
+        g = self.generator(use_ema=use_ema)
+        ids, mask = self._encoder_ids(x, style)
+        enc = g.get_encoder()(input_ids=ids, attention_mask=mask)
+        tok = torch.full((len(x), 1), BOS, dtype=torch.long, device=x.device)
+        past: Any = None
+        out = []
+        for _ in range(self.length):
+            logits, past = cached_forward(
+                g, past, encoder_outputs=enc, attention_mask=mask, decoder_input_ids=tok
+            )
+            tok = logits[:, -1].argmax(-1, keepdim=True)
+            out.append(tok)
+        y = torch.cat(out, 1)
+        after_eos = (y == EOS).long().cumsum(1) - (y == EOS).long() > 0
+        return y.masked_fill(after_eos, PAD)
+
+    def soft_rewrite(self, x: Tensor, style: Tensor) -> tuple[Tensor, Tensor]:
+        """(hard ids, soft rows with gradients to G) of x rewritten into `style`."""
+        hard = self.rewrite(x, style, use_ema=not self.training)
+        logits = self.logits(x, style, hard).float()
+        soft = F.softmax(logits / self.cfg.transfer.temperature, -1)
+        return hard, soft * (hard != PAD).unsqueeze(-1)
+
+    # -- phases ------------------------------------------------------------------------
+
+    def phases(self) -> list[Phase]:
+        """Self-reconstruction alone for pretrain_steps, then D and the full G objective."""
+        start = self.cfg.adversarial.pretrain_steps
+        return [
+            Phase("rec", "G", self._rec, stop=start),
+            Phase("D", "D", self._d, start=start, repeat=self.cfg.adversarial.d_steps),
+            Phase("G", "G", self._g, start=start),
+        ]
+
+    def d_view(self, rows: Tensor, style: Tensor) -> Tensor:
+        """D's input: [<style>] + one-hot or soft rows, (B, L+1, V)."""
+        head = F.one_hot(STYLE0 + style, self.vocab).float()[:, None]
+        return torch.cat([head, rows], 1)
+
+    def _self_rec(self, x: Tensor, style: Tensor) -> Tensor:
+        drop = torch.rand(x.shape, device=x.device) < self.cfg.transfer.denoise
+        noisy = x.masked_fill(drop & (x != EOS) & (x != PAD), PAD)
+        return _ce(self.logits(noisy, style, x), x)
+
+    def _rec(self, batch: tuple[Tensor, Tensor], ctx: TrainContext) -> PhaseOutput:
+        x, style = batch
+        loss = self._self_rec(x, style)
+        return PhaseOutput(loss, {"self_rec": loss.detach()})
+
+    def _d(self, batch: tuple[Tensor, Tensor], ctx: TrainContext) -> PhaseOutput:
+        x, style = batch
+        with torch.no_grad():
+            _, soft = self.soft_rewrite(x, 1 - style)
+        real = self.d_view(F.one_hot(x, self.vocab).float(), style)
+        return ctx.d_loss(self.D, real, self.d_view(soft, 1 - style))
+
+    def _g(self, batch: tuple[Tensor, Tensor], ctx: TrainContext) -> PhaseOutput:
+        x, style = batch
+        t = self.cfg.transfer
+        rec = self._self_rec(x, style)
+        hard, soft = self.soft_rewrite(x, 1 - style)
+        cyc = _ce(self.logits(hard, style, x, soft=soft), x)  # back to x through soft tokens
+        real = self.d_view(F.one_hot(x, self.vocab).float(), style)
+        adv = ctx.g_loss(self.D, self.d_view(soft, 1 - style), real)
+        adv.loss = t.self_weight * rec + t.cycle_weight * cyc + t.adv_weight * adv.loss
+        adv.stats.update({"self_rec": rec.detach(), "cycle_rec": cyc.detach()})
+        return adv
+
+    # -- samples and scores ------------------------------------------------------------
+
+    def sample(self, n: int, *, seed: int | None = None, use_ema: bool = True) -> Tensor:
+        """Rewrites of the first n held-out sentences into the other style (B, L) ids."""
+        x, style = self.test_ids(n)
+        return self.rewrite(x.to(self.device), (1 - style).to(self.device))
+
+    def test_ids(self, n: int) -> tuple[Tensor, Tensor]:
+        """(ids, styles) of up to n held-out sentences per style."""
+        a, b = (s[:n] for s in self.corpus["test"])
+        return self.encode(a + b), torch.cat([torch.zeros(len(a)), torch.ones(len(b))]).long()
+
+    def sample_texts(self, n: int, seed: int) -> list[str]:
+        """'source => transfer' lines for n/2 held-out sentences of each style."""
+        a, b = (s[: max(n // 2, 1)] for s in self.corpus["test"])
+        out = self.decode(self.sample(max(n // 2, 1)))
+        names = self.cfg.data.style_names
+        src = [(s, 0) for s in a] + [(s, 1) for s in b]
+        return [
+            f"[{names[k]} -> {names[1 - k]}] {s} => {o}" for (s, k), o in zip(src, out, strict=True)
+        ]
+
+    @cached_property
+    def classifier(self) -> Tensor:
+        """Bag-of-words style classifier trained on the two training corpora."""
+        ids, styles = self.train_ids
+        return train_style_classifier(ids, styles, self.vocab)
+
+    def scores(self, n: int) -> dict[str, float]:
+        """Style accuracy, self-BLEU (vs source), ref-BLEU (vs true transfer) of transfers."""
+        x, style = self.test_ids(n)
+        y = self.rewrite(x.to(self.device), (1 - style).to(self.device)).cpu()
+        src = self.decode(x)
+        out_text = self.decode(y)
+        out = {
+            "style_acc": float(
+                (classify(self.classifier, y, self.vocab) == 1 - style).float().mean()
+            ),
+            "style_acc_source": float(
+                (classify(self.classifier, x, self.vocab) == style).float().mean()
+            ),
+            "self_bleu": paired_bleu(out_text, src),
+        }
+        if self.corpus["truth"] is not None:
+            truth = self.corpus["truth"][0][:n] + self.corpus["truth"][1][:n]
+            out["ref_bleu"] = paired_bleu(out_text, truth)
+            out["ref_bleu_copy"] = paired_bleu(src, truth)  # the do-nothing baseline
+        return out
+
+    def default_metrics(self) -> list[str]:
+        """The transfer scores."""
+        return ["style_transfer"]
+
+
+def _ce(logits: Tensor, target: Tensor) -> Tensor:
+    return F.cross_entropy(logits.flatten(0, 1).float(), target.flatten(), ignore_index=PAD)
+
+
+__all__ = ["TransferSystem", "bleu"]
