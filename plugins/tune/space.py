@@ -48,15 +48,15 @@ class Param:
         """The values the grid sampler walks (categoricals as Optuna stores them)."""
         if self.type == "categorical":
             return [encode(c) for c in self.choices]
-        if self.step is None:
-            kind = "float" if self.type == "float" else "int"
+        if self.step is None and self.type == "float":
             raise ConfigError(
-                f"search param '{self.key}': sampler=grid needs 'step' for a {kind} range "
+                f"search param '{self.key}': sampler=grid needs 'step' for a float range "
                 f"(or make it categorical with explicit choices)"
             )
         assert self.low is not None and self.high is not None
-        n = round((self.high - self.low) / self.step) + 1
-        values = [self.low + i * self.step for i in range(n)]
+        step = self.step or 1
+        n = round((self.high - self.low) / step) + 1
+        values = [self.low + i * step for i in range(n)]
         return [int(v) for v in values] if self.type == "int" else values
 
     def is_active(self, chosen: dict[str, Any]) -> bool:

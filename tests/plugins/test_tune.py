@@ -126,8 +126,10 @@ def test_parser_file_errors(tmp_path: Path) -> None:
 
 def test_grid_needs_a_step_for_ranges() -> None:
     space = parse_space({"params": {"optim.G.lr": {"type": "float", "low": 1e-4, "high": 1e-3}}})
-    with pytest.raises(ConfigError, match="sampler=grid needs 'step'"):
+    with pytest.raises(ConfigError, match="sampler=grid needs 'step' for a float range"):
         space.params[0].grid_values()
+    space = parse_space({"params": {"model.g_layers": {"type": "int", "low": 2, "high": 4}}})
+    assert space.params[0].grid_values() == [2, 3, 4]
 
 
 def test_unknown_config_key_and_options_are_clear_errors(tmp_path: Path, cli: Any) -> None:
