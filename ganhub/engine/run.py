@@ -115,6 +115,7 @@ class Run:
         self.optimizers = {
             g: make_optimizer(params, getattr(config.optim, g)) for g, params in self.groups.items()
         }
+        self.system.configure_optimizers(self.optimizers)
         for t in self.tricks:
             t.on_optimizers(self.optimizers)
         if config.trainer.compile:

@@ -1,0 +1,223 @@
+"""StyleGAN2 generator (mapping + skip synthesis) and residual discriminator, plain PyTorch.
+
+Resolution r has `log2(r) - 1` synthesis blocks (4x4 constant, then one per doubling) and
+`2 * log2(r) - 2` style vectors: block i uses ws[2i-1], ws[2i] for its convs and ws[2i+1] for
+its toRGB (the 4x4 block: ws[0], ws[1]). Blocks at the top `fp16_res` resolutions run under
+float16 autocast on CUDA with activations clamped to +-256 (StyleGAN2-ADA's mixed precision).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from contextlib import AbstractContextManager, nullcontext
+
+import torch
+from ganhub_stylegan.layers import (
+    EqualConv2d,
+    EqualLinear,
+    ModulatedConv,
+    ToRGB,
+    minibatch_stddev,
+    upsample2d,
+)
+from torch import Tensor, nn
+
+CONV_CLAMP = 256.0
+
+
+def channels_at(resolution: int, base: int, cap: int) -> int:
+    """Feature maps at a resolution: base / resolution, at most `cap`."""
+    return max(1, min(base // resolution, cap))
+
+
+def _fp16(enabled: bool, x: Tensor) -> AbstractContextManager[None]:
+    if enabled and x.is_cuda:
+        return torch.autocast("cuda", dtype=torch.float16)
+    return nullcontext()
+
+
+class MappingNetwork(nn.Module):
+    """z -> w: normalise z's second moment, `layers` equalised FC layers with lr_mul 0.01.
+
+    Tracks the running mean of w (`w_avg`) for the truncation trick.
+    """
+
+    def __init__(self, z_dim: int, w_dim: int, layers: int, lr_mul: float = 0.01,
+                 w_avg_beta: float = 0.995) -> None:  # fmt: skip
+        super().__init__()
+        dims = [z_dim] + [w_dim] * layers
+        self.net = nn.Sequential(
+            *(EqualLinear(a, b, lr_mul=lr_mul, act=True) for a, b in itertools.pairwise(dims))
+        )
+        self.register_buffer("w_avg", torch.zeros(w_dim))
+        self.w_avg_beta = w_avg_beta
+
+    def forward(self, z: Tensor, update_w_avg: bool = False) -> Tensor:
+        """(B, z_dim) -> (B, w_dim); with `update_w_avg` the running mean moves toward this batch."""
+        z = z * torch.rsqrt(z.square().mean(dim=1, keepdim=True) + 1e-8)
+        w = self.net(z)
+        if update_w_avg:
+            with torch.no_grad():
+                self.w_avg.copy_(w.detach().float().mean(0).lerp(self.w_avg, self.w_avg_beta))
+        return w
+
+
+class SynthesisBlock(nn.Module):
+    """One resolution: (upsample + conv), conv, toRGB; the skip image is upsampled and added."""
+
+    def __init__(self, in_c: int, out_c: int, w_dim: int, res: int, img_c: int, fp16: bool) -> None:
+        super().__init__()
+        self.first = in_c == 0
+        if self.first:
+            self.const = nn.Parameter(torch.randn(out_c, 4, 4))
+            self.convs = nn.ModuleList([ModulatedConv(out_c, out_c, w_dim, res)])
+        else:
+            self.convs = nn.ModuleList(
+                [ModulatedConv(in_c, out_c, w_dim, res, up=True), ModulatedConv(out_c, out_c, w_dim, res)]
+            )  # fmt: skip
+        self.torgb = ToRGB(out_c, img_c, w_dim)
+        self.fp16 = fp16
+        if fp16:
+            for m in [*self.convs, self.torgb]:
+                m.clamp = CONV_CLAMP
+
+    def forward(self, x: Tensor | None, img: Tensor | None, ws: Tensor, noise_mode: str) -> tuple[Tensor, Tensor]:  # fmt: skip
+        """ws: (B, n_convs + 1, w_dim) for this block."""
+        if self.first:
+            x = self.const[None].expand(ws.shape[0], -1, -1, -1)
+        assert x is not None
+        with _fp16(self.fp16, x):
+            for i, conv in enumerate(self.convs):
+                x = conv(x, ws[:, i], noise_mode)
+            rgb = self.torgb(x, ws[:, len(self.convs)])
+        rgb = rgb.float()
+        img = rgb if img is None else upsample2d(img) + rgb
+        return x, img
+
+
+class SynthesisNetwork(nn.Module):
+    """Learned 4x4 constant -> image at `resolution`, skip (toRGB sum) architecture."""
+
+    def __init__(self, w_dim: int, resolution: int, img_c: int, channel_base: int,
+                 channel_max: int, fp16_res: int = 0) -> None:  # fmt: skip
+        super().__init__()
+        log2 = int(math.log2(resolution))
+        self.resolutions = [2**i for i in range(2, log2 + 1)]
+        self.blocks = nn.ModuleList()
+        in_c = 0
+        for i, res in enumerate(self.resolutions):
+            out_c = channels_at(res, channel_base, channel_max)
+            fp16 = i >= len(self.resolutions) - fp16_res
+            self.blocks.append(SynthesisBlock(in_c, out_c, w_dim, res, img_c, fp16))
+            in_c = out_c
+        self.num_ws = 2 * len(self.resolutions)
+
+    def forward(self, ws: Tensor, noise_mode: str = "random") -> Tensor:
+        """(B, num_ws, w_dim) -> (B, img_c, r, r)."""
+        x = img = None
+        for i, block in enumerate(self.blocks):
+            start = 0 if i == 0 else 2 * i - 1
+            width = 2 if i == 0 else 3
+            x, img = block(x, img, ws[:, start : start + width], noise_mode)
+        assert img is not None
+        return img
+
+
+class Generator(nn.Module):
+    """Mapping network + synthesis network, with truncation and style-mixing helpers."""
+
+    def __init__(self, z_dim: int, w_dim: int, map_layers: int, resolution: int, img_c: int,
+                 channel_base: int, channel_max: int, fp16_res: int = 0,
+                 map_lr_mul: float = 0.01) -> None:  # fmt: skip
+        super().__init__()
+        self.z_dim = z_dim
+        self.mapping = MappingNetwork(z_dim, w_dim, map_layers, map_lr_mul)
+        self.synthesis = SynthesisNetwork(
+            w_dim, resolution, img_c, channel_base, channel_max, fp16_res
+        )
+        self.num_ws = self.synthesis.num_ws
+
+    def ws(self, z: Tensor, psi: float = 1.0, cutoff: int | None = None, update_w_avg: bool = False) -> Tensor:  # fmt: skip
+        """Style vectors (B, num_ws, w_dim), truncated toward w_avg by `psi` below `cutoff`."""
+        w = self.mapping(z, update_w_avg=update_w_avg)
+        ws = w[:, None].repeat(1, self.num_ws, 1)
+        return truncate(ws, self.mapping.w_avg, psi, cutoff)
+
+    def forward(self, z: Tensor, psi: float = 1.0, cutoff: int | None = None,
+                noise_mode: str = "random") -> Tensor:  # fmt: skip
+        """Images in about [-1, 1] from z (B, z_dim)."""
+        return self.synthesis(self.ws(z, psi, cutoff), noise_mode)
+
+
+def truncate(ws: Tensor, w_avg: Tensor, psi: float, cutoff: int | None = None) -> Tensor:
+    """w_avg + psi * (w - w_avg) on the first `cutoff` style vectors (all when None)."""
+    if psi == 1.0:
+        return ws
+    out = ws.clone()
+    out[:, :cutoff] = w_avg.to(ws.dtype).lerp(ws[:, :cutoff], psi)
+    return out
+
+
+def mix_styles(ws: Tensor, ws2: Tensor, prob: float) -> Tensor:
+    """Style mixing regularisation: with probability `prob` per sample, style vectors from a
+    random crossover index on come from the second latent (no host sync)."""
+    if prob <= 0:
+        return ws
+    b, n = ws.shape[:2]
+    cut = torch.randint(1, n, (b,), device=ws.device)
+    cut = torch.where(torch.rand(b, device=ws.device) < prob, cut, torch.full_like(cut, n))
+    take2 = torch.arange(n, device=ws.device)[None] >= cut[:, None]  # (B, num_ws)
+    return torch.where(take2[..., None], ws2, ws)
+
+
+class DiscriminatorBlock(nn.Module):
+    """Residual block: conv 3x3, conv 3x3 down; skip 1x1 down; sum scaled by sqrt(1/2)."""
+
+    def __init__(self, in_c: int, out_c: int, fp16: bool) -> None:
+        super().__init__()
+        self.conv0 = EqualConv2d(in_c, in_c, 3)
+        self.conv1 = EqualConv2d(in_c, out_c, 3, down=True)
+        self.skip = EqualConv2d(in_c, out_c, 1, bias=False, act=False, down=True)
+        self.fp16 = fp16
+        if fp16:
+            self.conv0.clamp = self.conv1.clamp = CONV_CLAMP
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Half the resolution."""
+        with _fp16(self.fp16, x):
+            y = self.skip(x)
+            x = self.conv1(self.conv0(x))
+            return ((x + y) * math.sqrt(0.5)).float()
+
+
+class Discriminator(nn.Module):
+    """fromRGB, residual blocks down to 4x4, minibatch stddev, conv, two FC layers -> logit."""
+
+    def __init__(self, resolution: int, img_c: int, channel_base: int, channel_max: int,
+                 fp16_res: int = 0, mbstd_group: int = 4) -> None:  # fmt: skip
+        super().__init__()
+        log2 = int(math.log2(resolution))
+        resolutions = [2**i for i in range(log2, 2, -1)]  # r, r/2, ..., 8
+        self.from_rgb = EqualConv2d(img_c, channels_at(resolution, channel_base, channel_max), 1)
+        self.blocks = nn.ModuleList(
+            DiscriminatorBlock(
+                channels_at(res, channel_base, channel_max),
+                channels_at(res // 2, channel_base, channel_max),
+                i < fp16_res,
+            )
+            for i, res in enumerate(resolutions)
+        )
+        c4 = channels_at(4, channel_base, channel_max)
+        self.mbstd_group = mbstd_group
+        self.conv = EqualConv2d(c4 + 1, c4, 3)
+        self.fc = EqualLinear(c4 * 16, c4, act=True)
+        self.out = EqualLinear(c4, 1)
+
+    def forward(self, img: Tensor) -> Tensor:
+        """One logit per image."""
+        x = self.from_rgb(img)
+        for block in self.blocks:
+            x = block(x)
+        x = self.conv(minibatch_stddev(x, self.mbstd_group))
+        return self.out(self.fc(x.flatten(1))).flatten()

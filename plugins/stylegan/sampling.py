@@ -1,0 +1,137 @@
+"""StyleGAN sampling: truncation sweeps, style-mixing grids, latent interpolation GIFs.
+
+Python API (also on `ganhub.load(run_dir).system`):
+
+    model = ganhub.load("runs/stylegan-...")
+    images = model.system.sample(16, seed=0, psi=0.7, cutoff=8)
+    ganhub_stylegan.style_mixing_grid(model.system, "mix.png")
+    ganhub_stylegan.interpolation_gif(model.system, "walk.gif", frames=60)
+
+Every function draws its latents from a seeded generator (the global RNG is untouched) and
+uses the constant noise inputs, so the same seed gives the same pictures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from ganhub.data.images import save_image_grid
+
+if TYPE_CHECKING:
+    from ganhub_stylegan.system import StyleGANSystem
+
+
+def _latents(system: StyleGANSystem, n: int, seed: int) -> Tensor:
+    gen = torch.Generator(device=system.device).manual_seed(seed)
+    return system.latent(n, gen)
+
+
+def mixing_ws(row_ws: Tensor, col_ws: Tensor, crossover: int) -> Tensor:
+    """Style vectors for a mixing grid: (rows, cols, num_ws, w_dim); cell (i, j) takes
+    row i's styles before `crossover` (coarse: pose, shape) and column j's from it on (fine)."""
+    rows, _cols = len(row_ws), len(col_ws)
+    out = col_ws[None].repeat(rows, 1, 1, 1)
+    out[:, :, :crossover] = row_ws[:, None, :crossover]
+    return out
+
+
+@torch.no_grad()
+def style_mixing_grid(
+    system: StyleGANSystem,
+    path: str | Path,
+    *,
+    rows: int = 4,
+    cols: int = 5,
+    crossover: int | None = None,
+    seed: int = 0,
+    psi: float | None = None,
+) -> Path:
+    """A (rows + 1) x (cols + 1) PNG: top row the column sources, left column the row sources,
+    cell (i, j) row i's coarse styles with column j's fine styles."""
+    n_ws = system.G.num_ws
+    crossover = crossover if crossover is not None else max(1, n_ws // 2)
+    if not 1 <= crossover < n_ws:
+        from ganhub.errors import UsageError
+
+        raise UsageError(f"crossover={crossover}: must be between 1 and {n_ws - 1}")
+    row_ws = system.ws_for(_latents(system, rows, seed), psi=psi)
+    col_ws = system.ws_for(_latents(system, cols, seed + 1), psi=psi)
+    cells = system.synthesize(mixing_ws(row_ws, col_ws, crossover).flatten(0, 1))
+    row_img, col_img = system.synthesize(row_ws), system.synthesize(col_ws)
+    blank = torch.full_like(col_img[:1], -1.0)
+    grid = [torch.cat([blank, col_img])]
+    cells = cells.view(rows, cols, *cells.shape[1:])
+    grid += [torch.cat([row_img[i : i + 1], cells[i]]) for i in range(rows)]
+    return save_image_grid(torch.cat(grid), Path(path), nrow=cols + 1)
+
+
+@torch.no_grad()
+def truncation_grid(
+    system: StyleGANSystem,
+    path: str | Path,
+    *,
+    psis: tuple[float, ...] = (1.0, 0.7, 0.5, 0.0),
+    n: int = 8,
+    seed: int = 0,
+    cutoff: int | None = None,
+) -> Path:
+    """One row per psi (the same latents): psi=0 gives the average face on every row cell."""
+    z = _latents(system, n, seed)
+    rows = [system.synthesize(system.ws_for(z, psi=p, cutoff=cutoff)) for p in psis]
+    return save_image_grid(torch.cat(rows), Path(path), nrow=n)
+
+
+@torch.no_grad()
+def interpolation_frames(
+    system: StyleGANSystem,
+    *,
+    keys: int = 4,
+    frames: int = 48,
+    seed: int = 0,
+    psi: float | None = None,
+) -> Tensor:
+    """Images along a closed loop through `keys` random w points (linear in w, as in the paper)."""
+    ws = system.ws_for(_latents(system, keys, seed), psi=psi)
+    ws = torch.cat([ws, ws[:1]])  # back to the start: the GIF loops smoothly
+    t = torch.linspace(0, keys, frames + 1, device=ws.device)[:-1]
+    i = t.floor().long().clamp(max=keys - 1)
+    frac = (t - i).view(-1, 1, 1)
+    path_ws = ws[i].lerp(ws[i + 1], frac)
+    return system.synthesize(path_ws)
+
+
+def to_uint8(images: Tensor, upscale: int = 1) -> list[object]:
+    """(N, C, H, W) in [-1, 1] -> list of HxWx3 uint8 arrays (nearest upscaling)."""
+    x = images.float().cpu().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+    if x.shape[1] == 1:
+        x = x.repeat(1, 3, 1, 1)
+    if upscale > 1:
+        x = x.repeat_interleave(upscale, 2).repeat_interleave(upscale, 3)
+    return [frame.permute(1, 2, 0).numpy() for frame in x]
+
+
+def interpolation_gif(
+    system: StyleGANSystem,
+    path: str | Path,
+    *,
+    keys: int = 4,
+    frames: int = 48,
+    seed: int = 0,
+    psi: float | None = None,
+    fps: int = 12,
+) -> Path:
+    """Write a looping latent-interpolation GIF (imageio), upscaled to at least 128 px."""
+    import imageio.v2 as imageio
+
+    images = interpolation_frames(system, keys=keys, frames=frames, seed=seed, psi=psi)
+    upscale = max(1, 128 // images.shape[-1])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.gif")
+    imageio.mimsave(tmp, to_uint8(images, upscale), duration=1000 / fps, loop=0)
+    tmp.replace(path)
+    return path
