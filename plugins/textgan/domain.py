@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ganhub_textgan.config import TextGANConfig
 
 from ganhub.config.schema import RunConfig
 from ganhub.domain import Domain
-from ganhub.engine.system import BuildHints, GANSystem
+
+if TYPE_CHECKING:
+    from ganhub.engine.system import BuildHints, GANSystem
 
 
 class TextGANDomain(Domain):
