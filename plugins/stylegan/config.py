@@ -117,10 +117,16 @@ def _ema_default(data: Any) -> Any:
     trick = data.setdefault("trick", {})
     if isinstance(trick, dict):
         ema = trick.setdefault("ema", {})
-        if isinstance(ema, dict) and "decay" not in ema and "half_life_kimg" not in ema:
+        # the resolver fills section defaults: an unchanged decay (0.999) counts as not set
+        if (
+            isinstance(ema, dict)
+            and ema.get("half_life_kimg") is None
+            and ema.get("decay", 0.999) == 0.999
+        ):
             batch = (data.get("trainer") or {}).get("batch_size", TRAINER_DEFAULTS["batch_size"])
             ema["half_life_kimg"] = 10.0 * int(batch) / 32
-            ema.setdefault("rampup", 0.05)
+            if ema.get("rampup") is None:
+                ema["rampup"] = 0.05
     return data
 
 

@@ -1,0 +1,309 @@
+"""The stylegan plugin: demodulation, truncation, R1, EMA half-life, ADA, mixing, resume, data."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from ganhub_stylegan.data import N_FACES, faces, scan_dataset
+from ganhub_stylegan.layers import modulated_conv2d
+from ganhub_stylegan.networks import Generator, mix_styles
+from ganhub_stylegan.sampling import interpolation_frames, mixing_ws
+from PIL import Image
+from torch import nn
+
+import ganhub
+from ganhub.config.resolve import resolve
+from ganhub.engine import checkpoint
+from ganhub.engine.context import TrainContext
+from ganhub.engine.loop import fit
+from ganhub.engine.run import Run
+from ganhub.errors import ConfigError
+from ganhub.plugins import get_hub
+
+TINY = [
+    "plugin=stylegan", "model.resolution=16", "model.z_dim=16", "model.w_dim=16",
+    "model.channel_base=128", "model.channel_max=16", "trainer.batch_size=4",
+    "trainer.steps=4", "trainer.log_every=2", "trainer.sample_every=0", "trainer.max_seconds=null",
+    "trainer.progress=false", "loggers=[jsonl]", "sample.grid=4", "sample.frames=4",
+]  # fmt: skip
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():  # type: ignore[no-untyped-def]
+    """These models are tiny: a second intra-op thread only adds barriers (slow on a busy CPU)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _face_folder(root: Path, n: int, size: int) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for i, img in enumerate(faces(size)[:n]):
+        arr = ((img[0].numpy() + 1) * 127.5).round().astype(np.uint8)
+        Image.fromarray(arr).convert("RGB").save(root / f"face_{i:02d}.png")
+    return root
+
+
+# -- layers ---------------------------------------------------------------------------------
+
+
+def test_demodulation_gives_unit_output_variance() -> None:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(16, 128, 18, 18, generator=gen)
+    weight = torch.randn(32, 128, 3, 3, generator=gen)
+    styles = torch.rand(16, 128, generator=gen) * 4 + 0.1  # far from unit scale
+    out = modulated_conv2d(x, weight, styles)[:, :, 1:-1, 1:-1]  # away from the zero padding
+    per_channel = out.var(dim=(0, 2, 3))
+    assert torch.allclose(per_channel, torch.ones(32), atol=0.15)
+    assert per_channel.mean() == pytest.approx(1.0, abs=0.03)
+    raw = modulated_conv2d(x, weight, styles, demodulate=False)[:, :, 1:-1, 1:-1]
+    assert raw.var() > 10  # what demodulation removed
+
+
+def test_modulated_conv_equals_per_sample_weights() -> None:
+    gen = torch.Generator().manual_seed(1)
+    x, w = torch.randn(3, 5, 6, 6, generator=gen), torch.randn(4, 5, 3, 3, generator=gen)
+    s = torch.randn(3, 5, generator=gen)
+    out = modulated_conv2d(x, w, s)
+    for i in range(3):
+        wi = w * s[i][None, :, None, None]
+        wi = wi / wi.square().sum(dim=(1, 2, 3), keepdim=True).add(1e-8).sqrt()
+        ref = torch.nn.functional.conv2d(x[i : i + 1], wi, padding=1)
+        assert torch.allclose(out[i : i + 1], ref, atol=1e-5)
+
+
+def test_truncation_psi_zero_returns_w_avg() -> None:
+    G = Generator(8, 8, 2, 16, 1, 64, 16)
+    with torch.no_grad():
+        G.mapping.w_avg.normal_()
+    z = torch.randn(5, 8)
+    ws = G.ws(z, psi=0.0)
+    assert torch.allclose(ws, G.mapping.w_avg.expand_as(ws))
+    cut = G.ws(z, psi=0.0, cutoff=2)
+    full = G.ws(z)
+    assert torch.allclose(cut[:, :2], G.mapping.w_avg.expand(5, 2, 8))
+    assert torch.equal(cut[:, 2:], full[:, 2:])
+    half = G.ws(z, psi=0.5)
+    assert torch.allclose(half, (full + G.mapping.w_avg) / 2, atol=1e-6)
+
+
+def test_w_avg_tracks_the_mapping_output_during_training() -> None:
+    G = Generator(8, 8, 2, 16, 1, 64, 16)
+    z = torch.randn(64, 8)
+    for _ in range(2000):
+        G.mapping(z, update_w_avg=True)
+    assert torch.allclose(G.mapping.w_avg, G.mapping(z).mean(0), atol=1e-4)
+
+
+def test_style_mixing_takes_a_suffix_from_the_second_latent() -> None:
+    ws, ws2 = torch.zeros(64, 6, 3), torch.ones(64, 6, 3)
+    assert torch.equal(mix_styles(ws, ws2, 0.0), ws)
+    mixed = mix_styles(ws, ws2, 1.0)[..., 0]  # (64, 6): 0 = first latent, 1 = second
+    assert (mixed[:, 0] == 0).all() and (mixed[:, -1] == 1).all()  # crossover in [1, 5]
+    assert (mixed.diff(dim=1) >= 0).all()  # one crossover: a prefix of 0s then 1s
+    assert len(set(mixed.sum(1).tolist())) > 2  # the crossover varies per sample
+    some = mix_styles(ws, ws2, 0.5)[..., 0]
+    assert 0 < (some[:, -1] == 1).float().mean() < 1
+
+
+def test_mixing_grid_cells_take_coarse_from_rows_and_fine_from_columns() -> None:
+    rows, cols = torch.randn(3, 6, 4), torch.randn(2, 6, 4)
+    grid = mixing_ws(rows, cols, 2)
+    for i in range(3):
+        for j in range(2):
+            assert torch.equal(grid[i, j, :2], rows[i, :2])
+            assert torch.equal(grid[i, j, 2:], cols[j, 2:])
+
+
+# -- training pieces ----------------------------------------------------------------------------
+
+
+def test_r1_matches_the_analytic_gradient_of_a_linear_d(workdir: Path) -> None:
+    run = Run(resolve([*TINY, "objective.r1_gamma=3.0", "objective.r1_interval=16"]))
+    system = run.system
+    system.D = nn.Sequential(nn.Flatten(), nn.Linear(16 * 16, 1))  # D(x) = <w, x> + b
+    ctx = TrainContext(run.hub.losses.get("nonsaturating"))
+    real = torch.randn(4, 1, 16, 16)
+    out = system.d_reg(real, ctx)
+    w = system.D[1].weight
+    expected = 3.0 / 2 * w.square().sum() * 16  # ||grad_x D|| = ||w|| for every x
+    assert torch.allclose(out.loss, expected, rtol=1e-5)
+    out.loss.backward()  # the penalty trains D's weights: d/dw = gamma * interval * w
+    assert torch.allclose(w.grad, 3.0 * 16 * w.detach(), rtol=1e-5)
+
+
+def test_lazy_regularisation_corrects_lr_and_betas(workdir: Path) -> None:
+    run = Run(resolve([*TINY, "objective.r1_interval=16", "objective.pl_interval=4"]))
+    for group, k in (("D", 16), ("G", 4)):
+        pg = run.optimizers[group].param_groups[0]
+        assert pg["lr"] == pytest.approx(0.0025 * k / (k + 1))
+        assert pg["betas"][1] == pytest.approx(0.99 ** (k / (k + 1)))
+    plain = Run(resolve([*TINY, "objective.lazy_correction=false"]))
+    assert plain.optimizers["D"].param_groups[0]["lr"] == pytest.approx(0.0025)
+
+
+def test_ema_half_life_in_images_with_rampup(workdir: Path) -> None:
+    run = Run(resolve([*TINY, "trainer.batch_size=8"]))
+    ema = next(t for t in run.tricks if t.name == "ema")
+    half_life = run.config.trick.ema.half_life_kimg * 1000  # StyleGAN: 10 kimg per 32 batch
+    assert half_life == pytest.approx(10_000 * 8 / 32)
+    late = 10**6  # ramp-up long over: the weight of old EMA halves every half_life images
+    assert ema.decay_at(late) ** (half_life / 8) == pytest.approx(0.5)
+    step = 100  # ramp-up: half-life = images seen * 0.05
+    assert ema.decay_at(step) ** (step * 8 * 0.05 / 8) == pytest.approx(0.5)
+    # and the trick applies it: one update moves G_ema by (1 - decay) toward G
+    G, G_ema = run.system.G, run.system.G_ema
+    with torch.no_grad():
+        for p in G_ema.parameters():
+            p.zero_()
+    ema.after_step(late, run.system)
+    p, q = next(G.parameters()), next(G_ema.parameters())
+    assert torch.allclose(q, p * (1 - ema.decay_at(late)), atol=1e-7)
+
+
+def test_ada_p_rises_on_a_tiny_dataset(workdir: Path) -> None:
+    folder = _face_folder(workdir / "tiny", 4, 16)
+    run = Run(resolve([*TINY, f"data.path={folder}", "ada.kimg=0.2", "ada.interval=2",
+                       "trainer.steps=24", "trainer.log_every=4"]))  # fmt: skip
+    assert float(run.system.ada.p) == 0
+    fit(run)
+    assert float(run.system.ada.p) > 0  # D tells 8 images from fakes: sign(D(real)) > 0.6
+    lines = (run.run_dir / "metrics.jsonl").read_text().splitlines()
+    assert "ada_p" in lines[-1] or any("ada_p" in line for line in lines)
+
+
+def test_path_length_mean_moves_and_penalty_is_finite(workdir: Path) -> None:
+    run = Run(resolve([*TINY, "objective.pl_interval=1"]))
+    fit(run)
+    assert float(run.system.pl_mean) > 0
+
+
+def test_resume_restores_every_state_exactly(workdir: Path) -> None:
+    args = [*TINY, "deterministic=true", "objective.r1_interval=2", "objective.pl_interval=3",
+            "ada.kimg=0.05", "ada.interval=1", "ada.p_init=0.5", "trainer.checkpoint_every=3"]  # fmt: skip
+    fit(Run(resolve([*args, "trainer.steps=8", "name=full"])))
+    fit(Run(resolve([*args, "trainer.steps=5", "name=part"])))
+    resumed = Run(resolve(["resume=runs/part", "trainer.steps=8"]))
+    assert resumed.step == 5
+    fit(resumed)
+    full_step, full_state, full_rest = checkpoint.load(checkpoint.latest(workdir / "runs/full/checkpoints"))  # type: ignore[arg-type]  # fmt: skip
+    part_step, part_state, part_rest = checkpoint.load(checkpoint.latest(workdir / "runs/part/checkpoints"))  # type: ignore[arg-type]  # fmt: skip
+    assert full_step == part_step == 8  # image count = steps * batch
+    for key in ("ada.p", "pl_mean", "G.mapping.w_avg", "G_ema.mapping.w_avg"):
+        assert key in full_state, key
+    assert float(full_state["ada.p"]) != 0.5 and float(full_state["pl_mean"]) > 0  # both moved
+    assert full_state.keys() == part_state.keys()
+    for key in full_state:
+        assert torch.equal(full_state[key], part_state[key]), key
+    _assert_same(full_rest["optimizers"], part_rest["optimizers"])
+    _assert_same(full_rest["tricks"], part_rest["tricks"])
+
+
+def _assert_same(a: object, b: object) -> None:
+    """Nested dicts/lists of tensors and plain values are equal."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys()
+        for k in a:
+            _assert_same(a[k], b[k])
+    elif isinstance(a, list | tuple):
+        assert isinstance(b, list | tuple) and len(a) == len(b)
+        for x, y in zip(a, b):
+            _assert_same(x, y)
+    elif isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and torch.equal(a, b)
+    else:
+        assert a == b
+
+
+# -- data -----------------------------------------------------------------------------------
+
+
+def test_embedded_faces_ship_with_scikit_image() -> None:
+    import skimage.data
+
+    assert (Path(skimage.data.__file__).parent / "lfw_subset.npy").is_file()  # no download
+    x = faces(32)
+    assert x.shape == (N_FACES, 1, 32, 32) and -1 <= x.min() < x.max() <= 1
+
+
+def test_dataset_check_reports_bad_non_square_and_wrong_size(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    folder = _face_folder(workdir / "data", 2, 16)
+    Image.new("RGB", (20, 16)).save(folder / "wide.png")
+    Image.new("RGB", (32, 32)).save(folder / "big.png")
+    (folder / "broken.png").write_bytes(b"not an image")
+    report = scan_dataset(folder, 16)
+    assert report.total == 5
+    assert [n for n, _ in report.bad] == ["broken.png"]
+    assert report.non_square == [("wide.png", (20, 16))]
+    assert report.wrong_size == [("big.png", (32, 32))]
+    code, out, _err = cli("stylegan-check", str(folder), "--resolution", "16")
+    assert code == 1 and "broken.png" in out and "wide.png" in out and "big.png" in out
+    with pytest.raises(ConfigError, match=r"broken\.png"):
+        resolve([*TINY, f"data.path={folder}"])
+    (folder / "broken.png").unlink()
+    (folder / "wide.png").unlink()
+    with pytest.raises(ConfigError, match=r"big\.png.*data\.resize=true"):
+        resolve([*TINY, f"data.path={folder}"])
+    resolve([*TINY, f"data.path={folder}", "data.resize=true"])
+
+
+def test_zip_data_trains(workdir: Path) -> None:
+    import zipfile
+
+    folder = _face_folder(workdir / "faces", 4, 16)
+    with zipfile.ZipFile(workdir / "faces.zip", "w") as zf:
+        for p in sorted(folder.iterdir()):
+            zf.write(p, f"sub/{p.name}")
+    run = Run(resolve([*TINY, f"data.path={workdir / 'faces.zip'}", "data.channels=3"]))
+    batch = next(run.batches())
+    assert batch.shape == (4, 3, 16, 16)
+    fit(run)
+
+
+def test_config_errors_name_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"model\.resolution"):
+        resolve([*TINY, "model.resolution=48"])
+
+
+# -- sampling -------------------------------------------------------------------------------
+
+
+def test_interpolation_loops_through_its_keys(workdir: Path) -> None:
+    run = Run(resolve(TINY))
+    system = run.system
+    frames = interpolation_frames(system, keys=3, frames=6, seed=1)
+    assert frames.shape == (6, 1, 16, 16)
+    start = system.synthesize(system.ws_for(system.latent(3, torch.Generator().manual_seed(1))))
+    assert torch.allclose(frames[0], start[0], atol=1e-5)
+    assert torch.allclose(frames[2], start[1], atol=1e-5)  # 6 frames over 3 keys: every 2nd
+    same = system.sample(3, seed=4, psi=0.0)
+    assert torch.allclose(same[0], same[1]) and torch.allclose(same[1], same[2])
+
+
+@pytest.mark.slow
+def test_cli_run_sample_and_python_api(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = cli(
+        "run", "plugin=stylegan", "preset=tiny", "trainer.progress=false", "name=r"
+    )
+    assert code == 0, err
+    run_dir = workdir / "runs" / "r"
+    code, out, err = cli("sample", str(run_dir), "n=4")
+    assert code == 0, err
+    assert {Path(p).suffix for p in out.split()} == {".png", ".gif"}
+    code, out, err = cli("stylegan-sample", str(run_dir), "--psi", "0.5", "--frames", "4")
+    assert code == 0, err
+    paths = [Path(p) for p in out.split()]
+    assert len(paths) == 4 and all(p.is_file() for p in paths)
+    import imageio.v2 as imageio
+
+    assert len(imageio.mimread(paths[-1])) == 4
+    model = ganhub.load(run_dir)
+    images = model.system.sample(3, seed=0, psi=0.7, cutoff=2)
+    assert images.shape == (3, 1, 16, 16) and images.abs().max() <= 1
+    assert "stylegan" in get_hub().domains.names()
+    assert math.isfinite(float(model.system.G_ema.mapping.w_avg.sum()))
