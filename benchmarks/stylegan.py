@@ -99,7 +99,7 @@ def fd(args: argparse.Namespace) -> None:
         while run.step < args.steps:
             train_steps(run, batches, args.eval_every)
             row: dict[str, Any] = {"G": score(run, False), "G_ema": score(run, True)}
-            print(f"| {run.step} | {run.step * batch / 1000:.1f} | {row['G']:.2f} | {row['G_ema']:.2f} |", flush=True)  # fmt: skip
+            print(f"| {run.step} | {run.step * batch / 1000:.1f} | {row['G']:.4g} | {row['G_ema']:.4g} |", flush=True)  # fmt: skip
 
 
 def main() -> None:
