@@ -121,8 +121,10 @@ def modulated_conv2d(x: Tensor, weight: Tensor, styles: Tensor, demodulate: bool
     out = F.conv2d(x * styles[:, :, None, None], weight, padding=k // 2)
     if demodulate:
         # sum over (in, kh, kw) of (w * s)^2 = s^2 @ (sum_k w^2).T
-        d = torch.rsqrt(styles.square() @ weight.square().sum(dim=(2, 3)).T + 1e-8)  # (B, O)
-        out = out * d[:, :, None, None]
+        # in float32 even inside fp16 autocast: the sums of squares can overflow float16
+        with torch.autocast(x.device.type, enabled=False):
+            energy = styles.float().square() @ weight.float().square().sum(dim=(2, 3)).T
+        out = out * torch.rsqrt(energy + 1e-8).to(out.dtype)[:, :, None, None]  # (B, O)
     return out
 
 
