@@ -204,3 +204,19 @@ def test_rollout_and_transformer_d_train(tmp_path: Path) -> None:
 def test_bad_data_path_names_the_key(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"data\.path"):
         resolve([*TINY, f"data.path={tmp_path / 'missing.txt'}"], hub=get_hub())
+
+
+@pytest.mark.parametrize("loss", get_hub().losses.names())
+def test_every_registered_loss_trains_g_through_the_text_d(loss: str) -> None:
+    from ganhub.engine.context import TrainContext
+
+    system = _system()
+    ctx = TrainContext(get_hub().losses.get(loss))
+    real = system.one_hot(system.token_ids[0][:4])
+    d_out = ctx.d_loss(system.D, real, gumbel_tokens(system.G, 4, system.length, system.vocab, 1.0))
+    assert torch.isfinite(d_out.loss)
+    soft = gumbel_tokens(system.G, 4, system.length, system.vocab, 1.0)
+    g_out = ctx.g_loss(system.D, soft, real)
+    g_out.loss.backward()
+    assert torch.isfinite(g_out.loss)
+    assert system.G.transformer.wte.weight.grad is not None
