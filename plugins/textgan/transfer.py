@@ -143,9 +143,12 @@ class TransferSystem(TextSystemBase):
         after_eos = (y == EOS).long().cumsum(1) - (y == EOS).long() > 0
         return y.masked_fill(after_eos, PAD)
 
-    def soft_rewrite(self, x: Tensor, style: Tensor) -> tuple[Tensor, Tensor]:
+    def soft_rewrite(
+        self, x: Tensor, style: Tensor, hard: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         """(hard ids, soft rows with gradients to G) of x rewritten into `style`."""
-        hard = self.rewrite(x, style, use_ema=not self.training)
+        if hard is None:
+            hard = self.rewrite(x, style, use_ema=not self.training)
         logits = self.logits(x, style, hard).float()
         soft = F.softmax(logits / self.cfg.transfer.temperature, -1)
         return hard, soft * (hard != PAD).unsqueeze(-1)
@@ -179,7 +182,9 @@ class TransferSystem(TextSystemBase):
     def _d(self, batch: tuple[Tensor, Tensor], ctx: TrainContext) -> PhaseOutput:
         x, style = batch
         with torch.no_grad():
-            _, soft = self.soft_rewrite(x, 1 - style)
+            hard, soft = self.soft_rewrite(x, 1 - style)
+        # G has not moved since: its phase on this batch reuses the greedy decode (one of two)
+        ctx.cache["transfer_hard"] = (x, hard)
         real = self.d_view(F.one_hot(x, self.vocab).float(), style)
         return ctx.d_loss(self.D, real, self.d_view(soft, 1 - style))
 
@@ -187,7 +192,10 @@ class TransferSystem(TextSystemBase):
         x, style = batch
         t = self.cfg.transfer
         rec = self._self_rec(x, style)
-        hard, soft = self.soft_rewrite(x, 1 - style)
+        cached = ctx.cache.get("transfer_hard")
+        hard, soft = self.soft_rewrite(
+            x, 1 - style, cached[1] if cached and cached[0] is x else None
+        )
         cyc = _ce(self.logits(hard, style, x, soft=soft), x)  # back to x through soft tokens
         real = self.d_view(F.one_hot(x, self.vocab).float(), style)
         adv = ctx.g_loss(self.D, self.d_view(soft, 1 - style), real)
