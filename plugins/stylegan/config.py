@@ -136,7 +136,7 @@ TRAINER_DEFAULTS: dict[str, Any] = {
     "log_every": 50,
     "sample_every": 400,
     "checkpoint_every": 400,
-    "max_seconds": 560.0,  # the CPU default stays under 10 minutes on a slow or shared machine
+    "max_seconds": 500.0,  # the CPU default stays under 10 minutes on a slow or shared machine
 }
 
 
