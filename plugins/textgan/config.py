@@ -133,7 +133,7 @@ class TransferObjective(Section):
 
     self_weight: float = Field(1.0, ge=0, description="self-reconstruction (x, own style) -> x")
     cycle_weight: float = Field(0.5, ge=0, description="cycle: x -> other style -> back to x")
-    adv_weight: float = Field(0.5, ge=0, description="style discriminator loss on the transfer")
+    adv_weight: float = Field(0.1, ge=0, description="style discriminator loss on the transfer")
     temperature: float = Field(0.5, gt=0, description="softmax temperature of soft tokens")
     denoise: float = Field(0.1, ge=0, lt=1, description="word-drop rate of self-reconstruction")
 
