@@ -39,6 +39,15 @@ class Domain(ABC):
     def build(self, config: RunConfig, hints: BuildHints) -> GANSystem:
         """Build the models and data for a validated config (random init, nothing downloaded)."""
 
+    def defaults_for(self, chosen: dict[str, Any]) -> dict[str, Any]:
+        """Defaults that depend on the user's choices (e.g. per-task step counts); {} if none.
+
+        `chosen` is the preset merged with the user's keys. The result is layered above the
+        config class's defaults and below the preset and the user's keys, so anything the user
+        or the preset sets still wins.
+        """
+        return {}
+
     def check(self, config: RunConfig) -> list[str]:
         """Domain-specific problems with a validated config (empty when fine)."""
         return []

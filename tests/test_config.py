@@ -203,3 +203,35 @@ def test_overriding_one_key_keeps_the_domains_other_section_defaults() -> None:
     assert cfg.data.n_samples == 100_000  # type: ignore[attr-defined]
     cfg = resolve(["plugin=dcgan", "model.image_size=64"])
     assert cfg.model.g_channels == 32 and cfg.trainer.steps == 2500  # type: ignore[attr-defined]
+
+
+def test_choice_dependent_defaults_sit_between_the_class_defaults_and_the_user() -> None:
+    from types import SimpleNamespace
+    from typing import Any, ClassVar
+
+    from ganhub_toy2d.domain import Toy2dDomain
+
+    from ganhub.hookspecs import hookimpl
+    from ganhub.plugins import Hub
+
+    class GridNeedsLonger(Toy2dDomain):
+        name = "toy2d_long"
+        presets: ClassVar[dict[str, Any]] = {"short": {"trainer": {"steps": 7}}}
+
+        def defaults_for(self, chosen: dict[str, Any]) -> dict[str, Any]:
+            grid = chosen.get("data", {}).get("dataset") == "grid"
+            return {"trainer": {"steps": 4000, "log_every": 40}} if grid else {}
+
+    plugin = SimpleNamespace(
+        register_domains=hookimpl(lambda register: register("toy2d_long", GridNeedsLonger()))
+    )
+    hub = Hub.discover(extra=(("long", plugin),))
+    base = resolve(["plugin=toy2d_long"], hub=hub).trainer
+    grid = resolve(["plugin=toy2d_long", "data.dataset=grid"], hub=hub).trainer
+    assert (grid.steps, grid.log_every) == (4000, 40) and base.steps != 4000
+    assert (
+        resolve(["plugin=toy2d_long", "data.dataset=grid", "preset=short"], hub=hub).trainer.steps
+        == 7
+    )
+    user = resolve(["plugin=toy2d_long", "data.dataset=grid", "trainer.steps=9"], hub=hub).trainer
+    assert (user.steps, user.log_every) == (9, 40)

@@ -1,6 +1,7 @@
 """From overrides to a validated config: resolve the plugin first, then validate with its class.
 
-Order of precedence (later wins): the domain's defaults, its preset, YAML files, `key=value`.
+Order of precedence (later wins): the domain's defaults, the defaults that depend on the
+user's choices (`Domain.defaults_for`), its preset, YAML files, `key=value`.
 With `resume=RUN_DIR`, the run's saved `config.yaml` replaces the defaults and the preset.
 """
 
@@ -62,13 +63,16 @@ def validate(raw: dict[str, Any], hub: Hub, *, check_domain: bool = True) -> Run
     # Layers, later wins: the domain's section defaults (toy2d's trainer: 2000 steps, batch 256),
     # its preset, then the user's keys. Validating `trainer: {steps: 3}` alone would silently
     # fall back to the generic TrainerConfig defaults for every other trainer key.
-    layers = [section_defaults(cls)]
+    # Between the two sit the defaults that depend on the user's choices (per-task step counts).
+    chosen = []
     preset = raw.get("preset")
     if preset is not None and not raw.get("resume"):
         if preset not in domain.presets:
             raise unknown_choice(f"{plugin} preset", str(preset), domain.presets)
-        layers.append(expand_shorthands(domain.presets[preset], cls))
-    layers.append(expand_shorthands(raw, cls))
+        chosen.append(expand_shorthands(domain.presets[preset], cls))
+    chosen.append(expand_shorthands(raw, cls))
+    dependent = domain.defaults_for(functools.reduce(deep_merge, chosen))
+    layers = [section_defaults(cls), expand_shorthands(dependent, cls), *chosen]
     raw = functools.reduce(deep_merge, layers)
     try:
         config = cls.model_validate(raw)

@@ -220,3 +220,12 @@ def test_every_registered_loss_trains_g_through_the_text_d(loss: str) -> None:
     g_out.loss.backward()
     assert torch.isfinite(g_out.loss)
     assert system.G.transformer.wte.weight.grad is not None
+
+
+def test_transfer_gets_its_own_step_defaults_and_the_user_still_wins() -> None:
+    transfer = resolve(["plugin=textgan", "task=transfer"])
+    assert (transfer.trainer.steps, transfer.adversarial.pretrain_steps) == (800, 400)
+    generate = resolve(["plugin=textgan"])
+    assert (generate.trainer.steps, generate.adversarial.pretrain_steps) == (1200, 600)
+    mine = resolve(["plugin=textgan", "task=transfer", "trainer.steps=900"])
+    assert (mine.trainer.steps, mine.adversarial.pretrain_steps) == (900, 400)
