@@ -27,5 +27,13 @@ def test_every_builtin_loss_and_trick_is_documented() -> None:
 
 def test_every_builtin_command_is_in_the_cli_page() -> None:
     text = (DOCS / "cli.md").read_text()
-    for command in ("run", "config", "plugins", "list", "sample"):
+    for command in ("run", "config", "plugins", "list", "sample", "eval", "report", "features"):
         assert f"ganhub {command}" in text
+
+
+def test_every_registered_command_is_in_the_cli_page() -> None:
+    from ganhub.cli import build_cli
+
+    text = (DOCS / "cli.md").read_text()
+    for name in build_cli().commands:
+        assert f"`ganhub {name}" in text, f"docs/cli.md does not describe `ganhub {name}`"
