@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from abc import abstractmethod
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -60,9 +61,9 @@ class TextSystemBase(GANSystem):
             self.store.set(train_tokenizer(self.tokenizer_texts(), *self.tokenizer_spec()))
         return self.store.tokenizer
 
+    @abstractmethod
     def tokenizer_texts(self) -> list[str]:
         """The texts the tokenizer is trained on."""
-        raise NotImplementedError
 
     def tokenizer_spec(self) -> tuple[str, int]:
         """(kind, vocabulary size) of the tokenizer."""
@@ -93,9 +94,9 @@ class TextSystemBase(GANSystem):
         os.replace(tmp, path)
         return [path]
 
+    @abstractmethod
     def sample_texts(self, n: int, seed: int) -> list[str]:
         """`n` sample lines for the artifact."""
-        raise NotImplementedError
 
 
 class TextGenSystem(TextSystemBase):
