@@ -195,10 +195,10 @@ def test_defaults_build_the_same_networks_as_before() -> None:
 
 
 @pytest.mark.slow
-def test_pruning_stops_unpromising_trials(tmp_path: Path, cli: Any) -> None:
-    code, out, err = cli(
-        *_tune_args(tmp_path, "prune", "trials=8", "sampler=random", "pruner=median")
-    )
+@pytest.mark.parametrize("pruner", ["median", "hyperband"])
+def test_pruning_stops_unpromising_trials(tmp_path: Path, cli: Any, pruner: str) -> None:
+    args = _tune_args(tmp_path, "prune", "trials=8", "sampler=random", f"pruner={pruner}")
+    code, out, err = cli(*args)
     assert code == 0, err
     study = _load(f"sqlite:///{tmp_path / 'studies/prune/study.db'}", "prune")
     pruned = [t for t in study.trials if t.state.name == "PRUNED"]
