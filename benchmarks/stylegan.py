@@ -10,8 +10,9 @@ fd: trains the default run on the embedded faces and, every --eval-every steps, 
 --n samples of G and of G_ema by the Frechet distance on the features of a rotation-prediction
 network trained locally on the same faces (`fd_faces`; lower is better; nothing downloaded).
 
-    python benchmarks/stylegan.py speed [--steps 24]
-    python benchmarks/stylegan.py fd [--steps 600 --eval-every 100 --n 500]
+    python benchmarks/stylegan.py speed [--steps 24] [--only cpu|cuda]
+    python benchmarks/stylegan.py fd [--steps 600 --eval-every 100 --n 500] [--device cuda]
+        [--set model.channel_max=32 ...] [--seconds 300] [--label NAME --save DIR]
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import argparse
 import os
 import tempfile
 import time
-from typing import Any
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI: no spinning on a shared CPU
 
@@ -53,11 +53,13 @@ def s_per_kimg(overrides: list[str], steps: int, out: str) -> tuple[float, float
 
 def speed(args: argparse.Namespace) -> None:
     """Print the s/kimg table."""
-    rows: list[tuple[str, list[str]]] = [
-        ("32x32 small (default), batch 16", []),
-        ("64x64 small, batch 16", ["model.resolution=64"]),
-    ]
-    if torch.cuda.is_available():
+    rows: list[tuple[str, list[str]]] = []
+    if args.only in ("all", "cpu"):
+        rows += [
+            ("32x32 small (default), batch 16", ["device=cpu"]),
+            ("64x64 small, batch 16", ["device=cpu", "model.resolution=64"]),
+        ]
+    if args.only in ("all", "cuda") and torch.cuda.is_available():
         gpu = ["preset=auto", "model.resolution=256", "trainer.batch_size=32", "device=cuda"]
         rows += [
             ("256x256 auto, batch 32, fp32 (CUDA)", [*gpu, "model.fp16_res=0"]),
@@ -73,13 +75,17 @@ def speed(args: argparse.Namespace) -> None:
 
 
 def fd(args: argparse.Namespace) -> None:
-    """Train the default run and print FD of G and G_ema against the faces over training."""
+    """Train one configuration and print FD of G and G_ema against the faces over training."""
+    from pathlib import Path
+
     from ganhub_stylegan.data import embedded
 
+    from ganhub.data.images import save_image_grid
     from ganhub.metrics.featurenet import train_feature_net
     from ganhub.metrics.formulas import frechet_distance, gaussian_stats
 
     real = embedded("faces", 32, mirror=True)
+    # trained on the CPU with one thread: the same weights on every machine and in every process
     net, spec = train_feature_net(real, None, name="faces", dataset={"source": "faces"},
                                   epochs=args.feature_epochs, width=16)  # fmt: skip
     print(f"feature net: rotation prediction on {len(real)} faces, held-out accuracy {spec.accuracy:.2f}")  # fmt: skip
@@ -87,19 +93,41 @@ def fd(args: argparse.Namespace) -> None:
 
     def score(run: Run, use_ema: bool) -> float:
         with torch.no_grad():
-            fake = torch.cat([run.system.sample(250, seed=s, use_ema=use_ema, psi=1.0)
+            fake = torch.cat([run.system.sample(250, seed=s, use_ema=use_ema, psi=1.0).cpu()
                               for s in range(args.n // 250)])  # fmt: skip
             return frechet_distance(gaussian_stats(net.features(fake)), real_stats)
 
+    overrides = [f"trainer.steps={args.steps}", "trainer.max_seconds=null",
+                 f"device={args.device}", *args.set]  # fmt: skip
+    label = args.label or (" ".join(args.set) or "default")
     with tempfile.TemporaryDirectory() as out:
-        run = make_run([f"trainer.steps={args.steps}", "trainer.max_seconds=null"], out)
+        run = make_run(overrides, out)
         batches = run.batches()
         batch = run.config.trainer.batch_size
-        print("| step | kimg | FD G | FD G_ema |\n|------|------|------|----------|")
-        while run.step < args.steps:
-            train_steps(run, batches, args.eval_every)
-            row: dict[str, Any] = {"G": score(run, False), "G_ema": score(run, True)}
-            print(f"| {run.step} | {run.step * batch / 1000:.1f} | {row['G']:.4g} | {row['G_ema']:.4g} |", flush=True)  # fmt: skip
+        ada = getattr(run.system, "ada", None)
+        print(f"{label}: {run.device}, batch {batch}, overrides: {' '.join(args.set) or 'none'}")
+        print("| step | kimg | train s | FD G | FD G_ema | ADA p |")
+        print("|------|------|---------|------|----------|-------|", flush=True)
+        trained, deadline = 0.0, args.seconds or float("inf")
+        sync = torch.cuda.synchronize if run.device.type == "cuda" else (lambda: None)
+        while run.step < args.steps and trained < deadline:
+            # in chunks of at most 50 steps so that the time box cuts in close to its limit
+            next_eval = min(args.steps, (run.step // args.eval_every + 1) * args.eval_every)
+            while run.step < next_eval and trained < deadline:
+                t = time.perf_counter()
+                train_steps(run, batches, min(50, next_eval - run.step))
+                sync()
+                trained += time.perf_counter() - t
+            g, g_ema = score(run, False), score(run, True)
+            p = float(ada.p) if ada is not None else 0.0
+            print(f"| {run.step} | {run.step * batch / 1000:.1f} | {trained:.0f} | {g:.4g} | {g_ema:.4g} | {p:.3f} |", flush=True)  # fmt: skip
+        if args.save is not None:
+            stem = Path(args.save) / (args.label or "fd").replace(" ", "_")
+            for use_ema, psi in ((True, 1.0), (True, 0.7), (False, 1.0)):
+                images = run.system.sample(64, seed=0, use_ema=use_ema, psi=psi).cpu()
+                name = f"{stem}_{'ema' if use_ema else 'G'}_psi{psi:g}.png"
+                save_image_grid(images, Path(name))
+            print(f"samples: {stem}_*.png")
 
 
 def main() -> None:
@@ -108,11 +136,21 @@ def main() -> None:
     sub = parser.add_subparsers(dest="what", required=True)
     p_speed = sub.add_parser("speed", help="s/kimg per preset")
     p_speed.add_argument("--steps", type=int, default=24, help="timed steps per setting")
+    p_speed.add_argument("--only", choices=["all", "cpu", "cuda"], default="all",
+                         help="which rows (cuda rows need a GPU)")  # fmt: skip
     p_fd = sub.add_parser("fd", help="FD of G vs G_ema over training")
     p_fd.add_argument("--steps", type=int, default=600)
     p_fd.add_argument("--eval-every", type=int, default=100)
     p_fd.add_argument("--n", type=int, default=500, help="generated samples per score")
     p_fd.add_argument("--feature-epochs", type=int, default=30)
+    p_fd.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                      help="config overrides of the trained run (e.g. model.channel_max=32)")  # fmt: skip
+    p_fd.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    p_fd.add_argument("--seconds", type=float, default=None,
+                      help="stop after this much training time (evaluations not counted)")  # fmt: skip
+    p_fd.add_argument("--label", default=None, help="a name for the printed table and files")
+    p_fd.add_argument("--save", default=None, metavar="DIR",
+                      help="write the final G_ema (psi 1, 0.7) and G sample grids here")  # fmt: skip
     args = parser.parse_args()
     speed(args) if args.what == "speed" else fd(args)
 
