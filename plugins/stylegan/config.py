@@ -54,11 +54,16 @@ class StyleGANModel(Section):
     map_layers: int = Field(2, ge=1, le=8, description="mapping network depth [map]")
     map_lr_mul: float = Field(0.01, gt=0, description="mapping learning-rate multiplier")
     channel_base: int = Field(1024, gt=0, description="feature maps at res r: base / r [cbase]")
-    channel_max: int = Field(64, gt=0, description="at most this many feature maps [cmax]")
+    channel_max: int = Field(32, gt=0, description="at most this many feature maps [cmax]")
     fp16_res: int = Field(
         0, ge=0, description="float16 autocast on the top N resolutions, CUDA only [num_fp16_res]"
     )
     mbstd_group: int = Field(4, ge=1, description="minibatch stddev group size [mbstd]")
+    noise: bool = Field(
+        False,
+        description="per-pixel noise inputs with learned strengths (StyleGAN2: true; the "
+        "small preset leaves them out: the embedded 25 px faces have no stochastic detail)",
+    )
 
     @field_validator("resolution")
     @classmethod
@@ -69,17 +74,26 @@ class StyleGANModel(Section):
 
 
 class StyleGANObjective(Section):
-    """Regularisation (StyleGAN2: lazy R1, path length, style mixing)."""
+    """Regularisation (StyleGAN2: lazy R1, path length, style mixing).
+
+    The `small` defaults switch path length and style mixing off, as StyleGAN2-ADA's low-
+    resolution `cifar` configuration does: on a CPU the images they cost buy more than they
+    give in ten minutes. `preset=auto`/`paper256` turn them on (weight 2, probability 0.9).
+    """
 
     r1_gamma: float | None = Field(
         None, ge=0, description="R1 weight; default: 0.0002 * resolution^2 / batch (ADA's auto)"
     )
     r1_interval: int = Field(16, ge=1, description="lazy R1: a D regularisation step every k steps")
-    pl_weight: float = Field(2.0, ge=0, description="path-length regularisation weight (0: off)")
+    pl_weight: float = Field(
+        0.0, ge=0, description="path-length regularisation weight (0: off; StyleGAN2: 2)"
+    )
     pl_interval: int = Field(4, ge=1, description="a path-length step every k G steps")
     pl_decay: float = Field(0.01, gt=0, le=1, description="path-length running-mean rate")
     pl_batch_shrink: int = Field(2, ge=1, description="path-length batch = batch / shrink")
-    style_mixing: float = Field(0.9, ge=0, le=1, description="style-mixing probability")
+    style_mixing: float = Field(
+        0.0, ge=0, le=1, description="style-mixing probability (StyleGAN2: 0.9)"
+    )
     lazy_correction: bool = Field(
         True, description="scale lr by k/(k+1) and betas to the power k/(k+1) for lazy phases"
     )
@@ -104,7 +118,12 @@ class StyleGANAda(Section):
 class StyleGANSample(Section):
     """Sampling defaults for grids (`ganhub sample`, training previews)."""
 
-    psi: float = Field(1.0, ge=0, description="truncation: w = w_avg + psi * (w - w_avg)")
+    psi: float = Field(
+        0.7,
+        ge=0,
+        description="truncation of sample grids and GIFs: w = w_avg + psi * (w - w_avg) "
+        "(metrics always sample at psi 1)",
+    )
     cutoff: int | None = Field(None, ge=1, description="truncate only the first k style vectors")
     grid: int = Field(64, ge=1, description="images in a sample grid")
     frames: int = Field(48, ge=2, description="frames of the interpolation GIF")
@@ -131,8 +150,8 @@ def _ema_default(data: Any) -> Any:
 
 
 TRAINER_DEFAULTS: dict[str, Any] = {
-    "steps": 1200,
-    "batch_size": 16,
+    "steps": 1500,
+    "batch_size": 32,
     "log_every": 50,
     "sample_every": 400,
     "checkpoint_every": 400,
@@ -194,6 +213,18 @@ def check(config: StyleGANConfig) -> list[str]:
     return []
 
 
+# path length and style mixing as in StyleGAN2 (the `small` defaults leave them off)
+STYLEGAN2_REGULARISATION: dict[str, Any] = {"pl_weight": 2.0, "style_mixing": 0.9}
+# the GPU presets' networks: StyleGAN2-ADA's widths, mixed precision and noise inputs
+STYLEGAN2_MODEL: dict[str, Any] = {
+    "z_dim": 512,
+    "w_dim": 512,
+    "channel_base": 16384,
+    "channel_max": 512,
+    "fp16_res": 4,
+    "noise": True,
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "small": {},  # the class defaults: 32 px, CPU-sized
     # a seconds-long smoke configuration
@@ -217,14 +248,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # StyleGAN2-ADA --cfg=auto on one GPU (set model.resolution to the data's)
     "auto": {
-        "model": {
-            "z_dim": 512,
-            "w_dim": 512,
-            "map_layers": 2,
-            "channel_base": 16384,
-            "channel_max": 512,
-            "fp16_res": 4,
-        },
+        "model": {**STYLEGAN2_MODEL, "map_layers": 2},
+        "objective": STYLEGAN2_REGULARISATION,
         "trainer": {
             "batch_size": 16,
             "steps": 100000,
@@ -237,17 +262,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # StyleGAN2-ADA --cfg=paper256 (FFHQ/LSUN 256 px settings of the ADA paper)
     "paper256": {
-        "model": {
-            "resolution": 256,
-            "z_dim": 512,
-            "w_dim": 512,
-            "map_layers": 8,
-            "channel_base": 16384,
-            "channel_max": 512,
-            "fp16_res": 4,
-            "mbstd_group": 8,
-        },
-        "objective": {"r1_gamma": 1.0},
+        "model": {**STYLEGAN2_MODEL, "resolution": 256, "map_layers": 8, "mbstd_group": 8},
+        "objective": {**STYLEGAN2_REGULARISATION, "r1_gamma": 1.0},
         "trainer": {
             "batch_size": 64,
             "steps": 390625,

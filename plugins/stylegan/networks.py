@@ -100,8 +100,9 @@ class SynthesisNetwork(nn.Module):
     """Learned 4x4 constant -> image at `resolution`, skip (toRGB sum) architecture."""
 
     def __init__(self, w_dim: int, resolution: int, img_c: int, channel_base: int,
-                 channel_max: int, fp16_res: int = 0) -> None:  # fmt: skip
+                 channel_max: int, fp16_res: int = 0, noise: bool = True) -> None:  # fmt: skip
         super().__init__()
+        self.noise = noise  # False: the noise inputs are never added (their strengths stay 0)
         log2 = int(math.log2(resolution))
         self.resolutions = [2**i for i in range(2, log2 + 1)]
         self.blocks = nn.ModuleList()
@@ -115,6 +116,7 @@ class SynthesisNetwork(nn.Module):
 
     def forward(self, ws: Tensor, noise_mode: str = "random") -> Tensor:
         """(B, num_ws, w_dim) -> (B, img_c, r, r)."""
+        noise_mode = noise_mode if self.noise else "none"
         x = img = None
         for i, block in enumerate(self.blocks):
             start = 0 if i == 0 else 2 * i - 1
@@ -129,12 +131,12 @@ class Generator(nn.Module):
 
     def __init__(self, z_dim: int, w_dim: int, map_layers: int, resolution: int, img_c: int,
                  channel_base: int, channel_max: int, fp16_res: int = 0,
-                 map_lr_mul: float = 0.01) -> None:  # fmt: skip
+                 map_lr_mul: float = 0.01, noise: bool = True) -> None:  # fmt: skip
         super().__init__()
         self.z_dim = z_dim
         self.mapping = MappingNetwork(z_dim, w_dim, map_layers, map_lr_mul)
         self.synthesis = SynthesisNetwork(
-            w_dim, resolution, img_c, channel_base, channel_max, fp16_res
+            w_dim, resolution, img_c, channel_base, channel_max, fp16_res, noise
         )
         self.num_ws = self.synthesis.num_ws
 

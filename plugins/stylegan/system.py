@@ -40,7 +40,8 @@ class StyleGANSystem(GANSystem):
         m, data = config.model, config.data
         self.channels = data.channels if data.source == "folder" else 1
         self.G = Generator(m.z_dim, m.w_dim, m.map_layers, m.resolution, self.channels,
-                           m.channel_base, m.channel_max, m.fp16_res, m.map_lr_mul)  # fmt: skip
+                           m.channel_base, m.channel_max, m.fp16_res, m.map_lr_mul,
+                           m.noise)  # fmt: skip
         self.D = Discriminator(m.resolution, self.channels, m.channel_base, m.channel_max,
                                m.fp16_res, m.mbstd_group)  # fmt: skip
         a = config.ada
@@ -183,8 +184,12 @@ class StyleGANSystem(GANSystem):
 
     @torch.no_grad()
     def sample(self, n: int, *, seed: int | None = None, use_ema: bool = True,
-               psi: float | None = None, cutoff: int | None = None) -> Tensor:  # fmt: skip
-        """n images from the (EMA) generator; truncation psi/cutoff default to sample.*."""
+               psi: float | None = 1.0, cutoff: int | None = None) -> Tensor:  # fmt: skip
+        """n images from the (EMA) generator, untruncated unless `psi` < 1 (None: sample.psi).
+
+        Metrics call this without psi, so they score the full distribution; sample grids pass
+        the configured truncation.
+        """
         gen = torch.Generator(device=self.device).manual_seed(seed) if seed is not None else None
         ws = self.ws_for(self.latent(n, gen), psi=psi, cutoff=cutoff, use_ema=use_ema)
         return self.synthesize(ws, use_ema)
@@ -204,7 +209,7 @@ class StyleGANSystem(GANSystem):
         interpolation GIF."""
         from ganhub_stylegan.sampling import interpolation_gif, style_mixing_grid
 
-        images = self.sample(n or self.config.sample.grid, seed=seed)
+        images = self.sample(n or self.config.sample.grid, seed=seed, psi=None)
         paths = [save_image_grid(images, directory / f"{stem}.png")]
         if not self.training:
             paths.append(style_mixing_grid(self, directory / f"{stem}_mixing.png", seed=seed))

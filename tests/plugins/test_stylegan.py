@@ -29,6 +29,8 @@ TINY = [
     "model.channel_base=128", "model.channel_max=16", "trainer.batch_size=4",
     "trainer.steps=4", "trainer.log_every=2", "trainer.sample_every=0", "trainer.max_seconds=null",
     "trainer.progress=false", "loggers=[jsonl]", "sample.grid=4", "sample.frames=4",
+    # StyleGAN2's full objective (the CPU preset `small` leaves these two off)
+    "objective.pl_weight=2", "objective.style_mixing=0.9", "model.noise=true",
 ]  # fmt: skip
 
 
@@ -84,6 +86,31 @@ def test_truncation_psi_zero_returns_w_avg() -> None:
     assert torch.equal(cut[:, 2:], full[:, 2:])
     half = G.ws(z, psi=0.5)
     assert torch.allclose(half, (full + G.mapping.w_avg) / 2, atol=1e-6)
+
+
+def test_noise_inputs_vary_images_only_when_enabled() -> None:
+    ws = torch.randn(2, 8, 8)
+    for noise in (True, False):
+        G = Generator(8, 8, 2, 16, 1, 64, 16, noise=noise)
+        with torch.no_grad():
+            for conv in G.synthesis.modules():
+                if hasattr(conv, "noise_strength"):
+                    conv.noise_strength.fill_(0.5)
+        a, b = G.synthesis(ws, "random"), G.synthesis(ws, "random")
+        assert torch.equal(a, b) != noise
+        if noise:  # const noise is one fixed pattern: repeatable, unlike random noise
+            assert torch.equal(G.synthesis(ws, "const"), G.synthesis(ws, "const"))
+
+
+def test_metric_samples_are_untruncated_and_grids_use_sample_psi(workdir: Path) -> None:
+    system = Run(resolve([*TINY, "sample.psi=0.5"])).system
+    with torch.no_grad():
+        system.G_ema.mapping.w_avg.normal_()  # type: ignore[union-attr]
+    plain = system.sample(4, seed=3)
+    assert torch.equal(plain, system.sample(4, seed=3, psi=1.0))
+    grid = system.sample(4, seed=3, psi=None)
+    assert torch.equal(grid, system.sample(4, seed=3, psi=0.5))
+    assert not torch.equal(plain, grid)
 
 
 def test_w_avg_tracks_the_mapping_output_during_training() -> None:
@@ -169,6 +196,15 @@ def test_ada_p_rises_on_a_tiny_dataset(workdir: Path) -> None:
     assert float(run.system.ada.p) > 0  # D tells 8 images from fakes: sign(D(real)) > 0.6
     lines = (run.run_dir / "metrics.jsonl").read_text().splitlines()
     assert "ada_p" in lines[-1] or any("ada_p" in line for line in lines)
+
+
+def test_small_preset_skips_path_length_and_gpu_presets_keep_it(workdir: Path) -> None:
+    small = Run(resolve(["plugin=stylegan", "trainer.progress=false"]))
+    assert [p.name for p in small.phases] == ["Dmain", "Dreg", "Gmain"]
+    auto = resolve(["plugin=stylegan", "preset=auto", "model.resolution=8"])
+    assert auto.objective.pl_weight == 2 and auto.objective.style_mixing == 0.9  # type: ignore[attr-defined]
+    with_pl = Run(resolve([*TINY, "objective.pl_interval=4"]))
+    assert [p.name for p in with_pl.phases] == ["Dmain", "Dreg", "Gmain", "Greg"]
 
 
 def test_path_length_mean_moves_and_penalty_is_finite(workdir: Path) -> None:
