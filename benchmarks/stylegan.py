@@ -56,8 +56,8 @@ def speed(args: argparse.Namespace) -> None:
     rows: list[tuple[str, list[str]]] = []
     if args.only in ("all", "cpu"):
         rows += [
-            ("32x32 small (default), batch 16", ["device=cpu"]),
-            ("64x64 small, batch 16", ["device=cpu", "model.resolution=64"]),
+            ("32x32 small (default), batch 32", ["device=cpu"]),
+            ("64x64 small, batch 32", ["device=cpu", "model.resolution=64"]),
         ]
     if args.only in ("all", "cuda") and torch.cuda.is_available():
         gpu = ["preset=auto", "model.resolution=256", "trainer.batch_size=32", "device=cuda"]
