@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# StyleGAN checks for a lent CUDA machine, in one call (see benchmarks/gpu_check.sh for the
-# install from the working tree plus carried wheels in .whl/):
+# StyleGAN checks for a lent CUDA machine, in one call (benchmarks/gpu_env.sh installs from the
+# working tree plus the wheels carried in .whl/):
 #   1. `benchmarks/stylegan.py speed --only cuda`: 256x256 batch 32, fp32 vs mixed precision,
 #      alone on the GPU;
 #   2. then, side by side on the GPU (each process is launch-bound, so they share it well):
@@ -15,12 +15,7 @@ OUT=${OUT:-$ROOT/gpu-out}
 SG=/tmp/sg
 mkdir -p "$OUT" "$SG"
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target /tmp/ganhub . || exit 1
-export PYTHONPATH=/tmp/ganhub:/tmp/site
-export PATH=/tmp/ganhub/bin:$PATH
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$SG/gpu.txt"
-python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())" | tee -a "$SG/gpu.txt"
+source "$ROOT/benchmarks/gpu_env.sh" "$SG/gpu.txt"
 cd /tmp
 
 timeout 170 python3 "$ROOT/benchmarks/stylegan.py" speed --only cuda --steps 24 2>&1 | tee "$SG/speed.txt"
