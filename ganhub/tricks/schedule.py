@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
 from pydantic import Field, model_validator
-from torch import nn
 
 from ganhub.config.schema import Section
-from ganhub.engine.context import TrainContext
-from ganhub.engine.system import GANSystem, Phase, PhaseOutput
 from ganhub.tricks import Trick
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from ganhub.engine.context import TrainContext
+    from ganhub.engine.system import GANSystem, Phase, PhaseOutput
 
 Group = Literal["G", "D"]
 
@@ -35,6 +38,8 @@ class GradClip(Trick):
         """Clip the phase's gradients in place (foreach kernels; no host sync)."""
         if phase.group not in self.options.groups:
             return
+        import torch
+
         if self.options.mode == "norm":
             torch.nn.utils.clip_grad_norm_(params, self.options.max, foreach=True)
         else:
@@ -197,8 +202,9 @@ class LRSchedule(Trick):
 
     def on_optimizers(self, optimizers: dict[str, Any]) -> None:
         """Remember each param group's initial learning rate and apply the factor for step 0."""
-        self.groups = [pg for opt in optimizers.values() for pg in opt.param_groups]
-        for pg in self.groups:
+        # the optimizers, not their param-group dicts: loading a checkpoint replaces the dicts
+        self.optimizers = list(optimizers.values())
+        for pg in self._groups():
             pg.setdefault("initial_lr", pg["lr"])
         self._apply(0)
 
@@ -206,7 +212,10 @@ class LRSchedule(Trick):
         """Set the learning rates for the next step."""
         self._apply(step)
 
+    def _groups(self) -> list[dict[str, Any]]:
+        return [pg for opt in self.optimizers for pg in opt.param_groups]
+
     def _apply(self, step: int) -> None:
         f = self.factor(step)
-        for pg in self.groups:
+        for pg in self._groups():
             pg["lr"] = pg["initial_lr"] * f
