@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -9,10 +10,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganhub.config.resolve import resolve
+from ganhub.config.resolve import read_saved, resolve
 from ganhub.config.schema import RunConfig
 from ganhub.engine import checkpoint
-from ganhub.errors import UsageError
+from ganhub.errors import PluginError, UsageError
 from ganhub.plugins import Hub, get_hub
 
 
@@ -27,7 +28,7 @@ def train(
     are dotted overrides with `__` for dots: `ganhub.train(plugin="toy2d", trainer__steps=500)`.
     """
     from ganhub.engine.loop import fit
-    from ganhub.engine.run import Run
+    from ganhub.wiring import make_run
 
     hub = hub or get_hub()
     if not isinstance(config, RunConfig):
@@ -39,7 +40,7 @@ def train(
             config = resolve([*items, *extra], hub=hub)
     elif overrides:
         raise UsageError("pass overrides inside the config, not next to a validated RunConfig")
-    return fit(Run(config, hub))
+    return fit(make_run(config, hub))
 
 
 class TrainedGAN:
@@ -54,6 +55,11 @@ class TrainedGAN:
     def generator(self) -> nn.Module:
         """The generator (its EMA weights when the run used the ema trick)."""
         return self.system.generator()
+
+    @property
+    def step(self) -> int:
+        """The training step of the loaded checkpoint."""
+        return checkpoint.step_of(self.checkpoint)
 
     def sample(self, n: int, seed: int | None = 0) -> Any:
         """`n` samples (images in [-1, 1], points, token ids...) from the generator."""
@@ -70,26 +76,92 @@ class TrainedGAN:
             return self.system.write_samples(Path(directory), stem, n=n, seed=seed)
 
 
-def load(run_dir: str | Path, device: str = "cpu", hub: Hub | None = None) -> TrainedGAN:
-    """Restore the latest checkpoint of a run directory (weights only; nothing is unpickled)."""
+def load(
+    run_dir: str | Path,
+    device: str = "cpu",
+    hub: Hub | None = None,
+    *,
+    plugin: str | None = None,
+    overrides: Iterable[str] = (),
+) -> TrainedGAN:
+    """Restore the latest checkpoint of a run directory (weights only; nothing is unpickled).
+
+    This is the one way to open a run. `plugin` names the domain the caller needs (a domain's
+    commands pass their own): a run of another domain is refused with one line. A run whose
+    plugin is not installed gets an error naming it and the `pip install` line that adds it.
+    `overrides` are `key=value` changes to the saved config (e.g. sampling options).
+    """
     from ganhub.engine.environment import select_device
     from ganhub.engine.run import prepare_system
+    from ganhub.wiring import components
 
     hub = hub or get_hub()
     run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise UsageError(f"'{run_dir}' is not a ganhub run directory (no config.yaml)")
+    saved = read_saved(run_dir)
+    name = saved.get("plugin")
+    if not isinstance(name, str) or not name:
+        raise UsageError(f"'{run_dir / 'config.yaml'}' names no plugin; it is not a ganhub run")
+    if plugin is not None and name != plugin:
+        raise UsageError(f"'{run_dir}' is a '{name}' run; this command needs a '{plugin}' run")
+    require_installed(run_dir, saved, hub)
     # the run was validated when it trained; its data folder need not exist any more
-    config = resolve([f"config={run_dir / 'config.yaml'}"], hub=hub, check_domain=False)
+    config = resolve(list(overrides), hub=hub, training=False, saved=saved)
     path = checkpoint.latest(run_dir / "checkpoints")
     if path is None:
         raise UsageError(f"'{run_dir}' has no checkpoint yet")
     torch_device = select_device(device)
-    system, _ = prepare_system(config, hub, torch_device)
+    system, _ = prepare_system(config, components(config, hub, training=False), torch_device)
     _, model_state, _ = checkpoint.load(path)
     system.load_state_dict({k: v.to(torch_device) for k, v in model_state.items()})
     system.eval()
     return TrainedGAN(system, config, path)
+
+
+_DIST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def require_installed(run_dir: Path, saved: Mapping[str, Any], hub: Hub) -> None:
+    """Raise a one-line error naming the first plugin part a saved run needs and lacks.
+
+    The pip line comes from the run's requires.json, which is untrusted: names are shown only
+    when they look like distribution names and versions.
+    """
+    from ganhub.engine.run import REQUIRES_FILE
+
+    wanted = [("domain", "domains", saved.get("plugin")), ("loss", "losses", saved.get("loss"))]
+    tricks = saved.get("tricks")
+    wanted += [("trick", "tricks", t) for t in tricks] if isinstance(tricks, list) else []
+    for kind, registry, name in wanted:
+        if not isinstance(name, str) or name in hub.registry(registry):
+            continue
+        if kind == "domain" and name in hub.plugins:
+            hub.require_domain(name)  # a plugin that failed to load: its own fix line
+        where = _provider(run_dir / REQUIRES_FILE, registry, name)
+        raise PluginError(
+            f"run '{run_dir}' uses {kind} '{name}', which no installed plugin provides; {where}"
+        )
+
+
+def _provider(path: Path, registry: str, name: str) -> str:
+    """'install it: pip install DIST==VERSION' from requires.json, or where to look instead."""
+    import json
+
+    fallback = "install the plugin that provides it (`ganhub plugins` lists what is installed)"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return fallback
+    key = {"domains": "domain", "losses": "loss", "tricks": "tricks"}[registry]
+    items = data.get(key) if isinstance(data, dict) else None
+    for item in items if isinstance(items, list) else [items]:
+        if isinstance(item, dict) and item.get("name") == name:
+            dist, version = item.get("dist"), item.get("version")
+            if isinstance(dist, str) and _DIST_NAME.match(dist):
+                pin = (
+                    f"=={version}" if isinstance(version, str) and _DIST_NAME.match(version) else ""
+                )
+                return f"it came from the distribution '{dist}': pip install '{dist}{pin}'"
+    return fallback
 
 
 def _yaml_value(value: Any) -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from ganhub.clikit import RUN_DIR, split_overrides
 from ganhub.hookspecs import hookimpl
 from ganhub.registry import KINDS
 
@@ -125,6 +127,7 @@ def plugins() -> None:
     from ganhub.plugins import get_hub
 
     hub = get_hub()
+    hub.failures()  # run every plugin's discovery hooks, so what each registered is known
     for info in hub.plugins.values():
         head = f"{info.name}  {info.dist} {info.version}  [{info.status}]"
         click.echo(head)
@@ -152,28 +155,35 @@ def list_cmd(kind: str) -> None:
         click.echo(f"{e.name:<{width}}  {e.description}  [{e.plugin}]")
 
 
-@click.command(context_settings={"allow_extra_args": True, "help_option_names": ["-h", "--help"]})
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.argument("options", nargs=-1, type=click.UNPROCESSED)
-def sample(run_dir: Path, options: tuple[str, ...]) -> None:
-    """Write samples of a trained run: ganhub sample RUN_DIR [n=64] [seed=0] [out=DIR] [device=cpu]."""
-    from ganhub.api import load
-    from ganhub.config.overrides import parse_override
-    from ganhub.errors import UsageError
+@click.command(context_settings={**_OVERRIDES, "help_option_names": ["-h", "--help"]})
+@click.argument("run_dir", type=RUN_DIR)
+@click.option("--n", "n", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Samples to write.")  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder  [default: RUN_DIR/samples]")  # fmt: skip
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
+@click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
+def sample(
+    run_dir: Path, n: int, seed: int, out: Path | None, device: str, overrides: tuple[str, ...]
+) -> None:
+    """Write samples of a trained run: ganhub sample RUN_DIR [--n 64] [--seed 0] [--out DIR].
 
-    opts: dict[str, Any] = {"n": 64, "seed": 0, "out": run_dir / "samples", "device": "cpu"}
-    for item in options:
-        (key, *rest), value = parse_override(item)
-        if key not in opts or rest:
-            raise UsageError(f"unknown option '{item.split('=')[0]}'; valid: n, seed, out, device")
-        opts[key] = value
-    n, seed = opts["n"], opts["seed"]
-    if not isinstance(n, int) or n < 1:
-        raise UsageError(f"n={n}: must be a positive integer")
-    if not isinstance(seed, int):
-        raise UsageError(f"seed={seed}: must be an integer")
-    model = load(run_dir, device=str(opts["device"]))
-    paths = model.write_samples(Path(str(opts["out"])), f"sample_seed{seed}_n{n}", n=n, seed=seed)
+    \b
+    Any domain: the domain's own artifact (a PNG grid, text, NIfTI...) from its latest
+    checkpoint (EMA weights when the run used ema). key=value items change the run's config
+    for sampling, e.g. sample.psi=0.5 for stylegan.
+    """
+    from ganhub.api import load
+
+    legacy: dict[str, Callable[[str], Any]] = {"n": int, "seed": int, "out": Path, "device": str}
+    items, old = split_overrides(overrides, legacy, "ganhub sample")
+    n, seed = old.get("n", n), old.get("seed", seed)
+    if n < 1:
+        raise click.BadParameter(f"n={n}: must be a positive integer")
+    out = old.get("out", out) or run_dir / "samples"
+    model = load(run_dir, device=str(old.get("device", device)), overrides=items)
+    paths = model.write_samples(out, f"sample_seed{seed}_n{n}", n=n, seed=seed)
     click.echo("\n".join(str(p) for p in paths))
 
 

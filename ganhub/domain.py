@@ -48,6 +48,11 @@ class Domain(ABC):
         """
         return {}
 
+    def modality_for(self, config: RunConfig) -> str:
+        """The modality a run of this config trains on (default: the class's `modality`);
+        tricks that suit some modalities only are checked against it."""
+        return self.modality
+
     def check(self, config: RunConfig) -> list[str]:
         """Domain-specific problems with a validated config (empty when fine)."""
         return []

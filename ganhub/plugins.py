@@ -24,6 +24,14 @@ from ganhub import hookspecs
 from ganhub.errors import PluginError
 from ganhub.registry import KINDS, Registry
 
+_SINGULAR = {
+    "domains": "domain",
+    "losses": "loss",
+    "tricks": "trick",
+    "metrics": "metric",
+    "loggers": "logger",
+}
+
 if TYPE_CHECKING:
     import click
 
@@ -62,17 +70,58 @@ class PluginInfo:
 
 
 class Hub:
-    """The plugin manager plus the registries its discovery hooks filled."""
+    """The plugin manager plus the registries its discovery hooks filled.
+
+    Loading a plugin (importing it, registering it with pluggy) and running its discovery
+    hooks are two stages: `ganhub --help` needs only the first (commands), so registries are
+    filled the first time one is used. A plugin registers all of its entries or none: when one
+    of them fails (a name clash, an error in its hook), every entry of that plugin is refused
+    and `ganhub plugins` says why. Plugins load in order, built-ins first, so a clash never
+    takes a name from a built-in.
+    """
 
     def __init__(self) -> None:
         self.pm = pluggy.PluginManager("ganhub")
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
-        self.domains: Registry[Domain] = Registry("domains", "domain")
-        self.losses: Registry[AdversarialLoss] = Registry("losses", "loss")
-        self.tricks: Registry[type[Trick]] = Registry("tricks", "trick")
-        self.metrics: Registry[Metric] = Registry("metrics", "metric")
-        self.loggers: Registry[type[Logger]] = Registry("loggers", "logger")
+        self._registries: dict[str, Registry[Any]] = {
+            kind: Registry(kind, singular) for kind, singular in _SINGULAR.items()
+        }
+        self._pending: list[tuple[str, object]] = []  # loaded, discovery hooks not yet run
+
+    # -- registries (filled on first use) --------------------------------------------------
+
+    @property
+    def domains(self) -> Registry[Domain]:
+        """Registered domains."""
+        return self.registry("domains")
+
+    @property
+    def losses(self) -> Registry[AdversarialLoss]:
+        """Registered adversarial losses."""
+        return self.registry("losses")
+
+    @property
+    def tricks(self) -> Registry[type[Trick]]:
+        """Registered trick classes."""
+        return self.registry("tricks")
+
+    @property
+    def metrics(self) -> Registry[Metric]:
+        """Registered metrics."""
+        return self.registry("metrics")
+
+    @property
+    def loggers(self) -> Registry[type[Logger]]:
+        """Registered logger classes."""
+        return self.registry("loggers")
+
+    def registry(self, kind: str) -> Registry[Any]:
+        """The registry of one kind, after every loaded plugin's discovery hooks have run."""
+        while self._pending:
+            name, plugin = self._pending.pop(0)
+            self._register(name, plugin, self.plugins[name])
+        return self._registries[kind]
 
     # -- loading --------------------------------------------------------------------------
 
@@ -98,7 +147,8 @@ class Hub:
         """Register a plugin object or module in-process (tests, notebooks) and run its hooks."""
         info = PluginInfo(name, getattr(plugin, "__name__", repr(plugin)), dist, version)
         self.plugins[name] = info
-        self._register(name, plugin, info)
+        self._accept(name, plugin, info)
+        self.registry("domains")  # run its discovery hooks now: errors surface at once
 
     def _load(
         self,
@@ -129,19 +179,39 @@ class Hub:
             empty = ImportError(f"'{target}' resolved to {where}, which implements no ganhub hook")
             self._fail(info, "error", empty, f"check for a file or package shadowing '{target}'")
             return
-        self._register(name, plugin, info)
+        self._accept(name, plugin, info)
 
-    def _register(self, name: str, plugin: object, info: PluginInfo) -> None:
+    def _accept(self, name: str, plugin: object, info: PluginInfo) -> None:
         try:
             self.pm.register(plugin, name=name)
+        except Exception as exc:
+            self._fail(info, "error", exc, f"report it to the authors of '{info.dist}'")
+            return
+        self._pending.append((name, plugin))
+
+    def _register(self, name: str, plugin: object, info: PluginInfo) -> None:
+        """Run one plugin's discovery hooks; commit its entries only if all of them are valid."""
+        staged: dict[str, list[tuple[str, Any, str | None]]] = {k: [] for k in KINDS}
+        try:
             for kind in KINDS:
-                registry: Registry[Any] = getattr(self, kind)
-                self._call_discovery(f"register_{kind}", name, registry.callback(name))
-                info.registered[kind] = registry.by_plugin(name)
+
+                def register(
+                    n: str, obj: Any, description: str | None = None, k: str = kind
+                ) -> None:
+                    staged[k].append((n, obj, description))
+
+                self._call_discovery(f"register_{kind}", name, register)
+            for kind in KINDS:
+                self._registries[kind].check_new(staged[kind], plugin=name)
         except Exception as exc:
             if self.pm.is_registered(plugin):
                 self.pm.unregister(plugin)
             self._fail(info, "error", exc, f"report it to the authors of '{info.dist}'")
+            return
+        for kind in KINDS:
+            for n, obj, description in staged[kind]:
+                self._registries[kind].register(n, obj, plugin=name, description=description)
+            info.registered[kind] = [n for n, _, _ in staged[kind]]
 
     def _call_discovery(self, hook_name: str, plugin_name: str, register: Any) -> None:
         # Call this plugin's implementation alone, so every entry knows which plugin added it.
@@ -172,7 +242,8 @@ class Hub:
                 info.registered["commands"] = sorted(set(cli.commands) - before)
 
     def failures(self) -> list[PluginInfo]:
-        """Plugins that did not load, for warnings."""
+        """Plugins that did not load or register, for warnings."""
+        self.registry("domains")
         return [p for p in self.plugins.values() if p.status != "ok"]
 
     def require_domain(self, name: str) -> Domain:
@@ -184,6 +255,13 @@ class Hub:
                     f"plugin '{name}' is {info.status}: {info.error}. Fix: {info.fix}"
                 )
         return self.domains.get(name)
+
+    def provider(self, kind: str, name: str) -> dict[str, str]:
+        """Which plugin and distribution registered `name` in `kind` (for requires.json)."""
+        entry = self.registry(kind).entry(name)
+        info = self.plugins.get(entry.plugin)
+        dist, version = (info.dist, info.version) if info else ("?", "?")
+        return {"name": name, "plugin": entry.plugin, "dist": dist, "version": version}
 
 
 @lru_cache(maxsize=1)

@@ -43,17 +43,24 @@ class Registry(Generic[T]):
 
     def register(self, name: str, obj: T, *, plugin: str, description: str | None = None) -> None:
         """Add `obj` under `name`; a second registration of the same name is an error."""
-        if not name.isidentifier():
-            raise PluginError(
-                f"plugin '{plugin}' registers {self.singular} '{name}': names must be identifiers "
-                "(letters, digits, underscores)"
-            )
-        if name in self._entries:
-            other = self._entries[name].plugin
-            raise PluginError(
-                f"{self.singular} '{name}' is registered twice: by '{other}' and by '{plugin}'"
-            )
+        self.check_new([(name, obj, description)], plugin=plugin)
         self._entries[name] = Entry(name, obj, description or describe(obj), plugin)
+
+    def check_new(self, entries: list[tuple[str, Any, str | None]], *, plugin: str) -> None:
+        """Raise if any of a plugin's new entries has a bad or taken name (nothing is added)."""
+        seen: set[str] = set()
+        for name, _, _ in entries:
+            if not isinstance(name, str) or not name.isidentifier():
+                raise PluginError(
+                    f"plugin '{plugin}' registers {self.singular} {name!r}: names must be "
+                    "identifiers (letters, digits, underscores)"
+                )
+            if name in self._entries or name in seen:
+                other = self._entries[name].plugin if name in self._entries else plugin
+                raise PluginError(
+                    f"{self.singular} '{name}' is registered twice: by '{other}' and by '{plugin}'"
+                )
+            seen.add(name)
 
     def callback(self, plugin: str) -> Callable[..., None]:
         """The `register` function handed to a plugin's hook, bound to that plugin's name."""

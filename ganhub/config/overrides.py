@@ -5,11 +5,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from ganhub.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 CONFIG_KEY = "config"  # `config=file.yaml` merges a YAML file at that position
 
@@ -91,12 +94,12 @@ def merge_sources(items: Iterable[str], files: Iterable[str | Path] = ()) -> dic
     return merged
 
 
-def expand_shorthands(raw: dict[str, Any], model: type) -> dict[str, Any]:
+def expand_shorthands(raw: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
     """Resolve `{"__shorthand__": v, ...}` left by `data=folder data.path=X` into the named field."""
     from pydantic import BaseModel
 
     out: dict[str, Any] = {}
-    fields = getattr(model, "model_fields", {})
+    fields = model.model_fields
     for key, value in raw.items():
         sub = fields[key].annotation if key in fields else None
         if isinstance(value, str | int | float) and getattr(sub, "shorthand", None):

@@ -3,6 +3,8 @@
 Order of precedence (later wins): the domain's defaults, the defaults that depend on the
 user's choices (`Domain.defaults_for`), its preset, YAML files, `key=value`.
 With `resume=RUN_DIR`, the run's saved `config.yaml` replaces the defaults and the preset.
+The `trick` section holds the options of the enabled tricks only, so a saved config names
+nothing the run did not use.
 """
 
 from __future__ import annotations
@@ -28,58 +30,114 @@ def resolve(
     files: Iterable[str | Path] = (),
     hub: Hub | None = None,
     *,
-    check_domain: bool = True,
+    training: bool = True,
+    saved: Mapping[str, Any] | None = None,
 ) -> RunConfig:
     """Merge files and overrides, resolve the plugin and validate into its config class.
 
-    `check_domain=False` skips the domain's own checks (e.g. that the training data folder
-    exists), for reloading a finished run whose data has moved.
+    `saved` is a run's own config.yaml (as a dict): it is complete, so it replaces the domain's
+    defaults and preset, and the overrides change it. `training=False` reopens a finished run:
+    the domain's own checks (its data folder exists...) and the names of loggers and metrics
+    it may not need any more are not checked.
     """
     hub = hub or get_hub()
     if isinstance(overrides, Mapping):
         raw = deep_merge(merge_sources((), files), overrides)
     else:
         raw = merge_sources(list(overrides), files)
-    return validate(raw, hub, check_domain=check_domain)
+    return validate(raw, hub, training=training, saved=saved)
 
 
-def validate(raw: dict[str, Any], hub: Hub, *, check_domain: bool = True) -> RunConfig:
-    """Validate a merged dict: plugin, preset, pydantic fields, then cross-registry checks."""
+def read_saved(run_dir: str | Path) -> dict[str, Any]:
+    """The config.yaml of a run directory, or a one-line error saying it is not one."""
+    saved = Path(str(run_dir)) / "config.yaml"
+    if not saved.is_file():
+        raise ConfigError(f"'{run_dir}' is not a ganhub run directory ({saved} is missing)")
+    data = load_yaml(saved)
+    data.pop("resume", None)
+    return data
+
+
+def validate(
+    raw: dict[str, Any],
+    hub: Hub,
+    *,
+    training: bool = True,
+    saved: Mapping[str, Any] | None = None,
+) -> RunConfig:
+    """Validate a merged dict: plugin, layers of defaults, pydantic fields, cross-registry checks.
+
+    Layers, later wins: the domain's section defaults (toy2d's trainer: 2000 steps, batch 256),
+    the defaults that depend on the user's choices (`Domain.defaults_for`), the preset, then
+    the user's keys. Validating `trainer: {steps: 3}` alone would silently fall back to the
+    generic TrainerConfig defaults for every other trainer key. A saved run's config (resume,
+    `ganhub.load`) replaces the first three layers.
+    """
     if raw.get("resume"):
-        saved = Path(str(raw["resume"])) / "config.yaml"
-        if not saved.is_file():
-            raise ConfigError(
-                f"resume={raw['resume']}: no run directory there ({saved} is missing)"
-            )
-        base = load_yaml(saved)
-        base.pop("resume", None)
-        raw = deep_merge(base, raw)
-    plugin = raw.get("plugin")
+        saved = read_saved(raw["resume"])
+    plugin = raw.get("plugin") or (saved or {}).get("plugin")
     if not plugin:
         names = ", ".join(hub.domains.names()) or "none installed"
         raise ConfigError(f"no plugin given: add plugin=NAME (available: {names})")
     domain = hub.require_domain(str(plugin))
-    cls = config_class(domain.config_class, hub)
-    # Layers, later wins: the domain's section defaults (toy2d's trainer: 2000 steps, batch 256),
-    # its preset, then the user's keys. Validating `trainer: {steps: 3}` alone would silently
-    # fall back to the generic TrainerConfig defaults for every other trainer key.
-    # Between the two sit the defaults that depend on the user's choices (per-task step counts).
-    chosen = []
-    preset = raw.get("preset")
-    if preset is not None and not raw.get("resume"):
-        if preset not in domain.presets:
-            raise unknown_choice(f"{plugin} preset", str(preset), domain.presets)
-        chosen.append(expand_shorthands(domain.presets[preset], cls))
-    chosen.append(expand_shorthands(raw, cls))
-    dependent = domain.defaults_for(functools.reduce(deep_merge, chosen))
-    layers = [section_defaults(cls), expand_shorthands(dependent, cls), *chosen]
-    raw = functools.reduce(deep_merge, layers)
+    base = domain.config_class
+    user = expand_shorthands(raw, base)
+    if saved is not None:
+        layers = [dict(saved), user]
+    else:
+        chosen = []
+        preset = raw.get("preset")
+        if preset is not None:
+            if preset not in domain.presets:
+                raise unknown_choice(f"{plugin} preset", str(preset), domain.presets)
+            chosen.append(expand_shorthands(domain.presets[preset], base))
+        chosen.append(user)
+        dependent = domain.defaults_for(functools.reduce(deep_merge, chosen))
+        layers = [section_defaults(base), expand_shorthands(dependent, base), *chosen]
+    merged = functools.reduce(deep_merge, layers)
+    enabled = enabled_tricks(merged, base, user, hub)
+    cls = config_class(base, hub, enabled)
     try:
-        config = cls.model_validate(raw)
+        config = cls.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, cls)) from None
-    check_cross(config, hub, check_domain=check_domain)
+    check_cross(config, hub, training=training)
     return config
+
+
+def enabled_tricks(
+    merged: dict[str, Any], base: type[RunConfig], user: Mapping[str, Any], hub: Hub
+) -> tuple[str, ...]:
+    """The tricks a merged config enables; drops option sections of the others from `merged`.
+
+    Options the user gave for a trick that is not enabled are refused (they would be silently
+    ignored); options a preset or a default gave for it are dropped, so the saved config holds
+    the enabled tricks' options only and opens wherever those tricks are installed.
+    """
+    names = merged.get("tricks", base.model_fields["tricks"].get_default(call_default_factory=True))
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return ()  # not a list of names: pydantic reports it with the key
+    for name in names:
+        if name not in hub.tricks:
+            raise ConfigError(str(unknown_choice("trick", name, hub.tricks.names())))
+    given = user.get("trick")
+    if isinstance(given, Mapping):
+        for name, options in given.items():
+            if name not in names and name in hub.tricks:
+                keys = (
+                    ", ".join(f"trick.{name}.{k}" for k in options)
+                    if isinstance(options, Mapping)
+                    else f"trick.{name}"
+                )
+                listed = ",".join([*names, name])
+                raise ConfigError(
+                    f"{keys} set, but trick '{name}' is not enabled (tricks=[{','.join(names)}]); "
+                    f"enable it with tricks=[{listed}] or drop the option"
+                )
+    options = merged.get("trick")
+    if isinstance(options, dict):
+        merged["trick"] = {k: v for k, v in options.items() if k in names or k not in hub.tricks}
+    return tuple(names)
 
 
 def section_defaults(cls: type[BaseModel]) -> dict[str, Any]:
@@ -94,10 +152,13 @@ def section_defaults(cls: type[BaseModel]) -> dict[str, Any]:
     return out
 
 
-def config_class(base: type[RunConfig], hub: Hub) -> type[RunConfig]:
-    """The domain's config class with a `trick` section holding every registered trick's options."""
-    tricks = tuple((e.name, e.obj.Config) for e in hub.tricks)
-    return _with_tricks(base, tricks)
+def config_class(
+    base: type[RunConfig], hub: Hub, tricks: Iterable[str] | None = None
+) -> type[RunConfig]:
+    """The domain's config class with a `trick` section for the given tricks' options
+    (None: every registered trick, as `--help` lists them)."""
+    names = hub.tricks.names() if tricks is None else list(tricks)
+    return _with_tricks(base, tuple((n, hub.tricks.get(n).Config) for n in names))
 
 
 @lru_cache(maxsize=64)
@@ -107,7 +168,7 @@ def _with_tricks(base: type[RunConfig], tricks: tuple[tuple[str, type], ...]) ->
     return create_model(base.__name__, __base__=base, trick=(options, options()))
 
 
-def check_cross(config: RunConfig, hub: Hub, *, check_domain: bool = True) -> None:
+def check_cross(config: RunConfig, hub: Hub, *, training: bool = True) -> None:
     """Checks that need the registries: loss, tricks and their combinations, loggers, metrics."""
     if config.loss not in hub.losses:
         raise ConfigError(str(unknown_choice("loss", config.loss, hub.losses.names())))
@@ -118,13 +179,13 @@ def check_cross(config: RunConfig, hub: Hub, *, check_domain: bool = True) -> No
             raise ConfigError(str(unknown_choice("trick", name, hub.tricks.names())))
         trick_cls = hub.tricks.get(name)
         problems += trick_cls.problems(getattr(config.trick, name), config, domain)
-    for name in config.loggers:
-        if name not in hub.loggers:
-            raise ConfigError(str(unknown_choice("logger", name, hub.loggers.names())))
-    for name in config.eval.metrics or []:
-        if name not in hub.metrics:
-            raise ConfigError(str(unknown_choice("metric", name, hub.metrics.names())))
-    if check_domain:
+    if training:
+        for name in config.loggers:
+            if name not in hub.loggers:
+                raise ConfigError(str(unknown_choice("logger", name, hub.loggers.names())))
+        for name in config.eval.metrics or []:
+            if name not in hub.metrics:
+                raise ConfigError(str(unknown_choice("metric", name, hub.metrics.names())))
         problems += domain.check(config)
     if problems:
         raise ConfigError("; ".join(problems))

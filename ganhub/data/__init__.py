@@ -7,9 +7,11 @@ uninterrupted run would have seen.
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -50,6 +52,19 @@ class BatchSource(ABC):
     ) -> Iterator[Any]:
         """Yield batches on `device` forever, starting at `self.position`."""
 
+    @abstractmethod
+    def gather(self, idx: Tensor) -> Tensor:
+        """The samples at indices `idx` as one tensor on the CPU, in the data's dtype (the real
+        samples that metrics compare with; for (x, label) data, x alone)."""
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies this data cheaply (size and a hash of a strided subset), for caches."""
+        n = len(self)
+        idx = torch.arange(0, n, max(1, n // 64))
+        sub = self.gather(idx).contiguous()
+        digest = hashlib.sha256(sub.numpy().tobytes()).hexdigest()[:16]
+        return {"n": n, "shape": list(sub.shape[1:]), "sample": digest}
+
     def _check_size(self, batch_size: int, world: int) -> int:
         per_epoch = (len(self) // world) // batch_size
         if per_epoch == 0:
@@ -75,6 +90,10 @@ class TensorBatches(BatchSource):
 
     def __len__(self) -> int:
         return len(self.tensors[0])
+
+    def gather(self, idx: Tensor) -> Tensor:
+        """The first tensor's rows at `idx` (the samples; labels are left out)."""
+        return self.tensors[0][idx].cpu()
 
     def batches(
         self, batch_size: int, device: torch.device, *, seed: int, rank: int = 0, world: int = 1
@@ -121,14 +140,34 @@ class LoaderBatches(BatchSource):
         dataset: Dataset[Any],
         num_workers: int = 0,
         collate: Callable[[list[Any]], Any] | None = None,
+        files: Sequence[Path] = (),
     ) -> None:
         self.dataset = dataset
         self.num_workers = num_workers
         self.collate = collate
+        # the files the dataset reads, if it reads files: their sizes and times identify the
+        # data in caches (a decoded subset alone misses a changed file outside it)
+        self.files = list(files)
         self.position = Position()
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
+
+    def gather(self, idx: Tensor) -> Tensor:
+        """Decode the items at `idx` (in this process) and stack their first element."""
+        items = [self.dataset[i] for i in idx.tolist()]
+        if self.collate is not None:
+            batch = self.collate(items)
+            return batch[0] if isinstance(batch, tuple | list) else batch
+        return torch.stack([x[0] if isinstance(x, tuple | list) else x for x in items])
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The decoded subset's hash, plus the name, size and time of every file read."""
+        fp = super().fingerprint()
+        if self.files:
+            stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in self.files]
+            fp["files"] = hashlib.sha256(repr(stats).encode()).hexdigest()[:16]
+        return fp
 
     def batches(
         self, batch_size: int, device: torch.device, *, seed: int, rank: int = 0, world: int = 1

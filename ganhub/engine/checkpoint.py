@@ -106,6 +106,11 @@ def latest(directory: Path) -> Path | None:
     return path if (path / "state.json").is_file() else None
 
 
+def step_of(path: Path) -> int:
+    """The step a checkpoint directory `step_0000100` holds."""
+    return int(path.name.removeprefix("step_"))
+
+
 def load(path: Path) -> tuple[int, dict[str, Tensor], dict[str, Any]]:
     """Read a checkpoint directory: (step, model state_dict, training state). Never unpickles."""
     try:

@@ -24,7 +24,7 @@ from ganhub.engine.system import Phase
 def fit(run: Run) -> dict[str, Any]:
     """Train `run` to `trainer.steps` (or until stopped); return the summary."""
     cfg = run.config.trainer
-    hook = run.hub.pm.hook
+    hook = run.hooks
     restore_signals = run.install_signal_handlers()
     bar = tqdm(total=cfg.steps, initial=run.step, disable=not (cfg.progress and run.dist.is_main),
                dynamic_ncols=True, unit="step")  # fmt: skip
@@ -103,7 +103,7 @@ def fit(run: Run) -> dict[str, Any]:
 
 def train_steps(run: Run, batches: Iterator[Any], n: int) -> None:
     """n steps as `fit` runs them, without sampling, evaluation or checkpoint I/O (benchmarks)."""
-    hook = run.hub.pm.hook
+    hook = run.hooks
     log_every = run.config.trainer.log_every
     for _ in range(n):
         train_step(run, batches)
@@ -153,9 +153,9 @@ def run_phase(run: Run, phase: Phase, batch: Any) -> None:
                     loss = loss + term
         scaled = loss / len(micro_batches)
         (run.scaler.scale(scaled) if run.scaler is not None else scaled).backward()
-        run.stats.add({f"loss/{phase.name}": loss, **out.stats}, watch=phase.name)
         for observe in run.points["observe"]:
-            observe(phase, out, run.ctx)
+            observe(phase, out, run.ctx)  # ADA, balancing; may add device stats to out.stats
+        run.stats.add({f"loss/{phase.name}": loss, **out.stats}, watch=phase.name)
     if run.dist.enabled:
         distributed.average_gradients(params, run.dist.world)
     if run.ctx.diagnose:

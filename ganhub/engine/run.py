@@ -7,8 +7,10 @@ norm parametrisations, EMA copies, packed discriminators) before a checkpoint ca
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import signal
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from torch import nn
 
 from ganhub.config.schema import OptimizerConfig, RunConfig
 from ganhub.engine import checkpoint, distributed
+from ganhub.engine.components import Components
 from ganhub.engine.context import TrainContext
 from ganhub.engine.distributed import DistInfo
 from ganhub.engine.environment import (
@@ -31,29 +34,27 @@ from ganhub.engine.environment import (
 )
 from ganhub.engine.stats import StatsAccumulator
 from ganhub.engine.system import BuildHints, GANSystem, Phase
-from ganhub.errors import ConfigError, TrainingError
+from ganhub.errors import ConfigError, TrainingError, unknown_choice
 from ganhub.losses import Targets
-from ganhub.metrics import evaluate
-from ganhub.plugins import Hub, get_hub
+from ganhub.metrics import Metric, evaluate
 from ganhub.tricks import HOOK_POINTS, Trick
 
 
-def build_tricks(config: RunConfig, hub: Hub) -> list[Trick]:
-    """Instantiate the configured tricks with their options, in setup order."""
-    tricks = [hub.tricks.get(name)(getattr(config.trick, name), config) for name in config.tricks]
-    return sorted(tricks, key=lambda t: t.setup_order)
+def build_tricks(config: RunConfig, tricks: Mapping[str, type[Trick]]) -> list[Trick]:
+    """Instantiate the enabled tricks with their options, in setup order."""
+    built = [cls(getattr(config.trick, name), config) for name, cls in tricks.items()]
+    return sorted(built, key=lambda t: t.setup_order)
 
 
 def prepare_system(
-    config: RunConfig, hub: Hub, device: torch.device
+    config: RunConfig, parts: Components, device: torch.device
 ) -> tuple[GANSystem, list[Trick]]:
     """Build the domain's system and let the tricks shape it (before any weights are loaded)."""
-    domain = hub.require_domain(config.plugin)
-    tricks = build_tricks(config, hub)
+    tricks = build_tricks(config, parts.tricks)
     hints = BuildHints()
     for t in tricks:
         t.adjust_build(hints)
-    system = domain.build(config, hints)
+    system = parts.domain.build(config, hints)
     for t in tricks:
         t.setup(system)
     system.to(device)
@@ -91,11 +92,16 @@ def make_optimizer(params: list[nn.Parameter], cfg: OptimizerConfig) -> torch.op
 
 
 class Run:
-    """The state of one training run. Create with `Run(config)`, then `ganhub.engine.loop.fit`."""
+    """The state of one training run: `Run(config, parts)`, then `ganhub.engine.loop.fit`.
 
-    def __init__(self, config: RunConfig, hub: Hub | None = None) -> None:
+    `parts` are the resolved components (`ganhub.wiring.components(config)`);
+    `ganhub.wiring.make_run(config)` does both.
+    """
+
+    def __init__(self, config: RunConfig, parts: Components) -> None:
         self.config = config
-        self.hub = hub or get_hub()
+        self.parts = parts
+        self.hooks = parts.hooks
         self.dist = DistInfo.from_env()
         self.device = select_device(config.device, self.dist.local_rank)
         if self.device.type == "cuda":
@@ -104,7 +110,7 @@ class Run:
         set_deterministic(config.deterministic)
         seed_everything(config.seed)  # same seed on every rank: identical initial weights
 
-        self.system, self.tricks = prepare_system(config, self.hub, self.device)
+        self.system, self.tricks = prepare_system(config, parts, self.device)
         if self.dist.enabled:
             distributed.broadcast_module(self.system)
         self.phases: list[Phase] = self.system.phases()
@@ -134,9 +140,7 @@ class Run:
         )
         self.scaler = grad_scaler(config.precision, self.device)
         self.autocast = autocast_factory(config.precision, self.device)
-        self.ctx = TrainContext(
-            self.hub.losses.get(config.loss), targets, [t.d_input for t in d_tricks], self.scaler
-        )
+        self.ctx = TrainContext(parts.loss, targets, [t.d_input for t in d_tricks], self.scaler)
         self.data = self.system.data()
         self.stats = StatsAccumulator()
         self.step = 0
@@ -144,6 +148,7 @@ class Run:
         self.resumed_extra: dict[str, Any] = {}
         self.last_checkpoint: Path | None = None
         self.final_metrics: dict[str, float] = {}
+        self.skipped_metrics: list[str] = []
         self.run_dir = self._make_run_dir()
         self.loggers: list[Any] = []
         if config.resume is not None:
@@ -153,7 +158,8 @@ class Run:
             seed_everything(config.seed + 1_000_003 * self.dist.rank)
         if self.dist.is_main:
             self._write_config()
-            self.loggers = [self.hub.loggers.get(n)(self.run_dir, config) for n in config.loggers]
+            self.system.save_assets(self.run_dir)
+            self.loggers = [cls(self.run_dir, config) for cls in parts.loggers.values()]
 
     # -- run directory -----------------------------------------------------------------
 
@@ -173,9 +179,10 @@ class Run:
     def _write_config(self) -> None:
         data = self.config.model_dump(mode="json")
         data["resume"] = None
-        tmp = self.run_dir / ".config.yaml.tmp"
-        tmp.write_text(yaml.safe_dump(data, sort_keys=False))
-        tmp.replace(self.run_dir / "config.yaml")
+        _atomic_text(self.run_dir / "config.yaml", yaml.safe_dump(data, sort_keys=False))
+        if self.parts.provenance:
+            text = json.dumps(self.parts.provenance, indent=1, sort_keys=True)
+            _atomic_text(self.run_dir / REQUIRES_FILE, text)
 
     # -- batches, signals --------------------------------------------------------------
 
@@ -257,28 +264,37 @@ class Run:
             logger.log_artifacts(self.step, paths)
         return paths
 
+    def metrics(self) -> list[Metric]:
+        """The metric objects this run evaluates: eval.metrics, else the domain's defaults."""
+        names = self.config.eval.metrics
+        if names is None:
+            names = self.system.default_metrics()
+        try:
+            return [self.parts.metrics[n] for n in names]
+        except KeyError as exc:
+            raise unknown_choice("metric", str(exc.args[0]), self.parts.metrics) from None
+
     def evaluate(self) -> dict[str, float]:
         """Run the configured (or the domain's default) metrics on rank 0 and log them."""
         if not self.dist.is_main:
             return {}
-        names = (
-            self.config.eval.metrics
-            if self.config.eval.metrics is not None
-            else self.system.default_metrics()
-        )
-        if not names:
+        metrics = self.metrics()
+        if not metrics:
             return {}
-        metrics = evaluate(
-            self.system,
-            names,
-            n_samples=self.config.eval.n_samples,
-            seed=self.config.seed,
-            hub=self.hub,
+        result = evaluate(
+            self.system, metrics, n_samples=self.config.eval.n_samples, seed=self.config.seed
         )
-        self.log({f"eval/{k}": v for k, v in metrics.items()})
-        self.hub.pm.hook.after_evaluate(run=self, step=self.step, metrics=metrics)
-        self.final_metrics = metrics
-        return metrics
+        if result.skipped and result.skipped != self.skipped_metrics:
+            print(
+                f"ganhub: warning: metric(s) {', '.join(result.skipped)} do not apply to this "
+                f"'{self.config.plugin}' run (see `ganhub list metrics`); not computed",
+                file=sys.stderr,
+            )
+        self.skipped_metrics = result.skipped
+        self.log({f"eval/{k}": v for k, v in result.values.items()})
+        self.hooks.after_evaluate(run=self, step=self.step, metrics=result.values)
+        self.final_metrics = result.values
+        return result.values
 
     def save(self) -> Path | None:
         """Checkpoint everything needed to continue exactly (all ranks take part; rank 0 writes)."""
@@ -287,7 +303,7 @@ class Run:
         if not self.dist.is_main:
             return None
         extra: dict[str, Any] = {}
-        self.hub.pm.hook.before_save_checkpoint(run=self, step=self.step, extra=extra)
+        self.hooks.before_save_checkpoint(run=self, step=self.step, extra=extra)
         state = {
             "optimizers": {g: opt.state_dict() for g, opt in self.optimizers.items()},
             "scaler": self.scaler.state_dict() if self.scaler else None,
@@ -341,3 +357,12 @@ class Run:
             logger.close()
         self.loggers = []
         distributed.shutdown(self.dist)
+
+
+REQUIRES_FILE = "requires.json"  # which plugins and distributions a run directory needs
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

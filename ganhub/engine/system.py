@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from ganhub.capabilities import Capabilities, Modality
+
 if TYPE_CHECKING:
     from ganhub.config.schema import RunConfig
     from ganhub.data import BatchSource
@@ -25,14 +27,17 @@ if TYPE_CHECKING:
 
 @dataclass
 class Pair:
-    """What one discriminator saw in a phase: its inputs before D-input tricks were applied.
+    """What one discriminator saw in a phase: its inputs before D-input tricks were applied,
+    and its logits on the real ones.
 
-    Penalties (gradient penalty, R1, R2) recompute D on these, so they need no other access.
+    Penalties (gradient penalty, R1, R2) recompute D on the inputs, so they need no other
+    access; adaptive augmentation reads the sign of `real_logits` (ADA's overfitting measure).
     """
 
     discriminator: nn.Module
     real: Tensor
     fake: Tensor
+    real_logits: Tensor | None = None
 
 
 @dataclass
@@ -95,13 +100,17 @@ class BuildHints:
 
 class GANSystem(nn.Module, ABC):
     """Base class of a domain's trainable system. Being an `nn.Module`, it moves, saves and
-    loads as one; `G_ema` copies added by the EMA trick are saved with it."""
+    loads as one; `G_ema` copies added by the EMA trick are saved with it.
+
+    What it can do beyond training (sample from noise, give real samples, translate...) it
+    declares in `capabilities()`; metrics, tricks and commands read that declaration.
+    """
 
     # Module names by role; tricks use them (EMA copies generators, spectral norm wraps Ds).
     generator_names: ClassVar[tuple[str, ...]] = ("G",)
     discriminator_names: ClassVar[tuple[str, ...]] = ("D",)
-    # vector | image | volume | tokens: tricks declare which modalities they apply to.
-    modality: ClassVar[str] = "image"
+    # vector | image | volume | tokens: the default declaration's modality.
+    modality: ClassVar[Modality] = "image"
 
     def __init__(self, config: RunConfig, hints: BuildHints | None = None) -> None:
         super().__init__()
@@ -131,6 +140,22 @@ class GANSystem(nn.Module, ABC):
         Must not touch the global RNG (use a seeded generator) so sampling during training
         leaves the run reproducible; `n` defaults to the domain's usual count.
         """
+
+    def capabilities(self) -> Capabilities:
+        """What this system can do. The default: it samples from noise and gives real samples
+        of its `modality`. Override to declare more (features, a known dataset, a task,
+        further interfaces) or less (a translator does not sample from noise)."""
+        return Capabilities(modality=self.modality)
+
+    def real_samples(self, n: int, seed: int = 0) -> Tensor:
+        """Up to `n` training samples picked by a seeded permutation, float, on the CPU."""
+        source = self.data()
+        n = min(n, len(source))
+        idx = torch.randperm(len(source), generator=torch.Generator().manual_seed(seed))[:n]
+        return source.gather(idx)
+
+    def save_assets(self, run_dir: Path) -> None:
+        """Write files a run needs besides its weights (a tokenizer...), once before training."""
 
     # -- shared helpers ---------------------------------------------------------------
 

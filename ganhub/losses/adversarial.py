@@ -1,18 +1,24 @@
 """The built-in adversarial losses, registered through `register_losses` like any plugin's.
 
-All take raw logits; `softplus(-x) = -log(sigmoid(x))` keeps the BCE forms stable.
+All take raw logits; `softplus(-x) = -log(sigmoid(x))` keeps the BCE forms stable. torch is
+imported inside the methods (a cached-module lookup per call), so registering the losses, and
+`ganhub plugins`, loads no torch.
 """
 
 from __future__ import annotations
 
-import torch.nn.functional as F
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from ganhub.hookspecs import Register, hookimpl
 from ganhub.losses import AdversarialLoss, Targets
 
+if TYPE_CHECKING:
+    from torch import Tensor
+
 
 def _bce(logits: Tensor, target: float) -> Tensor:
+    import torch.nn.functional as F
+
     return F.binary_cross_entropy_with_logits(logits, logits.new_full((), target).expand_as(logits))
 
 
@@ -34,6 +40,8 @@ class MinimaxLoss(AdversarialLoss):
         self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()
     ) -> Tensor:
         """Minimise log(1 - sigmoid(fake)) = -softplus(fake): saturates when D wins."""
+        import torch.nn.functional as F
+
         return -F.softplus(fake).mean()
 
 
@@ -97,6 +105,8 @@ class HingeLoss(AdversarialLoss):
 
     def d_loss(self, real: Tensor, fake: Tensor, targets: Targets = Targets()) -> Tensor:
         """E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]."""
+        import torch.nn.functional as F
+
         return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
 
     def g_loss(
@@ -114,6 +124,8 @@ class RelativisticLoss(AdversarialLoss):
 
     def d_loss(self, real: Tensor, fake: Tensor, targets: Targets = Targets()) -> Tensor:
         """-log sigmoid(D(x) - D(G(z)))."""
+        import torch.nn.functional as F
+
         return F.softplus(-(real - fake)).mean()
 
     def g_loss(
@@ -121,6 +133,8 @@ class RelativisticLoss(AdversarialLoss):
     ) -> Tensor:
         """-log sigmoid(D(G(z)) - D(x))."""
         assert real is not None, "relativistic G loss needs real logits"
+        import torch.nn.functional as F
+
         return F.softplus(-(fake - real)).mean()
 
 
@@ -132,6 +146,8 @@ class RelativisticAverageLoss(AdversarialLoss):
 
     def d_loss(self, real: Tensor, fake: Tensor, targets: Targets = Targets()) -> Tensor:
         """-log sig(D(x) - E D(G(z))) - log(1 - sig(D(G(z)) - E D(x)))."""
+        import torch.nn.functional as F
+
         return F.softplus(-(real - fake.mean())).mean() + F.softplus(fake - real.mean()).mean()
 
     def g_loss(
@@ -139,6 +155,8 @@ class RelativisticAverageLoss(AdversarialLoss):
     ) -> Tensor:
         """The D loss with real and fake swapped."""
         assert real is not None, "relativistic G loss needs real logits"
+        import torch.nn.functional as F
+
         return F.softplus(-(fake - real.mean())).mean() + F.softplus(real - fake.mean()).mean()
 
 

@@ -1,13 +1,20 @@
-"""The metric interface: registered objects that score a trained system."""
+"""The metric interface: registered objects that score a trained system.
+
+A metric decides what it can score from the system's declared `Capabilities` alone
+(`supports(caps)`), so it never needs to know a domain's classes; `compute` then samples from
+the system through the interfaces those capabilities promise.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
+    from ganhub.capabilities import Capabilities
     from ganhub.engine.system import GANSystem
-    from ganhub.plugins import Hub
 
 
 class Metric(ABC):
@@ -16,35 +23,49 @@ class Metric(ABC):
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
 
-    def supports(self, system: GANSystem) -> bool:
-        """Whether this metric can score `system` (e.g. needs 2D points or images)."""
+    def supports(self, caps: Capabilities) -> bool:
+        """Whether this metric can score a system that declares `caps` (default: any)."""
         return True
+
+    def check(self, system: GANSystem) -> None:  # noqa: B027 (optional, not abstract)
+        """Raise a one-line error now if something this metric needs is missing (a library, a
+        feature network), so a run fails before training rather than at its end."""
 
     @abstractmethod
     def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
         """Score `n_samples` generated samples; keys are reported as-is (e.g. 'modes')."""
 
 
+@dataclass
+class Evaluation:
+    """What `evaluate` computed and which of the asked metrics do not apply to the system."""
+
+    values: dict[str, float] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+
 def evaluate(
-    system: GANSystem, names: list[str], *, n_samples: int, seed: int, hub: Hub
-) -> dict[str, float]:
-    """Run the named metrics on `system` (in eval mode, without gradients)."""
+    system: GANSystem, metrics: Sequence[Metric], *, n_samples: int, seed: int
+) -> Evaluation:
+    """Run the metrics the system supports (in eval mode, without gradients); list the rest."""
     import torch
 
-    results: dict[str, float] = {}
+    result = Evaluation()
+    caps = system.capabilities()
     was_training = system.training
     system.eval()
     try:
         with torch.no_grad():
-            for name in names:
-                metric = hub.metrics.get(name)
-                if metric.supports(system):
-                    results.update(metric.compute(system, n_samples=n_samples, seed=seed))
-        if results:  # every evaluation says how many samples it scored
-            results.setdefault("n_samples", float(n_samples))
+            for metric in metrics:
+                if metric.supports(caps):
+                    result.values.update(metric.compute(system, n_samples=n_samples, seed=seed))
+                else:
+                    result.skipped.append(metric.name)
+        if result.values:  # every evaluation says how many samples it scored
+            result.values.setdefault("n_samples", float(n_samples))
     finally:
         system.train(was_training)
-    return results
+    return result
 
 
-__all__ = ["Metric", "evaluate"]
+__all__ = ["Evaluation", "Metric", "evaluate"]

@@ -8,33 +8,34 @@ generated and real features from each extractor in ``eval.features``; ``ssim_div
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ganhub.hookspecs import Register, hookimpl
 from ganhub.metrics import Metric
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import click
     from torch import Tensor
 
+    from ganhub.capabilities import Capabilities
     from ganhub.engine.run import Run
     from ganhub.engine.system import GANSystem
     from ganhub.metrics.features import Extractor
 
 
 class ImageMetric(Metric):
-    """A metric on generated images of an unconditional image GAN (z -> G -> image)."""
+    """A metric on images a system samples from noise, compared with its real images."""
 
     libraries: tuple[str, ...] = ()
 
-    def supports(self, system: GANSystem) -> bool:
-        """Unconditional image systems (dcgan and alike)."""
-        from ganhub.engine.unconditional import UnconditionalGAN
-
-        return isinstance(system, UnconditionalGAN) and system.modality == "image"
+    def supports(self, caps: Capabilities) -> bool:
+        """Systems that declare image samples from noise and real images to compare with."""
+        return caps.modality == "image" and caps.samples and caps.real_samples
 
     def check(self, system: GANSystem) -> None:
-        """Raise now if a library or feature network this metric needs is missing."""
+        """Raise now if a library this metric needs is missing."""
         from ganhub.metrics.formulas import require
 
         for module in self.libraries:
@@ -59,8 +60,8 @@ class FeatureMetric(ImageMetric):
         cfg = system.config.eval
         images = generate(system, n_samples, seed)
         out: dict[str, float] = {"n_samples": float(len(images))}
-        for name in extractor_names(cfg, system):
-            extractor = get_extractor(name, cfg)
+        for name in extractor_names(cfg, system.capabilities()):
+            extractor = get_extractor(name, cfg, system)
             real = real_features(system, extractor, cfg.n_real)
             out.update(self.score(extractor, features_of(extractor, images), real, seed))
             out["n_real"] = float(len(real["features"]))
@@ -71,7 +72,7 @@ class FeatureMetric(ImageMetric):
         from ganhub.metrics.features import check_available, extractor_names
 
         super().check(system)
-        for name in extractor_names(system.config.eval, system):
+        for name in extractor_names(system.config.eval, system.capabilities()):
             check_available(name, system.config.eval)
 
     @abstractmethod
@@ -157,8 +158,8 @@ class InceptionScore(ImageMetric):
         from ganhub.metrics.formulas import inception_score
 
         cfg = system.config.eval
-        names = extractor_names(cfg, system)
-        extractors = [e for e in (get_extractor(n, cfg) for n in names) if e.has_logits]
+        names = extractor_names(cfg, system.capabilities())
+        extractors = [e for e in (get_extractor(n, cfg, system) for n in names) if e.has_logits]
         if not extractors:
             raise UsageError(
                 f"metric 'inception_score' needs class logits; eval.features={names} has none "
@@ -181,11 +182,11 @@ class SSIMDiversity(ImageMetric):
 
     def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
         """Pairs (i, i+1) of n generated samples, and of n real samples for comparison."""
-        from ganhub.metrics.features import generate, real_images
+        from ganhub.metrics.features import generate
         from ganhub.metrics.formulas import pairwise_ssim
 
         fake = generate(system, n_samples, seed)
-        real = real_images(system, n_samples, seed)
+        real = system.real_samples(n_samples, seed)
         ssim, ms_ssim = pairwise_ssim(fake, fake.roll(1, 0))
         ssim_real, ms_ssim_real = pairwise_ssim(real, real.roll(1, 0))
         return {
@@ -197,14 +198,18 @@ class SSIMDiversity(ImageMetric):
         }
 
 
+# datasets whose images the local digit classifier reads (one digit per channel)
+DIGIT_DATASETS = ("digits", "stacked_digits", "mnist")
+
+
 class DigitModes(ImageMetric):
     """MNIST classes (1 channel) or Stacked-MNIST modes (3 channels) and KL to uniform."""
 
     name = "digit_modes"
 
-    def supports(self, system: GANSystem) -> bool:
-        """Image systems whose data are digits (they set `digit_data = True`)."""
-        return super().supports(system) and bool(getattr(system, "digit_data", False))
+    def supports(self, caps: Capabilities) -> bool:
+        """Image systems that declare MNIST digits (or Stacked MNIST) as their dataset."""
+        return super().supports(caps) and caps.dataset in DIGIT_DATASETS
 
     def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
         """Classify each sample (each channel for Stacked MNIST) with the local digit classifier.
@@ -266,20 +271,14 @@ def register_commands(cli: click.Group) -> None:
 
 @hookimpl
 def before_train(run: Run) -> None:
-    """Check the configured metrics before step one, so a missing extractor fails fast."""
-    if not run.dist.is_main:
-        return
-    check_metrics(run.system, metric_names(run.config.eval.metrics, run.system), run.hub)
+    """Check the run's metrics before step one, so a missing extractor fails fast."""
+    if run.dist.is_main:
+        check_metrics(run.system, run.metrics())
 
 
-def metric_names(configured: list[str] | None, system: GANSystem) -> list[str]:
-    """eval.metrics, else the domain's default metrics."""
-    return list(configured) if configured is not None else system.default_metrics()
-
-
-def check_metrics(system: GANSystem, names: list[str], hub: Any) -> None:
-    """Unknown names, missing libraries and missing feature networks raise here."""
-    for name in names:
-        metric = hub.metrics.get(name)
-        if isinstance(metric, ImageMetric) and metric.supports(system):
+def check_metrics(system: GANSystem, metrics: Sequence[Metric]) -> None:
+    """Missing libraries and feature networks of the applicable metrics raise here."""
+    caps = system.capabilities()
+    for metric in metrics:
+        if metric.supports(caps):
             metric.check(system)

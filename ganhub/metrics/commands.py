@@ -44,22 +44,19 @@ def evaluate_run(
 ) -> dict[str, Any]:
     """Evaluate a run's latest checkpoint over `seeds` sample seeds; write and return eval.json."""
     from ganhub.api import load
-    from ganhub.config.resolve import resolve
+    from ganhub.config.schema import EvalConfig
     from ganhub.errors import UsageError
     from ganhub.metrics import evaluate
-    from ganhub.metrics.builtin import check_metrics, metric_names
+    from ganhub.metrics.builtin import FeatureMetric, InceptionScore, check_metrics
     from ganhub.metrics.features import extractor_names
     from ganhub.metrics.store import write_json
     from ganhub.plugins import get_hub
 
     hub = get_hub()
-    model = load(run_dir, device=device, hub=hub)
     items = []
     for item in overrides:
         key = item.partition("=")[0]
         if not key.startswith("eval."):
-            from ganhub.config.schema import EvalConfig
-
             if key not in EvalConfig.model_fields:
                 raise UsageError(
                     f"unknown option '{key}'; ganhub eval takes eval.* keys: "
@@ -67,40 +64,34 @@ def evaluate_run(
                 )
             item = f"eval.{item}"
         items.append(item)
-    config = resolve([f"config={run_dir / 'config.yaml'}", *items], hub=hub)
-    system = model.system
-    system.config.eval = config.eval
-    names = metric_names(config.eval.metrics, system)
+    model = load(run_dir, device=device, hub=hub, overrides=items)
+    system, config = model.system, model.config
+    names = config.eval.metrics if config.eval.metrics is not None else system.default_metrics()
     if not names:
         raise UsageError(f"'{run_dir}': its domain has no default metrics; pass eval.metrics=[...]")
-    usable = [n for n in names if hub.metrics.get(n).supports(system)]
-    skipped = [n for n in names if n not in usable]
-    check_metrics(system, usable, hub)
+    metrics = [hub.metrics.get(n) for n in names]
+    caps = system.capabilities()
+    usable = [m for m in metrics if m.supports(caps)]
+    skipped = [m.name for m in metrics if not m.supports(caps)]
+    check_metrics(system, usable)
     n = n_samples or config.eval.n_samples
     seed_list = [config.seed + i for i in range(seeds)]
     runs, t0 = [], time.perf_counter()
     for seed in seed_list:
-        runs.append(evaluate(system, usable, n_samples=n, seed=seed, hub=hub))
+        runs.append(evaluate(system, usable, n_samples=n, seed=seed).values)
     table = {}
     for key in runs[0]:
         values = [r[key] for r in runs]
         std = statistics.stdev(values) if len(values) > 1 else 0.0
         table[key] = {"mean": statistics.fmean(values), "std": std, "values": values}
-    features = (
-        extractor_names(config.eval, system)
-        if any(
-            n in usable
-            for n in ("fid", "kid", "precision_recall", "density_coverage", "inception_score")
-        )
-        else []
-    )
+    uses_features = any(isinstance(m, FeatureMetric | InceptionScore) for m in usable)
     result = {
         "run_dir": str(run_dir),
         "checkpoint": str(model.checkpoint),
-        "step": int(model.checkpoint.name.split("_")[-1]) if "_" in model.checkpoint.name else None,
-        "metrics": usable,
+        "step": model.step,
+        "metrics": [m.name for m in usable],
         "skipped": skipped,
-        "features": features,
+        "features": extractor_names(config.eval, caps) if uses_features else [],
         "seeds": seed_list,
         "n_samples": n,
         "seconds": round(time.perf_counter() - t0, 2),

@@ -186,13 +186,17 @@ def accuracy(net: FeatureNet, x: Tensor, labels: Tensor | None, idx: Tensor) -> 
     return float((pred == y).double().mean())
 
 
-def save_feature_net(net: FeatureNet, spec: FeatureNetSpec, directory: Path) -> Path:
-    """Write `<name>.safetensors` and `<name>.json` (with the weights' sha256), atomically."""
-    weights = directory / f"{spec.name}.safetensors"
+def save_feature_net(
+    net: FeatureNet, spec: FeatureNetSpec, directory: Path, stem: str | None = None
+) -> Path:
+    """Write `<stem>.safetensors` and `<stem>.json` (stem: the spec's name; with the weights'
+    sha256), atomically; return the .json path."""
+    stem = stem or spec.name
+    weights = directory / f"{stem}.safetensors"
     store.save_tensors(weights, net.state_dict())
     spec.sha256 = store.sha256_file(weights)
     spec.created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    return store.write_json(directory / f"{spec.name}.json", asdict(spec))
+    return store.write_json(directory / f"{stem}.json", asdict(spec))
 
 
 def load_feature_net(path: Path) -> tuple[FeatureNet, FeatureNetSpec]:

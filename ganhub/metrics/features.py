@@ -33,6 +33,7 @@ from ganhub.errors import UsageError
 from ganhub.metrics import store
 
 if TYPE_CHECKING:
+    from ganhub.capabilities import Capabilities
     from ganhub.config.schema import EvalConfig
     from ganhub.engine.system import GANSystem
     from ganhub.metrics.featurenet import FeatureNet, FeatureNetSpec
@@ -214,16 +215,20 @@ def _remember(key: tuple[Any, ...], make: Any) -> Extractor:
     return _EXTRACTORS[key]
 
 
-def extractor_names(cfg: EvalConfig, system: GANSystem) -> list[str]:
-    """eval.features, else the domain's `default_features()`, else ['inception']."""
+def extractor_names(cfg: EvalConfig, caps: Capabilities) -> list[str]:
+    """eval.features, else the system's declared default features, else ['inception']."""
     if cfg.features is not None:
         return list(cfg.features)
-    default = getattr(system, "default_features", None)
-    return list(default()) if callable(default) else ["inception"]
+    return list(caps.features) or ["inception"]
 
 
-def get_extractor(name: str, cfg: EvalConfig) -> Extractor:
-    """The extractor called `name` (inception, a cached local network, or a .json path)."""
+# Bump when the rotnet recipe changes, so cached networks trained by older code are retrained.
+ROTNET_RECIPE = {"version": 1, "n": 4000, "epochs": 30, "width": 16, "seed": 0, "held_out": 0.2}
+
+
+def get_extractor(name: str, cfg: EvalConfig, system: GANSystem | None = None) -> Extractor:
+    """The extractor called `name`: inception, digits, rotnet (trained on `system`'s real
+    samples), a cached local network, or a .json path."""
     if name == "inception":
         return inception(cfg)
     from ganhub.metrics.featurenet import digit_classifier, feature_net_path, load_feature_net
@@ -231,6 +236,10 @@ def get_extractor(name: str, cfg: EvalConfig) -> Extractor:
     if name == "digits":
         net, spec = digit_classifier()
         return _remember(("local", spec.sha256), lambda: LocalExtractor(net, spec))
+    if name == ROTNET:
+        if system is None:
+            raise UsageError("eval.features=[rotnet] is trained on a run's data; give a run")
+        return rotnet(system)
     path = (
         Path(name)
         if name.endswith((".json", ".safetensors")) or "/" in name
@@ -240,10 +249,39 @@ def get_extractor(name: str, cfg: EvalConfig) -> Extractor:
         raise UsageError(
             f"eval.features: no feature network '{name}' (looked for {path.with_suffix('.json')}); "
             f"train one: ganhub features train data=folder data.path=DIR name={path.stem}, "
-            "or use inception / digits"
+            "or use inception / digits / rotnet"
         )
     key = ("local", str(path), path.with_suffix(".json").stat().st_mtime_ns)
     return _remember(key, lambda: LocalExtractor(*load_feature_net(path)))
+
+
+ROTNET = "rotnet"
+
+
+def rotnet(system: GANSystem) -> Extractor:
+    """A rotation-prediction network trained (once, then cached) on this system's real samples.
+
+    Self-supervised, so it needs no labels and nothing downloaded: any image data gets a
+    feature space of its own, reported as `fd_rotnet`. Distances on it compare runs on the
+    same data only; they are not Inception FIDs.
+    """
+    from ganhub.metrics.featurenet import load_feature_net, save_feature_net, train_feature_net
+
+    fp = data_fingerprint(system)
+    key = store.digest({"data": fp, "recipe": ROTNET_RECIPE})
+    folder = store.cache_dir("features")
+    path = folder / f"rotnet-{key}.safetensors"
+    if not path.with_suffix(".json").is_file():
+        r = ROTNET_RECIPE
+        images = system.real_samples(int(r["n"]), seed=int(r["seed"]))
+        net, spec = train_feature_net(
+            images, None, name=ROTNET, dataset=fp, epochs=int(r["epochs"]),
+            width=int(r["width"]), seed=int(r["seed"]), held_out=float(r["held_out"]),
+        )  # fmt: skip
+        spec.recipe = dict(r)
+        written = save_feature_net(net, spec, folder, stem=path.stem)
+        assert written == path.with_suffix(".json"), (written, path)
+    return _remember(("local", str(path)), lambda: LocalExtractor(*load_feature_net(path)))
 
 
 def inception_file(cfg: EvalConfig) -> Path | None:
@@ -318,7 +356,7 @@ def check_available(name: str, cfg: EvalConfig) -> None:
             raise UsageError(
                 f"no Inception-v3 weights for eval.features=[inception]: {HOW_TO_GET_INCEPTION}"
             )
-    elif name != "digits":
+    elif name not in ("digits", ROTNET):
         from ganhub.metrics.featurenet import feature_net_path
 
         path = (
@@ -355,50 +393,11 @@ def generate(system: GANSystem, n: int, seed: int, chunk: int = 500) -> Tensor:
     return torch.cat(parts)
 
 
-def real_images(system: GANSystem, n: int, seed: int = 0) -> Tensor:
-    """A seeded subset of n real training samples (all of them when there are fewer)."""
-    from ganhub.data import LoaderBatches, TensorBatches
-
-    source = system.data()
-    n = min(n, len(source))
-    idx = torch.randperm(len(source), generator=torch.Generator().manual_seed(seed))[:n]
-    if hasattr(source, "gather"):  # composed on the fly (Stacked MNIST)
-        return source.gather(idx).float()
-    if isinstance(source, TensorBatches):
-        return source.tensors[0][idx].float()
-    if isinstance(source, LoaderBatches):
-        items = [source.dataset[i] for i in idx.tolist()]
-        return torch.stack([x[0] if isinstance(x, tuple | list) else x for x in items]).float()
-    raise UsageError(
-        f"plugin '{system.config.plugin}': its data source gives no real samples to compare with"
-    )
-
-
 def data_fingerprint(system: GANSystem) -> dict[str, Any]:
-    """What identifies the real data cheaply: config, size, and a hash of a strided subset."""
-    from ganhub.data import LoaderBatches, TensorBatches
-
-    config = system.config
-    fp: dict[str, Any] = {"plugin": config.plugin}
-    data_cfg = getattr(config, "data", None)
-    if hasattr(data_cfg, "model_dump"):
-        fp["data"] = data_cfg.model_dump(mode="json")  # type: ignore[union-attr]
-    model_cfg = getattr(config, "model", None)
-    if hasattr(model_cfg, "image_size"):
-        fp["image_size"] = model_cfg.image_size  # type: ignore[union-attr]
-    source = system.data()
-    fp["n"] = len(source)
-    if isinstance(source, TensorBatches):
-        t = source.tensors[0]
-        sub = t[:: max(1, len(t) // 64)].float().contiguous()
-        fp["shape"] = list(t.shape)
-        fp["sample"] = hashlib.sha256(sub.numpy().tobytes()).hexdigest()[:16]
-    elif isinstance(source, LoaderBatches) and hasattr(source.dataset, "files"):
-        files = source.dataset.files
-        fp["files"] = store.digest(
-            [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
-        )
-    return fp
+    """What identifies the real data cheaply: the plugin, its data config and the source's own
+    fingerprint (size, sample shape, a hash of a strided subset, file stats)."""
+    config = system.config.model_dump(mode="json")
+    return {"plugin": config["plugin"], "data": config.get("data"), **system.data().fingerprint()}
 
 
 def real_features(system: GANSystem, extractor: Extractor, n_real: int) -> dict[str, Tensor]:
@@ -406,11 +405,11 @@ def real_features(system: GANSystem, extractor: Extractor, n_real: int) -> dict[
     from ganhub.metrics.formulas import gaussian_stats
 
     fp = data_fingerprint(system)
-    key = store.digest({"data": fp, "extractor": extractor.ident, "n": n_real, "v": 1})
+    key = store.digest({"data": fp, "extractor": extractor.ident, "n": n_real, "v": 2})
     path = store.cache_dir("stats") / f"{key}.safetensors"
     if path.is_file():
         return store.load_tensors(path)[0]
-    out = features_of(extractor, real_images(system, n_real))
+    out = features_of(extractor, system.real_samples(n_real))
     stats = gaussian_stats(out["features"])
     tensors = {
         "features": out["features"].float(),

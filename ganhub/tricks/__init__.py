@@ -2,6 +2,8 @@
 
 A trick overrides only the methods it needs; the loop collects the overridden ones once at
 setup and calls plain bound methods in the hot path (no hook dispatch, no `if config.x`).
+Trick modules import torch inside methods (or in their ops modules), so registering them, and
+`ganhub plugins`, loads no torch.
 
 Fixed points, in the order they happen:
   adjust_build(hints)            before models exist (PacGAN widens D's input)
@@ -11,7 +13,8 @@ Fixed points, in the order they happen:
   targets(targets)               label targets, once (label smoothing)
   d_input(x, ctx)                every discriminator input (augmentation, noise, packing)
   extra_loss(phase, out, ctx)    added to a phase's loss (GP, R1, R2, weight penalties)
-  observe(phase, out, ctx)       after a phase's loss, on device (balancing statistics)
+  observe(phase, out, ctx)       after a phase's loss, on device (ADA, balancing); may add
+                                 device scalars to out.stats, which the loop logs
   before_optimizer_step(phase, params)   gradients are final and unscaled (clipping)
   after_step(step, system)       after every step (EMA update, schedules, balancing)
 """
@@ -20,11 +23,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from torch import Tensor, nn
-
 from ganhub.config.schema import Section
 
 if TYPE_CHECKING:
+    from torch import Tensor, nn
+
     from ganhub.config.schema import RunConfig
     from ganhub.domain import Domain
     from ganhub.engine.context import TrainContext
@@ -73,10 +76,11 @@ class Trick:
                 f"trick '{cls.name}' does not suit loss '{config.loss}' "
                 f"(it suits: {', '.join(sorted(cls.suits_losses))})"
             )
-        if cls.modalities is not None and domain.modality not in cls.modalities:
+        modality = domain.modality_for(config)
+        if cls.modalities is not None and modality not in cls.modalities:
             out.append(
                 f"trick '{cls.name}' applies to {'/'.join(sorted(cls.modalities))} data, "
-                f"and domain '{config.plugin}' trains on {domain.modality} data"
+                f"and this '{config.plugin}' run trains on {modality} data"
             )
         clash = sorted(cls.excludes & set(config.tricks))
         if clash:
@@ -92,7 +96,9 @@ class Trick:
         """Change the freshly built models (before optimizers are created)."""
 
     def adjust_phases(self, phases: list[Phase]) -> None:
-        """Change the phase list (intervals, repeats) once, at setup."""
+        """Add, remove or change phases once, at setup (a lazy penalty's own phase, repeats).
+
+        A trick that adds a phase owns it: its loss closure, its interval and its state."""
 
     def on_optimizers(self, optimizers: dict[str, Any]) -> None:
         """Adjust optimizers by group name once they exist (learning rates, schedulers)."""

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from ganhub.hookspecs import Register, hookimpl
 from ganhub.tricks import Trick
-from ganhub.tricks.inputs import DiffAugment, InstanceNoise, LabelSmoothing, PacGAN
+from ganhub.tricks.inputs import (
+    AdaptiveAugment,
+    DiffAugment,
+    InstanceNoise,
+    LabelSmoothing,
+    PacGAN,
+)
 from ganhub.tricks.penalties import GradientPenalty, R1Penalty, R2Penalty
 from ganhub.tricks.schedule import TTUR, Balance, GradClip, LRSchedule, NCritic
 from ganhub.tricks.weights import EMA, SpectralNorm, WeightInit, WeightPenalty
@@ -20,6 +26,7 @@ BUILTIN_TRICKS: tuple[type[Trick], ...] = (
     R2Penalty,
     EMA,
     DiffAugment,
+    AdaptiveAugment,
     PacGAN,
     NCritic,
     Balance,

@@ -1,22 +1,24 @@
-"""Tricks on what the discriminator sees: label smoothing, instance noise, DiffAugment, PacGAN."""
+"""Tricks on what the discriminator sees: label smoothing, instance noise, DiffAugment, ADA,
+PacGAN. The augmentation ops themselves are in `ganhub.tricks.augment`."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-import torch
-import torch.nn.functional as F
 from pydantic import Field
-from torch import Tensor
 
 from ganhub.config.schema import RunConfig, Section
-from ganhub.engine.context import TrainContext
-from ganhub.engine.system import BuildHints
 from ganhub.losses import Targets
 from ganhub.tricks import Trick
 
 if TYPE_CHECKING:
+    from torch import Tensor
+
     from ganhub.domain import Domain
+    from ganhub.engine.context import TrainContext
+    from ganhub.engine.system import BuildHints, GANSystem, Phase, PhaseOutput
+
+AugmentOp = Literal["xflip", "translation", "color", "cutout"]
 
 
 class LabelSmoothingConfig(Section):
@@ -65,6 +67,8 @@ class InstanceNoise(Trick):
 
     def d_input(self, x: Tensor, ctx: TrainContext) -> Tensor:
         """x + sigma(step) * N(0, 1)."""
+        import torch
+
         std = self.std_at(ctx.step)
         return x + std * torch.randn_like(x) if std > 0 else x
 
@@ -72,7 +76,7 @@ class InstanceNoise(Trick):
 class DiffAugmentConfig(Section):
     """Options of the `diffaug` trick."""
 
-    policy: list[Literal["color", "translation", "cutout"]] = Field(
+    policy: list[AugmentOp] = Field(
         ["color", "translation", "cutout"], description="augmentations, applied in this order"
     )
     translation: float = Field(0.125, ge=0, lt=1, description="max shift as a fraction of size")
@@ -89,59 +93,113 @@ class DiffAugment(Trick):
     name = "diffaug"
     Config = DiffAugmentConfig
     modalities = frozenset({"image"})
+    excludes = frozenset({"ada"})  # both augment every D input: one augmentation pipeline
     d_input_order = 10
+
+    def setup(self, system: GANSystem) -> None:
+        """Bind the policy's ops once."""
+        from ganhub.tricks import augment
+
+        o = self.options
+        self.ops = augment.make_ops(o.policy, o.translation, o.cutout)
+        self.apply = augment.apply_all
 
     def d_input(self, x: Tensor, ctx: TrainContext) -> Tensor:
         """Apply the policy with fresh random parameters per sample."""
-        for op in self.options.policy:
-            if op == "color":
-                x = augment_color(x)
-            elif op == "translation":
-                x = augment_translation(x, self.options.translation)
-            else:
-                x = augment_cutout(x, self.options.cutout)
-        return x
+        return self.apply(x, self.ops)
 
 
-def _rand(x: Tensor) -> Tensor:
-    return torch.rand(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype)
+class AdaConfig(Section):
+    """Options of the `ada` trick."""
 
-
-def augment_color(x: Tensor) -> Tensor:
-    """Random brightness (+-0.5), saturation (x0..2) and contrast (x0.5..1.5) per sample."""
-    x = x + (_rand(x) - 0.5)
-    mean_c = x.mean(dim=1, keepdim=True)
-    x = (x - mean_c) * (_rand(x) * 2) + mean_c
-    mean_all = x.mean(dim=(1, 2, 3), keepdim=True)
-    return (x - mean_all) * (_rand(x) + 0.5) + mean_all
-
-
-def augment_translation(x: Tensor, ratio: float) -> Tensor:
-    """Shift each sample by up to `ratio` of its size, filling with zeros."""
-    b, _, h, w = x.shape
-    sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    ty = torch.randint(-sh, sh + 1, (b, 1, 1), device=x.device)
-    tx = torch.randint(-sw, sw + 1, (b, 1, 1), device=x.device)
-    gy, gx = torch.meshgrid(
-        torch.arange(h, device=x.device), torch.arange(w, device=x.device), indexing="ij"
+    target: float = Field(
+        0.6, gt=0, lt=1, description="target E[sign(D(real))]: above it D overfits, p rises"
     )
-    iy = (gy.unsqueeze(0) + ty + 1).clamp(0, h + 1)
-    ix = (gx.unsqueeze(0) + tx + 1).clamp(0, w + 1)
-    padded = F.pad(x, [1, 1, 1, 1]).permute(0, 2, 3, 1)
-    batch = torch.arange(b, device=x.device).view(b, 1, 1)
-    return padded[batch, iy, ix].permute(0, 3, 1, 2)
+    interval: int = Field(4, ge=1, description="adjust p every k steps")
+    kimg: float = Field(
+        500.0, gt=0, description="thousands of real images for p to move by 1 (the paper: 500)"
+    )
+    p_init: float = Field(0.0, ge=0, le=1, description="initial augmentation probability")
+    ops: list[AugmentOp] = Field(
+        ["xflip", "translation", "color", "cutout"],
+        description="augmentations, each applied per image with probability p",
+    )
+    translation: float = Field(0.125, ge=0, lt=1, description="max shift as a fraction of size")
+    cutout: float = Field(0.5, gt=0, lt=1, description="cutout square side as a fraction of size")
 
 
-def augment_cutout(x: Tensor, ratio: float) -> Tensor:
-    """Zero a random square of side `ratio * size` in each sample."""
-    b, _, h, w = x.shape
-    ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    oy = torch.randint(0, h + (1 - ch % 2), (b, 1, 1), device=x.device)
-    ox = torch.randint(0, w + (1 - cw % 2), (b, 1, 1), device=x.device)
-    dy = torch.arange(h, device=x.device).view(1, h, 1) - oy + ch // 2
-    dx = torch.arange(w, device=x.device).view(1, 1, w) - ox + cw // 2
-    inside = (dy >= 0) & (dy < ch) & (dx >= 0) & (dx < cw)
-    return x * (~inside).unsqueeze(1).to(x.dtype)
+class AdaptiveAugment(Trick):
+    """Adaptive discriminator augmentation (Karras et al. 2020): p follows D's overfitting.
+
+    Every D input (real and fake, in every phase, penalties included) goes through the ops,
+    each applied per image with probability p. Every `interval` steps p moves by
+    images / (kimg * 1000) up when r_t = E[sign(D(real))] is above `target`, down when below.
+    p and the sign sums stay on the device (no host sync) and are checkpointed with the trick.
+    """
+
+    name = "ada"
+    Config = AdaConfig
+    modalities = frozenset({"image"})
+    excludes = frozenset({"diffaug"})
+    d_input_order = 10
+
+    def setup(self, system: GANSystem) -> None:
+        """Bind the ops; p starts at p_init."""
+        import torch
+
+        from ganhub.tricks import augment
+
+        o = self.options
+        self.ops = augment.make_ops(o.ops, o.translation, o.cutout)
+        self.apply = augment.apply_with_probability
+        self.p = torch.tensor(float(o.p_init))
+        self.sign_sum = torch.zeros(())
+        self.count = torch.zeros(())
+        self.rt = torch.zeros(())
+
+    def _on(self, device: Any) -> None:
+        if self.p.device != device:
+            self.p, self.sign_sum, self.count, self.rt = (
+                t.to(device) for t in (self.p, self.sign_sum, self.count, self.rt)
+            )
+
+    def d_input(self, x: Tensor, ctx: TrainContext) -> Tensor:
+        """Each op on each image with probability p."""
+        self._on(x.device)
+        return self.apply(x, self.ops, self.p)
+
+    def observe(self, phase: Phase, out: PhaseOutput, ctx: TrainContext) -> None:
+        """Accumulate sign(D(real)) of every pair a D phase judged; log p and r_t."""
+        for pair in out.pairs:
+            if pair.real_logits is not None:
+                logits = pair.real_logits.detach().float()
+                self._on(logits.device)
+                self.sign_sum += logits.sign().sum()
+                self.count += logits.numel()
+        if out.pairs:
+            out.stats["ada_p"] = self.p.clone()
+            out.stats["ada_rt"] = self.rt.clone()
+
+    def after_step(self, step: int, system: GANSystem) -> None:
+        """Every `interval` steps: p += sign(r_t - target) * images / (kimg * 1000)."""
+        if step % self.options.interval:
+            return
+        import torch
+
+        self.rt = self.sign_sum / self.count.clamp(min=1)
+        delta = torch.sign(self.rt - self.options.target) * self.count / (self.options.kimg * 1000)
+        self.p = (self.p + delta).clamp(0, 1)
+        self.sign_sum = torch.zeros_like(self.sign_sum)
+        self.count = torch.zeros_like(self.count)
+
+    def state_dict(self) -> dict[str, Any]:
+        """p, the pending sign sums and the last r_t."""
+        return {"p": self.p, "sign_sum": self.sign_sum, "count": self.count, "rt": self.rt}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore p and the pending sums (moved to the device on first use)."""
+        self.p, self.sign_sum = state["p"], state["sign_sum"]
+        self.count, self.rt = state["count"], state["rt"]
 
 
 class PacGANConfig(Section):

@@ -1,28 +1,30 @@
-"""Gradient penalties on the discriminator: WGAN-GP / DRAGAN, R1 and R2 (lazy interval)."""
+"""Gradient penalties on the discriminator: WGAN-GP / DRAGAN, R1 and R2 (optionally lazy).
+
+R1 and R2 with `interval` k > 1 are lazy regularisation (StyleGAN2, Karras et al. 2020,
+appendix B): the trick adds its own D phase that runs every k steps on the inputs the main D
+phase saw that step, scales the penalty by k, and corrects the D optimizer for the extra
+steps (lr * k/(k+1), betas ** (k/(k+1))). With k = 1 the penalty is added to every D phase.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-import torch
 from pydantic import Field
-from torch import Tensor
 
 from ganhub.config.schema import RunConfig, Section
-from ganhub.engine.context import TrainContext
-from ganhub.engine.system import GANSystem, Pair, Phase, PhaseOutput
 from ganhub.tricks import Trick
+from ganhub.tricks.weights import refuse_batchnorm
 
 if TYPE_CHECKING:
+    from torch import Tensor
+
     from ganhub.domain import Domain
-from ganhub.tricks.weights import refuse_batchnorm
+    from ganhub.engine.context import TrainContext
+    from ganhub.engine.system import GANSystem, Pair, Phase, PhaseOutput
 
 _LIPSCHITZ_LOSSES = frozenset({"wasserstein", "hinge"})
 _CLASSIFIER_LOSSES = frozenset({"minimax", "nonsaturating", "lsgan"})
-
-
-def _per_sample(shape_of: Tensor) -> list[int]:
-    return [shape_of.shape[0]] + [1] * (shape_of.ndim - 1)
 
 
 class GradientPenaltyConfig(Section):
@@ -67,11 +69,17 @@ class GradientPenalty(Trick):
         """The penalty summed over the discriminators this phase trained."""
         if not out.pairs:
             return None
-        return sum((self._penalty(pair, ctx) for pair in out.pairs), torch.zeros(()))
+        total = self._penalty(out.pairs[0], ctx)
+        for pair in out.pairs[1:]:
+            total = total + self._penalty(pair, ctx)
+        return total
 
     def _penalty(self, pair: Pair, ctx: TrainContext) -> Tensor:
+        import torch
+
         real = pair.real.detach()
-        alpha = torch.rand(_per_sample(real), device=real.device, dtype=real.dtype)
+        shape = [real.shape[0]] + [1] * (real.ndim - 1)  # one interpolation weight per sample
+        alpha = torch.rand(shape, device=real.device, dtype=real.dtype)
         if self.options.variant == "wgan":
             other = pair.fake.detach()
         else:
@@ -88,7 +96,14 @@ class R1Config(Section):
 
     gamma: float = Field(10.0, gt=0, description="penalty weight: gamma/2 * E||grad D||^2")
     interval: int = Field(
-        1, ge=1, description="lazy regularisation: apply every k steps, scaled by k (StyleGAN2: 16)"
+        1,
+        ge=1,
+        description="lazy regularisation: a D phase of its own every k steps, the penalty "
+        "scaled by k (StyleGAN2: 16); 1 adds it to every D phase",
+    )
+    lazy_correction: bool = Field(
+        True,
+        description="with interval > 1: D's lr * k/(k+1) and betas ** (k/(k+1)) (StyleGAN2)",
     )
 
 
@@ -98,21 +113,99 @@ class R1Penalty(Trick):
     name = "r1"
     Config = R1Config
     side: Literal["real", "fake"] = "real"
+    setup_order = 25  # after ttur sets learning rates, before lr_schedule reads them
+
+    @classmethod
+    def problems(cls, options: Any, config: RunConfig, domain: Domain) -> list[str]:
+        """Besides the base checks: one lazy penalty per run (their corrections would stack)."""
+        out = super().problems(options, config, domain)
+        both_lazy = (
+            cls.name == "r2"
+            and "r1" in config.tricks
+            and options.interval > 1
+            and config.trick.r1.interval > 1  # type: ignore[attr-defined]
+        )
+        if both_lazy:
+            out.append("tricks r1 and r2 are both lazy (interval > 1): make one of them interval=1")
+        return out
+
+    @property
+    def lazy(self) -> bool:
+        """Whether the penalty runs in its own phase every `interval` steps."""
+        return bool(self.options.interval > 1)
 
     def setup(self, system: GANSystem) -> None:
         """Refuse discriminators with BatchNorm."""
         refuse_batchnorm(self.name, system)
+        self.pairs: list[Pair] = []
+
+    def adjust_phases(self, phases: list[Phase]) -> None:
+        """Lazy: add the `D<name>` phase after the last every-step D phase."""
+        if not self.lazy:
+            return
+        from ganhub.engine.system import Phase
+        from ganhub.errors import ConfigError
+
+        main = [p for p in phases if p.group == "D" and p.interval == 1]
+        if not main:
+            raise ConfigError(
+                f"trick.{self.name}.interval={self.options.interval}: this system has no "
+                "every-step D phase to regularise lazily; use interval=1"
+            )
+        stops = [p.stop for p in main]
+        phase = Phase(
+            f"D{self.name}",
+            "D",
+            self.lazy_phase,
+            interval=self.options.interval,
+            start=min(p.start for p in main),
+            stop=None if None in stops else max(s for s in stops if s is not None),
+        )
+        phases.insert(phases.index(main[-1]) + 1, phase)
+
+    def on_optimizers(self, optimizers: dict[str, Any]) -> None:
+        """Lazy: D's lr * k/(k+1) and betas ** (k/(k+1)), as StyleGAN2 does."""
+        if not (self.lazy and self.options.lazy_correction) or "D" not in optimizers:
+            return
+        ratio = self.options.interval / (self.options.interval + 1)
+        for group in optimizers["D"].param_groups:
+            group["lr"] *= ratio
+            if "initial_lr" in group:
+                group["initial_lr"] *= ratio
+            if "betas" in group:
+                group["betas"] = tuple(b**ratio for b in group["betas"])
+
+    def observe(self, phase: Phase, out: PhaseOutput, ctx: TrainContext) -> None:
+        """Lazy: remember what this step's D phase judged, for the penalty phase."""
+        if self.lazy and phase.group == "D" and out.pairs:
+            self.pairs = out.pairs
 
     def extra_loss(self, phase: Phase, out: PhaseOutput, ctx: TrainContext) -> Tensor | None:
-        """The penalty on due steps (every `interval`), scaled by the interval; else None."""
-        if not out.pairs or ctx.step % self.options.interval:
+        """Not lazy: the penalty on every D phase's pairs; else None."""
+        if self.lazy or not out.pairs:
             return None
-        total = torch.zeros(())
-        for pair in out.pairs:
+        return self.penalty(out.pairs, ctx) * (self.options.gamma / 2)
+
+    def lazy_phase(self, batch: Any, ctx: TrainContext) -> PhaseOutput:
+        """The penalty on the inputs of this step's D phase, times gamma/2 and the interval."""
+        from ganhub.engine.system import PhaseOutput
+
+        assert self.pairs, f"the D{self.name} phase ran before any D phase of its step"
+        penalty = self.penalty(self.pairs, ctx)
+        loss = penalty * (self.options.gamma / 2) * self.options.interval
+        return PhaseOutput(loss, {f"{self.name}_penalty": penalty.detach()})
+
+    def penalty(self, pairs: list[Pair], ctx: TrainContext) -> Tensor:
+        """E||grad_x D(x)||^2 on the chosen side, summed over the discriminators."""
+        total = None
+        for pair in pairs:
             x = (pair.real if self.side == "real" else pair.fake).detach().requires_grad_(True)
             grad = ctx.input_gradient(ctx.discriminate(pair.discriminator, x), x)
-            total = total + grad.square().flatten(1).sum(1).mean()
-        return total * (self.options.gamma / 2) * self.options.interval
+            # in float32: sums of squares overflow float16 on large images
+            term = grad.float().square().flatten(1).sum(1).mean()
+            total = term if total is None else total + term
+        assert total is not None
+        return total
 
 
 class R2Penalty(R1Penalty):

@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
-import copy
 import math
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
-from pydantic import Field
-from torch import Tensor, nn
+from pydantic import Field, model_validator
 
 from ganhub.config.schema import Section
-from ganhub.engine.system import GANSystem, Phase, PhaseOutput
 from ganhub.errors import ConfigError
 from ganhub.tricks import Trick, group_params
 
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+    from ganhub.engine.system import GANSystem, Phase, PhaseOutput
+
 Group = Literal["G", "D"]
-_WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
-             nn.ConvTranspose3d, nn.Linear, nn.Embedding)  # fmt: skip
-_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm, nn.LayerNorm,
-          nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)  # fmt: skip
+
+
+def _weighted() -> tuple[type[nn.Module], ...]:
+    """Layers with a weight matrix or kernel (what init and spectral norm act on)."""
+    from torch import nn
+
+    return (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
+            nn.ConvTranspose3d, nn.Linear, nn.Embedding)  # fmt: skip
+
+
+def _norms() -> tuple[type[nn.Module], ...]:
+    from torch import nn
+
+    return (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm, nn.LayerNorm,
+            nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)  # fmt: skip
 
 
 class InitConfig(Section):
@@ -41,15 +53,21 @@ class WeightInit(Trick):
 
     def setup(self, system: GANSystem) -> None:
         """Re-initialise conv/linear weights (biases to 0) and norm layers (weight 1, bias 0)."""
-        for group in self.options.groups:
-            names = system.generator_names if group == "G" else system.discriminator_names
-            for name in names:
-                getattr(system, name).apply(self._init_module)
+        import torch
 
-    @torch.no_grad()
+        self.weighted, self.norms = _weighted(), _norms()
+        with torch.no_grad():
+            for group in self.options.groups:
+                names = system.generator_names if group == "G" else system.discriminator_names
+                for name in names:
+                    getattr(system, name).apply(self._init_module)
+
     def _init_module(self, m: nn.Module) -> None:
-        if isinstance(m, _WEIGHTED):
+        from torch import Tensor, nn
+
+        if isinstance(m, self.weighted):
             w = m.weight
+            assert isinstance(w, Tensor)
             scheme = self.options.scheme
             if scheme == "normal":
                 nn.init.normal_(w, 0.0, self.options.std)
@@ -62,9 +80,9 @@ class WeightInit(Trick):
             bias = getattr(m, "bias", None)
             if isinstance(bias, Tensor):
                 nn.init.zeros_(bias)
-        elif isinstance(m, _NORMS) and getattr(m, "weight", None) is not None:
+        elif isinstance(m, self.norms) and isinstance(m.weight, Tensor):
             nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
+            nn.init.zeros_(m.bias)  # type: ignore[arg-type]
 
 
 class SpectralNormConfig(Section):
@@ -83,20 +101,25 @@ class SpectralNorm(Trick):
 
     def setup(self, system: GANSystem) -> None:
         """Wrap every conv/linear weight of the chosen sides in a spectral-norm parametrisation."""
+        from torch import nn
         from torch.nn.utils.parametrizations import spectral_norm
 
+        weighted = _weighted()
         for group in self.options.groups:
             names = system.generator_names if group == "G" else system.discriminator_names
             for name in names:
                 for module in list(getattr(system, name).modules()):
-                    if isinstance(module, _WEIGHTED) and not isinstance(module, nn.Embedding):
+                    if isinstance(module, weighted) and not isinstance(module, nn.Embedding):
                         spectral_norm(module, n_power_iterations=self.options.power_iterations)
 
 
 class EMAConfig(Section):
     """Options of the `ema` trick."""
 
-    decay: float = Field(0.999, ge=0, lt=1, description="EMA decay per step (beta)")
+    decay: float | None = Field(
+        None, ge=0, lt=1, description="EMA decay per step (beta); default 0.999, unless "
+        "half_life_kimg is set",
+    )  # fmt: skip
     half_life_kimg: float | None = Field(
         None, gt=0, description="set the decay by half-life in thousands of images (StyleGAN)"
     )
@@ -104,6 +127,15 @@ class EMAConfig(Section):
         None, gt=0, description="half-life ramp-up ratio: half-life <= images_seen * rampup"
     )
     start_step: int = Field(0, ge=0, description="copy weights (no averaging) before this step")
+
+    @model_validator(mode="after")
+    def _one_rate(self) -> EMAConfig:
+        if self.decay is not None and self.half_life_kimg is not None:
+            raise ValueError(
+                f"decay={self.decay} and half_life_kimg={self.half_life_kimg} both set the "
+                "averaging rate: give one"
+            )
+        return self
 
 
 class EMA(Trick):
@@ -115,6 +147,8 @@ class EMA(Trick):
 
     def setup(self, system: GANSystem) -> None:
         """Add a frozen `<name>_ema` copy of every generator to the system."""
+        import copy
+
         self.pairs: list[tuple[nn.Module, nn.Module]] = []
         for name in system.generator_names:
             module = getattr(system, name)
@@ -128,25 +162,29 @@ class EMA(Trick):
         if step <= self.options.start_step:
             return 0.0
         if self.options.half_life_kimg is None:
-            return self.options.decay
+            return 0.999 if self.options.decay is None else self.options.decay
         half_life = self.options.half_life_kimg * 1000.0
         if self.options.rampup is not None:
             half_life = min(half_life, step * self.batch * self.options.rampup)
         return half_life_decay(self.batch, max(half_life, 1e-8))
 
-    @torch.no_grad()
     def after_step(self, step: int, system: GANSystem) -> None:
         """ema <- decay * ema + (1 - decay) * weights; buffers are copied."""
+        import torch
+
         beta = self.decay_at(step)
-        for module, ema in self.pairs:
-            src = [p.detach() for p in module.parameters()]
-            dst: list[Tensor] = list(ema.parameters())
-            torch._foreach_lerp_(dst, src, 1.0 - beta)
-            for b_ema, b in zip(ema.buffers(), module.buffers()):
-                b_ema.copy_(b)
+        with torch.no_grad():
+            for module, ema in self.pairs:
+                src = [p.detach() for p in module.parameters()]
+                dst: list[Tensor] = list(ema.parameters())
+                torch._foreach_lerp_(dst, src, 1.0 - beta)
+                for b_ema, b in zip(ema.buffers(), module.buffers()):
+                    b_ema.copy_(b)
 
 
 def _world_size() -> int:
+    import torch
+
     dist = torch.distributed
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
@@ -176,6 +214,8 @@ class WeightPenalty(Trick):
         params = self.weights.get(phase.group)
         if not params:
             return None
+        import torch
+
         order = 1 if self.options.kind == "l1" else 2
         norms = torch.stack(torch._foreach_norm(params, order))
         total = norms.sum() if order == 1 else norms.square().sum()
@@ -184,6 +224,8 @@ class WeightPenalty(Trick):
 
 def has_batchnorm(module: nn.Module) -> bool:
     """Whether a module contains BatchNorm (per-sample gradient penalties are invalid with it)."""
+    from torch import nn
+
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
 

@@ -1,0 +1,54 @@
+"""What a built system declares it can do: metrics, tricks and commands ask this, never its class.
+
+A metric written for "image samples" works for every domain that declares image samples, a
+third-party one included; nothing in ganhub checks a system's class or probes its attributes.
+This module imports no torch, so metrics can decide what they support without loading it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Modality = Literal["vector", "image", "volume", "tokens"]
+MODALITIES: tuple[str, ...] = ("vector", "image", "volume", "tokens")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """The declaration a `GANSystem` returns from `capabilities()`.
+
+    modality      what the data and the samples are: vector (N, D), image (N, C, H, W),
+                  volume (N, C, D, H, W) or tokens (N, L) integer ids
+    samples       `sample(n, seed=)` draws new samples from noise (False for translators)
+    real_samples  `real_samples(n, seed=)` returns training samples of the same kind and shape
+    features      default feature networks for feature-distance metrics (`fd_<name>`),
+                  used when `eval.features` is not set; () means Inception
+    dataset       the name of a known training set ("digits", "stacked_digits", "faces",
+                  "ring"...) when the data is one, so metrics that only make sense on it
+                  (digit modes, Gaussian-mixture modes) can tell; None for the user's own data
+    task          the domain's task ("generate", "transfer", "lesion", "translate"...)
+    provides      further named interfaces the system implements, for metrics and commands
+                  written against them (e.g. "translate": `translate(x, direction)`;
+                  "paired_eval": held-out (condition, target) pairs); each is documented by
+                  the plugin that defines it
+    """
+
+    modality: Modality
+    samples: bool = True
+    real_samples: bool = True
+    features: tuple[str, ...] = ()
+    dataset: str | None = None
+    task: str = "generate"
+    provides: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        if self.modality not in MODALITIES:
+            raise ValueError(f"modality '{self.modality}' is not one of {', '.join(MODALITIES)}")
+
+    def can(self, interface: str) -> bool:
+        """Whether the system declares the named interface (`provides`)."""
+        return interface in self.provides
+
+
+__all__ = ["MODALITIES", "Capabilities", "Modality"]

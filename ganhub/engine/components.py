@@ -1,0 +1,48 @@
+"""The objects a run is made of, handed to the engine already resolved.
+
+The wiring layer (`ganhub.wiring`: config resolution, the API and the CLI) turns the names in a
+config into these objects through the plugin registries; the engine (`Run`, the loop,
+checkpoints, `evaluate`) only receives them, so it never imports plugin discovery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ganhub.domain import Domain
+    from ganhub.loggers import Logger
+    from ganhub.losses import AdversarialLoss
+    from ganhub.metrics import Metric
+    from ganhub.tricks import Trick
+
+
+class NoHooks:
+    """A lifecycle-hook caller that calls nothing (runs built without a plugin manager)."""
+
+    def __getattr__(self, name: str) -> Callable[..., list[Any]]:
+        return lambda **kwargs: []
+
+
+@dataclass
+class Components:
+    """What one run uses: its domain, loss, enabled tricks, loggers, metrics and hooks.
+
+    `tricks` holds the enabled tricks by name in the config's order; `metrics` every metric a
+    run may name (eval.metrics, the domain's defaults); `hooks` calls the lifecycle hooks
+    (`hooks.before_train(run=...)`, pluggy's hook relay); `provenance` says which plugin and
+    distribution each part came from, written to the run directory as requires.json.
+    """
+
+    domain: Domain
+    loss: AdversarialLoss
+    tricks: dict[str, type[Trick]] = field(default_factory=dict)
+    loggers: dict[str, type[Logger]] = field(default_factory=dict)
+    metrics: Mapping[str, Metric] = field(default_factory=dict)
+    hooks: Any = field(default_factory=NoHooks)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+__all__ = ["Components", "NoHooks"]

@@ -1,0 +1,360 @@
+"""Contract checks for plugin authors: the tests ganhub's own domains, losses, tricks and
+metrics pass, for yours (in the spirit of scikit-learn's `check_estimator`).
+
+    from ganhub.testing import check_domain, check_loss, check_metric, check_trick
+
+    def test_my_domain_keeps_the_contract():
+        check_domain("moons", ["trainer.batch_size=32"], hub=my_hub)
+
+Each check trains a few tiny steps on the CPU and raises `ContractError` (an AssertionError)
+with one line per broken promise. The domain check covers: the config round trip (the saved
+config validates back to itself), training, exact resume from a checkpoint, the declared
+capabilities against what `sample` and `real_samples` return, the default metrics being
+applicable and computed, sample artifacts, and `ganhub.load`.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from ganhub.capabilities import Capabilities
+    from ganhub.config.schema import RunConfig
+    from ganhub.engine.run import Run
+    from ganhub.engine.system import GANSystem
+    from ganhub.losses import AdversarialLoss
+    from ganhub.metrics import Metric
+    from ganhub.plugins import Hub
+
+# keep contract runs small and quiet; the caller's overrides come after these
+QUIET = ("trainer.progress=false", "loggers=[jsonl]", "trainer.log_every=1")
+# what each modality's samples look like: (dimensions, integer ids?)
+SAMPLE_SHAPES = {
+    "vector": (2, False),
+    "image": (4, False),
+    "volume": (5, False),
+    "tokens": (2, True),
+}
+
+
+class ContractError(AssertionError):
+    """A plugin breaks a promise of the ganhub contract; the message says which."""
+
+
+def _fail(problems: list[str], what: str) -> None:
+    if problems:
+        raise ContractError(f"{what}:\n  " + "\n  ".join(problems))
+
+
+@contextmanager
+def _workdir(workdir: Path | None) -> Iterator[Path]:
+    if workdir is not None:
+        yield workdir
+        return
+    with tempfile.TemporaryDirectory(prefix="ganhub-contract-") as tmp:
+        yield Path(tmp)
+
+
+# -- domains --------------------------------------------------------------------------------
+
+
+def check_domain(
+    plugin: str,
+    overrides: Sequence[str] = (),
+    *,
+    hub: Hub | None = None,
+    steps: int = 4,
+    workdir: Path | None = None,
+    exact_resume: bool = True,
+) -> None:
+    """Check a registered domain end to end on a few tiny CPU steps (see the module doc).
+
+    `overrides` make the run small (a `preset=tiny`, a small batch); `steps` must be even.
+    """
+    from ganhub.plugins import get_hub
+
+    hub = hub or get_hub()
+    with _workdir(workdir) as root:
+        args = [f"plugin={plugin}", "device=cpu", *QUIET, *overrides, f"out_dir={root}"]
+        config = _resolve(args, hub)
+        check_config_round_trip(config, hub)
+        full = _train([*args, f"trainer.steps={steps}", "name=full"], hub)
+        _check_resume(args, steps, full, hub, exact_resume)
+        problems = capability_problems(full.system, hub)
+        _fail(problems, f"domain '{plugin}': its declared capabilities")
+        samples = sorted((full.run_dir / "samples").glob("*"))
+        _fail(
+            [] if samples else ["the run wrote no sample artifact under samples/"],
+            f"domain '{plugin}'",
+        )
+        _check_load(full, hub)
+
+
+def check_config_round_trip(config: RunConfig, hub: Hub) -> None:
+    """The config as saved (YAML) validates back to the same config."""
+    import yaml
+
+    from ganhub.config.resolve import resolve
+
+    saved = yaml.safe_load(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    again = resolve(hub=hub, saved=saved, training=False)
+    if again.model_dump(mode="json") != config.model_dump(mode="json"):
+        raise ContractError(
+            f"domain '{config.plugin}': the saved config does not validate to itself"
+        )
+    if set(saved.get("trick", {})) - set(config.tricks):
+        raise ContractError(
+            f"domain '{config.plugin}': the saved config holds options of tricks it does not use"
+        )
+
+
+def capability_problems(system: GANSystem, hub: Hub) -> list[str]:
+    """What a system's declared capabilities promise and its behaviour does not keep."""
+    from ganhub.capabilities import Capabilities
+
+    caps = system.capabilities()
+    if not isinstance(caps, Capabilities):
+        return [f"capabilities() returned {type(caps).__name__}, not Capabilities"]
+    problems: list[str] = []
+    was_training = system.training
+    system.eval()
+    try:
+        if caps.samples:
+            problems += _sample_problems(system, caps)
+        if caps.real_samples:
+            problems += _real_problems(system, caps)
+        for name in system.default_metrics():
+            if name not in hub.metrics:
+                problems.append(f"default metric '{name}' is not registered")
+            elif not hub.metrics.get(name).supports(caps):
+                problems.append(f"default metric '{name}' does not support what it declares")
+    finally:
+        system.train(was_training)
+    return problems
+
+
+def _sample_problems(system: GANSystem, caps: Capabilities) -> list[str]:
+    import torch
+
+    dims, ids = SAMPLE_SHAPES[caps.modality]
+    with torch.no_grad():
+        a, b = system.sample(3, seed=11), system.sample(3, seed=11)
+    out = []
+    if not isinstance(a, torch.Tensor) or a.ndim != dims or len(a) != 3:
+        shape = tuple(a.shape) if isinstance(a, torch.Tensor) else type(a).__name__
+        out.append(f"sample(3) of {caps.modality} data gave {shape}, not {dims}-d with 3 rows")
+    elif ids != (not a.is_floating_point()):
+        out.append(f"sample() of {caps.modality} data gave dtype {a.dtype}")
+    elif not torch.equal(a, b):
+        out.append("sample(n, seed=s) differs between two calls with the same seed")
+    elif a.is_floating_point() and not bool(torch.isfinite(a).all()):
+        out.append("sample() gave NaN/Inf")
+    return out
+
+
+def _real_problems(system: GANSystem, caps: Capabilities) -> list[str]:
+    import torch
+
+    dims, _ = SAMPLE_SHAPES[caps.modality]
+    real = system.real_samples(3, seed=0)
+    if not isinstance(real, torch.Tensor) or real.ndim != dims or len(real) != 3:
+        return [f"real_samples(3) of {caps.modality} data did not give {dims}-d with 3 rows"]
+    if caps.samples:
+        with torch.no_grad():
+            fake = system.sample(3, seed=0)
+        if isinstance(fake, torch.Tensor) and fake.shape[1:] != real.shape[1:]:
+            return [
+                f"samples {tuple(fake.shape[1:])} and real samples {tuple(real.shape[1:])} differ"
+            ]
+    return []
+
+
+def _resolve(args: Sequence[str], hub: Hub) -> RunConfig:
+    from ganhub.config.resolve import resolve
+
+    return resolve(list(args), hub=hub)
+
+
+def _train(args: Sequence[str], hub: Hub) -> Run:
+    from ganhub.engine.loop import fit
+    from ganhub.wiring import make_run
+
+    run = make_run(_resolve(args, hub), hub)
+    summary = fit(run)
+    problems = []
+    if summary["steps"] != run.config.trainer.steps:
+        problems.append(f"trained {summary['steps']} of {run.config.trainer.steps} steps")
+    if run.skipped_metrics:
+        problems.append(f"metrics {run.skipped_metrics} were skipped (not applicable)")
+    for key, value in summary["metrics"].items():
+        if not math.isfinite(value):
+            problems.append(f"metric {key} = {value}")
+    _fail(problems, f"domain '{run.config.plugin}': training")
+    return run
+
+
+def _check_resume(args: list[str], steps: int, full: Run, hub: Hub, exact: bool) -> None:
+    import torch
+
+    from ganhub.engine.loop import train_steps
+    from ganhub.wiring import make_run
+
+    # the same config (schedules depend on trainer.steps), stopped half way and saved
+    part = make_run(_resolve([*args, f"trainer.steps={steps}", "name=half"], hub), hub)
+    try:
+        train_steps(part, part.batches(), steps // 2)
+        part.save()
+    finally:
+        part.close()
+    resumed = _train([f"resume={part.run_dir}", *QUIET], hub)
+    a, b = full.system.state_dict(), resumed.system.state_dict()
+    bad = []
+    for key, value in a.items():
+        other = b[key]
+        if not value.is_floating_point() or exact:
+            same = torch.equal(value, other)
+        else:
+            same = torch.allclose(value, other, rtol=1e-4, atol=1e-6)
+        if not same:
+            bad.append(key)
+    if bad:
+        raise ContractError(
+            f"domain '{full.config.plugin}': a run resumed at step {steps // 2} does not "
+            f"continue exactly: {len(bad)} tensors differ (first: {bad[0]})"
+        )
+
+
+def _check_load(run: Run, hub: Hub) -> None:
+    import torch
+
+    from ganhub.api import load
+
+    model = load(run.run_dir, hub=hub, plugin=run.config.plugin)
+    if model.step != run.step:
+        raise ContractError(f"load() opened step {model.step}, the run ended at {run.step}")
+    if run.system.capabilities().samples:
+        run.system.eval()
+        with torch.no_grad():
+            expected = run.system.sample(2, seed=5)
+        if not torch.equal(model.sample(2, seed=5), expected):
+            raise ContractError("load() gives a generator that samples differently from the run's")
+
+
+# -- losses ---------------------------------------------------------------------------------
+
+
+def check_loss(loss: AdversarialLoss) -> None:
+    """Scalars, gradients, and the right direction: D's loss falls as it separates real from
+    fake logits, G's falls as fake logits rise; any logit shape (PatchGAN maps) works."""
+    import torch
+
+    from ganhub.losses import Targets
+
+    problems = []
+    for shape in [(8,), (2, 1, 4, 4)]:
+        real = torch.zeros(shape, requires_grad=True)
+        fake = torch.zeros(shape, requires_grad=True)
+        d = loss.d_loss(real, fake, Targets())
+        g = loss.g_loss(fake, real if loss.needs_real_for_g else None, Targets())
+        for name, value in (("d_loss", d), ("g_loss", g)):
+            if value.ndim != 0 or not bool(torch.isfinite(value)):
+                problems.append(f"{name} on logits {shape} is not a finite scalar")
+        d_real = torch.autograd.grad(d, real, allow_unused=True)[0]
+        g_fake = torch.autograd.grad(g, fake, allow_unused=True)[0]
+        for name, grad in (("d_loss to real", d_real), ("g_loss to fake", g_fake)):
+            if grad is None or not bool(grad.abs().sum() > 0):
+                problems.append(f"no gradient from {name} logits of shape {shape}")
+    zero, step = torch.zeros(8), torch.full((8,), 0.1)
+    if not loss.d_loss(step, -step) < loss.d_loss(zero, zero):
+        problems.append("d_loss does not fall when D scores reals higher and fakes lower")
+    if not loss.g_loss(step, zero if loss.needs_real_for_g else None) < loss.g_loss(
+        zero, zero if loss.needs_real_for_g else None
+    ):
+        problems.append("g_loss does not fall when D scores fakes higher")
+    _fail(problems, f"loss '{loss.name}'")
+
+
+# -- tricks ---------------------------------------------------------------------------------
+
+
+def check_trick(
+    name: str,
+    base: Sequence[str],
+    *,
+    hub: Hub | None = None,
+    steps: int = 4,
+    workdir: Path | None = None,
+) -> None:
+    """Train a small domain (`base`: its overrides) with the trick on: it documents itself,
+    its state survives a checkpoint, and a resumed run continues exactly."""
+    from ganhub.engine.checkpoint import flatten, unflatten
+    from ganhub.plugins import get_hub
+
+    hub = hub or get_hub()
+    cls = hub.tricks.get(name)
+    problems = []
+    if cls.name != name:
+        problems.append(f"registered as '{name}' but its name is '{cls.name}'")
+    for key, field in cls.Config.model_fields.items():
+        if not field.description:
+            problems.append(f"option trick.{name}.{key} has no description")
+    _fail(problems, f"trick '{name}'")
+    with _workdir(workdir) as root:
+        args = ["device=cpu", *QUIET, *base, f"tricks=[{name}]", f"out_dir={root}"]
+        full = _train([*args, f"trainer.steps={steps}", "name=full"], hub)
+        (trick,) = [t for t in full.tricks if t.name == name]
+        tensors: dict[str, Tensor] = {}
+        state = unflatten(flatten(trick.state_dict(), tensors), tensors)
+        trick.load_state_dict(state)
+        _check_resume(args, steps, full, hub, exact=True)
+
+
+# -- metrics --------------------------------------------------------------------------------
+
+
+def check_metric(metric: Metric, system: GANSystem, *, n_samples: int = 64) -> dict[str, float]:
+    """A metric that supports a system returns finite floats, the same for the same seed."""
+    from ganhub.metrics import evaluate
+
+    caps = system.capabilities()
+    if not metric.supports(caps):
+        raise ContractError(f"metric '{metric.name}' does not support this system ({caps})")
+    metric.check(system)
+    first = evaluate(system, [metric], n_samples=n_samples, seed=0).values
+    second = evaluate(system, [metric], n_samples=n_samples, seed=0).values
+    problems = []
+    if not first:
+        problems.append("compute() returned no values")
+    for key, value in first.items():
+        if not isinstance(value, float):
+            problems.append(f"{key} is {type(value).__name__}, not float")
+        elif not math.isfinite(value):
+            problems.append(f"{key} = {value}")
+    if not _same(first, second):
+        problems.append("two evaluations with the same seed differ")
+    _fail(problems, f"metric '{metric.name}'")
+    return first
+
+
+def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    return a.keys() == b.keys() and all(
+        math.isclose(a[k], b[k], rel_tol=1e-6, abs_tol=1e-9) for k in a
+    )
+
+
+__all__ = [
+    "ContractError",
+    "capability_problems",
+    "check_config_round_trip",
+    "check_domain",
+    "check_loss",
+    "check_metric",
+    "check_trick",
+]

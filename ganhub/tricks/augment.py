@@ -1,0 +1,92 @@
+"""Differentiable image augmentations shared by `diffaug` and `ada` (batched, on the device).
+
+Every op takes (B, C, H, W) images and draws its random parameters per image; gradients flow
+through all of them, so D can be trained on augmented reals and fakes while G still learns the
+clean distribution (DiffAugment, Zhao et al. 2020; ADA, Karras et al. 2020).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def _rand(x: Tensor) -> Tensor:
+    return torch.rand(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype)
+
+
+def augment_color(x: Tensor) -> Tensor:
+    """Random brightness (+-0.5), saturation (x0..2) and contrast (x0.5..1.5) per sample."""
+    x = x + (_rand(x) - 0.5)
+    mean_c = x.mean(dim=1, keepdim=True)
+    x = (x - mean_c) * (_rand(x) * 2) + mean_c
+    mean_all = x.mean(dim=(1, 2, 3), keepdim=True)
+    return (x - mean_all) * (_rand(x) + 0.5) + mean_all
+
+
+def augment_translation(x: Tensor, ratio: float = 0.125) -> Tensor:
+    """Shift each sample by up to `ratio` of its size, filling with zeros."""
+    b, _, h, w = x.shape
+    sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    ty = torch.randint(-sh, sh + 1, (b, 1, 1), device=x.device)
+    tx = torch.randint(-sw, sw + 1, (b, 1, 1), device=x.device)
+    gy, gx = torch.meshgrid(
+        torch.arange(h, device=x.device), torch.arange(w, device=x.device), indexing="ij"
+    )
+    iy = (gy.unsqueeze(0) + ty + 1).clamp(0, h + 1)
+    ix = (gx.unsqueeze(0) + tx + 1).clamp(0, w + 1)
+    padded = F.pad(x, [1, 1, 1, 1]).permute(0, 2, 3, 1)
+    batch = torch.arange(b, device=x.device).view(b, 1, 1)
+    return padded[batch, iy, ix].permute(0, 3, 1, 2)
+
+
+def augment_cutout(x: Tensor, ratio: float = 0.5) -> Tensor:
+    """Zero a random square of side `ratio * size` in each sample."""
+    b, _, h, w = x.shape
+    ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    oy = torch.randint(0, h + (1 - ch % 2), (b, 1, 1), device=x.device)
+    ox = torch.randint(0, w + (1 - cw % 2), (b, 1, 1), device=x.device)
+    dy = torch.arange(h, device=x.device).view(1, h, 1) - oy + ch // 2
+    dx = torch.arange(w, device=x.device).view(1, 1, w) - ox + cw // 2
+    inside = (dy >= 0) & (dy < ch) & (dx >= 0) & (dx < cw)
+    return x * (~inside).unsqueeze(1).to(x.dtype)
+
+
+def augment_xflip(x: Tensor) -> Tensor:
+    """Mirror every sample horizontally (ADA applies it per sample with probability p)."""
+    return x.flip(3)
+
+
+Op = Callable[[Tensor], Tensor]
+
+
+def make_ops(names: Sequence[str], translation: float, cutout: float) -> list[Op]:
+    """The named ops with their strengths bound, in the given order."""
+    table: dict[str, Op] = {
+        "xflip": augment_xflip,
+        "translation": lambda x: augment_translation(x, translation),
+        "color": augment_color,
+        "cutout": lambda x: augment_cutout(x, cutout),
+    }
+    return [table[name] for name in names]
+
+
+def apply_all(x: Tensor, ops: Sequence[Op]) -> Tensor:
+    """Every op on every sample (DiffAugment)."""
+    for op in ops:
+        x = op(x)
+    return x
+
+
+def apply_with_probability(x: Tensor, ops: Sequence[Op], p: Tensor) -> Tensor:
+    """Each op replaces each sample by its augmented version with probability p (ADA).
+
+    `p` is a 0-dim tensor on x's device, so changing it never syncs with the host.
+    """
+    for op in ops:
+        keep = torch.rand(x.shape[0], 1, 1, 1, device=x.device) >= p
+        x = torch.where(keep, x, op(x))
+    return x

@@ -1,0 +1,51 @@
+"""The wiring layer: from a validated config's names to the objects a run is made of.
+
+Only this layer (with config resolution, the API and the CLI) looks names up in the plugin
+registries; the engine receives the resolved `Components` and never imports discovery.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ganhub.plugins import Hub, get_hub
+
+if TYPE_CHECKING:
+    from ganhub.config.schema import RunConfig
+    from ganhub.engine.components import Components
+    from ganhub.engine.run import Run
+
+
+def components(config: RunConfig, hub: Hub | None = None, *, training: bool = True) -> Components:
+    """The domain, loss, enabled tricks, loggers, metrics and hooks that `config` names
+    (`training=False`: no loggers, for reopening a finished run)."""
+    from ganhub.engine.components import Components
+
+    hub = hub or get_hub()
+    domain = hub.require_domain(config.plugin)
+    loggers = config.loggers if training else []
+    provenance = {
+        "domain": hub.provider("domains", config.plugin),
+        "loss": hub.provider("losses", config.loss),
+        "tricks": [hub.provider("tricks", name) for name in config.tricks],
+        "loggers": [hub.provider("loggers", name) for name in loggers],
+    }
+    return Components(
+        domain=domain,
+        loss=hub.losses.get(config.loss),
+        tricks={name: hub.tricks.get(name) for name in config.tricks},
+        loggers={name: hub.loggers.get(name) for name in loggers},
+        metrics={entry.name: entry.obj for entry in hub.metrics},
+        hooks=hub.pm.hook,
+        provenance=provenance,
+    )
+
+
+def make_run(config: RunConfig, hub: Hub | None = None) -> Run:
+    """A `Run` of a validated config, its components resolved through `hub`."""
+    from ganhub.engine.run import Run
+
+    return Run(config, components(config, hub))
+
+
+__all__ = ["components", "make_run"]
