@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ganhub_dcgan.domain import DCGANDomain
-
 from ganhub.hookspecs import Register, hookimpl
 
 
 @hookimpl
 def register_domains(register: Register) -> None:
     """Register the dcgan domain."""
+    from ganhub_dcgan.domain import DCGANDomain
+
     register("dcgan", DCGANDomain())

@@ -6,21 +6,20 @@ of high-quality samples (within 3 std of a mode) and the reverse KL of the mode 
 
 from __future__ import annotations
 
-from ganhub_toy2d.domain import ModeCoverage2D, Toy2dDomain
-
 from ganhub.hookspecs import Register, hookimpl
 
 
 @hookimpl
 def register_domains(register: Register) -> None:
     """Register the toy2d domain."""
+    from ganhub_toy2d.domain import Toy2dDomain
+
     register("toy2d", Toy2dDomain())
 
 
 @hookimpl
 def register_metrics(register: Register) -> None:
     """Register the 2D mode-coverage metric."""
+    from ganhub_toy2d.metrics import ModeCoverage2D
+
     register("mode_coverage_2d", ModeCoverage2D())
-
-
-__all__ = ["ModeCoverage2D", "Toy2dDomain"]

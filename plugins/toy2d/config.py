@@ -1,0 +1,65 @@
+"""Typed config of the toy2d domain: the mixture, the MLP sizes, CPU-sized trainer defaults."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ganhub.config.schema import OptimConfig, OptimizerConfig, RunConfig, Section, TrainerConfig
+
+
+class Toy2dData(Section):
+    """The mixture to learn."""
+
+    shorthand = "dataset"
+
+    dataset: Literal["ring", "grid"] = Field(
+        "ring", description="ring: 8 Gaussians, radius 1, std 0.01; grid: 25, spacing 2, std 0.05"
+    )
+    n_samples: int = Field(
+        100_000, ge=1000, description="training points drawn once from the mixture"
+    )
+
+
+Norm1d = Literal["none", "batch", "layer"]
+Activation = Literal["relu", "leaky_relu", "elu", "silu", "tanh"]
+
+
+class Toy2dModel(Section):
+    """MLP sizes."""
+
+    latent_dim: int = Field(2, gt=0, description="noise dimension")
+    g_hidden: int = Field(128, gt=0, description="generator hidden width")
+    g_layers: int = Field(3, ge=1, description="generator hidden layers")
+    d_hidden: int = Field(128, gt=0, description="discriminator hidden width")
+    d_layers: int = Field(3, ge=1, description="discriminator hidden layers")
+    g_norm: Norm1d = Field("none", description="normalisation after each generator hidden layer")
+    d_norm: Norm1d = Field(
+        "none", description="normalisation after each discriminator hidden layer"
+    )
+    g_act: Activation = Field("relu", description="generator activation")
+    d_act: Activation = Field(
+        "leaky_relu", description="discriminator activation (leaky: slope 0.2)"
+    )
+    residual: bool = Field(
+        False, description="skip connections around hidden layers after the first"
+    )
+
+
+def _toy_optim() -> OptimConfig:
+    return OptimConfig(G=OptimizerConfig(lr=1e-3), D=OptimizerConfig(lr=1e-3))
+
+
+class Toy2dConfig(RunConfig):
+    """Config of the toy2d domain."""
+
+    plugin: str = "toy2d"
+    data: Toy2dData = Field(default_factory=Toy2dData)
+    model: Toy2dModel = Field(default_factory=Toy2dModel)
+    trainer: TrainerConfig = Field(
+        default_factory=lambda: TrainerConfig(
+            steps=2000, batch_size=256, log_every=100, sample_every=1000, checkpoint_every=1000
+        )
+    )
+    optim: OptimConfig = Field(default_factory=_toy_optim)
