@@ -163,9 +163,9 @@ def build(
 ) -> tuple[Any, PlainCycleGAN]:
     """A ganhub run and a plain trainer with identical weights and settings."""
     from ganhub.config.resolve import resolve
-    from ganhub.engine.run import Run
+    from ganhub.wiring import make_run
 
-    run = Run(resolve([
+    run = make_run(resolve([
         "plugin=cyclegan", f"device={device}", f"precision={precision}", f"model.image_size={size}",
         f"model.ngf={ngf}", "model.ndf=64", f"trainer.batch_size={batch}", "trainer.steps=100000",
         f"trainer.log_every={LOG_EVERY}", "trainer.progress=false", "loggers=[]", f"out_dir={out_dir}",
@@ -270,10 +270,10 @@ def quality(args: argparse.Namespace) -> None:
     import ganhub
     from ganhub.config.resolve import resolve
     from ganhub.engine.loop import train_step
-    from ganhub.engine.run import Run
+    from ganhub.wiring import make_run
 
     base = ["plugin=cyclegan", f"device={args.device}", "trainer.progress=false", *args.overrides]
-    probe = Run(resolve([*base, "loggers=[]", f"out_dir={tempfile.mkdtemp()}"]))
+    probe = make_run(resolve([*base, "loggers=[]", f"out_dir={tempfile.mkdtemp()}"]))
     batches = probe.batches()
     train_step(probe, batches)  # warm-up
     t0 = time.perf_counter()

@@ -30,7 +30,7 @@ import torch
 
 from ganhub.config.resolve import resolve
 from ganhub.engine.loop import fit, train_step
-from ganhub.engine.run import Run
+from ganhub.wiring import make_run
 from ganhub.metrics import evaluate
 from ganhub.plugins import get_hub
 
@@ -46,7 +46,7 @@ def _config(out: Path, extra: list[str]) -> Any:
 
 def train_gan(out: Path, steps: int, batch: int) -> tuple[dict[str, float], float]:
     """L1 + GAN through the ganhub loop; returns the metrics and the wall time."""
-    run = Run(_config(out, [f"trainer.steps={steps}", f"trainer.batch_size={batch}", "name=gan"]))
+    run = make_run(_config(out, [f"trainer.steps={steps}", f"trainer.batch_size={batch}", "name=gan"]))
     start = time.perf_counter()
     fit(run)
     seconds = time.perf_counter() - start
@@ -55,7 +55,7 @@ def train_gan(out: Path, steps: int, batch: int) -> tuple[dict[str, float], floa
 
 def train_l1(out: Path, steps: int, batch: int) -> tuple[dict[str, float], float]:
     """L1 only: the same system's generator (same init, same batches), no discriminator."""
-    run = Run(_config(out, [f"trainer.steps={steps}", f"trainer.batch_size={batch}", "name=l1"]))
+    run = make_run(_config(out, [f"trainer.steps={steps}", f"trainer.batch_size={batch}", "name=l1"]))
     G = run.system.G
     opt = run.optimizers["G"]  # the same Adam settings as the GAN's G
     batches = run.batches()
@@ -98,7 +98,7 @@ def quality(steps: int, batch: int) -> None:
 def cpu_per_step(args: list[str], steps: int = 6, warmup: int = 2) -> float:
     """CPU seconds (all threads of this process) of one full training step, averaged."""
     with tempfile.TemporaryDirectory() as tmp:
-        run = Run(_config(Path(tmp), args))
+        run = make_run(_config(Path(tmp), args))
         batches = run.batches()
         for _ in range(warmup):
             train_step(run, batches)

@@ -31,6 +31,7 @@ from ganhub.config.resolve import resolve  # noqa: E402
 from ganhub.data.images import digits  # noqa: E402
 from ganhub.engine.loop import train_steps  # noqa: E402
 from ganhub.engine.run import Run  # noqa: E402
+from ganhub.wiring import make_run  # noqa: E402
 
 LOG_EVERY = 50
 
@@ -43,7 +44,7 @@ def sync(device: torch.device) -> None:
 
 def build(args: argparse.Namespace, batch: int, out_dir: Path) -> tuple[Run, PlainDCGAN]:
     """A ganhub run and a plain trainer with identical weights, data and optimizer settings."""
-    run = Run(
+    run = make_run(
         resolve(
             [
                 "plugin=dcgan",

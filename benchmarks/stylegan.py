@@ -29,11 +29,12 @@ import torch
 from ganhub.config.resolve import resolve
 from ganhub.engine.loop import train_steps
 from ganhub.engine.run import Run
+from ganhub.wiring import make_run
 
 
 def make_run(overrides: list[str], out: str) -> Run:
     """A stylegan Run with no I/O besides its run directory."""
-    return Run(resolve(["plugin=stylegan", "trainer.progress=false", "loggers=[]",
+    return make_run(resolve(["plugin=stylegan", "trainer.progress=false", "loggers=[]",
                         f"out_dir={out}", *overrides]))  # fmt: skip
 
 

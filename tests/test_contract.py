@@ -1,5 +1,6 @@
-"""Contract tests generated from the registries: a new loss, trick or domain is tested the day
-it is registered (timm's pattern)."""
+"""Contract tests generated from the registries: a new loss, trick, metric or domain is tested
+the day it is registered (timm's pattern), with the same checks `ganhub.testing` gives plugin
+authors."""
 
 from __future__ import annotations
 
@@ -8,14 +9,27 @@ import math
 import pytest
 import torch
 
+from ganhub import testing
 from ganhub.config.resolve import resolve
 from ganhub.engine.loop import fit
 from ganhub.engine.run import Run
 from ganhub.plugins import get_hub
+from ganhub.wiring import make_run
 
 from .conftest import TINY_DCGAN, TINY_TOY
 
 HUB = get_hub()
+
+# What makes each built-in domain's contract run small (plugins' domains bring a `tiny` preset).
+DOMAIN_SETUP = {
+    "toy2d": [
+        "trainer.batch_size=32",
+        "model.g_hidden=16",
+        "model.d_hidden=16",
+        "data.n_samples=1000",
+        "eval.n_samples=500",
+    ],
+}
 
 # Options that make a trick applicable to the tiny domains (a WGAN-GP needs a D without BatchNorm).
 TRICK_SETUP = {
@@ -28,7 +42,7 @@ TRICK_SETUP = {
 
 
 def _steps(args: list[str]) -> Run:
-    run = Run(resolve(args))
+    run = make_run(resolve(args))
     before = [p.detach().clone() for p in run.system.parameters()]
     summary = fit(run)
     assert summary["steps"] == run.config.trainer.steps
@@ -39,8 +53,7 @@ def _steps(args: list[str]) -> Run:
     return run
 
 
-@pytest.mark.parametrize("name", HUB.tricks.names())
-def test_every_trick_trains_two_steps(name: str, workdir) -> None:  # type: ignore[no-untyped-def]
+def _trick_base(name: str) -> list[str]:
     trick = HUB.tricks.get(name)
     vector_ok = trick.modalities is None or "vector" in trick.modalities
     base = TINY_TOY if vector_ok else TINY_DCGAN
@@ -49,14 +62,54 @@ def test_every_trick_trains_two_steps(name: str, workdir) -> None:  # type: igno
         for a in TRICK_SETUP.get(name, [])
         if not (base is TINY_TOY and a.startswith("model.d_norm"))
     ]
-    run = _steps([*base, "trainer.steps=2", f"tricks=[{name}]", *extra])
+    return [*base, *extra]
+
+
+@pytest.mark.parametrize("name", HUB.tricks.names())
+def test_every_trick_keeps_the_contract(name: str, workdir) -> None:  # type: ignore[no-untyped-def]
+    """It trains, its state survives a checkpoint and a resumed run continues exactly."""
+    testing.check_trick(name, _trick_base(name), workdir=workdir)
+
+
+@pytest.mark.parametrize("name", HUB.tricks.names())
+def test_every_trick_trains_two_steps(name: str, workdir) -> None:  # type: ignore[no-untyped-def]
+    run = _steps([*_trick_base(name), "trainer.steps=2", f"tricks=[{name}]"])
     assert [t.name for t in run.tricks] == [name]
+
+
+@pytest.mark.parametrize("name", HUB.losses.names())
+def test_every_loss_keeps_the_contract(name: str) -> None:
+    testing.check_loss(HUB.losses.get(name))
 
 
 @pytest.mark.parametrize("name", HUB.losses.names())
 def test_every_loss_trains_two_steps(name: str, workdir) -> None:  # type: ignore[no-untyped-def]
     run = _steps([*TINY_TOY, "trainer.steps=2", f"loss={name}"])
     assert run.ctx.loss.name == name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", HUB.domains.names())
+def test_every_domain_keeps_the_contract(name: str, workdir) -> None:  # type: ignore[no-untyped-def]
+    """Config round trip, training, exact resume, declared capabilities, samples, load()."""
+    testing.check_domain(name, DOMAIN_SETUP.get(name, ["preset=tiny"]), workdir=workdir)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", HUB.domains.names())
+def test_every_domains_default_run_computes_its_default_metrics(name: str, workdir) -> None:  # type: ignore[no-untyped-def]
+    """The default config (shortened to two steps) evaluates every default metric: none is
+    skipped as not applicable, and each reports a finite value."""
+    run = make_run(resolve([f"plugin={name}", "trainer.steps=2", "trainer.progress=false",
+                            "eval.n_samples=256", "loggers=[jsonl]"]))  # fmt: skip
+    defaults = run.system.default_metrics()
+    assert defaults, f"domain {name} has no default metrics"
+    summary = fit(run)
+    assert run.skipped_metrics == []
+    assert summary["metrics"] and all(math.isfinite(v) for v in summary["metrics"].values())
+    caps = run.system.capabilities()
+    for metric in run.metrics():
+        assert metric.supports(caps), f"{name}: default metric {metric.name} not applicable"
 
 
 @pytest.mark.parametrize("name", HUB.domains.names())
@@ -107,4 +160,4 @@ def test_fp16_without_a_gpu_is_a_config_error() -> None:
     from ganhub.errors import ConfigError
 
     with pytest.raises(ConfigError, match="precision=16 needs a GPU"):
-        Run(resolve([*TINY_TOY, "device=cpu", "precision=16"]))
+        make_run(resolve([*TINY_TOY, "device=cpu", "precision=16"]))

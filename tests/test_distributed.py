@@ -18,9 +18,9 @@ def test_torchrun_two_processes_train_in_lockstep(workdir: Path) -> None:
     check.write_text(
         "import sys, torch, torch.distributed as dist\n"
         "from ganhub.config.resolve import resolve\n"
-        "from ganhub.engine.run import Run\n"
+        "from ganhub.wiring import make_run\n"
         "from ganhub.engine import loop\n"
-        "run = Run(resolve(sys.argv[1:]))\n"
+        "run = make_run(resolve(sys.argv[1:]))\n"
         "assert dist.get_backend() == 'gloo' and dist.get_world_size() == 2\n"
         "close = run.close\n"
         "run.close = lambda: None  # keep the group for the checks below\n"
@@ -52,6 +52,7 @@ def test_torchrun_two_processes_train_in_lockstep(workdir: Path) -> None:
         "checkpoints",
         "config.yaml",
         "metrics.jsonl",
+        "requires.json",
         "samples",
     ]
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()

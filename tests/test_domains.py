@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from ganhub_dcgan.domain import Discriminator, Generator
-from ganhub_toy2d.domain import draw, mixture, mode_stats
+from ganhub_dcgan.networks import Discriminator, Generator
+from ganhub_toy2d.data import draw, mixture
+from ganhub_toy2d.metrics import mode_stats
 from PIL import Image
 
 import ganhub

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 import math
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from ganhub.errors import UsageError
 from ganhub.metrics import evaluate, features, store
 from ganhub.metrics.featurenet import classify_digits, digit_classifier, train_feature_net
 from ganhub.plugins import get_hub
+from ganhub.wiring import components
 
 from .conftest import TINY_DCGAN, TINY_TOY
 
@@ -34,9 +36,14 @@ def cache(cache_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache_root
 
 
+def scores(system: Any, names: list[str], **kwargs: Any) -> dict[str, float]:
+    """evaluate() with metrics given by name."""
+    return evaluate(system, [get_hub().metrics.get(n) for n in names], **kwargs).values
+
+
 def dcgan_system(*overrides: str):  # type: ignore[no-untyped-def]
     config = resolve(["plugin=dcgan", "model.g_channels=8", "model.d_channels=8", *overrides])
-    return prepare_system(config, get_hub(), torch.device("cpu"))[0]
+    return prepare_system(config, components(config), torch.device("cpu"))[0]
 
 
 def fixed_samples(system, images: torch.Tensor) -> None:  # type: ignore[no-untyped-def]
@@ -62,12 +69,12 @@ def test_digit_classifier_is_accurate_and_counts_modes(cache: Path) -> None:
     system = dcgan_system()
     real, labels = digits(32)
     fixed_samples(system, real)
-    good = evaluate(system, ["digit_modes", "fid"], n_samples=2000, seed=0, hub=hub)
+    good = scores(system, ["digit_modes", "fid"], n_samples=2000, seed=0)
     assert good["digit_classes"] == 10 and good["digit_kl"] < 0.05
     assert good["fd_digits"] < 5 and good["n_samples"] == 2000 and good["n_real"] == 5000
     ones = real[labels == 1]
     fixed_samples(system, ones)
-    collapsed = evaluate(system, ["digit_modes", "fid"], n_samples=500, seed=0, hub=hub)
+    collapsed = scores(system, ["digit_modes", "fid"], n_samples=500, seed=0)
     assert collapsed["digit_classes"] == 1
     assert collapsed["digit_kl"] == pytest.approx(math.log(10), abs=0.1)
     assert collapsed["fd_digits"] > 20 * good["fd_digits"]
@@ -77,10 +84,10 @@ def test_digit_classifier_is_accurate_and_counts_modes(cache: Path) -> None:
     assert stacked.default_metrics() == ["digit_modes", "fid"]
     source = stacked.data()
     fixed_samples(stacked, source.gather(torch.arange(5000)))
-    modes = evaluate(stacked, ["digit_modes"], n_samples=5000, seed=0, hub=hub)
+    modes = scores(stacked, ["digit_modes"], n_samples=5000, seed=0)
     assert modes["stacked_modes"] > 950 and modes["stacked_kl"] < 0.25
     fixed_samples(stacked, source.gather(torch.zeros(1, dtype=torch.long)))
-    one = evaluate(stacked, ["digit_modes"], n_samples=100, seed=0, hub=hub)
+    one = scores(stacked, ["digit_modes"], n_samples=100, seed=0)
     assert one["stacked_modes"] == 1 and one["stacked_kl"] == pytest.approx(math.log(1000))
     lab, _ = classify_digits(source.gather(torch.arange(200)))
     truth = torch.stack(
@@ -189,7 +196,7 @@ def test_inception_from_a_local_weights_file(cache: Path, tmp_path: Path) -> Non
                           "eval.features=[inception]", "eval.n_real=4")  # fmt: skip
     ex = features.get_extractor("inception", system.config.eval)
     assert ex.label == f"inception_{sha[:8]}" and ex.key("fid") == f"fid_inception_{sha[:8]}"
-    out = evaluate(system, ["inception_score", "fid"], n_samples=4, seed=0, hub=get_hub())
+    out = scores(system, ["inception_score", "fid"], n_samples=4, seed=0)
     assert {f"inception_score_inception_{sha[:8]}", f"fid_inception_{sha[:8]}"} <= set(out)
     assert out["n_samples"] == 4 and out["n_real"] == 4
 

@@ -69,11 +69,11 @@ def test_weight_clip_bounds_discriminator_weights(
 
     from ganhub.config.resolve import resolve
     from ganhub.engine.loop import fit
-    from ganhub.engine.run import Run
+    from ganhub.wiring import make_run
     from ganhub.plugins import Hub
 
     hub = Hub.discover(extra=(("example", ganhub_example),))
-    run = Run(resolve(["plugin=moons", "tricks=[weight_clip]", "trick.weight_clip.clip=0.02",
+    run = make_run(resolve(["plugin=moons", "tricks=[weight_clip]", "trick.weight_clip.clip=0.02",
                        "trainer.steps=5", "trainer.progress=false", "loggers=[]"], hub=hub), hub)  # fmt: skip
     fit(run)
     assert max(p.abs().max().item() for p in run.system.D.parameters()) <= 0.02

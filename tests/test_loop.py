@@ -18,10 +18,11 @@ from ganhub.config.resolve import resolve
 from ganhub.engine import checkpoint
 from ganhub.engine.loop import fit, train_steps
 from ganhub.engine.run import Run
+from ganhub.wiring import make_run
 from ganhub.errors import TrainingError
 from ganhub.hookspecs import hookimpl
 from ganhub.losses.adversarial import NonSaturatingLoss
-from ganhub.plugins import Hub
+from ganhub.plugins import Hub, get_hub
 
 from .conftest import TINY_TOY
 
@@ -49,9 +50,9 @@ def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) 
 
 
 def test_resume_continues_exactly(workdir: Path) -> None:
-    fit(Run(resolve([*RESUMABLE, "trainer.steps=40", "name=full"])))
-    fit(Run(resolve([*RESUMABLE, "trainer.steps=20", "name=part"])))
-    summary = fit(Run(resolve(["resume=runs/part", "trainer.steps=40"])))
+    fit(make_run(resolve([*RESUMABLE, "trainer.steps=40", "name=full"])))
+    fit(make_run(resolve([*RESUMABLE, "trainer.steps=20", "name=part"])))
+    summary = fit(make_run(resolve(["resume=runs/part", "trainer.steps=40"])))
     assert summary["steps"] == 40 and summary["steps_this_session"] == 20
     assert_same_weights(final_weights(workdir / "runs/full"), final_weights(workdir / "runs/part"))
     lines = (workdir / "runs/part/metrics.jsonl").read_text().splitlines()
@@ -133,7 +134,7 @@ def test_nan_stops_training_and_keeps_the_last_good_checkpoint(workdir: Path) ->
         ],
         hub=hub,
     )
-    run = Run(cfg, hub)
+    run = make_run(cfg, hub)
     with pytest.raises(
         TrainingError,
         match=r"loss D(, G)? became NaN/Inf at or before step 8;.*last good checkpoint: .*step_0000004",
@@ -144,7 +145,9 @@ def test_nan_stops_training_and_keeps_the_last_good_checkpoint(workdir: Path) ->
 
 
 def test_max_seconds_stops_with_a_checkpoint(workdir: Path) -> None:
-    summary = fit(Run(resolve([*TINY_TOY, "trainer.steps=10000000", "trainer.max_seconds=0.5"])))
+    summary = fit(
+        make_run(resolve([*TINY_TOY, "trainer.steps=10000000", "trainer.max_seconds=0.5"]))
+    )
     assert summary["stopped_early"] and 0 < summary["steps"] < 10_000_000
     assert summary["checkpoint"].endswith(f"step_{summary['steps']:07d}")
 
@@ -152,7 +155,7 @@ def test_max_seconds_stops_with_a_checkpoint(workdir: Path) -> None:
 def test_a_crash_while_saving_leaves_the_previous_checkpoint(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run = Run(resolve([*TINY_TOY, "trainer.steps=2"]))
+    run = make_run(resolve([*TINY_TOY, "trainer.steps=2"]))
     fit(run)
     good = checkpoint.latest(run.run_dir / "checkpoints")
 
@@ -167,7 +170,7 @@ def test_a_crash_while_saving_leaves_the_previous_checkpoint(
 
 
 def test_checkpoints_hold_no_pickles_and_round_trip_state(workdir: Path) -> None:
-    run = Run(resolve([*TINY_TOY, "trainer.steps=3", "tricks=[ema,balance]"]))
+    run = make_run(resolve([*TINY_TOY, "trainer.steps=3", "tricks=[ema,balance]"]))
     fit(run)
     path = checkpoint.latest(run.run_dir / "checkpoints")
     assert path is not None
@@ -215,7 +218,7 @@ def test_gradient_accumulation_gives_the_same_update(workdir: Path) -> None:
     z = torch.randn(32, 2, generator=torch.Generator().manual_seed(0))
     results = []
     for accum in (1, 4):
-        run = Run(resolve([*common, f"trainer.grad_accum={accum}"]))
+        run = make_run(resolve([*common, f"trainer.grad_accum={accum}"]))
         run.system.latent = CyclingLatent(z, accum)  # type: ignore[assignment]
         fit(run)
         results.append({k: v.clone() for k, v in run.system.state_dict().items()})
@@ -235,7 +238,7 @@ def test_stats_average_finite_values_and_flag_nonfinite_losses() -> None:
 
 
 def test_a_scaler_skipped_overflow_does_not_stop_training(workdir: Path) -> None:
-    run = Run(resolve([*TINY_TOY]))
+    run = make_run(resolve([*TINY_TOY]))
     run.stats.add({"loss/D": torch.tensor(float("inf"))}, watch="D")
     run.scaler = torch.amp.GradScaler("cpu")  # as under precision=16: the scaler skips such steps
     run.check_finite()  # weights are finite: keep going
@@ -249,7 +252,7 @@ def test_a_scaler_skipped_overflow_does_not_stop_training(workdir: Path) -> None
 
 
 def test_train_steps_runs_n_steps_and_flushes_stats_at_the_log_interval(workdir: Path) -> None:
-    run = Run(resolve([*TINY_TOY, "trainer.log_every=2"]))
+    run = make_run(resolve([*TINY_TOY, "trainer.log_every=2"]))
     flushed: list[int] = []
 
     class Recorder:
@@ -259,7 +262,11 @@ def test_train_steps_runs_n_steps_and_flushes_stats_at_the_log_interval(workdir:
                 flushed.append(step)
                 assert any(key.startswith("loss/") or "loss" in key for key in metrics)
 
-    run.hub.pm.register(Recorder())
-    train_steps(run, run.batches(), 5)
+    recorder = Recorder()
+    get_hub().pm.register(recorder)  # the hub the run's lifecycle hooks come from
+    try:
+        train_steps(run, run.batches(), 5)
+    finally:
+        get_hub().pm.unregister(recorder)
     assert run.step == 5 and flushed == [2, 4]
     run.close()

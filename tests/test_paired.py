@@ -16,7 +16,7 @@ from ganhub.data import TensorBatches
 from ganhub.domain import Domain
 from ganhub.engine.loop import fit
 from ganhub.engine.paired import PairedTranslationGAN
-from ganhub.engine.run import Run
+from ganhub.wiring import make_run
 from ganhub.hookspecs import hookimpl
 from ganhub.plugins import Hub
 
@@ -87,7 +87,7 @@ PLUGIN = SimpleNamespace(
 @pytest.mark.parametrize("fm", [0.0, 1.0])
 def test_paired_translation_learns_the_mapping(workdir, fm: float) -> None:  # type: ignore[no-untyped-def]
     hub = Hub.discover(extra=(("shift-plugin", PLUGIN),))
-    run = Run(
+    run = make_run(
         resolve(["plugin=shift", f"fm={fm}", "loggers=[jsonl]", "optim.G.lr=0.01"], hub=hub), hub
     )
     x, y = run.system.pairs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,10 +12,12 @@ from torch import nn
 from ganhub.config.resolve import resolve
 from ganhub.engine.context import TrainContext
 from ganhub.engine.loop import fit
-from ganhub.engine.run import Run, prepare_system
+from ganhub.engine.run import prepare_system
 from ganhub.engine.system import Pair, Phase, PhaseOutput
+from ganhub.errors import ConfigError
 from ganhub.losses import Targets
 from ganhub.plugins import get_hub
+from ganhub.wiring import components, make_run
 
 from .conftest import TINY_DCGAN, TINY_TOY
 
@@ -56,7 +59,7 @@ def test_init_sets_the_scheme_statistics(scheme: str) -> None:
             "model.g_hidden=256",
         ]
     )
-    system, _ = prepare_system(cfg, get_hub(), torch.device("cpu"))
+    system, _ = prepare_system(cfg, components(cfg), torch.device("cpu"))
     w = system.D[2].weight.detach()  # 256 x 256 hidden layer
     fan_in = fan_out = 256
     expected_std = {
@@ -73,7 +76,7 @@ def test_init_sets_the_scheme_statistics(scheme: str) -> None:
 
 def test_spectral_norm_makes_every_d_layer_1_lipschitz() -> None:
     cfg = resolve([*TINY_TOY, "tricks=[spectral_norm]", "trick.spectral_norm.power_iterations=20"])
-    system, _ = prepare_system(cfg, get_hub(), torch.device("cpu"))
+    system, _ = prepare_system(cfg, components(cfg), torch.device("cpu"))
     system.D(torch.randn(8, 2))  # a forward in train mode runs the power iteration
     linears = [m for m in system.D.modules() if isinstance(m, nn.Linear)]
     assert linears and all(hasattr(m, "parametrizations") for m in linears)
@@ -86,7 +89,7 @@ def test_spectral_norm_makes_every_d_layer_1_lipschitz() -> None:
 
 def test_ema_update_is_the_exponential_average() -> None:
     trick, cfg = make_trick("ema", "trick.ema.decay=0.9")
-    system, _ = prepare_system(cfg, get_hub(), torch.device("cpu"))
+    system, _ = prepare_system(cfg, components(cfg), torch.device("cpu"))
     trick.setup(system)  # a second EMA copy, driven by this trick instance
     before = [p.detach().clone() for p in system.G_ema.parameters()]
     with torch.no_grad():
@@ -112,7 +115,7 @@ def test_weight_penalty_equals_the_norm_of_the_weights() -> None:
         trick, cfg = make_trick(
             "weight_penalty", f"trick.weight_penalty.kind={kind}", "trick.weight_penalty.weight=0.5"
         )
-        system, _ = prepare_system(cfg, get_hub(), torch.device("cpu"))
+        system, _ = prepare_system(cfg, components(cfg), torch.device("cpu"))
         trick.setup(system)
         penalty = trick.extra_loss(Phase("G", "G", lambda b, c: None), None, None)  # type: ignore[arg-type,return-value]
         weights = [p for p in system.G.parameters() if p.ndim > 1]
@@ -146,15 +149,68 @@ def test_gradient_penalty_on_a_linear_critic_is_analytic() -> None:
 @pytest.mark.parametrize("name", ["r1", "r2"])
 def test_r1_r2_on_a_linear_discriminator_are_gamma_half_norm_squared(name: str) -> None:
     D = LinearD([1.0, 2.0])
-    trick, _ = make_trick(name, f"trick.{name}.gamma=4", f"trick.{name}.interval=3")
-    ctx = _ctx()
+    trick, _ = make_trick(name, f"trick.{name}.gamma=4")
+    trick.setup(_NoBatchNorm())
     out = d_output(torch.randn(8, 2), torch.randn(8, 2), D)
-    ctx.step = 3
-    assert trick.extra_loss(D_PHASE, out, ctx).item() == pytest.approx(
-        4 / 2 * 5.0 * 3
-    )  # lazy: x interval
-    ctx.step = 4
-    assert trick.extra_loss(D_PHASE, out, ctx) is None
+    assert trick.extra_loss(D_PHASE, out, _ctx()).item() == pytest.approx(4 / 2 * 5.0)
+
+
+@pytest.mark.parametrize("name", ["r1", "r2"])
+def test_lazy_r1_r2_own_a_phase_scaled_by_the_interval(name: str) -> None:
+    D = LinearD([1.0, 2.0])
+    trick, _ = make_trick(name, f"trick.{name}.gamma=4", f"trick.{name}.interval=3")
+    trick.setup(_NoBatchNorm())
+    phases = [Phase("D", "D", D_PHASE.loss, start=5), Phase("G", "G", D_PHASE.loss)]
+    trick.adjust_phases(phases)
+    lazy = phases[1]
+    assert [p.name for p in phases] == ["D", f"D{name}", "G"]
+    assert (lazy.group, lazy.interval, lazy.start, lazy.stop) == ("D", 3, 5, None)
+    out = d_output(torch.randn(8, 2), torch.randn(8, 2), D)
+    assert trick.extra_loss(D_PHASE, out, _ctx()) is None  # not on the D phase itself
+    trick.observe(phases[0], out, _ctx())  # the lazy phase penalises what D saw this step
+    lazy_out = lazy.loss(None, _ctx())
+    assert lazy_out.loss.item() == pytest.approx(4 / 2 * 5.0 * 3)  # x interval
+    assert lazy_out.stats[f"{name}_penalty"].item() == pytest.approx(5.0)
+
+
+def test_lazy_r1_corrects_the_d_optimizer_as_stylegan2() -> None:
+    trick, _ = make_trick("r1", "trick.r1.interval=16")
+    d_param = nn.Parameter(torch.zeros(1))
+    optimizers = {
+        "D": torch.optim.Adam([d_param], lr=0.0025, betas=(0.0, 0.99)),
+        "G": torch.optim.Adam([nn.Parameter(torch.zeros(1))], lr=0.0025, betas=(0.0, 0.99)),
+    }
+    trick.on_optimizers(optimizers)
+    d, g = optimizers["D"].param_groups[0], optimizers["G"].param_groups[0]
+    assert d["lr"] == pytest.approx(0.0025 * 16 / 17) and g["lr"] == 0.0025
+    assert d["betas"][1] == pytest.approx(0.99 ** (16 / 17)) and g["betas"] == (0.0, 0.99)
+
+
+def test_r1_runs_once_per_due_step_in_a_real_run(workdir: Path) -> None:
+    """Counted in training: one lazy R1 evaluation on each due step, none on the others."""
+    run = make_run(resolve([*TINY_TOY, "tricks=[r1]", "trick.r1.interval=4", "trainer.steps=8"]))
+    (r1,) = run.tricks
+    calls: list[int] = []
+    penalty = r1.penalty
+    r1.penalty = lambda pairs, ctx: calls.append(ctx.step) or penalty(pairs, ctx)  # type: ignore[method-assign]
+    fit(run)
+    assert calls == [0, 4]
+    assert [p.name for p in run.phases] == ["D", "Dr1", "G"]
+
+
+def test_both_lazy_penalties_are_refused() -> None:
+    with pytest.raises(ConfigError, match="r1 and r2 are both lazy"):
+        resolve([*TINY_TOY, "tricks=[r1,r2]", "trick.r1.interval=4", "trick.r2.interval=4"])
+
+
+class _NoBatchNorm(nn.Module):
+    """A system stand-in with one BatchNorm-free discriminator, for penalty setup."""
+
+    discriminator_names = ("D",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.D = nn.Linear(2, 1)
 
 
 def test_r1_differs_from_r2_on_a_nonlinear_d() -> None:
@@ -175,7 +231,7 @@ def test_label_smoothing_moves_the_targets() -> None:
     two, _ = make_trick("label_smoothing", "trick.label_smoothing.mode=two_sided")
     assert one.targets(Targets()) == Targets(real=0.9, fake=0.0, gen=1.0)
     assert two.targets(Targets()) == Targets(real=0.9, fake=0.1, gen=1.0)
-    run = Run(resolve([*TINY_TOY, "tricks=[label_smoothing]"]))
+    run = make_run(resolve([*TINY_TOY, "tricks=[label_smoothing]"]))
     assert run.ctx.targets.real == 0.9
     run.close()
 
@@ -195,7 +251,7 @@ def test_instance_noise_has_the_annealed_std() -> None:
 
 
 def test_diffaug_translation_moves_content_and_keeps_gradients() -> None:
-    from ganhub.tricks.inputs import augment_color, augment_cutout, augment_translation
+    from ganhub.tricks.augment import augment_color, augment_cutout, augment_translation
 
     x = torch.zeros(64, 1, 16, 16)
     x[:, :, 8, 8] = 1.0
@@ -213,14 +269,45 @@ def test_diffaug_translation_moves_content_and_keeps_gradients() -> None:
 
 def test_diffaug_changes_d_inputs_on_images() -> None:
     trick, _ = make_trick("diffaug", plugin=TINY_DCGAN)
+    trick.setup(None)
     x = torch.rand(4, 1, 32, 32)
     y = trick.d_input(x, _ctx())
     assert y.shape == x.shape and not torch.equal(x, y)
 
 
+def test_ada_probability_follows_the_sign_of_real_logits() -> None:
+    """p rises by images / (kimg * 1000) per interval while E[sign D(real)] > target, and
+    falls when below; at p = 0 D inputs pass unchanged, at p = 1 every image is augmented."""
+    trick, _ = make_trick("ada", "trick.ada.kimg=0.1", "trick.ada.interval=2", plugin=TINY_DCGAN)
+    trick.setup(None)
+    x = torch.rand(16, 1, 32, 32)
+    assert torch.equal(trick.d_input(x, _ctx()), x)  # p starts at 0
+    D = LinearD([0.0])
+    overfit = PhaseOutput(torch.zeros(()), {}, [Pair(D, x, x, real_logits=torch.ones(25))])
+    for step in (1, 2):
+        trick.observe(D_PHASE, overfit, _ctx())
+        trick.after_step(step, None)
+    # 50 positive logits seen in one interval: p += 50 / (0.1 * 1000)
+    assert trick.p.item() == pytest.approx(0.5) and trick.rt.item() == 1.0
+    assert overfit.stats["ada_p"].item() == 0.0  # logged as it was during the phase
+    underfit = PhaseOutput(torch.zeros(()), {}, [Pair(D, x, x, real_logits=-torch.ones(20))])
+    for step in (3, 4):
+        trick.observe(D_PHASE, underfit, _ctx())
+        trick.after_step(step, None)
+    assert trick.p.item() == pytest.approx(0.1)
+    trick.load_state_dict({**trick.state_dict(), "p": torch.tensor(1.0)})
+    y = trick.d_input(x, _ctx())
+    assert (y - x).flatten(1).abs().sum(1).gt(0).all()  # every image changed (x-flip at least)
+
+
+def test_ada_and_diffaug_are_not_stacked() -> None:
+    with pytest.raises(ConfigError, match="cannot be combined with: diffaug"):
+        resolve([*TINY_DCGAN, "tricks=[ada,diffaug]"])
+
+
 def test_pacgan_packs_samples_and_widens_d() -> None:
     cfg = resolve([*TINY_DCGAN, "tricks=[pacgan]", "trick.pacgan.pack=4"])
-    system, tricks = prepare_system(cfg, get_hub(), torch.device("cpu"))
+    system, tricks = prepare_system(cfg, components(cfg), torch.device("cpu"))
     assert system.D[0].in_channels == 4  # 1 channel x pack 4
     x = torch.arange(8.0).view(8, 1, 1, 1).expand(8, 1, 32, 32)
     packed = tricks[0].d_input(x, _ctx())
@@ -247,7 +334,9 @@ def test_clip_grad_bounds_the_norm_and_values() -> None:
 
 
 def test_n_critic_steps_d_n_times_per_step(workdir) -> None:  # type: ignore[no-untyped-def]
-    run = Run(resolve([*TINY_TOY, "tricks=[n_critic]", "trick.n_critic.n=3", "trainer.steps=4"]))
+    run = make_run(
+        resolve([*TINY_TOY, "tricks=[n_critic]", "trick.n_critic.n=3", "trainer.steps=4"])
+    )
     fit(run)
     step_count = lambda opt: int(next(iter(opt.state.values()))["step"])  # noqa: E731
     assert step_count(run.optimizers["D"]) == 12 and step_count(run.optimizers["G"]) == 4
@@ -276,7 +365,9 @@ def test_balance_trains_the_losing_side_within_bounds() -> None:
 
 
 def test_ttur_sets_separate_learning_rates() -> None:
-    run = Run(resolve([*TINY_TOY, "tricks=[ttur]", "trick.ttur.g_lr=1e-4", "trick.ttur.d_lr=4e-4"]))
+    run = make_run(
+        resolve([*TINY_TOY, "tricks=[ttur]", "trick.ttur.g_lr=1e-4", "trick.ttur.d_lr=4e-4"])
+    )
     assert run.optimizers["G"].param_groups[0]["lr"] == pytest.approx(1e-4)
     assert run.optimizers["D"].param_groups[0]["lr"] == pytest.approx(4e-4)
     run.close()
@@ -297,7 +388,7 @@ def test_lr_schedule_shapes() -> None:
 
 
 def test_lr_schedule_drives_the_optimizers(workdir) -> None:  # type: ignore[no-untyped-def]
-    run = Run(
+    run = make_run(
         resolve(
             [
                 *TINY_TOY,

@@ -29,7 +29,7 @@ from ganhub.config.resolve import resolve
 from ganhub.data.images import list_images
 from ganhub.engine import checkpoint
 from ganhub.engine.loop import fit
-from ganhub.engine.run import Run
+from ganhub.wiring import make_run
 from ganhub.errors import ConfigError, UsageError
 from ganhub.plugins import get_hub
 
@@ -132,7 +132,7 @@ def test_epochs_set_steps_and_the_decay_start() -> None:
 
 
 def test_default_schedule_is_constant_then_linear_and_drives_the_optimizers(workdir: Path) -> None:
-    run = Run(resolve([*TINY, "trainer.steps=8"]))
+    run = make_run(resolve([*TINY, "trainer.steps=8"]))
     assert [t.name for t in run.tricks] == ["lr_schedule"]
     lrs = []
     for _ in range(8):
@@ -224,7 +224,7 @@ def _g_terms(system, a, b):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize(("la", "lb", "lid"), [(10, 10, 0.5), (3, 7, 0.0), (1, 2, 2.0)])
 def test_g_loss_weights(workdir: Path, la: float, lb: float, lid: float) -> None:
-    run = Run(
+    run = make_run(
         resolve(
             [
                 *TINY,
@@ -248,7 +248,7 @@ def test_g_loss_weights(workdir: Path, la: float, lb: float, lid: float) -> None
     ("loss", "d_scale"), [("lsgan", 0.5), ("lsgan", 1.0), ("nonsaturating", 0.5)]
 )
 def test_d_loss_is_scaled_like_the_original(workdir: Path, loss: str, d_scale: float) -> None:
-    run = Run(
+    run = make_run(
         resolve([*TINY, f"loss={loss}", f"objective.d_scale={d_scale}", "objective.pool_size=0"])
     )
     s, (a, b) = run.system, _batch()
@@ -265,7 +265,7 @@ def test_d_loss_is_scaled_like_the_original(workdir: Path, loss: str, d_scale: f
 def test_steps_equal_a_plain_pytorch_cyclegan(workdir: Path) -> None:
     """ganhub's three phases update exactly as the original optimize_parameters (pool included)."""
     bench = _bench()
-    run = Run(resolve([*TINY, "objective.pool_size=3", "trainer.steps=6"]))
+    run = make_run(resolve([*TINY, "objective.pool_size=3", "trainer.steps=6"]))
     s = run.system
     plain = bench.PlainCycleGAN(*(copy.deepcopy(m) for m in (s.G_AB, s.G_BA, s.D_A, s.D_B)), pool_size=3,
                                 total_steps=6)  # fmt: skip
@@ -300,7 +300,9 @@ def test_gradient_accumulation_reuses_each_micro_batch_fakes(workdir: Path) -> N
     ]
     states = []
     for accum in (1, 2):
-        run = Run(resolve([*TINY, *sgd, "trainer.batch_size=4", f"trainer.grad_accum={accum}"]))
+        run = make_run(
+            resolve([*TINY, *sgd, "trainer.batch_size=4", f"trainer.grad_accum={accum}"])
+        )
         run_step(run)
         states.append({k: v.clone() for k, v in run.system.state_dict().items()})
     for key in states[0]:
@@ -342,7 +344,7 @@ def _unaligned(root: Path) -> Path:
 
 def test_unaligned_folders_load_resize_crop(workdir: Path) -> None:
     root = _unaligned(workdir / "data")
-    run = Run(resolve([*TINY, f"data.path={root}", "data.load_size=18"]))
+    run = make_run(resolve([*TINY, f"data.path={root}", "data.load_size=18"]))
     source = run.system.data()
     assert len(source) == 5
     batches = source.batches(2, torch.device("cpu"), seed=0)
@@ -363,7 +365,7 @@ def test_paired_folder_shares_crop_and_flip(workdir: Path) -> None:
     for i in range(4):
         _png(workdir / "pairs" / "train" / f"{i}.png", image)
     for direction, (ca, cb) in (("AtoB", (0, 1)), ("BtoA", (1, 0))):
-        run = Run(resolve([*TINY, "mode=paired", f"data.path={workdir / 'pairs'}", f"data.direction={direction}",
+        run = make_run(resolve([*TINY, "mode=paired", f"data.path={workdir / 'pairs'}", f"data.direction={direction}",
                            "data.load_size=20"]))  # fmt: skip
         seen_flip = set()
         batches = run.system.data().batches(2, torch.device("cpu"), seed=0)
@@ -397,7 +399,7 @@ def test_folder_errors_are_one_line_naming_the_problem(workdir: Path, cli) -> No
 def test_an_unreadable_image_is_named(workdir: Path) -> None:
     root = _unaligned(workdir / "data")
     (root / "trainA" / "broken.png").write_bytes(b"not a png at all")
-    run = Run(resolve([*TINY, f"data.path={root}", "trainer.batch_size=5"]))
+    run = make_run(resolve([*TINY, f"data.path={root}", "trainer.batch_size=5"]))
     with pytest.raises(UsageError, match=r"cannot read image '.*broken.png'"):
         next(run.system.data().batches(5, torch.device("cpu"), seed=0))
 
@@ -486,13 +488,15 @@ def test_resume_continues_exactly_with_the_pools(workdir: Path) -> None:
         "objective.pool_size=3",
         "trainer.checkpoint_every=2",
     ]
-    fit(Run(resolve([*args, "trainer.steps=8", "name=full"])))
-    fit(Run(resolve([*args, "trainer.steps=4", "name=part"])))
+    fit(make_run(resolve([*args, "trainer.steps=8", "name=full"])))
+    fit(make_run(resolve([*args, "trainer.steps=4", "name=part"])))
     assert (
         checkpoint.load(checkpoint.latest(workdir / "runs/part/checkpoints"))[1]["pool_A.count"]
         == 3
     )  # type: ignore[arg-type]
-    fit(Run(resolve(["resume=runs/part", "trainer.steps=8"])))  # the pools were full and swapping
+    fit(
+        make_run(resolve(["resume=runs/part", "trainer.steps=8"]))
+    )  # the pools were full and swapping
     full_state = checkpoint.load(checkpoint.latest(workdir / "runs/full/checkpoints"))[1]  # type: ignore[arg-type]
     part_state = checkpoint.load(checkpoint.latest(workdir / "runs/part/checkpoints"))[1]  # type: ignore[arg-type]
     assert full_state.keys() == part_state.keys()

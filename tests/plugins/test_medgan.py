@@ -26,7 +26,7 @@ from ganhub_medgan.simulate import place_lesion  # noqa: E402
 
 from ganhub.config.resolve import resolve  # noqa: E402
 from ganhub.engine.loop import fit  # noqa: E402
-from ganhub.engine.run import Run  # noqa: E402
+from ganhub.wiring import make_run  # noqa: E402
 from ganhub.errors import ConfigError, UsageError  # noqa: E402
 from ganhub.plugins import Hub, get_hub  # noqa: E402
 
@@ -40,7 +40,7 @@ TINY = [
 
 
 def _train(args: list[str]) -> Run:
-    run = Run(resolve([*TINY, *args]))
+    run = make_run(resolve([*TINY, *args]))
     before = [p.detach().clone() for p in run.system.parameters()]
     summary = fit(run)
     assert summary["steps"] == run.config.trainer.steps
@@ -319,7 +319,7 @@ def test_3d_lesion_trains_with_ema_and_resumes(workdir: Path) -> None:
     assert nii.shape == (16, 16, 16)
     mask = nib.load(str(run.run_dir / "samples" / "step_0000002_mask.nii.gz"))
     assert mask.get_data_dtype() == np.uint8
-    resumed = Run(resolve([f"resume={run.run_dir}", "trainer.steps=3"]))
+    resumed = make_run(resolve([f"resume={run.run_dir}", "trainer.steps=3"]))
     assert resumed.step == 2 and fit(resumed)["steps"] == 3
 
 
@@ -340,7 +340,7 @@ def test_place_lesion_draws_a_disc_and_checks_its_arguments() -> None:
 def lesion_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-step task=lesion run (shared by the simulate tests)."""
     out = tmp_path_factory.mktemp("sim")
-    run = Run(resolve([*TINY, "trainer.steps=2", "eval.metrics=[]", f"out_dir={out}"]))
+    run = make_run(resolve([*TINY, "trainer.steps=2", "eval.metrics=[]", f"out_dir={out}"]))
     fit(run)
     return run.run_dir
 
@@ -400,7 +400,7 @@ def test_simulate_api_and_command(lesion_run: Path, cli, tmp_path: Path) -> None
 def test_simulate_help_and_wrong_task(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     code, out, _ = cli("medgan", "simulate", "--help")
     assert code == 0 and "--mask" in out and "--at" in out
-    run = Run(
+    run = make_run(
         resolve(
             [*TINY, "task=translate", "trainer.steps=1", "eval.metrics=[]", f"out_dir={tmp_path}"]
         )

@@ -20,7 +20,7 @@ from ganhub.config.resolve import resolve
 from ganhub.engine import checkpoint
 from ganhub.engine.context import TrainContext
 from ganhub.engine.loop import fit
-from ganhub.engine.run import Run
+from ganhub.wiring import make_run
 from ganhub.errors import ConfigError
 from ganhub.plugins import get_hub
 
@@ -103,7 +103,7 @@ def test_noise_inputs_vary_images_only_when_enabled() -> None:
 
 
 def test_metric_samples_are_untruncated_and_grids_use_sample_psi(workdir: Path) -> None:
-    system = Run(resolve([*TINY, "sample.psi=0.5"])).system
+    system = make_run(resolve([*TINY, "sample.psi=0.5"])).system
     with torch.no_grad():
         system.G_ema.mapping.w_avg.normal_()  # type: ignore[union-attr]
     plain = system.sample(4, seed=3)
@@ -145,7 +145,7 @@ def test_mixing_grid_cells_take_coarse_from_rows_and_fine_from_columns() -> None
 
 
 def test_r1_matches_the_analytic_gradient_of_a_linear_d(workdir: Path) -> None:
-    run = Run(resolve([*TINY, "objective.r1_gamma=3.0", "objective.r1_interval=16"]))
+    run = make_run(resolve([*TINY, "objective.r1_gamma=3.0", "objective.r1_interval=16"]))
     system = run.system
     system.D = nn.Sequential(nn.Flatten(), nn.Linear(16 * 16, 1))  # D(x) = <w, x> + b
     ctx = TrainContext(run.hub.losses.get("nonsaturating"))
@@ -159,17 +159,17 @@ def test_r1_matches_the_analytic_gradient_of_a_linear_d(workdir: Path) -> None:
 
 
 def test_lazy_regularisation_corrects_lr_and_betas(workdir: Path) -> None:
-    run = Run(resolve([*TINY, "objective.r1_interval=16", "objective.pl_interval=4"]))
+    run = make_run(resolve([*TINY, "objective.r1_interval=16", "objective.pl_interval=4"]))
     for group, k in (("D", 16), ("G", 4)):
         pg = run.optimizers[group].param_groups[0]
         assert pg["lr"] == pytest.approx(0.0025 * k / (k + 1))
         assert pg["betas"][1] == pytest.approx(0.99 ** (k / (k + 1)))
-    plain = Run(resolve([*TINY, "objective.lazy_correction=false"]))
+    plain = make_run(resolve([*TINY, "objective.lazy_correction=false"]))
     assert plain.optimizers["D"].param_groups[0]["lr"] == pytest.approx(0.0025)
 
 
 def test_ema_half_life_in_images_with_rampup(workdir: Path) -> None:
-    run = Run(resolve([*TINY, "trainer.batch_size=8"]))
+    run = make_run(resolve([*TINY, "trainer.batch_size=8"]))
     ema = next(t for t in run.tricks if t.name == "ema")
     half_life = run.config.trick.ema.half_life_kimg * 1000  # StyleGAN: 10 kimg per 32 batch
     assert half_life == pytest.approx(10_000 * 8 / 32)
@@ -189,7 +189,7 @@ def test_ema_half_life_in_images_with_rampup(workdir: Path) -> None:
 
 def test_ada_p_rises_on_a_tiny_dataset(workdir: Path) -> None:
     folder = _face_folder(workdir / "tiny", 4, 16)
-    run = Run(resolve([*TINY, f"data.path={folder}", "ada.kimg=0.2", "ada.interval=2",
+    run = make_run(resolve([*TINY, f"data.path={folder}", "ada.kimg=0.2", "ada.interval=2",
                        "trainer.steps=24", "trainer.log_every=4"]))  # fmt: skip
     assert float(run.system.ada.p) == 0
     fit(run)
@@ -199,16 +199,16 @@ def test_ada_p_rises_on_a_tiny_dataset(workdir: Path) -> None:
 
 
 def test_small_preset_skips_path_length_and_gpu_presets_keep_it(workdir: Path) -> None:
-    small = Run(resolve(["plugin=stylegan", "trainer.progress=false"]))
+    small = make_run(resolve(["plugin=stylegan", "trainer.progress=false"]))
     assert [p.name for p in small.phases] == ["Dmain", "Dreg", "Gmain"]
     auto = resolve(["plugin=stylegan", "preset=auto", "model.resolution=8"])
     assert auto.objective.pl_weight == 2 and auto.objective.style_mixing == 0.9  # type: ignore[attr-defined]
-    with_pl = Run(resolve([*TINY, "objective.pl_interval=4"]))
+    with_pl = make_run(resolve([*TINY, "objective.pl_interval=4"]))
     assert [p.name for p in with_pl.phases] == ["Dmain", "Dreg", "Gmain", "Greg"]
 
 
 def test_path_length_mean_moves_and_penalty_is_finite(workdir: Path) -> None:
-    run = Run(resolve([*TINY, "objective.pl_interval=1"]))
+    run = make_run(resolve([*TINY, "objective.pl_interval=1"]))
     fit(run)
     assert float(run.system.pl_mean) > 0
 
@@ -216,9 +216,9 @@ def test_path_length_mean_moves_and_penalty_is_finite(workdir: Path) -> None:
 def test_resume_restores_every_state_exactly(workdir: Path) -> None:
     args = [*TINY, "deterministic=true", "objective.r1_interval=2", "objective.pl_interval=3",
             "ada.kimg=0.05", "ada.interval=1", "ada.p_init=0.5", "trainer.checkpoint_every=3"]  # fmt: skip
-    fit(Run(resolve([*args, "trainer.steps=8", "name=full"])))
-    fit(Run(resolve([*args, "trainer.steps=5", "name=part"])))
-    resumed = Run(resolve(["resume=runs/part", "trainer.steps=8"]))
+    fit(make_run(resolve([*args, "trainer.steps=8", "name=full"])))
+    fit(make_run(resolve([*args, "trainer.steps=5", "name=part"])))
+    resumed = make_run(resolve(["resume=runs/part", "trainer.steps=8"]))
     assert resumed.step == 5
     fit(resumed)
     full_step, full_state, full_rest = checkpoint.load(checkpoint.latest(workdir / "runs/full/checkpoints"))  # type: ignore[arg-type]  # fmt: skip
@@ -289,7 +289,7 @@ def test_zip_data_trains(workdir: Path) -> None:
     with zipfile.ZipFile(workdir / "faces.zip", "w") as zf:
         for p in sorted(folder.iterdir()):
             zf.write(p, f"sub/{p.name}")
-    run = Run(resolve([*TINY, f"data.path={workdir / 'faces.zip'}", "data.channels=3"]))
+    run = make_run(resolve([*TINY, f"data.path={workdir / 'faces.zip'}", "data.channels=3"]))
     batch = next(run.batches())
     assert batch.shape == (4, 3, 16, 16)
     fit(run)
@@ -304,7 +304,7 @@ def test_config_errors_name_the_key() -> None:
 
 
 def test_interpolation_loops_through_its_keys(workdir: Path) -> None:
-    run = Run(resolve(TINY))
+    run = make_run(resolve(TINY))
     system = run.system
     frames = interpolation_frames(system, keys=3, frames=6, seed=1)
     assert frames.shape == (6, 1, 16, 16)

@@ -182,7 +182,7 @@ def test_every_arch_choice_builds_and_runs(plugin: str, key: str, value: Any) ->
 
 
 def test_defaults_build_the_same_networks_as_before() -> None:
-    from ganhub_toy2d.domain import activation, mlp
+    from ganhub_toy2d.networks import activation, mlp
     from torch import nn
 
     config = resolve(["plugin=toy2d"])

@@ -1,0 +1,146 @@
+"""The structure the design promises, checked on the code itself.
+
+* Capabilities are declared, never probed: no `isinstance` on a system or data-source class,
+  no `hasattr` and no `getattr(obj, "name")` on a system or its data, anywhere in ganhub/ or
+  plugins/.
+* Layers point down: the engine (and the metrics, tricks, losses and data it runs) never
+  imports plugin discovery; only the wiring (config resolution, API, CLI, commands) does.
+* `ganhub --help` and `ganhub plugins` import no torch.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = sorted([*ROOT.joinpath("ganhub").rglob("*.py"), *ROOT.joinpath("plugins").rglob("*.py")])
+# the engine's base classes of systems and data sources; subclasses are found below
+BASES = {"GANSystem", "BatchSource", "UnconditionalGAN", "PairedTranslationGAN"}
+# names a system or its data goes by in this code base
+SYSTEM_NAMES = ("system", "source", "dataset", "data", "trained", "model", "translation")
+
+
+def _trees() -> dict[Path, ast.Module]:
+    return {path: ast.parse(path.read_text(), str(path)) for path in SOURCES}
+
+
+def _system_and_source_classes(trees: dict[Path, ast.Module]) -> set[str]:
+    """Every class deriving (transitively) from a system or data-source base."""
+    parents: dict[str, set[str]] = {}
+    for tree in trees.values():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                names = {
+                    b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases
+                }
+                parents.setdefault(node.name, set()).update(names)
+    found = set(BASES)
+    changed = True
+    while changed:
+        changed = False
+        for cls, bases in parents.items():
+            if cls not in found and bases & found:
+                found.add(cls)
+                changed = True
+    return found
+
+
+def _terminal_name(node: ast.expr) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return ""
+
+
+def _names_in(node: ast.expr) -> set[str]:
+    return {_terminal_name(n) for n in ast.walk(node) if isinstance(n, ast.Name | ast.Attribute)}
+
+
+def _probes(trees: dict[Path, ast.Module]) -> list[str]:
+    classes = _system_and_source_classes(trees)
+    found = []
+    for path, tree in trees.items():
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+                continue
+            fn, args = node.func.id, node.args
+            if not args:
+                continue
+            subject = _terminal_name(args[0]).lower()
+            about_system = subject.endswith(SYSTEM_NAMES)
+            where = f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}"
+            if fn == "isinstance" and len(args) == 2 and _names_in(args[1]) & classes:
+                found.append(where)
+            elif fn == "hasattr" and about_system:
+                found.append(where)
+            elif (
+                fn == "getattr"
+                and about_system
+                and len(args) >= 2
+                and isinstance(args[1], ast.Constant)
+            ):
+                found.append(where)
+    return found
+
+
+def test_no_capability_probes_on_systems_or_data() -> None:
+    probes = _probes(_trees())
+    assert not probes, "declare a capability instead of probing:\n" + "\n".join(probes)
+
+
+def test_the_probe_finder_finds_probes(tmp_path: Path) -> None:
+    """The check above can fail: it flags each kind of probe in a sample file."""
+    code = (
+        "class MySystem(GANSystem): pass\n"
+        "def f(system, source):\n"
+        "    isinstance(system, MySystem)\n"
+        "    hasattr(system, 'centers')\n"
+        "    getattr(source, 'gather', None)\n"
+        "    getattr(system, name)\n"  # a declared module name: not a probe
+    )
+    tree = ast.parse(code)
+    probes = _probes({ROOT / "sample.py": tree})
+    assert len(probes) == 3 and "getattr(system, name)" not in "\n".join(probes)
+
+
+ENGINE = ["engine", "metrics", "tricks", "losses", "data", "loggers"]
+
+
+@pytest.mark.parametrize("package", ENGINE)
+def test_the_engine_never_imports_plugin_discovery(package: str) -> None:
+    for path in sorted(ROOT.joinpath("ganhub", package).rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            module = ""
+            if isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+            elif isinstance(node, ast.Import):
+                module = " ".join(a.name for a in node.names)
+            # metrics/commands.py is CLI wiring that lives next to the metrics
+            if path.name != "commands.py":
+                assert "ganhub.plugins" not in module and "ganhub.wiring" not in module, (
+                    f"{path.relative_to(ROOT)}:{node.lineno} imports discovery ({module})"
+                )
+
+
+@pytest.mark.parametrize("args", [["--help"], ["plugins"]])
+def test_help_and_plugins_load_no_torch(args: list[str]) -> None:
+    code = (
+        "import json, sys\n"
+        "from ganhub.cli import main\n"
+        "try:\n"
+        f"    main({args!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'torch')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert loaded == [], f"ganhub {' '.join(args)} imported {loaded[:5]}"
