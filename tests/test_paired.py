@@ -46,13 +46,15 @@ class ShiftSystem(PairedTranslationGAN):
     """Learn target = -condition on 8x8 images: a task L1 alone solves, so progress is checkable."""
 
     def __init__(self, config: ShiftConfig, hints) -> None:  # type: ignore[no-untyped-def]
+        D = PatchD(2)
         super().__init__(
             config,
             hints,
             nn.Conv2d(1, 1, 3, 1, 1),
-            PatchD(2),
+            D,
             l1_weight=100.0,
             feature_matching_weight=config.fm,
+            d_features=D.features,
         )
         x = torch.rand(256, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
         self.pairs = (x, -x)

@@ -7,7 +7,7 @@ lesion simulation and modality translation), so the objective lives in one place
            (pix2pix halves it to slow D down)
   G phase: adversarial loss on D(cond, G(cond)) + l1_weight * |G(cond) - target|
            (+ feature_matching_weight * L1 between D's features of real and fake pairs,
-           MedGAN's perceptual term, when D exposes `features(x) -> list[Tensor]`)
+           MedGAN's perceptual term, from the `d_features(pair) -> list[Tensor]` it is given)
 
 D sees the condition and the image concatenated along channels, so a PatchGAN judges whether
 each patch of the output is a plausible translation of that patch of the input.
@@ -15,6 +15,7 @@ each patch of the output is a plausible translation of that patch of the input.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -38,6 +39,7 @@ class PairedTranslationGAN(GANSystem):
         l1_weight: float = 100.0,
         d_scale: float = 0.5,
         feature_matching_weight: float = 0.0,
+        d_features: Callable[[Tensor], list[Tensor]] | None = None,
     ) -> None:
         super().__init__(config, hints)
         self.G = generator
@@ -45,8 +47,10 @@ class PairedTranslationGAN(GANSystem):
         self.l1_weight = l1_weight
         self.d_scale = d_scale
         self.feature_matching_weight = feature_matching_weight
-        if feature_matching_weight > 0 and not callable(getattr(discriminator, "features", None)):
-            raise TypeError("feature matching needs a discriminator with a features(x) method")
+        # D's intermediate features of a (condition, image) pair, for feature matching
+        self.d_features = d_features
+        if feature_matching_weight > 0 and d_features is None:
+            raise TypeError("feature matching needs d_features: D's features of a pair")
 
     @staticmethod
     def pair(condition: Tensor, image: Tensor) -> Tensor:
@@ -82,9 +86,10 @@ class PairedTranslationGAN(GANSystem):
         out.stats["G_adv"] = out.loss.detach()
         loss = out.loss + self.l1_weight * l1
         if self.feature_matching_weight > 0:
+            assert self.d_features is not None
             with torch.no_grad():
-                real_feats = self.D.features(ctx.d_input(real_pair))  # type: ignore[operator]
-            fake_feats = self.D.features(ctx.d_input(fake_pair))  # type: ignore[operator]
+                real_feats = self.d_features(ctx.d_input(real_pair))
+            fake_feats = self.d_features(ctx.d_input(fake_pair))
             fm = sum(
                 ((f - r).abs().mean() for f, r in zip(fake_feats, real_feats)), torch.zeros(())
             )

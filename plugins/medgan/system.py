@@ -176,7 +176,8 @@ class MedPairedGAN(MedSplits, PairedTranslationGAN):
             dims, (c_in + 1) * hints.pack, m.d_channels, m.d_layers, m.d_norm, size
         )
         super().__init__(config, hints, G, D, l1_weight=m.l1_weight, d_scale=m.d_scale,
-                         feature_matching_weight=m.feature_matching)  # fmt: skip
+                         feature_matching_weight=m.feature_matching,
+                         d_features=D.features if m.feature_matching > 0 else None)  # fmt: skip
         self.config: MedGANConfig = config
         self.modality = "volume" if dims == 3 else "image"  # type: ignore[misc]
 
