@@ -57,24 +57,51 @@ def test_installed_plugin_is_discovered_and_trains_through_the_cli(
     assert (tmp_path / "runs/moons/samples/step_0000030.png").is_file()
     bad = ganhub(installed, tmp_path, "run", "plugin=moons", "tricks=[weight_clip,spectral_norm]")
     assert bad.returncode == 2 and "cannot be combined with: spectral_norm" in bad.stderr
+    for args in (["--help"], ["plugins"]):  # the installed plugin keeps the CLI torch-free
+        probe = subprocess.run(
+            [sys.executable, "-c", "import sys\nfrom ganhub.cli import main\ntry:\n"
+             f"    main({args!r})\nexcept SystemExit:\n    pass\n"
+             "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')"],
+            env=installed, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert probe.stdout.strip().endswith("NO-TORCH"), (args, probe.stdout, probe.stderr)
 
 
-def test_weight_clip_bounds_discriminator_weights(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.slow
+def test_the_example_runs_its_own_contract_tests(installed: dict[str, str], tmp_path: Path) -> None:
+    """The plugin's tests call ganhub.testing, as a third-party author's would, and pass."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],
+        env=installed, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert " passed" in proc.stdout
+
+
+@pytest.mark.slow
+def test_a_run_made_with_the_plugin_installed_opens_after_it_is_uninstalled(
+    installed: dict[str, str], tmp_path: Path
 ) -> None:
-    """The example's trick does what it claims (registered in-process this time)."""
-    monkeypatch.syspath_prepend(str(EXAMPLE))
-    monkeypatch.chdir(tmp_path)
-    import ganhub_example
+    """The saved config names only what the run used: a toy2d run trained while the example
+    (with its trick's options) was installed samples and resumes once it is gone; a run that
+    did use the plugin says which distribution to install, in one line."""
+    plain = ganhub(installed, tmp_path, "run", "plugin=toy2d", "trainer.steps=20",
+                   "trainer.progress=false", "name=plain")  # fmt: skip
+    assert plain.returncode == 0, plain.stderr
+    assert "weight_clip" not in (tmp_path / "runs/plain/config.yaml").read_text()
+    used = ganhub(installed, tmp_path, "run", "plugin=toy2d", "loss=smooth_hinge",
+                  "trainer.steps=20", "trainer.progress=false", "name=used")  # fmt: skip
+    assert used.returncode == 0, used.stderr
 
-    from ganhub.config.resolve import resolve
-    from ganhub.engine.loop import fit
-    from ganhub.wiring import make_run
-    from ganhub.plugins import Hub
+    uninstalled = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    sample = ganhub(uninstalled, tmp_path, "sample", "runs/plain", "--n", "16")
+    assert sample.returncode == 0, sample.stderr
+    resumed = ganhub(uninstalled, tmp_path, "run", "resume=runs/plain", "trainer.steps=30",
+                     "trainer.progress=false")  # fmt: skip
+    assert resumed.returncode == 0 and "done at step 30" in resumed.stdout, resumed.stderr
 
-    hub = Hub.discover(extra=(("example", ganhub_example),))
-    run = make_run(resolve(["plugin=moons", "tricks=[weight_clip]", "trick.weight_clip.clip=0.02",
-                       "trainer.steps=5", "trainer.progress=false", "loggers=[]"], hub=hub), hub)  # fmt: skip
-    fit(run)
-    assert max(p.abs().max().item() for p in run.system.D.parameters()) <= 0.02
-    assert max(p.abs().max().item() for p in run.system.G.parameters()) > 0.02
+    missing = ganhub(uninstalled, tmp_path, "sample", "runs/used")
+    assert missing.returncode == 2
+    (line,) = missing.stderr.strip().splitlines()
+    assert "uses loss 'smooth_hinge'" in line
+    assert "pip install 'ganhub-example-plugin==0.1.0'" in line

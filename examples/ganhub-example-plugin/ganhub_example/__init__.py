@@ -1,7 +1,8 @@
 """ganhub-example-plugin: a loss, a trick and a domain added from outside ganhub.
 
-Only the hook implementations live here; the classes are in `parts` so that importing the
-plugin stays cheap (ganhub loads every plugin when its CLI starts).
+Only the hook implementations live here. Each imports its module when called, and those
+modules import torch inside their methods, so `ganhub --help` and `ganhub plugins` stay fast
+with this plugin installed; the models are in `system`, imported when a run is built.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ from ganhub.hookspecs import Register, hookimpl
 @hookimpl
 def register_losses(register: Register) -> None:
     """Add the smooth hinge loss."""
-    from ganhub_example.parts import SmoothHingeLoss
+    from ganhub_example.loss import SmoothHingeLoss
 
     register("smooth_hinge", SmoothHingeLoss())
 
 
 @hookimpl
 def register_tricks(register: Register) -> None:
-    """Add WGAN weight clipping."""
-    from ganhub_example.parts import WeightClip
+    """Add WGAN weight clipping (the class: ganhub instantiates it per run)."""
+    from ganhub_example.trick import WeightClip
 
     register("weight_clip", WeightClip)
 
@@ -28,6 +29,6 @@ def register_tricks(register: Register) -> None:
 @hookimpl
 def register_domains(register: Register) -> None:
     """Add the two-moons domain."""
-    from ganhub_example.parts import MoonsDomain
+    from ganhub_example.domain import MoonsDomain
 
     register("moons", MoonsDomain())

@@ -1,0 +1,73 @@
+"""The moons system: an MLP generator and discriminator on two interleaved half circles."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from ganhub.capabilities import Capabilities
+from ganhub.data import BatchSource, TensorBatches
+from ganhub.engine.system import BuildHints
+from ganhub.engine.unconditional import UnconditionalGAN
+from ganhub_example.domain import MoonsConfig
+
+
+def two_moons(n: int, noise: float, generator: torch.Generator) -> Tensor:
+    """n points on two interleaved half circles (scikit-learn's make_moons, in torch)."""
+    half = n // 2
+    t = torch.rand(n, generator=generator) * math.pi
+    upper = torch.stack([t[:half].cos(), t[:half].sin()], 1)
+    lower = torch.stack([1 - t[half:].cos(), 0.5 - t[half:].sin()], 1)
+    return torch.cat([upper, lower]) + noise * torch.randn(n, 2, generator=generator)
+
+
+def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(n_in, hidden),
+        nn.LeakyReLU(0.2),
+        nn.Linear(hidden, hidden),
+        nn.LeakyReLU(0.2),
+        nn.Linear(hidden, n_out),
+    )
+
+
+class MoonsSystem(UnconditionalGAN):
+    """MLP GAN on two moons."""
+
+    def __init__(self, config: MoonsConfig, hints: BuildHints) -> None:
+        super().__init__(
+            config, hints, _mlp(8, config.hidden, 2), _mlp(2 * hints.pack, config.hidden, 1), (8,)
+        )
+        self.noise = config.noise
+
+    def capabilities(self) -> Capabilities:
+        """2D points from noise, and real points to compare with."""
+        return Capabilities(modality="vector")
+
+    def data(self) -> BatchSource:
+        """20,000 points drawn once with the run's seed."""
+        gen = torch.Generator().manual_seed(self.config.seed)
+        return TensorBatches(two_moons(20_000, self.noise, gen))
+
+    def write_samples(
+        self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
+    ) -> list[Path]:
+        """A scatter plot of generated points."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        points = self.sample(n or 1000, seed=seed).cpu()
+        directory.mkdir(parents=True, exist_ok=True)
+        fig, ax = plt.subplots(figsize=(4, 4))
+        ax.scatter(points[:, 0], points[:, 1], s=2)
+        path = directory / f"{stem}.png"
+        tmp = directory / f".{stem}.tmp.png"
+        fig.savefig(tmp)
+        plt.close(fig)
+        tmp.replace(path)
+        return [path]
