@@ -73,7 +73,7 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
     if options.trials < 1:
         raise ConfigError(f"trials={options.trials}: must be a positive integer")
     domain = hub.require_domain(options.plugin)
-    arch = dict(getattr(domain, "arch_space", {}) or {})
+    arch = dict(domain.arch_space)
     if options.space == "arch" and not arch:
         raise ConfigError(f"space=arch: domain '{options.plugin}' declares no arch_space "
                           f"(Domain.arch_space); use space=hparams or search=FILE")  # fmt: skip
