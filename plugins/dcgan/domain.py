@@ -57,10 +57,10 @@ class DCGANDomain(Domain):
 
     def check(self, config: RunConfig) -> list[str]:
         """Folder data must exist and hold images."""
-        from ganhub.data.images import check_image_folder
-
         assert isinstance(config, DCGANConfig)
         if config.data.source == "folder":
+            from ganhub.data.images import check_image_folder
+
             check_image_folder(config.data.path)
         if config.data.channels not in (None, 1, 3):
             return [f"data.channels={config.data.channels}: must be 1 or 3"]
