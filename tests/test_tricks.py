@@ -300,6 +300,16 @@ def test_ada_probability_follows_the_sign_of_real_logits() -> None:
     assert (y - x).flatten(1).abs().sum(1).gt(0).all()  # every image changed (x-flip at least)
 
 
+def test_ada_follows_a_domain_that_uses_the_shared_d_loss(workdir: Path) -> None:
+    """dcgan's D phase goes through ctx.d_loss, which hands ADA the real logits: p moves."""
+    run = make_run(resolve([*TINY_DCGAN, "tricks=[ada]", "trick.ada.kimg=0.01",
+                            "trick.ada.interval=1", "trainer.steps=3"]))  # fmt: skip
+    fit(run)
+    (ada,) = run.tricks
+    assert ada.p.item() > 0 or ada.rt.item() < ada.options.target
+    assert ada.count.item() == 0 and ada.rt.item() != 0  # sums were read and reset
+
+
 def test_ada_and_diffaug_are_not_stacked() -> None:
     with pytest.raises(ConfigError, match="cannot be combined with: diffaug"):
         resolve([*TINY_DCGAN, "tricks=[ada,diffaug]"])

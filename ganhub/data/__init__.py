@@ -184,6 +184,9 @@ class LoaderBatches(BatchSource):
                 num_workers=self.num_workers,
                 collate_fn=self.collate,
                 pin_memory=pin,
+                # its own generator: without one each new iterator draws a seed from the global
+                # RNG, so a run resumed mid-epoch would draw once more than an unbroken run
+                generator=torch.Generator().manual_seed(seed * 1_000_003 + self.position.epoch),
             )
             pending = None
             for cpu_batch in loader:

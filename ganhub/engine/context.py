@@ -68,7 +68,7 @@ class TrainContext:
             stats[f"D{tag}_win"] = (real_logits.detach() > fake_logits.detach()).float().mean()
         if self.diagnose:
             stats.update(d_stats(real_logits, fake_logits, real, fake, self.threshold, tag))
-        return PhaseOutput(loss, stats, [Pair(discriminator, real, fake)])
+        return PhaseOutput(loss, stats, [Pair(discriminator, real, fake, real_logits.detach())])
 
     def g_loss(
         self, discriminator: nn.Module, fake: Tensor, real: Tensor | None = None, tag: str = ""
