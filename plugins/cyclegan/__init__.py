@@ -1,26 +1,28 @@
 """cyclegan: unpaired image translation (CycleGAN) and paired translation (pix2pix).
 
 Registers the `cyclegan` domain, the `translation_psnr_ssim` and `cycle_l1` metrics and the
-`ganhub translate` command. The Python API: `ganhub_cyclegan.translate(run_dir, inputs)` and
-`ganhub_cyclegan.Translator` for in-memory tensors.
+`ganhub cyclegan translate` command (`ganhub translate` is its deprecated alias). The Python
+API: `ganhub_cyclegan.translate(run_dir, inputs)` and `ganhub_cyclegan.Translator` for
+in-memory tensors. Registration imports no torch: the modules are imported inside the hooks.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ganhub_cyclegan.domain import CycleGANDomain
-
 from ganhub.hookspecs import Register, hookimpl
 
 if TYPE_CHECKING:
     import click
+    from ganhub_cyclegan.domain import CycleGANDomain
     from ganhub_cyclegan.translation import Translator, translate
 
 
 @hookimpl
 def register_domains(register: Register) -> None:
     """Register the cyclegan domain."""
+    from ganhub_cyclegan.domain import CycleGANDomain
+
     register("cyclegan", CycleGANDomain())
 
 
@@ -35,10 +37,10 @@ def register_metrics(register: Register) -> None:
 
 @hookimpl
 def register_commands(cli: click.Group) -> None:
-    """Add `ganhub translate`."""
-    from ganhub_cyclegan.cli import translate_command
+    """Add `ganhub cyclegan translate` (and the deprecated `ganhub translate`)."""
+    from ganhub_cyclegan.commands import register
 
-    cli.add_command(translate_command)
+    register(cli)
 
 
 def __getattr__(name: str) -> Any:
@@ -46,6 +48,10 @@ def __getattr__(name: str) -> Any:
         from ganhub_cyclegan import translation as module
 
         return getattr(module, name)
+    if name == "CycleGANDomain":
+        from ganhub_cyclegan.domain import CycleGANDomain
+
+        return CycleGANDomain
     raise AttributeError(f"module 'ganhub_cyclegan' has no attribute '{name}'")
 
 

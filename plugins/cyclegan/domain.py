@@ -1,14 +1,16 @@
-"""The cyclegan domain: CycleGAN (unpaired) and pix2pix (`mode=paired`) image translation."""
+"""The cyclegan domain: CycleGAN (unpaired) and pix2pix (`task=paired`) image translation."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from ganhub_cyclegan.config import CycleGANConfig, check
+from ganhub_cyclegan.config import CycleGANConfig, check, choice_defaults
 
-from ganhub.config.schema import RunConfig
 from ganhub.domain import Domain
-from ganhub.engine.system import BuildHints, GANSystem
+
+if TYPE_CHECKING:
+    from ganhub.config.schema import RunConfig
+    from ganhub.engine.system import BuildHints, GANSystem
 
 
 class CycleGANDomain(Domain):
@@ -16,7 +18,7 @@ class CycleGANDomain(Domain):
 
     name = "cyclegan"
     description = (
-        "CycleGAN (unpaired) and pix2pix (mode=paired) image translation; embedded default: "
+        "CycleGAN (unpaired) and pix2pix (task=paired) image translation; embedded default: "
         "digits <-> restyled digits, scored by PSNR/SSIM on held-out true pairs"
     )
     modality = "image"
@@ -34,10 +36,10 @@ class CycleGANDomain(Domain):
             "epochs": 100,
             "epochs_decay": 100,
         },
-        "pix2pix": {"mode": "paired"},
-        # a seconds-long smoke configuration
+        "pix2pix": {"task": "paired"},
+        # a seconds-long smoke configuration (either task)
         "tiny": {
-            "model": {"ngf": 8, "ndf": 8, "n_layers_d": 2, "generator": "resnet_6blocks"},
+            "model": {"ngf": 8, "ndf": 8, "n_layers_d": 2},
             "trainer": {"steps": 20, "batch_size": 2, "log_every": 10, "sample_every": 0},
             "eval": {"n_samples": 64},
         },
@@ -48,18 +50,20 @@ class CycleGANDomain(Domain):
         """CycleGANConfig."""
         return CycleGANConfig
 
+    def defaults_for(self, chosen: dict[str, Any]) -> dict[str, Any]:
+        """The paired task's loss, trainer.steps from epochs, the LR schedule's decay start."""
+        return choice_defaults(chosen)
+
     def check(self, config: RunConfig) -> list[str]:
         """Folder layout and preprocessing sizes."""
         assert isinstance(config, CycleGANConfig)
         return check(config)
 
     def build(self, config: RunConfig, hints: BuildHints) -> GANSystem:
-        """The CycleGAN system, or the pix2pix system for mode=paired (data is read lazily)."""
+        """The CycleGAN system, or the pix2pix system for task=paired (data is read lazily)."""
         from ganhub_cyclegan.system import CycleGANSystem, Pix2PixSystem
 
         assert isinstance(config, CycleGANConfig)
-        return (
-            Pix2PixSystem(config, hints)
-            if config.mode == "paired"
-            else CycleGANSystem(config, hints)
-        )
+        if config.task == "paired":
+            return Pix2PixSystem(config, hints)
+        return CycleGANSystem(config, hints)

@@ -5,30 +5,42 @@ with `gaussian_weights=True, sigma=1.5, use_sample_covariance=False` (Wang et al
 images in [-1, 1] (data range 2), computed per image (SSIM averaged over channels) and then
 averaged over images; tests check them against scikit-image. The identity baseline scores the
 untranslated input against the target: a translation is only useful where it beats it.
+
+Both metrics decide from the declared capabilities alone: a system that provides "translate"
+and "paired_eval" (and "cycle", for the cycle L1) is scored, whatever its class (the names are
+documented in `ganhub_cyclegan.interfaces`). Imports torch inside functions: registering the
+metrics loads no torch.
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, cast
 
-import torch
-import torch.nn.functional as F
-from ganhub_cyclegan.system import CycleGANSystem, Pix2PixSystem
-from torch import Tensor
+from ganhub_cyclegan.interfaces import CYCLE, PAIRED_EVAL, TRANSLATE, PairedEval
 
-from ganhub.engine.system import GANSystem
 from ganhub.metrics import Metric
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from ganhub.capabilities import Capabilities
+    from ganhub.engine.system import GANSystem
 
 DATA_RANGE = 2.0  # images live in [-1, 1]
 
 
 def psnr(x: Tensor, y: Tensor, data_range: float = DATA_RANGE) -> Tensor:
     """Peak signal-to-noise ratio in dB of each image pair (N, C, H, W) -> (N,)."""
+    import torch
+
     mse = (x.double() - y.double()).pow(2).flatten(1).mean(1)
     return 10 * torch.log10(data_range**2 / mse.clamp_min(1e-20))
 
 
 def _gaussian_window(sigma: float = 1.5, truncate: float = 3.5) -> Tensor:
+    import torch
+
     radius = int(truncate * sigma + 0.5)  # scipy.ndimage's rule: 11 taps for sigma 1.5
     taps = torch.arange(-radius, radius + 1, dtype=torch.float64)
     w = torch.exp(-0.5 * (taps / sigma) ** 2)
@@ -41,6 +53,8 @@ def ssim(x: Tensor, y: Tensor, data_range: float = DATA_RANGE, sigma: float = 1.
     Local statistics use a separable Gaussian window; like scikit-image, the mean is taken over
     the positions where the window fits entirely (a border of the window radius is cropped).
     """
+    import torch.nn.functional as F
+
     x, y = x.double(), y.double()
     w = _gaussian_window(sigma).to(x.device)
     if x.shape[-1] < len(w) or x.shape[-2] < len(w):
@@ -59,24 +73,13 @@ def ssim(x: Tensor, y: Tensor, data_range: float = DATA_RANGE, sigma: float = 1.
     return s.flatten(1).mean(1)
 
 
-def _translation(system: GANSystem) -> CycleGANSystem | Pix2PixSystem | None:
-    """`system` when it is a cyclegan system with held-out true pairs, else None."""
-    if isinstance(system, CycleGANSystem | Pix2PixSystem) and system.heldout_pairs() is not None:
-        return system
-    return None
-
-
-def _pairs(system: CycleGANSystem | Pix2PixSystem, n_samples: int) -> tuple[Tensor, Tensor]:
+def _pairs(system: PairedEval, n_samples: int) -> tuple[Tensor, Tensor]:
+    """The first `n_samples` held-out (input, target) pairs, on the system's device."""
     pairs = system.heldout_pairs()
-    assert pairs is not None
+    if pairs is None:  # the system declared "paired_eval" and has no pairs: its bug
+        raise RuntimeError("the system declares paired_eval but heldout_pairs() gave None")
     n = min(n_samples, len(pairs[0]))
     return pairs[0][:n].to(system.device), pairs[1][:n].to(system.device)
-
-
-def _translate(system: CycleGANSystem | Pix2PixSystem, x: Tensor, direction: str) -> Tensor:
-    if isinstance(system, CycleGANSystem):
-        return system.translate(x, direction)
-    return system.translate(x)
 
 
 class TranslationPSNRSSIM(Metric):
@@ -87,20 +90,19 @@ class TranslationPSNRSSIM(Metric):
         "PSNR (dB) and SSIM of G(A) vs the true B on held-out pairs, and of A itself (identity)"
     )
 
-    def supports(self, system: GANSystem) -> bool:
-        """Systems with held-out true pairs (the cyclegan domain on its embedded data)."""
-        return _translation(system) is not None
+    def supports(self, caps: Capabilities) -> bool:
+        """Image translators with held-out true pairs ("translate" and "paired_eval")."""
+        return caps.modality == "image" and caps.can(TRANSLATE) and caps.can(PAIRED_EVAL)
 
     def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
-        """Scores on the first `n_samples` held-out pairs (both directions for CycleGAN)."""
-        translation = _translation(system)
-        assert translation is not None
-        a, b = _pairs(translation, n_samples)
-        both = isinstance(translation, CycleGANSystem)
-        directions = [("AtoB", a, b)] + ([("BtoA", b, a)] if both else [])
+        """Scores on the first `n_samples` held-out pairs, in every direction the system learned."""
+        translator = cast(PairedEval, system)
+        a, b = _pairs(translator, n_samples)
         out: dict[str, float] = {}
-        for name, source, target in directions:
-            fake = _translate(translation, source, name)
+        for name, source, target in (("AtoB", a, b), ("BtoA", b, a)):
+            if name not in translator.directions:
+                continue
+            fake = translator.translate(source, name)
             out[f"psnr_{name}"] = float(psnr(fake, target).mean())
             out[f"ssim_{name}"] = float(ssim(fake, target).mean())
             out[f"psnr_identity_{name}"] = float(psnr(source, target).mean())
@@ -115,17 +117,21 @@ class CycleL1(Metric):
     name = "cycle_l1"
     description = "cycle-consistency L1 of both round trips on held-out images (images in [-1, 1])"
 
-    def supports(self, system: GANSystem) -> bool:
-        """CycleGAN systems with held-out images."""
-        return isinstance(_translation(system), CycleGANSystem)
+    def supports(self, caps: Capabilities) -> bool:
+        """Image translators with both directions ("cycle") and held-out images."""
+        return (
+            caps.modality == "image"
+            and caps.can(TRANSLATE)
+            and caps.can(CYCLE)
+            and caps.can(PAIRED_EVAL)
+        )
 
     def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
         """Both round trips on the first `n_samples` held-out images."""
-        cyclegan = _translation(system)
-        assert isinstance(cyclegan, CycleGANSystem)
-        a, b = _pairs(cyclegan, n_samples)
-        rec_a = cyclegan.translate(cyclegan.translate(a, "AtoB"), "BtoA")
-        rec_b = cyclegan.translate(cyclegan.translate(b, "BtoA"), "AtoB")
+        translator = cast(PairedEval, system)
+        a, b = _pairs(translator, n_samples)
+        rec_a = translator.translate(translator.translate(a, "AtoB"), "BtoA")
+        rec_b = translator.translate(translator.translate(b, "BtoA"), "AtoB")
         return {
             "cycle_l1_A": float((rec_a - a).abs().mean()),
             "cycle_l1_B": float((rec_b - b).abs().mean()),

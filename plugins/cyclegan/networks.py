@@ -5,6 +5,8 @@ two transposed-conv upsamplings, c7s1-3 + Tanh; reflection padding; instance nor
 U-Net generator (pix2pix): encoder-decoder with a skip connection at every level.
 PatchGAN discriminator: n_layers stride-2 4x4 convs; with n_layers=3 each output judges a 70x70
 patch. Init: normal(0, 0.02) weights and zero biases (norm scales normal(1, 0.02)).
+The size arithmetic (`patch_output_size`, `unet_max_downs`) lives in config.py, which checks
+sizes without importing torch.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable
 from typing import Literal
 
 import torch
+from ganhub_cyclegan.config import Init
 from torch import Tensor, nn
 
 Norm = Literal["instance", "batch", "none"]
@@ -188,25 +191,6 @@ class PatchDiscriminator(nn.Sequential):
         layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, 1, 1, bias=use_bias), make_norm(ndf * mult),
                    nn.LeakyReLU(0.2, True), nn.Conv2d(ndf * mult, 1, 4, 1, 1)]  # fmt: skip
         super().__init__(*layers)
-
-
-def patch_output_size(size: int, n_layers: int) -> int:
-    """Side of the PatchGAN's logit map for a `size` x `size` input (< 1: the input is too small)."""
-    for _ in range(n_layers):
-        size = (size + 2 - 4) // 2 + 1
-    return size - 2  # two stride-1 4x4 convs with padding 1 each remove one pixel
-
-
-def unet_max_downs(size: int, limit: int = 8) -> int:
-    """The most U-Net halvings `size` allows (it must stay divisible by 2 at every level)."""
-    n = 0
-    while n < limit and size % 2 == 0 and size > 1:
-        size //= 2
-        n += 1
-    return n
-
-
-Init = Literal["normal", "xavier", "kaiming", "orthogonal"]
 
 
 def init_weights(module: nn.Module, kind: Init = "normal", gain: float = 0.02) -> None:

@@ -16,34 +16,44 @@ works. ganhub's `lsgan` carries Mao et al.'s factor 1/2 on each term while the o
 plain `MSELoss`; `LOSS_SCALE` undoes it, so lambda_a, lambda_identity and d_scale mean what they
 mean in the original and the default objective equals the original's value for value.
 
-pix2pix (`mode=paired`) is the engine's shared `PairedTranslationGAN` with a U-Net generator and
+pix2pix (`task=paired`) is the engine's shared `PairedTranslationGAN` with a U-Net generator and
 a PatchGAN on (input, output) pairs; this module only builds the networks and writes grids.
+
+Neither system samples from noise: both declare `samples=False` and the named interfaces of
+`ganhub_cyclegan.interfaces` ("translate", "cycle" for CycleGAN, "paired_eval" on the embedded
+data), which the translation metrics and `ganhub cyclegan translate` use. Both have the same
+`translate(images, direction)` and a `directions` tuple, so nothing needs to know which one
+it holds.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
-from ganhub_cyclegan.config import CycleGANConfig
+from ganhub_cyclegan.config import CycleGANConfig, unet_max_downs
 from ganhub_cyclegan.data import DomainData
+from ganhub_cyclegan.interfaces import CYCLE, DIRECTIONS, PAIRED_EVAL, TRANSLATE
 from ganhub_cyclegan.networks import (
     PatchDiscriminator,
     ResnetGenerator,
     UnetGenerator,
     init_weights,
-    unet_max_downs,
 )
 from ganhub_cyclegan.pool import ImagePool
 from torch import Tensor, nn
 
+from ganhub.capabilities import Capabilities
 from ganhub.data import BatchSource
 from ganhub.data.images import save_image_grid
 from ganhub.engine.context import TrainContext
 from ganhub.engine.paired import PairedTranslationGAN
 from ganhub.engine.system import BuildHints, GANSystem, Phase, PhaseOutput
+
+# the embedded data's name in `Capabilities.dataset` (digits and their restyled twins)
+EMBEDDED = "restyled_digits"
 
 # Multiplier on a registered loss so it matches the original's form (see the module docstring).
 LOSS_SCALE = {"lsgan": 2.0}
@@ -94,24 +104,57 @@ def _run_eval(module: nn.Module, x: Tensor, batch: int = 64) -> Tensor:
 
 
 class TranslationMixin:
-    """What both systems share: data access, held-out pairs, translation by direction."""
+    """What both systems share: data access, held-out pairs, the declaration, real samples."""
 
     config: CycleGANConfig
     domain_data: DomainData
+    # the directions `translate` accepts ("translate" interface)
+    directions: ClassVar[tuple[str, ...]] = ("AtoB",)
+    # interfaces besides "translate" and "paired_eval" this system provides
+    interfaces: ClassVar[tuple[str, ...]] = ()
 
     def data(self) -> BatchSource:
         """The training batches."""
         return self.domain_data.training()
 
     def heldout_pairs(self) -> tuple[Tensor, Tensor] | None:
-        """True (A, B) pairs for scoring, or None (folder data)."""
+        """True (input, target) pairs for scoring ("paired_eval"), or None (folder data)."""
         return self.domain_data.heldout()
 
+    def capabilities(self) -> Capabilities:
+        """Image translation, not sampling from noise; true held-out pairs on the embedded data."""
+        embedded = self.config.data.path is None
+        provides = {TRANSLATE, *self.interfaces} | ({PAIRED_EVAL} if embedded else set())
+        return Capabilities(
+            modality="image",
+            samples=False,
+            real_samples=True,
+            dataset=EMBEDDED if embedded else None,
+            task=self.config.task,
+            provides=frozenset(provides),
+        )
+
+    def real_samples(self, n: int, seed: int = 0) -> Tensor:
+        """Up to `n` training images of the target domain (what "AtoB" produces), on the CPU."""
+        source = self.domain_data.training()
+        n = min(n, source.n_targets)
+        idx = torch.randperm(source.n_targets, generator=torch.Generator().manual_seed(seed))[:n]
+        return source.gather(idx)
+
     def default_metrics(self) -> list[str]:
-        """PSNR/SSIM against true pairs where they exist (the embedded data)."""
-        if self.heldout_pairs() is None:
+        """PSNR/SSIM against true pairs where they exist (the embedded data), cycle L1 too."""
+        caps = self.capabilities()
+        if not caps.can(PAIRED_EVAL):
             return []
-        return ["translation_psnr_ssim"] + (["cycle_l1"] if self.config.mode == "unpaired" else [])
+        return ["translation_psnr_ssim"] + (["cycle_l1"] if caps.can(CYCLE) else [])
+
+    def check_direction(self, direction: str) -> None:
+        """A ValueError unless this system learned `direction`."""
+        if direction not in self.directions:
+            raise ValueError(
+                f"direction '{direction}': this {self.config.task} run translates "
+                f"{' or '.join(self.directions)}"
+            )
 
 
 class CycleGANSystem(TranslationMixin, GANSystem):
@@ -120,6 +163,8 @@ class CycleGANSystem(TranslationMixin, GANSystem):
     generator_names = ("G_AB", "G_BA")
     discriminator_names = ("D_A", "D_B")
     modality = "image"
+    directions = DIRECTIONS
+    interfaces = (CYCLE,)
 
     def __init__(self, config: CycleGANConfig, hints: BuildHints) -> None:
         super().__init__(config, hints)
@@ -196,12 +241,14 @@ class CycleGANSystem(TranslationMixin, GANSystem):
 
     def translate(self, images: Tensor, direction: str = "AtoB", use_ema: bool = True) -> Tensor:
         """G_AB(images) for AtoB, G_BA(images) for BtoA, in eval mode and without gradients."""
+        self.check_direction(direction)
         G = self.generator("G_AB" if direction == "AtoB" else "G_BA", use_ema=use_ema)
         return _run_eval(G, images.to(self.device))
 
     @torch.no_grad()
     def sample(self, n: int, *, seed: int | None = None, use_ema: bool = True) -> Tensor:
-        """G_AB applied to `n` preview A images (held-out digits or test/train files)."""
+        """G_AB applied to `n` preview A images (held-out digits or test/train files); not
+        drawn from noise (`samples=False`)."""
         a, _ = self.domain_data.preview(n, seed or 0)
         return self.translate(a, "AtoB", use_ema)
 
@@ -230,6 +277,7 @@ class Pix2PixSystem(TranslationMixin, PairedTranslationGAN):
     """pix2pix: U-Net G (skips at every level), PatchGAN D on (input, output) pairs, L1 x 100."""
 
     modality = "image"
+    directions = ("AtoB",)  # input -> target only
 
     def __init__(self, config: CycleGANConfig, hints: BuildHints) -> None:
         c = config.data.channels
@@ -243,25 +291,24 @@ class Pix2PixSystem(TranslationMixin, PairedTranslationGAN):
         )
         self.domain_data = DomainData(config)
 
+    def translate(  # type: ignore[override]  # the "translate" interface: a direction first
+        self, images: Tensor, direction: str = "AtoB", use_ema: bool = True
+    ) -> Tensor:
+        """G(images) for "AtoB" (input -> target), in eval mode and without gradients."""
+        self.check_direction(direction)
+        return super().translate(images, use_ema=use_ema)
+
     def sample(self, n: int, *, seed: int | None = None, use_ema: bool = True) -> Tensor:
-        """G applied to `n` preview inputs."""
+        """G applied to `n` preview inputs; not drawn from noise (`samples=False`)."""
         a, _ = self.domain_data.preview(n, seed or 0)
-        return _run_eval(self.generator(use_ema=use_ema), a.to(self.device))
+        return self.translate(a, "AtoB", use_ema)
 
     def write_samples(
         self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
     ) -> list[Path]:
         """A grid whose rows are input | G(input) | target."""
         a, b = self.domain_data.preview(n or PREVIEW, seed)
-        fake = _run_eval(self.generator(), a.to(self.device))
-        grid = torch.stack([a.float().to(fake.device), fake, b.float().to(fake.device)], 1).flatten(
-            0, 1
-        )
+        fake = self.translate(a, "AtoB")
+        columns = [a.float().to(fake.device), fake, b.float().to(fake.device)]
+        grid = torch.stack(columns, 1).flatten(0, 1)
         return [save_image_grid(grid, directory / f"{stem}.png", nrow=3)]
-
-
-def translation_system(system: GANSystem) -> CycleGANSystem | Pix2PixSystem:
-    """`system` if it belongs to the cyclegan domain, else a TypeError."""
-    if not isinstance(system, CycleGANSystem | Pix2PixSystem):
-        raise TypeError(f"not a cyclegan system: {type(system).__name__}")
-    return system

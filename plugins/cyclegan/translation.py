@@ -1,8 +1,11 @@
-"""Translation with a trained run: the Python API behind `ganhub translate`.
+"""Translation with a trained run: the Python API behind `ganhub cyclegan translate`.
 
 from ganhub_cyclegan import Translator, translate
 translate("runs/cyclegan-...", "photos/", direction="AtoB", out="out/")   # files -> PNGs
 Translator("runs/cyclegan-...")(images, "BtoA")                          # tensors in [-1, 1]
+
+A run is opened with `ganhub.load(run_dir, plugin="cyclegan")` (weights only; the training
+data need not exist any more) and used through the "translate" interface it declares.
 """
 
 from __future__ import annotations
@@ -10,67 +13,42 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import torch
 from ganhub_cyclegan.config import CycleGANConfig
 from ganhub_cyclegan.data import read_image, resize
-from ganhub_cyclegan.networks import unet_max_downs
-from ganhub_cyclegan.system import CycleGANSystem, Pix2PixSystem
+from ganhub_cyclegan.interfaces import DIRECTIONS, TRANSLATE, Translating
 from torch import Tensor
 
 from ganhub.data.images import list_images
 from ganhub.errors import UsageError
 
-DIRECTIONS = ("AtoB", "BtoA")
-
-
-def load_run(
-    run_dir: str | Path, device: str = "cpu"
-) -> tuple[CycleGANSystem | Pix2PixSystem, CycleGANConfig]:
-    """The system of a cyclegan run directory with its latest weights (no training data needed)."""
-    from ganhub.config.resolve import resolve
-    from ganhub.engine import checkpoint
-    from ganhub.engine.environment import select_device
-    from ganhub.engine.run import prepare_system
-    from ganhub.plugins import get_hub
-
-    run_dir = Path(run_dir)
-    saved = run_dir / "config.yaml"
-    if not saved.is_file():
-        raise UsageError(f"'{run_dir}' is not a ganhub run directory (no config.yaml)")
-    hub = get_hub()
-    # data.path=null: translating must not depend on the training folders still existing
-    config = resolve([f"config={saved}", "data.path=null"], hub=hub)
-    if not isinstance(config, CycleGANConfig):
-        raise UsageError(f"'{run_dir}' is a {config.plugin} run; translate needs a cyclegan run")
-    path = checkpoint.latest(run_dir / "checkpoints")
-    if path is None:
-        raise UsageError(f"'{run_dir}' has no checkpoint yet")
-    torch_device = select_device(device)
-    system, _ = prepare_system(config, hub, torch_device)
-    _, weights, _ = checkpoint.load(path)
-    system.load_state_dict({k: v.to(torch_device) for k, v in weights.items()})
-    system.eval()
-    assert isinstance(system, CycleGANSystem | Pix2PixSystem)
-    return system, config
+PLUGIN = "cyclegan"
 
 
 class Translator:
     """A trained cyclegan run ready to translate image tensors or files."""
 
     def __init__(self, run_dir: str | Path, device: str = "cpu") -> None:
-        self.system, self.config = load_run(run_dir, device)
+        from ganhub.api import load
+
+        self.model = load(run_dir, device=device, plugin=PLUGIN)
+        if not self.model.system.capabilities().can(TRANSLATE):
+            raise UsageError(f"'{run_dir}' holds a system that does not translate")
+        self.system = cast(Translating, self.model.system)
+        self.config = cast(CycleGANConfig, self.model.config)
 
     @property
     def directions(self) -> tuple[str, ...]:
         """Directions this run learned: both for CycleGAN, AtoB (input -> target) for pix2pix."""
-        return DIRECTIONS if isinstance(self.system, CycleGANSystem) else ("AtoB",)
+        return self.system.directions
 
     def check_direction(self, direction: str) -> None:
         """A UsageError unless the run learned `direction`."""
         if direction not in self.directions:
             hint = (
-                "; a mode=paired run learns its input -> target direction only"
+                f"; a task={self.config.task} run learns its input -> target direction only"
                 if direction in DIRECTIONS
                 else ""
             )
@@ -80,24 +58,16 @@ class Translator:
 
     def check_size(self, size: int) -> None:
         """A UsageError unless the generator can translate size x size images."""
-        step = 4
-        if self.config.generator_kind() == "unet":
-            step = 2 ** (
-                self.config.model.unet_downs or unet_max_downs(self.config.model.image_size)
-            )
+        step = self.config.size_step()
         if size < step or size % step:
             raise UsageError(f"--size {size}: this run's generator needs a multiple of {step}")
 
     def __call__(self, images: Tensor, direction: str = "AtoB", batch_size: int = 16) -> Tensor:
         """Translate (N, C, H, W) images in [-1, 1]; returns float images in [-1, 1] on the CPU."""
         self.check_direction(direction)
-        outs = []
-        for chunk in images.split(batch_size):
-            if isinstance(self.system, CycleGANSystem):
-                outs.append(self.system.translate(chunk, direction).cpu())
-            else:
-                outs.append(self.system.translate(chunk).cpu())
-        return torch.cat(outs)
+        return torch.cat(
+            [self.system.translate(chunk, direction).cpu() for chunk in images.split(batch_size)]
+        )
 
     def translate_files(
         self, inputs: Sequence[Path], out: Path, direction: str = "AtoB", size: int | None = None,

@@ -1,4 +1,4 @@
-"""The cyclegan plugin: pool, schedule, loss weights, data, translate, resume, both modes."""
+"""The cyclegan plugin: pool, schedule, loss weights, data, translate, resume, both tasks."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import importlib.util
 import random
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -25,13 +26,20 @@ from ganhub_cyclegan.pool import ImagePool
 from PIL import Image
 
 import ganhub
+from ganhub.capabilities import Capabilities
 from ganhub.config.resolve import resolve
 from ganhub.data.images import list_images
 from ganhub.engine import checkpoint
 from ganhub.engine.loop import fit
-from ganhub.wiring import make_run
 from ganhub.errors import ConfigError, UsageError
 from ganhub.plugins import get_hub
+from ganhub.testing import check_domain, check_metric
+from ganhub.wiring import make_run
+
+from ..conftest import TINY_TOY
+
+if TYPE_CHECKING:
+    from ganhub.engine.run import Run
 
 TINY = [
     "plugin=cyclegan", "model.image_size=16", "model.ngf=4", "model.ndf=4", "model.n_layers_d=2",
@@ -120,9 +128,12 @@ def test_pool_size_zero_passes_through_and_pool_state_round_trips() -> None:
 # -- config and schedule ---------------------------------------------------------------------
 
 
+TINY_NO_STEPS = [a for a in TINY if not a.startswith("trainer.steps=")]
+
+
 def test_epochs_set_steps_and_the_decay_start() -> None:
     cfg = resolve(
-        [*TINY, "data.n_test=2500", "trainer.batch_size=500", "epochs=3", "epochs_decay=1"]
+        [*TINY_NO_STEPS, "data.n_test=2500", "trainer.batch_size=500", "epochs=3", "epochs_decay=1"]
     )
     assert cfg.trainer.steps == 4 * 2500 // 500
     lr = get_hub().tricks.get("lr_schedule")(cfg.trick.lr_schedule, cfg)
@@ -158,22 +169,46 @@ def run_step(run: Run) -> None:
         (["model.n_layers_d=4"], r"model.n_layers_d=4 leaves no patch on a 16 px image"),
         (["epochs=3"], r"epochs and epochs_decay go together"),
         (
-            ["trick.lr_schedule.start=0.2"],
-            r"trick.lr_schedule.start=0.2: cyclegan sets it from decay_start",
+            ["trainer.steps=2", "epochs=3", "epochs_decay=1"],
+            r"trainer.steps=2 and epochs=3 epochs_decay=1 both set the run length",
         ),
         (
-            ["mode=paired", "model.unet_downs=5"],
+            ["decay_start=0.3", "trick.lr_schedule.start=0.2"],
+            r"trick.lr_schedule.start=0.2 and decay_start \(decay from 0.3\) disagree",
+        ),
+        (
+            ["epochs=3", "epochs_decay=1", "trick.lr_schedule.start=0.5"],
+            r"trick.lr_schedule.start=0.5 and epochs/epochs_decay \(decay from 0.75\) disagree",
+        ),
+        (
+            ["epochs=1", "epochs_decay=1", "decay_start=0.3"],
+            r"decay_start=0.3 and epochs=1 epochs_decay=1 \(decay from 0.5\) both place",
+        ),
+        (["epochs=1", "epochs_decay=0"], r"epochs_decay=0 keeps the learning rate constant"),
+        (
+            ["task=paired", "model.unet_downs=5"],
             r"model.unet_downs=5: 16 px halves evenly at most 4 times",
         ),
+        (["mode=paired"], r"^mode=paired: the key was renamed task; write task=paired$"),
     ],
 )
 def test_config_errors_name_the_key(overrides: list[str], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
-        resolve([*TINY, *overrides])
+        resolve([*TINY_NO_STEPS, *overrides])
 
 
-def test_mode_defaults_follow_the_original() -> None:
-    cyc, pix = resolve([*TINY]), resolve([*TINY, "mode=paired"])
+def test_schedule_start_defaults_and_a_direct_start_is_kept() -> None:
+    assert resolve(TINY).trick.lr_schedule.start == 0.5
+    assert resolve([*TINY, "decay_start=0.3"]).trick.lr_schedule.start == 0.3
+    direct = resolve([*TINY, "trick.lr_schedule.start=0.2"])  # given directly: it stands
+    assert direct.trick.lr_schedule.start == 0.2 and direct.decay_start is None
+    # no schedule: no options of it in the config, the run length from epochs all the same
+    flat = resolve([*TINY_NO_STEPS, "tricks=[]", "epochs=1", "epochs_decay=0"])
+    assert flat.trainer.steps == (5000 - 16) // 2 and "lr_schedule" not in flat.trick.model_dump()
+
+
+def test_task_defaults_follow_the_original() -> None:
+    cyc, pix = resolve([*TINY]), resolve([*TINY, "task=paired"])
     assert (cyc.loss, cyc.generator_kind(), cyc.norm_kind(), cyc.use_dropout()) == (
         "lsgan",
         "resnet_6blocks",
@@ -197,6 +232,7 @@ def test_mode_defaults_follow_the_original() -> None:
         100,
     )
     assert cyc.optim.G.lr == cyc.optim.D.lr == 2e-4 and cyc.optim.G.betas == (0.5, 0.999)
+    assert resolve([*TINY, "task=paired", "loss=hinge"]).loss == "hinge"  # the user's choice wins
 
 
 # -- losses ------------------------------------------------------------------------------------
@@ -365,7 +401,7 @@ def test_paired_folder_shares_crop_and_flip(workdir: Path) -> None:
     for i in range(4):
         _png(workdir / "pairs" / "train" / f"{i}.png", image)
     for direction, (ca, cb) in (("AtoB", (0, 1)), ("BtoA", (1, 0))):
-        run = make_run(resolve([*TINY, "mode=paired", f"data.path={workdir / 'pairs'}", f"data.direction={direction}",
+        run = make_run(resolve([*TINY, "task=paired", f"data.path={workdir / 'pairs'}", f"data.direction={direction}",
                            "data.load_size=20"]))  # fmt: skip
         seen_flip = set()
         batches = run.system.data().batches(2, torch.device("cpu"), seed=0)
@@ -389,9 +425,9 @@ def test_folder_errors_are_one_line_naming_the_problem(workdir: Path, cli) -> No
     with pytest.raises(ConfigError, match=r"trainB/ holds no images"):
         resolve([*TINY, f"data.path={root}"])
     with pytest.raises(
-        ConfigError, match=r"mode=paired needs train/ inside it; missing train/; it has trainA/"
+        ConfigError, match=r"task=paired needs train/ inside it; missing train/; it has trainA/"
     ):
-        resolve([*TINY, "mode=paired", f"data.path={root}"])
+        resolve([*TINY, "task=paired", f"data.path={root}"])
     code, _, err = cli("run", *TINY, f"data.path={root}")
     assert code == 2 and err.count("\n") == 1 and "trainB/ holds no images" in err
 
@@ -426,17 +462,17 @@ def test_psnr_and_ssim_match_scikit_image() -> None:
 # -- training, samples, translate, resume ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["unpaired", "paired"])
-def test_each_mode_trains_samples_and_scores(workdir: Path, mode: str) -> None:
-    summary = ganhub.train([*TINY, f"mode={mode}", "trainer.steps=3"])
+@pytest.mark.parametrize("task", ["unpaired", "paired"])
+def test_each_task_trains_samples_and_scores(workdir: Path, task: str) -> None:
+    summary = ganhub.train([*TINY, f"task={task}", "trainer.steps=3"])
     assert summary["steps"] == 3
     grid = Image.open(summary["samples"][0])
-    columns = 6 if mode == "unpaired" else 3
+    columns = 6 if task == "unpaired" else 3
     assert grid.size == (2 + columns * 18, 2 + 8 * 18)  # 8 rows of 16 px images, 2 px padding
     m = summary["metrics"]
     assert m["n_pairs"] == 16 and 0 < m["ssim_identity_AtoB"] < 1
-    assert ("cycle_l1_A" in m) == (mode == "unpaired") and ("psnr_BtoA" in m) == (
-        mode == "unpaired"
+    assert ("cycle_l1_A" in m) == (task == "unpaired") and ("psnr_BtoA" in m) == (
+        task == "unpaired"
     )
     run_dir = Path(summary["run_dir"])
     assert "loss/G" in (run_dir / "metrics.jsonl").read_text()
@@ -446,8 +482,8 @@ def test_translate_cli_and_python_api(workdir: Path, cli) -> None:  # type: igno
     run_dir = Path(ganhub.train([*TINY, "name=t"])["run_dir"])
     _png(workdir / "in" / "x" / "one.png", _solid(20, 20, (200, 30, 30)))
     _png(workdir / "in" / "two.jpg", _solid(10, 30, (30, 30, 200)))
-    code, out, _ = cli("translate", str(run_dir), "--input", str(workdir / "in"), "--direction", "BtoA",
-                       "--out", str(workdir / "out"))  # fmt: skip
+    code, out, _ = cli("cyclegan", "translate", str(run_dir), "--input", str(workdir / "in"),
+                       "--direction", "BtoA", "--out", str(workdir / "out"))  # fmt: skip
     assert code == 0 and "wrote 2 translated image(s)" in out
     written = sorted(
         p.relative_to(workdir / "out").as_posix() for p in list_images(workdir / "out")
@@ -460,24 +496,47 @@ def test_translate_cli_and_python_api(workdir: Path, cli) -> None:  # type: igno
     assert torch.allclose(y, translator.system.G_BA(x), atol=1e-6)
     paths = translate(run_dir, workdir / "in" / "two.jpg", "AtoB", workdir / "api", size=24)
     assert [p.name for p in paths] == ["two.png"] and Image.open(paths[0]).size == (24, 24)
-    code, _, err = cli("translate", str(run_dir), "--input", str(workdir / "missing"))
+    code, _, err = cli("cyclegan", "translate", str(run_dir), "--input", str(workdir / "missing"))
     assert code == 2 and "--input" in err and "does not exist" in err
-    code, _, err = cli("translate", str(run_dir), "--input", str(workdir / "in"), "--size", "18")
+    code, _, err = cli("cyclegan", "translate", str(run_dir), "--input", str(workdir / "in"),
+                       "--size", "18")  # fmt: skip
     assert code == 2 and "multiple of 4" in err
     _png(workdir / "in" / "two.png", _solid(8, 8, (0, 0, 0)))  # two.jpg and two.png -> two.png
-    code, _, err = cli("translate", str(run_dir), "--input", str(workdir / "in"))
+    code, _, err = cli("cyclegan", "translate", str(run_dir), "--input", str(workdir / "in"))
     assert code == 2 and "would both be written to" in err
-    code, out, _ = cli("translate", "--help")
+    code, out, _ = cli("cyclegan", "translate", "--help")
     assert code == 0 and "--direction [AtoB|BtoA]" in out and "RUN_DIR" in out
+    code, out, _ = cli("cyclegan", "--help")
+    assert code == 0 and "translate" in out
+
+
+def test_the_old_translate_command_still_works_with_a_notice(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    run_dir = Path(ganhub.train([*TINY, "trainer.steps=1"])["run_dir"])
+    _png(workdir / "one.png", _solid(16, 16, (200, 30, 30)))
+    code, out, err = cli("translate", str(run_dir), "--input", str(workdir / "one.png"),
+                         "--out", str(workdir / "out"))  # fmt: skip
+    assert code == 0 and "wrote 1 translated image(s)" in out
+    assert err.count("\n") == 1 and "use 'ganhub cyclegan translate'" in err
+    assert (workdir / "out" / "one.png").is_file()
+
+
+def test_translate_refuses_a_run_of_another_domain(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    run_dir = Path(ganhub.train([*TINY_TOY, "trainer.steps=2"])["run_dir"])
+    _png(workdir / "one.png", _solid(16, 16, (1, 2, 3)))
+    code, _, err = cli("cyclegan", "translate", str(run_dir), "--input", str(workdir / "one.png"))
+    assert code == 2 and "is a 'toy2d' run; this command needs a 'cyclegan' run" in err
 
 
 def test_translate_refuses_the_unlearned_direction_of_a_paired_run(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    run_dir = Path(ganhub.train([*TINY, "mode=paired", "trainer.steps=1"])["run_dir"])
+    run_dir = Path(ganhub.train([*TINY, "task=paired", "trainer.steps=1"])["run_dir"])
     _png(workdir / "one.png", _solid(16, 16, (1, 2, 3)))
     code, _, err = cli(
-        "translate", str(run_dir), "--input", str(workdir / "one.png"), "--direction", "BtoA"
-    )
-    assert code == 2 and "mode=paired run learns its input -> target direction only" in err
+        "cyclegan", "translate", str(run_dir), "--input", str(workdir / "one.png"),
+        "--direction", "BtoA",
+    )  # fmt: skip
+    assert code == 2 and "task=paired run learns its input -> target direction only" in err
+    with pytest.raises(ValueError, match="direction 'BtoA': this paired run translates AtoB"):
+        Translator(run_dir).system.translate(torch.zeros(1, 3, 16, 16), "BtoA")
 
 
 def test_resume_continues_exactly_with_the_pools(workdir: Path) -> None:
@@ -502,3 +561,81 @@ def test_resume_continues_exactly_with_the_pools(workdir: Path) -> None:
     assert full_state.keys() == part_state.keys()
     for key in full_state:
         assert torch.equal(full_state[key], part_state[key]), key
+
+
+# -- the contract: declared capabilities, metrics by declaration, the kit ---------------------
+
+
+def test_both_systems_declare_translation_not_sampling(workdir: Path) -> None:
+    for task, provides in (
+        ("unpaired", {"translate", "cycle", "paired_eval"}),
+        ("paired", {"translate", "paired_eval"}),
+    ):
+        system = make_run(resolve([*TINY, f"task={task}"])).system
+        caps = system.capabilities()
+        assert (caps.modality, caps.samples, caps.real_samples, caps.task) == (
+            "image",
+            False,
+            True,
+            task,
+        )
+        assert caps.provides == provides and caps.dataset == "restyled_digits"
+        # real samples are target-domain images: what the "AtoB" translation produces
+        real = system.real_samples(3, seed=0)
+        a, b = system.heldout_pairs()
+        assert real.shape == (3, *b.shape[1:]) and system.translate(a[:3]).shape == real.shape
+        assert system.directions == (("AtoB", "BtoA") if task == "unpaired" else ("AtoB",))
+
+
+def test_folder_runs_declare_no_held_out_pairs(workdir: Path) -> None:
+    root = _unaligned(workdir / "data")
+    system = make_run(resolve([*TINY, f"data.path={root}", "data.load_size=18"])).system
+    caps = system.capabilities()
+    assert caps.provides == {"translate", "cycle"} and caps.dataset is None
+    assert system.default_metrics() == []
+    real = system.real_samples(10, seed=0)  # the 5 B images, not 10 with repeats
+    assert real.shape == (5, 3, 16, 16) and (real[:, 2] > 0.9).all()
+    assert system.data().fingerprint()["files"]
+
+
+def test_the_metrics_decide_from_the_declaration_alone() -> None:
+    hub = get_hub()
+    psnr_ssim, cycle = hub.metrics.get("translation_psnr_ssim"), hub.metrics.get("cycle_l1")
+    both = frozenset({"translate", "paired_eval", "cycle"})
+    assert psnr_ssim.supports(Capabilities("image", samples=False, provides=both))
+    assert cycle.supports(Capabilities("image", samples=False, provides=both))
+    one_way = frozenset({"translate", "paired_eval"})
+    assert psnr_ssim.supports(Capabilities("image", provides=one_way))
+    assert not cycle.supports(Capabilities("image", provides=one_way))
+    assert not psnr_ssim.supports(Capabilities("image", provides=frozenset({"translate"})))
+    assert not psnr_ssim.supports(Capabilities("image"))  # an image generator: nothing to score
+
+
+@pytest.mark.parametrize("task", ["unpaired", "paired"])
+def test_the_metrics_keep_the_metric_contract(workdir: Path, task: str) -> None:
+    system = make_run(resolve([*TINY, f"task={task}"])).system
+    for name in system.default_metrics():
+        values = check_metric(get_hub().metrics.get(name), system, n_samples=8)
+        assert values
+
+
+@pytest.mark.slow
+def test_the_paired_task_keeps_the_domain_contract(workdir: Path) -> None:
+    check_domain("cyclegan", ["preset=tiny", "task=paired"], workdir=workdir)
+
+
+def test_a_saved_config_is_not_derived_again(workdir: Path) -> None:
+    """Reopening a run uses its saved config as is: no defaults derived, no folder scanned."""
+    root = _unaligned(workdir / "data")
+    args = [*TINY_NO_STEPS, f"data.path={root}", "data.load_size=18", "trainer.batch_size=1"]
+    summary = ganhub.train([*args, "epochs=0.4", "epochs_decay=0.4", "name=e"])
+    assert summary["steps"] == 4  # 0.8 passes over the larger domain's 5 images
+    run_dir = Path(summary["run_dir"])
+    saved = (run_dir / "config.yaml").read_text()
+    assert "epochs: 0.4" in saved and "start: 0.5" in saved
+    for f in sorted(root.rglob("*.*")):
+        f.unlink()  # the training data is gone
+    model = ganhub.load(run_dir, plugin="cyclegan")
+    assert model.config.trainer.steps == 4 and model.step == 4
+    x = torch.zeros(1, 3, 16, 16)
+    assert Translator(run_dir)(x, "BtoA").shape == (1, 3, 16, 16)

@@ -1,4 +1,5 @@
-"""`ganhub translate`: added through `register_commands`; torch is imported only when it runs."""
+"""`ganhub cyclegan translate`: added through `register_commands`; torch is imported only when it
+runs. `ganhub translate` stays one release as a deprecated alias."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ from pathlib import Path
 
 import click
 
+from ganhub.clikit import HELP, RUN_DIR, deprecated_alias, domain_group
 
-@click.command(name="translate", context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+
+@click.command(name="translate", context_settings=HELP)
+@click.argument("run_dir", type=RUN_DIR)
 @click.option("--input", "inputs", required=True, type=click.Path(path_type=Path),
               help="An image file, or a folder of images (searched recursively).")  # fmt: skip
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True,
-              help="AtoB uses G_AB, BtoA uses G_BA; a mode=paired run has AtoB only.")  # fmt: skip
+              help="AtoB uses G_AB, BtoA uses G_BA; a task=paired run has AtoB only.")  # fmt: skip
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder for the PNGs  [default: RUN_DIR/translated_<direction>]")  # fmt: skip
 @click.option("--size", type=int, default=None,
@@ -32,7 +35,7 @@ def translate_command(
     """Translate images with a trained cyclegan run.
 
     \b
-    ganhub translate RUN_DIR --input DIR_OR_FILE [--direction AtoB|BtoA] [--out DIR]
+    ganhub cyclegan translate RUN_DIR --input DIR_OR_FILE [--direction AtoB|BtoA] [--out DIR]
     Writes one PNG per input image (same name, sub-folders kept) at the run's image size.
     """
     from ganhub_cyclegan.translation import translate
@@ -42,3 +45,12 @@ def translate_command(
     )
     where = out if out is not None else run_dir / f"translated_{direction}"
     click.echo(f"ganhub: wrote {len(paths)} translated image(s) to {where}")
+
+
+def register(cli: click.Group) -> None:
+    """`ganhub cyclegan translate`, and `ganhub translate` for one more release."""
+    group = domain_group(
+        cli, "cyclegan", "Commands of the cyclegan domain (CycleGAN and pix2pix translation)."
+    )
+    group.add_command(translate_command)
+    deprecated_alias(cli, "translate", translate_command, "cyclegan translate")

@@ -1,0 +1,56 @@
+"""The named interfaces the cyclegan domain's systems declare in `Capabilities.provides`.
+
+Metrics and commands written against these names work for any system that declares them (a
+third-party translator included); they read the declaration, never a system's class. Each
+name promises the methods below. This module imports no torch.
+
+translate    `translate(images, direction="AtoB", use_ema=True) -> Tensor`: images
+             (N, C, H, W) in [-1, 1] translated in eval mode without gradients, float, on the
+             system's device; `directions` lists the directions it learned ("AtoB" is the
+             input -> target direction; a CycleGAN also has "BtoA"). Any other direction is
+             a ValueError.
+cycle        both "AtoB" and "BtoA", trained as each other's inverse (cycle consistency), so
+             a round trip A -> B -> A should give A back.
+paired_eval  `heldout_pairs() -> (inputs, targets)`: true pairs never trained on, (N, C, H, W)
+             each in [-1, 1] on the CPU, in the "AtoB" direction (the embedded data's digits).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
+
+TRANSLATE = "translate"
+CYCLE = "cycle"
+PAIRED_EVAL = "paired_eval"
+
+DIRECTIONS = ("AtoB", "BtoA")
+
+
+class Translating(Protocol):
+    """What `translate` promises (see the module doc)."""
+
+    directions: ClassVar[tuple[str, ...]]
+
+    @property
+    def device(self) -> torch.device:
+        """Where the system's weights are."""
+        ...
+
+    def translate(self, images: Tensor, direction: str = "AtoB", use_ema: bool = True) -> Tensor:
+        """Translate images in one of `directions`."""
+        ...
+
+
+class PairedEval(Translating, Protocol):
+    """What `translate` and `paired_eval` promise together (see the module doc)."""
+
+    def heldout_pairs(self) -> tuple[Tensor, Tensor] | None:
+        """True (input, target) pairs never trained on."""
+        ...
+
+
+__all__ = ["CYCLE", "DIRECTIONS", "PAIRED_EVAL", "TRANSLATE", "PairedEval", "Translating"]
