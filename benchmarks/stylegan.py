@@ -21,6 +21,7 @@ import argparse
 import os
 import tempfile
 import time
+from typing import Any
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI: no spinning on a shared CPU
 
@@ -32,15 +33,15 @@ from ganhub.engine.run import Run
 from ganhub.wiring import make_run
 
 
-def make_run(overrides: list[str], out: str) -> Run:
+def build_run(overrides: list[str], out: str) -> Run:
     """A stylegan Run with no I/O besides its run directory."""
     return make_run(resolve(["plugin=stylegan", "trainer.progress=false", "loggers=[]",
-                        f"out_dir={out}", *overrides]))  # fmt: skip
+                             f"out_dir={out}", *overrides]))  # fmt: skip
 
 
 def s_per_kimg(overrides: list[str], steps: int, out: str) -> tuple[float, float]:
     """(wall, CPU) seconds per 1000 training images after a short warm-up."""
-    run = make_run(overrides, out)
+    run = build_run(overrides, out)
     batches = run.batches()
     train_steps(run, batches, 16)  # past the first lazy R1 and path-length steps
     sync = torch.cuda.synchronize if run.device.type == "cuda" else (lambda: None)
@@ -58,10 +59,10 @@ def speed(args: argparse.Namespace) -> None:
     if args.only in ("all", "cpu"):
         rows += [
             ("32x32 small (default), batch 32", ["device=cpu"]),
-            ("64x64 small, batch 32", ["device=cpu", "model.resolution=64"]),
+            ("64x64 small, batch 32", ["device=cpu", "model.image_size=64"]),
         ]
     if args.only in ("all", "cuda") and torch.cuda.is_available():
-        gpu = ["preset=auto", "model.resolution=256", "trainer.batch_size=32", "device=cuda"]
+        gpu = ["preset=auto", "model.image_size=256", "trainer.batch_size=32", "device=cuda"]
         rows += [
             ("256x256 auto, batch 32, fp32 (CUDA)", [*gpu, "model.fp16_res=0"]),
             ("256x256 auto, batch 32, mixed fp16_res=4 (CUDA)", [*gpu, "model.fp16_res=4"]),
@@ -102,10 +103,10 @@ def fd(args: argparse.Namespace) -> None:
                  f"device={args.device}", *args.set]  # fmt: skip
     label = args.label or (" ".join(args.set) or "default")
     with tempfile.TemporaryDirectory() as out:
-        run = make_run(overrides, out)
+        run = build_run(overrides, out)
         batches = run.batches()
         batch = run.config.trainer.batch_size
-        ada = getattr(run.system, "ada", None)
+        ada: Any = next((t for t in run.tricks if t.name == "ada"), None)  # the core trick
         print(f"{label}: {run.device}, batch {batch}, overrides: {' '.join(args.set) or 'none'}")
         print("| step | kimg | train s | FD G | FD G_ema | ADA p |")
         print("|------|------|---------|------|----------|-------|", flush=True)

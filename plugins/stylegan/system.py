@@ -1,13 +1,15 @@
-"""The StyleGAN2 system: phases Dmain, Dreg (lazy R1), Gmain, Greg (lazy path length).
+"""The StyleGAN2 system: phases Dmain, Gmain, Greg (lazy path length); R1 and ADA are tricks.
 
 As in StyleGAN2-ADA's `training/loss.py`, each phase is its own optimizer step:
-  Dmain  every step        logistic loss on ADA-augmented reals and fakes (fakes without graph)
-  Dreg   every r1_interval gamma/2 * ||grad_x D(aug(x))||^2 on reals, times the interval
+  Dmain  every step        logistic loss on reals and fakes (fakes without graph)
+  Dr1    every 16 steps    added by the core `r1` trick (trick.r1.interval): R1 on the reals
+                           Dmain saw, times the interval, with the D optimizer's lazy correction
   Gmain  every step        non-saturating loss on fresh fakes with style mixing
   Greg   every pl_interval path-length penalty on a smaller batch, times the interval
-The lazy phases' optimizer settings get the k/(k+1) correction in `configure_optimizers`.
-All state a resume needs (w_avg, path-length mean, ADA p, EMA weights) lives in buffers or
-modules, so the engine's checkpoint carries it.
+Every D input goes through `ctx.discriminate`, so the core `ada` trick (or `diffaug`) augments
+it; Dmain hands ADA its real logits in `Pair.real_logits`. The lazy path-length phase's k/(k+1)
+correction of G's optimizer is in `configure_optimizers`. All state a resume needs (w_avg,
+path-length mean, EMA weights) lives in buffers or modules; ADA's p is the trick's state.
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ganhub_stylegan.ada import AdaptiveAugment
 from ganhub_stylegan.config import StyleGANConfig
 from ganhub_stylegan.data import ImageFiles, embedded
 from ganhub_stylegan.networks import Discriminator, Generator, mix_styles
 from torch import Tensor, nn
 
+from ganhub.capabilities import Capabilities
 from ganhub.data import BatchSource, LoaderBatches, TensorBatches
 from ganhub.data.images import save_image_grid
 from ganhub.engine.context import TrainContext
@@ -30,8 +32,13 @@ from ganhub.engine.diagnostics import d_stats
 from ganhub.engine.system import BuildHints, GANSystem, Pair, Phase, PhaseOutput
 
 
+def _images(batch: Any) -> Tensor:
+    """The images of a batch (embedded and folder data are image tensors)."""
+    return batch[0] if isinstance(batch, tuple | list) else batch
+
+
 class StyleGANSystem(GANSystem):
-    """StyleGAN2 G (mapping + skip synthesis), residual D, ADA, lazy R1 and path length."""
+    """StyleGAN2 G (mapping + skip synthesis), residual D, lazy path length."""
 
     modality = "image"
 
@@ -39,51 +46,39 @@ class StyleGANSystem(GANSystem):
         super().__init__(config, hints)
         m, data = config.model, config.data
         self.channels = data.channels if data.source == "folder" else 1
-        self.G = Generator(m.z_dim, m.w_dim, m.map_layers, m.resolution, self.channels,
+        self.G = Generator(m.z_dim, m.w_dim, m.map_layers, m.image_size, self.channels,
                            m.channel_base, m.channel_max, m.fp16_res, m.map_lr_mul,
                            m.noise)  # fmt: skip
-        self.D = Discriminator(m.resolution, self.channels, m.channel_base, m.channel_max,
+        self.D = Discriminator(m.image_size, self.channels, m.channel_base, m.channel_max,
                                m.fp16_res, m.mbstd_group)  # fmt: skip
-        a = config.ada
-        self.ada = (
-            AdaptiveAugment(a.ops, a.target, a.interval, a.kimg, a.p_init) if a.enabled else None
-        )
         self.register_buffer("pl_mean", torch.zeros(()))
-        obj = config.objective
-        self.r1_gamma = config.r1_gamma()
-        self.obj = obj
+        self.obj = config.objective
 
     # -- training ---------------------------------------------------------------------
 
     def phases(self) -> list[Phase]:
-        """Dmain, Dreg (lazy R1), Gmain, Greg (lazy path length; absent when pl_weight=0)."""
+        """Dmain, Gmain, Greg (lazy path length; absent when pl_weight=0). The `r1` trick
+        inserts its lazy Dr1 phase after Dmain."""
         obj = self.obj
-        phases = [Phase("Dmain", "D", self.d_main)]
-        if self.r1_gamma > 0:
-            phases.append(Phase("Dreg", "D", self.d_reg, interval=obj.r1_interval))
-        phases.append(Phase("Gmain", "G", self.g_main))
+        phases = [Phase("Dmain", "D", self.d_main), Phase("Gmain", "G", self.g_main)]
         if obj.pl_weight > 0:
             phases.append(Phase("Greg", "G", self.g_reg, interval=obj.pl_interval))
         return phases
 
     def configure_optimizers(self, optimizers: dict[str, torch.optim.Optimizer]) -> None:
-        """Lazy regularisation correction: lr * k/(k+1), betas ** (k/(k+1)) (StyleGAN2 App. B)."""
-        if not self.obj.lazy_correction:
-            return
-        intervals = {"D": self.obj.r1_interval if self.r1_gamma > 0 else None,
-                     "G": self.obj.pl_interval if self.obj.pl_weight > 0 else None}  # fmt: skip
-        for group, k in intervals.items():
-            if k is None or group not in optimizers:
-                continue
-            ratio = k / (k + 1)
-            for pg in optimizers[group].param_groups:
-                pg["lr"] = pg["lr"] * ratio
-                if "betas" in pg:
-                    pg["betas"] = tuple(b**ratio for b in pg["betas"])
+        """Lazy path length: G's lr * k/(k+1), betas ** (k/(k+1)) (StyleGAN2 App. B).
 
-    def augment(self, x: Tensor) -> Tensor:
-        """ADA on a discriminator input (identity when ADA is off)."""
-        return self.ada(x) if self.ada is not None else x
+        Greg is a phase of its own even at k=1 (two G steps per step: ratio 1/2, as in
+        StyleGAN2-ADA). D's correction for lazy R1 is the `r1` trick's
+        (trick.r1.lazy_correction)."""
+        k = self.obj.pl_interval
+        if not self.obj.lazy_correction or self.obj.pl_weight <= 0:
+            return
+        ratio = k / (k + 1)
+        for pg in optimizers["G"].param_groups:
+            pg["lr"] = pg["lr"] * ratio
+            if "betas" in pg:
+                pg["betas"] = tuple(b**ratio for b in pg["betas"])
 
     def latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n latent vectors z ~ N(0, I)."""
@@ -98,47 +93,29 @@ class StyleGANSystem(GANSystem):
         return ws
 
     def d_main(self, batch: Any, ctx: TrainContext) -> PhaseOutput:
-        """Logistic D loss on augmented reals and fakes; feeds ADA's sign(D(real))."""
-        real = batch[0] if isinstance(batch, tuple | list) else batch
+        """Logistic D loss on reals and fakes through the D-input tricks (ADA); hands the
+        r1 trick the inputs and ADA the real logits."""
+        real = _images(batch)
         with torch.no_grad():
             fake = self.G.synthesis(self.mixed_ws(len(real), update_w_avg=True))
-        real_logits = ctx.discriminate(self.D, self.augment(real))
-        fake_logits = ctx.discriminate(self.D, self.augment(fake))
+        real_logits = ctx.discriminate(self.D, real)
+        fake_logits = ctx.discriminate(self.D, fake)
         loss = ctx.loss.d_loss(real_logits, fake_logits, ctx.targets)
         rl, fl = real_logits.detach().float(), fake_logits.detach().float()
         stats = {"D_real": rl.mean(), "D_fake": fl.mean(), "D_win": (rl > fl).float().mean()}
-        if self.ada is not None:
-            self.ada.accumulate(rl)
-            if (ctx.step + 1) % self.ada.interval == 0:
-                stats["ada_rt"] = self.ada.heuristic()
-                self.ada.adjust()
-            stats["ada_p"] = self.ada.p.detach().clone()
         if ctx.diagnose:
             stats.update(d_stats(real_logits, fake_logits, real, fake, ctx.threshold, ""))
-        return PhaseOutput(loss, stats, [Pair(self.D, real, fake)])
-
-    def d_reg(self, batch: Any, ctx: TrainContext) -> PhaseOutput:
-        """Lazy R1: gamma/2 * E||d D(aug(x)) / dx||^2 on reals, scaled by the interval."""
-        real = (
-            (batch[0] if isinstance(batch, tuple | list) else batch).detach().requires_grad_(True)
-        )
-        logits = ctx.discriminate(self.D, self.augment(real))
-        grad = ctx.input_gradient(logits, real)
-        penalty = grad.float().square().flatten(1).sum(1)
-        loss = penalty.mean() * (self.r1_gamma / 2) * self.obj.r1_interval
-        return PhaseOutput(loss, {"r1_penalty": penalty.detach().mean()})
+        return PhaseOutput(loss, stats, [Pair(self.D, real, fake, real_logits=rl)])
 
     def g_main(self, batch: Any, ctx: TrainContext) -> PhaseOutput:
-        """Non-saturating G loss on fresh style-mixed fakes."""
-        real = batch[0] if isinstance(batch, tuple | list) else batch
+        """Non-saturating G loss on fresh style-mixed fakes (through the D-input tricks)."""
+        real = _images(batch)
         fake = self.G.synthesis(self.mixed_ws(len(real)))
-        real = self.augment(real) if ctx.loss.needs_real_for_g else real  # relativistic only
-        return ctx.g_loss(self.D, self.augment(fake), real=real)
+        return ctx.g_loss(self.D, fake, real=real)  # real only read by relativistic losses
 
     def g_reg(self, batch: Any, ctx: TrainContext) -> PhaseOutput:
         """Path length: (|J_w^T y| - a)^2 with y ~ N(0, I)/sqrt(HW) and a its running mean."""
-        real = batch[0] if isinstance(batch, tuple | list) else batch
-        n = max(1, len(real) // self.obj.pl_batch_shrink)
+        n = max(1, len(_images(batch)) // self.obj.pl_batch_shrink)
         ws = self.mixed_ws(n)
         img = self.G.synthesis(ws)
         noise = torch.randn_like(img) / math.sqrt(img.shape[2] * img.shape[3])
@@ -155,11 +132,13 @@ class StyleGANSystem(GANSystem):
 
     def data(self) -> BatchSource:
         """Embedded faces/digits in memory, or a folder/zip decoded by loader workers."""
-        cfg, r = self.config.data, self.config.model.resolution
+        cfg, size = self.config.data, self.config.model.image_size
         if cfg.source == "folder":
-            files = ImageFiles(cfg.path, r, cfg.channels, cfg.mirror)
-            return LoaderBatches(files, num_workers=self.config.trainer.num_workers)
-        return TensorBatches(embedded(cfg.source, r, cfg.mirror))
+            images = ImageFiles(cfg.path, size, cfg.channels, cfg.mirror)
+            return LoaderBatches(
+                images, num_workers=self.config.trainer.num_workers, files=images.files
+            )
+        return TensorBatches(embedded(cfg.source, size, cfg.mirror))
 
     # -- sampling ---------------------------------------------------------------------
 
@@ -194,13 +173,20 @@ class StyleGANSystem(GANSystem):
         ws = self.ws_for(self.latent(n, gen), psi=psi, cutoff=cutoff, use_ema=use_ema)
         return self.synthesize(ws, use_ema)
 
-    def default_metrics(self) -> list[str]:
-        """Digits: the Frechet distance on the local digit classifier; else none by default."""
-        return ["fid"] if self.config.data.source == "digits" else []
+    def capabilities(self) -> Capabilities:
+        """Images from noise and real images; the dataset's name for the embedded sets; the
+        digit classifier's features on digits (fd_digits), else the core rotation net trained
+        on this run's real images (fd_rotnet: faces and folders, nothing downloaded)."""
+        source = self.config.data.source
+        return Capabilities(
+            modality="image",
+            dataset=None if source == "folder" else source,
+            features=("digits",) if source == "digits" else ("rotnet",),
+        )
 
-    def default_features(self) -> list[str]:
-        """The local digit classifier for digits (fd_digits)."""
-        return ["digits"] if self.config.data.source == "digits" else ["inception"]
+    def default_metrics(self) -> list[str]:
+        """The Frechet distance on the declared features (fd_rotnet, or fd_digits on digits)."""
+        return ["fid"]
 
     def write_samples(
         self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0

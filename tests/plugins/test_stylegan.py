@@ -1,9 +1,11 @@
-"""The stylegan plugin: demodulation, truncation, R1, EMA half-life, ADA, mixing, resume, data."""
+"""The stylegan plugin: demodulation, truncation, the core r1/ada/ema tricks as StyleGAN2-ADA
+uses them (defaults_for), mixing, path length, resume, data, commands."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,19 +18,21 @@ from PIL import Image
 from torch import nn
 
 import ganhub
+from ganhub import testing
 from ganhub.config.resolve import resolve
 from ganhub.engine import checkpoint
-from ganhub.engine.context import TrainContext
 from ganhub.engine.loop import fit
-from ganhub.wiring import make_run
+from ganhub.engine.run import Run
 from ganhub.errors import ConfigError
 from ganhub.plugins import get_hub
+from ganhub.wiring import make_run
 
 TINY = [
-    "plugin=stylegan", "model.resolution=16", "model.z_dim=16", "model.w_dim=16",
+    "plugin=stylegan", "model.image_size=16", "model.z_dim=16", "model.w_dim=16",
     "model.channel_base=128", "model.channel_max=16", "trainer.batch_size=4",
     "trainer.steps=4", "trainer.log_every=2", "trainer.sample_every=0", "trainer.max_seconds=null",
     "trainer.progress=false", "loggers=[jsonl]", "sample.grid=4", "sample.frames=4",
+    "eval.metrics=[]",  # the default fd_rotnet trains a feature net: tested on its own below
     # StyleGAN2's full objective (the CPU preset `small` leaves these two off)
     "objective.pl_weight=2", "objective.style_mixing=0.9", "model.noise=true",
 ]  # fmt: skip
@@ -141,38 +145,92 @@ def test_mixing_grid_cells_take_coarse_from_rows_and_fine_from_columns() -> None
             assert torch.equal(grid[i, j, 2:], cols[j, 2:])
 
 
-# -- training pieces ----------------------------------------------------------------------------
+# -- training pieces: stylegan's phases and the core tricks it turns on --------------------------
+
+
+def _trick(run: Run, name: str) -> Any:
+    return next(t for t in run.tricks if t.name == name)
 
 
 def test_r1_matches_the_analytic_gradient_of_a_linear_d(workdir: Path) -> None:
-    run = make_run(resolve([*TINY, "objective.r1_gamma=3.0", "objective.r1_interval=16"]))
-    system = run.system
+    """The r1 trick's lazy phase on what Dmain saw: gamma/2 * ||grad_x D||^2 * interval."""
+    run = make_run(resolve([*TINY, "trick.r1.gamma=3.0"]))
+    system, r1 = run.system, _trick(run, "r1")
+    assert r1.options.interval == 16  # stylegan's default: lazy every 16 steps
     system.D = nn.Sequential(nn.Flatten(), nn.Linear(16 * 16, 1))  # D(x) = <w, x> + b
-    ctx = TrainContext(run.hub.losses.get("nonsaturating"))
     real = torch.randn(4, 1, 16, 16)
-    out = system.d_reg(real, ctx)
+    dmain = run.phases[0]
+    out = dmain.loss(real, run.ctx)  # through ADA at p = 0: the identity
+    assert out.pairs[0].real_logits is not None  # what ADA reads
+    r1.observe(dmain, out, run.ctx)
+    lazy = r1.lazy_phase(real, run.ctx)
     w = system.D[1].weight
     expected = 3.0 / 2 * w.square().sum() * 16  # ||grad_x D|| = ||w|| for every x
-    assert torch.allclose(out.loss, expected, rtol=1e-5)
-    out.loss.backward()  # the penalty trains D's weights: d/dw = gamma * interval * w
+    assert torch.allclose(lazy.loss, expected, rtol=1e-5)
+    w.grad = None
+    lazy.loss.backward()  # the penalty trains D's weights: d/dw = gamma * interval * w
     assert torch.allclose(w.grad, 3.0 * 16 * w.detach(), rtol=1e-5)
 
 
+def _count_r1(run: Run) -> list[int]:
+    """Wrap the r1 trick's penalty: the steps at which it is evaluated, once per call."""
+    r1 = _trick(run, "r1")
+    calls: list[int] = []
+    penalty = r1.penalty
+    r1.penalty = lambda pairs, ctx: calls.append(ctx.step) or penalty(pairs, ctx)  # type: ignore[method-assign]
+    return calls
+
+
+@pytest.mark.parametrize("tricks", [None, "[r1]"], ids=["default tricks", "tricks=[r1]"])
+def test_r1_runs_once_per_due_step(tricks: str | None, workdir: Path) -> None:
+    """The tiny preset's 20 steps: one R1 evaluation at steps 0 and 16, no second copy."""
+    args = ["plugin=stylegan", "preset=tiny", "trainer.progress=false", "loggers=[jsonl]"]
+    run = make_run(resolve([*args, *([f"tricks={tricks}"] if tricks else [])]))
+    assert [t.name for t in run.tricks] == (["r1"] if tricks else ["r1", "ada", "ema"])
+    calls = _count_r1(run)
+    fit(run)
+    assert calls == [0, 16]
+    assert [p.name for p in run.phases] == ["Dmain", "Dr1", "Gmain"]
+
+
+def test_r1_not_lazy_joins_every_dmain_step_once(workdir: Path) -> None:
+    args = ["plugin=stylegan", "preset=tiny", "trainer.progress=false", "loggers=[jsonl]"]
+    every = make_run(resolve([*args, "tricks=[r1]", "trick.r1.interval=1", "trainer.steps=4"]))
+    calls = _count_r1(every)
+    fit(every)
+    assert calls == [0, 1, 2, 3]
+    assert [p.name for p in every.phases] == ["Dmain", "Gmain"]
+
+
+def test_diffaug_instead_of_ada_trains_and_both_are_refused(workdir: Path) -> None:
+    run = make_run(resolve([*TINY, "tricks=[ema,r1,diffaug]", "trick.r1.interval=2"]))
+    fit(run)
+    assert sorted(t.name for t in run.tricks) == ["diffaug", "ema", "r1"]
+    assert set(run.config.trick.model_dump()) == {"ema", "r1", "diffaug"}  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError) as err:
+        resolve([*TINY, "tricks=[ada,diffaug]"])
+    assert "cannot be combined" in str(err.value) and "\n" not in str(err.value)
+
+
 def test_lazy_regularisation_corrects_lr_and_betas(workdir: Path) -> None:
-    run = make_run(resolve([*TINY, "objective.r1_interval=16", "objective.pl_interval=4"]))
+    """D by the r1 trick (every 16 steps), G by stylegan's path-length phase (every 4)."""
+    run = make_run(resolve([*TINY, "objective.pl_interval=4"]))
     for group, k in (("D", 16), ("G", 4)):
         pg = run.optimizers[group].param_groups[0]
         assert pg["lr"] == pytest.approx(0.0025 * k / (k + 1))
         assert pg["betas"][1] == pytest.approx(0.99 ** (k / (k + 1)))
-    plain = make_run(resolve([*TINY, "objective.lazy_correction=false"]))
-    assert plain.optimizers["D"].param_groups[0]["lr"] == pytest.approx(0.0025)
+    no_g = make_run(resolve([*TINY, "objective.lazy_correction=false"]))
+    assert no_g.optimizers["G"].param_groups[0]["lr"] == pytest.approx(0.0025)
+    assert no_g.optimizers["D"].param_groups[0]["lr"] == pytest.approx(0.0025 * 16 / 17)
+    no_d = make_run(resolve([*TINY, "trick.r1.lazy_correction=false"]))
+    assert no_d.optimizers["D"].param_groups[0]["lr"] == pytest.approx(0.0025)
 
 
 def test_ema_half_life_in_images_with_rampup(workdir: Path) -> None:
     run = make_run(resolve([*TINY, "trainer.batch_size=8"]))
-    ema = next(t for t in run.tricks if t.name == "ema")
-    half_life = run.config.trick.ema.half_life_kimg * 1000  # StyleGAN: 10 kimg per 32 batch
-    assert half_life == pytest.approx(10_000 * 8 / 32)
+    ema = _trick(run, "ema")
+    half_life = run.config.trick.ema.half_life_kimg * 1000  # type: ignore[attr-defined]
+    assert half_life == pytest.approx(10_000 * 8 / 32)  # StyleGAN: 10 kimg per 32 batch
     late = 10**6  # ramp-up long over: the weight of old EMA halves every half_life images
     assert ema.decay_at(late) ** (half_life / 8) == pytest.approx(0.5)
     step = 100  # ramp-up: half-life = images seen * 0.05
@@ -185,26 +243,74 @@ def test_ema_half_life_in_images_with_rampup(workdir: Path) -> None:
     ema.after_step(late, run.system)
     p, q = next(G.parameters()), next(G_ema.parameters())
     assert torch.allclose(q, p * (1 - ema.decay_at(late)), atol=1e-7)
+    # a rate the user chose is kept, never replaced by the half-life
+    given = resolve([*TINY, "trick.ema.decay=0.99"]).trick.ema  # type: ignore[attr-defined]
+    assert (given.decay, given.half_life_kimg, given.rampup) == (0.99, None, None)
+    own = resolve([*TINY, "trick.ema.half_life_kimg=5"]).trick.ema  # type: ignore[attr-defined]
+    assert (own.decay, own.half_life_kimg, own.rampup) == (None, 5.0, None)
+
+
+def test_defaults_depend_on_the_choices_and_never_replace_them() -> None:
+    domain = get_hub().domains.get("stylegan")
+    assert domain.defaults_for({}) == {
+        "trick": {
+            "r1": {"interval": 16, "gamma": pytest.approx(0.0002 * 32**2 / 32)},
+            "ada": {"kimg": 20.0},
+            "ema": {"half_life_kimg": 10.0, "rampup": 0.05},
+        }
+    }
+    # only enabled tricks get options; data.path alone means folder data
+    chosen = {"tricks": ["ema"], "data": {"path": "x"}, "trainer": {"batch_size": 64}}
+    assert domain.defaults_for(chosen) == {
+        "data": {"source": "folder"},
+        "trick": {"ema": {"half_life_kimg": 20.0, "rampup": 0.05}},
+    }
+    r1 = resolve(["plugin=stylegan", "model.image_size=64", "trainer.batch_size=16"]).trick.r1  # type: ignore[attr-defined]
+    assert r1.gamma == pytest.approx(0.0002 * 64**2 / 16) and r1.interval == 16
+    assert resolve(["plugin=stylegan", "trick.r1.gamma=0.5"]).trick.r1.gamma == 0.5  # type: ignore[attr-defined]
+    paper = resolve(["plugin=stylegan", "preset=paper256"])
+    assert paper.trick.r1.gamma == 1.0 and paper.trick.ada.kimg == 500  # type: ignore[attr-defined]
+    assert resolve(["plugin=stylegan", "preset=auto"]).trick.ada.kimg == 500  # type: ignore[attr-defined]
+    no_ada = resolve(["plugin=stylegan", "preset=auto", "tricks=[ema,r1]"])
+    assert set(no_ada.trick.model_dump()) == {"ema", "r1"}  # the preset's ada options dropped
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("model.resolution=16", "model.image_size=16"),
+        ("objective.r1_gamma=3", "trick.r1.gamma=3"),
+        ("objective.r1_interval=4", "trick.r1.interval=4"),
+        ("ada.kimg=0.2", "trick.ada.kimg=0.2"),
+        ("ada.enabled=false", "leave it out of tricks"),
+    ],
+)
+def test_old_keys_are_refused_naming_the_new_one(old: str, new: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        resolve(["plugin=stylegan", old])
+    assert new in str(err.value) and "\n" not in str(err.value)
 
 
 def test_ada_p_rises_on_a_tiny_dataset(workdir: Path) -> None:
     folder = _face_folder(workdir / "tiny", 4, 16)
-    run = make_run(resolve([*TINY, f"data.path={folder}", "ada.kimg=0.2", "ada.interval=2",
-                       "trainer.steps=24", "trainer.log_every=4"]))  # fmt: skip
-    assert float(run.system.ada.p) == 0
+    run = make_run(resolve([*TINY, f"data.path={folder}", "trick.ada.kimg=0.2",
+                            "trick.ada.interval=2", "trainer.steps=24", "trainer.log_every=4"]))  # fmt: skip
+    assert run.config.data.source == "folder"  # type: ignore[attr-defined]
+    ada = _trick(run, "ada")
+    assert float(ada.p) == 0
     fit(run)
-    assert float(run.system.ada.p) > 0  # D tells 8 images from fakes: sign(D(real)) > 0.6
+    assert float(ada.p) > 0  # D tells 8 images from fakes: sign(D(real)) > 0.6
     lines = (run.run_dir / "metrics.jsonl").read_text().splitlines()
-    assert "ada_p" in lines[-1] or any("ada_p" in line for line in lines)
+    assert any("ada_p" in line for line in lines)
 
 
 def test_small_preset_skips_path_length_and_gpu_presets_keep_it(workdir: Path) -> None:
     small = make_run(resolve(["plugin=stylegan", "trainer.progress=false"]))
-    assert [p.name for p in small.phases] == ["Dmain", "Dreg", "Gmain"]
-    auto = resolve(["plugin=stylegan", "preset=auto", "model.resolution=8"])
+    assert [p.name for p in small.phases] == ["Dmain", "Dr1", "Gmain"]
+    auto = resolve(["plugin=stylegan", "preset=auto", "model.image_size=8"])
     assert auto.objective.pl_weight == 2 and auto.objective.style_mixing == 0.9  # type: ignore[attr-defined]
     with_pl = make_run(resolve([*TINY, "objective.pl_interval=4"]))
-    assert [p.name for p in with_pl.phases] == ["Dmain", "Dreg", "Gmain", "Greg"]
+    assert [p.name for p in with_pl.phases] == ["Dmain", "Dr1", "Gmain", "Greg"]
 
 
 def test_path_length_mean_moves_and_penalty_is_finite(workdir: Path) -> None:
@@ -214,8 +320,9 @@ def test_path_length_mean_moves_and_penalty_is_finite(workdir: Path) -> None:
 
 
 def test_resume_restores_every_state_exactly(workdir: Path) -> None:
-    args = [*TINY, "deterministic=true", "objective.r1_interval=2", "objective.pl_interval=3",
-            "ada.kimg=0.05", "ada.interval=1", "ada.p_init=0.5", "trainer.checkpoint_every=3"]  # fmt: skip
+    args = [*TINY, "deterministic=true", "trick.r1.interval=2", "objective.pl_interval=3",
+            "trick.ada.kimg=0.05", "trick.ada.interval=1", "trick.ada.p_init=0.5",
+            "trainer.checkpoint_every=3"]  # fmt: skip
     fit(make_run(resolve([*args, "trainer.steps=8", "name=full"])))
     fit(make_run(resolve([*args, "trainer.steps=5", "name=part"])))
     resumed = make_run(resolve(["resume=runs/part", "trainer.steps=8"]))
@@ -224,9 +331,10 @@ def test_resume_restores_every_state_exactly(workdir: Path) -> None:
     full_step, full_state, full_rest = checkpoint.load(checkpoint.latest(workdir / "runs/full/checkpoints"))  # type: ignore[arg-type]  # fmt: skip
     part_step, part_state, part_rest = checkpoint.load(checkpoint.latest(workdir / "runs/part/checkpoints"))  # type: ignore[arg-type]  # fmt: skip
     assert full_step == part_step == 8  # image count = steps * batch
-    for key in ("ada.p", "pl_mean", "G.mapping.w_avg", "G_ema.mapping.w_avg"):
+    for key in ("pl_mean", "G.mapping.w_avg", "G_ema.mapping.w_avg"):
         assert key in full_state, key
-    assert float(full_state["ada.p"]) != 0.5 and float(full_state["pl_mean"]) > 0  # both moved
+    assert float(full_state["pl_mean"]) > 0
+    assert float(full_rest["tricks"]["ada"]["p"]) != 0.5  # ADA's p moved, and is the trick's
     assert full_state.keys() == part_state.keys()
     for key in full_state:
         assert torch.equal(full_state[key], part_state[key]), key
@@ -271,15 +379,23 @@ def test_dataset_check_reports_bad_non_square_and_wrong_size(workdir: Path, cli)
     assert [n for n, _ in report.bad] == ["broken.png"]
     assert report.non_square == [("wide.png", (20, 16))]
     assert report.wrong_size == [("big.png", (32, 32))]
-    code, out, _err = cli("stylegan-check", str(folder), "--resolution", "16")
+    code, out, _err = cli("stylegan", "check", str(folder), "--image-size", "16")
     assert code == 1 and "broken.png" in out and "wide.png" in out and "big.png" in out
-    with pytest.raises(ConfigError, match=r"broken\.png"):
+    # the old name and option still work for one release, with a notice
+    code, old_out, err = cli("stylegan-check", str(folder), "--resolution", "16")
+    assert code == 1 and old_out == out and "stylegan check" in err and "--image-size" in err
+    with pytest.raises(ConfigError, match=r"broken\.png.*ganhub stylegan check"):
         resolve([*TINY, f"data.path={folder}"])
     (folder / "broken.png").unlink()
     (folder / "wide.png").unlink()
     with pytest.raises(ConfigError, match=r"big\.png.*data\.resize=true"):
         resolve([*TINY, f"data.path={folder}"])
     resolve([*TINY, f"data.path={folder}", "data.resize=true"])
+    # with the default metric, a folder too small for fd_rotnet's net is refused before training
+    with pytest.raises(ConfigError, match=r"has 6 images.*fd_rotnet.*eval\.metrics=\[\]"):
+        resolve(
+            ["plugin=stylegan", "model.image_size=16", f"data.path={folder}", "data.resize=true"]
+        )
 
 
 def test_zip_data_trains(workdir: Path) -> None:
@@ -296,8 +412,44 @@ def test_zip_data_trains(workdir: Path) -> None:
 
 
 def test_config_errors_name_the_key() -> None:
-    with pytest.raises(ConfigError, match=r"model\.resolution"):
-        resolve([*TINY, "model.resolution=48"])
+    with pytest.raises(ConfigError, match=r"model\.image_size"):
+        resolve([*TINY, "model.image_size=48"])
+    with pytest.raises(ConfigError, match=r"data\.path is only read with data=folder"):
+        resolve([*TINY, "data=faces", "data.path=."])
+
+
+@pytest.mark.parametrize(
+    ("source", "dataset", "features"),
+    [
+        ("faces", "faces", ("rotnet",)),
+        ("digits", "digits", ("digits",)),
+        ("folder", None, ("rotnet",)),
+    ],
+)
+def test_capabilities_declare_the_dataset_and_features(
+    source: str, dataset: str | None, features: tuple[str, ...], workdir: Path
+) -> None:
+    data = (
+        [f"data.path={_face_folder(workdir / 'f', 4, 16)}"]
+        if source == "folder"
+        else [f"data={source}"]
+    )
+    run = make_run(resolve([*TINY, *data]))
+    caps = run.system.capabilities()
+    assert (caps.modality, caps.samples, caps.real_samples) == ("image", True, True)
+    assert (caps.dataset, caps.features) == (dataset, features)
+    assert run.system.default_metrics() == ["fid"]
+    assert get_hub().metrics.get("fid").supports(caps)
+    real = run.system.real_samples(3)
+    assert real.shape[1:] == run.system.sample(3, seed=0).shape[1:]
+
+
+@pytest.mark.slow
+def test_folder_data_keeps_the_contract(workdir: Path) -> None:
+    """The ganhub.testing contract on RGB folder data (test_contract runs the tiny faces)."""
+    folder = _face_folder(workdir / "rgb", 8, 16)
+    testing.check_domain("stylegan", ["preset=tiny", f"data.path={folder}", "trainer.batch_size=4"],
+                         workdir=workdir)  # fmt: skip
 
 
 # -- sampling -------------------------------------------------------------------------------
@@ -318,21 +470,38 @@ def test_interpolation_loops_through_its_keys(workdir: Path) -> None:
 @pytest.mark.slow
 def test_cli_run_sample_and_python_api(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
     code, out, err = cli(
-        "run", "plugin=stylegan", "preset=tiny", "trainer.progress=false", "name=r"
-    )
+        "run", "plugin=stylegan", "preset=tiny", "trainer.progress=false", "name=r",
+        "eval.metrics=[fid]", "eval.n_samples=256",
+    )  # fmt: skip
     assert code == 0, err
+    assert "fd_rotnet" in out  # the face-feature distance, in the summary line
+    assert "fd_rotnet" in (workdir / "runs" / "r" / "metrics.jsonl").read_text()
     run_dir = workdir / "runs" / "r"
-    code, out, err = cli("sample", str(run_dir), "n=4")
+    code, out, err = cli("sample", str(run_dir), "--n", "4")
     assert code == 0, err
     assert {Path(p).suffix for p in out.split()} == {".png", ".gif"}
-    code, out, err = cli("stylegan-sample", str(run_dir), "--psi", "0.5", "--frames", "4")
+    code, out, err = cli("stylegan", "explore", str(run_dir), "--psi", "0.5", "--frames", "4")
     assert code == 0, err
     paths = [Path(p) for p in out.split()]
     assert len(paths) == 4 and all(p.is_file() for p in paths)
     import imageio.v2 as imageio
 
     assert len(imageio.mimread(paths[-1])) == 4
-    model = ganhub.load(run_dir)
+    for verb, suffix in (("mix", "_mixing.png"), ("truncation", "_truncation.png"),
+                         ("interpolate", "_interp.gif")):  # fmt: skip
+        code, out, err = cli("stylegan", verb, str(run_dir), "--seed", "3", "--out", "one")
+        assert code == 0, err
+        assert out.strip().endswith(suffix) and Path(out.strip()).is_file()
+    code, out, err = cli("stylegan-sample", str(run_dir), "--frames", "4", "--out", "old")
+    assert code == 0 and len(out.split()) == 4 and "use 'ganhub stylegan explore'" in err
+    code, _out, err = cli("stylegan", "explore", str(run_dir), "--cutoff", "99")
+    assert code == 2 and "style vectors" in err
+    other = workdir / "other"
+    other.mkdir()
+    (other / "config.yaml").write_text("plugin: dcgan\n")
+    code, _out, err = cli("stylegan", "mix", str(other))
+    assert code == 2 and "is a 'dcgan' run" in err and len(err.strip().splitlines()) == 1
+    model = ganhub.load(run_dir, plugin="stylegan")
     images = model.system.sample(3, seed=0, psi=0.7, cutoff=2)
     assert images.shape == (3, 1, 16, 16) and images.abs().max() <= 1
     assert "stylegan" in get_hub().domains.names()

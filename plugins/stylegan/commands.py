@@ -1,0 +1,206 @@
+"""`ganhub stylegan mix|truncation|interpolate|explore|check`; torch is imported only when they run.
+
+Every command that reads a run opens it with `ganhub.load(RUN_DIR, plugin="stylegan")`, so a
+run of another domain is refused with one line. `ganhub stylegan-sample` and
+`ganhub stylegan-check` still work for one release (deprecated names of `explore`, `check`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ganhub.clikit import HELP, RUN_DIR, deprecated_alias, domain_group
+
+if TYPE_CHECKING:
+    from ganhub_stylegan.system import StyleGANSystem
+
+_OUT = click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+                    help="Output folder  [default: RUN_DIR/samples]")  # fmt: skip
+_DEVICE = click.option(
+    "--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto."
+)
+_SEED = click.option("--seed", type=int, default=0, show_default=True, help="Latent seed.")
+_PSI = click.option("--psi", type=click.FloatRange(min=0), default=None,
+                    help="Truncation psi  [default: the run's sample.psi]")  # fmt: skip
+_CUTOFF = click.option("--cutoff", type=click.IntRange(min=1), default=None,
+                       help="Truncate only the first k style vectors  [default: all]")  # fmt: skip
+_CROSSOVER = click.option("--crossover", type=click.IntRange(min=1), default=None,
+                          help="Style index where the column styles take over  [default: half]")  # fmt: skip
+_FRAMES = click.option("--frames", type=click.IntRange(min=2), default=None,
+                       help="Frames of the GIF  [default: the run's sample.frames]")  # fmt: skip
+
+
+def _open(run_dir: Path, device: str, cutoff: int | None = None) -> StyleGANSystem:
+    """The run's system (G_ema weights), refusing runs of other domains and bad cutoffs."""
+    import ganhub
+    from ganhub.errors import UsageError
+
+    system: StyleGANSystem = ganhub.load(run_dir, device=device, plugin="stylegan").system
+    if cutoff is not None and cutoff > system.G.num_ws:
+        raise UsageError(f"--cutoff {cutoff}: this generator has {system.G.num_ws} style vectors")
+    return system
+
+
+def _stem(seed: int, psi: float | None) -> str:
+    return f"seed{seed}" + (f"_psi{psi:g}" if psi is not None else "")
+
+
+@click.command(name="mix", context_settings=HELP)
+@click.argument("run_dir", type=RUN_DIR)
+@_SEED
+@_PSI
+@_CROSSOVER
+@click.option("--rows", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Row sources (their coarse styles).")  # fmt: skip
+@click.option("--cols", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Column sources (their fine styles).")  # fmt: skip
+@_OUT
+@_DEVICE
+def mix(run_dir: Path, seed: int, psi: float | None, crossover: int | None, rows: int,
+        cols: int, out: Path | None, device: str) -> None:  # fmt: skip
+    """Style-mixing grid: each cell takes its row's coarse and its column's fine styles.
+
+    \b
+    ganhub stylegan mix RUN_DIR [--crossover 4] [--psi 0.7] [--rows 4 --cols 5]
+    """
+    from ganhub_stylegan.sampling import style_mixing_grid
+
+    system = _open(run_dir, device)
+    path = (out or run_dir / "samples") / f"{_stem(seed, psi)}_mixing.png"
+    click.echo(style_mixing_grid(system, path, rows=rows, cols=cols, crossover=crossover,
+                                 seed=seed, psi=psi))  # fmt: skip
+
+
+@click.command(name="truncation", context_settings=HELP)
+@click.argument("run_dir", type=RUN_DIR)
+@_SEED
+@_CUTOFF
+@click.option("--n", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Latents (columns).")  # fmt: skip
+@_OUT
+@_DEVICE
+def truncation(run_dir: Path, seed: int, cutoff: int | None, n: int, out: Path | None,
+               device: str) -> None:  # fmt: skip
+    """Truncation rows: the same latents at psi 1, 0.7, 0.5 and 0 (the average image).
+
+    \b
+    ganhub stylegan truncation RUN_DIR [--cutoff 8] [--n 8]
+    """
+    from ganhub_stylegan.sampling import truncation_grid
+
+    system = _open(run_dir, device, cutoff)
+    path = (out or run_dir / "samples") / f"seed{seed}_truncation.png"
+    click.echo(truncation_grid(system, path, n=n, seed=seed, cutoff=cutoff))
+
+
+@click.command(name="interpolate", context_settings=HELP)
+@click.argument("run_dir", type=RUN_DIR)
+@_SEED
+@_PSI
+@_FRAMES
+@click.option("--keys", type=click.IntRange(min=2), default=4, show_default=True,
+              help="Random w points the loop passes through.")  # fmt: skip
+@_OUT
+@_DEVICE
+def interpolate(run_dir: Path, seed: int, psi: float | None, frames: int | None, keys: int,
+                out: Path | None, device: str) -> None:  # fmt: skip
+    """A looping GIF along a closed path through random style vectors.
+
+    \b
+    ganhub stylegan interpolate RUN_DIR [--frames 60] [--keys 4] [--psi 0.7]
+    """
+    from ganhub_stylegan.sampling import interpolation_gif
+
+    system = _open(run_dir, device)
+    frames = frames or system.config.sample.frames
+    path = (out or run_dir / "samples") / f"{_stem(seed, psi)}_interp.gif"
+    click.echo(interpolation_gif(system, path, keys=keys, frames=frames, seed=seed, psi=psi))
+
+
+@click.command(name="explore", context_settings=HELP)
+@click.argument("run_dir", type=RUN_DIR)
+@click.option(
+    "--n", type=click.IntRange(min=1), default=64, show_default=True, help="Images in the grid."
+)
+@_SEED
+@_PSI
+@_CUTOFF
+@_CROSSOVER
+@_FRAMES
+@_OUT
+@_DEVICE
+def explore(run_dir: Path, n: int, seed: int, psi: float | None, cutoff: int | None,
+            crossover: int | None, frames: int | None, out: Path | None, device: str) -> None:  # fmt: skip
+    """All four: sample grid, truncation rows, style-mixing grid, interpolation GIF.
+
+    \b
+    ganhub stylegan explore RUN_DIR [--psi 0.7] [--cutoff 8] [--n 64] [--seed 0]
+    Writes *_grid.png, *_truncation.png, *_mixing.png and *_interp.gif (plain `ganhub sample
+    RUN_DIR` writes the grid, mixing grid and GIF with the run's own sample.psi).
+    """
+    from ganhub_stylegan.sampling import interpolation_gif, style_mixing_grid, truncation_grid
+
+    from ganhub.data.images import save_image_grid
+
+    system = _open(run_dir, device, cutoff)
+    out = out or run_dir / "samples"
+    stem = _stem(seed, psi)
+    frames = frames or system.config.sample.frames
+    paths = [
+        save_image_grid(system.sample(n, seed=seed, psi=psi, cutoff=cutoff), out / f"{stem}_grid.png"),
+        truncation_grid(system, out / f"seed{seed}_truncation.png", seed=seed, cutoff=cutoff),
+        style_mixing_grid(system, out / f"{stem}_mixing.png", seed=seed, psi=psi, crossover=crossover),
+        interpolation_gif(system, out / f"{stem}_interp.gif", seed=seed, psi=psi, frames=frames),
+    ]  # fmt: skip
+    click.echo("\n".join(str(p) for p in paths))
+
+
+@click.command(name="check", context_settings=HELP)
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--image-size", "image_size", type=int, default=None,
+              help="The model.image_size to train at (required).")  # fmt: skip
+@click.option("--resolution", type=int, default=None, hidden=True,
+              help="Deprecated name of --image-size.")  # fmt: skip
+def check(path: Path, image_size: int | None, resolution: int | None) -> None:
+    """Check a folder or zip of training images: unreadable, non-square, wrongly sized files.
+
+    \b
+    ganhub stylegan check DIR_OR_ZIP --image-size 64
+    Exits with status 1 when any file would stop `data.path=DIR_OR_ZIP` training.
+    """
+    from ganhub_stylegan.data import scan_dataset
+
+    from ganhub.errors import UsageError
+
+    if resolution is not None:
+        if image_size is not None:
+            raise UsageError("give --image-size only (--resolution is its old name)")
+        click.echo("ganhub: --resolution is deprecated; write --image-size", err=True)
+        image_size = resolution
+    if image_size is None:
+        raise UsageError("missing option --image-size (the model.image_size to train at)")
+    if image_size < 8 or image_size > 1024 or image_size & (image_size - 1):
+        raise UsageError(f"--image-size {image_size}: must be a power of two from 8 to 1024")
+    report = scan_dataset(path, image_size)
+    click.echo("\n".join(report.lines()))
+    problems = report.problems()
+    if problems:
+        click.echo(f"problems: {problems}", err=True)
+        raise SystemExit(1)
+    click.echo("ok")
+
+
+COMMANDS = (mix, truncation, interpolate, explore, check)
+
+
+def register(cli: click.Group) -> Any:
+    """Add `ganhub stylegan <verb>` and the deprecated `stylegan-sample`/`stylegan-check`."""
+    group = domain_group(cli, "stylegan", "StyleGAN2: explore a trained run, check image data.")
+    for command in COMMANDS:
+        group.add_command(command)
+    deprecated_alias(cli, "stylegan-sample", explore, "stylegan explore")
+    deprecated_alias(cli, "stylegan-check", check, "stylegan check")
+    return group
