@@ -22,6 +22,7 @@ from ganhub.config.resolve import resolve
 from ganhub.engine.run import prepare_system
 from ganhub.metrics import evaluate
 from ganhub.plugins import get_hub
+from ganhub.wiring import components
 
 
 def _row(name: str, m: dict[str, float], seconds: float) -> str:
@@ -47,9 +48,11 @@ def generation(args: argparse.Namespace, out: str) -> None:
     print(f"{'':<22}{'NLL_oracle':>11}{'NLL_gen':>11}{'NLL_div':>11}{'BLEU-3':>11}"
           f"{'selfBLEU-3':>11}{'seconds':>9}")  # fmt: skip
     torch.manual_seed(0)
-    system, _ = prepare_system(resolve(base, hub=hub), hub, torch.device("cpu"))
+    config = resolve(base, hub=hub)
+    system, _ = prepare_system(config, components(config, hub), torch.device("cpu"))
     t = time.perf_counter()
-    m = evaluate(system, ["text_nll", "text_bleu"], n_samples=args.n_eval, seed=0, hub=hub)
+    metrics = [hub.metrics.get("text_nll"), hub.metrics.get("text_bleu")]
+    m = evaluate(system, metrics, n_samples=args.n_eval, seed=0).values
     print(_row("untrained", m, time.perf_counter() - t))
     runs = [
         (f"MLE {args.pretrain}", [f"trainer.steps={args.pretrain}", f"adversarial.pretrain_steps={args.pretrain}"]),

@@ -1,24 +1,23 @@
 """textgan: text generation (SeqGAN / RelGAN-style) and text style transfer on HF transformers.
 
 Registers the `textgan` domain, the `text_nll`, `text_bleu` and `style_transfer` metrics and the
-`ganhub generate` / `ganhub transfer` commands. The Python API: `ganhub_textgan.generate(run_dir,
-n=20)` and `ganhub_textgan.transfer(run_dir, texts, to="positive")`. Nothing here imports torch
-or transformers at module level: `ganhub --help` stays fast.
+`ganhub textgan generate` / `ganhub textgan transfer` commands (the old top-level `ganhub
+generate` / `ganhub transfer` still work for one release). The Python API:
+`ganhub_textgan.generate(run_dir, n=20)` and `ganhub_textgan.transfer(run_dir, texts,
+to="positive")`. Registration imports neither torch nor transformers: every module is imported
+inside the hook that needs it, so `ganhub --help` stays fast.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ganhub_textgan.domain import TextGANDomain
-
 from ganhub.hookspecs import Register, hookimpl
 
 if TYPE_CHECKING:
     import click
     from ganhub_textgan.api import generate, transfer
-
-    from ganhub.engine.run import Run
+    from ganhub_textgan.domain import TextGANDomain
 
 __ganhub_requires__ = ("transformers", "tokenizers", "sacrebleu")
 
@@ -26,6 +25,8 @@ __ganhub_requires__ = ("transformers", "tokenizers", "sacrebleu")
 @hookimpl
 def register_domains(register: Register) -> None:
     """Register the textgan domain."""
+    from ganhub_textgan.domain import TextGANDomain
+
     register("textgan", TextGANDomain())
 
 
@@ -41,20 +42,10 @@ def register_metrics(register: Register) -> None:
 
 @hookimpl
 def register_commands(cli: click.Group) -> None:
-    """Add `ganhub generate` and `ganhub transfer`."""
-    from ganhub_textgan.cli import generate_command, transfer_command
+    """Add `ganhub textgan generate|transfer` (and the deprecated `generate` / `transfer`)."""
+    from ganhub_textgan.commands import add_commands
 
-    cli.add_command(generate_command)
-    cli.add_command(transfer_command)
-
-
-@hookimpl
-def before_train(run: Run) -> None:
-    """Save the run's tokenizer as RUN_DIR/tokenizer.json (it also travels in checkpoints)."""
-    from ganhub_textgan.system import TextSystemBase
-
-    if isinstance(run.system, TextSystemBase) and run.dist.is_main:
-        run.system.save_tokenizer(run.run_dir)
+    add_commands(cli)
 
 
 def __getattr__(name: str) -> Any:
@@ -62,6 +53,10 @@ def __getattr__(name: str) -> Any:
         from ganhub_textgan import api
 
         return getattr(api, name)
+    if name == "TextGANDomain":
+        from ganhub_textgan.domain import TextGANDomain
+
+        return TextGANDomain
     raise AttributeError(f"module 'ganhub_textgan' has no attribute '{name}'")
 
 

@@ -1,59 +1,58 @@
-"""The Python API behind `ganhub generate` and `ganhub transfer`.
+"""The Python API behind `ganhub textgan generate` and `ganhub textgan transfer`.
 
 from ganhub_textgan import generate, transfer
 generate("runs/textgan-...", n=20)                                # -> list of sentences
 transfer("runs/textgan-...", ["the food was awful"], to="positive")  # -> rewritten sentences
+
+Both open the run with `ganhub.load(run_dir, plugin="textgan")` and refuse a run of the other
+task (read from its config) with one line.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from ganhub.errors import UsageError
 
+if TYPE_CHECKING:
+    from ganhub.api import TrainedGAN
 
-def load_text_run(run_dir: str | Path, task: str, device: str = "cpu") -> object:
-    """The textgan system of a run directory with its latest weights and its tokenizer."""
-    from ganhub_textgan.system import TextGenSystem
-    from ganhub_textgan.transfer import TransferSystem
+
+def open_run(run_dir: str | Path, task: str, device: str = "cpu") -> TrainedGAN:
+    """A textgan run of `task` with its latest weights and its tokenizer."""
+    from ganhub_textgan.config import TextGANConfig
 
     import ganhub
 
-    trained = ganhub.load(run_dir, device=device)
-    want = TextGenSystem if task == "generate" else TransferSystem
-    if not isinstance(trained.system, want):
-        plugin = trained.config.plugin
-        kind = getattr(trained.config, "task", None)
+    trained = ganhub.load(run_dir, device=device, plugin="textgan")
+    config = trained.config
+    assert isinstance(config, TextGANConfig)  # plugin="textgan" validated it with this class
+    if config.task != task:
         raise UsageError(
-            f"'{run_dir}' is a {plugin}{f' task={kind}' if kind else ''} run; "
-            f"`ganhub {task}` needs a textgan task={task} run"
+            f"'{run_dir}' is a textgan task={config.task} run; "
+            f"`ganhub textgan {task}` needs a task={task} run"
         )
-    return trained.system
+    return trained
 
 
 def generate(run_dir: str | Path, n: int = 20, seed: int = 0, device: str = "cpu") -> list[str]:
     """`n` sentences sampled from a trained task=generate run."""
-    from ganhub_textgan.system import TextGenSystem
-
     if n < 1:
         raise UsageError(f"n={n}: must be at least 1")
-    system = load_text_run(run_dir, "generate", device)
-    assert isinstance(system, TextGenSystem)
-    return system.decode(system.sample(n, seed=seed))
+    trained = open_run(run_dir, "generate", device)
+    return list(trained.system.decode(trained.sample(n, seed=seed)))
 
 
 def transfer(run_dir: str | Path, texts: Sequence[str], to: str, device: str = "cpu") -> list[str]:
     """Rewrite `texts` into style `to` (a style name of the run, or 0/1) with a task=transfer run."""
-    from ganhub_textgan.transfer import TransferSystem
+    import torch
 
-    system = load_text_run(run_dir, "transfer", device)
-    assert isinstance(system, TransferSystem)
+    system = open_run(run_dir, "transfer", device).system
     style = system.style_index(to)
     if not texts:
         return []
     x = system.encode(list(texts)).to(system.device)
     target = torch.full((len(x),), style, dtype=torch.long, device=system.device)
-    return system.decode(system.rewrite(x, target))
+    return list(system.decode(system.rewrite(x, target)))

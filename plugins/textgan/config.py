@@ -1,7 +1,10 @@
-"""Typed config of the textgan domain: task, data, models and the adversarial objective.
+"""Typed config of the textgan domain: task, data, models, the adversarial estimator and the
+loss weights (`objective`).
 
 Defaults fit a quiet 2-core CPU in a few minutes: the oracle has 500 tokens and length 20,
-G is a 2-layer GPT-2 of width 64, D a CNN over token embeddings.
+G is a 2-layer GPT-2 of width 64, D a CNN over token embeddings. Defaults that depend on the
+user's choices (per-task step counts, the tokenizer's vocabulary) are derived in one place,
+`TextGANDomain.defaults_for`. Imports no torch.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from ganhub.config.schema import (
     Section,
     TrainerConfig,
 )
+from ganhub.errors import ConfigError
 
 N_SPECIALS = 6  # <pad> <bos> <unk> <eos> <style0> <style1>
 
@@ -64,18 +68,28 @@ class TextData(Section):
     tokenizer: Literal["word", "bpe"] = Field("word", description="tokenizer model")
     tokenizer_vocab: int | None = Field(
         None,
-        ge=16,
-        description="tokenizer (and model) vocabulary incl. specials; default: the oracle's "
+        ge=N_SPECIALS + 8,
+        description="tokenizer (and model) vocabulary incl. specials; unset: the oracle's "
         "vocab_size + 6, 128 for the embedded style corpus, 2000 for files",
     )
 
-    def model_vocab(self, task: str) -> int:
-        """Token ids G and D are built for."""
-        if self.tokenizer_vocab is not None:
-            return self.tokenizer_vocab
-        if task == "generate":
-            return self.vocab_size + N_SPECIALS if self.path is None else 2000
-        return 128 if self.style_paths is None else 2000
+
+def default_tokenizer_vocab(task: str, vocab_size: int, has_files: bool) -> int:
+    """The tokenizer (and model) vocabulary when `data.tokenizer_vocab` is not given: exactly
+    the oracle's tokens plus the specials, 128 for the embedded style corpus, 2000 for files."""
+    if task == "generate":
+        return 2000 if has_files else vocab_size + N_SPECIALS
+    return 2000 if has_files else 128
+
+
+def refuse_moved(value: Any, section: str, moved: dict[str, str]) -> Any:
+    """A `mode="before"` check: a key of `section` that moved or was removed is refused with
+    one line naming its replacement (never translated silently)."""
+    if isinstance(value, dict):
+        for key, new in moved.items():
+            if key in value:
+                raise ConfigError(f"{section}.{key} {new}")
+    return value
 
 
 class TextModel(Section):
@@ -98,7 +112,7 @@ class TextModel(Section):
     @model_validator(mode="after")
     def _heads_divide(self) -> TextModel:
         if self.n_embd % self.n_head:
-            raise ValueError(
+            raise ConfigError(
                 f"model.n_embd={self.n_embd} must be divisible by model.n_head={self.n_head}"
             )
         return self
@@ -113,10 +127,10 @@ class Adversarial(Section):
         "REINFORCE with Monte-Carlo rollout rewards (SeqGAN)",
     )
     pretrain_steps: int = Field(
-        600, ge=0, description="MLE steps before the adversarial phases start"
-    )
-    mle_weight: float = Field(
-        0.0, ge=0, description="MLE loss kept in the adversarial G phase (0: pure adversarial)"
+        600,
+        ge=0,
+        description="MLE (generate) or reconstruction (transfer) steps before the adversarial "
+        "phases start; unset: 600 (transfer 400), at most half of trainer.steps",
     )
     temperature_max: float = Field(
         100.0, ge=1, description="gumbel: final inverse temperature beta (RelGAN's 100 or 1000)"
@@ -125,17 +139,58 @@ class Adversarial(Section):
         "exp", description="gumbel: beta = max**p (exp), 1 + (max-1) p (linear), or max (const)"
     )
     rollouts: int = Field(4, ge=1, description="rollout: Monte-Carlo rollouts per prefix")
-    d_steps: int = Field(1, ge=1, description="D updates per adversarial step (n_critic)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, value: Any) -> Any:
+        return refuse_moved(
+            value,
+            "adversarial",
+            {
+                "d_steps": "was removed: several D steps per G step are the n_critic trick, "
+                "tricks=[n_critic] trick.n_critic.n=K",
+                "mle_weight": "was renamed objective.mle_weight",
+            },
+        )
 
 
-class TransferObjective(Section):
-    """Style-Transformer-like weights: self / cycle reconstruction and the style adversary."""
+class TransferOptions(Section):
+    """task=transfer: how soft tokens are made and how self-reconstruction is noised."""
 
-    self_weight: float = Field(1.0, ge=0, description="self-reconstruction (x, own style) -> x")
-    cycle_weight: float = Field(0.5, ge=0, description="cycle: x -> other style -> back to x")
-    adv_weight: float = Field(0.1, ge=0, description="style discriminator loss on the transfer")
     temperature: float = Field(0.5, gt=0, description="softmax temperature of soft tokens")
     denoise: float = Field(0.1, ge=0, lt=1, description="word-drop rate of self-reconstruction")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, value: Any) -> Any:
+        return refuse_moved(
+            value,
+            "transfer",
+            {
+                k: f"was renamed objective.{k}"
+                for k in ("self_weight", "cycle_weight", "adv_weight")
+            },
+        )
+
+
+class TextObjective(Section):
+    """Loss weights. task=generate: the adversarial G loss (weight 1) plus `mle_weight` x MLE;
+    task=transfer (Style-Transformer-like): self / cycle reconstruction and the style adversary."""
+
+    mle_weight: float = Field(
+        0.0,
+        ge=0,
+        description="task=generate: MLE loss kept in the adversarial G phase (0: pure adversarial)",
+    )
+    self_weight: float = Field(
+        1.0, ge=0, description="task=transfer: self-reconstruction (x, own style) -> x"
+    )
+    cycle_weight: float = Field(
+        0.5, ge=0, description="task=transfer: cycle x -> other style -> back to x"
+    )
+    adv_weight: float = Field(
+        0.1, ge=0, description="task=transfer: style discriminator loss on the transfer"
+    )
 
 
 class TextGANConfig(RunConfig):
@@ -146,7 +201,8 @@ class TextGANConfig(RunConfig):
     data: TextData = Field(default_factory=TextData)
     model: TextModel = Field(default_factory=TextModel)
     adversarial: Adversarial = Field(default_factory=Adversarial)
-    transfer: TransferObjective = Field(default_factory=TransferObjective)
+    objective: TextObjective = Field(default_factory=TextObjective)
+    transfer: TransferOptions = Field(default_factory=TransferOptions)
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(**TRAINER_DEFAULTS))
     eval: EvalConfig = Field(default_factory=lambda: EvalConfig(n_samples=1000))
     optim: OptimConfig = Field(default_factory=lambda: OptimConfig(**OPTIM_DEFAULTS))
@@ -154,13 +210,13 @@ class TextGANConfig(RunConfig):
     @model_validator(mode="after")
     def _task_data(self) -> TextGANConfig:
         if self.task == "generate" and self.data.style_paths is not None:
-            raise ValueError("data.style_paths is for task=transfer; use data.path for generate")
+            raise ConfigError("data.style_paths is for task=transfer; use data.path for generate")
         if self.task == "transfer" and self.data.path is not None:
-            raise ValueError(
+            raise ConfigError(
                 "task=transfer reads one file per style: data.style_paths=[FILE0,FILE1]"
             )
         if self.adversarial.pretrain_steps > self.trainer.steps:
-            raise ValueError(
+            raise ConfigError(
                 f"adversarial.pretrain_steps={self.adversarial.pretrain_steps} exceeds "
                 f"trainer.steps={self.trainer.steps}"
             )

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ganhub_textgan.config import TextGANConfig
+from ganhub_textgan.config import (
+    TRAINER_DEFAULTS,
+    Adversarial,
+    TextData,
+    TextGANConfig,
+    default_tokenizer_vocab,
+)
 
-from ganhub.config.schema import RunConfig
 from ganhub.domain import Domain
 
 if TYPE_CHECKING:
+    from ganhub.config.schema import RunConfig
     from ganhub.engine.system import BuildHints, GANSystem
+
+# steps per task and the pretraining share (MLE / reconstruction only) of the default run
+STEPS = {"generate": TRAINER_DEFAULTS["steps"], "transfer": 800}
+PRETRAIN = {"generate": Adversarial.model_fields["pretrain_steps"].default, "transfer": 400}
 
 
 class TextGANDomain(Domain):
@@ -28,7 +38,7 @@ class TextGANDomain(Domain):
         "transfer": {"task": "transfer"},
         # the published oracle scale (vocabulary 5000, length 20): hours on a CPU
         "oracle5000": {"data": {"vocab_size": 5000, "n_train": 10000}},
-        # a seconds-long smoke configuration
+        # a seconds-long smoke configuration (either task)
         "tiny": {
             "data": {"vocab_size": 20, "length": 8, "n_train": 128, "n_test": 32},
             "model": {"n_layer": 1, "n_embd": 16, "n_head": 2, "d_embd": 16, "d_filters": 8},
@@ -39,14 +49,32 @@ class TextGANDomain(Domain):
     }
 
     def defaults_for(self, chosen: dict[str, Any]) -> dict[str, Any]:
-        """task=transfer: 800 steps (400 reconstruction-only), so the default fits 10 CPU minutes.
+        """Per-task steps, the pretraining stretch and the tokenizer's vocabulary.
 
-        A transfer step decodes a whole sentence twice (greedy for the cycle, soft tokens for
-        D), about 2.5x a generate step; 1,200 steps took 13 minutes on the shared 2-core CPU.
+        * task=transfer: 800 steps (400 reconstruction-only), so the default fits 10 CPU
+          minutes. A transfer step decodes a whole sentence twice (greedy for the cycle, soft
+          tokens for D), about 2.5x a generate step; 1,200 steps took 13 minutes on the shared
+          2-core CPU. task=generate: 1200 steps, 600 of them MLE.
+        * adversarial.pretrain_steps: 600 (transfer 400), at most half of trainer.steps, so a
+          short run (trainer.steps=2) still reaches its adversarial phases.
+        * data.tokenizer_vocab: the oracle's vocab_size + 6 specials, 128 for the embedded
+          style corpus, 2000 for the user's files.
         """
-        if chosen.get("task") == "transfer":
-            return {"trainer": {"steps": 800}, "adversarial": {"pretrain_steps": 400}}
-        return {}
+        task = str(chosen.get("task", TextGANConfig.model_fields["task"].default))
+        task = task if task in STEPS else "generate"  # a bad task is refused by validation
+        trainer = chosen.get("trainer")
+        steps = trainer.get("steps") if isinstance(trainer, dict) else None
+        steps = steps if isinstance(steps, int) and steps >= 0 else STEPS[task]
+        data = chosen.get("data")
+        data = data if isinstance(data, dict) else {}
+        vocab_size = data.get("vocab_size", TextData.model_fields["vocab_size"].default)
+        files = data.get("path" if task == "generate" else "style_paths") is not None
+        out: dict[str, Any] = {"adversarial": {"pretrain_steps": min(PRETRAIN[task], steps // 2)}}
+        if isinstance(vocab_size, int):  # else validation refuses data.vocab_size itself
+            out["data"] = {"tokenizer_vocab": default_tokenizer_vocab(task, vocab_size, files)}
+        if task == "transfer":
+            out["trainer"] = {"steps": STEPS[task]}
+        return out
 
     @property
     def config_class(self) -> type[RunConfig]:

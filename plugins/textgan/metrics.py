@@ -6,18 +6,75 @@ BLEU follows the text-GAN literature (Texygen): every generated sentence is scor
 set of references (the held-out corpus; for self-BLEU the other generated sentences), BLEU-n
 being the geometric mean of the 1..n-gram precisions; sacrebleu computes it with
 `tokenize="none"` (sentences are already whitespace tokens) and `effective_order=True`.
+
+The metrics decide from the declared `Capabilities` alone and use the systems through the
+named interfaces defined below (`INTERFACES`: "text", "likelihood", "oracle",
+"style_transfer"); the textgan systems declare them in `capabilities()`, and a third-party
+token-sequence system that implements one gets the metric too. Imports no torch at module level: registering the metrics
+loads neither torch nor transformers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, cast
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor
-
-from ganhub.engine.system import GANSystem
 from ganhub.metrics import Metric
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from ganhub.capabilities import Capabilities
+    from ganhub.engine.system import GANSystem
+
+# -- the named interfaces (`Capabilities.provides`) textgan defines ---------------------------
+
+
+class Text(Protocol):
+    """'text': token id rows as sentences, and held-out sentences to compare with."""
+
+    def decode(self, ids: Tensor) -> list[str]:
+        """Sentences of token id rows (N, L), cut at the first <eos>."""
+
+    def held_out_texts(self, n: int) -> list[str]:
+        """Up to `n` held-out sentences."""
+
+
+class Likelihood(Protocol):
+    """'likelihood': G scores token sequences; held-out sentences as token ids."""
+
+    def nll(self, ids: Tensor) -> Tensor:
+        """G's per-sequence NLL (B,) in nats per token of id rows (B, L)."""
+
+    def held_out_ids(self, n: int) -> Tensor:
+        """Up to `n` held-out sentences as token ids (n, L)."""
+
+
+class Oracle(Protocol):
+    """'oracle': the data came from a known oracle language model that scores samples."""
+
+    def oracle_nll(self, ids: Tensor) -> tuple[Tensor, Tensor]:
+        """The oracle's per-sequence NLL (B,) of model token ids, and which rows (B,) hold
+        tokens the oracle cannot emit."""
+
+    def oracle_floor(self, n: int) -> Tensor:
+        """The oracle's NLL (n,) of its own held-out sentences (its entropy rate)."""
+
+
+class StyleTransfer(Protocol):
+    """'style_transfer': transfers of held-out sentences into the other style, scored."""
+
+    def scores(self, n: int) -> dict[str, float]:
+        """style_acc, style_acc_source, self_bleu and, with known true transfers, ref_bleu and
+        ref_bleu_copy, on up to `n` held-out sentences per style."""
+
+
+INTERFACES: dict[str, type] = {
+    "text": Text,
+    "likelihood": Likelihood,
+    "oracle": Oracle,
+    "style_transfer": StyleTransfer,
+}
 
 
 def bleu(hyps: Sequence[str], refs: Sequence[str], order: int) -> float:
@@ -50,29 +107,25 @@ class TextNLL(Metric):
     name = "text_nll"
     description = "NLL_oracle, NLL_gen, NLL_div in nats per token (task=generate)"
 
-    def supports(self, system: GANSystem) -> bool:
-        """task=generate systems."""
-        from ganhub_textgan.system import TextGenSystem
-
-        return isinstance(system, TextGenSystem)
+    def supports(self, caps: Capabilities) -> bool:
+        """Token ids from noise by a system that scores sequences ('likelihood'); the oracle
+        keys need 'oracle' too."""
+        return caps.modality == "tokens" and caps.samples and caps.can("likelihood")
 
     def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
         """Scores on `n_samples` samples (and as many held-out sentences)."""
-        from ganhub_textgan.system import TextGenSystem
-
-        assert isinstance(system, TextGenSystem)
+        lm = cast("Likelihood", system)
         fake = system.sample(n_samples, seed=seed)
-        test = system.token_ids[1][:n_samples]
         out = {
-            "nll_gen": float(system.nll(test).mean()),
-            "nll_div": float(system.nll(fake).mean()),
+            "nll_gen": float(lm.nll(lm.held_out_ids(n_samples)).mean()),
+            "nll_div": float(lm.nll(fake).mean()),
         }
-        if system.oracle is not None:
-            nll, invalid = system.oracle_nll(fake)
+        if system.capabilities().can("oracle"):
+            oracle = cast("Oracle", system)
+            nll, invalid = oracle.oracle_nll(fake)
             out["nll_oracle"] = float(nll.mean())
             out["oracle_invalid_rate"] = float(invalid.float().mean())
-            entropy = system.oracle.nll(system.oracle_ids[1][:n_samples].to(system.device))
-            out["nll_oracle_floor"] = float(entropy.mean())  # the oracle's own entropy rate
+            out["nll_oracle_floor"] = float(oracle.oracle_floor(n_samples).mean())
         return out
 
 
@@ -82,20 +135,16 @@ class TextBLEU(Metric):
     name = "text_bleu"
     description = "BLEU-2..5 vs held-out text and self-BLEU-2..5 of samples (sacrebleu)"
 
-    def supports(self, system: GANSystem) -> bool:
-        """task=generate systems."""
-        from ganhub_textgan.system import TextGenSystem
-
-        return isinstance(system, TextGenSystem)
+    def supports(self, caps: Capabilities) -> bool:
+        """Token ids from noise by a system that decodes them and has held-out text ('text')."""
+        return caps.modality == "tokens" and caps.samples and caps.can("text")
 
     def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
         """Up to 200 samples against up to 200 references (BLEU's cost is hyps x refs)."""
-        from ganhub_textgan.system import TextGenSystem
-
-        assert isinstance(system, TextGenSystem)
+        text = cast("Text", system)
         n = min(n_samples, 200)
-        hyps = system.decode(system.sample(n, seed=seed))
-        refs = system.texts[1][:n]
+        hyps = text.decode(system.sample(n, seed=seed))
+        refs = text.held_out_texts(n)
         out = {}
         for order in (2, 3, 4, 5):
             out[f"bleu{order}"] = bleu(hyps, refs, order)
@@ -105,6 +154,9 @@ class TextBLEU(Metric):
 
 def train_style_classifier(ids: Tensor, styles: Tensor, vocab: int, steps: int = 300) -> Tensor:
     """A bag-of-words logistic regression (V, 2) weights, trained full-batch with Adam."""
+    import torch
+    import torch.nn.functional as F
+
     gen = torch.Generator().manual_seed(0)
     w = (0.01 * torch.randn(vocab + 1, 2, generator=gen)).requires_grad_()
     bow = bag_of_words(ids, vocab)
@@ -120,6 +172,8 @@ def train_style_classifier(ids: Tensor, styles: Tensor, vocab: int, steps: int =
 
 def bag_of_words(ids: Tensor, vocab: int) -> Tensor:
     """Token counts (N, V) of id rows (special tokens are counted too; the pad column is zeroed)."""
+    import torch
+
     counts = torch.zeros(len(ids), vocab).scatter_add_(1, ids.cpu(), torch.ones(ids.shape))
     counts[:, 0] = 0
     return counts
@@ -136,15 +190,10 @@ class StyleTransferScores(Metric):
     name = "style_transfer"
     description = "style accuracy, self-BLEU (vs source) and ref-BLEU (vs true transfer)"
 
-    def supports(self, system: GANSystem) -> bool:
-        """task=transfer systems."""
-        from ganhub_textgan.transfer import TransferSystem
-
-        return isinstance(system, TransferSystem)
+    def supports(self, caps: Capabilities) -> bool:
+        """Token-sequence systems that score their own transfers ('style_transfer')."""
+        return caps.modality == "tokens" and caps.can("style_transfer")
 
     def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
         """Transfers of up to `n_samples` held-out sentences of each style, scored."""
-        from ganhub_textgan.transfer import TransferSystem
-
-        assert isinstance(system, TransferSystem)
-        return system.scores(n_samples)
+        return cast("StyleTransfer", system).scores(n_samples)

@@ -1,4 +1,9 @@
-"""task=generate: MLE pretraining of a GPT-2 generator, then Gumbel-softmax or rollout-PG phases."""
+"""task=generate: MLE pretraining of a GPT-2 generator, then Gumbel-softmax or rollout-PG phases.
+
+`TextSystemBase` holds what both tasks share (tokenizer, text artifacts). What a system offers
+its metrics and commands it declares in `capabilities()`; the named interfaces ("text",
+"likelihood", "oracle", "style_transfer") are defined in `ganhub_textgan.metrics`.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from ganhub_textgan.config import TextGANConfig
-from ganhub_textgan.corpus import OracleLSTM, oracle_words, read_lines
-from ganhub_textgan.nets import (
+from ganhub_textgan.data import OracleLSTM, oracle_words, read_lines
+from ganhub_textgan.networks import (
     build_d,
     build_lm,
     gumbel_tokens,
@@ -23,9 +28,11 @@ from ganhub_textgan.nets import (
 from ganhub_textgan.vocab import PAD, TokenizerStore, decode, encode, train_tokenizer
 from torch import Tensor
 
+from ganhub.capabilities import Capabilities
 from ganhub.data import TensorBatches
 from ganhub.engine.context import TrainContext
 from ganhub.engine.system import BuildHints, GANSystem, Phase, PhaseOutput
+from ganhub.errors import ConfigError
 
 
 def mle_loss(logits: Tensor, x: Tensor) -> Tensor:
@@ -51,7 +58,12 @@ class TextSystemBase(GANSystem):
     def __init__(self, config: TextGANConfig, hints: BuildHints | None = None) -> None:
         super().__init__(config, hints)
         self.cfg = config
-        self.vocab = config.data.model_vocab(config.task)
+        if config.data.tokenizer_vocab is None:
+            raise ConfigError(
+                "data.tokenizer_vocab is unset: resolve textgan configs with ganhub "
+                "(TextGANDomain.defaults_for derives it) or set it"
+            )
+        self.vocab = config.data.tokenizer_vocab
         self.store = TokenizerStore()
 
     @property
@@ -73,13 +85,13 @@ class TextSystemBase(GANSystem):
         """Texts of token id rows."""
         return decode(self.tokenizer, ids.cpu())
 
-    def save_tokenizer(self, run_dir: Path) -> Path:
-        """Write tokenizer.json into the run directory (atomic)."""
+    def save_assets(self, run_dir: Path) -> None:
+        """Write the run's tokenizer as RUN_DIR/tokenizer.json (atomic; it also travels in
+        every checkpoint), for people and other tools."""
         path = run_dir / "tokenizer.json"
         tmp = path.with_suffix(".json.tmp")
         self.tokenizer.save(str(tmp))
         os.replace(tmp, path)
-        return path
 
     def write_samples(
         self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
@@ -164,6 +176,31 @@ class TextGenSystem(TextSystemBase):
         """Training token ids."""
         return TensorBatches(self.token_ids[0])
 
+    def capabilities(self) -> Capabilities:
+        """Token ids from noise; decoded text, G's likelihood and, on the oracle corpus, the
+        oracle's (the interfaces of `ganhub_textgan.metrics`)."""
+        provides = {"text", "likelihood"} | ({"oracle"} if self.oracle is not None else set())
+        return Capabilities(
+            modality="tokens",
+            task="generate",
+            provides=frozenset(provides),
+        )
+
+    # -- the 'text', 'likelihood' and 'oracle' interfaces -------------------------------
+
+    def held_out_texts(self, n: int) -> list[str]:
+        """Up to n held-out sentences."""
+        return self.texts[1][:n]
+
+    def held_out_ids(self, n: int) -> Tensor:
+        """Up to n held-out sentences as token ids (n, length)."""
+        return self.token_ids[1][:n]
+
+    def oracle_floor(self, n: int) -> Tensor:
+        """The oracle's NLL of n of its own held-out sentences (its entropy rate)."""
+        assert self.oracle is not None
+        return self.oracle.nll(self.oracle_ids[1][:n].to(self.device))
+
     # -- sampling ----------------------------------------------------------------------
 
     def sample(self, n: int, *, seed: int | None = None, use_ema: bool = True) -> Tensor:
@@ -206,7 +243,7 @@ class TextGenSystem(TextSystemBase):
         g_loss = self._gumbel_g if adv.estimator == "gumbel" else self._rollout_g
         return [
             Phase("mle", "G", self._mle, stop=start),
-            Phase("D", "D", self._d, start=start, repeat=adv.d_steps),
+            Phase("D", "D", self._d, start=start),  # tricks=[n_critic]: several D steps
             Phase("G", "G", g_loss, start=start),
         ]
 
@@ -257,7 +294,7 @@ class TextGenSystem(TextSystemBase):
         return self._with_mle(out, x)
 
     def _with_mle(self, out: PhaseOutput, x: Tensor) -> PhaseOutput:
-        w = self.cfg.adversarial.mle_weight
+        w = self.cfg.objective.mle_weight
         if w > 0:
             out.loss = out.loss + w * mle_loss(lm_logits(self.G, x, self.vocab), x)
         return out

@@ -15,13 +15,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from ganhub_textgan.config import TextGANConfig
-from ganhub_textgan.corpus import read_lines, style_corpus
-from ganhub_textgan.metrics import bleu, classify, paired_bleu, train_style_classifier
-from ganhub_textgan.nets import build_d, cached_forward
+from ganhub_textgan.data import read_lines, style_corpus
+from ganhub_textgan.metrics import classify, paired_bleu, train_style_classifier
+from ganhub_textgan.networks import build_d, cached_forward
 from ganhub_textgan.system import TextSystemBase
 from ganhub_textgan.vocab import BOS, EOS, PAD, STYLE0, encode
 from torch import Tensor, nn
 
+from ganhub.capabilities import Capabilities
 from ganhub.data import TensorBatches
 from ganhub.engine.context import TrainContext
 from ganhub.engine.system import BuildHints, Phase, PhaseOutput
@@ -92,8 +93,18 @@ class TransferSystem(TextSystemBase):
         return ids, torch.cat([torch.zeros(len(a)), torch.ones(len(b))]).long()
 
     def data(self) -> TensorBatches:
-        """(ids, style) pairs, both styles mixed."""
+        """(ids, style) pairs, both styles mixed; `real_samples` gives their ids."""
         return TensorBatches(*self.train_ids)
+
+    def capabilities(self) -> Capabilities:
+        """A translator of token ids: `sample` rewrites held-out sentences (not drawn from
+        noise); it scores its own transfers ('style_transfer', `ganhub_textgan.metrics`)."""
+        return Capabilities(
+            modality="tokens",
+            samples=False,
+            task="transfer",
+            provides=frozenset({"style_transfer"}),
+        )
 
     # -- the model ---------------------------------------------------------------------
 
@@ -160,7 +171,7 @@ class TransferSystem(TextSystemBase):
         start = self.cfg.adversarial.pretrain_steps
         return [
             Phase("rec", "G", self._rec, stop=start),
-            Phase("D", "D", self._d, start=start, repeat=self.cfg.adversarial.d_steps),
+            Phase("D", "D", self._d, start=start),  # tricks=[n_critic]: several D steps
             Phase("G", "G", self._g, start=start),
         ]
 
@@ -190,7 +201,7 @@ class TransferSystem(TextSystemBase):
 
     def _g(self, batch: tuple[Tensor, Tensor], ctx: TrainContext) -> PhaseOutput:
         x, style = batch
-        t = self.cfg.transfer
+        t = self.cfg.objective
         rec = self._self_rec(x, style)
         cached = ctx.cache.get("transfer_hard")
         hard, soft = self.soft_rewrite(
@@ -261,4 +272,4 @@ def _ce(logits: Tensor, target: Tensor) -> Tensor:
     return F.cross_entropy(logits.flatten(0, 1).float(), target.flatten(), ignore_index=PAD)
 
 
-__all__ = ["TransferSystem", "bleu"]
+__all__ = ["TransferSystem"]

@@ -1,26 +1,36 @@
 """The textgan plugin: Gumbel gradients, rollout rewards, tokenizer with the run, metrics,
-local model loading, phase windows, and both tasks end to end."""
+local model loading, phase windows, declared capabilities, n_critic over the adversarial
+phases, renamed keys, torch-free registration, the contract kit and both tasks end to end."""
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 from ganhub_textgan import generate, transfer
-from ganhub_textgan.corpus import OracleLSTM, style_corpus
+from ganhub_textgan.data import OracleLSTM, style_corpus
 from ganhub_textgan.metrics import bleu, paired_bleu, self_bleu
-from ganhub_textgan.nets import gumbel_tokens, rollout_rewards, sample_lm
+from ganhub_textgan.networks import gumbel_tokens, rollout_rewards, sample_lm
 from ganhub_textgan.system import TextGenSystem, beta_at
+from ganhub_textgan.transfer import TransferSystem
 from ganhub_textgan.vocab import EOS, PAD, decode, encode, train_tokenizer
 
 import ganhub
+from ganhub import testing
 from ganhub.cli import main
 from ganhub.config.resolve import resolve
+from ganhub.engine.loop import fit
 from ganhub.engine.system import Phase, PhaseOutput
-from ganhub.errors import UsageError
+from ganhub.errors import ConfigError, UsageError
 from ganhub.plugins import get_hub
+from ganhub.wiring import make_run
+
+from ..conftest import TINY_TOY
 
 TINY = ["plugin=textgan", "preset=tiny", "trainer.progress=false", "loggers=[jsonl]"]
 
@@ -162,16 +172,25 @@ def test_generate_run_saves_tokenizer_and_cli(
     assert {"nll_oracle", "nll_gen", "nll_div", "bleu2", "self_bleu5"} <= set(summary["metrics"])
     from tokenizers import Tokenizer
 
-    saved = Tokenizer.from_file(str(run / "tokenizer.json"))
-    trained = ganhub.load(run)
+    saved = Tokenizer.from_file(str(run / "tokenizer.json"))  # written by save_assets
+    trained = ganhub.load(run, plugin="textgan")
     assert trained.system.tokenizer.get_vocab() == saved.get_vocab()
     lines = generate(run, n=5)
     assert len(lines) == 5 and all(w.startswith("t") for line in lines for w in line.split())
     capsys.readouterr()
-    main(["generate", str(run), "n=3"])
+    main(["textgan", "generate", str(run), "--n", "3", "--seed", "1"])
     assert len(capsys.readouterr().out.strip().splitlines()) == 3
+    # the old name and the old n=3 item still work for one release, each with a notice
+    main(["generate", str(run), "n=3"])
+    out = capsys.readouterr()
+    assert len(out.out.strip().splitlines()) == 3
+    assert "use 'ganhub textgan generate'" in out.err and "write --n 3" in out.err
     with pytest.raises(UsageError, match="task=transfer"):
         transfer(run, ["the food was awful"], to="positive")
+    with pytest.raises(SystemExit) as exc:  # the wrong task: one line, exit 2
+        main(["textgan", "transfer", str(run), "--to", "positive", "x"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1 and "task=generate run" in err
 
 
 @pytest.mark.slow
@@ -179,14 +198,32 @@ def test_transfer_run_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     summary = ganhub.train([*TINY, "task=transfer", f"out_dir={tmp_path}", "name=t"])
     run = Path(summary["run_dir"])
     assert {"style_acc", "self_bleu", "ref_bleu"} <= set(summary["metrics"])
+    assert (run / "tokenizer.json").is_file()
     out = transfer(run, ["the food was awful", "i hate the soup here"], to="positive")
     assert len(out) == 2 and all(isinstance(s, str) for s in out)
     capsys.readouterr()
-    main(["transfer", str(run), "--to", "positive", "the food was bad"])
+    main(["textgan", "transfer", str(run), "--to", "positive", "the food was bad"])
     assert len(capsys.readouterr().out.strip().splitlines()) == 1
+    main(["transfer", str(run), "--to", "positive", "the food was bad"])  # the old name
+    old = capsys.readouterr()
+    assert len(old.out.strip().splitlines()) == 1 and "ganhub textgan transfer" in old.err
     with pytest.raises(SystemExit) as exc:
-        main(["transfer", str(run), "--to", "postive", "x"])
+        main(["textgan", "transfer", str(run), "--to", "postive", "x"])
     assert exc.value.code == 2 and "did you mean 'positive'" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="task=generate"):
+        generate(run, n=2)
+
+
+@pytest.mark.slow
+def test_commands_refuse_a_run_of_another_domain(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = ganhub.train([*TINY_TOY, "trainer.steps=2", f"out_dir={tmp_path}"])["run_dir"]
+    with pytest.raises(UsageError, match="'toy2d' run; this command needs a 'textgan' run"):
+        generate(run, n=2)
+    with pytest.raises(SystemExit) as exc:
+        main(["textgan", "generate", run])
+    assert exc.value.code == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
 def test_rollout_and_transformer_d_train(tmp_path: Path) -> None:
@@ -223,3 +260,123 @@ def test_transfer_gets_its_own_step_defaults_and_the_user_still_wins() -> None:
     assert (generate.trainer.steps, generate.adversarial.pretrain_steps) == (1200, 600)
     mine = resolve(["plugin=textgan", "task=transfer", "trainer.steps=900"])
     assert (mine.trainer.steps, mine.adversarial.pretrain_steps) == (900, 400)
+    # a short run pretrains at most half its steps, so it reaches the adversarial phases
+    short = resolve(["plugin=textgan", "trainer.steps=2"])
+    assert short.adversarial.pretrain_steps == 1
+    given = resolve(["plugin=textgan", "trainer.steps=50", "adversarial.pretrain_steps=40"])
+    assert given.adversarial.pretrain_steps == 40
+    with pytest.raises(ConfigError, match=r"pretrain_steps=60 exceeds trainer\.steps=50"):
+        resolve(["plugin=textgan", "trainer.steps=50", "adversarial.pretrain_steps=60"])
+
+
+def test_tokenizer_vocabulary_default_follows_the_data_and_the_user_wins(tmp_path: Path) -> None:
+    assert resolve(["plugin=textgan"]).data.tokenizer_vocab == 506  # 500 oracle tokens + 6
+    assert resolve(["plugin=textgan", "data.vocab_size=50"]).data.tokenizer_vocab == 56
+    assert resolve(["plugin=textgan", "task=transfer"]).data.tokenizer_vocab == 128
+    lines = tmp_path / "lines.txt"
+    lines.write_text("a b\nc d\n")
+    assert resolve(["plugin=textgan", f"data.path={lines}"]).data.tokenizer_vocab == 2000
+    assert resolve(["plugin=textgan", "data.tokenizer_vocab=300"]).data.tokenizer_vocab == 300
+
+
+@pytest.mark.parametrize(
+    ("item", "new"),
+    [
+        ("adversarial.d_steps=3", "tricks=[n_critic] trick.n_critic.n=K"),
+        ("adversarial.mle_weight=0.5", "objective.mle_weight"),
+        ("transfer.self_weight=2", "objective.self_weight"),
+        ("transfer.cycle_weight=2", "objective.cycle_weight"),
+        ("transfer.adv_weight=0.5", "objective.adv_weight"),
+    ],
+)
+def test_old_keys_are_refused_with_the_new_name(item: str, new: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        resolve(["plugin=textgan", item])
+    message = str(exc.value)
+    assert new in message and item.split("=")[0] in message and "\n" not in message
+
+
+def test_loss_weights_live_in_objective() -> None:
+    config = resolve(["plugin=textgan", "task=transfer", "objective.adv_weight=0.3"])
+    assert config.objective.adv_weight == 0.3  # type: ignore[attr-defined]
+    assert resolve(["plugin=textgan", "objective.mle_weight=0.5"]).objective.mle_weight == 0.5  # type: ignore[attr-defined]
+
+
+def test_n_critic_repeats_the_adversarial_d_phase(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """textgan's D phase has a start window (after pretraining) and interval 1: the core
+    n_critic trick repeats it; before the window it does not run at all."""
+    calls: list[int] = []
+    original = TextGenSystem._d
+
+    def counted(self: TextGenSystem, x: torch.Tensor, ctx: object) -> PhaseOutput:
+        calls.append(ctx.step)  # type: ignore[attr-defined]
+        return original(self, x, ctx)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(TextGenSystem, "_d", counted)
+    base = [*TINY, "trainer.steps=4", "adversarial.pretrain_steps=2", f"out_dir={tmp_path}",
+            "eval.metrics=[]"]  # fmt: skip
+    fit(make_run(resolve([*base, "name=one"])))
+    assert calls == [2, 3]
+    calls.clear()
+    fit(make_run(resolve([*base, "tricks=[n_critic]", "trick.n_critic.n=3", "name=three"])))
+    assert calls == [2, 2, 2, 3, 3, 3]
+
+
+def test_capabilities_are_declared_and_the_metrics_read_them(tmp_path: Path) -> None:
+    hub = get_hub()
+    oracle = _system().capabilities()
+    assert (oracle.modality, oracle.task, oracle.samples) == ("tokens", "generate", True)
+    assert oracle.provides == {"text", "likelihood", "oracle"}
+    lines = tmp_path / "lines.txt"
+    lines.write_text("\n".join(f"sentence number {i}" for i in range(40)))
+    files = _system(f"data.path={lines}").capabilities()
+    assert files.provides == {"text", "likelihood"}  # no oracle to score against
+    config = resolve([*TINY, "task=transfer"], hub=hub)
+    styles = TransferSystem(config).capabilities()  # type: ignore[arg-type]
+    assert (styles.modality, styles.task, styles.samples) == ("tokens", "transfer", False)
+    assert styles.provides == {"style_transfer"}
+    supports = {
+        name: [caps for caps in (oracle, files, styles) if hub.metrics.get(name).supports(caps)]
+        for name in ("text_nll", "text_bleu", "style_transfer")
+    }
+    assert supports == {
+        "text_nll": [oracle, files],
+        "text_bleu": [oracle, files],
+        "style_transfer": [styles],
+    }
+
+
+def test_the_metrics_on_a_file_corpus_skip_only_the_oracle_keys(tmp_path: Path) -> None:
+    lines = tmp_path / "lines.txt"
+    lines.write_text("\n".join(f"the {w} was here today" for w in "abcdefghijklmnopqrst" * 4))
+    system = _system(f"data.path={lines}")
+    values = testing.check_metric(get_hub().metrics.get("text_nll"), system, n_samples=8)
+    assert {"nll_gen", "nll_div"} <= set(values) and "nll_oracle" not in values
+    assert "bleu2" in testing.check_metric(get_hub().metrics.get("text_bleu"), system, n_samples=8)
+
+
+def test_registration_imports_no_torch_or_transformers() -> None:
+    code = (
+        "import json, sys\n"
+        "import ganhub_textgan\n"
+        "import ganhub_textgan.domain, ganhub_textgan.config, ganhub_textgan.metrics\n"
+        "import click\n"
+        "got = []\n"
+        "ganhub_textgan.register_domains(lambda name, obj: got.append(name))\n"
+        "ganhub_textgan.register_metrics(lambda name, obj: got.append(name))\n"
+        "cli = click.Group()\n"
+        "ganhub_textgan.register_commands(cli)\n"
+        "assert len(got) == 4 and {'textgan', 'generate', 'transfer'} <= set(cli.commands)\n"
+        "heavy = ('torch', 'transformers', 'tokenizers', 'sacrebleu')\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.slow
+def test_transfer_task_keeps_the_contract(tmp_path: Path) -> None:
+    """The generate task is checked by tests/test_contract.py (preset=tiny)."""
+    testing.check_domain("textgan", ["preset=tiny", "task=transfer"], workdir=tmp_path)
