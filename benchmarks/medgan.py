@@ -4,14 +4,16 @@ No published GAN numbers exist for this data, so this script is the reference. B
 the same MONAI UNet (same initial weights), the same batches, the same Adam settings and steps:
 
 * L1 + GAN: the medgan `task=lesion` run through ganhub's loop (PatchGAN, MONAI least squares,
-  L1 x100: the pix2pix objective of the shared PairedTranslationGAN);
+  L1 x100 (`objective.lambda_l1`): the pix2pix objective of the shared PairedTranslationGAN);
 * L1 only: the same generator trained by a plain loop on |G(x) - y| alone.
 
 Both are scored on 64 held-out phantoms with the registered metrics: PSNR / SSIM against the
 ground truth, the texture ratio (high-frequency energy of the outputs over that of the real
 images: 1 is real-like, below 1 too smooth), Dice of the lesion segmented from the output (and
-of the real image, the ceiling), and fd_rotnet. Then the CPU time of one training step (D and
-G phases, `process_time`, so other load on the machine counts less) at 64x64 and 32^3.
+of the real image, the ceiling), and fd_rotnet (the Frechet distance on ganhub's `rotnet`
+features, trained once on the training phantoms and cached). Then the CPU time of one
+training step (D and G phases, `process_time`, so other load on the machine counts less) at
+64x64 and 32^3.
 
     python benchmarks/medgan.py                 # both parts (the defaults: 300 steps, batch 8)
     python benchmarks/medgan.py --steps 600     # longer quality runs
@@ -30,13 +32,20 @@ import torch
 
 from ganhub.config.resolve import resolve
 from ganhub.engine.loop import fit, train_step
-from ganhub.wiring import make_run
 from ganhub.metrics import evaluate
 from ganhub.plugins import get_hub
+from ganhub.wiring import make_run
 
 METRICS = ["med_fidelity", "med_texture", "med_dice", "fd_rotnet"]
 COLUMNS = [("psnr", "PSNR dB"), ("ssim", "SSIM"), ("texture_ratio", "texture"), ("dice", "Dice"),
            ("dice_real", "Dice real"), ("fd_rotnet", "fd_rotnet")]  # fmt: skip
+
+
+def _scores(system: Any) -> dict[str, float]:
+    """The METRICS on 64 held-out pairs."""
+    hub = get_hub()
+    metrics = [hub.metrics.get(name) for name in METRICS]
+    return evaluate(system, metrics, n_samples=64, seed=0).values
 
 
 def _config(out: Path, extra: list[str]) -> Any:
@@ -46,16 +55,20 @@ def _config(out: Path, extra: list[str]) -> Any:
 
 def train_gan(out: Path, steps: int, batch: int) -> tuple[dict[str, float], float]:
     """L1 + GAN through the ganhub loop; returns the metrics and the wall time."""
-    run = make_run(_config(out, [f"trainer.steps={steps}", f"trainer.batch_size={batch}", "name=gan"]))
+    run = make_run(
+        _config(out, [f"trainer.steps={steps}", f"trainer.batch_size={batch}", "name=gan"])
+    )
     start = time.perf_counter()
     fit(run)
     seconds = time.perf_counter() - start
-    return evaluate(run.system, METRICS, n_samples=64, seed=0, hub=get_hub()), seconds
+    return _scores(run.system), seconds
 
 
 def train_l1(out: Path, steps: int, batch: int) -> tuple[dict[str, float], float]:
     """L1 only: the same system's generator (same init, same batches), no discriminator."""
-    run = make_run(_config(out, [f"trainer.steps={steps}", f"trainer.batch_size={batch}", "name=l1"]))
+    run = make_run(
+        _config(out, [f"trainer.steps={steps}", f"trainer.batch_size={batch}", "name=l1"])
+    )
     G = run.system.G
     opt = run.optimizers["G"]  # the same Adam settings as the GAN's G
     batches = run.batches()
@@ -69,7 +82,7 @@ def train_l1(out: Path, steps: int, batch: int) -> tuple[dict[str, float], float
         opt.step()
     seconds = time.perf_counter() - start
     run.close()
-    return evaluate(run.system, METRICS, n_samples=64, seed=0, hub=get_hub()), seconds
+    return _scores(run.system), seconds
 
 
 def quality(steps: int, batch: int) -> None:

@@ -3,7 +3,9 @@
 A feature network is a small CNN whose 128-d penultimate layer gives features for Frechet and
 kernel distances (reported as ``fd_<name>``, ``kd_<name>``: never "FID", which means Inception)
 and whose head classifies: digit classes on labelled data, or the rotation of an image
-(0/90/180/270 degrees, a self-supervised task) when the data has no labels. Training is
+(0/90/180/270 degrees, a self-supervised task) when the data has no labels. Volumes
+(N, C, D, H, W) get the same network with 3D convolutions, rotated in the plane of their
+first two spatial axes (rotation prediction only). Training is
 deterministic (fixed seed and split, one CPU thread) and the result is saved as safetensors
 weights plus a JSON description holding the weights' sha256; nothing is pickled.
 """
@@ -46,29 +48,35 @@ class FeatureNetSpec:
     recipe: dict[str, Any] = field(default_factory=dict)
     sha256: str = ""
     created: str = ""
+    spatial_dims: int = 2  # 2: images (N, C, H, W); 3: volumes (N, C, D, H, W)
 
 
 class FeatureNet(nn.Module):
-    """Conv stages (the last three stride 2), a `feat_dim` feature layer and a linear head."""
+    """Conv stages (the last three stride 2), a `feat_dim` feature layer and a linear head;
+    2D convolutions for images, 3D for volumes (`spec.spatial_dims`)."""
 
     def __init__(self, spec: FeatureNetSpec) -> None:
         super().__init__()
-        w, s = spec.width, spec.size
-        self.size = s
+        w, s, dims = spec.width, spec.size, spec.spatial_dims
+        conv = nn.Conv2d if dims == 2 else nn.Conv3d
+        self.size, self.spatial_dims = s, dims
         self.body = nn.Sequential(
-            nn.Conv2d(spec.in_channels, w, 3, 1, 1), nn.ReLU(),
-            nn.Conv2d(w, w, 3, 2, 1), nn.ReLU(),
-            nn.Conv2d(w, 2 * w, 3, 2, 1), nn.ReLU(),
-            nn.Conv2d(2 * w, 4 * w, 3, 2, 1), nn.ReLU(),
+            conv(spec.in_channels, w, 3, 1, 1), nn.ReLU(),
+            conv(w, w, 3, 2, 1), nn.ReLU(),
+            conv(w, 2 * w, 3, 2, 1), nn.ReLU(),
+            conv(2 * w, 4 * w, 3, 2, 1), nn.ReLU(),
             nn.Flatten(),
-            nn.Linear(4 * w * math.ceil(s / 8) ** 2, spec.feat_dim), nn.ReLU(),
+            nn.Linear(4 * w * math.ceil(s / 8) ** dims, spec.feat_dim), nn.ReLU(),
         )  # fmt: skip
         self.head = nn.Linear(spec.feat_dim, spec.classes)
 
     def fit_size(self, x: Tensor) -> Tensor:
-        """Resize images to the network's input size (antialiased bilinear) when they differ."""
-        if x.shape[-1] == self.size and x.shape[-2] == self.size:
+        """Resize images to the network's input size (antialiased bilinear; volumes:
+        trilinear) when they differ."""
+        if all(side == self.size for side in x.shape[-self.spatial_dims :]):
             return x
+        if self.spatial_dims == 3:
+            return F.interpolate(x, size=(self.size,) * 3, mode="trilinear")
         return F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True)
 
     def features(self, x: Tensor) -> Tensor:
@@ -95,7 +103,10 @@ def random_affine(x: Tensor, gen: torch.Generator) -> Tensor:
 
 
 def rotations(x: Tensor) -> tuple[Tensor, Tensor]:
-    """Each image in a random one of four rotations, and that rotation's index (self-supervision)."""
+    """Each image in a random one of four rotations, and that rotation's index (self-supervision).
+
+    Images turn in their plane; volumes in the plane of their first two spatial axes (the axial
+    plane of RAS-ordered medical volumes)."""
     k = torch.arange(len(x)) % 4
     out = torch.stack([torch.rot90(img, int(r), dims=(1, 2)) for img, r in zip(x, k)])
     return out, k
@@ -115,9 +126,17 @@ def train_feature_net(
 ) -> tuple[FeatureNet, FeatureNetSpec]:
     """Train a classifier (labels given) or a rotation predictor (no labels), deterministically.
 
+    `images` are (N, C, H, W) images or (N, C, D, H, W) volumes (rotation prediction only).
     The split into training and held-out images comes from `seed`; the held-out accuracy is
     stored in the spec. Runs on the CPU with one thread so the weights are the same everywhere.
     """
+    dims = images.ndim - 2
+    if dims not in (2, 3) or (dims == 3 and labels is not None):
+        raise UsageError(
+            f"feature networks train on images (N, C, H, W) or, without labels, on volumes "
+            f"(N, C, D, H, W); got shape {list(images.shape)}"
+            + (" with labels" if labels is not None else "")
+        )
     n = len(images)
     n_test = int(held_out if held_out >= 1 else round(n * held_out))
     if n - n_test < batch_size or n_test < 1:
@@ -135,6 +154,7 @@ def train_feature_net(
         width=width,
         dataset=dataset,
         seed=seed,
+        spatial_dims=dims,
     )
     gen = torch.Generator().manual_seed(seed)
     order = torch.randperm(n, generator=gen)

@@ -263,7 +263,9 @@ def rotnet(system: GANSystem) -> Extractor:
 
     Self-supervised, so it needs no labels and nothing downloaded: any image data gets a
     feature space of its own, reported as `fd_rotnet`. Distances on it compare runs on the
-    same data only; they are not Inception FIDs.
+    same data only; they are not Inception FIDs. Volumes (5-d real samples) get 3D
+    convolutions, rotated in the plane of their first two spatial axes, and are featurised in
+    smaller batches (a 3D network's activations are large).
     """
     from ganhub.metrics.featurenet import load_feature_net, save_feature_net, train_feature_net
 
@@ -281,7 +283,14 @@ def rotnet(system: GANSystem) -> Extractor:
         spec.recipe = dict(r)
         written = save_feature_net(net, spec, folder, stem=path.stem)
         assert written == path.with_suffix(".json"), (written, path)
-    return _remember(("local", str(path)), lambda: LocalExtractor(*load_feature_net(path)))
+
+    def make() -> Extractor:
+        extractor = LocalExtractor(*load_feature_net(path))
+        if extractor.spec.spatial_dims == 3:
+            extractor.batch = 16
+        return extractor
+
+    return _remember(("local", str(path)), make)
 
 
 def inception_file(cfg: EvalConfig) -> Path | None:

@@ -1,8 +1,10 @@
 """medgan: medical-imaging GANs with MONAI (lesion simulation, contrast translation, generation).
 
 Registers the `medgan` domain, MONAI's PatchAdversarialLoss as `monai_patch_*` losses, the
-medical metrics and the `ganhub medgan` commands. monai and nibabel are imported inside
-functions only; without them ganhub lists this plugin as unavailable with its install line.
+medical metrics and the `ganhub medgan` commands. Each hook imports its module when called,
+and none of those modules imports torch, monai or nibabel at the top, so `ganhub --help` and
+`ganhub plugins` stay fast; without monai/nibabel ganhub lists this plugin as unavailable with
+its install line.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def register_metrics(register: Register) -> None:
 
 @hookimpl
 def register_commands(cli: click.Group) -> None:
-    """Add `ganhub medgan simulate`."""
-    from ganhub_medgan.commands import medgan
+    """Add the `ganhub medgan` verbs (`ganhub medgan simulate`)."""
+    from ganhub_medgan.commands import register
 
-    cli.add_command(medgan)
+    register(cli)

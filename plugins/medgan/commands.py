@@ -1,4 +1,8 @@
-"""`ganhub medgan ...`: commands of the medgan plugin (heavy imports happen inside them)."""
+"""`ganhub medgan ...`: the medgan plugin's own verbs (heavy imports happen inside them).
+
+Registered under the `ganhub medgan` group (`ganhub.clikit.domain_group`); config stays
+`key=value` on the generic verbs, command options here are `--flags`.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,13 @@ from pathlib import Path
 
 import click
 
+from ganhub.clikit import HELP, RUN_DIR, domain_group
 
-@click.group(name="medgan")
-def medgan() -> None:
-    """Medical-imaging GANs (MONAI): lesion simulation with a trained run."""
+GROUP_HELP = "Medical-imaging GANs (MONAI): lesion simulation with a trained run."
 
 
-@medgan.command()
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.command(context_settings=HELP)
+@click.argument("run_dir", type=RUN_DIR)
 @click.option("--mask", "mask_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="NIfTI lesion mask on the run's image grid (or on --image).")  # fmt: skip
 @click.option(
@@ -52,3 +55,9 @@ def simulate(
     paths = simulate_to_files(run_dir, out or run_dir / "simulated", mask_path=mask_path, at=point,
                               radius=radius, image_path=image_path, device=device)  # fmt: skip
     click.echo("\n".join(str(p) for p in paths))
+
+
+def register(cli: click.Group) -> None:
+    """Add the medgan verbs under `ganhub medgan`."""
+    group = domain_group(cli, "medgan", GROUP_HELP)
+    group.add_command(simulate)

@@ -1,4 +1,10 @@
-"""The medgan config: task, 2D/3D, data (phantoms or a NIfTI/DICOM folder) and model sizes."""
+"""The medgan config: task, 2D/3D, data (phantoms or a NIfTI/DICOM folder), model sizes and
+the paired objective's weights.
+
+Defaults that follow `spatial_dims` (trainer, image size, phantom count) come from
+`MedGANDomain.defaults_for`, the one place for choice-dependent defaults; nothing here rewrites
+a value or another section.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from ganhub.config.schema import EvalConfig, RunConfig, Section, TrainerConfig
+from ganhub.errors import ConfigError
 
 Task = Literal["generate", "lesion", "translate"]
 
@@ -19,6 +26,16 @@ TRAINER_DEFAULTS_3D: dict[str, Any] = {
     "steps": 150, "batch_size": 4, "log_every": 25, "sample_every": 75, "checkpoint_every": 150,
 }  # fmt: skip
 EVAL_DEFAULTS: dict[str, Any] = {"n_samples": 64}
+# What spatial_dims=3 changes (through MedGANDomain.defaults_for): smaller volumes, fewer of them.
+VOLUME_DEFAULTS: dict[str, Any] = {
+    "trainer": TRAINER_DEFAULTS_3D, "model": {"image_size": 32}, "data": {"n_samples": 128},
+}  # fmt: skip
+# Keys that moved: the old key is refused with one line naming the new one.
+RENAMED: dict[str, str] = {
+    "model.l1_weight": "objective.lambda_l1",
+    "model.d_scale": "objective.d_scale",
+    "model.feature_matching": "objective.feature_matching",
+}
 
 
 class MedData(Section):
@@ -36,8 +53,8 @@ class MedData(Section):
         description="folder data: generate reads every image under it; lesion reads "
         "images/ and masks/, translate reads source/ and target/ (paired by file name)",
     )
-    n_samples: int | None = Field(
-        None, gt=1, description="phantoms to make (default: 512 in 2D, 128 in 3D)"
+    n_samples: int = Field(
+        512, gt=1, description="training phantoms to make (spatial_dims=3: 128 by default)"
     )
     n_eval: int = Field(64, gt=1, description="held-out phantoms for samples and metrics")
     noise: float = Field(0.03, ge=0, lt=0.5, description="phantom Rician noise sigma (0-1 scale)")
@@ -93,12 +110,12 @@ class MedData(Section):
 
 
 class MedModel(Section):
-    """Network sizes (MONAI Generator / UNet, PatchDiscriminator) and paired-loss weights."""
+    """Network sizes (MONAI Generator / UNet, PatchDiscriminator)."""
 
-    image_size: int | None = Field(
-        None,
+    image_size: int = Field(
+        64,
         ge=16,
-        description="side of the square image / cubic volume (default: 64 in 2D, 32 in 3D)",
+        description="side of the square image / cubic volume (spatial_dims=3: 32 by default)",
     )
     latent_dim: int = Field(64, gt=0, description="generate: noise dimension")
     g_channels: int = Field(16, gt=0, description="generator base width (Generator / UNet)")
@@ -108,7 +125,12 @@ class MedModel(Section):
         "instance", description="PatchGAN normalisation; r1/gp need instance or none"
     )
     unet_depth: int = Field(4, ge=2, le=5, description="lesion/translate: UNet levels")
-    l1_weight: float = Field(100.0, ge=0, description="lesion/translate: weight of |G(x) - y|")
+
+
+class MedObjective(Section):
+    """Loss weights of the paired tasks (lesion, translate): pix2pix's objective, MedGAN's term."""
+
+    lambda_l1: float = Field(100.0, ge=0, description="lesion/translate: weight of |G(x) - y|")
     feature_matching: float = Field(
         0.0, ge=0, description="lesion/translate: weight of L1 between D's features (MedGAN)"
     )
@@ -128,37 +150,18 @@ class MedGANConfig(RunConfig):
     loss: str = Field("monai_patch_lsgan", description="adversarial loss (ganhub list losses)")
     data: MedData = Field(default_factory=MedData)
     model: MedModel = Field(default_factory=MedModel)
+    objective: MedObjective = Field(default_factory=MedObjective)
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(**TRAINER_DEFAULTS_2D))
     eval: EvalConfig = Field(default_factory=lambda: EvalConfig(**EVAL_DEFAULTS))
 
     @model_validator(mode="before")
     @classmethod
-    def _volume_defaults(cls, data: Any) -> Any:
-        """With spatial_dims=3, trainer keys not set by the user take the 3D defaults.
-
-        A key missing from `trainer`, or still at its 2D default, counts as not set (the engine
-        may have merged the 2D defaults in already). Without a `trainer` section the defaults of
-        the run's dimensionality are used whole.
-        """
-        if not isinstance(data, dict):
-            return data
-        three = str(data.get("spatial_dims", 2)) == "3"
-        defaults = TRAINER_DEFAULTS_3D if three else TRAINER_DEFAULTS_2D
-        given = data.get("trainer")
-        if given is None:
-            return {**data, "trainer": dict(defaults)}
-        if not isinstance(given, dict):
-            return data
-        trainer = dict(given)
-        for key, value in defaults.items():
-            if key not in trainer or (three and trainer[key] == TRAINER_DEFAULTS_2D[key]):
-                trainer[key] = value
-        return {**data, "trainer": trainer}
-
-    def size(self) -> int:
-        """The image side: model.image_size, or 64 (2D) / 32 (3D)."""
-        return self.model.image_size or (64 if self.spatial_dims == 2 else 32)
-
-    def n_phantoms(self) -> int:
-        """Training phantoms: data.n_samples, or 512 (2D) / 128 (3D)."""
-        return self.data.n_samples or (512 if self.spatial_dims == 2 else 128)
+    def _renamed_keys(cls, data: Any) -> Any:
+        """Refuse keys that moved (model.l1_weight...) with one line naming the new key."""
+        if isinstance(data, dict):
+            for old, new in RENAMED.items():
+                section, key = old.split(".")
+                given = data.get(section)
+                if isinstance(given, dict) and key in given:
+                    raise ConfigError(f"{old} was renamed {new}")
+        return data

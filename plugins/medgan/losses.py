@@ -11,18 +11,19 @@ use these losses. Conventions, matching MONAI's:
 * `monai_patch_hinge`: MONAI's hinge on tanh(D): relu(1 - tanh D(x)) + relu(1 + tanh D(G(z))).
 
 The D loss is the sum of its real and fake terms (as ganhub's own BCE losses); the paired
-systems halve it with `model.d_scale`. MONAI's loss runs in float32 with autocast off: its BCE
-(sigmoid + BCELoss) is refused by CUDA autocast, and squared logits overflow in fp16.
+systems halve it with `objective.d_scale`. MONAI's loss runs in float32 with autocast off: its
+BCE (sigmoid + BCELoss) is refused by CUDA autocast, and squared logits overflow in fp16.
+torch and MONAI are imported inside methods: registering these losses loads neither.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
-import torch
-from torch import Tensor
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ganhub.losses import AdversarialLoss, Targets
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 class MonaiPatchLoss(AdversarialLoss):
@@ -44,6 +45,8 @@ class MonaiPatchLoss(AdversarialLoss):
         return self._loss
 
     def _term(self, logits: Tensor, target_is_real: bool, for_discriminator: bool) -> Tensor:
+        import torch
+
         with torch.autocast(device_type=logits.device.type, enabled=False):
             out: Tensor = self.monai_loss()(
                 logits.float(), target_is_real=target_is_real, for_discriminator=for_discriminator

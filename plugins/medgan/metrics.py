@@ -1,5 +1,8 @@
 """medgan's metrics, built on MONAI's implementations where MONAI has one.
 
+Each decides from the system's declared capabilities (`supports(caps)`): the task, and the
+interfaces medgan's systems provide (`held_out`, `paired_eval`: see `ganhub_medgan.system`).
+
 * `med_fidelity` (lesion, translate): PSNR and SSIM of G(condition) against the ground truth
   on held-out pairs (MONAI PSNRMetric, SSIMMetric; images in [-1, 1], data range 2). Images
   reproduced exactly (a lesion-free phantom, which the inpainting G leaves as it is) have an
@@ -12,41 +15,57 @@
   real lesion and surrounding-tissue intensity. `dice_real` is the same rule on the real
   images, the ceiling a perfect generator reaches.
 * `med_diversity` (generate): MONAI's MMD (linear kernel on intensities) between generated and
-  real images, and MS-SSIM between random pairs of generated images (lower: more diverse),
-  next to the same MS-SSIM on real pairs.
-* `fd_rotnet` (every task): Fréchet distance (MONAI FIDMetric) between features of real and
-  generated images from a small CNN trained here, on the training images, to predict which of
-  four rotations was applied (self-supervised, nothing downloaded). It is not comparable to
+  held-out real images, and MS-SSIM between random pairs of generated images (lower: more
+  diverse), next to the same MS-SSIM on real pairs.
+* `fd_rotnet` (every task, 2D and 3D): the Fréchet distance on ganhub's `rotnet` features (a
+  rotation-prediction CNN trained once, and cached, on the run's training images; 3D
+  convolutions for volumes). It is the core `fid` metric on those features, for what the core
+  image metric does not take: volumes, and translators, whose outputs for held-out conditions
+  are compared with their ground truth. For systems that sample from noise it computes what
+  the core `fid` computes (2D `generate` runs report it through `fid`). Not comparable to
   Inception FID numbers, hence the name.
+
+torch and MONAI are imported inside functions: registering these metrics loads neither.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
-import torch.nn.functional as F
-from ganhub_medgan.nets import dilate
-from torch import Tensor, nn
-
+from ganhub.errors import UsageError
 from ganhub.metrics import Metric
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from ganhub.capabilities import Capabilities
+    from ganhub.engine.system import GANSystem
+
+# The names of the interfaces medgan's systems provide (documented in ganhub_medgan.system).
+HELD_OUT, PAIRED_EVAL = "held_out", "paired_eval"
+MEDGAN_TASKS = ("generate", "lesion", "translate")
 
 
 class MedMetric(Metric):
-    """A metric for medgan systems of the listed tasks."""
+    """A metric for systems of the listed tasks that provide the listed interfaces."""
 
-    tasks: ClassVar[tuple[str, ...]] = ("generate", "lesion", "translate")
+    tasks: ClassVar[tuple[str, ...]] = MEDGAN_TASKS
+    needs: ClassVar[tuple[str, ...]] = (HELD_OUT,)
 
-    def supports(self, system: Any) -> bool:
-        """Only medgan systems of a task this metric applies to."""
-        return getattr(system, "task", None) in self.tasks and hasattr(system, "eval_set")
+    def supports(self, caps: Capabilities) -> bool:
+        """Images or volumes of a task this metric applies to, with the interfaces it uses."""
+        return (
+            caps.modality in ("image", "volume")
+            and caps.task in self.tasks
+            and all(caps.can(name) for name in self.needs)
+        )
 
 
 def _paired(system: Any, n_samples: int) -> tuple[Tensor, Tensor, Tensor | None]:
-    """(fake, real, mask) on up to n_samples held-out pairs, on the CPU."""
-    n = min(n_samples, len(system.eval_set.images))
-    batch = system.eval_batch(n)
+    """(fake, real, mask) on up to n_samples held-out pairs, on the CPU (`paired_eval`); the
+    metrics report how many they scored as `n_samples` (the held-out split may be smaller)."""
+    batch = system.eval_batch(n_samples)
     fake = system.translate_batched(batch.conditions)
     return fake, batch.images, batch.masks
 
@@ -56,20 +75,26 @@ class Fidelity(MedMetric):
 
     name = "med_fidelity"
     tasks = ("lesion", "translate")
+    needs = (HELD_OUT, PAIRED_EVAL)
 
     def compute(self, system: Any, *, n_samples: int, seed: int) -> dict[str, float]:
         """psnr, ssim."""
+        import torch
         from monai.metrics import PSNRMetric, SSIMMetric
 
         fake, real, _ = _paired(system, n_samples)
-        psnr = PSNRMetric(max_val=2.0)(fake, real)
+        psnr = torch.as_tensor(PSNRMetric(max_val=2.0)(fake, real))
         psnr = psnr[torch.isfinite(psnr)].mean()  # an image G left unchanged (no lesion) is exact
-        ssim = SSIMMetric(spatial_dims=system.spatial_dims, data_range=2.0)(fake, real).mean()
-        return {"psnr": float(psnr), "ssim": float(ssim)}
+        ssim = torch.as_tensor(SSIMMetric(spatial_dims=real.ndim - 2, data_range=2.0)(fake, real))
+        ssim = ssim.mean()
+        return {"psnr": float(psnr), "ssim": float(ssim), "n_samples": float(len(fake))}
 
 
 def laplacian(x: Tensor) -> Tensor:
     """Discrete Laplacian of (N, 1, *spatial) images (valid region only)."""
+    import torch
+    import torch.nn.functional as F
+
     dims = x.ndim - 2
     k = torch.zeros((3,) * dims, dtype=x.dtype)
     centre = (1,) * dims
@@ -88,7 +113,8 @@ def high_frequency_energy(x: Tensor, region: Tensor | None = None) -> Tensor:
     energy = laplacian(x.float().cpu()).square()
     if region is None:
         return energy.flatten(1).mean(1)
-    inner = region.float().cpu()[(..., *([slice(1, -1)] * (x.ndim - 2)))]  # the valid region
+    valid: tuple[Any, ...] = (..., *([slice(1, -1)] * (x.ndim - 2)))  # the Laplacian's region
+    inner = region.float().cpu()[valid]
     return (energy * inner).flatten(1).sum(1) / inner.flatten(1).sum(1).clamp_min(1)
 
 
@@ -97,14 +123,16 @@ class Texture(MedMetric):
 
     name = "med_texture"
     tasks = ("lesion", "translate")
+    needs = (HELD_OUT, PAIRED_EVAL)
 
     def compute(self, system: Any, *, n_samples: int, seed: int) -> dict[str, float]:
         """texture_ratio (lesion: inside the masks, so the seam of the painted region is left out)."""
         fake, real, masks = _paired(system, n_samples)
-        region = masks if system.task == "lesion" and masks is not None else None
+        lesion = system.capabilities().task == "lesion"
+        region = masks if lesion and masks is not None else None
         hf_fake, hf_real = high_frequency_energy(fake, region), high_frequency_energy(real, region)
         ratio = hf_fake.mean() / hf_real.mean().clamp_min(1e-12)
-        return {"texture_ratio": float(ratio)}
+        return {"texture_ratio": float(ratio), "n_samples": float(len(fake))}
 
 
 def segment_lesions(images: Tensor, masks: Tensor, reference: Tensor) -> Tensor:
@@ -114,6 +142,8 @@ def segment_lesions(images: Tensor, masks: Tensor, reference: Tensor) -> Tensor:
     ring around them on the real images; the side (brighter or darker) follows the real lesions.
     Only voxels within a margin of the mask count, so unrelated bright tissue (CSF) is ignored.
     """
+    from ganhub_medgan.nets import dilate
+
     ring = dilate(masks, 2) - masks
     inside = (reference * masks).sum() / masks.sum().clamp_min(1)
     around = (reference * ring).sum() / ring.sum().clamp_min(1)
@@ -129,14 +159,16 @@ class LesionDice(MedMetric):
 
     name = "med_dice"
     tasks = ("lesion",)
+    needs = (HELD_OUT, PAIRED_EVAL)
 
     def compute(self, system: Any, *, n_samples: int, seed: int) -> dict[str, float]:
         """dice (generated), dice_real (the same rule on real images: the ceiling)."""
+        import torch
         from monai.metrics import compute_dice
 
         fake, real, masks = _paired(system, n_samples)
         assert masks is not None
-        out = {}
+        out = {"n_samples": float(len(fake))}
         for key, images in (("dice", fake), ("dice_real", real)):
             seg = segment_lesions(images, masks, real)
             out[key] = float(torch.nanmean(compute_dice(seg, masks, include_background=True)))
@@ -157,19 +189,24 @@ def ms_ssim_metric(spatial_dims: int, size: int) -> Any:
 
 
 class Diversity(MedMetric):
-    """MMD to real images, and MS-SSIM between generated pairs vs real pairs (MONAI)."""
+    """MMD to held-out real images, and MS-SSIM between generated pairs vs real pairs (MONAI)."""
 
     name = "med_diversity"
     tasks = ("generate",)
 
+    def supports(self, caps: Capabilities) -> bool:
+        """generate systems (samples from noise) with held-out images."""
+        return super().supports(caps) and caps.samples
+
     def compute(self, system: Any, *, n_samples: int, seed: int) -> dict[str, float]:
         """mmd, ms_ssim (generated pairs), ms_ssim_real (real pairs)."""
+        import torch
         from monai.metrics import MMDMetric
 
-        n = max(2, min(n_samples, len(system.eval_set.images)))
+        real = system.eval_batch(max(2, n_samples)).images.cpu()
+        n = len(real)
         fake = system.sample(n, seed=seed).cpu()
-        real = system.real_images(n).cpu()
-        msssim = ms_ssim_metric(system.spatial_dims, real.shape[-1])
+        msssim = ms_ssim_metric(real.ndim - 2, real.shape[-1])
         perm = torch.roll(torch.arange(n), 1)  # pairs (i, i-1): every sample once, no self-pairs
         return {
             "mmd": float(MMDMetric()(real, fake)),
@@ -178,108 +215,59 @@ class Diversity(MedMetric):
         }
 
 
-class RotNet(nn.Module):
-    """A small CNN that predicts the rotation (0/90/180/270 degrees in-plane) of an image."""
-
-    def __init__(self, spatial_dims: int, width: int = 16, features: int = 32) -> None:
-        super().__init__()
-        conv = nn.Conv2d if spatial_dims == 2 else nn.Conv3d
-        self.body = nn.Sequential(
-            conv(1, width, 3, 2, 1), nn.LeakyReLU(0.2),
-            conv(width, width * 2, 3, 2, 1), nn.LeakyReLU(0.2),
-            conv(width * 2, features, 3, 2, 1), nn.LeakyReLU(0.2),
-        )  # fmt: skip
-        self.head = nn.Linear(features, 4)
-
-    def features(self, x: Tensor) -> Tensor:
-        """Globally pooled features (N, features) of images shrunk to <= 32 px (2D) / 16 (3D)."""
-        return self.body(shrink(x)).flatten(2).mean(2)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Rotation logits (N, 4)."""
-        return self.head(self.features(x))
-
-
-def shrink(x: Tensor) -> Tensor:
-    """Average-pool (N, C, *spatial) by powers of two to <= 32 px (2D) or 16 voxels (3D) a side:
-    the feature network sees shape and contrast at a cost a CPU can afford at every evaluation."""
-    limit = 32 if x.ndim == 4 else 16
-    pool = F.avg_pool2d if x.ndim == 4 else F.avg_pool3d
-    while x.shape[-1] > limit and x.shape[-1] % 2 == 0:
-        x = pool(x, 2)
-    return x
-
-
-def rotations(x: Tensor) -> tuple[Tensor, Tensor]:
-    """The batch in all four in-plane (axial) rotations, and the rotation labels."""
-    rotated = torch.cat([torch.rot90(x, k, dims=(2, 3)) for k in range(4)])
-    labels = torch.arange(4).repeat_interleave(len(x))
-    return rotated, labels
-
-
-_ROTNETS: dict[tuple[Any, ...], RotNet] = {}
-
-
-def rotnet_for(
-    images: Tensor, spatial_dims: int, device: torch.device, steps: int = 120, seed: int = 0
-) -> RotNet:
-    """The feature network for a training set, trained once per process (fixed seed) and cached."""
-    key = (
-        tuple(images.shape),
-        float(images[: min(8, len(images))].double().sum()),
-        spatial_dims,
-        steps,
-        seed,
-    )
-    if key in _ROTNETS:
-        return _ROTNETS[key]
-    with torch.random.fork_rng(devices=[]), torch.enable_grad():  # leave the run's RNG alone
-        torch.manual_seed(seed)
-        net = RotNet(spatial_dims).to(device)
-        opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-        gen = torch.Generator().manual_seed(seed)
-        batch = min(16, len(images))
-        for _ in range(steps):
-            idx = torch.randint(0, len(images), (batch,), generator=gen)
-            x, y = rotations(shrink(images[idx].to(device)))
-            loss = F.cross_entropy(net(x), y.to(device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    net.eval().requires_grad_(False)
-    _ROTNETS[key] = net
-    return net
-
-
-def _features(net: RotNet, x: Tensor, device: torch.device) -> Tensor:
-    with torch.no_grad():
-        return torch.cat([net.features(c.to(device)).cpu() for c in x.split(64)]).double()
+# The fewest training images the core rotnet recipe trains on: it holds out a fifth of them
+# and trains on batches of 64 (ganhub.metrics.features.ROTNET_RECIPE, train_feature_net).
+ROTNET_MIN_IMAGES = 80
 
 
 class RotNetFD(MedMetric):
-    """Fréchet distance of rotation-net features, real vs generated.
-
-    Computed with ganhub's Frechet formula (checked against torch-fidelity) rather than MONAI's
-    FIDMetric, which passes `disp=` to scipy.linalg.sqrtm and fails on SciPy versions that
-    removed it (seen on the GPU machine's SciPy).
-    """
+    """Fréchet distance of ganhub's `rotnet` features, real vs generated (images or volumes)."""
 
     name = "fd_rotnet"
 
-    def compute(self, system: Any, *, n_samples: int, seed: int) -> dict[str, float]:
-        """fd_rotnet: 0 for identical feature statistics; compare runs on the same data only."""
-        from ganhub.metrics.formulas import frechet_distance, gaussian_stats
+    def supports(self, caps: Capabilities) -> bool:
+        """Systems that sample from noise or translate held-out pairs, with real samples."""
+        return (
+            super().supports(caps) and caps.real_samples and (caps.samples or caps.can(PAIRED_EVAL))
+        )
 
-        n = max(2, min(n_samples, len(system.eval_set.images)))
-        if system.task == "generate":
-            fake, real = system.sample(n, seed=seed).cpu(), system.real_images(n).cpu()
-        else:
-            fake, real, _ = _paired(system, n)
-        device = system.device
-        net = rotnet_for(system.train_images(), system.spatial_dims, device)
-        fake_stats = gaussian_stats(_features(net, fake, device))
-        value = frechet_distance(fake_stats, gaussian_stats(_features(net, real, device)))
-        return {"fd_rotnet": value if math.isfinite(value) else float("nan")}
+    def check(self, system: GANSystem) -> None:
+        """Refuse now, not after training, training data too small for the rotation net."""
+        from ganhub.metrics.formulas import require
+
+        require("torch_fidelity", self.name)
+        n = len(system.data())
+        if n < ROTNET_MIN_IMAGES:
+            raise UsageError(
+                f"metric fd_rotnet trains its feature network on the run's training images: "
+                f"{n} are too few (it needs {ROTNET_MIN_IMAGES}); use more data "
+                f"(data.n_samples) or leave fd_rotnet out of eval.metrics"
+            )
+
+    def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
+        """fd_rotnet: 0 for identical feature statistics; compare runs on the same data only."""
+        from ganhub.metrics.features import features_of, generate, real_features, rotnet
+        from ganhub.metrics.formulas import GaussianStats, frechet_distance, gaussian_stats
+
+        extractor = rotnet(system)
+        counts: dict[str, float] = {}
+        if system.capabilities().samples:  # as the core `fid`: samples vs the real statistics
+            fake = features_of(extractor, generate(system, n_samples, seed))["features"]
+            real = real_features(system, extractor, system.config.eval.n_real)
+            real_stats = GaussianStats(
+                real["mu"].double().numpy(), real["sigma"].double().numpy(), len(real["features"])
+            )
+            counts["n_real"] = float(len(real["features"]))
+        else:  # a translator: its outputs for held-out conditions vs their ground truth
+            out, target, _ = _paired(system, n_samples)
+            fake = features_of(extractor, out)["features"]
+            real_stats = gaussian_stats(features_of(extractor, target)["features"])
+        value = frechet_distance(gaussian_stats(fake), real_stats)
+        return {
+            "fd_rotnet": value if math.isfinite(value) else float("nan"),
+            "n_samples": float(len(fake)),
+            **counts,
+        }
 
 
 MED_METRICS: tuple[MedMetric, ...] = (Fidelity(), Texture(), LesionDice(), Diversity(), RotNetFD())

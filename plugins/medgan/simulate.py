@@ -71,25 +71,27 @@ class Simulator:
 
 
 def load_simulator(run_dir: str | Path, device: str = "cpu") -> Simulator:
-    """Restore a `task=lesion` run; its base image is a healthy phantom (or its first image)."""
+    """Open a `task=lesion` run with `ganhub.load`; its base image is a healthy phantom (or,
+    for folder data, its first image). A run of another domain or task is refused."""
+    from ganhub_medgan.config import MedGANConfig
     from ganhub_medgan.phantoms import make_phantoms
     from ganhub_medgan.system import EVAL_SEED
 
     from ganhub.api import load
 
-    model = load(run_dir, device=device)
-    system = model.system
-    if getattr(system, "task", None) != "lesion":
-        task = getattr(system.config, "task", system.config.plugin)
+    model = load(run_dir, device=device, plugin="medgan")
+    cfg = model.config
+    assert isinstance(cfg, MedGANConfig)  # load(plugin="medgan") validated it as one
+    if cfg.task != "lesion":
         raise UsageError(
-            f"'{run_dir}' was trained with task={task}; lesion simulation needs a task=lesion run"
+            f"'{run_dir}' was trained with task={cfg.task}; lesion simulation needs a task=lesion run"
         )
-    cfg = system.config
+    system = model.system
     if cfg.data.source == "phantom":
-        ph = make_phantoms(1, cfg.size(), cfg.spatial_dims, seed=EVAL_SEED + 1, noise=cfg.data.noise,
-                           contrasts=(cfg.data.contrast,), lesions=False)  # fmt: skip
+        ph = make_phantoms(1, cfg.model.image_size, cfg.spatial_dims, seed=EVAL_SEED + 1,
+                           noise=cfg.data.noise, contrasts=(cfg.data.contrast,), lesions=False)  # fmt: skip
         return Simulator(system, ph.images[cfg.data.contrast][0], ph.affine)
-    first = system.eval_set
+    first = system.eval_batch(1)
     return Simulator(system, first.images[0], first.affines[0])
 
 
@@ -98,8 +100,9 @@ def load_pair(sim: Simulator, image: Path, mask: Path) -> tuple[Tensor, Tensor, 
     from ganhub_medgan.folder import load_file
 
     cfg = sim.system.config
-    img = load_file(image, cfg.data, cfg.spatial_dims, cfg.size(), mask=False)
-    msk = load_file(mask, cfg.data, cfg.spatial_dims, cfg.size(), mask=True)
+    size = cfg.model.image_size
+    img = load_file(image, cfg.data, cfg.spatial_dims, size, mask=False)
+    msk = load_file(mask, cfg.data, cfg.spatial_dims, size, mask=True)
     if img.shape != msk.shape:
         raise UsageError(
             f"mask '{mask}' has shape {list(msk.shape)} but image '{image}' has {list(img.shape)}"

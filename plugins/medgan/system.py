@@ -4,6 +4,18 @@
 pix2pix objective shared with cyclegan's paired mode). This module adds only what is medical:
 the data (phantoms or a folder, made once and served from memory), the held-out evaluation
 split, and the artifacts (PNG grids with mid slices, NIfTI files with their affine).
+
+What the systems declare (`capabilities()`): modality `image` (spatial_dims=2) or `volume`
+(spatial_dims=3), the task, real samples (the images G must produce: for the paired tasks the
+targets, not the (condition, target) pairs), the core `rotnet` feature network, and the named
+interfaces medgan's metrics and commands use (`provides`):
+
+* `held_out` (every task): `eval_batch(n) -> MedDataset`, up to n held-out samples (images,
+  the conditions of paired tasks, lesion masks where there are any, affines); folder data has
+  no held-out split, so it is the first `data.n_eval` training samples.
+* `paired_eval` (lesion, translate): the `eval_batch` samples carry `conditions`, and
+  `translate_batched(conditions) -> Tensor` gives G's outputs for them, on the CPU, so outputs
+  can be compared with their ground truth (`images`) and, for lesions, their `masks`.
 """
 
 from __future__ import annotations
@@ -16,11 +28,13 @@ import numpy as np
 import torch
 from ganhub_medgan import nets
 from ganhub_medgan.config import MedGANConfig
+from ganhub_medgan.metrics import HELD_OUT, PAIRED_EVAL  # the interfaces documented above
 from ganhub_medgan.nets import dilate
 from ganhub_medgan.outputs import write_grid, write_nifti_batch, write_samples_grid
 from ganhub_medgan.phantoms import make_phantoms
 from torch import Tensor
 
+from ganhub.capabilities import Capabilities
 from ganhub.data import BatchSource, TensorBatches
 from ganhub.engine.paired import PairedTranslationGAN
 from ganhub.engine.system import BuildHints
@@ -66,7 +80,7 @@ def condition_channels(config: MedGANConfig) -> int:
 
 def build_split(config: MedGANConfig, split: str) -> MedDataset:
     """The training or held-out split: phantoms (fixed seeds) or the folder (no held-out part)."""
-    dims, size, data = config.spatial_dims, config.size(), config.data
+    dims, size, data = config.spatial_dims, config.model.image_size, config.data
     if data.source == "folder":
         from ganhub_medgan.folder import load_folder
 
@@ -77,7 +91,7 @@ def build_split(config: MedGANConfig, split: str) -> MedDataset:
             return MedDataset(columns[1], columns[0], None, affines)
         image, mask = columns
         return MedDataset(image, lesion_condition(image, mask, data.erase), mask, affines)
-    n = config.n_phantoms() if split == "train" else data.n_eval
+    n = data.n_samples if split == "train" else data.n_eval
     wanted = {"generate": (data.contrast,), "lesion": (data.contrast,)}.get(
         config.task, (data.source_contrast, data.target_contrast)
     )
@@ -92,6 +106,15 @@ def build_split(config: MedGANConfig, split: str) -> MedDataset:
         )
     image = ph.images[data.contrast]
     return MedDataset(image, lesion_condition(image, ph.lesions, data.erase), ph.lesions, affines)
+
+
+class PairBatches(TensorBatches):
+    """(condition, target) batches whose real samples are the targets (what G must produce), so
+    metrics compare with targets and caches fingerprint them."""
+
+    def gather(self, idx: Tensor) -> Tensor:
+        """The targets at `idx`."""
+        return self.tensors[1][idx].cpu()
 
 
 class MedSplits:
@@ -121,33 +144,44 @@ class MedSplits:
         """generate, lesion or translate."""
         return self.config.task
 
-    def real_images(self, n: int) -> Tensor:
-        """n held-out real images (cycled when fewer exist)."""
-        return self.eval_set.head(n).images
+    def eval_batch(self, n: int) -> MedDataset:
+        """Up to n held-out samples (the `held_out` interface; all of them when fewer exist)."""
+        return self.eval_set.head(min(n, len(self.eval_set.images)))
 
-    def train_images(self) -> Tensor:
-        """Every training image (what the metrics' feature network learns from)."""
-        return self.train_set.images
+    def declared(self, samples: bool, provides: tuple[str, ...]) -> Capabilities:
+        """The declaration shared by both systems (see the module doc)."""
+        return Capabilities(
+            modality="volume" if self.spatial_dims == 3 else "image",
+            samples=samples,
+            real_samples=True,
+            features=("rotnet",),
+            task=self.task,
+            provides=frozenset(provides),
+        )
 
 
 class MedGenerateGAN(MedSplits, UnconditionalGAN):
     """task=generate: MONAI Generator + PatchDiscriminator on 2D slices or 3D volumes."""
 
     def __init__(self, config: MedGANConfig, hints: BuildHints) -> None:
-        m, dims, size = config.model, config.spatial_dims, config.size()
+        m, dims, size = config.model, config.spatial_dims, config.model.image_size
         G = nets.latent_generator(dims, size, m.latent_dim, m.g_channels)
         D = nets.patch_discriminator(dims, hints.pack, m.d_channels, m.d_layers, m.d_norm, size)
         super().__init__(config, hints, G, D, (m.latent_dim,))
         self.config: MedGANConfig = config
-        self.modality = "volume" if dims == 3 else "image"  # type: ignore[misc]
 
     def data(self) -> BatchSource:
         """The training images, in memory."""
         return TensorBatches(self.train_set.images)
 
+    def capabilities(self) -> Capabilities:
+        """Images (volumes in 3D) from noise, real images, rotnet features, held-out images."""
+        return self.declared(samples=True, provides=(HELD_OUT,))
+
     def default_metrics(self) -> list[str]:
-        """Diversity (MMD, MS-SSIM) and the Fréchet distance on the local feature network."""
-        return ["med_diversity", "fd_rotnet"]
+        """Diversity (MMD, MS-SSIM) and the Fréchet distance on rotnet features: the core `fid`
+        for images, medgan's `fd_rotnet` for volumes (the core image metric takes no volumes)."""
+        return ["med_diversity", "fid" if self.spatial_dims == 2 else "fd_rotnet"]
 
     def write_samples(
         self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
@@ -167,7 +201,8 @@ class MedPairedGAN(MedSplits, PairedTranslationGAN):
     PatchDiscriminator on (condition, image) pairs, adversarial + L1 (+ feature matching)."""
 
     def __init__(self, config: MedGANConfig, hints: BuildHints) -> None:
-        m, dims, size = config.model, config.spatial_dims, config.size()
+        m, dims, size = config.model, config.spatial_dims, config.model.image_size
+        obj = config.objective
         c_in = condition_channels(config)
         G = nets.unet_generator(dims, c_in, m.g_channels, m.unet_depth)
         if config.task == "lesion" and config.data.erase:
@@ -175,38 +210,37 @@ class MedPairedGAN(MedSplits, PairedTranslationGAN):
         D = nets.patch_discriminator(
             dims, (c_in + 1) * hints.pack, m.d_channels, m.d_layers, m.d_norm, size
         )
-        super().__init__(config, hints, G, D, l1_weight=m.l1_weight, d_scale=m.d_scale,
-                         feature_matching_weight=m.feature_matching,
-                         d_features=D.features if m.feature_matching > 0 else None)  # fmt: skip
+        super().__init__(config, hints, G, D, l1_weight=obj.lambda_l1, d_scale=obj.d_scale,
+                         feature_matching_weight=obj.feature_matching,
+                         d_features=D.features if obj.feature_matching > 0 else None)  # fmt: skip
         self.config: MedGANConfig = config
-        self.modality = "volume" if dims == 3 else "image"  # type: ignore[misc]
 
     def data(self) -> BatchSource:
-        """(condition, image) pairs, in memory."""
+        """(condition, image) pairs, in memory; their real samples are the images."""
         train = self.train_set
         assert train.conditions is not None
-        return TensorBatches(train.conditions, train.images)
+        return PairBatches(train.conditions, train.images)
+
+    def capabilities(self) -> Capabilities:
+        """Translated images (volumes in 3D): no sampling from noise; held-out pairs."""
+        return self.declared(samples=False, provides=(HELD_OUT, PAIRED_EVAL))
 
     def default_metrics(self) -> list[str]:
         """PSNR/SSIM and texture vs ground truth, lesion Dice, and the Fréchet distance."""
         names = ["med_fidelity", "med_texture", "fd_rotnet"]
         return [*names, "med_dice"] if self.task == "lesion" else names
 
-    def eval_batch(self, n: int) -> MedDataset:
-        """n held-out (condition, image, mask) samples."""
-        return self.eval_set.head(n)
-
     @torch.no_grad()
     def sample(self, n: int, *, seed: int | None = None, use_ema: bool = True) -> Tensor:
         """G's outputs for the first n held-out conditions (deterministic: G takes no noise)."""
-        batch = self.eval_batch(n)
+        batch = self.eval_set.head(n)
         assert batch.conditions is not None
         return self.translate_batched(batch.conditions, use_ema=use_ema)
 
     def translate_batched(
         self, conditions: Tensor, use_ema: bool = True, chunk: int = 32
     ) -> Tensor:
-        """G(conditions) in chunks (bounded memory), on the CPU."""
+        """G(conditions) in chunks (bounded memory), on the CPU (the `paired_eval` interface)."""
         outs = [self.translate(c, use_ema).cpu() for c in conditions.split(chunk)]
         return torch.cat(outs)
 
@@ -215,7 +249,7 @@ class MedPairedGAN(MedSplits, PairedTranslationGAN):
     ) -> list[Path]:
         """PNG rows of input | (mask) | generated | real, and the generated images as NIfTI."""
         n = n or (8 if self.spatial_dims == 2 else 3)
-        batch = self.eval_batch(n)
+        batch = self.eval_set.head(n)
         assert batch.conditions is not None
         fake = self.translate_batched(batch.conditions)
         if self.task == "lesion":

@@ -1,4 +1,5 @@
-"""The medgan plugin: tasks through the real loop, data, NIfTI I/O, losses, metrics, simulate."""
+"""The medgan plugin: tasks through the real loop, data, NIfTI I/O, losses, metrics, simulate,
+and the ganhub contract (ganhub.testing) for every task, in 2D and 3D."""
 
 from __future__ import annotations
 
@@ -24,11 +25,13 @@ from ganhub_medgan.outputs import read_mask, write_nifti  # noqa: E402
 from ganhub_medgan.phantoms import CSF, LESION, WHITE, gaussian_blur, make_phantoms  # noqa: E402
 from ganhub_medgan.simulate import place_lesion  # noqa: E402
 
+from ganhub import testing  # noqa: E402
 from ganhub.config.resolve import resolve  # noqa: E402
 from ganhub.engine.loop import fit  # noqa: E402
-from ganhub.wiring import make_run  # noqa: E402
+from ganhub.engine.run import Run  # noqa: E402
 from ganhub.errors import ConfigError, UsageError  # noqa: E402
 from ganhub.plugins import Hub, get_hub  # noqa: E402
+from ganhub.wiring import make_run  # noqa: E402
 
 TINY = [
     "plugin=medgan",
@@ -54,7 +57,9 @@ def _train(args: list[str]) -> Run:
 
 
 def test_plugin_registers_domain_losses_metrics_and_command() -> None:
-    info = get_hub().plugins["medgan"]
+    hub = get_hub()
+    hub.domains.names()  # registration is lazy: the first registry lookup runs the hooks
+    info = hub.plugins["medgan"]
     assert info.status == "ok", info.error
     assert info.registered["domains"] == ["medgan"]
     assert set(info.registered["losses"]) == {
@@ -81,33 +86,87 @@ def test_missing_monai_reports_the_install_line(monkeypatch: pytest.MonkeyPatch)
     assert hub.plugins["dcgan"].status == "ok"  # the others still load
 
 
-def test_importing_the_plugin_does_not_import_monai() -> None:
+def test_registration_imports_no_torch_or_monai() -> None:
+    """Every register_* hook (domain, losses, metrics, commands) runs without importing torch,
+    monai or nibabel, and the commands land under `ganhub medgan`."""
     code = (
-        "import sys\nfrom ganhub.plugins import Hub\nhub = Hub.discover()\n"
+        "import sys, click, ganhub_medgan\nfrom ganhub.plugins import Hub\n"
+        "hub = Hub(); hub.add('medgan', ganhub_medgan)\n"  # medgan alone: its imports only
+        "hub.domains.get('medgan'); hub.losses.get('monai_patch_lsgan')\n"
+        "hub.metrics.get('fd_rotnet')\n"
         "assert hub.plugins['medgan'].status == 'ok', hub.plugins['medgan'].error\n"
-        "print(sorted(m for m in ('monai', 'nibabel') if m in sys.modules))\n"
+        "cli = click.Group('ganhub'); hub.add_commands(cli)\n"
+        "assert 'simulate' in cli.commands['medgan'].commands\n"
+        "print(sorted(m for m in ('torch', 'monai', 'nibabel') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
 
 
+def test_medgan_help_lists_simulate(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("medgan", "--help")
+    assert code == 0 and "simulate" in out
+
+
 # -- config -------------------------------------------------------------------------------------
 
 
 def test_3d_with_a_2d_only_trick_is_a_config_error() -> None:
+    """The resolver checks tricks against `modality_for`: volume with spatial_dims=3."""
     with pytest.raises(
-        ConfigError, match=r"trick 'diffaug' applies to image data only.*spatial_dims=3"
+        ConfigError,
+        match=r"^trick 'diffaug' applies to image data, and this 'medgan' run trains on volume data$",
     ):
         resolve(["plugin=medgan", "spatial_dims=3", "tricks=[diffaug]"])
     assert resolve(["plugin=medgan", "tricks=[diffaug]"]).tricks == ["diffaug"]
+    domain = get_hub().domains.get("medgan")
+    assert domain.modality_for(resolve(["plugin=medgan", "spatial_dims=3"])) == "volume"
+    assert domain.modality_for(resolve(["plugin=medgan"])) == "image"
+    assert resolve(["plugin=medgan", "spatial_dims=3", "tricks=[ema]"]).tricks == ["ema"]
 
 
 def test_defaults_follow_spatial_dims_and_survive_partial_trainer_overrides() -> None:
     cfg = resolve(["plugin=medgan", "trainer.steps=7"])
-    assert (cfg.trainer.steps, cfg.trainer.batch_size, cfg.size()) == (7, 8, 64)
+    assert (cfg.trainer.steps, cfg.trainer.batch_size, cfg.model.image_size) == (7, 8, 64)
+    assert cfg.data.n_samples == 512
     cfg3 = resolve(["plugin=medgan", "spatial_dims=3"])
-    assert (cfg3.trainer.batch_size, cfg3.size(), cfg3.loss) == (4, 32, "monai_patch_lsgan")
+    assert (cfg3.trainer.steps, cfg3.trainer.batch_size, cfg3.model.image_size) == (150, 4, 32)
+    assert (cfg3.data.n_samples, cfg3.loss) == (128, "monai_patch_lsgan")
+    cfg3 = resolve(["plugin=medgan", "spatial_dims=3", "trainer.steps=7", "model.image_size=16"])
+    assert (cfg3.trainer.steps, cfg3.trainer.batch_size, cfg3.model.image_size) == (7, 4, 16)
+
+
+def test_a_value_the_user_gave_is_never_replaced() -> None:
+    """3D defaults come from defaults_for, below the preset and the user's keys: a batch of 8
+    given in 3D stays 8 (the old validator took the 2D default value for 'not set')."""
+    cfg = resolve(["plugin=medgan", "spatial_dims=3", "trainer.batch_size=8", "data.n_samples=512"])
+    assert (cfg.trainer.batch_size, cfg.trainer.steps, cfg.data.n_samples) == (8, 150, 512)
+    tiny3 = resolve(["plugin=medgan", "preset=tiny", "spatial_dims=3"])
+    assert (tiny3.trainer.steps, tiny3.model.image_size, tiny3.data.n_samples) == (4, 32, 80)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("model.l1_weight", "objective.lambda_l1"),
+        ("model.d_scale", "objective.d_scale"),
+        ("model.feature_matching", "objective.feature_matching"),
+    ],
+)
+def test_loss_weights_moved_to_objective(old: str, new: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^{old} was renamed {new}$"):
+        resolve(["plugin=medgan", f"{old}=1"])
+    assert resolve(["plugin=medgan", f"{new}=2"]).objective.model_dump()[new.split(".")[1]] == 2
+
+
+def test_objective_weights_reach_the_paired_system(workdir: Path) -> None:
+    cfg = resolve(["plugin=medgan", "preset=tiny", "objective.lambda_l1=7",
+                   "objective.d_scale=0.25", "objective.feature_matching=3"])  # fmt: skip
+    system = make_run(cfg).system
+    assert (system.l1_weight, system.d_scale, system.feature_matching_weight) == (7, 0.25, 3)
+    with pytest.raises(ConfigError, match=r"objective\.feature_matching applies to task=lesion"):
+        resolve(["plugin=medgan", "task=generate", "objective.feature_matching=1"])
 
 
 def test_sizes_the_unet_cannot_take_are_refused() -> None:
@@ -300,7 +359,7 @@ def test_each_task_trains_and_writes_png_and_nifti(task: str, workdir: Path) -> 
     final = {k: v for m in metrics for k, v in m.items() if k.startswith("eval/")}
     expected = {"generate": {"eval/mmd", "eval/ms_ssim", "eval/fd_rotnet"},
                 "lesion": {"eval/psnr", "eval/ssim", "eval/dice", "eval/texture_ratio", "eval/fd_rotnet"},
-                "translate": {"eval/psnr", "eval/ssim", "eval/texture_ratio"}}[task]  # fmt: skip
+                "translate": {"eval/psnr", "eval/ssim", "eval/texture_ratio", "eval/fd_rotnet"}}[task]  # fmt: skip
     assert expected <= set(final) and all(math.isfinite(v) for v in final.values())
 
 
@@ -321,6 +380,86 @@ def test_3d_lesion_trains_with_ema_and_resumes(workdir: Path) -> None:
     assert mask.get_data_dtype() == np.uint8
     resumed = make_run(resolve([f"resume={run.run_dir}", "trainer.steps=3"]))
     assert resumed.step == 2 and fit(resumed)["steps"] == 3
+
+
+# -- the contract kit, capabilities and the feature distance -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["task=translate"],
+        ["task=generate"],
+        ["spatial_dims=3", "model.image_size=16"],
+        ["spatial_dims=3", "model.image_size=16", "task=generate"],
+    ],
+    ids=["translate", "generate", "lesion-3d", "generate-3d"],
+)
+def test_other_tasks_and_3d_keep_the_contract(overrides: list[str], workdir: Path) -> None:
+    """ganhub.testing for what tests/test_contract.py does not run (it runs the tiny lesion)."""
+    testing.check_domain(
+        "medgan", ["preset=tiny", "model.image_size=32", *overrides], workdir=workdir
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "modality", "samples", "provides", "metrics"),
+    [
+        ([], "image", False, {"held_out", "paired_eval"},
+         ["med_fidelity", "med_texture", "fd_rotnet", "med_dice"]),
+        (["task=translate", "spatial_dims=3"], "volume", False, {"held_out", "paired_eval"},
+         ["med_fidelity", "med_texture", "fd_rotnet"]),
+        (["task=generate"], "image", True, {"held_out"}, ["med_diversity", "fid"]),
+        (["task=generate", "spatial_dims=3"], "volume", True, {"held_out"},
+         ["med_diversity", "fd_rotnet"]),
+    ],
+)  # fmt: skip
+def test_systems_declare_what_the_metrics_need(  # type: ignore[no-untyped-def]
+    overrides, modality, samples, provides, metrics, workdir
+) -> None:
+    system = make_run(resolve([*TINY, *overrides])).system
+    caps = system.capabilities()
+    assert (caps.modality, caps.samples, caps.real_samples) == (modality, samples, True)
+    assert (caps.task, caps.provides, caps.features) == (
+        system.config.task,
+        frozenset(provides),
+        ("rotnet",),
+    )
+    assert system.default_metrics() == metrics
+    hub = get_hub()
+    supported = {name for name in hub.metrics.names() if hub.metrics.get(name).supports(caps)}
+    medgan = {"med_fidelity", "med_texture", "med_dice", "med_diversity", "fd_rotnet"}
+    assert supported & medgan == set(metrics) & medgan | {"fd_rotnet"}
+    assert ("fid" in supported) == (samples and modality == "image")  # core: noise-sampled images
+    # real samples are the images G must produce (targets), not (condition, target) pairs
+    real = system.real_samples(3)
+    assert real.shape == (3, 1, *[system.config.model.image_size] * system.config.spatial_dims)
+
+
+def test_fd_rotnet_is_the_core_fid_on_rotnet_features(workdir: Path) -> None:
+    """One mechanism: for a system that samples from noise, medgan's fd_rotnet gives what the
+    core `fid` gives on the core rotnet extractor; for volumes that extractor is 3D."""
+    from ganhub.metrics.features import rotnet
+
+    hub = get_hub()
+    run = _train(["task=generate", "eval.metrics=[]"])
+    core = hub.metrics.get("fid").compute(run.system, n_samples=8, seed=0)
+    ours = hub.metrics.get("fd_rotnet").compute(run.system, n_samples=8, seed=0)
+    assert math.isclose(core["fd_rotnet"], ours["fd_rotnet"], rel_tol=1e-9)
+    volumes = make_run(resolve([*TINY, "task=generate", "spatial_dims=3",
+                                "model.image_size=16"])).system  # fmt: skip
+    extractor = rotnet(volumes)
+    assert extractor.spec.spatial_dims == 3  # type: ignore[attr-defined]
+    assert extractor(volumes.real_samples(5))["features"].shape == (5, 128)
+
+
+def test_fd_rotnet_refuses_too_little_data_before_training(workdir: Path) -> None:
+    from ganhub.engine.loop import fit as train
+
+    run = make_run(resolve([*TINY, "data.n_samples=40"]))
+    with pytest.raises(UsageError, match=r"fd_rotnet .*40 are too few \(it needs 80\)"):
+        train(run)
+    assert run.step == 0
 
 
 # -- lesion simulation ----------------------------------------------------------------------------
@@ -408,3 +547,8 @@ def test_simulate_help_and_wrong_task(cli, tmp_path: Path) -> None:  # type: ign
     fit(run)
     code, _, err = cli("medgan", "simulate", str(run.run_dir), "--at", "3,3")
     assert code == 2 and "task=translate" in err
+    other = tmp_path / "other"  # a run of another domain: refused by ganhub.load(plugin="medgan")
+    other.mkdir()
+    (other / "config.yaml").write_text("plugin: toy2d\n")
+    code, _, err = cli("medgan", "simulate", str(other), "--at", "3,3")
+    assert code == 2 and "is a 'toy2d' run; this command needs a 'medgan' run" in err
