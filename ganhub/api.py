@@ -105,7 +105,9 @@ def load(
         raise UsageError(f"'{run_dir}' is a '{name}' run; this command needs a '{plugin}' run")
     require_installed(run_dir, saved, hub)
     # the run was validated when it trained; its data folder need not exist any more
-    config = resolve(list(overrides), hub=hub, training=False, saved=saved)
+    config = resolve(
+        list(overrides), hub=hub, training=False, saved=saved, origin=str(run_dir / "config.yaml")
+    )
     path = checkpoint.latest(run_dir / "checkpoints")
     if path is None:
         raise UsageError(f"'{run_dir}' has no checkpoint yet")

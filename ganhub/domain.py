@@ -29,6 +29,11 @@ class Domain(ABC):
     # (depth, width, normalisation, activation, attention, residual) mapped to distributions,
     # e.g. {"model.g_layers": {"type": "int", "low": 2, "high": 5}}. Empty: no arch search.
     arch_space: ClassVar[dict[str, Any]] = {}
+    # Keys of earlier releases, refused with one line saying what to write instead (they are
+    # never translated silently). "old.key" -> "new.key" is a rename; "section.*" ->
+    # "other.section.*" moves a whole section; any value with a space is the sentence to show
+    # (a removed key: "was removed: use tricks=[n_critic]"). Exact keys are matched first.
+    renamed_keys: ClassVar[dict[str, str]] = {}
 
     @property
     @abstractmethod

@@ -76,15 +76,15 @@ def _probes(trees: dict[Path, ast.Module]) -> list[str]:
             subject = _terminal_name(args[0]).lower()
             about_system = subject.endswith(SYSTEM_NAMES)
             where = f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}"
-            if fn == "isinstance" and len(args) == 2 and _names_in(args[1]) & classes:
-                found.append(where)
-            elif fn == "hasattr" and about_system:
-                found.append(where)
-            elif (
-                fn == "getattr"
-                and about_system
-                and len(args) >= 2
-                and isinstance(args[1], ast.Constant)
+            if (
+                (fn == "isinstance" and len(args) == 2 and _names_in(args[1]) & classes)
+                or (fn == "hasattr" and about_system)
+                or (
+                    fn == "getattr"
+                    and about_system
+                    and len(args) >= 2
+                    and isinstance(args[1], ast.Constant)
+                )
             ):
                 found.append(where)
     return found

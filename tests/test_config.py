@@ -235,3 +235,44 @@ def test_choice_dependent_defaults_sit_between_the_class_defaults_and_the_user()
     )
     user = resolve(["plugin=toy2d_long", "data.dataset=grid", "trainer.steps=9"], hub=hub).trainer
     assert (user.steps, user.log_every) == (9, 40)
+
+
+def test_the_saved_config_holds_the_enabled_tricks_options_only() -> None:
+    """A config names only what its run uses, so it opens wherever those plugins exist."""
+    cfg = resolve(["plugin=toy2d", "tricks=[ema,r1]", "trick.r1.gamma=3"])
+    assert set(cfg.model_dump()["trick"]) == {"ema", "r1"}
+    assert cfg.trick.r1.gamma == 3  # type: ignore[attr-defined]
+
+
+def test_options_of_a_trick_that_is_not_enabled_are_refused() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"^trick\.r1\.gamma set, but trick 'r1' is not enabled \(tricks=\[ema\]\); "
+        r"enable it with tricks=\[ema,r1\]",
+    ):
+        resolve(["plugin=toy2d", "tricks=[ema]", "trick.r1.gamma=3"])
+
+
+def test_renamed_keys_are_refused_in_one_line_naming_the_new_key(tmp_path: Path) -> None:
+    """Domain.renamed_keys: a user's old key, and an old key in a saved run's config.yaml."""
+    from ganhub.config.resolve import refuse_renamed
+
+    renamed = {"model.size": "model.image_size", "ada.*": "trick.ada.*",
+               "old.flag": "was removed: leave it out"}  # fmt: skip
+    with pytest.raises(ConfigError, match=r"^model\.size was renamed model\.image_size; write model\.image_size=64$"):  # fmt: skip
+        refuse_renamed({"model": {"size": 64}}, renamed)
+    with pytest.raises(ConfigError, match=r"^ada\.kimg was renamed trick\.ada\.kimg; write"):
+        refuse_renamed({"ada": {"kimg": 20}}, renamed)
+    with pytest.raises(ConfigError, match=r"^old\.flag=true: was removed: leave it out$"):
+        refuse_renamed({"old": {"flag": True}}, renamed)
+    refuse_renamed({"model": {"image_size": 64}, "adam": {"x": 1}}, renamed)  # nothing old
+
+    run = tmp_path / "old-run"
+    run.mkdir()
+    (run / "config.yaml").write_text("plugin: stylegan\nmodel:\n  resolution: 32\n")
+    with pytest.raises(
+        ConfigError,
+        match=rf"^{run}/config\.yaml was written by an earlier ganhub: model\.resolution was "
+        r"renamed model\.image_size; write model\.image_size=32 \(edit the file\)$",
+    ):
+        resolve([f"resume={run}"])

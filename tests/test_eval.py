@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -65,7 +65,6 @@ def test_digit_classifier_is_accurate_and_counts_modes(cache: Path) -> None:
     assert spec.accuracy >= 0.97 and spec.dataset["n"] == 5000
     assert (cache / "features" / "digits.safetensors").is_file()
     assert json.loads((cache / "features" / "digits.json").read_text())["sha256"] == spec.sha256
-    hub = get_hub()
     system = dcgan_system()
     real, labels = digits(32)
     fixed_samples(system, real)

@@ -18,11 +18,11 @@ from ganhub.config.resolve import resolve
 from ganhub.engine import checkpoint
 from ganhub.engine.loop import fit, train_steps
 from ganhub.engine.run import Run
-from ganhub.wiring import make_run
 from ganhub.errors import TrainingError
 from ganhub.hookspecs import hookimpl
 from ganhub.losses.adversarial import NonSaturatingLoss
 from ganhub.plugins import Hub, get_hub
+from ganhub.wiring import make_run
 
 from .conftest import TINY_TOY
 

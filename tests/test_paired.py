@@ -16,9 +16,9 @@ from ganhub.data import TensorBatches
 from ganhub.domain import Domain
 from ganhub.engine.loop import fit
 from ganhub.engine.paired import PairedTranslationGAN
-from ganhub.wiring import make_run
 from ganhub.hookspecs import hookimpl
 from ganhub.plugins import Hub
+from ganhub.wiring import make_run
 
 
 class PatchD(nn.Module):

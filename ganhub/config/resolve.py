@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -32,20 +32,21 @@ def resolve(
     *,
     training: bool = True,
     saved: Mapping[str, Any] | None = None,
+    origin: str = "the saved config",
 ) -> RunConfig:
     """Merge files and overrides, resolve the plugin and validate into its config class.
 
-    `saved` is a run's own config.yaml (as a dict): it is complete, so it replaces the domain's
-    defaults and preset, and the overrides change it. `training=False` reopens a finished run:
-    the domain's own checks (its data folder exists...) and the names of loggers and metrics
-    it may not need any more are not checked.
+    `saved` is a run's own config.yaml (as a dict; `origin` names it in errors): it is
+    complete, so it replaces the domain's defaults and preset, and the overrides change it.
+    `training=False` reopens a finished run: the domain's own checks (its data folder
+    exists...) and the names of loggers and metrics it may not need any more are not checked.
     """
     hub = hub or get_hub()
     if isinstance(overrides, Mapping):
         raw = deep_merge(merge_sources((), files), overrides)
     else:
         raw = merge_sources(list(overrides), files)
-    return validate(raw, hub, training=training, saved=saved)
+    return validate(raw, hub, training=training, saved=saved, origin=origin)
 
 
 def read_saved(run_dir: str | Path) -> dict[str, Any]:
@@ -64,6 +65,7 @@ def validate(
     *,
     training: bool = True,
     saved: Mapping[str, Any] | None = None,
+    origin: str = "the saved config",
 ) -> RunConfig:
     """Validate a merged dict: plugin, layers of defaults, pydantic fields, cross-registry checks.
 
@@ -75,11 +77,15 @@ def validate(
     """
     if raw.get("resume"):
         saved = read_saved(raw["resume"])
+        origin = str(Path(str(raw["resume"])) / "config.yaml")
     plugin = raw.get("plugin") or (saved or {}).get("plugin")
     if not plugin:
         names = ", ".join(hub.domains.names()) or "none installed"
         raise ConfigError(f"no plugin given: add plugin=NAME (available: {names})")
     domain = hub.require_domain(str(plugin))
+    refuse_renamed(raw, domain.renamed_keys)
+    if saved is not None:
+        refuse_renamed(saved, domain.renamed_keys, where=origin)
     base = domain.config_class
     user = expand_shorthands(raw, base)
     if saved is not None:
@@ -103,6 +109,40 @@ def validate(
         raise ConfigError(format_validation_error(exc, cls)) from None
     check_cross(config, hub, training=training)
     return config
+
+
+def refuse_renamed(
+    raw: Mapping[str, Any], renamed: Mapping[str, str], *, where: str | None = None
+) -> None:
+    """Raise a one-line error for the first key of an earlier release (`Domain.renamed_keys`)."""
+    if not renamed:
+        return
+    for key, value in _dotted(raw):
+        new = renamed.get(key)
+        if new is None:
+            section = next(
+                (p for p in renamed if p.endswith(".*") and key.startswith(p[:-1])), None
+            )
+            if section is None:
+                continue
+            new = renamed[section].removesuffix("*") + key.removeprefix(section[:-1])
+        shown = str(value).lower() if isinstance(value, bool) else str(value)
+        line = (
+            f"{key}={shown}: {new}"
+            if " " in new
+            else f"{key} was renamed {new}; write {new}={shown}"
+        )
+        if where is not None:
+            line = f"{where} was written by an earlier ganhub: {line} (edit the file)"
+        raise ConfigError(line)
+
+
+def _dotted(raw: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in raw.items():
+        if isinstance(value, Mapping) and value:
+            yield from _dotted(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
 
 
 def enabled_tricks(

@@ -73,7 +73,7 @@ class FeatureMetric(ImageMetric):
 
         super().check(system)
         for name in extractor_names(system.config.eval, system.capabilities()):
-            check_available(name, system.config.eval)
+            check_available(name, system.config.eval, system)
 
     @abstractmethod
     def score(

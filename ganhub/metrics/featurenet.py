@@ -141,7 +141,8 @@ def train_feature_net(
     n_test = int(held_out if held_out >= 1 else round(n * held_out))
     if n - n_test < batch_size or n_test < 1:
         raise UsageError(
-            f"{n} images are too few to train a feature network (need > {batch_size + 1})"
+            f"{n} images are too few to train a feature network: {n_test} are held out and "
+            f"training takes batches of {batch_size}"
         )
     kind = "classifier" if labels is not None else "rotation"
     classes = int(labels.max()) + 1 if labels is not None else 4

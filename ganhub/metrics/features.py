@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ganhub.errors import UsageError
-from ganhub.metrics import store
+from ganhub.metrics import ROTNET_BATCH, ROTNET_MIN_IMAGES, ROTNET_RECIPE, store
 
 if TYPE_CHECKING:
     from ganhub.capabilities import Capabilities
@@ -222,10 +222,6 @@ def extractor_names(cfg: EvalConfig, caps: Capabilities) -> list[str]:
     return list(caps.features) or ["inception"]
 
 
-# Bump when the rotnet recipe changes, so cached networks trained by older code are retrained.
-ROTNET_RECIPE = {"version": 1, "n": 4000, "epochs": 30, "width": 16, "seed": 0, "held_out": 0.2}
-
-
 def get_extractor(name: str, cfg: EvalConfig, system: GANSystem | None = None) -> Extractor:
     """The extractor called `name`: inception, digits, rotnet (trained on `system`'s real
     samples), a cached local network, or a .json path."""
@@ -279,6 +275,7 @@ def rotnet(system: GANSystem) -> Extractor:
         net, spec = train_feature_net(
             images, None, name=ROTNET, dataset=fp, epochs=int(r["epochs"]),
             width=int(r["width"]), seed=int(r["seed"]), held_out=float(r["held_out"]),
+            batch_size=ROTNET_BATCH,
         )  # fmt: skip
         spec.recipe = dict(r)
         written = save_feature_net(net, spec, folder, stem=path.stem)
@@ -357,7 +354,7 @@ def fidhelper_file() -> Path | None:
     return None
 
 
-def check_available(name: str, cfg: EvalConfig) -> None:
+def check_available(name: str, cfg: EvalConfig, system: GANSystem | None = None) -> None:
     """Fail now, not hours later, if extractor `name` cannot be had (no loading, no training)."""
     if name == "inception":
         path = inception_file(cfg)
@@ -365,7 +362,14 @@ def check_available(name: str, cfg: EvalConfig) -> None:
             raise UsageError(
                 f"no Inception-v3 weights for eval.features=[inception]: {HOW_TO_GET_INCEPTION}"
             )
-    elif name not in ("digits", ROTNET):
+    elif name == ROTNET:
+        n = len(system.data()) if system is not None else ROTNET_MIN_IMAGES
+        if n < ROTNET_MIN_IMAGES:
+            raise UsageError(
+                f"eval.features=[rotnet] trains its network on the run's real samples: {n} are "
+                f"too few (it needs {ROTNET_MIN_IMAGES}); use more data or other eval.features"
+            )
+    elif name != "digits":
         from ganhub.metrics.featurenet import feature_net_path
 
         path = (

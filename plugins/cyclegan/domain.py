@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ganhub_cyclegan.config import CycleGANConfig, check, choice_defaults
+from ganhub_cyclegan.config import RENAMED_KEYS, CycleGANConfig, check, choice_defaults
 
 from ganhub.domain import Domain
 
@@ -17,6 +17,7 @@ class CycleGANDomain(Domain):
     """Unpaired (CycleGAN) or paired (pix2pix) translation; embedded default: restyled digits."""
 
     name = "cyclegan"
+    renamed_keys: ClassVar[dict[str, str]] = RENAMED_KEYS
     description = (
         "CycleGAN (unpaired) and pix2pix (task=paired) image translation; embedded default: "
         "digits <-> restyled digits, scored by PSNR/SSIM on held-out true pairs"

@@ -14,7 +14,6 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from ganhub.config.schema import EvalConfig, RunConfig, Section, TrainerConfig
-from ganhub.errors import ConfigError
 
 Task = Literal["generate", "lesion", "translate"]
 
@@ -30,8 +29,8 @@ EVAL_DEFAULTS: dict[str, Any] = {"n_samples": 64}
 VOLUME_DEFAULTS: dict[str, Any] = {
     "trainer": TRAINER_DEFAULTS_3D, "model": {"image_size": 32}, "data": {"n_samples": 128},
 }  # fmt: skip
-# Keys that moved: the old key is refused with one line naming the new one.
-RENAMED: dict[str, str] = {
+# Keys of earlier releases (MedGANDomain.renamed_keys): refused with one line naming the new one.
+RENAMED_KEYS: dict[str, str] = {
     "model.l1_weight": "objective.lambda_l1",
     "model.d_scale": "objective.d_scale",
     "model.feature_matching": "objective.feature_matching",
@@ -153,15 +152,3 @@ class MedGANConfig(RunConfig):
     objective: MedObjective = Field(default_factory=MedObjective)
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(**TRAINER_DEFAULTS_2D))
     eval: EvalConfig = Field(default_factory=lambda: EvalConfig(**EVAL_DEFAULTS))
-
-    @model_validator(mode="before")
-    @classmethod
-    def _renamed_keys(cls, data: Any) -> Any:
-        """Refuse keys that moved (model.l1_weight...) with one line naming the new key."""
-        if isinstance(data, dict):
-            for old, new in RENAMED.items():
-                section, key = old.split(".")
-                given = data.get(section)
-                if isinstance(given, dict) and key in given:
-                    raise ConfigError(f"{old} was renamed {new}")
-        return data

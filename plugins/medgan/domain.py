@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ganhub_medgan.config import VOLUME_DEFAULTS, MedGANConfig
+from ganhub_medgan.config import RENAMED_KEYS, VOLUME_DEFAULTS, MedGANConfig
 
 from ganhub.domain import Domain
 
@@ -18,6 +18,7 @@ class MedGANDomain(Domain):
     """MONAI GANs for medical images: lesion simulation, contrast translation, generation, 2D/3D."""
 
     name = "medgan"
+    renamed_keys: ClassVar[dict[str, str]] = RENAMED_KEYS
     description = (
         "medical-imaging GANs with MONAI networks: lesion simulation, contrast translation and "
         "generation, 2D or 3D, on embedded MR phantoms or NIfTI/DICOM folders"

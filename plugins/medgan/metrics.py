@@ -34,7 +34,7 @@ import math
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ganhub.errors import UsageError
-from ganhub.metrics import Metric
+from ganhub.metrics import ROTNET_MIN_IMAGES, Metric
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -213,11 +213,6 @@ class Diversity(MedMetric):
             "ms_ssim": float(msssim(fake, fake[perm]).mean()),
             "ms_ssim_real": float(msssim(real, real[perm]).mean()),
         }
-
-
-# The fewest training images the core rotnet recipe trains on: it holds out a fifth of them
-# and trains on batches of 64 (ganhub.metrics.features.ROTNET_RECIPE, train_feature_net).
-ROTNET_MIN_IMAGES = 80
 
 
 class RotNetFD(MedMetric):

@@ -17,15 +17,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from ganhub.config.schema import OptimConfig, OptimizerConfig, RunConfig, Section, TrainerConfig
 from ganhub.errors import ConfigError
+from ganhub.metrics import ROTNET_MIN_IMAGES
 
 DEFAULT_TRICKS = ("ema", "r1", "ada")
-# the core rotnet's smallest data set: train_feature_net's batch of 64 after ROTNET_RECIPE's
-# 20 % held out (folder runs score fd_rotnet by default)
-ROTNET_MIN_IMAGES = 80
 
 
 class StyleGANData(Section):
@@ -132,44 +130,16 @@ def _optim() -> OptimConfig:
     return OptimConfig(G=OptimizerConfig(**adam), D=OptimizerConfig(**adam))
 
 
-# keys of earlier releases: refused with the key that replaced them (never translated)
-RENAMED = {
-    ("model", "resolution"): "model.image_size",
-    ("objective", "r1_gamma"): "trick.r1.gamma",
-    ("objective", "r1_interval"): "trick.r1.interval",
+# keys of earlier releases (StyleGANDomain.renamed_keys): refused with one line naming what
+# replaced them, never translated
+RENAMED_KEYS: dict[str, str] = {
+    "model.resolution": "model.image_size",
+    "objective.r1_gamma": "trick.r1.gamma",
+    "objective.r1_interval": "trick.r1.interval",
+    "ada.enabled": "was removed: ADA is the core trick 'ada' (on by default); to turn it off "
+    "leave it out of tricks, e.g. tricks=[ema,r1]",
+    "ada.*": "trick.ada.*",
 }
-
-
-def _text(value: Any) -> str:
-    """A value as it is written on the command line (true, not True)."""
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def refuse_old_keys(data: Any) -> None:
-    """Raise a one-line ConfigError for a key an earlier release had (model.resolution,
-    objective.r1_*, ada.*), naming the key that replaced it."""
-    if not isinstance(data, Mapping):
-        return
-    for (section, key), new in RENAMED.items():
-        values = data.get(section)
-        if isinstance(values, Mapping) and key in values:
-            raise ConfigError(
-                f"{section}.{key} was renamed {new}; write {new}={_text(values[key])}"
-            )
-    if "ada" not in data:
-        return
-    ada = data["ada"]
-    if not isinstance(ada, Mapping) or not ada:
-        raise ConfigError("ada.* is the core trick 'ada' now: its options are trick.ada.*")
-    key, value = next(iter(ada.items()))
-    if key == "enabled":
-        raise ConfigError(
-            f"ada.enabled={_text(value)} was removed: ADA is the core trick 'ada' (on by default); "
-            "to turn it off leave it out of tricks, e.g. tricks=[ema,r1]"
-        )
-    raise ConfigError(
-        f"ada.{key} was renamed trick.ada.{key}; write trick.ada.{key}={_text(value)}"
-    )
 
 
 class StyleGANConfig(RunConfig):
@@ -186,12 +156,6 @@ class StyleGANConfig(RunConfig):
     sample: StyleGANSample = Field(default_factory=StyleGANSample)
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(**TRAINER_DEFAULTS))
     optim: OptimConfig = Field(default_factory=_optim)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_old_keys(cls, data: Any) -> Any:
-        refuse_old_keys(data)
-        return data
 
 
 def _number(section: Any, key: str, default: float) -> float:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ganhub_stylegan.config import PRESETS, StyleGANConfig, check, choice_defaults
+from ganhub_stylegan.config import PRESETS, RENAMED_KEYS, StyleGANConfig, check, choice_defaults
 
 from ganhub.domain import Domain
 
@@ -20,6 +20,7 @@ class StyleGANDomain(Domain):
     """StyleGAN2 (skip G, residual D, path length, mixing) with EMA, lazy R1 and ADA tricks."""
 
     name = "stylegan"
+    renamed_keys: ClassVar[dict[str, str]] = RENAMED_KEYS
     description = (
         "StyleGAN2-like synthesis with ADA, plain PyTorch; embedded default: 100 LFW faces "
         "at 32 px (preset small), MNIST digits, or a folder/zip at any power-of-two size"

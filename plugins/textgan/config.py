@@ -82,14 +82,15 @@ def default_tokenizer_vocab(task: str, vocab_size: int, has_files: bool) -> int:
     return 2000 if has_files else 128
 
 
-def refuse_moved(value: Any, section: str, moved: dict[str, str]) -> Any:
-    """A `mode="before"` check: a key of `section` that moved or was removed is refused with
-    one line naming its replacement (never translated silently)."""
-    if isinstance(value, dict):
-        for key, new in moved.items():
-            if key in value:
-                raise ConfigError(f"{section}.{key} {new}")
-    return value
+# keys of earlier releases (TextGANDomain.renamed_keys): refused with one line, never translated
+RENAMED_KEYS: dict[str, str] = {
+    "adversarial.d_steps": "was removed: several D steps per G step are the n_critic trick, "
+    "tricks=[n_critic] trick.n_critic.n=K",
+    "adversarial.mle_weight": "objective.mle_weight",
+    "transfer.self_weight": "objective.self_weight",
+    "transfer.cycle_weight": "objective.cycle_weight",
+    "transfer.adv_weight": "objective.adv_weight",
+}
 
 
 class TextModel(Section):
@@ -140,37 +141,12 @@ class Adversarial(Section):
     )
     rollouts: int = Field(4, ge=1, description="rollout: Monte-Carlo rollouts per prefix")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _moved(cls, value: Any) -> Any:
-        return refuse_moved(
-            value,
-            "adversarial",
-            {
-                "d_steps": "was removed: several D steps per G step are the n_critic trick, "
-                "tricks=[n_critic] trick.n_critic.n=K",
-                "mle_weight": "was renamed objective.mle_weight",
-            },
-        )
-
 
 class TransferOptions(Section):
     """task=transfer: how soft tokens are made and how self-reconstruction is noised."""
 
     temperature: float = Field(0.5, gt=0, description="softmax temperature of soft tokens")
     denoise: float = Field(0.1, ge=0, lt=1, description="word-drop rate of self-reconstruction")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _moved(cls, value: Any) -> Any:
-        return refuse_moved(
-            value,
-            "transfer",
-            {
-                k: f"was renamed objective.{k}"
-                for k in ("self_weight", "cycle_weight", "adv_weight")
-            },
-        )
 
 
 class TextObjective(Section):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ganhub_textgan.config import (
+    RENAMED_KEYS,
     TRAINER_DEFAULTS,
     Adversarial,
     TextData,
@@ -27,6 +28,7 @@ class TextGANDomain(Domain):
     """Adversarial text generation and unsupervised style transfer with transformers models."""
 
     name = "textgan"
+    renamed_keys: ClassVar[dict[str, str]] = RENAMED_KEYS
     description = (
         "text GANs on HF transformers: task=generate (GPT-2 G, MLE then Gumbel-softmax or "
         "rollout policy gradient, oracle-LSTM data) and task=transfer (style transfer)"

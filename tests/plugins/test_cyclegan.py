@@ -189,7 +189,7 @@ def run_step(run: Run) -> None:
             ["task=paired", "model.unet_downs=5"],
             r"model.unet_downs=5: 16 px halves evenly at most 4 times",
         ),
-        (["mode=paired"], r"^mode=paired: the key was renamed task; write task=paired$"),
+        (["mode=paired"], r"^mode was renamed task; write task=paired$"),
     ],
 )
 def test_config_errors_name_the_key(overrides: list[str], match: str) -> None:

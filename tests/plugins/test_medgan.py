@@ -155,7 +155,7 @@ def test_a_value_the_user_gave_is_never_replaced() -> None:
     ],
 )
 def test_loss_weights_moved_to_objective(old: str, new: str) -> None:
-    with pytest.raises(ConfigError, match=rf"^{old} was renamed {new}$"):
+    with pytest.raises(ConfigError, match=rf"^{old} was renamed {new}; write {new}=1$"):
         resolve(["plugin=medgan", f"{old}=1"])
     assert resolve(["plugin=medgan", f"{new}=2"]).objective.model_dump()[new.split(".")[1]] == 2
 
