@@ -82,7 +82,7 @@ class BalanceConfig(Section):
 
 
 class Balance(Trick):
-    """Adaptive G/D balance (the seed's two-step rule): train the side that is losing more.
+    """Adaptive G/D balance (a "two-step rule"): train the side that is losing more.
 
     D's win rate is the share of (real, fake) pairs where D scores the real one higher, a
     loss-independent measure. Every `check_every` steps: above `upper` the G phases repeat one

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 import torch
-from ganhub_cyclegan import Translator, translate
 from ganhub_cyclegan.data import (
     embedded_split,
     epoch_keys,
@@ -25,18 +24,10 @@ from ganhub_cyclegan.metrics import psnr, ssim
 from ganhub_cyclegan.pool import ImagePool
 from PIL import Image
 
-import ganhub
-from ganhub.capabilities import Capabilities
 from ganhub.config.resolve import resolve
-from ganhub.data.images import list_images
-from ganhub.engine import checkpoint
-from ganhub.engine.loop import fit
 from ganhub.errors import ConfigError, UsageError
 from ganhub.plugins import get_hub
-from ganhub.testing import check_domain, check_metric
 from ganhub.wiring import make_run
-
-from ..conftest import TINY_TOY
 
 if TYPE_CHECKING:
     from ganhub.engine.run import Run
@@ -457,185 +448,3 @@ def test_psnr_and_ssim_match_scikit_image() -> None:
             metrics.peak_signal_noise_ratio(xi, yi, data_range=2.0), abs=1e-6
         )
     assert ssim(x, x).mean().item() == pytest.approx(1.0)
-
-
-# -- training, samples, translate, resume ------------------------------------------------------------
-
-
-@pytest.mark.parametrize("task", ["unpaired", "paired"])
-def test_each_task_trains_samples_and_scores(workdir: Path, task: str) -> None:
-    summary = ganhub.train([*TINY, f"task={task}", "trainer.steps=3"])
-    assert summary["steps"] == 3
-    grid = Image.open(summary["samples"][0])
-    columns = 6 if task == "unpaired" else 3
-    assert grid.size == (2 + columns * 18, 2 + 8 * 18)  # 8 rows of 16 px images, 2 px padding
-    m = summary["metrics"]
-    assert m["n_pairs"] == 16 and 0 < m["ssim_identity_AtoB"] < 1
-    assert ("cycle_l1_A" in m) == (task == "unpaired") and ("psnr_BtoA" in m) == (
-        task == "unpaired"
-    )
-    run_dir = Path(summary["run_dir"])
-    assert "loss/G" in (run_dir / "metrics.jsonl").read_text()
-
-
-def test_translate_cli_and_python_api(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    run_dir = Path(ganhub.train([*TINY, "name=t"])["run_dir"])
-    _png(workdir / "in" / "x" / "one.png", _solid(20, 20, (200, 30, 30)))
-    _png(workdir / "in" / "two.jpg", _solid(10, 30, (30, 30, 200)))
-    code, out, _ = cli("cyclegan", "translate", str(run_dir), "--input", str(workdir / "in"),
-                       "--direction", "BtoA", "--out", str(workdir / "out"))  # fmt: skip
-    assert code == 0 and "wrote 2 translated image(s)" in out
-    written = sorted(
-        p.relative_to(workdir / "out").as_posix() for p in list_images(workdir / "out")
-    )
-    assert written == ["two.png", "x/one.png"]
-    assert Image.open(workdir / "out" / "two.png").size == (16, 16)
-    translator = Translator(run_dir)
-    x = torch.full((1, 3, 16, 16), -0.5)
-    y = translator(x, "BtoA")
-    assert torch.allclose(y, translator.system.G_BA(x), atol=1e-6)
-    paths = translate(run_dir, workdir / "in" / "two.jpg", "AtoB", workdir / "api", size=24)
-    assert [p.name for p in paths] == ["two.png"] and Image.open(paths[0]).size == (24, 24)
-    code, _, err = cli("cyclegan", "translate", str(run_dir), "--input", str(workdir / "missing"))
-    assert code == 2 and "--input" in err and "does not exist" in err
-    code, _, err = cli("cyclegan", "translate", str(run_dir), "--input", str(workdir / "in"),
-                       "--size", "18")  # fmt: skip
-    assert code == 2 and "multiple of 4" in err
-    _png(workdir / "in" / "two.png", _solid(8, 8, (0, 0, 0)))  # two.jpg and two.png -> two.png
-    code, _, err = cli("cyclegan", "translate", str(run_dir), "--input", str(workdir / "in"))
-    assert code == 2 and "would both be written to" in err
-    code, out, _ = cli("cyclegan", "translate", "--help")
-    assert code == 0 and "--direction [AtoB|BtoA]" in out and "RUN_DIR" in out
-    code, out, _ = cli("cyclegan", "--help")
-    assert code == 0 and "translate" in out
-
-
-def test_the_old_translate_command_still_works_with_a_notice(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    run_dir = Path(ganhub.train([*TINY, "trainer.steps=1"])["run_dir"])
-    _png(workdir / "one.png", _solid(16, 16, (200, 30, 30)))
-    code, out, err = cli("translate", str(run_dir), "--input", str(workdir / "one.png"),
-                         "--out", str(workdir / "out"))  # fmt: skip
-    assert code == 0 and "wrote 1 translated image(s)" in out
-    assert err.count("\n") == 1 and "use 'ganhub cyclegan translate'" in err
-    assert (workdir / "out" / "one.png").is_file()
-
-
-def test_translate_refuses_a_run_of_another_domain(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    run_dir = Path(ganhub.train([*TINY_TOY, "trainer.steps=2"])["run_dir"])
-    _png(workdir / "one.png", _solid(16, 16, (1, 2, 3)))
-    code, _, err = cli("cyclegan", "translate", str(run_dir), "--input", str(workdir / "one.png"))
-    assert code == 2 and "is a 'toy2d' run; this command needs a 'cyclegan' run" in err
-
-
-def test_translate_refuses_the_unlearned_direction_of_a_paired_run(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    run_dir = Path(ganhub.train([*TINY, "task=paired", "trainer.steps=1"])["run_dir"])
-    _png(workdir / "one.png", _solid(16, 16, (1, 2, 3)))
-    code, _, err = cli(
-        "cyclegan", "translate", str(run_dir), "--input", str(workdir / "one.png"),
-        "--direction", "BtoA",
-    )  # fmt: skip
-    assert code == 2 and "task=paired run learns its input -> target direction only" in err
-    with pytest.raises(ValueError, match="direction 'BtoA': this paired run translates AtoB"):
-        Translator(run_dir).system.translate(torch.zeros(1, 3, 16, 16), "BtoA")
-
-
-def test_resume_continues_exactly_with_the_pools(workdir: Path) -> None:
-    args = [
-        *TINY,
-        "deterministic=true",
-        "tricks=[]",
-        "objective.pool_size=3",
-        "trainer.checkpoint_every=2",
-    ]
-    fit(make_run(resolve([*args, "trainer.steps=8", "name=full"])))
-    fit(make_run(resolve([*args, "trainer.steps=4", "name=part"])))
-    assert (
-        checkpoint.load(checkpoint.latest(workdir / "runs/part/checkpoints"))[1]["pool_A.count"]
-        == 3
-    )  # type: ignore[arg-type]
-    fit(
-        make_run(resolve(["resume=runs/part", "trainer.steps=8"]))
-    )  # the pools were full and swapping
-    full_state = checkpoint.load(checkpoint.latest(workdir / "runs/full/checkpoints"))[1]  # type: ignore[arg-type]
-    part_state = checkpoint.load(checkpoint.latest(workdir / "runs/part/checkpoints"))[1]  # type: ignore[arg-type]
-    assert full_state.keys() == part_state.keys()
-    for key in full_state:
-        assert torch.equal(full_state[key], part_state[key]), key
-
-
-# -- the contract: declared capabilities, metrics by declaration, the kit ---------------------
-
-
-def test_both_systems_declare_translation_not_sampling(workdir: Path) -> None:
-    for task, provides in (
-        ("unpaired", {"translate", "cycle", "paired_eval"}),
-        ("paired", {"translate", "paired_eval"}),
-    ):
-        system = make_run(resolve([*TINY, f"task={task}"])).system
-        caps = system.capabilities()
-        assert (caps.modality, caps.samples, caps.real_samples, caps.task) == (
-            "image",
-            False,
-            True,
-            task,
-        )
-        assert caps.provides == provides and caps.dataset == "restyled_digits"
-        # real samples are target-domain images: what the "AtoB" translation produces
-        real = system.real_samples(3, seed=0)
-        a, b = system.heldout_pairs()
-        assert real.shape == (3, *b.shape[1:]) and system.translate(a[:3]).shape == real.shape
-        assert system.directions == (("AtoB", "BtoA") if task == "unpaired" else ("AtoB",))
-
-
-def test_folder_runs_declare_no_held_out_pairs(workdir: Path) -> None:
-    root = _unaligned(workdir / "data")
-    system = make_run(resolve([*TINY, f"data.path={root}", "data.load_size=18"])).system
-    caps = system.capabilities()
-    assert caps.provides == {"translate", "cycle"} and caps.dataset is None
-    assert system.default_metrics() == []
-    real = system.real_samples(10, seed=0)  # the 5 B images, not 10 with repeats
-    assert real.shape == (5, 3, 16, 16) and (real[:, 2] > 0.9).all()
-    assert system.data().fingerprint()["files"]
-
-
-def test_the_metrics_decide_from_the_declaration_alone() -> None:
-    hub = get_hub()
-    psnr_ssim, cycle = hub.metrics.get("translation_psnr_ssim"), hub.metrics.get("cycle_l1")
-    both = frozenset({"translate", "paired_eval", "cycle"})
-    assert psnr_ssim.supports(Capabilities("image", samples=False, provides=both))
-    assert cycle.supports(Capabilities("image", samples=False, provides=both))
-    one_way = frozenset({"translate", "paired_eval"})
-    assert psnr_ssim.supports(Capabilities("image", provides=one_way))
-    assert not cycle.supports(Capabilities("image", provides=one_way))
-    assert not psnr_ssim.supports(Capabilities("image", provides=frozenset({"translate"})))
-    assert not psnr_ssim.supports(Capabilities("image"))  # an image generator: nothing to score
-
-
-@pytest.mark.parametrize("task", ["unpaired", "paired"])
-def test_the_metrics_keep_the_metric_contract(workdir: Path, task: str) -> None:
-    system = make_run(resolve([*TINY, f"task={task}"])).system
-    for name in system.default_metrics():
-        values = check_metric(get_hub().metrics.get(name), system, n_samples=8)
-        assert values
-
-
-@pytest.mark.slow
-def test_the_paired_task_keeps_the_domain_contract(workdir: Path) -> None:
-    check_domain("cyclegan", ["preset=tiny", "task=paired"], workdir=workdir)
-
-
-def test_a_saved_config_is_not_derived_again(workdir: Path) -> None:
-    """Reopening a run uses its saved config as is: no defaults derived, no folder scanned."""
-    root = _unaligned(workdir / "data")
-    args = [*TINY_NO_STEPS, f"data.path={root}", "data.load_size=18", "trainer.batch_size=1"]
-    summary = ganhub.train([*args, "epochs=0.4", "epochs_decay=0.4", "name=e"])
-    assert summary["steps"] == 4  # 0.8 passes over the larger domain's 5 images
-    run_dir = Path(summary["run_dir"])
-    saved = (run_dir / "config.yaml").read_text()
-    assert "epochs: 0.4" in saved and "start: 0.5" in saved
-    for f in sorted(root.rglob("*.*")):
-        f.unlink()  # the training data is gone
-    model = ganhub.load(run_dir, plugin="cyclegan")
-    assert model.config.trainer.steps == 4 and model.step == 4
-    x = torch.zeros(1, 3, 16, 16)
-    assert Translator(run_dir)(x, "BtoA").shape == (1, 3, 16, 16)

@@ -1,0 +1,236 @@
+"""The medgan plugin end to end: training, resume, the contract kit, lesion simulation."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("monai")
+nib = pytest.importorskip("nibabel")
+
+from ganhub_medgan.nets import dilate  # noqa: E402
+from ganhub_medgan.outputs import read_mask, write_nifti  # noqa: E402
+from ganhub_medgan.simulate import place_lesion  # noqa: E402
+
+from ganhub import testing  # noqa: E402
+from ganhub.config.resolve import resolve  # noqa: E402
+from ganhub.engine.loop import fit  # noqa: E402
+from ganhub.errors import UsageError  # noqa: E402
+from ganhub.plugins import get_hub  # noqa: E402
+from ganhub.wiring import make_run  # noqa: E402
+
+from .test_medgan import TINY, _train  # noqa: E402
+
+# -- training through the shared loop --------------------------------------------------------
+
+
+@pytest.mark.parametrize("task", ["lesion", "translate", "generate"])
+def test_each_task_trains_and_writes_png_and_nifti(task: str, workdir: Path) -> None:
+    run = _train([f"task={task}"])
+    samples = run.run_dir / "samples"
+    png, nii = samples / "step_0000004.png", samples / "step_0000004.nii.gz"
+    assert png.stat().st_size > 0 and nib.load(str(nii)).shape[:2] == (32, 32)
+    metrics = [
+        json.loads(line) for line in (run.run_dir / "metrics.jsonl").read_text().splitlines()
+    ]
+    final = {k: v for m in metrics for k, v in m.items() if k.startswith("eval/")}
+    expected = {"generate": {"eval/mmd", "eval/ms_ssim", "eval/fd_rotnet"},
+                "lesion": {"eval/psnr", "eval/ssim", "eval/dice", "eval/texture_ratio", "eval/fd_rotnet"},
+                "translate": {"eval/psnr", "eval/ssim", "eval/texture_ratio", "eval/fd_rotnet"}}[task]  # fmt: skip
+    assert expected <= set(final) and all(math.isfinite(v) for v in final.values())
+
+
+@pytest.mark.slow
+def test_3d_lesion_trains_with_ema_and_resumes(workdir: Path) -> None:
+    run = _train(
+        [
+            "spatial_dims=3",
+            "model.image_size=16",
+            "tricks=[ema]",
+            "trainer.steps=2",
+            "eval.metrics=[]",
+        ]
+    )
+    nii = nib.load(str(run.run_dir / "samples" / "step_0000002.nii.gz"))
+    assert nii.shape == (16, 16, 16)
+    mask = nib.load(str(run.run_dir / "samples" / "step_0000002_mask.nii.gz"))
+    assert mask.get_data_dtype() == np.uint8
+    resumed = make_run(resolve([f"resume={run.run_dir}", "trainer.steps=3"]))
+    assert resumed.step == 2 and fit(resumed)["steps"] == 3
+
+
+# -- the contract kit, capabilities and the feature distance -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["task=translate"],
+        ["task=generate"],
+        ["spatial_dims=3", "model.image_size=16"],
+        ["spatial_dims=3", "model.image_size=16", "task=generate"],
+    ],
+    ids=["translate", "generate", "lesion-3d", "generate-3d"],
+)
+def test_other_tasks_and_3d_keep_the_contract(overrides: list[str], workdir: Path) -> None:
+    """ganhub.testing for what tests/test_contract.py does not run (it runs the tiny lesion)."""
+    testing.check_domain(
+        "medgan", ["preset=tiny", "model.image_size=32", *overrides], workdir=workdir
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "modality", "samples", "provides", "metrics"),
+    [
+        ([], "image", False, {"held_out", "paired_eval"},
+         ["med_fidelity", "med_texture", "fd_rotnet", "med_dice"]),
+        (["task=translate", "spatial_dims=3"], "volume", False, {"held_out", "paired_eval"},
+         ["med_fidelity", "med_texture", "fd_rotnet"]),
+        (["task=generate"], "image", True, {"held_out"}, ["med_diversity", "fid"]),
+        (["task=generate", "spatial_dims=3"], "volume", True, {"held_out"},
+         ["med_diversity", "fd_rotnet"]),
+    ],
+)  # fmt: skip
+def test_systems_declare_what_the_metrics_need(  # type: ignore[no-untyped-def]
+    overrides, modality, samples, provides, metrics, workdir
+) -> None:
+    system = make_run(resolve([*TINY, *overrides])).system
+    caps = system.capabilities()
+    assert (caps.modality, caps.samples, caps.real_samples) == (modality, samples, True)
+    assert (caps.task, caps.provides, caps.features) == (
+        system.config.task,
+        frozenset(provides),
+        ("rotnet",),
+    )
+    assert system.default_metrics() == metrics
+    hub = get_hub()
+    supported = {name for name in hub.metrics.names() if hub.metrics.get(name).supports(caps)}
+    medgan = {"med_fidelity", "med_texture", "med_dice", "med_diversity", "fd_rotnet"}
+    assert supported & medgan == set(metrics) & medgan | {"fd_rotnet"}
+    assert ("fid" in supported) == (samples and modality == "image")  # core: noise-sampled images
+    # real samples are the images G must produce (targets), not (condition, target) pairs
+    real = system.real_samples(3)
+    assert real.shape == (3, 1, *[system.config.model.image_size] * system.config.spatial_dims)
+
+
+def test_fd_rotnet_is_the_core_fid_on_rotnet_features(workdir: Path) -> None:
+    """One mechanism: for a system that samples from noise, medgan's fd_rotnet gives what the
+    core `fid` gives on the core rotnet extractor; for volumes that extractor is 3D."""
+    from ganhub.metrics.features import rotnet
+
+    hub = get_hub()
+    run = _train(["task=generate", "eval.metrics=[]"])
+    core = hub.metrics.get("fid").compute(run.system, n_samples=8, seed=0)
+    ours = hub.metrics.get("fd_rotnet").compute(run.system, n_samples=8, seed=0)
+    assert math.isclose(core["fd_rotnet"], ours["fd_rotnet"], rel_tol=1e-9)
+    volumes = make_run(resolve([*TINY, "task=generate", "spatial_dims=3",
+                                "model.image_size=16"])).system  # fmt: skip
+    extractor = rotnet(volumes)
+    assert extractor.spec.spatial_dims == 3  # type: ignore[attr-defined]
+    assert extractor(volumes.real_samples(5))["features"].shape == (5, 128)
+
+
+def test_fd_rotnet_refuses_too_little_data_before_training(workdir: Path) -> None:
+    from ganhub.engine.loop import fit as train
+
+    run = make_run(resolve([*TINY, "data.n_samples=40"]))
+    with pytest.raises(UsageError, match=r"fd_rotnet .*40 are too few \(it needs 80\)"):
+        train(run)
+    assert run.step == 0
+
+
+# -- lesion simulation ----------------------------------------------------------------------------
+
+
+def test_place_lesion_draws_a_disc_and_checks_its_arguments() -> None:
+    mask = place_lesion((32, 32), (10, 20), 3)
+    assert mask.shape == (1, 32, 32) and mask[0, 10, 20] == 1 and mask[0, 10, 24] == 0
+    assert mask.sum() == pytest.approx(math.pi * 9, rel=0.25)
+    with pytest.raises(UsageError, match="outside"):
+        place_lesion((32, 32), (40, 2), 3)
+    with pytest.raises(UsageError, match="3 coordinates"):
+        place_lesion((8, 8, 8), (1, 2), 1)
+
+
+@pytest.fixture
+def lesion_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-step task=lesion run (shared by the simulate tests)."""
+    out = tmp_path_factory.mktemp("sim")
+    run = make_run(resolve([*TINY, "trainer.steps=2", "eval.metrics=[]", f"out_dir={out}"]))
+    fit(run)
+    return run.run_dir
+
+
+def test_simulate_api_and_command(lesion_run: Path, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from ganhub_medgan.simulate import load_simulator
+
+    sim = load_simulator(lesion_run)
+    assert sim.shape == (32, 32)
+    mask = place_lesion(sim.shape, (16, 14), 3)
+    image = sim(mask)
+    assert image.shape == (1, 1, 32, 32) and image.abs().max() <= 1
+    outside = dilate(mask.unsqueeze(0), 1)[0] == 0  # G paints inside the dilated mask only
+    assert torch.equal(image[0][outside], sim.base[outside])
+    assert not torch.equal(image[0][~outside], sim.base[~outside])
+    code, _out, err = cli(
+        "medgan",
+        "simulate",
+        str(lesion_run),
+        "--at",
+        "16,14",
+        "--radius",
+        "3",
+        "--out",
+        str(tmp_path / "a"),
+    )
+    assert code == 0, err
+    written = nib.load(str(tmp_path / "a" / "simulated.nii.gz"))
+    assert written.shape == (32, 32, 1)
+    mask_file = tmp_path / "a" / "simulated_mask.nii.gz"
+    code, _, err = cli(
+        "medgan",
+        "simulate",
+        str(lesion_run),
+        "--mask",
+        str(mask_file),
+        "--out",
+        str(tmp_path / "b"),
+    )
+    assert code == 0, err
+    np.testing.assert_allclose(
+        nib.load(str(tmp_path / "b" / "simulated.nii.gz")).get_fdata(),
+        written.get_fdata(),
+        atol=1e-6,
+    )
+    assert (
+        read_mask(tmp_path / "b" / "simulated_mask.nii.gz", 2)[0].sum()
+        == read_mask(mask_file, 2)[0].sum()
+    )
+    small = write_nifti(
+        np.ones((8, 8), np.float32), np.eye(4), tmp_path / "small.nii.gz", label=True
+    )
+    code, _, err = cli("medgan", "simulate", str(lesion_run), "--mask", str(small))
+    assert code == 2 and "does not match the run's image grid [32, 32]" in err
+
+
+def test_simulate_help_and_wrong_task(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("medgan", "simulate", "--help")
+    assert code == 0 and "--mask" in out and "--at" in out
+    run = make_run(
+        resolve(
+            [*TINY, "task=translate", "trainer.steps=1", "eval.metrics=[]", f"out_dir={tmp_path}"]
+        )
+    )
+    fit(run)
+    code, _, err = cli("medgan", "simulate", str(run.run_dir), "--at", "3,3")
+    assert code == 2 and "task=translate" in err
+    other = tmp_path / "other"  # a run of another domain: refused by ganhub.load(plugin="medgan")
+    other.mkdir()
+    (other / "config.yaml").write_text("plugin: toy2d\n")
+    code, _, err = cli("medgan", "simulate", str(other), "--at", "3,3")
+    assert code == 2 and "is a 'toy2d' run; this command needs a 'medgan' run" in err
