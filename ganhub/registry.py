@@ -6,7 +6,7 @@ every entry remembers which plugin registered it so `ganhub plugins` can say who
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -61,14 +61,6 @@ class Registry(Generic[T]):
                     f"{self.singular} '{name}' is registered twice: by '{other}' and by '{plugin}'"
                 )
             seen.add(name)
-
-    def callback(self, plugin: str) -> Callable[..., None]:
-        """The `register` function handed to a plugin's hook, bound to that plugin's name."""
-
-        def register(name: str, obj: T, description: str | None = None) -> None:
-            self.register(name, obj, plugin=plugin, description=description)
-
-        return register
 
     def get(self, name: str) -> T:
         """Look up `name`, raising a did-you-mean error listing the known names."""

@@ -61,6 +61,22 @@ def test_duplicate_names_are_refused_with_both_plugins_named() -> None:
     )
 
 
+def test_a_refused_plugin_registers_nothing_and_builtins_keep_their_names() -> None:
+    """All or none: a clash on one name refuses the plugin's other entries too."""
+    from ganhub_toy2d.metrics import ModeCoverage2D
+
+    from ganhub.losses.adversarial import HingeLoss
+
+    clash = SimpleNamespace(
+        register_metrics=hookimpl(lambda register: register("my_metric", ModeCoverage2D())),
+        register_losses=hookimpl(lambda register: register("hinge", HingeLoss())),
+    )
+    hub = Hub.discover(extra=(("clash", clash),))
+    assert hub.plugins["clash"].status == "error" and hub.plugins["clash"].registered == {}
+    assert "my_metric" not in hub.metrics
+    assert hub.losses.entry("hinge").plugin == "ganhub.losses.adversarial"
+
+
 def test_strict_mode_raises_for_plugin_authors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GANHUB_STRICT_PLUGINS", "1")
     with pytest.raises(PluginError, match="plugin 'broken' failed to load"):
