@@ -235,8 +235,9 @@ def refuse_batchnorm(trick: str, system: GANSystem) -> None:
         if has_batchnorm(getattr(system, name)):
             raise ConfigError(
                 f"trick '{trick}' penalises per-sample gradients, which BatchNorm in discriminator "
-                f"'{name}' makes invalid; choose a D without BatchNorm (e.g. model.d_norm=none "
-                "or layer) or another trick"
+                f"'{name}' makes invalid; choose a D normalisation without BatchNorm (the "
+                "domain's key: dcgan model.d_norm=none|layer, cyclegan model.norm=instance) or "
+                "another trick"
             )
 
 
