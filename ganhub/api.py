@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -108,13 +109,18 @@ def load(
     config = resolve(
         list(overrides), hub=hub, training=False, saved=saved, origin=str(run_dir / "config.yaml")
     )
-    path = checkpoint.latest(run_dir / "checkpoints")
-    if path is None:
-        raise UsageError(f"'{run_dir}' has no checkpoint yet")
+    warn = lambda line: print(line, file=sys.stderr)  # noqa: E731
+    found = checkpoint.load_newest(run_dir / "checkpoints", warn=warn)
+    if found is None:
+        raise UsageError(f"'{run_dir}' has no readable checkpoint")
+    path, _, model_state, _ = found
     torch_device = select_device(device)
     system, _ = prepare_system(config, components(config, hub, training=False), torch_device)
-    _, model_state, _ = checkpoint.load(path)
-    system.load_state_dict({k: v.to(torch_device) for k, v in model_state.items()})
+    try:
+        system.load_state_dict({k: v.to(torch_device) for k, v in model_state.items()})
+    except RuntimeError:
+        mismatch = checkpoint.mismatch(model_state, system.state_dict())
+        raise UsageError(f"checkpoint '{path}' does not fit its run's config: {mismatch}") from None
     system.eval()
     return TrainedGAN(system, config, path)
 

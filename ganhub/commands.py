@@ -46,6 +46,8 @@ def run(ctx: click.Context, config_files: tuple[str, ...], overrides: tuple[str,
     summary = train(config)
     if summary["rank"] == 0:
         click.echo(_summary_line(summary))
+    if summary["signal"]:  # stopped by SIGINT/SIGTERM after saving: the conventional status
+        raise SystemExit(128 + summary["signal"])
 
 
 def _plugin_help(ctx: click.Context, items: list[str]) -> str:

@@ -131,13 +131,17 @@ class Hub:
         hub = cls()
         for module_name in DEFAULT_PLUGINS:
             hub._load(module_name, module_name, dist="ganhub", version=_version("ganhub"))
-        seen: set[str] = set()
-        for ep in md.entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name in seen:  # the same distribution visible twice (editable + site)
-                continue
-            seen.add(ep.name)
+        seen: dict[str, str] = {}  # entry-point name -> the distribution that has it
+        # ganhub's own entry points first: a third-party one can never take a built-in's name
+        ours_first = sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=_not_ganhub)
+        for ep in ours_first:
             dist = ep.dist.name if ep.dist is not None else "?"
             version = ep.dist.version if ep.dist is not None else "?"
+            if ep.name in seen:
+                if seen[ep.name] != dist:  # (the same distribution twice: editable + site)
+                    hub._refuse_name(ep.name, dist, version, taken_by=seen[ep.name])
+                continue
+            seen[ep.name] = dist
             hub._load(ep.name, ep.value, dist=dist, version=version, entry_point=ep)
         for name, module in extra:
             hub.add(name, module)
@@ -166,8 +170,8 @@ class Hub:
         except ImportError as exc:
             self._fail(info, "unavailable", exc, _fix_for_missing(exc, dist))
             return
-        except Exception as exc:
-            self._fail(info, "error", exc, f"report it to the authors of '{dist}'")
+        except (Exception, SystemExit) as exc:  # a plugin cannot end the process at import
+            self._fail(info, "error", _as_error(exc), f"report it to the authors of '{dist}'")
             return
         missing = [m for m in getattr(plugin, "__ganhub_requires__", ()) if not _importable(m)]
         if missing:
@@ -180,6 +184,15 @@ class Hub:
             self._fail(info, "error", empty, f"check for a file or package shadowing '{target}'")
             return
         self._accept(name, plugin, info)
+
+    def _refuse_name(self, name: str, dist: str, version: str, *, taken_by: str) -> None:
+        """Record an entry point whose name another distribution (a built-in first) has."""
+        key = f"{name} ({dist})"
+        info = PluginInfo(key, name, dist, version)
+        self.plugins[key] = info
+        owner = "ganhub's built-in plugin" if taken_by == "ganhub" else f"'{taken_by}'"
+        err = PluginError(f"entry point name '{name}' is taken by {owner}")
+        self._fail(info, "error", err, f"ask the authors of '{dist}' to rename their entry point")
 
     def _accept(self, name: str, plugin: object, info: PluginInfo) -> None:
         try:
@@ -203,10 +216,10 @@ class Hub:
                 self._call_discovery(f"register_{kind}", name, register)
             for kind in KINDS:
                 self._registries[kind].check_new(staged[kind], plugin=name)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             if self.pm.is_registered(plugin):
                 self.pm.unregister(plugin)
-            self._fail(info, "error", exc, f"report it to the authors of '{info.dist}'")
+            self._fail(info, "error", _as_error(exc), f"report it to the authors of '{info.dist}'")
             return
         for kind in KINDS:
             for n, obj, description in staged[kind]:
@@ -234,9 +247,10 @@ class Hub:
             before = set(cli.commands)
             try:
                 impl.function(cli)
-            except Exception as exc:  # a broken plugin's command must not break the CLI
+            except (Exception, SystemExit) as exc:  # a broken plugin must not break the CLI
                 if info:
-                    self._fail(info, "error", exc, f"report it to the authors of '{info.dist}'")
+                    err = _as_error(exc)
+                    self._fail(info, "error", err, f"report it to the authors of '{info.dist}'")
                 continue
             if info:
                 info.registered["commands"] = sorted(set(cli.commands) - before)
@@ -273,6 +287,17 @@ def get_hub() -> Hub:
 def reset_hub() -> None:
     """Forget the cached hub (tests that install plugins call this)."""
     get_hub.cache_clear()
+
+
+def _not_ganhub(ep: md.EntryPoint) -> bool:
+    return ep.dist is None or ep.dist.name != "ganhub"
+
+
+def _as_error(exc: BaseException) -> BaseException:
+    """SystemExit as a reportable error: what the plugin tried to do."""
+    if isinstance(exc, SystemExit):
+        return PluginError(f"it called sys.exit({exc.code!r})")
+    return exc
 
 
 def _has_hookimpls(plugin: object) -> bool:

@@ -49,6 +49,7 @@ def test_torchrun_two_processes_train_in_lockstep(workdir: Path) -> None:
     assert "index=20" in out
     run_dir = workdir / "runs/ddp"
     assert sorted(p.name for p in run_dir.iterdir()) == [
+        ".lock",  # rank 0's lock (released; one writer per run directory)
         "checkpoints",
         "config.yaml",
         "metrics.jsonl",

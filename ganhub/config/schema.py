@@ -13,15 +13,32 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+_RUN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]*$")
+
+
+# The largest float a hyperparameter may take: torch's fused optimizers and most kernels convert
+# them to float32, which overflows past this (lr=1e39 stopped deep inside Adam).
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 class Section(BaseModel):
-    """Base of every config section: unknown keys are errors, assignments are validated."""
+    """Base of every config section: unknown keys are errors, assignments are validated,
+    numbers are finite (NaN and infinity are refused, and so are floats float32 cannot hold)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False
+    )
 
     # A scalar written for the whole section (`data=folder`) sets this field instead.
     shorthand: ClassVar[str | None] = None
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _float32_range(cls, v: Any) -> Any:
+        values = v if isinstance(v, tuple | list) else (v,)
+        if any(isinstance(x, float) and abs(x) > FLOAT32_MAX for x in values):
+            raise ValueError(f"{v} is out of float32's range (|x| < 3.4e38)")
+        return v
 
     @model_validator(mode="before")
     @classmethod
@@ -140,7 +157,11 @@ class RunConfig(Section):
         "32", description="32: fp32; bf16: bfloat16 autocast; 16: fp16 autocast with grad scaling"
     )
     out_dir: Path = Field(Path("runs"), description="where run directories are created")
-    name: str | None = Field(None, description="run directory name (default <plugin>-<time>)")
+    name: str | None = Field(
+        None,
+        max_length=100,
+        description="run directory name, a plain name under out_dir (default <plugin>-<time>)",
+    )
     resume: Path | None = Field(None, description="a run directory to continue")
     loss: str = Field("nonsaturating", description="adversarial loss (ganhub list losses)")
     tricks: list[str] = Field(
@@ -160,6 +181,18 @@ class RunConfig(Section):
     def _device_pattern(cls, v: str) -> str:
         if not _DEVICE.match(v):
             raise ValueError(f"'{v}' is not a device; use auto, cpu, cuda, cuda:N or mps")
+        return v
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not _RUN_NAME.match(v) or v in (".", ".."):
+            raise ValueError(
+                "must be a plain directory name: letters, digits and . _ + - (no / or \\, not "
+                "starting with a dot or a dash); out_dir=DIR chooses where it goes"
+            )
         return v
 
     @field_validator("precision", mode="before")

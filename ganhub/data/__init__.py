@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from ganhub.errors import ConfigError
+from ganhub.errors import ConfigError, GanhubError
 
 
 @dataclass
@@ -189,7 +189,7 @@ class LoaderBatches(BatchSource):
                 generator=torch.Generator().manual_seed(seed * 1_000_003 + self.position.epoch),
             )
             pending = None
-            for cpu_batch in loader:
+            for cpu_batch in _worker_errors_as_one_line(loader):
                 nxt = to_device(cpu_batch, device)
                 if pending is not None:
                     self.position.index += 1
@@ -199,6 +199,22 @@ class LoaderBatches(BatchSource):
                 self.position.index += 1
                 yield pending
             self.position = Position(self.position.epoch + 1, 0)
+
+
+def _worker_errors_as_one_line(loader: DataLoader[Any]) -> Iterator[Any]:
+    """Iterate a DataLoader; a ganhub error raised in a worker process comes back as itself.
+
+    PyTorch re-raises a worker's exception with the worker's whole traceback in its message;
+    for our own errors (an unreadable file...) the last line is the message the user needs.
+    """
+    try:
+        yield from loader
+    except GanhubError as exc:
+        lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+        if len(lines) > 1 and "Traceback" in str(exc):
+            last = lines[-1].split(": ", 1)[-1]  # "ganhub.errors.UsageError: cannot read..."
+            raise type(exc)(last) from None
+        raise
 
 
 def to_device(batch: Any, device: torch.device) -> Any:

@@ -106,9 +106,9 @@ class ImageFolder(Dataset[Tensor]):
             path = self.files[(i + j) % len(self.files)]
             try:
                 return load_image(path, self.size, self.channels)
-            except UsageError:
+            except UsageError as exc:
                 if not self.skip_bad:
-                    raise
+                    raise UsageError(f"{exc}; data.skip_bad=true skips unreadable files") from None
         raise UsageError(f"no readable image under '{self.files[0].parent}'")
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,8 @@ from torch import Tensor
 
 from ganhub.errors import UsageError
 
-LATEST = "latest"
+LATEST = "latest"  # a pointer for people and tools; loading scans the step directories
+FILES = ("model.safetensors", "state.safetensors", "state.json")
 
 
 def flatten(obj: Any, tensors: dict[str, Tensor], prefix: str = "t") -> Any:
@@ -97,13 +100,28 @@ def save(
     return final
 
 
+_STEP_DIR = re.compile(r"^step_(\d{7,})$")
+
+
+def step_dirs(directory: Path) -> list[Path]:
+    """Complete checkpoint directories under `directory`, newest step first.
+
+    The `latest` pointer is not trusted: a crash between writing a step and the pointer, a
+    deleted step, or an edited pointer naming a path outside the run would mislead it. A step
+    directory only ever appears complete (it is renamed into place), so the newest one wins.
+    """
+    if not directory.is_dir():
+        return []
+    found = [p for p in directory.iterdir() if _STEP_DIR.match(p.name) and p.is_dir()]
+    return sorted(found, key=step_of, reverse=True)
+
+
 def latest(directory: Path) -> Path | None:
-    """The newest complete checkpoint under `directory`, or None."""
-    pointer = directory / LATEST
-    if not pointer.is_file():
-        return None
-    path = directory / pointer.read_text().strip()
-    return path if (path / "state.json").is_file() else None
+    """The newest checkpoint directory holding all three files (not yet verified), or None."""
+    for path in step_dirs(directory):
+        if all((path / name).is_file() for name in FILES):
+            return path
+    return None
 
 
 def step_of(path: Path) -> int:
@@ -112,14 +130,69 @@ def step_of(path: Path) -> int:
 
 
 def load(path: Path) -> tuple[int, dict[str, Tensor], dict[str, Any]]:
-    """Read a checkpoint directory: (step, model state_dict, training state). Never unpickles."""
+    """Read a checkpoint directory: (step, model state_dict, training state). Never unpickles.
+
+    Raises a one-line `UsageError` when a file is missing, truncated or not what it should be,
+    or when the weights are not finite.
+    """
     try:
         model_state = load_file(str(path / "model.safetensors"))
         tensors = load_file(str(path / "state.safetensors"))
         meta = json.loads((path / "state.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"checkpoint '{path}' is unreadable: {exc}") from None
-    return int(meta["step"]), model_state, unflatten(meta["state"], tensors)
+        step, state = int(meta["step"]), unflatten(meta["state"], tensors)
+    except Exception as exc:  # SafetensorError, OSError, ValueError, KeyError, TypeError...
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"checkpoint '{path}' is unreadable: {reason}") from None
+    if not isinstance(state, dict) or step != step_of(path):
+        raise UsageError(f"checkpoint '{path}' is unreadable: its state does not match its name")
+    bad = nonfinite(model_state)
+    if bad:
+        raise UsageError(f"checkpoint '{path}' holds non-finite weights ({bad[0]}...)")
+    return step, model_state, state
+
+
+def load_newest(
+    directory: Path, warn: Callable[[str], None] = print
+) -> tuple[Path, int, dict[str, Tensor], dict[str, Any]] | None:
+    """Load the newest checkpoint that reads back whole, skipping damaged ones with a warning."""
+    for path in step_dirs(directory):
+        try:
+            step, model_state, state = load(path)
+        except UsageError as exc:
+            warn(f"ganhub: warning: {exc}; trying the previous checkpoint")
+            continue
+        return path, step, model_state, state
+    return None
+
+
+def nonfinite(tensors: dict[str, Tensor]) -> list[str]:
+    """Names of floating tensors holding NaN or Inf (one reduction per tensor, on the host)."""
+    return [
+        k for k, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())
+    ]
+
+
+def mismatch(saved: dict[str, Tensor], expected: dict[str, Tensor]) -> str:
+    """What differs between a checkpoint's weights and a model's ('' when they fit)."""
+    missing = sorted(set(expected) - set(saved))
+    extra = sorted(set(saved) - set(expected))
+    shapes = [
+        f"{k} is {tuple(saved[k].shape)} there and {tuple(expected[k].shape)} here"
+        for k in expected
+        if k in saved and saved[k].shape != expected[k].shape
+    ]
+    parts = []
+    if missing:
+        parts.append(f"the model has {len(missing)} tensor(s) it lacks ({_few(missing)})")
+    if extra:
+        parts.append(f"it has {len(extra)} the model lacks ({_few(extra)})")
+    if shapes:
+        parts.append(f"{len(shapes)} differ in shape ({shapes[0]})")
+    return "; ".join(parts)
+
+
+def _few(names: list[str], n: int = 3) -> str:
+    return ", ".join(names[:n]) + (", ..." if len(names) > n else "")
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -135,7 +208,6 @@ def _fsync(path: Path) -> None:
 
 
 def _prune(directory: Path, keep: int, protect: str) -> None:
-    steps = sorted(p for p in directory.glob("step_*") if p.is_dir())
-    for old in steps[:-keep]:
+    for old in step_dirs(directory)[keep:]:
         if old.name != protect:
             shutil.rmtree(old, ignore_errors=True)

@@ -86,6 +86,7 @@ def fit(run: Run) -> dict[str, Any]:
             "steps_this_session": run.step - first_step,
             "seconds": seconds,
             "stopped_early": run.step < cfg.steps,
+            "signal": run.signal,  # SIGINT/SIGTERM that stopped it (the CLI exits 128 + it)
             "checkpoint": str(run.last_checkpoint) if run.last_checkpoint else None,
             "samples": [str(p) for p in samples],
             "metrics": metrics,
@@ -95,6 +96,7 @@ def fit(run: Run) -> dict[str, Any]:
     except BaseException as exc:
         bar.close()
         hook.on_train_error(run=run, error=exc)
+        run.fail(exc)  # no half-made run directory: removed, or marked failed
         raise
     finally:
         restore_signals()

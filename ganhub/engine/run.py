@@ -32,6 +32,7 @@ from ganhub.engine.environment import (
     set_deterministic,
     set_rng_state,
 )
+from ganhub.engine.rundir import RunDirectory
 from ganhub.engine.stats import StatsAccumulator
 from ganhub.engine.system import BuildHints, GANSystem, Phase
 from ganhub.errors import ConfigError, TrainingError, unknown_choice
@@ -149,32 +150,45 @@ class Run:
         self.last_checkpoint: Path | None = None
         self.final_metrics: dict[str, float] = {}
         self.skipped_metrics: list[str] = []
-        self.run_dir = self._make_run_dir()
+        self.signal: int | None = None  # the signal that stopped the run, if one did
         self.loggers: list[Any] = []
-        if config.resume is not None:
-            self._restore()
-        # noise differs per rank (after init and restore, which are identical on all ranks)
-        if self.dist.enabled and config.resume is None:
-            seed_everything(config.seed + 1_000_003 * self.dist.rank)
-        if self.dist.is_main:
-            self._write_config()
-            self.system.save_assets(self.run_dir)
-            self.loggers = [cls(self.run_dir, config) for cls in parts.loggers.values()]
+        self.directory = self._claim_run_dir()
+        # every rank takes part: rank 0 sends the path of the directory it claimed
+        claimed = str(self.directory.path) if self.directory else ""
+        self.run_dir = Path(distributed.broadcast_object(claimed, self.dist))
+        try:
+            if config.resume is not None:
+                self._restore()
+            # noise differs per rank (after init and restore, which are identical on all ranks)
+            if self.dist.enabled and config.resume is None:
+                seed_everything(config.seed + 1_000_003 * self.dist.rank)
+            if self.dist.is_main:
+                self._write_config()
+                self.system.save_assets(self.run_dir)
+                self.loggers = [cls(self.run_dir, config) for cls in parts.loggers.values()]
+        except BaseException as exc:
+            self.fail(exc)
+            raise
 
     # -- run directory -----------------------------------------------------------------
 
-    def _make_run_dir(self) -> Path:
+    def _claim_run_dir(self) -> RunDirectory | None:
+        """Rank 0 creates (or opens, to resume) and locks the run directory."""
+        if not self.dist.is_main:
+            return None
         if self.config.resume is not None:
-            return Path(self.config.resume)
+            return RunDirectory.open(Path(self.config.resume))
         name = self.config.name or f"{self.config.plugin}-{_dt.datetime.now():%Y%m%d-%H%M%S}"
-        path = self.config.out_dir / name
-        if self.dist.is_main:
-            base, n = path, 1
-            while path.exists():
-                path = base.with_name(f"{base.name}-{n}")
-                n += 1
-            path.mkdir(parents=True)
-        return Path(distributed.broadcast_object(str(path), self.dist))
+        return RunDirectory.create(self.config.out_dir, name)
+
+    def fail(self, error: BaseException) -> None:
+        """After an error: remove a run directory this run created that holds nothing
+        resumable, or mark it failed (rank 0)."""
+        for logger in self.loggers:
+            logger.close()
+        self.loggers = []
+        if self.directory is not None:
+            self.directory.fail(error, self.step, resumable=self.last_checkpoint is not None)
 
     def _write_config(self) -> None:
         data = self.config.model_dump(mode="json")
@@ -204,6 +218,7 @@ class Run:
             if self.stop_requested and signum == signal.SIGINT:
                 raise KeyboardInterrupt
             self.stop_requested = True
+            self.signal = signum
             if self.dist.is_main:
                 print(
                     f"\nganhub: {signal.Signals(signum).name} received; saving a checkpoint after this step "
@@ -240,25 +255,36 @@ class Run:
             self.stats.clear_nonfinite()
             return
         if bad:
-            where = (
-                f"last good checkpoint: {self.last_checkpoint}"
-                if self.last_checkpoint
-                else "no checkpoint was written"
-            )
-            raise TrainingError(
-                f"loss {', '.join(bad)} became NaN/Inf at or before step {self.step}; training stopped "
-                f"({where}). Try a lower learning rate, clip_grad, or precision=32"
-            )
+            self._diverged(f"loss {', '.join(bad)} became NaN/Inf at or before step {self.step}")
+
+    def require_finite_weights(self, before: str) -> None:
+        """Refuse to write a checkpoint or samples of non-finite weights (one host sync)."""
+        if not self.weights_finite():
+            self._diverged(f"weights became NaN/Inf at or before step {self.step}; not {before}")
+
+    def _diverged(self, what: str) -> None:
+        where = (
+            f"last good checkpoint: {self.last_checkpoint}"
+            if self.last_checkpoint
+            else "no checkpoint was written"
+        )
+        raise TrainingError(
+            f"{what}; training stopped ({where}). Try a lower learning rate, clip_grad, or "
+            "precision=32"
+        )
 
     def weights_finite(self) -> bool:
-        """Whether every trainable weight is finite (one host sync)."""
-        params = [p.detach() for group in self.groups.values() for p in group]
-        return bool(torch.stack(torch._foreach_norm(params)).isfinite().all())
+        """Whether every floating weight and buffer (EMA copies included) is finite (one sync)."""
+        tensors = [t.detach() for t in self.system.state_dict().values() if t.is_floating_point()]
+        if not tensors:
+            return True
+        return bool(torch.stack(torch._foreach_norm(tensors)).isfinite().all())
 
     def write_samples(self) -> list[Path]:
         """Write the domain's sample artifact for the current step (rank 0)."""
         if not self.dist.is_main:
             return []
+        self.require_finite_weights("writing samples")
         paths = self.system.write_samples(self.run_dir / "samples", f"step_{self.step:07d}")
         for logger in self.loggers:
             logger.log_artifacts(self.step, paths)
@@ -298,7 +324,8 @@ class Run:
 
     def save(self) -> Path | None:
         """Checkpoint everything needed to continue exactly (all ranks take part; rank 0 writes)."""
-        self.check_finite()  # never write a checkpoint with NaN weights
+        self.check_finite()
+        self.require_finite_weights("writing a checkpoint")  # never save NaN/Inf weights
         rng = distributed.gather_object(rng_state(), self.dist)
         if not self.dist.is_main:
             return None
@@ -324,15 +351,29 @@ class Run:
         return self.last_checkpoint
 
     def _restore(self) -> None:
-        path = checkpoint.latest(self.run_dir / "checkpoints")
-        if path is None:
+        warn = lambda line: print(line, file=sys.stderr)  # noqa: E731
+        found = checkpoint.load_newest(self.run_dir / "checkpoints", warn=warn)
+        if found is None:
             raise ConfigError(
                 f"resume={self.run_dir}: it holds no complete checkpoint to resume from"
             )
-        step, model_state, state = checkpoint.load(path)
-        self.system.load_state_dict({k: v.to(self.device) for k, v in model_state.items()})
-        for g, opt in self.optimizers.items():
-            opt.load_state_dict(state["optimizers"][g])
+        path, step, model_state, state = found
+        try:
+            self.system.load_state_dict({k: v.to(self.device) for k, v in model_state.items()})
+        except RuntimeError:  # a 40-line list from torch: say what differs in one line
+            mismatch = checkpoint.mismatch(model_state, self.system.state_dict())
+            raise ConfigError(
+                f"resume={self.run_dir}: checkpoint {path.name} does not fit this config's "
+                f"model: {mismatch}; resume with the settings the run was trained with"
+            ) from None
+        try:
+            for g, opt in self.optimizers.items():
+                opt.load_state_dict(state["optimizers"][g])
+        except (KeyError, ValueError, RuntimeError) as exc:
+            raise ConfigError(
+                f"resume={self.run_dir}: the optimizer state of {path.name} does not fit this "
+                f"config ({str(exc).splitlines()[0]}); resume with the run's own settings"
+            ) from None
         if self.scaler and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         for t in self.tricks:
@@ -352,10 +393,12 @@ class Run:
         self.last_checkpoint = path
 
     def close(self) -> None:
-        """Close loggers and leave the process group."""
+        """Close loggers, release the run directory, leave the process group."""
         for logger in self.loggers:
             logger.close()
         self.loggers = []
+        if self.directory is not None:
+            self.directory.close()
         distributed.shutdown(self.dist)
 
 

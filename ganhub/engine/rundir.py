@@ -1,0 +1,88 @@
+"""A run directory: created atomically under out_dir, locked while a run writes to it, and never
+left half-made.
+
+Untrusted input meets the file system here: the name is a plain name (the config checks it),
+`out_dir` must be a folder, and the directory is claimed with an atomic `mkdir` (two runs asking
+for the same name get `name` and `name-1`, never the same folder). A run that fails before its
+first checkpoint removes the directory it created (nothing in it could be resumed); one that
+fails later keeps it, with `failed.json` saying where and why.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from ganhub.engine.lock import RunLock
+from ganhub.errors import ConfigError, UsageError
+
+FAILED_FILE = "failed.json"
+MAX_SUFFIX = 1000  # name-1 ... name-999, then a clear error instead of looping on
+
+
+class RunDirectory:
+    """The folder of one run: its path, whether this run created it, and its lock."""
+
+    def __init__(self, path: Path, created: bool) -> None:
+        self.path = path
+        self.created = created
+        self.lock = RunLock(path)
+
+    @classmethod
+    def create(cls, out_dir: Path, name: str) -> RunDirectory:
+        """Claim `out_dir/name` (or name-1, name-2... when taken) atomically, and lock it."""
+        if out_dir.exists() and not out_dir.is_dir():
+            raise ConfigError(
+                f"out_dir='{out_dir}' is a file, not a folder; choose another out_dir"
+            )
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"out_dir='{out_dir}' cannot be created: {exc.strerror}") from None
+        for n in range(MAX_SUFFIX):
+            path = out_dir / (name if n == 0 else f"{name}-{n}")
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise ConfigError(
+                    f"run directory '{path}' cannot be created: {exc.strerror}"
+                ) from None
+            run_dir = cls(path, created=True)
+            run_dir.lock.acquire()
+            return run_dir
+        raise ConfigError(f"'{out_dir}' already holds {name} and {MAX_SUFFIX - 1} numbered copies")
+
+    @classmethod
+    def open(cls, path: Path) -> RunDirectory:
+        """An existing run directory to resume: locked, its failure marker cleared."""
+        if not path.is_dir():
+            raise UsageError(f"resume='{path}' is not a run directory")
+        run_dir = cls(path, created=False)
+        run_dir.lock.acquire()
+        (path / FAILED_FILE).unlink(missing_ok=True)
+        return run_dir
+
+    def fail(self, error: BaseException, step: int, resumable: bool) -> None:
+        """After a failed run: remove a directory it created that holds nothing resumable,
+        otherwise record the failure next to the checkpoints."""
+        self.lock.release()
+        if self.created and not resumable:
+            shutil.rmtree(self.path, ignore_errors=True)
+            return
+        line = (str(error).splitlines() or [type(error).__name__])[0]
+        tmp = self.path / f".{FAILED_FILE}.tmp"
+        try:
+            tmp.write_text(json.dumps({"step": step, "error": f"{type(error).__name__}: {line}"}))
+            tmp.replace(self.path / FAILED_FILE)
+        except OSError:
+            pass  # the directory itself may be what failed (disk full, removed)
+
+    def close(self) -> None:
+        """Release the lock."""
+        self.lock.release()
+
+
+__all__ = ["FAILED_FILE", "RunDirectory"]
