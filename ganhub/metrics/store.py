@@ -50,10 +50,10 @@ def _temporary(path: Path) -> Path:
 
 
 def write_text(path: Path, text: str) -> Path:
-    """Write a text file atomically."""
+    """Write a text file atomically, as UTF-8 whatever the locale."""
     tmp = _temporary(path)
     try:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
