@@ -315,3 +315,17 @@ def test_sigint_saves_and_exits_130(workdir: Path) -> None:
     assert proc.returncode == 130, out
     assert "continue with: ganhub run resume=runs/i" in out
     assert checkpoint.latest(workdir / "runs/i/checkpoints") is not None
+
+
+def test_re_saving_a_step_keeps_an_intact_one_and_replaces_a_damaged_one(workdir: Path) -> None:
+    run = make_run(resolve([*TINY_TOY, "name=s"]))
+    fit(run)
+    folder = workdir / "runs/s/checkpoints"
+    (path,) = checkpoint.step_dirs(folder)
+    before = (path / "model.safetensors").stat().st_mtime_ns
+    checkpoint.save(folder, 4, run.system.state_dict(), {"x": 1}, keep=2)
+    assert (path / "model.safetensors").stat().st_mtime_ns == before  # kept, not rewritten
+    (path / "model.safetensors").write_bytes(b"broken")
+    checkpoint.save(folder, 4, run.system.state_dict(), {"x": 1}, keep=2)
+    assert checkpoint.load(path)[2] == {"x": 1}
+    assert sorted(p.name for p in folder.iterdir()) == ["latest", "step_0000004"]

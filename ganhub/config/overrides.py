@@ -16,25 +16,88 @@ if TYPE_CHECKING:
 
 CONFIG_KEY = "config"  # `config=file.yaml` merges a YAML file at that position
 
+# What YAML can build but a config never needs. The deepest real key has four parts
+# (trick.NAME.KEY=[...]); aliases (`*a`) count each time they are used, so `&a [*a, *a]` nested
+# thirty times (a "billion laughs") is refused before anything walks it.
+MAX_DEPTH = 32
+MAX_VALUES = 100_000
+
+
+def one_line(text: object, limit: int = 0) -> str:
+    """`text` as an error message may show it: newlines, control and unprintable characters
+    (lone surrogates from undecodable argv bytes) escaped; cut to `limit` characters if given."""
+    shown = "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text)
+    )
+    return shown if not limit or len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def check_tree(value: Any, where: str) -> None:
+    """Refuse values no config holds: cycles (`&a [*a]`), nesting deeper than MAX_DEPTH, more
+    than MAX_VALUES values (aliases counted each time), text that is not Unicode (a lone
+    surrogate, from YAML's "\\ud800" escape: no validator or YAML writer can take it).
+    `where` names the source in the error."""
+    budget = [MAX_VALUES]
+
+    def walk(node: Any, depth: int, ancestors: frozenset[int]) -> None:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise ConfigError(
+                f"{where} holds more than {MAX_VALUES} values (YAML aliases count each time)"
+            )
+        if isinstance(node, str):
+            _require_text(node, where)
+            return
+        if isinstance(node, Mapping):
+            children: Iterable[Any] = [*node.keys(), *node.values()]
+        elif isinstance(node, list | tuple | set | frozenset):
+            children = node
+        else:
+            return
+        if id(node) in ancestors:
+            raise ConfigError(f"{where} contains itself (a YAML alias inside its own anchor)")
+        if depth >= MAX_DEPTH:
+            raise ConfigError(f"{where} is nested more than {MAX_DEPTH} levels deep")
+        inner = ancestors | {id(node)}
+        for child in children:
+            walk(child, depth + 1, inner)
+
+    walk(value, 0, frozenset())
+
+
+def _require_text(text: str, where: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(
+            f"{where}: '{one_line(text, 60)}' is not valid Unicode text "
+            "(undecodable bytes, or a lone surrogate escape)"
+        ) from None
+
 
 def parse_value(text: str) -> Any:
     """Parse the right-hand side of `key=value` as YAML: numbers, bools, null, [lists], {maps}."""
     try:
         return yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError:
-        return text  # not YAML (e.g. an odd path): keep it as written
+    except Exception:  # YAMLError, or what a constructor raised (see `load_yaml`)
+        return text  # not YAML (an odd path, `2020-99-99`): keep it as written
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
     """Split `a.b=value` into (['a', 'b'], parsed value)."""
+    _require_text(item, "override")  # argv holds undecodable bytes as lone surrogates
     key, sep, value = item.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ConfigError(f"'{item}' is not an override; write key=value (e.g. trainer.steps=100)")
+        raise ConfigError(
+            f"'{one_line(item, 100)}' is not an override; write key=value (e.g. trainer.steps=100)"
+        )
     parts = key.split(".")
     if any(not p for p in parts):
-        raise ConfigError(f"'{key}' is not a valid key (empty part between dots)")
-    return parts, parse_value(value)
+        raise ConfigError(f"'{one_line(key, 100)}' is not a valid key (empty part between dots)")
+    parsed = parse_value(value)
+    check_tree(parsed, f"the value of '{one_line(key, 100)}'")
+    return parts, parsed
 
 
 def set_dotted(target: dict[str, Any], path: list[str], value: Any) -> None:
@@ -63,21 +126,56 @@ def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config file into a dict, with a clear error for missing or malformed files."""
+    """Read a UTF-8 YAML config file into a dict; a one-line error for a file that is missing,
+    unreadable, not UTF-8, not YAML, or not a mapping of keys. The file is untrusted input."""
+    if not str(path):
+        raise ConfigError("a config file path is empty; give the path of a YAML file")
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file '{p}' does not exist")
+    shown = one_line(p, 200)
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        if not p.is_file():
+            raise ConfigError(f"config file '{shown}' does not exist")
+        data = p.read_bytes()
+    except OSError as exc:  # a name too long for the file system, no permission...
+        raise ConfigError(f"config file '{shown}' cannot be read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")  # a byte-order mark is harmless
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"config file '{shown}' is not UTF-8 text (byte 0x{data[exc.start]:02x} at line "
+            f"{line}); save it as UTF-8"
+        ) from None
+    try:
+        loaded = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"config file '{p}' is not valid YAML{where}") from None
-    if not isinstance(data, dict):
+        if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow
+            line = text[: exc.position].count("\n") + 1
+            char = (
+                exc.character if isinstance(exc.character, int) else ord(exc.character[:1] or " ")
+            )
+            where = f": control character U+{char:04X} at line {line}"
+        raise ConfigError(f"config file '{shown}' is not valid YAML{where}") from None
+    except RecursionError:
+        raise ConfigError(f"config file '{shown}' is not valid YAML: nested too deeply") from None
+    except Exception as exc:
+        # PyYAML's constructors raise whatever the conversion raises for text that looks like a
+        # tagged or implicit value but is not one: ValueError (`2020-99-99`, `!!int abc`),
+        # KeyError (`!!bool maybe`), AttributeError (`!!timestamp x`)...
         raise ConfigError(
-            f"config file '{p}' must hold a mapping of keys, not {type(data).__name__}"
+            f"config file '{shown}' holds a value YAML cannot build ({one_line(exc, 100)}); "
+            "check its dates and !!tags"
+        ) from None
+    if loaded is None:  # an empty file (or only comments)
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(
+            f"config file '{shown}' must hold a mapping of keys, not {type(loaded).__name__}"
         )
-    return data
+    check_tree(loaded, f"config file '{shown}'")
+    return loaded
 
 
 def merge_sources(items: Iterable[str], files: Iterable[str | Path] = ()) -> dict[str, Any]:
@@ -88,7 +186,11 @@ def merge_sources(items: Iterable[str], files: Iterable[str | Path] = ()) -> dic
     for item in items:
         path, value = parse_override(item)
         if path == [CONFIG_KEY]:
-            merged = deep_merge(merged, load_yaml(str(value)))
+            # a path is text: `config=01` names the file 01, not 1 (YAML would make it a number)
+            name = value if isinstance(value, str) else item.partition("=")[2].strip()
+            if not name:
+                raise ConfigError("config= needs the path of a YAML file (config=FILE.yaml)")
+            merged = deep_merge(merged, load_yaml(name))
         else:
             set_dotted(merged, path, value)
     return merged

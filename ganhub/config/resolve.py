@@ -19,7 +19,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError, create_model
 
-from ganhub.config.overrides import deep_merge, expand_shorthands, load_yaml, merge_sources
+from ganhub.config.overrides import (
+    deep_merge,
+    expand_shorthands,
+    load_yaml,
+    merge_sources,
+    one_line,
+)
 from ganhub.config.schema import RunConfig, TrickOptions
 from ganhub.errors import ConfigError, did_you_mean, unknown_choice
 from ganhub.plugins import Hub, get_hub
@@ -52,8 +58,15 @@ def resolve(
 def read_saved(run_dir: str | Path) -> dict[str, Any]:
     """The config.yaml of a run directory, or a one-line error saying it is not one."""
     saved = Path(str(run_dir)) / "config.yaml"
-    if not saved.is_file():
-        raise ConfigError(f"'{run_dir}' is not a ganhub run directory ({saved} is missing)")
+    try:
+        found = saved.is_file()
+    except OSError as exc:  # a name too long for the file system...
+        raise ConfigError(f"resume='{one_line(run_dir, 200)}': {exc.strerror or exc}") from None
+    if not found:
+        raise ConfigError(
+            f"'{one_line(run_dir, 200)}' is not a ganhub run directory "
+            f"({one_line(saved, 200)} is missing)"
+        )
     data = load_yaml(saved)
     data.pop("resume", None)
     return data
@@ -82,7 +95,9 @@ def validate(
     if not plugin:
         names = ", ".join(hub.domains.names()) or "none installed"
         raise ConfigError(f"no plugin given: add plugin=NAME (available: {names})")
-    domain = hub.require_domain(str(plugin))
+    # one_line: a name with a newline or control character names nothing, and the error that
+    # says so must stay on one line (unknown_choice shows the name as it is given)
+    domain = hub.require_domain(one_line(plugin))
     refuse_renamed(raw, domain.renamed_keys)
     if saved is not None:
         refuse_renamed(saved, domain.renamed_keys, where=origin)
@@ -94,8 +109,8 @@ def validate(
         chosen = []
         preset = raw.get("preset")
         if preset is not None:
-            if preset not in domain.presets:
-                raise unknown_choice(f"{plugin} preset", str(preset), domain.presets)
+            if not isinstance(preset, str) or preset not in domain.presets:
+                raise unknown_choice(f"{plugin} preset", one_line(preset, 100), domain.presets)
             chosen.append(expand_shorthands(domain.presets[preset], base))
         chosen.append(user)
         dependent = domain.defaults_for(functools.reduce(deep_merge, chosen))
@@ -159,7 +174,7 @@ def enabled_tricks(
         return ()  # not a list of names: pydantic reports it with the key
     for name in names:
         if name not in hub.tricks:
-            raise ConfigError(str(unknown_choice("trick", name, hub.tricks.names())))
+            raise ConfigError(str(unknown_choice("trick", one_line(name), hub.tricks.names())))
     given = user.get("trick")
     if isinstance(given, Mapping):
         for name, options in given.items():
@@ -211,21 +226,25 @@ def _with_tricks(base: type[RunConfig], tricks: tuple[tuple[str, type], ...]) ->
 def check_cross(config: RunConfig, hub: Hub, *, training: bool = True) -> None:
     """Checks that need the registries: loss, tricks and their combinations, loggers, metrics."""
     if config.loss not in hub.losses:
-        raise ConfigError(str(unknown_choice("loss", config.loss, hub.losses.names())))
+        raise ConfigError(str(unknown_choice("loss", one_line(config.loss), hub.losses.names())))
     problems: list[str] = []
     domain = hub.domains.get(config.plugin)
     for name in config.tricks:
         if name not in hub.tricks:
-            raise ConfigError(str(unknown_choice("trick", name, hub.tricks.names())))
+            raise ConfigError(str(unknown_choice("trick", one_line(name), hub.tricks.names())))
         trick_cls = hub.tricks.get(name)
         problems += trick_cls.problems(getattr(config.trick, name), config, domain)
     if training:
         for name in config.loggers:
             if name not in hub.loggers:
-                raise ConfigError(str(unknown_choice("logger", name, hub.loggers.names())))
+                raise ConfigError(
+                    str(unknown_choice("logger", one_line(name), hub.loggers.names()))
+                )
         for name in config.eval.metrics or []:
             if name not in hub.metrics:
-                raise ConfigError(str(unknown_choice("metric", name, hub.metrics.names())))
+                raise ConfigError(
+                    str(unknown_choice("metric", one_line(name), hub.metrics.names()))
+                )
         problems += domain.check(config)
     if problems:
         raise ConfigError("; ".join(problems))
@@ -246,16 +265,19 @@ def format_validation_error(exc: ValidationError, model: type[BaseModel]) -> str
             where = f" under '{'.'.join(loc[:-1])}'" if len(loc) > 1 else ""
             prefix = ".".join(loc[:-1]) + "." if len(loc) > 1 else ""
             hint = did_you_mean(key, [prefix + v for v in valid])
-            lines.append(f"unknown key '{key}'{hint}; valid keys{where}: " + ", ".join(valid))
+            lines.append(
+                f"unknown key '{one_line(key, 100)}'{one_line(hint, 120)}; "
+                f"valid keys{one_line(where, 120)}: " + ", ".join(valid)
+            )
             continue
-        msg = err["msg"].removeprefix("Value error, ")
+        msg = one_line(err["msg"].removeprefix("Value error, "))
         shown = "" if err["type"] == "missing" else f"={_short(err.get('input'))}"
-        lines.append(f"{key or '(config)'}{shown}: {msg}")
-    return "\n".join(lines)
+        lines.append(f"{one_line(key, 100) or '(config)'}{shown}: {msg}")
+    return "; ".join(lines)  # one line, as every usage error is
 
 
 def _short(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else str(value)
+    text = repr(value) if isinstance(value, str) else one_line(value)
     return text if len(text) < 60 else text[:57] + "..."
 
 

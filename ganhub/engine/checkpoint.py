@@ -92,9 +92,19 @@ def save(
     (tmp / "state.json").write_text(json.dumps({"step": step, "state": skeleton}, indent=1))
     for f in tmp.iterdir():
         _fsync(f)
-    if final.exists():  # re-saving the same step (e.g. a signal right after a periodic save)
-        shutil.rmtree(final)
+    aside = directory / f".{name}.replaced"
+    if final.exists():  # the same step again (a finished run resumed, a signal after a save)
+        try:
+            load(final)
+        except UsageError:  # damaged: move it aside; its older siblings stay loadable meanwhile
+            shutil.rmtree(aside, ignore_errors=True)
+            os.replace(final, aside)
+        else:  # it holds this step already: never remove a good checkpoint to rewrite it
+            shutil.rmtree(tmp)
+            _atomic_write(directory / LATEST, name)
+            return final
     os.replace(tmp, final)
+    shutil.rmtree(aside, ignore_errors=True)
     _atomic_write(directory / LATEST, name)
     _prune(directory, keep, protect=name)
     return final
