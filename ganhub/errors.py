@@ -32,6 +32,15 @@ class TrainingError(GanhubError):
     exit_code = 3
 
 
+def one_line(text: object, limit: int = 0) -> str:
+    """`text` as an error message may show it: newlines, control and unprintable characters
+    (lone surrogates from undecodable argv bytes) escaped; cut to `limit` characters if given."""
+    shown = "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text)
+    )
+    return shown if not limit or len(shown) <= limit else shown[: limit - 3] + "..."
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """Return ' (did you mean 'x'?)' for the closest choice, or '' when none is close."""
     close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
@@ -42,4 +51,5 @@ def unknown_choice(kind: str, name: str, choices: Iterable[str]) -> PluginError:
     """Build the error for an unknown registry name, listing what exists."""
     names = sorted(choices)
     listing = ", ".join(names) if names else "none registered"
-    return PluginError(f"unknown {kind} '{name}'{did_you_mean(name, names)}; available: {listing}")
+    shown = one_line(name, 100)  # a name is input: one line, however it was typed
+    return PluginError(f"unknown {kind} '{shown}'{did_you_mean(name, names)}; available: {listing}")

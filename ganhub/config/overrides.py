@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from ganhub.errors import ConfigError
+from ganhub.errors import ConfigError, one_line
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -23,13 +23,6 @@ MAX_DEPTH = 32
 MAX_VALUES = 100_000
 
 
-def one_line(text: object, limit: int = 0) -> str:
-    """`text` as an error message may show it: newlines, control and unprintable characters
-    (lone surrogates from undecodable argv bytes) escaped; cut to `limit` characters if given."""
-    shown = "".join(
-        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text)
-    )
-    return shown if not limit or len(shown) <= limit else shown[: limit - 3] + "..."
 
 
 def check_tree(value: Any, where: str) -> None:
