@@ -23,8 +23,6 @@ MAX_DEPTH = 32
 MAX_VALUES = 100_000
 
 
-
-
 def check_tree(value: Any, where: str) -> None:
     """Refuse values no config holds: cycles (`&a [*a]`), nesting deeper than MAX_DEPTH, more
     than MAX_VALUES values (aliases counted each time), text that is not Unicode (a lone
