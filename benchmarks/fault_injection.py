@@ -424,7 +424,7 @@ def run_domain(
 
 def table(rows: dict[str, list[Cycle]], seconds: dict[str, float]) -> str:
     head = (
-        "domain", "cycles", "kills", "random", "in write", "early", "resumes", "restarts",
+        "domain", "cycles", "kills", "random", "write", "in a write", "early", "resumes", "restarts",
         "bit-exact", "lost steps", "redone steps", "fallbacks", "torn lines", "wall",
     )  # fmt: skip
     lines = [head]
@@ -436,7 +436,8 @@ def table(rows: dict[str, list[Cycle]], seconds: dict[str, float]) -> str:
                 str(len(cycles)),
                 str(sum(kills.values())),
                 str(kills["random"]),
-                f"{sum(c.kills_in_write for c in cycles)}/{kills['write']}",
+                str(kills["write"]),
+                f"{sum(c.kills_in_write for c in cycles)}/{sum(kills.values())}",
                 str(kills["early"]),
                 str(sum(c.resumes for c in cycles)),
                 str(sum(c.restarts for c in cycles)),
