@@ -192,5 +192,7 @@ def sample(
 @hookimpl
 def register_commands(cli: click.Group) -> None:
     """Add the built-in commands."""
-    for command in (run, config_cmd, plugins, list_cmd, sample):
+    from ganhub.data_commands import data_group
+
+    for command in (run, config_cmd, plugins, list_cmd, sample, data_group):
         cli.add_command(command)

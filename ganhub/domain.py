@@ -10,7 +10,10 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ganhub.config.schema import RunConfig
+    from ganhub.data.inspect import DataReport
     from ganhub.engine.system import BuildHints, GANSystem
 
 
@@ -61,3 +64,38 @@ class Domain(ABC):
     def check(self, config: RunConfig) -> list[str]:
         """Domain-specific problems with a validated config (empty when fine)."""
         return []
+
+    # -- data (`ganhub data check | clean | convert`) --------------------------------------
+
+    def inspect_data(self, config: RunConfig) -> DataReport:
+        """Check the data `config` trains on. The default builds the system and checks the
+        samples its data source gives (NaN/Inf, constant samples, duplicates); domains that
+        read files override it to check each file (unreadable, bit depth, sizes...)."""
+        from ganhub.data.inspect import DataReport, inspect_samples
+        from ganhub.engine.system import BuildHints
+
+        source = self.build(config, BuildHints()).data()
+        import torch
+
+        samples = source.gather(torch.arange(len(source)))
+        modality = self.modality_for(config)
+        report = DataReport(f"{config.plugin} data", f"{modality} samples")
+        inspect_samples(report, samples, images=modality in ("image", "volume"))
+        return report
+
+    def convert_data(self, config: RunConfig, fmt: str, out: Path) -> list[Path]:
+        """Write the data `config` trains on in another format (`ganhub data convert`).
+        The default writes the decoded samples as a tensor shard (`fmt="shard"`); domains add
+        formats (a zip of images, resampled volumes, tokenised text)."""
+        from ganhub.data.shards import write_shard
+        from ganhub.engine.system import BuildHints
+        from ganhub.errors import UsageError
+
+        if fmt != "shard":
+            raise UsageError(f"--to {fmt}: domain '{config.plugin}' converts to: shard")
+        source = self.build(config, BuildHints()).data()
+        import torch
+
+        samples = source.gather(torch.arange(len(source)))
+        data = config.model_dump(mode="json").get("data")
+        return write_shard(out, samples, {"plugin": config.plugin, "data": data})

@@ -64,17 +64,14 @@ def check_image_folder(path: Path | None, key: str = "data.path") -> None:
 
 
 def load_image(path: Path, size: int, channels: int) -> Tensor:
-    """Decode one image to (channels, size, size) in [-1, 1]: resize the short side, centre-crop."""
-    from PIL import Image, UnidentifiedImageError
+    """Decode one image to (channels, size, size) in [-1, 1]: resize the short side, centre-crop.
 
-    try:
-        with Image.open(path) as raw:
-            arr = np.asarray(raw.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise UsageError(f"cannot read image '{path}': {exc}") from None
-    x = torch.from_numpy(arr.copy())
-    x = x.unsqueeze(0) if x.ndim == 2 else x.permute(2, 0, 1)
-    x = x.float().unsqueeze(0)
+    Decoding keeps the file's information (`ganhub.data.decode`): 16-bit images are scaled by
+    their depth, the EXIF orientation is applied, palettes and transparency are converted.
+    """
+    from ganhub.data.decode import decode_image
+
+    x = torch.from_numpy(decode_image(path, channels)).mul_(255.0).unsqueeze(0)
     h, w = x.shape[-2:]
     scale = size / min(h, w)
     if scale != 1.0:

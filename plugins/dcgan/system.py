@@ -10,6 +10,7 @@ from ganhub_dcgan.networks import Discriminator, Generator, dcgan_init
 from ganhub.capabilities import Capabilities
 from ganhub.data import BatchSource, LoaderBatches, TensorBatches
 from ganhub.data.images import ImageFolder, digits, save_image_grid, torchvision_dataset
+from ganhub.data.shards import is_shard, load_shard
 from ganhub.engine.system import BuildHints
 from ganhub.engine.unconditional import UnconditionalGAN
 
@@ -39,6 +40,9 @@ class DCGANSystem(UnconditionalGAN):
             from ganhub.data.stacked import StackedDigits
 
             return StackedDigits(size)
+        if cfg.source == "folder" and is_shard(cfg.path):
+            assert cfg.path is not None
+            return TensorBatches(load_shard(cfg.path))  # decoded once: no per-file work
         if cfg.source == "folder":
             folder = ImageFolder(cfg.path, size, self.channels, skip_bad=cfg.skip_bad)
             return LoaderBatches(

@@ -1,0 +1,328 @@
+"""What `ganhub data check` finds: per-item findings, and the reusable checks domains compose.
+
+A finding says what is wrong with one item (a file, or sample N of in-memory data), what the
+loader or `ganhub data clean` does about it, and how serious it is:
+
+* error   the item cannot be used as it is (unreadable, NaN, wrong size): `clean` drops it
+* warning the data is probably not what you meant (duplicates, constant images, empty masks,
+          unbalanced classes): `clean` drops duplicates' later copies, keeps the rest
+* note    the loader converts it on purpose (16-bit depth, palette, EXIF orientation...)
+
+A report is clean when it has no error and no warning; `ganhub data check` exits 1 otherwise.
+Domains build their report from these checks in `Domain.inspect_data`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from ganhub.errors import UsageError
+
+Severity = Literal["error", "warning", "note"]
+DROP, KEEP, CONVERT = "drop", "keep", "convert"
+
+# near duplicates: 64-bit difference hashes at most this far apart (in bits) are candidates,
+# confirmed when their 16x16 thumbnails differ by at most NEAR_MEAN on average and NEAR_MAX
+# anywhere (of 1): a re-encoded or resized copy passes, two different thin strokes do not
+NEAR_BITS = 3
+NEAR_MEAN = 0.02
+NEAR_MAX = 0.12
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem with one item, and what is done about it."""
+
+    item: str
+    problem: str
+    action: str
+    severity: Severity
+
+
+@dataclass
+class DataReport:
+    """Findings on one data set, with a summary (counts, sizes, classes)."""
+
+    source: str
+    kind: str
+    items: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def clean(self) -> bool:
+        """No error and no warning (notes are conversions the loader makes on purpose)."""
+        return not any(f.severity != "note" for f in self.findings)
+
+    def dropped(self) -> set[str]:
+        """Items `ganhub data clean` leaves out."""
+        return {f.item for f in self.findings if f.action == DROP}
+
+    def add(self, item: str, problem: str, action: str, severity: Severity) -> None:
+        """Record one finding."""
+        self.findings.append(Finding(item, problem, action, severity))
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON-able data (`ganhub data check --json`)."""
+        return {
+            "source": self.source,
+            "kind": self.kind,
+            "items": len(self.items),
+            "clean": self.clean,
+            "summary": self.summary,
+            "findings": [asdict(f) for f in self.findings],
+        }
+
+    def table(self, limit: int = 40) -> str:
+        """The report as text: a head line, then one row per finding (errors first)."""
+        counts = Counter(f.severity for f in self.findings)
+        state = "clean" if self.clean else "NOT clean"
+        head = (
+            f"{self.source}: {len(self.items)} {self.kind}, {state} "
+            f"({counts['error']} errors, {counts['warning']} warnings, {counts['note']} notes)"
+        )
+        lines = [head] + [f"  {k}: {_short(v)}" for k, v in self.summary.items()]
+        order = {"error": 0, "warning": 1, "note": 2}
+        rows = sorted(self.findings, key=lambda f: (order[f.severity], f.item))
+        if rows:
+            width = min(48, max(len(f.item) for f in rows))
+            lines.append(f"  {'severity':<8}  {'item':<{width}}  problem -> action")
+            lines += [
+                f"  {f.severity:<8}  {f.item:<{width}}  {f.problem} -> {f.action}"
+                for f in rows[:limit]
+            ]
+            if len(rows) > limit:
+                lines.append(f"  ... {len(rows) - limit} more (--json lists all)")
+        return "\n".join(lines)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, dict | list) else str(value)
+    return text if len(text) < 200 else text[:197] + "..."
+
+
+# -- image files ------------------------------------------------------------------------------
+
+
+def inspect_image_files(
+    report: DataReport,
+    files: Sequence[tuple[str, Callable[[], Any]]],
+    *,
+    channels: int,
+    size: int | None = None,
+    resize: bool = True,
+    square: bool = False,
+) -> None:
+    """Decode every file (`(name, opener)` pairs; an opener returns a path or a binary file):
+    unreadable, oversized, conversions, size problems, exact and near duplicates."""
+    from ganhub.data.decode import decode_image, describe_image
+
+    thumbs: dict[str, np.ndarray] = {}
+    sizes: Counter[str] = Counter()
+    for name, opener in files:
+        report.items.append(name)
+        try:
+            facts = describe_image(opener(), name)
+            pixels = decode_image(opener(), channels, name)
+        except UsageError as exc:
+            report.add(name, str(exc).split(": ", 1)[-1], DROP, "error")
+            continue
+        sizes[f"{facts.width}x{facts.height}"] += 1
+        for note in facts.notes:
+            report.add(name, note, CONVERT, "note")
+        if facts.channels != channels:
+            what = "grey" if facts.channels == 1 else "colour"
+            report.add(name, f"{what} image in {channels}-channel data", CONVERT, "note")
+        if square and facts.width != facts.height:
+            report.add(name, f"not square ({facts.width}x{facts.height})", DROP, "error")
+        elif size is not None and (facts.width, facts.height) != (size, size):
+            if resize:
+                report.add(
+                    name, f"{facts.width}x{facts.height}, resized to {size}", CONVERT, "note"
+                )
+            else:
+                report.add(name, f"{facts.width}x{facts.height}, not {size}x{size}", DROP, "error")
+        if float(pixels.max() - pixels.min()) < 1e-6:
+            report.add(name, "constant image (one value everywhere)", KEEP, "warning")
+        thumbs[name] = thumbnail(pixels)
+    report.summary["sizes"] = dict(sizes.most_common(5))
+    find_duplicates(report, thumbs)
+
+
+def thumbnail(pixels: np.ndarray) -> np.ndarray:
+    """A 16x16 grey thumbnail in [0, 1] of (C, H, W) or (H, W) pixels (box filter)."""
+    from PIL import Image
+
+    grey = pixels.mean(axis=0) if pixels.ndim == 3 else pixels
+    small = Image.fromarray(np.ascontiguousarray(grey, dtype=np.float32), mode="F")
+    return np.asarray(small.resize((16, 16), Image.Resampling.BOX), dtype=np.float32)
+
+
+def dhash(thumb: np.ndarray) -> int:
+    """A 64-bit difference hash: is each cell of an 8x9 reduction brighter than its neighbour."""
+    from PIL import Image
+
+    small = Image.fromarray(np.ascontiguousarray(thumb, dtype=np.float32), mode="F")
+    cells = np.asarray(small.resize((9, 8), Image.Resampling.BOX))
+    bits = (cells[:, 1:] > cells[:, :-1]).flatten()
+    return int(sum(1 << i for i, b in enumerate(bits) if b))
+
+
+def find_duplicates(report: DataReport, thumbs: dict[str, np.ndarray]) -> None:
+    """Exact duplicates (same thumbnail bytes after decoding, then same pixels) and near ones
+    (difference hashes within NEAR_BITS, thumbnails within NEAR_MEAN/NEAR_MAX): the later copy is
+    dropped. Candidate pairs come from hash buckets (pigeonhole over four 16-bit chunks), so
+    the search is near linear, not quadratic."""
+    names = list(thumbs)
+    exact: dict[bytes, str] = {}
+    hashes: dict[str, int] = {}
+    marked: set[str] = set()
+    for name in names:
+        key = hashlib.sha256(np.round(thumbs[name] * 4095).astype(np.uint16).tobytes()).digest()
+        if key in exact:
+            report.add(name, f"duplicate of {exact[key]}", DROP, "warning")
+            marked.add(name)
+        else:
+            exact[key] = name
+            hashes[name] = dhash(thumbs[name])
+    buckets: dict[tuple[int, int], list[str]] = defaultdict(list)
+    for name, h in hashes.items():
+        for chunk in range(4):
+            buckets[(chunk, (h >> (16 * chunk)) & 0xFFFF)].append(name)
+    order = {name: i for i, name in enumerate(names)}
+    for group in buckets.values():
+        for i, a in enumerate(group):
+            for b in group[i + 1 :]:
+                later = b if order[b] > order[a] else a
+                first = a if later == b else b
+                if later in marked or first in marked:
+                    continue
+                if bin(hashes[a] ^ hashes[b]).count("1") > NEAR_BITS:
+                    continue
+                diff = np.abs(thumbs[a] - thumbs[b])
+                if float(diff.mean()) <= NEAR_MEAN and float(diff.max()) <= NEAR_MAX:
+                    report.add(later, f"near duplicate of {first}", DROP, "warning")
+                    marked.add(later)
+
+
+# -- tensors in memory (embedded data) ---------------------------------------------------------
+
+
+def inspect_samples(report: DataReport, samples: Any, *, images: bool) -> None:
+    """In-memory samples (a tensor, first dimension = samples): NaN/Inf, exact duplicates,
+    and for images (and volumes) constant images and near duplicates."""
+    import torch
+
+    x = samples.detach().float().cpu()
+    n = len(x)
+    report.items.extend(f"sample {i}" for i in range(n))
+    flat = x.reshape(n, -1)
+    bad = (~torch.isfinite(flat)).any(1).nonzero().flatten().tolist()
+    for i in bad:
+        report.add(f"sample {i}", "NaN or Inf values", DROP, "error")
+    if images:
+        spread = flat.amax(1) - flat.amin(1)
+        for i in (spread < 1e-6).nonzero().flatten().tolist():
+            report.add(f"sample {i}", "constant image (one value everywhere)", KEEP, "warning")
+        finite = flat[torch.isfinite(flat)]
+        lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+        planes = x[:, :, x.shape[2] // 2] if x.ndim == 5 else x  # volumes: the middle slice
+        planes = torch.nan_to_num(planes, nan=lo, posinf=hi, neginf=lo)
+        grey = ((planes - lo) / max(hi - lo, 1e-12)).mean(1, keepdim=True)
+        small = torch.nn.functional.adaptive_avg_pool2d(grey, 16)[:, 0].numpy()
+        thumbs = {f"sample {i}": small[i] for i in range(n) if i not in set(bad)}
+        find_duplicates(report, thumbs)
+        return
+    seen: dict[bytes, int] = {}
+    for i in range(n):
+        key = hashlib.sha256(flat[i].numpy().tobytes()).digest()
+        if key in seen:
+            report.add(f"sample {i}", f"duplicate of sample {seen[key]}", DROP, "warning")
+        else:
+            seen[key] = i
+
+
+def class_balance(report: DataReport, labels: Iterable[Any], *, tolerance: float = 0.5) -> None:
+    """Count labels; warn when the rarest class has less than `tolerance` of a uniform share."""
+    counts = Counter(str(label) for label in labels)
+    if not counts:
+        return
+    report.summary["classes"] = dict(sorted(counts.items()))
+    uniform = sum(counts.values()) / len(counts)
+    rare = [c for c, k in counts.items() if k < tolerance * uniform]
+    if rare:
+        report.add(
+            "(labels)",
+            f"unbalanced: class(es) {', '.join(sorted(rare))} below {tolerance:.0%} of an even share",
+            KEEP,
+            "warning",
+        )
+
+
+# -- text ------------------------------------------------------------------------------------
+
+
+def normalise_text(text: str) -> str:
+    """Unicode NFKC, lower case, whitespace collapsed: what 'the same sentence' means here."""
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text).lower()).strip()
+
+
+def inspect_texts(
+    report: DataReport,
+    lines: Sequence[tuple[str, str]],
+    *,
+    max_tokens: int | None = None,
+    count_tokens: Callable[[str], int] | None = None,
+) -> None:
+    """(name, text) items: empty ones, ones longer than `max_tokens`, duplicates."""
+    seen: dict[str, str] = {}
+    for name, text in lines:
+        report.items.append(name)
+        norm = normalise_text(text)
+        if not norm:
+            report.add(name, "empty", DROP, "error")
+            continue
+        if max_tokens is not None and count_tokens is not None:
+            n = count_tokens(text)
+            if n > max_tokens:
+                report.add(name, f"{n} tokens, over {max_tokens}: truncated", CONVERT, "note")
+        digest = hashlib.sha256(norm.encode()).hexdigest()
+        if digest in seen:
+            report.add(name, f"duplicate of {seen[digest]}", DROP, "warning")
+        else:
+            seen[digest] = name
+
+
+def read_report(path: Path) -> dict[str, Any]:
+    """A report written with --json (for tools and tests)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise UsageError(f"'{path}' is not a ganhub data report")
+    return data
+
+
+__all__ = [
+    "CONVERT",
+    "DROP",
+    "KEEP",
+    "DataReport",
+    "Finding",
+    "class_balance",
+    "dhash",
+    "find_duplicates",
+    "inspect_image_files",
+    "inspect_samples",
+    "inspect_texts",
+    "normalise_text",
+    "thumbnail",
+]

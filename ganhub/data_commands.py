@@ -1,0 +1,179 @@
+"""`ganhub data check | clean | convert`: one command for every domain's data.
+
+The domain decides what to look at (`Domain.inspect_data`, `Domain.convert_data`): the files
+of a folder, zip or NIfTI set with their own rules, or the samples of its embedded data. These
+commands never change the user's files: `clean` writes a cleaned copy or a file list.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from ganhub.clikit import HELP
+
+if TYPE_CHECKING:
+    from ganhub.config.schema import RunConfig
+    from ganhub.data.inspect import DataReport
+    from ganhub.domain import Domain
+
+_ARGS = {**HELP, "ignore_unknown_options": True, "allow_extra_args": True}
+
+
+def _split(args: tuple[str, ...]) -> tuple[Path | None, tuple[str, ...]]:
+    """DATA (the one argument without '=') and the key=value overrides."""
+    from ganhub.errors import UsageError
+
+    paths = [a for a in args if "=" not in a]
+    if len(paths) > 1:
+        raise UsageError(f"one DATA path at a time, got {len(paths)}: {', '.join(paths)}")
+    if paths and not Path(paths[0]).exists():
+        raise UsageError(f"DATA '{paths[0]}' does not exist")
+    return (Path(paths[0]) if paths else None), tuple(a for a in args if "=" in a)
+
+
+@click.group(name="data", context_settings=HELP)
+def data_group() -> None:
+    """Check, clean and convert training data (any domain: plugin=NAME)."""
+
+
+def _resolve(data: Path | None, overrides: tuple[str, ...]) -> tuple[RunConfig, Domain]:
+    """The config a run on `data` would use: data.path=DATA plus the user's key=value items."""
+    from ganhub.config.overrides import merge_sources
+    from ganhub.config.resolve import resolve
+    from ganhub.errors import UsageError
+    from ganhub.plugins import get_hub
+
+    items = list(overrides)
+    if not merge_sources(items).get("plugin"):
+        hub = get_hub()
+        raise UsageError(
+            "which domain will train on this data? add plugin=NAME "
+            f"(available: {', '.join(hub.domains.names())})"
+        )
+    if data is not None:
+        items.append(f"data.path={data}")
+    config = resolve(items)
+    return config, get_hub().require_domain(config.plugin)
+
+
+def inspect(data: Path | None, overrides: tuple[str, ...]) -> DataReport:
+    """The domain's report on the data a run with these settings would read."""
+    config, domain = _resolve(data, overrides)
+    return domain.inspect_data(config)
+
+
+@data_group.command(name="check", context_settings=_ARGS)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def check_command(as_json: bool, args: tuple[str, ...]) -> None:
+    """Report what is wrong with the data and what would be done about it.
+
+    \b
+    ganhub data check DATA plugin=NAME [key=value ...] [--json]
+    ganhub data check plugin=NAME        the domain's embedded default data
+    Exits 0 when the data is clean (notes only: conversions the loader makes on purpose),
+    1 when it has errors (unusable files) or warnings (duplicates, empty masks...).
+    """
+    report = inspect(*_split(args))
+    click.echo(json.dumps(report.to_json(), indent=1) if as_json else report.table())
+    if not report.clean:
+        raise SystemExit(1)
+
+
+@data_group.command(name="clean", context_settings=_ARGS)
+@click.option("--out", type=click.Path(path_type=Path), help="Write a cleaned copy here.")
+@click.option(
+    "--list", "list_file", type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the kept files' names here instead (one per line).",
+)  # fmt: skip
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def clean_command(out: Path | None, list_file: Path | None, args: tuple[str, ...]) -> None:
+    """Write a copy of DATA without the files `ganhub data check` would drop (unreadable,
+    unusable, later duplicates), or a list of the kept files. DATA itself is never changed.
+
+    \b
+    ganhub data clean DATA plugin=NAME --out CLEAN_DIR   (a folder, or a .zip for a zip)
+    ganhub data clean DATA plugin=NAME --list kept.txt
+    """
+    from ganhub.errors import UsageError
+
+    if (out is None) == (list_file is None):
+        raise UsageError("give one of --out DIR and --list FILE")
+    data, overrides = _split(args)
+    if data is None:
+        raise UsageError("ganhub data clean needs the DATA folder or zip to clean")
+    report = inspect(data, overrides)
+    dropped = report.dropped()
+    kept = [name for name in report.items if name not in dropped]
+    if list_file is not None:
+        _write_atomic(list_file, "".join(f"{name}\n" for name in kept).encode())
+        click.echo(f"{len(kept)} of {len(report.items)} kept -> {list_file}")
+        return
+    assert out is not None
+    written = copy_kept(data, out, kept)
+    click.echo(f"{len(kept)} of {len(report.items)} kept, {len(dropped)} dropped -> {written}")
+
+
+def copy_kept(data: Path, out: Path, kept: list[str]) -> Path:
+    """Copy the kept members of a folder (hard links where possible) or a zip into `out`."""
+    from ganhub.errors import UsageError
+
+    source, target = data.resolve(), out.resolve()
+    if target == source or source in target.parents:
+        raise UsageError(f"--out {out} is inside DATA; write the cleaned copy elsewhere")
+    if out.exists():
+        raise UsageError(f"--out {out} exists; choose a new path (nothing is overwritten)")
+    if zipfile.is_zipfile(data):
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        with zipfile.ZipFile(data) as src_zip, zipfile.ZipFile(tmp, "w") as dst_zip:
+            for name in kept:
+                dst_zip.writestr(src_zip.getinfo(name), src_zip.read(name))
+        tmp.replace(out)
+        return out
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    for name in kept:
+        rel = Path(name)
+        if rel.is_absolute() or ".." in rel.parts:
+            raise UsageError(f"'{name}' is not a file inside DATA")
+        dst = tmp / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(data / rel, dst)
+        except OSError:
+            shutil.copy2(str(data / rel), str(dst))
+    tmp.mkdir(parents=True, exist_ok=True)
+    tmp.rename(out)
+    return out
+
+
+@data_group.command(name="convert", context_settings=_ARGS)
+@click.option("--to", "fmt", required=True, help="Target format: shard, or the domain's own.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Where to write it.")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def convert_command(fmt: str, out: Path, args: tuple[str, ...]) -> None:
+    """Convert DATA (or the embedded default) for fast, reproducible loading.
+
+    \b
+    ganhub data convert DATA plugin=NAME --to shard --out data.safetensors
+    shard: every sample decoded once into one safetensors file plus a manifest; point
+    data.path at it. Domains add formats (stylegan: zip; medgan: nifti; textgan: tokens).
+    """
+    config, domain = _resolve(*_split(args))
+    for path in domain.convert_data(config, fmt, out):
+        click.echo(str(path))
+
+
+def _write_atomic(path: Path, payload: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(payload)
+    tmp.replace(path)
+
+
+__all__ = ["clean_command", "convert_command", "copy_kept", "data_group", "inspect"]

@@ -1,0 +1,177 @@
+"""`ganhub data check | clean | convert` and decoding that keeps what files hold.
+
+Each problem class gets a small fixture set written here; the tests check the report and what
+the loader does with the same files.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganhub.config.resolve import resolve
+from ganhub.data import decode
+from ganhub.data.decode import decode_image, describe_image
+from ganhub.data.images import load_image
+from ganhub.data.inspect import DataReport, class_balance, inspect_image_files, inspect_samples
+from ganhub.data.shards import load_shard, write_shard
+from ganhub.engine.loop import fit
+from ganhub.errors import UsageError
+from ganhub.wiring import make_run
+
+from .conftest import TINY_DCGAN
+
+
+def _noise(rng: np.random.Generator, h: int = 40, w: int = 40, c: int = 3) -> np.ndarray:
+    return rng.integers(0, 255, (h, w, c) if c > 1 else (h, w), dtype=np.uint8)
+
+
+# -- decoding keeps information --------------------------------------------------------------
+
+
+def test_a_16_bit_png_is_scaled_not_clipped(tmp_path: Path) -> None:
+    ramp = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    pixels = decode_image(tmp_path / "deep.png", 1)
+    assert pixels.min() == 0 and pixels.max() == 1  # full range, not saturated
+    assert np.allclose(pixels[0], ramp / 65535.0, atol=1e-6)
+    x = load_image(tmp_path / "deep.png", 64, 1)
+    assert x.min() == -1 and x.max() == 1 and (x > 0).float().mean() == pytest.approx(0.5, abs=0.01)
+    assert "16-bit" in describe_image(tmp_path / "deep.png", "deep.png").notes[0]
+
+
+def test_exif_orientation_palette_transparency_and_cmyk_are_converted(tmp_path: Path) -> None:
+    tall = np.zeros((20, 10, 3), dtype=np.uint8)
+    tall[:5] = 255  # a white band on top
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    Image.fromarray(tall).save(tmp_path / "rotated.jpg", exif=exif, quality=100)
+    upright = decode_image(tmp_path / "rotated.jpg", 3)
+    assert upright.shape == (3, 10, 20) and upright[:, :, -3:].mean() > 0.9  # band now on the right
+    solid = Image.fromarray(np.full((8, 8, 3), 200, np.uint8))
+    solid.convert("P", palette=Image.Palette.ADAPTIVE).save(tmp_path / "pal.png")
+    assert np.allclose(decode_image(tmp_path / "pal.png", 3), 200 / 255, atol=0.01)
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 255, 128  # half-transparent red
+    Image.fromarray(rgba).save(tmp_path / "alpha.png")
+    assert decode_image(tmp_path / "alpha.png", 3)[0].mean() == pytest.approx(128 / 255, abs=0.01)
+    Image.new("CMYK", (8, 8), (0, 0, 0, 0)).save(tmp_path / "cmyk.jpg")
+    assert decode_image(tmp_path / "cmyk.jpg", 3).min() > 0.95  # no ink: white
+    notes = {
+        name: describe_image(tmp_path / name, name).notes
+        for name in ("rotated.jpg", "pal.png", "alpha.png", "cmyk.jpg")
+    }
+    assert "EXIF orientation 6" in notes["rotated.jpg"][0] and "palette" in notes["pal.png"][0]
+    assert "transparency" in notes["alpha.png"][0] and "CMYK" in notes["cmyk.jpg"][0]
+
+
+def test_truncated_and_oversized_images_are_one_line_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    buf = io.BytesIO()
+    Image.fromarray(_noise(np.random.default_rng(0), 64, 64)).save(buf, "PNG")
+    (tmp_path / "cut.png").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    with pytest.raises(UsageError, match=r"^cannot read image '.*cut.png'"):
+        decode_image(tmp_path / "cut.png", 3)
+    monkeypatch.setattr(decode, "MAX_PIXELS", 100)
+    Image.fromarray(_noise(np.random.default_rng(1), 20, 20)).save(tmp_path / "big.png")
+    with pytest.raises(UsageError, match=r"is 20x20, over 100 pixels"):
+        decode_image(tmp_path / "big.png", 3)
+
+
+# -- the report --------------------------------------------------------------------------------
+
+
+def _problem_folder(root: Path) -> Path:
+    rng = np.random.default_rng(0)
+    root.mkdir()
+    for i in range(4):
+        Image.fromarray(_noise(rng, 32, 32)).save(root / f"ok{i}.png")
+    Image.open(root / "ok0.png").save(root / "same.png")  # an exact copy
+    Image.open(root / "ok1.png").resize((64, 64)).save(root / "bigger.png")  # a resized copy
+    (root / "broken.png").write_bytes(b"not an image")
+    ramp = np.linspace(0, 65535, 32 * 32).reshape(32, 32).astype(np.uint16)
+    Image.fromarray(ramp).save(root / "deep.png")
+    return root
+
+
+def test_the_report_names_each_problem_and_its_action(tmp_path: Path) -> None:
+    root = _problem_folder(tmp_path / "imgs")
+    report = DataReport(str(root), "images")
+    files = [(p.name, lambda p=p: p) for p in sorted(root.iterdir())]
+    inspect_image_files(report, files, channels=3, size=32)
+    by_item = {(f.item, f.severity): f for f in report.findings}
+    assert by_item[("broken.png", "error")].action == "drop"
+    assert by_item[("same.png", "warning")].problem == "duplicate of ok0.png"
+    assert by_item[("ok1.png", "warning")].problem == "near duplicate of bigger.png"
+    assert any("16-bit" in f.problem for f in report.findings if f.item == "deep.png")
+    assert not report.clean and report.dropped() == {"broken.png", "same.png", "ok1.png"}
+    assert json.loads(json.dumps(report.to_json()))["items"] == 8
+
+
+def test_samples_with_nan_and_unbalanced_classes_are_found() -> None:
+    x = torch.rand(20, 1, 8, 8)
+    x[3, 0, 0, 0] = float("nan")
+    x[7] = 0.5  # constant
+    report = DataReport("mem", "images")
+    inspect_samples(report, x, images=True)
+    class_balance(report, [0] * 18 + [1] * 2)
+    problems = {(f.item, f.problem) for f in report.findings}
+    assert ("sample 3", "NaN or Inf values") in problems
+    assert ("sample 7", "constant image (one value everywhere)") in problems
+    assert any("unbalanced: class(es) 1" in p for _, p in problems)
+
+
+# -- the commands ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("plugin", ["toy2d", "dcgan"])
+def test_the_embedded_data_is_clean(cli, plugin: str) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = cli("data", "check", f"plugin={plugin}")
+    assert code == 0, out + err
+    assert ", clean (0 errors, 0 warnings" in out
+
+
+def test_check_clean_convert_and_train_from_the_shard(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    root = _problem_folder(workdir / "imgs")
+    code, out, _ = cli("data", "check", str(root), "plugin=dcgan", "--json")
+    assert code == 1 and json.loads(out)["clean"] is False
+    code, out, _ = cli("data", "clean", str(root), "plugin=dcgan", "--out", "cleaned")
+    assert code == 0 and "5 of 8 kept, 3 dropped" in out
+    assert sorted(p.name for p in (workdir / "cleaned").iterdir()) == [
+        "bigger.png", "deep.png", "ok0.png", "ok2.png", "ok3.png",
+    ]  # fmt: skip
+    assert (root / "broken.png").exists()  # the user's files are never changed
+    code, _, err = cli("data", "clean", str(root), "plugin=dcgan", "--out", str(root / "in"))
+    assert code == 2 and "inside DATA" in err
+    code, out, _ = cli("data", "check", "cleaned", "plugin=dcgan")
+    assert code == 0, out
+    code, out, _ = cli("data", "convert", "cleaned", "plugin=dcgan", "--to", "shard", "--out", "s.safetensors")  # fmt: skip
+    assert code == 0 and "s.safetensors" in out
+    shard = load_shard(workdir / "s.safetensors")
+    assert shard.shape == (5, 3, 32, 32) and shard.min() >= -1 and shard.max() <= 1
+    summary = fit(
+        make_run(resolve([*TINY_DCGAN, "data.path=s.safetensors", "trainer.batch_size=4"]))
+    )
+    assert summary["steps"] == 2
+
+
+def test_a_shard_round_trips_and_refuses_a_wrong_manifest(tmp_path: Path) -> None:
+    x = torch.rand(6, 3, 4, 4) * 2 - 1
+    write_shard(tmp_path / "d.safetensors", x, {"plugin": "test"})
+    back = load_shard(tmp_path / "d.safetensors")
+    assert (back - x).abs().max() <= 1 / 127.5  # 8-bit
+    (tmp_path / "d.json").write_text('{"format": "other"}')
+    with pytest.raises(UsageError, match="not a ganhub shard manifest"):
+        load_shard(tmp_path / "d.safetensors")
+
+
+def test_data_check_says_which_domain_is_needed(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli("data", "check", str(tmp_path))
+    assert code == 2 and "add plugin=NAME" in err
