@@ -30,7 +30,8 @@ Source = Path | IO[bytes]
 
 @dataclass
 class ImageFacts:
-    """What a file is and what decoding does to it (notes, in words), without decoding pixels."""
+    """What a file is and what decoding does to it (notes, in words), without decoding pixels.
+    Width and height are the upright image's (after its EXIF orientation)."""
 
     width: int
     height: int
@@ -45,8 +46,11 @@ def _open(source: Source, name: str) -> PILImage:
 
     try:
         im = Image.open(source)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise UsageError(f"cannot read image '{name}': {exc}") from None
+    except UnidentifiedImageError:
+        raise UsageError(f"cannot read image '{name}': not an image in a format Pillow reads") from None
+    except (OSError, ValueError) as exc:
+        reason = str(exc).replace(str(source), name) if isinstance(source, Path) else str(exc)
+        raise UsageError(f"cannot read image '{name}': {reason}") from None
     if im.width * im.height > MAX_PIXELS:
         raise UsageError(
             f"image '{name}' is {im.width}x{im.height}, over {MAX_PIXELS:,} pixels; refused"
@@ -68,10 +72,13 @@ def describe_image(source: Source, name: str) -> ImageFacts:
         if mode == "CMYK":
             notes.append("CMYK: converted to RGB")
         orientation = im.getexif().get(0x0112, 1)
+        width, height = im.width, im.height
         if orientation not in (1, None):
             notes.append(f"EXIF orientation {orientation}: rotated upright")
+            if orientation in (5, 6, 7, 8):  # a quarter turn: the upright image is transposed
+                width, height = height, width
         channels = 1 if mode in ("1", "L", "LA", "I", "F") or mode.startswith("I;16") else 3
-        return ImageFacts(im.width, im.height, mode, bits, channels, notes)
+        return ImageFacts(width, height, mode, bits, channels, notes)
 
 
 def decode_image(source: Source, channels: int, name: str = "") -> np.ndarray:

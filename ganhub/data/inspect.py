@@ -178,17 +178,25 @@ def dhash(thumb: np.ndarray) -> int:
     return int(sum(1 << i for i, b in enumerate(bits) if b))
 
 
+def _stretch(thumb: np.ndarray) -> np.ndarray:
+    """A thumbnail stretched to its own [0, 1] range: low-contrast images are compared on
+    their structure, so two different dim images do not pass for copies of each other."""
+    lo, hi = float(thumb.min()), float(thumb.max())
+    return (thumb - lo) / (hi - lo) if hi - lo > 1e-6 else np.zeros_like(thumb)
+
+
 def find_duplicates(report: DataReport, thumbs: dict[str, np.ndarray]) -> None:
-    """Exact duplicates (same thumbnail bytes after decoding, then same pixels) and near ones
-    (difference hashes within NEAR_BITS, thumbnails within NEAR_MEAN/NEAR_MAX): the later copy is
+    """Exact duplicates (same decoded thumbnail) and near ones (difference hashes within
+    NEAR_BITS, contrast-stretched thumbnails within NEAR_MEAN/NEAR_MAX): the later copy is
     dropped. Candidate pairs come from hash buckets (pigeonhole over four 16-bit chunks), so
-    the search is near linear, not quadratic."""
+    the search is near linear, not quadratic. Stretches `thumbs` in place after hashing."""
     names = list(thumbs)
     exact: dict[bytes, str] = {}
     hashes: dict[str, int] = {}
     marked: set[str] = set()
     for name in names:
         key = hashlib.sha256(np.round(thumbs[name] * 4095).astype(np.uint16).tobytes()).digest()
+        thumbs[name] = _stretch(thumbs[name])  # near duplicates compare structure
         if key in exact:
             report.add(name, f"duplicate of {exact[key]}", DROP, "warning")
             marked.add(name)
