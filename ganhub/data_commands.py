@@ -59,7 +59,8 @@ def _resolve(data: Path | None, overrides: tuple[str, ...]) -> tuple[RunConfig, 
         )
     if data is not None:
         items.append(f"data.path={data}")
-    config = resolve(items)
+    # training=False: the domain's refusals of unusable data are what `check` is here to list
+    config = resolve(items, training=False)
     return config, get_hub().require_domain(config.plugin)
 
 

@@ -79,6 +79,11 @@ def test_truncated_and_oversized_images_are_one_line_errors(
     (tmp_path / "cut.png").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
     with pytest.raises(UsageError, match=r"^cannot read image '.*cut.png'"):
         decode_image(tmp_path / "cut.png", 3)
+    report = DataReport("cut", "images")  # a truncated file is a finding, not a crash
+    inspect_image_files(report, [("cut.png", lambda: tmp_path / "cut.png")], channels=3)
+    assert [(f.item, f.severity, f.action) for f in report.findings] == [
+        ("cut.png", "error", "drop")
+    ]
     monkeypatch.setattr(decode, "MAX_PIXELS", 100)
     Image.fromarray(_noise(np.random.default_rng(1), 20, 20)).save(tmp_path / "big.png")
     with pytest.raises(UsageError, match=r"is 20x20, over 100 pixels"):

@@ -9,9 +9,10 @@ decoding will do to a file, for `ganhub data check`. Imports numpy and Pillow on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -26,6 +27,7 @@ MAX_PIXELS = 89_478_485
 _DEPTH = {"I;16": 65535.0, "I;16B": 65535.0, "I;16L": 65535.0, "I;16N": 65535.0}
 
 Source = Path | IO[bytes]
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -59,41 +61,58 @@ def _open(source: Source, name: str) -> PILImage:
 
 
 def describe_image(source: Source, name: str) -> ImageFacts:
-    """The header facts of an image and the conversions `decode_image` will apply."""
+    """The facts of an image and the conversions `decode_image` will apply (a PNG's EXIF may
+    sit after its pixels, so reading it can decode them; a broken file is a UsageError)."""
     with _open(source, name) as im:
-        mode, notes = im.mode, []
-        bits = 16 if mode.startswith("I;16") or mode == "I" else 32 if mode == "F" else 8
-        if bits > 8:
-            notes.append(f"{bits}-bit ({mode}): scaled by its full range, not clipped")
-        if mode == "P":
-            notes.append("palette image: expanded to its colours")
-        if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
-            notes.append("transparency: composited on black")
-        if mode == "CMYK":
-            notes.append("CMYK: converted to RGB")
-        orientation = im.getexif().get(0x0112, 1)
-        width, height = im.width, im.height
-        if orientation not in (1, None):
-            notes.append(f"EXIF orientation {orientation}: rotated upright")
-            if orientation in (5, 6, 7, 8):  # a quarter turn: the upright image is transposed
-                width, height = height, width
-        channels = 1 if mode in ("1", "L", "LA", "I", "F") or mode.startswith("I;16") else 3
-        return ImageFacts(width, height, mode, bits, channels, notes)
+        return _guarded(name, lambda: _facts(im))
+
+
+def read_image(source: Source, channels: int, name: str = "") -> tuple[np.ndarray, ImageFacts]:
+    """Decode once and describe: (pixels as `decode_image` gives them, facts)."""
+    from PIL import ImageOps
+
+    name = name or str(source)
+    with _open(source, name) as im:
+
+        def read() -> tuple[np.ndarray, ImageFacts]:
+            facts = _facts(im)
+            return _to_array(ImageOps.exif_transpose(im), channels), facts
+
+        return _guarded(name, read)
 
 
 def decode_image(source: Source, channels: int, name: str = "") -> np.ndarray:
     """Decode an image file to float32 (channels, H, W) in [0, 1] (see the module doc)."""
-    from PIL import ImageOps
+    return read_image(source, channels, name)[0]
 
-    name = name or str(source)
+
+def _guarded(name: str, work: Callable[[], _T]) -> _T:
+    """Run `work`; a file that breaks after its header (truncated) is a one-line UsageError."""
     try:
-        with _open(source, name) as im:
-            im = ImageOps.exif_transpose(im)
-            return _to_array(im, channels)
-    except UsageError:
-        raise
-    except (OSError, ValueError, SyntaxError) as exc:  # truncated or broken after the header
-        raise UsageError(f"cannot read image '{name}': {exc}") from None
+        return work()
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise UsageError(f"cannot read image '{name}': {str(exc).splitlines()[0]}") from None
+
+
+def _facts(im: PILImage) -> ImageFacts:
+    mode, notes = im.mode, []
+    bits = 16 if mode.startswith("I;16") or mode == "I" else 32 if mode == "F" else 8
+    if bits > 8:
+        notes.append(f"{bits}-bit ({mode}): scaled by its full range, not clipped")
+    if mode == "P":
+        notes.append("palette image: expanded to its colours")
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
+        notes.append("transparency: composited on black")
+    if mode == "CMYK":
+        notes.append("CMYK: converted to RGB")
+    orientation = im.getexif().get(0x0112, 1)
+    width, height = im.width, im.height
+    if orientation not in (1, None):
+        notes.append(f"EXIF orientation {orientation}: rotated upright")
+        if orientation in (5, 6, 7, 8):  # a quarter turn: the upright image is transposed
+            width, height = height, width
+    channels = 1 if mode in ("1", "L", "LA", "I", "F") or mode.startswith("I;16") else 3
+    return ImageFacts(width, height, mode, bits, channels, notes)
 
 
 def _to_array(im: PILImage, channels: int) -> np.ndarray:
@@ -124,4 +143,4 @@ def _to_array(im: PILImage, channels: int) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-__all__ = ["MAX_PIXELS", "ImageFacts", "decode_image", "describe_image"]
+__all__ = ["MAX_PIXELS", "ImageFacts", "decode_image", "describe_image", "read_image"]

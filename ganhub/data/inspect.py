@@ -125,15 +125,14 @@ def inspect_image_files(
 ) -> None:
     """Decode every file (`(name, opener)` pairs; an opener returns a path or a binary file):
     unreadable, oversized, conversions, size problems, exact and near duplicates."""
-    from ganhub.data.decode import decode_image, describe_image
+    from ganhub.data.decode import read_image
 
     thumbs: dict[str, np.ndarray] = {}
     sizes: Counter[str] = Counter()
     for name, opener in files:
         report.items.append(name)
         try:
-            facts = describe_image(opener(), name)
-            pixels = decode_image(opener(), channels, name)
+            pixels, facts = read_image(opener(), channels, name)
         except UsageError as exc:
             report.add(name, str(exc).split(": ", 1)[-1], DROP, "error")
             continue
