@@ -3,6 +3,7 @@
 Every command that reads a run opens it with `ganhub.load(RUN_DIR, plugin="stylegan")`, so a
 run of another domain is refused with one line. `ganhub stylegan-sample` and
 `ganhub stylegan-check` still work for one release (deprecated names of `explore`, `check`).
+`ganhub stylegan check` is `ganhub data check DATA plugin=stylegan model.image_size=N`.
 """
 
 from __future__ import annotations
@@ -158,21 +159,24 @@ def explore(run_dir: Path, n: int, seed: int, psi: float | None, cutoff: int | N
     click.echo("\n".join(str(p) for p in paths))
 
 
-@click.command(name="check", context_settings=HELP)
+@click.command(name="check", context_settings={**HELP, "ignore_unknown_options": True})
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--image-size", "image_size", type=int, default=None,
-              help="The model.image_size to train at (required).")  # fmt: skip
+              help="The model.image_size to train at  [default: the config's, 32].")  # fmt: skip
 @click.option("--resolution", type=int, default=None, hidden=True,
               help="Deprecated name of --image-size.")  # fmt: skip
-def check(path: Path, image_size: int | None, resolution: int | None) -> None:
-    """Check a folder or zip of training images: unreadable, non-square, wrongly sized files.
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
+def check(path: Path, image_size: int | None, resolution: int | None, as_json: bool,
+          overrides: tuple[str, ...]) -> None:  # fmt: skip
+    """Check a folder, zip or shard of training images: `ganhub data check` with stylegan.
 
     \b
-    ganhub stylegan check DIR_OR_ZIP --image-size 64
-    Exits with status 1 when any file would stop `data.path=DIR_OR_ZIP` training.
+    ganhub stylegan check DIR_OR_ZIP --image-size 64 [key=value ...]
+    is  ganhub data check DIR_OR_ZIP plugin=stylegan model.image_size=64 [key=value ...]
+    Exits 0 when clean, 1 when any file is unusable or duplicated.
     """
-    from ganhub_stylegan.data import scan_dataset
-
+    from ganhub.data_commands import check_command
     from ganhub.errors import UsageError
 
     if resolution is not None:
@@ -180,17 +184,9 @@ def check(path: Path, image_size: int | None, resolution: int | None) -> None:
             raise UsageError("give --image-size only (--resolution is its old name)")
         click.echo("ganhub: --resolution is deprecated; write --image-size", err=True)
         image_size = resolution
-    if image_size is None:
-        raise UsageError("missing option --image-size (the model.image_size to train at)")
-    if image_size < 8 or image_size > 1024 or image_size & (image_size - 1):
-        raise UsageError(f"--image-size {image_size}: must be a power of two from 8 to 1024")
-    report = scan_dataset(path, image_size)
-    click.echo("\n".join(report.lines()))
-    problems = report.problems()
-    if problems:
-        click.echo(f"problems: {problems}", err=True)
-        raise SystemExit(1)
-    click.echo("ok")
+    size = () if image_size is None else (f"model.image_size={image_size}",)
+    args = (str(path), "plugin=stylegan", *size, *overrides)
+    click.get_current_context().invoke(check_command, as_json=as_json, args=args)
 
 
 COMMANDS = (mix, truncation, interpolate, explore, check)

