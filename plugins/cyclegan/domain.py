@@ -9,7 +9,10 @@ from ganhub_cyclegan.config import RENAMED_KEYS, CycleGANConfig, check, choice_d
 from ganhub.domain import Domain
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ganhub.config.schema import RunConfig
+    from ganhub.data.inspect import DataReport
     from ganhub.engine.system import BuildHints, GANSystem
 
 
@@ -68,3 +71,26 @@ class CycleGANDomain(Domain):
         if config.task == "paired":
             return Pix2PixSystem(config, hints)
         return CycleGANSystem(config, hints)
+
+    def inspect_data(self, config: RunConfig) -> DataReport:
+        """Folders (data.path): every file a run reads, by cyclegan's rules (readable, depth,
+        sizes against the crop, odd-width or identical-halves pairs, duplicates per side, the
+        A:B balance). The embedded digits: both renderings of every digit at the training size."""
+        from ganhub_cyclegan.data import inspect_embedded, inspect_folders
+
+        assert isinstance(config, CycleGANConfig)
+        if config.data.path is None:
+            return inspect_embedded(config)
+        return inspect_folders(config)
+
+    def convert_data(self, config: RunConfig, fmt: str, out: Path) -> list[Path]:
+        """Refused with one line: a run reads two sides (A, B) resized, cropped and flipped anew
+        every step, which one tensor shard (the default's `gather`: the B side only) does not hold."""
+        from ganhub.errors import UsageError
+
+        raise UsageError(
+            f"--to {fmt}: cyclegan has no converted format (a shard would hold one side, not the "
+            "A and B images cropped and flipped anew each step); train from the folder "
+            "(trainer.num_workers decode it in parallel) and write a checked copy with "
+            "`ganhub data clean DATA plugin=cyclegan --out DIR`"
+        )

@@ -1,0 +1,293 @@
+"""cyclegan's data: `ganhub data check | clean | convert` on its folder layouts and embedded digits,
+and the loader on the same files (one fixture set per problem class)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from ganhub_cyclegan.data import FolderPairs, read_image
+from PIL import Image
+
+from ganhub.config.resolve import resolve
+from ganhub.data.inspect import DataReport
+from ganhub.errors import UsageError
+from ganhub.plugins import get_hub
+from ganhub.wiring import make_run
+
+from .test_cyclegan import TINY, _png
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+CHECK = ["plugin=cyclegan", "model.image_size=16", "model.n_layers_d=2"]
+
+
+def _noise(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    return rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+
+
+def _ramp16(h: int, w: int) -> np.ndarray:
+    return np.linspace(0, 65535, h * w).reshape(h, w).astype(np.uint16)
+
+
+def _save(path: Path, image: Image.Image, **kwargs: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, **kwargs)
+    return path
+
+
+def _report(root: Path, *extra: str) -> DataReport:
+    config = resolve([*CHECK, f"data.path={root}", *extra])
+    return get_hub().require_domain("cyclegan").inspect_data(config)
+
+
+def _findings(report: DataReport) -> dict[str, list[tuple[str, str, str]]]:
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    for f in report.findings:
+        out.setdefault(f.item, []).append((f.severity, f.action, f.problem))
+    return out
+
+
+def _dataset(root: Path, *extra: str) -> FolderPairs:
+    source = make_run(resolve([*TINY, f"data.path={root}", *extra])).system.data()
+    return source.dataset  # type: ignore[no-any-return, attr-defined]
+
+
+def _index(dataset: FolderPairs, side: int, name: str) -> int:
+    return [p.name for p in dataset.files[side]].index(name)
+
+
+# -- fixture sets ------------------------------------------------------------------------------
+
+
+def _unpaired(root: Path) -> Path:
+    """trainA/: 4 good images, a 16-bit ramp, an unreadable file, an exact copy, one smaller
+    than the 16 px crop; trainB/: 3 good images, a wide one, an RGBA one; testA/ (one copy of
+    a training image) and testB/."""
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        _png(root / "trainA" / f"ok{i}.png", _noise(rng, 40, 40))
+    _save(root / "trainA" / "deep.png", Image.fromarray(_ramp16(40, 40)))
+    (root / "trainA" / "broken.png").write_bytes(b"not an image")
+    _save(root / "trainA" / "same.png", Image.open(root / "trainA" / "ok0.png"))
+    _png(root / "trainA" / "tiny.png", _noise(rng, 10, 12))
+    for i in range(3):
+        _png(root / "trainB" / "sub" / f"b{i}.png", _noise(rng, 40, 40))
+    _png(root / "trainB" / "wide.png", _noise(rng, 20, 40))
+    rgba = np.concatenate([_noise(rng, 24, 24), np.full((24, 24, 1), 128, np.uint8)], axis=2)
+    _save(root / "trainB" / "alpha.png", Image.fromarray(rgba))
+    (root / "trainB" / "README.txt").write_text("not an image")
+    _save(root / "testA" / "leak.png", Image.open(root / "trainA" / "ok1.png"))
+    _png(root / "testA" / "t0.png", _noise(rng, 32, 32))
+    _png(root / "testB" / "t0.png", _noise(rng, 32, 32))
+    return root
+
+
+def _paired(root: Path) -> Path:
+    """train/: 3 good pairs (40x20), a 16-bit pair, an odd width, halves smaller than the crop,
+    identical halves, an exact copy, and a pair stored rotated with an EXIF orientation."""
+    rng = np.random.default_rng(1)
+    train = root / "train"
+    for i in range(3):
+        _png(train / f"p{i}.png", _noise(rng, 20, 40))
+    _save(train / "deep.png", Image.fromarray(_ramp16(20, 40)))
+    _png(train / "odd.png", _noise(rng, 20, 41))
+    _png(train / "small.png", _noise(rng, 10, 20))
+    half = _noise(rng, 20, 20)
+    _png(train / "twins.png", np.concatenate([half, half], axis=1))
+    _save(train / "p0_copy.png", Image.open(train / "p0.png"))
+    pair = np.concatenate([np.zeros((20, 20, 3)), np.full((20, 20, 3), 255)], axis=1)
+    stored = Image.fromarray(pair.astype(np.uint8)).transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated 90 degrees clockwise: the 40x20 pair again
+    _save(train / "rotated.jpg", stored, exif=exif, quality=95)
+    return root
+
+
+def _unbalanced(root: Path, n_b: int) -> Path:
+    rng = np.random.default_rng(2)
+    for i in range(21):
+        _png(root / "trainA" / f"a{i:02d}.png", _noise(rng, 18, 18))
+    for i in range(n_b):
+        _png(root / "trainB" / f"b{i}.png", _noise(rng, 18, 18))
+    return root
+
+
+# -- decoding keeps information ----------------------------------------------------------------
+
+
+def test_a_16_bit_ramp_in_train_a_loads_to_the_full_range(workdir: Path) -> None:
+    root = workdir / "deep"
+    _save(root / "trainA" / "ramp.png", Image.fromarray(_ramp16(40, 40)))
+    _png(root / "trainB" / "b.png", np.zeros((16, 16, 3)))
+    x = read_image(root / "trainA" / "ramp.png", 1)
+    assert x.min() == -1 and x.max() == 1  # an 8-bit conversion would clip it to white
+    assert torch.allclose(
+        x[0], torch.from_numpy(_ramp16(40, 40) / 65535.0).float() * 2 - 1, atol=1e-5
+    )
+    dataset = _dataset(root, "model.image_size=16", "data.load_size=16", "data.flip=false")
+    a, _ = dataset[(0, 0, 0)]  # resized to 16 px, the whole ramp, no crop
+    assert a.min() < -0.9 and a.max() > 0.9 and abs(float(a.mean())) < 0.05
+    notes = _findings(_report(root))["trainA/ramp.png"]
+    assert ("note", "convert", "16-bit (I;16): scaled by its full range, not clipped") in notes
+
+
+# -- unpaired folders --------------------------------------------------------------------------
+
+
+def test_unpaired_report_names_each_file_by_its_path_under_data(workdir: Path) -> None:
+    root = _unpaired(workdir / "data")
+    report = _report(root)
+    found = _findings(report)
+    assert report.items[0] == "trainA/broken.png" and "trainB/sub/b0.png" in report.items
+    assert len(report.items) == 8 + 2 + 5 + 1  # trainA/, testA/, trainB/, testB/ (grids)
+    assert [s[:2] for s in found["trainA/broken.png"]] == [("error", "drop")]
+    assert found["trainA/same.png"] == [("warning", "drop", "duplicate of trainA/ok0.png")]
+    assert found["testA/leak.png"] == [("warning", "drop", "duplicate of trainA/ok1.png")]
+    (tiny,) = found["trainA/tiny.png"]
+    assert tiny[:2] == ("error", "drop") and tiny[2] == (
+        "12x10 is smaller than the 16 px crop; valid: at least 16x16 (model.image_size=16), "
+        "or model.image_size=8 or less"
+    )
+    assert ("note", "convert", "not square (40x20): stretched to 18x18") in found["trainB/wide.png"]
+    assert ("note", "convert", "transparency: composited on black") in found["trainB/alpha.png"]
+    assert ("note", "convert", "grey image in 3-channel data") in found["trainA/deep.png"]
+    assert report.dropped() == {
+        "trainA/broken.png", "trainA/same.png", "trainA/tiny.png", "testA/leak.png",
+    }  # fmt: skip
+    assert report.summary["files"] == {"trainA/": 8, "testA/": 2, "trainB/": 5, "testB/": 1}
+    assert report.summary["balance A:B"] == "8:5" and report.summary["ignored (not images)"] == 1
+    assert not report.clean
+
+
+def test_the_loader_on_the_same_unpaired_files(workdir: Path) -> None:
+    root = _unpaired(workdir / "data")
+    dataset = _dataset(root)
+    assert dataset.sizes() == (8, 5)  # the loader lists what the report lists
+    with pytest.raises(UsageError, match=r"cannot read image '.*broken.png'"):
+        dataset[(_index(dataset, 0, "broken.png"), 0, 0)]
+    with pytest.raises(UsageError, match=r"tiny.png': 12x10 is smaller than the 16 px crop"):
+        dataset[(_index(dataset, 0, "tiny.png"), 0, 0)]
+    a, b = dataset[(_index(dataset, 0, "deep.png"), _index(dataset, 1, "alpha.png"), 0)]
+    assert a.shape == b.shape == (3, 16, 16) and torch.equal(a[0], a[1])  # grey -> RGB
+    alpha = read_image(root / "trainB" / "alpha.png", 3)  # half-transparent: on black
+    rgb = np.asarray(Image.open(root / "trainB" / "alpha.png").convert("RGB"), np.float32)
+    assert torch.allclose(
+        (alpha[:, 0, 0] + 1) / 2, torch.from_numpy(rgb[0, 0] / 255 * 128 / 255), atol=0.01
+    )
+
+
+def test_clean_keeps_the_layout_and_the_copy_checks_clean(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    root = _unpaired(workdir / "data")
+    code, out, _ = cli("data", "check", str(root), *CHECK, "--json")
+    assert code == 1 and json.loads(out)["clean"] is False
+    code, out, _ = cli("data", "clean", str(root), *CHECK, "--out", "cleaned")
+    assert code == 0 and "12 of 16 kept, 4 dropped" in out, out
+    copy = workdir / "cleaned"
+    kept = sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*") if p.is_file())
+    assert kept == [
+        "testA/t0.png", "testB/t0.png", "trainA/deep.png", "trainA/ok0.png", "trainA/ok1.png",
+        "trainA/ok2.png", "trainA/ok3.png", "trainB/alpha.png", "trainB/sub/b0.png",
+        "trainB/sub/b1.png", "trainB/sub/b2.png", "trainB/wide.png",
+    ]  # fmt: skip
+    assert {p.name for p in copy.iterdir()} == {"trainA", "trainB", "testA", "testB"}
+    assert (root / "trainA" / "broken.png").exists()  # the user's files are never changed
+    code, out, _ = cli("data", "check", "cleaned", *CHECK)
+    assert code == 0, out
+    assert _dataset(copy).sizes() == (5, 5)  # the cleaned copy trains as it is
+
+
+# -- paired folders ----------------------------------------------------------------------------
+
+
+def test_paired_report_finds_odd_widths_small_halves_and_identical_halves(workdir: Path) -> None:
+    root = _paired(workdir / "pairs")
+    report = _report(root, "task=paired")
+    found = _findings(report)
+    assert report.kind == "pair images" and len(report.items) == 9
+    (odd,) = found["train/odd.png"]
+    assert odd[:2] == ("error", "drop") and odd[2].startswith("41x20 has an odd width")
+    (small,) = found["train/small.png"]
+    assert small[:2] == ("error", "drop") and small[2] == (
+        "20x10 (halves 10x10) is smaller than the 16 px crop; valid: at least 16x16 per half "
+        "(model.image_size=16), or model.image_size=8 or less"
+    )
+    assert found["train/twins.png"] == [
+        ("warning", "drop", "A and B halves are identical: the pair teaches the identity")
+    ]
+    assert found["train/p0_copy.png"] == [("warning", "drop", "duplicate of train/p0.png")]
+    assert [s[0] for s in found["train/deep.png"]] == ["note", "note"]  # 16-bit, grey
+    assert [s[2] for s in found["train/rotated.jpg"]] == ["EXIF orientation 6: rotated upright"]
+    assert report.dropped() == {
+        "train/odd.png",
+        "train/small.png",
+        "train/twins.png",
+        "train/p0_copy.png",
+    }
+    assert "balance A:B" not in report.summary  # pairs are balanced by construction
+
+
+def test_the_loader_on_the_same_paired_files(workdir: Path) -> None:
+    root = _paired(workdir / "pairs")
+    dataset = _dataset(root, "task=paired", "data.flip=false")
+    with pytest.raises(UsageError, match=r"odd.png': 41x20 has an odd width"):
+        dataset[(_index(dataset, 0, "odd.png"), 0)]
+    with pytest.raises(UsageError, match=r"small.png': 20x10 \(halves 10x10\) is smaller"):
+        dataset[(_index(dataset, 0, "small.png"), 0)]
+    a, b = dataset[(_index(dataset, 0, "rotated.jpg"), 0)]  # upright: black A | white B
+    assert a.max() < -0.9 and b.min() > 0.9
+    a, b = dataset[(_index(dataset, 0, "twins.png"), 0)]
+    assert torch.equal(a, b)  # loaded as it is: the check warns, clean drops it
+    a, b = dataset[(_index(dataset, 0, "deep.png"), 0)]
+    assert a.min() < -0.5 and b.max() > 0.9  # the 16-bit ramp runs across the pair, not white
+
+
+# -- balance between the sides -----------------------------------------------------------------
+
+
+def test_a_side_under_a_tenth_of_the_other_is_a_warning(workdir: Path) -> None:
+    report = _report(_unbalanced(workdir / "few", 2))
+    assert report.summary["balance A:B"] == "21:2"
+    assert _findings(report) == {
+        "trainB/": [
+            ("warning", "keep", "unbalanced: 2 images against 21 in trainA/ (under 10%): "
+             "each is seen ~10 times per epoch")
+        ]
+    }  # fmt: skip
+    assert report.dropped() == set() and not report.clean
+    dataset = _dataset(workdir / "few")
+    assert dataset.sizes() == (21, 2)  # the loader cycles the small side: an epoch is 21 pairs
+    assert _report(_unbalanced(workdir / "enough", 3)).clean  # 3 of 21: over a tenth
+
+
+# -- embedded data and convert -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("task", ["unpaired", "paired"])
+def test_the_embedded_digits_check_clean(cli, task: str) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = cli("data", "check", "plugin=cyclegan", f"task={task}")
+    assert code == 0, out + err
+    assert f"(task={task}): 5000 digits, clean (0 errors, 0 warnings, 0 notes)" in out
+
+
+def test_the_embedded_check_finds_a_planted_duplicate(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ganhub_cyclegan import data
+
+    grey = data.digits(28)[0].clone()
+    grey[7] = grey[3]
+    monkeypatch.setattr(data, "digits", lambda size: (grey, None))
+    report = data.inspect_embedded(resolve(["plugin=cyclegan"]))  # type: ignore[arg-type]
+    assert {(f.item, f.problem) for f in report.findings} == {
+        ("digit 7", "B: duplicate of digit 3"), ("digit 7", "A: duplicate of digit 3"),
+    }  # fmt: skip
+
+
+def test_convert_is_refused_with_what_works(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli(
+        "data", "convert", "plugin=cyclegan", "--to", "shard", "--out", "d.safetensors"
+    )
+    assert code == 2 and err.count("\n") == 1 and "ganhub data clean DATA plugin=cyclegan" in err
+    assert not (workdir / "d.safetensors").exists()
