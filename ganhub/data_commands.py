@@ -123,7 +123,8 @@ def clean_command(out: Path | None, list_file: Path | None, args: tuple[str, ...
 
 
 def copy_kept(data: Path, out: Path, kept: list[str]) -> Path:
-    """Copy the kept members of a folder (hard links where possible) or a zip into `out`."""
+    """Copy the kept members of a folder (hard links where possible), a zip, or the kept lines
+    of a text file (items `FILE:LINE`) into `out`."""
     from ganhub.errors import UsageError
 
     source, target = data.resolve(), out.resolve()
@@ -131,6 +132,11 @@ def copy_kept(data: Path, out: Path, kept: list[str]) -> Path:
         raise UsageError(f"--out {out} is inside DATA; write the cleaned copy elsewhere")
     if out.exists():
         raise UsageError(f"--out {out} exists; choose a new path (nothing is overwritten)")
+    if data.is_file() and not zipfile.is_zipfile(data):  # a text file: items are FILE:LINE
+        numbers = {int(name.rsplit(":", 1)[1]) for name in kept if ":" in name}
+        lines = data.read_bytes().split(b"\n")
+        _write_atomic(out, b"\n".join(ln for i, ln in enumerate(lines, 1) if i in numbers) + b"\n")
+        return out
     if zipfile.is_zipfile(data):
         tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
         with zipfile.ZipFile(data) as src_zip, zipfile.ZipFile(tmp, "w") as dst_zip:
@@ -145,10 +151,10 @@ def copy_kept(data: Path, out: Path, kept: list[str]) -> Path:
             raise UsageError(f"'{name}' is not a file inside DATA")
         dst = tmp / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(data / rel, dst)
-        except OSError:
-            shutil.copy2(str(data / rel), str(dst))
+        if (data / rel).is_dir():  # an item that is a folder (a DICOM series)
+            shutil.copytree(data / rel, dst, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(str(data / rel), str(dst))
     tmp.mkdir(parents=True, exist_ok=True)
     tmp.rename(out)
     return out
@@ -169,6 +175,14 @@ def convert_command(fmt: str, out: Path, args: tuple[str, ...]) -> None:
     config, domain = _resolve(*_split(args))
     for path in domain.convert_data(config, fmt, out):
         click.echo(str(path))
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    """A hard link (no space used, the data is never written to), else a copy."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _write_atomic(path: Path, payload: bytes) -> None:

@@ -49,7 +49,9 @@ def _open(source: Source, name: str) -> PILImage:
     try:
         im = Image.open(source)
     except UnidentifiedImageError:
-        raise UsageError(f"cannot read image '{name}': not an image in a format Pillow reads") from None
+        raise UsageError(
+            f"cannot read image '{name}': not an image in a format Pillow reads"
+        ) from None
     except (OSError, ValueError) as exc:
         reason = str(exc).replace(str(source), name) if isinstance(source, Path) else str(exc)
         raise UsageError(f"cannot read image '{name}': {reason}") from None

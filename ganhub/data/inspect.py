@@ -93,7 +93,7 @@ class DataReport:
         )
         lines = [head] + [f"  {k}: {_short(v)}" for k, v in self.summary.items()]
         order = {"error": 0, "warning": 1, "note": 2}
-        rows = sorted(self.findings, key=lambda f: (order[f.severity], f.item))
+        rows = sorted(self.findings, key=lambda f: (order[f.severity], _natural(f.item)))
         if rows:
             width = min(48, max(len(f.item) for f in rows))
             lines.append(f"  {'severity':<8}  {'item':<{width}}  problem -> action")
@@ -104,6 +104,13 @@ class DataReport:
             if len(rows) > limit:
                 lines.append(f"  ... {len(rows) - limit} more (--json lists all)")
         return "\n".join(lines)
+
+
+def _natural(text: str) -> list[Any]:
+    """Sort key that orders 'lines.txt:4' before 'lines.txt:10'."""
+    return [
+        (0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text)
+    ]
 
 
 def _short(value: Any) -> str:
