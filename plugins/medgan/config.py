@@ -78,6 +78,13 @@ class MedData(Section):
     target_dir: str = Field(
         "target", description="translate folder data: output contrast subfolder"
     )
+    mask_threshold: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="lesion folder data: a voxel is lesion when mask >= this, after dividing "
+        "the mask by its largest value when that exceeds 1 (0/1, 0/255 and soft masks all work)",
+    )
     pixdim: list[float] | None = Field(
         None, description="folder data: resample to this voxel spacing in mm (default: keep)"
     )

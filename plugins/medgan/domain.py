@@ -10,7 +10,10 @@ from ganhub_medgan.config import RENAMED_KEYS, VOLUME_DEFAULTS, MedGANConfig
 from ganhub.domain import Domain
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ganhub.config.schema import RunConfig
+    from ganhub.data.inspect import DataReport
     from ganhub.engine.system import BuildHints, GANSystem
 
 
@@ -47,11 +50,17 @@ class MedGANDomain(Domain):
         return MedGANConfig
 
     def defaults_for(self, chosen: dict[str, Any]) -> dict[str, Any]:
-        """spatial_dims=3: the 3D trainer defaults (batch 4, 150 steps), 32^3 volumes, 128 phantoms.
+        """spatial_dims=3: the 3D trainer defaults (batch 4, 150 steps), 32^3 volumes, 128 phantoms;
+        data.path given without data.source: folder data (`ganhub data check DIR plugin=medgan`).
 
         They sit below the preset and the user's keys, so any of them given explicitly wins.
         """
-        return copy.deepcopy(VOLUME_DEFAULTS) if str(chosen.get("spatial_dims")) == "3" else {}
+        out = copy.deepcopy(VOLUME_DEFAULTS) if str(chosen.get("spatial_dims")) == "3" else {}
+        data = chosen.get("data")
+        data = data if isinstance(data, dict) else {}
+        if data.get("path") is not None and not {"source", "__shorthand__"} & set(data):
+            out.setdefault("data", {})["source"] = "folder"
+        return out
 
     def modality_for(self, config: RunConfig) -> str:
         """volume with spatial_dims=3, else image."""
@@ -92,3 +101,20 @@ class MedGANDomain(Domain):
         if config.task == "generate":
             return MedGenerateGAN(config, hints)
         return MedPairedGAN(config, hints)
+
+    def inspect_data(self, config: RunConfig) -> DataReport:
+        """Folder data: every NIfTI file / DICOM series with the loader's rules (pairing, mask
+        threshold, NaN/Inf, constant volumes, grids of partners, orientation, duplicates); the
+        embedded phantoms: the training samples (and masks for lesion)."""
+        from ganhub_medgan.data import inspect_data
+
+        assert isinstance(config, MedGANConfig)
+        return inspect_data(config)
+
+    def convert_data(self, config: RunConfig, fmt: str, out: Path) -> list[Path]:
+        """`--to nifti`: what the loader gives, as a NIfTI folder it reads back as it is;
+        `--to shard` is refused (it would lose the masks and affines)."""
+        from ganhub_medgan.data import convert_data
+
+        assert isinstance(config, MedGANConfig)
+        return convert_data(config, fmt, out)

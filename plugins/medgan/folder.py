@@ -1,31 +1,61 @@
 """Real data: a folder of NIfTI files or DICOM series, read with MONAI transforms once, in memory.
 
 Each file goes through LoadImage -> EnsureChannelFirst -> Orientation -> (Spacing) -> intensity
-percentiles to [-1, 1] -> resize or centre crop/pad to the model size; masks are resampled
-with nearest neighbours and binarised. In 2D, 3D volumes contribute their central axial slices.
-Files are decoded by DataLoader workers (`trainer.num_workers`), then served from memory.
+percentiles to [-1, 1] -> resize or centre crop/pad to the model size. Masks are thresholded
+first (`outputs.MASK_RULE`: lesion where mask >= data.mask_threshold, after dividing a mask by
+its largest value when that exceeds 1, so 0/1, 0/255 and soft masks all work), then resampled
+with nearest neighbours. In 2D, 3D volumes contribute their central axial slices. Files are
+decoded by DataLoader workers (`trainer.num_workers`), then served from memory.
 
 Pairs (lesion: images/ + masks/, translate: source/ + target/) are matched by file name
 without the suffix (`case01.nii.gz` <-> `case01.nii`); a DICOM series is a folder of files,
-named by the folder. A file that cannot be read stops with an error naming it, unless
-`data.skip_bad=true`, which skips it (and its partner) with a warning.
+named by the folder. A file that cannot be read (or holds NaN/Inf voxels, or whose partner has
+another voxel grid) stops with an error naming it, unless `data.skip_bad=true`, which skips it
+(and its partner) with a warning. Warnings are one line each on stderr, naming the file: a
+mask that is empty after thresholding although it held non-zero values, a lesion the slicing
+or resizing loses, a constant volume, partners whose spacing or origin differ. When every mask
+of a lesion folder is empty, loading stops before training.
+
+A folder written by `ganhub data convert --to nifti` (`ganhub_medgan.data`) holds the volumes
+as this loader gives them, with a manifest (MANIFEST) of the settings they were made with: it
+is read as it is (no resampling, no rescaling), and refused with one line when the run's
+settings differ.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 from ganhub_medgan.config import MedData
-from ganhub_medgan.outputs import NIFTI_SUFFIXES
+from ganhub_medgan.outputs import NIFTI_SUFFIXES, mask_scale
 from torch import Tensor
 
 from ganhub.errors import ConfigError, UsageError
+
+MANIFEST = "ganhub_medgan.json"  # written by `ganhub data convert --to nifti`
+FORMAT = "ganhub-medgan-nifti/1"
+
+
+@dataclass(frozen=True)
+class MaskFacts:
+    """What a mask file held and what the loader made of it (voxel counts)."""
+
+    nonzero: int  # voxels != 0 on disk
+    lesion: int  # voxels that are lesion on disk by MASK_RULE
+    loaded: int  # lesion voxels in what the loader gives (after slicing and resizing)
+    low: float  # the value range on disk
+    high: float
+    scale: float  # what the values were divided by before thresholding (1 or their max)
+    binary: bool  # whether every value on disk was 0 or 1
 
 
 @dataclass
@@ -34,7 +64,16 @@ class Volume:
 
     image: Tensor  # (K, 1, *spatial): K = slices_per_volume in 2D from 3D, else 1
     affine: np.ndarray  # (K, 4, 4)
-    shape: tuple[int, ...]  # spatial shape on disk (to check that pairs match)
+    shape: tuple[int, ...]  # spatial shape after reorientation (partners must match)
+    grid: np.ndarray  # (4, 4) voxel -> RAS after reorientation (partners should match)
+    done: tuple[str, ...] = ()  # what the loader did to it, in words (`data check` notes)
+    warnings: tuple[str, ...] = ()  # what the loader warns about (without the file's name)
+    mask: MaskFacts | None = None  # masks only
+
+
+def warn(line: str) -> None:
+    """One line on stderr (the loader's warnings: they name the file)."""
+    print(f"medgan: warning: {line}", file=sys.stderr, flush=True)
 
 
 def item_name(path: Path) -> str:
@@ -45,20 +84,26 @@ def item_name(path: Path) -> str:
     return path.name
 
 
+def is_item(path: Path) -> bool:
+    """A NIfTI file or a DICOM series (a folder holding files)."""
+    if path.name.startswith("."):
+        return False
+    if path.is_file():
+        return path.name.lower().endswith(NIFTI_SUFFIXES)
+    return path.is_dir() and any(p.is_file() for p in path.iterdir())
+
+
 def list_items(folder: Path) -> dict[str, Path]:
     """NIfTI files and DICOM series (folders holding files) directly under `folder`, by name."""
     items: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        if path.name.startswith("."):
-            continue
-        is_nifti = path.is_file() and path.name.lower().endswith(NIFTI_SUFFIXES)
-        is_series = path.is_dir() and any(p.is_file() for p in path.iterdir())
-        if is_nifti or is_series:
+        if is_item(path):
             items.setdefault(item_name(path), path)
     return items
 
 
-def _subdirs(task: str, cfg: MedData) -> tuple[str, ...]:
+def subdirs(task: str, cfg: MedData) -> tuple[str, ...]:
+    """The task's subfolders under data.path ("" for generate: the folder itself)."""
     if task == "lesion":
         return (cfg.image_dir, cfg.mask_dir)
     if task == "translate":
@@ -74,14 +119,14 @@ def check_folder(task: str, cfg: MedData) -> None:
         )
     if not cfg.path.is_dir():
         raise ConfigError(f"data.path='{cfg.path}': folder does not exist")
-    subdirs = _subdirs(task, cfg)
-    for sub in subdirs:
+    dirs = subdirs(task, cfg)
+    for sub in dirs:
         if not (cfg.path / sub).is_dir():
             raise ConfigError(
                 f"data.path='{cfg.path}': task={task} needs the subfolders "
-                f"{' and '.join(repr(s + '/') for s in subdirs)}; '{sub}/' is missing"
+                f"{' and '.join(repr(s + '/') for s in dirs)}; '{sub}/' is missing"
             )
-    for sub in subdirs:
+    for sub in dirs:
         folder = cfg.path / sub
         items = list_items(folder)
         if not items:
@@ -96,99 +141,310 @@ def check_folder(task: str, cfg: MedData) -> None:
             )
 
 
-def pair_items(task: str, cfg: MedData) -> list[tuple[str, tuple[Path, ...]]]:
-    """(name, files) per sample: one file for generate, (image, mask) or (source, target) pairs."""
+def pair_listing(
+    task: str, cfg: MedData
+) -> tuple[list[tuple[str, tuple[Path, ...]]], list[tuple[Path, Path]]]:
+    """(pairs, unpaired): (name, files) per sample, and each file without a partner with the
+    folder its partner is missing from. Generate has no pairs: one file per sample."""
     assert cfg.path is not None
-    folders = [cfg.path / sub for sub in _subdirs(task, cfg)]
+    folders = [cfg.path / sub for sub in subdirs(task, cfg)]
     listed = [list_items(f) for f in folders]
     if len(listed) == 1:
-        return [(name, (path,)) for name, path in listed[0].items()]
+        return [(name, (path,)) for name, path in listed[0].items()], []
     names = sorted(set(listed[0]) & set(listed[1]))
-    unmatched = sorted(set(listed[0]) ^ set(listed[1]))
-    if unmatched:
-        side = 0 if unmatched[0] in listed[0] else 1
-        lonely = listed[side][unmatched[0]]
-        other = folders[1 - side]
+    lonely = [
+        (listed[side][name], folders[1 - side])
+        for side in (0, 1)
+        for name in sorted(set(listed[side]) - set(listed[1 - side]))
+    ]
+    return [(n, (listed[0][n], listed[1][n])) for n in names], lonely
+
+
+def pair_items(task: str, cfg: MedData) -> list[tuple[str, tuple[Path, ...]]]:
+    """(name, files) per sample: one file for generate, (image, mask) or (source, target) pairs."""
+    pairs, lonely = pair_listing(task, cfg)
+    if lonely:
+        path, other = lonely[0]
         message = (
-            f"'{lonely}' has no partner named '{unmatched[0]}' in '{other}' "
-            f"({len(unmatched)} unpaired file(s)); pairs are matched by file name"
+            f"'{path}' has no partner named '{item_name(path)}' in '{other}' "
+            f"({len(lonely)} unpaired file(s)); pairs are matched by file name"
         )
         if not cfg.skip_bad:
             raise UsageError(message + "; set data.skip_bad=true to skip unpaired files")
-        warnings.warn(f"medgan: skipping unpaired files: {message}", stacklevel=2)
-    if not names:
-        raise UsageError(
-            f"no pairs: no file name appears in both '{folders[0]}' and '{folders[1]}'"
-        )
-    return [(n, (listed[0][n], listed[1][n])) for n in names]
+        warn(f"skipping unpaired files: {message}")
+    if not pairs:
+        assert cfg.path is not None
+        a, b = (cfg.path / sub for sub in subdirs(task, cfg))
+        raise UsageError(f"no pairs: no file name appears in both '{a}' and '{b}'")
+    return pairs
 
 
-def _transforms(cfg: MedData, spatial_dims: int, size: int, mask: bool) -> Any:
-    """The MONAI transform chain of one file (after LoadImage)."""
-    from monai import transforms as T
-
-    steps: list[Any] = [T.EnsureChannelFirst(channel_dim="no_channel")]
-    steps.append(T.Orientation(axcodes=cfg.orientation, labels=None))
-    if cfg.pixdim:
-        steps.append(T.Spacing(pixdim=cfg.pixdim, mode="nearest" if mask else "bilinear"))
-    if not mask:
-        low, high = cfg.percentiles
-        steps.append(T.ScaleIntensityRangePercentiles(low, high, -1.0, 1.0, clip=True))
-    return T.Compose(steps)
+# -- one file -----------------------------------------------------------------------------------
 
 
-def _fit(x: Tensor, size: int, spatial_dims: int, how: str, mask: bool) -> Tensor:
-    """Resize the field of view, or centre crop/pad, to `size` along each spatial axis."""
-    from monai import transforms as T
-
-    shape = (size,) * spatial_dims
-    if how == "resize":
-        op = T.Resize(shape, mode="nearest" if mask else "area")
-    else:
-        op = T.ResizeWithPadOrCrop(shape, mode="constant", value=0.0 if mask else -1.0)
-    return op(x)  # type: ignore[no-any-return]
-
-
-def load_file(path: Path, cfg: MedData, spatial_dims: int, size: int, mask: bool) -> Volume:
-    """Read and preprocess one NIfTI file or DICOM series; errors name the file."""
+def read_file(path: Path, spatial_dims: int) -> Any:
+    """The file as stored (a MONAI MetaTensor with its affine); 2D images may be (X, Y, 1)."""
     from monai.transforms import LoadImage
 
     try:
         x = LoadImage(image_only=True)(str(path))
-        if x.ndim == 3 and x.shape[-1] == 1 and spatial_dims == 2:  # 2D image stored as (X, Y, 1)
-            x = x[..., 0]
-        on_disk = tuple(int(s) for s in x.shape)
-        if x.ndim not in (2, 3) or (spatial_dims == 3 and x.ndim != 3):
-            need = "3D volumes" if spatial_dims == 3 else "2D images or 3D volumes"
-            raise UsageError(
-                f"'{path}' has shape {list(on_disk)}: spatial_dims={spatial_dims} needs {need}"
-            )
-        x = _transforms(cfg, spatial_dims, size, mask)(x)
-        affine = _affine4(np.asarray(x.affine, dtype=np.float64))
-        data = torch.as_tensor(np.asarray(x), dtype=torch.float32)
+    except Exception as exc:  # each reader raises its own types; all mean "unreadable"
+        raise UsageError(f"cannot read medical image '{path}': {_first_line(exc)}") from None
+    if x.ndim == 3 and x.shape[-1] == 1 and spatial_dims == 2:  # 2D image stored as (X, Y, 1)
+        x = x[..., 0]
+    if x.ndim not in (2, 3) or (spatial_dims == 3 and x.ndim != 3):
+        need = "3D volumes" if spatial_dims == 3 else "2D images or 3D volumes"
+        raise UsageError(
+            f"'{path}' has shape {list(x.shape)}: spatial_dims={spatial_dims} needs {need}"
+        )
+    return x
+
+
+def nonfinite(values: np.ndarray) -> int:
+    """How many voxels are NaN or +-Inf."""
+    return int(values.size - np.count_nonzero(np.isfinite(values)))
+
+
+def refuse_nonfinite(values: np.ndarray, path: Path) -> None:
+    """NaN/Inf voxels would turn the whole scaled volume into NaN: such a file is unusable."""
+    bad = nonfinite(values)
+    if bad:
+        raise UsageError(f"'{path}' has {bad:,} NaN/Inf voxels; its intensities cannot be scaled")
+
+
+def axcodes(affine: np.ndarray, ndim: int) -> str:
+    """The orientation codes of an affine ('RAS', 'LPS'...), the first `ndim` of them."""
+    import nibabel as nib
+
+    return "".join(str(c) for c in nib.aff2axcodes(_affine4(np.asarray(affine))))[:ndim]
+
+
+def spacing(affine: np.ndarray, ndim: int) -> np.ndarray:
+    """Voxel sizes (mm) of the first `ndim` axes."""
+    return np.linalg.norm(_affine4(np.asarray(affine, dtype=np.float64))[:3, :ndim], axis=0)
+
+
+def load_file(path: Path, cfg: MedData, spatial_dims: int, size: int, mask: bool) -> Volume:
+    """Read and preprocess one NIfTI file or DICOM series; errors name the file."""
+    x = read_file(path, spatial_dims)
+    refuse_nonfinite(np.asarray(x), path)
+    try:
+        return prepare(x, cfg, spatial_dims, size, mask)
     except UsageError:
         raise
     except Exception as exc:
         raise UsageError(f"cannot read medical image '{path}': {_first_line(exc)}") from None
+
+
+def prepare(x: Any, cfg: MedData, spatial_dims: int, size: int, mask: bool) -> Volume:
+    """A file as read (`read_file`, finite) -> what the loader gives, with what it did."""
+    from monai import transforms as T
+
+    values = np.asarray(x, dtype=np.float32)
+    low = float(values.min()) if values.size else 0.0
+    high = float(values.max()) if values.size else 0.0
+    done: list[str] = []
+    notes: list[str] = []
+    codes = axcodes(np.asarray(x.affine), x.ndim)
+    if codes != cfg.orientation[: x.ndim]:
+        done.append(f"{codes} reoriented to {cfg.orientation[: x.ndim]}")
+    lesion = 0
+    if mask:  # threshold first: nearest-neighbour resampling keeps {0, 1}
+        scale = mask_scale(values)
+        lesion = int(np.count_nonzero(values / scale >= cfg.mask_threshold))
+        x = (x / scale >= cfg.mask_threshold).to(torch.float32)
+    elif high == low:
+        notes.append(f"constant volume (every voxel {low:g}): it becomes all -1")
+    x = T.EnsureChannelFirst(channel_dim="no_channel")(x)
+    with warnings.catch_warnings():  # MONAI's note on 2D tensors with one channel
+        warnings.simplefilter("ignore", UserWarning)
+        x = T.Orientation(axcodes=cfg.orientation, labels=None)(x)
+    grid = _affine4(np.asarray(x.affine, dtype=np.float64))
+    shape = tuple(int(s) for s in x.shape[1:])
+    if cfg.pixdim:
+        before = spacing(grid, len(shape))
+        x = T.Spacing(pixdim=cfg.pixdim, mode="nearest" if mask else "bilinear")(x)
+        after = spacing(np.asarray(x.affine), len(shape))
+        if not np.allclose(before, after, rtol=1e-4):
+            done.append(f"resampled from {_mm(before)} to {_mm(after)} mm")
+    if not mask:
+        low_p, high_p = cfg.percentiles
+        with warnings.catch_warnings():  # a constant volume: said above, in words
+            warnings.filterwarnings("ignore", message="Divide by zero")
+            x = T.ScaleIntensityRangePercentiles(low_p, high_p, -1.0, 1.0, clip=True)(x)
+    affine = _affine4(np.asarray(x.affine, dtype=np.float64))
+    data = torch.as_tensor(np.asarray(x), dtype=torch.float32)
+    verb = "resized" if cfg.fit == "resize" else "cropped/padded"
     if spatial_dims == 2 and data.ndim == 4:  # the central axial slices of a volume
         depth, k = data.shape[-1], cfg.slices_per_volume
         first = max(0, depth // 2 - k // 2)
         slices = [data[..., z] for z in range(first, min(depth, first + k))]
+        done.append(f"central {len(slices)} of {depth} axial slices")
         affines = []
         for z in range(first, first + len(slices)):
             a = affine.copy()
             a[:3, 3] = affine[:3, :3] @ np.array([0.0, 0.0, z]) + affine[:3, 3]
             affines.append(a)
-        out = torch.stack([_fit(s, size, 2, cfg.fit, mask) for s in slices])
-        grid2d = tuple(slices[0].shape[1:])
-        return Volume(
-            _binarise(out, mask), _refit_affines(np.stack(affines), grid2d, size, cfg.fit), on_disk
+        grid2d = tuple(int(s) for s in slices[0].shape[1:])
+        if grid2d != (size, size):
+            done.append(f"{_dims(grid2d)} {verb} to {size}x{size}")
+        in_slices = int(sum(float(s.sum()) for s in slices)) if mask else 0
+        out = _binarise(torch.stack([_fit(s, size, 2, cfg.fit, mask) for s in slices]), mask)
+        fitted_affines = _refit_affines(np.stack(affines), grid2d, size, cfg.fit)
+    else:
+        in_slices = lesion
+        fitted_grid = tuple(int(s) for s in data.shape[1:])
+        if fitted_grid != (size,) * spatial_dims:
+            done.append(f"{_dims(fitted_grid)} {verb} to {_dims((size,) * spatial_dims)}")
+        out = _binarise(_fit(data, size, spatial_dims, cfg.fit, mask).unsqueeze(0), mask)
+        fitted_affines = _refit_affines(affine[None], fitted_grid, size, cfg.fit)
+    facts = None
+    if mask:
+        binary = bool(np.all((values == 0) | (values == 1)))
+        nonzero, loaded = int(np.count_nonzero(values)), int(out.sum())
+        facts = MaskFacts(nonzero, lesion, loaded, low, high, mask_scale(values), binary)
+        notes += mask_warnings(facts, cfg.mask_threshold, in_slices, size)
+    return Volume(out, fitted_affines, shape, grid, tuple(done), tuple(notes), facts)
+
+
+def mask_warnings(facts: MaskFacts, threshold: float, in_slices: int, size: int) -> list[str]:
+    """The loader's warnings about a mask that gives no lesion although it held something."""
+    if facts.nonzero and not facts.lesion:
+        return [
+            f"mask values up to {facts.high:g}, none >= data.mask_threshold={threshold:g}: "
+            "it becomes an empty mask"
+        ]
+    if facts.lesion and not facts.loaded:
+        where = (
+            "lie outside the central axial slice(s) the loader takes"
+            if not in_slices
+            else f"vanish when resized to {size}"
         )
-    fitted = _fit(data, size, spatial_dims, cfg.fit, mask).unsqueeze(0)
-    grid = data.shape[1:]
-    return Volume(
-        _binarise(fitted, mask), _refit_affines(affine[None], grid, size, cfg.fit), on_disk
-    )
+        return [f"its {facts.lesion:,} lesion voxels {where}: it becomes an empty mask"]
+    return []
+
+
+def load_converted(path: Path, spatial_dims: int, size: int, mask: bool) -> Volume:
+    """A file `ganhub data convert --to nifti` wrote: read as it is (already on the model grid,
+    scaled, thresholded); 2D samples are stacks (X, Y, K) of K slices."""
+    import nibabel as nib
+
+    try:
+        img = cast("nib.Nifti1Image", nib.load(str(path)))
+        data = np.asarray(img.dataobj, dtype=np.float32)
+    except Exception as exc:
+        raise UsageError(f"cannot read medical image '{path}': {_first_line(exc)}") from None
+    affine = np.asarray(img.affine, dtype=np.float64)
+    want = (size,) * spatial_dims
+    if spatial_dims == 2 and data.ndim == 2:
+        data = data[..., None]
+    grid = data.shape if spatial_dims == 3 else data.shape[:2]
+    if data.ndim != 3 or tuple(grid) != want:
+        raise UsageError(
+            f"'{path}' has shape {list(data.shape)}, not the {_dims(want)} grid it was "
+            "converted to; convert the original data again"
+        )
+    refuse_nonfinite(data, path)
+    if spatial_dims == 2:
+        image = torch.from_numpy(np.ascontiguousarray(np.moveaxis(data, -1, 0)))[:, None]
+        affines = np.repeat(affine[None], len(image), axis=0)
+        affines[:, :3, 3] += np.arange(len(image))[:, None] * affine[:3, 2]
+    else:
+        image = torch.from_numpy(np.ascontiguousarray(data))[None, None]
+        affines = affine[None]
+    facts = None
+    if mask:
+        image = (image >= 0.5).float()
+        n = int(image.sum())
+        binary = bool(np.all((data == 0) | (data == 1)))
+        low, high = float(data.min()), float(data.max())
+        facts = MaskFacts(int(np.count_nonzero(data)), n, n, low, high, 1.0, binary)
+    done = ("converted by ganhub data convert: read as it is",)
+    shape = tuple(int(s) for s in data.shape)
+    return Volume(image, affines, shape, affine, done, (), facts)
+
+
+def pair_problems(a: Volume, b: Volume, name_a: str, name_b: str) -> tuple[str, str]:
+    """(error, warning) about two partners ('' when none): another voxel grid is an error
+    (they cannot be paired voxel by voxel); another spacing or origin is a warning."""
+    if a.shape != b.shape:
+        return (
+            f"'{name_a}' has shape {list(a.shape)} but its partner '{name_b}' has "
+            f"{list(b.shape)}; paired files must share one voxel grid",
+            "",
+        )
+    d = len(a.shape)
+    sa, sb = spacing(a.grid, d), spacing(b.grid, d)
+    if not np.allclose(sa, sb, rtol=1e-3, atol=1e-4):
+        return "", (
+            f"'{name_a}' has voxels of {_mm(sa)} mm but its partner '{name_b}' {_mm(sb)} mm; "
+            "the loader pairs them voxel by voxel"
+        )
+    if not np.allclose(a.grid, b.grid, rtol=1e-3, atol=1e-2):
+        apart = float(np.linalg.norm(a.grid[:3, 3] - b.grid[:3, 3]))
+        return "", (
+            f"'{name_a}' and its partner '{name_b}' have different affines (origins "
+            f"{apart:.3g} mm apart); the loader pairs them voxel by voxel"
+        )
+    return "", ""
+
+
+# -- converted folders --------------------------------------------------------------------------
+
+
+def loader_settings(task: str, cfg: MedData, spatial_dims: int, size: int) -> dict[str, Any]:
+    """The settings that decide what the loader gives (a converted folder records them)."""
+    settings: dict[str, Any] = {
+        "task": task,
+        "spatial_dims": spatial_dims,
+        "model.image_size": size,
+        "data.orientation": cfg.orientation,
+        "data.pixdim": cfg.pixdim,
+        "data.percentiles": list(cfg.percentiles),
+        "data.fit": cfg.fit,
+    }
+    if spatial_dims == 2:
+        settings["data.slices_per_volume"] = cfg.slices_per_volume
+    if task == "lesion":
+        settings["data.mask_threshold"] = cfg.mask_threshold
+    return json.loads(json.dumps(settings))  # as a manifest holds them (lists, floats)
+
+
+def read_manifest(root: Path) -> dict[str, Any] | None:
+    """The manifest of a folder `ganhub data convert --to nifti` wrote, or None."""
+    path = root / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"'{path}' is unreadable: {_first_line(exc)}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise UsageError(f"'{path}' is not a manifest of ganhub data convert --to nifti")
+    return manifest
+
+
+def converted_for(task: str, cfg: MedData, spatial_dims: int, size: int) -> bool:
+    """Whether data.path holds volumes converted for these settings (read as they are);
+    raises, naming the first setting that differs, when it holds them for others."""
+    assert cfg.path is not None
+    manifest = read_manifest(cfg.path)
+    if manifest is None:
+        return False
+    made = manifest.get("settings")
+    made = made if isinstance(made, dict) else {}
+    for key, value in loader_settings(task, cfg, spatial_dims, size).items():
+        if made.get(key) != value:
+            was = json.dumps(made.get(key))
+            raise UsageError(
+                f"data.path='{cfg.path}' holds volumes converted for {key}={was} "
+                f"(ganhub data convert); this run has {key}={json.dumps(value)}: set "
+                f"{key}={was}, or convert the original data with this run's settings"
+            )
+    return True
+
+
+# -- the whole folder ---------------------------------------------------------------------------
 
 
 def _affine4(affine: np.ndarray) -> np.ndarray:
@@ -200,9 +456,23 @@ def _affine4(affine: np.ndarray) -> np.ndarray:
     return out
 
 
+def _fit(x: Tensor, size: int, spatial_dims: int, how: str, mask: bool) -> Tensor:
+    """Resize the field of view, or centre crop/pad, to `size` along each spatial axis."""
+    from monai import transforms as T
+
+    shape = (size,) * spatial_dims
+    op: Any
+    if how == "resize":
+        op = T.Resize(shape, mode="nearest" if mask else "area")
+    else:
+        op = T.ResizeWithPadOrCrop(shape, mode="constant", value=0.0 if mask else -1.0)
+    out: Tensor = op(x)
+    return out
+
+
 def _binarise(x: Tensor, mask: bool) -> Tensor:
     x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
-    return (x > 0.5).float() if mask else x
+    return (x >= 0.5).float() if mask else x
 
 
 def _refit_affines(
@@ -230,8 +500,16 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-class _Items(torch.utils.data.Dataset):  # type: ignore[type-arg]
-    """Decode each sample's files in a worker; failures come back as messages, not exceptions."""
+def _mm(values: np.ndarray) -> str:
+    return "x".join(f"{v:.3g}" for v in values)
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "x".join(str(s) for s in shape)
+
+
+class _Items(torch.utils.data.Dataset[tuple[list[Volume], str, list[str]]]):
+    """Decode each sample's files in a worker; failures and warnings come back as lines."""
 
     def __init__(
         self,
@@ -240,54 +518,100 @@ class _Items(torch.utils.data.Dataset):  # type: ignore[type-arg]
         dims: int,
         size: int,
         task: str,
+        converted: bool = False,
     ) -> None:
         self.items, self.cfg, self.dims, self.size, self.task = items, cfg, dims, size, task
+        self.converted = converted
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, i: int) -> tuple[list[Volume], str]:
+    def load(self, path: Path, mask: bool) -> Volume:
+        """One file, the way this folder is read."""
+        if self.converted:
+            return load_converted(path, self.dims, self.size, mask)
+        return load_file(path, self.cfg, self.dims, self.size, mask)
+
+    def __getitem__(self, i: int) -> tuple[list[Volume], str, list[str]]:
         _, paths = self.items[i]
         try:
             vols = [
-                load_file(
-                    p, self.cfg, self.dims, self.size, mask=(self.task == "lesion" and j == 1)
-                )
-                for j, p in enumerate(paths)
+                self.load(p, mask=(self.task == "lesion" and j == 1)) for j, p in enumerate(paths)
             ]
         except UsageError as exc:
-            return [], str(exc)
-        if len(vols) == 2 and vols[0].shape != vols[1].shape:
-            return [], (
-                f"'{paths[0]}' has shape {list(vols[0].shape)} but its partner '{paths[1]}' has "
-                f"{list(vols[1].shape)}; paired files must share one voxel grid"
-            )
-        return vols, ""
+            return [], str(exc), []
+        lines = [f"'{p}': {w}" for p, v in zip(paths, vols) for w in v.warnings]
+        if len(vols) == 2:
+            error, warning = pair_problems(vols[0], vols[1], str(paths[0]), str(paths[1]))
+            if error:
+                return [], error, lines
+            if warning:
+                lines.append(warning)
+        return vols, "", lines
+
+
+def iter_folder(
+    task: str, cfg: MedData, spatial_dims: int, size: int, num_workers: int = 0
+) -> Iterator[tuple[str, list[Volume]]]:
+    """Each usable sample of the folder, preprocessed, as (name, [image] or [image, mask] /
+    [source, target]), in name order; the loader's warnings go to stderr as they come. A lesion
+    folder whose masks are all empty raises after the last sample (before any training)."""
+    check_folder(task, cfg)
+    converted = converted_for(task, cfg, spatial_dims, size)
+    items = pair_items(task, cfg)
+    loader = torch.utils.data.DataLoader(
+        _Items(items, cfg, spatial_dims, size, task, converted),
+        batch_size=None,
+        num_workers=num_workers,
+        collate_fn=lambda x: x,
+    )
+    masks: list[MaskFacts] = []
+    count = 0
+    for (name, _), (vols, error, lines) in zip(items, loader):  # in order, also with workers
+        for line in lines:
+            warn(line)
+        if error:
+            if not cfg.skip_bad:
+                raise UsageError(error + " (set data.skip_bad=true to skip such files)")
+            warn(f"skipping: {error}")
+            continue
+        masks += [v.mask for v in vols if v.mask is not None]
+        count += 1
+        yield name, vols
+    if not count:
+        raise UsageError(f"data.path='{cfg.path}': no readable samples")
+    if task == "lesion" and not any(m.loaded for m in masks):
+        raise UsageError(all_empty(cfg, masks))
 
 
 def load_folder(
     task: str, cfg: MedData, spatial_dims: int, size: int, num_workers: int = 0
 ) -> tuple[list[Tensor], np.ndarray]:
-    """Every sample of the folder, preprocessed: ([images] or [image, mask] / [source, target], affines)."""
-    check_folder(task, cfg)
-    items = pair_items(task, cfg)
-    loader = torch.utils.data.DataLoader(
-        _Items(items, cfg, spatial_dims, size, task),
-        batch_size=None,
-        num_workers=num_workers,
-        collate_fn=lambda x: x,
-    )
-    columns: list[list[Tensor]] = [[] for _ in items[0][1]]
+    """Every sample of the folder, preprocessed: ([images] or [image, mask] / [source, target],
+    affines). A lesion folder whose masks are all empty stops here, before training."""
+    columns: list[list[Tensor]] = []
     affines: list[np.ndarray] = []
-    for vols, error in loader:
-        if error:
-            if not cfg.skip_bad:
-                raise UsageError(error + " (set data.skip_bad=true to skip such files)")
-            warnings.warn(f"medgan: skipping: {error}", stacklevel=2)
-            continue
+    for _, vols in iter_folder(task, cfg, spatial_dims, size, num_workers):
+        columns = columns or [[] for _ in vols]
         for column, vol in zip(columns, vols):
             column.append(vol.image)
         affines.append(vols[0].affine)
-    if not affines:
-        raise UsageError(f"data.path='{cfg.path}': no readable samples")
     return [torch.cat(c) for c in columns], np.concatenate(affines)
+
+
+def all_empty(cfg: MedData, masks: list[MaskFacts]) -> str:
+    """The one line that stops a lesion run whose masks are all empty."""
+    assert cfg.path is not None
+    high = max((m.high for m in masks), default=0.0)
+    lost = sum(1 for m in masks if m.lesion and not m.loaded)
+    why = (
+        f"{lost} lose their lesion to slicing or resizing"
+        if lost
+        else f"the largest mask value is {high:g}"
+    )
+    return (
+        f"every lesion mask under '{cfg.path / cfg.mask_dir}' is empty ({len(masks)} masks; a "
+        f"voxel is lesion when mask >= data.mask_threshold={cfg.mask_threshold:g}, after "
+        f"dividing by the mask's max when that exceeds 1; {why}): training would see no "
+        "lesion; lower data.mask_threshold or check the masks"
+    )

@@ -124,10 +124,31 @@ def write_nifti_batch(
     return write_nifti(vol, affine, path, label=label)
 
 
-def read_mask(path: Path, spatial_dims: int) -> tuple[Tensor, np.ndarray]:
+# The one rule that turns a stored mask into lesion voxels (the folder loader, `data check`,
+# `medgan simulate --mask`): masks stored as 0/255 (or any scale above 1) are divided by their
+# largest value first, so 0/1, 0/255 and soft 0-1 masks all work.
+MASK_RULE = (
+    "a voxel is lesion when mask >= data.mask_threshold, after dividing the mask by its largest "
+    "value when that exceeds 1"
+)
+
+
+def mask_scale(values: np.ndarray) -> float:
+    """What a mask is divided by before thresholding: its largest value when above 1, else 1."""
+    top = float(np.max(values)) if values.size else 0.0
+    return top if top > 1 else 1.0
+
+
+def threshold_mask(values: np.ndarray, threshold: float) -> np.ndarray:
+    """The lesion voxels of a stored mask (MASK_RULE) as float32 {0, 1}."""
+    values = np.asarray(values, dtype=np.float32)
+    return (values / mask_scale(values) >= threshold).astype(np.float32)
+
+
+def read_mask(path: Path, spatial_dims: int, threshold: float = 0.5) -> tuple[Tensor, np.ndarray]:
     """A lesion mask file as a {0, 1} tensor (1, *spatial) in RAS order, and its affine.
 
-    2D masks may be stored as (X, Y) or (X, Y, 1).
+    2D masks may be stored as (X, Y) or (X, Y, 1); values become lesion by MASK_RULE.
     """
     if not path.is_file():
         raise UsageError(f"mask '{path}' does not exist")
@@ -147,4 +168,4 @@ def read_mask(path: Path, spatial_dims: int) -> tuple[Tensor, np.ndarray]:
             f"mask '{path}' has shape {list(data.shape)}; this run is {spatial_dims}D "
             f"(expected {spatial_dims} axes)"
         )
-    return torch.from_numpy((data > 0.5).astype(np.float32)).unsqueeze(0), image.affine
+    return torch.from_numpy(threshold_mask(data, threshold)).unsqueeze(0), image.affine

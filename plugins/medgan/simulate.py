@@ -131,7 +131,8 @@ def simulate_to_files(
             raise UsageError("--image needs --mask (a mask drawn on that image)")
         image, mask, affine = load_pair(sim, image_path, mask_path)
     elif mask_path is not None:
-        mask, mask_affine = read_mask(mask_path, len(sim.shape))
+        threshold = sim.system.config.data.mask_threshold
+        mask, mask_affine = read_mask(mask_path, len(sim.shape), threshold)
         affine = mask_affine
     elif at is not None:
         mask = place_lesion(sim.shape, at, radius)

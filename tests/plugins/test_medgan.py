@@ -312,7 +312,9 @@ def test_folder_loader_pairs_resizes_and_tracks_the_affine(tmp_path: Path) -> No
     assert affines2[1][2, 3] - affines2[0][2, 3] == pytest.approx(3.0)
 
 
-def test_bad_files_stop_with_their_name_unless_skipped(tmp_path: Path) -> None:
+def test_bad_files_stop_with_their_name_unless_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _lesion_folder(tmp_path)
     bad = tmp_path / "images" / "case9.nii.gz"
     bad.write_bytes(b"not a nifti file")
@@ -322,11 +324,13 @@ def test_bad_files_stop_with_their_name_unless_skipped(tmp_path: Path) -> None:
         UsageError, match=r"cannot read medical image '.*case9\.nii\.gz'.*data\.skip_bad=true"
     ):
         load_folder("lesion", cfg, 3, 16)
-    with pytest.warns(UserWarning, match="case9"):
-        (images, _), _ = load_folder(
-            "lesion", MedData(source="folder", path=tmp_path, skip_bad=True), 3, 16
-        )
+    capsys.readouterr()
+    (images, _), _ = load_folder(
+        "lesion", MedData(source="folder", path=tmp_path, skip_bad=True), 3, 16
+    )
     assert len(images) == 3
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("medgan: warning: skipping: ") and "case9" in err[0]
     (tmp_path / "images" / "lonely.nii.gz").write_bytes(bad.read_bytes())
     with pytest.raises(UsageError, match=r"'.*lonely\.nii\.gz' has no partner named 'lonely'"):
         load_folder("lesion", cfg, 3, 16)
