@@ -22,7 +22,7 @@ from ganhub.config.schema import (
     Section,
     TrainerConfig,
 )
-from ganhub.errors import ConfigError
+from ganhub.errors import ConfigError, UsageError
 
 N_SPECIALS = 6  # <pad> <bos> <unk> <eos> <style0> <style1>
 
@@ -50,7 +50,9 @@ class TextData(Section):
     shorthand = "path"
 
     path: Path | None = Field(
-        None, description="task=generate: a text file, one sentence per line; unset: oracle LSTM"
+        None,
+        description="task=generate: a text file, one sentence per line, or its token shard "
+        "(.safetensors from ganhub data convert --to tokens); unset: oracle LSTM",
     )
     style_paths: tuple[Path, Path] | None = Field(
         None,
@@ -80,6 +82,34 @@ def default_tokenizer_vocab(task: str, vocab_size: int, has_files: bool) -> int:
     if task == "generate":
         return 2000 if has_files else vocab_size + N_SPECIALS
     return 2000 if has_files else 128
+
+
+# the manifest's `kind` of a token shard (`ganhub data convert FILE plugin=textgan --to tokens`)
+TOKEN_SHARD = "textgan-tokens"
+
+
+def token_shard_facts(path: Path) -> dict[str, Any]:
+    """What the manifest of the token shard `path` says it holds (its length, tokenizer model
+    and vocabulary, the tokenizer's JSON); a one-line UsageError when it is not one. Reads the
+    JSON manifest only (no torch), so `TextGANDomain.defaults_for` can use it."""
+    import json
+
+    meta = path.with_suffix(".json")
+    try:
+        manifest = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = None
+    source = manifest.get("source") if isinstance(manifest, dict) else None
+    if not isinstance(source, dict) or source.get("kind") != TOKEN_SHARD:
+        raise UsageError(
+            f"data.path={path}: not a textgan token shard (no {meta.name} manifest of kind "
+            f"{TOKEN_SHARD}); write one with ganhub data convert FILE plugin=textgan --to tokens"
+        )
+    fields = {"length": int, "tokenizer": str, "tokenizer_vocab": int, "tokenizer_json": str}
+    for key, kind in fields.items():
+        if not isinstance(source.get(key), kind):
+            raise UsageError(f"data.path={path}: its manifest {meta.name} has no valid '{key}'")
+    return source
 
 
 # keys of earlier releases (TextGANDomain.renamed_keys): refused with one line, never translated

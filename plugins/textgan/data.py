@@ -9,12 +9,9 @@ with words from a paired lexicon, so the true transfer of every sentence is know
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-
-from ganhub.errors import UsageError
 
 
 class OracleLSTM(nn.Module):
@@ -108,14 +105,3 @@ def style_corpus(n_per_style: int, seed: int) -> tuple[list[list[str]], list[lis
             sentences[style].append(template.format(**words[style]))
             transfers[style].append(template.format(**words[1 - style]))
     return sentences, transfers
-
-
-def read_lines(path: Path, key: str) -> list[str]:
-    """Non-empty lines of a text file; a UsageError naming `key` and the file otherwise."""
-    if not path.is_file():
-        raise UsageError(f"{key}={path}: no such file (one sentence per line)")
-    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    lines = [line for line in lines if line]
-    if len(lines) < 2:
-        raise UsageError(f"{key}={path}: needs at least 2 non-empty lines, found {len(lines)}")
-    return lines

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ganhub_textgan.config import (
@@ -11,12 +12,15 @@ from ganhub_textgan.config import (
     TextData,
     TextGANConfig,
     default_tokenizer_vocab,
+    token_shard_facts,
 )
 
 from ganhub.domain import Domain
+from ganhub.errors import UsageError
 
 if TYPE_CHECKING:
     from ganhub.config.schema import RunConfig
+    from ganhub.data.inspect import DataReport
     from ganhub.engine.system import BuildHints, GANSystem
 
 # steps per task and the pretraining share (MLE / reconstruction only) of the default run
@@ -61,6 +65,8 @@ class TextGANDomain(Domain):
           short run (trainer.steps=2) still reaches its adversarial phases.
         * data.tokenizer_vocab: the oracle's vocab_size + 6 specials, 128 for the embedded
           style corpus, 2000 for the user's files.
+        * data.path=SHARD (a token shard): its data.length, data.tokenizer and
+          data.tokenizer_vocab, read from its manifest (`check` refuses values that differ).
         """
         task = str(chosen.get("task", TextGANConfig.model_fields["task"].default))
         task = task if task in STEPS else "generate"  # a bad task is refused by validation
@@ -76,6 +82,13 @@ class TextGANDomain(Domain):
             out["data"] = {"tokenizer_vocab": default_tokenizer_vocab(task, vocab_size, files)}
         if task == "transfer":
             out["trainer"] = {"steps": STEPS[task]}
+        path = data.get("path", data.get("__shorthand__"))
+        if task == "generate" and isinstance(path, str | Path) and _is_shard(Path(path)):
+            try:
+                facts = token_shard_facts(Path(path))
+            except UsageError:
+                return out  # `check` says what is wrong with it
+            out["data"] = {k: facts[k] for k in ("length", "tokenizer", "tokenizer_vocab")}
         return out
 
     @property
@@ -84,16 +97,29 @@ class TextGANDomain(Domain):
         return TextGANConfig
 
     def check(self, config: RunConfig) -> list[str]:
-        """Data files exist."""
+        """Data files exist (a token shard matches the config); a model given by path is a
+        causal LM with enough positions and embeddings (`networks.model_dir_problems`)."""
         assert isinstance(config, TextGANConfig)
+        d = config.data
         problems = []
-        if config.data.path is not None and not config.data.path.is_file():
-            problems.append(f"data.path={config.data.path}: no such file")
-        for i, p in enumerate(config.data.style_paths or ()):
+        if d.path is not None and not d.path.is_file():
+            problems.append(f"data.path={d.path}: no such file")
+        elif d.path is not None and _is_shard(d.path):
+            problems += _shard_problems(d.path, config)
+        for i, p in enumerate(d.style_paths or ()):
             if not p.is_file():
                 problems.append(f"data.style_paths[{i}]={p}: no such file")
-        if config.model.path is not None and not (config.model.path / "config.json").is_file():
-            problems.append(f"model.path={config.model.path}: no config.json in that directory")
+        if config.model.path is not None:
+            if config.task == "transfer":
+                problems.append(
+                    f"model.path={config.model.path}: task=transfer builds its BART from "
+                    "model.n_layer, model.n_embd and model.n_head; model.path is for task=generate"
+                )
+            else:
+                from ganhub_textgan.networks import model_dir_problems
+
+                assert d.tokenizer_vocab is not None
+                problems += model_dir_problems(config.model.path, d.length, d.tokenizer_vocab)
         return problems
 
     def build(self, config: RunConfig, hints: BuildHints) -> GANSystem:
@@ -106,3 +132,77 @@ class TextGANDomain(Domain):
         from ganhub_textgan.system import TextGenSystem
 
         return TextGenSystem(config, hints)
+
+    def inspect_data(self, config: RunConfig) -> DataReport:
+        """The corpus a run reads, line by line (`ganhub_textgan.corpus`): a text file, the
+        two style files, a token shard, or the embedded oracle / template corpus."""
+        from ganhub_textgan import corpus
+        from ganhub_textgan.system import TextGenSystem
+        from ganhub_textgan.transfer import TransferSystem
+
+        from ganhub.engine.system import BuildHints
+
+        assert isinstance(config, TextGANConfig)
+        d = config.data
+        if config.task == "transfer":
+            if d.style_paths is not None:
+                return corpus.inspect_style_files(config)
+            return corpus.inspect_templates(TransferSystem(config, BuildHints()))
+        if d.path is None:
+            return corpus.inspect_oracle(TextGenSystem(config, BuildHints()))
+        if _is_shard(d.path):
+            return corpus.inspect_token_shard(config)
+        return corpus.inspect_text_file(config)
+
+    def convert_data(self, config: RunConfig, fmt: str, out: Path) -> list[Path]:
+        """`--to tokens`: a task=generate text file tokenised with the run's tokenizer into a
+        token shard that data.path reads back. Other formats are refused: a tensor shard of
+        token ids without their tokenizer could not be read back."""
+        from ganhub_textgan.corpus import read_lines, write_token_shard
+        from ganhub_textgan.system import TextGenSystem
+
+        from ganhub.engine.system import BuildHints
+
+        assert isinstance(config, TextGANConfig)
+        d = config.data
+        if fmt != "tokens":
+            raise UsageError(
+                f"--to {fmt}: textgan's data is text; --to tokens writes its token ids with "
+                "the tokenizer (a shard data.path reads back)"
+            )
+        if config.task != "generate" or d.path is None or _is_shard(d.path):
+            what = (
+                "task=transfer reads data.style_paths"
+                if config.task == "transfer"
+                else "the oracle corpus is generated, not read"
+                if d.path is None
+                else f"data.path={d.path} is a token shard already"
+            )
+            raise UsageError(
+                f"--to tokens converts a task=generate text file (DATA or data.path=FILE); {what}"
+            )
+        tokenizer = TextGenSystem(config, BuildHints()).tokenizer  # the run's, as a run makes it
+        lines = read_lines(d.path, "data.path")
+        return write_token_shard(out, d.path, lines, tokenizer, config)
+
+
+def _is_shard(path: Path) -> bool:
+    """Whether data.path names a shard: the suffix `ganhub.data.shards.is_shard` tests (that
+    module's package imports torch, and `defaults_for` runs for every textgan config)."""
+    return path.suffix == ".safetensors"
+
+
+def _shard_problems(path: Path, config: TextGANConfig) -> list[str]:
+    """A token shard's manifest against the config that reads it."""
+    try:
+        facts = token_shard_facts(path)
+    except UsageError as exc:
+        return [str(exc)]
+    d = config.data
+    given = {"length": d.length, "tokenizer": d.tokenizer, "tokenizer_vocab": d.tokenizer_vocab}
+    return [
+        f"data.{key}={value}: the token shard {path} was made with data.{key}={facts[key]} "
+        f"(leave data.{key} unset, or convert again with data.{key}={value})"
+        for key, value in given.items()
+        if value != facts[key]
+    ]

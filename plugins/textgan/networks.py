@@ -4,6 +4,7 @@ batched sampling with a KV cache, Gumbel soft tokens and batched Monte-Carlo rol
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ def build_lm(cfg: TextModel, vocab: int, length: int) -> nn.Module:
     from transformers import GPT2Config, GPT2LMHeadModel
 
     if cfg.path is not None:
-        return load_local_lm(cfg.path, vocab)
+        return load_local_lm(cfg.path, vocab, length)
     config = GPT2Config(
         vocab_size=vocab, n_positions=length + 1, n_embd=cfg.n_embd, n_layer=cfg.n_layer,
         n_head=cfg.n_head, n_inner=4 * cfg.n_embd, resid_pdrop=cfg.dropout,
@@ -33,16 +34,78 @@ def build_lm(cfg: TextModel, vocab: int, length: int) -> nn.Module:
     return GPT2LMHeadModel(config)
 
 
-def load_local_lm(path: Path, vocab: int) -> nn.Module:
-    """A causal LM from a local directory only (never downloads); its vocabulary must fit."""
+# config.json keys that bound a model's positions, in the order transformers' configs use them
+POSITION_KEYS = ("n_positions", "max_position_embeddings", "n_ctx", "max_seq_len", "seq_length")
+
+
+def model_dir_problems(path: Path, length: int, vocab: int) -> list[str]:
+    """What makes the model directory `path` unusable as task=generate's G, read from its
+    config.json alone (no weights, nothing downloaded): not a decoder-only causal LM (an
+    encoder such as BERT sees the tokens it predicts, an encoder-decoder needs a source), fewer
+    positions than `data.length`, fewer token embeddings than the tokenizer's `vocab`."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    key = f"model.path={path}"
+    file = Path(path) / "config.json"
+    if not file.is_file():
+        return [f"{key}: no config.json there (a save_pretrained directory)"]
+    try:
+        cfg = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return [f"{key}: config.json is not readable JSON ({str(exc).splitlines()[0]})"]
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("model_type"), str):
+        return [f"{key}: config.json names no model_type"]
+    kind = cfg["model_type"]
+    archs = [a for a in cfg.get("architectures") or [] if isinstance(a, str)]
+    what = f"{archs[0]} (model_type '{kind}')" if archs else f"model_type '{kind}'"
+    works = (
+        "task=generate trains a decoder-only causal LM as G: give a directory whose "
+        "architectures end in ForCausalLM or LMHeadModel (GPT-2, Llama, ...)"
+    )
+    if cfg.get("is_encoder_decoder"):
+        return [f"{key}: {what} is an encoder-decoder model; {works}"]
+    if kind not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        return [f"{key}: {what} has no causal-LM head in transformers; {works}"]
+    if kind in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not (
+        cfg.get("is_decoder") or cfg.get("causal")
+    ):
+        return [
+            f"{key}: {what} is an encoder-only model: its attention sees the whole sentence, "
+            f"so MLE training would see the tokens it predicts; {works}, or a {kind} saved "
+            "with is_decoder=true"
+        ]
+    problems = []
+    bound = next((k for k in POSITION_KEYS if isinstance(cfg.get(k), int)), None)
+    if bound is not None and cfg[bound] < length:
+        problems.append(
+            f"{key}: the model has {cfg[bound]} positions ({bound}), data.length={length} "
+            f"needs {length}; lower data.length or give a model with more positions"
+        )
+    have = cfg.get("vocab_size")
+    if isinstance(have, int) and have < vocab:
+        problems.append(
+            f"{key}: the model has {have} token embeddings (vocab_size), the tokenizer needs "
+            f"{vocab} (data.tokenizer_vocab)"
+        )
+    return problems
+
+
+def load_local_lm(path: Path, vocab: int, length: int) -> nn.Module:
+    """A causal LM from a local directory only (never downloads), checked first with
+    `model_dir_problems`; its vocabulary must fit."""
     from transformers import AutoModelForCausalLM
 
-    if not (Path(path) / "config.json").is_file():
-        raise UsageError(f"model.path={path}: no config.json there (a save_pretrained directory)")
+    problems = model_dir_problems(path, length, vocab)
+    if problems:
+        raise UsageError("; ".join(problems))
     try:
         lm = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
     except (OSError, ValueError) as exc:
-        raise UsageError(f"model.path={path}: cannot load a causal LM ({exc})") from exc
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"model.path={path}: cannot load a causal LM ({first})") from None
     have = lm.get_input_embeddings().num_embeddings
     if have < vocab:
         raise UsageError(

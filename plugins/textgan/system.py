@@ -16,7 +16,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from ganhub_textgan.config import TextGANConfig
-from ganhub_textgan.data import OracleLSTM, oracle_words, read_lines
+from ganhub_textgan.corpus import TokenShard, held_out, load_token_shard, read_lines
+from ganhub_textgan.data import OracleLSTM, oracle_words
 from ganhub_textgan.networks import (
     build_d,
     build_lm,
@@ -30,6 +31,7 @@ from torch import Tensor
 
 from ganhub.capabilities import Capabilities
 from ganhub.data import TensorBatches
+from ganhub.data.shards import is_shard
 from ganhub.engine.context import TrainContext
 from ganhub.engine.system import BuildHints, GANSystem, Phase, PhaseOutput
 from ganhub.errors import ConfigError
@@ -68,10 +70,14 @@ class TextSystemBase(GANSystem):
 
     @property
     def tokenizer(self) -> Any:
-        """The run's tokenizer: loaded from the checkpoint, else trained on the corpus."""
+        """The run's tokenizer: loaded from the checkpoint, else made for the corpus."""
         if self.store.tokenizer is None:
-            self.store.set(train_tokenizer(self.tokenizer_texts(), *self.tokenizer_spec()))
+            self.store.set(self.make_tokenizer())
         return self.store.tokenizer
+
+    def make_tokenizer(self) -> Any:
+        """A tokenizer trained on the corpus (`tokenizer_texts`, `tokenizer_spec`)."""
+        return train_tokenizer(self.tokenizer_texts(), *self.tokenizer_spec())
 
     @abstractmethod
     def tokenizer_texts(self) -> list[str]:
@@ -133,15 +139,32 @@ class TextGenSystem(TextSystemBase):
         return ids[: d.n_train], ids[d.n_train :]
 
     @cached_property
+    def shard(self) -> TokenShard | None:
+        """The token shard data.path names (ids and their tokenizer), else None."""
+        path = self.cfg.data.path
+        return load_token_shard(path) if is_shard(path) else None
+
+    @cached_property
     def texts(self) -> tuple[list[str], list[str]]:
-        """(train, test) sentences."""
+        """(train, test) sentences (a token shard's: its rows decoded)."""
         if self.oracle is not None:
             train, test = self.oracle_ids
             return oracle_words(train), oracle_words(test)
+        if self.shard is not None:  # held-out lines as written (the manifest keeps them)
+            train_ids, test_ids = self.token_ids
+            written = self.shard.facts.get("held_out_texts")
+            same = isinstance(written, list) and len(written) == len(test_ids)
+            return self.decode(train_ids), written if same else self.decode(test_ids)
         assert self.cfg.data.path is not None
         lines = read_lines(self.cfg.data.path, "data.path")
-        n_test = min(self.cfg.data.n_test, max(len(lines) // 10, 1))
+        n_test = held_out(len(lines), self.cfg.data.n_test)
         return lines[n_test:], lines[:n_test]
+
+    def make_tokenizer(self) -> Any:
+        """A token shard's own tokenizer, else one trained on the training sentences."""
+        if self.shard is not None:
+            return self.shard.tokenizer
+        return super().make_tokenizer()
 
     def tokenizer_texts(self) -> list[str]:
         """Training sentences."""
@@ -155,7 +178,12 @@ class TextGenSystem(TextSystemBase):
 
     @cached_property
     def token_ids(self) -> tuple[Tensor, Tensor]:
-        """(train, test) token ids (N, length) of the corpus."""
+        """(train, test) token ids (N, length) of the corpus (a token shard's as stored, split
+        as its text file would be)."""
+        if self.shard is not None:
+            ids = self.shard.ids
+            n_test = held_out(len(ids), self.cfg.data.n_test)
+            return ids[n_test:], ids[:n_test]
         eos = self.oracle is None  # oracle sentences are exactly `length` tokens, no <eos>
         train, test = self.texts
         return (

@@ -15,7 +15,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from ganhub_textgan.config import TextGANConfig
-from ganhub_textgan.data import read_lines, style_corpus
+from ganhub_textgan.corpus import held_out, read_lines
+from ganhub_textgan.data import style_corpus
 from ganhub_textgan.metrics import classify, paired_bleu, train_style_classifier
 from ganhub_textgan.networks import build_d, cached_forward
 from ganhub_textgan.system import TextSystemBase
@@ -70,7 +71,7 @@ class TransferSystem(TextSystemBase):
                 "truth": [t[d.n_train :] for t in truth],
             }
         lines = [read_lines(p, f"data.style_paths[{i}]") for i, p in enumerate(d.style_paths)]
-        n_test = [min(d.n_test, max(len(x) // 10, 1)) for x in lines]
+        n_test = [held_out(len(x), d.n_test) for x in lines]
         return {
             "train": [x[k:] for x, k in zip(lines, n_test, strict=True)],
             "test": [x[:k] for x, k in zip(lines, n_test, strict=True)],
