@@ -18,14 +18,19 @@ from ganhub_tune.study import (
 )
 
 from ganhub.config.resolve import resolve
-from ganhub.errors import ConfigError, TrainingError
+from ganhub.errors import ConfigError, GanhubError, TrainingError, one_line
 from ganhub.plugins import Hub, get_hub
 
 FINISHED = ("COMPLETE", "PRUNED")
 
 
 def run_study(study: Study, hub: Hub | None = None, echo: Callable[[str], None] = print) -> Any:
-    """Run trials until the study holds `trials` finished (complete or pruned) ones."""
+    """Run trials until the study holds `trials` finished (complete or pruned) ones.
+
+    Failed trials (a bad combination, a diverged run) do not count; after `trials` failures in
+    a row the study stops starting new ones, and a study that holds no finished trial then
+    raises the first failure (its class, so its exit code) instead of reporting nothing.
+    """
     import optuna
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
@@ -45,24 +50,56 @@ def run_study(study: Study, hub: Hub | None = None, echo: Callable[[str], None] 
     if remaining <= 0:
         return ostudy
     reporter = Reporter()
+    failures: list[tuple[int, GanhubError]] = []
+    streak = _FailureStreak(study.options.trials)
     hub.pm.register(reporter, name=f"ganhub_tune.reporter.{id(reporter)}")
     try:
         ostudy.optimize(
-            _objective(study, hub, reporter, echo),
+            _objective(study, hub, reporter, echo, failures),
             n_trials=None,
             timeout=study.options.timeout,
-            callbacks=[MaxTrialsCallback(study.options.trials, states=finished_states)],
+            callbacks=[MaxTrialsCallback(study.options.trials, states=finished_states), streak],
             catch=(ConfigError, TrainingError),
         )
     except _Fatal as fatal:
         raise fatal.args[0] from None
     finally:
         hub.pm.unregister(reporter)
+    finished = len(ostudy.get_trials(deepcopy=False, states=finished_states))
+    if failures and not finished:
+        number, first = failures[0]
+        raise type(first)(
+            f"all {len(failures)} trials failed; the first, trial {number}: {one_line(first, 400)}"
+        )
+    if streak.stopped:
+        echo(f"ganhub tune: stopped after {streak.limit} failed trials in a row")
     return ostudy
 
 
+class _FailureStreak:
+    """Optuna callback: stop the study after `limit` failed trials in a row (each failure
+    would otherwise be followed by another trial for ever, none of them counting)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.run = 0
+        self.stopped = False
+
+    def __call__(self, study: Any, trial: Any) -> None:
+        from optuna.trial import TrialState
+
+        self.run = self.run + 1 if trial.state == TrialState.FAIL else 0
+        if self.run >= self.limit:
+            self.stopped = True
+            study.stop()
+
+
 def _objective(
-    study: Study, hub: Hub, reporter: Reporter, echo: Callable[[str], None]
+    study: Study,
+    hub: Hub,
+    reporter: Reporter,
+    echo: Callable[[str], None],
+    failures: list[tuple[int, GanhubError]],
 ) -> Callable[[Any], Any]:
     import optuna
 
@@ -84,6 +121,7 @@ def _objective(
             summary = train(config, hub=hub)
         except (ConfigError, TrainingError) as exc:
             echo(f"trial {trial.number}: failed: {exc}  {_params_text(chosen)}")
+            failures.append((trial.number, exc))
             raise
         finally:
             pruned_at, rates = reporter.pruned_at, reporter.rates

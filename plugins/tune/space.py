@@ -43,6 +43,7 @@ class Param:
     step: float | None = None
     choices: tuple[Any, ...] = ()
     when: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    origin: str = field(default="search space", compare=False)  # the file or built-in space
 
     def grid_values(self) -> list[Any]:
         """The values the grid sampler walks (categoricals as Optuna stores them)."""
@@ -74,11 +75,15 @@ class Space:
     direction: list[str] = field(default_factory=list)
 
     def merged(self, other: Space) -> Space:
-        """`other` over this space: its params replace same-named ones, its base wins."""
-        keys = {p.key for p in other.params}
-        params = [p for p in self.params if p.key not in keys] + other.params
+        """`other` over this space: its params replace same-named ones in place, new ones
+        follow, and a param moves after the params its `when` names (a replaced `tricks`
+        stays before the built-in `trick.*` keys conditioned on it)."""
+        theirs = {p.key: p for p in other.params}
+        mine = {p.key for p in self.params}
+        params = [theirs.get(p.key, p) for p in self.params]
+        params += [p for p in other.params if p.key not in mine]
         return Space(
-            params=params,
+            params=_conditions_first(params),
             base={**self.base, **other.base},
             objective=other.objective or self.objective,
             direction=other.direction or self.direction,
@@ -95,6 +100,23 @@ class Space:
                         f"a param listed before it{did_you_mean(key, seen)}"
                     )
             seen.add(p.key)
+
+
+def _conditions_first(params: list[Param]) -> list[Param]:
+    """A stable order in which every param follows the params its `when` names (a cycle or a
+    missing name is left in place for `check_order` to report)."""
+    keys = {p.key for p in params}
+    done: set[str] = set()
+    out: list[Param] = []
+    pending = list(params)
+    while pending:
+        ready = next(
+            (p for p in pending if all(k in done or k not in keys for k in p.when)), pending[0]
+        )
+        pending.remove(ready)
+        out.append(ready)
+        done.add(ready.key)
+    return out
 
 
 def encode(value: Any) -> Any:
@@ -182,7 +204,7 @@ def parse_param(key: str, spec: Any, where: str = "search space") -> Param:
         encoded = [encode(c) for c in choices]
         if len(set(map(repr, encoded))) != len(encoded):
             raise ConfigError(f"{name}: choices repeat a value: {choices}")
-        return Param(key, kind, choices=tuple(choices), when=when)
+        return Param(key, kind, choices=tuple(choices), when=when, origin=where)
     if "choices" in spec:
         raise ConfigError(f"{name}: 'choices' is for type: categorical, not {kind}")
     low: Any = spec.get("low")
@@ -205,7 +227,7 @@ def parse_param(key: str, spec: Any, where: str = "search space") -> Param:
         if log:
             raise ConfigError(f"{name}: 'step' and log: true cannot be combined (Optuna)")
     return Param(key, kind, float(low) if kind == "float" else low,
-                 float(high) if kind == "float" else high, log, step, when=when)  # fmt: skip
+                 float(high) if kind == "float" else high, log, step, when=when, origin=where)  # fmt: skip
 
 
 def _parse_when(when: Any, name: str) -> dict[str, tuple[Any, ...]]:

@@ -13,19 +13,30 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ganhub_tune.defaults import TRIAL_BASE, default_space, direction_of
+from ganhub_tune.defaults import MAXIMIZE, MINIMIZE, TRIAL_BASE, default_space, direction_of
 from ganhub_tune.space import Param, Space, decode, encode, load_space
 
 from ganhub.config.overrides import deep_merge, merge_sources, parse_override, set_dotted
 from ganhub.config.resolve import config_class, describe_keys, resolve
 from ganhub.config.schema import RunConfig
-from ganhub.errors import ConfigError, did_you_mean
+from ganhub.errors import ConfigError, did_you_mean, one_line
 from ganhub.hookspecs import hookimpl
 from ganhub.plugins import Hub, get_hub
 
 SAMPLERS = ("tpe", "random", "grid", "cmaes")
 PRUNERS = ("median", "hyperband", "none")
 SPACES = ("hparams", "arch")
+
+# config keys whose values name registered things: one name, or a list of names
+REGISTRY_KEYS: dict[str, tuple[str, str]] = {
+    "plugin": ("domains", "domain"),
+    "loss": ("losses", "loss"),
+    "tricks": ("tricks", "trick"),
+    "eval.metrics": ("metrics", "metric"),
+    "loggers": ("loggers", "logger"),
+}
+# objectives every run can report (measured by the loop), besides its metrics' keys
+TIMING = ("step_time", "steps_per_s")
 
 
 @dataclass
@@ -80,7 +91,7 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
     space = default_space(options.plugin, options.space, arch)
     if options.search is not None:
         space = space.merged(load_space(options.search))
-    space.params = _without_fixed(space.params, options.overrides)
+    space.params = _reachable(_without_fixed(space.params, options.overrides))
     space.check_order(f"search space of {options.plugin}")
     if not space.params:
         raise ConfigError(f"the search space of {options.plugin} has no params; give search=FILE")
@@ -93,7 +104,7 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
         guessed = [direction_of(o) for o in objectives]
         unknown = [o for o, d in zip(objectives, guessed, strict=True) if d is None]
         if unknown:
-            raise ConfigError(f"objective={unknown[0]}: direction unknown; add direction=maximize or direction=minimize")  # fmt: skip
+            raise ConfigError(_unknown_objective(unknown[0], hub))
         directions = [str(d) for d in guessed]
     if len(directions) != len(objectives):
         raise ConfigError(f"direction={directions} must give one direction per objective {objectives}")  # fmt: skip
@@ -110,6 +121,7 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
     base_raw["plugin"] = options.plugin
     base_config = resolve(base_raw, hub=hub)
     _check_keys(space.params, base_config, hub)
+    _check_choices(space.params, base_config, hub)
     name = options.study or f"{options.plugin}-{options.space}"
     directory = options.out_dir / name
     directory.mkdir(parents=True, exist_ok=True)
@@ -131,6 +143,36 @@ def _without_fixed(params: list[Param], overrides: list[str]) -> list[Param]:
     return kept
 
 
+def _reachable(params: list[Param]) -> list[Param]:
+    """Conditions written against another space's choices: a built-in param conditioned on
+    `tricks` that a search file replaced keeps only the values that are still choices, and
+    leaves the space when none is (it could never be sampled). Within one space a `when`
+    value that is no choice is a mistake `_check_choices` reports."""
+    removed: set[str] = set()
+    while True:
+        by_key = {p.key: p for p in params}
+        kept = []
+        for p in params:
+            when: dict[str, tuple[Any, ...]] = {}
+            for key, allowed in p.when.items():
+                other = by_key.get(key)
+                if other is not None and other.type == "categorical" and other.origin != p.origin:
+                    valid = {encode(c) for c in other.choices}
+                    allowed = tuple(v for v in allowed if encode(v) in valid)
+                    if not allowed:
+                        removed.add(p.key)
+                        break
+                elif other is None and key in removed:  # conditioned on a param that left
+                    removed.add(p.key)
+                    break
+                when[key] = allowed
+            else:
+                kept.append(replace(p, when=when))
+        if len(kept) == len(params):  # nothing left the space in this pass
+            return kept
+        params = kept
+
+
 def _check_keys(params: list[Param], config: RunConfig, hub: Hub) -> None:
     keys = {row[0] for row in describe_keys(config_class(type(config), hub))}
     sections = {k.rsplit(".", i)[0] for k in keys for i in range(1, k.count(".") + 1)}
@@ -138,6 +180,113 @@ def _check_keys(params: list[Param], config: RunConfig, hub: Hub) -> None:
         if p.key not in keys and p.key not in sections:
             raise ConfigError(f"search param '{p.key}' is not a config key of {config.plugin}"
                               f"{did_you_mean(p.key, keys)}; see ganhub run plugin={config.plugin} --help")  # fmt: skip
+
+
+def _check_choices(params: list[Param], config: RunConfig, hub: Hub) -> None:
+    """Every value a trial could set is valid before the first trial runs: categorical choices
+    that name a loss, trick, metric, logger or domain are registered ones, every other choice
+    fits its key's type and bounds, and each `when` value is a choice of the param it names."""
+    from pydantic import TypeAdapter, ValidationError
+
+    model = config_class(type(config), hub)
+    by_key = {p.key: p for p in params}
+    for p in params:
+        where = f"{p.origin}: param '{p.key}'"
+        for key, allowed in p.when.items():
+            other = by_key.get(key)
+            if other is None or other.type != "categorical":
+                continue
+            valid = [encode(c) for c in other.choices]
+            for value in allowed:
+                if encode(value) not in valid:
+                    raise ConfigError(
+                        f"{where}: when: {{{key}: {_show(value)}}} never holds: "
+                        f"{_show(value)} is not a choice of '{key}' "
+                        f"({', '.join(map(_show, other.choices))})"
+                    )
+        if p.type != "categorical":
+            continue
+        annotation = _annotation(model, p.key)
+        adapter = TypeAdapter(annotation) if annotation is not None else None
+        for choice in p.choices:
+            if p.key in REGISTRY_KEYS:
+                kind, singular = REGISTRY_KEYS[p.key]
+                registry = getattr(hub, kind)
+                names = [choice] if isinstance(choice, str) else choice
+                if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                    continue  # the type check below says what is wrong with it
+                for name in names:
+                    if name not in registry:
+                        listing = ", ".join(sorted(registry.names()))
+                        raise ConfigError(
+                            f"{where}: choice {_show(choice)} names {singular} "
+                            f"'{one_line(name, 60)}', which is not registered"
+                            f"{did_you_mean(name, registry.names())}; registered: {listing}"
+                        )
+            if adapter is None:
+                continue
+            try:
+                adapter.validate_python(choice)
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                at = ".".join(map(str, error["loc"]))
+                first = f"{error['msg']}{f' (item {at})' if at else ''}"
+                raise ConfigError(
+                    f"{where}: choice {_show(choice)} is not valid: {first}"
+                ) from None
+
+
+def _annotation(model: type, key: str) -> Any:
+    """The type (with its bounds) of a dotted config key, None when it is not one field."""
+    from typing import Annotated
+
+    from pydantic import BaseModel
+
+    node: Any = model
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        fields = node.model_fields if isinstance(node, type) and issubclass(node, BaseModel) else {}
+        info = fields.get(part)
+        if info is None:
+            return None
+        if i == len(parts) - 1:
+            return Annotated[info.annotation, info]
+        node = _model_in(info.annotation)
+    return None
+
+
+def _model_in(annotation: Any) -> Any:
+    import typing
+
+    from pydantic import BaseModel
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _show(value: Any) -> str:
+    return one_line(encode(value) if not isinstance(value, str) else f"'{value}'", 80)
+
+
+def _unknown_objective(name: str, hub: Hub) -> str:
+    """objective=NAME whose direction is not known: a typo of a known one, a metric's name
+    rather than a value it reports, or a metric of another package (then say which way)."""
+    known = sorted(MAXIMIZE | MINIMIZE | set(TIMING))
+    hint = did_you_mean(name, known)
+    if name in hub.metrics:
+        hint = (
+            f" ('{name}' is a metric's name: an objective is a value a metric reports, "
+            "as ganhub run prints them)"
+        )
+    return (
+        f"objective={one_line(name, 60)}: direction unknown{hint}; add direction=maximize or "
+        "direction=minimize if the run reports it"
+    )
 
 
 def suggest(trial: Any, param: Param) -> Any:

@@ -364,3 +364,108 @@ def test_keys_set_on_the_command_line_are_fixed_not_searched() -> None:
     assert [(p.key, p.when) for p in kept] == [("trick.r1.gamma", {}), ("optim.G.lr", {})]
     kept = _without_fixed(space.params, ["tricks=[]", "optim.G.lr=0.001"])
     assert kept == []
+
+
+# -- names checked against the registries before the first trial ------------------------------
+
+# TINY without the keys the searches below vary (a key set on the command line is not searched)
+FIXED = [item for item in TINY if not item.startswith(("loss=", "tricks="))]
+
+
+def _spec_file(tmp_path: Path, params: dict[str, Any]) -> Path:
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump({"params": params}, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"loss": {"type": "categorical", "choices": ["hinge", "nosuchloss"]}},
+         "param 'loss': choice 'nosuchloss' names loss 'nosuchloss', which is not registered; registered: hinge,"),
+        ({"loss": ["hinge", "hnige"]}, "names loss 'hnige', which is not registered (did you mean 'hinge'?)"),
+        ({"tricks": [[], ["r1", "emma"]]},
+         "param 'tricks': choice [r1, emma] names trick 'emma', which is not registered (did you mean 'ema'?); registered: ada,"),
+        ({"eval.metrics": [["mode_coverage_2d"], ["fdi"]]},
+         "param 'eval.metrics': choice [fdi] names metric 'fdi', which is not registered (did you mean 'fid'?)"),
+        ({"loggers": [["jsonl"], ["wandb"]]}, "names logger 'wandb', which is not registered; registered: jsonl, tensorboard"),
+        ({"tricks": ["ema"]}, "param 'tricks': choice 'ema' is not valid: Input should be a valid list"),
+        ({"model.g_norm": ["batch", "bacth"]}, "param 'model.g_norm': choice 'bacth' is not valid: Input should be"),
+        ({"trainer.grad_accum": [0, 1]}, "param 'trainer.grad_accum': choice 0 is not valid: Input should be greater than or equal to 1"),
+        ({"tricks": [[], ["r1"]], "trick.r1.gamma": {"type": "float", "low": 0.1, "high": 10, "when": {"tricks": [["r1x"]]}}},
+         "param 'trick.r1.gamma': when: {tricks: [r1x]} never holds: [r1x] is not a choice of 'tricks' ([], [r1])"),
+    ],
+)  # fmt: skip
+def test_a_choice_that_names_nothing_registered_stops_the_study_before_a_trial(
+    tmp_path: Path, cli: Any, params: dict[str, Any], message: str
+) -> None:
+    spec = _spec_file(tmp_path, params)
+    opts = parse_options(["plugin=toy2d", f"search={spec}", f"out={tmp_path}", *FIXED])
+    with pytest.raises(ConfigError) as err:
+        prepare(opts)
+    assert str(err.value).startswith(f"{spec}: ") and message in str(err.value), str(err.value)
+    code, out, err_text = cli("tune", "plugin=toy2d", f"search={spec}", f"out={tmp_path / 's'}",
+                              "objective=reverse_kl", *FIXED)  # fmt: skip
+    assert code == 2 and message in err_text and len(err_text.strip().splitlines()) == 1
+    assert "trial 0" not in out and not (tmp_path / "s").exists()  # no trial ran
+
+
+@pytest.mark.parametrize("plugin", get_hub().domains.names())
+def test_every_built_in_space_names_only_registered_things(tmp_path: Path, plugin: str) -> None:
+    spaces = ["hparams"] + (["arch"] if get_hub().domains.get(plugin).arch_space else [])
+    for space in spaces:
+        opts = parse_options([f"plugin={plugin}", f"space={space}", f"out={tmp_path}",
+                              "objective=step_time"])  # fmt: skip
+        assert prepare(opts).space.params
+
+
+def test_a_replaced_parent_keeps_its_place_and_drops_unreachable_children(tmp_path: Path) -> None:
+    # toy2d's built-in space conditions trick.lr_schedule.start on its `tricks` choices
+    keys = lambda study: [(p.key, p.when) for p in study.space.params]  # noqa: E731
+    base = ["plugin=toy2d", f"out={tmp_path}", "objective=modes"]
+    mine = _spec_file(tmp_path, {"tricks": [[], ["lr_schedule"], ["ema"]]})
+    found = keys(prepare(parse_options([*base, f"search={mine}"])))
+    assert found.index(("tricks", {})) < found.index(
+        ("trick.lr_schedule.start", {"tricks": (["lr_schedule"],)})
+    )  # still sampled, for the one remaining choice with lr_schedule
+    none = _spec_file(tmp_path, {"tricks": [[], ["ema"]]})
+    found = keys(prepare(parse_options([*base, f"search={none}"])))
+    assert ("tricks", {}) in found and all(k != "trick.lr_schedule.start" for k, _ in found)
+
+
+def test_objective_names_get_a_did_you_mean_before_the_first_trial(tmp_path: Path) -> None:
+    for name, hint in [("mdoes", "(did you mean 'modes'?)"),
+                       ("mode_coverage_2d", "('mode_coverage_2d' is a metric's name")]:  # fmt: skip
+        with pytest.raises(ConfigError) as err:
+            prepare(parse_options(["plugin=toy2d", f"out={tmp_path}", f"objective={name}"]))
+        assert f"objective={name}: direction unknown {hint}" in str(err.value)
+
+
+# -- a study whose trials all fail ------------------------------------------------------------
+
+
+def test_a_study_in_which_every_trial_fails_exits_non_zero(tmp_path: Path, cli: Any) -> None:
+    # every name is registered, but label_smoothing suits neither loss: each trial is refused
+    spec = _spec_file(tmp_path, {"loss": ["hinge", "wasserstein"], "tricks": [["label_smoothing"]]})
+    code, out, err = cli("tune", "plugin=toy2d", "trials=3", f"search={spec}",
+                         f"out={tmp_path / 's'}", "objective=reverse_kl", *FIXED)  # fmt: skip
+    assert code == 2, out + err
+    assert err.strip().startswith("ganhub: error: all 3 trials failed; the first, trial 0: trick ")
+    assert "does not suit loss" in err and len(err.strip().splitlines()) == 1
+    assert [line.split(":")[0] for line in out.splitlines() if line.startswith("trial ")] == [
+        "trial 0", "trial 1", "trial 2"
+    ]  # it stops after `trials` failures instead of trying for ever  # fmt: skip
+
+
+def test_a_study_with_some_failed_trials_still_reports(tmp_path: Path, cli: Any) -> None:
+    spec = _spec_file(
+        tmp_path, {"loss": ["hinge", "nonsaturating"], "tricks": [["label_smoothing"]]}
+    )
+    fixed = ["optim.G.lr=0.001", "optim.D.lr=0.001", "trainer.batch_size=64",
+             "model.g_hidden=32", "model.d_hidden=32", "optim.G.betas=[0.5,0.999]"]  # fmt: skip
+    code, out, err = cli("tune", "plugin=toy2d", "trials=2", "sampler=grid", f"search={spec}",
+                         f"out={tmp_path / 's'}", "objective=reverse_kl", *FIXED, *fixed)  # fmt: skip
+    assert code == 0, err
+    assert "failed: trick 'label_smoothing' does not suit loss 'hinge'" in out
+    facts = json.loads((tmp_path / "s/toy2d-hparams/summary.json").read_text())
+    assert facts["complete"] == 1 and facts["failed"] == 1
