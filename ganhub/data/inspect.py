@@ -136,6 +136,7 @@ def inspect_image_files(
 
     thumbs: dict[str, np.ndarray] = {}
     sizes: Counter[str] = Counter()
+    resized: Counter[str] = Counter()
     for name, opener in files:
         report.items.append(name)
         try:
@@ -152,16 +153,16 @@ def inspect_image_files(
         if square and facts.width != facts.height:
             report.add(name, f"not square ({facts.width}x{facts.height})", DROP, "error")
         elif size is not None and (facts.width, facts.height) != (size, size):
-            if resize:
-                report.add(
-                    name, f"{facts.width}x{facts.height}, resized to {size}", CONVERT, "note"
-                )
+            if resize:  # routine: counted in the summary, not one row per file
+                resized[f"{facts.width}x{facts.height} -> {size}x{size}"] += 1
             else:
                 report.add(name, f"{facts.width}x{facts.height}, not {size}x{size}", DROP, "error")
         if float(pixels.max() - pixels.min()) < 1e-6:
             report.add(name, "constant image (one value everywhere)", KEEP, "warning")
         thumbs[name] = thumbnail(pixels)
     report.summary["sizes"] = dict(sizes.most_common(5))
+    if resized:
+        report.summary["resized on load"] = dict(resized.most_common(5))
     find_duplicates(report, thumbs)
 
 

@@ -120,8 +120,11 @@ def test_data_check_finds_each_problem_in_a_folder_or_zip(workdir: Path, cli, ki
     assert errors == {prefix + n for n in ("broken.png", "cut.png", "wide.png", "big.png")}
     # data.resize=true: the wrong size becomes a conversion; non-square stays an error
     code, out, _ = cli("data", "check", str(data), "plugin=stylegan", "model.image_size=16", "data.resize=true", "--json")  # fmt: skip
-    findings = {(f["item"], f["severity"]) for f in json.loads(out)["findings"]}
-    assert (prefix + "big.png", "note") in findings and (prefix + "wide.png", "error") in findings
+    resized = json.loads(out)
+    findings = {(f["item"], f["severity"]) for f in resized["findings"]}
+    assert prefix + "big.png" not in {item for item, _ in findings}  # counted, not a finding
+    assert resized["summary"]["resized on load"] == {"32x32 -> 16x16": 1}
+    assert (prefix + "wide.png", "error") in findings
 
 
 def test_clean_keeps_what_trains(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
