@@ -23,6 +23,7 @@ from ganhub.data.inspect import DataReport, class_balance, inspect_image_files, 
 from ganhub.data.shards import load_shard, write_shard
 from ganhub.engine.loop import fit
 from ganhub.errors import UsageError
+from ganhub.plugins import get_hub
 from ganhub.wiring import make_run
 
 from .conftest import TINY_DCGAN
@@ -136,8 +137,10 @@ def test_samples_with_nan_and_unbalanced_classes_are_found() -> None:
 # -- the commands ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("plugin", ["toy2d", "dcgan"])
-def test_the_embedded_data_is_clean(cli, plugin: str) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.slow
+@pytest.mark.parametrize("plugin", get_hub().domains.names())
+def test_every_domains_embedded_data_is_clean(cli, plugin: str) -> None:  # type: ignore[no-untyped-def]
+    """Generated from the registry: `ganhub data check plugin=X` on each default data set."""
     code, out, err = cli("data", "check", f"plugin={plugin}")
     assert code == 0, out + err
     assert ", clean (0 errors, 0 warnings" in out
