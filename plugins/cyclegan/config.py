@@ -332,7 +332,7 @@ def steps_per_epoch(chosen: Mapping[str, Any]) -> float | None:
     if path is None:
         n_test = data.get("n_test", N_TEST)
         return (DIGITS - n_test) / batch if _number(n_test) else None
-    from ganhub_cyclegan.data import folder_layout
+    from ganhub_cyclegan.folder import folder_layout
 
     task = chosen.get("task", "unpaired")
     n = max(len(files) for files in folder_layout(Path(str(path)), str(task)).values())
@@ -343,7 +343,7 @@ def check(config: CycleGANConfig) -> list[str]:
     """Problems only the whole config shows (the folder layout, the load size against the crop)."""
     problems = []
     if config.data.path is not None:
-        from ganhub_cyclegan.data import folder_layout
+        from ganhub_cyclegan.folder import folder_layout
 
         folder_layout(config.data.path, config.task)  # raises a ConfigError naming the folder
         if config.input_size() < config.model.image_size:

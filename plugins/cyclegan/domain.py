@@ -76,7 +76,7 @@ class CycleGANDomain(Domain):
         """Folders (data.path): every file a run reads, by cyclegan's rules (readable, depth,
         sizes against the crop, odd-width or identical-halves pairs, duplicates per side, the
         A:B balance). The embedded digits: both renderings of every digit at the training size."""
-        from ganhub_cyclegan.data import inspect_embedded, inspect_folders
+        from ganhub_cyclegan.checks import inspect_embedded, inspect_folders
 
         assert isinstance(config, CycleGANConfig)
         if config.data.path is None:

@@ -17,7 +17,7 @@ from typing import cast
 
 import torch
 from ganhub_cyclegan.config import CycleGANConfig
-from ganhub_cyclegan.data import read_image, resize
+from ganhub_cyclegan.folder import read_image, resize
 from ganhub_cyclegan.interfaces import DIRECTIONS, TRANSLATE, Translating
 from torch import Tensor
 

@@ -106,7 +106,7 @@ class MedGANDomain(Domain):
         """Folder data: every NIfTI file / DICOM series with the loader's rules (pairing, mask
         threshold, NaN/Inf, constant volumes, grids of partners, orientation, duplicates); the
         embedded phantoms: the training samples (and masks for lesion)."""
-        from ganhub_medgan.data import inspect_data
+        from ganhub_medgan.checks import inspect_data
 
         assert isinstance(config, MedGANConfig)
         return inspect_data(config)

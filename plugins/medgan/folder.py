@@ -1,11 +1,8 @@
 """Real data: a folder of NIfTI files or DICOM series, read with MONAI transforms once, in memory.
 
-Each file goes through LoadImage -> EnsureChannelFirst -> Orientation -> (Spacing) -> intensity
-percentiles to [-1, 1] -> resize or centre crop/pad to the model size. Masks are thresholded
-first (`outputs.MASK_RULE`: lesion where mask >= data.mask_threshold, after dividing a mask by
-its largest value when that exceeds 1, so 0/1, 0/255 and soft masks all work), then resampled
-with nearest neighbours. In 2D, 3D volumes contribute their central axial slices. Files are
-decoded by DataLoader workers (`trainer.num_workers`), then served from memory.
+Each file is read and preprocessed by `volume.py` (reorientation, resampling, intensity
+scaling, mask thresholding, slicing, resizing). Files are decoded by DataLoader workers
+(`trainer.num_workers`), then served from memory.
 
 Pairs (lesion: images/ + masks/, translate: source/ + target/) are matched by file name
 without the suffix (`case01.nii.gz` <-> `case01.nii`); a DICOM series is a folder of files,
@@ -27,16 +24,22 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import torch
 from ganhub_medgan.config import MedData
-from ganhub_medgan.outputs import NIFTI_SUFFIXES, mask_scale
+from ganhub_medgan.outputs import NIFTI_SUFFIXES
+from ganhub_medgan.volume import (
+    MaskFacts,
+    Volume,
+    first_line,
+    load_converted,
+    load_file,
+    pair_problems,
+)
 from torch import Tensor
 
 from ganhub.errors import ConfigError, UsageError
@@ -44,31 +47,8 @@ from ganhub.errors import ConfigError, UsageError
 MANIFEST = "ganhub_medgan.json"  # written by `ganhub data convert --to nifti`
 FORMAT = "ganhub-medgan-nifti/1"
 
-
-@dataclass(frozen=True)
-class MaskFacts:
-    """What a mask file held and what the loader made of it (voxel counts)."""
-
-    nonzero: int  # voxels != 0 on disk
-    lesion: int  # voxels that are lesion on disk by MASK_RULE
-    loaded: int  # lesion voxels in what the loader gives (after slicing and resizing)
-    low: float  # the value range on disk
-    high: float
-    scale: float  # what the values were divided by before thresholding (1 or their max)
-    binary: bool  # whether every value on disk was 0 or 1
-
-
-@dataclass
-class Volume:
-    """One loaded item: (1, *spatial) tensors (several for 2D slices) and their affines."""
-
-    image: Tensor  # (K, 1, *spatial): K = slices_per_volume in 2D from 3D, else 1
-    affine: np.ndarray  # (K, 4, 4)
-    shape: tuple[int, ...]  # spatial shape after reorientation (partners must match)
-    grid: np.ndarray  # (4, 4) voxel -> RAS after reorientation (partners should match)
-    done: tuple[str, ...] = ()  # what the loader did to it, in words (`data check` notes)
-    warnings: tuple[str, ...] = ()  # what the loader warns about (without the file's name)
-    mask: MaskFacts | None = None  # masks only
+# what each of the task's subfolders (`subdirs`, in that order) holds: `data check` and `convert`
+ROLES = {"lesion": ("image", "mask"), "translate": ("source", "target"), "generate": ("image",)}
 
 
 def warn(line: str) -> None:
@@ -179,216 +159,6 @@ def pair_items(task: str, cfg: MedData) -> list[tuple[str, tuple[Path, ...]]]:
     return pairs
 
 
-# -- one file -----------------------------------------------------------------------------------
-
-
-def read_file(path: Path, spatial_dims: int) -> Any:
-    """The file as stored (a MONAI MetaTensor with its affine); 2D images may be (X, Y, 1)."""
-    from monai.transforms import LoadImage
-
-    try:
-        x = LoadImage(image_only=True)(str(path))
-    except Exception as exc:  # each reader raises its own types; all mean "unreadable"
-        raise UsageError(f"cannot read medical image '{path}': {_first_line(exc)}") from None
-    if x.ndim == 3 and x.shape[-1] == 1 and spatial_dims == 2:  # 2D image stored as (X, Y, 1)
-        x = x[..., 0]
-    if x.ndim not in (2, 3) or (spatial_dims == 3 and x.ndim != 3):
-        need = "3D volumes" if spatial_dims == 3 else "2D images or 3D volumes"
-        raise UsageError(
-            f"'{path}' has shape {list(x.shape)}: spatial_dims={spatial_dims} needs {need}"
-        )
-    return x
-
-
-def nonfinite(values: np.ndarray) -> int:
-    """How many voxels are NaN or +-Inf."""
-    return int(values.size - np.count_nonzero(np.isfinite(values)))
-
-
-def refuse_nonfinite(values: np.ndarray, path: Path) -> None:
-    """NaN/Inf voxels would turn the whole scaled volume into NaN: such a file is unusable."""
-    bad = nonfinite(values)
-    if bad:
-        raise UsageError(f"'{path}' has {bad:,} NaN/Inf voxels; its intensities cannot be scaled")
-
-
-def axcodes(affine: np.ndarray, ndim: int) -> str:
-    """The orientation codes of an affine ('RAS', 'LPS'...), the first `ndim` of them."""
-    import nibabel as nib
-
-    return "".join(str(c) for c in nib.aff2axcodes(_affine4(np.asarray(affine))))[:ndim]
-
-
-def spacing(affine: np.ndarray, ndim: int) -> np.ndarray:
-    """Voxel sizes (mm) of the first `ndim` axes."""
-    return np.linalg.norm(_affine4(np.asarray(affine, dtype=np.float64))[:3, :ndim], axis=0)
-
-
-def load_file(path: Path, cfg: MedData, spatial_dims: int, size: int, mask: bool) -> Volume:
-    """Read and preprocess one NIfTI file or DICOM series; errors name the file."""
-    x = read_file(path, spatial_dims)
-    refuse_nonfinite(np.asarray(x), path)
-    try:
-        return prepare(x, cfg, spatial_dims, size, mask)
-    except UsageError:
-        raise
-    except Exception as exc:
-        raise UsageError(f"cannot read medical image '{path}': {_first_line(exc)}") from None
-
-
-def prepare(x: Any, cfg: MedData, spatial_dims: int, size: int, mask: bool) -> Volume:
-    """A file as read (`read_file`, finite) -> what the loader gives, with what it did."""
-    from monai import transforms as T
-
-    values = np.asarray(x, dtype=np.float32)
-    low = float(values.min()) if values.size else 0.0
-    high = float(values.max()) if values.size else 0.0
-    done: list[str] = []
-    notes: list[str] = []
-    codes = axcodes(np.asarray(x.affine), x.ndim)
-    if codes != cfg.orientation[: x.ndim]:
-        done.append(f"{codes} reoriented to {cfg.orientation[: x.ndim]}")
-    lesion = 0
-    if mask:  # threshold first: nearest-neighbour resampling keeps {0, 1}
-        scale = mask_scale(values)
-        lesion = int(np.count_nonzero(values / scale >= cfg.mask_threshold))
-        x = (x / scale >= cfg.mask_threshold).to(torch.float32)
-    elif high == low:
-        notes.append(f"constant volume (every voxel {low:g}): it becomes all -1")
-    x = T.EnsureChannelFirst(channel_dim="no_channel")(x)
-    with warnings.catch_warnings():  # MONAI's note on 2D tensors with one channel
-        warnings.simplefilter("ignore", UserWarning)
-        x = T.Orientation(axcodes=cfg.orientation, labels=None)(x)
-    grid = _affine4(np.asarray(x.affine, dtype=np.float64))
-    shape = tuple(int(s) for s in x.shape[1:])
-    if cfg.pixdim:
-        before = spacing(grid, len(shape))
-        x = T.Spacing(pixdim=cfg.pixdim, mode="nearest" if mask else "bilinear")(x)
-        after = spacing(np.asarray(x.affine), len(shape))
-        if not np.allclose(before, after, rtol=1e-4):
-            done.append(f"resampled from {_mm(before)} to {_mm(after)} mm")
-    if not mask:
-        low_p, high_p = cfg.percentiles
-        with warnings.catch_warnings():  # a constant volume: said above, in words
-            warnings.filterwarnings("ignore", message="Divide by zero")
-            x = T.ScaleIntensityRangePercentiles(low_p, high_p, -1.0, 1.0, clip=True)(x)
-    affine = _affine4(np.asarray(x.affine, dtype=np.float64))
-    data = torch.as_tensor(np.asarray(x), dtype=torch.float32)
-    verb = "resized" if cfg.fit == "resize" else "cropped/padded"
-    if spatial_dims == 2 and data.ndim == 4:  # the central axial slices of a volume
-        depth, k = data.shape[-1], cfg.slices_per_volume
-        first = max(0, depth // 2 - k // 2)
-        slices = [data[..., z] for z in range(first, min(depth, first + k))]
-        done.append(f"central {len(slices)} of {depth} axial slices")
-        affines = []
-        for z in range(first, first + len(slices)):
-            a = affine.copy()
-            a[:3, 3] = affine[:3, :3] @ np.array([0.0, 0.0, z]) + affine[:3, 3]
-            affines.append(a)
-        grid2d = tuple(int(s) for s in slices[0].shape[1:])
-        if grid2d != (size, size):
-            done.append(f"{_dims(grid2d)} {verb} to {size}x{size}")
-        in_slices = int(sum(float(s.sum()) for s in slices)) if mask else 0
-        out = _binarise(torch.stack([_fit(s, size, 2, cfg.fit, mask) for s in slices]), mask)
-        fitted_affines = _refit_affines(np.stack(affines), grid2d, size, cfg.fit)
-    else:
-        in_slices = lesion
-        fitted_grid = tuple(int(s) for s in data.shape[1:])
-        if fitted_grid != (size,) * spatial_dims:
-            done.append(f"{_dims(fitted_grid)} {verb} to {_dims((size,) * spatial_dims)}")
-        out = _binarise(_fit(data, size, spatial_dims, cfg.fit, mask).unsqueeze(0), mask)
-        fitted_affines = _refit_affines(affine[None], fitted_grid, size, cfg.fit)
-    facts = None
-    if mask:
-        binary = bool(np.all((values == 0) | (values == 1)))
-        nonzero, loaded = int(np.count_nonzero(values)), int(out.sum())
-        facts = MaskFacts(nonzero, lesion, loaded, low, high, mask_scale(values), binary)
-        notes += mask_warnings(facts, cfg.mask_threshold, in_slices, size)
-    return Volume(out, fitted_affines, shape, grid, tuple(done), tuple(notes), facts)
-
-
-def mask_warnings(facts: MaskFacts, threshold: float, in_slices: int, size: int) -> list[str]:
-    """The loader's warnings about a mask that gives no lesion although it held something."""
-    if facts.nonzero and not facts.lesion:
-        return [
-            f"mask values up to {facts.high:g}, none >= data.mask_threshold={threshold:g}: "
-            "it becomes an empty mask"
-        ]
-    if facts.lesion and not facts.loaded:
-        where = (
-            "lie outside the central axial slice(s) the loader takes"
-            if not in_slices
-            else f"vanish when resized to {size}"
-        )
-        return [f"its {facts.lesion:,} lesion voxels {where}: it becomes an empty mask"]
-    return []
-
-
-def load_converted(path: Path, spatial_dims: int, size: int, mask: bool) -> Volume:
-    """A file `ganhub data convert --to nifti` wrote: read as it is (already on the model grid,
-    scaled, thresholded); 2D samples are stacks (X, Y, K) of K slices."""
-    import nibabel as nib
-
-    try:
-        img = cast("nib.Nifti1Image", nib.load(str(path)))
-        data = np.asarray(img.dataobj, dtype=np.float32)
-    except Exception as exc:
-        raise UsageError(f"cannot read medical image '{path}': {_first_line(exc)}") from None
-    affine = np.asarray(img.affine, dtype=np.float64)
-    want = (size,) * spatial_dims
-    if spatial_dims == 2 and data.ndim == 2:
-        data = data[..., None]
-    grid = data.shape if spatial_dims == 3 else data.shape[:2]
-    if data.ndim != 3 or tuple(grid) != want:
-        raise UsageError(
-            f"'{path}' has shape {list(data.shape)}, not the {_dims(want)} grid it was "
-            "converted to; convert the original data again"
-        )
-    refuse_nonfinite(data, path)
-    if spatial_dims == 2:
-        image = torch.from_numpy(np.ascontiguousarray(np.moveaxis(data, -1, 0)))[:, None]
-        affines = np.repeat(affine[None], len(image), axis=0)
-        affines[:, :3, 3] += np.arange(len(image))[:, None] * affine[:3, 2]
-    else:
-        image = torch.from_numpy(np.ascontiguousarray(data))[None, None]
-        affines = affine[None]
-    facts = None
-    if mask:
-        image = (image >= 0.5).float()
-        n = int(image.sum())
-        binary = bool(np.all((data == 0) | (data == 1)))
-        low, high = float(data.min()), float(data.max())
-        facts = MaskFacts(int(np.count_nonzero(data)), n, n, low, high, 1.0, binary)
-    done = ("converted by ganhub data convert: read as it is",)
-    shape = tuple(int(s) for s in data.shape)
-    return Volume(image, affines, shape, affine, done, (), facts)
-
-
-def pair_problems(a: Volume, b: Volume, name_a: str, name_b: str) -> tuple[str, str]:
-    """(error, warning) about two partners ('' when none): another voxel grid is an error
-    (they cannot be paired voxel by voxel); another spacing or origin is a warning."""
-    if a.shape != b.shape:
-        return (
-            f"'{name_a}' has shape {list(a.shape)} but its partner '{name_b}' has "
-            f"{list(b.shape)}; paired files must share one voxel grid",
-            "",
-        )
-    d = len(a.shape)
-    sa, sb = spacing(a.grid, d), spacing(b.grid, d)
-    if not np.allclose(sa, sb, rtol=1e-3, atol=1e-4):
-        return "", (
-            f"'{name_a}' has voxels of {_mm(sa)} mm but its partner '{name_b}' {_mm(sb)} mm; "
-            "the loader pairs them voxel by voxel"
-        )
-    if not np.allclose(a.grid, b.grid, rtol=1e-3, atol=1e-2):
-        apart = float(np.linalg.norm(a.grid[:3, 3] - b.grid[:3, 3]))
-        return "", (
-            f"'{name_a}' and its partner '{name_b}' have different affines (origins "
-            f"{apart:.3g} mm apart); the loader pairs them voxel by voxel"
-        )
-    return "", ""
-
-
 # -- converted folders --------------------------------------------------------------------------
 
 
@@ -418,7 +188,7 @@ def read_manifest(root: Path) -> dict[str, Any] | None:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise UsageError(f"'{path}' is unreadable: {_first_line(exc)}") from None
+        raise UsageError(f"'{path}' is unreadable: {first_line(exc)}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise UsageError(f"'{path}' is not a manifest of ganhub data convert --to nifti")
     return manifest
@@ -445,67 +215,6 @@ def converted_for(task: str, cfg: MedData, spatial_dims: int, size: int) -> bool
 
 
 # -- the whole folder ---------------------------------------------------------------------------
-
-
-def _affine4(affine: np.ndarray) -> np.ndarray:
-    """A 2D (3x3) affine embedded in 4x4; a 4x4 one unchanged."""
-    if affine.shape == (4, 4):
-        return affine
-    out = np.eye(4)
-    out[:2, :2], out[:2, 3] = affine[:2, :2], affine[:2, 2]
-    return out
-
-
-def _fit(x: Tensor, size: int, spatial_dims: int, how: str, mask: bool) -> Tensor:
-    """Resize the field of view, or centre crop/pad, to `size` along each spatial axis."""
-    from monai import transforms as T
-
-    shape = (size,) * spatial_dims
-    op: Any
-    if how == "resize":
-        op = T.Resize(shape, mode="nearest" if mask else "area")
-    else:
-        op = T.ResizeWithPadOrCrop(shape, mode="constant", value=0.0 if mask else -1.0)
-    out: Tensor = op(x)
-    return out
-
-
-def _binarise(x: Tensor, mask: bool) -> Tensor:
-    x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
-    return (x >= 0.5).float() if mask else x
-
-
-def _refit_affines(
-    affines: np.ndarray, grid: tuple[int, ...] | torch.Size, size: int, how: str = "resize"
-) -> np.ndarray:
-    """Affines after resizing (voxels scale, the field-of-view centre stays) or centre crop/pad
-    (voxels keep their size, the origin moves) a grid of shape `grid` to `size` per axis."""
-    out = affines.copy()
-    d = len(grid)
-    old = np.array(grid, dtype=np.float64)
-    new = np.full(d, float(size))
-    for a in out:
-        if how == "resize":  # align the fields of view: voxel centres at (i + 0.5) * zoom - 0.5
-            zoom = old / new
-            a[:3, 3] = a[:3, :d] @ (zoom / 2 - 0.5) + a[:3, 3]
-            a[:3, :d] = a[:3, :d] * zoom
-        else:  # MONAI crops from (old - new) // 2 and pads (new - old) // 2 before
-            start = np.where(old >= new, (old - new) // 2, -((new - old) // 2))
-            a[:3, 3] = a[:3, :d] @ start + a[:3, 3]
-    return out
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-def _mm(values: np.ndarray) -> str:
-    return "x".join(f"{v:.3g}" for v in values)
-
-
-def _dims(shape: tuple[int, ...]) -> str:
-    return "x".join(str(s) for s in shape)
 
 
 class _Items(torch.utils.data.Dataset[tuple[list[Volume], str, list[str]]]):

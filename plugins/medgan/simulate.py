@@ -97,7 +97,7 @@ def load_simulator(run_dir: str | Path, device: str = "cpu") -> Simulator:
 
 def load_pair(sim: Simulator, image: Path, mask: Path) -> tuple[Tensor, Tensor, np.ndarray]:
     """A base image and a mask file through the run's own preprocessing (so their grids match)."""
-    from ganhub_medgan.folder import load_file
+    from ganhub_medgan.volume import load_file
 
     cfg = sim.system.config
     size = cfg.model.image_size

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from ganhub_cyclegan.data import FolderPairs, read_image
+from ganhub_cyclegan.folder import FolderPairs, read_image
 from PIL import Image
 
 from ganhub.config.resolve import resolve
@@ -274,12 +274,12 @@ def test_the_embedded_digits_check_clean(cli, task: str) -> None:  # type: ignor
 
 
 def test_the_embedded_check_finds_a_planted_duplicate(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ganhub_cyclegan import data
+    from ganhub_cyclegan import checks
 
-    grey = data.digits(28)[0].clone()
+    grey = checks.digits(28)[0].clone()
     grey[7] = grey[3]
-    monkeypatch.setattr(data, "digits", lambda size: (grey, None))
-    report = data.inspect_embedded(resolve(["plugin=cyclegan"]))  # type: ignore[arg-type]
+    monkeypatch.setattr(checks, "digits", lambda size: (grey, None))
+    report = checks.inspect_embedded(resolve(["plugin=cyclegan"]))  # type: ignore[arg-type]
     assert {(f.item, f.problem) for f in report.findings} == {
         ("digit 7", "B: duplicate of digit 3"), ("digit 7", "A: duplicate of digit 3"),
     }  # fmt: skip

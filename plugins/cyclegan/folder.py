@@ -1,0 +1,207 @@
+"""Image folders of the cyclegan domain: their layout, decoding, the crop-size rule, augmentation.
+
+Folders follow the original layout: `trainA/` + `trainB/` (unaligned) or `train/` with A and B
+side by side in each image (aligned); optional `testA/` + `testB/` or `test/` feed the sample
+grids. Files are decoded by the engine (`ganhub.data.decode`: 16-bit scaled, EXIF orientation
+applied, palettes and transparency converted). Folder images get the original's preprocessing:
+resize to `load_size` squared, random `image_size` crop, random horizontal flip (the same crop
+and flip for both halves of a pair). An image (or pair half) smaller than the crop, or a pair of
+odd width, is refused with an error naming the file: `ganhub data check`
+(`checks.inspect_folders`) lists such files and `ganhub data clean` writes a copy without them.
+`data.py` turns a `FolderPairs` into training batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from ganhub.data.images import IMAGE_SUFFIXES, list_images
+from ganhub.errors import ConfigError, UsageError
+
+
+def folder_layout(path: Path, task: str) -> dict[str, list[Path]]:
+    """The training folders' image files by role, or a ConfigError naming what is missing."""
+    if not path.is_dir():
+        raise ConfigError(f"data.path='{path}': folder does not exist")
+    names = ("trainA", "trainB") if task == "unpaired" else ("train",)
+    missing = [n for n in names if not (path / n).is_dir()]
+    if missing:
+        if task == "unpaired" and (path / "train").is_dir():
+            hint = "; it has train/: for A|B pairs side by side use task=paired"
+        elif task == "paired" and (path / "trainA").is_dir():
+            hint = "; it has trainA/: for unaligned trainA/ + trainB/ use task=unpaired"
+        else:
+            hint = ""
+        wanted = " and ".join(f"{n}/" for n in names)
+        raise ConfigError(
+            f"data.path='{path}': task={task} needs {wanted} inside it; missing "
+            f"{', '.join(f'{n}/' for n in missing)}{hint}"
+        )
+    layout = {}
+    for name in names:
+        files = list_images(path / name)
+        if not files:
+            raise ConfigError(
+                f"data.path='{path}': {name}/ holds no images ({', '.join(IMAGE_SUFFIXES)})"
+            )
+        layout[name] = files
+    return layout
+
+
+def read_image(path: Path, channels: int) -> Tensor:
+    """Decode one image file to (channels, H, W) in [-1, 1]; a UsageError names a bad file.
+
+    Decoding is the engine's (`ganhub.data.decode`): 16-bit images are scaled by their depth,
+    the EXIF orientation is applied, palettes are expanded and transparency is composited on
+    black, as `ganhub data check` reports.
+    """
+    from ganhub.data.decode import decode_image
+
+    return torch.from_numpy(decode_image(path, channels, str(path))).mul_(2.0).sub_(1.0)
+
+
+def resize(x: Tensor, size: int) -> Tensor:
+    """Resize (C, H, W) to size x size (bicubic with antialiasing, as PIL's resize)."""
+    if x.shape[-2:] == (size, size):
+        return x
+    out = F.interpolate(x[None], (size, size), mode="bicubic", antialias=True, align_corners=False)
+    return out[0].clamp_(-1, 1)
+
+
+def largest_crop(side: int) -> int:
+    """The largest model.image_size (a multiple of 4, at least 8) an image side allows; 0: none."""
+    return side // 4 * 4 if side >= 8 else 0
+
+
+def size_problem(height: int, width: int, size: int, pairs: bool) -> str | None:
+    """Why an image of this shape cannot give `size` px training crops (None when it can).
+
+    A pair image needs an even width (A and B side by side, equal halves); each image, or each
+    half, needs at least `size` px on both sides: the loader would otherwise upsample it past
+    its own resolution to make the crop. The loader and `ganhub data check` share this rule.
+    """
+    if pairs and width % 2:
+        return (
+            f"{width}x{height} has an odd width: an A|B pair is two halves of equal width "
+            f"(valid: an even width, e.g. {width - 1} or {width + 1})"
+        )
+    w = width // 2 if pairs else width
+    if min(height, w) >= size:
+        return None
+    shape = f"{width}x{height}" + (f" (halves {w}x{height})" if pairs else "")
+    fits = largest_crop(min(height, w))
+    alternative = (
+        f", or model.image_size={fits} or less" if fits else " (no model.image_size fits: least 8)"
+    )
+    return (
+        f"{shape} is smaller than the {size} px crop; valid: at least {size}x{size}"
+        f"{' per half' if pairs else ''} (model.image_size={size}){alternative}"
+    )
+
+
+def read_training(path: Path, channels: int, size: int, pairs: bool) -> list[Tensor]:
+    """A training image as [image], or a side-by-side pair as [A half, B half], refused with a
+    UsageError naming the file when it cannot give `size` px crops (see `size_problem`)."""
+    x = read_image(path, channels)
+    problem = size_problem(x.shape[-2], x.shape[-1], size, pairs)
+    if problem is not None:
+        raise UsageError(
+            f"image '{path}': {problem}; `ganhub data check` lists such files and "
+            "`ganhub data clean` writes a copy without them"
+        )
+    if not pairs:
+        return [x]
+    half = x.shape[-1] // 2
+    return [x[..., :half], x[..., half:]]
+
+
+def preview_folders(root: Path, task: str) -> tuple[str, ...]:
+    """The folders the sample grids read: `test/` (else `val/`) for pairs, `testA/` and
+    `testB/` when both hold images for unpaired data; else the training folders."""
+    if task == "paired":
+        return next(((d,) for d in ("test", "val") if list_images(root / d)), ("train",))
+    if all(list_images(root / f"test{d}") for d in "AB"):
+        return ("testA", "testB")
+    return ("trainA", "trainB")
+
+
+class FolderPairs(Dataset[tuple[Tensor, Tensor]]):
+    """Folder images as (a, b) pairs, indexed by keys from `epoch_keys`.
+
+    Unpaired keys are (index in A, index in B, augmentation seed); paired keys are
+    (index, augmentation seed), and both halves of a pair share one crop and flip.
+    """
+
+    def __init__(
+        self,
+        files: Sequence[Sequence[Path]],
+        *,
+        size: int,
+        load_size: int,
+        flip: bool,
+        channels: int,
+        swap: bool = False,
+    ) -> None:
+        self.files = [list(f) for f in files]
+        self.size, self.load_size, self.flip = size, load_size, flip
+        self.channels, self.swap = channels, swap
+
+    def sizes(self) -> tuple[int, ...]:
+        """Number of images in each of the domains (one entry for side-by-side pairs)."""
+        return tuple(len(f) for f in self.files)
+
+    def __len__(self) -> int:
+        return max(self.sizes())
+
+    def target(self, i: int) -> Tensor:
+        """Target image `i` (B; A for swapped pairs), cycling over the target domain: resized to
+        load_size and centre-cropped to the training size, without random augmentation."""
+        files, pairs = self.files[-1], len(self.files) == 1
+        images = read_training(files[i % len(files)], self.channels, self.size, pairs)
+        x = images[0] if self.swap else images[-1]
+        x = resize(x, self.load_size)
+        top = left = (self.load_size - self.size) // 2
+        return x[:, top : top + self.size, left : left + self.size]
+
+    def _read(self, side: int, i: int, pairs: bool = False) -> list[Tensor]:
+        return read_training(self.files[side][i], self.channels, self.size, pairs)
+
+    def augment(self, images: Sequence[Tensor], seed: int) -> list[Tensor]:
+        """Resize to load_size, then the same random crop and flip for every image given."""
+        gen = torch.Generator().manual_seed(seed)
+        span = self.load_size - self.size + 1
+        top, left = (int(v) for v in torch.randint(0, span, (2,), generator=gen))
+        flip = self.flip and bool(torch.rand((), generator=gen) < 0.5)
+        out = []
+        for x in images:
+            x = resize(x, self.load_size)[:, top : top + self.size, left : left + self.size]
+            out.append(x.flip(-1) if flip else x)
+        return out
+
+    def __getitem__(self, key: Sequence[int]) -> tuple[Tensor, Tensor]:
+        *index, seed = (int(k) for k in key)
+        if len(self.files) == 1:
+            a, b = self.augment(self._read(0, index[0], pairs=True), seed)
+        else:
+            a = self.augment(self._read(0, index[0]), seed)[0]
+            b = self.augment(self._read(1, index[1]), seed + 1)[0]
+        return (b, a) if self.swap else (a, b)
+
+
+def preview_images(
+    files: Sequence[Path], n: int, size: int, channels: int, pairs: bool
+) -> tuple[Tensor, Tensor]:
+    """The first `n` images (or pairs) of a folder, resized to `size`, for sample grids."""
+    a, b = [], []
+    for path in files[:n]:
+        images = read_training(path, channels, size, pairs)
+        a.append(resize(images[0], size))
+        if pairs:
+            b.append(resize(images[1], size))
+    return torch.stack(a), (torch.stack(b) if b else torch.empty(0))

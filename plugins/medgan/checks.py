@@ -1,0 +1,349 @@
+"""What `ganhub data check plugin=medgan` finds: `Domain.inspect_data` on a folder or the phantoms.
+
+`inspect_data` reads a NIfTI/DICOM folder with the loader's own rules (`folder.py`: pairing by
+file name; `volume.py`: the mask threshold, reorientation, resampling, slicing, resizing) and
+says per file what is wrong and what the loader does about it; item names are paths relative to
+data.path, so `ganhub data clean` copies the kept ones (a pair is kept or dropped as a whole).
+The embedded phantoms are checked as the samples a run trains on (images, and masks for lesion).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from ganhub_medgan.config import MedGANConfig
+from ganhub_medgan.folder import (
+    MANIFEST,
+    ROLES,
+    all_empty,
+    check_folder,
+    converted_for,
+    is_item,
+    item_name,
+    pair_listing,
+    subdirs,
+)
+from ganhub_medgan.outputs import MASK_RULE
+from ganhub_medgan.volume import (
+    MaskFacts,
+    Volume,
+    axcodes,
+    load_converted,
+    nonfinite,
+    pair_problems,
+    prepare,
+    read_file,
+    spacing,
+)
+
+from ganhub.data.inspect import (
+    CONVERT,
+    DROP,
+    KEEP,
+    DataReport,
+    Finding,
+    find_duplicates,
+    thumbnail,
+)
+from ganhub.errors import UsageError
+
+if TYPE_CHECKING:
+    from ganhub_medgan.system import MedDataset
+
+STOP = "training stops"
+
+
+def inspect_data(config: MedGANConfig) -> DataReport:
+    """The report `ganhub data check` prints: the folder's files, or the embedded phantoms."""
+    if config.data.source == "folder":
+        return inspect_folder(config)
+    return inspect_phantoms(config)
+
+
+def inspect_phantoms(config: MedGANConfig) -> DataReport:
+    """The training split the run makes: images (both contrasts for translate) for NaN/Inf,
+    constant images and duplicates; lesion masks for values outside {0, 1} and emptiness."""
+    from ganhub_medgan.system import build_split
+
+    from ganhub.data.inspect import inspect_samples
+
+    train = build_split(config, "train")
+    dims, task = config.spatial_dims, config.task
+    report = DataReport(f"medgan phantoms (task={task}, {dims}D)", f"{task} samples")
+    columns: dict[str, torch.Tensor | None] = {"image": train.images}
+    if task == "translate":
+        columns = {"target": train.images, "source": train.conditions}
+    for label, tensor in columns.items():
+        assert tensor is not None
+        sub = DataReport("", "")
+        inspect_samples(sub, tensor, images=True)
+        if not report.items:
+            report.items = sub.items
+        for f in sub.findings:
+            problem = f"{label}: {f.problem}" if len(columns) > 1 else f.problem
+            report.add(f.item, problem, f.action, f.severity)
+    contrasts = (
+        f"{config.data.source_contrast} -> {config.data.target_contrast}"
+        if task == "translate"
+        else config.data.contrast
+    )
+    report.summary = {
+        "samples": len(train.images),
+        "shape": list(train.images.shape[2:]),
+        "contrast": contrasts,
+        "made": "in memory from fixed seeds (data.n_samples, data.noise)",
+    }
+    if task == "lesion":
+        assert train.masks is not None
+        _phantom_masks(report, train)
+    return report
+
+
+def _phantom_masks(report: DataReport, train: MedDataset) -> None:
+    assert train.masks is not None
+    flat = train.masks.flatten(1)
+    odd = ((flat != 0) & (flat != 1)).any(1)
+    lesion = flat.sum(1)
+    for i in odd.nonzero().flatten().tolist():
+        report.add(f"sample {i}", "mask values outside {0, 1}", CONVERT, "note")
+    for i in (lesion == 0).nonzero().flatten().tolist():
+        report.add(f"sample {i}", "empty mask (no lesion)", KEEP, "warning")
+    share = f"{float(flat.mean()):.2%}"
+    report.summary["lesion voxels"] = share + (
+        " (every mask has one)" if (lesion > 0).all() else ""
+    )
+
+
+def inspect_folder(config: MedGANConfig) -> DataReport:
+    """Every file under data.path, read as the loader reads it (module doc)."""
+    cfg, task, dims, size = config.data, config.task, config.spatial_dims, config.model.image_size
+    assert cfg.path is not None
+    root = cfg.path
+    check_folder(task, cfg)
+    kind = {"lesion": "files (image/mask pairs)", "translate": "files (source/target pairs)"}
+    report = DataReport(str(root), kind.get(task, "files"))
+    try:
+        converted = converted_for(task, cfg, dims, size)
+    except UsageError as exc:
+        report.items.append(MANIFEST)
+        report.add(MANIFEST, str(exc), STOP, "error")
+        return report
+    if converted:
+        report.items.append(MANIFEST)  # `data clean` copies it with the volumes
+    pairs, lonely = pair_listing(task, cfg)
+
+    def rel(path: Path) -> str:
+        return path.relative_to(root).as_posix()
+
+    for path, other in lonely:
+        report.items.append(rel(path))
+        where = f"{rel(other)}/" if other != root else "data.path"
+        report.add(rel(path), f"no partner named '{item_name(path)}' in {where}", DROP, "error")
+    for sub in subdirs(task, cfg):
+        for path in sorted((root / sub).iterdir()):
+            if not is_item(path) and not path.name.startswith(".") and path.name != MANIFEST:
+                if path.is_dir() and sub == "" and task == "generate":
+                    continue  # an empty folder
+                report.add(
+                    rel(path), "not a NIfTI file or DICOM series: not read", "ignore", "note"
+                )
+    facts = _Facts()
+    thumbs: dict[str, np.ndarray] = {}
+    partner: dict[str, str] = {}
+    masks: list[MaskFacts] = []
+    checks = torch.utils.data.DataLoader(
+        _PairChecks(pairs, config, converted),
+        batch_size=None,
+        num_workers=config.trainer.num_workers,
+        collate_fn=lambda x: x,
+    )
+    for done in checks:  # in name order, also with workers
+        report.items += done.names
+        report.findings += done.findings
+        for shape, affine in done.headers:
+            facts.add(shape, affine)
+        if len(done.names) == 2:
+            partner[done.names[0]], partner[done.names[1]] = done.names[1], done.names[0]
+        if done.thumb is not None:
+            thumbs[done.names[0]] = done.thumb
+        if done.mask is not None:
+            masks.append(done.mask)
+    find_duplicates(report, thumbs)
+    dropped = report.dropped()
+    for name in sorted(dropped):
+        other = partner.get(name)
+        if other is not None and other not in dropped:
+            report.add(other, f"its partner {name} is dropped", DROP, "error")
+    if task == "lesion" and masks and not any(m.loaded for m in masks):
+        report.add("(masks)", all_empty(cfg, masks), STOP, "error")
+    report.summary = facts.summary(config, len(pairs), converted, masks)
+    return report
+
+
+@dataclass
+class _Checked:
+    """One sample's files checked (in a worker): what comes back to the report."""
+
+    names: list[str]
+    findings: list[Finding]
+    headers: list[tuple[tuple[int, ...], np.ndarray]]  # (shape, affine) of each readable file
+    thumb: np.ndarray | None  # of the image (source), for duplicates
+    mask: MaskFacts | None  # of a usable pair's mask
+
+
+class _PairChecks(torch.utils.data.Dataset[_Checked]):
+    """Check each sample's files as the loader decodes them, in DataLoader workers
+    (`trainer.num_workers`): a large folder is read as fast as for training."""
+
+    def __init__(
+        self, pairs: list[tuple[str, tuple[Path, ...]]], config: MedGANConfig, converted: bool
+    ) -> None:
+        self.pairs, self.config, self.converted = pairs, config, converted
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i: int) -> _Checked:
+        _, paths = self.pairs[i]
+        root = self.config.data.path
+        assert root is not None
+        names = [p.relative_to(root).as_posix() for p in paths]
+        sub = DataReport("", "")
+        headers: list[tuple[tuple[int, ...], np.ndarray]] = []
+        roles = ROLES[self.config.task]
+        vols = []
+        for j, (path, name) in enumerate(zip(paths, names)):
+            is_mask, first = roles[j] == "mask", j == 0
+            vols.append(
+                _check_file(sub, headers, name, path, self.config, is_mask, self.converted, first)
+            )
+        mask = None
+        if len(vols) == 2 and vols[0] is not None and vols[1] is not None:
+            error, warning = pair_problems(vols[0], vols[1], names[0], names[1])
+            for name in names if error else ():
+                sub.add(name, error, DROP, "error")
+            if warning:
+                sub.add(names[1], warning, KEEP, "warning")
+            mask = None if error else vols[1].mask
+        thumb = None if vols[0] is None else _thumb(vols[0].image)
+        return _Checked(names, sub.findings, headers, thumb, mask)
+
+
+class _Facts:
+    """Header facts counted over the files, for the report's summary."""
+
+    def __init__(self) -> None:
+        self.shapes: Counter[str] = Counter()
+        self.spacings: Counter[str] = Counter()
+        self.orientations: Counter[str] = Counter()
+
+    def add(self, shape: tuple[int, ...], affine: np.ndarray) -> None:
+        self.shapes["x".join(map(str, shape))] += 1
+        self.spacings["x".join(f"{v:.3g}" for v in spacing(affine, len(shape)))] += 1
+        self.orientations[axcodes(affine, len(shape))] += 1
+
+    def summary(
+        self, config: MedGANConfig, n: int, converted: bool, masks: list[MaskFacts]
+    ) -> dict[str, Any]:
+        cfg, dims, size = config.data, config.spatial_dims, config.model.image_size
+        out: dict[str, Any] = {
+            "samples" if config.task == "generate" else "pairs (matched by name)": n,
+            "shapes": dict(self.shapes.most_common(3)),
+            "spacings (mm)": dict(self.spacings.most_common(3)),
+            "orientations": dict(self.orientations.most_common(3)),
+        }
+        if converted:
+            out["loader"] = "converted by ganhub data convert: read as it is"
+        else:
+            steps = [f"reorient to {cfg.orientation}"]
+            if cfg.pixdim:
+                steps.append(f"resample to {'x'.join(f'{v:g}' for v in cfg.pixdim)} mm")
+            if dims == 2:
+                steps.append(f"central {cfg.slices_per_volume} axial slice(s) of volumes")
+            steps.append(f"{cfg.fit} to {'x'.join([str(size)] * dims)}")
+            steps.append(f"percentiles {cfg.percentiles[0]:g}-{cfg.percentiles[1]:g} to [-1, 1]")
+            out["loader"] = ", ".join(steps)
+        if config.task == "lesion":
+            out["mask rule"] = MASK_RULE.replace("data.mask_threshold", f"{cfg.mask_threshold:g}")
+            out["lesion voxels (loaded)"] = sum(m.loaded for m in masks)
+        return out
+
+
+def _check_file(
+    report: DataReport,
+    headers: list[tuple[tuple[int, ...], np.ndarray]],
+    name: str,
+    path: Path,
+    config: MedGANConfig,
+    mask: bool,
+    converted: bool,
+    first: bool,
+) -> Volume | None:
+    """One file's findings; the volume the loader would give, or None when it gives none."""
+    cfg, dims, size = config.data, config.spatial_dims, config.model.image_size
+    try:
+        if converted:
+            vol = load_converted(path, dims, size, mask)
+            headers.append((vol.shape, vol.grid))
+        else:
+            x = read_file(path, dims)
+            values = np.asarray(x)
+            headers.append((tuple(int(s) for s in x.shape), np.asarray(x.affine)))
+            bad = nonfinite(values)
+            if bad:
+                report.add(name, f"{bad:,} NaN/Inf voxels (of {values.size:,})", DROP, "error")
+                return None
+            vol = prepare(x, cfg, dims, size, mask)
+    except UsageError as exc:
+        report.add(name, _problem(str(exc), path), DROP, "error")
+        return None
+    except Exception as exc:  # a transform failing on what the header says
+        report.add(name, f"unusable: {str(exc).strip().splitlines()[0]}", DROP, "error")
+        return None
+    if first and vol.done and not converted:
+        report.add(name, "; ".join(vol.done), CONVERT, "note")
+    for line in vol.warnings:
+        report.add(name, line, KEEP, "warning")
+    m = vol.mask
+    if m is not None:
+        if m.nonzero == 0:
+            report.add(name, "empty mask (every voxel 0)", KEEP, "warning")
+        elif m.lesion and not m.binary:
+            scaled = f"divided by its max {m.high:g}, then " if m.scale != 1 else ""
+            report.add(
+                name,
+                f"mask values in [{m.low:g}, {m.high:g}], not {{0, 1}}: {scaled}voxels >= "
+                f"data.mask_threshold={cfg.mask_threshold:g} are lesion "
+                f"({m.lesion:,} of {m.nonzero:,} non-zero voxels)",
+                CONVERT,
+                "note",
+            )
+    return vol
+
+
+def _problem(message: str, path: Path) -> str:
+    """A loader error as a report problem (the item column already names the file)."""
+    head = f"cannot read medical image '{path}': "
+    if message.startswith(head):
+        return "unreadable or truncated: " + message[len(head) :]
+    return message.replace(f"'{path}' ", "", 1)
+
+
+def _thumb(image: torch.Tensor) -> np.ndarray:
+    """A duplicate-finding thumbnail of a loaded item in [-1, 1]: the 16x16 thumbnails of its
+    2D slices, or of a volume's three mid slices, side by side."""
+    x = image[:, 0].add(1).div(2).clamp(0, 1).numpy()
+    if x.ndim == 4:  # one volume (1, X, Y, Z)
+        v = x[0]
+        planes = [v[:, :, v.shape[2] // 2], v[:, v.shape[1] // 2, :], v[v.shape[0] // 2]]
+    else:
+        planes = list(x)
+    return np.hstack([thumbnail(np.ascontiguousarray(p)) for p in planes])
+
+
+__all__ = ["inspect_data"]
