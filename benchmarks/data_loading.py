@@ -19,7 +19,6 @@ import argparse
 import os
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI: no spinning on a shared CPU
@@ -110,9 +109,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         runs = [f"out_dir={root / 'runs'}"]
-        rate: Callable[[list[str], bool], float] = lambda a, t: image_rate(
-            [*a, *QUIET, *runs], args.steps, t
-        )  # noqa: E731
+
+        def rate(overrides: list[str], train: bool) -> float:
+            return image_rate([*overrides, *QUIET, *runs], args.steps, train)
+
         for name, (folder, memory) in domains(root, args.images, np.random.default_rng(0)).items():
             in_memory = rate(memory, True)
             for workers in (int(w) for w in args.workers.split(",")):
