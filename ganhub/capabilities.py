@@ -8,7 +8,10 @@ This module imports no torch, so metrics can decide what they support without lo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from ganhub.conditioning import LabelSpec
 
 Modality = Literal["vector", "image", "volume", "tokens"]
 MODALITIES: tuple[str, ...] = ("vector", "image", "volume", "tokens")
@@ -28,6 +31,8 @@ class Capabilities:
                   "ring"...) when the data is one, so metrics that only make sense on it
                   (digit modes, Gaussian-mixture modes) can tell; None for the user's own data
     task          the domain's task ("generate", "transfer", "lesion", "translate"...)
+    labels        the labels a class-conditional system samples from (`sample(n, labels=)`,
+                  `real_labelled(n, seed=)`); None when it is unconditional
     provides      further named interfaces the system implements, for metrics and commands
                   written against them (e.g. "translate": `translate(x, direction)`;
                   "paired_eval": held-out (condition, target) pairs); each is documented by
@@ -40,6 +45,7 @@ class Capabilities:
     features: tuple[str, ...] = ()
     dataset: str | None = None
     task: str = "generate"
+    labels: LabelSpec | None = None
     provides: frozenset[str] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:

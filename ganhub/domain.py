@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from ganhub.conditioning import ConditionRequest
     from ganhub.config.schema import RunConfig
     from ganhub.data.inspect import DataReport
     from ganhub.engine.system import BuildHints, GANSystem
@@ -64,6 +65,12 @@ class Domain(ABC):
     def check(self, config: RunConfig) -> list[str]:
         """Domain-specific problems with a validated config (empty when fine)."""
         return []
+
+    def conditioning(self, config: RunConfig) -> ConditionRequest | None:
+        """The labels and mechanisms of a class-conditional run of this config; None (the
+        default) for an unconditional one. The wiring resolves the mechanisms by name and hands
+        them to `build` as `hints.condition` (see `ganhub.conditioning`)."""
+        return None
 
     # -- data (`ganhub data check | clean | convert`) --------------------------------------
 

@@ -80,6 +80,15 @@ def register_loggers(register: Register) -> None:
 
 
 @hookspec
+def register_conditioners(register: Register) -> None:
+    """Register conditioning mechanisms: ``register("cbn", CBNConditioner())``.
+
+    A mechanism is a :class:`ganhub.conditioning.Conditioner` for the generator or the
+    discriminator side, chosen by ``condition.generator=`` / ``condition.discriminator=``.
+    """
+
+
+@hookspec
 def register_commands(cli: click.Group) -> None:
     """Add sub-commands to the ``ganhub`` command line: ``cli.add_command(my_command)``.
 

@@ -30,11 +30,13 @@ _SINGULAR = {
     "tricks": "trick",
     "metrics": "metric",
     "loggers": "logger",
+    "conditioners": "conditioner",
 }
 
 if TYPE_CHECKING:
     import click
 
+    from ganhub.conditioning import Conditioner
     from ganhub.domain import Domain
     from ganhub.loggers import Logger
     from ganhub.losses import AdversarialLoss
@@ -49,6 +51,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "ganhub.tricks.builtin",
     "ganhub.loggers.builtin",
     "ganhub.metrics.builtin",
+    "ganhub.conditioning.builtin",
     "ganhub.commands",
 )
 
@@ -115,6 +118,11 @@ class Hub:
     def loggers(self) -> Registry[type[Logger]]:
         """Registered logger classes."""
         return self.registry("loggers")
+
+    @property
+    def conditioners(self) -> Registry[Conditioner]:
+        """Registered conditioning mechanisms (class-conditional generation)."""
+        return self.registry("conditioners")
 
     def registry(self, kind: str) -> Registry[Any]:
         """The registry of one kind, after every loaded plugin's discovery hooks have run."""

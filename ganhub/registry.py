@@ -1,4 +1,4 @@
-"""Named registries (domains, losses, tricks, metrics, loggers) that plugins fill through hooks.
+"""Named registries (domains, losses, tricks, metrics, loggers, conditioners) that plugins fill through hooks.
 
 The host owns names: duplicates are refused, lookups of unknown names get a did-you-mean, and
 every entry remembers which plugin registered it so `ganhub plugins` can say who added what.
@@ -14,7 +14,7 @@ from ganhub.errors import PluginError, unknown_choice
 
 T = TypeVar("T")
 
-KINDS = ("domains", "losses", "tricks", "metrics", "loggers")
+KINDS = ("domains", "losses", "tricks", "metrics", "loggers", "conditioners")
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,8 @@ def capability_problems(system: GANSystem, hub: Hub) -> list[str]:
             problems += _sample_problems(system, caps)
         if caps.real_samples:
             problems += _real_problems(system, caps)
+        if caps.labels is not None:
+            problems += _label_problems(system, caps)
         for name in system.default_metrics():
             if name not in hub.metrics:
                 problems.append(f"default metric '{name}' is not registered")
@@ -138,6 +140,33 @@ def capability_problems(system: GANSystem, hub: Hub) -> list[str]:
     finally:
         system.train(was_training)
     return problems
+
+
+def _label_problems(system: GANSystem, caps: Capabilities) -> list[str]:
+    """A conditional system: labels of the declared layout, and sample(labels=) obeys them."""
+    import torch
+
+    from ganhub.conditioning.nets import as_label_tensor
+
+    spec = caps.labels
+    assert spec is not None
+    out = []
+    x, y = system.real_labelled(4)
+    shape = (len(x),) if spec.factors == 1 else (len(x), spec.factors)
+    if tuple(y.shape) != shape or y.dtype != torch.int64:
+        out.append(f"real_labelled() gave labels {tuple(y.shape)} {y.dtype}, not {shape} int64")
+    elif any(int(y.reshape(-1, spec.factors)[:, k].max()) >= s for k, s in enumerate(spec.sizes)):
+        out.append("real_labelled() gave a label outside the declared classes")
+    first = as_label_tensor(spec, [0] * spec.factors, 3, system.device)
+    other = as_label_tensor(spec, [1] * spec.factors, 3, system.device)
+    with torch.no_grad():
+        a, b = system.sample(3, seed=5, labels=first), system.sample(3, seed=5, labels=first)
+        c = system.sample(3, seed=5, labels=other)
+    if not torch.equal(a, b):
+        out.append("sample(n, seed=s, labels=y) differs between two calls")
+    elif torch.equal(a, c):
+        out.append("sample(labels=) gives the same samples for different labels")
+    return out
 
 
 def _sample_problems(system: GANSystem, caps: Capabilities) -> list[str]:

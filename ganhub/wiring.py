@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 
 def components(config: RunConfig, hub: Hub | None = None, *, training: bool = True) -> Components:
-    """The domain, loss, enabled tricks, loggers, metrics and hooks that `config` names
+    """The domain, loss, enabled tricks, loggers, metrics, hooks and conditioning mechanisms
+    that `config` names
     (`training=False`: no loggers, for reopening a finished run)."""
     from ganhub.engine.components import Components
 
@@ -30,8 +31,24 @@ def components(config: RunConfig, hub: Hub | None = None, *, training: bool = Tr
         "tricks": [hub.provider("tricks", name) for name in config.tricks],
         "loggers": [hub.provider("loggers", name) for name in loggers],
     }
+    request = domain.conditioning(config)
+    condition = None
+    if request is not None:
+        from ganhub.conditioning import Condition
+
+        condition = Condition(
+            request.labels,
+            generator=hub.conditioners.get(request.generator),
+            discriminator=hub.conditioners.get(request.discriminator),
+            embed_dim=request.embed_dim,
+        )
+        provenance["conditioners"] = [
+            hub.provider("conditioners", request.generator),
+            hub.provider("conditioners", request.discriminator),
+        ]
     return Components(
         domain=domain,
+        condition=condition,
         loss=hub.losses.get(config.loss),
         tricks={name: hub.tricks.get(name) for name in config.tricks},
         loggers={name: hub.loggers.get(name) for name in loggers},

@@ -234,6 +234,11 @@ def check_cross(config: RunConfig, hub: Hub, *, training: bool = True) -> None:
             raise ConfigError(str(unknown_choice("trick", one_line(name), hub.tricks.names())))
         trick_cls = hub.tricks.get(name)
         problems += trick_cls.problems(getattr(config.trick, name), config, domain)
+    request = domain.conditioning(config)
+    if request is not None:
+        from ganhub.conditioning import check_request
+
+        problems += check_request(request, {e.name: e.obj for e in hub.conditioners})
     if training:
         for name in config.loggers:
             if name not in hub.loggers:

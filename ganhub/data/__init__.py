@@ -57,6 +57,10 @@ class BatchSource(ABC):
         """The samples at indices `idx` as one tensor on the CPU, in the data's dtype (the real
         samples that metrics compare with; for (x, label) data, x alone)."""
 
+    def gather_labels(self, idx: Tensor) -> Tensor | None:
+        """The labels of the samples at `idx` (on the CPU), or None for unlabelled data."""
+        return None
+
     def fingerprint(self) -> dict[str, Any]:
         """What identifies this data cheaply (size and a hash of a strided subset), for caches."""
         n = len(self)
@@ -94,6 +98,10 @@ class TensorBatches(BatchSource):
     def gather(self, idx: Tensor) -> Tensor:
         """The first tensor's rows at `idx` (the samples; labels are left out)."""
         return self.tensors[0][idx].cpu()
+
+    def gather_labels(self, idx: Tensor) -> Tensor | None:
+        """The second tensor's rows at `idx` (the labels of (x, label) data), else None."""
+        return self.tensors[1][idx].cpu() if len(self.tensors) > 1 else None
 
     def batches(
         self, batch_size: int, device: torch.device, *, seed: int, rank: int = 0, world: int = 1
@@ -141,10 +149,12 @@ class LoaderBatches(BatchSource):
         num_workers: int = 0,
         collate: Callable[[list[Any]], Any] | None = None,
         files: Sequence[Path] = (),
+        labels: Tensor | None = None,
     ) -> None:
         self.dataset = dataset
         self.num_workers = num_workers
         self.collate = collate
+        self.labels = labels  # every item's label, known without decoding (labelled folders)
         # the files the dataset reads, if it reads files: their sizes and times identify the
         # data in caches (a decoded subset alone misses a changed file outside it)
         self.files = list(files)
@@ -160,6 +170,10 @@ class LoaderBatches(BatchSource):
             batch = self.collate(items)
             return batch[0] if isinstance(batch, tuple | list) else batch
         return torch.stack([x[0] if isinstance(x, tuple | list) else x for x in items])
+
+    def gather_labels(self, idx: Tensor) -> Tensor | None:
+        """The labels at `idx` when the dataset's labels were given, else None."""
+        return self.labels[idx] if self.labels is not None else None
 
     def fingerprint(self) -> dict[str, Any]:
         """The decoded subset's hash, plus the name, size and time of every file read."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ganhub.conditioning import Condition
     from ganhub.domain import Domain
     from ganhub.loggers import Logger
     from ganhub.losses import AdversarialLoss
@@ -32,7 +33,8 @@ class Components:
 
     `tricks` holds the enabled tricks by name in the config's order; `metrics` every metric a
     run may name (eval.metrics, the domain's defaults); `hooks` calls the lifecycle hooks
-    (`hooks.before_train(run=...)`, pluggy's hook relay); `provenance` says which plugin and
+    (`hooks.before_train(run=...)`, pluggy's hook relay); `condition` the labels and resolved
+    mechanisms of a conditional run (None otherwise); `provenance` says which plugin and
     distribution each part came from, written to the run directory as requires.json.
     """
 
@@ -43,6 +45,7 @@ class Components:
     metrics: Mapping[str, Metric] = field(default_factory=dict)
     hooks: Any = field(default_factory=NoHooks)
     provenance: dict[str, Any] = field(default_factory=dict)
+    condition: Condition | None = None
 
 
 __all__ = ["Components", "NoHooks"]

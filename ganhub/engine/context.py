@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ganhub.conditioning.nets import LabelledDiscriminator
 from ganhub.engine.diagnostics import d_stats
 from ganhub.engine.system import Pair, PhaseOutput
 from ganhub.losses import AdversarialLoss, Targets
@@ -57,7 +58,9 @@ class TrainContext:
         """The discriminator's adversarial loss on real and (detached) fake inputs."""
         fake = fake.detach()
         real_logits = self.discriminate(discriminator, real)
+        aux = self.head_outputs(discriminator, "real")
         fake_logits = self.discriminate(discriminator, fake)
+        aux.update(self.head_outputs(discriminator, "fake"))
         loss = self.loss.d_loss(real_logits, fake_logits, self.targets)
         stats = {
             f"D{tag}_real": real_logits.detach().float().mean(),
@@ -68,13 +71,15 @@ class TrainContext:
             stats[f"D{tag}_win"] = (real_logits.detach() > fake_logits.detach()).float().mean()
         if self.diagnose:
             stats.update(d_stats(real_logits, fake_logits, real, fake, self.threshold, tag))
-        return PhaseOutput(loss, stats, [Pair(discriminator, real, fake, real_logits.detach())])
+        pairs = [Pair(discriminator, real, fake, real_logits.detach())]
+        return PhaseOutput(loss, stats, pairs, aux)
 
     def g_loss(
         self, discriminator: nn.Module, fake: Tensor, real: Tensor | None = None, tag: str = ""
     ) -> PhaseOutput:
         """The generator's adversarial loss; real logits are computed only for relativistic losses."""
         fake_logits = self.discriminate(discriminator, fake)
+        aux = self.head_outputs(discriminator, "fake")
         real_logits = None
         if self.loss.needs_real_for_g:
             if real is None:
@@ -82,7 +87,19 @@ class TrainContext:
             with torch.no_grad():  # constants for G: no graph, no memory
                 real_logits = self.discriminate(discriminator, real)
         loss = self.loss.g_loss(fake_logits, real_logits, self.targets)
-        return PhaseOutput(loss, {f"G{tag}_fake_logit": fake_logits.detach().float().mean()})
+        stats = {f"G{tag}_fake_logit": fake_logits.detach().float().mean()}
+        return PhaseOutput(loss, stats, aux=aux)
+
+    def head_outputs(self, discriminator: nn.Module, role: str) -> dict[str, Tensor]:
+        """A conditional discriminator's labels and auxiliary head outputs of its last forward,
+        named `<head>_<role>` (AC-GAN reads `class_real`, `class_fake` and `labels`); {} for
+        an unconditional one. Phases that call `discriminate` themselves put these in
+        `PhaseOutput.aux`."""
+        if not isinstance(discriminator, LabelledDiscriminator):
+            return {}
+        return {"labels": discriminator.labels} | {
+            f"{name}_{role}": out for name, out in discriminator.aux.items()
+        }
 
     def input_gradient(self, outputs: Tensor, inputs: Tensor) -> Tensor:
         """d(sum outputs)/d(inputs) with a graph (for penalties), correct under fp16 grad scaling."""

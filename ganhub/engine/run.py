@@ -6,6 +6,7 @@ norm parametrisations, EMA copies, packed discriminators) before a checkpoint ca
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import signal
@@ -52,9 +53,13 @@ def prepare_system(
 ) -> tuple[GANSystem, list[Trick]]:
     """Build the domain's system and let the tricks shape it (before any weights are loaded)."""
     tricks = build_tricks(config, parts.tricks)
-    hints = BuildHints()
+    # a fresh copy per build: tricks add their auxiliary heads to it
+    condition = dataclasses.replace(parts.condition, heads={}) if parts.condition else None
+    hints = BuildHints(condition=condition)
     for t in tricks:
         t.adjust_build(hints)
+    if condition is not None:
+        condition.pack = hints.pack
     system = parts.domain.build(config, hints)
     for t in tricks:
         t.setup(system)

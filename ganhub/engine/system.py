@@ -18,8 +18,10 @@ import torch
 from torch import Tensor, nn
 
 from ganhub.capabilities import Capabilities, Modality
+from ganhub.errors import UsageError
 
 if TYPE_CHECKING:
+    from ganhub.conditioning import Condition
     from ganhub.config.schema import RunConfig
     from ganhub.data import BatchSource
     from ganhub.engine.context import TrainContext
@@ -42,11 +44,16 @@ class Pair:
 
 @dataclass
 class PhaseOutput:
-    """A phase closure's result: the scalar to minimise, detached stats, and D's input pairs."""
+    """A phase closure's result: the scalar to minimise, detached stats, and D's input pairs.
+
+    `aux` holds what tricks read beyond the loss: a conditional run's `labels` and the
+    discriminator's auxiliary head outputs, `<head>_real` / `<head>_fake` (AC-GAN's `class`).
+    """
 
     loss: Tensor
     stats: dict[str, Tensor] = field(default_factory=dict)
     pairs: list[Pair] = field(default_factory=list)
+    aux: dict[str, Tensor] = field(default_factory=dict)
 
 
 PhaseLoss = Callable[[Any, "TrainContext"], PhaseOutput]
@@ -93,9 +100,12 @@ class BuildHints:
 
     `pack`: PacGAN packs this many samples into one discriminator input, so D is built with
     `pack` times the input channels (or features).
+    `condition`: a class-conditional run's labels and mechanisms (`ganhub.conditioning`);
+    None for an unconditional run. Tricks may add auxiliary heads to it (AC-GAN).
     """
 
     pack: int = 1
+    condition: Condition | None = None
 
 
 class GANSystem(nn.Module, ABC):
@@ -128,8 +138,14 @@ class GANSystem(nn.Module, ABC):
         """The training data as a batch source (in-memory tensors or a dataset with workers)."""
 
     @abstractmethod
-    def sample(self, n: int, *, seed: int | None = None, use_ema: bool = True) -> Any:
-        """Generate `n` outputs (images in [-1, 1], points, token ids...) without gradients."""
+    def sample(
+        self, n: int, *, seed: int | None = None, use_ema: bool = True, labels: Tensor | None = None
+    ) -> Any:
+        """Generate `n` outputs (images in [-1, 1], points, token ids...) without gradients.
+
+        `labels` (conditional systems only, `capabilities().labels`): the class of each sample;
+        None draws them uniformly. Unconditional systems refuse labels (`refuse_labels`).
+        """
 
     @abstractmethod
     def write_samples(
@@ -153,6 +169,27 @@ class GANSystem(nn.Module, ABC):
         n = min(n, len(source))
         idx = torch.randperm(len(source), generator=torch.Generator().manual_seed(seed))[:n]
         return source.gather(idx)
+
+    def real_labels(self, n: int, seed: int = 0) -> Tensor:
+        """The labels of the samples `real_samples(n, seed)` picks (conditional runs' data)."""
+        source = self.data()
+        n = min(n, len(source))
+        idx = torch.randperm(len(source), generator=torch.Generator().manual_seed(seed))[:n]
+        labels = source.gather_labels(idx)
+        if labels is None:
+            raise UsageError(f"the '{self.config.plugin}' data of this run has no labels")
+        return labels
+
+    def real_labelled(self, n: int, seed: int = 0) -> tuple[Tensor, Tensor]:
+        """Up to `n` training samples and their labels (the same pick as `real_samples`)."""
+        return self.real_samples(n, seed), self.real_labels(n, seed)
+
+    def refuse_labels(self, labels: Tensor | None) -> None:
+        """Raise a one-line error when labels are asked of an unconditional system."""
+        if labels is not None and self.capabilities().labels is None:
+            raise UsageError(
+                f"this '{self.config.plugin}' run is not conditional; it samples without labels"
+            )
 
     def save_assets(self, run_dir: Path) -> None:
         """Write files a run needs besides its weights (a tokenizer...), once before training."""

@@ -1,9 +1,15 @@
-"""The standard unconditional GAN system: z -> G -> D, a D phase and a G phase.
+"""The standard noise-to-sample GAN system: z -> G -> D, a D phase and a G phase, optionally
+class-conditional.
 
 Toy 2D, DCGAN (and later StyleGAN-like and medical generation) build on it; they supply G, D,
 data and artifacts. The G phase reuses the fakes the D phase generated in the same step (one G
 forward per step, as in the PyTorch DCGAN example) when the batch was not split for
 accumulation; otherwise it draws new ones.
+
+Conditional runs (`labels` given) train on (x, label) batches: fakes are drawn for the batch's
+own labels (so their class frequencies are the data's), G is called `G(z, labels)` and D is
+bound to the labels (`ganhub.conditioning.nets.given`), so losses, penalties and D-input tricks
+apply unchanged. An unconditional run takes exactly the same steps as before this existed.
 """
 
 from __future__ import annotations
@@ -13,13 +19,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ganhub.conditioning import LabelSpec
+from ganhub.conditioning.nets import given, grid_labels, random_labels
 from ganhub.config.schema import RunConfig
 from ganhub.engine.context import TrainContext
 from ganhub.engine.system import BuildHints, GANSystem, Phase, PhaseOutput
 
 
 class UnconditionalGAN(GANSystem):
-    """G maps latent noise N(0, I) of shape `latent_shape` to samples; D scores samples."""
+    """G maps latent noise N(0, I) of shape `latent_shape` (and, with `labels`, a class) to
+    samples; D scores samples (given their class)."""
 
     def __init__(
         self,
@@ -28,11 +37,13 @@ class UnconditionalGAN(GANSystem):
         generator: nn.Module,
         discriminator: nn.Module,
         latent_shape: tuple[int, ...],
+        labels: LabelSpec | None = None,
     ) -> None:
         super().__init__(config, hints)
         self.G = generator
         self.D = discriminator
         self.latent_shape = latent_shape
+        self.label_spec = labels
 
     def latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n latent vectors from N(0, I) on the system's device."""
@@ -50,32 +61,76 @@ class UnconditionalGAN(GANSystem):
         """The real samples in a batch (datasets with labels yield (x, y))."""
         return batch[0] if isinstance(batch, tuple | list) else batch
 
+    def split(self, batch: Any) -> tuple[Tensor, Tensor | None]:
+        """(samples, labels) of a batch; labels are None for an unconditional run."""
+        if self.label_spec is None:
+            return self.real_of(batch), None
+        return batch[0], batch[1]
+
+    def generate(self, z: Tensor, labels: Tensor | None, G: nn.Module | None = None) -> Tensor:
+        """G(z), or G(z, labels) for a conditional run."""
+        G = G if G is not None else self.G
+        out: Tensor = G(z) if labels is None else G(z, labels)
+        return out
+
     def d_step(self, batch: Any, ctx: TrainContext) -> PhaseOutput:
         """Discriminator loss on a real batch and as many fresh fakes."""
-        real = self.real_of(batch)
-        fake = self.G(self.latent(len(real)))
+        real, labels = self.split(batch)
+        fake = self.generate(self.latent(len(real)), labels)
         ctx.cache["fake"] = fake  # the G phase of this step reuses it (graph kept)
-        return ctx.d_loss(self.D, real, fake)
+        ctx.cache["fake_labels"] = labels
+        return ctx.d_loss(given(self.D, labels), real, fake)
 
     def g_step(self, batch: Any, ctx: TrainContext) -> PhaseOutput:
         """Generator loss on the D phase's fakes (or new ones when sizes differ)."""
-        real = self.real_of(batch)
+        real, labels = self.split(batch)
         fake = ctx.cache.pop("fake", None)
+        cached_labels = ctx.cache.pop("fake_labels", None)
         if fake is None or len(fake) != len(real) or not fake.requires_grad:
-            fake = self.G(self.latent(len(real)))
-        return ctx.g_loss(self.D, fake, real=real)
+            fake = self.generate(self.latent(len(real)), labels)
+        else:
+            labels = cached_labels
+        return ctx.g_loss(given(self.D, labels), fake, real=real)
 
     @torch.no_grad()
-    def sample(self, n: int, *, seed: int | None = None, use_ema: bool = True) -> Tensor:
-        """n samples from the (EMA) generator, reproducible for a given seed."""
+    def sample(
+        self,
+        n: int,
+        *,
+        seed: int | None = None,
+        use_ema: bool = True,
+        labels: Tensor | None = None,
+    ) -> Tensor:
+        """n samples from the (EMA) generator, reproducible for a given seed; a conditional
+        run's samples are of the given `labels` (default: drawn uniformly over the classes)."""
+        self.refuse_labels(labels)
         gen = None
         if seed is not None:
             gen = torch.Generator(device=self.device).manual_seed(seed)
+        z = self.latent(n, gen)
+        if self.label_spec is not None:
+            if labels is None:
+                labels = random_labels(self.label_spec, n, self.device, gen)
+            labels = labels.to(self.device)
+        return self._eval_forward(z, labels, use_ema)
+
+    def class_grid(self, columns: int = 8, rows: int = 10, seed: int = 0) -> Tensor:
+        """A conditional run's samples by class: one row per class (`grid_labels`), one
+        column per latent, so a column shows one latent across classes."""
+        assert self.label_spec is not None
+        gen = torch.Generator(device=self.device).manual_seed(seed)
+        row_labels = grid_labels(self.label_spec, rows).to(self.device)
+        z = self.latent(columns, gen).repeat(len(row_labels), *([1] * len(self.latent_shape)))
+        labels = row_labels.repeat_interleave(columns, dim=0)
+        with torch.no_grad():
+            return self._eval_forward(z, labels, use_ema=True)
+
+    def _eval_forward(self, z: Tensor, labels: Tensor | None, use_ema: bool) -> Tensor:
         G = self.generator(use_ema=use_ema)
         was_training = G.training
         G.eval()
         try:
-            out: Tensor = G(self.latent(n, gen))
+            out = self.generate(z, labels, G)
         finally:
             G.train(was_training)
         return out.float()

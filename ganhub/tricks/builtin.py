@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ganhub.hookspecs import Register, hookimpl
 from ganhub.tricks import Trick
+from ganhub.tricks.classes import ACGAN
 from ganhub.tricks.inputs import (
     AdaptiveAugment,
     DiffAugment,
@@ -33,6 +34,7 @@ BUILTIN_TRICKS: tuple[type[Trick], ...] = (
     TTUR,
     WeightPenalty,
     LRSchedule,
+    ACGAN,
 )
 
 

@@ -246,9 +246,12 @@ class CycleGANSystem(TranslationMixin, GANSystem):
         return _run_eval(G, images.to(self.device))
 
     @torch.no_grad()
-    def sample(self, n: int, *, seed: int | None = None, use_ema: bool = True) -> Tensor:
+    def sample(
+        self, n: int, *, seed: int | None = None, use_ema: bool = True, labels: Tensor | None = None
+    ) -> Tensor:
         """G_AB applied to `n` preview A images (held-out digits or test/train files); not
         drawn from noise (`samples=False`)."""
+        self.refuse_labels(labels)
         a, _ = self.domain_data.preview(n, seed or 0)
         return self.translate(a, "AtoB", use_ema)
 
@@ -298,8 +301,11 @@ class Pix2PixSystem(TranslationMixin, PairedTranslationGAN):
         self.check_direction(direction)
         return super().translate(images, use_ema=use_ema)
 
-    def sample(self, n: int, *, seed: int | None = None, use_ema: bool = True) -> Tensor:
+    def sample(
+        self, n: int, *, seed: int | None = None, use_ema: bool = True, labels: Tensor | None = None
+    ) -> Tensor:
         """G applied to `n` preview inputs; not drawn from noise (`samples=False`)."""
+        self.refuse_labels(labels)
         a, _ = self.domain_data.preview(n, seed or 0)
         return self.translate(a, "AtoB", use_ema)
 

@@ -231,8 +231,11 @@ class MedPairedGAN(MedSplits, PairedTranslationGAN):
         return [*names, "med_dice"] if self.task == "lesion" else names
 
     @torch.no_grad()
-    def sample(self, n: int, *, seed: int | None = None, use_ema: bool = True) -> Tensor:
+    def sample(
+        self, n: int, *, seed: int | None = None, use_ema: bool = True, labels: Tensor | None = None
+    ) -> Tensor:
         """G's outputs for the first n held-out conditions (deterministic: G takes no noise)."""
+        self.refuse_labels(labels)
         batch = self.eval_set.head(n)
         assert batch.conditions is not None
         return self.translate_batched(batch.conditions, use_ema=use_ema)

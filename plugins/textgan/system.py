@@ -231,8 +231,11 @@ class TextGenSystem(TextSystemBase):
 
     # -- sampling ----------------------------------------------------------------------
 
-    def sample(self, n: int, *, seed: int | None = None, use_ema: bool = True) -> Tensor:
+    def sample(
+        self, n: int, *, seed: int | None = None, use_ema: bool = True, labels: Tensor | None = None
+    ) -> Tensor:
         """(n, length) token ids sampled from G."""
+        self.refuse_labels(labels)
         gen = torch.Generator().manual_seed(0 if seed is None else seed)
         with torch.no_grad():
             return sample_lm(self.generator(use_ema=use_ema), n, self.length, self.vocab, gen=gen)

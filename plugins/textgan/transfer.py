@@ -217,8 +217,11 @@ class TransferSystem(TextSystemBase):
 
     # -- samples and scores ------------------------------------------------------------
 
-    def sample(self, n: int, *, seed: int | None = None, use_ema: bool = True) -> Tensor:
+    def sample(
+        self, n: int, *, seed: int | None = None, use_ema: bool = True, labels: Tensor | None = None
+    ) -> Tensor:
         """Rewrites of the first n held-out sentences into the other style (B, L) ids."""
+        self.refuse_labels(labels)
         x, style = self.test_ids(n)
         return self.rewrite(x.to(self.device), (1 - style).to(self.device))
 

@@ -1,0 +1,205 @@
+"""Class-conditional generation: the labels a run trains on and the mechanisms that use them.
+
+A domain that can train on labels says so with `Domain.conditioning(config)`, returning a
+`ConditionRequest` (the labels, and the generator- and discriminator-side mechanisms by name).
+The wiring layer looks the names up among the registered `Conditioner`s (`register_conditioners`,
+`ganhub list conditioners`) and hands the domain a `Condition` in `BuildHints.condition`; the
+domain builds its networks with the extra inputs the mechanisms ask for and wraps them:
+
+    G = Generator(latent_dim + condition.generator_inputs(), ...)
+    D = Discriminator(channels + condition.discriminator_inputs(), ...)
+    G, D = condition.wrap_generator(G), condition.wrap_discriminator(D)
+
+A wrapped generator is called `G(z, labels)`; a wrapped discriminator is bound to a batch's
+labels with `ganhub.conditioning.nets.given(D, labels)` and then used like an unconditional one,
+so every loss, penalty and D-input trick works unchanged. This module imports no torch.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from pydantic import Field
+
+from ganhub.config.schema import Section
+from ganhub.errors import UsageError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+Side = Literal["generator", "discriminator"]
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """The labels of a conditional run: one size per label factor, and optional class names.
+
+    One factor is the usual case (`sizes=(10,)` for digits); Stacked MNIST conditioned on each
+    channel's digit has three (`(10, 10, 10)`). A batch's labels are int64 of shape (B,) for
+    one factor and (B, K) for K factors. `names[k]` names factor k's classes (may be empty).
+    """
+
+    sizes: tuple[int, ...]
+    names: tuple[tuple[str, ...], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.sizes or any(s < 2 for s in self.sizes):
+            raise ValueError(f"label sizes must be >= 2 per factor, got {self.sizes}")
+        if self.names and [len(n) for n in self.names] != list(self.sizes):
+            raise ValueError("label names must have one entry per class of each factor")
+
+    @property
+    def factors(self) -> int:
+        """Number of label factors (1 for plain class labels)."""
+        return len(self.sizes)
+
+    @property
+    def combinations(self) -> int:
+        """Number of distinct labels (the product of the factor sizes)."""
+        return math.prod(self.sizes)
+
+    def class_names(self, factor: int = 0) -> tuple[str, ...]:
+        """Names of one factor's classes (their indices as text when unnamed)."""
+        if self.names:
+            return self.names[factor]
+        return tuple(str(i) for i in range(self.sizes[factor]))
+
+    def parse(self, text: str) -> list[int]:
+        """A label written by a user (`7`, `cat`, or `1,2,3` for several factors) as indices."""
+        parts = [p.strip() for p in str(text).split(",")]
+        if len(parts) != self.factors:
+            raise UsageError(
+                f"label '{text}': this run has {self.factors} label factor(s); write "
+                f"{','.join(['N'] * self.factors)}"
+            )
+        out = []
+        for k, part in enumerate(parts):
+            names = self.class_names(k)
+            if part in names:
+                out.append(names.index(part))
+            elif part.isdigit() and int(part) < self.sizes[k]:
+                out.append(int(part))
+            else:
+                shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+                raise UsageError(f"label '{part}' is not one of this run's classes: {shown}")
+        return out
+
+    def describe(self, label: list[int]) -> str:
+        """A label's text form, the inverse of `parse`."""
+        return ",".join(self.class_names(k)[i] for k, i in enumerate(label))
+
+
+class ConditionConfig(Section):
+    """How a conditional run uses its labels (the `condition` section of image domains)."""
+
+    generator: str = Field(
+        "cbn",
+        description="generator mechanism (ganhub list conditioners): concat (cGAN), cbn "
+        "(conditional BatchNorm), mapping (StyleGAN2's label embedding)",
+    )
+    discriminator: str = Field(
+        "projection",
+        description="discriminator mechanism: projection (Miyato & Koyama 2018), input_concat "
+        "(cGAN: label maps on the input), none (for AC-GAN alone: tricks=[acgan])",
+    )
+    embed_dim: int = Field(64, gt=0, le=4096, description="label embedding size (concat, mapping)")
+    classes: list[str] | None = Field(
+        None,
+        description="class names in label order; filled from the data (class folders or the "
+        "labels file) and saved with the run",
+    )
+
+
+@dataclass(frozen=True)
+class ConditionRequest:
+    """What a domain asks for when a run is conditional (`Domain.conditioning`)."""
+
+    labels: LabelSpec
+    generator: str = "cbn"
+    discriminator: str = "projection"
+    embed_dim: int = 64
+
+
+class Conditioner(ABC):
+    """A registered conditioning mechanism for one side (generator or discriminator).
+
+    `inputs` is how many extra input features (generator: latent dimensions; discriminator:
+    image channels) the domain must build its network with; `wrap` returns the conditioned
+    network: a `LabelledGenerator` (called `G(z, labels)`) or a `ConditionalDiscriminator`.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    side: ClassVar[Side] = "generator"
+
+    def inputs(self, labels: LabelSpec, embed_dim: int) -> int:
+        """Extra inputs the unwrapped network needs (default: none)."""
+        return 0
+
+    @abstractmethod
+    def wrap(self, net: nn.Module, condition: Condition) -> nn.Module:
+        """The conditioned network around `net`."""
+
+
+@dataclass
+class Condition:
+    """A conditional run's labels and resolved mechanisms, handed to `Domain.build` in hints.
+
+    `heads` are auxiliary discriminator heads tricks ask for before the models exist (AC-GAN's
+    class head: name -> outputs); the discriminator wrapper builds them on D's features.
+    """
+
+    labels: LabelSpec
+    generator: Conditioner
+    discriminator: Conditioner
+    embed_dim: int = 64
+    heads: dict[str, int] = field(default_factory=dict)
+    pack: int = 1
+
+    def generator_inputs(self) -> int:
+        """Extra latent dimensions the generator is built with."""
+        return self.generator.inputs(self.labels, self.embed_dim)
+
+    def discriminator_inputs(self) -> int:
+        """Extra input channels the discriminator is built with."""
+        return self.discriminator.inputs(self.labels, self.embed_dim)
+
+    def wrap_generator(self, net: nn.Module) -> nn.Module:
+        """The generator conditioned by the configured mechanism: `G(z, labels)`."""
+        return self.generator.wrap(net, self)
+
+    def wrap_discriminator(self, net: nn.Module) -> nn.Module:
+        """The discriminator conditioned by the configured mechanism, with any heads asked for."""
+        if self.pack > 1:
+            raise UsageError(
+                "trick 'pacgan' packs samples of different classes into one D input; it cannot "
+                "be combined with conditional training"
+            )
+        return self.discriminator.wrap(net, self)
+
+
+def check_request(request: ConditionRequest, registered: dict[str, Conditioner]) -> list[str]:
+    """Problems with a request's mechanism names (unknown, or for the other side)."""
+    problems = []
+    for side, name in (("generator", request.generator), ("discriminator", request.discriminator)):
+        fits = sorted(n for n, c in registered.items() if c.side == side)
+        if name not in registered or registered[name].side != side:
+            problems.append(
+                f"condition.{side}='{name}' is not a {side} conditioning mechanism "
+                f"(available: {', '.join(fits)})"
+            )
+    return problems
+
+
+__all__ = [
+    "Condition",
+    "ConditionConfig",
+    "ConditionRequest",
+    "Conditioner",
+    "LabelSpec",
+    "Side",
+    "check_request",
+]

@@ -1,0 +1,89 @@
+"""AC-GAN's auxiliary classifier (Odena et al. 2017) as a trick usable with any adversarial loss.
+
+The discriminator of a conditional run gets a class head on its pooled features (the wrapper
+builds it because this trick asks for it in `adjust_build`). D learns to classify real samples
+(and, with `fake_in_d`, fakes, as in the paper); G learns to make fakes D classifies as the
+class they were drawn for. The head's outputs come from the same D forward as the adversarial
+logits (`PhaseOutput.aux`), so the trick costs one linear layer, not another D pass.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from ganhub.config.schema import RunConfig, Section
+from ganhub.errors import ConfigError
+from ganhub.tricks import Trick
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from ganhub.conditioning import LabelSpec
+    from ganhub.domain import Domain
+    from ganhub.engine.context import TrainContext
+    from ganhub.engine.system import BuildHints, Phase, PhaseOutput
+
+
+class ACGANConfig(Section):
+    """Options of the `acgan` trick."""
+
+    weight_d: float = Field(1.0, ge=0, description="weight of D's classification loss")
+    weight_g: float = Field(1.0, ge=0, description="weight of G's classification loss")
+    fake_in_d: bool = Field(
+        False,
+        description="D also classifies fakes by their drawn class (the paper); off by default, "
+        "as in later work, because it rewards D for easy-to-classify fakes",
+    )
+
+
+class ACGAN(Trick):
+    """Auxiliary classifier on D (AC-GAN): class cross-entropy for D on reals, for G on fakes."""
+
+    name = "acgan"
+    description = "AC-GAN: a class head on D; D classifies reals, G makes fakes of their class"
+    Config = ACGANConfig
+    modalities = frozenset({"image", "volume", "vector"})
+
+    def __init__(self, options: Section, config: RunConfig) -> None:
+        super().__init__(options, config)
+        self.labels: LabelSpec | None = None
+
+    @classmethod
+    def problems(cls, options: Any, config: RunConfig, domain: Domain) -> list[str]:
+        """Besides the base checks: the run must be conditional."""
+        out = super().problems(options, config, domain)
+        if domain.conditioning(config) is None:
+            out.append(
+                "trick 'acgan' needs a class-conditional run (model.conditional=true on "
+                "labelled data)"
+            )
+        return out
+
+    def adjust_build(self, hints: BuildHints) -> None:
+        """Ask the conditional discriminator for a class head (one output per class)."""
+        if hints.condition is None:
+            raise ConfigError("trick 'acgan' needs a class-conditional run")
+        self.labels = hints.condition.labels
+        hints.condition.heads["class"] = sum(self.labels.sizes)
+
+    def extra_loss(self, phase: Phase, out: PhaseOutput, ctx: TrainContext) -> Tensor | None:
+        """D phases: cross-entropy on reals (and fakes); G phases: on fakes."""
+        from ganhub.conditioning.nets import label_cross_entropy
+
+        labels = out.aux.get("labels")
+        if labels is None or self.labels is None:
+            return None
+        o = self.options
+        if phase.group == "D" and "class_real" in out.aux:
+            loss = label_cross_entropy(out.aux["class_real"], labels, self.labels)
+            if o.fake_in_d:
+                loss = loss + label_cross_entropy(out.aux["class_fake"], labels, self.labels)
+            out.stats["acgan_D"] = loss.detach()
+            return loss * o.weight_d
+        if phase.group == "G" and "class_fake" in out.aux:
+            loss = label_cross_entropy(out.aux["class_fake"], labels, self.labels)
+            out.stats["acgan_G"] = loss.detach()
+            return loss * o.weight_g
+        return None
