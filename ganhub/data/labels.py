@@ -1,0 +1,336 @@
+"""Labelled image folders for conditional training: one sub-folder per class, or a CSV of labels.
+
+Two layouts give each image a class:
+
+- the torchvision ImageFolder convention: `root/<class>/.../image.png`, class names sorted;
+- a CSV next to (or anywhere outside) the images, with a header naming a file column and a label
+  column; its paths are relative to the folder and are treated as untrusted input (a labels file
+  downloaded with a data set must not make training read files outside that data set).
+
+Hidden folders (`.git`, `.ipynb_checkpoints`...) are never classes and their images are not data.
+Every user mistake is a one-line ConfigError naming the key, the file and, for a CSV, the row.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from ganhub.data.images import IMAGE_SUFFIXES, list_images, load_image
+from ganhub.errors import ConfigError, UsageError, did_you_mean, one_line
+
+FILE_COLUMNS = ("file", "filename", "path", "image")
+LABEL_COLUMNS = ("label", "class")
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One CSV data row: its 1-based row number, the path as written, where it resolves, its label."""
+
+    number: int
+    text: str
+    path: Path
+    label: str
+
+
+def _shown(value: object, limit: int = 120) -> str:
+    # names and labels come from files and folders: one line however they are spelled
+    return one_line(value, limit)
+
+
+def _listing(names: list[str], limit: int = 20) -> str:
+    # a run may hold 1,000 classes: name the first few and the count, keep the message one line
+    shown = ", ".join(_shown(n, 40) for n in names[:limit])
+    return shown if len(names) <= limit else f"{shown}, ... ({len(names)} in all)"
+
+
+def _check_root(root: Path, key: str) -> None:
+    if not root.exists():
+        raise ConfigError(f"{key}='{_shown(root, 200)}': folder does not exist")
+    if not root.is_dir():
+        raise ConfigError(f"{key}='{_shown(root, 200)}': is not a folder")
+
+
+def _is_hidden(path: Path, root: Path) -> bool:
+    """Whether `path` (under `root`) sits in a hidden folder at any depth below `root`."""
+    return any(part.startswith(".") for part in path.relative_to(root).parts[:-1])
+
+
+def _visible_images(root: Path) -> list[Path]:
+    """Images under `root` outside hidden folders, sorted."""
+    return [p for p in list_images(root) if not _is_hidden(p, root)]
+
+
+def _class_folders(root: Path, key: str) -> dict[str, list[Path]]:
+    """Class name -> its images, for every visible sub-folder of `root` holding an image."""
+    _check_root(root, key)
+    loose = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if loose:
+        # an image beside the class folders has no class: refusing beats training it unlabelled
+        raise ConfigError(
+            f"{key}='{_shown(root, 200)}': {len(loose)} image(s) directly in the folder "
+            f"(e.g. '{_shown(loose[0].name)}') would have no label; move them into a class "
+            "sub-folder or give data.labels=FILE.csv"
+        )
+    classes: dict[str, list[Path]] = {}
+    for sub in sorted(root.iterdir(), key=lambda p: p.name):
+        if sub.name.startswith(".") or not sub.is_dir():
+            continue
+        files = _visible_images(sub)
+        if files:  # a folder with no image is not a class (torchvision would fail on it)
+            classes[sub.name] = files
+    if not classes:
+        raise ConfigError(
+            f"{key}='{_shown(root, 200)}': no class sub-folders with images; conditional "
+            "training on a folder needs one sub-folder per class (ImageFolder layout) or "
+            "data.labels=FILE.csv"
+        )
+    return classes
+
+
+def folder_classes(root: Path, key: str = "data.path") -> list[str]:
+    """Class names of an ImageFolder-style folder: its sub-folders holding images, sorted."""
+    return _two_or_more(list(_class_folders(root, key)), root, key)
+
+
+def _two_or_more(names: list[str], root: Path, key: str) -> list[str]:
+    if len(names) < 2:
+        raise ConfigError(
+            f"{key}='{_shown(root, 200)}': only one class folder ('{_shown(names[0])}') holds "
+            "images; conditioning needs at least two classes, one sub-folder each"
+        )
+    return names
+
+
+def _column(header: list[str], names: tuple[str, ...], what: str, where: str) -> int:
+    """Index of the one header cell among `names` (case-insensitive); ConfigError otherwise."""
+    cells = [c.strip().lower() for c in header]
+    found = [i for i, c in enumerate(cells) if c in names]
+    if not found:
+        have = ", ".join(f"'{_shown(c, 40)}'" for c in header[:10]) or "nothing"
+        raise ConfigError(
+            f"{where}: row 1 (the header) has no {what} column (one of {', '.join(names)}); "
+            f"it has {have}"
+        )
+    if len(found) > 1:
+        # two candidate columns: guessing which one holds the paths could mislabel everything
+        both = " and ".join(f"'{_shown(header[i].strip(), 40)}'" for i in found)
+        raise ConfigError(f"{where}: row 1 (the header) has {both}; keep one {what} column")
+    return found[0]
+
+
+def _resolve_row(text: str, number: int, root: Path, base: Path, where: str) -> Path:
+    """The file a CSV row names, resolved; refuses paths that are absolute or leave `root`."""
+    if not text:
+        raise ConfigError(f"{where}: row {number} has an empty file name")
+    if PurePosixPath(text).is_absolute() or PureWindowsPath(text).anchor:
+        raise ConfigError(
+            f"{where}: row {number}: '{_shown(text)}' is an absolute path; "
+            f"paths must be relative to data.path='{_shown(root, 200)}'"
+        )
+    try:
+        path = (base / text).resolve()
+    except (OSError, ValueError, RuntimeError):  # NUL byte, symlink loop, name too long
+        raise ConfigError(f"{where}: row {number}: '{_shown(text)}' is not a usable path") from None
+    # resolved, so '..' and symlinks are judged by where they really lead
+    if not path.is_relative_to(base):
+        raise ConfigError(
+            f"{where}: row {number}: '{_shown(text)}' leads outside "
+            f"data.path='{_shown(root, 200)}' (via '..' or a symlink); refused"
+        )
+    return path
+
+
+def _read_rows(path: Path, root: Path, key: str) -> list[_Row]:
+    """The CSV's data rows, each checked; every problem is a ConfigError naming the row."""
+    where = f"{key}='{_shown(path, 200)}'"
+    if not path.is_file():
+        raise ConfigError(f"{where}: file does not exist")
+    _check_root(root, "data.path")
+    base = root.resolve()
+    rows: list[_Row] = []
+    first: dict[Path, _Row] = {}
+    try:
+        # utf-8-sig: spreadsheet programs write a byte-order mark that would rename the header
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            records = enumerate(csv.reader(fh), start=1)
+            header = next((rec for _, rec in records), None)
+            if header is None:
+                raise ConfigError(
+                    f"{where}: the file is empty; row 1 must be a header such as 'file,label'"
+                )
+            file_col = _column(header, FILE_COLUMNS, "file", where)
+            label_col = _column(header, LABEL_COLUMNS, "label", where)
+            for number, rec in records:
+                if not any(cell.strip() for cell in rec):
+                    continue  # a blank line (often the last one) is not a row
+                text = rec[file_col].strip() if file_col < len(rec) else ""
+                label = rec[label_col].strip() if label_col < len(rec) else ""
+                resolved = _resolve_row(text, number, root, base, where)
+                if not label:
+                    raise ConfigError(
+                        f"{where}: row {number} ('{_shown(text)}') has an empty label"
+                    )
+                if resolved in first:
+                    seen = first[resolved]
+                    same = "repeats" if seen.text == text else "names the same file as"
+                    raise ConfigError(
+                        f"{where}: row {number} ('{_shown(text)}') {same} row {seen.number} "
+                        f"('{_shown(seen.text)}'); give each file one row"
+                    )
+                row = _Row(number, text, resolved, label)
+                first[resolved] = row
+                rows.append(row)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: not UTF-8 text; save the CSV as UTF-8") from None
+    except csv.Error as exc:
+        raise ConfigError(f"{where}: not a readable CSV ({_shown(exc, 100)})") from None
+    if not rows:
+        raise ConfigError(f"{where}: no rows after the header; one row per image is needed")
+    return rows
+
+
+def read_label_csv(path: Path, root: Path, key: str = "data.labels") -> dict[Path, str]:
+    """Map each file a labels CSV names (resolved, under `root`) to its label."""
+    return {row.path: row.label for row in _read_rows(path, root, key)}
+
+
+def _sorted_labels(labels: set[str]) -> list[str]:
+    """Class names in order: numerically when every label is an integer ("2" before "10")."""
+    if all(_INTEGER.fullmatch(label) for label in labels):
+        return sorted(labels, key=lambda s: (int(s), s))
+    return sorted(labels)
+
+
+def _index(classes: list[str]) -> dict[str, int]:
+    index = {name: i for i, name in enumerate(classes)}
+    if len(index) != len(classes):
+        raise ValueError(f"classes must be distinct, got {classes}")  # our invariant, not input
+    return index
+
+
+def _from_csv(
+    root: Path, labels_csv: Path, classes: list[str] | None
+) -> tuple[list[Path], list[int], list[str]]:
+    key, root_key = "data.labels", "data.path"
+    where = f"{key}='{_shown(labels_csv, 200)}'"
+    rows = _read_rows(labels_csv, root, key)
+    for row in rows:
+        try:
+            is_file = row.path.is_file()
+        except (OSError, ValueError):
+            is_file = False
+        if not is_file:
+            raise ConfigError(
+                f"{where}: row {row.number}: '{_shown(row.text)}' is not a file in "
+                f"{root_key}='{_shown(root, 200)}'"
+            )
+        if row.path.suffix.lower() not in IMAGE_SUFFIXES:
+            raise ConfigError(
+                f"{where}: row {row.number}: '{_shown(row.text)}' is not an image "
+                f"({', '.join(IMAGE_SUFFIXES)})"
+            )
+    # an image with no row would be dropped silently: a wrong CSV must not shrink the data
+    # compared as resolved paths, as the CSV's are: a symlinked image is labelled by its target
+    base = root.resolve()
+    labelled = {row.path for row in rows}
+    unlabelled = [p for p in _visible_images(base) if p.resolve() not in labelled]
+    if unlabelled:
+        rel = unlabelled[0].relative_to(base).as_posix()
+        raise ConfigError(
+            f"{where}: {len(unlabelled)} image(s) in {root_key}='{_shown(root, 200)}' have no "
+            f"row (e.g. '{_shown(rel)}'); label every image or move the others out"
+        )
+    if classes is None:
+        classes = _sorted_labels({row.label for row in rows})
+        if len(classes) < 2:
+            raise ConfigError(
+                f"{where}: only one label ('{_shown(classes[0])}') in the file; conditioning "
+                "needs at least two classes"
+            )
+    index = _index(classes)
+    for row in rows:
+        if row.label not in index:
+            raise ConfigError(
+                f"{where}: label '{_shown(row.label)}' (row {row.number}) is not one of the run's "
+                f"classes{did_you_mean(row.label, classes)}: {_listing(classes)}"
+            )
+    ordered = sorted(rows, key=lambda r: r.path)
+    return [r.path for r in ordered], [index[r.label] for r in ordered], list(classes)
+
+
+def labelled_files(
+    root: Path, labels_csv: Path | None = None, classes: list[str] | None = None
+) -> tuple[list[Path], list[int], list[str]]:
+    """Training files, their class indices and the class names, from class folders or a CSV.
+
+    `classes` (the names saved with a run) fixes the names and their order; data labelled with
+    anything else is refused.
+    """
+    if labels_csv is not None:
+        return _from_csv(root, labels_csv, classes)
+    key = "data.path"
+    folders = _class_folders(root, key)
+    if classes is None:
+        classes = _two_or_more(list(folders), root, key)  # given classes may outnumber the folders
+    index = _index(classes)
+    pairs: list[tuple[Path, int]] = []
+    for name, files in folders.items():
+        if name not in index:
+            raise ConfigError(
+                f"{key}='{_shown(root, 200)}': class folder '{_shown(name)}' is not one of the "
+                f"run's classes{did_you_mean(name, classes)}: {_listing(classes)}"
+            )
+        pairs.extend((p, index[name]) for p in files)
+    pairs.sort()
+    return [p for p, _ in pairs], [y for _, y in pairs], list(classes)
+
+
+class LabelledImageFolder(Dataset[tuple[Tensor, Tensor]]):
+    """Labelled images (class folders or a CSV) decoded in DataLoader workers as (x, label).
+
+    With `skip_bad`, an unreadable file is replaced by the next good one, with that file's
+    label; without it training stops with an error naming the file.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        size: int,
+        channels: int = 3,
+        skip_bad: bool = False,
+        labels_csv: Path | None = None,
+        classes: list[str] | None = None,
+    ) -> None:
+        files, labels, names = labelled_files(root, labels_csv, classes)
+        self.files = files
+        self.labels = torch.tensor(labels, dtype=torch.long)
+        self.classes = names
+        self.size, self.channels, self.skip_bad = size, channels, skip_bad
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        for j in range(len(self.files)):
+            k = (i + j) % len(self.files)
+            try:
+                x = load_image(self.files[k], self.size, self.channels)
+            except UsageError as exc:
+                if not self.skip_bad:
+                    raise UsageError(f"{exc}; data.skip_bad=true skips unreadable files") from None
+                continue
+            # the replacement's own label: the image and its class must never be mismatched
+            return x, self.labels[k].clone()
+        raise UsageError(f"no readable image under '{self.files[0].parent}'")
+
+    def label_counts(self) -> Tensor:
+        """Number of files in each class, in class order (zeros for classes with none)."""
+        return torch.bincount(self.labels, minlength=len(self.classes))
