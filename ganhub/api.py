@@ -62,11 +62,42 @@ class TrainedGAN:
         """The training step of the loaded checkpoint."""
         return checkpoint.step_of(self.checkpoint)
 
-    def sample(self, n: int, seed: int | None = 0) -> Any:
-        """`n` samples (images in [-1, 1], points, token ids...) from the generator."""
+    def sample(self, n: int, seed: int | None = 0, labels: Any = None) -> Any:
+        """`n` samples (images in [-1, 1], points, token ids...) from the generator.
+
+        Conditional runs take `labels`: one class for all (an index, a class name, or
+        "1,2,3" for several label factors) or a tensor of n labels; None draws them uniformly.
+        """
         self.system.eval()
+        if labels is not None and not isinstance(labels, torch.Tensor):
+            labels = self.labels_for(labels, n)
         with torch.no_grad():
-            return self.system.sample(n, seed=seed)
+            return self.system.sample(n, seed=seed, labels=labels)
+
+    def labels_for(self, label: int | str, n: int) -> torch.Tensor:
+        """n copies of one class, given by index or name (a conditional run's classes)."""
+        from ganhub.conditioning.nets import as_label_tensor
+
+        spec = self.system.capabilities().labels
+        if spec is None:
+            raise UsageError(
+                f"this '{self.config.plugin}' run is not conditional; it has no labels"
+            )
+        return as_label_tensor(spec, spec.parse(str(label)), n, self.system.device)
+
+    def write_class(
+        self, directory: str | Path, label: int | str, n: int = 64, seed: int = 0
+    ) -> Path:
+        """Write a grid of `n` image samples of one class of a conditional run; its path."""
+        from ganhub.data.images import save_image_grid
+
+        labels = self.labels_for(label, n)
+        spec = self.system.capabilities().labels
+        assert spec is not None
+        name = spec.describe(labels[0].reshape(-1).tolist())
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:40]
+        images = self.sample(n, seed=seed, labels=labels)
+        return save_image_grid(images, Path(directory) / f"sample_label{safe}_seed{seed}_n{n}.png")
 
     def write_samples(
         self, directory: str | Path, stem: str = "samples", n: int | None = None, seed: int = 0

@@ -165,27 +165,42 @@ def list_cmd(kind: str) -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder  [default: RUN_DIR/samples]")  # fmt: skip
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
+@click.option("--label", default=None,
+              help="Conditional runs: samples of this class only (index or name; 1,2,3 for "
+              "several label factors)  [default: a grid with one row per class]")  # fmt: skip
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
 def sample(
-    run_dir: Path, n: int, seed: int, out: Path | None, device: str, overrides: tuple[str, ...]
+    run_dir: Path,
+    n: int,
+    seed: int,
+    out: Path | None,
+    device: str,
+    label: str | None,
+    overrides: tuple[str, ...],
 ) -> None:
     """Write samples of a trained run: ganhub sample RUN_DIR [--n 64] [--seed 0] [--out DIR].
 
     \b
     Any domain: the domain's own artifact (a PNG grid, text, NIfTI...) from its latest
-    checkpoint (EMA weights when the run used ema). key=value items change the run's config
-    for sampling, e.g. sample.psi=0.5 for stylegan.
+    checkpoint (EMA weights when the run used ema); conditional runs write one row per class,
+    or, with --label, a grid of that class. key=value items change the run's config for
+    sampling, e.g. sample.psi=0.5 for stylegan.
     """
     from ganhub.api import load
 
-    legacy: dict[str, Callable[[str], Any]] = {"n": int, "seed": int, "out": Path, "device": str}
+    legacy: dict[str, Callable[[str], Any]] = {
+        "n": int, "seed": int, "out": Path, "device": str, "label": str,
+    }  # fmt: skip
     items, old = split_overrides(overrides, legacy, "ganhub sample")
-    n, seed = old.get("n", n), old.get("seed", seed)
+    n, seed, label = old.get("n", n), old.get("seed", seed), old.get("label", label)
     if n < 1:
         raise click.BadParameter(f"n={n}: must be a positive integer")
     out = old.get("out", out) or run_dir / "samples"
     model = load(run_dir, device=str(old.get("device", device)), overrides=items)
-    paths = model.write_samples(out, f"sample_seed{seed}_n{n}", n=n, seed=seed)
+    if label is not None:
+        paths = [model.write_class(out, label, n=n, seed=seed)]
+    else:
+        paths = model.write_samples(out, f"sample_seed{seed}_n{n}", n=n, seed=seed)
     click.echo("\n".join(str(p) for p in paths))
 
 

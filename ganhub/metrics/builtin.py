@@ -255,8 +255,10 @@ BUILTIN_METRICS: tuple[Metric, ...] = (
 
 @hookimpl
 def register_metrics(register: Register) -> None:
-    """Register the built-in metrics."""
-    for metric in BUILTIN_METRICS:
+    """Register the built-in metrics (and the conditional ones, `ganhub.metrics.conditional`)."""
+    from ganhub.metrics.conditional import CONDITIONAL_METRICS
+
+    for metric in (*BUILTIN_METRICS, *CONDITIONAL_METRICS):
         register(metric.name, metric)
 
 

@@ -59,6 +59,7 @@ _LOCAL_NAMES = {
     "kid_std": "kd_{n}_std",
     "inception_score": "is_{n}",
     "inception_score_std": "is_{n}_std",
+    "intra_fid": "intra_fd_{n}",
 }
 
 

@@ -1,0 +1,232 @@
+"""Metrics of class-conditional generation: does a sample of class k look like class k, and
+how close is each class's distribution to the real one?
+
+class_accuracy  samples are drawn for every class in turn and classified: by the digit
+                classifier on digit data (each channel for Stacked MNIST), else by a
+                classifier trained once (and cached) on the run's own labelled real images.
+                Reports the accuracy over samples (`class_acc`), its worst class
+                (`class_acc_min`), the share of classes whose samples are mostly right
+                (`class_coverage`), the KL of the predicted class histogram to the asked one
+                (`class_kl`, 0 when no class is drawn toward another), per-class accuracies
+                for up to 20 classes, and the classifier's own held-out accuracy.
+intra_fid       the mean over classes of the Frechet distance between one class's samples
+                and that class's real images (Miyato & Koyama 2018), on each feature network
+                of `eval.features` (`intra_fd_digits` on digits).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import TYPE_CHECKING
+
+from ganhub.metrics import Metric
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
+
+    from ganhub.capabilities import Capabilities
+    from ganhub.conditioning import LabelSpec
+    from ganhub.engine.system import GANSystem
+
+# datasets whose images the local digit classifier reads (one digit per channel)
+DIGIT_DATASETS = ("digits", "stacked_digits", "mnist")
+# the classifier trained on a run's labelled real images when no known one reads them
+CLASSIFIER_RECIPE = {"version": 1, "n": 5000, "epochs": 20, "width": 16, "seed": 0, "held_out": 0.2}
+PER_CLASS_KEYS = 20  # per-class accuracies are reported for at most this many classes
+INTRA_MAX_CLASSES = 100  # intra-class FD needs enough samples per class
+
+
+def balanced_labels(spec: LabelSpec, n: int, seed: int) -> Tensor:
+    """n labels: every class equally often for one factor of up to 100 classes, else uniform."""
+    import torch
+
+    if spec.factors == 1 and spec.sizes[0] <= INTRA_MAX_CLASSES:
+        per = math.ceil(n / spec.sizes[0])
+        return torch.arange(spec.sizes[0]).repeat_interleave(per)
+    from ganhub.conditioning.nets import random_labels
+
+    gen = torch.Generator().manual_seed(seed)
+    return random_labels(spec, n, torch.device("cpu"), gen)
+
+
+def generate_for(system: GANSystem, labels: Tensor, seed: int, chunk: int = 500) -> Tensor:
+    """Samples of the given labels, in seeded chunks, on the CPU."""
+    import torch
+
+    parts = []
+    for i, start in enumerate(range(0, len(labels), chunk)):
+        y = labels[start : start + chunk]
+        parts.append(system.sample(len(y), seed=seed + 1_000_003 * i, labels=y).float().cpu())
+    return torch.cat(parts)
+
+
+def flat_labels(labels: Tensor, spec: LabelSpec) -> Tensor:
+    """(B,) class ids over all factor combinations (factor 0 most significant)."""
+    import torch
+
+    if labels.ndim == 1:
+        return labels
+    out = torch.zeros(len(labels), dtype=torch.int64)
+    for k, size in enumerate(spec.sizes):
+        out = out * size + labels[:, k].cpu()
+    return out
+
+
+class ClassAccuracy(Metric):
+    """Share of conditional samples a classifier assigns to the class they were drawn for."""
+
+    name = "class_accuracy"
+    description = (
+        "accuracy of conditional samples' classes (digit classifier or one trained on the data)"
+    )
+
+    def supports(self, caps: Capabilities) -> bool:
+        """Conditional image systems with real images (to train a classifier on, if needed)."""
+        return caps.modality == "image" and caps.samples and caps.labels is not None
+
+    def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
+        """Classify balanced conditional samples; per-class and overall figures."""
+        import torch
+
+        caps = system.capabilities()
+        spec = caps.labels
+        assert spec is not None
+        asked = balanced_labels(spec, n_samples, seed)
+        images = generate_for(system, asked, seed)
+        predicted, classifier_acc = classify(system, images, spec)
+        right = (predicted == asked).all(1) if asked.ndim == 2 else predicted == asked
+        out = {
+            "class_acc": float(right.double().mean()),
+            "classifier_acc": classifier_acc,
+            "n_samples": float(len(images)),
+        }
+        if asked.ndim == 2:
+            out["class_acc_factor"] = float((predicted == asked).double().mean())
+        flat_asked, flat_pred = flat_labels(asked, spec), flat_labels(predicted, spec)
+        k = spec.combinations
+        counts = torch.bincount(flat_asked, minlength=k).double()
+        hits = torch.bincount(flat_asked[right], minlength=k).double()
+        drawn = counts > 0
+        per_class = hits[drawn] / counts[drawn]
+        out["class_acc_min"] = float(per_class.min())
+        out["class_coverage"] = float((per_class >= 0.5).double().mean())
+        p = torch.bincount(flat_pred, minlength=k).double()[drawn] + 1e-12
+        q = counts[drawn]
+        p, q = p / p.sum(), q / q.sum()
+        out["class_kl"] = float((p * (p / q).log()).sum().clamp_min(0))
+        if spec.factors == 1 and k <= PER_CLASS_KEYS:
+            for i, name in enumerate(spec.class_names()):
+                if drawn[i]:
+                    out[f"class_acc_{_key(name)}"] = float(hits[i] / counts[i])
+        return out
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)[:40]
+
+
+def classify(system: GANSystem, images: Tensor, spec: LabelSpec) -> tuple[Tensor, float]:
+    """Predicted labels shaped like the spec's labels, and the classifier's held-out accuracy."""
+    import torch
+
+    caps = system.capabilities()
+    if caps.dataset in DIGIT_DATASETS:
+        from ganhub.metrics.featurenet import classify_digits, digit_classifier
+
+        digits, _ = classify_digits(images)
+        accuracy = digit_classifier()[1].accuracy
+        if digits.ndim == 2 and spec.factors == 1:  # Stacked MNIST triples: 100a + 10b + c
+            digits = (digits * torch.tensor([100, 10, 1])).sum(1)
+        return digits, accuracy
+    if spec.factors != 1:
+        from ganhub.errors import UsageError
+
+        raise UsageError("class_accuracy on data with several label factors needs digit data")
+    net, accuracy = label_classifier(system)
+    preds = torch.cat([net(x).argmax(1) for x in images.split(500)])
+    return preds, accuracy
+
+
+def label_classifier(system: GANSystem) -> tuple[torch.nn.Module, float]:
+    """A classifier of the run's real labelled images, trained once per dataset and cached."""
+    from ganhub.metrics import store
+    from ganhub.metrics.featurenet import load_feature_net, save_feature_net, train_feature_net
+    from ganhub.metrics.features import data_fingerprint
+
+    fp = data_fingerprint(system)
+    key = store.digest({"data": fp, "recipe": CLASSIFIER_RECIPE, "kind": "labels"})
+    folder = store.cache_dir("features")
+    path = folder / f"labels-{key}.safetensors"
+    if not path.with_suffix(".json").is_file():
+        r = CLASSIFIER_RECIPE
+        images, labels = system.real_labelled(int(r["n"]), seed=int(r["seed"]))
+        net, spec = train_feature_net(
+            images, labels.long(), name="labels", dataset=fp, epochs=int(r["epochs"]),
+            width=int(r["width"]), seed=int(r["seed"]), held_out=float(r["held_out"]),
+        )  # fmt: skip
+        spec.recipe = dict(r)
+        save_feature_net(net, spec, folder, stem=path.stem)
+    net, spec = load_feature_net(path)
+    return net, spec.accuracy
+
+
+class IntraFID(Metric):
+    """Mean over classes of the Frechet distance between a class's samples and its real images."""
+
+    name = "intra_fid"
+    description = "intra-class Frechet distance: mean over classes (up to 100 classes)"
+
+    def supports(self, caps: Capabilities) -> bool:
+        """Conditional image systems with up to 100 label combinations."""
+        labels = caps.labels
+        return (
+            caps.modality == "image"
+            and caps.samples
+            and caps.real_samples
+            and labels is not None
+            and labels.combinations <= INTRA_MAX_CLASSES
+        )
+
+    def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
+        """Per class: FD of n_samples / classes samples against that class's real features."""
+        import torch
+
+        from ganhub.metrics.features import (
+            extractor_names,
+            features_of,
+            get_extractor,
+            real_features,
+        )
+        from ganhub.metrics.formulas import frechet_distance, gaussian_stats
+
+        caps = system.capabilities()
+        spec = caps.labels
+        assert spec is not None
+        cfg = system.config.eval
+        k = spec.combinations
+        asked = torch.arange(k).repeat_interleave(max(2, math.ceil(n_samples / k)))
+        if spec.factors > 1:  # combinations in factor order
+            asked = torch.stack(
+                [(asked // math.prod(spec.sizes[i + 1 :])) % s for i, s in enumerate(spec.sizes)], 1
+            )
+        images = generate_for(system, asked, seed)
+        flat = flat_labels(asked, spec)
+        out: dict[str, float] = {"n_samples": float(len(images))}
+        for name in extractor_names(cfg, caps):
+            ex = get_extractor(name, cfg, system)
+            real = real_features(system, ex, cfg.n_real)["features"]
+            real_flat = flat_labels(system.real_labels(len(real)), spec)
+            fake = features_of(ex, images)["features"]
+            distances = []
+            for c in range(k):
+                r, f = real[real_flat == c], fake[flat == c]
+                if len(r) >= 2 and len(f) >= 2:
+                    distances.append(frechet_distance(gaussian_stats(f), gaussian_stats(r)))
+            out[ex.key("intra_fid")] = float(sum(distances) / max(1, len(distances)))
+            out["intra_classes"] = float(len(distances))
+        return out
+
+
+CONDITIONAL_METRICS: tuple[Metric, ...] = (ClassAccuracy(), IntraFID())
