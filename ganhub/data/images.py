@@ -134,6 +134,19 @@ def torchvision_dataset(name: str, root: Path, size: int, channels: int) -> Tens
     return x.contiguous()
 
 
+def torchvision_targets(name: str, root: Path) -> Tensor:
+    """The class labels of a torchvision dataset already downloaded into `root` (int64)."""
+    import torchvision
+
+    classes = {
+        "cifar10": torchvision.datasets.CIFAR10,
+        "mnist": torchvision.datasets.MNIST,
+        "fashion_mnist": torchvision.datasets.FashionMNIST,
+    }
+    ds = classes[name](root=str(root), train=True, download=True)
+    return torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
+
+
 def save_image_grid(images: Tensor, path: Path, nrow: int | None = None) -> Path:
     """Write images in [-1, 1] as one PNG grid, atomically (temp file, then rename)."""
     from torchvision.utils import save_image

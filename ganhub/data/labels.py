@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -334,3 +336,22 @@ class LabelledImageFolder(Dataset[tuple[Tensor, Tensor]]):
     def label_counts(self) -> Tensor:
         """Number of files in each class, in class order (zeros for classes with none)."""
         return torch.bincount(self.labels, minlength=len(self.classes))
+
+
+def class_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
+    """`Domain.defaults_for` of an image domain with `model.conditional` and `data.path`: the
+    class names of folder data (its class sub-folders, or the labels of `data.labels`) as
+    `{"condition": {"classes": [...]}}`, so they are saved with the run; {} otherwise (not
+    conditional, another source, a shard or zip, or no such folder: the domain's check says so).
+    """
+    model, data = chosen.get("model"), chosen.get("data")
+    wanted = isinstance(model, Mapping) and model.get("conditional") in (True, "true", "True", 1)
+    if not wanted or not isinstance(data, Mapping) or data.get("path") is None:
+        return {}
+    if data.get("source", data.get("__shorthand__", "folder")) != "folder":
+        return {}
+    root = Path(str(data["path"]))
+    if not root.is_dir():
+        return {}
+    csv = data.get("labels")
+    return {"condition": {"classes": labelled_files(root, Path(str(csv)) if csv else None)[2]}}

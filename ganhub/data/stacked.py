@@ -17,16 +17,27 @@ STACKED_SIZE = 100_000  # composed samples in the dataset (an epoch)
 
 
 class StackedDigits(TensorBatches):
-    """Batches of stacked digits (B, 3, size, size) in [-1, 1]; `modes` holds each sample's triple id."""
+    """Batches of stacked digits (B, 3, size, size) in [-1, 1]; `modes` holds each sample's triple id.
 
-    def __init__(self, size: int = 32, n: int = STACKED_SIZE, seed: int = 0) -> None:
-        images, labels = digits(size)
+    With `labels="channels"` batches are (images, (B, 3) digit per channel); with
+    `labels="triples"`, (images, (B,) triple id in 0..999) for conditional training.
+    """
+
+    def __init__(
+        self, size: int = 32, n: int = STACKED_SIZE, seed: int = 0, labels: str | None = None
+    ) -> None:
+        images, digit_labels = digits(size)
         gen = torch.Generator().manual_seed(seed)
         self.triples = torch.randint(len(images), (n, 3), generator=gen)
         self.digits = images
-        self.modes = (labels[self.triples] * torch.tensor([100, 10, 1])).sum(1)
+        per_channel = digit_labels[self.triples]
+        self.modes = (per_channel * torch.tensor([100, 10, 1])).sum(1)
         self._on_device: dict[torch.device, Tensor] = {}
-        super().__init__(self.triples, augment=self._compose)
+        if labels is None:
+            super().__init__(self.triples, augment=self._compose)
+        else:
+            label_table = per_channel if labels == "channels" else self.modes
+            super().__init__(self.triples, label_table, augment=self._compose)
 
     def _compose(self, triples: Tensor) -> Tensor:
         if triples.device not in self._on_device:  # the 5,000 digits, copied to the device once

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from ganhub.conditioning import ConditionConfig
 from ganhub.config.schema import RunConfig, Section, TrainerConfig
 
 
@@ -30,6 +31,16 @@ class DCGANData(Section):
     )
     channels: int | None = Field(None, description="1 or 3 (default: 1 for digits/mnist, else 3)")
     skip_bad: bool = Field(False, description="skip unreadable image files instead of stopping")
+    labels: Path | None = Field(
+        None,
+        description="conditional folder data: a CSV of file,label rows (paths relative to "
+        "data.path); default: one sub-folder per class",
+    )
+    stacked_labels: Literal["channels", "triples"] = Field(
+        "channels",
+        description="conditional stacked_digits: channels (each channel's digit, 3 x 10 "
+        "classes) or triples (1,000 classes)",
+    )
 
     def resolved_channels(self) -> int:
         """Image channels for this source."""
@@ -63,6 +74,10 @@ class DCGANModel(Section):
     attention: bool = Field(
         False, description="SAGAN self-attention block at 16x16 in G and D (gamma starts at 0)"
     )
+    conditional: bool = Field(
+        False,
+        description="class-conditional G and D on the data's labels (mechanisms: condition.*)",
+    )
 
 
 class DCGANConfig(RunConfig):
@@ -71,6 +86,12 @@ class DCGANConfig(RunConfig):
     plugin: str = "dcgan"
     data: DCGANData = Field(default_factory=DCGANData)
     model: DCGANModel = Field(default_factory=DCGANModel)
+    # cGAN's concatenation on both sides: on digits it reaches higher sample accuracy within a
+    # CPU budget than cbn + projection (benchmarks/conditional.py, docs/conditional.md)
+    condition: ConditionConfig = Field(
+        default_factory=lambda: ConditionConfig(generator="concat", discriminator="input_concat"),
+        description="conditioning (model.conditional=true)",
+    )
     trainer: TrainerConfig = Field(
         default_factory=lambda: TrainerConfig(
             steps=2500, batch_size=64, log_every=50, sample_every=500, checkpoint_every=500

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ganhub_dcgan.config import DCGANConfig
+from ganhub_dcgan.labels import conditional_problems, label_spec
 
+from ganhub.conditioning import ConditionRequest
 from ganhub.domain import Domain
 
 if TYPE_CHECKING:
@@ -57,12 +59,24 @@ class DCGANDomain(Domain):
         return DCGANConfig
 
     def defaults_for(self, chosen: dict[str, Any]) -> dict[str, Any]:
-        """data.path given without a source means folder data (or a shard)."""
+        """data.path given without a source means folder data (or a shard); a conditional run
+        on folder data takes its class names from the folder (or data.labels)."""
         data = chosen.get("data")
         given = isinstance(data, dict) and data.get("path") is not None
+        out: dict[str, Any] = {}
         if given and "source" not in data and "__shorthand__" not in data:
-            return {"data": {"source": "folder"}}
-        return {}
+            out["data"] = {"source": "folder"}
+        from ganhub.data.labels import class_defaults
+
+        return {**out, **class_defaults(chosen)}
+
+    def conditioning(self, config: RunConfig) -> ConditionRequest | None:
+        """With model.conditional: the data's labels and the condition section's mechanisms."""
+        assert isinstance(config, DCGANConfig)
+        if not config.model.conditional:
+            return None
+        c = config.condition
+        return ConditionRequest(label_spec(config), c.generator, c.discriminator, c.embed_dim)
 
     def check(self, config: RunConfig) -> list[str]:
         """Folder data must exist and hold images; a shard must exist."""
@@ -80,6 +94,8 @@ class DCGANDomain(Domain):
             return [f"data.channels={config.data.channels}: must be 1 or 3"]
         if config.data.source == "stacked_digits" and config.data.channels not in (None, 3):
             return [f"data.channels={config.data.channels}: stacked_digits has 3 channels"]
+        if config.model.conditional:
+            return conditional_problems(config)
         return []
 
     def build(self, config: RunConfig, hints: BuildHints) -> GANSystem:

@@ -115,10 +115,22 @@ class Discriminator(nn.Sequential):
             layers += [ConvBlock(c, s, norm, a.d_act, a.residual) for _ in range(a.extra_blocks)]
         layers.append(nn.Conv2d(c, 1, 4, 1, 0, bias=False))
         super().__init__(*layers)
+        self.feature_dim = c * 16  # conditioning: projection and class heads read the 4x4 map
 
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
         """One logit per (packed) sample."""
         return super().forward(x).flatten()
+
+    def features(self, x: Tensor) -> Tensor:
+        """The 4x4 feature maps before the last convolution, (B, C, 4, 4)."""
+        for layer in list(self)[:-1]:
+            x = layer(x)
+        return x
+
+    def head(self, h: Tensor) -> Tensor:
+        """The last convolution: one logit per sample from the 4x4 features."""
+        out: Tensor = self[-1](h).flatten()
+        return out
 
 
 @torch.no_grad()
