@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from ganhub.conditioning import ConditionConfig
 from ganhub.config.schema import OptimConfig, OptimizerConfig, RunConfig, Section, TrainerConfig
 from ganhub.errors import ConfigError
 
@@ -48,6 +49,11 @@ class StyleGANData(Section):
         "(default: such files are an error; `ganhub data check DATA plugin=stylegan` lists them)",
     )
     channels: Literal[1, 3] = Field(3, description="folder data: 1 (grey) or 3 (RGB)")
+    labels: Path | None = Field(
+        None,
+        description="conditional folder data: a CSV of file,label rows (paths relative to "
+        "data.path); default: one sub-folder per class",
+    )
 
 
 class StyleGANModel(Section):
@@ -68,6 +74,11 @@ class StyleGANModel(Section):
         False,
         description="per-pixel noise inputs with learned strengths (StyleGAN2: true; the "
         "small preset leaves them out: the embedded 25 px faces have no stochastic detail)",
+    )
+    conditional: bool = Field(
+        False,
+        description="class-conditional G and D on the data's labels (data=digits or class "
+        "folders; mechanisms: condition.*)",
     )
 
     @field_validator("image_size")
@@ -155,6 +166,11 @@ class StyleGANConfig(RunConfig):
     model: StyleGANModel = Field(default_factory=StyleGANModel)
     objective: StyleGANObjective = Field(default_factory=StyleGANObjective)
     sample: StyleGANSample = Field(default_factory=StyleGANSample)
+    condition: ConditionConfig = Field(
+        # StyleGAN2-ADA's conditioning: the label embedding enters the mapping network
+        default_factory=lambda: ConditionConfig(generator="mapping"),
+        description="conditioning (model.conditional=true)",
+    )
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(**TRAINER_DEFAULTS))
     optim: OptimConfig = Field(default_factory=_optim)
 

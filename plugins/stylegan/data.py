@@ -194,10 +194,17 @@ class ImageFiles(Dataset[Tensor]):
     the originals when `mirror`. Square images of another size are resized when `resize`."""
 
     def __init__(
-        self, path: Path, image_size: int, channels: int, mirror: bool, resize: bool = False
+        self,
+        path: Path,
+        image_size: int,
+        channels: int,
+        mirror: bool,
+        resize: bool = False,
+        names: list[str] | None = None,
     ) -> None:
         self.path, self.image_size, self.channels = path, image_size, channels
-        self.names = list_files(path)
+        # `names`: the files to read (labelled data's, in label order); default: every image
+        self.names = list_files(path) if names is None else names
         if not self.names:
             raise ConfigError(f"data.path='{path}': no images ({', '.join(IMAGE_SUFFIXES)})")
         self.mirror, self.resize = mirror, resize
@@ -234,6 +241,26 @@ class ImageFiles(Dataset[Tensor]):
             )
         x = resize(x[None], self.image_size)[0]
         return x.flip(2) if flip else x
+
+
+class LabelledImages(Dataset[tuple[Tensor, Tensor]]):
+    """`ImageFiles` with every item's label (x-flipped copies included): (image, label)."""
+
+    def __init__(self, images: ImageFiles, labels: Tensor) -> None:
+        if len(labels) != len(images):
+            raise ValueError(f"{len(labels)} labels for {len(images)} images")
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def files(self) -> list[Path]:
+        """The files read (for data fingerprints)."""
+        return self.images.files
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        return self.images[i], self.labels[i]
 
 
 # -- shards and conversion ------------------------------------------------------------------

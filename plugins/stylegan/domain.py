@@ -8,12 +8,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ganhub_stylegan.config import PRESETS, RENAMED_KEYS, StyleGANConfig, check, choice_defaults
+from ganhub_stylegan.labels import class_defaults, condition_request, conditional_problems
 
 from ganhub.domain import Domain
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from ganhub.conditioning import ConditionRequest
     from ganhub.config.schema import RunConfig
     from ganhub.data.inspect import DataReport
     from ganhub.engine.system import BuildHints, GANSystem
@@ -38,14 +40,24 @@ class StyleGANDomain(Domain):
 
     def defaults_for(self, chosen: dict[str, Any]) -> dict[str, Any]:
         """R1 gamma and interval, ADA kimg, the EMA half-life and folder data from `data.path`,
-        derived from the preset and the user's keys (see `config.choice_defaults`)."""
-        return choice_defaults(chosen)
+        derived from the preset and the user's keys (see `config.choice_defaults`); a
+        conditional run on folder data takes its class names from the folder (or data.labels)."""
+        return {**choice_defaults(chosen), **class_defaults(chosen)}
+
+    def conditioning(self, config: RunConfig) -> ConditionRequest | None:
+        """With model.conditional: the data's labels (digits, class folders or data.labels)
+        and the condition section's mechanisms (StyleGAN2-ADA's: mapping, projection)."""
+        assert isinstance(config, StyleGANConfig)
+        return condition_request(config)
 
     def check(self, config: RunConfig) -> list[str]:
         """Folder/zip data must hold images (listing only: see `config.check`); a shard must
-        exist."""
+        exist; a conditional run needs labelled data (digits, class folders or data.labels)."""
         assert isinstance(config, StyleGANConfig)
-        return check(config)
+        problems = check(config)
+        if config.model.conditional and not problems:
+            problems += conditional_problems(config)
+        return problems
 
     def build(self, config: RunConfig, hints: BuildHints) -> GANSystem:
         """G and D from random init (nothing downloaded)."""

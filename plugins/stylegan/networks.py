@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING, cast
 
 import torch
 from ganhub_stylegan.layers import (
@@ -22,6 +23,9 @@ from ganhub_stylegan.layers import (
     upsample2d,
 )
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from ganhub.conditioning import Condition
 
 CONV_CLAMP = 256.0
 
@@ -50,6 +54,7 @@ class MappingNetwork(nn.Module):
         self.net = nn.Sequential(
             *(EqualLinear(a, b, lr_mul=lr_mul, act=True) for a, b in itertools.pairwise(dims))
         )
+        self.w_avg: Tensor
         self.register_buffer("w_avg", torch.zeros(w_dim))
         self.w_avg_beta = w_avg_beta
 
@@ -127,29 +132,63 @@ class SynthesisNetwork(nn.Module):
 
 
 class Generator(nn.Module):
-    """Mapping network + synthesis network, with truncation and style-mixing helpers."""
+    """Mapping network + synthesis network, with truncation and style-mixing helpers.
+
+    With a `condition` (a class-conditional run) the mapping network takes the label
+    embedding's extra inputs and is wrapped by the generator-side mechanism (`mapping`:
+    StyleGAN2-ADA's normalised z next to the normalised label embedding), so `ws(z, labels=y)`
+    gives class-conditional style vectors; one running `w_avg` serves every class.
+    """
 
     def __init__(self, z_dim: int, w_dim: int, map_layers: int, resolution: int, img_c: int,
                  channel_base: int, channel_max: int, fp16_res: int = 0,
-                 map_lr_mul: float = 0.01, noise: bool = True) -> None:  # fmt: skip
+                 map_lr_mul: float = 0.01, noise: bool = True,
+                 condition: Condition | None = None) -> None:  # fmt: skip
         super().__init__()
         self.z_dim = z_dim
-        self.mapping = MappingNetwork(z_dim, w_dim, map_layers, map_lr_mul)
+        self.conditional = condition is not None
+        if condition is None:
+            self.mapping: nn.Module = MappingNetwork(z_dim, w_dim, map_layers, map_lr_mul)
+        else:
+            mapping = MappingNetwork(z_dim + condition.generator_inputs(), w_dim, map_layers,
+                                     map_lr_mul)  # fmt: skip
+            self.mapping = condition.wrap_generator(mapping)
         self.synthesis = SynthesisNetwork(
             w_dim, resolution, img_c, channel_base, channel_max, fp16_res, noise
         )
         self.num_ws = self.synthesis.num_ws
 
-    def ws(self, z: Tensor, psi: float = 1.0, cutoff: int | None = None, update_w_avg: bool = False) -> Tensor:  # fmt: skip
-        """Style vectors (B, num_ws, w_dim), truncated toward w_avg by `psi` below `cutoff`."""
-        w = self.mapping(z, update_w_avg=update_w_avg)
+    @property
+    def mapping_net(self) -> MappingNetwork:
+        """The mapping network itself (inside the label wrapper of a conditional generator)."""
+        return cast(MappingNetwork, self.mapping.net if self.conditional else self.mapping)
+
+    @property
+    def w_avg(self) -> Tensor:
+        """The running mean of w (the truncation centre)."""
+        return self.mapping_net.w_avg
+
+    def ws(self, z: Tensor, psi: float = 1.0, cutoff: int | None = None,
+           update_w_avg: bool = False, *, labels: Tensor | None = None) -> Tensor:  # fmt: skip
+        """Style vectors (B, num_ws, w_dim), truncated toward w_avg by `psi` below `cutoff`;
+        a conditional generator's are for the given `labels`."""
+        if self.conditional != (labels is not None):
+            raise ValueError(
+                "a conditional generator needs labels"
+                if self.conditional
+                else "an unconditional generator takes no labels"
+            )
+        if labels is None:
+            w = self.mapping(z, update_w_avg=update_w_avg)
+        else:
+            w = self.mapping(z, labels, update_w_avg=update_w_avg)
         ws = w[:, None].repeat(1, self.num_ws, 1)
-        return truncate(ws, self.mapping.w_avg, psi, cutoff)
+        return truncate(ws, self.w_avg, psi, cutoff)
 
     def forward(self, z: Tensor, psi: float = 1.0, cutoff: int | None = None,
-                noise_mode: str = "random") -> Tensor:  # fmt: skip
-        """Images in about [-1, 1] from z (B, z_dim)."""
-        return self.synthesis(self.ws(z, psi, cutoff), noise_mode)
+                noise_mode: str = "random", labels: Tensor | None = None) -> Tensor:  # fmt: skip
+        """Images in about [-1, 1] from z (B, z_dim) (of the given labels when conditional)."""
+        return self.synthesis(self.ws(z, psi, cutoff, labels=labels), noise_mode)
 
 
 def truncate(ws: Tensor, w_avg: Tensor, psi: float, cutoff: int | None = None) -> Tensor:
@@ -215,11 +254,22 @@ class Discriminator(nn.Module):
         self.conv = EqualConv2d(c4 + 1, c4, 3)
         self.fc = EqualLinear(c4 * 16, c4, act=True)
         self.out = EqualLinear(c4, 1)
+        self.feature_dim = c4  # conditioning: projection and class heads read fc's output
 
-    def forward(self, img: Tensor) -> Tensor:
-        """One logit per image."""
+    def features(self, img: Tensor) -> Tensor:
+        """Everything before the output layer: (B, feature_dim) from the last FC layer."""
         x = self.from_rgb(img)
         for block in self.blocks:
             x = block(x)
         x = self.conv(minibatch_stddev(x, self.mbstd_group))
-        return self.out(self.fc(x.flatten(1))).flatten()
+        out: Tensor = self.fc(x.flatten(1))
+        return out
+
+    def head(self, h: Tensor) -> Tensor:
+        """The output layer: one logit per image from the features."""
+        out: Tensor = self.out(h).flatten()
+        return out
+
+    def forward(self, img: Tensor) -> Tensor:
+        """One logit per image."""
+        return self.head(self.features(img))

@@ -10,6 +10,11 @@ Every D input goes through `ctx.discriminate`, so the core `ada` trick (or `diff
 it; Dmain hands ADA its real logits in `Pair.real_logits`. The lazy path-length phase's k/(k+1)
 correction of G's optimizer is in `configure_optimizers`. All state a resume needs (w_avg,
 path-length mean, EMA weights) lives in buffers or modules; ADA's p is the trick's state.
+
+Conditional runs (`model.conditional`, `hints.condition`) train on (image, label) batches:
+every phase draws its fakes for the batch's labels (style mixing mixes two latents of the same
+labels), binds D to them (`given`) and hands the tricks D's head outputs (`PhaseOutput.aux`:
+AC-GAN). An unconditional run builds the same modules and draws the same numbers as before.
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ from typing import Any
 import torch
 from ganhub_stylegan.config import StyleGANConfig
 from ganhub_stylegan.data import ImageFiles, embedded, mirrored, refuse_unusable, shard_images
+from ganhub_stylegan.labels import labelled_digits, labelled_image_files
 from ganhub_stylegan.networks import Discriminator, Generator, mix_styles
 from torch import Tensor, nn
 
 from ganhub.capabilities import Capabilities
+from ganhub.conditioning.nets import given, grid_labels, random_labels
 from ganhub.data import BatchSource, LoaderBatches, TensorBatches
 from ganhub.data.images import save_image_grid
 from ganhub.data.shards import is_shard
@@ -46,12 +53,16 @@ class StyleGANSystem(GANSystem):
     def __init__(self, config: StyleGANConfig, hints: BuildHints) -> None:
         super().__init__(config, hints)
         m, data = config.model, config.data
+        condition = hints.condition
+        self.label_spec = condition.labels if condition is not None else None
         self.channels = data.channels if data.source == "folder" else 1
         self.G = Generator(m.z_dim, m.w_dim, m.map_layers, m.image_size, self.channels,
                            m.channel_base, m.channel_max, m.fp16_res, m.map_lr_mul,
-                           m.noise)  # fmt: skip
-        self.D = Discriminator(m.image_size, self.channels, m.channel_base, m.channel_max,
-                               m.fp16_res, m.mbstd_group)  # fmt: skip
+                           m.noise, condition)  # fmt: skip
+        d_in = self.channels + (condition.discriminator_inputs() if condition else 0)
+        D = Discriminator(m.image_size, d_in, m.channel_base, m.channel_max,
+                          m.fp16_res, m.mbstd_group)  # fmt: skip
+        self.D = D if condition is None else condition.wrap_discriminator(D)
         self.register_buffer("pl_mean", torch.zeros(()))
         self.obj = config.objective
         self._files_checked = False
@@ -86,39 +97,51 @@ class StyleGANSystem(GANSystem):
         """n latent vectors z ~ N(0, I)."""
         return torch.randn(n, self.G.z_dim, device=self.device, generator=generator)
 
-    def mixed_ws(self, n: int, update_w_avg: bool = False) -> Tensor:
-        """Style vectors of n fresh latents, with style mixing at the configured probability."""
-        ws = self.G.ws(self.latent(n), update_w_avg=update_w_avg)
+    def split(self, batch: Any) -> tuple[Tensor, Tensor | None]:
+        """(images, labels) of a batch; labels are None for an unconditional run."""
+        if self.label_spec is None:
+            return _images(batch), None
+        return batch[0], batch[1]
+
+    def mixed_ws(self, n: int, update_w_avg: bool = False, labels: Tensor | None = None) -> Tensor:
+        """Style vectors of n fresh latents (of `labels` when conditional), with style mixing
+        at the configured probability (both latents of the same labels)."""
+        ws = self.G.ws(self.latent(n), update_w_avg=update_w_avg, labels=labels)
         if self.obj.style_mixing > 0:
-            ws2 = self.G.ws(self.latent(n))
+            ws2 = self.G.ws(self.latent(n), labels=labels)
             ws = mix_styles(ws, ws2, self.obj.style_mixing)
         return ws
 
     def d_main(self, batch: Any, ctx: TrainContext) -> PhaseOutput:
         """Logistic D loss on reals and fakes through the D-input tricks (ADA); hands the
-        r1 trick the inputs and ADA the real logits."""
-        real = _images(batch)
+        r1 trick the inputs, ADA the real logits and AC-GAN D's head outputs."""
+        real, labels = self.split(batch)
         with torch.no_grad():
-            fake = self.G.synthesis(self.mixed_ws(len(real), update_w_avg=True))
-        real_logits = ctx.discriminate(self.D, real)
-        fake_logits = ctx.discriminate(self.D, fake)
+            fake = self.G.synthesis(self.mixed_ws(len(real), update_w_avg=True, labels=labels))
+        D = given(self.D, labels)
+        real_logits = ctx.discriminate(D, real)
+        aux = ctx.head_outputs(D, "real")
+        fake_logits = ctx.discriminate(D, fake)
+        aux.update(ctx.head_outputs(D, "fake"))
         loss = ctx.loss.d_loss(real_logits, fake_logits, ctx.targets)
         rl, fl = real_logits.detach().float(), fake_logits.detach().float()
         stats = {"D_real": rl.mean(), "D_fake": fl.mean(), "D_win": (rl > fl).float().mean()}
         if ctx.diagnose:
             stats.update(d_stats(real_logits, fake_logits, real, fake, ctx.threshold, ""))
-        return PhaseOutput(loss, stats, [Pair(self.D, real, fake, real_logits=rl)])
+        return PhaseOutput(loss, stats, [Pair(D, real, fake, real_logits=rl)], aux)
 
     def g_main(self, batch: Any, ctx: TrainContext) -> PhaseOutput:
         """Non-saturating G loss on fresh style-mixed fakes (through the D-input tricks)."""
-        real = _images(batch)
-        fake = self.G.synthesis(self.mixed_ws(len(real)))
-        return ctx.g_loss(self.D, fake, real=real)  # real only read by relativistic losses
+        real, labels = self.split(batch)
+        fake = self.G.synthesis(self.mixed_ws(len(real), labels=labels))
+        # real only read by relativistic losses; g_loss puts D's head outputs in aux
+        return ctx.g_loss(given(self.D, labels), fake, real=real)
 
     def g_reg(self, batch: Any, ctx: TrainContext) -> PhaseOutput:
         """Path length: (|J_w^T y| - a)^2 with y ~ N(0, I)/sqrt(HW) and a its running mean."""
-        n = max(1, len(_images(batch)) // self.obj.pl_batch_shrink)
-        ws = self.mixed_ws(n)
+        real, labels = self.split(batch)
+        n = max(1, len(real) // self.obj.pl_batch_shrink)
+        ws = self.mixed_ws(n, labels=None if labels is None else labels[:n])
         img = self.G.synthesis(ws)
         noise = torch.randn_like(img) / math.sqrt(img.shape[2] * img.shape[3])
         grad = ctx.input_gradient(img * noise, ws)
@@ -134,7 +157,8 @@ class StyleGANSystem(GANSystem):
 
     def data(self) -> BatchSource:
         """Embedded faces/digits or a shard in memory, or a folder/zip decoded by loader
-        workers after a header pass that refuses files training could not use."""
+        workers after a header pass that refuses files training could not use; (image, label)
+        batches for a conditional run (digits, or class folders / data.labels)."""
         cfg, size = self.config.data, self.config.model.image_size
         if cfg.source == "folder" and is_shard(cfg.path):
             assert cfg.path is not None
@@ -145,10 +169,16 @@ class StyleGANSystem(GANSystem):
             if not self._files_checked:  # metrics ask for data() again: one header pass
                 refuse_unusable(cfg.path, size, cfg.resize)
                 self._files_checked = True
+            workers = self.config.trainer.num_workers
+            if self.label_spec is not None:
+                labelled = labelled_image_files(self.config)
+                return LoaderBatches(
+                    labelled, num_workers=workers, files=labelled.files, labels=labelled.labels
+                )
             files = ImageFiles(cfg.path, size, cfg.channels, cfg.mirror, cfg.resize)
-            return LoaderBatches(
-                files, num_workers=self.config.trainer.num_workers, files=files.files
-            )
+            return LoaderBatches(files, num_workers=workers, files=files.files)
+        if self.label_spec is not None:  # digits: the only labelled embedded data
+            return TensorBatches(*labelled_digits(size, cfg.mirror))
         return TensorBatches(embedded(cfg.source, size, cfg.mirror))
 
     # -- sampling ---------------------------------------------------------------------
@@ -158,12 +188,21 @@ class StyleGANSystem(GANSystem):
 
     @torch.no_grad()
     def ws_for(self, z: Tensor, *, psi: float | None = None, cutoff: int | None = None,
-               use_ema: bool = True) -> Tensor:  # fmt: skip
-        """Style vectors of latents `z`, truncated (default: the config's sample.psi/cutoff)."""
+               use_ema: bool = True, labels: Tensor | None = None) -> Tensor:  # fmt: skip
+        """Style vectors of latents `z`, truncated (default: the config's sample.psi/cutoff).
+
+        A conditional run's are for `labels`; without them, for its first class (so the
+        mixing grid, truncation grid and interpolation GIF show class 0)."""
         s = self.config.sample
         psi = s.psi if psi is None else psi
         cutoff = s.cutoff if cutoff is None else cutoff
-        return self._eval(use_ema).ws(z.to(self.device), psi, cutoff)
+        if self.label_spec is not None:
+            if labels is None:
+                labels = grid_labels(self.label_spec, 1).repeat_interleave(len(z), 0)
+            labels = labels.to(self.device)
+        else:
+            self.refuse_labels(labels)
+        return self._eval(use_ema).ws(z.to(self.device), psi, cutoff, labels=labels)
 
     @torch.no_grad()
     def synthesize(self, ws: Tensor, use_ema: bool = True, noise_mode: str = "const") -> Tensor:
@@ -174,40 +213,71 @@ class StyleGANSystem(GANSystem):
 
     @torch.no_grad()
     def sample(self, n: int, *, seed: int | None = None, use_ema: bool = True,
-               psi: float | None = 1.0, cutoff: int | None = None) -> Tensor:  # fmt: skip
+               labels: Tensor | None = None, psi: float | None = 1.0,
+               cutoff: int | None = None) -> Tensor:  # fmt: skip
         """n images from the (EMA) generator, untruncated unless `psi` < 1 (None: sample.psi).
 
         Metrics call this without psi, so they score the full distribution; sample grids pass
-        the configured truncation.
+        the configured truncation. A conditional run's images are of `labels` (default: drawn
+        uniformly over the classes, from the seeded generator after the latents).
         """
+        self.refuse_labels(labels)
         gen = torch.Generator(device=self.device).manual_seed(seed) if seed is not None else None
-        ws = self.ws_for(self.latent(n, gen), psi=psi, cutoff=cutoff, use_ema=use_ema)
+        z = self.latent(n, gen)
+        if self.label_spec is not None and labels is None:
+            labels = random_labels(self.label_spec, n, self.device, gen)
+        ws = self.ws_for(z, psi=psi, cutoff=cutoff, use_ema=use_ema, labels=labels)
         return self.synthesize(ws, use_ema)
+
+    @torch.no_grad()
+    def class_grid(self, columns: int = 8, rows: int = 10, seed: int = 0,
+                   psi: float | None = None) -> Tensor:  # fmt: skip
+        """A conditional run's samples by class: one row per class (`grid_labels`), one column
+        per latent shared by every row, truncated by `psi` (None: sample.psi)."""
+        assert self.label_spec is not None
+        gen = torch.Generator(device=self.device).manual_seed(seed)
+        row_labels = grid_labels(self.label_spec, rows).to(self.device)
+        z = self.latent(columns, gen).repeat(len(row_labels), 1)
+        labels = row_labels.repeat_interleave(columns, dim=0)
+        return self.synthesize(self.ws_for(z, psi=psi, labels=labels))
 
     def capabilities(self) -> Capabilities:
         """Images from noise and real images; the dataset's name for the embedded sets; the
         digit classifier's features on digits (fd_digits), else the core rotation net trained
-        on this run's real images (fd_rotnet: faces and folders, nothing downloaded)."""
+        on this run's real images (fd_rotnet: faces and folders, nothing downloaded); a
+        conditional run's labels (`sample(n, labels=)`)."""
         source = self.config.data.source
         return Capabilities(
             modality="image",
             dataset=None if source == "folder" else source,
             features=("digits",) if source == "digits" else ("rotnet",),
+            labels=self.label_spec,
         )
 
     def default_metrics(self) -> list[str]:
-        """The Frechet distance on the declared features (fd_rotnet, or fd_digits on digits)."""
-        return ["fid"]
+        """The Frechet distance on the declared features (fd_rotnet, or fd_digits on digits);
+        conditional runs add their samples' class accuracy and the intra-class FD."""
+        if self.label_spec is None:
+            return ["fid"]
+        return ["fid", "class_accuracy", "intra_fid"]
 
     def write_samples(
         self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
     ) -> list[Path]:
-        """A sample grid; from a trained model (not training) also a style-mixing grid and an
-        interpolation GIF."""
+        """A sample grid (a conditional run's: one row per class, the first 10, and one shared
+        latent per column); from a trained model (not training) also a style-mixing grid and
+        an interpolation GIF (a conditional run's of its first class)."""
         from ganhub_stylegan.sampling import interpolation_gif, style_mixing_grid
 
-        images = self.sample(n or self.config.sample.grid, seed=seed, psi=None)
-        paths = [save_image_grid(images, directory / f"{stem}.png")]
+        n = n or self.config.sample.grid
+        if self.label_spec is not None:
+            rows = min(10, self.label_spec.combinations)
+            columns = max(1, math.ceil(n / rows))
+            grid = self.class_grid(columns=columns, rows=rows, seed=seed)
+            paths = [save_image_grid(grid, directory / f"{stem}.png", nrow=columns)]
+        else:
+            images = self.sample(n, seed=seed, psi=None)
+            paths = [save_image_grid(images, directory / f"{stem}.png")]
         if not self.training:
             paths.append(style_mixing_grid(self, directory / f"{stem}_mixing.png", seed=seed))
             paths.append(

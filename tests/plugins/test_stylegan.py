@@ -353,3 +353,143 @@ def _assert_same(a: object, b: object) -> None:
         assert isinstance(b, torch.Tensor) and torch.equal(a, b)
     else:
         assert a == b
+
+
+# -- class-conditional runs (model.conditional) ----------------------------------------------
+
+COND = [*TINY, "data=digits", "model.conditional=true"]
+COND_FOLDER = [*TINY, "model.conditional=true"]
+
+
+def test_conditional_digits_train_write_a_class_grid_and_sample_by_label(workdir: Path) -> None:
+    """StyleGAN2-ADA's conditioning (label embedding into the mapping network, projection D)
+    on the embedded digits, with path length and style mixing on: trains, writes one grid row
+    per class, and samples the asked labels reproducibly."""
+    from ganhub.conditioning.nets import MappingLabels, ProjectionD
+
+    run = make_run(resolve([*COND, "trainer.sample_every=4", "sample.grid=20"]))
+    system = run.system
+    assert run.config.condition.generator == "mapping"  # type: ignore[attr-defined]
+    assert isinstance(system.G.mapping, MappingLabels) and isinstance(system.D, ProjectionD)
+    caps = system.capabilities()
+    assert caps.labels is not None and caps.labels.sizes == (10,)
+    assert system.default_metrics() == ["fid", "class_accuracy", "intra_fid"]
+    fit(run)
+    grid = Image.open(next((run.run_dir / "samples").glob("*.png")))
+    columns = 2  # sample.grid=20 images over 10 class rows
+    assert grid.size == (columns * 18 + 2, 10 * 18 + 2)  # 16 px cells, 2 px padding
+    sevens = torch.full((3,), 7)
+    a = system.sample(3, seed=5, labels=sevens)
+    assert torch.equal(a, system.sample(3, seed=5, labels=sevens))
+    assert not torch.equal(a, system.sample(3, seed=5, labels=torch.full((3,), 2)))
+    assert not torch.equal(a, system.sample(3, seed=6, labels=sevens))
+    assert torch.equal(system.sample(3, seed=5), system.sample(3, seed=5))  # labels drawn
+    # one running w_avg for every class (StyleGAN2-ADA): psi 0 gives one image for all cells;
+    # untruncated, a column (one latent) differs from class to class
+    assert torch.allclose(*system.class_grid(columns=1, rows=2, psi=0.0), atol=1e-5)
+    assert not torch.allclose(*system.class_grid(columns=1, rows=2, psi=1.0), atol=1e-5)
+    # the class grid, mixing grid and GIF from the trained model (the last two: class 0)
+    system.eval()
+    paths = system.write_samples(workdir / "out", "final")
+    assert [p.name for p in paths] == ["final.png", "final_mixing.png", "final_interp.gif"]
+
+
+@pytest.mark.parametrize(
+    ("tricks", "stat"),
+    [("[r1,acgan]", "acgan_D"), ("[ema,r1,ada]", "ada_p")],
+    ids=["acgan", "ada"],
+)
+def test_conditional_runs_take_acgan_and_ada(tricks: str, stat: str, workdir: Path) -> None:
+    extra = ["trick.ada.p_init=0.5", "trick.ada.interval=1"] if "ada" in tricks else []
+    run = make_run(resolve([*COND, f"tricks={tricks}", "trick.r1.interval=2", *extra]))
+    fit(run)
+    lines = (run.run_dir / "metrics.jsonl").read_text()
+    assert stat in lines and "NaN" not in lines
+    if "acgan" in tricks:
+        assert "acgan_G" in lines  # G learns from the class head on its fakes too
+    else:
+        assert float(_trick(run, "ada").p) != 0.5  # ADA read the bound D's real logits
+
+
+@pytest.mark.parametrize("mechanism", ["input_concat", "none"])
+def test_other_discriminator_mechanisms_train(mechanism: str, workdir: Path) -> None:
+    tricks = "[r1,acgan]" if mechanism == "none" else "[r1]"  # none: AC-GAN conditions D
+    run = make_run(resolve([*COND, f"condition.discriminator={mechanism}", f"tricks={tricks}",
+                            "trainer.steps=2"]))  # fmt: skip
+    fit(run)
+    assert run.system.sample(2, seed=0, labels=torch.tensor([3, 4])).shape == (2, 1, 16, 16)
+
+
+def _class_folders(root: Path, per_class: int, size: int, classes: tuple[str, ...]) -> Path:
+    gen = np.random.default_rng(0)
+    for k, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            arr = gen.integers(0, 64, (size, size, 3)) + 60 * k
+            Image.fromarray(arr.astype(np.uint8)).save(root / name / f"{i}.png")
+    return root
+
+
+def test_conditional_folder_per_class_and_csv_labels_train(workdir: Path) -> None:
+    folder = _class_folders(workdir / "pets", 3, 16, ("cat", "dog", "fox"))
+    run = make_run(resolve([*COND_FOLDER, f"data.path={folder}", "trainer.steps=2"]))
+    assert run.config.condition.classes == ["cat", "dog", "fox"]  # type: ignore[attr-defined]
+    source = run.system.data()
+    assert len(source) == 18  # 9 images and their x-flips, which keep their labels
+    assert source.gather_labels(torch.arange(18)).tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2] * 2
+    fit(run)
+    assert run.system.sample(2, seed=0, labels=torch.tensor([0, 2])).shape == (2, 3, 16, 16)
+    # labels from a CSV instead of the folders (two classes across the same files)
+    csv = workdir / "labels.csv"
+    rows = [f"{c}/{i}.png,{'wild' if c == 'fox' else 'pet'}" for c in ("cat", "dog", "fox")
+            for i in range(3)]  # fmt: skip
+    csv.write_text("file,label\n" + "\n".join(rows) + "\n")
+    by_csv = make_run(resolve([*COND_FOLDER, f"data.path={folder}", f"data.labels={csv}",
+                               "trainer.steps=2", "data.mirror=false"]))  # fmt: skip
+    assert by_csv.config.condition.classes == ["pet", "wild"]  # type: ignore[attr-defined]
+    assert by_csv.system.data().gather_labels(torch.arange(9)).tolist() == [0] * 6 + [1] * 3
+    fit(by_csv)
+
+
+def test_conditional_folder_keeps_the_header_check(workdir: Path) -> None:
+    folder = _class_folders(workdir / "pets", 2, 16, ("cat", "dog"))
+    Image.new("RGB", (20, 16)).save(folder / "dog" / "wide.png")
+    with pytest.raises(ConfigError) as err:
+        fit(make_run(resolve([*COND_FOLDER, f"data.path={folder}", "trainer.steps=1"])))
+    assert "wide.png" in str(err.value) and "not square" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["data=faces"], "needs labelled data: data=digits or a folder"),
+        (["data.path=FOLDER/only"], "at least two classes"),
+        (["data=digits", "data.labels=x.csv"], "data.labels"),
+    ],
+    ids=["faces", "one class", "csv without folder"],
+)
+def test_conditional_runs_without_labels_are_refused_in_one_line(
+    args: list[str], says: str, workdir: Path
+) -> None:
+    _class_folders(workdir / "only", 2, 16, ("a",))
+    args = [a.replace("FOLDER", str(workdir)) for a in args]
+    with pytest.raises(ConfigError) as err:
+        resolve([*TINY, "model.conditional=true", *args])
+    assert says in str(err.value) and "\n" not in str(err.value)
+
+
+def test_unconditional_networks_are_unchanged_by_conditioning() -> None:
+    """No label modules, D's logit is head(features(x)), and a labelled call is refused."""
+    torch.manual_seed(0)
+    G = Generator(8, 8, 2, 16, 1, 64, 16)
+    assert not any("embed" in k or ".net.net." in k for k in G.state_dict())
+    assert "mapping.w_avg" in G.state_dict()
+    with pytest.raises(ValueError, match="takes no labels"):
+        G.ws(torch.randn(2, 8), labels=torch.zeros(2, dtype=torch.long))
+    from ganhub_stylegan.networks import Discriminator
+
+    D = Discriminator(16, 1, 64, 16)
+    x = torch.randn(4, 1, 16, 16)
+    h = D.features(x)
+    assert h.shape == (4, D.feature_dim)
+    assert torch.equal(D(x), D.head(h))
