@@ -20,9 +20,9 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
-from pydantic import Field
+from pydantic import Field, create_model
 
 from ganhub.config.schema import Section
 from ganhub.errors import UsageError
@@ -111,6 +111,18 @@ class ConditionConfig(Section):
         description="class names in label order; filled from the data (class folders or the "
         "labels file) and saved with the run",
     )
+
+    @classmethod
+    def with_defaults(cls, generator: str, discriminator: str) -> type[ConditionConfig]:
+        """This section with a domain's default mechanisms (so `--help` shows the real ones)."""
+        fields: dict[str, Any] = {
+            name: (str, Field(value, description=cls.model_fields[name].description))
+            for name, value in (("generator", generator), ("discriminator", discriminator))
+        }
+        name = f"ConditionConfig_{generator}_{discriminator}"
+        model = cast("type[ConditionConfig]", create_model(name, __base__=cls, **fields))
+        model.__doc__ = cls.__doc__
+        return model
 
 
 @dataclass(frozen=True)

@@ -154,6 +154,10 @@ RENAMED_KEYS: dict[str, str] = {
 }
 
 
+# StyleGAN2-ADA's conditioning: the label embedding enters the mapping network
+StyleGANCondition = ConditionConfig.with_defaults("mapping", "projection")
+
+
 class StyleGANConfig(RunConfig):
     """Config of the stylegan domain."""
 
@@ -166,9 +170,8 @@ class StyleGANConfig(RunConfig):
     model: StyleGANModel = Field(default_factory=StyleGANModel)
     objective: StyleGANObjective = Field(default_factory=StyleGANObjective)
     sample: StyleGANSample = Field(default_factory=StyleGANSample)
-    condition: ConditionConfig = Field(
-        # StyleGAN2-ADA's conditioning: the label embedding enters the mapping network
-        default_factory=lambda: ConditionConfig(generator="mapping"),
+    condition: StyleGANCondition = Field(  # type: ignore[valid-type]
+        default_factory=StyleGANCondition,
         description="conditioning (model.conditional=true)",
     )
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(**TRAINER_DEFAULTS))
