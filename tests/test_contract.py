@@ -95,6 +95,33 @@ def test_every_domain_keeps_the_contract(name: str, workdir) -> None:  # type: i
     testing.check_domain(name, DOMAIN_SETUP.get(name, ["preset=tiny"]), workdir=workdir)
 
 
+def _conditional_domains() -> list[str]:
+    """Domains whose config has a `model.conditional` switch (class-conditional training)."""
+    out = []
+    for name in HUB.domains.names():
+        model = HUB.domains.get(name).config_class.model_fields.get("model")
+        fields = getattr(getattr(model, "annotation", None), "model_fields", {})
+        if "conditional" in fields:
+            out.append(name)
+    return out
+
+
+# what a conditional contract run needs besides the tiny preset (labelled data)
+CONDITIONAL_SETUP = {"stylegan": ["data=digits"]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _conditional_domains())
+def test_every_conditional_domain_keeps_the_contract(name: str, workdir) -> None:  # type: ignore[no-untyped-def]
+    """The conditional variant: round trip, training, exact resume, labels, samples, load()."""
+    setup = ["preset=tiny", "model.conditional=true", *CONDITIONAL_SETUP.get(name, [])]
+    testing.check_domain(name, setup, workdir=workdir)
+
+
+def test_image_domains_offer_conditioning() -> None:
+    assert {"dcgan", "stylegan"} <= set(_conditional_domains())
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", HUB.domains.names())
 def test_every_domains_default_run_computes_its_default_metrics(name: str, workdir) -> None:  # type: ignore[no-untyped-def]

@@ -40,3 +40,37 @@ def test_every_registered_command_is_in_the_cli_page() -> None:
         for verb in getattr(command, "commands", {}):  # a domain's group: every verb too
             if name != "features":  # features train|list are described in prose
                 assert f"`ganhub {name} {verb}" in text, f"docs/cli.md lacks `ganhub {name} {verb}`"
+
+
+def _blocks(text: str, language: str) -> list[str]:
+    """The fenced code blocks of one language in a Markdown text."""
+    parts = text.split("```" + language + "\n")[1:]
+    return [part.split("```", 1)[0] for part in parts]
+
+
+def test_conditional_page_runs_as_written(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Its `ganhub run` lines resolve, and its Python snippets run (in a scratch folder)."""
+    import shlex
+
+    from ganhub.config.resolve import resolve
+
+    text = (DOCS / "conditional.md").read_text()
+    runs = [line for block in _blocks(text, "bash") for line in block.splitlines()
+            if line.startswith("ganhub run ")]  # fmt: skip
+    assert runs
+    for line in runs:
+        assert resolve(shlex.split(line.split("#")[0])[2:]).model.conditional  # type: ignore[attr-defined]
+    monkeypatch.chdir(tmp_path)
+    for block in _blocks(text, "python"):
+        exec(
+            compile(
+                block.replace(
+                    "trainer__steps=100",
+                    "trainer__steps=4, trainer__progress=False, eval__metrics=[]",
+                ),
+                "conditional.md",
+                "exec",
+            ),
+            {},
+        )
+    assert (tmp_path / "out").is_dir()

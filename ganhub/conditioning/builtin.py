@@ -19,20 +19,27 @@ class ConcatConditioner(Conditioner):
     side: ClassVar[Side] = "generator"
 
     def inputs(self, labels: LabelSpec, embed_dim: int) -> int:
-        """The embedding's size."""
-        return embed_dim
+        """As many dimensions as a one-hot code (classes summed over factors), at most
+        embed_dim: a wider embedding outweighs z, and G learns to ignore the noise (on the
+        digits, 64 dimensions gave one image per class; benchmarks/conditional.py)."""
+        return min(sum(labels.sizes), embed_dim)
 
     def wrap(self, net: nn.Module, condition: Condition) -> nn.Module:
         """G(cat(z, embed(y)))."""
         from ganhub.conditioning.nets import ConcatLabels
 
-        return ConcatLabels(net, condition.labels, condition.embed_dim)
+        dim = self.inputs(condition.labels, condition.embed_dim)
+        return ConcatLabels(net, condition.labels, dim)
 
 
 class MappingConditioner(ConcatConditioner):
     """StyleGAN2-ADA: normalised z and normalised label embedding into the mapping network."""
 
     name = "mapping"
+
+    def inputs(self, labels: LabelSpec, embed_dim: int) -> int:
+        """The embedding's full size: both halves are normalised, so neither outweighs the other."""
+        return embed_dim
 
     def wrap(self, net: nn.Module, condition: Condition) -> nn.Module:
         """net(cat(norm(z), norm(embed(y))))."""
@@ -67,7 +74,7 @@ class ProjectionConditioner(Conditioner):
     side: ClassVar[Side] = "discriminator"
 
     def wrap(self, net: nn.Module, condition: Condition) -> nn.Module:
-        """head(h) + <embed(y), pooled h>."""
+        """head(h) + <embed(y), h> (h: the features D's last linear layer reads)."""
         from ganhub.conditioning.nets import ProjectionD
 
         return ProjectionD(net, condition)

@@ -203,11 +203,8 @@ class ProjectionD(ConditionalDiscriminator):
 
     def __init__(self, net: nn.Module, condition: Condition) -> None:
         super().__init__(net, condition)
-        self.embed = LabelEmbedding(
-            condition.labels, cast(FeatureDiscriminator, net).feature_dim
-        )
-        # small, like the DCGAN init: the projection term starts near 0 instead of dominating
-        # the unconditional logit (the paper's spectral norm keeps it small the same way)
+        self.embed = LabelEmbedding(condition.labels, cast(FeatureDiscriminator, net).feature_dim)
+        # Xavier-uniform, as the authors' implementation (sngan_projection) initialises it
         nn.init.xavier_uniform_(self.embed.table.weight)
 
     def score(self, h: Tensor, labels: Tensor) -> Tensor:

@@ -1,6 +1,6 @@
 """AC-GAN's auxiliary classifier (Odena et al. 2017) as a trick usable with any adversarial loss.
 
-The discriminator of a conditional run gets a class head on its pooled features (the wrapper
+The discriminator of a conditional run gets a class head on its features (the wrapper
 builds it because this trick asks for it in `adjust_build`). D learns to classify real samples
 (and, with `fake_in_d`, fakes, as in the paper); G learns to make fakes D classifies as the
 class they were drawn for. The head's outputs come from the same D forward as the adversarial

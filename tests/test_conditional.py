@@ -1,0 +1,219 @@
+"""Class-conditional generation: mechanisms, labelled data, sampling by label and its metrics."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import ganhub
+from ganhub.conditioning import LabelSpec
+from ganhub.config.resolve import resolve
+from ganhub.engine.loop import fit
+from ganhub.errors import ConfigError, UsageError
+from ganhub.wiring import make_run
+
+from .conftest import TINY_DCGAN
+
+COND = [*TINY_DCGAN, "model.conditional=true"]
+
+
+def _run(args: list[str], out: Path):  # type: ignore[no-untyped-def]
+    run = make_run(resolve([*args, f"out_dir={out}"]))
+    fit(run)
+    return run
+
+
+def _metrics(run) -> list[dict]:  # type: ignore[no-untyped-def]
+    lines = (run.run_dir / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def test_label_spec_parses_indices_names_and_factors() -> None:
+    spec = LabelSpec((3,), (("cat", "dog", "owl"),))
+    assert spec.parse("dog") == [1] and spec.parse("2") == [2]
+    with pytest.raises(UsageError, match="not one of this run's classes: cat, dog, owl"):
+        spec.parse("cow")
+    stacked = LabelSpec((10, 10, 10))
+    assert stacked.parse("1,2,3") == [1, 2, 3] and stacked.combinations == 1000
+    with pytest.raises(UsageError, match="3 label factor"):
+        stacked.parse("7")
+
+
+def test_unconditional_dcgan_has_no_conditioning_modules() -> None:
+    run = make_run(resolve([*TINY_DCGAN, "out_dir=/tmp/unused"]))
+    names = {type(m).__name__ for m in run.system.modules()}
+    assert {"Generator", "Discriminator"} <= names
+    assert not names & {"CBNLabels", "ProjectionD", "LabelEmbedding", "LabelledGenerator"}
+    assert run.system.capabilities().labels is None
+    with pytest.raises(UsageError, match="not conditional"):
+        run.system.sample(2, labels=torch.zeros(2, dtype=torch.long))
+
+
+@pytest.mark.parametrize(
+    ("generator", "discriminator", "module"),
+    [
+        ("cbn", "projection", "ConditionalBatchNorm2d"),
+        ("concat", "input_concat", "InputConcatD"),
+        ("mapping", "none", "MappingLabels"),
+    ],
+)
+def test_each_mechanism_trains_and_conditions_the_networks(
+    generator: str, discriminator: str, module: str, tmp_path: Path
+) -> None:
+    run = _run([*COND, f"condition.generator={generator}",
+                f"condition.discriminator={discriminator}"], tmp_path)  # fmt: skip
+    assert module in {type(m).__name__ for m in run.system.modules()}
+    y3, y5 = torch.full((4,), 3), torch.full((4,), 5)
+    a, b = run.system.sample(4, seed=1, labels=y3), run.system.sample(4, seed=1, labels=y3)
+    assert torch.equal(a, b) and not torch.equal(a, run.system.sample(4, seed=1, labels=y5))
+
+
+def test_conditional_run_writes_a_class_grid_and_reports_accuracy(tmp_path: Path) -> None:
+    args = [*COND, "eval.metrics=[class_accuracy,intra_fid]", "eval.n_samples=200"]
+    run = _run(args, tmp_path)
+    grid = Image.open(next((run.run_dir / "samples").glob("*.png")))
+    assert grid.size[1] == 10 * 34 + 2  # 10 rows of 32 px plus 2 px padding: one per class
+    final = {k.removeprefix("eval/"): v for k, v in _metrics(run)[-1].items()}
+    for key in ("class_acc", "class_acc_min", "class_coverage", "class_kl", "class_acc_7",
+                "intra_fd_digits", "classifier_acc"):  # fmt: skip
+        assert key in final and np.isfinite(final[key]), key
+    assert final["classifier_acc"] >= 0.97
+
+
+def test_sample_command_writes_one_class_by_index_and_name(tmp_path: Path) -> None:
+    run = _run(COND, tmp_path)
+    model = ganhub.load(run.run_dir)
+    sevens = model.sample(6, seed=2, labels=7)
+    assert torch.equal(sevens, model.sample(6, seed=2, labels=torch.full((6,), 7)))
+    assert torch.equal(sevens, model.sample(6, seed=2, labels="7"))
+    assert not torch.equal(sevens, model.sample(6, seed=2, labels=3))
+    out = subprocess.run(
+        [sys.executable, "-m", "ganhub", "sample", str(run.run_dir), "--label", "7", "--n", "16"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    path = Path(out.stdout.strip())
+    assert path.name == "sample_label7_seed0_n16.png" and path.is_file()
+    bad = subprocess.run(
+        [sys.executable, "-m", "ganhub", "sample", str(run.run_dir), "--label", "eleven"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert "label 'eleven' is not one of this run's classes" in bad.stderr
+
+
+@pytest.mark.slow
+def test_a_short_conditional_training_makes_sevens_when_asked(tmp_path: Path) -> None:
+    """cGAN (concat G and D) on the digits learns the label within 600 CPU steps."""
+    from ganhub.metrics.featurenet import classify_digits
+
+    run = _run(["plugin=dcgan", "model.conditional=true", "condition.generator=concat",
+                "condition.discriminator=input_concat", "trainer.steps=600",
+                "trainer.progress=false", "loggers=[jsonl]", "eval.metrics=[]"], tmp_path)  # fmt: skip
+    sevens = ganhub.load(run.run_dir).sample(64, seed=0, labels=7)
+    predicted, _ = classify_digits(sevens)
+    assert (predicted == 7).float().mean() > 0.8
+
+
+def test_acgan_trains_a_class_head_whose_loss_falls(tmp_path: Path) -> None:
+    args = [*COND, "condition.discriminator=none", "tricks=[acgan]", "trainer.steps=60",
+            "trainer.batch_size=32", "trainer.log_every=10"]  # fmt: skip
+    run = _run(args, tmp_path)
+    heads = next(m for m in run.system.modules() if type(m).__name__ == "PlainD").heads
+    assert heads["class"].out_features == 10
+    logged = [m for m in _metrics(run) if "acgan_D" in m]
+    assert logged, _metrics(run)[-1].keys()
+    assert logged[0]["acgan_D"] > 2.0  # about ln 10 at the start: a guess
+    assert logged[-1]["acgan_D"] < 0.8 * logged[0]["acgan_D"]
+    assert "acgan_G" in logged[-1]
+
+
+@pytest.mark.parametrize("trick", ["ada", "diffaug", "r1"])
+def test_augmentation_and_penalties_work_conditionally(trick: str, tmp_path: Path) -> None:
+    extra = ["model.d_norm=none"] if trick == "r1" else []
+    run = _run([*COND, *extra, f"tricks=[{trick}]", "trainer.steps=4"], tmp_path)
+    assert run.step == 4
+
+
+def test_refusals_are_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="trick 'acgan' needs a class-conditional run"):
+        resolve([*TINY_DCGAN, "tricks=[acgan]"])
+    with pytest.raises(ConfigError, match=r"condition\.generator='projection' is not a generator"):
+        resolve([*COND, "condition.generator=projection"])
+    with pytest.raises(ConfigError, match=r"model.g_norm=layer; use model.g_norm=batch"):
+        resolve([*COND, "condition.generator=cbn", "model.g_norm=layer"])
+    with pytest.raises(UsageError, match="pacgan"):
+        make_run(resolve([*COND, "tricks=[pacgan]", f"out_dir={tmp_path}"]))
+
+
+def _write_classes(root: Path, classes: dict[str, int]) -> None:
+    rng = np.random.default_rng(0)
+    for name, count in classes.items():
+        (root / name).mkdir(parents=True)
+        for i in range(count):
+            pixels = rng.integers(0, 255, (12, 12, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+
+
+def test_folder_per_class_data_trains_and_reloads_without_the_folder(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _write_classes(data, {"cat": 10, "dog": 6})
+    run = _run([*COND, f"data.path={data}", "data.channels=3"], tmp_path / "runs")
+    saved = (run.run_dir / "config.yaml").read_text()
+    assert "- cat" in saved and "- dog" in saved
+    x, y = run.system.real_labelled(16)
+    assert x.shape[1:] == (3, 32, 32) and sorted(y.tolist()) == [0] * 10 + [1] * 6
+    shutil.rmtree(data)
+    dogs = ganhub.load(run.run_dir).sample(3, seed=0, labels="dog")
+    assert dogs.shape == (3, 3, 32, 32)
+
+
+def test_csv_labels_train_and_unknown_rows_are_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _write_classes(data, {"all": 8})
+    rows = "file,label\n" + "".join(
+        f"all/{i}.png,{'big' if i % 2 else 'small'}\n" for i in range(8)
+    )
+    (tmp_path / "labels.csv").write_text(rows)
+    args = [*COND, f"data.path={data}", "data.channels=3", f"data.labels={tmp_path / 'labels.csv'}"]
+    run = _run(args, tmp_path / "runs")
+    assert run.system.capabilities().labels == LabelSpec((2,), (("big", "small"),))
+    (tmp_path / "labels.csv").write_text(rows + "all/9.png,big\n")
+    with pytest.raises(ConfigError, match=r"row 10: 'all/9.png' is not a file"):
+        resolve([*args, f"out_dir={tmp_path}"])
+
+
+def test_stacked_digits_condition_on_each_channel(tmp_path: Path) -> None:
+    run = _run([*COND, "data=stacked_digits", "eval.metrics=[class_accuracy]",
+                "eval.n_samples=100"], tmp_path)  # fmt: skip
+    assert run.system.capabilities().labels == LabelSpec((10, 10, 10), (tuple("0123456789"),) * 3)
+    _, y = run.system.real_labelled(5)
+    assert y.shape == (5, 3)
+    assert "eval/class_acc_factor" in _metrics(run)[-1]
+
+
+class _RealDigits:
+    """A 'generator' that returns real digits of the asked class: the metric's upper bound."""
+
+    def __init__(self, system) -> None:  # type: ignore[no-untyped-def]
+        images, labels = system.real_labelled(5000)
+        self.by_class = [images[labels == k] for k in range(10)]
+
+    def __call__(self, n: int, *, seed=None, use_ema=True, labels=None):  # type: ignore[no-untyped-def]
+        return torch.stack([self.by_class[int(k)][i % 50] for i, k in enumerate(labels)])
+
+
+def test_class_accuracy_of_real_digits_is_the_classifier_accuracy(tmp_path: Path) -> None:
+    from ganhub.metrics.conditional import ClassAccuracy
+
+    run = make_run(resolve([*COND, f"out_dir={tmp_path}"]))
+    object.__setattr__(run.system, "sample", _RealDigits(run.system))
+    out = ClassAccuracy().compute(run.system, n_samples=500, seed=0)
+    assert out["class_acc"] >= 0.95 and out["class_kl"] < 0.02 and out["class_coverage"] == 1.0
