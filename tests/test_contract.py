@@ -38,6 +38,7 @@ TRICK_SETUP = {
     "r2": ["model.d_norm=none"],
     "n_critic": ["loss=wasserstein", "trick.n_critic.n=2"],
     "balance": ["trick.balance.check_every=1"],
+    "acgan": ["model.conditional=true"],  # a class head needs labels
 }
 
 

@@ -44,7 +44,7 @@ class ACGAN(Trick):
     name = "acgan"
     description = "AC-GAN: a class head on D; D classifies reals, G makes fakes of their class"
     Config = ACGANConfig
-    modalities = frozenset({"image", "volume", "vector"})
+    modalities = frozenset({"image", "volume"})  # the modalities with conditional domains
 
     def __init__(self, options: Section, config: RunConfig) -> None:
         super().__init__(options, config)

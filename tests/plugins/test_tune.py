@@ -385,7 +385,7 @@ def _spec_file(tmp_path: Path, params: dict[str, Any]) -> Path:
          "param 'loss': choice 'nosuchloss' names loss 'nosuchloss', which is not registered; registered: hinge,"),
         ({"loss": ["hinge", "hnige"]}, "names loss 'hnige', which is not registered (did you mean 'hinge'?)"),
         ({"tricks": [[], ["r1", "emma"]]},
-         "param 'tricks': choice [r1, emma] names trick 'emma', which is not registered (did you mean 'ema'?); registered: ada,"),
+         "param 'tricks': choice [r1, emma] names trick 'emma', which is not registered (did you mean 'ema'?); registered: acgan, ada,"),
         ({"eval.metrics": [["mode_coverage_2d"], ["fdi"]]},
          "param 'eval.metrics': choice [fdi] names metric 'fdi', which is not registered (did you mean 'fid'?)"),
         ({"loggers": [["jsonl"], ["wandb"]]}, "names logger 'wandb', which is not registered; registered: jsonl, tensorboard"),
