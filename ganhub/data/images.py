@@ -9,6 +9,7 @@ import gzip
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -114,14 +115,7 @@ def torchvision_dataset(name: str, root: Path, size: int, channels: int) -> Tens
 
     Only called when the user asks for it (`data.source=cifar10`); never in defaults or tests.
     """
-    import torchvision
-
-    classes = {
-        "cifar10": torchvision.datasets.CIFAR10,
-        "mnist": torchvision.datasets.MNIST,
-        "fashion_mnist": torchvision.datasets.FashionMNIST,
-    }
-    ds = classes[name](root=str(root), train=True, download=True)
+    ds = _torchvision_train_set(name, root)
     arr = torch.as_tensor(np.asarray(ds.data))
     x = arr.unsqueeze(1) if arr.ndim == 3 else arr.permute(0, 3, 1, 2)
     x = x.float() / 127.5 - 1.0
@@ -135,7 +129,14 @@ def torchvision_dataset(name: str, root: Path, size: int, channels: int) -> Tens
 
 
 def torchvision_targets(name: str, root: Path) -> Tensor:
-    """The class labels of a torchvision dataset already downloaded into `root` (int64)."""
+    """The class labels of a torchvision dataset (cifar10, mnist, fashion_mnist), int64."""
+    ds = _torchvision_train_set(name, root)
+    return torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
+
+
+def _torchvision_train_set(name: str, root: Path) -> Any:
+    """The training split of a torchvision dataset, downloaded into `root` if absent (only
+    when the user asks for it with `data.source`; never in defaults or tests)."""
     import torchvision
 
     classes = {
@@ -143,8 +144,7 @@ def torchvision_targets(name: str, root: Path) -> Tensor:
         "mnist": torchvision.datasets.MNIST,
         "fashion_mnist": torchvision.datasets.FashionMNIST,
     }
-    ds = classes[name](root=str(root), train=True, download=True)
-    return torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
+    return classes[name](root=str(root), train=True, download=True)
 
 
 def save_image_grid(images: Tensor, path: Path, nrow: int | None = None) -> Path:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ganhub_stylegan.config import PRESETS, RENAMED_KEYS, StyleGANConfig, check, choice_defaults
-from ganhub_stylegan.labels import class_defaults, condition_request, conditional_problems
+from ganhub_stylegan.labels import condition_request, conditional_problems
 
 from ganhub.domain import Domain
 
@@ -42,6 +42,8 @@ class StyleGANDomain(Domain):
         """R1 gamma and interval, ADA kimg, the EMA half-life and folder data from `data.path`,
         derived from the preset and the user's keys (see `config.choice_defaults`); a
         conditional run on folder data takes its class names from the folder (or data.labels)."""
+        from ganhub.data.labels import class_defaults
+
         return {**choice_defaults(chosen), **class_defaults(chosen)}
 
     def conditioning(self, config: RunConfig) -> ConditionRequest | None:

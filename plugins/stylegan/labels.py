@@ -10,9 +10,8 @@ refused with one line. Imports no torch at module level (the domain reads it at 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ganhub_stylegan.config import StyleGANConfig
 
@@ -28,13 +27,6 @@ UNLABELLED = (
     "model.conditional=true needs labelled data: data=digits or a folder with one sub-folder "
     "per class"
 )
-
-
-def class_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
-    """`condition.classes` of a conditional run on a folder (`ganhub.data.labels`)."""
-    from ganhub.data.labels import class_defaults as folder_class_defaults
-
-    return folder_class_defaults(chosen)
 
 
 def conditional_problems(config: StyleGANConfig) -> list[str]:
