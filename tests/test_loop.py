@@ -270,3 +270,22 @@ def test_train_steps_runs_n_steps_and_flushes_stats_at_the_log_interval(workdir:
         get_hub().pm.unregister(recorder)
     assert run.step == 5 and flushed == [2, 4]
     run.close()
+
+
+def test_tensorboard_sample_grids_share_one_tag_over_steps(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """TensorBoard's step slider works: every grid of a run is one tag at several steps."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from ganhub.config.resolve import resolve
+    from ganhub.engine.loop import fit
+    from ganhub.wiring import make_run
+
+    from .conftest import TINY_DCGAN
+
+    args = [*TINY_DCGAN, "trainer.steps=4", "trainer.sample_every=2", "loggers=[tensorboard]"]
+    run = make_run(resolve([*args, f"out_dir={tmp_path}"]))
+    fit(run)
+    events = EventAccumulator(str(run.run_dir / "tb"), size_guidance={"images": 0})
+    events.Reload()
+    assert events.Tags()["images"] == ["samples"]
+    assert [e.step for e in events.Images("samples")] == [2, 4]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,18 +47,26 @@ class TensorBoardLogger(Logger):
             self.writer.add_scalar(key, value, step)
 
     def log_artifacts(self, step: int, paths: list[Path]) -> None:
-        """PNG artifacts become image summaries."""
+        """PNG artifacts become image summaries, one tag per kind of artifact (`samples`,
+        `samples/mixing`...) with the step on TensorBoard's slider, not one tag per step."""
         from torchvision.io import ImageReadMode, read_image
 
         for path in paths:
             if path.suffix == ".png":
                 self.writer.add_image(
-                    path.stem.split("_step")[0], read_image(str(path), ImageReadMode.RGB), step
+                    image_tag(path.stem), read_image(str(path), ImageReadMode.RGB), step
                 )
 
     def close(self) -> None:
         """Flush and close the event file."""
         self.writer.close()
+
+
+def image_tag(stem: str) -> str:
+    """The TensorBoard tag of a sample artifact: its file stem without the step
+    (`step_0000500` -> `samples`, `step_0000500_mixing` -> `samples/mixing`)."""
+    kind = re.sub(r"(^|_)step_\d+", "", stem).strip("_")
+    return f"samples/{kind}" if kind else "samples"
 
 
 @hookimpl
