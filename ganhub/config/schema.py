@@ -6,11 +6,12 @@ feed validation, `ganhub run plugin=X --help`, and the resolved `config.yaml` of
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _RUN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]*$")
@@ -19,6 +20,19 @@ _RUN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]*$")
 # The largest float a hyperparameter may take: torch's fused optimizers and most kernels convert
 # them to float32, which overflows past this (lr=1e39 stopped deep inside Adam).
 FLOAT32_MAX = 3.4028234663852886e38
+
+
+def expand_path_text(text: str) -> str:
+    """A path as a user typed it, with `~` and `$VAR` / `${VAR}` expanded (unset variables
+    stay as written, so the error about the missing path shows them)."""
+    return os.path.expanduser(os.path.expandvars(text))
+
+
+def _holds_path(annotation: Any) -> bool:
+    """Whether a field's type is a Path (possibly optional, or a list of paths)."""
+    if annotation is Path:
+        return True
+    return any(_holds_path(arg) for arg in get_args(annotation))
 
 
 class Section(BaseModel):
@@ -38,6 +52,19 @@ class Section(BaseModel):
         values = v if isinstance(v, tuple | list) else (v,)
         if any(isinstance(x, float) and abs(x) > FLOAT32_MAX for x in values):
             raise ValueError(f"{v} is out of float32's range (|x| < 3.4e38)")
+        return v
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _expand_user_paths(cls, v: Any, info: ValidationInfo) -> Any:
+        # Paths are typed after `key=`, where the shell expands neither ~ nor $VAR
+        field = cls.model_fields.get(info.field_name or "")
+        if field is None or not _holds_path(field.annotation):
+            return v
+        if isinstance(v, str):
+            return expand_path_text(v)
+        if isinstance(v, list | tuple):
+            return type(v)(expand_path_text(x) if isinstance(x, str) else x for x in v)
         return v
 
     @model_validator(mode="before")
