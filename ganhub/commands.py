@@ -64,6 +64,8 @@ def _plugin_help(ctx: click.Context, items: list[str]) -> str:
         )
     domain = hub.require_domain(str(plugin))
     rows = describe_keys(config_class(domain.config_class, hub))
+    resolved = _resolved_defaults(items)
+    rows = [(k, t, resolved.get(k, d), desc) for k, t, d, desc in rows]
     width = max(len(r[0]) for r in rows)
     lines = [f"ganhub run plugin={plugin} [key=value ...]", "", domain.description, ""]
     if domain.presets:
@@ -77,6 +79,30 @@ def _plugin_help(ctx: click.Context, items: list[str]) -> str:
             + (f"\n  {'':<{width}}    {desc}" if desc else "")
         )
     return "\n".join(lines)
+
+
+def _resolved_defaults(items: list[str]) -> dict[str, str]:
+    """Each key's value once the domain, its dependent defaults and any preset or keys given
+    apply (what `ganhub config` prints), as help text; {} when the keys do not resolve yet
+    (a required data path missing...), and the class defaults are shown instead."""
+    from ganhub.config.resolve import default_text, resolve
+    from ganhub.errors import GanhubError
+
+    try:
+        config = resolve(items, training=False)
+    except GanhubError:
+        return {}
+    flat: dict[str, str] = {}
+
+    def walk(value: Any, prefix: str) -> None:
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                walk(sub, f"{prefix}{key}.")
+        else:
+            flat[prefix.rstrip(".")] = default_text(value)
+
+    walk(config.model_dump(), "")
+    return flat
 
 
 def _summary_line(summary: dict[str, Any]) -> str:

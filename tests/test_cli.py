@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ganhub.config.resolve import resolve
 from ganhub.plugins import get_hub
 
 from .conftest import TINY_TOY
@@ -84,3 +85,43 @@ def test_run_then_sample(cli, workdir: Path) -> None:  # type: ignore[no-untyped
     assert "sample_seed4_n10" in out and (workdir / "old").is_dir()
     code, _, err = cli("sample", str(run_dir), "count=3")
     assert code == 2 and "unknown key 'count'" in err
+
+
+def _help_defaults(args: list[str]) -> dict[str, str]:
+    """key -> default as `ganhub run ... --help` prints it."""
+    from click.testing import CliRunner
+
+    from ganhub.cli import build_cli
+
+    out = CliRunner().invoke(build_cli(), ["run", *args, "--help"]).output
+    rows = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[2] == "=":  # "  key  type = default"
+            rows[parts[0]] = " ".join(parts[3:])
+    return rows
+
+
+@pytest.mark.parametrize("plugin", get_hub().domains.names())
+def test_help_shows_what_ganhub_config_resolves(plugin: str) -> None:
+    """`ganhub run plugin=X --help` shows the domain's defaults (and a preset's), not the
+    generic ones: each key's shown default is the value `ganhub config` resolves."""
+    from ganhub.config.resolve import default_text
+
+    domain = get_hub().domains.get(plugin)
+    presets = [[], *([f"preset={p}"] for p in list(domain.presets)[:1])]
+    for extra in presets:
+        args = [f"plugin={plugin}", *extra]
+        shown = _help_defaults(args)
+        config = resolve(args, training=False).model_dump()
+        for key in (
+            "trainer.steps",
+            "trainer.batch_size",
+            "trainer.checkpoint_every",
+            "loss",
+            "tricks",
+        ):
+            value = config
+            for part in key.split("."):
+                value = value[part]
+            assert shown[key] == default_text(value), (args, key)

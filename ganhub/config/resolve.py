@@ -320,13 +320,14 @@ def describe_keys(model: type[BaseModel], prefix: str = "") -> list[tuple[str, s
         default = (
             "(required)"
             if field.is_required()
-            else _default_text(field.get_default(call_default_factory=True))
+            else default_text(field.get_default(call_default_factory=True))
         )
         rows.append((key, _type_text(field.annotation), default, field.description or ""))
     return rows
 
 
-def _default_text(value: Any) -> str:
+def default_text(value: Any) -> str:
+    """A value as `--help` shows it."""
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, list | tuple):
