@@ -311,3 +311,20 @@ def test_collapse_monitor_ignores_the_untrained_generators_noise_peak() -> None:
     late = {"diversity": 0.1, "D_win": 0.95}  # a real fall from the post-warm-up peak of 0.4
     mon.check(200, late)
     assert late["collapse"] == 1.0 and len(lines) == 1
+
+
+def test_features_train_says_when_it_loaded_the_cache_and_out_keeps_the_recipe(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from click.testing import CliRunner
+
+    from ganhub.cli import build_cli
+    from ganhub.metrics.featurenet import DIGITS_RECIPE, digit_classifier
+
+    digit_classifier()  # trained once (or already cached)
+    first = CliRunner().invoke(build_cli(), ["features", "train", "data=digits"])
+    assert first.exit_code == 0 and first.output.startswith("loaded the cached feature network")
+    copy = CliRunner().invoke(build_cli(), ["features", "train", "data=digits", f"out={tmp_path}"])
+    assert copy.exit_code == 0, copy.output
+    saved = json.loads((tmp_path / "digits.json").read_text())
+    assert saved["recipe"] == DIGITS_RECIPE  # the built-in's recipe, not the command's defaults

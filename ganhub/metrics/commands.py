@@ -155,9 +155,10 @@ def features_train(options: tuple[str, ...]) -> None:
     """
     from ganhub.metrics.featurenet import train_from_options
 
-    path, spec = train_from_options(list(options))
+    path, spec, trained = train_from_options(list(options))
+    done = "trained" if trained else "loaded the cached"
     click.echo(
-        f"trained feature network '{spec.name}' ({spec.kind}, {spec.accuracy:.1%} held-out "
+        f"{done} feature network '{spec.name}' ({spec.kind}, {spec.accuracy:.1%} held-out "
         f"accuracy, {spec.steps} steps) -> {path}\nuse it: eval.features=[{spec.name}]"
     )
 

@@ -315,8 +315,13 @@ def classify_digits(images: Tensor, batch: int = 1000) -> tuple[Tensor, Tensor]:
 _TRAIN_KEYS = ("data", "data.path", "name", "size", "channels", "epochs", "width", "seed", "out")
 
 
-def train_from_options(options: list[str]) -> tuple[Path, FeatureNetSpec]:
-    """`ganhub features train key=value ...`: train and save a feature network; return its JSON path."""
+def train_from_options(options: list[str]) -> tuple[Path, FeatureNetSpec, bool]:
+    """`ganhub features train key=value ...`: train and save a feature network; return its JSON
+    path, its spec and whether it was trained now (False: the cached built-in was loaded).
+
+    `data=digits` without size/epochs/width/seed is the built-in digits classifier, with its
+    fixed recipe, wherever it is saved (`out=DIR` copies it there, trained by the same recipe).
+    """
     from ganhub.config.overrides import parse_override
 
     opts: dict[str, Any] = {}
@@ -339,9 +344,14 @@ def train_from_options(options: list[str]) -> tuple[Path, FeatureNetSpec]:
     if source == "digits":
         name = str(opts.get("name", "digits"))
         custom = {k: opts[k] for k in ("size", "epochs", "width", "seed") if k in opts}
-        if name == "digits" and not custom and "out" not in opts:
+        if name == "digits" and not custom:
+            path = feature_net_path("digits")
+            before = path.stat().st_mtime_ns if path.is_file() else None
             net, spec = digit_classifier()
-            return feature_net_path("digits"), spec
+            trained = before is None or path.stat().st_mtime_ns != before
+            if "out" in opts:
+                return save_feature_net(net, spec, out), spec, trained
+            return path, spec, trained
         from ganhub.data.images import digits
 
         images, labels = digits(size)
@@ -366,7 +376,7 @@ def train_from_options(options: list[str]) -> tuple[Path, FeatureNetSpec]:
         images, labels, name=name, dataset=dataset, epochs=epochs, width=width, seed=seed
     )
     spec.recipe = {"custom": True, "epochs": epochs, "width": width, "seed": seed}
-    return save_feature_net(net, spec, out), spec
+    return save_feature_net(net, spec, out), spec, True
 
 
 def _int_option(opts: dict[str, Any], key: str, default: int, low: int) -> int:
