@@ -88,7 +88,7 @@ def test_spectral_norm_makes_every_d_layer_1_lipschitz() -> None:
 
 
 def test_ema_update_is_the_exponential_average() -> None:
-    trick, cfg = make_trick("ema", "trick.ema.decay=0.9")
+    trick, cfg = make_trick("ema", "trick.ema.decay=0.9", "trick.ema.warmup=false")
     system, _ = prepare_system(cfg, components(cfg), torch.device("cpu"))
     trick.setup(system)  # a second EMA copy, driven by this trick instance
     before = [p.detach().clone() for p in system.G_ema.parameters()]
@@ -98,6 +98,17 @@ def test_ema_update_is_the_exponential_average() -> None:
     trick.after_step(1, system)
     for b, p, e in zip(before, system.G.parameters(), system.G_ema.parameters()):
         assert torch.allclose(e, 0.9 * b + 0.1 * p)
+
+
+def test_ema_warmup_keeps_little_of_the_initial_weights_in_a_short_run() -> None:
+    """With warm-up the share of the initial weights left after t steps, the product of the
+    decays, is 10! (t + 1)! / (t + 10)!: vanishing, where plain 0.999 ** t keeps 22 % at 1,500."""
+    trick, _ = make_trick("ema")
+    assert trick.decay_at(1) == pytest.approx(2 / 11) and trick.decay_at(10_000) == 0.999
+    kept = math.prod(trick.decay_at(t) for t in range(1, 1501))
+    assert kept < 0.01 < 0.999**1500  # 0.22 without warm-up
+    trick.options.warmup = False
+    assert math.prod(trick.decay_at(t) for t in range(1, 1501)) == pytest.approx(0.999**1500)
 
 
 def test_ema_half_life_formula() -> None:
