@@ -224,6 +224,11 @@ class Hub:
                 self._call_discovery(f"register_{kind}", name, register)
             for kind in KINDS:
                 self._registries[kind].check_new(staged[kind], plugin=name)
+                for n, obj, _ in staged[kind]:
+                    wrong = wrong_kind(kind, obj)
+                    if wrong:
+                        singular = _SINGULAR[kind]
+                        raise PluginError(f"plugin '{name}' registers {singular} '{n}' {wrong}")
         except (Exception, SystemExit) as exc:
             if self.pm.is_registered(plugin):
                 self.pm.unregister(plugin)
@@ -284,6 +289,35 @@ class Hub:
         info = self.plugins.get(entry.plugin)
         dist, version = (info.dist, info.version) if info else ("?", "?")
         return {"name": name, "plugin": entry.plugin, "dist": dist, "version": version}
+
+
+def wrong_kind(kind: str, obj: Any) -> str | None:
+    """Why `obj` cannot be registered as `kind` (None when it can): losses, metrics, domains
+    and conditioners are instances of their base class; tricks and loggers are subclasses
+    (built per run). Checked at registration, so a wrong kind never fails deep in training."""
+    from ganhub.conditioning import Conditioner
+    from ganhub.domain import Domain
+    from ganhub.loggers import Logger
+    from ganhub.losses import AdversarialLoss
+    from ganhub.metrics import Metric
+    from ganhub.tricks import Trick
+
+    instances: dict[str, type] = {"domains": Domain, "losses": AdversarialLoss, "metrics": Metric,
+                 "conditioners": Conditioner}  # fmt: skip
+    classes: dict[str, type] = {"tricks": Trick, "loggers": Logger}
+    if kind in instances and not isinstance(obj, instances[kind]):
+        base = instances[kind]
+        if isinstance(obj, type) and issubclass(obj, base):
+            return f"as the class {obj.__name__}; register an instance: {obj.__name__}()"
+        return f"as {type(obj).__name__}; it must be a {base.__module__}.{base.__name__} instance"
+    if kind in classes and not (isinstance(obj, type) and issubclass(obj, classes[kind])):
+        base = classes[kind]
+        if isinstance(obj, base):
+            return f"as an instance; register the class itself: {type(obj).__name__}"
+        return (
+            f"as {type(obj).__name__}; it must be a subclass of {base.__module__}.{base.__name__}"
+        )
+    return None
 
 
 @lru_cache(maxsize=1)

@@ -153,3 +153,43 @@ def test_a_module_without_hooks_is_reported_as_shadowed(tmp_path, monkeypatch) -
     info = hub.plugins["shadow"]
     assert info.status == "error" and "implements no ganhub hook" in info.error
     assert "shadowing 'shadowed_plugin'" in info.fix
+
+
+@pytest.mark.parametrize(
+    ("hook", "value", "message"),
+    [
+        (
+            "register_tricks",
+            "instance",
+            "registers trick 'mine' as an instance; register the class itself",
+        ),
+        (
+            "register_losses",
+            "class",
+            "registers loss 'mine' as the class HingeLoss; register an instance: HingeLoss()",
+        ),
+        (
+            "register_metrics",
+            "other",
+            "registers metric 'mine' as int; it must be a ganhub.metrics.Metric instance",
+        ),
+    ],
+)
+def test_a_component_of_the_wrong_kind_is_refused_when_registered(
+    hook: str, value: str, message: str
+) -> None:
+    """Tricks and loggers are classes, losses and metrics instances: a mix-up fails at load
+    with one line naming what to register, not deep in training."""
+    from ganhub.losses.adversarial import HingeLoss
+    from ganhub.tricks.weights import EMA
+
+    obj = {
+        ("register_tricks", "instance"): EMA.__new__(EMA),
+        ("register_losses", "class"): HingeLoss,
+        ("register_metrics", "other"): 3,
+    }[(hook, value)]
+    plugin = SimpleNamespace(**{hook: hookimpl(lambda register: register("mine", obj))})
+    hub = Hub.discover(extra=(("mixed", plugin),))
+    info = hub.plugins["mixed"]
+    assert info.status == "error" and message in info.error
+    assert "mine" not in hub.tricks and "mine" not in hub.losses and "mine" not in hub.metrics
