@@ -160,7 +160,6 @@ class ConditionalDiscriminator(nn.Module):
     def __init__(self, net: nn.Module, condition: Condition) -> None:
         super().__init__()
         self.net = net
-        self.labels_spec = condition.labels
         channels = cast(FeatureDiscriminator, net).feature_dim
         self.heads = nn.ModuleDict({k: nn.Linear(channels, n) for k, n in condition.heads.items()})
 
@@ -245,6 +244,14 @@ class LabelledDiscriminator(nn.Module):
             raise ValueError(f"{len(x)} inputs for {len(self.labels)} labels")
         logits, self.aux = self.inner.outputs(x, self.labels)
         return logits
+
+
+def split_batch_labels(batch: Any, labelled: bool) -> tuple[Tensor, Tensor | None]:
+    """(samples, labels) of a batch: (x, y) for a conditional run, else the samples and None
+    (unlabelled data may still yield tuples, whose first item is the samples)."""
+    if labelled:
+        return batch[0], batch[1]
+    return (batch[0] if isinstance(batch, tuple | list) else batch), None
 
 
 def given(discriminator: nn.Module, labels: Tensor | None) -> nn.Module:

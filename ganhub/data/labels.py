@@ -338,6 +338,18 @@ class LabelledImageFolder(Dataset[tuple[Tensor, Tensor]]):
         return torch.bincount(self.labels, minlength=len(self.classes))
 
 
+def shard_problems(path: Path | None) -> list[str]:
+    """A conditional run on a tensor shard: refused in one line (shards hold no labels)."""
+    from ganhub.data.shards import is_shard
+
+    if not is_shard(path):
+        return []
+    return [
+        f"data.path='{path}': a shard holds no labels; train a conditional run on the image "
+        "folder itself"
+    ]
+
+
 def class_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
     """`Domain.defaults_for` of an image domain with `model.conditional` and `data.path`: the
     class names of folder data (its class sub-folders, or the labels of `data.labels`) as

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ganhub.conditioning import LabelSpec
-from ganhub.conditioning.nets import given, grid_labels, random_labels
+from ganhub.conditioning.nets import given, grid_labels, random_labels, split_batch_labels
 from ganhub.config.schema import RunConfig
 from ganhub.engine.context import TrainContext
 from ganhub.engine.system import BuildHints, GANSystem, Phase, PhaseOutput
@@ -63,9 +63,7 @@ class UnconditionalGAN(GANSystem):
 
     def split(self, batch: Any) -> tuple[Tensor, Tensor | None]:
         """(samples, labels) of a batch; labels are None for an unconditional run."""
-        if self.label_spec is None:
-            return self.real_of(batch), None
-        return batch[0], batch[1]
+        return split_batch_labels(batch, self.label_spec is not None)
 
     def generate(self, z: Tensor, labels: Tensor | None, G: nn.Module | None = None) -> Tensor:
         """G(z), or G(z, labels) for a conditional run."""

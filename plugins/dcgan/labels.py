@@ -66,14 +66,9 @@ def label_spec(config: DCGANConfig) -> LabelSpec:
 
 def conditional_problems(config: DCGANConfig) -> list[str]:
     """What a conditional dcgan run cannot do with this config."""
-    from ganhub.data.shards import is_shard
+    from ganhub.data.labels import shard_problems
 
-    problems = []
-    if config.data.source == "folder" and is_shard(config.data.path):
-        problems.append(
-            f"data.path='{config.data.path}': a shard holds no labels; train a conditional run "
-            "on the image folder itself"
-        )
+    problems = shard_problems(config.data.path) if config.data.source == "folder" else []
     if config.condition.generator == "cbn" and config.model.g_norm != "batch":
         problems.append(
             f"condition.generator=cbn conditions G's BatchNorm, and model.g_norm="

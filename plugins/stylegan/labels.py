@@ -38,13 +38,10 @@ def conditional_problems(config: StyleGANConfig) -> list[str]:
         return [UNLABELLED]
     if cfg.source != "folder":
         return []
-    from ganhub.data.shards import is_shard
+    from ganhub.data.labels import shard_problems
 
-    if is_shard(cfg.path):
-        return [
-            f"data.path='{cfg.path}': a shard holds no labels; train a conditional run on the "
-            "image folder itself"
-        ]
+    if shard := shard_problems(cfg.path):
+        return shard
     if cfg.path is not None and cfg.path.is_file():
         return [
             f"data.path='{cfg.path}': a zip holds no class folders; unzip it into one "

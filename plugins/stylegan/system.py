@@ -31,18 +31,13 @@ from ganhub_stylegan.networks import Discriminator, Generator, mix_styles
 from torch import Tensor, nn
 
 from ganhub.capabilities import Capabilities
-from ganhub.conditioning.nets import given, grid_labels, random_labels
+from ganhub.conditioning.nets import given, grid_labels, random_labels, split_batch_labels
 from ganhub.data import BatchSource, LoaderBatches, TensorBatches
 from ganhub.data.images import save_image_grid
 from ganhub.data.shards import is_shard
 from ganhub.engine.context import TrainContext
 from ganhub.engine.diagnostics import d_stats
 from ganhub.engine.system import BuildHints, GANSystem, Pair, Phase, PhaseOutput
-
-
-def _images(batch: Any) -> Tensor:
-    """The images of a batch (embedded and folder data are image tensors)."""
-    return batch[0] if isinstance(batch, tuple | list) else batch
 
 
 class StyleGANSystem(GANSystem):
@@ -99,9 +94,7 @@ class StyleGANSystem(GANSystem):
 
     def split(self, batch: Any) -> tuple[Tensor, Tensor | None]:
         """(images, labels) of a batch; labels are None for an unconditional run."""
-        if self.label_spec is None:
-            return _images(batch), None
-        return batch[0], batch[1]
+        return split_batch_labels(batch, self.label_spec is not None)
 
     def mixed_ws(self, n: int, update_w_avg: bool = False, labels: Tensor | None = None) -> Tensor:
         """Style vectors of n fresh latents (of `labels` when conditional), with style mixing
