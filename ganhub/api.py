@@ -47,10 +47,13 @@ def train(
 class TrainedGAN:
     """A trained system restored from a run directory, ready to sample."""
 
-    def __init__(self, system: Any, config: RunConfig, checkpoint_path: Path) -> None:
+    def __init__(
+        self, system: Any, config: RunConfig, checkpoint_path: Path, step: int | None = None
+    ) -> None:
         self.system = system
         self.config = config
         self.checkpoint = checkpoint_path
+        self._step = step  # an exported folder's (its weights file is not named by its step)
 
     @property
     def generator(self) -> nn.Module:
@@ -60,7 +63,7 @@ class TrainedGAN:
     @property
     def step(self) -> int:
         """The training step of the loaded checkpoint."""
-        return checkpoint.step_of(self.checkpoint)
+        return checkpoint.step_of(self.checkpoint) if self._step is None else self._step
 
     def sample(self, n: int, seed: int | None = 0, labels: Any = None) -> Any:
         """`n` samples (images in [-1, 1], points, token ids...) from the generator.
@@ -115,13 +118,16 @@ def load(
     *,
     plugin: str | None = None,
     overrides: Iterable[str] = (),
+    best: bool = False,
 ) -> TrainedGAN:
     """Restore the latest checkpoint of a run directory (weights only; nothing is unpickled).
 
-    This is the one way to open a run. `plugin` names the domain the caller needs (a domain's
+    This is the one way to open a run, and a folder written by `ganhub export` opens the same
+    way (from its generator.safetensors). `plugin` names the domain the caller needs (a domain's
     commands pass their own): a run of another domain is refused with one line. A run whose
     plugin is not installed gets an error naming it and the `pip install` line that adds it.
     `overrides` are `key=value` changes to the saved config (e.g. sampling options).
+    `best=True` opens the checkpoint kept by `trainer.keep_best` instead of the latest.
     """
     from ganhub.engine.environment import select_device
     from ganhub.engine.run import prepare_system
@@ -140,8 +146,19 @@ def load(
     config = resolve(
         list(overrides), hub=hub, training=False, saved=saved, origin=str(run_dir / "config.yaml")
     )
+    from ganhub.export import MANIFEST, open_export
+
+    if (run_dir / MANIFEST).is_file():  # a folder written by `ganhub export`
+        if best:
+            raise UsageError(f"'{run_dir}' is an exported folder: it holds one set of weights")
+        parts = components(config, hub, training=False)
+        return open_export(run_dir, config, parts, select_device(device))
     warn = lambda line: print(line, file=sys.stderr)  # noqa: E731
-    found = checkpoint.load_newest(run_dir / "checkpoints", warn=warn)
+    found = (
+        checkpoint.load_best(run_dir / "checkpoints")
+        if best
+        else checkpoint.load_newest(run_dir / "checkpoints", warn=warn)
+    )
     if found is None:
         raise UsageError(f"'{run_dir}' has no readable checkpoint")
     path, _, model_state, _ = found

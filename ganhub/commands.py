@@ -42,10 +42,11 @@ def run(ctx: click.Context, config_files: tuple[str, ...], overrides: tuple[str,
         return
     config = resolve(items, config_files)
     from ganhub.api import train
+    from ganhub.console import summary_line
 
     summary = train(config)
-    if summary["rank"] == 0:
-        click.echo(_summary_line(summary))
+    if summary["rank"] == 0 and not config.trainer.progress:
+        click.echo(summary_line(summary))  # a quiet run's one line (else the console's table)
     if summary["signal"]:  # stopped by SIGINT/SIGTERM after saving: the conventional status
         raise SystemExit(128 + summary["signal"])
 
@@ -103,28 +104,6 @@ def _resolved_defaults(items: list[str]) -> dict[str, str]:
 
     walk(config.model_dump(), "")
     return flat
-
-
-def _summary_line(summary: dict[str, Any]) -> str:
-    """One line: where training ended, how fast, where the outputs are, the final metrics."""
-    rate = summary["steps_this_session"] / max(summary["seconds"], 1e-9)
-    state = "stopped" if summary["stopped_early"] else "done"
-    line = (
-        f"ganhub: {state} at step {summary['steps']} ({summary['seconds']:.1f} s, {rate:.1f} steps/s); "
-        f"outputs in {summary['run_dir']}"
-    )
-    if summary["samples"]:
-        run_dir = summary["run_dir"].rstrip("/") + "/"
-        line += f" (samples: {', '.join(s.removeprefix(run_dir) for s in summary['samples'])})"
-    if summary["metrics"]:
-        line += "; " + " ".join(f"{k}={_fmt(v)}" for k, v in summary["metrics"].items())
-    if summary["stopped_early"]:
-        line += f"\ncontinue with: ganhub run resume={summary['run_dir']}"
-    return line
-
-
-def _fmt(v: float) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 @click.command(name="config", context_settings=_OVERRIDES)
@@ -234,6 +213,9 @@ def sample(
 def register_commands(cli: click.Group) -> None:
     """Add the built-in commands."""
     from ganhub.data_commands import data_group
+    from ganhub.export import export_command
+    from ganhub.scaffold import new_plugin
 
-    for command in (run, config_cmd, plugins, list_cmd, sample, data_group):
+    for command in (run, config_cmd, plugins, list_cmd, sample, data_group, new_plugin):
         cli.add_command(command)
+    cli.add_command(export_command)

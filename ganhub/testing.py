@@ -225,6 +225,7 @@ def _train(args: Sequence[str], hub: Hub) -> Run:
     for key, value in summary["metrics"].items():
         if not math.isfinite(value):
             problems.append(f"metric {key} = {value}")
+    problems += _direction_problems(summary["metrics"], run.metrics())
     _fail(problems, f"domain '{run.config.plugin}': training")
     return run
 
@@ -368,8 +369,22 @@ def check_metric(metric: Metric, system: GANSystem, *, n_samples: int = 64) -> d
             problems.append(f"{key} = {value}")
     if not _same(first, second):
         problems.append("two evaluations with the same seed differ")
+    problems += _direction_problems(first, [metric])
     _fail(problems, f"metric '{metric.name}'")
     return first
+
+
+def _direction_problems(values: Mapping[str, float], metrics: Sequence[Metric]) -> list[str]:
+    """Every reported key must say whether lower or higher is better (or that it is no score)."""
+    from ganhub.metrics import undeclared
+
+    missing = undeclared(values, metrics)
+    if not missing:
+        return []
+    return [
+        f"result(s) {', '.join(missing)} declare no direction: add them to the metric's "
+        f"`better` ({{'{missing[0]}': 'lower' | 'higher' | None}})"
+    ]
 
 
 def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:

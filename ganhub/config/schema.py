@@ -121,13 +121,23 @@ class TrainerConfig(Section):
     )
     eval_every: int = Field(0, ge=0, description="steps between evaluations; 0: only at the end")
     keep_checkpoints: int = Field(2, ge=1, description="how many recent checkpoints to keep")
+    keep_best: str | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        description="also keep the checkpoint with the best value of this evaluation result "
+        "(e.g. fd_digits; its metric declares whether lower or higher is better), judged at "
+        "every evaluation; ganhub.load(run, best=True) opens it",
+    )
     max_seconds: float | None = Field(
         None, gt=0, description="stop (with a checkpoint) after this much wall time"
     )
     compile: bool = Field(False, description="torch.compile G and D (first steps are slow)")
     channels_last: bool = Field(False, description="channels_last memory format for image models")
     num_workers: int = Field(0, ge=0, description="data-loading worker processes (folder data)")
-    progress: bool = Field(True, description="show a progress bar")
+    progress: bool = Field(
+        True, description="print the start banner, progress and summary table (false: quiet)"
+    )
 
 
 class EvalConfig(Section):
@@ -172,6 +182,21 @@ class TrickOptions(Section):
         return value
 
 
+class LoggerOptions(Section):
+    """Per-logger options; filled with one field per logger that declares options (its `Config`)
+    when a config resolves."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_a_list(cls, value: Any) -> Any:
+        if isinstance(value, list | str):
+            raise ValueError(
+                "'logger' holds per-logger options (logger.NAME.KEY=VALUE); "
+                f"to choose loggers write loggers={value if isinstance(value, str) else '[' + ','.join(map(str, value)) + ']'}"
+            )
+        return value
+
+
 class RunConfig(Section):
     """Everything a run needs. Domains subclass this to add `model`, `data` and their own keys."""
 
@@ -199,6 +224,7 @@ class RunConfig(Section):
         default_factory=lambda: ["jsonl", "tensorboard"],
         description="run loggers (ganhub list loggers)",
     )
+    logger: LoggerOptions = Field(default_factory=LoggerOptions, description="per-logger options")
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)

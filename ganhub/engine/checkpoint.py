@@ -6,15 +6,20 @@ A checkpoint is a directory `checkpoints/step_000100/` holding
   state.json          the rest of the state, with {"__tensor__": key} where tensors were
 It is written to a temporary directory and renamed into place, then `checkpoints/latest` is
 replaced atomically, so a crash at any moment leaves the previous checkpoint intact.
+
+With `trainer.keep_best`, `checkpoints/best.json` names the step whose checkpoint scored best
+({"metric", "step", "value", "better"}); pruning leaves that step alone.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +30,7 @@ from torch import Tensor
 from ganhub.errors import UsageError
 
 LATEST = "latest"  # a pointer for people and tools; loading scans the step directories
+BEST = "best.json"  # the record of the best checkpoint (trainer.keep_best)
 FILES = ("model.safetensors", "state.safetensors", "state.json")
 
 
@@ -75,9 +81,15 @@ def _key(k: Any) -> Any:
 
 
 def save(
-    directory: Path, step: int, model_state: dict[str, Tensor], state: dict[str, Any], keep: int
+    directory: Path,
+    step: int,
+    model_state: dict[str, Tensor],
+    state: dict[str, Any],
+    keep: int,
+    protect: Collection[str] = (),
 ) -> Path:
-    """Write checkpoint `step` atomically under `directory`, keep the newest `keep`; return it."""
+    """Write checkpoint `step` atomically under `directory`, keep the newest `keep` (and the
+    step directories named in `protect`, such as the best one); return it."""
     directory.mkdir(parents=True, exist_ok=True)
     name = f"step_{step:07d}"
     final = directory / name
@@ -106,7 +118,7 @@ def save(
     os.replace(tmp, final)
     shutil.rmtree(aside, ignore_errors=True)
     _atomic_write(directory / LATEST, name)
-    _prune(directory, keep, protect=name)
+    _prune(directory, keep, protect={name, *protect})
     return final
 
 
@@ -217,7 +229,88 @@ def _fsync(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def _prune(directory: Path, keep: int, protect: str) -> None:
+def _prune(directory: Path, keep: int, protect: Collection[str]) -> None:
     for old in step_dirs(directory)[keep:]:
-        if old.name != protect:
+        if old.name not in protect:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def prune(directory: Path, keep: int, protect: Collection[str] = ()) -> None:
+    """Remove all but the newest `keep` checkpoints and those named in `protect`."""
+    _prune(directory, keep, protect)
+
+
+# -- the best checkpoint (trainer.keep_best) -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Best:
+    """The checkpoint kept for the best value of a metric so far."""
+
+    metric: str
+    step: int
+    value: float
+    better: str  # "lower" or "higher"
+
+    @property
+    def name(self) -> str:
+        """The step directory holding it."""
+        return f"step_{self.step:07d}"
+
+    def beaten_by(self, value: float) -> bool:
+        """Whether `value` is strictly better (a tie keeps the earlier checkpoint)."""
+        if not math.isfinite(value):
+            return False
+        return value < self.value if self.better == "lower" else value > self.value
+
+
+def read_best(directory: Path) -> Best | None:
+    """The best-checkpoint record under `directory`, or None when there is none.
+
+    The file is untrusted (run directories travel between people): anything but the exact
+    shape written by `write_best` raises a one-line `UsageError`, and the step directory is
+    derived from the integer step, never read as a path.
+    """
+    path = directory / BEST
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"'{path}' is unreadable: {str(exc).splitlines()[0]}") from None
+    fields = data if isinstance(data, dict) else {}
+    metric, step, value = fields.get("metric"), fields.get("step"), fields.get("value")
+    better = fields.get("better")
+    if not (
+        isinstance(metric, str)
+        and 0 < len(metric) <= 100
+        and metric.isprintable()
+        and type(step) is int
+        and step >= 0
+        and isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and better in ("lower", "higher")
+    ):
+        raise UsageError(f"'{path}' is not a best-checkpoint record (metric, step, value, better)")
+    return Best(metric, step, float(value), str(better))
+
+
+def write_best(directory: Path, best: Best) -> None:
+    """Record `best` atomically (write its checkpoint first: the record must never lead)."""
+    _atomic_write(directory / BEST, json.dumps(asdict(best), indent=1))
+
+
+def load_best(directory: Path) -> tuple[Path, int, dict[str, Tensor], dict[str, Any]]:
+    """Load the checkpoint `best.json` names; a one-line `UsageError` if there is none."""
+    best = read_best(directory)
+    if best is None:
+        raise UsageError(
+            f"'{directory}' has no best checkpoint: the run was not trained with "
+            "trainer.keep_best=METRIC"
+        )
+    path = directory / best.name
+    if not path.is_dir():
+        raise UsageError(f"'{directory / BEST}' names step {best.step}, whose checkpoint is gone")
+    step, model_state, state = load(path)
+    return path, step, model_state, state

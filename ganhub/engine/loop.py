@@ -7,13 +7,12 @@ except on logging, evaluation and checkpoint steps: losses and stats stay on the
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from tqdm import tqdm
-
+from ganhub.console import describe_run, summary_head, summary_rows
 from ganhub.data import split_batch
 from ganhub.engine import distributed
 from ganhub.engine.diagnostics import CollapseMonitor, grad_norm
@@ -22,85 +21,129 @@ from ganhub.engine.system import Phase
 
 
 def fit(run: Run) -> dict[str, Any]:
-    """Train `run` to `trainer.steps` (or until stopped); return the summary."""
+    """Train `run` to `trainer.steps` (or until stopped); return the summary.
+
+    Training speed is measured over training alone: the wall time spent evaluating, writing
+    samples and saving checkpoints is timed apart and reported as such in the summary
+    (`train_seconds`, `steps_per_s`, `eval_seconds`, `sample_seconds`, `checkpoint_seconds`).
+    """
     cfg = run.config.trainer
     hook = run.hooks
+    console = run.console
     restore_signals = run.install_signal_handlers()
-    bar = tqdm(total=cfg.steps, initial=run.step, disable=not (cfg.progress and run.dist.is_main),
-               dynamic_ncols=True, unit="step")  # fmt: skip
-    start = t_log = time.perf_counter()
+    start = time.perf_counter()
+    spent = {"eval": 0.0, "samples": 0.0, "checkpoint": 0.0}  # seconds outside training
     first_step, log_step = run.step, run.step
-    monitor = CollapseMonitor(
-        warn=lambda line: tqdm.write(line, file=sys.stderr), warmup_steps=cfg.steps // 10
-    )
+    monitor = CollapseMonitor(warn=console.warn, warmup_steps=cfg.steps // 10)
     try:
-        hook.before_train(run=run)
-        batches = run.batches()
-        while run.step < cfg.steps:
-            train_step(run, batches)
+        with console.session():
+            if not console.quiet:
+                console.banner(*describe_run(run))
+            hook.before_train(run=run)
+            batches = run.batches()
+            console.start_training(cfg.steps, run.step)
+            t_train = t_log = time.perf_counter()
+            paused_at_log = 0.0  # seconds outside training up to the last log
+            while run.step < cfg.steps:
+                train_step(run, batches)
 
-            metrics = None
-            last = run.step == cfg.steps
-            if run.step % cfg.log_every == 0 or last:
-                metrics = run.stats.flush()  # the one host sync of a logging interval
-                run.check_finite()
-                now = time.perf_counter()
-                rate = (run.step - log_step) / max(now - t_log, 1e-9)
-                metrics["perf/steps_per_s"] = rate
-                metrics["perf/samples_per_s"] = rate * cfg.batch_size * run.dist.world
-                t_log, log_step = now, run.step
-                if run.dist.is_main:
-                    monitor.check(run.step, metrics)  # diversity falling while D wins
-                run.log(metrics)
-                bar.update(run.step - bar.n)
-                bar.set_postfix_str(_postfix(metrics), refresh=False)
-            hook.after_step(run=run, step=run.step, metrics=metrics)
+                metrics = None
+                last = run.step == cfg.steps
+                if run.step % cfg.log_every == 0 or last:
+                    metrics = run.stats.flush()  # the one host sync of a logging interval
+                    run.check_finite()
+                    now, paused = time.perf_counter(), sum(spent.values())
+                    # steps/s of training: an evaluation inside the interval does not count
+                    busy = now - t_log - (paused - paused_at_log)
+                    rate = (run.step - log_step) / max(busy, 1e-9)
+                    metrics["perf/steps_per_s"] = rate
+                    metrics["perf/samples_per_s"] = rate * cfg.batch_size * run.dist.world
+                    t_log, log_step, paused_at_log = now, run.step, paused
+                    if run.dist.is_main:
+                        monitor.check(run.step, metrics)  # diversity falling while D wins
+                    run.log(metrics)
+                    console.training(run.step, _postfix(metrics))
+                hook.after_step(run=run, step=run.step, metrics=metrics)
 
-            if _due(run.step, cfg.sample_every) and not last:
-                run.write_samples()
-            if _due(run.step, cfg.eval_every) and not last:
-                run.evaluate()
-            if run.step % cfg.log_every == 0 or not run.dist.enabled:
-                timed_out = (
-                    cfg.max_seconds is not None and time.perf_counter() - start > cfg.max_seconds
-                )
-                # every rank must agree before anyone stops (they meet in all-reduces)
-                run.stop_requested = distributed.any_rank(
-                    run.stop_requested or timed_out, run.dist, run.device
-                )
-            if run.stop_requested:
-                break
-            if _due(run.step, cfg.checkpoint_every) and not last:
+                if _due(run.step, cfg.sample_every) and not last:
+                    with _timed(spent, "samples"):
+                        run.write_samples()
+                if _due(run.step, cfg.eval_every) and not last:
+                    with _timed(spent, "eval"):
+                        values = run.evaluate()
+                    with _timed(spent, "checkpoint"):
+                        run.keep_best(values)  # may checkpoint this step
+                if run.step % cfg.log_every == 0 or not run.dist.enabled:
+                    timed_out = (
+                        cfg.max_seconds is not None
+                        and time.perf_counter() - start > cfg.max_seconds
+                    )
+                    # every rank must agree before anyone stops (they meet in all-reduces)
+                    run.stop_requested = distributed.any_rank(
+                        run.stop_requested or timed_out, run.dist, run.device
+                    )
+                if run.stop_requested:
+                    break
+                if _due(run.step, cfg.checkpoint_every) and not last:
+                    with _timed(spent, "checkpoint"):
+                        run.save()
+            train_seconds = time.perf_counter() - t_train - sum(spent.values())
+            console.end_training(run.step)
+
+            with _timed(spent, "checkpoint"):
                 run.save()
-
-        bar.update(run.step - bar.n)
-        bar.close()
-        run.save()
-        samples = run.write_samples()
-        metrics = run.evaluate()
-        seconds = time.perf_counter() - start
+            with _timed(spent, "samples"):
+                samples = run.write_samples()
+            with _timed(spent, "eval"):
+                metrics = run.evaluate()
+            with _timed(spent, "checkpoint"):
+                run.keep_best(metrics)
+        steps = run.step - first_step
+        best = run.best
         summary = {
             "run_dir": str(run.run_dir),
             "rank": run.dist.rank,
             "steps": run.step,
-            "steps_this_session": run.step - first_step,
-            "seconds": seconds,
+            "steps_this_session": steps,
+            "seconds": time.perf_counter() - start,
+            "train_seconds": train_seconds,
+            "steps_per_s": steps / max(train_seconds, 1e-9),
+            "eval_seconds": spent["eval"],
+            "sample_seconds": spent["samples"],
+            "checkpoint_seconds": spent["checkpoint"],
             "stopped_early": run.step < cfg.steps,
             "signal": run.signal,  # SIGINT/SIGTERM that stopped it (the CLI exits 128 + it)
             "checkpoint": str(run.last_checkpoint) if run.last_checkpoint else None,
             "samples": [str(p) for p in samples],
             "metrics": metrics,
+            "best": None,
         }
+        if best is not None:
+            where = str(run.run_dir / "checkpoints" / best.name)
+            summary["best"] = {"metric": best.metric, "step": best.step, "value": best.value,
+                               "checkpoint": where}  # fmt: skip
         hook.after_train(run=run, summary=summary)
+        console.summary(
+            summary_head(summary), summary_rows(summary, "tensorboard" in run.parts.loggers)
+        )
         return summary
     except BaseException as exc:
-        bar.close()
         hook.on_train_error(run=run, error=exc)
         run.fail(exc)  # no half-made run directory: removed, or marked failed
         raise
     finally:
         restore_signals()
         run.close()
+
+
+@contextmanager
+def _timed(spent: dict[str, float], what: str) -> Iterator[None]:
+    """Add the wall time of the block to `spent[what]` (each block ends in a host sync)."""
+    began = time.perf_counter()
+    try:
+        yield
+    finally:
+        spent[what] += time.perf_counter() - began
 
 
 def train_steps(run: Run, batches: Iterator[Any], n: int) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import json
+import math
 import signal
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import yaml
 from torch import nn
 
 from ganhub.config.schema import OptimizerConfig, RunConfig
+from ganhub.console import Console
 from ganhub.engine import checkpoint, distributed
 from ganhub.engine.components import Components
 from ganhub.engine.context import TrainContext
@@ -36,9 +37,16 @@ from ganhub.engine.environment import (
 from ganhub.engine.rundir import RunDirectory
 from ganhub.engine.stats import StatsAccumulator
 from ganhub.engine.system import BuildHints, GANSystem, Phase
-from ganhub.errors import ConfigError, TrainingError, unknown_choice
+from ganhub.errors import (
+    ConfigError,
+    TrainingError,
+    UsageError,
+    did_you_mean,
+    one_line,
+    unknown_choice,
+)
 from ganhub.losses import Targets
-from ganhub.metrics import Metric, evaluate
+from ganhub.metrics import Better, Metric, direction_of, evaluate
 from ganhub.tricks import HOOK_POINTS, Trick
 
 
@@ -109,6 +117,8 @@ class Run:
         self.parts = parts
         self.hooks = parts.hooks
         self.dist = DistInfo.from_env()
+        # all terminal output of the run; rank 0 shows progress unless trainer.progress=false
+        self.console = Console(quiet=not (config.trainer.progress and self.dist.is_main))
         self.device = select_device(config.device, self.dist.local_rank)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
@@ -157,6 +167,9 @@ class Run:
         self.skipped_metrics: list[str] = []
         self.signal: int | None = None  # the signal that stopped the run, if one did
         self.loggers: list[Any] = []
+        self.saved_step: int | None = None  # the step last checkpointed by this process
+        self.best: checkpoint.Best | None = None  # the best checkpoint so far (keep_best)
+        self.best_direction = self._keep_best_direction()  # refused before any directory exists
         self.directory = self._claim_run_dir()
         # every rank takes part: rank 0 sends the path of the directory it claimed
         claimed = str(self.directory.path) if self.directory else ""
@@ -225,10 +238,9 @@ class Run:
             self.stop_requested = True
             self.signal = signum
             if self.dist.is_main:
-                print(
+                self.console.warn(
                     f"\nganhub: {signal.Signals(signum).name} received; saving a checkpoint after this step "
-                    "(Ctrl-C again aborts)",
-                    flush=True,
+                    "(Ctrl-C again aborts)"
                 )
 
         def restore() -> None:
@@ -312,14 +324,14 @@ class Run:
         metrics = self.metrics()
         if not metrics:
             return {}
-        result = evaluate(
-            self.system, metrics, n_samples=self.config.eval.n_samples, seed=self.config.seed
-        )
+        with self.console.activity(f"evaluation at step {self.step}"):
+            result = evaluate(
+                self.system, metrics, n_samples=self.config.eval.n_samples, seed=self.config.seed
+            )
         if result.skipped and result.skipped != self.skipped_metrics:
-            print(
+            self.console.warn(
                 f"ganhub: warning: metric(s) {', '.join(result.skipped)} do not apply to this "
-                f"'{self.config.plugin}' run (see `ganhub list metrics`); not computed",
-                file=sys.stderr,
+                f"'{self.config.plugin}' run (see `ganhub list metrics`); not computed"
             )
         self.skipped_metrics = result.skipped
         self.log({f"eval/{k}": v for k, v in result.values.items()})
@@ -327,11 +339,67 @@ class Run:
         self.final_metrics = result.values
         return result.values
 
+    def _keep_best_direction(self) -> Better | None:
+        """Which way trainer.keep_best improves; a one-line error if this run's metrics do not
+        report it as a score (raised before training, before the run directory exists)."""
+        key = self.config.trainer.keep_best
+        if key is None:
+            return None
+        caps = self.system.capabilities()
+        metrics = [m for m in self.metrics() if m.supports(caps)]
+        if not metrics:
+            raise ConfigError(
+                f"trainer.keep_best={one_line(key, 60)}: this run evaluates no metric that "
+                "applies to it; name some in eval.metrics=[...] (ganhub list metrics)"
+            )
+        way = direction_of(key, metrics)
+        if way is None:
+            scores = list(dict.fromkeys(k for m in metrics for k in m.scores()))
+            names = ", ".join(m.name for m in metrics)
+            raise ConfigError(
+                f"trainer.keep_best={one_line(key, 60)}: not a score this run's metrics ({names}) "
+                f"report{did_you_mean(key, scores)}; valid: {', '.join(scores) or 'none'}"
+            )
+        return way
+
+    def keep_best(self, values: Mapping[str, float]) -> None:
+        """After an evaluation: if trainer.keep_best improved, checkpoint this step and record
+        it as the best (all ranks take part in the save; rank 0 decides and writes)."""
+        key = self.config.trainer.keep_best
+        if key is None or self.best_direction is None:
+            return
+        improved = False
+        if self.dist.is_main:
+            value = values.get(key)
+            if value is None:
+                if values:  # a metric named its output otherwise than declared (a feature net)
+                    self.console.warn(
+                        f"ganhub: warning: trainer.keep_best={key} is not among this "
+                        f"evaluation's results ({', '.join(values)}); no best checkpoint kept"
+                    )
+            elif self.best is None or self.best.metric != key:
+                improved = math.isfinite(value)  # the first value counts; NaN is never the best
+            else:
+                improved = self.best.beaten_by(value)
+        # one agreement per evaluation, not per step: every rank must join the save
+        if not distributed.broadcast_object(improved, self.dist):
+            return
+        self.save()
+        if self.dist.is_main:
+            directory = self.run_dir / "checkpoints"
+            self.best = checkpoint.Best(key, self.step, float(values[key]), self.best_direction)
+            checkpoint.write_best(directory, self.best)  # after its checkpoint, never before
+            # the previous best is no longer protected
+            checkpoint.prune(directory, self.config.trainer.keep_checkpoints, {self.best.name})
+
     def save(self) -> Path | None:
         """Checkpoint everything needed to continue exactly (all ranks take part; rank 0 writes)."""
+        if self.saved_step == self.step:  # written at this step already (keep_best, then cadence)
+            return self.last_checkpoint
         self.check_finite()
         self.require_finite_weights("writing a checkpoint")  # never save NaN/Inf weights
         rng = distributed.gather_object(rng_state(), self.dist)
+        self.saved_step = self.step  # on every rank, so all of them skip a second save alike
         if not self.dist.is_main:
             return None
         extra: dict[str, Any] = {}
@@ -352,12 +420,12 @@ class Run:
             self.system.state_dict(),
             state,
             keep=self.config.trainer.keep_checkpoints,
+            protect=[self.best.name] if self.best else [],
         )
         return self.last_checkpoint
 
     def _restore(self) -> None:
-        warn = lambda line: print(line, file=sys.stderr)  # noqa: E731
-        found = checkpoint.load_newest(self.run_dir / "checkpoints", warn=warn)
+        found = checkpoint.load_newest(self.run_dir / "checkpoints", warn=self.console.warn)
         if found is None:
             raise ConfigError(
                 f"resume={self.run_dir}: it holds no complete checkpoint to resume from"
@@ -396,6 +464,34 @@ class Run:
         self.resumed_extra = state.get("extra", {})
         self.step = step
         self.last_checkpoint = path
+        if self.dist.is_main:
+            self.best = self._restored_best()
+
+    def _restored_best(self) -> checkpoint.Best | None:
+        """The best-checkpoint record of the run being resumed, if it still holds (it is
+        untrusted: a damaged or stale record is reported and set aside, never followed)."""
+        directory = self.run_dir / "checkpoints"
+        try:
+            best = checkpoint.read_best(directory)
+        except UsageError as exc:
+            self.console.warn(f"ganhub: warning: {exc}; starting a new best-checkpoint record")
+            return None
+        if best is None:
+            return None
+        key = self.config.trainer.keep_best
+        kept = directory / best.name
+        if best.step > self.step or not all((kept / f).is_file() for f in checkpoint.FILES):
+            self.console.warn(
+                f"ganhub: warning: {directory / checkpoint.BEST} names step {best.step}, which "
+                f"this resume (at step {self.step}) does not have; starting a new record"
+            )
+            return None
+        if key is not None and best.metric != key:
+            self.console.warn(
+                f"ganhub: warning: {directory / checkpoint.BEST} records the best {best.metric}; "
+                f"this run keeps the best {key}, which replaces it at the next evaluation"
+            )
+        return best
 
     def close(self) -> None:
         """Close loggers, release the run directory, leave the process group."""

@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 if TYPE_CHECKING:
     from ganhub.capabilities import Capabilities
     from ganhub.engine.system import GANSystem
+
+
+Better = Literal["lower", "higher"]
+# A metric's declaration: reported key (or key pattern) -> which way it improves (None: no score)
+Directions = Mapping[str, Better | None]
+
+# Keys any evaluation may report that are counts, not scores (`evaluate` adds n_samples itself).
+COUNT_KEYS: Directions = {"n_samples": None, "n_real": None, "n_pairs": None}
 
 
 class Metric(ABC):
@@ -23,6 +32,26 @@ class Metric(ABC):
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    # Which way each reported key improves: "lower" or "higher" is better, or None for what is
+    # not a score (a count, a spread over subsets, the real data's own level). Keys may be
+    # shell-style patterns (`fd_*`) for names that depend on the feature network; an exact key
+    # wins over patterns, then the first matching pattern. trainer.keep_best and tuning read it.
+    better: ClassVar[Directions] = {}
+
+    def direction(self, key: str) -> Better | None:
+        """Which way reported `key` improves (None: not a score); KeyError if undeclared."""
+        if key in self.better:
+            return self.better[key]
+        for pattern, way in self.better.items():
+            if fnmatchcase(key, pattern):
+                return way
+        if key in COUNT_KEYS:
+            return COUNT_KEYS[key]
+        raise KeyError(key)
+
+    def scores(self) -> list[str]:
+        """The keys and key patterns this metric declares as scores (a direction, not None)."""
+        return [key for key, way in self.better.items() if way is not None]
 
     def supports(self, caps: Capabilities) -> bool:
         """Whether this metric can score a system that declares `caps` (default: any)."""
@@ -46,6 +75,32 @@ ROTNET_BATCH = 64
 ROTNET_MIN_IMAGES = math.ceil(ROTNET_BATCH / (1 - ROTNET_RECIPE["held_out"]))
 
 
+def direction_of(key: str, metrics: Sequence[Metric]) -> Better | None:
+    """Which way `key` improves among these metrics, or None when none of them declares it a
+    score (when several report it, the last one's value is kept, so its declaration counts)."""
+    for metric in reversed(metrics):
+        try:
+            return metric.direction(key)
+        except KeyError:
+            continue
+    return None
+
+
+def undeclared(keys: Iterable[str], metrics: Sequence[Metric]) -> list[str]:
+    """The keys none of these metrics declares in `better` (the metric contract asks for all)."""
+
+    def declared(key: str) -> bool:
+        for metric in metrics:
+            try:
+                metric.direction(key)
+            except KeyError:
+                continue
+            return True
+        return False
+
+    return [key for key in keys if not declared(key)]
+
+
 @dataclass
 class Evaluation:
     """What `evaluate` computed and which of the asked metrics do not apply to the system."""
@@ -57,8 +112,14 @@ class Evaluation:
 def evaluate(
     system: GANSystem, metrics: Sequence[Metric], *, n_samples: int, seed: int
 ) -> Evaluation:
-    """Run the metrics the system supports (in eval mode, without gradients); list the rest."""
+    """Run the metrics the system supports (in eval mode, without gradients); list the rest.
+
+    Each metric is reported as an activity of the run's console, if one is showing (its time
+    and values), so a long evaluation is never silent.
+    """
     import torch
+
+    from ganhub.console import activity, brief
 
     result = Evaluation()
     caps = system.capabilities()
@@ -68,7 +129,10 @@ def evaluate(
         with torch.no_grad():
             for metric in metrics:
                 if metric.supports(caps):
-                    result.values.update(metric.compute(system, n_samples=n_samples, seed=seed))
+                    with activity(metric.name) as shown:
+                        values = metric.compute(system, n_samples=n_samples, seed=seed)
+                        shown.note = brief(values)
+                    result.values.update(values)
                 else:
                     result.skipped.append(metric.name)
         if result.values:  # every evaluation says how many samples it scored
@@ -78,4 +142,15 @@ def evaluate(
     return result
 
 
-__all__ = ["ROTNET_MIN_IMAGES", "ROTNET_RECIPE", "Evaluation", "Metric", "evaluate"]
+__all__ = [
+    "COUNT_KEYS",
+    "ROTNET_MIN_IMAGES",
+    "ROTNET_RECIPE",
+    "Better",
+    "Directions",
+    "Evaluation",
+    "Metric",
+    "direction_of",
+    "evaluate",
+    "undeclared",
+]

@@ -8,10 +8,10 @@ generated and real features from each extractor in ``eval.features``; ``ssim_div
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from ganhub.hookspecs import Register, hookimpl
-from ganhub.metrics import Metric
+from ganhub.metrics import Directions, Metric
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -86,6 +86,8 @@ class FID(FeatureMetric):
     """Frechet distance of features: 'fid' on Inception, 'fd_<net>' on a local network."""
 
     name = "fid"
+    # fid, fid_<label> (other Inception weights), fd_<net> (a local feature network)
+    better: ClassVar[Directions] = {"fid": "lower", "fid_*": "lower", "fd_*": "lower"}
 
     def score(
         self, ex: Extractor, fake: dict[str, Tensor], real: dict[str, Tensor], seed: int
@@ -103,6 +105,13 @@ class KID(FeatureMetric):
     """Kernel distance (unbiased MMD^2, cubic kernel) over 100 subsets: mean and std."""
 
     name = "kid"
+    better: ClassVar[Directions] = {
+        "kid_std*": None,
+        "kd_*_std": None,
+        "kid": "lower",
+        "kid_*": "lower",
+        "kd_*": "lower",
+    }
 
     def score(
         self, ex: Extractor, fake: dict[str, Tensor], real: dict[str, Tensor], seed: int
@@ -118,6 +127,7 @@ class PrecisionRecall(FeatureMetric):
     """Improved precision (fidelity) and recall (coverage of the data), k=3 neighbours."""
 
     name = "precision_recall"
+    better: ClassVar[Directions] = {"precision*": "higher", "recall*": "higher"}
 
     def score(
         self, ex: Extractor, fake: dict[str, Tensor], real: dict[str, Tensor], seed: int
@@ -133,6 +143,7 @@ class DensityCoverage(FeatureMetric):
     """Density and coverage (Naeem et al. 2020), k=5: robust to outliers, unlike P/R."""
 
     name = "density_coverage"
+    better: ClassVar[Directions] = {"density*": "higher", "coverage*": "higher"}
     libraries = ()
 
     def score(
@@ -149,6 +160,12 @@ class InceptionScore(ImageMetric):
     """Inception Score over 10 splits (needs class logits: Inception weights or a classifier)."""
 
     name = "inception_score"
+    better: ClassVar[Directions] = {
+        "inception_score_std*": None,
+        "is_*_std": None,
+        "inception_score*": "higher",
+        "is_*": "higher",
+    }
     libraries = ("torch_fidelity",)
 
     def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
@@ -178,6 +195,13 @@ class SSIMDiversity(ImageMetric):
     """Mean SSIM and MS-SSIM between pairs of samples: lower is more diverse (real for scale)."""
 
     name = "ssim_diversity"
+    # similar pairs of samples mean little diversity; the real pairs are the data's own level
+    better: ClassVar[Directions] = {
+        "ssim": "lower",
+        "ms_ssim": "lower",
+        "ssim_real": None,
+        "ms_ssim_real": None,
+    }
     libraries = ("torchmetrics",)
 
     def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
@@ -206,6 +230,13 @@ class DigitModes(ImageMetric):
     """MNIST classes (1 channel) or Stacked-MNIST modes (3 channels) and KL to uniform."""
 
     name = "digit_modes"
+    better: ClassVar[Directions] = {
+        "digit_classes": "higher",
+        "digit_kl": "lower",
+        "digit_confidence": "higher",
+        "stacked_modes": "higher",
+        "stacked_kl": "lower",
+    }
 
     def supports(self, caps: Capabilities) -> bool:
         """Image systems that declare MNIST digits (or Stacked MNIST) as their dataset."""

@@ -30,7 +30,15 @@ def eval_command(
     eval.inception_weights=PATH, eval.allow_download=true (the eval. prefix is optional).
     Prints mean and std over the seeds and writes RUN_DIR/eval.json.
     """
-    result = evaluate_run(run_dir, list(overrides), seeds=seeds, n_samples=n_samples, device=device)
+    import sys
+
+    from ganhub.console import Console
+
+    # each metric and any first-time feature work, with its time, on stderr: stdout is the table
+    with Console(file=sys.stderr).session():
+        result = evaluate_run(
+            run_dir, list(overrides), seeds=seeds, n_samples=n_samples, device=device
+        )
     click.echo(format_table(result))
 
 
@@ -153,9 +161,13 @@ def features_train(options: tuple[str, ...]) -> None:
     Labelled data (digits) trains a classifier; a folder of images trains a rotation predictor
     (self-supervised). Saved as NAME.safetensors + NAME.json in the cache (or out=DIR).
     """
+    import sys
+
+    from ganhub.console import Console
     from ganhub.metrics.featurenet import train_from_options
 
-    path, spec, trained = train_from_options(list(options))
+    with Console(file=sys.stderr).session():  # epoch progress on stderr; stdout: the result
+        path, spec, trained = train_from_options(list(options))
     done = "trained" if trained else "loaded the cached"
     click.echo(
         f"{done} feature network '{spec.name}' ({spec.kind}, {spec.accuracy:.1%} held-out "

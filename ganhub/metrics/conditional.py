@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
-from ganhub.metrics import Metric
+from ganhub.metrics import Directions, Metric
 
 if TYPE_CHECKING:
     import torch
@@ -81,6 +81,12 @@ class ClassAccuracy(Metric):
     description = (
         "accuracy of conditional samples' classes (digit classifier or one trained on the data)"
     )
+    better: ClassVar[Directions] = {
+        "classifier_acc": None,  # the judge's own accuracy, not the generator's
+        "class_kl": "lower",
+        "class_coverage": "higher",
+        "class_acc*": "higher",  # class_acc, _min, _factor and per class
+    }
 
     def supports(self, caps: Capabilities) -> bool:
         """Conditional image systems with real images (to train a classifier on, if needed)."""
@@ -177,6 +183,12 @@ class IntraFID(Metric):
 
     name = "intra_fid"
     description = "intra-class Frechet distance: mean over classes (up to 100 classes)"
+    better: ClassVar[Directions] = {
+        "intra_classes": None,
+        "intra_fid": "lower",
+        "intra_fid_*": "lower",
+        "intra_fd_*": "lower",
+    }
 
     def supports(self, caps: Capabilities) -> bool:
         """Conditional image systems with up to 100 label combinations."""

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganhub.console import activity
 from ganhub.errors import TrainingError, UsageError
 from ganhub.metrics import store
 
@@ -161,7 +162,9 @@ def train_feature_net(
     order = torch.randperm(n, generator=gen)
     train_idx, test_idx = order[n_test:], order[:n_test]
     threads = torch.get_num_threads()
-    with torch.random.fork_rng(devices=[]), torch.enable_grad():
+    # tens of seconds, once per dataset (then cached): a run's console shows it epoch by epoch
+    shown = activity(f"training feature network '{name}' on {n:,} images (once)", total=epochs)
+    with shown as progress, torch.random.fork_rng(devices=[]), torch.enable_grad():
         torch.set_num_threads(1)
         try:
             torch.manual_seed(seed)
@@ -180,6 +183,7 @@ def train_feature_net(
                     loss.backward()
                     opt.step()
                     sched.step()
+                progress.advance()
             spec.steps = epochs * per_epoch
             net.eval().requires_grad_(False)
             spec.accuracy = accuracy(net, images[test_idx].float(), labels, test_idx)

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ganhub.console import activity
 from ganhub.errors import UsageError
 from ganhub.metrics import ROTNET_BATCH, ROTNET_MIN_IMAGES, ROTNET_RECIPE, store
 
@@ -324,8 +325,9 @@ def inception(cfg: EvalConfig) -> Extractor:
             )
 
         def load() -> Extractor:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            return InceptionV3(state, sha)
+            with activity("loading Inception-v3"):
+                state = torch.load(path, map_location="cpu", weights_only=True)
+                return InceptionV3(state, sha)
 
         return _remember(("inception", sha), load)
     helper = fidhelper_file()
@@ -423,7 +425,8 @@ def real_features(system: GANSystem, extractor: Extractor, n_real: int) -> dict[
     path = store.cache_dir("stats") / f"{key}.safetensors"
     if path.is_file():
         return store.load_tensors(path)[0]
-    out = features_of(extractor, system.real_samples(n_real))
+    with activity(f"real-data features on {extractor.name} (once; cached)"):
+        out = features_of(extractor, system.real_samples(n_real))
     stats = gaussian_stats(out["features"])
     tensors = {
         "features": out["features"].float(),

@@ -15,11 +15,11 @@ metrics loads no torch.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from ganhub_cyclegan.interfaces import CYCLE, PAIRED_EVAL, TRANSLATE, PairedEval
 
-from ganhub.metrics import Metric
+from ganhub.metrics import Directions, Metric
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -89,6 +89,13 @@ class TranslationPSNRSSIM(Metric):
     description = (
         "PSNR (dB) and SSIM of G(A) vs the true B on held-out pairs, and of A itself (identity)"
     )
+    # the identity scores are the do-nothing baseline, not the translator's
+    better: ClassVar[Directions] = {
+        "psnr_identity_*": None,
+        "ssim_identity_*": None,
+        "psnr_*": "higher",
+        "ssim_*": "higher",
+    }
 
     def supports(self, caps: Capabilities) -> bool:
         """Image translators with held-out true pairs ("translate" and "paired_eval")."""
@@ -116,6 +123,7 @@ class CycleL1(Metric):
 
     name = "cycle_l1"
     description = "cycle-consistency L1 of both round trips on held-out images (images in [-1, 1])"
+    better: ClassVar[Directions] = {"cycle_l1_*": "lower"}
 
     def supports(self, caps: Capabilities) -> bool:
         """Image translators with both directions ("cycle") and held-out images."""

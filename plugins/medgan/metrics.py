@@ -34,7 +34,7 @@ import math
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ganhub.errors import UsageError
-from ganhub.metrics import ROTNET_MIN_IMAGES, Metric
+from ganhub.metrics import ROTNET_MIN_IMAGES, Directions, Metric
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -74,6 +74,7 @@ class Fidelity(MedMetric):
     """PSNR (dB) and SSIM of outputs against ground truth on held-out pairs (MONAI)."""
 
     name = "med_fidelity"
+    better: ClassVar[Directions] = {"psnr": "higher", "ssim": "higher"}
     tasks = ("lesion", "translate")
     needs = (HELD_OUT, PAIRED_EVAL)
 
@@ -122,6 +123,9 @@ class Texture(MedMetric):
     """High-frequency energy of outputs relative to real images (1: real-like texture)."""
 
     name = "med_texture"
+    better: ClassVar[Directions] = {
+        "texture_ratio": None
+    }  # best at 1 (real-like texture), neither lower nor higher
     tasks = ("lesion", "translate")
     needs = (HELD_OUT, PAIRED_EVAL)
 
@@ -158,6 +162,10 @@ class LesionDice(MedMetric):
     """Dice of the lesion segmented from the outputs vs the input masks (MONAI compute_dice)."""
 
     name = "med_dice"
+    better: ClassVar[Directions] = {
+        "dice": "higher",
+        "dice_real": None,
+    }  # dice_real: the rule's ceiling on real images
     tasks = ("lesion",)
     needs = (HELD_OUT, PAIRED_EVAL)
 
@@ -192,6 +200,7 @@ class Diversity(MedMetric):
     """MMD to held-out real images, and MS-SSIM between generated pairs vs real pairs (MONAI)."""
 
     name = "med_diversity"
+    better: ClassVar[Directions] = {"mmd": "lower", "ms_ssim": "lower", "ms_ssim_real": None}
     tasks = ("generate",)
 
     def supports(self, caps: Capabilities) -> bool:
@@ -219,6 +228,7 @@ class RotNetFD(MedMetric):
     """Fréchet distance of ganhub's `rotnet` features, real vs generated (images or volumes)."""
 
     name = "fd_rotnet"
+    better: ClassVar[Directions] = {"fd_rotnet": "lower"}
 
     def supports(self, caps: Capabilities) -> bool:
         """Systems that sample from noise or translate held-out pairs, with real samples."""

@@ -17,9 +17,9 @@ loads neither torch nor transformers.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, ClassVar, Protocol, cast
 
-from ganhub.metrics import Metric
+from ganhub.metrics import Directions, Metric
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -106,6 +106,15 @@ class TextNLL(Metric):
 
     name = "text_nll"
     description = "NLL_oracle, NLL_gen, NLL_div in nats per token (task=generate)"
+    # nll_div measures G's confidence in its own samples (diversity), not quality; the floor
+    # is the oracle's own entropy
+    better: ClassVar[Directions] = {
+        "nll_gen": "lower",
+        "nll_oracle": "lower",
+        "oracle_invalid_rate": "lower",
+        "nll_div": None,
+        "nll_oracle_floor": None,
+    }
 
     def supports(self, caps: Capabilities) -> bool:
         """Token ids from noise by a system that scores sequences ('likelihood'); the oracle
@@ -134,6 +143,10 @@ class TextBLEU(Metric):
 
     name = "text_bleu"
     description = "BLEU-2..5 vs held-out text and self-BLEU-2..5 of samples (sacrebleu)"
+    better: ClassVar[Directions] = {
+        "bleu*": "higher",
+        "self_bleu*": "lower",
+    }  # high self-BLEU: samples alike
 
     def supports(self, caps: Capabilities) -> bool:
         """Token ids from noise by a system that decodes them and has held-out text ('text')."""
@@ -189,6 +202,14 @@ class StyleTransferScores(Metric):
 
     name = "style_transfer"
     description = "style accuracy, self-BLEU (vs source) and ref-BLEU (vs true transfer)"
+    # self_bleu here is content kept from the source; the *_source / *_copy keys are baselines
+    better: ClassVar[Directions] = {
+        "style_acc": "higher",
+        "style_acc_source": None,
+        "self_bleu": "higher",
+        "ref_bleu": "higher",
+        "ref_bleu_copy": None,
+    }
 
     def supports(self, caps: Capabilities) -> bool:
         """Token-sequence systems that score their own transfers ('style_transfer')."""
