@@ -3,8 +3,8 @@
 Order of precedence (later wins): the domain's defaults, the defaults that depend on the
 user's choices (`Domain.defaults_for`), its preset, YAML files, `key=value`.
 With `resume=RUN_DIR`, the run's saved `config.yaml` replaces the defaults and the preset.
-The `trick` section holds the options of the enabled tricks only, so a saved config names
-nothing the run did not use.
+The `trick` and `logger` sections hold the options of the enabled tricks and loggers only, so
+a saved config names nothing the run did not use.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ganhub.config.overrides import (
     merge_sources,
     one_line,
 )
-from ganhub.config.schema import RunConfig, TrickOptions
+from ganhub.config.schema import LoggerOptions, RunConfig, TrickOptions
 from ganhub.errors import ConfigError, did_you_mean, unknown_choice
 from ganhub.plugins import Hub, get_hub
 
@@ -117,7 +117,8 @@ def validate(
         layers = [section_defaults(base), expand_shorthands(dependent, base), *chosen]
     merged = functools.reduce(deep_merge, layers)
     enabled = enabled_tricks(merged, base, user, hub)
-    cls = config_class(base, hub, enabled)
+    loggers = enabled_loggers(merged, base, user, hub, training=training)
+    cls = config_class(base, hub, enabled, loggers)
     try:
         config = cls.model_validate(merged)
     except ValidationError as exc:
@@ -195,6 +196,55 @@ def enabled_tricks(
     return tuple(names)
 
 
+def enabled_loggers(
+    merged: dict[str, Any],
+    base: type[RunConfig],
+    user: Mapping[str, Any],
+    hub: Hub,
+    *,
+    training: bool = True,
+) -> tuple[str, ...]:
+    """The registered loggers a merged config enables; drops the others' option sections.
+
+    As for tricks: options the user gave for a logger that is not enabled are refused, options
+    a saved config gave for it are dropped. Reopening a finished run (`training=False`) does not
+    check logger names, so the options of a logger not installed here are dropped too.
+    """
+    default = base.model_fields["loggers"].get_default(call_default_factory=True)
+    names = merged.get("loggers", default)
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return ()  # not a list of names: pydantic reports it with the key
+    registered = set(hub.loggers.names())
+    if training:
+        for name in names:
+            if name not in registered:
+                raise ConfigError(
+                    str(unknown_choice("logger", one_line(name), hub.loggers.names()))
+                )
+    given = user.get("logger")
+    given = given if isinstance(given, Mapping) else {}
+    given_names = set(given)
+    for name in sorted(given_names & registered - set(names)):
+        keys = (
+            ", ".join(f"logger.{name}.{k}" for k in given[name])
+            if isinstance(given[name], Mapping)
+            else f"logger.{name}"
+        )
+        raise ConfigError(
+            f"{keys} set, but logger '{name}' is not enabled (loggers=[{','.join(names)}]); "
+            f"enable it with loggers=[{','.join([*names, name])}] or drop the option"
+        )
+    options = merged.get("logger")
+    if isinstance(options, dict):
+        # an unregistered name the user typed stays, so validation names it with a did-you-mean
+        merged["logger"] = {
+            k: v
+            for k, v in options.items()
+            if (k in registered and k in names) or (k in given_names and k not in registered)
+        }
+    return tuple(n for n in names if n in registered)
+
+
 def section_defaults(cls: type[BaseModel]) -> dict[str, Any]:
     """The default value of every section (model-typed field) of a config class, as dicts."""
     out: dict[str, Any] = {}
@@ -208,19 +258,38 @@ def section_defaults(cls: type[BaseModel]) -> dict[str, Any]:
 
 
 def config_class(
-    base: type[RunConfig], hub: Hub, tricks: Iterable[str] | None = None
+    base: type[RunConfig],
+    hub: Hub,
+    tricks: Iterable[str] | None = None,
+    loggers: Iterable[str] | None = None,
 ) -> type[RunConfig]:
-    """The domain's config class with a `trick` section for the given tricks' options
-    (None: every registered trick, as `--help` lists them)."""
+    """The domain's config class with a `trick` section for the given tricks' options and a
+    `logger` section for the given loggers' options (None: every registered one, as `--help`
+    lists them)."""
     names = hub.tricks.names() if tricks is None else list(tricks)
-    return _with_tricks(base, tuple((n, hub.tricks.get(n).Config) for n in names))
+    logger_names = hub.loggers.names() if loggers is None else list(loggers)
+    logger_options = ((n, hub.loggers.get(n).Config) for n in logger_names)
+    return _with_options(
+        base,
+        tuple((n, hub.tricks.get(n).Config) for n in names),
+        # a logger without options gets no section: every run's config.yaml stays free of {}s
+        tuple((n, cfg) for n, cfg in logger_options if cfg.model_fields),
+    )
 
 
 @lru_cache(maxsize=64)
-def _with_tricks(base: type[RunConfig], tricks: tuple[tuple[str, type], ...]) -> type[RunConfig]:
+def _with_options(
+    base: type[RunConfig],
+    tricks: tuple[tuple[str, type], ...],
+    loggers: tuple[tuple[str, type], ...] = (),
+) -> type[RunConfig]:
     fields: dict[str, Any] = {name: (cfg, cfg()) for name, cfg in tricks}
     options = create_model("TrickOptions", __base__=TrickOptions, **fields)
-    return create_model(base.__name__, __base__=base, trick=(options, options()))
+    per_logger: dict[str, Any] = {name: (cfg, cfg()) for name, cfg in loggers}
+    logger = create_model("LoggerOptions", __base__=LoggerOptions, **per_logger)
+    return create_model(
+        base.__name__, __base__=base, trick=(options, options()), logger=(logger, logger())
+    )
 
 
 def check_cross(config: RunConfig, hub: Hub, *, training: bool = True) -> None:
@@ -245,6 +314,9 @@ def check_cross(config: RunConfig, hub: Hub, *, training: bool = True) -> None:
                 raise ConfigError(
                     str(unknown_choice("logger", one_line(name), hub.loggers.names()))
                 )
+            logger_cls = hub.loggers.get(name)
+            options = getattr(config.logger, name, None) or logger_cls.Config()
+            problems += logger_cls.problems(options, config)  # a missing package, say
         for name in config.eval.metrics or []:
             if name not in hub.metrics:
                 raise ConfigError(

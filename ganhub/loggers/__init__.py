@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ganhub.config.schema import Section
 
 if TYPE_CHECKING:
     from ganhub.config.schema import RunConfig
@@ -14,19 +16,37 @@ class Logger:
 
     Loggers run on rank 0 only and never see device tensors, so they cannot slow the loop
     beyond the logging interval.
+
+    A logger with options sets `name` (the name it is registered under) and `Config` (a
+    pydantic `Section`): users write `logger.<name>.<key>=value`, the config validates it, and
+    `self.options` holds the result.
     """
 
+    name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    Config: ClassVar[type[Section]] = Section
 
     def __init__(self, run_dir: Path, config: RunConfig) -> None:
         self.run_dir = run_dir
         self.config = config
+        section = getattr(config, "logger", None)
+        found = getattr(section, self.name, None) if self.name else None
+        self.options: Any = found if found is not None else self.Config()
+
+    @classmethod
+    def problems(cls, options: Any, config: RunConfig) -> list[str]:
+        """Reasons this logger cannot run with this config (a missing package...), checked
+        when the config resolves, before anything is trained; empty when it can run."""
+        return []
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         """Record scalar metrics for `step`."""
 
     def log_artifacts(self, step: int, paths: list[Path]) -> None:
         """Record artifacts (sample grids...) written for `step`."""
+
+    def on_error(self, error: BaseException) -> None:
+        """The run stopped with `error`; `close()` follows (a tracker marks its run failed)."""
 
     def close(self) -> None:
         """Flush and release resources."""

@@ -1,4 +1,5 @@
-"""Built-in loggers: metrics.jsonl (one JSON object per logging step) and TensorBoard."""
+"""Built-in loggers: metrics.jsonl (one JSON object per logging step), TensorBoard, and the
+MLflow and Weights & Biases trackers (`ganhub.loggers.trackers`, with the `trackers` extra)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from ganhub.hookspecs import Register, hookimpl
 from ganhub.loggers import Logger
+from ganhub.loggers.trackers import MLflowLogger, WandbLogger
 
 if TYPE_CHECKING:
     from ganhub.config.schema import RunConfig
+    from ganhub.engine.run import Run
 
 
 class JsonlLogger(Logger):
@@ -74,3 +77,12 @@ def register_loggers(register: Register) -> None:
     """Register the built-in loggers."""
     register("jsonl", JsonlLogger)
     register("tensorboard", TensorBoardLogger)
+    register("mlflow", MLflowLogger)  # registered without their packages: choosing one
+    register("wandb", WandbLogger)  # then says which pip line installs it
+
+
+@hookimpl
+def on_train_error(run: Run, error: BaseException) -> None:
+    """Tell the run's loggers it failed before they close (trackers mark their run failed)."""
+    for logger in run.loggers:
+        logger.on_error(error)

@@ -1,0 +1,328 @@
+"""The MLflow logger (`loggers=[mlflow]`): a SQLite store inside the run directory by default."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+from pydantic import Field, field_validator
+
+from ganhub.config.schema import Section
+from ganhub.errors import UsageError, one_line
+from ganhub.loggers import Logger
+
+if TYPE_CHECKING:
+    from ganhub.config.schema import RunConfig
+
+from ganhub.loggers.trackers.common import (
+    INSTALL,
+    _first_line,
+    _importable,
+    _newest_checkpoint,
+    _plain_text,
+    _quiet,
+    _read_id_file,
+    _status,
+    _warn,
+    _Worker,
+    _write_id_file,
+)
+
+MLFLOW_RUN_FILE = "mlflow_run.json"
+_MLFLOW_RUN_ID = re.compile(r"^[0-9a-f]{32}$")  # MLflow run ids are uuid4 hex
+# MLflow's limits: 100 params per batch and 6000 characters per param value (MLflow >= 2.7)
+_PARAMS_PER_BATCH = 100
+_PARAM_CHARS = 6000
+# The schemes MLflow serves through SQLAlchemy (and migrates with alembic)
+_DATABASES = ("sqlite", "postgresql", "mysql", "mssql")
+
+
+def _param_text(value: Any) -> str:
+    """A config value as `key=value` takes it (true, null, [a,b])."""
+    if isinstance(value, bool):
+        text = str(value).lower()
+    elif value is None:
+        text = "null"
+    elif isinstance(value, list | tuple):
+        text = "[" + ",".join(_param_text(v) for v in value) + "]"
+    else:
+        text = str(value)
+    return text if len(text) <= _PARAM_CHARS else text[: _PARAM_CHARS - 3] + "..."
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            yield from _flatten(value, f"{prefix}{key}.")
+        elif not isinstance(value, dict):
+            yield f"{prefix}{key}", _param_text(value)
+
+
+class MLflowOptions(Section):
+    """Options of the mlflow logger (`logger.mlflow.KEY=VALUE`)."""
+
+    tracking_uri: str | None = Field(
+        None,
+        max_length=2000,
+        description="tracking server (http://HOST:5000) or database (sqlite:///PATH); default: "
+        "$MLFLOW_TRACKING_URI, else sqlite:///<run>/mlflow.db inside the run directory",
+    )
+    experiment: str | None = Field(
+        None, max_length=500, description="experiment name (default: the plugin name)"
+    )
+    log_checkpoint: bool = Field(
+        True, description="upload the newest checkpoint as an artifact when the run ends"
+    )
+
+    @field_validator("tracking_uri", "experiment")
+    @classmethod
+    def _one_line(cls, v: str | None) -> str | None:
+        return _plain_text(v, what="text")
+
+
+# -- MLflow ------------------------------------------------------------------------------------
+
+
+def _mlflow_uri(options: MLflowOptions) -> str | None:
+    """The tracking URI the user chose (option, then MLflow's own variable); None: the run's."""
+    return options.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or None
+
+
+def _store_errors() -> tuple[type[Exception], ...]:
+    """What a tracking store raises for problems of the store itself, not of ganhub."""
+    from mlflow.exceptions import MlflowException
+
+    errors: list[type[Exception]] = [MlflowException, OSError]
+    if _importable("sqlalchemy"):
+        from sqlalchemy.exc import SQLAlchemyError
+
+        errors.append(SQLAlchemyError)
+    return tuple(errors)
+
+
+def _public(uri: str) -> str:
+    """A URI without the user name and password it may carry: it is shown in messages and
+    written into the run directory, which travels between people."""
+    parsed = urlparse(uri)
+    if "@" not in parsed.netloc:
+        return uri
+    return parsed._replace(netloc=parsed.netloc.rpartition("@")[2]).geturl()
+
+
+def _is_database(uri: str) -> bool:
+    return urlparse(uri).scheme.split("+")[0] in _DATABASES
+
+
+def _inside(uri: str, root: Path) -> bool:
+    """Whether an artifact location (a file URI or a path) lies inside `root`."""
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("", "file") or parsed.netloc not in ("", "localhost"):
+        return False
+    path = Path(unquote(parsed.path) if parsed.scheme else uri)
+    return path.resolve().is_relative_to(root.resolve())
+
+
+class MLflowLogger(Logger):
+    """MLflow tracking: params, metrics, samples and the final checkpoint (pip install "ganhub[trackers]")."""
+
+    name = "mlflow"
+    Config = MLflowOptions
+
+    @classmethod
+    def problems(cls, options: Any, config: RunConfig) -> list[str]:
+        """A missing mlflow package, or the SQLAlchemy a database store needs."""
+        if not _importable("mlflow"):
+            return [f"logger 'mlflow' needs the mlflow package: {INSTALL}"]
+        uri = _mlflow_uri(options)
+        if uri is None or _is_database(uri):
+            missing = [m for m in ("sqlalchemy", "alembic") if not _importable(m)]
+            if missing:
+                where = uri or "sqlite:///<run>/mlflow.db"
+                return [
+                    f"logger 'mlflow' keeps its runs in a database ({where}), which needs "
+                    f"{' and '.join(missing)}: pip install {' '.join(missing)}, or point "
+                    "logger.mlflow.tracking_uri at a tracking server"
+                ]
+        return []
+
+    def __init__(self, run_dir: Path, config: RunConfig) -> None:
+        super().__init__(run_dir, config)
+        problems = self.problems(self.options, config)
+        if problems:  # a RunConfig built without resolving it: same message, same moment
+            raise UsageError(problems[0])
+        from mlflow import MlflowClient
+        from mlflow.entities import Metric, Param
+
+        self._metric, self._param = Metric, Param
+        self.error: BaseException | None = None
+        self.closed = False
+        chosen = _mlflow_uri(self.options)
+        # The run's own store is SQLite, not MLflow's ./mlruns file store: current MLflow
+        # refuses new file stores (they are in maintenance mode), and a single file keeps
+        # the run directory self-contained. Artifacts go next to it, in <run>/mlartifacts.
+        self.own_store = chosen is None
+        self.uri = chosen or f"sqlite:///{(run_dir / 'mlflow.db').resolve()}"
+        self.shown = _public(self.uri)
+        experiment = self.options.experiment or config.plugin
+        try:
+            with _quiet("mlflow.store.db.utils"):
+                self.client = MlflowClient(tracking_uri=self.uri)
+                experiment_id = self._experiment(experiment)
+                self.run_id, resumed = self._start_run(experiment_id)
+                self._log_config(resumed)
+        except _store_errors() as exc:  # a bad URI, an unreachable server, a locked database
+            raise UsageError(f"logger 'mlflow' ({self.shown}): {_first_line(exc)}") from None
+        self.worker = _Worker("mlflow")
+
+    def _experiment(self, name: str) -> str:
+        """The id of experiment `name`, created (its artifacts in the run) when new."""
+        from mlflow.exceptions import MlflowException
+
+        found = self.client.get_experiment_by_name(name)
+        if found is None:
+            try:
+                location = self._artifact_location()
+                return str(self.client.create_experiment(name, artifact_location=location))
+            except MlflowException:  # another run created it meanwhile (a shared server)
+                found = self.client.get_experiment_by_name(name)
+                if found is None:
+                    raise
+        if found.lifecycle_stage != "active":
+            raise UsageError(
+                f"logger 'mlflow': experiment '{name}' is deleted in {self.shown}; restore it "
+                "(mlflow experiments restore) or choose another with logger.mlflow.experiment=NAME"
+            )
+        # The run's own database is input like any file in the run directory: its artifact
+        # location must be this run's folder, not wherever an edited (or moved) copy points.
+        if self.own_store and not _inside(found.artifact_location, self.run_dir):
+            raise UsageError(
+                f"logger 'mlflow': {self.run_dir / 'mlflow.db'} stores artifacts outside this run "
+                f"directory ({one_line(found.artifact_location, 200)}; was the run moved?); rename "
+                "mlflow.db to start a new MLflow store there, or set logger.mlflow.tracking_uri"
+            )
+        return str(found.experiment_id)
+
+    def _artifact_location(self) -> str | None:
+        """Where a new experiment keeps artifacts: next to a local SQLite database
+        (`mlartifacts/`, as `mlflow server` does), else where the tracking server says."""
+        if self.own_store:
+            return (self.run_dir / "mlartifacts").resolve().as_uri()
+        if urlparse(self.uri).scheme == "sqlite" and "///" in self.uri:
+            database = self.uri.split("///", 1)[1].split("?", 1)[0]
+            if database and database != ":memory:":
+                return (Path(database).parent / "mlartifacts").resolve().as_uri()
+        return None
+
+    def _start_run(self, experiment_id: str) -> tuple[str, bool]:
+        """(run id, resumed): the run recorded in the run directory if it is still there and
+        still this experiment's, else a new run named after the run directory."""
+        previous = self._previous_run(experiment_id)
+        if previous is not None:
+            self.client.update_run(previous, status="RUNNING")
+            return previous, True
+        run = self.client.create_run(
+            experiment_id,
+            run_name=self.run_dir.name,
+            tags={
+                "ganhub.plugin": self.config.plugin,
+                "ganhub.run_dir": str(self.run_dir.resolve()),
+            },
+        )
+        record = {"run_id": run.info.run_id, "tracking_uri": None if self.own_store else self.shown}
+        _write_id_file(self.run_dir / MLFLOW_RUN_FILE, record)
+        return run.info.run_id, False
+
+    def _previous_run(self, experiment_id: str) -> str | None:
+        from mlflow.exceptions import MlflowException
+
+        path = self.run_dir / MLFLOW_RUN_FILE
+        record = _read_id_file(path)
+        if record is None:
+            return None
+        run_id = record.get("run_id")
+        if not isinstance(run_id, str) or not _MLFLOW_RUN_ID.match(run_id):
+            _warn(f"{path} holds no valid MLflow run id; starting a new MLflow run")
+            return None
+        if record.get("tracking_uri") != (None if self.own_store else self.shown):
+            return None  # recorded in another store: this one starts its own run
+        try:
+            run = self.client.get_run(run_id)
+        except MlflowException:
+            _warn(f"MLflow run {run_id} ({path}) is not in {self.shown}; starting a new run")
+            return None
+        if run.info.experiment_id != experiment_id or run.info.lifecycle_stage != "active":
+            return None  # another experiment was chosen, or the run was deleted
+        if self.own_store and not _inside(run.info.artifact_uri, self.run_dir):
+            _warn(f"MLflow run {run_id} stores artifacts outside {self.run_dir}; starting anew")
+            return None
+        return run_id
+
+    def _log_config(self, resumed: bool) -> None:
+        """The resolved config as params (MLflow keeps the first value of each: a resumed
+        run adds new keys only) and config.yaml as an artifact (replaced on resume)."""
+        data = self.config.model_dump(mode="json")
+        data.pop("resume", None)
+        params = dict(_flatten(data))
+        if resumed:
+            known = self.client.get_run(self.run_id).data.params
+            params = {k: v for k, v in params.items() if k not in known}
+        items = [self._param(k, v) for k, v in params.items()]
+        for i in range(0, len(items), _PARAMS_PER_BATCH):
+            self.client.log_batch(self.run_id, params=items[i : i + _PARAMS_PER_BATCH])
+        config_file = self.run_dir / "config.yaml"
+        if config_file.is_file():
+            self.client.log_artifact(self.run_id, str(config_file))
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        """Queue one batch of metrics for `step`."""
+        stamp = int(time.time() * 1000)
+        batch = [self._metric(k, float(v), stamp, step) for k, v in metrics.items()]
+        self.worker.submit(
+            lambda: self.client.log_batch(self.run_id, metrics=batch), f"the metrics of step {step}"
+        )
+
+    def log_artifacts(self, step: int, paths: list[Path]) -> None:
+        """Queue each artifact, under its folder in the run (samples/step_0000500.png)."""
+        for path in paths:
+            upload = functools.partial(
+                self.client.log_artifact, self.run_id, str(path), self._artifact_dir(path)
+            )
+            self.worker.submit(upload, f"{path.name} of step {step}")
+
+    def _artifact_dir(self, path: Path) -> str:
+        try:
+            return path.resolve().parent.relative_to(self.run_dir.resolve()).as_posix()
+        except ValueError:
+            return "samples"
+
+    def on_error(self, error: BaseException) -> None:
+        """Remember the error: the MLflow run ends FAILED (KILLED after Ctrl-C)."""
+        self.error = error
+
+    def close(self) -> None:
+        """Log the newest checkpoint, end the MLflow run, and wait for the queue to drain."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            newest = _newest_checkpoint(self.run_dir) if self.options.log_checkpoint else None
+        except OSError:  # the run directory itself may be what failed
+            newest = None
+        if newest is not None:
+            self.worker.submit(
+                lambda: self.client.log_artifacts(
+                    self.run_id, str(newest), f"checkpoints/{newest.name}"
+                ),
+                f"checkpoint {newest.name}",
+            )
+        status = _status(self.error)
+        self.worker.submit(
+            lambda: self.client.set_terminated(self.run_id, status), "the end of the run"
+        )
+        self.worker.close()
