@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -108,6 +108,48 @@ class BuildHints:
     condition: Condition | None = None
 
 
+@dataclass(frozen=True)
+class ExportInput:
+    """One input of an exported generator function, per sample (the batch dimension comes first).
+
+    `kind` says what to feed it: "noise" (standard normal), "labels" (class indices, one per
+    label factor) or "image" (an input image in [-1, 1], for translators).
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: Literal["float32", "int64"] = "float32"
+    kind: Literal["noise", "labels", "image"] = "noise"
+    classes: tuple[int, ...] = ()  # labels: the number of classes of each label factor
+
+
+@dataclass(frozen=True)
+class ExportFunction:
+    """A module whose `forward(*inputs)` is one call of the generator: what onnx and torchscript
+    exports trace. `name` is the stem of its files (generator.onnx, generator.pt);
+    `output_range` is (low, high) when the outputs are bounded (images in [-1, 1])."""
+
+    name: str
+    module: nn.Module
+    inputs: tuple[ExportInput, ...]
+    output_range: tuple[float, float] | None = (-1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """How a system's generator leaves ganhub (`ganhub export`, `ganhub.load(folder)`).
+
+    `state`: role -> module whose weights are exported, as `<role>.<key>` tensors; the system
+    built from the same config gives the same roles, so the weights load back into it.
+    `functions`: what onnx and torchscript exports trace; empty when sampling is not one
+    traceable call, and `refusal` then says why.
+    """
+
+    state: dict[str, nn.Module]
+    functions: tuple[ExportFunction, ...] = ()
+    refusal: str = "its generator is not declared as one traceable call"
+
+
 class GANSystem(nn.Module, ABC):
     """Base class of a domain's trainable system. Being an `nn.Module`, it moves, saves and
     loads as one; `G_ema` copies added by the EMA trick are saved with it.
@@ -193,6 +235,13 @@ class GANSystem(nn.Module, ABC):
 
     def save_assets(self, run_dir: Path) -> None:
         """Write files a run needs besides its weights (a tokenizer...), once before training."""
+
+    def export_spec(self) -> ExportSpec:
+        """What `ganhub export` writes: by default every generator's weights (its EMA copy when
+        there is one) and no traceable function. Noise-to-sample systems (`UnconditionalGAN`)
+        and translators declare their functions; a system whose sampling needs more state
+        than its generators (a tokenizer) adds it to `state`."""
+        return ExportSpec(state={name: self.generator(name) for name in self.generator_names})
 
     # -- shared helpers ---------------------------------------------------------------
 

@@ -23,7 +23,15 @@ from ganhub.conditioning import LabelSpec
 from ganhub.conditioning.nets import given, grid_labels, random_labels, split_batch_labels
 from ganhub.config.schema import RunConfig
 from ganhub.engine.context import TrainContext
-from ganhub.engine.system import BuildHints, GANSystem, Phase, PhaseOutput
+from ganhub.engine.system import (
+    BuildHints,
+    ExportFunction,
+    ExportInput,
+    ExportSpec,
+    GANSystem,
+    Phase,
+    PhaseOutput,
+)
 
 
 class UnconditionalGAN(GANSystem):
@@ -111,6 +119,20 @@ class UnconditionalGAN(GANSystem):
                 labels = random_labels(self.label_spec, n, self.device, gen)
             labels = labels.to(self.device)
         return self._eval_forward(z, labels, use_ema)
+
+    def export_spec(self) -> ExportSpec:
+        """noise (and labels) -> samples: `sample` without its seeded draws, the (EMA)
+        generator called as G(noise) or G(noise, labels); images and volumes lie in [-1, 1]."""
+        inputs = [ExportInput("noise", self.latent_shape)]
+        if self.label_spec is not None:
+            sizes = self.label_spec.sizes
+            shape = () if len(sizes) == 1 else (len(sizes),)
+            inputs.append(ExportInput("labels", shape, "int64", "labels", sizes))
+        bounded = self.capabilities().modality in ("image", "volume")
+        function = ExportFunction(
+            "generator", self.generator(), tuple(inputs), (-1.0, 1.0) if bounded else None
+        )
+        return ExportSpec(state={"G": self.generator()}, functions=(function,))
 
     def class_grid(self, columns: int = 8, rows: int = 10, seed: int = 0) -> Tensor:
         """A conditional run's samples by class: one row per class (`grid_labels`), one

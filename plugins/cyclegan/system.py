@@ -50,7 +50,15 @@ from ganhub.data import BatchSource
 from ganhub.data.images import save_image_grid
 from ganhub.engine.context import TrainContext
 from ganhub.engine.paired import PairedTranslationGAN
-from ganhub.engine.system import BuildHints, GANSystem, Phase, PhaseOutput
+from ganhub.engine.system import (
+    BuildHints,
+    ExportFunction,
+    ExportInput,
+    ExportSpec,
+    GANSystem,
+    Phase,
+    PhaseOutput,
+)
 
 # the embedded data's name in `Capabilities.dataset` (digits and their restyled twins)
 EMBEDDED = "restyled_digits"
@@ -81,6 +89,23 @@ def build_discriminator(config: CycleGANConfig, in_channels: int) -> nn.Module:
     D = PatchDiscriminator(in_channels, m.ndf, m.n_layers_d, config.norm_kind())
     init_weights(D, m.init, m.init_gain)
     return D
+
+
+def translation_export(
+    system: CycleGANSystem | Pix2PixSystem, generators: dict[str, str]
+) -> ExportSpec:
+    """What `ganhub export` writes for a translator: the (EMA) generator of each direction
+    (`generators`: direction -> module name) and one image -> image function per direction."""
+    config = system.config
+    size = config.model.image_size
+    image = ExportInput("image", (config.data.channels, size, size), kind="image")
+    return ExportSpec(
+        state={name: system.generator(name) for name in generators.values()},
+        functions=tuple(
+            ExportFunction(f"translate_{direction}", system.generator(name), (image,))
+            for direction, name in generators.items()
+        ),
+    )
 
 
 @dataclass
@@ -239,6 +264,10 @@ class CycleGANSystem(TranslationMixin, GANSystem):
         out.loss = out.loss * self.d_scale
         return out
 
+    def export_spec(self) -> ExportSpec:
+        """Both generators' weights; image -> image functions translate_AtoB and translate_BtoA."""
+        return translation_export(self, {"AtoB": "G_AB", "BtoA": "G_BA"})
+
     def translate(self, images: Tensor, direction: str = "AtoB", use_ema: bool = True) -> Tensor:
         """G_AB(images) for AtoB, G_BA(images) for BtoA, in eval mode and without gradients."""
         self.check_direction(direction)
@@ -293,6 +322,10 @@ class Pix2PixSystem(TranslationMixin, PairedTranslationGAN):
             d_scale=config.objective.d_scale,
         )
         self.domain_data = DomainData(config)
+
+    def export_spec(self) -> ExportSpec:
+        """The generator's weights; the image -> image function translate_AtoB."""
+        return translation_export(self, {"AtoB": "G"})
 
     def translate(  # type: ignore[override]  # the "translate" interface: a direction first
         self, images: Tensor, direction: str = "AtoB", use_ema: bool = True

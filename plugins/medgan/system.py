@@ -37,7 +37,7 @@ from torch import Tensor
 from ganhub.capabilities import Capabilities
 from ganhub.data import BatchSource, TensorBatches
 from ganhub.engine.paired import PairedTranslationGAN
-from ganhub.engine.system import BuildHints
+from ganhub.engine.system import BuildHints, ExportFunction, ExportInput, ExportSpec
 from ganhub.engine.unconditional import UnconditionalGAN
 
 TRAIN_SEED, EVAL_SEED = 0, 1  # the embedded data is fixed: run seeds change models, not data
@@ -229,6 +229,16 @@ class MedPairedGAN(MedSplits, PairedTranslationGAN):
         """PSNR/SSIM and texture vs ground truth, lesion Dice, and the Fréchet distance."""
         names = ["med_fidelity", "med_texture", "fd_rotnet"]
         return [*names, "med_dice"] if self.task == "lesion" else names
+
+    def export_spec(self) -> ExportSpec:
+        """The (EMA) generator's weights; its function: condition -> image (volume in 3D)."""
+        shape = (
+            condition_channels(self.config),
+            *[self.config.model.image_size] * self.spatial_dims,
+        )
+        condition = ExportInput("condition", shape, kind="image")
+        function = ExportFunction("generator", self.generator(), (condition,))
+        return ExportSpec(state={"G": self.generator()}, functions=(function,))
 
     @torch.no_grad()
     def sample(

@@ -37,7 +37,16 @@ from ganhub.data.images import save_image_grid
 from ganhub.data.shards import is_shard
 from ganhub.engine.context import TrainContext
 from ganhub.engine.diagnostics import d_stats
-from ganhub.engine.system import BuildHints, GANSystem, Pair, Phase, PhaseOutput
+from ganhub.engine.system import (
+    BuildHints,
+    ExportFunction,
+    ExportInput,
+    ExportSpec,
+    GANSystem,
+    Pair,
+    Phase,
+    PhaseOutput,
+)
 
 
 class StyleGANSystem(GANSystem):
@@ -234,6 +243,20 @@ class StyleGANSystem(GANSystem):
         labels = row_labels.repeat_interleave(columns, dim=0)
         return self.synthesize(self.ws_for(z, psi=psi, labels=labels))
 
+    def export_spec(self) -> ExportSpec:
+        """noise (and labels) -> images as `sample` draws them: untruncated, constant noise
+        inputs, clamped to [-1, 1]."""
+        inputs = [ExportInput("noise", (self.G.z_dim,))]
+        if self.label_spec is not None:
+            sizes = self.label_spec.sizes
+            shape = () if len(sizes) == 1 else (len(sizes),)
+            inputs.append(ExportInput("labels", shape, "int64", "labels", sizes))
+        sampler = _Sampler(self.generator(), self.config.sample.cutoff)
+        return ExportSpec(
+            state={"G": self.generator()},
+            functions=(ExportFunction("generator", sampler, tuple(inputs)),),
+        )
+
     def capabilities(self) -> Capabilities:
         """Images from noise and real images; the dataset's name for the embedded sets; the
         digit classifier's features on digits (fd_digits), else the core rotation net trained
@@ -282,3 +305,18 @@ class StyleGANSystem(GANSystem):
                 )
             )
         return paths
+
+
+class _Sampler(nn.Module):
+    """One call of `StyleGANSystem.sample` after its seeded draws: what `ganhub export` traces."""
+
+    def __init__(self, G: Generator, cutoff: int | None) -> None:
+        super().__init__()
+        self.G = G
+        self.cutoff = cutoff
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Images in [-1, 1] from latents z (B, z_dim), of `labels` when conditional."""
+        ws = self.G.ws(z, 1.0, self.cutoff, labels=labels)
+        images: Tensor = self.G.synthesis(ws, "const").float().clamp(-1, 1)
+        return images

@@ -1,0 +1,519 @@
+"""`ganhub export`: a trained run's generator as a self-contained folder, and reading one back.
+
+    FOLDER/
+      export.json            what the folder holds: plugin, step, each function's inputs and
+                             output, the labels of a conditional run, the files, the checks
+      generator.safetensors  the weights ganhub.load(FOLDER) restores, as <role>.<key> tensors
+      generator.onnx         --format onnx: one graph per declared function (a CycleGAN's
+      generator.pt           translate_AtoB and translate_BtoA); --format torchscript: .pt
+      config.yaml            the run's resolved config; requires.json: the plugins it needs
+      samples/               the domain's sample artifact, drawn from the exported weights
+      README.md              the model card (ganhub.export_card)
+
+What leaves the run is what its system declares (`GANSystem.export_spec`): the modules whose
+weights sampling needs and, where sampling is one call, the functions onnx and torchscript
+trace. Nothing here knows a domain by name. The graphs are traced from a CPU copy, so they run
+anywhere, and each is run once against PyTorch before the folder is kept.
+
+The folder is built beside its destination and renamed into place, so it appears whole or not
+at all, and a folder that exists and is not empty is replaced only with `force`. Reading one
+back (`open_export`, called by `ganhub.load`) trusts nothing in it: JSON and safetensors only,
+the config validated like a run's, every tensor checked against the model it must fit.
+
+This module imports no torch at import time: `ganhub --help` registers its command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ganhub.clikit import HELP, RUN_DIR
+from ganhub.errors import GanhubError, UsageError, did_you_mean, one_line
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor, nn
+
+    from ganhub.api import TrainedGAN
+    from ganhub.config.schema import RunConfig
+    from ganhub.engine.components import Components
+    from ganhub.engine.system import ExportFunction, ExportSpec
+
+FORMATS = ("safetensors", "onnx", "torchscript")
+MANIFEST = "export.json"  # its presence makes a folder an export for `ganhub.load`
+WEIGHTS = "generator.safetensors"
+CARD = "README.md"
+EXPORT_VERSION = 1
+SUFFIX = {"onnx": ".onnx", "torchscript": ".pt"}
+MAX_MANIFEST_BYTES = 1 << 20
+# float32 rounding between runtimes is ~1e-6 on outputs in [-1, 1]; beyond this a graph is wrong
+TOLERANCE = 1e-3
+# above this, ONNX keeps the weights in a .onnx.data file beside the graph (protobuf stops at 2 GiB)
+ONNX_INLINE_BYTES = 1 << 30
+# role and function names become tensor-name prefixes and file names
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+
+
+# -- the command ------------------------------------------------------------------------
+
+
+@click.command(name="export", context_settings=HELP)
+@click.argument("run_dir", type=RUN_DIR)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="safetensors",
+              show_default=True,
+              help="safetensors: the weights, for ganhub.load (every domain); onnx or "
+              "torchscript: also the generator as a graph (domains whose generator is one "
+              "call: not textgan).")  # fmt: skip
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder to write  [default: RUN_DIR/export-FORMAT]")  # fmt: skip
+@click.option("--force", is_flag=True, help="Replace --out when it exists and is not empty.")
+@click.option("--device", default="cpu", show_default=True,
+              help="Where the run is loaded and the samples drawn: cpu, cuda, cuda:N, mps or "
+              "auto (graphs are always traced on the CPU).")  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the samples.")
+def export_command(
+    run_dir: Path, fmt: str, out: Path | None, force: bool, device: str, seed: int
+) -> None:
+    """Write a run's generator as a self-contained folder: ganhub export RUN_DIR --format onnx.
+
+    \b
+    The folder holds the generator's weights (its EMA copy when the run used ema) as
+    generator.safetensors; with --format onnx or torchscript also the generator as a graph,
+    checked against PyTorch (generator.onnx or generator.pt; a translator's
+    translate_AtoB.onnx...); export.json (inputs, output, labels), the resolved config.yaml,
+    samples and a model card README.md. ganhub.load(FOLDER) opens it like a run. It is built beside --out and renamed into place; an existing non-empty --out
+    is left alone unless --force. Prints the folder.
+    """
+    click.echo(export_run(run_dir, fmt, out=out, force=force, device=device, seed=seed))
+
+
+# -- writing an export -------------------------------------------------------------------
+
+
+def export_run(
+    run_dir: str | Path,
+    fmt: str = "safetensors",
+    *,
+    out: str | Path | None = None,
+    force: bool = False,
+    device: str = "cpu",
+    seed: int = 0,
+) -> Path:
+    """Write the generator of a run (or of an exported folder) to a new folder; return its path."""
+    from ganhub.api import load
+
+    if fmt not in FORMATS:
+        raise UsageError(
+            f"format '{one_line(fmt, 40)}' is not one of {', '.join(FORMATS)}"
+            f"{did_you_mean(fmt, FORMATS)}"
+        )
+    run_dir = Path(run_dir)
+    dest = Path(os.path.abspath(out if out is not None else run_dir / f"export-{fmt}"))
+    _check_destination(dest, run_dir, force)
+    if fmt == "onnx":
+        _require_onnx()
+    model = load(run_dir, device=device)
+    spec = model.system.export_spec()
+    plugin = model.config.plugin
+    if fmt != "safetensors" and not spec.functions:
+        raise UsageError(
+            f"cannot export this '{plugin}' run as {fmt}: {spec.refusal}; "
+            "--format safetensors works for every domain"
+        )
+    _check_names(spec, plugin)
+    tmp = _scratch(dest)
+    try:
+        _write(model, spec, fmt, tmp, dest.name, run_dir, seed)
+        _commit(tmp, dest, force)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone already once renamed into place
+    return dest
+
+
+def _shown(path: Path) -> str:
+    return one_line(path, 200)
+
+
+def _check_destination(dest: Path, run_dir: Path, force: bool) -> None:
+    """Refuse a destination that is a file or link, not empty (without force), or the run."""
+    if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
+        raise UsageError(f"--out '{_shown(dest)}' is a file or a link; give a folder")
+    if run_dir.resolve().is_relative_to(dest.resolve()):
+        raise UsageError(
+            f"--out '{_shown(dest)}' is the run directory or a folder above it; give another"
+        )
+    if dest.is_dir() and any(dest.iterdir()) and not force:
+        raise UsageError(
+            f"'{_shown(dest)}' exists and is not empty; choose another --out or pass --force "
+            "to replace it"
+        )
+
+
+def _require_onnx() -> None:
+    import importlib.util
+
+    missing = [m for m in ("onnx", "onnxscript", "onnxruntime") if not importlib.util.find_spec(m)]
+    if missing:
+        raise UsageError(f"--format onnx needs {', '.join(missing)}: pip install 'ganhub[export]'")
+
+
+def _check_names(spec: ExportSpec, plugin: str) -> None:
+    """A system's roles and function names become tensor prefixes and file names: plain ones."""
+    names = [*spec.state, *(f.name for f in spec.functions)]
+    bad = [n for n in names if not _NAME.match(n)]
+    functions = [f.name for f in spec.functions]
+    if bad or len(set(functions)) != len(functions):
+        shown = one_line(bad[0], 60) if bad else "a repeated function name"
+        raise GanhubError(f"the '{plugin}' system declares an export it cannot write ({shown})")
+
+
+def _scratch(dest: Path) -> Path:
+    """A new empty folder beside `dest` (the same file system, so the final rename is atomic)."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp"
+        tmp.mkdir()
+    except OSError as exc:
+        raise UsageError(f"cannot write beside '{_shown(dest)}': {exc.strerror or exc}") from None
+    return tmp
+
+
+def _commit(tmp: Path, dest: Path, force: bool) -> None:
+    """Rename the finished folder into place; with force, the old one goes only once it has."""
+    for path in tmp.rglob("*"):
+        if path.is_file():
+            _fsync(path)
+    if dest.is_dir() and not any(dest.iterdir()):
+        dest.rmdir()  # an empty folder holds nothing to keep
+    if not dest.exists():
+        try:
+            os.rename(tmp, dest)  # fails when a folder appeared meanwhile: it is not clobbered
+        except OSError as exc:
+            raise UsageError(f"cannot create '{_shown(dest)}': {exc.strerror or exc}") from None
+        return
+    if not force:
+        raise UsageError(f"'{_shown(dest)}' appeared while exporting; it was left alone")
+    aside = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:8]}.old"
+    os.rename(dest, aside)
+    try:
+        os.rename(tmp, dest)
+    except OSError:
+        os.rename(aside, dest)  # put the old export back: never lose both
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _fsync(path: Path) -> None:
+    with path.open("rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _write(
+    model: TrainedGAN,
+    spec: ExportSpec,
+    fmt: str,
+    folder: Path,
+    name: str,
+    run_dir: Path,
+    seed: int,
+) -> None:
+    """Everything an export holds, written into `folder` (to be renamed `name`)."""
+    import copy
+
+    import torch
+    import yaml
+    from safetensors.torch import save_file
+
+    from ganhub import __version__
+    from ganhub.export_card import write_card
+    from ganhub.wiring import components
+
+    config, plugin, step = model.config, model.config.plugin, model.step
+    tensors = {
+        f"{role}.{key}": value.detach().to("cpu", copy=True).contiguous()
+        for role, module in spec.state.items()
+        for key, value in module.state_dict().items()
+    }
+    meta = {"format": "pt", "ganhub_export": str(EXPORT_VERSION), "plugin": plugin}
+    save_file(tensors, str(folder / WEIGHTS), metadata={**meta, "step": str(step)})
+    data = config.model_dump(mode="json")
+    data["resume"] = None
+    config_text = yaml.safe_dump(data, sort_keys=False)
+    (folder / "config.yaml").write_text(config_text, encoding="utf-8")
+    # safetensors writes its file owner-only; the folder is for sharing: the umask decides
+    os.chmod(folder / WEIGHTS, (folder / "config.yaml").stat().st_mode & 0o777)
+    provenance = components(config, training=False).provenance
+    (folder / "requires.json").write_text(json.dumps(provenance, indent=1, sort_keys=True))
+
+    functions = []
+    for function in spec.functions:
+        # a CPU copy in eval mode: graphs that run anywhere, and the model itself untouched
+        module = copy.deepcopy(function.module).to("cpu").eval()
+        with torch.no_grad():
+            shape = list(module(*example_inputs(function, 2, seed)).shape[1:])
+        entry = _describe(function, shape)
+        if fmt in SUFFIX:
+            path = folder / f"{function.name}{SUFFIX[fmt]}"
+            diff = _to_graph(fmt, module, function, path, seed, plugin)
+            entry["files"] = {fmt: path.name}
+            if path.with_name(f"{path.name}.data").is_file():  # a large ONNX graph's weights
+                entry["files"]["onnx_data"] = f"{path.name}.data"
+            entry["max_abs_diff"] = diff
+        functions.append(entry)
+
+    notes: list[str] = []
+    samples: list[str] = []
+    try:
+        written = model.write_samples(folder / "samples", "samples", seed=seed)
+        samples = [p.relative_to(folder).as_posix() for p in written]
+    except (GanhubError, OSError) as exc:  # a translator whose data folder is gone, say
+        notes.append(f"no samples were drawn: {one_line(exc, 200)}")
+    system = model.system
+    labels = system.capabilities().labels
+    ema = any(system.generator(n) is not system.generator(n, use_ema=False)
+              for n in system.generator_names)  # fmt: skip
+    manifest: dict[str, Any] = {
+        "ganhub_export": EXPORT_VERSION,
+        "ganhub_version": __version__,
+        "plugin": plugin,
+        "step": step,
+        "source": one_line(run_dir.resolve().name, 200),
+        "format": fmt,
+        "ema": ema,
+        "modality": system.capabilities().modality,
+        "weights": WEIGHTS,
+        "roles": list(spec.state),
+        "functions": functions,
+        "refusal": None if spec.functions else spec.refusal,
+        "labels": None
+        if labels is None
+        else {"sizes": list(labels.sizes), "names": [list(n) for n in labels.names]},
+        "seed": seed,
+        "samples": samples,
+        "config": "config.yaml",
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    write_card(folder, name, run_dir, manifest, config_text, notes)
+
+
+def _describe(function: ExportFunction, shape: list[int]) -> dict[str, Any]:
+    """A function's entry in export.json: its inputs and its output, per sample."""
+    inputs = []
+    for item in function.inputs:
+        entry: dict[str, Any] = {
+            "name": item.name, "shape": list(item.shape), "dtype": item.dtype, "kind": item.kind,
+        }  # fmt: skip
+        if item.classes:
+            entry["classes"] = list(item.classes)
+        inputs.append(entry)
+    low_high = None if function.output_range is None else list(function.output_range)
+    output = {"name": "output", "shape": shape, "dtype": "float32", "range": low_high}
+    return {"name": function.name, "inputs": inputs, "output": output, "files": {}}
+
+
+def example_inputs(function: ExportFunction, n: int, seed: int = 0) -> tuple[Tensor, ...]:
+    """`n` seeded CPU inputs of the kinds a function declares (noise, labels, images)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for item in function.inputs:
+        if item.kind == "labels":
+            columns = [torch.randint(0, size, (n,), generator=gen) for size in item.classes]
+            out.append(columns[0] if not item.shape else torch.stack(columns, 1))
+        elif item.kind == "image":
+            out.append(torch.rand((n, *item.shape), generator=gen) * 2 - 1)
+        else:
+            out.append(torch.randn((n, *item.shape), generator=gen))
+    return tuple(out)
+
+
+def _to_graph(
+    fmt: str, module: nn.Module, function: ExportFunction, path: Path, seed: int, plugin: str
+) -> float:
+    """Write one function as an ONNX or TorchScript graph; its largest difference from
+    PyTorch on a fresh batch of another size (so the batch dimension is checked too)."""
+    import contextlib
+    import io
+    import warnings
+
+    import torch
+
+    inputs = example_inputs(function, 2, seed)
+    try:
+        # the exporters report progress on stdout and warn about what they trace
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            if fmt == "onnx":
+                _to_onnx(module, inputs, function, path)
+            else:
+                torch.jit.trace(module, inputs, check_trace=False).save(str(path))
+            check = example_inputs(function, 3, seed + 1)
+            with torch.no_grad():
+                want = module(*check).float()
+            got = _run_graph(fmt, path, function, check)
+    except Exception as exc:  # the exporters raise many kinds; the user gets one line
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise GanhubError(
+            f"the '{plugin}' generator could not be exported as {fmt}: {one_line(reason, 300)}"
+        ) from None
+    if got.shape != want.shape:
+        raise GanhubError(
+            f"the {fmt} graph of '{plugin}' gives shape {tuple(got.shape)} for a batch of 3, "
+            f"PyTorch {tuple(want.shape)}: its batch size is fixed in the graph"
+        )
+    diff = float((got - want).abs().max())
+    if not diff <= TOLERANCE:  # NaN fails too
+        raise GanhubError(
+            f"the {fmt} graph of '{plugin}' differs from PyTorch by {diff:.3g} (more than "
+            f"{TOLERANCE}); it was not written"
+        )
+    return diff
+
+
+def _to_onnx(module: nn.Module, inputs: tuple[Tensor, ...], function: ExportFunction,
+             path: Path) -> None:  # fmt: skip
+    import torch
+
+    batch = torch.export.Dim("batch")
+    size = sum(t.numel() * t.element_size() for t in module.state_dict().values())
+    torch.onnx.export(
+        module,
+        inputs,
+        str(path),
+        input_names=[item.name for item in function.inputs],
+        output_names=["output"],
+        dynamic_shapes=tuple({0: batch} for _ in inputs),
+        dynamo=True,
+        external_data=size > ONNX_INLINE_BYTES,
+        verbose=False,
+    )
+
+
+def _run_graph(
+    fmt: str, path: Path, function: ExportFunction, inputs: tuple[Tensor, ...]
+) -> Tensor:
+    """The written graph's output on `inputs`, as a CPU tensor."""
+    import torch
+
+    if fmt == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        feed = {item.name: t.numpy() for item, t in zip(function.inputs, inputs)}
+        return torch.from_numpy(session.run(None, feed)[0]).float()
+    graph = torch.jit.load(str(path))  # the file this export just wrote, nothing else
+    with torch.no_grad():
+        out: Tensor = graph(*inputs).float()
+    return out
+
+
+# -- reading an export back --------------------------------------------------------------
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """export.json of an exported folder, checked (untrusted): a one-line error when it is not
+    what `ganhub export` writes."""
+    path = folder / MANIFEST
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_MANIFEST_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"'{_shown(path)}' cannot be read: {exc.strerror or exc}") from None
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise UsageError(f"'{_shown(path)}' is larger than {MAX_MANIFEST_BYTES >> 20} MiB")
+    try:
+        manifest = json.loads(data)
+    except (ValueError, RecursionError):
+        raise UsageError(f"'{_shown(path)}' is not valid JSON") from None
+    version = manifest.get("ganhub_export") if isinstance(manifest, dict) else None
+    if type(version) is not int or version != EXPORT_VERSION:
+        raise UsageError(
+            f"'{_shown(path)}' is not a ganhub export manifest of version {EXPORT_VERSION}"
+        )
+    step, plugin = manifest.get("step"), manifest.get("plugin")
+    if type(step) is not int or step < 0 or not isinstance(plugin, str):
+        raise UsageError(f"'{_shown(path)}' has no whole-number 'step' or no 'plugin'")
+    return manifest
+
+
+def open_export(
+    folder: Path, config: RunConfig, parts: Components, device: torch.device
+) -> TrainedGAN:
+    """The model an exported folder holds: its system built from its (validated) config, the
+    declared parts restored from generator.safetensors. Nothing is unpickled."""
+    from safetensors.torch import load_file
+
+    from ganhub.api import TrainedGAN
+    from ganhub.engine import checkpoint
+    from ganhub.engine.run import prepare_system
+
+    manifest = read_manifest(folder)
+    if manifest["plugin"] != config.plugin:
+        raise UsageError(
+            f"'{_shown(folder / MANIFEST)}' names plugin '{one_line(manifest['plugin'], 60)}' "
+            f"but its config.yaml '{config.plugin}'"
+        )
+    path = folder / WEIGHTS
+    try:
+        tensors = load_file(str(path))
+    except Exception as exc:  # SafetensorError, OSError...: one line whatever it was
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"'{_shown(path)}' is unreadable: {one_line(reason, 200)}") from None
+    bad = checkpoint.nonfinite(tensors)
+    if bad:
+        raise UsageError(f"'{_shown(path)}' holds non-finite weights ({one_line(bad[0], 80)}...)")
+    system, _ = prepare_system(config, parts, device)
+    restore(system.export_spec(), tensors, path, config.plugin)
+    system.eval()
+    return TrainedGAN(system, config, path, step=manifest["step"])
+
+
+def restore(spec: ExportSpec, tensors: dict[str, Tensor], path: Path, plugin: str) -> None:
+    """Load `<role>.<key>` tensors into the declared modules; every module must get all of its
+    tensors and every tensor must have a place."""
+    from ganhub.engine import checkpoint
+
+    by_role: dict[str, dict[str, Tensor]] = {role: {} for role in spec.state}
+    stray = []
+    for key, value in tensors.items():
+        role, _, rest = key.partition(".")
+        if role in by_role and rest:
+            by_role[role][rest] = value
+        else:
+            stray.append(key)
+    if stray:
+        shown = ", ".join(one_line(k, 60) for k in stray[:3])
+        raise UsageError(
+            f"'{_shown(path)}' holds {len(stray)} tensor(s) this '{plugin}' model has no place "
+            f"for ({shown})"
+        )
+    for role, module in spec.state.items():
+        try:
+            module.load_state_dict(by_role[role])
+        except RuntimeError:
+            mismatch = checkpoint.mismatch(by_role[role], module.state_dict())
+            raise UsageError(
+                f"'{_shown(path)}' does not fit its config.yaml: {role}: {mismatch or 'shapes differ'}"
+            ) from None
+
+
+__all__ = [
+    "FORMATS",
+    "MANIFEST",
+    "WEIGHTS",
+    "example_inputs",
+    "export_command",
+    "export_run",
+    "open_export",
+    "read_manifest",
+    "restore",
+]
