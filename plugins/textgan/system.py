@@ -33,7 +33,7 @@ from ganhub.capabilities import Capabilities
 from ganhub.data import TensorBatches
 from ganhub.data.shards import is_shard
 from ganhub.engine.context import TrainContext
-from ganhub.engine.system import BuildHints, GANSystem, Phase, PhaseOutput
+from ganhub.engine.system import BuildHints, ExportSpec, GANSystem, Phase, PhaseOutput
 from ganhub.errors import ConfigError
 
 
@@ -98,6 +98,14 @@ class TextSystemBase(GANSystem):
         tmp = path.with_suffix(".json.tmp")
         self.tokenizer.save(str(tmp))
         os.replace(tmp, path)
+
+    def export_spec(self) -> ExportSpec:
+        """The (EMA) generator's weights and the tokenizer; no traceable function."""
+        return ExportSpec(
+            state={"G": self.generator(), "tokenizer": self.store},
+            refusal="textgan writes text token by token in a sampling loop and decodes it with "
+            "its tokenizer, which is not one traceable call",
+        )
 
     def write_samples(
         self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
