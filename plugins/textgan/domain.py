@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ganhub_textgan.config import (
     RENAMED_KEYS,
     TRAINER_DEFAULTS,
+    TRANSFER_D_LR,
     Adversarial,
     TextData,
     TextGANConfig,
@@ -63,6 +64,7 @@ class TextGANDomain(Domain):
           2-core CPU. task=generate: 1200 steps, 600 of them MLE.
         * adversarial.pretrain_steps: 600 (transfer 400), at most half of trainer.steps, so a
           short run (trainer.steps=2) still reaches its adversarial phases.
+        * task=transfer: optim.D.lr 5e-4 (generate keeps RelGAN's 1e-4; see `TRANSFER_D_LR`).
         * data.tokenizer_vocab: the oracle's vocab_size + 6 specials, 128 for the embedded
           style corpus, 2000 for the user's files.
         * data.path=SHARD (a token shard): its data.length, data.tokenizer and
@@ -82,6 +84,7 @@ class TextGANDomain(Domain):
             out["data"] = {"tokenizer_vocab": default_tokenizer_vocab(task, vocab_size, files)}
         if task == "transfer":
             out["trainer"] = {"steps": STEPS[task]}
+            out["optim"] = {"D": {"lr": TRANSFER_D_LR}}
         path = data.get("path", data.get("__shorthand__"))
         if task == "generate" and isinstance(path, str | Path) and _is_shard(Path(path)):
             try:

@@ -197,52 +197,61 @@ class CNNDiscriminator(nn.Module):
     """Token-sequence classifier: embeddings, convolutions of widths 2-5, max-pool, highway, linear.
 
     Takes token ids (B, L) or soft one-hot rows (B, L, V), which go through the embedding
-    matrix as a weighted sum (the Gumbel path). Returns one logit per sequence.
+    matrix as a weighted sum (the Gumbel path). Returns one logit per sequence, or `outputs`
+    logits (B, outputs) when `outputs` > 1 (one per style for task=transfer's D).
     """
 
-    def __init__(self, vocab: int, embd: int, filters: int, dropout: float = 0.0) -> None:
+    def __init__(
+        self, vocab: int, embd: int, filters: int, dropout: float = 0.0, outputs: int = 1
+    ) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab, embd)
         self.convs = nn.ModuleList(nn.Conv1d(embd, filters, k, padding=k - 1) for k in (2, 3, 4, 5))
         width = 4 * filters
         self.highway = nn.Linear(width, 2 * width)
         self.drop = nn.Dropout(dropout)
-        self.out = nn.Linear(width, 1)
+        self.out = nn.Linear(width, outputs)
 
     def embed_tokens(self, x: Tensor) -> Tensor:
         """Embeddings (B, L, E) of ids or soft one-hot rows."""
         return self.embed(x) if x.dtype == torch.long else x @ self.embed.weight
 
     def forward(self, x: Tensor) -> Tensor:
-        """Logits (B,)."""
+        """Logits (B,), or (B, outputs)."""
         h = self.embed_tokens(x).transpose(1, 2)
         h = torch.cat([F.relu(c(h)).amax(2) for c in self.convs], 1)
         gate, value = self.highway(h).chunk(2, 1)
         h = torch.sigmoid(gate) * F.relu(value) + (1 - torch.sigmoid(gate)) * h
-        return self.out(self.drop(h)).squeeze(1)
+        out: Tensor = self.out(self.drop(h))
+        return out.squeeze(1) if out.shape[1] == 1 else out
 
 
 class TransformerDiscriminator(nn.Module):
-    """Token-sequence classifier: a small transformer encoder over embeddings, mean-pooled."""
+    """Token-sequence classifier: a small transformer encoder over embeddings, mean-pooled;
+    one logit per sequence, or (B, outputs)."""
 
-    def __init__(self, vocab: int, embd: int, layers: int, length: int, dropout: float = 0.0):
+    def __init__(
+        self, vocab: int, embd: int, layers: int, length: int, dropout: float = 0.0,
+        outputs: int = 1,
+    ) -> None:  # fmt: skip
         super().__init__()
         self.embed = nn.Embedding(vocab, embd)
         self.pos = nn.Parameter(torch.zeros(1, length, embd))
         heads = 4 if embd % 4 == 0 else 1
         layer = nn.TransformerEncoderLayer(embd, heads, 2 * embd, dropout, batch_first=True)
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        self.out = nn.Linear(embd, 1)
+        self.out = nn.Linear(embd, outputs)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Logits (B,)."""
+        """Logits (B,), or (B, outputs)."""
         h = self.embed(x) if x.dtype == torch.long else x @ self.embed.weight
         h = self.encoder(h + self.pos[:, : h.shape[1]])
-        return self.out(h.mean(1)).squeeze(1)
+        out: Tensor = self.out(h.mean(1))
+        return out.squeeze(1) if out.shape[1] == 1 else out
 
 
-def build_d(cfg: TextModel, vocab: int, length: int) -> nn.Module:
-    """The configured discriminator."""
+def build_d(cfg: TextModel, vocab: int, length: int, outputs: int = 1) -> nn.Module:
+    """The configured discriminator (`outputs` logits per sequence)."""
     if cfg.discriminator == "cnn":
-        return CNNDiscriminator(vocab, cfg.d_embd, cfg.d_filters, cfg.dropout)
-    return TransformerDiscriminator(vocab, cfg.d_embd, cfg.d_layers, length, cfg.dropout)
+        return CNNDiscriminator(vocab, cfg.d_embd, cfg.d_filters, cfg.dropout, outputs)
+    return TransformerDiscriminator(vocab, cfg.d_embd, cfg.d_layers, length, cfg.dropout, outputs)

@@ -1,10 +1,16 @@
-"""task=transfer: Style-Transformer-like unsupervised style transfer on a small BART.
+"""task=transfer: Style Transformer (Dai et al. 2019) on a small BART.
 
 The encoder reads [<style_t>] + sentence (the target style as its first token); the decoder
-writes the sentence in style t. Losses: self-reconstruction (x in its own style, with word
+writes the sentence in style t. Losses, as in the reference implementation
+(fastnlp/style-transformer, `train.py`): self-reconstruction (x in its own style, with word
 drop), cycle reconstruction (x -> soft transfer to the other style -> back to x, gradients
-through the soft tokens), and a style discriminator that reads [<style>] + tokens and tells
-real sentences of that style from transfers into it, with the configured adversarial loss.
+through the soft tokens), each summed over tokens and averaged over sentences, and a
+style-conditional discriminator (the reference's "Cond" D): it reads [<style>] + tokens and
+scores whether the tokens are in that style. Its positives are real sentences and the model's
+own soft reconstructions with their style; its negatives are real sentences with the other
+style and the soft transfers with their target style. Soft tokens appear on both sides and
+real sentences on both sides, so D can only win by telling the styles apart, and the gradient
+G gets from it is about style, not about how soft tokens differ from one-hot ones.
 """
 
 from __future__ import annotations
@@ -45,6 +51,23 @@ def build_seq2seq(config: TextGANConfig, vocab: int) -> nn.Module:
     return BartForConditionalGeneration(cfg)
 
 
+class StyleDiscriminator(nn.Module):
+    """D(tokens | style): a sequence classifier with one logit per style; the first row of
+    its input (the one-hot <style_t> token, `TransferSystem.d_view`) selects the logit of
+    style t, a projection-style conditional D. A CNN with max-pooling would see a style token
+    written in front of the sentence only in the windows next to it."""
+
+    def __init__(self, net: nn.Module, styles: int = 2) -> None:
+        super().__init__()
+        self.net = net
+        self.styles = styles
+
+    def forward(self, view: Tensor) -> Tensor:
+        """Logits (B,) of (B, 1 + L, V) views: [<style_t>] + one-hot or soft rows."""
+        select = view[:, 0, STYLE0 : STYLE0 + self.styles]
+        return (self.net(view[:, 1:]) * select).sum(1)
+
+
 class TransferSystem(TextSystemBase):
     """G: the seq2seq style rewriter; D: a style-conditional sequence discriminator."""
 
@@ -55,7 +78,7 @@ class TransferSystem(TextSystemBase):
         super().__init__(config, hints)
         self.length = config.data.length
         self.G = build_seq2seq(config, self.vocab)
-        self.D = build_d(config.model, self.vocab, self.length + 1)
+        self.D = StyleDiscriminator(build_d(config.model, self.vocab, self.length, outputs=2))
 
     # -- corpus ------------------------------------------------------------------------
 
@@ -145,15 +168,21 @@ class TransferSystem(TextSystemBase):
         tok = torch.full((len(x), 1), BOS, dtype=torch.long, device=x.device)
         past: Any = None
         out = []
+        done = torch.zeros(len(x), dtype=torch.bool, device=x.device)
         for _ in range(self.length):
             logits, past = cached_forward(
                 g, past, encoder_outputs=enc, attention_mask=mask, decoder_input_ids=tok
             )
             tok = logits[:, -1].argmax(-1, keepdim=True)
             out.append(tok)
+            done |= tok[:, 0] == EOS
+            # one host sync per token; on the short corpora it halves the decoding time
+            if bool(done.all()):
+                break
         y = torch.cat(out, 1)
         after_eos = (y == EOS).long().cumsum(1) - (y == EOS).long() > 0
-        return y.masked_fill(after_eos, PAD)
+        y = y.masked_fill(after_eos, PAD)
+        return F.pad(y, (0, self.length - y.shape[1]), value=PAD)
 
     def soft_rewrite(
         self, x: Tensor, style: Tensor, hard: Tensor | None = None
@@ -181,38 +210,51 @@ class TransferSystem(TextSystemBase):
         head = F.one_hot(STYLE0 + style, self.vocab).float()[:, None]
         return torch.cat([head, rows], 1)
 
-    def _self_rec(self, x: Tensor, style: Tensor) -> Tensor:
+    def one_hot(self, x: Tensor) -> Tensor:
+        """Token ids as one-hot rows (B, L, V), zero rows at padding like the soft rows."""
+        return F.one_hot(x, self.vocab).float() * (x != PAD).unsqueeze(-1)
+
+    def _self_rec(self, x: Tensor, style: Tensor) -> tuple[Tensor, Tensor]:
         drop = torch.rand(x.shape, device=x.device) < self.cfg.transfer.denoise
         noisy = x.masked_fill(drop & (x != EOS) & (x != PAD), PAD)
-        return _ce(self.logits(noisy, style, x), x)
+        return _nll(self.logits(noisy, style, x), x)
 
     def _rec(self, batch: tuple[Tensor, Tensor], ctx: TrainContext) -> PhaseOutput:
         x, style = batch
-        loss = self._self_rec(x, style)
-        return PhaseOutput(loss, {"self_rec": loss.detach()})
+        loss, per_token = self._self_rec(x, style)
+        return PhaseOutput(loss, {"self_rec": per_token})
 
     def _d(self, batch: tuple[Tensor, Tensor], ctx: TrainContext) -> PhaseOutput:
         x, style = batch
         with torch.no_grad():
-            hard, soft = self.soft_rewrite(x, 1 - style)
+            hard, transfer = self.soft_rewrite(x, 1 - style)
+            # the reference decodes the reconstruction freely; after pretraining the greedy
+            # reconstruction is x, so one teacher-forced pass on x gives the same soft rows
+            # without a second decode
+            logits = self.logits(x, style, x).float()
+            recon = F.softmax(logits / self.cfg.transfer.temperature, -1)
+            recon = recon * (x != PAD).unsqueeze(-1)
         # G has not moved since: its phase on this batch reuses the greedy decode (one of two)
         ctx.cache["transfer_hard"] = (x, hard)
-        real = self.d_view(F.one_hot(x, self.vocab).float(), style)
-        return ctx.d_loss(self.D, real, self.d_view(soft, 1 - style))
+        rows = self.one_hot(x)
+        real = torch.cat([self.d_view(rows, style), self.d_view(recon, style)])
+        fake = torch.cat([self.d_view(rows, 1 - style), self.d_view(transfer, 1 - style)])
+        return ctx.d_loss(self.D, real, fake)
 
     def _g(self, batch: tuple[Tensor, Tensor], ctx: TrainContext) -> PhaseOutput:
         x, style = batch
         t = self.cfg.objective
-        rec = self._self_rec(x, style)
+        rec, rec_token = self._self_rec(x, style)
         cached = ctx.cache.get("transfer_hard")
         hard, soft = self.soft_rewrite(
             x, 1 - style, cached[1] if cached and cached[0] is x else None
         )
-        cyc = _ce(self.logits(hard, style, x, soft=soft), x)  # back to x through soft tokens
-        real = self.d_view(F.one_hot(x, self.vocab).float(), style)
+        # back to x through the soft tokens
+        cyc, cyc_token = _nll(self.logits(hard, style, x, soft=soft), x)
+        real = self.d_view(self.one_hot(x), style)
         adv = ctx.g_loss(self.D, self.d_view(soft, 1 - style), real)
         adv.loss = t.self_weight * rec + t.cycle_weight * cyc + t.adv_weight * adv.loss
-        adv.stats.update({"self_rec": rec.detach(), "cycle_rec": cyc.detach()})
+        adv.stats.update({"self_rec": rec_token, "cycle_rec": cyc_token})
         return adv
 
     # -- samples and scores ------------------------------------------------------------
@@ -272,8 +314,14 @@ class TransferSystem(TextSystemBase):
         return ["style_transfer"]
 
 
-def _ce(logits: Tensor, target: Tensor) -> Tensor:
-    return F.cross_entropy(logits.flatten(0, 1).float(), target.flatten(), ignore_index=PAD)
+def _nll(logits: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """(token cross-entropy summed over each sentence and averaged over sentences, as the
+    reference weighs its losses; the detached mean per token, for the logs)."""
+    nll = F.cross_entropy(
+        logits.flatten(0, 1).float(), target.flatten(), ignore_index=PAD, reduction="none"
+    )
+    tokens = (target != PAD).sum().clamp_min(1)
+    return nll.sum() / len(target), (nll.sum() / tokens).detach()
 
 
 __all__ = ["TransferSystem"]
