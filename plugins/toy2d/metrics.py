@@ -5,9 +5,9 @@ Imports torch inside functions: registering the metric loads no torch.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
-from ganhub.metrics import Metric
+from ganhub.metrics import Directions, Metric
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -26,7 +26,10 @@ def mode_stats(
 
     A sample is high quality when within `threshold` std of its nearest mode; a mode is captured
     when at least one high-quality sample is nearest to it; the reverse KL is KL(p_gen || uniform)
-    over the nearest-mode histogram of all samples.
+    over the nearest-mode histogram of all samples. `balanced_hq` folds the three into one score:
+    the percentage of samples that are high quality, each mode's count capped at its fair share
+    (1/K of the samples), so 100 means every mode holds its share of high-quality samples and a
+    missed mode costs 100/K however sharp the others are.
     """
     import torch
 
@@ -38,10 +41,12 @@ def mode_stats(
     p = torch.bincount(nearest, minlength=k).double() / len(samples)
     nz = p > 0
     rkl = float((p[nz] * (p[nz] * k).log()).sum())
+    p_hq = torch.bincount(nearest[hq], minlength=k).double() / len(samples)
     return {
         "modes": float(captured.sum()),
         "hq_percent": 100.0 * float(hq.double().mean()),
         "reverse_kl": rkl,
+        "balanced_hq": 100.0 * float(p_hq.clamp(max=1.0 / k).sum()),
     }
 
 
@@ -49,6 +54,12 @@ class ModeCoverage2D(Metric):
     """Modes captured, % high-quality samples and reverse KL on a 2D Gaussian mixture."""
 
     name = "mode_coverage_2d"
+    better: ClassVar[Directions] = {
+        "modes": "higher",
+        "hq_percent": "higher",
+        "reverse_kl": "lower",
+        "balanced_hq": "higher",
+    }
 
     def supports(self, caps: Capabilities) -> bool:
         """2D points from noise, trained on one of the known mixtures (ring, grid)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ganhub_tune.defaults import MAXIMIZE, MINIMIZE, TRIAL_BASE, default_space, direction_of
+from ganhub_tune.defaults import TRIAL_BASE, default_space, direction_of, known_objectives
 from ganhub_tune.space import Param, Space, decode, encode, load_space
 
 from ganhub.config.overrides import deep_merge, merge_sources, parse_override, set_dotted
@@ -35,8 +35,6 @@ REGISTRY_KEYS: dict[str, tuple[str, str]] = {
     "eval.metrics": ("metrics", "metric"),
     "loggers": ("loggers", "logger"),
 }
-# objectives every run can report (measured by the loop), besides its metrics' keys
-TIMING = ("step_time", "steps_per_s")
 
 
 @dataclass
@@ -101,7 +99,8 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
                           f"(a metric the run reports, e.g. fid, or step_time)")  # fmt: skip
     directions = options.direction or space.direction
     if not directions:
-        guessed = [direction_of(o) for o in objectives]
+        metrics = [entry.obj for entry in hub.metrics]
+        guessed = [direction_of(o, metrics) for o in objectives]
         unknown = [o for o, d in zip(objectives, guessed, strict=True) if d is None]
         if unknown:
             raise ConfigError(_unknown_objective(unknown[0], hub))
@@ -276,7 +275,7 @@ def _show(value: Any) -> str:
 def _unknown_objective(name: str, hub: Hub) -> str:
     """objective=NAME whose direction is not known: a typo of a known one, a metric's name
     rather than a value it reports, or a metric of another package (then say which way)."""
-    known = sorted(MAXIMIZE | MINIMIZE | set(TIMING))
+    known = known_objectives([entry.obj for entry in hub.metrics])
     hint = did_you_mean(name, known)
     if name in hub.metrics:
         hint = (

@@ -388,7 +388,7 @@ def _spec_file(tmp_path: Path, params: dict[str, Any]) -> Path:
          "param 'tricks': choice [r1, emma] names trick 'emma', which is not registered (did you mean 'ema'?); registered: acgan, ada,"),
         ({"eval.metrics": [["mode_coverage_2d"], ["fdi"]]},
          "param 'eval.metrics': choice [fdi] names metric 'fdi', which is not registered (did you mean 'fid'?)"),
-        ({"loggers": [["jsonl"], ["wandb"]]}, "names logger 'wandb', which is not registered; registered: jsonl, tensorboard"),
+        ({"loggers": [["jsonl"], ["neptune"]]}, "names logger 'neptune', which is not registered; registered: jsonl, mlflow, tensorboard, wandb"),
         ({"tricks": ["ema"]}, "param 'tricks': choice 'ema' is not valid: Input should be a valid list"),
         ({"model.g_norm": ["batch", "bacth"]}, "param 'model.g_norm': choice 'bacth' is not valid: Input should be"),
         ({"trainer.grad_accum": [0, 1]}, "param 'trainer.grad_accum': choice 0 is not valid: Input should be greater than or equal to 1"),
@@ -423,10 +423,10 @@ def test_a_replaced_parent_keeps_its_place_and_drops_unreachable_children(tmp_pa
     # toy2d's built-in space conditions trick.lr_schedule.start on its `tricks` choices
     keys = lambda study: [(p.key, p.when) for p in study.space.params]  # noqa: E731
     base = ["plugin=toy2d", f"out={tmp_path}", "objective=modes"]
-    mine = _spec_file(tmp_path, {"tricks": [[], ["lr_schedule"], ["ema"]]})
+    mine = _spec_file(tmp_path, {"tricks": [[], ["r1", "ema", "lr_schedule"], ["ema"]]})
     found = keys(prepare(parse_options([*base, f"search={mine}"])))
     assert found.index(("tricks", {})) < found.index(
-        ("trick.lr_schedule.start", {"tricks": (["lr_schedule"],)})
+        ("trick.lr_schedule.start", {"tricks": (["r1", "ema", "lr_schedule"],)})
     )  # still sampled, for the one remaining choice with lr_schedule
     none = _spec_file(tmp_path, {"tricks": [[], ["ema"]]})
     found = keys(prepare(parse_options([*base, f"search={none}"])))
