@@ -12,8 +12,10 @@ torch.set_num_threads(
     max(1, (os.cpu_count() or 2) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
 )
 
+# The plain GAN (toy2d's default trick set is off): engine tests add the tricks they test.
 TINY_TOY = [
     "plugin=toy2d",
+    "tricks=[]",
     "trainer.steps=4",
     "trainer.batch_size=32",
     "trainer.log_every=2",

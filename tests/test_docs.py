@@ -74,3 +74,23 @@ def test_conditional_page_runs_as_written(tmp_path, monkeypatch) -> None:  # typ
             {},
         )
     assert (tmp_path / "out").is_dir()
+
+
+def test_user_facing_text_speaks_of_ganhub_not_of_how_it_was_made() -> None:
+    """Docs, README, help texts and messages never cite the project's own notes ("the seed's
+    two-step rule", "the seed's defaults table") or its issue numbers."""
+    import re
+
+    root = DOCS.parent
+    internal = re.compile(
+        r"\bthe seed's\b|\bthe seed (?:article|text|digest)\b|seed[- ]digest|\bissue #?\d+\b", re.I
+    )
+    files = [root / "README.md", *DOCS.rglob("*.md"), *(root / "ganhub").rglob("*.py"),
+             *(root / "plugins").rglob("*.py"), *(root / "ganhub").rglob("*.j2")]  # fmt: skip
+    found = [
+        f"{path.relative_to(root)}:{n}: {line.strip()[:80]}"
+        for path in files
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if internal.search(line)
+    ]
+    assert not found, "internal wording in user-facing text:\n" + "\n".join(found)

@@ -136,3 +136,23 @@ def test_dcgan_on_a_folder_keeps_the_contract(workdir: Path) -> None:
         Image.new("RGB", (32, 32), (i * 25, 0, 0)).save(workdir / "imgs" / f"plain{i}.png")
     check_domain("dcgan", ["preset=tiny", "data=folder", f"data.path={workdir / 'imgs'}",
                            "trainer.batch_size=4"], steps=4, workdir=workdir)  # fmt: skip
+
+
+def test_toy2d_defaults_to_its_trick_set_and_a_user_choice_replaces_it() -> None:
+    from ganhub.config.resolve import resolve
+
+    default = resolve(["plugin=toy2d"])
+    assert default.tricks == ["r1", "ema", "lr_schedule"]
+    options = default.trick.model_dump()
+    assert options["r1"]["gamma"] == 0.01 and options["ema"]["decay"] == 0.99
+    assert options["lr_schedule"]["start"] == 0.7 and options["lr_schedule"]["final"] == 0.1
+    chosen = resolve(["plugin=toy2d", "tricks=[pacgan]"])
+    assert chosen.tricks == ["pacgan"] and "r1" not in chosen.trick.model_dump()
+    # choosing tricks gives each its own defaults (the set's options come with the set)
+    assert resolve(["plugin=toy2d", "tricks=[ema]"]).trick.model_dump()["ema"]["decay"] is None
+    assert (
+        resolve(["plugin=toy2d", "tricks=[r1]", "trick.r1.gamma=1"]).trick.model_dump()["r1"][
+            "gamma"
+        ]
+        == 1.0
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ganhub_toy2d.config import Toy2dConfig
+from ganhub_toy2d.config import DEFAULT_TRICKS, TRICK_DEFAULTS, Toy2dConfig
 
 from ganhub.domain import Domain
 
@@ -43,6 +43,14 @@ class Toy2dDomain(Domain):
     def config_class(self) -> type[RunConfig]:
         """Toy2dConfig."""
         return Toy2dConfig
+
+    def defaults_for(self, chosen: dict[str, Any]) -> dict[str, Any]:
+        """The default trick set's options (R1 gamma 0.01, EMA decay 0.99, LR decay to a tenth
+        over the last 30 %) when the run keeps the set; a run that chooses `tricks=` gets each
+        trick's own defaults."""
+        if "tricks" in chosen:
+            return {}
+        return {"trick": {name: dict(TRICK_DEFAULTS[name]) for name in DEFAULT_TRICKS}}
 
     def build(self, config: RunConfig, hints: BuildHints) -> GANSystem:
         """Build the MLPs (the data is drawn when the loop asks for it)."""
