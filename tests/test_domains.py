@@ -148,8 +148,10 @@ def test_toy2d_defaults_to_its_trick_set_and_a_user_choice_replaces_it() -> None
     assert options["lr_schedule"]["start"] == 0.7 and options["lr_schedule"]["final"] == 0.1
     chosen = resolve(["plugin=toy2d", "tricks=[pacgan]"])
     assert chosen.tricks == ["pacgan"] and "r1" not in chosen.trick.model_dump()
-    # choosing tricks gives each its own defaults (the set's options come with the set)
-    assert resolve(["plugin=toy2d", "tricks=[ema]"]).trick.model_dump()["ema"]["decay"] is None
+    # toy2d's options follow each trick into a set the user chooses; a half-life replaces the decay
+    assert resolve(["plugin=toy2d", "tricks=[ema]"]).trick.model_dump()["ema"]["decay"] == 0.99
+    ema = resolve(["plugin=toy2d", "tricks=[ema]", "trick.ema.half_life_kimg=5"]).trick.model_dump()
+    assert ema["ema"]["decay"] is None and ema["ema"]["half_life_kimg"] == 5
     assert (
         resolve(["plugin=toy2d", "tricks=[r1]", "trick.r1.gamma=1"]).trick.model_dump()["r1"][
             "gamma"

@@ -49,7 +49,7 @@ class Toy2dModel(Section):
 
 # The set that works on these mixtures (docs/evaluation.md): R1 on real data with a small
 # gamma, a fast EMA of G, and the LR decayed to a tenth over the last 30 % of the run. The
-# options come with the set: a run that chooses `tricks=` gets each trick's own defaults
+# options apply to each of these tricks a run enables, also in a set the user chooses
 # (`Toy2dDomain.defaults_for`).
 DEFAULT_TRICKS = ["r1", "ema", "lr_schedule"]
 TRICK_DEFAULTS: dict[str, dict[str, float]] = {

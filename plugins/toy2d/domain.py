@@ -45,12 +45,20 @@ class Toy2dDomain(Domain):
         return Toy2dConfig
 
     def defaults_for(self, chosen: dict[str, Any]) -> dict[str, Any]:
-        """The default trick set's options (R1 gamma 0.01, EMA decay 0.99, LR decay to a tenth
-        over the last 30 %) when the run keeps the set; a run that chooses `tricks=` gets each
-        trick's own defaults."""
-        if "tricks" in chosen:
-            return {}
-        return {"trick": {name: dict(TRICK_DEFAULTS[name]) for name in DEFAULT_TRICKS}}
+        """toy2d's options for the tricks of its default set (R1 gamma 0.01, EMA decay 0.99, LR
+        decay to a tenth over the last 30 %), for each of them the run enables; keys the user
+        sets win, and an EMA half-life the user gives replaces the decay."""
+        tricks = chosen.get("tricks", DEFAULT_TRICKS)
+        enabled = tricks if isinstance(tricks, list) else []  # else validation refuses it
+        given = chosen.get("trick")
+        given = given if isinstance(given, dict) else {}
+        options = {}
+        for name in DEFAULT_TRICKS:
+            mine = given.get(name) if isinstance(given.get(name), dict) else {}
+            if name not in enabled or (name == "ema" and "half_life_kimg" in mine):
+                continue  # decay and half-life both set the averaging rate: the user's wins
+            options[name] = dict(TRICK_DEFAULTS[name])
+        return {"trick": options} if options else {}
 
     def build(self, config: RunConfig, hints: BuildHints) -> GANSystem:
         """Build the MLPs (the data is drawn when the loop asks for it)."""
