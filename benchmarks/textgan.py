@@ -6,6 +6,14 @@ source, the reconstruction-only ablation and the default (Style Transformer) run
     python benchmarks/textgan.py --pretrain 400 --adv 200 --only generate
     python benchmarks/textgan.py --vocab 5000 --pretrain 5000 --adv 2000   # the published scale
     python benchmarks/textgan.py --only transfer --seeds 3 --n-eval 300    # transfer table
+    python benchmarks/textgan.py --curves --seeds 3 --plot qd.png          # quality-diversity
+
+`--curves` (Caccia et al. 2018, "Language GANs falling short") trains MLE for the same total
+steps as the GAN runs, MLE + Gumbel and MLE + rollout once per seed, sweeps each one's sampling
+temperature (`sample.temperature`) and scores the tempered model: NLL_oracle of its samples
+(quality) against its NLL of held-out oracle sentences (NLL_gen, diversity; under the tempered
+distribution, as the paper's code does). It prints the points, which GAN points MLE's curve
+dominates, and draws the curves (`--plot`). Its defaults fit a shared 2-core CPU (one thread).
 
 Published (Texygen protocol, vocabulary 5000, length 20): random 10.31, MLE 9.04, SeqGAN 8.74,
 RelGAN 6.68. Numbers here come from the configured (smaller) scale; compare rows, not papers.
@@ -19,6 +27,7 @@ import random
 import statistics
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 from statistics import fmean
 
@@ -73,6 +82,169 @@ def generation(args: argparse.Namespace, out: str) -> None:
         summary = ganhub.train([*base, *extra])
         print(_row(name, summary["metrics"], time.perf_counter() - t), flush=True)
     print(f"{'oracle entropy (floor)':<22}{m['nll_oracle_floor']:>11.3f}")
+
+
+TEMPERATURES = (0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.4)
+DEFAULT_PLOT = Path(__file__).parent / "results" / "textgan_quality_diversity.png"
+
+
+def sweep(
+    run_dir: str, temperatures: list[float], n_eval: int, seed: int
+) -> list[dict[str, float]]:
+    """text_nll of a trained run at each sampling temperature: the run opened with
+    `sample.temperature=T`, so samples and G's NLLs are of the tempered distribution."""
+    metric = get_hub().metrics.get("text_nll")
+    points = []
+    for t in temperatures:
+        trained = ganhub.load(run_dir, plugin="textgan", overrides=[f"sample.temperature={t}"])
+        values = evaluate(trained.system, [metric], n_samples=n_eval, seed=seed).values
+        points.append({"temperature": t, **values})
+    return points
+
+
+def dominated(point: tuple[float, float], curve: list[tuple[float, float]]) -> str:
+    """How the (NLL_oracle, NLL_gen) `point` compares with `curve` (points in temperature
+    order; lower is better on both axes): 'point' if a measured point of the curve is at least
+    as good on both, 'line' if only a point of the straight segment between two adjacent
+    measured temperatures is, 'no' if neither (the point reaches where the curve does not)."""
+    q, d = point
+    if any(cq <= q and cd <= d for cq, cd in curve):
+        return "point"
+    for a, b in pairwise(curve):
+        lo, hi = 0.0, 1.0  # a + s (b - a) <= point on both axes, for s in [lo, hi]
+        for ai, bi, pi in zip(a, b, point, strict=True):
+            slope = bi - ai
+            if slope > 0:
+                hi = min(hi, (pi - ai) / slope)
+            elif slope < 0:
+                lo = max(lo, (pi - ai) / slope)
+            elif ai > pi:
+                lo, hi = 1.0, 0.0
+        if lo <= hi:
+            return "line"
+    return "no"
+
+
+def _cell(values: list[float]) -> str:
+    m = fmean(values)
+    return f"{m:.3f}" if len(values) == 1 else f"{m:.3f} +- {statistics.stdev(values):.3f}"
+
+
+def curves(args: argparse.Namespace, out: str) -> None:
+    """Quality-diversity curves: per seed, MLE, MLE + Gumbel and MLE + rollout, each swept
+    over the sampling temperatures; the table, MLE's dominance and the plot."""
+    torch.set_num_threads(1)  # tiny models on a shared CPU: a second thread only adds barriers
+    total = args.pretrain + args.adv
+    base = [
+        "plugin=textgan", f"data.vocab_size={args.vocab}", f"trainer.batch_size={args.batch}",
+        f"eval.n_samples={args.n_eval}", "trainer.progress=false", "loggers=[jsonl]",
+        "trainer.sample_every=0", "trainer.checkpoint_every=0", f"out_dir={out}",
+    ]  # fmt: skip
+    runs = [
+        (f"MLE {total}", [f"adversarial.pretrain_steps={total}"]),
+        ("MLE + Gumbel (RelGAN)", [f"adversarial.pretrain_steps={args.pretrain}"]),
+        ("MLE + rollout (SeqGAN)", [f"adversarial.pretrain_steps={args.pretrain}",
+                                    "adversarial.estimator=rollout"]),
+    ]  # fmt: skip
+    temps = sorted(args.temperatures)
+    print(f"oracle: vocab {args.vocab}, length 20; MLE {args.pretrain} steps, adversarial "
+          f"{args.adv} steps (MLE alone: {total}), batch {args.batch}; {args.seeds} seed(s); "
+          f"temperatures {', '.join(f'{t:g}' for t in temps)}; {args.n_eval} samples and "
+          f"{args.n_eval} held-out sentences scored per point; one thread")  # fmt: skip
+    start = time.perf_counter()
+    points: dict[str, list[list[dict[str, float]]]] = {name: [] for name, _ in runs}
+    seconds: dict[str, list[float]] = {name: [] for name, _ in runs}
+    for seed in range(args.seeds):
+        for name, extra in runs:
+            t = time.perf_counter()
+            summary = ganhub.train([*base, *extra, f"seed={seed}", f"trainer.steps={total}"])
+            trained = time.perf_counter() - t
+            points[name].append(sweep(summary["run_dir"], temps, args.n_eval, seed))
+            seconds[name].append(time.perf_counter() - t)
+            print(f"seed {seed} {name}: trained in {trained:.0f} s, swept in "
+                  f"{seconds[name][-1] - trained:.0f} s", flush=True)  # fmt: skip
+    # per model and temperature: the mean over seeds of each axis
+    mean = {
+        name: [
+            (
+                fmean(p[i]["nll_oracle"] for p in per_seed),
+                fmean(p[i]["nll_gen"] for p in per_seed),
+            )
+            for i in range(len(temps))
+        ]
+        for name, per_seed in points.items()
+    }
+    mle = runs[0][0]
+    floor = fmean(p[0]["nll_oracle_floor"] for ps in points.values() for p in ps)
+    sd = " (mean +- s.d. over seeds)" if args.seeds > 1 else ""
+    print(f"\nquality-diversity{sd}; nats per token, lower is better on both axes; "
+          "'dominated': by a measured point of MLE's curve, or only by the straight line "
+          "between two of them")  # fmt: skip
+    print(f"{'':<24}{'T':>5}{'NLL_oracle':>17}{'NLL_gen':>17}{'sum':>8}  dominated by MLE")
+    for name, per_seed in points.items():
+        for i, t in enumerate(temps):
+            q = [p[i]["nll_oracle"] for p in per_seed]
+            d = [p[i]["nll_gen"] for p in per_seed]
+            dom = "-" if name == mle else dominated(mean[name][i], mean[mle])
+            print(f"{name:<24}{t:>5.2f}{_cell(q):>17}{_cell(d):>17}"
+                  f"{fmean(q) + fmean(d):>8.3f}  {dom}")  # fmt: skip
+    print(f"{'oracle entropy (floor)':<24}{'':>5}{floor:>17.3f}{floor:>17.3f}")
+    print()
+    for name, _ in runs:
+        best = min(range(len(temps)), key=lambda i: sum(mean[name][i]))
+        line = (
+            f"{name}: best NLL_oracle + NLL_gen {sum(mean[name][best]):.3f} at T "
+            f"{temps[best]:g}; {fmean(seconds[name]):.0f} s per seed (training and sweep)"
+        )
+        if name != mle:
+            free = [temps[i] for i, p in enumerate(mean[name]) if dominated(p, mean[mle]) == "no"]
+            reach = ", ".join(f"{t:g}" for t in free) if free else "none"
+            line += f"; points MLE's curve does not dominate: {reach}"
+        print(line)
+    print(f"total {time.perf_counter() - start:.0f} s")
+    plot(args.plot, temps, points, mean, floor, title=(
+        f"oracle vocab {args.vocab}, MLE {args.pretrain} + adversarial {args.adv} steps, "
+        f"{args.seeds} seed(s)"))  # fmt: skip
+
+
+def plot(
+    path: Path,
+    temps: list[float],
+    points: dict[str, list[list[dict[str, float]]]],
+    mean: dict[str, list[tuple[float, float]]],
+    floor: float,
+    title: str,
+) -> None:
+    """The curves (means over seeds; each seed's points faint) as a PNG, and the points as
+    JSON next to it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    for (name, curve), style in zip(mean.items(), ("o-", "s-", "^-"), strict=False):
+        (line,) = ax.plot([d for _, d in curve], [q for q, _ in curve], style, label=name)
+        for per_seed in points[name] if len(points[name]) > 1 else []:
+            ax.scatter([p["nll_gen"] for p in per_seed], [p["nll_oracle"] for p in per_seed],
+                       s=8, alpha=0.3, color=line.get_color())  # fmt: skip
+        for t, (q, d) in zip(temps, curve, strict=True):
+            ax.annotate(f"{t:g}", (d, q), textcoords="offset points", xytext=(4, 3), fontsize=7,
+                        color=line.get_color())  # fmt: skip
+    ax.set_xlabel("NLL_gen: model's NLL of held-out oracle data (lower: more diverse)")
+    ax.set_ylabel("NLL_oracle: oracle's NLL of model samples (lower: better quality)")
+    # the oracle itself sits at its entropy on both axes, far below and left of the curves
+    ax.set_title(f"Temperature sweep (labels: T); {title}\nthe oracle itself: {floor:.2f} on "
+                 "both axes (off the chart)", fontsize=9)  # fmt: skip
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    data = {"temperatures": temps, "oracle_floor": floor, "points": points}
+    path.with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
+    print(f"wrote {path} and {path.with_suffix('.json').name}")
 
 
 def _mean_sd(values: list[float]) -> str:
@@ -180,20 +352,42 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--vocab", type=int, default=500)
-    p.add_argument("--pretrain", type=int, default=600)
-    p.add_argument("--adv", type=int, default=600)
-    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--pretrain", type=int, default=None, help="MLE steps (600; --curves 400)")
+    p.add_argument("--adv", type=int, default=None, help="adversarial steps (600; --curves 150)")
+    p.add_argument("--batch", type=int, default=None, help="batch size (64; --curves 32)")
     p.add_argument("--n-eval", type=int, default=1000)
     p.add_argument("--only", choices=["generate", "transfer"], default=None)
-    p.add_argument("--seeds", type=int, default=3, help="transfer: seeds per row")
+    p.add_argument("--seeds", type=int, default=3, help="transfer and --curves: seeds")
     p.add_argument(
         "--transfer-steps", type=int, default=None, help="transfer: trainer.steps (default 800)"
     )
+    p.add_argument(
+        "--curves", action="store_true", help="the quality-diversity curves only (see above)"
+    )
+    p.add_argument(
+        "--temperatures",
+        type=lambda v: [float(t) for t in v.split(",")],
+        default=list(TEMPERATURES),
+        help="--curves: comma-separated sampling temperatures (default %(default)s)",
+    )
+    p.add_argument(
+        "--plot", type=Path, default=DEFAULT_PLOT, help="--curves: the PNG (default %(default)s)"
+    )
     args = p.parse_args()
+    if args.curves and args.only:
+        p.error("--curves runs the curves only; leave out --only")
+    if any(not t > 0 for t in args.temperatures):
+        p.error(f"--temperatures {args.temperatures}: each must be greater than 0")
+    scale = (400, 150, 32) if args.curves else (600, 600, 64)
+    for key, default in zip(("pretrain", "adv", "batch"), scale, strict=True):
+        if getattr(args, key) is None:
+            setattr(args, key, default)
     with tempfile.TemporaryDirectory() as out:
-        if args.only != "transfer":
+        if args.curves:
+            curves(args, out)
+        elif args.only != "transfer":
             generation(args, out)
-        if args.only != "generate":
+        if not args.curves and args.only != "generate":
             style_transfer(args, out)
 
 

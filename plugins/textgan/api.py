@@ -1,7 +1,7 @@
 """The Python API behind `ganhub textgan generate` and `ganhub textgan transfer`.
 
 from ganhub_textgan import generate, transfer
-generate("runs/textgan-...", n=20)                                # -> list of sentences
+generate("runs/textgan-...", n=20, temperature=0.8)               # -> list of sentences
 transfer("runs/textgan-...", ["the food was awful"], to="positive")  # -> rewritten sentences
 
 Both open the run with `ganhub.load(run_dir, plugin="textgan")` and refuse a run of the other
@@ -37,12 +37,21 @@ def open_run(run_dir: str | Path, task: str, device: str = "cpu") -> TrainedGAN:
     return trained
 
 
-def generate(run_dir: str | Path, n: int = 20, seed: int = 0, device: str = "cpu") -> list[str]:
-    """`n` sentences sampled from a trained task=generate run."""
+def generate(
+    run_dir: str | Path,
+    n: int = 20,
+    seed: int = 0,
+    device: str = "cpu",
+    temperature: float | None = None,
+) -> list[str]:
+    """`n` sentences sampled from a trained task=generate run at `temperature` (None: the
+    run's sample.temperature, 1 unless set)."""
     if n < 1:
         raise UsageError(f"n={n}: must be at least 1")
-    trained = open_run(run_dir, "generate", device)
-    return list(trained.system.decode(trained.sample(n, seed=seed)))
+    if temperature is not None and not temperature > 0:
+        raise UsageError(f"temperature={temperature}: must be greater than 0")
+    system = open_run(run_dir, "generate", device).system
+    return list(system.decode(system.sample(n, seed=seed, temperature=temperature)))
 
 
 def transfer(run_dir: str | Path, texts: Sequence[str], to: str, device: str = "cpu") -> list[str]:

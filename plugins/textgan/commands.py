@@ -23,24 +23,30 @@ DEVICE_HELP = "cpu, cuda, cuda:N, mps or auto."
 @click.option("--n", "n", type=click.IntRange(min=1), default=20, show_default=True,
               help="Sentences to print.")  # fmt: skip
 @click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
+@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Softmax temperature (below 1: safer, less varied sentences)  "
+                   "[default: the run's sample.temperature, 1]")  # fmt: skip
 @click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
 @click.argument("legacy", nargs=-1, metavar="")
 def generate_command(
-    run_dir: Path, n: int, seed: int, device: str, legacy: tuple[str, ...]
-) -> None:
+    run_dir: Path, n: int, seed: int, temperature: float | None, device: str,
+    legacy: tuple[str, ...],
+) -> None:  # fmt: skip
     """Print sentences from a trained textgan run (task=generate).
 
     \b
-    ganhub textgan generate RUN_DIR [--n 20] [--seed 0]
+    ganhub textgan generate RUN_DIR [--n 20] [--seed 0] [--temperature 0.8]
     """
     parsers: dict[str, Callable[[str], Any]] = {"n": int, "seed": int}
     rest, old = split_overrides(legacy, parsers, "ganhub textgan generate")
     if rest:
-        raise UsageError(f"'{rest[0]}': unexpected; options are --n INT and --seed INT")
+        raise UsageError(
+            f"'{rest[0]}': unexpected; options are --n INT, --seed INT and --temperature FLOAT"
+        )
     n, seed = old.get("n", n), old.get("seed", seed)
     from ganhub_textgan.api import generate
 
-    for line in generate(run_dir, n=n, seed=seed, device=device):
+    for line in generate(run_dir, n=n, seed=seed, device=device, temperature=temperature):
         click.echo(line)
 
 

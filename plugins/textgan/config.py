@@ -184,6 +184,20 @@ class TransferOptions(Section):
     denoise: float = Field(0.1, ge=0, lt=1, description="word-drop rate of self-reconstruction")
 
 
+class TextSample(Section):
+    """task=generate: how G's distribution is sampled and scored after training."""
+
+    temperature: float = Field(
+        1.0,
+        gt=0,
+        le=100,
+        description="task=generate: softmax temperature of G's next-token distribution for "
+        "samples, generate and the metrics (text_nll scores the tempered distribution: "
+        "NLL_gen and NLL_div are its NLLs); below 1 sharper, above 1 flatter; training "
+        "always samples at 1",
+    )
+
+
 class TextObjective(Section):
     """Loss weights. task=generate: the adversarial G loss (weight 1) plus `mle_weight` x MLE;
     task=transfer (Style-Transformer-like): self / cycle reconstruction and the style adversary."""
@@ -220,6 +234,7 @@ class TextGANConfig(RunConfig):
     adversarial: Adversarial = Field(default_factory=Adversarial)
     objective: TextObjective = Field(default_factory=TextObjective)
     transfer: TransferOptions = Field(default_factory=TransferOptions)
+    sample: TextSample = Field(default_factory=TextSample)
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(**TRAINER_DEFAULTS))
     eval: EvalConfig = Field(default_factory=lambda: EvalConfig(n_samples=1000))
     optim: OptimConfig = Field(default_factory=lambda: OptimConfig(**OPTIM_DEFAULTS))
@@ -231,6 +246,11 @@ class TextGANConfig(RunConfig):
         if self.task == "transfer" and self.data.path is not None:
             raise ConfigError(
                 "task=transfer reads one file per style: data.style_paths=[FILE0,FILE1]"
+            )
+        if self.task == "transfer" and self.sample.temperature != 1.0:
+            raise ConfigError(
+                f"sample.temperature={self.sample.temperature} is for task=generate: transfers "
+                "decode greedily (transfer.temperature is the soft-token temperature of training)"
             )
         if self.adversarial.pretrain_steps > self.trainer.steps:
             raise ConfigError(

@@ -44,7 +44,8 @@ class Likelihood(Protocol):
     """'likelihood': G scores token sequences; held-out sentences as token ids."""
 
     def nll(self, ids: Tensor) -> Tensor:
-        """G's per-sequence NLL (B,) in nats per token of id rows (B, L)."""
+        """G's per-sequence NLL (B,) in nats per token of id rows (B, L), under the
+        distribution `sample` draws from (textgan: at its sampling temperature)."""
 
     def held_out_ids(self, n: int) -> Tensor:
         """Up to `n` held-out sentences as token ids (n, L)."""

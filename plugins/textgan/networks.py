@@ -139,8 +139,9 @@ def gumbel(shape: tuple[int, ...], device: torch.device, gen: torch.Generator | 
 def sample_lm(
     lm: nn.Module, n: int, length: int, vocab: int, *, gen: torch.Generator | None = None,
     forced: Tensor | None = None, keep: Tensor | None = None, noise: Tensor | None = None,
+    temperature: float = 1.0,
 ) -> Tensor:  # fmt: skip
-    """Sample (n, length) tokens with a KV cache (Gumbel-max on the logits).
+    """Sample (n, length) tokens with a KV cache (Gumbel-max on the logits / `temperature`).
 
     `forced`/`keep` (n, length) fix the tokens where `keep` is True (rollouts continue a given
     prefix); `noise` (n, length, vocab) is the Gumbel noise to use (else drawn).
@@ -152,7 +153,7 @@ def sample_lm(
     for i in range(length):
         logits, past = cached_forward(lm, past, input_ids=tok)
         g = noise[:, i] if noise is not None else gumbel((n, vocab), device, gen)
-        tok = (logits[:, -1, :vocab].float() + g).argmax(-1, keepdim=True)
+        tok = (logits[:, -1, :vocab].float() / temperature + g).argmax(-1, keepdim=True)
         if forced is not None and keep is not None:
             tok = torch.where(keep[:, i : i + 1], forced[:, i : i + 1], tok)
         out.append(tok)

@@ -34,7 +34,7 @@ from ganhub.data import TensorBatches
 from ganhub.data.shards import is_shard
 from ganhub.engine.context import TrainContext
 from ganhub.engine.system import BuildHints, ExportSpec, GANSystem, Phase, PhaseOutput
-from ganhub.errors import ConfigError
+from ganhub.errors import ConfigError, UsageError
 
 
 def mle_loss(logits: Tensor, x: Tensor) -> Tensor:
@@ -239,26 +239,40 @@ class TextGenSystem(TextSystemBase):
 
     # -- sampling ----------------------------------------------------------------------
 
+    def sampling_temperature(self, temperature: float | None = None) -> float:
+        """The sampling temperature: `temperature` when given, else the config's
+        sample.temperature."""
+        t = self.cfg.sample.temperature if temperature is None else temperature
+        if not t > 0:
+            raise UsageError(f"temperature={t}: must be greater than 0")
+        return float(t)
+
     def sample(
-        self, n: int, *, seed: int | None = None, use_ema: bool = True, labels: Tensor | None = None
-    ) -> Tensor:
-        """(n, length) token ids sampled from G."""
+        self, n: int, *, seed: int | None = None, use_ema: bool = True,
+        labels: Tensor | None = None, temperature: float | None = None,
+    ) -> Tensor:  # fmt: skip
+        """(n, length) token ids sampled from G at `temperature` (None: sample.temperature)."""
         self.refuse_labels(labels)
+        t = self.sampling_temperature(temperature)
         gen = torch.Generator().manual_seed(0 if seed is None else seed)
+        lm = self.generator(use_ema=use_ema)
         with torch.no_grad():
-            return sample_lm(self.generator(use_ema=use_ema), n, self.length, self.vocab, gen=gen)
+            return sample_lm(lm, n, self.length, self.vocab, gen=gen, temperature=t)
 
     def sample_texts(self, n: int, seed: int) -> list[str]:
         """Decoded samples."""
         return self.decode(self.sample(n, seed=seed))
 
-    def nll(self, ids: Tensor, batch_size: int = 256) -> Tensor:
-        """G's per-sequence NLL in nats per token (B,)."""
+    def nll(self, ids: Tensor, batch_size: int = 256, temperature: float | None = None) -> Tensor:
+        """Per-sequence NLL (B,) in nats per token under the distribution `sample` draws from:
+        G's softmax at `temperature` (None: sample.temperature), as Caccia et al. (2018)
+        score a tempered model."""
+        t = self.sampling_temperature(temperature)
         out = []
         lm = self.generator()
         with torch.no_grad():
             for chunk in ids.to(self.device).split(batch_size):
-                logp = lm_logits(lm, chunk, self.vocab).float().log_softmax(-1)
+                logp = (lm_logits(lm, chunk, self.vocab).float() / t).log_softmax(-1)
                 tok = logp.gather(-1, chunk.unsqueeze(-1)).squeeze(-1)
                 mask = (chunk != PAD).float()
                 out.append(-(tok * mask).sum(1) / mask.sum(1).clamp_min(1))

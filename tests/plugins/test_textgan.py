@@ -16,7 +16,7 @@ import torch
 from ganhub_textgan import generate, transfer
 from ganhub_textgan.data import OracleLSTM, style_corpus
 from ganhub_textgan.metrics import bleu, paired_bleu, self_bleu
-from ganhub_textgan.networks import gumbel_tokens, rollout_rewards, sample_lm
+from ganhub_textgan.networks import gumbel_tokens, lm_logits, rollout_rewards, sample_lm
 from ganhub_textgan.system import TextGenSystem, beta_at
 from ganhub_textgan.transfer import TransferSystem
 from ganhub_textgan.vocab import EOS, PAD, decode, encode, train_tokenizer
@@ -425,3 +425,51 @@ def test_registration_imports_no_torch_or_transformers() -> None:
 def test_transfer_task_keeps_the_contract(tmp_path: Path) -> None:
     """The generate task is checked by tests/test_contract.py (preset=tiny)."""
     testing.check_domain("textgan", ["preset=tiny", "task=transfer"], workdir=tmp_path)
+
+
+def test_sample_temperature_sharpens_and_scores_the_tempered_distribution() -> None:
+    system = _system()
+    assert system.cfg.sample.temperature == 1.0
+    # the default draws exactly what the untempered Gumbel-max sampler draws
+    gen = torch.Generator().manual_seed(5)
+    plain = sample_lm(system.G, 16, system.length, system.vocab, gen=gen)
+    assert torch.equal(system.sample(16, seed=5), plain)
+    # lower temperature: less entropy in what G writes (its NLL of its own samples)
+    div = [float(system.nll(system.sample(256, seed=1, temperature=t), temperature=t).mean())
+           for t in (0.3, 1.0, 3.0)]  # fmt: skip
+    assert div[0] < div[1] < div[2]
+    # near 0 it is greedy decoding: every seed writes the same sentences
+    assert torch.equal(system.sample(4, seed=1, temperature=1e-6),
+                       system.sample(4, seed=2, temperature=1e-6))  # fmt: skip
+    # the NLL is of softmax(logits / T), by hand
+    ids = system.held_out_ids(8)
+    logp = (lm_logits(system.G, ids, system.vocab).float() / 0.5).log_softmax(-1)
+    by_hand = -logp.gather(-1, ids.unsqueeze(-1)).squeeze(-1).mean(1)
+    torch.testing.assert_close(system.nll(ids, temperature=0.5), by_hand)
+    # the config key sets the default of both
+    tempered = _system("sample.temperature=0.5")
+    assert torch.equal(tempered.sample(8, seed=3), system.sample(8, seed=3, temperature=0.5))
+    torch.testing.assert_close(tempered.nll(ids), by_hand)
+    with pytest.raises(ConfigError, match=r"sample\.temperature"):
+        resolve([*TINY, "sample.temperature=0"], hub=get_hub())
+    with pytest.raises(ConfigError, match=r"sample\.temperature=0\.5 is for task=generate"):
+        resolve([*TINY, "task=transfer", "sample.temperature=0.5"], hub=get_hub())
+    with pytest.raises(UsageError, match="temperature=-1"):
+        system.sample(2, temperature=-1)
+
+
+@pytest.mark.slow
+def test_generate_takes_a_temperature(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = ganhub.train([*TINY, f"out_dir={tmp_path}"])["run_dir"]
+    greedy = generate(run, n=3, seed=0, temperature=1e-6)
+    assert greedy == generate(run, n=3, seed=1, temperature=1e-6)
+    tempered = ganhub.load(run, plugin="textgan", overrides=["sample.temperature=1e-6"])
+    assert tempered.system.decode(tempered.sample(3, seed=2)) == greedy
+    capsys.readouterr()
+    main(["textgan", "generate", run, "--n", "2", "--temperature", "0.7"])
+    assert len(capsys.readouterr().out.strip().splitlines()) == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["textgan", "generate", run, "--temperature", "0"])
+    assert exc.value.code == 2 and "--temperature" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="temperature=0"):
+        generate(run, n=1, temperature=0)
