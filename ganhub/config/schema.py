@@ -110,7 +110,7 @@ class TrainerConfig(Section):
     grad_accum: int = Field(
         1,
         ge=1,
-        description="split each batch into this many micro-batches (same result, less memory)",
+        description="split each batch into this many micro-batches (less memory; the same result unless a model normalises by batch statistics)",
     )
     log_every: int = Field(50, gt=0, description="steps between metric logs (the only host syncs)")
     sample_every: int = Field(

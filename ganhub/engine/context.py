@@ -41,6 +41,10 @@ class TrainContext:
         self.threshold = loss.decision_threshold(targets)
         # per-step scratch space shared by the phases of one step; the loop clears it
         self.cache: dict[str, Any] = {}
+        # which micro-batch of the phase runs (trainer.grad_accum splits each batch), so a
+        # phase can pair its micro-batches with an earlier phase's (the G phase with D's noise)
+        self.micro = 0
+        self.micro_batches = 1
 
     def d_input(self, x: Tensor) -> Tensor:
         """Apply the D-input tricks (in their declared order) to one batch of D inputs."""

@@ -188,7 +188,9 @@ def run_phase(run: Run, phase: Phase, batch: Any) -> None:
     _track_grads(run, phase.grad_groups)
     optimizer = run.optimizers[phase.group]
     micro_batches = split_batch(batch, run.config.trainer.grad_accum)
-    for micro in micro_batches:
+    run.ctx.micro_batches = len(micro_batches)
+    for index, micro in enumerate(micro_batches):
+        run.ctx.micro = index
         with run.autocast():
             out = phase.loss(micro, run.ctx)
             loss = out.loss

@@ -82,20 +82,30 @@ class UnconditionalGAN(GANSystem):
     def d_step(self, batch: Any, ctx: TrainContext) -> PhaseOutput:
         """Discriminator loss on a real batch and as many fresh fakes."""
         real, labels = self.split(batch)
-        fake = self.generate(self.latent(len(real)), labels)
-        ctx.cache["fake"] = fake  # the G phase of this step reuses it (graph kept)
-        ctx.cache["fake_labels"] = labels
+        z = self.latent(len(real))
+        fake = self.generate(z, labels)
+        # The G phase of this step uses the same noise, micro-batch by micro-batch, so a step
+        # split by trainer.grad_accum equals the whole batch. The last micro-batch keeps its
+        # graph for G to reuse; earlier ones keep only the noise (G runs again on it), since
+        # keeping every graph would hold the whole batch's activations that accumulation saves.
+        ctx.cache[f"noise/{ctx.micro}"] = (z, labels)
+        if ctx.micro == ctx.micro_batches - 1:
+            ctx.cache["fake"] = fake
         return ctx.d_loss(given(self.D, labels), real, fake)
 
     def g_step(self, batch: Any, ctx: TrainContext) -> PhaseOutput:
-        """Generator loss on the D phase's fakes (or new ones when sizes differ)."""
+        """Generator loss on the D phase's fakes of this micro-batch (new ones when it had none
+        of this size)."""
         real, labels = self.split(batch)
-        fake = ctx.cache.pop("fake", None)
-        cached_labels = ctx.cache.pop("fake_labels", None)
-        if fake is None or len(fake) != len(real) or not fake.requires_grad:
-            fake = self.generate(self.latent(len(real)), labels)
-        else:
+        z, cached_labels = ctx.cache.pop(f"noise/{ctx.micro}", (None, None))
+        fake = ctx.cache.pop("fake", None) if ctx.micro == ctx.micro_batches - 1 else None
+        if fake is not None and len(fake) == len(real) and fake.requires_grad:
             labels = cached_labels
+        elif z is not None and len(z) == len(real):
+            labels = cached_labels
+            fake = self.generate(z, labels)
+        else:
+            fake = self.generate(self.latent(len(real)), labels)
         return ctx.g_loss(given(self.D, labels), fake, real=real)
 
     @torch.no_grad()
