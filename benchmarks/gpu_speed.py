@@ -1,0 +1,373 @@
+"""DCGAN 32 px training speed under ganhub's speed options, next to a plain PyTorch loop.
+
+One call prints img/s, ms/step and MFU for each contender, at each precision and batch size:
+
+    classic eager    the hand-written loop of `examples/raw_vs_ganhub/plain_pytorch.py` (as in
+                     benchmarks/overhead.py), given the same G/D weights, data and precision
+    ganhub eager     `Run` + `engine.loop.train_steps`: the step `fit` runs, without I/O
+    ganhub compile   the same with `trainer.compile=true` (torch.compile of G and D)
+    ganhub graphs    the same with `trainer.cuda_graphs=true`, once such an option exists
+                     (until then the row says so instead of showing a number)
+
+Precisions: fp32, and bf16 autocast with channels_last tensors (`precision=bf16
+trainer.channels_last=true`). All contenders are built before any is timed and hold the same
+weights (one seed) and the same digits tensor on the device; after a warm-up they run in
+alternating timed blocks (the order rotates each round, each block between
+`torch.cuda.synchronize()` calls), and the median block is reported.
+
+MFU (model FLOPs utilisation) = model FLOPs per step / step time / peak FLOP/s. The model FLOPs
+are counted from the shapes of G's and D's convolutions and linear layers: forward FLOPs of one
+G forward and three D forwards (real and fake in the D phase, fake again in the G phase), and
+the backward pass counted as twice the forward, so one step is 3x the forward FLOPs. The peak is
+the GPU's dense bf16 (tensor core) or fp32 (non-tensor) rate from the table PEAK_TFLOPS, or
+`--peak-tflops`. On CPU, or a GPU without a known peak, MFU prints as "-".
+
+    python benchmarks/gpu_speed.py --device cuda                  # batch 128 and 1024
+    python benchmarks/gpu_speed.py --device cpu --quick           # a smoke run, under a minute
+    python benchmarks/gpu_speed.py --device cuda --stylegan       # + benchmarks/stylegan.py speed
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI: no spinning on a shared CPU
+
+import torch
+from torch import nn
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "examples" / "raw_vs_ganhub"))
+
+from overhead import LOG_EVERY, plain_steps, sync  # noqa: E402
+from plain_pytorch import PlainDCGAN, discriminator, generator  # noqa: E402
+
+from ganhub.config.resolve import resolve  # noqa: E402
+from ganhub.config.schema import TrainerConfig  # noqa: E402
+from ganhub.data.images import digits  # noqa: E402
+from ganhub.engine.loop import train_steps  # noqa: E402
+from ganhub.engine.run import Run  # noqa: E402
+from ganhub.wiring import make_run  # noqa: E402
+
+# Dense peak TFLOP/s by device name (first matching substring wins): (bf16 tensor core, fp32
+# non-tensor), from NVIDIA's data sheets (the sparsity figures are twice these).
+PEAK_TFLOPS: list[tuple[str, float, float]] = [
+    ("H100 PCIe", 756.0, 51.0),
+    ("H100 NVL", 835.0, 60.0),
+    ("H100", 989.0, 67.0),  # SXM (get_device_name: "NVIDIA H100 80GB HBM3")
+    ("H200", 989.0, 67.0),  # same compute as the H100 SXM
+    ("A100", 312.0, 19.5),
+]
+
+PRECISIONS = {
+    "fp32": ["precision=32"],
+    "bf16+cl": ["precision=bf16", "trainer.channels_last=true"],
+}
+
+
+@dataclass
+class Contender:
+    """One way of running the step: a name, a step function, or why it has no number."""
+
+    name: str
+    steps: Callable[[int], None] | None = None
+    problem: str | None = None  # "n/a (...)" or "failed: ..." instead of a number
+    times: list[float] = field(default_factory=list)  # seconds per step, one per timed block
+    close: Callable[[], None] = lambda: None
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one short line (torch.compile errors run to pages)."""
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(exc).__name__}: {first}"[:200]
+
+
+# -- model FLOPs -------------------------------------------------------------------------------
+
+
+def forward_flops(model: nn.Module, example: torch.Tensor) -> int:
+    """Forward FLOPs for one sample of the model's convolutions and linear layers (2 per
+    multiply-add), from their weight shapes and the feature-map sizes of one CPU forward."""
+    total = 0
+
+    def count(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal total
+        x = inputs[0]
+        if isinstance(module, nn.ConvTranspose2d):
+            # every input pixel meets every weight once: in_c * (out_c / groups) * k * k
+            total += 2 * x[0, 0].numel() * module.weight.numel()
+        elif isinstance(module, nn.Conv2d):
+            # every output pixel meets (in_c / groups) * k * k weights per output channel
+            total += 2 * output[0, 0].numel() * module.weight.numel()
+        elif isinstance(module, nn.Linear):
+            total += 2 * (x[0].numel() // module.in_features) * module.weight.numel()
+
+    model = copy.deepcopy(model).float().cpu().eval()
+    handles = [m.register_forward_hook(count) for m in model.modules()
+               if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear)]  # fmt: skip
+    with torch.no_grad():
+        model(example.float().cpu()[:1].contiguous())
+    for h in handles:
+        h.remove()
+    return total
+
+
+def step_flops(run: Run) -> int:
+    """Model FLOPs of one training step per sample: (G + 3 D) forward, backward = 2x forward."""
+    system = run.system
+    z = system.latent(1).cpu()
+    image = system.G(z.to(run.device)).detach()
+    g, d = forward_flops(system.G, z), forward_flops(system.D, image)
+    return 3 * (g + 3 * d)
+
+
+def peak_tflops(args: argparse.Namespace, precision: str) -> tuple[float | None, str]:
+    """(peak TFLOP/s for this precision or None, where it came from)."""
+    bf16 = precision.startswith("bf16")
+    if args.peak_tflops:
+        values = args.peak_tflops
+        peak = values[0] if bf16 or len(values) == 1 else values[1]
+        return peak, "--peak-tflops"
+    if args.device != "cuda":
+        return None, "CPU: no peak"
+    name = torch.cuda.get_device_name()
+    for key, b, f in PEAK_TFLOPS:
+        if key in name:
+            return (b if bf16 else f), f"table ({key})"
+    return None, f"unknown GPU {name!r}: pass --peak-tflops BF16 [FP32]"
+
+
+# -- contenders --------------------------------------------------------------------------------
+
+
+def ganhub_run(args: argparse.Namespace, precision: str, batch: int, extra: list[str],
+               name: str, out: str) -> Run:  # fmt: skip
+    """A dcgan run with the given speed options, quiet and without loggers."""
+    return make_run(
+        resolve(
+            [
+                "plugin=dcgan",
+                f"device={args.device}",
+                *PRECISIONS[precision],
+                f"trainer.batch_size={batch}",
+                f"trainer.log_every={LOG_EVERY}",
+                f"model.image_size={args.size}",
+                "trainer.progress=false",
+                "loggers=[]",
+                "eval.metrics=[]",
+                f"seed={args.seed}",
+                f"out_dir={out}",
+                f"name={name}",
+                *extra,
+            ]
+        )
+    )
+
+
+def plain_from(run: Run, precision: str, batch: int) -> PlainDCGAN:
+    """The hand-written trainer with the run's weights, the same digits and precision."""
+    m, device = run.config.model, run.device
+    channels = run.system.channels
+    G = generator(m.latent_dim, m.g_channels, channels, m.image_size).to(device)
+    D = discriminator(m.d_channels, channels, m.image_size).to(device)
+    G.load_state_dict(run.system.G.state_dict())
+    D.load_state_dict(run.system.D.state_dict())
+    data = digits(m.image_size)[0].to(device)
+    if precision == "bf16+cl":
+        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+        data = data.contiguous(memory_format=torch.channels_last)
+    dtype = torch.bfloat16 if precision.startswith("bf16") else None
+    return PlainDCGAN(G, D, data, batch, m.latent_dim, autocast_dtype=dtype)
+
+
+def ganhub_contender(name: str, build: Callable[[], Run]) -> Contender:
+    """A ganhub contender, or one that says why it could not be built."""
+    try:
+        run = build()
+    except Exception as exc:  # a speed option refused on this machine: say so, go on
+        return Contender(name, problem=f"failed: {one_line(exc)}")
+    batches = run.batches()
+    return Contender(name, lambda n: train_steps(run, batches, n), close=run.close)
+
+
+def contenders(args: argparse.Namespace, precision: str, batch: int, out: str
+               ) -> tuple[list[Contender], int]:  # fmt: skip
+    """Every contender for one (precision, batch), built before any is timed; model FLOPs."""
+    tag = f"{precision.replace('+', '-')}-b{batch}"
+    eager_run = ganhub_run(args, precision, batch, [], f"eager-{tag}", out)
+    flops = step_flops(eager_run) * batch
+    plain = plain_from(eager_run, precision, batch)
+    counter = [0]
+    eager_batches = eager_run.batches()
+    rows = [
+        Contender("classic eager (plain)", lambda n: plain_steps(plain, n, counter)),
+        Contender(
+            "ganhub eager",
+            lambda n: train_steps(eager_run, eager_batches, n),
+            close=eager_run.close,
+        ),
+    ]
+    compile_row = "ganhub + compile"
+    if "compile" in args.skip:
+        why = "--quick on CPU; --skip alone runs it" if args.quick else "--skip compile"
+        rows.append(Contender(compile_row, problem=f"skipped ({why})"))
+    else:
+        rows.append(ganhub_contender(compile_row, lambda: ganhub_run(
+            args, precision, batch, ["trainer.compile=true"], f"compile-{tag}", out)))  # fmt: skip
+    graphs_row = "ganhub + CUDA graphs"
+    if "cuda_graphs" not in TrainerConfig.model_fields:
+        rows.append(Contender(graphs_row, problem="n/a (no trainer.cuda_graphs option yet)"))
+    elif args.device != "cuda":
+        rows.append(Contender(graphs_row, problem="n/a (CUDA graphs need a GPU)"))
+    else:
+        rows.append(ganhub_contender(graphs_row, lambda: ganhub_run(
+            args, precision, batch, ["trainer.cuda_graphs=true"], f"graphs-{tag}", out)))  # fmt: skip
+    return rows, flops
+
+
+def timed(row: Contender, n: int, device: torch.device) -> float | None:
+    """Seconds per step over n steps (GPU work included); None, with `problem` set, on error."""
+    assert row.steps is not None
+    try:
+        sync(device)
+        t0 = time.perf_counter()
+        row.steps(n)
+        sync(device)
+    except Exception as exc:  # one contender failing must not stop the others
+        row.problem, row.steps = f"failed: {one_line(exc)}", None
+        return None
+    return (time.perf_counter() - t0) / n
+
+
+def measure(args: argparse.Namespace, precision: str, batch: int, out: str
+            ) -> tuple[list[Contender], int]:  # fmt: skip
+    """Warm every contender up, then time alternating blocks; return the rows and FLOPs."""
+    device = torch.device(args.device)
+    # fresh compile caches: each setting's new modules must not exhaust torch.compile's
+    # per-function recompile limit (past it, compiled calls quietly fall back to eager)
+    torch._dynamo.reset()
+    rows, flops = contenders(args, precision, batch, out)
+    for row in rows:
+        if row.steps is not None:
+            timed(row, args.warmup, device)  # compiles, autotunes, fills the allocator
+    for r in range(args.rounds):
+        live = [row for row in rows if row.steps is not None]
+        shift = r % max(1, len(live))
+        for row in live[shift:] + live[:shift]:  # a different contender goes first each round
+            seconds = timed(row, args.steps, device)
+            if seconds is not None:
+                row.times.append(seconds)
+    for row in rows:
+        row.close()
+    return rows, flops
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def print_rows(args: argparse.Namespace, precision: str, batch: int, rows: list[Contender],
+               flops: int) -> None:  # fmt: skip
+    """One line per contender: img/s, ms/step, MFU and the ratio to the classic loop."""
+    peak, _ = peak_tflops(args, precision)
+    classic = rows[0].times and statistics.median(rows[0].times)
+    for row in rows:
+        head = f"{precision:<8} {batch:>6}  {row.name:<22}"
+        if row.problem is not None or not row.times:
+            print(f"{head}  {row.problem or 'no timing'}", flush=True)
+            continue
+        s = statistics.median(row.times)
+        mfu = "-" if peak is None else f"{100 * flops / s / (peak * 1e12):.1f}%"
+        ratio = f"{classic / s:.3f}" if classic else "-"
+        spread = f"({min(row.times) * 1e3:.2f}-{max(row.times) * 1e3:.2f})"
+        print(f"{head}  {batch / s:>10.1f} {s * 1e3:>9.2f} {spread:>17} {mfu:>7} {ratio:>9}",
+              flush=True)  # fmt: skip
+
+
+def header(args: argparse.Namespace) -> None:
+    """What was measured, on what."""
+    if args.device == "cuda":
+        where = f"{torch.cuda.get_device_name()}, TF32 convs {torch.backends.cudnn.allow_tf32}"
+    else:
+        where = f"CPU, {torch.get_num_threads()} threads"
+    print(f"torch {torch.__version__}, {where}; DCGAN {args.size} px (dcgan defaults), "
+          f"{args.rounds} rounds x {args.steps} steps after {args.warmup} warm-up steps, "
+          f"contenders alternating, median block")  # fmt: skip
+    for precision in args.precision:
+        peak, source = peak_tflops(args, precision)
+        shown = f"{peak:g} TFLOP/s" if peak is not None else "-"
+        print(f"peak {precision}: {shown} ({source})")
+    print(f"{'prec':<8} {'batch':>6}  {'contender':<22}  {'img/s':>10} {'ms/step':>9} "
+          f"{'(min-max ms)':>17} {'MFU':>7} {'x classic':>9}")  # fmt: skip
+
+
+def stylegan_row(args: argparse.Namespace) -> None:
+    """StyleGAN2 s/kimg from benchmarks/stylegan.py speed (its own table)."""
+    only = "cuda" if args.device == "cuda" else "cpu"
+    cmd = [sys.executable, str(HERE / "stylegan.py"), "speed", "--only", only]
+    print(f"+ {' '.join(cmd[1:])}", flush=True)
+    done = subprocess.run(cmd, check=False)
+    if done.returncode:
+        print(f"stylegan speed: failed with exit code {done.returncode}")
+
+
+def main() -> None:
+    """Parse options, measure every (precision, batch), print the table."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        choices=["cuda", "cpu"])  # fmt: skip
+    parser.add_argument("--precision", nargs="+", default=list(PRECISIONS), choices=PRECISIONS)
+    parser.add_argument("--batch", type=int, nargs="+", default=[128, 1024])
+    parser.add_argument("--size", type=int, default=32, choices=[32, 64])
+    parser.add_argument("--steps", type=int, default=50, help="steps per timed block")
+    parser.add_argument("--rounds", type=int, default=7, help="timed blocks per contender")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed steps (compiles)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--peak-tflops", type=float, nargs="+", metavar="TFLOPS",
+                        help="peak TFLOP/s: BF16 [FP32] (one value: both)")  # fmt: skip
+    parser.add_argument("--skip", nargs="*", choices=["compile"],
+                        help="leave contenders out (their rows say so); default: none, except "
+                        "compile with --quick on CPU; --skip alone: none")  # fmt: skip
+    parser.add_argument("--quick", action="store_true",
+                        help="batch 8, 2 rounds x 2 steps, 1 warm-up step: a smoke run")  # fmt: skip
+    parser.add_argument("--stylegan", action="store_true",
+                        help="also run benchmarks/stylegan.py speed (s/kimg)")  # fmt: skip
+    args = parser.parse_args()
+    if args.peak_tflops and len(args.peak_tflops) > 2:
+        parser.error("--peak-tflops takes one or two values: BF16 [FP32]")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: CUDA is not available here; use --device cpu")
+    if args.quick:
+        args.batch, args.rounds, args.steps, args.warmup = [8], 2, 2, 1
+    if args.skip is None:
+        # torch.compile's first step takes one to two minutes on a 2-core CPU
+        args.skip = ["compile"] if args.quick and args.device == "cpu" else []
+    header(args)
+    with tempfile.TemporaryDirectory() as out:
+        for precision in args.precision:
+            for batch in args.batch:
+                try:
+                    rows, flops = measure(args, precision, batch, out)
+                except Exception as exc:  # the eager run itself failed: say so, go on
+                    print(f"{precision:<8} {batch:>6}  failed: {one_line(exc)}", flush=True)
+                    continue
+                print_rows(args, precision, batch, rows, flops)
+    if args.stylegan:
+        stylegan_row(args)
+
+
+if __name__ == "__main__":
+    main()
