@@ -9,14 +9,17 @@ the same MONAI UNet (same initial weights), the same batches, the same Adam sett
 
 Both are scored on 64 held-out phantoms with the registered metrics: PSNR / SSIM against the
 ground truth, the texture ratio (high-frequency energy of the outputs over that of the real
-images: 1 is real-like, below 1 too smooth), Dice of the lesion segmented from the output (and
-of the real image, the ceiling), and fd_rotnet (the Frechet distance on ganhub's `rotnet`
+images in the lesion interiors: 1 is real-like, below 1 too smooth), the edge ratio (the same
+on the lesions' outer voxels: above 1 sharper edges than real), Dice of the lesion segmented
+from the output (and of the real image, the ceiling), and fd_rotnet (the Frechet distance on ganhub's `rotnet`
 features, trained once on the training phantoms and cached). Then the CPU time of one
 training step (D and G phases, `process_time`, so other load on the machine counts less) at
 64x64 and 32^3.
 
     python benchmarks/medgan.py                 # both parts (the defaults: 300 steps, batch 8)
     python benchmarks/medgan.py --steps 600     # longer quality runs
+    python benchmarks/medgan.py --part quality --seeds 0 1 2   # mean and spread over seeds
+    python benchmarks/medgan.py --part quality --gan objective.lambda_l1=10   # GAN-side keys
     python benchmarks/medgan.py --part speed
 """
 
@@ -37,8 +40,8 @@ from ganhub.plugins import get_hub
 from ganhub.wiring import make_run
 
 METRICS = ["med_fidelity", "med_texture", "med_dice", "fd_rotnet"]
-COLUMNS = [("psnr", "PSNR dB"), ("ssim", "SSIM"), ("texture_ratio", "texture"), ("dice", "Dice"),
-           ("dice_real", "Dice real"), ("fd_rotnet", "fd_rotnet")]  # fmt: skip
+COLUMNS = [("psnr", "PSNR dB"), ("ssim", "SSIM"), ("texture_ratio", "texture"), ("edge_ratio", "edge"),
+           ("dice", "Dice"), ("dice_real", "Dice real"), ("fd_rotnet", "fd_rotnet")]  # fmt: skip
 
 
 def _scores(system: Any) -> dict[str, float]:
@@ -53,22 +56,24 @@ def _config(out: Path, extra: list[str]) -> Any:
                     "eval.metrics=[]", f"out_dir={out}", *extra])  # fmt: skip
 
 
-def train_gan(out: Path, steps: int, batch: int) -> tuple[dict[str, float], float]:
-    """L1 + GAN through the ganhub loop; returns the metrics and the wall time."""
-    run = make_run(
-        _config(out, [f"trainer.steps={steps}", f"trainer.batch_size={batch}", "name=gan"])
-    )
+def _keys(steps: int, batch: int, seed: int, name: str) -> list[str]:
+    return [f"trainer.steps={steps}", f"trainer.batch_size={batch}", f"seed={seed}", f"name={name}"]
+
+
+def train_gan(
+    out: Path, steps: int, batch: int, seed: int = 0, keys: tuple[str, ...] = ()
+) -> tuple[dict[str, float], float]:
+    """L1 + GAN through the ganhub loop (`keys`: more config keys); the metrics, the wall time."""
+    run = make_run(_config(out, [*_keys(steps, batch, seed, "gan"), *keys]))
     start = time.perf_counter()
     fit(run)
     seconds = time.perf_counter() - start
     return _scores(run.system), seconds
 
 
-def train_l1(out: Path, steps: int, batch: int) -> tuple[dict[str, float], float]:
+def train_l1(out: Path, steps: int, batch: int, seed: int = 0) -> tuple[dict[str, float], float]:
     """L1 only: the same system's generator (same init, same batches), no discriminator."""
-    run = make_run(
-        _config(out, [f"trainer.steps={steps}", f"trainer.batch_size={batch}", "name=l1"])
-    )
+    run = make_run(_config(out, _keys(steps, batch, seed, "l1")))
     G = run.system.G
     opt = run.optimizers["G"]  # the same Adam settings as the GAN's G
     batches = run.batches()
@@ -85,26 +90,36 @@ def train_l1(out: Path, steps: int, batch: int) -> tuple[dict[str, float], float
     return _scores(run.system), seconds
 
 
-def quality(steps: int, batch: int) -> None:
-    """Print the L1-only vs L1 + GAN table."""
-    with tempfile.TemporaryDirectory() as tmp:
-        rows = {
-            "L1 only": train_l1(Path(tmp), steps, batch),
-            "L1 + GAN": train_gan(Path(tmp), steps, batch),
-        }
+def quality(steps: int, batch: int, seeds: list[int], gan_keys: tuple[str, ...] = ()) -> None:
+    """Print the L1-only vs L1 + GAN table (one row per seed, then mean and spread)."""
+    rows: dict[str, list[tuple[dict[str, float], float]]] = {"L1 only": [], "L1 + GAN": []}
+    for seed in seeds:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows["L1 only"].append(train_l1(Path(tmp), steps, batch, seed))
+            rows["L1 + GAN"].append(train_gan(Path(tmp), steps, batch, seed, gan_keys))
     print(
         f"\nlesion simulation, 2D 64x64 FLAIR phantoms, {steps} steps x batch {batch}, 64 held-out pairs"
+        + (f"; L1 + GAN with {' '.join(gan_keys)}" if gan_keys else "")
     )
     head = (
-        f"{'objective':<10}" + "".join(f"{title:>11}" for _, title in COLUMNS) + f"{'train s':>10}"
+        f"{'objective':<10}{'seed':>6}"
+        + "".join(f"{title:>11}" for _, title in COLUMNS)
+        + f"{'train s':>10}"
     )
     print(head)
     print("-" * len(head))
-    for name, (metrics, seconds) in rows.items():
-        cells = "".join(f"{metrics[key]:>11.4g}" for key, _ in COLUMNS)
-        print(f"{name:<10}{cells}{seconds:>10.1f}")
+    for name, results in rows.items():
+        for seed, (metrics, seconds) in zip(seeds, results):
+            cells = "".join(f"{metrics[key]:>11.4g}" for key, _ in COLUMNS)
+            print(f"{name:<10}{seed:>6}{cells}{seconds:>10.1f}")
+    if len(seeds) > 1:  # mean and sample standard deviation over the seeds
+        for name, results in rows.items():
+            values = torch.tensor([[m[key] for key, _ in COLUMNS] for m, _ in results]).double()
+            for stat, row in (("mean", values.mean(0)), ("sd", values.std(0))):
+                print(f"{name:<10}{stat:>6}" + "".join(f"{v:>11.4g}" for v in row.tolist()))
     print(
-        "texture: high-frequency energy of outputs / real (1 = real-like); Dice real: same rule on real images"
+        "texture / edge: high-frequency energy of outputs / real in the lesion interiors / on their "
+        "outer voxels (1 = real-like); Dice real: same rule on real images"
     )
 
 
@@ -144,9 +159,19 @@ def main() -> None:
     parser.add_argument("--part", choices=["all", "quality", "speed"], default="all")
     parser.add_argument("--steps", type=int, default=300, help="training steps of each quality run")
     parser.add_argument("--batch", type=int, default=8, help="batch size (quality and speed)")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0], help="run seeds of the quality part"
+    )
+    parser.add_argument(
+        "--gan",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config keys for the L1 + GAN run only (e.g. objective.lambda_l1=10 model.d_layers=1)",
+    )
     args = parser.parse_args()
     if args.part in ("all", "quality"):
-        quality(args.steps, args.batch)
+        quality(args.steps, args.batch, args.seeds, tuple(args.gan))
     if args.part in ("all", "speed"):
         speed(args.batch)
 

@@ -9,7 +9,11 @@ interfaces medgan's systems provide (`held_out`, `paired_eval`: see `ganhub_medg
   infinite PSNR and are left out of its mean.
 * `med_texture` (lesion, translate): high-frequency energy (mean squared Laplacian) of the
   outputs over that of the real images: 1 matches real texture, below 1 is too smooth, above
-  1 noisier than real. For lesions it is measured inside the masks (the lesions themselves).
+  1 noisier than real. For lesions `texture_ratio` is measured in the lesion interiors (mask
+  voxels whose Laplacian stencil lies inside the mask, so it sees no lesion edge) and
+  `edge_ratio` on the masks' outer voxels (the lesion edges: above 1 sharper or noisier than
+  real, below 1 softer). Over a whole mask the edges dominate (most of the real lesions'
+  energy on the phantoms), so one number there would measure edge sharpness, not texture.
 * `med_dice` (lesion): Dice (MONAI compute_dice) between the input mask and the lesion
   segmented from the output: within a margin around the mask, voxels past the midpoint between
   real lesion and surrounding-tissue intensity. `dice_real` is the same rule on the real
@@ -91,13 +95,11 @@ class Fidelity(MedMetric):
         return {"psnr": float(psnr), "ssim": float(ssim), "n_samples": float(len(fake))}
 
 
-def laplacian(x: Tensor) -> Tensor:
-    """Discrete Laplacian of (N, 1, *spatial) images (valid region only)."""
+def laplacian_kernel(dims: int, dtype: Any = None) -> Tensor:
+    """The (3,) * dims discrete Laplacian: -2 * dims at the centre, 1 on each face neighbour."""
     import torch
-    import torch.nn.functional as F
 
-    dims = x.ndim - 2
-    k = torch.zeros((3,) * dims, dtype=x.dtype)
+    k = torch.zeros((3,) * dims, dtype=dtype)
     centre = (1,) * dims
     k[centre] = -2.0 * dims
     for axis in range(dims):
@@ -105,6 +107,15 @@ def laplacian(x: Tensor) -> Tensor:
             idx = list(centre)
             idx[axis] = off
             k[tuple(idx)] = 1.0
+    return k
+
+
+def laplacian(x: Tensor) -> Tensor:
+    """Discrete Laplacian of (N, 1, *spatial) images (valid region only)."""
+    import torch.nn.functional as F
+
+    dims = x.ndim - 2
+    k = laplacian_kernel(dims, x.dtype)
     conv = F.conv2d if dims == 2 else F.conv3d
     return conv(x, k.view(1, 1, *k.shape))
 
@@ -119,24 +130,61 @@ def high_frequency_energy(x: Tensor, region: Tensor | None = None) -> Tensor:
     return (energy * inner).flatten(1).sum(1) / inner.flatten(1).sum(1).clamp_min(1)
 
 
+def lesion_interior_and_rim(masks: Tensor) -> tuple[Tensor, Tensor]:
+    """(interior, rim) of (N, 1, *spatial) {0, 1} masks: the mask voxels whose Laplacian stencil
+    (the voxel and its face neighbours) lies inside the mask, and the rest of the mask (the
+    lesions' outer voxels, where the Laplacian straddles the lesion edge)."""
+    import torch.nn.functional as F
+
+    masks = (masks > 0).float()
+    dims = masks.ndim - 2
+    stencil = laplacian_kernel(dims, masks.dtype).abs().clamp_max(1.0)  # centre + face neighbours
+    conv = F.conv2d if dims == 2 else F.conv3d
+    inside = conv(masks, stencil.view(1, 1, *stencil.shape), padding=1)
+    interior = (inside > 2 * dims + 0.5).float()  # all 2 * dims + 1 stencil voxels are lesion
+    return interior, masks - interior
+
+
+def energy_ratio(fake: Tensor, real: Tensor, region: Tensor | None = None) -> float:
+    """Mean high-frequency energy of `fake` over that of `real` (within `region`; images whose
+    region is empty are left out, nan when every one is): 1 real-like, < 1 smoother, > 1 noisier."""
+    import torch
+
+    if region is not None:
+        keep = region.flatten(1).sum(1) > 0
+        if not bool(keep.any()):
+            return float("nan")
+        fake, real, region = fake[keep], real[keep], region[keep]
+    hf_fake, hf_real = high_frequency_energy(fake, region), high_frequency_energy(real, region)
+    return float(hf_fake.mean() / hf_real.mean().clamp_min(torch.finfo(hf_real.dtype).tiny))
+
+
+def texture_ratios(fake: Tensor, real: Tensor, masks: Tensor | None = None) -> dict[str, float]:
+    """`texture_ratio` over whole images; with lesion masks, in their interiors, and
+    `edge_ratio` on their rims (see the module doc)."""
+    if masks is None:
+        return {"texture_ratio": energy_ratio(fake, real)}
+    interior, rim = lesion_interior_and_rim(masks)
+    return {"texture_ratio": energy_ratio(fake, real, interior),
+            "edge_ratio": energy_ratio(fake, real, rim)}  # fmt: skip
+
+
 class Texture(MedMetric):
     """High-frequency energy of outputs relative to real images (1: real-like texture)."""
 
     name = "med_texture"
-    better: ClassVar[Directions] = {
-        "texture_ratio": None
-    }  # best at 1 (real-like texture), neither lower nor higher
+    # best at 1 (real-like texture / edges), neither lower nor higher
+    better: ClassVar[Directions] = {"texture_ratio": None, "edge_ratio": None}
     tasks = ("lesion", "translate")
     needs = (HELD_OUT, PAIRED_EVAL)
 
     def compute(self, system: Any, *, n_samples: int, seed: int) -> dict[str, float]:
-        """texture_ratio (lesion: inside the masks, so the seam of the painted region is left out)."""
+        """texture_ratio (lesion: in the lesion interiors) and, for lesions, edge_ratio (on the
+        masks' outer voxels); the seam of the painted region, outside the masks, is left out."""
         fake, real, masks = _paired(system, n_samples)
         lesion = system.capabilities().task == "lesion"
-        region = masks if lesion and masks is not None else None
-        hf_fake, hf_real = high_frequency_energy(fake, region), high_frequency_energy(real, region)
-        ratio = hf_fake.mean() / hf_real.mean().clamp_min(1e-12)
-        return {"texture_ratio": float(ratio), "n_samples": float(len(fake))}
+        out = texture_ratios(fake, real, masks if lesion else None)
+        return {**out, "n_samples": float(len(fake))}
 
 
 def segment_lesions(images: Tensor, masks: Tensor, reference: Tensor) -> Tensor:

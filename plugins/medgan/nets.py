@@ -79,20 +79,36 @@ def latent_generator(spatial_dims: int, size: int, latent_dim: int, width: int) 
 
 
 def unet_generator(spatial_dims: int, in_channels: int, width: int, depth: int) -> nn.Sequential:
-    """MONAI UNet (width, 2w, 4w, ... over `depth` levels) -> 1 channel, Tanh."""
+    """MONAI UNet (width, 2w, 4w, ... over `depth` levels) -> `width` channels, then a
+    full-resolution head (norm, PReLU, 3x3 conv) -> 1 channel, Tanh.
+
+    The head matters: without residual units MONAI's UNet ends in a bare stride-2 transposed
+    convolution with a 3-voxel kernel, whose kernel overlaps unevenly (even output voxels get
+    one tap per axis, odd ones two), so every output voxel alternates between two filters: a
+    checkerboard that L1 takes thousands of steps to train away (at 300 steps the lesions had
+    5x the checkerboard energy and 3x the Laplacian energy of real ones, and 4.6 dB less PSNR).
+    One full-resolution convolution after it mixes the phases (pix2pix avoids the problem with
+    4-voxel kernels, which MONAI's padding rule does not allow).
+    """
+    from monai.networks.blocks import ADN, Convolution
     from monai.networks.nets import UNet
 
+    norm = ("INSTANCE", {"affine": True})
     net = UNet(
         spatial_dims=spatial_dims,
         in_channels=in_channels,
-        out_channels=1,
+        out_channels=width,
         channels=tuple(width * 2**i for i in range(depth)),
         strides=(2,) * (depth - 1),
         num_res_units=0,  # plain conv blocks: a residual unit per level costs 2-3x on a CPU
-        norm=("INSTANCE", {"affine": True}),
+        norm=norm,
         act="PRELU",
     )
-    return nn.Sequential(net, nn.Tanh())
+    head = nn.Sequential(
+        ADN(ordering="NA", in_channels=width, act="PRELU", norm=norm, norm_dim=spatial_dims),
+        Convolution(spatial_dims, width, 1, kernel_size=3, conv_only=True),
+    )
+    return nn.Sequential(net, head, nn.Tanh())
 
 
 def dilate(mask: Tensor, voxels: int = 1) -> Tensor:

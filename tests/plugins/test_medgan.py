@@ -18,7 +18,13 @@ nib = pytest.importorskip("nibabel")
 from ganhub_medgan.config import MedData  # noqa: E402
 from ganhub_medgan.folder import load_folder  # noqa: E402
 from ganhub_medgan.losses import MONAI_LOSSES  # noqa: E402
-from ganhub_medgan.metrics import high_frequency_energy, segment_lesions  # noqa: E402
+from ganhub_medgan.metrics import (  # noqa: E402
+    energy_ratio,
+    high_frequency_energy,
+    lesion_interior_and_rim,
+    segment_lesions,
+    texture_ratios,
+)
 from ganhub_medgan.outputs import write_nifti  # noqa: E402
 from ganhub_medgan.phantoms import CSF, LESION, WHITE, gaussian_blur, make_phantoms  # noqa: E402
 
@@ -242,6 +248,41 @@ def test_lesion_segmentation_and_texture_statistics() -> None:
         high_frequency_energy(noisy, region), high_frequency_energy(real, region)
     )
     assert not torch.allclose(high_frequency_energy(noisy), high_frequency_energy(real))
+
+
+def test_texture_ratio_is_one_for_real_below_for_blur_above_for_noise() -> None:
+    ph = make_phantoms(16, 64, 2, seed=1, contrasts=("flair",))
+    real, masks = ph.images["flair"], ph.lesions
+    torch.manual_seed(0)
+    noisy = real + 0.1 * torch.randn_like(real)
+    for region in (masks, None):  # lesion interiors and rims; whole images (translate)
+        same = texture_ratios(real, real, region)
+        assert set(same) == (
+            {"texture_ratio", "edge_ratio"} if region is not None else {"texture_ratio"}
+        )
+        assert all(v == pytest.approx(1.0) for v in same.values())
+        assert all(v < 0.8 for v in texture_ratios(gaussian_blur(real, 1.0), real, region).values())
+        assert all(v > 1.2 for v in texture_ratios(noisy, real, region).values())
+
+
+def test_texture_ratio_sees_the_lesion_interior_and_edge_ratio_its_rim() -> None:
+    ph = make_phantoms(16, 64, 2, seed=1, contrasts=("flair",))
+    real, masks = ph.images["flair"], ph.lesions
+    interior, rim = lesion_interior_and_rim(masks)
+    torch.testing.assert_close(interior + rim, masks)  # a partition of the mask
+    assert interior.sum() > 0 and (interior * rim).sum() == 0
+    # each lesion painted flat at its mean with a hard edge: no texture inside, sharper edges
+    # than the real soft rims (over the whole mask this read as 1.9x "noisier than real")
+    mean = ((real * masks).flatten(1).sum(1) / masks.flatten(1).sum(1)).view(-1, 1, 1, 1)
+    flat = torch.where(masks > 0, mean.expand_as(real), real)
+    ratios = texture_ratios(flat, real, masks)
+    assert ratios["texture_ratio"] == pytest.approx(0.0, abs=1e-6) and ratios["edge_ratio"] > 1.2
+    assert energy_ratio(flat, real, masks) > 1.2
+    # lesions too small for an interior (single voxels) have no texture_ratio, still an edge one
+    dots = torch.zeros_like(masks)
+    dots[:, :, 32, 32] = 1
+    small = texture_ratios(real, real, dots)
+    assert math.isnan(small["texture_ratio"]) and small["edge_ratio"] == pytest.approx(1.0)
 
 
 # -- NIfTI I/O and folders -------------------------------------------------------------------------
