@@ -76,3 +76,23 @@ def test_d_loss_rewards_separating_real_from_fake(name: str) -> None:
     good = loss.d_loss(torch.tensor([1.0, 1.0]), torch.tensor([-1.0, -1.0]))
     bad = loss.d_loss(torch.tensor([-1.0, -1.0]), torch.tensor([1.0, 1.0]))
     assert good < bad
+
+
+def test_d_win_counts_a_tie_as_half_a_win() -> None:
+    """D's pairwise win rate: 1 when every real logit is above its fake, 0.5 on ties (identical
+    inputs, such as patches a translator leaves unchanged), not 0."""
+    from torch import nn
+
+    from ganhub.engine.context import TrainContext
+
+    ctx = TrainContext(get_hub().losses.get("nonsaturating"))
+    real, fake = torch.ones(4, 2), torch.zeros(4, 2)
+    ranked = nn.Linear(2, 1)
+    with torch.no_grad():
+        ranked.weight.fill_(1.0)
+        ranked.bias.zero_()
+    assert float(ctx.d_loss(ranked, real, fake).stats["D_win"]) == 1.0
+    constant = nn.Linear(2, 1)
+    with torch.no_grad():
+        constant.weight.zero_()
+    assert float(ctx.d_loss(constant, real, fake).stats["D_win"]) == 0.5

@@ -71,8 +71,11 @@ class TrainContext:
             f"D{tag}_fake": fake_logits.detach().float().mean(),
         }
         if real_logits.shape == fake_logits.shape:
-            # share of (real, fake) pairs D ranks correctly: a loss-independent "who is winning"
-            stats[f"D{tag}_win"] = (real_logits.detach() > fake_logits.detach()).float().mean()
+            # share of (real, fake) pairs D ranks correctly: a loss-independent "who is winning";
+            # a tie is half a win (identical inputs, e.g. patches a translator leaves unchanged,
+            # must read 0.5, not 0)
+            r, f = real_logits.detach(), fake_logits.detach()
+            stats[f"D{tag}_win"] = ((r > f).float() + 0.5 * (r == f).float()).mean()
         if self.diagnose:
             stats.update(d_stats(real_logits, fake_logits, real, fake, self.threshold, tag))
         pairs = [Pair(discriminator, real, fake, real_logits.detach())]
