@@ -22,6 +22,7 @@ from torch import nn
 from ganhub.config.schema import OptimizerConfig, RunConfig
 from ganhub.console import Console
 from ganhub.engine import checkpoint, distributed
+from ganhub.engine.best import keep_best_direction, restored_best
 from ganhub.engine.components import Components
 from ganhub.engine.context import TrainContext
 from ganhub.engine.distributed import DistInfo
@@ -40,13 +41,10 @@ from ganhub.engine.system import BuildHints, GANSystem, Phase
 from ganhub.errors import (
     ConfigError,
     TrainingError,
-    UsageError,
-    did_you_mean,
-    one_line,
     unknown_choice,
 )
 from ganhub.losses import Targets
-from ganhub.metrics import Better, Metric, direction_of, evaluate
+from ganhub.metrics import Metric, evaluate
 from ganhub.tricks import HOOK_POINTS, Trick
 
 
@@ -169,7 +167,10 @@ class Run:
         self.loggers: list[Any] = []
         self.saved_step: int | None = None  # the step last checkpointed by this process
         self.best: checkpoint.Best | None = None  # the best checkpoint so far (keep_best)
-        self.best_direction = self._keep_best_direction()  # refused before any directory exists
+        # refused before any directory exists
+        self.best_direction = keep_best_direction(
+            config.trainer.keep_best, self.metrics(), self.system
+        )
         self.directory = self._claim_run_dir()
         # every rank takes part: rank 0 sends the path of the directory it claimed
         claimed = str(self.directory.path) if self.directory else ""
@@ -339,29 +340,6 @@ class Run:
         self.final_metrics = result.values
         return result.values
 
-    def _keep_best_direction(self) -> Better | None:
-        """Which way trainer.keep_best improves; a one-line error if this run's metrics do not
-        report it as a score (raised before training, before the run directory exists)."""
-        key = self.config.trainer.keep_best
-        if key is None:
-            return None
-        caps = self.system.capabilities()
-        metrics = [m for m in self.metrics() if m.supports(caps)]
-        if not metrics:
-            raise ConfigError(
-                f"trainer.keep_best={one_line(key, 60)}: this run evaluates no metric that "
-                "applies to it; name some in eval.metrics=[...] (ganhub list metrics)"
-            )
-        way = direction_of(key, metrics)
-        if way is None:
-            scores = list(dict.fromkeys(k for m in metrics for k in m.scores()))
-            names = ", ".join(m.name for m in metrics)
-            raise ConfigError(
-                f"trainer.keep_best={one_line(key, 60)}: not a score this run's metrics ({names}) "
-                f"report{did_you_mean(key, scores)}; valid: {', '.join(scores) or 'none'}"
-            )
-        return way
-
     def keep_best(self, values: Mapping[str, float]) -> None:
         """After an evaluation: if trainer.keep_best improved, checkpoint this step and record
         it as the best (all ranks take part in the save; rank 0 decides and writes)."""
@@ -465,33 +443,10 @@ class Run:
         self.step = step
         self.last_checkpoint = path
         if self.dist.is_main:
-            self.best = self._restored_best()
-
-    def _restored_best(self) -> checkpoint.Best | None:
-        """The best-checkpoint record of the run being resumed, if it still holds (it is
-        untrusted: a damaged or stale record is reported and set aside, never followed)."""
-        directory = self.run_dir / "checkpoints"
-        try:
-            best = checkpoint.read_best(directory)
-        except UsageError as exc:
-            self.console.warn(f"ganhub: warning: {exc}; starting a new best-checkpoint record")
-            return None
-        if best is None:
-            return None
-        key = self.config.trainer.keep_best
-        kept = directory / best.name
-        if best.step > self.step or not all((kept / f).is_file() for f in checkpoint.FILES):
-            self.console.warn(
-                f"ganhub: warning: {directory / checkpoint.BEST} names step {best.step}, which "
-                f"this resume (at step {self.step}) does not have; starting a new record"
+            key = self.config.trainer.keep_best
+            self.best = restored_best(
+                self.run_dir / "checkpoints", self.step, key, self.console.warn
             )
-            return None
-        if key is not None and best.metric != key:
-            self.console.warn(
-                f"ganhub: warning: {directory / checkpoint.BEST} records the best {best.metric}; "
-                f"this run keeps the best {key}, which replaces it at the next evaluation"
-            )
-        return best
 
     def close(self) -> None:
         """Close loggers, release the run directory, leave the process group."""

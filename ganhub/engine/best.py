@@ -1,0 +1,66 @@
+"""trainer.keep_best: which way the chosen value improves, and the record a resume continues."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ganhub.engine import checkpoint
+from ganhub.errors import ConfigError, UsageError, did_you_mean, one_line
+from ganhub.metrics import Better, Metric, direction_of
+
+if TYPE_CHECKING:
+    from ganhub.engine.system import GANSystem
+
+
+def keep_best_direction(
+    key: str | None, metrics: Sequence[Metric], system: GANSystem
+) -> Better | None:
+    """Which way trainer.keep_best improves; a one-line error if this run's metrics do not
+    report it as a score (raised before training, before the run directory exists)."""
+    if key is None:
+        return None
+    caps = system.capabilities()
+    applicable = [m for m in metrics if m.supports(caps)]
+    if not applicable:
+        raise ConfigError(
+            f"trainer.keep_best={one_line(key, 60)}: this run evaluates no metric that "
+            "applies to it; name some in eval.metrics=[...] (ganhub list metrics)"
+        )
+    way = direction_of(key, applicable)
+    if way is None:
+        scores = list(dict.fromkeys(k for m in applicable for k in m.scores()))
+        names = ", ".join(m.name for m in applicable)
+        raise ConfigError(
+            f"trainer.keep_best={one_line(key, 60)}: not a score this run's metrics ({names}) "
+            f"report{did_you_mean(key, scores)}; valid: {', '.join(scores) or 'none'}"
+        )
+    return way
+
+
+def restored_best(
+    directory: Path, step: int, key: str | None, warn: Callable[[str], None]
+) -> checkpoint.Best | None:
+    """The best-checkpoint record of the run being resumed (at `step`), if it still holds (it
+    is untrusted: a damaged or stale record is reported and set aside, never followed)."""
+    try:
+        best = checkpoint.read_best(directory)
+    except UsageError as exc:
+        warn(f"ganhub: warning: {exc}; starting a new best-checkpoint record")
+        return None
+    if best is None:
+        return None
+    kept = directory / best.name
+    if best.step > step or not all((kept / f).is_file() for f in checkpoint.FILES):
+        warn(
+            f"ganhub: warning: {directory / checkpoint.BEST} names step {best.step}, which "
+            f"this resume (at step {step}) does not have; starting a new record"
+        )
+        return None
+    if key is not None and best.metric != key:
+        warn(
+            f"ganhub: warning: {directory / checkpoint.BEST} records the best {best.metric}; "
+            f"this run keeps the best {key}, which replaces it at the next evaluation"
+        )
+    return best
