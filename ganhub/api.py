@@ -146,7 +146,7 @@ def load(
     config = resolve(
         list(overrides), hub=hub, training=False, saved=saved, origin=str(run_dir / "config.yaml")
     )
-    from ganhub.export import MANIFEST, open_export
+    from ganhub.exported import MANIFEST, open_export
 
     if (run_dir / MANIFEST).is_file():  # a folder written by `ganhub export`
         if best:

@@ -37,23 +37,18 @@ import click
 
 from ganhub.clikit import HELP, RUN_DIR
 from ganhub.errors import GanhubError, UsageError, did_you_mean, one_line
+from ganhub.exported import EXPORT_VERSION, MANIFEST, WEIGHTS, open_export, read_manifest, restore
+from ganhub.exported import shown_path as _shown
 
 if TYPE_CHECKING:
-    import torch
     from torch import Tensor, nn
 
     from ganhub.api import TrainedGAN
-    from ganhub.config.schema import RunConfig
-    from ganhub.engine.components import Components
     from ganhub.engine.system import ExportFunction, ExportSpec
 
 FORMATS = ("safetensors", "onnx", "torchscript")
-MANIFEST = "export.json"  # its presence makes a folder an export for `ganhub.load`
-WEIGHTS = "generator.safetensors"
 CARD = "README.md"
-EXPORT_VERSION = 1
 SUFFIX = {"onnx": ".onnx", "torchscript": ".pt"}
-MAX_MANIFEST_BYTES = 1 << 20
 # float32 rounding between runtimes is ~1e-6 on outputs in [-1, 1]; beyond this a graph is wrong
 TOLERANCE = 1e-3
 # above this, ONNX keeps the weights in a .onnx.data file beside the graph (protobuf stops at 2 GiB)
@@ -136,10 +131,6 @@ def export_run(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # gone already once renamed into place
     return dest
-
-
-def _shown(path: Path) -> str:
-    return one_line(path, 200)
 
 
 def _check_destination(dest: Path, run_dir: Path, force: bool) -> None:
@@ -414,96 +405,6 @@ def _run_graph(
     with torch.no_grad():
         out: Tensor = graph(*inputs).float()
     return out
-
-
-# -- reading an export back --------------------------------------------------------------
-
-
-def read_manifest(folder: Path) -> dict[str, Any]:
-    """export.json of an exported folder, checked (untrusted): a one-line error when it is not
-    what `ganhub export` writes."""
-    path = folder / MANIFEST
-    try:
-        with path.open("rb") as fh:
-            data = fh.read(MAX_MANIFEST_BYTES + 1)
-    except OSError as exc:
-        raise UsageError(f"'{_shown(path)}' cannot be read: {exc.strerror or exc}") from None
-    if len(data) > MAX_MANIFEST_BYTES:
-        raise UsageError(f"'{_shown(path)}' is larger than {MAX_MANIFEST_BYTES >> 20} MiB")
-    try:
-        manifest = json.loads(data)
-    except (ValueError, RecursionError):
-        raise UsageError(f"'{_shown(path)}' is not valid JSON") from None
-    version = manifest.get("ganhub_export") if isinstance(manifest, dict) else None
-    if type(version) is not int or version != EXPORT_VERSION:
-        raise UsageError(
-            f"'{_shown(path)}' is not a ganhub export manifest of version {EXPORT_VERSION}"
-        )
-    step, plugin = manifest.get("step"), manifest.get("plugin")
-    if type(step) is not int or step < 0 or not isinstance(plugin, str):
-        raise UsageError(f"'{_shown(path)}' has no whole-number 'step' or no 'plugin'")
-    return manifest
-
-
-def open_export(
-    folder: Path, config: RunConfig, parts: Components, device: torch.device
-) -> TrainedGAN:
-    """The model an exported folder holds: its system built from its (validated) config, the
-    declared parts restored from generator.safetensors. Nothing is unpickled."""
-    from safetensors.torch import load_file
-
-    from ganhub.api import TrainedGAN
-    from ganhub.engine import checkpoint
-    from ganhub.engine.run import prepare_system
-
-    manifest = read_manifest(folder)
-    if manifest["plugin"] != config.plugin:
-        raise UsageError(
-            f"'{_shown(folder / MANIFEST)}' names plugin '{one_line(manifest['plugin'], 60)}' "
-            f"but its config.yaml '{config.plugin}'"
-        )
-    path = folder / WEIGHTS
-    try:
-        tensors = load_file(str(path))
-    except Exception as exc:  # SafetensorError, OSError...: one line whatever it was
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UsageError(f"'{_shown(path)}' is unreadable: {one_line(reason, 200)}") from None
-    bad = checkpoint.nonfinite(tensors)
-    if bad:
-        raise UsageError(f"'{_shown(path)}' holds non-finite weights ({one_line(bad[0], 80)}...)")
-    system, _ = prepare_system(config, parts, device)
-    restore(system.export_spec(), tensors, path, config.plugin)
-    system.eval()
-    return TrainedGAN(system, config, path, step=manifest["step"])
-
-
-def restore(spec: ExportSpec, tensors: dict[str, Tensor], path: Path, plugin: str) -> None:
-    """Load `<role>.<key>` tensors into the declared modules; every module must get all of its
-    tensors and every tensor must have a place."""
-    from ganhub.engine import checkpoint
-
-    by_role: dict[str, dict[str, Tensor]] = {role: {} for role in spec.state}
-    stray = []
-    for key, value in tensors.items():
-        role, _, rest = key.partition(".")
-        if role in by_role and rest:
-            by_role[role][rest] = value
-        else:
-            stray.append(key)
-    if stray:
-        shown = ", ".join(one_line(k, 60) for k in stray[:3])
-        raise UsageError(
-            f"'{_shown(path)}' holds {len(stray)} tensor(s) this '{plugin}' model has no place "
-            f"for ({shown})"
-        )
-    for role, module in spec.state.items():
-        try:
-            module.load_state_dict(by_role[role])
-        except RuntimeError:
-            mismatch = checkpoint.mismatch(by_role[role], module.state_dict())
-            raise UsageError(
-                f"'{_shown(path)}' does not fit its config.yaml: {role}: {mismatch or 'shapes differ'}"
-            ) from None
 
 
 __all__ = [
