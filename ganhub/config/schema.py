@@ -168,18 +168,25 @@ class EvalConfig(Section):
     )
 
 
+def _options_not_names(value: Any, key: str, purpose: str) -> Any:
+    """Refuse a list of names given to an options section (`trick=[ema]` for `tricks=[ema]`),
+    naming the key the user meant."""
+    if isinstance(value, list | str):
+        names = value if isinstance(value, str) else "[" + ",".join(map(str, value)) + "]"
+        raise ValueError(
+            f"'{key}' holds per-{key} options ({key}.NAME.KEY=VALUE); "
+            f"{purpose} write {key}s={names}"
+        )
+    return value
+
+
 class TrickOptions(Section):
     """Per-trick options; filled with one field per registered trick when a config resolves."""
 
     @model_validator(mode="before")
     @classmethod
     def _not_a_list(cls, value: Any) -> Any:
-        if isinstance(value, list | str):
-            raise ValueError(
-                "'trick' holds per-trick options (trick.NAME.KEY=VALUE); "
-                f"to enable tricks write tricks={value if isinstance(value, str) else '[' + ','.join(map(str, value)) + ']'}"
-            )
-        return value
+        return _options_not_names(value, "trick", "to enable tricks")
 
 
 class LoggerOptions(Section):
@@ -189,12 +196,7 @@ class LoggerOptions(Section):
     @model_validator(mode="before")
     @classmethod
     def _not_a_list(cls, value: Any) -> Any:
-        if isinstance(value, list | str):
-            raise ValueError(
-                "'logger' holds per-logger options (logger.NAME.KEY=VALUE); "
-                f"to choose loggers write loggers={value if isinstance(value, str) else '[' + ','.join(map(str, value)) + ']'}"
-            )
-        return value
+        return _options_not_names(value, "logger", "to choose loggers")
 
 
 class RunConfig(Section):
