@@ -18,6 +18,37 @@ MODALITIES: tuple[str, ...] = ("vector", "image", "volume", "tokens")
 
 
 @dataclass(frozen=True)
+class Attribute:
+    """A sensitive attribute of the training data that fairness metrics and corrections read.
+
+    name              what it is ("shape", "digit group")
+    values            its values, in index order ("square", "ellipse")
+    data_proportions  each value's share of the training data (sums to 1)
+    classifier        the feature network that reads it from a sample ("shapes", "digits":
+                      `ganhub.data.attributes.classify_attribute`)
+    groups            the classifier's classes that make up each value (one tuple per value)
+    """
+
+    name: str
+    values: tuple[str, ...]
+    data_proportions: tuple[float, ...]
+    classifier: str
+    groups: tuple[tuple[int, ...], ...]
+
+    def __post_init__(self) -> None:
+        n = len(self.values)
+        if n < 2 or len(self.data_proportions) != n or len(self.groups) != n:
+            raise ValueError(
+                f"attribute '{self.name}': {n} values, {len(self.data_proportions)} proportions "
+                f"and {len(self.groups)} groups; it needs two or more values and one of each"
+            )
+        if abs(sum(self.data_proportions) - 1.0) > 1e-6:
+            raise ValueError(
+                f"attribute '{self.name}': proportions sum to {sum(self.data_proportions)}"
+            )
+
+
+@dataclass(frozen=True)
 class Capabilities:
     """The declaration a `GANSystem` returns from `capabilities()`.
 
@@ -35,8 +66,11 @@ class Capabilities:
                   `real_labelled(n, seed=)`); None when it is unconditional
     provides      further named interfaces the system implements, for metrics and commands
                   written against them (e.g. "translate": `translate(x, direction)`;
-                  "paired_eval": held-out (condition, target) pairs); each is documented by
-                  the plugin that defines it
+                  "paired_eval": held-out (condition, target) pairs; "latent_space":
+                  `latent_space()` returns a `ganhub.latent.LatentSpace`); each is documented
+                  by the plugin (or the engine module) that defines it
+    attribute     a sensitive attribute of the training data with its proportions (fairness
+                  metrics and corrections); None when the data declares none
     """
 
     modality: Modality
@@ -47,6 +81,7 @@ class Capabilities:
     task: str = "generate"
     labels: LabelSpec | None = None
     provides: frozenset[str] = field(default_factory=frozenset)
+    attribute: Attribute | None = None
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
@@ -57,4 +92,4 @@ class Capabilities:
         return interface in self.provides
 
 
-__all__ = ["MODALITIES", "Capabilities", "Modality"]
+__all__ = ["MODALITIES", "Attribute", "Capabilities", "Modality"]

@@ -4,53 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 import yaml
 
+from .browser import dump_dom
 from .conftest import TINY_TOY
-
-BROWSER_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
-
-
-def chromium() -> str:
-    """Debian's chromium (installed by .ci/run when missing)."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    pytest.skip("no chromium on PATH (apt-get install chromium; .ci/run installs it)")
-
-
-def dump_dom(page: Path, profile: Path) -> str:
-    """The DOM after load (scripts run) as headless Chromium renders it."""
-    proc = subprocess.run(
-        [
-            chromium(),
-            *BROWSER_FLAGS,
-            f"--user-data-dir={profile}",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return proc.stdout
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ganhub.config.schema import RunConfig
     from ganhub.data import BatchSource
     from ganhub.engine.context import TrainContext
+    from ganhub.latent import LatentSpace
 
 
 @dataclass
@@ -232,6 +233,17 @@ class GANSystem(nn.Module, ABC):
             raise UsageError(
                 f"this '{self.config.plugin}' run is not conditional; it samples without labels"
             )
+
+    def reference_samples(self) -> Tensor | None:
+        """A small unbiased reference set of the same kind as the training data (Choi et al.
+        2020: the importance-weighting trick learns the density ratio against it), on the CPU;
+        None when the data has none (the default)."""
+        return None
+
+    def latent_space(self) -> LatentSpace | None:
+        """The generator's latent space for interpretation tools (`ganhub.latent`): systems
+        that declare `provides={"latent_space"}` return one; None by default."""
+        return None
 
     def save_assets(self, run_dir: Path) -> None:
         """Write files a run needs besides its weights (a tokenizer...), once before training."""

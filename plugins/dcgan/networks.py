@@ -49,12 +49,16 @@ class SelfAttention(nn.Module):
         self.v = nn.Conv2d(c, c, 1)
         self.gamma = nn.Parameter(torch.zeros(()))
 
+    def attention_map(self, x: Tensor) -> Tensor:
+        """The attention weights (B, HW queries, HW keys) of input x (B, C, H, W)."""
+        q = self.q(x).flatten(2).transpose(1, 2)  # (B, HW, C')
+        k = self.k(x).flatten(2)  # (B, C', HW)
+        return torch.softmax(q @ k, dim=-1)
+
     def forward(self, x: Tensor) -> Tensor:
         """Attend over the H*W positions."""
         b, c, h, w = x.shape
-        q = self.q(x).flatten(2).transpose(1, 2)  # (B, HW, C')
-        k = self.k(x).flatten(2)  # (B, C', HW)
-        attn = torch.softmax(q @ k, dim=-1)  # (B, HW, HW)
+        attn = self.attention_map(x)
         out = (self.v(x).flatten(2) @ attn.transpose(1, 2)).view(b, c, h, w)
         return x + self.gamma * out
 

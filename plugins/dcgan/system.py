@@ -4,6 +4,7 @@ unconditional or class-conditional (`model.conditional`)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ganhub_dcgan.config import DCGANConfig
 from ganhub_dcgan.networks import Discriminator, Generator, dcgan_init
@@ -14,6 +15,9 @@ from ganhub.data.images import ImageFolder, digits, save_image_grid, torchvision
 from ganhub.data.shards import is_shard, load_shard
 from ganhub.engine.system import BuildHints
 from ganhub.engine.unconditional import UnconditionalGAN
+
+if TYPE_CHECKING:
+    from ganhub.latent import LatentSpace
 
 
 class DCGANSystem(UnconditionalGAN):
@@ -90,7 +94,17 @@ class DCGANSystem(UnconditionalGAN):
             dataset=source if source != "folder" else None,
             features=("digits",) if self.digit_data else (),
             labels=self.label_spec,
+            # an unconditional generator's z can be walked (ganhub interpret)
+            provides=frozenset() if self.label_spec is not None else frozenset({"latent_space"}),
         )
+
+    def latent_space(self) -> LatentSpace | None:
+        """z and the first layer that reads it (unconditional runs; None for conditional)."""
+        if self.label_spec is not None:
+            return None
+        from ganhub_dcgan.latents import dcgan_latent_space
+
+        return dcgan_latent_space(self)
 
     def default_metrics(self) -> list[str]:
         """Digit data: classes / Stacked-MNIST modes and the Frechet distance on digit features;
