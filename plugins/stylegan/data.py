@@ -1,4 +1,5 @@
-"""Data of the stylegan domain: embedded faces and digits, folders, zips and shards of images.
+"""Data of the stylegan domain: embedded faces and digits, rendered shapes (`data=shapes`,
+`ganhub.data.shapes`: never x-flipped), folders, zips and shards of images.
 
 Embedded faces: `skimage.data.lfw_subset()` ships 200 grey 25x25 crops inside the
 scikit-image wheel (no download); its first 100 are faces and the last 100 are *non-face*
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from ganhub_stylegan.config import StyleGANData
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -61,8 +63,20 @@ def mirrored(x: Tensor, mirror: bool) -> Tensor:
     return torch.cat([x, x.flip(3)]) if mirror else x
 
 
-def embedded(source: str, size: int, mirror: bool) -> Tensor:
-    """Embedded training images (faces or digits), with x-flipped copies when `mirror`."""
+def shapes(cfg: StyleGANData, size: int) -> Tensor:
+    """The rendered shapes of `data=shapes` (never x-flipped: their factors stay exact)."""
+    from ganhub.data.shapes import shapes_dataset
+
+    return shapes_dataset(
+        size, n=cfg.n, shapes=cfg.shapes, proportions=cfg.proportions, colour=cfg.colour
+    )[0]
+
+
+def embedded(source: str, size: int, mirror: bool, data: StyleGANData | None = None) -> Tensor:
+    """Embedded training images (faces or digits, with x-flipped copies when `mirror`), or the
+    rendered shapes of `data`'s options (default options without it)."""
+    if source == "shapes":
+        return shapes(data or StyleGANData(source="shapes", mirror=False), size)
     return mirrored(faces(size) if source == "faces" else digits(size)[0], mirror)
 
 
@@ -291,17 +305,17 @@ def shard_images(path: Path, image_size: int, channels: int, resize_ok: bool) ->
 
 
 def converted_images(
-    path: Path | None, source: str, image_size: int, channels: int
+    path: Path | None, source: str, image_size: int, channels: int, data: StyleGANData | None = None
 ) -> list[tuple[str, Callable[[], Tensor]]]:
     """`(name, load)` pairs to convert; `load()` gives a (C, r, r) image in [-1, 1], x-flips
     left out (the loader adds them): the files of a folder or zip (resized to r; PNG names),
-    a shard's images, or the embedded faces/digits. Unreadable and non-square files raise
-    UsageError from their `load()`."""
+    a shard's images, or the embedded faces/digits (or the shapes `data`'s options render).
+    Unreadable and non-square files raise UsageError from their `load()`."""
     from ganhub.data.shards import is_shard
 
     if source != "folder" or is_shard(path):
         if source != "folder":
-            images, stem = embedded(source, image_size, mirror=False), source
+            images, stem = embedded(source, image_size, mirror=False, data=data), source
         else:
             assert path is not None
             images, stem = shard_images(path, image_size, channels, True), path.stem

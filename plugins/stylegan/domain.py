@@ -81,6 +81,13 @@ class StyleGANDomain(Domain):
 
         assert isinstance(config, StyleGANConfig)
         cfg, size = config.data, config.model.image_size
+        if cfg.source == "shapes":  # known factors: their balance and ranges (no duplicate search
+            # over 20,000 near-identical renders, which takes minutes and finds nothing useful)
+            from ganhub.data.shapes import shapes_dataset, shapes_report
+
+            images, factors = shapes_dataset(size, n=cfg.n, shapes=cfg.shapes,
+                                             proportions=cfg.proportions, colour=cfg.colour)  # fmt: skip
+            return shapes_report("stylegan shapes", images, factors)
         if cfg.source != "folder":
             report = DataReport(f"stylegan {cfg.source}", "images (x-flips left out)")
             samples = sg_data.embedded(cfg.source, size, mirror=False)
@@ -116,7 +123,7 @@ class StyleGANDomain(Domain):
         cfg, size = config.data, config.model.image_size
         if cfg.path is not None and out.resolve() == cfg.path.resolve():
             raise UsageError(f"--out {out} is the data itself; write the conversion elsewhere")
-        images = sg_data.converted_images(cfg.path, cfg.source, size, cfg.channels)
+        images = sg_data.converted_images(cfg.path, cfg.source, size, cfg.channels, cfg)
         if fmt == "zip":
             sg_data.refuse_failed(sg_data.write_zip(out, images), cfg.path)
             return [out]

@@ -1,0 +1,107 @@
+"""Biased variants of the embedded digits: groups of digits in chosen shares, and a balanced
+reference set that fairness tools hold generated samples against (Choi et al. 2020).
+
+`biased_digits(32, ["01234", "56789"], [0.9, 0.1])` keeps as many of the 5,000 digits as
+those shares allow (about 2,600: every "01234" digit that the reference set leaves, and a ninth
+as many of the others), and sets aside a reference set balanced over the groups, about a tenth
+of the training size, that shares no image with it. Digits in no group are left out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from ganhub.capabilities import Attribute
+from ganhub.data.images import digits
+from ganhub.errors import UsageError, one_line
+
+REFERENCE_SHARE = 0.1  # the reference set's size, as a share of the training set's
+
+
+def digit_group_problem(groups: Sequence[str]) -> str | None:
+    """Why `groups` cannot be digit groups (one line), or None: two or more non-empty strings
+    of the digits 0-9, no digit in two groups."""
+    if len(groups) < 2:
+        return f"{list(groups)}: give two or more groups of digits, e.g. ['01234', '56789']"
+    for group in groups:
+        if not group or any(c not in "0123456789" for c in group):
+            return f"'{group}' is not a group of digits: use the characters 0-9, e.g. '01234'"
+    seen: dict[str, str] = {}
+    for group in groups:
+        for c in group:
+            if c in seen:
+                return f"digit {c} is in both '{seen[c]}' and '{group}'; groups must be disjoint"
+            seen[c] = group
+    return None
+
+
+def proportions_problem(proportions: Sequence[float], count: int, of: str) -> str | None:
+    """Why `proportions` cannot be shares of `count` things (`of` names them), or None."""
+    shares = [float(p) for p in proportions]
+    if len(shares) != count:
+        return f"{shares}: give one share per {of} ({count}), not {len(shares)}"
+    if any(not p > 0 for p in shares):
+        return f"{shares}: every share must be positive"
+    if abs(sum(shares) - 1) > 1e-6:
+        return f"{shares}: the shares sum to {sum(shares):.6g}, not 1"
+    return None
+
+
+def _check(groups: Sequence[str], proportions: Sequence[float]) -> None:
+    problem = digit_group_problem(groups)
+    if problem:
+        raise UsageError(one_line(f"groups={problem}"))
+    problem = proportions_problem(proportions, len(groups), "group")
+    if problem:
+        raise UsageError(f"proportions={problem}")
+
+
+def biased_digits(
+    size: int, groups: Sequence[str], proportions: Sequence[float], *, seed: int = 0
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(train images, train digit labels, reference images, reference labels) of the digits
+    in `groups`, the training set in the given shares of the groups and as large as they allow,
+    the reference set equal shares of the groups (about a tenth of the training size),
+    disjoint from it. Seeded: which digits are kept depends on `seed` only."""
+    _check(groups, proportions)
+    images, labels = digits(size)
+    gen = torch.Generator().manual_seed(seed)
+    pools = []
+    for group in groups:
+        members = torch.isin(labels, torch.tensor([int(c) for c in group])).nonzero().flatten()
+        pools.append(members[torch.randperm(len(members), generator=gen)])
+    g = len(groups)
+    # the largest N with p_i N + REFERENCE_SHARE N / g <= available_i in every group
+    n = min(
+        math.floor(len(pool) / (p + REFERENCE_SHARE / g))
+        for pool, p in zip(pools, proportions, strict=True)
+    )
+    per_ref = max(1, round(REFERENCE_SHARE * n / g))
+    counts = [min(round(p * n), len(pool) - per_ref) for pool, p in zip(pools, proportions)]
+    if min(counts) < 1:
+        raise UsageError(
+            f"groups={list(groups)} with proportions={list(proportions)}: too few digits to "
+            "keep one of each group besides the reference set"
+        )
+    reference = torch.cat([pool[:per_ref] for pool in pools])
+    train = torch.cat([pool[per_ref : per_ref + c] for pool, c in zip(pools, counts)])
+    train = train[torch.randperm(len(train), generator=gen)]
+    return images[train], labels[train], images[reference], labels[reference]
+
+
+def digit_group_attribute(groups: Sequence[str], proportions: Sequence[float]) -> Attribute:
+    """The digit group as a sensitive attribute, read by the digits classifier."""
+    digits = tuple(tuple(int(c) for c in group) for group in groups)
+    return Attribute("digit group", tuple(groups), tuple(proportions), "digits", digits)
+
+
+def group_of(labels: Tensor, groups: Sequence[str]) -> Tensor:
+    """The index of each digit label's group (-1 for digits in no group)."""
+    lookup = torch.full((10,), -1, dtype=torch.long)
+    for i, group in enumerate(groups):
+        lookup[[int(c) for c in group]] = i
+    return lookup[labels.long()]
