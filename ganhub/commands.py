@@ -212,6 +212,7 @@ def sample(
 @hookimpl
 def register_commands(cli: click.Group) -> None:
     """Add the built-in commands."""
+    from ganhub.adapt import adapt_command
     from ganhub.data_commands import data_group
     from ganhub.export import export_command
     from ganhub.scaffold import new_plugin
@@ -219,3 +220,4 @@ def register_commands(cli: click.Group) -> None:
     for command in (run, config_cmd, plugins, list_cmd, sample, data_group, new_plugin):
         cli.add_command(command)
     cli.add_command(export_command)
+    cli.add_command(adapt_command)

@@ -129,6 +129,12 @@ class TrainerConfig(Section):
         "(e.g. fd_digits; its metric declares whether lower or higher is better), judged at "
         "every evaluation; ganhub.load(run, best=True) opens it",
     )
+    patience: int | None = Field(
+        None,
+        ge=1,
+        description="early stopping: with keep_best, stop after this many evaluations "
+        "(eval_every) without a better value; ganhub.load(run, best=True) opens the best",
+    )
     max_seconds: float | None = Field(
         None, gt=0, description="stop (with a checkpoint) after this much wall time"
     )
@@ -138,6 +144,23 @@ class TrainerConfig(Section):
     progress: bool = Field(
         True, description="print the start banner, progress and summary table (false: quiet)"
     )
+
+    @model_validator(mode="after")
+    def _patience_needs_a_score(self) -> TrainerConfig:
+        # patience counts evaluations of the kept score: without both there is nothing to count
+        from ganhub.errors import ConfigError  # raised as is: pydantic passes it through
+
+        if self.patience is not None and self.keep_best is None:
+            raise ConfigError(
+                f"trainer.patience={self.patience} counts evaluations without a better "
+                "trainer.keep_best value: set trainer.keep_best=METRIC (e.g. fd_digits)"
+            )
+        if self.patience is not None and self.eval_every == 0:
+            raise ConfigError(
+                f"trainer.patience={self.patience} counts evaluations, and trainer.eval_every=0 "
+                "evaluates only at the end: set trainer.eval_every=N"
+            )
+        return self
 
 
 class EvalConfig(Section):
@@ -165,6 +188,17 @@ class EvalConfig(Section):
     )
     allow_download: bool = Field(
         False, description="let the Inception weights be downloaded when no local copy is given"
+    )
+    real: Literal["train", "validation"] = Field(
+        "train",
+        description="the real images fid/kid/precision_recall/density_coverage compare with: "
+        "train (the training data) or validation (the system's held-out images, e.g. the rest "
+        "of the kept classes with data.n_shots)",
+    )
+    fairness_target: Literal["uniform", "data"] = Field(
+        "uniform",
+        description="the attribute distribution the fairness metric measures samples against: "
+        "uniform (every value alike) or data (the training data's declared proportions)",
     )
 
 
@@ -217,6 +251,11 @@ class RunConfig(Section):
         description="run directory name, a plain name under out_dir (default <plugin>-<time>)",
     )
     resume: Path | None = Field(None, description="a run directory to continue")
+    init_from: Path | None = Field(
+        None,
+        description="a run directory (or exported folder) whose latest checkpoint's weights "
+        "initialise this run; optimizers, step and data order start fresh",
+    )
     loss: str = Field("nonsaturating", description="adversarial loss (ganhub list losses)")
     tricks: list[str] = Field(
         default_factory=list, description="tricks to apply (ganhub list tricks)"

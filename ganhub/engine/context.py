@@ -1,7 +1,9 @@
-"""The object phase closures receive: the loss, targets and D-input tricks, resolved once."""
+"""The object phase closures receive: the loss, targets, real-batch and D-input tricks,
+resolved once."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -10,10 +12,14 @@ from torch import Tensor, nn
 
 from ganhub.conditioning.nets import LabelledDiscriminator
 from ganhub.engine.diagnostics import d_stats
+from ganhub.engine.heads import HeadedDiscriminator
 from ganhub.engine.system import Pair, PhaseOutput
+from ganhub.errors import ConfigError
 from ganhub.losses import AdversarialLoss, Targets
 
 DInputTransform = Callable[[Tensor, "TrainContext"], Tensor]
+# a trick's `real_batch`: the real batch (possibly re-sampled) and optional per-sample weights
+RealBatchHook = Callable[[Tensor, "TrainContext"], tuple[Tensor, Tensor | None]]
 
 
 class TrainContext:
@@ -22,7 +28,9 @@ class TrainContext:
     `d_loss`/`g_loss` run the discriminator on real and fake inputs through the D-input tricks
     (augmentation, instance noise, packing), apply the configured loss with the configured
     targets (label smoothing), and report D(x) / D(G(z)) means as stats; on the steps the loop
-    marks with `diagnose` (logging steps) also D's accuracy and the fakes' diversity.
+    marks with `diagnose` (logging steps) also D's accuracy and the fakes' diversity. Before D
+    sees the real samples, `d_loss` hands them to the real-batch tricks (`real_batch`), which
+    may re-sample them or weight them per sample (bias correction toward a reference set).
     """
 
     def __init__(
@@ -31,10 +39,14 @@ class TrainContext:
         targets: Targets = Targets(),
         d_transforms: Sequence[DInputTransform] = (),
         scaler: torch.amp.GradScaler | None = None,
+        real_hooks: Sequence[RealBatchHook] = (),
     ) -> None:
         self.loss = loss
         self.targets = targets
         self.d_transforms = list(d_transforms)
+        self.real_hooks = list(real_hooks)
+        # asked once: a loss written before per-sample weights existed cannot take them
+        self.weighs_real = "real_weight" in inspect.signature(loss.d_loss).parameters
         self.scaler = scaler
         self.step = 0
         self.diagnose = False  # set by the loop on logging steps: extra stats, no extra syncs
@@ -56,16 +68,48 @@ class TrainContext:
         """D's logits for `x` after the D-input tricks."""
         return discriminator(self.d_input(x))
 
+    def real_batch(self, real: Tensor) -> tuple[Tensor, Tensor | None]:
+        """The real-batch tricks, in order, on one batch of real D inputs: the batch D should
+        see (possibly re-sampled) and per-sample weights (the product of the tricks' weights),
+        or None when no trick weights. Phases that call `discriminate` themselves call this
+        first and pass the weights to `adversarial_d_loss`."""
+        weight: Tensor | None = None
+        for hook in self.real_hooks:  # empty unless a trick implements real_batch
+            real, w = hook(real, self)
+            if w is not None:
+                weight = w if weight is None else weight * w
+        return real, weight
+
+    def adversarial_d_loss(
+        self, real_logits: Tensor, fake_logits: Tensor, weight: Tensor | None = None
+    ) -> Tensor:
+        """The configured loss on D's logits with the configured targets; `weight` (one per
+        real sample, from `real_batch`) weights the real term. Packed inputs (PacGAN: m
+        consecutive samples per logit row) get the mean weight of their samples."""
+        if weight is None:
+            return self.loss.d_loss(real_logits, fake_logits, self.targets)
+        if not self.weighs_real:
+            raise ConfigError(
+                f"loss '{self.loss.name}' takes no per-sample weights (real_weight), which a "
+                "real_batch trick in this run gives; choose a built-in loss"
+            )
+        rows = real_logits.shape[0]
+        if weight.shape[0] != rows:
+            weight = weight.reshape(rows, -1).mean(1)
+        return self.loss.d_loss(real_logits, fake_logits, self.targets, real_weight=weight)
+
     def d_loss(
         self, discriminator: nn.Module, real: Tensor, fake: Tensor, tag: str = ""
     ) -> PhaseOutput:
-        """The discriminator's adversarial loss on real and (detached) fake inputs."""
+        """The discriminator's adversarial loss on real (through the real-batch tricks) and
+        (detached) fake inputs."""
         fake = fake.detach()
+        real, weight = self.real_batch(real)
         real_logits = self.discriminate(discriminator, real)
         aux = self.head_outputs(discriminator, "real")
         fake_logits = self.discriminate(discriminator, fake)
         aux.update(self.head_outputs(discriminator, "fake"))
-        loss = self.loss.d_loss(real_logits, fake_logits, self.targets)
+        loss = self.adversarial_d_loss(real_logits, fake_logits, weight)
         stats = {
             f"D{tag}_real": real_logits.detach().float().mean(),
             f"D{tag}_fake": fake_logits.detach().float().mean(),
@@ -84,9 +128,12 @@ class TrainContext:
     def g_loss(
         self, discriminator: nn.Module, fake: Tensor, real: Tensor | None = None, tag: str = ""
     ) -> PhaseOutput:
-        """The generator's adversarial loss; real logits are computed only for relativistic losses."""
+        """The generator's adversarial loss; real logits are computed only for relativistic losses.
+
+        `aux` holds D's head outputs and `fake`, the samples (before the D-input tricks, with
+        their graph to G): a head trick's G-phase inputs (SSGAN rotates them)."""
         fake_logits = self.discriminate(discriminator, fake)
-        aux = self.head_outputs(discriminator, "fake")
+        aux = self.head_outputs(discriminator, "fake") | {"fake": fake}
         real_logits = None
         if self.loss.needs_real_for_g:
             if real is None:
@@ -98,10 +145,12 @@ class TrainContext:
         return PhaseOutput(loss, stats, aux=aux)
 
     def head_outputs(self, discriminator: nn.Module, role: str) -> dict[str, Tensor]:
-        """A conditional discriminator's labels and auxiliary head outputs of its last forward,
-        named `<head>_<role>` (AC-GAN reads `class_real`, `class_fake` and `labels`); {} for
-        an unconditional one. Phases that call `discriminate` themselves put these in
-        `PhaseOutput.aux`."""
+        """A discriminator's auxiliary head outputs of its last forward, named
+        `<head>_<role>` (AC-GAN reads `class_real`, `class_fake`), and a conditional one's
+        `labels`; {} for one without heads (`ganhub.engine.heads`). Phases that call
+        `discriminate` themselves put these in `PhaseOutput.aux`."""
+        if isinstance(discriminator, HeadedDiscriminator):
+            return {f"{name}_{role}": out for name, out in discriminator.aux.items()}
         if not isinstance(discriminator, LabelledDiscriminator):
             return {}
         return {"labels": discriminator.labels} | {

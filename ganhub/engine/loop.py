@@ -34,6 +34,8 @@ def fit(run: Run) -> dict[str, Any]:
     start = time.perf_counter()
     spent = {"eval": 0.0, "samples": 0.0, "checkpoint": 0.0}  # seconds outside training
     first_step, log_step = run.step, run.step
+    evaluated_at: int | None = None  # the step of the last evaluation in the loop
+    early_stop: dict[str, Any] | None = None  # trainer.patience ran out
     monitor = CollapseMonitor(warn=console.warn, warmup_steps=cfg.steps // 10)
     try:
         with console.session():
@@ -71,8 +73,12 @@ def fit(run: Run) -> dict[str, Any]:
                 if _due(run.step, cfg.eval_every) and not last:
                     with _timed(spent, "eval"):
                         values = run.evaluate()
+                    evaluated_at = run.step
                     with _timed(spent, "checkpoint"):
                         run.keep_best(values)  # may checkpoint this step
+                    if cfg.patience is not None and run.stale_evaluations >= cfg.patience:
+                        early_stop = _patience_ran_out(run)
+                        run.stop_requested = True  # all ranks: the count follows a broadcast
                 if run.step % cfg.log_every == 0 or not run.dist.enabled:
                     timed_out = (
                         cfg.max_seconds is not None
@@ -94,8 +100,8 @@ def fit(run: Run) -> dict[str, Any]:
                 run.save()
             with _timed(spent, "samples"):
                 samples = run.write_samples()
-            with _timed(spent, "eval"):
-                metrics = run.evaluate()
+            with _timed(spent, "eval"):  # not twice at a step the loop just evaluated
+                metrics = run.final_metrics if evaluated_at == run.step else run.evaluate()
             with _timed(spent, "checkpoint"):
                 run.keep_best(metrics)
         steps = run.step - first_step
@@ -112,6 +118,7 @@ def fit(run: Run) -> dict[str, Any]:
             "sample_seconds": spent["samples"],
             "checkpoint_seconds": spent["checkpoint"],
             "stopped_early": run.step < cfg.steps,
+            "early_stop": early_stop,  # {"reason": "patience", "step", ...} when patience ran out
             "signal": run.signal,  # SIGINT/SIGTERM that stopped it (the CLI exits 128 + it)
             "checkpoint": str(run.last_checkpoint) if run.last_checkpoint else None,
             "samples": [str(p) for p in samples],
@@ -134,6 +141,21 @@ def fit(run: Run) -> dict[str, Any]:
     finally:
         restore_signals()
         run.close()
+
+
+def _patience_ran_out(run: Run) -> dict[str, Any]:
+    """Say (rank 0) that trainer.patience evaluations brought no better value; the summary's
+    record of the early stop."""
+    cfg, best = run.config.trainer, run.best
+    record = {"reason": "patience", "step": run.step, "patience": cfg.patience,
+              "metric": cfg.keep_best, "best_step": best.step if best else None}  # fmt: skip
+    if run.dist.is_main:
+        kept = f"best {best.metric}={best.value:.4g} at step {best.step}" if best else "no best"
+        run.console.print(
+            f"ganhub: {cfg.keep_best} did not improve in {cfg.patience} evaluation(s); "
+            f"stopping early at step {run.step} ({kept})"
+        )
+    return record
 
 
 @contextmanager

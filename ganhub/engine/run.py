@@ -21,7 +21,7 @@ from torch import nn
 
 from ganhub.config.schema import OptimizerConfig, RunConfig
 from ganhub.console import Console
-from ganhub.engine import checkpoint, distributed
+from ganhub.engine import checkpoint, distributed, start
 from ganhub.engine.best import keep_best_direction, restored_best
 from ganhub.engine.components import Components
 from ganhub.engine.context import TrainContext
@@ -125,12 +125,18 @@ class Run:
         seed_everything(config.seed)  # same seed on every rank: identical initial weights
 
         self.system, self.tricks = prepare_system(config, parts, self.device)
+        start.refuse_with_resume(config)
+        if config.init_from is not None and config.resume is None:  # weights only, then fresh
+            loaded = start.initialise_from(self.system, config.init_from, self.console.warn)
+            self.console.print(loaded)
         if self.dist.enabled:
             distributed.broadcast_module(self.system)
         self.phases: list[Phase] = self.system.phases()
         for t in self.tricks:
             t.adjust_phases(self.phases)
-        self.groups = self.system.param_groups()
+        self.groups, frozen = start.trainable_groups(self.system)  # FreezeD: left out
+        if frozen:
+            self.console.print(f"frozen at setup (not trained): {', '.join(frozen)}")
         self.grad_groups: tuple[str, ...] = ()  # groups whose weights autograd tracks now
         self.optimizers = {
             g: make_optimizer(params, getattr(config.optim, g)) for g, params in self.groups.items()
@@ -154,7 +160,13 @@ class Run:
         )
         self.scaler = grad_scaler(config.precision, self.device)
         self.autocast = autocast_factory(config.precision, self.device)
-        self.ctx = TrainContext(parts.loss, targets, [t.d_input for t in d_tricks], self.scaler)
+        self.ctx = TrainContext(
+            parts.loss,
+            targets,
+            [t.d_input for t in d_tricks],
+            self.scaler,
+            real_hooks=self.points["real_batch"],  # in the config's order
+        )
         self.data = self.system.data()
         self.stats = StatsAccumulator()
         self.step = 0
@@ -167,6 +179,7 @@ class Run:
         self.loggers: list[Any] = []
         self.saved_step: int | None = None  # the step last checkpointed by this process
         self.best: checkpoint.Best | None = None  # the best checkpoint so far (keep_best)
+        self.stale_evaluations = 0  # evaluations since keep_best last improved (patience)
         # refused before any directory exists
         self.best_direction = keep_best_direction(
             config.trainer.keep_best, self.metrics(), self.system
@@ -361,7 +374,9 @@ class Run:
                 improved = self.best.beaten_by(value)
         # one agreement per evaluation, not per step: every rank must join the save
         if not distributed.broadcast_object(improved, self.dist):
+            self.stale_evaluations += 1  # the same count on every rank: it follows the broadcast
             return
+        self.stale_evaluations = 0
         self.save()
         if self.dist.is_main:
             directory = self.run_dir / "checkpoints"
@@ -391,6 +406,7 @@ class Run:
             "rng": rng,
             "world": self.dist.world,
             "extra": extra,
+            "stale_evaluations": self.stale_evaluations,
         }
         self.last_checkpoint = checkpoint.save(
             self.run_dir / "checkpoints",
@@ -440,6 +456,8 @@ class Run:
         else:  # a different number of processes: data order is kept, noise streams restart
             seed_everything(self.config.seed + step + 1_000_003 * self.dist.rank)
         self.resumed_extra = state.get("extra", {})
+        stale = state.get("stale_evaluations", 0)  # untrusted: an int, or a fresh count
+        self.stale_evaluations = stale if type(stale) is int and stale >= 0 else 0
         self.step = step
         self.last_checkpoint = path
         if self.dist.is_main:

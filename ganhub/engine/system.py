@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ganhub.capabilities import Capabilities, Modality
-from ganhub.errors import UsageError
+from ganhub.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from ganhub.conditioning import Condition
@@ -103,10 +103,25 @@ class BuildHints:
     `pack` times the input channels (or features).
     `condition`: a class-conditional run's labels and mechanisms (`ganhub.conditioning`);
     None for an unconditional run. Tricks may add auxiliary heads to it (AC-GAN).
+    `heads`: auxiliary heads (name -> outputs) an unconditional discriminator is built with
+    (`ganhub.engine.heads`: SSGAN's rotation head). Tricks ask with `add_head`, which routes
+    a conditional run's request to `condition.heads`, so one trick works on both.
     """
 
     pack: int = 1
     condition: Condition | None = None
+    heads: dict[str, int] = field(default_factory=dict)
+
+    def add_head(self, name: str, outputs: int) -> None:
+        """Ask for an auxiliary D head of `outputs` logits on D's features (before the
+        models exist); asking twice for one name with another size is a config error."""
+        heads = self.condition.heads if self.condition is not None else self.heads
+        if heads.get(name, outputs) != outputs:
+            raise ConfigError(
+                f"two tricks ask for discriminator head '{name}', with {heads[name]} and "
+                f"{outputs} outputs; give one of them another head name"
+            )
+        heads[name] = outputs
 
 
 @dataclass(frozen=True)
@@ -238,6 +253,12 @@ class GANSystem(nn.Module, ABC):
         """A small unbiased reference set of the same kind as the training data (Choi et al.
         2020: the importance-weighting trick learns the density ratio against it), on the CPU;
         None when the data has none (the default)."""
+        return None
+
+    def validation_samples(self) -> Tensor | None:
+        """Held-out real samples of the training distribution that training never reads, on
+        the CPU (few-shot data: the rest of the kept classes beyond `data.n_shots`); what
+        `eval.real=validation` compares with. None when the data holds none out (the default)."""
         return None
 
     def latent_space(self) -> LatentSpace | None:

@@ -2,7 +2,9 @@
 
 All take raw logits; `softplus(-x) = -log(sigmoid(x))` keeps the BCE forms stable. torch is
 imported inside the methods (a cached-module lookup per call), so registering the losses, and
-`ganhub plugins`, loads no torch.
+`ganhub plugins`, loads no torch. `real_weight` weights each real sample's term (`real_mean`);
+the relativistic losses, whose terms are not separable, weight the term of each real sample:
+its pair (RSGAN), and the real side's mean logit (RaSGAN) becomes the weighted mean.
 """
 
 from __future__ import annotations
@@ -10,16 +12,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ganhub.hookspecs import Register, hookimpl
-from ganhub.losses import AdversarialLoss, Targets
+from ganhub.losses import AdversarialLoss, Targets, real_mean
 
 if TYPE_CHECKING:
     from torch import Tensor
 
 
-def _bce(logits: Tensor, target: float) -> Tensor:
+def _bce(logits: Tensor, target: float, weight: Tensor | None = None) -> Tensor:
     import torch.nn.functional as F
 
-    return F.binary_cross_entropy_with_logits(logits, logits.new_full((), target).expand_as(logits))
+    full = logits.new_full((), target).expand_as(logits)
+    if weight is None:
+        return F.binary_cross_entropy_with_logits(logits, full)
+    return real_mean(F.binary_cross_entropy_with_logits(logits, full, reduction="none"), weight)
 
 
 class MinimaxLoss(AdversarialLoss):
@@ -32,9 +37,15 @@ class MinimaxLoss(AdversarialLoss):
         """Logit 0: sigmoid(D) = 1/2."""
         return 0.0
 
-    def d_loss(self, real: Tensor, fake: Tensor, targets: Targets = Targets()) -> Tensor:
+    def d_loss(
+        self,
+        real: Tensor,
+        fake: Tensor,
+        targets: Targets = Targets(),
+        real_weight: Tensor | None = None,
+    ) -> Tensor:
         """BCE of real logits against the real target plus fake logits against the fake target."""
-        return _bce(real, targets.real) + _bce(fake, targets.fake)
+        return _bce(real, targets.real, real_weight) + _bce(fake, targets.fake)
 
     def g_loss(
         self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()
@@ -62,9 +73,15 @@ class WassersteinLoss(AdversarialLoss):
 
     name = "wasserstein"
 
-    def d_loss(self, real: Tensor, fake: Tensor, targets: Targets = Targets()) -> Tensor:
+    def d_loss(
+        self,
+        real: Tensor,
+        fake: Tensor,
+        targets: Targets = Targets(),
+        real_weight: Tensor | None = None,
+    ) -> Tensor:
         """mean(D(fake)) - mean(D(real))."""
-        return fake.mean() - real.mean()
+        return fake.mean() - real_mean(real, real_weight)
 
     def g_loss(
         self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()
@@ -83,9 +100,16 @@ class LeastSquaresLoss(AdversarialLoss):
         """Halfway between the real and fake targets."""
         return (targets.real + targets.fake) / 2
 
-    def d_loss(self, real: Tensor, fake: Tensor, targets: Targets = Targets()) -> Tensor:
+    def d_loss(
+        self,
+        real: Tensor,
+        fake: Tensor,
+        targets: Targets = Targets(),
+        real_weight: Tensor | None = None,
+    ) -> Tensor:
         """0.5 E[(D(x) - b)^2] + 0.5 E[(D(G(z)) - a)^2]."""
-        return 0.5 * ((real - targets.real) ** 2).mean() + 0.5 * ((fake - targets.fake) ** 2).mean()
+        real_term = real_mean((real - targets.real) ** 2, real_weight)
+        return 0.5 * real_term + 0.5 * ((fake - targets.fake) ** 2).mean()
 
     def g_loss(
         self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()
@@ -103,11 +127,17 @@ class HingeLoss(AdversarialLoss):
         """Logit 0, between the margins at +1 and -1."""
         return 0.0
 
-    def d_loss(self, real: Tensor, fake: Tensor, targets: Targets = Targets()) -> Tensor:
+    def d_loss(
+        self,
+        real: Tensor,
+        fake: Tensor,
+        targets: Targets = Targets(),
+        real_weight: Tensor | None = None,
+    ) -> Tensor:
         """E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]."""
         import torch.nn.functional as F
 
-        return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+        return real_mean(F.relu(1.0 - real), real_weight) + F.relu(1.0 + fake).mean()
 
     def g_loss(
         self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()
@@ -122,11 +152,17 @@ class RelativisticLoss(AdversarialLoss):
     name = "relativistic"
     needs_real_for_g = True
 
-    def d_loss(self, real: Tensor, fake: Tensor, targets: Targets = Targets()) -> Tensor:
-        """-log sigmoid(D(x) - D(G(z)))."""
+    def d_loss(
+        self,
+        real: Tensor,
+        fake: Tensor,
+        targets: Targets = Targets(),
+        real_weight: Tensor | None = None,
+    ) -> Tensor:
+        """-log sigmoid(D(x) - D(G(z))); a weight weights the pair of its real sample."""
         import torch.nn.functional as F
 
-        return F.softplus(-(real - fake)).mean()
+        return real_mean(F.softplus(-(real - fake)), real_weight)
 
     def g_loss(
         self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()
@@ -144,11 +180,19 @@ class RelativisticAverageLoss(AdversarialLoss):
     name = "relativistic_average"
     needs_real_for_g = True
 
-    def d_loss(self, real: Tensor, fake: Tensor, targets: Targets = Targets()) -> Tensor:
-        """-log sig(D(x) - E D(G(z))) - log(1 - sig(D(G(z)) - E D(x)))."""
+    def d_loss(
+        self,
+        real: Tensor,
+        fake: Tensor,
+        targets: Targets = Targets(),
+        real_weight: Tensor | None = None,
+    ) -> Tensor:
+        """-log sig(D(x) - E D(G(z))) - log(1 - sig(D(G(z)) - E D(x))); with weights, E D(x)
+        is the weighted mean (the expectation under the distribution the weights target)."""
         import torch.nn.functional as F
 
-        return F.softplus(-(real - fake.mean())).mean() + F.softplus(fake - real.mean()).mean()
+        real_term = real_mean(F.softplus(-(real - fake.mean())), real_weight)
+        return real_term + F.softplus(fake - real_mean(real, real_weight)).mean()
 
     def g_loss(
         self, fake: Tensor, real: Tensor | None = None, targets: Targets = Targets()

@@ -68,10 +68,13 @@ class FeatureMetric(ImageMetric):
         return out
 
     def check(self, system: GANSystem) -> None:
-        """Libraries, and every configured extractor (without loading or training it)."""
-        from ganhub.metrics.features import check_available, extractor_names
+        """Libraries, every configured extractor (without loading or training it), and the
+        held-out samples `eval.real=validation` compares with."""
+        from ganhub.metrics.features import check_available, extractor_names, validation_reference
 
         super().check(system)
+        if system.config.eval.real == "validation":
+            validation_reference(system)
         for name in extractor_names(system.config.eval, system.capabilities()):
             check_available(name, system.config.eval, system)
 
@@ -286,10 +289,12 @@ BUILTIN_METRICS: tuple[Metric, ...] = (
 
 @hookimpl
 def register_metrics(register: Register) -> None:
-    """Register the built-in metrics (and the conditional ones, `ganhub.metrics.conditional`)."""
+    """Register the built-in metrics (and the conditional ones, `ganhub.metrics.conditional`,
+    and the fairness one, `ganhub.metrics.fairness`)."""
     from ganhub.metrics.conditional import CONDITIONAL_METRICS
+    from ganhub.metrics.fairness import FAIRNESS_METRICS
 
-    for metric in (*BUILTIN_METRICS, *CONDITIONAL_METRICS):
+    for metric in (*BUILTIN_METRICS, *CONDITIONAL_METRICS, *FAIRNESS_METRICS):
         register(metric.name, metric)
 
 

@@ -8,9 +8,13 @@ Trick modules import torch inside methods (or in their ops modules), so register
 Fixed points, in the order they happen:
   adjust_build(hints)            before models exist (PacGAN widens D's input)
   setup(system)                  models exist, before optimizers (init, spectral norm, EMA copy)
+                                 a parameter left with requires_grad off is frozen: the
+                                 run gives it to no optimizer (FreezeD)
   adjust_phases(phases)          the phase list (n_critic repeats)
   on_optimizers(optimizers)      optimizers exist (TTUR learning rates, LR schedulers)
   targets(targets)               label targets, once (label smoothing)
+  real_batch(real, ctx)          each D loss's real batch, before D sees it: re-sample it or
+                                 weight its samples (bias correction toward a reference set)
   d_input(x, ctx)                every discriminator input (augmentation, noise, packing)
   extra_loss(phase, out, ctx)    added to a phase's loss (GP, R1, R2, weight penalties)
   observe(phase, out, ctx)       after a phase's loss, on device (ADA, balancing); may add
@@ -40,6 +44,7 @@ HOOK_POINTS = (
     "adjust_phases",
     "on_optimizers",
     "targets",
+    "real_batch",
     "d_input",
     "extra_loss",
     "observe",
@@ -106,6 +111,15 @@ class Trick:
     def targets(self, targets: Targets) -> Targets:
         """Return the label targets the losses should use."""
         return targets
+
+    def real_batch(self, real: Tensor, ctx: TrainContext) -> tuple[Tensor, Tensor | None]:
+        """The real batch a D loss should use (`real`, or samples re-drawn from it) and a
+        weight per sample of it (None: uniform), before D-input tricks; device work only.
+
+        Weights of several tricks multiply and each loss normalises them to mean 1. A trick
+        that re-samples the batch must refuse conditional runs (the labels would no longer
+        match) and exclude tricks that weight it (their weights refer to the batch it got)."""
+        return real, None
 
     def d_input(self, x: Tensor, ctx: TrainContext) -> Tensor:
         """Transform a discriminator input (must stay differentiable)."""

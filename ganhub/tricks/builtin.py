@@ -5,6 +5,8 @@ from __future__ import annotations
 from ganhub.hookspecs import Register, hookimpl
 from ganhub.tricks import Trick
 from ganhub.tricks.classes import ACGAN
+from ganhub.tricks.freeze import FreezeD
+from ganhub.tricks.heads import RotationHead
 from ganhub.tricks.inputs import (
     AdaptiveAugment,
     DiffAugment,
@@ -35,6 +37,8 @@ BUILTIN_TRICKS: tuple[type[Trick], ...] = (
     WeightPenalty,
     LRSchedule,
     ACGAN,
+    FreezeD,
+    RotationHead,
 )
 
 

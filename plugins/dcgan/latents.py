@@ -58,7 +58,8 @@ def dcgan_latent_space(system: DCGANSystem) -> LatentSpace:
         if isinstance(m, (*ACTIVATIONS, ConvBlock, SelfAttention))
     ]
     attention = [(f"G.{i}", m) for i, m in enumerate(G) if isinstance(m, SelfAttention)]
-    attention += [(f"D.{i}", m) for i, m in enumerate(D) if isinstance(m, SelfAttention)]
+    # named_modules, not the Sequential's children: D may be wrapped (task heads, conditioning)
+    attention += [(f"D.{n}", m) for n, m in D.named_modules() if isinstance(m, SelfAttention)]
     # ConvTranspose2d weight: (latent, C, 4, 4); the matrix from z to the 4x4 maps is its transpose
     projection = first.weight.detach().flatten(1).T.float().cpu()
     return LatentSpace(

@@ -1,5 +1,5 @@
-"""The dcgan system: the DCGAN pair on image batches, digits / folder / torchvision data,
-unconditional or class-conditional (`model.conditional`)."""
+"""The dcgan system: the DCGAN pair on image batches, digits / shapes / folder / torchvision
+data, unconditional or class-conditional (`model.conditional`)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,24 @@ from ganhub_dcgan.networks import Discriminator, Generator, dcgan_init
 
 from ganhub.capabilities import Capabilities
 from ganhub.data import BatchSource, LoaderBatches, TensorBatches
+from ganhub.data.biased import biased_digits, digit_group_attribute
+from ganhub.data.fewshot import few_shot
 from ganhub.data.images import ImageFolder, digits, save_image_grid, torchvision_dataset
+from ganhub.data.shapes import (
+    reference_set,
+    reference_size,
+    shape_attribute,
+    shape_labels,
+    shapes_dataset,
+)
 from ganhub.data.shards import is_shard, load_shard
+from ganhub.engine.heads import with_heads
 from ganhub.engine.system import BuildHints
 from ganhub.engine.unconditional import UnconditionalGAN
 
 if TYPE_CHECKING:
+    from torch import Tensor
+
     from ganhub.latent import LatentSpace
 
 
@@ -36,6 +48,8 @@ class DCGANSystem(UnconditionalGAN):
         D.apply(dcgan_init)
         if condition is not None:
             G, D = condition.wrap_generator(G), condition.wrap_discriminator(D)
+        else:
+            D = with_heads(D, hints.heads)  # auxiliary heads head tricks asked for (SSGAN)
         labels = condition.labels if condition else None
         super().__init__(config, hints, G, D, (m.latent_dim,), labels)
         self.channels = channels
@@ -43,13 +57,23 @@ class DCGANSystem(UnconditionalGAN):
         self.digit_data = config.data.source in ("digits", "stacked_digits", "mnist")
 
     def data(self) -> BatchSource:
-        """Digits (in memory), a folder (decoded by workers) or a torchvision set (in memory);
-        (image, label) batches for a conditional run."""
+        """Digits (a biased subset with data.proportions) or shapes (rendered once), in memory;
+        a folder (decoded by workers) or a torchvision set (in memory); (image, label) batches
+        for a conditional run (a shape's label: its index in data.shapes)."""
         cfg, size = self.config.data, self.config.model.image_size
         labelled = self.label_spec is not None
         if cfg.source == "digits":
-            images, labels = digits(size)
+            if cfg.proportions is not None:
+                images, labels, _, _ = biased_digits(size, cfg.digit_groups, cfg.proportions)
+            else:
+                images, labels = self._digits()  # all, or a few-shot subset
             return TensorBatches(images, labels) if labelled else TensorBatches(images)
+        if cfg.source == "shapes":
+            images, factors = shapes_dataset(size, n=cfg.n, shapes=cfg.shapes,
+                                             proportions=cfg.proportions, colour=cfg.colour)  # fmt: skip
+            if labelled:
+                return TensorBatches(images, shape_labels(factors, cfg.shapes))
+            return TensorBatches(images)
         if cfg.source == "stacked_digits":
             from ganhub.data.stacked import StackedDigits
 
@@ -67,6 +91,28 @@ class DCGANSystem(UnconditionalGAN):
 
             return TensorBatches(images, torchvision_targets(cfg.source, root))
         return TensorBatches(images)
+
+    def _digits(self) -> tuple[Tensor, Tensor]:
+        """The digits this run trains on: all, or data.classes and data.n_shots of them."""
+        images, labels = digits(self.config.model.image_size)
+        cfg = self.config.data
+        if cfg.classes is None and cfg.n_shots is None:
+            return images, labels
+        pick = few_shot(
+            images, labels, classes=cfg.classes, n_shots=cfg.n_shots, seed=self.config.seed
+        )
+        return pick.images, pick.labels
+
+    def validation_samples(self) -> Tensor | None:
+        """With data.n_shots: the other digits of data.classes (up to 1,000), never trained on."""
+        cfg = self.config.data
+        if cfg.source != "digits" or cfg.n_shots is None:
+            return None
+        images, labels = digits(self.config.model.image_size)
+        pick = few_shot(
+            images, labels, classes=cfg.classes, n_shots=cfg.n_shots, seed=self.config.seed
+        )
+        return pick.held_out
 
     def _folder(self, path: Path | None) -> BatchSource:
         cfg, size = self.config.data, self.config.model.image_size
@@ -86,14 +132,23 @@ class DCGANSystem(UnconditionalGAN):
         )
 
     def capabilities(self) -> Capabilities:
-        """Images from noise; on digit data, the dataset's name and the digit features; a
-        conditional run's labels."""
-        source = self.config.data.source
+        """Images from noise; on digit data, the dataset's name and the digit features; on
+        shapes, the shapes classifier's features; a conditional run's labels; the attribute
+        of shapes (the shape) and of biased digits (the digit group) for fairness tools."""
+        cfg = self.config.data
+        source, features = cfg.source, ("digits",) if self.digit_data else ()
+        attribute = None
+        if source == "shapes":
+            features = ("shapes",)
+            attribute = shape_attribute(cfg.shapes, cfg.proportions)
+        elif source == "digits" and cfg.proportions is not None:
+            attribute = digit_group_attribute(cfg.digit_groups, cfg.proportions)
         return Capabilities(
             modality="image",
             dataset=source if source != "folder" else None,
-            features=("digits",) if self.digit_data else (),
+            features=features,
             labels=self.label_spec,
+            attribute=attribute,
             # an unconditional generator's z can be walked (ganhub interpret)
             provides=frozenset() if self.label_spec is not None else frozenset({"latent_space"}),
         )
@@ -106,10 +161,24 @@ class DCGANSystem(UnconditionalGAN):
 
         return dcgan_latent_space(self)
 
+    def reference_samples(self) -> Tensor | None:
+        """The balanced reference set of shapes (a tenth of data.n, its own seed) and of biased
+        digits (disjoint from the training digits); None for other data."""
+        cfg, size = self.config.data, self.config.model.image_size
+        if cfg.source == "shapes":
+            n = reference_size(cfg.n, cfg.shapes)
+            return reference_set(size, n=n, shapes=cfg.shapes, colour=cfg.colour)[0]
+        if cfg.source == "digits" and cfg.proportions is not None:
+            return biased_digits(size, cfg.digit_groups, cfg.proportions)[2]
+        return None
+
     def default_metrics(self) -> list[str]:
         """Digit data: classes / Stacked-MNIST modes and the Frechet distance on digit features;
+        shapes: the Frechet distance on the shapes classifier's features (fd_shapes);
         conditional runs add the accuracy of their samples' classes and the intra-class FD."""
         base = ["digit_modes", "fid"] if self.digit_data else []
+        if self.config.data.source == "shapes":
+            base = ["fid"]
         if self.label_spec is None:
             return base
         return [*base, "class_accuracy", "intra_fid"]

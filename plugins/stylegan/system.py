@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from ganhub_stylegan.config import StyleGANConfig
@@ -34,9 +34,11 @@ from ganhub.capabilities import Capabilities
 from ganhub.conditioning.nets import given, grid_labels, random_labels, split_batch_labels
 from ganhub.data import BatchSource, LoaderBatches, TensorBatches
 from ganhub.data.images import save_image_grid
+from ganhub.data.shapes import reference_set, reference_size, shape_attribute
 from ganhub.data.shards import is_shard
 from ganhub.engine.context import TrainContext
 from ganhub.engine.diagnostics import d_stats
+from ganhub.engine.heads import with_heads
 from ganhub.engine.system import (
     BuildHints,
     ExportFunction,
@@ -47,6 +49,9 @@ from ganhub.engine.system import (
     Phase,
     PhaseOutput,
 )
+
+if TYPE_CHECKING:
+    from ganhub.latent import LatentSpace
 
 
 class StyleGANSystem(GANSystem):
@@ -59,14 +64,17 @@ class StyleGANSystem(GANSystem):
         m, data = config.model, config.data
         condition = hints.condition
         self.label_spec = condition.labels if condition is not None else None
-        self.channels = data.channels if data.source == "folder" else 1
+        self.channels = data.resolved_channels()
         self.G = Generator(m.z_dim, m.w_dim, m.map_layers, m.image_size, self.channels,
                            m.channel_base, m.channel_max, m.fp16_res, m.map_lr_mul,
                            m.noise, condition)  # fmt: skip
         d_in = self.channels + (condition.discriminator_inputs() if condition else 0)
         D = Discriminator(m.image_size, d_in, m.channel_base, m.channel_max,
                           m.fp16_res, m.mbstd_group)  # fmt: skip
-        self.D = D if condition is None else condition.wrap_discriminator(D)
+        if condition is None:
+            self.D = with_heads(D, hints.heads)  # auxiliary heads tricks asked for (SSGAN)
+        else:
+            self.D = condition.wrap_discriminator(D)  # it builds condition.heads (AC-GAN)
         self.register_buffer("pl_mean", torch.zeros(()))
         self.obj = config.objective
         self._files_checked = False
@@ -118,6 +126,7 @@ class StyleGANSystem(GANSystem):
         """Logistic D loss on reals and fakes through the D-input tricks (ADA); hands the
         r1 trick the inputs, ADA the real logits and AC-GAN D's head outputs."""
         real, labels = self.split(batch)
+        real, weight = ctx.real_batch(real)  # re-weighting / re-sampling tricks (fairness)
         with torch.no_grad():
             fake = self.G.synthesis(self.mixed_ws(len(real), update_w_avg=True, labels=labels))
         D = given(self.D, labels)
@@ -125,7 +134,7 @@ class StyleGANSystem(GANSystem):
         aux = ctx.head_outputs(D, "real")
         fake_logits = ctx.discriminate(D, fake)
         aux.update(ctx.head_outputs(D, "fake"))
-        loss = ctx.loss.d_loss(real_logits, fake_logits, ctx.targets)
+        loss = ctx.adversarial_d_loss(real_logits, fake_logits, weight)
         rl, fl = real_logits.detach().float(), fake_logits.detach().float()
         stats = {"D_real": rl.mean(), "D_fake": fl.mean(), "D_win": (rl > fl).float().mean()}
         if ctx.diagnose:
@@ -181,7 +190,7 @@ class StyleGANSystem(GANSystem):
             return LoaderBatches(files, num_workers=workers, files=files.files)
         if self.label_spec is not None:  # digits: the only labelled embedded data
             return TensorBatches(*labelled_digits(size, cfg.mirror))
-        return TensorBatches(embedded(cfg.source, size, cfg.mirror))
+        return TensorBatches(embedded(cfg.source, size, cfg.mirror, cfg))
 
     # -- sampling ---------------------------------------------------------------------
 
@@ -259,20 +268,46 @@ class StyleGANSystem(GANSystem):
 
     def capabilities(self) -> Capabilities:
         """Images from noise and real images; the dataset's name for the embedded sets; the
-        digit classifier's features on digits (fd_digits), else the core rotation net trained
-        on this run's real images (fd_rotnet: faces and folders, nothing downloaded); a
-        conditional run's labels (`sample(n, labels=)`)."""
-        source = self.config.data.source
+        digit classifier's features on digits (fd_digits), the shapes classifier's on shapes
+        (fd_shapes), else the core rotation net trained on this run's real images (fd_rotnet:
+        faces and folders, nothing downloaded); a conditional run's labels (`sample(n,
+        labels=)`); an unconditional run's latent space (`latent_space`); on shapes, the shape
+        as the data's attribute (fairness tools)."""
+        cfg = self.config.data
+        source = cfg.source
+        features = {"digits": ("digits",), "shapes": ("shapes",)}.get(source, ("rotnet",))
+        attribute = shape_attribute(cfg.shapes, cfg.proportions) if source == "shapes" else None
         return Capabilities(
             modality="image",
             dataset=None if source == "folder" else source,
-            features=("digits",) if source == "digits" else ("rotnet",),
+            features=features,
             labels=self.label_spec,
+            attribute=attribute,
+            provides=frozenset() if self.label_spec is not None else frozenset({"latent_space"}),
         )
 
+    def latent_space(self) -> LatentSpace | None:
+        """w, the style affines and the synthesis layers (unconditional runs; None for
+        conditional, whose w depends on the label)."""
+        if self.label_spec is not None:
+            return None
+        from ganhub_stylegan.latents import stylegan_latent_space
+
+        return stylegan_latent_space(self)
+
+    def reference_samples(self) -> Tensor | None:
+        """data=shapes: a balanced reference set (a tenth of data.n, drawn apart from the
+        training images); None for other data."""
+        cfg = self.config.data
+        if cfg.source != "shapes":
+            return None
+        n = reference_size(cfg.n, cfg.shapes)
+        size = self.config.model.image_size
+        return reference_set(size, n=n, shapes=cfg.shapes, colour=cfg.colour)[0]
+
     def default_metrics(self) -> list[str]:
-        """The Frechet distance on the declared features (fd_rotnet, or fd_digits on digits);
-        conditional runs add their samples' class accuracy and the intra-class FD."""
+        """The Frechet distance on the declared features (fd_rotnet; fd_digits on digits,
+        fd_shapes on shapes); conditional runs add their samples' class accuracy and the intra-class FD."""
         if self.label_spec is None:
             return ["fid"]
         return ["fid", "class_accuracy", "intra_fid"]

@@ -1,0 +1,207 @@
+"""`ganhub adapt RUN [key=value ...]`: fine-tune a trained run on a few images.
+
+The adapted run is an ordinary run. Its config is, later layers winning: the saved config of
+RUN, `init_from=RUN`, the few-shot defaults of `ADAPT_DEFAULTS` (those that depend on the run,
+such as the batch size and the feature distance to keep the best of, are derived from it), then
+the user's keys, which nothing replaces. Defaults a domain's config has no key for are left out
+(the shots and held-out evaluation need a domain whose data takes `data.n_shots`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ganhub.clikit import RUN_DIR
+
+if TYPE_CHECKING:
+    from ganhub.config.schema import RunConfig
+    from ganhub.plugins import Hub
+
+# (key, default, why): what `ganhub adapt` adds to the saved config unless the user sets the key
+ADAPT_DEFAULTS: tuple[tuple[str, str, str], ...] = (
+    ("init_from", "RUN", "start from RUN's latest weights; optimizers and step start fresh"),
+    ("data.n_shots", "10", "train on 10 images of data.classes, picked by the seed"),
+    ("trainer.steps", "300", "a short fine-tuning"),
+    ("trainer.batch_size", "min(RUN's, data.n_shots)", "one batch can hold every shot"),
+    ("trainer.eval_every", "50", "evaluations that patience counts"),
+    ("trainer.keep_best", "the feature distance", "fd_digits on digits (eval.features), else fid"),
+    ("trainer.patience", "4", "stop after 4 evaluations without a better distance"),
+    ("trainer.sample_every", "100", "sample grids while it adapts"),
+    ("trainer.checkpoint_every", "0", "a checkpoint at the end (and the best one)"),
+    ("eval.real", "validation", "compare with the kept classes' held-out images, not the shots"),
+    ("eval.metrics", "RUN's, with fid", "the domain's defaults when RUN set none"),
+    ("eval.n_samples", "1000", "samples per evaluation"),
+    ("out_dir", "RUN's parent folder", "the adapted run lands next to RUN"),
+    ("name", "<RUN>-adapt-<time>", ""),
+)
+STEPS, N_SHOTS, EVAL_EVERY, PATIENCE = 300, 10, 50, 4
+# what an adapted run cannot change: it is RUN's domain, and it is a new run
+_REFUSED = {"plugin": "an adapted run keeps RUN's plugin", "resume": "adapt starts a new run"}
+
+
+def _help() -> str:
+    width = max(len(k) for k, _, _ in ADAPT_DEFAULTS)
+    rows = "\n".join(
+        f"  {k:<{width}}  {v}" + (f"  ({why})" if why else "") for k, v, why in ADAPT_DEFAULTS
+    )
+    return (
+        "Fine-tune a trained run on a few images: ganhub adapt RUN [key=value ...].\n\n"
+        "\b\n"
+        "  ganhub adapt runs/digits7 data.classes=[8]\n"
+        "  ganhub adapt runs/digits7 data.classes=[8] tricks=[diffaug]\n"
+        "  ganhub adapt runs/digits7 data.classes=[8] tricks=[freeze_d] trick.freeze_d.layers=2\n\n"
+        "The new run is RUN's saved config with these defaults; every key=value given wins "
+        "(tricks=[...] replaces RUN's list: keep ema with tricks=[ema,diffaug]):\n\n"
+        f"\b\n{rows}\n\n"
+        "ganhub.load(NEW_RUN, best=True) opens the best checkpoint."
+    )
+
+
+@click.command(
+    name="adapt",
+    help=_help(),
+    context_settings={
+        "ignore_unknown_options": True,
+        "allow_extra_args": True,
+        "help_option_names": ["-h", "--help"],
+    },
+)
+@click.argument("run_dir", type=RUN_DIR)
+@click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
+def adapt_command(run_dir: Path, overrides: tuple[str, ...]) -> None:
+    """Fine-tune RUN on a few images (the help text is `_help()`)."""
+    from ganhub.api import train
+    from ganhub.console import summary_line
+
+    config = adapt_config(run_dir, list(overrides))
+    summary = train(config)
+    if summary["rank"] == 0 and not config.trainer.progress:
+        click.echo(summary_line(summary))
+    if summary["signal"]:
+        raise SystemExit(128 + summary["signal"])
+
+
+def adapt_config(run_dir: Path, overrides: list[str], hub: Hub | None = None) -> RunConfig:
+    """The config of a run adapting `run_dir`: its saved config, the few-shot defaults, then
+    `overrides` (`key=value` items, which always win)."""
+    from ganhub.api import require_installed
+    from ganhub.config.overrides import deep_merge, expand_shorthands, merge_sources
+    from ganhub.config.resolve import read_saved, resolve
+    from ganhub.errors import ConfigError
+    from ganhub.plugins import get_hub
+
+    hub = hub or get_hub()
+    saved = read_saved(run_dir)
+    require_installed(run_dir, saved, hub)
+    domain = hub.require_domain(str(saved.get("plugin")))
+    # `data=digits` sets data.source only: expanded, it leaves the other data defaults alone
+    given = set(_dotted(expand_shorthands(merge_sources(overrides), domain.config_class)))
+    for key, why in _REFUSED.items():
+        if key in given:
+            raise ConfigError(f"{key}= cannot be given to ganhub adapt: {why}")
+    base = deep_merge(saved, {"init_from": str(run_dir), "resume": None})
+    defaults: dict[str, Any] = {
+        "trainer.steps": STEPS,
+        "trainer.eval_every": EVAL_EVERY,
+        "trainer.sample_every": 100,
+        "trainer.checkpoint_every": 0,
+        "eval.n_samples": 1000,
+        "out_dir": str(run_dir.parent),
+        "name": _name(run_dir),
+    }
+    if _has_key(domain.config_class, ["data", "n_shots"]):
+        defaults["data.n_shots"] = N_SHOTS
+    # first pass: the system the user's choices build says what the other defaults derive from
+    try:
+        first = resolve(overrides, hub=hub, training=False, saved=_layer(base, defaults, given))
+    except ConfigError:
+        if "data.n_shots" not in defaults:
+            raise
+        defaults.pop("data.n_shots")  # this run's data takes no shots (a folder...): train on all
+        first = resolve(overrides, hub=hub, training=False, saved=_layer(base, defaults, given))
+    system = _system(first, hub)
+    n_shots = first.model_dump().get("data", {}).get("n_shots")
+    if n_shots is not None:
+        defaults["trainer.batch_size"] = min(first.trainer.batch_size, n_shots)
+    if system.validation_samples() is not None:
+        defaults["eval.real"] = "validation"
+    if hub.metrics.get("fid").supports(system.capabilities()):  # images: keep the best FD
+        metrics = first.eval.metrics
+        metrics = system.default_metrics() if metrics is None else metrics
+        defaults["eval.metrics"] = [*metrics, *([] if "fid" in metrics else ["fid"])]
+        if "trainer.keep_best" not in given:
+            defaults["trainer.keep_best"] = feature_distance(first, system)
+        watched = first.trainer.keep_best is not None or "trainer.keep_best" not in given
+        defaults["trainer.patience"] = PATIENCE if first.trainer.eval_every and watched else None
+    layer = _layer(base, defaults, given)
+    return resolve(overrides, hub=hub, saved=layer, origin=str(run_dir / "config.yaml"))
+
+
+def feature_distance(config: RunConfig, system: Any) -> str:
+    """The name the fid metric reports on the run's first feature network: fd_digits on the
+    digits classifier, fid on the published Inception (its label otherwise)."""
+    from ganhub.metrics.features import extractor_names, get_extractor
+
+    name = extractor_names(config.eval, system.capabilities())[0]
+    if name != "inception" and "/" not in name and not name.endswith((".json", ".safetensors")):
+        return f"fd_{name}"  # a local network reports fd_<its name>
+    return get_extractor(name, config.eval, system).key("fid")  # which Inception decides
+
+
+def _system(config: RunConfig, hub: Hub) -> Any:
+    """The system `config` builds (on the CPU, weights as initialised: only its declarations
+    are read)."""
+    import torch
+
+    from ganhub.engine.run import prepare_system
+    from ganhub.wiring import components
+
+    system, _ = prepare_system(config, components(config, hub, training=False), torch.device("cpu"))
+    return system
+
+
+def _layer(base: Mapping[str, Any], defaults: Mapping[str, Any], given: set[str]) -> dict[str, Any]:
+    """`base` with each default whose key the user did not give."""
+    import copy
+
+    from ganhub.config.overrides import set_dotted
+
+    layer = copy.deepcopy(dict(base))
+    for key, value in defaults.items():
+        if not any(key == g or key.startswith(g + ".") for g in given):
+            set_dotted(layer, key.split("."), value)
+    return layer
+
+
+def _dotted(raw: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
+    for key, value in raw.items():
+        if isinstance(value, Mapping) and value:
+            yield from _dotted(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"
+
+
+def _has_key(section: Any, path: Iterable[str]) -> bool:
+    """Whether a config class has the dotted key (domains differ in their data section)."""
+    from pydantic import BaseModel
+
+    for part in path:
+        if not (isinstance(section, type) and issubclass(section, BaseModel)):
+            return False
+        field = section.model_fields.get(part)
+        if field is None:
+            return False
+        section = field.annotation
+    return True
+
+
+def _name(run_dir: Path) -> str:
+    """`<run>-adapt-<time>`, a plain directory name."""
+    stem = re.sub(r"[^A-Za-z0-9._+-]", "_", run_dir.resolve().name).lstrip("._-+")[:60]
+    return f"{stem or 'run'}-adapt-{_dt.datetime.now():%Y%m%d-%H%M%S}"

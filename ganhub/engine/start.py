@@ -1,0 +1,157 @@
+"""How a run's weights start: another run's weights (`init_from`) and parameters frozen at setup.
+
+`init_from=RUN` reads the newest readable checkpoint of a run directory (or the generator of a
+folder written by `ganhub export`) with safetensors, never unpickling, and copies every tensor
+this run's model has too: keys present in both must match in shape. EMA copies (`G_ema`) the
+source lacks are filled from its generator; tensors only this run has (a new head) keep their
+initialisation. Optimizers, the step and the data order start fresh.
+
+A parameter whose `requires_grad` is off once the tricks have set the models up (FreezeD) is
+frozen: the run leaves it out of its optimizer groups, so no optimizer step and no gradient
+tracking ever touches it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+
+from ganhub.engine import checkpoint
+from ganhub.errors import ConfigError, UsageError, one_line
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+    from ganhub.config.schema import RunConfig
+    from ganhub.engine.system import GANSystem
+
+
+def refuse_with_resume(config: RunConfig) -> None:
+    """Refuse `init_from` next to `resume` (a resumed run continues from its own checkpoint),
+    unless it is the value the resumed run was started with: its saved config keeps it."""
+    if config.init_from is None or config.resume is None:
+        return
+    try:
+        saved = yaml.safe_load((Path(config.resume) / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        saved = None
+    started_from = saved.get("init_from") if isinstance(saved, dict) else None
+    if isinstance(started_from, str) and Path(started_from) == Path(config.init_from):
+        return
+    raise ConfigError(
+        f"init_from={one_line(config.init_from, 200)} with resume={one_line(config.resume, 200)}: "
+        "a resumed run continues from its own checkpoint; drop init_from"
+    )
+
+
+def source_weights(source: Path, warn: Callable[[str], None]) -> tuple[str, dict[str, Tensor]]:
+    """(where they came from, weights) of `init_from`: the newest readable checkpoint of a run
+    directory, or the generator weights of an exported folder; a one-line error otherwise."""
+    from safetensors.torch import load_file
+
+    from ganhub.exported import MANIFEST, WEIGHTS, read_manifest
+
+    key = f"init_from={one_line(source, 200)}"
+    if not source.is_dir():
+        raise ConfigError(f"{key}: no such run directory")
+    if (source / MANIFEST).is_file():  # an exported folder: generator weights only
+        try:
+            read_manifest(source)
+            tensors = load_file(str(source / WEIGHTS))
+        except UsageError as exc:
+            raise ConfigError(f"{key}: {exc}") from None
+        except Exception as exc:  # SafetensorError, OSError...: one line whatever it was
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ConfigError(f"{key}: {WEIGHTS} is unreadable: {one_line(reason, 200)}") from None
+        bad = checkpoint.nonfinite(tensors)
+        if bad:
+            raise ConfigError(f"{key}: {WEIGHTS} holds non-finite weights ({one_line(bad[0], 80)})")
+        return f"its exported {WEIGHTS}", tensors
+    found = checkpoint.load_newest(source / "checkpoints", warn=warn)
+    if found is None:
+        raise ConfigError(
+            f"{key}: it holds no readable checkpoint (give a run directory with checkpoints, "
+            "or a folder written by ganhub export)"
+        )
+    path, _, model_state, _ = found
+    return f"checkpoint {path.name}", model_state
+
+
+def initialise_from(system: GANSystem, source: Path, warn: Callable[[str], None]) -> str:
+    """Copy the weights of `source` that `system` has too into it (before any optimizer
+    exists); return the console line saying what was loaded."""
+    where, saved = source_weights(source, warn)
+    own = system.state_dict()
+    picked: dict[str, Tensor] = {}
+    from_twin = []
+    for name in own:
+        twin = _ema_twin(name, system.generator_names)
+        if name in saved:
+            picked[name] = saved[name]
+        elif twin is not None and twin in saved:  # the source trained without EMA
+            picked[name] = saved[twin]
+            from_twin.append(name)
+    key = f"init_from={one_line(source, 200)}"
+    if not picked:
+        raise ConfigError(
+            f"{key}: none of its {len(saved)} tensors has a place in this "
+            f"'{system.config.plugin}' model (a run of another domain?)"
+        )
+    differ = checkpoint.mismatch(picked, {k: own[k] for k in picked})
+    if differ:
+        raise ConfigError(
+            f"{key}: its weights do not fit this run's model: {differ}; give this run the "
+            "source run's model settings"
+        )
+    system.load_state_dict(picked, strict=False)
+    kept = [k for k in own if k not in picked]
+    unused = [k for k in saved if k not in own]
+    parts = [f"init_from: {len(picked)} tensors ({_roots(picked)}) from {source} ({where})"]
+    if from_twin:
+        sources = [_ema_twin(k, system.generator_names) or k for k in from_twin]
+        parts.append(f"{_roots(from_twin)} from its {_roots(sources)}")
+    if kept:
+        parts.append(f"{len(kept)} keep their own init ({_few(kept)})")
+    if unused:
+        parts.append(f"{len(unused)} of its tensors unused ({_few(unused)})")
+    return "; ".join(parts)
+
+
+def _ema_twin(name: str, generators: tuple[str, ...]) -> str | None:
+    """`G.x` for `G_ema.x` (the tensor an EMA copy starts from), else None."""
+    root, _, rest = name.partition(".")
+    for g in generators:
+        if root == f"{g}_ema":
+            return f"{g}.{rest}"
+    return None
+
+
+def _roots(names: list[str] | dict[str, Tensor]) -> str:
+    """The top-level modules of tensor names, in order: 'G, D, G_ema'."""
+    return ", ".join(dict.fromkeys(n.partition(".")[0] for n in names))
+
+
+def _few(names: list[str], n: int = 3) -> str:
+    return ", ".join(one_line(k, 80) for k in names[:n]) + (", ..." if len(names) > n else "")
+
+
+def trainable_groups(system: GANSystem) -> tuple[dict[str, list[nn.Parameter]], list[str]]:
+    """The system's optimizer groups without the parameters frozen at setup (requires_grad
+    off), and the modules those frozen parameters belong to, in module order."""
+    names = {id(p): n for n, p in system.named_parameters()}
+    groups: dict[str, list[nn.Parameter]] = {}
+    frozen: list[str] = []
+    for group, params in system.param_groups().items():
+        groups[group] = [p for p in params if p.requires_grad]
+        frozen += [owner(names.get(id(p), "?")) for p in params if not p.requires_grad]
+    return groups, list(dict.fromkeys(frozen))
+
+
+def owner(parameter: str) -> str:
+    """The module a parameter name belongs to: `D.0` for `D.0.weight` and for a parametrised
+    `D.0.parametrizations.weight.original` (spectral norm)."""
+    module = parameter.rpartition(".")[0]
+    return module.split(".parametrizations.", 1)[0]

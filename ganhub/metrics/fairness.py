@@ -1,0 +1,238 @@
+"""Fairness of a generator with respect to a sensitive attribute of its data.
+
+A system that declares `Capabilities.attribute` (a digit group, a shape) gets the `fairness`
+metric: the attribute's distribution p̂ over generated samples, read by the attribute's
+classifier, against a target (uniform, or the data's proportions: `eval.fairness_target`).
+
+* `fairness_l2`, `fairness_l1`, `fairness_kl`: the fairness discrepancy ‖p̂ − target‖₂ of Choi et al. 2020
+  ("Fair generative modeling via weak supervision"), its L1 form and KL(p̂ ‖ target).
+* `fairness_l2_corrected`: the same after correcting p̂ for the classifier's own errors (CLEAM, Teo
+  et al. 2023): the classifier's confusion C is measured on real images of known value, and
+  the observed shares p̂ = Cᵀp are solved for p by least squares projected onto the simplex
+  (samples that are no value at all, read as "other", are kept out of p).
+* `fairness_l2_rejection`: the discrepancy after rejection sampling toward the target, which needs
+  no retraining (a sample of value a is kept with probability target[a] / (M p̂[a])).
+
+Everything here runs on the CPU after sampling; nothing runs during training. torch is
+imported inside the functions, so registering the metric loads none.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from ganhub.metrics import Directions, Metric
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from ganhub.capabilities import Attribute, Capabilities
+    from ganhub.engine.system import GANSystem
+
+# real images of known value the classifier's confusion is measured on (per attribute)
+CONFUSION_IMAGES = 2000
+KL_EPSILON = 1e-6
+# rejection sampling stops after drawing this many times the samples it was asked for
+MAX_DRAW_FACTOR = 10
+# the metric's rejection-sampled set: up to this many kept samples (the shares' standard error
+# is then below 0.016), since reaching them costs 1/acceptance times as many classified draws
+REJECTION_SAMPLES = 1000
+
+_CONFUSION: dict[tuple[Attribute, int, int], Tensor] = {}
+
+
+def attribute_target(attribute: Attribute, kind: str) -> Tensor:
+    """The target distribution over the attribute's values (float64): "uniform" or "data"."""
+    import torch
+
+    if kind == "data":
+        return torch.tensor(attribute.data_proportions, dtype=torch.float64)
+    return torch.full((len(attribute.values),), 1.0 / len(attribute.values), dtype=torch.float64)
+
+
+def value_shares(values: Tensor, n_values: int) -> Tensor:
+    """Shares (float64, V + 1) of each value among `values` (-1: other), "other" last."""
+    import torch
+
+    read = torch.where(values < 0, torch.full_like(values, n_values), values)
+    counts = torch.bincount(read, minlength=n_values + 1).double()
+    return counts / max(len(values), 1)
+
+
+def distribution(shares: Tensor) -> Tensor:
+    """p̂ over the values (V): the shares without "other", renormalised (zeros if none)."""
+    within = shares[:-1]
+    total = within.sum()
+    return within / total if total > 0 else within.clone()
+
+
+def discrepancies(p: Tensor, target: Tensor) -> dict[str, float]:
+    """fairness_l2, fairness_l1 and fairness_kl = KL(p ‖ target) (both smoothed by a small epsilon)."""
+    diff = p - target
+    k = len(p)
+    ps = (p + KL_EPSILON) / (1 + k * KL_EPSILON)
+    ts = (target + KL_EPSILON) / (1 + k * KL_EPSILON)
+    return {
+        "fairness_l2": float(diff.norm(2)),
+        "fairness_l1": float(diff.abs().sum()),
+        "fairness_kl": float((ps * (ps / ts).log()).sum()),
+    }
+
+
+def project_to_simplex(v: Tensor) -> Tensor:
+    """The nearest point (Euclidean) of the probability simplex to `v` (Duchi et al. 2008)."""
+    import torch
+
+    u, _ = torch.sort(v, descending=True)
+    cumulative = u.cumsum(0) - 1
+    index = torch.arange(1, len(v) + 1, dtype=v.dtype)
+    rho = int((u - cumulative / index > 0).nonzero().max())
+    theta = cumulative[rho] / (rho + 1)
+    return (v - theta).clamp_min(0)
+
+
+def correct_proportions(observed: Tensor, confusion: Tensor) -> Tensor:
+    """The proportions p (V) of the values behind observed shares (V + 1, "other" last) when
+    the classifier reads value i as j with probability confusion[i, j] (V, V + 1).
+
+    Samples that are no value at all (a blob) are read as "other" whatever the confusion
+    says, so the model is observed = confusionᵀ p + g e_other, g their share: solved by least
+    squares for (p, g); p is renormalised to sum 1 and projected onto the simplex (noise can
+    make a share negative). All zeros when nothing is explained by a value (every sample a
+    blob), as `distribution` gives."""
+    import torch
+
+    n_values = confusion.shape[0]
+    garbage = torch.zeros(n_values + 1, 1, dtype=torch.float64)
+    garbage[-1] = 1.0
+    system = torch.cat([confusion.T.double(), garbage], 1)
+    solution = torch.linalg.lstsq(system, observed.double().unsqueeze(1)).solution.squeeze(1)
+    p = solution[:n_values]
+    total = p.sum()
+    if total <= 1e-12:
+        return torch.zeros(n_values, dtype=torch.float64)
+    return project_to_simplex(p / total)
+
+
+def balanced_accuracy(confusion: Tensor) -> float:
+    """The classifier's mean per-value accuracy (reading a value as "other" is an error)."""
+    return float(confusion.diagonal().mean())
+
+
+def attribute_confusion(attribute: Attribute, size: int, channels: int) -> Tensor:
+    """The attribute classifier's confusion matrix (V, V + 1) on `CONFUSION_IMAGES` labelled
+    real images of this size, measured once per process."""
+    from ganhub.data.attributes import confusion_matrix, labelled_reference
+
+    key = (attribute, size, channels)
+    if key not in _CONFUSION:
+        images, values = labelled_reference(attribute, CONFUSION_IMAGES, 0, size, channels)
+        _CONFUSION[key] = confusion_matrix(attribute, images, values)
+    return _CONFUSION[key]
+
+
+def rejection_sample(
+    system: GANSystem, attribute: Attribute, target: Tensor, n: int, seed: int
+) -> tuple[Tensor, float]:
+    """Up to `n` samples whose attribute distribution approaches `target`, and the share of
+    drawn samples kept.
+
+    A first batch of n samples estimates p̂; each sample of value a is then kept with
+    probability target[a] / (M p̂[a]), M = max target / p̂, so the kept samples follow the
+    target where the generator's reading is right; "other" samples are never kept. A value the
+    first batch never shows counts as one sample of it (M stays finite; such a value cannot be
+    made by rejection). Drawing stops after MAX_DRAW_FACTOR x n samples.
+    """
+    import torch
+
+    from ganhub.data.attributes import classify_attribute
+    from ganhub.metrics.features import generate
+
+    target = target.double() / target.sum()
+    gen = torch.Generator().manual_seed(seed)
+    kept: list[Tensor] = []
+    accepted = drawn = 0
+    keep_prob: Tensor | None = None
+    for batch_index in range(MAX_DRAW_FACTOR):
+        if accepted >= n:
+            break
+        x = generate(system, n, seed + 7919 * batch_index)
+        values = classify_attribute(attribute, x)
+        if keep_prob is None:
+            p_hat = distribution(value_shares(values, len(attribute.values)))
+            ratio = target / p_hat.clamp_min(1.0 / n)
+            keep_prob = ratio / ratio.max()
+        prob = torch.where(values >= 0, keep_prob[values.clamp_min(0)], 0.0)
+        keep = torch.rand(len(x), generator=gen, dtype=torch.float64) < prob
+        kept.append(x[keep])
+        accepted += int(keep.sum())
+        drawn += len(x)
+    return torch.cat(kept)[:n], accepted / max(drawn, 1)
+
+
+class Fairness(Metric):
+    """Attribute distribution of samples against a target: FD (L2, L1, KL), per-value shares,
+    the classifier-corrected FD and the FD after rejection sampling."""
+
+    name = "fairness"
+    description = "sensitive-attribute balance of samples: fairness discrepancy, corrected"
+    better: ClassVar[Directions] = {
+        "fairness_l2": "lower",
+        "fairness_l1": "lower",
+        "fairness_kl": "lower",
+        "fairness_l2_corrected": "lower",
+        "fairness_l2_rejection": "lower",
+        "fairness_other": "lower",
+        # what the samples hold and what the correction costs, not scores of the generator
+        "fairness_share/*": None,
+        "fairness_accept": None,
+        # the attribute classifier's quality, the same for every generator
+        "fairness_accuracy": None,
+    }
+
+    def supports(self, caps: Capabilities) -> bool:
+        """Image systems that sample from noise and declare a sensitive attribute."""
+        return caps.attribute is not None and caps.samples and caps.modality == "image"
+
+    def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
+        """Classify `n_samples` samples; measure and correct their attribute distribution."""
+        from ganhub.data.attributes import classify_attribute
+        from ganhub.metrics.features import generate
+
+        attribute = system.capabilities().attribute
+        assert attribute is not None  # supports() said so
+        n_values = len(attribute.values)
+        target = attribute_target(attribute, system.config.eval.fairness_target)
+        images = generate(system, n_samples, seed)
+        shares = value_shares(classify_attribute(attribute, images), n_values)
+        out = discrepancies(distribution(shares), target)
+        out |= {f"fairness_share/{v}": float(s) for v, s in zip(attribute.values, shares)}
+        out["fairness_other"] = float(shares[-1])
+        confusion = attribute_confusion(attribute, images.shape[-1], images.shape[1])
+        corrected = correct_proportions(shares, confusion)
+        out["fairness_l2_corrected"] = float((corrected - target).norm(2))
+        out["fairness_accuracy"] = balanced_accuracy(confusion)
+        n_kept = min(n_samples, REJECTION_SAMPLES)
+        kept, rate = rejection_sample(system, attribute, target, n_kept, seed + 1)
+        kept_shares = value_shares(classify_attribute(attribute, kept), n_values)
+        out["fairness_l2_rejection"] = float((distribution(kept_shares) - target).norm(2))
+        out["fairness_accept"] = rate
+        out["n_samples"] = float(len(images))
+        return out
+
+
+FAIRNESS_METRICS: tuple[Metric, ...] = (Fairness(),)
+
+__all__ = [
+    "FAIRNESS_METRICS",
+    "Fairness",
+    "attribute_confusion",
+    "attribute_target",
+    "balanced_accuracy",
+    "correct_proportions",
+    "discrepancies",
+    "distribution",
+    "project_to_simplex",
+    "rejection_sample",
+    "value_shares",
+]
