@@ -1,0 +1,235 @@
+"""`reweight` and `resample`: correct a biased training set toward an unbiased reference set.
+
+Both learn the density ratio w(x) = p_ref(x) / p_data(x) with the classifier of
+`ganhub_fairness.ratio` before training starts, and act at the `real_batch` fixed point:
+
+* `reweight` (Choi et al. 2020) weights each real sample's term of D's loss by w(x), so D
+  learns the reference distribution's real/fake boundary from biased data;
+* `resample` draws each real batch again from itself with probabilities proportional to w(x)
+  (importance re-sampling), so D sees batches that look drawn from the reference set.
+
+The weights are computed on the device from the real batch (one small forward, no host sync).
+When the classifier is trained: reopening a run (`ganhub eval`, `ganhub.load`) builds its
+system, and with it calls the tricks' `setup`, so `setup` only keeps the system. The reference
+set is read at `on_optimizers`, which only a training run reaches, so a missing one stops the
+run before anything is written; the classifier is trained at `before_train` (this plugin's
+lifecycle hook), inside the run's console session, which shows its progress. Its weights are
+part of the trick's state, so a resumed run continues with the same classifier instead of
+training another.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from ganhub_fairness.config import DensityRatioConfig, ResampleConfig, ReweightConfig
+
+from ganhub.config.schema import RunConfig, Section
+from ganhub.errors import UsageError
+from ganhub.tricks import Trick
+
+if TYPE_CHECKING:
+    from ganhub_fairness.ratio import DensityRatioNet
+    from torch import Tensor
+
+    from ganhub.domain import Domain
+    from ganhub.engine.context import TrainContext
+    from ganhub.engine.system import GANSystem, Phase, PhaseOutput
+
+
+class DensityRatioTrick(Trick):
+    """What both tricks share: the classifier, its training, its state and the weights."""
+
+    Config = DensityRatioConfig
+    modalities = frozenset({"image"})
+
+    def __init__(self, options: Section, config: RunConfig) -> None:
+        super().__init__(options, config)
+        self.system: GANSystem | None = None
+        self.net: DensityRatioNet | None = None
+        self.report: dict[str, Any] = {}
+        self._device: Any = None  # where the classifier is now
+        self._logged: Tensor | None = None  # the last weights, on logging steps only
+        self._reference: Tensor | None = None  # read at on_optimizers, dropped once trained
+        # whether a D loss passed its reals through ctx.real_batch (checked after one step)
+        self._seen = self._checked = False
+
+    def setup(self, system: GANSystem) -> None:
+        """Keep the system: its data and reference set are read when training starts."""
+        self.system = system
+
+    def on_optimizers(self, optimizers: dict[str, Any]) -> None:
+        """Read the reference set now (a missing one is an error before the run starts),
+        unless the run resumes with the classifier in its checkpoint."""
+        if self.config.resume is None:
+            self._reference = self.reference()
+
+    def prepare(self) -> None:
+        """Train the classifier unless it exists (trained, or loaded from a checkpoint)."""
+        if self.net is None:
+            self.fit()
+
+    def fit(self) -> None:
+        """Train the density-ratio classifier on the run's data against the reference set."""
+        from ganhub_fairness.ratio import fit_density_ratio
+
+        assert self.system is not None, "setup() runs before training"
+        o = self.options
+        data = self.system.real_samples(o.max_data, seed=self.config.seed).float()
+        reference = self._reference if self._reference is not None else self.reference()
+        self._reference = None
+        if tuple(reference.shape[1:]) != tuple(data.shape[1:]):
+            raise UsageError(
+                f"trick '{self.name}': the reference images are {list(reference.shape[1:])}, "
+                f"the training images {list(data.shape[1:])}"
+            )
+        self.net, report = fit_density_ratio(
+            data,
+            reference,
+            seed=self.config.seed,
+            steps=o.steps,
+            batch_size=o.batch_size,
+            lr=o.lr,
+            width=o.width,
+            augment=o.augment,
+        )
+        self.report = asdict(report)
+        self._device = None
+
+    def reference(self) -> Tensor:
+        """The reference images: trick.NAME.reference, else the data's own reference set."""
+        from ganhub_fairness.ratio import load_reference
+
+        key = f"trick.{self.name}.reference"
+        assert self.system is not None, "setup() runs before training"
+        if self.options.reference is not None:
+            shape = tuple(self.system.real_samples(1, seed=self.config.seed).shape[1:])
+            return load_reference(self.options.reference, shape, key)
+        images = self.system.reference_samples()
+        if images is None:
+            raise UsageError(
+                f"trick '{self.name}' needs an unbiased reference set, and this "
+                f"'{self.config.plugin}' data declares none: set {key}=PATH (a folder of "
+                "images or a .safetensors shard)"
+            )
+        return images.float()
+
+    def weights(self, real: Tensor) -> Tensor:
+        """w(x) = (c / (1 - c)) ** flatten, clipped at max_weight, per real sample (B,), on
+        the device, without gradients or host syncs."""
+        import torch
+
+        self._seen = True
+        if self.net is None:  # a loop that skipped before_train, or a checkpoint without it
+            self.fit()
+        assert self.net is not None
+        if self._device != real.device:  # once: the classifier follows the data's device
+            self.net.to(real.device)
+            self._device = real.device
+        o = self.options
+        with torch.no_grad(), torch.autocast(real.device.type, enabled=False):
+            log_ratio = self.net(real.float())
+        # clip in log space: exp of a large logit would overflow before the clip
+        return (o.flatten * log_ratio).clamp(max=math.log(o.max_weight)).exp()
+
+    def remember(self, weight: Tensor, ctx: TrainContext) -> None:
+        """Keep the weights of a logging step for `observe` (other steps keep nothing)."""
+        if ctx.diagnose:
+            self._logged = weight
+
+    def observe(self, phase: Phase, out: PhaseOutput, ctx: TrainContext) -> None:
+        """On logging steps: the batch's mean weight (near 1 when the ratio is calibrated)
+        and its effective sample size as a share of the batch, (sum w)^2 / (B sum w^2)."""
+        w, self._logged = self._logged, None
+        if w is None:
+            return
+        out.stats[f"{self.name}/weight_mean"] = w.mean()
+        out.stats[f"{self.name}/ess"] = w.sum().square() / (len(w) * w.square().sum())
+
+    def after_step(self, step: int, system: GANSystem) -> None:
+        """After the first step: refuse a domain whose D phase never called `ctx.real_batch`
+        (it computes its loss itself), where the trick would silently change nothing."""
+        if self._checked:
+            return
+        self._checked = True
+        if not self._seen:
+            raise UsageError(
+                f"trick '{self.name}': the '{self.config.plugin}' discriminator phase does not "
+                "pass its real samples through ctx.real_batch, so the trick would change "
+                "nothing; this domain does not support it yet"
+            )
+
+    # -- resume ------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """The classifier's weights and shape, and its held-out report."""
+        if self.net is None:
+            return {}
+        return {
+            "net": dict(self.net.state_dict()),
+            "channels": self.net.channels,
+            "size": self.net.size,
+            "width": self.net.width,
+            "report": dict(self.report),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Rebuild the classifier from its saved weights (nothing to do if none were saved)."""
+        if not state:
+            return
+        from ganhub_fairness.ratio import DensityRatioNet
+
+        net = DensityRatioNet(int(state["channels"]), int(state["size"]), int(state["width"]))
+        net.load_state_dict(state["net"])
+        self.net = net.eval().requires_grad_(False)
+        self.report = dict(state.get("report", {}))
+        self._device = None
+
+
+class Reweight(DensityRatioTrick):
+    """Importance weighting (Choi et al. 2020): D's real term weighted by p_ref / p_data."""
+
+    name = "reweight"
+    description = "importance-weight real samples toward an unbiased reference set (Choi 2020)"
+    Config = ReweightConfig
+    excludes = frozenset({"resample"})
+
+    def real_batch(self, real: Tensor, ctx: TrainContext) -> tuple[Tensor, Tensor | None]:
+        """The batch as it is, with a weight per sample."""
+        weight = self.weights(real)
+        self.remember(weight, ctx)
+        return real, weight
+
+
+class Resample(DensityRatioTrick):
+    """Importance re-sampling: each real batch drawn again from itself in proportion to
+    p_ref / p_data, with replacement."""
+
+    name = "resample"
+    description = "re-sample real batches toward an unbiased reference set (importance weights)"
+    Config = ResampleConfig
+    excludes = frozenset({"reweight"})
+
+    @classmethod
+    def problems(cls, options: Any, config: RunConfig, domain: Domain) -> list[str]:
+        """Besides the base checks: not conditional runs (the labels would not follow)."""
+        out = super().problems(options, config, domain)
+        if domain.conditioning(config) is not None:
+            out.append(
+                "trick 'resample' re-draws real samples, which a conditional run's labels "
+                "would not follow; use trick 'reweight' there"
+            )
+        return out
+
+    def real_batch(self, real: Tensor, ctx: TrainContext) -> tuple[Tensor, Tensor | None]:
+        """B samples drawn from the batch with probabilities proportional to their weights."""
+        import torch
+
+        weight = self.weights(real)
+        self.remember(weight, ctx)
+        return real[torch.multinomial(weight, len(real), replacement=True)], None
+
+
+__all__ = ["DensityRatioTrick", "Resample", "Reweight"]
