@@ -1,0 +1,66 @@
+"""`ganhub interpret directions|features RUN`: the command line of the interpret plugin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ganhub.clikit import HELP, RUN_DIR
+
+METHODS = ("sefa", "ganspace", "boundary")
+
+
+@click.group(context_settings=HELP)
+def interpret() -> None:
+    """Look inside a trained generator: latent directions and what its layers compute."""
+
+
+@interpret.command(name="directions", context_settings=HELP)
+@click.argument("run_dir", type=RUN_DIR)
+@click.option("--method", type=click.Choice(METHODS), default="sefa", show_default=True,
+              help="sefa: closed form from the first layer's weights; ganspace: PCA of early "
+              "activations (or of w); boundary: linear SVMs on the factors of samples")  # fmt: skip
+@click.option("--directions", "n_directions", type=click.IntRange(1, 64), default=8,
+              show_default=True, help="how many directions to find and walk")  # fmt: skip
+@click.option("--samples", "n_samples", type=click.IntRange(16, 100_000), default=2000,
+              show_default=True, help="codes sampled to fit ganspace/boundary and to score walks")  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the sampled codes")
+@click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="HTML path (default: RUN_DIR/interpret/directions-METHOD.html)")  # fmt: skip
+def directions_command(
+    run_dir: Path, method: str, n_directions: int, n_samples: int, seed: int, best: bool,
+    out: Path | None,
+) -> None:  # fmt: skip
+    """Find latent directions of RUN_DIR's generator, walk each, and write an HTML page with
+    the traversal grids and, on data with known factors, which factor each direction moves."""
+    from ganhub_interpret.directions_page import write_directions_page
+
+    import ganhub
+
+    trained = ganhub.load(run_dir, best=best)
+    page = write_directions_page(
+        trained, run_dir, method=method, n_directions=n_directions, n_samples=n_samples,
+        seed=seed, out=out,
+    )  # fmt: skip
+    click.echo(str(page))
+
+
+@interpret.command(name="features", context_settings=HELP)
+@click.argument("run_dir", type=RUN_DIR)
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the shown codes")
+@click.option("--images", "n_images", type=click.IntRange(1, 16), default=4, show_default=True,
+              help="samples shown (each with its maps)")  # fmt: skip
+@click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="HTML path (default: RUN_DIR/interpret/features.html)")  # fmt: skip
+def features_command(run_dir: Path, seed: int, n_images: int, best: bool, out: Path | None) -> None:
+    """Write an HTML page of what RUN_DIR's networks compute for fixed codes: G's channel
+    maps per layer, D's saliency (input gradients, integrated gradients) and attention maps."""
+    from ganhub_interpret.features_page import write_features_page
+
+    import ganhub
+
+    trained = ganhub.load(run_dir, best=best)
+    click.echo(str(write_features_page(trained, run_dir, seed=seed, n_images=n_images, out=out)))

@@ -1,0 +1,285 @@
+"""`ganhub interpret directions`: find a generator's latent directions, walk them, score them.
+
+The page shows, for the chosen method, the spectrum (SeFa's eigenvalues, GANSpace's explained
+variance), one traversal grid per base code (a row per direction, columns from -3σ to +3σ
+along it) and, when the run's data has known factors (`data=shapes`, or digits' classes),
+the direction-factor table of `ganhub_interpret.scoring`. Images are written into
+RUN_DIR/interpret/ and embedded in the page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from ganhub_interpret.cli import METHODS
+from ganhub_interpret.directions import boundaries, ganspace, sefa
+from ganhub_interpret.page import (
+    data_uri,
+    output_dir,
+    run_facts,
+    save_figure,
+    save_grid,
+    write_page,
+)
+from ganhub_interpret.scoring import (
+    KnownFactors,
+    ScoreTable,
+    direction_sigma,
+    known_factors,
+    score_directions,
+    walk,
+)
+from torch import Tensor
+
+from ganhub.errors import UsageError
+
+if TYPE_CHECKING:
+    from ganhub.api import TrainedGAN
+    from ganhub.latent import LatentSpace
+
+STEPS = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)  # in σ_d, the codes' spread along the direction
+BASE_CODES = 3  # traversal grids: one per base code
+SCORE_BASE = 64  # base codes walked per direction to score it
+SCORE_ALPHA = 2.0  # scoring walks to ±2σ_d: far enough to move a factor, short of the tails
+REFERENCE = 2000  # real samples whose factors give each factor's spread
+
+METHOD_NOTES = {
+    "sefa": "SeFa (Shen & Zhou 2021): the unit directions the first layer(s) reading the codes "
+    "stretch most, the eigenvectors of AᵀA of their weight A (rows scaled to unit length, as "
+    "the authors' code does); no sampling, no training.",
+    "ganspace": "GANSpace (Härkönen et al. 2020): principal components of early activations "
+    "over sampled codes, mapped back to the codes by linear regression (or, in w, of the codes "
+    "themselves).",
+    "boundary": "InterFaceGAN-style boundaries (Shen et al. 2020): one linear SVM per factor on "
+    "sampled codes labelled by their images' factors (continuous factors: top vs bottom 30 %; "
+    "angles: cosine and sine; categories: one vs rest); the direction is the unit normal.",
+}
+
+
+def find_directions(
+    space: LatentSpace, method: str, k: int, codes: Tensor, n: int, seed: int,
+    known: KnownFactors | None,
+) -> tuple[Tensor, list[str], Tensor | None, list[str]]:  # fmt: skip
+    """Directions of `space` by `method`: (directions (k, dim), their names, the method's
+    spectrum or None, notes); `known` factors label the sampled `codes` for boundaries."""
+    notes: list[str] = []
+    if method == "sefa":
+        if space.projection is None:
+            raise UsageError(
+                f"--method sefa: this {space.name} space is not read by a linear layer "
+                "(no projection); use --method ganspace"
+            )
+        directions, values = sefa(space.projection, space.dim)
+        names = [f"direction {i}" for i in range(min(k, len(directions)))]
+        return directions[: len(names)], names, values, notes
+    if method == "ganspace":
+        directions, ratios = ganspace(space, k, n, seed)
+        return directions, [f"direction {i}" for i in range(len(directions))], ratios, notes
+    assert known is not None
+    labels = known.estimate(space.decode(codes))
+    found = boundaries(codes, labels, known.info)
+    if not found:
+        raise UsageError(
+            f"--method boundary: no factor of the {len(codes)} samples varies enough to fit a "
+            "boundary (the generator may have collapsed); try more --samples or another method"
+        )
+    if len(found) > k:
+        notes.append(
+            f"{len(found)} boundaries found; the first {k} are shown (--directions {len(found)} "
+            "shows all)"
+        )
+        found = found[:k]
+    return torch.stack([d for _, d in found]), [name for name, _ in found], None, notes
+
+
+def _spectrum_figure(values: Tensor, walked: int, method: str, path: Path) -> Path:
+    """A bar chart of SeFa's eigenvalues or GANSpace's explained variance, the walked ones dark."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = values[: max(walked, min(len(values), 32))].tolist()
+    fig, ax = plt.subplots(figsize=(7, 2.8), dpi=100)
+    colours = ["tab:blue" if i < walked else "tab:gray" for i in range(len(shown))]
+    ax.bar(range(len(shown)), shown, color=colours)
+    if method == "ganspace":
+        ax.set_ylabel("explained variance ratio")
+        ax2 = ax.twinx()
+        ax2.plot(range(len(shown)), torch.tensor(shown).cumsum(0).tolist(), color="tab:orange",
+                 marker=".", lw=1)  # fmt: skip
+        ax2.set_ylabel("cumulative", color="tab:orange")
+        ax2.set_ylim(0, 1.02)
+    else:
+        ax.set_ylabel("eigenvalue of AᵀA")
+    ax.set_xlabel("direction (walked: blue)")
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def _effects_figure(table: ScoreTable, path: Path) -> Path:
+    """A heat map of every direction's effect on every factor, values written in the cells."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    E = [[d.effects[f] for f in table.factors] for d in table.directions]
+    rows, cols = len(E), len(table.factors)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * cols, 0.9 + 0.32 * rows), dpi=100)
+    image = ax.imshow(E, cmap="Blues", aspect="auto", vmin=0)
+    ax.set_xticks(range(cols), [f.replace("$", r"\$") for f in table.factors], fontsize=8)
+    ax.set_yticks(range(rows), [d.name.replace("$", r"\$") for d in table.directions], fontsize=8)
+    top = max((v for row in E for v in row), default=0.0)
+    for i, row in enumerate(E):
+        for j, v in enumerate(row):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if v > 0.6 * top else "black")  # fmt: skip
+    fig.colorbar(image, ax=ax, fraction=0.04)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def _table_rows(table: ScoreTable) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """The score table as formatted text cells (the template escapes them)."""
+    directions = []
+    for d in table.directions:
+        directions.append(
+            {
+                "name": d.name,
+                "sigma": f"{d.sigma:.3f}",
+                "effects": [
+                    {"value": f"{d.effects[f]:.2f}", "top": f == d.top} for f in table.factors
+                ],
+                "top": d.top or "-",
+                "exclusivity": f"{d.exclusivity:.2f}",
+                "disentanglement": f"{d.disentanglement:.2f}",
+            }
+        )
+    factors = [
+        {
+            "factor": f.factor,
+            "direction": table.directions[f.direction].name,
+            "effect": f"{f.effect:.2f}",
+            "exclusivity": f"{f.exclusivity:.2f}",
+            "completeness": f"{f.completeness:.2f}",
+        }
+        for f in table.per_factor
+    ]
+    return directions, factors
+
+
+def write_directions_page(
+    trained: TrainedGAN,
+    run_dir: Path,
+    *,
+    method: str,
+    n_directions: int,
+    n_samples: int,
+    seed: int,
+    out: Path | None,
+) -> Path:
+    """Find `n_directions` latent directions of a run's generator by `method`, write their
+    traversal grids and (on data with known factors) their scores into RUN_DIR/interpret/,
+    and an HTML page (default RUN_DIR/interpret/directions-METHOD.html); its path."""
+    if method not in METHODS:
+        raise UsageError(f"--method {method}: not one of {', '.join(METHODS)}")
+    if n_directions < 1 or n_samples < 16:
+        raise UsageError(
+            f"--directions {n_directions} --samples {n_samples}: need 1+ directions, 16+ samples"
+        )
+    system = trained.system
+    plugin = trained.config.plugin
+    capabilities = system.capabilities()
+    space = system.latent_space() if capabilities.can("latent_space") else None
+    if space is None:
+        conditional = (
+            " (a conditional run's codes depend on its labels)" if capabilities.labels else ""
+        )
+        raise UsageError(
+            f"this '{plugin}' run has no latent space to interpret{conditional}; unconditional "
+            "dcgan and stylegan runs have one"
+        )
+    folder = output_dir(run_dir)  # refuse a planted link before any work
+    system.eval()
+    known = known_factors(system, n=REFERENCE, seed=seed)
+    if method == "boundary" and known is None:
+        source = capabilities.dataset or "your own images"
+        raise UsageError(
+            f"--method boundary needs factor labels, and this run's data ({source}) has no "
+            "factor estimator; train on data=shapes or digits, or use --method sefa|ganspace"
+        )
+    codes = space.sample(n_samples, seed).detach()
+    directions, names, spectrum, notes = find_directions(
+        space, method, n_directions, codes, n_samples, seed, known
+    )
+    stem = f"directions-{method}"
+
+    spectrum_uri = None
+    if spectrum is not None:
+        spectrum_uri = data_uri(
+            _spectrum_figure(spectrum, len(directions), method, folder / f"{stem}-spectrum.png")
+        )
+
+    sigmas = [direction_sigma(codes, d) for d in directions]
+    grids = []
+    for j, base in enumerate(codes[:BASE_CODES]):
+        walked = torch.cat([walk(base[None], d, STEPS, s) for d, s in zip(directions, sigmas)])
+        images = space.decode(walked)
+        path = save_grid(images, folder / f"{stem}-walk{j}.png", nrow=len(STEPS))
+        grids.append({"uri": data_uri(path), "caption": f"base code {j} (seed {seed}, sample {j})"})
+
+    table = effects_uri = None
+    direction_rows: list[dict[str, Any]] = []
+    factor_rows: list[dict[str, str]] = []
+    if known is not None:
+        table = score_directions(
+            space, directions, codes, estimate=known.estimate, info=known.info,
+            reference=known.reference, names=names, n_base=SCORE_BASE, alpha=SCORE_ALPHA,
+        )  # fmt: skip
+        direction_rows, factor_rows = _table_rows(table)
+        effects_uri = data_uri(_effects_figure(table, folder / f"{stem}-effects.png"))
+    unscored = None
+    if known is None:
+        source = capabilities.dataset or "your own images"
+        unscored = (
+            f"These directions are unscored: this run's data ({source}) has no known factors, "
+            "so nothing says what a direction should move; judge the grids by eye. Runs on "
+            "data=shapes (shape, scale, rotation, position) or digits (the digit class) get a "
+            "table of which factor each direction moves and how exclusively."
+        )
+
+    page = out if out is not None else folder / f"{stem}.html"
+    return write_page(
+        "directions.html",
+        page,
+        **run_facts(trained, run_dir),
+        method=method,
+        method_note=METHOD_NOTES[method],
+        space_name=space.name,
+        space_dim=space.dim,
+        n_samples=n_samples,
+        seed=seed,
+        names=names,
+        sigmas=[f"{s:.3f}" for s in sigmas],
+        steps=", ".join(f"{s:+g}σ" for s in STEPS),
+        spectrum_uri=spectrum_uri,
+        grids=grids,
+        table=table,
+        factors=list(table.factors) if table is not None else [],
+        spreads=[f"{f} {table.spreads[f]:.3f}" for f in table.factors] if table else [],
+        direction_rows=direction_rows,
+        factor_rows=factor_rows,
+        effects_uri=effects_uri,
+        source=known.source if known is not None else None,
+        score_base=SCORE_BASE,
+        score_alpha=f"{SCORE_ALPHA:g}",
+        unscored=unscored,
+        notes=notes,
+    )
+
+
+__all__ = ["METHODS", "find_directions", "write_directions_page"]

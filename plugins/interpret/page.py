@@ -1,0 +1,104 @@
+"""The interpret pages: one Jinja2 environment (autoescaped), PNG figures embedded as data URIs.
+
+Pages are written into RUN_DIR/interpret/ (PNG files beside the page, each also embedded, so
+the page travels alone), in the style of `ganhub report`. The run directory is untrusted: the
+output folder must not be a link, and every write is atomic (`ganhub.metrics.store`).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from ganhub.api import TrainedGAN
+from ganhub.errors import UsageError
+from ganhub.metrics import store
+from ganhub.metrics.rundata import as_text, shown_path
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    """The Jinja2 environment of the interpret templates: every {{ value }} is escaped."""
+    return Environment(
+        loader=PackageLoader("ganhub_interpret", "templates"),
+        autoescape=select_autoescape(("html",), default_for_string=True, default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def output_dir(run_dir: Path) -> Path:
+    """RUN_DIR/interpret, created; refused when it is a link or a file (a planted path)."""
+    folder = run_dir / "interpret"
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise UsageError(f"{shown_path(folder)}: a link or a file, not a folder; remove it first")
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    """Render a matplotlib figure to PNG in memory, close it, write it atomically."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png")
+    finally:
+        plt.close(fig)
+    return store.write_bytes(path, buffer.getvalue())
+
+
+def save_grid(images: Tensor, path: Path, nrow: int, padding: int = 2) -> Path:
+    """Images in [-1, 1] (N, 1 or 3, H, W) as one PNG grid of `nrow` per row on black, encoded
+    in memory and written atomically under a fresh name (`save_image_grid`'s fixed temporary
+    name could be a link planted in a shared run directory; and torchvision's import alone
+    takes seconds)."""
+    import torch
+    from PIL import Image
+
+    x = images.detach().float().cpu().add(1).div(2).clamp(0, 1)
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    n, _, h, w = x.shape
+    rows = -(-n // nrow)
+    canvas = torch.zeros(3, rows * (h + padding) + padding, nrow * (w + padding) + padding)
+    for i, image in enumerate(x):
+        top, left = padding + (i // nrow) * (h + padding), padding + (i % nrow) * (w + padding)
+        canvas[:, top : top + h, left : left + w] = image
+    array = canvas.mul(255).round().byte().permute(1, 2, 0).numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="png")
+    return store.write_bytes(path, buffer.getvalue())
+
+
+def data_uri(path: Path) -> str:
+    """A PNG file as a data URI (base64 text only: nothing in it needs escaping)."""
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def run_facts(trained: TrainedGAN, run_dir: Path) -> dict[str, str]:
+    """What the page header says about the run: its name, plugin, data and step."""
+    config = trained.config
+    caps = trained.system.capabilities()
+    source = caps.dataset or config.model_dump(mode="json").get("data", {}).get("path")
+    return {
+        "run_name": as_text(run_dir.name or run_dir.resolve().name),
+        "plugin": as_text(config.plugin),
+        "data": as_text(source) if source is not None else "-",
+        "step": str(trained.step),
+    }
+
+
+def write_page(template: str, path: Path, **context: Any) -> Path:
+    """Render `template` with `context` and write it atomically to `path`."""
+    html = environment().get_template(template).render(**context)
+    return store.write_bytes(path, html.encode("utf-8", "replace"))

@@ -1,0 +1,292 @@
+"""Which known factor each latent direction moves, and how exclusively: measured, not guessed.
+
+Each direction d is walked from base codes c to c ± α·σ_d·d, where σ_d is the spread of the
+sampled codes along d (so a step means the same in z and in w); the factors of both ends'
+images are estimated, and a factor's effect is the mean change between the ends over the
+base codes, divided by the factor's spread in the real data. Changes and spreads are the
+same kind of number: |a − b| for a continuous factor, the circular distance for an angle,
+1[a ≠ b] for a category; a factor's spread is their mean over random pairs of real samples
+(for a continuous factor 2σ/√π when Gaussian). An effect of 1 is "as different as two
+random training images are in this factor".
+
+Per direction: its effects, the factor it moves most, its exclusivity (that factor's share
+of the summed effects) and a DCI-style disentanglement (1 − the entropy of the effect shares,
+normalised by log of the number of factors: Eastwood & Williams 2018). Per factor: the
+direction that moves it most, the share of that direction's effects it takes, and a
+completeness (1 − normalised entropy of its effects over the directions).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from ganhub_interpret.directions import Factor
+
+    from ganhub.engine.system import GANSystem
+    from ganhub.latent import LatentSpace
+
+Estimator = Callable[[Tensor], Mapping[str, Tensor]]
+"""images (N, C, H, W) in [-1, 1] -> per-image values (N,) of each factor it measures"""
+
+KINDS = ("categorical", "continuous", "circular")
+
+
+def difference(a: Tensor, b: Tensor, kind: str) -> Tensor:
+    """Elementwise change between factor values: |a − b|, the circular distance in [0, π]
+    for an angle, or 1 where two categories differ."""
+    if kind == "categorical":
+        return (a != b).double()
+    d = (a.double() - b.double()).abs()
+    if kind == "circular":
+        d = torch.remainder(d, 2 * math.pi)
+        return torch.minimum(d, 2 * math.pi - d)
+    if kind == "continuous":
+        return d
+    raise ValueError(f"factor kind '{kind}' is not one of {', '.join(KINDS)}")
+
+
+def spread(values: Tensor, kind: str, seed: int = 0) -> float:
+    """The mean `difference` between random pairs of `values` (each against a seeded
+    permutation of the others): the yardstick of one factor's effects."""
+    values = values.detach().cpu()
+    perm = torch.randperm(len(values), generator=torch.Generator().manual_seed(seed))
+    return float(difference(values, values[perm], kind).mean()) if len(values) > 1 else 0.0
+
+
+def direction_sigma(codes: Tensor, direction: Tensor) -> float:
+    """The standard deviation of the sampled codes along a unit direction."""
+    return float((codes.double().cpu() @ direction.double().cpu()).std())
+
+
+def walk(codes: Tensor, direction: Tensor, steps: Sequence[float], sigma: float) -> Tensor:
+    """codes + s·σ·d for each step s: (len(steps) * n, dim), step-major."""
+    d = direction.to(codes.dtype).to(codes.device)
+    return torch.cat([codes + s * sigma * d for s in steps])
+
+
+def _entropy_score(shares: Tensor) -> float:
+    """1 − entropy(shares) / log(len(shares)): 1 when one entry holds everything, 0 when even."""
+    if len(shares) < 2:
+        return 1.0
+    p = shares[shares > 0]
+    return float(1 + (p * p.log()).sum() / math.log(len(shares)))
+
+
+@dataclass(frozen=True)
+class DirectionScore:
+    """What walking one direction does to the factors.
+
+    name              the direction's name ("direction 3", "x" for a boundary)
+    sigma             the codes' standard deviation along it (the walk's unit)
+    effects           factor -> mean change between the walk's ends / the factor's spread
+    top               the factor it moves most (None when it moves none)
+    exclusivity       the top factor's share of the summed effects (0 when it moves none)
+    disentanglement   1 − normalised entropy of the effect shares (0 when it moves none)
+    """
+
+    name: str
+    sigma: float
+    effects: dict[str, float]
+    top: str | None
+    exclusivity: float
+    disentanglement: float
+
+
+@dataclass(frozen=True)
+class FactorScore:
+    """Which direction moves one factor most, and how exclusively.
+
+    factor        the factor's name
+    direction     the index of the direction with the largest effect on it
+    effect        that effect
+    exclusivity   this factor's share of that direction's summed effects
+    completeness  1 − normalised entropy of this factor's effects over all directions
+    """
+
+    factor: str
+    direction: int
+    effect: float
+    exclusivity: float
+    completeness: float
+
+
+@dataclass(frozen=True)
+class ScoreTable:
+    """The direction-factor table: effects of every direction on every factor."""
+
+    factors: tuple[str, ...]
+    directions: tuple[DirectionScore, ...]
+    per_factor: tuple[FactorScore, ...]
+    alpha: float
+    n_base: int
+    spreads: dict[str, float]
+
+    def format(self) -> str:
+        """A plain-text table (benchmarks print it)."""
+        width = max(8, *(len(d.name) for d in self.directions))
+        head = f"{'direction':<{width}} {'sigma':>7} " + " ".join(f"{f:>9}" for f in self.factors)
+        lines = [head + f" {'top':>9} {'excl':>5} {'disent':>6}"]
+        for d in self.directions:
+            effects = " ".join(f"{d.effects[f]:9.3f}" for f in self.factors)
+            lines.append(
+                f"{d.name:<{width}} {d.sigma:7.3f} {effects} {d.top or '-':>9} "
+                f"{d.exclusivity:5.2f} {d.disentanglement:6.2f}"
+            )
+        lines.append("")
+        lines.append(f"{'factor':<9} {'best':<{width}} {'effect':>7} {'excl':>5} {'complete':>8}")
+        for f in self.per_factor:
+            lines.append(
+                f"{f.factor:<9} {self.directions[f.direction].name:<{width}} {f.effect:7.3f} "
+                f"{f.exclusivity:5.2f} {f.completeness:8.2f}"
+            )
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class KnownFactors:
+    """What scoring needs of a run's data: its factors, how to read them from images, and
+    their values in real samples (read the same way).
+
+    source     the dataset ("shapes", "digits")
+    estimate   images -> factor values
+    info       the factors scored, by name
+    reference  the factors of real training samples, as `estimate` reads them
+    """
+
+    source: str
+    estimate: Estimator
+    info: Mapping[str, Factor]
+    reference: Mapping[str, Tensor]
+
+
+def _digits(images: Tensor) -> dict[str, Tensor]:
+    """The digit classifier's class of each image (its grey level, for colour images)."""
+    from ganhub.metrics.featurenet import classify_digits
+
+    grey = images if images.shape[1] == 1 else images.mean(1, keepdim=True)
+    return {"digit": classify_digits(grey)[0]}
+
+
+def known_factors(system: GANSystem, n: int = 2000, seed: int = 0) -> KnownFactors | None:
+    """The known factors of a run's data, read from `n` of its real samples: data=shapes
+    (`ganhub.data.shapes.estimate_factors`: shape, scale, rotation, x, y, and hue in colour)
+    and digits (the digit classifier's class, a categorical factor "digit"); None for other
+    data, whose factors nobody knows."""
+    from ganhub.data.shapes import FACTOR_INFO, FactorInfo, estimate_factors
+
+    capabilities = system.capabilities()
+    if capabilities.modality != "image":
+        return None
+    estimate: Estimator
+    if capabilities.dataset == "shapes":
+        estimate = estimate_factors
+        info: dict[str, Factor] = dict(FACTOR_INFO)
+    elif capabilities.dataset == "digits":
+        estimate = _digits
+        info = {"digit": FactorInfo("digit", "categorical", tuple("0123456789"))}
+    else:
+        return None
+    reference = {k: v for k, v in estimate(system.real_samples(n, seed=seed)).items() if k in info}
+    info = {k: f for k, f in info.items() if k in reference}  # hue: colour data only
+    return KnownFactors(str(capabilities.dataset), estimate, info, reference)
+
+
+def score_directions(
+    space: LatentSpace,
+    directions: Tensor,
+    codes: Tensor,
+    *,
+    estimate: Estimator,
+    info: Mapping[str, Factor],
+    reference: Mapping[str, Tensor],
+    names: Sequence[str] | None = None,
+    n_base: int = 64,
+    alpha: float = 2.0,
+) -> ScoreTable:
+    """Score each row of `directions` (k, dim) by walking `n_base` of the sampled `codes`
+    ±`alpha` σ_d along it and estimating the factors of both ends' images.
+
+    `reference` holds the factors of real samples (as `estimate` measures them) for the
+    spreads; factors in `info` that `estimate` or `reference` lack, or that do not vary in
+    the real data, are left out of the table.
+    """
+    codes = codes.detach()
+    base = codes[:n_base]
+    factors: list[str] = []
+    spreads: dict[str, float] = {}
+    for key, factor in info.items():
+        if key in reference:
+            s = spread(reference[key], factor.kind)
+            if s > 0:
+                factors.append(key)
+                spreads[key] = s
+    if not factors:
+        raise ValueError("no factor of `info` varies in the reference data")
+    names = list(names) if names is not None else [f"direction {i}" for i in range(len(directions))]
+    table: list[DirectionScore] = []
+    effect_rows: list[list[float]] = []
+    for name, direction in zip(names, directions, strict=True):
+        sigma = direction_sigma(codes, direction)
+        images = space.decode(walk(base, direction, (-alpha, alpha), sigma))
+        measured = estimate(images)
+        effects: dict[str, float] = {}
+        for key in factors:
+            values = measured[key].detach().cpu()
+            change = difference(values[: len(base)], values[len(base) :], info[key].kind)
+            effects[key] = float(change.mean()) / spreads[key]
+        row = torch.tensor([effects[f] for f in factors], dtype=torch.float64)
+        total = float(row.sum())
+        if total > 0:
+            shares = row / total
+            top: str | None = factors[int(row.argmax())]
+            exclusive, disentangled = float(shares.max()), _entropy_score(shares)
+        else:
+            top, exclusive, disentangled = None, 0.0, 0.0
+        table.append(DirectionScore(name, sigma, effects, top, exclusive, disentangled))
+        effect_rows.append(row.tolist())
+    E = torch.tensor(effect_rows, dtype=torch.float64)  # (directions, factors)
+    per_factor: list[FactorScore] = []
+    for j, key in enumerate(factors):
+        column = E[:, j]
+        best = int(column.argmax())
+        row_total = float(E[best].sum())
+        column_total = float(column.sum())
+        per_factor.append(
+            FactorScore(
+                factor=key,
+                direction=best,
+                effect=float(column[best]),
+                exclusivity=float(column[best]) / row_total if row_total > 0 else 0.0,
+                completeness=_entropy_score(column / column_total) if column_total > 0 else 0.0,
+            )
+        )
+    return ScoreTable(
+        factors=tuple(factors),
+        directions=tuple(table),
+        per_factor=tuple(per_factor),
+        alpha=alpha,
+        n_base=len(base),
+        spreads=spreads,
+    )
+
+
+__all__ = [
+    "DirectionScore",
+    "Estimator",
+    "FactorScore",
+    "KnownFactors",
+    "ScoreTable",
+    "difference",
+    "direction_sigma",
+    "known_factors",
+    "score_directions",
+    "spread",
+    "walk",
+]
