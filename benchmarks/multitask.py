@@ -1,0 +1,164 @@
+"""Multi-task discriminators on dcgan: no head vs SSGAN's rotation head vs AC-GAN's class head.
+
+Every setting trains ganhub's dcgan domain (32 px, its default widths) for the same steps and
+seeds, and scores the final generator:
+  fd          Frechet distance on the data's own classifier features (fd_digits / fd_shapes)
+  coverage    digits: classes holding at least a tenth of their uniform share (of 10) and
+              the KL of the predicted class histogram to uniform (`digit_modes`); shapes: the
+              KL of the shape histogram the shapes classifier reads to the data's equal shares
+              and the rarest shape's share (of 1/3)
+  rot_acc     the rotation head's accuracy on 256 real images at each of the four angles,
+              at the end (the rotation setting only; chance is 0.25)
+Figures are mean +- s.d. over the seeds. The class-head row is a conditional run (the labels
+reach D only through the class head: condition.discriminator=none, as in AC-GAN), so it is
+not an unconditional GAN like the other two rows.
+
+The rendered shapes are drawn at every rotation and at centres spread evenly around the
+middle (`ganhub.data.shapes`): a quarter turn of a real shape is another real shape, so no
+head can beat chance there (0.25), and the row shows what the head does when its task
+carries no signal.
+
+    python benchmarks/multitask.py                              # digits and shapes, 3 seeds
+    python benchmarks/multitask.py --datasets digits --seeds 1 --steps 50   # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from ganhub.config.resolve import resolve
+from ganhub.engine.loop import fit
+from ganhub.engine.system import GANSystem
+from ganhub.errors import GanhubError
+from ganhub.wiring import make_run
+
+SETTINGS: dict[str, list[str]] = {
+    "plain": ["tricks=[]"],
+    # SSGAN (Chen et al. 2019): beta = 1 on reals for D, alpha = 0.2 on fakes for G
+    "rotation": ["tricks=[rotation_head]"],
+    # AC-GAN (Odena et al. 2017): conditional G (dcgan's cbn), D conditioned only by its head
+    "class": ["model.conditional=true", "condition.discriminator=none", "tricks=[acgan]"],
+}
+LABELS = {"plain": "plain", "rotation": "rotation head", "class": "class head (conditional)"}
+COLUMNS = {
+    "digits": ("fd_digits", "digit_classes", "digit_kl", "rot_acc"),
+    "shapes": ("fd_shapes", "shape_kl", "shape_min", "rot_acc"),
+}
+DIGITS = {"fd_digits": 2, "fd_shapes": 2, "digit_classes": 1}  # decimals (default 3)
+METRICS = {"digits": ["digit_modes", "fid"], "shapes": ["fid"]}
+# Mimicry (Lee & Town 2020), SNGAN's ResNets, 100k steps: FID on Inception (lower is better)
+PUBLISHED = (
+    "CIFAR-10 32 px: SNGAN 16.77, SSGAN 14.65 (cGAN-PD, conditional: 10.84)",
+    "CelebA 64 px: SNGAN 5.71, SSGAN 6.03; CelebA 128 px: SNGAN 12.93, SSGAN 15.18",
+)
+
+
+def one_run(dataset: str, setting: str, seed: int, steps: int, samples: int, out: Path) -> dict:
+    """Train one setting; its final metrics, the shape shares and the rotation accuracy."""
+    config = resolve([
+        "plugin=dcgan", f"data={dataset}", *SETTINGS[setting], f"trainer.steps={steps}",
+        f"seed={seed}", f"out_dir={out}", f"name={dataset}-{setting}-{seed}",
+        "loggers=[]", "trainer.progress=false", "trainer.sample_every=0",
+        "trainer.checkpoint_every=0", f"trainer.log_every={min(steps, 100)}",
+        f"eval.n_samples={samples}", f"eval.metrics=[{','.join(METRICS[dataset])}]",
+    ])  # fmt: skip
+    run = make_run(config)
+    metrics = dict(fit(run)["metrics"])
+    if "rotation_head" in config.tricks:
+        metrics["rot_acc"] = rotation_accuracy(run.system)
+    if dataset == "shapes":
+        metrics.update(shape_shares(run.system.sample(samples, seed=seed)))
+    return metrics
+
+
+def rotation_accuracy(system: GANSystem, n: int = 256) -> float:
+    """The rotation head's accuracy on n real images at each of the four angles."""
+    from ganhub.engine.heads import head_logits
+    from ganhub.tricks.heads import quarter_turns
+
+    rotated, turns = quarter_turns(system.real_samples(n, seed=1).to(system.device))
+    with torch.no_grad():  # D's training-mode BatchNorm, as it judged its rotation batches
+        predicted = head_logits(next(system.discriminators()), "rotation", rotated).argmax(1)
+    return float((predicted == turns).float().mean())
+
+
+def shape_shares(images: torch.Tensor) -> dict[str, float]:
+    """KL of the shape histogram (the shapes classifier's reading) to equal shares, and the
+    rarest shape's share."""
+    from ganhub.data.shapes import SHAPES, classify_shapes
+
+    kinds, _ = classify_shapes(images)
+    shares = torch.bincount(kinds, minlength=len(SHAPES)).double() / max(len(kinds), 1)
+    kl = sum(float(p * math.log(p * len(SHAPES))) for p in shares if p > 0)
+    return {"shape_kl": kl, "shape_min": float(shares.min())}
+
+
+def fmt(values: list[float], digits: int) -> str:
+    """mean +- s.d. over the seeds (or the one value); '-' when the setting has none."""
+    if not values:
+        return "-"
+    mean = statistics.fmean(values)
+    if len(values) == 1:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} +- {statistics.stdev(values):.{digits}f}"
+
+
+def main() -> None:
+    """Train every (dataset, setting, seed) and print one table per dataset."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--datasets", nargs="+", default=["digits", "shapes"], choices=COLUMNS)
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=SETTINGS)
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..n-1 per setting")
+    parser.add_argument("--steps", type=int, default=1000, help="steps per run")
+    parser.add_argument("--samples", type=int, default=2000, help="samples per evaluation")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    t_all = time.perf_counter()
+    print(f"torch {torch.__version__}, CPU, dcgan 32 px, {args.steps} steps, {args.seeds} seeds, "
+          f"{args.samples} samples per evaluation; mean +- s.d.")  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        for dataset in args.datasets:
+            rows = []
+            for setting in args.settings:
+                t0, results, refused = time.perf_counter(), [], ""
+                for seed in range(args.seeds):
+                    try:
+                        results.append(
+                            one_run(dataset, setting, seed, args.steps, args.samples, Path(tmp))
+                        )
+                    except GanhubError as exc:  # a setting the data cannot run (no labels)
+                        refused = str(exc).splitlines()[0]
+                        break
+                secs = time.perf_counter() - t0
+                rows.append((setting, results, refused, secs))
+                print(f"  {dataset}/{setting}: {secs:.0f} s", file=sys.stderr, flush=True)
+            columns = COLUMNS[dataset]
+            print(f"\n{dataset}")
+            print(f"| setting | {' | '.join(columns)} | time |")
+            print("|---|" + "---|" * (len(columns) + 1))
+            for setting, results, refused, secs in rows:
+                if refused:
+                    print(f"| {LABELS[setting]} | not run: {refused} |")
+                    continue
+                cells = [fmt([r[c] for r in results if c in r], DIGITS.get(c, 3)) for c in columns]
+                print(f"| {LABELS[setting]} | {' | '.join(cells)} | {secs:.0f} s |")
+    print("\npublished (Mimicry's README; Inception FID, not comparable with the fd above):")
+    for line in PUBLISHED:
+        print(f"  {line}")
+    print(f"\ntotal {time.perf_counter() - t_all:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
