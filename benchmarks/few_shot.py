@@ -1,0 +1,230 @@
+"""Few-shot generation of held-out digit classes: scratch vs fine-tuning vs DiffAugment vs
+FreezeD vs a Reptile initialisation, all through `ganhub adapt`.
+
+Per seed, once: a DCGAN pretrained on digits 0-6 (`ganhub run data.classes=[0..6]`) and a
+Reptile meta-training on the same classes (`ganhub meta`, the same number of training steps).
+Then, for every held-out class (7, 8, 9), five adaptations to the same 10 shots (picked by the
+seed), each an ordinary `ganhub adapt` run (same steps, batch, evaluation and patience):
+  (a) scratch     the adapt settings with init_from=null (random initialisation)
+  (b) finetune    init_from the pretrained run
+  (c) diffaug     (b) + tricks=[diffaug]
+  (d) freeze_d    (b) + tricks=[freeze_d] trick.freeze_d.layers=2
+  (e) reptile     init_from the meta-trained run
+Each adaptation keeps its best checkpoint by fd_digits against the held-out images of its
+class (eval.real=validation: the class's other digits, never trained on); that checkpoint is
+scored on --samples generated digits:
+  fd_digits    Frechet distance to the held-out class's real digits on the features of
+               ganhub's built-in digit classifier
+  class_share  share of samples that classifier reads as the target class
+  precision / recall   improved precision and recall (k=3) on the same features
+Figures are mean +- s.d. over seeds x held-out classes.
+
+    python benchmarks/few_shot.py                                  # the full comparison
+    python benchmarks/few_shot.py --seeds 1 --classes 8 --pretrain-steps 100 \\
+        --outer-steps 20 --adapt-steps 40 --samples 200            # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import ganhub
+
+METHODS: dict[str, tuple[str, list[str]]] = {
+    # name: (the run adapted, extra keys); scratch takes the pretrained run's settings, not its
+    # weights
+    "(a) scratch": ("pretrained", ["init_from=null"]),
+    "(b) finetune": ("pretrained", []),
+    "(c) finetune + diffaug": ("pretrained", ["tricks=[diffaug]"]),
+    "(d) finetune + freeze_d": ("pretrained", ["tricks=[freeze_d]", "trick.freeze_d.layers=2"]),
+    "(e) reptile + finetune": ("meta", []),
+}
+COLUMNS = ("fd_digits", "class_share", "precision_digits", "recall_digits")
+FEATURE_NOTE = (
+    "features: ganhub's built-in digit classifier (`eval.features=[digits]`), trained on all ten "
+    "classes of the embedded MNIST digits, the held-out classes 7-9 included: its feature space "
+    "has seen them, unlike the generators"
+)
+
+
+def pretrain(args: argparse.Namespace, seed: int, out: str) -> Path:
+    """The DCGAN trained on the meta classes; its run directory."""
+    classes = ",".join(map(str, args.train_classes))
+    summary = ganhub.train([
+        "plugin=dcgan", f"data.classes=[{classes}]", f"trainer.steps={args.pretrain_steps}",
+        f"trainer.batch_size={args.batch}", f"seed={seed}", f"out_dir={out}",
+        f"name=pretrained-{seed}", "loggers=[jsonl]", "trainer.progress=false",
+        "trainer.sample_every=0", "trainer.checkpoint_every=0", "eval.metrics=[]",
+    ])  # fmt: skip
+    return Path(summary["run_dir"])
+
+
+def meta_train(args: argparse.Namespace, seed: int, out: str) -> tuple[Path, dict[str, Any]]:
+    """Reptile on the meta classes with as many inner steps as the pretraining has steps."""
+    from ganhub_meta.cli import parse_options
+    from ganhub_meta.reptile import meta_config
+    from ganhub_meta.reptile import meta_train as reptile
+
+    from ganhub.plugins import get_hub
+
+    classes = ",".join(map(str, args.train_classes))
+    outer = args.outer_steps or max(
+        1, args.pretrain_steps // (args.inner_steps * args.tasks_per_step)
+    )
+    options, items = parse_options([
+        "plugin=dcgan", f"meta.classes=[{classes}]", f"meta.outer_steps={outer}",
+        f"meta.inner_steps={args.inner_steps}", f"meta.tasks_per_step={args.tasks_per_step}",
+        f"meta.outer_lr={args.outer_lr}", f"trainer.batch_size={args.batch}", f"seed={seed}",
+        f"out_dir={out}", f"name=meta-{seed}", "loggers=[jsonl]", "trainer.progress=false",
+        "eval.metrics=[]",
+    ])  # fmt: skip
+    hub = get_hub()
+    summary = reptile(meta_config(items, options, hub), options, hub)
+    return Path(summary["run_dir"]), summary["meta"]
+
+
+def adapt(
+    args: argparse.Namespace, source: Path, extra: list[str], target: int, seed: int, name: str
+) -> dict[str, float]:
+    """One `ganhub adapt` run on 10 shots of `target`; its best checkpoint's scores."""
+    from ganhub.adapt import adapt_config
+    from ganhub.metrics import evaluate
+    from ganhub.metrics.featurenet import classify_digits
+    from ganhub.metrics.features import generate
+    from ganhub.plugins import get_hub
+
+    config = adapt_config(source, [
+        f"data.classes=[{target}]", f"data.n_shots={args.shots}", f"seed={seed}", f"name={name}",
+        f"trainer.steps={args.adapt_steps}", f"trainer.eval_every={args.eval_every}",
+        "eval.metrics=[fid]", "eval.features=[digits]", f"eval.n_samples={args.eval_samples}",
+        "trainer.sample_every=0", "trainer.progress=false", "loggers=[jsonl]", *extra,
+    ])  # fmt: skip
+    summary = ganhub.train(config)
+    best = ganhub.load(summary["run_dir"], best=True)
+    hub = get_hub()
+    metrics = [hub.metrics.get("fid"), hub.metrics.get("precision_recall")]
+    result = evaluate(best.system, metrics, n_samples=args.samples, seed=10_000 + seed).values
+    with torch.no_grad():
+        labels, _ = classify_digits(generate(best.system, args.samples, seed=20_000 + seed))
+    result["class_share"] = float((labels == target).float().mean())
+    result["best_step"] = float(best.step)
+    result["steps"] = float(summary["steps"])
+    return result
+
+
+def fmt(values: list[float], digits: int) -> str:
+    """mean +- s.d. (or the one value)."""
+    if not values:
+        return "-"
+    mean = statistics.fmean(values)
+    if len(values) == 1:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} +- {statistics.stdev(values):.{digits}f}"
+
+
+def main() -> None:
+    """Pretrain and meta-train per seed, adapt every method to every held-out class, report."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
+    parser.add_argument("--classes", type=int, nargs="+", default=[7, 8, 9], help="held out")
+    parser.add_argument("--train-classes", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5, 6])
+    parser.add_argument("--shots", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=32, help="pretraining / meta batch")
+    parser.add_argument("--pretrain-steps", type=int, default=1500)
+    parser.add_argument("--inner-steps", type=int, default=10, help="Reptile steps per task")
+    parser.add_argument("--tasks-per-step", type=int, default=1)
+    parser.add_argument("--outer-lr", type=float, default=1.0)
+    parser.add_argument("--outer-steps", type=int, default=None,
+                        help="Reptile outer steps [pretrain-steps / inner-steps / tasks]")  # fmt: skip
+    parser.add_argument("--adapt-steps", type=int, default=300)
+    parser.add_argument("--eval-every", type=int, default=50)
+    parser.add_argument("--eval-samples", type=int, default=500, help="per evaluation")
+    parser.add_argument("--samples", type=int, default=1000, help="to score the best")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    args = parser.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    results: dict[str, list[dict[str, float]]] = {m: [] for m in args.methods}
+    timings: dict[str, list[float]] = {}
+    meta_records = []
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as out:
+        for seed in range(args.seeds):
+            t0 = time.perf_counter()
+            sources = {"pretrained": pretrain(args, seed, out)}
+            timings.setdefault("pretrain", []).append(time.perf_counter() - t0)
+            if any(METHODS[m][0] == "meta" for m in args.methods):
+                t0 = time.perf_counter()
+                sources["meta"], record = meta_train(args, seed, out)
+                meta_records.append(record)
+                timings.setdefault("meta", []).append(time.perf_counter() - t0)
+            for target in args.classes:
+                for method in args.methods:
+                    kind, extra = METHODS[method]
+                    t0 = time.perf_counter()
+                    tag = method.split(" ")[0].strip("()")
+                    r = adapt(args, sources[kind], extra, target, seed, f"{tag}-{target}-{seed}")
+                    results[method].append(r)
+                    timings.setdefault("adapt", []).append(time.perf_counter() - t0)
+                    print(f"seed {seed} class {target} {method}: fd_digits {r['fd_digits']:.1f}, "
+                          f"class share {r['class_share']:.2f}, best step {r['best_step']:.0f} of "
+                          f"{r['steps']:.0f} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)  # fmt: skip
+    report(args, results, timings, meta_records, time.perf_counter() - started)
+
+
+def report(
+    args: argparse.Namespace,
+    results: dict[str, list[dict[str, float]]],
+    timings: dict[str, list[float]],
+    meta_records: list[dict[str, Any]],
+    seconds: float,
+) -> None:
+    """The table, the targets and where the time went."""
+    n = len(next(iter(results.values()))) if results else 0
+    print(f"Few-shot dcgan on held-out digits {args.classes}: {args.shots} shots each, "
+          f"pretraining / meta-training on {args.train_classes} ({args.pretrain_steps} steps, "
+          f"batch {args.batch}), adaptation {args.adapt_steps} steps (best checkpoint by "
+          f"fd_digits every {args.eval_every}), {args.samples} samples scored; "
+          f"mean +- s.d. over {args.seeds} seed(s) x {len(args.classes)} class(es) = {n}")  # fmt: skip
+    print(FEATURE_NOTE)
+    print("the best checkpoint is chosen on the same held-out images it is scored on (alike "
+          "for every method)\n")  # fmt: skip
+    print(f"| method | {' | '.join(COLUMNS)} | best step |")
+    print("|---|" + "---|" * (len(COLUMNS) + 1))
+    for method, runs in results.items():
+        cells = [fmt([r[c] for r in runs if c in r], 1 if c == "fd_digits" else 3) for c in COLUMNS]
+        print(f"| {method} | {' | '.join(cells)} | {fmt([r['best_step'] for r in runs], 0)} |")
+    mean = {m: {c: statistics.fmean(r[c] for r in runs) for c in COLUMNS}
+            for m, runs in results.items() if runs}  # fmt: skip
+    b, c, e = "(b) finetune", "(c) finetune + diffaug", "(e) reptile + finetune"
+    print("\ntargets (means):")
+    if b in mean and e in mean:
+        print(f"  (e) beats (b) on fd_digits: {mean[e]['fd_digits'] < mean[b]['fd_digits']} "
+              f"({mean[e]['fd_digits']:.1f} vs {mean[b]['fd_digits']:.1f}); on class share: "
+              f"{mean[e]['class_share'] > mean[b]['class_share']} "
+              f"({mean[e]['class_share']:.3f} vs {mean[b]['class_share']:.3f})")  # fmt: skip
+    if b in mean and c in mean:
+        print(f"  (c) beats (b) on fd_digits: {mean[c]['fd_digits'] < mean[b]['fd_digits']} "
+              f"({mean[c]['fd_digits']:.1f} vs {mean[b]['fd_digits']:.1f})")  # fmt: skip
+    print("\ntime: " + ", ".join(f"{k} {fmt(v, 1)} s" for k, v in timings.items())
+          + f"; total {seconds / 60:.1f} min")  # fmt: skip
+    if meta_records:
+        r = meta_records[0]
+        print(f"Reptile: {r['options']['outer_steps']} outer steps x "
+              f"{r['options']['tasks_per_step']} task(s) x {r['options']['inner_steps']} inner "
+              f"steps; {r['outer_step_seconds']:.3f} s per outer step, "
+              f"{r['inner_steps_per_s']:.1f} inner steps/s, task Run setup "
+              f"{r['task_setup_seconds']:.2f} s once per task")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""`ganhub meta`: split meta.* options from config overrides, meta-train, print the summary."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from ganhub_meta.reptile import MetaOptions
+
+_CONTEXT = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
+
+
+@click.command(name="meta", context_settings=_CONTEXT)
+@click.argument("items", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def meta_command(ctx: click.Context, items: tuple[str, ...]) -> None:
+    """Meta-learn an initialisation for few-shot generation (Reptile).
+
+    \b
+    ganhub meta plugin=dcgan data=digits meta.classes=[0,1,2,3,4,5,6]
+    ganhub meta plugin=dcgan meta.classes=[0,1,2,3,4,5,6] meta.outer_steps=400 meta.tasks_per_step=2
+    then: ganhub adapt RUN data.classes=[8]
+    Each outer step trains the meta weights for meta.inner_steps ordinary steps on each of
+    meta.tasks_per_step tasks (meta.classes_per_task of meta.classes), then moves them toward
+    the mean of the tasks' weights by epsilon (meta.outer_lr, annealed linearly to 0). Other
+    key=value items configure the runs as for ganhub run. Writes an ordinary run directory
+    (config.yaml with data.classes=meta.classes, checkpoints, samples, meta.json).
+    """
+    if any(a in ("-h", "--help") for a in items):
+        click.echo(ctx.get_help() + "\n\nOptions (meta.KEY=VALUE):\n" + _options_help())
+        return
+    from ganhub_meta.reptile import meta_config, meta_train
+
+    from ganhub.plugins import get_hub
+
+    hub = get_hub()
+    options, overrides = parse_options(list(items))
+    summary = meta_train(meta_config(overrides, options, hub), options, hub)
+    if not summary.get("rank", 0) and summary["checkpoint"] is None:
+        raise click.ClickException("meta-training wrote no checkpoint")
+
+
+def parse_options(items: list[str]) -> tuple[MetaOptions, list[str]]:
+    """(the meta.* options, validated; the other key=value items)."""
+    from ganhub_meta.reptile import MetaOptions
+    from pydantic import ValidationError, create_model
+
+    from ganhub.config.overrides import parse_override, set_dotted
+    from ganhub.config.resolve import format_validation_error
+    from ganhub.errors import ConfigError
+
+    raw: dict[str, Any] = {}
+    overrides = []
+    for item in items:
+        path, value = parse_override(item)
+        if path[0] == "meta":
+            if len(path) == 1:
+                raise ConfigError("meta takes sub-keys: meta.classes=[0,1,2] meta.outer_steps=N")
+            set_dotted(raw, path[1:], value)
+        else:
+            overrides.append(item)
+
+    wrapped = create_model("MetaCommand", meta=(MetaOptions, ...))  # errors say meta.KEY
+    try:
+        return wrapped.model_validate({"meta": raw}).meta, overrides  # type: ignore[attr-defined]
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, wrapped)) from None
+
+
+def _options_help() -> str:
+    from ganhub_meta.reptile import MetaOptions
+
+    from ganhub.config.resolve import default_text
+
+    fields = MetaOptions.model_fields
+    width = max(map(len, fields)) + 5
+    rows = []
+    for name, field in fields.items():
+        default = (
+            "(required)"
+            if field.is_required()
+            else default_text(field.get_default(call_default_factory=True))
+        )
+        rows.append(f"  {'meta.' + name:<{width}}  {default:<10}  {field.description}")
+    return "\n".join(rows)

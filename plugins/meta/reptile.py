@@ -1,0 +1,300 @@
+"""Reptile over ganhub runs: a loop over Runs that share the meta weights.
+
+The meta run is an ordinary `Run` (its directory, config.yaml with `data.classes`, loggers,
+console and checkpoints); its system holds the meta weights theta. Each distinct task (a class,
+or a group of classes, of `meta.classes`) gets one `Run` of the same config restricted to its
+classes, built once with `ganhub.wiring.make_run` in a scratch directory (no loggers, no
+evaluation, no samples, no checkpoints) and reused at every visit: Run setup is paid once per
+task, not once per visit. A visit loads theta into the task's system, clears its optimizers'
+state and runs `inner_steps` ordinary training steps (`ganhub.engine.loop.train_steps`, the
+loop's own step function); the outer update then moves theta toward the tasks' weights.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field, field_validator, model_validator
+
+from ganhub.config.schema import Section
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from ganhub.config.schema import RunConfig
+    from ganhub.engine.run import Run
+    from ganhub.plugins import Hub
+
+META_FILE = "meta.json"  # the meta-training options and timings, next to config.yaml
+
+
+class MetaOptions(Section):
+    """Options of `ganhub meta` (given as meta.KEY=VALUE)."""
+
+    classes: list[int] = Field(
+        description="the classes tasks are drawn from (data.classes of the meta run)"
+    )
+    outer_steps: int = Field(200, gt=0, description="Reptile outer steps (meta updates)")
+    inner_steps: int = Field(10, gt=0, description="ordinary training steps per task visit")
+    outer_lr: float = Field(
+        1.0, gt=0, le=1, description="outer step size epsilon, annealed linearly to 0"
+    )
+    tasks_per_step: int = Field(
+        1, gt=0, description="tasks trained from the same weights per outer step (averaged)"
+    )
+    classes_per_task: int = Field(1, gt=0, description="classes in one task (1: one class)")
+    anneal: bool = Field(True, description="anneal epsilon linearly to 0 (Nichol et al.)")
+    reset_optimizers: bool = Field(
+        False,
+        description="clear a task's optimizer state at each visit (default: each task's Adam "
+        "moments carry over from its previous visit, which adapted better on the digits)",
+    )
+
+    @field_validator("classes")
+    @classmethod
+    def _distinct(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v) or len(v) < 2:
+            raise ValueError("give at least two distinct classes, e.g. [0,1,2,3,4,5,6]")
+        return v
+
+    @model_validator(mode="after")
+    def _group_fits(self) -> MetaOptions:
+        from ganhub.errors import ConfigError  # raised as is: pydantic passes it through
+
+        if self.classes_per_task >= len(self.classes):
+            raise ConfigError(
+                f"meta.classes_per_task={self.classes_per_task} must be below the number of "
+                f"meta.classes ({len(self.classes)}), or every task is the same"
+            )
+        return self
+
+
+def reptile_update(
+    meta: dict[str, Tensor], tasks: list[dict[str, Tensor]], epsilon: float
+) -> dict[str, Tensor]:
+    """Reptile's outer update, theta + epsilon * mean_i(phi_i - theta), for every floating
+    tensor of the meta state; other tensors (step counters) keep theta's value."""
+    import torch
+
+    if not tasks:
+        raise ValueError("reptile_update needs the weights of at least one task")
+    out: dict[str, Tensor] = {}
+    for key, theta in meta.items():
+        if not theta.is_floating_point():
+            out[key] = theta.clone()
+            continue
+        mean = torch.stack([phi[key].to(theta) for phi in tasks]).mean(0)
+        out[key] = theta + epsilon * (mean - theta)
+    return out
+
+
+def epsilon_at(options: MetaOptions, step: int) -> float:
+    """The outer step size at outer step `step` (0-based): linear from outer_lr to 0."""
+    if not options.anneal:
+        return options.outer_lr
+    return options.outer_lr * (1.0 - step / options.outer_steps)
+
+
+def meta_config(items: list[str], options: MetaOptions, hub: Hub) -> RunConfig:
+    """The meta run's config: the items, with data.classes set to meta.classes."""
+    from ganhub.config.overrides import merge_sources
+    from ganhub.config.resolve import resolve
+    from ganhub.errors import ConfigError
+
+    raw = merge_sources(items)
+    if not isinstance(raw.get("plugin"), str):
+        raise ConfigError("ganhub meta needs plugin=NAME, e.g. plugin=dcgan data=digits")
+    domain = hub.require_domain(raw["plugin"])
+    field = domain.config_class.model_fields.get("data")
+    if field is None or "classes" not in getattr(field.annotation, "model_fields", {}):
+        raise ConfigError(
+            f"ganhub meta draws tasks from data.classes, which the '{domain.name}' domain's "
+            "data does not take (dcgan data=digits does)"
+        )
+    data = raw.get("data")
+    if isinstance(data, dict) and "classes" in data:
+        raise ConfigError("data.classes is set by meta.classes in ganhub meta; drop data.classes")
+    classes = "[" + ",".join(str(c) for c in options.classes) + "]"
+    return resolve([*items, f"data.classes={classes}"], hub=hub)
+
+
+def task_config(config: RunConfig, classes: tuple[int, ...], scratch: Path, hub: Hub) -> RunConfig:
+    """A task's config: the meta config on `classes`, quiet and without outputs."""
+    from ganhub.config.resolve import resolve
+
+    quiet: dict[str, Any] = {
+        "data": {"classes": list(classes)},
+        "name": "task-" + "-".join(str(c) for c in classes),
+        "out_dir": str(scratch),
+        "loggers": [],
+        "eval": {"metrics": []},
+        "init_from": None,
+        "trainer": {"progress": False, "sample_every": 0, "checkpoint_every": 0,
+                    "eval_every": 0, "keep_best": None, "patience": None, "max_seconds": None},
+    }  # fmt: skip
+    return resolve(quiet, hub=hub, saved=config.model_dump(mode="json"))
+
+
+def meta_train(config: RunConfig, options: MetaOptions, hub: Hub | None = None) -> dict[str, Any]:
+    """Meta-train with Reptile into a new run directory; return the summary."""
+    from ganhub.plugins import get_hub
+    from ganhub.wiring import make_run
+
+    hub = hub or get_hub()
+    run = make_run(config, hub)
+    scratch = Path(tempfile.mkdtemp(prefix="ganhub-meta-"))
+    tasks: dict[tuple[int, ...], tuple[Run, Any]] = {}
+    try:
+        with run.console.session():
+            summary = _outer_loop(run, options, tasks, scratch, hub)
+        return summary
+    except BaseException as exc:
+        run.fail(exc)
+        raise
+    finally:
+        for task_run, _ in tasks.values():
+            task_run.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+        run.close()
+
+
+def _outer_loop(
+    run: Run,
+    options: MetaOptions,
+    tasks: dict[tuple[int, ...], tuple[Run, Any]],
+    scratch: Path,
+    hub: Hub,
+) -> dict[str, Any]:
+    from ganhub.console import summary_rows
+    from ganhub.engine.loop import train_steps
+    from ganhub.wiring import make_run
+
+    console, system = run.console, run.system
+    rng = random.Random(run.config.seed)
+    console.banner(
+        f"meta-training {run.config.plugin} (Reptile)",
+        [("run dir", str(run.run_dir)), ("device", str(run.device)),
+         ("tasks", f"{options.classes_per_task} of classes {options.classes}"),
+         ("outer steps", f"{options.outer_steps:,} x {options.tasks_per_step} task(s) x "
+                         f"{options.inner_steps} inner steps, batch {run.config.trainer.batch_size}"),
+         ("outer lr", f"{options.outer_lr} {'annealed to 0' if options.anneal else 'constant'}")],
+    )  # fmt: skip
+    started = time.perf_counter()
+    timing = {"setup": 0.0, "inner": 0.0, "update": 0.0}
+    console.start_training(options.outer_steps, 0)
+    for step in range(options.outer_steps):
+        theta = {k: v.detach().clone() for k, v in system.state_dict().items()}
+        phis: list[dict[str, Tensor]] = []
+        losses: dict[str, float] = {}
+        for _ in range(options.tasks_per_step):
+            task = tuple(sorted(rng.sample(options.classes, options.classes_per_task)))
+            if task not in tasks:  # built once, reused at every visit
+                began = time.perf_counter()
+                task_run = make_run(task_config(run.config, task, scratch, hub), hub)
+                tasks[task] = (task_run, task_run.batches())
+                timing["setup"] += time.perf_counter() - began
+            task_run, batches = tasks[task]
+            began = time.perf_counter()
+            task_run.system.load_state_dict(theta)
+            if options.reset_optimizers:
+                for optimizer in task_run.optimizers.values():
+                    optimizer.state.clear()  # a fresh inner optimizer at every visit
+            task_run.step = 0
+            train_steps(task_run, batches, options.inner_steps)
+            losses = task_run.stats.flush() or losses  # the host sync of this visit
+            # a copy: the same task may be drawn again in this outer step
+            phis.append({k: v.detach().clone() for k, v in task_run.system.state_dict().items()})
+            timing["inner"] += time.perf_counter() - began
+        began = time.perf_counter()
+        epsilon = epsilon_at(options, step)
+        system.load_state_dict(reptile_update(theta, phis, epsilon))
+        _ema_follows(run)
+        timing["update"] += time.perf_counter() - began
+        run.step = step + 1
+        metrics = {**losses, "meta/epsilon": epsilon}
+        run.log(metrics)
+        console.training(run.step, _postfix(metrics))
+    console.end_training(run.step)
+    spent = {}
+    began = time.perf_counter()
+    checkpoint = run.save()
+    spent["checkpoint"], began = time.perf_counter() - began, time.perf_counter()
+    samples = run.write_samples()
+    spent["samples"], began = time.perf_counter() - began, time.perf_counter()
+    values = run.evaluate()
+    spent["eval"] = time.perf_counter() - began
+    seconds = time.perf_counter() - started
+    per_step = (timing["inner"] + timing["update"]) / options.outer_steps
+    record = {
+        "method": "reptile",
+        "options": options.model_dump(),
+        "seconds": seconds,
+        "outer_step_seconds": per_step,
+        "task_setup_seconds": timing["setup"] / max(1, len(tasks)),
+        "inner_steps_per_s": options.outer_steps
+        * options.tasks_per_step
+        * options.inner_steps
+        / max(timing["inner"], 1e-9),
+        "tasks": ["-".join(map(str, t)) for t in tasks],
+    }
+    _atomic_json(run.run_dir / META_FILE, record)
+    summary = {
+        "run_dir": str(run.run_dir),
+        "steps": run.step,
+        "steps_this_session": run.step,
+        "seconds": seconds,
+        "train_seconds": timing["inner"] + timing["update"],
+        "steps_per_s": run.step / max(timing["inner"] + timing["update"], 1e-9),
+        "eval_seconds": spent["eval"],
+        "sample_seconds": spent["samples"],
+        "checkpoint_seconds": spent["checkpoint"],
+        "stopped_early": False,
+        "checkpoint": str(checkpoint) if checkpoint else None,
+        "samples": [str(p) for p in samples],
+        "metrics": values,
+        "meta": record,
+    }
+    rows = summary_rows(summary, tensorboard=False)
+    rows.insert(2, ("outer step", _speed(record, len(tasks))))
+    rows[-1] = ("next", f"ganhub adapt {run.run_dir} data.classes=[K]\nganhub sample {run.run_dir}")
+    console.summary(f"ganhub meta: done, {run.step} outer steps in {seconds:.1f} s", rows)
+    return summary
+
+
+def _ema_follows(run: Run) -> None:
+    """EMA copies of the generators take the meta generator's weights: a meta-learned
+    initialisation has one set of generator weights."""
+    import torch
+
+    with torch.no_grad():
+        for name in run.system.generator_names:
+            ema = run.system.generator(name, use_ema=True)
+            own = run.system.generator(name, use_ema=False)
+            if ema is not own:
+                ema.load_state_dict(own.state_dict())
+
+
+def _speed(record: dict[str, Any], n_tasks: int) -> str:
+    return (
+        f"{record['outer_step_seconds']:.3f} s ({record['inner_steps_per_s']:.1f} inner steps/s); "
+        f"task Run setup {record['task_setup_seconds']:.2f} s, once for each of {n_tasks} tasks"
+    )
+
+
+def _postfix(metrics: dict[str, float]) -> str:
+    losses = " ".join(
+        f"{k.removeprefix('loss/')}={v:.3f}" for k, v in metrics.items() if k.startswith("loss/")
+    )
+    return f"{losses} eps={metrics['meta/epsilon']:.3f}"
+
+
+def _atomic_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(path)

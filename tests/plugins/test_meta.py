@@ -1,0 +1,84 @@
+"""The meta plugin: Reptile's outer update, its step-size schedule, and `ganhub meta` end to end
+(its run directory opens with ganhub.load, samples, and adapts)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from ganhub_meta.cli import parse_options
+from ganhub_meta.reptile import MetaOptions, epsilon_at, reptile_update
+from torch import nn
+
+import ganhub
+from ganhub.errors import ConfigError
+
+
+def test_reptile_update_is_its_formula_on_a_tiny_model() -> None:
+    model = nn.Sequential(nn.Linear(2, 1), nn.BatchNorm1d(1))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[1.0, 2.0]]))
+        model[0].bias.fill_(0.0)
+    meta = {k: v.clone() for k, v in model.state_dict().items()}
+    task_a = {**meta, "0.weight": torch.tensor([[3.0, 2.0]]), "0.bias": torch.tensor([1.0])}
+    task_b = {**meta, "0.weight": torch.tensor([[1.0, 6.0]]), "0.bias": torch.tensor([-3.0])}
+    task_a["1.num_batches_tracked"] = torch.tensor(7)
+    new = reptile_update(meta, [task_a, task_b], epsilon=0.5)
+    # theta + 0.5 * mean(phi - theta): weight [1,2] + 0.5 * ([2,4] - [1,2]) = [1.5, 3]
+    assert torch.equal(new["0.weight"], torch.tensor([[1.5, 3.0]]))
+    assert torch.equal(new["0.bias"], torch.tensor([-0.5]))  # 0 + 0.5 * (-1 - 0)
+    assert torch.equal(new["1.running_mean"], meta["1.running_mean"])  # no task moved it
+    assert int(new["1.num_batches_tracked"]) == 0  # a counter keeps the meta value
+    assert torch.equal(meta["0.weight"], torch.tensor([[1.0, 2.0]]))  # inputs untouched
+    model.load_state_dict(new)  # the result is a state of the same model
+
+
+def test_the_outer_step_size_anneals_linearly_to_zero() -> None:
+    options = MetaOptions(classes=[0, 1], outer_steps=4, outer_lr=0.8)
+    assert [epsilon_at(options, s) for s in range(4)] == pytest.approx([0.8, 0.6, 0.4, 0.2])
+    constant = MetaOptions(classes=[0, 1], outer_steps=4, outer_lr=0.8, anneal=False)
+    assert epsilon_at(constant, 3) == 0.8
+
+
+def test_meta_options_are_checked_with_their_full_key() -> None:
+    options, rest = parse_options(["plugin=dcgan", "meta.classes=[0,1,2]", "meta.inner_steps=3"])
+    assert options.inner_steps == 3 and rest == ["plugin=dcgan"]
+    with pytest.raises(ConfigError, match=r"^meta\.classes_per_task=3 must be below"):
+        parse_options(["meta.classes=[0,1,2]", "meta.classes_per_task=3"])
+    with pytest.raises(ConfigError, match=r"did you mean 'meta\.outer_lr'"):
+        parse_options(["meta.classes=[0,1]", "meta.outer_rl=0.5"])
+
+
+@pytest.mark.slow
+def test_meta_then_sample_and_adapt_from_the_command_line(
+    workdir: Path,
+    cli,  # type: ignore[no-untyped-def]
+    one_thread: None,
+) -> None:
+    code, out, err = cli("meta", "plugin=dcgan", "preset=tiny", "trainer.batch_size=8",
+                         "meta.classes=[0,1,2]", "meta.outer_steps=3", "meta.inner_steps=2",
+                         "meta.tasks_per_step=2", "tricks=[ema]", "loggers=[jsonl]", "name=m")  # fmt: skip
+    assert code == 0, err
+    run = workdir / "runs" / "m"
+    assert "outer step" in out and not list(
+        Path(tempfile.gettempdir()).glob("ganhub-meta-*/task-*")
+    )
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["data"]["classes"] == [0, 1, 2]
+    model = ganhub.load(run)
+    assert model.step == 3 and model.sample(4).shape == (4, 1, 32, 32)
+    G, G_ema = model.system.G, model.system.G_ema  # the EMA copy follows the meta weights
+    assert all(
+        torch.equal(a, b) for a, b in zip(G.state_dict().values(), G_ema.state_dict().values())
+    )
+    assert (run / "meta.json").is_file() and (run / "metrics.jsonl").read_text().count("\n") == 3
+    code, _, err = cli("sample", str(run), "--n", "4")
+    assert code == 0, err
+    code, _, err = cli("adapt", str(run), "data.classes=[8]", "trainer.steps=2",
+                       "eval.n_samples=20", "name=m-adapted")  # fmt: skip
+    assert code == 0, err
+    adapted = ganhub.load(workdir / "runs" / "m-adapted")
+    assert adapted.config.init_from == run and adapted.step == 2

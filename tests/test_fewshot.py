@@ -1,0 +1,277 @@
+"""Few-shot adaptation: init_from, few-shot digits, held-out evaluation, patience, FreezeD and
+`ganhub adapt`, each on real components with tiny models."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, ClassVar
+
+import pytest
+import torch
+import yaml
+
+import ganhub
+from ganhub.config.resolve import resolve
+from ganhub.data.fewshot import few_shot
+from ganhub.data.images import digits
+from ganhub.engine import checkpoint
+from ganhub.engine.loop import fit
+from ganhub.errors import ConfigError
+from ganhub.hookspecs import hookimpl
+from ganhub.metrics import Directions, Metric
+from ganhub.plugins import Hub, get_hub
+from ganhub.wiring import make_run
+
+from .conftest import TINY_DCGAN, TINY_TOY
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():  # type: ignore[no-untyped-def]
+    """Tiny models: a second intra-op thread only adds barriers on a busy CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _trained(name: str, *extra: str) -> Path:
+    """A tiny dcgan run of 2 steps; its directory."""
+    summary = ganhub.train([*TINY_DCGAN, f"name={name}", *extra])
+    return Path(summary["run_dir"])
+
+
+# -- init_from ----------------------------------------------------------------------------------
+
+
+def test_init_from_loads_the_source_weights_and_fills_ema_from_g(workdir: Path) -> None:
+    source = _trained("source")
+    _, _, saved, _ = checkpoint.load_newest(source / "checkpoints")  # type: ignore[misc]
+    run = make_run(resolve([*TINY_DCGAN, "name=target", f"init_from={source}", "tricks=[ema]"]))
+    try:
+        state = run.system.state_dict()
+        assert set(saved) < set(state)  # the target adds the EMA copy
+        for key, value in saved.items():  # step 0: every source tensor, bit for bit
+            assert torch.equal(state[key].cpu(), value), key
+        for key in (k for k in state if k.startswith("G_ema.")):
+            assert torch.equal(state[key].cpu(), saved["G." + key.removeprefix("G_ema.")]), key
+        assert run.step == 0 and run.data.position.epoch == 0  # the rest starts fresh
+    finally:
+        run.close()
+
+
+def test_init_from_an_exported_folder_loads_its_generator_only(workdir: Path) -> None:
+    from ganhub.export import export_run
+
+    folder = export_run(_trained("source"), "safetensors", out=workdir / "exported")
+    source = ganhub.load(folder).system.state_dict()
+    run = make_run(resolve([*TINY_DCGAN, "name=target", f"init_from={folder}"]))
+    try:
+        state = run.system.state_dict()
+        assert all(torch.equal(state[k], source[k]) for k in state if k.startswith("G."))
+        fresh = make_run(resolve([*TINY_DCGAN, "name=fresh"]))  # the same seed: the same init
+        fresh.close()
+        initial = fresh.system.state_dict()
+        assert all(torch.equal(state[k], initial[k]) for k in state if k.startswith("D."))
+        assert not all(torch.equal(state[k], initial[k]) for k in state if k.startswith("G."))
+    finally:
+        run.close()
+
+
+def test_init_from_refuses_another_architecture_in_one_line(workdir: Path) -> None:
+    source = _trained("source")
+    with pytest.raises(ConfigError, match=r"init_from=.*differ in shape \(G\.") as e:
+        make_run(resolve([*TINY_DCGAN, f"init_from={source}", "model.g_channels=4"]))
+    assert "\n" not in str(e.value)
+    assert not (workdir / "runs" / "dcgan").exists()  # refused before a directory was claimed
+
+
+def test_init_from_is_refused_next_to_resume_but_its_run_resumes(workdir: Path) -> None:
+    source = _trained("source")
+    other = _trained("other", f"init_from={source}")
+    with pytest.raises(ConfigError, match="a resumed run continues from its own checkpoint"):
+        make_run(resolve([f"resume={source}", f"init_from={other}"]))
+    resumed = fit(make_run(resolve([f"resume={other}", "trainer.steps=3"])))  # its own init_from
+    assert resumed["steps"] == 3 and resumed["steps_this_session"] == 1
+
+
+# -- few-shot digits ----------------------------------------------------------------------------
+
+
+def test_adaptation_reads_only_the_n_shots(workdir: Path) -> None:
+    config = resolve([*TINY_DCGAN, "data.classes=[8]", "data.n_shots=10", "trainer.batch_size=5"])
+    run = make_run(config)
+    try:
+        images, labels = digits(32)
+        pick = few_shot(images, labels, classes=[8], n_shots=10, seed=config.seed)
+        assert len(run.data) == 10 and (labels[pick.index] == 8).all()
+        batches = run.batches()
+        for _epoch in range(2):  # every epoch: the same 10 images, each once
+            seen = torch.cat([next(batches) for _ in range(2)]).cpu()
+            assert len(seen) == 10
+            match = (seen.flatten(1)[:, None] == images[pick.index].flatten(1)[None]).all(-1)
+            assert match.sum(1).eq(1).all() and match.sum(0).eq(1).all()
+        held_out = run.system.validation_samples()
+        assert held_out is not None and len(held_out) == (labels == 8).sum() - 10
+        overlap = (held_out.flatten(1)[:, None] == seen.flatten(1)[None]).all(-1)
+        assert not overlap.any()  # evaluation never sees a shot
+    finally:
+        run.close()
+
+
+def test_the_shots_follow_the_seed_and_too_many_are_refused() -> None:
+    images, labels = digits(32)
+    a = few_shot(images, labels, classes=[3, 5], n_shots=6, seed=0).index
+    b = few_shot(images, labels, classes=[3, 5], n_shots=6, seed=1).index
+    assert not torch.equal(a, b)
+    assert torch.equal(a, few_shot(images, labels, classes=[3, 5], n_shots=6, seed=0).index)
+    with pytest.raises(ConfigError, match=r"data.n_shots=5000: the kept classes have only \d+"):
+        few_shot(images, labels, classes=[3], n_shots=5000)
+
+
+# -- held-out evaluation ------------------------------------------------------------------------
+
+
+def test_eval_real_validation_compares_with_the_held_out_images(workdir: Path) -> None:
+    from ganhub.metrics.features import features_of, get_extractor, real_features
+
+    keys = ["data.classes=[8]", "data.n_shots=10", "eval.features=[digits]"]
+    run_dir = _trained("shots", *keys, "eval.real=validation")
+    held_out = ganhub.load(run_dir).system
+    on_shots = ganhub.load(run_dir, overrides=["eval.real=train"]).system
+    net = get_extractor("digits", held_out.config.eval, held_out)
+    assert len(real_features(on_shots, net, 10_000)["features"]) == 10  # the shots
+    expected = features_of(net, held_out.validation_samples())["features"]
+    found = real_features(held_out, net, 10_000)["features"]
+    assert len(found) == len(expected) > 10 and torch.allclose(found.double(), expected)
+    values = get_hub().metrics.get("fid").compute(held_out, n_samples=20, seed=0)
+    assert values["n_real"] == len(expected)
+
+
+def test_eval_real_validation_is_refused_without_held_out_images(workdir: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^eval.real=validation: .* holds no real samples"):
+        ganhub.train([*TINY_DCGAN, "eval.metrics=[fid]", "eval.real=validation"])
+
+
+# -- patience -----------------------------------------------------------------------------------
+
+
+class Scripted(Metric):
+    """Reports the next of a scripted list of values as `score` (lower is better)."""
+
+    name = "scripted"
+    better: ClassVar[Directions] = {"score": "lower"}
+
+    def __init__(self, values: list[float]) -> None:
+        self.values = values
+
+    def compute(self, system: Any, *, n_samples: int, seed: int) -> dict[str, float]:
+        """The next value."""
+        return {"score": self.values.pop(0)}
+
+
+def test_patience_stops_after_evaluations_without_a_better_value(workdir: Path) -> None:
+    metric = Scripted([3.0, 2.0, 2.5, 2.6, 1.0, 1.0])
+    plugin = SimpleNamespace(
+        register_metrics=hookimpl(lambda register: register("scripted", metric))
+    )
+    hub = Hub.discover(extra=(("scripted-plugin", plugin),))
+    keys = ["trainer.steps=20", "trainer.eval_every=2", "trainer.keep_best=score",
+            "trainer.patience=2", "eval.metrics=[scripted]", "name=p"]  # fmt: skip
+    summary = fit(make_run(resolve([*TINY_TOY, *keys], hub=hub), hub))
+    # evaluations at steps 2 (3.0), 4 (2.0, best), 6 (2.5), 8 (2.6): two without improvement
+    assert summary["stopped_early"] and summary["steps"] == 8
+    assert summary["early_stop"] == {"reason": "patience", "step": 8, "patience": 2,
+                                     "metric": "score", "best_step": 4}  # fmt: skip
+    assert metric.values == [1.0, 1.0]  # no second evaluation at the step it stopped
+    assert ganhub.load(summary["run_dir"], best=True, hub=hub).step == 4
+
+
+def test_patience_needs_a_score_and_evaluations() -> None:
+    with pytest.raises(ConfigError, match=r"^trainer.patience=3 .* set trainer.keep_best"):
+        resolve([*TINY_TOY, "trainer.patience=3"])
+    with pytest.raises(ConfigError, match=r"trainer\.eval_every=0 evaluates only at the end"):
+        resolve([*TINY_TOY, "trainer.patience=3", "trainer.keep_best=modes"])
+
+
+# -- FreezeD ------------------------------------------------------------------------------------
+
+
+def test_freeze_d_freezes_exactly_the_first_layers(workdir: Path) -> None:
+    run = make_run(resolve([*TINY_DCGAN, "trainer.steps=3", "tricks=[freeze_d]"]))
+    (trick,) = [t for t in run.tricks if t.name == "freeze_d"]
+    assert trick.frozen == ["D.0", "D.2", "D.3"]  # conv, then conv + its BatchNorm
+    before = {n: p.detach().clone() for n, p in run.system.D.named_parameters()}
+    fit(run)
+    for name, param in run.system.D.named_parameters():
+        frozen = any(f"D.{name}".startswith(m + ".") for m in trick.frozen)
+        assert torch.equal(param.detach(), before[name]) == frozen, name
+
+
+def test_freeze_d_refuses_freezing_every_layer() -> None:
+    config = resolve([*TINY_DCGAN, "tricks=[freeze_d]", "trick.freeze_d.layers=4"])
+    with pytest.raises(ConfigError, match=r"has 4 parametrised layers, so at most 3"):
+        make_run(config)
+
+
+# -- ganhub adapt -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_adapt_runs_from_the_command_line_and_its_run_loads(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    source = _trained("digits7", "data.classes=[0,1,2,3,4,5,6]", "tricks=[ema]")
+    code, out, err = cli("adapt", str(source), "data.classes=[8]", "tricks=[ema,freeze_d]",
+                         "trainer.steps=4", "trainer.eval_every=2", "eval.n_samples=50",
+                         "trick.freeze_d.layers=1")  # fmt: skip
+    assert code == 0, err
+    (adapted,) = sorted((workdir / "runs").glob("digits7-adapt-*"))
+    config = yaml.safe_load((adapted / "config.yaml").read_text())
+    assert config["init_from"] == str(source) and config["data"]["n_shots"] == 10
+    assert config["data"]["classes"] == [8] and config["eval"]["real"] == "validation"
+    assert config["trainer"]["keep_best"] == "fd_digits" and config["trainer"]["batch_size"] == 8
+    assert ganhub.load(adapted).step == 4 and ganhub.load(adapted, best=True).step in (2, 4)
+    assert "fd_digits" in out
+
+
+def test_adapt_help_lists_the_defaults_it_adds(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("adapt", "--help")
+    assert code == 0
+    for key in ("init_from", "data.n_shots", "trainer.keep_best", "trainer.patience", "eval.real"):
+        assert key in out
+
+
+def test_adapt_refuses_another_plugin(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    source = _trained("source")
+    code, _, err = cli("adapt", str(source), "plugin=toy2d")
+    assert code == 2 and "plugin= cannot be given to ganhub adapt" in err
+
+
+# -- the page -----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_fewshot_page_runs_as_written(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """docs/fewshot.md: every ganhub line in order (shortened to tiny models and a few steps),
+    then its Python."""
+    text = (DOCS / "fewshot.md").read_text()
+    lines = [line.split("  #")[0] for block in text.split("```bash\n")[1:]
+             for line in block.split("```", 1)[0].splitlines() if line.startswith("ganhub ")]  # fmt: skip
+    assert [shlex.split(line)[1] for line in lines] == ["run", "adapt", "adapt", "adapt", "run",
+                                                        "meta", "adapt"]  # fmt: skip
+    short = {
+        "run": ["preset=tiny", "trainer.steps=2", "trainer.batch_size=8", "trainer.progress=false",
+                "eval.metrics=[fid]", "eval.n_samples=20"],  # tiny evaluates nothing by default
+        "adapt": ["trainer.steps=2", "eval.n_samples=20", "trainer.progress=false"],
+        "meta": ["preset=tiny", "trainer.batch_size=8", "meta.outer_steps=2", "meta.inner_steps=1"],
+    }  # fmt: skip
+    for line in lines:
+        args = shlex.split(line)[1:]
+        code, _, err = cli(*args, *short[args[0]])
+        assert code == 0, f"{line}: {err}"
+    namespace: dict[str, Any] = {}
+    block = text.split("```python\n")[1].split("```", 1)[0]
+    exec(compile(block, "fewshot.md", "exec"), namespace)
+    assert tuple(namespace["images"].shape) == (64, 1, 32, 32)
