@@ -48,6 +48,7 @@ METHODS: dict[str, tuple[str, list[str]]] = {
     "(e) reptile + finetune": ("meta", []),
 }
 COLUMNS = ("fd_digits", "class_share", "precision_digits", "recall_digits")
+PICTURE_COLUMNS = 10  # samples per method in --picture
 FEATURE_NOTE = (
     "features: ganhub's built-in digit classifier (`eval.features=[digits]`), trained on all ten "
     "classes of the embedded MNIST digits, the held-out classes 7-9 included: its feature space "
@@ -92,9 +93,16 @@ def meta_train(args: argparse.Namespace, seed: int, out: str) -> tuple[Path, dic
 
 
 def adapt(
-    args: argparse.Namespace, source: Path, extra: list[str], target: int, seed: int, name: str
+    args: argparse.Namespace,
+    source: Path,
+    extra: list[str],
+    target: int,
+    seed: int,
+    name: str,
+    rows: list[torch.Tensor] | None = None,
 ) -> dict[str, float]:
-    """One `ganhub adapt` run on 10 shots of `target`; its best checkpoint's scores."""
+    """One `ganhub adapt` run on 10 shots of `target`; its best checkpoint's scores (and, with
+    `rows`, a row of its samples for the picture)."""
     from ganhub.adapt import adapt_config
     from ganhub.metrics import evaluate
     from ganhub.metrics.featurenet import classify_digits
@@ -115,6 +123,8 @@ def adapt(
     with torch.no_grad():
         labels, _ = classify_digits(generate(best.system, args.samples, seed=20_000 + seed))
     result["class_share"] = float((labels == target).float().mean())
+    if rows is not None:
+        rows.append(best.sample(PICTURE_COLUMNS, seed=0).cpu())
     result["best_step"] = float(best.step)
     result["steps"] = float(summary["steps"])
     return result
@@ -151,11 +161,15 @@ def main() -> None:
     parser.add_argument("--eval-samples", type=int, default=500, help="per evaluation")
     parser.add_argument("--samples", type=int, default=1000, help="to score the best")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--picture", type=Path, default=None,
+                        help="write a PNG: the shots, then a row of samples per method (first "
+                        "seed, first held-out class)")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     results: dict[str, list[dict[str, float]]] = {m: [] for m in args.methods}
     timings: dict[str, list[float]] = {}
     meta_records = []
+    rows: list[torch.Tensor] = []  # the picture: the shots, then each method's samples
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
         for seed in range(args.seeds):
@@ -172,13 +186,31 @@ def main() -> None:
                     kind, extra = METHODS[method]
                     t0 = time.perf_counter()
                     tag = method.split(" ")[0].strip("()")
-                    r = adapt(args, sources[kind], extra, target, seed, f"{tag}-{target}-{seed}")
+                    first = seed == 0 and target == args.classes[0] and args.picture is not None
+                    r = adapt(args, sources[kind], extra, target, seed, f"{tag}-{target}-{seed}",
+                              rows if first else None)  # fmt: skip
                     results[method].append(r)
                     timings.setdefault("adapt", []).append(time.perf_counter() - t0)
                     print(f"seed {seed} class {target} {method}: fd_digits {r['fd_digits']:.1f}, "
                           f"class share {r['class_share']:.2f}, best step {r['best_step']:.0f} of "
                           f"{r['steps']:.0f} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)  # fmt: skip
+            if seed == 0 and args.picture is not None:
+                write_picture(args, rows)
     report(args, results, timings, meta_records, time.perf_counter() - started)
+
+
+def write_picture(args: argparse.Namespace, rows: list[torch.Tensor]) -> None:
+    """The shots of the first held-out class (seed 0), then one row of samples per method."""
+    from ganhub.data.fewshot import few_shot
+    from ganhub.data.images import digits, save_image_grid
+
+    images, labels = digits(32)
+    pick = few_shot(images, labels, classes=[args.classes[0]], n_shots=args.shots, seed=0)
+    shots = pick.images[:PICTURE_COLUMNS]
+    grid = torch.cat([shots, *rows])
+    save_image_grid(grid, args.picture, nrow=PICTURE_COLUMNS)
+    order = ", ".join(["the shots", *args.methods])
+    print(f"picture: {args.picture} (rows: {order})", file=sys.stderr)
 
 
 def report(

@@ -61,8 +61,15 @@ PUBLISHED = (
 )
 
 
-def one_run(dataset: str, setting: str, seed: int, steps: int, samples: int, out: Path) -> dict:
-    """Train one setting; its final metrics, the shape shares and the rotation accuracy."""
+PICTURE_COLUMNS = 12  # samples per setting in --picture
+
+
+def one_run(
+    dataset: str, setting: str, seed: int, steps: int, samples: int, out: Path,
+    rows: list[torch.Tensor] | None = None,
+) -> dict:  # fmt: skip
+    """Train one setting; its final metrics, the shape shares and the rotation accuracy (and,
+    with `rows`, a row of its samples for the picture)."""
     config = resolve([
         "plugin=dcgan", f"data={dataset}", *SETTINGS[setting], f"trainer.steps={steps}",
         f"seed={seed}", f"out_dir={out}", f"name={dataset}-{setting}-{seed}",
@@ -76,6 +83,8 @@ def one_run(dataset: str, setting: str, seed: int, steps: int, samples: int, out
         metrics["rot_acc"] = rotation_accuracy(run.system)
     if dataset == "shapes":
         metrics.update(shape_shares(run.system.sample(samples, seed=seed)))
+    if rows is not None:
+        rows.append(run.system.sample(PICTURE_COLUMNS, seed=0).cpu())
     return metrics
 
 
@@ -122,6 +131,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000, help="steps per run")
     parser.add_argument("--samples", type=int, default=2000, help="samples per evaluation")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument("--picture", type=Path, default=None,
+                        help="a folder for one PNG per dataset: a row of seed 0's samples per "
+                        "setting")  # fmt: skip
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -131,19 +143,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for dataset in args.datasets:
             rows = []
+            picture: list[torch.Tensor] = []
             for setting in args.settings:
                 t0, results, refused = time.perf_counter(), [], ""
                 for seed in range(args.seeds):
                     try:
-                        results.append(
-                            one_run(dataset, setting, seed, args.steps, args.samples, Path(tmp))
-                        )
+                        keep = picture if seed == 0 and args.picture is not None else None
+                        results.append(one_run(dataset, setting, seed, args.steps, args.samples,
+                                               Path(tmp), keep))  # fmt: skip
                     except GanhubError as exc:  # a setting the data cannot run (no labels)
                         refused = str(exc).splitlines()[0]
                         break
                 secs = time.perf_counter() - t0
                 rows.append((setting, results, refused, secs))
                 print(f"  {dataset}/{setting}: {secs:.0f} s", file=sys.stderr, flush=True)
+            if picture and args.picture is not None:
+                from ganhub.data.images import save_image_grid
+
+                path = args.picture / f"multitask_{dataset}.png"
+                save_image_grid(torch.cat(picture), path, nrow=PICTURE_COLUMNS)
+                print(f"  picture: {path} (rows: {', '.join(args.settings)})", file=sys.stderr)
             columns = COLUMNS[dataset]
             print(f"\n{dataset}")
             print(f"| setting | {' | '.join(columns)} | time |")

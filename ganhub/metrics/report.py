@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from ganhub.errors import UsageError
 from ganhub.metrics import store
@@ -165,16 +165,25 @@ def _data_uri(path: Path) -> str:
 # -- the page -----------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def environment() -> Environment:
-    """The Jinja2 environment: every {{ value }} is HTML-escaped by the engine."""
+def html_environment(package: str, folder: str = "templates") -> Environment:
+    """An autoescaping Jinja2 environment (every {{ value }} is HTML-escaped by the engine) over
+    a package's templates, which may include ganhub's shared ones (`image_check.html`)."""
+    loaders = [PackageLoader(package, folder)]
+    if package != "ganhub.metrics":
+        loaders.append(PackageLoader("ganhub.metrics", "templates"))
     return Environment(
-        loader=PackageLoader("ganhub.metrics", "templates"),
+        loader=ChoiceLoader(loaders),
         autoescape=select_autoescape(("html",), default_for_string=True, default=True),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    """The report's Jinja2 environment."""
+    return html_environment("ganhub.metrics")
 
 
 def write_report(run_dir: Path, out: Path | None = None) -> Path:

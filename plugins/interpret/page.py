@@ -13,11 +13,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment
 
 from ganhub.api import TrainedGAN
 from ganhub.errors import UsageError
 from ganhub.metrics import store
+from ganhub.metrics.report import html_environment
 from ganhub.metrics.rundata import as_text, shown_path
 
 if TYPE_CHECKING:
@@ -27,13 +28,7 @@ if TYPE_CHECKING:
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     """The Jinja2 environment of the interpret templates: every {{ value }} is escaped."""
-    return Environment(
-        loader=PackageLoader("ganhub_interpret", "templates"),
-        autoescape=select_autoescape(("html",), default_for_string=True, default=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    return html_environment("ganhub_interpret")
 
 
 def output_dir(run_dir: Path) -> Path:
