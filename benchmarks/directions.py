@@ -7,7 +7,8 @@ shapes, finds directions with each method of `ganhub interpret directions`, walk
 direction ±2σ from 64 sampled codes and reports, per factor, the direction that moves it most,
 that effect (1 = as different as two random training images) and its exclusivity (the
 factor's share of everything that direction moves; 1 = it moves nothing else), mean ± s.d.
-over seeds. A planted check comes first: SeFa on a linear generator with known weights must
+over seeds. Random unit directions, scored the same way, give the chance level of each
+column. A planted check comes first: SeFa on a linear generator with known weights must
 recover the top right-singular vectors exactly.
 
     python benchmarks/directions.py                         # dcgan, 3 seeds, all methods
@@ -31,7 +32,7 @@ from ganhub_interpret.scoring import known_factors, score_directions
 
 import ganhub
 
-METHODS = ("sefa", "ganspace", "boundary")
+METHODS = ("sefa", "ganspace", "boundary", "random")  # random: the chance level of the scores
 STEPS = {"dcgan": 2500, "stylegan": 1500}  # the dcgan default; stylegan sized for a CPU
 
 
@@ -71,7 +72,13 @@ def measure(run_dir: Path, methods: tuple[str, ...], k: int, n: int) -> dict[str
     codes = space.sample(n, 0).detach()
     tables = {}
     for method in methods:
-        directions, names, _, _ = find_directions(space, method, k, codes, n, 0, known)
+        if method == "random":  # as many unit directions drawn at random: what chance scores
+            gen = torch.Generator().manual_seed(0)
+            directions = torch.randn(k, space.dim, generator=gen).to(codes)
+            directions = directions / directions.norm(dim=1, keepdim=True)
+            names = [f"random {i}" for i in range(k)]
+        else:
+            directions, names, _, _ = find_directions(space, method, k, codes, n, 0, known)
         tables[method] = score_directions(
             space, directions, codes, estimate=known.estimate, info=known.info,
             reference=known.reference, names=names,

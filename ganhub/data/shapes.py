@@ -78,9 +78,10 @@ MASS_FLOOR = 0.1  # estimators ignore the faintest 10 %: background noise of gen
 REFERENCE_SHARE = 0.1  # reference set size, as a share of the training set's
 RENDER_CHUNK = 1 << 22  # sub-pixels per rendering chunk (16 MB per float tensor)
 
-# Bump when the classifier's recipe changes, so cached networks of older code are retrained.
-SHAPES_RECIPE = {"version": 1, "n": 6000, "size": 32, "width": 16, "epochs": 12, "seed": 0,
-                 "held_out": 1000}  # fmt: skip
+# Bump when the classifier's recipe changes, so cached networks of older code are retrained;
+# the geometry is part of it, so a classifier of shapes drawn otherwise is never reused
+SHAPES_RECIPE = {"version": 2, "n": 6000, "size": 32, "width": 16, "epochs": 12, "seed": 0,
+                 "held_out": 1000, "radius": RADIUS, "scales": list(SCALES)}  # fmt: skip
 MIN_SHAPE_ACCURACY = 0.97
 
 
