@@ -381,3 +381,19 @@ def test_a_linked_plot_folder_is_refused(cli, tmp_path: Path) -> None:  # type: 
     code, _, err = cli("report", str(run))
     assert code == 2 and err.count("\n") == 1 and "a link or a file, not a folder" in err
     assert not list(elsewhere.iterdir())
+
+
+def test_sample_grids_never_write_through_a_planted_link(tmp_path: Path) -> None:
+    import torch
+
+    from ganhub.data.images import save_image_grid
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("keep")
+    samples = tmp_path / "run" / "samples"
+    samples.mkdir(parents=True)
+    (samples / ".step_0000010.png.tmp.png").symlink_to(secret)  # the old fixed temp name
+    (samples / "step_0000010.png").symlink_to(secret)  # the grid's own name
+    path = save_image_grid(torch.zeros(4, 1, 8, 8), samples / "step_0000010.png")
+    assert secret.read_text() == "keep"
+    assert not path.is_symlink() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

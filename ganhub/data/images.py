@@ -148,12 +148,18 @@ def _torchvision_train_set(name: str, root: Path) -> Any:
 
 
 def save_image_grid(images: Tensor, path: Path, nrow: int | None = None) -> Path:
-    """Write images in [-1, 1] as one PNG grid, atomically (temp file, then rename)."""
+    """Write images in [-1, 1] as one PNG grid, atomically: encoded in memory, then written
+    under a fresh temporary name and renamed (a fixed temporary name could be a link planted
+    in a shared run directory, and the write would follow it)."""
+    import io
+
     from torchvision.utils import save_image
+
+    from ganhub.metrics.store import write_bytes
 
     path.parent.mkdir(parents=True, exist_ok=True)
     nrow = nrow or max(1, int(len(images) ** 0.5))
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    save_image(images.detach().float().cpu().add(1).div(2).clamp(0, 1), tmp, nrow=nrow, padding=2)
-    tmp.replace(path)
-    return path
+    buffer = io.BytesIO()
+    grid = images.detach().float().cpu().add(1).div(2).clamp(0, 1)
+    save_image(grid, buffer, format="png", nrow=nrow, padding=2)
+    return write_bytes(path, buffer.getvalue())
