@@ -18,13 +18,13 @@ channel's digit (1,000 label combinations) and reports its modes and accuracy.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from tables import mean_sd
 
 import ganhub
 
@@ -77,16 +77,6 @@ def train(
     return summary["metrics"]
 
 
-def fmt(values: list[float], digits: int) -> str:
-    """mean +- s.d. (or the one value)."""
-    if not values:
-        return "-"
-    mean = statistics.fmean(values)
-    if len(values) == 1:
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} +- {statistics.stdev(values):.{digits}f}"
-
-
 def main() -> None:
     """Train each setting for each seed and print the tables."""
     parser = argparse.ArgumentParser(
@@ -132,7 +122,7 @@ def main() -> None:
         cells = []
         for col in COLUMNS:
             digits = 3 if col in ("class_acc", "class_acc_min", "digit_kl") else 1
-            cells.append(fmt([r[col] for r in runs if col in r], digits))
+            cells.append(mean_sd([r[col] for r in runs if col in r], digits))
         print(f"| {name} | {' | '.join(cells)} |")
     print("\nper-class accuracy of samples (mean over seeds)")
     print("| setting | " + " | ".join(str(k) for k in range(10)) + " |")
@@ -140,7 +130,7 @@ def main() -> None:
     for name, runs in results.items():
         if "class_acc" not in runs[0]:
             continue
-        cells = [fmt([r[f"class_acc_{k}"] for r in runs], 2).split(" ")[0] for k in range(10)]
+        cells = [mean_sd([r[f"class_acc_{k}"] for r in runs], 2).split(" ")[0] for k in range(10)]
         print(f"| {name} | {' | '.join(cells)} |")
     if stacked is not None:
         print("\nStacked MNIST conditional on each channel's digit (dcgan's default cbn + projection), seed "

@@ -29,6 +29,7 @@ import torch
 from ganhub_interpret.directions import sefa
 from ganhub_interpret.directions_page import find_directions
 from ganhub_interpret.scoring import known_factors, score_directions
+from tables import mean_sd
 
 import ganhub
 
@@ -86,12 +87,6 @@ def measure(run_dir: Path, methods: tuple[str, ...], k: int, n: int) -> dict[str
     return tables
 
 
-def _ms(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.2f}"
-    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
-
-
 def report(plugin: str, results: list[dict[str, Any]], methods: tuple[str, ...]) -> None:
     """One table per plugin: per method and factor, the best direction's effect and exclusivity."""
     factors = results[0][methods[0]].factors
@@ -103,12 +98,12 @@ def report(plugin: str, results: list[dict[str, Any]], methods: tuple[str, ...])
         for factor in factors:
             rows = [next(f for f in r[method].per_factor if f.factor == factor) for r in results]
             best = results[0][method].directions[rows[0].direction].name
-            print(f"| {method} | {factor} | {_ms([f.effect for f in rows])} | "
-                  f"{_ms([f.exclusivity for f in rows])} | {best} |")  # fmt: skip
+            print(f"| {method} | {factor} | {mean_sd([f.effect for f in rows])} | "
+                  f"{mean_sd([f.exclusivity for f in rows])} | {best} |")  # fmt: skip
     print("\nmean exclusivity of the best direction over factors:")
     for method in methods:
         per_seed = [statistics.mean(f.exclusivity for f in r[method].per_factor) for r in results]
-        print(f"  {method:9s} {_ms(per_seed)}")
+        print(f"  {method:9s} {mean_sd(per_seed)}")
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import torch
+from tables import mean_sd
 
 import ganhub
 
@@ -78,12 +79,6 @@ def one_run(
     return summary["metrics"]
 
 
-def mean_sd(values: list[float]) -> str:
-    """'mean ± s.d.' over the seeds (s.d. 0 for one seed)."""
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.3f} ± {sd:.3f}"
-
-
 def reduction(fd: list[float], baseline: list[float]) -> str:
     """Relative bias reduction of the mean FD against the baseline's."""
     base = statistics.fmean(baseline)
@@ -99,11 +94,11 @@ def table(dataset: str, rows: dict[str, tuple[list[dict[str, float]], float]]) -
     for setting, (results, secs) in rows.items():
         fd = [r["fairness_l2"] for r in results]
         cols = [
-            mean_sd(fd),
-            mean_sd([r["fairness_l2_corrected"] for r in results]),
+            mean_sd(fd, 3),
+            mean_sd([r["fairness_l2_corrected"] for r in results], 3),
             reduction(fd, base) if base else "-",
             f"{statistics.fmean(r[minority] for r in results):.3f}",
-            mean_sd([r[quality] for r in results]),
+            mean_sd([r[quality] for r in results], 3),
         ]
         print(f"{setting:<22} {cols[0]:>15} {cols[1]:>15} {cols[2]:>10} {cols[3]:>9} "
               f"{cols[4]:>15} {secs:>6.0f}s")  # fmt: skip
@@ -111,7 +106,7 @@ def table(dataset: str, rows: dict[str, tuple[list[dict[str, float]], float]]) -
         results = rows["baseline"][0]
         fd = [r["fairness_l2_rejection"] for r in results]
         accept = statistics.fmean(r["fairness_accept"] for r in results)
-        print(f"{'baseline + rejection':<22} {mean_sd(fd):>15} {'-':>15} {reduction(fd, base):>10} "
+        print(f"{'baseline + rejection':<22} {mean_sd(fd, 3):>15} {'-':>15} {reduction(fd, base):>10} "
               f"{'-':>9} {'-':>15} {'-':>7}")  # fmt: skip
         print(f"rejection sampling kept {accept:.1%} of the baseline's drawn samples")
     accuracy = statistics.fmean(r["fairness_accuracy"] for res, _ in rows.values() for r in res)

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tables import mean_sd
 
 import ganhub
 
@@ -130,16 +131,6 @@ def adapt(
     return result
 
 
-def fmt(values: list[float], digits: int) -> str:
-    """mean +- s.d. (or the one value)."""
-    if not values:
-        return "-"
-    mean = statistics.fmean(values)
-    if len(values) == 1:
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} +- {statistics.stdev(values):.{digits}f}"
-
-
 def main() -> None:
     """Pretrain and meta-train per seed, adapt every method to every held-out class, report."""
     parser = argparse.ArgumentParser(
@@ -233,8 +224,10 @@ def report(
     print(f"| method | {' | '.join(COLUMNS)} | best step |")
     print("|---|" + "---|" * (len(COLUMNS) + 1))
     for method, runs in results.items():
-        cells = [fmt([r[c] for r in runs if c in r], 1 if c == "fd_digits" else 3) for c in COLUMNS]
-        print(f"| {method} | {' | '.join(cells)} | {fmt([r['best_step'] for r in runs], 0)} |")
+        cells = [
+            mean_sd([r[c] for r in runs if c in r], 1 if c == "fd_digits" else 3) for c in COLUMNS
+        ]
+        print(f"| {method} | {' | '.join(cells)} | {mean_sd([r['best_step'] for r in runs], 0)} |")
     mean = {m: {c: statistics.fmean(r[c] for r in runs) for c in COLUMNS}
             for m, runs in results.items() if runs}  # fmt: skip
     b, c, e = "(b) finetune", "(c) finetune + diffaug", "(e) reptile + finetune"
@@ -247,7 +240,7 @@ def report(
     if b in mean and c in mean:
         print(f"  (c) beats (b) on fd_digits: {mean[c]['fd_digits'] < mean[b]['fd_digits']} "
               f"({mean[c]['fd_digits']:.1f} vs {mean[b]['fd_digits']:.1f})")  # fmt: skip
-    print("\ntime: " + ", ".join(f"{k} {fmt(v, 1)} s" for k, v in timings.items())
+    print("\ntime: " + ", ".join(f"{k} {mean_sd(v, 1)} s" for k, v in timings.items())
           + f"; total {seconds / 60:.1f} min")  # fmt: skip
     if meta_records:
         r = meta_records[0]

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from tables import mean_sd
 
 from ganhub.config.resolve import resolve
 from ganhub.engine.loop import fit
@@ -110,16 +110,6 @@ def shape_shares(images: torch.Tensor) -> dict[str, float]:
     return {"shape_kl": kl, "shape_min": float(shares.min())}
 
 
-def fmt(values: list[float], digits: int) -> str:
-    """mean +- s.d. over the seeds (or the one value); '-' when the setting has none."""
-    if not values:
-        return "-"
-    mean = statistics.fmean(values)
-    if len(values) == 1:
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} +- {statistics.stdev(values):.{digits}f}"
-
-
 def main() -> None:
     """Train every (dataset, setting, seed) and print one table per dataset."""
     parser = argparse.ArgumentParser(
@@ -171,7 +161,9 @@ def main() -> None:
                 if refused:
                     print(f"| {LABELS[setting]} | not run: {refused} |")
                     continue
-                cells = [fmt([r[c] for r in results if c in r], DIGITS.get(c, 3)) for c in columns]
+                cells = [
+                    mean_sd([r[c] for r in results if c in r], DIGITS.get(c, 3)) for c in columns
+                ]
                 print(f"| {LABELS[setting]} | {' | '.join(cells)} | {secs:.0f} s |")
     print("\npublished (Mimicry's README; Inception FID, not comparable with the fd above):")
     for line in PUBLISHED:
