@@ -26,7 +26,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -80,8 +80,10 @@ RENDER_CHUNK = 1 << 22  # sub-pixels per rendering chunk (16 MB per float tensor
 
 # Bump when the classifier's recipe changes, so cached networks of older code are retrained;
 # the geometry is part of it, so a classifier of shapes drawn otherwise is never reused
-SHAPES_RECIPE = {"version": 2, "n": 6000, "size": 32, "width": 16, "epochs": 12, "seed": 0,
-                 "held_out": 1000, "radius": RADIUS, "scales": list(SCALES)}  # fmt: skip
+SHAPES_RECIPE: dict[str, Any] = {
+    "version": 2, "n": 6000, "size": 32, "width": 16, "epochs": 12, "seed": 0, "held_out": 1000,
+    "radius": RADIUS, "scales": list(SCALES),
+}  # fmt: skip
 MIN_SHAPE_ACCURACY = 0.97
 
 
