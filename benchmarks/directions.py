@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -59,6 +60,17 @@ def train(plugin: str, seed: int, steps: int, out: Path) -> Path:
         f"name={plugin}-{seed}",
     ])  # fmt: skip
     return Path(summary["run_dir"])
+
+
+def picture(run_dir: Path, path: Path) -> None:
+    """Real shapes (top four rows) above the trained generator's samples (bottom four)."""
+    from ganhub.data.images import save_image_grid
+
+    system = ganhub.load(run_dir).system
+    real = system.real_samples(32, seed=0)
+    fake = system.sample(32, seed=0).cpu()
+    save_image_grid(torch.cat([real, fake]), path, nrow=8)
+    print(f"picture: {path} (top: real shapes, bottom: samples)", file=sys.stderr)
 
 
 def measure(run_dir: Path, methods: tuple[str, ...], k: int, n: int) -> dict[str, Any]:
@@ -116,6 +128,8 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--directions", type=int, default=8, help="SeFa/GANSpace directions")
     parser.add_argument("--samples", type=int, default=2000, help="codes sampled per run")
+    parser.add_argument("--picture", type=Path, default=None,
+                        help="a PNG of real shapes above the first run's samples")  # fmt: skip
     args = parser.parse_args()
     methods = tuple(args.methods)
 
@@ -128,6 +142,8 @@ def main() -> None:
                 run_dir = train(plugin, seed, args.steps or STEPS[plugin], Path(tmp))
                 trained_s = time.perf_counter() - start
                 results.append(measure(run_dir, methods, args.directions, args.samples))
+                if args.picture is not None and not results[1:]:
+                    picture(run_dir, args.picture)
                 print(f"{plugin} seed {seed}: trained in {trained_s:.0f} s, measured in "
                       f"{time.perf_counter() - start - trained_s:.0f} s", flush=True)  # fmt: skip
             report(plugin, results, methods)
