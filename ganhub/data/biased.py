@@ -16,43 +16,15 @@ import torch
 from torch import Tensor
 
 from ganhub.capabilities import Attribute
+from ganhub.config.shares import digit_groups_problem, proportions_problem
 from ganhub.data.images import digits
 from ganhub.errors import UsageError, one_line
 
 REFERENCE_SHARE = 0.1  # the reference set's size, as a share of the training set's
 
 
-def digit_group_problem(groups: Sequence[str]) -> str | None:
-    """Why `groups` cannot be digit groups (one line), or None: two or more non-empty strings
-    of the digits 0-9, no digit in two groups."""
-    if len(groups) < 2:
-        return f"{list(groups)}: give two or more groups of digits, e.g. ['01234', '56789']"
-    for group in groups:
-        if not group or any(c not in "0123456789" for c in group):
-            return f"'{group}' is not a group of digits: use the characters 0-9, e.g. '01234'"
-    seen: dict[str, str] = {}
-    for group in groups:
-        for c in group:
-            if c in seen:
-                return f"digit {c} is in both '{seen[c]}' and '{group}'; groups must be disjoint"
-            seen[c] = group
-    return None
-
-
-def proportions_problem(proportions: Sequence[float], count: int, of: str) -> str | None:
-    """Why `proportions` cannot be shares of `count` things (`of` names them), or None."""
-    shares = [float(p) for p in proportions]
-    if len(shares) != count:
-        return f"{shares}: give one share per {of} ({count}), not {len(shares)}"
-    if any(not p > 0 for p in shares):
-        return f"{shares}: every share must be positive"
-    if abs(sum(shares) - 1) > 1e-6:
-        return f"{shares}: the shares sum to {sum(shares):.6g}, not 1"
-    return None
-
-
 def _check(groups: Sequence[str], proportions: Sequence[float]) -> None:
-    problem = digit_group_problem(groups)
+    problem = digit_groups_problem(groups)
     if problem:
         raise UsageError(one_line(f"groups={problem}"))
     problem = proportions_problem(proportions, len(groups), "group")

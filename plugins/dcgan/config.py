@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ganhub.conditioning import ConditionConfig
 from ganhub.config.schema import RunConfig, Section, TrainerConfig
+from ganhub.config.shares import digit_groups_problem, proportions_problem
 from ganhub.errors import ConfigError, one_line
 
 # ganhub.data.shapes.SHAPES, written out: this module imports no torch
@@ -170,32 +171,6 @@ class DCGANData(Section):
         if self.channels is not None:
             return self.channels
         return 1 if self.source in ("digits", "mnist", "fashion_mnist") else 3
-
-
-def proportions_problem(proportions: list[float], count: int, of: str) -> str | None:
-    """Why `proportions` cannot be shares of `count` things (one line), or None."""
-    if len(proportions) != count:
-        return f"{proportions}: give one share per {of} ({count}), not {len(proportions)}"
-    if any(not p > 0 for p in proportions):
-        return f"{proportions}: every share must be positive"
-    if abs(sum(proportions) - 1) > 1e-6:
-        return f"{proportions}: the shares sum to {sum(proportions):.6g}, not 1"
-    return None
-
-
-def digit_groups_problem(groups: list[str]) -> str | None:
-    """Why `groups` cannot be disjoint groups of digits (one line), or None."""
-    if len(groups) < 2:
-        return f"{groups}: give two or more groups of digits, e.g. [01234,56789]"
-    seen: dict[str, str] = {}
-    for group in groups:
-        if not group or any(c not in "0123456789" for c in group):
-            return f"{groups}: '{group}' is not a group of digits (the characters 0-9)"
-        for c in group:
-            if c in seen:
-                return f"{groups}: digit {c} is in both '{seen[c]}' and '{group}'"
-            seen[c] = group
-    return None
 
 
 Act = Literal["relu", "leaky_relu", "silu", "elu"]

@@ -21,6 +21,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ganhub.conditioning import ConditionConfig
 from ganhub.config.schema import OptimConfig, OptimizerConfig, RunConfig, Section, TrainerConfig
+from ganhub.config.shares import proportions_problem
 from ganhub.errors import ConfigError
 
 DEFAULT_TRICKS = ("ema", "r1", "ada")
@@ -110,16 +111,9 @@ class StyleGANData(Section):
                 f"data.shapes={self.shapes}: give distinct shapes among {', '.join(SHAPE_NAMES)}"
             )
         if self.proportions is not None:
-            shares, count = self.proportions, len(self.shapes)
-            if len(shares) != count:
-                problem = f"give one share per shape of data.shapes ({count}), not {len(shares)}"
-            elif any(not p > 0 for p in shares):
-                problem = "every share must be positive"
-            elif abs(sum(shares) - 1) > 1e-6:
-                problem = f"the shares sum to {sum(shares):.6g}, not 1"
-            else:
-                return self
-            raise ConfigError(f"data.proportions={shares}: {problem}")
+            count = len(self.shapes)
+            if problem := proportions_problem(self.proportions, count, "shape of data.shapes"):
+                raise ConfigError(f"data.proportions={problem}")
         return self
 
     def resolved_channels(self) -> int:
