@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from ganhub.data.ahead import ahead_on_device, to_device
 from ganhub.errors import ConfigError, GanhubError
 
 
@@ -139,8 +140,9 @@ class _EpochBatchSampler:
 class LoaderBatches(BatchSource):
     """Batches from a map-style dataset read by DataLoader workers, copied to the device ahead.
 
-    Decoding happens in `num_workers` processes; pinned memory and a one-batch look-ahead let
-    the host-to-device copy overlap the previous step on CUDA.
+    Decoding happens in `num_workers` processes; on CUDA, pinned memory and a copy one batch
+    ahead on a side stream (`ahead_on_device`) let the host-to-device copy run under the
+    previous step.
     """
 
     def __init__(
@@ -202,16 +204,9 @@ class LoaderBatches(BatchSource):
                 # RNG, so a run resumed mid-epoch would draw once more than an unbroken run
                 generator=torch.Generator().manual_seed(seed * 1_000_003 + self.position.epoch),
             )
-            pending = None
-            for cpu_batch in _worker_errors_as_one_line(loader):
-                nxt = to_device(cpu_batch, device)
-                if pending is not None:
-                    self.position.index += 1
-                    yield pending
-                pending = nxt
-            if pending is not None:
-                self.position.index += 1
-                yield pending
+            for batch in ahead_on_device(_worker_errors_as_one_line(loader), device):
+                self.position.index += 1  # workers read ahead; this counts what is handed out
+                yield batch
             self.position = Position(self.position.epoch + 1, 0)
 
 
@@ -229,17 +224,6 @@ def _worker_errors_as_one_line(loader: DataLoader[Any]) -> Iterator[Any]:
             last = lines[-1].split(": ", 1)[-1]  # "ganhub.errors.UsageError: cannot read..."
             raise type(exc)(last) from None
         raise
-
-
-def to_device(batch: Any, device: torch.device) -> Any:
-    """Move tensors in a batch (tensor, tuple, list or dict) to `device` without blocking."""
-    if isinstance(batch, Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, tuple | list):
-        return type(batch)(to_device(b, device) for b in batch)
-    if isinstance(batch, dict):
-        return {k: to_device(v, device) for k, v in batch.items()}
-    return batch
 
 
 def split_batch(batch: Any, parts: int) -> Sequence[Any]:
@@ -262,6 +246,7 @@ __all__ = [
     "LoaderBatches",
     "Position",
     "TensorBatches",
+    "ahead_on_device",
     "epoch_order",
     "split_batch",
     "to_device",

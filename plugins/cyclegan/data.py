@@ -24,7 +24,7 @@ from ganhub_cyclegan.folder import FolderPairs, folder_layout, preview_folders, 
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from ganhub.data import BatchSource, Position, to_device
+from ganhub.data import BatchSource, Position, ahead_on_device
 from ganhub.data.images import digits, list_images
 
 if TYPE_CHECKING:
@@ -220,9 +220,9 @@ class FolderBatches(_KeyedSource):
                 collate_fn=_collate,
                 pin_memory=device.type == "cuda",
             )
-            for cpu_batch in loader:
+            for batch in ahead_on_device(loader, device):
                 self.position.index += 1  # workers read ahead; the position counts what we hand out
-                yield to_device(cpu_batch, device)
+                yield batch
             self.position = Position(self.position.epoch + 1, 0)
 
 
