@@ -7,13 +7,7 @@
 #   3. any extra benchmark commands passed as arguments (each one quoted).
 # Results are written under $OUT (or ./gpu-out) and echoed.
 set -uo pipefail
-ROOT=$(pwd)
-OUT=${OUT:-$ROOT/gpu-out}
-mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1
-source "$ROOT/benchmarks/gpu_env.sh" "$OUT/gpu.txt"
-
-run() { echo "+ $*" | tee -a "$OUT/log.txt"; "$@" 2>&1 | tee -a "$OUT/log.txt"; }
+source benchmarks/gpu_env.sh   # ROOT, OUT, run; the offline install
 cd /tmp
 run python3 -m ganhub plugins
 run timeout 150 python3 $ROOT/benchmarks/overhead.py --device cuda --precision bf16 --channels-last --batch 128 512 --rounds 7 --steps 50

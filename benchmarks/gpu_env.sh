@@ -1,9 +1,16 @@
-# Sourced by the GPU check scripts: install ganhub offline from the working tree plus the
-# wheels carried in .whl/ (pydantic, mlxtend, monai, ...) into /tmp, put them on the paths,
-# and write the GPU and torch versions to $1.
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target /tmp/ganhub . || exit 1
+# Sourced by the GPU check scripts, from the repository root: sets ROOT and OUT (default
+# ./gpu-out, created), defines `run CMD...` (echo the command, run it, both into $OUT/log.txt),
+# installs ganhub offline from the working tree plus the wheels carried in .whl/ (pydantic,
+# mlxtend, monai, ...; benchmarks/gpu_wheels.sh downloads them) into /tmp, puts them on the
+# paths, and writes the GPU and torch versions to $1 (default $OUT/gpu.txt).
+ROOT=${ROOT:-$(pwd)}
+OUT=${OUT:-$ROOT/gpu-out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+run() { echo "+ $*" | tee -a "$OUT/log.txt"; "$@" 2>&1 | tee -a "$OUT/log.txt"; }
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$ROOT"/.whl/*.whl || exit 1
+python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target /tmp/ganhub "$ROOT" || exit 1
 export PYTHONPATH=/tmp/ganhub:/tmp/site
 export PATH=/tmp/ganhub/bin:$PATH
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$1"
-python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())" | tee -a "$1"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "${1:-$OUT/gpu.txt}"
+python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())" | tee -a "${1:-$OUT/gpu.txt}"

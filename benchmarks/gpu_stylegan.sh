@@ -10,12 +10,10 @@
 #      - CUDA runs through the CLI: the default, and preset=auto at 64 px in mixed precision.
 # Everything is written under /tmp/sg and packed into $OUT/stylegan_gpu.tar.gz.
 set -uo pipefail
-ROOT=$(pwd)
-OUT=${OUT:-$ROOT/gpu-out}
 SG=/tmp/sg
-mkdir -p "$OUT" "$SG"
-export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2
-source "$ROOT/benchmarks/gpu_env.sh" "$SG/gpu.txt"
+mkdir -p "$SG"
+export OMP_NUM_THREADS=2
+source benchmarks/gpu_env.sh "$SG/gpu.txt"   # ROOT, OUT, run; the offline install
 cd /tmp
 
 timeout 170 python3 "$ROOT/benchmarks/stylegan.py" speed --only cuda --steps 24 2>&1 | tee "$SG/speed.txt"
