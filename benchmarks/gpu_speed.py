@@ -5,9 +5,11 @@ One call prints img/s, ms/step and MFU for each contender, at each precision and
     classic eager    the hand-written loop of `examples/raw_vs_ganhub/plain_pytorch.py` (as in
                      benchmarks/overhead.py), given the same G/D weights, data and precision
     ganhub eager     `Run` + `engine.loop.train_steps`: the step `fit` runs, without I/O
-    ganhub compile   the same with `trainer.compile=true` (torch.compile of G and D)
-    ganhub graphs    the same with `trainer.cuda_graphs=true`, once such an option exists
-                     (until then the row says so instead of showing a number)
+                     (optimizers `impl=auto`: fused Adam on CUDA)
+    ... foreach      the same with `optim.G.impl=foreach optim.D.impl=foreach`
+    ganhub compile   the same with `trainer.compile=true` (torch.compile of G's and D's forwards)
+    ... NCHW         the same with inductor's layout optimisation off (GPU only)
+    ganhub graphs    the same with `trainer.cuda_graphs=true` (GPU only)
 
 Precisions: fp32, and bf16 autocast with channels_last tensors (`precision=bf16
 trainer.channels_last=true`). All contenders are built before any is timed and hold the same
@@ -54,7 +56,6 @@ from overhead import LOG_EVERY, plain_steps, sync  # noqa: E402
 from plain_pytorch import PlainDCGAN, discriminator, generator  # noqa: E402
 
 from ganhub.config.resolve import resolve  # noqa: E402
-from ganhub.config.schema import TrainerConfig  # noqa: E402
 from ganhub.data.images import digits  # noqa: E402
 from ganhub.engine.loop import train_steps  # noqa: E402
 from ganhub.engine.run import Run  # noqa: E402
@@ -219,22 +220,49 @@ def contenders(args: argparse.Namespace, precision: str, batch: int, out: str
             close=eager_run.close,
         ),
     ]
-    compile_row = "ganhub + compile"
-    if "compile" in args.skip:
-        why = "--quick on CPU; --skip alone runs it" if args.quick else "--skip compile"
-        rows.append(Contender(compile_row, problem=f"skipped ({why})"))
-    else:
-        rows.append(ganhub_contender(compile_row, lambda: ganhub_run(
-            args, precision, batch, ["trainer.compile=true"], f"compile-{tag}", out)))  # fmt: skip
-    graphs_row = "ganhub + CUDA graphs"
-    if "cuda_graphs" not in TrainerConfig.model_fields:
-        rows.append(Contender(graphs_row, problem="n/a (no trainer.cuda_graphs option yet)"))
-    elif args.device != "cuda":
-        rows.append(Contender(graphs_row, problem="n/a (CUDA graphs need a GPU)"))
-    else:
-        rows.append(ganhub_contender(graphs_row, lambda: ganhub_run(
-            args, precision, batch, ["trainer.cuda_graphs=true"], f"graphs-{tag}", out)))  # fmt: skip
+    tagged = lambda kind: f"{kind}-{tag}"  # noqa: E731
+    options = {
+        "ganhub eager, foreach": ["optim.G.impl=foreach", "optim.D.impl=foreach"],
+        "ganhub + compile": ["trainer.compile=true"],
+        "ganhub + compile, NCHW": ["trainer.compile=true"],
+        "ganhub + CUDA graphs": ["trainer.cuda_graphs=true"],
+    }
+    for name, extra in options.items():
+        why = skipped(args, name)
+        if why is not None:
+            rows.append(Contender(name, problem=why))
+            continue
+        kind = name.split(", ")[-1].split()[-1].lower()
+        row = ganhub_contender(name, lambda extra=extra, kind=kind: ganhub_run(
+            args, precision, batch, extra, tagged(kind), out))  # fmt: skip
+        if name.endswith("NCHW") and row.steps is not None:
+            row.steps = without_layout_optimisation(row.steps)
+        rows.append(row)
     return rows, flops
+
+
+def skipped(args: argparse.Namespace, name: str) -> str | None:
+    """Why a contender is left out on this machine or by --skip (None: it runs)."""
+    if "compile" in name and "compile" in args.skip:
+        return "skipped (--quick on CPU; --skip alone runs it)" if args.quick else "skipped (--skip compile)"  # fmt: skip
+    if "graphs" in name and args.device != "cuda":
+        return "n/a (CUDA graphs need a GPU)"
+    if "NCHW" in name and args.device != "cuda":
+        return "n/a (inductor's layout optimisation is a GPU pass)"
+    return None
+
+
+def without_layout_optimisation(steps: Callable[[int], None]) -> Callable[[int], None]:
+    """The steps with inductor's layout optimisation off while they run (and compile): it
+    turns convolutions channels_last, and its stride check of their backward fails on some
+    CUDA builds (pytorch#171622)."""
+    from torch._inductor import config as inductor_config
+
+    def run(n: int) -> None:
+        with inductor_config.patch(layout_optimization=False):
+            steps(n)
+
+    return run
 
 
 def timed(row: Contender, n: int, device: torch.device) -> float | None:

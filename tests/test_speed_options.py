@@ -31,14 +31,16 @@ DOMAINS = {"toy2d": TINY_TOY, "dcgan": TINY_DCGAN}  # MLPs without norms; convs 
 class Trained:
     """What a short run leaves: logged losses per step, weights before and after, buffers."""
 
-    def __init__(self, overrides: list[str], out_dir: Path, name: str) -> None:
+    def __init__(self, overrides: list[str], out_dir: Path, name: str, steps: int = STEPS,
+                 log_every: int = 1) -> None:  # fmt: skip
         run = make_run(resolve([*overrides, "deterministic=true", "seed=3", "loggers=[]",
-                                "trainer.log_every=1", f"out_dir={out_dir}", f"name={name}"]))  # fmt: skip
+                                f"trainer.log_every={log_every}", f"out_dir={out_dir}",
+                                f"name={name}"]))  # fmt: skip
         self.lr = {g: opt.param_groups[0]["lr"] for g, opt in run.optimizers.items()}
         self.initial = self._params(run.system)
         batches = run.batches()
         self.losses: list[dict[str, float]] = []
-        for _ in range(STEPS):
+        for _ in range(steps):
             train_step(run, batches)
             logged = run.stats.flush()  # what `fit` logs at this step
             self.losses.append({k: v for k, v in logged.items() if k.startswith("loss/")})
@@ -68,8 +70,8 @@ def train(tmp_path: Path):  # type: ignore[no-untyped-def]
              torch.backends.cudnn.benchmark)  # fmt: skip
     count = iter(range(100))
 
-    def call(overrides: list[str]) -> Trained:
-        return Trained(overrides, tmp_path, f"run{next(count)}")
+    def call(overrides: list[str], steps: int = STEPS, log_every: int = 1) -> Trained:
+        return Trained(overrides, tmp_path, f"run{next(count)}", steps, log_every)
 
     yield call
     torch.use_deterministic_algorithms(flags[0])
@@ -199,10 +201,238 @@ def test_gpu_speed_quick_mode_reports_a_failing_contender_in_one_line(
     monkeypatch.setattr(sys, "argv", ["gpu_speed.py", "--device", "cpu", "--quick",
                                       "--precision", "fp32", "--skip"])  # fmt: skip
     gpu_speed.main()
-    rows = {line[16:38].strip(): line[38:].strip() for line in capsys.readouterr().out.splitlines()
+    rows = {line[17:39].strip(): line[39:].strip() for line in capsys.readouterr().out.splitlines()
             if line.startswith("fp32 ")}  # fmt: skip
     assert rows["ganhub + compile"] == "failed: RuntimeError: inductor could not lower this"
-    assert rows["ganhub + CUDA graphs"] == "n/a (no trainer.cuda_graphs option yet)"
-    for name in ("classic eager (plain)", "ganhub eager"):
+    assert rows["ganhub + compile, NCHW"] == "n/a (inductor's layout optimisation is a GPU pass)"
+    assert rows["ganhub + CUDA graphs"] == "n/a (CUDA graphs need a GPU)"
+    for name in ("classic eager (plain)", "ganhub eager", "ganhub eager, foreach"):
         img_s, ms, *_ = rows[name].split()
         assert float(img_s) > 0 and float(ms) > 0
+
+
+# -- optimizer kernels, compile with penalties, CUDA graphs, copies ahead -----------------------
+
+
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_fused_optimizers_train_like_foreach(domain: str, train: Any) -> None:
+    """impl=fused (torch's one-kernel Adam, also on CPU) against the foreach default here."""
+    base = DOMAINS[domain]
+    fused = [*base, "optim.G.impl=fused", "optim.D.impl=fused"]
+    assert_same_training(train(base), train(fused))
+
+
+def test_fused_optimizer_kinds_are_what_the_config_says(tmp_path: Path) -> None:
+    """auto: foreach on CPU (fused on CUDA); fused where asked; rmsprop has no fused kernel."""
+    from ganhub.errors import ConfigError
+
+    run = make_run(resolve([*TINY_TOY, "optim.D.impl=fused", f"out_dir={tmp_path}"]))
+    kinds = {
+        g: (opt.defaults["fused"], opt.defaults["foreach"]) for g, opt in run.optimizers.items()
+    }
+    assert kinds == {"G": (None, True), "D": (True, None)}
+    run.close()
+    with pytest.raises(ConfigError, match="impl=fused: torch has no fused rmsprop"):
+        resolve([*TINY_TOY, "optim.G.name=rmsprop", "optim.G.impl=fused"])
+
+
+# R1 differentiates D's output twice; torch.compile's autograd has no double backward, so the
+# penalty's forward runs eager (before, the first step raised "does not currently support
+# double backward"). About 10 s on a 2-core CPU.
+@pytest.mark.slow
+@pytest.mark.parametrize("penalty", [["tricks=[r1]"], ["tricks=[gp]", "trick.gp.variant=dragan"]],
+                         ids=["r1", "gp"])  # fmt: skip
+def test_compile_with_a_gradient_penalty_trains_like_eager(penalty: list[str], train: Any) -> None:
+    base = [*TINY_TOY, *penalty]
+    eager = train(base)
+    try:
+        compiled = train([*base, "trainer.compile=true"])
+    finally:
+        torch._dynamo.reset()
+    assert any(k.startswith("loss/") for k in compiled.losses[0])
+    assert_same_training(eager, compiled)
+
+
+def test_cuda_graphs_are_refused_in_one_line_naming_every_reason(tmp_path: Path) -> None:
+    """On this CPU, with fp16, compile and a trick holding host state: all reasons, one line,
+    before any run directory exists."""
+    from ganhub.errors import ConfigError
+
+    config = resolve([*TINY_TOY, "trainer.cuda_graphs=true", "trainer.compile=true",
+                      "tricks=[instance_noise,ema]", f"out_dir={tmp_path}"])  # fmt: skip
+    with pytest.raises(ConfigError) as caught:
+        make_run(config)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("trainer.cuda_graphs=true: ")
+    for reason in ("needs a CUDA device (this run is on cpu)", "trainer.compile is on",
+                   "trick(s) instance_noise keep"):  # fmt: skip
+        assert reason in message
+    assert "ema" not in message.split("trick(s)")[1]  # EMA updates in place after the step
+    assert not any(tmp_path.iterdir())
+
+
+def test_graph_safety_of_the_built_in_tricks_and_domains() -> None:
+    """Declared or judged from the hooks: a trick that only shapes the models at setup is safe,
+    one with per-step hooks must say so; those annealing or counting on the host are not."""
+    from ganhub.engine.system import GANSystem
+    from ganhub.plugins import get_hub
+    from ganhub.tricks import Trick
+
+    hub = get_hub()
+    config = resolve(TINY_TOY)
+    tricks = {name: hub.tricks.get(name) for name in hub.tricks.names()}
+    capturable = {name: cls(cls.Config(), config).capturable() for name, cls in tricks.items()}
+    unsafe = {name for name, ok in capturable.items() if not ok}
+    assert {"instance_noise", "balance", "lr_schedule"} <= unsafe
+    assert not unsafe & {"ema", "r1", "r2", "gp", "ada", "diffaug", "spectral_norm", "init",
+                         "clip_grad", "n_critic", "ttur", "pacgan", "label_smoothing"}  # fmt: skip
+
+    class SetupOnly(Trick):
+        name = "setup_only"
+
+        def setup(self, system: GANSystem) -> None:
+            pass
+
+    class Counts(SetupOnly):
+        name = "counts"
+
+        def after_step(self, step: int, system: GANSystem) -> None:
+            pass
+
+    class Declared(Counts):
+        graph_safe = True
+
+    assert SetupOnly(Trick.Config(), config).capturable()
+    assert not Counts(Trick.Config(), config).capturable()
+    assert Declared(Trick.Config(), config).capturable()
+    from ganhub_cyclegan.system import CycleGANSystem
+    from ganhub_dcgan.system import DCGANSystem
+    from ganhub_stylegan.system import StyleGANSystem
+    from ganhub_toy2d.system import Toy2dSystem
+
+    assert DCGANSystem.graph_safe and Toy2dSystem.graph_safe and StyleGANSystem.graph_safe
+    assert not CycleGANSystem.graph_safe  # its phases are not checked for capture yet
+
+
+def test_compiler_failures_become_one_line_and_other_errors_pass() -> None:
+    """An exception raised from torch's compiler (its frames, or inductor's generated code)
+    becomes a ConfigError naming trainer.compile; the model's own errors and ganhub's do not."""
+    from ganhub.engine.compiled import compiler_failure
+    from ganhub.errors import ConfigError, UsageError
+
+    def raised_in(filename: str, error: BaseException) -> BaseException:
+        namespace: dict[str, Any] = {}
+        exec(compile("def call(e):\n    raise e\n", filename, "exec"), namespace)
+        try:
+            namespace["call"](error)
+        except BaseException as exc:
+            return exc
+        raise AssertionError("not raised")
+
+    generated = "/tmp/torchinductor_user/ab/cabcdef.py"
+    stride = AssertionError("expected size 128==128, stride 25==1 at dim=1\nError in op: ...")
+    failure = compiler_failure(raised_in(generated, stride))
+    assert isinstance(failure, ConfigError)
+    text = str(failure)
+    assert text.startswith("trainer.compile=true: torch.compile failed on this model")
+    assert "AssertionError: expected size 128==128, stride 25==1 at dim=1" in text
+    assert "pytorch#171622" in text and "\n" not in text
+    lowering = raised_in("/site-packages/torch/_inductor/lowering.py", RuntimeError("no lowering"))
+    assert "pytorch#171622" not in str(compiler_failure(lowering))
+    # the model's own error, ganhub's errors and Ctrl-C are not the compiler's
+    assert compiler_failure(raised_in("/work/model.py", RuntimeError("shape mismatch"))) is None
+    assert compiler_failure(raised_in(generated, UsageError("bad key"))) is None
+    assert compiler_failure(raised_in(generated, KeyboardInterrupt())) is None
+    # the compiler's frame may be one error down the chain (raised from it)
+    try:
+        try:
+            raise raised_in(generated, stride)
+        except AssertionError as inner:
+            raise RuntimeError("backward failed") from inner
+    except RuntimeError as outer:
+        assert compiler_failure(outer) is not None
+
+
+def test_batches_are_handed_out_in_order_with_the_next_one_already_read() -> None:
+    from ganhub.data import ahead_on_device
+
+    pulled: list[int] = []
+
+    def source():  # type: ignore[no-untyped-def]
+        for i in range(4):
+            pulled.append(i)
+            yield (torch.full((2, 3), float(i)), torch.tensor([i, i]))
+
+    out = ahead_on_device(source(), torch.device("cpu"))
+    first = next(out)
+    assert pulled == [0, 1]  # one batch ahead
+    rest = list(out)
+    assert [int(b[1][0]) for b in [first, *rest]] == [0, 1, 2, 3]
+    assert all(
+        torch.equal(b[0], torch.full((2, 3), float(i))) for i, b in enumerate([first, *rest])
+    )
+
+
+# -- on a CUDA machine only -------------------------------------------------------------------
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@needs_cuda
+@pytest.mark.parametrize(
+    "overrides",
+    [DOMAINS["toy2d"], DOMAINS["dcgan"], [*DOMAINS["toy2d"], "tricks=[r1]", "trick.r1.interval=2"]],
+    ids=["toy2d", "dcgan", "toy2d-lazy-r1"],
+)
+def test_cuda_graphs_train_like_eager_on_a_gpu(overrides: list[str], train: Any) -> None:
+    """Steps replayed as CUDA graphs against eager on the GPU, over 20 steps with a log every
+    fourth (those run eagerly), so each plan warms up three times, is captured and replayed:
+    with lazy R1 every second step, the steps with and without it are two plans."""
+    from ganhub.engine.graphs import WARMUP
+
+    steps, log_every = 20, 4
+    odd_plain_steps = [s for s in range(1, steps, 2) if (s + 1) % log_every]
+    assert len(odd_plain_steps) > WARMUP + 1  # the plan without R1 is replayed too
+    base = [*overrides, "device=cuda", f"trainer.steps={steps}"]
+    eager = train(base, steps=steps, log_every=log_every)
+    graphs = train([*base, "trainer.cuda_graphs=true"], steps=steps, log_every=log_every)
+    assert_same_training(eager, graphs, atol=1e-4)
+
+
+@needs_cuda
+def test_fused_adam_trains_like_foreach_on_a_gpu(train: Any) -> None:
+    base = [*DOMAINS["dcgan"], "device=cuda"]
+    foreach = [*base, "optim.G.impl=foreach", "optim.D.impl=foreach"]
+    assert_same_training(train(foreach), train(base), atol=1e-4)
+
+
+def test_the_performance_page_commands_resolve() -> None:
+    """docs/performance.md's `ganhub run` lines are valid configs with the option they show."""
+    import shlex
+
+    from .test_docs import DOCS, _blocks
+
+    text = (DOCS / "performance.md").read_text()
+    runs = [line for block in _blocks(text, "bash") for line in block.splitlines()
+            if line.startswith("ganhub run ")]  # fmt: skip
+    assert runs
+    for line in runs:
+        assert resolve(shlex.split(line)[2:]).trainer.cuda_graphs
+
+
+def test_a_resumed_run_takes_its_kernels_from_its_config(tmp_path: Path) -> None:
+    """A checkpoint written with foreach Adam resumes fused when the config says so (on CUDA
+    `auto` does), with the saved moments and step counts, and keeps training."""
+    from ganhub.engine.loop import fit
+
+    base = [*TINY_TOY, "trainer.steps=2", "trainer.progress=false", f"out_dir={tmp_path}"]
+    fit(make_run(resolve([*base, "name=part"])))
+    run = make_run(resolve([f"resume={tmp_path / 'part'}", "trainer.steps=4",
+                            "optim.G.impl=fused"]))  # fmt: skip
+    g, d = run.optimizers["G"], run.optimizers["D"]
+    assert g.param_groups[0]["fused"] is True and not g.param_groups[0]["foreach"]
+    assert d.param_groups[0]["foreach"] is True and not d.param_groups[0]["fused"]
+    steps = {int(s["step"]) for s in g.state.values()}
+    assert steps == {2}  # the moments and counts came back
+    summary = fit(run)
+    assert summary["steps"] == 4 and {int(s["step"]) for s in g.state.values()} == {4}

@@ -306,11 +306,14 @@ def test_ada_probability_follows_the_sign_of_real_logits() -> None:
     assert torch.equal(trick.d_input(x, _ctx()), x)  # p starts at 0
     D = LinearD([0.0])
     overfit = PhaseOutput(torch.zeros(()), {}, [Pair(D, x, x, real_logits=torch.ones(25))])
+    held = (trick.p, trick.rt, trick.sign_sum, trick.count)
     for step in (1, 2):
         trick.observe(D_PHASE, overfit, _ctx())
         trick.after_step(step, None)
     # 50 positive logits seen in one interval: p += 50 / (0.1 * 1000)
     assert trick.p.item() == pytest.approx(0.5) and trick.rt.item() == 1.0
+    # updated in place: a step captured in a CUDA graph reads these same tensors
+    assert all(a is b for a, b in zip(held, (trick.p, trick.rt, trick.sign_sum, trick.count)))
     assert overfit.stats["ada_p"].item() == 0.0  # logged as it was during the phase
     underfit = PhaseOutput(torch.zeros(()), {}, [Pair(D, x, x, real_logits=-torch.ones(20))])
     for step in (3, 4):

@@ -75,6 +75,10 @@ class Section(BaseModel):
         return value
 
 
+# Optimizers torch implements as one fused kernel (torch.optim's `fused=True`).
+FUSED_OPTIMIZERS = frozenset({"adam", "adamw", "sgd"})
+
+
 class OptimizerConfig(Section):
     """One optimizer (one per parameter group: G, D)."""
 
@@ -86,6 +90,22 @@ class OptimizerConfig(Section):
     eps: float = Field(1e-8, gt=0, description="Adam / RMSprop epsilon")
     weight_decay: float = Field(0.0, ge=0, description="decoupled weight decay (adamw) or L2")
     momentum: float = Field(0.0, ge=0, description="momentum for rmsprop / sgd")
+    impl: Literal["auto", "foreach", "fused"] = Field(
+        "auto",
+        description="update kernels: foreach (a few launches per step), fused (one kernel per "
+        "step; adam, adamw and sgd), auto (fused on CUDA where the optimizer has it, else foreach)",
+    )
+
+    @model_validator(mode="after")
+    def _fused_exists(self) -> OptimizerConfig:
+        from ganhub.errors import ConfigError  # raised as is: pydantic passes it through
+
+        if self.impl == "fused" and self.name not in FUSED_OPTIMIZERS:
+            raise ConfigError(
+                f"impl=fused: torch has no fused {self.name}; use impl=foreach or auto, "
+                f"or an optimizer with one ({', '.join(sorted(FUSED_OPTIMIZERS))})"
+            )
+        return self
 
     @field_validator("betas")
     @classmethod
@@ -138,7 +158,17 @@ class TrainerConfig(Section):
     max_seconds: float | None = Field(
         None, gt=0, description="stop (with a checkpoint) after this much wall time"
     )
-    compile: bool = Field(False, description="torch.compile G and D (first steps are slow)")
+    compile: bool = Field(
+        False,
+        description="torch.compile the forwards of G and D, each on its own (first steps are "
+        "slow); forwards that penalties differentiate twice (R1, GP, path length) run eager",
+    )
+    cuda_graphs: bool = Field(
+        False,
+        description="replay each training step as a CUDA graph (forward, backward and optimizer "
+        "steps of every due phase) after a few eager steps; CUDA, static shapes, precision 32 "
+        "or bf16, and tricks that declare themselves graph-safe",
+    )
     channels_last: bool = Field(False, description="channels_last memory format for image models")
     num_workers: int = Field(0, ge=0, description="data-loading worker processes (folder data)")
     progress: bool = Field(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch
@@ -40,6 +41,7 @@ class TrainContext:
         d_transforms: Sequence[DInputTransform] = (),
         scaler: torch.amp.GradScaler | None = None,
         real_hooks: Sequence[RealBatchHook] = (),
+        compiled: bool = False,
     ) -> None:
         self.loss = loss
         self.targets = targets
@@ -57,6 +59,15 @@ class TrainContext:
         # phase can pair its micro-batches with an earlier phase's (the G phase with D's noise)
         self.micro = 0
         self.micro_batches = 1
+        self.compiled = compiled  # trainer.compile: forwards differentiated twice run eager
+
+    def twice_differentiable(self) -> AbstractContextManager[Any]:
+        """Where a forward is differentiated twice (R1, GP, path length): compiled G and D run
+        eager inside, since torch.compile's autograd has no double backward (pytorch#91469);
+        the rest of the step keeps its compiled forwards. A no-op without trainer.compile."""
+        if not self.compiled:
+            return nullcontext()
+        return torch.compiler.set_stance("force_eager")
 
     def d_input(self, x: Tensor) -> Tensor:
         """Apply the D-input tricks (in their declared order) to one batch of D inputs."""
@@ -158,7 +169,9 @@ class TrainContext:
         }
 
     def input_gradient(self, outputs: Tensor, inputs: Tensor) -> Tensor:
-        """d(sum outputs)/d(inputs) with a graph (for penalties), correct under fp16 grad scaling."""
+        """d(sum outputs)/d(inputs) with a graph (for penalties), correct under fp16 grad scaling.
+
+        Compute `outputs` inside `twice_differentiable()`, so that it works with compiled models."""
         if self.scaler is not None and self.scaler.is_enabled():
             # Scale to avoid fp16 underflow, then unscale; get_scale() syncs, as fp16 AMP does anyway.
             (grad,) = torch.autograd.grad(

@@ -53,14 +53,17 @@ def set_deterministic(enabled: bool) -> None:
     torch.backends.cudnn.benchmark = not enabled
 
 
-def autocast_factory(precision: str, device: torch.device) -> Callable[[], Any]:
-    """A zero-argument context factory: autocast for bf16/16, a no-op for 32 (no overhead)."""
+def autocast_factory(precision: str, device: torch.device, cache: bool = True) -> Callable[[], Any]:
+    """A zero-argument context factory: autocast for bf16/16, a no-op for 32 (no overhead).
+
+    `cache=False` for steps captured in CUDA graphs: autocast's cache of cast weights is not
+    allowed there."""
     if precision == "32":
         return contextlib.nullcontext
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     if precision == "16" and device.type == "cpu":
         raise ConfigError("precision=16 needs a GPU; on CPU use precision=bf16 or 32")
-    return lambda: torch.autocast(device_type=device.type, dtype=dtype)
+    return lambda: torch.autocast(device_type=device.type, dtype=dtype, cache_enabled=cache)
 
 
 def grad_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler | None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from ganhub.console import describe_run, summary_head, summary_rows
 from ganhub.data import split_batch
-from ganhub.engine import distributed
+from ganhub.engine import compiled, distributed
 from ganhub.engine.diagnostics import CollapseMonitor, grad_norm
 from ganhub.engine.run import Run
 from ganhub.engine.system import Phase
@@ -137,6 +137,9 @@ def fit(run: Run) -> dict[str, Any]:
     except BaseException as exc:
         hook.on_train_error(run=run, error=exc)
         run.fail(exc)  # no half-made run directory: removed, or marked failed
+        failure = compiled.compiler_failure(exc) if cfg.compile else None
+        if failure is not None:  # torch's compiler broke: one line, not its generated code
+            raise failure from exc
         raise
     finally:
         restore_signals()
@@ -182,26 +185,41 @@ def train_steps(run: Run, batches: Iterator[Any], n: int) -> None:
 
 
 def train_step(run: Run, batches: Iterator[Any]) -> None:
-    """One optimisation step: every due phase (repeated as asked), then the tricks' after_step."""
+    """One optimisation step: every due phase (repeated as asked), then the tricks' after_step.
+
+    The step's batches are drawn first (one, plus one per extra repeat), so that a step
+    replayed as a CUDA graph (`trainer.cuda_graphs`) can copy them into its static inputs."""
     step = run.step
     run.ctx.step = step
     run.ctx.cache.clear()
     # diagnostics (accuracies, diversity, gradient norms) only on the steps whose stats get logged
     cfg = run.config.trainer
     run.ctx.diagnose = (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps
-    batch = next(batches)
-    for phase in run.phases:
-        if not phase.due(step):
-            continue  # lazy phases (R1 every 16 steps...) skip most steps; pretraining windows
-        for repeat in range(phase.repeat):
-            if repeat:
-                batch = next(batches)  # n_critic: every D repeat sees new data
-            run_phase(run, phase, batch)
+    # lazy phases (R1 every 16 steps...) skip most steps; pretraining windows
+    plan = [(phase, phase.repeat) for phase in run.phases if phase.due(step) and phase.repeat]
+    inputs = [next(batches) for _ in range(1 + sum(repeat - 1 for _, repeat in plan))]
+    if run.graphs is None or run.ctx.diagnose or not plan:  # logging steps: diagnostics, eager
+        _run_plan(run, plan, inputs)
+    else:
+        key = tuple((phase.name, repeat) for phase, repeat in plan)
+        run.graphs.step(run, key, inputs, lambda static: _run_plan(run, plan, static))
     if run.scaler is not None:
         run.scaler.update()
     run.step = step + 1
     for after_step in run.points["after_step"]:
         after_step(run.step, run.system)  # EMA, LR schedules, balancing
+
+
+def _run_plan(run: Run, plan: list[tuple[Phase, int]], inputs: list[Any]) -> None:
+    """Each due phase, `repeat` times; the first repeat of a phase takes the last batch drawn,
+    every further one the next (n_critic: every D repeat sees new data)."""
+    fresh = iter(inputs)
+    batch = next(fresh)
+    for phase, repeats in plan:
+        for repeat in range(repeats):
+            if repeat:
+                batch = next(fresh)
+            run_phase(run, phase, batch)
 
 
 def run_phase(run: Run, phase: Phase, batch: Any) -> None:

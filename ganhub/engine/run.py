@@ -19,9 +19,9 @@ import torch
 import yaml
 from torch import nn
 
-from ganhub.config.schema import OptimizerConfig, RunConfig
+from ganhub.config.schema import RunConfig
 from ganhub.console import Console
-from ganhub.engine import checkpoint, distributed, start
+from ganhub.engine import checkpoint, compiled, distributed, graphs, start
 from ganhub.engine.best import keep_best_direction, restored_best
 from ganhub.engine.components import Components
 from ganhub.engine.context import TrainContext
@@ -35,6 +35,8 @@ from ganhub.engine.environment import (
     set_deterministic,
     set_rng_state,
 )
+from ganhub.engine.optimizers import load_state as load_optimizer_state
+from ganhub.engine.optimizers import make_optimizer
 from ganhub.engine.rundir import RunDirectory
 from ganhub.engine.stats import StatsAccumulator
 from ganhub.engine.system import BuildHints, GANSystem, Phase
@@ -77,32 +79,6 @@ def prepare_system(
     return system, tricks
 
 
-def make_optimizer(params: list[nn.Parameter], cfg: OptimizerConfig) -> torch.optim.Optimizer:
-    """One optimizer from its config (foreach kernels: one launch per step, not per tensor)."""
-    if cfg.name in ("adam", "adamw"):
-        cls = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
-        return cls(
-            params,
-            lr=cfg.lr,
-            betas=cfg.betas,
-            eps=cfg.eps,
-            weight_decay=cfg.weight_decay,
-            foreach=True,
-        )
-    if cfg.name == "rmsprop":
-        return torch.optim.RMSprop(
-            params,
-            lr=cfg.lr,
-            eps=cfg.eps,
-            momentum=cfg.momentum,
-            weight_decay=cfg.weight_decay,
-            foreach=True,
-        )
-    return torch.optim.SGD(
-        params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, foreach=True
-    )
-
-
 class Run:
     """The state of one training run: `Run(config, parts)`, then `ganhub.engine.loop.fit`.
 
@@ -138,15 +114,18 @@ class Run:
         if frozen:
             self.console.print(f"frozen at setup (not trained): {', '.join(frozen)}")
         self.grad_groups: tuple[str, ...] = ()  # groups whose weights autograd tracks now
+        self.graphs = graphs.StepGraphs.for_run(self) if config.trainer.cuda_graphs else None
         self.optimizers = {
-            g: make_optimizer(params, getattr(config.optim, g)) for g, params in self.groups.items()
+            g: make_optimizer(
+                params, getattr(config.optim, g), self.device, capturable=self.graphs is not None
+            )
+            for g, params in self.groups.items()
         }
         self.system.configure_optimizers(self.optimizers)
         for t in self.tricks:
             t.on_optimizers(self.optimizers)
         if config.trainer.compile:
-            for name in self.system.generator_names + self.system.discriminator_names:
-                getattr(self.system, name).compile()
+            compiled.compile_models(self.system)
 
         self.points = {
             hook: [getattr(t, hook) for t in self.tricks if t.implements(hook)]
@@ -159,13 +138,16 @@ class Run:
             (t for t in self.tricks if t.implements("d_input")), key=lambda t: t.d_input_order
         )
         self.scaler = grad_scaler(config.precision, self.device)
-        self.autocast = autocast_factory(config.precision, self.device)
+        # a captured step must not keep autocast's cast weights between steps (they would be
+        # freed while the graph still reads them)
+        self.autocast = autocast_factory(config.precision, self.device, cache=self.graphs is None)
         self.ctx = TrainContext(
             parts.loss,
             targets,
             [t.d_input for t in d_tricks],
             self.scaler,
             real_hooks=self.points["real_batch"],  # in the config's order
+            compiled=config.trainer.compile,
         )
         self.data = self.system.data()
         self.stats = StatsAccumulator()
@@ -435,7 +417,7 @@ class Run:
             ) from None
         try:
             for g, opt in self.optimizers.items():
-                opt.load_state_dict(state["optimizers"][g])
+                load_optimizer_state(opt, state["optimizers"][g])
         except (KeyError, ValueError, RuntimeError) as exc:
             raise ConfigError(
                 f"resume={self.run_dir}: the optimizer state of {path.name} does not fit this "

@@ -179,6 +179,10 @@ class GANSystem(nn.Module, ABC):
     discriminator_names: ClassVar[tuple[str, ...]] = ("D",)
     # vector | image | volume | tokens: the default declaration's modality.
     modality: ClassVar[Modality] = "image"
+    # Whether a training step can be replayed as a CUDA graph (`trainer.cuda_graphs`): the
+    # phases do device work only, on batches of fixed shapes, and read no host value that
+    # changes between steps (a step count, a Python random draw) nor sync with the host.
+    graph_safe: ClassVar[bool] = False
 
     def __init__(self, config: RunConfig, hints: BuildHints | None = None) -> None:
         super().__init__()

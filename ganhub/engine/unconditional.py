@@ -38,6 +38,8 @@ class UnconditionalGAN(GANSystem):
     """G maps latent noise N(0, I) of shape `latent_shape` (and, with `labels`, a class) to
     samples; D scores samples (given their class)."""
 
+    graph_safe = True  # noise, labels and fakes are drawn on the device; no host state
+
     def __init__(
         self,
         config: RunConfig,

@@ -52,6 +52,10 @@ HOOK_POINTS = (
     "after_step",
 )
 
+# The fixed points called every step (a CUDA graph of the step would freeze their host state).
+STEP_HOOKS = ("real_batch", "d_input", "extra_loss", "observe", "before_optimizer_step",
+              "after_step")  # fmt: skip
+
 
 class Trick:
     """Base class of optimisation tricks. Subclass, set the class attributes, override hooks."""
@@ -67,6 +71,12 @@ class Trick:
     # (augment, then noise, then packing).
     setup_order: ClassVar[int] = 50
     d_input_order: ClassVar[int] = 50
+    # Whether a step of this trick can be captured in a CUDA graph (`trainer.cuda_graphs`):
+    # its per-step hooks do device work only and read no host value that changes between steps
+    # (a Python float annealed by step would be frozen at its captured value); what after_step
+    # changes, it changes in place. None: judged from the hooks it overrides (a trick with
+    # none of the per-step ones is safe).
+    graph_safe: ClassVar[bool | None] = None
 
     def __init__(self, options: Section, config: RunConfig) -> None:
         self.options: Any = options
@@ -150,6 +160,13 @@ class Trick:
     def implements(self, hook: str) -> bool:
         """Whether this trick overrides the fixed point `hook`."""
         return getattr(type(self), hook) is not getattr(Trick, hook)
+
+    def capturable(self) -> bool:
+        """Whether its steps can be replayed as CUDA graphs (`graph_safe`, else judged from
+        the per-step hooks it overrides)."""
+        if self.graph_safe is not None:
+            return self.graph_safe
+        return not any(self.implements(hook) for hook in STEP_HOOKS)
 
 
 def group_params(system: GANSystem, groups: list[str]) -> list[nn.Parameter]:

@@ -42,6 +42,7 @@ class ACGAN(Trick):
     """Auxiliary classifier on D (AC-GAN): class cross-entropy for D on reals, for G on fakes."""
 
     name = "acgan"
+    graph_safe = True
     description = "AC-GAN: a class head on D; D classifies reals, G makes fakes of their class"
     Config = ACGANConfig
     modalities = frozenset({"image", "volume"})  # the modalities with conditional domains

@@ -71,6 +71,7 @@ class RotationHead(Trick):
     """SSGAN: a 4-way rotation head on D; D classifies rotated reals, G rotated fakes."""
 
     name = "rotation_head"
+    graph_safe = True
     description = (
         "SSGAN: a rotation head on D (0/90/180/270 degrees); D learns it on reals, G on fakes"
     )

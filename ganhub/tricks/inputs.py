@@ -57,6 +57,8 @@ class InstanceNoise(Trick):
     """Instance noise (Sønderby et al. 2016): Gaussian noise on every D input, annealed to zero."""
 
     name = "instance_noise"
+    # its std is a host float annealed by step
+    graph_safe = False
     Config = InstanceNoiseConfig
     d_input_order = 20
 
@@ -91,6 +93,7 @@ class DiffAugment(Trick):
     """
 
     name = "diffaug"
+    graph_safe = True
     Config = DiffAugmentConfig
     modalities = frozenset({"image"})
     excludes = frozenset({"ada"})  # both augment every D input: one augmentation pipeline
@@ -138,6 +141,8 @@ class AdaptiveAugment(Trick):
     """
 
     name = "ada"
+    # p and its sums are device tensors, updated in place
+    graph_safe = True
     Config = AdaConfig
     modalities = frozenset({"image"})
     excludes = frozenset({"diffaug"})
@@ -186,11 +191,12 @@ class AdaptiveAugment(Trick):
             return
         import torch
 
-        self.rt = self.sign_sum / self.count.clamp(min=1)
+        # in place: a step captured in a CUDA graph reads these very tensors
+        self.rt.copy_(self.sign_sum / self.count.clamp(min=1))
         delta = torch.sign(self.rt - self.options.target) * self.count / (self.options.kimg * 1000)
-        self.p = (self.p + delta).clamp(0, 1)
-        self.sign_sum = torch.zeros_like(self.sign_sum)
-        self.count = torch.zeros_like(self.count)
+        self.p.copy_((self.p + delta).clamp(0, 1))
+        self.sign_sum.zero_()
+        self.count.zero_()
 
     def state_dict(self) -> dict[str, Any]:
         """p, the pending sign sums and the last r_t."""
@@ -212,6 +218,7 @@ class PacGAN(Trick):
     """PacGAN (Lin et al. 2018): D judges m samples at once, which penalises mode collapse."""
 
     name = "pacgan"
+    graph_safe = True
     Config = PacGANConfig
     modalities = frozenset({"vector", "image", "volume"})
     d_input_order = 90  # after augmentation and noise, which act per sample

@@ -45,6 +45,7 @@ class GradientPenalty(Trick):
     """Gradient penalty: lambda * (||grad D(x_hat)|| - 1)^2 on per-sample interpolates."""
 
     name = "gp"
+    graph_safe = True
     Config = GradientPenaltyConfig
 
     @classmethod
@@ -86,7 +87,9 @@ class GradientPenalty(Trick):
             noise = torch.rand_like(real)
             other = real + self.options.dragan_scale * real.std() * noise
         x_hat = (alpha * real + (1 - alpha) * other).requires_grad_(True)
-        grad = ctx.input_gradient(ctx.discriminate(pair.discriminator, x_hat), x_hat)
+        with ctx.twice_differentiable():
+            logits = ctx.discriminate(pair.discriminator, x_hat)
+        grad = ctx.input_gradient(logits, x_hat)
         norm = grad.flatten(1).norm(2, dim=1)
         return self.options.weight * ((norm - self.options.center) ** 2).mean()
 
@@ -111,6 +114,7 @@ class R1Penalty(Trick):
     """R1 (Mescheder et al. 2018): gamma/2 * E||grad D(x)||^2 on real data, optionally lazy."""
 
     name = "r1"
+    graph_safe = True
     Config = R1Config
     side: Literal["real", "fake"] = "real"
     setup_order = 25  # after ttur sets learning rates, before lr_schedule reads them
@@ -200,7 +204,9 @@ class R1Penalty(Trick):
         total = None
         for pair in pairs:
             x = (pair.real if self.side == "real" else pair.fake).detach().requires_grad_(True)
-            grad = ctx.input_gradient(ctx.discriminate(pair.discriminator, x), x)
+            with ctx.twice_differentiable():
+                logits = ctx.discriminate(pair.discriminator, x)
+            grad = ctx.input_gradient(logits, x)
             # in float32: sums of squares overflow float16 on large images
             term = grad.float().square().flatten(1).sum(1).mean()
             total = term if total is None else total + term

@@ -32,6 +32,7 @@ class GradClip(Trick):
     """Gradient clipping by global norm or by value, on unscaled gradients."""
 
     name = "clip_grad"
+    graph_safe = True
     Config = ClipConfig
 
     def before_optimizer_step(self, phase: Phase, params: list[nn.Parameter]) -> None:
@@ -91,6 +92,8 @@ class Balance(Trick):
     """
 
     name = "balance"
+    # counts on the host and reads the win rate back (a sync)
+    graph_safe = False
     Config = BalanceConfig
     excludes = frozenset({"n_critic"})
 
@@ -185,6 +188,8 @@ class LRSchedule(Trick):
     """Learning-rate schedule for every optimizer: warm-up, constant, then linear or cosine decay."""
 
     name = "lr_schedule"
+    # sets host-float learning rates a captured step would not see
+    graph_safe = False
     Config = LRScheduleConfig
     setup_order = 30
 

@@ -148,6 +148,7 @@ class EMA(Trick):
     """Exponential moving average of generator weights; samples and `ganhub.load` use it."""
 
     name = "ema"
+    graph_safe = True
     Config = EMAConfig
     setup_order = 90
 
@@ -210,6 +211,7 @@ class WeightPenalty(Trick):
     """L1 or L2 penalty on weights (matrices and kernels, not biases or norm scales)."""
 
     name = "weight_penalty"
+    graph_safe = True
     Config = WeightPenaltyConfig
 
     def setup(self, system: GANSystem) -> None:

@@ -58,6 +58,7 @@ class StyleGANSystem(GANSystem):
     """StyleGAN2 G (mapping + skip synthesis), residual D, lazy path length."""
 
     modality = "image"
+    graph_safe = True  # style mixing, noise and pl_mean live on the device (updated in place)
 
     def __init__(self, config: StyleGANConfig, hints: BuildHints) -> None:
         super().__init__(config, hints)
@@ -152,8 +153,9 @@ class StyleGANSystem(GANSystem):
         """Path length: (|J_w^T y| - a)^2 with y ~ N(0, I)/sqrt(HW) and a its running mean."""
         real, labels = self.split(batch)
         n = max(1, len(real) // self.obj.pl_batch_shrink)
-        ws = self.mixed_ws(n, labels=None if labels is None else labels[:n])
-        img = self.G.synthesis(ws)
+        with ctx.twice_differentiable():
+            ws = self.mixed_ws(n, labels=None if labels is None else labels[:n])
+            img = self.G.synthesis(ws)
         noise = torch.randn_like(img) / math.sqrt(img.shape[2] * img.shape[3])
         grad = ctx.input_gradient(img * noise, ws)
         lengths = grad.float().square().sum(2).mean(1).sqrt()
