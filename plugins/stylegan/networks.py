@@ -37,7 +37,9 @@ def channels_at(resolution: int, base: int, cap: int) -> int:
 
 def _fp16(enabled: bool, x: Tensor) -> AbstractContextManager[None]:
     if enabled and x.is_cuda:
-        return torch.autocast("cuda", dtype=torch.float16)
+        # no cache of cast weights: each is cast once per forward anyway, and a step replayed
+        # as a CUDA graph (trainer.cuda_graphs) must not keep casts across steps
+        return torch.autocast("cuda", dtype=torch.float16, cache_enabled=False)
     return nullcontext()
 
 
