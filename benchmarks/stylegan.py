@@ -63,16 +63,24 @@ def speed(args: argparse.Namespace) -> None:
         ]
     if args.only in ("all", "cuda") and torch.cuda.is_available():
         gpu = ["preset=auto", "model.image_size=256", "trainer.batch_size=32", "device=cuda"]
+        mixed = [*gpu, "model.fp16_res=4"]
         rows += [
             ("256x256 auto, batch 32, fp32 (CUDA)", [*gpu, "model.fp16_res=0"]),
-            ("256x256 auto, batch 32, mixed fp16_res=4 (CUDA)", [*gpu, "model.fp16_res=4"]),
+            ("256x256 auto, batch 32, mixed fp16_res=4 (CUDA)", mixed),
+            ("... mixed + CUDA graphs", [*mixed, "trainer.cuda_graphs=true"]),
+            ("... mixed + compile", [*mixed, "trainer.compile=true"]),
         ]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, load {os.getloadavg()[0]:.1f}")  # fmt: skip
     print(f"| {'setting':<48} | wall s/kimg | CPU s/kimg |")
     print(f"|{'-' * 50}|-------------|------------|")
     with tempfile.TemporaryDirectory() as out:
         for label, overrides in rows:
-            wall, cpu = s_per_kimg(overrides, args.steps, out)
+            try:
+                wall, cpu = s_per_kimg(overrides, args.steps, out)
+            except Exception as exc:  # a speed option refused or broken here: say so, go on
+                first = (str(exc).strip().splitlines() or [""])[0][:150]
+                print(f"| {label:<48} | failed: {type(exc).__name__}: {first}", flush=True)
+                continue
             print(f"| {label:<48} | {wall:11.1f} | {cpu:10.1f} |", flush=True)
 
 
