@@ -33,31 +33,16 @@ def make_optimizer(
 ) -> torch.optim.Optimizer:
     """One optimizer from its config, fused or foreach (`cfg.impl`), capturable on request."""
     kernels = {"fused": True} if fused_for(cfg, device) else {"foreach": True}
+    common: dict[str, Any] = {"lr": cfg.lr, "weight_decay": cfg.weight_decay, **kernels}
     if cfg.name in ("adam", "adamw"):
         cls = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
-        return cls(
-            params,
-            lr=cfg.lr,
-            betas=cfg.betas,
-            eps=cfg.eps,
-            weight_decay=cfg.weight_decay,
-            capturable=capturable,
-            **kernels,
-        )
+        return cls(params, betas=cfg.betas, eps=cfg.eps, capturable=capturable, **common)
     if cfg.name == "rmsprop":
         return torch.optim.RMSprop(
-            params,
-            lr=cfg.lr,
-            eps=cfg.eps,
-            momentum=cfg.momentum,
-            weight_decay=cfg.weight_decay,
-            capturable=capturable,
-            **kernels,
+            params, eps=cfg.eps, momentum=cfg.momentum, capturable=capturable, **common
         )
     # SGD keeps no step counter: nothing of its update lives on the host
-    return torch.optim.SGD(
-        params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **kernels
-    )
+    return torch.optim.SGD(params, momentum=cfg.momentum, **common)
 
 
 # Param-group keys that say how an update runs, not what it computes: the resumed run's config
