@@ -85,6 +85,7 @@ class StepGraphs:
         self.graphs: dict[PlanKey, _Captured] = {}
         self.warm: dict[PlanKey, int] = {}
         self.enabled = True  # off after a capture failed: the run goes on eagerly
+        self.side: torch.cuda.Stream | None = None  # where warm-up steps run
 
     @classmethod
     def for_run(cls, run: Run) -> StepGraphs:
@@ -108,7 +109,8 @@ class StepGraphs:
             run_plan(inputs)
         elif warm < WARMUP or not _capturable(inputs):
             self.warm[key] = warm + 1
-            _on_side_stream(run_plan, inputs)
+            self.side = self.side or torch.cuda.Stream()
+            _on_side_stream(self.side, run_plan, inputs)
         else:
             captured = self._capture(run, key, inputs, run_plan)
             if captured is None:
@@ -128,7 +130,8 @@ class StepGraphs:
             optimizer.zero_grad(set_to_none=True)
         torch.cuda.synchronize()
         try:
-            with torch.cuda.graph(graph):
+            # thread_local: a DataLoader's pin-memory thread may call CUDA during the capture
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 run_plan(static)
         except Exception as exc:  # an op that syncs or allocates on the host, a library's hook
             self.enabled = False
@@ -184,9 +187,10 @@ class _Recorder(StatsAccumulator):
         self.calls.append(({k: v.detach() for k, v in values.items()}, watch))
 
 
-def _on_side_stream(run_plan: Callable[[list[Any]], None], inputs: list[Any]) -> None:
+def _on_side_stream(
+    side: torch.cuda.Stream, run_plan: Callable[[list[Any]], None], inputs: list[Any]
+) -> None:
     """Run eagerly on a side stream (PyTorch's advice before a capture), then rejoin."""
-    side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
         run_plan(inputs)
