@@ -396,9 +396,15 @@ def summary_line(summary: Mapping[str, Any]) -> str:
         line += f" (samples: {', '.join(s.removeprefix(run_dir) for s in summary['samples'])})"
     if summary["metrics"]:
         line += "; " + " ".join(f"{k}={number(v)}" for k, v in summary["metrics"].items())
-    if summary["stopped_early"]:
+    if _resumable(summary):
         line += f"\ncontinue with: ganhub run resume={summary['run_dir']}"
     return line
+
+
+def _resumable(summary: Mapping[str, Any]) -> bool:
+    """Stopped before its last step by a signal or a time limit, which a resume continues; a
+    run that trainer.patience stopped has finished what it was asked (its best is kept)."""
+    return bool(summary["stopped_early"]) and not summary.get("early_stop")
 
 
 def summary_rows(summary: Mapping[str, Any], tensorboard: bool) -> list[tuple[str, str]]:
@@ -421,7 +427,7 @@ def summary_rows(summary: Mapping[str, Any], tensorboard: bool) -> list[tuple[st
         rows.append(("samples", "\n".join(summary["samples"])))
     quoted = shlex.quote(run_dir)
     after = [f"ganhub sample {quoted}", f"ganhub report {quoted}"]
-    if summary["stopped_early"]:
+    if _resumable(summary):
         after.insert(0, f"ganhub run resume={quoted}")
     if tensorboard:
         after.append(tensorboard_command(run_dir))

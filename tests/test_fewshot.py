@@ -188,6 +188,11 @@ def test_patience_stops_after_evaluations_without_a_better_value(workdir: Path) 
                                      "metric": "score", "best_step": 4}  # fmt: skip
     assert metric.values == [1.0, 1.0]  # no second evaluation at the step it stopped
     assert ganhub.load(summary["run_dir"], best=True, hub=hub).step == 4
+    # finished as asked: the summary offers sampling and the report, not a resume
+    from ganhub.console import summary_line, summary_rows
+
+    assert "resume=" not in summary_line(summary)
+    assert "resume=" not in dict(summary_rows(summary, tensorboard=False))["next"]
 
 
 def test_patience_needs_a_score_and_evaluations() -> None:
