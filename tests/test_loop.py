@@ -59,6 +59,32 @@ def test_resume_continues_exactly(workdir: Path) -> None:
     assert len(lines) > 20  # the resumed run appended to the same log
 
 
+def test_a_resumed_run_logs_each_step_once(workdir: Path) -> None:
+    """The steps a stopped session logged after its last checkpoint are logged again when it
+    resumes: metrics.jsonl drops its lines, TensorBoard purges its events (purge_step)."""
+    import json
+    import shutil
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    keys = [*TINY_TOY, "trainer.steps=20", "trainer.log_every=5", "trainer.checkpoint_every=10",
+            "loggers=[jsonl,tensorboard]", "name=r"]  # fmt: skip
+    fit(make_run(resolve(keys)))
+    run_dir = workdir / "runs/r"
+    # as if the session had died after logging steps 15 and 20, before its step-20 checkpoint
+    shutil.rmtree(checkpoint.latest(run_dir / "checkpoints"))
+    (run_dir / "metrics.jsonl").open("a").write("not a record\n")
+    fit(make_run(resolve(["resume=runs/r", "trainer.steps=30"])))
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    assert "not a record" in lines  # lines that are not records are left alone
+    steps = [json.loads(line)["step"] for line in lines if line.startswith("{")]
+    losses = [s for s, line in zip(steps, [x for x in lines if x.startswith("{")])
+              if '"loss/D"' in line]  # fmt: skip
+    assert losses == [5, 10, 15, 20, 25, 30]
+    events = EventAccumulator(str(run_dir / "tb")).Reload()
+    assert [e.step for e in events.Scalars("loss/D")] == [5, 10, 15, 20, 25, 30]
+
+
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "ganhub", "run", *args]
 

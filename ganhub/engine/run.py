@@ -180,6 +180,9 @@ class Run:
                 self._write_config()
                 self.system.save_assets(self.run_dir)
                 self.loggers = [cls(self.run_dir, config) for cls in parts.loggers.values()]
+                if config.resume is not None:  # steps logged after the checkpoint come again
+                    for logger in self.loggers:
+                        logger.resumed_at(self.step)
         except BaseException as exc:
             self.fail(exc)
             raise

@@ -39,6 +39,11 @@ class Logger:
         when the config resolves, before anything is trained; empty when it can run."""
         return []
 
+    def resumed_at(self, step: int) -> None:
+        """The run resumes from its checkpoint at `step`, before anything is logged: what was
+        recorded after that step (by the session that crashed or was stopped after the
+        checkpoint) will be recorded again, so a logger that appends drops it here."""
+
     def log(self, step: int, metrics: dict[str, float]) -> None:
         """Record scalar metrics for `step`."""
 

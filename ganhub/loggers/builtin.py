@@ -25,6 +25,18 @@ class JsonlLogger(Logger):
         super().__init__(run_dir, config)
         self.file = (run_dir / "metrics.jsonl").open("a", buffering=1)
 
+    def resumed_at(self, step: int) -> None:
+        """Drop the lines of steps after `step` (they are logged again), atomically."""
+        self.file.close()
+        path = self.run_dir / "metrics.jsonl"
+        kept = path.with_name(".metrics.jsonl.tmp")
+        with path.open("rb") as old, kept.open("wb") as new:
+            for line in old:
+                if _logged_step(line) <= step:
+                    new.write(line)
+        kept.replace(path)
+        self.file = path.open("a", buffering=1)
+
     def log(self, step: int, metrics: dict[str, float]) -> None:
         """Write one line and flush it, so `tail -f` and reports see it at once."""
         record: dict[str, Any] = {"step": step, "time": round(time.time(), 3), **metrics}
@@ -35,6 +47,15 @@ class JsonlLogger(Logger):
         self.file.close()
 
 
+def _logged_step(line: bytes) -> int | float:
+    """The step of one metrics.jsonl line; -inf for a line that is not a record (kept)."""
+    try:
+        step = json.loads(line).get("step")
+    except (ValueError, AttributeError):
+        return float("-inf")
+    return step if type(step) is int else float("-inf")
+
+
 class TensorBoardLogger(Logger):
     """TensorBoard event files under <run>/tb: scalars, and sample grids as images."""
 
@@ -43,6 +64,14 @@ class TensorBoardLogger(Logger):
         from torch.utils.tensorboard import SummaryWriter  # heavy: only when the logger is used
 
         self.writer = SummaryWriter(str(run_dir / "tb"))
+
+    def resumed_at(self, step: int) -> None:
+        """TensorBoard's own mechanism: a writer with `purge_step` hides the earlier events of
+        the steps after `step`."""
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer.close()
+        self.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=step + 1)
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         """One scalar per metric."""
