@@ -165,6 +165,8 @@ def ganhub_run(args: argparse.Namespace, precision: str, batch: int, extra: list
                 f"trainer.batch_size={batch}",
                 f"trainer.log_every={LOG_EVERY}",
                 f"model.image_size={args.size}",
+                f"model.g_channels={args.width}",
+                f"model.d_channels={args.width}",
                 "trainer.progress=false",
                 "loggers=[]",
                 "eval.metrics=[]",
@@ -329,7 +331,8 @@ def header(args: argparse.Namespace) -> None:
         where = f"{torch.cuda.get_device_name()}, TF32 convs {torch.backends.cudnn.allow_tf32}"
     else:
         where = f"CPU, {torch.get_num_threads()} threads"
-    print(f"torch {torch.__version__}, {where}; DCGAN {args.size} px (dcgan defaults), "
+    print(f"torch {torch.__version__}, {where}; DCGAN {args.size} px, width {args.width} "
+          f"(ngf = ndf; dcgan defaults otherwise), "
           f"{args.rounds} rounds x {args.steps} steps after {args.warmup} warm-up steps, "
           f"contenders alternating, median block")  # fmt: skip
     for precision in args.precision:
@@ -360,6 +363,9 @@ def main() -> None:
     parser.add_argument("--precision", nargs="+", default=list(PRECISIONS), choices=PRECISIONS)
     parser.add_argument("--batch", type=int, nargs="+", default=[128, 1024])
     parser.add_argument("--size", type=int, default=32, choices=[32, 64])
+    parser.add_argument("--width", type=int, default=32,
+                        help="base width of G and D (ngf = ndf; dcgan's default 32, the DCGAN "
+                        "paper 64-128): wider layers let tensor cores reach a higher MFU")  # fmt: skip
     parser.add_argument("--steps", type=int, default=50, help="steps per timed block")
     parser.add_argument("--rounds", type=int, default=7, help="timed blocks per contender")
     parser.add_argument("--warmup", type=int, default=20, help="untimed steps (compiles)")
