@@ -9,10 +9,11 @@ live on the device, so the captured update reads them instead of a host number b
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from ganhub.config.schema import FUSED_OPTIMIZERS, OptimizerConfig
 
@@ -59,4 +60,25 @@ def load_state(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
         for key in KERNEL_KEYS:
             if key in current:
                 group[key] = current[key]
+        if isinstance(group.get("lr"), Tensor):  # saved by a run with CUDA graphs
+            group["lr"] = float(group["lr"])
     optimizer.load_state_dict({**saved, "param_groups": groups})
+
+
+def learning_rates_on_device(optimizers: Iterable[torch.optim.Optimizer]) -> None:
+    """Make every param group's learning rate a tensor on its parameters' device, for steps
+    replayed as CUDA graphs: a captured update reads that tensor, so a schedule that fills it
+    in place (`set_learning_rate`) reaches the replays, where a new float would not."""
+    for optimizer in optimizers:
+        for group in optimizer.param_groups:
+            device = group["params"][0].device
+            group["lr"] = torch.tensor(float(group["lr"]), dtype=torch.float32, device=device)
+
+
+def set_learning_rate(group: dict[str, Any], value: float) -> None:
+    """Set one param group's learning rate: in place when it is a tensor (a run with CUDA
+    graphs, `learning_rates_on_device`), else as a number."""
+    if isinstance(group["lr"], Tensor):
+        group["lr"].fill_(value)
+    else:
+        group["lr"] = value

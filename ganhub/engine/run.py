@@ -35,8 +35,8 @@ from ganhub.engine.environment import (
     set_deterministic,
     set_rng_state,
 )
+from ganhub.engine.optimizers import learning_rates_on_device, make_optimizer
 from ganhub.engine.optimizers import load_state as load_optimizer_state
-from ganhub.engine.optimizers import make_optimizer
 from ganhub.engine.rundir import RunDirectory
 from ganhub.engine.stats import StatsAccumulator
 from ganhub.engine.system import BuildHints, GANSystem, Phase
@@ -173,6 +173,8 @@ class Run:
         try:
             if config.resume is not None:
                 self._restore()
+            if self.graphs is not None:  # after tricks and the restore set their values
+                learning_rates_on_device(self.optimizers.values())
             # noise differs per rank (after init and restore, which are identical on all ranks)
             if self.dist.enabled and config.resume is None:
                 seed_everything(config.seed + 1_000_003 * self.dist.rank)

@@ -188,8 +188,8 @@ class LRSchedule(Trick):
     """Learning-rate schedule for every optimizer: warm-up, constant, then linear or cosine decay."""
 
     name = "lr_schedule"
-    # sets host-float learning rates a captured step would not see
-    graph_safe = False
+    # with CUDA graphs the learning rates are device tensors, which it fills in place
+    graph_safe = True
     Config = LRScheduleConfig
     setup_order = 30
 
@@ -221,6 +221,8 @@ class LRSchedule(Trick):
         return [pg for opt in self.optimizers for pg in opt.param_groups]
 
     def _apply(self, step: int) -> None:
+        from ganhub.engine.optimizers import set_learning_rate
+
         f = self.factor(step)
         for pg in self._groups():
-            pg["lr"] = pg["initial_lr"] * f
+            set_learning_rate(pg, pg["initial_lr"] * f)
