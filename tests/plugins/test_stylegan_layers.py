@@ -1,0 +1,58 @@
+"""StyleGAN's layers: weight demodulation, modulated convolution, and the upsampling
+convolution against its definition (NVIDIA's `conv2d_resample`)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from ganhub_stylegan.layers import LOWPASS, modulated_conv2d, upsample_conv2d
+
+
+def test_demodulation_gives_unit_output_variance() -> None:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(16, 128, 18, 18, generator=gen)
+    weight = torch.randn(32, 128, 3, 3, generator=gen)
+    styles = torch.rand(16, 128, generator=gen) * 4 + 0.1  # far from unit scale
+    out = modulated_conv2d(x, weight, styles)[:, :, 1:-1, 1:-1]  # away from the zero padding
+    per_channel = out.var(dim=(0, 2, 3))
+    assert torch.allclose(per_channel, torch.ones(32), atol=0.15)
+    assert per_channel.mean() == pytest.approx(1.0, abs=0.03)
+    raw = modulated_conv2d(x, weight, styles, demodulate=False)[:, :, 1:-1, 1:-1]
+    assert raw.var() > 10  # what demodulation removed
+
+
+def test_modulated_conv_equals_per_sample_weights() -> None:
+    gen = torch.Generator().manual_seed(1)
+    x, w = torch.randn(3, 5, 6, 6, generator=gen), torch.randn(4, 5, 3, 3, generator=gen)
+    s = torch.randn(3, 5, generator=gen)
+    out = modulated_conv2d(x, w, s)
+    for i in range(3):
+        wi = w * s[i][None, :, None, None]
+        wi = wi / wi.square().sum(dim=(1, 2, 3), keepdim=True).add(1e-8).sqrt()
+        ref = torch.nn.functional.conv2d(x[i : i + 1], wi, padding=1)
+        assert torch.allclose(out[i : i + 1], ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("k", [3, 1])
+def test_upsampling_convolution_is_zero_insertion_lowpass_and_convolution(k: int) -> None:
+    """The transposed-convolution path equals its definition (NVIDIA's `conv2d_resample`,
+    up=2): zeros inserted after every pixel, padded (3, 2), the [1, 3, 3, 1] filter with gain
+    4, then a valid k x k correlation; and it differentiates twice (path length needs that)."""
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 5, 6, 7, generator=gen, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 5, k, k, generator=gen, dtype=torch.float64)
+    inserted = torch.zeros(2, 5, 12, 14, dtype=torch.float64)
+    inserted[:, :, ::2, ::2] = x
+    before, after = 2 + k // 2, 1 + k // 2  # the filter's (2, 1) and the conv's own k // 2
+    f = torch.tensor(LOWPASS, dtype=torch.float64) * 2
+    kernel = (f[:, None] * f[None, :]).expand(5, 1, 4, 4)
+    filtered = torch.nn.functional.conv2d(
+        torch.nn.functional.pad(inserted, [before, after, before, after]), kernel, groups=5
+    )
+    reference = torch.nn.functional.conv2d(filtered, w)
+    out = upsample_conv2d(x, w)
+    assert out.shape == reference.shape == (2, 4, 12, 14)
+    assert torch.allclose(out, reference, atol=1e-12)
+    (g,) = torch.autograd.grad(out.square().sum(), x, create_graph=True)
+    (gg,) = torch.autograd.grad(g.square().sum(), x)
+    assert gg.abs().sum() > 0
