@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 import torch
@@ -19,12 +18,11 @@ from ganhub.data.images import digits
 from ganhub.engine import checkpoint
 from ganhub.engine.loop import fit
 from ganhub.errors import ConfigError
-from ganhub.hookspecs import hookimpl
-from ganhub.metrics import Directions, Metric
-from ganhub.plugins import Hub, get_hub
+from ganhub.plugins import get_hub
 from ganhub.wiring import make_run
 
 from .conftest import TINY_DCGAN, TINY_TOY
+from .test_keep_best import Scripted, scripted_hub
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -159,26 +157,9 @@ def test_eval_real_validation_is_refused_without_held_out_images(workdir: Path) 
 # -- patience -----------------------------------------------------------------------------------
 
 
-class Scripted(Metric):
-    """Reports the next of a scripted list of values as `score` (lower is better)."""
-
-    name = "scripted"
-    better: ClassVar[Directions] = {"score": "lower"}
-
-    def __init__(self, values: list[float]) -> None:
-        self.values = values
-
-    def compute(self, system: Any, *, n_samples: int, seed: int) -> dict[str, float]:
-        """The next value."""
-        return {"score": self.values.pop(0)}
-
-
 def test_patience_stops_after_evaluations_without_a_better_value(workdir: Path) -> None:
     metric = Scripted([3.0, 2.0, 2.5, 2.6, 1.0, 1.0])
-    plugin = SimpleNamespace(
-        register_metrics=hookimpl(lambda register: register("scripted", metric))
-    )
-    hub = Hub.discover(extra=(("scripted-plugin", plugin),))
+    hub = scripted_hub(metric)
     keys = ["trainer.steps=20", "trainer.eval_every=2", "trainer.keep_best=score",
             "trainer.patience=2", "eval.metrics=[scripted]", "name=p"]  # fmt: skip
     summary = fit(make_run(resolve([*TINY_TOY, *keys], hub=hub), hub))

@@ -64,7 +64,7 @@ class Scripted(Metric):
         return {"score": self.values.pop(0)}
 
 
-def _hub(metric: Metric) -> Hub:
+def scripted_hub(metric: Metric) -> Hub:
     plugin = SimpleNamespace(
         register_metrics=hookimpl(lambda register: register(metric.name, metric))
     )
@@ -81,7 +81,7 @@ def _best(run_dir: Path) -> dict[str, Any]:
 
 def test_the_best_checkpoint_outlives_pruning_and_resume(workdir: Path) -> None:
     scripted = Scripted([5.0, 2.0, 3.0, 4.0])  # evaluations at steps 5, 10, 15 and 20 (the end)
-    hub = _hub(scripted)
+    hub = scripted_hub(scripted)
     args = [*TINY_TOY, "name=k", "trainer.steps=20", "trainer.eval_every=5",
             "trainer.checkpoint_every=5", "trainer.keep_checkpoints=1",
             "eval.metrics=[scripted]", "trainer.keep_best=score"]  # fmt: skip
