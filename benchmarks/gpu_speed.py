@@ -53,10 +53,9 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "examples" / "raw_vs_ganhub"))
 
 from overhead import LOG_EVERY, plain_steps, sync  # noqa: E402
-from plain_pytorch import PlainDCGAN, discriminator, generator  # noqa: E402
+from plain_loops.dcgan import plain_loop  # noqa: E402
 
 from ganhub.config.resolve import resolve  # noqa: E402
-from ganhub.data.images import digits  # noqa: E402
 from ganhub.engine.loop import train_steps  # noqa: E402
 from ganhub.engine.run import Run  # noqa: E402
 from ganhub.wiring import make_run  # noqa: E402
@@ -179,22 +178,6 @@ def ganhub_run(args: argparse.Namespace, precision: str, batch: int, extra: list
     )
 
 
-def plain_from(run: Run, precision: str, batch: int) -> PlainDCGAN:
-    """The hand-written trainer with the run's weights, the same digits and precision."""
-    m, device = run.config.model, run.device
-    channels = run.system.channels
-    G = generator(m.latent_dim, m.g_channels, channels, m.image_size).to(device)
-    D = discriminator(m.d_channels, channels, m.image_size).to(device)
-    G.load_state_dict(run.system.G.state_dict())
-    D.load_state_dict(run.system.D.state_dict())
-    data = digits(m.image_size)[0].to(device)
-    if precision == "bf16+cl":
-        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
-        data = data.contiguous(memory_format=torch.channels_last)
-    dtype = torch.bfloat16 if precision.startswith("bf16") else None
-    return PlainDCGAN(G, D, data, batch, m.latent_dim, autocast_dtype=dtype)
-
-
 def ganhub_contender(name: str, build: Callable[[], Run]) -> Contender:
     """A ganhub contender, or one that says why it could not be built."""
     try:
@@ -211,7 +194,7 @@ def contenders(args: argparse.Namespace, precision: str, batch: int, out: str
     tag = f"{precision.replace('+', '-')}-b{batch}"
     eager_run = ganhub_run(args, precision, batch, [], f"eager-{tag}", out)
     flops = step_flops(eager_run) * batch
-    plain = plain_from(eager_run, precision, batch)
+    plain = plain_loop(eager_run)  # the run's weights, digits, batch and precision
     counter = [0]
     eager_batches = eager_run.batches()
     rows = [

@@ -1,39 +1,60 @@
-"""ganhub's DCGAN training step against a plain hand-written PyTorch loop, side by side.
+"""ganhub's training step against a plain hand-written PyTorch loop of the same models, side by side.
 
-Both sides get the same generator and discriminator weights, the same digits tensor on the
-device, the same Adam settings and the same precision; they run alternately in one process
-(A B A B ...) so machine noise hits both. The ganhub side is the real engine: `Run` set up from
-the dcgan config and `engine.loop.train_step` plus the per-step work `fit` does (stats on device,
-a flush every `log_every` steps, the `after_step` hook). The plain side is
-`examples/raw_vs_ganhub/plain_pytorch.py`, written as the PyTorch DCGAN example is (it reads the
-losses every `log_every` steps too).
+For each domain, `benchmarks/plain_loops/<plugin>.py` holds the plain loop: the domain's
+networks (copies of the ganhub system's, so the weights match), its losses and tricks written
+out the way a hand-written loop writes them, with the same optimizer settings and precision;
+the tests check that both sides compute the same updates. The ganhub side is the real engine:
+a `Run` from the plugin's config and `engine.loop.train_steps`, the step `fit` runs (stats on
+the device, a flush every LOG_EVERY steps, the `after_step` hook) without sampling, evaluation
+or checkpoints. Both sides read the same eight batches, drawn once from the run's data, in turn;
+they run in alternating timed blocks, a different side first each round, so machine noise hits
+both. The ratio is throughput, ganhub over plain (above 1: ganhub is faster): the median over
+rounds of wall time, and of this process's CPU time (on a CPU shared with other jobs, wall time
+also counts their time slices).
 
-    python benchmarks/overhead.py                                 # CPU, batch 64, 32 px
+    python benchmarks/overhead.py                               # dcgan, CPU, batch 64, 32 px
+    python benchmarks/overhead.py --plugin all                  # every domain with a plain loop
+    python benchmarks/overhead.py --plugin stylegan --batch 8 16
+    python benchmarks/overhead.py --plugin dcgan model.image_size=64   # more config keys
     python benchmarks/overhead.py --device cuda --precision bf16 --channels-last --batch 128 512
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import itertools
 import statistics
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import Any, Protocol
 
 import torch
+from torch import Tensor
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples" / "raw_vs_ganhub"))
-
-from plain_pytorch import PlainDCGAN, discriminator, generator  # noqa: E402
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from ganhub.config.resolve import resolve  # noqa: E402
-from ganhub.data.images import digits  # noqa: E402
 from ganhub.engine.loop import train_steps  # noqa: E402
 from ganhub.engine.run import Run  # noqa: E402
 from ganhub.wiring import make_run  # noqa: E402
 
 LOG_EVERY = 50
+PLUGINS = sorted(p.stem for p in (ROOT / "benchmarks" / "plain_loops").glob("[a-z]*.py"))
+FIXED_BATCHES = 8
+
+
+class PlainLoop(Protocol):
+    """What a module in benchmarks/plain_loops builds: one hand-written step per call."""
+
+    def step(self, batch: Any) -> Sequence[Tensor]:
+        """One training step on `batch`; returns its losses, still on the device."""
+        ...
 
 
 def sync(device: torch.device) -> None:
@@ -42,104 +63,117 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def build(args: argparse.Namespace, batch: int, out_dir: Path) -> tuple[Run, PlainDCGAN]:
-    """A ganhub run and a plain trainer with identical weights, data and optimizer settings."""
-    run = make_run(
+def plain_module(plugin: str) -> ModuleType:
+    """benchmarks/plain_loops/<plugin>.py: KEYS, BATCH and plain_loop(run)."""
+    return importlib.import_module(f"plain_loops.{plugin}")
+
+
+def autocast_dtype(run: Run) -> torch.dtype | None:
+    """The autocast dtype of the run's precision (None: fp32), for the plain side."""
+    return {"32": None, "bf16": torch.bfloat16, "16": torch.float16}[str(run.config.precision)]
+
+
+def make_plugin_run(plugin: str, args: argparse.Namespace, batch: int, out_dir: Path) -> Run:
+    """The ganhub side: the plugin's config, the plain loop's KEYS, then the command line's."""
+    return make_run(
         resolve(
             [
-                "plugin=dcgan",
+                f"plugin={plugin}",
                 f"device={args.device}",
                 f"precision={args.precision}",
                 f"trainer.batch_size={batch}",
                 f"trainer.channels_last={str(args.channels_last).lower()}",
                 f"trainer.log_every={LOG_EVERY}",
-                f"model.image_size={args.size}",
-                f"model.g_channels={args.width}",
-                f"model.d_channels={args.width}",
                 "trainer.progress=false",
                 "loggers=[]",
                 f"out_dir={out_dir}",
+                *plain_module(plugin).KEYS,
+                *args.keys,
             ]
         )
     )
-    device = run.device
-    G = generator(100, args.width, 1, args.size).to(device)
-    D = discriminator(args.width, 1, args.size).to(device)
-    G.load_state_dict(run.system.G.state_dict())
-    D.load_state_dict(run.system.D.state_dict())
-    data = digits(args.size)[0].to(device)
-    if args.channels_last:
-        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
-        data = data.contiguous(memory_format=torch.channels_last)
-    dtype = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}[args.precision]
-    plain = PlainDCGAN(G, D, data, batch, 100, autocast_dtype=dtype)
-    return run, plain
 
 
-def plain_steps(plain: PlainDCGAN, n: int, counter: list[int]) -> None:
+def fixed_batches(run: Run, n: int = FIXED_BATCHES) -> list[Any]:
+    """n batches of the run's own data, drawn once: both sides cycle through the same ones."""
+    stream = run.batches()
+    return [next(stream) for _ in range(n)]
+
+
+def plain_steps(
+    plain: Any, n: int, counter: list[int], batches: Iterator[Any] | None = None
+) -> None:
     """n plain steps, reading the losses every LOG_EVERY steps like a hand-written loop does."""
     for _ in range(n):
-        loss_d, loss_g = plain.step()
+        losses = plain.step() if batches is None else plain.step(next(batches))
         counter[0] += 1
         if counter[0] % LOG_EVERY == 0:
-            _ = (float(loss_d), float(loss_g))
+            _ = [float(loss) for loss in losses]
 
 
-def measure(args: argparse.Namespace, batch: int, out_dir: Path) -> dict[str, float]:
-    """Alternate timed blocks; return median images/s of each side and the median ratio."""
-    run, plain = build(args, batch, out_dir)
-    batches = run.batches()
+def measure(plugin: str, args: argparse.Namespace, batch: int, out_dir: Path) -> dict[str, float]:
+    """Alternate timed blocks; median images/s of each side and the median ratios."""
+    torch.manual_seed(0)
+    run = make_plugin_run(plugin, args, batch, out_dir)
+    plain = plain_module(plugin).plain_loop(run)
+    data = fixed_batches(run)
+    g_batches, p_batches = itertools.cycle(data), itertools.cycle(data)
     counter = [0]
-    train_steps(run, batches, args.warmup)
-    plain_steps(plain, args.warmup, counter)
-    g_rates, p_rates = [], []
-    for _ in range(args.rounds):
-        for side in ("ganhub", "plain"):
+    train_steps(run, g_batches, args.warmup)
+    plain_steps(plain, args.warmup, counter, p_batches)
+    wall: dict[str, list[float]] = {"ganhub": [], "plain": []}
+    cpu: dict[str, list[float]] = {"ganhub": [], "plain": []}
+    for r in range(args.rounds):
+        for side in ("ganhub", "plain") if r % 2 == 0 else ("plain", "ganhub"):
             sync(run.device)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             if side == "ganhub":
-                train_steps(run, batches, args.steps)
+                train_steps(run, g_batches, args.steps)
             else:
-                plain_steps(plain, args.steps, counter)
+                plain_steps(plain, args.steps, counter, p_batches)
             sync(run.device)
-            rate = args.steps * batch / (time.perf_counter() - t0)
-            (g_rates if side == "ganhub" else p_rates).append(rate)
+            wall[side].append(time.perf_counter() - t0)
+            cpu[side].append(time.process_time() - c0)
     run.close()
-    ratios = [g / p for g, p in zip(g_rates, p_rates)]
+    ratios = [p / g for g, p in zip(wall["ganhub"], wall["plain"])]
     return {
-        "ganhub": statistics.median(g_rates),
-        "plain": statistics.median(p_rates),
+        "ganhub": args.steps * batch / statistics.median(wall["ganhub"]),
+        "plain": args.steps * batch / statistics.median(wall["plain"]),
         "ratio": statistics.median(ratios),
         "ratio_min": min(ratios),
         "ratio_max": max(ratios),
+        "cpu_ratio": statistics.median(p / g for g, p in zip(cpu["ganhub"], cpu["plain"])),
     }
 
 
 def main() -> None:
-    """Parse options, run each batch size, print the table."""
+    """Parse options, run each plugin and batch size, print the table."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--plugin", default="dcgan", choices=[*PLUGINS, "all"])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="32", choices=["32", "bf16", "16"])
     parser.add_argument("--channels-last", action="store_true")
-    parser.add_argument("--batch", type=int, nargs="+", default=[64])
-    parser.add_argument("--size", type=int, default=32, choices=[32, 64])
-    parser.add_argument("--width", type=int, default=32, help="ngf = ndf")
+    parser.add_argument("--batch", type=int, nargs="+", default=None,
+                        help="batch sizes (default: each plain loop's BATCH)")  # fmt: skip
     parser.add_argument("--steps", type=int, default=20, help="steps per timed block")
     parser.add_argument("--rounds", type=int, default=7, help="timed blocks per side")
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--out-dir", default="/tmp/ganhub-bench-runs")
+    parser.add_argument("keys", nargs="*", help="more config keys for both sides (key=value)")
     args = parser.parse_args()
-    torch.manual_seed(0)
     print(f"torch {torch.__version__}, device {args.device}, precision {args.precision}, "
-          f"channels_last {args.channels_last}, {args.size}px, width {args.width}, "
-          f"{args.rounds} x {args.steps} steps per side, alternating")  # fmt: skip
-    print(f"{'batch':>6} {'ganhub img/s':>13} {'plain img/s':>12} {'ratio':>7} {'(min-max)':>13}")
-    for batch in args.batch:
-        r = measure(args, batch, Path(args.out_dir))
-        print(f"{batch:>6} {r['ganhub']:>13.1f} {r['plain']:>12.1f} {r['ratio']:>7.3f} "
-              f"({r['ratio_min']:.3f}-{r['ratio_max']:.3f})")  # fmt: skip
+          f"channels_last {args.channels_last}, {args.rounds} x {args.steps} steps per side, "
+          "alternating")  # fmt: skip
+    print(f"{'plugin':<9} {'batch':>6} {'ganhub img/s':>13} {'plain img/s':>12} {'ratio':>7} "
+          f"{'(min-max)':>13} {'cpu ratio':>10}")  # fmt: skip
+    for plugin in PLUGINS if args.plugin == "all" else [args.plugin]:
+        for batch in args.batch or [plain_module(plugin).BATCH]:
+            r = measure(plugin, args, batch, Path(args.out_dir))
+            print(f"{plugin:<9} {batch:>6} {r['ganhub']:>13.1f} {r['plain']:>12.1f} "
+                  f"{r['ratio']:>7.3f} ({r['ratio_min']:.3f}-{r['ratio_max']:.3f}) "
+                  f"{r['cpu_ratio']:>10.3f}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -93,9 +93,9 @@ class PlainDCGAN:
         self.index += 1
         return self.data[idx]
 
-    def step(self) -> tuple[Tensor, Tensor]:
-        """One D update and one G update; the losses stay on the device."""
-        real = self.next_batch()
+    def step(self, real: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """One D update and one G update (on `real`, else the next batch); losses stay on the device."""
+        real = self.next_batch() if real is None else real
         ac = torch.autocast(
             self.device.type, self.autocast_dtype, enabled=self.autocast_dtype is not None
         )
