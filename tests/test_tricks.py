@@ -272,6 +272,24 @@ def test_instance_noise_has_the_annealed_std() -> None:
     assert torch.equal(trick.d_input(x, ctx), x)
 
 
+def test_instance_noise_anneals_its_device_std_in_place() -> None:
+    """A step replayed as a CUDA graph reads the std tensor it was captured with: after_step
+    must fill that very tensor with the next step's value, and a run resumed at step 50 holds
+    step 50's std from its first D input."""
+    trick, _ = make_trick(
+        "instance_noise", "trick.instance_noise.std=0.2", "trick.instance_noise.anneal_steps=100"
+    )
+    ctx = _ctx()
+    ctx.step = 50  # a resumed run's first step
+    trick.d_input(torch.zeros(4), ctx)
+    held = trick.std
+    assert held is not None and held.item() == pytest.approx(0.1)
+    for step in (51, 75, 100):
+        trick.after_step(step, None)  # type: ignore[arg-type]
+        assert trick.std is held and held.item() == pytest.approx(0.2 * (1 - step / 100))
+    assert trick.held_step == 100 and trick.capturable()
+
+
 def test_diffaug_translation_moves_content_and_keeps_gradients() -> None:
     from ganhub.tricks.augment import augment_color, augment_cutout, augment_translation
 

@@ -54,25 +54,48 @@ class InstanceNoiseConfig(Section):
 
 
 class InstanceNoise(Trick):
-    """Instance noise (Sønderby et al. 2016): Gaussian noise on every D input, annealed to zero."""
+    """Instance noise (Sønderby et al. 2016): Gaussian noise on every D input, annealed to zero.
+
+    The std a step uses is a device tensor that `after_step` fills in place for the next step,
+    so a step replayed as a CUDA graph reads the annealed value, not the one it was captured
+    with."""
 
     name = "instance_noise"
-    # its std is a host float annealed by step
-    graph_safe = False
+    graph_safe = True
     Config = InstanceNoiseConfig
     d_input_order = 20
+    # none held yet: the first D input fills the std for its step (a start or a resume)
+    std: Tensor | None = None
+    held_step: int | None = None
+    held_value = 0.0
 
     def std_at(self, step: int) -> float:
         """Noise std after `step` steps: linear decay from `std` to 0."""
         span = self.options.anneal_steps or self.config.trainer.steps
         return self.options.std * max(0.0, 1.0 - step / span)
 
+    def _hold(self, step: int) -> None:
+        """Fill the device std with step's value (in place: a captured step reads it)."""
+        assert self.std is not None
+        self.held_step, self.held_value = step, self.std_at(step)
+        self.std.fill_(self.held_value)
+
     def d_input(self, x: Tensor, ctx: TrainContext) -> Tensor:
-        """x + sigma(step) * N(0, 1)."""
+        """x + sigma(step) * N(0, 1); nothing once sigma has reached 0 (it stays there)."""
         import torch
 
-        std = self.std_at(ctx.step)
-        return x + std * torch.randn_like(x) if std > 0 else x
+        if self.std is None:
+            self.std = torch.zeros((), device=x.device)
+        if self.held_step != ctx.step:  # eager only: after_step keeps it current otherwise
+            self._hold(ctx.step)
+        if self.held_value <= 0:
+            return x
+        return x + self.std.to(x.dtype) * torch.randn_like(x)
+
+    def after_step(self, step: int, system: GANSystem) -> None:
+        """The next step's std, before it runs (replayed or not)."""
+        if self.std is not None:
+            self._hold(step)
 
 
 class DiffAugmentConfig(Section):
