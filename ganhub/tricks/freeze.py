@@ -5,7 +5,9 @@ The first layers of a discriminator read the high-resolution input and learn gen
 texture filters; keeping them fixed while the later layers and the generator adapt resists
 overfitting the few new images better than fine-tuning everything. Frozen parameters have
 `requires_grad` off from setup on, so the run leaves them out of its optimizer groups
-(`ganhub.engine.start.trainable_groups`): no optimizer ever moves them.
+(`ganhub.engine.start.trainable_groups`): no optimizer ever moves them. A frozen BatchNorm
+keeps its running statistics too (momentum 0): it still normalises each batch by the batch's
+own statistics in training, as before, but the averages an eval-mode D reads stay as trained.
 """
 
 from __future__ import annotations
@@ -55,10 +57,21 @@ class FreezeD(Trick):
                     f"trick.freeze_d.layers={k}: discriminator '{name}' has {len(layers)} "
                     f"parametrised layers, so at most {len(layers) - 1} can be frozen"
                 )
+            D = getattr(system, name)
             for modules, params in layers[:k]:
                 for p in params:
                     p.requires_grad_(False)
+                for m in modules:
+                    keep_running_stats(D.get_submodule(m))
                 self.frozen += [f"{name}.{m}" if m else name for m in modules]
+
+
+def keep_running_stats(module: nn.Module) -> None:
+    """A BatchNorm's running mean and variance stop moving (momentum 0); other modules as is."""
+    from torch import nn
+
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        module.momentum = 0.0
 
 
 def parametrised_layers(module: nn.Module) -> list[tuple[list[str], list[nn.Parameter]]]:
