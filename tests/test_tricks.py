@@ -220,6 +220,41 @@ def test_r1_runs_once_per_due_step_in_a_real_run(workdir: Path) -> None:
     assert [p.name for p in run.phases] == ["D", "Dr1", "G"]
 
 
+class _Counted(nn.Module):
+    """A non-linear D that counts its forwards."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1))
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.net(x)
+
+
+@pytest.mark.parametrize("name", ["r1", "r2"])
+def test_every_step_r1_r2_differentiate_the_losss_own_forward(name: str) -> None:
+    """Asked for by the trick, d_loss keeps the penalised side's graph: two D forwards per D
+    phase instead of three, and the same penalty as a second forward gives."""
+    trick, _ = make_trick(name, f"trick.{name}.gamma=4")
+    assert trick.input_graphs() == {"real" if name == "r1" else "fake"}
+    D = _Counted()
+    real, fake = torch.randn(8, 2), torch.randn(8, 2)
+    loss = get_hub().losses.get("nonsaturating")
+    kept = TrainContext(loss, input_graphs=trick.input_graphs()).d_loss(D, real, fake)
+    assert D.calls == 2
+    reused = trick.extra_loss(D_PHASE, kept, _ctx())
+    assert D.calls == 2  # no second forward
+    recomputed = trick.extra_loss(D_PHASE, TrainContext(loss).d_loss(D, real, fake), _ctx())
+    assert D.calls == 5  # real, fake, and the penalty's own
+    assert reused.item() == pytest.approx(recomputed.item(), rel=1e-6)
+    lazy, _ = make_trick(name, f"trick.{name}.interval=4")
+    assert lazy.input_graphs() == frozenset()
+    # compiled forwards have no double backward: the context keeps no graph then
+    assert TrainContext(loss, compiled=True, input_graphs=frozenset({"real"})).input_graphs == set()
+
+
 def test_both_lazy_penalties_are_refused() -> None:
     with pytest.raises(ConfigError, match="r1 and r2 are both lazy"):
         resolve([*TINY_TOY, "tricks=[r1,r2]", "trick.r1.interval=4", "trick.r2.interval=4"])

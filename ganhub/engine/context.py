@@ -42,6 +42,7 @@ class TrainContext:
         scaler: torch.amp.GradScaler | None = None,
         real_hooks: Sequence[RealBatchHook] = (),
         compiled: bool = False,
+        input_graphs: frozenset[str] = frozenset(),
     ) -> None:
         self.loss = loss
         self.targets = targets
@@ -60,6 +61,9 @@ class TrainContext:
         self.micro = 0
         self.micro_batches = 1
         self.compiled = compiled  # trainer.compile: forwards differentiated twice run eager
+        # D inputs ("real", "fake") whose d_loss forward keeps its graph for R1/R2; never
+        # when compiled (no double backward through a compiled forward: they recompute eager)
+        self.input_graphs = frozenset() if compiled else input_graphs
 
     def twice_differentiable(self) -> AbstractContextManager[Any]:
         """Where a forward is differentiated twice (R1, GP, path length): compiled G and D run
@@ -114,8 +118,10 @@ class TrainContext:
     ) -> PhaseOutput:
         """The discriminator's adversarial loss on real (through the real-batch tricks) and
         (detached) fake inputs."""
-        fake = fake.detach()
+        fake = fake.detach().requires_grad_("fake" in self.input_graphs)
         real, weight = self.real_batch(real)
+        if "real" in self.input_graphs:
+            real = real.detach().requires_grad_(True)
         real_logits = self.discriminate(discriminator, real)
         aux = self.head_outputs(discriminator, "real")
         fake_logits = self.discriminate(discriminator, fake)
@@ -133,7 +139,11 @@ class TrainContext:
             stats[f"D{tag}_win"] = ((r > f).float() + 0.5 * (r == f).float()).mean()
         if self.diagnose:
             stats.update(d_stats(real_logits, fake_logits, real, fake, self.threshold, tag))
-        pairs = [Pair(discriminator, real, fake, real_logits.detach())]
+        pairs = [
+            Pair(discriminator, real, fake, real_logits.detach(),
+                 real_graph=real_logits if real.requires_grad else None,
+                 fake_graph=fake_logits if fake.requires_grad else None)
+        ]  # fmt: skip
         return PhaseOutput(loss, stats, pairs, aux)
 
     def g_loss(

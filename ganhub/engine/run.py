@@ -148,6 +148,7 @@ class Run:
             self.scaler,
             real_hooks=self.points["real_batch"],  # in the config's order
             compiled=config.trainer.compile,
+            input_graphs=frozenset().union(*(t.input_graphs() for t in self.tricks)),
         )
         self.data = self.system.data()
         self.stats = StatsAccumulator()

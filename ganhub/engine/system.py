@@ -33,14 +33,20 @@ class Pair:
     """What one discriminator saw in a phase: its inputs before D-input tricks were applied,
     and its logits on the real ones.
 
-    Penalties (gradient penalty, R1, R2) recompute D on the inputs, so they need no other
-    access; adaptive augmentation reads the sign of `real_logits` (ADA's overfitting measure).
+    Penalties recompute D on the inputs (the gradient penalty on interpolates, lazy R1 in
+    its own phase), or, when they asked for it, differentiate the phase's own forward
+    (`real_graph`, `fake_graph`: every-step R1 and R2); adaptive augmentation reads the sign of
+    `real_logits` (ADA's overfitting measure).
     """
 
     discriminator: nn.Module
     real: Tensor
     fake: Tensor
     real_logits: Tensor | None = None
+    # D's logits with their graph to `real` / `fake` (which then require grad), when a trick
+    # asked for it (`Trick.input_graphs`); None otherwise
+    real_graph: Tensor | None = None
+    fake_graph: Tensor | None = None
 
 
 @dataclass

@@ -157,6 +157,12 @@ class Trick:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what `state_dict` returned."""
 
+    def input_graphs(self) -> frozenset[str]:
+        """The D inputs ("real", "fake") whose every-step D forward should keep its graph to
+        the input, handed to the trick in `Pair.real_graph` / `Pair.fake_graph`: R1 and R2
+        take the input gradient from the loss's own forward instead of running D again."""
+        return frozenset()
+
     def implements(self, hook: str) -> bool:
         """Whether this trick overrides the fixed point `hook`."""
         return getattr(type(self), hook) is not getattr(Trick, hook)

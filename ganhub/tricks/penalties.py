@@ -179,6 +179,11 @@ class R1Penalty(Trick):
             if "betas" in group:
                 group["betas"] = tuple(b**ratio for b in group["betas"])
 
+    def input_graphs(self) -> frozenset[str]:
+        """Every step: the D phase's own forward on the penalised side, kept differentiable
+        (Mescheder et al.'s and StyleGAN2-ADA's R1 reuse it: no second D forward)."""
+        return frozenset() if self.lazy else frozenset({self.side})
+
     def observe(self, phase: Phase, out: PhaseOutput, ctx: TrainContext) -> None:
         """Lazy: remember what this step's D phase judged, for the penalty phase."""
         if self.lazy and phase.group == "D" and out.pairs:
@@ -200,12 +205,16 @@ class R1Penalty(Trick):
         return PhaseOutput(loss, {f"{self.name}_penalty": penalty.detach()})
 
     def penalty(self, pairs: list[Pair], ctx: TrainContext) -> Tensor:
-        """E||grad_x D(x)||^2 on the chosen side, summed over the discriminators."""
+        """E||grad_x D(x)||^2 on the chosen side, summed over the discriminators: from the
+        phase's own forward when it kept the graph, else from a second D forward."""
         total = None
         for pair in pairs:
-            x = (pair.real if self.side == "real" else pair.fake).detach().requires_grad_(True)
-            with ctx.twice_differentiable():
-                logits = ctx.discriminate(pair.discriminator, x)
+            x = pair.real if self.side == "real" else pair.fake
+            logits = pair.real_graph if self.side == "real" else pair.fake_graph
+            if logits is None or not x.requires_grad:  # lazy, or a phase that kept no graph
+                x = x.detach().requires_grad_(True)
+                with ctx.twice_differentiable():
+                    logits = ctx.discriminate(pair.discriminator, x)
             grad = ctx.input_gradient(logits, x)
             # in float32: sums of squares overflow float16 on large images
             term = grad.float().square().flatten(1).sum(1).mean()
