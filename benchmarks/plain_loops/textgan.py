@@ -1,0 +1,232 @@
+"""textgan's plain loop: task=generate (a GPT-2 G from a config, a CNN D over token embeddings)
+trained by hand in PyTorch, the way RelGAN's reference code trains its text GAN.
+
+It follows weilinie/RelGAN (`oracle/oracle_gan/oracle_train.py`, `models/rmc_vanilla.py`):
+MLE pre-training of G, then adversarial steps where D reads real one-hot rows and G's relaxed
+samples softmax(beta * (logits + g)), whose argmax is the Gumbel-max token G fed itself, with
+beta annealed exponentially, beta_max ** p. SeqGAN's REINFORCE with Monte-Carlo rollouts is the
+other estimator (`adversarial.estimator=rollout`). What it takes from the run, as RelGAN's
+flags would set them: ganhub's GPT-2 G and D (deep copies, the same weights), the oracle
+corpus' batches, the config's optimizers, loss weights, schedule and precision, and the order
+of ganhub's steps (D, then G, on one batch; RelGAN runs G first), so both sides compute the
+same updates. The relaxed sample is computed in two passes, as ganhub does: a KV-cached
+Gumbel-max sampling pass, then one teacher-forced pass with gradients on the sampled tokens
+(the same logits as RelGAN's one recurrent pass, since each input is the hard token).
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from ganhub_textgan.vocab import BOS, PAD
+from plain_loops._common import update
+from torch import Tensor, nn
+
+from ganhub.engine.run import Run
+
+# The adversarial stretch only: the default run's first 600 steps are MLE pre-training, which
+# would be all the benchmark's steps. The MLE step is measured with the command-line key
+# `adversarial.pretrain_steps=600` (it comes after KEYS).
+KEYS: list[str] = ["adversarial.pretrain_steps=0"]
+BATCH = 64
+
+
+def bce(logits: Tensor, target: float) -> Tensor:
+    """Mean sigmoid cross-entropy of logits against a constant label (RelGAN's 'standard')."""
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """No weight gradients for `module` inside (RelGAN differentiates G's loss by G's vars)."""
+    params = list(module.parameters())
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+class PlainTextGAN:
+    """The hand-written task=generate step: MLE steps, then a D and a G step per batch."""
+
+    def __init__(
+        self, G: nn.Module, D: nn.Module, *, vocab: int, length: int, pretrain_steps: int,
+        total_steps: int, estimator: str = "gumbel", beta_max: float = 100.0,
+        anneal: str = "exp", rollouts: int = 4, mle_weight: float = 0.0,
+        g_opt: dict[str, Any], d_opt: dict[str, Any], autocast_dtype: torch.dtype | None = None,
+    ) -> None:  # fmt: skip
+        self.G, self.D = G, D
+        self.vocab, self.length = vocab, length
+        self.pretrain_steps, self.total_steps = pretrain_steps, total_steps
+        self.estimator, self.beta_max, self.anneal = estimator, beta_max, anneal
+        self.rollouts, self.mle_weight = rollouts, mle_weight
+        self.device = next(G.parameters()).device
+        # one Adam for MLE and adversarial G steps (RelGAN has a separate pre-training Adam)
+        self.optG = torch.optim.Adam(G.parameters(), **g_opt)
+        self.optD = torch.optim.Adam(D.parameters(), **d_opt)
+        self.dtype = autocast_dtype
+        self.scaler = (
+            torch.amp.GradScaler(self.device.type) if autocast_dtype == torch.float16 else None
+        )
+        # transformers 5 calls the KV cache argument `cache`, earlier releases `past_key_values`
+        params = inspect.signature(G.forward).parameters
+        self.cache_key = "cache" if "cache" in params else "past_key_values"
+        self.step_count = 0
+
+    def autocast(self) -> AbstractContextManager[Any]:
+        """Autocast to the run's precision (nothing at fp32)."""
+        if self.dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    # -- G's distribution -------------------------------------------------------------------
+
+    def logits(self, x: Tensor) -> Tensor:
+        """Teacher-forced next-token logits (B, L, V): G reads <bos> x[:-1]."""
+        inp = torch.cat([torch.full_like(x[:, :1], BOS), x[:, :-1]], 1)
+        return self.G(input_ids=inp).logits[..., : self.vocab]
+
+    def mle(self, x: Tensor) -> Tensor:
+        """Token cross-entropy of G on x (padding ignored)."""
+        return F.cross_entropy(self.logits(x).flatten(0, 1).float(), x.flatten(), ignore_index=PAD)
+
+    def gumbel(self, shape: tuple[int, ...]) -> Tensor:
+        """Standard Gumbel noise, u kept off 0 and 1 so both logs stay finite."""
+        u = torch.rand(shape, device=self.device).clamp(1e-10, 1.0 - 1e-7)
+        return -torch.log(-torch.log(u))
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, noise: Tensor | None = None, forced: Tensor | None = None,
+        keep: Tensor | None = None,
+    ) -> Tensor:  # fmt: skip
+        """(n, L) Gumbel-max tokens, one KV-cached forward per position; where `keep` is True
+        the token is `forced`'s (a rollout continues a prefix); `noise` (n, L, V) or fresh."""
+        tok = torch.full((n, 1), BOS, dtype=torch.long, device=self.device)
+        cache: Any = None
+        out = []
+        for i in range(self.length):
+            o = self.G(input_ids=tok, **{self.cache_key: cache}, use_cache=True)
+            cache = o[self.cache_key]
+            g = noise[:, i] if noise is not None else self.gumbel((n, self.vocab))
+            tok = (o.logits[:, -1, : self.vocab].float() + g).argmax(-1, keepdim=True)
+            if forced is not None and keep is not None:
+                tok = torch.where(keep[:, i : i + 1], forced[:, i : i + 1], tok)
+            out.append(tok)
+        return torch.cat(out, 1)
+
+    def beta(self) -> float:
+        """RelGAN's inverse temperature at this step of the adversarial stretch."""
+        start, end = self.pretrain_steps, self.total_steps
+        p = min(max((self.step_count - start) / max(end - start, 1), 0.0), 1.0)
+        if self.anneal == "exp":
+            return self.beta_max**p
+        if self.anneal == "linear":
+            return 1 + (self.beta_max - 1) * p
+        return self.beta_max
+
+    def relaxed(self, n: int, beta: float) -> Tensor:
+        """RelGAN's soft one-hot samples (n, L, V), differentiable wherever G's weights are."""
+        noise = self.gumbel((n, self.length, self.vocab))
+        hard = self.sample(n, noise=noise)
+        return F.softmax(beta * (self.logits(hard).float() + noise), -1)
+
+    # -- steps ------------------------------------------------------------------------------
+
+    def d_step(self, x: Tensor) -> Tensor:
+        """D on real one-hot rows against fresh fakes (soft for gumbel, hard for rollout)."""
+        with self.autocast():
+            with torch.no_grad():
+                if self.estimator == "gumbel":
+                    fake = self.relaxed(len(x), self.beta())
+                else:
+                    fake = F.one_hot(self.sample(len(x)), self.vocab).float()
+            real = F.one_hot(x, self.vocab).float()
+            loss = bce(self.D(real), 1.0) + bce(self.D(fake), 0.0)
+        update(loss, self.optD, self.scaler)
+        return loss.detach()
+
+    def g_step(self, x: Tensor) -> Tensor:
+        """G's adversarial loss (non-saturating BCE, or REINFORCE), plus mle_weight x MLE."""
+        with frozen(self.D), self.autocast():
+            if self.estimator == "gumbel":
+                loss = bce(self.D(self.relaxed(len(x), self.beta())), 1.0)
+            else:
+                loss = self.reinforce(len(x))
+            if self.mle_weight > 0:
+                loss = loss + self.mle_weight * self.mle(x)
+        update(loss, self.optG, self.scaler)
+        return loss.detach()
+
+    def reinforce(self, n: int) -> Tensor:
+        """SeqGAN's policy gradient: per-token rewards from D on `rollouts` completions of each
+        prefix (all sampled in one batched pass), minus their per-position batch mean."""
+        seqs = self.sample(n)
+        with torch.no_grad():
+            L, R = self.length, self.rollouts
+            prefix = torch.arange(1, L, device=self.device)  # prefix lengths 1 .. L-1
+            forced = seqs[:, None, None, :].expand(n, L - 1, R, L).reshape(-1, L)
+            keep = torch.arange(L, device=self.device)[None, :] < prefix[:, None]  # (L-1, L)
+            keep = keep[None, :, None, :].expand(n, L - 1, R, L).reshape(-1, L)
+            completions = self.sample(len(forced), forced=forced, keep=keep)
+            partial = torch.sigmoid(self.D(completions).float()).view(n, L - 1, R).mean(2)
+            whole = torch.sigmoid(self.D(seqs).float()).view(n, 1)
+            rewards = torch.cat([partial, whole], 1)
+        advantage = rewards - rewards.mean(0, keepdim=True)
+        logp = self.logits(seqs).float().log_softmax(-1)
+        logp = logp.gather(-1, seqs.unsqueeze(-1)).squeeze(-1)
+        return -(logp * advantage).sum(1).mean()
+
+    def step(self, x: Tensor) -> tuple[Tensor, ...]:
+        """One training step on token ids x (B, L): an MLE step while pre-training, else a D
+        step and a G step on the same batch; returns the losses, still on the device."""
+        if self.step_count < self.pretrain_steps:
+            with self.autocast():
+                loss = self.mle(x)
+            update(loss, self.optG, self.scaler)
+            losses: tuple[Tensor, ...] = (loss.detach(),)
+        else:
+            losses = (self.d_step(x), self.g_step(x))
+        if self.scaler is not None:
+            self.scaler.update()
+        self.step_count += 1
+        return losses
+
+
+def adam_settings(opt: Any, device: torch.device) -> dict[str, Any]:
+    """Adam's keyword arguments from a config's optimizer (fused kernels on CUDA, foreach else)."""
+    if opt.name != "adam":
+        raise ValueError(f"the plain textgan loop builds Adam; the config asks for {opt.name}")
+    kernels = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    return {"lr": opt.lr, "betas": tuple(opt.betas), "eps": opt.eps,
+            "weight_decay": opt.weight_decay, **kernels}  # fmt: skip
+
+
+def plain_loop(run: Run) -> PlainTextGAN:
+    """The hand-written trainer on copies of the run's G and D, with its settings."""
+    cfg = run.config
+    if cfg.task != "generate" or cfg.tricks or cfg.loss != "nonsaturating":
+        raise ValueError(
+            "the plain textgan loop is task=generate with the non-saturating loss and no tricks"
+        )
+    if cfg.trainer.grad_accum != 1:
+        raise ValueError("the plain textgan loop takes whole batches (trainer.grad_accum=1)")
+    adv, s = cfg.adversarial, run.system
+    dtype = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}[str(cfg.precision)]
+    return PlainTextGAN(
+        copy.deepcopy(s.G), copy.deepcopy(s.D), vocab=s.vocab, length=s.length,
+        pretrain_steps=adv.pretrain_steps, total_steps=cfg.trainer.steps,
+        estimator=adv.estimator, beta_max=adv.temperature_max, anneal=adv.anneal,
+        rollouts=adv.rollouts, mle_weight=cfg.objective.mle_weight,
+        g_opt=adam_settings(cfg.optim.G, run.device), d_opt=adam_settings(cfg.optim.D, run.device),
+        autocast_dtype=dtype,
+    )  # fmt: skip

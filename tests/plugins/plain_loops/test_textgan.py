@@ -1,0 +1,38 @@
+"""textgan's step (task=generate) equals benchmarks/plain_loops/textgan.py's hand-written
+RelGAN / SeqGAN step, which benchmarks/overhead.py times against it: the same weights after
+the same batches, noise and dropout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.plugins.plain_loops.helpers import assert_same_weights, train_both
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+# a tiny oracle corpus and models; 2 MLE steps, then the adversarial ones (beta annealed over 8)
+TINY = [
+    "data.vocab_size=20", "data.length=8", "data.n_train=128", "data.n_test=32",
+    "model.n_layer=1", "model.n_embd=16", "model.n_head=2", "model.d_embd=16",
+    "model.d_filters=8", "trainer.batch_size=8", "trainer.steps=10",
+    "adversarial.pretrain_steps=2",
+]  # fmt: skip
+
+
+def test_gumbel_steps_equal_the_plain_relgan_loop(workdir: Path) -> None:
+    """Two MLE steps, then three D + Gumbel-softmax G steps, dropout on in G and D."""
+    run, plain = train_both("textgan", [*TINY, "model.dropout=0.1"], steps=5)
+    s = run.system
+    assert plain.step_count == 5 and plain.beta() > 1
+    assert_same_weights([("G", s.G, plain.G), ("D", s.D, plain.D)])
+
+
+def test_rollout_steps_equal_the_plain_seqgan_loop(workdir: Path) -> None:
+    """REINFORCE with Monte-Carlo rollouts and the MLE term kept in the adversarial G loss."""
+    keys = [*TINY, "adversarial.estimator=rollout", "adversarial.rollouts=2",
+            "objective.mle_weight=0.5"]  # fmt: skip
+    run, plain = train_both("textgan", keys, steps=4)
+    s = run.system
+    assert_same_weights([("G", s.G, plain.G), ("D", s.D, plain.D)])
