@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -263,10 +264,35 @@ def test_stats_average_finite_values_and_flag_nonfinite_losses() -> None:
     assert stats.flush() == {"loss/D": 2.0, "D_real": 4.0, "grad_norm/D": 5.0}
 
 
+def test_stats_without_a_scaler_sum_as_they_come_and_flag_a_nonfinite_loss() -> None:
+    """The run's accumulator without fp16: two ops a call; a NaN loss shows in its sum, before
+    a flush (a checkpoint's check) and after it (a logging step's), in any of its groups."""
+    from ganhub.engine.stats import StatsAccumulator
+
+    stats = StatsAccumulator(skip_nonfinite=False)
+    for loss in (1.0, 2.0, 3.0):
+        stats.add({"loss/D": torch.tensor(loss), "D_real": torch.tensor(2 * loss)}, watch="D")
+    stats.add({"loss/G": torch.tensor([0.5])}, watch="G")  # (1,)-shaped values are scalars too
+    assert stats.nonfinite_keys() == []
+    assert stats.flush() == {"loss/D": 2.0, "D_real": 4.0, "loss/G": 0.5}
+    stats.add({"loss/D": torch.tensor(1.0), "D_real": torch.tensor(0.0)}, watch="D")
+    stats.add({"loss/D": torch.tensor(float("nan")), "D_acc": torch.tensor(1.0)}, watch="D")
+    stats.add({"loss/D": torch.tensor(3.0), "D_real": torch.tensor(0.0)}, watch="D")
+    assert stats.nonfinite_keys() == ["D"]
+    means = stats.flush()
+    assert math.isnan(means["loss/D"]) and means["D_real"] == 0.0
+    assert stats.nonfinite_keys() == ["D"]  # still known after the flush
+    stats.clear_nonfinite()
+    assert stats.nonfinite_keys() == []
+
+
 def test_a_scaler_skipped_overflow_does_not_stop_training(workdir: Path) -> None:
+    from ganhub.engine.stats import StatsAccumulator
+
     run = make_run(resolve([*TINY_TOY]))
-    run.stats.add({"loss/D": torch.tensor(float("inf"))}, watch="D")
     run.scaler = torch.amp.GradScaler("cpu")  # as under precision=16: the scaler skips such steps
+    run.stats = StatsAccumulator(skip_nonfinite=True)  # what such a run builds
+    run.stats.add({"loss/D": torch.tensor(float("inf"))}, watch="D")
     run.check_finite()  # weights are finite: keep going
     assert run.stats.nonfinite_keys() == []
     with torch.no_grad():

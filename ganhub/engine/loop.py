@@ -238,7 +238,7 @@ def run_phase(run: Run, phase: Phase, batch: Any) -> None:
                 term = extra_loss(phase, out, run.ctx)  # GP, R1, weight penalties
                 if term is not None:
                     loss = loss + term
-        scaled = loss / len(micro_batches)
+        scaled = loss if len(micro_batches) == 1 else loss / len(micro_batches)
         (run.scaler.scale(scaled) if run.scaler is not None else scaled).backward()
         for observe in run.points["observe"]:
             observe(phase, out, run.ctx)  # ADA, balancing; may add device stats to out.stats

@@ -151,7 +151,8 @@ class Run:
             input_graphs=frozenset().union(*(t.input_graphs() for t in self.tricks)),
         )
         self.data = self.system.data()
-        self.stats = StatsAccumulator()
+        # fp16's scaler skips overflowing steps: their values must stay out of the means
+        self.stats = StatsAccumulator(skip_nonfinite=self.scaler is not None)
         self.step = 0
         self.stop_requested = False
         self.resumed_extra: dict[str, Any] = {}

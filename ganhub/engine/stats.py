@@ -2,53 +2,90 @@
 
 A phase's loss and stats are stacked into one tensor and added to running sums in a handful of
 kernels (the per-key adds this replaces cost a launch each, which shows on a GPU where a small
-model's step is launch-bound). Non-finite values are left out of the sums and counted, so an
-fp16 step the grad scaler skipped does not turn an interval's mean into inf.
+model's step is launch-bound). Under fp16's grad scaler non-finite values are left out of the
+sums and counted, so a step the scaler skipped does not turn an interval's mean into inf;
+otherwise values are summed as they come, and a NaN/Inf loss shows in its sum.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor
 
 
 class StatsAccumulator:
-    """Sums scalar tensors on the device; `flush` moves the means to the host in one sync."""
+    """Sums scalar tensors on the device; `flush` moves the means to the host in one sync.
 
-    def __init__(self) -> None:
-        # one (sums, finite counts) pair per distinct key tuple (one per phase in practice)
-        self.groups: dict[tuple[str, ...], tuple[Tensor, Tensor]] = {}
-        self.nonfinite: dict[str, Tensor] = {}
+    `skip_nonfinite` (a run with fp16's grad scaler): a NaN/Inf value is left out of its sum
+    and counted, since the scaler skips such steps and training goes on. Without it a NaN/Inf
+    loss ends the run at the next check anyway, so values are summed as they come, in two ops
+    per call, and a watched loss is non-finite when its sum is.
+    """
+
+    def __init__(self, skip_nonfinite: bool = True) -> None:
+        self.skip_nonfinite = skip_nonfinite
+        # one (sums, finite counts or None) pair per distinct key tuple (one per phase)
+        self.groups: dict[tuple[str, ...], tuple[Tensor, Tensor | None]] = {}
+        self.adds: dict[tuple[str, ...], int] = {}  # calls per group since the last flush
+        self.nonfinite: dict[str, Tensor] = {}  # skip_nonfinite: a device flag per watch
+        # otherwise: the groups of each watch (a logging step's extra stats make another)...
+        self.watched: dict[str, set[tuple[str, ...]]] = {}
+        self.flagged: set[str] = set()  # ...and the watches whose sum a flush found non-finite
 
     def add(self, values: dict[str, Tensor], watch: str | None = None) -> None:
         """Accumulate detached scalars; with `watch`, remember if the first one was NaN/Inf."""
         if not values:
             return
         keys = tuple(values)
-        stacked = torch.stack([v.detach().reshape(()).float() for v in values.values()])
-        finite = torch.isfinite(stacked)
-        clean = torch.where(finite, stacked, torch.zeros_like(stacked))
-        if keys in self.groups:
-            sums, counts = self.groups[keys]
-            sums.add_(clean)
-            counts.add_(finite)
-        else:
-            self.groups[keys] = (clean, finite.float())
-        if watch is not None:
-            bad = ~finite[0]
-            self.nonfinite[watch] = self.nonfinite[watch] | bad if watch in self.nonfinite else bad
+        # few ops per call, whatever the number of values: this runs twice a step, and on a
+        # small model each op's dispatch is a visible share of the step
+        with torch.no_grad():
+            stacked = torch.stack([v if v.dim() == 0 else v.reshape(()) for v in values.values()])
+            stacked = stacked.float()
+            self.adds[keys] = self.adds.get(keys, 0) + 1
+            if not self.skip_nonfinite:
+                if keys in self.groups:
+                    self.groups[keys][0].add_(stacked)
+                else:
+                    self.groups[keys] = (stacked, None)
+                if watch is not None:
+                    self.watched.setdefault(watch, set()).add(keys)
+                return
+            finite = torch.isfinite(stacked)
+            clean = torch.nan_to_num(stacked, nan=0.0, posinf=0.0, neginf=0.0)
+            if keys in self.groups:
+                sums, counts = self.groups[keys]
+                sums.add_(clean)
+                assert counts is not None
+                counts.add_(finite)
+            else:
+                self.groups[keys] = (clean, finite.float())
+            if watch is not None:
+                flag = self.nonfinite.get(watch)
+                if flag is None:
+                    self.nonfinite[watch] = finite[0].logical_not()
+                else:
+                    flag.logical_or_(finite[0].logical_not())
 
     def nonfinite_keys(self) -> list[str]:
         """Watched losses that were NaN/Inf at least once (one host sync); clears nothing."""
-        if not self.nonfinite:
-            return []
-        keys = list(self.nonfinite)
-        flags = torch.stack([self.nonfinite[k] for k in keys]).tolist()
-        return [k for k, bad in zip(keys, flags) if bad]
+        if self.skip_nonfinite:
+            if not self.nonfinite:
+                return []
+            keys = list(self.nonfinite)
+            flags = torch.stack([self.nonfinite[k] for k in keys]).tolist()
+            return [k for k, bad in zip(keys, flags) if bad]
+        pending = [(w, g) for w, gs in self.watched.items() for g in gs if g in self.groups]
+        firsts = torch.stack([self.groups[g][0][0] for _, g in pending]).tolist() if pending else []
+        bad = self.flagged | {w for (w, _), v in zip(pending, firsts) if not math.isfinite(v)}
+        return [w for w in self.watched if w in bad]
 
     def clear_nonfinite(self) -> None:
         """Forget watched NaN/Inf flags (after a grad scaler skipped those steps)."""
         self.nonfinite.clear()
+        self.flagged.clear()
 
     def flush(self) -> dict[str, float]:
         """Means of the finite values since the last flush, on the host (one sync), then reset."""
@@ -56,14 +93,32 @@ class StatsAccumulator:
             return {}
         keys = [k for group in self.groups for k in group]
         sums = torch.cat([s for s, _ in self.groups.values()])
-        counts = torch.cat([c for _, c in self.groups.values()])
-        pairs = torch.stack([sums, counts]).tolist()
+        if self.skip_nonfinite:
+            counts = torch.cat([c for _, c in self.groups.values() if c is not None])
+            totals_list, counts_list = torch.stack([sums, counts]).tolist()
+        else:
+            totals_list = sums.tolist()
+            counts_list = [float(self.adds[g]) for g in self.groups for _ in g]
+            starts = dict(zip(self.groups, _offsets(list(self.groups))))
+            for watch, groups in self.watched.items():
+                if any(g in starts and not math.isfinite(totals_list[starts[g]]) for g in groups):
+                    self.flagged.add(watch)
         self.groups.clear()
+        self.adds.clear()
         means: dict[str, float] = {}
         totals: dict[str, tuple[float, float]] = {}
-        for key, total, count in zip(keys, pairs[0], pairs[1]):
+        for key, total, count in zip(keys, totals_list, counts_list):
             t, c = totals.get(key, (0.0, 0.0))
             totals[key] = (t + total, c + count)
         for key, (total, count) in totals.items():
             means[key] = total / count if count else float("nan")
         return means
+
+
+def _offsets(groups: list[tuple[str, ...]]) -> list[int]:
+    """Where each group's values start in the flattened list of all groups' values."""
+    out, at = [], 0
+    for group in groups:
+        out.append(at)
+        at += len(group)
+    return out

@@ -317,5 +317,15 @@ class GANSystem(nn.Module, ABC):
 
     @property
     def device(self) -> torch.device:
-        """The device of the system's first parameter."""
-        return next(self.parameters()).device
+        """The device of the system's first parameter (remembered until the system moves:
+        walking the modules for it cost a visible share of a small model's step)."""
+        device = self.__dict__.get("_device")
+        if device is None:
+            device = next(self.parameters()).device
+            self.__dict__["_device"] = device
+        return device
+
+    def _apply(self, fn: Any, recurse: bool = True) -> GANSystem:
+        """`to`, `cuda`, `half`...: forget the remembered device."""
+        self.__dict__.pop("_device", None)
+        return super()._apply(fn, recurse)

@@ -163,6 +163,9 @@ class EMA(Trick):
             system.add_module(f"{name}_ema", ema)
             self.pairs.append((module, ema))
         self.batch = self.config.trainer.batch_size * _world_size()
+        # (weights, EMA weights, buffers, EMA buffers) per generator, listed at the first update
+        # (after every setup and restore, which change tensors in place only)
+        self.tensors: list[tuple[list[Tensor], ...]] | None = None
 
     def decay_at(self, step: int) -> float:
         """The decay used after `step` completed steps (0 before start_step)."""
@@ -183,13 +186,17 @@ class EMA(Trick):
         import torch
 
         beta = self.decay_at(step)
+        if self.tensors is None:  # once: the lists cost more than the update on small models
+            self.tensors = [
+                ([p.detach() for p in module.parameters()], list(ema.parameters()),
+                 list(module.buffers()), list(ema.buffers()))
+                for module, ema in self.pairs
+            ]  # fmt: skip
         with torch.no_grad():
-            for module, ema in self.pairs:
-                src = [p.detach() for p in module.parameters()]
-                dst: list[Tensor] = list(ema.parameters())
+            for src, dst, buffers, ema_buffers in self.tensors:
                 torch._foreach_lerp_(dst, src, 1.0 - beta)
-                for b_ema, b in zip(ema.buffers(), module.buffers()):
-                    b_ema.copy_(b)
+                if buffers:
+                    torch._foreach_copy_(ema_buffers, buffers)
 
 
 def _world_size() -> int:
