@@ -1,15 +1,17 @@
 """Few-shot generation of held-out digit classes: scratch vs fine-tuning vs DiffAugment vs
-FreezeD vs a Reptile initialisation, all through `ganhub adapt`.
+FreezeD vs a Reptile initialisation vs EWC and L2-SP, all through `ganhub adapt`.
 
 Per seed, once: a DCGAN pretrained on digits 0-6 (`ganhub run data.classes=[0..6]`) and a
 Reptile meta-training on the same classes (`ganhub meta`, the same number of training steps).
-Then, for every held-out class (7, 8, 9), five adaptations to the same 10 shots (picked by the
+Then, for every held-out class (7, 8, 9), seven adaptations to the same 10 shots (picked by the
 seed), each an ordinary `ganhub adapt` run (same steps, batch, evaluation and patience):
   (a) scratch     the adapt settings with init_from=null (random initialisation)
   (b) finetune    init_from the pretrained run
   (c) diffaug     (b) + tricks=[diffaug]
   (d) freeze_d    (b) + tricks=[freeze_d] trick.freeze_d.layers=2
   (e) reptile     init_from the meta-trained run
+  (f) ewc         (b) + tricks=[ewc]: G held near the pretrained weights, Fisher-weighted
+  (g) l2sp        (b) + tricks=[ewc] trick.ewc.fisher=false: the same, every weight alike
 Each adaptation keeps its best checkpoint by fd_digits against the held-out images of its
 class (eval.real=validation: the class's other digits, never trained on); that checkpoint is
 scored on --samples generated digits:
@@ -47,6 +49,8 @@ METHODS: dict[str, tuple[str, list[str]]] = {
     "(c) finetune + diffaug": ("pretrained", ["tricks=[diffaug]"]),
     "(d) finetune + freeze_d": ("pretrained", ["tricks=[freeze_d]", "trick.freeze_d.layers=2"]),
     "(e) reptile + finetune": ("meta", []),
+    "(f) finetune + ewc": ("pretrained", ["tricks=[ewc]"]),
+    "(g) finetune + l2sp": ("pretrained", ["tricks=[ewc]", "trick.ewc.fisher=false"]),
 }
 COLUMNS = ("fd_digits", "class_share", "precision_digits", "recall_digits")
 PICTURE_COLUMNS = 10  # samples per method in --picture

@@ -204,6 +204,65 @@ def test_freeze_d_refuses_freezing_every_layer() -> None:
         make_run(config)
 
 
+# -- EWC / L2-SP ------------------------------------------------------------------------------
+
+
+def test_ewc_is_refused_without_trained_weights() -> None:
+    with pytest.raises(ConfigError, match="random without init_from: give init_from=RUN"):
+        make_run(resolve([*TINY_DCGAN, "tricks=[ewc]"]))
+
+
+def test_ewc_fisher_and_penalty_have_their_closed_forms() -> None:
+    """G(z) = a * z with loss mean_i sum_j c_j G(z_i)_j: sample i's gradient on a_j is
+    z_ij c_j, so F_j = mean_i (z_ij c_j)^2, normalised to mean 1 over j; the penalty is then
+    weight * sum_j F_j (a_j - a*_j)^2."""
+    from ganhub.engine.system import Phase, PhaseOutput
+
+    cls = get_hub().tricks.get("ewc")
+    trick = cls(cls.Config(weight=0.5), resolve(TINY_TOY))
+    a = torch.nn.Parameter(torch.tensor([1.0, -2.0, 0.5]))
+    trick.params, trick.anchor, trick.stiffness = [a], None, None
+    z = torch.randn(6, 3, generator=torch.Generator().manual_seed(0))
+    c = torch.tensor([1.0, 3.0, 0.0])  # the third weight does not matter to the loss: F = 0
+    phase = Phase("G", "G", lambda batch, ctx: None)
+
+    def g_phase() -> PhaseOutput:
+        fake = a * z
+        return PhaseOutput((fake * c).sum(1).mean(), {}, aux={"fake": fake})
+
+    first = trick.extra_loss(phase, g_phase(), None)
+    fisher = (z * c).square().mean(0)
+    fisher = fisher / fisher.mean()
+    assert torch.allclose(trick.stiffness[0].square(), fisher, atol=1e-6)
+    assert first.item() == 0.0  # at the anchor
+    with torch.no_grad():
+        a.add_(torch.tensor([0.1, -0.2, 5.0]))
+    penalty = trick.extra_loss(phase, g_phase(), None)
+    expected = 0.5 * (fisher * torch.tensor([0.1, -0.2, 5.0]).square()).sum()
+    assert penalty.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert trick.extra_loss(Phase("D", "D", lambda b, c: None), g_phase(), None) is None
+
+
+@pytest.mark.parametrize("fisher", [True, False], ids=["ewc", "l2sp"])
+def test_ewc_holds_the_generator_near_its_source(workdir: Path, fisher: bool) -> None:
+    """From the same source, the same steps: G ends nearer its start with the penalty, and
+    the penalty is logged."""
+    source = _trained("source")
+    start = {k: v for k, v in ganhub.load(source).system.G.state_dict().items()}
+    drift = {}
+    ewc = ["tricks=[ewc]", "trick.ewc.weight=1.0", f"trick.ewc.fisher={str(fisher).lower()}"]
+    for tricks, keys in (("plain", ["tricks=[]"]), ("ewc", ewc)):
+        run = make_run(resolve([*TINY_DCGAN, f"init_from={source}", "trainer.steps=8",
+                                "optim.G.lr=0.01", *keys, f"name={tricks}"]))  # fmt: skip
+        fit(run)
+        G = run.system.G.state_dict()
+        drift[tricks] = sum(float((G[k].float() - v.float()).square().sum()) for k, v in start.items()
+                            if v.is_floating_point() and "running" not in k)  # fmt: skip
+        if tricks == "ewc":
+            assert "ewc_penalty" in (run.run_dir / "metrics.jsonl").read_text()
+    assert drift["ewc"] < 0.5 * drift["plain"], drift
+
+
 # -- ganhub adapt -------------------------------------------------------------------------------
 
 
@@ -247,7 +306,7 @@ def test_the_fewshot_page_runs_as_written(workdir: Path, cli) -> None:  # type: 
     lines = [line.split("  #")[0] for block in text.split("```bash\n")[1:]
              for line in block.split("```", 1)[0].splitlines() if line.startswith("ganhub ")]  # fmt: skip
     assert [shlex.split(line)[1] for line in lines] == ["run", "adapt", "adapt", "adapt", "run",
-                                                        "meta", "adapt"]  # fmt: skip
+                                                        "adapt", "adapt", "meta", "adapt"]  # fmt: skip
     short = {
         "run": ["preset=tiny", "trainer.steps=2", "trainer.batch_size=8", "trainer.progress=false",
                 "eval.metrics=[fid]", "eval.n_samples=20"],  # tiny evaluates nothing by default

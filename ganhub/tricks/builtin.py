@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ganhub.hookspecs import Register, hookimpl
 from ganhub.tricks import Trick
+from ganhub.tricks.anchor import ElasticWeightConsolidation
 from ganhub.tricks.classes import ACGAN
 from ganhub.tricks.freeze import FreezeD
 from ganhub.tricks.heads import RotationHead
@@ -38,6 +39,7 @@ BUILTIN_TRICKS: tuple[type[Trick], ...] = (
     LRSchedule,
     ACGAN,
     FreezeD,
+    ElasticWeightConsolidation,
     RotationHead,
 )
 
