@@ -129,7 +129,9 @@ def test_ema_half_life_formula() -> None:
     beta = trick.decay_at(100)
     assert beta ** (10_000 / 32) == pytest.approx(0.5)
     trick.options.rampup = 0.05
-    assert trick.decay_at(10) == pytest.approx(0.5 ** (32 / (10 * 32 * 0.05)))
+    # the images seen before the step (StyleGAN2-ADA's cur_nimg at its EMA update)
+    assert trick.decay_at(11) == pytest.approx(0.5 ** (32 / (10 * 32 * 0.05)))
+    assert trick.decay_at(1) == 0.0  # the first update copies G
 
 
 def test_weight_penalty_equals_the_norm_of_the_weights() -> None:

@@ -6,10 +6,9 @@ with its running mean, style mixing, G EMA by half-life with ramp-up, ADA's sign
 on deep copies of the ganhub run's networks and with its settings. Where ganhub's stylegan
 differs from NVIDIA's reference it follows ganhub, so both sides compute the same update and
 draw the same random numbers in the same order (tests/plugins/plain_loops/test_stylegan.py):
-the phases run D first (Dmain, Dr1, Gmain, Greg; NVIDIA runs G first), style mixing picks a
-crossover per sample, w_avg moves only with Dmain's fakes, ADA's ops are ganhub's
-(`ganhub.tricks.augment`, reused as plain functions), and the EMA ramp-up counts the images
-of the step just taken.
+the phases run D first (Dmain, Dr1, Gmain, Greg; NVIDIA runs G first), w_avg moves only with
+Dmain's fakes (as in StyleGAN3's code), and ADA's ops are ganhub's (`ganhub.tricks.augment`,
+reused as plain functions).
 """
 
 from __future__ import annotations
@@ -106,17 +105,18 @@ class PlainStyleGAN2:
         return w[:, None].repeat(1, self.num_ws, 1)
 
     def _ws(self, n: int, update_w_avg: bool = False) -> Tensor:
-        """Style vectors of n fresh latents; with probability `style_mixing` per sample the
-        ones from a random crossover on come from a second latent (loss.py's run_G draws one
-        crossover per batch; ganhub one per sample)."""
+        """Style vectors of n fresh latents; with probability `style_mixing` the batch's ones
+        from a random crossover on come from second latents (loss.py's run_G)."""
         ws = self._mapping(n, update_w_avg)
         if self.style_mixing > 0:
             ws2 = self._mapping(n)
-            cut = torch.randint(1, self.num_ws, (n,), device=self.device)
-            mixed = torch.rand(n, device=self.device) < self.style_mixing
+            cut = torch.randint(1, self.num_ws, (1,), device=self.device)
+            mixed = torch.rand(1, device=self.device) < self.style_mixing
             cut = torch.where(mixed, cut, torch.full_like(cut, self.num_ws))
-            take2 = torch.arange(self.num_ws, device=self.device)[None] >= cut[:, None]
-            ws = torch.where(take2[..., None], ws2, ws)
+            # where, not NVIDIA's ws[:, cutoff:] = ..., which reads the device index on the host
+            ws = torch.where(
+                (torch.arange(self.num_ws, device=self.device) >= cut)[None, :, None], ws2, ws
+            )
         return ws
 
     # -- the step ------------------------------------------------------------------------
@@ -175,12 +175,12 @@ class PlainStyleGAN2:
     @torch.no_grad()
     def _update_ema(self) -> None:
         """G_ema <- lerp toward G with beta = 0.5 ** (batch / half-life), the half-life ramped
-        up as images_seen * rampup (images_seen: after this step; NVIDIA's: before it)."""
+        up as cur_nimg * rampup (the images seen before this step, as training_loop.py)."""
         if self.G_ema is None:
             return
         half_life = self.ema_kimg * 1000
         if self.ema_rampup is not None:
-            half_life = min(half_life, self.step_count * self.batch_size * self.ema_rampup)
+            half_life = min(half_life, (self.step_count - 1) * self.batch_size * self.ema_rampup)
         beta = 0.5 ** (self.batch_size / max(half_life, 1e-8))
         params = [p.detach() for p in self.G.parameters()]
         torch._foreach_lerp_(list(self.G_ema.parameters()), params, 1.0 - beta)

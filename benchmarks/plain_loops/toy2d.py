@@ -123,7 +123,7 @@ class PlainToy2d:
             return min(decay, (1 + step) / (10 + step)) if o.warmup else decay
         half_life = o.half_life_kimg * 1000.0
         if o.rampup is not None:
-            half_life = min(half_life, step * self.batch * o.rampup)
+            half_life = min(half_life, (step - 1) * self.batch * o.rampup)  # images before the step
         return 0.5 ** (self.batch / max(half_life, 1e-8))
 
     def r1_penalty(self, real_logits: Tensor, real: Tensor) -> Tensor:

@@ -178,7 +178,9 @@ class EMA(Trick):
             return decay
         half_life = self.options.half_life_kimg * 1000.0
         if self.options.rampup is not None:
-            half_life = min(half_life, step * self.batch * self.options.rampup)
+            # the images seen before this step, as NVIDIA's training loop (its cur_nimg grows
+            # after the EMA update): the first update copies G
+            half_life = min(half_life, (step - 1) * self.batch * self.options.rampup)
         return half_life_decay(self.batch, max(half_life, 1e-8))
 
     def after_step(self, step: int, system: GANSystem) -> None:

@@ -203,15 +203,17 @@ def truncate(ws: Tensor, w_avg: Tensor, psi: float, cutoff: int | None = None) -
 
 
 def mix_styles(ws: Tensor, ws2: Tensor, prob: float) -> Tensor:
-    """Style mixing regularisation: with probability `prob` per sample, style vectors from a
-    random crossover index on come from the second latent (no host sync)."""
+    """Style mixing regularisation as StyleGAN2-ADA's loss.py: with probability `prob` the
+    batch's style vectors from one random crossover index on come from the second latents.
+    The crossover and the draw stay on the device and select with `where` (NVIDIA's
+    `ws[:, cutoff:]` slices at a device index, a host sync)."""
     if prob <= 0:
         return ws
-    b, n = ws.shape[:2]
-    cut = torch.randint(1, n, (b,), device=ws.device)
-    cut = torch.where(torch.rand(b, device=ws.device) < prob, cut, torch.full_like(cut, n))
-    take2 = torch.arange(n, device=ws.device)[None] >= cut[:, None]  # (B, num_ws)
-    return torch.where(take2[..., None], ws2, ws)
+    n = ws.shape[1]
+    cut = torch.randint(1, n, (1,), device=ws.device)
+    cut = torch.where(torch.rand(1, device=ws.device) < prob, cut, torch.full_like(cut, n))
+    take2 = torch.arange(n, device=ws.device) >= cut  # (num_ws,)
+    return torch.where(take2[None, :, None], ws2, ws)
 
 
 class DiscriminatorBlock(nn.Module):
