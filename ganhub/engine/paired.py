@@ -29,6 +29,8 @@ from ganhub.engine.system import BuildHints, GANSystem, Phase, PhaseOutput
 class PairedTranslationGAN(GANSystem):
     """A conditional GAN on (condition, target) batches with an L1 reconstruction term."""
 
+    graph_safe = True  # no noise, no host state: both phases are device work on the batch
+
     def __init__(
         self,
         config: RunConfig,
@@ -91,7 +93,8 @@ class PairedTranslationGAN(GANSystem):
                 real_feats = self.d_features(ctx.d_input(real_pair))
             fake_feats = self.d_features(ctx.d_input(fake_pair))
             fm = sum(
-                ((f - r).abs().mean() for f, r in zip(fake_feats, real_feats)), torch.zeros(())
+                ((f - r).abs().mean() for f, r in zip(fake_feats, real_feats)),
+                torch.zeros((), device=fake.device),
             )
             out.stats["G_feature_matching"] = fm.detach()
             loss = loss + self.feature_matching_weight * fm

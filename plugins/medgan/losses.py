@@ -11,7 +11,10 @@ use these losses. Conventions, matching MONAI's:
 * `monai_patch_hinge`: MONAI's hinge on tanh(D): relu(1 - tanh D(x)) + relu(1 + tanh D(G(z))).
 
 The D loss is the sum of its real and fake terms (as ganhub's own BCE losses); the paired
-systems halve it with `objective.d_scale`. MONAI's loss runs in float32 with autocast off: its
+systems halve it with `objective.d_scale`. MONAI builds its target tensors on the host and
+copies them over for every call, which a CUDA graph cannot capture (a copy from pageable
+host memory); the wrapped loss builds them on the logits' device instead, with the same
+values. MONAI's loss runs in float32 with autocast off: its
 BCE (sigmoid + BCELoss) is refused by CUDA autocast, and squared logits overflow in fp16.
 torch and MONAI are imported inside methods: registering these losses loads neither.
 """
@@ -35,11 +38,10 @@ class MonaiPatchLoss(AdversarialLoss):
         self._loss: Any = None
 
     def monai_loss(self) -> Any:
-        """The wrapped `monai.losses.PatchAdversarialLoss` (created on first use)."""
+        """The wrapped `monai.losses.PatchAdversarialLoss` (created on first use), with its
+        targets made on the device."""
         if self._loss is None:
-            from monai.losses import PatchAdversarialLoss
-
-            self._loss = PatchAdversarialLoss(
+            self._loss = _on_device_targets()(
                 reduction="mean", criterion=self.criterion, no_activation_leastsq=True
             )
         return self._loss
@@ -83,6 +85,23 @@ class MonaiPatchHinge(MonaiPatchLoss):
 
     name = "monai_patch_hinge"
     criterion = "hinge"
+
+
+def _on_device_targets() -> type:
+    """MONAI's PatchAdversarialLoss whose target tensors are filled on the logits' device
+    (MONAI's own make a host tensor and copy it, every call)."""
+    import torch
+    from monai.losses import PatchAdversarialLoss
+
+    class OnDeviceTargets(PatchAdversarialLoss):  # type: ignore[misc]
+        def get_target_tensor(self, input: Tensor, target_is_real: bool) -> Tensor:
+            label = self.real_label if target_is_real else self.fake_label
+            return torch.full((), label, dtype=input.dtype, device=input.device).expand_as(input)
+
+        def get_zero_tensor(self, input: Tensor) -> Tensor:
+            return torch.zeros((), dtype=input.dtype, device=input.device).expand_as(input)
+
+    return OnDeviceTargets
 
 
 MONAI_LOSSES: tuple[type[MonaiPatchLoss], ...] = (MonaiPatchLSGAN, MonaiPatchBCE, MonaiPatchHinge)

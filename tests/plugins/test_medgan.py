@@ -203,6 +203,33 @@ def test_monai_loss_wrappers_match_hand_formulas(cls) -> None:  # type: ignore[n
     assert x.grad is not None and x.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("cls", MONAI_LOSSES, ids=lambda c: c.name)
+def test_monai_losses_make_their_targets_on_the_device(cls, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """MONAI fills its targets in a host tensor and copies it to the logits' device on every
+    call, which a CUDA graph cannot capture; the wrapper fills them where the logits are, and
+    its values are MONAI's own."""
+    from monai.losses import PatchAdversarialLoss
+
+    gen = torch.Generator().manual_seed(1)
+    real, fake = torch.randn(3, 1, 5, 5, generator=gen), torch.randn(3, 1, 5, 5, generator=gen)
+    ours = get_hub().losses.get(cls.name)
+    theirs = PatchAdversarialLoss(reduction="mean", criterion=cls.criterion,
+                                  no_activation_leastsq=True)  # fmt: skip
+    expected_d = theirs(real, target_is_real=True, for_discriminator=True) + theirs(
+        fake, target_is_real=False, for_discriminator=True
+    )
+    expected_g = theirs(fake, target_is_real=True, for_discriminator=False)
+    made_on_host: list[object] = []
+    host_tensor = torch.tensor
+    monkeypatch.setattr(
+        torch, "tensor", lambda *a, **k: made_on_host.append(a) or host_tensor(*a, **k)
+    )
+    d, g = ours.d_loss(real, fake), ours.g_loss(fake)
+    assert made_on_host == []
+    torch.testing.assert_close(d, expected_d)
+    torch.testing.assert_close(g, expected_g)
+
+
 # -- phantoms and metrics ------------------------------------------------------------------------
 
 
