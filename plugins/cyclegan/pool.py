@@ -3,13 +3,18 @@
 Each discriminator sees, half of the time, an older generated image instead of the newest one,
 which damps the oscillation between G and D. The buffer is a module with registered buffers,
 so it is part of the system's state_dict: checkpoints hold it and a resumed run continues with
-exactly the images (and, through the saved Python RNG state, the swap decisions) it had.
+exactly the images (and, through the saved RNG states, the swap decisions) it had.
+
+Two ways to draw the decisions, with the same rule: `draws="host"` uses Python's `random` in
+the original's order (the default: query for query the original pool), `draws="device"` uses
+torch's RNG with the fill count on the device, so no host value changes between steps and a
+step replayed as a CUDA graph (`trainer.cuda_graphs`) queries the pool as an eager one does.
 """
 
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -27,9 +32,12 @@ class ImagePool(nn.Module):
     images: Tensor
     count: Tensor
 
-    def __init__(self, size: int, shape: tuple[int, ...]) -> None:
+    def __init__(
+        self, size: int, shape: tuple[int, ...], draws: Literal["host", "device"] = "host"
+    ) -> None:
         super().__init__()
         self.size = size
+        self.draws = draws
         self.register_buffer("images", torch.zeros(size, *shape))
         self.register_buffer("count", torch.zeros((), dtype=torch.long))
         self.filled = 0  # host copy of `count`, so queries never read the device
@@ -40,6 +48,8 @@ class ImagePool(nn.Module):
         if self.size == 0:
             return images
         images = images.to(self.images.dtype)
+        if self.draws == "device":
+            return self._query_on_device(images)
         out = []
         for image in images:
             if self.filled < self.size:
@@ -54,10 +64,27 @@ class ImagePool(nn.Module):
                 out.append(image)
         return torch.stack(out)
 
+    def _query_on_device(self, images: Tensor) -> Tensor:
+        """The same rule, decided on the device: while filling, store and return; then with
+        probability 0.5 return a random stored image and store the new one in its place."""
+        out = []
+        for image in images:
+            filling = self.count < self.size
+            swap = ~filling & (torch.rand((), device=images.device) > 0.5)
+            drawn = torch.randint(0, self.size, (), device=images.device)
+            slot = torch.where(filling, self.count.clamp(max=self.size - 1), drawn).view(1)
+            stored = self.images.index_select(0, slot)[0]
+            out.append(torch.where(swap, stored, image))
+            kept = torch.where(filling | swap, image, stored)
+            self.images.index_copy_(0, slot, kept.unsqueeze(0))
+            self.count.add_(filling.long())
+        return torch.stack(out)
+
     def _save_to_state_dict(
         self, destination: dict[str, Any], prefix: str, keep_vars: bool
     ) -> None:
-        self.count.fill_(self.filled)
+        if self.draws == "host":  # the device count is the truth otherwise
+            self.count.fill_(self.filled)
         super()._save_to_state_dict(destination, prefix, keep_vars)
 
     def _load_from_state_dict(

@@ -189,6 +189,7 @@ class CycleGANSystem(TranslationMixin, GANSystem):
     discriminator_names = ("D_A", "D_B")
     modality = "image"
     directions = DIRECTIONS
+    graph_safe = True  # with trainer.cuda_graphs its image pools draw on the device
     interfaces = (CYCLE,)
 
     def __init__(self, config: CycleGANConfig, hints: BuildHints) -> None:
@@ -197,8 +198,10 @@ class CycleGANSystem(TranslationMixin, GANSystem):
         self.G_AB, self.G_BA = build_generator(config), build_generator(config)
         self.D_A = build_discriminator(config, c * hints.pack)
         self.D_B = build_discriminator(config, c * hints.pack)
-        self.pool_A = ImagePool(obj.pool_size, (c, size, size))  # generated A images, for D_A
-        self.pool_B = ImagePool(obj.pool_size, (c, size, size))  # generated B images, for D_B
+        # a captured step cannot replay decisions drawn on the host: the pools draw on the device
+        draws = "device" if config.trainer.cuda_graphs else "host"
+        self.pool_A = ImagePool(obj.pool_size, (c, size, size), draws)  # generated A, for D_A
+        self.pool_B = ImagePool(obj.pool_size, (c, size, size), draws)  # generated B, for D_B
         self.adv_scale = LOSS_SCALE.get(config.loss, 1.0)
         self.d_scale = obj.d_scale * self.adv_scale
         self.lambda_a, self.lambda_b = obj.lambda_a, obj.lambda_b

@@ -80,12 +80,15 @@ def test_pool_matches_the_original_query_for_query() -> None:
     assert torch.equal(ours.images, torch.cat(original.images))
 
 
-def test_pool_fills_first_then_swaps_about_half() -> None:
-    pool = ImagePool(10, (1,))
+@pytest.mark.parametrize("draws", ["host", "device"])
+def test_pool_fills_first_then_swaps_about_half(draws: str) -> None:
+    """The original's rule, drawn with Python's random or (for CUDA graphs) on the device."""
+    pool = ImagePool(10, (1,), draws)  # type: ignore[arg-type]
     new = torch.arange(10.0).view(10, 1)
     assert torch.equal(pool.query(new), new)  # filling: everything passes through and is kept
     assert torch.equal(pool.images, new)
     random.seed(0)
+    torch.manual_seed(0)
     old_seen = 0
     for i in range(2000):
         image = torch.tensor([[100.0 + i]])
@@ -98,6 +101,29 @@ def test_pool_fills_first_then_swaps_about_half() -> None:
         else:
             assert torch.equal(pool.images, before)
     assert 0.45 < old_seen / 2000 < 0.55
+
+
+def test_the_device_pool_fills_across_a_batch_and_keeps_its_count_in_checkpoints() -> None:
+    """A batch that straddles the fill: its first images are stored, the rest follow the swap
+    rule; the count is the device's own, saved and restored as is."""
+    torch.manual_seed(3)
+    pool = ImagePool(4, (1,), "device")
+    assert torch.equal(
+        pool.query(torch.tensor([[1.0], [2.0], [3.0]])), torch.tensor([[1.0], [2.0], [3.0]])
+    )
+    out = pool.query(torch.tensor([[4.0], [5.0], [6.0]]))
+    assert out[0].item() == 4.0 and int(pool.count) == 4  # the last free slot took 4
+    assert sorted(pool.images.flatten().tolist()) != [1.0, 2.0, 3.0, 4.0] or out[1:].tolist() == [
+        [5.0],
+        [6.0],
+    ]
+    copy_ = ImagePool(4, (1,), "device")
+    copy_.load_state_dict(pool.state_dict())
+    assert int(copy_.count) == 4 and torch.equal(copy_.images, pool.images)
+    rng = torch.get_rng_state()
+    a = [pool.query(torch.tensor([[float(i)]])).item() for i in range(20)]
+    torch.set_rng_state(rng)
+    assert [copy_.query(torch.tensor([[float(i)]])).item() for i in range(20)] == a
 
 
 def test_pool_size_zero_passes_through_and_pool_state_round_trips() -> None:
