@@ -28,7 +28,7 @@ class StatsAccumulator:
         self.skip_nonfinite = skip_nonfinite
         # one (sums, finite counts or None) pair per distinct key tuple (one per phase)
         self.groups: dict[tuple[str, ...], tuple[Tensor, Tensor | None]] = {}
-        self.adds: dict[tuple[str, ...], int] = {}  # calls per group since the last flush
+        self.adds: dict[tuple[str, ...], int] = {}  # otherwise: calls per group since a flush
         self.nonfinite: dict[str, Tensor] = {}  # skip_nonfinite: a device flag per watch
         # otherwise: the groups of each watch (a logging step's extra stats make another)...
         self.watched: dict[str, set[tuple[str, ...]]] = {}
@@ -44,8 +44,8 @@ class StatsAccumulator:
         with torch.no_grad():
             stacked = torch.stack([v if v.dim() == 0 else v.reshape(()) for v in values.values()])
             stacked = stacked.float()
-            self.adds[keys] = self.adds.get(keys, 0) + 1
             if not self.skip_nonfinite:
+                self.adds[keys] = self.adds.get(keys, 0) + 1
                 if keys in self.groups:
                     self.groups[keys][0].add_(stacked)
                 else:
