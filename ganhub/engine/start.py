@@ -3,8 +3,9 @@
 `init_from=RUN` reads the newest readable checkpoint of a run directory (or the generator of a
 folder written by `ganhub export`) with safetensors, never unpickling, and copies every tensor
 this run's model has too: keys present in both must match in shape. EMA copies (`G_ema`) the
-source lacks are filled from its generator; tensors only this run has (a new head) keep their
-initialisation. Optimizers, the step and the data order start fresh.
+source lacks are filled from its generator; a layer that one run normalises with
+`spectral_norm` and the other does not is converted (`ganhub.engine.reparam`); tensors only this
+run has (a new head) keep their initialisation. Optimizers, the step and the data order start fresh.
 
 A parameter whose `requires_grad` is off once the tricks have set the models up (FreezeD) is
 frozen: the run leaves it out of its optimizer groups, so no optimizer step and no gradient
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from ganhub.engine import checkpoint
+from ganhub.engine import checkpoint, reparam
 from ganhub.errors import ConfigError, UsageError, one_line
 
 if TYPE_CHECKING:
@@ -85,14 +86,17 @@ def initialise_from(system: GANSystem, source: Path, warn: Callable[[str], None]
     exists); return the console line saying what was loaded."""
     where, saved = source_weights(source, warn)
     own = system.state_dict()
+    converted = reparam.spectral_layout(saved, own, system)
+    available = {**converted.tensors, **saved}
     picked: dict[str, Tensor] = {}
+    origin: dict[str, str] = {}  # this model's name -> the name it was read under
     from_twin = []
     for name in own:
         twin = _ema_twin(name, system.generator_names)
-        if name in saved:
-            picked[name] = saved[name]
-        elif twin is not None and twin in saved:  # the source trained without EMA
-            picked[name] = saved[twin]
+        if name in available:
+            picked[name], origin[name] = available[name], name
+        elif twin is not None and twin in available:  # the source trained without EMA
+            picked[name], origin[name] = available[twin], twin
             from_twin.append(name)
     key = f"init_from={one_line(source, 200)}"
     if not picked:
@@ -107,12 +111,28 @@ def initialise_from(system: GANSystem, source: Path, warn: Callable[[str], None]
             "source run's model settings"
         )
     system.load_state_dict(picked, strict=False)
-    kept = [k for k in own if k not in picked]
-    unused = [k for k in saved if k not in own]
+    refreshed = [
+        name.removesuffix(reparam.ORIGINAL)
+        for name in picked
+        if name.endswith(reparam.ORIGINAL) and origin[name] in converted.tensors
+    ]
+    reparam.refresh_vectors(system, refreshed)
+    derived = {prefix + vector for prefix in refreshed for vector in reparam.VECTORS}
+    kept = [k for k in own if k not in picked and k not in derived]
+    unused = [k for k in saved if k not in own and k not in converted.used]
     parts = [f"init_from: {len(picked)} tensors ({_roots(picked)}) from {source} ({where})"]
     if from_twin:
         sources = [_ema_twin(k, system.generator_names) or k for k in from_twin]
         parts.append(f"{_roots(from_twin)} from its {_roots(sources)}")
+    changed = {
+        origin[k].removesuffix(reparam.ORIGINAL).removesuffix(".weight")
+        for k in picked
+        if origin[k] in converted.tensors
+    }
+    if changed:
+        parts.append(
+            f"{len(changed)} layers converted to or from spectral norm ({_few(sorted(changed))})"
+        )
     if kept:
         parts.append(f"{len(kept)} keep their own init ({_few(kept)})")
     if unused:
