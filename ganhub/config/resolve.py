@@ -30,6 +30,9 @@ from ganhub.config.schema import LoggerOptions, RunConfig, TrickOptions
 from ganhub.errors import ConfigError, did_you_mean, unknown_choice
 from ganhub.plugins import Hub, get_hub
 
+if typing.TYPE_CHECKING:
+    from ganhub.tricks import Trick
+
 
 def resolve(
     overrides: Iterable[str] | Mapping[str, Any] = (),
@@ -292,6 +295,22 @@ def _with_options(
     )
 
 
+def _targets_unused(trick_cls: type[Trick], loss: str, hub: Hub) -> list[str]:
+    """A trick that moves D's label targets (label smoothing) next to a loss that has none
+    (`AdversarialLoss.uses_targets`): it would change nothing, so it is refused."""
+    from ganhub.tricks import Trick
+
+    if trick_cls.targets is Trick.targets:
+        return []
+    if hub.losses.get(loss).uses_targets:
+        return []
+    with_targets = sorted(e.name for e in hub.losses if e.obj.uses_targets)
+    return [
+        f"trick '{trick_cls.name}' does not suit loss '{loss}': it moves D's label targets, "
+        f"which this loss does not use (losses that do: {', '.join(with_targets)})"
+    ]
+
+
 def check_cross(config: RunConfig, hub: Hub, *, training: bool = True) -> None:
     """Checks that need the registries: loss, tricks and their combinations, loggers, metrics."""
     if config.loss not in hub.losses:
@@ -303,6 +322,7 @@ def check_cross(config: RunConfig, hub: Hub, *, training: bool = True) -> None:
             raise ConfigError(str(unknown_choice("trick", one_line(name), hub.tricks.names())))
         trick_cls = hub.tricks.get(name)
         problems += trick_cls.problems(getattr(config.trick, name), config, domain)
+        problems += _targets_unused(trick_cls, config.loss, hub)
     request = domain.conditioning(config)
     if request is not None:
         from ganhub.conditioning import check_request

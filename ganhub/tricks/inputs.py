@@ -35,8 +35,7 @@ class LabelSmoothing(Trick):
     """Label smoothing: D's real target 0.9 (one-sided) and optionally fake target 0.1."""
 
     name = "label_smoothing"
-    Config = LabelSmoothingConfig
-    suits_losses = frozenset({"minimax", "nonsaturating", "lsgan"})
+    Config = LabelSmoothingConfig  # refused for losses without targets (uses_targets)
 
     def targets(self, targets: Targets) -> Targets:
         """Move the discriminator's targets; the generator's target is unchanged."""

@@ -32,6 +32,7 @@ from ganhub.config.resolve import resolve  # noqa: E402
 from ganhub.engine.loop import fit  # noqa: E402
 from ganhub.engine.run import Run  # noqa: E402
 from ganhub.errors import ConfigError, UsageError  # noqa: E402
+from ganhub.losses import Targets  # noqa: E402
 from ganhub.plugins import Hub, get_hub  # noqa: E402
 from ganhub.wiring import make_run  # noqa: E402
 
@@ -228,6 +229,38 @@ def test_monai_losses_make_their_targets_on_the_device(cls, monkeypatch) -> None
     assert made_on_host == []
     torch.testing.assert_close(d, expected_d)
     torch.testing.assert_close(g, expected_g)
+
+
+@pytest.mark.parametrize("name", ["monai_patch_lsgan", "monai_patch_bce"])
+def test_monai_losses_take_label_targets_and_real_sample_weights(name: str) -> None:
+    """Label smoothing's targets reach MONAI's labels (G keeps its own target), and per-sample
+    weights of the real term behave as the built-in losses' do."""
+    gen = torch.Generator().manual_seed(2)
+    real, fake = torch.randn(4, 1, 5, 5, generator=gen), torch.randn(4, 1, 5, 5, generator=gen)
+    loss = get_hub().losses.get(name)
+
+    def term(logits: torch.Tensor, label: float) -> torch.Tensor:  # per sample
+        if name == "monai_patch_lsgan":
+            return ((logits - label) ** 2).flatten(1).mean(1)
+        p = torch.sigmoid(logits)
+        return -(label * torch.log(p) + (1 - label) * torch.log(1 - p)).flatten(1).mean(1)
+
+    smoothed = Targets(real=0.9, fake=0.1, gen=1.0)
+    expected = term(real, 0.9).mean() + term(fake, 0.1).mean()
+    torch.testing.assert_close(loss.d_loss(real, fake, smoothed), expected)
+    torch.testing.assert_close(loss.g_loss(fake, targets=smoothed), term(fake, 1.0).mean())
+    assert not torch.allclose(loss.d_loss(real, fake, smoothed), loss.d_loss(real, fake))
+
+    uniform = loss.d_loss(real, fake, real_weight=torch.full((4,), 3.0))
+    torch.testing.assert_close(uniform, loss.d_loss(real, fake))
+    dropped = loss.d_loss(real, fake, real_weight=torch.tensor([1.0, 1.0, 1.0, 0.0]))
+    torch.testing.assert_close(dropped, term(real[:3], 1.0).mean() + term(fake, 0.0).mean())
+
+
+def test_label_smoothing_runs_on_medgan_and_is_refused_for_the_monai_hinge() -> None:
+    assert resolve(["plugin=medgan", "tricks=[label_smoothing]"]).loss == "monai_patch_lsgan"
+    with pytest.raises(ConfigError, match="does not suit loss 'monai_patch_hinge': it moves"):
+        resolve(["plugin=medgan", "loss=monai_patch_hinge", "tricks=[label_smoothing]"])
 
 
 # -- phantoms and metrics ------------------------------------------------------------------------
