@@ -2,7 +2,8 @@
 FreezeD vs a Reptile initialisation vs EWC and L2-SP, all through `ganhub adapt`.
 
 Per seed, once: a DCGAN pretrained on digits 0-6 (`ganhub run data.classes=[0..6]`) and a
-Reptile meta-training on the same classes (`ganhub meta`, the same number of training steps).
+Reptile meta-training on the same classes (`ganhub meta`, the same number of training steps;
+a second one with learned learning rates for (h)).
 Then, for every held-out class (7, 8, 9), seven adaptations to the same 10 shots (picked by the
 seed), each an ordinary `ganhub adapt` run (same steps, batch, evaluation and patience):
   (a) scratch     the adapt settings with init_from=null (random initialisation)
@@ -12,6 +13,8 @@ seed), each an ordinary `ganhub adapt` run (same steps, batch, evaluation and pa
   (e) reptile     init_from the meta-trained run
   (f) ewc         (b) + tricks=[ewc]: G held near the pretrained weights, Fisher-weighted
   (g) l2sp        (b) + tricks=[ewc] trick.ewc.fisher=false: the same, every weight alike
+  (h) reptile-lr  init_from a Reptile run that also learned G's and D's learning rates
+                  (meta.learn_lr=true), which the adaptation starts from
 Each adaptation keeps its best checkpoint by fd_digits against the held-out images of its
 class (eval.real=validation: the class's other digits, never trained on); that checkpoint is
 scored on --samples generated digits:
@@ -51,7 +54,10 @@ METHODS: dict[str, tuple[str, list[str]]] = {
     "(e) reptile + finetune": ("meta", []),
     "(f) finetune + ewc": ("pretrained", ["tricks=[ewc]"]),
     "(g) finetune + l2sp": ("pretrained", ["tricks=[ewc]", "trick.ewc.fisher=false"]),
+    "(h) reptile, learned lr + finetune": ("meta_lr", []),
 }
+# the meta-trainings a method may adapt from: their extra `ganhub meta` options
+META_KINDS: dict[str, list[str]] = {"meta": [], "meta_lr": ["meta.learn_lr=true"]}
 COLUMNS = ("fd_digits", "class_share", "precision_digits", "recall_digits")
 PICTURE_COLUMNS = 10  # samples per method in --picture
 FEATURE_NOTE = (
@@ -73,8 +79,11 @@ def pretrain(args: argparse.Namespace, seed: int, out: str) -> Path:
     return Path(summary["run_dir"])
 
 
-def meta_train(args: argparse.Namespace, seed: int, out: str) -> tuple[Path, dict[str, Any]]:
-    """Reptile on the meta classes with as many inner steps as the pretraining has steps."""
+def meta_train(
+    args: argparse.Namespace, seed: int, out: str, kind: str = "meta"
+) -> tuple[Path, dict[str, Any]]:
+    """Reptile on the meta classes with as many inner steps as the pretraining has steps
+    (`kind` picks the extra options of META_KINDS)."""
     from ganhub_meta.cli import parse_options
     from ganhub_meta.reptile import meta_config
     from ganhub_meta.reptile import meta_train as reptile
@@ -89,8 +98,8 @@ def meta_train(args: argparse.Namespace, seed: int, out: str) -> tuple[Path, dic
         "plugin=dcgan", f"meta.classes=[{classes}]", f"meta.outer_steps={outer}",
         f"meta.inner_steps={args.inner_steps}", f"meta.tasks_per_step={args.tasks_per_step}",
         f"meta.outer_lr={args.outer_lr}", f"trainer.batch_size={args.batch}", f"seed={seed}",
-        f"out_dir={out}", f"name=meta-{seed}", "loggers=[jsonl]", "trainer.progress=false",
-        "eval.metrics=[]",
+        f"out_dir={out}", f"name={kind}-{seed}", "loggers=[jsonl]", "trainer.progress=false",
+        "eval.metrics=[]", *META_KINDS[kind],
     ])  # fmt: skip
     hub = get_hub()
     summary = reptile(meta_config(items, options, hub), options, hub)
@@ -168,14 +177,17 @@ def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
         for seed in range(args.seeds):
-            t0 = time.perf_counter()
-            sources = {"pretrained": pretrain(args, seed, out)}
-            timings.setdefault("pretrain", []).append(time.perf_counter() - t0)
-            if any(METHODS[m][0] == "meta" for m in args.methods):
+            sources: dict[str, Path] = {}
+            if any(METHODS[m][0] == "pretrained" for m in args.methods):
                 t0 = time.perf_counter()
-                sources["meta"], record = meta_train(args, seed, out)
-                meta_records.append(record)
-                timings.setdefault("meta", []).append(time.perf_counter() - t0)
+                sources["pretrained"] = pretrain(args, seed, out)
+                timings.setdefault("pretrain", []).append(time.perf_counter() - t0)
+            for kind in META_KINDS:
+                if any(METHODS[m][0] == kind for m in args.methods):
+                    t0 = time.perf_counter()
+                    sources[kind], record = meta_train(args, seed, out, kind)
+                    meta_records.append(record)
+                    timings.setdefault(kind, []).append(time.perf_counter() - t0)
             for target in args.classes:
                 for method in args.methods:
                     kind, extra = METHODS[method]
@@ -253,6 +265,10 @@ def report(
               f"steps; {r['outer_step_seconds']:.3f} s per outer step, "
               f"{r['inner_steps_per_s']:.1f} inner steps/s, task Run setup "
               f"{r['task_setup_seconds']:.2f} s once per task")  # fmt: skip
+    learned = [r["learned_lr"] for r in meta_records if "learned_lr" in r]
+    if learned:
+        print("learned learning rates (meta.learn_lr, per seed): " + "; ".join(
+            ", ".join(f"{side} {lr:.3g}" for side, lr in rates.items()) for rates in learned))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -181,7 +181,7 @@ class Run:
             if self.dist.enabled and config.resume is None:
                 seed_everything(config.seed + 1_000_003 * self.dist.rank)
             if self.dist.is_main:
-                self._write_config()
+                self.write_config()
                 self.system.save_assets(self.run_dir)
                 self.loggers = [cls(self.run_dir, config) for cls in parts.loggers.values()]
                 if config.resume is not None:  # steps logged after the checkpoint come again
@@ -211,7 +211,10 @@ class Run:
         if self.directory is not None:
             self.directory.fail(error, self.step, resumable=self.last_checkpoint is not None)
 
-    def _write_config(self) -> None:
+    def write_config(self) -> None:
+        """Write config.yaml (and the plugin provenance) atomically from `self.config`; a
+        command that learns settings during the run (`ganhub meta meta.learn_lr=true`)
+        rewrites it with them."""
         data = self.config.model_dump(mode="json")
         data["resume"] = None
         _atomic_text(self.run_dir / "config.yaml", yaml.safe_dump(data, sort_keys=False))

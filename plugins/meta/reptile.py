@@ -50,6 +50,16 @@ class MetaOptions(Section):
     )
     classes_per_task: int = Field(1, gt=0, description="classes in one task (1: one class)")
     anneal: bool = Field(True, description="anneal epsilon linearly to 0 (Nichol et al.)")
+    learn_lr: bool = Field(
+        False,
+        description="learn G's and D's inner learning rates by hypergradient descent (Baydin "
+        "et al. 2018): lr *= 1 - lr_rate * mean cos(an inner step's gradient, the previous "
+        "step's update); the run's optim.G.lr / optim.D.lr become the learned rates, which "
+        "ganhub adapt starts from",
+    )
+    lr_rate: float = Field(
+        0.02, gt=0, le=0.5, description="learn_lr: the hypergradient step on log lr per outer step"
+    )
     reset_optimizers: bool = Field(
         False,
         description="clear a task's optimizer state at each visit (default: each task's Adam "
@@ -121,7 +131,18 @@ def meta_config(items: list[str], options: MetaOptions, hub: Hub) -> RunConfig:
     if isinstance(data, dict) and "classes" in data:
         raise ConfigError("data.classes is set by meta.classes in ganhub meta; drop data.classes")
     classes = "[" + ",".join(str(c) for c in options.classes) + "]"
-    return resolve([*items, f"data.classes={classes}"], hub=hub)
+    config = resolve([*items, f"data.classes={classes}"], hub=hub)
+    if options.learn_lr and "lr_schedule" in config.tricks:
+        raise ConfigError(
+            "meta.learn_lr=true sets the learning rates itself, and tricks=[lr_schedule] would "
+            "override them at every step: drop one of the two"
+        )
+    if options.learn_lr and config.trainer.cuda_graphs:
+        raise ConfigError(
+            "meta.learn_lr=true watches every optimizer step from Python, which a replayed "
+            "CUDA graph skips: drop trainer.cuda_graphs=true"
+        )
+    return config
 
 
 def task_config(config: RunConfig, classes: tuple[int, ...], scratch: Path, hub: Hub) -> RunConfig:
@@ -171,6 +192,8 @@ def _outer_loop(
     scratch: Path,
     hub: Hub,
 ) -> dict[str, Any]:
+    from ganhub_meta.rates import UpdateAlignment, next_rates, set_rates
+
     from ganhub.console import summary_rows
     from ganhub.engine.loop import train_steps
     from ganhub.wiring import make_run
@@ -187,6 +210,8 @@ def _outer_loop(
     )  # fmt: skip
     started = time.perf_counter()
     timing = {"setup": 0.0, "inner": 0.0, "update": 0.0}
+    rates = {g: getattr(run.config.optim, g).lr for g in run.groups} if options.learn_lr else {}
+    alignment = UpdateAlignment()
     console.start_training(options.outer_steps, 0)
     for step in range(options.outer_steps):
         theta = {k: v.detach().clone() for k, v in system.state_dict().items()}
@@ -197,6 +222,8 @@ def _outer_loop(
             if task not in tasks:  # built once, reused at every visit
                 began = time.perf_counter()
                 task_run = make_run(task_config(run.config, task, scratch, hub), hub)
+                if options.learn_lr:
+                    alignment.watch(task_run.optimizers)
                 tasks[task] = (task_run, task_run.batches())
                 timing["setup"] += time.perf_counter() - began
             task_run, batches = tasks[task]
@@ -206,6 +233,9 @@ def _outer_loop(
                 for optimizer in task_run.optimizers.values():
                     optimizer.state.clear()  # a fresh inner optimizer at every visit
             task_run.step = 0
+            if options.learn_lr:
+                set_rates(task_run.optimizers, rates)
+                alignment.start_task()
             train_steps(task_run, batches, options.inner_steps)
             losses = task_run.stats.flush() or losses  # the host sync of this visit
             # a copy: the same task may be drawn again in this outer step
@@ -218,9 +248,18 @@ def _outer_loop(
         timing["update"] += time.perf_counter() - began
         run.step = step + 1
         metrics = {**losses, "meta/epsilon": epsilon}
+        if options.learn_lr:
+            cosines = alignment.mean_cosines()  # the host sync of this outer step
+            rates = next_rates(rates, cosines, options.lr_rate)
+            metrics.update({f"meta/lr_{g}": lr for g, lr in rates.items()})
+            metrics.update({f"meta/hypergrad_cos_{g}": c for g, c in cosines.items()})
         run.log(metrics)
         console.training(run.step, _postfix(metrics))
     console.end_training(run.step)
+    if options.learn_lr:  # what ganhub adapt and a resumed run read
+        for g, lr in rates.items():
+            getattr(run.config.optim, g).lr = lr
+        run.write_config()
     spent = {}
     began = time.perf_counter()
     checkpoint = run.save()
@@ -243,6 +282,8 @@ def _outer_loop(
         / max(timing["inner"], 1e-9),
         "tasks": ["-".join(map(str, t)) for t in tasks],
     }
+    if options.learn_lr:
+        record["learned_lr"] = rates
     _atomic_json(run.run_dir / META_FILE, record)
     summary = {
         "run_dir": str(run.run_dir),

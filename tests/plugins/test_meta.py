@@ -4,17 +4,21 @@
 from __future__ import annotations
 
 import tempfile
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 from ganhub_meta.cli import parse_options
-from ganhub_meta.reptile import MetaOptions, epsilon_at, reptile_update
+from ganhub_meta.rates import UpdateAlignment, next_rates, set_rates
+from ganhub_meta.reptile import MetaOptions, epsilon_at, meta_config, reptile_update
 from torch import nn
 
 import ganhub
+from ganhub.adapt import adapt_config
 from ganhub.errors import ConfigError
+from ganhub.plugins import get_hub
 
 
 def test_reptile_update_is_its_formula_on_a_tiny_model() -> None:
@@ -82,3 +86,68 @@ def test_meta_then_sample_and_adapt_from_the_command_line(
     assert code == 0, err
     adapted = ganhub.load(workdir / "runs" / "m-adapted")
     assert adapted.config.init_from == run and adapted.step == 2
+
+
+# -- learned learning rates (meta.learn_lr) ---------------------------------------------------
+
+
+@pytest.mark.parametrize(("lr", "cosine"), [(0.5, -1.0), (1.5, 1.0)])
+def test_the_hypergradient_sees_steps_too_short_and_steps_that_overshoot(
+    lr: float, cosine: float
+) -> None:
+    """SGD on 0.5 |w|^2: below lr 1 every gradient points on past the last update (cos -1:
+    the rate should grow), between 1 and 2 each step overshoots the minimum and the gradient
+    points back along it (cos +1: the rate should shrink)."""
+    w = nn.Parameter(torch.tensor([3.0, -4.0]))
+    optimizer = torch.optim.SGD([w], lr=lr)
+    alignment = UpdateAlignment()
+    alignment.watch({"G": optimizer})
+    alignment.start_task()
+    for _ in range(4):
+        optimizer.zero_grad()
+        (0.5 * (w**2).sum()).backward()
+        optimizer.step()
+    assert alignment.mean_cosines() == {"G": pytest.approx(cosine)}  # 3 consecutive pairs
+    grown = next_rates({"G": lr}, {"G": cosine}, rate=0.1)["G"]
+    assert grown == pytest.approx(lr * (1 - 0.1 * cosine))
+    assert (grown > lr) == (lr < 1)
+    alignment.start_task()  # a new task's first step has nothing to compare with
+    optimizer.zero_grad()
+    (0.5 * (w**2).sum()).backward()
+    optimizer.step()
+    assert alignment.mean_cosines() == {}
+    set_rates({"G": optimizer}, {"G": 0.25})
+    assert optimizer.param_groups[0]["lr"] == 0.25
+
+
+def test_learned_rates_are_refused_next_to_an_lr_schedule() -> None:
+    options, items = parse_options(["plugin=dcgan", "meta.classes=[0,1]", "meta.learn_lr=true",
+                                    "tricks=[lr_schedule]"])  # fmt: skip
+    with pytest.raises(ConfigError, match=r"meta\.learn_lr=true sets the learning rates itself"):
+        meta_config(items, options, get_hub())
+
+
+@pytest.mark.slow
+def test_meta_learns_the_rates_that_adapt_starts_from(
+    workdir: Path,
+    cli,  # type: ignore[no-untyped-def]
+    one_thread: None,
+) -> None:
+    code, _, err = cli("meta", "plugin=dcgan", "preset=tiny", "trainer.batch_size=8",
+                       "meta.classes=[0,1,2]", "meta.outer_steps=4", "meta.inner_steps=3",
+                       "meta.learn_lr=true", "meta.lr_rate=0.2", "optim.D.lr=0.0003",
+                       "loggers=[jsonl]", "name=m")  # fmt: skip
+    assert code == 0, err
+    run = workdir / "runs" / "m"
+    learned = yaml.safe_load((run / "meta.json").read_text())["learned_lr"]
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["optim"]["G"]["lr"] == learned["G"] and config["optim"]["D"]["lr"] == learned["D"]
+    assert learned["G"] != 2e-4 and learned["D"] != 3e-4  # they moved
+    logged = [yaml.safe_load(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert logged[-1]["meta/lr_G"] == learned["G"]
+    start = {"G": 2e-4, "D": 3e-4}  # each outer step moves a rate by at most lr_rate of itself
+    for side, first in start.items():
+        rates = [first, *(row[f"meta/lr_{side}"] for row in logged)]
+        assert all(abs(b / a - 1) <= 0.2 + 1e-9 for a, b in pairwise(rates))
+    adapted = adapt_config(run, ["data.classes=[8]"])
+    assert (adapted.optim.G.lr, adapted.optim.D.lr) == (learned["G"], learned["D"])
