@@ -61,15 +61,17 @@ def test_meta_then_sample_and_adapt_from_the_command_line(
     workdir: Path,
     cli,  # type: ignore[no-untyped-def]
     one_thread: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    scratch = workdir / "tmp"  # this test's own: another meta run may be using the system's
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     code, out, err = cli("meta", "plugin=dcgan", "preset=tiny", "trainer.batch_size=8",
                          "meta.classes=[0,1,2]", "meta.outer_steps=3", "meta.inner_steps=2",
                          "meta.tasks_per_step=2", "tricks=[ema]", "loggers=[jsonl]", "name=m")  # fmt: skip
     assert code == 0, err
     run = workdir / "runs" / "m"
-    assert "outer step" in out and not list(
-        Path(tempfile.gettempdir()).glob("ganhub-meta-*/task-*")
-    )
+    assert "outer step" in out and not list(scratch.glob("ganhub-meta-*/task-*"))
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["data"]["classes"] == [0, 1, 2]
     model = ganhub.load(run)
