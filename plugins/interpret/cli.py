@@ -13,7 +13,8 @@ METHODS = ("sefa", "ganspace", "boundary")
 
 @click.group(context_settings=HELP)
 def interpret() -> None:
-    """Look inside a trained generator: latent directions and what its layers compute."""
+    """Look inside a trained generator: latent directions, what its layers compute, and
+    which factors linear probes read from each layer."""
 
 
 @interpret.command(name="directions", context_settings=HELP)
@@ -64,3 +65,23 @@ def features_command(run_dir: Path, seed: int, n_images: int, best: bool, out: P
 
     trained = ganhub.load(run_dir, best=best)
     click.echo(str(write_features_page(trained, run_dir, seed=seed, n_images=n_images, out=out)))
+
+
+@interpret.command(name="probes", context_settings=HELP)
+@click.argument("run_dir", type=RUN_DIR)
+@click.option("--samples", "n_samples", type=click.IntRange(40, 100_000), default=2000,
+              show_default=True, help="codes sampled: 75 % fit the probes, 25 % score them")  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the codes and split")
+@click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")
+def probes_command(run_dir: Path, n_samples: int, seed: int, best: bool) -> None:
+    """Fit a linear probe per layer of RUN_DIR's generator and per known factor of its data
+    (data=shapes or digits) and print how well each layer predicts each factor of the image
+    (held-out accuracy or R^2); writes RUN_DIR/interpret/probes.json."""
+    from ganhub_interpret.probes import probe_run
+
+    import ganhub
+
+    trained = ganhub.load(run_dir, best=best)
+    table, path = probe_run(trained, run_dir, n_samples=n_samples, seed=seed)
+    click.echo(table.text())
+    click.echo(str(path))

@@ -17,6 +17,7 @@ from ganhub_interpret.cli import METHODS
 from ganhub_interpret.directions import boundaries, ganspace, sefa
 from ganhub_interpret.page import (
     data_uri,
+    latent_space_of,
     output_dir,
     run_facts,
     save_figure,
@@ -192,17 +193,8 @@ def write_directions_page(
             f"--directions {n_directions} --samples {n_samples}: need 1+ directions, 16+ samples"
         )
     system = trained.system
-    plugin = trained.config.plugin
     capabilities = system.capabilities()
-    space = system.latent_space() if capabilities.can("latent_space") else None
-    if space is None:
-        conditional = (
-            " (a conditional run's codes depend on its labels)" if capabilities.labels else ""
-        )
-        raise UsageError(
-            f"this '{plugin}' run has no latent space to interpret{conditional}; unconditional "
-            "dcgan and stylegan runs have one"
-        )
+    space = latent_space_of(trained, run_dir)
     folder = output_dir(run_dir)  # refuse a planted link before any work
     system.eval()
     known = known_factors(system, n=REFERENCE, seed=seed)

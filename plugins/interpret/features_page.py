@@ -25,11 +25,17 @@ from ganhub_interpret.features import (
     critic_scores,
     saliency,
 )
-from ganhub_interpret.page import data_uri, output_dir, run_facts, save_figure, write_page
+from ganhub_interpret.page import (
+    data_uri,
+    latent_space_of,
+    output_dir,
+    run_facts,
+    save_figure,
+    write_page,
+)
 from torch import Tensor
 
-from ganhub.errors import UsageError
-from ganhub.metrics.rundata import as_text, shown_path
+from ganhub.metrics.rundata import as_text
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,14 +62,7 @@ def write_features_page(
     """Compute channel maps, attributions and attention maps for `n_images` codes drawn with
     `seed`, and write RUN_DIR/interpret/features.html (or `out`) with its PNGs beside it."""
     system = trained.system
-    space = system.latent_space() if system.capabilities().can("latent_space") else None
-    if space is None:
-        conditional = " (a conditional run's generator reads labels too)"
-        raise UsageError(
-            f"{shown_path(run_dir)}: this '{as_text(trained.config.plugin, 40)}' run's system "
-            "provides no latent space ('latent_space'), so its features cannot be shown"
-            + (conditional if system.capabilities().labels is not None else "")
-        )
+    space = latent_space_of(trained, run_dir)
     folder = output_dir(run_dir)  # before any work: a planted link is refused at once
     system.eval()
     codes = space.sample(n_images, seed)

@@ -24,6 +24,8 @@ from ganhub.metrics.rundata import as_text, shown_path
 if TYPE_CHECKING:
     from torch import Tensor
 
+    from ganhub.latent import LatentSpace
+
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
@@ -97,3 +99,19 @@ def write_page(template: str, path: Path, **context: Any) -> Path:
     """Render `template` with `context` and write it atomically to `path`."""
     html = environment().get_template(template).render(**context)
     return store.write_bytes(path, html.encode("utf-8", "replace"))
+
+
+def latent_space_of(trained: TrainedGAN, run_dir: Path) -> LatentSpace:
+    """The run's latent space; one line when its system provides none (a conditional run's
+    generator reads labels too, and other domains have no codes to walk)."""
+    system = trained.system
+    capabilities = system.capabilities()
+    space = system.latent_space() if capabilities.can("latent_space") else None
+    if space is None:
+        conditional = " (a conditional run's generator reads labels too)"
+        raise UsageError(
+            f"{shown_path(run_dir)}: this '{as_text(trained.config.plugin, 40)}' run has no "
+            "latent space ('latent_space') to interpret; unconditional dcgan and stylegan runs "
+            "have one" + (conditional if capabilities.labels is not None else "")
+        )
+    return space

@@ -18,10 +18,17 @@ def test_interpret_page_commands_run_as_written(cli, workdir: Path) -> None:  # 
     text = (DOCS / "interpret.md").read_text()
     block = text.split("## Quick start", 1)[1].split("```", 2)[1]
     lines = [shlex.split(line) for line in block.splitlines() if line.startswith("ganhub ")]
-    assert [line[1] for line in lines] == ["run", "interpret", "interpret", "interpret"]
+    assert [line[1] for line in lines] == [
+        "run",
+        "interpret",
+        "interpret",
+        "interpret",
+        "interpret",
+    ]
     for words in lines:
         extra = SHORTER if words[1] == "run" else ()
         code, _, err = cli(*words[1:], *extra)
         assert code == 0, err
     pages = sorted(p.name for p in (workdir / "runs" / "shapes" / "interpret").glob("*.html"))
     assert pages == ["directions-boundary.html", "directions-sefa.html", "features.html"]
+    assert (workdir / "runs" / "shapes" / "interpret" / "probes.json").is_file()

@@ -1,0 +1,214 @@
+"""Linear probes: which factor of the image each layer of G holds in a form a linear model reads.
+
+Explaining a network by a simpler model fitted to its internals: a linear probe (Alain & Bengio
+2016, "Understanding intermediate layers using linear classifier probes") is a logistic
+regression (a categorical factor) or a ridge regression (a continuous one; an angle through its
+cosine and sine) trained on one layer's activations to predict a factor of the image the code
+becomes. Its score on held-out codes says how much of the factor that layer carries linearly:
+where along G a factor appears, and where it is still entangled with the rest.
+
+Rows: the codes themselves ("code"), then each feature layer of the latent space, its maps
+average-pooled to a 2x2 grid (C x 4 numbers: a global mean would discard where things are, so
+position could not be read from any layer). Columns, one per known factor of the run's data,
+each read from the decoded images by the data's estimator:
+
+  categorical   held-out accuracy (chance: the most frequent class's share, printed beside it)
+  continuous    held-out R^2
+  circular      held-out R^2 of (cos, sin) together: 1 - squared error / variance, both summed
+
+Each probe is fitted on 75 % of the codes and scored on the other 25 %, with the features
+standardised on the training part; ridge picks its penalty by leave-one-out over 1e-3..1e3.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from ganhub_interpret.features import _feature_map, _hooks
+from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+    from ganhub_interpret.directions import Factor
+    from ganhub_interpret.scoring import KnownFactors
+
+    from ganhub.api import TrainedGAN
+    from ganhub.latent import LatentSpace
+
+TRAIN_SHARE = 0.75
+POOLED_GRID = 2  # each feature map averaged to 2x2 cells
+FACTOR_REFERENCE = 200  # real samples known_factors reads (the probes do not use them)
+
+
+@dataclass
+class ProbeTable:
+    """Probe scores: `scores[layer][factor]`, layers in forward order (the codes first).
+
+    widths   the number of features each layer's probe reads
+    kinds    each factor's kind, which says what its score is (accuracy or R^2)
+    chance   a categorical factor's majority-class share on the held-out codes
+    """
+
+    layers: list[str]
+    widths: dict[str, int]
+    kinds: dict[str, str]
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    chance: dict[str, float] = field(default_factory=dict)
+    n_train: int = 0
+    n_test: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready form (probes.json)."""
+        return {
+            "layers": [{"name": n, "features": self.widths[n],
+                        "scores": {f: None if math.isnan(v) else v  # a constant factor
+                                   for f, v in self.scores[n].items()}}
+                       for n in self.layers],
+            "factors": self.kinds,
+            "chance": self.chance,
+            "n_train": self.n_train,
+            "n_test": self.n_test,
+        }  # fmt: skip
+
+    def text(self) -> str:
+        """The table as aligned text: a row per layer, a column per factor."""
+        factors = list(self.kinds)
+        head = [f"{'layer':<14}{'features':>9}"] + [f"{f:>10}" for f in factors]
+        rows = ["".join(head)]
+        for layer in self.layers:
+            cells = [f"{self.scores[layer][f]:>10.3f}" for f in factors]
+            rows.append(f"{layer:<14}{self.widths[layer]:>9}" + "".join(cells))
+        rows.append(
+            "scores: "
+            + "; ".join(
+                f"{f} {_measure(k)}"
+                + (f" (chance {self.chance[f]:.3f})" if f in self.chance else "")
+                for f, k in self.kinds.items()
+            )
+            + f"; fitted on {self.n_train} codes, scored on {self.n_test} others"
+        )
+        return "\n".join(rows)
+
+
+def _measure(kind: str) -> str:
+    return {"categorical": "accuracy", "continuous": "R^2", "circular": "R^2 of (cos, sin)"}[kind]
+
+
+@torch.no_grad()
+def layer_features(space: LatentSpace, codes: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+    """({"code": codes, layer: pooled maps (N, C x 4)...}, the decoded images) in one pass."""
+    names = [name for name, _ in space.feature_layers]
+    parts: list[list[Tensor]] = [[] for _ in names]
+
+    def keep(i: int, _module: nn.Module, _args: Any, out: Any) -> None:
+        maps = _feature_map(names[i], out)
+        parts[i].append(F.adaptive_avg_pool2d(maps, POOLED_GRID).flatten(1).cpu())
+
+    with _hooks(list(enumerate(m for _, m in space.feature_layers)), keep, pre=False):
+        images = space.decode(codes)
+    features = {"code": codes.detach().float().cpu().flatten(1)}
+    for name, chunks in zip(names, parts, strict=True):
+        joined = torch.cat(chunks)
+        if len(joined) != len(codes):  # a layer used twice per pass, or not at all
+            raise ValueError(
+                f"feature layer '{name}' ran for {len(joined)} samples, not {len(codes)}"
+            )
+        features[name] = joined
+    return features, images.detach()
+
+
+def probe_scores(
+    features: Mapping[str, Tensor],
+    values: Mapping[str, Tensor],
+    info: Mapping[str, Factor],
+    seed: int = 0,
+) -> ProbeTable:
+    """Fit a linear probe per (layer, factor) on 75 % of the rows, score it on the rest."""
+    n = len(next(iter(values.values())))
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    cut = round(n * TRAIN_SHARE)
+    train, test = order[:cut], order[cut:]
+    table = ProbeTable(
+        layers=list(features),
+        widths={k: int(v.shape[1]) for k, v in features.items()},
+        kinds={f: info[f].kind for f in values if f in info},
+        n_train=len(train),
+        n_test=len(test),
+    )
+    for f, kind in table.kinds.items():
+        if kind == "categorical":
+            held_out = values[f][test]
+            table.chance[f] = float(torch.bincount(held_out.long()).max()) / len(held_out)
+    for layer, x in features.items():
+        x = x.double()
+        mean, std = x[train].mean(0), x[train].std(0).clamp_min(1e-8)
+        x = ((x - mean) / std).numpy()
+        table.scores[layer] = {
+            f: _probe(x, values[f], kind, train, test) for f, kind in table.kinds.items()
+        }
+    return table
+
+
+def _probe(x: Any, y: Tensor, kind: str, train: Tensor, test: Tensor) -> float:
+    """One probe's held-out score (see the module docstring)."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression, RidgeCV
+
+    tr, te = train.numpy(), test.numpy()
+    if kind == "categorical":
+        labels = y.long().numpy()
+        if len(np.unique(labels[tr])) < 2:  # one class only: nothing to separate
+            return float(np.mean(labels[te] == labels[tr][0]))
+        model = LogisticRegression(max_iter=2000).fit(x[tr], labels[tr])
+        return float(model.score(x[te], labels[te]))
+    target = y.double().numpy()
+    if kind == "circular":
+        target = np.stack([np.cos(target), np.sin(target)], axis=1)
+    else:
+        target = target[:, None]
+    ridge = RidgeCV(alphas=np.logspace(-3, 3, 7)).fit(x[tr], target[tr])
+    predicted = ridge.predict(x[te]).reshape(target[te].shape)  # (n,) for a single column
+    error = ((predicted - target[te]) ** 2).sum()
+    spread = ((target[te] - target[tr].mean(0)) ** 2).sum()
+    return float(1.0 - error / spread) if spread > 0 else math.nan
+
+
+def probe_layers(
+    space: LatentSpace, known: KnownFactors, n_samples: int, seed: int = 0
+) -> ProbeTable:
+    """Sample `n_samples` codes, decode them, read their factors and probe every layer."""
+    codes = space.sample(n_samples, seed).detach()
+    features, images = layer_features(space, codes)
+    values = {k: v.cpu() for k, v in known.estimate(images).items() if k in known.info}
+    return probe_scores(features, values, known.info, seed=seed)
+
+
+def probe_run(
+    trained: TrainedGAN, run_dir: Path, *, n_samples: int, seed: int
+) -> tuple[ProbeTable, Path]:
+    """Probe every layer of a run's generator for every known factor of its data; the table
+    and RUN_DIR/interpret/probes.json, where it is written."""
+    from ganhub_interpret.page import latent_space_of, output_dir
+    from ganhub_interpret.scoring import known_factors
+
+    from ganhub.errors import UsageError
+    from ganhub.metrics import store
+
+    space = latent_space_of(trained, run_dir)
+    folder = output_dir(run_dir)  # a planted link is refused before any work
+    trained.system.eval()
+    known = known_factors(trained.system, n=FACTOR_REFERENCE, seed=seed)
+    if known is None:
+        source = trained.system.capabilities().dataset or "your own images"
+        raise UsageError(
+            f"probes predict known factors of the images, and this run's data ({source}) has "
+            "no factor estimator; train on data=shapes or digits"
+        )
+    table = probe_layers(space, known, n_samples, seed)
+    return table, store.write_json(folder / "probes.json", table.as_dict())
