@@ -91,12 +91,11 @@ def next_rates(
 
 def set_rates(optimizers: Mapping[str, torch.optim.Optimizer], rates: Mapping[str, float]) -> None:
     """Give each side's optimizer its learning rate (in place where it is a device tensor)."""
+    from ganhub.engine.optimizers import set_learning_rate
+
     for g, lr in rates.items():
         for group in optimizers[g].param_groups:
-            if isinstance(group["lr"], torch.Tensor):
-                group["lr"].fill_(lr)
-            else:
-                group["lr"] = lr
+            set_learning_rate(group, lr)
 
 
 def _flat(params: Iterable[nn.Parameter]) -> Tensor:
