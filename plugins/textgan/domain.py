@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ganhub_textgan.config import (
+    ADVERSARIAL_G_LR,
     RENAMED_KEYS,
     TRAINER_DEFAULTS,
     TRANSFER_D_LR,
@@ -65,6 +66,7 @@ class TextGANDomain(Domain):
         * adversarial.pretrain_steps: 600 (transfer 400), at most half of trainer.steps, so a
           short run (trainer.steps=2) still reaches its adversarial phases.
         * task=transfer: optim.D.lr 5e-4 (generate keeps RelGAN's 1e-4; see `TRANSFER_D_LR`).
+        * task=generate: adversarial.g_lr 1e-4, G's rate once MLE ends (`ADVERSARIAL_G_LR`).
         * data.tokenizer_vocab: the oracle's vocab_size + 6 specials, 128 for the embedded
           style corpus, 2000 for the user's files.
         * data.path=SHARD (a token shard): its data.length, data.tokenizer and
@@ -80,6 +82,8 @@ class TextGANDomain(Domain):
         vocab_size = data.get("vocab_size", TextData.model_fields["vocab_size"].default)
         files = data.get("path" if task == "generate" else "style_paths") is not None
         out: dict[str, Any] = {"adversarial": {"pretrain_steps": min(PRETRAIN[task], steps // 2)}}
+        if task == "generate":
+            out["adversarial"]["g_lr"] = ADVERSARIAL_G_LR
         if isinstance(vocab_size, int):  # else validation refuses data.vocab_size itself
             out["data"] = {"tokenizer_vocab": default_tokenizer_vocab(task, vocab_size, files)}
         if task == "transfer":

@@ -33,6 +33,7 @@ from ganhub.capabilities import Capabilities
 from ganhub.data import TensorBatches
 from ganhub.data.shards import is_shard
 from ganhub.engine.context import TrainContext
+from ganhub.engine.optimizers import set_learning_rate
 from ganhub.engine.system import BuildHints, ExportSpec, GANSystem, Phase, PhaseOutput
 from ganhub.errors import ConfigError, UsageError
 
@@ -325,7 +326,32 @@ class TextGenSystem(TextSystemBase):
             fake = self._fake(len(x), ctx.step)
         return ctx.d_loss(self.D, self.one_hot(x), fake)
 
+    def configure_optimizers(self, optimizers: dict[str, torch.optim.Optimizer]) -> None:
+        """Keep G's optimizer: the first adversarial G step moves it to adversarial.g_lr."""
+        self.__dict__["_g_optimizer"] = optimizers.get("G")  # not a submodule or state
+        self.__dict__["_adversarial_lr_set"] = self.cfg.adversarial.g_lr is None
+
+    def _adversarial_lr(self) -> None:
+        """Scale G's learning rate from optim.G.lr to adversarial.g_lr, once: each param group
+        is marked, so the state a resumed run restores (already scaled) is left alone. The
+        scaling keeps an lr_schedule's factor (its `initial_lr` is scaled too)."""
+        if self.__dict__.get("_adversarial_lr_set", True):
+            return
+        self.__dict__["_adversarial_lr_set"] = True
+        target, base = self.cfg.adversarial.g_lr, self.cfg.optim.G.lr
+        optimizer = self.__dict__.get("_g_optimizer")
+        if optimizer is None or target is None:
+            return
+        for group in optimizer.param_groups:
+            if group.get("adversarial_lr"):
+                continue
+            group["adversarial_lr"] = True
+            if "initial_lr" in group:
+                group["initial_lr"] = group["initial_lr"] * target / base
+            set_learning_rate(group, float(group["lr"]) * target / base)
+
     def _gumbel_g(self, x: Tensor, ctx: TrainContext) -> PhaseOutput:
+        self._adversarial_lr()
         beta = self.beta(ctx.step)
         soft = gumbel_tokens(self.G, len(x), self.length, self.vocab, beta)
         out = ctx.g_loss(self.D, soft, self.one_hot(x))
@@ -333,6 +359,7 @@ class TextGenSystem(TextSystemBase):
         return self._with_mle(out, x)
 
     def _rollout_g(self, x: Tensor, ctx: TrainContext) -> PhaseOutput:
+        self._adversarial_lr()
         seqs = sample_lm(self.G, len(x), self.length, self.vocab)
 
         def reward(s: Tensor) -> Tensor:

@@ -1,0 +1,67 @@
+"""textgan's adversarial G learning rate: MLE at optim.G.lr, the adversarial phases at
+adversarial.g_lr (RelGAN's 1e-4), through a resume and next to an lr_schedule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ganhub.config.resolve import resolve
+from ganhub.engine.loop import train_steps
+from ganhub.errors import ConfigError
+from ganhub.plugins import get_hub
+from ganhub.wiring import make_run
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+BASE = ["plugin=textgan", "preset=tiny", "trainer.progress=false", "loggers=[]",
+        "trainer.batch_size=8", "eval.metrics=[]", "adversarial.pretrain_steps=3"]  # fmt: skip
+
+
+def _g_rates(keys: list[str], steps: int) -> list[float]:
+    """G's learning rate after each of `steps` steps of a run made from `keys`."""
+    run = make_run(resolve(keys))
+    try:
+        batches, rates = run.batches(), []
+        for _ in range(steps):
+            train_steps(run, batches, 1)
+            rates.append(float(run.optimizers["G"].param_groups[0]["lr"]))
+        run.save()
+        return rates
+    finally:
+        run.close()
+
+
+def test_generate_defaults_to_relgan_adversarial_rate_and_transfer_refuses_it() -> None:
+    generate = resolve(["plugin=textgan"])
+    assert (generate.optim.G.lr, generate.adversarial.g_lr) == (1e-3, 1e-4)
+    assert resolve(["plugin=textgan", "adversarial.g_lr=3e-4"]).adversarial.g_lr == 3e-4
+    assert resolve(["plugin=textgan", "task=transfer"]).adversarial.g_lr is None
+    with pytest.raises(ConfigError, match=r"adversarial\.g_lr is for task=generate"):
+        resolve(["plugin=textgan", "task=transfer", "adversarial.g_lr=1e-4"])
+
+
+def test_g_switches_rate_at_the_first_adversarial_step_and_a_resume_keeps_it(
+    workdir: Path,
+) -> None:
+    rates = _g_rates([*BASE, "trainer.steps=6", "name=a"], 6)
+    assert rates == pytest.approx([1e-3] * 3 + [1e-4] * 3)  # MLE 3 steps, then adversarial
+    resumed = _g_rates([f"resume={workdir / 'runs' / 'a'}", "trainer.steps=8"], 2)
+    assert resumed == pytest.approx([1e-4, 1e-4])  # restored as switched, not scaled again
+    early = _g_rates([*BASE, "trainer.steps=6", "name=b"], 2)  # saved before the switch
+    assert early == pytest.approx([1e-3, 1e-3])
+    after = _g_rates([f"resume={workdir / 'runs' / 'b'}"], 4)
+    assert after == pytest.approx([1e-3, 1e-4, 1e-4, 1e-4])
+
+
+def test_an_lr_schedule_scales_the_adversarial_rate(workdir: Path) -> None:
+    keys = [*BASE, "trainer.steps=6", "tricks=[lr_schedule]", "trick.lr_schedule.kind=linear",
+            "name=s"]  # fmt: skip
+    config = resolve(keys)
+    schedule = config.trick.lr_schedule  # type: ignore[attr-defined]
+    rates = _g_rates(keys, 6)
+    trick = get_hub().tricks.get("lr_schedule")(schedule, config)
+    factors = [trick.factor(step) for step in range(1, 7)]
+    expected = [1e-3 * f for f in factors[:3]] + [1e-4 * f for f in factors[3:]]
+    assert rates == pytest.approx(expected)  # the schedule goes on from the new base
