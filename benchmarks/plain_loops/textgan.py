@@ -7,7 +7,8 @@ samples softmax(beta * (logits + g)), whose argmax is the Gumbel-max token G fed
 beta annealed exponentially, beta_max ** p. SeqGAN's REINFORCE with Monte-Carlo rollouts is the
 other estimator (`adversarial.estimator=rollout`). What it takes from the run, as RelGAN's
 flags would set them: ganhub's GPT-2 G and D (deep copies, the same weights), the oracle
-corpus' batches, the config's optimizers, loss weights, schedule and precision, and the order
+corpus' batches, the config's optimizers (G's adversarial rate, RelGAN's `gadv_lr`, included),
+loss weights, schedule and precision, and the order
 of ganhub's steps (D, then G, on one batch; RelGAN runs G first), so both sides compute the
 same updates. The relaxed sample is computed in two passes, as ganhub does: a KV-cached
 Gumbel-max sampling pass, then one teacher-forced pass with gradients on the sampled tokens
@@ -62,7 +63,8 @@ class PlainTextGAN:
         self, G: nn.Module, D: nn.Module, *, vocab: int, length: int, pretrain_steps: int,
         total_steps: int, estimator: str = "gumbel", beta_max: float = 100.0,
         anneal: str = "exp", rollouts: int = 4, mle_weight: float = 0.0,
-        g_opt: dict[str, Any], d_opt: dict[str, Any], autocast_dtype: torch.dtype | None = None,
+        g_opt: dict[str, Any], d_opt: dict[str, Any], g_adversarial_lr: float | None = None,
+        autocast_dtype: torch.dtype | None = None,
     ) -> None:  # fmt: skip
         self.G, self.D = G, D
         self.vocab, self.length = vocab, length
@@ -70,8 +72,11 @@ class PlainTextGAN:
         self.estimator, self.beta_max, self.anneal = estimator, beta_max, anneal
         self.rollouts, self.mle_weight = rollouts, mle_weight
         self.device = next(G.parameters()).device
-        # one Adam for MLE and adversarial G steps (RelGAN has a separate pre-training Adam)
+        # one Adam for MLE and adversarial G steps, whose rate drops to g_adversarial_lr at the
+        # first adversarial step; RelGAN builds a second Adam at that rate (fresh moments, which
+        # measured no better: docs/textgan.md)
         self.optG = torch.optim.Adam(G.parameters(), **g_opt)
+        self.g_adversarial_lr = g_adversarial_lr
         self.optD = torch.optim.Adam(D.parameters(), **d_opt)
         self.dtype = autocast_dtype
         self.scaler = (
@@ -195,6 +200,10 @@ class PlainTextGAN:
             update(loss, self.optG, self.scaler)
             losses: tuple[Tensor, ...] = (loss.detach(),)
         else:
+            if self.g_adversarial_lr is not None:  # once, at the first adversarial step
+                for group in self.optG.param_groups:
+                    group["lr"] = self.g_adversarial_lr
+                self.g_adversarial_lr = None
             losses = (self.d_step(x), self.g_step(x))
         if self.scaler is not None:
             self.scaler.update()
@@ -228,5 +237,5 @@ def plain_loop(run: Run) -> PlainTextGAN:
         estimator=adv.estimator, beta_max=adv.temperature_max, anneal=adv.anneal,
         rollouts=adv.rollouts, mle_weight=cfg.objective.mle_weight,
         g_opt=adam_settings(cfg.optim.G, run.device), d_opt=adam_settings(cfg.optim.D, run.device),
-        autocast_dtype=dtype,
+        g_adversarial_lr=adv.g_lr, autocast_dtype=dtype,
     )  # fmt: skip
