@@ -54,7 +54,8 @@ class StyleGANData(Section):
     mirror: bool = Field(
         True,
         description="add horizontally flipped copies (x-flips) of the data (default: true; "
-        "false for data=shapes, whose factors stay exact: a flip would move x and rotation)",
+        "false for data=shapes, whose factors stay exact: a flip would move x and rotation, "
+        "and for data=digits: a flipped 2, 3 or 7 is not a digit)",
     )
     shapes: list[Shape] = Field(
         default_factory=lambda: list(SHAPE_NAMES),
@@ -264,7 +265,7 @@ def choice_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
     """The defaults that depend on the preset and the user's keys (`chosen`), below both.
 
     * `data.path` without `data.source`: folder data;
-    * `data=shapes`: no x-flips (`data.mirror=false`);
+    * `data=shapes` and `data=digits`: no x-flips (`data.mirror=false`);
     * r1 (when enabled): lazy every 16 steps, gamma = 0.0002 * image_size^2 / batch
       (StyleGAN2-ADA's `auto` heuristic);
     * ada (when enabled): p moves by 1 in 20 kimg (the GPU presets set the paper's 500);
@@ -277,8 +278,10 @@ def choice_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
     data = chosen.get("data")
     if isinstance(data, Mapping) and data.get("path") is not None and "source" not in data:
         out["data"] = {"source": "folder"}
-    if isinstance(data, Mapping) and data.get("source") == "shapes":
-        out["data"] = {"mirror": False}  # shapes keep their factors exact: no x-flips
+    if isinstance(data, Mapping) and data.get("source") in ("shapes", "digits"):
+        # shapes keep their factors exact; a flipped 2, 3 or 7 is not a digit, and the digits'
+        # Frechet distance would be measured against flipped ones too (eval.real=train)
+        out["data"] = {"mirror": False}
     tricks = chosen.get("tricks", list(DEFAULT_TRICKS))
     tricks = tricks if isinstance(tricks, list) else []
     size = _number(

@@ -87,6 +87,18 @@ def test_stylegan_shapes_are_not_mirrored_by_default() -> None:
     assert resolve(["plugin=stylegan"]).data.mirror is True  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("conditional", [False, True])
+def test_stylegan_digits_train_and_score_without_flipped_copies(conditional: bool) -> None:
+    """A flipped 2 is not a digit: data=digits trains on the 5,000 digits as they are (and
+    fd_digits compares with them), unless data.mirror=true asks for the flips."""
+    extra = ["model.conditional=true"] if conditional else []
+    plain = build("plugin=stylegan", "preset=tiny", "data=digits", *extra)
+    assert plain.config.data.mirror is False
+    assert len(plain.data()) == 5000
+    flipped = build("plugin=stylegan", "preset=tiny", "data=digits", "data.mirror=true", *extra)
+    assert len(flipped.data()) == 10000
+
+
 # -- what the systems declare --------------------------------------------------------------
 
 
