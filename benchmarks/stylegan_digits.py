@@ -57,8 +57,10 @@ def discriminator(kind: str) -> tuple[nn.Module, torch.optim.Optimizer]:
     return D, torch.optim.Adam(D.parameters(), **DCGAN_ADAM)  # type: ignore[arg-type]
 
 
-def train(pair: str, steps: int, seed: int, data: Tensor, g_lr: float | None) -> nn.Module:
-    """A plain non-saturating loop: one D step, then one G step, batch 32."""
+def train(
+    pair: str, steps: int, seed: int, data: Tensor, g_lr: float | None
+) -> tuple[nn.Module, int]:
+    """A plain non-saturating loop (one D step, then one G step, batch 32): G and its z size."""
     torch.manual_seed(seed)
     g_kind, d_kind = pair.split("-")
     G, z_dim, g_opt = generator(g_kind, g_lr)
@@ -77,8 +79,7 @@ def train(pair: str, steps: int, seed: int, data: Tensor, g_lr: float | None) ->
         g_loss.backward()
         g_opt.step()
         D.requires_grad_(True)
-    G.z_dim = z_dim  # type: ignore[assignment]
-    return G.eval()
+    return G.eval(), z_dim
 
 
 def scorer(data: Tensor) -> Callable[[Tensor], float]:
@@ -105,10 +106,10 @@ def main() -> None:
     for pair in args.pairs.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
             start = time.perf_counter()
-            G = train(pair, args.steps, seed, data, args.g_lr)
+            G, z_dim = train(pair, args.steps, seed, data, args.g_lr)
             with torch.no_grad():
                 gen = torch.Generator().manual_seed(1000 + seed)
-                z = torch.randn(2000, int(G.z_dim), generator=gen)  # type: ignore[call-overload]
+                z = torch.randn(2000, z_dim, generator=gen)
                 images = torch.cat([G(chunk) for chunk in z.split(500)]).clamp(-1, 1)
             spread = images.std(0).mean().item() / spread_real
             took = time.perf_counter() - start
