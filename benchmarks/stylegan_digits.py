@@ -11,15 +11,24 @@ data's (`spread`; a collapsed generator's is small, an untrained one's above 1).
 Each network keeps its own recipe: StyleGAN2's Adam(0.0025, betas (0, 0.99)), DCGAN's
 Adam(2e-4, betas (0.5, 0.999)). `--g-lr` overrides StyleGAN2's G rate.
 
+`--reference DIR` (a checkout of NVIDIA's stylegan2-ada-pytorch) adds the kind `rf`: its
+`training/networks.py` built at the same size as `sg` (the same parameter counts), without
+noise inputs, fp16 or clamping, trained by StyleGAN2's recipe; `--pairs rf-rf` then tells
+whether a collapse is in ganhub's layers or in the architecture at this size.
+
     python benchmarks/stylegan_digits.py [--steps 600] [--pairs sg-sg,dc-sg,dc-dc]
-        [--seeds 0] [--g-lr 0.0005]
+        [--seeds 0] [--g-lr 0.0005] [--reference DIR --pairs rf-rf,sg-sg]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
 
 import torch
 import torch.nn.functional as F
@@ -38,20 +47,80 @@ STYLE_ADAM = {"lr": 0.0025, "betas": (0.0, 0.99), "eps": 1e-8}
 DCGAN_ADAM = {"lr": 2e-4, "betas": (0.5, 0.999)}
 
 
+def reference_networks(directory: str) -> ModuleType:
+    """`training.networks` of a stylegan2-ada-pytorch checkout at `directory`."""
+    root = Path(directory).resolve()
+    if not (root / "training" / "networks.py").is_file():
+        sys.exit(f"--reference {directory}: no training/networks.py there (a checkout of "
+                 "stylegan2-ada-pytorch is expected)")  # fmt: skip
+    sys.path.insert(0, str(root))
+    return importlib.import_module("training.networks")
+
+
+class ReferenceGenerator(nn.Module):
+    """The reference generator at `sg`'s size, called on z alone without noise inputs."""
+
+    def __init__(self, networks: ModuleType) -> None:
+        super().__init__()
+        synthesis = {"channel_base": 1024, "channel_max": 32, "num_fp16_res": 0, "conv_clamp": None}
+        self.G = networks.Generator(z_dim=128, c_dim=0, w_dim=128, img_resolution=32,
+                                    img_channels=1, mapping_kwargs={"num_layers": 2},
+                                    synthesis_kwargs=synthesis)  # fmt: skip
+
+    def forward(self, z: Tensor) -> Tensor:
+        """(B, 128) -> (B, 1, 32, 32)."""
+        images: Tensor = self.G(z, None, noise_mode="none")
+        return images
+
+
+class ReferenceDiscriminator(nn.Module):
+    """The reference discriminator at `sg`'s size (minibatch-stddev group 4, as ours)."""
+
+    def __init__(self, networks: ModuleType) -> None:
+        super().__init__()
+        self.D = networks.Discriminator(c_dim=0, img_resolution=32, img_channels=1,
+                                        channel_base=1024, channel_max=32, num_fp16_res=0,
+                                        conv_clamp=None,
+                                        epilogue_kwargs={"mbstd_group_size": 4})  # fmt: skip
+
+    def forward(self, images: Tensor) -> Tensor:
+        """(B, 1, 32, 32) -> (B, 1) logits."""
+        logits: Tensor = self.D(images, None)
+        return logits
+
+
+REFERENCE: ModuleType | None = None  # set by --reference
+
+
 def generator(kind: str, g_lr: float | None) -> tuple[nn.Module, int, torch.optim.Optimizer]:
-    """The generator of `kind` (sg or dc), its latent size and its optimiser."""
-    if kind == "sg":
-        G: nn.Module = StyleGenerator(128, 128, 2, 32, 1, 1024, 32, noise=False)
+    """The generator of `kind` (sg, dc or rf), its latent size and its optimiser."""
+    if kind in ("sg", "rf"):
+        G: nn.Module
+        if kind == "rf":
+            G = ReferenceGenerator(_reference())
+        else:
+            G = StyleGenerator(128, 128, 2, 32, 1, 1024, 32, noise=False)
         adam = {**STYLE_ADAM, "lr": g_lr or STYLE_ADAM["lr"]}
         return G, 128, torch.optim.Adam(G.parameters(), **adam)  # type: ignore[arg-type]
     G = DCGANGenerator(100, 32, 1, 32)
     return G, 100, torch.optim.Adam(G.parameters(), **DCGAN_ADAM)  # type: ignore[arg-type]
 
 
+def _reference() -> ModuleType:
+    if REFERENCE is None:
+        sys.exit("the kind rf needs --reference DIR (a stylegan2-ada-pytorch checkout)")
+    return REFERENCE
+
+
 def discriminator(kind: str) -> tuple[nn.Module, torch.optim.Optimizer]:
-    """The discriminator of `kind` (sg or dc) and its optimiser."""
-    if kind == "sg":
-        D: nn.Module = StyleDiscriminator(32, 1, 1024, 32)
+    """The discriminator of `kind` (sg, dc or rf) and its optimiser."""
+    if kind in ("sg", "rf"):
+        D: nn.Module
+        D = (
+            ReferenceDiscriminator(_reference())
+            if kind == "rf"
+            else StyleDiscriminator(32, 1, 1024, 32)
+        )
         return D, torch.optim.Adam(D.parameters(), **STYLE_ADAM)  # type: ignore[arg-type]
     D = DCGANDiscriminator(32, 1, 32, "batch")
     return D, torch.optim.Adam(D.parameters(), **DCGAN_ADAM)  # type: ignore[arg-type]
@@ -97,7 +166,20 @@ def main() -> None:
     parser.add_argument("--pairs", default="sg-sg,dc-sg,dc-dc", help="G-D pairings (sg, dc)")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds")
     parser.add_argument("--g-lr", type=float, default=None, help="StyleGAN2 G's Adam rate")
+    parser.add_argument(
+        "--reference", metavar="DIR", help="a stylegan2-ada-pytorch checkout (kind rf)"
+    )
     args = parser.parse_args()
+    kinds = {kind for pair in args.pairs.split(",") for kind in pair.split("-")}
+    if kinds - {"sg", "dc", "rf"} or any(
+        len(pair.split("-")) != 2 for pair in args.pairs.split(",")
+    ):
+        parser.error(f"--pairs {args.pairs}: expected G-D pairs of sg, dc and rf, e.g. sg-sg,dc-sg")
+    if "rf" in kinds and not args.reference:
+        parser.error("the kind rf needs --reference DIR (a stylegan2-ada-pytorch checkout)")
+    global REFERENCE
+    if args.reference:
+        REFERENCE = reference_networks(args.reference)
     data = digits(32)[0]
     fd_digits = scorer(data)
     spread_real = data.std(0).mean().item()
