@@ -334,3 +334,43 @@ def test_a_folder_under_home_trains_from_key_equals_tilde(tmp_path, monkeypatch)
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "imgs" / "a.png")
     config = resolve(["plugin=dcgan", "data.path=~/imgs"])
     assert config.data.path == tmp_path / "imgs" and config.data.source == "folder"  # type: ignore[attr-defined]
+
+
+def test_paths_read_before_validation_expand_home_too(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`resume=~/...`, `config=~/...`, `--config=~/...` and the folders that choice defaults
+    scan before validation (cyclegan's epochs, a conditional run's class sub-folders) and the
+    options of `ganhub tune` all take `~` as `data.path=~/...` does."""
+    import numpy as np
+    from ganhub_tune.cli import parse_options
+    from PIL import Image
+
+    from ganhub.config.overrides import merge_sources
+    from ganhub.config.resolve import read_saved
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "my.yaml").write_text("plugin: toy2d\ntrainer:\n  steps: 7\n")
+    assert resolve(["config=~/my.yaml"]).trainer.steps == 7
+    assert merge_sources([], ["~/my.yaml"])["trainer"] == {"steps": 7}
+    run = tmp_path / "runs" / "r"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("plugin: toy2d\n")
+    assert read_saved("~/runs/r") == {"plugin": "toy2d"}
+
+    grey = np.zeros((8, 8, 3), np.uint8)
+    for side, n in (("trainA", 6), ("trainB", 4)):
+        (tmp_path / "h2z" / side).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(grey + i).save(tmp_path / "h2z" / side / f"{i}.png")
+    config = resolve(["plugin=cyclegan", "data.path=~/h2z", "epochs=1", "epochs_decay=1",
+                      "trainer.batch_size=2"])  # fmt: skip
+    assert config.trainer.steps == 6  # two epochs of the larger side (6 images) at batch 2
+
+    for name in ("cat", "dog"):
+        (tmp_path / "pets" / name).mkdir(parents=True)
+        Image.fromarray(grey).save(tmp_path / "pets" / name / "a.png")
+    config = resolve(["plugin=stylegan", "data.path=~/pets", "model.conditional=true",
+                      "model.image_size=8"])  # fmt: skip
+    assert config.condition.classes == ["cat", "dog"]  # type: ignore[attr-defined]
+
+    options = parse_options(["plugin=toy2d", "out=~/studies", "search=~/space.yaml"])
+    assert options.out_dir == tmp_path / "studies" and options.search == tmp_path / "space.yaml"

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from ganhub.config.schema import expand_path_text
 from ganhub.errors import ConfigError, one_line
 
 if TYPE_CHECKING:
@@ -172,8 +173,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 def merge_sources(items: Iterable[str], files: Iterable[str | Path] = ()) -> dict[str, Any]:
     """Merge YAML `files` then `key=value` items (in order; `config=F` merges F in place)."""
     merged: dict[str, Any] = {}
-    for f in files:
-        merged = deep_merge(merged, load_yaml(f))
+    for f in files:  # `--config=~/x.yaml` reaches us unexpanded, as `config=~/x.yaml` does
+        merged = deep_merge(merged, load_yaml(expand_path_text(str(f))))
     for item in items:
         path, value = parse_override(item)
         if path == [CONFIG_KEY]:
@@ -181,7 +182,7 @@ def merge_sources(items: Iterable[str], files: Iterable[str | Path] = ()) -> dic
             name = value if isinstance(value, str) else item.partition("=")[2].strip()
             if not name:
                 raise ConfigError("config= needs the path of a YAML file (config=FILE.yaml)")
-            merged = deep_merge(merged, load_yaml(name))
+            merged = deep_merge(merged, load_yaml(expand_path_text(name)))
         else:
             set_dotted(merged, path, value)
     return merged

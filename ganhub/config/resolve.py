@@ -26,7 +26,7 @@ from ganhub.config.overrides import (
     merge_sources,
     one_line,
 )
-from ganhub.config.schema import LoggerOptions, RunConfig, TrickOptions
+from ganhub.config.schema import LoggerOptions, RunConfig, TrickOptions, expand_path_text
 from ganhub.errors import ConfigError, did_you_mean, unknown_choice
 from ganhub.plugins import Hub, get_hub
 
@@ -59,8 +59,9 @@ def resolve(
 
 
 def read_saved(run_dir: str | Path) -> dict[str, Any]:
-    """The config.yaml of a run directory, or a one-line error saying it is not one."""
-    saved = Path(str(run_dir)) / "config.yaml"
+    """The config.yaml of a run directory (`~` and `$VAR` expanded, as every path typed after
+    `key=` is), or a one-line error saying it is not one."""
+    saved = Path(expand_path_text(str(run_dir))) / "config.yaml"
     try:
         found = saved.is_file()
     except OSError as exc:  # a name too long for the file system...
@@ -93,7 +94,7 @@ def validate(
     """
     if raw.get("resume"):
         saved = read_saved(raw["resume"])
-        origin = str(Path(str(raw["resume"])) / "config.yaml")
+        origin = str(Path(expand_path_text(str(raw["resume"]))) / "config.yaml")
     plugin = raw.get("plugin") or (saved or {}).get("plugin")
     if not plugin:
         names = ", ".join(hub.domains.names()) or "none installed"

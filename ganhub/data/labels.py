@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ganhub.config.schema import expand_path_text
 from ganhub.data.images import IMAGE_SUFFIXES, list_images, load_image
 from ganhub.errors import ConfigError, UsageError, did_you_mean, one_line
 
@@ -362,8 +363,12 @@ def class_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
         return {}
     if data.get("source", data.get("__shorthand__", "folder")) != "folder":
         return {}
-    root = Path(str(data["path"]))
+    root = Path(expand_path_text(str(data["path"])))  # read before validation expands it
     if not root.is_dir():
         return {}
     csv = data.get("labels")
-    return {"condition": {"classes": labelled_files(root, Path(str(csv)) if csv else None)[2]}}
+    return {
+        "condition": {
+            "classes": labelled_files(root, Path(expand_path_text(str(csv))) if csv else None)[2]
+        }
+    }

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganhub.config.schema import expand_path_text
 from ganhub.console import activity
 from ganhub.errors import TrainingError, UsageError
 from ganhub.metrics import store
@@ -344,7 +345,7 @@ def train_from_options(options: list[str]) -> tuple[Path, FeatureNetSpec, bool]:
     size = _int_option(opts, "size", 32, 8)
     epochs, width = _int_option(opts, "epochs", 12, 1), _int_option(opts, "width", 24, 4)
     seed = _int_option(opts, "seed", 0, 0)
-    out = Path(str(opts["out"])) if "out" in opts else store.cache_dir("features")
+    out = Path(expand_path_text(str(opts["out"]))) if "out" in opts else store.cache_dir("features")
     if source == "digits":
         name = str(opts.get("name", "digits"))
         custom = {k: opts[k] for k in ("size", "epochs", "width", "seed") if k in opts}
@@ -363,7 +364,7 @@ def train_from_options(options: list[str]) -> tuple[Path, FeatureNetSpec, bool]:
     else:
         from ganhub.data.images import ImageFolder, check_image_folder
 
-        root = Path(str(opts["data.path"])) if "data.path" in opts else None
+        root = Path(expand_path_text(str(opts["data.path"]))) if "data.path" in opts else None
         check_image_folder(root)
         assert root is not None
         channels = _int_option(opts, "channels", 3, 1)

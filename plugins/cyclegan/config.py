@@ -21,7 +21,7 @@ from typing import Any, Literal, TypeGuard
 
 from pydantic import Field, field_validator, model_validator
 
-from ganhub.config.schema import RunConfig, Section, TrainerConfig
+from ganhub.config.schema import RunConfig, Section, TrainerConfig, expand_path_text
 from ganhub.errors import ConfigError
 
 Task = Literal["unpaired", "paired"]
@@ -335,7 +335,8 @@ def steps_per_epoch(chosen: Mapping[str, Any]) -> float | None:
     from ganhub_cyclegan.folder import folder_layout
 
     task = chosen.get("task", "unpaired")
-    n = max(len(files) for files in folder_layout(Path(str(path)), str(task)).values())
+    folder = Path(expand_path_text(str(path)))  # read before validation expands it
+    n = max(len(files) for files in folder_layout(folder, str(task)).values())
     return n / batch
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from ganhub.config.overrides import parse_override
+from ganhub.config.schema import expand_path_text
 from ganhub.errors import ConfigError
 
 # option -> (type, help); every other key=value is a config override shared by all trials
@@ -103,9 +104,9 @@ def parse_options(items: list[str]) -> Any:
     if "plugin" not in values:
         raise ConfigError("ganhub tune needs plugin=NAME (ganhub list domains)")
     if "search" in values:
-        values["search"] = Path(values["search"])
+        values["search"] = Path(expand_path_text(values["search"]))
     if "out" in values:
-        values["out_dir"] = Path(values.pop("out"))
+        values["out_dir"] = Path(expand_path_text(values.pop("out")))
     if "sampler_seed" in values:
         values["seed"] = values.pop("sampler_seed")
     return TuneOptions(**values, overrides=overrides)
