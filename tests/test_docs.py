@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 from pathlib import Path
+
+import pytest
 
 from ganhub import hookspecs
 from ganhub.plugins import get_hub
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
+PAGES = [DOCS.parent / "README.md", *sorted(DOCS.rglob("*.md"))]
 
 
 def test_every_hook_has_a_section_in_the_reference() -> None:
@@ -46,6 +51,104 @@ def _blocks(text: str, language: str) -> list[str]:
     """The fenced code blocks of one language in a Markdown text."""
     parts = text.split("```" + language + "\n")[1:]
     return [part.split("```", 1)[0] for part in parts]
+
+
+def _fenced(text: str) -> list[tuple[str, str]]:
+    """(language, body) of every fenced block, in order; the language is "" when unnamed."""
+    blocks, language, body = [], None, []  # type: ignore[var-annotated]
+    for line in text.splitlines():
+        if line.startswith("```"):
+            if language is None:
+                language, body = line[3:].split(" ")[0], []
+            else:
+                blocks.append((language, "\n".join(body)))
+                language = None
+        elif language is not None:
+            body.append(line)
+    return blocks
+
+
+def _run_lines() -> list[tuple[str, str]]:
+    """(page, line) for every `ganhub run` line of the bash blocks of README and docs/,
+    continuation backslashes joined and trailing comments dropped."""
+    found = []
+    for page in PAGES:
+        for language, body in _fenced(page.read_text()):
+            if language != "bash":
+                continue
+            for line in body.replace("\\\n", " ").splitlines():
+                line = line.split(" #")[0].strip()
+                if line.startswith("ganhub run "):
+                    found.append((page.name, line))
+    return found
+
+
+# lines that name what only the reader has (their data, a run directory, their config file),
+# placeholders, and the tutorial's own plugin (tests/test_scaffold.py builds and runs it)
+USER_SPECIFIC = re.compile(
+    r"data\.path=|resume=|config=|--config|\.\.\.|=(?:NAME|DIR)\b|plugin=spiral|spiral_swd"
+)
+
+
+def test_every_run_line_in_the_docs_is_a_valid_config() -> None:
+    """Every `ganhub run` line of README and docs/ resolves as written (keys, values, tricks
+    that suit the loss), except those that need the reader's own files."""
+    from ganhub.config.resolve import resolve
+    from ganhub.errors import GanhubError
+
+    lines = [(page, line) for page, line in _run_lines() if "--help" not in line]
+    checked = [(page, line) for page, line in lines if not USER_SPECIFIC.search(line)]
+    assert len(checked) > 40, "the extraction found too few lines: is the fence format changed?"
+    bad = []
+    for page, line in checked:
+        try:
+            resolve(shlex.split(line)[2:])
+        except GanhubError as exc:
+            bad.append(f"{page}: {line}\n    {exc}")
+    assert not bad, "doc lines ganhub refuses:\n" + "\n".join(bad)
+
+
+def test_every_run_help_line_in_the_docs_prints_help(cli) -> None:  # type: ignore[no-untyped-def]
+    """`ganhub run plugin=X [preset=Y] --help` as the docs show it: exit 0, the domain's
+    usage line and its keys with their defaults."""
+    lines = {line for _, line in _run_lines() if line.endswith("--help")}
+    assert lines
+    for line in sorted(lines):
+        args = shlex.split(line)[1:]
+        code, out, err = cli(*args)
+        assert code == 0, f"{line}: exit {code}\n{err}"
+        assert out.startswith(f"ganhub run {args[1]} [key=value ...]") and "trainer" in out, line
+
+
+def _transcripts() -> list[tuple[str, str, str]]:
+    """(page, command, printed text) of every console transcript (a block whose first line is
+    `$ ganhub ...`) whose command takes no file or run directory: those run anywhere."""
+    found = []
+    for page in PAGES:
+        for _, body in _fenced(page.read_text()):
+            if not body.startswith("$ ganhub "):
+                continue
+            # one block may hold several commands, each followed by what it printed
+            for chunk in ("\n" + body).split("\n$ ")[1:]:
+                command, _, printed = chunk.partition("\n")
+                args = shlex.split(command)[1:]
+                positional = [a for a in args if "=" not in a and not a.startswith("-")]
+                if positional in (["data", "check"], ["run"]):
+                    found.append((page.name, command, printed.rstrip("\n")))
+    return found
+
+
+@pytest.mark.slow
+def test_console_transcripts_in_the_docs_are_what_ganhub_prints(cli) -> None:  # type: ignore[no-untyped-def]
+    """README's error example and the `ganhub data check` reports of the embedded data are
+    printed, word for word, by the current ganhub (stdout, then stderr)."""
+    transcripts = _transcripts()
+    pages = {page for page, _, _ in transcripts}
+    assert {"README.md", "cyclegan.md", "medgan.md", "textgan.md"} <= pages
+    for page, command, printed in transcripts:
+        _, out, err = cli(*shlex.split(command)[1:])
+        got = "\n".join(line.rstrip() for line in (out + err).rstrip("\n").splitlines())
+        assert got == printed, f"{page}: `{command}` now prints:\n{got}"
 
 
 def test_conditional_page_runs_as_written(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
