@@ -116,15 +116,17 @@ def test_feature_net_training_is_deterministic_and_loads_back(tmp_path: Path) ->
         load_feature_net(path)
 
 
-def test_features_train_command_and_fd_naming(cli, cache: Path, workdir: Path) -> None:  # type: ignore[no-untyped-def]
+def test_features_train_command_and_fd_naming(cli, cache: Path, workdir: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from PIL import Image
+
+    monkeypatch.setenv("HOME", str(workdir))  # data.path=~/imgs: expanded as in a run's config
 
     (workdir / "imgs").mkdir()
     gen = torch.Generator().manual_seed(0)
     for i in range(80):
         arr = (torch.rand(16, 16, 3, generator=gen) * 255).to(torch.uint8).numpy()
         Image.fromarray(arr).save(workdir / "imgs" / f"{i}.png")
-    code, out, err = cli("features", "train", "data=folder", f"data.path={workdir / 'imgs'}",
+    code, out, err = cli("features", "train", "data=folder", "data.path=~/imgs",
                          "name=blobs", "size=16", "epochs=1", "width=4")  # fmt: skip
     assert code == 0, err
     assert "trained feature network 'blobs' (rotation" in out and "eval.features=[blobs]" in out
