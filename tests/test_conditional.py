@@ -135,6 +135,40 @@ def test_acgan_trains_a_class_head_whose_loss_falls(tmp_path: Path) -> None:
     assert "acgan_G" in logged[-1]
 
 
+def test_tacgan_adds_a_twin_head_that_d_trains_on_fakes_and_g_works_against(
+    tmp_path: Path,
+) -> None:
+    """trick.acgan.twin=true (TAC-GAN): D has a second class head; the D phase adds its
+    cross-entropy on the fakes to the class head's on the reals, the G phase subtracts it from
+    the class head's on the fakes; and in a short run the twin learns to classify the fakes."""
+    import torch.nn.functional as F
+
+    from ganhub.engine.system import Phase, PhaseOutput
+
+    args = [*COND, "condition.discriminator=none", "tricks=[acgan]", "trick.acgan.twin=true",
+            "trainer.steps=80", "trainer.batch_size=32", "trainer.log_every=10"]  # fmt: skip
+    run = _run(args, tmp_path)
+    heads = next(m for m in run.system.modules() if type(m).__name__ == "PlainD").heads
+    assert heads["class"].out_features == heads["twin"].out_features == 10
+    twin = [m["acgan_twin_D"] for m in _metrics(run) if "acgan_twin_D" in m]
+    assert len(twin) == 8 and sum(twin[-3:]) < 0.95 * sum(twin[:3])  # it learns, as G resists
+
+    trick = next(t for t in run.tricks if t.name == "acgan")
+    gen = torch.Generator().manual_seed(0)
+    aux = {f"{head}_{side}": torch.randn(6, 10, generator=gen)
+           for head in ("class", "twin") for side in ("real", "fake")}  # fmt: skip
+    aux["labels"] = labels = torch.tensor([0, 1, 2, 3, 4, 5])
+
+    def extra(group: str) -> float:
+        phase = Phase(group, group, lambda batch, ctx: PhaseOutput(torch.zeros(())))
+        return float(trick.extra_loss(phase, PhaseOutput(torch.zeros(()), aux=aux), None))  # type: ignore[arg-type]
+
+    ce = {key: F.cross_entropy(logits, labels).item() for key, logits in aux.items()
+          if key != "labels"}  # fmt: skip
+    assert extra("D") == pytest.approx(ce["class_real"] + ce["twin_fake"], rel=1e-6)
+    assert extra("G") == pytest.approx(ce["class_fake"] - ce["twin_fake"], rel=1e-6)
+
+
 @pytest.mark.parametrize("trick", ["ada", "diffaug", "r1"])
 def test_augmentation_and_penalties_work_conditionally(trick: str, tmp_path: Path) -> None:
     extra = ["model.d_norm=none"] if trick == "r1" else []

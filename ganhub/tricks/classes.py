@@ -5,6 +5,13 @@ builds it because this trick asks for it in `adjust_build`). D learns to classif
 (and, with `fake_in_d`, fakes, as in the paper); G learns to make fakes D classifies as the
 class they were drawn for. The head's outputs come from the same D forward as the adversarial
 logits (`PhaseOutput.aux`), so the trick costs one linear layer, not another D pass.
+
+With `twin` (TAC-GAN, Gong et al. 2019) D gets a second class head that learns to classify
+the fakes by the class they were drawn for, and G's class loss subtracts that head's
+cross-entropy. AC-GAN alone maximises the class head's confidence, which pulls each class's
+samples toward the ones easiest to classify (the paper shows it minimises an entropy term
+along with the divergence); the twin's term cancels that pull, so G matches the data's
+class-conditional distribution and keeps its variety. It costs one more linear layer.
 """
 
 from __future__ import annotations
@@ -35,6 +42,11 @@ class ACGANConfig(Section):
         False,
         description="D also classifies fakes by their drawn class (the paper); off by default, "
         "as in later work, because it rewards D for easy-to-classify fakes",
+    )
+    twin: bool = Field(
+        False,
+        description="TAC-GAN: a twin class head trained on fakes, whose cross-entropy G's class "
+        "loss subtracts (keeps each class's samples varied)",
     )
 
 
@@ -68,9 +80,12 @@ class ACGAN(Trick):
             raise ConfigError("trick 'acgan' needs a class-conditional run")
         self.labels = hints.condition.labels
         hints.condition.heads["class"] = sum(self.labels.sizes)
+        if self.options.twin:
+            hints.condition.heads["twin"] = sum(self.labels.sizes)
 
     def extra_loss(self, phase: Phase, out: PhaseOutput, ctx: TrainContext) -> Tensor | None:
-        """D phases: cross-entropy on reals (and fakes); G phases: on fakes."""
+        """D phases: cross-entropy on reals (and fakes; the twin head's on fakes); G phases: on
+        fakes (minus the twin head's)."""
         from ganhub.conditioning.nets import label_cross_entropy
 
         labels = out.aux.get("labels")
@@ -82,9 +97,15 @@ class ACGAN(Trick):
             if o.fake_in_d:
                 loss = loss + label_cross_entropy(out.aux["class_fake"], labels, self.labels)
             out.stats["acgan_D"] = loss.detach()
+            if o.twin:
+                twin = label_cross_entropy(out.aux["twin_fake"], labels, self.labels)
+                out.stats["acgan_twin_D"] = twin.detach()
+                loss = loss + twin
             return loss * o.weight_d
         if phase.group == "G" and "class_fake" in out.aux:
             loss = label_cross_entropy(out.aux["class_fake"], labels, self.labels)
             out.stats["acgan_G"] = loss.detach()
+            if o.twin:
+                loss = loss - label_cross_entropy(out.aux["twin_fake"], labels, self.labels)
             return loss * o.weight_g
         return None
