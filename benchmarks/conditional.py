@@ -1,4 +1,5 @@
-"""Class-conditional DCGAN on the embedded digits: unconditional vs cGAN vs projection vs AC-GAN.
+"""Class-conditional DCGAN on the embedded digits: unconditional vs cGAN vs projection vs AC-GAN
+vs TAC-GAN.
 
 Every setting trains ganhub's dcgan domain on the 5,000 embedded MNIST digits for the same
 steps and seeds, and scores the final generator with:
@@ -48,12 +49,34 @@ SETTINGS: dict[str, list[str]] = {
         "condition.generator=concat",
         "condition.discriminator=projection",
     ],
-    # Odena et al. 2017: label next to z, an unconditioned D with a class head
-    "acgan": [
+    # Odena et al. 2017: the label next to z, an unconditioned D with a class head
+    "acgan_concat": [
         "model.conditional=true",
         "condition.generator=concat",
         "condition.discriminator=none",
         "tricks=[acgan]",
+    ],
+    # the class head with dcgan's default generator (conditional BatchNorm)
+    "acgan": [
+        "model.conditional=true",
+        "condition.generator=cbn",
+        "condition.discriminator=none",
+        "tricks=[acgan]",
+    ],
+    # Gong et al. 2019 (TAC-GAN): AC-GAN with the twin class head on fakes, both generators
+    "tacgan_concat": [
+        "model.conditional=true",
+        "condition.generator=concat",
+        "condition.discriminator=none",
+        "tricks=[acgan]",
+        "trick.acgan.twin=true",
+    ],
+    "tacgan": [
+        "model.conditional=true",
+        "condition.generator=cbn",
+        "condition.discriminator=none",
+        "tricks=[acgan]",
+        "trick.acgan.twin=true",
     ],
 }
 COLUMNS = ("class_acc", "class_acc_min", "intra_fd_digits", "fd_digits", "digit_kl")
@@ -110,7 +133,9 @@ def main() -> None:
                 )
                 m = train(SETTINGS[name], args.steps, seed, out, args.samples, grid)
                 results.setdefault(name, []).append(m)
-                print(f"{name} seed {seed}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+                scores = ", ".join(f"{c} {m[c]:.3g}" for c in COLUMNS if c in m)
+                took = time.perf_counter() - t0
+                print(f"{name} seed {seed}: {scores} ({took:.0f} s)", file=sys.stderr)
         stacked = None
         if args.stacked:
             stacked = train(["data=stacked_digits", "model.conditional=true"], args.steps,
