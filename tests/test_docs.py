@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -120,10 +121,20 @@ def test_every_run_help_line_in_the_docs_prints_help(cli) -> None:  # type: igno
         assert out.startswith(f"ganhub run {args[1]} [key=value ...]") and "trainer" in out, line
 
 
+def _example_files() -> dict[str, Callable[[Path], Path]]:
+    """The files the docs' `ganhub data check FILE` transcripts were printed for, by name: the
+    same builders the data-check tests use."""
+    from .plugins.test_stylegan_data import _problem_set
+    from .plugins.test_textgan_data import _lines_fixture
+
+    return {"photos": _problem_set, "lines.txt": _lines_fixture}
+
+
 def _transcripts() -> list[tuple[str, str, str]]:
     """(page, command, printed text) of every console transcript (a block whose first line is
-    `$ ganhub ...`) whose command takes no file or run directory: those run anywhere."""
+    `$ ganhub ...`) whose command takes no file or run directory, or one of `_example_files`."""
     found = []
+    examples = set(_example_files())
     for page in PAGES:
         for _, body in _fenced(page.read_text()):
             if not body.startswith("$ ganhub "):
@@ -133,18 +144,24 @@ def _transcripts() -> list[tuple[str, str, str]]:
                 command, _, printed = chunk.partition("\n")
                 args = shlex.split(command)[1:]
                 positional = [a for a in args if "=" not in a and not a.startswith("-")]
-                if positional in (["data", "check"], ["run"]):
+                example = positional[:2] == ["data", "check"] and positional[2:3] in (
+                    [name] for name in examples
+                )
+                if positional in (["data", "check"], ["run"]) or example:
                     found.append((page.name, command, printed.rstrip("\n")))
     return found
 
 
 @pytest.mark.slow
-def test_console_transcripts_in_the_docs_are_what_ganhub_prints(cli) -> None:  # type: ignore[no-untyped-def]
-    """README's error example and the `ganhub data check` reports of the embedded data are
-    printed, word for word, by the current ganhub (stdout, then stderr)."""
+def test_console_transcripts_in_the_docs_are_what_ganhub_prints(cli, workdir: Path) -> None:  # type: ignore[no-untyped-def]
+    """README's error example, the `ganhub data check` reports of the embedded data and those
+    of the example files (made here by the data tests' builders) are printed, word for word,
+    by the current ganhub (stdout, then stderr)."""
     transcripts = _transcripts()
     pages = {page for page, _, _ in transcripts}
-    assert {"README.md", "cyclegan.md", "medgan.md", "textgan.md"} <= pages
+    assert {"README.md", "cyclegan.md", "medgan.md", "stylegan.md", "textgan.md"} <= pages
+    for name, build in _example_files().items():
+        build(workdir / name)
     for page, command, printed in transcripts:
         _, out, err = cli(*shlex.split(command)[1:])
         got = "\n".join(line.rstrip() for line in (out + err).rstrip("\n").splitlines())
