@@ -26,7 +26,7 @@ def build_cli() -> click.Group:
           ganhub run plugin=toy2d                 train on the embedded default data
           ganhub run plugin=dcgan --help          every key of a plugin, with defaults
           ganhub run plugin=dcgan tricks=[ema] trainer.steps=2000
-          ganhub sample runs/dcgan-... n=64       a grid from a trained run
+          ganhub sample runs/dcgan-... --n 64     a grid from a trained run
         """
 
     get_hub().add_commands(cli)

@@ -7,10 +7,13 @@ import re
 import shlex
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import click
 import pytest
 
 from ganhub import hookspecs
+from ganhub.errors import GanhubError
 from ganhub.plugins import get_hub
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -70,9 +73,9 @@ def _fenced(text: str) -> list[tuple[str, str]]:
     return blocks
 
 
-def _run_lines() -> list[tuple[str, str]]:
-    """(page, line) for every `ganhub run` line of the bash blocks of README and docs/,
-    continuation backslashes joined and trailing comments dropped."""
+def _command_lines(prefix: str = "ganhub ") -> list[tuple[str, str]]:
+    """(page, line) for every line of the bash blocks of README and docs/ that starts with
+    `prefix`, continuation backslashes joined and trailing comments dropped."""
     found = []
     for page in PAGES:
         for language, body in _fenced(page.read_text()):
@@ -80,9 +83,14 @@ def _run_lines() -> list[tuple[str, str]]:
                 continue
             for line in body.replace("\\\n", " ").splitlines():
                 line = line.split(" #")[0].strip()
-                if line.startswith("ganhub run "):
+                if line.startswith(prefix):
                     found.append((page.name, line))
     return found
+
+
+def _run_lines() -> list[tuple[str, str]]:
+    """(page, line) for every `ganhub run` line of the bash blocks of README and docs/."""
+    return _command_lines("ganhub run ")
 
 
 # lines that name what only the reader has (their data, a run directory, their config file),
@@ -96,7 +104,6 @@ def test_every_run_line_in_the_docs_is_a_valid_config() -> None:
     """Every `ganhub run` line of README and docs/ resolves as written (keys, values, tricks
     that suit the loss), except those that need the reader's own files."""
     from ganhub.config.resolve import resolve
-    from ganhub.errors import GanhubError
 
     lines = [(page, line) for page, line in _run_lines() if "--help" not in line]
     checked = [(page, line) for page, line in lines if not USER_SPECIFIC.search(line)]
@@ -120,6 +127,55 @@ def test_every_run_help_line_in_the_docs_prints_help(cli) -> None:  # type: igno
         code, out, err = cli(*args)
         assert code == 0, f"{line}: exit {code}\n{err}"
         assert out.startswith(f"ganhub run {args[1]} [key=value ...]") and "trainer" in out, line
+
+
+def _only_check_overrides(*_: Any, overrides: tuple[str, ...] = (), **__: Any) -> None:
+    """A command body that only checks its key=value items, wherever click left them."""
+    from ganhub.config.overrides import parse_override
+
+    for item in (*overrides, *click.get_current_context().args):
+        parse_override(item)
+
+
+def _parse_only(command: click.Command, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make `command` and every command under it parse its arguments and do nothing else,
+    until the test ends (plugins' command objects are shared by every `build_cli`)."""
+    monkeypatch.setattr(command, "callback", _only_check_overrides)
+    if isinstance(command, click.Group):
+        ctx = click.Context(command)
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            assert sub is not None
+            _parse_only(sub, monkeypatch)
+
+
+def test_every_command_line_in_the_docs_and_the_help_parses(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Each `ganhub VERB ...` line of the docs' bash blocks (run lines have their own test) and
+    each example in `ganhub --help` names a command that exists with options it takes. Paths
+    are not looked up: the docs name the reader's run directories and files."""
+    from ganhub.cli import build_cli
+
+    cli = build_cli()
+    _parse_only(cli, monkeypatch)
+    monkeypatch.setattr(click.Path, "convert", lambda self, value, param, ctx: value)
+    examples = [("ganhub --help", line.strip().split("  ")[0])
+                for line in (cli.help or "").splitlines() if line.strip().startswith("ganhub ")]  # fmt: skip
+    lines = [(page, line) for page, line in _command_lines() if not line.startswith("ganhub run ")]
+    # the plugin tutorial's own command: tests/test_scaffold.py installs the plugin and runs it
+    lines = [(page, line) for page, line in lines if not line.startswith("ganhub spiral ")]
+    assert len(lines) > 40 and len(examples) >= 4, "the extraction found too few lines"
+    bad = []
+    for page, line in lines + examples:
+        args = shlex.split(line)[1:]
+        if args[0] == "run":  # `ganhub run plugin=X --help` exits before parsing the rest
+            continue
+        try:
+            cli.main(args, prog_name="ganhub", standalone_mode=False)
+        except click.UsageError as exc:
+            bad.append(f"{page}: {line}\n    {exc.format_message()}")
+        except GanhubError as exc:
+            bad.append(f"{page}: {line}\n    {exc}")
+    assert not bad, "doc lines the CLI refuses:\n" + "\n".join(bad)
 
 
 def _example_files() -> dict[str, Callable[[Path], Path]]:
