@@ -7,6 +7,7 @@ source, the reconstruction-only ablation and the default (Style Transformer) run
     python benchmarks/textgan.py --vocab 5000 --pretrain 5000 --adv 2000   # the published scale
     python benchmarks/textgan.py --only transfer --seeds 3 --n-eval 300    # transfer table
     python benchmarks/textgan.py --curves --seeds 3 --plot qd.png          # quality-diversity
+    python benchmarks/textgan.py --mle-lr 3e-4,1e-3,3e-3,1e-2              # MLE's rate of G
 
 `--curves` (Caccia et al. 2018, "Language GANs falling short") trains MLE for the same total
 steps as the GAN runs, MLE + Gumbel and MLE + rollout once per seed, sweeps each one's sampling
@@ -346,6 +347,28 @@ def style_transfer(args: argparse.Namespace, out: str) -> None:
         print(f"{name:<34}{cells[0]:>16}{cells[1]:>14}{cells[2]:>14}{secs:>10}")
 
 
+def mle_rates(args: argparse.Namespace, out: str) -> None:
+    """MLE alone for `--pretrain` steps at each of `--mle-lr`'s rates of G, over `--seeds`."""
+    print(f"MLE only: vocab {args.vocab}, {args.pretrain} steps, batch {args.batch}, "
+          f"{args.n_eval} samples scored; mean +- s.d. over seeds 0..{args.seeds - 1}")  # fmt: skip
+    print(f"{'optim.G.lr':<12}{'NLL_oracle':>16}{'NLL_gen':>16}{'seconds':>9}")
+    for lr in args.mle_lr:
+        scores: list[dict[str, float]] = []
+        t = time.perf_counter()
+        for seed in range(args.seeds):
+            summary = ganhub.train([
+                "plugin=textgan", f"seed={seed}", f"data.vocab_size={args.vocab}",
+                f"trainer.batch_size={args.batch}", f"trainer.steps={args.pretrain}",
+                f"adversarial.pretrain_steps={args.pretrain}", f"optim.G.lr={lr}",
+                f"eval.n_samples={args.n_eval}", "trainer.progress=false", "loggers=[jsonl]",
+                "trainer.sample_every=0", "trainer.checkpoint_every=0", f"out_dir={out}",
+            ])  # fmt: skip
+            scores.append(summary["metrics"])
+        cells = [_cell([s[k] for s in scores]) for k in ("nll_oracle", "nll_gen")]
+        seconds = (time.perf_counter() - t) / args.seeds
+        print(f"{lr:<12g}{cells[0]:>16}{cells[1]:>16}{seconds:>9.0f}", flush=True)
+
+
 def main() -> None:
     """Parse the scale and run the benchmarks."""
     p = argparse.ArgumentParser(
@@ -373,6 +396,12 @@ def main() -> None:
     p.add_argument(
         "--plot", type=Path, default=DEFAULT_PLOT, help="--curves: the PNG (default %(default)s)"
     )
+    p.add_argument(
+        "--mle-lr",
+        type=lambda v: [float(x) for x in v.split(",")],
+        default=None,
+        help="only MLE, at these comma-separated rates of G (optim.G.lr), --pretrain steps each",
+    )
     args = p.parse_args()
     if args.curves and args.only:
         p.error("--curves runs the curves only; leave out --only")
@@ -383,11 +412,13 @@ def main() -> None:
         if getattr(args, key) is None:
             setattr(args, key, default)
     with tempfile.TemporaryDirectory() as out:
-        if args.curves:
+        if args.mle_lr:
+            mle_rates(args, out)
+        elif args.curves:
             curves(args, out)
         elif args.only != "transfer":
             generation(args, out)
-        if not args.curves and args.only != "generate":
+        if not args.curves and not args.mle_lr and args.only != "generate":
             style_transfer(args, out)
 
 

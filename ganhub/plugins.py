@@ -51,6 +51,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "ganhub.tricks.builtin",
     "ganhub.loggers.builtin",
     "ganhub.metrics.builtin",
+    "ganhub.metrics.commands",
     "ganhub.conditioning.builtin",
     "ganhub.commands",
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -57,4 +58,11 @@ class Logger:
         """Flush and release resources."""
 
 
-__all__ = ["Logger"]
+def image_tag(stem: str) -> str:
+    """The tag a tracker files a sample artifact under: its file stem without the step
+    (`step_0000500` -> `samples`, `step_0000500_mixing` -> `samples/mixing`)."""
+    kind = re.sub(r"(^|_)step_\d+", "", stem).strip("_")
+    return f"samples/{kind}" if kind else "samples"
+
+
+__all__ = ["Logger", "image_tag"]

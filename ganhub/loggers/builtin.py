@@ -4,13 +4,12 @@ MLflow and Weights & Biases trackers (`ganhub.loggers.trackers`, with the `track
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ganhub.hookspecs import Register, hookimpl
-from ganhub.loggers import Logger
+from ganhub.loggers import Logger, image_tag
 from ganhub.loggers.trackers import MLflowLogger, WandbLogger
 
 if TYPE_CHECKING:
@@ -92,13 +91,6 @@ class TensorBoardLogger(Logger):
     def close(self) -> None:
         """Flush and close the event file."""
         self.writer.close()
-
-
-def image_tag(stem: str) -> str:
-    """The TensorBoard tag of a sample artifact: its file stem without the step
-    (`step_0000500` -> `samples`, `step_0000500_mixing` -> `samples/mixing`)."""
-    kind = re.sub(r"(^|_)step_\d+", "", stem).strip("_")
-    return f"samples/{kind}" if kind else "samples"
 
 
 @hookimpl

@@ -16,7 +16,6 @@ from ganhub.metrics import Directions, Metric
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    import click
     from torch import Tensor
 
     from ganhub.capabilities import Capabilities
@@ -296,15 +295,6 @@ def register_metrics(register: Register) -> None:
 
     for metric in (*BUILTIN_METRICS, *CONDITIONAL_METRICS, *FAIRNESS_METRICS):
         register(metric.name, metric)
-
-
-@hookimpl
-def register_commands(cli: click.Group) -> None:
-    """Add `ganhub eval`, `ganhub report` and `ganhub features`."""
-    from ganhub.metrics.commands import eval_command, features, report_command
-
-    for command in (eval_command, report_command, features):
-        cli.add_command(command)
 
 
 @hookimpl

@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from ganhub.hookspecs import hookimpl
+
 _EXTRA = {"ignore_unknown_options": True, "allow_extra_args": True}
 _RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
@@ -193,3 +195,10 @@ def features_list() -> None:
             f"{meta['name']:<16} {meta['kind']:<10} acc {meta['accuracy']:.1%}  "
             f"data {meta['dataset'].get('source', '?')}  {path}"
         )
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    """Add `ganhub eval`, `ganhub report` and `ganhub features`."""
+    for command in (eval_command, report_command, features):
+        cli.add_command(command)

@@ -182,7 +182,7 @@ class WandbLogger(Logger):
         (text samples, volumes) are saved with the run."""
         import wandb
 
-        from ganhub.loggers.builtin import image_tag
+        from ganhub.loggers import image_tag
 
         images = {
             image_tag(p.stem): wandb.Image(str(p))
