@@ -238,6 +238,21 @@ def test_eval_command_reports_mean_and_std_over_seeds(cli, workdir: Path, cache:
     assert code == 2 and "did you mean 'fid'" in err
 
 
+def test_eval_scores_the_domain_defaults_of_a_run_trained_without_metrics(
+    cli, workdir: Path, cache: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """A run trained with eval.metrics=[] (as the tiny presets do) is scored on its domain's
+    default metrics, saying so; eval.metrics=[] typed here is refused in one line."""
+    code, _, err = cli("run", *TINY_TOY, "eval.metrics=[]", "name=quiet")
+    assert code == 0, err
+    code, out, err = cli("eval", "runs/quiet", "--n", "200")
+    assert code == 0, err
+    assert "trained with eval.metrics=[]; scoring the domain's defaults: mode_coverage_2d" in err
+    assert {"modes", "hq_percent"} <= {ln.split()[0] for ln in out.splitlines()[2:] if ln.split()}
+    code, _, err = cli("eval", "runs/quiet", "eval.metrics=[]")
+    assert code == 2 and "no metrics to score (the domain's defaults: mode_coverage_2d)" in err
+
+
 def test_training_fails_fast_when_a_metric_cannot_run(
     cli, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]

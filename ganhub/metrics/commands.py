@@ -77,8 +77,23 @@ def evaluate_run(
     model = load(run_dir, device=device, hub=hub, overrides=items)
     system, config = model.system, model.config
     names = config.eval.metrics if config.eval.metrics is not None else system.default_metrics()
+    chosen_here = any(item.partition("=")[0] == "eval.metrics" for item in items)
+    if not names and not chosen_here and config.eval.metrics == []:
+        # the run switched evaluation off while it trained (the tiny presets do): scoring it
+        # now is what `ganhub eval` was asked for, so the domain's defaults apply
+        names = system.default_metrics()
+        if names:
+            click.echo(
+                f"{run_dir} trained with eval.metrics=[]; scoring the domain's defaults: "
+                + ", ".join(names),
+                err=True,
+            )
     if not names:
-        raise UsageError(f"'{run_dir}': its domain has no default metrics; pass eval.metrics=[...]")
+        defaults = ", ".join(system.default_metrics()) or "none"
+        raise UsageError(
+            f"'{run_dir}': no metrics to score (the domain's defaults: {defaults}); "
+            "pass eval.metrics=[...] (ganhub list metrics)"
+        )
     metrics = [hub.metrics.get(n) for n in names]
     caps = system.capabilities()
     usable = [m for m in metrics if m.supports(caps)]
