@@ -66,7 +66,7 @@ def inspect_data(config: MedGANConfig) -> DataReport:
 
 
 def inspect_phantoms(config: MedGANConfig) -> DataReport:
-    """The training split the run makes: images (both contrasts for translate) for NaN/Inf,
+    """The training split the run makes: images (both of each pair for translate and progress) for NaN/Inf,
     constant images and duplicates; lesion masks for values outside {0, 1} and emptiness."""
     from ganhub_medgan.system import build_split
 
@@ -78,6 +78,8 @@ def inspect_phantoms(config: MedGANConfig) -> DataReport:
     columns: dict[str, torch.Tensor | None] = {"image": train.images}
     if task == "translate":
         columns = {"target": train.images, "source": train.conditions}
+    if task == "progress":
+        columns = {"follow-up": train.images, "baseline": train.conditions}
     for label, tensor in columns.items():
         assert tensor is not None
         sub = DataReport("", "")
@@ -96,11 +98,16 @@ def inspect_phantoms(config: MedGANConfig) -> DataReport:
         "samples": len(train.images),
         "shape": list(train.images.shape[2:]),
         "contrast": contrasts,
-        "made": "in memory from fixed seeds (data.n_samples, data.noise)",
+        "made": "in memory from fixed seeds (data.n_samples, data.noise"
+        + (", data.growth)" if task == "progress" else ")"),
     }
     if task == "lesion":
         assert train.masks is not None
         _phantom_masks(report, train)
+    if task == "progress":
+        assert train.masks is not None and train.prior_masks is not None
+        before, after = float(train.prior_masks.mean()), float(train.masks.mean())
+        report.summary["lesion voxels"] = f"{before:.2%} baseline, {after:.2%} follow-up"
     return report
 
 
@@ -125,7 +132,11 @@ def inspect_folder(config: MedGANConfig) -> DataReport:
     assert cfg.path is not None
     root = cfg.path
     check_folder(task, cfg)
-    kind = {"lesion": "files (image/mask pairs)", "translate": "files (source/target pairs)"}
+    kind = {
+        "lesion": "files (image/mask pairs)",
+        "translate": "files (source/target pairs)",
+        "progress": "files (baseline/follow-up pairs)",
+    }
     report = DataReport(str(root), kind.get(task, "files"))
     try:
         converted = converted_for(task, cfg, dims, size)

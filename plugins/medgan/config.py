@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 
 from ganhub.config.schema import EvalConfig, RunConfig, Section, TrainerConfig
 
-Task = Literal["generate", "lesion", "translate"]
+Task = Literal["generate", "lesion", "translate", "progress"]
 
 # Defaults sized for a CPU: the default run finishes in a few minutes on two cores.
 TRAINER_DEFAULTS_2D: dict[str, Any] = {
@@ -50,7 +50,8 @@ class MedData(Section):
     path: Path | None = Field(
         None,
         description="folder data: generate reads every image under it; lesion reads "
-        "images/ and masks/, translate reads source/ and target/ (paired by file name)",
+        "images/ and masks/, translate reads source/ and target/, progress reads baseline/ "
+        "and followup/ (paired by file name)",
     )
     n_samples: int = Field(
         512, gt=1, description="training phantoms to make (spatial_dims=3: 128 by default)"
@@ -59,7 +60,8 @@ class MedData(Section):
     noise: float = Field(0.03, ge=0, lt=0.5, description="phantom Rician noise sigma (0-1 scale)")
     contrast: Literal["t1", "t2", "flair"] = Field(
         "flair",
-        description="phantom contrast for generate/lesion (flair: bright lesions, dark CSF)",
+        description="phantom contrast for generate/lesion/progress (flair: bright lesions, "
+        "dark CSF)",
     )
     source_contrast: Literal["t1", "t2", "flair"] = Field(
         "t1", description="translate: input contrast"
@@ -72,11 +74,21 @@ class MedData(Section):
         description="lesion: give G the image with the lesion region erased as well as the mask "
         "(inpainting); false: the mask alone",
     )
+    growth: int | None = Field(
+        None,
+        ge=0,
+        description="progress: voxels each phantom lesion grows by into the white matter "
+        "between baseline and follow-up (default: model.image_size // 32, at least 1)",
+    )
     image_dir: str = Field("images", description="lesion folder data: subfolder of images")
     mask_dir: str = Field("masks", description="lesion folder data: subfolder of lesion masks")
     source_dir: str = Field("source", description="translate folder data: input contrast subfolder")
     target_dir: str = Field(
         "target", description="translate folder data: output contrast subfolder"
+    )
+    baseline_dir: str = Field("baseline", description="progress folder data: the earlier scans")
+    followup_dir: str = Field(
+        "followup", description="progress folder data: the later scans, registered to them"
     )
     mask_threshold: float = Field(
         0.5,
@@ -130,17 +142,17 @@ class MedModel(Section):
     d_norm: Literal["instance", "batch", "none"] = Field(
         "instance", description="PatchGAN normalisation; r1/gp need instance or none"
     )
-    unet_depth: int = Field(4, ge=2, le=5, description="lesion/translate: UNet levels")
+    unet_depth: int = Field(4, ge=2, le=5, description="paired tasks: UNet levels")
 
 
 class MedObjective(Section):
-    """Loss weights of the paired tasks (lesion, translate): pix2pix's objective, MedGAN's term."""
+    """Loss weights of the paired tasks (lesion, translate, progress): pix2pix's objective, MedGAN's term."""
 
-    lambda_l1: float = Field(100.0, ge=0, description="lesion/translate: weight of |G(x) - y|")
+    lambda_l1: float = Field(100.0, ge=0, description="paired tasks: weight of |G(x) - y|")
     feature_matching: float = Field(
-        0.0, ge=0, description="lesion/translate: weight of L1 between D's features (MedGAN)"
+        0.0, ge=0, description="paired tasks: weight of L1 between D's features (MedGAN)"
     )
-    d_scale: float = Field(0.5, gt=0, description="lesion/translate: D loss factor (pix2pix: 0.5)")
+    d_scale: float = Field(0.5, gt=0, description="paired tasks: D loss factor (pix2pix: 0.5)")
 
 
 class MedGANConfig(RunConfig):
@@ -150,7 +162,8 @@ class MedGANConfig(RunConfig):
     task: Task = Field(
         "lesion",
         description="lesion: mask (+ erased image) -> image with the lesion; translate: one "
-        "contrast -> another; generate: unconditional synthesis",
+        "contrast -> another; progress: a scan -> its follow-up, lesions grown; generate: "
+        "unconditional synthesis",
     )
     spatial_dims: Literal[2, 3] = Field(2, description="2: axial slices; 3: volumes")
     loss: str = Field("monai_patch_lsgan", description="adversarial loss (ganhub list losses)")

@@ -86,6 +86,7 @@ def _write_phantoms(config: MedGANConfig, tmp: Path) -> int:
         "generate": [train.images],
         "lesion": [train.images, train.masks],
         "translate": [train.conditions, train.images],
+        "progress": [train.conditions, train.images],
     }[config.task]
     for i in range(len(train.images)):
         for sub, column in zip(_dirs(config), columns):

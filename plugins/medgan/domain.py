@@ -18,13 +18,14 @@ if TYPE_CHECKING:
 
 
 class MedGANDomain(Domain):
-    """MONAI GANs for medical images: lesion simulation, contrast translation, generation, 2D/3D."""
+    """MONAI GANs for medical images: lesion simulation and progression, contrast translation,
+    generation, 2D/3D."""
 
     name = "medgan"
     renamed_keys: ClassVar[dict[str, str]] = RENAMED_KEYS
     description = (
-        "medical-imaging GANs with MONAI networks: lesion simulation, contrast translation and "
-        "generation, 2D or 3D, on embedded MR phantoms or NIfTI/DICOM folders"
+        "medical-imaging GANs with MONAI networks: lesion simulation and progression, contrast "
+        "translation and generation, 2D or 3D, on embedded MR phantoms or NIfTI/DICOM folders"
     )
     # The default run (spatial_dims=2) trains on images; `modality_for` says volume for 3D runs,
     # and the config resolver checks every trick's modalities against it.
@@ -77,8 +78,8 @@ class MedGANDomain(Domain):
                 problems.append(f"model.image_size={size}: task=generate needs a multiple of 8")
             if config.objective.feature_matching > 0:
                 problems.append(
-                    "objective.feature_matching applies to task=lesion/translate (D sees pairs), "
-                    "not generate"
+                    "objective.feature_matching applies to the paired tasks (D sees pairs: "
+                    "lesion, translate, progress), not generate"
                 )
         else:
             step = 2 ** (m.unet_depth - 1)
@@ -87,6 +88,16 @@ class MedGANDomain(Domain):
                     f"model.image_size={size}: a UNet of model.unet_depth={m.unet_depth} needs a "
                     f"multiple of {step} that is at least {2 * step}"
                 )
+        if config.data.growth is not None and config.task != "progress":
+            problems.append(
+                f"data.growth={config.data.growth} applies to task=progress "
+                f"(this run: task={config.task})"
+            )
+        elif config.data.growth is not None and config.data.source == "folder":
+            problems.append(
+                f"data.growth={config.data.growth} grows the embedded phantoms' lesions; "
+                "folder data brings its own follow-up scans"
+            )
         if config.data.source == "folder":
             from ganhub_medgan.folder import check_folder
 

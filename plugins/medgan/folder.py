@@ -4,7 +4,8 @@ Each file is read and preprocessed by `volume.py` (reorientation, resampling, in
 scaling, mask thresholding, slicing, resizing). Files are decoded by DataLoader workers
 (`trainer.num_workers`), then served from memory.
 
-Pairs (lesion: images/ + masks/, translate: source/ + target/) are matched by file name
+Pairs (lesion: images/ + masks/, translate: source/ + target/, progress: baseline/ +
+followup/) are matched by file name
 without the suffix (`case01.nii.gz` <-> `case01.nii`); a DICOM series is a folder of files,
 named by the folder. A file that cannot be read (or holds NaN/Inf voxels, or whose partner has
 another voxel grid) stops with an error naming it, unless `data.skip_bad=true`, which skips it
@@ -48,7 +49,12 @@ MANIFEST = "ganhub_medgan.json"  # written by `ganhub data convert --to nifti`
 FORMAT = "ganhub-medgan-nifti/1"
 
 # what each of the task's subfolders (`subdirs`, in that order) holds: `data check` and `convert`
-ROLES = {"lesion": ("image", "mask"), "translate": ("source", "target"), "generate": ("image",)}
+ROLES = {
+    "lesion": ("image", "mask"),
+    "translate": ("source", "target"),
+    "progress": ("baseline", "followup"),
+    "generate": ("image",),
+}
 
 
 def warn(line: str) -> None:
@@ -88,6 +94,8 @@ def subdirs(task: str, cfg: MedData) -> tuple[str, ...]:
         return (cfg.image_dir, cfg.mask_dir)
     if task == "translate":
         return (cfg.source_dir, cfg.target_dir)
+    if task == "progress":
+        return (cfg.baseline_dir, cfg.followup_dir)
     return ("",)
 
 
@@ -141,7 +149,7 @@ def pair_listing(
 
 
 def pair_items(task: str, cfg: MedData) -> list[tuple[str, tuple[Path, ...]]]:
-    """(name, files) per sample: one file for generate, (image, mask) or (source, target) pairs."""
+    """(name, files) per sample: one file for generate, else the task's pair of files."""
     pairs, lonely = pair_listing(task, cfg)
     if lonely:
         path, other = lonely[0]

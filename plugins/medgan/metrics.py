@@ -3,11 +3,11 @@
 Each decides from the system's declared capabilities (`supports(caps)`): the task, and the
 interfaces medgan's systems provide (`held_out`, `paired_eval`: see `ganhub_medgan.system`).
 
-* `med_fidelity` (lesion, translate): PSNR and SSIM of G(condition) against the ground truth
+* `med_fidelity` (lesion, translate, progress): PSNR and SSIM of G(condition) against the ground truth
   on held-out pairs (MONAI PSNRMetric, SSIMMetric; images in [-1, 1], data range 2). Images
   reproduced exactly (a lesion-free phantom, which the inpainting G leaves as it is) have an
   infinite PSNR and are left out of its mean.
-* `med_texture` (lesion, translate): high-frequency energy (mean squared Laplacian) of the
+* `med_texture` (lesion, translate, progress): high-frequency energy (mean squared Laplacian) of the
   outputs over that of the real images: 1 matches real texture, below 1 is too smooth, above
   1 noisier than real. For lesions `texture_ratio` is measured in the lesion interiors (mask
   voxels whose Laplacian stencil lies inside the mask, so it sees no lesion edge) and
@@ -18,6 +18,14 @@ interfaces medgan's systems provide (`held_out`, `paired_eval`: see `ganhub_medg
   segmented from the output: within a margin around the mask, voxels past the midpoint between
   real lesion and surrounding-tissue intensity. `dice_real` is the same rule on the real
   images, the ceiling a perfect generator reaches.
+* `med_growth` (progress, on data with known follow-up lesions: the phantoms): the lesions
+  segmented from the predicted follow-up by `med_dice`'s rule, against the true follow-up
+  lesions: `dice`, `volume_error` (the sum over scans of |predicted - true lesion volume| over
+  the total true volume, so a one-voxel lesion does not outweigh a large one) and
+  `new_recall` (the share of the voxels the lesions grew into that the prediction segments as
+  lesion). The same scores of the baseline scan itself (`*_unchanged`: predicting no change)
+  and of the real follow-up (`*_real`: the segmentation rule's own error, the ceiling) sit
+  beside them.
 * `med_diversity` (generate): MONAI's MMD (linear kernel on intensities) between generated and
   held-out real images, and MS-SSIM between random pairs of generated images (lower: more
   diverse), next to the same MS-SSIM on real pairs.
@@ -48,7 +56,7 @@ if TYPE_CHECKING:
 
 # The names of the interfaces medgan's systems provide (documented in ganhub_medgan.system).
 HELD_OUT, PAIRED_EVAL = "held_out", "paired_eval"
-MEDGAN_TASKS = ("generate", "lesion", "translate")
+MEDGAN_TASKS = ("generate", "lesion", "translate", "progress")
 
 
 class MedMetric(Metric):
@@ -79,7 +87,7 @@ class Fidelity(MedMetric):
 
     name = "med_fidelity"
     better: ClassVar[Directions] = {"psnr": "higher", "ssim": "higher"}
-    tasks = ("lesion", "translate")
+    tasks = ("lesion", "translate", "progress")
     needs = (HELD_OUT, PAIRED_EVAL)
 
     def compute(self, system: Any, *, n_samples: int, seed: int) -> dict[str, float]:
@@ -175,7 +183,7 @@ class Texture(MedMetric):
     name = "med_texture"
     # best at 1 (real-like texture / edges), neither lower nor higher
     better: ClassVar[Directions] = {"texture_ratio": None, "edge_ratio": None}
-    tasks = ("lesion", "translate")
+    tasks = ("lesion", "translate", "progress")
     needs = (HELD_OUT, PAIRED_EVAL)
 
     def compute(self, system: Any, *, n_samples: int, seed: int) -> dict[str, float]:
@@ -229,6 +237,62 @@ class LesionDice(MedMetric):
             seg = segment_lesions(images, masks, real)
             out[key] = float(torch.nanmean(compute_dice(seg, masks, include_background=True)))
         return out
+
+
+class LesionGrowth(MedMetric):
+    """How well the predicted follow-up's lesions match the true follow-up's (module doc)."""
+
+    name = "med_growth"
+    better: ClassVar[Directions] = {
+        "dice": "higher",
+        "volume_error": "lower",
+        "new_recall": "higher",
+        "dice_unchanged": None,  # predicting no change: the bar a model must clear
+        "volume_error_unchanged": None,
+        "dice_real": None,  # the segmentation rule on the real follow-up: the ceiling
+        "volume_error_real": None,
+    }
+    tasks = ("progress",)
+    needs = (HELD_OUT, PAIRED_EVAL)
+
+    def compute(self, system: Any, *, n_samples: int, seed: int) -> dict[str, float]:
+        """dice, volume_error, new_recall; their `_unchanged` and `_real` counterparts."""
+
+        batch = system.eval_batch(n_samples)
+        if batch.masks is None or batch.prior_masks is None:
+            raise UsageError(
+                "med_growth needs the follow-up's lesion masks, which the embedded phantoms "
+                "have and folder data does not; leave it out of eval.metrics"
+            )
+        fake = system.translate_batched(batch.conditions)
+        out = {"n_samples": float(len(fake))}
+        new = (batch.masks - batch.prior_masks).clamp_min(0)
+        for suffix, images in (
+            ("", fake),
+            ("_unchanged", batch.conditions),
+            ("_real", batch.images),
+        ):
+            scores = growth_scores(images, batch.masks, new, batch.images)
+            if suffix:  # new_recall is the prediction's alone (the baseline has none of it)
+                scores.pop("new_recall")
+            out.update({f"{k}{suffix}": v for k, v in scores.items()})
+        return out
+
+
+def growth_scores(
+    images: Tensor, masks: Tensor, new: Tensor, reference: Tensor
+) -> dict[str, float]:
+    """Dice, relative volume error and recall of the `new` voxels of the lesions segmented
+    from `images` (`segment_lesions` on the true `masks`, threshold from `reference`)."""
+    import torch
+    from monai.metrics import compute_dice
+
+    seg = segment_lesions(images, masks, reference)
+    dice = float(torch.nanmean(compute_dice(seg, masks, include_background=True)))
+    true_volume = masks.flatten(1).sum(1)
+    error = (seg.flatten(1).sum(1) - true_volume).abs().sum() / true_volume.sum().clamp_min(1)
+    recall = (seg * new).sum() / new.sum().clamp_min(1)
+    return {"dice": dice, "volume_error": float(error), "new_recall": float(recall)}
 
 
 def ms_ssim_metric(spatial_dims: int, size: int) -> Any:
@@ -323,4 +387,11 @@ class RotNetFD(MedMetric):
         }
 
 
-MED_METRICS: tuple[MedMetric, ...] = (Fidelity(), Texture(), LesionDice(), Diversity(), RotNetFD())
+MED_METRICS: tuple[MedMetric, ...] = (
+    Fidelity(),
+    Texture(),
+    LesionDice(),
+    LesionGrowth(),
+    Diversity(),
+    RotNetFD(),
+)

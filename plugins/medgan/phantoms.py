@@ -147,15 +147,22 @@ def lesion_masks(white: Tensor, spatial_dims: int, seed: int) -> Tensor:
 
 
 def render(
-    labels: Tensor, contrast: str, gen: torch.Generator, texture: Tensor, noise: float
+    labels: Tensor,
+    contrast: str,
+    gen: torch.Generator,
+    texture: Tensor,
+    noise: float,
+    gain: Tensor | None = None,
 ) -> Tensor:
-    """(n, 1, *spatial) images in [-1, 1] of a label map in one contrast, with Rician noise."""
+    """(n, 1, *spatial) images in [-1, 1] of a label map in one contrast, with Rician noise;
+    `gain` (n, 1, ...) scales the lesions' intensity (default: drawn, +-15%)."""
     table = torch.tensor(CONTRASTS[contrast])
     n, d = labels.shape[0], labels.ndim - 2
     base = table[labels]
     # lesions vary in intensity (as in MONAI's test images): +-15% of the lesion contrast
     lesion = labels == LESION
-    base = torch.where(lesion, base * _rand(gen, n, 0.85, 1.15, d + 1), base)
+    gain = _rand(gen, n, 0.85, 1.15, d + 1) if gain is None else gain
+    base = torch.where(lesion, base * gain, base)
     base = gaussian_blur(base, 0.6)  # partial-volume edges instead of staircases
     head = (labels != BACKGROUND).float()
     image = base * (1.0 + 0.08 * texture * head)
@@ -185,9 +192,70 @@ def make_phantoms(
     white = labels == WHITE
     masks = lesion_masks(white, spatial_dims, seed) if lesions else torch.zeros(white.shape)
     labels = torch.where(masks > 0, torch.full_like(labels, LESION), labels).unsqueeze(1)
-    texture = gaussian_blur(torch.randn(labels.shape, generator=gen), 1.0)
-    texture = texture / texture.flatten(1).std(1).view(n, *([1] * (spatial_dims + 1))).clamp_min(
-        1e-6
-    )
+    texture = tissue_texture(labels.shape, gen)
     images = {c: render(labels, c, gen, texture, noise) for c in contrasts}
     return Phantoms(images, masks.unsqueeze(1), labels, phantom_affine(size, spatial_dims))
+
+
+def tissue_texture(shape: torch.Size, gen: torch.Generator) -> Tensor:
+    """Smooth multiplicative tissue texture of unit standard deviation per phantom."""
+    texture = gaussian_blur(torch.randn(shape, generator=gen), 1.0)
+    scale = texture.flatten(1).std(1).view(shape[0], *([1] * (len(shape) - 1)))
+    return texture / scale.clamp_min(1e-6)
+
+
+def grow_lesions(masks: Tensor, room: Tensor, voxels: int) -> Tensor:
+    """Every lesion of `masks` (N, 1, *spatial) {0, 1} grown by `voxels` (a disc, in 3D a
+    ball) into `room` (where a lesion can spread: white matter); the lesions themselves stay."""
+    if voxels <= 0:
+        return masks.clone()
+    dims = masks.ndim - 2
+    offsets = torch.arange(-voxels, voxels + 1, dtype=masks.dtype)
+    grids = torch.meshgrid(*([offsets] * dims), indexing="ij")
+    ball = (torch.stack(grids).square().sum(0) <= voxels**2).to(masks.dtype)
+    conv = F.conv2d if dims == 2 else F.conv3d
+    reach = conv(masks, ball[None, None], padding=voxels) > 0.5
+    return torch.maximum(masks, (reach & room).to(masks.dtype))
+
+
+@dataclass
+class Progression:
+    """Baseline and follow-up scans of the same heads, registered: the follow-up's lesions are
+    the baseline's grown into the surrounding white matter."""
+
+    baseline: Tensor  # (N, 1, *spatial) in [-1, 1]
+    followup: Tensor  # (N, 1, *spatial) in [-1, 1]
+    lesions: Tensor  # (N, 1, *spatial) {0, 1}: the baseline's lesions
+    grown: Tensor  # (N, 1, *spatial) {0, 1}: the follow-up's lesions
+    affine: np.ndarray  # (4, 4) voxel -> RAS mm
+
+
+def make_progression(
+    n: int,
+    size: int,
+    spatial_dims: int = 2,
+    *,
+    seed: int = 0,
+    noise: float = 0.03,
+    contrast: str = "flair",
+    growth: int = 2,
+) -> Progression:
+    """n baseline / follow-up pairs of side `size` (deterministic for a seed).
+
+    Both scans share the anatomy, the tissue texture and each lesion's intensity; between them
+    every lesion grows by `growth` voxels into the white matter around it (not into CSF or
+    cortex), and each scan has its own acquisition noise. Predicting the follow-up takes
+    seeing where the lesions are and which tissue surrounds them.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    labels = anatomy(n, size, spatial_dims, gen).unsqueeze(1)
+    white = labels == WHITE
+    lesions = lesion_masks(white[:, 0], spatial_dims, seed).unsqueeze(1)
+    grown = grow_lesions(lesions, white, growth)
+    texture = tissue_texture(labels.shape, gen)
+    gain = _rand(gen, n, 0.85, 1.15, spatial_dims + 1)
+    scans = [
+        render(torch.where(m > 0, LESION, labels), contrast, gen, texture, noise, gain)
+        for m in (lesions, grown)
+    ]
+    return Progression(scans[0], scans[1], lesions, grown, phantom_affine(size, spatial_dims))

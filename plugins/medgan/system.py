@@ -1,7 +1,7 @@
 """medgan's systems: the shared unconditional and paired GANs with MONAI networks and med data.
 
-`generate` is an `UnconditionalGAN`; `lesion` and `translate` are `PairedTranslationGAN`s (the
-pix2pix objective shared with cyclegan's paired mode). This module adds only what is medical:
+`generate` is an `UnconditionalGAN`; `lesion`, `translate` and `progress` are
+`PairedTranslationGAN`s (the pix2pix objective shared with cyclegan's paired mode). This module adds only what is medical:
 the data (phantoms or a folder, made once and served from memory), the held-out evaluation
 split, and the artifacts (PNG grids with mid slices, NIfTI files with their affine).
 
@@ -13,9 +13,10 @@ interfaces medgan's metrics and commands use (`provides`):
 * `held_out` (every task): `eval_batch(n) -> MedDataset`, up to n held-out samples (images,
   the conditions of paired tasks, lesion masks where there are any, affines); folder data has
   no held-out split, so it is the first `data.n_eval` training samples.
-* `paired_eval` (lesion, translate): the `eval_batch` samples carry `conditions`, and
-  `translate_batched(conditions) -> Tensor` gives G's outputs for them, on the CPU, so outputs
-  can be compared with their ground truth (`images`) and, for lesions, their `masks`.
+* `paired_eval` (lesion, translate, progress): the `eval_batch` samples carry `conditions`,
+  and `translate_batched(conditions) -> Tensor` gives G's outputs for them, on the CPU, so
+  outputs can be compared with their ground truth (`images`) and, for lesions, their `masks`
+  (progress: the follow-up's lesions, with the baseline's in `prior_masks`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from ganhub_medgan.config import MedGANConfig
 from ganhub_medgan.metrics import HELD_OUT, PAIRED_EVAL  # the interfaces documented above
 from ganhub_medgan.nets import dilate
 from ganhub_medgan.outputs import write_grid, write_nifti_batch, write_samples_grid
-from ganhub_medgan.phantoms import make_phantoms
+from ganhub_medgan.phantoms import make_phantoms, make_progression
 from torch import Tensor
 
 from ganhub.capabilities import Capabilities
@@ -51,6 +52,7 @@ class MedDataset:
     conditions: Tensor | None  # (N, C, *spatial) in [-1, 1]
     masks: Tensor | None  # (N, 1, *spatial) in {0, 1}
     affines: np.ndarray  # (N, 4, 4) voxel -> RAS mm
+    prior_masks: Tensor | None = None  # progress: the baseline's lesions (masks: follow-up's)
 
     def head(self, n: int) -> MedDataset:
         """The first n samples (repeated cyclically when the split is smaller)."""
@@ -60,7 +62,11 @@ class MedDataset:
             return None if t is None else t[idx]
 
         return MedDataset(
-            self.images[idx], pick(self.conditions), pick(self.masks), self.affines[idx.numpy()]
+            self.images[idx],
+            pick(self.conditions),
+            pick(self.masks),
+            self.affines[idx.numpy()],
+            pick(self.prior_masks),
         )
 
 
@@ -87,16 +93,23 @@ def build_split(config: MedGANConfig, split: str) -> MedDataset:
         columns, affines = load_folder(config.task, data, dims, size, config.trainer.num_workers)
         if config.task == "generate":
             return MedDataset(columns[0], None, None, affines)
-        if config.task == "translate":
+        if config.task in ("translate", "progress"):
             return MedDataset(columns[1], columns[0], None, affines)
         image, mask = columns
         return MedDataset(image, lesion_condition(image, mask, data.erase), mask, affines)
     n = data.n_samples if split == "train" else data.n_eval
+    seed = TRAIN_SEED if split == "train" else EVAL_SEED
+    if config.task == "progress":
+        growth = data.growth if data.growth is not None else max(1, size // 32)
+        pr = make_progression(n, size, dims, seed=seed, noise=data.noise,
+                              contrast=data.contrast, growth=growth)  # fmt: skip
+        affines = np.repeat(pr.affine[None], n, axis=0)
+        return MedDataset(pr.followup, pr.baseline, pr.grown, affines, pr.lesions)
     wanted = {"generate": (data.contrast,), "lesion": (data.contrast,)}.get(
         config.task, (data.source_contrast, data.target_contrast)
     )
-    ph = make_phantoms(n, size, dims, seed=TRAIN_SEED if split == "train" else EVAL_SEED,
-                       noise=data.noise, contrasts=tuple(dict.fromkeys(wanted)))  # fmt: skip
+    ph = make_phantoms(n, size, dims, seed=seed, noise=data.noise,
+                       contrasts=tuple(dict.fromkeys(wanted)))  # fmt: skip
     affines = np.repeat(ph.affine[None], n, axis=0)
     if config.task == "generate":
         return MedDataset(ph.images[data.contrast], None, ph.lesions, affines)
@@ -141,7 +154,7 @@ class MedSplits:
 
     @property
     def task(self) -> str:
-        """generate, lesion or translate."""
+        """generate, lesion, translate or progress."""
         return self.config.task
 
     def eval_batch(self, n: int) -> MedDataset:
@@ -197,8 +210,9 @@ class MedGenerateGAN(MedSplits, UnconditionalGAN):
 
 
 class MedPairedGAN(MedSplits, PairedTranslationGAN):
-    """task=lesion (mask -> lesioned image) or translate (contrast -> contrast): MONAI UNet +
-    PatchDiscriminator on (condition, image) pairs, adversarial + L1 (+ feature matching)."""
+    """task=lesion (mask -> lesioned image), translate (contrast -> contrast) or progress
+    (scan -> follow-up scan): MONAI UNet + PatchDiscriminator on (condition, image) pairs,
+    adversarial + L1 (+ feature matching)."""
 
     def __init__(self, config: MedGANConfig, hints: BuildHints) -> None:
         m, dims, size = config.model, config.spatial_dims, config.model.image_size
@@ -226,9 +240,14 @@ class MedPairedGAN(MedSplits, PairedTranslationGAN):
         return self.declared(samples=False, provides=(HELD_OUT, PAIRED_EVAL))
 
     def default_metrics(self) -> list[str]:
-        """PSNR/SSIM and texture vs ground truth, lesion Dice, and the Fréchet distance."""
+        """PSNR/SSIM and texture vs ground truth, the Fréchet distance; lesion Dice (lesion),
+        lesion growth (progress on the phantoms, whose follow-up lesions are known)."""
         names = ["med_fidelity", "med_texture", "fd_rotnet"]
-        return [*names, "med_dice"] if self.task == "lesion" else names
+        if self.task == "lesion":
+            names.append("med_dice")
+        if self.task == "progress" and self.config.data.source == "phantom":
+            names.append("med_growth")
+        return names
 
     def export_spec(self) -> ExportSpec:
         """The (EMA) generator's weights; its function: condition -> image (volume in 3D)."""

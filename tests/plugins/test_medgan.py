@@ -20,13 +20,22 @@ from ganhub_medgan.folder import load_folder  # noqa: E402
 from ganhub_medgan.losses import MONAI_LOSSES  # noqa: E402
 from ganhub_medgan.metrics import (  # noqa: E402
     energy_ratio,
+    growth_scores,
     high_frequency_energy,
     lesion_interior_and_rim,
     segment_lesions,
     texture_ratios,
 )
 from ganhub_medgan.outputs import write_nifti  # noqa: E402
-from ganhub_medgan.phantoms import CSF, LESION, WHITE, gaussian_blur, make_phantoms  # noqa: E402
+from ganhub_medgan.phantoms import (  # noqa: E402
+    CSF,
+    LESION,
+    WHITE,
+    gaussian_blur,
+    grow_lesions,
+    make_phantoms,
+    make_progression,
+)
 
 from ganhub.config.resolve import resolve  # noqa: E402
 from ganhub.engine.loop import fit  # noqa: E402
@@ -168,13 +177,32 @@ def test_objective_weights_reach_the_paired_system(workdir: Path) -> None:
                    "objective.d_scale=0.25", "objective.feature_matching=3"])  # fmt: skip
     system = make_run(cfg).system
     assert (system.l1_weight, system.d_scale, system.feature_matching_weight) == (7, 0.25, 3)
-    with pytest.raises(ConfigError, match=r"objective\.feature_matching applies to task=lesion"):
+    with pytest.raises(ConfigError, match=r"objective\.feature_matching applies to the paired"):
         resolve(["plugin=medgan", "task=generate", "objective.feature_matching=1"])
 
 
 def test_sizes_the_unet_cannot_take_are_refused() -> None:
     with pytest.raises(ConfigError, match=r"model.image_size=36.*multiple of 8"):
         resolve(["plugin=medgan", "model.image_size=36"])
+
+
+def test_lesion_growth_is_a_progress_key_and_defaults_with_the_image_size(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError, match=r"data\.growth=3 applies to task=progress \(this run: task=lesion\)"
+    ):
+        resolve(["plugin=medgan", "data.growth=3"])
+    for sub in ("baseline", "followup"):
+        write_nifti(np.zeros((8, 8, 8), np.float32), np.eye(4), tmp_path / sub / "a.nii.gz")
+    with pytest.raises(ConfigError, match=r"data\.growth=3 grows the embedded phantoms' lesions"):
+        resolve(["plugin=medgan", "task=progress", f"data.path={tmp_path}", "data.growth=3"])
+    from ganhub_medgan.system import build_split
+
+    for size, growth in ((32, 1), (64, 2)):
+        keys = ["plugin=medgan", "task=progress", f"model.image_size={size}", "data.n_eval=4"]
+        split = build_split(resolve(keys), "eval")
+        explicit = build_split(resolve([*keys, f"data.growth={growth}"]), "eval")
+        assert split.masks is not None and explicit.masks is not None
+        assert torch.equal(split.masks, explicit.masks) and split.prior_masks is not None
 
 
 # -- losses -----------------------------------------------------------------------------------
@@ -285,6 +313,53 @@ def test_phantoms_are_deterministic_with_lesions_in_white_matter() -> None:
     )
     healthy = make_phantoms(2, 32, 3, seed=0, lesions=False, contrasts=("t2",))
     assert healthy.images["t2"].shape == (2, 1, 32, 32, 32) and healthy.lesions.sum() == 0
+
+
+def test_lesions_grow_by_a_disc_into_the_room_they_are_given() -> None:
+    seed = torch.zeros(1, 1, 15, 15)
+    seed[..., 7, 7] = 1
+    everywhere = torch.ones_like(seed, dtype=torch.bool)
+    disc = grow_lesions(seed, everywhere, 2)
+    assert disc.sum() == 13  # the voxels within distance 2 of the centre
+    assert disc[..., 7, 5] == 1 and disc[..., 6, 6] == 1 and disc[..., 5, 5] == 0
+    left_half = everywhere.clone()
+    left_half[..., 8:] = False  # no room on the right: growth stops there, the lesion stays
+    walled = grow_lesions(seed, left_half, 2)
+    assert walled.sum() == 9 and walled[..., 8:].sum() == 0 and walled[..., 7, 7] == 1
+    assert torch.equal(grow_lesions(seed, everywhere, 0), seed)
+    ball = grow_lesions(
+        torch.nn.functional.pad(seed[..., None], (7, 7)),
+        everywhere[..., None].expand(-1, -1, -1, -1, 15),
+        1,
+    )
+    assert ball.sum() == 7  # the centre and its six face neighbours
+
+
+def test_progression_pairs_share_the_head_and_differ_where_lesions_grew() -> None:
+    a = make_progression(8, 32, 2, seed=3, growth=2)
+    b = make_progression(8, 32, 2, seed=3, growth=2)
+    assert torch.equal(a.followup, b.followup) and torch.equal(a.grown, b.grown)
+    assert a.baseline.shape == a.followup.shape == (8, 1, 32, 32)
+    assert (a.grown >= a.lesions).all() and (
+        a.grown.flatten(1).sum(1) > a.lesions.flatten(1).sum(1)
+    ).all()
+    # the lesions grow into white matter only: the same heads without lesions tell which it is
+    healthy = make_phantoms(8, 32, 2, seed=3, lesions=False)
+    new = (a.grown - a.lesions) > 0
+    assert (healthy.labels[new] == WHITE).all()
+    change = (a.followup - a.baseline).abs()
+    # FLAIR lesions are bright: the new lesion voxels change a lot, the rest by noise only
+    assert change[new].mean() > 0.4 and change[~new & (a.lesions == 0)].mean() < 0.1
+
+
+def test_growth_scores_rank_the_true_follow_up_above_the_unchanged_baseline() -> None:
+    pr = make_progression(8, 64, 2, seed=1, growth=2)  # the default size (the rule needs it)
+    new = pr.grown - pr.lesions
+    truth = growth_scores(pr.followup, pr.grown, new, pr.followup)
+    unchanged = growth_scores(pr.baseline, pr.grown, new, pr.followup)
+    assert truth["dice"] > 0.8 and truth["new_recall"] > 0.8 and truth["volume_error"] < 0.2
+    assert unchanged["new_recall"] < 0.1 and unchanged["dice"] < truth["dice"] - 0.2
+    assert unchanged["volume_error"] > truth["volume_error"] + 0.2
 
 
 def test_lesion_segmentation_and_texture_statistics() -> None:

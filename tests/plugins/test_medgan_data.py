@@ -307,7 +307,7 @@ def test_2d_files_translate_pairs_and_generate_folders(tmp_path: Path) -> None:
 # -- the embedded phantoms ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("task", ["lesion", "translate", "generate"])
+@pytest.mark.parametrize("task", ["lesion", "translate", "progress", "generate"])
 @pytest.mark.parametrize("dims", [2, 3])
 def test_the_embedded_phantoms_are_clean(cli, task: str, dims: int) -> None:  # type: ignore[no-untyped-def]
     code, out, err = cli("data", "check", "plugin=medgan", f"task={task}", f"spatial_dims={dims}")
@@ -359,11 +359,16 @@ def test_convert_to_nifti_loads_back_the_same_and_trains(
     assert len(run.system.train_set.images) == 8
 
 
-def test_convert_the_embedded_phantoms(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    keys = ["preset=tiny", "model.image_size=32", "task=translate"]
+@pytest.mark.parametrize(
+    ("task", "folders"),
+    [("translate", ["source", "target"]), ("progress", ["baseline", "followup"])],
+)
+def test_convert_the_embedded_phantoms(workdir: Path, cli, task: str, folders: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """The phantom pairs as NIfTI folders, read back by the folder loader as the same tensors."""
+    keys = ["preset=tiny", "model.image_size=32", f"task={task}"]
     code, _, err = cli("data", "convert", "plugin=medgan", *keys, "--to", "nifti", "--out", "ph")
     assert code == 0, err
-    assert sorted(p.name for p in (workdir / "ph").iterdir()) == [MANIFEST, "source", "target"]
+    assert sorted(p.name for p in (workdir / "ph").iterdir()) == sorted([MANIFEST, *folders])
     config = resolve(["plugin=medgan", *keys])
     phantoms = build_split(config, "train")
     back = build_split(resolve(["plugin=medgan", *keys, "data.path=ph"]), "train")

@@ -29,7 +29,7 @@ from .test_medgan import TINY, _train  # noqa: E402
 # -- training through the shared loop --------------------------------------------------------
 
 
-@pytest.mark.parametrize("task", ["lesion", "translate", "generate"])
+@pytest.mark.parametrize("task", ["lesion", "translate", "progress", "generate"])
 def test_each_task_trains_and_writes_png_and_nifti(task: str, workdir: Path) -> None:
     run = _train([f"task={task}"])
     samples = run.run_dir / "samples"
@@ -41,7 +41,9 @@ def test_each_task_trains_and_writes_png_and_nifti(task: str, workdir: Path) -> 
     final = {k: v for m in metrics for k, v in m.items() if k.startswith("eval/")}
     expected = {"generate": {"eval/mmd", "eval/ms_ssim", "eval/fd_rotnet"},
                 "lesion": {"eval/psnr", "eval/ssim", "eval/dice", "eval/texture_ratio", "eval/fd_rotnet"},
-                "translate": {"eval/psnr", "eval/ssim", "eval/texture_ratio", "eval/fd_rotnet"}}[task]  # fmt: skip
+                "translate": {"eval/psnr", "eval/ssim", "eval/texture_ratio", "eval/fd_rotnet"},
+                "progress": {"eval/psnr", "eval/dice", "eval/new_recall", "eval/dice_unchanged",
+                             "eval/volume_error", "eval/volume_error_real"}}[task]  # fmt: skip
     assert expected <= set(final) and all(math.isfinite(v) for v in final.values())
 
 
@@ -71,11 +73,13 @@ def test_3d_lesion_trains_with_ema_and_resumes(workdir: Path) -> None:
     "overrides",
     [
         ["task=translate"],
+        ["task=progress"],
         ["task=generate"],
         ["spatial_dims=3", "model.image_size=16"],
+        ["spatial_dims=3", "model.image_size=16", "task=progress"],
         ["spatial_dims=3", "model.image_size=16", "task=generate"],
     ],
-    ids=["translate", "generate", "lesion-3d", "generate-3d"],
+    ids=["translate", "progress", "generate", "lesion-3d", "progress-3d", "generate-3d"],
 )
 def test_other_tasks_and_3d_keep_the_contract(overrides: list[str], workdir: Path) -> None:
     """ganhub.testing for what tests/test_contract.py does not run (it runs the tiny lesion)."""
@@ -91,6 +95,8 @@ def test_other_tasks_and_3d_keep_the_contract(overrides: list[str], workdir: Pat
          ["med_fidelity", "med_texture", "fd_rotnet", "med_dice"]),
         (["task=translate", "spatial_dims=3"], "volume", False, {"held_out", "paired_eval"},
          ["med_fidelity", "med_texture", "fd_rotnet"]),
+        (["task=progress"], "image", False, {"held_out", "paired_eval"},
+         ["med_fidelity", "med_texture", "fd_rotnet", "med_growth"]),
         (["task=generate"], "image", True, {"held_out"}, ["med_diversity", "fid"]),
         (["task=generate", "spatial_dims=3"], "volume", True, {"held_out"},
          ["med_diversity", "fd_rotnet"]),
