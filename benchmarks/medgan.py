@@ -1,4 +1,5 @@
-"""medgan's anchor: lesion simulation on the embedded phantoms, L1-only vs L1 + GAN; step costs.
+"""medgan's anchor: lesion simulation (and progression) on the embedded phantoms, L1-only vs
+L1 + GAN; step costs.
 
 No published GAN numbers exist for this data, so this script is the reference. Both sides get
 the same MONAI UNet (same initial weights), the same batches, the same Adam settings and steps:
@@ -20,6 +21,12 @@ training step (D and G phases, `process_time`, so other load on the machine coun
     python benchmarks/medgan.py --steps 600     # longer quality runs
     python benchmarks/medgan.py --part quality --seeds 0 1 2   # mean and spread over seeds
     python benchmarks/medgan.py --part quality --gan objective.lambda_l1=10   # GAN-side keys
+    python benchmarks/medgan.py --part quality --task progress   # lesion growth prediction
+
+`--task progress` trains both sides to predict the follow-up scan from the baseline
+(`task=progress`) and scores the lesion growth (`med_growth`): Dice, the share of the voxels the
+lesions grew into that the prediction segments (new recall) and the lesion volume error, with
+the same scores of predicting no change (the baseline itself) printed beneath.
     python benchmarks/medgan.py --part speed
 """
 
@@ -39,20 +46,36 @@ from ganhub.metrics import evaluate
 from ganhub.plugins import get_hub
 from ganhub.wiring import make_run
 
-METRICS = ["med_fidelity", "med_texture", "med_dice", "fd_rotnet"]
-COLUMNS = [("psnr", "PSNR dB"), ("ssim", "SSIM"), ("texture_ratio", "texture"), ("edge_ratio", "edge"),
-           ("dice", "Dice"), ("dice_real", "Dice real"), ("fd_rotnet", "fd_rotnet")]  # fmt: skip
+# per task: the metrics scored, the table's columns, its title and its footnote
+TASKS: dict[str, tuple[list[str], list[tuple[str, str]], str, str]] = {
+    "lesion": (
+        ["med_fidelity", "med_texture", "med_dice", "fd_rotnet"],
+        [("psnr", "PSNR dB"), ("ssim", "SSIM"), ("texture_ratio", "texture"), ("edge_ratio", "edge"),
+         ("dice", "Dice"), ("dice_real", "Dice real"), ("fd_rotnet", "fd_rotnet")],
+        "lesion simulation, 2D 64x64 FLAIR phantoms",
+        "texture / edge: high-frequency energy of outputs / real in the lesion interiors / on "
+        "their outer voxels (1 = real-like); Dice real: same rule on real images",
+    ),
+    "progress": (
+        ["med_fidelity", "med_texture", "med_growth", "fd_rotnet"],
+        [("psnr", "PSNR dB"), ("ssim", "SSIM"), ("texture_ratio", "texture"), ("dice", "Dice"),
+         ("new_recall", "new recall"), ("volume_error", "vol. err"), ("fd_rotnet", "fd_rotnet")],
+        "lesion progression (baseline -> follow-up), 2D 64x64 FLAIR phantoms",
+        "new recall: share of the voxels the lesions grew into segmented as lesion; vol. err: "
+        "sum |predicted - true lesion volume| / true volume",
+    ),
+}  # fmt: skip
 
 
-def _scores(system: Any) -> dict[str, float]:
-    """The METRICS on 64 held-out pairs."""
+def _scores(system: Any, task: str) -> dict[str, float]:
+    """The task's metrics on 64 held-out pairs."""
     hub = get_hub()
-    metrics = [hub.metrics.get(name) for name in METRICS]
+    metrics = [hub.metrics.get(name) for name in TASKS[task][0]]
     return evaluate(system, metrics, n_samples=64, seed=0).values
 
 
-def _config(out: Path, extra: list[str]) -> Any:
-    return resolve(["plugin=medgan", "task=lesion", "trainer.progress=false", "loggers=[jsonl]",
+def _config(out: Path, extra: list[str], task: str = "lesion") -> Any:
+    return resolve(["plugin=medgan", f"task={task}", "trainer.progress=false", "loggers=[jsonl]",
                     "eval.metrics=[]", f"out_dir={out}", *extra])  # fmt: skip
 
 
@@ -61,19 +84,26 @@ def _keys(steps: int, batch: int, seed: int, name: str) -> list[str]:
 
 
 def train_gan(
-    out: Path, steps: int, batch: int, seed: int = 0, keys: tuple[str, ...] = ()
+    out: Path,
+    steps: int,
+    batch: int,
+    seed: int = 0,
+    keys: tuple[str, ...] = (),
+    task: str = "lesion",
 ) -> tuple[dict[str, float], float]:
     """L1 + GAN through the ganhub loop (`keys`: more config keys); the metrics, the wall time."""
-    run = make_run(_config(out, [*_keys(steps, batch, seed, "gan"), *keys]))
+    run = make_run(_config(out, [*_keys(steps, batch, seed, "gan"), *keys], task))
     start = time.perf_counter()
     fit(run)
     seconds = time.perf_counter() - start
-    return _scores(run.system), seconds
+    return _scores(run.system, task), seconds
 
 
-def train_l1(out: Path, steps: int, batch: int, seed: int = 0) -> tuple[dict[str, float], float]:
+def train_l1(
+    out: Path, steps: int, batch: int, seed: int = 0, task: str = "lesion"
+) -> tuple[dict[str, float], float]:
     """L1 only: the same system's generator (same init, same batches), no discriminator."""
-    run = make_run(_config(out, _keys(steps, batch, seed, "l1")))
+    run = make_run(_config(out, _keys(steps, batch, seed, "l1"), task))
     G = run.system.G
     opt = run.optimizers["G"]  # the same Adam settings as the GAN's G
     batches = run.batches()
@@ -87,40 +117,50 @@ def train_l1(out: Path, steps: int, batch: int, seed: int = 0) -> tuple[dict[str
         opt.step()
     seconds = time.perf_counter() - start
     run.close()
-    return _scores(run.system), seconds
+    return _scores(run.system, task), seconds
 
 
-def quality(steps: int, batch: int, seeds: list[int], gan_keys: tuple[str, ...] = ()) -> None:
+def quality(
+    steps: int,
+    batch: int,
+    seeds: list[int],
+    gan_keys: tuple[str, ...] = (),
+    task: str = "lesion",
+) -> None:
     """Print the L1-only vs L1 + GAN table (one row per seed, then mean and spread)."""
+    _, columns, title, footnote = TASKS[task]
     rows: dict[str, list[tuple[dict[str, float], float]]] = {"L1 only": [], "L1 + GAN": []}
     for seed in seeds:
         with tempfile.TemporaryDirectory() as tmp:
-            rows["L1 only"].append(train_l1(Path(tmp), steps, batch, seed))
-            rows["L1 + GAN"].append(train_gan(Path(tmp), steps, batch, seed, gan_keys))
+            rows["L1 only"].append(train_l1(Path(tmp), steps, batch, seed, task))
+            rows["L1 + GAN"].append(train_gan(Path(tmp), steps, batch, seed, gan_keys, task))
     print(
-        f"\nlesion simulation, 2D 64x64 FLAIR phantoms, {steps} steps x batch {batch}, 64 held-out pairs"
+        f"\n{title}, {steps} steps x batch {batch}, 64 held-out pairs"
         + (f"; L1 + GAN with {' '.join(gan_keys)}" if gan_keys else "")
     )
     head = (
         f"{'objective':<10}{'seed':>6}"
-        + "".join(f"{title:>11}" for _, title in COLUMNS)
+        + "".join(f"{heading:>11}" for _, heading in columns)
         + f"{'train s':>10}"
     )
     print(head)
     print("-" * len(head))
     for name, results in rows.items():
         for seed, (metrics, seconds) in zip(seeds, results):
-            cells = "".join(f"{metrics[key]:>11.4g}" for key, _ in COLUMNS)
+            cells = "".join(f"{metrics[key]:>11.4g}" for key, _ in columns)
             print(f"{name:<10}{seed:>6}{cells}{seconds:>10.1f}")
     if len(seeds) > 1:  # mean and sample standard deviation over the seeds
         for name, results in rows.items():
-            values = torch.tensor([[m[key] for key, _ in COLUMNS] for m, _ in results]).double()
+            values = torch.tensor([[m[key] for key, _ in columns] for m, _ in results]).double()
             for stat, row in (("mean", values.mean(0)), ("sd", values.std(0))):
                 print(f"{name:<10}{stat:>6}" + "".join(f"{v:>11.4g}" for v in row.tolist()))
-    print(
-        "texture / edge: high-frequency energy of outputs / real in the lesion interiors / on their "
-        "outer voxels (1 = real-like); Dice real: same rule on real images"
-    )
+    if task == "progress":  # the held-out pairs are fixed: the no-change scores are too
+        first = rows["L1 only"][0][0]
+        print(f"{'unchanged':<10}{'':>6}  predicting no change (the baseline): Dice "
+              f"{first['dice_unchanged']:.4g}, vol. err {first['volume_error_unchanged']:.4g}; "
+              f"the real follow-up: Dice {first['dice_real']:.4g}, "
+              f"vol. err {first['volume_error_real']:.4g}")  # fmt: skip
+    print(footnote)
 
 
 def cpu_per_step(args: list[str], steps: int = 6, warmup: int = 2) -> float:
@@ -144,7 +184,7 @@ def speed(batch: int) -> None:
         f"\nCPU time per training step (D + G phases), batch {batch}, torch threads {torch.get_num_threads()}"
     )
     print(f"{'task':<10}{'64x64 (2D)':>14}{'32^3 (3D)':>14}")
-    for task in ("lesion", "translate", "generate"):
+    for task in ("lesion", "translate", "progress", "generate"):
         base = [f"task={task}", f"trainer.batch_size={batch}"]
         two = cpu_per_step([*base, "spatial_dims=2", "model.image_size=64"])
         three = cpu_per_step([*base, "spatial_dims=3", "model.image_size=32"])
@@ -169,9 +209,12 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="config keys for the L1 + GAN run only (e.g. objective.lambda_l1=10 model.d_layers=1)",
     )
+    parser.add_argument(
+        "--task", choices=sorted(TASKS), default="lesion", help="the quality part's task"
+    )
     args = parser.parse_args()
     if args.part in ("all", "quality"):
-        quality(args.steps, args.batch, args.seeds, tuple(args.gan))
+        quality(args.steps, args.batch, args.seeds, tuple(args.gan), args.task)
     if args.part in ("all", "speed"):
         speed(args.batch)
 
