@@ -12,7 +12,10 @@ import click
 
 from ganhub.clikit import HELP, RUN_DIR, domain_group
 
-GROUP_HELP = "Medical-imaging GANs (MONAI): lesion simulation with a trained run."
+GROUP_HELP = (
+    "Medical-imaging GANs (MONAI): lesion simulation, and follow-up or contrast prediction, "
+    "with a trained run."
+)
 
 
 @click.command(context_settings=HELP)
@@ -57,7 +60,31 @@ def simulate(
     click.echo("\n".join(str(p) for p in paths))
 
 
+@click.command(context_settings=HELP)
+@click.argument("run_dir", type=RUN_DIR)
+@click.option("--image", "image_path", type=click.Path(exists=True, path_type=Path),
+              help="Scan to predict from (NIfTI file or DICOM series folder); default: the run's first held-out scan.")  # fmt: skip
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder [default: RUN_DIR/predicted].")  # fmt: skip
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or mps.")
+def predict(run_dir: Path, image_path: Path | None, out: Path | None, device: str) -> None:
+    """Predict with a trained task=progress (the follow-up scan) or task=translate (the target
+    contrast) run; writes predicted.nii.gz and a PNG.
+
+    \b
+    ganhub medgan predict runs/medgan-... --image baseline.nii.gz
+    ganhub medgan predict runs/medgan-...          # the first held-out scan, truth beside it
+    """
+    from ganhub_medgan.predict import predict_to_files
+
+    paths = predict_to_files(
+        run_dir, out or run_dir / "predicted", image_path=image_path, device=device
+    )
+    click.echo("\n".join(str(p) for p in paths))
+
+
 def register(cli: click.Group) -> None:
     """Add the medgan verbs under `ganhub medgan`."""
     group = domain_group(cli, "medgan", GROUP_HELP)
     group.add_command(simulate)
+    group.add_command(predict)

@@ -240,3 +240,32 @@ def test_simulate_help_and_wrong_task(cli, tmp_path: Path) -> None:  # type: ign
     (other / "config.yaml").write_text("plugin: toy2d\n")
     code, _, err = cli("medgan", "simulate", str(other), "--at", "3,3")
     assert code == 2 and "is a 'toy2d' run; this command needs a 'medgan' run" in err
+
+
+def test_predict_api_and_command_on_a_progress_run(lesion_run: Path, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`ganhub medgan predict`: the held-out scan by default (truth beside it in the PNG), a
+    user's NIfTI scan through the run's preprocessing onto its grid, one line for a lesion run."""
+    from ganhub_medgan.outputs import to_intensity
+    from ganhub_medgan.phantoms import make_progression
+    from ganhub_medgan.predict import load_predictor
+
+    run = make_run(resolve([*TINY, "task=progress", "trainer.steps=2", "eval.metrics=[]",
+                            f"out_dir={tmp_path}"]))  # fmt: skip
+    fit(run)
+    code, out, err = cli("medgan", "predict", str(run.run_dir), "--out", str(tmp_path / "a"))
+    assert code == 0, err
+    assert out.split() == [str(tmp_path / "a" / n) for n in ("predicted.nii.gz", "predicted.png")]
+    assert nib.load(str(tmp_path / "a" / "predicted.nii.gz")).shape == (32, 32, 1)
+    # a scan of another size (48 x 48, 1 mm): read onto the run's 32 x 32 grid, then predicted
+    scan = make_progression(1, 48, 2, seed=5).baseline[0, 0].numpy()
+    write_nifti((scan + 1) / 2, np.eye(4), tmp_path / "scan.nii.gz")
+    code, _, err = cli("medgan", "predict", str(run.run_dir), "--image",
+                       str(tmp_path / "scan.nii.gz"), "--out", str(tmp_path / "b"))  # fmt: skip
+    assert code == 0, err
+    written = nib.load(str(tmp_path / "b" / "predicted.nii.gz")).get_fdata()
+    predictor = load_predictor(run.run_dir)
+    scans, _ = predictor.read(tmp_path / "scan.nii.gz")
+    assert scans.shape == (1, 1, 32, 32)
+    np.testing.assert_allclose(written[..., 0], to_intensity(predictor(scans))[0, 0], atol=1e-6)
+    code, _, err = cli("medgan", "predict", str(lesion_run))
+    assert code == 2 and "task=lesion; predict needs a task=progress or task=translate run" in err
