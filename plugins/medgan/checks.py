@@ -19,13 +19,14 @@ import torch
 from ganhub_medgan.config import MedGANConfig
 from ganhub_medgan.folder import (
     MANIFEST,
-    ROLES,
     all_empty,
     check_folder,
     converted_for,
     is_item,
+    is_mask,
     item_name,
     pair_listing,
+    roles,
     subdirs,
 )
 from ganhub_medgan.outputs import MASK_RULE
@@ -137,6 +138,8 @@ def inspect_folder(config: MedGANConfig) -> DataReport:
         "translate": "files (source/target pairs)",
         "progress": "files (baseline/follow-up pairs)",
     }
+    if len(subdirs(task, cfg)) == 4:
+        kind["progress"] = "files (baseline/follow-up scans and their masks)"
     report = DataReport(str(root), kind.get(task, "files"))
     try:
         converted = converted_for(task, cfg, dims, size)
@@ -165,7 +168,7 @@ def inspect_folder(config: MedGANConfig) -> DataReport:
                 )
     facts = _Facts()
     thumbs: dict[str, np.ndarray] = {}
-    partner: dict[str, str] = {}
+    groups: list[list[str]] = []  # each sample's files: dropping one drops its partners
     masks: list[MaskFacts] = []
     checks = torch.utils.data.DataLoader(
         _PairChecks(pairs, config, converted),
@@ -178,18 +181,19 @@ def inspect_folder(config: MedGANConfig) -> DataReport:
         report.findings += done.findings
         for shape, affine in done.headers:
             facts.add(shape, affine)
-        if len(done.names) == 2:
-            partner[done.names[0]], partner[done.names[1]] = done.names[1], done.names[0]
+        if len(done.names) > 1:
+            groups.append(done.names)
         if done.thumb is not None:
             thumbs[done.names[0]] = done.thumb
         if done.mask is not None:
             masks.append(done.mask)
     find_duplicates(report, thumbs)
     dropped = report.dropped()
-    for name in sorted(dropped):
-        other = partner.get(name)
-        if other is not None and other not in dropped:
-            report.add(other, f"its partner {name} is dropped", DROP, "error")
+    for names in groups:
+        gone = [name for name in names if name in dropped]
+        for other in names if gone else ():
+            if other not in dropped:
+                report.add(other, f"its partner {gone[0]} is dropped", DROP, "error")
     if task == "lesion" and masks and not any(m.loaded for m in masks):
         report.add("(masks)", all_empty(cfg, masks), STOP, "error")
     report.summary = facts.summary(config, len(pairs), converted, masks)
@@ -204,7 +208,7 @@ class _Checked:
     findings: list[Finding]
     headers: list[tuple[tuple[int, ...], np.ndarray]]  # (shape, affine) of each readable file
     thumb: np.ndarray | None  # of the image (source), for duplicates
-    mask: MaskFacts | None  # of a usable pair's mask
+    mask: MaskFacts | None  # of a usable sample's (last) mask
 
 
 class _PairChecks(torch.utils.data.Dataset[_Checked]):
@@ -226,21 +230,26 @@ class _PairChecks(torch.utils.data.Dataset[_Checked]):
         names = [p.relative_to(root).as_posix() for p in paths]
         sub = DataReport("", "")
         headers: list[tuple[tuple[int, ...], np.ndarray]] = []
-        roles = ROLES[self.config.task]
+        kinds = roles(self.config.task, self.config.data)
         vols = []
-        for j, (path, name) in enumerate(zip(paths, names)):
-            is_mask, first = roles[j] == "mask", j == 0
+        for j, (path, name, role) in enumerate(zip(paths, names, kinds)):
+            mask_role, first = is_mask(role), j == 0
             vols.append(
-                _check_file(sub, headers, name, path, self.config, is_mask, self.converted, first)
+                _check_file(sub, headers, name, path, self.config, mask_role, self.converted, first)
             )
         mask = None
-        if len(vols) == 2 and vols[0] is not None and vols[1] is not None:
-            error, warning = pair_problems(vols[0], vols[1], names[0], names[1])
-            for name in names if error else ():
-                sub.add(name, error, DROP, "error")
-            if warning:
-                sub.add(names[1], warning, KEEP, "warning")
-            mask = None if error else vols[1].mask
+        if len(vols) > 1 and all(vol is not None for vol in vols):
+            failed = False
+            for name, vol in zip(names[1:], vols[1:]):  # every partner on the first's grid
+                assert vols[0] is not None and vol is not None
+                error, warning = pair_problems(vols[0], vol, names[0], name)
+                for each in (names[0], name) if error else ():
+                    sub.add(each, error, DROP, "error")
+                if warning:
+                    sub.add(name, warning, KEEP, "warning")
+                failed = failed or bool(error)
+            last = vols[-1]
+            mask = None if failed or last is None else last.mask
         thumb = None if vols[0] is None else _thumb(vols[0].image)
         return _Checked(names, sub.findings, headers, thumb, mask)
 
@@ -279,7 +288,7 @@ class _Facts:
             steps.append(f"{cfg.fit} to {'x'.join([str(size)] * dims)}")
             steps.append(f"percentiles {cfg.percentiles[0]:g}-{cfg.percentiles[1]:g} to [-1, 1]")
             out["loader"] = ", ".join(steps)
-        if config.task == "lesion":
+        if any(is_mask(role) for role in roles(config.task, cfg)):
             out["mask rule"] = MASK_RULE.replace("data.mask_threshold", f"{cfg.mask_threshold:g}")
             out["lesion voxels (loaded)"] = sum(m.loaded for m in masks)
         return out

@@ -90,6 +90,15 @@ class MedData(Section):
     followup_dir: str = Field(
         "followup", description="progress folder data: the later scans, registered to them"
     )
+    baseline_mask_dir: str | None = Field(
+        None,
+        description="progress folder data: subfolder of the baseline scans' lesion masks "
+        "(with data.followup_mask_dir: the folder is scored by med_growth; on the phantoms: "
+        "where ganhub data convert writes their masks)",
+    )
+    followup_mask_dir: str | None = Field(
+        None, description="progress folder data: subfolder of the follow-up scans' lesion masks"
+    )
     mask_threshold: float = Field(
         0.5,
         gt=0,
@@ -116,6 +125,15 @@ class MedData(Section):
         False,
         description="skip unreadable or mismatched files (with a warning) instead of stopping",
     )
+
+    @model_validator(mode="after")
+    def _mask_dirs_together(self) -> MedData:
+        if (self.baseline_mask_dir is None) != (self.followup_mask_dir is None):
+            raise ValueError(
+                "data.baseline_mask_dir and data.followup_mask_dir go together: the growth "
+                "metric compares the lesions of both scans"
+            )
+        return self
 
     @model_validator(mode="after")
     def _percentiles_ordered(self) -> MedData:

@@ -17,7 +17,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from ganhub_medgan.config import MedGANConfig
-from ganhub_medgan.folder import FORMAT, MANIFEST, ROLES, iter_folder, loader_settings, subdirs
+from ganhub_medgan.folder import (
+    FORMAT,
+    MANIFEST,
+    is_mask,
+    iter_folder,
+    layout,
+    loader_settings,
+    subdirs,
+)
 from ganhub_medgan.outputs import stack_affine, write_nifti
 
 from ganhub.errors import UsageError
@@ -49,7 +57,7 @@ def convert_data(config: MedGANConfig, fmt: str, out: Path) -> list[Path]:
             "format": FORMAT,
             "count": count,
             "settings": loader_settings(config.task, cfg, dims, size),
-            "layout": {role: sub or "." for role, sub in zip(ROLES[config.task], _dirs(config))},
+            "layout": {role: sub or "." for role, sub in layout(config.task, cfg)},
             "source": str(cfg.path) if cfg.source == "folder" else "phantom",
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
@@ -86,14 +94,14 @@ def _write_phantoms(config: MedGANConfig, tmp: Path) -> int:
         "generate": [train.images],
         "lesion": [train.images, train.masks],
         "translate": [train.conditions, train.images],
-        "progress": [train.conditions, train.images],
+        "progress": [train.conditions, train.images, train.prior_masks, train.masks],
     }[config.task]
     for i in range(len(train.images)):
-        for sub, column in zip(_dirs(config), columns):
+        # progress writes its masks when the layout has their folders (data.*_mask_dir)
+        for (role, sub), column in zip(layout(config.task, config.data), columns):
             assert column is not None
-            label = column is train.masks
             path = tmp / sub / f"phantom_{i:04d}.nii.gz"
-            _write_item(path, column[i : i + 1], train.affines[i], label)
+            _write_item(path, column[i : i + 1], train.affines[i], is_mask(role))
     return len(train.images)
 
 

@@ -98,6 +98,11 @@ class MedGANDomain(Domain):
                 f"data.growth={config.data.growth} grows the embedded phantoms' lesions; "
                 "folder data brings its own follow-up scans"
             )
+        if config.data.followup_mask_dir is not None and config.task != "progress":
+            problems.append(
+                "data.baseline_mask_dir and data.followup_mask_dir apply to task=progress "
+                f"(this run: task={config.task})"
+            )
         if config.data.source == "folder":
             from ganhub_medgan.folder import check_folder
 

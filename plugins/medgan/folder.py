@@ -48,14 +48,6 @@ from ganhub.errors import ConfigError, UsageError
 MANIFEST = "ganhub_medgan.json"  # written by `ganhub data convert --to nifti`
 FORMAT = "ganhub-medgan-nifti/1"
 
-# what each of the task's subfolders (`subdirs`, in that order) holds: `data check` and `convert`
-ROLES = {
-    "lesion": ("image", "mask"),
-    "translate": ("source", "target"),
-    "progress": ("baseline", "followup"),
-    "generate": ("image",),
-}
-
 
 def warn(line: str) -> None:
     """One line on stderr (the loader's warnings: they name the file)."""
@@ -88,15 +80,35 @@ def list_items(folder: Path) -> dict[str, Path]:
     return items
 
 
-def subdirs(task: str, cfg: MedData) -> tuple[str, ...]:
-    """The task's subfolders under data.path ("" for generate: the folder itself)."""
+def layout(task: str, cfg: MedData) -> tuple[tuple[str, str], ...]:
+    """(role, subfolder under data.path) of each file a sample has, in order; generate reads
+    data.path itself (""). A role ending in "mask" is a lesion mask."""
     if task == "lesion":
-        return (cfg.image_dir, cfg.mask_dir)
+        return (("image", cfg.image_dir), ("mask", cfg.mask_dir))
     if task == "translate":
-        return (cfg.source_dir, cfg.target_dir)
+        return (("source", cfg.source_dir), ("target", cfg.target_dir))
     if task == "progress":
-        return (cfg.baseline_dir, cfg.followup_dir)
-    return ("",)
+        scans = (("baseline", cfg.baseline_dir), ("followup", cfg.followup_dir))
+        if cfg.baseline_mask_dir is None or cfg.followup_mask_dir is None:
+            return scans
+        masks = (("baseline_mask", cfg.baseline_mask_dir), ("followup_mask", cfg.followup_mask_dir))
+        return scans + masks
+    return (("image", ""),)
+
+
+def subdirs(task: str, cfg: MedData) -> tuple[str, ...]:
+    """The task's subfolders under data.path, in `layout` order."""
+    return tuple(sub for _, sub in layout(task, cfg))
+
+
+def roles(task: str, cfg: MedData) -> tuple[str, ...]:
+    """What each of the task's files holds, in `layout` order."""
+    return tuple(role for role, _ in layout(task, cfg))
+
+
+def is_mask(role: str) -> bool:
+    """Whether files of this role are lesion masks (read with the mask rule)."""
+    return role.endswith("mask")
 
 
 def check_folder(task: str, cfg: MedData) -> None:
@@ -133,23 +145,23 @@ def pair_listing(
     task: str, cfg: MedData
 ) -> tuple[list[tuple[str, tuple[Path, ...]]], list[tuple[Path, Path]]]:
     """(pairs, unpaired): (name, files) per sample, and each file without a partner with the
-    folder its partner is missing from. Generate has no pairs: one file per sample."""
+    (first) folder its partner is missing from. Generate has no pairs: one file per sample."""
     assert cfg.path is not None
     folders = [cfg.path / sub for sub in subdirs(task, cfg)]
     listed = [list_items(f) for f in folders]
     if len(listed) == 1:
         return [(name, (path,)) for name, path in listed[0].items()], []
-    names = sorted(set(listed[0]) & set(listed[1]))
+    names = sorted(set.intersection(*(set(items) for items in listed)))
     lonely = [
-        (listed[side][name], folders[1 - side])
-        for side in (0, 1)
-        for name in sorted(set(listed[side]) - set(listed[1 - side]))
+        (items[name], next(f for f, other in zip(folders, listed) if name not in other))
+        for items in listed
+        for name in sorted(set(items) - set(names))
     ]
-    return [(n, (listed[0][n], listed[1][n])) for n in names], lonely
+    return [(n, tuple(items[n] for items in listed)) for n in names], lonely
 
 
 def pair_items(task: str, cfg: MedData) -> list[tuple[str, tuple[Path, ...]]]:
-    """(name, files) per sample: one file for generate, else the task's pair of files."""
+    """(name, files) per sample: one file for generate, else one in each of the task's folders."""
     pairs, lonely = pair_listing(task, cfg)
     if lonely:
         path, other = lonely[0]
@@ -162,8 +174,8 @@ def pair_items(task: str, cfg: MedData) -> list[tuple[str, tuple[Path, ...]]]:
         warn(f"skipping unpaired files: {message}")
     if not pairs:
         assert cfg.path is not None
-        a, b = (cfg.path / sub for sub in subdirs(task, cfg))
-        raise UsageError(f"no pairs: no file name appears in both '{a}' and '{b}'")
+        folders = " and ".join(f"'{cfg.path / sub}'" for sub in subdirs(task, cfg))
+        raise UsageError(f"no pairs: no file name appears in all of {folders}")
     return pairs
 
 
@@ -183,7 +195,7 @@ def loader_settings(task: str, cfg: MedData, spatial_dims: int, size: int) -> di
     }
     if spatial_dims == 2:
         settings["data.slices_per_volume"] = cfg.slices_per_volume
-    if task == "lesion":
+    if any(is_mask(role) for role in roles(task, cfg)):
         settings["data.mask_threshold"] = cfg.mask_threshold
     return json.loads(json.dumps(settings))  # as a manifest holds them (lists, floats)
 
@@ -251,15 +263,14 @@ class _Items(torch.utils.data.Dataset[tuple[list[Volume], str, list[str]]]):
 
     def __getitem__(self, i: int) -> tuple[list[Volume], str, list[str]]:
         _, paths = self.items[i]
+        kinds = roles(self.task, self.cfg)
         try:
-            vols = [
-                self.load(p, mask=(self.task == "lesion" and j == 1)) for j, p in enumerate(paths)
-            ]
+            vols = [self.load(p, mask=is_mask(role)) for p, role in zip(paths, kinds)]
         except UsageError as exc:
             return [], str(exc), []
         lines = [f"'{p}': {w}" for p, v in zip(paths, vols) for w in v.warnings]
-        if len(vols) == 2:
-            error, warning = pair_problems(vols[0], vols[1], str(paths[0]), str(paths[1]))
+        for path, vol in zip(paths[1:], vols[1:]):  # every partner on the first file's grid
+            error, warning = pair_problems(vols[0], vol, str(paths[0]), str(path))
             if error:
                 return [], error, lines
             if warning:
@@ -270,8 +281,8 @@ class _Items(torch.utils.data.Dataset[tuple[list[Volume], str, list[str]]]):
 def iter_folder(
     task: str, cfg: MedData, spatial_dims: int, size: int, num_workers: int = 0
 ) -> Iterator[tuple[str, list[Volume]]]:
-    """Each usable sample of the folder, preprocessed, as (name, [image] or [image, mask] /
-    [source, target]), in name order; the loader's warnings go to stderr as they come. A lesion
+    """Each usable sample of the folder, preprocessed, as (name, its volumes in `layout`
+    order), in name order; the loader's warnings go to stderr as they come. A lesion
     folder whose masks are all empty raises after the last sample (before any training)."""
     check_folder(task, cfg)
     converted = converted_for(task, cfg, spatial_dims, size)
@@ -304,8 +315,7 @@ def iter_folder(
 def load_folder(
     task: str, cfg: MedData, spatial_dims: int, size: int, num_workers: int = 0
 ) -> tuple[list[Tensor], np.ndarray]:
-    """Every sample of the folder, preprocessed: ([images] or [image, mask] / [source, target],
-    affines). A lesion folder whose masks are all empty stops here, before training."""
+    """Every sample of the folder, preprocessed: (one tensor per `layout` role, affines). A lesion folder whose masks are all empty stops here, before training."""
     columns: list[list[Tensor]] = []
     affines: list[np.ndarray] = []
     for _, vols in iter_folder(task, cfg, spatial_dims, size, num_workers):

@@ -93,8 +93,11 @@ def build_split(config: MedGANConfig, split: str) -> MedDataset:
         columns, affines = load_folder(config.task, data, dims, size, config.trainer.num_workers)
         if config.task == "generate":
             return MedDataset(columns[0], None, None, affines)
-        if config.task in ("translate", "progress"):
+        if config.task == "translate":
             return MedDataset(columns[1], columns[0], None, affines)
+        if config.task == "progress":  # baseline, follow-up (, their lesion masks)
+            masks = columns[2:] or [None, None]
+            return MedDataset(columns[1], columns[0], masks[1], affines, masks[0])
         image, mask = columns
         return MedDataset(image, lesion_condition(image, mask, data.erase), mask, affines)
     n = data.n_samples if split == "train" else data.n_eval
@@ -241,11 +244,12 @@ class MedPairedGAN(MedSplits, PairedTranslationGAN):
 
     def default_metrics(self) -> list[str]:
         """PSNR/SSIM and texture vs ground truth, the Fréchet distance; lesion Dice (lesion),
-        lesion growth (progress on the phantoms, whose follow-up lesions are known)."""
+        lesion growth (progress on the phantoms, or on folder data with lesion masks)."""
         names = ["med_fidelity", "med_texture", "fd_rotnet"]
         if self.task == "lesion":
             names.append("med_dice")
-        if self.task == "progress" and self.config.data.source == "phantom":
+        data = self.config.data
+        if self.task == "progress" and (data.source == "phantom" or data.followup_mask_dir):
             names.append("med_growth")
         return names
 

@@ -25,7 +25,7 @@ from ganhub_medgan.system import build_split  # noqa: E402
 
 from ganhub.config.resolve import resolve  # noqa: E402
 from ganhub.data.inspect import DataReport  # noqa: E402
-from ganhub.errors import UsageError  # noqa: E402
+from ganhub.errors import ConfigError, UsageError  # noqa: E402
 from ganhub.plugins import get_hub  # noqa: E402
 
 from .test_medgan import _train  # noqa: E402
@@ -378,3 +378,41 @@ def test_convert_the_embedded_phantoms(workdir: Path, cli, task: str, folders: l
     np.testing.assert_allclose(back.affines, phantoms.affines, atol=1e-5)
     manifest = json.loads((workdir / "ph" / MANIFEST).read_text())
     assert manifest["count"] == 80 and manifest["source"] == "phantom"
+
+
+def test_progress_folders_with_lesion_masks_load_check_and_score_growth(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """Baseline and follow-up masks are two more folders of each sample: converted phantoms load
+    back as the same masks, `data check` pairs all four files, and med_growth scores the run."""
+    masks = ["data.baseline_mask_dir=masks_t0", "data.followup_mask_dir=masks_t1"]
+    keys = ["preset=tiny", "model.image_size=32", "task=progress", *masks]
+    code, _, err = cli("data", "convert", "plugin=medgan", *keys, "--to", "nifti", "--out", "ph")
+    assert code == 0, err
+    assert sorted(p.name for p in (workdir / "ph").iterdir()) == sorted(
+        [MANIFEST, "baseline", "followup", "masks_t0", "masks_t1"]
+    )
+    phantoms = build_split(resolve(["plugin=medgan", *keys]), "train")
+    back = build_split(resolve(["plugin=medgan", *keys, "data.path=ph"]), "train")
+    assert back.masks is not None and back.prior_masks is not None
+    assert phantoms.masks is not None and phantoms.prior_masks is not None
+    assert torch.equal(back.masks, phantoms.masks) and torch.equal(
+        back.prior_masks, phantoms.prior_masks
+    )
+    code, out, err = cli("data", "check", "ph", "plugin=medgan", *keys)
+    assert code == 0, out + err
+    assert out.startswith("ph: 321 files (baseline/follow-up scans and their masks), clean")
+    assert "pairs (matched by name): 80" in out and "mask rule" in out
+    run = _train(["task=progress", "data.path=ph", *masks, "trainer.steps=1"])
+    assert run.system.default_metrics()[-1] == "med_growth"
+    final = json.loads((run.run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    assert {"eval/dice", "eval/new_recall", "eval/dice_unchanged"} <= set(final)
+    # a follow-up mask missing: its three partners are unpaired, named with the folder
+    (workdir / "ph" / "masks_t1" / "phantom_0003.nii.gz").unlink()
+    code, out, _ = cli("data", "check", "ph", "plugin=medgan", *keys)
+    assert (
+        code == 1
+        and "baseline/phantom_0003.nii.gz  no partner named 'phantom_0003' in masks_t1/" in out
+    )
+    with pytest.raises(ConfigError, match="go together"):
+        resolve(["plugin=medgan", "task=progress", masks[0]])
+    with pytest.raises(ConfigError, match=r"apply to task=progress \(this run: task=lesion\)"):
+        resolve(["plugin=medgan", *masks])
