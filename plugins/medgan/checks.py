@@ -67,8 +67,9 @@ def inspect_data(config: MedGANConfig) -> DataReport:
 
 
 def inspect_phantoms(config: MedGANConfig) -> DataReport:
-    """The training split the run makes: images (both of each pair for translate and progress) for NaN/Inf,
-    constant images and duplicates; lesion masks for values outside {0, 1} and emptiness."""
+    """The training split the run makes: images (both of each pair for translate and
+    progress) for NaN/Inf, constant images and duplicates; lesion masks for values outside
+    {0, 1} and emptiness."""
     from ganhub_medgan.system import build_split
 
     from ganhub.data.inspect import inspect_samples

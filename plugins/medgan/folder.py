@@ -315,7 +315,8 @@ def iter_folder(
 def load_folder(
     task: str, cfg: MedData, spatial_dims: int, size: int, num_workers: int = 0
 ) -> tuple[list[Tensor], np.ndarray]:
-    """Every sample of the folder, preprocessed: (one tensor per `layout` role, affines). A lesion folder whose masks are all empty stops here, before training."""
+    """Every sample of the folder, preprocessed: (one tensor per `layout` role, affines).
+    A lesion folder whose masks are all empty stops here, before training."""
     columns: list[list[Tensor]] = []
     affines: list[np.ndarray] = []
     for _, vols in iter_folder(task, cfg, spatial_dims, size, num_workers):

@@ -3,12 +3,12 @@
 Each decides from the system's declared capabilities (`supports(caps)`): the task, and the
 interfaces medgan's systems provide (`held_out`, `paired_eval`: see `ganhub_medgan.system`).
 
-* `med_fidelity` (lesion, translate, progress): PSNR and SSIM of G(condition) against the ground truth
-  on held-out pairs (MONAI PSNRMetric, SSIMMetric; images in [-1, 1], data range 2). Images
+* `med_fidelity` (lesion, translate, progress): PSNR and SSIM of G(condition) against the
+  ground truth on held-out pairs (MONAI PSNRMetric, SSIMMetric; images in [-1, 1], data range 2). Images
   reproduced exactly (a lesion-free phantom, which the inpainting G leaves as it is) have an
   infinite PSNR and are left out of its mean.
-* `med_texture` (lesion, translate, progress): high-frequency energy (mean squared Laplacian) of the
-  outputs over that of the real images: 1 matches real texture, below 1 is too smooth, above
+* `med_texture` (lesion, translate, progress): high-frequency energy (mean squared Laplacian)
+  of the outputs over that of the real images: 1 matches real texture, below 1 is too smooth, above
   1 noisier than real. For lesions `texture_ratio` is measured in the lesion interiors (mask
   voxels whose Laplacian stencil lies inside the mask, so it sees no lesion edge) and
   `edge_ratio` on the masks' outer voxels (the lesion edges: above 1 sharper or noisier than
@@ -18,7 +18,8 @@ interfaces medgan's systems provide (`held_out`, `paired_eval`: see `ganhub_medg
   segmented from the output: within a margin around the mask, voxels past the midpoint between
   real lesion and surrounding-tissue intensity. `dice_real` is the same rule on the real
   images, the ceiling a perfect generator reaches.
-* `med_growth` (progress, on data with known follow-up lesions: the phantoms): the lesions
+* `med_growth` (progress, on data with the lesion masks of both scans: the phantoms, or
+  folders given data.baseline_mask_dir and data.followup_mask_dir): the lesions
   segmented from the predicted follow-up by `med_dice`'s rule, against the true follow-up
   lesions: `dice`, `volume_error` (the sum over scans of |predicted - true lesion volume| over
   the total true volume, so a one-voxel lesion does not outweigh a large one) and
@@ -257,12 +258,12 @@ class LesionGrowth(MedMetric):
 
     def compute(self, system: Any, *, n_samples: int, seed: int) -> dict[str, float]:
         """dice, volume_error, new_recall; their `_unchanged` and `_real` counterparts."""
-
         batch = system.eval_batch(n_samples)
         if batch.masks is None or batch.prior_masks is None:
             raise UsageError(
-                "med_growth needs the follow-up's lesion masks, which the embedded phantoms "
-                "have and folder data does not; leave it out of eval.metrics"
+                "med_growth needs the lesion masks of both scans: the embedded phantoms have "
+                "them; for folder data set data.baseline_mask_dir and data.followup_mask_dir, "
+                "or leave med_growth out of eval.metrics"
             )
         fake = system.translate_batched(batch.conditions)
         out = {"n_samples": float(len(fake))}

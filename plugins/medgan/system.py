@@ -1,9 +1,10 @@
 """medgan's systems: the shared unconditional and paired GANs with MONAI networks and med data.
 
 `generate` is an `UnconditionalGAN`; `lesion`, `translate` and `progress` are
-`PairedTranslationGAN`s (the pix2pix objective shared with cyclegan's paired mode). This module adds only what is medical:
-the data (phantoms or a folder, made once and served from memory), the held-out evaluation
-split, and the artifacts (PNG grids with mid slices, NIfTI files with their affine).
+`PairedTranslationGAN`s (the pix2pix objective shared with cyclegan's paired mode). This module
+adds only what is medical: the data (phantoms or a folder, made once and served from memory),
+the held-out evaluation split, and the artifacts (PNG grids with mid slices, NIfTI files with
+their affine).
 
 What the systems declare (`capabilities()`): modality `image` (spatial_dims=2) or `volume`
 (spatial_dims=3), the task, real samples (the images G must produce: for the paired tasks the
