@@ -134,13 +134,14 @@ def inspect_folder(config: MedGANConfig) -> DataReport:
     assert cfg.path is not None
     root = cfg.path
     check_folder(task, cfg)
+    masked = any(is_mask(role) for role in roles(task, cfg))
     kind = {
         "lesion": "files (image/mask pairs)",
         "translate": "files (source/target pairs)",
-        "progress": "files (baseline/follow-up pairs)",
+        "progress": "files (baseline/follow-up scans and their masks)"
+        if masked
+        else "files (baseline/follow-up pairs)",
     }
-    if len(subdirs(task, cfg)) == 4:
-        kind["progress"] = "files (baseline/follow-up scans and their masks)"
     report = DataReport(str(root), kind.get(task, "files"))
     try:
         converted = converted_for(task, cfg, dims, size)
@@ -239,18 +240,18 @@ class _PairChecks(torch.utils.data.Dataset[_Checked]):
                 _check_file(sub, headers, name, path, self.config, mask_role, self.converted, first)
             )
         mask = None
-        if len(vols) > 1 and all(vol is not None for vol in vols):
+        usable = [vol for vol in vols if vol is not None]
+        if len(vols) > 1 and len(usable) == len(vols):
             failed = False
-            for name, vol in zip(names[1:], vols[1:]):  # every partner on the first's grid
-                assert vols[0] is not None and vol is not None
-                error, warning = pair_problems(vols[0], vol, names[0], name)
-                for each in (names[0], name) if error else ():
+            for name, vol in zip(names[1:], usable[1:]):  # every partner on the first's grid
+                error, warning = pair_problems(usable[0], vol, names[0], name)
+                # the first file is named once, whichever partners disagree with it
+                for each in ([name] if failed else [names[0], name]) if error else []:
                     sub.add(each, error, DROP, "error")
                 if warning:
                     sub.add(name, warning, KEEP, "warning")
                 failed = failed or bool(error)
-            last = vols[-1]
-            mask = None if failed or last is None else last.mask
+            mask = None if failed else usable[-1].mask
         thumb = None if vols[0] is None else _thumb(vols[0].image)
         return _Checked(names, sub.findings, headers, thumb, mask)
 
