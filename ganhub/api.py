@@ -146,13 +146,17 @@ def load(
     config = resolve(
         list(overrides), hub=hub, training=False, saved=saved, origin=str(run_dir / "config.yaml")
     )
-    from ganhub.exported import MANIFEST, open_export
+    from ganhub.exported import MANIFEST, read_weights, restore
 
     if (run_dir / MANIFEST).is_file():  # a folder written by `ganhub export`
         if best:
             raise UsageError(f"'{run_dir}' is an exported folder: it holds one set of weights")
+        path, tensors, step = read_weights(run_dir, config.plugin)
         parts = components(config, hub, training=False)
-        return open_export(run_dir, config, parts, select_device(device))
+        system, _ = prepare_system(config, parts, select_device(device))
+        restore(system.export_spec(), tensors, path, config.plugin)
+        system.eval()
+        return TrainedGAN(system, config, path, step=step)
     warn = lambda line: print(line, file=sys.stderr)  # noqa: E731
     found = (
         checkpoint.load_best(run_dir / "checkpoints")

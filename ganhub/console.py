@@ -13,7 +13,6 @@ prints its one summary line). Warnings always print, on stderr.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import shlex
@@ -22,10 +21,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, TextIO
-
-if TYPE_CHECKING:
-    from ganhub.engine.run import Run
+from typing import Any, TextIO
 
 # The console of the run in progress: where `activity()` reports.
 _ACTIVE: ContextVar[Console | None] = ContextVar("ganhub_console", default=None)
@@ -338,45 +334,6 @@ def tensorboard_command(run_dir: str) -> str:
     return f"tensorboard --logdir {shlex.quote(run_dir.rstrip('/') + '/tb')}"
 
 
-def describe_run(run: Run) -> tuple[str, list[tuple[str, str]]]:
-    """The start banner of a run: a title and its facts (what, where, on what, how big)."""
-    config = run.config
-    run_dir = str(run.run_dir)
-    precision = {"32": "fp32", "bf16": "bf16 autocast", "16": "fp16 autocast, grad scaling"}
-    device = str(run.device)
-    if run.device.type == "cuda":
-        import torch
-
-        device += f" ({torch.cuda.get_device_name(run.device)})"
-    if run.dist.enabled:
-        device += f" x {run.dist.world} processes"
-    rows = [("run dir", run_dir), ("device", device)]
-    rows.append(("precision", precision.get(config.precision, config.precision)))
-    params = ", ".join(
-        f"{group} {count_text(sum(p.numel() for p in params))}"
-        for group, params in run.groups.items()
-    )
-    rows.append(("parameters", params))
-    with contextlib.suppress(TypeError, NotImplementedError):  # a stream of unknown length
-        rows.append(("data", f"{len(run.data):,} training samples"))
-    t = config.trainer
-    steps = f"{t.steps:,} steps, batch {t.batch_size}"
-    if run.step:
-        steps = f"resuming at step {run.step:,} of {t.steps:,}, batch {t.batch_size}"
-    rows.append(("training", steps))
-    names = config.eval.metrics
-    if names is None:
-        names = run.system.default_metrics()
-    if names:
-        when = f"every {t.eval_every:,} steps and at the end" if t.eval_every else "at the end"
-        rows.append(("evaluation", f"{', '.join(names)} {when}"))
-    if t.keep_best is not None and run.best_direction is not None:
-        rows.append(("keep best", f"{t.keep_best} ({run.best_direction} is better)"))
-    if "tensorboard" in run.parts.loggers:
-        rows.append(("tensorboard", tensorboard_command(run_dir)))
-    return f"training {config.plugin}", rows
-
-
 def summary_head(summary: Mapping[str, Any]) -> str:
     """'ganhub: done at step N (time: training time at speed, evaluation time); outputs in DIR'."""
     state = "stopped" if summary["stopped_early"] else "done"
@@ -441,7 +398,6 @@ __all__ = [
     "activity",
     "brief",
     "count_text",
-    "describe_run",
     "number",
     "summary_head",
     "summary_line",

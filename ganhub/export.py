@@ -17,7 +17,7 @@ anywhere, and each is run once against PyTorch before the folder is kept.
 
 The folder is built beside its destination and renamed into place, so it appears whole or not
 at all, and a folder that exists and is not empty is replaced only with `force`. Reading one
-back (`open_export`, called by `ganhub.load`) trusts nothing in it: JSON and safetensors only,
+back (`read_weights`, called by `ganhub.load`) trusts nothing in it: JSON and safetensors only,
 the config validated like a run's, every tensor checked against the model it must fit.
 
 This module imports no torch at import time: `ganhub --help` registers its command.
@@ -37,7 +37,7 @@ import click
 
 from ganhub.clikit import HELP, RUN_DIR
 from ganhub.errors import GanhubError, UsageError, did_you_mean, one_line
-from ganhub.exported import EXPORT_VERSION, MANIFEST, WEIGHTS, open_export, read_manifest, restore
+from ganhub.exported import EXPORT_VERSION, MANIFEST, WEIGHTS, read_manifest, read_weights, restore
 from ganhub.exported import shown_path as _shown
 
 if TYPE_CHECKING:
@@ -414,7 +414,7 @@ __all__ = [
     "example_inputs",
     "export_command",
     "export_run",
-    "open_export",
     "read_manifest",
+    "read_weights",
     "restore",
 ]

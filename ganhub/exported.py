@@ -11,12 +11,8 @@ from typing import TYPE_CHECKING, Any
 from ganhub.errors import UsageError, one_line
 
 if TYPE_CHECKING:
-    import torch
     from torch import Tensor
 
-    from ganhub.api import TrainedGAN
-    from ganhub.config.schema import RunConfig
-    from ganhub.engine.components import Components
     from ganhub.engine.system import ExportSpec
 
 MANIFEST = "export.json"  # its presence makes a folder an export for `ganhub.load`
@@ -56,22 +52,19 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
-def open_export(
-    folder: Path, config: RunConfig, parts: Components, device: torch.device
-) -> TrainedGAN:
-    """The model an exported folder holds: its system built from its (validated) config, the
-    declared parts restored from generator.safetensors. Nothing is unpickled."""
+def read_weights(folder: Path, plugin: str) -> tuple[Path, dict[str, Tensor], int]:
+    """(path, tensors, step) of an exported folder whose config names `plugin`: the manifest
+    must agree, and generator.safetensors must load and hold only finite values. Nothing is
+    unpickled; the caller builds the system and `restore`s the tensors into it."""
     from safetensors.torch import load_file
 
-    from ganhub.api import TrainedGAN
     from ganhub.engine import checkpoint
-    from ganhub.engine.run import prepare_system
 
     manifest = read_manifest(folder)
-    if manifest["plugin"] != config.plugin:
+    if manifest["plugin"] != plugin:
         raise UsageError(
             f"'{shown_path(folder / MANIFEST)}' names plugin '{one_line(manifest['plugin'], 60)}' "
-            f"but its config.yaml '{config.plugin}'"
+            f"but its config.yaml '{plugin}'"
         )
     path = folder / WEIGHTS
     try:
@@ -84,10 +77,7 @@ def open_export(
         raise UsageError(
             f"'{shown_path(path)}' holds non-finite weights ({one_line(bad[0], 80)}...)"
         )
-    system, _ = prepare_system(config, parts, device)
-    restore(system.export_spec(), tensors, path, config.plugin)
-    system.eval()
-    return TrainedGAN(system, config, path, step=manifest["step"])
+    return path, tensors, manifest["step"]
 
 
 def restore(spec: ExportSpec, tensors: dict[str, Tensor], path: Path, plugin: str) -> None:

@@ -5,6 +5,8 @@
   plugins/.
 * Layers point down: the engine (and the metrics, tricks, losses and data it runs) never
   imports plugin discovery; only the wiring (config resolution, API, CLI, commands) does.
+* No import circles inside the ganhub package: every import counts, those inside functions and
+  under `TYPE_CHECKING` too, so each module can be read (and replaced) from the bottom up.
 * `ganhub --help` and `ganhub plugins` import no torch.
 """
 
@@ -128,6 +130,69 @@ def test_the_engine_never_imports_plugin_discovery(package: str) -> None:
                 assert "ganhub.plugins" not in module and "ganhub.wiring" not in module, (
                     f"{path.relative_to(ROOT)}:{node.lineno} imports discovery ({module})"
                 )
+
+
+def _module_of(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _engine_import_graph() -> dict[str, set[str]]:
+    """ganhub module -> the ganhub modules it imports anywhere (a name taken from a package
+    counts as its submodule when one of that name exists)."""
+    paths = sorted(ROOT.joinpath("ganhub").rglob("*.py"))
+    modules = {_module_of(path): path for path in paths}
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            found: list[str] = []
+            if isinstance(node, ast.Import):
+                found = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                    base = f"{anchor}.{base}" if base else anchor
+                found = [
+                    f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                    for alias in node.names
+                ]
+            graph[name] |= {target for target in found if target in modules and target != name}
+    return graph
+
+
+def test_no_import_circles_in_the_ganhub_package() -> None:
+    graph = _engine_import_graph()
+    assert "ganhub.engine.loop" in graph["ganhub.api"]  # the graph sees function-level imports
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(node: str) -> None:  # Tarjan's strongly connected components
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph[node]:
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    assert not circles, f"modules that import each other in a circle: {circles}"
 
 
 @pytest.mark.parametrize("args", [["--help"], ["plugins"]])

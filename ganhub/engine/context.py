@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from ganhub.conditioning.nets import LabelledDiscriminator
 from ganhub.engine.diagnostics import d_stats
 from ganhub.engine.heads import HeadedDiscriminator
-from ganhub.engine.system import Pair, PhaseOutput
+from ganhub.engine.outputs import Pair, PhaseOutput
 from ganhub.errors import ConfigError
 from ganhub.losses import AdversarialLoss, Targets
 

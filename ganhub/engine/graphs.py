@@ -30,7 +30,7 @@ anyway warns once and the run continues eagerly.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch import Tensor
@@ -40,8 +40,8 @@ from ganhub.errors import ConfigError
 
 if TYPE_CHECKING:
     from ganhub.config.schema import RunConfig
+    from ganhub.console import Console
     from ganhub.engine.distributed import DistInfo
-    from ganhub.engine.run import Run
     from ganhub.engine.system import GANSystem
     from ganhub.tricks import Trick
 
@@ -49,6 +49,21 @@ WARMUP = 3  # eager runs of a plan before its capture
 MAX_GRAPHS = 8  # plans captured at most; others run eagerly (each graph holds its own memory)
 
 PlanKey = tuple[tuple[str, int], ...]
+
+
+class Run(Protocol):
+    """What capturing needs of a run (`ganhub.engine.run.Run` has it): the step's facts, the
+    stats it adds to (swapped for a recorder during a capture), the optimizers it steps."""
+
+    config: RunConfig
+    device: torch.device
+    system: GANSystem
+    tricks: list[Trick]
+    dist: DistInfo
+    console: Console
+    stats: StatsAccumulator
+    optimizers: dict[str, torch.optim.Optimizer]
+    step: int
 
 
 def problems(

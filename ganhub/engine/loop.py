@@ -7,12 +7,13 @@ except on logging, evaluation and checkpoint steps: losses and stats stay on the
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ganhub.console import describe_run, summary_head, summary_rows
+from ganhub.console import count_text, summary_head, summary_rows, tensorboard_command
 from ganhub.data import split_batch
 from ganhub.engine import compiled, distributed
 from ganhub.engine.diagnostics import CollapseMonitor, grad_norm
@@ -280,3 +281,42 @@ def _postfix(metrics: dict[str, float]) -> str:
         f"{k.removeprefix('loss/')}={v:.3f}" for k, v in metrics.items() if k.startswith("loss/")
     )
     return f"{losses} {metrics['perf/samples_per_s']:.0f} samples/s"
+
+
+def describe_run(run: Run) -> tuple[str, list[tuple[str, str]]]:
+    """The start banner of a run: a title and its facts (what, where, on what, how big)."""
+    config = run.config
+    run_dir = str(run.run_dir)
+    precision = {"32": "fp32", "bf16": "bf16 autocast", "16": "fp16 autocast, grad scaling"}
+    device = str(run.device)
+    if run.device.type == "cuda":
+        import torch
+
+        device += f" ({torch.cuda.get_device_name(run.device)})"
+    if run.dist.enabled:
+        device += f" x {run.dist.world} processes"
+    rows = [("run dir", run_dir), ("device", device)]
+    rows.append(("precision", precision.get(config.precision, config.precision)))
+    params = ", ".join(
+        f"{group} {count_text(sum(p.numel() for p in params))}"
+        for group, params in run.groups.items()
+    )
+    rows.append(("parameters", params))
+    with contextlib.suppress(TypeError, NotImplementedError):  # a stream of unknown length
+        rows.append(("data", f"{len(run.data):,} training samples"))
+    t = config.trainer
+    steps = f"{t.steps:,} steps, batch {t.batch_size}"
+    if run.step:
+        steps = f"resuming at step {run.step:,} of {t.steps:,}, batch {t.batch_size}"
+    rows.append(("training", steps))
+    names = config.eval.metrics
+    if names is None:
+        names = run.system.default_metrics()
+    if names:
+        when = f"every {t.eval_every:,} steps and at the end" if t.eval_every else "at the end"
+        rows.append(("evaluation", f"{', '.join(names)} {when}"))
+    if t.keep_best is not None and run.best_direction is not None:
+        rows.append(("keep best", f"{t.keep_best} ({run.best_direction} is better)"))
+    if "tensorboard" in run.parts.loggers:
+        rows.append(("tensorboard", tensorboard_command(run_dir)))
+    return f"training {config.plugin}", rows

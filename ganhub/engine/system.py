@@ -18,6 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from ganhub.capabilities import Capabilities, Modality
+from ganhub.engine.outputs import Pair as Pair  # public here: plugins import it from system
+from ganhub.engine.outputs import PhaseOutput as PhaseOutput
 from ganhub.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -26,41 +28,6 @@ if TYPE_CHECKING:
     from ganhub.data import BatchSource
     from ganhub.engine.context import TrainContext
     from ganhub.latent import LatentSpace
-
-
-@dataclass
-class Pair:
-    """What one discriminator saw in a phase: its inputs before D-input tricks were applied,
-    and its logits on the real ones.
-
-    Penalties recompute D on the inputs (the gradient penalty on interpolates, lazy R1 in
-    its own phase), or, when they asked for it, differentiate the phase's own forward
-    (`real_graph`, `fake_graph`: every-step R1 and R2); adaptive augmentation reads the sign of
-    `real_logits` (ADA's overfitting measure).
-    """
-
-    discriminator: nn.Module
-    real: Tensor
-    fake: Tensor
-    real_logits: Tensor | None = None
-    # D's logits with their graph to `real` / `fake` (which then require grad), when a trick
-    # asked for it (`Trick.input_graphs`); None otherwise
-    real_graph: Tensor | None = None
-    fake_graph: Tensor | None = None
-
-
-@dataclass
-class PhaseOutput:
-    """A phase closure's result: the scalar to minimise, detached stats, and D's input pairs.
-
-    `aux` holds what tricks read beyond the loss: a conditional run's `labels` and the
-    discriminator's auxiliary head outputs, `<head>_real` / `<head>_fake` (AC-GAN's `class`).
-    """
-
-    loss: Tensor
-    stats: dict[str, Tensor] = field(default_factory=dict)
-    pairs: list[Pair] = field(default_factory=list)
-    aux: dict[str, Tensor] = field(default_factory=dict)
 
 
 PhaseLoss = Callable[[Any, "TrainContext"], PhaseOutput]
