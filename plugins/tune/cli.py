@@ -22,7 +22,10 @@ OPTIONS: dict[str, tuple[type, str]] = {
     ),
     "objective": (list, "metric(s) to optimise: modes, fd_digits, step_time, [modes,step_time]"),
     "direction": (list, "maximize / minimize per objective [known metrics: automatic]"),
-    "sampler": (str, "tpe (Bayesian), random, grid, cmaes [tpe]"),
+    "sampler": (
+        str,
+        "tpe (Bayesian), random, grid, cmaes, evolution (genetic), reinforce (RL) [tpe]",
+    ),
     "pruner": (str, "median, hyperband, none [median]"),
     "storage": (
         str,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ganhub_tune.defaults import TRIAL_BASE, default_space, direction_of, known_objectives
+from ganhub_tune.samplers import SAMPLERS, SINGLE_OBJECTIVE, make_sampler
 from ganhub_tune.space import Param, Space, decode, encode, load_space
 
 from ganhub.config.overrides import deep_merge, merge_sources, parse_override, set_dotted
@@ -23,7 +24,6 @@ from ganhub.errors import ConfigError, did_you_mean, one_line
 from ganhub.hookspecs import hookimpl
 from ganhub.plugins import Hub, get_hub
 
-SAMPLERS = ("tpe", "random", "grid", "cmaes")
 PRUNERS = ("median", "hyperband", "none")
 SPACES = ("hparams", "arch")
 
@@ -110,8 +110,8 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
     for d in directions:
         if d not in ("minimize", "maximize"):
             raise ConfigError(f"direction={d}: valid: minimize, maximize")
-    if len(objectives) > 1 and options.sampler == "cmaes":
-        raise ConfigError("sampler=cmaes is single-objective; use tpe or random for several objectives")  # fmt: skip
+    if len(objectives) > 1 and options.sampler in SINGLE_OBJECTIVE:
+        raise ConfigError(f"sampler={options.sampler} is single-objective; use tpe, evolution or random for several objectives")  # fmt: skip
 
     base_raw: dict[str, Any] = {"plugin": options.plugin}
     for key, value in {**TRIAL_BASE, **space.base}.items():
@@ -354,26 +354,6 @@ def objective_values(study: Study, summary: dict[str, Any], rates: list[float]) 
                               f"{', '.join(sorted(metrics)) or 'no metrics'}; pick one of those")  # fmt: skip
         values.append(float(metrics[name]))
     return values
-
-
-def make_sampler(study: Study, seed: int) -> Any:
-    """The Optuna sampler named by sampler=."""
-    import optuna
-
-    kind, trials = study.options.sampler, study.options.trials
-    if kind == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if kind == "grid":
-        grid = {p.key: p.grid_values() for p in study.space.params}
-        return optuna.samplers.GridSampler(grid, seed=seed)
-    if kind == "cmaes":
-        try:
-            import cmaes  # noqa: F401
-        except ImportError:
-            raise ConfigError("sampler=cmaes needs the cmaes package: pip install cmaes") from None
-        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False,
-                                            n_startup_trials=max(1, min(5, trials // 4)))  # fmt: skip
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(2, min(10, trials // 3)))
 
 
 def make_pruner(study: Study) -> Any:

@@ -145,7 +145,11 @@ def test_unknown_config_key_and_options_are_clear_errors(tmp_path: Path, cli: An
     code, _, err = cli("tune", "plugin=toy2d", "trials=many")
     assert code == 2 and err.strip() == "ganhub: error: trials='many': must be int (finished (complete or pruned) trials the study should hold [20])"  # fmt: skip
     code, _, err = cli("tune", "plugin=toy2d", "sampler=bayes", f"out={tmp_path}")
-    assert code == 2 and "sampler=bayes" in err and "valid: tpe, random, grid, cmaes" in err
+    assert (
+        code == 2
+        and "sampler=bayes" in err
+        and "valid: tpe, random, grid, cmaes, evolution, reinforce" in err
+    )
     code, _, err = cli("tune", "plugin=toy2d", "objective=fidelity", f"out={tmp_path}")
     assert code == 2 and "objective=fidelity: direction unknown" in err and "Traceback" not in err
 

@@ -1,0 +1,221 @@
+"""The search strategies `sampler=` names: Optuna's, and a policy-gradient controller.
+
+* `tpe` (Bayesian optimisation), `random`, `grid`, `cmaes` (an evolution strategy for numbers)
+  are Optuna's samplers.
+* `evolution` is a genetic algorithm (Optuna's NSGA-II: tournament selection, uniform
+  crossover, mutation), with a population sized to the study's budget; it handles categorical
+  architecture choices, which CMA-ES samples at random.
+* `reinforce` is a REINFORCE controller (Williams 1992), as in NAS by reinforcement learning
+  (Zoph & Le 2017) without the recurrent network: each searched key has its own policy (a
+  softmax over its values; a Gaussian over a wide numeric range), and each finished trial moves
+  the policies toward its values in proportion to how much its objective beat a moving baseline.
+
+The controller keeps no state of its own: its policies are replayed from the study's finished
+trials whenever it samples, so a resumed study, or several workers sharing one database, go on
+from the same policies. Optuna is imported when a sampler is made, never at plugin import.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ganhub.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ganhub_tune.study import Study
+
+SAMPLERS = ("tpe", "random", "grid", "cmaes", "evolution", "reinforce")
+SINGLE_OBJECTIVE = ("cmaes", "reinforce")  # samplers that need one number per trial
+
+MAX_CHOICES = 64  # a numeric range with at most this many values gets a softmax policy
+
+
+def make_sampler(study: Study, seed: int) -> Any:
+    """The Optuna sampler named by sampler=."""
+    import optuna
+
+    kind, trials = study.options.sampler, study.options.trials
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if kind == "grid":
+        grid = {p.key: p.grid_values() for p in study.space.params}
+        return optuna.samplers.GridSampler(grid, seed=seed)
+    if kind == "cmaes":
+        try:
+            import cmaes  # noqa: F401
+        except ImportError:
+            raise ConfigError("sampler=cmaes needs the cmaes package: pip install cmaes") from None
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False,
+                                            n_startup_trials=max(1, min(5, trials // 4)))  # fmt: skip
+    if kind == "evolution":
+        # about four generations within the budget (a pruned trial does not fill a place)
+        return optuna.samplers.NSGAIISampler(
+            seed=seed, population_size=max(4, min(50, trials // 4))
+        )
+    if kind == "reinforce":
+        return make_reinforce_sampler(seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(2, min(10, trials // 3)))
+
+
+def make_reinforce_sampler(seed: int | None = None, lr: float = 0.5, decay: float = 0.8) -> Any:
+    """A `ReinforceSampler` (an Optuna sampler; defined here so Optuna loads only when used)."""
+    import numpy as np
+    import optuna
+    from optuna.distributions import (
+        BaseDistribution,
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+    from optuna.trial import FrozenTrial, TrialState
+
+    class ReinforceSampler(optuna.samplers.BaseSampler):
+        """REINFORCE with a moving-average baseline over independent per-key policies.
+
+        A trial's reward is its objective (negated when minimising); its advantage is the
+        reward minus the baseline, divided by the rewards' running spread, so the step size does
+        not depend on the objective's scale. A pruned trial was stopped for falling behind and
+        counts as the worst reward seen so far; a failed trial does not count.
+        """
+
+        def __init__(self) -> None:
+            self._rng = np.random.RandomState(seed)
+
+        def reseed_rng(self) -> None:
+            """New random state (Optuna calls this in forked workers)."""
+            self._rng = np.random.RandomState()
+
+        def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
+            """None: every key is sampled on its own."""
+            return {}
+
+        def sample_relative(self, study: Any, trial: Any, search_space: Any) -> dict[str, Any]:
+            """None: every key is sampled on its own."""
+            return {}
+
+        def sample_independent(
+            self, study: Any, trial: Any, param_name: str, param_distribution: BaseDistribution
+        ) -> Any:
+            """Draw the key's value from its policy, replayed from the finished trials."""
+            if len(study.directions) != 1:
+                raise ConfigError("sampler=reinforce is single-objective; use tpe or evolution")
+            policy = _policy_for(param_distribution)
+            sign = 1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1.0
+            done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+            for taken, advantage in advantages(_rewards(done, sign), decay):
+                if param_name in taken.params:
+                    policy.update(taken.params[param_name], advantage * lr)
+            return policy.sample(self._rng)
+
+    def _rewards(trials: Sequence[FrozenTrial], sign: float) -> list[tuple[FrozenTrial, float]]:
+        """(trial, reward) in trial order; pruned trials get the worst completed reward."""
+        out: list[tuple[FrozenTrial, float]] = []
+        worst: float | None = None
+        for t in sorted(trials, key=lambda t: t.number):
+            if t.state == TrialState.COMPLETE and t.values and math.isfinite(t.values[0]):
+                reward = sign * t.values[0]
+                worst = reward if worst is None else min(worst, reward)
+                out.append((t, reward))
+            elif t.state == TrialState.PRUNED and worst is not None:
+                out.append((t, worst))
+        return out
+
+    class _Softmax:
+        """A softmax policy over a finite list of values (categorical, or a short range)."""
+
+        def __init__(self, values: Sequence[Any]) -> None:
+            self.values = list(values)
+            self.logits = np.zeros(len(self.values))
+
+        def probs(self) -> Any:
+            e = np.exp(self.logits - self.logits.max())
+            return e / e.sum()
+
+        def update(self, value: Any, step: float) -> None:
+            if value not in self.values:  # a value from an earlier, wider space
+                return
+            grad = -self.probs()
+            grad[self.values.index(value)] += 1.0  # d log pi(a) / d logits
+            self.logits += step * grad
+
+        def sample(self, rng: Any) -> Any:
+            return self.values[int(rng.choice(len(self.values), p=self.probs()))]
+
+    class _Gaussian:
+        """A Gaussian policy on [0, 1], the range mapped linearly or logarithmically, whose mean
+        and spread are both learned (the spread narrows as good values agree); samples outside
+        are folded back in, then put on the range's step."""
+
+        def __init__(
+            self, low: float, high: float, log: bool, step: float | None, integer: bool
+        ) -> None:
+            self.low, self.high, self.log, self.step, self.integer = low, high, log, step, integer
+            self.mean, self.sigma = 0.5, 0.25
+
+        def _unit(self, value: float) -> float:
+            if self.log:
+                return (math.log(value) - math.log(self.low)) / (
+                    math.log(self.high) - math.log(self.low)
+                )
+            return (value - self.low) / (self.high - self.low)
+
+        def update(self, value: float, step: float) -> None:
+            z = (self._unit(float(value)) - self.mean) / self.sigma
+            # natural-gradient steps (the Fisher information's inverse times d log N / d .):
+            # sigma^2 * z / sigma for the mean, (z^2 - 1) / 2 for log sigma
+            self.mean = min(1.0, max(0.0, self.mean + step * self.sigma * z))
+            self.sigma = min(0.5, max(0.02, self.sigma * math.exp(step * (z * z - 1) / 2)))
+
+        def sample(self, rng: Any) -> float | int:
+            u = abs(self.mean + self.sigma * rng.standard_normal()) % 2.0
+            u = 2.0 - u if u > 1.0 else u
+            if self.log:
+                value = math.exp(
+                    math.log(self.low) + u * (math.log(self.high) - math.log(self.low))
+                )
+            else:
+                value = self.low + u * (self.high - self.low)
+            if self.step is not None:  # onto the range's grid
+                value = self.low + round((value - self.low) / self.step) * self.step
+            value = min(self.high, max(self.low, value))
+            return round(value) if self.integer else value
+
+    def _policy_for(dist: BaseDistribution) -> _Softmax | _Gaussian:
+        if isinstance(dist, CategoricalDistribution):
+            return _Softmax(dist.choices)
+        if isinstance(dist, IntDistribution | FloatDistribution):
+            step = dist.step
+            if step is not None and not dist.log:
+                count = round((dist.high - dist.low) / step) + 1
+                if count <= MAX_CHOICES:
+                    values = [dist.low + i * step for i in range(count)]
+                    if isinstance(dist, IntDistribution):
+                        values = [int(v) for v in values]
+                    return _Softmax(values)
+            return _Gaussian(dist.low, dist.high, dist.log, step, isinstance(dist, IntDistribution))
+        raise ConfigError(f"sampler=reinforce cannot sample {type(dist).__name__}")
+
+    return ReinforceSampler()
+
+
+def advantages(rewarded: Sequence[tuple[Any, float]], decay: float) -> list[tuple[Any, float]]:
+    """(item, advantage) for rewards in order: the reward minus a moving-average baseline of
+    the earlier rewards, over their moving spread (the first reward sets the baseline and
+    teaches nothing)."""
+    out: list[tuple[Any, float]] = []
+    baseline: float | None = None
+    spread = 0.0
+    for item, reward in rewarded:
+        if baseline is None:
+            baseline = reward
+            continue
+        deviation = reward - baseline
+        spread = (
+            math.sqrt(decay * spread**2 + (1 - decay) * deviation**2) if spread else abs(deviation)
+        )
+        if spread > 0:
+            out.append((item, deviation / spread))
+        baseline = decay * baseline + (1 - decay) * reward
+    return out
