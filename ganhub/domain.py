@@ -33,6 +33,10 @@ class Domain(ABC):
     # (depth, width, normalisation, activation, attention, residual) mapped to distributions,
     # e.g. {"model.g_layers": {"type": "int", "low": 2, "high": 5}}. Empty: no arch search.
     arch_space: ClassVar[dict[str, Any]] = {}
+    # Config overrides that build the weight-sharing supernet of `arch_space` (`ganhub.nas`;
+    # `ganhub tune sampler=oneshot`), e.g. {"model.supernet": True}; its system declares
+    # `provides={"supernet"}`. Empty: no one-shot search.
+    supernet: ClassVar[dict[str, Any]] = {}
     # Keys of earlier releases, refused with one line saying what to write instead (they are
     # never translated silently). "old.key" -> "new.key" is a rename; "section.*" ->
     # "other.section.*" moves a whole section; any value with a space is the sentence to show

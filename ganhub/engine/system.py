@@ -243,6 +243,12 @@ class GANSystem(nn.Module, ABC):
         that declare `provides={"latent_space"}` return one; None by default."""
         return None
 
+    def architecture(self) -> dict[str, dict[Any, float]]:
+        """A supernet's preference over its domain's `arch_space`: each searched key's
+        probability per value (`ganhub.nas.architecture`). Systems that declare
+        `provides={"supernet"}` return it; {} by default."""
+        return {}
+
     def save_assets(self, run_dir: Path) -> None:
         """Write files a run needs besides its weights (a tokenizer...), once before training."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -45,6 +45,29 @@ class Toy2dModel(Section):
     residual: bool = Field(
         False, description="skip connections around hidden layers after the first"
     )
+    supernet: bool = Field(
+        False,
+        description="build the weight-sharing supernet of the architecture space instead "
+        "(every depth, width, norm, activation and skip choice mixed; ganhub tune "
+        "sampler=oneshot); the single-architecture keys above are then unused",
+    )
+    arch_lr: float = Field(
+        1e-2, gt=0, description="supernet: Adam learning rate of the architecture choices' logits"
+    )
+
+
+# The architecture space (`Toy2dDomain.arch_space`), which the supernet also spans
+ARCH_SPACE: dict[str, Any] = {
+    "model.g_layers": {"type": "int", "low": 2, "high": 5},
+    "model.d_layers": {"type": "int", "low": 2, "high": 5},
+    "model.g_hidden": {"type": "categorical", "choices": [64, 128, 256, 512]},
+    "model.d_hidden": {"type": "categorical", "choices": [64, 128, 256, 512]},
+    "model.g_norm": {"type": "categorical", "choices": ["none", "batch", "layer"]},
+    "model.d_norm": {"type": "categorical", "choices": ["none", "layer"]},
+    "model.g_act": {"type": "categorical", "choices": ["relu", "leaky_relu", "elu", "silu"]},
+    "model.d_act": {"type": "categorical", "choices": ["leaky_relu", "relu", "elu", "silu"]},
+    "model.residual": {"type": "categorical", "choices": [False, True]},
+}
 
 
 # The set that works on these mixtures (docs/evaluation.md): R1 on real data with a small

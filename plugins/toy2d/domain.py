@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ganhub_toy2d.config import DEFAULT_TRICKS, TRICK_DEFAULTS, Toy2dConfig
+from ganhub_toy2d.config import ARCH_SPACE, DEFAULT_TRICKS, TRICK_DEFAULTS, Toy2dConfig
 
 from ganhub.domain import Domain
 
@@ -26,18 +26,10 @@ class Toy2dDomain(Domain):
         "ring": {"data": {"dataset": "ring"}},
         "grid": {"data": {"dataset": "grid"}, "trainer": {"steps": 4000}},
     }
-    # NAS by black-box search (ganhub tune space=arch): depth, width, norm, activation, skips.
-    arch_space: ClassVar[dict[str, Any]] = {
-        "model.g_layers": {"type": "int", "low": 2, "high": 5},
-        "model.d_layers": {"type": "int", "low": 2, "high": 5},
-        "model.g_hidden": {"type": "categorical", "choices": [64, 128, 256, 512]},
-        "model.d_hidden": {"type": "categorical", "choices": [64, 128, 256, 512]},
-        "model.g_norm": {"type": "categorical", "choices": ["none", "batch", "layer"]},
-        "model.d_norm": {"type": "categorical", "choices": ["none", "layer"]},
-        "model.g_act": {"type": "categorical", "choices": ["relu", "leaky_relu", "elu", "silu"]},
-        "model.d_act": {"type": "categorical", "choices": ["leaky_relu", "relu", "elu", "silu"]},
-        "model.residual": {"type": "categorical", "choices": [False, True]},
-    }
+    # NAS (ganhub tune space=arch): depth, width, norm, activation, skips; the supernet holds
+    # them all with shared weights (ganhub tune sampler=oneshot)
+    arch_space: ClassVar[dict[str, Any]] = ARCH_SPACE
+    supernet: ClassVar[dict[str, Any]] = {"model.supernet": True}
 
     @property
     def config_class(self) -> type[RunConfig]:

@@ -1,8 +1,12 @@
-"""MLP generator and discriminator of the toy2d domain."""
+"""MLP generator and discriminator of the toy2d domain, and the supernet of their search space."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor, nn
+
+from ganhub.nas import ArchChoice, mix, width_mask
 
 
 def activation(name: str) -> nn.Module:
@@ -48,3 +52,59 @@ class Residual(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Add the block's output to its input."""
         return x + self.body(x)
+
+
+class SuperMLP(nn.Module):
+    """Every MLP of the architecture space in one network with shared weights (`ganhub.nas`).
+
+    `side` is "g" or "d": its depth, width, norm and activation choices are the space's
+    `model.<side>_layers`, `_hidden`, `_norm`, `_act`; `model.residual` is shared by both
+    sides. Layer i holds one linear map at the widest width; a narrower width is its first
+    features (masked), a shallower depth reads the output head from an earlier layer. The
+    mixture normalises over all features, so a chosen narrow network, trained alone, sees
+    slightly different statistics under layer norm than inside the supernet.
+    """
+
+    def __init__(self, n_in: int, n_out: int, side: str, space: dict[str, dict[str, Any]]) -> None:
+        super().__init__()
+        depth = space[f"model.{side}_layers"]
+        self.low, high = int(depth["low"]), int(depth["high"])
+        self.widths = [int(w) for w in space[f"model.{side}_hidden"]["choices"]]
+        norms = list(space[f"model.{side}_norm"]["choices"])
+        acts = list(space[f"model.{side}_act"]["choices"])
+        self.depth = ArchChoice(f"model.{side}_layers", list(range(self.low, high + 1)))
+        self.width = ArchChoice(f"model.{side}_hidden", self.widths)
+        self.norm = ArchChoice(f"model.{side}_norm", norms)
+        self.act = ArchChoice(f"model.{side}_act", acts)
+        self.residual = ArchChoice("model.residual", list(space["model.residual"]["choices"]))
+        wide = max(self.widths)
+        self.linears = nn.ModuleList(nn.Linear(n_in if i == 0 else wide, wide) for i in range(high))
+        self.norms = nn.ModuleList(
+            nn.ModuleList(_norm(name, wide) for name in norms) for _ in range(high)
+        )
+        self.acts = nn.ModuleList(activation(name) for name in acts)
+        self.head = nn.Linear(wide, n_out)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The mixture of every architecture's output, weighted by the choices' softmax."""
+        mask = width_mask(self.width.weights(), self.widths, self.head.in_features)
+        p_norm, p_act, p_depth = self.norm.weights(), self.act.weights(), self.depth.weights()
+        p_skip = dict(zip(self.residual.values, self.residual.weights(), strict=True))
+        h, out = x, None
+        for i, (linear, norms) in enumerate(zip(self.linears, self.norms, strict=True)):
+            y = mix(p_norm, [norm(linear(h)) for norm in norms])
+            y = mix(p_act, [act(y) for act in self.acts]) * mask
+            if i > 0 and True in p_skip:
+                y = y + p_skip[True] * h  # x + f(x) with the weight of "residual"
+            h = y
+            if i + 1 >= self.low:
+                term = p_depth[i + 1 - self.low] * h
+                out = term if out is None else out + term
+        assert out is not None
+        return self.head(out)
+
+
+def _norm(name: str, width: int) -> nn.Module:
+    if name == "batch":
+        return nn.BatchNorm1d(width)
+    return nn.LayerNorm(width) if name == "layer" else nn.Identity()

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
-from ganhub_toy2d.config import Toy2dConfig
+from ganhub_toy2d.config import ARCH_SPACE, Toy2dConfig
 from ganhub_toy2d.data import draw, mixture
 from ganhub_toy2d.metrics import mode_stats
-from ganhub_toy2d.networks import activation, mlp
-from torch import Tensor
+from ganhub_toy2d.networks import SuperMLP, activation, mlp
+from torch import Tensor, nn
 
 from ganhub.capabilities import Capabilities
 from ganhub.data import BatchSource, TensorBatches
 from ganhub.engine.system import BuildHints
 from ganhub.engine.unconditional import UnconditionalGAN
+from ganhub.nas import SUPERNET, architecture, separate_choices
 
 
 class Toy2dSystem(UnconditionalGAN):
@@ -24,15 +26,17 @@ class Toy2dSystem(UnconditionalGAN):
 
     def __init__(self, config: Toy2dConfig, hints: BuildHints) -> None:
         m = config.model
-        super().__init__(
-            config,
-            hints,
-            mlp(m.latent_dim, m.g_hidden, m.g_layers, 2, activation(m.g_act), m.g_norm, m.residual),
-            mlp(
-                2 * hints.pack, m.d_hidden, m.d_layers, 1, activation(m.d_act), m.d_norm, m.residual
-            ),
-            (m.latent_dim,),
-        )
+        G: nn.Module
+        D: nn.Module
+        if m.supernet:  # every architecture of the search space, weights shared
+            G = SuperMLP(m.latent_dim, 2, "g", ARCH_SPACE)
+            D = SuperMLP(2 * hints.pack, 1, "d", ARCH_SPACE)
+        else:
+            G = mlp(m.latent_dim, m.g_hidden, m.g_layers, 2, activation(m.g_act), m.g_norm,
+                    m.residual)  # fmt: skip
+            D = mlp(2 * hints.pack, m.d_hidden, m.d_layers, 1, activation(m.d_act), m.d_norm,
+                    m.residual)  # fmt: skip
+        super().__init__(config, hints, G, D, (m.latent_dim,))
         self.dataset = config.data.dataset
         self.centers, self.std = mixture(self.dataset)
         self.n_points = config.data.n_samples
@@ -43,8 +47,20 @@ class Toy2dSystem(UnconditionalGAN):
         return TensorBatches(draw(self.dataset, self.n_points, gen))
 
     def capabilities(self) -> Capabilities:
-        """2D points from noise; the mixture's name, so mode statistics know its modes."""
-        return Capabilities(modality="vector", dataset=self.dataset)
+        """2D points from noise; the mixture's name, so mode statistics know its modes; a
+        supernet says so."""
+        provides = frozenset({SUPERNET}) if self.config.model.supernet else frozenset()
+        return Capabilities(modality="vector", dataset=self.dataset, provides=provides)
+
+    def configure_optimizers(self, optimizers: dict[str, torch.optim.Optimizer]) -> None:
+        """A supernet's architecture logits learn at `model.arch_lr`, in their own groups."""
+        if self.config.model.supernet:
+            separate_choices(optimizers["G"], self.G, self.config.model.arch_lr)
+            separate_choices(optimizers["D"], self.D, self.config.model.arch_lr)
+
+    def architecture(self) -> dict[str, dict[Any, float]]:
+        """The supernet's preference over the architecture space; {} for a single network."""
+        return architecture([self.G, self.D]) if self.config.model.supernet else {}
 
     def default_metrics(self) -> list[str]:
         """Mode coverage is what this domain is for."""

@@ -24,7 +24,7 @@ OPTIONS: dict[str, tuple[type, str]] = {
     "direction": (list, "maximize / minimize per objective [known metrics: automatic]"),
     "sampler": (
         str,
-        "tpe (Bayesian), random, grid, cmaes, evolution (genetic), reinforce (RL) [tpe]",
+        "tpe (Bayesian), random, grid, cmaes, evolution (genetic), reinforce (RL), oneshot (weight-sharing supernet) [tpe]",
     ),
     "pruner": (str, "median, hyperband, none [median]"),
     "storage": (

@@ -155,6 +155,9 @@ def summary_text(
     ]
     if facts["pareto"]:
         lines.append(f"Pareto front: trials {', '.join(map(str, facts['pareto']))}.")
+    if study.architecture:
+        lines.append("Trial 1 is the architecture the weight-sharing supernet (run `supernet/`) "
+                     "prefers; its probabilities are in architecture.json.")  # fmt: skip
     lines += ["", "| key | default | best |", "|---|---|---|"]
     for name in objectives:
         d = facts["default_values"][name] if facts["default_values"] else None

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ganhub_tune import oneshot
 from ganhub_tune.space import encode
 from ganhub_tune.study import (
     Reporter,
@@ -37,6 +38,8 @@ def run_study(study: Study, hub: Hub | None = None, echo: Callable[[str], None] 
 
     hub = hub or get_hub()
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # trial failures: our own line
+    if study.options.sampler == "oneshot":
+        study.architecture = oneshot.search(study, hub, echo)
     ostudy = open_study(study)
     finished_states = (TrialState.COMPLETE, TrialState.PRUNED)
     done = len(ostudy.get_trials(deepcopy=False, states=finished_states))
@@ -46,6 +49,9 @@ def run_study(study: Study, hub: Hub | None = None, echo: Callable[[str], None] 
         params = default_params(study)
         if params is not None:  # trial 0 is the base config itself: 'best vs default'
             ostudy.enqueue_trial(params, user_attrs={"default": True}, skip_if_exists=True)
+        if study.architecture:  # then what the supernet prefers
+            ostudy.enqueue_trial(oneshot.preferred_params(study.architecture),
+                                 user_attrs={"supernet": True}, skip_if_exists=True)  # fmt: skip
     remaining = study.options.trials - done
     if remaining <= 0:
         return ostudy

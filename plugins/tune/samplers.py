@@ -5,6 +5,8 @@
 * `evolution` is a genetic algorithm (Optuna's NSGA-II: tournament selection, uniform
   crossover, mutation), with a population sized to the study's budget; it handles categorical
   architecture choices, which CMA-ES samples at random.
+* `oneshot` draws architectures from a weight-sharing supernet's learned preference
+  (`ganhub_tune.oneshot`).
 * `reinforce` is a REINFORCE controller (Williams 1992), as in NAS by reinforcement learning
   (Zoph & Le 2017) without the recurrent network: each searched key has its own policy (a
   softmax over its values; a Gaussian over a wide numeric range), and each finished trial moves
@@ -26,7 +28,7 @@ from ganhub.errors import ConfigError
 if TYPE_CHECKING:
     from ganhub_tune.study import Study
 
-SAMPLERS = ("tpe", "random", "grid", "cmaes", "evolution", "reinforce")
+SAMPLERS = ("tpe", "random", "grid", "cmaes", "evolution", "reinforce", "oneshot")
 SINGLE_OBJECTIVE = ("cmaes", "reinforce")  # samplers that need one number per trial
 
 MAX_CHOICES = 64  # a numeric range with at most this many values gets a softmax policy
@@ -56,6 +58,12 @@ def make_sampler(study: Study, seed: int) -> Any:
         )
     if kind == "reinforce":
         return make_reinforce_sampler(seed)
+    if kind == "oneshot":
+        from ganhub_tune.oneshot import make_oneshot_sampler
+
+        if study.architecture is None:
+            raise ConfigError("sampler=oneshot: the supernet has not been searched yet")
+        return make_oneshot_sampler(study.architecture, seed)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(2, min(10, trials // 3)))
 
 

@@ -69,6 +69,8 @@ class Study:
     directions: list[str]
     directory: Path
     storage_url: str
+    # sampler=oneshot: the supernet's probability per value of each searched key, once trained
+    architecture: dict[str, dict[Any, float]] | None = None
 
 
 def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
@@ -83,6 +85,9 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
         raise ConfigError(f"trials={options.trials}: must be a positive integer")
     domain = hub.require_domain(options.plugin)
     arch = dict(domain.arch_space)
+    if options.sampler == "oneshot" and not domain.supernet:
+        raise ConfigError(f"sampler=oneshot: domain '{options.plugin}' builds no weight-sharing "
+                          f"supernet (Domain.supernet); use tpe, evolution or reinforce")  # fmt: skip
     if options.space == "arch" and not arch:
         raise ConfigError(f"space=arch: domain '{options.plugin}' declares no arch_space "
                           f"(Domain.arch_space); use space=hparams or search=FILE")  # fmt: skip

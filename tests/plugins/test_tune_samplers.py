@@ -134,3 +134,57 @@ def test_an_architecture_study_runs_with_each_strategy(
     assert facts["complete"] + facts["pruned"] == 3
     assert out.count("trial ") >= 3, out
     assert f"sampler={sampler}" in (tmp_path / "toy2d-arch/summary.md").read_text()
+
+
+# -- sampler=oneshot: the weight-sharing supernet ---------------------------------------------
+
+
+def test_the_oneshot_sampler_draws_with_the_supernets_probabilities() -> None:
+    from ganhub_tune.oneshot import make_oneshot_sampler
+
+    arch = {"act": {"relu": 0.8, "elu": 0.2, "silu": 0.0}, "layers": {2: 0.1, 3: 0.9}}
+    study = _study(make_oneshot_sampler(arch, seed=0))
+    study.optimize(lambda t: _activation_score(t) + t.suggest_int("layers", 2, 3)
+                   + t.suggest_float("lr", 0.1, 1.0), n_trials=200)  # fmt: skip
+    acts = Counter(t.params["act"] for t in study.trials)
+    layers = Counter(t.params["layers"] for t in study.trials)
+    assert acts["silu"] == 0 and acts["tanh"] == 0 and 140 <= acts["relu"] <= 180, acts
+    assert 165 <= layers[3] <= 195, layers
+    assert all(0.1 <= t.params["lr"] <= 1.0 for t in study.trials)  # not spanned: random
+
+
+def test_oneshot_needs_a_domain_with_a_supernet(tmp_path: Path) -> None:
+    options = parse_options(["plugin=dcgan", f"out={tmp_path}", "sampler=oneshot", "space=arch"])
+    with pytest.raises(ConfigError, match="domain 'dcgan' builds no weight-sharing supernet"):
+        prepare(options)
+
+
+def test_a_oneshot_study_trains_the_supernet_once_and_tries_its_choice_first(
+    tmp_path: Path, cli: Any
+) -> None:
+    from ganhub.nas import preferred
+
+    args = ["tune", "plugin=toy2d", "space=arch", "sampler=oneshot", f"out={tmp_path}",
+            "objective=reverse_kl", *TINY]  # fmt: skip
+    code, out, err = cli(*args, "trials=2")
+    assert code == 0, err
+    directory = tmp_path / "toy2d-arch"
+    assert "training the toy2d supernet" in out and "the supernet prefers" in out
+    stored = json.loads((directory / "architecture.json").read_text())
+    arch = {key: {v: p for v, p in pairs} for key, pairs in stored.items()}
+    study = optuna.load_study(study_name="toy2d-arch",
+                              storage=f"sqlite:///{directory / 'study.db'}")  # fmt: skip
+    assert study.trials[1].params == preferred(arch)
+    assert study.trials[1].user_attrs["supernet"] is True
+    assert (
+        "Trial 1 is the architecture the weight-sharing supernet"
+        in (directory / "summary.md").read_text()
+    )
+    code, out, err = cli(*args, "trials=3")  # resumed: the supernet is not trained again
+    assert code == 0, err
+    assert "training the toy2d supernet" not in out and "the supernet's architecture from" in out
+    assert [p.name for p in directory.iterdir() if p.name.startswith("supernet")] == ["supernet"]
+    (directory / "architecture.json").write_text(json.dumps({"model.g_act": [["gelu", 1.0]]}))
+    code, out, err = cli(*args, "trials=4")
+    assert code == 2 and "architecture.json': model.g_act: ['gelu', 1.0] is not a" in err, err
+    assert len(err.strip().splitlines()) == 1

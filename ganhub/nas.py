@@ -1,0 +1,118 @@
+"""Weight sharing for architecture search: one supernet holds every architecture of a space.
+
+A domain whose `Domain.supernet` overrides are set builds, instead of one G and one D, networks
+in which every searched choice (`model.g_act`, `model.d_layers`, a width...) is an
+`ArchChoice`: learnable logits over the choice's values whose softmax mixes the candidate
+operations (DARTS, Liu et al. 2019; AdversarialNAS, Gao et al. 2020, for GANs). The weights of
+the operations are shared by every architecture that uses them, and the logits train with the
+weights, by the same losses: G's choices minimise G's loss, D's choices D's. One run therefore
+scores the whole space; the system then declares `provides={"supernet"}` and returns its
+preference from `GANSystem.architecture()`, which `ganhub tune sampler=oneshot` turns into
+architectures to train on their own.
+
+The relaxation costs memory and time: every candidate of every choice runs in each forward.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+SUPERNET = "supernet"  # the named interface (`Capabilities.provides`) of a supernet system
+
+
+class ArchChoice(nn.Module):
+    """One searched config key: logits over its values (uniform at the start)."""
+
+    def __init__(self, key: str, values: Sequence[Any]) -> None:
+        super().__init__()
+        if len(values) < 1 or len(set(map(repr, values))) != len(values):
+            raise ValueError(f"ArchChoice '{key}': needs distinct values, got {list(values)}")
+        self.key = key
+        self.values = list(values)
+        self.logits = nn.Parameter(torch.zeros(len(self.values)))
+
+    def weights(self) -> Tensor:
+        """softmax(logits): the mixing weight of each value."""
+        return torch.softmax(self.logits, dim=0)
+
+    def extra_repr(self) -> str:
+        return f"key={self.key!r}, values={self.values}"
+
+
+def mix(weights: Tensor, outputs: Sequence[Tensor]) -> Tensor:
+    """sum_k weights[k] * outputs[k]: the continuous relaxation of choosing one output."""
+    total = weights[0] * outputs[0]
+    for w, out in zip(weights[1:], outputs[1:], strict=True):
+        total = total + w * out
+    return total
+
+
+def width_mask(weights: Tensor, widths: Sequence[int], max_width: int) -> Tensor:
+    """A (max_width,) mask mixing "the first w features" over the candidate widths (FBNetV2's
+    channel masking): the narrow networks share the wide one's first features."""
+    features = torch.arange(max_width, device=weights.device)
+    masks = torch.stack([(features < w).to(weights.dtype) for w in widths])
+    return weights @ masks
+
+
+def separate_choices(optimizer: torch.optim.Optimizer, module: nn.Module, lr: float) -> None:
+    """Give the `ArchChoice` logits of `module` their own parameter group of `optimizer`, at
+    learning rate `lr` and without weight decay (DARTS's architecture optimiser): the logits
+    otherwise move at the weights' rate, too slowly to decide within a short search."""
+    logits = {id(c.logits): c.logits for c in module.modules() if isinstance(c, ArchChoice)}
+    if not logits:
+        return
+    for group in optimizer.param_groups:
+        group["params"] = [p for p in group["params"] if id(p) not in logits]
+    optimizer.add_param_group({"params": list(logits.values()), "lr": lr, "weight_decay": 0.0})
+
+
+def architecture(modules: Iterable[nn.Module]) -> dict[str, dict[Any, float]]:
+    """Each searched key's probability per value, over every `ArchChoice` in `modules`.
+
+    A key searched in several networks (a residual switch both G and D use) gets the normalised
+    product of their distributions: the value they agree on wins.
+    """
+    logs: dict[str, list[Tensor]] = {}
+    values: dict[str, list[Any]] = {}
+    for module in modules:
+        for choice in module.modules():
+            if isinstance(choice, ArchChoice):
+                logs.setdefault(choice.key, []).append(
+                    torch.log_softmax(choice.logits.detach().float().cpu(), dim=0)
+                )
+                values.setdefault(choice.key, choice.values)
+    out: dict[str, dict[Any, float]] = {}
+    for key, parts in logs.items():
+        probs = torch.softmax(torch.stack(parts).sum(dim=0), dim=0).tolist()
+        out[key] = dict(zip(values[key], probs, strict=True))
+    return out
+
+
+def preferred(arch: dict[str, dict[Any, float]]) -> dict[str, Any]:
+    """The most probable value of each key (the first one on a tie)."""
+    return {key: max(probs, key=lambda v: probs[v]) for key, probs in arch.items()}
+
+
+def entropy_ratio(probs: dict[Any, float]) -> float:
+    """The distribution's entropy over the uniform one's: 1 = undecided, 0 = one value."""
+    if len(probs) < 2:
+        return 0.0
+    h = -sum(p * math.log(p) for p in probs.values() if p > 0)
+    return h / math.log(len(probs))
+
+
+__all__ = [
+    "SUPERNET",
+    "ArchChoice",
+    "architecture",
+    "entropy_ratio",
+    "mix",
+    "preferred",
+    "width_mask",
+]

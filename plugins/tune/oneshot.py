@@ -1,0 +1,180 @@
+"""`sampler=oneshot`: architecture search with shared weights, then the chosen nets alone.
+
+The domain's supernet (`Domain.supernet`, `ganhub.nas`) trains once, as an ordinary run in the
+study directory (`supernet/`), with the study's shared keys. Its architecture choices are
+learned by gradient descent with the weights; what it prefers is written to
+`architecture.json` (each key's probability per value). The trials then train architectures
+on their own, as in every study: trial 0 is the default, trial 1 the supernet's preferred
+architecture, and later trials are drawn from its distribution. A resumed study reads
+`architecture.json` again (checked like any file of a run directory) instead of retraining.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ganhub_tune.space import encode
+
+from ganhub.config.overrides import deep_merge, set_dotted
+from ganhub.config.resolve import resolve
+from ganhub.errors import ConfigError, UsageError, one_line
+
+if TYPE_CHECKING:
+    from ganhub_tune.study import Study
+
+    from ganhub.plugins import Hub
+
+ARCHITECTURE_FILE = "architecture.json"
+SUPERNET_RUN = "supernet"
+MAX_FILE_BYTES = 1 << 20
+
+Architecture = dict[str, dict[Any, float]]
+
+
+def search(study: Study, hub: Hub, echo: Callable[[str], None]) -> Architecture:
+    """The supernet's preference over the searched keys: trained now, or read back."""
+    path = study.directory / ARCHITECTURE_FILE
+    if path.is_file():
+        arch = read_architecture(path, study)
+        echo(f"ganhub tune: the supernet's architecture from {path}")
+        return arch
+    from ganhub.api import load, train
+    from ganhub.nas import SUPERNET
+
+    domain = hub.require_domain(study.options.plugin)
+    raw = deep_merge(study.base_raw, {})
+    for key, value in domain.supernet.items():
+        set_dotted(raw, key.split("."), value)
+    run_dir = study.directory / SUPERNET_RUN
+    if any((run_dir / "checkpoints").glob("*")):  # an earlier attempt was stopped: go on
+        raw["resume"] = str(run_dir)
+    else:
+        raw["out_dir"], raw["name"] = str(study.directory), SUPERNET_RUN
+    echo(f"ganhub tune: training the {study.options.plugin} supernet ({run_dir})")
+    summary = train(resolve(raw, hub=hub), hub=hub)
+    system = load(summary["run_dir"], hub=hub).system
+    if SUPERNET not in system.capabilities().provides:
+        raise ConfigError(
+            f"sampler=oneshot: domain '{study.options.plugin}' built no supernet from its "
+            f"Domain.supernet overrides {domain.supernet}"
+        )
+    searched = {p.key for p in study.space.params}
+    arch = {key: probs for key, probs in system.architecture().items() if key in searched}
+    _write(path, arch)
+    echo(describe(arch))
+    return arch
+
+
+def describe(arch: Architecture) -> str:
+    """One line per key: the preferred value, its probability and how decided the key is."""
+    from ganhub.nas import entropy_ratio, preferred
+
+    lines = ["ganhub tune: the supernet prefers (value, probability, entropy / uniform's):"]
+    for key, value in preferred(arch).items():
+        lines.append(f"  {key}={value} ({arch[key][value]:.2f}, {entropy_ratio(arch[key]):.2f})")
+    return "\n".join(lines)
+
+
+def _write(path: Path, arch: Architecture) -> None:
+    data = {key: [[value, p] for value, p in probs.items()] for key, probs in arch.items()}
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
+
+
+def read_architecture(path: Path, study: Study) -> Architecture:
+    """architecture.json, checked: every key searched, every value one of its choices, every
+    probability finite and >= 0; a one-line error naming the file otherwise."""
+    shown = one_line(path, 200)
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise UsageError(f"'{shown}' is larger than {MAX_FILE_BYTES} bytes; delete it to retrain")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"'{shown}' is not readable JSON ({one_line(exc, 100)}); delete it to "
+                         f"train the supernet again") from None  # fmt: skip
+    params = {p.key: p for p in study.space.params}
+    if not isinstance(data, dict):
+        raise UsageError(f"'{shown}' must map searched keys to [value, probability] pairs")
+    arch: Architecture = {}
+    for key, pairs in data.items():
+        param = params.get(key)
+        if param is None or not isinstance(pairs, list):
+            raise UsageError(f"'{shown}': '{one_line(key, 60)}' is not a searched key of this "
+                             f"study; delete the file to train the supernet again")  # fmt: skip
+        probs: dict[Any, float] = {}
+        for pair in pairs:
+            ok = isinstance(pair, list) and len(pair) == 2 and _allowed(pair[0], param)
+            p = pair[1] if ok else None
+            if not ok or not isinstance(p, int | float) or not math.isfinite(p) or p < 0:
+                raise UsageError(f"'{shown}': {key}: {one_line(pair, 60)} is not a "
+                                 f"[choice, probability] pair of this key")  # fmt: skip
+            probs[pair[0]] = float(p)
+        arch[key] = probs
+    return arch
+
+
+def _allowed(value: Any, param: Any) -> bool:
+    if param.type == "categorical":
+        return any(encode(c) == encode(value) and type(c) is type(value) for c in param.choices)
+    return isinstance(value, int | float) and (param.low or 0) <= value <= (param.high or 0)
+
+
+def make_oneshot_sampler(arch: Architecture, seed: int | None = None) -> Any:
+    """An Optuna sampler drawing each searched key from the supernet's distribution (keys the
+    supernet does not span are drawn at random)."""
+    import numpy as np
+    import optuna
+    from optuna.distributions import BaseDistribution, CategoricalDistribution
+
+    class OneShotSampler(optuna.samplers.BaseSampler):
+        """Independent draws from the supernet's per-key probabilities."""
+
+        def __init__(self) -> None:
+            self._rng = np.random.RandomState(seed)
+            self._fallback = optuna.samplers.RandomSampler(seed=seed)
+
+        def reseed_rng(self) -> None:
+            """New random states (Optuna calls this in forked workers)."""
+            self._rng = np.random.RandomState()
+            self._fallback.reseed_rng()
+
+        def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
+            """None: every key is drawn on its own."""
+            return {}
+
+        def sample_relative(self, study: Any, trial: Any, search_space: Any) -> dict[str, Any]:
+            """None: every key is drawn on its own."""
+            return {}
+
+        def sample_independent(
+            self, study: Any, trial: Any, param_name: str, param_distribution: BaseDistribution
+        ) -> Any:
+            """A value of the key drawn with the supernet's probability."""
+            probs = arch.get(param_name, {})
+            if isinstance(param_distribution, CategoricalDistribution):
+                values = [v for v in probs if encode(v) in param_distribution.choices]
+                stored = [encode(v) for v in values]
+            else:  # an int or float range
+                low, high = param_distribution.low, param_distribution.high  # type: ignore[attr-defined]
+                values = [v for v in probs if low <= v <= high]
+                stored = values
+            weights = np.array([probs[v] for v in values], dtype=float)
+            if not values or weights.sum() <= 0:
+                return self._fallback.sample_independent(
+                    study, trial, param_name, param_distribution
+                )
+            return stored[int(self._rng.choice(len(values), p=weights / weights.sum()))]
+
+    return OneShotSampler()
+
+
+def preferred_params(arch: Architecture) -> dict[str, Any]:
+    """The supernet's preferred architecture as stored trial params (trial 1 of the study)."""
+    from ganhub.nas import preferred
+
+    return {key: encode(value) for key, value in preferred(arch).items()}
