@@ -156,7 +156,9 @@ def summary_text(
     if facts["pareto"]:
         lines.append(f"Pareto front: trials {', '.join(map(str, facts['pareto']))}.")
     if study.architecture:
-        lines.append("Trial 1 is the architecture the weight-sharing supernet (run `supernet/`) "
+        chosen = [t.number for t in trials if t.user_attrs.get("supernet")]
+        which = f"Trial {chosen[0]} is" if chosen else "The default (trial 0) is"
+        lines.append(f"{which} the architecture the weight-sharing supernet (run `supernet/`) "
                      "prefers; its probabilities are in architecture.json.")  # fmt: skip
     lines += ["", "| key | default | best |", "|---|---|---|"]
     for name in objectives:
