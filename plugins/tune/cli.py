@@ -54,6 +54,7 @@ def tune_command(ctx: click.Context, items: tuple[str, ...]) -> None:
     \b
     ganhub tune plugin=toy2d trials=20
     ganhub tune plugin=dcgan space=arch trials=8 trainer.steps=300
+    ganhub tune plugin=toy2d space=arch sampler=oneshot trials=8   (weight-sharing supernet first)
     ganhub tune plugin=toy2d search=space.yaml objective=[modes,step_time] sampler=random
     ganhub tune plugin=toy2d storage=postgresql://me@db/optuna study=grid   (one per machine)
     Other key=value items are config overrides every trial shares. Writes best.yaml,
