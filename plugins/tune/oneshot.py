@@ -124,55 +124,6 @@ def _allowed(value: Any, param: Any) -> bool:
     return isinstance(value, int | float) and (param.low or 0) <= value <= (param.high or 0)
 
 
-def make_oneshot_sampler(arch: Architecture, seed: int | None = None) -> Any:
-    """An Optuna sampler drawing each searched key from the supernet's distribution (keys the
-    supernet does not span are drawn at random)."""
-    import numpy as np
-    import optuna
-    from optuna.distributions import BaseDistribution, CategoricalDistribution
-
-    class OneShotSampler(optuna.samplers.BaseSampler):
-        """Independent draws from the supernet's per-key probabilities."""
-
-        def __init__(self) -> None:
-            self._rng = np.random.RandomState(seed)
-            self._fallback = optuna.samplers.RandomSampler(seed=seed)
-
-        def reseed_rng(self) -> None:
-            """New random states (Optuna calls this in forked workers)."""
-            self._rng = np.random.RandomState()
-            self._fallback.reseed_rng()
-
-        def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
-            """None: every key is drawn on its own."""
-            return {}
-
-        def sample_relative(self, study: Any, trial: Any, search_space: Any) -> dict[str, Any]:
-            """None: every key is drawn on its own."""
-            return {}
-
-        def sample_independent(
-            self, study: Any, trial: Any, param_name: str, param_distribution: BaseDistribution
-        ) -> Any:
-            """A value of the key drawn with the supernet's probability."""
-            probs = arch.get(param_name, {})
-            if isinstance(param_distribution, CategoricalDistribution):
-                values = [v for v in probs if encode(v) in param_distribution.choices]
-                stored = [encode(v) for v in values]
-            else:  # an int or float range
-                low, high = param_distribution.low, param_distribution.high  # type: ignore[attr-defined]
-                values = [v for v in probs if low <= v <= high]
-                stored = values
-            weights = np.array([probs[v] for v in values], dtype=float)
-            if not values or weights.sum() <= 0:
-                return self._fallback.sample_independent(
-                    study, trial, param_name, param_distribution
-                )
-            return stored[int(self._rng.choice(len(values), p=weights / weights.sum()))]
-
-    return OneShotSampler()
-
-
 def preferred_params(arch: Architecture) -> dict[str, Any]:
     """The supernet's preferred architecture as stored trial params (trial 1 of the study)."""
     from ganhub.nas import preferred

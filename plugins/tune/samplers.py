@@ -19,9 +19,12 @@ from the same policies. Optuna is imported when a sampler is made, never at plug
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from ganhub_tune.space import encode
 
 from ganhub.errors import ConfigError
 
@@ -59,8 +62,6 @@ def make_sampler(study: Study, seed: int) -> Any:
     if kind == "reinforce":
         return make_reinforce_sampler(seed)
     if kind == "oneshot":
-        from ganhub_tune.oneshot import make_oneshot_sampler
-
         if study.architecture is None:
             raise ConfigError("sampler=oneshot: the supernet has not been searched yet")
         return make_oneshot_sampler(study.architecture, seed)
@@ -79,7 +80,7 @@ def make_reinforce_sampler(seed: int | None = None, lr: float = 0.5, decay: floa
     )
     from optuna.trial import FrozenTrial, TrialState
 
-    class ReinforceSampler(optuna.samplers.BaseSampler):
+    class ReinforceSampler(independent_sampler()):  # type: ignore[misc]
         """REINFORCE with a moving-average baseline over independent per-key policies.
 
         A trial's reward is its objective (negated when minimising); its advantage is the
@@ -87,21 +88,6 @@ def make_reinforce_sampler(seed: int | None = None, lr: float = 0.5, decay: floa
         not depend on the objective's scale. A pruned trial was stopped for falling behind and
         counts as the worst reward seen so far; a failed trial does not count.
         """
-
-        def __init__(self) -> None:
-            self._rng = np.random.RandomState(seed)
-
-        def reseed_rng(self) -> None:
-            """New random state (Optuna calls this in forked workers)."""
-            self._rng = np.random.RandomState()
-
-        def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
-            """None: every key is sampled on its own."""
-            return {}
-
-        def sample_relative(self, study: Any, trial: Any, search_space: Any) -> dict[str, Any]:
-            """None: every key is sampled on its own."""
-            return {}
 
         def sample_independent(
             self, study: Any, trial: Any, param_name: str, param_distribution: BaseDistribution
@@ -205,7 +191,74 @@ def make_reinforce_sampler(seed: int | None = None, lr: float = 0.5, decay: floa
             return _Gaussian(dist.low, dist.high, dist.log, step, isinstance(dist, IntDistribution))
         raise ConfigError(f"sampler=reinforce cannot sample {type(dist).__name__}")
 
-    return ReinforceSampler()
+    return ReinforceSampler(seed)
+
+
+def make_oneshot_sampler(arch: dict[str, dict[Any, float]], seed: int | None = None) -> Any:
+    """An Optuna sampler drawing each searched key from the supernet's distribution (keys the
+    supernet does not span are drawn at random)."""
+    import numpy as np
+    import optuna
+    from optuna.distributions import BaseDistribution, CategoricalDistribution
+
+    class OneShotSampler(independent_sampler()):  # type: ignore[misc]
+        """Independent draws from the supernet's per-key probabilities."""
+
+        def __init__(self) -> None:
+            super().__init__(seed)
+            self._fallback = optuna.samplers.RandomSampler(seed=seed)
+
+        def reseed_rng(self) -> None:
+            """New random states (Optuna calls this in forked workers)."""
+            super().reseed_rng()
+            self._fallback.reseed_rng()
+
+        def sample_independent(
+            self, study: Any, trial: Any, param_name: str, param_distribution: BaseDistribution
+        ) -> Any:
+            """A value of the key drawn with the supernet's probability."""
+            probs = arch.get(param_name, {})
+            if isinstance(param_distribution, CategoricalDistribution):
+                values = [v for v in probs if encode(v) in param_distribution.choices]
+                stored = [encode(v) for v in values]
+            else:  # an int or float range
+                low, high = param_distribution.low, param_distribution.high  # type: ignore[attr-defined]
+                values = [v for v in probs if low <= v <= high]
+                stored = values
+            weights = np.array([probs[v] for v in values], dtype=float)
+            if not values or weights.sum() <= 0:
+                return self._fallback.sample_independent(
+                    study, trial, param_name, param_distribution
+                )
+            return stored[int(self._rng.choice(len(values), p=weights / weights.sum()))]
+
+    return OneShotSampler()
+
+
+@functools.cache
+def independent_sampler() -> type:
+    """The base of ganhub's own Optuna samplers: each key drawn on its own (no joint, relative
+    sampling) with a seeded NumPy random state in `self._rng`."""
+    import numpy as np
+    import optuna
+
+    class IndependentSampler(optuna.samplers.BaseSampler):
+        def __init__(self, seed: int | None = None) -> None:
+            self._rng = np.random.RandomState(seed)
+
+        def reseed_rng(self) -> None:
+            """New random state (Optuna calls this in forked workers)."""
+            self._rng = np.random.RandomState()
+
+        def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
+            """None: every key is sampled on its own."""
+            return {}
+
+        def sample_relative(self, study: Any, trial: Any, search_space: Any) -> dict[str, Any]:
+            """None: every key is sampled on its own."""
+            return {}
+
+    return IndependentSampler
 
 
 def advantages(rewarded: Sequence[tuple[Any, float]], decay: float) -> list[tuple[Any, float]]:

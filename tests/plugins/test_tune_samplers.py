@@ -140,7 +140,7 @@ def test_an_architecture_study_runs_with_each_strategy(
 
 
 def test_the_oneshot_sampler_draws_with_the_supernets_probabilities() -> None:
-    from ganhub_tune.oneshot import make_oneshot_sampler
+    from ganhub_tune.samplers import make_oneshot_sampler
 
     arch = {"act": {"relu": 0.8, "elu": 0.2, "silu": 0.0}, "layers": {2: 0.1, 3: 0.9}}
     study = _study(make_oneshot_sampler(arch, seed=0))
