@@ -99,20 +99,16 @@ def main() -> None:
     objective = next(iter(rows.values()))[0]["objective"]
     print(f"\n{args.plugin} space={args.space}, {args.trials} trials, seeds {args.seeds}, "
           f"objective {objective}\n")  # fmt: skip
-    print(
-        f"| sampler | best {objective} | best after {args.trials // 2} trials | "
-        "mean of the later half | pruned | wall s |"
-    )
-    print("|---|---|---|---|---|---|")
+    print(f"| sampler | best {objective} | trial 1 | best after {args.trials // 2} trials | "
+          "mean of the later half | pruned | wall s |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
     for sampler, results in rows.items():
 
         def col(key: str, digits: int = 2, results: list[dict[str, Any]] = results) -> str:
             return mean_sd([r[key] for r in results], digits)
 
-        print(
-            f"| {sampler} | {col('best')} | {col('best_half')} | {col('later_mean')} | "
-            f"{col('pruned')} | {col('seconds', 0)} |"
-        )
+        print(f"| {sampler} | {col('best')} | {col('trial_1')} | {col('best_half')} | "
+              f"{col('later_mean')} | {col('pruned')} | {col('seconds', 0)} |")  # fmt: skip
 
 
 if __name__ == "__main__":
