@@ -113,11 +113,11 @@ def save(
             os.replace(final, aside)
         else:  # it holds this step already: never remove a good checkpoint to rewrite it
             shutil.rmtree(tmp)
-            _atomic_write(directory / LATEST, name)
+            write_text_atomic(directory / LATEST, name)
             return final
     os.replace(tmp, final)
     shutil.rmtree(aside, ignore_errors=True)
-    _atomic_write(directory / LATEST, name)
+    write_text_atomic(directory / LATEST, name)
     _prune(directory, keep, protect={name, *protect})
     return final
 
@@ -217,7 +217,8 @@ def _few(names: list[str], n: int = 3) -> str:
     return ", ".join(names[:n]) + (", ..." if len(names) > n else "")
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` whole or not at all: a hidden temporary file, synced, renamed."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     _fsync(tmp)
@@ -298,7 +299,7 @@ def read_best(directory: Path) -> Best | None:
 
 def write_best(directory: Path, best: Best) -> None:
     """Record `best` atomically (write its checkpoint first: the record must never lead)."""
-    _atomic_write(directory / BEST, json.dumps(asdict(best), indent=1))
+    write_text_atomic(directory / BEST, json.dumps(asdict(best), indent=1))
 
 
 def load_best(directory: Path) -> tuple[Path, int, dict[str, Tensor], dict[str, Any]]:

@@ -51,7 +51,7 @@ MAX_GRAPHS = 8  # plans captured at most; others run eagerly (each graph holds i
 PlanKey = tuple[tuple[str, int], ...]
 
 
-class Run(Protocol):
+class CapturedRun(Protocol):
     """What capturing needs of a run (`ganhub.engine.run.Run` has it): the step's facts, the
     stats it adds to (swapped for a recorder during a capture), the optimizers it steps."""
 
@@ -103,7 +103,7 @@ class StepGraphs:
         self.side: torch.cuda.Stream | None = None  # where warm-up steps run
 
     @classmethod
-    def for_run(cls, run: Run) -> StepGraphs:
+    def for_run(cls, run: CapturedRun) -> StepGraphs:
         """The run's graphs; a ConfigError naming every reason when its steps cannot be."""
         found = problems(run.config, run.device, run.system, run.tricks, run.dist)
         if found:
@@ -111,7 +111,11 @@ class StepGraphs:
         return cls(run.console.warn)
 
     def step(
-        self, run: Run, key: PlanKey, inputs: list[Any], run_plan: Callable[[list[Any]], None]
+        self,
+        run: CapturedRun,
+        key: PlanKey,
+        inputs: list[Any],
+        run_plan: Callable[[list[Any]], None],
     ) -> None:
         """Run one step's plan on `inputs` (its batches): replayed when captured, else eagerly
         (warm-up, another batch shape, after a failed capture), captured when warm."""
@@ -134,7 +138,11 @@ class StepGraphs:
                 captured.replay(inputs, run.stats)
 
     def _capture(
-        self, run: Run, key: PlanKey, inputs: list[Any], run_plan: Callable[[list[Any]], None]
+        self,
+        run: CapturedRun,
+        key: PlanKey,
+        inputs: list[Any],
+        run_plan: Callable[[list[Any]], None],
     ) -> _Captured | None:
         """Record the plan on static copies of `inputs`; None (and a warning) if it fails."""
         static = [_clone(batch) for batch in inputs]

@@ -217,10 +217,12 @@ class Run:
         rewrites it with them."""
         data = self.config.model_dump(mode="json")
         data["resume"] = None
-        _atomic_text(self.run_dir / "config.yaml", yaml.safe_dump(data, sort_keys=False))
+        checkpoint.write_text_atomic(
+            self.run_dir / "config.yaml", yaml.safe_dump(data, sort_keys=False)
+        )
         if self.parts.provenance:
             text = json.dumps(self.parts.provenance, indent=1, sort_keys=True)
-            _atomic_text(self.run_dir / REQUIRES_FILE, text)
+            checkpoint.write_text_atomic(self.run_dir / REQUIRES_FILE, text)
 
     # -- batches, signals --------------------------------------------------------------
 
@@ -469,9 +471,3 @@ class Run:
 
 
 REQUIRES_FILE = "requires.json"  # which plugins and distributions a run directory needs
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)

@@ -284,7 +284,9 @@ def _outer_loop(
     }
     if options.learn_lr:
         record["learned_lr"] = rates
-    _atomic_json(run.run_dir / META_FILE, record)
+    from ganhub.engine.checkpoint import write_text_atomic
+
+    write_text_atomic(run.run_dir / META_FILE, json.dumps(record, indent=1))
     summary = {
         "run_dir": str(run.run_dir),
         "steps": run.step,
@@ -333,9 +335,3 @@ def _postfix(metrics: dict[str, float]) -> str:
         f"{k.removeprefix('loss/')}={v:.3f}" for k, v in metrics.items() if k.startswith("loss/")
     )
     return f"{losses} eps={metrics['meta/epsilon']:.3f}"
-
-
-def _atomic_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)

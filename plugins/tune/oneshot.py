@@ -80,10 +80,10 @@ def describe(arch: Architecture) -> str:
 
 
 def _write(path: Path, arch: Architecture) -> None:
+    from ganhub.engine.checkpoint import write_text_atomic
+
     data = {key: [[value, p] for value, p in probs.items()] for key, probs in arch.items()}
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(data, indent=2))
 
 
 def read_architecture(path: Path, study: Study) -> Architecture:
