@@ -166,11 +166,16 @@ class TTUR(Trick):
     setup_order = 20  # before schedules read the initial learning rates
 
     def on_optimizers(self, optimizers: dict[str, Any]) -> None:
-        """Set each group's learning rate."""
-        for group, lr in (("G", self.options.g_lr), ("D", self.options.d_lr)):
-            for pg in optimizers[group].param_groups:
-                pg["lr"] = lr
-                pg["initial_lr"] = lr
+        """Move each side from `optim.<side>.lr` to its TTUR rate, keeping every param group's
+        ratio to it: the groups a domain set apart (StyleGAN's lazy path-length correction, a
+        supernet's architecture logits) keep their relative rates."""
+        from ganhub.engine.optimizers import set_learning_rate
+
+        for side, lr in (("G", self.options.g_lr), ("D", self.options.d_lr)):
+            scale = lr / getattr(self.config.optim, side).lr
+            for pg in optimizers[side].param_groups:
+                set_learning_rate(pg, float(pg["lr"]) * scale)
+                pg["initial_lr"] = float(pg["lr"])
 
 
 class LRScheduleConfig(Section):

@@ -199,6 +199,11 @@ def test_lazy_regularisation_corrects_lr_and_betas(workdir: Path) -> None:
     assert no_g.optimizers["D"].param_groups[0]["lr"] == pytest.approx(0.0025 * 16 / 17)
     no_d = make_run(resolve([*TINY, "trick.r1.lazy_correction=false"]))
     assert no_d.optimizers["D"].param_groups[0]["lr"] == pytest.approx(0.0025)
+    # TTUR moves both sides' rates and keeps both corrections
+    ttur = make_run(resolve([*TINY, "objective.pl_interval=4", "tricks=[r1,ttur]",
+                             "trick.ttur.g_lr=0.001", "trick.ttur.d_lr=0.004"]))  # fmt: skip
+    assert ttur.optimizers["G"].param_groups[0]["lr"] == pytest.approx(0.001 * 4 / 5)
+    assert ttur.optimizers["D"].param_groups[0]["lr"] == pytest.approx(0.004 * 16 / 17)
 
 
 def test_ema_half_life_in_images_with_rampup(workdir: Path) -> None:
