@@ -44,6 +44,8 @@ def run_study(plugin: str, space: str, sampler: str, seed: int, trials: int,
     if done.returncode:
         raise SystemExit(f"{' '.join(args[2:])} failed:\n{done.stderr[-2000:]}")
     facts = json.loads((out / name / "summary.json").read_text())
+    best_keys = " ".join(f"{k}={v}" for k, v in facts["best_params"].items())
+    print(f"{name}: best trial {facts['best_trial']}: {best_keys}", flush=True)
     supernet = [line for line in done.stdout.splitlines() if line.startswith("  model.")]
     if supernet:  # sampler=oneshot: what the supernet preferred (trial 1)
         print(f"{name}: the supernet prefers\n" + "\n".join(supernet), flush=True)
@@ -84,10 +86,13 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=24)
     parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    parser.add_argument("overrides", nargs="*", help="key=value given to every study")
+    parser.add_argument("--keep", type=Path, help="write the studies here (default: a temp dir)")
+    parser.add_argument("overrides", nargs="*", help="key=value given to every study, or a "
+                        "tune option such as repeats=3")  # fmt: skip
     args = parser.parse_args()
     rows: dict[str, list[dict[str, Any]]] = {s: [] for s in args.samplers}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as temporary:
+        tmp = args.keep or temporary
         for seed in args.seeds:
             for sampler in args.samplers:
                 result = run_study(args.plugin, args.space, sampler, seed, args.trials,

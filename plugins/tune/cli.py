@@ -35,6 +35,10 @@ OPTIONS: dict[str, tuple[type, str]] = {
     "out": (str, "parent folder of study directories [runs/tune]"),
     "sampler_seed": (int, "seed of the sampler [0]"),
     "timeout": (float, "stop starting trials after this many seconds"),
+    "repeats": (
+        int,
+        "runs per trial, at run seeds seed, seed+1, ...; its objective is their mean [1]",
+    ),
 }
 
 
@@ -56,6 +60,7 @@ def tune_command(ctx: click.Context, items: tuple[str, ...]) -> None:
     ganhub tune plugin=dcgan space=arch trials=8 trainer.steps=300
     ganhub tune plugin=toy2d space=arch sampler=oneshot trials=8   (weight-sharing supernet first)
     ganhub tune plugin=toy2d search=space.yaml objective=[modes,step_time] sampler=random
+    ganhub tune plugin=toy2d space=arch repeats=3   (each trial scored over run seeds 0, 1, 2)
     ganhub tune plugin=toy2d storage=postgresql://me@db/optuna study=grid   (one per machine)
     Other key=value items are config overrides every trial shares. Writes best.yaml,
     summary.md, trials.csv, importances.json and plots into runs/tune/<study>/.

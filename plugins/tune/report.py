@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from ganhub_tune.study import Study
+from ganhub_tune.study import Study, run_seeds
 
 from ganhub.errors import TrainingError
 
@@ -39,6 +39,7 @@ def write_outputs(study: Study, ostudy: Any) -> dict[str, Any]:
         "pruned": sum(t.state == TrialState.PRUNED for t in trials),
         "failed": sum(t.state == TrialState.FAIL for t in trials),
         "best_trial": best.number,
+        "best_params": dict(best.params),
         "best_values": dict(zip(study.objectives, best.values, strict=True)),
         "default_values": (
             dict(zip(study.objectives, default.values, strict=True))
@@ -71,6 +72,8 @@ def write_best(path: Path, trial: Any, study: Study) -> Path:
         config.pop(key, None)  # a re-run gets its own directory under runs/
     config["trainer"]["progress"] = True
     values = ", ".join(f"{n}={v:.4g}" for n, v in zip(study.objectives, trial.values, strict=True))
+    if "seed_values" in trial.user_attrs:
+        values += f"{_seeds_text(study)}; this config is the run at seed {config['seed']}"
     head = (
         f"# best config of study '{study.directory.name}': trial {trial.number} ({values})\n"
         f"# trial run: {run_dir}\n# reproduce: ganhub run --config {path}\n"
@@ -148,11 +151,16 @@ def summary_text(
         "",
         f"{facts['trials']} trials: {facts['complete']} complete, {facts['pruned']} pruned, "
         f"{facts['failed']} failed. Objective: "
-        + ", ".join(f"{o} ({d})" for o, d in zip(objectives, study.directions, strict=True)),
+        + ", ".join(f"{o} ({d})" for o, d in zip(objectives, study.directions, strict=True))
+        + _seeds_text(study),
         "",
         f"Best: trial {best.number}, written to best.yaml "
         f"(`ganhub run --config {facts['best_yaml']}`).",
     ]
+    if "seed_values" in best.user_attrs:
+        spread = "; ".join(f"{name} " + ", ".join(_fmt(v) for v in values)
+                           for name, values in best.user_attrs["seed_values"].items())  # fmt: skip
+        lines.append(f"Best trial's runs, one per seed: {spread}.")
     if facts["pareto"]:
         lines.append(f"Pareto front: trials {', '.join(map(str, facts['pareto']))}.")
     if study.architecture:
@@ -185,6 +193,12 @@ def summary_text(
         lines.append(f"| {t.number} | {t.state.name.lower()} | "
                      + " | ".join(_fmt(v) for v in vals) + f" | {params} | {run} |")  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def _seeds_text(study: Study) -> str:
+    """', mean of the runs at seeds 0, 1, 2' when trials run several seeds, else ''."""
+    seeds = run_seeds(study)
+    return f", mean of the runs at seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else ""
 
 
 def _fmt(value: Any) -> str:

@@ -14,6 +14,7 @@ from ganhub_tune.study import (
     default_params,
     objective_values,
     open_study,
+    run_seeds,
     suggest,
     trial_raw,
 )
@@ -114,14 +115,15 @@ def _objective(
     single = len(study.objectives) == 1
     checked = {"objective": False}
 
-    def objective(trial: optuna.Trial) -> Any:
-        chosen: dict[str, Any] = {}
-        for param in study.space.params:
-            if param.is_active(chosen):
-                chosen[param.key] = suggest(trial, param)
-        raw = trial_raw(study, chosen, trial.number)
-        trial.set_user_attr("run_dir", str(study.directory / "trials" / raw["name"]))
-        reporter.start(trial, study.objectives[0] if single else None)
+    def train_seed(
+        trial: optuna.Trial, chosen: dict[str, Any], seed: int, first: bool
+    ) -> tuple[list[float], int | None]:
+        """One run of a trial: its objective values and the step the pruner stopped it at.
+        The pruner watches the first seed's run only (so every trial is judged alike)."""
+        raw = trial_raw(study, chosen, trial.number, seed)
+        if first:
+            trial.set_user_attr("run_dir", str(study.directory / "trials" / raw["name"]))
+        reporter.start(trial if first else None, study.objectives[0] if single else None)
         try:
             config = resolve(raw, hub=hub)  # a bad combination fails this trial, not the study
             summary = train(config, hub=hub)
@@ -132,7 +134,8 @@ def _objective(
         finally:
             pruned_at, rates = reporter.pruned_at, reporter.rates
             reporter.start(None, None)
-        trial.set_user_attr("run_dir", summary["run_dir"])
+        if first:
+            trial.set_user_attr("run_dir", summary["run_dir"])
         try:
             values = objective_values(study, summary, rates)
         except ConfigError:
@@ -141,11 +144,30 @@ def _objective(
             # the objective names no metric of this domain: a user mistake, stop the study
             raise _Fatal(sys.exc_info()[1]) from None
         checked["objective"] = True
+        return values, pruned_at
+
+    def objective(trial: optuna.Trial) -> Any:
+        chosen: dict[str, Any] = {}
+        for param in study.space.params:
+            if param.is_active(chosen):
+                chosen[param.key] = suggest(trial, param)
+        per_seed: list[list[float]] = []
+        for seed in run_seeds(study):
+            values, pruned_at = train_seed(trial, chosen, seed, first=not per_seed)
+            per_seed.append(values)
+            if pruned_at is not None:  # a pruned trial runs no other seed
+                break
+        values = [sum(column) / len(column) for column in zip(*per_seed, strict=True)]
+        if len(per_seed) > 1:
+            by_objective = {name: [row[i] for row in per_seed]
+                            for i, name in enumerate(study.objectives)}  # fmt: skip
+            trial.set_user_attr("seed_values", by_objective)
         shown = ", ".join(f"{n}={v:.4g}" for n, v in zip(study.objectives, values, strict=True))
         if pruned_at is not None:
             echo(f"trial {trial.number}: pruned at step {pruned_at} ({shown})")
             raise optuna.TrialPruned(f"pruned at step {pruned_at}")
-        echo(f"trial {trial.number}: {shown}  {_params_text(chosen)}")
+        mean = f" (mean of {len(per_seed)} run seeds)" if len(per_seed) > 1 else ""
+        echo(f"trial {trial.number}: {shown}{mean}  {_params_text(chosen)}")
         return values[0] if single else values
 
     return objective

@@ -54,6 +54,7 @@ class TuneOptions:
     out_dir: Path = Path("runs/tune")
     seed: int = 0
     timeout: float | None = None
+    repeats: int = 1
     overrides: list[str] = field(default_factory=list)
 
 
@@ -83,6 +84,8 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
             raise ConfigError(f"{label}={value}{did_you_mean(value, valid)}; valid: {', '.join(valid)}")  # fmt: skip
     if options.trials < 1:
         raise ConfigError(f"trials={options.trials}: must be a positive integer")
+    if options.repeats < 1:
+        raise ConfigError(f"repeats={options.repeats}: must be a positive integer (runs per trial)")
     domain = hub.require_domain(options.plugin)
     arch = dict(domain.arch_space)
     if options.sampler == "oneshot" and not domain.supernet:
@@ -304,13 +307,20 @@ def suggest(trial: Any, param: Param) -> Any:
     return trial.suggest_float(param.key, param.low, param.high, step=param.step, log=param.log)
 
 
-def trial_raw(study: Study, chosen: dict[str, Any], number: int) -> dict[str, Any]:
-    """The raw config of one trial: the shared base, the chosen values, its run directory."""
+def run_seeds(study: Study) -> list[int]:
+    """The run seeds every trial trains at: the base config's seed and the next repeats - 1."""
+    return [study.base_config.seed + r for r in range(study.options.repeats)]
+
+
+def trial_raw(study: Study, chosen: dict[str, Any], number: int, seed: int) -> dict[str, Any]:
+    """The raw config of one run of a trial: the shared base, the chosen values, the run seed
+    and its run directory (`trial_0004`, or `trial_0004_seed1` when a trial runs several)."""
     raw = deep_merge(study.base_raw, {})
     for key, value in chosen.items():
         set_dotted(raw, key.split("."), value)
+    raw["seed"] = seed
     raw["out_dir"] = str(study.directory / "trials")
-    raw["name"] = f"trial_{number:04d}"
+    raw["name"] = f"trial_{number:04d}" + (f"_seed{seed}" if study.options.repeats > 1 else "")
     return raw
 
 
