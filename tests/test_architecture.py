@@ -209,3 +209,18 @@ def test_help_and_plugins_load_no_torch(args: list[str]) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
     assert loaded == [], f"ganhub {' '.join(args)} imported {loaded[:5]}"
+
+
+def test_mypy_checks_every_built_in_plugin_under_its_installed_name() -> None:
+    """Every package the wheel installs is in mypy's `packages`, and each plugin has the link
+    under .ci/mypy_path that lets mypy resolve its imports of its own modules."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    installed = project["tool"]["setuptools"]["package-dir"]
+    assert sorted(project["tool"]["mypy"]["packages"]) == sorted(installed)
+    for name, folder in installed.items():
+        if name == "ganhub":
+            continue
+        link = ROOT / ".ci" / "mypy_path" / name
+        assert link.is_symlink() and link.resolve() == (ROOT / folder).resolve(), name

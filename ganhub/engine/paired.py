@@ -21,19 +21,18 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ganhub.config.schema import RunConfig
 from ganhub.engine.context import TrainContext
-from ganhub.engine.system import BuildHints, GANSystem, Phase, PhaseOutput
+from ganhub.engine.system import BuildHints, ConfigT, GANSystem, Phase, PhaseOutput
 
 
-class PairedTranslationGAN(GANSystem):
+class PairedTranslationGAN(GANSystem[ConfigT]):
     """A conditional GAN on (condition, target) batches with an L1 reconstruction term."""
 
     graph_safe = True  # no noise, no host state: both phases are device work on the batch
 
     def __init__(
         self,
-        config: RunConfig,
+        config: ConfigT,
         hints: BuildHints,
         generator: nn.Module,
         discriminator: nn.Module,

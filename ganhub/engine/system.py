@@ -12,10 +12,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal
 
 import torch
 from torch import Tensor, nn
+from typing_extensions import TypeVar
 
 from ganhub.capabilities import Capabilities, Modality
 from ganhub.engine.outputs import Pair as Pair  # public here: plugins import it from system
@@ -31,6 +32,11 @@ if TYPE_CHECKING:
 
 
 PhaseLoss = Callable[[Any, "TrainContext"], PhaseOutput]
+
+# The run config class a system reads (`GANSystem[Toy2dConfig]`): its domain's RunConfig
+# subclass. A bare `GANSystem` reads a `RunConfig` (PEP 696 default), and covariance makes a
+# `GANSystem[Toy2dConfig]` one, so the engine takes any system.
+ConfigT = TypeVar("ConfigT", bound="RunConfig", default="RunConfig", covariant=True)
 
 
 @dataclass
@@ -139,9 +145,13 @@ class ExportSpec:
     refusal: str = "its generator is not declared as one traceable call"
 
 
-class GANSystem(nn.Module, ABC):
+class GANSystem(nn.Module, ABC, Generic[ConfigT]):
     """Base class of a domain's trainable system. Being an `nn.Module`, it moves, saves and
     loads as one; `G_ema` copies added by the EMA trick are saved with it.
+
+    It is generic in its config class: a domain's system names its `RunConfig` subclass
+    (`class Toy2dSystem(UnconditionalGAN[Toy2dConfig])`), so `self.config` has that type;
+    a bare `GANSystem` reads the base `RunConfig`.
 
     What it can do beyond training (sample from noise, give real samples, translate...) it
     declares in `capabilities()`; metrics, tricks and commands read that declaration.
@@ -157,9 +167,9 @@ class GANSystem(nn.Module, ABC):
     # changes between steps (a step count, a Python random draw) nor sync with the host.
     graph_safe: ClassVar[bool] = False
 
-    def __init__(self, config: RunConfig, hints: BuildHints | None = None) -> None:
+    def __init__(self, config: ConfigT, hints: BuildHints | None = None) -> None:
         super().__init__()
-        self.config = config
+        self.config: ConfigT = config
         self.hints = hints or BuildHints()
 
     # -- what every domain provides ---------------------------------------------------
@@ -298,7 +308,7 @@ class GANSystem(nn.Module, ABC):
             self.__dict__["_device"] = device
         return device
 
-    def _apply(self, fn: Any, recurse: bool = True) -> GANSystem:
+    def _apply(self, fn: Any, recurse: bool = True) -> GANSystem[ConfigT]:
         """`to`, `cuda`, `half`...: forget the remembered device."""
         self.__dict__.pop("_device", None)
         return super()._apply(fn, recurse)

@@ -21,10 +21,10 @@ from torch import Tensor, nn
 
 from ganhub.conditioning import LabelSpec
 from ganhub.conditioning.nets import given, grid_labels, random_labels, split_batch_labels
-from ganhub.config.schema import RunConfig
 from ganhub.engine.context import TrainContext
 from ganhub.engine.system import (
     BuildHints,
+    ConfigT,
     ExportFunction,
     ExportInput,
     ExportSpec,
@@ -34,7 +34,7 @@ from ganhub.engine.system import (
 )
 
 
-class UnconditionalGAN(GANSystem):
+class UnconditionalGAN(GANSystem[ConfigT]):
     """G maps latent noise N(0, I) of shape `latent_shape` (and, with `labels`, a class) to
     samples; D scores samples (given their class)."""
 
@@ -42,7 +42,7 @@ class UnconditionalGAN(GANSystem):
 
     def __init__(
         self,
-        config: RunConfig,
+        config: ConfigT,
         hints: BuildHints,
         generator: nn.Module,
         discriminator: nn.Module,

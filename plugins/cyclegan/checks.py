@@ -66,9 +66,8 @@ def inspect_folders(config: CycleGANConfig) -> DataReport:
             counts[f"{folder}/"] = len(found)
             files += [(f.relative_to(root).as_posix(), f) for f in found]
         start = len(report.findings)
-        inspect_image_files(
-            report, [(name, lambda f=f: f) for name, f in files], channels=cfg.channels
-        )
+        openers = [(name, lambda f=f: f) for name, f in files]
+        inspect_image_files(report, openers, channels=cfg.channels)
         report.summary[f"{side} sizes"] = report.summary.pop("sizes")
         bad = {f.item for f in report.findings[start:] if f.severity == "error"}
         for name, f in files:

@@ -249,7 +249,7 @@ class CycleGANConfig(RunConfig):
             return "unet"
         return "resnet_9blocks" if self.model.image_size >= 256 else "resnet_6blocks"
 
-    def norm_kind(self) -> str:
+    def norm_kind(self) -> Literal["instance", "batch", "none"]:
         """The normalisation after `auto` is resolved."""
         if self.model.norm != "auto":
             return self.model.norm

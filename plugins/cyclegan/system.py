@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from ganhub_cyclegan.config import CycleGANConfig, unet_max_downs
@@ -182,7 +182,7 @@ class TranslationMixin:
             )
 
 
-class CycleGANSystem(TranslationMixin, GANSystem):
+class CycleGANSystem(TranslationMixin, GANSystem[CycleGANConfig]):
     """Two generators, two PatchGANs, two image pools; phases G, D_A, D_B."""
 
     generator_names = ("G_AB", "G_BA")
@@ -199,7 +199,7 @@ class CycleGANSystem(TranslationMixin, GANSystem):
         self.D_A = build_discriminator(config, c * hints.pack)
         self.D_B = build_discriminator(config, c * hints.pack)
         # a captured step cannot replay decisions drawn on the host: the pools draw on the device
-        draws = "device" if config.trainer.cuda_graphs else "host"
+        draws: Literal["host", "device"] = "device" if config.trainer.cuda_graphs else "host"
         self.pool_A = ImagePool(obj.pool_size, (c, size, size), draws)  # generated A, for D_A
         self.pool_B = ImagePool(obj.pool_size, (c, size, size), draws)  # generated B, for D_B
         self.adv_scale = LOSS_SCALE.get(config.loss, 1.0)
@@ -308,7 +308,7 @@ class CycleGANSystem(TranslationMixin, GANSystem):
         return [save_image_grid(grid, directory / f"{stem}.png", nrow=len(columns))]
 
 
-class Pix2PixSystem(TranslationMixin, PairedTranslationGAN):
+class Pix2PixSystem(TranslationMixin, PairedTranslationGAN[CycleGANConfig]):
     """pix2pix: U-Net G (skips at every level), PatchGAN D on (input, output) pairs, L1 x 100."""
 
     modality = "image"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -204,7 +204,12 @@ class DCGANModel(Section):
 
 # Miyato & Koyama's pairing, conditional BatchNorm in G and projection in D: the most accurate
 # and the closest to the data of the mechanisms on the digits (benchmarks/conditional.py)
-DCGANCondition = ConditionConfig.with_defaults("cbn", "projection")
+# A ConditionConfig subclass made at import (pydantic validates the section with these defaults);
+# mypy cannot use a class made at runtime as a type, so to it the section is a ConditionConfig.
+if TYPE_CHECKING:
+    DCGANCondition = ConditionConfig
+else:
+    DCGANCondition = ConditionConfig.with_defaults("cbn", "projection")
 
 
 class DCGANConfig(RunConfig):
@@ -213,7 +218,7 @@ class DCGANConfig(RunConfig):
     plugin: str = "dcgan"
     data: DCGANData = Field(default_factory=DCGANData)
     model: DCGANModel = Field(default_factory=DCGANModel)
-    condition: DCGANCondition = Field(  # type: ignore[valid-type]
+    condition: DCGANCondition = Field(
         default_factory=DCGANCondition,
         description="conditioning (model.conditional=true)",
     )

@@ -63,9 +63,9 @@ class DCGANDomain(Domain):
         """data.path given without a source means folder data (or a shard); a conditional run
         on folder data takes its class names from the folder (or data.labels)."""
         data = chosen.get("data")
-        given = isinstance(data, dict) and data.get("path") is not None
+        data = data if isinstance(data, dict) else {}
         out: dict[str, Any] = {}
-        if given and "source" not in data and "__shorthand__" not in data:
+        if data.get("path") is not None and "source" not in data and "__shorthand__" not in data:
             out["data"] = {"source": "folder"}
         from ganhub.data.labels import class_defaults
 

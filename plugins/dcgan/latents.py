@@ -8,7 +8,7 @@ import torch
 from ganhub_dcgan.networks import ConvBlock, SelfAttention
 from torch import Tensor, nn
 
-from ganhub.latent import LatentSpace
+from ganhub.latent import AttentionModule, LatentSpace
 
 if TYPE_CHECKING:
     from ganhub_dcgan.system import DCGANSystem
@@ -52,12 +52,14 @@ def dcgan_latent_space(system: DCGANSystem) -> LatentSpace:
         out: Tensor = D(x)
         return out.flatten()
 
-    layers = [
+    layers: list[tuple[str, nn.Module]] = [
         (f"{i}: {type(m).__name__}", m)
         for i, m in enumerate(G)
         if isinstance(m, (*ACTIVATIONS, ConvBlock, SelfAttention))
     ]
-    attention = [(f"G.{i}", m) for i, m in enumerate(G) if isinstance(m, SelfAttention)]
+    attention: list[tuple[str, AttentionModule]] = [
+        (f"G.{i}", m) for i, m in enumerate(G) if isinstance(m, SelfAttention)
+    ]
     # named_modules, not the Sequential's children: D may be wrapped (task heads, conditioning)
     attention += [(f"D.{n}", m) for n, m in D.named_modules() if isinstance(m, SelfAttention)]
     # ConvTranspose2d weight: (latent, C, 4, 4); the matrix from z to the 4x4 maps is its transpose

@@ -4,6 +4,7 @@ self-attention (the architecture-search space of `ganhub tune space=arch`)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from ganhub_dcgan.config import DCGANModel
@@ -13,7 +14,12 @@ from torch import Tensor, nn
 def _act(name: str) -> nn.Module:
     if name == "leaky_relu":
         return nn.LeakyReLU(0.2, True)
-    return {"relu": lambda: nn.ReLU(True), "silu": nn.SiLU, "elu": nn.ELU}[name]()
+    factories: dict[str, Callable[[], nn.Module]] = {
+        "relu": lambda: nn.ReLU(True),
+        "silu": nn.SiLU,
+        "elu": nn.ELU,
+    }
+    return factories[name]()
 
 
 def _norm(kind: str, channels: int, size: int) -> nn.Module:
@@ -91,7 +97,7 @@ class Generator(nn.Sequential):
         layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1, bias=False), nn.Tanh()]
         super().__init__(*layers)
 
-    def forward(self, z: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(self, z: Tensor) -> Tensor:
         """Images in [-1, 1] from latent vectors (B, latent_dim)."""
         return super().forward(z.view(z.shape[0], -1, 1, 1))
 
@@ -121,7 +127,7 @@ class Discriminator(nn.Sequential):
         super().__init__(*layers)
         self.feature_dim = c * 16  # conditioning: projection and class heads read the 4x4 map
 
-    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(self, x: Tensor) -> Tensor:
         """One logit per (packed) sample."""
         return super().forward(x).flatten()
 

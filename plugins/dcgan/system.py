@@ -27,12 +27,12 @@ from ganhub.engine.system import BuildHints
 from ganhub.engine.unconditional import UnconditionalGAN
 
 if TYPE_CHECKING:
-    from torch import Tensor
+    from torch import Tensor, nn
 
     from ganhub.latent import LatentSpace
 
 
-class DCGANSystem(UnconditionalGAN):
+class DCGANSystem(UnconditionalGAN[DCGANConfig]):
     """The DCGAN pair on image batches."""
 
     modality = "image"
@@ -42,8 +42,10 @@ class DCGANSystem(UnconditionalGAN):
         condition = hints.condition
         g_extra = condition.generator_inputs() if condition else 0
         d_extra = condition.discriminator_inputs() if condition else 0
-        G = Generator(m.latent_dim + g_extra, m.g_channels, channels, m.image_size, m)
-        D = Discriminator(m.d_channels, channels * hints.pack + d_extra, m.image_size, m.d_norm, m)
+        G: nn.Module = Generator(m.latent_dim + g_extra, m.g_channels, channels, m.image_size, m)
+        D: nn.Module = Discriminator(
+            m.d_channels, channels * hints.pack + d_extra, m.image_size, m.d_norm, m
+        )
         G.apply(dcgan_init)
         D.apply(dcgan_init)
         if condition is not None:

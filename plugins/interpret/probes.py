@@ -148,9 +148,9 @@ def probe_scores(
     for layer, x in features.items():
         x = x.double()
         mean, std = x[train].mean(0), x[train].std(0).clamp_min(1e-8)
-        x = ((x - mean) / std).numpy()
+        standardised = ((x - mean) / std).numpy()
         table.scores[layer] = {
-            f: _probe(x, values[f], kind, train, test) for f, kind in table.kinds.items()
+            f: _probe(standardised, values[f], kind, train, test) for f, kind in table.kinds.items()
         }
     return table
 

@@ -193,9 +193,9 @@ def inspect_folder(config: MedGANConfig) -> DataReport:
     dropped = report.dropped()
     for names in groups:
         gone = [name for name in names if name in dropped]
-        for other in names if gone else ():
-            if other not in dropped:
-                report.add(other, f"its partner {gone[0]} is dropped", DROP, "error")
+        for member in names if gone else ():
+            if member not in dropped:
+                report.add(member, f"its partner {gone[0]} is dropped", DROP, "error")
     if task == "lesion" and masks and not any(m.loaded for m in masks):
         report.add("(masks)", all_empty(cfg, masks), STOP, "error")
     report.summary = facts.summary(config, len(pairs), converted, masks)

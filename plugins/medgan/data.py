@@ -90,12 +90,13 @@ def _write_phantoms(config: MedGANConfig, tmp: Path) -> int:
     from ganhub_medgan.system import build_split
 
     train = build_split(config, "train")
-    columns = {
+    by_task: dict[str, list[torch.Tensor | None]] = {
         "generate": [train.images],
         "lesion": [train.images, train.masks],
         "translate": [train.conditions, train.images],
         "progress": [train.conditions, train.images, train.prior_masks, train.masks],
-    }[config.task]
+    }
+    columns = by_task[config.task]
     for i in range(len(train.images)):
         # progress writes its masks when the layout has their folders (data.*_mask_dir)
         for (role, sub), column in zip(layout(config.task, config.data), columns):

@@ -128,7 +128,7 @@ def _on_device_targets() -> type:
     import torch
     from monai.losses import PatchAdversarialLoss
 
-    class OnDeviceTargets(PatchAdversarialLoss):  # type: ignore[misc]
+    class OnDeviceTargets(PatchAdversarialLoss):
         hinge_fake = -1.0  # the hinge's label of its fake side (MONAI's fake_label)
 
         def take_label(self, label: float) -> bool:

@@ -132,13 +132,14 @@ def lesion_masks(white: Tensor, spatial_dims: int, seed: int) -> Tensor:
     out = torch.zeros(white.shape)
     for i in range(n):
         for _ in range(4):
-            shape = (size,) * spatial_dims
             if spatial_dims == 2:
-                _, seg = create_test_image_2d(*shape, num_objs=6, rad_max=rad_max, rad_min=rad_min,
-                                              num_seg_classes=1, random_state=rs)  # fmt: skip
+                _, seg = create_test_image_2d(size, size, num_objs=6, rad_max=rad_max,
+                                              rad_min=rad_min, num_seg_classes=1,
+                                              random_state=rs)  # fmt: skip
             else:
-                _, seg = create_test_image_3d(*shape, num_objs=6, rad_max=rad_max, rad_min=rad_min,
-                                              num_seg_classes=1, random_state=rs)  # fmt: skip
+                _, seg = create_test_image_3d(size, size, size, num_objs=6, rad_max=rad_max,
+                                              rad_min=rad_min, num_seg_classes=1,
+                                              random_state=rs)  # fmt: skip
             mask = torch.from_numpy(seg > 0) & white[i]
             if mask.any():
                 out[i] = mask.float()

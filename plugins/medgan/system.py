@@ -34,7 +34,7 @@ from ganhub_medgan.metrics import HELD_OUT, PAIRED_EVAL  # the interfaces docume
 from ganhub_medgan.nets import dilate
 from ganhub_medgan.outputs import write_grid, write_nifti_batch, write_samples_grid
 from ganhub_medgan.phantoms import make_phantoms, make_progression
-from torch import Tensor
+from torch import Tensor, nn
 
 from ganhub.capabilities import Capabilities
 from ganhub.data import BatchSource, TensorBatches
@@ -97,8 +97,8 @@ def build_split(config: MedGANConfig, split: str) -> MedDataset:
         if config.task == "translate":
             return MedDataset(columns[1], columns[0], None, affines)
         if config.task == "progress":  # baseline, follow-up (, their lesion masks)
-            masks = columns[2:] or [None, None]
-            return MedDataset(columns[1], columns[0], masks[1], affines, masks[0])
+            base_mask, followup_mask = columns[2:] if len(columns) > 2 else (None, None)
+            return MedDataset(columns[1], columns[0], followup_mask, affines, base_mask)
         image, mask = columns
         return MedDataset(image, lesion_condition(image, mask, data.erase), mask, affines)
     n = data.n_samples if split == "train" else data.n_eval
@@ -177,7 +177,7 @@ class MedSplits:
         )
 
 
-class MedGenerateGAN(MedSplits, UnconditionalGAN):
+class MedGenerateGAN(MedSplits, UnconditionalGAN[MedGANConfig]):
     """task=generate: MONAI Generator + PatchDiscriminator on 2D slices or 3D volumes."""
 
     def __init__(self, config: MedGANConfig, hints: BuildHints) -> None:
@@ -185,7 +185,6 @@ class MedGenerateGAN(MedSplits, UnconditionalGAN):
         G = nets.latent_generator(dims, size, m.latent_dim, m.g_channels)
         D = nets.patch_discriminator(dims, hints.pack, m.d_channels, m.d_layers, m.d_norm, size)
         super().__init__(config, hints, G, D, (m.latent_dim,))
-        self.config: MedGANConfig = config
 
     def data(self) -> BatchSource:
         """The training images, in memory."""
@@ -213,7 +212,7 @@ class MedGenerateGAN(MedSplits, UnconditionalGAN):
         return [png, nii]
 
 
-class MedPairedGAN(MedSplits, PairedTranslationGAN):
+class MedPairedGAN(MedSplits, PairedTranslationGAN[MedGANConfig]):
     """task=lesion (mask -> lesioned image), translate (contrast -> contrast) or progress
     (scan -> follow-up scan): MONAI UNet + PatchDiscriminator on (condition, image) pairs,
     adversarial + L1 (+ feature matching)."""
@@ -222,7 +221,7 @@ class MedPairedGAN(MedSplits, PairedTranslationGAN):
         m, dims, size = config.model, config.spatial_dims, config.model.image_size
         obj = config.objective
         c_in = condition_channels(config)
-        G = nets.unet_generator(dims, c_in, m.g_channels, m.unet_depth)
+        G: nn.Module = nets.unet_generator(dims, c_in, m.g_channels, m.unet_depth)
         if config.task == "lesion" and config.data.erase:
             G = nets.Inpainter(G)
         D = nets.patch_discriminator(
@@ -231,7 +230,6 @@ class MedPairedGAN(MedSplits, PairedTranslationGAN):
         super().__init__(config, hints, G, D, l1_weight=obj.lambda_l1, d_scale=obj.d_scale,
                          feature_matching_weight=obj.feature_matching,
                          d_features=D.features if obj.feature_matching > 0 else None)  # fmt: skip
-        self.config: MedGANConfig = config
 
     def data(self) -> BatchSource:
         """(condition, image) pairs, in memory; their real samples are the images."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -223,7 +223,12 @@ RENAMED_KEYS: dict[str, str] = {
 
 
 # StyleGAN2-ADA's conditioning: the label embedding enters the mapping network
-StyleGANCondition = ConditionConfig.with_defaults("mapping", "projection")
+# A ConditionConfig subclass made at import (pydantic validates the section with these defaults);
+# mypy cannot use a class made at runtime as a type, so to it the section is a ConditionConfig.
+if TYPE_CHECKING:
+    StyleGANCondition = ConditionConfig
+else:
+    StyleGANCondition = ConditionConfig.with_defaults("mapping", "projection")
 
 
 class StyleGANConfig(RunConfig):
@@ -238,7 +243,7 @@ class StyleGANConfig(RunConfig):
     model: StyleGANModel = Field(default_factory=StyleGANModel)
     objective: StyleGANObjective = Field(default_factory=StyleGANObjective)
     sample: StyleGANSample = Field(default_factory=StyleGANSample)
-    condition: StyleGANCondition = Field(  # type: ignore[valid-type]
+    condition: StyleGANCondition = Field(
         default_factory=StyleGANCondition,
         description="conditioning (model.conditional=true)",
     )

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import torch
 from ganhub_stylegan.layers import ModulatedConv, ToRGB
+from ganhub_stylegan.networks import SynthesisBlock
 from torch import Tensor
 
 from ganhub.latent import LatentSpace
@@ -41,9 +42,10 @@ def stylegan_latent_space(system: StyleGANSystem) -> LatentSpace:
 
     # a layer's styles are affine(w) * affine.scale (equalised learning rate): the matrix
     # from w to the styles is the scaled weight (channels, w_dim)
+    blocks = [b for b in G.synthesis.blocks if isinstance(b, SynthesisBlock)]  # all of them
     affines = [
         m.affine
-        for block in G.synthesis.blocks
+        for block in blocks
         for m in block.modules()
         if isinstance(m, (ModulatedConv, ToRGB))
     ]
@@ -51,7 +53,7 @@ def stylegan_latent_space(system: StyleGANSystem) -> LatentSpace:
     # ModulatedConv returns (B, C, H, W); a block returns (x, img), which a hook cannot show
     layers = [
         (f"b{block.convs[i].resolution}.conv{i}", conv)
-        for block in G.synthesis.blocks
+        for block in blocks
         for i, conv in enumerate(block.convs)
     ]
     D = system.D

@@ -150,6 +150,8 @@ class ModulatedConv(nn.Module):
     """A synthesis layer: style affine, modulated 3x3 conv (optionally after 2x upsampling),
     per-pixel noise with a learned strength, bias, leaky ReLU."""
 
+    noise_const: Tensor  # a buffer (register_buffer): the constant noise of noise_mode="const"
+
     def __init__(
         self, in_c: int, out_c: int, w_dim: int, resolution: int, up: bool = False
     ) -> None:

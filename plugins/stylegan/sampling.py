@@ -22,6 +22,7 @@ from torch import Tensor
 from ganhub.data.images import save_image_grid
 
 if TYPE_CHECKING:
+    import numpy as np
     from ganhub_stylegan.system import StyleGANSystem
 
 
@@ -104,7 +105,7 @@ def interpolation_frames(
     return system.synthesize(path_ws)
 
 
-def to_uint8(images: Tensor, upscale: int = 1) -> list[object]:
+def to_uint8(images: Tensor, upscale: int = 1) -> list[np.ndarray]:
     """(N, C, H, W) in [-1, 1] -> list of HxWx3 uint8 arrays (nearest upscaling)."""
     x = images.float().cpu().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
     if x.shape[1] == 1:
@@ -132,6 +133,7 @@ def interpolation_gif(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.gif")
-    imageio.mimsave(tmp, to_uint8(images, upscale), duration=1000 / fps, loop=0)
+    # imageio's stub types `ims` as an invariant list[ArrayLike]; it takes any sequence of arrays
+    imageio.mimsave(tmp, to_uint8(images, upscale), duration=1000 / fps, loop=0)  # type: ignore[arg-type]
     tmp.replace(path)
     return path

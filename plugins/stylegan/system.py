@@ -54,11 +54,12 @@ if TYPE_CHECKING:
     from ganhub.latent import LatentSpace
 
 
-class StyleGANSystem(GANSystem):
+class StyleGANSystem(GANSystem[StyleGANConfig]):
     """StyleGAN2 G (mapping + skip synthesis), residual D, lazy path length."""
 
     modality = "image"
     graph_safe = True  # style mixing, noise and pl_mean live on the device (updated in place)
+    pl_mean: Tensor  # a buffer (register_buffer): the running mean of path lengths
 
     def __init__(self, config: StyleGANConfig, hints: BuildHints) -> None:
         super().__init__(config, hints)
@@ -196,7 +197,13 @@ class StyleGANSystem(GANSystem):
 
     # -- sampling ---------------------------------------------------------------------
 
-    def _eval(self, use_ema: bool) -> nn.Module:
+    def generator(self, name: str = "G", use_ema: bool = True) -> Generator:
+        """The StyleGAN generator to sample from: its EMA copy when one exists and `use_ema`."""
+        G = super().generator(name, use_ema)
+        assert isinstance(G, Generator)  # G, or the EMA trick's deep copy of it
+        return G
+
+    def _eval(self, use_ema: bool) -> Generator:
         return self.generator(use_ema=use_ema)
 
     @torch.no_grad()

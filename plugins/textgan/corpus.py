@@ -215,7 +215,8 @@ def inspect_sentences(
         inspect_texts(report, texts)
     else:  # the first of each sentence goes through the engine's checks; repeats are counted
         seen: set[str] = set()
-        firsts, repeats = [], []
+        firsts: list[tuple[str, str]] = []
+        repeats: list[tuple[str, str]] = []
         for name, text in texts:
             norm = normalise_text(text)
             (repeats if norm and norm in seen else firsts).append((name, text))

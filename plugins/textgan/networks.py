@@ -107,7 +107,9 @@ def load_local_lm(path: Path, vocab: int, length: int) -> nn.Module:
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UsageError(f"model.path={path}: cannot load a causal LM ({first})") from None
-    have = lm.get_input_embeddings().num_embeddings
+    embeddings = lm.get_input_embeddings()
+    assert isinstance(embeddings, nn.Embedding)  # transformers types it as any nn.Module
+    have = embeddings.num_embeddings
     if have < vocab:
         raise UsageError(
             f"model.path={path}: the model has {have} token embeddings, the tokenizer needs {vocab}"

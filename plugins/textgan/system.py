@@ -11,7 +11,7 @@ import os
 from abc import abstractmethod
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -53,7 +53,7 @@ def beta_at(step: int, start: int, end: int, beta_max: float, anneal: str) -> fl
     return beta_max
 
 
-class TextSystemBase(GANSystem):
+class TextSystemBase(GANSystem[TextGANConfig]):
     """What both tasks share: the tokenizer store, the corpus split and text samples."""
 
     modality = "tokens"
@@ -84,7 +84,7 @@ class TextSystemBase(GANSystem):
     def tokenizer_texts(self) -> list[str]:
         """The texts the tokenizer is trained on."""
 
-    def tokenizer_spec(self) -> tuple[str, int]:
+    def tokenizer_spec(self) -> tuple[Literal["word", "bpe"], int]:
         """(kind, vocabulary size) of the tokenizer."""
         return self.cfg.data.tokenizer, self.vocab
 
@@ -151,7 +151,7 @@ class TextGenSystem(TextSystemBase):
     def shard(self) -> TokenShard | None:
         """The token shard data.path names (ids and their tokenizer), else None."""
         path = self.cfg.data.path
-        return load_token_shard(path) if is_shard(path) else None
+        return load_token_shard(path) if path is not None and is_shard(path) else None
 
     @cached_property
     def texts(self) -> tuple[list[str], list[str]]:
@@ -162,8 +162,9 @@ class TextGenSystem(TextSystemBase):
         if self.shard is not None:  # held-out lines as written (the manifest keeps them)
             train_ids, test_ids = self.token_ids
             written = self.shard.facts.get("held_out_texts")
-            same = isinstance(written, list) and len(written) == len(test_ids)
-            return self.decode(train_ids), written if same else self.decode(test_ids)
+            if isinstance(written, list) and len(written) == len(test_ids):
+                return self.decode(train_ids), written
+            return self.decode(train_ids), self.decode(test_ids)
         assert self.cfg.data.path is not None
         lines = read_lines(self.cfg.data.path, "data.path")
         n_test = held_out(len(lines), self.cfg.data.n_test)
@@ -179,7 +180,7 @@ class TextGenSystem(TextSystemBase):
         """Training sentences."""
         return self.texts[0]
 
-    def tokenizer_spec(self) -> tuple[str, int]:
+    def tokenizer_spec(self) -> tuple[Literal["word", "bpe"], int]:
         """Oracle: word-level over exactly its tokens; files: the configured model and size."""
         if self.oracle is not None:
             return "word", self.vocab

@@ -16,7 +16,7 @@ G gets from it is about style, not about how soft tokens differ from one-hot one
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -34,8 +34,11 @@ from ganhub.data import TensorBatches
 from ganhub.engine.context import TrainContext
 from ganhub.engine.system import BuildHints, Phase, PhaseOutput
 
+if TYPE_CHECKING:
+    from transformers import BartForConditionalGeneration
 
-def build_seq2seq(config: TextGANConfig, vocab: int) -> nn.Module:
+
+def build_seq2seq(config: TextGANConfig, vocab: int) -> BartForConditionalGeneration:
     """A small randomly initialised BART (encoder-decoder) from a config."""
     from transformers import BartConfig, BartForConditionalGeneration
 
@@ -156,8 +159,17 @@ class TransferSystem(TextSystemBase):
         if soft is None:
             return self.G(input_ids=ids, attention_mask=mask, decoder_input_ids=dec).logits
         emb = self.G.get_input_embeddings()
+        assert isinstance(emb, nn.Embedding)  # BART's token embeddings; typed as any nn.Module
         embeds = torch.cat([emb(ids[:, :1]), soft @ emb.weight], 1)
         return self.G(inputs_embeds=embeds, attention_mask=mask, decoder_input_ids=dec).logits
+
+    def generator(self, name: str = "G", use_ema: bool = True) -> BartForConditionalGeneration:
+        """The BART to rewrite with: its EMA copy when one exists and `use_ema`."""
+        from transformers import BartForConditionalGeneration
+
+        g = super().generator(name, use_ema)
+        assert isinstance(g, BartForConditionalGeneration)  # G, or the EMA trick's copy of it
+        return g
 
     @torch.no_grad()
     def rewrite(self, x: Tensor, style: Tensor, use_ema: bool = True) -> Tensor:

@@ -46,7 +46,8 @@ class Toy2dDomain(Domain):
         given = given if isinstance(given, dict) else {}
         options = {}
         for name in DEFAULT_TRICKS:
-            mine = given.get(name) if isinstance(given.get(name), dict) else {}
+            mine = given.get(name)
+            mine = mine if isinstance(mine, dict) else {}
             if name not in enabled or (name == "ema" and "half_life_kimg" in mine):
                 continue  # decay and half-life both set the averaging rate: the user's wins
             options[name] = dict(TRICK_DEFAULTS[name])

@@ -92,7 +92,7 @@ class SuperMLP(nn.Module):
         p_skip = dict(zip(self.residual.values, self.residual.weights(), strict=True))
         h, out = x, None
         for i, (linear, norms) in enumerate(zip(self.linears, self.norms, strict=True)):
-            y = mix(p_norm, [norm(linear(h)) for norm in norms])
+            y = mix(p_norm, [norm(linear(h)) for norm in norms.children()])
             y = mix(p_act, [act(y) for act in self.acts]) * mask
             if i > 0 and True in p_skip:
                 y = y + p_skip[True] * h  # x + f(x) with the weight of "residual"

@@ -19,7 +19,7 @@ from ganhub.engine.unconditional import UnconditionalGAN
 from ganhub.nas import SUPERNET, architecture, separate_choices
 
 
-class Toy2dSystem(UnconditionalGAN):
+class Toy2dSystem(UnconditionalGAN[Toy2dConfig]):
     """MLP G: z -> R^2; MLP D: R^(2 * pack) -> logit."""
 
     modality = "vector"

@@ -34,14 +34,13 @@ def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
     )
 
 
-class MoonsSystem(UnconditionalGAN):
-    """MLP GAN on two moons."""
+class MoonsSystem(UnconditionalGAN[MoonsConfig]):
+    """MLP GAN on two moons (`self.config` is a MoonsConfig)."""
 
     def __init__(self, config: MoonsConfig, hints: BuildHints) -> None:
         super().__init__(
             config, hints, _mlp(8, config.hidden, 2), _mlp(2 * hints.pack, config.hidden, 1), (8,)
         )
-        self.noise = config.noise
 
     def capabilities(self) -> Capabilities:
         """2D points from noise, and real points to compare with."""
@@ -50,7 +49,7 @@ class MoonsSystem(UnconditionalGAN):
     def data(self) -> BatchSource:
         """20,000 points drawn once with the run's seed."""
         gen = torch.Generator().manual_seed(self.config.seed)
-        return TensorBatches(two_moons(20_000, self.noise, gen))
+        return TensorBatches(two_moons(20_000, self.config.noise, gen))
 
     def write_samples(
         self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
