@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ganhub.conditioning import ConditionConfig
-from ganhub.config.schema import RunConfig, Section, TrainerConfig
+from ganhub.config.schema import (
+    RunConfig,
+    Section,
+    TrainerConfig,
+    arch_lr_field,
+    supernet_field,
+)
 from ganhub.config.shares import digit_groups_problem, proportions_problem
 from ganhub.errors import ConfigError, one_line
 
@@ -200,6 +206,27 @@ class DCGANModel(Section):
         False,
         description="class-conditional G and D on the data's labels (mechanisms: condition.*)",
     )
+    supernet: bool = supernet_field("width, norm, activation, extra block, skip and attention")
+    arch_lr: float = arch_lr_field()
+
+
+# NAS by black-box search (`DCGANDomain.arch_space`), which the supernet also spans; residual
+# is only searched when there are extra blocks
+ARCH_SPACE: dict[str, Any] = {
+    "model.g_channels": {"type": "categorical", "choices": [16, 32, 64]},
+    "model.d_channels": {"type": "categorical", "choices": [16, 32, 64]},
+    "model.g_norm": {"type": "categorical", "choices": ["batch", "layer", "none"]},
+    "model.d_norm": {"type": "categorical", "choices": ["batch", "layer", "none"]},
+    "model.g_act": {"type": "categorical", "choices": ["relu", "leaky_relu", "silu"]},
+    "model.d_act": {"type": "categorical", "choices": ["leaky_relu", "silu"]},
+    "model.extra_blocks": {"type": "int", "low": 0, "high": 1},
+    "model.residual": {
+        "type": "categorical",
+        "choices": [False, True],
+        "when": {"model.extra_blocks": [1]},
+    },
+    "model.attention": {"type": "categorical", "choices": [False, True]},
+}
 
 
 # Miyato & Koyama's pairing, conditional BatchNorm in G and projection in D: the most accurate

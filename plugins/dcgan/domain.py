@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ganhub_dcgan.config import DCGANConfig
+from ganhub_dcgan.config import ARCH_SPACE, DCGANConfig
 from ganhub_dcgan.labels import conditional_problems, label_spec
 
 from ganhub.conditioning import ConditionRequest
@@ -36,23 +36,10 @@ class DCGANDomain(Domain):
         "paper": {"model": {"g_channels": 64, "d_channels": 64}},  # the DCGAN paper's widths
         "digits64": {"model": {"image_size": 64, "g_channels": 64, "d_channels": 64}},
     }
-    # NAS by black-box search (ganhub tune space=arch): width, depth, norm, activation,
-    # self-attention, skips (residual is only searched when there are extra blocks)
-    arch_space: ClassVar[dict[str, Any]] = {
-        "model.g_channels": {"type": "categorical", "choices": [16, 32, 64]},
-        "model.d_channels": {"type": "categorical", "choices": [16, 32, 64]},
-        "model.g_norm": {"type": "categorical", "choices": ["batch", "layer", "none"]},
-        "model.d_norm": {"type": "categorical", "choices": ["batch", "layer", "none"]},
-        "model.g_act": {"type": "categorical", "choices": ["relu", "leaky_relu", "silu"]},
-        "model.d_act": {"type": "categorical", "choices": ["leaky_relu", "silu"]},
-        "model.extra_blocks": {"type": "int", "low": 0, "high": 1},
-        "model.residual": {
-            "type": "categorical",
-            "choices": [False, True],
-            "when": {"model.extra_blocks": [1]},
-        },
-        "model.attention": {"type": "categorical", "choices": [False, True]},
-    }
+    # NAS (ganhub tune space=arch): width, depth, norm, activation, self-attention, skips;
+    # the supernet (model.supernet=true) holds all of them
+    arch_space: ClassVar[dict[str, Any]] = ARCH_SPACE
+    supernet: ClassVar[dict[str, Any]] = {"model.supernet": True}
 
     @property
     def config_class(self) -> type[RunConfig]:
@@ -95,6 +82,9 @@ class DCGANDomain(Domain):
             return [f"data.channels={config.data.channels}: must be 1 or 3"]
         if config.data.source == "stacked_digits" and config.data.channels not in (None, 3):
             return [f"data.channels={config.data.channels}: stacked_digits has 3 channels"]
+        if config.model.supernet and config.model.conditional:
+            return ["model.supernet=true builds an unconditional supernet; "
+                    "search with model.conditional=false"]  # fmt: skip
         if config.model.conditional:
             return conditional_problems(config)
         return []

@@ -4,10 +4,11 @@ data, unconditional or class-conditional (`model.conditional`)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ganhub_dcgan.config import DCGANConfig
+from ganhub_dcgan.config import ARCH_SPACE, DCGANConfig
 from ganhub_dcgan.networks import Discriminator, Generator, dcgan_init
+from ganhub_dcgan.supernet import SuperDiscriminator, SuperGenerator
 
 from ganhub.capabilities import Capabilities
 from ganhub.data import BatchSource, LoaderBatches, TensorBatches
@@ -25,8 +26,10 @@ from ganhub.data.shards import is_shard, load_shard
 from ganhub.engine.heads import with_heads
 from ganhub.engine.system import BuildHints
 from ganhub.engine.unconditional import UnconditionalGAN
+from ganhub.nas import SUPERNET, architecture, separate_choices
 
 if TYPE_CHECKING:
+    import torch
     from torch import Tensor, nn
 
     from ganhub.latent import LatentSpace
@@ -42,10 +45,16 @@ class DCGANSystem(UnconditionalGAN[DCGANConfig]):
         condition = hints.condition
         g_extra = condition.generator_inputs() if condition else 0
         d_extra = condition.discriminator_inputs() if condition else 0
-        G: nn.Module = Generator(m.latent_dim + g_extra, m.g_channels, channels, m.image_size, m)
-        D: nn.Module = Discriminator(
-            m.d_channels, channels * hints.pack + d_extra, m.image_size, m.d_norm, m
-        )
+        G: nn.Module
+        D: nn.Module
+        if m.supernet:  # every architecture of the search space, weights shared
+            G = SuperGenerator(m.latent_dim, channels, m.image_size, ARCH_SPACE)
+            D = SuperDiscriminator(channels * hints.pack, m.image_size, ARCH_SPACE)
+        else:
+            G = Generator(m.latent_dim + g_extra, m.g_channels, channels, m.image_size, m)
+            D = Discriminator(
+                m.d_channels, channels * hints.pack + d_extra, m.image_size, m.d_norm, m
+            )
         G.apply(dcgan_init)
         D.apply(dcgan_init)
         if condition is not None:
@@ -151,13 +160,29 @@ class DCGANSystem(UnconditionalGAN[DCGANConfig]):
             features=features,
             labels=self.label_spec,
             attribute=attribute,
-            # an unconditional generator's z can be walked (ganhub interpret)
-            provides=frozenset() if self.label_spec is not None else frozenset({"latent_space"}),
+            provides=self._interfaces(),
         )
 
+    def _interfaces(self) -> frozenset[str]:
+        """A supernet says so; a single unconditional generator's z can be walked (interpret)."""
+        if self.config.model.supernet:
+            return frozenset({SUPERNET})
+        return frozenset() if self.label_spec is not None else frozenset({"latent_space"})
+
+    def configure_optimizers(self, optimizers: dict[str, torch.optim.Optimizer]) -> None:
+        """A supernet's architecture logits learn at `model.arch_lr`, in their own groups."""
+        if self.config.model.supernet:
+            separate_choices(optimizers["G"], self.G, self.config.model.arch_lr)
+            separate_choices(optimizers["D"], self.D, self.config.model.arch_lr)
+
+    def architecture(self) -> dict[str, dict[Any, float]]:
+        """The supernet's preference over the architecture space; {} for a single network."""
+        return architecture([self.G, self.D]) if self.config.model.supernet else {}
+
     def latent_space(self) -> LatentSpace | None:
-        """z and the first layer that reads it (unconditional runs; None for conditional)."""
-        if self.label_spec is not None:
+        """z and the first layer that reads it (single unconditional generators; None for
+        conditional runs and supernets)."""
+        if self.label_spec is not None or self.config.model.supernet:
             return None
         from ganhub_dcgan.latents import dcgan_latent_space
 

@@ -6,7 +6,15 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from ganhub.config.schema import OptimConfig, OptimizerConfig, RunConfig, Section, TrainerConfig
+from ganhub.config.schema import (
+    OptimConfig,
+    OptimizerConfig,
+    RunConfig,
+    Section,
+    TrainerConfig,
+    arch_lr_field,
+    supernet_field,
+)
 
 
 class Toy2dData(Section):
@@ -45,15 +53,8 @@ class Toy2dModel(Section):
     residual: bool = Field(
         False, description="skip connections around hidden layers after the first"
     )
-    supernet: bool = Field(
-        False,
-        description="build the weight-sharing supernet of the architecture space instead "
-        "(every depth, width, norm, activation and skip choice mixed; ganhub tune "
-        "sampler=oneshot); the single-architecture keys above are then unused",
-    )
-    arch_lr: float = Field(
-        1e-2, gt=0, description="supernet: Adam learning rate of the architecture choices' logits"
-    )
+    supernet: bool = supernet_field("depth, width, norm, activation and skip")
+    arch_lr: float = arch_lr_field()
 
 
 # The architecture space (`Toy2dDomain.arch_space`), which the supernet also spans

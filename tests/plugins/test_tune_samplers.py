@@ -154,8 +154,8 @@ def test_the_oneshot_sampler_draws_with_the_supernets_probabilities() -> None:
 
 
 def test_oneshot_needs_a_domain_with_a_supernet(tmp_path: Path) -> None:
-    options = parse_options(["plugin=dcgan", f"out={tmp_path}", "sampler=oneshot", "space=arch"])
-    with pytest.raises(ConfigError, match="domain 'dcgan' builds no weight-sharing supernet"):
+    options = parse_options(["plugin=stylegan", f"out={tmp_path}", "sampler=oneshot", "space=arch"])
+    with pytest.raises(ConfigError, match="domain 'stylegan' builds no weight-sharing supernet"):
         prepare(options)
 
 
