@@ -94,6 +94,28 @@ def architecture(modules: Iterable[nn.Module]) -> dict[str, dict[Any, float]]:
     return out
 
 
+class SupernetPair:
+    """The `GANSystem` methods of a G/D pair that is a supernet when `config.model.supernet` is
+    set (the keys `ganhub.config.schema.supernet_field` and `arch_lr_field` make): list it
+    before the engine's base class, `class MySystem(SupernetPair, UnconditionalGAN[MyConfig])`.
+    The system still declares `provides={SUPERNET}` in its capabilities."""
+
+    config: Any
+    G: nn.Module
+    D: nn.Module
+
+    def configure_optimizers(self, optimizers: dict[str, torch.optim.Optimizer]) -> None:
+        """A supernet's architecture logits learn at `model.arch_lr`, in their own groups."""
+        model = self.config.model
+        if model.supernet:
+            separate_choices(optimizers["G"], self.G, model.arch_lr)
+            separate_choices(optimizers["D"], self.D, model.arch_lr)
+
+    def architecture(self) -> dict[str, dict[Any, float]]:
+        """The supernet's preference over the architecture space; {} for a single network."""
+        return architecture([self.G, self.D]) if self.config.model.supernet else {}
+
+
 def preferred(arch: dict[str, dict[Any, float]]) -> dict[str, Any]:
     """The most probable value of each key (the first one on a tie)."""
     return {key: max(probs, key=lambda v: probs[v]) for key, probs in arch.items()}
@@ -110,9 +132,11 @@ def entropy_ratio(probs: dict[Any, float]) -> float:
 __all__ = [
     "SUPERNET",
     "ArchChoice",
+    "SupernetPair",
     "architecture",
     "entropy_ratio",
     "mix",
     "preferred",
+    "separate_choices",
     "width_mask",
 ]

@@ -4,7 +4,7 @@ data, unconditional or class-conditional (`model.conditional`)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ganhub_dcgan.config import ARCH_SPACE, DCGANConfig
 from ganhub_dcgan.networks import Discriminator, Generator, dcgan_init
@@ -26,16 +26,15 @@ from ganhub.data.shards import is_shard, load_shard
 from ganhub.engine.heads import with_heads
 from ganhub.engine.system import BuildHints
 from ganhub.engine.unconditional import UnconditionalGAN
-from ganhub.nas import SUPERNET, architecture, separate_choices
+from ganhub.nas import SUPERNET, SupernetPair
 
 if TYPE_CHECKING:
-    import torch
     from torch import Tensor, nn
 
     from ganhub.latent import LatentSpace
 
 
-class DCGANSystem(UnconditionalGAN[DCGANConfig]):
+class DCGANSystem(SupernetPair, UnconditionalGAN[DCGANConfig]):
     """The DCGAN pair on image batches."""
 
     modality = "image"
@@ -168,16 +167,6 @@ class DCGANSystem(UnconditionalGAN[DCGANConfig]):
         if self.config.model.supernet:
             return frozenset({SUPERNET})
         return frozenset() if self.label_spec is not None else frozenset({"latent_space"})
-
-    def configure_optimizers(self, optimizers: dict[str, torch.optim.Optimizer]) -> None:
-        """A supernet's architecture logits learn at `model.arch_lr`, in their own groups."""
-        if self.config.model.supernet:
-            separate_choices(optimizers["G"], self.G, self.config.model.arch_lr)
-            separate_choices(optimizers["D"], self.D, self.config.model.arch_lr)
-
-    def architecture(self) -> dict[str, dict[Any, float]]:
-        """The supernet's preference over the architecture space; {} for a single network."""
-        return architecture([self.G, self.D]) if self.config.model.supernet else {}
 
     def latent_space(self) -> LatentSpace | None:
         """z and the first layer that reads it (single unconditional generators; None for

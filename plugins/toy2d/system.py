@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from ganhub_toy2d.config import ARCH_SPACE, Toy2dConfig
@@ -16,10 +15,10 @@ from ganhub.capabilities import Capabilities
 from ganhub.data import BatchSource, TensorBatches
 from ganhub.engine.system import BuildHints
 from ganhub.engine.unconditional import UnconditionalGAN
-from ganhub.nas import SUPERNET, architecture, separate_choices
+from ganhub.nas import SUPERNET, SupernetPair
 
 
-class Toy2dSystem(UnconditionalGAN[Toy2dConfig]):
+class Toy2dSystem(SupernetPair, UnconditionalGAN[Toy2dConfig]):
     """MLP G: z -> R^2; MLP D: R^(2 * pack) -> logit."""
 
     modality = "vector"
@@ -51,16 +50,6 @@ class Toy2dSystem(UnconditionalGAN[Toy2dConfig]):
         supernet says so."""
         provides = frozenset({SUPERNET}) if self.config.model.supernet else frozenset()
         return Capabilities(modality="vector", dataset=self.dataset, provides=provides)
-
-    def configure_optimizers(self, optimizers: dict[str, torch.optim.Optimizer]) -> None:
-        """A supernet's architecture logits learn at `model.arch_lr`, in their own groups."""
-        if self.config.model.supernet:
-            separate_choices(optimizers["G"], self.G, self.config.model.arch_lr)
-            separate_choices(optimizers["D"], self.D, self.config.model.arch_lr)
-
-    def architecture(self) -> dict[str, dict[Any, float]]:
-        """The supernet's preference over the architecture space; {} for a single network."""
-        return architecture([self.G, self.D]) if self.config.model.supernet else {}
 
     def default_metrics(self) -> list[str]:
         """Mode coverage is what this domain is for."""
