@@ -44,6 +44,29 @@ class ArchChoice(nn.Module):
         return f"key={self.key!r}, values={self.values}"
 
 
+class Supernet(nn.Module):
+    """Base of a network that holds a whole architecture space and knows what it costs.
+
+    `expected_cost()` is the expected multiply-accumulates of one sample's forward under the
+    choices' distribution, over those of the space's most expensive architecture (`max_macs`):
+    in (0, 1], differentiable in the logits. The `arch_cost` trick adds it to each side's loss
+    (ProxylessNAS, Cai et al. 2019), so a search weighs compute against the adversarial loss.
+    Norms and activations are not counted (elementwise work, as in FLOP counts).
+    """
+
+    max_macs: float
+
+    def expected_cost(self) -> Tensor:
+        """E[multiply-accumulates per sample] / max_macs."""
+        raise NotImplementedError
+
+
+def expected_value(choice: ArchChoice) -> Tensor:
+    """E[value] of a numeric choice (a depth, a block count) under its distribution."""
+    values = torch.tensor([float(v) for v in choice.values], device=choice.logits.device)
+    return choice.weights() @ values
+
+
 def mix(weights: Tensor, outputs: Sequence[Tensor]) -> Tensor:
     """sum_k weights[k] * outputs[k]: the continuous relaxation of choosing one output."""
     total = weights[0] * outputs[0]
@@ -132,9 +155,11 @@ def entropy_ratio(probs: dict[Any, float]) -> float:
 __all__ = [
     "SUPERNET",
     "ArchChoice",
+    "Supernet",
     "SupernetPair",
     "architecture",
     "entropy_ratio",
+    "expected_value",
     "mix",
     "preferred",
     "separate_choices",

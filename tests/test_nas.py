@@ -88,6 +88,22 @@ def test_the_supernet_with_one_hot_choices_is_the_chosen_network(
     assert torch.allclose(net(x), plain(x), atol=1e-5)
 
 
+@pytest.mark.parametrize(("layers", "hidden"), [(2, 64), (4, 128), (5, 512)])
+def test_the_expected_cost_of_one_hot_choices_is_the_chosen_mlps_macs(
+    layers: int, hidden: int
+) -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    net = SuperMLP(2, 2, "g", ARCH_SPACE)
+    _one_hot(net, layers=layers, hidden=hidden, norm="none", act="relu", residual=False)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        mlp(2, hidden, layers, 2, nn.ReLU())(torch.randn(1, 2))
+    macs = counter.get_total_flops() / 2
+    assert float(net.expected_cost().detach()) * net.max_macs == pytest.approx(macs)
+    assert (layers, hidden) != (5, 512) or float(net.expected_cost().detach()) == pytest.approx(1)
+
+
 def test_unchosen_weights_do_not_touch_the_output() -> None:
     torch.manual_seed(0)
     net = SuperMLP(2, 1, "d", ARCH_SPACE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ganhub.hookspecs import Register, hookimpl
 from ganhub.tricks import Trick
 from ganhub.tricks.anchor import ElasticWeightConsolidation
+from ganhub.tricks.arch import ArchCost
 from ganhub.tricks.classes import ACGAN
 from ganhub.tricks.freeze import FreezeD
 from ganhub.tricks.heads import RotationHead
@@ -41,6 +42,7 @@ BUILTIN_TRICKS: tuple[type[Trick], ...] = (
     FreezeD,
     ElasticWeightConsolidation,
     RotationHead,
+    ArchCost,
 )
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ganhub.nas import ArchChoice, mix, width_mask
+from ganhub.nas import ArchChoice, Supernet, expected_value, mix, width_mask
 
 Space = dict[str, dict[str, Any]]
 
@@ -46,8 +46,22 @@ def _values(space: Space, key: str) -> list[Any]:
     return list(range(int(spec["low"]), int(spec["high"]) + 1))
 
 
+def attention_macs(channels: int, pixels: int) -> int:
+    """Multiply-accumulates of SAGAN attention over `pixels` positions of `channels` maps."""
+    narrow = max(channels // 8, 1)
+    projections = (2 * narrow + channels) * channels * pixels
+    return projections + pixels * pixels * (narrow + channels)
+
+
 class Choices(nn.Module):
-    """The choices one network searches; `side` is "g" or "d" (its width, norm, activation)."""
+    """The choices one network searches; `side` is "g" or "d" (its width, norm, activation).
+
+    The network's cost per base width is `always + E[blocks] * per_block + p(attention) *
+    attention` multiply-accumulates (three tensors over the width candidates)."""
+
+    macs_always: Tensor
+    macs_per_block: Tensor
+    macs_attention: Tensor
 
     def __init__(self, side: str, space: Space) -> None:
         super().__init__()
@@ -57,6 +71,27 @@ class Choices(nn.Module):
         self.blocks = ArchChoice("model.extra_blocks", _values(space, "model.extra_blocks"))
         self.residual = ArchChoice("model.residual", _values(space, "model.residual"))
         self.attention = ArchChoice("model.attention", _values(space, "model.attention"))
+
+    def set_costs(self, always: list[int], per_block: list[int], attention: list[int]) -> float:
+        """Keep the cost tables; return the most expensive architecture's MACs."""
+        for name, table in (("always", always), ("per_block", per_block), ("attention", attention)):
+            self.register_buffer(f"macs_{name}", torch.tensor(table, dtype=torch.float64),
+                                 persistent=False)  # fmt: skip
+        depth = max(int(v) for v in self.blocks.values)
+        attends = True in self.attention.values
+        return max(
+            a + depth * b + attends * t
+            for a, b, t in zip(always, per_block, attention, strict=True)
+        )
+
+    def expected_macs(self) -> Tensor:
+        """E[multiply-accumulates per sample] under the current distribution."""
+        cost = (
+            self.macs_always
+            + expected_value(self.blocks).double() * self.macs_per_block
+            + torch.as_tensor(self.skip(self.attention)).double() * self.macs_attention
+        )
+        return self.width.weights().double() @ cost
 
     def skip(self, choice: ArchChoice) -> Tensor | float:
         """The weight of `True` in a yes/no choice (0 when True is not a candidate)."""
@@ -132,7 +167,7 @@ class MixedAttention(nn.Module):
         return x + p_attend * self.gamma * out * channel_mask
 
 
-class SuperGenerator(nn.Module):
+class SuperGenerator(Supernet):
     """Every generator of the space: z -> 4x4 -> ... -> size x size, as `Generator`."""
 
     def __init__(self, latent_dim: int, channels: int, size: int, space: Space) -> None:
@@ -158,6 +193,19 @@ class SuperGenerator(nn.Module):
             if attends and 4 * 2**i == 16:
                 self.attention[str(i)] = MixedAttention(wide[i])
         self.last = nn.ConvTranspose2d(wide[-1], channels, 4, 2, 1, bias=False)
+        # MACs per base width: a k4 s2 transposed conv costs 16 * C_in * C_out * input pixels
+        c, pixels = list(zip(*self.stage_widths, strict=True)), [16 * 4**i for i in range(n_up)]
+        always = [latent_dim * cs[0] * 16 + 16 * cs[-1] * channels * pixels[-1]
+                  + sum(16 * cs[i - 1] * cs[i] * pixels[i - 1] for i in range(1, n_up))
+                  for cs in c]  # fmt: skip
+        per_block = [sum(9 * cs[i] ** 2 * pixels[i] for i in range(1, n_up)) for cs in c]
+        at = [i for i in range(1, n_up) if pixels[i] == 256]
+        attention = [sum(attention_macs(cs[i], 256) for i in at) for cs in c]
+        self.max_macs = self.choices.set_costs(always, per_block, attention)
+
+    def expected_cost(self) -> Tensor:
+        """E[MACs of one generated image] / the most expensive generator's."""
+        return (self.choices.expected_macs() / self.max_macs).float()
 
     def forward(self, z: Tensor) -> Tensor:
         """Images in [-1, 1]: the mixture of every generator's output."""
@@ -172,7 +220,7 @@ class SuperGenerator(nn.Module):
         return self.last(h).tanh()
 
 
-class SuperDiscriminator(nn.Module):
+class SuperDiscriminator(Supernet):
     """Every discriminator of the space: size x size -> one logit, as `Discriminator`."""
 
     def __init__(self, in_channels: int, size: int, space: Space) -> None:
@@ -197,6 +245,19 @@ class SuperDiscriminator(nn.Module):
             self.blocks.append(MixedBlocks(wide[i], depth, self.choices))
         self.last = nn.Conv2d(wide[-1], 1, 4, 1, 0, bias=False)
         self.feature_dim = wide[-1] * 16  # conditioning heads read the 4x4 map
+        # MACs per base width: a k4 s2 conv costs 16 * C_in * C_out * output pixels
+        c = list(zip(*self.stage_widths, strict=True))
+        pixels = [(size // 2 ** (i + 1)) ** 2 for i in range(n_down)]
+        always = [16 * in_channels * cs[0] * pixels[0] + 16 * cs[-1]
+                  + sum(16 * cs[i - 1] * cs[i] * pixels[i] for i in range(1, n_down))
+                  for cs in c]  # fmt: skip
+        per_block = [sum(9 * cs[i] ** 2 * pixels[i] for i in range(1, n_down)) for cs in c]
+        attention = [attention_macs(cs[0], pixels[0]) if size == 32 else 0 for cs in c]
+        self.max_macs = self.choices.set_costs(always, per_block, attention)
+
+    def expected_cost(self) -> Tensor:
+        """E[MACs of judging one image] / the most expensive discriminator's."""
+        return (self.choices.expected_macs() / self.max_macs).float()
 
     def features(self, x: Tensor) -> Tensor:
         """The 4x4 feature maps before the last convolution, (B, C, 4, 4)."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
-from ganhub.nas import ArchChoice, mix, width_mask
+from ganhub.nas import ArchChoice, Supernet, expected_value, mix, width_mask
 
 
 def activation(name: str) -> nn.Module:
@@ -54,7 +55,7 @@ class Residual(nn.Module):
         return x + self.body(x)
 
 
-class SuperMLP(nn.Module):
+class SuperMLP(Supernet):
     """Every MLP of the architecture space in one network with shared weights (`ganhub.nas`).
 
     `side` is "g" or "d": its depth, width, norm and activation choices are the space's
@@ -64,6 +65,9 @@ class SuperMLP(nn.Module):
     mixture normalises over all features, so a chosen narrow network, trained alone, sees
     slightly different statistics under layer norm than inside the supernet.
     """
+
+    macs_first: Tensor
+    macs_hidden: Tensor
 
     def __init__(self, n_in: int, n_out: int, side: str, space: dict[str, dict[str, Any]]) -> None:
         super().__init__()
@@ -84,6 +88,21 @@ class SuperMLP(nn.Module):
         )
         self.acts = nn.ModuleList(activation(name) for name in acts)
         self.head = nn.Linear(wide, n_out)
+        # MACs per width: the first layer n_in * w, each further one w * w, the head w * n_out
+        self.register_buffer(
+            "macs_first",
+            torch.tensor([float(n_in * w + w * n_out) for w in self.widths]),
+            persistent=False,
+        )
+        self.register_buffer(
+            "macs_hidden", torch.tensor([float(w * w) for w in self.widths]), persistent=False
+        )
+        self.max_macs = float(max(self.macs_first + (high - 1) * self.macs_hidden))
+
+    def expected_cost(self) -> Tensor:
+        """E[MACs of one sample's forward] / the deepest, widest MLP's."""
+        cost = self.macs_first + (expected_value(self.depth) - 1) * self.macs_hidden
+        return self.width.weights() @ cost / self.max_macs
 
     def forward(self, x: Tensor) -> Tensor:
         """The mixture of every architecture's output, weighted by the choices' softmax."""

@@ -146,3 +146,53 @@ def test_a_dcgan_supernet_run_trains_its_choices(tmp_path: Path) -> None:
     ):
         ganhub.train(plugin="dcgan", preset="tiny", model__supernet=True,
                      model__conditional=True, out_dir=str(tmp_path))  # fmt: skip
+
+
+def _cost(net: Any) -> float:
+    return float(net.expected_cost().detach())
+
+
+def _macs(net: nn.Module, x: torch.Tensor) -> float:
+    """Multiply-accumulates of one forward, as PyTorch's FLOP counter sees them."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        net(x)
+    return counter.get_total_flops() / 2
+
+
+@pytest.mark.parametrize("size", [32, 64])
+@pytest.mark.parametrize("arch", ARCHS, ids=lambda a: f"g{a['g_channels']}-{a['g_norm']}")
+def test_expected_cost_of_one_hot_choices_is_the_chosen_dcgans_macs(
+    arch: dict[str, Any], size: int
+) -> None:
+    """The cost the arch_cost trick prices is what PyTorch's FLOP counter measures."""
+    model = DCGANModel(image_size=size, **arch)
+    sup_g, sup_d = SuperGenerator(100, 3, size, SPACE), SuperDiscriminator(3, size, SPACE)
+    for net in (sup_g, sup_d):
+        _one_hot(net, {f"model.{k}": v for k, v in arch.items()})
+    plain_g = Generator(100, model.g_channels, 3, size, model)
+    plain_d = Discriminator(model.d_channels, 3, size, model.d_norm, model)
+    z, x = torch.randn(1, 100), torch.randn(1, 3, size, size)
+    assert _cost(sup_g) * sup_g.max_macs == pytest.approx(_macs(plain_g, z))
+    assert _cost(sup_d) * sup_d.max_macs == pytest.approx(_macs(plain_d, x))
+    widest = {**arch, "g_channels": 64, "d_channels": 64, "extra_blocks": 1, "attention": True}
+    _one_hot(sup_g, {f"model.{k}": v for k, v in widest.items()})
+    assert _cost(sup_g) == pytest.approx(1.0)
+
+
+def test_arch_cost_moves_the_choices_toward_cheaper_networks(tmp_path: Path) -> None:
+    """The same supernet run with and without the trick: with it, G and D expect less
+    compute; a run without a supernet is refused in one line."""
+    args = dict(plugin="dcgan", preset="tiny", model__supernet=True, trainer__steps=30,
+                model__arch_lr=0.05, eval__metrics=[], out_dir=str(tmp_path))  # fmt: skip
+    costs = {}
+    for name, priced in (("free", {"tricks": []}),
+                         ("priced", {"tricks": ["arch_cost"], "trick__arch_cost__weight": 1.0})):  # fmt: skip
+        summary = ganhub.train(**args, **priced, name=name)
+        system = ganhub.load(summary["run_dir"]).system
+        costs[name] = [_cost(net) for net in (system.G, system.D)]
+    assert all(p < f for p, f in zip(costs["priced"], costs["free"], strict=True)), costs
+    with pytest.raises(ganhub.errors.ConfigError, match="trick 'arch_cost' prices a supernet"):
+        ganhub.train(plugin="dcgan", preset="tiny", tricks=["arch_cost"], out_dir=str(tmp_path))

@@ -1,0 +1,60 @@
+"""Compute-aware architecture search: a supernet's choices pay for the compute they pick."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from ganhub.config.schema import Section
+from ganhub.errors import ConfigError
+from ganhub.tricks import Trick
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from ganhub.engine.system import GANSystem, Phase, PhaseOutput
+
+
+class ArchCostConfig(Section):
+    """Options of the `arch_cost` trick."""
+
+    weight: float = Field(
+        0.1, gt=0, description="loss per unit of expected compute (1 = the space's costliest net)"
+    )
+
+
+class ArchCost(Trick):
+    """Each side's loss gains `weight` times the expected compute of its supernet's current
+    architecture distribution, relative to the space's most expensive architecture
+    (ProxylessNAS, Cai et al. 2019; FBNet, Wu et al. 2019). Without it, a supernet's choices
+    follow the adversarial loss alone and drift to the largest networks. Only the architecture
+    logits feel it: the compute of an architecture does not depend on its weights."""
+
+    name = "arch_cost"
+    graph_safe = True
+    Config = ArchCostConfig
+
+    def setup(self, system: GANSystem) -> None:
+        """Find each side's supernets; refuse a run that builds none."""
+        from ganhub.nas import SUPERNET, Supernet
+
+        if SUPERNET not in system.capabilities().provides:
+            raise ConfigError(
+                f"trick 'arch_cost' prices a supernet's architecture choices, and this "
+                f"'{self.config.plugin}' run builds none (a domain with one: model.supernet=true)"
+            )
+        self.nets: dict[str, list[Supernet]] = {}
+        for group, names in (("G", system.generator_names), ("D", system.discriminator_names)):
+            modules = [m for name in names for m in getattr(system, name).modules()]
+            self.nets[group] = [m for m in modules if isinstance(m, Supernet)]
+
+    def extra_loss(self, phase: Phase, out: PhaseOutput, ctx: Any) -> Tensor | None:
+        """weight * sum of the phase side's supernets' expected relative compute."""
+        nets = self.nets.get(phase.group)
+        if not nets:
+            return None
+        total = nets[0].expected_cost()
+        for net in nets[1:]:
+            total = total + net.expected_cost()
+        return self.options.weight * total
