@@ -11,6 +11,8 @@ from ganhub.config.overrides import parse_override
 from ganhub.config.schema import expand_path_text
 from ganhub.errors import ConfigError
 
+SUPERNET_PREFIX = "supernet"  # supernet.KEY=VALUE: an override of the supernet run only
+
 # option -> (type, help); every other key=value is a config override shared by all trials
 OPTIONS: dict[str, tuple[type, str]] = {
     "plugin": (str, "the domain to tune (required)"),
@@ -62,7 +64,8 @@ def tune_command(ctx: click.Context, items: tuple[str, ...]) -> None:
     ganhub tune plugin=toy2d search=space.yaml objective=[modes,step_time] sampler=random
     ganhub tune plugin=toy2d space=arch repeats=3   (each trial scored over run seeds 0, 1, 2)
     ganhub tune plugin=toy2d storage=postgresql://me@db/optuna study=grid   (one per machine)
-    Other key=value items are config overrides every trial shares. Writes best.yaml,
+    Other key=value items are config overrides every trial shares; supernet.KEY=VALUE
+    sets KEY for the supernet run of sampler=oneshot only. Writes best.yaml,
     summary.md, trials.csv, importances.json and plots into runs/tune/<study>/.
     """
     if any(a in ("-h", "--help") for a in items):
@@ -92,9 +95,13 @@ def parse_options(items: list[str]) -> Any:
 
     values: dict[str, Any] = {}
     overrides: list[str] = []
+    supernet: list[str] = []
     for item in items:
         path, value = parse_override(item)
         key = ".".join(path)
+        if path[0] == SUPERNET_PREFIX and len(path) > 1:  # the supernet run's own override
+            supernet.append(item.split(".", 1)[1])
+            continue
         if key not in OPTIONS:
             overrides.append(item)
             continue
@@ -118,4 +125,7 @@ def parse_options(items: list[str]) -> Any:
         values["out_dir"] = Path(expand_path_text(values.pop("out")))
     if "sampler_seed" in values:
         values["seed"] = values.pop("sampler_seed")
-    return TuneOptions(**values, overrides=overrides)
+    if supernet and values.get("sampler") != "oneshot":
+        raise ConfigError(f"{SUPERNET_PREFIX}.* keys set the supernet run of sampler=oneshot, "
+                          f"and this study uses sampler={values.get('sampler', 'tpe')}")  # fmt: skip
+    return TuneOptions(**values, overrides=overrides, supernet_overrides=supernet)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ganhub_tune.space import encode
 
-from ganhub.config.overrides import deep_merge, set_dotted
+from ganhub.config.overrides import deep_merge, merge_sources, set_dotted
 from ganhub.config.resolve import resolve
 from ganhub.errors import ConfigError, UsageError, one_line
 
@@ -45,10 +45,7 @@ def search(study: Study, hub: Hub, echo: Callable[[str], None]) -> Architecture:
     from ganhub.api import load, train
     from ganhub.nas import SUPERNET
 
-    domain = hub.require_domain(study.options.plugin)
-    raw = deep_merge(study.base_raw, {})
-    for key, value in domain.supernet.items():
-        set_dotted(raw, key.split("."), value)
+    raw = supernet_raw(study, hub)
     run_dir = study.directory / SUPERNET_RUN
     if any((run_dir / "checkpoints").glob("*")):  # an earlier attempt was stopped: go on
         raw["resume"] = str(run_dir)
@@ -60,13 +57,23 @@ def search(study: Study, hub: Hub, echo: Callable[[str], None]) -> Architecture:
     if SUPERNET not in system.capabilities().provides:
         raise ConfigError(
             f"sampler=oneshot: domain '{study.options.plugin}' built no supernet from its "
-            f"Domain.supernet overrides {domain.supernet}"
+            f"Domain.supernet overrides {hub.require_domain(study.options.plugin).supernet}"
         )
     searched = {p.key for p in study.space.params}
     arch = {key: probs for key, probs in system.architecture().items() if key in searched}
     _write(path, arch)
     echo(describe(arch))
     return arch
+
+
+def supernet_raw(study: Study, hub: Hub) -> dict[str, Any]:
+    """The supernet run's raw config: the study's base, the domain's `Domain.supernet`
+    overrides, then the user's `supernet.KEY=VALUE` ones."""
+    domain = hub.require_domain(study.options.plugin)
+    raw = deep_merge(study.base_raw, {})
+    for key, value in domain.supernet.items():
+        set_dotted(raw, key.split("."), value)
+    return deep_merge(raw, merge_sources(study.options.supernet_overrides))
 
 
 def describe(arch: Architecture) -> str:

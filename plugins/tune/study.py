@@ -56,6 +56,8 @@ class TuneOptions:
     timeout: float | None = None
     repeats: int = 1
     overrides: list[str] = field(default_factory=list)
+    # sampler=oneshot: overrides of the supernet run only (after Domain.supernet's)
+    supernet_overrides: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -133,7 +135,15 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
     directory = options.out_dir / name
     directory.mkdir(parents=True, exist_ok=True)
     storage = options.storage or f"sqlite:///{(directory / 'study.db').resolve()}"
-    return Study(options, space, base_raw, base_config, objectives, directions, directory, storage)
+    study = Study(options, space, base_raw, base_config, objectives, directions, directory, storage)
+    if options.sampler == "oneshot":  # the supernet run's config is checked before anything runs
+        from ganhub_tune.oneshot import supernet_raw
+
+        try:
+            resolve(supernet_raw(study, hub), hub=hub)
+        except ConfigError as exc:
+            raise ConfigError(f"the supernet run (sampler=oneshot): {exc}") from None
+    return study
 
 
 def _without_fixed(params: list[Param], overrides: list[str]) -> list[Param]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from ganhub_tune.cli import parse_options
 from ganhub_tune.samplers import advantages, make_reinforce_sampler, make_sampler
 from ganhub_tune.study import prepare
@@ -157,6 +158,12 @@ def test_oneshot_needs_a_domain_with_a_supernet(tmp_path: Path) -> None:
     options = parse_options(["plugin=stylegan", f"out={tmp_path}", "sampler=oneshot", "space=arch"])
     with pytest.raises(ConfigError, match="domain 'stylegan' builds no weight-sharing supernet"):
         prepare(options)
+    with pytest.raises(ConfigError, match=r"supernet\.\* keys set the supernet run of sampler=oneshot, and this study uses sampler=tpe"):  # fmt: skip
+        parse_options(["plugin=toy2d", "supernet.trainer.steps=10"])
+    options = parse_options(["plugin=toy2d", f"out={tmp_path}", "sampler=oneshot", "space=arch",
+                             "supernet.tricks=[arch_cot]"])  # fmt: skip
+    with pytest.raises(ConfigError, match=r"^the supernet run \(sampler=oneshot\): unknown trick 'arch_cot' \(did you mean 'arch_cost'\?\)"):  # fmt: skip
+        prepare(options)
 
 
 def test_a_oneshot_study_trains_the_supernet_once_and_tries_its_choice_first(
@@ -166,9 +173,15 @@ def test_a_oneshot_study_trains_the_supernet_once_and_tries_its_choice_first(
 
     args = ["tune", "plugin=toy2d", "space=arch", "sampler=oneshot", f"out={tmp_path}",
             "objective=reverse_kl", *TINY]  # fmt: skip
-    code, out, err = cli(*args, "trials=2")
+    # supernet.KEY=VALUE: the supernet run's own keys, not the trials'
+    priced = ["supernet.tricks=[arch_cost]", "supernet.trick.arch_cost.weight=0.5"]
+    code, out, err = cli(*args, *priced, "trials=2")
     assert code == 0, err
     directory = tmp_path / "toy2d-arch"
+    supernet = yaml.safe_load((directory / "supernet/config.yaml").read_text())
+    assert supernet["tricks"] == ["arch_cost"] and supernet["trick"]["arch_cost"]["weight"] == 0.5
+    trial = yaml.safe_load((directory / "trials/trial_0001/config.yaml").read_text())
+    assert trial["tricks"] == [] and not trial["model"]["supernet"]
     assert "training the toy2d supernet" in out and "the supernet prefers" in out
     stored = json.loads((directory / "architecture.json").read_text())
     arch = {key: {v: p for v, p in pairs} for key, pairs in stored.items()}
