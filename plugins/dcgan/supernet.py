@@ -57,7 +57,8 @@ class Choices(nn.Module):
     """The choices one network searches; `side` is "g" or "d" (its width, norm, activation).
 
     The network's cost per base width is `always + E[blocks] * per_block + p(attention) *
-    attention` multiply-accumulates (three tensors over the width candidates)."""
+    attention` (three tensors over the width candidates, in units of the most expensive
+    architecture's multiply-accumulates)."""
 
     macs_always: Tensor
     macs_per_block: Tensor
@@ -73,25 +74,26 @@ class Choices(nn.Module):
         self.attention = ArchChoice("model.attention", _values(space, "model.attention"))
 
     def set_costs(self, always: list[int], per_block: list[int], attention: list[int]) -> float:
-        """Keep the cost tables; return the most expensive architecture's MACs."""
-        for name, table in (("always", always), ("per_block", per_block), ("attention", attention)):
-            self.register_buffer(f"macs_{name}", torch.tensor(table, dtype=torch.float64),
-                                 persistent=False)  # fmt: skip
+        """Keep the cost tables, as fractions of the most expensive architecture's MACs (float32
+        works on every device); return that architecture's MACs."""
         depth = max(int(v) for v in self.blocks.values)
         attends = True in self.attention.values
-        return max(
+        most = max(
             a + depth * b + attends * t
             for a, b, t in zip(always, per_block, attention, strict=True)
         )
+        for name, table in (("always", always), ("per_block", per_block), ("attention", attention)):
+            self.register_buffer(f"macs_{name}", torch.tensor(table) / most, persistent=False)
+        return float(most)
 
-    def expected_macs(self) -> Tensor:
-        """E[multiply-accumulates per sample] under the current distribution."""
+    def expected_cost(self) -> Tensor:
+        """E[multiply-accumulates per sample] over the most expensive architecture's."""
         cost = (
             self.macs_always
-            + expected_value(self.blocks).double() * self.macs_per_block
-            + torch.as_tensor(self.skip(self.attention)).double() * self.macs_attention
+            + expected_value(self.blocks) * self.macs_per_block
+            + self.skip(self.attention) * self.macs_attention
         )
-        return self.width.weights().double() @ cost
+        return self.width.weights() @ cost
 
     def skip(self, choice: ArchChoice) -> Tensor | float:
         """The weight of `True` in a yes/no choice (0 when True is not a candidate)."""
@@ -205,7 +207,7 @@ class SuperGenerator(Supernet):
 
     def expected_cost(self) -> Tensor:
         """E[MACs of one generated image] / the most expensive generator's."""
-        return (self.choices.expected_macs() / self.max_macs).float()
+        return self.choices.expected_cost()
 
     def forward(self, z: Tensor) -> Tensor:
         """Images in [-1, 1]: the mixture of every generator's output."""
@@ -257,7 +259,7 @@ class SuperDiscriminator(Supernet):
 
     def expected_cost(self) -> Tensor:
         """E[MACs of judging one image] / the most expensive discriminator's."""
-        return (self.choices.expected_macs() / self.max_macs).float()
+        return self.choices.expected_cost()
 
     def features(self, x: Tensor) -> Tensor:
         """The 4x4 feature maps before the last convolution, (B, C, 4, 4)."""
