@@ -41,6 +41,7 @@ TRICK_SETUP = {
     "n_critic": ["loss=wasserstein", "trick.n_critic.n=2"],
     "balance": ["trick.balance.check_every=1"],
     "acgan": ["model.conditional=true"],  # a class head needs labels
+    "arch_cost": ["model.supernet=true"],  # it prices a supernet's choices
     # biased digits have a reference set; a short classifier keeps the runs small
     "reweight": ["data.proportions=[0.9,0.1]", "trick.reweight.steps=20"],
     "resample": ["data.proportions=[0.9,0.1]", "trick.resample.steps=20"],
