@@ -16,6 +16,7 @@ The relaxation costs memory and time: every candidate of every choice runs in ea
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -44,7 +45,7 @@ class ArchChoice(nn.Module):
         return f"key={self.key!r}, values={self.values}"
 
 
-class Supernet(nn.Module):
+class Supernet(nn.Module, ABC):
     """Base of a network that holds a whole architecture space and knows what it costs.
 
     `expected_cost()` is the expected multiply-accumulates of one sample's forward under the
@@ -56,9 +57,9 @@ class Supernet(nn.Module):
 
     max_macs: float
 
+    @abstractmethod
     def expected_cost(self) -> Tensor:
         """E[multiply-accumulates per sample] / max_macs."""
-        raise NotImplementedError
 
 
 def expected_value(choice: ArchChoice) -> Tensor:
