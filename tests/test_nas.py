@@ -12,7 +12,11 @@ from ganhub_toy2d.networks import SuperMLP, activation, mlp
 from torch import nn
 
 import ganhub
+from ganhub.config.resolve import resolve
 from ganhub.nas import ArchChoice, architecture, entropy_ratio, mix, preferred, width_mask
+from ganhub.wiring import make_run
+
+from .conftest import TINY_TOY
 
 
 def test_a_choice_starts_uniform_and_mixes_by_its_softmax() -> None:
@@ -132,3 +136,14 @@ def test_a_supernet_run_learns_its_choices_and_declares_them(tmp_path: Path) -> 
                           f"out_dir={tmp_path}", "name=plain", "trainer.progress=false"])  # fmt: skip
     single = ganhub.load(plain["run_dir"]).system
     assert single.architecture() == {} and "supernet" not in single.capabilities().provides
+
+
+def test_ttur_keeps_the_ratios_of_a_domains_own_param_groups() -> None:
+    """A supernet's architecture logits learn at `model.arch_lr` in their own group: TTUR
+    moves the weights' rate and scales that group with it instead of flattening it."""
+    args = [*TINY_TOY, "model.supernet=true", "model.arch_lr=0.01", "optim.D.lr=2e-4"]
+    run = make_run(resolve([*args, "tricks=[ttur]", "trick.ttur.d_lr=4e-4"]))
+    weights, logits = (pg["lr"] for pg in run.optimizers["D"].param_groups)
+    assert weights == pytest.approx(4e-4) and logits == pytest.approx(0.02)
+    assert run.optimizers["D"].param_groups[1]["initial_lr"] == pytest.approx(0.02)
+    run.close()

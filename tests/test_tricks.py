@@ -463,17 +463,6 @@ def test_ttur_sets_separate_learning_rates() -> None:
     run.close()
 
 
-def test_ttur_keeps_the_ratios_of_a_domains_own_param_groups() -> None:
-    """A supernet's architecture logits learn at `model.arch_lr` in their own group: TTUR
-    moves the weights' rate and scales that group with it instead of flattening it."""
-    args = [*TINY_TOY, "model.supernet=true", "model.arch_lr=0.01", "optim.D.lr=2e-4"]
-    run = make_run(resolve([*args, "tricks=[ttur]", "trick.ttur.d_lr=4e-4"]))
-    weights, logits = (pg["lr"] for pg in run.optimizers["D"].param_groups)
-    assert weights == pytest.approx(4e-4) and logits == pytest.approx(0.02)
-    assert run.optimizers["D"].param_groups[1]["initial_lr"] == pytest.approx(0.02)
-    run.close()
-
-
 def test_lr_schedule_shapes() -> None:
     linear, _ = make_trick("lr_schedule", "trick.lr_schedule.start=0.5", "trainer.steps=100")
     assert [linear.factor(s) for s in (0, 50, 75, 100)] == pytest.approx([1.0, 1.0, 0.5, 0.0])
