@@ -13,6 +13,7 @@ from torch import nn
 
 import ganhub
 from ganhub.config.resolve import resolve
+from ganhub.engine.loop import fit
 from ganhub.nas import ArchChoice, architecture, entropy_ratio, mix, preferred, width_mask
 from ganhub.wiring import make_run
 
@@ -147,3 +148,27 @@ def test_ttur_keeps_the_ratios_of_a_domains_own_param_groups() -> None:
     assert weights == pytest.approx(4e-4) and logits == pytest.approx(0.02)
     assert run.optimizers["D"].param_groups[1]["initial_lr"] == pytest.approx(0.02)
     run.close()
+
+
+def test_per_step_losses_skip_a_lazy_regularisers_phase(workdir: Path) -> None:
+    """arch_cost and weight_penalty price each step once: a lazy R1 phase (interval 4) runs
+    without them, so on its steps D's choices and weights are not penalised twice."""
+    tricks = "tricks=[arch_cost,weight_penalty,r1]"
+    run = make_run(resolve([*TINY_TOY, "model.supernet=true", tricks, "trick.r1.interval=4",
+                            "trainer.steps=5"]))  # fmt: skip
+    priced: dict[str, list[str]] = {"arch_cost": [], "weight_penalty": []}
+
+    def recorded(extra):  # type: ignore[no-untyped-def]
+        def record(phase, out, ctx):  # type: ignore[no-untyped-def]
+            term = extra(phase, out, ctx)
+            if term is not None and extra.__self__.name in priced:
+                priced[extra.__self__.name].append(phase.name)
+            return term
+
+        return record
+
+    run.points["extra_loss"] = [recorded(extra) for extra in run.points["extra_loss"]]
+    fit(run)
+    assert [p.name for p in run.phases] == ["D", "Dr1", "G"]
+    for name in ("arch_cost", "weight_penalty"):
+        assert priced[name] == ["D", "G"] * 5, name

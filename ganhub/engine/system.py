@@ -68,6 +68,12 @@ class Phase:
         if not self.grad_groups:
             self.grad_groups = (self.group,)
 
+    @property
+    def every_step(self) -> bool:
+        """Whether the phase is a main, every-step one (interval 1), not a lazy regulariser's:
+        per-step losses such as weight penalties join only these."""
+        return self.interval == 1
+
     def due(self, step: int) -> bool:
         """Whether the phase runs at `step`: inside [start, stop) and on its interval."""
         in_window = step >= self.start and (self.stop is None or step < self.stop)

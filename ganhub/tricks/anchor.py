@@ -76,7 +76,7 @@ class ElasticWeightConsolidation(Trick):
 
     def extra_loss(self, phase: Phase, out: PhaseOutput, ctx: Any) -> Tensor | None:
         """weight * sum F (theta - theta*)^2 on G's every-step phases (not lazy regularisers)."""
-        if phase.group != "G" or phase.interval != 1:
+        if phase.group != "G" or not phase.every_step:
             return None
         import torch
 

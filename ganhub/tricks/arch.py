@@ -50,9 +50,10 @@ class ArchCost(Trick):
             self.nets[group] = [m for m in modules if isinstance(m, Supernet)]
 
     def extra_loss(self, phase: Phase, out: PhaseOutput, ctx: Any) -> Tensor | None:
-        """weight * sum of the phase side's supernets' expected relative compute."""
+        """weight * sum of the phase side's supernets' expected relative compute, on every-step
+        phases (not a lazy regulariser's, which would price the choices twice on its steps)."""
         nets = self.nets.get(phase.group)
-        if not nets:
+        if not nets or not phase.every_step:
             return None
         total = nets[0].expected_cost()
         for net in nets[1:]:

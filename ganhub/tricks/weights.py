@@ -230,9 +230,10 @@ class WeightPenalty(Trick):
         }
 
     def extra_loss(self, phase: Phase, out: PhaseOutput, ctx: Any) -> Tensor | None:
-        """weight * sum |w| (l1) or weight * sum w^2 (l2) over the phase's group."""
+        """weight * sum |w| (l1) or weight * sum w^2 (l2) over the phase's group, on every-step
+        phases (a lazy regulariser's phase would add the penalty a second time on its steps)."""
         params = self.weights.get(phase.group)
-        if not params:
+        if not params or not phase.every_step:
             return None
         import torch
 
