@@ -102,16 +102,26 @@ def write_page(template: str, path: Path, **context: Any) -> Path:
 
 
 def latent_space_of(trained: TrainedGAN, run_dir: Path) -> LatentSpace:
-    """The run's latent space; one line when its system provides none (a conditional run's
-    generator reads labels too, and other domains have no codes to walk)."""
+    """The run's latent space; one line when its system provides none, saying why where the
+    run tells (a conditional generator reads labels too; a supernet mixes every architecture
+    of its search), and other domains have no codes to walk."""
+    from ganhub.nas import SUPERNET
+
     system = trained.system
     capabilities = system.capabilities()
     space = system.latent_space() if capabilities.can("latent_space") else None
     if space is None:
-        conditional = " (a conditional run's generator reads labels too)"
+        why = ""
+        if capabilities.can(SUPERNET):
+            why = (
+                " (a supernet mixes every architecture of its search: interpret a run of the "
+                "architecture it found, such as its study's `ganhub run --config best.yaml`)"
+            )
+        elif capabilities.labels is not None:
+            why = " (a conditional run's generator reads labels too)"
         raise UsageError(
             f"{shown_path(run_dir)}: this '{as_text(trained.config.plugin, 40)}' run has no "
             "latent space ('latent_space') to interpret; unconditional dcgan and stylegan runs "
-            "have one" + (conditional if capabilities.labels is not None else "")
+            "have one" + why
         )
     return space

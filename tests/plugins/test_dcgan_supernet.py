@@ -133,9 +133,12 @@ def test_unchosen_widths_and_ops_do_not_touch_the_output() -> None:
     assert torch.equal(sup(z), before)
 
 
-def test_a_dcgan_supernet_run_trains_its_choices(tmp_path: Path) -> None:
+def test_a_dcgan_supernet_run_trains_its_choices(tmp_path: Path, cli: Any) -> None:
     summary = ganhub.train(plugin="dcgan", preset="tiny", model__supernet=True,
                            trainer__steps=6, eval__metrics=[], out_dir=str(tmp_path))  # fmt: skip
+    code, _, err = cli("interpret", "probes", summary["run_dir"])  # no single G to look inside
+    assert code == 2 and "a supernet mixes every architecture" in err
+    assert len(err.strip().splitlines()) == 1
     system = ganhub.load(summary["run_dir"]).system
     assert "supernet" in system.capabilities().provides
     arch = system.architecture()
