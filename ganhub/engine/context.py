@@ -127,16 +127,14 @@ class TrainContext:
         fake_logits = self.discriminate(discriminator, fake)
         aux.update(self.head_outputs(discriminator, "fake"))
         loss = self.adversarial_d_loss(real_logits, fake_logits, weight)
-        stats = {
-            f"D{tag}_real": real_logits.detach().float().mean(),
-            f"D{tag}_fake": fake_logits.detach().float().mean(),
-        }
-        if real_logits.shape == fake_logits.shape:
+        r, f = real_logits.detach().float(), fake_logits.detach().float()
+        stats = {f"D{tag}_real": r.mean(), f"D{tag}_fake": f.mean()}
+        if r.shape == f.shape:
             # share of (real, fake) pairs D ranks correctly: a loss-independent "who is winning";
             # a tie is half a win (identical inputs, e.g. patches a translator leaves unchanged,
-            # must read 0.5, not 0)
-            r, f = real_logits.detach(), fake_logits.detach()
-            stats[f"D{tag}_win"] = ((r > f).float() + 0.5 * (r == f).float()).mean()
+            # must read 0.5, not 0): mean(sign(r - f)) / 2 + 1/2, in 4 small ops instead of 7,
+            # since it runs every step and a small model's step is dispatch-bound
+            stats[f"D{tag}_win"] = (r - f).sign_().mean().mul_(0.5).add_(0.5)
         if self.diagnose:
             stats.update(d_stats(real_logits, fake_logits, real, fake, self.threshold, tag))
         pairs = [

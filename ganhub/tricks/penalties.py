@@ -150,7 +150,7 @@ class R1Penalty(Trick):
         from ganhub.engine.system import Phase
         from ganhub.errors import ConfigError
 
-        main = [p for p in phases if p.group == "D" and p.interval == 1]
+        main = [p for p in phases if p.group == "D" and p.every_step]
         if not main:
             raise ConfigError(
                 f"trick.{self.name}.interval={self.options.interval}: this system has no "

@@ -63,7 +63,7 @@ class NCritic(Trick):
     def adjust_phases(self, phases: list[Phase]) -> None:
         """Set the repeat count of every every-step D phase."""
         for phase in phases:
-            if phase.group == "D" and phase.interval == 1:
+            if phase.group == "D" and phase.every_step:
                 phase.repeat = self.options.n
 
 
@@ -99,7 +99,7 @@ class Balance(Trick):
 
     def adjust_phases(self, phases: list[Phase]) -> None:
         """Remember the every-step phases whose repeats this trick controls."""
-        self.phases = {g: [p for p in phases if p.group == g and p.interval == 1] for g in "GD"}
+        self.phases = {g: [p for p in phases if p.group == g and p.every_step] for g in "GD"}
         self.wins: torch.Tensor | None = None
         self.count = 0
         self.history: list[tuple[int, float, int, int]] = []
