@@ -15,6 +15,8 @@ seed), each an ordinary `ganhub adapt` run (same steps, batch, evaluation and pa
   (g) l2sp        (b) + tricks=[ewc] trick.ewc.fisher=false: the same, every weight alike
   (h) reptile-lr  init_from a Reptile run that also learned G's and D's learning rates
                   (meta.learn_lr=true), which the adaptation starts from
+  (i) fomaml      init_from a first-order MAML run (meta.algorithm=fomaml) with one inner step
+                  fewer, so that with its query step each task visit trains as many steps
 Each adaptation keeps its best checkpoint by fd_digits against the held-out images of its
 class (eval.real=validation: the class's other digits, never trained on); that checkpoint is
 scored on --samples generated digits:
@@ -55,9 +57,14 @@ METHODS: dict[str, tuple[str, list[str]]] = {
     "(f) finetune + ewc": ("pretrained", ["tricks=[ewc]"]),
     "(g) finetune + l2sp": ("pretrained", ["tricks=[ewc]", "trick.ewc.fisher=false"]),
     "(h) reptile, learned lr + finetune": ("meta_lr", []),
+    "(i) fomaml + finetune": ("meta_fomaml", []),
 }
 # the meta-trainings a method may adapt from: their extra `ganhub meta` options
-META_KINDS: dict[str, list[str]] = {"meta": [], "meta_lr": ["meta.learn_lr=true"]}
+META_KINDS: dict[str, list[str]] = {
+    "meta": [],
+    "meta_lr": ["meta.learn_lr=true"],
+    "meta_fomaml": ["meta.algorithm=fomaml"],
+}
 COLUMNS = ("fd_digits", "class_share", "precision_digits", "recall_digits")
 PICTURE_COLUMNS = 10  # samples per method in --picture
 FEATURE_NOTE = (
@@ -82,8 +89,8 @@ def pretrain(args: argparse.Namespace, seed: int, out: str) -> Path:
 def meta_train(
     args: argparse.Namespace, seed: int, out: str, kind: str = "meta"
 ) -> tuple[Path, dict[str, Any]]:
-    """Reptile on the meta classes with as many inner steps as the pretraining has steps
-    (`kind` picks the extra options of META_KINDS)."""
+    """Reptile (or FOMAML) on the meta classes with as many inner steps as the pretraining has
+    steps (`kind` picks the extra options of META_KINDS; FOMAML's query step counts as one)."""
     from ganhub_meta.cli import parse_options
     from ganhub_meta.reptile import meta_config
     from ganhub_meta.reptile import meta_train as reptile
@@ -94,10 +101,14 @@ def meta_train(
     outer = args.outer_steps or max(
         1, args.pretrain_steps // (args.inner_steps * args.tasks_per_step)
     )
+    fomaml = kind == "meta_fomaml"
+    inner = max(1, args.inner_steps - 1) if fomaml else args.inner_steps
+    outer_lr = args.fomaml_lr if fomaml else args.outer_lr
     options, items = parse_options([
         "plugin=dcgan", f"meta.classes=[{classes}]", f"meta.outer_steps={outer}",
-        f"meta.inner_steps={args.inner_steps}", f"meta.tasks_per_step={args.tasks_per_step}",
-        f"meta.outer_lr={args.outer_lr}", f"trainer.batch_size={args.batch}", f"seed={seed}",
+        f"meta.inner_steps={inner}", f"meta.tasks_per_step={args.tasks_per_step}",
+        *([f"meta.outer_lr={outer_lr}"] if outer_lr else []),
+        f"trainer.batch_size={args.batch}", f"seed={seed}",
         f"out_dir={out}", f"name={kind}-{seed}", "loggers=[jsonl]", "trainer.progress=false",
         "eval.metrics=[]", *META_KINDS[kind],
     ])  # fmt: skip
@@ -157,7 +168,9 @@ def main() -> None:
     parser.add_argument("--pretrain-steps", type=int, default=1500)
     parser.add_argument("--inner-steps", type=int, default=10, help="Reptile steps per task")
     parser.add_argument("--tasks-per-step", type=int, default=1)
-    parser.add_argument("--outer-lr", type=float, default=1.0)
+    parser.add_argument("--outer-lr", type=float, default=1.0, help="Reptile's epsilon")
+    parser.add_argument("--fomaml-lr", type=float, default=None,
+                        help="FOMAML's outer Adam rate [meta.outer_lr's default]")  # fmt: skip
     parser.add_argument("--outer-steps", type=int, default=None,
                         help="Reptile outer steps [pretrain-steps / inner-steps / tasks]")  # fmt: skip
     parser.add_argument("--adapt-steps", type=int, default=300)
@@ -258,9 +271,12 @@ def report(
               f"({mean[c]['fd_digits']:.1f} vs {mean[b]['fd_digits']:.1f})")  # fmt: skip
     print("\ntime: " + ", ".join(f"{k} {mean_sd(v, 1)} s" for k, v in timings.items())
           + f"; total {seconds / 60:.1f} min")  # fmt: skip
-    if meta_records:
-        r = meta_records[0]
-        print(f"Reptile: {r['options']['outer_steps']} outer steps x "
+    shown = set()
+    for r in meta_records:  # the first meta-training of each algorithm
+        if r["method"] in shown:
+            continue
+        shown.add(r["method"])
+        print(f"{r['method']}: {r['options']['outer_steps']} outer steps x "
               f"{r['options']['tasks_per_step']} task(s) x {r['options']['inner_steps']} inner "
               f"steps; {r['outer_step_seconds']:.3f} s per outer step, "
               f"{r['inner_steps_per_s']:.1f} inner steps/s, task Run setup "

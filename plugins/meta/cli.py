@@ -16,15 +16,17 @@ _CONTEXT = {"ignore_unknown_options": True, "allow_extra_args": True, "help_opti
 @click.argument("items", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def meta_command(ctx: click.Context, items: tuple[str, ...]) -> None:
-    """Meta-learn an initialisation for few-shot generation (Reptile).
+    """Meta-learn an initialisation for few-shot generation (Reptile or first-order MAML).
 
     \b
     ganhub meta plugin=dcgan data=digits meta.classes=[0,1,2,3,4,5,6]
     ganhub meta plugin=dcgan meta.classes=[0,1,2,3,4,5,6] meta.outer_steps=400 meta.tasks_per_step=2
+    ganhub meta plugin=dcgan meta.classes=[0,1,2,3,4,5,6] meta.algorithm=fomaml
     then: ganhub adapt RUN data.classes=[8]
     Each outer step trains the meta weights for meta.inner_steps ordinary steps on each of
     meta.tasks_per_step tasks (meta.classes_per_task of meta.classes), then moves them toward
-    the mean of the tasks' weights by epsilon (meta.outer_lr, annealed linearly to 0). Other
+    the mean of the tasks' weights by epsilon (meta.outer_lr, annealed linearly to 0), or with
+    meta.algorithm=fomaml by an Adam step on the tasks' gradients after one more step. Other
     key=value items configure the runs as for ganhub run. Writes an ordinary run directory
     (config.yaml with data.classes=meta.classes, checkpoints, samples, meta.json).
     """

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -32,6 +32,11 @@ if TYPE_CHECKING:
     from ganhub.plugins import Hub
 
 META_FILE = "meta.json"  # the meta-training options and timings, next to config.yaml
+# fomaml's default outer learning rate: one Adam step moves a weight by about this much, of
+# the order that Reptile's epsilon=1 moves it (10 inner Adam steps at 2e-4: up to 2e-3, less
+# where the steps disagree)
+FOMAML_OUTER_LR = 1e-3
+RATE_KEYS = {"reptile": "meta/epsilon", "fomaml": "meta/outer_lr"}  # the logged outer rate
 
 
 class MetaOptions(Section):
@@ -40,16 +45,26 @@ class MetaOptions(Section):
     classes: list[int] = Field(
         description="the classes tasks are drawn from (data.classes of the meta run)"
     )
-    outer_steps: int = Field(200, gt=0, description="Reptile outer steps (meta updates)")
+    algorithm: Literal["reptile", "fomaml"] = Field(
+        "reptile",
+        description="reptile: move the meta weights toward the tasks' adapted weights; fomaml: "
+        "first-order MAML, an outer Adam step on the gradients of one more step per task at "
+        "its adapted weights, on a fresh batch",
+    )
+    outer_steps: int = Field(200, gt=0, description="outer steps (meta updates)")
     inner_steps: int = Field(10, gt=0, description="ordinary training steps per task visit")
     outer_lr: float = Field(
-        1.0, gt=0, le=1, description="outer step size epsilon, annealed linearly to 0"
+        1.0,
+        gt=0,
+        description="reptile: the step size epsilon toward the tasks' weights (at most 1); "
+        f"fomaml: the outer Adam's learning rate (default {FOMAML_OUTER_LR}); annealed "
+        "linearly to 0",
     )
     tasks_per_step: int = Field(
         1, gt=0, description="tasks trained from the same weights per outer step (averaged)"
     )
     classes_per_task: int = Field(1, gt=0, description="classes in one task (1: one class)")
-    anneal: bool = Field(True, description="anneal epsilon linearly to 0 (Nichol et al.)")
+    anneal: bool = Field(True, description="anneal outer_lr linearly to 0 (Nichol et al.)")
     learn_lr: bool = Field(
         False,
         description="learn G's and D's inner learning rates by hypergradient descent (Baydin "
@@ -73,10 +88,23 @@ class MetaOptions(Section):
             raise ValueError("give at least two distinct classes, e.g. [0,1,2,3,4,5,6]")
         return v
 
+    @model_validator(mode="before")
+    @classmethod
+    def _outer_lr_of_the_algorithm(cls, data: Any) -> Any:
+        """fomaml's outer_lr defaults to an Adam learning rate, not to Reptile's epsilon."""
+        if isinstance(data, dict) and data.get("algorithm") == "fomaml" and "outer_lr" not in data:
+            return {**data, "outer_lr": FOMAML_OUTER_LR}
+        return data
+
     @model_validator(mode="after")
     def _group_fits(self) -> MetaOptions:
         from ganhub.errors import ConfigError  # raised as is: pydantic passes it through
 
+        if self.algorithm == "reptile" and self.outer_lr > 1:
+            raise ConfigError(
+                f"meta.outer_lr={self.outer_lr} is Reptile's step toward the tasks' weights: "
+                "give at most 1 (or meta.algorithm=fomaml, whose outer_lr is an Adam rate)"
+            )
         if self.classes_per_task >= len(self.classes):
             raise ConfigError(
                 f"meta.classes_per_task={self.classes_per_task} must be below the number of "
@@ -105,7 +133,8 @@ def reptile_update(
 
 
 def epsilon_at(options: MetaOptions, step: int) -> float:
-    """The outer step size at outer step `step` (0-based): linear from outer_lr to 0."""
+    """The outer step size (Reptile's epsilon, FOMAML's learning rate) at outer step `step`
+    (0-based): linear from outer_lr to 0."""
     if not options.anneal:
         return options.outer_lr
     return options.outer_lr * (1.0 - step / options.outer_steps)
@@ -163,7 +192,7 @@ def task_config(config: RunConfig, classes: tuple[int, ...], scratch: Path, hub:
 
 
 def meta_train(config: RunConfig, options: MetaOptions, hub: Hub | None = None) -> dict[str, Any]:
-    """Meta-train with Reptile into a new run directory; return the summary."""
+    """Meta-train (Reptile or first-order MAML) into a new run directory; return the summary."""
     from ganhub.plugins import get_hub
     from ganhub.wiring import make_run
 
@@ -192,6 +221,7 @@ def _outer_loop(
     scratch: Path,
     hub: Hub,
 ) -> dict[str, Any]:
+    from ganhub_meta.outer import outer_update
     from ganhub_meta.rates import UpdateAlignment, next_rates, set_rates
 
     from ganhub.console import summary_rows
@@ -200,12 +230,15 @@ def _outer_loop(
 
     console, system = run.console, run.system
     rng = random.Random(run.config.seed)
+    update = outer_update(options)
+    algorithm = {"reptile": "Reptile", "fomaml": "first-order MAML"}[options.algorithm]
+    query = " + 1 query step" if options.algorithm == "fomaml" else ""
     console.banner(
-        f"meta-training {run.config.plugin} (Reptile)",
+        f"meta-training {run.config.plugin} ({algorithm})",
         [("run dir", str(run.run_dir)), ("device", str(run.device)),
          ("tasks", f"{options.classes_per_task} of classes {options.classes}"),
          ("outer steps", f"{options.outer_steps:,} x {options.tasks_per_step} task(s) x "
-                         f"{options.inner_steps} inner steps, batch {run.config.trainer.batch_size}"),
+                         f"{options.inner_steps} inner steps{query}, batch {run.config.trainer.batch_size}"),
          ("outer lr", f"{options.outer_lr} {'annealed to 0' if options.anneal else 'constant'}")],
     )  # fmt: skip
     started = time.perf_counter()
@@ -215,7 +248,7 @@ def _outer_loop(
     console.start_training(options.outer_steps, 0)
     for step in range(options.outer_steps):
         theta = {k: v.detach().clone() for k, v in system.state_dict().items()}
-        phis: list[dict[str, Tensor]] = []
+        kept: list[dict[str, Any]] = []
         losses: dict[str, float] = {}
         for _ in range(options.tasks_per_step):
             task = tuple(sorted(rng.sample(options.classes, options.classes_per_task)))
@@ -224,6 +257,7 @@ def _outer_loop(
                 task_run = make_run(task_config(run.config, task, scratch, hub), hub)
                 if options.learn_lr:
                     alignment.watch(task_run.optimizers)
+                update.watch(task_run)
                 tasks[task] = (task_run, task_run.batches())
                 timing["setup"] += time.perf_counter() - began
             task_run, batches = tasks[task]
@@ -237,17 +271,16 @@ def _outer_loop(
                 set_rates(task_run.optimizers, rates)
                 alignment.start_task()
             train_steps(task_run, batches, options.inner_steps)
+            kept.append(update.after_inner(task_run, batches))
             losses = task_run.stats.flush() or losses  # the host sync of this visit
-            # a copy: the same task may be drawn again in this outer step
-            phis.append({k: v.detach().clone() for k, v in task_run.system.state_dict().items()})
             timing["inner"] += time.perf_counter() - began
         began = time.perf_counter()
         epsilon = epsilon_at(options, step)
-        system.load_state_dict(reptile_update(theta, phis, epsilon))
+        update.apply(run, theta, kept, step)
         _ema_follows(run)
         timing["update"] += time.perf_counter() - began
         run.step = step + 1
-        metrics = {**losses, "meta/epsilon": epsilon}
+        metrics = {**losses, RATE_KEYS[options.algorithm]: epsilon}
         if options.learn_lr:
             cosines = alignment.mean_cosines()  # the host sync of this outer step
             rates = next_rates(rates, cosines, options.lr_rate)
@@ -271,14 +304,15 @@ def _outer_loop(
     seconds = time.perf_counter() - started
     per_step = (timing["inner"] + timing["update"]) / options.outer_steps
     record = {
-        "method": "reptile",
+        "method": options.algorithm,
         "options": options.model_dump(),
         "seconds": seconds,
         "outer_step_seconds": per_step,
         "task_setup_seconds": timing["setup"] / max(1, len(tasks)),
+        # training steps of the task Runs, FOMAML's query steps included
         "inner_steps_per_s": options.outer_steps
         * options.tasks_per_step
-        * options.inner_steps
+        * (options.inner_steps + (options.algorithm == "fomaml"))
         / max(timing["inner"], 1e-9),
         "tasks": ["-".join(map(str, t)) for t in tasks],
     }
@@ -334,4 +368,5 @@ def _postfix(metrics: dict[str, float]) -> str:
     losses = " ".join(
         f"{k.removeprefix('loss/')}={v:.3f}" for k, v in metrics.items() if k.startswith("loss/")
     )
-    return f"{losses} eps={metrics['meta/epsilon']:.3f}"
+    rate = next(k for k in RATE_KEYS.values() if k in metrics)
+    return f"{losses} {rate.removeprefix('meta/')}={metrics[rate]:.3g}"
