@@ -39,6 +39,9 @@ class OuterUpdate(Protocol):
     """What an algorithm takes from each task's inner loop and how it moves theta."""
 
     name: str
+    title: str  # for the console banner
+    rate_key: str  # the logged outer rate at each outer step
+    query_steps: int  # training steps per task visit after the inner steps
 
     def watch(self, task: Run) -> None:
         """Prepare a task's Run, once, when it is built."""
@@ -56,6 +59,9 @@ class Reptile:
     """theta + epsilon * mean_i(phi_i - theta), epsilon annealed by `epsilon_at`."""
 
     name = "reptile"
+    title = "Reptile"
+    rate_key = "meta/epsilon"
+    query_steps = 0
 
     def __init__(self, options: MetaOptions) -> None:
         self.options = options
@@ -122,6 +128,9 @@ class FirstOrderMAML:
     """theta <- theta - outer Adam step on the mean of the tasks' query-step gradients."""
 
     name = "fomaml"
+    title = "first-order MAML"
+    rate_key = "meta/outer_lr"
+    query_steps = 1
 
     def __init__(self, options: MetaOptions) -> None:
         self.options = options

@@ -36,7 +36,6 @@ META_FILE = "meta.json"  # the meta-training options and timings, next to config
 # the order that Reptile's epsilon=1 moves it (10 inner Adam steps at 2e-4: up to 2e-3, less
 # where the steps disagree)
 FOMAML_OUTER_LR = 1e-3
-RATE_KEYS = {"reptile": "meta/epsilon", "fomaml": "meta/outer_lr"}  # the logged outer rate
 
 
 class MetaOptions(Section):
@@ -231,10 +230,9 @@ def _outer_loop(
     console, system = run.console, run.system
     rng = random.Random(run.config.seed)
     update = outer_update(options)
-    algorithm = {"reptile": "Reptile", "fomaml": "first-order MAML"}[options.algorithm]
-    query = " + 1 query step" if options.algorithm == "fomaml" else ""
+    query = f" + {update.query_steps} query step" if update.query_steps else ""
     console.banner(
-        f"meta-training {run.config.plugin} ({algorithm})",
+        f"meta-training {run.config.plugin} ({update.title})",
         [("run dir", str(run.run_dir)), ("device", str(run.device)),
          ("tasks", f"{options.classes_per_task} of classes {options.classes}"),
          ("outer steps", f"{options.outer_steps:,} x {options.tasks_per_step} task(s) x "
@@ -280,14 +278,14 @@ def _outer_loop(
         _ema_follows(run)
         timing["update"] += time.perf_counter() - began
         run.step = step + 1
-        metrics = {**losses, RATE_KEYS[options.algorithm]: epsilon}
+        metrics = {**losses, update.rate_key: epsilon}
         if options.learn_lr:
             cosines = alignment.mean_cosines()  # the host sync of this outer step
             rates = next_rates(rates, cosines, options.lr_rate)
             metrics.update({f"meta/lr_{g}": lr for g, lr in rates.items()})
             metrics.update({f"meta/hypergrad_cos_{g}": c for g, c in cosines.items()})
         run.log(metrics)
-        console.training(run.step, _postfix(metrics))
+        console.training(run.step, _postfix(metrics, update.rate_key))
     console.end_training(run.step)
     if options.learn_lr:  # what ganhub adapt and a resumed run read
         for g, lr in rates.items():
@@ -309,10 +307,10 @@ def _outer_loop(
         "seconds": seconds,
         "outer_step_seconds": per_step,
         "task_setup_seconds": timing["setup"] / max(1, len(tasks)),
-        # training steps of the task Runs, FOMAML's query steps included
+        # training steps of the task Runs, query steps included
         "inner_steps_per_s": options.outer_steps
         * options.tasks_per_step
-        * (options.inner_steps + (options.algorithm == "fomaml"))
+        * (options.inner_steps + update.query_steps)
         / max(timing["inner"], 1e-9),
         "tasks": ["-".join(map(str, t)) for t in tasks],
     }
@@ -364,9 +362,8 @@ def _speed(record: dict[str, Any], n_tasks: int) -> str:
     )
 
 
-def _postfix(metrics: dict[str, float]) -> str:
+def _postfix(metrics: dict[str, float], rate: str) -> str:
     losses = " ".join(
         f"{k.removeprefix('loss/')}={v:.3f}" for k, v in metrics.items() if k.startswith("loss/")
     )
-    rate = next(k for k in RATE_KEYS.values() if k in metrics)
     return f"{losses} {rate.removeprefix('meta/')}={metrics[rate]:.3g}"
