@@ -8,10 +8,18 @@ seeds, and scores the final generator:
               KL of the shape histogram the shapes classifier reads to the data's equal shares
               and the rarest shape's share (of 1/3)
   rot_acc     the rotation head's accuracy on 256 real images at each of the four angles,
-              at the end (the rotation setting only; chance is 0.25)
+              at the end (the rotation settings only; chance is 0.25)
+  cos_D/G     the mean logged cosine between the rotation task's gradient and the adversarial
+              one on the weights they share (D's trunk; G), from `task_relations`
+  conflict_D  the share of D steps where the two opposed (project and gate only)
 Figures are mean +- s.d. over the seeds. The class-head row is a conditional run (the labels
 reach D only through the class head: condition.discriminator=none, as in AC-GAN), so it is
-not an unconditional GAN like the other two rows.
+not an unconditional GAN like the other rows.
+
+The rotation settings: the head alone (its gradient cosines logged by task_relations' measure
+mode, which leaves training unchanged), and with task_relations acting on them: `project`
+removes the part of the rotation gradient that opposes the adversarial one (PCGrad), `gate`
+applies it to the shared weights only when the two agree (Du et al. 2018).
 
 The rendered shapes are drawn at every rotation and at centres spread evenly around the
 middle (`ganhub.data.shapes`): a quarter turn of a real shape is another real shape, so no
@@ -25,6 +33,7 @@ carries no signal.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import tempfile
@@ -43,14 +52,20 @@ from ganhub.wiring import make_run
 SETTINGS: dict[str, list[str]] = {
     "plain": ["tricks=[]"],
     # SSGAN (Chen et al. 2019): beta = 1 on reals for D, alpha = 0.2 on fakes for G
-    "rotation": ["tricks=[rotation_head]"],
+    # task_relations in its default mode only logs the gradient cosines: training is unchanged
+    "rotation": ["tricks=[rotation_head,task_relations]"],
+    # the rotation task's gradient with its opposing part removed (PCGrad), or gated off
+    "project": ["tricks=[rotation_head,task_relations]", "trick.task_relations.mode=project"],
+    "gate": ["tricks=[rotation_head,task_relations]", "trick.task_relations.mode=gate"],
     # AC-GAN (Odena et al. 2017): conditional G (dcgan's cbn), D conditioned only by its head
     "class": ["model.conditional=true", "condition.discriminator=none", "tricks=[acgan]"],
 }
-LABELS = {"plain": "plain", "rotation": "rotation head", "class": "class head (conditional)"}
+LABELS = {"plain": "plain", "rotation": "rotation head", "class": "class head (conditional)",
+          "project": "rotation head, project", "gate": "rotation head, gate"}  # fmt: skip
+RELATIONS = ("cos_D", "cos_G", "conflict_D")
 COLUMNS = {
-    "digits": ("fd_digits", "digit_classes", "digit_kl", "rot_acc"),
-    "shapes": ("fd_shapes", "shape_kl", "shape_min", "rot_acc"),
+    "digits": ("fd_digits", "digit_classes", "digit_kl", "rot_acc", *RELATIONS),
+    "shapes": ("fd_shapes", "shape_kl", "shape_min", "rot_acc", *RELATIONS),
 }
 DIGITS = {"fd_digits": 2, "fd_shapes": 2, "digit_classes": 1}  # decimals (default 3)
 METRICS = {"digits": ["digit_modes", "fid"], "shapes": ["fid"]}
@@ -73,7 +88,7 @@ def one_run(
     config = resolve([
         "plugin=dcgan", f"data={dataset}", *SETTINGS[setting], f"trainer.steps={steps}",
         f"seed={seed}", f"out_dir={out}", f"name={dataset}-{setting}-{seed}",
-        "loggers=[]", "trainer.progress=false", "trainer.sample_every=0",
+        "loggers=[jsonl]", "trainer.progress=false", "trainer.sample_every=0",
         "trainer.checkpoint_every=0", f"trainer.log_every={min(steps, 100)}",
         f"eval.n_samples={samples}", f"eval.metrics=[{','.join(METRICS[dataset])}]",
     ])  # fmt: skip
@@ -81,11 +96,22 @@ def one_run(
     metrics = dict(fit(run)["metrics"])
     if "rotation_head" in config.tricks:
         metrics["rot_acc"] = rotation_accuracy(run.system)
+    metrics.update(task_relations(run.run_dir / "metrics.jsonl"))
     if dataset == "shapes":
         metrics.update(shape_shares(run.system.sample(samples, seed=seed)))
     if rows is not None:
         rows.append(run.system.sample(PICTURE_COLUMNS, seed=0).cpu())
     return metrics
+
+
+def task_relations(log: Path) -> dict[str, float]:
+    """The run's mean logged cosine between the rotation task's gradient and the adversarial
+    one on the shared weights (D's trunk, G), and the share of D steps where they opposed."""
+    keys = {"cos_D": "task/cos_D_rotation_head", "cos_G": "task/cos_G_rotation_head",
+            "conflict_D": "task/conflict_D_rotation_head"}  # fmt: skip
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    values = {name: [m[key] for m in logged if key in m] for name, key in keys.items()}
+    return {name: sum(v) / len(v) for name, v in values.items() if v}
 
 
 def rotation_accuracy(system: GANSystem, n: int = 256) -> float:

@@ -321,9 +321,11 @@ def check_trick(
     hub: Hub | None = None,
     steps: int = 4,
     workdir: Path | None = None,
+    companions: Sequence[str] = (),
 ) -> None:
     """Train a small domain (`base`: its overrides) with the trick on: it documents itself,
-    its state survives a checkpoint, and a resumed run continues exactly."""
+    its state survives a checkpoint, and a resumed run continues exactly. `companions`: the
+    tricks it needs beside it (one that relates tasks needs a task trick)."""
     from ganhub.engine.checkpoint import flatten, unflatten
     from ganhub.plugins import get_hub
 
@@ -337,7 +339,8 @@ def check_trick(
             problems.append(f"option trick.{name}.{key} has no description")
     _fail(problems, f"trick '{name}'")
     with _workdir(workdir) as root:
-        args = ["device=cpu", *QUIET, *base, f"tricks=[{name}]", f"out_dir={root}"]
+        tricks = ",".join([*companions, name])
+        args = ["device=cpu", *QUIET, *base, f"tricks=[{tricks}]", f"out_dir={root}"]
         full = _train([*args, f"trainer.steps={steps}", "name=full"], hub)
         (trick,) = [t for t in full.tricks if t.name == name]
         tensors: dict[str, Tensor] = {}

@@ -45,7 +45,10 @@ TRICK_SETUP = {
     # biased digits have a reference set; a short classifier keeps the runs small
     "reweight": ["data.proportions=[0.9,0.1]", "trick.reweight.steps=20"],
     "resample": ["data.proportions=[0.9,0.1]", "trick.resample.steps=20"],
+    "task_relations": ["trick.task_relations.mode=project"],  # the mode that changes training
 }
+# Tricks a trick needs beside it: one that relates auxiliary tasks needs a task.
+COMPANIONS = {"task_relations": ["rotation_head"]}
 
 
 def _steps(args: list[str]) -> Run:
@@ -61,8 +64,8 @@ def _steps(args: list[str]) -> Run:
 
 
 def _trick_base(name: str, workdir: Path) -> list[str]:
-    trick = HUB.tricks.get(name)
-    vector_ok = trick.modalities is None or "vector" in trick.modalities
+    tricks = [HUB.tricks.get(n) for n in [name, *COMPANIONS.get(name, [])]]
+    vector_ok = all(t.modalities is None or "vector" in t.modalities for t in tricks)
     base = TINY_TOY if vector_ok else TINY_DCGAN
     extra = [
         a
@@ -78,13 +81,15 @@ def _trick_base(name: str, workdir: Path) -> list[str]:
 @pytest.mark.parametrize("name", HUB.tricks.names())
 def test_every_trick_keeps_the_contract(name: str, workdir) -> None:  # type: ignore[no-untyped-def]
     """It trains, its state survives a checkpoint and a resumed run continues exactly."""
-    testing.check_trick(name, _trick_base(name, workdir), workdir=workdir)
+    base = _trick_base(name, workdir)
+    testing.check_trick(name, base, workdir=workdir, companions=COMPANIONS.get(name, []))
 
 
 @pytest.mark.parametrize("name", HUB.tricks.names())
 def test_every_trick_trains_two_steps(name: str, workdir) -> None:  # type: ignore[no-untyped-def]
-    run = _steps([*_trick_base(name, workdir), "trainer.steps=2", f"tricks=[{name}]"])
-    assert [t.name for t in run.tricks] == [name]
+    tricks = [*COMPANIONS.get(name, []), name]
+    run = _steps([*_trick_base(name, workdir), "trainer.steps=2", f"tricks=[{','.join(tricks)}]"])
+    assert sorted(t.name for t in run.tricks) == sorted(tricks)
 
 
 @pytest.mark.parametrize("name", HUB.losses.names())

@@ -167,7 +167,7 @@ def test_the_multitask_page_runs_as_written(
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "multitask.md").read_text()
     runs = [line for line in text.splitlines() if line.startswith("ganhub run ")]
-    assert len(runs) == 3
+    assert len(runs) == 6
     for line in runs:
         assert "rotation_head" in resolve(shlex.split(line)[2:]).tricks
     (code,) = [part.split("```", 1)[0] for part in text.split("```python\n")[1:]]
@@ -178,4 +178,7 @@ def test_the_multitask_page_runs_as_written(
     )
     summary: dict[str, str] = scope["summary"]  # type: ignore[assignment]
     lines = (Path(summary["run_dir"]) / "metrics.jsonl").read_text().splitlines()
-    assert "head/flip_D" in json.loads(lines[-1]) and "head/rotation_D" in json.loads(lines[-1])
+    last = json.loads(lines[-1])
+    assert "head/flip_D" in last and "head/rotation_D" in last
+    # the plugin's head is a task as the built-in one is: task_relations relates both
+    assert {"task/cos_D_flip_head", "task/cos_D_rotation_head"} <= set(last)

@@ -312,6 +312,20 @@ def _targets_unused(trick_cls: type[Trick], loss: str, hub: Hub) -> list[str]:
     ]
 
 
+def _tasks_missing(trick_cls: type[Trick], config: RunConfig, hub: Hub) -> list[str]:
+    """A trick that relates auxiliary tasks (`Trick.relates_tasks`) in a run where no trick adds
+    one would do nothing, so it is refused with the tricks that would give it a task."""
+    if not trick_cls.relates_tasks:
+        return []
+    if any(n in hub.tricks and hub.tricks.get(n).auxiliary_task for n in config.tricks):
+        return []
+    tasks = sorted(e.name for e in hub.tricks if e.obj.auxiliary_task)
+    return [
+        f"trick '{trick_cls.name}' relates auxiliary tasks to the adversarial one, and no trick "
+        f"of this run adds a task (tricks that do: {', '.join(tasks)})"
+    ]
+
+
 def check_cross(config: RunConfig, hub: Hub, *, training: bool = True) -> None:
     """Checks that need the registries: loss, tricks and their combinations, loggers, metrics."""
     if config.loss not in hub.losses:
@@ -324,6 +338,7 @@ def check_cross(config: RunConfig, hub: Hub, *, training: bool = True) -> None:
         trick_cls = hub.tricks.get(name)
         problems += trick_cls.problems(getattr(config.trick, name), config, domain)
         problems += _targets_unused(trick_cls, config.loss, hub)
+        problems += _tasks_missing(trick_cls, config, hub)
     request = domain.conditioning(config)
     if request is not None:
         from ganhub.conditioning import check_request

@@ -86,8 +86,8 @@ def problems(
     unsafe = [t.name for t in tricks if not t.capturable()]
     if unsafe:
         out.append(
-            f"trick(s) {', '.join(unsafe)} keep per-step state on the host, which a graph would "
-            "freeze; leave them out"
+            f"trick(s) {', '.join(unsafe)} do per-step work a captured graph cannot replay "
+            "(state on the host, or gradients taken inside the step); leave them out"
         )
     return out
 

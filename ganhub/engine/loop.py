@@ -236,9 +236,11 @@ def run_phase(run: Run, phase: Phase, batch: Any) -> None:
             out = phase.loss(micro, run.ctx)
             loss = out.loss
             for extra_loss in run.points["extra_loss"]:
-                term = extra_loss(phase, out, run.ctx)  # GP, R1, weight penalties
+                term = extra_loss(phase, out, run.ctx)  # GP, R1, weight penalties, heads
                 if term is not None:
                     loss = loss + term
+                    if run.task_terms and extra_loss in run.task_terms:
+                        out.tasks[run.task_terms[extra_loss]] = term
         scaled = loss if len(micro_batches) == 1 else loss / len(micro_batches)
         (run.scaler.scale(scaled) if run.scaler is not None else scaled).backward()
         for observe in run.points["observe"]:

@@ -38,12 +38,15 @@ class PhaseOutput:
 
     `aux` holds what tricks read beyond the loss: a conditional run's `labels` and the
     discriminator's auxiliary head outputs, `<head>_real` / `<head>_fake` (AC-GAN's `class`).
+    `tasks`: the terms of auxiliary-task tricks (`Trick.auxiliary_task`) added to `loss` so
+    far, by trick name, with their graphs; the loop fills it (task_relations reads it).
     """
 
     loss: Tensor
     stats: dict[str, Tensor] = field(default_factory=dict)
     pairs: list[Pair] = field(default_factory=list)
     aux: dict[str, Tensor] = field(default_factory=dict)
+    tasks: dict[str, Tensor] = field(default_factory=dict)
 
 
 __all__ = ["Pair", "PhaseOutput"]

@@ -131,6 +131,12 @@ class Run:
             hook: [getattr(t, hook) for t in self.tricks if t.implements(hook)]
             for hook in HOOK_POINTS
         }
+        terms = sorted(
+            (t for t in self.tricks if t.implements("extra_loss")), key=lambda t: t.extra_loss_order
+        )
+        self.points["extra_loss"] = [t.extra_loss for t in terms]
+        # auxiliary tasks' terms, which the loop also keeps by trick name in PhaseOutput.tasks
+        self.task_terms = {t.extra_loss: t.name for t in terms if t.auxiliary_task}
         targets = Targets()
         for fn in self.points["targets"]:
             targets = fn(targets)

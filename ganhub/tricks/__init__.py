@@ -16,7 +16,9 @@ Fixed points, in the order they happen:
   real_batch(real, ctx)          each D loss's real batch, before D sees it: re-sample it or
                                  weight its samples (bias correction toward a reference set)
   d_input(x, ctx)                every discriminator input (augmentation, noise, packing)
-  extra_loss(phase, out, ctx)    added to a phase's loss (GP, R1, R2, weight penalties)
+  extra_loss(phase, out, ctx)    added to a phase's loss (GP, R1, R2, weight penalties); an
+                                 auxiliary task's term (a D head's) is also kept in
+                                 `out.tasks` for the tricks that relate tasks
   observe(phase, out, ctx)       after a phase's loss, on device (ADA, balancing); may add
                                  device scalars to out.stats, which the loop logs
   before_optimizer_step(phase, params)   gradients are final and unscaled (clipping)
@@ -71,6 +73,13 @@ class Trick:
     # (augment, then noise, then packing).
     setup_order: ClassVar[int] = 50
     d_input_order: ClassVar[int] = 50
+    # extra_loss terms (added in this order; a trick that reads the others' terms goes last)
+    extra_loss_order: ClassVar[int] = 50
+    # Whether the trick's extra_loss is an auxiliary task's loss (a D head's: rotation, class)
+    # rather than a penalty: the loop keeps its term in `PhaseOutput.tasks` under the trick's
+    # name, where tricks that relate tasks (`relates_tasks`: task_relations) read it.
+    auxiliary_task: ClassVar[bool] = False
+    relates_tasks: ClassVar[bool] = False  # refused unless a trick of the run is a task
     # Whether a step of this trick can be captured in a CUDA graph (`trainer.cuda_graphs`):
     # its per-step hooks do device work only and read no host value that changes between steps
     # (a Python float annealed by step would be frozen at its captured value); what after_step

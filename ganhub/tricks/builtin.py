@@ -18,6 +18,7 @@ from ganhub.tricks.inputs import (
 )
 from ganhub.tricks.penalties import GradientPenalty, R1Penalty, R2Penalty
 from ganhub.tricks.schedule import TTUR, Balance, GradClip, LRSchedule, NCritic
+from ganhub.tricks.tasks import TaskRelations
 from ganhub.tricks.weights import EMA, SpectralNorm, WeightInit, WeightPenalty
 
 BUILTIN_TRICKS: tuple[type[Trick], ...] = (
@@ -43,6 +44,7 @@ BUILTIN_TRICKS: tuple[type[Trick], ...] = (
     ElasticWeightConsolidation,
     RotationHead,
     ArchCost,
+    TaskRelations,
 )
 
 

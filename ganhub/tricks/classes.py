@@ -55,6 +55,7 @@ class ACGAN(Trick):
 
     name = "acgan"
     graph_safe = True
+    auxiliary_task = True  # its term is a task's loss, which task_relations relates
     description = "AC-GAN: a class head on D; D classifies reals, G makes fakes of their class"
     Config = ACGANConfig
     modalities = frozenset({"image", "volume"})  # the modalities with conditional domains

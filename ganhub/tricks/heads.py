@@ -72,6 +72,7 @@ class RotationHead(Trick):
 
     name = "rotation_head"
     graph_safe = True
+    auxiliary_task = True  # its term is a task's loss, which task_relations relates
     description = (
         "SSGAN: a rotation head on D (0/90/180/270 degrees); D learns it on reals, G on fakes"
     )
