@@ -51,9 +51,24 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("ganhub: aborted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
+    except click.UsageError as exc:  # a bad option or argument: one line, like ganhub's own
+        command = exc.ctx.command_path if exc.ctx is not None else "ganhub"
+        message = " ".join(exc.format_message().split())
+        click.echo(f"ganhub: error: {message} (see '{command} --help')", err=True)
         sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        click.echo(f"ganhub: error: {' '.join(exc.format_message().split())}", err=True)
+        sys.exit(exc.exit_code)
+    except OSError as exc:
+        # a path the user named that cannot be read or written (a file where a folder
+        # should be, no permission, a full disk): one line naming it, not a traceback
+        if exc.filename is None or os.environ.get("GANHUB_DEBUG"):
+            raise
+        reason = exc.strerror or str(exc)
+        if isinstance(exc, FileExistsError):  # mkdir met a file where a folder must go
+            reason = "a file is there where a folder is needed"
+        click.echo(f"ganhub: error: {exc.filename}: {reason}", err=True)
+        sys.exit(2)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:

@@ -13,9 +13,12 @@ from typing import Any
 
 import click
 
+from ganhub.config.schema import MAX_SEED
+
 HELP = {"help_option_names": ["-h", "--help"]}
 # a run directory argument: it must exist and be a folder (load() checks it holds a run)
 RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
+SEED = click.IntRange(0, MAX_SEED)  # the range of the `seed` key
 
 
 def domain_group(cli: click.Group, domain: str, help_text: str) -> click.Group:

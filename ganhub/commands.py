@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ganhub.clikit import RUN_DIR, split_overrides
+from ganhub.clikit import RUN_DIR, SEED, split_overrides
 from ganhub.hookspecs import hookimpl
 from ganhub.registry import KINDS
 
@@ -166,7 +166,7 @@ def list_cmd(kind: str) -> None:
 @click.argument("run_dir", type=RUN_DIR)
 @click.option("--n", "n", type=click.IntRange(min=1), default=64, show_default=True,
               help="Samples to write.")  # fmt: skip
-@click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Sampling seed.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder  [default: RUN_DIR/samples]")  # fmt: skip
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")

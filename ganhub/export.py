@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ganhub.clikit import HELP, RUN_DIR
+from ganhub.clikit import HELP, RUN_DIR, SEED
 from ganhub.errors import GanhubError, UsageError, did_you_mean, one_line
 from ganhub.exported import EXPORT_VERSION, MANIFEST, WEIGHTS, read_manifest, read_weights, restore
 from ganhub.exported import shown_path as _shown
@@ -73,7 +73,7 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 @click.option("--device", default="cpu", show_default=True,
               help="Where the run is loaded and the samples drawn: cpu, cuda, cuda:N, mps or "
               "auto (graphs are always traced on the CPU).")  # fmt: skip
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the samples.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the samples.")
 def export_command(
     run_dir: Path, fmt: str, out: Path | None, force: bool, device: str, seed: int
 ) -> None:

@@ -6,6 +6,7 @@ every entry remembers which plugin registered it so `ganhub plugins` can say who
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -28,9 +29,14 @@ class Entry(Generic[T]):
 
 
 def describe(obj: Any) -> str:
-    """One-line description: an explicit `description` attribute, else the docstring's first line."""
-    text = getattr(obj, "description", None) or (getattr(obj, "__doc__", None) or "")
-    return text.strip().splitlines()[0] if text.strip() else ""
+    """One-line description: an explicit `description` attribute, else the docstring's first
+    sentence (which may wrap over several lines; a sentence ends at a full stop before a
+    capital, so "et al. 2019" does not end it)."""
+    explicit = getattr(obj, "description", None)
+    if explicit:
+        return str(explicit).strip().splitlines()[0]
+    paragraph = (getattr(obj, "__doc__", None) or "").strip().split("\n\n")[0]
+    return re.split(r"(?<=\.)\s+(?=[A-Z])", " ".join(paragraph.split()), maxsplit=1)[0]
 
 
 class Registry(Generic[T]):

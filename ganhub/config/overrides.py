@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import yaml
 
@@ -67,10 +68,33 @@ def _require_text(text: str, where: str) -> None:
         ) from None
 
 
+class ConfigLoader(yaml.SafeLoader):
+    """YAML with the plain scalars of YAML 1.2's core schema instead of 1.1's: `010` is not
+    octal 8, `12:30` not the number 750, `yes`/`on`/`no`/`off` and dates stay text, `1e-4` is
+    a number. A number with leading zeros (`007`) stays text too, so a text key keeps it as
+    typed and a number key still reads it as its number."""
+
+    yaml_implicit_resolvers: ClassVar[dict[Any, Any]] = {}
+
+
+for _tag, _pattern, _first in (
+    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("int", r"^[-+]?(?:0|[1-9][0-9]*)$", "-+0123456789"),
+    ("float", r"^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*|[0-9]+(?:\.[0-9]*)?[eE][-+]?[0-9]+)$",
+     "-+.0123456789"),
+    ("float", r"^(?:[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+."),
+):  # fmt: skip
+    ConfigLoader.add_implicit_resolver(
+        f"tag:yaml.org,2002:{_tag}", re.compile(_pattern), list(_first)
+    )
+
+
 def parse_value(text: str) -> Any:
-    """Parse the right-hand side of `key=value` as YAML: numbers, bools, null, [lists], {maps}."""
+    """Parse the right-hand side of `key=value` as YAML (`ConfigLoader`): numbers, bools,
+    null, [lists], {maps}."""
     try:
-        return yaml.safe_load(text) if text.strip() else None
+        return yaml.load(text, Loader=ConfigLoader) if text.strip() else None
     except Exception:  # YAMLError, or what a constructor raised (see `load_yaml`)
         return text  # not YAML (an odd path, `2020-99-99`): keep it as written
 
@@ -125,8 +149,10 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     shown = one_line(p, 200)
     try:
-        if not p.is_file():
+        if not p.exists():
             raise ConfigError(f"config file '{shown}' does not exist")
+        if p.is_dir():
+            raise ConfigError(f"config file '{shown}' is a folder; give the path of a YAML file")
         data = p.read_bytes()
     except OSError as exc:  # a name too long for the file system, no permission...
         raise ConfigError(f"config file '{shown}' cannot be read: {exc.strerror or exc}") from None
@@ -139,7 +165,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
             f"{line}); save it as UTF-8"
         ) from None
     try:
-        loaded = yaml.safe_load(text)
+        loaded = yaml.load(text, Loader=ConfigLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

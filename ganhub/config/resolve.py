@@ -384,8 +384,14 @@ def format_validation_error(exc: ValidationError, model: type[BaseModel]) -> str
             )
             continue
         msg = one_line(err["msg"].removeprefix("Value error, "))
+        if not key or isinstance(err.get("input"), dict):
+            lines.append(msg)  # a check across a section's keys: its message names them
+            continue
+        if err["type"] != "missing" and err.get("input", "") is None:  # `key=` typed empty
+            lines.append(f"{one_line(key, 100)} is empty and needs a value")
+            continue
         shown = "" if err["type"] == "missing" else f"={_short(err.get('input'))}"
-        lines.append(f"{one_line(key, 100) or '(config)'}{shown}: {msg}")
+        lines.append(f"{one_line(key, 100)}{shown}: {msg}")
     return "; ".join(lines)  # one line, as every usage error is
 
 

@@ -14,6 +14,9 @@ from typing import Any, ClassVar, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+# seeds are multiplied by ~1e6 for per-epoch and per-rank streams: below 2**32 they stay in
+# the 64-bit range torch's generators take
+MAX_SEED = 2**32 - 1
 _RUN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]*$")
 
 
@@ -35,9 +38,16 @@ def _holds_path(annotation: Any) -> bool:
     return any(_holds_path(arg) for arg in get_args(annotation))
 
 
+def _takes_number_not_bool(annotation: Any) -> bool:
+    """Whether a field takes an int or float (possibly optional) and no bool."""
+    options = get_args(annotation) or (annotation,)
+    return bool({int, float} & set(options)) and bool not in options
+
+
 class Section(BaseModel):
     """Base of every config section: unknown keys are errors, assignments are validated,
-    numbers are finite (NaN and infinity are refused, and so are floats float32 cannot hold)."""
+    numbers are finite (NaN and infinity are refused, and so are floats float32 cannot hold),
+    and true/false is not a number (`trainer.steps=true` would otherwise mean 1)."""
 
     model_config = ConfigDict(
         extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False
@@ -52,6 +62,27 @@ class Section(BaseModel):
         values = v if isinstance(v, tuple | list) else (v,)
         if any(isinstance(x, float) and abs(x) > FLOAT32_MAX for x in values):
             raise ValueError(f"{v} is out of float32's range (|x| < 3.4e38)")
+        return v
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_as_text(cls, v: Any, info: ValidationInfo) -> Any:
+        # `name=1.0` reads as a number before its key's type is known: a text key takes it as
+        # text (a number with leading zeros, `007`, already stays text when it is read)
+        field = cls.model_fields.get(info.field_name or "")
+        if field is None or isinstance(v, bool) or not isinstance(v, int | float):
+            return v
+        options = get_args(field.annotation) or (field.annotation,)
+        if ({str, Path} & set(options)) and not ({int, float} & set(options)):
+            return str(v)
+        return v
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, v: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(v, bool) and field is not None and _takes_number_not_bool(field.annotation):
+            raise ValueError(f"a number is needed, not {str(v).lower()}")
         return v
 
     @field_validator("*", mode="before")
@@ -268,7 +299,9 @@ class RunConfig(Section):
 
     plugin: str = Field(description="the domain plugin to train (ganhub list domains)")
     preset: str | None = Field(None, description="a named preset of the domain")
-    seed: int = Field(0, description="random seed (model init, data order, noise)")
+    seed: int = Field(
+        0, ge=0, le=MAX_SEED, description="random seed (model init, data order, noise)"
+    )
     deterministic: bool = Field(False, description="deterministic kernels (slower; exact resume)")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps")
     precision: Literal["32", "bf16", "16"] = Field(

@@ -58,8 +58,10 @@ def check_image_folder(path: Path | None, key: str = "data.path") -> None:
     """Config-time check: `path` is set, exists, and holds at least one image."""
     if path is None:
         raise ConfigError(f"{key} is required for folder data: {key}=/path/to/images")
-    if not path.is_dir():
+    if not path.exists():
         raise ConfigError(f"{key}='{path}': folder does not exist")
+    if not path.is_dir():
+        raise ConfigError(f"{key}='{path}' is a file; give the folder that holds the images")
     if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.rglob("*")):
         raise ConfigError(f"{key}='{path}': no images ({', '.join(IMAGE_SUFFIXES)}) found in it")
 

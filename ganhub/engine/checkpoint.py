@@ -102,6 +102,11 @@ def save(
     skeleton = flatten(state, tensors)
     save_file(tensors, str(tmp / "state.safetensors"))
     (tmp / "state.json").write_text(json.dumps({"step": step, "state": skeleton}, indent=1))
+    # safetensors writes owner-only files: give them the umask's mode, as state.json has, so
+    # that others on a shared file system can load the run
+    mode = (tmp / "state.json").stat().st_mode & 0o777
+    for name_ in ("model.safetensors", "state.safetensors"):
+        (tmp / name_).chmod(mode)
     for f in tmp.iterdir():
         _fsync(f)
     aside = directory / f".{name}.replaced"
@@ -231,9 +236,31 @@ def _fsync(path: Path) -> None:
 
 
 def _prune(directory: Path, keep: int, protect: Collection[str]) -> None:
-    for old in step_dirs(directory)[keep:]:
-        if old.name not in protect:
+    # only whole checkpoints count: a damaged newer one (which a resume skipped with a
+    # warning) must not push out the good one the run resumed from; it is removed instead
+    found = step_dirs(directory)
+    kept = {p.name for p in [p for p in found if _whole(p)][:keep]} | set(protect)
+    for old in found:
+        if old.name not in kept:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _whole(path: Path) -> bool:
+    """Whether a checkpoint's files are all there and each safetensors file is as long as its
+    header says (a cheap check: no tensor is read)."""
+    try:
+        for name in ("model.safetensors", "state.safetensors"):
+            file = path / name
+            with file.open("rb") as fh:
+                size = int.from_bytes(fh.read(8), "little")
+                header = json.loads(fh.read(size))
+            ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
+            if file.stat().st_size != 8 + size + max(ends, default=0):
+                return False
+        json.loads((path / "state.json").read_text())
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return False
+    return True
 
 
 def prune(directory: Path, keep: int, protect: Collection[str] = ()) -> None:

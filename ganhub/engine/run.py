@@ -170,6 +170,7 @@ class Run:
         self.saved_step: int | None = None  # the step last checkpointed by this process
         self.best: checkpoint.Best | None = None  # the best checkpoint so far (keep_best)
         self.stale_evaluations = 0  # evaluations since keep_best last improved (patience)
+        self.touched = False  # whether this process has written to the run directory
         # refused before any directory exists
         self.best_direction = keep_best_direction(
             config.trainer.keep_best, self.metrics(), self.system
@@ -187,6 +188,7 @@ class Run:
             if self.dist.enabled and config.resume is None:
                 seed_everything(config.seed + 1_000_003 * self.dist.rank)
             if self.dist.is_main:
+                self.touched = True  # from here on a failure is the run's, not the config's
                 self.write_config()
                 self.system.save_assets(self.run_dir)
                 self.loggers = [cls(self.run_dir, config) for cls in parts.loggers.values()]
@@ -215,7 +217,8 @@ class Run:
             logger.close()
         self.loggers = []
         if self.directory is not None:
-            self.directory.fail(error, self.step, resumable=self.last_checkpoint is not None)
+            resumable = self.last_checkpoint is not None
+            self.directory.fail(error, self.step, resumable=resumable, touched=self.touched)
 
     def write_config(self) -> None:
         """Write config.yaml (and the plugin provenance) atomically from `self.config`; a
@@ -441,6 +444,13 @@ class Run:
                 f"resume={self.run_dir}: the optimizer state of {path.name} does not fit this "
                 f"config ({str(exc).splitlines()[0]}); resume with the run's own settings"
             ) from None
+        steps = self.config.trainer.steps
+        if step >= steps:  # nothing to train: refused before anything in the run changes
+            raise ConfigError(
+                f"resume={self.run_dir}: the run is at step {step:,} and trainer.steps={steps} "
+                f"asks for no more; give trainer.steps above {step} to train on (ganhub eval "
+                "scores a run again)"
+            )
         if self.scaler and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         for t in self.tricks:

@@ -10,6 +10,7 @@ fails later keeps it, with `failed.json` saying where and why.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -62,15 +63,27 @@ class RunDirectory:
             raise UsageError(f"resume='{path}' is not a run directory")
         run_dir = cls(path, created=False)
         run_dir.lock.acquire()
-        (path / FAILED_FILE).unlink(missing_ok=True)
+        marker = path / FAILED_FILE
+        with contextlib.suppress(OSError, UnicodeDecodeError):  # put back if the resume is refused
+            run_dir.previous_failure = marker.read_text(encoding="utf-8")
+        marker.unlink(missing_ok=True)
         return run_dir
 
-    def fail(self, error: BaseException, step: int, resumable: bool) -> None:
+    previous_failure: str | None = None  # an opened run's failed.json before this process
+
+    def fail(self, error: BaseException, step: int, resumable: bool, touched: bool = True) -> None:
         """After a failed run: remove a directory it created that holds nothing resumable,
-        otherwise record the failure next to the checkpoints."""
+        otherwise record the failure next to the checkpoints. A resumed run refused before it
+        wrote anything (`touched` false: a config that does not fit) leaves the directory as
+        it found it."""
         self.lock.release()
         if self.created and not resumable:
             shutil.rmtree(self.path, ignore_errors=True)
+            return
+        if not self.created and not touched:
+            if self.previous_failure is not None:
+                with contextlib.suppress(OSError):
+                    (self.path / FAILED_FILE).write_text(self.previous_failure, encoding="utf-8")
             return
         line = (str(error).splitlines() or [type(error).__name__])[0]
         tmp = self.path / f".{FAILED_FILE}.tmp"

@@ -18,14 +18,20 @@ _RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
 @click.command(name="eval", context_settings=_EXTRA)
 @click.argument("run_dir", type=_RUN_DIR)
-@click.option("--seeds", default=1, type=click.IntRange(1, 1000), help="sample seeds (mean, std)")
+@click.option(
+    "--seeds",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="sample seeds (mean, std)",
+)
 @click.option("--n", "n_samples", type=click.IntRange(1), help="samples per seed [eval.n_samples]")
 @click.option("--device", default="cpu", show_default=True, help="cpu | cuda | cuda:N | mps")
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
 def eval_command(
     run_dir: Path, seeds: int, n_samples: int | None, device: str, overrides: tuple[str, ...]
 ) -> None:
-    """Score a trained run: ganhub eval RUN_DIR [--seeds 5] [--n 2500] [eval.KEY=VALUE ...].
+    """Score a trained run: ganhub eval RUN_DIR [--seeds N] [--n N] [eval.KEY=VALUE ...].
 
     \b
     Keys: eval.metrics=[fid,kid,...], eval.features=[inception,digits], eval.n_real=N,
@@ -98,6 +104,12 @@ def evaluate_run(
     caps = system.capabilities()
     usable = [m for m in metrics if m.supports(caps)]
     skipped = [m.name for m in metrics if not m.supports(caps)]
+    if not usable:  # refused before eval.json is touched: the earlier scores stay
+        defaults = ", ".join(system.default_metrics()) or "none"
+        raise UsageError(
+            f"'{run_dir}': no chosen metric applies to this run ({', '.join(skipped)}); "
+            f"the domain's defaults: {defaults} (ganhub list metrics)"
+        )
     check_metrics(system, usable)
     n = n_samples or config.eval.n_samples
     seed_list = [config.seed + i for i in range(seeds)]

@@ -32,6 +32,7 @@ class ArchCost(Trick):
     logits feel it: the compute of an architecture does not depend on its weights."""
 
     name = "arch_cost"
+    description = "ProxylessNAS-style compute price: each side's loss gains weight x its supernet's expected compute"
     graph_safe = True
     Config = ArchCostConfig
 

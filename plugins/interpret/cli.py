@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ganhub.clikit import HELP, RUN_DIR
+from ganhub.clikit import HELP, RUN_DIR, SEED
 
 METHODS = ("sefa", "ganspace", "boundary")
 
@@ -26,7 +26,7 @@ def interpret() -> None:
               show_default=True, help="how many directions to find and walk")  # fmt: skip
 @click.option("--samples", "n_samples", type=click.IntRange(16, 100_000), default=2000,
               show_default=True, help="codes sampled to fit ganspace/boundary and to score walks")  # fmt: skip
-@click.option("--seed", type=int, default=0, show_default=True, help="seed of the sampled codes")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="seed of the sampled codes")
 @click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="HTML path (default: RUN_DIR/interpret/directions-METHOD.html)")  # fmt: skip
@@ -50,7 +50,7 @@ def directions_command(
 
 @interpret.command(name="features", context_settings=HELP)
 @click.argument("run_dir", type=RUN_DIR)
-@click.option("--seed", type=int, default=0, show_default=True, help="seed of the shown codes")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="seed of the shown codes")
 @click.option("--images", "n_images", type=click.IntRange(1, 16), default=4, show_default=True,
               help="samples shown (each with its maps)")  # fmt: skip
 @click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")
@@ -71,7 +71,7 @@ def features_command(run_dir: Path, seed: int, n_images: int, best: bool, out: P
 @click.argument("run_dir", type=RUN_DIR)
 @click.option("--samples", "n_samples", type=click.IntRange(40, 100_000), default=2000,
               show_default=True, help="codes sampled: 75 % fit the probes, 25 % score them")  # fmt: skip
-@click.option("--seed", type=int, default=0, show_default=True, help="seed of the codes and split")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="seed of the codes and split")
 @click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")
 def probes_command(run_dir: Path, n_samples: int, seed: int, best: bool) -> None:
     """Fit a linear probe per layer of RUN_DIR's generator and per known factor of its data

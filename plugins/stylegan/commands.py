@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ganhub.clikit import HELP, RUN_DIR, deprecated_alias, domain_group
+from ganhub.clikit import HELP, RUN_DIR, SEED, deprecated_alias, domain_group
 
 if TYPE_CHECKING:
     from ganhub_stylegan.system import StyleGANSystem
@@ -23,7 +23,7 @@ _OUT = click.option("--out", type=click.Path(file_okay=False, path_type=Path), d
 _DEVICE = click.option(
     "--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto."
 )
-_SEED = click.option("--seed", type=int, default=0, show_default=True, help="Latent seed.")
+_SEED = click.option("--seed", type=SEED, default=0, show_default=True, help="Latent seed.")
 _PSI = click.option("--psi", type=click.FloatRange(min=0), default=None,
                     help="Truncation psi  [default: the run's sample.psi]")  # fmt: skip
 _CUTOFF = click.option("--cutoff", type=click.IntRange(min=1), default=None,

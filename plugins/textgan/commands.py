@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ganhub.clikit import HELP, RUN_DIR, deprecated_alias, domain_group, split_overrides
+from ganhub.clikit import HELP, RUN_DIR, SEED, deprecated_alias, domain_group, split_overrides
 from ganhub.errors import UsageError
 
 DEVICE_HELP = "cpu, cuda, cuda:N, mps or auto."
@@ -22,7 +22,7 @@ DEVICE_HELP = "cpu, cuda, cuda:N, mps or auto."
 @click.argument("run_dir", type=RUN_DIR)
 @click.option("--n", "n", type=click.IntRange(min=1), default=20, show_default=True,
               help="Sentences to print.")  # fmt: skip
-@click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Sampling seed.")
 @click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Softmax temperature (below 1: safer, less varied sentences)  "
                    "[default: the run's sample.temperature, 1]")  # fmt: skip

@@ -1,0 +1,170 @@
+"""What a user types, and the run directories they hand back: one line when it is wrong, and
+nothing in a run changed by a command that was refused."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+import ganhub
+from ganhub.config.overrides import parse_value
+from ganhub.config.resolve import resolve
+from ganhub.engine import checkpoint
+from ganhub.errors import ConfigError
+from ganhub.registry import describe
+
+from .conftest import TINY_TOY
+
+
+@pytest.fixture
+def toy_run(workdir: Path) -> Path:
+    """A finished 4-step toy2d run with checkpoints at steps 2 and 4."""
+    summary = ganhub.train([*TINY_TOY, "trainer.checkpoint_every=2", "name=toy"])
+    return Path(summary["run_dir"])
+
+
+def _one_line_error(code: int, err: str) -> str:
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ganhub: error: "), err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["sample", "missing_dir"], "'missing_dir' does not exist. (see 'ganhub sample --help')"),
+        (["list", "bogus"], "'bogus' is not one of"),
+        (["nosuch"], "No such command 'nosuch'. (see 'ganhub --help')"),
+    ],
+)
+def test_option_errors_are_one_line(cli, workdir: Path, args: list[str], expected: str) -> None:  # type: ignore[no-untyped-def]
+    assert expected in _one_line_error(*cli(*args)[::2])
+
+
+def test_a_run_dirs_options_are_checked_in_one_line(cli, toy_run: Path) -> None:  # type: ignore[no-untyped-def]
+    run = str(toy_run)
+    line = _one_line_error(*cli("sample", run, "--device", "bogus")[::2])
+    assert "'bogus' is not a device" in line
+    assert "range 0<=x<=4294967295" in _one_line_error(*cli("sample", run, "--seed", "-1")[::2])
+    assert "range x>=1" in _one_line_error(*cli("sample", run, "--n", "0")[::2])
+    Path("afile").write_text("a file where a folder should be")
+    line = _one_line_error(*cli("sample", run, "--out", "afile/sub")[::2])
+    assert line == "ganhub: error: afile/sub: Not a directory"
+    line = _one_line_error(*cli("report", run, "--out", "afile/r.html")[::2])
+    assert line == "ganhub: error: afile: a file is there where a folder is needed"
+
+
+def test_eval_with_no_metric_that_applies_keeps_the_earlier_scores(cli, toy_run: Path) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli("eval", str(toy_run), "--n", "200")
+    assert code == 0, err
+    before = (toy_run / "eval.json").read_bytes()
+    line = _one_line_error(*cli("eval", str(toy_run), "eval.metrics=[digit_modes]")[::2])
+    assert "no chosen metric applies to this run (digit_modes)" in line
+    assert (toy_run / "eval.json").read_bytes() == before
+
+
+def test_a_resume_with_nothing_to_train_changes_nothing(cli, toy_run: Path) -> None:  # type: ignore[no-untyped-def]
+    (toy_run / "failed.json").write_text('{"step": 3, "error": "an earlier failure"}')
+    files = {p: p.read_bytes() for p in toy_run.rglob("*") if p.is_file() and p.name != ".lock"}
+    line = _one_line_error(*cli("run", f"resume={toy_run}", "trainer.steps=3")[::2])
+    assert "the run is at step 4 and trainer.steps=3 asks for no more" in line
+    # a resume the model does not fit is refused the same way
+    line = _one_line_error(
+        *cli("run", f"resume={toy_run}", "trainer.steps=8", "model.g_hidden=8")[::2]
+    )
+    assert "does not fit this config's model" in line
+    after = {p: p.read_bytes() for p in toy_run.rglob("*") if p.is_file() and p.name != ".lock"}
+    assert after == files  # config.yaml, metrics, samples, and the failure marker as they were
+
+
+def test_pruning_keeps_the_good_checkpoint_a_damaged_newer_one_would_push_out(
+    toy_run: Path,
+) -> None:
+    directory = toy_run / "checkpoints"
+    (directory / "step_0000005").mkdir()  # empty: nothing in it
+    truncated = directory / "step_0000006"
+    truncated.mkdir()
+    for name in checkpoint.FILES:
+        data = (directory / "step_0000004" / name).read_bytes()
+        (truncated / name).write_bytes(data[: len(data) // 2] if name.endswith("tensors") else data)
+    summary = ganhub.train([*TINY_TOY, f"resume={toy_run}", "trainer.steps=6",
+                            "trainer.checkpoint_every=2"])  # fmt: skip
+    assert summary["steps"] == 6
+    kept = sorted(p.name for p in checkpoint.step_dirs(directory))
+    assert kept == ["step_0000004", "step_0000006"]  # keep_checkpoints=2, both whole
+    assert checkpoint.load(directory / "step_0000006")[0] == 6
+
+
+def test_checkpoints_are_readable_as_the_umask_says(workdir: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        summary = ganhub.train([*TINY_TOY, "name=shared"])
+    finally:
+        os.umask(old)
+    for file in (Path(summary["run_dir"]) / "checkpoints").glob("step_*/*"):
+        assert file.stat().st_mode & 0o777 == 0o644, file
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("010", "010"),  # not octal 8: a number key reads it as 10, a text key keeps it
+        ("007", "007"),
+        ("12:30", "12:30"),  # not sexagesimal 750
+        ("yes", "yes"),
+        ("off", "off"),
+        ("2024-01-01", "2024-01-01"),
+        ("1e-4", 1e-4),
+        ("-3", -3),
+        ("0", 0),
+        ("1.5", 1.5),
+        ("true", True),
+        ("null", None),
+        ("[a, 2]", ["a", 2]),
+    ],
+)
+def test_override_values_read_as_yaml_1_2(text: str, value: object) -> None:
+    assert parse_value(text) == value
+    assert type(parse_value(text)) is type(value)
+
+
+def test_keys_take_what_was_typed_as_their_type() -> None:
+    config = resolve(["plugin=toy2d", "trainer.steps=010", "name=007", "eval.n_samples=2_000"])
+    assert (config.trainer.steps, config.name, config.eval.n_samples) == (10, "007", 2000)
+    assert resolve(["plugin=toy2d", "name=1.0"]).name == "1.0"
+    assert resolve(["plugin=toy2d", "trainer.progress=yes"]).trainer.progress is True
+    with pytest.raises(ConfigError, match=r"^trainer.steps=True: a number is needed, not true$"):
+        resolve(["plugin=toy2d", "trainer.steps=true"])
+    with pytest.raises(ConfigError, match=r"^seed=4294967296: Input should be less than or equal"):
+        resolve(["plugin=toy2d", f"seed={2**32}"])
+    with pytest.raises(ConfigError, match=r"^out_dir is empty and needs a value$"):
+        resolve(["plugin=toy2d", "out_dir="])
+
+
+def test_a_check_across_a_section_names_its_keys_not_the_whole_config() -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve(["plugin=toy2d", "trainer.grad_accum=3"])
+    assert str(info.value) == "trainer.grad_accum=3 must divide trainer.batch_size=256"
+
+
+def test_paths_of_the_wrong_kind_say_so(workdir: Path) -> None:
+    Path("afile").write_text("x")
+    with pytest.raises(ConfigError, match="'afile' is a file; give the folder"):
+        resolve(["plugin=dcgan", "data=folder", "data.path=afile"])
+    with pytest.raises(ConfigError, match=f"config file '{workdir}' is a folder"):
+        resolve(["plugin=toy2d"], files=[workdir])
+
+
+def test_a_description_is_the_docstrings_whole_first_sentence() -> None:
+    class Wrapped:
+        """Each side's loss gains a cost, relative to the costliest one (Cai et al.
+        2019). More detail that is not part of the listing."""
+
+    assert describe(Wrapped) == (
+        "Each side's loss gains a cost, relative to the costliest one (Cai et al. 2019)."
+    )
+    assert json.dumps(describe(Wrapped))  # one plain line
