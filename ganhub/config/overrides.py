@@ -6,7 +6,7 @@ import copy
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -74,7 +74,7 @@ class ConfigLoader(yaml.SafeLoader):
     a number. A number with leading zeros (`007`) stays text too, so a text key keeps it as
     typed and a number key still reads it as its number."""
 
-    yaml_implicit_resolvers: ClassVar[dict[Any, Any]] = {}
+    yaml_implicit_resolvers = {}  # noqa: RUF012 (PyYAML reads and copies this table)
 
 
 for _tag, _pattern, _first in (
