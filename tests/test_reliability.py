@@ -315,6 +315,9 @@ def test_sigint_saves_and_exits_130(workdir: Path) -> None:
     assert proc.returncode == 130, out
     assert "continue with: ganhub run resume=runs/i" in out
     assert checkpoint.latest(workdir / "runs/i/checkpoints") is not None
+    # it stops now: no final samples or evaluation after the checkpoint (they can take minutes)
+    assert not (workdir / "runs/i/samples").exists()
+    assert "modes" not in (workdir / "runs/i/metrics.jsonl").read_text()
 
 
 def test_re_saving_a_step_keeps_an_intact_one_and_replaces_a_damaged_one(workdir: Path) -> None:

@@ -11,6 +11,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from ganhub.console import count_text, summary_head, summary_rows, tensorboard_command
@@ -99,12 +100,15 @@ def fit(run: Run) -> dict[str, Any]:
 
             with _timed(spent, "checkpoint"):
                 run.save()
-            with _timed(spent, "samples"):
-                samples = run.write_samples()
-            with _timed(spent, "eval"):  # not twice at a step the loop just evaluated
-                metrics = run.final_metrics if evaluated_at == run.step else run.evaluate()
-            with _timed(spent, "checkpoint"):
-                run.keep_best(metrics)
+            samples: list[Path] = []
+            metrics: dict[str, float] = {}
+            if run.signal is None:  # a signal asks to stop now: no samples, no evaluation
+                with _timed(spent, "samples"):
+                    samples = run.write_samples()
+                with _timed(spent, "eval"):  # not twice at a step the loop just evaluated
+                    metrics = run.final_metrics if evaluated_at == run.step else run.evaluate()
+                with _timed(spent, "checkpoint"):
+                    run.keep_best(metrics)
         steps = run.step - first_step
         best = run.best
         summary = {
