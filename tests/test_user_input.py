@@ -168,3 +168,9 @@ def test_a_description_is_the_docstrings_whole_first_sentence() -> None:
         "Each side's loss gains a cost, relative to the costliest one (Cai et al. 2019)."
     )
     assert json.dumps(describe(Wrapped))  # one plain line
+
+
+def test_data_check_of_a_file_says_what_a_domain_reads(cli, workdir: Path) -> None:  # type: ignore[no-untyped-def]
+    Path("images.zip").write_bytes(b"PK not really")
+    line = _one_line_error(*cli("data", "check", "images.zip", "plugin=dcgan")[::2])
+    assert "data.path='images.zip' is a file; give the folder that holds the images" in line

@@ -278,6 +278,7 @@ class DomainData:
             return pairs[0][idx], pairs[1][idx]
         size, channels, root = cfg.model.image_size, cfg.data.channels, cfg.data.path
         assert root is not None
+        folder_layout(root, cfg.task)  # one line when the run's data has moved since it trained
         folders = [list_images(root / name) for name in preview_folders(root, cfg.task)]
         if self.paired:
             a, b = preview_images(folders[0], n, size, channels, pairs=True)

@@ -27,8 +27,12 @@ from ganhub.errors import ConfigError, UsageError
 
 def folder_layout(path: Path, task: str) -> dict[str, list[Path]]:
     """The training folders' image files by role, or a ConfigError naming what is missing."""
-    if not path.is_dir():
+    if not path.exists():
         raise ConfigError(f"data.path='{path}': folder does not exist")
+    if not path.is_dir():
+        raise ConfigError(
+            f"data.path='{path}' is a file; give the folder with trainA/trainB or train"
+        )
     names = ("trainA", "trainB") if task == "unpaired" else ("train",)
     missing = [n for n in names if not (path / n).is_dir()]
     if missing:

@@ -130,6 +130,10 @@ class DCGANDomain(Domain):
 
         assert cfg.path is not None
         root = cfg.path
+        if not root.is_dir():  # what `ganhub run` refuses: say so here too, not "0 images"
+            from ganhub.data.images import check_image_folder
+
+            check_image_folder(root)
         report = DataReport(str(root), "images")
         files = [(str(f.relative_to(root)), lambda f=f: f) for f in list_images(root)]
         inspect_image_files(

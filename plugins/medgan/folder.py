@@ -117,8 +117,10 @@ def check_folder(task: str, cfg: MedData) -> None:
         raise ConfigError(
             "data.path is required for folder data: data=folder data.path=/path/to/dir"
         )
-    if not cfg.path.is_dir():
+    if not cfg.path.exists():
         raise ConfigError(f"data.path='{cfg.path}': folder does not exist")
+    if not cfg.path.is_dir():
+        raise ConfigError(f"data.path='{cfg.path}' is a file; give the folder of NIfTI volumes")
     dirs = subdirs(task, cfg)
     for sub in dirs:
         if not (cfg.path / sub).is_dir():

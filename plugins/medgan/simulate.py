@@ -110,6 +110,15 @@ def load_pair(sim: Simulator, image: Path, mask: Path) -> tuple[Tensor, Tensor, 
     return img.image[0], msk.image[0], img.affine[0]
 
 
+def load_base(sim: Simulator, image: Path) -> tuple[Tensor, np.ndarray]:
+    """A base image file through the run's own preprocessing, on the run's grid."""
+    from ganhub_medgan.volume import load_file
+
+    cfg = sim.system.config
+    img = load_file(image, cfg.data, cfg.spatial_dims, cfg.model.image_size, mask=False)
+    return img.image[0], img.affine[0]
+
+
 def simulate_to_files(
     run_dir: Path,
     out: Path,
@@ -126,10 +135,16 @@ def simulate_to_files(
     sim = load_simulator(run_dir, device)
     image: Tensor | None = None
     affine = sim.affine
+    if mask_path is not None and at is not None:
+        raise UsageError("--mask and --at both say where the lesion goes; give one of them")
     if image_path is not None:
-        if mask_path is None:
-            raise UsageError("--image needs --mask (a mask drawn on that image)")
-        image, mask, affine = load_pair(sim, image_path, mask_path)
+        if mask_path is not None:
+            image, mask, affine = load_pair(sim, image_path, mask_path)
+        elif at is not None:
+            image, affine = load_base(sim, image_path)
+            mask = place_lesion(sim.shape, at, radius)
+        else:
+            raise UsageError("--image needs --mask FILE or --at X,Y[,Z]: where the lesion goes")
     elif mask_path is not None:
         threshold = sim.system.config.data.mask_threshold
         mask, mask_affine = read_mask(mask_path, len(sim.shape), threshold)

@@ -60,8 +60,14 @@ class Volume:
 
 def read_file(path: Path, spatial_dims: int) -> Any:
     """The file as stored (a MONAI MetaTensor with its affine); 2D images may be (X, Y, 1)."""
+    from ganhub_medgan.outputs import NIFTI_SUFFIXES
     from monai.transforms import LoadImage
 
+    # MONAI would read a PNG too, as a 2D image with its colour channels as a third axis
+    if not path.is_dir() and not path.name.lower().endswith((*NIFTI_SUFFIXES, ".dcm")):
+        raise UsageError(
+            f"'{path}': expected a NIfTI file (.nii, .nii.gz) or a DICOM series (a folder, or .dcm)"
+        )
     try:
         x = LoadImage(image_only=True)(str(path))
     except Exception as exc:  # each reader raises its own types; all mean "unreadable"

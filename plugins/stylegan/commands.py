@@ -34,14 +34,20 @@ _FRAMES = click.option("--frames", type=click.IntRange(min=2), default=None,
                        help="Frames of the GIF  [default: the run's sample.frames]")  # fmt: skip
 
 
-def _open(run_dir: Path, device: str, cutoff: int | None = None) -> StyleGANSystem:
-    """The run's system (G_ema weights), refusing runs of other domains and bad cutoffs."""
+def _open(
+    run_dir: Path, device: str, cutoff: int | None = None, crossover: int | None = None
+) -> StyleGANSystem:
+    """The run's system (G_ema weights), refusing runs of other domains and a cutoff or
+    crossover its generator does not have, before anything is written."""
     import ganhub
     from ganhub.errors import UsageError
 
     system: StyleGANSystem = ganhub.load(run_dir, device=device, plugin="stylegan").system
-    if cutoff is not None and cutoff > system.G.num_ws:
-        raise UsageError(f"--cutoff {cutoff}: this generator has {system.G.num_ws} style vectors")
+    n_ws = system.G.num_ws
+    if cutoff is not None and cutoff > n_ws:
+        raise UsageError(f"--cutoff {cutoff}: this generator has {n_ws} style vectors")
+    if crossover is not None and not 1 <= crossover < n_ws:
+        raise UsageError(f"--crossover {crossover}: must be between 1 and {n_ws - 1}")
     return system
 
 
@@ -146,7 +152,7 @@ def explore(run_dir: Path, n: int, seed: int, psi: float | None, cutoff: int | N
 
     from ganhub.data.images import save_image_grid
 
-    system = _open(run_dir, device, cutoff)
+    system = _open(run_dir, device, cutoff, crossover)
     out = out or run_dir / "samples"
     stem = _stem(seed, psi)
     frames = frames or system.config.sample.frames

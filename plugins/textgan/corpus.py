@@ -64,6 +64,8 @@ class Line:
 
 def read_numbered(path: Path, key: str) -> list[Line]:
     """Every line of a text file, numbered as an editor numbers them."""
+    if path.is_dir():
+        raise UsageError(f"{key}={path} is a folder; give a text file (one sentence per line)")
     if not path.is_file():
         raise UsageError(f"{key}={path}: no such file (one sentence per line)")
     try:

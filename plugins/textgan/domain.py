@@ -208,8 +208,9 @@ def _shard_problems(path: Path, config: TextGANConfig) -> list[str]:
     d = config.data
     given = {"length": d.length, "tokenizer": d.tokenizer, "tokenizer_vocab": d.tokenizer_vocab}
     return [
-        f"data.{key}={value}: the token shard {path} was made with data.{key}={facts[key]} "
-        f"(leave data.{key} unset, or convert again with data.{key}={value})"
+        f"data.{key}={value}: the token shard {path} was made with data.{key}={facts[key]}; "
+        f"give data.{key}={facts[key]} (a preset's value counts too), or convert again with "
+        f"data.{key}={value}"
         for key, value in given.items()
         if value != facts[key]
     ]

@@ -14,7 +14,7 @@ from PIL import Image
 
 from ganhub.config.resolve import resolve
 from ganhub.data.inspect import DataReport
-from ganhub.errors import UsageError
+from ganhub.errors import ConfigError, UsageError
 from ganhub.plugins import get_hub
 from ganhub.wiring import make_run
 
@@ -291,3 +291,22 @@ def test_convert_is_refused_with_what_works(workdir: Path, cli) -> None:  # type
     )
     assert code == 2 and err.count("\n") == 1 and "ganhub data clean DATA plugin=cyclegan" in err
     assert not (workdir / "d.safetensors").exists()
+
+
+def test_a_folder_run_whose_data_moved_is_one_line_to_sample(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    import ganhub
+
+    rng = np.random.default_rng(0)
+    for side in ("trainA", "trainB"):
+        for i in range(4):
+            _png(workdir / "data" / side / f"{i}.png", _noise(rng, 20, 20))
+    run_dir = ganhub.train([*TINY, "trainer.steps=1", f"data.path={workdir / 'data'}"])["run_dir"]
+    (workdir / "data").rename(workdir / "moved")
+    code, _, err = cli("sample", run_dir)
+    assert (
+        code == 2
+        and err.strip() == f"ganhub: error: data.path='{workdir / 'data'}': folder does not exist"
+    )
+    (workdir / "afile").write_text("x")
+    with pytest.raises(ConfigError, match="is a file; give the folder with trainA/trainB or train"):
+        _report(workdir / "afile")

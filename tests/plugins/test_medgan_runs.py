@@ -224,6 +224,30 @@ def test_simulate_api_and_command(lesion_run: Path, cli, tmp_path: Path) -> None
     assert code == 2 and "does not match the run's image grid [32, 32]" in err
 
 
+def test_simulate_places_at_on_an_own_image_and_refuses_mask_with_at(  # type: ignore[no-untyped-def]
+    lesion_run: Path, cli, tmp_path: Path
+) -> None:
+    base = write_nifti(
+        np.linspace(0, 1, 32 * 32, dtype=np.float32).reshape(32, 32), np.eye(4),
+        tmp_path / "base.nii.gz",
+    )  # fmt: skip
+    out = tmp_path / "own"
+    code, _, err = cli("medgan", "simulate", str(lesion_run), "--at", "16,14", "--radius", "3",
+                       "--image", str(base), "--out", str(out))  # fmt: skip
+    assert code == 0, err
+    mask = read_mask(out / "simulated_mask.nii.gz", 2)[0]
+    assert torch.equal(mask, place_lesion((32, 32), (16, 14), 3))
+    code, _, err = cli("medgan", "simulate", str(lesion_run), "--mask",
+                       str(out / "simulated_mask.nii.gz"), "--at", "3,3")  # fmt: skip
+    assert code == 2 and "--mask and --at both say where the lesion goes" in err
+    png = tmp_path / "photo.png"
+    from PIL import Image
+
+    Image.new("RGB", (32, 32)).save(png)
+    code, _, err = cli("medgan", "simulate", str(lesion_run), "--at", "3,3", "--image", str(png))
+    assert code == 2 and "expected a NIfTI file (.nii, .nii.gz) or a DICOM series" in err
+
+
 def test_simulate_help_and_wrong_task(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     code, out, _ = cli("medgan", "simulate", "--help")
     assert code == 0 and "--mask" in out and "--at" in out
