@@ -101,7 +101,7 @@ def fit(run: Run) -> dict[str, Any]:
             with _timed(spent, "checkpoint"):
                 run.save()
             samples: list[Path] = []
-            metrics: dict[str, float] = {}
+            metrics = {}
             if run.signal is None:  # a signal asks to stop now: no samples, no evaluation
                 with _timed(spent, "samples"):
                     samples = run.write_samples()
