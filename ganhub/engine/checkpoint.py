@@ -105,8 +105,8 @@ def save(
     # safetensors writes owner-only files: give them the umask's mode, as state.json has, so
     # that others on a shared file system can load the run
     mode = (tmp / "state.json").stat().st_mode & 0o777
-    for weights in ("model.safetensors", "state.safetensors"):
-        (tmp / weights).chmod(mode)
+    for tensor_file in ("model.safetensors", "state.safetensors"):
+        (tmp / tensor_file).chmod(mode)
     for f in tmp.iterdir():
         _fsync(f)
     aside = directory / f".{name}.replaced"

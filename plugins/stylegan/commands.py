@@ -46,8 +46,10 @@ def _open(
     n_ws = system.G.num_ws
     if cutoff is not None and cutoff > n_ws:
         raise UsageError(f"--cutoff {cutoff}: this generator has {n_ws} style vectors")
-    if crossover is not None and not 1 <= crossover < n_ws:
-        raise UsageError(f"--crossover {crossover}: must be between 1 and {n_ws - 1}")
+    if crossover is not None:
+        from ganhub_stylegan.sampling import checked_crossover
+
+        checked_crossover(system, crossover)
     return system
 
 

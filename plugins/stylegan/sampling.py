@@ -41,6 +41,18 @@ def mixing_ws(row_ws: Tensor, col_ws: Tensor, crossover: int) -> Tensor:
 
 
 @torch.no_grad()
+def checked_crossover(system: StyleGANSystem, crossover: int | None) -> int:
+    """The style-mixing crossover (default: half the style vectors), or a one-line error when
+    the generator has no such split (1 <= crossover < its number of style vectors)."""
+    n_ws = system.G.num_ws
+    crossover = crossover if crossover is not None else max(1, n_ws // 2)
+    if not 1 <= crossover < n_ws:
+        from ganhub.errors import UsageError
+
+        raise UsageError(f"crossover={crossover}: must be between 1 and {n_ws - 1}")
+    return crossover
+
+
 def style_mixing_grid(
     system: StyleGANSystem,
     path: str | Path,
@@ -53,12 +65,7 @@ def style_mixing_grid(
 ) -> Path:
     """A (rows + 1) x (cols + 1) PNG: top row the column sources, left column the row sources,
     cell (i, j) row i's coarse styles with column j's fine styles."""
-    n_ws = system.G.num_ws
-    crossover = crossover if crossover is not None else max(1, n_ws // 2)
-    if not 1 <= crossover < n_ws:
-        from ganhub.errors import UsageError
-
-        raise UsageError(f"crossover={crossover}: must be between 1 and {n_ws - 1}")
+    crossover = checked_crossover(system, crossover)
     row_ws = system.ws_for(_latents(system, rows, seed), psi=psi)
     col_ws = system.ws_for(_latents(system, cols, seed + 1), psi=psi)
     cells = system.synthesize(mixing_ws(row_ws, col_ws, crossover).flatten(0, 1))
