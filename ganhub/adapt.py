@@ -133,7 +133,10 @@ def adapt_config(run_dir: Path, overrides: list[str], hub: Hub | None = None) ->
         defaults["eval.real"] = "validation"
     if hub.metrics.get("fid").supports(system.capabilities()):  # images: keep the best FD
         metrics = first.eval.metrics
-        metrics = system.default_metrics() if metrics is None else metrics
+        if metrics is None or (not metrics and "eval.metrics" not in given):
+            # none chosen, or the source run switched evaluation off while it trained (the
+            # tiny presets do): the domain's defaults, as `ganhub eval` scores such a run
+            metrics = system.default_metrics()
         defaults["eval.metrics"] = [*metrics, *([] if "fid" in metrics else ["fid"])]
         if "trainer.keep_best" not in given:
             defaults["trainer.keep_best"] = feature_distance(first, system)

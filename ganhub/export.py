@@ -137,9 +137,17 @@ def _check_destination(dest: Path, run_dir: Path, force: bool) -> None:
     """Refuse a destination that is a file or link, not empty (without force), or the run."""
     if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
         raise UsageError(f"--out '{_shown(dest)}' is a file or a link; give a folder")
-    if run_dir.resolve().is_relative_to(dest.resolve()):
+    run, target = run_dir.resolve(), dest.resolve()
+    if run.is_relative_to(target):
         raise UsageError(
             f"--out '{_shown(dest)}' is the run directory or a folder above it; give another"
+        )
+    if target.is_relative_to(run) and not (
+        target.parent == run and target.name.startswith("export")
+    ):  # --force would replace the run's checkpoints, samples or config
+        raise UsageError(
+            f"--out '{_shown(dest)}' is inside the run directory; inside it only an "
+            "export-* folder is a destination (the default), or give a folder outside it"
         )
     if dest.is_dir() and any(dest.iterdir()) and not force:
         raise UsageError(

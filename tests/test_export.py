@@ -232,6 +232,11 @@ def test_the_command_names_what_is_wrong_in_one_line(
         export_run(run("toy2d"), "onxx")
     code, _, err = cli("export", str(run("toy2d")), "--out", str(run("toy2d").parent))
     assert code == 2 and "is the run directory or a folder above it" in err
+    checkpoints = sorted((run("toy2d") / "checkpoints").rglob("*"))
+    code, _, err = cli("export", str(run("toy2d")), "--out", str(run("toy2d") / "checkpoints"),
+                       "--force")  # fmt: skip
+    assert code == 2 and "is inside the run directory" in err
+    assert sorted((run("toy2d") / "checkpoints").rglob("*")) == checkpoints
     code, out, _ = cli("export", "--help")
     assert "--format [safetensors|onnx|torchscript]" in out and "--force" in out
 

@@ -427,3 +427,14 @@ def test_the_fairness_page_runs_as_written() -> None:
         config = resolve(shlex.split(line)[2:])
         assert config.data.proportions == [0.9, 0.1]  # type: ignore[attr-defined]
         assert "fairness" in (config.eval.metrics or [])
+
+
+def test_no_sample_read_as_any_value_gives_no_distribution_not_a_negative_kl() -> None:
+    from ganhub.metrics.fairness import discrepancies, distribution, value_shares
+
+    target = torch.tensor([0.5, 0.5], dtype=torch.float64)
+    none_read = value_shares(torch.tensor([-1, -1, -1]), 2)  # every sample "other"
+    assert all(math.isnan(v) for v in discrepancies(distribution(none_read), target).values())
+    some_read = value_shares(torch.tensor([0, 0, 1, -1]), 2)
+    found = discrepancies(distribution(some_read), target)
+    assert found["fairness_kl"] > 0 and math.isclose(found["fairness_l1"], 1 / 3)

@@ -278,6 +278,8 @@ def test_adapt_runs_from_the_command_line_and_its_run_loads(workdir: Path, cli) 
     assert config["init_from"] == str(source) and config["data"]["n_shots"] == 10
     assert config["data"]["classes"] == [8] and config["eval"]["real"] == "validation"
     assert config["trainer"]["keep_best"] == "fd_digits" and config["trainer"]["batch_size"] == 8
+    # the tiny source trained with eval.metrics=[]: the adapted run scores the domain's defaults
+    assert "digit_modes" in config["eval"]["metrics"] and "fid" in config["eval"]["metrics"]
     assert ganhub.load(adapted).step == 4 and ganhub.load(adapted, best=True).step in (2, 4)
     assert "fd_digits" in out
 

@@ -174,3 +174,13 @@ def test_data_check_of_a_file_says_what_a_domain_reads(cli, workdir: Path) -> No
     Path("images.zip").write_bytes(b"PK not really")
     line = _one_line_error(*cli("data", "check", "images.zip", "plugin=dcgan")[::2])
     assert "data.path='images.zip' is a file; give the folder that holds the images" in line
+
+
+def test_outputs_that_cannot_be_written_are_refused_before_any_work(cli, toy_run: Path) -> None:  # type: ignore[no-untyped-def]
+    Path("afile").write_text("x")
+    line = _one_line_error(*cli("features", "train", "data=digits", "out=afile", "epochs=1")[::2])
+    assert line == "ganhub: error: out=afile is a file; give a folder for the feature network"
+    (toy_run / "report.html").mkdir()  # a folder where the page goes: no plots are drawn either
+    line = _one_line_error(*cli("report", str(toy_run))[::2])
+    assert "report.html is a folder; give the path of an .html file" in line
+    assert not (toy_run / "report").exists()

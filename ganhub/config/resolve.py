@@ -384,13 +384,14 @@ def format_validation_error(exc: ValidationError, model: type[BaseModel]) -> str
             )
             continue
         msg = one_line(err["msg"].removeprefix("Value error, "))
-        if not key or isinstance(err.get("input"), dict):
+        missing = err["type"] == "missing"  # its input is the section that lacks the key
+        if not key or (isinstance(err.get("input"), dict) and not missing):
             lines.append(msg)  # a check across a section's keys: its message names them
             continue
         if err["type"] != "missing" and err.get("input", "") is None:  # `key=` typed empty
             lines.append(f"{one_line(key, 100)} is empty and needs a value")
             continue
-        shown = "" if err["type"] == "missing" else f"={_short(err.get('input'))}"
+        shown = "" if missing else f"={_short(err.get('input'))}"
         lines.append(f"{one_line(key, 100)}{shown}: {msg}")
     return "; ".join(lines)  # one line, as every usage error is
 

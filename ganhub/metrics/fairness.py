@@ -67,7 +67,11 @@ def distribution(shares: Tensor) -> Tensor:
 
 
 def discrepancies(p: Tensor, target: Tensor) -> dict[str, float]:
-    """fairness_l2, fairness_l1 and fairness_kl = KL(p ‖ target) (both smoothed by a small epsilon)."""
+    """fairness_l2, fairness_l1 and fairness_kl = KL(p ‖ target) (both smoothed by a small
+    epsilon); NaN when `p` is all zeros (no sample was read as any value: no distribution)."""
+    if not float(p.sum()) > 0:
+        nan = float("nan")
+        return {"fairness_l2": nan, "fairness_l1": nan, "fairness_kl": nan}
     diff = p - target
     k = len(p)
     ps = (p + KL_EPSILON) / (1 + k * KL_EPSILON)
@@ -215,7 +219,9 @@ class Fairness(Metric):
         n_kept = min(n_samples, REJECTION_SAMPLES)
         kept, rate = rejection_sample(system, attribute, target, n_kept, seed + 1)
         kept_shares = value_shares(classify_attribute(attribute, kept), n_values)
-        out["fairness_l2_rejection"] = float((distribution(kept_shares) - target).norm(2))
+        out["fairness_l2_rejection"] = discrepancies(distribution(kept_shares), target)[
+            "fairness_l2"
+        ]
         out["fairness_accept"] = rate
         out["n_samples"] = float(len(images))
         return out

@@ -346,6 +346,8 @@ def train_from_options(options: list[str]) -> tuple[Path, FeatureNetSpec, bool]:
     epochs, width = _int_option(opts, "epochs", 12, 1), _int_option(opts, "width", 24, 4)
     seed = _int_option(opts, "seed", 0, 0)
     out = Path(expand_path_text(str(opts["out"]))) if "out" in opts else store.cache_dir("features")
+    if out.exists() and not out.is_dir():  # refused before minutes of training, not after
+        raise UsageError(f"out={out} is a file; give a folder for the feature network")
     if source == "digits":
         name = str(opts.get("name", "digits"))
         custom = {k: opts[k] for k in ("size", "epochs", "width", "seed") if k in opts}

@@ -71,6 +71,8 @@ def write_bytes(path: Path, data: bytes) -> Path:
     try:
         tmp.write_bytes(data)
         tmp.replace(path)
+    except OSError as exc:  # name the file asked for, not the temporary one beside it
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     finally:
         tmp.unlink(missing_ok=True)
     return path

@@ -39,9 +39,14 @@ def meta_command(ctx: click.Context, items: tuple[str, ...]) -> None:
 
     hub = get_hub()
     options, overrides = parse_options(list(items))
-    summary = meta_train(meta_config(overrides, options, hub), options, hub)
+    config = meta_config(overrides, options, hub)
+    summary = meta_train(config, options, hub)
     if not summary.get("rank", 0) and summary["checkpoint"] is None:
         raise click.ClickException("meta-training wrote no checkpoint")
+    if not summary.get("rank", 0) and not config.trainer.progress:
+        from ganhub.console import summary_line
+
+        click.echo(summary_line(summary))  # a quiet run's one line, as `ganhub run` prints
 
 
 def parse_options(items: list[str]) -> tuple[MetaOptions, list[str]]:

@@ -148,6 +148,11 @@ def meta_config(items: list[str], options: MetaOptions, hub: Hub) -> RunConfig:
     raw = merge_sources(items)
     if not isinstance(raw.get("plugin"), str):
         raise ConfigError("ganhub meta needs plugin=NAME, e.g. plugin=dcgan data=digits")
+    if raw.get("resume") is not None:  # its task runs would each resume (and lock) that run
+        raise ConfigError(
+            "ganhub meta starts a new meta run and does not take resume=; run it again, or "
+            "fine-tune a finished one with ganhub adapt RUN"
+        )
     domain = hub.require_domain(raw["plugin"])
     field = domain.config_class.model_fields.get("data")
     if field is None or "classes" not in getattr(field.annotation, "model_fields", {}):

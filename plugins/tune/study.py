@@ -19,13 +19,14 @@ from ganhub_tune.space import Param, Space, decode, encode, load_space
 
 from ganhub.config.overrides import deep_merge, merge_sources, parse_override, set_dotted
 from ganhub.config.resolve import config_class, describe_keys, resolve
-from ganhub.config.schema import RunConfig
+from ganhub.config.schema import MAX_SEED, RunConfig
 from ganhub.errors import ConfigError, did_you_mean, one_line
 from ganhub.hookspecs import hookimpl
 from ganhub.plugins import Hub, get_hub
 
 PRUNERS = ("median", "hyperband", "none")
 SPACES = ("hparams", "arch")
+IDENTITY = "ganhub_study"  # the study user attribute that records what it was made with
 
 # config keys whose values name registered things: one name, or a list of names
 REGISTRY_KEYS: dict[str, tuple[str, str]] = {
@@ -88,6 +89,10 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
         raise ConfigError(f"trials={options.trials}: must be a positive integer")
     if options.repeats < 1:
         raise ConfigError(f"repeats={options.repeats}: must be a positive integer (runs per trial)")
+    if not 0 <= options.seed <= MAX_SEED:
+        raise ConfigError(f"sampler_seed={options.seed}: must be between 0 and {MAX_SEED}")
+    if options.timeout is not None and not options.timeout > 0:
+        raise ConfigError(f"timeout={options.timeout:g}: must be a positive number of seconds")
     domain = hub.require_domain(options.plugin)
     arch = dict(domain.arch_space)
     if options.sampler == "oneshot" and not domain.supernet:
@@ -410,7 +415,7 @@ def open_study(study: Study) -> Any:
     seed = study.options.seed + existing
     if study.options.storage is not None:
         seed += os.getpid()  # workers on one shared study must not draw the same points
-    return optuna.create_study(
+    opened = optuna.create_study(
         study_name=study.directory.name,
         storage=storage,
         sampler=make_sampler(study, seed),
@@ -418,6 +423,40 @@ def open_study(study: Study) -> Any:
         directions=study.directions,  # type: ignore[arg-type]
         load_if_exists=True,
     )
+    check_same_study(opened, study)
+    return opened
+
+
+def identity(study: Study) -> dict[str, Any]:
+    """What makes a study's trials comparable: plugin, objectives and directions, the searched
+    keys with their ranges or choices, and the fixed command-line keys."""
+    return {
+        "plugin": study.options.plugin,
+        "objective": list(study.objectives),
+        "direction": list(study.directions),
+        "space": sorted(
+            f"{p.key} {p.type} {p.low} {p.high} {p.log} {p.step} {list(p.choices)} "
+            f"{sorted(p.when.items())}"
+            for p in study.space.params
+        ),
+        "fixed": sorted(study.options.overrides),
+    }
+
+
+def check_same_study(opened: Any, study: Study) -> None:
+    """Remember a new study's identity; refuse, before any trial, to add trials to a stored
+    study made with other settings (their values would be ranked together)."""
+    mine, stored = identity(study), opened.user_attrs.get(IDENTITY)
+    if stored is None:  # a new study (or one from before identities were kept): adopt it
+        opened.set_user_attr(IDENTITY, mine)
+        return
+    differ = [key for key in mine if stored.get(key) != mine[key]]
+    if differ:
+        was = "; ".join(f"{key}={stored.get(key)}" for key in differ)
+        raise ConfigError(
+            f"study '{opened.study_name}' was made with {one_line(was, 300)}; its trials "
+            "would not compare with these: run it with those settings, or give another study="
+        )
 
 
 def _rdb_storage(url: str) -> Any:

@@ -54,6 +54,18 @@ def test_meta_options_are_checked_with_their_full_key() -> None:
         parse_options(["meta.classes=[0,1,2]", "meta.classes_per_task=3"])
     with pytest.raises(ConfigError, match=r"did you mean 'meta\.outer_lr'"):
         parse_options(["meta.classes=[0,1]", "meta.outer_rl=0.5"])
+    with pytest.raises(ConfigError, match=r"^meta\.classes: Field required$"):
+        parse_options(["plugin=dcgan"])
+
+
+def test_meta_refuses_resume_before_touching_the_run(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    run = workdir / "runs" / "earlier"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("plugin: dcgan\n")
+    code, _, err = cli("meta", "plugin=dcgan", "preset=tiny", "meta.classes=[0,1]",
+                       f"resume={run}")  # fmt: skip
+    assert code == 2 and "does not take resume=" in err
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml"]
 
 
 @pytest.mark.slow
@@ -72,6 +84,10 @@ def test_meta_then_sample_and_adapt_from_the_command_line(
     assert code == 0, err
     run = workdir / "runs" / "m"
     assert "outer step" in out and not list(scratch.glob("ganhub-meta-*/task-*"))
+    code, out, err = cli("meta", "plugin=dcgan", "preset=tiny", "trainer.batch_size=8",
+                         "meta.classes=[0,1,2]", "meta.outer_steps=1", "meta.inner_steps=1",
+                         "trainer.progress=false", "name=quiet")  # fmt: skip
+    assert code == 0 and out.strip().startswith("ganhub: done at step 1"), out
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["data"]["classes"] == [0, 1, 2]
     model = ganhub.load(run)
