@@ -265,7 +265,7 @@ def test_cuda_graphs_are_refused_in_one_line_naming_every_reason(tmp_path: Path)
     message = str(caught.value)
     assert "\n" not in message and message.startswith("trainer.cuda_graphs=true: ")
     for reason in ("needs a CUDA device (this run is on cpu)", "trainer.compile is on",
-                   "trick(s) balance keep"):  # fmt: skip
+                   "trick(s) balance do per-step work"):  # fmt: skip
         assert reason in message
     assert "ema" not in message.split("trick(s)")[1]  # EMA updates in place after the step
     assert not any(tmp_path.iterdir())

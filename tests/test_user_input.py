@@ -72,6 +72,10 @@ def test_a_resume_with_nothing_to_train_changes_nothing(cli, toy_run: Path) -> N
     files = {p: p.read_bytes() for p in toy_run.rglob("*") if p.is_file() and p.name != ".lock"}
     line = _one_line_error(*cli("run", f"resume={toy_run}", "trainer.steps=3")[::2])
     assert "the run is at step 4 and trainer.steps=3 asks for no more" in line
+    # at its last step, other settings would describe no training either (the same ones
+    # finish a run stopped after its final checkpoint: tests/test_fault_injection.py)
+    line = _one_line_error(*cli("run", f"resume={toy_run}", "loss=hinge")[::2])
+    assert "the run is at step 4 and trainer.steps=4 asks for no more" in line
     # a resume the model does not fit is refused the same way
     line = _one_line_error(
         *cli("run", f"resume={toy_run}", "trainer.steps=8", "model.g_hidden=8")[::2]

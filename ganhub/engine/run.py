@@ -444,13 +444,7 @@ class Run:
                 f"resume={self.run_dir}: the optimizer state of {path.name} does not fit this "
                 f"config ({str(exc).splitlines()[0]}); resume with the run's own settings"
             ) from None
-        steps = self.config.trainer.steps
-        if step >= steps:  # nothing to train: refused before anything in the run changes
-            raise ConfigError(
-                f"resume={self.run_dir}: the run is at step {step:,} and trainer.steps={steps} "
-                f"asks for no more; give trainer.steps above {step} to train on (ganhub eval "
-                "scores a run again)"
-            )
+        start.refuse_nothing_to_train(self.config, self.run_dir, step)
         if self.scaler and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         for t in self.tricks:

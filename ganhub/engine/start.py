@@ -30,6 +30,24 @@ if TYPE_CHECKING:
     from ganhub.engine.system import GANSystem
 
 
+def refuse_nothing_to_train(config: RunConfig, run_dir: Path, step: int) -> None:
+    """A resume at or past trainer.steps trains nothing: asking for fewer steps than the run
+    has, or other settings at its last step, would only rewrite its config (refused before
+    anything changes). The same settings at the last step finish a run that was stopped
+    after its final checkpoint (its final samples and evaluation)."""
+    steps = config.trainer.steps
+    if step < steps:
+        return
+    if step == steps:
+        saved = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+        if isinstance(saved, dict) and saved == config.model_dump(mode="json") | {"resume": None}:
+            return
+    raise ConfigError(
+        f"resume={run_dir}: the run is at step {step:,} and trainer.steps={steps} asks for no "
+        f"more; give trainer.steps above {step} to train on (ganhub eval scores a run again)"
+    )
+
+
 def refuse_with_resume(config: RunConfig) -> None:
     """Refuse `init_from` next to `resume` (a resumed run continues from its own checkpoint),
     unless it is the value the resumed run was started with: its saved config keeps it."""
