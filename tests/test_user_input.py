@@ -55,6 +55,15 @@ def test_a_run_dirs_options_are_checked_in_one_line(cli, toy_run: Path) -> None:
     line = _one_line_error(*cli("sample", run, "--out", "afile/sub")[::2])
     assert line == "ganhub: error: afile/sub: Not a directory"
     line = _one_line_error(*cli("report", run, "--out", "afile/r.html")[::2])
+    assert line == "ganhub: error: afile/r.html cannot be written: afile is a file"
+    from PIL import Image
+
+    Path("images").mkdir()
+    for i in range(2):
+        Image.new("L", (32, 32), 40 * i).save(f"images/{i}.png")
+    code, _, err = cli("data", "convert", "images", "plugin=dcgan", "--to", "shard",
+                       "--out", "afile/x.safetensors")  # fmt: skip
+    line = _one_line_error(code, err)  # a mkdir that meets a file, in any verb
     assert line == "ganhub: error: afile: a file is there where a folder is needed"
 
 

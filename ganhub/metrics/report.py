@@ -248,9 +248,13 @@ def _check_destination(target: Path) -> None:
     parent = target.parent
     for folder in (parent, *parent.parents):  # the nearest folder that exists must take files
         if folder.exists():
-            if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            if not folder.is_dir():
                 raise UsageError(
-                    f"{shown_path(target)} cannot be written here ({shown_path(folder)})"
+                    f"{shown_path(target)} cannot be written: {shown_path(folder)} is a file"
+                )
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise UsageError(
+                    f"{shown_path(target)} cannot be written: no permission in {shown_path(folder)}"
                 )
             return
 
