@@ -26,7 +26,6 @@ from ganhub.plugins import Hub, get_hub
 
 PRUNERS = ("median", "hyperband", "none")
 SPACES = ("hparams", "arch")
-IDENTITY = "ganhub_study"  # the study user attribute that records what it was made with
 
 # config keys whose values name registered things: one name, or a list of names
 REGISTRY_KEYS: dict[str, tuple[str, str]] = {
@@ -423,40 +422,10 @@ def open_study(study: Study) -> Any:
         directions=study.directions,  # type: ignore[arg-type]
         load_if_exists=True,
     )
+    from ganhub_tune.identity import check_same_study
+
     check_same_study(opened, study)
     return opened
-
-
-def identity(study: Study) -> dict[str, Any]:
-    """What makes a study's trials comparable: plugin, objectives and directions, the searched
-    keys with their ranges or choices, and the fixed command-line keys."""
-    return {
-        "plugin": study.options.plugin,
-        "objective": list(study.objectives),
-        "direction": list(study.directions),
-        "space": sorted(
-            f"{p.key} {p.type} {p.low} {p.high} {p.log} {p.step} {list(p.choices)} "
-            f"{sorted(p.when.items())}"
-            for p in study.space.params
-        ),
-        "fixed": sorted(study.options.overrides),
-    }
-
-
-def check_same_study(opened: Any, study: Study) -> None:
-    """Remember a new study's identity; refuse, before any trial, to add trials to a stored
-    study made with other settings (their values would be ranked together)."""
-    mine, stored = identity(study), opened.user_attrs.get(IDENTITY)
-    if stored is None:  # a new study (or one from before identities were kept): adopt it
-        opened.set_user_attr(IDENTITY, mine)
-        return
-    differ = [key for key in mine if stored.get(key) != mine[key]]
-    if differ:
-        was = "; ".join(f"{key}={stored.get(key)}" for key in differ)
-        raise ConfigError(
-            f"study '{opened.study_name}' was made with {one_line(was, 300)}; its trials "
-            "would not compare with these: run it with those settings, or give another study="
-        )
 
 
 def _rdb_storage(url: str) -> Any:

@@ -1,0 +1,48 @@
+"""What a tune study was made with, kept in its storage, so that running it again with other
+settings (another plugin, objective, space or fixed keys) is refused before any trial: their
+values would be ranked with trials they do not compare with."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ganhub.errors import ConfigError, one_line
+
+if TYPE_CHECKING:
+    from ganhub_tune.study import Study
+
+IDENTITY = "ganhub_study"  # the Optuna study user attribute that records it
+
+
+def identity(study: Study) -> dict[str, Any]:
+    """What makes a study's trials comparable: plugin, objectives and directions, the searched
+    keys with their ranges or choices, and the fixed command-line keys."""
+    return {
+        "plugin": study.options.plugin,
+        "objective": list(study.objectives),
+        "direction": list(study.directions),
+        "space": sorted(
+            f"{p.key} {p.type} {p.low} {p.high} {p.log} {p.step} {list(p.choices)} "
+            f"{sorted(p.when.items())}"
+            for p in study.space.params
+        ),
+        "fixed": sorted(study.options.overrides),
+    }
+
+
+def check_same_study(opened: Any, study: Study) -> None:
+    """Remember a new study's identity; refuse, before any trial, to add trials to a stored
+    study made with other settings (their values would be ranked together)."""
+    mine, stored = identity(study), opened.user_attrs.get(IDENTITY)
+    if stored is None:  # a new study (or one from before identities were kept): adopt it
+        opened.set_user_attr(IDENTITY, mine)
+        return
+    if not isinstance(stored, dict):  # an edited storage: nothing known to compare with
+        stored = {}
+    differ = [key for key in mine if stored.get(key) != mine[key]]
+    if differ:
+        was = "; ".join(f"{key}={stored.get(key)}" for key in differ)
+        raise ConfigError(
+            f"study '{opened.study_name}' was made with {one_line(was, 300)}; its trials "
+            "would not compare with these: run it with those settings, or give another study="
+        )
