@@ -8,12 +8,12 @@ from typing import Any
 
 from ganhub_tune import oneshot
 from ganhub_tune.space import encode
+from ganhub_tune.storage import open_study
 from ganhub_tune.study import (
     Reporter,
     Study,
     default_params,
     objective_values,
-    open_study,
     run_seeds,
     suggest,
     trial_raw,

@@ -7,14 +7,12 @@ metrics) and the trial is recorded as pruned. Optuna is imported here, never at 
 
 from __future__ import annotations
 
-import os
-import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ganhub_tune.defaults import TRIAL_BASE, default_space, direction_of, known_objectives
-from ganhub_tune.samplers import SAMPLERS, SINGLE_OBJECTIVE, make_sampler
+from ganhub_tune.samplers import SAMPLERS, SINGLE_OBJECTIVE
 from ganhub_tune.space import Param, Space, decode, encode, load_space
 
 from ganhub.config.overrides import deep_merge, merge_sources, parse_override, set_dotted
@@ -383,103 +381,6 @@ def objective_values(study: Study, summary: dict[str, Any], rates: list[float]) 
                               f"{', '.join(sorted(metrics)) or 'no metrics'}; pick one of those")  # fmt: skip
         values.append(float(metrics[name]))
     return values
-
-
-def make_pruner(study: Study) -> Any:
-    """The Optuna pruner named by pruner= (none for multi-objective studies)."""
-    import optuna
-
-    if study.options.pruner == "none" or len(study.objectives) > 1:
-        return optuna.pruners.NopPruner()
-    if study.options.pruner == "hyperband":
-        steps = study.base_config.trainer.steps
-        return optuna.pruners.HyperbandPruner(min_resource=max(1, steps // 4), max_resource=steps)
-    # no verdict in the first quarter of a run: early evaluations of GANs say little
-    warmup = study.base_config.trainer.steps // 4
-    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=warmup)
-
-
-def open_study(study: Study) -> Any:
-    """Create or load the Optuna study in its storage (heartbeats fail trials of dead workers)."""
-    import optuna
-
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    if study.storage_url.endswith((".log", ".journal")):
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-        storage: Any = JournalStorage(JournalFileBackend(study.storage_url))
-    else:
-        storage = _rdb_storage(_driver_url(study.storage_url))
-    existing = _count_trials(storage, study.directory.name)
-    seed = study.options.seed + existing
-    if study.options.storage is not None:
-        seed += os.getpid()  # workers on one shared study must not draw the same points
-    opened = optuna.create_study(
-        study_name=study.directory.name,
-        storage=storage,
-        sampler=make_sampler(study, seed),
-        pruner=make_pruner(study),
-        directions=study.directions,  # type: ignore[arg-type]
-        load_if_exists=True,
-    )
-    from ganhub_tune.identity import check_same_study
-
-    check_same_study(opened, study)
-    return opened
-
-
-def _rdb_storage(url: str) -> Any:
-    """An RDB storage; workers starting together may race to create the tables, so retry."""
-    import random
-    import time
-
-    import sqlalchemy.exc
-    from optuna.storages import RDBStorage
-
-    for attempt in range(5):
-        try:
-            return RDBStorage(url, heartbeat_interval=5, grace_period=20,
-                              heartbeat_stale_trial_callback=_retry_stale())  # fmt: skip
-        except sqlalchemy.exc.SQLAlchemyError as exc:
-            if attempt == 4 or isinstance(
-                exc, sqlalchemy.exc.OperationalError
-            ):  # unreachable server
-                raise ConfigError(f"storage={url}: {str(exc).splitlines()[0]}") from None
-            time.sleep(0.5 + random.random())
-    raise AssertionError("unreachable")
-
-
-def _driver_url(url: str) -> str:
-    """postgresql:// with the driver the `tune` extra installs (psycopg2) unless psycopg 3 is there.
-
-    SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; the extra ships psycopg2-binary.
-    """
-    import importlib.util
-
-    if not url.startswith(("postgresql://", "postgres://")):
-        return url
-    rest = url.split("://", 1)[1]
-    for module, dialect in (("psycopg", "psycopg"), ("psycopg2", "psycopg2")):
-        if importlib.util.find_spec(module) is not None:
-            return f"postgresql+{dialect}://{rest}"
-    raise ConfigError(f"storage={url}: no PostgreSQL driver; pip install psycopg2-binary")
-
-
-def _retry_stale() -> Any:
-    """Re-queue (once) the parameters of a trial whose worker died without finishing it."""
-    from optuna import storages
-
-    if hasattr(storages, "RetryHeartbeatStaleTrialCallback"):  # Optuna >= 4.9
-        return storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
-    return storages.RetryFailedTrialCallback(max_retry=1)
-
-
-def _count_trials(storage: Any, name: str) -> int:
-    try:
-        study_id = storage.get_study_id_from_name(name)
-    except KeyError:
-        return 0
-    return len(storage.get_all_trials(study_id, deepcopy=False))
 
 
 def default_params(study: Study) -> dict[str, Any] | None:

@@ -17,7 +17,8 @@ import torch
 import yaml
 from ganhub_tune.cli import parse_options
 from ganhub_tune.space import decode, encode, load_space, parse_space
-from ganhub_tune.study import _driver_url, prepare
+from ganhub_tune.storage import _driver_url
+from ganhub_tune.study import prepare
 
 from ganhub.config.resolve import resolve
 from ganhub.engine.system import BuildHints
