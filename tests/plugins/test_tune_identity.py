@@ -1,0 +1,32 @@
+"""ganhub tune: a stored study remembers what it was made with and refuses other settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from .test_tune import _tune_args
+
+optuna = pytest.importorskip("optuna")
+
+
+def test_a_stored_study_refuses_trials_made_with_other_settings(tmp_path: Path, cli: Any) -> None:
+    code, _, err = cli(*_tune_args(tmp_path, "same", "trials=1", "trainer.steps=100"))
+    assert code == 0, err
+    db = (tmp_path / "studies" / "same" / "study.db").read_bytes()
+    narrower = {"params": {"optim.G.lr": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True}}}
+    other_space = tmp_path / "other" / "space.yaml"
+    other_space.parent.mkdir()
+    other_space.write_text(yaml.safe_dump(narrower))
+    for change in ("objective=modes", "trainer.steps=50", f"search={other_space}"):
+        args = [a if a.split("=")[0] != change.split("=")[0] else change
+                for a in _tune_args(tmp_path, "same", "trials=2", "trainer.steps=100")]  # fmt: skip
+        code, _, err = cli(*args)
+        assert code == 2 and "study 'same' was made with" in err, (change, err)
+        assert "run it with those settings, or give another study=" in err
+    assert (tmp_path / "studies" / "same" / "study.db").read_bytes() == db  # no trial was added
+    code, out, err = cli(*_tune_args(tmp_path, "same", "trials=2", "trainer.steps=100"))
+    assert code == 0 and "resuming study 'same' (1 finished trial(s))" in out + err
