@@ -225,9 +225,9 @@ def _provider(path: Path, registry: str, name: str) -> str:
 
 
 def _yaml_value(value: Any) -> str:
-    import yaml
+    from ganhub.config.overrides import dump_yaml
 
-    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+    return dump_yaml(value, default_flow_style=True).strip().removesuffix("...").strip()
 
 
 def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:

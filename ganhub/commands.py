@@ -116,8 +116,7 @@ def config_cmd(
     ctx: click.Context, config_files: tuple[str, ...], overrides: tuple[str, ...]
 ) -> None:
     """Print the resolved config as YAML: ganhub config plugin=NAME [key=value ...]."""
-    import yaml
-
+    from ganhub.config.overrides import dump_yaml
     from ganhub.config.resolve import resolve
 
     items, wants_help = _split(overrides)
@@ -125,7 +124,7 @@ def config_cmd(
         click.echo(ctx.get_help())
         return
     config = resolve(items, config_files)
-    click.echo(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False).rstrip())
+    click.echo(dump_yaml(config.model_dump(mode="json"), sort_keys=False).rstrip())
 
 
 @click.command()

@@ -228,10 +228,10 @@ def _write(
     import copy
 
     import torch
-    import yaml
     from safetensors.torch import save_file
 
     from ganhub import __version__
+    from ganhub.config.overrides import dump_yaml
     from ganhub.export_card import write_card
     from ganhub.wiring import components
 
@@ -245,7 +245,7 @@ def _write(
     save_file(tensors, str(folder / WEIGHTS), metadata={**meta, "step": str(step)})
     data = config.model_dump(mode="json")
     data["resume"] = None
-    config_text = yaml.safe_dump(data, sort_keys=False)
+    config_text = dump_yaml(data, sort_keys=False)
     (folder / "config.yaml").write_text(config_text, encoding="utf-8")
     # safetensors writes its file owner-only; the folder is for sharing: the umask decides
     os.chmod(folder / WEIGHTS, (folder / "config.yaml").stat().st_mode & 0o777)

@@ -101,9 +101,10 @@ def check_config_round_trip(config: RunConfig, hub: Hub) -> None:
     """The config as saved (YAML) validates back to the same config."""
     import yaml
 
+    from ganhub.config.overrides import ConfigLoader, dump_yaml
     from ganhub.config.resolve import resolve
 
-    saved = yaml.safe_load(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    saved = yaml.load(dump_yaml(config.model_dump(mode="json")), Loader=ConfigLoader)
     again = resolve(hub=hub, saved=saved, training=False)
     if again.model_dump(mode="json") != config.model_dump(mode="json"):
         raise ContractError(

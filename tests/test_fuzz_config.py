@@ -24,7 +24,7 @@ import yaml
 from hypothesis import HealthCheck, currently_in_test_context, event, example, given, settings
 from hypothesis import strategies as st
 
-from ganhub.config.overrides import load_yaml, merge_sources, parse_override
+from ganhub.config.overrides import dump_yaml, load_yaml, merge_sources, parse_override
 from ganhub.config.resolve import config_class, describe_keys, resolve
 from ganhub.config.schema import RunConfig
 from ganhub.errors import UsageError
@@ -284,12 +284,26 @@ def _finite(value: Any) -> bool:
 
 @FUZZ
 @given(st.dictionaries(keys_of_maps, nested, max_size=5))
-def test_load_yaml_reads_back_what_yaml_wrote(data: dict[Any, Any]) -> None:
-    text = yaml.safe_dump(data, sort_keys=False)  # escaped: PyYAML misreads a raw U+0085
+@example({"0E0": None})  # plain under YAML 1.1, a number under 1.2: ganhub's writer quotes it
+@example({"name": "1e5", "k": ["yes", "010", "12:30", "1.10", "~"]})
+def test_load_yaml_reads_back_what_ganhub_wrote(data: dict[Any, Any]) -> None:
+    text = dump_yaml(data, sort_keys=False)  # escaped: PyYAML misreads a raw U+0085
     with config_file(text.encode("utf-8")) as path:
         loaded = one_line_or_success(lambda: load_yaml(path))
     if _finite(data):  # NaN != NaN
         assert loaded == data
+        assert yaml.safe_load(text) == data  # and a YAML 1.1 reader sees the same values
+
+
+@FUZZ
+@given(st.dictionaries(keys_of_maps, nested, max_size=5))
+def test_load_yaml_reads_what_other_writers_wrote(data: dict[Any, Any]) -> None:
+    """PyYAML's own writer (YAML 1.1) leaves `0E0` plain, which YAML 1.2 reads as a number:
+    such a file still loads, or is refused in one line, never a traceback."""
+    text = yaml.safe_dump(data, sort_keys=False)
+    with config_file(text.encode("utf-8")) as path:
+        loaded = one_line_or_success(lambda: load_yaml(path))
+    assert loaded is None or isinstance(loaded, dict)
 
 
 # -- resolve -------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import ganhub
-from ganhub.config.overrides import parse_value
+from ganhub.config.overrides import load_yaml, parse_value
 from ganhub.config.resolve import resolve
 from ganhub.engine import checkpoint
 from ganhub.errors import ConfigError
@@ -197,3 +197,16 @@ def test_outputs_that_cannot_be_written_are_refused_before_any_work(cli, toy_run
     line = _one_line_error(*cli("report", str(toy_run))[::2])
     assert "report.html is a folder; give the path of an .html file" in line
     assert not (toy_run / "report").exists()
+
+
+def test_text_that_yaml_12_reads_as_a_number_survives_config_yaml(workdir: Path) -> None:
+    """A run named `1e5` (quoted in the user's file) keeps its name through config.yaml and a
+    resume: PyYAML's writer left `1e5` plain, which ganhub's YAML 1.2 reader takes as 1e5."""
+    Path("named.yaml").write_text("name: '1e5'\n")
+    summary = ganhub.train([*TINY_TOY, "trainer.checkpoint_every=2", "config=named.yaml"])
+    run_dir = Path(summary["run_dir"])
+    assert run_dir.name == "1e5"
+    assert "name: '1e5'" in (run_dir / "config.yaml").read_text()
+    resumed = ganhub.train([f"resume={run_dir}", "trainer.steps=6"])
+    assert Path(resumed["run_dir"]) == run_dir
+    assert load_yaml(run_dir / "config.yaml")["name"] == "1e5"

@@ -71,8 +71,8 @@ def _require_text(text: str, where: str) -> None:
 class ConfigLoader(yaml.SafeLoader):
     """YAML with the plain scalars of YAML 1.2's core schema instead of 1.1's: `010` is not
     octal 8, `12:30` not the number 750, `yes`/`on`/`no`/`off` and dates stay text, `1e-4` is
-    a number. A number with leading zeros (`007`) stays text too, so a text key keeps it as
-    typed and a number key still reads it as its number."""
+    a number, and so are `0x1f` and `0o17`. A number with leading zeros (`007`) stays text, so
+    a text key keeps it as typed and a number key still reads it as its number."""
 
     yaml_implicit_resolvers = {}  # noqa: RUF012 (PyYAML reads and copies this table)
 
@@ -80,7 +80,7 @@ class ConfigLoader(yaml.SafeLoader):
 for _tag, _pattern, _first in (
     ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
     ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
-    ("int", r"^[-+]?(?:0|[1-9][0-9]*)$", "-+0123456789"),
+    ("int", r"^(?:[-+]?(?:0|[1-9][0-9]*)|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
     ("float", r"^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*|[0-9]+(?:\.[0-9]*)?[eE][-+]?[0-9]+)$",
      "-+.0123456789"),
     ("float", r"^(?:[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+."),
@@ -88,6 +88,32 @@ for _tag, _pattern, _first in (
     ConfigLoader.add_implicit_resolver(
         f"tag:yaml.org,2002:{_tag}", re.compile(_pattern), list(_first)
     )
+
+
+class ConfigDumper(yaml.SafeDumper):
+    """YAML that reads back the same under `ConfigLoader` (YAML 1.2) and under YAML 1.1 readers
+    (`yaml.safe_load`): text that either would read as something else (`1e5`, `0E0`, `yes`,
+    `010`) is quoted. PyYAML's own writer quotes only what 1.1 would misread, so a run named
+    `1e5` came back from its config.yaml as the number 100000.0."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        found = super().resolve(kind, value, implicit)
+        if kind is yaml.ScalarNode and implicit[0]:
+            as_12 = _RESOLVE_12.resolve(kind, value, implicit)
+            if as_12 != _STR_TAG:
+                return as_12  # a number or bool under 1.2: text with this spelling is quoted
+        return found
+
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_RESOLVE_12 = yaml.resolver.BaseResolver()
+_RESOLVE_12.yaml_implicit_resolvers = ConfigLoader.yaml_implicit_resolvers
+
+
+def dump_yaml(data: Any, **options: Any) -> str:
+    """`data` as YAML text that `load_yaml` (and any YAML 1.1 reader) reads back unchanged;
+    `options` as `yaml.dump` takes them (sort_keys, default_flow_style...)."""
+    return yaml.dump(data, Dumper=ConfigDumper, **options)
 
 
 def parse_value(text: str) -> Any:

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from torch import nn
 
+from ganhub.config.overrides import dump_yaml
 from ganhub.config.schema import RunConfig
 from ganhub.console import Console
 from ganhub.engine import checkpoint, compiled, distributed, graphs, start
@@ -226,9 +226,7 @@ class Run:
         rewrites it with them."""
         data = self.config.model_dump(mode="json")
         data["resume"] = None
-        checkpoint.write_text_atomic(
-            self.run_dir / "config.yaml", yaml.safe_dump(data, sort_keys=False)
-        )
+        checkpoint.write_text_atomic(self.run_dir / "config.yaml", dump_yaml(data, sort_keys=False))
         if self.parts.provenance:
             text = json.dumps(self.parts.provenance, indent=1, sort_keys=True)
             checkpoint.write_text_atomic(self.run_dir / REQUIRES_FILE, text)

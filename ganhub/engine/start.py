@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from ganhub.config.overrides import ConfigLoader
 from ganhub.engine import checkpoint, reparam
 from ganhub.errors import ConfigError, UsageError, one_line
 
@@ -39,7 +40,9 @@ def refuse_nothing_to_train(config: RunConfig, run_dir: Path, step: int) -> None
     if step < steps:
         return
     if step == steps:
-        saved = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+        saved = yaml.load(
+            (run_dir / "config.yaml").read_text(encoding="utf-8"), Loader=ConfigLoader
+        )
         if isinstance(saved, dict) and saved == config.model_dump(mode="json") | {"resume": None}:
             return
     raise ConfigError(
@@ -54,7 +57,9 @@ def refuse_with_resume(config: RunConfig) -> None:
     if config.init_from is None or config.resume is None:
         return
     try:
-        saved = yaml.safe_load((Path(config.resume) / "config.yaml").read_text(encoding="utf-8"))
+        saved = yaml.load(
+            (Path(config.resume) / "config.yaml").read_text(encoding="utf-8"), Loader=ConfigLoader
+        )
     except (OSError, ValueError, yaml.YAMLError):
         saved = None
     started_from = saved.get("init_from") if isinstance(saved, dict) else None

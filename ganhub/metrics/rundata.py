@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from ganhub.config.overrides import ConfigLoader
 from ganhub.errors import UsageError, one_line
 
 MAX_GRIDS = 12
@@ -118,7 +119,7 @@ def read_config(run_dir: Path) -> dict[Any, Any]:
     except UnicodeDecodeError:
         raise UsageError(f"{shown_path(path)}: not UTF-8 text") from None
     try:
-        config = yaml.safe_load(text)
+        config = yaml.load(text, Loader=ConfigLoader)
     except (yaml.YAMLError, ValueError, RecursionError) as exc:
         raise UsageError(f"{shown_path(path)}: not valid YAML ({error_line(exc)})") from None
     if config is None:

@@ -7,9 +7,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import yaml
 from ganhub_tune.study import Study, run_seeds
 
+from ganhub.config.overrides import dump_yaml, load_yaml
 from ganhub.errors import TrainingError
 
 
@@ -67,7 +67,7 @@ def _lead(front: list[Any], study: Study) -> Any:
 def write_best(path: Path, trial: Any, study: Study) -> Path:
     """The best trial's resolved config, ready for `ganhub run --config best.yaml`."""
     run_dir = Path(trial.user_attrs["run_dir"])
-    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    config = load_yaml(run_dir / "config.yaml")
     for key in ("name", "resume", "out_dir"):
         config.pop(key, None)  # a re-run gets its own directory under runs/
     config["trainer"]["progress"] = True
@@ -78,7 +78,7 @@ def write_best(path: Path, trial: Any, study: Study) -> Path:
         f"# best config of study '{study.directory.name}': trial {trial.number} ({values})\n"
         f"# trial run: {run_dir}\n# reproduce: ganhub run --config {path}\n"
     )
-    path.write_text(head + yaml.safe_dump(config, sort_keys=False))
+    path.write_text(head + dump_yaml(config, sort_keys=False))
     return path
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from ganhub.config.overrides import ConfigLoader, dump_yaml
 from ganhub.errors import ConfigError, did_you_mean
 
 TYPES = ("float", "int", "categorical")
@@ -123,7 +124,7 @@ def encode(value: Any) -> Any:
     """A categorical choice as Optuna can store it: scalars as they are, lists/maps as YAML."""
     if value is None or isinstance(value, bool | int | float | str):
         return value
-    return yaml.safe_dump(value, default_flow_style=True).strip()
+    return dump_yaml(value, default_flow_style=True).strip()
 
 
 def decode(value: Any, param: Param) -> Any:
@@ -140,7 +141,7 @@ def load_space(path: str | Path) -> Space:
     if not p.is_file():
         raise ConfigError(f"search={p}: file does not exist")
     try:
-        data = yaml.safe_load(p.read_text())
+        data = yaml.load(p.read_text(), Loader=ConfigLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark is not None else ""

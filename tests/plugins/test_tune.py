@@ -125,6 +125,13 @@ def test_parser_file_errors(tmp_path: Path) -> None:
         load_space(bad)
 
 
+def test_space_files_read_numbers_as_run_configs_do(tmp_path: Path) -> None:
+    space = tmp_path / "space.yaml"  # YAML 1.1 read `1e-5` as text and refused the range
+    space.write_text("params:\n  optim.G.lr: {type: float, low: 1e-5, high: 1e-3, log: true}\n")
+    (param,) = load_space(space).params
+    assert (param.low, param.high) == (1e-5, 1e-3)
+
+
 def test_grid_needs_a_step_for_ranges() -> None:
     space = parse_space({"params": {"optim.G.lr": {"type": "float", "low": 1e-4, "high": 1e-3}}})
     with pytest.raises(ConfigError, match="sampler=grid needs 'step' for a float range"):
