@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -30,14 +31,16 @@ from ganhub.config.schema import RunConfig
 from ganhub.errors import UsageError
 from ganhub.plugins import get_hub
 
+# GANHUB_FUZZ_SCALE=10 runs ten times the examples (a deeper search before a release)
+SCALE = float(os.environ.get("GANHUB_FUZZ_SCALE", "1"))
 FUZZ = settings(
-    max_examples=300,
+    max_examples=round(300 * SCALE),
     deadline=None,
     database=None,  # no example database in a shared checkout; a failure prints its blob
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-FUZZ_SLOW = settings(FUZZ, max_examples=150)  # examples that validate or run the CLI
+FUZZ_SLOW = settings(FUZZ, max_examples=round(150 * SCALE))  # examples that validate or run the CLI
 
 FLOAT32_MAX = 3.4028234663852886e38
 
@@ -446,7 +449,7 @@ def test_cli_config_file(data: bytes) -> None:
 def test_every_domain_resolves_hostile_values_in_one_line(name: str) -> None:
     """Each domain's own defaults_for and check see odd types too (bounded: 25 examples)."""
 
-    @settings(FUZZ, max_examples=50)
+    @settings(FUZZ, max_examples=round(50 * SCALE))
     @given(st.lists(items, max_size=3))
     def fuzz(overrides: list[str]) -> None:
         one_line_or_success(lambda: resolve([f"plugin={name}", *overrides]))

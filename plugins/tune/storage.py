@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ganhub_tune.identity import check_same_study
@@ -30,6 +31,27 @@ def make_pruner(study: Study) -> Any:
     # no verdict in the first quarter of a run: early evaluations of GANs say little
     warmup = study.base_config.trainer.steps // 4
     return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=warmup)
+
+
+STORAGE_FORMS = "sqlite:///PATH.db, postgresql://USER@HOST/DB, or a journal file PATH.log"
+
+
+def check_storage(url: str) -> None:
+    """Refuse a `storage=` that names no usable storage before the study folder is made."""
+    if url.endswith((".log", ".journal")):
+        folder = Path(url).expanduser().parent
+        if not folder.is_dir():
+            raise ConfigError(f"storage={url}: folder {folder} does not exist")
+        return
+    import sqlalchemy.exc
+    from sqlalchemy.engine import make_url
+
+    try:
+        make_url(_driver_url(url)).get_dialect()
+    except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError):
+        raise ConfigError(
+            f"storage={url}: not a storage ganhub tune can open; give {STORAGE_FORMS}"
+        ) from None
 
 
 def open_study(study: Study) -> Any:

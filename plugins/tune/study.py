@@ -14,6 +14,7 @@ from typing import Any
 from ganhub_tune.defaults import TRIAL_BASE, default_space, direction_of, known_objectives
 from ganhub_tune.samplers import SAMPLERS, SINGLE_OBJECTIVE
 from ganhub_tune.space import Param, Space, decode, encode, load_space
+from ganhub_tune.storage import check_storage
 
 from ganhub.config.overrides import deep_merge, merge_sources, parse_override, set_dotted
 from ganhub.config.resolve import config_class, describe_keys, resolve
@@ -135,6 +136,8 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
     _check_choices(space.params, base_config, hub)
     name = options.study or f"{options.plugin}-{options.space}"
     directory = options.out_dir / name
+    if options.storage is not None:
+        check_storage(options.storage)
     directory.mkdir(parents=True, exist_ok=True)
     storage = options.storage or f"sqlite:///{(directory / 'study.db').resolve()}"
     study = Study(options, space, base_raw, base_config, objectives, directions, directory, storage)

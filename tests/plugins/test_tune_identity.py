@@ -1,4 +1,5 @@
-"""ganhub tune: a stored study remembers what it was made with and refuses other settings."""
+"""ganhub tune: a study's storage is checked before anything is made, and a stored study
+remembers what it was made with and refuses other settings."""
 
 from __future__ import annotations
 
@@ -30,3 +31,21 @@ def test_a_stored_study_refuses_trials_made_with_other_settings(tmp_path: Path, 
     assert (tmp_path / "studies" / "same" / "study.db").read_bytes() == db  # no trial was added
     code, out, err = cli(*_tune_args(tmp_path, "same", "trials=2", "trainer.steps=100"))
     assert code == 0 and "resuming study 'same' (1 finished trial(s))" in out + err
+
+
+@pytest.mark.parametrize(
+    ("storage", "message"),
+    [
+        ("bogus://x", "not a storage ganhub tune can open; give sqlite:///PATH.db"),
+        ("not-a-url", "not a storage ganhub tune can open"),
+        ("{missing}/study.log", "does not exist"),
+    ],
+)
+def test_an_unusable_storage_is_refused_before_the_study_folder(
+    tmp_path: Path, cli: Any, storage: str, message: str
+) -> None:
+    storage = storage.format(missing=tmp_path / "missing")
+    code, out, err = cli(*_tune_args(tmp_path, "s", "trials=1", f"storage={storage}"))
+    assert code == 2 and message in err, err
+    assert len(err.strip().splitlines()) == 1 and "ganhub tune: study" not in out + err
+    assert not (tmp_path / "studies").exists()
