@@ -255,19 +255,52 @@ class Hub:
     # -- use ------------------------------------------------------------------------------
 
     def add_commands(self, cli: click.Group) -> None:
-        """Let every loaded plugin add its CLI commands; record which plugin added which."""
-        for impl in self.pm.hook.register_commands.get_hookimpls():
+        """Let every loaded plugin add its CLI commands, in load order (built-ins first); record
+        which plugin added which. A plugin that replaces a command it did not add (`run`, or
+        another plugin's) or raises is refused whole: its commands and entries are withdrawn."""
+        order = {name: i for i, name in enumerate(self.plugins)}
+        impls = sorted(
+            self.pm.hook.register_commands.get_hookimpls(),
+            key=lambda impl: order.get(impl.plugin_name, len(order)),
+        )
+        owners = dict.fromkeys(cli.commands, "ganhub")  # the commands the group was made with
+        for impl in impls:
             info = self.plugins.get(impl.plugin_name)
-            before = set(cli.commands)
+            before = _command_tree(cli)
             try:
                 impl.function(cli)
+                clash = _replaced(before, cli)
+                if clash:
+                    owner = owners.get(clash.split()[0], "ganhub")
+                    raise PluginError(
+                        f"it replaces the command 'ganhub {clash}' of {self._owner_text(owner)}"
+                    )
             except (Exception, SystemExit) as exc:  # a broken plugin must not break the CLI
+                _restore(cli, before)
                 if info:
+                    self._withdraw(info)
                     err = _as_error(exc)
                     self._fail(info, "error", err, f"report it to the authors of '{info.dist}'")
                 continue
+            added = _added(before, cli)
+            for name in added:
+                owners.setdefault(name.split()[0], impl.plugin_name)
             if info:
-                info.registered["commands"] = sorted(set(cli.commands) - before)
+                info.registered["commands"] = added
+
+    def _owner_text(self, plugin: str) -> str:
+        info = self.plugins.get(plugin)
+        if plugin == "ganhub" or (info is not None and info.dist == "ganhub"):
+            return "ganhub itself"
+        return f"plugin '{plugin}'" + (f" ({info.dist})" if info is not None else "")
+
+    def _withdraw(self, info: PluginInfo) -> None:
+        """Take back everything one plugin registered (it is being refused)."""
+        self._pending = [(n, p) for n, p in self._pending if n != info.name]
+        for registry in self._registries.values():
+            registry.withdraw(info.name)
+        if self.pm.has_plugin(info.name):
+            self.pm.unregister(name=info.name)
 
     def failures(self) -> list[PluginInfo]:
         """Plugins that did not load or register, for warnings."""
@@ -319,6 +352,48 @@ def wrong_kind(kind: str, obj: Any) -> str | None:
             f"as {type(obj).__name__}; it must be a subclass of {base.__module__}.{base.__name__}"
         )
     return None
+
+
+CommandTree = dict[str, tuple[Any, dict[str, Any] | None]]
+
+
+def _command_tree(cli: click.Group) -> CommandTree:
+    """The CLI's commands, and each group's subcommands, as they are now."""
+    import click
+
+    return {
+        name: (cmd, dict(cmd.commands) if isinstance(cmd, click.Group) else None)
+        for name, cmd in cli.commands.items()
+    }
+
+
+def _replaced(before: CommandTree, cli: click.Group) -> str | None:
+    """The first command (or `group sub`) that is no longer the one it was, if any."""
+    for name, (cmd, subs) in before.items():
+        if cli.commands.get(name) is not cmd:
+            return name
+        group: Any = cmd  # a click.Group when `subs` is not None
+        for sub, sub_cmd in (subs or {}).items():
+            if group.commands.get(sub) is not sub_cmd:
+                return f"{name} {sub}"
+    return None
+
+
+def _added(before: CommandTree, cli: click.Group) -> list[str]:
+    """New commands, and new subcommands of groups that were there (`data clean_text`)."""
+    new = [name for name in cli.commands if name not in before]
+    for name, (cmd, subs) in before.items():
+        if subs is not None:
+            new += [f"{name} {sub}" for sub in cmd.commands if sub not in subs]
+    return sorted(new)
+
+
+def _restore(cli: click.Group, before: CommandTree) -> None:
+    """Put the CLI back as it was before a refused plugin's hook ran."""
+    cli.commands = {name: cmd for name, (cmd, _) in before.items()}
+    for cmd, subs in before.values():
+        if subs is not None:
+            cmd.commands = dict(subs)
 
 
 @lru_cache(maxsize=1)

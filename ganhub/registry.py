@@ -68,6 +68,10 @@ class Registry(Generic[T]):
                 )
             seen.add(name)
 
+    def withdraw(self, plugin: str) -> None:
+        """Remove every entry one plugin registered (the plugin was refused after the fact)."""
+        self._entries = {n: e for n, e in self._entries.items() if e.plugin != plugin}
+
     def get(self, name: str) -> T:
         """Look up `name`, raising a did-you-mean error listing the known names."""
         try:

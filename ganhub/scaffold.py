@@ -153,6 +153,12 @@ def check_available(names: PluginNames, hub: Hub) -> None:
             f"plugin name '{names.name}' is taken by {owner}; choose another name "
             "(ganhub plugins lists the installed ones)"
         )
+    command = _command_names(hub).get(names.name)
+    if command is not None:  # `ganhub NAME <verb>` would replace or join it
+        raise UsageError(
+            f"plugin name '{names.name}' is the command 'ganhub {command}'; its own commands "
+            "would clash with it, choose another name"
+        )
     for kind, entry in names.registered.items():
         registry = hub.registry(kind)
         if entry in registry:
@@ -160,6 +166,17 @@ def check_available(names: PluginNames, hub: Hub) -> None:
                 f"plugin name '{names.name}': {registry.singular} '{entry}' is already "
                 f"registered by plugin '{registry.entry(entry).plugin}'; choose another name"
             )
+
+
+def _command_names(hub: Hub) -> dict[str, str]:
+    """The commands of the running `ganhub` (or of a CLI built from `hub`), by the plugin
+    name each would take (`new-plugin` as `new_plugin`)."""
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root().command if ctx is not None else None
+    if not isinstance(root, click.Group):
+        root = click.Group("ganhub")
+        hub.add_commands(root)
+    return {name.replace("-", "_"): name for name in root.commands}
 
 
 def write_plugin(name: str, directory: Path, hub: Hub | None = None) -> tuple[Path, list[Path]]:
@@ -213,7 +230,8 @@ def new_plugin(name: str, directory: Path) -> None:
       tests/              ganhub.testing's contract checks on all three
       README.md
     It installs (pip install -e ganhub-NAME) and passes its own tests at once.
-    NAME: lowercase letters, digits and underscores, starting with a letter.
+    NAME: lowercase letters, digits and underscores, starting with a letter, not
+    ending with one, at most 40 characters, not taken by an installed plugin or command.
     """
     target, written = write_plugin(name, directory)
     names = plugin_names(name)

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from ganhub.scaffold import plugin_names, render
+from ganhub.errors import UsageError
+from ganhub.scaffold import plugin_names, render, write_plugin
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIAL = ROOT / "docs" / "plugins.md"
@@ -142,6 +143,8 @@ def test_dir_chooses_where(tmp_path: Path, cli) -> None:  # type: ignore[no-unty
         ("ganhub_spiral", "leave out the 'ganhub' prefix (ganhub new-plugin spiral"),
         ("toy2d", "'toy2d' is taken by ganhub's built-in plugin"),
         ("run", "'RunConfig' in ganhub_run/config.py would hide a name"),
+        ("sample", "'sample' is the command 'ganhub sample'; its own commands would clash"),
+        ("new_plugin", "is the command 'ganhub new-plugin'"),
     ],
 )
 def test_a_bad_name_is_refused_in_one_line(workdir: Path, cli, name: str, says: str) -> None:  # type: ignore[no-untyped-def]
@@ -357,3 +360,9 @@ def test_the_parts_of_the_hook_module_are_whole_functions() -> None:
         if block.title == "in ganhub_spiral/__init__.py":
             (node,) = ast.parse(block.code).body
             assert isinstance(node, ast.FunctionDef) and node.name.startswith("register_")
+
+
+def test_write_plugin_refuses_a_command_name_outside_the_cli(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="is the command 'ganhub export'"):
+        write_plugin("export", tmp_path)
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,85 @@
+"""Plugins' CLI commands: a plugin adds its own, never replaces ganhub's or another plugin's,
+and a plugin refused at this stage takes back everything it registered."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import click
+
+from ganhub.hookspecs import hookimpl
+from ganhub.plugins import Hub
+
+
+def _plugin(commands: Any, loss: str | None = None) -> SimpleNamespace:
+    from ganhub.losses.adversarial import HingeLoss
+
+    parts: dict[str, Any] = {"register_commands": hookimpl(commands)}
+    if loss is not None:
+        parts["register_losses"] = hookimpl(lambda register: register(loss, HingeLoss()))
+    return SimpleNamespace(**parts)
+
+
+def _cli(hub: Hub) -> click.Group:
+    group = click.Group("ganhub")
+    hub.add_commands(group)
+    return group
+
+
+def _command(name: str) -> click.Command:
+    return click.Command(name, callback=lambda: None)
+
+
+def test_a_plugin_that_replaces_a_builtin_command_is_refused_whole() -> None:
+    builtin = _cli(Hub.discover()).commands["run"]
+    hijack = _plugin(lambda cli: cli.add_command(_command("run")), loss="hijack_loss")
+    hub = Hub.discover(extra=(("hijack", hijack),))
+    assert "hijack_loss" in hub.losses  # registered before its commands were asked for
+    cli = _cli(hub)
+    assert cli.commands["run"].callback is builtin.callback  # ganhub run is still ganhub's
+    info = hub.plugins["hijack"]
+    assert info.status == "error"
+    assert "it replaces the command 'ganhub run' of ganhub itself" in info.error
+    assert "hijack_loss" not in hub.losses and info.registered == {}
+
+
+def test_a_plugin_cannot_replace_another_plugins_subcommand() -> None:
+    def first(cli: click.Group) -> None:
+        group = click.Group("spiral")
+        group.add_command(_command("stats"))
+        cli.add_command(group)
+
+    def second(cli: click.Group) -> None:
+        cli.commands["spiral"].add_command(_command("stats"))  # type: ignore[attr-defined]
+        cli.add_command(_command("other"))
+
+    hub = Hub.discover(extra=(("first", _plugin(first)), ("second", _plugin(second))))
+    cli = _cli(hub)
+    assert hub.plugins["first"].registered["commands"] == ["spiral"]
+    assert "replaces the command 'ganhub spiral stats' of plugin 'first'" in (
+        hub.plugins["second"].error
+    )
+    assert "other" not in cli.commands  # nothing of the refused plugin stays
+
+
+def test_a_plugin_whose_command_hook_raises_registers_nothing() -> None:
+    def boom(cli: click.Group) -> None:
+        cli.add_command(_command("half"))
+        raise RuntimeError("command hook exploded")
+
+    hub = Hub.discover(extra=(("boom", _plugin(boom, loss="boom_loss")),))
+    cli = _cli(hub)
+    assert "half" not in cli.commands and "boom_loss" not in hub.losses
+    assert "command hook exploded" in hub.plugins["boom"].error
+
+
+def test_new_subcommands_of_an_existing_group_are_recorded() -> None:
+    def extend(cli: click.Group) -> None:
+        cli.commands["data"].add_command(_command("shuffle"))  # type: ignore[attr-defined]
+
+    hub = Hub.discover(extra=(("extend", _plugin(extend)),))
+    cli = _cli(hub)
+    assert hub.plugins["extend"].status == "ok"
+    assert hub.plugins["extend"].registered["commands"] == ["data shuffle"]
+    assert "shuffle" in cli.commands["data"].commands  # type: ignore[attr-defined]
