@@ -351,6 +351,41 @@ def wrong_kind(kind: str, obj: Any) -> str | None:
         return (
             f"as {type(obj).__name__}; it must be a subclass of {base.__module__}.{base.__name__}"
         )
+    return _config_problem(kind, obj)
+
+
+def _config_problem(kind: str, obj: Any) -> str | None:
+    """Why a trick's or logger's `Config`, or a domain's `config_class`, cannot hold a run's
+    options (None when it can). A default that fails its own rules would train, then refuse
+    the run's resume with an error about a key the user never typed."""
+    import warnings
+
+    from pydantic import ValidationError
+
+    from ganhub.config.schema import RunConfig, Section
+
+    if kind == "domains":
+        config = obj.config_class
+        if not (isinstance(config, type) and issubclass(config, RunConfig)):
+            return f"whose config_class {config!r} is not a ganhub.config.schema.RunConfig subclass"
+        return None
+    if kind not in ("tricks", "loggers"):
+        return None
+    config = obj.Config
+    if not (isinstance(config, type) and issubclass(config, Section)):
+        return f"whose Config {config!r} is not a ganhub.config.schema.Section subclass"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pydantic warns when it serialises a wrong type
+            config.model_validate(config().model_dump(mode="json"))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "missing":
+            return f"whose Config option '{key}' has no default (every option needs one)"
+        return f"whose Config default {key}={error.get('input')!r} is not valid: {error['msg']}"
+    except Exception as exc:  # a default factory that raises, a required field...
+        return f"whose Config cannot be made with its defaults ({type(exc).__name__}: {exc})"
     return None
 
 

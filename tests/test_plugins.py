@@ -193,3 +193,70 @@ def test_a_component_of_the_wrong_kind_is_refused_when_registered(
     info = hub.plugins["mixed"]
     assert info.status == "error" and message in info.error
     assert "mine" not in hub.tricks and "mine" not in hub.losses and "mine" not in hub.metrics
+
+
+def _trick_with(config: object) -> type:
+    from ganhub.tricks import Trick
+
+    return type("Odd", (Trick,), {"Config": config, "__doc__": "An odd trick."})
+
+
+def _bad_configs() -> dict[str, tuple[str, object]]:
+    from pydantic import Field
+
+    from ganhub.config.schema import Section
+    from ganhub.loggers import Logger
+
+    class BelowItsBound(Section):
+        clip: float = Field(-1.0, gt=0, description="must be positive")
+
+    class WrongType(Section):
+        n: int = Field("many", description="a count")  # type: ignore[assignment]
+
+    class Required(Section):
+        n: int = Field(description="a count")
+
+    odd_logger = type("OddLogger", (Logger,), {"Config": BelowItsBound, "__doc__": "Logs."})
+    return {
+        "bound": ("tricks", _trick_with(BelowItsBound)),
+        "type": ("tricks", _trick_with(WrongType)),
+        "required": ("tricks", _trick_with(Required)),
+        "dict": ("tricks", _trick_with(dict)),
+        "logger": ("loggers", odd_logger),
+    }
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("bound", "whose Config default clip=-1.0 is not valid: Input should be greater than 0"),
+        ("type", "whose Config default n='many' is not valid: Input should be a valid integer"),
+        ("required", "whose Config option 'n' has no default"),
+        ("dict", "whose Config <class 'dict'> is not a ganhub.config.schema.Section subclass"),
+        ("logger", "registers logger 'odd' whose Config default clip=-1.0 is not valid"),
+    ],
+)
+def test_options_whose_defaults_break_their_rules_are_refused_at_load(
+    case: str, message: str
+) -> None:
+    """Such a trick trained, then its run refused to resume over a key nobody typed."""
+    kind, obj = _bad_configs()[case]
+    plugin = SimpleNamespace(
+        **{f"register_{kind}": hookimpl(lambda register: register("odd", obj))}
+    )
+    hub = Hub.discover(extra=(("odd_plugin", plugin),))
+    info = hub.plugins["odd_plugin"]
+    assert info.status == "error" and message in info.error, info.error
+    assert "odd" not in hub.registry(kind)
+
+
+def test_a_domain_whose_config_class_is_not_a_run_config_is_refused() -> None:
+    from ganhub_toy2d.domain import Toy2dDomain
+
+    from ganhub.config.schema import Section
+
+    odd = type("OddDomain", (Toy2dDomain,), {"config_class": Section})()
+    hub = Hub.discover(extra=(("odd_domain", SimpleNamespace(
+        register_domains=hookimpl(lambda register: register("odd", odd))
+    )),))  # fmt: skip
+    assert "is not a ganhub.config.schema.RunConfig subclass" in hub.plugins["odd_domain"].error
