@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import re
 import sys
 from collections.abc import Iterable, Mapping
@@ -14,7 +15,7 @@ from torch import nn
 from ganhub.config.resolve import read_saved, resolve
 from ganhub.config.schema import RunConfig
 from ganhub.engine import checkpoint
-from ganhub.errors import PluginError, UsageError
+from ganhub.errors import PluginError, UsageError, one_line
 from ganhub.plugins import Hub, get_hub
 
 
@@ -28,15 +29,23 @@ def train(
     `config` is a validated RunConfig, a nested dict, or `key=value` strings; keyword arguments
     are dotted overrides with `__` for dots: `ganhub.train(plugin="toy2d", trainer__steps=500)`.
     """
+    from ganhub.config.overrides import deep_merge
     from ganhub.engine.loop import fit
     from ganhub.wiring import make_run
 
     hub = hub or get_hub()
     if not isinstance(config, RunConfig):
-        items = [] if config is None else config
+        items = [] if config is None else [config] if isinstance(config, str) else config
+        if not isinstance(items, Mapping | Iterable) or (
+            not isinstance(items, Mapping) and not all(isinstance(i, str) for i in items)
+        ):
+            raise UsageError(
+                f"ganhub.train(config={one_line(config, 60)}): give a RunConfig, a dict, or "
+                "'key=value' strings"
+            )
         extra = [f"{k.replace('__', '.')}={_yaml_value(v)}" for k, v in overrides.items()]
-        if isinstance(items, Mapping):
-            config = resolve({**items, **_nest(overrides)}, hub=hub)
+        if isinstance(items, Mapping):  # a keyword in a section the dict sets joins it
+            config = resolve(deep_merge(dict(items), _nest(overrides)), hub=hub)
         else:
             config = resolve([*items, *extra], hub=hub)
     elif overrides:
@@ -71,11 +80,34 @@ class TrainedGAN:
         Conditional runs take `labels`: one class for all (an index, a class name, or
         "1,2,3" for several label factors) or a tensor of n labels; None draws them uniformly.
         """
+        n = check_count("n", n)
+        seed = None if seed is None else check_seed(seed)
         self.system.eval()
         if labels is not None and not isinstance(labels, torch.Tensor):
             labels = self.labels_for(labels, n)
+        elif labels is not None:
+            self._check_labels(labels, n)
         with torch.no_grad():
             return self.system.sample(n, seed=seed, labels=labels)
+
+    def _check_labels(self, labels: torch.Tensor, n: int) -> None:
+        """A tensor of labels: n integer rows of this run's classes."""
+        spec = self.system.capabilities().labels
+        if spec is None:
+            raise UsageError(
+                f"this '{self.config.plugin}' run is not conditional; it has no labels"
+            )
+        shape = (n,) if spec.factors == 1 else (n, spec.factors)
+        if tuple(labels.shape) != shape or labels.dtype.is_floating_point or labels.is_complex():
+            raise UsageError(
+                f"labels: an integer tensor of shape {shape} is needed, got {labels.dtype} "
+                f"{tuple(labels.shape)}"
+            )
+        sizes = torch.tensor(spec.sizes, device=labels.device)
+        if bool(((labels < 0) | (labels >= sizes)).any()):  # a user's call, not the hot loop
+            raise UsageError(
+                f"labels: each must be in 0..size-1 of its factor (sizes {spec.sizes})"
+            )
 
     def labels_for(self, label: int | str, n: int) -> torch.Tensor:
         """n copies of one class, given by index or name (a conditional run's classes)."""
@@ -106,6 +138,10 @@ class TrainedGAN:
         self, directory: str | Path, stem: str = "samples", n: int | None = None, seed: int = 0
     ) -> list[Path]:
         """Write the domain's sample artifact (grid, text, NIfTI) into `directory`."""
+        n = None if n is None else check_count("n", n)
+        seed = check_seed(seed)
+        if Path(directory).exists() and not Path(directory).is_dir():
+            raise UsageError(f"{directory}: a file is there where a folder is needed")
         self.system.eval()
         with torch.no_grad():
             return self.system.write_samples(Path(directory), stem, n=n, seed=seed)
@@ -133,6 +169,8 @@ def load(
     from ganhub.engine.run import prepare_system
     from ganhub.wiring import components
 
+    if not isinstance(run_dir, str | Path):
+        raise UsageError(f"ganhub.load({run_dir!r}): give the path of a run directory")
     hub = hub or get_hub()
     run_dir = Path(run_dir)
     saved = read_saved(run_dir)
@@ -228,6 +266,34 @@ def _yaml_value(value: Any) -> str:
     from ganhub.config.overrides import dump_yaml
 
     return dump_yaml(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def _whole(value: Any) -> int | None:
+    """`value` as an int when it is a whole number (numpy's included), else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
+def check_count(name: str, value: Any) -> int:
+    """`value` as an int, or a one-line refusal when it is not a positive whole number."""
+    whole = _whole(value)
+    if whole is None or whole < 1:
+        raise UsageError(f"{name}={value!r}: a whole number of at least 1 is needed")
+    return whole
+
+
+def check_seed(value: Any) -> int:
+    """`value` as an int, or a one-line refusal when torch cannot take it as a seed."""
+    from ganhub.config.schema import MAX_SEED
+
+    whole = _whole(value)
+    if whole is None or not 0 <= whole <= MAX_SEED:
+        raise UsageError(f"seed={value!r}: a whole number from 0 to {MAX_SEED} is needed")
+    return whole
 
 
 def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:

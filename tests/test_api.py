@@ -37,6 +37,46 @@ def test_train_accepts_a_dict_and_keyword_overrides(workdir: Path) -> None:
     assert summary["steps"] == 2
 
 
+def test_a_keyword_joins_the_section_a_dict_sets(workdir: Path) -> None:
+    """`trainer__batch_size=` next to `{"trainer": {"steps": 2}}` once replaced the whole
+    section: the run trained the default 2,000 steps."""
+    summary = ganhub.train(
+        {"plugin": "toy2d", "trainer": {"steps": 2}, "loggers": []},
+        trainer__batch_size=8, trainer__progress=False, eval__metrics=[],
+    )  # fmt: skip
+    assert summary["steps"] == 2
+    assert ganhub.load(summary["run_dir"]).config.trainer.batch_size == 8
+    assert ganhub.train("plugin=toy2d", trainer__steps=1, trainer__progress=False)["steps"] == 1
+    with pytest.raises(UsageError, match=r"ganhub.train\(config=5\): give a RunConfig"):
+        ganhub.train(5)  # type: ignore[arg-type]
+
+
+def test_sample_arguments_are_checked_in_one_line(workdir: Path) -> None:
+    import numpy as np
+
+    model = ganhub.load(ganhub.train([*TINY_DCGAN, "model.conditional=true"])["run_dir"])
+    assert model.sample(np.int64(2), seed=np.int64(3)).shape[0] == 2
+    bad: list[tuple[dict[str, object], str]] = [
+        ({"n": 0}, "n=0: a whole number of at least 1"),
+        ({"n": 2.5}, "n=2.5: a whole number"),
+        ({"n": "4"}, "n='4': a whole number"),
+        ({"n": 2, "seed": -1}, "seed=-1: a whole number from 0 to 4294967295"),
+        ({"n": 2, "seed": 2**70}, "seed=1180591620717411303424"),
+        ({"n": 2, "labels": torch.tensor([1, 2, 3])}, "integer tensor of shape (2,) is needed"),
+        ({"n": 2, "labels": torch.tensor([1.0, 2.0])}, "got torch.float32 (2,)"),
+        ({"n": 2, "labels": torch.tensor([1, 99])}, "each must be in 0..size-1"),
+    ]
+    for kwargs, message in bad:
+        with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            model.sample(**kwargs)  # type: ignore[arg-type]
+    for run_dir in (None, 123):
+        with pytest.raises(UsageError, match="give the path of a run directory"):
+            ganhub.load(run_dir)  # type: ignore[arg-type]
+    Path("afile").write_text("x")
+    with pytest.raises(UsageError, match="afile: a file is there where a folder is needed"):
+        model.write_samples("afile")
+
+
 def test_load_refuses_what_is_not_a_run(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="not a ganhub run directory"):
         ganhub.load(tmp_path)
