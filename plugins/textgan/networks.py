@@ -133,10 +133,21 @@ def cached_forward(model: nn.Module, cache: Any, **inputs: Any) -> tuple[Tensor,
     return out.logits, new if new is not None else out.get("past_key_values")
 
 
-def lm_logits(lm: nn.Module, x: Tensor, vocab: int) -> Tensor:
-    """Teacher-forced next-token logits (B, L, vocab) of G for targets x (B, L)."""
+def mask_unknown(logits: Tensor, known: int | None) -> Tensor:
+    """Logits with -inf for the ids at and above `known`, which the tokenizer does not have: a
+    tokenizer trained on a small file holds fewer ids than `data.tokenizer_vocab`, and G must
+    never write (or spread probability over) ids that decode to nothing. None: all known."""
+    if known is None or known >= logits.shape[-1]:
+        return logits
+    unknown = torch.arange(known, logits.shape[-1], device=logits.device)
+    return logits.index_fill(-1, unknown, float("-inf"))
+
+
+def lm_logits(lm: nn.Module, x: Tensor, vocab: int, known: int | None = None) -> Tensor:
+    """Teacher-forced next-token logits (B, L, vocab) of G for targets x (B, L); ids from
+    `known` on are masked (`mask_unknown`)."""
     inp = torch.cat([torch.full_like(x[:, :1], BOS), x[:, :-1]], 1)
-    return lm(input_ids=inp).logits[..., :vocab]
+    return mask_unknown(lm(input_ids=inp).logits[..., :vocab], known)
 
 
 def gumbel(shape: tuple[int, ...], device: torch.device, gen: torch.Generator | None) -> Tensor:
@@ -150,12 +161,13 @@ def gumbel(shape: tuple[int, ...], device: torch.device, gen: torch.Generator | 
 def sample_lm(
     lm: nn.Module, n: int, length: int, vocab: int, *, gen: torch.Generator | None = None,
     forced: Tensor | None = None, keep: Tensor | None = None, noise: Tensor | None = None,
-    temperature: float = 1.0,
+    temperature: float = 1.0, known: int | None = None,
 ) -> Tensor:  # fmt: skip
     """Sample (n, length) tokens with a KV cache (Gumbel-max on the logits / `temperature`).
 
     `forced`/`keep` (n, length) fix the tokens where `keep` is True (rollouts continue a given
-    prefix); `noise` (n, length, vocab) is the Gumbel noise to use (else drawn).
+    prefix); `noise` (n, length, vocab) is the Gumbel noise to use (else drawn); ids from
+    `known` on are never drawn.
     """
     device = next(lm.parameters()).device
     tok = torch.full((n, 1), BOS, dtype=torch.long, device=device)
@@ -164,14 +176,17 @@ def sample_lm(
     for i in range(length):
         logits, past = cached_forward(lm, past, input_ids=tok)
         g = noise[:, i] if noise is not None else gumbel((n, vocab), device, gen)
-        tok = (logits[:, -1, :vocab].float() / temperature + g).argmax(-1, keepdim=True)
+        step_logits = mask_unknown(logits[:, -1, :vocab].float(), known)
+        tok = (step_logits / temperature + g).argmax(-1, keepdim=True)
         if forced is not None and keep is not None:
             tok = torch.where(keep[:, i : i + 1], forced[:, i : i + 1], tok)
         out.append(tok)
     return torch.cat(out, 1)
 
 
-def gumbel_tokens(lm: nn.Module, n: int, length: int, vocab: int, beta: float) -> Tensor:
+def gumbel_tokens(
+    lm: nn.Module, n: int, length: int, vocab: int, beta: float, known: int | None = None
+) -> Tensor:
     """RelGAN's relaxed samples: soft one-hot (n, length, vocab) with gradients to G.
 
     The hard tokens are Gumbel-max samples (the next input is the hard token, as in RelGAN);
@@ -180,15 +195,16 @@ def gumbel_tokens(lm: nn.Module, n: int, length: int, vocab: int, beta: float) -
     """
     device = next(lm.parameters()).device
     noise = gumbel((n, length, vocab), device, None)
-    hard = sample_lm(lm, n, length, vocab, noise=noise)
-    logits = lm_logits(lm, hard, vocab).float()
+    hard = sample_lm(lm, n, length, vocab, noise=noise, known=known)
+    logits = lm_logits(lm, hard, vocab, known).float()
     return F.softmax(beta * (logits + noise), -1)
 
 
 @torch.no_grad()
 def rollout_rewards(
-    lm: nn.Module, seqs: Tensor, vocab: int, rollouts: int, reward: Callable[[Tensor], Tensor]
-) -> Tensor:
+    lm: nn.Module, seqs: Tensor, vocab: int, rollouts: int, reward: Callable[[Tensor], Tensor],
+    known: int | None = None,
+) -> Tensor:  # fmt: skip
     """SeqGAN's per-token rewards (B, L): for each prefix length t < L, the mean reward of
     `rollouts` completions sampled from G; for t = L the reward of the sequence itself.
 
@@ -200,7 +216,7 @@ def rollout_rewards(
     forced = seqs[:, None, None, :].expand(b, length - 1, rollouts, length).reshape(-1, length)
     keep = torch.arange(length, device=seqs.device)[None, :] < t[:, None]  # (L-1, L)
     keep = keep[None, :, None, :].expand(b, length - 1, rollouts, length).reshape(-1, length)
-    completions = sample_lm(lm, len(forced), length, vocab, forced=forced, keep=keep)
+    completions = sample_lm(lm, len(forced), length, vocab, forced=forced, keep=keep, known=known)
     partial = reward(completions).view(b, length - 1, rollouts).mean(2)
     return torch.cat([partial, reward(seqs).view(b, 1)], 1)
 

@@ -88,6 +88,13 @@ class TextSystemBase(GANSystem[TextGANConfig]):
         """(kind, vocabulary size) of the tokenizer."""
         return self.cfg.data.tokenizer, self.vocab
 
+    @property
+    def known(self) -> int | None:
+        """How many ids the tokenizer has when that is fewer than the model's vocabulary (a
+        small file), else None; G masks the rest (`mask_unknown`)."""
+        size = int(self.tokenizer.get_vocab_size())
+        return size if size < self.vocab else None
+
     def decode(self, ids: Tensor) -> list[str]:
         """Texts of token id rows."""
         return decode(self.tokenizer, ids.cpu())
@@ -259,7 +266,9 @@ class TextGenSystem(TextSystemBase):
         gen = torch.Generator().manual_seed(0 if seed is None else seed)
         lm = self.generator(use_ema=use_ema)
         with torch.no_grad():
-            return sample_lm(lm, n, self.length, self.vocab, gen=gen, temperature=t)
+            return sample_lm(
+                lm, n, self.length, self.vocab, gen=gen, temperature=t, known=self.known
+            )
 
     def sample_texts(self, n: int, seed: int) -> list[str]:
         """Decoded samples."""
@@ -274,7 +283,8 @@ class TextGenSystem(TextSystemBase):
         lm = self.generator()
         with torch.no_grad():
             for chunk in ids.to(self.device).split(batch_size):
-                logp = (lm_logits(lm, chunk, self.vocab).float() / t).log_softmax(-1)
+                logits = lm_logits(lm, chunk, self.vocab, self.known).float()
+                logp = (logits / t).log_softmax(-1)
                 tok = logp.gather(-1, chunk.unsqueeze(-1)).squeeze(-1)
                 mask = (chunk != PAD).float()
                 out.append(-(tok * mask).sum(1) / mask.sum(1).clamp_min(1))
@@ -314,13 +324,13 @@ class TextGenSystem(TextSystemBase):
         )
 
     def _mle(self, x: Tensor, ctx: TrainContext) -> PhaseOutput:
-        loss = mle_loss(lm_logits(self.G, x, self.vocab), x)
+        loss = mle_loss(lm_logits(self.G, x, self.vocab, self.known), x)
         return PhaseOutput(loss, {"mle_nll": loss.detach()})
 
     def _fake(self, n: int, step: int) -> Tensor:
         if self.cfg.adversarial.estimator == "gumbel":
-            return gumbel_tokens(self.G, n, self.length, self.vocab, self.beta(step))
-        return self.one_hot(sample_lm(self.G, n, self.length, self.vocab))
+            return gumbel_tokens(self.G, n, self.length, self.vocab, self.beta(step), self.known)
+        return self.one_hot(sample_lm(self.G, n, self.length, self.vocab, known=self.known))
 
     def _d(self, x: Tensor, ctx: TrainContext) -> PhaseOutput:
         with torch.no_grad():
@@ -354,21 +364,22 @@ class TextGenSystem(TextSystemBase):
     def _gumbel_g(self, x: Tensor, ctx: TrainContext) -> PhaseOutput:
         self._adversarial_lr()
         beta = self.beta(ctx.step)
-        soft = gumbel_tokens(self.G, len(x), self.length, self.vocab, beta)
+        soft = gumbel_tokens(self.G, len(x), self.length, self.vocab, beta, self.known)
         out = ctx.g_loss(self.D, soft, self.one_hot(x))
         out.stats["beta"] = torch.tensor(beta)
         return self._with_mle(out, x)
 
     def _rollout_g(self, x: Tensor, ctx: TrainContext) -> PhaseOutput:
         self._adversarial_lr()
-        seqs = sample_lm(self.G, len(x), self.length, self.vocab)
+        seqs = sample_lm(self.G, len(x), self.length, self.vocab, known=self.known)
 
         def reward(s: Tensor) -> Tensor:
             return torch.sigmoid(self.D(s).float())  # SeqGAN: D's probability of "real"
 
-        rewards = rollout_rewards(self.G, seqs, self.vocab, self.cfg.adversarial.rollouts, reward)
+        rollouts = self.cfg.adversarial.rollouts
+        rewards = rollout_rewards(self.G, seqs, self.vocab, rollouts, reward, self.known)
         advantage = rewards - rewards.mean(0, keepdim=True)  # per-position baseline
-        logp = lm_logits(self.G, seqs, self.vocab).float().log_softmax(-1)
+        logp = lm_logits(self.G, seqs, self.vocab, self.known).float().log_softmax(-1)
         logp = logp.gather(-1, seqs.unsqueeze(-1)).squeeze(-1)
         loss = -(logp * advantage).sum(1).mean()
         out = PhaseOutput(loss, {"reward": rewards.mean().detach()})
@@ -377,7 +388,7 @@ class TextGenSystem(TextSystemBase):
     def _with_mle(self, out: PhaseOutput, x: Tensor) -> PhaseOutput:
         w = self.cfg.objective.mle_weight
         if w > 0:
-            out.loss = out.loss + w * mle_loss(lm_logits(self.G, x, self.vocab), x)
+            out.loss = out.loss + w * mle_loss(lm_logits(self.G, x, self.vocab, self.known), x)
         return out
 
     def default_metrics(self) -> list[str]:
