@@ -69,7 +69,16 @@ def read_file(path: Path, spatial_dims: int) -> Any:
             f"'{path}': expected a NIfTI file (.nii, .nii.gz) or a DICOM series (a folder, or .dcm)"
         )
     try:
-        x = LoadImage(image_only=True)(str(path))
+        with warnings.catch_warnings():
+            # MONAI casts to float32 and numpy only warns that a complex volume's imaginary
+            # part is dropped; such a file (raw k-space, a phase image) is not an intensity image
+            warnings.simplefilter("error", np.exceptions.ComplexWarning)
+            x = LoadImage(image_only=True)(str(path))
+    except np.exceptions.ComplexWarning:
+        raise UsageError(
+            f"'{path}' holds complex values; ganhub medgan reads real intensities (save the "
+            "magnitude, e.g. numpy.abs, as the image)"
+        ) from None
     except Exception as exc:  # each reader raises its own types; all mean "unreadable"
         raise UsageError(f"cannot read medical image '{path}': {first_line(exc)}") from None
     if x.ndim == 3 and x.shape[-1] == 1 and spatial_dims == 2:  # 2D image stored as (X, Y, 1)

@@ -46,8 +46,9 @@ def generate(
 ) -> list[str]:
     """`n` sentences sampled from a trained task=generate run at `temperature` (None: the
     run's sample.temperature, 1 unless set)."""
-    if n < 1:
-        raise UsageError(f"n={n}: must be at least 1")
+    from ganhub.api import check_count, check_seed
+
+    n, seed = check_count("n", n), check_seed(seed)
     if temperature is not None and not temperature > 0:
         raise UsageError(f"temperature={temperature}: must be greater than 0")
     system = open_run(run_dir, "generate", device).system
@@ -55,13 +56,18 @@ def generate(
 
 
 def transfer(run_dir: str | Path, texts: Sequence[str], to: str, device: str = "cpu") -> list[str]:
-    """Rewrite `texts` into style `to` (a style name of the run, or 0/1) with a task=transfer run."""
+    """Rewrite `texts` (sentences, or one sentence as a str) into style `to` (a style name of
+    the run, or 0/1) with a task=transfer run."""
     import torch
 
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    wrong = next((t for t in texts if not isinstance(t, str)), None)
+    if wrong is not None:
+        raise UsageError(f"transfer: texts must be sentences (str), got {type(wrong).__name__}")
     system = open_run(run_dir, "transfer", device).system
     style = system.style_index(to)
     if not texts:
         return []
-    x = system.encode(list(texts)).to(system.device)
+    x = system.encode(texts).to(system.device)
     target = torch.full((len(x),), style, dtype=torch.long, device=system.device)
     return list(system.decode(system.rewrite(x, target)))

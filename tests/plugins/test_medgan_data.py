@@ -302,6 +302,14 @@ def test_2d_files_translate_pairs_and_generate_folders(tmp_path: Path) -> None:
     ]
     with pytest.raises(UsageError, match=r"b\.nii\.gz' has shape \[24, 24, 4, 2\]"):
         load_folder("generate", MedData(source="folder", path=gen), 2, 16)
+    (gen / "b.nii.gz").unlink()
+    phase = _image(2, (24, 24)) * np.exp(1j * _image(3, (24, 24)))  # raw MRI: complex values
+    _save(gen / "c.nii.gz", phase.astype(np.complex64))
+    assert _by_item(_report(gen, "task=generate", "model.image_size=16"))["c.nii.gz"][0][:2] == (
+        "error", "drop"
+    )  # fmt: skip
+    with pytest.raises(UsageError, match=r"c\.nii\.gz' holds complex values"):
+        load_folder("generate", MedData(source="folder", path=gen), 2, 16)
 
 
 # -- the embedded phantoms ---------------------------------------------------------------------

@@ -183,6 +183,9 @@ def test_transfer_run_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert (run / "tokenizer.json").is_file()
     out = transfer(run, ["the food was awful", "i hate the soup here"], to="positive")
     assert len(out) == 2 and all(isinstance(s, str) for s in out)
+    assert len(transfer(run, "the food was awful", to="positive")) == 1  # one sentence, not 18
+    with pytest.raises(UsageError, match="texts must be sentences"):
+        transfer(run, [5], to="positive")  # type: ignore[list-item]
     capsys.readouterr()
     main(["textgan", "transfer", str(run), "--to", "positive", "the food was bad"])
     assert len(capsys.readouterr().out.strip().splitlines()) == 1
