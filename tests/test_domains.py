@@ -97,7 +97,9 @@ def test_image_folder_reads_any_size_and_mode(tmp_path: Path) -> None:
         assert x.shape == (3, 16, 16) and x.min() >= -1 and x.max() <= 1
 
 
-def test_a_bad_image_names_the_file_unless_skipped(tmp_path: Path) -> None:
+def test_a_bad_image_names_the_file_unless_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_images(tmp_path / "imgs")
     (tmp_path / "imgs" / "broken.png").write_bytes(b"not an image")
     ds = ImageFolder(tmp_path / "imgs", size=16, channels=1)
@@ -105,7 +107,11 @@ def test_a_bad_image_names_the_file_unless_skipped(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"cannot read image '.*broken.png'"):
         ds[index]
     skipping = ImageFolder(tmp_path / "imgs", size=16, channels=1, skip_bad=True)
-    assert skipping[index].shape == (1, 16, 16)
+    capsys.readouterr()
+    assert skipping[index].shape == (1, 16, 16) and skipping[index].shape == (1, 16, 16)
+    (line,) = capsys.readouterr().err.splitlines()  # skipped once, said once
+    assert line.startswith("ganhub: warning: skipped (data.skip_bad=true): cannot read image")
+    assert "broken.png" in line
 
 
 def test_dcgan_trains_on_a_folder(workdir: Path) -> None:

@@ -6,6 +6,7 @@ Images come out as float tensors in [-1, 1], shape (C, H, W), matching a Tanh ge
 from __future__ import annotations
 
 import gzip
+import sys
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -86,11 +87,22 @@ def load_image(path: Path, size: int, channels: int) -> Tensor:
     return (x[0] / 127.5 - 1.0).clamp_(-1, 1)
 
 
+_SKIPPED: set[Path] = set()  # files this process has warned about (once each)
+
+
+def warn_skipped(path: Path, exc: Exception) -> None:
+    """One stderr line the first time `data.skip_bad` skips `path` in this process (a
+    DataLoader worker warns for the files it meets), so a skipped file is never silent."""
+    if path not in _SKIPPED:
+        _SKIPPED.add(path)
+        print(f"ganhub: warning: skipped (data.skip_bad=true): {exc}", file=sys.stderr, flush=True)
+
+
 class ImageFolder(Dataset[Tensor]):
     """Every image under a folder (any nesting, any size), decoded in DataLoader workers.
 
-    With `skip_bad`, unreadable files are replaced by the next good one; without it they stop
-    training with an error naming the file.
+    With `skip_bad`, unreadable files are replaced by the next good one (one warning line
+    each); without it they stop training with an error naming the file.
     """
 
     def __init__(self, root: Path, size: int, channels: int = 3, skip_bad: bool = False) -> None:
@@ -109,6 +121,7 @@ class ImageFolder(Dataset[Tensor]):
             except UsageError as exc:
                 if not self.skip_bad:
                     raise UsageError(f"{exc}; data.skip_bad=true skips unreadable files") from None
+                warn_skipped(path, exc)
         raise UsageError(f"no readable image under '{self.files[0].parent}'")
 
 

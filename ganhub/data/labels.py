@@ -25,7 +25,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ganhub.config.schema import expand_path_text
-from ganhub.data.images import IMAGE_SUFFIXES, list_images, load_image
+from ganhub.data.images import IMAGE_SUFFIXES, list_images, load_image, warn_skipped
 from ganhub.errors import ConfigError, UsageError, did_you_mean, one_line
 
 FILE_COLUMNS = ("file", "filename", "path", "image")
@@ -329,6 +329,7 @@ class LabelledImageFolder(Dataset[tuple[Tensor, Tensor]]):
             except UsageError as exc:
                 if not self.skip_bad:
                     raise UsageError(f"{exc}; data.skip_bad=true skips unreadable files") from None
+                warn_skipped(self.files[k], exc)
                 continue
             # the replacement's own label: the image and its class must never be mismatched
             return x, self.labels[k].clone()
