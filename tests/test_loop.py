@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 from ganhub.config.resolve import resolve
 from ganhub.engine import checkpoint
-from ganhub.engine.loop import fit, train_steps
+from ganhub.engine.loop import describe_run, fit, train_steps
 from ganhub.engine.run import Run
 from ganhub.errors import TrainingError
 from ganhub.hookspecs import hookimpl
@@ -53,7 +53,10 @@ def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) 
 def test_resume_continues_exactly(workdir: Path) -> None:
     fit(make_run(resolve([*RESUMABLE, "trainer.steps=40", "name=full"])))
     fit(make_run(resolve([*RESUMABLE, "trainer.steps=20", "name=part"])))
-    summary = fit(make_run(resolve(["resume=runs/part", "trainer.steps=40"])))
+    resumed = make_run(resolve(["resume=runs/part", "trainer.steps=40"]))
+    note = dict(describe_run(resumed)[1])["note"]  # an lr_schedule would stretch: the banner says
+    assert note.startswith("trainer.steps was 20: what follows it (an lr_schedule")
+    summary = fit(resumed)
     assert summary["steps"] == 40 and summary["steps_this_session"] == 20
     assert_same_weights(final_weights(workdir / "runs/full"), final_weights(workdir / "runs/part"))
     lines = (workdir / "runs/part/metrics.jsonl").read_text().splitlines()

@@ -162,6 +162,7 @@ class Run:
         self.step = 0
         self.stop_requested = False
         self.resumed_extra: dict[str, Any] = {}
+        self.resumed_steps: int | None = None  # a resumed run's trainer.steps before this call
         self.last_checkpoint: Path | None = None
         self.final_metrics: dict[str, float] = {}
         self.skipped_metrics: list[str] = []
@@ -443,6 +444,7 @@ class Run:
                 f"config ({str(exc).splitlines()[0]}); resume with the run's own settings"
             ) from None
         start.refuse_nothing_to_train(self.config, self.run_dir, step)
+        self.resumed_steps = start.saved_steps(self.run_dir)
         if self.scaler and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         for t in self.tricks:

@@ -51,6 +51,19 @@ def refuse_nothing_to_train(config: RunConfig, run_dir: Path, step: int) -> None
     )
 
 
+def saved_steps(run_dir: Path) -> int | None:
+    """The trainer.steps of a run's saved config.yaml (None when it cannot be read)."""
+    try:
+        saved = yaml.load(
+            (run_dir / "config.yaml").read_text(encoding="utf-8"), Loader=ConfigLoader
+        )
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    trainer = saved.get("trainer") if isinstance(saved, dict) else None
+    steps = trainer.get("steps") if isinstance(trainer, dict) else None
+    return steps if isinstance(steps, int) and not isinstance(steps, bool) else None
+
+
 def refuse_with_resume(config: RunConfig) -> None:
     """Refuse `init_from` next to `resume` (a resumed run continues from its own checkpoint),
     unless it is the value the resumed run was started with: its saved config keeps it."""
