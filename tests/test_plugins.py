@@ -32,7 +32,9 @@ def test_in_process_plugin_registers_everything_and_records_its_name() -> None:
 
     plugin = SimpleNamespace(
         register_losses=hookimpl(lambda register: register("hinge2", HingeLoss(), "another hinge")),
-        register_tricks=hookimpl(lambda register: register("ema2", EMA)),
+        register_tricks=hookimpl(
+            lambda register: register("ema2", type("EMA2", (EMA,), {"name": "ema2"}))
+        ),
     )
     hub = Hub.discover(extra=(("mine", plugin),))
     assert hub.losses.entry("hinge2").plugin == "mine"

@@ -14,12 +14,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ganhub.console import count_text, summary_head, summary_rows, tensorboard_command
 from ganhub.data import split_batch
 from ganhub.engine import compiled, distributed
 from ganhub.engine.diagnostics import CollapseMonitor, grad_norm
 from ganhub.engine.run import Run
 from ganhub.engine.system import Phase
+from ganhub.errors import PluginError
 
 
 def fit(run: Run) -> dict[str, Any]:
@@ -239,12 +242,19 @@ def run_phase(run: Run, phase: Phase, batch: Any) -> None:
         with run.autocast():
             out = phase.loss(micro, run.ctx)
             loss = out.loss
+            check_loss(loss, phase, None)
             for extra_loss in run.points["extra_loss"]:
                 term = extra_loss(phase, out, run.ctx)  # GP, R1, weight penalties, heads
                 if term is not None:
+                    check_loss(term, phase, extra_loss)
                     loss = loss + term
                     if run.task_terms and extra_loss in run.task_terms:
                         out.tasks[run.task_terms[extra_loss]] = term
+        if not loss.requires_grad:
+            raise PluginError(
+                f"phase '{phase.name}': its loss does not depend on any weight of "
+                f"{phase.group}, so it cannot train it (a value computed without gradients?)"
+            )
         scaled = loss if len(micro_batches) == 1 else loss / len(micro_batches)
         (run.scaler.scale(scaled) if run.scaler is not None else scaled).backward()
         for observe in run.points["observe"]:
@@ -266,6 +276,25 @@ def run_phase(run: Run, phase: Phase, batch: Any) -> None:
     else:
         optimizer.step()
     optimizer.zero_grad(set_to_none=True)
+
+
+def check_loss(value: Any, phase: Phase, extra_loss: Any) -> None:
+    """A phase's loss and each extra term (`extra_loss`: the trick hook that gave it, None for
+    the phase's own) must be one number, a 0-dim tensor: a per-sample vector, or a Python
+    float that trains nothing, is refused naming where it came from. Costs an isinstance."""
+    if isinstance(value, torch.Tensor) and value.ndim == 0:
+        return
+    trick = getattr(getattr(extra_loss, "__self__", None), "name", "?")
+    source = "the domain's phase (or its loss)" if extra_loss is None else f"trick '{trick}'"
+    what = (
+        f"a tensor of shape {tuple(value.shape)}"
+        if isinstance(value, torch.Tensor)
+        else f"a {type(value).__name__}"
+    )
+    raise PluginError(
+        f"phase '{phase.name}': {source} gave {what}, not a 0-dim tensor; reduce it to one "
+        "number (e.g. .mean()) that depends on the weights"
+    )
 
 
 def _track_grads(run: Run, groups: tuple[str, ...]) -> None:
@@ -296,8 +325,6 @@ def describe_run(run: Run) -> tuple[str, list[tuple[str, str]]]:
     precision = {"32": "fp32", "bf16": "bf16 autocast", "16": "fp16 autocast, grad scaling"}
     device = str(run.device)
     if run.device.type == "cuda":
-        import torch
-
         device += f" ({torch.cuda.get_device_name(run.device)})"
     if run.dist.enabled:
         device += f" x {run.dist.world} processes"

@@ -12,7 +12,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from ganhub.errors import PluginError
 
 if TYPE_CHECKING:
     from ganhub.capabilities import Capabilities
@@ -109,6 +111,37 @@ class Evaluation:
     skipped: list[str] = field(default_factory=list)
 
 
+def checked_values(name: str, values: Any) -> dict[str, float]:
+    """A metric's result as {key: float}, or a one-line PluginError saying what it returned
+    (a broken metric must not end a finished run in a traceback)."""
+    import numbers
+
+    import torch
+
+    if not isinstance(values, Mapping):
+        raise PluginError(
+            f"metric '{name}' returned {type(values).__name__}; compute() must return a dict "
+            "of name -> number"
+        )
+    out: dict[str, float] = {}
+    for key, value in values.items():
+        if (isinstance(value, torch.Tensor) and value.numel() == 1) or (
+            hasattr(value, "item") and getattr(value, "size", None) == 1
+        ):
+            value = value.item()
+        if (
+            not isinstance(key, str)
+            or isinstance(value, bool)
+            or not isinstance(value, numbers.Real)
+        ):
+            raise PluginError(
+                f"metric '{name}' returned {key!r}: {type(value).__name__}; compute() must "
+                "return a dict of name -> number"
+            )
+        out[key] = float(value)
+    return out
+
+
 def evaluate(
     system: GANSystem, metrics: Sequence[Metric], *, n_samples: int, seed: int
 ) -> Evaluation:
@@ -130,7 +163,8 @@ def evaluate(
             for metric in metrics:
                 if metric.supports(caps):
                     with activity(metric.name) as shown:
-                        values = metric.compute(system, n_samples=n_samples, seed=seed)
+                        computed = metric.compute(system, n_samples=n_samples, seed=seed)
+                        values = checked_values(metric.name, computed)
                         shown.note = brief(values)
                     result.values.update(values)
                 else:

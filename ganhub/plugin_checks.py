@@ -1,0 +1,80 @@
+"""What a plugin registers is checked when it loads, so a wrong part never fails deep in a
+run: the kind of object (an instance or a class of the right base), its own name, and the
+options its config classes hold."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def wrong_kind(kind: str, obj: Any) -> str | None:
+    """Why `obj` cannot be registered as `kind` (None when it can): losses, metrics, domains
+    and conditioners are instances of their base class; tricks and loggers are subclasses
+    (built per run). Checked at registration, so a wrong kind never fails deep in training."""
+    from ganhub.conditioning import Conditioner
+    from ganhub.domain import Domain
+    from ganhub.loggers import Logger
+    from ganhub.losses import AdversarialLoss
+    from ganhub.metrics import Metric
+    from ganhub.tricks import Trick
+
+    instances: dict[str, type] = {"domains": Domain, "losses": AdversarialLoss, "metrics": Metric,
+                 "conditioners": Conditioner}  # fmt: skip
+    classes: dict[str, type] = {"tricks": Trick, "loggers": Logger}
+    if kind in instances and not isinstance(obj, instances[kind]):
+        base = instances[kind]
+        if isinstance(obj, type) and issubclass(obj, base):
+            return f"as the class {obj.__name__}; register an instance: {obj.__name__}()"
+        return f"as {type(obj).__name__}; it must be a {base.__module__}.{base.__name__} instance"
+    if kind in classes and not (isinstance(obj, type) and issubclass(obj, classes[kind])):
+        base = classes[kind]
+        if isinstance(obj, base):
+            return f"as an instance; register the class itself: {type(obj).__name__}"
+        return (
+            f"as {type(obj).__name__}; it must be a subclass of {base.__module__}.{base.__name__}"
+        )
+    return _config_problem(kind, obj)
+
+
+def misnamed(kind: str, name: str, obj: Any) -> str | None:
+    """A trick whose own `name` is not the name it is registered under: a run keys each
+    trick's checkpoint state and options by it, so an alias would collide with the original."""
+    own = getattr(obj, "name", name)
+    if kind == "tricks" and own != name:
+        return f"whose name attribute is {own!r}; set name = {name!r} on the class"
+    return None
+
+
+def _config_problem(kind: str, obj: Any) -> str | None:
+    """Why a trick's or logger's `Config`, or a domain's `config_class`, cannot hold a run's
+    options (None when it can). A default that fails its own rules would train, then refuse
+    the run's resume with an error about a key the user never typed."""
+    import warnings
+
+    from pydantic import ValidationError
+
+    from ganhub.config.schema import RunConfig, Section
+
+    if kind == "domains":
+        config = obj.config_class
+        if not (isinstance(config, type) and issubclass(config, RunConfig)):
+            return f"whose config_class {config!r} is not a ganhub.config.schema.RunConfig subclass"
+        return None
+    if kind not in ("tricks", "loggers"):
+        return None
+    config = obj.Config
+    if not (isinstance(config, type) and issubclass(config, Section)):
+        return f"whose Config {config!r} is not a ganhub.config.schema.Section subclass"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pydantic warns when it serialises a wrong type
+            config.model_validate(config().model_dump(mode="json"))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "missing":
+            return f"whose Config option '{key}' has no default (every option needs one)"
+        return f"whose Config default {key}={error.get('input')!r} is not valid: {error['msg']}"
+    except Exception as exc:  # a default factory that raises, a required field...
+        return f"whose Config cannot be made with its defaults ({type(exc).__name__}: {exc})"
+    return None

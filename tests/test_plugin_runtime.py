@@ -1,0 +1,110 @@
+"""A plugin's code that breaks its contract while a run trains or scores is named in one line:
+a loss that is not one number, a penalty that is a vector, a metric that returns text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import torch
+
+import ganhub
+from ganhub.errors import PluginError
+from ganhub.hookspecs import hookimpl
+from ganhub.losses.adversarial import HingeLoss
+from ganhub.metrics import Metric
+from ganhub.plugins import Hub
+from ganhub.tricks import Trick
+
+from .conftest import TINY_TOY
+
+
+class PerSample(HingeLoss):
+    """Hinge without the mean."""
+
+    name = "odd_loss"
+
+    def d_loss(self, real: Any, fake: Any, targets: Any = None, real_weight: Any = None) -> Any:
+        return torch.relu(1.0 - real).flatten()
+
+
+class Constant(HingeLoss):
+    """A number that depends on nothing."""
+
+    name = "odd_loss"
+
+    def d_loss(self, real: Any, fake: Any, targets: Any = None, real_weight: Any = None) -> Any:
+        return torch.tensor(1.0)
+
+
+class FloatLoss(HingeLoss):
+    """A Python float."""
+
+    name = "odd_loss"
+
+    def d_loss(self, real: Any, fake: Any, targets: Any = None, real_weight: Any = None) -> Any:
+        return 1.0
+
+
+class VectorPenalty(Trick):
+    """A penalty left per sample."""
+
+    name = "odd_penalty"
+
+    def extra_loss(self, phase: Any, out: Any, ctx: Any) -> Any:
+        return torch.zeros(3, requires_grad=True)
+
+
+class TextMetric(Metric):
+    """Returns text."""
+
+    name = "texty"
+
+    def compute(self, system: Any, n_samples: int, seed: int) -> Any:
+        return {"texty": "abc"}
+
+
+def _hub(**hooks: Any) -> Hub:
+    plugin = SimpleNamespace(**{
+        f"register_{kind}": hookimpl(lambda register, obj=obj: register(*obj))
+        for kind, obj in hooks.items()
+    })  # fmt: skip
+    return Hub.discover(extra=(("odd", plugin),))
+
+
+@pytest.mark.parametrize(
+    ("loss", "message"),
+    [
+        (PerSample(), "phase 'D': the domain's phase (or its loss) gave a tensor of shape (32,)"),
+        (FloatLoss(), "phase 'D': the domain's phase (or its loss) gave a float, not a 0-dim"),
+        (Constant(), "phase 'D': its loss does not depend on any weight of D"),
+    ],
+)
+def test_a_loss_that_is_not_one_trainable_number_is_refused(
+    workdir: Path, loss: Any, message: str
+) -> None:
+    hub = _hub(losses=("odd_loss", loss))
+    with pytest.raises(PluginError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        ganhub.train([*TINY_TOY, "loss=odd_loss"], hub=hub)
+
+
+def test_a_trick_term_that_is_a_vector_names_the_trick(workdir: Path) -> None:
+    hub = _hub(tricks=("odd_penalty", VectorPenalty))
+    with pytest.raises(PluginError, match=r"trick 'odd_penalty' gave a tensor of shape \(3,\)"):
+        ganhub.train([*TINY_TOY, "tricks=[odd_penalty]"], hub=hub)
+
+
+def test_a_metric_that_returns_no_number_is_named(workdir: Path) -> None:
+    hub = _hub(metrics=("texty", TextMetric()))
+    with pytest.raises(PluginError, match=r"metric 'texty' returned 'texty': str"):
+        ganhub.train([*TINY_TOY, "eval.metrics=[texty]"], hub=hub)
+
+
+def test_a_trick_registered_under_another_name_than_its_own_is_refused() -> None:
+    """A run keys a trick's checkpoint state and options by the class's own name."""
+    hub = _hub(tricks=("other_name", VectorPenalty))
+    info = hub.plugins["odd"]
+    assert info.status == "error" and "whose name attribute is 'odd_penalty'" in info.error
+    assert "set name = 'other_name' on the class" in info.error and "other_name" not in hub.tricks
