@@ -54,6 +54,19 @@ def _fail(problems: list[str], what: str) -> None:
 
 
 @contextmanager
+def _contract(what: str) -> Iterator[None]:
+    """Any exception the plugin's code raises inside a check becomes a ContractError naming
+    what was checked, the original chained to it (its traceback stays for the author)."""
+    try:
+        yield
+    except ContractError:
+        raise
+    except Exception as exc:
+        line = (str(exc).strip().splitlines() or [""])[0]
+        raise ContractError(f"{what}: {type(exc).__name__}: {line}") from exc
+
+
+@contextmanager
 def _workdir(workdir: Path | None) -> Iterator[Path]:
     if workdir is not None:
         yield workdir
@@ -81,7 +94,7 @@ def check_domain(
     from ganhub.plugins import get_hub
 
     hub = hub or get_hub()
-    with _workdir(workdir) as root:
+    with _contract(f"domain '{plugin}'"), _workdir(workdir) as root:
         args = [f"plugin={plugin}", "device=cpu", *QUIET, *overrides, f"out_dir={root}"]
         config = _resolve(args, hub)
         check_config_round_trip(config, hub)
@@ -284,6 +297,11 @@ def _check_load(run: Run, hub: Hub) -> None:
 def check_loss(loss: AdversarialLoss) -> None:
     """Scalars, gradients, and the right direction: D's loss falls as it separates real from
     fake logits, G's falls as fake logits rise; any logit shape (PatchGAN maps) works."""
+    with _contract(f"loss '{loss.name}'"):
+        _check_loss(loss)
+
+
+def _check_loss(loss: AdversarialLoss) -> None:
     import torch
 
     from ganhub.losses import Targets
@@ -295,6 +313,10 @@ def check_loss(loss: AdversarialLoss) -> None:
         d = loss.d_loss(real, fake, Targets())
         g = loss.g_loss(fake, real if loss.needs_real_for_g else None, Targets())
         for name, value in (("d_loss", d), ("g_loss", g)):
+            if not isinstance(value, torch.Tensor):
+                _fail(
+                    [f"{name} returned {type(value).__name__}, not a tensor"], f"loss '{loss.name}'"
+                )
             if value.ndim != 0 or not bool(torch.isfinite(value)):
                 problems.append(f"{name} on logits {shape} is not a finite scalar")
         d_real = torch.autograd.grad(d, real, allow_unused=True)[0]
@@ -331,7 +353,8 @@ def check_trick(
     from ganhub.plugins import get_hub
 
     hub = hub or get_hub()
-    cls = hub.tricks.get(name)
+    with _contract(f"trick '{name}'"):
+        cls = hub.tricks.get(name)
     problems = []
     if cls.name != name:
         problems.append(f"registered as '{name}' but its name is '{cls.name}'")
@@ -339,7 +362,7 @@ def check_trick(
         if not field.description:
             problems.append(f"option trick.{name}.{key} has no description")
     _fail(problems, f"trick '{name}'")
-    with _workdir(workdir) as root:
+    with _contract(f"trick '{name}'"), _workdir(workdir) as root:
         tricks = ",".join([*companions, name])
         args = ["device=cpu", *QUIET, *base, f"tricks=[{tricks}]", f"out_dir={root}"]
         full = _train([*args, f"trainer.steps={steps}", "name=full"], hub)
@@ -360,9 +383,10 @@ def check_metric(metric: Metric, system: GANSystem, *, n_samples: int = 64) -> d
     caps = system.capabilities()
     if not metric.supports(caps):
         raise ContractError(f"metric '{metric.name}' does not support this system ({caps})")
-    metric.check(system)
-    first = evaluate(system, [metric], n_samples=n_samples, seed=0).values
-    second = evaluate(system, [metric], n_samples=n_samples, seed=0).values
+    with _contract(f"metric '{metric.name}'"):
+        metric.check(system)
+        first = evaluate(system, [metric], n_samples=n_samples, seed=0).values
+        second = evaluate(system, [metric], n_samples=n_samples, seed=0).values
     problems = []
     if not first:
         problems.append("compute() returned no values")

@@ -108,3 +108,20 @@ def test_a_trick_registered_under_another_name_than_its_own_is_refused() -> None
     info = hub.plugins["odd"]
     assert info.status == "error" and "whose name attribute is 'odd_penalty'" in info.error
     assert "set name = 'other_name' on the class" in info.error and "other_name" not in hub.tricks
+
+
+def test_the_contract_checks_name_what_broke_as_contract_errors(workdir: Path) -> None:
+    """`ganhub.testing` raises ContractError for a broken promise, never the raw exception."""
+    from ganhub import testing
+
+    with pytest.raises(testing.ContractError, match=r"loss 'odd_loss':\s+d_loss returned float"):
+        testing.check_loss(FloatLoss())
+    hub = _hub(tricks=("odd_penalty", VectorPenalty))
+    base = [a for a in TINY_TOY if not a.startswith("tricks=")]
+    with pytest.raises(testing.ContractError) as err:
+        testing.check_trick("odd_penalty", base, hub=hub, workdir=workdir)
+    assert str(err.value).startswith("trick 'odd_penalty': PluginError: phase 'D': trick")
+    assert isinstance(err.value.__cause__, PluginError)
+    system = ganhub.load(ganhub.train(TINY_TOY)["run_dir"]).system
+    with pytest.raises(testing.ContractError, match=r"metric 'texty': PluginError: metric"):
+        testing.check_metric(TextMetric(), system)
