@@ -90,11 +90,11 @@ def adapt_command(run_dir: Path, overrides: tuple[str, ...]) -> None:
 def adapt_config(run_dir: Path, overrides: list[str], hub: Hub | None = None) -> RunConfig:
     """The config of a run adapting `run_dir`: its saved config, the few-shot defaults, then
     `overrides` (`key=value` items, which always win)."""
-    from ganhub.api import require_installed
     from ganhub.config.overrides import deep_merge, expand_shorthands, merge_sources
     from ganhub.config.resolve import read_saved, resolve
     from ganhub.errors import ConfigError
     from ganhub.plugins import get_hub
+    from ganhub.provenance import require_installed
 
     hub = hub or get_hub()
     saved = read_saved(run_dir)

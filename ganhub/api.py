@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import operator
-import re
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -15,8 +14,9 @@ from torch import nn
 from ganhub.config.resolve import read_saved, resolve
 from ganhub.config.schema import RunConfig
 from ganhub.engine import checkpoint
-from ganhub.errors import PluginError, UsageError, one_line
+from ganhub.errors import UsageError, one_line
 from ganhub.plugins import Hub, get_hub
+from ganhub.provenance import require_installed
 
 
 def train(
@@ -213,53 +213,6 @@ def load(
         raise UsageError(f"checkpoint '{path}' does not fit its run's config: {mismatch}") from None
     system.eval()
     return TrainedGAN(system, config, path)
-
-
-_DIST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-
-def require_installed(run_dir: Path, saved: Mapping[str, Any], hub: Hub) -> None:
-    """Raise a one-line error naming the first plugin part a saved run needs and lacks.
-
-    The pip line comes from the run's requires.json, which is untrusted: names are shown only
-    when they look like distribution names and versions.
-    """
-    from ganhub.engine.run import REQUIRES_FILE
-
-    wanted = [("domain", "domains", saved.get("plugin")), ("loss", "losses", saved.get("loss"))]
-    tricks = saved.get("tricks")
-    wanted += [("trick", "tricks", t) for t in tricks] if isinstance(tricks, list) else []
-    for kind, registry, name in wanted:
-        if not isinstance(name, str) or name in hub.registry(registry):
-            continue
-        if kind == "domain" and name in hub.plugins:
-            hub.require_domain(name)  # a plugin that failed to load: its own fix line
-        where = _provider(run_dir / REQUIRES_FILE, registry, name)
-        raise PluginError(
-            f"run '{run_dir}' uses {kind} '{name}', which no installed plugin provides; {where}"
-        )
-
-
-def _provider(path: Path, registry: str, name: str) -> str:
-    """'install it: pip install DIST==VERSION' from requires.json, or where to look instead."""
-    import json
-
-    fallback = "install the plugin that provides it (`ganhub plugins` lists what is installed)"
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return fallback
-    key = {"domains": "domain", "losses": "loss", "tricks": "tricks"}[registry]
-    items = data.get(key) if isinstance(data, dict) else None
-    for item in items if isinstance(items, list) else [items]:
-        if isinstance(item, dict) and item.get("name") == name:
-            dist, version = item.get("dist"), item.get("version")
-            if isinstance(dist, str) and _DIST_NAME.match(dist):
-                pin = (
-                    f"=={version}" if isinstance(version, str) and _DIST_NAME.match(version) else ""
-                )
-                return f"it came from the distribution '{dist}': pip install '{dist}{pin}'"
-    return fallback
 
 
 def _yaml_value(value: Any) -> str:

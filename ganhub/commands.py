@@ -148,7 +148,8 @@ def plugins() -> None:
 @click.command(name="list")
 @click.argument("kind", type=click.Choice(KINDS))
 def list_cmd(kind: str) -> None:
-    """List registry entries (domains, losses, tricks, metrics, loggers) with descriptions."""
+    """List registry entries (domains, losses, tricks, metrics, loggers, conditioners) with
+    descriptions."""
     from ganhub.plugins import get_hub
 
     registry = getattr(get_hub(), kind)

@@ -205,6 +205,11 @@ class Hub:
         self._fail(info, "error", err, f"ask the authors of '{dist}' to rename their entry point")
 
     def _accept(self, name: str, plugin: object, info: PluginInfo) -> None:
+        other = self.pm.get_name(plugin) if self.pm.is_registered(plugin) else None
+        if other is not None:  # pluggy's own message prints the module's repr
+            err = PluginError(f"its module is already loaded as plugin '{other}'")
+            self._fail(info, "error", err, "give each module one entry point")
+            return
         try:
             self.pm.register(plugin, name=name)
         except Exception as exc:
@@ -249,7 +254,9 @@ class Hub:
 
     def _fail(self, info: PluginInfo, status: str, exc: BaseException, fix: str) -> None:
         if os.environ.get(STRICT_ENV, "") not in ("", "0"):
-            raise PluginError(f"plugin '{info.name}' failed to load: {exc}") from exc
+            raise PluginError(
+                f"plugin '{info.name}' failed to load: {type(exc).__name__}: {exc}"
+            ) from exc
         info.status, info.error, info.fix = status, _one_line(exc), fix
         info.registered = {}
 
@@ -310,12 +317,16 @@ class Hub:
 
     def require_domain(self, name: str) -> Domain:
         """The domain `name`, or an error that says how to install it when its plugin failed."""
-        if name not in self.domains and name in self.plugins:
-            info = self.plugins[name]
-            if info.status != "ok":
-                raise PluginError(
-                    f"plugin '{name}' is {info.status}: {info.error}. Fix: {info.fix}"
-                )
+        if name not in self.domains:
+            # the plugin of that name, or an entry point of that name refused for a clash
+            failed = [
+                info
+                for key, info in self.plugins.items()
+                if info.status != "ok" and (key == name or info.module == name)
+            ]
+            for info in failed:
+                state = "is unavailable" if info.status == "unavailable" else "failed to load"
+                raise PluginError(f"plugin '{info.name}' {state}: {info.error}. Fix: {info.fix}")
         return self.domains.get(name)
 
     def provider(self, kind: str, name: str) -> dict[str, str]:

@@ -61,8 +61,10 @@ class Registry(Generic[T]):
                     f"plugin '{plugin}' registers {self.singular} {name!r}: names must be "
                     "identifiers (letters, digits, underscores)"
                 )
-            if name in self._entries or name in seen:
-                other = self._entries[name].plugin if name in self._entries else plugin
+            if name in seen:
+                raise PluginError(f"plugin '{plugin}' registers {self.singular} '{name}' twice")
+            if name in self._entries:
+                other = self._entries[name].plugin
                 raise PluginError(
                     f"{self.singular} '{name}' is registered twice: by '{other}' and by '{plugin}'"
                 )

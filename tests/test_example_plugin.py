@@ -105,3 +105,8 @@ def test_a_run_made_with_the_plugin_installed_opens_after_it_is_uninstalled(
     (line,) = missing.stderr.strip().splitlines()
     assert "uses loss 'smooth_hinge'" in line
     assert "pip install 'ganhub-example-plugin==0.1.0'" in line
+    resume = ganhub(uninstalled, tmp_path, "run", "resume=runs/used", "trainer.steps=30")
+    assert resume.returncode == 2  # resume says which distribution to install, as sample does
+    (line,) = resume.stderr.strip().splitlines()
+    assert "uses loss 'smooth_hinge'" in line
+    assert "pip install 'ganhub-example-plugin==0.1.0'" in line

@@ -1,5 +1,6 @@
 """Plugins' CLI commands: a plugin adds its own, never replaces ganhub's or another plugin's,
-and a plugin refused at this stage takes back everything it registered."""
+and a plugin refused at this stage takes back everything it registered. Also the one-line
+reasons `ganhub plugins` and `plugin=NAME` give for plugins refused over names."""
 
 from __future__ import annotations
 
@@ -83,3 +84,34 @@ def test_new_subcommands_of_an_existing_group_are_recorded() -> None:
     assert hub.plugins["extend"].status == "ok"
     assert hub.plugins["extend"].registered["commands"] == ["data shuffle"]
     assert "shuffle" in cli.commands["data"].commands  # type: ignore[attr-defined]
+
+
+def test_refusals_over_names_say_what_happened() -> None:
+    from ganhub.errors import PluginError
+
+    def register_twice(register: Any) -> None:
+        register("dup", _Named("dup"))
+        register("dup", _Named("dup"))
+
+    twice = SimpleNamespace(register_losses=hookimpl(register_twice))
+    module = SimpleNamespace(register_losses=hookimpl(lambda register: None))
+    hub = Hub.discover(extra=(("twice", twice), ("first", module), ("second", module)))
+    assert "plugin 'twice' registers loss 'dup' twice" in hub.plugins["twice"].error
+    assert "its module is already loaded as plugin 'first'" in hub.plugins["second"].error
+    # an entry point refused because another distribution took its name: plugin=NAME says so
+    hub._refuse_name("spiral", "ganhub-spiral", "0.1", taken_by="ganhub-other")
+    try:
+        hub.require_domain("spiral")
+    except PluginError as exc:
+        assert str(exc).startswith("plugin 'spiral (ganhub-spiral)' failed to load: PluginError: ")
+        assert "entry point name 'spiral' is taken by 'ganhub-other'" in str(exc)
+    else:
+        raise AssertionError("plugin=spiral was not explained")
+
+
+def _Named(name: str) -> Any:
+    from ganhub.losses.adversarial import HingeLoss
+
+    loss = HingeLoss()
+    loss.name = name  # type: ignore[misc]
+    return loss

@@ -29,6 +29,7 @@ from ganhub.config.overrides import (
 from ganhub.config.schema import LoggerOptions, RunConfig, TrickOptions, expand_path_text
 from ganhub.errors import ConfigError, did_you_mean, unknown_choice
 from ganhub.plugins import Hub, get_hub
+from ganhub.provenance import require_installed
 
 if typing.TYPE_CHECKING:
     from ganhub.tricks import Trick
@@ -94,7 +95,9 @@ def validate(
     """
     if raw.get("resume"):
         saved = read_saved(raw["resume"])
-        origin = str(Path(expand_path_text(str(raw["resume"]))) / "config.yaml")
+        run_dir = Path(expand_path_text(str(raw["resume"])))
+        origin = str(run_dir / "config.yaml")
+        require_installed(run_dir, saved, hub)  # a missing plugin: the pip line that adds it
     plugin = raw.get("plugin") or (saved or {}).get("plugin")
     if not plugin:
         names = ", ".join(hub.domains.names()) or "none installed"

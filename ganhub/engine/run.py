@@ -47,6 +47,7 @@ from ganhub.errors import (
 )
 from ganhub.losses import Targets
 from ganhub.metrics import Metric, evaluate
+from ganhub.provenance import REQUIRES_FILE
 from ganhub.tricks import HOOK_POINTS, Trick
 
 
@@ -478,6 +479,3 @@ class Run:
         if self.directory is not None:
             self.directory.close()
         distributed.shutdown(self.dist)
-
-
-REQUIRES_FILE = "requires.json"  # which plugins and distributions a run directory needs
