@@ -23,6 +23,12 @@ import pluggy
 from ganhub import hookspecs
 from ganhub.errors import PluginError
 from ganhub.plugin_checks import misnamed, wrong_kind
+from ganhub.plugin_guard import (
+    added_commands,
+    command_tree,
+    replaced_command,
+    restore_commands,
+)
 from ganhub.registry import KINDS, Registry
 
 _SINGULAR = {
@@ -274,23 +280,23 @@ class Hub:
         owners = dict.fromkeys(cli.commands, "ganhub")  # the commands the group was made with
         for impl in impls:
             info = self.plugins.get(impl.plugin_name)
-            before = _command_tree(cli)
+            before = command_tree(cli)
             try:
                 impl.function(cli)
-                clash = _replaced(before, cli)
+                clash = replaced_command(before, cli)
                 if clash:
                     owner = owners.get(clash.split()[0], "ganhub")
                     raise PluginError(
                         f"it replaces the command 'ganhub {clash}' of {self._owner_text(owner)}"
                     )
             except (Exception, SystemExit) as exc:  # a broken plugin must not break the CLI
-                _restore(cli, before)
+                restore_commands(cli, before)
                 if info:
                     self._withdraw(info)
                     err = _as_error(exc)
                     self._fail(info, "error", err, f"report it to the authors of '{info.dist}'")
                 continue
-            added = _added(before, cli)
+            added = added_commands(before, cli)
             for name in added:
                 owners.setdefault(name.split()[0], impl.plugin_name)
             if info:
@@ -335,48 +341,6 @@ class Hub:
         info = self.plugins.get(entry.plugin)
         dist, version = (info.dist, info.version) if info else ("?", "?")
         return {"name": name, "plugin": entry.plugin, "dist": dist, "version": version}
-
-
-CommandTree = dict[str, tuple[Any, dict[str, Any] | None]]
-
-
-def _command_tree(cli: click.Group) -> CommandTree:
-    """The CLI's commands, and each group's subcommands, as they are now."""
-    import click
-
-    return {
-        name: (cmd, dict(cmd.commands) if isinstance(cmd, click.Group) else None)
-        for name, cmd in cli.commands.items()
-    }
-
-
-def _replaced(before: CommandTree, cli: click.Group) -> str | None:
-    """The first command (or `group sub`) that is no longer the one it was, if any."""
-    for name, (cmd, subs) in before.items():
-        if cli.commands.get(name) is not cmd:
-            return name
-        group: Any = cmd  # a click.Group when `subs` is not None
-        for sub, sub_cmd in (subs or {}).items():
-            if group.commands.get(sub) is not sub_cmd:
-                return f"{name} {sub}"
-    return None
-
-
-def _added(before: CommandTree, cli: click.Group) -> list[str]:
-    """New commands, and new subcommands of groups that were there (`data clean_text`)."""
-    new = [name for name in cli.commands if name not in before]
-    for name, (cmd, subs) in before.items():
-        if subs is not None:
-            new += [f"{name} {sub}" for sub in cmd.commands if sub not in subs]
-    return sorted(new)
-
-
-def _restore(cli: click.Group, before: CommandTree) -> None:
-    """Put the CLI back as it was before a refused plugin's hook ran."""
-    cli.commands = {name: cmd for name, (cmd, _) in before.items()}
-    for cmd, subs in before.values():
-        if subs is not None:
-            cmd.commands = dict(subs)
 
 
 @lru_cache(maxsize=1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ganhub.plugin_guard import GuardedHooks
 from ganhub.plugins import Hub, get_hub
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def components(config: RunConfig, hub: Hub | None = None, *, training: bool = Tr
         tricks={name: hub.tricks.get(name) for name in config.tricks},
         loggers={name: hub.loggers.get(name) for name in loggers},
         metrics={entry.name: entry.obj for entry in hub.metrics},
-        hooks=hub.pm.hook,
+        hooks=GuardedHooks(hub.pm.hook),
         provenance=provenance,
     )
 

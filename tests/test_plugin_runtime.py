@@ -125,3 +125,22 @@ def test_the_contract_checks_name_what_broke_as_contract_errors(workdir: Path) -
     system = ganhub.load(ganhub.train(TINY_TOY)["run_dir"]).system
     with pytest.raises(testing.ContractError, match=r"metric 'texty': PluginError: metric"):
         testing.check_metric(TextMetric(), system)
+
+
+def test_a_lifecycle_hook_that_raises_is_named_in_one_line(workdir: Path) -> None:
+    """An installed plugin's lifecycle hooks run in every run: a broken one is named."""
+    from ganhub.errors import UsageError
+
+    def boom(run: Any) -> None:
+        raise RuntimeError("boom\nsecond line")
+
+    hub = Hub.discover(extra=(("noisy", SimpleNamespace(before_train=hookimpl(boom))),))
+    with pytest.raises(PluginError, match=r"^plugin 'noisy': its before_train hook raised Run"):
+        ganhub.train(TINY_TOY, hub=hub)
+
+    def refuse(run: Any, summary: Any) -> None:
+        raise UsageError("this plugin refuses on purpose")
+
+    hub = Hub.discover(extra=(("strict", SimpleNamespace(after_train=hookimpl(refuse))),))
+    with pytest.raises(UsageError, match="^this plugin refuses on purpose$"):
+        ganhub.train(TINY_TOY, hub=hub)
