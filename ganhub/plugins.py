@@ -255,8 +255,12 @@ class Hub:
     def _call_discovery(self, hook_name: str, plugin_name: str, register: Any) -> None:
         # Call this plugin's implementation alone, so every entry knows which plugin added it.
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-            if impl.plugin_name == plugin_name:
-                impl.function(register)
+            if impl.plugin_name == plugin_name and impl.function(register) is not None:
+                # returning the objects registers nothing: say so instead of loading empty
+                raise PluginError(
+                    f"its {hook_name} hook returned a value; call register(name, obj) for each "
+                    "entry instead"
+                )
 
     def _fail(self, info: PluginInfo, status: str, exc: BaseException, fix: str) -> None:
         if os.environ.get(STRICT_ENV, "") not in ("", "0"):

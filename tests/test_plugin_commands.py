@@ -115,3 +115,13 @@ def _Named(name: str) -> Any:
     loss = HingeLoss()
     loss.name = name  # type: ignore[misc]
     return loss
+
+
+def test_a_discovery_hook_that_returns_its_objects_is_refused() -> None:
+    """`return [MyLoss()]` instead of `register(...)` loaded as an empty plugin, silently."""
+    from ganhub.losses.adversarial import HingeLoss
+
+    returns = SimpleNamespace(register_losses=hookimpl(lambda register: [HingeLoss()]))
+    info = Hub.discover(extra=(("returns", returns),)).plugins["returns"]
+    assert info.status == "error"
+    assert "its register_losses hook returned a value; call register(name, obj)" in info.error
