@@ -142,5 +142,5 @@ def test_a_lifecycle_hook_that_raises_is_named_in_one_line(workdir: Path) -> Non
         raise UsageError("this plugin refuses on purpose")
 
     hub = Hub.discover(extra=(("strict", SimpleNamespace(after_train=hookimpl(refuse))),))
-    with pytest.raises(UsageError, match="^this plugin refuses on purpose$"):
+    with pytest.raises(UsageError, match=r"^this plugin refuses on purpose$"):
         ganhub.train(TINY_TOY, hub=hub)

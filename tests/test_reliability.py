@@ -144,8 +144,8 @@ def test_the_latest_pointer_is_not_trusted(workdir: Path, pointer: str) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ("model.g_hidden=32", r"differ in shape \(G\.0\.weight is \(16, 2\) there and \(32, 2\) here\)"),
-        ("tricks=[ema]", r"the model has 8 tensor\(s\) it lacks \(G_ema\.0\.bias"),
+        ("model.g_hidden=32", r"differ in shape \(G\.0\.weight is \(16, 2\) in the checkpoint, \(32, 2\) in the model\)"),
+        ("tricks=[ema]", r"the model has 8 tensor\(s\) the checkpoint lacks \(G_ema\.0\.bias"),
     ],
 )  # fmt: skip
 def test_resuming_with_another_model_names_what_differs(

@@ -210,3 +210,14 @@ def test_text_that_yaml_12_reads_as_a_number_survives_config_yaml(workdir: Path)
     resumed = ganhub.train([f"resume={run_dir}", "trainer.steps=6"])
     assert Path(resumed["run_dir"]) == run_dir
     assert load_yaml(run_dir / "config.yaml")["name"] == "1e5"
+
+
+def test_a_python_tag_in_a_config_file_is_named_not_run(workdir: Path) -> None:
+    Path("evil.yaml").write_text(
+        'plugin: toy2d\nname: !!python/object/apply:os.system ["touch x"]\n'
+    )
+    with pytest.raises(
+        ConfigError, match=r"uses the YAML tag !!python/object/apply:os.system at line 2"
+    ):
+        resolve([], files=["evil.yaml"])
+    assert not Path("x").exists()

@@ -195,6 +195,13 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
+        tag = re.search(r"for the tag '([^']*)'", str(getattr(exc, "problem", "")))
+        if isinstance(exc, yaml.constructor.ConstructorError) and tag:
+            raise ConfigError(
+                f"config file '{shown}' uses the YAML tag "
+                f"{one_line(tag.group(1).replace('tag:yaml.org,2002:', '!!'), 60)}{where}; "
+                "configs hold plain values (numbers, text, lists, maps), never objects"
+            ) from None
         if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow
             line = text[: exc.position].count("\n") + 1
             char = (

@@ -204,15 +204,17 @@ def mismatch(saved: dict[str, Tensor], expected: dict[str, Tensor]) -> str:
     missing = sorted(set(expected) - set(saved))
     extra = sorted(set(saved) - set(expected))
     shapes = [
-        f"{k} is {tuple(saved[k].shape)} there and {tuple(expected[k].shape)} here"
+        f"{k} is {tuple(saved[k].shape)} in the checkpoint, {tuple(expected[k].shape)} in the model"
         for k in expected
         if k in saved and saved[k].shape != expected[k].shape
     ]
     parts = []
     if missing:
-        parts.append(f"the model has {len(missing)} tensor(s) it lacks ({_few(missing)})")
+        parts.append(
+            f"the model has {len(missing)} tensor(s) the checkpoint lacks ({_few(missing)})"
+        )
     if extra:
-        parts.append(f"it has {len(extra)} the model lacks ({_few(extra)})")
+        parts.append(f"the checkpoint has {len(extra)} the model lacks ({_few(extra)})")
     if shapes:
         parts.append(f"{len(shapes)} differ in shape ({shapes[0]})")
     return "; ".join(parts)
