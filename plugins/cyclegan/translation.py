@@ -63,11 +63,33 @@ class Translator:
             raise UsageError(f"--size {size}: this run's generator needs a multiple of {step}")
 
     def __call__(self, images: Tensor, direction: str = "AtoB", batch_size: int = 16) -> Tensor:
-        """Translate (N, C, H, W) images in [-1, 1]; returns float images in [-1, 1] on the CPU."""
+        """Translate (N, C, H, W) images in [-1, 1] (a tensor or numpy array; H and W multiples
+        of the generator's step); returns float images of the same shape on the CPU."""
         self.check_direction(direction)
+        images = self.checked_images(images)
         return torch.cat(
             [self.system.translate(chunk, direction).cpu() for chunk in images.split(batch_size)]
         )
+
+    def checked_images(self, images: object) -> Tensor:
+        """`images` as a float tensor, or a one-line UsageError saying the shape this run needs."""
+        import numpy as np
+
+        if isinstance(images, np.ndarray):
+            images = torch.from_numpy(images)
+        channels, step = self.config.data.channels, self.config.size_step()
+        need = f"(N, {channels}, H, W) images in [-1, 1], H and W multiples of {step}"
+        if not isinstance(images, Tensor):
+            raise UsageError(f"Translator: give {need}, not {type(images).__name__}")
+        shape = tuple(images.shape)
+        if (
+            images.ndim != 4
+            or shape[1] != channels
+            or not all(side >= step and side % step == 0 for side in shape[2:])
+            or not (images.is_floating_point())
+        ):
+            raise UsageError(f"Translator: give {need}; got {images.dtype} {shape}")
+        return images
 
     def translate_files(
         self, inputs: Sequence[Path], out: Path, direction: str = "AtoB", size: int | None = None,

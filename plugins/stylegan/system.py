@@ -49,6 +49,7 @@ from ganhub.engine.system import (
     Phase,
     PhaseOutput,
 )
+from ganhub.errors import UsageError
 
 if TYPE_CHECKING:
     from ganhub.latent import LatentSpace
@@ -216,6 +217,15 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
         s = self.config.sample
         psi = s.psi if psi is None else psi
         cutoff = s.cutoff if cutoff is None else cutoff
+        if isinstance(psi, bool) or not isinstance(psi, int | float) or not 0 <= psi < math.inf:
+            raise UsageError(f"psi={psi!r}: truncation is a number >= 0 (1: none, 0: the mean w)")
+        n_ws = self.G.num_ws
+        if cutoff is not None and (
+            isinstance(cutoff, bool) or not isinstance(cutoff, int) or not 1 <= cutoff <= n_ws
+        ):
+            raise UsageError(
+                f"cutoff={cutoff!r}: the number of style vectors to truncate, 1..{n_ws}"
+            )
         if self.label_spec is not None:
             if labels is None:
                 labels = grid_labels(self.label_spec, 1).repeat_interleave(len(z), 0)

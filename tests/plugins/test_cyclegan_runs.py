@@ -16,6 +16,7 @@ from ganhub.config.resolve import resolve
 from ganhub.data.images import list_images
 from ganhub.engine import checkpoint
 from ganhub.engine.loop import fit
+from ganhub.errors import UsageError
 from ganhub.plugins import get_hub
 from ganhub.testing import check_domain, check_metric
 from ganhub.wiring import make_run
@@ -65,6 +66,10 @@ def test_translate_cli_and_python_api(workdir: Path, cli) -> None:  # type: igno
     x = torch.full((1, 3, 16, 16), -0.5)
     y = translator(x, "BtoA")
     assert torch.allclose(y, translator.system.G_BA(x), atol=1e-6)
+    assert torch.equal(translator(x.numpy(), "BtoA"), y)  # type: ignore[arg-type]
+    for bad in (torch.zeros(1, 1, 16, 16), torch.zeros(1, 3, 30, 30), torch.zeros(3, 16, 16)):
+        with pytest.raises(UsageError, match=r"give \(N, 3, H, W\) images .* multiples of 4"):
+            translator(bad, "BtoA")
     paths = translate(run_dir, workdir / "in" / "two.jpg", "AtoB", workdir / "api", size=24)
     assert [p.name for p in paths] == ["two.png"] and Image.open(paths[0]).size == (24, 24)
     code, _, err = cli("cyclegan", "translate", str(run_dir), "--input", str(workdir / "missing"))

@@ -19,7 +19,7 @@ from ganhub.config.resolve import resolve
 from ganhub.engine import checkpoint
 from ganhub.engine.loop import fit
 from ganhub.engine.run import Run
-from ganhub.errors import ConfigError
+from ganhub.errors import ConfigError, UsageError
 from ganhub.plugins import get_hub
 from ganhub.wiring import make_run
 
@@ -86,6 +86,9 @@ def test_metric_samples_are_untruncated_and_grids_use_sample_psi(workdir: Path) 
     grid = system.sample(4, seed=3, psi=None)
     assert torch.equal(grid, system.sample(4, seed=3, psi=0.5))
     assert not torch.equal(plain, grid)
+    for bad in ({"psi": "a"}, {"psi": -5.0}, {"cutoff": 999}, {"cutoff": 0}):
+        with pytest.raises(UsageError, match=f"^{next(iter(bad))}="):
+            system.sample(2, seed=3, **bad)  # type: ignore[arg-type]
 
 
 def test_w_avg_tracks_the_mapping_output_during_training() -> None:
