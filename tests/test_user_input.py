@@ -221,3 +221,13 @@ def test_a_python_tag_in_a_config_file_is_named_not_run(workdir: Path) -> None:
     ):
         resolve([], files=["evil.yaml"])
     assert not Path("x").exists()
+
+
+def test_a_runs_plugin_cannot_change_on_resume_or_load(toy_run: Path) -> None:
+    for call in (
+        lambda: resolve([f"resume={toy_run}", "plugin=dcgan"]),
+        lambda: ganhub.load(toy_run, overrides=["plugin=dcgan"]),
+    ):
+        with pytest.raises(ConfigError, match=r"plugin=dcgan: .*config.yaml is a 'toy2d' run, and"):
+            call()
+    assert resolve([f"resume={toy_run}", "plugin=toy2d"]).plugin == "toy2d"

@@ -98,6 +98,11 @@ def validate(
         run_dir = Path(expand_path_text(str(raw["resume"])))
         origin = str(run_dir / "config.yaml")
         require_installed(run_dir, saved, hub)  # a missing plugin: the pip line that adds it
+    if saved is not None and raw.get("plugin") not in (None, saved.get("plugin")):
+        raise ConfigError(
+            f"plugin={one_line(raw['plugin'], 60)}: {origin} is a "
+            f"'{one_line(saved.get('plugin'), 60)}' run, and a run's plugin cannot change"
+        )
     plugin = raw.get("plugin") or (saved or {}).get("plugin")
     if not plugin:
         names = ", ".join(hub.domains.names()) or "none installed"
