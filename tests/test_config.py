@@ -374,3 +374,8 @@ def test_paths_read_before_validation_expand_home_too(tmp_path, monkeypatch) -> 
 
     options = parse_options(["plugin=toy2d", "out=~/studies", "search=~/space.yaml"])
     assert options.out_dir == tmp_path / "studies" and options.search == tmp_path / "space.yaml"
+
+
+def test_a_short_tuple_says_how_many_items_it_needs() -> None:
+    with pytest.raises(ConfigError, match=r"^optim\.G\.betas=\[0\.5\]: needs 2 items$"):
+        resolve(["plugin=toy2d", "optim.G.betas=[0.5]"])

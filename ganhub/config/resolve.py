@@ -393,6 +393,11 @@ def format_validation_error(exc: ValidationError, model: type[BaseModel]) -> str
             continue
         msg = one_line(err["msg"].removeprefix("Value error, "))
         missing = err["type"] == "missing"  # its input is the section that lacks the key
+        if missing and len(loc) > 1 and isinstance(err["loc"][-1], int):  # a short tuple
+            count = _tuple_length(_model_at(model, loc[:-2]), loc[-2])
+            need = f"needs {count} items" if count else f"item {loc[-1]} is missing"
+            lines.append(f"{one_line('.'.join(loc[:-1]), 100)}={_short(err.get('input'))}: {need}")
+            continue
         if not key or (isinstance(err.get("input"), dict) and not missing):
             lines.append(msg)  # a check across a section's keys: its message names them
             continue
@@ -402,6 +407,16 @@ def format_validation_error(exc: ValidationError, model: type[BaseModel]) -> str
         shown = "" if missing else f"={_short(err.get('input'))}"
         lines.append(f"{one_line(key, 100)}{shown}: {msg}")
     return "; ".join(lines)  # one line, as every usage error is
+
+
+def _tuple_length(model: type[BaseModel] | None, name: str) -> int | None:
+    """How many items the fixed-length tuple field `name` of `model` takes (None: not one)."""
+    field = model.model_fields.get(name) if model is not None else None
+    for option in (*typing.get_args(field.annotation), field.annotation) if field else ():
+        args = typing.get_args(option)
+        if typing.get_origin(option) is tuple and args and Ellipsis not in args:
+            return len(args)
+    return None
 
 
 def _short(value: Any) -> str:
