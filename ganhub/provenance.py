@@ -6,20 +6,18 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ganhub.errors import PluginError
-
-if TYPE_CHECKING:
-    from ganhub.plugins import Hub
 
 REQUIRES_FILE = "requires.json"  # which plugins and distributions a run directory needs
 
 _DIST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
-def require_installed(run_dir: Path, saved: Mapping[str, Any], hub: Hub) -> None:
-    """Raise a one-line error naming the first plugin part a saved run needs and lacks.
+def require_installed(run_dir: Path, saved: Mapping[str, Any], hub: Any) -> None:
+    """Raise a one-line error naming the first plugin part a saved run needs and lacks (`hub`:
+    a `ganhub.plugins.Hub`, untyped here so that the engine can import this module).
 
     The pip line comes from the run's requires.json, which is untrusted: names are shown only
     when they look like distribution names and versions.
