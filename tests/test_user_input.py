@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import ganhub
-from ganhub.config.overrides import load_yaml, parse_value
+from ganhub.config.overrides import dump_yaml, load_yaml, parse_value
 from ganhub.config.resolve import resolve
 from ganhub.engine import checkpoint
 from ganhub.errors import ConfigError
@@ -141,8 +141,10 @@ def test_checkpoints_are_readable_as_the_umask_says(workdir: Path) -> None:
     ],
 )
 def test_override_values_read_as_yaml_1_2(text: str, value: object) -> None:
-    assert parse_value(text) == value
-    assert type(parse_value(text)) is type(value)
+    got = parse_value(text)
+    assert got == value and isinstance(got, type(value))
+    assert isinstance(got, bool) == isinstance(value, bool)
+    assert getattr(got, "text", text) == text  # numbers remember how they were typed
 
 
 def test_keys_take_what_was_typed_as_their_type() -> None:
@@ -231,3 +233,11 @@ def test_a_runs_plugin_cannot_change_on_resume_or_load(toy_run: Path) -> None:
         with pytest.raises(ConfigError, match=r"plugin=dcgan: .*config.yaml is a 'toy2d' run, and"):
             call()
     assert resolve([f"resume={toy_run}", "plugin=toy2d"]).plugin == "toy2d"
+
+
+def test_text_keys_keep_numbers_as_typed() -> None:
+    """`name=1.10` and a folder named `2024.10` were read as numbers first: 1.1 and 2024.1."""
+    config = resolve(["plugin=toy2d", "name=1.10", "out_dir=2024.10", "optim.G.lr=2.50e-4"])
+    assert config.name == "1.10" and str(config.out_dir) == "2024.10"
+    assert type(config.optim.G.lr) is float and config.optim.G.lr == 2.5e-4
+    assert "name: '1.10'" in dump_yaml(config.model_dump(mode="json"))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from ganhub.config.schema import expand_path_text
+from ganhub.config.schema import TypedFloat, TypedInt, expand_path_text
 from ganhub.errors import ConfigError, one_line
 
 if TYPE_CHECKING:
@@ -105,6 +105,8 @@ class ConfigDumper(yaml.SafeDumper):
         return found
 
 
+ConfigDumper.add_representer(TypedFloat, yaml.SafeDumper.represent_float)
+ConfigDumper.add_representer(TypedInt, yaml.SafeDumper.represent_int)
 _STR_TAG = "tag:yaml.org,2002:str"
 _RESOLVE_12 = yaml.resolver.BaseResolver()
 _RESOLVE_12.yaml_implicit_resolvers = ConfigLoader.yaml_implicit_resolvers
@@ -120,9 +122,14 @@ def parse_value(text: str) -> Any:
     """Parse the right-hand side of `key=value` as YAML (`ConfigLoader`): numbers, bools,
     null, [lists], {maps}."""
     try:
-        return yaml.load(text, Loader=ConfigLoader) if text.strip() else None
+        value = yaml.load(text, Loader=ConfigLoader) if text.strip() else None
     except Exception:  # YAMLError, or what a constructor raised (see `load_yaml`)
         return text  # not YAML (an odd path, `2020-99-99`): keep it as written
+    if isinstance(value, float):  # a text key keeps `1.10` as typed, not as 1.1
+        return TypedFloat(value, text.strip())
+    if isinstance(value, int) and not isinstance(value, bool):
+        return TypedInt(value, text.strip())
+    return value
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:

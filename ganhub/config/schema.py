@@ -44,6 +44,29 @@ def _takes_number_not_bool(annotation: Any) -> bool:
     return bool({int, float} & set(options)) and bool not in options
 
 
+class TypedFloat(float):
+    """A number read from `key=value` that remembers how it was typed (`1.10`, `2024.10`): a text
+    key (a run name, a folder) takes the text as typed, a number key the number."""
+
+    text: str
+
+    def __new__(cls, value: float, text: str = "") -> TypedFloat:
+        self = super().__new__(cls, value)
+        self.text = text or repr(float(value))
+        return self
+
+
+class TypedInt(int):
+    """An integer read from `key=value` that remembers how it was typed (`+5`); see TypedFloat."""
+
+    text: str
+
+    def __new__(cls, value: int, text: str = "") -> TypedInt:
+        self = super().__new__(cls, value)
+        self.text = text or str(int(value))
+        return self
+
+
 class Section(BaseModel):
     """Base of every config section: unknown keys are errors, assignments are validated,
     numbers are finite (NaN and infinity are refused, and so are floats float32 cannot hold),
@@ -67,14 +90,14 @@ class Section(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _numbers_as_text(cls, v: Any, info: ValidationInfo) -> Any:
-        # `name=1.0` reads as a number before its key's type is known: a text key takes it as
-        # text (a number with leading zeros, `007`, already stays text when it is read)
+        # `name=1.10` reads as a number before its key's type is known: a text key takes it as
+        # typed (a number with leading zeros, `007`, already stays text when it is read)
         field = cls.model_fields.get(info.field_name or "")
         if field is None or isinstance(v, bool) or not isinstance(v, int | float):
             return v
         options = get_args(field.annotation) or (field.annotation,)
         if ({str, Path} & set(options)) and not ({int, float} & set(options)):
-            return str(v)
+            return v.text if isinstance(v, TypedFloat | TypedInt) else str(v)
         return v
 
     @field_validator("*", mode="before")
