@@ -241,3 +241,26 @@ def test_text_keys_keep_numbers_as_typed() -> None:
     assert config.name == "1.10" and str(config.out_dir) == "2024.10"
     assert type(config.optim.G.lr) is float and config.optim.G.lr == 2.5e-4
     assert "name: '1.10'" in dump_yaml(config.model_dump(mode="json"))
+
+
+def test_a_resume_refused_by_a_logger_leaves_the_run_as_it_was(toy_run: Path) -> None:
+    """A logger that refuses its options (a tracking URI it cannot use) once left config.yaml
+    rewritten with them and a failed.json, so the plain resume failed the same way."""
+    pytest.importorskip("mlflow")
+    from ganhub.errors import UsageError
+
+    before = sorted(p.name for p in toy_run.iterdir())
+    saved = (toy_run / "config.yaml").read_text()
+    with pytest.raises(UsageError, match="logger 'mlflow'"):
+        ganhub.train([f"resume={toy_run}", "trainer.steps=8", "loggers=[jsonl,mlflow]",
+                      "logger.mlflow.tracking_uri=notauri"])  # fmt: skip
+    assert (toy_run / "config.yaml").read_text() == saved
+    assert sorted(p.name for p in toy_run.iterdir()) == before  # no failed.json
+    assert ganhub.train([f"resume={toy_run}", "trainer.steps=6"])["steps"] == 6
+
+
+def test_an_output_path_that_is_no_regular_file_is_refused(toy_run: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    os.mkfifo("fifo")
+    line = _one_line_error(*cli("report", str(toy_run), "--out", "fifo")[::2])
+    assert line == "ganhub: error: fifo: not a regular file; give the path of a file to write"
+    assert Path("fifo").is_fifo()  # the rename would have replaced it

@@ -43,6 +43,7 @@ from ganhub.engine.system import BuildHints, GANSystem, Phase
 from ganhub.errors import (
     ConfigError,
     TrainingError,
+    UsageError,
     unknown_choice,
 )
 from ganhub.losses import Targets
@@ -190,10 +191,17 @@ class Run:
             if self.dist.enabled and config.resume is None:
                 seed_everything(config.seed + 1_000_003 * self.dist.rank)
             if self.dist.is_main:
+                saved = self._saved_config_text()
                 self.touched = True  # from here on a failure is the run's, not the config's
                 self.write_config()
                 self.system.save_assets(self.run_dir)
-                self.loggers = [cls(self.run_dir, config) for cls in parts.loggers.values()]
+                try:  # loggers log config.yaml, so they start after it is written
+                    self.loggers = [cls(self.run_dir, config) for cls in parts.loggers.values()]
+                except UsageError:  # a logger refused its options: leave the run as it was
+                    if saved is not None:
+                        checkpoint.write_text_atomic(self.run_dir / "config.yaml", saved)
+                    self.touched = False
+                    raise
                 if config.resume is not None:  # steps logged after the checkpoint come again
                     for logger in self.loggers:
                         logger.resumed_at(self.step)
@@ -221,6 +229,13 @@ class Run:
         if self.directory is not None:
             resumable = self.last_checkpoint is not None
             self.directory.fail(error, self.step, resumable=resumable, touched=self.touched)
+
+    def _saved_config_text(self) -> str | None:
+        """A resumed run's config.yaml as it is before this session rewrites it."""
+        try:
+            return (self.run_dir / "config.yaml").read_text() if self.config.resume else None
+        except OSError:
+            return None
 
     def write_config(self) -> None:
         """Write config.yaml (and the plugin provenance) atomically from `self.config`; a

@@ -8,6 +8,7 @@ safetensors with JSON beside or inside them: nothing here is ever unpickled.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -44,7 +45,13 @@ def digest(value: Any) -> str:
 
 
 def _temporary(path: Path) -> Path:
-    """A fresh name beside `path` (same file system, so the final rename is atomic)."""
+    """A fresh name beside `path` (same file system, so the final rename is atomic). A
+    device, FIFO or folder at `path` is refused: the rename would replace it (as root,
+    `--out /dev/null` would have replaced /dev/null with a file)."""
+    if path.exists() and not path.is_file():
+        raise OSError(
+            errno.EINVAL, "not a regular file; give the path of a file to write", str(path)
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
 
