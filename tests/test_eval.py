@@ -263,6 +263,38 @@ def test_training_fails_fast_when_a_metric_cannot_run(
     assert not list((workdir / "runs").glob("*/checkpoints/step_*"))  # stopped before training
 
 
+def test_too_few_samples_are_refused_before_training_and_before_scoring(cli, workdir: Path) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli("run", *TINY_DCGAN, "eval.metrics=[fid,kid]", "eval.n_samples=1")
+    assert (
+        code == 2
+        and "eval.n_samples=1 is too few samples to score: fid needs 2, kid needs 2" in err
+    )
+    assert not list((workdir / "runs").glob("*/checkpoints/step_*"))  # stopped before training
+    code, _, err = cli("run", *TINY_DCGAN, "eval.metrics=[]", "name=few")
+    assert code == 0, err
+    code, _, err = cli("eval", "runs/few", "--n", "3", "eval.metrics=[precision_recall]")
+    assert code == 2 and err.strip().endswith(
+        "--n 3 is too few samples to score: precision_recall needs 4"
+    )
+    assert not (workdir / "runs/few/eval.json").exists()
+    from PIL import Image
+
+    (workdir / "three").mkdir()
+    for i in range(3):
+        Image.new("RGB", (16, 16), (80 * i, 0, 0)).save(workdir / "three" / f"{i}.png")
+    code, _, err = cli("run", *TINY_DCGAN, "data=folder", "data.path=three",
+                       "eval.metrics=[density_coverage]", "name=three")  # fmt: skip
+    assert (
+        code == 2
+        and (
+            "metric 'density_coverage' needs at least 6 real samples; this run has 3 training "
+            "samples to compare with (eval.n_real=10000)"
+        )
+        in err
+    )
+    assert not list((workdir / "runs/three").glob("checkpoints/step_*"))
+
+
 # -- diagnostics ------------------------------------------------------------------------------
 
 

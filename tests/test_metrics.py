@@ -153,3 +153,56 @@ def test_a_missing_library_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> N
         UsageError, match=r"metric 'kid' needs torch-fidelity: pip install torch-fidelity"
     ):
         formulas.kid(gaussian(10, 2, 0), gaussian(10, 2, 1), seed=0)
+
+
+def _score_fake(metric, fake: torch.Tensor, real: torch.Tensor) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    class Flat(Extractor):
+        name = label = "flat"
+
+        def run(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+            return {"features": images.flatten(1)}
+
+    stats = formulas.gaussian_stats(real)
+    as_real = {
+        "features": real,
+        "mu": torch.from_numpy(stats.mu),
+        "sigma": torch.from_numpy(stats.sigma),
+    }
+    return metric.score(Flat(), {"features": fake}, as_real, 0)  # type: ignore[no-any-return]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning", "ignore::RuntimeWarning")  # the broken side
+@pytest.mark.parametrize("metric", [m for m in BUILTIN_METRICS if hasattr(m, "score")],
+                         ids=lambda m: m.name)  # fmt: skip
+def test_declared_minimum_sample_counts_are_exact(metric) -> None:  # type: ignore[no-untyped-def]
+    """At min_samples generated and min_real real samples every score is a finite number; one
+    fewer on either side is what the declaration refuses, because the formula breaks there."""
+    fake, real = gaussian(metric.min_samples, 6, 0), gaussian(metric.min_real, 6, 1)
+    assert all(math.isfinite(v) for v in _score_fake(metric, fake, real).values())
+
+    def broken(fake: torch.Tensor, real: torch.Tensor) -> bool:
+        try:
+            values = _score_fake(metric, fake, real)
+        except (RuntimeError, ValueError, np.linalg.LinAlgError):
+            return True
+        return not all(math.isfinite(v) for v in values.values())
+
+    if metric.min_samples > 1:
+        assert broken(fake[:-1], gaussian(50, 6, 1))
+    assert broken(gaussian(50, 6, 0), real[:-1])
+
+
+def test_too_few_samples_are_refused_naming_each_metric() -> None:
+    from ganhub.errors import ConfigError
+    from ganhub.metrics import check_sample_count
+
+    hub = get_hub()
+    chosen = [hub.metrics.get(n) for n in ("fid", "precision_recall", "digit_modes")]
+    check_sample_count(chosen, 4, "eval.n_samples")
+    with pytest.raises(ConfigError) as error:
+        check_sample_count(chosen, 1, "eval.n_samples")
+    assert str(error.value) == (
+        "eval.n_samples=1 is too few samples to score: fid needs 2, precision_recall needs 4"
+    )
+    with pytest.raises(ConfigError, match=r"^--n 3 is too few .*: precision_recall needs 4$"):
+        check_sample_count(chosen, 3, "--n")

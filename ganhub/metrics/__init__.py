@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from ganhub.errors import PluginError
+from ganhub.errors import ConfigError, PluginError
 
 if TYPE_CHECKING:
     from ganhub.capabilities import Capabilities
@@ -39,6 +39,9 @@ class Metric(ABC):
     # shell-style patterns (`fd_*`) for names that depend on the feature network; an exact key
     # wins over patterns, then the first matching pattern. trainer.keep_best and tuning read it.
     better: ClassVar[Directions] = {}
+    # The fewest generated samples `compute` can score: a covariance needs 2, k-NN balls k + 1.
+    # Evaluation refuses fewer in one line (before training, for a run's eval.n_samples).
+    min_samples: ClassVar[int] = 1
 
     def direction(self, key: str) -> Better | None:
         """Which way reported `key` improves (None: not a score); KeyError if undeclared."""
@@ -111,6 +114,15 @@ class Evaluation:
     skipped: list[str] = field(default_factory=list)
 
 
+def check_sample_count(metrics: Sequence[Metric], n_samples: int, key: str) -> None:
+    """Refuse `n_samples` (given as `key`) when a metric needs more, naming each and its need."""
+    short = [m for m in metrics if n_samples < m.min_samples]
+    if short:
+        needs = ", ".join(f"{m.name} needs {m.min_samples}" for m in short)
+        typed = f"{key} {n_samples}" if key.startswith("--") else f"{key}={n_samples}"
+        raise ConfigError(f"{typed} is too few samples to score: {needs}")
+
+
 def checked_values(name: str, values: Any) -> dict[str, float]:
     """A metric's result as {key: float}, or a one-line PluginError saying what it returned
     (a broken metric must not end a finished run in a traceback)."""
@@ -156,6 +168,7 @@ def evaluate(
 
     result = Evaluation()
     caps = system.capabilities()
+    check_sample_count([m for m in metrics if m.supports(caps)], n_samples, "n_samples")
     was_training = system.training
     system.eval()
     try:
@@ -184,6 +197,7 @@ __all__ = [
     "Directions",
     "Evaluation",
     "Metric",
+    "check_sample_count",
     "direction_of",
     "evaluate",
     "undeclared",

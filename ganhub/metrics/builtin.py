@@ -45,6 +45,8 @@ class FeatureMetric(ImageMetric):
     """A distance between generated and real features, once per extractor in eval.features."""
 
     libraries: tuple[str, ...] = ("torch_fidelity",)
+    # the fewest real samples the score needs (a covariance; k-NN balls need k + 1)
+    min_real: ClassVar[int] = 2
 
     def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
         """Score `n_samples` generated images against up to eval.n_real real ones."""
@@ -62,6 +64,7 @@ class FeatureMetric(ImageMetric):
         for name in extractor_names(cfg, system.capabilities()):
             extractor = get_extractor(name, cfg, system)
             real = real_features(system, extractor, cfg.n_real)
+            self.check_real_count(len(real["features"]), system)
             out.update(self.score(extractor, features_of(extractor, images), real, seed))
             out["n_real"] = float(len(real["features"]))
         return out
@@ -72,10 +75,25 @@ class FeatureMetric(ImageMetric):
         from ganhub.metrics.features import check_available, extractor_names, validation_reference
 
         super().check(system)
-        if system.config.eval.real == "validation":
-            validation_reference(system)
+        cfg = system.config.eval
+        if cfg.real == "validation":
+            self.check_real_count(min(cfg.n_real, len(validation_reference(system))), system)
+        else:
+            self.check_real_count(min(cfg.n_real, len(system.data())), system)
         for name in extractor_names(system.config.eval, system.capabilities()):
             check_available(name, system.config.eval, system)
+
+    def check_real_count(self, n_real: int, system: GANSystem) -> None:
+        """Refuse fewer real samples than the score needs, naming what caps them."""
+        from ganhub.errors import ConfigError
+
+        if n_real < self.min_real:
+            cfg = system.config.eval
+            source = "held-out samples" if cfg.real == "validation" else "training samples"
+            raise ConfigError(
+                f"metric '{self.name}' needs at least {self.min_real} real samples; this run has "
+                f"{n_real} {source} to compare with (eval.n_real={cfg.n_real})"
+            )
 
     @abstractmethod
     def score(
@@ -90,6 +108,7 @@ class FID(FeatureMetric):
     name = "fid"
     # fid, fid_<label> (other Inception weights), fd_<net> (a local feature network)
     better: ClassVar[Directions] = {"fid": "lower", "fid_*": "lower", "fd_*": "lower"}
+    min_samples = 2  # a covariance
 
     def score(
         self, ex: Extractor, fake: dict[str, Tensor], real: dict[str, Tensor], seed: int
@@ -114,6 +133,7 @@ class KID(FeatureMetric):
         "kid_*": "lower",
         "kd_*": "lower",
     }
+    min_samples = 2  # the unbiased MMD^2 divides by m - 1
 
     def score(
         self, ex: Extractor, fake: dict[str, Tensor], real: dict[str, Tensor], seed: int
@@ -130,6 +150,9 @@ class PrecisionRecall(FeatureMetric):
 
     name = "precision_recall"
     better: ClassVar[Directions] = {"precision*": "higher", "recall*": "higher"}
+    k: ClassVar[int] = 3
+    # precision draws k-NN balls around the real samples, recall around the generated ones
+    min_samples = min_real = k + 1
 
     def score(
         self, ex: Extractor, fake: dict[str, Tensor], real: dict[str, Tensor], seed: int
@@ -137,7 +160,7 @@ class PrecisionRecall(FeatureMetric):
         """Precision and recall with k=3 (Kynkaanniemi et al. 2019)."""
         from ganhub.metrics.formulas import precision_recall
 
-        precision, recall = precision_recall(fake["features"], real["features"].double(), k=3)
+        precision, recall = precision_recall(fake["features"], real["features"].double(), k=self.k)
         return {ex.key("precision"): precision, ex.key("recall"): recall}
 
 
@@ -147,6 +170,8 @@ class DensityCoverage(FeatureMetric):
     name = "density_coverage"
     better: ClassVar[Directions] = {"density*": "higher", "coverage*": "higher"}
     libraries = ()
+    k: ClassVar[int] = 5
+    min_real = k + 1  # k-NN balls around the real samples, each without itself
 
     def score(
         self, ex: Extractor, fake: dict[str, Tensor], real: dict[str, Tensor], seed: int
@@ -154,7 +179,7 @@ class DensityCoverage(FeatureMetric):
         """Density and coverage with k=5."""
         from ganhub.metrics.formulas import density_coverage
 
-        density, coverage = density_coverage(fake["features"], real["features"], k=5)
+        density, coverage = density_coverage(fake["features"], real["features"], k=self.k)
         return {ex.key("density"): density, ex.key("coverage"): coverage}
 
 
@@ -205,6 +230,7 @@ class SSIMDiversity(ImageMetric):
         "ms_ssim_real": None,
     }
     libraries = ("torchmetrics",)
+    min_samples = 2  # pairs of different samples
 
     def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
         """Pairs (i, i+1) of n generated samples, and of n real samples for comparison."""
@@ -304,9 +330,17 @@ def before_train(run: Run) -> None:
         check_metrics(run.system, run.metrics())
 
 
-def check_metrics(system: GANSystem, metrics: Sequence[Metric]) -> None:
-    """Missing libraries and feature networks of the applicable metrics raise here."""
+def check_metrics(
+    system: GANSystem, metrics: Sequence[Metric], n_samples: int | None = None, key: str = ""
+) -> None:
+    """Missing libraries and feature networks of the applicable metrics, and too few samples
+    (`n_samples`, typed as `key`; default: the run's eval.n_samples), raise here."""
+    from ganhub.metrics import check_sample_count
+
     caps = system.capabilities()
-    for metric in metrics:
-        if metric.supports(caps):
-            metric.check(system)
+    applicable = [metric for metric in metrics if metric.supports(caps)]
+    if n_samples is None:
+        n_samples, key = system.config.eval.n_samples, "eval.n_samples"
+    check_sample_count(applicable, n_samples, key or "n_samples")
+    for metric in applicable:
+        metric.check(system)

@@ -110,8 +110,8 @@ def evaluate_run(
             f"'{run_dir}': no chosen metric applies to this run ({', '.join(skipped)}); "
             f"the domain's defaults: {defaults} (ganhub list metrics)"
         )
-    check_metrics(system, usable)
     n = n_samples or config.eval.n_samples
+    check_metrics(system, usable, n, "--n" if n_samples else "eval.n_samples")
     seed_list = [config.seed + i for i in range(seeds)]
     runs, t0 = [], time.perf_counter()
     for seed in seed_list:
