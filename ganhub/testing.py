@@ -377,7 +377,8 @@ def check_trick(
 
 
 def check_metric(metric: Metric, system: GANSystem, *, n_samples: int = 64) -> dict[str, float]:
-    """A metric that supports a system returns finite floats, the same for the same seed."""
+    """A metric that supports a system returns finite floats, the same for the same seed, and
+    still does at its declared `min_samples` (the fewest ganhub lets a user ask for)."""
     from ganhub.metrics import evaluate
 
     caps = system.capabilities()
@@ -387,6 +388,9 @@ def check_metric(metric: Metric, system: GANSystem, *, n_samples: int = 64) -> d
         metric.check(system)
         first = evaluate(system, [metric], n_samples=n_samples, seed=0).values
         second = evaluate(system, [metric], n_samples=n_samples, seed=0).values
+    least = metric.min_samples
+    with _contract(f"metric '{metric.name}' at its min_samples={least}"):
+        smallest = evaluate(system, [metric], n_samples=least, seed=0).values
     problems = []
     if not first:
         problems.append("compute() returned no values")
@@ -395,6 +399,11 @@ def check_metric(metric: Metric, system: GANSystem, *, n_samples: int = 64) -> d
             problems.append(f"{key} is {type(value).__name__}, not float")
         elif not math.isfinite(value):
             problems.append(f"{key} = {value}")
+    problems += [
+        f"{key} = {value} at min_samples={least} (declare more)"
+        for key, value in smallest.items()
+        if not math.isfinite(value)
+    ]
     if not _same(first, second):
         problems.append("two evaluations with the same seed differ")
     problems += _direction_problems(first, [metric])

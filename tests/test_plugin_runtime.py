@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import torch
@@ -14,7 +14,7 @@ import ganhub
 from ganhub.errors import PluginError
 from ganhub.hookspecs import hookimpl
 from ganhub.losses.adversarial import HingeLoss
-from ganhub.metrics import Metric
+from ganhub.metrics import Directions, Metric
 from ganhub.plugins import Hub
 from ganhub.tricks import Trick
 
@@ -110,6 +110,7 @@ def test_a_trick_registered_under_another_name_than_its_own_is_refused() -> None
     assert "set name = 'other_name' on the class" in info.error and "other_name" not in hub.tricks
 
 
+@pytest.mark.filterwarnings("ignore:std.*degrees of freedom")  # Spread on one sample, on purpose
 def test_the_contract_checks_name_what_broke_as_contract_errors(workdir: Path) -> None:
     """`ganhub.testing` raises ContractError for a broken promise, never the raw exception."""
     from ganhub import testing
@@ -125,6 +126,20 @@ def test_the_contract_checks_name_what_broke_as_contract_errors(workdir: Path) -
     system = ganhub.load(ganhub.train(TINY_TOY)["run_dir"]).system
     with pytest.raises(testing.ContractError, match=r"metric 'texty': PluginError: metric"):
         testing.check_metric(TextMetric(), system)
+
+    class Spread(Metric):
+        """Sample std of the points: needs two of them, whatever min_samples claims."""
+
+        name = "spread"
+        better: ClassVar[Directions] = {"spread": None}
+
+        def compute(self, system: Any, n_samples: int, seed: int) -> dict[str, float]:
+            return {"spread": float(system.sample(n_samples, seed=seed).std(0).mean())}
+
+    with pytest.raises(testing.ContractError, match=r"spread = nan at min_samples=1 \(declare"):
+        testing.check_metric(Spread(), system)
+    Spread.min_samples = 2
+    assert testing.check_metric(Spread(), system)["spread"] > 0
 
 
 def test_a_lifecycle_hook_that_raises_is_named_in_one_line(workdir: Path) -> None:

@@ -342,6 +342,7 @@ class RotNetFD(MedMetric):
 
     name = "fd_rotnet"
     better: ClassVar[Directions] = {"fd_rotnet": "lower"}
+    min_samples = 2  # a covariance
 
     def supports(self, caps: Capabilities) -> bool:
         """Systems that sample from noise or translate held-out pairs, with real samples."""

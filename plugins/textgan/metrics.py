@@ -148,6 +148,7 @@ class TextBLEU(Metric):
         "bleu*": "higher",
         "self_bleu*": "lower",
     }  # high self-BLEU: samples alike
+    min_samples = 2  # self-BLEU scores one half of the samples against the other
 
     def supports(self, caps: Capabilities) -> bool:
         """Token ids from noise by a system that decodes them and has held-out text ('text')."""
