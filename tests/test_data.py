@@ -180,6 +180,24 @@ def test_a_shard_round_trips_and_refuses_a_wrong_manifest(tmp_path: Path) -> Non
         load_shard(tmp_path / "d.safetensors")
 
 
+def test_dcgan_checks_a_shard_against_the_run_and_resizes_it(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """Wrong channels or a bad manifest are one line before anything is built; another image
+    size is resized, as dcgan resizes folders."""
+    write_shard(workdir / "rgb.safetensors", torch.rand(8, 3, 32, 32) * 2 - 1, {"plugin": "t"})
+    code, _, err = cli("run", *TINY_DCGAN, "data.path=rgb.safetensors", "data.channels=1")
+    assert code == 2 and err.strip() == (
+        "ganhub: error: data.path='rgb.safetensors': the shard holds 3-channel images; set "
+        "data.channels=3"
+    )
+    assert not (workdir / "runs").exists()
+    run = make_run(resolve([*TINY_DCGAN, "data.path=rgb.safetensors", "model.image_size=64",
+                            "trainer.batch_size=4"]))  # fmt: skip
+    assert run.system.data().gather(torch.arange(2)).shape == (2, 3, 64, 64)
+    (workdir / "rgb.json").write_text('{"format": "ganhub-shard/1", "shape": "32x32"}')
+    code, _, err = cli("run", *TINY_DCGAN, "data.path=rgb.safetensors")
+    assert code == 2 and "'rgb.json': 'shape' must be a list of positive sizes" in err
+
+
 def test_data_check_says_which_domain_is_needed(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     code, _, err = cli("data", "check", str(tmp_path))
     assert code == 2 and "add plugin=NAME" in err

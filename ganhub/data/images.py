@@ -67,6 +67,14 @@ def check_image_folder(path: Path | None, key: str = "data.path") -> None:
         raise ConfigError(f"{key}='{path}': no images ({', '.join(IMAGE_SUFFIXES)}) found in it")
 
 
+def resize_square(x: Tensor, size: int) -> Tensor:
+    """(N, C, H, W) images in [-1, 1] to size x size (bilinear, antialiased); as-is if already."""
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x
+    out = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return out.clamp(-1, 1)
+
+
 def load_image(path: Path, size: int, channels: int) -> Tensor:
     """Decode one image to (channels, size, size) in [-1, 1]: resize the short side, centre-crop.
 

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ganhub.errors import UsageError
+from ganhub.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -68,20 +68,32 @@ def is_shard(path: Path | None) -> bool:
     return path is not None and path.suffix == SHARD_SUFFIX
 
 
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The JSON manifest beside shard `path` (count, per-sample shape, encoding, source)."""
+    meta_path = path.with_suffix(MANIFEST_SUFFIX)
+    try:
+        manifest = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"shard '{path}' is unreadable: {str(exc).splitlines()[0]}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise UsageError(f"'{meta_path}' is not a ganhub shard manifest")
+    shape = manifest.get("shape")
+    if not isinstance(shape, list) or not all(isinstance(d, int) and d > 0 for d in shape):
+        raise UsageError(f"'{meta_path}': 'shape' must be a list of positive sizes")
+    return manifest
+
+
 def load_shard(path: Path) -> Tensor:
     """The samples of a shard, decoded back (8-bit images to float in [-1, 1]), on the CPU."""
     from safetensors.torch import load_file
 
-    meta_path = path.with_suffix(MANIFEST_SUFFIX)
+    manifest = read_manifest(path)
     try:
-        manifest = json.loads(meta_path.read_text(encoding="utf-8"))
         tensors = load_file(str(path))
     except (OSError, ValueError) as exc:
         raise UsageError(f"shard '{path}' is unreadable: {str(exc).splitlines()[0]}") from None
     except Exception as exc:  # safetensors' own error type
         raise UsageError(f"shard '{path}' is unreadable: {str(exc).splitlines()[0]}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise UsageError(f"'{meta_path}' is not a ganhub shard manifest")
     x = tensors.get("samples")
     if x is None or len(x) != manifest.get("count") or list(x.shape[1:]) != manifest.get("shape"):
         raise UsageError(f"shard '{path}' does not match its manifest")
@@ -90,4 +102,59 @@ def load_shard(path: Path) -> Tensor:
     return x.float() if manifest.get("encoding") == "float16" else x
 
 
-__all__ = ["is_shard", "load_shard", "write_shard"]
+def image_shard_problems(
+    path: Path, shape: list[int], image_size: int, channels: int, *, resize: bool
+) -> list[str]:
+    """Why a shard of per-sample `shape` cannot feed a run of `image_size` px `channels`-channel
+    images (another size is fine when the run resizes): one line each, naming what to set."""
+    if len(shape) != 3 or shape[0] not in (1, 3) or shape[1] != shape[2]:
+        return [
+            f"data.path='{path}': the shard holds samples of shape {tuple(shape)}, not square "
+            "1- or 3-channel images"
+        ]
+    if shape[0] != channels:
+        return [
+            f"data.path='{path}': the shard holds {shape[0]}-channel images; set "
+            f"data.channels={shape[0]}"
+        ]
+    if shape[1] != image_size and not resize:
+        return [
+            f"data.path='{path}': the shard holds {shape[1]}x{shape[2]} images; set "
+            f"model.image_size={shape[1]}, or data.resize=true to resize them"
+        ]
+    return []
+
+
+def check_image_shard(path: Path, image_size: int, channels: int, *, resize: bool) -> list[str]:
+    """A run's problems with image shard `path`, from its manifest alone (instant): missing,
+    unreadable, or holding images the run cannot use."""
+    if not path.is_file():
+        return [f"data.path='{path}': no such shard"]
+    try:
+        shape = read_manifest(path)["shape"]
+    except UsageError as exc:
+        return [str(exc)]
+    return image_shard_problems(path, shape, image_size, channels, resize=resize)
+
+
+def load_image_shard(path: Path, image_size: int, channels: int, *, resize: bool) -> Tensor:
+    """A shard's images (N, C, S, S) in [-1, 1] for a run of `image_size` px `channels`-channel
+    images: another size is resized (bilinear, antialiased) when `resize`, else refused."""
+    from ganhub.data.images import resize_square
+
+    x = load_shard(path)
+    problems = image_shard_problems(path, list(x.shape[1:]), image_size, channels, resize=resize)
+    if problems:
+        raise ConfigError(problems[0])
+    return resize_square(x, image_size).contiguous()
+
+
+__all__ = [
+    "check_image_shard",
+    "image_shard_problems",
+    "is_shard",
+    "load_image_shard",
+    "load_shard",
+    "read_manifest",
+    "write_shard",
+]

@@ -67,19 +67,22 @@ class DCGANDomain(Domain):
         return ConditionRequest(label_spec(config), c.generator, c.discriminator, c.embed_dim)
 
     def check(self, config: RunConfig) -> list[str]:
-        """Folder data must exist and hold images; a shard must exist."""
+        """Folder data must exist and hold images; a shard must exist and hold square images
+        of the run's channels (any size: dcgan resizes, as it does folders)."""
         assert isinstance(config, DCGANConfig)
-        if config.data.source == "folder":
-            from ganhub.data.images import check_image_folder
-            from ganhub.data.shards import is_shard
-
-            if is_shard(config.data.path):
-                if not config.data.path or not config.data.path.is_file():
-                    return [f"data.path='{config.data.path}': no such shard"]
-            else:
-                check_image_folder(config.data.path)
         if config.data.channels not in (None, 1, 3):
             return [f"data.channels={config.data.channels}: must be 1 or 3"]
+        if config.data.source == "folder":
+            from ganhub.data.images import check_image_folder
+            from ganhub.data.shards import check_image_shard, is_shard
+
+            if config.data.path is not None and is_shard(config.data.path):
+                channels, size = config.data.resolved_channels(), config.model.image_size
+                problems = check_image_shard(config.data.path, size, channels, resize=True)
+                if problems:
+                    return problems
+            else:
+                check_image_folder(config.data.path)
         if config.data.source == "stacked_digits" and config.data.channels not in (None, 3):
             return [f"data.channels={config.data.channels}: stacked_digits has 3 channels"]
         if config.model.supernet and config.model.conditional:

@@ -22,7 +22,7 @@ from ganhub.data.shapes import (
     shape_labels,
     shapes_dataset,
 )
-from ganhub.data.shards import is_shard, load_shard
+from ganhub.data.shards import is_shard, load_image_shard
 from ganhub.engine.heads import with_heads
 from ganhub.engine.system import BuildHints
 from ganhub.engine.unconditional import UnconditionalGAN
@@ -91,7 +91,8 @@ class DCGANSystem(SupernetPair, UnconditionalGAN[DCGANConfig]):
             return StackedDigits(size, labels=kind)
         if cfg.source == "folder" and is_shard(cfg.path):
             assert cfg.path is not None
-            return TensorBatches(load_shard(cfg.path))  # decoded once: no per-file work
+            # decoded once (no per-file work); another size is resized, as folders are
+            return TensorBatches(load_image_shard(cfg.path, size, self.channels, resize=True))
         if cfg.source == "folder":
             return self._folder(cfg.path)
         root = cfg.path or Path.home() / ".cache" / "ganhub" / "datasets"

@@ -324,12 +324,11 @@ def check(config: StyleGANConfig) -> list[str]:
         return []
     if config.data.path is None:
         raise ConfigError("data=folder needs data.path=DIR_OR_ZIP (or a .safetensors shard)")
-    from ganhub.data.shards import is_shard
+    from ganhub.data.shards import check_image_shard, is_shard
 
     if is_shard(config.data.path):
-        if not config.data.path.is_file():
-            return [f"data.path='{config.data.path}': no such shard"]
-        return []
+        size, channels = config.model.image_size, config.data.channels
+        return check_image_shard(config.data.path, size, channels, resize=config.data.resize)
     from ganhub_stylegan.data import list_files
 
     from ganhub.data.images import IMAGE_SUFFIXES

@@ -27,26 +27,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from ganhub_stylegan.config import StyleGANData
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from ganhub.data.images import IMAGE_SUFFIXES, digits, list_images
+from ganhub.data.images import resize_square as resize
 from ganhub.data.inspect import DataReport, inspect_image_files
 from ganhub.errors import ConfigError, UsageError
 
 N_FACES = 100  # lfw_subset: 100 faces, then 100 non-faces
 # zip entries get this fixed time, so converting the same files twice gives the same bytes
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-
-
-def resize(x: Tensor, size: int) -> Tensor:
-    """(N, C, H, W) in [-1, 1] to size x size (antialiased bilinear)."""
-    if x.shape[-1] == size and x.shape[-2] == size:
-        return x
-    out = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return out.clamp(-1, 1)
 
 
 def faces(size: int) -> Tensor:
@@ -280,30 +272,6 @@ class LabelledImages(Dataset[tuple[Tensor, Tensor]]):
 # -- shards and conversion ------------------------------------------------------------------
 
 
-def shard_images(path: Path, image_size: int, channels: int, resize_ok: bool) -> Tensor:
-    """A shard's images (`ganhub data convert --to shard`), checked against the run's
-    channels and image size (square images of another size resized when `resize_ok`)."""
-    from ganhub.data.shards import load_shard
-
-    x = load_shard(path)
-    if x.ndim != 4 or x.shape[1] not in (1, 3) or x.shape[2] != x.shape[3]:
-        raise ConfigError(
-            f"data.path='{path}': the shard holds samples of shape {tuple(x.shape[1:])}, not "
-            "square 1- or 3-channel images"
-        )
-    if x.shape[1] != channels:
-        raise ConfigError(
-            f"data.path='{path}': the shard holds {x.shape[1]}-channel images; set "
-            f"data.channels={x.shape[1]}"
-        )
-    if x.shape[2] != image_size and not resize_ok:
-        raise ConfigError(
-            f"data.path='{path}': the shard holds {x.shape[2]}x{x.shape[3]} images; set "
-            f"model.image_size={x.shape[2]}, or data.resize=true to resize them"
-        )
-    return resize(x, image_size).contiguous()
-
-
 def converted_images(
     path: Path | None, source: str, image_size: int, channels: int, data: StyleGANData | None = None
 ) -> list[tuple[str, Callable[[], Tensor]]]:
@@ -311,14 +279,14 @@ def converted_images(
     left out (the loader adds them): the files of a folder or zip (resized to r; PNG names),
     a shard's images, or the embedded faces/digits (or the shapes `data`'s options render).
     Unreadable and non-square files raise UsageError from their `load()`."""
-    from ganhub.data.shards import is_shard
+    from ganhub.data.shards import is_shard, load_image_shard
 
     if source != "folder" or is_shard(path):
         if source != "folder":
             images, stem = embedded(source, image_size, mirror=False, data=data), source
         else:
             assert path is not None
-            images, stem = shard_images(path, image_size, channels, True), path.stem
+            images, stem = load_image_shard(path, image_size, channels, resize=True), path.stem
         return [(f"{stem}_{i:06d}.png", partial(images.__getitem__, i)) for i in range(len(images))]
     assert path is not None
     dataset = ImageFiles(path, image_size, channels, mirror=False, resize=True)

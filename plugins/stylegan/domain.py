@@ -77,7 +77,7 @@ class StyleGANDomain(Domain):
         from ganhub_stylegan import data as sg_data
 
         from ganhub.data.inspect import DataReport, class_balance, inspect_samples
-        from ganhub.data.shards import is_shard
+        from ganhub.data.shards import is_shard, load_image_shard
 
         assert isinstance(config, StyleGANConfig)
         cfg, size = config.data, config.model.image_size
@@ -101,7 +101,7 @@ class StyleGANDomain(Domain):
         report = DataReport(str(cfg.path), "images")
         if is_shard(cfg.path):
             report.kind = "shard images (x-flips left out)"
-            samples = sg_data.shard_images(cfg.path, size, cfg.channels, cfg.resize)
+            samples = load_image_shard(cfg.path, size, cfg.channels, resize=cfg.resize)
             inspect_samples(report, samples, images=True)
             return report
         sg_data.inspect_files(report, cfg.path, channels=cfg.channels, size=size, resize=cfg.resize)

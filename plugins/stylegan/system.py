@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from ganhub_stylegan.config import StyleGANConfig
-from ganhub_stylegan.data import ImageFiles, embedded, mirrored, refuse_unusable, shard_images
+from ganhub_stylegan.data import ImageFiles, embedded, mirrored, refuse_unusable
 from ganhub_stylegan.labels import labelled_digits, labelled_image_files
 from ganhub_stylegan.networks import Discriminator, Generator, mix_styles
 from torch import Tensor, nn
@@ -35,7 +35,7 @@ from ganhub.conditioning.nets import given, grid_labels, random_labels, split_ba
 from ganhub.data import BatchSource, LoaderBatches, TensorBatches
 from ganhub.data.images import save_image_grid
 from ganhub.data.shapes import reference_set, reference_size, shape_attribute
-from ganhub.data.shards import is_shard
+from ganhub.data.shards import is_shard, load_image_shard
 from ganhub.engine.context import TrainContext
 from ganhub.engine.diagnostics import d_stats
 from ganhub.engine.heads import with_heads
@@ -177,7 +177,7 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
         cfg, size = self.config.data, self.config.model.image_size
         if cfg.source == "folder" and is_shard(cfg.path):
             assert cfg.path is not None
-            images = shard_images(cfg.path, size, cfg.channels, cfg.resize)
+            images = load_image_shard(cfg.path, size, cfg.channels, resize=cfg.resize)
             return TensorBatches(mirrored(images, cfg.mirror))  # decoded once: no per-file work
         if cfg.source == "folder":
             assert cfg.path is not None
