@@ -201,3 +201,43 @@ def test_dcgan_checks_a_shard_against_the_run_and_resizes_it(workdir: Path, cli)
 def test_data_check_says_which_domain_is_needed(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     code, _, err = cli("data", "check", str(tmp_path))
     assert code == 2 and "add plugin=NAME" in err
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    """An MNIST idx file (the format torchvision reads): magic, dims, then uint8 bytes."""
+    import struct
+
+    magic = 0x0800 | array.ndim  # 0x08: unsigned bytes
+    header = struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def test_a_torchvision_dataset_is_read_from_disk_and_offline_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import urllib.error
+    import urllib.request
+
+    from ganhub.data.images import torchvision_dataset, torchvision_targets
+
+    def offline(*args: object, **kwargs: object) -> None:
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)  # this machine, without a network
+    with pytest.raises(UsageError) as error:
+        torchvision_dataset("mnist", tmp_path, 32, 1)
+    assert str(error.value) == (
+        f"data=mnist: not in '{tmp_path}' and downloading it failed (<urlopen error Name or "
+        "service not known>); copy torchvision's download of it into that folder, or set data.path=DIR where "
+        "one is"
+    )
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)  # the failed download made it
+    pixels = np.arange(5 * 28 * 28).reshape(5, 28, 28) % 256
+    for split, n in (("train", 5), ("t10k", 2)):
+        _write_idx(raw / f"{split}-images-idx3-ubyte", pixels[:n])
+        _write_idx(raw / f"{split}-labels-idx1-ubyte", np.arange(n) % 10)
+    x = torchvision_dataset("mnist", tmp_path, 28, 3)  # read from disk: no download is tried
+    assert x.shape == (5, 3, 28, 28)
+    assert torch.equal(x[:, 0], torch.from_numpy(pixels).float() / 127.5 - 1)
+    assert torchvision_targets("mnist", tmp_path).tolist() == [0, 1, 2, 3, 4]

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ganhub.errors import ConfigError, UsageError
+from ganhub.errors import ConfigError, UsageError, one_line
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -167,7 +167,15 @@ def _torchvision_train_set(name: str, root: Path) -> Any:
         "mnist": torchvision.datasets.MNIST,
         "fashion_mnist": torchvision.datasets.FashionMNIST,
     }
-    return classes[name](root=str(root), train=True, download=True)
+    try:
+        return classes[name](root=str(root), train=True, download=True)
+    except (OSError, RuntimeError) as exc:  # offline (URLError), unwritable root, bad checksum
+        lines = str(getattr(exc, "reason", None) or exc).strip().splitlines() or [""]
+        raise UsageError(
+            f"data={name}: not in '{root}' and downloading it failed ({one_line(lines[-1], 120)})"
+            "; copy torchvision's download of it into that folder, or set data.path=DIR where "
+            "one is"
+        ) from None
 
 
 def save_image_grid(images: Tensor, path: Path, nrow: int | None = None) -> Path:
