@@ -66,3 +66,30 @@ def test_torchrun_two_processes_train_in_lockstep(workdir: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (run_dir / "checkpoints/step_0000030").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"WORLD_SIZE": "2"},
+            "WORLD_SIZE=2 is set but RANK, MASTER_ADDR, MASTER_PORT not: "
+            "start every process with torchrun",
+        ),
+        ({"WORLD_SIZE": "two"}, "WORLD_SIZE=two must be a whole number >= 1"),
+        (
+            {"WORLD_SIZE": "2", "RANK": "2", "MASTER_ADDR": "localhost", "MASTER_PORT": "29500"},
+            "RANK=2 must be below WORLD_SIZE=2",
+        ),
+    ],
+)
+def test_a_partial_torchrun_environment_is_one_line_before_the_run_folder(
+    cli, workdir: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:  # type: ignore[no-untyped-def]
+    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    code, _, err = cli("run", "plugin=toy2d", "trainer.steps=2")
+    assert code == 2 and err.count("\n") == 1 and message in err
+    assert not (workdir / "runs").exists()

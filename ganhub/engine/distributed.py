@@ -18,6 +18,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ganhub.errors import UsageError, one_line
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -39,11 +41,34 @@ class DistInfo:
 
     @classmethod
     def from_env(cls) -> DistInfo:
-        """Read RANK / WORLD_SIZE / LOCAL_RANK as set by torchrun."""
-        world = int(os.environ.get("WORLD_SIZE", "1"))
+        """Read RANK / WORLD_SIZE / LOCAL_RANK as set by torchrun; a partial or malformed set
+        (WORLD_SIZE exported by hand, a job script's typo) is one line, not a rendezvous error."""
+        world = _env_int("WORLD_SIZE", "1", 1)
         if world <= 1:
             return cls()
-        return cls(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+        missing = [k for k in ("RANK", "MASTER_ADDR", "MASTER_PORT") if not os.environ.get(k)]
+        if missing:
+            raise UsageError(
+                f"WORLD_SIZE={world} is set but {', '.join(missing)} not: start every process "
+                f"with torchrun (torchrun --standalone --nproc_per_node={world} -m ganhub run "
+                "...), or unset WORLD_SIZE to train in one process"
+            )
+        rank = _env_int("RANK", "0", 0)
+        if rank >= world:
+            raise UsageError(f"RANK={rank} must be below WORLD_SIZE={world}")
+        return cls(rank, world, _env_int("LOCAL_RANK", "0", 0))
+
+
+def _env_int(key: str, default: str, least: int) -> int:
+    """A whole-number environment variable of at least `least`, or a one-line error."""
+    text = os.environ.get(key) or default
+    try:
+        value = int(text)
+    except ValueError:
+        value = least - 1
+    if value < least:
+        raise UsageError(f"{key}={one_line(text, 40)} must be a whole number >= {least}")
+    return value
 
 
 def init(info: DistInfo, device: torch.device) -> None:
