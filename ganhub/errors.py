@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import os
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 
 class GanhubError(Exception):
@@ -53,3 +56,20 @@ def unknown_choice(kind: str, name: str, choices: Iterable[str]) -> PluginError:
     listing = ", ".join(names) if names else "none registered"
     shown = one_line(name, 100)  # a name is input: one line, however it was typed
     return PluginError(f"unknown {kind} '{shown}'{did_you_mean(name, names)}; available: {listing}")
+
+
+@contextmanager
+def writing(path: object) -> Iterator[None]:
+    """Turn a library's own write error (safetensors' SafetensorError wraps the system's:
+    "I/O error: No space left on device (os error 28)") into an OSError naming `path`, which
+    the command line shows as one line; other errors pass unchanged."""
+    try:
+        yield
+    except OSError:
+        raise
+    except Exception as exc:
+        found = re.search(r"\(os error (\d+)\)", str(exc))
+        if found is None:
+            raise
+        code = int(found.group(1))
+        raise OSError(code, os.strerror(code), str(path)) from exc

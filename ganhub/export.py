@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ganhub.clikit import HELP, RUN_DIR, SEED
-from ganhub.errors import GanhubError, UsageError, did_you_mean, one_line
+from ganhub.errors import GanhubError, UsageError, did_you_mean, one_line, writing
 from ganhub.exported import EXPORT_VERSION, MANIFEST, WEIGHTS, read_manifest, read_weights, restore
 from ganhub.exported import shown_path as _shown
 
@@ -242,7 +242,8 @@ def _write(
         for key, value in module.state_dict().items()
     }
     meta = {"format": "pt", "ganhub_export": str(EXPORT_VERSION), "plugin": plugin}
-    save_file(tensors, str(folder / WEIGHTS), metadata={**meta, "step": str(step)})
+    with writing(folder / WEIGHTS):
+        save_file(tensors, str(folder / WEIGHTS), metadata={**meta, "step": str(step)})
     data = config.model_dump(mode="json")
     data["resume"] = None
     config_text = dump_yaml(data, sort_keys=False)

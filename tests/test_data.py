@@ -180,6 +180,22 @@ def test_a_shard_round_trips_and_refuses_a_wrong_manifest(tmp_path: Path) -> Non
         load_shard(tmp_path / "d.safetensors")
 
 
+def test_a_shard_is_readable_by_others_and_a_failed_write_names_it(tmp_path: Path) -> None:
+    import errno
+
+    from safetensors.torch import save_file
+
+    from ganhub.errors import writing
+
+    (out,) = write_shard(tmp_path / "s.safetensors", torch.zeros(2, 1, 4, 4), {})[:1]
+    assert out.stat().st_mode & 0o777 == 0o644  # safetensors alone writes 0600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json", "s.safetensors"]
+    target = tmp_path / "gone" / "x.safetensors"  # the library's own error type, not OSError
+    with pytest.raises(OSError) as error, writing(target):
+        save_file({"a": torch.zeros(1)}, str(target))
+    assert error.value.errno == errno.ENOENT and error.value.filename == str(target)
+
+
 def test_dcgan_checks_a_shard_against_the_run_and_resizes_it(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
     """Wrong channels or a bad manifest are one line before anything is built; another image
     size is resized, as dcgan resizes folders."""

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ganhub.errors import ConfigError, UsageError
+from ganhub.errors import ConfigError, UsageError, writing
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -46,8 +46,13 @@ def write_shard(
         stored = x.contiguous()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    save_file({"samples": stored.contiguous()}, str(tmp))
-    tmp.replace(out)
+    try:
+        with writing(out):
+            save_file({"samples": stored.contiguous()}, str(tmp))
+        tmp.chmod(0o644)  # safetensors creates files readable by the owner only
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
     manifest = {
         "format": FORMAT,
         "count": len(stored),

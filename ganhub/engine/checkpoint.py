@@ -27,7 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from ganhub.errors import UsageError
+from ganhub.errors import UsageError, writing
 
 LATEST = "latest"  # a pointer for people and tools; loading scans the step directories
 BEST = "best.json"  # the record of the best checkpoint (trainer.keep_best)
@@ -97,10 +97,12 @@ def save(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     weights = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model_state.items()}
-    save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt", "step": str(step)})
     tensors: dict[str, Tensor] = {}
     skeleton = flatten(state, tensors)
-    save_file(tensors, str(tmp / "state.safetensors"))
+    with writing(final):  # a full disk is one line naming the checkpoint
+        meta = {"format": "pt", "step": str(step)}
+        save_file(weights, str(tmp / "model.safetensors"), metadata=meta)
+        save_file(tensors, str(tmp / "state.safetensors"))
     (tmp / "state.json").write_text(json.dumps({"step": step, "state": skeleton}, indent=1))
     # safetensors writes owner-only files: give them the umask's mode, as state.json has, so
     # that others on a shared file system can load the run

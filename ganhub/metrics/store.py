@@ -89,10 +89,13 @@ def save_tensors(path: Path, tensors: Mapping[str, Tensor], metadata: Any = None
     """Save tensors as safetensors atomically; `metadata` is stored as JSON in the header."""
     from safetensors.torch import save_file
 
+    from ganhub.errors import writing
+
     tmp = _temporary(path)
     try:
         header = {"json": json.dumps(metadata, default=str)} if metadata is not None else None
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, header)
+        with writing(path):
+            save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, header)
         tmp.chmod(0o644)  # safetensors creates files readable by the owner only
         tmp.replace(path)
     finally:
