@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         reason = exc.strerror or str(exc)
         if isinstance(exc, FileExistsError):  # mkdir met a file where a folder must go
             reason = "a file is there where a folder is needed"
-        click.echo(f"ganhub: error: {exc.filename}: {reason}", err=True)
+        click.echo(f"ganhub: error: {os.fsdecode(exc.filename)}: {reason}", err=True)
         sys.exit(2)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

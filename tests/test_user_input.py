@@ -259,6 +259,22 @@ def test_a_resume_refused_by_a_logger_leaves_the_run_as_it_was(toy_run: Path) ->
     assert ganhub.train([f"resume={toy_run}", "trainer.steps=6"])["steps"] == 6
 
 
+def test_a_log_folder_that_refuses_writes_stops_a_resume_in_one_line(toy_run: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """tb/ replaced by a file (or made read-only): one line naming it, the run left as it was
+    (TensorBoard's writer thread printed a traceback, and config.yaml kept the new steps)."""
+    import shutil
+
+    shutil.rmtree(toy_run / "tb", ignore_errors=True)
+    (toy_run / "tb").write_text("not a folder")
+    before = sorted(p.name for p in toy_run.iterdir())
+    saved = (toy_run / "config.yaml").read_text()
+    code, _, err = cli("run", f"resume={toy_run}", "trainer.steps=8", "loggers=[jsonl,tensorboard]")
+    line = _one_line_error(code, err)
+    assert line == f"ganhub: error: {toy_run / 'tb'}: a file is there where a folder is needed"
+    assert (toy_run / "config.yaml").read_text() == saved
+    assert sorted(p.name for p in toy_run.iterdir()) == before  # no failed.json
+
+
 def test_an_output_path_that_is_no_regular_file_is_refused(toy_run: Path, cli) -> None:  # type: ignore[no-untyped-def]
     os.mkfifo("fifo")
     line = _one_line_error(*cli("report", str(toy_run), "--out", "fifo")[::2])

@@ -197,7 +197,8 @@ class Run:
                 self.system.save_assets(self.run_dir)
                 try:  # loggers log config.yaml, so they start after it is written
                     self.loggers = [cls(self.run_dir, config) for cls in parts.loggers.values()]
-                except UsageError:  # a logger refused its options: leave the run as it was
+                except (UsageError, OSError):  # a logger refused its options or its folder:
+                    # leave the run as it was
                     if saved is not None:
                         checkpoint.write_text_atomic(self.run_dir / "config.yaml", saved)
                     self.touched = False

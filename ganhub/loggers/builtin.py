@@ -55,6 +55,20 @@ def _logged_step(line: bytes) -> int | float:
     return step if type(step) is int else float("-inf")
 
 
+def _check_writable(folder: Path) -> None:
+    """Make `folder` and write a file in it, so a folder that refuses writes is one OSError
+    naming it here: TensorBoard's writer thread would print its own traceback first."""
+    import os
+
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / f".ganhub-probe-{os.getpid()}"
+    try:
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:  # name the folder, not the probe
+        raise OSError(exc.errno, f"cannot write in it ({exc.strerror})", str(folder)) from None
+
+
 class TensorBoardLogger(Logger):
     """TensorBoard event files under <run>/tb: scalars, and sample grids as images."""
 
@@ -62,6 +76,7 @@ class TensorBoardLogger(Logger):
         super().__init__(run_dir, config)
         from torch.utils.tensorboard import SummaryWriter  # heavy: only when the logger is used
 
+        _check_writable(run_dir / "tb")
         self.writer = SummaryWriter(str(run_dir / "tb"))
 
     def resumed_at(self, step: int) -> None:
