@@ -455,3 +455,25 @@ def test_wandb_never_prompts_and_disabled_writes_nothing(
     disabled.close()
     assert not (workdir / "wandb").exists() and not (workdir / WANDB_RUN_FILE).exists()
     assert no_network == []
+
+
+def test_an_unreachable_tracking_server_is_one_line_at_once(workdir: Path) -> None:
+    """MLflow's client retries a refused port with backoff for about 4 minutes before it
+    fails; one TCP connect says so first. A listening server passes the probe."""
+    pytest.importorskip("mlflow")
+    from ganhub.loggers.trackers.common import _unreachable
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}"
+        assert _unreachable(url) is None
+    assert _unreachable(url) == "Connection refused"  # closed now: nothing listens there
+    assert _unreachable("sqlite:///x.db") is None and _unreachable("file:///tmp") is None
+    with pytest.raises(UsageError) as error:
+        ganhub.train([*TINY_TOY, "loggers=[mlflow]", f"logger.mlflow.tracking_uri={url}"])
+    assert str(error.value) == (
+        f"logger 'mlflow' ({url}): cannot reach the tracking server (Connection refused); "
+        "start it, or fix logger.mlflow.tracking_uri (or MLFLOW_TRACKING_URI)"
+    )
+    assert not list(Path("runs").glob("*/checkpoints/step_*"))

@@ -50,6 +50,32 @@ def _first_line(exc: BaseException) -> str:
     return one_line(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, 300)
 
 
+def _unreachable(url: str, timeout: float = 5.0) -> str | None:
+    """Why the server of an http(s) `url` cannot be reached (no such host, refused, silent),
+    or None. Tracking clients retry with backoff for minutes before they say so (MLflow:
+    about 4 minutes for a refused port); one TCP connect answers in seconds. Skipped when a
+    proxy applies to the host: the client reaches it through the proxy."""
+    import socket
+    import urllib.request
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return None
+    if parsed.scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(
+        parsed.hostname
+    ):
+        return None
+    try:
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        socket.create_connection((parsed.hostname, port), timeout=timeout).close()
+    except ValueError:  # a port that is no number: the client says so itself
+        return None
+    except OSError as exc:
+        return one_line(exc.strerror or str(exc) or type(exc).__name__, 120)
+    return None
+
+
 def _read_id_file(path: Path) -> dict[str, Any] | None:
     """A run-id file as a dict, or None when it is absent; a warning when it is not one.
 

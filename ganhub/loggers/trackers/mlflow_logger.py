@@ -29,6 +29,7 @@ from ganhub.loggers.trackers.common import (
     _quiet,
     _read_id_file,
     _status,
+    _unreachable,
     _warn,
     _Worker,
     _write_id_file,
@@ -170,6 +171,11 @@ class MLflowLogger(Logger):
         self.uri = chosen or f"sqlite:///{(run_dir / 'mlflow.db').resolve()}"
         self.shown = _public(self.uri)
         experiment = self.options.experiment or config.plugin
+        if (reason := _unreachable(self.uri)) is not None:
+            raise UsageError(
+                f"logger 'mlflow' ({self.shown}): cannot reach the tracking server ({reason}); "
+                "start it, or fix logger.mlflow.tracking_uri (or MLFLOW_TRACKING_URI)"
+            )
         try:
             with _quiet("mlflow.store.db.utils"):
                 self.client = MlflowClient(tracking_uri=self.uri)

@@ -24,6 +24,7 @@ from ganhub.loggers.trackers.common import (
     _newest_checkpoint,
     _plain_text,
     _read_id_file,
+    _unreachable,
     _warn,
     _write_id_file,
 )
@@ -120,6 +121,13 @@ class WandbLogger(Logger):
             raise UsageError(
                 "logger 'wandb' in online mode needs W&B credentials: run `wandb login` or set "
                 f"WANDB_API_KEY, or use logger.wandb.mode=offline and `wandb sync` later{also}"
+            )
+        server = os.environ.get("WANDB_BASE_URL") or wandb.Settings().base_url
+        if self.mode == "online" and (reason := _unreachable(server)):
+            raise UsageError(
+                f"logger 'wandb' (online): cannot reach {server} ({reason}); "
+                "check the network or WANDB_BASE_URL, or use logger.wandb.mode=offline and "
+                "`wandb sync` later"
             )
         previous = self._previous_id()
         data = config.model_dump(mode="json")
