@@ -18,6 +18,16 @@ _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 # the 64-bit range torch's generators take
 MAX_SEED = 2**32 - 1
 _RUN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]*$")
+PLAIN_NAME_RULE = (
+    "must be a plain directory name: letters, digits and . _ + - (no / or \\, not starting "
+    "with a dot or a dash)"
+)
+
+
+def is_plain_name(value: str) -> bool:
+    """Whether `value` names one folder inside its parent (no path, no hidden or option-like
+    name): what a run or study name typed by a user may be."""
+    return bool(_RUN_NAME.match(value)) and value not in (".", "..")
 
 
 # The largest float a hyperparameter may take: torch's fused optimizers and most kernels convert
@@ -366,13 +376,8 @@ class RunConfig(Section):
     @field_validator("name")
     @classmethod
     def _plain_name(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        if not _RUN_NAME.match(v) or v in (".", ".."):
-            raise ValueError(
-                "must be a plain directory name: letters, digits and . _ + - (no / or \\, not "
-                "starting with a dot or a dash); out_dir=DIR chooses where it goes"
-            )
+        if v is not None and not is_plain_name(v):
+            raise ValueError(PLAIN_NAME_RULE + "; out_dir=DIR chooses where it goes")
         return v
 
     @field_validator("precision", mode="before")

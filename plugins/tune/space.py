@@ -18,6 +18,7 @@ Optuna stores them as their YAML text. Nothing here imports Optuna.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,9 +140,18 @@ def load_space(path: str | Path) -> Space:
     """Read and check a search-space YAML file."""
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"search={p}: file does not exist")
+        what = (
+            "is a folder"
+            if p.is_dir()
+            else "is no regular file"
+            if p.exists()
+            else "does not exist"
+        )
+        raise ConfigError(f"search={p}: {what}; give a search-space YAML file")
     try:
-        data = yaml.load(p.read_text(), Loader=ConfigLoader)
+        data = yaml.load(p.read_text(encoding="utf-8"), Loader=ConfigLoader)
+    except UnicodeDecodeError:
+        raise ConfigError(f"search={p}: not UTF-8 text; give a search-space YAML file") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark is not None else ""
@@ -214,8 +224,12 @@ def parse_param(key: str, spec: Any, where: str = "search space") -> Param:
     for label, value in (("low", low), ("high", high)):
         if not isinstance(value, number) or isinstance(value, bool):
             raise ConfigError(f"{name}: '{label}' must be {'an integer' if kind == 'int' else 'a number'}, got {value!r}")  # fmt: skip
+        if not math.isfinite(value):
+            raise ConfigError(f"{name}: '{label}' must be a finite number, got {value}")
     if low >= high:
         raise ConfigError(f"{name}: low={low} must be below high={high}")
+    if not math.isfinite(high - low):  # samplers draw low + u * (high - low)
+        raise ConfigError(f"{name}: the range {low}..{high} is wider than a float can hold")
     log = spec.get("log", False)
     if not isinstance(log, bool):
         raise ConfigError(f"{name}: 'log' must be true or false, got {log!r}")
@@ -223,7 +237,7 @@ def parse_param(key: str, spec: Any, where: str = "search space") -> Param:
         raise ConfigError(f"{name}: log: true needs low > 0, got low={low}")
     step = spec.get("step")
     if step is not None:
-        if not isinstance(step, number) or isinstance(step, bool) or step <= 0:
+        if not isinstance(step, number) or isinstance(step, bool) or not 0 < step < math.inf:
             raise ConfigError(f"{name}: 'step' must be a positive {'integer' if kind == 'int' else 'number'}, got {step!r}")  # fmt: skip
         if log:
             raise ConfigError(f"{name}: 'step' and log: true cannot be combined (Optuna)")

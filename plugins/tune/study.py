@@ -18,7 +18,7 @@ from ganhub_tune.storage import check_storage
 
 from ganhub.config.overrides import deep_merge, merge_sources, parse_override, set_dotted
 from ganhub.config.resolve import config_class, describe_keys, resolve
-from ganhub.config.schema import MAX_SEED, RunConfig
+from ganhub.config.schema import MAX_SEED, PLAIN_NAME_RULE, RunConfig, is_plain_name
 from ganhub.errors import ConfigError, did_you_mean, one_line
 from ganhub.hookspecs import hookimpl
 from ganhub.plugins import Hub, get_hub
@@ -135,6 +135,8 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
     _check_keys(space.params, base_config, hub)
     _check_choices(space.params, base_config, hub)
     name = options.study or f"{options.plugin}-{options.space}"
+    if not is_plain_name(name):
+        raise ConfigError(f"study={one_line(name, 80)}: {PLAIN_NAME_RULE}; out=DIR chooses where")
     directory = options.out_dir / name
     if options.storage is not None:
         check_storage(options.storage)

@@ -105,6 +105,10 @@ def test_parser_reads_every_kind_of_param() -> None:
         ({"x": {"type": "float", "low": 0, "high": 1, "when": {"loss": ["a"]}}, "loss": ["a", "b"]},
          "'x' has when: {loss: ...} but 'loss' is not a param listed before it"),
         ({"loss": "hinge"}, "param 'loss' must be a mapping"),
+        ({"optim.G.lr": {"type": "float", "low": float("nan"), "high": 1}}, "'low' must be a finite number, got nan"),
+        ({"optim.G.lr": {"type": "float", "low": 0, "high": float("inf")}}, "'high' must be a finite number, got inf"),
+        ({"optim.G.lr": {"type": "float", "low": -1e308, "high": 1e308}}, "is wider than a float can hold"),
+        ({"optim.G.lr": {"type": "float", "low": 0, "high": 1, "step": float("inf")}}, "'step' must be a positive number"),
     ],
 )  # fmt: skip
 def test_parser_errors_name_the_key_and_what_is_valid(params: dict[str, Any], message: str) -> None:
@@ -116,6 +120,11 @@ def test_parser_errors_name_the_key_and_what_is_valid(params: dict[str, Any], me
 def test_parser_file_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_space(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match=r"search=.*: is a folder; give a search-space YAML"):
+        load_space(tmp_path)
+    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00params")
+    with pytest.raises(ConfigError, match=r"binary.yaml: not UTF-8 text"):
+        load_space(tmp_path / "binary.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("params:\n  a: [1, 2\n")
     with pytest.raises(ConfigError, match=r"not valid YAML at line \d"):

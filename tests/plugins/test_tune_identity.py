@@ -49,3 +49,11 @@ def test_an_unusable_storage_is_refused_before_the_study_folder(
     assert code == 2 and message in err, err
     assert len(err.strip().splitlines()) == 1 and "ganhub tune: study" not in out + err
     assert not (tmp_path / "studies").exists()
+
+
+@pytest.mark.parametrize("study", ["../escaped", "/abs/study", ".", ".hidden"])
+def test_a_study_name_is_a_plain_folder_name(tmp_path: Path, cli: Any, study: str) -> None:
+    """study= names a folder under out=, as name= does under out_dir=: never a path."""
+    code, _, err = cli(*_tune_args(tmp_path, study, "trials=1"))
+    assert code == 2 and f"study={study}: must be a plain directory name" in err, err
+    assert not (tmp_path / "studies").exists() and not (tmp_path / "escaped").exists()
