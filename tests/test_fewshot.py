@@ -149,6 +149,19 @@ def test_eval_real_validation_compares_with_the_held_out_images(workdir: Path) -
     assert values["n_real"] == len(expected)
 
 
+def test_intra_fid_on_held_out_images_groups_them_by_their_own_labels(workdir: Path) -> None:
+    """A conditional few-shot run scored on its held-out images: intra_fid read the shots'
+    labels for them (an IndexError after training, e.g. at the end of `ganhub adapt`)."""
+    keys = ["data.classes=[3,8]", "data.n_shots=10", "eval.features=[digits]"]
+    system = ganhub.load(_trained("cond", *keys, "model.conditional=true",
+                                  "eval.real=validation", "eval.metrics=[]")).system  # fmt: skip
+    images, labels = system.validation_samples(), system.validation_labels()
+    assert labels is not None and images is not None and len(labels) == len(images) > 10
+    assert set(labels.tolist()) == {3, 8}
+    values = get_hub().metrics.get("intra_fid").compute(system, n_samples=20, seed=0)
+    assert values["intra_classes"] == 2 and values["intra_fd_digits"] > 0
+
+
 def test_eval_real_validation_is_refused_without_held_out_images(workdir: Path) -> None:
     with pytest.raises(ConfigError, match=r"^eval.real=validation: .* holds no real samples"):
         ganhub.train([*TINY_DCGAN, "eval.metrics=[fid]", "eval.real=validation"])

@@ -254,6 +254,11 @@ class GANSystem(nn.Module, ABC, Generic[ConfigT]):
         `eval.real=validation` compares with. None when the data holds none out (the default)."""
         return None
 
+    def validation_labels(self) -> Tensor | None:
+        """The labels of `validation_samples()`, row for row, for conditional runs (what
+        `intra_fid` groups the held-out images by); None when there are none (the default)."""
+        return None
+
     def latent_space(self) -> LatentSpace | None:
         """The generator's latent space for interpretation tools (`ganhub.latent`): systems
         that declare `provides={"latent_space"}` return one; None by default."""

@@ -20,6 +20,7 @@ import math
 import re
 from typing import TYPE_CHECKING, ClassVar
 
+from ganhub.errors import ConfigError
 from ganhub.metrics import Directions, Metric
 
 if TYPE_CHECKING:
@@ -201,6 +202,11 @@ class IntraFID(Metric):
             and labels.combinations <= INTRA_MAX_CLASSES
         )
 
+    def check(self, system: GANSystem) -> None:
+        """With eval.real=validation the held-out images need their labels."""
+        if system.config.eval.real == "validation":
+            _real_labels(system, 1)
+
     def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
         """Per class: FD of n_samples / classes samples against that class's real features."""
         import torch
@@ -229,7 +235,7 @@ class IntraFID(Metric):
         for name in extractor_names(cfg, caps):
             ex = get_extractor(name, cfg, system)
             real = real_features(system, ex, cfg.n_real)["features"]
-            real_flat = flat_labels(system.real_labels(len(real)), spec)
+            real_flat = flat_labels(_real_labels(system, len(real)), spec)
             fake = features_of(ex, images)["features"]
             distances = []
             for c in range(k):
@@ -239,6 +245,20 @@ class IntraFID(Metric):
             out[ex.key("intra_fid")] = float(sum(distances) / max(1, len(distances)))
             out["intra_classes"] = float(len(distances))
         return out
+
+
+def _real_labels(system: GANSystem, n: int) -> Tensor:
+    """The labels of the n real images the features were computed on: the training data's
+    (`real_samples(n)`'s pick) or, with eval.real=validation, the held-out images' (in order)."""
+    if system.config.eval.real != "validation":
+        return system.real_labels(n)
+    labels = system.validation_labels()
+    if labels is None:
+        raise ConfigError(
+            f"metric 'intra_fid' with eval.real=validation: this '{system.config.plugin}' run's "
+            "held-out images carry no labels (GANSystem.validation_labels); use eval.real=train"
+        )
+    return labels[:n]
 
 
 CONDITIONAL_METRICS: tuple[Metric, ...] = (ClassAccuracy(), IntraFID())

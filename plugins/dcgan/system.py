@@ -13,7 +13,7 @@ from ganhub_dcgan.supernet import SuperDiscriminator, SuperGenerator
 from ganhub.capabilities import Capabilities
 from ganhub.data import BatchSource, LoaderBatches, TensorBatches
 from ganhub.data.biased import biased_digits, digit_group_attribute
-from ganhub.data.fewshot import few_shot
+from ganhub.data.fewshot import FewShot, few_shot
 from ganhub.data.images import ImageFolder, digits, save_image_grid, torchvision_dataset
 from ganhub.data.shapes import (
     reference_set,
@@ -116,14 +116,22 @@ class DCGANSystem(SupernetPair, UnconditionalGAN[DCGANConfig]):
 
     def validation_samples(self) -> Tensor | None:
         """With data.n_shots: the other digits of data.classes (up to 1,000), never trained on."""
+        pick = self._held_out()
+        return None if pick is None else pick.held_out
+
+    def validation_labels(self) -> Tensor | None:
+        """The classes of `validation_samples()`, row for row."""
+        pick = self._held_out()
+        return None if pick is None else pick.held_out_labels
+
+    def _held_out(self) -> FewShot | None:
         cfg = self.config.data
         if cfg.source != "digits" or cfg.n_shots is None:
             return None
         images, labels = digits(self.config.model.image_size)
-        pick = few_shot(
+        return few_shot(
             images, labels, classes=cfg.classes, n_shots=cfg.n_shots, seed=self.config.seed
         )
-        return pick.held_out
 
     def _folder(self, path: Path | None) -> BatchSource:
         cfg, size = self.config.data, self.config.model.image_size
