@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -26,16 +27,37 @@ if TYPE_CHECKING:
 _ARGS = {**HELP, "ignore_unknown_options": True, "allow_extra_args": True}
 
 
+_SETTING = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*=")
+
+
+def _is_setting(arg: str) -> bool:
+    """`key=value`, unless a file or folder of that name exists (`v=2/` is DATA)."""
+    return bool(_SETTING.match(arg)) and not Path(arg).exists()
+
+
 def _split(args: tuple[str, ...]) -> tuple[Path | None, tuple[str, ...]]:
-    """DATA (the one argument without '=') and the key=value overrides."""
+    """DATA (the one argument that is no key=value setting) and the key=value overrides."""
     from ganhub.errors import UsageError
 
-    paths = [a for a in args if "=" not in a]
+    paths = [a for a in args if not _is_setting(a)]
     if len(paths) > 1:
         raise UsageError(f"one DATA path at a time, got {len(paths)}: {', '.join(paths)}")
     if paths and not Path(paths[0]).exists():
         raise UsageError(f"DATA '{paths[0]}' does not exist")
-    return (Path(paths[0]) if paths else None), tuple(a for a in args if "=" in a)
+    return (Path(paths[0]) if paths else None), tuple(a for a in args if _is_setting(a))
+
+
+def _check_target(flag: str, target: Path, data: Path | None, *, new: bool) -> None:
+    """Refuse an output that is DATA or lies inside it (DATA is never changed), and, when
+    `new`, one that exists (nothing is overwritten)."""
+    from ganhub.errors import UsageError
+
+    if data is not None:
+        source, resolved = data.resolve(), target.resolve()
+        if resolved == source or source in resolved.parents:
+            raise UsageError(f"{flag} {target} is DATA or inside it; write it elsewhere")
+    if new and (target.exists() or target.is_symlink()):
+        raise UsageError(f"{flag} {target} exists; choose a new path (nothing is overwritten)")
 
 
 @click.group(name="data", context_settings=HELP)
@@ -103,18 +125,27 @@ def clean_command(out: Path | None, list_file: Path | None, args: tuple[str, ...
     ganhub data clean DATA plugin=NAME --out CLEAN_DIR   (a folder, or a .zip for a zip)
     ganhub data clean DATA plugin=NAME --list kept.txt
     """
+    from ganhub.data.shards import is_shard
     from ganhub.errors import UsageError
+    from ganhub.metrics.store import write_bytes
 
     if (out is None) == (list_file is None):
         raise UsageError("give one of --out DIR and --list FILE")
     data, overrides = _split(args)
     if data is None:
         raise UsageError("ganhub data clean needs the DATA folder or zip to clean")
+    if is_shard(data):
+        raise UsageError(
+            f"DATA {data} is a shard: clean the data it was converted from (--out CLEAN), "
+            "then convert CLEAN again"
+        )
+    if list_file is not None:
+        _check_target("--list", list_file, data, new=True)
     report = inspect(data, overrides)
     dropped = report.dropped()
     kept = [name for name in report.items if name not in dropped]
     if list_file is not None:
-        _write_atomic(list_file, "".join(f"{name}\n" for name in kept).encode())
+        write_bytes(list_file, "".join(f"{name}\n" for name in kept).encode())
         click.echo(f"{len(kept)} of {len(report.items)} kept -> {list_file}")
         return
     assert out is not None
@@ -126,16 +157,14 @@ def copy_kept(data: Path, out: Path, kept: list[str]) -> Path:
     """Copy the kept members of a folder (hard links where possible), a zip, or the kept lines
     of a text file (items `FILE:LINE`) into `out`."""
     from ganhub.errors import UsageError
+    from ganhub.metrics.store import write_bytes
 
-    source, target = data.resolve(), out.resolve()
-    if target == source or source in target.parents:
-        raise UsageError(f"--out {out} is inside DATA; write the cleaned copy elsewhere")
-    if out.exists():
-        raise UsageError(f"--out {out} exists; choose a new path (nothing is overwritten)")
+    _check_target("--out", out, data, new=True)
     if data.is_file() and not zipfile.is_zipfile(data):  # a text file: items are FILE:LINE
-        numbers = {int(name.rsplit(":", 1)[1]) for name in kept if ":" in name}
+        numbers = [_line_number(name, data) for name in kept]
         lines = data.read_bytes().split(b"\n")
-        _write_atomic(out, b"\n".join(ln for i, ln in enumerate(lines, 1) if i in numbers) + b"\n")
+        wanted = set(numbers)
+        write_bytes(out, b"\n".join(ln for i, ln in enumerate(lines, 1) if i in wanted) + b"\n")
         return out
     if zipfile.is_zipfile(data):
         tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
@@ -172,9 +201,25 @@ def convert_command(fmt: str, out: Path, args: tuple[str, ...]) -> None:
     shard: every sample decoded once into one safetensors file plus a manifest; point
     data.path at it. Domains add formats (stylegan: zip; medgan: nifti; textgan: tokens).
     """
-    config, domain = _resolve(*_split(args))
+    data, overrides = _split(args)
+    _check_target("--out", out, data, new=False)  # a conversion again replaces the last one
+    config, domain = _resolve(data, overrides)
     for path in domain.convert_data(config, fmt, out):
         click.echo(str(path))
+
+
+def _line_number(item: str, data: Path) -> int:
+    """The line of a text file's item `NAME:LINE`; a one-line error for any other item (only
+    the lines of text files can be copied one by one)."""
+    from ganhub.errors import UsageError
+
+    name, _, line = item.rpartition(":")
+    if name != data.name or not line.isdigit():
+        raise UsageError(
+            f"DATA {data}: its items are no lines of a text file ('{item}'); clean a folder, a "
+            "zip or a text file"
+        )
+    return int(line)
 
 
 def _link_or_copy(src: str, dst: str) -> None:
@@ -183,12 +228,6 @@ def _link_or_copy(src: str, dst: str) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copy2(src, dst)
-
-
-def _write_atomic(path: Path, payload: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(payload)
-    tmp.replace(path)
 
 
 __all__ = ["clean_command", "convert_command", "copy_kept", "data_group", "inspect"]

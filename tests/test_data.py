@@ -157,7 +157,7 @@ def test_check_clean_convert_and_train_from_the_shard(workdir: Path, cli) -> Non
     ]  # fmt: skip
     assert (root / "broken.png").exists()  # the user's files are never changed
     code, _, err = cli("data", "clean", str(root), "plugin=dcgan", "--out", str(root / "in"))
-    assert code == 2 and "inside DATA" in err
+    assert code == 2 and "is DATA or inside it" in err
     code, out, _ = cli("data", "check", "cleaned", "plugin=dcgan")
     assert code == 0, out
     code, out, _ = cli("data", "convert", "cleaned", "plugin=dcgan", "--to", "shard", "--out", "s.safetensors")  # fmt: skip
@@ -168,6 +168,37 @@ def test_check_clean_convert_and_train_from_the_shard(workdir: Path, cli) -> Non
         make_run(resolve([*TINY_DCGAN, "data.path=s.safetensors", "trainer.batch_size=4"]))
     )
     assert summary["steps"] == 2
+
+
+def test_clean_never_writes_over_or_into_data_and_refuses_shards(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """`--list` once replaced DATA itself (a text file) with the list, and a shard was
+    'cleaned' line by line into a corrupt file; both exited 0."""
+    root = _problem_folder(workdir / "v=2")  # a folder named like a setting is DATA
+    text = workdir / "lines.txt"
+    text.write_text("one line\n\nanother line\none line\n")
+    before = text.read_bytes()
+    for args, message in [
+        ((str(text), "plugin=textgan", "--list", str(text)), "is DATA or inside it"),
+        ((str(root), "plugin=dcgan", "--list", str(root / "kept.txt")), "is DATA or inside it"),
+    ]:
+        code, _, err = cli("data", "clean", *args)
+        assert code == 2 and message in err, err
+    assert text.read_bytes() == before and not (root / "kept.txt").exists()
+    code, out, err = cli("data", "clean", str(root), "plugin=dcgan", "--list", "new/kept.txt")
+    assert code == 0 and "5 of 8 kept" in out, err  # the folder is made, as for --out
+    assert len((workdir / "new/kept.txt").read_text().splitlines()) == 5
+    code, _, err = cli("data", "clean", str(root), "plugin=dcgan", "--list", "new/kept.txt")
+    assert code == 2 and "--list new/kept.txt exists; choose a new path" in err
+    code, out, err = cli("data", "clean", str(text), "plugin=textgan", "--out", "c/lines.txt")
+    assert code == 0, err
+    assert (workdir / "c/lines.txt").read_text() == "one line\nanother line\n"
+    write_shard(workdir / "s.safetensors", torch.zeros(3, 3, 32, 32), {"plugin": "dcgan"})
+    code, _, err = cli("data", "clean", "s.safetensors", "plugin=dcgan", "--out", "c.safetensors")
+    assert code == 2 and "is a shard: clean the data it was converted from" in err
+    assert not (workdir / "c.safetensors").exists()
+    code, _, err = cli("data", "convert", str(root), "plugin=dcgan", "--to", "shard",
+                       "--out", str(root / "x.safetensors"))  # fmt: skip
+    assert code == 2 and "is DATA or inside it" in err
 
 
 def test_a_shard_round_trips_and_refuses_a_wrong_manifest(tmp_path: Path) -> None:
