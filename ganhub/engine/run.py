@@ -174,6 +174,8 @@ class Run:
         self.best: checkpoint.Best | None = None  # the best checkpoint so far (keep_best)
         self.stale_evaluations = 0  # evaluations since keep_best last improved (patience)
         self.touched = False  # whether this process has written to the run directory
+        self.config_before: str | None = None  # a resumed run's config.yaml before this session
+        self.first_step = 0
         # refused before any directory exists
         self.best_direction = keep_best_direction(
             config.trainer.keep_best, self.metrics(), self.system
@@ -191,18 +193,13 @@ class Run:
             if self.dist.enabled and config.resume is None:
                 seed_everything(config.seed + 1_000_003 * self.dist.rank)
             if self.dist.is_main:
-                saved = self._saved_config_text()
+                self.config_before, self.first_step = self._saved_config_text(), self.step
                 self.touched = True  # from here on a failure is the run's, not the config's
                 self.write_config()
                 self.system.save_assets(self.run_dir)
-                try:  # loggers log config.yaml, so they start after it is written
-                    self.loggers = [cls(self.run_dir, config) for cls in parts.loggers.values()]
-                except (UsageError, OSError):  # a logger refused its options or its folder:
-                    # leave the run as it was
-                    if saved is not None:
-                        checkpoint.write_text_atomic(self.run_dir / "config.yaml", saved)
-                    self.touched = False
-                    raise
+                # loggers log config.yaml, so they start after it is written (one that refuses
+                # its options or folder is a refusal before the first step: see `fail`)
+                self.loggers = [cls(self.run_dir, config) for cls in parts.loggers.values()]
                 if config.resume is not None:  # steps logged after the checkpoint come again
                     for logger in self.loggers:
                         logger.resumed_at(self.step)
@@ -227,6 +224,12 @@ class Run:
         for logger in self.loggers:
             logger.close()
         self.loggers = []
+        # a resume refused before its first step (options or data that do not fit, a folder
+        # that refuses writes) trained nothing: leave the run as it was
+        refused = isinstance(error, UsageError | OSError) and self.step == self.first_step
+        if self.config_before is not None and refused:
+            checkpoint.write_text_atomic(self.run_dir / "config.yaml", self.config_before)
+            self.touched = False
         if self.directory is not None:
             resumable = self.last_checkpoint is not None
             self.directory.fail(error, self.step, resumable=resumable, touched=self.touched)

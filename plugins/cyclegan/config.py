@@ -195,6 +195,21 @@ class CycleGANConfig(RunConfig):
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(**TRAINER_DEFAULTS))
 
     @model_validator(mode="after")
+    def _data_options_apply(self) -> CycleGANConfig:
+        """Options that would be ignored or break the networks are refused by name."""
+        if self.data.path is None and self.data.channels != 3:
+            raise ConfigError(
+                f"data.channels={self.data.channels}: the embedded restyled digits have 3 "
+                "channels (their style is colour); use data.path=DIR for 1-channel images"
+            )
+        if self.task != "paired" and self.data.direction != "AtoB":
+            raise ConfigError(
+                f"data.direction={self.data.direction} applies to task=paired; an unpaired "
+                "CycleGAN learns both directions (G_A: A->B, G_B: B->A)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _schedule_agrees(self) -> CycleGANConfig:
         """epochs go with epochs_decay; the decay start is given once (checked, not rewritten)."""
         if (self.epochs is None) != (self.epochs_decay is None):

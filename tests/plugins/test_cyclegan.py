@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import os
 import random
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ from ganhub_cyclegan.metrics import psnr, ssim
 from ganhub_cyclegan.pool import ImagePool
 from PIL import Image
 
+import ganhub
 from ganhub.config.resolve import resolve
 from ganhub.errors import ConfigError, UsageError
 from ganhub.plugins import get_hub
@@ -185,6 +187,8 @@ def run_step(run: Run) -> None:
         (["model.image_size=30"], r"model.image_size=30: must be a multiple of 4"),
         (["model.n_layers_d=4"], r"model.n_layers_d=4 leaves no patch on a 16 px image"),
         (["epochs=3"], r"epochs and epochs_decay go together"),
+        (["data.channels=1"], r"data.channels=1: the embedded restyled digits have 3 channels"),
+        (["data.direction=BtoA"], r"data.direction=BtoA applies to task=paired"),
         (
             ["trainer.steps=2", "epochs=3", "epochs_decay=1"],
             r"trainer.steps=2 and epochs=3 epochs_decay=1 both set the run length",
@@ -474,3 +478,18 @@ def test_psnr_and_ssim_match_scikit_image() -> None:
             metrics.peak_signal_noise_ratio(xi, yi, data_range=2.0), abs=1e-6
         )
     assert ssim(x, x).mean().item() == pytest.approx(1.0)
+
+
+def test_a_resume_whose_new_data_is_refused_leaves_the_run_as_it_was(workdir: Path) -> None:
+    """The refusal comes with the first batch, after config.yaml was rewritten: it used to
+    keep the new data.path (and a failed.json), so the plain resume failed the same way."""
+    run_dir = Path(ganhub.train([*TINY, "name=cg", "eval.metrics=[]"])["run_dir"])
+    for side in ("trainA", "trainB"):
+        for i in range(2):
+            _png(workdir / "small" / side / f"{i}.png", _solid(12, 12, (9, 99, 199)))
+    saved, before = (run_dir / "config.yaml").read_text(), sorted(os.listdir(run_dir))
+    with pytest.raises(UsageError, match="12x12 is smaller than the 16 px crop"):
+        ganhub.train([f"resume={run_dir}", f"data.path={workdir / 'small'}", "trainer.steps=4"])
+    assert (run_dir / "config.yaml").read_text() == saved
+    assert sorted(os.listdir(run_dir)) == before  # no failed.json
+    assert ganhub.train([f"resume={run_dir}", "trainer.steps=3"])["steps"] == 3
