@@ -13,6 +13,7 @@ Imports no torch: registration and `ganhub --help` read this module.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -258,6 +259,21 @@ class StyleGANConfig(RunConfig):
                 "data=shapes (plugin=dcgan conditions on shapes)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _cutoff_fits(self) -> StyleGANConfig:
+        """Refused now, not when the first sample grid is drawn after training."""
+        n_ws = self.style_vectors()
+        if self.sample.cutoff is not None and self.sample.cutoff > n_ws:
+            raise ConfigError(
+                f"sample.cutoff={self.sample.cutoff}: a {self.model.image_size} px generator "
+                f"has {n_ws} style vectors; choose 1..{n_ws}"
+            )
+        return self
+
+    def style_vectors(self) -> int:
+        """How many style vectors (ws) the generator takes: two per resolution from 4 px."""
+        return 2 * (int(math.log2(self.model.image_size)) - 1)
 
 
 def _number(section: Any, key: str, default: float) -> float:

@@ -89,6 +89,11 @@ def test_metric_samples_are_untruncated_and_grids_use_sample_psi(workdir: Path) 
     for bad in ({"psi": "a"}, {"psi": -5.0}, {"cutoff": 999}, {"cutoff": 0}):
         with pytest.raises(UsageError, match=f"^{next(iter(bad))}="):
             system.sample(2, seed=3, **bad)  # type: ignore[arg-type]
+    n_ws = system.G.num_ws
+    assert system.config.style_vectors() == n_ws  # what the config checks is what G takes
+    resolve([*TINY, f"sample.cutoff={n_ws}"])
+    with pytest.raises(ConfigError, match=rf"^sample.cutoff={n_ws + 1}: a 16 px generator has"):
+        resolve([*TINY, f"sample.cutoff={n_ws + 1}"])  # refused before training, not after
 
 
 def test_w_avg_tracks_the_mapping_output_during_training() -> None:
