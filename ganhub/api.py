@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ganhub.clikit import MAX_WRITTEN_SAMPLES
 from ganhub.config.resolve import read_saved, resolve
 from ganhub.config.schema import RunConfig
 from ganhub.engine import checkpoint
@@ -139,6 +140,11 @@ class TrainedGAN:
     ) -> list[Path]:
         """Write the domain's sample artifact (grid, text, NIfTI) into `directory`."""
         n = None if n is None else check_count("n", n)
+        if n is not None and n > MAX_WRITTEN_SAMPLES:
+            raise UsageError(
+                f"n={n}: at most {MAX_WRITTEN_SAMPLES:,} samples per grid or file (they are "
+                "generated in one batch); write several with other seeds"
+            )
         seed = check_seed(seed)
         if Path(directory).exists() and not Path(directory).is_dir():
             raise UsageError(f"{directory}: a file is there where a folder is needed")

@@ -78,4 +78,16 @@ def split_overrides(
     return overrides, options
 
 
-__all__ = ["HELP", "RUN_DIR", "deprecated_alias", "domain_group", "split_overrides"]
+# `write_samples` draws its samples as one batch into one artifact (a grid, a text file, a
+# set of volumes): 10,000 is a 100 x 100 grid, far past what a grid is read for
+MAX_WRITTEN_SAMPLES = 10_000
+
+
+__all__ = [
+    "HELP",
+    "MAX_WRITTEN_SAMPLES",
+    "RUN_DIR",
+    "deprecated_alias",
+    "domain_group",
+    "split_overrides",
+]

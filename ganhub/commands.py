@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ganhub.clikit import RUN_DIR, SEED, split_overrides
+from ganhub.clikit import MAX_WRITTEN_SAMPLES, RUN_DIR, SEED, split_overrides
 from ganhub.hookspecs import hookimpl
 from ganhub.registry import KINDS
 
@@ -164,8 +164,8 @@ def list_cmd(kind: str) -> None:
 
 @click.command(context_settings={**_OVERRIDES, "help_option_names": ["-h", "--help"]})
 @click.argument("run_dir", type=RUN_DIR)
-@click.option("--n", "n", type=click.IntRange(min=1), default=64, show_default=True,
-              help="Samples to write.")  # fmt: skip
+@click.option("--n", "n", type=click.IntRange(min=1, max=MAX_WRITTEN_SAMPLES), default=64,
+              show_default=True, help="Samples to write.")  # fmt: skip
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Sampling seed.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder  [default: RUN_DIR/samples]")  # fmt: skip

@@ -75,6 +75,9 @@ def test_sample_arguments_are_checked_in_one_line(workdir: Path) -> None:
     Path("afile").write_text("x")
     with pytest.raises(UsageError, match="afile: a file is there where a folder is needed"):
         model.write_samples("afile")
+    with pytest.raises(UsageError, match=r"^n=10001: at most 10,000 samples per grid or file"):
+        model.write_samples("grids", n=10_001)  # one batch: 10^8 ended in an allocator error
+    assert not Path("grids").exists()
 
 
 def test_load_refuses_what_is_not_a_run(tmp_path: Path) -> None:
