@@ -70,6 +70,8 @@ def run_study(study: Study, hub: Hub | None = None, echo: Callable[[str], None] 
         )
     except _Fatal as fatal:
         raise fatal.args[0] from None
+    except _Stopped as stopped:  # the conventional status of a process stopped by a signal
+        raise SystemExit(128 + stopped.args[0]) from None
     finally:
         hub.pm.unregister(reporter)
     finished = len(ostudy.get_trials(deepcopy=False, states=finished_states))
@@ -136,6 +138,11 @@ def _objective(
             reporter.start(None, None)
         if first:
             trial.set_user_attr("run_dir", summary["run_dir"])
+        if summary.get("signal"):  # SIGINT/SIGTERM stopped the run after a checkpoint: the
+            # user means the study (the trial is recorded failed; rerunning continues it)
+            echo(f"trial {trial.number}: stopped by signal {summary['signal']}; the study "
+                 "stops (run the same command to continue it)")  # fmt: skip
+            raise _Stopped(summary["signal"])
         try:
             values = objective_values(study, summary, rates)
         except ConfigError:
@@ -171,6 +178,10 @@ def _objective(
         return values[0] if single else values
 
     return objective
+
+
+class _Stopped(Exception):
+    """A signal stopped a trial's run: the study ends with the signal's exit status."""
 
 
 class _Fatal(Exception):

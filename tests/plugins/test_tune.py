@@ -291,6 +291,25 @@ def test_killed_study_resumes_from_storage(tmp_path: Path, cli: Any) -> None:
     assert len(after) == 4 and after[: len(before)] == before
 
 
+def test_ctrl_c_stops_the_study_not_just_the_trial(tmp_path: Path, cli: Any) -> None:
+    """SIGINT stops a trial's run after a checkpoint (as for `ganhub run`); the study used to
+    go on with the next trial, or blame the objective when the first trial was stopped."""
+    args = _tune_args(tmp_path, "stop", "trials=4", "pruner=none", "trainer.steps=4000")
+    proc = subprocess.Popen([sys.executable, "-m", "ganhub", *args], start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    trials = tmp_path / "studies/stop/trials"
+    try:
+        _wait_for(lambda: any(trials.glob("*/metrics.jsonl")) or proc.poll() is not None, 120)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "ganhub: error" not in err and len(_finished(tmp_path / "studies/stop/study.db")) < 4
+    assert "the study stops" in out + err or "ganhub: interrupted" in err  # in a run, or between
+
+
 # -- PostgreSQL: two workers, one study -------------------------------------------------------
 
 
