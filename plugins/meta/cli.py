@@ -47,6 +47,8 @@ def meta_command(ctx: click.Context, items: tuple[str, ...]) -> None:
         from ganhub.console import summary_line
 
         click.echo(summary_line(summary))  # a quiet run's one line, as `ganhub run` prints
+    if summary["signal"]:  # stopped by SIGINT/SIGTERM after saving: the conventional status
+        raise SystemExit(128 + summary["signal"])
 
 
 def parse_options(items: list[str]) -> tuple[MetaOptions, list[str]]:

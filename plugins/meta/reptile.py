@@ -204,6 +204,7 @@ def meta_train(config: RunConfig, options: MetaOptions, hub: Hub | None = None) 
     run = make_run(config, hub)
     scratch = Path(tempfile.mkdtemp(prefix="ganhub-meta-"))
     tasks: dict[tuple[int, ...], tuple[Run, Any]] = {}
+    restore_signals = run.install_signal_handlers()  # stop after an outer step, and save
     try:
         with run.console.session():
             summary = _outer_loop(run, options, tasks, scratch, hub)
@@ -212,6 +213,7 @@ def meta_train(config: RunConfig, options: MetaOptions, hub: Hub | None = None) 
         run.fail(exc)
         raise
     finally:
+        restore_signals()
         for task_run, _ in tasks.values():
             task_run.close()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -291,7 +293,10 @@ def _outer_loop(
             metrics.update({f"meta/hypergrad_cos_{g}": c for g, c in cosines.items()})
         run.log(metrics)
         console.training(run.step, _postfix(metrics, update.rate_key))
+        if run.stop_requested:  # SIGINT/SIGTERM: checkpoint this outer step, then stop
+            break
     console.end_training(run.step)
+    done = max(1, run.step)
     if options.learn_lr:  # what ganhub adapt and a resumed run read
         for g, lr in rates.items():
             getattr(run.config.optim, g).lr = lr
@@ -300,12 +305,13 @@ def _outer_loop(
     began = time.perf_counter()
     checkpoint = run.save()
     spent["checkpoint"], began = time.perf_counter() - began, time.perf_counter()
-    samples = run.write_samples()
+    stopped = run.signal is not None  # stop now: no samples, no evaluation
+    samples = [] if stopped else run.write_samples()
     spent["samples"], began = time.perf_counter() - began, time.perf_counter()
-    values = run.evaluate()
+    values = {} if stopped else run.evaluate()
     spent["eval"] = time.perf_counter() - began
     seconds = time.perf_counter() - started
-    per_step = (timing["inner"] + timing["update"]) / options.outer_steps
+    per_step = (timing["inner"] + timing["update"]) / done
     record = {
         "method": options.algorithm,
         "options": options.model_dump(),
@@ -313,7 +319,7 @@ def _outer_loop(
         "outer_step_seconds": per_step,
         "task_setup_seconds": timing["setup"] / max(1, len(tasks)),
         # training steps of the task Runs, query steps included
-        "inner_steps_per_s": options.outer_steps
+        "inner_steps_per_s": done
         * options.tasks_per_step
         * (options.inner_steps + update.query_steps)
         / max(timing["inner"], 1e-9),
@@ -334,7 +340,8 @@ def _outer_loop(
         "eval_seconds": spent["eval"],
         "sample_seconds": spent["samples"],
         "checkpoint_seconds": spent["checkpoint"],
-        "stopped_early": False,
+        "stopped_early": run.step < options.outer_steps,
+        "signal": run.signal,  # SIGINT/SIGTERM that stopped it (the CLI exits 128 + it)
         "checkpoint": str(checkpoint) if checkpoint else None,
         "samples": [str(p) for p in samples],
         "metrics": values,
@@ -343,7 +350,8 @@ def _outer_loop(
     rows = summary_rows(summary, tensorboard=False)
     rows.insert(2, ("outer step", _speed(record, len(tasks))))
     rows[-1] = ("next", f"ganhub adapt {run.run_dir} data.classes=[K]\nganhub sample {run.run_dir}")
-    console.summary(f"ganhub meta: done, {run.step} outer steps in {seconds:.1f} s", rows)
+    verb = f"stopped by signal {run.signal} at" if stopped else "done,"
+    console.summary(f"ganhub meta: {verb} {run.step} outer steps in {seconds:.1f} s", rows)
     return summary
 
 

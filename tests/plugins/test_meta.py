@@ -68,6 +68,32 @@ def test_meta_refuses_resume_before_touching_the_run(workdir: Path, cli) -> None
     assert sorted(p.name for p in run.iterdir()) == ["config.yaml"]
 
 
+def test_sigterm_saves_the_meta_weights_and_exits_with_its_status(workdir: Path) -> None:
+    """As `ganhub run`: the outer loop stops after its step and checkpoints (it died with
+    the signal, leaving no checkpoint; Ctrl-C deleted the run)."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["meta", "plugin=dcgan", "preset=tiny", "meta.classes=[0,1,2]", "name=stop",
+            "meta.outer_steps=100000", "meta.inner_steps=1", "trainer.progress=false"]  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "ganhub", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    metrics = workdir / "runs/stop/metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and not (metrics.is_file() and metrics.stat().st_size > 0):
+        assert time.monotonic() < deadline, "meta-training logged nothing"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    model = ganhub.load(workdir / "runs/stop")  # the meta weights open, for adapt and sample
+    assert 0 < model.step < 100000
+    assert json.loads((workdir / "runs/stop/meta.json").read_text())["method"] == "reptile"
+
+
 @pytest.mark.slow
 def test_meta_then_sample_and_adapt_from_the_command_line(
     workdir: Path,
