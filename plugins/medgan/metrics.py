@@ -44,12 +44,13 @@ torch and MONAI are imported inside functions: registering these metrics loads n
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from ganhub.errors import UsageError
 from ganhub.metrics import ROTNET_MIN_IMAGES, Directions, Metric
 
 if TYPE_CHECKING:
+    from ganhub_medgan.config import MedGANConfig
     from torch import Tensor
 
     from ganhub.capabilities import Capabilities
@@ -356,11 +357,13 @@ class RotNetFD(MedMetric):
 
         require("torch_fidelity", self.name)
         n = len(system.data())
+        phantoms = cast("MedGANConfig", system.config).data.source == "phantom"
+        more = "data.n_samples" if phantoms else "more image files in data.path"
         if n < ROTNET_MIN_IMAGES:
             raise UsageError(
                 f"metric fd_rotnet trains its feature network on the run's training images: "
-                f"{n} are too few (it needs {ROTNET_MIN_IMAGES}); use more data "
-                f"(data.n_samples) or leave fd_rotnet out of eval.metrics"
+                f"{n} are too few (it needs {ROTNET_MIN_IMAGES}); use more data ({more}) or "
+                "leave fd_rotnet out of eval.metrics"
             )
 
     def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:

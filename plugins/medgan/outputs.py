@@ -168,4 +168,6 @@ def read_mask(path: Path, spatial_dims: int, threshold: float = 0.5) -> tuple[Te
             f"mask '{path}' has shape {list(data.shape)}; this run is {spatial_dims}D "
             f"(expected {spatial_dims} axes)"
         )
+    if not np.isfinite(data).all():
+        raise UsageError(f"mask '{path}' holds NaN or infinite voxels; a mask is 0 and 1")
     return torch.from_numpy(threshold_mask(data, threshold)).unsqueeze(0), image.affine

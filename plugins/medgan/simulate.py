@@ -12,6 +12,7 @@ Command line: ``ganhub medgan simulate RUN_DIR --mask mask.nii.gz`` (or ``--at X
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +34,8 @@ def place_lesion(shape: Sequence[int], center: Sequence[float], radius: float) -
         raise UsageError(
             f"lesion center {list(center)} needs {len(shape)} coordinates for a {len(shape)}D image"
         )
-    if radius <= 0:
-        raise UsageError(f"lesion radius {radius}: must be positive (voxels)")
+    if not 0 < radius < math.inf:
+        raise UsageError(f"lesion radius {radius}: must be a positive number of voxels")
     if any(not 0 <= c < s for c, s in zip(center, shape)):
         raise UsageError(f"lesion center {list(center)} lies outside the image grid {list(shape)}")
     axes = torch.meshgrid(*[torch.arange(s, dtype=torch.float32) for s in shape], indexing="ij")
@@ -47,13 +48,14 @@ class Simulator:
     """A trained lesion model with its default base image; call it with a mask."""
 
     system: Any  # MedPairedGAN with task=lesion
-    base: Tensor  # (1, *spatial) healthy image in [-1, 1]
+    base: Tensor | None  # (1, *spatial) healthy image in [-1, 1]; None: callers give images
     affine: np.ndarray  # (4, 4) voxel -> RAS of the base image
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """The spatial shape masks must have."""
-        return tuple(self.base.shape[1:])
+        """The spatial shape masks must have: the run's image grid."""
+        cfg = self.system.config
+        return (cfg.model.image_size,) * cfg.spatial_dims
 
     def __call__(self, mask: Tensor, image: Tensor | None = None) -> Tensor:
         """The simulated image (1, 1, *spatial) in [-1, 1]: `image` (default: the base) with a
@@ -61,7 +63,10 @@ class Simulator:
         from ganhub_medgan.system import lesion_condition
 
         mask = mask.float().reshape(1, 1, *mask.shape[-len(self.shape) :])
-        image = (self.base if image is None else image).float().reshape(1, 1, *self.shape)
+        image = image if image is not None else self.base
+        if image is None:
+            raise UsageError("this simulator holds no base image: give the image to paint on")
+        image = image.float().reshape(1, 1, *self.shape)
         if tuple(mask.shape[2:]) != self.shape:
             raise UsageError(
                 f"mask shape {list(mask.shape[2:])} does not match the run's image grid {list(self.shape)}"
@@ -70,9 +75,11 @@ class Simulator:
         return self.system.translate_batched(condition)
 
 
-def load_simulator(run_dir: str | Path, device: str = "cpu") -> Simulator:
+def load_simulator(run_dir: str | Path, device: str = "cpu", *, base: bool = True) -> Simulator:
     """Open a `task=lesion` run with `ganhub.load`; its base image is a healthy phantom (or,
-    for folder data, its first image). A run of another domain or task is refused."""
+    for folder data, its first image, read from data.path; `base=False` when every call
+    gives its own image, so the training data need not be there). A run of another domain or
+    task is refused."""
     from ganhub_medgan.config import MedGANConfig
     from ganhub_medgan.phantoms import make_phantoms
     from ganhub_medgan.system import EVAL_SEED
@@ -87,6 +94,8 @@ def load_simulator(run_dir: str | Path, device: str = "cpu") -> Simulator:
             f"'{run_dir}' was trained with task={cfg.task}; lesion simulation needs a task=lesion run"
         )
     system = model.system
+    if not base:
+        return Simulator(system, None, np.eye(4))
     if cfg.data.source == "phantom":
         ph = make_phantoms(1, cfg.model.image_size, cfg.spatial_dims, seed=EVAL_SEED + 1,
                            noise=cfg.data.noise, contrasts=(cfg.data.contrast,), lesions=False)  # fmt: skip
@@ -130,13 +139,13 @@ def simulate_to_files(
     device: str = "cpu",
 ) -> list[Path]:
     """The `simulate` command: write the simulated image (NIfTI + PNG) and the mask used."""
-    from ganhub_medgan.outputs import read_mask, write_grid, write_nifti_batch
+    from ganhub_medgan.outputs import MASK_RULE, read_mask, write_grid, write_nifti_batch
 
-    sim = load_simulator(run_dir, device)
-    image: Tensor | None = None
-    affine = sim.affine
     if mask_path is not None and at is not None:
         raise UsageError("--mask and --at both say where the lesion goes; give one of them")
+    sim = load_simulator(run_dir, device, base=image_path is None)
+    image: Tensor | None = None
+    affine = sim.affine
     if image_path is not None:
         if mask_path is not None:
             image, mask, affine = load_pair(sim, image_path, mask_path)
@@ -153,8 +162,16 @@ def simulate_to_files(
         mask = place_lesion(sim.shape, at, radius)
     else:
         raise UsageError("give --mask FILE (a NIfTI lesion mask) or --at X,Y[,Z] with --radius R")
+    if not bool(mask.max() > 0.5):  # an empty lesion: the "simulation" would be the input
+        given = f"mask '{mask_path}'" if mask_path is not None else f"--at with --radius {radius}"
+        raise UsageError(
+            f"{given} marks no lesion voxel on the {list(sim.shape)} grid ({MASK_RULE}); "
+            "nothing would be simulated"
+        )
     result = sim(mask, image)
-    base = (sim.base if image is None else image).reshape(1, 1, *sim.shape)
+    painted = image if image is not None else sim.base
+    assert painted is not None
+    base = painted.reshape(1, 1, *sim.shape)
     m = mask.reshape(1, 1, *sim.shape)
     stem = "simulated"
     return [

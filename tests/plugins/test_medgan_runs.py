@@ -248,6 +248,28 @@ def test_simulate_places_at_on_an_own_image_and_refuses_mask_with_at(  # type: i
     assert code == 2 and "expected a NIfTI file (.nii, .nii.gz) or a DICOM series" in err
 
 
+def test_simulate_refuses_a_lesion_that_marks_nothing(
+    lesion_run: Path, cli, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """An all-zero, below-threshold or NaN mask, or a NaN radius, wrote an image without a
+    lesion (the input itself) with exit 0."""
+    grid = (32, 32)
+    files = {
+        "zero": np.zeros(grid, np.float32),
+        "faint": np.full(grid, 0.4, np.float32),  # below data.mask_threshold 0.5
+        "nan": np.where(np.eye(32, dtype=bool), np.nan, 1.0).astype(np.float32),
+    }
+    for name, values in files.items():
+        path = write_nifti(values, np.eye(4), tmp_path / f"{name}.nii.gz")
+        code, _, err = cli("medgan", "simulate", str(lesion_run), "--mask", str(path),
+                           "--out", str(tmp_path / name))  # fmt: skip
+        message = "holds NaN or infinite voxels" if name == "nan" else "marks no lesion voxel"
+        assert code == 2 and message in err, err
+        assert not (tmp_path / name).exists()
+    code, _, err = cli("medgan", "simulate", str(lesion_run), "--at", "16,14", "--radius", "nan")
+    assert code == 2 and "lesion radius nan: must be a positive number of voxels" in err
+
+
 def test_simulate_help_and_wrong_task(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     code, out, _ = cli("medgan", "simulate", "--help")
     assert code == 0 and "--mask" in out and "--at" in out
