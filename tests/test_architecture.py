@@ -224,3 +224,20 @@ def test_mypy_checks_every_built_in_plugin_under_its_installed_name() -> None:
             continue
         link = ROOT / ".ci" / "mypy_path" / name
         assert link.is_symlink() and link.resolve() == (ROOT / folder).resolve(), name
+
+
+def test_lazy_package_attributes_never_share_a_submodule_name() -> None:
+    """A package's `__getattr__` name (ganhub_textgan.transfer, the function) that is also a
+    submodule's name loses to the module once anything imports that submodule: the public
+    API then raised "'module' object is not callable" after a transfer run had trained."""
+    for init in SOURCES:
+        if init.name != "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(init.read_text())):
+            if isinstance(node, ast.FunctionDef) and node.name == "__getattr__":
+                names = {c.value for c in ast.walk(node)
+                         if isinstance(c, ast.Constant) and isinstance(c.value, str)}  # fmt: skip
+                submodules = {p.stem for p in init.parent.glob("*.py")} | {
+                    p.name for p in init.parent.iterdir() if (p / "__init__.py").is_file()
+                }
+                assert not names & submodules, (init, sorted(names & submodules))

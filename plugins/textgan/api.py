@@ -49,8 +49,8 @@ def generate(
     from ganhub.api import check_count, check_seed
 
     n, seed = check_count("n", n), check_seed(seed)
-    if temperature is not None and not temperature > 0:
-        raise UsageError(f"temperature={temperature}: must be greater than 0")
+    if temperature is not None and not 0 < temperature < float("inf"):
+        raise UsageError(f"temperature={temperature}: must be a finite number above 0")
     system = open_run(run_dir, "generate", device).system
     return list(system.decode(system.sample(n, seed=seed, temperature=temperature)))
 
@@ -64,6 +64,9 @@ def transfer(run_dir: str | Path, texts: Sequence[str], to: str, device: str = "
     wrong = next((t for t in texts if not isinstance(t, str)), None)
     if wrong is not None:
         raise UsageError(f"transfer: texts must be sentences (str), got {type(wrong).__name__}")
+    blank = next((i for i, t in enumerate(texts) if not t.strip()), None)
+    if blank is not None:  # as the loader refuses empty lines: nothing to rewrite
+        raise UsageError(f"transfer: text {blank + 1} is empty; give sentences with words")
     system = open_run(run_dir, "transfer", device).system
     style = system.style_index(to)
     if not texts:

@@ -23,7 +23,7 @@ DEVICE_HELP = "cpu, cuda, cuda:N, mps or auto."
 @click.option("--n", "n", type=click.IntRange(min=1), default=20, show_default=True,
               help="Sentences to print.")  # fmt: skip
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Sampling seed.")
-@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--temperature", type=click.FloatRange(min=0, max=100, min_open=True), default=None,
               help="Softmax temperature (below 1: safer, less varied sentences)  "
                    "[default: the run's sample.temperature, 1]")  # fmt: skip
 @click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)

@@ -46,8 +46,8 @@ from ganhub.data.inspect import (
 from ganhub.errors import UsageError, one_line
 
 if TYPE_CHECKING:
+    from ganhub_textgan.style_transfer import TransferSystem
     from ganhub_textgan.system import TextGenSystem
-    from ganhub_textgan.transfer import TransferSystem
     from tokenizers import Tokenizer
 
 # -- text files -------------------------------------------------------------------------------

@@ -109,13 +109,17 @@ class TextGANDomain(Domain):
         assert isinstance(config, TextGANConfig)
         d = config.data
         problems = []
-        if d.path is not None and not d.path.is_file():
+        if d.path is not None and d.path.is_dir():
+            problems.append(f"data.path={d.path} is a folder; give a text file (one sentence "
+                            "per line) or a token shard")  # fmt: skip
+        elif d.path is not None and not d.path.is_file():
             problems.append(f"data.path={d.path}: no such file")
         elif d.path is not None and _is_shard(d.path):
             problems += _shard_problems(d.path, config)
         for i, p in enumerate(d.style_paths or ()):
             if not p.is_file():
-                problems.append(f"data.style_paths[{i}]={p}: no such file")
+                what = "is a folder; give a text file" if p.is_dir() else ": no such file"
+                problems.append(f"data.style_paths[{i}]={p}{' ' if p.is_dir() else ''}{what}")
         if config.model.path is not None:
             if config.task == "transfer":
                 problems.append(
@@ -133,7 +137,7 @@ class TextGANDomain(Domain):
         """The generation or transfer system (corpus and tokenizer are made lazily)."""
         assert isinstance(config, TextGANConfig)
         if config.task == "transfer":
-            from ganhub_textgan.transfer import TransferSystem
+            from ganhub_textgan.style_transfer import TransferSystem
 
             return TransferSystem(config, hints)
         from ganhub_textgan.system import TextGenSystem
@@ -144,8 +148,8 @@ class TextGANDomain(Domain):
         """The corpus a run reads, line by line (`ganhub_textgan.corpus`): a text file, the
         two style files, a token shard, or the embedded oracle / template corpus."""
         from ganhub_textgan import corpus
+        from ganhub_textgan.style_transfer import TransferSystem
         from ganhub_textgan.system import TextGenSystem
-        from ganhub_textgan.transfer import TransferSystem
 
         from ganhub.engine.system import BuildHints
 

@@ -17,8 +17,8 @@ from ganhub_textgan import generate, transfer
 from ganhub_textgan.data import OracleLSTM, style_corpus
 from ganhub_textgan.metrics import bleu, paired_bleu, self_bleu
 from ganhub_textgan.networks import gumbel_tokens, lm_logits, rollout_rewards, sample_lm
+from ganhub_textgan.style_transfer import TransferSystem
 from ganhub_textgan.system import TextGenSystem, beta_at
-from ganhub_textgan.transfer import TransferSystem
 from ganhub_textgan.vocab import EOS, PAD, decode, encode, train_tokenizer
 
 import ganhub
@@ -186,6 +186,8 @@ def test_transfer_run_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert len(transfer(run, "the food was awful", to="positive")) == 1  # one sentence, not 18
     with pytest.raises(UsageError, match="texts must be sentences"):
         transfer(run, [5], to="positive")  # type: ignore[list-item]
+    with pytest.raises(UsageError, match="text 2 is empty"):
+        transfer(run, ["fine words", "  "], to="positive")
     capsys.readouterr()
     main(["textgan", "transfer", str(run), "--to", "positive", "the food was bad"])
     assert len(capsys.readouterr().out.strip().splitlines()) == 1
@@ -476,3 +478,8 @@ def test_generate_takes_a_temperature(tmp_path: Path, capsys: pytest.CaptureFixt
     assert exc.value.code == 2 and "--temperature" in capsys.readouterr().err
     with pytest.raises(UsageError, match="temperature=0"):
         generate(run, n=1, temperature=0)
+    with pytest.raises(UsageError, match="temperature=inf: must be a finite number"):
+        generate(run, n=1, temperature=float("inf"))  # printed empty lines
+    with pytest.raises(SystemExit) as exc:
+        main(["textgan", "generate", run, "--temperature", "inf"])
+    assert exc.value.code == 2 and "--temperature" in capsys.readouterr().err

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from ganhub_textgan.style_transfer import TransferSystem
 from ganhub_textgan.system import TextGenSystem
-from ganhub_textgan.transfer import TransferSystem
 from ganhub_textgan.vocab import EOS, PAD
 
 from ganhub.config.resolve import resolve
@@ -111,8 +111,10 @@ def test_a_bert_saved_as_a_decoder_trains_causally(tmp_path: Path) -> None:
 
 
 def test_bad_data_path_names_the_key(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match=r"data\.path"):
+    with pytest.raises(UsageError, match=r"data\.path=.*missing.txt: no such file"):
         resolve([*TINY, f"data.path={tmp_path / 'missing.txt'}"], hub=get_hub())
+    with pytest.raises(UsageError, match=r"data\.path=.* is a folder; give a text file"):
+        resolve([*TINY, f"data.path={tmp_path}"], hub=get_hub())  # said "no such file"
 
 
 def _lines_fixture(path: Path) -> Path:
