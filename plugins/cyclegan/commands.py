@@ -18,8 +18,9 @@ from ganhub.clikit import HELP, RUN_DIR, deprecated_alias, domain_group
               help="AtoB uses G_AB, BtoA uses G_BA; a task=paired run has AtoB only.")  # fmt: skip
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder for the PNGs  [default: RUN_DIR/translated_<direction>]")  # fmt: skip
-@click.option("--size", type=click.IntRange(min=1), default=None,
-              help="Resize inputs to this square side first  [default: the run's model.image_size]")  # fmt: skip
+@click.option("--size", type=click.IntRange(min=8, max=4096), default=None,
+              help="Resize inputs to this square side first (8 to 4096 px, a multiple of the "
+                   "generator's step)  [default: the run's model.image_size]")  # fmt: skip
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
               help="Images translated at once.")  # fmt: skip

@@ -62,6 +62,10 @@ def test_translate_cli_and_python_api(workdir: Path, cli) -> None:  # type: igno
     )
     assert written == ["two.png", "x/one.png"]
     assert Image.open(workdir / "out" / "two.png").size == (16, 16)
+    for size in ("4", "100000"):  # InstanceNorm on 1x1 / a 120 GB allocation: tracebacks
+        code, _, err = cli("cyclegan", "translate", str(run_dir), "--input", str(workdir / "in"),
+                           "--size", size, "--out", str(workdir / f"s{size}"))  # fmt: skip
+        assert code == 2 and "'--size'" in err and "8<=x<=4096" in err
     translator = Translator(run_dir)
     x = torch.full((1, 3, 16, 16), -0.5)
     y = translator(x, "BtoA")
@@ -79,7 +83,7 @@ def test_translate_cli_and_python_api(workdir: Path, cli) -> None:  # type: igno
     assert code == 2 and "multiple of 4" in err
     code, _, err = cli("cyclegan", "translate", str(run_dir), "--input", str(workdir / "in"),
                        "--size", "0")  # fmt: skip
-    assert code == 2 and "0 is not in the range x>=1" in err  # not "the run's size"
+    assert code == 2 and "0 is not in the range 8<=x<=4096" in err  # not "the run's size"
     _png(workdir / "in" / "two.png", _solid(8, 8, (0, 0, 0)))  # two.jpg and two.png -> two.png
     code, _, err = cli("cyclegan", "translate", str(run_dir), "--input", str(workdir / "in"))
     assert code == 2 and "would both be written to" in err
