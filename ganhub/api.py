@@ -58,12 +58,21 @@ class TrainedGAN:
     """A trained system restored from a run directory, ready to sample."""
 
     def __init__(
-        self, system: Any, config: RunConfig, checkpoint_path: Path, step: int | None = None
+        self,
+        system: Any,
+        config: RunConfig,
+        checkpoint_path: Path,
+        step: int | None = None,
+        *,
+        exported: bool = False,
     ) -> None:
         self.system = system
         self.config = config
         self.checkpoint = checkpoint_path
         self._step = step  # an exported folder's (its weights file is not named by its step)
+        # from a `ganhub export` folder: only what the export spec holds (the generators) is
+        # trained; the discriminators are freshly initialised and mean nothing
+        self.exported = exported
 
     @property
     def generator(self) -> nn.Module:
@@ -200,7 +209,7 @@ def load(
         system, _ = prepare_system(config, parts, select_device(device))
         restore(system.export_spec(), tensors, path, config.plugin)
         system.eval()
-        return TrainedGAN(system, config, path, step=step)
+        return TrainedGAN(system, config, path, step=step, exported=True)
     warn = lambda line: print(line, file=sys.stderr)  # noqa: E731
     found = (
         checkpoint.load_best(run_dir / "checkpoints")

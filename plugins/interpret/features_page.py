@@ -93,6 +93,12 @@ def write_features_page(
         samples=samples,
         channels=channel_figures,
         attribution=attribution,
+        no_critic_reason=(
+            "an exported folder holds the generator only, not a trained discriminator; "
+            "interpret the run directory for them"
+            if trained.exported
+            else "this latent space gives no critic"
+        ),
         attention=attention,
         attention_declared=len(space.attention),
     )

@@ -8,6 +8,7 @@ output folder must not be a link, and every write is atomic (`ganhub.metrics.sto
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 from functools import lru_cache
 from pathlib import Path
@@ -124,4 +125,6 @@ def latent_space_of(trained: TrainedGAN, run_dir: Path) -> LatentSpace:
             "latent space ('latent_space') to interpret; unconditional dcgan and stylegan runs "
             "have one" + why
         )
+    if trained.exported and space.critic is not None:  # an export holds no trained D
+        space = dataclasses.replace(space, critic=None)
     return space

@@ -169,6 +169,21 @@ def test_the_page_end_to_end_and_in_a_browser(cli, dcgan_run: Path, tmp_path: Pa
     assert broken == 0 and ok == dom.count("<img") == expected
 
 
+def test_an_exported_folder_shows_no_discriminator_it_does_not_hold(
+    cli, dcgan_run: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """An export holds G only; the page used to show a freshly initialised D's scores and
+    saliency as the model's."""
+    code, _, err = cli("export", str(dcgan_run), "--out", str(tmp_path / "exp"))
+    assert code == 0, err
+    assert ganhub.load(tmp_path / "exp").exported and not ganhub.load(dcgan_run).exported
+    code, out, err = cli("interpret", "features", str(tmp_path / "exp"), "--images", "2")
+    assert code == 0, err
+    text = Path(out.strip()).read_text()
+    assert "D's attributions are not shown: an exported folder holds the generator only" in text
+    assert not re.findall(r"<tr><td>#\d</td>", text) and "features-attribution.png" not in text
+
+
 def test_a_planted_link_is_never_followed(cli, dcgan_run: Path, workdir: Path) -> None:  # type: ignore[no-untyped-def]
     run = workdir / "copy"
     shutil.copytree(dcgan_run, run, ignore=shutil.ignore_patterns("interpret"))
