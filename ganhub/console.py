@@ -354,7 +354,7 @@ def summary_line(summary: Mapping[str, Any]) -> str:
     if summary["metrics"]:
         line += "; " + " ".join(f"{k}={number(v)}" for k, v in summary["metrics"].items())
     if _resumable(summary):
-        line += f"\ncontinue with: ganhub run resume={summary['run_dir']}"
+        line += f"\ncontinue with: ganhub run {shlex.quote('resume=' + summary['run_dir'])}"
     return line
 
 

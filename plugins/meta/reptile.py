@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+import shlex
 import shutil
 import tempfile
 import time
@@ -349,7 +350,8 @@ def _outer_loop(
     }
     rows = summary_rows(summary, tensorboard=False)
     rows.insert(2, ("outer step", _speed(record, len(tasks))))
-    rows[-1] = ("next", f"ganhub adapt {run.run_dir} data.classes=[K]\nganhub sample {run.run_dir}")
+    shown = shlex.quote(str(run.run_dir))
+    rows[-1] = ("next", f"ganhub adapt {shown} data.classes=[K]\nganhub sample {shown}")
     verb = f"stopped by signal {run.signal} at" if stopped else "done,"
     console.summary(f"ganhub meta: {verb} {run.step} outer steps in {seconds:.1f} s", rows)
     return summary

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,7 @@ def tune_command(ctx: click.Context, items: tuple[str, ...]) -> None:
     facts = write_outputs(study, ostudy)
     click.echo(facts["summary"].rstrip())
     click.echo(f"\nganhub tune: best config in {facts['best_yaml']}; "
-               f"reproduce with: ganhub run --config {facts['best_yaml']}")  # fmt: skip
+               f"reproduce with: ganhub run --config {shlex.quote(facts['best_yaml'])}")  # fmt: skip
 
 
 def parse_options(items: list[str]) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import warnings
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from ganhub_tune.study import Study, run_seeds
 
 from ganhub.config.overrides import dump_yaml, load_yaml
-from ganhub.errors import TrainingError
+from ganhub.errors import TrainingError, one_line
 
 
 def write_outputs(study: Study, ostudy: Any) -> dict[str, Any]:
@@ -76,7 +77,9 @@ def write_best(path: Path, trial: Any, study: Study) -> Path:
         values += f"{_seeds_text(study)}; this config is the run at seed {config['seed']}"
     head = (
         f"# best config of study '{study.directory.name}': trial {trial.number} ({values})\n"
-        f"# trial run: {run_dir}\n# reproduce: ganhub run --config {path}\n"
+        # one line each: a path is text the user typed, and a newline would end the comment
+        f"# trial run: {one_line(run_dir)}\n"
+        f"# reproduce: ganhub run --config {one_line(shlex.quote(str(path)))}\n"
     )
     path.write_text(head + dump_yaml(config, sort_keys=False))
     return path
@@ -155,7 +158,7 @@ def summary_text(
         + _seeds_text(study),
         "",
         f"Best: trial {best.number}, written to best.yaml "
-        f"(`ganhub run --config {facts['best_yaml']}`).",
+        f"(`ganhub run --config {shlex.quote(facts['best_yaml'])}`).",
     ]
     if "seed_values" in best.user_attrs:
         spread = "; ".join(f"{name} " + ", ".join(_fmt(v) for v in values)

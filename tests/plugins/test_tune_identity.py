@@ -57,3 +57,27 @@ def test_a_study_name_is_a_plain_folder_name(tmp_path: Path, cli: Any, study: st
     code, _, err = cli(*_tune_args(tmp_path, study, "trials=1"))
     assert code == 2 and f"study={study}: must be a plain directory name" in err, err
     assert not (tmp_path / "studies").exists() and not (tmp_path / "escaped").exists()
+
+
+def test_the_printed_reproduce_command_runs_in_a_shell_with_odd_paths(
+    tmp_path: Path, cli: Any
+) -> None:
+    """`out=` with a space: the suggested command was printed unquoted and failed when pasted."""
+    import shlex
+    import subprocess
+    import sys
+
+    out = tmp_path / "my studies"
+    args = [
+        a if not a.startswith("out=") else f"out={out}"
+        for a in _tune_args(tmp_path, "s", "trials=1")
+    ]
+    code, printed, err = cli(*args)
+    assert code == 0, err
+    command = printed.rsplit("reproduce with: ", 1)[1].strip()
+    assert command == f"ganhub run --config {shlex.quote(str(out / 's' / 'best.yaml'))}"
+    words = shlex.split(command)  # what a shell makes of the pasted line
+    assert words[:3] == ["ganhub", "run", "--config"] and Path(words[3]).is_file()
+    run = subprocess.run([sys.executable, "-m", "ganhub", *words[1:], f"out_dir={tmp_path}",
+                          "trainer.steps=2"], capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert run.returncode == 0, run.stderr
