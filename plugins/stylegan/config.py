@@ -277,9 +277,11 @@ class StyleGANConfig(RunConfig):
 
 
 def _number(section: Any, key: str, default: float) -> float:
-    """A number the user or preset chose, or `default` (a bad value is reported later)."""
+    """A positive number the user or preset chose, or `default`: a bad value is reported
+    later by its own key, not through a setting derived from it (r1's gamma, ema's half-life)."""
     value = section.get(key) if isinstance(section, Mapping) else None
-    return value if isinstance(value, int | float) and not isinstance(value, bool) else default
+    usable = isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < math.inf
+    return value if usable else default  # type: ignore[return-value]
 
 
 def choice_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:

@@ -96,6 +96,17 @@ def test_metric_samples_are_untruncated_and_grids_use_sample_psi(workdir: Path) 
         resolve([*TINY, f"sample.cutoff={n_ws + 1}"])  # refused before training, not after
 
 
+@pytest.mark.parametrize(
+    ("bad", "key"), [("model.image_size=0", "model.image_size=0"),
+                     ("trainer.batch_size=0", "trainer.batch_size=0")],
+)  # fmt: skip
+def test_a_bad_value_is_named_by_its_own_key_not_what_derives_from_it(bad: str, key: str) -> None:
+    """r1's gamma and ema's half-life derive from these: they were reported as set to 0."""
+    with pytest.raises(ConfigError) as error:
+        resolve(["plugin=stylegan", "tricks=[ema,r1]", bad])
+    assert str(error.value).startswith(key) and "trick." not in str(error.value)
+
+
 def test_w_avg_tracks_the_mapping_output_during_training() -> None:
     G = Generator(8, 8, 2, 16, 1, 64, 16)
     z = torch.randn(64, 8)
