@@ -72,6 +72,8 @@ def read_numbered(path: Path, key: str) -> list[Line]:
         raw = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"{key}={path}: cannot read it ({exc.strerror})") from None
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # whole file, not a line
+        raise UsageError(f"{key}={path} is UTF-16 text; save it as UTF-8 (one sentence per line)")
     raw = raw.removeprefix(codecs.BOM_UTF8)
     chunks = raw.split(b"\n")
     if chunks[-1] == b"":  # the newline that ends the last line starts no new one

@@ -115,6 +115,12 @@ def test_bad_data_path_names_the_key(tmp_path: Path) -> None:
         resolve([*TINY, f"data.path={tmp_path / 'missing.txt'}"], hub=get_hub())
     with pytest.raises(UsageError, match=r"data\.path=.* is a folder; give a text file"):
         resolve([*TINY, f"data.path={tmp_path}"], hub=get_hub())  # said "no such file"
+    utf16 = tmp_path / "utf16.txt"
+    utf16.write_text("the food was good\nthe soup was bad\n", encoding="utf-16")
+    from ganhub_textgan.corpus import read_lines
+
+    with pytest.raises(UsageError, match=r"utf16.txt is UTF-16 text; save it as UTF-8"):
+        read_lines(utf16, "data.path")  # was a byte-0xff error and NUL warnings per line
 
 
 def _lines_fixture(path: Path) -> Path:
