@@ -42,7 +42,9 @@ def check_same_study(opened: Any, study: Study) -> None:
     differ = [key for key in mine if stored.get(key) != mine[key]]
     if differ:
         was = "; ".join(f"{key}={stored.get(key)}" for key in differ)
+        now = "; ".join(f"{key}={mine[key]}" for key in differ)
         raise ConfigError(
-            f"study '{opened.study_name}' was made with {one_line(was, 300)}; its trials "
-            "would not compare with these: run it with those settings, or give another study="
+            f"study '{opened.study_name}' was made with {one_line(was, 300)}, not "
+            f"{one_line(now, 300)} (fixed keys compare as typed); its trials would not compare "
+            "with these: run it with those settings, or give another study="
         )

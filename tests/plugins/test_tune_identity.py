@@ -28,6 +28,7 @@ def test_a_stored_study_refuses_trials_made_with_other_settings(tmp_path: Path, 
         code, _, err = cli(*args)
         assert code == 2 and "study 'same' was made with" in err, (change, err)
         assert "run it with those settings, or give another study=" in err
+        assert ", not " in err, err  # what it was and what it is now
     assert (tmp_path / "studies" / "same" / "study.db").read_bytes() == db  # no trial was added
     code, out, err = cli(*_tune_args(tmp_path, "same", "trials=2", "trainer.steps=100"))
     assert code == 0 and "resuming study 'same' (1 finished trial(s))" in out + err
