@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -250,64 +247,6 @@ def test_best_yaml_reproduces_and_pareto_front(tmp_path: Path, cli: Any, workdir
     code, out, err = cli("run", "--config", facts["best_yaml"])
     assert code == 0, err
     assert f"reverse_kl={facts['best_values']['reverse_kl']:.4g}" in out
-
-
-def _wait_for(predicate: Any, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.2)
-
-
-def _finished(db: Path) -> list[tuple[int, str]]:
-    if not db.is_file():
-        return []
-    try:
-        with sqlite3.connect(db) as con:
-            return con.execute("select number, state from trials where state in "
-                               "('COMPLETE', 'PRUNED') order by number").fetchall()  # fmt: skip
-    except sqlite3.OperationalError:
-        return []  # tables not created yet
-
-
-@pytest.mark.slow
-def test_killed_study_resumes_from_storage(tmp_path: Path, cli: Any) -> None:
-    args = _tune_args(tmp_path, "resume", "trials=4", "pruner=none", "trainer.steps=400")
-    proc = subprocess.Popen([sys.executable, "-m", "ganhub", *args], start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
-    db = tmp_path / "studies/resume/study.db"
-    try:
-        _wait_for(lambda: len(_finished(db)) >= 1 or proc.poll() is not None, 120)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    before = _finished(db)
-    assert 1 <= len(before) < 4, proc.stderr.read() if proc.stderr else ""
-    code, out, err = cli(*args)
-    assert code == 0, err
-    assert f"resuming study 'resume' ({len(before)} finished trial(s))" in out
-    after = _finished(db)
-    assert len(after) == 4 and after[: len(before)] == before
-
-
-def test_ctrl_c_stops_the_study_not_just_the_trial(tmp_path: Path, cli: Any) -> None:
-    """SIGINT stops a trial's run after a checkpoint (as for `ganhub run`); the study used to
-    go on with the next trial, or blame the objective when the first trial was stopped."""
-    args = _tune_args(tmp_path, "stop", "trials=4", "pruner=none", "trainer.steps=4000")
-    proc = subprocess.Popen([sys.executable, "-m", "ganhub", *args], start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    trials = tmp_path / "studies/stop/trials"
-    try:
-        _wait_for(lambda: any(trials.glob("*/metrics.jsonl")) or proc.poll() is not None, 120)
-        os.killpg(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 130, err
-    assert "ganhub: error" not in err and len(_finished(tmp_path / "studies/stop/study.db")) < 4
-    assert "the study stops" in out + err or "ganhub: interrupted" in err  # in a run, or between
 
 
 # -- PostgreSQL: two workers, one study -------------------------------------------------------
