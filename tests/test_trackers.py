@@ -468,10 +468,15 @@ def test_an_unreachable_tracking_server_is_one_line_at_once(workdir: Path) -> No
         server.listen()
         url = f"http://127.0.0.1:{server.getsockname()[1]}"
         assert _unreachable(url) is None
-    assert _unreachable(url) == "Connection refused"  # closed now: nothing listens there
     assert _unreachable("sqlite:///x.db") is None and _unreachable("file:///tmp") is None
-    with pytest.raises(UsageError) as error:
-        ganhub.train([*TINY_TOY, "loggers=[mlflow]", f"logger.mlflow.tracking_uri={url}"])
+    # a port held bound but not listening refuses connections, and no other process (another
+    # test worker) can take it meanwhile, as it could a port merely closed
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{held.getsockname()[1]}"
+        assert _unreachable(url) == "Connection refused"
+        with pytest.raises(UsageError) as error:
+            ganhub.train([*TINY_TOY, "loggers=[mlflow]", f"logger.mlflow.tracking_uri={url}"])
     assert str(error.value) == (
         f"logger 'mlflow' ({url}): cannot reach the tracking server (Connection refused); "
         "start it, or fix logger.mlflow.tracking_uri (or MLFLOW_TRACKING_URI)"

@@ -50,7 +50,7 @@ def test_a_run_dirs_options_are_checked_in_one_line(cli, toy_run: Path) -> None:
     line = _one_line_error(*cli("sample", run, "--device", "bogus")[::2])
     assert "'bogus' is not a device" in line
     assert "range 0<=x<=4294967295" in _one_line_error(*cli("sample", run, "--seed", "-1")[::2])
-    assert "range x>=1" in _one_line_error(*cli("sample", run, "--n", "0")[::2])
+    assert "range 1<=x<=10000" in _one_line_error(*cli("sample", run, "--n", "0")[::2])
     Path("afile").write_text("a file where a folder should be")
     line = _one_line_error(*cli("sample", run, "--out", "afile/sub")[::2])
     assert line == "ganhub: error: afile/sub: Not a directory"

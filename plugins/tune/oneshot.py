@@ -110,9 +110,13 @@ def read_architecture(path: Path, study: Study) -> Architecture:
     arch: Architecture = {}
     for key, pairs in data.items():
         param = params.get(key)
-        if param is None or not isinstance(pairs, list):
+        if param is None:
             raise UsageError(f"'{shown}': '{one_line(key, 60)}' is not a searched key of this "
                              f"study; delete the file to train the supernet again")  # fmt: skip
+        if not isinstance(pairs, list):
+            raise UsageError(f"'{shown}': {key}: {one_line(pairs, 60)} is not a list of "
+                             f"[choice, probability] pairs; delete the file to train the "
+                             f"supernet again")  # fmt: skip
         probs: dict[Any, float] = {}
         for pair in pairs:
             ok = isinstance(pair, list) and len(pair) == 2 and _allowed(pair[0], param)

@@ -201,3 +201,6 @@ def test_a_oneshot_study_trains_the_supernet_once_and_tries_its_choice_first(
     code, out, err = cli(*args, "trials=4")
     assert code == 2 and "architecture.json': model.g_act: ['gelu', 1.0] is not a" in err, err
     assert len(err.strip().splitlines()) == 1
+    (directory / "architecture.json").write_text(json.dumps({"model.g_act": {"relu": 1.0}}))
+    code, out, err = cli(*args, "trials=4")  # was "is not a searched key"
+    assert code == 2 and "model.g_act: {'relu': 1.0} is not a list of [choice, probability]" in err
