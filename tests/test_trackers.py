@@ -457,11 +457,18 @@ def test_wandb_never_prompts_and_disabled_writes_nothing(
     assert no_network == []
 
 
-def test_an_unreachable_tracking_server_is_one_line_at_once(workdir: Path) -> None:
+def test_an_unreachable_tracking_server_is_one_line_at_once(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """MLflow's client retries a refused port with backoff for about 4 minutes before it
-    fails; one TCP connect says so first. A listening server passes the probe."""
+    fails; one TCP connect says so first. A listening server passes the probe, and a host
+    reached through a proxy is left to the client."""
     pytest.importorskip("mlflow")
     from ganhub.loggers.trackers.common import _unreachable
+
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):  # W&B's tests set some
+        for name in (var, var.lower()):
+            monkeypatch.delenv(name, raising=False)
 
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
@@ -475,6 +482,9 @@ def test_an_unreachable_tracking_server_is_one_line_at_once(workdir: Path) -> No
         held.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{held.getsockname()[1]}"
         assert _unreachable(url) == "Connection refused"
+        with monkeypatch.context() as proxied:
+            proxied.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+            assert _unreachable(url) is None  # the proxy decides, not a direct connect
         with pytest.raises(UsageError) as error:
             ganhub.train([*TINY_TOY, "loggers=[mlflow]", f"logger.mlflow.tracking_uri={url}"])
     assert str(error.value) == (
