@@ -4,14 +4,17 @@ values would be ranked with trials they do not compare with."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
+from ganhub.config.overrides import parse_override
 from ganhub.errors import ConfigError, one_line
 
 if TYPE_CHECKING:
     from ganhub_tune.study import Study
 
 IDENTITY = "ganhub_study"  # the Optuna study user attribute that records it
+_MISSING = object()
 
 
 def identity(study: Study) -> dict[str, Any]:
@@ -26,8 +29,24 @@ def identity(study: Study) -> dict[str, Any]:
             f"{sorted(p.when.items())}"
             for p in study.space.params
         ),
-        "fixed": sorted(study.options.overrides),
+        "fixed": _fixed(study),
     }
+
+
+def _fixed(study: Study) -> list[str]:
+    """The fixed keys as the run resolves them (`trainer.steps=20.0` is 20), so the same setting
+    typed another way is the same study; a key the config does not keep stays as parsed."""
+    resolved = study.base_config.model_dump(mode="json")
+    fixed: dict[str, Any] = {}
+    for path, parsed in map(parse_override, study.options.overrides):
+        node: Any = resolved
+        for part in path:
+            node = node.get(part, _MISSING) if isinstance(node, dict) else _MISSING
+        fixed[".".join(path)] = parsed if node is _MISSING else node
+    return sorted(
+        f"{key}={value if isinstance(value, str) else json.dumps(value, sort_keys=True)}"
+        for key, value in fixed.items()
+    )
 
 
 def check_same_study(opened: Any, study: Study) -> None:
@@ -45,6 +64,6 @@ def check_same_study(opened: Any, study: Study) -> None:
         now = "; ".join(f"{key}={mine[key]}" for key in differ)
         raise ConfigError(
             f"study '{opened.study_name}' was made with {one_line(was, 300)}, not "
-            f"{one_line(now, 300)} (fixed keys compare as typed); its trials would not compare "
+            f"{one_line(now, 300)}; its trials would not compare "
             "with these: run it with those settings, or give another study="
         )
