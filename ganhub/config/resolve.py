@@ -2,7 +2,8 @@
 
 Order of precedence (later wins): the domain's defaults, the defaults that depend on the
 user's choices (`Domain.defaults_for`), its preset, YAML files, `key=value`.
-With `resume=RUN_DIR`, the run's saved `config.yaml` replaces the defaults and the preset.
+With `resume=RUN_DIR`, the run's saved `config.yaml` replaces the defaults and the preset
+(derived defaults the new keys change are derived again: `ganhub.config.rederive`).
 The `trick` and `logger` sections hold the options of the enabled tricks and loggers only, so
 a saved config names nothing the run did not use.
 """
@@ -26,6 +27,7 @@ from ganhub.config.overrides import (
     merge_sources,
     one_line,
 )
+from ganhub.config.rederive import rederived
 from ganhub.config.schema import LoggerOptions, RunConfig, TrickOptions, expand_path_text
 from ganhub.errors import ConfigError, did_you_mean, unknown_choice
 from ganhub.plugins import Hub, get_hub
@@ -116,7 +118,7 @@ def validate(
     base = domain.config_class
     user = expand_shorthands(raw, base)
     if saved is not None:
-        layers = [dict(saved), user]
+        layers = [dict(saved), rederived(domain, base, saved, user), user]
     else:
         chosen = []
         preset = raw.get("preset")

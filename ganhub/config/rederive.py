@@ -1,0 +1,56 @@
+"""Defaults derived from a resumed run's keys, derived again when a resume changes those keys.
+
+A saved config.yaml holds every value, derived ones included, so `resume=RUN data=digits` kept
+the faces run's `data.mirror: true`, while a fresh `data=digits` run derives `false` (and a new
+batch size kept R1's gamma for the old one). A derived value is recomputed only where the saved
+one is still what the saved keys derive: a value the user chose stays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ganhub.config.overrides import deep_merge, expand_shorthands, set_dotted
+
+if TYPE_CHECKING:
+    from ganhub.config.schema import RunConfig
+    from ganhub.domain import Domain
+
+_ABSENT = object()
+
+
+def rederived(
+    domain: Domain, base: type[RunConfig], saved: Mapping[str, Any], user: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The derived defaults that the user's keys change, as a layer between `saved` and `user`."""
+    if not any(key not in ("plugin", "resume") for key in user):
+        return {}
+    from ganhub.config.resolve import section_defaults
+
+    then = deep_merge(
+        section_defaults(base), expand_shorthands(domain.defaults_for(dict(saved)), base)
+    )
+    now = expand_shorthands(domain.defaults_for(deep_merge(saved, user)), base)
+    layer: dict[str, Any] = {}
+    for path, value in _leaves(now):
+        before = _at(then, path)
+        if value != before and _at(saved, path) == before:
+            set_dotted(layer, path, value)
+    return layer
+
+
+def _leaves(
+    tree: Mapping[str, Any], prefix: tuple[str, ...] = ()
+) -> Iterator[tuple[list[str], Any]]:
+    for key, value in tree.items():
+        if isinstance(value, Mapping) and value:
+            yield from _leaves(value, (*prefix, key))
+        else:
+            yield [*prefix, key], value
+
+
+def _at(tree: Any, path: list[str]) -> Any:
+    for part in path:
+        tree = tree.get(part, _ABSENT) if isinstance(tree, Mapping) else _ABSENT
+    return tree
