@@ -192,17 +192,25 @@ def copy_kept(data: Path, out: Path, kept: list[str]) -> Path:
 @data_group.command(name="convert", context_settings=_ARGS)
 @click.option("--to", "fmt", required=True, help="Target format: shard, or the domain's own.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Where to write it.")
+@click.option("--force", is_flag=True, help="Replace an existing --out file (never a folder).")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def convert_command(fmt: str, out: Path, args: tuple[str, ...]) -> None:
+def convert_command(fmt: str, out: Path, force: bool, args: tuple[str, ...]) -> None:
     """Convert DATA (or the embedded default) for fast, reproducible loading.
 
     \b
     ganhub data convert DATA plugin=NAME --to shard --out data.safetensors
+    An existing --out is refused; --force replaces a file (written whole, then renamed).
     shard: every sample decoded once into one safetensors file plus a manifest; point
     data.path at it. Domains add formats (stylegan: zip; medgan: nifti; textgan: tokens).
     """
+    from ganhub.errors import UsageError
+
     data, overrides = _split(args)
-    _check_target("--out", out, data, new=False)  # a conversion again replaces the last one
+    _check_target("--out", out, data, new=False)
+    if out.is_dir() and not out.is_symlink():  # a conversion never deletes a folder
+        raise UsageError(f"--out {out} exists and is a folder; write the conversion to a new path")
+    if not force and (out.exists() or out.is_symlink()):  # a typo must not replace a file
+        raise UsageError(f"--out {out} exists; give --force to replace it, or a new path")
     config, domain = _resolve(data, overrides)
     for path in domain.convert_data(config, fmt, out):
         click.echo(str(path))

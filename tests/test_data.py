@@ -164,6 +164,15 @@ def test_check_clean_convert_and_train_from_the_shard(workdir: Path, cli) -> Non
     assert code == 0 and "s.safetensors" in out
     shard = load_shard(workdir / "s.safetensors")
     assert shard.shape == (5, 3, 32, 32) and shard.min() >= -1 and shard.max() <= 1
+    (workdir / "cleaned" / "bigger.png").unlink()
+    convert = ("data", "convert", "cleaned", "plugin=dcgan", "--to", "shard", "--out")
+    code, _, err = cli(*convert, "s.safetensors")  # a typo'd --out must not replace a file
+    assert code == 2 and "--out s.safetensors exists; give --force to replace it" in err
+    assert load_shard(workdir / "s.safetensors").shape[0] == 5
+    code, _, err = cli(*convert, str(root), "--force")
+    assert code == 2 and "is a folder" in err and (root / "broken.png").exists()
+    code, _, err = cli(*convert, "s.safetensors", "--force")
+    assert code == 0 and load_shard(workdir / "s.safetensors").shape[0] == 4, err
     summary = fit(
         make_run(resolve([*TINY_DCGAN, "data.path=s.safetensors", "trainer.batch_size=4"]))
     )
