@@ -253,6 +253,14 @@ def test_options_of_a_trick_that_is_not_enabled_are_refused() -> None:
         resolve(["plugin=toy2d", "tricks=[ema]", "trick.r1.gamma=3"])
 
 
+@pytest.mark.parametrize("key", ["logger.jsonl.x=1", "logger.jsonl=1", "logger.tensorboard.x=1"])
+def test_options_of_a_logger_that_takes_none_are_refused_by_name(key: str) -> None:
+    """It was "unknown key 'logger.jsonl'; valid keys under 'logger': " with an empty list."""
+    name = key.split(".")[1].split("=")[0]
+    with pytest.raises(ConfigError, match=rf"^logger\.{name}: logger '{name}' takes no options"):
+        resolve(["plugin=toy2d", "loggers=[jsonl,tensorboard]", key])
+
+
 def test_renamed_keys_are_refused_in_one_line_naming_the_new_key(tmp_path: Path) -> None:
     """Domain.renamed_keys: a user's old key, and an old key in a saved run's config.yaml."""
     from ganhub.config.resolve import refuse_renamed

@@ -248,6 +248,9 @@ def enabled_loggers(
             f"{keys} set, but logger '{name}' is not enabled (loggers=[{','.join(names)}]); "
             f"enable it with loggers=[{','.join([*names, name])}] or drop the option"
         )
+    for name in sorted(given_names & registered & set(names)):
+        if not hub.loggers.get(name).Config.model_fields:
+            raise ConfigError(f"logger.{name}: logger '{name}' takes no options; drop the key")
     options = merged.get("logger")
     if isinstance(options, dict):
         # an unregistered name the user typed stays, so validation names it with a did-you-mean
@@ -390,7 +393,7 @@ def format_validation_error(exc: ValidationError, model: type[BaseModel]) -> str
             hint = did_you_mean(key, [prefix + v for v in valid])
             lines.append(
                 f"unknown key '{one_line(key, 100)}'{one_line(hint, 120)}; "
-                f"valid keys{one_line(where, 120)}: " + ", ".join(valid)
+                f"valid keys{one_line(where, 120)}: " + (", ".join(valid) or "none")
             )
             continue
         msg = one_line(err["msg"].removeprefix("Value error, "))
