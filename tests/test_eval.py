@@ -203,6 +203,25 @@ def test_inception_from_a_local_weights_file(cache: Path, tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
+def test_the_eval_header_names_the_inception_network_it_used(cli, workdir: Path, cache: Path) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    """It said `features: inception` whatever network scored (the metric keys carried the
+    label); it names the label now, as eval.json does."""
+    pytest.importorskip("torch_fidelity")
+    torch.save(_random_inception_state(), workdir / "inception.pth")
+    sha = store.sha256_file(workdir / "inception.pth")
+    code, _, err = cli("run", *TINY_DCGAN, "name=d")
+    assert code == 0, err
+    code, out, err = cli("eval", "runs/d", "--n", "4", "eval.metrics=[fid]", "eval.n_real=4",
+                         "eval.features=[inception]", "eval.inception_weights=inception.pth",
+                         f"eval.inception_sha256={sha}")  # fmt: skip
+    assert code == 0, err
+    assert f"features: inception (inception_{sha[:8]})" in out.splitlines()[0]
+    assert f"fid_inception_{sha[:8]}" in out
+    saved = json.loads((workdir / "runs/d/eval.json").read_text())
+    assert saved["features"] == [f"inception (inception_{sha[:8]})"]
+
+
+@pytest.mark.slow
 def test_fid_helper_inception_is_labelled(cache: Path) -> None:
     helper = features.fidhelper_file()
     if helper is None:

@@ -64,7 +64,7 @@ def evaluate_run(
     from ganhub.errors import UsageError
     from ganhub.metrics import evaluate
     from ganhub.metrics.builtin import FeatureMetric, InceptionScore, check_metrics
-    from ganhub.metrics.features import extractor_names
+    from ganhub.metrics.features import extractors_used
     from ganhub.metrics.store import write_json
     from ganhub.plugins import get_hub
 
@@ -128,7 +128,7 @@ def evaluate_run(
         "step": model.step,
         "metrics": [m.name for m in usable],
         "skipped": skipped,
-        "features": extractor_names(config.eval, caps) if uses_features else [],
+        "features": extractors_used(config.eval, caps) if uses_features else [],
         "seeds": seed_list,
         "n_samples": n,
         "seconds": round(time.perf_counter() - t0, 2),

@@ -225,6 +225,16 @@ def extractor_names(cfg: EvalConfig, caps: Capabilities) -> list[str]:
     return list(caps.features) or ["inception"]
 
 
+def extractors_used(cfg: EvalConfig, caps: Capabilities) -> list[str]:
+    """The extractors a scoring used; Inception with its metric label when it is not the
+    published network (`inception (fidhelper)`: fid-helper's TorchScript copy)."""
+    shown = []
+    for name in extractor_names(cfg, caps):
+        label = inception(cfg).label if name == "inception" else ""  # built already: cached
+        shown.append(f"{name} ({label})" if label else name)
+    return shown
+
+
 def get_extractor(name: str, cfg: EvalConfig, system: GANSystem | None = None) -> Extractor:
     """The extractor called `name`: inception, digits or shapes (the built-in classifiers,
     trained once), rotnet (trained on `system`'s real samples), a cached local network, or a
