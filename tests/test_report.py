@@ -397,3 +397,25 @@ def test_sample_grids_never_write_through_a_planted_link(tmp_path: Path) -> None
     path = save_image_grid(torch.zeros(4, 1, 8, 8), samples / "step_0000010.png")
     assert secret.read_text() == "keep"
     assert not path.is_symlink() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_eval_json_older_than_the_last_logged_evaluation_is_not_shown_as_final(
+    tmp_path: Path,
+) -> None:
+    """The report preferred eval.json whatever step it scored, so a run that trained on after
+    `ganhub eval` showed the older weights' scores as its results."""
+    from ganhub.metrics.rundata import final_metrics
+
+    scored = {"step": 4, "seeds": [0], "n_samples": 8, "results": {"fid": {"mean": 9.0, "std": 0}}}
+    (tmp_path / "eval.json").write_text(json.dumps(scored))
+    records = [{"step": 4, "eval/fid": 12.0}, {"step": 8, "loss": 1.0}]
+    notes: list[str] = []
+    caption, rows = final_metrics(tmp_path, records, notes)
+    assert caption.startswith("ganhub eval: step 4") and rows[0][0] == "fid"
+    assert notes == ["eval.json scored step 4; the run trained to step 8 since"]
+    notes = []
+    caption, rows = final_metrics(tmp_path, [*records, {"step": 8, "eval/fid": 7.5}], notes)
+    assert caption == "last evaluation during training (step 8)" and rows == [("fid", "7.5")]
+    assert (
+        notes and "eval.json scored step 4, before the run's last evaluation (step 8)" in notes[0]
+    )

@@ -232,8 +232,8 @@ def _fmt(value: Any) -> str:
     return str(value) if isinstance(value, int) else f"{number:.4g}"
 
 
-def _eval_json(run_dir: Path, notes: list[str]) -> tuple[str, list[tuple[str, str]]] | None:
-    """(caption, rows) from eval.json, or None (with a note) when it is absent or malformed."""
+def _eval_json(run_dir: Path, notes: list[str]) -> tuple[int, str, list[tuple[str, str]]] | None:
+    """(step, caption, rows) from eval.json, or None (with a note) when absent or malformed."""
     path = run_dir / "eval.json"
     if not path.exists():
         return None
@@ -287,7 +287,7 @@ def _eval_json(run_dir: Path, notes: list[str]) -> tuple[str, list[tuple[str, st
         )
     if len(result["results"]) - len(bad) > MAX_ROWS:
         notes.append(f"eval.json: only the first {MAX_ROWS} results are shown")
-    return caption, rows
+    return int(result["step"]), caption, rows
 
 
 def final_metrics(
@@ -296,11 +296,25 @@ def final_metrics(
     """(caption, rows) from eval.json (mean +- std over seeds), else the last logged evaluation."""
     notes = [] if notes is None else notes
     table = _eval_json(run_dir, notes)
-    if table is not None:
-        return table
+    logged = None
     for rec in reversed(records):
         evals = {k.removeprefix("eval/"): v for k, v in rec.items() if k.startswith("eval/")}
         if evals:
             rows = [(as_text(k), _fmt(v)) for k, v in list(evals.items())[:MAX_ROWS]]
-            return f"last evaluation during training (step {rec['step']})", rows
+            logged = (f"last evaluation during training (step {rec['step']})", rows, rec["step"])
+            break
+    if table is not None:
+        step, caption, rows = table
+        if logged is None or not isinstance(logged[2], int) or logged[2] <= step:
+            last = max((r["step"] for r in records if isinstance(r.get("step"), int)), default=0)
+            if last > step:
+                notes.append(f"eval.json scored step {step}; the run trained to step {last} since")
+            return caption, rows
+        # the run trained on after `ganhub eval` scored it: its scores are of older weights
+        notes.append(
+            f"eval.json scored step {step}, before the run's last evaluation (step {logged[2]}); "
+            "shown: the newer one (ganhub eval RUN_DIR scores the latest weights)"
+        )
+    if logged is not None:
+        return logged[0], logged[1]
     return "no evaluation yet (run ganhub eval RUN_DIR)", []
