@@ -354,8 +354,24 @@ def summary_line(summary: Mapping[str, Any]) -> str:
     if summary["metrics"]:
         line += "; " + " ".join(f"{k}={number(v)}" for k, v in summary["metrics"].items())
     if _resumable(summary):
-        line += f"\ncontinue with: ganhub run {shlex.quote('resume=' + summary['run_dir'])}"
+        line += f"\ncontinue with: {resume_command(summary)}"
     return line
+
+
+def resume_command(summary: Mapping[str, Any]) -> str:
+    """The command that continues a stopped run, launched as it was: one process, torchrun on
+    one node, or (several nodes) torchrun with the job's own rendezvous options."""
+    resume = f"ganhub run {shlex.quote('resume=' + summary['run_dir'])}"
+    world, per_node = summary.get("world", 1), summary.get("per_node", 1)
+    if world <= 1:
+        return resume
+    if per_node >= world:
+        return f"torchrun --standalone --nproc_per_node={world} -m {resume}"
+    nodes = -(-world // per_node)
+    return (
+        f"torchrun --nnodes={nodes} --nproc_per_node={per_node} <this job's rendezvous "
+        f"options> -m {resume}"
+    )
 
 
 def _resumable(summary: Mapping[str, Any]) -> bool:
@@ -385,7 +401,7 @@ def summary_rows(summary: Mapping[str, Any], tensorboard: bool) -> list[tuple[st
     quoted = shlex.quote(run_dir)
     after = [f"ganhub sample {quoted}", f"ganhub report {quoted}"]
     if _resumable(summary):
-        after.insert(0, f"ganhub run resume={quoted}")
+        after.insert(0, resume_command(summary))
     if tensorboard:
         after.append(tensorboard_command(run_dir))
     rows.append(("next", "\n".join(after)))
@@ -399,6 +415,7 @@ __all__ = [
     "brief",
     "count_text",
     "number",
+    "resume_command",
     "summary_head",
     "summary_line",
     "summary_rows",

@@ -59,6 +59,18 @@ def test_torchrun_two_processes_train_in_lockstep(workdir: Path) -> None:
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
     assert len([ln for ln in lines if '"loss/D"' in ln]) == 4  # rank 0 alone logged, every 5 steps
 
+    # a stopped run names the launch that continues it: torchrun again, not one process
+    proc = subprocess.run(
+        [torchrun, "--nproc_per_node=2", "--standalone", "-m", "ganhub", "run", "resume=runs/ddp",
+         "trainer.steps=30", "trainer.max_seconds=0.01"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "stopped at step" in out, out
+    expected = (
+        "continue with: torchrun --standalone --nproc_per_node=2 -m ganhub run resume=runs/ddp"
+    )
+    assert expected in out, out
     # the same command resumes under torchrun
     proc = subprocess.run(
         [torchrun, "--nproc_per_node=2", "--standalone", "-m", "ganhub", "run", "resume=runs/ddp", "trainer.steps=30"],
@@ -93,3 +105,25 @@ def test_a_partial_torchrun_environment_is_one_line_before_the_run_folder(
     code, _, err = cli("run", "plugin=toy2d", "trainer.steps=2")
     assert code == 2 and err.count("\n") == 1 and message in err
     assert not (workdir / "runs").exists()
+
+
+def test_the_continue_line_relaunches_as_the_run_was_launched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ganhub.console import resume_command
+    from ganhub.engine.distributed import DistInfo
+
+    env = {"WORLD_SIZE": "16", "RANK": "3", "LOCAL_RANK": "3", "LOCAL_WORLD_SIZE": "8",
+           "MASTER_ADDR": "node0", "MASTER_PORT": "29500"}  # fmt: skip
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    info = DistInfo.from_env()
+    assert (info.world, info.per_node) == (16, 8)
+    run = {"run_dir": "runs/my run"}
+    assert resume_command(run) == "ganhub run 'resume=runs/my run'"
+    assert resume_command({**run, "world": 4, "per_node": 4}) == (
+        "torchrun --standalone --nproc_per_node=4 -m ganhub run 'resume=runs/my run'"
+    )
+    assert resume_command({**run, "world": 16, "per_node": 8}).startswith(
+        "torchrun --nnodes=2 --nproc_per_node=8 <this job's rendezvous options> -m ganhub run"
+    )

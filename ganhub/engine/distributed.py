@@ -28,6 +28,7 @@ class DistInfo:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    per_node: int = 1  # processes on this node (LOCAL_WORLD_SIZE): a resume relaunches as many
 
     @property
     def enabled(self) -> bool:
@@ -56,7 +57,8 @@ class DistInfo:
         rank = _env_int("RANK", "0", 0)
         if rank >= world:
             raise UsageError(f"RANK={rank} must be below WORLD_SIZE={world}")
-        return cls(rank, world, _env_int("LOCAL_RANK", "0", 0))
+        per_node = _env_int("LOCAL_WORLD_SIZE", str(world), 1)
+        return cls(rank, world, _env_int("LOCAL_RANK", "0", 0), per_node)
 
 
 def _env_int(key: str, default: str, least: int) -> int:

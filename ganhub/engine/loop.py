@@ -117,6 +117,8 @@ def fit(run: Run) -> dict[str, Any]:
         summary = {
             "run_dir": str(run.run_dir),
             "rank": run.dist.rank,
+            "world": run.dist.world,  # how many processes trained, and how many per node
+            "per_node": run.dist.per_node,
             "steps": run.step,
             "steps_this_session": steps,
             "seconds": time.perf_counter() - start,
