@@ -221,11 +221,9 @@ def load(
     path, _, model_state, _ = found
     torch_device = select_device(device)
     system, _ = prepare_system(config, components(config, hub, training=False), torch_device)
-    try:
-        system.load_state_dict({k: v.to(torch_device) for k, v in model_state.items()})
-    except RuntimeError:
-        mismatch = checkpoint.mismatch(model_state, system.state_dict())
-        raise UsageError(f"checkpoint '{path}' does not fit its run's config: {mismatch}") from None
+    mismatch = checkpoint.load_fitting(system, model_state, torch_device)
+    if mismatch:
+        raise UsageError(f"checkpoint '{path}' does not fit its run's config: {mismatch}")
     system.eval()
     return TrainedGAN(system, config, path)
 

@@ -130,19 +130,22 @@ def config_cmd(
 @click.command()
 def plugins() -> None:
     """List every plugin: version, distribution, status, and what it registers."""
+    from ganhub.errors import one_line
     from ganhub.plugins import get_hub
 
     hub = get_hub()
     hub.failures()  # run every plugin's discovery hooks, so what each registered is known
+    # an installed package's metadata and errors are its own text: control characters are
+    # shown escaped, so no plugin can clear or retitle the terminal
     for info in hub.plugins.values():
         head = f"{info.name}  {info.dist} {info.version}  [{info.status}]"
-        click.echo(head)
+        click.echo(one_line(head, 300))
         for kind, names in info.registered.items():
             if names:
-                click.echo(f"    {kind}: {', '.join(names)}")
+                click.echo(one_line(f"    {kind}: {', '.join(names)}"))
         if info.status != "ok":
-            click.echo(f"    error: {info.error}")
-            click.echo(f"    fix:   {info.fix}")
+            click.echo(one_line(f"    error: {info.error}", 2000))
+            click.echo(one_line(f"    fix:   {info.fix}", 2000))
 
 
 @click.command(name="list")
@@ -150,6 +153,7 @@ def plugins() -> None:
 def list_cmd(kind: str) -> None:
     """List registry entries (domains, losses, tricks, metrics, loggers, conditioners) with
     descriptions."""
+    from ganhub.errors import one_line
     from ganhub.plugins import get_hub
 
     registry = getattr(get_hub(), kind)
@@ -159,7 +163,7 @@ def list_cmd(kind: str) -> None:
         return
     width = max(len(e.name) for e in entries)
     for e in entries:
-        click.echo(f"{e.name:<{width}}  {e.description}  [{e.plugin}]")
+        click.echo(one_line(f"{e.name:<{width}}  {e.description}  [{e.plugin}]"))
 
 
 @click.command(context_settings={**_OVERRIDES, "help_option_names": ["-h", "--help"]})

@@ -100,10 +100,8 @@ def restore(spec: ExportSpec, tensors: dict[str, Tensor], path: Path, plugin: st
             f"for ({shown})"
         )
     for role, module in spec.state.items():
-        try:
-            module.load_state_dict(by_role[role])
-        except RuntimeError:
-            mismatch = checkpoint.mismatch(by_role[role], module.state_dict())
+        mismatch = checkpoint.load_fitting(module, by_role[role])
+        if mismatch:
             raise UsageError(
-                f"'{shown_path(path)}' does not fit its config.yaml: {role}: {mismatch or 'shapes differ'}"
-            ) from None
+                f"'{shown_path(path)}' does not fit its config.yaml: {role}: {mismatch}"
+            )

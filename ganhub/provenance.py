@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ganhub.errors import PluginError
+from ganhub.errors import PluginError, one_line
 
 REQUIRES_FILE = "requires.json"  # which plugins and distributions a run directory needs
 
@@ -32,7 +32,8 @@ def require_installed(run_dir: Path, saved: Mapping[str, Any], hub: Any) -> None
             hub.require_domain(name)  # a plugin that failed to load: its own fix line
         where = install_hint(run_dir / REQUIRES_FILE, registry, name)
         raise PluginError(
-            f"run '{run_dir}' uses {kind} '{name}', which no installed plugin provides; {where}"
+            f"run '{one_line(run_dir, 200)}' uses {kind} '{one_line(name, 80)}', which no "
+            f"installed plugin provides; {where}"
         )
 
 
@@ -41,9 +42,12 @@ def install_hint(path: Path, registry: str, name: str) -> str:
     import json
 
     fallback = "install the plugin that provides it (`ganhub plugins` lists what is installed)"
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+    from ganhub.errors import UsageError
+    from ganhub.runfiles import read_regular
+
+    try:  # at most 1 MiB: the file names a few distributions
+        data = json.loads(read_regular(path, 1 << 20, "requires.json"))
+    except (UsageError, ValueError):
         return fallback
     key = {"domains": "domain", "losses": "loss", "tricks": "tricks"}[registry]
     items = data.get(key) if isinstance(data, dict) else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -419,3 +420,13 @@ def test_an_eval_json_older_than_the_last_logged_evaluation_is_not_shown_as_fina
     assert (
         notes and "eval.json scored step 4, before the run's last evaluation (step 8)" in notes[0]
     )
+
+
+def test_a_refused_destination_writes_no_plots(cli, trained_run: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`--out /dev/null` was refused only after the plots were written into RUN_DIR/report."""
+    run = tmp_path / "copy"
+    shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("report*"))
+    for out in ("/dev/null", str(run / "config.yaml" / "page.html")):
+        code, _, err = cli("report", str(run), "--out", out)
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert not (run / "report").exists()

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from ganhub.config.schema import TypedFloat, TypedInt, expand_path_text
-from ganhub.errors import ConfigError, one_line
+from ganhub.errors import ConfigError, UsageError, one_line
+from ganhub.runfiles import read_regular
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -23,6 +24,7 @@ CONFIG_KEY = "config"  # `config=file.yaml` merges a YAML file at that position
 # thirty times (a "billion laughs") is refused before anything walks it.
 MAX_DEPTH = 32
 MAX_VALUES = 100_000
+MAX_CONFIG_BYTES = 16 << 20  # a config is a few KiB; a bigger file is not one
 
 
 def check_tree(value: Any, where: str) -> None:
@@ -182,13 +184,14 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     shown = one_line(p, 200)
     try:
-        if not p.exists():
-            raise ConfigError(f"config file '{shown}' does not exist")
         if p.is_dir():
             raise ConfigError(f"config file '{shown}' is a folder; give the path of a YAML file")
-        data = p.read_bytes()
     except OSError as exc:  # a name too long for the file system, no permission...
         raise ConfigError(f"config file '{shown}' cannot be read: {exc.strerror or exc}") from None
+    try:  # a FIFO or /dev/zero is refused, not read forever
+        data = read_regular(p, MAX_CONFIG_BYTES, "config file")
+    except UsageError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         text = data.decode("utf-8").removeprefix("\ufeff")  # a byte-order mark is harmless
     except UnicodeDecodeError as exc:

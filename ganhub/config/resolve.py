@@ -32,6 +32,7 @@ from ganhub.config.schema import LoggerOptions, RunConfig, TrickOptions, expand_
 from ganhub.errors import ConfigError, did_you_mean, unknown_choice
 from ganhub.plugins import Hub, get_hub
 from ganhub.provenance import require_installed
+from ganhub.runfiles import refuse_foreign_entries
 
 if typing.TYPE_CHECKING:
     from ganhub.tricks import Trick
@@ -66,6 +67,8 @@ def read_saved(run_dir: str | Path) -> dict[str, Any]:
     `key=` is), or a one-line error saying it is not one."""
     saved = Path(expand_path_text(str(run_dir))) / "config.yaml"
     try:
+        if saved.parent.is_dir():  # links out of it, FIFOs: refused before anything is read
+            refuse_foreign_entries(saved.parent)
         found = saved.is_file()
     except OSError as exc:  # a name too long for the file system...
         raise ConfigError(f"resume='{one_line(run_dir, 200)}': {exc.strerror or exc}") from None
@@ -189,7 +192,7 @@ def enabled_tricks(
         return ()  # not a list of names: pydantic reports it with the key
     for name in names:
         if name not in hub.tricks:
-            raise ConfigError(str(unknown_choice("trick", one_line(name), hub.tricks.names())))
+            raise unknown_choice("trick", one_line(name), hub.tricks.names())
     given = user.get("trick")
     if isinstance(given, Mapping):
         for name, options in given.items():
@@ -232,9 +235,7 @@ def enabled_loggers(
     if training:
         for name in names:
             if name not in registered:
-                raise ConfigError(
-                    str(unknown_choice("logger", one_line(name), hub.loggers.names()))
-                )
+                raise unknown_choice("logger", one_line(name), hub.loggers.names())
     given = user.get("logger")
     given = given if isinstance(given, Mapping) else {}
     given_names = set(given)
@@ -342,12 +343,12 @@ def _tasks_missing(trick_cls: type[Trick], config: RunConfig, hub: Hub) -> list[
 def check_cross(config: RunConfig, hub: Hub, *, training: bool = True) -> None:
     """Checks that need the registries: loss, tricks and their combinations, loggers, metrics."""
     if config.loss not in hub.losses:
-        raise ConfigError(str(unknown_choice("loss", one_line(config.loss), hub.losses.names())))
+        raise unknown_choice("loss", one_line(config.loss), hub.losses.names())
     problems: list[str] = []
     domain = hub.domains.get(config.plugin)
     for name in config.tricks:
         if name not in hub.tricks:
-            raise ConfigError(str(unknown_choice("trick", one_line(name), hub.tricks.names())))
+            raise unknown_choice("trick", one_line(name), hub.tricks.names())
         trick_cls = hub.tricks.get(name)
         problems += trick_cls.problems(getattr(config.trick, name), config, domain)
         problems += _targets_unused(trick_cls, config.loss, hub)
@@ -360,17 +361,13 @@ def check_cross(config: RunConfig, hub: Hub, *, training: bool = True) -> None:
     if training:
         for name in config.loggers:
             if name not in hub.loggers:
-                raise ConfigError(
-                    str(unknown_choice("logger", one_line(name), hub.loggers.names()))
-                )
+                raise unknown_choice("logger", one_line(name), hub.loggers.names())
             logger_cls = hub.loggers.get(name)
             options = getattr(config.logger, name, None) or logger_cls.Config()
             problems += logger_cls.problems(options, config)  # a missing package, say
         for name in config.eval.metrics or []:
             if name not in hub.metrics:
-                raise ConfigError(
-                    str(unknown_choice("metric", one_line(name), hub.metrics.names()))
-                )
+                raise unknown_choice("metric", one_line(name), hub.metrics.names())
         problems += domain.check(config)
     if problems:
         raise ConfigError("; ".join(problems))

@@ -210,6 +210,9 @@ def mismatch(saved: dict[str, Tensor], expected: dict[str, Tensor]) -> str:
         for k in expected
         if k in saved and saved[k].shape != expected[k].shape
     ]
+    # a float weight read from int, bool or complex values would be silently cast (complex
+    # NaNs even pass the finiteness check); float32 <-> float16/bfloat16 is a precision choice
+    kinds = _kind_differences(saved, expected)
     parts = []
     if missing:
         parts.append(
@@ -219,7 +222,41 @@ def mismatch(saved: dict[str, Tensor], expected: dict[str, Tensor]) -> str:
         parts.append(f"the checkpoint has {len(extra)} the model lacks ({_few(extra)})")
     if shapes:
         parts.append(f"{len(shapes)} differ in shape ({shapes[0]})")
+    if kinds:
+        parts.append(f"{len(kinds)} differ in kind of number ({kinds[0]})")
     return "; ".join(parts)
+
+
+def load_fitting(module: torch.nn.Module, state: dict[str, Tensor], device: Any = None) -> str:
+    """Load `state` into `module` when every name, shape and kind of number fits; else load
+    nothing and return what differs in one line ('' when loaded)."""
+    expected = module.state_dict()
+    kinds = _kind_differences(state, expected)
+    if kinds:  # load_state_dict would cast them
+        return f"{len(kinds)} differ in kind of number ({kinds[0]})"
+    try:  # shapes are torch's to judge: a module may resize a buffer as it loads
+        module.load_state_dict({k: v.to(device) if device is not None else v for k, v in state.items()})  # fmt: skip
+    except RuntimeError as exc:  # torch's 40-line list: what differs, in one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return mismatch(state, expected) or first
+    return ""
+
+
+def _kind_differences(saved: dict[str, Tensor], expected: dict[str, Tensor]) -> list[str]:
+    return [
+        f"{k} is {str(saved[k].dtype).removeprefix('torch.')} in the checkpoint, "
+        f"{str(expected[k].dtype).removeprefix('torch.')} in the model"
+        for k in expected
+        if k in saved and _kind(saved[k]) != _kind(expected[k])
+    ]
+
+
+def _kind(tensor: Tensor) -> str:
+    if tensor.is_floating_point():
+        return "float"
+    if tensor.is_complex():
+        return "complex"
+    return "bool" if tensor.dtype == torch.bool else "integer"
 
 
 def _few(names: list[str], n: int = 3) -> str:
@@ -229,7 +266,9 @@ def _few(names: list[str], n: int = 3) -> str:
 def write_text_atomic(path: Path, text: str) -> None:
     """Write `text` to `path` whole or not at all: a hidden temporary file, synced, renamed."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
+    tmp.unlink(missing_ok=True)  # a link planted there is removed, never written through
+    with tmp.open("x") as fh:
+        fh.write(text)
     _fsync(tmp)
     os.replace(tmp, path)
 

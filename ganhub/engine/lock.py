@@ -32,7 +32,8 @@ class RunLock:
             import fcntl
         except ImportError:  # not a POSIX system: no locking
             return
-        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+        # never through a link: the lock file's content is rewritten below
+        fd = os.open(self.path, os.O_CREAT | os.O_RDWR | getattr(os, "O_NOFOLLOW", 0), 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:  # held by a live process

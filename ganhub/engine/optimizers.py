@@ -63,6 +63,13 @@ def load_state(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
         if isinstance(group.get("lr"), Tensor):  # saved by a run with CUDA graphs
             group["lr"] = float(group["lr"])
     optimizer.load_state_dict({**saved, "param_groups": groups})
+    for group in optimizer.param_groups:  # a moment of another shape fails only mid-step
+        for param in group["params"]:
+            for key, value in optimizer.state.get(param, {}).items():
+                if isinstance(value, Tensor) and value.dim() and value.shape != param.shape:
+                    raise ValueError(
+                        f"its '{key}' is {tuple(value.shape)} for a {tuple(param.shape)} parameter"
+                    )
 
 
 def learning_rates_on_device(optimizers: Iterable[torch.optim.Optimizer]) -> None:

@@ -33,7 +33,6 @@ from ganhub.engine.environment import (
     seed_everything,
     select_device,
     set_deterministic,
-    set_rng_state,
 )
 from ganhub.engine.optimizers import learning_rates_on_device, make_optimizer
 from ganhub.engine.optimizers import load_state as load_optimizer_state
@@ -44,6 +43,7 @@ from ganhub.errors import (
     ConfigError,
     TrainingError,
     UsageError,
+    one_line,
     unknown_choice,
 )
 from ganhub.losses import Targets
@@ -71,6 +71,7 @@ def prepare_system(
     if condition is not None:
         condition.pack = hints.pack
     system = parts.domain.build(config, hints)
+    start.check_part(config.plugin, "build()", system, isinstance(system, GANSystem), "a GANSystem")
     for t in tricks:
         t.setup(system)
     system.to(device)
@@ -159,6 +160,8 @@ class Run:
             input_graphs=frozenset().union(*(t.input_graphs() for t in self.tricks)),
         )
         self.data = self.system.data()
+        batches = callable(getattr(self.data, "batches", None))
+        start.check_part(config.plugin, "data()", self.data, batches, "Batches (TensorBatches...)")
         # fp16's scaler skips overflowing steps: their values must stay out of the means
         self.stats = StatsAccumulator(skip_nonfinite=self.scaler is not None)
         self.step = 0
@@ -339,6 +342,8 @@ class Run:
             return []
         self.require_finite_weights("writing samples")
         paths = self.system.write_samples(self.run_dir / "samples", f"step_{self.step:07d}")
+        listed = isinstance(paths, list) and all(isinstance(p, Path) for p in paths)
+        start.check_part(self.config.plugin, "write_samples()", paths, listed, "a list of paths")
         for logger in self.loggers:
             logger.log_artifacts(self.step, paths)
         return paths
@@ -447,14 +452,13 @@ class Run:
                 f"resume={self.run_dir}: it holds no complete checkpoint to resume from"
             )
         path, step, model_state, state = found
-        try:
-            self.system.load_state_dict({k: v.to(self.device) for k, v in model_state.items()})
-        except RuntimeError:  # a 40-line list from torch: say what differs in one line
-            mismatch = checkpoint.mismatch(model_state, self.system.state_dict())
+        # torch's 40-line list, or a silent cast of int/complex values: one line instead
+        mismatch = checkpoint.load_fitting(self.system, model_state, self.device)
+        if mismatch:
             raise ConfigError(
                 f"resume={self.run_dir}: checkpoint {path.name} does not fit this config's "
                 f"model: {mismatch}; resume with the settings the run was trained with"
-            ) from None
+            )
         try:
             for g, opt in self.optimizers.items():
                 load_optimizer_state(opt, state["optimizers"][g])
@@ -465,21 +469,15 @@ class Run:
             ) from None
         start.refuse_nothing_to_train(self.config, self.run_dir, step)
         self.resumed_steps = start.saved_steps(self.run_dir)
-        if self.scaler and state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        for t in self.tricks:
-            if t.name in state["tricks"]:
-                t.load_state_dict(state["tricks"][t.name])
-        for p in self.phases:
-            p.repeat = state["phases"].get(p.name, p.repeat)
-        self.data.position.epoch = state["data"]["epoch"]
-        self.data.position.index = state["data"]["index"]
-        rngs = state["rng"]
-        if state.get("world") == self.dist.world:
-            set_rng_state(rngs[self.dist.rank])
-        else:  # a different number of processes: data order is kept, noise streams restart
-            seed_everything(self.config.seed + step + 1_000_003 * self.dist.rank)
-        self.resumed_extra = state.get("extra", {})
+        try:  # state.json and state.safetensors are untrusted: any damage is one line
+            start.restore_training_state(self, step, state)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as exc:
+            reason = one_line(str(exc).strip().splitlines()[0] if str(exc).strip() else "", 120)
+            raise ConfigError(
+                f"resume={self.run_dir}: the training state of {path.name} (state.json, "
+                f"state.safetensors) is damaged ({type(exc).__name__}: {reason}); remove "
+                f"{path.name} to resume from the checkpoint before it"
+            ) from None
         stale = state.get("stale_evaluations", 0)  # untrusted: an int, or a fresh count
         self.stale_evaluations = stale if type(stale) is int and stale >= 0 else 0
         self.step = step

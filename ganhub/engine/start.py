@@ -16,18 +16,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from ganhub.config.overrides import ConfigLoader
 from ganhub.engine import checkpoint, reparam
-from ganhub.errors import ConfigError, UsageError, one_line
+from ganhub.errors import ConfigError, PluginError, UsageError, one_line
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
     from ganhub.config.schema import RunConfig
+    from ganhub.engine.run import Run
     from ganhub.engine.system import GANSystem
 
 
@@ -211,3 +212,38 @@ def owner(parameter: str) -> str:
     `D.0.parametrizations.weight.original` (spectral norm)."""
     module = parameter.rpartition(".")[0]
     return module.split(".parametrizations.", 1)[0]
+
+
+def restore_training_state(run: Run, step: int, state: dict[str, Any]) -> None:
+    """The scaler, tricks, phase repeats, data position and RNG streams of a checkpoint."""
+    if run.scaler and state.get("scaler"):
+        run.scaler.load_state_dict(state["scaler"])
+    for t in run.tricks:
+        if t.name in state["tricks"]:
+            t.load_state_dict(state["tricks"][t.name])
+    for p in run.phases:
+        repeat = state["phases"].get(p.name, p.repeat)
+        if type(repeat) is not int or repeat < 1:
+            raise ValueError(f"phase '{p.name}' repeats {one_line(repeat, 40)} times")
+        p.repeat = repeat
+    epoch, index = state["data"]["epoch"], state["data"]["index"]
+    if not all(type(v) is int and v >= 0 for v in (epoch, index)):
+        raise ValueError(f"data position {one_line(epoch, 40)}/{one_line(index, 40)}")
+    run.data.position.epoch, run.data.position.index = epoch, index
+    from ganhub.engine.environment import seed_everything, set_rng_state
+
+    rngs = state["rng"]
+    if state.get("world") == run.dist.world:
+        set_rng_state(rngs[run.dist.rank])
+    else:  # a different number of processes: data order is kept, noise streams restart
+        seed_everything(run.config.seed + step + 1_000_003 * run.dist.rank)
+    run.resumed_extra = state.get("extra", {})
+
+
+def check_part(plugin: str, method: str, value: object, fits: bool, wanted: str) -> None:
+    """A domain method's result that the engine relies on: one line naming the domain when it
+    is not what the contract says (else an AttributeError deep in the engine)."""
+    if not fits:
+        raise PluginError(
+            f"domain '{plugin}': {method} returned {type(value).__name__}, not {wanted}"
+        )

@@ -65,7 +65,7 @@ def evaluate_run(
     from ganhub.metrics import evaluate
     from ganhub.metrics.builtin import FeatureMetric, InceptionScore, check_metrics
     from ganhub.metrics.features import extractors_used
-    from ganhub.metrics.store import write_json
+    from ganhub.metrics.store import check_output_file, write_json
     from ganhub.plugins import get_hub
 
     hub = get_hub()
@@ -80,6 +80,7 @@ def evaluate_run(
                 )
             item = f"eval.{item}"
         items.append(item)
+    check_output_file(run_dir / "eval.json")  # before the scoring: a FIFO or folder there
     model = load(run_dir, device=device, hub=hub, overrides=items)
     system, config = model.system, model.config
     names = config.eval.metrics if config.eval.metrics is not None else system.default_metrics()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -191,7 +190,7 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
     """Write the HTML report (and its PNG plots) for a run directory; return the HTML path."""
     config = read_config(run_dir)
     target = out or run_dir / "report.html"
-    _check_destination(target)  # before the plots: a refused report writes nothing
+    store.check_output_file(target)  # before the plots: a refused report writes nothing
     notes: list[str] = []
     records = read_metrics(run_dir, notes)
     plots_dir = run_dir / "report"
@@ -239,24 +238,6 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
     grids = sample_grids(run_dir, notes)
     page = render(run_dir, config, records, figures, grids, caption, rows, collapses, notes)
     return store.write_bytes(target, page.encode("utf-8", "replace"))
-
-
-def _check_destination(target: Path) -> None:
-    """A one-line error when the report's HTML file cannot be written where it is asked."""
-    if target.is_dir():
-        raise UsageError(f"{shown_path(target)} is a folder; give the path of an .html file")
-    parent = target.parent
-    for folder in (parent, *parent.parents):  # the nearest folder that exists must take files
-        if folder.exists():
-            if not folder.is_dir():
-                raise UsageError(
-                    f"{shown_path(target)} cannot be written: {shown_path(folder)} is a file"
-                )
-            if not os.access(folder, os.W_OK | os.X_OK):
-                raise UsageError(
-                    f"{shown_path(target)} cannot be written: no permission in {shown_path(folder)}"
-                )
-            return
 
 
 def render(

@@ -44,6 +44,25 @@ def digest(value: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def check_output_file(path: Path) -> None:
+    """A one-line UsageError, before any work, when `path` cannot take a written file: a
+    folder, a device or FIFO (`--out /dev/null`), or a file where a parent folder should be."""
+    from ganhub.errors import UsageError, one_line
+
+    shown = one_line(path, 200)
+    if path.is_dir():
+        raise UsageError(f"{shown} is a folder; give the path of a file to write")
+    if path.exists() and not path.is_file():
+        raise UsageError(f"{shown}: not a regular file; give the path of a file to write")
+    for folder in path.parents:  # the nearest folder that exists must take files
+        if folder.exists():
+            if not folder.is_dir():
+                raise UsageError(f"{shown} cannot be written: {one_line(folder, 200)} is a file")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise UsageError(f"{shown} cannot be written: no permission in {one_line(folder, 200)}")  # fmt: skip
+            return
+
+
 def _temporary(path: Path) -> Path:
     """A fresh name beside `path` (same file system, so the final rename is atomic). A
     device, FIFO or folder at `path` is refused: the rename would replace it (as root,

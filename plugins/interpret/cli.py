@@ -39,7 +39,10 @@ def directions_command(
     from ganhub_interpret.directions_page import write_directions_page
 
     import ganhub
+    from ganhub.metrics.store import check_output_file
 
+    if out is not None:  # before any work: a refused page writes nothing
+        check_output_file(out)
     trained = ganhub.load(run_dir, best=best)
     page = write_directions_page(
         trained, run_dir, method=method, n_directions=n_directions, n_samples=n_samples,
@@ -62,7 +65,10 @@ def features_command(run_dir: Path, seed: int, n_images: int, best: bool, out: P
     from ganhub_interpret.features_page import write_features_page
 
     import ganhub
+    from ganhub.metrics.store import check_output_file
 
+    if out is not None:  # before any work: a refused page writes nothing
+        check_output_file(out)
     trained = ganhub.load(run_dir, best=best)
     click.echo(str(write_features_page(trained, run_dir, seed=seed, n_images=n_images, out=out)))
 

@@ -1,0 +1,65 @@
+"""The files of a run (or exported) folder are untrusted input: a folder copied from a shared
+drive may hold links that point out of it, or a FIFO or device where a file should be.
+
+`refuse_foreign_entries` walks a run folder before ganhub reads or writes any of it (resume,
+`ganhub.load`, and every command built on them): a link anywhere inside, or anything that is
+neither a regular file nor a folder, is refused in one line naming it. ganhub itself never makes
+links in a run folder, so nothing it wrote is refused; a run that needs more disk is put where
+the disk is (`out_dir=`). Reading follows the same rule: `read_regular` opens only regular
+files, and reads at most a stated number of bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ganhub.errors import UsageError, one_line
+
+
+def refuse_foreign_entries(folder: Path) -> None:
+    """Raise a one-line UsageError for the first link or non-regular file inside `folder`."""
+    pending = [str(folder)]
+    while pending:
+        current = pending.pop()
+        try:
+            with os.scandir(current) as entries:
+                found = list(entries)
+        except OSError as exc:
+            raise UsageError(
+                f"'{one_line(current, 200)}': cannot be read ({exc.strerror})"
+            ) from None
+        for entry in found:
+            shown = one_line(entry.path, 200)
+            if entry.is_symlink():
+                raise UsageError(
+                    f"'{shown}' is a link; ganhub reads and writes only a run folder's own "
+                    "files: replace it with what it points to, or remove it"
+                )
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(entry.path)
+            elif not entry.is_file(follow_symlinks=False):
+                raise UsageError(
+                    f"'{shown}' is not a regular file or folder (a FIFO, socket or device); "
+                    "remove it"
+                )
+
+
+def read_regular(path: Path, limit: int, what: str) -> bytes:
+    """The bytes of the regular file `path`, at most `limit`; else a one-line UsageError that
+    calls it `what` (a FIFO would block the read forever, /dev/zero would fill the memory)."""
+    shown = one_line(path, 200)
+    try:
+        if not path.is_file():
+            kind = "does not exist" if not path.exists() else "is not a regular file"
+            raise UsageError(f"{what} '{shown}' {kind}")
+        with path.open("rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:  # a name too long for the file system, no permission...
+        raise UsageError(f"{what} '{shown}' cannot be read: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise UsageError(f"{what} '{shown}' is larger than {limit >> 20} MiB")
+    return data
+
+
+__all__ = ["read_regular", "refuse_foreign_entries"]

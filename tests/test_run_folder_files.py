@@ -1,0 +1,176 @@
+"""A run folder is untrusted input: a link inside it (pointing out of it) or a FIFO or device
+where a file should be is refused in one line before anything is read or written, and the
+files the user types are read only when they are regular files of a sane size."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from ganhub.api import load
+from ganhub.config.overrides import load_yaml
+from ganhub.engine.checkpoint import write_text_atomic
+from ganhub.errors import ConfigError, UsageError
+
+from .conftest import TINY_TOY
+
+
+def _listing(root: Path) -> list[tuple[str, int, int]]:
+    """Every path under `root` with its size and modification time (links not followed)."""
+    out = []
+    for folder, dirs, files in os.walk(root):
+        for name in sorted(dirs + files):
+            st = os.lstat(Path(folder) / name)
+            out.append((str(Path(folder, name).relative_to(root)), st.st_size, st.st_mtime_ns))
+    return sorted(out)
+
+
+@pytest.fixture
+def trained(workdir: Path, cli: Any) -> Path:
+    code, _, err = cli("run", *TINY_TOY, "name=a")
+    assert code == 0, err
+    return workdir / "runs" / "a"
+
+
+def test_resume_through_a_linked_checkpoints_folder_is_refused(
+    trained: Path, workdir: Path, cli: Any
+) -> None:
+    """It pruned, wrote and pointed `latest` inside the folder the link named (exit 0)."""
+    outside = workdir / "keep"
+    (outside / "step_0000001").mkdir(parents=True)
+    (outside / "step_0000001" / "data.txt").write_text("important")
+    shutil.move(trained / "checkpoints", outside / "moved")
+    (trained / "checkpoints").symlink_to(outside)
+    before, outside_before = _listing(trained), _listing(outside)
+    code, _, err = cli("run", f"resume={trained}", "trainer.steps=8")
+    assert code == 2 and f"'{trained / 'checkpoints'}' is a link" in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert _listing(trained) == before and _listing(outside) == outside_before
+
+
+@pytest.mark.parametrize("entry", ["samples", ".lock", "tb"])
+def test_every_command_refuses_a_link_anywhere_in_the_run(
+    trained: Path, workdir: Path, cli: Any, entry: str
+) -> None:
+    target = workdir / "elsewhere"
+    target.mkdir()
+    victim = trained / entry
+    if victim.is_dir():
+        shutil.rmtree(victim)
+    else:
+        victim.unlink(missing_ok=True)
+    victim.symlink_to(target)
+    for command in (("sample", str(trained), "--n", "4"), ("run", f"resume={trained}"),
+                    ("export", str(trained), "--out", str(workdir / "x"))):  # fmt: skip
+        code, _, err = cli(*command)
+        assert code == 2 and f"'{victim}' is a link" in err, (command, err)
+    assert list(target.iterdir()) == [] and not (workdir / "x").exists()
+
+
+def test_a_fifo_in_place_of_a_checkpoint_file_is_refused_not_read(trained: Path, cli: Any) -> None:
+    """Reading it blocked forever; /dev/zero filled the memory."""
+    weights = trained / "checkpoints" / "step_0000004" / "model.safetensors"
+    weights.unlink()
+    os.mkfifo(weights)
+    code, _, err = cli("sample", str(trained), "--n", "4")
+    assert code == 2 and "is not a regular file or folder (a FIFO, socket or device)" in err
+    with pytest.raises(UsageError, match=r"model\.safetensors' is not a regular file"):
+        load(trained)
+
+
+def test_a_config_file_that_is_no_regular_file_is_refused(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/zero")):
+        with pytest.raises(
+            ConfigError, match=re.escape(f"config file '{path}' is not a regular file")
+        ):
+            load_yaml(path)
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"# " + b"x" * (17 << 20))
+    with pytest.raises(ConfigError, match="is larger than 16 MiB"):
+        load_yaml(big)
+
+
+def test_an_atomic_write_replaces_a_planted_link_instead_of_writing_through_it(
+    tmp_path: Path,
+) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (tmp_path / ".latest.tmp").symlink_to(victim)
+    write_text_atomic(tmp_path / "latest", "step_0000010")
+    assert victim.read_text() == "keep me" and (tmp_path / "latest").read_text() == "step_0000010"
+
+
+def test_names_from_a_run_folder_reach_the_terminal_escaped(trained: Path, cli: Any) -> None:
+    """A config.yaml naming a loss with ESC ] 0 ; ... BEL retitled the user's terminal."""
+    config = trained / "config.yaml"
+    lines = config.read_text().splitlines()
+    lines = [ln if not ln.startswith("loss:") else 'loss: "qa\\e]0;PWNED\\ax"' for ln in lines]
+    config.write_text("\n".join(lines) + "\n")
+    code, _, err = cli("sample", str(trained), "--n", "4")
+    assert code == 2 and "uses loss 'qa\\x1b]0;PWNED\\x07x'" in err, err
+    assert "\x1b" not in err and "\x07" not in err
+
+
+@pytest.mark.parametrize("dtype", [torch.complex64, torch.int64, torch.bool])
+def test_weights_of_another_kind_of_number_are_refused_not_cast(
+    trained: Path, cli: Any, dtype: torch.dtype
+) -> None:
+    """Complex NaNs passed the finiteness check and were cast to NaN samples (exit 0); int and
+    bool weights were silently cast into the float model."""
+    path = trained / "checkpoints" / "step_0000004" / "model.safetensors"
+    tensors = load_file(str(path))
+    name = next(k for k, v in tensors.items() if v.is_floating_point())
+    tensors[name] = torch.full_like(tensors[name], float("nan")).to(dtype)
+    save_file(tensors, str(path), metadata={"format": "pt", "step": "4"})
+    kind = str(dtype).removeprefix("torch.")
+    for command in (("sample", str(trained), "--n", "4"), ("run", f"resume={trained}", "trainer.steps=6")):  # fmt: skip
+        code, _, err = cli(*command)
+        assert (
+            code == 2 and f"differ in kind of number ({name} is {kind} in the checkpoint" in err
+        ), err
+
+
+def _damage_state(step_dir: Path, how: str) -> None:
+    meta = json.loads((step_dir / "state.json").read_text())
+    state = meta["state"]
+    tensors = load_file(str(step_dir / "state.safetensors"))
+    if how == "no rng":
+        del state["rng"]
+    elif how == "phases text":
+        state["phases"] = "x"
+    elif how == "index text":
+        state["data"]["index"] = "abc"
+    elif how == "short torch rng":
+        ref = state["rng"][0]["torch"]["__tensor__"]
+        tensors[ref] = tensors[ref][:100].clone()
+    elif how == "moment reshaped":
+        ref = state["optimizers"]["G"]["state"]["__items__"][0][1]["exp_avg"]["__tensor__"]
+        tensors[ref] = tensors[ref].reshape(-1, 1).clone()
+    (step_dir / "state.json").write_text(json.dumps(meta))
+    save_file(tensors, str(step_dir / "state.safetensors"))
+
+
+@pytest.mark.parametrize(
+    "how", ["no rng", "phases text", "index text", "short torch rng", "moment reshaped"]
+)
+def test_a_damaged_training_state_is_one_line_and_changes_nothing(
+    trained: Path, cli: Any, how: str
+) -> None:
+    """KeyError, AttributeError, TypeError and RuntimeError tracebacks; a moment of another
+    shape failed mid-step, after config.yaml, tb/ and failed.json were written."""
+    _damage_state(trained / "checkpoints" / "step_0000004", how)
+    before = [entry for entry in _listing(trained) if entry[0] != ".lock"]
+    code, _, err = cli("run", f"resume={trained}", "trainer.steps=8")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "step_0000004" in err and ("is damaged" in err or "optimizer state" in err), err
+    assert [entry for entry in _listing(trained) if entry[0] != ".lock"] == before
