@@ -9,7 +9,7 @@ import sys
 import click
 
 from ganhub import __version__
-from ganhub.errors import GanhubError
+from ganhub.errors import GanhubError, UnknownName, one_line
 
 
 def build_cli() -> click.Group:
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     except GanhubError as exc:
         if os.environ.get("GANHUB_DEBUG"):
             raise
-        click.echo(f"ganhub: error: {exc}", err=True)
+        click.echo(f"ganhub: error: {exc}{_not_loaded(exc)}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("ganhub: aborted", err=True)
@@ -74,6 +74,18 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("ganhub: interrupted", err=True)
         sys.exit(130)
+
+
+def _not_loaded(exc: GanhubError) -> str:
+    """For an unknown name: the plugins that failed to load, which may be where it was."""
+    if not isinstance(exc, UnknownName):
+        return ""
+    from ganhub.plugins import get_hub
+
+    failed = [info.name for info in get_hub().failures()]
+    if not failed:
+        return ""
+    return f" (plugins that failed to load: {one_line(', '.join(failed), 200)}; see ganhub plugins)"
 
 
 if __name__ == "__main__":

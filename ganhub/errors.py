@@ -29,6 +29,10 @@ class PluginError(UsageError):
     """A plugin or registry entry is unknown or could not be loaded."""
 
 
+class UnknownName(ConfigError, PluginError):
+    """A name no registry holds (`unknown_choice`): a plugin that failed to load may be why."""
+
+
 class TrainingError(GanhubError):
     """Training stopped for a reason the user must act on (NaN loss, diverged run)."""
 
@@ -50,12 +54,12 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def unknown_choice(kind: str, name: str, choices: Iterable[str]) -> PluginError:
+def unknown_choice(kind: str, name: str, choices: Iterable[str]) -> UnknownName:
     """Build the error for an unknown registry name, listing what exists."""
     names = sorted(choices)
     listing = ", ".join(names) if names else "none registered"
     shown = one_line(name, 100)  # a name is input: one line, however it was typed
-    return PluginError(f"unknown {kind} '{shown}'{did_you_mean(name, names)}; available: {listing}")
+    return UnknownName(f"unknown {kind} '{shown}'{did_you_mean(name, names)}; available: {listing}")
 
 
 @contextmanager

@@ -78,3 +78,26 @@ def _config_problem(kind: str, obj: Any) -> str | None:
     except Exception as exc:  # a default factory that raises, a required field...
         return f"whose Config cannot be made with its defaults ({type(exc).__name__}: {exc})"
     return None
+
+
+def hook_problem(plugin: object) -> str | None:
+    """Why a plugin's hooks would silently never run (None when they would): an @hookimpl
+    named after no ganhub hook (`after_steps`), or a function named like a hook without
+    @hookimpl (pluggy ignores it)."""
+    from ganhub import hookspecs
+    from ganhub.errors import did_you_mean
+
+    specs = [n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), "ganhub_spec")]
+    for attr in dir(plugin):
+        obj = getattr(plugin, attr, None)
+        options = getattr(obj, "ganhub_impl", None)
+        if isinstance(options, dict):
+            name = options.get("specname") or attr
+            if name not in specs:
+                return f"its @hookimpl '{name}' is no ganhub hook{did_you_mean(name, specs)}"
+        elif attr in specs and callable(obj) and not hasattr(obj, "ganhub_spec"):
+            return (
+                f"its function '{attr}' is named like a ganhub hook but lacks @hookimpl "
+                "(from ganhub.hookspecs import hookimpl)"
+            )
+    return None

@@ -22,7 +22,7 @@ import pluggy
 
 from ganhub import hookspecs
 from ganhub.errors import PluginError
-from ganhub.plugin_checks import misnamed, wrong_kind
+from ganhub.plugin_checks import hook_problem, misnamed, wrong_kind
 from ganhub.plugin_guard import (
     added_commands,
     command_tree,
@@ -194,7 +194,7 @@ class Hub:
             err = ModuleNotFoundError(f"missing {', '.join(missing)}", name=missing[0])
             self._fail(info, "unavailable", err, _fix_for_missing(err, dist))
             return
-        if not _has_hookimpls(plugin):
+        if not _has_hookimpls(plugin) and not hook_problem(plugin):  # else _accept says what
             where = getattr(plugin, "__file__", None) or repr(plugin)
             empty = ImportError(f"'{target}' resolved to {where}, which implements no ganhub hook")
             self._fail(info, "error", empty, f"check for a file or package shadowing '{target}'")
@@ -211,6 +211,10 @@ class Hub:
         self._fail(info, "error", err, f"ask the authors of '{dist}' to rename their entry point")
 
     def _accept(self, name: str, plugin: object, info: PluginInfo) -> None:
+        problem = hook_problem(plugin)
+        if problem:  # a hook that would never be called: refused, not loaded half-working
+            self._fail(info, "error", PluginError(problem), "see docs/hooks.md for every hook")
+            return
         other = self.pm.get_name(plugin) if self.pm.is_registered(plugin) else None
         if other is not None:  # pluggy's own message prints the module's repr
             err = PluginError(f"its module is already loaded as plugin '{other}'")
@@ -219,6 +223,9 @@ class Hub:
         try:
             self.pm.register(plugin, name=name)
         except Exception as exc:
+            if isinstance(exc, pluggy.PluginValidationError):  # its reason is on its last line
+                lines = str(exc).strip().splitlines()
+                exc = PluginError(f"{lines[0]}: {lines[-1]}" if len(lines) > 1 else str(exc))
             self._fail(info, "error", exc, f"report it to the authors of '{info.dist}'")
             return
         self._pending.append((name, plugin))

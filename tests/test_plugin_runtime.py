@@ -3,6 +3,7 @@ a loss that is not one number, a penalty that is a vector, a metric that returns
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, ClassVar
@@ -77,8 +78,14 @@ def _hub(**hooks: Any) -> Hub:
 @pytest.mark.parametrize(
     ("loss", "message"),
     [
-        (PerSample(), "phase 'D': the domain's phase (or its loss) gave a tensor of shape (32,)"),
-        (FloatLoss(), "phase 'D': the domain's phase (or its loss) gave a float, not a 0-dim"),
+        (
+            PerSample(),
+            "phase 'D': the domain's phase (or its loss 'odd_loss') gave a tensor of shape (32,)",
+        ),
+        (
+            FloatLoss(),
+            "phase 'D': the domain's phase (or its loss 'odd_loss') gave a float, not a 0-dim",
+        ),
         (Constant(), "phase 'D': its loss does not depend on any weight of D"),
     ],
 )
@@ -159,3 +166,41 @@ def test_a_lifecycle_hook_that_raises_is_named_in_one_line(workdir: Path) -> Non
     hub = Hub.discover(extra=(("strict", SimpleNamespace(after_train=hookimpl(refuse))),))
     with pytest.raises(UsageError, match=r"^this plugin refuses on purpose$"):
         ganhub.train(TINY_TOY, hub=hub)
+
+
+def _broken_domain(part: str) -> Any:
+    """toy2d, with one method breaking the contract the engine relies on."""
+    from ganhub_toy2d.domain import Toy2dDomain
+
+    class Broken(Toy2dDomain):
+        name = "odd2d"
+
+        def build(self, config: Any, hints: Any) -> Any:
+            if part == "build":
+                return None  # a forgotten return
+            system = super().build(config, hints)
+            if part == "data":
+                system.data = lambda: torch.zeros(64, 2)  # type: ignore[method-assign]
+            else:
+                system.write_samples = lambda directory, stem, **kw: None  # type: ignore[method-assign]
+            return system
+
+    return Broken()
+
+
+@pytest.mark.parametrize(
+    ("part", "message"),
+    [
+        ("build", "domain 'odd2d': build() returned NoneType, not a GANSystem"),
+        ("data", "domain 'odd2d': data() returned Tensor, not Batches"),
+        ("samples", "domain 'odd2d': write_samples() returned NoneType, not a list of paths"),
+    ],
+)
+def test_a_domain_part_that_breaks_its_contract_is_named(
+    workdir: Path, part: str, message: str
+) -> None:
+    """They were AttributeError / TypeError tracebacks from inside the engine."""
+    hub = _hub(domains=("odd2d", _broken_domain(part)))
+    args = [a if a != "plugin=toy2d" else "plugin=odd2d" for a in TINY_TOY]
+    with pytest.raises(PluginError, match=re.escape(message)):
+        ganhub.train(args, hub=hub)

@@ -262,3 +262,51 @@ def test_a_domain_whose_config_class_is_not_a_run_config_is_refused() -> None:
         register_domains=hookimpl(lambda register: register("odd", odd))
     )),))  # fmt: skip
     assert "is not a ganhub.config.schema.RunConfig subclass" in hub.plugins["odd_domain"].error
+
+
+def test_hooks_that_would_never_run_are_refused_with_the_reason() -> None:
+    """A misspelled hook loaded as [ok] and was never called; a missing @hookimpl was blamed
+    on a shadowing file; a misspelled argument's reason was cut to its first line."""
+
+    def steps(run, step, metrics):  # type: ignore[no-untyped-def]
+        return None
+
+    def losses(register):  # type: ignore[no-untyped-def]
+        return None
+
+    def wrong_argument(reg):  # type: ignore[no-untyped-def]
+        return None
+
+    plugins = {
+        "typo": SimpleNamespace(after_steps=hookimpl(steps)),
+        "bare": SimpleNamespace(register_losses=losses),
+        "args": SimpleNamespace(register_losses=hookimpl(wrong_argument)),
+    }
+    hub = Hub.discover(extra=tuple(plugins.items()))
+    expected = {
+        "typo": "its @hookimpl 'after_steps' is no ganhub hook (did you mean 'after_step'?)",
+        "bare": "its function 'register_losses' is named like a ganhub hook but lacks @hookimpl",
+        "args": "Argument(s) {'reg'} are declared in the hookimpl but can not be found",
+    }
+    for name, message in expected.items():
+        info = hub.plugins[name]
+        assert info.status == "error" and message in info.error, info.error
+    assert "hinge" in hub.losses and "toy2d" in hub.domains
+
+
+def test_an_unknown_name_mentions_the_plugins_that_failed_to_load(cli) -> None:  # type: ignore[no-untyped-def]
+    """`loss=boom_hinge` from a plugin that failed to load said only "unknown loss"."""
+    from ganhub.plugins import get_hub, reset_hub
+
+    def boom(register):  # type: ignore[no-untyped-def]
+        raise ZeroDivisionError("division by zero")
+
+    try:
+        get_hub().add("boom", SimpleNamespace(register_losses=hookimpl(boom)))
+        code, _, err = cli("run", "plugin=toy2d", "loss=boom_hinge")
+        assert code == 2 and "unknown loss 'boom_hinge'" in err
+        assert "(plugins that failed to load: boom; see ganhub plugins)" in err
+        code, _, err = cli("run", "plugin=toy2d", "trainer.steps=x")
+        assert code == 2 and "failed to load" not in err  # only names a plugin could hold
+    finally:
+        reset_hub()

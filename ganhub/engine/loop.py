@@ -244,7 +244,7 @@ def run_phase(run: Run, phase: Phase, batch: Any) -> None:
         with run.autocast():
             out = phase.loss(micro, run.ctx)
             loss = out.loss
-            check_loss(loss, phase, None)
+            check_loss(loss, phase, None, run.config.loss)
             for extra_loss in run.points["extra_loss"]:
                 term = extra_loss(phase, out, run.ctx)  # GP, R1, weight penalties, heads
                 if term is not None:
@@ -280,14 +280,18 @@ def run_phase(run: Run, phase: Phase, batch: Any) -> None:
     optimizer.zero_grad(set_to_none=True)
 
 
-def check_loss(value: Any, phase: Phase, extra_loss: Any) -> None:
+def check_loss(value: Any, phase: Phase, extra_loss: Any, loss_name: str = "") -> None:
     """A phase's loss and each extra term (`extra_loss`: the trick hook that gave it, None for
     the phase's own) must be one number, a 0-dim tensor: a per-sample vector, or a Python
     float that trains nothing, is refused naming where it came from. Costs an isinstance."""
     if isinstance(value, torch.Tensor) and value.ndim == 0:
         return
     trick = getattr(getattr(extra_loss, "__self__", None), "name", "?")
-    source = "the domain's phase (or its loss)" if extra_loss is None else f"trick '{trick}'"
+    source = (
+        f"the domain's phase (or its loss '{loss_name}')"
+        if extra_loss is None
+        else f"trick '{trick}'"
+    )
     what = (
         f"a tensor of shape {tuple(value.shape)}"
         if isinstance(value, torch.Tensor)
