@@ -51,6 +51,10 @@ def test_a_run_dirs_options_are_checked_in_one_line(cli, toy_run: Path) -> None:
     assert "'bogus' is not a device" in line
     assert "range 0<=x<=4294967295" in _one_line_error(*cli("sample", run, "--seed", "-1")[::2])
     assert "range 1<=x<=10000" in _one_line_error(*cli("sample", run, "--n", "0")[::2])
+    # counts that would fill the memory (an allocator traceback before) are refused by range
+    assert "range 1<=x<=200000" in _one_line_error(*cli("eval", run, "--n", "100000000")[::2])
+    line = _one_line_error(*cli("run", "plugin=toy2d", "data.n_samples=1000000000000")[::2])
+    assert "data.n_samples=1000000000000: Input should be less than or equal to 10000000" in line
     Path("afile").write_text("a file where a folder should be")
     line = _one_line_error(*cli("sample", run, "--out", "afile/sub")[::2])
     assert line == "ganhub: error: afile/sub: Not a directory"

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from ganhub.config.schema import MAX_EVAL_SAMPLES
 from ganhub.hookspecs import hookimpl
 
 _EXTRA = {"ignore_unknown_options": True, "allow_extra_args": True}
@@ -25,7 +26,8 @@ _RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
     type=click.IntRange(1, 1000),
     help="sample seeds (mean, std)",
 )
-@click.option("--n", "n_samples", type=click.IntRange(1), help="samples per seed [eval.n_samples]")
+@click.option("--n", "n_samples", type=click.IntRange(1, MAX_EVAL_SAMPLES),
+              help="samples per seed [eval.n_samples]")  # fmt: skip
 @click.option("--device", default="cpu", show_default=True, help="cpu | cuda | cuda:N | mps")
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
 def eval_command(

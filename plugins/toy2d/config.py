@@ -26,7 +26,7 @@ class Toy2dData(Section):
         "ring", description="ring: 8 Gaussians, radius 1, std 0.01; grid: 25, spacing 2, std 0.05"
     )
     n_samples: int = Field(
-        100_000, ge=1000, description="training points drawn once from the mixture"
+        100_000, ge=1000, le=10_000_000, description="training points drawn once from the mixture"
     )
 
 
