@@ -59,7 +59,7 @@ def _config_problem(kind: str, obj: Any) -> str | None:
         config = obj.config_class
         if not (isinstance(config, type) and issubclass(config, RunConfig)):
             return f"whose config_class {config!r} is not a ganhub.config.schema.RunConfig subclass"
-        return None
+        return _domain_defaults_problem(config, getattr(obj, "presets", {}))
     if kind not in ("tricks", "loggers"):
         return None
     config = obj.Config
@@ -100,4 +100,47 @@ def hook_problem(plugin: object) -> str | None:
                 f"its function '{attr}' is named like a ganhub hook but lacks @hookimpl "
                 "(from ganhub.hookspecs import hookimpl)"
             )
+    return None
+
+
+def _domain_defaults_problem(config: Any, presets: Any) -> str | None:
+    """A section default that fails its own rules (every run would be refused over a key the
+    user never typed), or a preset key the config does not have."""
+    import warnings
+
+    from pydantic import BaseModel, ValidationError
+
+    for name, field in config.model_fields.items():
+        default = None if field.is_required() else field.get_default(call_default_factory=True)
+        if not isinstance(default, BaseModel):
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pydantic warns when it serialises a wrong type
+                type(default).model_validate(default.model_dump(mode="json"))
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            key = ".".join([name, *(str(part) for part in error["loc"])])
+            return f"whose config default {key}={error.get('input')!r} is not valid: {error['msg']}"
+    for preset, values in (presets or {}).items():
+        unknown = _unknown_key(config, values) if isinstance(values, dict) else None
+        if unknown:
+            return f"whose preset '{preset}' sets {unknown}, which its config does not have"
+    return None
+
+
+def _unknown_key(model: Any, values: dict[str, Any], prefix: str = "") -> str | None:
+    from pydantic import BaseModel
+
+    for key, value in values.items():
+        if prefix == "" and key in ("trick", "logger", "plugin", "preset"):
+            continue  # the options of tricks and loggers are added per run
+        field = model.model_fields.get(key)
+        if field is None:
+            return f"{prefix}{key}"
+        sub = field.annotation
+        if isinstance(value, dict) and isinstance(sub, type) and issubclass(sub, BaseModel):
+            found = _unknown_key(sub, value, f"{prefix}{key}.")
+            if found:
+                return found
     return None

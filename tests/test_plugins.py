@@ -264,6 +264,31 @@ def test_a_domain_whose_config_class_is_not_a_run_config_is_refused() -> None:
     assert "is not a ganhub.config.schema.RunConfig subclass" in hub.plugins["odd_domain"].error
 
 
+def test_a_domain_whose_defaults_or_presets_break_its_config_is_refused_at_load() -> None:
+    """Every run of it was refused over `model.latent_dim=0`, a key the user never typed; a
+    preset's misspelled key was reported as the user's unknown key."""
+    from ganhub_toy2d.config import Toy2dConfig, Toy2dModel
+    from ganhub_toy2d.domain import Toy2dDomain
+    from pydantic import Field
+
+    bad_model = type("BadModel", (Toy2dModel,), {"__annotations__": {"latent_dim": int},
+                                                  "latent_dim": Field(0, gt=0)})  # fmt: skip
+    bad_config = type("BadConfig", (Toy2dConfig,), {"__annotations__": {"model": bad_model},
+                                                    "model": Field(default_factory=bad_model)})  # fmt: skip
+    cases = {
+        "defaults": ({"config_class": bad_config}, "whose config default model.latent_dim=0"),
+        "preset": ({"presets": {"tiny": {"model": {"g_hiden": 8}}}},
+                   "whose preset 'tiny' sets model.g_hiden, which its config does not have"),
+    }  # fmt: skip
+    for case, (attributes, message) in cases.items():
+        odd = type("OddDomain", (Toy2dDomain,), attributes)()
+        hub = Hub.discover(extra=((f"odd_{case}", SimpleNamespace(
+            register_domains=hookimpl(lambda register, odd=odd: register("odd", odd))
+        )),))  # fmt: skip
+        info = hub.plugins[f"odd_{case}"]
+        assert info.status == "error" and message in info.error, info.error
+
+
 def test_hooks_that_would_never_run_are_refused_with_the_reason() -> None:
     """A misspelled hook loaded as [ok] and was never called; a missing @hookimpl was blamed
     on a shadowing file; a misspelled argument's reason was cut to its first line."""
