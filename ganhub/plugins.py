@@ -184,6 +184,11 @@ class Hub:
         try:
             plugin: Any = entry_point.load() if entry_point else importlib.import_module(target)
         except ImportError as exc:
+            if entry_point is not None and _own_module_missing(exc, target):
+                typo = PluginError(f"its entry point names module '{target.split(':')[0]}', "
+                                   f"which is not installed{_modules_of(dist)}")  # fmt: skip
+                self._fail(info, "error", typo, f"correct the entry point in {dist}'s pyproject.toml")  # fmt: skip
+                return
             self._fail(info, "unavailable", exc, _fix_for_missing(exc, dist))
             return
         except (Exception, SystemExit) as exc:  # a plugin cannot end the process at import
@@ -403,6 +408,23 @@ def _one_line(exc: BaseException) -> str:
 
 def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _own_module_missing(exc: ImportError, target: str) -> bool:
+    """Whether the module an entry point names is itself what is missing (a typo in the
+    entry point, not a dependency to install)."""
+    module = target.split(":")[0].strip()
+    missing = getattr(exc, "name", None) or ""
+    return bool(missing) and (module == missing or module.startswith(missing + "."))
+
+
+def _modules_of(dist: str) -> str:
+    """' (it has: a, b)': the top-level modules a distribution installs, when known."""
+    try:
+        names = (md.distribution(dist).read_text("top_level.txt") or "").split()
+    except (md.PackageNotFoundError, OSError):
+        names = []
+    return f" (it has: {', '.join(sorted(names)[:5])})" if names else ""
 
 
 def _fix_for_missing(exc: ImportError, dist: str) -> str:

@@ -122,6 +122,20 @@ def test_a_plugin_that_fails_to_import_is_unavailable(tmp_path, monkeypatch) -> 
     assert hub.plugins["bad"].fix == "pip install not_a_real_module_xyz"
 
 
+def test_an_entry_point_naming_a_module_that_is_not_there_says_so() -> None:
+    """`ganhub_eptpyo` for `ganhub_eptypo` was shown as a dependency: 'pip install ganhub_eptpyo'."""
+    entry = md.EntryPoint(name="typo", value="ganhub_eptpyo_not_here", group="ganhub")
+    hub = Hub()
+    hub._load("typo", entry.value, dist="ganhub-typo", version="1", entry_point=entry)
+    info = hub.plugins["typo"]
+    assert info.status == "error" and "pip install" not in info.fix, info
+    assert (
+        "its entry point names module 'ganhub_eptpyo_not_here', which is not installed"
+        in info.error
+    )
+    assert info.fix == "correct the entry point in ganhub-typo's pyproject.toml"
+
+
 def test_every_hookspec_has_a_typed_signature_and_docstring() -> None:
     import inspect
 
