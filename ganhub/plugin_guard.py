@@ -38,6 +38,35 @@ class GuardedHooks:
         return call
 
 
+class GuardedLogger:
+    """A run logger whose mistakes (a constructor of the wrong signature, a `log` that raises)
+    stop the run with one line naming the logger, not a traceback from the engine; a ganhub
+    error or an OSError it raises on purpose (a server it cannot reach, a folder it cannot
+    write) passes as it is."""
+
+    def __init__(self, name: str, cls: Any, *args: Any) -> None:
+        self._name = name
+        self._logger = self._guard("start", lambda: cls(*args))
+
+    def _guard(self, what: str, call: Any) -> Any:
+        try:
+            return call()
+        except (GanhubError, OSError):
+            raise
+        except Exception as exc:
+            line = (str(exc).strip().splitlines() or [""])[0]
+            raise PluginError(
+                f"logger '{self._name}': {what} raised {type(exc).__name__}: {line} "
+                "(loggers=[...] chooses the loggers of a run)"
+            ) from exc
+
+    def __getattr__(self, method: str) -> Any:
+        bound = getattr(self._logger, method)
+        if not callable(bound):
+            return bound
+        return lambda *args, **kwargs: self._guard(method, lambda: bound(*args, **kwargs))
+
+
 def _raised_in(exc: BaseException, caller: Any) -> str:
     """The plugin whose implementation of a hook is on `exc`'s traceback."""
     owners = {

@@ -14,6 +14,7 @@ import torch
 import ganhub
 from ganhub.errors import PluginError
 from ganhub.hookspecs import hookimpl
+from ganhub.loggers import Logger
 from ganhub.losses.adversarial import HingeLoss
 from ganhub.metrics import Directions, Metric
 from ganhub.plugins import Hub
@@ -202,5 +203,34 @@ def test_a_domain_part_that_breaks_its_contract_is_named(
     """They were AttributeError / TypeError tracebacks from inside the engine."""
     hub = _hub(domains=("odd2d", _broken_domain(part)))
     args = [a if a != "plugin=toy2d" else "plugin=odd2d" for a in TINY_TOY]
+    with pytest.raises(PluginError, match=re.escape(message)):
+        ganhub.train(args, hub=hub)
+
+
+class NoConfigArgument(Logger):
+    """A constructor without the config argument."""
+
+    def __init__(self, run_dir: Path) -> None:  # type: ignore[override]
+        self.run_dir = run_dir
+
+
+class FailingLog(Logger):
+    """A log() that raises."""
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        raise KeyError("loss")
+
+
+@pytest.mark.parametrize(
+    ("cls", "message"),
+    [
+        (NoConfigArgument, "logger 'odd_log': start raised TypeError: "),
+        (FailingLog, "logger 'odd_log': log raised KeyError: 'loss'"),
+    ],
+)
+def test_a_logger_that_breaks_is_named_in_one_line(workdir: Path, cls: Any, message: str) -> None:
+    """Both were tracebacks from inside the engine."""
+    hub = _hub(loggers=("odd_log", cls))
+    args = [a if not a.startswith("loggers=") else "loggers=[jsonl,odd_log]" for a in TINY_TOY]
     with pytest.raises(PluginError, match=re.escape(message)):
         ganhub.train(args, hub=hub)

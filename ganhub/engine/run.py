@@ -39,15 +39,10 @@ from ganhub.engine.optimizers import load_state as load_optimizer_state
 from ganhub.engine.rundir import RunDirectory
 from ganhub.engine.stats import StatsAccumulator
 from ganhub.engine.system import BuildHints, GANSystem, Phase
-from ganhub.errors import (
-    ConfigError,
-    TrainingError,
-    UsageError,
-    one_line,
-    unknown_choice,
-)
+from ganhub.errors import ConfigError, TrainingError, UsageError, one_line, unknown_choice
 from ganhub.losses import Targets
 from ganhub.metrics import Metric, evaluate
+from ganhub.plugin_guard import GuardedLogger
 from ganhub.provenance import REQUIRES_FILE
 from ganhub.tricks import HOOK_POINTS, Trick
 
@@ -202,7 +197,8 @@ class Run:
                 self.system.save_assets(self.run_dir)
                 # loggers log config.yaml, so they start after it is written (one that refuses
                 # its options or folder is a refusal before the first step: see `fail`)
-                self.loggers = [cls(self.run_dir, config) for cls in parts.loggers.values()]
+                named = parts.loggers.items()
+                self.loggers = [GuardedLogger(n, cls, self.run_dir, config) for n, cls in named]
                 if config.resume is not None:  # steps logged after the checkpoint come again
                     for logger in self.loggers:
                         logger.resumed_at(self.step)
