@@ -62,6 +62,12 @@ def _config_problem(kind: str, obj: Any) -> str | None:
         return _domain_defaults_problem(config, getattr(obj, "presets", {}))
     if kind not in ("tricks", "loggers"):
         return None
+    if kind == "tricks" and getattr(obj, "modalities", None) is not None:
+        from ganhub.capabilities import MODALITIES
+
+        unknown = sorted(str(m) for m in obj.modalities if m not in MODALITIES)
+        if unknown:  # a typo would refuse the trick on every run, blaming the data
+            return f"whose modalities name '{unknown[0]}', not one of {', '.join(MODALITIES)}"
     config = obj.Config
     if not (isinstance(config, type) and issubclass(config, Section)):
         return f"whose Config {config!r} is not a ganhub.config.schema.Section subclass"

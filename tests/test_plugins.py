@@ -239,6 +239,10 @@ def _bad_configs() -> dict[str, tuple[str, object]]:
         "required": ("tricks", _trick_with(Required)),
         "dict": ("tricks", _trick_with(dict)),
         "logger": ("loggers", odd_logger),
+        "modality": (
+            "tricks",
+            type("Odd", (_trick_with(Section),), {"modalities": frozenset({"vectr"})}),
+        ),
     }
 
 
@@ -248,6 +252,7 @@ def _bad_configs() -> dict[str, tuple[str, object]]:
         ("bound", "whose Config default clip=-1.0 is not valid: Input should be greater than 0"),
         ("type", "whose Config default n='many' is not valid: Input should be a valid integer"),
         ("required", "whose Config option 'n' has no default"),
+        ("modality", "whose modalities name 'vectr', not one of vector, image, volume, tokens"),
         ("dict", "whose Config <class 'dict'> is not a ganhub.config.schema.Section subclass"),
         ("logger", "registers logger 'odd' whose Config default clip=-1.0 is not valid"),
     ],
