@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from ganhub import hookspecs
-from ganhub.errors import PluginError
+from ganhub.errors import PluginError, one_line
 from ganhub.plugin_checks import hook_problem, misnamed, wrong_kind
 from ganhub.plugin_guard import (
     added_commands,
@@ -349,6 +349,9 @@ class Hub:
             for info in failed:
                 state = "is unavailable" if info.status == "unavailable" else "failed to load"
                 raise PluginError(f"plugin '{info.name}' {state}: {info.error}. Fix: {info.fix}")
+            misplaced = _in_another_group(name)
+            if misplaced:
+                raise PluginError(misplaced)
         return self.domains.get(name)
 
     def provider(self, kind: str, name: str) -> dict[str, str]:
@@ -408,6 +411,22 @@ def _one_line(exc: BaseException) -> str:
 
 def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _in_another_group(name: str) -> str | None:
+    """An installed entry point called `name` in a group ganhub does not read ('ganhub.plugins'
+    for 'ganhub'): the likely reason a plugin's domain is unknown."""
+    for distribution in md.distributions():
+        for entry in distribution.entry_points:
+            if entry.name != name or entry.group == "ganhub" or "ganhub" not in entry.group:
+                continue
+            dist = one_line(distribution.metadata["Name"] or "a distribution", 100)
+            return (
+                f"unknown domain '{name}': {dist} declares it in the entry-point group "
+                f"'{one_line(entry.group, 100)}'; move it to [project.entry-points.ganhub] in "
+                "its pyproject.toml (the group ganhub reads) and reinstall it"
+            )
+    return None
 
 
 def _own_module_missing(exc: ImportError, target: str) -> bool:

@@ -136,6 +136,20 @@ def test_an_entry_point_naming_a_module_that_is_not_there_says_so() -> None:
     assert info.fix == "correct the entry point in ganhub-typo's pyproject.toml"
 
 
+def test_a_domain_in_another_entry_point_group_is_pointed_at(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`[project.entry-points."ganhub.plugins"]` made the domain plain 'unknown'."""
+    info = tmp_path / "ganhub_wrong_group-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: ganhub-wrong-group\nVersion: 0.1\n"
+    )
+    (info / "entry_points.txt").write_text("[ganhub.plugins]\nwrongdemo = ganhub_wrong_group\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginError, match=r"^unknown domain 'wrongdemo': ganhub-wrong-group "
+                       r"declares it in the entry-point group 'ganhub\.plugins'; move it"):  # fmt: skip
+        Hub().require_domain("wrongdemo")
+
+
 def test_every_hookspec_has_a_typed_signature_and_docstring() -> None:
     import inspect
 
