@@ -253,6 +253,11 @@ def test_options_of_a_trick_that_is_not_enabled_are_refused() -> None:
         resolve(["plugin=toy2d", "tricks=[ema]", "trick.r1.gamma=3"])
 
 
+def test_a_list_typed_without_brackets_gets_the_bracketed_form() -> None:
+    with pytest.raises(ConfigError, match=r"^tricks='ema,r1': .* \(write tricks=\[ema,r1\]\)$"):
+        resolve(["plugin=toy2d", "tricks=ema,r1"])
+
+
 @pytest.mark.parametrize("key", ["logger.jsonl.x=1", "logger.jsonl=1", "logger.tensorboard.x=1"])
 def test_options_of_a_logger_that_takes_none_are_refused_by_name(key: str) -> None:
     """It was "unknown key 'logger.jsonl'; valid keys under 'logger': " with an empty list."""

@@ -407,6 +407,8 @@ def format_validation_error(exc: ValidationError, model: type[BaseModel]) -> str
             lines.append(f"{one_line(key, 100)} is empty and needs a value")
             continue
         shown = "" if missing else f"={_short(err.get('input'))}"
+        if err["type"] == "list_type" and isinstance(err.get("input"), str):  # tricks=ema
+            msg += f" (write {one_line(key, 100)}=[{one_line(err['input'], 60)}])"
         lines.append(f"{one_line(key, 100)}{shown}: {msg}")
     return "; ".join(lines)  # one line, as every usage error is
 
