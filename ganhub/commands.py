@@ -146,6 +146,8 @@ def plugins() -> None:
         if info.status != "ok":
             click.echo(one_line(f"    error: {info.error}", 2000))
             click.echo(one_line(f"    fix:   {info.fix}", 2000))
+            if info.trace:  # GANHUB_DEBUG=1: the plugin author's traceback, as it is
+                click.echo(info.trace.rstrip())
 
 
 @click.command(name="list")

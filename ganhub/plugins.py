@@ -78,6 +78,7 @@ class PluginInfo:
     error: str = ""
     fix: str = ""
     registered: dict[str, list[str]] = field(default_factory=dict)
+    trace: str = ""  # the whole traceback, with GANHUB_DEBUG=1
 
 
 class Hub:
@@ -276,10 +277,10 @@ class Hub:
 
     def _fail(self, info: PluginInfo, status: str, exc: BaseException, fix: str) -> None:
         if os.environ.get(STRICT_ENV, "") not in ("", "0"):
-            raise PluginError(
-                f"plugin '{info.name}' failed to load: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise PluginError(f"plugin '{info.name}' failed to load: {_one_line(exc)}") from exc
         info.status, info.error, info.fix = status, _one_line(exc), fix
+        if os.environ.get("GANHUB_DEBUG"):  # `ganhub plugins` shows it whole
+            info.trace = "".join(traceback.format_exception(exc))
         info.registered = {}
 
     # -- use ------------------------------------------------------------------------------
@@ -403,10 +404,16 @@ def _importable(module: str) -> bool:
 
 
 def _one_line(exc: BaseException) -> str:
+    """'ZeroDivisionError: division by zero (plugin.py:3)': the first line, and where the
+    plugin's own code raised it (not ganhub's or importlib's frames)."""
     text = f"{type(exc).__name__}: {exc}".strip()
-    if os.environ.get("GANHUB_DEBUG"):
-        text += "\n" + "".join(traceback.format_exception(exc))
-    return text.splitlines()[0] if text else type(exc).__name__
+    first = text.splitlines()[0] if text else type(exc).__name__
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+    own = [f for f in frames if not f.filename.startswith(("<", _GANHUB_DIR))]
+    return f"{first} ({own[-1].filename}:{own[-1].lineno})" if own else first
+
+
+_GANHUB_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def _normalise(name: str) -> str:

@@ -150,6 +150,21 @@ def test_a_domain_in_another_entry_point_group_is_pointed_at(tmp_path, monkeypat
         Hub().require_domain("wrongdemo")
 
 
+def test_a_plugin_that_raises_at_import_is_shown_with_where(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The error had no file or line, and GANHUB_DEBUG's traceback was cut to the first line."""
+    (tmp_path / "boom_at_import.py").write_text(
+        "from ganhub.hookspecs import hookimpl\nSCALE = 1 / 0\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("GANHUB_DEBUG", "1")
+    hub = Hub()
+    hub._load("boom", "boom_at_import", dist="boom-dist", version="1")
+    info = hub.plugins["boom"]
+    where = f"({tmp_path / 'boom_at_import.py'}:2)"
+    assert info.error == f"ZeroDivisionError: division by zero {where}"
+    assert "Traceback (most recent call last)" in info.trace and "SCALE = 1 / 0" in info.trace
+
+
 def test_every_hookspec_has_a_typed_signature_and_docstring() -> None:
     import inspect
 
