@@ -317,7 +317,10 @@ def _check_loss(loss: AdversarialLoss) -> None:
                 _fail(
                     [f"{name} returned {type(value).__name__}, not a tensor"], f"loss '{loss.name}'"
                 )
-            if value.ndim != 0 or not bool(torch.isfinite(value)):
+            if value.ndim != 0:  # the gradient below needs one number
+                _fail([f"{name} on logits {shape} gave shape {tuple(value.shape)}, not one "
+                       "number (reduce it, e.g. .mean())"], f"loss '{loss.name}'")  # fmt: skip
+            if not bool(torch.isfinite(value)):
                 problems.append(f"{name} on logits {shape} is not a finite scalar")
         d_real = torch.autograd.grad(d, real, allow_unused=True)[0]
         g_fake = torch.autograd.grad(g, fake, allow_unused=True)[0]

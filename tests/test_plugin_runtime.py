@@ -125,6 +125,8 @@ def test_the_contract_checks_name_what_broke_as_contract_errors(workdir: Path) -
 
     with pytest.raises(testing.ContractError, match=r"loss 'odd_loss':\s+d_loss returned float"):
         testing.check_loss(FloatLoss())
+    with pytest.raises(testing.ContractError, match=r"d_loss on logits \(8,\) gave shape \(8,\)"):
+        testing.check_loss(PerSample())  # it was torch's "grad can be implicitly created..."
     hub = _hub(tricks=("odd_penalty", VectorPenalty))
     base = [a for a in TINY_TOY if not a.startswith("tricks=")]
     with pytest.raises(testing.ContractError) as err:
