@@ -174,3 +174,13 @@ def test_a_damaged_training_state_is_one_line_and_changes_nothing(
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "step_0000004" in err and ("is damaged" in err or "optimizer state" in err), err
     assert [entry for entry in _listing(trained) if entry[0] != ".lock"] == before
+
+
+def test_a_model_that_cannot_fit_in_memory_is_one_line(trained: Path, cli: Any) -> None:
+    """An edited config.yaml (or a typed size) of 10^8 hidden units: an allocator traceback."""
+    config = trained / "config.yaml"
+    config.write_text(config.read_text().replace("g_hidden: 16", "g_hidden: 100000000"))
+    code, _, err = cli("sample", str(trained), "--n", "4")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "the 'toy2d' model of this config does not fit in memory" in err
+    assert "check its model.* sizes" in err

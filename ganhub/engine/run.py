@@ -65,11 +65,13 @@ def prepare_system(
         t.adjust_build(hints)
     if condition is not None:
         condition.pack = hints.pack
-    system = parts.domain.build(config, hints)
+    with start.building(config):
+        system = parts.domain.build(config, hints)
     start.check_part(config.plugin, "build()", system, isinstance(system, GANSystem), "a GANSystem")
     for t in tricks:
         t.setup(system)
-    system.to(device)
+    with start.building(config):
+        system.to(device)
     if config.trainer.channels_last and device.type != "mps":
         for module in system.modules():
             if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):

@@ -14,7 +14,8 @@ tracking ever touches it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -247,3 +248,23 @@ def check_part(plugin: str, method: str, value: object, fits: bool, wanted: str)
         raise PluginError(
             f"domain '{plugin}': {method} returned {type(value).__name__}, not {wanted}"
         )
+
+
+@contextlib.contextmanager
+def building(config: RunConfig) -> Iterator[None]:
+    """Building and placing the model: a model that does not fit in memory (sizes typed too
+    large, or a run folder's edited config.yaml) is one line naming the model keys, not an
+    allocator traceback."""
+    import torch
+
+    try:
+        yield
+    except (RuntimeError, MemoryError) as exc:
+        text = str(exc).strip()
+        if not (isinstance(exc, MemoryError | torch.OutOfMemoryError) or "allocate" in text):
+            raise
+        first = one_line(text.splitlines()[0] if text else type(exc).__name__, 160)
+        raise UsageError(
+            f"the '{config.plugin}' model of this config does not fit in memory ({first}); "
+            "check its model.* sizes"
+        ) from None
