@@ -16,6 +16,11 @@ from pathlib import Path
 
 from ganhub.errors import UsageError, one_line
 
+# folders a tracker library fills on its own and ganhub never reads: W&B links its logs
+# (`wandb/latest-run`, `debug.log`, one into ~/.cache/wandb). The folder itself must be a
+# real one; what the library puts inside is the library's.
+TRACKER_FOLDERS = frozenset({"wandb"})
+
 
 def refuse_foreign_entries(folder: Path) -> None:
     """Raise a one-line UsageError for the first link or non-regular file inside `folder`."""
@@ -37,7 +42,8 @@ def refuse_foreign_entries(folder: Path) -> None:
                     "files: replace it with what it points to, or remove it"
                 )
             if entry.is_dir(follow_symlinks=False):
-                pending.append(entry.path)
+                if not (current == str(folder) and entry.name in TRACKER_FOLDERS):
+                    pending.append(entry.path)
             elif not entry.is_file(follow_symlinks=False):
                 raise UsageError(
                     f"'{shown}' is not a regular file or folder (a FIFO, socket or device); "
@@ -62,4 +68,4 @@ def read_regular(path: Path, limit: int, what: str) -> bytes:
     return data
 
 
-__all__ = ["read_regular", "refuse_foreign_entries"]
+__all__ = ["TRACKER_FOLDERS", "read_regular", "refuse_foreign_entries"]

@@ -184,3 +184,21 @@ def test_a_model_that_cannot_fit_in_memory_is_one_line(trained: Path, cli: Any) 
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "the 'toy2d' model of this config does not fit in memory" in err
     assert "check its model.* sizes" in err
+
+
+def test_a_tracker_folders_own_links_are_the_trackers(
+    trained: Path, workdir: Path, cli: Any
+) -> None:
+    """W&B links its logs inside <run>/wandb (one into ~/.cache/wandb): a W&B run must resume.
+    The folder itself must be a real one."""
+    logs = trained / "wandb" / "offline-run-1" / "logs"
+    logs.mkdir(parents=True)
+    (trained / "wandb" / "latest-run").symlink_to("offline-run-1")
+    (logs / "debug-core.log").symlink_to(workdir / "outside.log")
+    code, _, err = cli("sample", str(trained), "--n", "4")
+    assert code == 0, err
+    shutil.rmtree(trained / "wandb")
+    (workdir / "elsewhere").mkdir()
+    (trained / "wandb").symlink_to(workdir / "elsewhere")
+    code, _, err = cli("sample", str(trained), "--n", "4")
+    assert code == 2 and "wandb' is a link" in err

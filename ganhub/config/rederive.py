@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
+
 from ganhub.config.overrides import deep_merge, expand_shorthands, set_dotted
 
 if TYPE_CHECKING:
@@ -26,8 +28,6 @@ def rederived(
     """The derived defaults that the user's keys change, as a layer between `saved` and `user`."""
     if not any(key not in ("plugin", "resume") for key in user):
         return {}
-    from ganhub.config.resolve import section_defaults
-
     then = deep_merge(
         section_defaults(base), expand_shorthands(domain.defaults_for(dict(saved)), base)
     )
@@ -38,6 +38,18 @@ def rederived(
         if value != before and _at(saved, path) == before:
             set_dotted(layer, path, value)
     return layer
+
+
+def section_defaults(cls: type[BaseModel]) -> dict[str, Any]:
+    """The default value of every section (model-typed field) of a config class, as dicts."""
+    out: dict[str, Any] = {}
+    for name, field in cls.model_fields.items():
+        if field.is_required():
+            continue
+        value = field.get_default(call_default_factory=True)
+        if isinstance(value, BaseModel):
+            out[name] = value.model_dump()
+    return out
 
 
 def _leaves(

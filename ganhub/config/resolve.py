@@ -27,7 +27,7 @@ from ganhub.config.overrides import (
     merge_sources,
     one_line,
 )
-from ganhub.config.rederive import rederived
+from ganhub.config.rederive import rederived, section_defaults
 from ganhub.config.schema import LoggerOptions, RunConfig, TrickOptions, expand_path_text
 from ganhub.errors import ConfigError, did_you_mean, unknown_choice
 from ganhub.plugins import Hub, get_hub
@@ -261,18 +261,6 @@ def enabled_loggers(
             if (k in registered and k in names) or (k in given_names and k not in registered)
         }
     return tuple(n for n in names if n in registered)
-
-
-def section_defaults(cls: type[BaseModel]) -> dict[str, Any]:
-    """The default value of every section (model-typed field) of a config class, as dicts."""
-    out: dict[str, Any] = {}
-    for name, field in cls.model_fields.items():
-        if field.is_required():
-            continue
-        value = field.get_default(call_default_factory=True)
-        if isinstance(value, BaseModel):
-            out[name] = value.model_dump()
-    return out
 
 
 def config_class(

@@ -67,7 +67,8 @@ def prepare_system(
         condition.pack = hints.pack
     with start.building(config):
         system = parts.domain.build(config, hints)
-    start.check_part(config.plugin, "build()", system, isinstance(system, GANSystem), "a GANSystem")
+    is_module = isinstance(system, nn.Module)  # a forgotten `return` in build(): None
+    start.check_part(config.plugin, "build()", system, is_module, "a GANSystem")
     for t in tricks:
         t.setup(system)
     with start.building(config):
@@ -157,8 +158,6 @@ class Run:
             input_graphs=frozenset().union(*(t.input_graphs() for t in self.tricks)),
         )
         self.data = self.system.data()
-        batches = callable(getattr(self.data, "batches", None))
-        start.check_part(config.plugin, "data()", self.data, batches, "Batches (TensorBatches...)")
         # fp16's scaler skips overflowing steps: their values must stay out of the means
         self.stats = StatsAccumulator(skip_nonfinite=self.scaler is not None)
         self.step = 0
@@ -257,7 +256,12 @@ class Run:
 
     def batches(self) -> Iterator[Any]:
         """This rank's infinite batch stream, continuing from the restored position."""
-        return self.data.batches(
+        try:
+            stream = self.data.batches
+        except AttributeError:  # data() broke its contract: a bare tensor, a list...
+            start.check_part(self.config.plugin, "data()", self.data, False, "Batches")
+            raise
+        return stream(
             self.config.trainer.batch_size,
             self.device,
             seed=self.config.seed,
@@ -317,11 +321,8 @@ class Run:
             self._diverged(f"weights became NaN/Inf at or before step {self.step}; not {before}")
 
     def _diverged(self, what: str) -> None:
-        where = (
-            f"last good checkpoint: {self.last_checkpoint}"
-            if self.last_checkpoint
-            else "no checkpoint was written"
-        )
+        last = self.last_checkpoint
+        where = f"last good checkpoint: {last}" if last else "no checkpoint was written"
         raise TrainingError(
             f"{what}; training stopped ({where}). Try a lower learning rate, clip_grad, or "
             "precision=32"
@@ -468,7 +469,9 @@ class Run:
         start.refuse_nothing_to_train(self.config, self.run_dir, step)
         self.resumed_steps = start.saved_steps(self.run_dir)
         try:  # state.json and state.safetensors are untrusted: any damage is one line
-            start.restore_training_state(self, step, state)
+            parts = (self.scaler, self.tricks, self.phases, self.data.position)
+            seed = self.config.seed
+            self.resumed_extra = start.restore_training_state(state, step, parts, self.dist, seed)
         except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as exc:
             reason = one_line(str(exc).strip().splitlines()[0] if str(exc).strip() else "", 120)
             raise ConfigError(

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from torch import Tensor, nn
 
     from ganhub.config.schema import RunConfig
-    from ganhub.engine.run import Run
     from ganhub.engine.system import GANSystem
 
 
@@ -215,14 +214,25 @@ def owner(parameter: str) -> str:
     return module.split(".parametrizations.", 1)[0]
 
 
-def restore_training_state(run: Run, step: int, state: dict[str, Any]) -> None:
-    """The scaler, tricks, phase repeats, data position and RNG streams of a checkpoint."""
-    if run.scaler and state.get("scaler"):
-        run.scaler.load_state_dict(state["scaler"])
-    for t in run.tricks:
+def restore_training_state(
+    state: dict[str, Any],
+    step: int,
+    parts: tuple[Any, list[Any], list[Any], Any],
+    dist: Any,
+    seed: int,
+) -> dict[str, Any]:
+    """Restore a checkpoint's training state into `parts` (the grad scaler or None, the tricks,
+    the phases, the data position): scaler, trick states, phase repeats, data position and
+    this rank's RNG streams; return the plugin's extras. Raises on any damaged value."""
+    from ganhub.engine.environment import seed_everything, set_rng_state
+
+    scaler, tricks, phases, position = parts
+    if scaler and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    for t in tricks:
         if t.name in state["tricks"]:
             t.load_state_dict(state["tricks"][t.name])
-    for p in run.phases:
+    for p in phases:
         repeat = state["phases"].get(p.name, p.repeat)
         if type(repeat) is not int or repeat < 1:
             raise ValueError(f"phase '{p.name}' repeats {one_line(repeat, 40)} times")
@@ -230,15 +240,13 @@ def restore_training_state(run: Run, step: int, state: dict[str, Any]) -> None:
     epoch, index = state["data"]["epoch"], state["data"]["index"]
     if not all(type(v) is int and v >= 0 for v in (epoch, index)):
         raise ValueError(f"data position {one_line(epoch, 40)}/{one_line(index, 40)}")
-    run.data.position.epoch, run.data.position.index = epoch, index
-    from ganhub.engine.environment import seed_everything, set_rng_state
-
-    rngs = state["rng"]
-    if state.get("world") == run.dist.world:
-        set_rng_state(rngs[run.dist.rank])
+    position.epoch, position.index = epoch, index
+    if state.get("world") == dist.world:
+        set_rng_state(state["rng"][dist.rank])
     else:  # a different number of processes: data order is kept, noise streams restart
-        seed_everything(run.config.seed + step + 1_000_003 * run.dist.rank)
-    run.resumed_extra = state.get("extra", {})
+        seed_everything(seed + step + 1_000_003 * dist.rank)
+    extra = state.get("extra", {})
+    return extra if isinstance(extra, dict) else {}
 
 
 def check_part(plugin: str, method: str, value: object, fits: bool, wanted: str) -> None:
