@@ -67,8 +67,8 @@ def prepare_system(
         condition.pack = hints.pack
     with start.building(config):
         system = parts.domain.build(config, hints)
-    is_module = isinstance(system, nn.Module)  # a forgotten `return` in build(): None
-    start.check_part(config.plugin, "build()", system, is_module, "a GANSystem")
+    # a forgotten `return` in build(): an AttributeError deep in the engine otherwise
+    start.check_part(config.plugin, "build()", system, system is not None, "a GANSystem")
     for t in tricks:
         t.setup(system)
     with start.building(config):
