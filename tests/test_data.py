@@ -297,3 +297,10 @@ def test_a_torchvision_dataset_is_read_from_disk_and_offline_is_one_line(
     assert x.shape == (5, 3, 28, 28)
     assert torch.equal(x[:, 0], torch.from_numpy(pixels).float() / 127.5 - 1)
     assert torchvision_targets("mnist", tmp_path).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_toy2d_refuses_a_shard_it_could_not_read_back(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """It wrote one (exit 0) that `data.path` could not read: toy2d has no such key."""
+    code, _, err = cli("data", "convert", "plugin=toy2d", "--to", "shard", "--out", "t.safetensors")
+    assert code == 2 and "toy2d has no converted format; its points are drawn" in err
+    assert not (workdir / "t.safetensors").exists()

@@ -9,6 +9,8 @@ from ganhub_toy2d.config import ARCH_SPACE, DEFAULT_TRICKS, TRICK_DEFAULTS, Toy2
 from ganhub.domain import Domain
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ganhub.config.schema import RunConfig
     from ganhub.engine.system import BuildHints, GANSystem
 
@@ -52,6 +54,16 @@ class Toy2dDomain(Domain):
                 continue  # decay and half-life both set the averaging rate: the user's wins
             options[name] = dict(TRICK_DEFAULTS[name])
         return {"trick": options} if options else {}
+
+    def convert_data(self, config: RunConfig, fmt: str, out: Path) -> list[Path]:
+        """Refused with one line: toy2d draws its points from the mixture by seed (a shard of
+        them would be a file it cannot read back, and is never faster than drawing them)."""
+        from ganhub.errors import UsageError
+
+        raise UsageError(
+            f"--to {fmt}: toy2d has no converted format; its points are drawn from the mixture "
+            "by seed (data.dataset, data.n_samples, seed), the same on every machine"
+        )
 
     def build(self, config: RunConfig, hints: BuildHints) -> GANSystem:
         """Build the MLPs (the data is drawn when the loop asks for it)."""
