@@ -126,13 +126,12 @@ def read_training(path: Path, channels: int, size: int, pairs: bool) -> list[Ten
 
 
 def preview_folders(root: Path, task: str) -> tuple[str, ...]:
-    """The folders the sample grids read: `test/` (else `val/`) for pairs, `testA/` and
-    `testB/` when both hold images for unpaired data; else the training folders."""
+    """The folders the sample grids read: `test/` (else `val/`) for pairs; for unpaired data,
+    each side's `testA/` or `testB/` when it holds images, else that side's training folder
+    (the sides are translated independently, so a lone testA/ is used, not ignored)."""
     if task == "paired":
         return next(((d,) for d in ("test", "val") if list_images(root / d)), ("train",))
-    if all(list_images(root / f"test{d}") for d in "AB"):
-        return ("testA", "testB")
-    return ("trainA", "trainB")
+    return tuple(f"test{d}" if list_images(root / f"test{d}") else f"train{d}" for d in "AB")
 
 
 class FolderPairs(Dataset[tuple[Tensor, Tensor]]):

@@ -310,3 +310,15 @@ def test_a_folder_run_whose_data_moved_is_one_line_to_sample(workdir: Path, cli)
     (workdir / "afile").write_text("x")
     with pytest.raises(ConfigError, match="is a file; give the folder with trainA/trainB or train"):
         _report(workdir / "afile")
+
+
+def test_a_lone_test_folder_feeds_its_own_sides_grid(tmp_path: Path) -> None:
+    """testA/ without testB/ was ignored: both grids came from the training folders."""
+    from ganhub_cyclegan.folder import preview_folders
+
+    rng = np.random.default_rng(0)
+    for side in ("trainA", "trainB", "testA"):
+        _png(tmp_path / side / "0.png", (rng.random((16, 16, 3)) * 255).astype(np.uint8))
+    assert preview_folders(tmp_path, "unpaired") == ("testA", "trainB")
+    _png(tmp_path / "testB" / "0.png", (rng.random((16, 16, 3)) * 255).astype(np.uint8))
+    assert preview_folders(tmp_path, "unpaired") == ("testA", "testB")
