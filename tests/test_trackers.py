@@ -392,9 +392,11 @@ def _wandb_records(offline: Path) -> list[dict[str, Any]]:
 
 @pytest.mark.slow
 def test_wandb_offline_run_holds_config_history_images_and_checkpoint(
-    workdir: Path, wandb_home: Path, no_network: list[Any]
+    workdir: Path, wandb_home: Path, no_network: list[Any], capfd: pytest.CaptureFixture[str]
 ) -> None:
     summary = ganhub.train([*RUN, "loggers=[jsonl,wandb]", "name=offline"])
+    printed = "".join(capfd.readouterr())
+    assert "Tracking run with wandb" not in printed  # trainer.progress=false: W&B is silent
     run_dir = Path(summary["run_dir"])
     (offline,) = (run_dir / "wandb").glob("offline-run-*")  # offline: W&B's local run folder
     run_id = json.loads((run_dir / WANDB_RUN_FILE).read_text())["id"]

@@ -144,7 +144,11 @@ class WandbLogger(Logger):
                 resume="allow" if previous else None,
                 reinit="create_new",  # never finish (or log into) a run the caller has open
                 # console="off": no stdout/stderr wrapping, which would cost every print
-                settings=wandb.Settings(console="off", save_code=False),
+                # silent with trainer.progress=false: a quiet run prints its one summary line,
+                # not W&B's ~35 lines of banners and artifact notes
+                settings=wandb.Settings(
+                    console="off", save_code=False, silent=not config.trainer.progress
+                ),
             )
         except (wandb.Error, OSError) as exc:
             raise UsageError(f"logger 'wandb' ({self.mode}): {_first_line(exc)}") from None
