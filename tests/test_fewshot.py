@@ -199,8 +199,16 @@ def test_patience_needs_a_score_and_evaluations() -> None:
 # -- FreezeD ------------------------------------------------------------------------------------
 
 
+def _pretrained() -> str:
+    """A trained dcgan run for the fine-tuning tricks to start from."""
+    return str(fit(make_run(resolve([*TINY_DCGAN, "name=pretrained"])))["run_dir"])
+
+
 def test_freeze_d_freezes_exactly_the_first_layers(workdir: Path) -> None:
-    run = make_run(resolve([*TINY_DCGAN, "trainer.steps=3", "tricks=[freeze_d]"]))
+    source = _pretrained()
+    run = make_run(
+        resolve([*TINY_DCGAN, "trainer.steps=3", "tricks=[freeze_d]", f"init_from={source}"])
+    )
     (trick,) = [t for t in run.tricks if t.name == "freeze_d"]
     assert trick.frozen == ["D.0", "D.2", "D.3"]  # conv, then conv + its BatchNorm
     state = run.system.D.state_dict()  # weights, and BatchNorm's running statistics
@@ -211,8 +219,13 @@ def test_freeze_d_freezes_exactly_the_first_layers(workdir: Path) -> None:
         assert torch.equal(state[name], tensor) == frozen, name
 
 
-def test_freeze_d_refuses_freezing_every_layer() -> None:
-    config = resolve([*TINY_DCGAN, "tricks=[freeze_d]", "trick.freeze_d.layers=4"])
+def test_freeze_d_refuses_freezing_every_layer_and_random_weights(workdir: Path) -> None:
+    with pytest.raises(ConfigError, match=r"keeps a pretrained discriminator's first layers"):
+        resolve([*TINY_DCGAN, "tricks=[freeze_d]"])  # a fresh run: random filters, frozen
+    source = _pretrained()
+    config = resolve(
+        [*TINY_DCGAN, "tricks=[freeze_d]", "trick.freeze_d.layers=4", f"init_from={source}"]
+    )
     with pytest.raises(ConfigError, match=r"has 4 parametrised layers, so at most 3"):
         make_run(config)
 
