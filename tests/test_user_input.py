@@ -201,7 +201,7 @@ def test_outputs_that_cannot_be_written_are_refused_before_any_work(cli, toy_run
     assert line == "ganhub: error: out=afile is a file; give a folder for the feature network"
     (toy_run / "report.html").mkdir()  # a folder where the page goes: no plots are drawn either
     line = _one_line_error(*cli("report", str(toy_run))[::2])
-    assert "report.html is a folder; give the path of an .html file" in line
+    assert "report.html is a folder; give the path of a file to write" in line
     assert not (toy_run / "report").exists()
 
 
