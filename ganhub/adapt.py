@@ -131,7 +131,9 @@ def adapt_config(run_dir: Path, overrides: list[str], hub: Hub | None = None) ->
         defaults["trainer.batch_size"] = min(first.trainer.batch_size, n_shots)
     if system.validation_samples() is not None:
         defaults["eval.real"] = "validation"
-    if hub.metrics.get("fid").supports(system.capabilities()):  # images: keep the best FD
+    switched_off = "eval.metrics" in given and not first.eval.metrics  # eval.metrics=[] here
+    if hub.metrics.get("fid").supports(system.capabilities()) and not switched_off:
+        # images: keep the best feature distance (a run that evaluates nothing keeps its last)
         metrics = first.eval.metrics
         if metrics is None or (not metrics and "eval.metrics" not in given):
             # none chosen, or the source run switched evaluation off while it trained (the

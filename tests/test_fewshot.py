@@ -308,6 +308,12 @@ def test_adapt_runs_from_the_command_line_and_its_run_loads(workdir: Path, cli) 
     assert "digit_modes" in config["eval"]["metrics"] and "fid" in config["eval"]["metrics"]
     assert ganhub.load(adapted).step == 4 and ganhub.load(adapted, best=True).step in (2, 4)
     assert "fd_digits" in out
+    # evaluation switched off here: no best to keep (it was refused: keep_best=fd_digits)
+    code, _, err = cli("adapt", str(source), "data.classes=[8]", "trainer.steps=2",
+                       "eval.metrics=[]", "name=quiet")  # fmt: skip
+    assert code == 0, err
+    config = yaml.safe_load((workdir / "runs" / "quiet" / "config.yaml").read_text())
+    assert config["eval"]["metrics"] == [] and config["trainer"]["keep_best"] is None
 
 
 def test_adapt_help_lists_the_defaults_it_adds(cli) -> None:  # type: ignore[no-untyped-def]

@@ -105,7 +105,9 @@ class ConditionConfig(Section):
         description="discriminator mechanism: projection (Miyato & Koyama 2018), input_concat "
         "(cGAN: label maps on the input), none (for AC-GAN alone: tricks=[acgan])",
     )
-    embed_dim: int = Field(64, gt=0, le=4096, description="label embedding size (concat, mapping)")
+    embed_dim: int = Field(
+        64, gt=0, le=4096, description="label embedding size (concat, cbn, mapping, input_concat)"
+    )
     classes: list[str] | None = Field(
         None,
         description="class names in label order; filled from the data (class folders or the "

@@ -44,7 +44,11 @@ class DCGANData(Section):
         description="image folder (source=folder; given alone it selects folder), a shard made by "
         "`ganhub data convert` (.safetensors), or the torchvision download root",
     )
-    channels: int | None = Field(None, description="1 or 3 (default: 1 for digits/mnist, else 3)")
+    channels: int | None = Field(
+        None,
+        description="1 or 3 (default: 1 for digits, mnist and fashion_mnist, else 3; shapes: 1, "
+        "or 3 with data.colour=true; stacked_digits: always 3)",
+    )
     skip_bad: bool = Field(False, description="skip unreadable image files instead of stopping")
     classes: list[int] | None = Field(
         None,
