@@ -97,7 +97,9 @@ class TrainedGAN:
             labels = self.labels_for(labels, n)
         elif labels is not None:
             self._check_labels(labels, n)
-        with torch.no_grad():
+        from ganhub.engine.start import fits_in_memory
+
+        with torch.no_grad(), fits_in_memory(f"n={n:,} samples", "draw them in smaller batches"):
             return self.system.sample(n, seed=seed, labels=labels)
 
     def _check_labels(self, labels: torch.Tensor, n: int) -> None:

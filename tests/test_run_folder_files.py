@@ -177,7 +177,10 @@ def test_a_damaged_training_state_is_one_line_and_changes_nothing(
 
 
 def test_a_model_that_cannot_fit_in_memory_is_one_line(trained: Path, cli: Any) -> None:
-    """An edited config.yaml (or a typed size) of 10^8 hidden units: an allocator traceback."""
+    """An edited config.yaml (or a typed size) of 10^8 hidden units, or 10^12 samples asked of
+    the API: allocator tracebacks."""
+    with pytest.raises(UsageError, match=r"^n=1,000,000,000,000 samples does not fit in memory"):
+        load(trained).sample(10**12)
     config = trained / "config.yaml"
     config.write_text(config.read_text().replace("g_hidden: 16", "g_hidden: 100000000"))
     code, _, err = cli("sample", str(trained), "--n", "4")

@@ -65,13 +65,13 @@ def prepare_system(
         t.adjust_build(hints)
     if condition is not None:
         condition.pack = hints.pack
-    with start.building(config):
+    model = f"the '{config.plugin}' model of this config"  # with the tricks' copies (EMA)
+    with start.fits_in_memory(model, "check its model.* sizes"):
         system = parts.domain.build(config, hints)
-    # a forgotten `return` in build(): an AttributeError deep in the engine otherwise
-    start.check_part(config.plugin, "build()", system, system is not None, "a GANSystem")
-    for t in tricks:
-        t.setup(system)
-    with start.building(config):
+        # a forgotten `return` in build(): an AttributeError deep in the engine otherwise
+        start.check_part(config.plugin, "build()", system, system is not None, "a GANSystem")
+        for t in tricks:
+            t.setup(system)
         system.to(device)
     if config.trainer.channels_last and device.type != "mps":
         for module in system.modules():

@@ -259,10 +259,10 @@ def check_part(plugin: str, method: str, value: object, fits: bool, wanted: str)
 
 
 @contextlib.contextmanager
-def building(config: RunConfig) -> Iterator[None]:
-    """Building and placing the model: a model that does not fit in memory (sizes typed too
-    large, or a run folder's edited config.yaml) is one line naming the model keys, not an
-    allocator traceback."""
+def fits_in_memory(what: str, fix: str) -> Iterator[None]:
+    """Allocation failures inside (a model built from sizes typed too large, or from a run
+    folder's edited config.yaml; a sample count too large) become one line: `what` does not
+    fit in memory, and `fix`; never an allocator traceback."""
     import torch
 
     try:
@@ -272,7 +272,4 @@ def building(config: RunConfig) -> Iterator[None]:
         if not (isinstance(exc, MemoryError | torch.OutOfMemoryError) or "allocate" in text):
             raise
         first = one_line(text.splitlines()[0] if text else type(exc).__name__, 160)
-        raise UsageError(
-            f"the '{config.plugin}' model of this config does not fit in memory ({first}); "
-            "check its model.* sizes"
-        ) from None
+        raise UsageError(f"{what} does not fit in memory ({first}); {fix}") from None
