@@ -72,7 +72,7 @@ def _trick_base(name: str, workdir: Path) -> list[str]:
         for a in TRICK_SETUP.get(name, [])
         if not (base is TINY_TOY and a.startswith("model.d_norm"))
     ]
-    if name in ("ewc", "freeze_d"):  # they keep trained weights: start from a trained run
+    if HUB.tricks.get(name).needs_trained_weights:  # ewc, freeze_d: start from a trained run
         source = ganhub.train([*base, "trainer.steps=2", f"out_dir={workdir}", "name=source"])
         extra.append(f"init_from={source['run_dir']}")
     return [*base, *extra]

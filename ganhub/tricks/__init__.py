@@ -69,6 +69,9 @@ class Trick:
     suits_losses: ClassVar[frozenset[str] | None] = None
     modalities: ClassVar[frozenset[str] | None] = None
     excludes: ClassVar[frozenset[str]] = frozenset()
+    # Why the trick needs the weights of a trained run (fine-tuning tricks: FreezeD, EWC), or
+    # None: such a trick is refused on a fresh run (no init_from, no resume)
+    needs_trained_weights: ClassVar[str | None] = None
     # Order among tricks: setup (init before spectral norm before EMA) and D-input transforms
     # (augment, then noise, then packing).
     setup_order: ClassVar[int] = 50
@@ -109,6 +112,12 @@ class Trick:
         clash = sorted(cls.excludes & set(config.tricks))
         if clash:
             out.append(f"trick '{cls.name}' cannot be combined with: {', '.join(clash)}")
+        fresh = config.init_from is None and config.resume is None
+        if cls.needs_trained_weights and fresh:
+            out.append(
+                f"trick '{cls.name}' {cls.needs_trained_weights}: give init_from=RUN (or use "
+                "ganhub adapt RUN)"
+            )
         return out
 
     # -- fixed points (no-ops unless overridden) ---------------------------------------

@@ -22,14 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from ganhub.config.schema import RunConfig, Section
+from ganhub.config.schema import Section
 from ganhub.errors import ConfigError
 from ganhub.tricks import Trick, group_params
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
-    from ganhub.domain import Domain
     from ganhub.engine.system import GANSystem, Phase, PhaseOutput
 
 
@@ -56,17 +55,9 @@ class ElasticWeightConsolidation(Trick):
     # the anchor and F are set in the first G phase, which runs eagerly (a plan warms up
     # before its capture); afterwards the penalty is device work on fixed tensors
     graph_safe = True
-
-    @classmethod
-    def problems(cls, options: Any, config: RunConfig, domain: Domain) -> list[str]:
-        """Besides the base checks: the run must start from trained weights."""
-        out = super().problems(options, config, domain)
-        if config.init_from is None and config.resume is None:
-            out.append(
-                "trick 'ewc' holds G near the weights the run starts from, which are random "
-                "without init_from: give init_from=RUN (or use ganhub adapt RUN)"
-            )
-        return out
+    needs_trained_weights = (
+        "holds G near the weights the run starts from, which are random without init_from"
+    )
 
     def setup(self, system: GANSystem) -> None:
         """G's weights; anchor and stiffness come at the first G phase (or from a checkpoint)."""

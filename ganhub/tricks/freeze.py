@@ -12,7 +12,7 @@ own statistics in training, as before, but the averages an eval-mode D reads sta
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
@@ -23,8 +23,6 @@ from ganhub.tricks import Trick
 if TYPE_CHECKING:
     from torch import nn
 
-    from ganhub.config.schema import RunConfig
-    from ganhub.domain import Domain
     from ganhub.engine.system import GANSystem
 
 
@@ -47,18 +45,10 @@ class FreezeD(Trick):
     description = "freeze D's first trick.freeze_d.layers=K layers while fine-tuning (FreezeD)"
     Config = FreezeDConfig
     setup_order = 20  # after spectral norm (10) has wrapped the weights it freezes
-
-    @classmethod
-    def problems(cls, options: Any, config: RunConfig, domain: Domain) -> list[str]:
-        """FreezeD keeps trained layers: on a fresh run they would be random filters, frozen."""
-        out = super().problems(options, config, domain)
-        if config.init_from is None and config.resume is None:
-            out.append(
-                "trick 'freeze_d' keeps a pretrained discriminator's first layers: start from "
-                "one with init_from=RUN (or ganhub adapt RUN); on a fresh run it would freeze "
-                "random weights"
-            )
-        return out
+    needs_trained_weights = (
+        "keeps a pretrained discriminator's first layers, which are random filters without "
+        "init_from"
+    )
 
     def setup(self, system: GANSystem) -> None:
         """Turn requires_grad off on the first K layers of every discriminator."""
