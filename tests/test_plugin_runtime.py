@@ -184,6 +184,8 @@ def _broken_domain(part: str) -> Any:
             system = super().build(config, hints)
             if part == "data":
                 system.data = lambda: torch.zeros(64, 2)  # type: ignore[method-assign]
+            elif part == "shape":  # G makes 3-d points of 2-d data
+                system.G = torch.nn.Sequential(system.G, torch.nn.Linear(2, 3))
             else:
                 system.write_samples = lambda directory, stem, **kw: None  # type: ignore[method-assign]
             return system
@@ -197,12 +199,13 @@ def _broken_domain(part: str) -> Any:
         ("build", "domain 'odd2d': build() returned NoneType, not a GANSystem"),
         ("data", "domain 'odd2d': data() returned Tensor, not Batches"),
         ("samples", "domain 'odd2d': write_samples() returned NoneType, not a list of paths"),
+        ("shape", "the generator makes samples of shape (3,) float32, the data yields (2,) "),
     ],
 )
 def test_a_domain_part_that_breaks_its_contract_is_named(
     workdir: Path, part: str, message: str
 ) -> None:
-    """They were AttributeError / TypeError tracebacks from inside the engine."""
+    """They were AttributeError / TypeError / shape-error tracebacks from inside the engine."""
     hub = _hub(domains=("odd2d", _broken_domain(part)))
     args = [a if a != "plugin=toy2d" else "plugin=odd2d" for a in TINY_TOY]
     with pytest.raises(PluginError, match=re.escape(message)):

@@ -15,7 +15,7 @@ from ganhub.conditioning.nets import LabelledDiscriminator
 from ganhub.engine.diagnostics import d_stats
 from ganhub.engine.heads import HeadedDiscriminator
 from ganhub.engine.outputs import Pair, PhaseOutput
-from ganhub.errors import ConfigError
+from ganhub.errors import ConfigError, PluginError
 from ganhub.losses import AdversarialLoss, Targets
 
 DInputTransform = Callable[[Tensor, "TrainContext"], Tensor]
@@ -118,6 +118,8 @@ class TrainContext:
     ) -> PhaseOutput:
         """The discriminator's adversarial loss on real (through the real-batch tricks) and
         (detached) fake inputs."""
+        if real.shape[1:] != fake.shape[1:] or real.is_floating_point() != fake.is_floating_point():
+            raise PluginError(unlike_inputs(real, fake))  # else a shape error deep inside D
         fake = fake.detach().requires_grad_("fake" in self.input_graphs)
         real, weight = self.real_batch(real)
         if "real" in self.input_graphs:
@@ -188,3 +190,18 @@ class TrainContext:
             return grad / self.scaler.get_scale()
         (grad,) = torch.autograd.grad(outputs.sum(), inputs, create_graph=True)
         return grad
+
+
+def unlike_inputs(real: Tensor, fake: Tensor) -> str:
+    """Why D cannot score a batch of real and one of generated samples side by side: they
+    differ in per-sample shape or kind of number (a domain's G that does not make the data's
+    samples; a data option that does not match the model's)."""
+
+    def sample(x: Tensor) -> str:
+        return f"{tuple(x.shape[1:])} {str(x.dtype).removeprefix('torch.')}"
+
+    return (
+        f"the generator makes samples of shape {sample(fake)}, the data yields {sample(real)}; "
+        "the discriminator scores both, so they must match (check the domain's model and data "
+        "sizes: channels, image size, dimensions)"
+    )
