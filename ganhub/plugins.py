@@ -193,7 +193,7 @@ class Hub:
             self._fail(info, "unavailable", exc, _fix_for_missing(exc, dist))
             return
         except (Exception, SystemExit) as exc:  # a plugin cannot end the process at import
-            self._fail(info, "error", _as_error(exc), f"report it to the authors of '{dist}'")
+            self._fail(info, "error", _as_error(exc), _report_fix(dist))
             return
         missing = [m for m in getattr(plugin, "__ganhub_requires__", ()) if not _importable(m)]
         if missing:
@@ -232,7 +232,7 @@ class Hub:
             if isinstance(exc, pluggy.PluginValidationError):  # its reason is on its last line
                 lines = str(exc).strip().splitlines()
                 exc = PluginError(f"{lines[0]}: {lines[-1]}" if len(lines) > 1 else str(exc))
-            self._fail(info, "error", exc, f"report it to the authors of '{info.dist}'")
+            self._fail(info, "error", exc, _report_fix(info.dist))
             return
         self._pending.append((name, plugin))
 
@@ -258,7 +258,7 @@ class Hub:
         except (Exception, SystemExit) as exc:
             if self.pm.is_registered(plugin):
                 self.pm.unregister(plugin)
-            self._fail(info, "error", _as_error(exc), f"report it to the authors of '{info.dist}'")
+            self._fail(info, "error", _as_error(exc), _report_fix(info.dist))
             return
         for kind in KINDS:
             for n, obj, description in staged[kind]:
@@ -311,7 +311,7 @@ class Hub:
                 if info:
                     self._withdraw(info)
                     err = _as_error(exc)
-                    self._fail(info, "error", err, f"report it to the authors of '{info.dist}'")
+                    self._fail(info, "error", err, _report_fix(info.dist))
                 continue
             added = added_commands(before, cli)
             for name in added:
@@ -451,6 +451,24 @@ def _modules_of(dist: str) -> str:
     except (md.PackageNotFoundError, OSError):
         names = []
     return f" (it has: {', '.join(sorted(names)[:5])})" if names else ""
+
+
+def _report_fix(dist: str) -> str:
+    """What to do about a plugin that breaks: report it to its authors, or fix it where it is
+    when its distribution is installed editable (most likely the user's own plugin)."""
+    import json
+
+    try:
+        origin = json.loads(md.distribution(dist).read_text("direct_url.json") or "{}")
+    except (md.PackageNotFoundError, ValueError, OSError):
+        origin = {}
+    origin = origin if isinstance(origin, dict) else {}
+    url, how = origin.get("url"), origin.get("dir_info")
+    if isinstance(how, dict) and how.get("editable") is True and str(url).startswith("file://"):
+        from urllib.parse import unquote
+
+        return f"fix it in {unquote(str(url)[7:])} (installed editable from there)"
+    return f"report it to the authors of '{dist}'"
 
 
 def _fix_for_missing(exc: ImportError, dist: str) -> str:

@@ -7,6 +7,7 @@ kill-at-random-points runs in test_fault_injection.py.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -238,12 +239,17 @@ def test_a_run_failing_after_a_checkpoint_is_marked_failed(workdir: Path) -> Non
 # -- plugins ---------------------------------------------------------------------------------
 
 
-def _fake_distribution(site: Path, dist: str, ep_name: str, module: str, code: str) -> None:
+def _fake_distribution(
+    site: Path, dist: str, ep_name: str, module: str, code: str, editable: bool = False
+) -> None:
     (site / f"{module}.py").write_text(code)
     info = site / f"{dist}-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text(f"[ganhub]\n{ep_name} = {module}\n")
+    if editable:  # what `pip install -e DIR` records (PEP 610)
+        origin = {"url": (site / "my plugin").as_uri(), "dir_info": {"editable": True}}
+        (info / "direct_url.json").write_text(json.dumps(origin))
 
 
 def test_a_plugin_cannot_take_a_builtins_name_or_end_the_process(
@@ -255,6 +261,7 @@ def test_a_plugin_cannot_take_a_builtins_name_or_end_the_process(
     )
     _fake_distribution(tmp_path, "imposter", "dcgan", "imposter_mod", hooks)
     _fake_distribution(tmp_path, "exiter", "exiter", "exiter_mod", "import sys\nsys.exit(3)\n")
+    _fake_distribution(tmp_path, "mine", "mine", "mine_mod", "1 / 0\n", editable=True)
     monkeypatch.syspath_prepend(str(tmp_path))
     hub = Hub.discover()
     assert hub.plugins["dcgan"].dist == "ganhub" and hub.plugins["dcgan"].status == "ok"
@@ -263,6 +270,12 @@ def test_a_plugin_cannot_take_a_builtins_name_or_end_the_process(
     assert imposter.status == "error" and "taken by ganhub's built-in plugin" in imposter.error
     exiter = hub.plugins["exiter"]
     assert exiter.status == "error" and "it called sys.exit(3)" in exiter.error
+    assert exiter.fix == "report it to the authors of 'exiter'"
+    # an editable install is most likely the user's own plugin: fix it there
+    assert (
+        hub.plugins["mine"].fix
+        == f"fix it in {tmp_path / 'my plugin'} (installed editable from there)"
+    )
     assert "toy2d" in hub.domains  # the others still load
 
 
