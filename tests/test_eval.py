@@ -17,7 +17,12 @@ from ganhub.engine.diagnostics import CollapseMonitor, grad_norm
 from ganhub.engine.run import prepare_system
 from ganhub.errors import UsageError
 from ganhub.metrics import evaluate, features, store
-from ganhub.metrics.featurenet import classify_digits, digit_classifier, train_feature_net
+from ganhub.metrics.featurenet import (
+    classify_digits,
+    digit_classifier,
+    feature_net_path,
+    train_feature_net,
+)
 from ganhub.plugins import get_hub
 from ganhub.wiring import components
 
@@ -136,6 +141,13 @@ def test_features_train_command_and_fd_naming(cli, cache: Path, workdir: Path, m
     ex = features.get_extractor("blobs", cfg)
     assert ex.key("fid") == "fd_blobs" and ex.key("kid") == "kd_blobs"
     assert ex(torch.zeros(3, 3, 16, 16))["features"].shape == (3, 128)
+    # a network from anywhere, typed as other paths are: ~ and $VAR expand
+    (workdir / "nets").mkdir()
+    for suffix in (".json", ".safetensors"):
+        cached = feature_net_path("blobs").with_suffix(suffix)
+        (workdir / "nets" / cached.name).write_bytes(cached.read_bytes())
+    for typed in ("~/nets/blobs.json", "$HOME/nets/blobs.safetensors"):
+        assert features.get_extractor(typed, cfg).key("fid") == "fd_blobs"
     code, _, err = cli("features", "train", "data=cifar")
     assert code == 2 and "data=cifar: choose data=digits" in err
     with pytest.raises(UsageError, match=r"no feature network 'nope'.*ganhub features train"):

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ganhub.config.schema import expand_path_text
 from ganhub.console import activity
 from ganhub.errors import ConfigError, UsageError
 from ganhub.metrics import ROTNET_BATCH, ROTNET_MIN_IMAGES, ROTNET_RECIPE, store
@@ -255,9 +256,10 @@ def get_extractor(name: str, cfg: EvalConfig, system: GANSystem | None = None) -
         if system is None:
             raise UsageError("eval.features=[rotnet] is trained on a run's data; give a run")
         return rotnet(system)
+    typed = expand_path_text(name)  # ~ and $VAR, as in every path a user types
     path = (
-        Path(name)
-        if name.endswith((".json", ".safetensors")) or "/" in name
+        Path(typed)
+        if typed.endswith((".json", ".safetensors")) or "/" in typed
         else feature_net_path(name)
     )
     if not path.with_suffix(".json").is_file():
