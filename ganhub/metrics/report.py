@@ -17,7 +17,6 @@ and nothing here escapes or marks anything by hand.
 from __future__ import annotations
 
 import base64
-import io
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from ganhub.errors import UsageError
+from ganhub.figures import new_figure, save_figure
 from ganhub.metrics import store
 from ganhub.metrics.rundata import (
     as_number,
@@ -103,12 +103,8 @@ def _capped(data: Series, what: str, notes: list[str]) -> Series:
 
 def plot(path: Path, title: str, data: Series, log: bool = False) -> Path:
     """A line plot of several series against the step, written atomically as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=100)
+    fig = new_figure(7, 3.2)
+    ax = fig.subplots()
     for key, (steps, values) in sorted(data.items()):
         ax.plot(steps, values, label=_label(key), marker="o" if len(steps) < 3 else None, lw=1.4)
     if log and all(v > 0 for _, vals in data.values() for v in vals):
@@ -118,20 +114,16 @@ def plot(path: Path, title: str, data: Series, log: bool = False) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best", ncol=2)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def metric_plots(path: Path, data: Series) -> Path:
     """One small panel per evaluation metric (they have different scales)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     keys = sorted(data)
     cols = min(3, len(keys))
     rows = (len(keys) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.5 * rows), dpi=100, squeeze=False)
+    fig = new_figure(3.4 * cols, 2.5 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, key in zip(axes.flat, keys):
         steps, values = data[key]
         ax.plot(steps, values, marker="o", lw=1.4, color="tab:green")
@@ -141,20 +133,7 @@ def metric_plots(path: Path, data: Series) -> Path:
     for ax in list(axes.flat)[len(keys) :]:
         ax.axis("off")
     fig.tight_layout()
-    return _save(fig, path)
-
-
-def _save(fig: Any, path: Path) -> Path:
-    """Render in memory, then write atomically under a fresh temporary name (a fixed name could
-    be a link planted in a shared run directory, and savefig would write through it)."""
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format="png")
-    finally:
-        plt.close(fig)
-    return store.write_bytes(path, buffer.getvalue())
+    return save_figure(fig, path)
 
 
 def _data_uri(path: Path) -> str:

@@ -20,7 +20,6 @@ from ganhub_interpret.page import (
     latent_space_of,
     output_dir,
     run_facts,
-    save_figure,
     save_grid,
     write_page,
 )
@@ -35,6 +34,7 @@ from ganhub_interpret.scoring import (
 from torch import Tensor
 
 from ganhub.errors import UsageError
+from ganhub.figures import new_figure, save_figure
 
 if TYPE_CHECKING:
     from ganhub.api import TrainedGAN
@@ -97,13 +97,9 @@ def find_directions(
 
 def _spectrum_figure(values: Tensor, walked: int, method: str, path: Path) -> Path:
     """A bar chart of SeFa's eigenvalues or GANSpace's explained variance, the walked ones dark."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     shown = values[: max(walked, min(len(values), 32))].tolist()
-    fig, ax = plt.subplots(figsize=(7, 2.8), dpi=100)
+    fig = new_figure(7, 2.8)
+    ax = fig.subplots()
     colours = ["tab:blue" if i < walked else "tab:gray" for i in range(len(shown))]
     ax.bar(range(len(shown)), shown, color=colours)
     if method == "ganspace":
@@ -123,14 +119,10 @@ def _spectrum_figure(values: Tensor, walked: int, method: str, path: Path) -> Pa
 
 def _effects_figure(table: ScoreTable, path: Path) -> Path:
     """A heat map of every direction's effect on every factor, values written in the cells."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     E = [[d.effects[f] for f in table.factors] for d in table.directions]
     rows, cols = len(E), len(table.factors)
-    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * cols, 0.9 + 0.32 * rows), dpi=100)
+    fig = new_figure(1.2 + 0.9 * cols, 0.9 + 0.32 * rows)
+    ax = fig.subplots()
     image = ax.imshow(E, cmap="Blues", aspect="auto", vmin=0)
     ax.set_xticks(range(cols), [f.replace("$", r"\$") for f in table.factors], fontsize=8)
     ax.set_yticks(range(rows), [d.name.replace("$", r"\$") for d in table.directions], fontsize=8)

@@ -30,11 +30,11 @@ from ganhub_interpret.page import (
     latent_space_of,
     output_dir,
     run_facts,
-    save_figure,
     write_page,
 )
 from torch import Tensor
 
+from ganhub.figures import new_figure, save_figure
 from ganhub.metrics.rundata import as_text
 
 if TYPE_CHECKING:
@@ -145,16 +145,6 @@ def _attribution(
 # -- figures (PNG files we write; names come from the plugin, drawn as plain text) ----------
 
 
-def _plt() -> Any:
-    """pyplot on the Agg backend (no display needed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _text(name: str) -> str:
     """A name as matplotlib text: bounded, and `$` literal (no mathtext parsing)."""
     return as_text(name, 60).replace("$", r"\$")
@@ -173,9 +163,9 @@ def _grey(image: Tensor) -> np.ndarray:
 
 def _samples_figure(images: Tensor, scores: Tensor | None, path: Path) -> Figure:
     """The samples in a row, each titled with its critic score when there is one."""
-    plt = _plt()
     n = len(images)
-    fig, axes = plt.subplots(1, n, figsize=(1.6 * n, 2.0), dpi=100, squeeze=False)
+    fig = new_figure(1.6 * n, 2.0)
+    axes = fig.subplots(1, n, squeeze=False)
     for i, ax in enumerate(axes[0]):
         ax.imshow(_picture(images[i]), cmap="gray", vmin=0, vmax=1)
         title = f"#{i}" if scores is None else f"#{i}  D {scores[i].item():.3g}"
@@ -200,11 +190,13 @@ def _mosaic(maps: Tensor) -> np.ndarray:
 
 def _layer_figure(layer: LayerMaps, path: Path) -> Figure:
     """A layer's kept channel maps: a row per sample, a column per channel, one colour scale."""
-    plt = _plt()
     b, k, h, w = layer.maps.shape
     _, c, _, _ = layer.shape
-    fig, ax = plt.subplots(figsize=(min(11.0, 1.0 + 0.9 * k), 0.9 + 0.8 * b), dpi=100)
-    cmap = plt.get_cmap("viridis").with_extremes(bad="white")  # the gaps between maps
+    fig = new_figure(min(11.0, 1.0 + 0.9 * k), 0.9 + 0.8 * b)
+    ax = fig.subplots()
+    import matplotlib
+
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="white")  # the gaps between maps
     shown = ax.imshow(_mosaic(layer.maps), cmap=cmap, interpolation="nearest")
     ax.set_xticks([j * (w + 1) + (w - 1) / 2 for j in range(k)])
     ax.set_xticklabels([f"c{ch}" for ch in layer.channels], fontsize=7)
@@ -223,15 +215,13 @@ def _attribution_figure(
     images: Tensor, grads: Tensor, attributions: Tensor, scores: Tensor, path: Path
 ) -> Figure:
     """A row per sample: the image, saliency over it, integrated gradients over it."""
-    plt = _plt()
     n, _, h, w = images.shape
     sal = grads.amax(1)  # max over colour channels (Simonyan et al. 2014)
     ig = attributions.sum(1)  # summed: the sum over pixels keeps IG's completeness
     sal_top = max(float(sal.max()), 1e-12)
     ig_top = max(float(ig.abs().max()), 1e-12)
-    fig, axes = plt.subplots(
-        n, 3, figsize=(6.6, 2.0 * n + 0.8), dpi=100, squeeze=False, layout="constrained"
-    )
+    fig = new_figure(6.6, 2.0 * n + 0.8, layout="constrained")
+    axes = fig.subplots(n, 3, squeeze=False)
     last: list[Any] = []  # the overlays of the last row: their scales feed the colour bars
     for i in range(n):
         grey = _grey(images[i])
@@ -261,14 +251,11 @@ def _attribution_figure(
 def _attention_figure(maps: AttentionMaps, images: Tensor, path: Path) -> Figure:
     """A row per sample, a column per query: the key weights at the module's resolution,
     scaled to the image, over the grey image; + marks the query."""
-    plt = _plt()
     n, _, h, w = images.shape
     q_rows, q_cols = maps.queries
     k_rows, k_cols = maps.keys
-    fig, axes = plt.subplots(
-        n, len(maps.labels), figsize=(2.2 * len(maps.labels) + 0.4, 2.1 * n), dpi=100,
-        squeeze=False,
-    )  # fmt: skip
+    fig = new_figure(2.2 * len(maps.labels) + 0.4, 2.1 * n)
+    axes = fig.subplots(n, len(maps.labels), squeeze=False)
     extent = (-0.5, w - 0.5, h - 0.5, -0.5)  # the key grid stretched over the image, unsmoothed
     for i in range(n):
         grey = _grey(images[i])

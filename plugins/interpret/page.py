@@ -43,18 +43,6 @@ def output_dir(run_dir: Path) -> Path:
     return folder
 
 
-def save_figure(fig: Any, path: Path) -> Path:
-    """Render a matplotlib figure to PNG in memory, close it, write it atomically."""
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format="png")
-    finally:
-        plt.close(fig)
-    return store.write_bytes(path, buffer.getvalue())
-
-
 def save_grid(images: Tensor, path: Path, nrow: int, padding: int = 2) -> Path:
     """Images in [-1, 1] (N, 1 or 3, H, W) as one PNG grid of `nrow` per row on black, encoded
     in memory and written atomically under a fresh name (`save_image_grid`'s fixed temporary

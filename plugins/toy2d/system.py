@@ -70,13 +70,11 @@ def _title(stats: dict[str, float]) -> str:
 
 def scatter_plot(points: Tensor, centers: Tensor, path: Path, title: str = "") -> Path:
     """Write a PNG of generated points (blue) and mode centres (red crosses), atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ganhub.figures import new_figure, save_figure
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+    fig = new_figure(5, 5)
+    ax = fig.subplots()
     ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.5, color="tab:blue", label="generated")
     ax.scatter(centers[:, 0], centers[:, 1], s=60, marker="x", color="tab:red", label="modes")
     span = float(centers.abs().max()) * 1.5 + 0.5
@@ -85,8 +83,4 @@ def scatter_plot(points: Tensor, centers: Tensor, path: Path, title: str = "") -
     ax.set_aspect("equal")
     ax.set_title(title, fontsize=9)
     ax.legend(loc="upper right", fontsize=8)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -110,7 +112,9 @@ def _plots(ostudy: Any, out: Path, *, multi: bool) -> list[Path]:
     """Optimisation history and importances (Pareto front when multi-objective), HTML and PNG."""
     import matplotlib
 
-    matplotlib.use("Agg")
+    if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
+        # optuna draws with pyplot: no display needed, unless the caller (a notebook) chose
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import optuna.visualization as vis
     import optuna.visualization.matplotlib as vmpl
