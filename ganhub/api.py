@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import operator
+import os
+import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -34,7 +38,7 @@ def train(
     from ganhub.engine.loop import fit
     from ganhub.wiring import make_run
 
-    hub = hub or get_hub()
+    hub = _checked_hub("train", hub)
     if not isinstance(config, RunConfig):
         items = [] if config is None else [config] if isinstance(config, str) else config
         if not isinstance(items, Mapping | Iterable) or (
@@ -44,14 +48,18 @@ def train(
                 f"ganhub.train(config={one_line(config, 60)}): give a RunConfig, a dict, or "
                 "'key=value' strings"
             )
+        overrides = {k: _plain(v) for k, v in overrides.items()}
         extra = [f"{k.replace('__', '.')}={_yaml_value(v)}" for k, v in overrides.items()]
         if isinstance(items, Mapping):  # a keyword in a section the dict sets joins it
-            config = resolve(deep_merge(dict(items), _nest(overrides)), hub=hub)
+            config = resolve(deep_merge(_plain(items), _nest(overrides)), hub=hub)
         else:
             config = resolve([*items, *extra], hub=hub)
     elif overrides:
         raise UsageError("pass overrides inside the config, not next to a validated RunConfig")
-    return fit(make_run(config, hub))
+    from ganhub.engine.environment import caller_state_kept
+
+    with caller_state_kept():  # seeds, deterministic flags, grad mode: the run's, then back
+        return fit(make_run(config, hub))
 
 
 class TrainedGAN:
@@ -92,14 +100,17 @@ class TrainedGAN:
         """
         n = check_count("n", n)
         seed = None if seed is None else check_seed(seed)
-        self.system.eval()
+        labels = _as_labels(labels)
         if labels is not None and not isinstance(labels, torch.Tensor):
             labels = self.labels_for(labels, n)
         elif labels is not None:
             self._check_labels(labels, n)
         from ganhub.engine.start import fits_in_memory
 
-        with torch.no_grad(), fits_in_memory(f"n={n:,} samples", "draw them in smaller batches"):
+        with (
+            evaluating(self.system),
+            fits_in_memory(f"n={n:,} samples", "draw them in smaller batches"),
+        ):
             return self.system.sample(n, seed=seed, labels=labels)
 
     def _check_labels(self, labels: torch.Tensor, n: int) -> None:
@@ -110,7 +121,10 @@ class TrainedGAN:
                 f"this '{self.config.plugin}' run is not conditional; it has no labels"
             )
         shape = (n,) if spec.factors == 1 else (n, spec.factors)
-        if tuple(labels.shape) != shape or labels.dtype.is_floating_point or labels.is_complex():
+        wrong_kind = (
+            labels.dtype.is_floating_point or labels.is_complex() or labels.dtype == torch.bool
+        )
+        if tuple(labels.shape) != shape or wrong_kind:
             raise UsageError(
                 f"labels: an integer tensor of shape {shape} is needed, got {labels.dtype} "
                 f"{tuple(labels.shape)}"
@@ -159,8 +173,7 @@ class TrainedGAN:
         seed = check_seed(seed)
         if Path(directory).exists() and not Path(directory).is_dir():
             raise UsageError(f"{directory}: a file is there where a folder is needed")
-        self.system.eval()
-        with torch.no_grad():
+        with evaluating(self.system):
             return self.system.write_samples(Path(directory), stem, n=n, seed=seed)
 
 
@@ -188,7 +201,12 @@ def load(
 
     if not isinstance(run_dir, str | Path):
         raise UsageError(f"ganhub.load({run_dir!r}): give the path of a run directory")
-    hub = hub or get_hub()
+    if not isinstance(device, str | torch.device):
+        raise UsageError(
+            f"ganhub.load(device={one_line(device, 60)}): give 'cpu', 'cuda', 'cuda:N', 'mps', "
+            "'auto' or a torch.device"
+        )
+    hub = _checked_hub("load", hub)
     run_dir = Path(run_dir)
     saved = read_saved(run_dir)
     name = saved.get("plugin")
@@ -208,7 +226,7 @@ def load(
             raise UsageError(f"'{run_dir}' is an exported folder: it holds one set of weights")
         path, tensors, step = read_weights(run_dir, config.plugin)
         parts = components(config, hub, training=False)
-        system, _ = prepare_system(config, parts, select_device(device))
+        system, _ = prepare_system(config, parts, select_device(str(device)))
         restore(system.export_spec(), tensors, path, config.plugin)
         system.eval()
         return TrainedGAN(system, config, path, step=step, exported=True)
@@ -221,13 +239,75 @@ def load(
     if found is None:
         raise UsageError(f"'{run_dir}' has no readable checkpoint")
     path, _, model_state, _ = found
-    torch_device = select_device(device)
+    torch_device = select_device(str(device))
     system, _ = prepare_system(config, components(config, hub, training=False), torch_device)
     mismatch = checkpoint.load_fitting(system, model_state, torch_device)
     if mismatch:
         raise UsageError(f"checkpoint '{path}' does not fit its run's config: {mismatch}")
     system.eval()
     return TrainedGAN(system, config, path)
+
+
+@contextlib.contextmanager
+def evaluating(module: nn.Module) -> Iterator[None]:
+    """`module` in eval mode without gradients inside; each submodule's own training flag back
+    after (a caller fine-tuning the loaded generator keeps its train mode)."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
+def _checked_hub(call: str, hub: Any) -> Hub:
+    """The plugin hub a call was given, or the installed one; one line for anything else."""
+    if hub is None:
+        return get_hub()
+    if not isinstance(hub, Hub):
+        raise UsageError(
+            f"ganhub.{call}(hub={one_line(repr(hub), 60)}): give a ganhub.plugins.Hub or leave it out"
+        )
+    return hub
+
+
+def _plain(value: Any) -> Any:
+    """A value given to the Python API as config data: paths as text, NumPy and 0-d tensor
+    numbers as Python numbers, devices as text, tuples and sets as lists (a set sorted)."""
+    if isinstance(value, Mapping):
+        return {key: _plain(v) for key, v in value.items()}
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, torch.device):
+        return str(value)
+    if isinstance(value, set | frozenset):
+        items = [_plain(v) for v in value]
+        try:
+            return sorted(items)
+        except TypeError:  # mixed kinds: any order; the config check names what is wrong
+            return items
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic) or (isinstance(value, torch.Tensor) and value.ndim == 0):
+        return value.item()
+    return value
+
+
+def _as_labels(labels: Any) -> Any:
+    """Labels given as an array or a list of integers as a tensor; a 0-d one as one class."""
+    if isinstance(labels, np.ndarray | list | tuple):
+        try:
+            labels = torch.as_tensor(labels)
+        except (TypeError, ValueError, RuntimeError):
+            raise UsageError(
+                f"labels={one_line(labels, 60)}: give one class (an index or a name) or n "
+                "integer labels"
+            ) from None
+    if isinstance(labels, torch.Tensor) and labels.ndim == 0:
+        return labels.item()
+    return labels
 
 
 def _yaml_value(value: Any) -> str:
@@ -268,7 +348,7 @@ def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in flat.items():
         node = out
-        parts = key.split("__")
+        parts = re.split(r"__|\.", key)  # trainer__steps, or **{"trainer.steps": ...}
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = value

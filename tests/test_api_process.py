@@ -27,3 +27,89 @@ def test_training_and_its_report_leave_the_matplotlib_backend_alone(workdir: Pat
     assert done.stdout.splitlines()[-1] == "svg False"
     assert list((workdir / "runs/p/samples").glob("*.png"))  # the scatter plot was drawn
     assert list((workdir / "runs/p/report").glob("*.png"))
+
+
+def test_train_gives_back_the_callers_seeds_flags_and_grad_mode(workdir: Path) -> None:
+    """train() reseeded every RNG and left torch's deterministic flags and cuDNN autotuning
+    as the run set them; under the caller's no_grad() / inference_mode() it failed."""
+    import os
+    import random
+
+    import numpy as np
+    import torch
+
+    import ganhub
+
+    torch.manual_seed(123)
+    random.seed(123)
+    np.random.seed(123)
+    expected = (torch.rand(3), random.random(), np.random.rand())
+    torch.manual_seed(123)
+    random.seed(123)
+    np.random.seed(123)
+    torch.use_deterministic_algorithms(False)
+    torch.backends.cudnn.benchmark = False
+    os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+    with torch.no_grad():
+        ganhub.train([*TINY_TOY, "deterministic=true", "name=a"])
+    with torch.inference_mode():
+        ganhub.train([*TINY_TOY, "name=b"])
+    assert torch.equal(torch.rand(3), expected[0])
+    assert (random.random(), np.random.rand()) == expected[1:]
+    assert not torch.are_deterministic_algorithms_enabled()
+    assert not torch.backends.cudnn.benchmark and "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+    # both runs trained (gradients were on inside) and equal what a plain call trains
+    fresh = ganhub.train([*TINY_TOY, "name=c"])
+    weights = [ganhub.load(f"runs/{n}").system.state_dict() for n in ("b", "c")]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert fresh["steps"] == 4
+
+
+def test_python_values_are_config_values(workdir: Path) -> None:
+    """Path, NumPy numbers and torch devices as keyword overrides raised yaml's
+    RepresenterError; a tuple of tricks in a dict config an AttributeError."""
+    import numpy as np
+    import torch
+
+    import ganhub
+
+    args = dict(plugin="toy2d", trainer__steps=2, trainer__progress=False, loggers=[])
+    summary = ganhub.train(**args, out_dir=workdir / "elsewhere", seed=np.arange(3)[1],
+                           optim__G__lr=np.float32(1e-3), device=torch.device("cpu"))  # fmt: skip
+    model = ganhub.load(summary["run_dir"])
+    assert Path(summary["run_dir"]).parent == workdir / "elsewhere"
+    assert model.config.seed == 1 and model.config.optim.G.lr == float(np.float32(1e-3))
+    for tricks in (("ema",), {"ema"}):
+        dict_config = {"plugin": "toy2d", "tricks": tricks, "trainer": {"steps": 2}}
+        assert ganhub.train(dict_config, trainer__progress=False)["steps"] == 2
+    # a dotted key next to a dict joins its section, as trainer__batch_size does
+    summary = ganhub.train(
+        {"plugin": "toy2d", "trainer": {"steps": 2}}, **{"trainer.batch_size": 8}
+    )
+    assert ganhub.load(summary["run_dir"]).config.trainer.batch_size == 8
+
+
+def test_sampling_keeps_the_callers_train_mode_and_takes_array_labels(workdir: Path) -> None:
+    import numpy as np
+    import pytest
+    import torch
+
+    import ganhub
+    from ganhub.errors import UsageError
+
+    from .conftest import TINY_DCGAN
+
+    model = ganhub.load(ganhub.train([*TINY_DCGAN, "model.conditional=true"])["run_dir"])
+    model.generator.train()  # a caller fine-tuning the generator previews it
+    assert model.sample(2, labels=np.array([1, 2])).shape[0] == 2
+    model.write_samples(workdir / "grids", n=4)
+    assert all(m.training for m in model.generator.modules())
+    assert model.sample(2, labels=np.int64(3)).shape[0] == 2  # one class for all
+    with pytest.raises(
+        UsageError, match=r"integer tensor of shape \(2,\) is needed, got torch.bool"
+    ):
+        model.sample(2, labels=torch.tensor([True, False]))
+    with pytest.raises(UsageError, match=r"ganhub.load\(device=None\): give 'cpu'"):
+        ganhub.load(model.config.out_dir, device=None)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match=r"ganhub.train\(hub='x'\): give a ganhub.plugins.Hub"):
+        ganhub.train(TINY_TOY, hub="x")  # type: ignore[arg-type]

@@ -188,7 +188,9 @@ def enabled_tricks(
     the enabled tricks' options only and opens wherever those tricks are installed.
     """
     names = merged.get("tricks", base.model_fields["tricks"].get_default(call_default_factory=True))
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+    if not isinstance(names, list | tuple | set | frozenset) or not all(
+        isinstance(n, str) for n in names
+    ):
         return ()  # not a list of names: pydantic reports it with the key
     for name in names:
         if name not in hub.tricks:
@@ -229,7 +231,9 @@ def enabled_loggers(
     """
     default = base.model_fields["loggers"].get_default(call_default_factory=True)
     names = merged.get("loggers", default)
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+    if not isinstance(names, list | tuple | set | frozenset) or not all(
+        isinstance(n, str) for n in names
+    ):
         return ()  # not a list of names: pydantic reports it with the key
     registered = set(hub.loggers.names())
     if training:

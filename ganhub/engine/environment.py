@@ -5,13 +5,15 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import torch
 
 from ganhub.errors import ConfigError
+
+CUBLAS_ENV = "CUBLAS_WORKSPACE_CONFIG"  # cuBLAS reads it for deterministic workspaces
 
 
 def select_device(spec: str, local_rank: int = 0) -> torch.device:
@@ -50,10 +52,35 @@ def seed_everything(seed: int) -> None:
 def set_deterministic(enabled: bool) -> None:
     """Deterministic kernels (and no cuDNN autotuning) when `enabled`; autotuning otherwise."""
     if enabled:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        os.environ.setdefault(CUBLAS_ENV, ":4096:8")
     torch.use_deterministic_algorithms(enabled)
     torch.backends.cudnn.deterministic = enabled
     torch.backends.cudnn.benchmark = not enabled
+
+
+@contextlib.contextmanager
+def caller_state_kept() -> Iterator[None]:
+    """A run inside a process that is not only ganhub's (a notebook, a script calling
+    `ganhub.train`): the run seeds every RNG and sets its deterministic flags and cuDNN
+    autotuning, and gradients are on even under the caller's `torch.no_grad()` or
+    `inference_mode()`; afterwards the caller's RNG states, flags and CUBLAS_WORKSPACE_CONFIG
+    are back as they were. Costs a copy of the RNG states (a few KB) per call."""
+    rng = rng_state()
+    flags = (torch.are_deterministic_algorithms_enabled(),
+             torch.is_deterministic_algorithms_warn_only_enabled())  # fmt: skip
+    cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    cublas = os.environ.get(CUBLAS_ENV)
+    try:
+        with torch.inference_mode(False), torch.enable_grad():
+            yield
+    finally:
+        set_rng_state(rng)
+        torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
+        if cublas is None:
+            os.environ.pop(CUBLAS_ENV, None)
+        else:
+            os.environ[CUBLAS_ENV] = cublas
 
 
 def autocast_factory(precision: str, device: torch.device, cache: bool = True) -> Callable[[], Any]:
