@@ -136,7 +136,8 @@ class TrainedGAN:
             )
 
     def labels_for(self, label: int | str, n: int) -> torch.Tensor:
-        """n copies of one class, given by index or name (a conditional run's classes)."""
+        """n copies of one class: an int is its index, text its name (or "1,2,3" for several
+        factors; an index written as text when no class has that name)."""
         from ganhub.conditioning.nets import as_label_tensor
 
         spec = self.system.capabilities().labels
@@ -144,7 +145,15 @@ class TrainedGAN:
             raise UsageError(
                 f"this '{self.config.plugin}' run is not conditional; it has no labels"
             )
-        return as_label_tensor(spec, spec.parse(str(label)), n, self.system.device)
+        index = _whole(label)
+        if index is None or spec.factors != 1:
+            return as_label_tensor(spec, spec.parse(str(label)), n, self.system.device)
+        if not 0 <= index < spec.sizes[0]:  # classes named "1", "2", "10": 1 is the second
+            raise UsageError(
+                f"label {index}: a class index is 0..{spec.sizes[0] - 1}; give a class name as "
+                "text ('10')"
+            )
+        return as_label_tensor(spec, [index], n, self.system.device)
 
     def write_class(
         self, directory: str | Path, label: int | str, n: int = 64, seed: int = 0

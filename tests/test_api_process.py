@@ -113,3 +113,33 @@ def test_sampling_keeps_the_callers_train_mode_and_takes_array_labels(workdir: P
         ganhub.load(model.config.out_dir, device=None)  # type: ignore[arg-type]
     with pytest.raises(UsageError, match=r"ganhub.train\(hub='x'\): give a ganhub.plugins.Hub"):
         ganhub.train(TINY_TOY, hub="x")  # type: ignore[arg-type]
+
+
+def test_an_int_label_is_an_index_and_text_a_name(workdir: Path) -> None:
+    """Classes named 1, 10, 2 (ImageFolder's text order): labels=1 once meant the class named
+    '1' (index 0) while a tensor of 1 meant index 1, and index 2 was unreachable by int."""
+    import numpy as np
+    import pytest
+    from PIL import Image
+
+    import ganhub
+    from ganhub.errors import UsageError
+
+    from .conftest import TINY_DCGAN
+
+    for name in ("1", "2", "10"):
+        (workdir / "data" / name).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(
+                workdir / f"data/{name}/{i}.png"
+            )
+    model = ganhub.load(ganhub.train([*TINY_DCGAN, "model.conditional=true",
+                                      "data.path=data", "data.channels=3", "eval.metrics=[]",
+                                      "trainer.batch_size=4"])["run_dir"])  # fmt: skip
+    spec = model.system.capabilities().labels
+    assert spec is not None and spec.class_names() == ("1", "10", "2")
+    assert [int(model.labels_for(i, 1)[0]) for i in (0, 1, 2)] == [0, 1, 2]
+    assert [int(model.labels_for(t, 1)[0]) for t in ("1", "10", "2")] == [0, 1, 2]
+    assert int(model.labels_for(np.int64(2), 1)[0]) == 2
+    with pytest.raises(UsageError, match=r"label 3: a class index is 0..2; give a class name"):
+        model.labels_for(3, 1)

@@ -251,3 +251,17 @@ def test_class_accuracy_of_real_digits_is_the_classifier_accuracy(tmp_path: Path
     object.__setattr__(run.system, "sample", _RealDigits(run.system))
     out = ClassAccuracy().compute(run.system, n_samples=500, seed=0)
     assert out["class_acc"] >= 0.95 and out["class_kl"] < 0.02 and out["class_coverage"] == 1.0
+
+
+def test_class_accuracy_on_too_few_labelled_images_is_refused_before_training(
+    tmp_path: Path,
+) -> None:
+    """27 labelled images trained the whole run, then failed at its evaluation: its classifier
+    needs 80 (64 to train on, a fifth held out)."""
+    data = tmp_path / "data"
+    _write_classes(data, {"cat": 9, "dog": 9, "bird": 9})
+    args = [*COND, f"data.path={data}", "data.channels=3", f"out_dir={tmp_path / 'runs'}"]
+    with pytest.raises(ConfigError, match=r"'class_accuracy' .* 27 are too few \(it needs 80\)"):
+        ganhub.train([*args, "eval.metrics=[class_accuracy]"])
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    assert ganhub.train([*args, "eval.metrics=[]"])["steps"] == 2

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 DIGIT_DATASETS = ("digits", "stacked_digits", "mnist")
 # the classifier trained on a run's labelled real images when no known one reads them
 CLASSIFIER_RECIPE = {"version": 1, "n": 5000, "epochs": 20, "width": 16, "seed": 0, "held_out": 0.2}
+CLASSIFIER_BATCH = 64
+# the fewest labelled images the classifier trains on: (1 - held_out) * n >= one batch
+CLASSIFIER_MIN_IMAGES = math.ceil(CLASSIFIER_BATCH / (1 - CLASSIFIER_RECIPE["held_out"]))
 PER_CLASS_KEYS = 20  # per-class accuracies are reported for at most this many classes
 INTRA_MAX_CLASSES = 100  # intra-class FD needs enough samples per class
 
@@ -93,6 +96,24 @@ class ClassAccuracy(Metric):
         """Conditional image systems with real images (to train a classifier on, if needed)."""
         return caps.modality == "image" and caps.samples and caps.labels is not None
 
+    def check(self, system: GANSystem) -> None:
+        """Data other than digits gets a classifier trained on the run's labelled images: too
+        few of them, or several label factors, are refused before training, not at its end."""
+        from ganhub.errors import UsageError
+
+        caps = system.capabilities()
+        if caps.dataset in DIGIT_DATASETS or caps.labels is None:
+            return
+        if caps.labels.factors != 1:
+            raise UsageError(_MANY_FACTORS)
+        n = len(system.data())
+        if n < CLASSIFIER_MIN_IMAGES:
+            raise ConfigError(
+                f"metric 'class_accuracy' judges samples with a classifier trained on the run's "
+                f"labelled images: {n} are too few (it needs {CLASSIFIER_MIN_IMAGES}); use more "
+                "data or leave it out of eval.metrics"
+            )
+
     def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
         """Classify balanced conditional samples; per-class and overall figures."""
         import torch
@@ -130,6 +151,9 @@ class ClassAccuracy(Metric):
         return out
 
 
+_MANY_FACTORS = "class_accuracy on data with several label factors needs digit data"
+
+
 def _key(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", name)[:40]
 
@@ -150,7 +174,7 @@ def classify(system: GANSystem, images: Tensor, spec: LabelSpec) -> tuple[Tensor
     if spec.factors != 1:
         from ganhub.errors import UsageError
 
-        raise UsageError("class_accuracy on data with several label factors needs digit data")
+        raise UsageError(_MANY_FACTORS)
     net, accuracy = label_classifier(system)
     preds = torch.cat([net(x).argmax(1) for x in images.split(500)])
     return preds, accuracy
@@ -172,6 +196,7 @@ def label_classifier(system: GANSystem) -> tuple[torch.nn.Module, float]:
         net, spec = train_feature_net(
             images, labels.long(), name="labels", dataset=fp, epochs=int(r["epochs"]),
             width=int(r["width"]), seed=int(r["seed"]), held_out=float(r["held_out"]),
+            batch_size=CLASSIFIER_BATCH,
         )  # fmt: skip
         spec.recipe = dict(r)
         save_feature_net(net, spec, folder, stem=path.stem)

@@ -242,7 +242,7 @@ def get_extractor(name: str, cfg: EvalConfig, system: GANSystem | None = None) -
     .json path."""
     if name == "inception":
         return inception(cfg)
-    from ganhub.metrics.featurenet import digit_classifier, feature_net_path, load_feature_net
+    from ganhub.metrics.featurenet import digit_classifier, load_feature_net
 
     if name in BUILT_IN_NETS:
         if name == "digits":
@@ -256,12 +256,7 @@ def get_extractor(name: str, cfg: EvalConfig, system: GANSystem | None = None) -
         if system is None:
             raise UsageError("eval.features=[rotnet] is trained on a run's data; give a run")
         return rotnet(system)
-    typed = expand_path_text(name)  # ~ and $VAR, as in every path a user types
-    path = (
-        Path(typed)
-        if typed.endswith((".json", ".safetensors")) or "/" in typed
-        else feature_net_path(name)
-    )
+    path = feature_net_file(name)
     if not path.with_suffix(".json").is_file():
         raise UsageError(
             f"eval.features: no feature network '{name}' (looked for {path.with_suffix('.json')}); "
@@ -270,6 +265,17 @@ def get_extractor(name: str, cfg: EvalConfig, system: GANSystem | None = None) -
         )
     key = ("local", str(path), path.with_suffix(".json").stat().st_mtime_ns)
     return _remember(key, lambda: LocalExtractor(*load_feature_net(path)))
+
+
+def feature_net_file(name: str) -> Path:
+    """Where the feature network `name` of eval.features lies: a path as typed (~ and $VAR
+    expanded, as in every path a user types) when it names a file, else the cache's entry."""
+    from ganhub.metrics.featurenet import feature_net_path
+
+    typed = expand_path_text(name)
+    if typed.endswith((".json", ".safetensors")) or "/" in typed:
+        return Path(typed)
+    return feature_net_path(name)
 
 
 ROTNET = "rotnet"
@@ -393,16 +399,8 @@ def check_available(name: str, cfg: EvalConfig, system: GANSystem | None = None)
                 f"eval.features=[rotnet] trains its network on the run's real samples: {n} are "
                 f"too few (it needs {ROTNET_MIN_IMAGES}); use more data or other eval.features"
             )
-    elif name not in BUILT_IN_NETS:
-        from ganhub.metrics.featurenet import feature_net_path
-
-        path = (
-            Path(name)
-            if name.endswith((".json", ".safetensors")) or "/" in name
-            else feature_net_path(name)
-        )
-        if not path.with_suffix(".json").is_file():
-            get_extractor(name, cfg)  # raises the error that says how to train it
+    elif name not in BUILT_IN_NETS and not feature_net_file(name).with_suffix(".json").is_file():
+        get_extractor(name, cfg)  # raises the error that says how to train it
 
 
 # -- features of generated and real samples ------------------------------------------------
