@@ -265,3 +265,13 @@ def test_class_accuracy_on_too_few_labelled_images_is_refused_before_training(
         ganhub.train([*args, "eval.metrics=[class_accuracy]"])
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
     assert ganhub.train([*args, "eval.metrics=[]"])["steps"] == 2
+
+
+@pytest.mark.parametrize("plugin", ["dcgan", "stylegan"])
+def test_labels_given_to_an_unconditional_run_are_refused(plugin: str, tmp_path: Path) -> None:
+    """An unconditional run trained on the images and never read data.labels, even a missing
+    file (exit 0, no word)."""
+    _write_classes(tmp_path / "data", {"cat": 2, "dog": 2})
+    args = [f"plugin={plugin}", f"data.path={tmp_path / 'data'}", "data.labels=/no/such.csv"]
+    with pytest.raises(ConfigError, match=r"labels a class-conditional run; add model.conditional"):
+        ganhub.train([*args, f"out_dir={tmp_path / 'runs'}"])

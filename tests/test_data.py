@@ -259,6 +259,14 @@ def test_data_check_says_which_domain_is_needed(cli, tmp_path: Path) -> None:  #
     assert code == 2 and "add plugin=NAME" in err
 
 
+@pytest.mark.parametrize("plugin", ["dcgan", "stylegan"])
+def test_data_check_refuses_a_folder_without_images_as_run_does(cli, tmp_path: Path, plugin: str) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    """It said "0 images, clean" (exit 0) of a folder `ganhub run` refuses."""
+    (tmp_path / "readme.txt").write_text("no images here")
+    code, out, err = cli("data", "check", str(tmp_path), f"plugin={plugin}")
+    assert code == 2 and "no images (.png" in err and "clean" not in out
+
+
 def _write_idx(path: Path, array: np.ndarray) -> None:
     """An MNIST idx file (the format torchvision reads): magic, dims, then uint8 bytes."""
     import struct
@@ -304,3 +312,22 @@ def test_toy2d_refuses_a_shard_it_could_not_read_back(workdir: Path, cli) -> Non
     code, _, err = cli("data", "convert", "plugin=toy2d", "--to", "shard", "--out", "t.safetensors")
     assert code == 2 and "toy2d has no converted format; its points are drawn" in err
     assert not (workdir / "t.safetensors").exists()
+
+
+@pytest.mark.parametrize("plugin", ["dcgan", "stylegan"])
+def test_data_check_counts_the_classes_of_conditional_folder_data(cli, tmp_path: Path, plugin: str) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    """Class folders and CSV labels were checked file by file only: a CSV's mistyped label
+    (`Cat`) made a one-image class of its own and the data still read "clean"."""
+    rng = np.random.default_rng(0)
+    for i in range(7):
+        (tmp_path / "imgs").mkdir(exist_ok=True)
+        pixels = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(tmp_path / "imgs" / f"{i}.png")
+    rows = ["file,label", *(f"{i}.png,{'cat' if i < 3 else 'dog'}" for i in range(6)), "6.png,Cat"]
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    code, out, _ = cli("data", "check", str(tmp_path / "imgs"), f"plugin={plugin}", "--json",
+                       "model.conditional=true", f"data.labels={tmp_path / 'labels.csv'}")  # fmt: skip
+    report = json.loads(out)
+    assert code == 1 and not report["clean"]  # a warning: not clean
+    assert report["summary"]["classes"] == {"Cat": 1, "cat": 3, "dog": 3}, out
+    assert any("unbalanced: class(es) Cat" in f["problem"] for f in report["findings"]), out

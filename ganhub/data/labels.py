@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -27,6 +27,9 @@ from torch.utils.data import Dataset
 from ganhub.config.schema import expand_path_text
 from ganhub.data.images import IMAGE_SUFFIXES, list_images, load_image, warn_skipped
 from ganhub.errors import ConfigError, UsageError, did_you_mean, one_line
+
+if TYPE_CHECKING:
+    from ganhub.data.inspect import DataReport
 
 FILE_COLUMNS = ("file", "filename", "path", "image")
 LABEL_COLUMNS = ("label", "class")
@@ -349,6 +352,27 @@ def shard_problems(path: Path | None) -> list[str]:
     return [
         f"data.path='{path}': a shard holds no labels; train a conditional run on the image "
         "folder itself"
+    ]
+
+
+def report_classes(report: DataReport, root: Path, labels_csv: Path | None) -> None:
+    """A conditional run's folder data in `ganhub data check`: how many images each class has
+    (class folders or the CSV's labels), and a warning when a class is rare (a mistyped label
+    in a CSV makes a class of its own)."""
+    from ganhub.data.inspect import class_balance
+
+    _, labels, classes = labelled_files(root, labels_csv)
+    class_balance(report, [classes[i] for i in labels])
+
+
+def unused_labels(labels: Path | None, conditional: bool) -> list[str]:
+    """data.labels given to an unconditional run: refused, since the run would train on the
+    images alone and never read the file (nor notice that it does not exist)."""
+    if labels is None or conditional:
+        return []
+    return [
+        f"data.labels='{_shown(labels, 200)}' labels a class-conditional run; add "
+        "model.conditional=true (an unconditional run ignores labels)"
     ]
 
 

