@@ -126,7 +126,7 @@ def clean_command(out: Path | None, list_file: Path | None, args: tuple[str, ...
     ganhub data clean DATA plugin=NAME --list kept.txt
     """
     from ganhub.data.shards import is_shard
-    from ganhub.errors import UsageError
+    from ganhub.errors import UsageError, one_line
     from ganhub.metrics.store import write_bytes
 
     if (out is None) == (list_file is None):
@@ -144,6 +144,13 @@ def clean_command(out: Path | None, list_file: Path | None, args: tuple[str, ...
     report = inspect(data, overrides)
     dropped = report.dropped()
     kept = [name for name in report.items if name not in dropped]
+    if report.items and not kept:  # an empty copy helps no one: the options are likely off
+        first = next((f for f in report.findings if f.item in dropped), None)
+        example = f", e.g. {one_line(f'{first.item}: {first.problem}', 160)}" if first else ""
+        raise UsageError(
+            f"all {len(report.items)} items of {data} would be dropped{example}; nothing "
+            "written (are the keys the run uses given, e.g. model.image_size?)"
+        )
     if list_file is not None:
         write_bytes(list_file, "".join(f"{name}\n" for name in kept).encode())
         click.echo(f"{len(kept)} of {len(report.items)} kept -> {list_file}")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import os
+import shlex
 import zipfile
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -182,8 +183,8 @@ def refuse_unusable(path: Path, image_size: int, resize: bool) -> None:
     if bad:
         raise ConfigError(
             f"data.path='{path}': {len(bad)} file(s) cannot be trained on, e.g. {bad[0]}; "
-            f"`ganhub data check {path} plugin=stylegan model.image_size={image_size}` lists "
-            "every problem and `ganhub data clean` writes a copy without them"
+            f"`{data_command('check', path, image_size, resize)}` lists every problem and "
+            f"`{data_command('clean', path, image_size, resize)}` writes a copy without them"
         )
 
 
@@ -311,12 +312,25 @@ def load_all(images: list[tuple[str, Callable[[], Tensor]]]) -> Iterator[tuple[s
             yield name, str(exc)
 
 
-def refuse_failed(failed: list[str], path: Path | None) -> None:
-    """One line for files that could not be converted (nothing was written)."""
+def data_command(
+    verb: str, path: Path | None, image_size: int, resize: bool, channels: int | None = None
+) -> str:
+    """`ganhub data check|clean` for this data with the keys that decide what is dropped
+    (without them a clean would judge by the default size and could drop everything)."""
+    keys = [f"model.image_size={image_size}"]
+    keys += ["data.resize=true"] if resize else []
+    keys += [f"data.channels={channels}"] if channels is not None else []
+    out = " --out CLEAN" if verb == "clean" else ""
+    return f"ganhub data {verb} {shlex.quote(str(path))} plugin=stylegan {' '.join(keys)}{out}"
+
+
+def refuse_failed(failed: list[str], clean: str) -> None:
+    """One line for files that could not be converted (nothing was written); `clean`: the
+    command that writes a copy without them (`data_command`)."""
     if failed:
         raise UsageError(
             f"{len(failed)} file(s) cannot be converted, e.g. {failed[0]}; nothing written. "
-            f"`ganhub data clean {path} plugin=stylegan --out CLEAN` writes a copy without them"
+            f"`{clean}` writes a copy without them"
         )
 
 

@@ -135,8 +135,10 @@ class StyleGANDomain(Domain):
         if cfg.path is not None and out.resolve() == cfg.path.resolve():
             raise UsageError(f"--out {out} is the data itself; write the conversion elsewhere")
         images = sg_data.converted_images(cfg.path, cfg.source, size, cfg.channels, cfg)
+        # the conversion resizes square images: so does the clean it suggests
+        clean = sg_data.data_command("clean", cfg.path, size, True, cfg.channels)
         if fmt == "zip":
-            sg_data.refuse_failed(sg_data.write_zip(out, images), cfg.path)
+            sg_data.refuse_failed(sg_data.write_zip(out, images), clean)
             return [out]
         import torch
 
@@ -153,7 +155,7 @@ class StyleGANDomain(Domain):
             if stacked is None:
                 stacked = torch.empty((len(images), *image.shape))
             stacked[i] = image
-        sg_data.refuse_failed(failed, cfg.path)
+        sg_data.refuse_failed(failed, clean)
         assert stacked is not None
         source = {"plugin": "stylegan", "data": config.model_dump(mode="json").get("data"),
                   "image_size": size, "names": [name for name, _ in images]}  # fmt: skip

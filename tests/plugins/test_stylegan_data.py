@@ -8,6 +8,7 @@ import io
 import json
 import math
 import pickle
+import shlex
 import shutil
 import zipfile
 from pathlib import Path
@@ -300,6 +301,15 @@ def test_convert_to_zip_and_shard_then_train(workdir: Path, cli) -> None:  # typ
     code, _, err = cli("data", "convert", *args, "zip", "--out", "bad.zip")
     assert code == 2 and "1 file(s) cannot be converted" in err and "ganhub data clean" in err
     assert not Path("bad.zip").exists() and len(err.strip().splitlines()) == 1
+    # the suggested clean keeps the conversion's size and resizing (it judged by 32 px)
+    suggested = shlex.split(err.split("`")[1])
+    assert "model.image_size=16" in suggested and "data.resize=true" in suggested
+    code, out, err = cli(*suggested[1:-2], "--out", "cleaned")
+    assert code == 0 and "7 of 9 kept, 2 dropped" in out, err  # broken.png, face_05's twin
+    code, _, err = cli("data", "clean", str(folder), "plugin=stylegan", "model.image_size=64",
+                       "--out", "empty")  # fmt: skip
+    assert code == 2 and "all 9 items of" in err and "would be dropped" in err
+    assert not Path("empty").exists()
     code, _, err = cli("data", "convert", *args, "nifti", "--out", "x.nii")
     assert code == 2 and "converts to: zip, shard" in err
 
