@@ -94,6 +94,18 @@ def embedded_split(n_test: int) -> tuple[Tensor, Tensor]:
     return grey[~held], grey[held]
 
 
+def preview_indices(total: int, n: int, seed: int, *, listed: bool = False) -> Tensor:
+    """`n` indices into `total` preview inputs, chosen by `seed`: passes over all of them, each
+    in a seeded random order, so no input repeats before every one is used and fewer than `n`
+    inputs still give `n`. The first pass is `randperm(total)` of the seed (the grids' choice
+    since the start); with `listed` (folder files), seed 0 keeps the files' listed order."""
+    if listed and seed == 0:
+        return torch.arange(n) % total  # the first n files, cycled
+    gen = torch.Generator().manual_seed(seed)
+    passes = [torch.randperm(total, generator=gen) for _ in range(-(-n // total))]
+    return torch.cat(passes)[:n]
+
+
 # -- batch sources ------------------------------------------------------------------------
 
 
@@ -269,20 +281,24 @@ class DomainData:
         return self._heldout
 
     def preview(self, n: int, seed: int) -> tuple[Tensor, Tensor]:
-        """`n` fixed A and B images for sample grids (held-out digits, or test/ else train/ files)."""
+        """Exactly `n` A and B images for sample grids and `sample(n)`: held-out digits, or
+        test/ (else train/) files, chosen by `seed` (`preview_indices`), repeated when there
+        are fewer than `n`."""
         cfg = self.config
         pairs = self.heldout()
         if pairs is not None:
-            gen = torch.Generator().manual_seed(seed)
-            idx = torch.randperm(len(pairs[0]), generator=gen)[:n]
+            idx = preview_indices(len(pairs[0]), n, seed)
             return pairs[0][idx], pairs[1][idx]
         size, channels, root = cfg.model.image_size, cfg.data.channels, cfg.data.path
         assert root is not None
         folder_layout(root, cfg.task)  # one line when the run's data has moved since it trained
         folders = [list_images(root / name) for name in preview_folders(root, cfg.task)]
         if self.paired:
-            a, b = preview_images(folders[0], n, size, channels, pairs=True)
+            idx = preview_indices(len(folders[0]), n, seed, listed=True)
+            a, b = preview_images(folders[0], idx, size, channels, pairs=True)
             return (b, a) if self.swap else (a, b)
-        a = preview_images(folders[0], n, size, channels, pairs=False)[0]
-        b = preview_images(folders[1], n, size, channels, pairs=False)[0]
+        # each side from its own folder, independently of the other's count
+        idx_a, idx_b = (preview_indices(len(f), n, seed, listed=True) for f in folders)
+        a = preview_images(folders[0], idx_a, size, channels, pairs=False)[0]
+        b = preview_images(folders[1], idx_b, size, channels, pairs=False)[0]
         return a, b

@@ -198,13 +198,15 @@ class FolderPairs(Dataset[tuple[Tensor, Tensor]]):
 
 
 def preview_images(
-    files: Sequence[Path], n: int, size: int, channels: int, pairs: bool
+    files: Sequence[Path], idx: Tensor, size: int, channels: int, pairs: bool
 ) -> tuple[Tensor, Tensor]:
-    """The first `n` images (or pairs) of a folder, resized to `size`, for sample grids."""
+    """The images (or pairs) of a folder at `idx` (repeats allowed), resized to `size`, for sample
+    grids and `sample(n)`; each distinct file is decoded once and repeats are gathered."""
+    unique, inverse = torch.unique(idx, return_inverse=True)
     a, b = [], []
-    for path in files[:n]:
-        images = read_training(path, channels, size, pairs)
+    for i in unique.tolist():
+        images = read_training(files[i], channels, size, pairs)
         a.append(resize(images[0], size))
         if pairs:
             b.append(resize(images[1], size))
-    return torch.stack(a), (torch.stack(b) if b else torch.empty(0))
+    return torch.stack(a)[inverse], (torch.stack(b)[inverse] if b else torch.empty(0))

@@ -281,8 +281,9 @@ class CycleGANSystem(TranslationMixin, GANSystem[CycleGANConfig]):
     def sample(
         self, n: int, *, seed: int | None = None, use_ema: bool = True, labels: Tensor | None = None
     ) -> Tensor:
-        """G_AB applied to `n` preview A images (held-out digits or test/train files); not
-        drawn from noise (`samples=False`)."""
+        """G_AB applied to `n` A inputs (held-out digits or test/train files) that `seed`
+        picks (`DomainData.preview`: repeated when there are fewer than `n`); not drawn from
+        noise (`samples=False`), so `n` inputs give exactly `n` translations."""
         self.refuse_labels(labels)
         a, _ = self.domain_data.preview(n, seed or 0)
         return self.translate(a, "AtoB", use_ema)
@@ -291,9 +292,8 @@ class CycleGANSystem(TranslationMixin, GANSystem[CycleGANConfig]):
         self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
     ) -> list[Path]:
         """A grid whose rows are A | G_AB(A) | G_BA(G_AB(A)) | B | G_BA(B) | G_AB(G_BA(B))."""
-        a, b = self.domain_data.preview(n or PREVIEW, seed)
-        k = min(len(a), len(b))
-        a, b = a[:k].to(self.device), b[:k].to(self.device)
+        a, b = self.domain_data.preview(n or PREVIEW, seed)  # n rows, however few files
+        a, b = a.to(self.device), b.to(self.device)
         fake_b = self.translate(a, "AtoB")
         fake_a = self.translate(b, "BtoA")
         columns = [
@@ -340,17 +340,18 @@ class Pix2PixSystem(TranslationMixin, PairedTranslationGAN[CycleGANConfig]):
     def sample(
         self, n: int, *, seed: int | None = None, use_ema: bool = True, labels: Tensor | None = None
     ) -> Tensor:
-        """G applied to `n` preview inputs; not drawn from noise (`samples=False`)."""
+        """G applied to `n` inputs that `seed` picks (`DomainData.preview`: repeated when
+        there are fewer than `n`), in chunks; not drawn from noise (`samples=False`)."""
         self.refuse_labels(labels)
         a, _ = self.domain_data.preview(n, seed or 0)
-        return self.translate(a, "AtoB", use_ema)
+        return _run_eval(self.generator(use_ema=use_ema), a.to(self.device))
 
     def write_samples(
         self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
     ) -> list[Path]:
         """A grid whose rows are input | G(input) | target."""
-        a, b = self.domain_data.preview(n or PREVIEW, seed)
-        fake = self.translate(a, "AtoB")
+        a, b = self.domain_data.preview(n or PREVIEW, seed)  # n rows, however few files
+        fake = _run_eval(self.generator(), a.to(self.device))
         columns = [a.float().to(fake.device), fake, b.float().to(fake.device)]
         grid = torch.stack(columns, 1).flatten(0, 1)
         return [save_image_grid(grid, directory / f"{stem}.png", nrow=3)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
 import torch
 from ganhub_cyclegan import Translator, translate
@@ -222,3 +223,56 @@ def test_a_saved_config_is_not_derived_again(workdir: Path) -> None:
     assert model.config.trainer.steps == 4 and model.step == 4
     x = torch.zeros(1, 3, 16, 16)
     assert Translator(run_dir)(x, "BtoA").shape == (1, 3, 16, 16)
+
+
+# -- sample(n): exactly n translations, however few test inputs ----------------------------------
+
+
+def test_sample_n_draws_n_inputs_from_a_one_image_test_folder(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """sample(8) of a run whose testA/ held one image gave 1 translation and a 1-row grid."""
+    root = _unaligned(workdir / "data")
+    _png(root / "testA" / "0.png", _solid(20, 20, (250, 0, 0)))
+    args = [*TINY, f"data.path={root}", "data.load_size=18", "trainer.steps=1"]
+    run_dir = Path(ganhub.train(args)["run_dir"])
+    model = ganhub.load(run_dir)
+    eight = model.sample(8)
+    assert eight.shape == (8, 3, 16, 16) and torch.equal(eight, eight[:1].expand_as(eight))
+    assert torch.equal(model.sample(8, seed=3), eight)  # one input: every seed translates it
+    code, out, err = cli("sample", str(run_dir), "--n", "8", "--out", str(workdir / "out"))
+    assert code == 0 and "sample_seed0_n8" in out, err
+    assert Image.open(out.strip()).size == (2 + 6 * 18, 2 + 8 * 18)  # 8 rows, not 1
+    # three inputs: seed 0 keeps the files' order (cycled), other seeds choose seeded orders
+    _png(root / "testA" / "1.png", _solid(20, 20, (0, 250, 0)))
+    _png(root / "testA" / "2.png", _solid(20, 20, (0, 0, 250)))
+    first = model.sample(8, seed=0)
+    assert torch.allclose(first[:3], first[3:6]) and not torch.allclose(first[0], first[1])
+    assert torch.allclose(model.sample(2, seed=0), first[:2])
+    orders = [model.sample(8, seed=s) for s in range(1, 6)]
+    assert all(torch.equal(x, model.sample(8, seed=s)) for s, x in enumerate(orders, 1))
+    assert any(not torch.allclose(orders[0], x) for x in orders[1:])
+    for x in orders:  # a pass uses every input before one repeats
+        assert not any(torch.allclose(x[i], x[j]) for i, j in ((0, 1), (0, 2), (1, 2)))
+
+
+def test_paired_sample_and_grid_draw_n_pairs_from_a_one_pair_test_folder(workdir: Path) -> None:
+    image = np.zeros((20, 40, 3))
+    image[:, 20:, 1] = 200
+    for i in range(2):
+        _png(workdir / "pairs" / "train" / f"{i}.png", image)
+    _png(workdir / "pairs" / "test" / "0.png", image)
+    run = make_run(resolve([*TINY, "task=paired", f"data.path={workdir / 'pairs'}",
+                            "data.load_size=20"]))  # fmt: skip
+    assert run.system.sample(8, seed=2).shape == (8, 3, 16, 16)
+    (grid,) = run.system.write_samples(workdir / "grids", "g", n=8)
+    assert Image.open(grid).size == (2 + 3 * 18, 2 + 8 * 18)
+
+
+def test_preview_indices_keep_the_old_choice_and_cycle_seeded_passes() -> None:
+    from ganhub_cyclegan.data import preview_indices
+
+    old = torch.randperm(16, generator=torch.Generator().manual_seed(5))[:8]
+    assert torch.equal(preview_indices(16, 8, 5), old)  # enough digits: the same as before
+    assert preview_indices(3, 8, 0, listed=True).tolist() == [0, 1, 2, 0, 1, 2, 0, 1]
+    idx = preview_indices(3, 8, 1)
+    assert sorted(idx[:3].tolist()) == sorted(idx[3:6].tolist()) == [0, 1, 2] and len(idx) == 8
+    assert not torch.equal(idx, preview_indices(3, 8, 2))
