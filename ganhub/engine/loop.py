@@ -349,9 +349,9 @@ def describe_run(run: Run) -> tuple[str, list[tuple[str, str]]]:
         steps = f"resuming at step {run.step:,} of {t.steps:,}, batch {t.batch_size}"
     rows.append(("training", steps))
     if run.step and run.resumed_steps not in (None, t.steps):
-        rows.append(("note", f"trainer.steps was {run.resumed_steps:,}: what follows it (an "
-                     "lr_schedule, an annealing) stretches to the new length, so the run differs "
-                     f"from one trained straight to {t.steps:,}"))  # fmt: skip
+        rows.append(("note", f"trainer.steps was {run.resumed_steps:,}: an lr_schedule "
+                     "decays on from the rate it reached over the new length, an annealing "
+                     f"stretches to it; the run differs from one trained straight to {t.steps:,}"))  # fmt: skip
     names = config.eval.metrics
     if names is None:
         names = run.system.default_metrics()

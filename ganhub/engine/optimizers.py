@@ -52,16 +52,44 @@ def make_optimizer(
 KERNEL_KEYS = ("fused", "foreach", "capturable")
 
 
+# Param-group keys the config sets once (optim.*.betas, eps, weight_decay, momentum, with what
+# the tricks' on_optimizers made of them): a resumed run takes the config's, so a changed value
+# applies (the saved one was silently kept).
+CONFIG_KEYS = ("betas", "eps", "weight_decay", "momentum")
+# Each param group's learning rate as the run's config and tricks set it when the optimizers
+# were made (before any schedule or annealing moved it): a resume that changes optim.*.lr
+# (or ttur's rates) scales the saved, possibly scheduled rate by the change.
+CONFIGURED_LR = "configured_lr"
+
+
+def remember_configured_lr(optimizers: Iterable[torch.optim.Optimizer]) -> None:
+    """Record each param group's configured learning rate (its schedule base when it has one);
+    call once the tricks' on_optimizers hooks have set the rates."""
+    for optimizer in optimizers:
+        for group in optimizer.param_groups:
+            group[CONFIGURED_LR] = float(group.get("initial_lr", group["lr"]))
+
+
 def load_state(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
-    """Load a saved optimizer state (hyperparameters, moments, step counts), keeping this
-    optimizer's kernel choice; step counts move to where those kernels keep them."""
+    """Load a saved optimizer state (moments, step counts, the learning rates reached),
+    keeping this optimizer's kernel choice and the config's hyperparameters: a learning rate
+    the resumed config changed scales the saved one (a schedule's position is kept); step
+    counts move to where the kernels keep them."""
     groups = [dict(group) for group in saved["param_groups"]]
     for group, current in zip(groups, optimizer.param_groups):
-        for key in KERNEL_KEYS:
+        for key in (*KERNEL_KEYS, *CONFIG_KEYS):
             if key in current:
                 group[key] = current[key]
         if isinstance(group.get("lr"), Tensor):  # saved by a run with CUDA graphs
             group["lr"] = float(group["lr"])
+        configured, before = current.get(CONFIGURED_LR), group.get(CONFIGURED_LR)
+        if configured is not None and before and before != configured:
+            scale = configured / before
+            group["lr"] = group["lr"] * scale
+            if "initial_lr" in group:
+                group["initial_lr"] = group["initial_lr"] * scale
+        if configured is not None:
+            group[CONFIGURED_LR] = configured
     optimizer.load_state_dict({**saved, "param_groups": groups})
     for group in optimizer.param_groups:  # a moment of another shape fails only mid-step
         for param in group["params"]:

@@ -122,9 +122,7 @@ class Run:
             )
             for g, params in self.groups.items()
         }
-        self.system.configure_optimizers(self.optimizers)
-        for t in self.tricks:
-            t.on_optimizers(self.optimizers)
+        start.configure_optimizers(self.system, self.tricks, self.optimizers)
         if config.trainer.compile:
             compiled.compile_models(self.system)
 

@@ -214,6 +214,18 @@ def owner(parameter: str) -> str:
     return module.split(".parametrizations.", 1)[0]
 
 
+def configure_optimizers(system: Any, tricks: list[Any], optimizers: dict[str, Any]) -> None:
+    """Let the domain, then the tricks, adjust the fresh optimizers (their learning rates,
+    betas, param groups); then record each group's configured learning rate, against which a
+    resume measures a changed optim.*.lr."""
+    from ganhub.engine.optimizers import remember_configured_lr
+
+    system.configure_optimizers(optimizers)
+    for t in tricks:
+        t.on_optimizers(optimizers)
+    remember_configured_lr(optimizers.values())
+
+
 def restore_training_state(
     state: dict[str, Any],
     step: int,

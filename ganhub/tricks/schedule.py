@@ -198,17 +198,46 @@ class LRSchedule(Trick):
     Config = LRScheduleConfig
     setup_order = 30
 
+    # A run extended (or shortened) on resume continues its decay from the rate it had
+    # reached: `anchor` = (the resumed step, its factor), from which the factor decays to
+    # `final` over the new remaining steps. Recomputing the plan from the new length would
+    # jump the rate back up (a run at 10 % of its LR back to 100 %) and could undo a GAN
+    # that had settled. None: the plan of trainer.steps, as the run started.
+    anchor: tuple[int, float] | None = None
+    last_step = 0
+
     def factor(self, step: int) -> float:
         """LR multiplier after `step` completed steps."""
-        o, total = self.options, self.config.trainer.steps
-        if o.warmup_steps and step < o.warmup_steps:
+        return self._factor(step, self.config.trainer.steps, self.anchor)
+
+    def _factor(self, step: int, total: int, anchor: tuple[int, float] | None) -> float:
+        o = self.options
+        if anchor is not None and step >= anchor[0]:
+            begin, high = anchor
+        elif o.warmup_steps and step < o.warmup_steps:
             return (step + 1) / o.warmup_steps
-        begin = max(int(o.start * total), o.warmup_steps)
+        else:
+            begin, high = max(int(o.start * total), o.warmup_steps), 1.0
         if step <= begin:
-            return 1.0
+            return high
         progress = min(1.0, (step - begin) / max(1, total - begin))
         shape = 1.0 - progress if o.kind == "linear" else 0.5 * (1 + math.cos(math.pi * progress))
-        return o.final + (1.0 - o.final) * shape
+        return o.final + (high - o.final) * shape
+
+    def state_dict(self) -> dict[str, Any]:
+        """The plan the rates follow: its length, anchor and the last step applied."""
+        return {"total": self.config.trainer.steps, "anchor": self.anchor, "step": self.last_step}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """A resumed run of another length continues from the factor it had reached."""
+        total, step = int(state.get("total", self.config.trainer.steps)), int(state.get("step", 0))
+        saved = state.get("anchor")
+        self.anchor = (int(saved[0]), float(saved[1])) if saved else None
+        self.last_step = step
+        if total != self.config.trainer.steps:
+            reached = self._factor(step, total, self.anchor)
+            if reached != self._factor(step, self.config.trainer.steps, self.anchor):
+                self.anchor = (step, reached)
 
     def on_optimizers(self, optimizers: dict[str, Any]) -> None:
         """Remember each param group's initial learning rate and apply the factor for step 0."""
@@ -220,6 +249,7 @@ class LRSchedule(Trick):
 
     def after_step(self, step: int, system: GANSystem) -> None:
         """Set the learning rates for the next step."""
+        self.last_step = step
         self._apply(step)
 
     def _groups(self) -> list[dict[str, Any]]:

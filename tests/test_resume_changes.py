@@ -1,0 +1,74 @@
+"""A resume that changes training keys: what changes, what continues. A new learning rate or
+beta applies (a scheduled rate keeps its position), and a run extended with an LR schedule
+continues its decay from the rate it had reached instead of jumping back up."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ganhub.config.resolve import resolve
+from ganhub.engine.loop import fit
+from ganhub.wiring import make_run
+
+from .conftest import TINY_TOY
+
+SCHEDULED = [*TINY_TOY, "tricks=[lr_schedule]", "trick.lr_schedule.start=0",
+             "trick.lr_schedule.final=0.1", "optim.G.lr=1e-3", "trainer.steps=10",
+             "trainer.checkpoint_every=2", "trainer.keep_checkpoints=10"]  # fmt: skip
+
+
+def _lr(run, group: str = "G") -> float:  # type: ignore[no-untyped-def]
+    return float(run.optimizers[group].param_groups[0]["lr"])
+
+
+def _stopped_at(name: str, step: int) -> None:
+    """A scheduled run planned for 10 steps whose newest checkpoint is `step` (as if stopped)."""
+    fit(make_run(resolve([*SCHEDULED, f"name={name}"])))
+    for later in Path(f"runs/{name}/checkpoints").glob("step_*"):
+        if int(later.name.removeprefix("step_")) > step:
+            shutil.rmtree(later)
+
+
+def test_a_changed_learning_rate_or_beta_applies_on_resume(workdir: Path) -> None:
+    """The saved param groups were restored whole: config.yaml said lr 0.01, Adam ran 0.001."""
+    fit(make_run(resolve([*TINY_TOY, "name=r", "optim.G.lr=1e-3", "optim.D.lr=1e-3"])))
+    run = make_run(resolve(["resume=runs/r", "trainer.steps=6", "optim.G.lr=1e-2",
+                            "optim.D.betas=[0.0,0.9]"]))  # fmt: skip
+    assert (_lr(run, "G"), _lr(run, "D")) == (pytest.approx(1e-2), pytest.approx(1e-3))
+    assert run.optimizers["D"].param_groups[0]["betas"] == (0.0, 0.9)
+    fit(run)
+    plain = make_run(resolve(["resume=runs/r", "trainer.steps=8"]))  # kept from then on
+    assert (_lr(plain, "G"), _lr(plain, "D")) == (pytest.approx(1e-2), pytest.approx(1e-3))
+    plain.close()
+
+
+def test_a_scheduled_rate_keeps_its_position_when_its_base_changes(workdir: Path) -> None:
+    _stopped_at("h", 4)  # factor after 4 of 10 steps: 0.1 + 0.9 * 0.6 = 0.64
+    same = make_run(resolve(["resume=runs/h"]))
+    assert _lr(same) == pytest.approx(0.64e-3)  # a plain resume is exact
+    same.close()
+    doubled = make_run(resolve(["resume=runs/h", "optim.G.lr=2e-3"]))
+    assert _lr(doubled) == pytest.approx(1.28e-3) and doubled.tricks[0].factor(10) == 0.1
+    doubled.close()
+
+
+def test_an_extended_schedule_continues_from_the_rate_it_reached(workdir: Path) -> None:
+    """Extending a run recomputed the plan from the new length: the rate jumped from its
+    decayed value back up (10 % -> 100 % in the report that found it)."""
+    fit(make_run(resolve([*SCHEDULED, "name=x"])))
+    run = make_run(resolve(["resume=runs/x", "trainer.steps=20"]))
+    assert _lr(run) == pytest.approx(1e-4)  # the final 10 % it finished at, kept
+    assert [run.tricks[0].factor(s) for s in (10, 15, 20)] == pytest.approx([0.1] * 3)
+    run.close()
+    _stopped_at("m", 4)  # mid-decay at 0.64; extended to 20: from 0.64 to 0.1 over 4..20
+    run = make_run(resolve(["resume=runs/m", "trainer.steps=20"]))
+    schedule = run.tricks[0]
+    assert _lr(run) == pytest.approx(0.64e-3)
+    assert [schedule.factor(s) for s in (4, 12, 20)] == pytest.approx([0.64, 0.37, 0.1])
+    fit(run)  # and the plan holds across the next resume
+    again = make_run(resolve(["resume=runs/m", "trainer.steps=24"]))
+    assert again.tricks[0].factor(20) == pytest.approx(0.1)
+    again.close()
