@@ -72,3 +72,17 @@ def test_an_extended_schedule_continues_from_the_rate_it_reached(workdir: Path) 
     again = make_run(resolve(["resume=runs/m", "trainer.steps=24"]))
     assert again.tricks[0].factor(20) == pytest.approx(0.1)
     again.close()
+
+
+def test_resuming_a_finished_run_does_not_log_its_evaluation_again(workdir: Path) -> None:
+    """Each plain resume of a finished run appended another copy of its final evaluation."""
+    import json
+
+    import ganhub
+
+    first = ganhub.train([*TINY_TOY, "name=f"])
+    again = [ganhub.train(["resume=runs/f"]) for _ in range(2)]
+    rows = [json.loads(line) for line in Path("runs/f/metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if any(k.startswith("eval/") for k in r)]
+    assert [r["step"] for r in evals] == [4] and first["metrics"]
+    assert all(summary["metrics"] == first["metrics"] for summary in again)

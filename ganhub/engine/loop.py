@@ -105,7 +105,11 @@ def fit(run: Run) -> dict[str, Any]:
                 run.save()
             samples: list[Path] = []
             metrics = {}
-            if run.signal is None:  # a signal asks to stop now: no samples, no evaluation
+            # a finished run resumed with nothing to train: its final evaluation is logged
+            logged = _logged_evaluation(run) if run.step == first_step else None
+            if logged is not None:
+                metrics = logged
+            elif run.signal is None:  # a signal asks to stop now: no samples, no evaluation
                 with _timed(spent, "samples"):
                     samples = run.write_samples()
                 with _timed(spent, "eval"):  # not twice at a step the loop just evaluated
@@ -311,6 +315,20 @@ def _track_grads(run: Run, groups: tuple[str, ...]) -> None:
         for p in params:
             p.requires_grad_(name in groups)
     run.grad_groups = groups
+
+
+def _logged_evaluation(run: Run) -> dict[str, Any] | None:
+    """The evaluation metrics.jsonl holds for the run's current step, or None: resuming a
+    finished run (same settings, nothing to train) must not evaluate and log it again."""
+    from ganhub.metrics.rundata import read_metrics
+
+    for record in reversed(read_metrics(run.run_dir)):
+        if record.get("step") != run.step:
+            break
+        values = {k.removeprefix("eval/"): v for k, v in record.items() if k.startswith("eval/")}
+        if values:
+            return values
+    return None
 
 
 def _due(step: int, every: int) -> bool:
