@@ -86,3 +86,29 @@ def test_resuming_a_finished_run_does_not_log_its_evaluation_again(workdir: Path
     evals = [r for r in rows if any(k.startswith("eval/") for k in r)]
     assert [r["step"] for r in evals] == [4] and first["metrics"]
     assert all(summary["metrics"] == first["metrics"] for summary in again)
+
+
+def test_a_relative_data_path_is_saved_absolute(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`data.path=imgs` was saved as typed: resumed from another folder the run could not
+    find its data, or trained on that folder's own `imgs/` without a word."""
+    import yaml
+    from PIL import Image
+
+    import ganhub
+
+    from .conftest import TINY_DCGAN
+
+    (workdir / "project" / "imgs").mkdir(parents=True)
+    for i in range(8):
+        Image.new("L", (32, 32), i * 30).save(workdir / "project" / "imgs" / f"{i}.png")
+    monkeypatch.chdir(workdir / "project")
+    ganhub.train([*TINY_DCGAN, "data=folder", "data.path=imgs", "trainer.batch_size=4", "name=r"])
+    saved = yaml.safe_load(Path("runs/r/config.yaml").read_text())
+    assert saved["data"]["path"] == str(workdir / "project" / "imgs")
+    assert saved["out_dir"] == "runs"  # where new runs are made stays as typed
+    (workdir / "elsewhere" / "imgs").mkdir(parents=True)  # another folder's imgs/: not read
+    monkeypatch.chdir(workdir / "elsewhere")
+    summary = ganhub.train([f"resume={workdir / 'project' / 'runs' / 'r'}", "trainer.steps=3"])
+    assert summary["steps"] == 3  # trained on the project's images

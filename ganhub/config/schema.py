@@ -41,6 +41,29 @@ def expand_path_text(text: str) -> str:
     return os.path.expanduser(os.path.expandvars(text))
 
 
+# Path keys a saved config keeps as typed: where new runs are made, and the run being resumed
+KEPT_AS_TYPED = frozenset({"out_dir", "resume"})
+
+
+def with_absolute_paths(model: BaseModel, data: dict[str, Any]) -> dict[str, Any]:
+    """`data` (the model's JSON dump) with every relative path of a path key made absolute
+    from the current folder: the form a run saves, so resuming from another folder reads the
+    data it trained on (or refuses naming it), never another folder's `imgs/`."""
+
+    def absolute(value: Any) -> Any:
+        if isinstance(value, str) and value:
+            return os.path.abspath(value)
+        return [absolute(v) for v in value] if isinstance(value, list) else value
+
+    for name, field in type(model).model_fields.items():
+        value, dumped = getattr(model, name, None), data.get(name)
+        if isinstance(value, BaseModel) and isinstance(dumped, dict):
+            with_absolute_paths(value, dumped)
+        elif name not in KEPT_AS_TYPED and dumped is not None and _holds_path(field.annotation):
+            data[name] = absolute(dumped)
+    return data
+
+
 def _holds_path(annotation: Any) -> bool:
     """Whether a field's type is a Path (possibly optional, or a list of paths)."""
     if annotation is Path:

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ganhub.config.overrides import dump_yaml
-from ganhub.config.schema import RunConfig
+from ganhub.config.schema import RunConfig, with_absolute_paths
 from ganhub.console import Console
 from ganhub.engine import checkpoint, compiled, distributed, graphs, start
 from ganhub.engine.best import keep_best_direction, restored_best
@@ -243,7 +243,7 @@ class Run:
         """Write config.yaml (and the plugin provenance) atomically from `self.config`; a
         command that learns settings during the run (`ganhub meta meta.learn_lr=true`)
         rewrites it with them."""
-        data = self.config.model_dump(mode="json")
+        data = with_absolute_paths(self.config, self.config.model_dump(mode="json"))
         data["resume"] = None
         checkpoint.write_text_atomic(self.run_dir / "config.yaml", dump_yaml(data, sort_keys=False))
         if self.parts.provenance:
