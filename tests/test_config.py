@@ -67,6 +67,12 @@ BAD_INPUTS = [
     (["plugin=toy3d"], PluginError, "unknown domain 'toy3d' (did you mean 'toy2d'?)"),
     ([], ConfigError, "no plugin given: add plugin=NAME"),
     (
+        ["plugin=dcgan", "eval.metrics=[fd_digits]"],
+        ConfigError,
+        "eval.metrics: 'fd_digits' is a value the metric 'fid' reports, not a metric; use "
+        "eval.metrics=[fid]",
+    ),
+    (
         ["plugin=toy2d", "trainer.stpes=5"],
         ConfigError,
         "unknown key 'trainer.stpes' (did you mean 'trainer.steps'?)",

@@ -29,7 +29,7 @@ from ganhub.config.overrides import (
 )
 from ganhub.config.rederive import rederived, section_defaults
 from ganhub.config.schema import LoggerOptions, RunConfig, TrickOptions, expand_path_text
-from ganhub.errors import ConfigError, did_you_mean, unknown_choice
+from ganhub.errors import ConfigError, UnknownName, did_you_mean, unknown_choice
 from ganhub.plugins import Hub, get_hub
 from ganhub.provenance import require_installed
 from ganhub.runfiles import refuse_foreign_entries
@@ -359,10 +359,31 @@ def check_cross(config: RunConfig, hub: Hub, *, training: bool = True) -> None:
             problems += logger_cls.problems(options, config)  # a missing package, say
         for name in config.eval.metrics or []:
             if name not in hub.metrics:
+                reporter = _reported_by(name, hub)
+                if reporter:  # fd_digits, class_acc: a key a metric reports, not a metric
+                    raise UnknownName(
+                        f"eval.metrics: '{one_line(name, 60)}' is a value the metric "
+                        f"'{reporter}' reports, not a metric; use eval.metrics=[{reporter}]"
+                    )
                 raise unknown_choice("metric", one_line(name), hub.metrics.names())
         problems += domain.check(config)
     if problems:
         raise ConfigError("; ".join(problems))
+
+
+def _reported_by(key: str, hub: Hub) -> str | None:
+    """The metric whose declared keys (or key patterns) include `key`, if one does."""
+    from ganhub.metrics import COUNT_KEYS
+
+    if key in COUNT_KEYS:  # every metric may report the counts
+        return None
+    for entry in hub.metrics:
+        try:
+            entry.obj.direction(key)
+        except KeyError:
+            continue
+        return entry.name
+    return None
 
 
 # -- error messages -------------------------------------------------------------------------
