@@ -112,3 +112,15 @@ def test_a_relative_data_path_is_saved_absolute(
     monkeypatch.chdir(workdir / "elsewhere")
     summary = ganhub.train([f"resume={workdir / 'project' / 'runs' / 'r'}", "trainer.steps=3"])
     assert summary["steps"] == 3  # trained on the project's images
+
+
+def test_a_new_batch_size_starts_at_the_sample_the_run_reached(workdir: Path) -> None:
+    """The position was a batch count: 4 batches of 32 resumed at batch 64 skipped to sample
+    256 (samples 128-255 of the epoch never drawn)."""
+    fit(make_run(resolve([*TINY_TOY, "name=b", "trainer.batch_size=32"])))
+    run = make_run(resolve(["resume=runs/b", "trainer.steps=6", "trainer.batch_size=64"]))
+    assert (run.data.position.epoch, run.data.position.index) == (0, 2)  # 128 samples in
+    run.close()
+    same = make_run(resolve(["resume=runs/b", "trainer.steps=6", "trainer.batch_size=32"]))
+    assert same.data.position.index == 4
+    same.close()

@@ -426,7 +426,7 @@ class Run:
             "scaler": self.scaler.state_dict() if self.scaler else None,
             "tricks": {t.name: t.state_dict() for t in self.tricks},
             "phases": {p.name: p.repeat for p in self.phases},
-            "data": {"epoch": self.data.position.epoch, "index": self.data.position.index},
+            "data": start.data_state(self.data.position, self.config.trainer.batch_size),
             "rng": rng,
             "world": self.dist.world,
             "extra": extra,
@@ -468,8 +468,10 @@ class Run:
         self.resumed_steps = start.saved_steps(self.run_dir)
         try:  # state.json and state.safetensors are untrusted: any damage is one line
             parts = (self.scaler, self.tricks, self.phases, self.data.position)
-            seed = self.config.seed
-            self.resumed_extra = start.restore_training_state(state, step, parts, self.dist, seed)
+            seed, batch = self.config.seed, self.config.trainer.batch_size
+            self.resumed_extra = start.restore_training_state(
+                state, step, parts, self.dist, seed, batch
+            )
         except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as exc:
             reason = one_line(str(exc).strip().splitlines()[0] if str(exc).strip() else "", 120)
             raise ConfigError(

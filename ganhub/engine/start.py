@@ -226,16 +226,24 @@ def configure_optimizers(system: Any, tricks: list[Any], optimizers: dict[str, A
     remember_configured_lr(optimizers.values())
 
 
+def data_state(position: Any, batch_size: int) -> dict[str, int]:
+    """A data position as a checkpoint keeps it: epoch, batches taken and their size."""
+    return {"epoch": position.epoch, "index": position.index, "batch": batch_size}
+
+
 def restore_training_state(
     state: dict[str, Any],
     step: int,
     parts: tuple[Any, list[Any], list[Any], Any],
     dist: Any,
     seed: int,
+    batch_size: int,
 ) -> dict[str, Any]:
     """Restore a checkpoint's training state into `parts` (the grad scaler or None, the tricks,
-    the phases, the data position): scaler, trick states, phase repeats, data position and
-    this rank's RNG streams; return the plugin's extras. Raises on any damaged value."""
+    the phases, the data position): scaler, trick states, phase repeats, data position (in
+    batches of `batch_size`: a resume with another batch size starts at the sample the run
+    had reached) and this rank's RNG streams; return the plugin's extras. Raises on any
+    damaged value."""
     from ganhub.engine.environment import seed_everything, set_rng_state
 
     scaler, tricks, phases, position = parts
@@ -252,7 +260,10 @@ def restore_training_state(
     epoch, index = state["data"]["epoch"], state["data"]["index"]
     if not all(type(v) is int and v >= 0 for v in (epoch, index)):
         raise ValueError(f"data position {one_line(epoch, 40)}/{one_line(index, 40)}")
-    position.epoch, position.index = epoch, index
+    taken = state["data"].get("batch", batch_size)  # absent in checkpoints before it was kept
+    if type(taken) is not int or taken < 1:
+        raise ValueError(f"data batch size {one_line(taken, 40)}")
+    position.epoch, position.index = epoch, index * taken // batch_size
     if state.get("world") == dist.world:
         set_rng_state(state["rng"][dist.rank])
     else:  # a different number of processes: data order is kept, noise streams restart
