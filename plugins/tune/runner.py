@@ -24,6 +24,8 @@ from ganhub.errors import ConfigError, GanhubError, TrainingError, one_line
 from ganhub.plugins import Hub, get_hub
 
 FINISHED = ("COMPLETE", "PRUNED")
+# user attribute of a trial enqueued to continue the runs of a trial a signal stopped
+CONTINUES = "continues"
 
 
 def run_study(study: Study, hub: Hub | None = None, echo: Callable[[str], None] = print) -> Any:
@@ -122,9 +124,14 @@ def _objective(
     ) -> tuple[list[float], int | None]:
         """One run of a trial: its objective values and the step the pruner stopped it at.
         The pruner watches the first seed's run only (so every trial is judged alike)."""
-        raw = trial_raw(study, chosen, trial.number, seed)
+        # a trial a signal stopped is enqueued again: its runs continue from their checkpoints
+        number = trial.user_attrs.get(CONTINUES, trial.number)
+        raw = trial_raw(study, chosen, number, seed)
+        run_dir = study.directory / "trials" / raw["name"]
+        if number != trial.number and (run_dir / "checkpoints").is_dir():
+            raw = {"resume": str(run_dir)}
         if first:
-            trial.set_user_attr("run_dir", str(study.directory / "trials" / raw["name"]))
+            trial.set_user_attr("run_dir", str(run_dir))
         reporter.start(trial if first else None, study.objectives[0] if single else None)
         try:
             config = resolve(raw, hub=hub)  # a bad combination fails this trial, not the study
@@ -139,7 +146,11 @@ def _objective(
         if first:
             trial.set_user_attr("run_dir", summary["run_dir"])
         if summary.get("signal"):  # SIGINT/SIGTERM stopped the run after a checkpoint: the
-            # user means the study (the trial is recorded failed; rerunning continues it)
+            # user means the study. The trial is recorded failed and enqueued again (the base
+            # config's trial stays the default), so rerunning the command continues its runs.
+            attrs = {k: v for k, v in trial.user_attrs.items() if k in ("default", "supernet")}
+            attrs[CONTINUES] = trial.user_attrs.get(CONTINUES, trial.number)
+            trial.study.enqueue_trial(trial.params, user_attrs=attrs)
             echo(f"trial {trial.number}: stopped by signal {summary['signal']}; the study "
                  "stops (run the same command to continue it)")  # fmt: skip
             raise _Stopped(summary["signal"])

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .test_tune import _tune_args
+from .test_tune import _load, _tune_args
 
 optuna = pytest.importorskip("optuna")
 
@@ -75,3 +75,31 @@ def test_ctrl_c_stops_the_study_not_just_the_trial(tmp_path: Path, cli: Any) -> 
     assert proc.returncode == 130, err
     assert "ganhub: error" not in err and len(_finished(tmp_path / "studies/stop/study.db")) < 4
     assert "the study stops" in out + err or "ganhub: interrupted" in err  # in a run, or between
+
+
+def test_the_trial_ctrl_c_stopped_continues_when_the_command_runs_again(
+    tmp_path: Path, cli: Any
+) -> None:
+    """The stopped trial was recorded failed and never run again: its run (checkpointed) was
+    abandoned, and when it was trial 0 the summary's default column stayed empty for good."""
+    args = _tune_args(tmp_path, "again", "trials=1", "pruner=none", "trainer.steps=800",
+                      "trainer.checkpoint_every=20", "trainer.log_every=20")  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "ganhub", *args], start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    run = tmp_path / "studies/again/trials/trial_0000"
+    try:
+        _wait_for(lambda: any(run.glob("checkpoints/step_*")) or proc.poll() is not None, 120)
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130 and not _finished(tmp_path / "studies/again/study.db")
+    stopped_at = max(int(p.name.removeprefix("step_")) for p in run.glob("checkpoints/step_*"))
+    assert 0 < stopped_at < 800
+    code, _, err = cli(*args)
+    assert code == 0, err
+    study = _load(f"sqlite:///{tmp_path / 'studies/again/study.db'}", "again")
+    (done,) = study.get_trials(states=[optuna.trial.TrialState.COMPLETE])
+    assert done.user_attrs["default"] and done.user_attrs["run_dir"] == str(run)
+    assert sorted(p.name for p in run.parent.iterdir()) == ["trial_0000"]  # the same run
