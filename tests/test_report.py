@@ -87,9 +87,17 @@ def test_report_of_a_run_without_logs_still_renders(cli, workdir: Path) -> None:
     code, out, err = cli("report", str(run))
     assert code == 0, err
     text = Path(out.strip()).read_text()
-    assert "No metrics logged yet." in text and "No sample images yet." in text
+    assert "No metrics logged yet." in text and "No samples yet." in text
     code, _, err = cli("report", str(workdir))
     assert code == 2 and "not a ganhub run directory" in err
+    # a text domain's samples (textgan writes step_<N>.txt): shown as text, escaped
+    (run / "samples").mkdir()
+    lines = [f"sentence {i} <b>bold</b>" for i in range(20)]
+    (run / "samples" / "step_40.txt").write_text("\n".join(lines))
+    code, out, err = cli("report", str(run))
+    text = Path(out.strip()).read_text()
+    assert code == 0 and "No samples yet." not in text and "step 40" in text, err
+    assert "sentence 7 &lt;b&gt;bold&lt;/b&gt;" in text and "sentence 8 " not in text
 
 
 # -- hostile run directories -----------------------------------------------------------------

@@ -35,6 +35,7 @@ from ganhub.metrics.rundata import (
     read_config,
     read_metrics,
     sample_grids,
+    sample_texts,
     shown_path,
 )
 
@@ -215,7 +216,8 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
     ]
     caption, rows = final_metrics(run_dir, records, notes)
     grids = sample_grids(run_dir, notes)
-    page = render(run_dir, config, records, figures, grids, caption, rows, collapses, notes)
+    texts = [] if grids else sample_texts(run_dir, notes)  # a text domain's samples
+    page = render(run_dir, config, records, figures, grids, caption, rows, collapses, notes, texts)
     return store.write_bytes(target, page.encode("utf-8", "replace"))
 
 
@@ -229,6 +231,7 @@ def render(
     rows: list[tuple[str, str]],
     collapses: list[int],
     notes: list[str] | None = None,
+    texts: list[tuple[int, str]] | None = None,
 ) -> str:
     """The HTML text of the report (template report.html; the engine escapes every value)."""
     tricks = config.get("tricks")
@@ -255,5 +258,6 @@ def render(
                 for t, p in figures
             ],
             grids=[{"step": s, "src": _data_uri(p)} for s, p in grids],
+            texts=[{"step": s, "text": t} for s, t in texts or []],
         )
     )

@@ -15,6 +15,7 @@ import json
 import math
 import re
 import reprlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ MAX_FILE_BYTES = 16 << 20  # config.yaml / eval.json larger than this are not pa
 MAX_IMAGE_BYTES = 32 << 20  # a sample image larger than this is not embedded
 MAX_ROWS = 200  # rows of the final metrics table
 MAX_TEXT = 200  # characters of one value shown on the page
+MAX_SAMPLE_LINES = 8  # lines of a text sample file shown on the page
 MAX_PLOTTED = 1e30  # |value| and step beyond this break matplotlib's tick locators
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -191,33 +193,67 @@ def sample_grids(run_dir: Path, notes: list[str] | None = None) -> list[tuple[in
     Only files named step_<N>.png that are PNG files inside the run directory are used; other
     step_*.png entries are skipped with a note.
     """
-    notes = [] if notes is None else notes
+
+    def problem(path: Path) -> str | None:
+        with path.open("rb") as fh:
+            head = fh.read(len(PNG_SIGNATURE))
+        if head != PNG_SIGNATURE:
+            return "not a PNG file"
+        return (
+            f"larger than {MAX_IMAGE_BYTES >> 20} MiB"
+            if path.stat().st_size > MAX_IMAGE_BYTES
+            else None
+        )
+
+    return _spread(_step_files(run_dir, ".png", problem, [] if notes is None else notes))
+
+
+def sample_texts(run_dir: Path, notes: list[str] | None = None) -> list[tuple[int, str]]:
+    """Text domains' samples (step_<N>.txt), as for `sample_grids`: up to MAX_GRIDS, each its
+    first MAX_SAMPLE_LINES lines as plain text (the page escapes them)."""
+    out = []
+    for step, path in _spread(_step_files(run_dir, ".txt", None, [] if notes is None else notes)):
+        try:
+            with path.open("rb") as fh:  # the first lines only, however large the file
+                raw = fh.read(MAX_SAMPLE_LINES * (MAX_TEXT + 1) * 4)
+        except OSError as exc:
+            notes = [] if notes is None else notes
+            notes.append(f"samples/{as_text(path.name)}: skipped ({error_line(exc)})")
+            continue
+        lines = raw.decode("utf-8", "replace").splitlines()[:MAX_SAMPLE_LINES]
+        out.append((step, "\n".join(as_text(line) for line in lines)))
+    return out
+
+
+def _step_files(
+    run_dir: Path, suffix: str, problem: Callable[[Path], str | None] | None, notes: list[str]
+) -> list[tuple[int, Path]]:
+    """The samples/step_<N><suffix> files inside the run directory, by step; others noted."""
     found: list[tuple[int, Path]] = []
     samples = run_dir / "samples"
     if not samples.is_dir():
         return found
-    for p in samples.glob("step_*.png"):
+    for p in samples.glob(f"step_*{suffix}"):
         match = re.fullmatch(r"step_(\d{1,12})", p.stem)
-        problem = None
+        reason = None
         if not match:
-            problem = "not named step_<N>.png"
+            reason = f"not named step_<N>{suffix}"
         elif not _inside(run_dir, p):
-            problem = "not a regular file inside the run directory"
-        else:
+            reason = "not a regular file inside the run directory"
+        elif problem is not None:
             try:
-                with p.open("rb") as fh:
-                    head = fh.read(len(PNG_SIGNATURE))
-                if head != PNG_SIGNATURE:
-                    problem = "not a PNG file"
-                elif p.stat().st_size > MAX_IMAGE_BYTES:
-                    problem = f"larger than {MAX_IMAGE_BYTES >> 20} MiB"
+                reason = problem(p)
             except OSError as exc:
-                problem = f"cannot be read ({error_line(exc)})"
-        if problem or not match:
-            notes.append(f"samples/{as_text(p.name)}: skipped ({problem})")
+                reason = f"cannot be read ({error_line(exc)})"
+        if reason or not match:
+            notes.append(f"samples/{as_text(p.name)}: skipped ({reason})")
             continue
         found.append((int(match.group(1)), p))
-    found.sort()
+    return sorted(found)
+
+
+def _spread(found: list[tuple[int, Path]]) -> list[tuple[int, Path]]:
+    """At most MAX_GRIDS of `found`, evenly spread, first and last included."""
     if len(found) <= MAX_GRIDS:
         return found
     picks = {round(i * (len(found) - 1) / (MAX_GRIDS - 1)) for i in range(MAX_GRIDS)}
