@@ -357,9 +357,11 @@ def check_cross(config: RunConfig, hub: Hub, *, training: bool = True) -> None:
             logger_cls = hub.loggers.get(name)
             options = getattr(config.logger, name, None) or logger_cls.Config()
             problems += logger_cls.problems(options, config)  # a missing package, say
+        from ganhub.metrics import reported_by
+
         for name in config.eval.metrics or []:
             if name not in hub.metrics:
-                reporter = _reported_by(name, hub)
+                reporter = reported_by(name, [(e.name, e.obj) for e in hub.metrics])
                 if reporter:  # fd_digits, class_acc: a key a metric reports, not a metric
                     raise UnknownName(
                         f"eval.metrics: '{one_line(name, 60)}' is a value the metric "
@@ -369,21 +371,6 @@ def check_cross(config: RunConfig, hub: Hub, *, training: bool = True) -> None:
         problems += domain.check(config)
     if problems:
         raise ConfigError("; ".join(problems))
-
-
-def _reported_by(key: str, hub: Hub) -> str | None:
-    """The metric whose declared keys (or key patterns) include `key`, if one does."""
-    from ganhub.metrics import COUNT_KEYS
-
-    if key in COUNT_KEYS:  # every metric may report the counts
-        return None
-    for entry in hub.metrics:
-        try:
-            entry.obj.direction(key)
-        except KeyError:
-            continue
-        return entry.name
-    return None
 
 
 # -- error messages -------------------------------------------------------------------------

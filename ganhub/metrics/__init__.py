@@ -91,6 +91,20 @@ def direction_of(key: str, metrics: Sequence[Metric]) -> Better | None:
     return None
 
 
+def reported_by(key: str, metrics: Iterable[tuple[str, Metric]]) -> str | None:
+    """The name of the metric whose declared keys (or key patterns) include `key` (`fd_digits`:
+    fid's), if one does; the counts every metric may report are no one's."""
+    if key in COUNT_KEYS:
+        return None
+    for name, metric in metrics:
+        try:
+            metric.direction(key)
+        except KeyError:
+            continue
+        return name
+    return None
+
+
 def undeclared(keys: Iterable[str], metrics: Sequence[Metric]) -> list[str]:
     """The keys none of these metrics declares in `better` (the metric contract asks for all)."""
 

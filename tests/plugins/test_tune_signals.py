@@ -58,21 +58,28 @@ def test_killed_study_resumes_from_storage(tmp_path: Path, cli: Any) -> None:
     assert len(after) == 4 and after[: len(before)] == before
 
 
-def test_ctrl_c_stops_the_study_not_just_the_trial(tmp_path: Path, cli: Any) -> None:
-    """SIGINT stops a trial's run after a checkpoint (as for `ganhub run`); the study used to
-    go on with the next trial, or blame the objective when the first trial was stopped."""
-    args = _tune_args(tmp_path, "stop", "trials=4", "pruner=none", "trainer.steps=4000")
+def _ctrl_c(args: list[str], ready: Any) -> tuple[int, str, str]:
+    """Run `ganhub *args` in its own process group, send SIGINT once `ready()` (or the process
+    ended); (exit code, stdout, stderr)."""
     proc = subprocess.Popen([sys.executable, "-m", "ganhub", *args], start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    trials = tmp_path / "studies/stop/trials"
     try:
-        _wait_for(lambda: any(trials.glob("*/metrics.jsonl")) or proc.poll() is not None, 120)
+        _wait_for(lambda: ready() or proc.poll() is not None, 120)
         os.killpg(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 130, err
+    return proc.returncode, out, err
+
+
+def test_ctrl_c_stops_the_study_not_just_the_trial(tmp_path: Path, cli: Any) -> None:
+    """SIGINT stops a trial's run after a checkpoint (as for `ganhub run`); the study used to
+    go on with the next trial, or blame the objective when the first trial was stopped."""
+    args = _tune_args(tmp_path, "stop", "trials=4", "pruner=none", "trainer.steps=4000")
+    trials = tmp_path / "studies/stop/trials"
+    code, out, err = _ctrl_c(args, lambda: any(trials.glob("*/metrics.jsonl")))
+    assert code == 130, err
     assert "ganhub: error" not in err and len(_finished(tmp_path / "studies/stop/study.db")) < 4
     assert "the study stops" in out + err or "ganhub: interrupted" in err  # in a run, or between
 
@@ -84,17 +91,9 @@ def test_the_trial_ctrl_c_stopped_continues_when_the_command_runs_again(
     abandoned, and when it was trial 0 the summary's default column stayed empty for good."""
     args = _tune_args(tmp_path, "again", "trials=1", "pruner=none", "trainer.steps=800",
                       "trainer.checkpoint_every=20", "trainer.log_every=20")  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "ganhub", *args], start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     run = tmp_path / "studies/again/trials/trial_0000"
-    try:
-        _wait_for(lambda: any(run.glob("checkpoints/step_*")) or proc.poll() is not None, 120)
-        os.killpg(proc.pid, signal.SIGINT)
-        proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 130 and not _finished(tmp_path / "studies/again/study.db")
+    code, _, err = _ctrl_c(args, lambda: any(run.glob("checkpoints/step_*")))
+    assert code == 130 and not _finished(tmp_path / "studies/again/study.db"), err
     stopped_at = max(int(p.name.removeprefix("step_")) for p in run.glob("checkpoints/step_*"))
     assert 0 < stopped_at < 800
     code, _, err = cli(*args)
