@@ -301,7 +301,7 @@ def test_adapt_runs_from_the_command_line_and_its_run_loads(workdir: Path, cli) 
     assert code == 0, err
     (adapted,) = sorted((workdir / "runs").glob("digits7-adapt-*"))
     config = yaml.safe_load((adapted / "config.yaml").read_text())
-    assert config["init_from"] == str(source) and config["data"]["n_shots"] == 10
+    assert config["init_from"] == str(source.absolute()) and config["data"]["n_shots"] == 10
     assert config["data"]["classes"] == [8] and config["eval"]["real"] == "validation"
     assert config["trainer"]["keep_best"] == "fd_digits" and config["trainer"]["batch_size"] == 8
     # the tiny source trained with eval.metrics=[]: the adapted run scores the domain's defaults

@@ -489,7 +489,8 @@ def test_learning_rates_on_the_device_are_scheduled_in_place(tmp_path: Path) -> 
             float(lr) == pytest.approx(expected) and float(lr) < opt.param_groups[0]["initial_lr"]
         )
     saved = run.optimizers["G"].state_dict()
-    fresh = make_run(resolve([*TINY_TOY, f"out_dir={tmp_path}", "name=fresh"]))
+    fresh = make_run(resolve([*TINY_TOY, "tricks=[ttur,lr_schedule]", "trainer.steps=10",
+                              f"out_dir={tmp_path}", "name=fresh"]))  # fmt: skip
     load_state(fresh.optimizers["G"], saved)
     assert type(fresh.optimizers["G"].param_groups[0]["lr"]) is float
     assert fresh.optimizers["G"].param_groups[0]["lr"] == pytest.approx(float(held["G"]))
