@@ -150,6 +150,8 @@ def _damage_state(step_dir: Path, how: str) -> None:
         state["phases"] = "x"
     elif how == "index text":
         state["data"]["index"] = "abc"
+    elif how == "system list":
+        state["system"] = [1]
     elif how == "short torch rng":
         ref = state["rng"][0]["torch"]["__tensor__"]
         tensors[ref] = tensors[ref][:100].clone()
@@ -161,7 +163,8 @@ def _damage_state(step_dir: Path, how: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "how", ["no rng", "phases text", "index text", "short torch rng", "moment reshaped"]
+    "how",
+    ["no rng", "phases text", "index text", "system list", "short torch rng", "moment reshaped"],
 )
 def test_a_damaged_training_state_is_one_line_and_changes_nothing(
     trained: Path, cli: Any, how: str

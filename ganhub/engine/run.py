@@ -421,17 +421,7 @@ class Run:
             return None
         extra: dict[str, Any] = {}
         self.hooks.before_save_checkpoint(run=self, step=self.step, extra=extra)
-        state = {
-            "optimizers": {g: opt.state_dict() for g, opt in self.optimizers.items()},
-            "scaler": self.scaler.state_dict() if self.scaler else None,
-            "tricks": {t.name: t.state_dict() for t in self.tricks},
-            "phases": {p.name: p.repeat for p in self.phases},
-            "data": start.data_state(self.data.position, self.config.trainer.batch_size),
-            "rng": rng,
-            "world": self.dist.world,
-            "extra": extra,
-            "stale_evaluations": self.stale_evaluations,
-        }
+        state = start.training_state(self, rng, extra)
         self.last_checkpoint = checkpoint.save(
             self.run_dir / "checkpoints",
             self.step,
@@ -467,7 +457,7 @@ class Run:
         start.refuse_nothing_to_train(self.config, self.run_dir, step)
         self.resumed_steps = start.saved_steps(self.run_dir)
         try:  # state.json and state.safetensors are untrusted: any damage is one line
-            parts = (self.scaler, self.tricks, self.phases, self.data.position)
+            parts = (self.scaler, self.tricks, self.phases, self.data.position, self.system)
             seed, batch = self.config.seed, self.config.trainer.batch_size
             self.resumed_extra = start.restore_training_state(
                 state, step, parts, self.dist, seed, batch

@@ -226,6 +226,22 @@ def configure_optimizers(system: Any, tricks: list[Any], optimizers: dict[str, A
     remember_configured_lr(optimizers.values())
 
 
+def training_state(run: Any, rng: Any, extra: dict[str, Any]) -> dict[str, Any]:
+    """Everything but the weights that a resumed `run` needs to continue exactly."""
+    return {
+        "optimizers": {g: opt.state_dict() for g, opt in run.optimizers.items()},
+        "scaler": run.scaler.state_dict() if run.scaler else None,
+        "tricks": {t.name: t.state_dict() for t in run.tricks},
+        "phases": {p.name: p.repeat for p in run.phases},
+        "data": data_state(run.data.position, run.config.trainer.batch_size),
+        "system": run.system.resume_state(),
+        "rng": rng,
+        "world": run.dist.world,
+        "extra": extra,
+        "stale_evaluations": run.stale_evaluations,
+    }
+
+
 def data_state(position: Any, batch_size: int) -> dict[str, int]:
     """A data position as a checkpoint keeps it: epoch, batches taken and their size."""
     return {"epoch": position.epoch, "index": position.index, "batch": batch_size}
@@ -234,19 +250,19 @@ def data_state(position: Any, batch_size: int) -> dict[str, int]:
 def restore_training_state(
     state: dict[str, Any],
     step: int,
-    parts: tuple[Any, list[Any], list[Any], Any],
+    parts: tuple[Any, list[Any], list[Any], Any, Any],
     dist: Any,
     seed: int,
     batch_size: int,
 ) -> dict[str, Any]:
     """Restore a checkpoint's training state into `parts` (the grad scaler or None, the tricks,
-    the phases, the data position): scaler, trick states, phase repeats, data position (in
-    batches of `batch_size`: a resume with another batch size starts at the sample the run
-    had reached) and this rank's RNG streams; return the plugin's extras. Raises on any
-    damaged value."""
+    the phases, the data position, the system): scaler, trick states, phase repeats, data
+    position (in batches of `batch_size`: a resume with another batch size starts at the
+    sample the run had reached), the system's own schedules and this rank's RNG streams;
+    return the plugin's extras. Raises on any damaged value."""
     from ganhub.engine.environment import seed_everything, set_rng_state
 
-    scaler, tricks, phases, position = parts
+    scaler, tricks, phases, position, system = parts
     if scaler and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
     for t in tricks:
@@ -264,6 +280,10 @@ def restore_training_state(
     if type(taken) is not int or taken < 1:
         raise ValueError(f"data batch size {one_line(taken, 40)}")
     position.epoch, position.index = epoch, index * taken // batch_size
+    saved = state.get("system", {})  # absent in checkpoints before systems kept state
+    if not isinstance(saved, dict):
+        raise ValueError(f"system state {one_line(saved, 40)}")
+    system.load_resume_state(saved, step)
     if state.get("world") == dist.world:
         set_rng_state(state["rng"][dist.rank])
     else:  # a different number of processes: data order is kept, noise streams restart

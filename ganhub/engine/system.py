@@ -289,6 +289,21 @@ class GANSystem(nn.Module, ABC, Generic[ConfigT]):
         the saved optimizer state over these values.
         """
 
+    def resume_state(self) -> dict[str, Any]:
+        """JSON-ready state of the system's own schedules, kept in each checkpoint (default: {}).
+
+        For what the weights and optimizers do not hold: textgan keeps the plan of its Gumbel
+        temperature here, so a run resumed with more `trainer.steps` anneals on from the
+        temperature it had reached instead of jumping back to a hotter one.
+        """
+        return {}
+
+    def load_resume_state(self, state: dict[str, Any], step: int) -> None:
+        """Take back `resume_state()`'s dict on resume at `step` ({} from older checkpoints).
+
+        Raise ValueError (or KeyError/TypeError) on a damaged value: the user gets one line
+        naming the checkpoint."""
+
     def default_metrics(self) -> list[str]:
         """Metric names evaluated when `eval.metrics` is not set."""
         return []

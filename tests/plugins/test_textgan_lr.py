@@ -1,5 +1,6 @@
-"""textgan's adversarial G learning rate: MLE at optim.G.lr, the adversarial phases at
-adversarial.g_lr (RelGAN's 1e-4), through a resume and next to an lr_schedule."""
+"""textgan's schedules: the adversarial G learning rate (MLE at optim.G.lr, the adversarial
+phases at adversarial.g_lr, RelGAN's 1e-4) through a resume and next to an lr_schedule, and
+the Gumbel temperature's anneal when a resume changes the run's length."""
 
 from __future__ import annotations
 
@@ -65,3 +66,27 @@ def test_an_lr_schedule_scales_the_adversarial_rate(workdir: Path) -> None:
     factors = [trick.factor(step) for step in range(1, 7)]
     expected = [1e-3 * f for f in factors[:3]] + [1e-4 * f for f in factors[3:]]
     assert rates == pytest.approx(expected)  # the schedule goes on from the new base
+
+
+def _betas(run_dir: Path, steps: int, at: list[int]) -> list[float]:
+    """The inverse temperatures at steps `at` of `run_dir` resumed with trainer.steps=`steps`."""
+    run = make_run(resolve([f"resume={run_dir}", f"trainer.steps={steps}"]))
+    try:
+        return [run.system.beta(step) for step in at]  # type: ignore[operator]
+    finally:
+        run.close()
+
+
+def test_an_extended_run_anneals_on_from_the_temperature_it_reached(workdir: Path) -> None:
+    """Extending a run recomputed the anneal from the new length: beta dropped back (a
+    finished run at RelGAN's 100 restarted near 10, a far noisier relaxation)."""
+    _g_rates([*BASE, "trainer.steps=10", "name=stopped"], 6)  # 3 MLE + 3 of 7 annealing
+    reached = 100.0 ** (3 / 7)
+    betas = _betas(workdir / "runs" / "stopped", 20, list(range(6, 21)))
+    assert betas[0] == pytest.approx(reached) and betas[-1] == pytest.approx(100.0)
+    assert betas == sorted(betas)  # anneals on, never back
+    assert betas[7] == pytest.approx(reached * (100.0 / reached) ** 0.5)  # half-way, log scale
+    _g_rates([f"resume={workdir / 'runs' / 'stopped'}", "trainer.steps=20"], 2)  # -> step 8
+    assert _betas(workdir / "runs" / "stopped", 20, [8, 13]) == pytest.approx(betas[2:8:5])
+    _g_rates([*BASE, "trainer.steps=5", "name=done"], 5)
+    assert _betas(workdir / "runs" / "done", 9, [5, 7, 9]) == pytest.approx([100.0] * 3)
