@@ -1,6 +1,6 @@
 """A resume that changes training keys: what changes, what continues. A new learning rate or
-beta applies (a scheduled rate keeps its position), and a run extended with an LR schedule
-continues its decay from the rate it had reached instead of jumping back up."""
+beta applies (a scheduled rate keeps its position), and a run extended with an LR schedule or
+annealed instance noise continues from the rate or std it had reached instead of jumping back."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ def _lr(run, group: str = "G") -> float:  # type: ignore[no-untyped-def]
     return float(run.optimizers[group].param_groups[0]["lr"])
 
 
-def _stopped_at(name: str, step: int) -> None:
-    """A scheduled run planned for 10 steps whose newest checkpoint is `step` (as if stopped)."""
-    fit(make_run(resolve([*SCHEDULED, f"name={name}"])))
+def _stopped_at(name: str, step: int, keys: list[str] = SCHEDULED) -> None:
+    """A run planned for 10 steps whose newest checkpoint is `step` (as if stopped)."""
+    fit(make_run(resolve([*keys, f"name={name}"])))
     for later in Path(f"runs/{name}/checkpoints").glob("step_*"):
         if int(later.name.removeprefix("step_")) > step:
             shutil.rmtree(later)
@@ -72,6 +72,29 @@ def test_an_extended_schedule_continues_from_the_rate_it_reached(workdir: Path) 
     again = make_run(resolve(["resume=runs/m", "trainer.steps=24"]))
     assert again.tricks[0].factor(20) == pytest.approx(0.1)
     again.close()
+
+
+def test_extended_instance_noise_decays_on_instead_of_coming_back(workdir: Path) -> None:
+    """Annealed over trainer.steps, a finished run's noise (std 0) came back at half its
+    starting std when the run was extended to twice its length."""
+    noisy = [*TINY_TOY, "tricks=[instance_noise]", "trick.instance_noise.std=0.1",
+             "trainer.steps=10", "trainer.checkpoint_every=2", "trainer.keep_checkpoints=10"]  # fmt: skip
+    fit(make_run(resolve([*noisy, "name=n"])))
+    run = make_run(resolve(["resume=runs/n", "trainer.steps=20"]))
+    assert [run.tricks[0].std_at(s) for s in (10, 15, 20)] == [0.0] * 3
+    run.close()
+    _stopped_at("s", 4, noisy)  # std 0.06 at step 4; extended to 20: 0.06 -> 0 over 4..20
+    run = make_run(resolve(["resume=runs/s", "trainer.steps=20"]))
+    assert [run.tricks[0].std_at(s) for s in (4, 12, 20)] == pytest.approx([0.06, 0.03, 0.0])
+    fit(run)  # the plan holds across the next resume
+    again = make_run(resolve(["resume=runs/s", "trainer.steps=20"]))
+    assert again.tricks[0].std_at(12) == pytest.approx(0.03)
+    again.close()
+    fixed = make_run(resolve([*noisy, "trick.instance_noise.anneal_steps=8", "name=f"]))
+    fit(fixed)  # a fixed anneal_steps does not depend on the run's length
+    longer = make_run(resolve(["resume=runs/f", "trainer.steps=20"]))
+    assert longer.tricks[0].std_at(4) == pytest.approx(0.05)
+    longer.close()
 
 
 def test_resuming_a_finished_run_does_not_log_its_evaluation_again(workdir: Path) -> None:
@@ -124,3 +147,13 @@ def test_a_new_batch_size_starts_at_the_sample_the_run_reached(workdir: Path) ->
     same = make_run(resolve(["resume=runs/b", "trainer.steps=6", "trainer.batch_size=32"]))
     assert same.data.position.index == 4
     same.close()
+
+
+@pytest.mark.parametrize("value", ["x", [1], [-1, 0.5], [3, 2.0], {"step": 3}])
+def test_a_damaged_anneal_anchor_is_a_value_error(value: object) -> None:
+    """A checkpoint's anchor is untrusted JSON: the resume reports it as a damaged state."""
+    from ganhub.anneal import saved_anchor
+
+    assert saved_anchor([3, 0.5]) == (3, 0.5) and saved_anchor(None) is None
+    with pytest.raises(ValueError, match="anneal anchor"):
+        saved_anchor(value)

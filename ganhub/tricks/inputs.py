@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
+from ganhub.anneal import Anchor, anneal_progress, resumed_anchor, saved_anchor
 from ganhub.config.schema import RunConfig, Section
 from ganhub.losses import Targets
 from ganhub.tricks import Trick
@@ -67,11 +68,27 @@ class InstanceNoise(Trick):
     std: Tensor | None = None
     held_step: int | None = None
     held_value = 0.0
+    # annealing over the whole run: a resume with another trainer.steps decays on from the
+    # std reached (anchor = resumed step, progress) instead of bringing the noise back
+    anchor: Anchor | None = None
+    last_step = 0
 
     def std_at(self, step: int) -> float:
         """Noise std after `step` steps: linear decay from `std` to 0."""
-        span = self.options.anneal_steps or self.config.trainer.steps
-        return self.options.std * max(0.0, 1.0 - step / span)
+        if self.options.anneal_steps:
+            return self.options.std * max(0.0, 1.0 - step / self.options.anneal_steps)
+        progress = anneal_progress(step, 0, self.config.trainer.steps, self.anchor)
+        return self.options.std * (1.0 - progress)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The plan of the anneal: the run length, its anchor and the last step taken."""
+        return {"total": self.config.trainer.steps, "anchor": self.anchor, "step": self.last_step}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """A resumed run of another length goes on from the std it had reached."""
+        step, total = int(state.get("step", 0)), int(state.get("total", self.config.trainer.steps))
+        self.last_step, saved = step, saved_anchor(state.get("anchor"))
+        self.anchor = resumed_anchor(step, 0, total, self.config.trainer.steps, saved)
 
     def _hold(self, step: int) -> None:
         """Fill the device std with step's value (in place: a captured step reads it)."""
@@ -93,6 +110,7 @@ class InstanceNoise(Trick):
 
     def after_step(self, step: int, system: GANSystem) -> None:
         """The next step's std, before it runs (replayed or not)."""
+        self.last_step = step
         if self.std is not None:
             self._hold(step)
 

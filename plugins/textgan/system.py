@@ -29,6 +29,7 @@ from ganhub_textgan.networks import (
 from ganhub_textgan.vocab import PAD, TokenizerStore, decode, encode, train_tokenizer
 from torch import Tensor
 
+from ganhub.anneal import Anchor, anneal_progress, resumed_anchor, saved_anchor
 from ganhub.capabilities import Capabilities
 from ganhub.data import TensorBatches
 from ganhub.data.shards import is_shard
@@ -43,24 +44,13 @@ def mle_loss(logits: Tensor, x: Tensor) -> Tensor:
     return F.cross_entropy(logits.flatten(0, 1).float(), x.flatten(), ignore_index=PAD)
 
 
-def anneal_progress(
-    step: int, start: int, end: int, anchor: tuple[int, float] | None = None
-) -> float:
-    """How far (0 to 1) an anneal over [start, end) is at `step`; from `anchor` = (step,
-    progress) on, it goes from that progress to 1 at `end`."""
-    done = 0.0
-    if anchor is not None and step >= anchor[0]:
-        start, done = anchor
-    return done + (1 - done) * min(max((step - start) / max(end - start, 1), 0.0), 1.0)
-
-
 def beta_at(
     step: int,
     start: int,
     end: int,
     beta_max: float,
     anneal: str,
-    anchor: tuple[int, float] | None = None,
+    anchor: Anchor | None = None,
 ) -> float:
     """RelGAN's inverse temperature at `step` of the adversarial stretch [start, end).
 
@@ -340,15 +330,14 @@ class TextGenSystem(TextSystemBase):
 
     # The anneal's plan: None follows trainer.steps as the run started; a run resumed with
     # another length anchors at (resumed step, progress reached) and anneals on from there.
-    beta_anchor: tuple[int, float] | None = None
+    beta_anchor: Anchor | None = None
 
     def beta(self, step: int) -> float:
         """The Gumbel inverse temperature at `step`."""
-        return self._beta(step, self.cfg.trainer.steps, self.beta_anchor)
-
-    def _beta(self, step: int, total: int, anchor: tuple[int, float] | None) -> float:
-        adv = self.cfg.adversarial
-        return beta_at(step, adv.pretrain_steps, total, adv.temperature_max, adv.anneal, anchor)
+        adv, total = self.cfg.adversarial, self.cfg.trainer.steps
+        return beta_at(
+            step, adv.pretrain_steps, total, adv.temperature_max, adv.anneal, self.beta_anchor
+        )
 
     def resume_state(self) -> dict[str, Any]:
         """The anneal's plan: the run length it follows and its anchor."""
@@ -356,14 +345,10 @@ class TextGenSystem(TextSystemBase):
 
     def load_resume_state(self, state: dict[str, Any], step: int) -> None:
         """A resume with another trainer.steps anneals on from the progress reached at `step`."""
+        saved = saved_anchor(state.get("beta_anchor"))
         total = int(state.get("beta_total", self.cfg.trainer.steps))
-        saved = state.get("beta_anchor")
-        self.beta_anchor = (int(saved[0]), float(saved[1])) if saved else None
-        if total == self.cfg.trainer.steps:
-            return
         start = self.cfg.adversarial.pretrain_steps
-        if step > start:  # annealing had begun: go on from where it was
-            self.beta_anchor = (step, anneal_progress(step, start, total, self.beta_anchor))
+        self.beta_anchor = resumed_anchor(step, start, total, self.cfg.trainer.steps, saved)
 
     def _mle(self, x: Tensor, ctx: TrainContext) -> PhaseOutput:
         loss = mle_loss(lm_logits(self.G, x, self.vocab, self.known), x)
