@@ -121,6 +121,28 @@ def test_the_report_names_each_problem_and_its_action(tmp_path: Path) -> None:
     assert json.loads(json.dumps(report.to_json()))["items"] == 8
 
 
+def test_plain_images_of_different_shades_are_not_near_duplicates(tmp_path: Path) -> None:
+    """Stretched to their own range, two plain images of different shades were both nothing,
+    so every plain image after the first was dropped as a near duplicate of it."""
+    root = tmp_path / "plain"
+    root.mkdir()
+    for i, shade in enumerate((0, 80, 160, 240)):
+        Image.new("RGB", (32, 32), (shade, shade, shade)).save(root / f"{i}.png")
+    photo = _noise(np.random.default_rng(1), 32, 32)
+    Image.fromarray(photo).save(root / "photo.png")
+    Image.fromarray(photo // 2).save(root / "photo_dim.png")  # a darker copy: still a copy
+    Image.fromarray(photo).resize((64, 64)).save(root / "photo_big.png")
+    Image.new("RGB", (32, 32), (82, 82, 82)).save(root / "z.png")  # 1 shade from 80: a copy
+    report = DataReport(str(root), "images")
+    inspect_image_files(
+        report, [(p.name, lambda p=p: p) for p in sorted(root.iterdir())], channels=3
+    )
+    near = {f.item: f.problem for f in report.findings if "duplicate" in f.problem}
+    assert near == {name: f"near duplicate of {first}" for name, first in
+                    (("photo_big.png", "photo.png"), ("photo_dim.png", "photo.png"),
+                     ("z.png", "1.png"))}, near  # fmt: skip
+
+
 def test_samples_with_nan_and_unbalanced_classes_are_found() -> None:
     x = torch.rand(20, 1, 8, 8)
     x[3, 0, 0, 0] = float("nan")

@@ -37,6 +37,12 @@ DROP, KEEP, CONVERT = "drop", "keep", "convert"
 NEAR_BITS = 3
 NEAR_MEAN = 0.02
 NEAR_MAX = 0.12
+# A plain or nearly plain image (thumbnail range under FLAT_RANGE) has no structure to
+# compare once stretched: it is a near duplicate only of one whose brightness and range are
+# within NEAR_LEVEL (two plain images of different shades are not copies). Images with
+# structure are compared on it alone, so a brightened copy of a photo is still found.
+FLAT_RANGE = 0.1
+NEAR_LEVEL = 0.05
 
 
 @dataclass(frozen=True)
@@ -194,15 +200,18 @@ def _stretch(thumb: np.ndarray) -> np.ndarray:
 
 def find_duplicates(report: DataReport, thumbs: dict[str, np.ndarray]) -> None:
     """Exact duplicates (same decoded thumbnail) and near ones (difference hashes within
-    NEAR_BITS, contrast-stretched thumbnails within NEAR_MEAN/NEAR_MAX): the later copy is
-    dropped. Candidate pairs come from hash buckets (pigeonhole over four 16-bit chunks), so
-    the search is near linear, not quadratic. Stretches `thumbs` in place after hashing."""
+    NEAR_BITS, contrast-stretched thumbnails within NEAR_MEAN/NEAR_MAX; a plain one's
+    brightness and range within NEAR_LEVEL): the later copy is dropped. Candidate pairs come from hash
+    buckets (pigeonhole over four 16-bit chunks), so the search is near linear, not
+    quadratic. Stretches `thumbs` in place after hashing."""
     names = list(thumbs)
     exact: dict[bytes, str] = {}
     hashes: dict[str, int] = {}
+    levels: dict[str, np.ndarray] = {}
     marked: set[str] = set()
     for name in names:
         key = hashlib.sha256(np.round(thumbs[name] * 4095).astype(np.uint16).tobytes()).digest()
+        levels[name] = np.array([thumbs[name].mean(), np.ptp(thumbs[name])], dtype=np.float64)
         thumbs[name] = _stretch(thumbs[name])  # near duplicates compare structure
         if key in exact:
             report.add(name, f"duplicate of {exact[key]}", DROP, "warning")
@@ -223,6 +232,9 @@ def find_duplicates(report: DataReport, thumbs: dict[str, np.ndarray]) -> None:
                 if later in marked or first in marked:
                     continue
                 if bin(hashes[a] ^ hashes[b]).count("1") > NEAR_BITS:
+                    continue
+                flat = min(levels[a][1], levels[b][1]) < FLAT_RANGE
+                if flat and float(np.abs(levels[a] - levels[b]).max()) > NEAR_LEVEL:
                     continue
                 diff = np.abs(thumbs[a] - thumbs[b])
                 if float(diff.mean()) <= NEAR_MEAN and float(diff.max()) <= NEAR_MAX:
