@@ -246,6 +246,12 @@ def test_csv_must_cover_the_images_and_name_only_images(flat: Path, tmp_path: Pa
     with pytest.raises(ConfigError) as exc:
         LabelledImageFolder(flat, 8, labels_csv=ghost)
     _error(exc, "g.csv", "row 5: 'nope.png' is not a file in data.path=")
+    prefixed = _csv(tmp_path / "w.csv", "file,label\nimgs/a.png,x\nimgs/b.png,y\nimgs/c.png,x\n"
+                    "nope.png,y\nimgs/sub/c.png,x\n")  # fmt: skip
+    with pytest.raises(ConfigError) as exc:  # every wrong row at once, not the first
+        labelled_files(flat, prefixed)
+    _error(exc, "5 rows are (row 2: 'imgs/a.png', row 3: 'imgs/b.png', row 4: 'imgs/c.png' "
+           "and 2 more) not a file in data.path=", "taken relative to it")  # fmt: skip
 
     (flat / "readme.txt").write_text("hi")
     text = _csv(tmp_path / "t.csv", "file,label\na.png,x\nreadme.txt,y\n")

@@ -222,27 +222,39 @@ def _index(classes: list[str]) -> dict[str, int]:
     return index
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _which_rows(rows: list[_Row], shown: int = 3) -> str:
+    """ "row 5: 'a.png' is" or "4 rows are (row 5: 'a.png', ... and 1 more)", to end a sentence."""
+    if len(rows) == 1:
+        return f"row {rows[0].number}: '{_shown(rows[0].text)}' is"
+    named = ", ".join(f"row {r.number}: '{_shown(r.text, 60)}'" for r in rows[:shown])
+    more = f" and {len(rows) - shown} more" if len(rows) > shown else ""
+    return f"{len(rows)} rows are ({named}{more})"
+
+
 def _from_csv(
     root: Path, labels_csv: Path, classes: list[str] | None
 ) -> tuple[list[Path], list[int], list[str]]:
     key, root_key = "data.labels", "data.path"
     where = f"{key}='{_shown(labels_csv, 200)}'"
     rows = _read_rows(labels_csv, root, key)
-    for row in rows:
-        try:
-            is_file = row.path.is_file()
-        except (OSError, ValueError):
-            is_file = False
-        if not is_file:
-            raise ConfigError(
-                f"{where}: row {row.number}: '{_shown(row.text)}' is not a file in "
-                f"{root_key}='{_shown(root, 200)}'"
-            )
-        if row.path.suffix.lower() not in IMAGE_SUFFIXES:
-            raise ConfigError(
-                f"{where}: row {row.number}: '{_shown(row.text)}' is not an image "
-                f"({', '.join(IMAGE_SUFFIXES)})"
-            )
+    missing = [row for row in rows if not _is_file(row.path)]
+    if missing:  # all of them at once: a script's wrong prefix fails every row, not one
+        hint = "; the paths are taken relative to it" if len(missing) == len(rows) > 1 else ""
+        raise ConfigError(
+            f"{where}: {_which_rows(missing)} not a file in {root_key}='{_shown(root, 200)}'{hint}"
+        )
+    others = [row for row in rows if row.path.suffix.lower() not in IMAGE_SUFFIXES]
+    if others:
+        raise ConfigError(
+            f"{where}: {_which_rows(others)} not an image ({', '.join(IMAGE_SUFFIXES)})"
+        )
     # an image with no row would be dropped silently: a wrong CSV must not shrink the data
     # compared as resolved paths, as the CSV's are: a symlinked image is labelled by its target
     base = root.resolve()
