@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ganhub.losses import AdversarialLoss
     from ganhub.metrics import Metric
     from ganhub.plugins import Hub
+    from ganhub.tricks import Trick
 
 # keep contract runs small and quiet; the caller's overrides come after these
 QUIET = ("trainer.progress=false", "loggers=[jsonl]", "trainer.log_every=1")
@@ -364,6 +365,7 @@ def check_trick(
     for key, field in cls.Config.model_fields.items():
         if not field.description:
             problems.append(f"option trick.{name}.{key} has no description")
+    problems += _unknown_names(cls, hub)
     _fail(problems, f"trick '{name}'")
     with _contract(f"trick '{name}'"), _workdir(workdir) as root:
         tricks = ",".join([*companions, name])
@@ -374,6 +376,20 @@ def check_trick(
         state = unflatten(flatten(trick.state_dict(), tensors), tensors)
         trick.load_state_dict(state)
         _check_resume(args, steps, full, hub, exact=True)
+
+
+def _unknown_names(cls: type[Trick], hub: Hub) -> list[str]:
+    """Names in `suits_losses` and `excludes` that nothing registers: a typo there is silent
+    at run time (the trick is refused with every loss, or never excludes the one meant)."""
+    out = []
+    for attr, names, registry in (("suits_losses", cls.suits_losses, hub.losses),
+                                  ("excludes", cls.excludes, hub.tricks)):  # fmt: skip
+        unknown = sorted(set(names or ()) - set(registry.names()))
+        if unknown:
+            known = ", ".join(registry.names())
+            out.append(f"{attr} names {', '.join(unknown)}, which no installed plugin "
+                       f"registers (known: {known})")  # fmt: skip
+    return out
 
 
 # -- metrics --------------------------------------------------------------------------------

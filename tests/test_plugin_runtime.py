@@ -118,6 +118,25 @@ def test_a_trick_registered_under_another_name_than_its_own_is_refused() -> None
     assert "set name = 'other_name' on the class" in info.error and "other_name" not in hub.tricks
 
 
+def test_the_trick_contract_names_a_loss_or_trick_nothing_registers() -> None:
+    """A typo in suits_losses refused the trick with every loss, one in excludes excluded
+    nothing; neither said so."""
+    from ganhub import testing
+
+    class Misnamed(Trick):
+        """Names a loss and a trick that do not exist."""
+
+        name = "misnamed"
+        suits_losses = frozenset({"hinge", "wgan_gpp"})
+        excludes = frozenset({"ema", "spectral_nrom"})
+
+    hub = _hub(tricks=("misnamed", Misnamed))
+    with pytest.raises(testing.ContractError) as err:
+        testing.check_trick("misnamed", TINY_TOY, hub=hub)
+    assert "suits_losses names wgan_gpp, which no installed plugin registers" in str(err.value)
+    assert "excludes names spectral_nrom" in str(err.value) and "known: " in str(err.value)
+
+
 @pytest.mark.filterwarnings("ignore:std.*degrees of freedom")  # Spread on one sample, on purpose
 def test_the_contract_checks_name_what_broke_as_contract_errors(workdir: Path) -> None:
     """`ganhub.testing` raises ContractError for a broken promise, never the raw exception."""
