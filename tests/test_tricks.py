@@ -296,6 +296,18 @@ def test_label_smoothing_moves_the_targets() -> None:
     run.close()
 
 
+def test_an_option_its_trick_would_ignore_is_refused() -> None:
+    """fake= under one_sided kept the fake target at 0, max_repeat=1 balanced nothing: both
+    ran without a word."""
+    with pytest.raises(ConfigError, match=r"fake=0.2 applies only with mode=two_sided"):
+        make_trick("label_smoothing", "trick.label_smoothing.fake=0.2")
+    two, _ = make_trick("label_smoothing", "trick.label_smoothing.fake=0.2",
+                        "trick.label_smoothing.mode=two_sided")  # fmt: skip
+    assert two.targets(Targets()).fake == 0.2
+    with pytest.raises(ConfigError, match=r"trick\.balance\.max_repeat=1"):
+        make_trick("balance", "trick.balance.max_repeat=1")
+
+
 def test_instance_noise_has_the_annealed_std() -> None:
     trick, _ = make_trick(
         "instance_noise", "trick.instance_noise.std=0.2", "trick.instance_noise.anneal_steps=100"
@@ -351,49 +363,6 @@ def test_diffaug_changes_d_inputs_on_images() -> None:
     x = torch.rand(4, 1, 32, 32)
     y = trick.d_input(x, _ctx())
     assert y.shape == x.shape and not torch.equal(x, y)
-
-
-def test_ada_probability_follows_the_sign_of_real_logits() -> None:
-    """p rises by images / (kimg * 1000) per interval while E[sign D(real)] > target, and
-    falls when below; at p = 0 D inputs pass unchanged, at p = 1 every image is augmented."""
-    trick, _ = make_trick("ada", "trick.ada.kimg=0.1", "trick.ada.interval=2", plugin=TINY_DCGAN)
-    trick.setup(None)
-    x = torch.rand(16, 1, 32, 32)
-    assert torch.equal(trick.d_input(x, _ctx()), x)  # p starts at 0
-    D = LinearD([0.0])
-    overfit = PhaseOutput(torch.zeros(()), {}, [Pair(D, x, x, real_logits=torch.ones(25))])
-    held = (trick.p, trick.rt, trick.sign_sum, trick.count)
-    for step in (1, 2):
-        trick.observe(D_PHASE, overfit, _ctx())
-        trick.after_step(step, None)
-    # 50 positive logits seen in one interval: p += 50 / (0.1 * 1000)
-    assert trick.p.item() == pytest.approx(0.5) and trick.rt.item() == 1.0
-    # updated in place: a step captured in a CUDA graph reads these same tensors
-    assert all(a is b for a, b in zip(held, (trick.p, trick.rt, trick.sign_sum, trick.count)))
-    assert overfit.stats["ada_p"].item() == 0.0  # logged as it was during the phase
-    underfit = PhaseOutput(torch.zeros(()), {}, [Pair(D, x, x, real_logits=-torch.ones(20))])
-    for step in (3, 4):
-        trick.observe(D_PHASE, underfit, _ctx())
-        trick.after_step(step, None)
-    assert trick.p.item() == pytest.approx(0.1)
-    trick.load_state_dict({**trick.state_dict(), "p": torch.tensor(1.0)})
-    y = trick.d_input(x, _ctx())
-    assert (y - x).flatten(1).abs().sum(1).gt(0).all()  # every image changed (x-flip at least)
-
-
-def test_ada_follows_a_domain_that_uses_the_shared_d_loss(workdir: Path) -> None:
-    """dcgan's D phase goes through ctx.d_loss, which hands ADA the real logits: p moves."""
-    run = make_run(resolve([*TINY_DCGAN, "tricks=[ada]", "trick.ada.kimg=0.01",
-                            "trick.ada.interval=1", "trainer.steps=3"]))  # fmt: skip
-    fit(run)
-    (ada,) = run.tricks
-    assert ada.p.item() > 0 or ada.rt.item() < ada.options.target
-    assert ada.count.item() == 0 and ada.rt.item() != 0  # sums were read and reset
-
-
-def test_ada_and_diffaug_are_not_stacked() -> None:
-    with pytest.raises(ConfigError, match="cannot be combined with: diffaug"):
-        resolve([*TINY_DCGAN, "tricks=[ada,diffaug]"])
 
 
 def test_pacgan_packs_samples_and_widens_d() -> None:

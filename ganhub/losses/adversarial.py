@@ -69,7 +69,7 @@ class NonSaturatingLoss(MinimaxLoss):
 
 
 class WassersteinLoss(AdversarialLoss):
-    """Wasserstein GAN critic loss (needs a Lipschitz constraint: gp, spectral_norm or clipping)."""
+    """Wasserstein GAN critic loss (needs a Lipschitz constraint: the gp or spectral_norm trick)."""
 
     name = "wasserstein"
 

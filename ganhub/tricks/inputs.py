@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ganhub.anneal import Anchor, anneal_progress, resumed_anchor, saved_anchor
 from ganhub.config.schema import RunConfig, Section
@@ -30,6 +30,16 @@ class LabelSmoothingConfig(Section):
     )
     real: float = Field(0.9, gt=0, le=1, description="discriminator target for real samples")
     fake: float = Field(0.1, ge=0, lt=1, description="target for fakes (two_sided only)")
+
+    @model_validator(mode="after")
+    def _fake_moves_only_two_sided(self) -> LabelSmoothingConfig:
+        default = type(self).model_fields["fake"].default
+        if self.mode == "one_sided" and self.fake != default:
+            raise ValueError(
+                f"trick.label_smoothing.fake={self.fake} applies only with mode=two_sided "
+                "(one_sided keeps the fake target); add trick.label_smoothing.mode=two_sided"
+            )
+        return self
 
 
 class LabelSmoothing(Trick):
@@ -176,8 +186,12 @@ class AdaptiveAugment(Trick):
 
     Every D input (real and fake, in every phase, penalties included) goes through the ops,
     each applied per image with probability p. Every `interval` steps p moves by
-    images / (kimg * 1000) up when r_t = E[sign(D(real))] is above `target`, down when below.
-    p and the sign sums stay on the device (no host sync) and are checkpointed with the trick.
+    images / (kimg * 1000) up when r_t = E[sign(D(real) - threshold)] is above `target`, down
+    when below. The threshold is the loss's decision threshold (0 for the logistic and hinge
+    losses, halfway between the targets for lsgan; 0 for a loss without one). r_t averages
+    every logit D gives (each patch of a PatchGAN); the images are the real images each
+    discriminator judged, so several discriminators or patch outputs do not speed p up.
+    p and the sums stay on the device (no host sync) and are checkpointed with the trick.
     """
 
     name = "ada"
@@ -197,15 +211,17 @@ class AdaptiveAugment(Trick):
         o = self.options
         self.ops = augment.make_ops(o.ops, o.translation, o.cutout)
         self.apply = augment.apply_with_probability
+        self.discriminators = max(1, len(list(system.discriminators())))
         self.p = torch.tensor(float(o.p_init))
         self.sign_sum = torch.zeros(())
-        self.count = torch.zeros(())
+        self.count = torch.zeros(())  # logits summed into sign_sum
+        self.images = torch.zeros(())  # real images judged, over all discriminators
         self.rt = torch.zeros(())
 
     def _on(self, device: Any) -> None:
         if self.p.device != device:
-            self.p, self.sign_sum, self.count, self.rt = (
-                t.to(device) for t in (self.p, self.sign_sum, self.count, self.rt)
+            self.p, self.sign_sum, self.count, self.images, self.rt = (
+                t.to(device) for t in (self.p, self.sign_sum, self.count, self.images, self.rt)
             )
 
     def d_input(self, x: Tensor, ctx: TrainContext) -> Tensor:
@@ -214,38 +230,46 @@ class AdaptiveAugment(Trick):
         return self.apply(x, self.ops, self.p)
 
     def observe(self, phase: Phase, out: PhaseOutput, ctx: TrainContext) -> None:
-        """Accumulate sign(D(real)) of every pair a D phase judged; log p and r_t."""
+        """Accumulate sign(D(real) - threshold) of every pair a D phase judged, and how many
+        real images it judged; log p and r_t."""
+        threshold = ctx.threshold if ctx.threshold is not None else 0.0
         for pair in out.pairs:
             if pair.real_logits is not None:
                 logits = pair.real_logits.detach().float()
                 self._on(logits.device)
-                self.sign_sum += logits.sign().sum()
+                self.sign_sum += (logits - threshold).sign().sum()
                 self.count += logits.numel()
+                self.images += len(pair.real)  # before packing: images, not D's rows
         if out.pairs:
             out.stats["ada_p"] = self.p.clone()
             out.stats["ada_rt"] = self.rt.clone()
 
     def after_step(self, step: int, system: GANSystem) -> None:
-        """Every `interval` steps: p += sign(r_t - target) * images / (kimg * 1000)."""
+        """Every `interval` steps: p += sign(r_t - target) * images / (kimg * 1000), the
+        images counted per discriminator."""
         if step % self.options.interval:
             return
         import torch
 
         # in place: a step captured in a CUDA graph reads these very tensors
         self.rt.copy_(self.sign_sum / self.count.clamp(min=1))
-        delta = torch.sign(self.rt - self.options.target) * self.count / (self.options.kimg * 1000)
+        shown = self.images / self.discriminators
+        delta = torch.sign(self.rt - self.options.target) * shown / (self.options.kimg * 1000)
         self.p.copy_((self.p + delta).clamp(0, 1))
-        self.sign_sum.zero_()
-        self.count.zero_()
+        for total in (self.sign_sum, self.count, self.images):
+            total.zero_()
 
     def state_dict(self) -> dict[str, Any]:
-        """p, the pending sign sums and the last r_t."""
-        return {"p": self.p, "sign_sum": self.sign_sum, "count": self.count, "rt": self.rt}
+        """p, the pending sums and the last r_t."""
+        return {"p": self.p, "sign_sum": self.sign_sum, "count": self.count,
+                "images": self.images, "rt": self.rt}  # fmt: skip
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore p and the pending sums (moved to the device on first use)."""
         self.p, self.sign_sum = state["p"], state["sign_sum"]
         self.count, self.rt = state["count"], state["rt"]
+        # older checkpoints counted logits only: one per image for the usual single-logit D
+        self.images = state.get("images", self.count.clone())
 
 
 class PacGANConfig(Section):

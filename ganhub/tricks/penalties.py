@@ -141,7 +141,8 @@ class R1Penalty(Trick):
     def setup(self, system: GANSystem) -> None:
         """Refuse discriminators with BatchNorm."""
         refuse_batchnorm(self.name, system)
-        self.pairs: list[Pair] = []
+        # lazy: what each every-step D phase judged, by (phase, micro-batch), with its step
+        self.judged: dict[tuple[str, int], tuple[int, list[Pair]]] = {}
 
     def adjust_phases(self, phases: list[Phase]) -> None:
         """Lazy: add the `D<name>` phase after the last every-step D phase."""
@@ -185,9 +186,10 @@ class R1Penalty(Trick):
         return frozenset() if self.lazy else frozenset({self.side})
 
     def observe(self, phase: Phase, out: PhaseOutput, ctx: TrainContext) -> None:
-        """Lazy: remember what this step's D phase judged, for the penalty phase."""
-        if self.lazy and phase.group == "D" and out.pairs:
-            self.pairs = out.pairs
+        """Lazy: remember what each D phase of this step judged, micro-batch by micro-batch,
+        for the penalty phase (every discriminator is penalised, each micro-batch once)."""
+        if self.lazy and phase.group == "D" and phase.every_step and out.pairs:
+            self.judged[(phase.name, ctx.micro)] = (ctx.step, out.pairs)
 
     def extra_loss(self, phase: Phase, out: PhaseOutput, ctx: TrainContext) -> Tensor | None:
         """Not lazy: the penalty on every D phase's pairs; else None."""
@@ -196,11 +198,18 @@ class R1Penalty(Trick):
         return self.penalty(out.pairs, ctx) * (self.options.gamma / 2)
 
     def lazy_phase(self, batch: Any, ctx: TrainContext) -> PhaseOutput:
-        """The penalty on the inputs of this step's D phase, times gamma/2 and the interval."""
+        """The penalty on the inputs of this step's D phases (this micro-batch's), times
+        gamma/2 and the interval."""
         from ganhub.engine.system import PhaseOutput
 
-        assert self.pairs, f"the D{self.name} phase ran before any D phase of its step"
-        penalty = self.penalty(self.pairs, ctx)
+        pairs = [
+            pair
+            for (_, micro), (step, judged) in self.judged.items()
+            if micro == ctx.micro and step == ctx.step
+            for pair in judged
+        ]
+        assert pairs, f"the D{self.name} phase ran before any D phase of its step"
+        penalty = self.penalty(pairs, ctx)
         loss = penalty * (self.options.gamma / 2) * self.options.interval
         return PhaseOutput(loss, {f"{self.name}_penalty": penalty.detach()})
 

@@ -73,12 +73,18 @@ class BalanceConfig(Section):
     check_every: int = Field(50, ge=1, description="steps between decisions (each one syncs once)")
     upper: float = Field(0.8, gt=0.5, le=1, description="D winning above this: G trains more")
     lower: float = Field(0.55, ge=0.5, lt=1, description="D losing below this: D trains more")
-    max_repeat: int = Field(3, ge=1, description="most extra-trained phase repeats per step")
+    max_repeat: int = Field(
+        3,
+        ge=2,
+        description="most repeats per step of the side trained more (1 would balance nothing)",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> BalanceConfig:
         if self.lower >= self.upper:
-            raise ValueError(f"lower={self.lower} must be below upper={self.upper}")
+            raise ValueError(
+                f"trick.balance.lower={self.lower} must be below trick.balance.upper={self.upper}"
+            )
         return self
 
 
