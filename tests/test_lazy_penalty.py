@@ -53,3 +53,16 @@ def test_lazy_r1_under_grad_accum_penalises_each_micro_batch_once(workdir: Path)
     first, second = (call[0].real for call in calls)
     assert len(first) == len(second) == run.config.trainer.batch_size // 2
     assert not torch.equal(first, second)  # two halves of the batch, not one twice
+
+
+def test_stylegan_every_step_r1_differentiates_the_d_loss_forward(workdir: Path) -> None:
+    """StyleGAN's D phase kept no graph to its reals: r1 at interval=1 ran D a second time,
+    on another ADA draw than the loss saw. Now D runs on real and fake in the D phase and on
+    fake in the G phase: three forwards a step."""
+    from .plugins.test_stylegan import TINY
+
+    run = make_run(resolve([*TINY, "trick.r1.interval=1", "trainer.steps=2"]))
+    forwards: list[int] = []
+    run.system.D.register_forward_hook(lambda *_: forwards.append(1))
+    fit(run)
+    assert len(forwards) == 3 * 2

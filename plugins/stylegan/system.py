@@ -37,7 +37,6 @@ from ganhub.data.images import save_image_grid
 from ganhub.data.shapes import reference_set, reference_size, shape_attribute
 from ganhub.data.shards import is_shard, load_image_shard
 from ganhub.engine.context import TrainContext
-from ganhub.engine.diagnostics import d_stats
 from ganhub.engine.heads import with_heads
 from ganhub.engine.system import (
     BuildHints,
@@ -45,7 +44,6 @@ from ganhub.engine.system import (
     ExportInput,
     ExportSpec,
     GANSystem,
-    Pair,
     Phase,
     PhaseOutput,
 )
@@ -126,23 +124,13 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
         return ws
 
     def d_main(self, batch: Any, ctx: TrainContext) -> PhaseOutput:
-        """Logistic D loss on reals and fakes through the D-input tricks (ADA); hands the
-        r1 trick the inputs, ADA the real logits and AC-GAN D's head outputs."""
+        """Logistic D loss on reals and fakes through the engine's shared D loss: the D-input
+        tricks (ADA), the real-batch tricks (fairness), every-step R1 on this very forward,
+        ADA's real logits and AC-GAN D's head outputs."""
         real, labels = self.split(batch)
-        real, weight = ctx.real_batch(real)  # re-weighting / re-sampling tricks (fairness)
         with torch.no_grad():
             fake = self.G.synthesis(self.mixed_ws(len(real), update_w_avg=True, labels=labels))
-        D = given(self.D, labels)
-        real_logits = ctx.discriminate(D, real)
-        aux = ctx.head_outputs(D, "real")
-        fake_logits = ctx.discriminate(D, fake)
-        aux.update(ctx.head_outputs(D, "fake"))
-        loss = ctx.adversarial_d_loss(real_logits, fake_logits, weight)
-        rl, fl = real_logits.detach().float(), fake_logits.detach().float()
-        stats = {"D_real": rl.mean(), "D_fake": fl.mean(), "D_win": (rl > fl).float().mean()}
-        if ctx.diagnose:
-            stats.update(d_stats(real_logits, fake_logits, real, fake, ctx.threshold, ""))
-        return PhaseOutput(loss, stats, [Pair(D, real, fake, real_logits=rl)], aux)
+        return ctx.d_loss(given(self.D, labels), real, fake)
 
     def g_main(self, batch: Any, ctx: TrainContext) -> PhaseOutput:
         """Non-saturating G loss on fresh style-mixed fakes (through the D-input tricks)."""
