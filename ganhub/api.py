@@ -208,7 +208,7 @@ def load(
     from ganhub.engine.run import prepare_system
     from ganhub.wiring import components
 
-    if not isinstance(run_dir, str | Path):
+    if not isinstance(run_dir, str | Path) or run_dir == "":  # "" would be the current folder
         raise UsageError(f"ganhub.load({run_dir!r}): give the path of a run directory")
     if not isinstance(device, str | torch.device):
         raise UsageError(

@@ -25,11 +25,15 @@ This module imports no torch at import time: `ganhub --help` registers its comma
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
+import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,9 +64,23 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 # -- the command ------------------------------------------------------------------------
 
 
+class _FormatChoice(click.Choice):
+    """click's Choice of --format, refusing a typo (onxx) with a did-you-mean."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value in FORMATS:
+            return value
+        self.fail(
+            f"'{one_line(value, 40)}' is not one of {', '.join(FORMATS)}"
+            f"{did_you_mean(str(value), FORMATS)}",
+            param,
+            ctx,
+        )
+
+
 @click.command(name="export", context_settings=HELP)
 @click.argument("run_dir", type=RUN_DIR)
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="safetensors",
+@click.option("--format", "fmt", type=_FormatChoice(FORMATS), default="safetensors",
               show_default=True,
               help="safetensors: the weights, for ganhub.load (every domain); onnx or "
               "torchscript: also the generator as a graph (domains whose generator is one "
@@ -124,13 +142,45 @@ def export_run(
             "--format safetensors works for every domain"
         )
     _check_names(spec, plugin)
-    tmp = _scratch(dest)
-    try:
-        _write(model, spec, fmt, tmp, dest.name, run_dir, seed)
-        _commit(tmp, dest, force)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)  # gone already once renamed into place
+    with _terminated_unwinds():
+        tmp = _scratch(dest)
+        try:
+            _write(model, spec, fmt, tmp, dest.name, run_dir, seed)
+            _commit(tmp, dest, force)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)  # gone already once renamed into place
     return dest
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived while an export was written (no `except Exception` stops it)."""
+
+
+@contextlib.contextmanager
+def _terminated_unwinds() -> Iterator[None]:
+    """Inside, SIGTERM unwinds like Ctrl-C, so the scratch folder is removed (its default
+    action ends the process at once, leaving it); then the process ends by SIGTERM as it would
+    have. Only where SIGTERM has its default action, and in the main thread (where Python
+    handles signals); the previous handler is back after."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def unwind(signum: int, frame: Any) -> None:
+        raise _Terminated
+
+    signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    except _Terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)  # the status a shell or a supervisor expects
+        raise  # only where the signal is not delivered at once
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _check_destination(dest: Path, run_dir: Path, force: bool) -> None:

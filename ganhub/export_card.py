@@ -72,8 +72,11 @@ def write_card(
     from ganhub.metrics.rundata import final_metrics, read_metrics
 
     notes = list(notes)
-    records = read_metrics(run_dir, notes)
-    caption, rows = final_metrics(run_dir, records, notes)
+    # the card describes the exported weights: a damaged newest checkpoint exports the one
+    # before it, and what was logged after that step is of other weights
+    step = manifest["step"]
+    records = [r for r in read_metrics(run_dir, notes) if r.get("step", step + 1) <= step]
+    caption, rows = final_metrics(run_dir, records, notes, up_to=step)
     last_step, last_rows = _last_values(records)
     text = render_card(
         manifest, folder, name, config_text, caption, rows, last_step, last_rows, notes
@@ -84,23 +87,24 @@ def write_card(
 
 
 def _last_values(records: list[dict[str, Any]]) -> tuple[int, list[tuple[str, str]]]:
-    """(step, rows) of the last logged record's training values (losses, D outputs...)."""
+    """(step, rows) of the last record holding training values (losses, D outputs...): the
+    evaluation at the end of a run is logged as a line of its own after them."""
     from ganhub.metrics.rundata import as_number, as_text
 
-    if not records:
-        return 0, []
-    last = records[-1]
-    rows = []
-    for key, value in last.items():
-        number = as_number(value)
-        if key in ("step", "time") or key.startswith("eval/") or number is None:
-            continue
-        if isinstance(value, bool):
-            continue
-        rows.append((as_text(key, 80), f"{number:.4g}"))
-        if len(rows) == MAX_LAST:
-            break
-    return last["step"], rows
+    for record in reversed(records):
+        rows = []
+        for key, value in record.items():
+            number = as_number(value)
+            if key in ("step", "time") or key.startswith("eval/") or number is None:
+                continue
+            if isinstance(value, bool):
+                continue
+            rows.append((as_text(key, 80), f"{number:.4g}"))
+            if len(rows) == MAX_LAST:
+                break
+        if rows:
+            return record["step"], rows
+    return 0, []
 
 
 def render_card(

@@ -193,6 +193,33 @@ def test_the_card_escapes_what_the_run_directory_says(
             assert len(re.findall(r"(?<!\\)\|", line)) in (3, 6), line  # no cell added
 
 
+def test_the_card_describes_the_exported_steps_weights(
+    run: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """The evaluation at the end is a line of its own after the training values (they were
+    lost); what was logged or scored after the exported step is of other weights."""
+    run_dir = _copy(run("toy2d"), tmp_path)
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["step"] == 4 and "eval/modes" in records[-1] and "loss/D" not in records[-1]
+    card = (export_run(run_dir, out=tmp_path / "a") / "README.md").read_text()
+    assert "Last logged training values (step 4)" in card and "| loss/D |" in card
+    assert "last evaluation during training (step 4)" in card
+    # a damaged newest checkpoint: the weights are step 4's, the logs and eval.json went on
+    later = [{"step": 8, "loss/D": 99.0}, {"step": 8, "eval/modes": 99.0}]
+    with (run_dir / "metrics.jsonl").open("a") as fh:
+        fh.write("".join(json.dumps(r) + "\n" for r in later))
+    scored = {"step": 8, "n_samples": 64, "seeds": [0], "results": {"fid": {"mean": 99.0}}}
+    (run_dir / "eval.json").write_text(json.dumps(scored))
+    card = (export_run(run_dir, out=tmp_path / "b") / "README.md").read_text()
+    assert "| 99 |" not in card and "(step 8)" not in card
+    assert "last evaluation during training (step 4)" in card and "| loss/D |" in card
+    assert "eval.json scored step 8, not these weights (step 4)" in card
+    scored["step"] = 4  # eval.json of the exported weights is shown
+    (run_dir / "eval.json").write_text(json.dumps(scored))
+    card = (export_run(run_dir, out=tmp_path / "c") / "README.md").read_text()
+    assert "ganhub eval: step 4" in card and "| fid | 99 |" in card
+
+
 def test_markdown_values_and_code_blocks_cannot_escape() -> None:
     assert str(markdown_text("*a* _b_ `c` <d> [e](f) g|h")) == (
         r"\*a\* \_b\_ \`c\` &lt;d&gt; \[e\](f) g\|h"
@@ -227,7 +254,7 @@ def test_the_command_names_what_is_wrong_in_one_line(
     code, _, err = cli("export", str(tmp_path))
     assert code == 2 and "is not a ganhub run directory" in err and err.count("\n") == 1
     code, _, err = cli("export", str(run("toy2d")), "--format", "onxx")
-    assert code == 2 and "'onxx' is not one of" in err
+    assert code == 2 and "'onxx' is not one of" in err and "did you mean 'onnx'" in err
     with pytest.raises(UsageError, match="did you mean 'onnx'"):
         export_run(run("toy2d"), "onxx")
     code, _, err = cli("export", str(run("toy2d")), "--out", str(run("toy2d").parent))
@@ -295,6 +322,44 @@ def test_a_failed_export_leaves_nothing_and_clobbers_nothing(
     with pytest.raises(OSError):
         export_run(run("toy2d"), out=dest, force=True)
     assert [p.name for p in dest.iterdir()] == ["mine.txt"] and not _leftovers(tmp_path)
+
+
+_KILLED_WHILE_WRITING = """
+import sys, time
+from pathlib import Path
+import ganhub.export
+
+def slow(model, spec, fmt, folder, *args):
+    (folder / "generator.safetensors").write_text("half written")
+    Path(sys.argv[2]).write_text("writing")
+    time.sleep(60)
+
+ganhub.export._write = slow
+ganhub.export.export_run(sys.argv[1], out=sys.argv[3])
+"""
+
+
+def test_sigterm_during_an_export_leaves_nothing(
+    run: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """A SIGTERM (a job scheduler's, kill's) left the hidden scratch folder behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    marker, dest = tmp_path / "writing", tmp_path / "out" / "export"
+    args = [sys.executable, "-c", _KILLED_WHILE_WRITING, str(run("toy2d")), str(marker), str(dest)]
+    process = subprocess.Popen(args)
+    deadline = time.monotonic() + 120
+    while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(60) == -signal.SIGTERM  # still ended by the signal, as before
+    assert list(dest.parent.iterdir()) == []
+    before = signal.getsignal(signal.SIGTERM)
+    export_run(run("toy2d"), out=tmp_path / "whole")
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is put back
 
 
 # -- an exported folder is untrusted input ------------------------------------------------

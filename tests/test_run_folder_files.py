@@ -75,6 +75,31 @@ def test_every_command_refuses_a_link_anywhere_in_the_run(
     assert list(target.iterdir()) == [] and not (workdir / "x").exists()
 
 
+def test_a_folder_that_is_no_run_is_named_so_not_walked(
+    workdir: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ganhub export /` named /sbin as a link to remove; `ganhub.load("")` walked the current
+    folder. A folder without config.yaml is no run: nothing inside it is looked at."""
+    folder = workdir / "home"
+    (folder / "deep").mkdir(parents=True)
+    (folder / "deep" / "bin").symlink_to("/usr/bin")
+    os.mkfifo(folder / "fifo")
+    for command in (("sample", str(folder)), ("run", f"resume={folder}"),
+                    ("export", str(folder), "--out", str(workdir / "x"))):  # fmt: skip
+        code, _, err = cli(*command)
+        assert code == 2 and "is not a ganhub run directory" in err, (command, err)
+        assert len(err.strip().splitlines()) == 1
+    with pytest.raises(ConfigError, match="is not a ganhub run directory"):
+        load(folder)
+    monkeypatch.chdir(folder)
+    with pytest.raises(UsageError, match=r"^ganhub\.load\(''\): give the path of a run directory"):
+        load("")
+    (folder / "fifo").unlink()
+    (folder / "config.yaml").symlink_to(workdir / "elsewhere.yaml")  # a run's links: refused
+    code, _, err = cli("sample", str(folder))
+    assert code == 2 and "is a link" in err and not (workdir / "x").exists()
+
+
 def test_a_fifo_in_place_of_a_checkpoint_file_is_refused_not_read(trained: Path, cli: Any) -> None:
     """Reading it blocked forever; /dev/zero filled the memory."""
     weights = trained / "checkpoints" / "step_0000004" / "model.safetensors"

@@ -11,6 +11,7 @@ a saved config names nothing the run did not use.
 from __future__ import annotations
 
 import functools
+import os
 import types
 import typing
 from collections.abc import Iterable, Iterator, Mapping
@@ -67,9 +68,12 @@ def read_saved(run_dir: str | Path) -> dict[str, Any]:
     `key=` is), or a one-line error saying it is not one."""
     saved = Path(expand_path_text(str(run_dir))) / "config.yaml"
     try:
-        if saved.parent.is_dir():  # links out of it, FIFOs: refused before anything is read
+        # a folder without one is no run, and is not walked (`ganhub export /` named /sbin as
+        # a link to remove); a linked config.yaml is one, refused with the other links
+        found = os.path.lexists(saved)
+        if found and saved.parent.is_dir():  # links out of it, FIFOs: refused before reading
             refuse_foreign_entries(saved.parent)
-        found = saved.is_file()
+        found = found and saved.is_file()
     except OSError as exc:  # a name too long for the file system...
         raise ConfigError(f"resume='{one_line(run_dir, 200)}': {exc.strerror or exc}") from None
     if not found:

@@ -327,11 +327,21 @@ def _eval_json(run_dir: Path, notes: list[str]) -> tuple[int, str, list[tuple[st
 
 
 def final_metrics(
-    run_dir: Path, records: list[dict[str, Any]], notes: list[str] | None = None
+    run_dir: Path,
+    records: list[dict[str, Any]],
+    notes: list[str] | None = None,
+    up_to: int | None = None,
 ) -> tuple[str, list[tuple[str, str]]]:
-    """(caption, rows) from eval.json (mean +- std over seeds), else the last logged evaluation."""
+    """(caption, rows) from eval.json (mean +- std over seeds), else the last logged evaluation;
+    with `up_to`, only scores of the weights of that step or before (an exported checkpoint
+    older than the run's newest, when the newest was damaged)."""
     notes = [] if notes is None else notes
     table = _eval_json(run_dir, notes)
+    if up_to is not None:
+        records = [r for r in records if isinstance(r.get("step"), int) and r["step"] <= up_to]
+        if table is not None and table[0] > up_to:
+            notes.append(f"eval.json scored step {table[0]}, not these weights (step {up_to})")
+            table = None
     logged = None
     for rec in reversed(records):
         evals = {k.removeprefix("eval/"): v for k, v in rec.items() if k.startswith("eval/")}
