@@ -212,12 +212,12 @@ def sample_texts(run_dir: Path, notes: list[str] | None = None) -> list[tuple[in
     """Text domains' samples (step_<N>.txt), as for `sample_grids`: up to MAX_GRIDS, each its
     first MAX_SAMPLE_LINES lines as plain text (the page escapes them)."""
     out = []
-    for step, path in _spread(_step_files(run_dir, ".txt", None, [] if notes is None else notes)):
+    notes = [] if notes is None else notes
+    for step, path in _spread(_step_files(run_dir, ".txt", None, notes)):
         try:
             with path.open("rb") as fh:  # the first lines only, however large the file
                 raw = fh.read(MAX_SAMPLE_LINES * (MAX_TEXT + 1) * 4)
         except OSError as exc:
-            notes = [] if notes is None else notes
             notes.append(f"samples/{as_text(path.name)}: skipped ({error_line(exc)})")
             continue
         lines = raw.decode("utf-8", "replace").splitlines()[:MAX_SAMPLE_LINES]
