@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -78,6 +80,101 @@ def test_torchrun_two_processes_train_in_lockstep(workdir: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (run_dir / "checkpoints/step_0000030").is_dir()
+
+
+@pytest.mark.slow
+def test_a_signal_to_one_rank_stops_both_at_the_next_logging_step(workdir: Path) -> None:
+    """SIGTERM reaching rank 1 alone: it used to leave the loop at once, to wait in a
+    checkpoint's gather while rank 0 waited in the next step's all-reduce (both hung)."""
+    torchrun = shutil.which("torchrun")
+    assert torchrun, "torchrun comes with torch"
+    check = workdir / "check.py"
+    check.write_text(
+        "import faulthandler, os, signal, sys\n"
+        "import torch.distributed as dist\n"
+        "from ganhub.config.resolve import resolve\n"
+        "from ganhub.wiring import make_run\n"
+        "from ganhub.engine import loop\n"
+        "faulthandler.dump_traceback_later(90, exit=True)  # a hang fails, it does not linger\n"
+        "run = make_run(resolve(sys.argv[1:]))\n"
+        "step = loop.train_step\n"
+        "def signalled(run, batches):\n"
+        "    step(run, batches)\n"
+        "    if run.step == 7 and dist.get_rank() == 1:\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)  # this rank alone, between two logs\n"
+        "loop.train_step = signalled\n"
+        "s = loop.fit(run)\n"
+        "fields = (s['rank'], s['steps'], s['signal'], len(s['samples']))\n"
+        "print('rank %d steps=%d signal=%s samples=%d' % fields, flush=True)\n"
+    )
+    args = [
+        "plugin=toy2d", "trainer.steps=40", "trainer.batch_size=16", "trainer.log_every=5",
+        "trainer.progress=false", "model.g_hidden=8", "model.d_hidden=8", "data.n_samples=1000",
+        "loggers=[jsonl]", "name=sig", "device=cpu",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [torchrun, "--nproc_per_node=2", "--standalone", str(check), *args],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    # both agreed at step 10, the logging step after the signal, and skipped the final samples
+    for rank in (0, 1):
+        assert f"rank {rank} steps=10 signal={int(signal.SIGTERM)} samples=0" in out, out
+    assert sorted(p.name for p in (workdir / "runs/sig/checkpoints").glob("step_*")) == [
+        "step_0000010"
+    ]
+
+
+@pytest.mark.slow
+def test_a_run_rank_0_refuses_is_one_line_on_every_rank(workdir: Path) -> None:
+    """Rank 0 refuses a locked run directory before it sends its path; rank 1, waiting for
+    it, used to end in a gloo traceback of 40 lines."""
+    import ganhub
+    from ganhub.engine.lock import RunLock
+
+    from .conftest import TINY_TOY
+
+    torchrun = shutil.which("torchrun")
+    assert torchrun, "torchrun comes with torch"
+    ganhub.train([*TINY_TOY, "trainer.steps=1", "name=lk", "device=cpu"])
+    lock = RunLock(workdir / "runs/lk")
+    lock.acquire()  # as a run still training holds it
+    try:
+        proc = subprocess.run(
+            [torchrun, "--nproc_per_node=2", "--standalone", "-m", "ganhub", "run",
+             "resume=runs/lk", "trainer.steps=3"],
+            env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+            timeout=300,
+        )  # fmt: skip
+    finally:
+        lock.release()
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    refused = f"ganhub: error: run directory 'runs/lk' is being trained by process {os.getpid()}"
+    assert refused in out, out
+    # rank 1 says so in one line, unless torchrun ended it first; never a worker's traceback
+    assert "[rank1]" not in out, out
+    said = r"ganhub: error: rank 1: rank 0 of this job stopped \(.+\); its own message says why"
+    assert all(re.fullmatch(said, line) for line in out.splitlines() if "rank 1:" in line), out
+
+
+def test_a_collective_that_fails_as_another_rank_stops_is_one_line() -> None:
+    from ganhub.engine.distributed import PeerStopped, _peers
+
+    gloo = (
+        "[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:561] Connection "
+        "closed by peer [127.0.0.1]:58528. This is typically caused by a remote worker crashing."
+    )
+    with pytest.raises(PeerStopped) as caught, _peers():
+        raise RuntimeError(gloo)
+    assert str(caught.value) == (
+        "rank 0: another process of this job stopped (Connection closed by peer "
+        "[127.0.0.1]:58528); its own message says why"
+    )
+    with pytest.raises(ValueError), _peers():  # not a collective's failure: as it was
+        raise ValueError("x")
 
 
 @pytest.mark.parametrize(

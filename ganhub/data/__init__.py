@@ -1,8 +1,10 @@
 """Batch sources: in-memory tensors indexed in batches, or a dataset read by worker processes.
 
-Both draw per-epoch permutations from (seed, epoch), shard them by rank, drop the last partial
-batch, and remember (epoch, batches consumed), so a resumed run sees exactly the batches an
-uninterrupted run would have seen.
+Both draw per-epoch permutations from (seed, epoch), deal them out to the ranks in turn, drop
+the last partial batch, and remember (epoch, batches consumed), so a resumed run sees exactly
+the batches an uninterrupted run would have seen. Dealt in turn, the samples all ranks have
+taken are always a prefix of the epoch's permutation, so a run resumed with another number of
+processes (or another batch size) continues the epoch after it: nothing repeated, nothing left out.
 """
 
 from __future__ import annotations
@@ -24,18 +26,41 @@ from ganhub.errors import ConfigError, GanhubError
 
 @dataclass
 class Position:
-    """Where a batch stream is: epoch number and batches already taken from that epoch."""
+    """Where a batch stream is: epoch number, batches this rank has taken from that epoch, and
+    the samples of the epoch all ranks had taken before those (`start`, set by a resume with
+    another number of processes or batch size; 0 otherwise)."""
 
     epoch: int = 0
     index: int = 0
+    start: int = 0
 
 
-def epoch_order(n: int, seed: int, epoch: int, rank: int = 0, world: int = 1) -> Tensor:
-    """This rank's sample indices for an epoch: a seeded permutation, sharded evenly by rank."""
+def epoch_order(
+    n: int, seed: int, epoch: int, rank: int = 0, world: int = 1, start: int = 0
+) -> Tensor:
+    """This rank's sample indices for an epoch: a seeded permutation from sample `start` on,
+    dealt to the ranks in turn (rank r takes every world-th, from the r-th) in equal shares.
+
+    Batch i of every rank then covers samples start + i*batch*world onwards of the
+    permutation, so after any number of batches all ranks together have taken a prefix of it.
+    """
     gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     order = torch.randperm(n, generator=gen)
-    per_rank = n // world
-    return order[rank * per_rank : (rank + 1) * per_rank]
+    per_rank = max(n - start, 0) // world
+    return order[start + rank :: world][:per_rank]
+
+
+def samples_taken(position: Position, batch_size: int, world: int) -> int:
+    """How many samples of its epoch all ranks together have taken at `position`."""
+    return position.start + position.index * batch_size * world
+
+
+def continue_epoch(epoch: int, taken: int, batch_size: int, world: int) -> Position:
+    """The position that continues an epoch after its first `taken` samples, in batches of
+    `batch_size` on `world` ranks (the same position a run at that size would be at, when
+    `taken` is a whole number of its steps)."""
+    step = batch_size * world
+    return Position(epoch, taken // step, taken % step)
 
 
 class BatchSource(ABC):
@@ -108,10 +133,12 @@ class TensorBatches(BatchSource):
         self, batch_size: int, device: torch.device, *, seed: int, rank: int = 0, world: int = 1
     ) -> Iterator[Any]:
         """Yield batches forever from the tensors, gathered on `device`."""
-        per_epoch = self._check_size(batch_size, world)
+        self._check_size(batch_size, world)
         data = [t.to(device) for t in self.tensors]
         while True:
-            order = epoch_order(len(self), seed, self.position.epoch, rank, world).to(device)
+            at = self.position
+            order = epoch_order(len(self), seed, at.epoch, rank, world, at.start).to(device)
+            per_epoch = len(order) // batch_size
             while self.position.index < per_epoch:
                 i = self.position.index
                 idx = order[i * batch_size : (i + 1) * batch_size]
@@ -192,8 +219,9 @@ class LoaderBatches(BatchSource):
         self._check_size(batch_size, world)
         pin = device.type == "cuda"
         while True:
-            order = epoch_order(len(self), seed, self.position.epoch, rank, world)
-            sampler = _EpochBatchSampler(order, batch_size, self.position.index)
+            at = self.position
+            order = epoch_order(len(self), seed, at.epoch, rank, world, at.start)
+            sampler = _EpochBatchSampler(order, batch_size, at.index)
             loader = DataLoader(
                 self.dataset,
                 batch_sampler=sampler,
@@ -247,7 +275,9 @@ __all__ = [
     "Position",
     "TensorBatches",
     "ahead_on_device",
+    "continue_epoch",
     "epoch_order",
+    "samples_taken",
     "split_batch",
     "to_device",
 ]

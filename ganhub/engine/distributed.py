@@ -11,6 +11,9 @@ phase shape is correct, and gradient accumulation never communicates per micro-b
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +21,11 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ganhub.errors import UsageError, one_line
+from ganhub.errors import GanhubError, UsageError, one_line
+
+
+class PeerStopped(GanhubError):
+    """A collective failed because another process of the job stopped (its own error says why)."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +103,8 @@ def average_gradients(params: list[nn.Parameter], world: int) -> None:
     if not grads:
         return
     flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat)
+    with _peers():
+        dist.all_reduce(flat)
     flat.div_(world)
     offset = 0
     for g in grads:
@@ -109,7 +117,8 @@ def broadcast_module(module: nn.Module) -> None:
     """Copy rank 0's parameters and buffers to every rank."""
     with torch.no_grad():
         for t in list(module.parameters()) + list(module.buffers()):
-            dist.broadcast(t.data, src=0)
+            with _peers(source=0):
+                dist.broadcast(t.data, src=0)
 
 
 def broadcast_object(obj: Any, info: DistInfo) -> Any:
@@ -117,7 +126,8 @@ def broadcast_object(obj: Any, info: DistInfo) -> Any:
     if not info.enabled:
         return obj
     box = [obj]
-    dist.broadcast_object_list(box, src=0)
+    with _peers(source=0):  # rank 0 may stop first (a locked run directory...): one line here
+        dist.broadcast_object_list(box, src=0)
     return box[0]
 
 
@@ -126,8 +136,25 @@ def gather_object(obj: Any, info: DistInfo) -> list[Any]:
     if not info.enabled:
         return [obj]
     out: list[Any] = [None] * info.world
-    dist.all_gather_object(out, obj)
+    with _peers():
+        dist.all_gather_object(out, obj)
     return out
+
+
+def agree_stop(
+    flag: bool, signum: int | None, info: DistInfo, device: torch.device
+) -> tuple[bool, int | None]:
+    """Whether any rank asks to stop, and the signal that asked (the highest number when
+    several did; None when none did), the same on every rank: each rank's own flag is set by
+    its signal handler at any moment, and a rank that stopped alone would wait forever in the
+    others' next all-reduce."""
+    if not info.enabled:
+        return flag, signum
+    t = torch.tensor([1.0 if flag else 0.0, float(signum or 0)], device=device)
+    with _peers():
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    stop, sig = t.tolist()
+    return bool(stop), int(sig) or None
 
 
 def any_rank(flag: bool, info: DistInfo, device: torch.device) -> bool:
@@ -135,5 +162,25 @@ def any_rank(flag: bool, info: DistInfo, device: torch.device) -> bool:
     if not info.enabled:
         return flag
     t = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    with _peers():
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
+
+
+@contextmanager
+def _peers(source: int | None = None) -> Iterator[None]:
+    """Around one collective: its failure (gloo's or NCCL's, raised when another process of
+    the job stopped with its own error, and its connection closed) becomes one line naming
+    this rank, not a 40-line traceback on every other rank burying the error that matters."""
+    try:
+        yield
+    except RuntimeError as exc:  # DistBackendError and DistNetworkError are RuntimeErrors
+        rank = dist.get_rank() if dist.is_initialized() else 0
+        who = f"rank {source}" if source is not None and source != rank else "another process"
+        # "[.../gloo/transport/tcp/pair.cc:561] Connection closed by peer [...]:58528. This..."
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = re.sub(r"^\[[^\]]*\]\s*", "", text).split(". ")[0]
+        raise PeerStopped(
+            f"rank {rank}: {who} of this job stopped ({one_line(reason, 100)}); "
+            "its own message says why"
+        ) from exc

@@ -41,6 +41,7 @@ def fit(run: Run) -> dict[str, Any]:
     first_step, log_step = run.step, run.step
     evaluated_at: int | None = None  # the step of the last evaluation in the loop
     early_stop: dict[str, Any] | None = None  # trainer.patience ran out
+    stopped_by: int | None = None  # the signal every rank agreed stops the run
     monitor = CollapseMonitor(warn=console.warn, warmup_steps=cfg.steps // 10)
     try:
         with console.session():
@@ -84,21 +85,30 @@ def fit(run: Run) -> dict[str, Any]:
                     if cfg.patience is not None and run.stale_evaluations >= cfg.patience:
                         early_stop = _patience_ran_out(run)
                         run.stop_requested = True  # all ranks: the count follows a broadcast
-                if run.step % cfg.log_every == 0 or not run.dist.enabled:
+                stop = early_stop is not None
+                if run.step % cfg.log_every == 0 or last or not run.dist.enabled:
                     timed_out = (
                         cfg.max_seconds is not None
                         and time.perf_counter() - start > cfg.max_seconds
                     )
-                    # every rank must agree before anyone stops (they meet in all-reduces)
-                    run.stop_requested = distributed.any_rank(
-                        run.stop_requested or timed_out, run.dist, run.device
+                    # a signal sets one rank's flag at any moment: only the value all ranks
+                    # agree on stops them (one that stopped alone would wait in the others'
+                    # next all-reduce), and they agree on the signal, which skips the final
+                    # samples and evaluation that every rank takes part in
+                    run.stop_requested, stopped_by = distributed.agree_stop(
+                        run.stop_requested or timed_out, run.signal, run.dist, run.device
                     )
-                if run.stop_requested:
+                    stop = stop or run.stop_requested
+                if stop:
                     break
                 if _due(run.step, cfg.checkpoint_every) and not last:
                     with _timed(spent, "checkpoint"):
                         run.save()
             train_seconds = time.perf_counter() - t_train - sum(spent.values())
+            if run.dist.enabled:  # a signal only one rank has seen is ignored from here on
+                run.signal = stopped_by
+            else:  # one process: a signal during the last step stops it too
+                stopped_by = run.signal
             console.end_training(run.step)
 
             with _timed(spent, "checkpoint"):
@@ -109,7 +119,7 @@ def fit(run: Run) -> dict[str, Any]:
             logged = _logged_evaluation(run) if run.step == first_step else None
             if logged is not None:
                 metrics = logged
-            elif run.signal is None:  # a signal asks to stop now: no samples, no evaluation
+            elif stopped_by is None:  # a signal asks to stop now: no samples, no evaluation
                 with _timed(spent, "samples"):
                     samples = run.write_samples()
                 with _timed(spent, "eval"):  # not twice at a step the loop just evaluated

@@ -243,8 +243,32 @@ def training_state(run: Any, rng: Any, extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def data_state(position: Any, batch_size: int) -> dict[str, int]:
-    """A data position as a checkpoint keeps it: epoch, batches taken and their size."""
-    return {"epoch": position.epoch, "index": position.index, "batch": batch_size}
+    """A data position as a checkpoint keeps it: epoch, batches taken, their size, and the
+    samples of the epoch taken before them (the number of processes is the state's `world`)."""
+    return {"epoch": position.epoch, "index": position.index, "batch": batch_size,
+            "start": position.start}  # fmt: skip
+
+
+def resume_position(
+    saved: dict[str, Any], saved_world: Any, position: Any, batch_size: int, world: int
+) -> None:
+    """Set `position` to continue a checkpoint's epoch after the samples all its ranks had
+    taken, in batches of `batch_size` on `world` ranks: the saved position itself when both
+    are unchanged, else the same sample of the epoch (ranks take its samples in turn, so
+    those taken are a prefix of its permutation: none repeated, none skipped)."""
+    from ganhub.data import Position, continue_epoch, samples_taken
+
+    epoch, index, start = saved["epoch"], saved["index"], saved.get("start", 0)
+    if not all(type(v) is int and v >= 0 for v in (epoch, index, start)):
+        raise ValueError(f"data position {one_line(epoch, 40)}/{one_line(index, 40)}")
+    taken = saved.get("batch", batch_size)  # absent in checkpoints before it was kept
+    if type(taken) is not int or taken < 1:
+        raise ValueError(f"data batch size {one_line(taken, 40)}")
+    if type(saved_world) is not int or saved_world < 1:
+        raise ValueError(f"number of processes {one_line(saved_world, 40)}")
+    consumed = samples_taken(Position(epoch, index, start), taken, saved_world)
+    at = continue_epoch(epoch, consumed, batch_size, world)
+    position.epoch, position.index, position.start = at.epoch, at.index, at.start
 
 
 def restore_training_state(
@@ -273,13 +297,7 @@ def restore_training_state(
         if type(repeat) is not int or repeat < 1:
             raise ValueError(f"phase '{p.name}' repeats {one_line(repeat, 40)} times")
         p.repeat = repeat
-    epoch, index = state["data"]["epoch"], state["data"]["index"]
-    if not all(type(v) is int and v >= 0 for v in (epoch, index)):
-        raise ValueError(f"data position {one_line(epoch, 40)}/{one_line(index, 40)}")
-    taken = state["data"].get("batch", batch_size)  # absent in checkpoints before it was kept
-    if type(taken) is not int or taken < 1:
-        raise ValueError(f"data batch size {one_line(taken, 40)}")
-    position.epoch, position.index = epoch, index * taken // batch_size
+    resume_position(state["data"], state.get("world", dist.world), position, batch_size, dist.world)
     saved = state.get("system", {})  # absent in checkpoints before systems kept state
     if not isinstance(saved, dict):
         raise ValueError(f"system state {one_line(saved, 40)}")

@@ -110,9 +110,10 @@ def preview_indices(total: int, n: int, seed: int, *, listed: bool = False) -> T
 
 
 def epoch_keys(
-    sizes: Sequence[int], seed: int, epoch: int, rank: int = 0, world: int = 1
+    sizes: Sequence[int], seed: int, epoch: int, rank: int = 0, world: int = 1, start: int = 0
 ) -> Tensor:
-    """This rank's keys for one epoch: a row per sample, (index per domain..., augmentation seed).
+    """This rank's keys for one epoch from sample `start` on: a row per sample, (index per
+    domain..., augmentation seed).
 
     Each domain gets its own permutation (cycled when it is the smaller one), so unpaired
     domains are shuffled independently; the epoch has as many samples as the larger domain.
@@ -125,8 +126,10 @@ def epoch_keys(
         columns.append(torch.cat(perms)[:length])
     columns.append(torch.randint(0, 2**62, (length,), generator=gen))
     keys = torch.stack(columns, 1)
-    per_rank = length // world
-    return keys[rank * per_rank : (rank + 1) * per_rank]
+    # dealt in turn from `start`, as ganhub.data.epoch_order deals: the keys all ranks took
+    # are a prefix, so a resume with another number of processes continues after it
+    per_rank = max(length - start, 0) // world
+    return keys[start + rank :: world][:per_rank]
 
 
 class _KeyedSource(BatchSource):
@@ -151,8 +154,10 @@ class _KeyedSource(BatchSource):
         self, batch_size: int, seed: int, rank: int, world: int, device: torch.device | None = None
     ) -> list[Tensor]:
         """The key batches of the current epoch not taken yet (the table moves to `device` once)."""
-        per_epoch = self._check_size(batch_size, world)
-        keys = epoch_keys(self.sizes, seed, self.position.epoch, rank, world)
+        self._check_size(batch_size, world)
+        at = self.position
+        keys = epoch_keys(self.sizes, seed, at.epoch, rank, world, at.start)
+        per_epoch = len(keys) // batch_size
         if device is not None:
             keys = keys.to(device)  # one copy per epoch: a per-batch copy would sync a GPU
         return [

@@ -322,3 +322,15 @@ def test_a_lone_test_folder_feeds_its_own_sides_grid(tmp_path: Path) -> None:
     assert preview_folders(tmp_path, "unpaired") == ("testA", "trainB")
     _png(tmp_path / "testB" / "0.png", (rng.random((16, 16, 3)) * 255).astype(np.uint8))
     assert preview_folders(tmp_path, "unpaired") == ("testA", "testB")
+
+
+def test_epoch_keys_are_dealt_so_another_world_size_continues_the_epoch() -> None:
+    """Each rank took a contiguous block: resumed with another number of processes, part of
+    the epoch came twice and part never. Dealt in turn, what all ranks took is a prefix."""
+    from ganhub_cyclegan.data import epoch_keys
+
+    full = epoch_keys((10, 7), seed=1, epoch=0)
+    assert torch.equal(epoch_keys((10, 7), 1, 0, rank=0, world=1), full)  # one process: as was
+    ranks = [epoch_keys((10, 7), 1, 0, rank=r, world=2, start=4) for r in range(2)]
+    assert torch.equal(torch.stack(ranks, 1).reshape(-1, 3), full[4:])  # 4, 5, 6, ... in turn
+    assert len(epoch_keys((10, 7), 1, 0, rank=2, world=3, start=4)) == 2  # equal shares
