@@ -238,6 +238,23 @@ def test_a_reference_of_another_shape_or_kind_is_refused(workdir: Path) -> None:
         assert "\n" not in str(err.value)
 
 
+def test_a_reference_too_small_or_unreadable_is_one_line(tmp_path: Path) -> None:
+    """3 reference images were trained on (held-out accuracy NaN); an unreadable one pointed
+    at data.skip_bad, which skips training images only."""
+    from ganhub_fairness.ratio import MIN_REFERENCE, load_reference
+    from PIL import Image
+
+    for i in range(3):
+        Image.new("L", (16, 16), i * 60).save(tmp_path / f"{i}.png")
+    with pytest.raises(UsageError, match=rf"3 reference image\(s\); .* at least {MIN_REFERENCE}"):
+        load_reference(tmp_path, (1, 16, 16), "trick.reweight.reference")
+    (tmp_path / "3.png").write_bytes(b"not a png")
+    with pytest.raises(UsageError) as err:
+        load_reference(tmp_path, (1, 16, 16), "trick.reweight.reference")
+    assert "3.png" in str(err.value) and "fix or remove that file" in str(err.value)
+    assert "skip_bad" not in str(err.value) and "\n" not in str(err.value)
+
+
 def test_resample_refuses_conditional_runs_and_reweight() -> None:
     with pytest.raises(ConfigError, match="conditional run's labels") as err:
         resolve([*BIASED_DIGITS, "model.conditional=true", "tricks=[resample]"])
@@ -438,3 +455,22 @@ def test_no_sample_read_as_any_value_gives_no_distribution_not_a_negative_kl() -
     some_read = value_shares(torch.tensor([0, 0, 1, -1]), 2)
     found = discrepancies(distribution(some_read), target)
     assert found["fairness_kl"] > 0 and math.isclose(found["fairness_l1"], 1 / 3)
+
+
+LOW_DIGITS = Attribute("low digit", ("01", "23"), (0.5, 0.5), "digits", ((0, 1), (2, 3)))
+
+
+class Sevens(HeldOutDigits):
+    """A "generator" of 7s judged on an attribute of digits 0-3: every sample is "other"."""
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(modality="image", attribute=LOW_DIGITS)
+
+
+def test_samples_of_no_value_have_no_corrected_discrepancy_either() -> None:
+    """fairness_l2 was NaN but fairness_l2_corrected 0.7071, the score of a one-value
+    generator: a study ranking by the corrected score took blobs for a biased generator."""
+    system = Sevens(resolve(BIASED_DIGITS), {7: 1.0})
+    values = HUB.metrics.get("fairness").compute(system, n_samples=100, seed=0)
+    assert values["fairness_other"] == 1.0
+    assert math.isnan(values["fairness_l2"]) and math.isnan(values["fairness_l2_corrected"])

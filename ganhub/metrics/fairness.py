@@ -209,12 +209,18 @@ class Fairness(Metric):
         target = attribute_target(attribute, system.config.eval.fairness_target)
         images = generate(system, n_samples, seed)
         shares = value_shares(classify_attribute(attribute, images), n_values)
-        out = discrepancies(distribution(shares), target)
+        p = distribution(shares)
+        out = discrepancies(p, target)
         out |= {f"fairness_share/{v}": float(s) for v, s in zip(attribute.values, shares)}
         out["fairness_other"] = float(shares[-1])
         confusion = attribute_confusion(attribute, images.shape[-1], images.shape[1])
         corrected = correct_proportions(shares, confusion)
-        out["fairness_l2_corrected"] = float((corrected - target).norm(2))
+        # every sample "other": no distribution to correct either (NaN, as fairness_l2; the
+        # projection onto the simplex would score it as a generator of one value)
+        empty = not float(p.sum()) > 0
+        out["fairness_l2_corrected"] = (
+            float("nan") if empty else float((corrected - target).norm(2))
+        )
         out["fairness_accuracy"] = balanced_accuracy(confusion)
         n_kept = min(n_samples, REJECTION_SAMPLES)
         kept, rate = rejection_sample(system, attribute, target, n_kept, seed + 1)

@@ -34,6 +34,9 @@ from ganhub.errors import UsageError
 
 # the share of each side held out to report the classifier's accuracy and calibration
 HELD_OUT = 0.1
+# fewer reference images than this: a held-out set of a handful (3 gave accuracy NaN) and
+# weights learned from almost nothing
+MIN_REFERENCE = 50
 # pixels a training image may move each way (augment): the content stays, the pixels do not
 SHIFT = 2
 
@@ -166,17 +169,25 @@ def load_reference(path: Path, shape: tuple[int, ...], key: str) -> Tensor:
             raise UsageError(f"{key}={path}: no such shard")
         images = load_shard(path)
     elif path.is_dir():
-        from ganhub.data.images import ImageFolder, check_image_folder
+        from ganhub.data.images import check_image_folder, list_images, load_image
 
         check_image_folder(path, key)
-        folder = ImageFolder(path, size, channels)
-        images = torch.stack([folder[i] for i in range(len(folder))])
+        try:  # data.skip_bad is the training data's: every reference image must read
+            images = torch.stack([load_image(p, size, channels) for p in list_images(path)])
+        except UsageError as exc:
+            raise UsageError(f"{key}={path}: {exc}; fix or remove that file") from None
     else:
         raise UsageError(f"{key}={path}: give a folder of images or a .safetensors shard")
     if tuple(images.shape[1:]) != tuple(shape):
         raise UsageError(
             f"{key}={path}: its images are {list(images.shape[1:])}, the training data's "
             f"are {list(shape)}"
+        )
+    if len(images) < MIN_REFERENCE:
+        raise UsageError(
+            f"{key}={path}: {len(images)} reference image(s); the density-ratio classifier "
+            f"needs at least {MIN_REFERENCE} (it holds out {HELD_OUT:.0%} to measure its "
+            "accuracy, and a few images teach it nothing of the reference distribution)"
         )
     return images.float()
 
