@@ -17,8 +17,8 @@ from ganhub_interpret.cli import METHODS
 from ganhub_interpret.directions import boundaries, ganspace, sefa
 from ganhub_interpret.page import (
     data_uri,
+    figure_place,
     latent_space_of,
-    output_dir,
     run_facts,
     save_grid,
     write_page,
@@ -187,7 +187,8 @@ def write_directions_page(
     system = trained.system
     capabilities = system.capabilities()
     space = latent_space_of(trained, run_dir)
-    folder = output_dir(run_dir)  # refuse a planted link before any work
+    stem = f"directions-{method}"
+    folder, stem = figure_place(run_dir, out, stem)  # refuse a planted link before any work
     system.eval()
     known = known_factors(system, n=REFERENCE, seed=seed)
     if method == "boundary" and known is None:
@@ -200,8 +201,6 @@ def write_directions_page(
     directions, names, spectrum, notes = find_directions(
         space, method, n_directions, codes, n_samples, seed, known
     )
-    stem = f"directions-{method}"
-
     spectrum_uri = None
     if spectrum is not None:
         spectrum_uri = data_uri(

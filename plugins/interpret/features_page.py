@@ -27,8 +27,8 @@ from ganhub_interpret.features import (
 )
 from ganhub_interpret.page import (
     data_uri,
+    figure_place,
     latent_space_of,
-    output_dir,
     run_facts,
     write_page,
 )
@@ -63,27 +63,31 @@ def write_features_page(
     `seed`, and write RUN_DIR/interpret/features.html (or `out`) with its PNGs beside it."""
     system = trained.system
     space = latent_space_of(trained, run_dir)
-    folder = output_dir(run_dir)  # before any work: a planted link is refused at once
+    folder, stem = figure_place(run_dir, out, "features")  # a planted link: refused now
     system.eval()
     codes = space.sample(n_images, seed)
     decoded = space.decode(codes).float()  # on the system's device, for D
     images = decoded.cpu()
 
     scores = critic_scores(space, decoded) if space.critic is not None else None
-    samples = _samples_figure(images, scores, folder / "features-samples.png")
+    samples = _samples_figure(images, scores, folder / f"{stem}-samples.png")
     channel_figures = [
-        _layer_figure(layer, folder / f"features-layer-{i:02d}.png")
+        _layer_figure(layer, folder / f"{stem}-layer-{i:02d}.png")
         for i, layer in enumerate(channel_maps(space, codes))
     ]
-    attribution = None if scores is None else _attribution(space, decoded, scores, folder)
+    attribution = (
+        None
+        if scores is None
+        else _attribution(space, decoded, scores, folder / f"{stem}-attribution.png")
+    )
 
     attention = [
-        _attention_figure(maps, images, folder / f"features-attention-{i:02d}.png")
+        _attention_figure(maps, images, folder / f"{stem}-attention-{i:02d}.png")
         for i, maps in enumerate(attention_maps(space, codes))
     ]
     return write_page(
         "features.html",
-        out or folder / "features.html",
+        out or folder / f"{stem}.html",
         **run_facts(trained, run_dir),
         space_name=as_text(space.name, 40),
         space_dim=str(space.dim),
@@ -104,10 +108,9 @@ def write_features_page(
     )
 
 
-def _attribution(
-    space: LatentSpace, decoded: Tensor, scores: Tensor, folder: Path
-) -> dict[str, Any]:
-    """D's saliency and integrated gradients: the figure and the per-sample table."""
+def _attribution(space: LatentSpace, decoded: Tensor, scores: Tensor, path: Path) -> dict[str, Any]:
+    """D's saliency and integrated gradients: the figure (written to `path`) and the
+    per-sample table."""
     baseline = critic_scores(space, torch.full_like(decoded, BASELINE))
     grads = saliency(space, decoded)
     attributions, delta, steps = converged_integrated_gradients(
@@ -128,9 +131,7 @@ def _attribution(
         for i in range(len(images))
     ]
     unconverged = [str(i) for i in range(len(images)) if relative[i] > TOLERANCE]
-    figure = _attribution_figure(
-        images, grads, attributions, scores, folder / "features-attribution.png"
-    )
+    figure = _attribution_figure(images, grads, attributions, scores, path)
     return {
         "figure": figure,
         "rows": rows,

@@ -43,6 +43,16 @@ def output_dir(run_dir: Path) -> Path:
     return folder
 
 
+def figure_place(run_dir: Path, out: Path | None, stem: str) -> tuple[Path, str]:
+    """The folder and name prefix of a page's PNGs: RUN_DIR/interpret/STEM-*.png for the
+    default page, beside `out` as OUT_STEM-*.png for a page written elsewhere (they landed in
+    RUN_DIR/interpret/ under the default names, over the default page's own figures)."""
+    if out is None:
+        return output_dir(run_dir), stem
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out.parent, out.stem
+
+
 def save_grid(images: Tensor, path: Path, nrow: int, padding: int = 2) -> Path:
     """Images in [-1, 1] (N, 1 or 3, H, W) as one PNG grid of `nrow` per row on black, encoded
     in memory and written atomically under a fresh name (`save_image_grid`'s fixed temporary

@@ -311,3 +311,19 @@ def test_a_conditional_stylegan_has_no_latent_space(tmp_path: Path) -> None:
                   f"out_dir={tmp_path}"])  # fmt: skip
     system = ganhub.load(tmp_path / "c").system
     assert not system.capabilities().can("latent_space") and system.latent_space() is None
+
+
+def test_a_page_written_elsewhere_takes_its_figures_with_it(
+    cli: CLI, dcgan_run: Path, tmp_path: Path
+) -> None:
+    """With --out the PNGs were written into RUN_DIR/interpret/ under the default names, over
+    the default page's own figures, and none beside the page."""
+    folder = dcgan_run / "interpret"
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} if folder.exists() else {}
+    for command, page in (("directions", tmp_path / "d" / "mine.html"), ("features", tmp_path / "f.html")):  # fmt: skip
+        extra = ["--samples", "16", "--directions", "2"] if command == "directions" else []
+        code, _, err = cli("interpret", command, str(dcgan_run), *extra, "--out", str(page))
+        assert code == 0 and page.is_file(), err
+        assert any(p.name.startswith(f"{page.stem}-") for p in page.parent.glob("*.png"))
+    after = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} if folder.exists() else {}
+    assert after == before
