@@ -257,6 +257,10 @@ def test_options_of_a_trick_that_is_not_enabled_are_refused() -> None:
         r"enable it with tricks=\[ema,r1\]",
     ):
         resolve(["plugin=toy2d", "tricks=[ema]", "trick.r1.gamma=3"])
+    # the suggestion is one that resolves: not tricks=[reweight,resample], refused as a pair
+    with pytest.raises(ConfigError, match=r"enable it with tricks=\[resample\] \(instead of reweight\)"):  # fmt: skip
+        resolve(["plugin=dcgan", "data=shapes", "tricks=[reweight]", "trick.resample.steps=5"])
+    resolve(["plugin=dcgan", "data=shapes", "tricks=[resample]", "trick.resample.steps=5"])
 
 
 def test_a_list_typed_without_brackets_gets_the_bracketed_form() -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError, create_model
 
+from ganhub.config.enabled import enabled_loggers, enabled_tricks
 from ganhub.config.overrides import (
     deep_merge,
     expand_shorthands,
@@ -180,95 +181,6 @@ def _dotted(raw: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any
             yield from _dotted(value, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}", value
-
-
-def enabled_tricks(
-    merged: dict[str, Any], base: type[RunConfig], user: Mapping[str, Any], hub: Hub
-) -> tuple[str, ...]:
-    """The tricks a merged config enables; drops option sections of the others from `merged`.
-
-    Options the user gave for a trick that is not enabled are refused (they would be silently
-    ignored); options a preset or a default gave for it are dropped, so the saved config holds
-    the enabled tricks' options only and opens wherever those tricks are installed.
-    """
-    names = merged.get("tricks", base.model_fields["tricks"].get_default(call_default_factory=True))
-    if not isinstance(names, list | tuple | set | frozenset) or not all(
-        isinstance(n, str) for n in names
-    ):
-        return ()  # not a list of names: pydantic reports it with the key
-    for name in names:
-        if name not in hub.tricks:
-            raise unknown_choice("trick", one_line(name), hub.tricks.names())
-    given = user.get("trick")
-    if isinstance(given, Mapping):
-        for name, options in given.items():
-            if name not in names and name in hub.tricks:
-                keys = (
-                    ", ".join(f"trick.{name}.{k}" for k in options)
-                    if isinstance(options, Mapping)
-                    else f"trick.{name}"
-                )
-                listed = ",".join([*names, name])
-                raise ConfigError(
-                    f"{keys} set, but trick '{name}' is not enabled (tricks=[{','.join(names)}]); "
-                    f"enable it with tricks=[{listed}] or drop the option"
-                )
-    options = merged.get("trick")
-    if isinstance(options, dict):
-        merged["trick"] = {k: v for k, v in options.items() if k in names or k not in hub.tricks}
-    return tuple(names)
-
-
-def enabled_loggers(
-    merged: dict[str, Any],
-    base: type[RunConfig],
-    user: Mapping[str, Any],
-    hub: Hub,
-    *,
-    training: bool = True,
-) -> tuple[str, ...]:
-    """The registered loggers a merged config enables; drops the others' option sections.
-
-    As for tricks: options the user gave for a logger that is not enabled are refused, options
-    a saved config gave for it are dropped. Reopening a finished run (`training=False`) does not
-    check logger names, so the options of a logger not installed here are dropped too.
-    """
-    default = base.model_fields["loggers"].get_default(call_default_factory=True)
-    names = merged.get("loggers", default)
-    if not isinstance(names, list | tuple | set | frozenset) or not all(
-        isinstance(n, str) for n in names
-    ):
-        return ()  # not a list of names: pydantic reports it with the key
-    registered = set(hub.loggers.names())
-    if training:
-        for name in names:
-            if name not in registered:
-                raise unknown_choice("logger", one_line(name), hub.loggers.names())
-    given = user.get("logger")
-    given = given if isinstance(given, Mapping) else {}
-    given_names = set(given)
-    for name in sorted(given_names & registered - set(names)):
-        keys = (
-            ", ".join(f"logger.{name}.{k}" for k in given[name])
-            if isinstance(given[name], Mapping)
-            else f"logger.{name}"
-        )
-        raise ConfigError(
-            f"{keys} set, but logger '{name}' is not enabled (loggers=[{','.join(names)}]); "
-            f"enable it with loggers=[{','.join([*names, name])}] or drop the option"
-        )
-    for name in sorted(given_names & registered & set(names)):
-        if not hub.loggers.get(name).Config.model_fields:
-            raise ConfigError(f"logger.{name}: logger '{name}' takes no options; drop the key")
-    options = merged.get("logger")
-    if isinstance(options, dict):
-        # an unregistered name the user typed stays, so validation names it with a did-you-mean
-        merged["logger"] = {
-            k: v
-            for k, v in options.items()
-            if (k in registered and k in names) or (k in given_names and k not in registered)
-        }
-    return tuple(n for n in names if n in registered)
 
 
 def config_class(
