@@ -12,10 +12,18 @@ from pathlib import Path
 import pytest
 
 
-@pytest.mark.slow
-def test_torchrun_two_processes_train_in_lockstep(workdir: Path) -> None:
+def _torchrun(*args: str) -> subprocess.CompletedProcess[str]:
+    """`torchrun --nproc_per_node=2 --standalone ARGS`, one thread per process, captured."""
     torchrun = shutil.which("torchrun")
     assert torchrun, "torchrun comes with torch"
+    return subprocess.run(
+        [torchrun, "--nproc_per_node=2", "--standalone", *args],
+        env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_train_in_lockstep(workdir: Path) -> None:
     check = workdir / "check.py"
     check.write_text(
         "import sys, torch, torch.distributed as dist\n"
@@ -39,11 +47,7 @@ def test_torchrun_two_processes_train_in_lockstep(workdir: Path) -> None:
         "trainer.progress=false", "trainer.checkpoint_every=10", "tricks=[ema,r1]", "model.g_hidden=16",
         "model.d_hidden=16", "data.n_samples=1000", "loggers=[jsonl]", "name=ddp", "device=cpu",
     ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [torchrun, "--nproc_per_node=2", "--standalone", str(check), *args],
-        env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    proc = _torchrun(str(check), *args)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert "rank 0 ok steps=20" in out and "rank 1 ok steps=20" in out
@@ -62,11 +66,8 @@ def test_torchrun_two_processes_train_in_lockstep(workdir: Path) -> None:
     assert len([ln for ln in lines if '"loss/D"' in ln]) == 4  # rank 0 alone logged, every 5 steps
 
     # a stopped run names the launch that continues it: torchrun again, not one process
-    proc = subprocess.run(
-        [torchrun, "--nproc_per_node=2", "--standalone", "-m", "ganhub", "run", "resume=runs/ddp",
-         "trainer.steps=30", "trainer.max_seconds=0.01"],
-        env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    proc = _torchrun("-m", "ganhub", "run", "resume=runs/ddp", "trainer.steps=30",
+                     "trainer.max_seconds=0.01")  # fmt: skip
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0 and "stopped at step" in out, out
     expected = (
@@ -74,10 +75,7 @@ def test_torchrun_two_processes_train_in_lockstep(workdir: Path) -> None:
     )
     assert expected in out, out
     # the same command resumes under torchrun
-    proc = subprocess.run(
-        [torchrun, "--nproc_per_node=2", "--standalone", "-m", "ganhub", "run", "resume=runs/ddp", "trainer.steps=30"],
-        env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    proc = _torchrun("-m", "ganhub", "run", "resume=runs/ddp", "trainer.steps=30")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (run_dir / "checkpoints/step_0000030").is_dir()
 
@@ -86,8 +84,6 @@ def test_torchrun_two_processes_train_in_lockstep(workdir: Path) -> None:
 def test_a_signal_to_one_rank_stops_both_at_the_next_logging_step(workdir: Path) -> None:
     """SIGTERM reaching rank 1 alone: it used to leave the loop at once, to wait in a
     checkpoint's gather while rank 0 waited in the next step's all-reduce (both hung)."""
-    torchrun = shutil.which("torchrun")
-    assert torchrun, "torchrun comes with torch"
     check = workdir / "check.py"
     check.write_text(
         "import faulthandler, os, signal, sys\n"
@@ -112,11 +108,7 @@ def test_a_signal_to_one_rank_stops_both_at_the_next_logging_step(workdir: Path)
         "trainer.progress=false", "model.g_hidden=8", "model.d_hidden=8", "data.n_samples=1000",
         "loggers=[jsonl]", "name=sig", "device=cpu",
     ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [torchrun, "--nproc_per_node=2", "--standalone", str(check), *args],
-        env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    proc = _torchrun(str(check), *args)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     # both agreed at step 10, the logging step after the signal, and skipped the final samples
@@ -136,18 +128,11 @@ def test_a_run_rank_0_refuses_is_one_line_on_every_rank(workdir: Path) -> None:
 
     from .conftest import TINY_TOY
 
-    torchrun = shutil.which("torchrun")
-    assert torchrun, "torchrun comes with torch"
     ganhub.train([*TINY_TOY, "trainer.steps=1", "name=lk", "device=cpu"])
     lock = RunLock(workdir / "runs/lk")
     lock.acquire()  # as a run still training holds it
     try:
-        proc = subprocess.run(
-            [torchrun, "--nproc_per_node=2", "--standalone", "-m", "ganhub", "run",
-             "resume=runs/lk", "trainer.steps=3"],
-            env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
-            timeout=300,
-        )  # fmt: skip
+        proc = _torchrun("-m", "ganhub", "run", "resume=runs/lk", "trainer.steps=3")
     finally:
         lock.release()
     out = proc.stdout + proc.stderr
