@@ -157,16 +157,6 @@ def agree_stop(
     return bool(stop), int(sig) or None
 
 
-def any_rank(flag: bool, info: DistInfo, device: torch.device) -> bool:
-    """True on every rank if `flag` is true on any rank (agreeing on when to stop)."""
-    if not info.enabled:
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
-    with _peers():
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
-
-
 @contextmanager
 def _peers(source: int | None = None) -> Iterator[None]:
     """Around one collective: its failure (gloo's or NCCL's, raised when another process of
