@@ -27,7 +27,7 @@ def write_outputs(study: Study, ostudy: Any) -> dict[str, Any]:
                             f"({len(trials)} trial(s): see {study.directory / 'trials'})")  # fmt: skip
     front = ostudy.best_trials
     best = front[0] if len(front) == 1 else _lead(front, study)
-    default = next((t for t in trials if t.user_attrs.get("default")), None)
+    default = default_trial(trials)
     out = study.directory
     best_yaml = write_best(out / "best.yaml", best, study)
     ostudy.trials_dataframe().to_csv(out / "trials.csv", index=False)
@@ -59,6 +59,16 @@ def write_outputs(study: Study, ostudy: Any) -> dict[str, Any]:
     (out / "summary.json").write_text(json.dumps(facts, indent=2))
     facts["summary"] = summary
     return facts
+
+
+def default_trial(trials: list[Any]) -> Any:
+    """The base config's trial: the latest complete one marked default (a trial a signal
+    stopped is marked again on its re-run), else the first marked (failed or pruned)."""
+    from optuna.trial import TrialState
+
+    marked = [t for t in trials if t.user_attrs.get("default")]
+    complete = [t for t in marked if t.state == TrialState.COMPLETE]
+    return complete[-1] if complete else next(iter(marked), None)
 
 
 def _lead(front: list[Any], study: Study) -> Any:

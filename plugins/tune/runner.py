@@ -41,9 +41,11 @@ def run_study(study: Study, hub: Hub | None = None, echo: Callable[[str], None] 
 
     hub = hub or get_hub()
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # trial failures: our own line
-    if study.options.sampler == "oneshot":
+
+    def supernet() -> None:  # after the study's settings are checked: it writes into its folder
         study.architecture = oneshot.search(study, hub, echo)
-    ostudy = open_study(study)
+
+    ostudy = open_study(study, supernet if study.options.sampler == "oneshot" else None)
     finished_states = (TrialState.COMPLETE, TrialState.PRUNED)
     done = len(ostudy.get_trials(deepcopy=False, states=finished_states))
     if done:

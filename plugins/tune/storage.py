@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,8 +55,11 @@ def check_storage(url: str) -> None:
         ) from None
 
 
-def open_study(study: Study) -> Any:
-    """Create or load the Optuna study in its storage (heartbeats fail trials of dead workers)."""
+def open_study(study: Study, checked: Callable[[], None] | None = None) -> Any:
+    """Create or load the Optuna study in its storage (heartbeats fail trials of dead workers).
+
+    `checked` runs once the study is known to be this command's (sampler=oneshot trains its
+    supernet there, whose preference the sampler then draws from)."""
     import optuna
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -72,12 +76,15 @@ def open_study(study: Study) -> Any:
     opened = optuna.create_study(
         study_name=study.directory.name,
         storage=storage,
-        sampler=make_sampler(study, seed),
+        sampler=optuna.samplers.RandomSampler(seed),  # a placeholder until checked
         pruner=make_pruner(study),
         directions=study.directions,  # type: ignore[arg-type]
         load_if_exists=True,
     )
     check_same_study(opened, study)
+    if checked is not None:
+        checked()
+    opened.sampler = make_sampler(study, seed)
     return opened
 
 

@@ -11,7 +11,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ganhub_tune.defaults import TRIAL_BASE, default_space, direction_of, known_objectives
+from ganhub_tune.defaults import (
+    TIMING_DIRECTIONS,
+    TRIAL_BASE,
+    default_space,
+    direction_of,
+    known_objectives,
+)
 from ganhub_tune.samplers import SAMPLERS, SINGLE_OBJECTIVE
 from ganhub_tune.space import Param, Space, decode, encode, load_space
 from ganhub_tune.storage import check_storage
@@ -21,6 +27,7 @@ from ganhub.config.resolve import config_class, describe_keys, resolve
 from ganhub.config.schema import MAX_SEED, PLAIN_NAME_RULE, RunConfig, is_plain_name
 from ganhub.errors import ConfigError, did_you_mean, one_line
 from ganhub.hookspecs import hookimpl
+from ganhub.metrics import reported_by
 from ganhub.plugins import Hub, get_hub
 
 PRUNERS = ("median", "hyperband", "none")
@@ -134,6 +141,7 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
     base_config = resolve(base_raw, hub=hub)
     _check_keys(space.params, base_config, hub)
     _check_choices(space.params, base_config, hub)
+    _check_reported(objectives, space.params, base_config, hub)
     name = options.study or f"{options.plugin}-{options.space}"
     if not is_plain_name(name):
         raise ConfigError(f"study={one_line(name, 80)}: {PLAIN_NAME_RULE}; out=DIR chooses where")
@@ -151,6 +159,25 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
         except ConfigError as exc:
             raise ConfigError(f"the supernet run (sampler=oneshot): {exc}") from None
     return study
+
+
+def _check_reported(
+    objectives: list[str], params: list[Param], config: RunConfig, hub: Hub
+) -> None:
+    """An objective only a metric the runs do not compute reports (eval.metrics=[] of a tiny
+    preset) would stop the study after its first trial: refuse it before any trial."""
+    names = config.eval.metrics
+    if names is None or any(p.key == "eval.metrics" for p in params):
+        return  # the domain's choice, or searched: known per run only
+    for objective in objectives:
+        if objective in TIMING_DIRECTIONS:
+            continue
+        reporters = [e.name for e in hub.metrics if reported_by(objective, [(e.name, e.obj)])]
+        if reporters and not set(reporters) & set(names):
+            raise ConfigError(
+                f"objective={objective}: reported by the metric {' or '.join(reporters)}, and "
+                f"the runs compute eval.metrics={encode(names)}; add eval.metrics=[{reporters[0]}]"
+            )
 
 
 def _without_fixed(params: list[Param], overrides: list[str]) -> list[Param]:
