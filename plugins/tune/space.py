@@ -31,6 +31,9 @@ from ganhub.errors import ConfigError, did_you_mean
 TYPES = ("float", "int", "categorical")
 _PARAM_KEYS = {"type", "low", "high", "log", "step", "choices", "when"}
 _TOP_KEYS = {"objective", "direction", "base", "params"}
+# values the grid sampler takes from a range it cannot step through (a float range with no
+# `step`, a log range): 5 steps through two decades by half decades (1e-4, 3.16e-4, 1e-3, ...)
+GRID_POINTS = 5
 
 
 @dataclass(frozen=True)
@@ -48,19 +51,21 @@ class Param:
     origin: str = field(default="search space", compare=False)  # the file or built-in space
 
     def grid_values(self) -> list[Any]:
-        """The values the grid sampler walks (categoricals as Optuna stores them)."""
+        """The values the grid sampler walks (categoricals as Optuna stores them): a range by its
+        `step` (an int range's default step is 1), or, for a float range without a step and any
+        log range, GRID_POINTS values spread evenly (evenly in log for log: true)."""
         if self.type == "categorical":
             return [encode(c) for c in self.choices]
-        if self.step is None and self.type == "float":
-            raise ConfigError(
-                f"search param '{self.key}': sampler=grid needs 'step' for a float range "
-                f"(or make it categorical with explicit choices)"
-            )
         assert self.low is not None and self.high is not None
+        if self.log or (self.step is None and self.type == "float"):
+            return _spread(self.low, self.high, self.log, self.type == "int")
         step = self.step or 1
-        n = round((self.high - self.low) / step) + 1
+        n = math.floor((self.high - self.low) / step + 1e-9) + 1
         values = [self.low + i * step for i in range(n)]
-        return [int(v) for v in values] if self.type == "int" else values
+        # a float step adds its rounding error (0.1 + 0.05 = 0.15000000000000002)
+        return (
+            [int(v) for v in values] if self.type == "int" else [float(f"{v:.12g}") for v in values]
+        )
 
     def is_active(self, chosen: dict[str, Any]) -> bool:
         """Whether the conditions hold for the values chosen so far."""
@@ -102,6 +107,18 @@ class Space:
                         f"a param listed before it{did_you_mean(key, seen)}"
                     )
             seen.add(p.key)
+
+
+def _spread(low: float, high: float, log: bool, integer: bool) -> list[Any]:
+    """GRID_POINTS values from low to high, both ends exact, the ones between rounded to three
+    significant digits (1.58e-4, not 1.5811388e-4); an int range keeps each integer once."""
+    values: list[Any] = []
+    for i in range(GRID_POINTS):
+        t = i / (GRID_POINTS - 1)
+        v = low * (high / low) ** t if log else low + t * (high - low)
+        values.append(round(v) if integer else float(f"{v:.3g}"))
+    values[0], values[-1] = (int(low), int(high)) if integer else (float(low), float(high))
+    return list(dict.fromkeys(values))
 
 
 def _conditions_first(params: list[Param]) -> list[Param]:

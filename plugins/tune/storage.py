@@ -70,6 +70,7 @@ def open_study(study: Study, checked: Callable[[], None] | None = None) -> Any:
     else:
         storage = _rdb_storage(_driver_url(study.storage_url))
     existing = _count_trials(storage, study.directory.name)
+    created = not _has_study(storage, study.directory.name)
     seed = study.options.seed + existing
     if study.options.storage is not None:
         seed += os.getpid()  # workers on one shared study must not draw the same points
@@ -81,7 +82,12 @@ def open_study(study: Study, checked: Callable[[], None] | None = None) -> Any:
         directions=study.directions,  # type: ignore[arg-type]
         load_if_exists=True,
     )
-    check_same_study(opened, study)
+    try:
+        check_same_study(opened, study)
+    except ConfigError:
+        if created:  # a refused command leaves no empty study behind in the storage
+            optuna.delete_study(study_name=study.directory.name, storage=storage)
+        raise
     if checked is not None:
         checked()
     opened.sampler = make_sampler(study, seed)
@@ -132,6 +138,14 @@ def _retry_stale() -> Any:
     if hasattr(storages, "RetryHeartbeatStaleTrialCallback"):  # Optuna >= 4.9
         return storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
     return storages.RetryFailedTrialCallback(max_retry=1)
+
+
+def _has_study(storage: Any, name: str) -> bool:
+    try:
+        storage.get_study_id_from_name(name)
+    except KeyError:
+        return False
+    return True
 
 
 def _count_trials(storage: Any, name: str) -> int:

@@ -229,7 +229,7 @@ def _check_keys(params: list[Param], config: RunConfig, hub: Hub) -> None:
     sections = {k.rsplit(".", i)[0] for k in keys for i in range(1, k.count(".") + 1)}
     for p in params:
         if p.key not in keys and p.key not in sections:
-            raise ConfigError(f"search param '{p.key}' is not a config key of {config.plugin}"
+            raise ConfigError(f"{p.origin}: param '{p.key}' is not a config key of {config.plugin}"
                               f"{did_you_mean(p.key, keys)}; see ganhub run plugin={config.plugin} --help")  # fmt: skip
 
 

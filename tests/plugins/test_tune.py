@@ -13,6 +13,7 @@ import pytest
 import torch
 import yaml
 from ganhub_tune.cli import parse_options
+from ganhub_tune.samplers import make_sampler
 from ganhub_tune.space import decode, encode, load_space, parse_space
 from ganhub_tune.storage import _driver_url
 from ganhub_tune.study import prepare
@@ -138,12 +139,18 @@ def test_space_files_read_numbers_as_run_configs_do(tmp_path: Path) -> None:
     assert (param.low, param.high) == (1e-5, 1e-3)
 
 
-def test_grid_needs_a_step_for_ranges() -> None:
-    space = parse_space({"params": {"optim.G.lr": {"type": "float", "low": 1e-4, "high": 1e-3}}})
-    with pytest.raises(ConfigError, match="sampler=grid needs 'step' for a float range"):
-        space.params[0].grid_values()
-    space = parse_space({"params": {"model.g_layers": {"type": "int", "low": 2, "high": 4}}})
-    assert space.params[0].grid_values() == [2, 3, 4]
+def test_grid_steps_through_ranges_and_spreads_those_without_a_step() -> None:
+    def grid(**spec: Any) -> list[Any]:
+        return parse_space({"params": {"k": spec}}).params[0].grid_values()
+
+    # every built-in space has float ranges without a step: the grid used to refuse them all
+    assert grid(type="float", low=5e-5, high=5e-3, log=True) == [5e-5, 1.58e-4, 5e-4, 1.58e-3, 5e-3]
+    assert grid(type="float", low=0.0, high=1.0) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert grid(type="int", low=16, high=1024, log=True) == [16, 45, 128, 362, 1024]
+    assert grid(type="int", low=1, high=3, log=True) == [1, 2, 3]  # each integer once
+    assert grid(type="int", low=2, high=4) == [2, 3, 4]
+    assert grid(type="int", low=0, high=10, step=3) == [0, 3, 6, 9]
+    assert grid(type="float", low=0.1, high=0.35, step=0.05) == [0.1, 0.15, 0.2, 0.25, 0.3, 0.35]
 
 
 def test_unknown_config_key_and_options_are_clear_errors(tmp_path: Path, cli: Any) -> None:
@@ -153,8 +160,8 @@ def test_unknown_config_key_and_options_are_clear_errors(tmp_path: Path, cli: An
     )
     with pytest.raises(
         ConfigError,
-        match=r"'optim.G.rl' is not a config key of toy2d \(did you mean 'optim.G.lr'\?\)",
-    ):
+        match=r"space.yaml: param 'optim.G.rl' is not a config key of toy2d \(did you mean 'optim.G.lr'\?\)",
+    ):  # the file is named: a key may come from the built-in space or from it
         prepare(opts)  # fmt: skip
     code, _, err = cli("tune", "plugin=toy2d", "trials=many")
     assert code == 2 and err.strip() == "ganhub: error: trials='many': must be int (finished (complete or pruned) trials the study should hold [20])"  # fmt: skip
@@ -400,8 +407,9 @@ def test_every_built_in_space_names_only_registered_things(tmp_path: Path, plugi
     spaces = ["hparams"] + (["arch"] if get_hub().domains.get(plugin).arch_space else [])
     for space in spaces:
         opts = parse_options([f"plugin={plugin}", f"space={space}", f"out={tmp_path}",
-                              "objective=step_time"])  # fmt: skip
-        assert prepare(opts).space.params
+                              "objective=step_time", "sampler=grid"])  # fmt: skip
+        study = prepare(opts)
+        assert study.space.params and make_sampler(study, seed=0)  # every space has a grid
 
 
 def test_a_replaced_parent_keeps_its_place_and_drops_unreachable_children(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from ganhub.errors import ConfigError
 from .test_tune import TINY, _tune_args
 
 optuna = pytest.importorskip("optuna")
+from optuna.storages.journal import JournalFileBackend, JournalStorage  # noqa: E402
 
 
 def test_a_study_folder_refuses_another_studys_trials(tmp_path: Path, cli: Any) -> None:
@@ -31,6 +32,8 @@ def test_a_study_folder_refuses_another_studys_trials(tmp_path: Path, cli: Any) 
         code, out, err = cli(*_tune_args(tmp_path, "clash", "trials=2", *change))
         assert code == 2 and "holds the outputs of a study its storage" in err, (change, err)
         assert len(err.strip().splitlines()) == 1 and "trial 0" not in out + err
+        # and the refused command left no empty study in the storage it was pointed at
+        assert optuna.get_all_study_names(JournalStorage(JournalFileBackend(str(journal)))) == []
     # the same settings against an emptied study.db: its trials would overwrite trial_0000
     (folder / "study.db").unlink()
     kept.pop("study.db")
