@@ -254,8 +254,9 @@ def _commit(tmp: Path, dest: Path, force: bool) -> None:
     os.rename(dest, aside)
     try:
         os.rename(tmp, dest)
-    except OSError:
-        os.rename(aside, dest)  # put the old export back: never lose both
+    except BaseException:  # an error, or Ctrl-C between the two renames
+        if not dest.exists():
+            os.rename(aside, dest)  # put the old export back: never lose both
         raise
     shutil.rmtree(aside, ignore_errors=True)
 
