@@ -114,6 +114,7 @@ def test_a_signal_to_one_rank_stops_both_at_the_next_logging_step(workdir: Path)
     # both agreed at step 10, the logging step after the signal, and skipped the final samples
     for rank in (0, 1):
         assert f"rank {rank} steps=10 signal={int(signal.SIGTERM)} samples=0" in out, out
+    assert "SIGTERM received by another process of this job" in out  # rank 0 says why it stops
     assert sorted(p.name for p in (workdir / "runs/sig/checkpoints").glob("step_*")) == [
         "step_0000010"
     ]

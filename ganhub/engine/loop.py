@@ -8,6 +8,7 @@ except on logging, evaluation and checkpoint steps: losses and stats stay on the
 from __future__ import annotations
 
 import contextlib
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -98,6 +99,11 @@ def fit(run: Run) -> dict[str, Any]:
                     run.stop_requested, stopped_by = distributed.agree_stop(
                         run.stop_requested or timed_out, run.signal, run.dist, run.device
                     )
+                    if stopped_by is not None and run.signal is None and run.dist.is_main:
+                        run.console.warn(  # rank 0 speaks for the job, and it saw no signal
+                            f"\nganhub: {signal.Signals(stopped_by).name} received by another "
+                            "process of this job; saving a checkpoint after this step"
+                        )
                     stop = stop or run.stop_requested
                 if stop:
                     break
