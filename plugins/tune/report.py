@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ganhub_tune.study import Study, run_seeds
+from ganhub_tune.study import Study, base_params, run_seeds
 
 from ganhub.config.overrides import dump_yaml, load_yaml
 from ganhub.errors import TrainingError, one_line
@@ -157,6 +157,16 @@ def _plots(ostudy: Any, out: Path, *, multi: bool) -> list[Path]:
     return paths
 
 
+def _why_no_default(study: Study) -> str:
+    """Why no trial ran the base config (the default column is empty)."""
+    if study.options.sampler == "grid":
+        return "sampler=grid runs only the points of its grid"
+    _, reason = base_params(study)
+    if reason:
+        return f"the base config is not in the search space ({reason})"
+    return "the base config's trial has not run (the study was started before it was queued)"
+
+
 def summary_text(
     study: Study, trials: list[Any], best: Any, default: Any, facts: dict[str, Any]
 ) -> str:
@@ -185,6 +195,8 @@ def summary_text(
         which = f"Trial {chosen[0]} is" if chosen else "The default (trial 0) is"
         lines.append(f"{which} the architecture the weight-sharing supernet (run `supernet/`) "
                      "prefers; its probabilities are in architecture.json.")  # fmt: skip
+    if default is None:
+        lines.append(f"No default column: {_why_no_default(study)}.")
     lines += ["", "| key | default | best |", "|---|---|---|"]
     for name in objectives:
         d = facts["default_values"][name] if facts["default_values"] else None

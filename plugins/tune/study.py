@@ -417,6 +417,11 @@ def objective_values(study: Study, summary: dict[str, Any], rates: list[float]) 
 
 def default_params(study: Study) -> dict[str, Any] | None:
     """The base config's own values of the searched keys (the 'default' trial), if in range."""
+    return base_params(study)[0]
+
+
+def base_params(study: Study) -> tuple[dict[str, Any] | None, str]:
+    """`default_params`, and when it is None, which base value the space does not hold."""
     dump = study.base_config.model_dump(mode="json")
     params: dict[str, Any] = {}
     chosen: dict[str, Any] = {}
@@ -428,11 +433,11 @@ def default_params(study: Study) -> dict[str, Any] | None:
             node = node.get(part) if isinstance(node, dict) else None
         if p.type == "categorical":
             if node not in p.choices:
-                return None
+                return None, f"{p.key}={_show(node)} is not one of its choices"
             params[p.key] = encode(node)
         elif not isinstance(node, int | float) or not (p.low or 0) <= node <= (p.high or 0):
-            return None
+            return None, f"{p.key}={_show(node)} is outside {_show(p.low)}..{_show(p.high)}"
         else:
             params[p.key] = node
         chosen[p.key] = node
-    return params
+    return params, ""

@@ -111,3 +111,27 @@ def test_an_objective_no_computed_metric_reports_is_refused_before_a_trial(
                               "compute eval.metrics=[]; add eval.metrics=[fid]")  # fmt: skip
     prepare(parse_options([*args, "eval.metrics=[fid]"]))  # computed: accepted
     prepare(parse_options([*args, "objective=step_time"]))  # measured by every run
+
+
+def test_the_summary_says_why_it_has_no_default_column(tmp_path: Path) -> None:
+    from ganhub_tune.report import write_outputs
+    from optuna.trial import create_trial
+
+    search = tmp_path / "s.yaml"
+    search.write_text(yaml.safe_dump({"params": {"loss": ["hinge", "lsgan"]}}))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text(yaml.safe_dump({"seed": 0, "trainer": {}}))
+    for sampler, reason in (
+        ("tpe", "the base config is not in the search space (loss='nonsaturating' is not one "
+                "of its choices)"),
+        ("grid", "sampler=grid runs only the points of its grid"),
+    ):  # fmt: skip
+        study = prepare(parse_options(["plugin=toy2d", f"out={tmp_path}", f"search={search}",
+                                       "objective=reverse_kl", f"sampler={sampler}"]))  # fmt: skip
+        ostudy = optuna.create_study(directions=study.directions)
+        choices = optuna.distributions.CategoricalDistribution(["hinge", "lsgan"])
+        ostudy.add_trial(create_trial(value=0.5, params={"loss": "hinge"}, distributions={
+            "loss": choices}, user_attrs={"run_dir": str(run_dir)}))  # fmt: skip
+        summary = write_outputs(study, ostudy)["summary"]
+        assert f"No default column: {reason}." in summary, summary
