@@ -198,6 +198,21 @@ def test_run_directories_are_claimed_atomically(workdir: Path) -> None:
     assert sorted(p.name for p in claimed) == ["same", *[f"same-{i}" for i in range(1, 8)]]
 
 
+def test_a_run_refused_before_its_first_checkpoint_leaves_no_out_dir_it_made(
+    workdir: Path,
+) -> None:
+    (workdir / "kept").mkdir()
+    for out_dir in (workdir / "new" / "a" / "b", workdir / "kept" / "x"):
+        directory = RunDirectory.create(out_dir, "r")
+        directory.fail(ConfigError("refused"), step=0, resumable=False)
+    assert sorted(p.name for p in workdir.iterdir()) == ["kept"]  # new/a/b went, kept stayed
+    assert not any((workdir / "kept").iterdir())
+    shared = RunDirectory.create(workdir / "shared", "first")
+    RunDirectory.create(workdir / "shared", "second").close()  # another run started there
+    shared.fail(ConfigError("refused"), step=0, resumable=False)
+    assert [p.name for p in (workdir / "shared").iterdir()] == ["second"]
+
+
 # -- run-time data errors ----------------------------------------------------------------------
 
 

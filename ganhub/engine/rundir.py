@@ -29,6 +29,7 @@ class RunDirectory:
         self.path = path
         self.created = created
         self.lock = RunLock(path)
+        self.made_parents: list[Path] = []  # out_dir's folders that `create` made, deepest first
 
     @classmethod
     def create(cls, out_dir: Path, name: str) -> RunDirectory:
@@ -37,6 +38,9 @@ class RunDirectory:
             raise ConfigError(
                 f"out_dir='{out_dir}' is a file, not a folder; choose another out_dir"
             )
+        # the folders this run creates for out_dir: a run refused before its first checkpoint
+        # removes them again when empty (a typo'd out_dir is not left behind)
+        made = [p for p in (out_dir, *out_dir.parents) if not p.exists()]
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -52,6 +56,7 @@ class RunDirectory:
                     f"run directory '{path}' cannot be created: {exc.strerror}"
                 ) from None
             run_dir = cls(path, created=True)
+            run_dir.made_parents = made
             run_dir.lock.acquire()
             return run_dir
         raise ConfigError(f"'{out_dir}' already holds {name} and {MAX_SUFFIX - 1} numbered copies")
@@ -79,6 +84,11 @@ class RunDirectory:
         self.lock.release()
         if self.created and not resumable:
             shutil.rmtree(self.path, ignore_errors=True)
+            for folder in self.made_parents:
+                try:
+                    folder.rmdir()  # only when empty: another run may have started there since
+                except OSError:
+                    break
             return
         if not self.created and not touched:
             if self.previous_failure is not None:
