@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ganhub.clikit import RUN_DIR
+from ganhub.clikit import RUN_DIR, KeyValueCommand
 
 if TYPE_CHECKING:
     from ganhub.config.schema import RunConfig
@@ -65,6 +65,7 @@ def _help() -> str:
 
 @click.command(
     name="adapt",
+    cls=KeyValueCommand,
     help=_help(),
     context_settings={
         "ignore_unknown_options": True,

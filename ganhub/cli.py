@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("ganhub: aborted", err=True)
         sys.exit(130)
+    except click.exceptions.NoArgsIsHelpError as exc:  # `ganhub`, `ganhub data`: the help
+        exc.show()  # whole, as click shows it (to stderr, status 2: no command was run)
+        sys.exit(exc.exit_code)
     except click.UsageError as exc:  # a bad option or argument: one line, like ganhub's own
         command = exc.ctx.command_path if exc.ctx is not None else "ganhub"
         message = " ".join(exc.format_message().split())

@@ -7,6 +7,7 @@ options as `--flags`. Light on purpose: importing it loads click only.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,33 @@ def split_overrides(
     return overrides, options
 
 
+class KeyValueCommand(click.Command):
+    """A command that takes key=value items (and paths) among its options: click passes an
+    unknown `--flag` through to them, where it was taken for an override or a DATA path and
+    failed with a message that never said so. Here it is refused as click refuses one, naming
+    the closest real option, before anything else is checked (a required option included)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Refuse a mistyped option, then parse as click does."""
+        options = [p for p in self.params if isinstance(p, click.Option)]
+        known = {name: p for p in options for name in (*p.opts, *p.secondary_opts)}
+        takes_value = {name for name, p in known.items() if not p.is_flag and not p.count}
+        skip = False
+        for item in args:
+            if skip:  # the value of the option before it (it may start with "-")
+                skip = False
+                continue
+            if item == "--":
+                break
+            name = item.split("=", 1)[0]
+            if name in known:
+                skip = name in takes_value and "=" not in item
+            elif name[:1] == "-" and name not in ("-", "-h", "--help") and not name[1:2].isdigit():
+                close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+                raise click.NoSuchOption(name, possibilities=close, ctx=ctx)
+        return super().parse_args(ctx, args)
+
+
 # `write_samples` draws its samples as one batch into one artifact (a grid, a text file, a
 # set of volumes): 10,000 is a 100 x 100 grid, far past what a grid is read for
 MAX_WRITTEN_SAMPLES = 10_000
@@ -87,6 +115,7 @@ __all__ = [
     "HELP",
     "MAX_WRITTEN_SAMPLES",
     "RUN_DIR",
+    "KeyValueCommand",
     "deprecated_alias",
     "domain_group",
     "split_overrides",

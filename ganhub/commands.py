@@ -8,25 +8,34 @@ from typing import Any
 
 import click
 
-from ganhub.clikit import MAX_WRITTEN_SAMPLES, RUN_DIR, SEED, split_overrides
+from ganhub.clikit import (
+    MAX_WRITTEN_SAMPLES,
+    RUN_DIR,
+    SEED,
+    KeyValueCommand,
+    split_overrides,
+)
 from ganhub.hookspecs import hookimpl
 from ganhub.registry import KINDS
 
 _OVERRIDES = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 
 
-def _split(args: tuple[str, ...] | list[str]) -> tuple[list[str], bool]:
-    wants_help = any(a in ("-h", "--help") for a in args)
-    return [a for a in args if a not in ("-h", "--help")], wants_help
+# a help flag of the command's own (click's would print the help before plugin=NAME is read)
+def _help_flag(text: str) -> Callable[[Any], Any]:
+    return click.option("-h", "--help", "wants_help", is_flag=True, help=text)
 
 
-@click.command(context_settings=_OVERRIDES)
+@click.command(cls=KeyValueCommand, context_settings=_OVERRIDES)
 @click.option(
     "--config", "config_files", multiple=True, type=click.Path(), help="YAML file(s) merged first."
 )
+@_help_flag("Show this message and exit; with plugin=NAME, every key of that plugin.")
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
-def run(ctx: click.Context, config_files: tuple[str, ...], overrides: tuple[str, ...]) -> None:
+def run(
+    ctx: click.Context, config_files: tuple[str, ...], wants_help: bool, overrides: tuple[str, ...]
+) -> None:
     """Train: ganhub run plugin=NAME [key.sub=value ...] [--config FILE].
 
     \b
@@ -36,9 +45,9 @@ def run(ctx: click.Context, config_files: tuple[str, ...], overrides: tuple[str,
     """
     from ganhub.config.resolve import resolve
 
-    items, wants_help = _split(overrides)
+    items = list(overrides)
     if wants_help:
-        click.echo(_plugin_help(ctx, items))
+        click.echo(_plugin_help(ctx, items, config_files))
         return
     config = resolve(items, config_files)
     from ganhub.api import train
@@ -51,13 +60,13 @@ def run(ctx: click.Context, config_files: tuple[str, ...], overrides: tuple[str,
         raise SystemExit(128 + summary["signal"])
 
 
-def _plugin_help(ctx: click.Context, items: list[str]) -> str:
+def _plugin_help(ctx: click.Context, items: list[str], files: tuple[str, ...]) -> str:
     from ganhub.config.overrides import merge_sources
     from ganhub.config.resolve import config_class, describe_keys
     from ganhub.plugins import get_hub
 
     hub = get_hub()
-    plugin = merge_sources(items).get("plugin")
+    plugin = merge_sources(items, files).get("plugin")
     if not plugin:
         domains = ", ".join(hub.domains.names())
         return (
@@ -65,7 +74,7 @@ def _plugin_help(ctx: click.Context, items: list[str]) -> str:
         )
     domain = hub.require_domain(str(plugin))
     rows = describe_keys(config_class(domain.config_class, hub))
-    resolved = _resolved_defaults(items)
+    resolved = _resolved_defaults(items, files)
     rows = [(k, t, resolved.get(k, d), desc) for k, t, d, desc in rows]
     width = max(len(r[0]) for r in rows)
     lines = [f"ganhub run plugin={plugin} [key=value ...]", "", domain.description, ""]
@@ -82,7 +91,7 @@ def _plugin_help(ctx: click.Context, items: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _resolved_defaults(items: list[str]) -> dict[str, str]:
+def _resolved_defaults(items: list[str], files: tuple[str, ...]) -> dict[str, str]:
     """Each key's value once the domain, its dependent defaults and any preset or keys given
     apply (what `ganhub config` prints), as help text; {} when the keys do not resolve yet
     (a required data path missing...), and the class defaults are shown instead."""
@@ -90,7 +99,7 @@ def _resolved_defaults(items: list[str]) -> dict[str, str]:
     from ganhub.errors import GanhubError
 
     try:
-        config = resolve(items, training=False)
+        config = resolve(items, files, training=False)
     except GanhubError:
         return {}
     flat: dict[str, str] = {}
@@ -106,25 +115,28 @@ def _resolved_defaults(items: list[str]) -> dict[str, str]:
     return flat
 
 
-@click.command(name="config", context_settings=_OVERRIDES)
+@click.command(name="config", cls=KeyValueCommand, context_settings=_OVERRIDES)
 @click.option(
     "--config", "config_files", multiple=True, type=click.Path(), help="YAML file(s) merged first."
 )
+@_help_flag("Show this message and exit.")
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def config_cmd(
-    ctx: click.Context, config_files: tuple[str, ...], overrides: tuple[str, ...]
+    ctx: click.Context, config_files: tuple[str, ...], wants_help: bool, overrides: tuple[str, ...]
 ) -> None:
     """Print the resolved config as YAML: ganhub config plugin=NAME [key=value ...]."""
     from ganhub.config.overrides import dump_yaml
     from ganhub.config.resolve import resolve
+    from ganhub.config.schema import with_absolute_paths
 
-    items, wants_help = _split(overrides)
+    items = list(overrides)
     if wants_help:
         click.echo(ctx.get_help())
         return
     config = resolve(items, config_files)
-    click.echo(dump_yaml(config.model_dump(mode="json"), sort_keys=False).rstrip())
+    data = with_absolute_paths(config, config.model_dump(mode="json"))  # as a run writes it
+    click.echo(dump_yaml(data, sort_keys=False).rstrip())
 
 
 @click.command()
@@ -168,7 +180,9 @@ def list_cmd(kind: str) -> None:
         click.echo(one_line(f"{e.name:<{width}}  {e.description}  [{e.plugin}]"))
 
 
-@click.command(context_settings={**_OVERRIDES, "help_option_names": ["-h", "--help"]})
+@click.command(
+    cls=KeyValueCommand, context_settings={**_OVERRIDES, "help_option_names": ["-h", "--help"]}
+)
 @click.argument("run_dir", type=RUN_DIR)
 @click.option("--n", "n", type=click.IntRange(min=1, max=MAX_WRITTEN_SAMPLES), default=64,
               show_default=True, help="Samples to write.")  # fmt: skip

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ganhub.clikit import HELP
+from ganhub.clikit import HELP, KeyValueCommand
 
 if TYPE_CHECKING:
     from ganhub.config.schema import RunConfig
@@ -92,7 +92,7 @@ def inspect(data: Path | None, overrides: tuple[str, ...]) -> DataReport:
     return domain.inspect_data(config)
 
 
-@data_group.command(name="check", context_settings=_ARGS)
+@data_group.command(name="check", cls=KeyValueCommand, context_settings=_ARGS)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def check_command(as_json: bool, args: tuple[str, ...]) -> None:
@@ -110,7 +110,7 @@ def check_command(as_json: bool, args: tuple[str, ...]) -> None:
         raise SystemExit(1)
 
 
-@data_group.command(name="clean", context_settings=_ARGS)
+@data_group.command(name="clean", cls=KeyValueCommand, context_settings=_ARGS)
 @click.option("--out", type=click.Path(path_type=Path), help="Write a cleaned copy here.")
 @click.option(
     "--list", "list_file", type=click.Path(dir_okay=False, path_type=Path),
@@ -196,7 +196,7 @@ def copy_kept(data: Path, out: Path, kept: list[str]) -> Path:
     return out
 
 
-@data_group.command(name="convert", context_settings=_ARGS)
+@data_group.command(name="convert", cls=KeyValueCommand, context_settings=_ARGS)
 @click.option("--to", "fmt", required=True, help="Target format: shard, or the domain's own.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Where to write it.")
 @click.option("--force", is_flag=True, help="Replace an existing --out file (never a folder).")

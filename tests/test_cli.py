@@ -126,3 +126,50 @@ def test_help_shows_what_ganhub_config_resolves(plugin: str) -> None:
             for part in key.split("."):
                 value = value[part]
             assert shown[key] == default_text(value), (args, key)
+
+
+def test_a_group_without_a_command_shows_its_help_not_one_garbled_line(cli) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli("data")
+    assert code == 2 and "Usage: ganhub data [OPTIONS] COMMAND" in err
+    assert "\nCommands:\n" in err and "ganhub: error" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["config", "--confg", "x.yaml"], "No such option '--confg'. Did you mean '--config'?"),
+        (["data", "check", "plugin=dcgan", "--jsn"], "No such option '--jsn'. Did you mean '--json'?"),
+        # refused before click's check of the required --out it misspelt
+        (["data", "convert", "plugin=dcgan", "--to", "shard", "--ot", "x"], "Did you mean '--out'?"),
+        (["tune", "plugin=toy2d", "--trials", "3"], "No such option '--trials'."),
+    ],
+)  # fmt: skip
+def test_a_mistyped_option_among_key_value_items_is_named(  # type: ignore[no-untyped-def]
+    cli, args: list[str], line: str
+) -> None:
+    """It was taken for an override ("is not an override") or a DATA path ("does not exist")."""
+    code, _, err = cli(*args)
+    assert code == 2 and line in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_run_help_reads_config_files_and_lists_its_help_flag(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "my.yaml").write_text("plugin: toy2d\ntrainer:\n  steps: 77\n")
+    code, out, _ = cli("run", "--config", str(tmp_path / "my.yaml"), "--help")
+    assert code == 0 and "int = 77" in out.split("trainer.steps", 1)[1].splitlines()[0]
+    for command in ("run", "config"):
+        assert "-h, --help" in cli(command, "--help")[1]
+
+
+def test_config_prints_what_a_run_writes_and_refuses_what_it_refuses(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "imgs").mkdir()
+    from PIL import Image
+
+    Image.new("RGB", (32, 32)).save(tmp_path / "imgs" / "a.png")
+    code, out, err = cli("config", "plugin=dcgan", "data.path=imgs")
+    assert code == 0, err
+    assert yaml.safe_load(out)["data"]["path"] == str(tmp_path / "imgs")  # absolute, as saved
+    code, _, err = cli("config", "plugin=toy2d", "trainer.keep_best=reverse_k")
+    assert code == 2 and "trainer.keep_best=reverse_k: no metric reports that score (did you mean 'reverse_kl'?)" in err  # fmt: skip

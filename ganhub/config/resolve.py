@@ -284,6 +284,13 @@ def check_cross(config: RunConfig, hub: Hub, *, training: bool = True) -> None:
                         f"'{reporter}' reports, not a metric; use eval.metrics=[{reporter}]"
                     )
                 raise unknown_choice("metric", one_line(name), hub.metrics.names())
+        keep = config.trainer.keep_best  # which of the run's metrics report it: at its start
+        if keep is not None and not reported_by(keep, [(e.name, e.obj) for e in hub.metrics]):
+            scores = sorted({key for e in hub.metrics for key in e.obj.scores()})
+            raise ConfigError(
+                f"trainer.keep_best={one_line(keep, 60)}: no metric reports that score"
+                f"{did_you_mean(keep, scores)}; ganhub list metrics names them"
+            )
         problems += domain.check(config)
     if problems:
         raise ConfigError("; ".join(problems))

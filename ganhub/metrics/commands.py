@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from ganhub.clikit import KeyValueCommand
 from ganhub.config.schema import MAX_EVAL_SAMPLES
 from ganhub.hookspecs import hookimpl
 
@@ -17,7 +18,7 @@ _EXTRA = {"ignore_unknown_options": True, "allow_extra_args": True}
 _RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
-@click.command(name="eval", context_settings=_EXTRA)
+@click.command(name="eval", cls=KeyValueCommand, context_settings=_EXTRA)
 @click.argument("run_dir", type=_RUN_DIR)
 @click.option(
     "--seeds",
@@ -183,8 +184,8 @@ def features() -> None:
     """Local feature networks for fd_<name> / kd_<name> metrics (eval.features=[NAME])."""
 
 
-@features.command(name="train", context_settings=_EXTRA)
-@click.argument("options", nargs=-1, type=click.UNPROCESSED)
+@features.command(name="train", cls=KeyValueCommand, context_settings=_EXTRA)
+@click.argument("options", nargs=-1, type=click.UNPROCESSED, metavar="[KEY=VALUE]...")
 def features_train(options: tuple[str, ...]) -> None:
     """Train one: ganhub features train data=digits|folder [data.path=DIR] [name=NAME] [size=32]
     [channels=1|3] [epochs=12] [width=24] [seed=0] [out=DIR].

@@ -6,13 +6,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ganhub.clikit import KeyValueCommand
+
 if TYPE_CHECKING:
     from ganhub_meta.reptile import MetaOptions
 
 _CONTEXT = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 
 
-@click.command(name="meta", context_settings=_CONTEXT)
+@click.command(name="meta", cls=KeyValueCommand, context_settings=_CONTEXT)
 @click.argument("items", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def meta_command(ctx: click.Context, items: tuple[str, ...]) -> None:

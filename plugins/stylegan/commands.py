@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ganhub.clikit import HELP, RUN_DIR, SEED, deprecated_alias, domain_group
+from ganhub.clikit import HELP, RUN_DIR, SEED, KeyValueCommand, deprecated_alias, domain_group
 
 if TYPE_CHECKING:
     from ganhub_stylegan.system import StyleGANSystem
@@ -167,7 +167,9 @@ def explore(run_dir: Path, n: int, seed: int, psi: float | None, cutoff: int | N
     click.echo("\n".join(str(p) for p in paths))
 
 
-@click.command(name="check", context_settings={**HELP, "ignore_unknown_options": True})
+@click.command(
+    name="check", cls=KeyValueCommand, context_settings={**HELP, "ignore_unknown_options": True}
+)
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--image-size", "image_size", type=int, default=None,
               help="The model.image_size to train at  [default: the config's, 32].")  # fmt: skip

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from ganhub.clikit import KeyValueCommand
 from ganhub.config.overrides import parse_override
 from ganhub.config.schema import expand_path_text
 from ganhub.errors import ConfigError
@@ -47,6 +48,7 @@ OPTIONS: dict[str, tuple[type, str]] = {
 
 @click.command(
     name="tune",
+    cls=KeyValueCommand,
     context_settings={
         "ignore_unknown_options": True,
         "allow_extra_args": True,
