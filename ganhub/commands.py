@@ -162,11 +162,22 @@ def plugins() -> None:
                 click.echo(info.trace.rstrip())
 
 
+class _Kind(click.Choice):
+    """A registry kind; the singular (`trick`, `loss`) is taken for the plural."""
+
+    def convert(self, value: Any, param: Any, ctx: click.Context | None) -> Any:
+        """The kind, from its plural or singular name."""
+        for plural in (f"{value}s", f"{value}es"):
+            if plural in self.choices:
+                return plural
+        return super().convert(value, param, ctx)
+
+
 @click.command(name="list")
-@click.argument("kind", type=click.Choice(KINDS))
+@click.argument("kind", type=_Kind(KINDS), metavar="KIND")
 def list_cmd(kind: str) -> None:
-    """List registry entries (domains, losses, tricks, metrics, loggers, conditioners) with
-    descriptions."""
+    """List registry entries with descriptions: KIND is domains, losses, tricks, metrics,
+    loggers or conditioners."""
     from ganhub.errors import one_line
     from ganhub.plugins import get_hub
 

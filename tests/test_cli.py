@@ -173,3 +173,7 @@ def test_config_prints_what_a_run_writes_and_refuses_what_it_refuses(  # type: i
     assert yaml.safe_load(out)["data"]["path"] == str(tmp_path / "imgs")  # absolute, as saved
     code, _, err = cli("config", "plugin=toy2d", "trainer.keep_best=reverse_k")
     assert code == 2 and "trainer.keep_best=reverse_k: no metric reports that score (did you mean 'reverse_kl'?)" in err  # fmt: skip
+
+
+def test_list_takes_a_kind_in_the_singular(cli) -> None:  # type: ignore[no-untyped-def]
+    assert cli("list", "trick") == cli("list", "tricks") and cli("list", "loss")[0] == 0
