@@ -81,6 +81,13 @@ def adapt_command(run_dir: Path, overrides: tuple[str, ...]) -> None:
     from ganhub.console import summary_line
 
     config = adapt_config(run_dir, list(overrides))
+    unused = unapplied_defaults(config, list(overrides))
+    if unused:
+        click.echo(
+            f"ganhub adapt: defaults this {config.plugin} run has no use for: "
+            f"{', '.join(unused)} (see ganhub adapt --help)",
+            err=True,
+        )
     summary = train(config)
     if summary["rank"] == 0 and not config.trainer.progress:
         click.echo(summary_line(summary))
@@ -147,6 +154,22 @@ def adapt_config(run_dir: Path, overrides: list[str], hub: Hub | None = None) ->
         defaults["trainer.patience"] = PATIENCE if first.trainer.eval_every and watched else None
     layer = _layer(base, defaults, given)
     return resolve(overrides, hub=hub, saved=layer, origin=str(run_dir / "config.yaml"))
+
+
+def unapplied_defaults(config: RunConfig, overrides: list[str]) -> list[str]:
+    """The few-shot defaults the adapted run did not take: its data picks no shots, it has no
+    held-out images, no feature distance to keep the best of (a 2D or a text run)."""
+    from ganhub.config.overrides import merge_sources
+
+    given = set(_dotted(merge_sources(overrides)))
+    dump = config.model_dump()
+    checks = {
+        "data.n_shots": "n_shots" in dump.get("data", {}),
+        "eval.real": config.eval.real == "validation",
+        "trainer.keep_best": config.trainer.keep_best is not None,
+        "trainer.patience": config.trainer.patience is not None,
+    }
+    return [key for key, applied in checks.items() if not applied and key not in given]
 
 
 def feature_distance(config: RunConfig, system: Any) -> str:

@@ -307,13 +307,25 @@ def test_adapt_runs_from_the_command_line_and_its_run_loads(workdir: Path, cli) 
     # the tiny source trained with eval.metrics=[]: the adapted run scores the domain's defaults
     assert "digit_modes" in config["eval"]["metrics"] and "fid" in config["eval"]["metrics"]
     assert ganhub.load(adapted).step == 4 and ganhub.load(adapted, best=True).step in (2, 4)
-    assert "fd_digits" in out
+    assert "fd_digits" in out and "has no use for" not in err
     # evaluation switched off here: no best to keep (it was refused: keep_best=fd_digits)
     code, _, err = cli("adapt", str(source), "data.classes=[8]", "trainer.steps=2",
                        "eval.metrics=[]", "name=quiet")  # fmt: skip
     assert code == 0, err
     config = yaml.safe_load((workdir / "runs" / "quiet" / "config.yaml").read_text())
     assert config["eval"]["metrics"] == [] and config["trainer"]["keep_best"] is None
+    assert "no use for: trainer.keep_best, trainer.patience (see" in err  # said, not silent
+
+
+def test_adapt_says_which_defaults_a_run_has_no_use_for(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli(
+        "run", "plugin=toy2d", "trainer.steps=4", "name=pts", "trainer.progress=false"
+    )
+    assert code == 0, err
+    code, _, err = cli("adapt", "runs/pts", "trainer.steps=2", "trainer.progress=false")
+    assert code == 0, err
+    assert ("ganhub adapt: defaults this toy2d run has no use for: data.n_shots, eval.real, "
+            "trainer.keep_best, trainer.patience") in err  # fmt: skip
 
 
 def test_adapt_help_lists_the_defaults_it_adds(cli) -> None:  # type: ignore[no-untyped-def]
