@@ -25,11 +25,11 @@ _RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
     default=1,
     show_default=True,
     type=click.IntRange(1, 1000),
-    help="sample seeds (mean, std)",
+    help="how many sample seeds, from the run's seed on; scores are their mean and std",
 )
 @click.option("--n", "n_samples", type=click.IntRange(1, MAX_EVAL_SAMPLES),
               help="samples per seed [eval.n_samples]")  # fmt: skip
-@click.option("--device", default="cpu", show_default=True, help="cpu | cuda | cuda:N | mps")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
 def eval_command(
     run_dir: Path, seeds: int, n_samples: int | None, device: str, overrides: tuple[str, ...]
@@ -171,7 +171,11 @@ def _num(v: float) -> str:
 
 @click.command(name="report")
 @click.argument("run_dir", type=_RUN_DIR)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="HTML path")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="HTML path  [default: RUN_DIR/report.html]",
+)
 def report_command(run_dir: Path, out: Path | None) -> None:
     """Write RUN_DIR/report.html (self-contained) with PNG plots in RUN_DIR/report/."""
     from ganhub.metrics.report import write_report
@@ -188,11 +192,12 @@ def features() -> None:
 @click.argument("options", nargs=-1, type=click.UNPROCESSED, metavar="[KEY=VALUE]...")
 def features_train(options: tuple[str, ...]) -> None:
     """Train one: ganhub features train data=digits|folder [data.path=DIR] [name=NAME] [size=32]
-    [channels=1|3] [epochs=12] [width=24] [seed=0] [out=DIR].
+    [channels=3 (folders)] [epochs=12] [width=24] [seed=0] [out=DIR].
 
     \b
     Labelled data (digits) trains a classifier; a folder of images trains a rotation predictor
-    (self-supervised). Saved as NAME.safetensors + NAME.json in the cache (or out=DIR).
+    (self-supervised). Saved as NAME.safetensors + NAME.json in the cache (or out=DIR); NAME
+    defaults to digits, or the folder's name.
     """
     import sys
 

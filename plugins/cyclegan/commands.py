@@ -37,7 +37,8 @@ def translate_command(
 
     \b
     ganhub cyclegan translate RUN_DIR --input DIR_OR_FILE [--direction AtoB|BtoA] [--out DIR]
-    Writes one PNG per input image (same name, sub-folders kept) at the run's image size.
+    Writes one PNG per input image (same name, sub-folders kept), at --size or the run's
+    model.image_size.
     """
     from ganhub_cyclegan.translation import translate
 

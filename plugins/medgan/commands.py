@@ -36,7 +36,7 @@ GROUP_HELP = (
               help="Base image (NIfTI) to place the lesion in; default: a healthy phantom or the run's first image.")  # fmt: skip
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder [default: RUN_DIR/simulated].")  # fmt: skip
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or mps.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
 def simulate(
     run_dir: Path,
     mask_path: Path | None,
@@ -66,7 +66,7 @@ def simulate(
               help="Scan to predict from (NIfTI file or DICOM series folder); default: the run's first held-out scan.")  # fmt: skip
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder [default: RUN_DIR/predicted].")  # fmt: skip
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or mps.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
 def predict(run_dir: Path, image_path: Path | None, out: Path | None, device: str) -> None:
     """Predict with a trained task=progress (the follow-up scan) or task=translate (the target
     contrast) run; writes predicted.nii.gz and a PNG.

@@ -172,7 +172,7 @@ def explore(run_dir: Path, n: int, seed: int, psi: float | None, cutoff: int | N
 )
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--image-size", "image_size", type=int, default=None,
-              help="The model.image_size to train at  [default: the config's, 32].")  # fmt: skip
+              help="The model.image_size to train at  [default: the config's (32)]")  # fmt: skip
 @click.option("--resolution", type=int, default=None, hidden=True,
               help="Deprecated name of --image-size.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")

@@ -69,7 +69,7 @@ def tune_command(ctx: click.Context, items: tuple[str, ...]) -> None:
     ganhub tune plugin=toy2d storage=postgresql://me@db/optuna study=grid   (one per machine)
     Other key=value items are config overrides every trial shares; supernet.KEY=VALUE
     sets KEY for the supernet run of sampler=oneshot only. Writes best.yaml,
-    summary.md, trials.csv, importances.json and plots into runs/tune/<study>/.
+    summary.md, trials.csv, importances.json and plots into OUT/STUDY/ (runs/tune/PLUGIN-SPACE).
     """
     if any(a in ("-h", "--help") for a in items):
         width = max(map(len, OPTIONS))
