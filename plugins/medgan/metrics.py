@@ -51,6 +51,7 @@ from ganhub.metrics import ROTNET_MIN_IMAGES, Directions, Metric
 
 if TYPE_CHECKING:
     from ganhub_medgan.config import MedGANConfig
+    from ganhub_medgan.system import MedGenerateGAN
     from torch import Tensor
 
     from ganhub.capabilities import Capabilities
@@ -316,6 +317,17 @@ class Diversity(MedMetric):
     name = "med_diversity"
     better: ClassVar[Directions] = {"mmd": "lower", "ms_ssim": "lower", "ms_ssim_real": None}
     tasks = ("generate",)
+    min_samples = 2  # MMD and pairs of different samples
+
+    def check(self, system: GANSystem) -> None:
+        """Refuse now, not after training, a run whose real images are fewer than two."""
+        n = len(cast("MedGenerateGAN", system).eval_batch(self.min_samples).images)
+        if n < self.min_samples:
+            raise UsageError(
+                f"metric med_diversity compares sets of images, and this run holds {n} real "
+                "one; use more image files in data.path or leave med_diversity out of "
+                "eval.metrics"
+            )
 
     def supports(self, caps: Capabilities) -> bool:
         """generate systems (samples from noise) with held-out images."""

@@ -24,7 +24,7 @@ from ganhub.errors import UsageError  # noqa: E402
 from ganhub.plugins import get_hub  # noqa: E402
 from ganhub.wiring import make_run  # noqa: E402
 
-from .test_medgan import TINY, _train  # noqa: E402
+from .test_medgan import TINY, _train, _volume  # noqa: E402
 
 # -- training through the shared loop --------------------------------------------------------
 
@@ -147,6 +147,19 @@ def test_fd_rotnet_refuses_too_little_data_before_training(workdir: Path) -> Non
     run = make_run(resolve([*TINY, "data.n_samples=40"]))
     with pytest.raises(UsageError, match=r"fd_rotnet .*40 are too few \(it needs 80\)"):
         train(run)
+    assert run.step == 0
+
+
+def test_med_diversity_refuses_a_single_real_volume_before_training(workdir: Path) -> None:
+    """MONAI's MMD raised a traceback after training on a one-volume folder."""
+    folder = workdir / "one"
+    folder.mkdir()
+    _volume(folder / "only.nii.gz", (20, 18, 12), np.diag([1.0, 1.0, 1.0, 1.0]), seed=0)
+    run = make_run(resolve(["plugin=medgan", "task=generate", "spatial_dims=3",
+                            f"data.path={folder}", "trainer.steps=1", "trainer.batch_size=1",
+                            "eval.metrics=[med_diversity]", "model.image_size=16"]))  # fmt: skip
+    with pytest.raises(UsageError, match=r"med_diversity compares sets .* holds 1 real one"):
+        fit(run)
     assert run.step == 0
 
 
