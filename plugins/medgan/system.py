@@ -296,15 +296,12 @@ class MedPairedGAN(MedSplits, PairedTranslationGAN[MedGANConfig]):
         else:
             shown = [batch.conditions]
         png = write_grid([*shown, fake, batch.images], directory / f"{stem}.png")
-        count = n if self.spatial_dims == 2 else 1
-        paths = [
-            png,
-            write_nifti_batch(fake[:count], batch.affines[0], directory / f"{stem}.nii.gz"),
-        ]
+        # every example the PNG shows (2D: one stack of slices; 3D: a 4D file of volumes)
+        paths = [png, write_nifti_batch(fake, batch.affines[0], directory / f"{stem}.nii.gz")]
         if batch.masks is not None and self.task == "lesion":
             paths.append(
                 write_nifti_batch(
-                    batch.masks[:count],
+                    batch.masks,
                     batch.affines[0],
                     directory / f"{stem}_mask.nii.gz",
                     label=True,

@@ -59,9 +59,9 @@ def test_3d_lesion_trains_with_ema_and_resumes(workdir: Path) -> None:
         ]
     )
     nii = nib.load(str(run.run_dir / "samples" / "step_0000002.nii.gz"))
-    assert nii.shape == (16, 16, 16)
+    assert nii.shape == (16, 16, 16, 3)  # the three volumes the PNG shows (it held the first)
     mask = nib.load(str(run.run_dir / "samples" / "step_0000002_mask.nii.gz"))
-    assert mask.get_data_dtype() == np.uint8
+    assert mask.get_data_dtype() == np.uint8 and mask.shape == (16, 16, 16, 3)
     resumed = make_run(resolve([f"resume={run.run_dir}", "trainer.steps=3"]))
     assert resumed.step == 2 and fit(resumed)["steps"] == 3
 
