@@ -364,6 +364,8 @@ def _describe(function: ExportFunction, shape: list[int]) -> dict[str, Any]:
         }  # fmt: skip
         if item.classes:
             entry["classes"] = list(item.classes)
+        if item.meaning:
+            entry["meaning"] = item.meaning
         inputs.append(entry)
     low_high = None if function.output_range is None else list(function.output_range)
     output = {"name": "output", "shape": shape, "dtype": "float32", "range": low_high}

@@ -190,7 +190,9 @@ def _function_rows(function: dict[str, Any], manifest: dict[str, Any]) -> dict[s
     values = {"noise": "standard normal", "image": "an image in [-1, 1]"}
     rows = []
     for item in function["inputs"]:
-        if item["kind"] == "labels":
+        if item.get("meaning"):
+            text = str(item["meaning"])
+        elif item["kind"] == "labels":
             text = " and ".join(f"0 to {c - 1}" for c in item["classes"]) + " (class index)"
         else:
             text = values[item["kind"]]

@@ -114,7 +114,9 @@ class ExportInput:
     """One input of an exported generator function, per sample (the batch dimension comes first).
 
     `kind` says what to feed it: "noise" (standard normal), "labels" (class indices, one per
-    label factor) or "image" (an input image in [-1, 1], for translators).
+    label factor) or "image" (an input image in [-1, 1], for translators). `meaning` says more
+    where the kind alone cannot (what each channel holds, how a mask is coded); the model card
+    and export.json show it.
     """
 
     name: str
@@ -122,6 +124,7 @@ class ExportInput:
     dtype: Literal["float32", "int64"] = "float32"
     kind: Literal["noise", "labels", "image"] = "noise"
     classes: tuple[int, ...] = ()  # labels: the number of classes of each label factor
+    meaning: str = ""  # empty: the kind's own description
 
 
 @dataclass(frozen=True)

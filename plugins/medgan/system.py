@@ -85,6 +85,21 @@ def condition_channels(config: MedGANConfig) -> int:
     return 2 if config.task == "lesion" and config.data.erase else 1
 
 
+def condition_meaning(config: MedGANConfig) -> str:
+    """What G's input holds, channel by channel, for an exported model's card."""
+    mask = "the lesion mask, -1 outside the lesion and 1 inside"
+    if config.task == "lesion" and config.data.erase:
+        return (f"channel 0: {mask}; channel 1: the image in [-1, 1] with the lesion region "
+                "(the mask dilated by one voxel) set to -1")  # fmt: skip
+    if config.task == "lesion":
+        return mask
+    if config.task == "progress":
+        return "the baseline image in [-1, 1]"
+    if config.data.source == "folder":
+        return f"an image of the source contrast ({config.data.source_dir}/) in [-1, 1]"
+    return f"the {config.data.source_contrast} image in [-1, 1]"
+
+
 def build_split(config: MedGANConfig, split: str) -> MedDataset:
     """The training or held-out split: phantoms (fixed seeds) or the folder (no held-out part)."""
     dims, size, data = config.spatial_dims, config.model.image_size, config.data
@@ -258,7 +273,9 @@ class MedPairedGAN(MedSplits, PairedTranslationGAN[MedGANConfig]):
             condition_channels(self.config),
             *[self.config.model.image_size] * self.spatial_dims,
         )
-        condition = ExportInput("condition", shape, kind="image")
+        condition = ExportInput(
+            "condition", shape, kind="image", meaning=condition_meaning(self.config)
+        )
         function = ExportFunction("generator", self.generator(), (condition,))
         return ExportSpec(state={"G": self.generator()}, functions=(function,))
 

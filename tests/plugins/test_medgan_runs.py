@@ -328,3 +328,17 @@ def test_predict_api_and_command_on_a_progress_run(lesion_run: Path, cli, tmp_pa
     np.testing.assert_allclose(written[..., 0], to_intensity(predictor(scans))[0, 0], atol=1e-6)
     code, _, err = cli("medgan", "predict", str(lesion_run))
     assert code == 2 and "task=lesion; predict needs a task=progress or task=translate run" in err
+
+
+def test_an_exported_lesion_model_says_how_its_input_is_built(
+    lesion_run: Path, tmp_path: Path
+) -> None:
+    """The card said only "an image in [-1, 1]": a {0, 1} mask doubled the error in lesions."""
+    from ganhub.export import export_run
+
+    folder = export_run(lesion_run, out=tmp_path / "export")
+    (condition,) = json.loads((folder / "export.json").read_text())["functions"][0]["inputs"]
+    meaning = ("channel 0: the lesion mask, -1 outside the lesion and 1 inside; channel 1: the "
+               "image in [-1, 1] with the lesion region (the mask dilated by one voxel) set to -1")  # fmt: skip
+    card = (folder / "README.md").read_text()  # Markdown: its brackets escaped
+    assert condition["meaning"] == meaning and meaning.replace("[-1, 1]", r"\[-1, 1\]") in card
