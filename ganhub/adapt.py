@@ -164,7 +164,7 @@ def unapplied_defaults(config: RunConfig, overrides: list[str]) -> list[str]:
     given = set(_dotted(merge_sources(overrides)))
     dump = config.model_dump()
     checks = {
-        "data.n_shots": "n_shots" in dump.get("data", {}),
+        "data.n_shots": dump.get("data", {}).get("n_shots") is not None,
         "eval.real": config.eval.real == "validation",
         "trainer.keep_best": config.trainer.keep_best is not None,
         "trainer.patience": config.trainer.patience is not None,

@@ -368,3 +368,15 @@ def test_the_fewshot_page_runs_as_written(workdir: Path, cli) -> None:  # type: 
     block = text.split("```python\n")[1].split("```", 1)[0]
     exec(compile(block, "fewshot.md", "exec"), namespace)
     assert tuple(namespace["images"].shape) == (64, 1, 32, 32)
+
+
+def test_adapt_names_the_shots_a_folder_run_cannot_take(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    (workdir / "imgs").mkdir()
+    for i in range(20):
+        Image.new("RGB", (32, 32), (12 * i, 0, 0)).save(workdir / "imgs" / f"{i}.png")
+    args = ["plugin=dcgan", "preset=tiny", "data.path=imgs", "trainer.steps=1", "name=f"]
+    assert cli("run", *args)[0] == 0
+    code, _, err = cli("adapt", "runs/f", "trainer.steps=1", "eval.metrics=[]")
+    assert code == 0 and "has no use for: data.n_shots" in err, err  # it trained on all 20
