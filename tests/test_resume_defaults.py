@@ -41,3 +41,38 @@ def test_a_value_the_user_chose_is_kept_and_a_plain_resume_changes_nothing(
     assert resumed.trick.r1.gamma == 5 and resumed.data.mirror is False  # type: ignore[attr-defined]
     plain = yaml.safe_load((run / "config.yaml").read_text())
     assert {**resolve([f"resume={run}"]).model_dump(mode="json"), "resume": None} == plain
+
+
+def _class_folders(root: Path, *names: str) -> Path:
+    from PIL import Image
+
+    for k, name in enumerate(names):
+        (root / name).mkdir(parents=True)
+        for i in range(4):
+            Image.new("RGB", (32, 32), (60 * k, 10 * i, 0)).save(root / name / f"{i}.png")
+    return root
+
+
+def test_a_conditional_run_keeps_its_class_names_on_resume(tmp_path: Path) -> None:
+    """Resumed on other class folders, its class names were derived again: index 0, trained
+    as 'blue', became 'green', and a new class was taken in with no word."""
+    import pytest
+
+    from ganhub.data.labels import labelled_files
+    from ganhub.errors import ConfigError
+
+    data = _class_folders(tmp_path / "colours", "blue", "green", "red")
+    saved: dict[str, Any] = resolve(["plugin=dcgan", "model.conditional=true", f"data.path={data}"]).model_dump(mode="json")  # fmt: skip
+    assert saved["condition"]["classes"] == ["blue", "green", "red"]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump({**saved, "resume": None}, sort_keys=False))
+    swapped = _class_folders(tmp_path / "swapped", "green", "purple", "red")
+    resumed = resolve([f"resume={run}", f"data.path={swapped}"])
+    assert resumed.condition.classes == ["blue", "green", "red"]  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match="class folder 'purple' is not one of the run's classes: blue, green, red"):  # fmt: skip
+        labelled_files(swapped, classes=resumed.condition.classes)  # type: ignore[attr-defined]  # what the run loads with
+    fewer = _class_folders(tmp_path / "fewer", "green", "red")  # a subset keeps every index
+    resumed = resolve([f"resume={run}", f"data.path={fewer}"])
+    _, labels, _ = labelled_files(fewer, classes=resumed.condition.classes)  # type: ignore[attr-defined]
+    assert sorted(set(labels)) == [1, 2]

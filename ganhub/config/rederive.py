@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from ganhub.domain import Domain
 
 _ABSENT = object()
+# derived values a trained run is bound to, never derived again on resume: a conditional run's
+# class names in label order (its embeddings learned them; new data with other class folders
+# is checked against them instead of renumbering them)
+BOUND_TO_WEIGHTS = (("condition", "classes"),)
 
 
 def rederived(
@@ -34,6 +38,8 @@ def rederived(
     now = expand_shorthands(domain.defaults_for(deep_merge(saved, user)), base)
     layer: dict[str, Any] = {}
     for path, value in _leaves(now):
+        if tuple(path) in BOUND_TO_WEIGHTS:
+            continue
         before = _at(then, path)
         if value != before and _at(saved, path) == before:
             set_dotted(layer, path, value)
