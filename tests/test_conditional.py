@@ -275,3 +275,15 @@ def test_labels_given_to_an_unconditional_run_are_refused(plugin: str, tmp_path:
     args = [f"plugin={plugin}", f"data.path={tmp_path / 'data'}", "data.labels=/no/such.csv"]
     with pytest.raises(ConfigError, match=r"labels a class-conditional run; add model.conditional"):
         ganhub.train([*args, f"out_dir={tmp_path / 'runs'}"])
+
+
+@pytest.mark.parametrize("plugin", ["dcgan", "stylegan"])
+@pytest.mark.parametrize(
+    "key",
+    ["condition.generator=concat", "condition.discriminator=input_concat", "condition.embed_dim=8"],
+)
+def test_condition_keys_on_an_unconditional_run_are_refused(plugin: str, key: str) -> None:
+    """They were ignored without a word (as data.labels and tricks=[acgan] are not)."""
+    with pytest.raises(ConfigError, match=rf"^{key} configures a class-conditional run; add model.conditional=true"):  # fmt: skip
+        resolve([f"plugin={plugin}", "preset=tiny", key])
+    resolve([f"plugin={plugin}", "preset=tiny", "model.conditional=true", "data=digits", key])

@@ -33,6 +33,23 @@ if TYPE_CHECKING:
 Side = Literal["generator", "discriminator"]
 
 
+def unused_condition(section: ConditionConfig, conditional: bool) -> list[str]:
+    """condition.* keys set on an unconditional run: refused, since nothing would read them."""
+    if conditional:
+        return []
+    defaults, values = type(section)().model_dump(), section.model_dump()
+    changed = [k for k, v in values.items() if v != defaults[k]]
+    return [
+        f"condition.{key}={_shown(values[key])} configures a class-conditional run; add "
+        "model.conditional=true (an unconditional run has no labels to condition on)"
+        for key in changed[:1]
+    ]
+
+
+def _shown(value: Any) -> str:
+    return f"[{','.join(map(str, value))}]" if isinstance(value, list) else str(value)
+
+
 @dataclass(frozen=True)
 class LabelSpec:
     """The labels of a conditional run: one size per label factor, and optional class names.

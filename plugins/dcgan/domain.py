@@ -90,9 +90,10 @@ class DCGANDomain(Domain):
                     "search with model.conditional=false"]  # fmt: skip
         if config.model.conditional:
             return conditional_problems(config)
+        from ganhub.conditioning import unused_condition
         from ganhub.data.labels import unused_labels
 
-        return unused_labels(config.data.labels, config.model.conditional)
+        return unused_labels(config.data.labels, False) + unused_condition(config.condition, False)
 
     def build(self, config: RunConfig, hints: BuildHints) -> GANSystem:
         """Build G and D with the DCGAN init."""

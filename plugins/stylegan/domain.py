@@ -56,9 +56,12 @@ class StyleGANDomain(Domain):
         """Folder/zip data must hold images (listing only: see `config.check`); a shard must
         exist; a conditional run needs labelled data (digits, class folders or data.labels)."""
         assert isinstance(config, StyleGANConfig)
+        from ganhub.conditioning import unused_condition
         from ganhub.data.labels import unused_labels
 
-        problems = check(config) + unused_labels(config.data.labels, config.model.conditional)
+        conditional = config.model.conditional
+        problems = check(config) + unused_labels(config.data.labels, conditional)
+        problems += unused_condition(config.condition, conditional)
         if config.model.conditional and not problems:
             problems += conditional_problems(config)
         return problems
