@@ -287,3 +287,13 @@ def test_condition_keys_on_an_unconditional_run_are_refused(plugin: str, key: st
     with pytest.raises(ConfigError, match=rf"^{key} configures a class-conditional run; add model.conditional=true"):  # fmt: skip
         resolve([f"plugin={plugin}", "preset=tiny", key])
     resolve([f"plugin={plugin}", "preset=tiny", "model.conditional=true", "data=digits", key])
+
+
+def test_an_unknown_feature_network_of_intra_fid_is_refused_before_training(workdir: Path) -> None:
+    """It trained, then failed at the end evaluation (fid's own check ran before training)."""
+    run = make_run(
+        resolve([*COND, "eval.metrics=[intra_fid]", "eval.features=[nosuch]", "name=nf"])
+    )
+    with pytest.raises(UsageError, match=r"eval\.features: no feature network 'nosuch'"):
+        fit(run)
+    assert run.step == 0 and not (workdir / "runs" / "nf").exists()

@@ -228,7 +228,12 @@ class IntraFID(Metric):
         )
 
     def check(self, system: GANSystem) -> None:
-        """With eval.real=validation the held-out images need their labels."""
+        """Every configured feature network exists (without loading or training it), and with
+        eval.real=validation the held-out images have their labels."""
+        from ganhub.metrics.features import check_available, extractor_names
+
+        for name in extractor_names(system.config.eval, system.capabilities()):
+            check_available(name, system.config.eval, system)
         if system.config.eval.real == "validation":
             _real_labels(system, 1)
 
