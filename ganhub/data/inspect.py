@@ -19,7 +19,7 @@ import json
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -31,15 +31,20 @@ from ganhub.errors import UsageError
 Severity = Literal["error", "warning", "note"]
 DROP, KEEP, CONVERT = "drop", "keep", "convert"
 
-# near duplicates: 64-bit difference hashes at most this far apart (in bits) are candidates,
-# confirmed when their 16x16 thumbnails differ by at most NEAR_MEAN on average and NEAR_MAX
-# anywhere (of 1): a re-encoded or resized copy passes, two different thin strokes do not
+# Exact duplicates have the same decoded pixels (hashed in full, with their shape): a
+# thumbnail stands in only where a caller has nothing else, since different images (colours,
+# fine detail) share thumbnails. Near duplicates: 64-bit difference hashes at most this far
+# apart (in bits) are candidates, confirmed when their 16x16 colour thumbnails (every
+# channel, so a recoloured image is not a copy) differ by at most NEAR_MEAN on average and
+# NEAR_MAX anywhere (of 1): a re-encoded or resized copy passes, two different thin strokes
+# do not
 NEAR_BITS = 3
 NEAR_MEAN = 0.02
 NEAR_MAX = 0.12
-# A plain or nearly plain image (thumbnail range under FLAT_RANGE) has no structure to
-# compare once stretched: it is a near duplicate only of one whose brightness and range are
-# within NEAR_LEVEL (two plain images of different shades are not copies). Images with
+# A plain or nearly plain image (every channel's thumbnail range under FLAT_RANGE) has no
+# structure to compare once stretched: it is a near duplicate only of one whose level in
+# each channel and range are within NEAR_LEVEL (plain images of different shades or colours
+# are not copies). Images with
 # structure are compared on it alone, so a brightened copy of a photo is still found.
 FLAT_RANGE = 0.1
 NEAR_LEVEL = 0.05
@@ -141,6 +146,7 @@ def inspect_image_files(
     from ganhub.data.decode import read_image
 
     thumbs: dict[str, np.ndarray] = {}
+    keys: dict[str, bytes] = {}
     sizes: Counter[str] = Counter()
     resized: Counter[str] = Counter()
     for name, opener in files:
@@ -165,19 +171,28 @@ def inspect_image_files(
                 report.add(name, f"{facts.width}x{facts.height}, not {size}x{size}", DROP, "error")
         if float(pixels.max() - pixels.min()) < 1e-6:
             report.add(name, "constant image (one value everywhere)", KEEP, "warning")
+        keys[name] = pixel_key(pixels)
         thumbs[name] = thumbnail(pixels)
     report.summary["sizes"] = dict(sizes.most_common(5))
     if resized:
         report.summary["resized on load"] = dict(resized.most_common(5))
-    find_duplicates(report, thumbs)
+    find_duplicates(report, thumbs, keys)
+
+
+def pixel_key(pixels: np.ndarray) -> bytes:
+    """A digest of decoded pixels with their shape and type: equal only for identical images."""
+    # the shape goes in so that, say, a 2x8 and a 4x4 image of the same values differ
+    head = f"{pixels.dtype.str}{pixels.shape}".encode()
+    return hashlib.sha256(head + np.ascontiguousarray(pixels).tobytes()).digest()
 
 
 def thumbnail(pixels: np.ndarray) -> np.ndarray:
-    """A 16x16 grey thumbnail in [0, 1] of (C, H, W) or (H, W) pixels (box filter)."""
+    """A 16x16 thumbnail in [0, 1] of (H, W) pixels, or (C, 16, 16) of (C, H, W) (box filter)."""
     from PIL import Image
 
-    grey = pixels.mean(axis=0) if pixels.ndim == 3 else pixels
-    small = Image.fromarray(np.ascontiguousarray(grey, dtype=np.float32), mode="F")
+    if pixels.ndim == 3:  # every channel: a grey thumbnail would equate recoloured images
+        return np.stack([thumbnail(plane) for plane in pixels])
+    small = Image.fromarray(np.ascontiguousarray(pixels, dtype=np.float32), mode="F")
     return np.asarray(small.resize((16, 16), Image.Resampling.BOX), dtype=np.float32)
 
 
@@ -185,7 +200,10 @@ def dhash(thumb: np.ndarray) -> int:
     """A 64-bit difference hash: is each cell of an 8x9 reduction brighter than its neighbour."""
     from PIL import Image
 
-    small = Image.fromarray(np.ascontiguousarray(thumb, dtype=np.float32), mode="F")
+    # colour thumbnails are hashed in grey: the hash only proposes candidates, and the
+    # thumbnails themselves (every channel) decide
+    grey = thumb.mean(axis=0) if thumb.ndim == 3 else thumb
+    small = Image.fromarray(np.ascontiguousarray(grey, dtype=np.float32), mode="F")
     cells = np.asarray(small.resize((9, 8), Image.Resampling.BOX))
     bits = (cells[:, 1:] > cells[:, :-1]).flatten()
     return int(sum(1 << i for i, b in enumerate(bits) if b))
@@ -198,11 +216,21 @@ def _stretch(thumb: np.ndarray) -> np.ndarray:
     return (thumb - lo) / (hi - lo) if hi - lo > 1e-6 else np.zeros_like(thumb)
 
 
-def find_duplicates(report: DataReport, thumbs: dict[str, np.ndarray]) -> None:
-    """Exact duplicates (same decoded thumbnail) and near ones (difference hashes within
-    NEAR_BITS, contrast-stretched thumbnails within NEAR_MEAN/NEAR_MAX; a plain one's
-    brightness and range within NEAR_LEVEL): the later copy is dropped. Candidate pairs come from hash
-    buckets (pigeonhole over four 16-bit chunks), so the search is near linear, not
+def _levels(thumb: np.ndarray) -> np.ndarray:
+    """Each channel's mean, then the largest channel's range: what a plain image is."""
+    planes = thumb.reshape(1 if thumb.ndim == 2 else len(thumb), -1)
+    spread = float(np.ptp(planes, axis=1).max())
+    return np.append(planes.mean(axis=1), spread).astype(np.float64)
+
+
+def find_duplicates(
+    report: DataReport, thumbs: dict[str, np.ndarray], keys: Mapping[str, bytes] | None = None
+) -> None:
+    """Exact duplicates (same `keys`, digests of the decoded pixels) and near ones (hashes
+    within NEAR_BITS, contrast-stretched thumbnails within NEAR_MEAN/NEAR_MAX in every channel;
+    a plain one's levels within NEAR_LEVEL): the later copy is dropped. Without `keys` the
+    thumbnails stand in for the pixels (callers that have only those). Candidate pairs come
+    from hash buckets (pigeonhole over four 16-bit chunks), so the search is near linear, not
     quadratic. Stretches `thumbs` in place after hashing."""
     names = list(thumbs)
     exact: dict[bytes, str] = {}
@@ -210,8 +238,11 @@ def find_duplicates(report: DataReport, thumbs: dict[str, np.ndarray]) -> None:
     levels: dict[str, np.ndarray] = {}
     marked: set[str] = set()
     for name in names:
-        key = hashlib.sha256(np.round(thumbs[name] * 4095).astype(np.uint16).tobytes()).digest()
-        levels[name] = np.array([thumbs[name].mean(), np.ptp(thumbs[name])], dtype=np.float64)
+        if keys is not None:
+            key = keys[name]
+        else:
+            key = pixel_key(np.round(thumbs[name] * 4095).astype(np.uint16))
+        levels[name] = _levels(thumbs[name])
         thumbs[name] = _stretch(thumbs[name])  # near duplicates compare structure
         if key in exact:
             report.add(name, f"duplicate of {exact[key]}", DROP, "warning")
@@ -233,7 +264,9 @@ def find_duplicates(report: DataReport, thumbs: dict[str, np.ndarray]) -> None:
                     continue
                 if bin(hashes[a] ^ hashes[b]).count("1") > NEAR_BITS:
                     continue
-                flat = min(levels[a][1], levels[b][1]) < FLAT_RANGE
+                if thumbs[a].shape != thumbs[b].shape:  # other channels: not comparable
+                    continue
+                flat = min(levels[a][-1], levels[b][-1]) < FLAT_RANGE
                 if flat and float(np.abs(levels[a] - levels[b]).max()) > NEAR_LEVEL:
                     continue
                 diff = np.abs(thumbs[a] - thumbs[b])
@@ -265,10 +298,13 @@ def inspect_samples(report: DataReport, samples: Any, *, images: bool) -> None:
         lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
         planes = x[:, :, x.shape[2] // 2] if x.ndim == 5 else x  # volumes: the middle slice
         planes = torch.nan_to_num(planes, nan=lo, posinf=hi, neginf=lo)
-        grey = ((planes - lo) / max(hi - lo, 1e-12)).mean(1, keepdim=True)
-        small = torch.nn.functional.adaptive_avg_pool2d(grey, 16)[:, 0].numpy()
-        thumbs = {f"sample {i}": small[i] for i in range(n) if i not in set(bad)}
-        find_duplicates(report, thumbs)
+        scaled = (planes - lo) / max(hi - lo, 1e-12)  # every channel: colour tells images apart
+        small = torch.nn.functional.adaptive_avg_pool2d(scaled, 16).numpy()
+        skip = set(bad)
+        kept = [i for i in range(n) if i not in skip]
+        thumbs = {f"sample {i}": small[i] for i in kept}
+        keys = {f"sample {i}": pixel_key(x[i].numpy()) for i in kept}
+        find_duplicates(report, thumbs, keys)
         return
     seen: dict[bytes, int] = {}
     for i in range(n):
@@ -351,5 +387,6 @@ __all__ = [
     "inspect_samples",
     "inspect_texts",
     "normalise_text",
+    "pixel_key",
     "thumbnail",
 ]
