@@ -297,3 +297,11 @@ def test_an_unknown_feature_network_of_intra_fid_is_refused_before_training(work
     with pytest.raises(UsageError, match=r"eval\.features: no feature network 'nosuch'"):
         fit(run)
     assert run.step == 0 and not (workdir / "runs" / "nf").exists()
+
+
+def test_a_conditional_dcgan_on_a_shard_is_told_shards_hold_no_labels(tmp_path: Path) -> None:
+    """It was told to make one sub-folder per class (stylegan said the right thing)."""
+    shard = tmp_path / "images.safetensors"
+    shard.write_bytes(b"")  # the name decides: a shard is refused before it is read
+    with pytest.raises(ConfigError, match="a shard holds no labels"):
+        resolve([*COND, f"data.path={shard}"])
