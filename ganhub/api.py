@@ -130,9 +130,12 @@ class TrainedGAN:
                 f"{tuple(labels.shape)}"
             )
         sizes = torch.tensor(spec.sizes, device=labels.device)
-        if bool(((labels < 0) | (labels >= sizes)).any()):  # a user's call, not the hot loop
+        outside = (labels < 0) | (labels >= sizes)
+        if bool(outside.any()):  # a user's call, not the hot loop
+            first = labels.reshape(-1)[outside.reshape(-1)][0].item()
             raise UsageError(
-                f"labels: each must be in 0..size-1 of its factor (sizes {spec.sizes})"
+                f"labels: {first} is not a class; each must be in 0..size-1 of its factor "
+                f"(sizes {spec.sizes})"
             )
 
     def labels_for(self, label: int | str, n: int) -> torch.Tensor:
@@ -149,9 +152,10 @@ class TrainedGAN:
         if index is None or spec.factors != 1:
             return as_label_tensor(spec, spec.parse(str(label)), n, self.system.device)
         if not 0 <= index < spec.sizes[0]:  # classes named "1", "2", "10": 1 is the second
+            names = spec.class_names()
             raise UsageError(
-                f"label {index}: a class index is 0..{spec.sizes[0] - 1}; give a class name as "
-                "text ('10')"
+                f"label {index}: a class index is 0..{spec.sizes[0] - 1}, or a class name as "
+                f"text ({', '.join(repr(c) for c in names[:6])}{', ...' if len(names) > 6 else ''})"
             )
         return as_label_tensor(spec, [index], n, self.system.device)
 

@@ -64,11 +64,14 @@ def test_sample_arguments_are_checked_in_one_line(workdir: Path) -> None:
         ({"n": 2, "seed": 2**70}, "seed=1180591620717411303424"),
         ({"n": 2, "labels": torch.tensor([1, 2, 3])}, "integer tensor of shape (2,) is needed"),
         ({"n": 2, "labels": torch.tensor([1.0, 2.0])}, "got torch.float32 (2,)"),
-        ({"n": 2, "labels": torch.tensor([1, 99])}, "each must be in 0..size-1"),
+        ({"n": 2, "labels": torch.tensor([1, 99])}, "labels: 99 is not a class; each must be"),
     ]
     for kwargs, message in bad:
         with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
             model.sample(**kwargs)  # type: ignore[arg-type]
+    # the class names this run has, not a fixed example it may not have ('10')
+    with pytest.raises(UsageError, match=r"label -1: a class index is 0\.\.9, or a class name as text \('0', '1', '2', '3', '4', '5', \.\.\.\)"):  # fmt: skip
+        model.labels_for(-1, 2)
     for run_dir in (None, 123):
         with pytest.raises(UsageError, match="give the path of a run directory"):
             ganhub.load(run_dir)  # type: ignore[arg-type]
