@@ -30,12 +30,20 @@ ADAPT_DEFAULTS: tuple[tuple[str, str, str], ...] = (
     ("trainer.steps", "300", "a short fine-tuning"),
     ("trainer.batch_size", "min(RUN's, data.n_shots)", "one batch can hold every shot"),
     ("trainer.eval_every", "50", "evaluations that patience counts"),
-    ("trainer.keep_best", "the feature distance", "fd_digits on digits (eval.features), else fid"),
+    (
+        "trainer.keep_best",
+        "the feature distance",
+        "fd_digits on digits (eval.features), else fid; per class when conditional: intra_fd_digits",
+    ),
     ("trainer.patience", "4", "stop after 4 evaluations without a better distance"),
     ("trainer.sample_every", "100", "sample grids while it adapts"),
     ("trainer.checkpoint_every", "0", "a checkpoint at the end (and the best one)"),
     ("eval.real", "validation", "compare with the kept classes' held-out images, not the shots"),
-    ("eval.metrics", "RUN's, with fid", "the domain's defaults when RUN set none"),
+    (
+        "eval.metrics",
+        "RUN's, with fid (intra_fid when conditional)",
+        "the domain's defaults when RUN set none",
+    ),
     ("eval.n_samples", "1000", "samples per evaluation"),
     ("out_dir", "RUN's parent folder", "the adapted run lands next to RUN"),
     ("name", "<RUN>-adapt-<time>", ""),
@@ -147,9 +155,15 @@ def adapt_config(run_dir: Path, overrides: list[str], hub: Hub | None = None) ->
             # none chosen, or the source run switched evaluation off while it trained (the
             # tiny presets do): the domain's defaults, as `ganhub eval` scores such a run
             metrics = system.default_metrics()
-        defaults["eval.metrics"] = [*metrics, *([] if "fid" in metrics else ["fid"])]
+        # a conditional run samples every class, and the shots are of a few: its distance
+        # compares each class with its own images (intra-class), or the kept checkpoint
+        # would be judged against classes it was not adapted to
+        distance = (
+            "intra_fid" if hub.metrics.get("intra_fid").supports(system.capabilities()) else "fid"
+        )
+        defaults["eval.metrics"] = [*metrics, *([] if distance in metrics else [distance])]
         if "trainer.keep_best" not in given:
-            defaults["trainer.keep_best"] = feature_distance(first, system)
+            defaults["trainer.keep_best"] = feature_distance(first, system, distance)
         watched = first.trainer.keep_best is not None or "trainer.keep_best" not in given
         defaults["trainer.patience"] = PATIENCE if first.trainer.eval_every and watched else None
     layer = _layer(base, defaults, given)
@@ -172,15 +186,15 @@ def unapplied_defaults(config: RunConfig, overrides: list[str]) -> list[str]:
     return [key for key, applied in checks.items() if not applied and key not in given]
 
 
-def feature_distance(config: RunConfig, system: Any) -> str:
-    """The name the fid metric reports on the run's first feature network: fd_digits on the
-    digits classifier, fid on the published Inception (its label otherwise)."""
+def feature_distance(config: RunConfig, system: Any, metric: str = "fid") -> str:
+    """The name `metric` (fid or intra_fid) reports on the run's first feature network:
+    fd_digits (intra_fd_digits) on the digits classifier, fid on the published Inception."""
     from ganhub.metrics.features import extractor_names, get_extractor
 
     name = extractor_names(config.eval, system.capabilities())[0]
     if name != "inception" and "/" not in name and not name.endswith((".json", ".safetensors")):
-        return f"fd_{name}"  # a local network reports fd_<its name>
-    return get_extractor(name, config.eval, system).key("fid")  # which Inception decides
+        return ("intra_" if metric == "intra_fid" else "") + f"fd_{name}"  # a local network
+    return get_extractor(name, config.eval, system).key(metric)  # which Inception decides
 
 
 def _system(config: RunConfig, hub: Hub) -> Any:

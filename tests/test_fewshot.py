@@ -380,3 +380,16 @@ def test_adapt_names_the_shots_a_folder_run_cannot_take(workdir: Path, cli) -> N
     assert cli("run", *args)[0] == 0
     code, _, err = cli("adapt", "runs/f", "trainer.steps=1", "eval.metrics=[]")
     assert code == 0 and "has no use for: data.n_shots" in err, err  # it trained on all 20
+
+
+def test_adapting_a_conditional_run_keeps_the_best_per_class_distance(workdir: Path) -> None:
+    """fid sampled every class against the held-out eights (fd_digits 1553 where the per-class
+    distance was 111), so the kept checkpoint and early stopping followed noise."""
+    from ganhub.adapt import adapt_config
+
+    source = _trained("cond10", "model.conditional=true")
+    config = adapt_config(source, ["data.classes=[8]"])
+    assert config.trainer.keep_best == "intra_fd_digits"
+    assert config.eval.metrics is not None and "intra_fid" in config.eval.metrics
+    plain = adapt_config(_trained("plain10"), ["data.classes=[8]"])  # unconditional: as before
+    assert plain.trainer.keep_best == "fd_digits" and "fid" in (plain.eval.metrics or [])
