@@ -1,7 +1,7 @@
 """What `ganhub data check plugin=medgan` finds: `Domain.inspect_data` on a folder or the phantoms.
 
 `inspect_data` reads a NIfTI/DICOM folder with the loader's own rules (`folder.py`: pairing by
-file name; `volume.py`: the mask threshold, reorientation, resampling, slicing, resizing) and
+file name; `volume.py`: the mask rule, reorientation, resampling, slicing, resizing) and
 says per file what is wrong and what the loader does about it; item names are paths relative to
 data.path, so `ganhub data clean` copies the kept ones (a pair is kept or dropped as a whole).
 The embedded phantoms are checked as the samples a run trains on (images, and masks for lesion).
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from ganhub_medgan.config import MedGANConfig
+from ganhub_medgan.config import MedGANConfig, inapplicable
 from ganhub_medgan.folder import (
     MANIFEST,
     all_empty,
@@ -29,8 +29,9 @@ from ganhub_medgan.folder import (
     roles,
     subdirs,
 )
-from ganhub_medgan.outputs import MASK_RULE
+from ganhub_medgan.outputs import LESION_RULE
 from ganhub_medgan.volume import (
+    LABELS_SHOWN,
     MaskFacts,
     Volume,
     axcodes,
@@ -48,19 +49,24 @@ from ganhub.data.inspect import (
     KEEP,
     DataReport,
     Finding,
+    Severity,
     find_duplicates,
     thumbnail,
 )
-from ganhub.errors import UsageError
+from ganhub.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from ganhub_medgan.system import MedDataset
 
 STOP = "training stops"
+TOP = 3  # header facts the summary lists by name (the rest are counted in one entry)
 
 
 def inspect_data(config: MedGANConfig) -> DataReport:
     """The report `ganhub data check` prints: the folder's files, or the embedded phantoms."""
+    problems = inapplicable(config)  # the run would refuse them: check what it would read
+    if problems:
+        raise ConfigError("; ".join(problems))
     if config.data.source == "folder":
         return inspect_folder(config)
     return inspect_phantoms(config)
@@ -151,7 +157,7 @@ def inspect_folder(config: MedGANConfig) -> DataReport:
         return report
     if converted:
         report.items.append(MANIFEST)  # `data clean` copies it with the volumes
-    pairs, lonely = pair_listing(task, cfg)
+    pairs, lonely, clashes = pair_listing(task, cfg)
 
     def rel(path: Path) -> str:
         return path.relative_to(root).as_posix()
@@ -160,14 +166,24 @@ def inspect_folder(config: MedGANConfig) -> DataReport:
         report.items.append(rel(path))
         where = f"{rel(other)}/" if other != root else "data.path"
         report.add(rel(path), f"no partner named '{item_name(path)}' in {where}", DROP, "error")
+    for paths, partners in clashes:  # the loader cannot tell which file is meant: an error
+        shared = " and ".join(rel(p) for p in paths)
+        for path in paths:
+            others = ", ".join(rel(p) for p in paths if p != path)
+            why = f"shares the name '{item_name(path)}' with {others} (files pair up by name)"
+            report.add(rel(path), why, DROP, "error")
+        for path in partners:
+            report.add(rel(path), f"its partner's name is shared by {shared}", DROP, "error")
+        report.items += [rel(p) for p in (*paths, *partners) if rel(p) not in report.items]
     for sub in subdirs(task, cfg):
         for path in sorted((root / sub).iterdir()):
             if not is_item(path) and not path.name.startswith(".") and path.name != MANIFEST:
-                if path.is_dir() and sub == "" and task == "generate":
-                    continue  # an empty folder
-                report.add(
-                    rel(path), "not a NIfTI file or DICOM series: not read", "ignore", "note"
+                what = (
+                    "a folder without DICOM files (not a series)"
+                    if path.is_dir()
+                    else "not a NIfTI file or DICOM series"
                 )
+                report.add(rel(path), f"{what}: not read", "ignore", "note")
     facts = _Facts()
     thumbs: dict[str, np.ndarray] = {}
     groups: list[list[str]] = []  # each sample's files: dropping one drops its partners
@@ -190,14 +206,21 @@ def inspect_folder(config: MedGANConfig) -> DataReport:
         if done.mask is not None:
             masks.append(done.mask)
     find_duplicates(report, thumbs)
-    dropped = report.dropped()
+    # a partner goes with a dropped file, as seriously as it: an error when the loader stops
+    # on (or skips) that file, a warning when only `data clean` drops it (a duplicate)
+    worst: dict[str, Severity] = {}
+    for f in report.findings:
+        if f.action == DROP and worst.get(f.item) != "error":
+            worst[f.item] = f.severity
     for names in groups:
-        gone = [name for name in names if name in dropped]
+        gone = [name for name in names if name in worst]
+        severity: Severity = "error" if any(worst[n] == "error" for n in gone) else "warning"
         for member in names if gone else ():
-            if member not in dropped:
-                report.add(member, f"its partner {gone[0]} is dropped", DROP, "error")
+            if member not in worst:
+                first = next(n for n in gone if worst[n] == severity)
+                report.add(member, f"its partner {first} is dropped", DROP, severity)
     if task == "lesion" and masks and not any(m.loaded for m in masks):
-        report.add("(masks)", all_empty(cfg, masks), STOP, "error")
+        report.add("(masks)", all_empty(cfg, masks, size), STOP, "error")
     report.summary = facts.summary(config, len(pairs), converted, masks)
     return report
 
@@ -275,9 +298,9 @@ class _Facts:
         cfg, dims, size = config.data, config.spatial_dims, config.model.image_size
         out: dict[str, Any] = {
             "samples" if config.task == "generate" else "pairs (matched by name)": n,
-            "shapes": dict(self.shapes.most_common(3)),
-            "spacings (mm)": dict(self.spacings.most_common(3)),
-            "orientations": dict(self.orientations.most_common(3)),
+            "shapes": _top(self.shapes),
+            "spacings (mm)": _top(self.spacings),
+            "orientations": _top(self.orientations),
         }
         if converted:
             out["loader"] = "converted by ganhub data convert: read as it is"
@@ -291,9 +314,18 @@ class _Facts:
             steps.append(f"percentiles {cfg.percentiles[0]:g}-{cfg.percentiles[1]:g} to [-1, 1]")
             out["loader"] = ", ".join(steps)
         if any(is_mask(role) for role in roles(config.task, cfg)):
-            out["mask rule"] = MASK_RULE.replace("data.mask_threshold", f"{cfg.mask_threshold:g}")
+            out["mask rule"] = LESION_RULE.replace("data.mask_threshold", f"{cfg.mask_threshold:g}")
             out["lesion voxels (loaded)"] = sum(m.loaded for m in masks)
         return out
+
+
+def _top(counts: Counter[str]) -> dict[str, int]:
+    """The TOP most common values with their file counts, and how many others there are."""
+    out = dict(counts.most_common(TOP))
+    rest = counts.most_common()[TOP:]
+    if rest:
+        out[f"... and {len(rest)} more"] = sum(n for _, n in rest)
+    return out
 
 
 def _check_file(
@@ -335,6 +367,17 @@ def _check_file(
     if m is not None:
         if m.nonzero == 0:
             report.add(name, "empty mask (every voxel 0)", KEEP, "warning")
+        elif m.labels is not None and not m.binary:  # whole numbers: non-zero is lesion
+            shown = ", ".join(f"{v:g}" for v in m.labels[:LABELS_SHOWN])
+            shown += ", ..." if len(m.labels) > LABELS_SHOWN else ""
+            kind = "label mask" if sum(1 for v in m.labels if v) > 1 else "mask"
+            report.add(
+                name,
+                f"{kind} with values {{{shown}}}, not {{0, 1}}: every non-zero voxel is "
+                f"lesion ({m.lesion:,} voxels)",
+                CONVERT,
+                "note",
+            )
         elif m.lesion and not m.binary:
             scaled = f"divided by its max {m.high:g}, then " if m.scale != 1 else ""
             report.add(

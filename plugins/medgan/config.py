@@ -8,10 +8,11 @@ a value or another section.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ganhub.config.schema import EvalConfig, RunConfig, Section, TrainerConfig
 
@@ -29,12 +30,23 @@ EVAL_DEFAULTS: dict[str, Any] = {"n_samples": 64}
 VOLUME_DEFAULTS: dict[str, Any] = {
     "trainer": TRAINER_DEFAULTS_3D, "model": {"image_size": 32}, "data": {"n_samples": 128},
 }  # fmt: skip
+# data.orientation: one code from each pair, as nibabel and MONAI spell them (upper case).
+AXIS_PAIRS = ("LR", "AP", "SI")
+# data.pixdim: finer than this (mm) is no scan's voxel; the loader also refuses a volume that
+# the spacing would blow up past 512^3 voxels (`volume.refuse_oversize`).
+MIN_SPACING = 0.05
 # Keys of earlier releases (MedGANDomain.renamed_keys): refused with one line naming the new one.
 RENAMED_KEYS: dict[str, str] = {
     "model.l1_weight": "objective.lambda_l1",
     "model.d_scale": "objective.d_scale",
     "model.feature_matching": "objective.feature_matching",
 }
+
+
+def axis_codes(codes: str) -> bool:
+    """Whether `codes` names one direction of each axis pair (RAS, LPS, SLA...)."""
+    pairs = [pair for c in codes for pair in AXIS_PAIRS if c in pair]
+    return len(codes) == 3 and sorted(pairs) == sorted(AXIS_PAIRS)
 
 
 class MedData(Section):
@@ -103,13 +115,20 @@ class MedData(Section):
         0.5,
         gt=0,
         le=1,
-        description="lesion folder data: a voxel is lesion when mask >= this, after dividing "
-        "the mask by its largest value when that exceeds 1 (0/1, 0/255 and soft masks all work)",
+        description="lesion folder data, soft masks: a voxel is lesion when mask >= this, after "
+        "dividing the mask by its largest value when that exceeds 1 (masks of whole numbers, "
+        "0/1, 0/255 or labels 0/1/2/4, are lesion wherever non-zero)",
     )
     pixdim: list[float] | None = Field(
-        None, description="folder data: resample to this voxel spacing in mm (default: keep)"
+        None,
+        description="folder data: resample to this voxel spacing in mm, one per axis (2D: "
+        "[x, y] keeps the slice spacing of volumes, [x, y, z] sets it; default: keep)",
     )
-    orientation: str = Field("RAS", description="folder data: reorient volumes to these axis codes")
+    orientation: str = Field(
+        "RAS",
+        description="folder data: reorient volumes to these axis codes, one of L/R, A/P, S/I "
+        "each (RAS, LPS...)",
+    )
     percentiles: tuple[float, float] = Field(
         (0.5, 99.5), description="folder data: intensity percentiles mapped to [-1, 1] (clipped)"
     )
@@ -134,6 +153,27 @@ class MedData(Section):
                 "metric compares the lesions of both scans"
             )
         return self
+
+    @field_validator("orientation")
+    @classmethod
+    def _orientation_codes(cls, value: str) -> str:
+        if not axis_codes(value):
+            hint = f"; did you mean {value.upper()}?" if axis_codes(value.upper()) else ""
+            raise ValueError(
+                "need three axis codes in capitals, one from each of L/R, A/P and S/I "
+                f"(e.g. RAS, LPS, LAS){hint}"
+            )
+        return value
+
+    @field_validator("pixdim")
+    @classmethod
+    def _spacings_sane(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and not all(math.isfinite(v) and v >= MIN_SPACING for v in value):
+            raise ValueError(
+                f"need finite voxel spacings in mm, each at least {MIN_SPACING:g} "
+                "(e.g. [1, 1, 1]; leave it unset to keep each file's spacing)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _percentiles_ordered(self) -> MedData:
@@ -190,3 +230,60 @@ class MedGANConfig(RunConfig):
     objective: MedObjective = Field(default_factory=MedObjective)
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(**TRAINER_DEFAULTS_2D))
     eval: EvalConfig = Field(default_factory=lambda: EvalConfig(**EVAL_DEFAULTS))
+
+    @model_validator(mode="after")
+    def _pixdim_per_axis(self) -> MedGANConfig:
+        pixdim, dims = self.data.pixdim, self.spatial_dims
+        # 2D runs slice volumes: [x, y] keeps their slice spacing, [x, y, z] resamples it too
+        if pixdim is not None and len(pixdim) not in ((3,) if dims == 3 else (2, 3)):
+            need = (
+                "3 voxel spacings in mm, e.g. data.pixdim=[1, 1, 1]"
+                if dims == 3
+                else "2 voxel spacings in mm (in-plane, e.g. [1, 1]) or 3 (with the slice "
+                "spacing of volumes, e.g. [1, 1, 2])"
+            )
+            raise ValueError(f"data.pixdim={pixdim}: spatial_dims={dims} needs {need}")
+        return self
+
+
+# Keys only the embedded phantoms read: folder data brings its own images.
+PHANTOM_KEYS = ("contrast", "source_contrast", "target_contrast", "noise")
+
+
+def inapplicable(config: MedGANConfig) -> list[str]:
+    """One line per data key set (not at its default) where nothing reads it."""
+    data, task = config.data, config.task
+    # by value, not by what was typed: a saved run's config.yaml holds every key at its default
+    given, defaults = data.model_dump(), MedData().model_dump()
+    changed = [key for key in given if given[key] != defaults[key]]
+    problems = []
+    if data.source == "phantom" and data.path is not None:
+        problems.append(
+            f"data.path='{data.path}' is folder data but data=phantom trains on the embedded "
+            "phantoms: drop data=phantom (data.path alone means folder data) or data.path"
+        )
+    if data.source == "folder":
+        problems += [
+            f"data.{key}={given[key]} applies to the embedded phantoms; folder data brings "
+            "its own images"
+            for key in PHANTOM_KEYS
+            if key in changed
+        ]
+    elif task == "translate" and "contrast" in changed:
+        problems.append(
+            f"data.contrast={data.contrast} does not apply to task=translate, which maps "
+            "data.source_contrast to data.target_contrast"
+        )
+    elif task != "translate":
+        problems += [
+            f"data.{key}={given[key]} applies to task=translate; task={task} uses "
+            f"data.contrast (now {data.contrast})"
+            for key in ("source_contrast", "target_contrast")
+            if key in changed
+        ]
+    if config.spatial_dims == 3 and "slices_per_volume" in changed:
+        problems.append(
+            f"data.slices_per_volume={data.slices_per_volume} applies to 2D runs (central "
+            "slices of each volume); spatial_dims=3 trains on whole volumes"
+        )
+    return problems

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ganhub_medgan.config import RENAMED_KEYS, VOLUME_DEFAULTS, MedGANConfig
+from ganhub_medgan.config import RENAMED_KEYS, VOLUME_DEFAULTS, MedGANConfig, inapplicable
 
 from ganhub.domain import Domain
 
@@ -69,7 +69,8 @@ class MedGANDomain(Domain):
         return "volume" if config.spatial_dims == 3 else "image"
 
     def check(self, config: RunConfig) -> list[str]:
-        """Image sizes the networks can take, objective terms the task has, folder layout."""
+        """Image sizes the networks can take, objective terms the task has, data keys that apply,
+        folder layout."""
         assert isinstance(config, MedGANConfig)
         problems = []
         size, m = config.model.image_size, config.model
@@ -103,6 +104,7 @@ class MedGANDomain(Domain):
                 "data.baseline_mask_dir and data.followup_mask_dir apply to task=progress "
                 f"(this run: task={config.task})"
             )
+        problems += inapplicable(config)
         if config.data.source == "folder":
             from ganhub_medgan.folder import check_folder
 

@@ -5,14 +5,16 @@ scaling, mask thresholding, slicing, resizing). Files are decoded by DataLoader 
 (`trainer.num_workers`), then served from memory.
 
 Pairs (lesion: images/ + masks/, translate: source/ + target/, progress: baseline/ +
-followup/) are matched by file name
-without the suffix (`case01.nii.gz` <-> `case01.nii`); a DICOM series is a folder of files,
-named by the folder. A file that cannot be read (or holds NaN/Inf voxels, or whose partner has
-another voxel grid) stops with an error naming it, unless `data.skip_bad=true`, which skips it
-(and its partner) with a warning. Warnings are one line each on stderr, naming the file: a
-mask that is empty after thresholding although it held non-zero values, a lesion the slicing
-or resizing loses, a constant volume, partners whose spacing or origin differ. When every mask
-of a lesion folder is empty, loading stops before training.
+followup/) are matched by file name without the suffix (`case01.nii.gz` <-> `case01.nii`);
+a DICOM series is a folder holding DICOM files (`.dcm`, or 'DICM' at byte 128), named by the
+folder; other folders are not read. Two files of one name in a folder (`a.nii` and
+`a.nii.gz`) cannot be paired: an error naming both. A file that cannot be read (or holds
+NaN/Inf voxels, or whose partner has another voxel grid) stops with an error naming it, unless
+`data.skip_bad=true`, which skips it (and its partner) with a warning. Warnings are one line
+each on stderr, naming the file: a mask that is empty after thresholding although it held
+non-zero values, a lesion the slicing or resizing loses, a constant volume, partners whose
+spacing or origin differ. When every mask of a lesion folder is empty, loading stops before
+training, saying why and which setting would help.
 
 A folder written by `ganhub data convert --to nifti` (`ganhub_medgan.data`) holds the volumes
 as this loader gives them, with a manifest (MANIFEST) of the settings they were made with: it
@@ -27,7 +29,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -62,22 +64,49 @@ def item_name(path: Path) -> str:
     return path.name
 
 
+def is_dicom(path: Path) -> bool:
+    """A DICOM file: named .dcm, or the 'DICM' magic after its 128-byte preamble."""
+    if path.name.lower().endswith(".dcm"):
+        return True
+    try:
+        with path.open("rb") as f:
+            return f.read(132)[128:] == b"DICM"
+    except OSError:
+        return False
+
+
 def is_item(path: Path) -> bool:
-    """A NIfTI file or a DICOM series (a folder holding files)."""
+    """A NIfTI file or a DICOM series (a folder holding DICOM files)."""
     if path.name.startswith("."):
         return False
     if path.is_file():
         return path.name.lower().endswith(NIFTI_SUFFIXES)
-    return path.is_dir() and any(p.is_file() for p in path.iterdir())
+    # any other folder (notes/, a lesion set's images/ under a generate path) is not a series
+    return path.is_dir() and any(p.is_file() and is_dicom(p) for p in path.iterdir())
+
+
+def scan_items(folder: Path) -> dict[str, list[Path]]:
+    """NIfTI files and DICOM series directly under `folder`, by name (several when files
+    share one, `a.nii` and `a.nii.gz`)."""
+    items: dict[str, list[Path]] = {}
+    for path in sorted(folder.iterdir()):
+        if is_item(path):
+            items.setdefault(item_name(path), []).append(path)
+    return items
 
 
 def list_items(folder: Path) -> dict[str, Path]:
-    """NIfTI files and DICOM series (folders holding files) directly under `folder`, by name."""
-    items: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
-        if is_item(path):
-            items.setdefault(item_name(path), path)
-    return items
+    """NIfTI files and DICOM series directly under `folder` by name, the first of each name."""
+    return {name: paths[0] for name, paths in scan_items(folder).items()}
+
+
+def clash_line(paths: list[Path]) -> str:
+    """The problem of files that share a name (one line)."""
+    others = " and ".join(f"'{p}'" for p in paths[1:])
+    return (
+        f"'{paths[0]}' and {others} share the name '{item_name(paths[0])}', which is how files "
+        "pair up; keep one of them (or rename it)"
+    )
 
 
 def layout(task: str, cfg: MedData) -> tuple[tuple[str, str], ...]:
@@ -134,6 +163,7 @@ def check_folder(task: str, cfg: MedData) -> None:
         if not items:
             raise ConfigError(
                 f"data.path: '{folder}' holds no NIfTI (.nii, .nii.gz) files or DICOM series"
+                + nested_hint(folder)
             )
         series = [p for p in items.values() if p.is_dir()]
         if series and not any(importlib.util.find_spec(m) for m in ("pydicom", "itk")):
@@ -143,28 +173,60 @@ def check_folder(task: str, cfg: MedData) -> None:
             )
 
 
-def pair_listing(
-    task: str, cfg: MedData
-) -> tuple[list[tuple[str, tuple[Path, ...]]], list[tuple[Path, Path]]]:
-    """(pairs, unpaired): (name, files) per sample, and each file without a partner with the
-    (first) folder its partner is missing from. Generate has no pairs: one file per sample."""
+def nested_hint(folder: Path) -> str:
+    """The error's tail when `folder` holds no files but its subfolders do (a lesion set)."""
+    nested = sorted(
+        f"'{p.name}/'"
+        for p in folder.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and list_items(p)
+    )
+    if not nested:
+        return ""
+    return f"; its subfolders {', '.join(nested)} hold some, but only files directly in it are read"
+
+
+class Listing(NamedTuple):
+    """A folder's samples by name, and the files that cannot be paired."""
+
+    pairs: list[tuple[str, tuple[Path, ...]]]  # (name, files in `layout` order) per sample
+    lonely: list[tuple[Path, Path]]  # (file, the first folder its partner is missing from)
+    clashes: list[tuple[list[Path], list[Path]]]  # (files of one name, their partners)
+
+
+def pair_listing(task: str, cfg: MedData) -> Listing:
+    """Samples by name, files without a partner, and files sharing a name (left out)."""
     assert cfg.path is not None
     folders = [cfg.path / sub for sub in subdirs(task, cfg)]
-    listed = [list_items(f) for f in folders]
-    if len(listed) == 1:
-        return [(name, (path,)) for name, path in listed[0].items()], []
+    listed = [scan_items(f) for f in folders]
     names = sorted(set.intersection(*(set(items) for items in listed)))
     lonely = [
-        (items[name], next(f for f, other in zip(folders, listed) if name not in other))
+        (items[name][0], next(f for f, other in zip(folders, listed) if name not in other))
         for items in listed
         for name in sorted(set(items) - set(names))
     ]
-    return [(n, tuple(items[n] for items in listed)) for n in names], lonely
+    clashes = []
+    for items in listed:
+        for name, paths in items.items():
+            if len(paths) > 1:
+                partners = [
+                    p for other in listed if other is not items for p in other.get(name, [])
+                ]
+                clashes.append((paths, partners))
+    shared = {item_name(paths[0]) for paths, _ in clashes}
+    pairs = [(n, tuple(items[n][0] for items in listed)) for n in names if n not in shared]
+    return Listing(pairs, lonely, clashes)
 
 
 def pair_items(task: str, cfg: MedData) -> list[tuple[str, tuple[Path, ...]]]:
     """(name, files) per sample: one file for generate, else one in each of the task's folders."""
-    pairs, lonely = pair_listing(task, cfg)
+    pairs, lonely, clashes = pair_listing(task, cfg)
+    if clashes:
+        message = clash_line(clashes[0][0])
+        if len(clashes) > 1:
+            message += f" ({len(clashes)} such names)"
+        if not cfg.skip_bad:
+            raise UsageError(message + "; data.skip_bad=true skips them")
+        warn(f"skipping files that share a name (and their partners): {message}")
     if lonely:
         path, other = lonely[0]
         message = (
@@ -311,7 +373,7 @@ def iter_folder(
     if not count:
         raise UsageError(f"data.path='{cfg.path}': no readable samples")
     if task == "lesion" and not any(m.loaded for m in masks):
-        raise UsageError(all_empty(cfg, masks))
+        raise UsageError(all_empty(cfg, masks, size))
 
 
 def load_folder(
@@ -329,19 +391,31 @@ def load_folder(
     return [torch.cat(c) for c in columns], np.concatenate(affines)
 
 
-def all_empty(cfg: MedData, masks: list[MaskFacts]) -> str:
-    """The one line that stops a lesion run whose masks are all empty."""
+def all_empty(cfg: MedData, masks: list[MaskFacts], size: int) -> str:
+    """The one line that stops a lesion run whose masks are all empty: why, and what helps."""
     assert cfg.path is not None
     high = max((m.high for m in masks), default=0.0)
-    lost = sum(1 for m in masks if m.lesion and not m.loaded)
-    why = (
-        f"{lost} lose their lesion to slicing or resizing"
-        if lost
-        else f"the largest mask value is {high:g}"
-    )
+    sliced = sum(1 for m in masks if m.lesion and not m.sliced)
+    resized = sum(1 for m in masks if m.sliced and not m.loaded)
+    soft = sum(1 for m in masks if m.nonzero and not m.lesion)
+    whys, fixes = [], []
+    if sliced:  # a 2D run took slices that miss the lesions: more slices, or whole volumes
+        whys.append(f"{sliced} lose their lesion outside the central axial slice(s) taken")
+        fixes.append(
+            f"raise data.slices_per_volume (now {cfg.slices_per_volume}) or train on volumes "
+            "with spatial_dims=3"
+        )
+    if resized:
+        whys.append(f"{resized} lose their lesion when resized to {size}")
+        fixes.append("raise model.image_size or keep the spacing with data.fit=crop_pad")
+    if soft:
+        whys.append(
+            f"{soft} are soft masks with no value >= data.mask_threshold={cfg.mask_threshold:g}, "
+            f"the largest mask value is {high:g}"
+        )
+        fixes.append("lower data.mask_threshold")
     return (
-        f"every lesion mask under '{cfg.path / cfg.mask_dir}' is empty ({len(masks)} masks; a "
-        f"voxel is lesion when mask >= data.mask_threshold={cfg.mask_threshold:g}, after "
-        f"dividing by the mask's max when that exceeds 1; {why}): training would see no "
-        "lesion; lower data.mask_threshold or check the masks"
+        f"every lesion mask under '{cfg.path / cfg.mask_dir}' is empty ({len(masks)} masks; "
+        f"{'; '.join(whys) or 'none has a non-zero voxel'}): training would see no lesion; "
+        f"{' or '.join(fixes) or 'check the masks'}"
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -124,11 +125,12 @@ def write_nifti_batch(
     return write_nifti(vol, affine, path, label=label)
 
 
-# The one rule that turns a stored mask into lesion voxels (the folder loader, `data check`,
-# `medgan simulate --mask`): masks stored as 0/255 (or any scale above 1) are divided by their
-# largest value first, so 0/1, 0/255 and soft 0-1 masks all work.
-MASK_RULE = (
-    "a voxel is lesion when mask >= data.mask_threshold, after dividing the mask by its largest "
+# How a mask file becomes lesion voxels (`mask_kind`, `is_lesion`); `data check` prints it
+# with the run's threshold. Label maps (BraTS: 1 necrosis, 2 oedema, 4 enhancing) are lesion
+# wherever they are non-zero: dividing 0/1/2/4 by its max and thresholding would drop label 1.
+LESION_RULE = (
+    "a mask of whole numbers (0/1, 0/255, labels such as 0/1/2/4) is lesion where it is "
+    "non-zero; a soft mask where mask >= data.mask_threshold, after dividing it by its largest "
     "value when that exceeds 1"
 )
 
@@ -139,16 +141,28 @@ def mask_scale(values: np.ndarray) -> float:
     return top if top > 1 else 1.0
 
 
+def mask_kind(values: np.ndarray) -> tuple[float, bool]:
+    """(divisor before thresholding, whether all values are whole numbers) by LESION_RULE."""
+    if bool(np.all(np.mod(values, 1) == 0)):
+        return 1.0, True
+    return mask_scale(values), False
+
+
+def is_lesion(values: Any, scale: float, whole: bool, threshold: float) -> Any:
+    """LESION_RULE on an array or a tensor (`mask_kind` gives scale and whole): booleans."""
+    return values != 0 if whole else values / scale >= threshold
+
+
 def threshold_mask(values: np.ndarray, threshold: float) -> np.ndarray:
-    """The lesion voxels of a stored mask (MASK_RULE) as float32 {0, 1}."""
+    """The lesion voxels of a stored mask (LESION_RULE) as float32 {0, 1}."""
     values = np.asarray(values, dtype=np.float32)
-    return (values / mask_scale(values) >= threshold).astype(np.float32)
+    return is_lesion(values, *mask_kind(values), threshold).astype(np.float32)
 
 
 def read_mask(path: Path, spatial_dims: int, threshold: float = 0.5) -> tuple[Tensor, np.ndarray]:
     """A lesion mask file as a {0, 1} tensor (1, *spatial) in RAS order, and its affine.
 
-    2D masks may be stored as (X, Y) or (X, Y, 1); values become lesion by MASK_RULE.
+    2D masks may be stored as (X, Y) or (X, Y, 1); values become lesion by LESION_RULE.
     """
     if not path.is_file():
         raise UsageError(f"mask '{path}' does not exist")

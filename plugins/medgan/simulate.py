@@ -139,7 +139,7 @@ def simulate_to_files(
     device: str = "cpu",
 ) -> list[Path]:
     """The `simulate` command: write the simulated image (NIfTI + PNG) and the mask used."""
-    from ganhub_medgan.outputs import MASK_RULE, read_mask, write_grid, write_nifti_batch
+    from ganhub_medgan.outputs import LESION_RULE, read_mask, write_grid, write_nifti_batch
 
     if mask_path is not None and at is not None:
         raise UsageError("--mask and --at both say where the lesion goes; give one of them")
@@ -165,7 +165,7 @@ def simulate_to_files(
     if not bool(mask.max() > 0.5):  # an empty lesion: the "simulation" would be the input
         given = f"mask '{mask_path}'" if mask_path is not None else f"--at with --radius {radius}"
         raise UsageError(
-            f"{given} marks no lesion voxel on the {list(sim.shape)} grid ({MASK_RULE}); "
+            f"{given} marks no lesion voxel on the {list(sim.shape)} grid ({LESION_RULE}); "
             "nothing would be simulated"
         )
     result = sim(mask, image)

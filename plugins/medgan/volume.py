@@ -1,10 +1,11 @@
 """One medical image file (NIfTI or DICOM series) read and preprocessed: what the loader gives.
 
 Each file goes through LoadImage -> EnsureChannelFirst -> Orientation -> (Spacing) -> intensity
-percentiles to [-1, 1] -> resize or centre crop/pad to the model size. Masks are thresholded
-first (`outputs.MASK_RULE`: lesion where mask >= data.mask_threshold, after dividing a mask by
-its largest value when that exceeds 1, so 0/1, 0/255 and soft masks all work), then resampled
-with nearest neighbours. In 2D, 3D volumes contribute their central axial slices. A file
+percentiles to [-1, 1] -> resize or centre crop/pad to the model size. Masks are binarised
+first (`LESION_RULE`: a mask of whole numbers, 0/1, 0/255 or a label map such as BraTS's
+0/1/2/4, is lesion wherever it is non-zero; a soft mask where mask >= data.mask_threshold,
+after dividing it by its largest value when that exceeds 1), then resampled with nearest
+neighbours. In 2D, 3D volumes contribute their central axial slices. A file
 `ganhub data convert --to nifti` wrote is read as it is (`load_converted`). The result is a
 `Volume` that also says, in words, what the loader did and what it warns about; the folder
 loader (`folder.py`) and `ganhub data check` (`checks.py`) both read files through here.
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
-from ganhub_medgan.outputs import mask_scale
+from ganhub_medgan.outputs import is_lesion, mask_kind
 from torch import Tensor
 
 from ganhub.errors import UsageError
@@ -28,18 +29,25 @@ if TYPE_CHECKING:
 
     from ganhub_medgan.config import MedData
 
+# The most voxels one volume may have after data.pixdim resampling (512^3, a large CT): a far
+# finer spacing than the file's would allocate terabytes before anything else could fail.
+MAX_VOXELS = 512**3
+LABELS_SHOWN = 8  # distinct values of a label mask kept for `data check`'s note
+
 
 @dataclass(frozen=True)
 class MaskFacts:
     """What a mask file held and what the loader made of it (voxel counts)."""
 
     nonzero: int  # voxels != 0 on disk
-    lesion: int  # voxels that are lesion on disk by MASK_RULE
+    lesion: int  # voxels that are lesion on disk by LESION_RULE
     loaded: int  # lesion voxels in what the loader gives (after slicing and resizing)
     low: float  # the value range on disk
     high: float
-    scale: float  # what the values were divided by before thresholding (1 or their max)
+    scale: float  # what a soft mask was divided by before thresholding (1 or its max)
     binary: bool  # whether every value on disk was 0 or 1
+    sliced: int = 0  # lesion voxels in the slices a 2D run takes (3D: all), before resizing
+    labels: tuple[float, ...] | None = None  # a whole-number mask's distinct values (the first few)
 
 
 @dataclass
@@ -85,8 +93,14 @@ def read_file(path: Path, spatial_dims: int) -> Any:
         x = x[..., 0]
     if x.ndim not in (2, 3) or (spatial_dims == 3 and x.ndim != 3):
         need = "3D volumes" if spatial_dims == 3 else "2D images or 3D volumes"
+        hint = " (2D images: spatial_dims=2)" if spatial_dims == 3 and x.ndim == 2 else ""
         raise UsageError(
-            f"'{path}' has shape {list(x.shape)}: spatial_dims={spatial_dims} needs {need}"
+            f"'{path}' has shape {list(x.shape)}: spatial_dims={spatial_dims} needs {need}{hint}"
+        )
+    if spatial_dims == 3 and 1 in x.shape:  # one slice would be stretched into a volume
+        raise UsageError(
+            f"'{path}' has shape {list(x.shape)}: one voxel thick, not a volume; spatial_dims=3 "
+            "needs 3D volumes (2D images: spatial_dims=2)"
         )
     return x
 
@@ -121,8 +135,8 @@ def load_file(path: Path, cfg: MedData, spatial_dims: int, size: int, mask: bool
     refuse_nonfinite(np.asarray(x), path)
     try:
         return prepare(x, cfg, spatial_dims, size, mask)
-    except UsageError:
-        raise
+    except UsageError as exc:  # about this file's header (`prepare` does not know its name)
+        raise UsageError(f"'{path}' {exc}") from None
     except Exception as exc:
         raise UsageError(f"cannot read medical image '{path}': {first_line(exc)}") from None
 
@@ -139,11 +153,11 @@ def prepare(x: Any, cfg: MedData, spatial_dims: int, size: int, mask: bool) -> V
     codes = axcodes(np.asarray(x.affine), x.ndim)
     if codes != cfg.orientation[: x.ndim]:
         done.append(f"{codes} reoriented to {cfg.orientation[: x.ndim]}")
-    lesion = 0
-    if mask:  # threshold first: nearest-neighbour resampling keeps {0, 1}
-        scale = mask_scale(values)
-        lesion = int(np.count_nonzero(values / scale >= cfg.mask_threshold))
-        x = (x / scale >= cfg.mask_threshold).to(torch.float32)
+    lesion, scale, whole = 0, 1.0, False
+    if mask:  # binarise first: nearest-neighbour resampling keeps {0, 1}
+        scale, whole = mask_kind(values)
+        lesion = int(np.count_nonzero(is_lesion(values, scale, whole, cfg.mask_threshold)))
+        x = is_lesion(x, scale, whole, cfg.mask_threshold).to(torch.float32)
     elif high == low:
         notes.append(f"constant volume (every voxel {low:g}): it becomes all -1")
     x = T.EnsureChannelFirst(channel_dim="no_channel")(x)
@@ -154,7 +168,10 @@ def prepare(x: Any, cfg: MedData, spatial_dims: int, size: int, mask: bool) -> V
     shape = tuple(int(s) for s in x.shape[1:])
     if cfg.pixdim:
         before = spacing(grid, len(shape))
-        x = T.Spacing(pixdim=cfg.pixdim, mode="nearest" if mask else "bilinear")(x)
+        # a 2D run's [x, y] is in-plane: a volume keeps its slice spacing (MONAI: 0 keeps it)
+        pixdim = [*cfg.pixdim, 0.0][: len(shape)]
+        refuse_oversize(shape, before, pixdim, cfg.pixdim)
+        x = T.Spacing(pixdim=pixdim, mode="nearest" if mask else "bilinear")(x)
         after = spacing(np.asarray(x.affine), len(shape))
         if not np.allclose(before, after, rtol=1e-4):
             done.append(f"resampled from {_mm(before)} to {_mm(after)} mm")
@@ -193,12 +210,30 @@ def prepare(x: Any, cfg: MedData, spatial_dims: int, size: int, mask: bool) -> V
     if mask:
         binary = bool(np.all((values == 0) | (values == 1)))
         nonzero, loaded = int(np.count_nonzero(values)), int(out.sum())
-        facts = MaskFacts(nonzero, lesion, loaded, low, high, mask_scale(values), binary)
-        notes += mask_warnings(facts, cfg.mask_threshold, in_slices, size)
+        # one more than shown: `data check` then knows to say "..."
+        labels = tuple(float(v) for v in np.unique(values)[: LABELS_SHOWN + 1]) if whole else None
+        facts = MaskFacts(
+            nonzero, lesion, loaded, low, high, scale, binary, sliced=in_slices, labels=labels
+        )
+        notes += mask_warnings(facts, cfg.mask_threshold, size)
     return Volume(out, fitted_affines, shape, grid, tuple(done), tuple(notes), facts)
 
 
-def mask_warnings(facts: MaskFacts, threshold: float, in_slices: int, size: int) -> list[str]:
+def refuse_oversize(
+    shape: tuple[int, ...], before: np.ndarray, pixdim: list[float], given: list[float]
+) -> None:
+    """Refuse a volume data.pixdim would resample past MAX_VOXELS (before allocating it)."""
+    after = np.where(np.asarray(pixdim) > 0, pixdim, before)
+    grid = np.ceil(np.asarray(shape) * before / after)
+    if float(np.prod(grid)) > MAX_VOXELS:
+        raise UsageError(
+            f"has {_dims(shape)} voxels of {_mm(before)} mm: data.pixdim={given} would resample "
+            f"it to {_dims(tuple(int(g) for g in grid))} voxels (more than 512^3); choose a "
+            "coarser data.pixdim"
+        )
+
+
+def mask_warnings(facts: MaskFacts, threshold: float, size: int) -> list[str]:
     """The loader's warnings about a mask that gives no lesion although it held something."""
     if facts.nonzero and not facts.lesion:
         return [
@@ -208,7 +243,7 @@ def mask_warnings(facts: MaskFacts, threshold: float, in_slices: int, size: int)
     if facts.lesion and not facts.loaded:
         where = (
             "lie outside the central axial slice(s) the loader takes"
-            if not in_slices
+            if not facts.sliced
             else f"vanish when resized to {size}"
         )
         return [f"its {facts.lesion:,} lesion voxels {where}: it becomes an empty mask"]
@@ -249,7 +284,7 @@ def load_converted(path: Path, spatial_dims: int, size: int, mask: bool) -> Volu
         n = int(image.sum())
         binary = bool(np.all((data == 0) | (data == 1)))
         low, high = float(data.min()), float(data.max())
-        facts = MaskFacts(int(np.count_nonzero(data)), n, n, low, high, 1.0, binary)
+        facts = MaskFacts(int(np.count_nonzero(data)), n, n, low, high, 1.0, binary, sliced=n)
     done = ("converted by ganhub data convert: read as it is",)
     shape = tuple(int(s) for s in data.shape)
     return Volume(image, affines, shape, affine, done, (), facts)
