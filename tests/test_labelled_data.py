@@ -277,3 +277,20 @@ def test_csv_text_that_is_not_utf8_or_spans_lines_stays_one_line(
     with pytest.raises(ConfigError) as exc:
         labelled_files(flat, multi)
     _error(exc, "row 2", "a\\nb.png")
+
+
+def test_a_conditional_dcgan_on_class_folders_scores_class_accuracy_by_default(
+    tmp_path: Path,
+) -> None:
+    """intra_fid ran Inception on 2,500 samples by default (15 minutes on a CPU) where an
+    unconditional folder run scores nothing by default."""
+    from ganhub.config.resolve import resolve
+    from ganhub.wiring import make_run
+
+    root = _folder(
+        tmp_path / "colours", {f"{c}/{i}.png": 10 * i for c in ("red", "blue") for i in range(12)}
+    )
+    run = make_run(resolve(["plugin=dcgan", "preset=tiny", "model.conditional=true",
+                            f"data.path={root}", f"out_dir={tmp_path / 'runs'}"]))  # fmt: skip
+    assert run.system.default_metrics() == ["class_accuracy"]
+    run.close()
