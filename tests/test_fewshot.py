@@ -87,6 +87,21 @@ def test_init_from_refuses_another_architecture_in_one_line(workdir: Path) -> No
     assert not (workdir / "runs" / "dcgan").exists()  # refused before a directory was claimed
 
 
+def test_init_from_names_another_domain_and_a_label_embedding(workdir: Path) -> None:
+    """A stylegan source was a shape complaint, a conditional one "a run of another domain?"."""
+    toy = Path(ganhub.train([*TINY_TOY, "name=pts"])["run_dir"])
+    with pytest.raises(ConfigError, match=r"a 'toy2d' run; this run is 'dcgan', and init_from takes"):  # fmt: skip
+        make_run(resolve([*TINY_DCGAN, f"init_from={toy}"]))
+    digits = _trained("digits", "model.conditional=true")  # 10 classes
+    three = _trained("three", "model.conditional=true", "data=shapes")  # 3 classes
+    with pytest.raises(ConfigError, match=r"\(a label embedding: the two runs have other numbers of classes\)"):  # fmt: skip
+        make_run(
+            resolve([*TINY_DCGAN, "model.conditional=true", "data=shapes", f"init_from={digits}"])
+        )
+    with pytest.raises(ConfigError, match=r"one run conditional and the other not\?"):
+        make_run(resolve([*TINY_DCGAN, f"init_from={three}"]))
+
+
 def test_init_from_is_refused_next_to_resume_but_its_run_resumes(workdir: Path) -> None:
     source = _trained("source")
     other = _trained("other", f"init_from={source}")

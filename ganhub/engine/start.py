@@ -118,9 +118,26 @@ def source_weights(source: Path, warn: Callable[[str], None]) -> tuple[str, dict
     return f"checkpoint {path.name}", model_state
 
 
+def _source_plugin(source: Path) -> str | None:
+    """The domain a run directory's config.yaml names (None: an export, or unreadable)."""
+    try:
+        data = yaml.load((source / "config.yaml").read_text(encoding="utf-8"), Loader=ConfigLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    plugin = data.get("plugin") if isinstance(data, dict) else None
+    return plugin if isinstance(plugin, str) else None
+
+
 def initialise_from(system: GANSystem, source: Path, warn: Callable[[str], None]) -> str:
     """Copy the weights of `source` that `system` has too into it (before any optimizer
     exists); return the console line saying what was loaded."""
+    key = f"init_from={one_line(source, 200)}"
+    plugin = _source_plugin(source)
+    if plugin is not None and plugin != system.config.plugin:
+        raise ConfigError(
+            f"{key}: a '{one_line(plugin, 40)}' run; this run is '{system.config.plugin}', and "
+            "init_from takes a run (or an export) of the same domain"
+        )
     where, saved = source_weights(source, warn)
     own = system.state_dict()
     converted = reparam.spectral_layout(saved, own, system)
@@ -135,17 +152,22 @@ def initialise_from(system: GANSystem, source: Path, warn: Callable[[str], None]
         elif twin is not None and twin in available:  # the source trained without EMA
             picked[name], origin[name] = available[twin], twin
             from_twin.append(name)
-    key = f"init_from={one_line(source, 200)}"
     if not picked:
         raise ConfigError(
             f"{key}: none of its {len(saved)} tensors has a place in this "
-            f"'{system.config.plugin}' model (a run of another domain?)"
+            f"'{system.config.plugin}' model (one run conditional and the other not? the "
+            "networks are built differently); give this run the source run's model settings"
         )
     differ = checkpoint.mismatch(picked, {k: own[k] for k in picked})
     if differ:
+        labels = (
+            " (a label embedding: the two runs have other numbers of classes)"
+            if ".embed." in differ
+            else ""
+        )
         raise ConfigError(
-            f"{key}: its weights do not fit this run's model: {differ}; give this run the "
-            "source run's model settings"
+            f"{key}: its weights do not fit this run's model: {differ}{labels}; give this run "
+            "the source run's model settings"
         )
     system.load_state_dict(picked, strict=False)
     refreshed = [
