@@ -141,5 +141,8 @@ def test_an_int_label_is_an_index_and_text_a_name(workdir: Path) -> None:
     assert [int(model.labels_for(i, 1)[0]) for i in (0, 1, 2)] == [0, 1, 2]
     assert [int(model.labels_for(t, 1)[0]) for t in ("1", "10", "2")] == [0, 1, 2]
     assert int(model.labels_for(np.int64(2), 1)[0]) == 2
-    with pytest.raises(UsageError, match=r"label 3: a class index is 0..2; give a class name"):
+    with pytest.raises(
+        UsageError,
+        match=r"label 3: a class index is 0\.\.2, or a class name as text \('1', '10', '2'\)",
+    ):
         model.labels_for(3, 1)
