@@ -94,6 +94,17 @@ class Domain(ABC):
         inspect_samples(report, samples, images=modality in ("image", "volume"))
         return report
 
+    def refuse_labelled(self, config: RunConfig, fmt: str) -> None:
+        """Refuse converting a class-conditional config to `fmt`, a format that holds samples
+        without labels (a shard, a zip of images): the labels would be dropped without a word."""
+        from ganhub.errors import UsageError
+
+        if self.conditioning(config) is not None:
+            raise UsageError(
+                f"--to {fmt}: the {fmt} holds the samples without their labels; convert "
+                "without model.conditional=true, and train a conditional run on the folder itself"
+            )
+
     def convert_data(self, config: RunConfig, fmt: str, out: Path) -> list[Path]:
         """Write the data `config` trains on in another format (`ganhub data convert`).
         The default writes the decoded samples as a tensor shard (`fmt="shard"`); domains add
@@ -104,6 +115,7 @@ class Domain(ABC):
 
         if fmt != "shard":
             raise UsageError(f"--to {fmt}: domain '{config.plugin}' converts to: shard")
+        self.refuse_labelled(config, fmt)
         source = self.build(config, BuildHints()).data()
         import torch
 

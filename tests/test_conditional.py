@@ -305,3 +305,13 @@ def test_a_conditional_dcgan_on_a_shard_is_told_shards_hold_no_labels(tmp_path: 
     shard.write_bytes(b"")  # the name decides: a shard is refused before it is read
     with pytest.raises(ConfigError, match="a shard holds no labels"):
         resolve([*COND, f"data.path={shard}"])
+
+
+def test_converting_a_conditional_run_to_a_shard_is_refused(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """The shard was written without its labels and without a word."""
+    convert = ("data", "convert", "plugin=dcgan", "data=shapes", "--to", "shard", "--out")
+    code, _, err = cli(*convert, "c.safetensors", "model.conditional=true")
+    assert code == 2 and "the shard holds the samples without their labels" in err
+    assert not (workdir / "c.safetensors").exists()
+    code, out, err = cli(*convert, "u.safetensors")
+    assert code == 0 and "u.safetensors" in out, err

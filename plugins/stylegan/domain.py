@@ -134,6 +134,7 @@ class StyleGANDomain(Domain):
         assert isinstance(config, StyleGANConfig)
         if fmt not in ("zip", "shard"):
             raise UsageError(f"--to {fmt}: domain 'stylegan' converts to: zip, shard")
+        self.refuse_labelled(config, fmt)
         cfg, size = config.data, config.model.image_size
         if cfg.path is not None and out.resolve() == cfg.path.resolve():
             raise UsageError(f"--out {out} is the data itself; write the conversion elsewhere")

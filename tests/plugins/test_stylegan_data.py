@@ -312,6 +312,10 @@ def test_convert_to_zip_and_shard_then_train(workdir: Path, cli) -> None:  # typ
     assert not Path("empty").exists()
     code, _, err = cli("data", "convert", *args, "nifti", "--out", "x.nii")
     assert code == 2 and "converts to: zip, shard" in err
+    code, _, err = cli("data", "convert", "plugin=stylegan", "data=digits", "model.conditional=true",
+                       "--to", "zip", "--out", "digits.zip")  # fmt: skip
+    assert code == 2 and "the zip holds the samples without their labels" in err
+    assert not Path("digits.zip").exists()
 
 
 def test_zip_data_trains(workdir: Path) -> None:
