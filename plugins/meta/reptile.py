@@ -165,7 +165,12 @@ def meta_config(items: list[str], options: MetaOptions, hub: Hub) -> RunConfig:
     if isinstance(data, dict) and "classes" in data:
         raise ConfigError("data.classes is set by meta.classes in ganhub meta; drop data.classes")
     classes = "[" + ",".join(str(c) for c in options.classes) + "]"
-    config = resolve([*items, f"data.classes={classes}"], hub=hub)
+    try:
+        config = resolve([*items, f"data.classes={classes}"], hub=hub)
+    except ConfigError as err:  # the user typed meta.classes, not data.classes
+        if "data.classes" not in str(err):
+            raise
+        raise ConfigError(str(err).replace("data.classes", "meta.classes")) from None
     if options.learn_lr and "lr_schedule" in config.tricks:
         raise ConfigError(
             "meta.learn_lr=true sets the learning rates itself, and tricks=[lr_schedule] would "

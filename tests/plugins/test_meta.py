@@ -171,6 +171,13 @@ def test_learned_rates_are_refused_next_to_an_lr_schedule() -> None:
         meta_config(items, options, get_hub())
 
 
+def test_a_class_the_data_lacks_is_blamed_on_meta_classes() -> None:
+    """The user typed meta.classes; the message named data.classes, which meta refuses."""
+    options, items = parse_options(["plugin=dcgan", "meta.classes=[0,12]"])
+    with pytest.raises(ConfigError, match=r"^meta\.classes=\[0, 12\]: give distinct digits"):
+        meta_config(items, options, get_hub())
+
+
 @pytest.mark.slow
 def test_meta_learns_the_rates_that_adapt_starts_from(
     workdir: Path,
