@@ -29,8 +29,41 @@ def build_cli() -> click.Group:
           ganhub sample runs/dcgan-... --n 64     a grid from a trained run
         """
 
+    cli.add_command(_help_command(cli))
     get_hub().add_commands(cli)
     return cli
+
+
+def _help_command(root: click.Group) -> click.Command:
+    """`ganhub help [COMMAND...]`: the help of a command, as `ganhub COMMAND --help` shows it."""
+
+    @click.command(name="help", context_settings={"help_option_names": ["-h", "--help"]})
+    @click.argument("names", nargs=-1, metavar="[COMMAND]...")
+    def help_command(names: tuple[str, ...]) -> None:
+        """Show a command's help: ganhub help data check.
+
+        \b
+        ganhub help run               what `ganhub run --help` shows
+        ganhub run plugin=NAME --help every key of a plugin
+        """
+        command: click.Command = root
+        shown = click.Context(root, info_name="ganhub")
+        for depth, name in enumerate(names):  # each name checked: `--help` must end the line
+            sub = command.get_command(shown, name) if isinstance(command, click.Group) else None
+            if sub is None or sub.hidden:
+                from ganhub.errors import UsageError
+
+                where = " ".join(["ganhub", *names[:depth]])
+                what = f"no command '{name}'"
+                if not isinstance(command, click.Group):
+                    what = f"no commands ('{name}' is not one)"
+                raise UsageError(f"'{where}' has {what}; see '{where} --help'")
+            command = sub
+            shown = click.Context(command, info_name=name, parent=shown)
+        # the command's own --help, whatever it prints (run's lists the domains too)
+        root.main(args=[*names, "--help"], prog_name="ganhub", standalone_mode=False)
+
+    return help_command
 
 
 def main(argv: list[str] | None = None) -> None:

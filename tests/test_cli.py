@@ -134,6 +134,17 @@ def test_a_group_without_a_command_shows_its_help_not_one_garbled_line(cli) -> N
     assert "\nCommands:\n" in err and "ganhub: error" not in err
 
 
+def test_ganhub_help_shows_a_commands_help(cli) -> None:  # type: ignore[no-untyped-def]
+    """`ganhub help data check` was "No such command 'help'"."""
+    for command in ([], ["run"], ["data", "check"]):
+        code, out, _ = cli("help", *command)
+        assert code == 0 and out == cli(*command, "--help")[1], command
+    code, _, err = cli("help", "data", "chek")
+    assert code == 2 and "'ganhub data' has no command 'chek'; see 'ganhub data --help'" in err
+    code, _, err = cli("help", "run", "x")
+    assert code == 2 and "'ganhub run' has no commands ('x' is not one)" in err
+
+
 @pytest.mark.parametrize(
     ("args", "line"),
     [
