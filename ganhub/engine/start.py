@@ -40,27 +40,30 @@ def refuse_nothing_to_train(config: RunConfig, run_dir: Path, step: int) -> None
     steps = config.trainer.steps
     if step < steps:
         return
-    if step == steps:
-        saved = yaml.load(
-            (run_dir / "config.yaml").read_text(encoding="utf-8"), Loader=ConfigLoader
-        )
-        if isinstance(saved, dict) and saved == config.model_dump(mode="json") | {"resume": None}:
-            return
+    if step == steps and _saved(run_dir) == config.model_dump(mode="json") | {"resume": None}:
+        return
     raise ConfigError(
         f"resume={run_dir}: the run is at step {step:,} and trainer.steps={steps} asks for no "
         f"more; give trainer.steps above {step} to train on (ganhub eval scores a run again)"
     )
 
 
-def saved_steps(run_dir: Path) -> int | None:
-    """The trainer.steps of a run's saved config.yaml (None when it cannot be read)."""
+def _saved(run_dir: Path) -> dict[str, Any] | None:
+    """A run directory's config.yaml as saved (None: missing, unreadable or not a mapping);
+    the callers fall back to a refusal or to no answer, never to a traceback."""
     try:
         saved = yaml.load(
             (run_dir / "config.yaml").read_text(encoding="utf-8"), Loader=ConfigLoader
         )
-    except (OSError, ValueError, yaml.YAMLError):
+    except (OSError, ValueError, yaml.YAMLError):  # ValueError: UnicodeDecodeError too
         return None
-    trainer = saved.get("trainer") if isinstance(saved, dict) else None
+    return saved if isinstance(saved, dict) else None
+
+
+def saved_steps(run_dir: Path) -> int | None:
+    """The trainer.steps of a run's saved config.yaml (None when it cannot be read)."""
+    saved = _saved(run_dir)
+    trainer = saved.get("trainer") if saved is not None else None
     steps = trainer.get("steps") if isinstance(trainer, dict) else None
     return steps if isinstance(steps, int) and not isinstance(steps, bool) else None
 
@@ -70,13 +73,8 @@ def refuse_with_resume(config: RunConfig) -> None:
     unless it is the value the resumed run was started with: its saved config keeps it."""
     if config.init_from is None or config.resume is None:
         return
-    try:
-        saved = yaml.load(
-            (Path(config.resume) / "config.yaml").read_text(encoding="utf-8"), Loader=ConfigLoader
-        )
-    except (OSError, ValueError, yaml.YAMLError):
-        saved = None
-    started_from = saved.get("init_from") if isinstance(saved, dict) else None
+    saved = _saved(Path(config.resume))
+    started_from = saved.get("init_from") if saved is not None else None
     if isinstance(started_from, str) and Path(started_from) == Path(config.init_from):
         return
     raise ConfigError(
@@ -120,11 +118,8 @@ def source_weights(source: Path, warn: Callable[[str], None]) -> tuple[str, dict
 
 def _source_plugin(source: Path) -> str | None:
     """The domain a run directory's config.yaml names (None: an export, or unreadable)."""
-    try:
-        data = yaml.load((source / "config.yaml").read_text(encoding="utf-8"), Loader=ConfigLoader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
-    plugin = data.get("plugin") if isinstance(data, dict) else None
+    data = _saved(source)
+    plugin = data.get("plugin") if data is not None else None
     return plugin if isinstance(plugin, str) else None
 
 
