@@ -165,18 +165,39 @@ def _check_reported(
     objectives: list[str], params: list[Param], config: RunConfig, hub: Hub
 ) -> None:
     """An objective only a metric the runs do not compute reports (eval.metrics=[] of a tiny
-    preset) would stop the study after its first trial: refuse it before any trial."""
+    preset, `kid` beside dcgan's default metrics, `fd_digits` of a text run) would stop the
+    study after its first trial: refuse it before any trial."""
+    if any(p.key == "eval.metrics" for p in params):
+        return  # searched: known per run only
+    wanted = [o for o in objectives if o not in TIMING_DIRECTIONS]
+    reporters = {o: [e for e in hub.metrics if reported_by(o, [(e.name, e.obj)])] for o in wanted}
+    if not any(reporters.values()):
+        return  # timing, or values of undeclared metrics: known once a trial reports them
+    import torch
+
+    from ganhub.engine.run import prepare_system
+    from ganhub.wiring import components
+
+    # what the runs will be: the metrics that apply to them, the domain's default ones
+    system, _ = prepare_system(config, components(config, hub), torch.device("cpu"))
+    caps = system.capabilities()
     names = config.eval.metrics
-    if names is None or any(p.key == "eval.metrics" for p in params):
-        return  # the domain's choice, or searched: known per run only
-    for objective in objectives:
-        if objective in TIMING_DIRECTIONS:
-            continue
-        reporters = [e.name for e in hub.metrics if reported_by(objective, [(e.name, e.obj)])]
-        if reporters and not set(reporters) & set(names):
+    computed = f"eval.metrics={encode(names)}"
+    if names is None:
+        names = system.default_metrics()
+        computed = f"the {config.plugin} defaults {encode(names)}"
+    for objective in wanted:
+        found = [e.name for e in reporters[objective]]
+        applicable = [e.name for e in reporters[objective] if e.obj.supports(caps)]
+        if found and not applicable:
             raise ConfigError(
-                f"objective={objective}: reported by the metric {' or '.join(reporters)}, and "
-                f"the runs compute eval.metrics={encode(names)}; add eval.metrics=[{reporters[0]}]"
+                f"objective={objective}: reported by the metric {' or '.join(found)}, which "
+                f"does not apply to these {config.plugin} runs (see ganhub list metrics)"
+            )
+        if found and not set(applicable) & set(names):
+            raise ConfigError(
+                f"objective={objective}: reported by the metric {' or '.join(applicable)}, and "
+                f"the runs compute {computed}; add eval.metrics=[{applicable[0]}]"
             )
 
 

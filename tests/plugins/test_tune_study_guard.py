@@ -113,6 +113,28 @@ def test_an_objective_no_computed_metric_reports_is_refused_before_a_trial(
     prepare(parse_options([*args, "objective=step_time"]))  # measured by every run
 
 
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["plugin=dcgan", "objective=kid"],
+         "objective=kid: reported by the metric kid, and the runs compute the dcgan defaults "
+         "[digit_modes, fid]; add eval.metrics=[kid]"),
+        (["plugin=toy2d", "objective=fd_digits"],
+         "objective=fd_digits: reported by the metric fid, which does not apply to these toy2d "
+         "runs (see ganhub list metrics)"),
+    ],
+)  # fmt: skip
+def test_the_domains_default_metrics_and_what_applies_are_checked_before_a_trial(
+    tmp_path: Path, args: list[str], line: str
+) -> None:
+    """With eval.metrics unset the first trial trained in full (2,500 dcgan steps) and then
+    stopped the study; an objective of a metric that never applies did the same."""
+    with pytest.raises(ConfigError) as err:
+        prepare(parse_options([*args, f"out={tmp_path}", "trials=1"]))
+    assert str(err.value) == line
+    assert not any(tmp_path.iterdir())  # no study was created
+
+
 def test_the_summary_says_why_it_has_no_default_column(tmp_path: Path) -> None:
     from ganhub_tune.report import write_outputs
     from optuna.trial import create_trial
