@@ -25,6 +25,12 @@ class Toy2dDomain(Domain):
     modality = "vector"
     supports_pack = True
     presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": {  # a seconds-long smoke configuration, as every built-in domain has
+            "model": {"g_hidden": 16, "d_hidden": 16},
+            "data": {"n_samples": 1000},
+            "trainer": {"steps": 20, "batch_size": 32, "log_every": 10},
+            "eval": {"n_samples": 500},
+        },
         "ring": {"data": {"dataset": "ring"}},
         "grid": {"data": {"dataset": "grid"}, "trainer": {"steps": 4000}},
     }
