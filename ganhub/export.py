@@ -102,8 +102,9 @@ def export_command(
     generator.safetensors; with --format onnx or torchscript also the generator as a graph,
     checked against PyTorch (generator.onnx or generator.pt; a translator's
     translate_AtoB.onnx...); export.json (inputs, output, labels), the resolved config.yaml,
-    samples and a model card README.md. ganhub.load(FOLDER) opens it like a run. It is built beside --out and renamed into place; an existing non-empty --out
-    is left alone unless --force. Prints the folder.
+    samples and a model card README.md. ganhub.load(FOLDER) opens it like a run. It is
+    built beside --out and renamed into place; an existing non-empty --out is left alone
+    unless --force. Prints the folder.
     """
     click.echo(export_run(run_dir, fmt, out=out, force=force, device=device, seed=seed))
 
