@@ -54,9 +54,17 @@ _REFUSED = {"plugin": "an adapted run keeps RUN's plugin", "resume": "adapt star
 
 
 def _help() -> str:
+    import textwrap
+
     width = max(len(k) for k, _, _ in ADAPT_DEFAULTS)
+    indent = " " * (width + 4)  # a long value and reason wrap under the value column
     rows = "\n".join(
-        f"  {k:<{width}}  {v}" + (f"  ({why})" if why else "") for k, v, why in ADAPT_DEFAULTS
+        textwrap.fill(
+            f"  {k:<{width}}  {v}" + (f"  ({why})" if why else ""),
+            width=92,
+            subsequent_indent=indent,
+        )
+        for k, v, why in ADAPT_DEFAULTS
     )
     return (
         "Fine-tune a trained run on a few images: ganhub adapt RUN [key=value ...].\n\n"

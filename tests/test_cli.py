@@ -188,3 +188,24 @@ def test_config_prints_what_a_run_writes_and_refuses_what_it_refuses(  # type: i
 
 def test_list_takes_a_kind_in_the_singular(cli) -> None:  # type: ignore[no-untyped-def]
     assert cli("list", "trick") == cli("list", "tricks") and cli("list", "loss")[0] == 0
+
+
+def test_no_help_text_prints_a_line_wider_than_the_terminal() -> None:
+    """Paragraphs click keeps as written (\\b blocks) printed unwrapped: `ganhub export --help`
+    had a 170-character line, `ganhub adapt --help` a 144-character table row."""
+    import click
+
+    from ganhub.cli import build_cli
+
+    def wide_lines(command: click.Command, path: str, parent: click.Context | None) -> list[str]:
+        ctx = click.Context(command, info_name=path.split()[-1], parent=parent,
+                            terminal_width=100, max_content_width=100)  # fmt: skip
+        found = [
+            f"{path}: {line}" for line in command.get_help(ctx).splitlines() if len(line) > 100
+        ]
+        for name, sub in getattr(command, "commands", {}).items():
+            if not sub.hidden:
+                found += wide_lines(sub, f"{path} {name}", ctx)
+        return found
+
+    assert wide_lines(build_cli(), "ganhub", None) == []
