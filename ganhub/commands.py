@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -77,17 +78,22 @@ def _plugin_help(ctx: click.Context, items: list[str], files: tuple[str, ...]) -
     resolved = _resolved_defaults(items, files)
     rows = [(k, t, resolved.get(k, d), desc) for k, t, d, desc in rows]
     width = max(len(r[0]) for r in rows)
-    lines = [f"ganhub run plugin={plugin} [key=value ...]", "", domain.description, ""]
+    lines = [
+        f"ganhub run plugin={plugin} [key=value ...]",
+        "",
+        textwrap.fill(domain.description, 100),
+        "",
+    ]
     if domain.presets:
         lines += [f"presets: {', '.join(domain.presets)} (preset=NAME)", ""]
     lines.append("keys (type, default): description")
+    indent = " " * (width + 6)  # descriptions wrap under themselves, within 100 columns
     for key, typ, default, desc in rows:
         if key == "plugin":
             continue
-        lines.append(
-            f"  {key:<{width}}  {typ} = {default}"
-            + (f"\n  {'':<{width}}    {desc}" if desc else "")
-        )
+        lines.append(f"  {key:<{width}}  {typ} = {default}")
+        if desc:
+            lines.append(textwrap.fill(desc, 100, initial_indent=indent, subsequent_indent=indent))
     return "\n".join(lines)
 
 
