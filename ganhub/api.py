@@ -82,6 +82,14 @@ class TrainedGAN:
         # trained; the discriminators are freshly initialised and mean nothing
         self.exported = exported
 
+    def __repr__(self) -> str:
+        """What a notebook shows: the domain, the step and where the weights came from."""
+        source = "export" if self.exported else "checkpoint"
+        return (
+            f"<TrainedGAN {self.config.plugin} at step {self.step} from {source} "
+            f"'{self.checkpoint}' on {self.system.device}>"
+        )
+
     @property
     def generator(self) -> nn.Module:
         """The generator (its EMA weights when the run used the ema trick)."""

@@ -18,6 +18,9 @@ def test_train_load_sample(workdir: Path) -> None:
     assert summary["steps"] == 2 and Path(summary["checkpoint"]).is_dir()
     model = ganhub.load(summary["run_dir"])
     assert model.generator is model.system.G_ema
+    assert repr(model) == (  # what a notebook shows (was <ganhub.api.TrainedGAN object at 0x..>)
+        f"<TrainedGAN dcgan at step 2 from checkpoint '{summary['checkpoint']}' on cpu>"
+    )
     a, b = model.sample(6, seed=1), model.sample(6, seed=1)
     assert a.shape == (6, 1, 32, 32) and torch.equal(a, b)
     assert not torch.equal(a, model.sample(6, seed=2))
