@@ -78,6 +78,12 @@ class StyleGANData(Section):
         description="folder data: resize square images of another size to model.image_size "
         "(default: such files are an error; `ganhub data check DATA plugin=stylegan` lists them)",
     )
+    center_crop: bool = Field(
+        False,
+        description="folder data: crop each non-square image to its centre square (the short "
+        "side), then resize it to model.image_size, as StyleGAN2-ADA's dataset_tool "
+        "--transform=center-crop (default: non-square files are an error)",
+    )
     channels: Literal[1, 3] = Field(3, description="folder data: 1 (grey) or 3 (RGB)")
     labels: Path | None = Field(
         None,

@@ -119,14 +119,19 @@ def openers(path: Path, zf: zipfile.ZipFile | None) -> list[tuple[str, Callable[
 
 
 def inspect_files(
-    report: DataReport, path: Path, *, channels: int, size: int, resize: bool
+    report: DataReport, path: Path, *, channels: int, size: int, resize: bool, crop: bool = False
 ) -> None:
     """Every file of a folder or zip through `inspect_image_files` with stylegan's rules:
-    square, `size` (resized when `resize`), `channels`."""
+    square (unless `crop`), `size` (resized when `resize` or `crop`), `channels`."""
     zf = zipfile.ZipFile(path) if is_zip(path) else None
     try:
         inspect_image_files(
-            report, openers(path, zf), channels=channels, size=size, resize=resize, square=True
+            report,
+            openers(path, zf),
+            channels=channels,
+            size=size,
+            resize=resize or crop,
+            square=not crop,
         )
     finally:
         if zf is not None:
@@ -157,10 +162,11 @@ def header(path: Path, name: str, zf: zipfile.ZipFile | None) -> tuple[int, int]
     return width, height
 
 
-def refuse_unusable(path: Path, image_size: int, resize: bool) -> None:
+def refuse_unusable(path: Path, image_size: int, resize: bool, crop: bool = False) -> None:
     """Read every file's header (fast: no decoding) and refuse, naming one file, data that
-    would stop training: unreadable, oversized, non-square or (without `resize`) wrongly sized
-    files. Truncated pixel data only shows when decoding (`ganhub data check` decodes all)."""
+    would stop training: unreadable, oversized, non-square (without `crop`) or (without
+    `resize` or `crop`) wrongly sized files. Truncated pixel data only shows when decoding
+    (`ganhub data check` decodes all)."""
     bad: list[str] = []
     zf = zipfile.ZipFile(path) if is_zip(path) else None
     try:
@@ -170,9 +176,9 @@ def refuse_unusable(path: Path, image_size: int, resize: bool) -> None:
             except UsageError as exc:
                 bad.append(f"'{name}': {str(exc).split(': ', 1)[-1]}")
                 continue
-            if w != h:
-                bad.append(f"'{name}' is {w}x{h}, not square")
-            elif w != image_size and not resize:
+            if w != h and not crop:
+                bad.append(f"'{name}' is {w}x{h}, not square (data.center_crop=true crops it)")
+            elif w != image_size and not (resize or crop):
                 bad.append(
                     f"'{name}' is {w}x{h}, not {image_size}x{image_size} (data.resize=true "
                     "resizes square images)"
@@ -183,8 +189,9 @@ def refuse_unusable(path: Path, image_size: int, resize: bool) -> None:
     if bad:
         raise ConfigError(
             f"data.path='{path}': {len(bad)} file(s) cannot be trained on, e.g. {bad[0]}; "
-            f"`{data_command('check', path, image_size, resize)}` lists every problem and "
-            f"`{data_command('clean', path, image_size, resize)}` writes a copy without them"
+            f"`{data_command('check', path, image_size, resize, crop=crop)}` lists every "
+            f"problem and `{data_command('clean', path, image_size, resize, crop=crop)}` writes "
+            "a copy without them"
         )
 
 
@@ -198,7 +205,9 @@ def decode(source: io.BytesIO | Path, name: str, channels: int) -> Tensor:
 class ImageFiles(Dataset[Tensor]):
     """Images of a folder or zip as (channels, r, r) tensors in [-1, 1], decoded per item
     (in DataLoader workers) by `ganhub.data.decode.decode_image`; x-flipped copies follow
-    the originals when `mirror`. Square images of another size are resized when `resize`."""
+    the originals when `mirror`. Square images of another size are resized when `resize`;
+    with `crop` a non-square image is cut to its centre square first, and every image is
+    resized (StyleGAN2-ADA's dataset_tool center-crop)."""
 
     def __init__(
         self,
@@ -208,13 +217,14 @@ class ImageFiles(Dataset[Tensor]):
         mirror: bool,
         resize: bool = False,
         names: list[str] | None = None,
+        crop: bool = False,
     ) -> None:
         self.path, self.image_size, self.channels = path, image_size, channels
         # `names`: the files to read (labelled data's, in label order); default: every image
         self.names = list_files(path) if names is None else names
         if not self.names:
             raise ConfigError(f"data.path='{path}': no images ({', '.join(IMAGE_SUFFIXES)})")
-        self.mirror, self.resize = mirror, resize
+        self.mirror, self.resize, self.crop = mirror, resize or crop, crop
         self.is_zip = is_zip(path)
         # opened lazily, once per process: a forked worker must not share the parent's file
         # offset, so a zip opened by another process is opened again
@@ -239,6 +249,10 @@ class ImageFiles(Dataset[Tensor]):
         where = str(self.path / name)
         x = decode(open_file(self.path, name, self._zip), where, self.channels)
         h, w = x.shape[1:]
+        if h != w and self.crop:  # the centre square of the short side
+            side = min(h, w)
+            top, left = (h - side) // 2, (w - side) // 2
+            x, h, w = x[:, top : top + side, left : left + side], side, side
         if h != w:
             raise UsageError(f"image '{where}' is {w}x{h}, not square")
         if h != self.image_size and not self.resize:
@@ -290,7 +304,8 @@ def converted_images(
             images, stem = load_image_shard(path, image_size, channels, resize=True), path.stem
         return [(f"{stem}_{i:06d}.png", partial(images.__getitem__, i)) for i in range(len(images))]
     assert path is not None
-    dataset = ImageFiles(path, image_size, channels, mirror=False, resize=True)
+    crop = data.center_crop if data is not None else False
+    dataset = ImageFiles(path, image_size, channels, mirror=False, resize=True, crop=crop)
     is_png = [name.lower().endswith(".png") for name in dataset.names]
     taken = {name for name, png in zip(dataset.names, is_png, strict=True) if png}  # kept
     pairs: list[tuple[str, Callable[[], Tensor]]] = []
@@ -313,12 +328,19 @@ def load_all(images: list[tuple[str, Callable[[], Tensor]]]) -> Iterator[tuple[s
 
 
 def data_command(
-    verb: str, path: Path | None, image_size: int, resize: bool, channels: int | None = None
+    verb: str,
+    path: Path | None,
+    image_size: int,
+    resize: bool,
+    channels: int | None = None,
+    *,
+    crop: bool = False,
 ) -> str:
     """`ganhub data check|clean` for this data with the keys that decide what is dropped
     (without them a clean would judge by the default size and could drop everything)."""
     keys = [f"model.image_size={image_size}"]
-    keys += ["data.resize=true"] if resize else []
+    keys += ["data.resize=true"] if resize and not crop else []
+    keys += ["data.center_crop=true"] if crop else []
     keys += [f"data.channels={channels}"] if channels is not None else []
     out = " --out CLEAN" if verb == "clean" else ""
     return f"ganhub data {verb} {shlex.quote(str(path))} plugin=stylegan {' '.join(keys)}{out}"

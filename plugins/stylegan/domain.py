@@ -114,7 +114,10 @@ class StyleGANDomain(Domain):
             samples = load_image_shard(cfg.path, size, cfg.channels, resize=cfg.resize)
             inspect_samples(report, samples, images=True)
             return report
-        sg_data.inspect_files(report, cfg.path, channels=cfg.channels, size=size, resize=cfg.resize)
+        sg_data.inspect_files(
+            report, cfg.path, channels=cfg.channels, size=size, resize=cfg.resize,
+            crop=cfg.center_crop,
+        )  # fmt: skip
         if config.model.conditional and cfg.path.is_dir():
             from ganhub.data.labels import report_classes
 
@@ -140,7 +143,9 @@ class StyleGANDomain(Domain):
             raise UsageError(f"--out {out} is the data itself; write the conversion elsewhere")
         images = sg_data.converted_images(cfg.path, cfg.source, size, cfg.channels, cfg)
         # the conversion resizes square images: so does the clean it suggests
-        clean = sg_data.data_command("clean", cfg.path, size, True, cfg.channels)
+        clean = sg_data.data_command(
+            "clean", cfg.path, size, True, cfg.channels, crop=cfg.center_crop
+        )
         if fmt == "zip":
             sg_data.refuse_failed(sg_data.write_zip(out, images), clean)
             return [out]

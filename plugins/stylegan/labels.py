@@ -106,6 +106,8 @@ def labelled_image_files(config: StyleGANConfig) -> LabelledImages:
     assert cfg.path is not None
     files, labels, _ = labelled_files(cfg.path, cfg.labels, config.condition.classes)
     names = [_relative(f, cfg.path) for f in files]
-    images = ImageFiles(cfg.path, size, cfg.channels, cfg.mirror, cfg.resize, names=names)
+    images = ImageFiles(
+        cfg.path, size, cfg.channels, cfg.mirror, cfg.resize, names=names, crop=cfg.center_crop
+    )
     y = torch.tensor(labels, dtype=torch.long).repeat(2 if cfg.mirror else 1)
     return LabelledImages(images, y)

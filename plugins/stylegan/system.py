@@ -170,7 +170,7 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
         if cfg.source == "folder":
             assert cfg.path is not None
             if not self._files_checked:  # metrics ask for data() again: one header pass
-                refuse_unusable(cfg.path, size, cfg.resize)
+                refuse_unusable(cfg.path, size, cfg.resize, cfg.center_crop)
                 self._files_checked = True
             workers = self.config.trainer.num_workers
             if self.label_spec is not None:
@@ -178,7 +178,9 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
                 return LoaderBatches(
                     labelled, num_workers=workers, files=labelled.files, labels=labelled.labels
                 )
-            files = ImageFiles(cfg.path, size, cfg.channels, cfg.mirror, cfg.resize)
+            files = ImageFiles(
+                cfg.path, size, cfg.channels, cfg.mirror, cfg.resize, crop=cfg.center_crop
+            )
             return LoaderBatches(files, num_workers=workers, files=files.files)
         if self.label_spec is not None:  # digits: the only labelled embedded data
             return TensorBatches(*labelled_digits(size, cfg.mirror))

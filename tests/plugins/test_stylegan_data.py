@@ -185,6 +185,31 @@ def test_the_loader_reads_the_same_files_as_the_report_says(workdir: Path) -> No
     assert torch.equal(again[names.index("deep16.png")], deep)
 
 
+def test_center_crop_keeps_the_centre_square_of_non_square_images(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """StyleGAN2-ADA's dataset_tool --transform=center-crop: LSUN-style landscape photos were
+    refused as "not square" with no way to train on them but cropping them by hand."""
+    folder = workdir / "wide"
+    folder.mkdir()
+    for i in range(4):  # 48x32, white in the centre 32x32, black bands left and right
+        pixels = np.zeros((32, 48, 3), np.uint8)
+        pixels[:, 8:40] = 255
+        Image.fromarray(pixels).save(folder / f"w{i}.png")
+    Image.fromarray(np.full((24, 24, 3), 255, np.uint8)).save(folder / "z_small.png")
+    with pytest.raises(
+        ConfigError, match=r"'w0\.png' is 48x32, not square \(data\.center_crop=true"
+    ):
+        make_run(resolve([*TINY, f"data.path={folder}"]))
+    cropped = ImageFiles(folder, 16, 3, mirror=False, crop=True)
+    for i in range(len(cropped)):  # the bands are gone; any square image is resized too
+        assert cropped[i].shape == (3, 16, 16) and bool((cropped[i] == 1).all())
+    _, out, err = cli("data", "check", str(folder), "plugin=stylegan", "model.image_size=16",
+                      "data.center_crop=true")  # fmt: skip
+    assert "(0 errors" in out and "48x32 -> 16x16" in out, out + err  # warned: duplicates
+    run = make_run(resolve([*TINY, f"data.path={folder}", "data.center_crop=true"]))
+    assert len(run.data) == 2 * 5
+    fit(run)
+
+
 def test_a_run_refuses_unusable_files_after_a_header_pass(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
