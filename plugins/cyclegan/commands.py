@@ -21,6 +21,9 @@ from ganhub.clikit import HELP, RUN_DIR, deprecated_alias, domain_group
 @click.option("--size", type=click.IntRange(min=8, max=4096), default=None,
               help="Resize inputs to this square side first (8 to 4096 px, a multiple of the "
                    "generator's step)  [default: the run's model.image_size]")  # fmt: skip
+@click.option("--keep-size", is_flag=True,
+              help="Translate each image at its own size, each side rounded to the generator's "
+                   "step (the original's --preprocess none); one image at a time.")  # fmt: skip
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
               help="Images translated at once.")  # fmt: skip
@@ -30,6 +33,7 @@ def translate_command(
     direction: str,
     out: Path | None,
     size: int | None,
+    keep_size: bool,
     device: str,
     batch_size: int,
 ) -> None:
@@ -38,13 +42,14 @@ def translate_command(
     \b
     ganhub cyclegan translate RUN_DIR --input DIR_OR_FILE [--direction AtoB|BtoA] [--out DIR]
     Writes one PNG per input image (same name, sub-folders kept), at --size or the run's
-    model.image_size.
+    model.image_size, or with --keep-size at the image's own size (photos stay unsquashed).
     """
     from ganhub_cyclegan.translation import translate
 
     paths = translate(
-        run_dir, inputs, direction, out, device=device, size=size, batch_size=batch_size
-    )
+        run_dir, inputs, direction, out, device=device, size=size, batch_size=batch_size,
+        keep_size=keep_size,
+    )  # fmt: skip
     where = out if out is not None else run_dir / f"translated_{direction}"
     click.echo(f"ganhub: wrote {len(paths)} translated image(s) to {where}")
 

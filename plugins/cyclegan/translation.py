@@ -93,10 +93,15 @@ class Translator:
 
     def translate_files(
         self, inputs: Sequence[Path], out: Path, direction: str = "AtoB", size: int | None = None,
-        root: Path | None = None, batch_size: int = 16,
+        root: Path | None = None, batch_size: int = 16, keep_size: bool = False,
     ) -> list[Path]:  # fmt: skip
-        """Translate image files into PNGs under `out` (paths relative to `root` kept); atomic writes."""
+        """Translate image files into PNGs under `out` (paths relative to `root` kept); atomic
+        writes. `keep_size`: each image at its own size (see `own_size`), one at a time."""
         self.check_direction(direction)
+        if keep_size and size is not None:
+            raise UsageError(
+                "--size and --keep-size: give one (a square side, or each image's own)"
+            )
         size = size or self.config.model.image_size
         self.check_size(size)
         targets: dict[Path, Path] = {}
@@ -109,6 +114,12 @@ class Translator:
             targets[out / name] = f
         written = []
         pairs = list(targets.items())
+        if keep_size:  # sizes differ: no batches
+            step = self.config.size_step()
+            for target, f in pairs:
+                image = own_size(read_image(f, self.config.data.channels), step)
+                written.append(write_png(self(image[None], direction)[0], target))
+            return written
         for start in range(0, len(pairs), batch_size):
             chunk = pairs[start : start + batch_size]
             batch = torch.stack(
@@ -117,6 +128,18 @@ class Translator:
             for (target, _), image in zip(chunk, self(batch, direction, batch_size)):
                 written.append(write_png(image, target))
         return written
+
+
+def own_size(x: Tensor, step: int) -> Tensor:
+    """(C, H, W) resized so that each side is the nearest multiple of `step` (at least `step`),
+    the aspect kept: the original CycleGAN's test-time `--preprocess none` (base 4)."""
+    import torch.nn.functional as F
+
+    h, w = (max(step, round(side / step) * step) for side in x.shape[-2:])
+    if (h, w) == tuple(x.shape[-2:]):
+        return x
+    out = F.interpolate(x[None], (h, w), mode="bicubic", antialias=True, align_corners=False)
+    return out[0].clamp_(-1, 1)
 
 
 def write_png(image: Tensor, path: Path) -> Path:
@@ -153,14 +176,17 @@ def translate(
     device: str = "cpu",
     size: int | None = None,
     batch_size: int = 16,
+    keep_size: bool = False,
 ) -> list[Path]:
     """Translate an image file or a folder with a trained run; returns the written PNG paths.
 
-    `out` defaults to RUN_DIR/translated_<direction>; a folder's sub-folders are kept.
+    `out` defaults to RUN_DIR/translated_<direction>; a folder's sub-folders are kept. Images
+    are resized to `size` squared (default: the run's model.image_size), or with `keep_size`
+    translated at their own size, each side rounded to a multiple of the generator's step.
     """
     if direction not in DIRECTIONS:
         raise UsageError(f"direction '{direction}': choose AtoB or BtoA")
     files, root = input_files(Path(inputs))
     translator = Translator(run_dir, device)
     target = Path(out) if out is not None else Path(run_dir) / f"translated_{direction}"
-    return translator.translate_files(files, target, direction, size, root, batch_size)
+    return translator.translate_files(files, target, direction, size, root, batch_size, keep_size)

@@ -77,6 +77,16 @@ def test_translate_cli_and_python_api(workdir: Path, cli) -> None:  # type: igno
             translator(bad, "BtoA")
     paths = translate(run_dir, workdir / "in" / "two.jpg", "AtoB", workdir / "api", size=24)
     assert [p.name for p in paths] == ["two.png"] and Image.open(paths[0]).size == (24, 24)
+    # each image at its own size, each side rounded to the step (4), unsquashed: 10x30 -> 8x32
+    # (10 / 4 = 2.5 rounds to even, as Python's round does in the original's __make_power_2)
+    code, out, err = cli("cyclegan", "translate", str(run_dir), "--input", str(workdir / "in"),
+                         "--keep-size", "--out", str(workdir / "own"))  # fmt: skip
+    assert code == 0 and "wrote 2 translated image(s)" in out, err
+    assert Image.open(workdir / "own" / "two.png").size == (32, 8)
+    assert Image.open(workdir / "own" / "x" / "one.png").size == (20, 20)  # kept as it is
+    code, _, err = cli("cyclegan", "translate", str(run_dir), "--input", str(workdir / "in"),
+                       "--keep-size", "--size", "16")  # fmt: skip
+    assert code == 2 and "--size and --keep-size: give one" in err
     code, _, err = cli("cyclegan", "translate", str(run_dir), "--input", str(workdir / "missing"))
     assert code == 2 and "--input" in err and "does not exist" in err
     code, _, err = cli("cyclegan", "translate", str(run_dir), "--input", str(workdir / "in"),
