@@ -27,12 +27,13 @@ def interpret() -> None:
 @click.option("--samples", "n_samples", type=click.IntRange(16, 100_000), default=2000,
               show_default=True, help="codes sampled to fit ganspace/boundary and to score walks")  # fmt: skip
 @click.option("--seed", type=SEED, default=0, show_default=True, help="seed of the sampled codes")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
 @click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="HTML path (default: RUN_DIR/interpret/directions-METHOD.html)")  # fmt: skip
 def directions_command(
-    run_dir: Path, method: str, n_directions: int, n_samples: int, seed: int, best: bool,
-    out: Path | None,
+    run_dir: Path, method: str, n_directions: int, n_samples: int, seed: int, device: str,
+    best: bool, out: Path | None,
 ) -> None:  # fmt: skip
     """Find latent directions of RUN_DIR's generator, walk each, and write an HTML page with
     the traversal grids and, on data with known factors, which factor each direction moves."""
@@ -43,7 +44,7 @@ def directions_command(
 
     if out is not None:  # before any work: a refused page writes nothing
         check_output_file(out)
-    trained = ganhub.load(run_dir, best=best)
+    trained = ganhub.load(run_dir, device=device, best=best)
     page = write_directions_page(
         trained, run_dir, method=method, n_directions=n_directions, n_samples=n_samples,
         seed=seed, out=out,
@@ -56,10 +57,13 @@ def directions_command(
 @click.option("--seed", type=SEED, default=0, show_default=True, help="seed of the shown codes")
 @click.option("--images", "n_images", type=click.IntRange(1, 16), default=4, show_default=True,
               help="samples shown (each with its maps)")  # fmt: skip
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
 @click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="HTML path (default: RUN_DIR/interpret/features.html)")  # fmt: skip
-def features_command(run_dir: Path, seed: int, n_images: int, best: bool, out: Path | None) -> None:
+def features_command(
+    run_dir: Path, seed: int, n_images: int, device: str, best: bool, out: Path | None
+) -> None:
     """Write an HTML page of what RUN_DIR's networks compute for fixed codes: G's channel
     maps per layer, D's saliency (input gradients, integrated gradients) and attention maps."""
     from ganhub_interpret.features_page import write_features_page
@@ -69,7 +73,7 @@ def features_command(run_dir: Path, seed: int, n_images: int, best: bool, out: P
 
     if out is not None:  # before any work: a refused page writes nothing
         check_output_file(out)
-    trained = ganhub.load(run_dir, best=best)
+    trained = ganhub.load(run_dir, device=device, best=best)
     click.echo(str(write_features_page(trained, run_dir, seed=seed, n_images=n_images, out=out)))
 
 
@@ -78,8 +82,9 @@ def features_command(run_dir: Path, seed: int, n_images: int, best: bool, out: P
 @click.option("--samples", "n_samples", type=click.IntRange(40, 100_000), default=2000,
               show_default=True, help="codes sampled: 75 % fit the probes, 25 % score them")  # fmt: skip
 @click.option("--seed", type=SEED, default=0, show_default=True, help="seed of the codes and split")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
 @click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")
-def probes_command(run_dir: Path, n_samples: int, seed: int, best: bool) -> None:
+def probes_command(run_dir: Path, n_samples: int, seed: int, device: str, best: bool) -> None:
     """Fit a linear probe per layer of RUN_DIR's generator and per known factor of its data
     (data=shapes or digits) and print how well each layer predicts each factor of the image
     (held-out accuracy or R^2); writes RUN_DIR/interpret/probes.json."""
@@ -87,7 +92,7 @@ def probes_command(run_dir: Path, n_samples: int, seed: int, best: bool) -> None
 
     import ganhub
 
-    trained = ganhub.load(run_dir, best=best)
+    trained = ganhub.load(run_dir, device=device, best=best)
     table, path = probe_run(trained, run_dir, n_samples=n_samples, seed=seed)
     click.echo(table.text())
     click.echo(str(path))

@@ -62,6 +62,11 @@ def test_the_command_probes_every_layer_and_writes_json(cli, workdir: Path) -> N
         assert all(v is None or v <= 1.0 for v in row["scores"].values())
     assert out.splitlines()[0].split()[:2] == ["layer", "features"]
     assert str(run / "interpret" / "probes.json") in out
+    # --device: where the run is loaded (auto is the CPU here: the same probes)
+    code, again, err = cli("interpret", "probes", str(run), "--samples", "80", "--device", "auto")
+    assert code == 0 and again == out, err
+    code, _, err = cli("interpret", "probes", str(run), "--device", "nosuch")
+    assert code == 2 and "'nosuch' is not a device" in err
 
 
 def test_probes_without_factors_or_a_latent_space_are_refused_in_one_line(  # type: ignore[no-untyped-def]
