@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ganhub_stylegan.config import PRESETS, RENAMED_KEYS, StyleGANConfig, check, choice_defaults
-from ganhub_stylegan.labels import condition_request, conditional_problems
+from ganhub_stylegan.labels import condition_request, conditional_problems, zip_classes
 
 from ganhub.domain import Domain
 
@@ -44,7 +44,7 @@ class StyleGANDomain(Domain):
         conditional run on folder data takes its class names from the folder (or data.labels)."""
         from ganhub.data.labels import class_defaults
 
-        return {**choice_defaults(chosen), **class_defaults(chosen)}
+        return {**choice_defaults(chosen), **class_defaults(chosen), **zip_classes(chosen)}
 
     def conditioning(self, config: RunConfig) -> ConditionRequest | None:
         """With model.conditional: the data's labels (digits, class folders or data.labels)
@@ -122,6 +122,12 @@ class StyleGANDomain(Domain):
             from ganhub.data.labels import report_classes
 
             report_classes(report, cfg.path, cfg.labels)
+        elif config.model.conditional:  # a StyleGAN2-ADA zip's dataset.json
+            from ganhub_stylegan.labels import zip_labels
+
+            from ganhub.data.inspect import class_balance
+
+            class_balance(report, (zip_labels(cfg.path) or {}).values())
         return report
 
     def convert_data(self, config: RunConfig, fmt: str, out: Path) -> list[Path]:

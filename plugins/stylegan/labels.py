@@ -2,16 +2,21 @@
 
 The embedded digits have their 10 classes; folder data has one class per sub-folder
 (torchvision's ImageFolder layout) or the labels of a CSV (`data.labels`), read by
-`ganhub.data.labels`, and its class names are saved in the run's config (`condition.classes`,
-filled by `StyleGANDomain.defaults_for`) so a trained run reloads without its data. The
-embedded faces have no useful labels, and zips and shards hold no classes: such runs are
-refused with one line. Imports no torch at module level (the domain reads it at config time).
+`ganhub.data.labels`; a zip holds the labels of a StyleGAN2-ADA dataset (its `dataset.json`,
+as NVIDIA's dataset_tool writes it). The class names are saved in the run's config
+(`condition.classes`, filled by `StyleGANDomain.defaults_for`) so a trained run reloads
+without its data. The embedded faces have no useful labels, and shards and zips without
+`dataset.json` labels hold no classes: such runs are refused with one line. Imports no torch
+at module level (the domain reads it at config time).
 """
 
 from __future__ import annotations
 
+import json
+import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ganhub_stylegan.config import StyleGANConfig
 
@@ -42,18 +47,80 @@ def conditional_problems(config: StyleGANConfig) -> list[str]:
 
     if shard := shard_problems(cfg.path):
         return shard
-    if cfg.path is not None and cfg.path.is_file():
+    if cfg.path is not None and cfg.path.is_file() and zip_labels(cfg.path) is None:
         return [
-            f"data.path='{cfg.path}': a zip holds no class folders; unzip it into one "
-            "sub-folder per class (or give data.labels=FILE.csv) for a conditional run"
+            f"data.path='{cfg.path}': the zip holds no labels (a {ADA_LABELS} with "
+            '{"labels": [[file, class], ...]}, as StyleGAN2-ADA\'s dataset_tool writes); add '
+            "one, or unzip it into one sub-folder per class, for a conditional run"
         ]
     classes = config.condition.classes
+    if cfg.path is not None and cfg.path.is_file() and (not classes or len(classes) < 2):
+        return [
+            f"data.path='{cfg.path}': its {ADA_LABELS} names one class; a conditional run needs two or more"
+        ]
     if not classes or len(classes) < 2:
         return [
             "model.conditional=true on folder data needs at least two classes: one sub-folder "
             "per class under data.path, or data.labels=FILE.csv"
         ]
     return []
+
+
+ADA_LABELS = "dataset.json"
+
+
+def zip_labels(path: Path) -> dict[str, int] | None:
+    """The class of each image of a StyleGAN2-ADA dataset zip, by member name, from its
+    `dataset.json` (`{"labels": [["00000/img00000000.png", 6], ...]}`); None when it has none
+    (no such file, or `"labels": null`). A file ganhub cannot use is one ConfigError."""
+    where = f"data.path='{path}': {ADA_LABELS}"
+    try:
+        with zipfile.ZipFile(path) as zf:
+            if ADA_LABELS not in zf.namelist():
+                return None
+            text = zf.read(ADA_LABELS)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return None  # not a readable zip: the data check names the file
+    try:
+        labels = json.loads(text).get("labels")
+    except (ValueError, AttributeError):
+        raise ConfigError(f"{where} is not a JSON object with a 'labels' list") from None
+    if labels is None:
+        return None
+    if not isinstance(labels, list):
+        raise ConfigError(f"{where}: 'labels' is not a list of [file, class] pairs")
+    found: dict[str, int] = {}
+    for item in labels:
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
+            raise ConfigError(f"{where}: {_shown(item)} is not a [file, class] pair")
+        name, label = item
+        if not isinstance(label, int) or isinstance(label, bool) or label < 0:
+            raise ConfigError(
+                f"{where}: '{name}' has label {_shown(label)}; ganhub reads class indices "
+                "(whole numbers from 0), not vector labels"
+            )
+        found[name.replace("\\", "/")] = label
+    return found
+
+
+def zip_classes(chosen: Mapping[str, Any]) -> dict[str, Any]:
+    """`defaults_for` of a conditional run on a labelled zip: its classes as names ("0",
+    "3"...) in index order, saved with the run as class folders' names are; {} otherwise."""
+    model, data = chosen.get("model"), chosen.get("data")
+    wanted = isinstance(model, Mapping) and model.get("conditional") in (True, "true", "True", 1)
+    if not wanted or not isinstance(data, Mapping) or data.get("path") is None:
+        return {}
+    from ganhub.config.schema import expand_path_text
+
+    path = Path(expand_path_text(str(data["path"])))
+    labels = zip_labels(path) if path.is_file() and zipfile.is_zipfile(path) else None
+    if not labels:
+        return {}
+    return {"condition": {"classes": [str(c) for c in sorted(set(labels.values()))]}}
+
+
+def _shown(value: object) -> str:
+    return json.dumps(value)[:80]
 
 
 def label_spec(config: StyleGANConfig) -> LabelSpec:
@@ -104,10 +171,35 @@ def labelled_image_files(config: StyleGANConfig) -> LabelledImages:
 
     cfg, size = config.data, config.model.image_size
     assert cfg.path is not None
-    files, labels, _ = labelled_files(cfg.path, cfg.labels, config.condition.classes)
-    names = [_relative(f, cfg.path) for f in files]
+    if cfg.path.is_file():  # a StyleGAN2-ADA zip: its dataset.json
+        names, labels = _zip_names_and_labels(cfg.path, config.condition.classes or [])
+    else:
+        files, labels, _ = labelled_files(cfg.path, cfg.labels, config.condition.classes)
+        names = [_relative(f, cfg.path) for f in files]
     images = ImageFiles(
         cfg.path, size, cfg.channels, cfg.mirror, cfg.resize, names=names, crop=cfg.center_crop
     )
     y = torch.tensor(labels, dtype=torch.long).repeat(2 if cfg.mirror else 1)
     return LabelledImages(images, y)
+
+
+def _zip_names_and_labels(path: Path, classes: list[str]) -> tuple[list[str], list[int]]:
+    """Every image of a labelled zip and its class index in `classes` (the run's names)."""
+    from ganhub_stylegan.data import list_files
+
+    labels = zip_labels(path) or {}
+    names = list_files(path)
+    missing = [n for n in names if n not in labels]
+    if missing:
+        raise ConfigError(
+            f"data.path='{path}': {len(missing)} image(s) have no label in {ADA_LABELS}, e.g. "
+            f"'{missing[0]}'"
+        )
+    index = {name: i for i, name in enumerate(classes)}
+    other = sorted({str(labels[n]) for n in names} - set(index))
+    if other:
+        raise ConfigError(
+            f"data.path='{path}': {ADA_LABELS} has class(es) {', '.join(other)} that this "
+            f"run's classes ({', '.join(classes)}) do not"
+        )
+    return names, [index[str(labels[n])] for n in names]

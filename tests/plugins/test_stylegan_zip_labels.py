@@ -1,0 +1,89 @@
+"""Conditional stylegan runs on a StyleGAN2-ADA dataset zip: the labels of its dataset.json."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from ganhub_stylegan.labels import labelled_image_files
+from PIL import Image
+
+import ganhub
+from ganhub.config.resolve import resolve
+from ganhub.engine.loop import fit
+from ganhub.errors import ConfigError
+from ganhub.wiring import make_run
+
+from .test_stylegan import TINY
+
+COND = [*TINY, "model.conditional=true", "trainer.steps=2", "data.mirror=false"]
+
+
+def _ada_zip(path: Path, labels: Any, n: int = 9, names: list[str] | None = None) -> Path:
+    """A zip as StyleGAN2-ADA's dataset_tool writes it: 00000/img%08d.png and dataset.json."""
+    names = names or [f"00000/img{i:08d}.png" for i in range(n)]
+    with zipfile.ZipFile(path, "w") as zf:
+        for i, name in enumerate(names):
+            pixels = np.zeros((16, 16, 3), np.uint8)
+            pixels[i % 16, :, i % 3] = 255  # each image its own
+            buffer = io.BytesIO()
+            Image.fromarray(pixels).save(buffer, format="PNG")
+            zf.writestr(name, buffer.getvalue())
+        if labels is not ...:
+            zf.writestr("dataset.json", json.dumps({"labels": labels(names)}))
+    return path
+
+
+def test_the_classes_of_a_dataset_json_train_and_sample_by_name(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """A conditional run on an ADA zip was refused: "a zip holds no class folders"."""
+    data = _ada_zip(
+        workdir / "ada.zip", lambda names: [[n, i % 3 * 2] for i, n in enumerate(names)]
+    )
+    config = resolve([*COND, f"data.path={data}", "name=ada"])
+    assert config.condition.classes == ["0", "2", "4"]  # the file's classes, named as written
+    labelled = labelled_image_files(config)
+    assert labelled.labels.tolist() == [0, 1, 2] * 3  # class 4 is index 2
+    fit(make_run(config))
+    model = ganhub.load(workdir / "runs" / "ada")
+    assert model.sample(2, labels="4").shape == (2, 3, 16, 16)
+    _, out, err = cli("data", "check", str(data), "plugin=stylegan", "model.image_size=16",
+                      "model.conditional=true")  # fmt: skip
+    assert 'classes: {"0": 3, "2": 3, "4": 3}' in out, out + err
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (..., r"the zip holds no labels \(a dataset\.json"),
+        (lambda names: None, r"the zip holds no labels"),
+        (lambda names: [[n, [0.5, 1.0]] for n in names], r"has label \[0\.5, 1\.0\]; ganhub reads class indices"),
+        (lambda names: [[n, i % 2] for i, n in enumerate(names[1:])], r"1 image\(s\) have no label in dataset\.json, e\.g\. '00000/img00000000\.png'"),
+        (lambda names: {"a": 1}, r"'labels' is not a list of \[file, class\] pairs"),
+        (lambda names: [[n, 3] for n in names], r"its dataset\.json names one class; a conditional"),
+    ],
+)  # fmt: skip
+def test_a_zip_without_usable_labels_is_refused_in_one_line(
+    workdir: Path, labels: Any, message: str
+) -> None:
+    data = _ada_zip(workdir / "d.zip", labels)
+    with pytest.raises(ConfigError, match=message) as err:
+        make_run(resolve([*COND, f"data.path={data}"]))
+    assert len(str(err.value).splitlines()) == 1
+
+
+def test_a_resumed_run_refuses_a_zip_with_other_classes(workdir: Path) -> None:
+    """Class names are bound to the weights: index 1 stays class '2'."""
+    data = _ada_zip(workdir / "a.zip", lambda names: [[n, i % 3 * 2] for i, n in enumerate(names)])
+    fit(make_run(resolve([*COND, f"data.path={data}", "name=r"])))
+    _ada_zip(data, lambda names: [[n, i % 2 * 7] for i, n in enumerate(names)])
+    config = resolve([f"resume={workdir / 'runs' / 'r'}", "trainer.steps=3"])
+    assert config.condition.classes == ["0", "2", "4"]
+    with pytest.raises(
+        ConfigError, match=r"class\(es\) 7 that this run's classes \(0, 2, 4\) do not"
+    ):
+        make_run(config).batches()
