@@ -288,12 +288,18 @@ class LabelledImages(Dataset[tuple[Tensor, Tensor]]):
 
 
 def converted_images(
-    path: Path | None, source: str, image_size: int, channels: int, data: StyleGANData | None = None
+    path: Path | None,
+    source: str,
+    image_size: int,
+    channels: int,
+    data: StyleGANData | None = None,
+    names: list[str] | None = None,
 ) -> list[tuple[str, Callable[[], Tensor]]]:
     """`(name, load)` pairs to convert; `load()` gives a (C, r, r) image in [-1, 1], x-flips
     left out (the loader adds them): the files of a folder or zip (resized to r; PNG names),
     a shard's images, or the embedded faces/digits (or the shapes `data`'s options render).
-    Unreadable and non-square files raise UsageError from their `load()`."""
+    Unreadable and non-square files raise UsageError from their `load()`. `names`: the files
+    of a folder or zip to convert, in this order (a labelled run's); default: all of them."""
     from ganhub.data.shards import is_shard, load_image_shard
 
     if source != "folder" or is_shard(path):
@@ -305,7 +311,9 @@ def converted_images(
         return [(f"{stem}_{i:06d}.png", partial(images.__getitem__, i)) for i in range(len(images))]
     assert path is not None
     crop = data.center_crop if data is not None else False
-    dataset = ImageFiles(path, image_size, channels, mirror=False, resize=True, crop=crop)
+    dataset = ImageFiles(
+        path, image_size, channels, mirror=False, resize=True, names=names, crop=crop
+    )
     is_png = [name.lower().endswith(".png") for name in dataset.names]
     taken = {name for name, png in zip(dataset.names, is_png, strict=True) if png}  # kept
     pairs: list[tuple[str, Callable[[], Tensor]]] = []
@@ -356,10 +364,18 @@ def refuse_failed(failed: list[str], clean: str) -> None:
         )
 
 
-def write_zip(out: Path, images: list[tuple[str, Callable[[], Tensor]]]) -> list[str]:
+def _add_member(zf: zipfile.ZipFile, name: str, content: bytes) -> None:
+    info = zipfile.ZipInfo(name, ZIP_TIME)
+    info.external_attr = 0o644 << 16  # rw-r--r-- when unzipped
+    zf.writestr(info, content)
+
+
+def write_zip(
+    out: Path, images: list[tuple[str, Callable[[], Tensor]]], extra: dict[str, bytes] | None = None
+) -> list[str]:
     """Write the images as 8-bit PNGs into the zip `out` (atomically, stored, with fixed entry
-    times: the same images give the same bytes). Returns the failures, one line each; nothing
-    is written when any image fails."""
+    times: the same images give the same bytes), then the `extra` members (a dataset.json).
+    Returns the failures, one line each; nothing is written when any image fails."""
     from PIL import Image
 
     if out.suffix.lower() != ".zip":
@@ -379,9 +395,9 @@ def write_zip(out: Path, images: list[tuple[str, Callable[[], Tensor]]]) -> list
                 arr = pixels[0].numpy() if len(pixels) == 1 else pixels.permute(1, 2, 0).numpy()
                 buf = io.BytesIO()
                 Image.fromarray(np.ascontiguousarray(arr)).save(buf, "PNG")
-                info = zipfile.ZipInfo(name, ZIP_TIME)
-                info.external_attr = 0o644 << 16  # rw-r--r-- when unzipped
-                zf.writestr(info, buf.getvalue())
+                _add_member(zf, name, buf.getvalue())  # one image in memory at a time
+            for name, content in (extra or {}).items():
+                _add_member(zf, name, content)
         if not failed:
             tmp.replace(out)
     finally:

@@ -8,7 +8,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ganhub_stylegan.config import PRESETS, RENAMED_KEYS, StyleGANConfig, check, choice_defaults
-from ganhub_stylegan.labels import condition_request, conditional_problems, zip_classes
+from ganhub_stylegan.labels import (
+    ADA_LABELS,
+    condition_request,
+    conditional_problems,
+    dataset_json,
+    labelled_names,
+    zip_classes,
+)
 
 from ganhub.domain import Domain
 
@@ -135,25 +142,37 @@ class StyleGANDomain(Domain):
         into a zip that `data.path=OUT.zip` reads (StyleGAN2-ADA's dataset_tool idea);
         `--to shard`: the same images in one safetensors file. x-flips are left out (the
         loader adds them with data.mirror); unreadable or non-square files stop the
-        conversion with one line (nothing is written)."""
+        conversion with one line (nothing is written). A conditional config's zip holds its
+        labels in a dataset.json, as StyleGAN2-ADA's; a shard holds none (refused)."""
         from ganhub_stylegan import data as sg_data
 
+        from ganhub.data.shards import is_shard
         from ganhub.errors import UsageError
 
         assert isinstance(config, StyleGANConfig)
         if fmt not in ("zip", "shard"):
             raise UsageError(f"--to {fmt}: domain 'stylegan' converts to: zip, shard")
-        self.refuse_labelled(config, fmt)
         cfg, size = config.data, config.model.image_size
+        # class folders (or a labelled zip) to a zip: the labels go into its dataset.json
+        labelled = fmt == "zip" and cfg.source == "folder" and not is_shard(cfg.path)
+        labelled = labelled and self.conditioning(config) is not None
+        if not labelled:
+            self.refuse_labelled(config, fmt)
         if cfg.path is not None and out.resolve() == cfg.path.resolve():
             raise UsageError(f"--out {out} is the data itself; write the conversion elsewhere")
-        images = sg_data.converted_images(cfg.path, cfg.source, size, cfg.channels, cfg)
+        names, labels = labelled_names(config) if labelled else (None, [])
+        images = sg_data.converted_images(cfg.path, cfg.source, size, cfg.channels, cfg, names)
         # the conversion resizes square images: so does the clean it suggests
         clean = sg_data.data_command(
             "clean", cfg.path, size, True, cfg.channels, crop=cfg.center_crop
         )
         if fmt == "zip":
-            sg_data.refuse_failed(sg_data.write_zip(out, images), clean)
+            extra = {}
+            if labelled:
+                members = [name for name, _ in images]
+                classes = list(config.condition.classes or [])
+                extra[ADA_LABELS] = dataset_json(members, labels, classes)
+            sg_data.refuse_failed(sg_data.write_zip(out, images, extra), clean)
             return [out]
         import torch
 

@@ -69,10 +69,24 @@ def conditional_problems(config: StyleGANConfig) -> list[str]:
 ADA_LABELS = "dataset.json"
 
 
-def zip_labels(path: Path) -> dict[str, int] | None:
-    """The class of each image of a StyleGAN2-ADA dataset zip, by member name, from its
-    `dataset.json` (`{"labels": [["00000/img00000000.png", 6], ...]}`); None when it has none
-    (no such file, or `"labels": null`). A file ganhub cannot use is one ConfigError."""
+def zip_labels(path: Path) -> dict[str, str] | None:
+    """The class name of each image of a StyleGAN2-ADA dataset zip, by member name, from its
+    `dataset.json` (`{"labels": [["00000/img00000000.png", 6], ...]}`): the index as text
+    ("6"), or its entry in the `class_names` list ganhub adds when it writes one; None when it
+    has none (no such file, or `"labels": null`). A file ganhub cannot use is one ConfigError."""
+    read = _dataset_json(path)
+    if read is None:
+        return None
+    labels, names = read
+    return {member: _class_name(label, names) for member, label in labels.items()}
+
+
+def _class_name(label: int, names: list[str]) -> str:
+    return names[label] if label < len(names) else str(label)
+
+
+def _dataset_json(path: Path) -> tuple[dict[str, int], list[str]] | None:
+    """(class index by member name, class names) of a zip's dataset.json; None: no labels."""
     where = f"data.path='{path}': {ADA_LABELS}"
     try:
         with zipfile.ZipFile(path) as zf:
@@ -82,30 +96,40 @@ def zip_labels(path: Path) -> dict[str, int] | None:
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):
         return None  # not a readable zip: the data check names the file
     try:
-        labels = json.loads(text).get("labels")
+        content = json.loads(text)
+        labels, names = content.get("labels"), content.get("class_names", [])
     except (ValueError, AttributeError):
         raise ConfigError(f"{where} is not a JSON object with a 'labels' list") from None
     if labels is None:
         return None
     if not isinstance(labels, list):
         raise ConfigError(f"{where}: 'labels' is not a list of [file, class] pairs")
+    if not isinstance(names, list) or len(set(map(str, names))) != len(names):
+        raise ConfigError(f"{where}: 'class_names' is not a list of distinct names")
     found: dict[str, int] = {}
     for item in labels:
         if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
             raise ConfigError(f"{where}: {_shown(item)} is not a [file, class] pair")
-        name, label = item
+        member, label = item
         if not isinstance(label, int) or isinstance(label, bool) or label < 0:
             raise ConfigError(
-                f"{where}: '{name}' has label {_shown(label)}; ganhub reads class indices "
+                f"{where}: '{member}' has label {_shown(label)}; ganhub reads class indices "
                 "(whole numbers from 0), not vector labels"
             )
-        found[name.replace("\\", "/")] = label
-    return found
+        found[member.replace("\\", "/")] = label
+    return found, [str(name) for name in names]
+
+
+def dataset_json(members: list[str], labels: list[int], classes: list[str]) -> bytes:
+    """A dataset.json as StyleGAN2-ADA reads it (`labels`: [member, class index] pairs), with
+    the class names ganhub reads back (`class_names`; other readers ignore the key)."""
+    pairs = [[member, label] for member, label in zip(members, labels, strict=True)]
+    return json.dumps({"labels": pairs, "class_names": classes}).encode()
 
 
 def zip_classes(chosen: Mapping[str, Any]) -> dict[str, Any]:
-    """`defaults_for` of a conditional run on a labelled zip: its classes as names ("0",
-    "3"...) in index order, saved with the run as class folders' names are; {} otherwise."""
+    """`defaults_for` of a conditional run on a labelled zip: its class names in index order,
+    saved with the run as class folders' names are; {} otherwise."""
     model, data = chosen.get("model"), chosen.get("data")
     wanted = isinstance(model, Mapping) and model.get("conditional") in (True, "true", "True", 1)
     if not wanted or not isinstance(data, Mapping) or data.get("path") is None:
@@ -113,10 +137,11 @@ def zip_classes(chosen: Mapping[str, Any]) -> dict[str, Any]:
     from ganhub.config.schema import expand_path_text
 
     path = Path(expand_path_text(str(data["path"])))
-    labels = zip_labels(path) if path.is_file() and zipfile.is_zipfile(path) else None
-    if not labels:
+    read = _dataset_json(path) if path.is_file() and zipfile.is_zipfile(path) else None
+    if not read or not read[0]:
         return {}
-    return {"condition": {"classes": [str(c) for c in sorted(set(labels.values()))]}}
+    labels, names = read
+    return {"condition": {"classes": [_class_name(i, names) for i in sorted(set(labels.values()))]}}
 
 
 def _shown(value: object) -> str:
@@ -167,20 +192,27 @@ def labelled_image_files(config: StyleGANConfig) -> LabelledImages:
     import torch
     from ganhub_stylegan.data import ImageFiles, LabelledImages
 
-    from ganhub.data.labels import labelled_files
-
     cfg, size = config.data, config.model.image_size
     assert cfg.path is not None
-    if cfg.path.is_file():  # a StyleGAN2-ADA zip: its dataset.json
-        names, labels = _zip_names_and_labels(cfg.path, config.condition.classes or [])
-    else:
-        files, labels, _ = labelled_files(cfg.path, cfg.labels, config.condition.classes)
-        names = [_relative(f, cfg.path) for f in files]
+    names, labels = labelled_names(config)
     images = ImageFiles(
         cfg.path, size, cfg.channels, cfg.mirror, cfg.resize, names=names, crop=cfg.center_crop
     )
     y = torch.tensor(labels, dtype=torch.long).repeat(2 if cfg.mirror else 1)
     return LabelledImages(images, y)
+
+
+def labelled_names(config: StyleGANConfig) -> tuple[list[str], list[int]]:
+    """The files of a conditional run's folder or zip (relative names) and their class index
+    in the run's `condition.classes`: class folders, data.labels, or a zip's dataset.json."""
+    from ganhub.data.labels import labelled_files
+
+    cfg = config.data
+    assert cfg.path is not None
+    if cfg.path.is_file():  # a StyleGAN2-ADA zip: its dataset.json
+        return _zip_names_and_labels(cfg.path, config.condition.classes or [])
+    files, labels, _ = labelled_files(cfg.path, cfg.labels, config.condition.classes)
+    return [_relative(f, cfg.path) for f in files], labels
 
 
 def _zip_names_and_labels(path: Path, classes: list[str]) -> tuple[list[str], list[int]]:
@@ -196,10 +228,10 @@ def _zip_names_and_labels(path: Path, classes: list[str]) -> tuple[list[str], li
             f"'{missing[0]}'"
         )
     index = {name: i for i, name in enumerate(classes)}
-    other = sorted({str(labels[n]) for n in names} - set(index))
+    other = sorted({labels[n] for n in names} - set(index))
     if other:
         raise ConfigError(
             f"data.path='{path}': {ADA_LABELS} has class(es) {', '.join(other)} that this "
             f"run's classes ({', '.join(classes)}) do not"
         )
-    return names, [index[str(labels[n])] for n in names]
+    return names, [index[labels[n]] for n in names]

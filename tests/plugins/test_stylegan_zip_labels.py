@@ -87,3 +87,34 @@ def test_a_resumed_run_refuses_a_zip_with_other_classes(workdir: Path) -> None:
         ConfigError, match=r"class\(es\) 7 that this run's classes \(0, 2, 4\) do not"
     ):
         make_run(config).batches()
+
+
+def test_class_folders_convert_to_a_labelled_zip_that_trains_alike(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """`data convert ... model.conditional=true --to zip` was refused: the zip now holds the
+    labels as StyleGAN2-ADA's dataset.json, with the class names ganhub reads back."""
+    for cls in ("cat", "dog"):
+        (workdir / "pets" / cls).mkdir(parents=True)
+        for i in range(3):
+            pixels = np.full((16, 16, 3), 255 if cls == "dog" else 0, np.uint8)
+            pixels[i] = 128
+            Image.fromarray(pixels).save(workdir / "pets" / cls / f"{cls}{i}.png")
+    convert = ("data", "convert", "pets", "plugin=stylegan", "model.conditional=true",
+               "model.image_size=16", "--to", "zip", "--out")  # fmt: skip
+    code, _, err = cli(*convert, "pets.zip")
+    assert code == 0, err
+    with zipfile.ZipFile(workdir / "pets.zip") as zf:
+        written = json.loads(zf.read("dataset.json"))
+    assert written["labels"][0] == ["cat/cat0.png", 0] and written["labels"][-1] == [
+        "dog/dog2.png",
+        1,
+    ]
+    assert written["class_names"] == ["cat", "dog"]
+    folder = resolve([*COND, "data.path=pets"])
+    zipped = resolve([*COND, "data.path=pets.zip"])
+    assert zipped.condition.classes == folder.condition.classes == ["cat", "dog"]
+    assert (
+        labelled_image_files(zipped).labels.tolist() == labelled_image_files(folder).labels.tolist()
+    )
+    fit(make_run(zipped))
+    code, _, err = cli(*convert[:-3], "--to", "shard", "--out", "pets.safetensors")
+    assert code == 2 and "the shard holds the samples without their labels" in err
