@@ -92,6 +92,22 @@ class StyleGANData(Section):
     )
 
     @model_validator(mode="after")
+    def _folder_options(self) -> StyleGANData:
+        """Resizing and cropping apply to files (a folder, zip or shard); the embedded sets are
+        rendered at model.image_size, and the keys would be ignored without a word."""
+        if self.source != "folder":
+            for key, value in (
+                ("data.resize", self.resize),
+                ("data.center_crop", self.center_crop),
+            ):
+                if value:
+                    raise ConfigError(
+                        f"{key}=true is only read with your own images (data.path=DIR), and "
+                        f"data={self.source} was given"
+                    )
+        return self
+
+    @model_validator(mode="after")
     def _shape_options(self) -> StyleGANData:
         """The shapes options go with data=shapes, and shapes are never x-flipped."""
         shapes = self.source == "shapes"

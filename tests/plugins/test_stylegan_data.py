@@ -208,6 +208,9 @@ def test_center_crop_keeps_the_centre_square_of_non_square_images(workdir: Path,
     run = make_run(resolve([*TINY, f"data.path={folder}", "data.center_crop=true"]))
     assert len(run.data) == 2 * 5
     fit(run)
+    for key in ("data.center_crop", "data.resize"):  # ignored without a word before
+        with pytest.raises(ConfigError, match=rf"^{key}=true is only read with your own images"):
+            resolve([*TINY, "data=digits", f"{key}=true"])
 
 
 def test_a_run_refuses_unusable_files_after_a_header_pass(
