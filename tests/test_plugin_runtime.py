@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import ganhub
-from ganhub.errors import PluginError
+from ganhub.errors import ConfigError, PluginError
 from ganhub.hookspecs import hookimpl
 from ganhub.loggers import Logger
 from ganhub.losses.adversarial import HingeLoss
@@ -258,3 +258,56 @@ def test_a_logger_that_breaks_is_named_in_one_line(workdir: Path, cls: Any, mess
     args = [a if not a.startswith("loggers=") else "loggers=[jsonl,odd_log]" for a in TINY_TOY]
     with pytest.raises(PluginError, match=re.escape(message)):
         ganhub.train(args, hub=hub)
+
+
+class Exploding(Metric):
+    """Raises in compute, as a plugin's bug would."""
+
+    name = "exploding"
+
+    def compute(self, system: Any, n_samples: int, seed: int) -> Any:
+        raise RuntimeError("metric exploded\nsecond line")
+
+
+class ModesTwin(Metric):
+    """Reports a key that mode_coverage_2d reports too (undeclared: found when evaluated)."""
+
+    name = "modes_twin"
+
+    def compute(self, system: Any, n_samples: int, seed: int) -> Any:
+        return {"modes": 99.0}
+
+
+class DeclaredTwin(ModesTwin):
+    """Declares the key: refused before step one."""
+
+    name = "declared_twin"
+    better: ClassVar[Directions] = {"modes": "higher"}
+
+
+@pytest.mark.parametrize(
+    ("metric", "error", "message"),
+    [
+        (Exploding(), PluginError,
+         r"^metric 'exploding' raised RuntimeError: metric exploded \(see `ganhub list metrics`"),
+        (ModesTwin(), PluginError,
+         r"^metrics 'mode_coverage_2d' and 'modes_twin' both report 'modes', and one value "
+         r"would replace the other"),
+        (DeclaredTwin(), ConfigError,
+         r"^eval\.metrics: 'mode_coverage_2d' and 'declared_twin' both report 'modes'"),
+    ],
+)  # fmt: skip
+def test_a_metric_that_raises_or_overwrites_another_is_named_in_one_line(
+    workdir: Path, metric: Metric, error: type[Exception], message: str
+) -> None:
+    """A raising metric ended a trained run in a traceback; a second metric's `modes` replaced
+    mode_coverage_2d's without a word (keep_best and tune read the wrong value)."""
+    hub = _hub(metrics=(metric.name, metric))
+    listed = (
+        f"[{metric.name}]" if isinstance(metric, Exploding) else f"[mode_coverage_2d,{metric.name}]"
+    )
+    with pytest.raises(error, match=message) as err:
+        ganhub.train([*TINY_TOY, f"eval.metrics={listed}", "name=m"], hub=hub)
+    assert len(str(err.value).splitlines()) == 1
+    trained = (workdir / "runs" / "m" / "checkpoints").exists()
+    assert trained == (error is PluginError)  # a declared clash is refused before step one

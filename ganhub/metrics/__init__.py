@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from ganhub.errors import ConfigError, PluginError
+from ganhub.errors import ConfigError, GanhubError, PluginError
 
 if TYPE_CHECKING:
     from ganhub.capabilities import Capabilities
@@ -82,7 +82,7 @@ ROTNET_MIN_IMAGES = math.ceil(ROTNET_BATCH / (1 - ROTNET_RECIPE["held_out"]))
 
 def direction_of(key: str, metrics: Sequence[Metric]) -> Better | None:
     """Which way `key` improves among these metrics, or None when none of them declares it a
-    score (when several report it, the last one's value is kept, so its declaration counts)."""
+    score (when several declare it, the last one's declaration counts)."""
     for metric in reversed(metrics):
         try:
             return metric.direction(key)
@@ -168,6 +168,21 @@ def checked_values(name: str, values: Any) -> dict[str, float]:
     return out
 
 
+def _computed(metric: Metric, system: GANSystem, n_samples: int, seed: int) -> Any:
+    """`metric.compute`, a plugin's exception as one line naming the metric (its traceback is
+    chained: GANHUB_DEBUG=1 shows it); ganhub's own one-line errors pass as they are."""
+    try:
+        return metric.compute(system, n_samples=n_samples, seed=seed)
+    except GanhubError:
+        raise
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        raise PluginError(
+            f"metric '{metric.name}' raised {type(exc).__name__}: {reason[:200]} (see `ganhub "
+            "list metrics` for its plugin; GANHUB_DEBUG=1 shows the traceback)"
+        ) from exc
+
+
 def evaluate(
     system: GANSystem, metrics: Sequence[Metric], *, n_samples: int, seed: int
 ) -> Evaluation:
@@ -187,12 +202,21 @@ def evaluate(
     system.eval()
     try:
         with torch.no_grad():
+            reported: dict[str, str] = {}  # key -> the metric that reported it
             for metric in metrics:
                 if metric.supports(caps):
                     with activity(metric.name) as shown:
-                        computed = metric.compute(system, n_samples=n_samples, seed=seed)
-                        values = checked_values(metric.name, computed)
+                        values = checked_values(
+                            metric.name, _computed(metric, system, n_samples, seed)
+                        )
                         shown.note = brief(values)
+                    for key in values.keys() - COUNT_KEYS.keys():
+                        if reported.setdefault(key, metric.name) != metric.name:
+                            raise PluginError(
+                                f"metrics '{reported[key]}' and '{metric.name}' both report "
+                                f"'{key}', and one value would replace the other; evaluate "
+                                "them in separate runs (eval.metrics=[...])"
+                            )
                     result.values.update(values)
                 else:
                     result.skipped.append(metric.name)

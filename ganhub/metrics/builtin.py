@@ -342,5 +342,25 @@ def check_metrics(
     if n_samples is None:
         n_samples, key = system.config.eval.n_samples, "eval.n_samples"
     check_sample_count(applicable, n_samples, key or "n_samples")
+    refuse_shared_keys(applicable)
     for metric in applicable:
         metric.check(system)
+
+
+def refuse_shared_keys(metrics: Sequence[Metric]) -> None:
+    """Two metrics declaring the same exact key (`ssim` of ssim_diversity and med_fidelity)
+    would report it twice, one value replacing the other: refused before training, as
+    `evaluate` refuses keys that meet undeclared. Patterns (`fd_*`) are left to `evaluate`."""
+    from ganhub.errors import ConfigError
+    from ganhub.metrics import COUNT_KEYS
+
+    declared: dict[str, str] = {}
+    for metric in metrics:
+        for key in metric.better:
+            if key in COUNT_KEYS or any(c in key for c in "*?["):
+                continue
+            if declared.setdefault(key, metric.name) != metric.name:
+                raise ConfigError(
+                    f"eval.metrics: '{declared[key]}' and '{metric.name}' both report '{key}', "
+                    "and one value would replace the other; evaluate them in separate runs"
+                )
