@@ -11,7 +11,6 @@ import importlib
 import importlib.metadata as md
 import importlib.util
 import os
-import re
 import traceback
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -21,8 +20,16 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from ganhub import hookspecs
-from ganhub.errors import PluginError, one_line
+from ganhub.errors import PluginError
 from ganhub.plugin_checks import hook_problem, misnamed, wrong_kind
+from ganhub.plugin_fixes import (
+    fix_for_missing,
+    in_another_group,
+    modules_of,
+    own_module_missing,
+    own_submodule_missing,
+    report_fix,
+)
 from ganhub.plugin_guard import (
     added_commands,
     command_tree,
@@ -185,20 +192,23 @@ class Hub:
         try:
             plugin: Any = entry_point.load() if entry_point else importlib.import_module(target)
         except ImportError as exc:
-            if entry_point is not None and _own_module_missing(exc, target):
+            if entry_point is not None and own_module_missing(exc, target):
                 typo = PluginError(f"its entry point names module '{target.split(':')[0]}', "
-                                   f"which is not installed{_modules_of(dist)}")  # fmt: skip
+                                   f"which is not installed{modules_of(dist)}")  # fmt: skip
                 self._fail(info, "error", typo, f"correct the entry point in {dist}'s pyproject.toml")  # fmt: skip
                 return
-            self._fail(info, "unavailable", exc, _fix_for_missing(exc, dist))
+            if entry_point is not None and own_submodule_missing(exc, target):
+                self._fail(info, "error", exc, report_fix(dist))
+                return
+            self._fail(info, "unavailable", exc, fix_for_missing(exc, dist))
             return
         except (Exception, SystemExit) as exc:  # a plugin cannot end the process at import
-            self._fail(info, "error", _as_error(exc), _report_fix(dist))
+            self._fail(info, "error", _as_error(exc), report_fix(dist))
             return
         missing = [m for m in getattr(plugin, "__ganhub_requires__", ()) if not _importable(m)]
         if missing:
             err = ModuleNotFoundError(f"missing {', '.join(missing)}", name=missing[0])
-            self._fail(info, "unavailable", err, _fix_for_missing(err, dist))
+            self._fail(info, "unavailable", err, fix_for_missing(err, dist))
             return
         if not _has_hookimpls(plugin) and not hook_problem(plugin):  # else _accept says what
             where = getattr(plugin, "__file__", None) or repr(plugin)
@@ -232,7 +242,7 @@ class Hub:
             if isinstance(exc, pluggy.PluginValidationError):  # its reason is on its last line
                 lines = str(exc).strip().splitlines()
                 exc = PluginError(f"{lines[0]}: {lines[-1]}" if len(lines) > 1 else str(exc))
-            self._fail(info, "error", exc, _report_fix(info.dist))
+            self._fail(info, "error", exc, report_fix(info.dist))
             return
         self._pending.append((name, plugin))
 
@@ -258,7 +268,7 @@ class Hub:
         except (Exception, SystemExit) as exc:
             if self.pm.is_registered(plugin):
                 self.pm.unregister(plugin)
-            self._fail(info, "error", _as_error(exc), _report_fix(info.dist))
+            self._fail(info, "error", _as_error(exc), report_fix(info.dist))
             return
         for kind in KINDS:
             for n, obj, description in staged[kind]:
@@ -306,18 +316,32 @@ class Hub:
                     raise PluginError(
                         f"it replaces the command 'ganhub {clash}' of {self._owner_text(owner)}"
                     )
+                self._refuse_foreign_group(added_commands(before, cli), impl.plugin_name)
             except (Exception, SystemExit) as exc:  # a broken plugin must not break the CLI
                 restore_commands(cli, before)
                 if info:
                     self._withdraw(info)
                     err = _as_error(exc)
-                    self._fail(info, "error", err, _report_fix(info.dist))
+                    self._fail(info, "error", err, report_fix(info.dist))
                 continue
             added = added_commands(before, cli)
             for name in added:
                 owners.setdefault(name.split()[0], impl.plugin_name)
             if info:
                 info.registered["commands"] = added
+
+    def _refuse_foreign_group(self, added: list[str], plugin: str) -> None:
+        """`ganhub NAME ...` of a registered domain NAME belongs to the plugin that registers
+        the domain: another plugin that made the group first took it over, and the domain's
+        own commands were refused as replacing it (whichever loaded first won)."""
+        for name in added:
+            top = name.split()[0]
+            if top in self.domains and self.domains.entry(top).plugin != plugin:
+                owner = self._owner_text(self.domains.entry(top).plugin)
+                raise PluginError(
+                    f"it adds 'ganhub {name}' to the commands of the '{top}' domain of {owner}; "
+                    "a domain's command group is its own plugin's"
+                )
 
     def _owner_text(self, plugin: str) -> str:
         info = self.plugins.get(plugin)
@@ -350,7 +374,7 @@ class Hub:
             for info in failed:
                 state = "is unavailable" if info.status == "unavailable" else "failed to load"
                 raise PluginError(f"plugin '{info.name}' {state}: {info.error}. Fix: {info.fix}")
-            misplaced = _in_another_group(name)
+            misplaced = in_another_group(name)
             if misplaced:
                 raise PluginError(misplaced)
         return self.domains.get(name)
@@ -414,80 +438,6 @@ def _one_line(exc: BaseException) -> str:
 
 
 _GANHUB_DIR = os.path.dirname(os.path.abspath(__file__))
-
-
-def _normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _in_another_group(name: str) -> str | None:
-    """An installed entry point called `name` in a group ganhub does not read ('ganhub.plugins'
-    for 'ganhub'): the likely reason a plugin's domain is unknown."""
-    for distribution in md.distributions():
-        for entry in distribution.entry_points:
-            if entry.name != name or entry.group == "ganhub" or "ganhub" not in entry.group:
-                continue
-            dist = one_line(distribution.metadata["Name"] or "a distribution", 100)
-            return (
-                f"unknown domain '{name}': {dist} declares it in the entry-point group "
-                f"'{one_line(entry.group, 100)}'; move it to [project.entry-points.ganhub] in "
-                "its pyproject.toml (the group ganhub reads) and reinstall it"
-            )
-    return None
-
-
-def _own_module_missing(exc: ImportError, target: str) -> bool:
-    """Whether the module an entry point names is itself what is missing (a typo in the
-    entry point, not a dependency to install)."""
-    module = target.split(":")[0].strip()
-    missing = getattr(exc, "name", None) or ""
-    return bool(missing) and (module == missing or module.startswith(missing + "."))
-
-
-def _modules_of(dist: str) -> str:
-    """' (it has: a, b)': the top-level modules a distribution installs, when known."""
-    try:
-        names = (md.distribution(dist).read_text("top_level.txt") or "").split()
-    except (md.PackageNotFoundError, OSError):
-        names = []
-    return f" (it has: {', '.join(sorted(names)[:5])})" if names else ""
-
-
-def _report_fix(dist: str) -> str:
-    """What to do about a plugin that breaks: report it to its authors, or fix it where it is
-    when its distribution is installed editable (most likely the user's own plugin)."""
-    import json
-
-    try:
-        origin = json.loads(md.distribution(dist).read_text("direct_url.json") or "{}")
-    except (md.PackageNotFoundError, ValueError, OSError):
-        origin = {}
-    origin = origin if isinstance(origin, dict) else {}
-    url, how = origin.get("url"), origin.get("dir_info")
-    if isinstance(how, dict) and how.get("editable") is True and str(url).startswith("file://"):
-        from urllib.parse import unquote
-
-        return f"fix it in {unquote(str(url)[7:])} (installed editable from there)"
-    return f"report it to the authors of '{dist}'"
-
-
-def _fix_for_missing(exc: ImportError, dist: str) -> str:
-    """The pip line that installs what `exc` says is missing, via the dist's extra if it has one."""
-    missing = (getattr(exc, "name", None) or "").split(".")[0]
-    if not missing:
-        return f"pip install --upgrade '{dist}'"
-    aliases = {"sklearn": "scikit-learn", "skimage": "scikit-image", "yaml": "pyyaml"}
-    wanted = _normalise(aliases.get(missing, missing))
-    try:
-        requires = md.requires(dist) or []
-    except md.PackageNotFoundError:
-        requires = []
-    for req in requires:
-        req_name = _normalise(re.split(r"[\s<>=!~;\[(]", req, maxsplit=1)[0])
-        extra = re.search(r"extra\s*==\s*['\"]([^'\"]+)['\"]", req)
-        if req_name == wanted and extra and extra.group(1) != "all":
-            return f"pip install '{dist}[{extra.group(1)}]'"
-    return f"pip install {aliases.get(missing, missing)}"
 
 
 def load_module(module: ModuleType | str) -> ModuleType:

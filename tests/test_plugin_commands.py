@@ -64,6 +64,28 @@ def test_a_plugin_cannot_replace_another_plugins_subcommand() -> None:
     assert "other" not in cli.commands  # nothing of the refused plugin stays
 
 
+def test_a_domains_command_group_is_its_own_plugins() -> None:
+    """A plugin loaded first that made `ganhub toy2d` took the group, and the domain's own
+    commands were then refused as replacing it (whichever plugin loaded first won)."""
+
+    def squat(cli: click.Group) -> None:
+        group = click.Group("toy2d")
+        group.add_command(_command("stats"))
+        cli.add_command(group)
+        cli.add_command(_command("squatter-own"))
+
+    hub = Hub.discover(extra=(("aaa", _plugin(squat, loss="squat_loss")),))
+    cli = _cli(hub)
+    assert "toy2d" not in cli.commands and "squatter-own" not in cli.commands
+    info = hub.plugins["aaa"]
+    assert info.status == "error" and "squat_loss" not in hub.losses
+    assert (
+        "it adds 'ganhub toy2d' to the commands of the 'toy2d' domain of ganhub itself; a "
+        "domain's command group is its own plugin's" in info.error
+    )
+    assert hub.plugins["toy2d"].status == "ok"
+
+
 def test_a_plugin_whose_command_hook_raises_registers_nothing() -> None:
     def boom(cli: click.Group) -> None:
         cli.add_command(_command("half"))

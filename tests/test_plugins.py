@@ -12,7 +12,8 @@ import pytest
 from ganhub import hookspecs
 from ganhub.errors import PluginError
 from ganhub.hookspecs import hookimpl
-from ganhub.plugins import DEFAULT_PLUGINS, Hub, _fix_for_missing
+from ganhub.plugin_fixes import fix_for_missing
+from ganhub.plugins import DEFAULT_PLUGINS, Hub
 
 
 def test_builtins_register_through_the_same_hooks() -> None:
@@ -89,9 +90,9 @@ def test_strict_mode_raises_for_plugin_authors(monkeypatch: pytest.MonkeyPatch) 
 
 def test_missing_optional_dependency_gives_the_extra_to_install() -> None:
     err = ModuleNotFoundError("No module named 'monai'", name="monai")
-    assert _fix_for_missing(err, "ganhub") == "pip install 'ganhub[medgan]'"
+    assert fix_for_missing(err, "ganhub") == "pip install 'ganhub[medgan]'"
     err = ModuleNotFoundError("No module named 'somethingelse'", name="somethingelse")
-    assert _fix_for_missing(err, "ganhub") == "pip install somethingelse"
+    assert fix_for_missing(err, "ganhub") == "pip install somethingelse"
 
 
 def test_a_domain_whose_requirement_is_missing_is_unavailable(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -134,6 +135,24 @@ def test_an_entry_point_naming_a_module_that_is_not_there_says_so() -> None:
         in info.error
     )
     assert info.fix == "correct the entry point in ganhub-typo's pyproject.toml"
+
+
+def test_a_typo_in_a_plugins_own_import_is_its_error_not_a_dependency(
+    tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """`from .losss import` was 'unavailable' with the fix `pip install qa_relimp`: untrue, and
+    it would install whatever PyPI holds under that name."""
+    package = tmp_path / "qa_relimp"
+    package.mkdir()
+    (package / "__init__.py").write_text("from .losss import MyLoss\n")
+    (package / "loss.py").write_text("class MyLoss: pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    entry = md.EntryPoint(name="qa_relimp", value="qa_relimp", group="ganhub")
+    hub = Hub()
+    hub._load("qa_relimp", entry.value, dist="ganhub-rel", version="1", entry_point=entry)
+    info = hub.plugins["qa_relimp"]
+    assert info.status == "error" and "No module named 'qa_relimp.losss'" in info.error
+    assert info.fix == "report it to the authors of 'ganhub-rel'"  # not a pip line
 
 
 def test_a_domain_in_another_entry_point_group_is_pointed_at(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
