@@ -155,7 +155,9 @@ class Hub:
         hub = cls()
         for module_name in DEFAULT_PLUGINS:
             hub._load(module_name, module_name, dist="ganhub", version=_version("ganhub"))
-        seen: dict[str, str] = {}  # entry-point name -> the distribution that has it
+        # entry-point name -> the distribution that has it; a built-in module's name is
+        # ganhub's (an entry point named 'ganhub.losses.adversarial' replaced the built-in)
+        seen: dict[str, str] = dict.fromkeys(DEFAULT_PLUGINS, "ganhub")
         # ganhub's own entry points first: a third-party one can never take a built-in's name
         ours_first = sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=_not_ganhub)
         for ep in ours_first:

@@ -169,6 +169,27 @@ def test_a_domain_in_another_entry_point_group_is_pointed_at(tmp_path, monkeypat
         Hub().require_domain("wrongdemo")
 
 
+def test_an_entry_point_named_after_a_builtin_module_is_refused(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """It replaced the built-in's record: `ganhub plugins` listed every built-in loss as the
+    other package's, and runs' requires.json named it as the provider of `hinge`."""
+    info = tmp_path / "ganhub_shadow-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ganhub-shadow\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[ganhub]\nganhub.losses.adversarial = shadow_mod\n")
+    (tmp_path / "shadow_mod.py").write_text(
+        "from ganhub.hookspecs import hookimpl\n@hookimpl\ndef after_train(run, summary): pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    hub = Hub.discover()
+    assert hub.plugins["ganhub.losses.adversarial"].dist == "ganhub"
+    assert hub.provider("losses", "hinge")["dist"] == "ganhub"
+    refused = hub.plugins["ganhub.losses.adversarial (ganhub-shadow)"]
+    assert refused.status == "error"
+    assert "entry point name 'ganhub.losses.adversarial' is taken by ganhub's built-in" in (
+        refused.error
+    )
+
+
 def test_a_plugin_that_raises_at_import_is_shown_with_where(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The error had no file or line, and GANHUB_DEBUG's traceback was cut to the first line."""
     (tmp_path / "boom_at_import.py").write_text(
