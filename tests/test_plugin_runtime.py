@@ -190,6 +190,26 @@ def test_a_lifecycle_hook_that_raises_is_named_in_one_line(workdir: Path) -> Non
         ganhub.train(TINY_TOY, hub=hub)
 
 
+def test_an_on_train_error_hook_that_raises_hides_neither_the_error_nor_the_cleanup(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only the hook's own error was shown, and the half-made run folder stayed (the next
+    `name=x` landed in runs/x-1; `resume=runs/x` found no checkpoint)."""
+
+    def boom(run: Any) -> None:
+        raise RuntimeError("the real error")
+
+    def broken(run: Any, error: BaseException) -> None:
+        raise ValueError("the handler's own bug")
+
+    plugin = SimpleNamespace(before_train=hookimpl(boom), on_train_error=hookimpl(broken))
+    hub = Hub.discover(extra=(("noisy", plugin),))
+    with pytest.raises(PluginError, match=r"its before_train hook raised RuntimeError: the real"):
+        ganhub.train([*TINY_TOY, "name=x"], hub=hub)
+    assert not (workdir / "runs" / "x").exists()
+    assert "its on_train_error hook raised ValueError" in capsys.readouterr().err
+
+
 def _broken_domain(part: str) -> Any:
     """toy2d, with one method breaking the contract the engine relies on."""
     from ganhub_toy2d.domain import Toy2dDomain
