@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -213,7 +214,7 @@ def test_overriding_one_key_keeps_the_domains_other_section_defaults() -> None:
 
 def test_choice_dependent_defaults_sit_between_the_class_defaults_and_the_user() -> None:
     from types import SimpleNamespace
-    from typing import Any, ClassVar
+    from typing import ClassVar
 
     from ganhub_toy2d.domain import Toy2dDomain
 
@@ -241,6 +242,42 @@ def test_choice_dependent_defaults_sit_between_the_class_defaults_and_the_user()
     )
     user = resolve(["plugin=toy2d_long", "data.dataset=grid", "trainer.steps=9"], hub=hub).trainer
     assert (user.steps, user.log_every) == (9, 40)
+
+
+@pytest.mark.parametrize(
+    ("derived", "message"),
+    [
+        ({"trainer": {"stepz": 10}}, r"^domain 'toy2d_odd' derived unknown key 'trainer\.stepz'"),
+        ({"trainer": {"steps": -1}}, r"^domain 'toy2d_odd' derived trainer\.steps=-1: Input"),
+    ],
+)
+def test_a_bad_key_a_domain_derives_is_blamed_on_its_plugin(
+    derived: dict[str, Any], message: str
+) -> None:
+    """`unknown key 'trainer.stepz'` was shown to a user who never typed it."""
+    from types import SimpleNamespace
+    from typing import ClassVar
+
+    from ganhub_toy2d.domain import Toy2dDomain
+
+    from ganhub.hookspecs import hookimpl
+    from ganhub.plugins import Hub
+
+    class Odd(Toy2dDomain):
+        name = "toy2d_odd"
+        presets: ClassVar[dict[str, Any]] = {}
+
+        def defaults_for(self, chosen: dict[str, Any]) -> dict[str, Any]:
+            return derived
+
+    plugin = SimpleNamespace(
+        register_domains=hookimpl(lambda register: register("toy2d_odd", Odd()))
+    )
+    hub = Hub.discover(extra=(("odd", plugin),))
+    with pytest.raises(ConfigError, match=message + r".*a bug of its plugin's defaults_for\(\)"):
+        resolve(["plugin=toy2d_odd"], hub=hub)
+    with pytest.raises(ConfigError, match=r"^trainer\.steps=0: "):  # the user's own key: theirs
+        resolve(["plugin=toy2d_odd", "trainer.steps=0"], hub=hub)
 
 
 def test_the_saved_config_holds_the_enabled_tricks_options_only() -> None:

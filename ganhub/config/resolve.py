@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import types
 import typing
 from collections.abc import Iterable, Iterator, Mapping
@@ -144,7 +145,20 @@ def validate(
     try:
         config = cls.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, cls)) from None
+        message = format_validation_error(exc, cls)
+        if saved is None:  # a key only the domain's defaults_for set is its plugin's mistake
+            given = {key for layer in chosen for key, _ in _dotted(layer)}
+            derived = {key for key, _ in _dotted(dependent)} - given
+            blamed = next(
+                (k for k in derived if re.match(rf"(unknown key )?'?{re.escape(k)}\b", message)),
+                None,
+            )
+            if blamed is not None:
+                message = (
+                    f"domain '{plugin}' derived {message}: a bug of its plugin's defaults_for(), "
+                    "not of your keys (see ganhub plugins for who provides it)"
+                )
+        raise ConfigError(message) from None
     check_cross(config, hub, training=training)
     return config
 
