@@ -280,6 +280,31 @@ def test_a_bad_key_a_domain_derives_is_blamed_on_its_plugin(
         resolve(["plugin=toy2d_odd", "trainer.steps=0"], hub=hub)
 
 
+def test_a_domain_check_that_raises_is_one_line_naming_the_domain() -> None:
+    """It was a raw traceback, from `ganhub config` too."""
+    from types import SimpleNamespace
+
+    from ganhub_toy2d.domain import Toy2dDomain
+
+    from ganhub.hookspecs import hookimpl
+    from ganhub.plugins import Hub
+
+    class Crashing(Toy2dDomain):
+        name = "toy2d_crash"
+
+        def check(self, config: Any) -> list[str]:
+            raise KeyError("oops")
+
+    plugin = SimpleNamespace(
+        register_domains=hookimpl(lambda register: register("toy2d_crash", Crashing()))
+    )
+    hub = Hub.discover(extra=(("crash", plugin),))
+    with pytest.raises(
+        PluginError, match=r"^domain 'toy2d_crash': its check\(\) raised KeyError: 'oops'"
+    ):
+        resolve(["plugin=toy2d_crash"], hub=hub)
+
+
 def test_the_saved_config_holds_the_enabled_tricks_options_only() -> None:
     """A config names only what its run uses, so it opens wherever those plugins exist."""
     cfg = resolve(["plugin=toy2d", "tricks=[ema,r1]", "trick.r1.gamma=3"])
