@@ -25,6 +25,7 @@ from ganhub.config.schema import (
 from ganhub.errors import ConfigError, UsageError
 
 N_SPECIALS = 6  # <pad> <bos> <unk> <eos> <style0> <style1>
+BPE_MIN = 256 + N_SPECIALS  # a byte-level BPE tokenizer's smallest table: bytes + specials
 
 TRAINER_DEFAULTS: dict[str, Any] = {
     "steps": 1200,
@@ -87,12 +88,13 @@ class TextData(Section):
     )
 
 
-def default_tokenizer_vocab(task: str, vocab_size: int, has_files: bool) -> int:
+def default_tokenizer_vocab(task: str, vocab_size: int, has_files: bool, bpe: bool = False) -> int:
     """The tokenizer (and model) vocabulary when `data.tokenizer_vocab` is not given: exactly
-    the oracle's tokens plus the specials, 128 for the embedded style corpus, 2000 for files."""
+    the oracle's tokens plus the specials, 128 for the embedded style corpus (a BPE tokenizer's
+    smallest table, 262, with data.tokenizer=bpe), 2000 for files."""
     if task == "generate":
         return 2000 if has_files else vocab_size + N_SPECIALS
-    return 2000 if has_files else 128
+    return 2000 if has_files else (BPE_MIN if bpe else 128)
 
 
 # the manifest's `kind` of a token shard (`ganhub data convert FILE plugin=textgan --to tokens`)
@@ -272,5 +274,19 @@ class TextGANConfig(RunConfig):
             raise ConfigError(
                 f"adversarial.pretrain_steps={self.adversarial.pretrain_steps} exceeds "
                 f"trainer.steps={self.trainer.steps}"
+            )
+        data = self.data
+        trains_a_tokenizer = self.task == "transfer" or data.path is not None
+        vocab = data.tokenizer_vocab
+        if trains_a_tokenizer and data.tokenizer == "bpe" and vocab is not None and vocab < BPE_MIN:
+            # the byte-level alphabet is always in it: a smaller table crashed in the embedding
+            raise ConfigError(
+                f"data.tokenizer_vocab={vocab}: a byte-level BPE tokenizer holds the 256 bytes "
+                f"and {N_SPECIALS} special ids, so give at least {BPE_MIN} (or data.tokenizer=word)"
+            )
+        if self.task == "transfer" and data.style_names[0] == data.style_names[1]:
+            raise ConfigError(
+                f"data.style_names=[{data.style_names[0]},{data.style_names[1]}]: give the two "
+                "styles different names (--to picks a style by name)"
             )
         return self

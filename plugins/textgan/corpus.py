@@ -62,6 +62,22 @@ class Line:
     problem: str = ""
 
 
+def wide_encoding(raw: bytes) -> str | None:
+    """'UTF-32' / 'UTF-16' when the bytes are text in one of them (by its byte-order mark,
+    or, without one, NUL bytes in every other byte of the start), else None. UTF-32's mark
+    starts with UTF-16's, so it is tested first."""
+    if raw.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "UTF-32"
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "UTF-16"
+    start = raw[:4000]
+    if len(start) >= 8:  # ASCII-range text in UTF-16 without a mark: a NUL beside each byte
+        for offset in (0, 1):
+            if start[offset::2].count(0) >= 0.9 * len(start[offset::2]):
+                return "UTF-16"
+    return None
+
+
 def read_numbered(path: Path, key: str) -> list[Line]:
     """Every line of a text file, numbered as an editor numbers them."""
     if path.is_dir():
@@ -72,8 +88,11 @@ def read_numbered(path: Path, key: str) -> list[Line]:
         raw = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"{key}={path}: cannot read it ({exc.strerror})") from None
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # whole file, not a line
-        raise UsageError(f"{key}={path} is UTF-16 text; save it as UTF-8 (one sentence per line)")
+    encoding = wide_encoding(raw)
+    if encoding is not None:  # whole file, not a line
+        raise UsageError(
+            f"{key}={path} is {encoding} text; save it as UTF-8 (one sentence per line)"
+        )
     raw = raw.removeprefix(codecs.BOM_UTF8)
     chunks = raw.split(b"\n")
     if chunks[-1] == b"":  # the newline that ends the last line starts no new one
@@ -211,7 +230,9 @@ def inspect_sentences(
                 CONVERT,
                 "note",
             )
-        odd = sorted({c for c in text if (unicodedata.category(c) == "Cc") or c == "\ufffd"})
+        odd = sorted(
+            {c for c in text if (unicodedata.category(c) == "Cc" and c != "\t") or c == "\ufffd"}
+        )
         if odd:
             codes = ", ".join(f"U+{ord(c):04X}" for c in odd[:3])
             report.add(name, f"control or replacement character {codes}", KEEP, "warning")

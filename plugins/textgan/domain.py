@@ -85,7 +85,8 @@ class TextGANDomain(Domain):
         if task == "generate":
             out["adversarial"]["g_lr"] = ADVERSARIAL_G_LR
         if isinstance(vocab_size, int):  # else validation refuses data.vocab_size itself
-            out["data"] = {"tokenizer_vocab": default_tokenizer_vocab(task, vocab_size, files)}
+            bpe = data.get("tokenizer") == "bpe"
+            out["data"] = {"tokenizer_vocab": default_tokenizer_vocab(task, vocab_size, files, bpe)}
         if task == "transfer":
             out["trainer"] = {"steps": STEPS[task]}
             out["optim"] = {"D": {"lr": TRANSFER_D_LR}}

@@ -121,6 +121,12 @@ def test_bad_data_path_names_the_key(tmp_path: Path) -> None:
 
     with pytest.raises(UsageError, match=r"utf16.txt is UTF-16 text; save it as UTF-8"):
         read_lines(utf16, "data.path")  # was a byte-0xff error and NUL warnings per line
+    # without a byte-order mark it trained as '\x00o\x00l\x00d...'; UTF-32 was "UTF-16 text"
+    for encoding, named in (("utf-16-le", "UTF-16"), ("utf-16-be", "UTF-16"), ("utf-32", "UTF-32")):
+        other = tmp_path / f"{encoding}.txt"
+        other.write_text("the food was good\nthe soup was bad\n", encoding=encoding)
+        with pytest.raises(UsageError, match=rf"{encoding}\.txt is {named} text; save it as UTF-8"):
+            read_lines(other, "data.path")
 
 
 def _lines_fixture(path: Path) -> Path:
@@ -130,6 +136,7 @@ def _lines_fixture(path: Path) -> Path:
     lines[5] = "  The A  was GOOD today "  # 6: duplicate of line 1 once normalised
     lines[7] = " ".join(["word"] * 12)  # 8: 12 tokens, over data.length=8
     lines[9] = "the j\x07 was good today"  # 10: a control character
+    lines[11] = "the l was\tgood today"  # 12: a tab is no control character here (the docs)
     body = "\n".join(lines).encode() + b"\n\xff broken\r\n" + "the café was good today\n".encode()
     path.write_bytes(b"\xef\xbb\xbf" + body)  # a byte-order mark first; line 27 not UTF-8
     return path
@@ -155,6 +162,7 @@ def test_a_text_file_report_and_what_the_loader_does_with_it(workdir: Path, cli:
         "note", "convert", "12 tokens, data.length=8 keeps 7 and <eos>: truncated"
     )  # fmt: skip
     assert found["lines.txt:10"][:2] == ("warning", "keep") and "U+0007" in found["lines.txt:10"][2]
+    assert "U+0009" not in found.get("lines.txt:12", ("", "", ""))[2]  # a tab: not flagged
     # the first 2 lines are held out: their own words are not in the tokenizer
     assert found["lines.txt:2"][0] == "note" and "map to <unk>: 'b'" in found["lines.txt:2"][2]
     assert report.items == [f"lines.txt:{i}" for i in range(1, 29)]  # file order

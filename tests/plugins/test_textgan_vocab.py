@@ -54,3 +54,36 @@ def test_training_on_a_small_file_stays_finite(tmp_path: Path, estimator: str) -
 def test_the_oracle_tokenizer_fills_the_vocabulary() -> None:
     system = TextGenSystem(resolve(TINY, hub=get_hub()))  # type: ignore[arg-type]
     assert system.known is None  # nothing masked, nothing spent
+
+
+def test_a_bpe_table_below_the_byte_alphabet_is_refused(tmp_path: Path) -> None:
+    """data.tokenizer_vocab=200 with bpe crashed training in the embedding (IndexError): the
+    byte-level alphabet puts 262 ids in the tokenizer whatever the table's size."""
+    from ganhub.errors import ConfigError
+
+    with pytest.raises(
+        ConfigError, match=r"^data\.tokenizer_vocab=200: a byte-level BPE .* at least 262"
+    ):
+        resolve([*TINY, f"data.path={_small_file(tmp_path)}", "data.tokenizer=bpe",
+                 "data.tokenizer_vocab=200"])  # fmt: skip
+    # the embedded style corpus's default table (128) grows to the BPE minimum, and trains
+    config = resolve([*TINY, "task=transfer", "data.tokenizer=bpe", "trainer.steps=2"])
+    assert config.data.tokenizer_vocab == 262
+    run = make_run(config)
+    train_steps(run, run.batches(), 2)
+    with pytest.raises(ConfigError, match=r"^data\.style_names=\[a,a\]: give the two styles"):
+        resolve([*TINY, "task=transfer", "data.style_names=[a,a]"])
+
+
+def test_bleu_takes_the_same_references_whatever_the_sample_count(tmp_path: Path) -> None:
+    """The references were as many as the samples, so bleu grew with --n (7.7 at 20 samples,
+    25.8 at 200, for one model) and `ganhub eval --n N` did not compare with training."""
+    from ganhub_textgan.metrics import TextBLEU
+
+    run = make_run(resolve([*TINY, f"data.path={_small_file(tmp_path)}"]))
+    asked: list[int] = []
+    held_out = run.system.held_out_texts
+    run.system.held_out_texts = lambda n: asked.append(n) or held_out(n)  # type: ignore[method-assign]
+    for n in (4, 40):
+        TextBLEU().compute(run.system, n_samples=n, seed=0)
+    assert asked == [200, 200]
