@@ -227,15 +227,23 @@ def mismatch(saved: dict[str, Tensor], expected: dict[str, Tensor]) -> str:
     return "; ".join(parts)
 
 
-def load_fitting(module: torch.nn.Module, state: dict[str, Tensor], device: Any = None) -> str:
-    """Load `state` into `module` when every name, shape and kind of number fits; else load
-    nothing and return what differs in one line ('' when loaded)."""
+def load_fitting(
+    module: torch.nn.Module, state: dict[str, Tensor], device: Any = None, *, partial: bool = False
+) -> str:
+    """Load `state` into `module` when every name, shape and kind of number fits (`partial`:
+    the names `state` has, for init_from); else return what differs in one line ('' when
+    loaded; the caller discards a module that did not load)."""
     expected = module.state_dict()
+    if partial:
+        expected = {k: v for k, v in expected.items() if k in state}
     kinds = _kind_differences(state, expected)
     if kinds:  # load_state_dict would cast them
         return f"{len(kinds)} differ in kind of number ({kinds[0]})"
     try:  # shapes are torch's to judge: a module may resize a buffer as it loads
-        module.load_state_dict({k: v.to(device) if device is not None else v for k, v in state.items()})  # fmt: skip
+        module.load_state_dict(
+            {k: v.to(device) if device is not None else v for k, v in state.items()},
+            strict=not partial,
+        )
     except RuntimeError as exc:  # torch's 40-line list: what differs, in one line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return mismatch(state, expected) or first

@@ -153,7 +153,9 @@ def initialise_from(system: GANSystem, source: Path, warn: Callable[[str], None]
             f"'{system.config.plugin}' model (one run conditional and the other not? the "
             "networks are built differently); give this run the source run's model settings"
         )
-    differ = checkpoint.mismatch(picked, {k: own[k] for k in picked})
+    # shapes are torch's to judge, as on resume: a module may resize a buffer as it loads (a
+    # text run's tokenizer, stored as bytes, is the source's: its weights index those ids)
+    differ = checkpoint.load_fitting(system, picked, partial=True)
     if differ:
         labels = (
             " (a label embedding: the two runs have other numbers of classes)"
@@ -164,7 +166,6 @@ def initialise_from(system: GANSystem, source: Path, warn: Callable[[str], None]
             f"{key}: its weights do not fit this run's model: {differ}{labels}; give this run "
             "the source run's model settings"
         )
-    system.load_state_dict(picked, strict=False)
     refreshed = [
         name.removesuffix(reparam.ORIGINAL)
         for name in picked

@@ -87,3 +87,21 @@ def test_bleu_takes_the_same_references_whatever_the_sample_count(tmp_path: Path
     for n in (4, 40):
         TextBLEU().compute(run.system, n_samples=n, seed=0)
     assert asked == [200, 200]
+
+
+def test_init_from_a_text_run_starts_from_its_weights_and_tokenizer(workdir: Path) -> None:
+    """init_from failed for every textgan run: the tokenizer's byte buffer (any length by
+    design, as on resume) was compared by shape with the new model's empty one."""
+    from ganhub.engine.loop import fit
+
+    first = _small_file(workdir)
+    fit(make_run(resolve([*TINY, f"data.path={first}", "trainer.steps=2", "name=src"])))
+    other = workdir / "other.txt"
+    other.write_text("\n".join(f"a {w} dog ran to the park" for w in "ijklmnop" * 10) + "\n")
+    run = make_run(resolve([*TINY, f"data.path={other}", "trainer.steps=2", "name=ft",
+                            f"init_from={workdir / 'runs' / 'src'}"]))  # fmt: skip
+    source = make_run(resolve([f"resume={workdir / 'runs' / 'src'}", "trainer.steps=3"]))
+    assert torch.equal(run.system.store.blob, source.system.store.blob)  # the source's ids
+    own, trained = run.system.G.state_dict(), source.system.G.state_dict()
+    assert own.keys() == trained.keys() and all(torch.equal(own[k], trained[k]) for k in own)
+    fit(run)
