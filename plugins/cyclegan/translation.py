@@ -104,6 +104,14 @@ class Translator:
             )
         size = size or self.config.model.image_size
         self.check_size(size)
+        inside = root is not None and (
+            out.resolve() == root.resolve() or root.resolve() in out.resolve().parents
+        )
+        if inside:  # it replaced the originals (a.png), or a second run translated the outputs
+            raise UsageError(
+                f"--out {out} is --input {root} or inside it: the translations would replace or "
+                "join the images they come from; give another folder"
+            )
         targets: dict[Path, Path] = {}
         for f in inputs:
             name = (f.relative_to(root) if root is not None else Path(f.name)).with_suffix(".png")
@@ -112,6 +120,8 @@ class Translator:
                     f"'{targets[out / name]}' and '{f}' would both be written to '{out / name}'"
                 )
             targets[out / name] = f
+            if (out / name).resolve() == f.resolve():
+                raise UsageError(f"--out {out} would replace the input '{f}'; give another folder")
         written = []
         pairs = list(targets.items())
         if keep_size:  # sizes differ: no batches

@@ -87,6 +87,16 @@ def test_translate_cli_and_python_api(workdir: Path, cli) -> None:  # type: igno
     code, _, err = cli("cyclegan", "translate", str(run_dir), "--input", str(workdir / "in"),
                        "--keep-size", "--size", "16")  # fmt: skip
     assert code == 2 and "--size and --keep-size: give one" in err
+    # the originals were replaced without a word (--out = --input), or outputs translated again
+    before = (workdir / "in" / "x" / "one.png").read_bytes()
+    for out in ("in", "in/x", "in/sub"):
+        code, _, err = cli("cyclegan", "translate", str(run_dir), "--input", str(workdir / "in"),
+                           "--out", str(workdir / out))  # fmt: skip
+        assert code == 2 and "is --input" in err and "or inside it" in err, err
+    code, _, err = cli("cyclegan", "translate", str(run_dir), "--input",
+                       str(workdir / "in" / "x" / "one.png"), "--out", str(workdir / "in" / "x"))  # fmt: skip
+    assert code == 2 and "would replace the input" in err
+    assert (workdir / "in" / "x" / "one.png").read_bytes() == before
     code, _, err = cli("cyclegan", "translate", str(run_dir), "--input", str(workdir / "missing"))
     assert code == 2 and "--input" in err and "does not exist" in err
     code, _, err = cli("cyclegan", "translate", str(run_dir), "--input", str(workdir / "in"),
