@@ -216,7 +216,18 @@ class CycleGANConfig(RunConfig):
             raise ConfigError(
                 "epochs and epochs_decay go together: set both (the original: epochs=100 epochs_decay=100)"
             )
-        if "lr_schedule" not in self.tricks:
+        if "lr_schedule" not in self.tricks:  # the keys that place its decay would do nothing
+            if self.decay_start is not None or (self.epochs_decay or 0) > 0:
+                given = (
+                    f"decay_start={self.decay_start}"
+                    if self.decay_start is not None
+                    else f"epochs_decay={self.epochs_decay:g}"
+                )
+                raise ConfigError(
+                    f"{given} places the learning-rate decay of the lr_schedule trick, which "
+                    f"tricks=[{','.join(self.tricks)}] leaves out: add it (tricks=[lr_schedule,"
+                    "...]) or keep the rate constant (epochs_decay=0, no decay_start)"
+                )
             return self
         if self.epochs_decay == 0:
             raise ConfigError(

@@ -207,6 +207,11 @@ def run_step(run: Run) -> None:
         ),
         (["epochs=1", "epochs_decay=0"], r"epochs_decay=0 keeps the learning rate constant"),
         (
+            ["tricks=[ema]", "epochs=1", "epochs_decay=1"],  # the decay was dropped silently
+            r"^epochs_decay=1 places the learning-rate decay .* tricks=\[ema\] leaves out",
+        ),
+        (["tricks=[]", "decay_start=0.3"], r"^decay_start=0.3 places the learning-rate decay"),
+        (
             ["task=paired", "model.unet_downs=5"],
             r"model.unet_downs=5: 16 px halves evenly at most 4 times",
         ),
