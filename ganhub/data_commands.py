@@ -238,7 +238,10 @@ def _line_number(item: str, data: Path) -> int:
 
 
 def _link_or_copy(src: str, dst: str) -> None:
-    """A hard link (no space used, the data is never written to), else a copy."""
+    """A hard link (no space used, the data is never written to), else a copy; of the file a
+    symlink names, never the link itself (a relative one dangled in the copy, an absolute one
+    still pointed into the original folder)."""
+    src = os.path.realpath(src)
     try:
         os.link(src, dst)
     except OSError:

@@ -353,3 +353,18 @@ def test_data_check_counts_the_classes_of_conditional_folder_data(cli, tmp_path:
     assert code == 1 and not report["clean"]  # a warning: not clean
     assert report["summary"]["classes"] == {"Cat": 1, "cat": 3, "dog": 3}, out
     assert any("unbalanced: class(es) Cat" in f["problem"] for f in report["findings"]), out
+
+
+def test_clean_copies_the_image_a_symlink_names_not_the_link(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """A kept link to a dropped duplicate dangled in the copy (one image fewer than reported);
+    an absolute link still pointed into the original folder."""
+    root = workdir / "imgs"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("b.png", "c.png", "zz.png"):
+        Image.fromarray((rng.random((32, 32, 3)) * 255).astype(np.uint8)).save(root / name)
+    (root / "aa.png").symlink_to("zz.png")  # kept; zz.png is then its duplicate: dropped
+    code, out, err = cli("data", "clean", str(root), "plugin=dcgan", "--out", "clean")
+    assert code == 0 and "3 of 4 kept, 1 dropped" in out, out + err
+    kept = workdir / "clean" / "aa.png"
+    assert not kept.is_symlink() and kept.read_bytes() == (root / "zz.png").read_bytes()
