@@ -47,6 +47,12 @@ def folder_layout(path: Path, task: str) -> dict[str, list[Path]]:
             f"data.path='{path}': task={task} needs {wanted} inside it; missing "
             f"{', '.join(f'{n}/' for n in missing)}{hint}"
         )
+    if task == "paired" and all((path / "train" / side).is_dir() for side in ("A", "B")):
+        # pix2pix's layout before its combine step: each image was cut into two halves of itself
+        raise ConfigError(
+            f"data.path='{path}': train/ holds A/ and B/ folders; task=paired reads A|B pairs "
+            "side by side in one image (pix2pix's combine_A_and_B.py writes them)"
+        )
     layout = {}
     for name in names:
         files = list_images(path / name)

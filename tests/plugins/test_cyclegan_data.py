@@ -334,3 +334,20 @@ def test_epoch_keys_are_dealt_so_another_world_size_continues_the_epoch() -> Non
     ranks = [epoch_keys((10, 7), 1, 0, rank=r, world=2, start=4) for r in range(2)]
     assert torch.equal(torch.stack(ranks, 1).reshape(-1, 3), full[4:])  # 4, 5, 6, ... in turn
     assert len(epoch_keys((10, 7), 1, 0, rank=2, world=3, start=4)) == 2  # equal shares
+
+
+def test_paired_train_a_and_b_folders_are_refused_not_cut_in_halves(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """pix2pix's layout before its combine step trained each image's left half into its right
+    half, and `data check` called it clean (with notes)."""
+    rng = np.random.default_rng(0)
+    for side in ("A", "B"):
+        for i in range(2):
+            _png(
+                workdir / "pairs" / "train" / side / f"{i}.png",
+                (rng.random((32, 32, 3)) * 255).astype(np.uint8),
+            )
+    line = r"train/ holds A/ and B/ folders; task=paired reads A\|B pairs side by side"
+    with pytest.raises(ConfigError, match=line):
+        resolve([*TINY, "task=paired", f"data.path={workdir / 'pairs'}"])
+    code, _, err = cli("data", "check", "pairs", "plugin=cyclegan", "task=paired")
+    assert code == 2 and "train/ holds A/ and B/ folders" in err
