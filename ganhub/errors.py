@@ -63,6 +63,23 @@ def unknown_choice(kind: str, name: str, choices: Iterable[str]) -> UnknownName:
 
 
 @contextmanager
+def plugin_code(what: str, hint: str) -> Iterator[None]:
+    """Run a plugin's code (`what`: "metric 'x'", "domain 'y': its check()"): an exception it
+    raises becomes one PluginError line naming it, with `hint` (its traceback chained:
+    GANHUB_DEBUG=1 shows it); ganhub's own one-line errors, raised on purpose, pass as they are."""
+    try:
+        yield
+    except GanhubError:
+        raise
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        raise PluginError(
+            f"{what} raised {type(exc).__name__}: {reason[:200]} ({hint}; GANHUB_DEBUG=1 shows "
+            "the traceback)"
+        ) from exc
+
+
+@contextmanager
 def writing(path: object) -> Iterator[None]:
     """Turn a library's own write error (safetensors' SafetensorError wraps the system's:
     "I/O error: No space left on device (os error 28)") into an OSError naming `path`, which

@@ -311,20 +311,11 @@ def check_cross(config: RunConfig, hub: Hub, *, training: bool = True) -> None:
 
 
 def _domain_check(domain: Any, config: RunConfig) -> list[str]:
-    """`Domain.check`, a plugin's exception as one line naming the domain (ganhub's own one-line
-    errors, which a check may raise on purpose, pass as they are)."""
-    from ganhub.errors import GanhubError, PluginError
+    """`Domain.check`, a plugin's exception as one line naming the domain."""
+    from ganhub.errors import plugin_code
 
-    try:
+    with plugin_code(f"domain '{config.plugin}': its check()", "a bug of its plugin"):
         return list(domain.check(config))
-    except GanhubError:
-        raise
-    except Exception as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else ""
-        raise PluginError(
-            f"domain '{config.plugin}': its check() raised {type(exc).__name__}: {reason[:200]} "
-            "(a bug of its plugin; GANHUB_DEBUG=1 shows the traceback)"
-        ) from exc
 
 
 # -- error messages -------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from ganhub.errors import ConfigError, GanhubError, PluginError
+from ganhub.errors import ConfigError, PluginError, plugin_code
 
 if TYPE_CHECKING:
     from ganhub.capabilities import Capabilities
@@ -169,18 +169,9 @@ def checked_values(name: str, values: Any) -> dict[str, float]:
 
 
 def _computed(metric: Metric, system: GANSystem, n_samples: int, seed: int) -> Any:
-    """`metric.compute`, a plugin's exception as one line naming the metric (its traceback is
-    chained: GANHUB_DEBUG=1 shows it); ganhub's own one-line errors pass as they are."""
-    try:
+    """`metric.compute`, a plugin's exception as one line naming the metric."""
+    with plugin_code(f"metric '{metric.name}'", "see `ganhub list metrics` for its plugin"):
         return metric.compute(system, n_samples=n_samples, seed=seed)
-    except GanhubError:
-        raise
-    except Exception as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else ""
-        raise PluginError(
-            f"metric '{metric.name}' raised {type(exc).__name__}: {reason[:200]} (see `ganhub "
-            "list metrics` for its plugin; GANHUB_DEBUG=1 shows the traceback)"
-        ) from exc
 
 
 def evaluate(
