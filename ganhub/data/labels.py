@@ -388,21 +388,28 @@ def unused_labels(labels: Path | None, conditional: bool) -> list[str]:
     ]
 
 
+def conditional_data_path(chosen: Mapping[str, Any]) -> Path | None:
+    """The `data.path` of a conditional run on folder data, from the user's choices before
+    validation (expanded as validation will); None when not conditional or not folder data."""
+    model, data = chosen.get("model"), chosen.get("data")
+    wanted = isinstance(model, Mapping) and model.get("conditional") in (True, "true", "True", 1)
+    if not wanted or not isinstance(data, Mapping) or data.get("path") is None:
+        return None
+    if data.get("source", data.get("__shorthand__", "folder")) != "folder":
+        return None
+    return Path(expand_path_text(str(data["path"])))
+
+
 def class_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
     """`Domain.defaults_for` of an image domain with `model.conditional` and `data.path`: the
     class names of folder data (its class sub-folders, or the labels of `data.labels`) as
     `{"condition": {"classes": [...]}}`, so they are saved with the run; {} otherwise (not
     conditional, another source, a shard or zip, or no such folder: the domain's check says so).
     """
-    model, data = chosen.get("model"), chosen.get("data")
-    wanted = isinstance(model, Mapping) and model.get("conditional") in (True, "true", "True", 1)
-    if not wanted or not isinstance(data, Mapping) or data.get("path") is None:
+    root = conditional_data_path(chosen)
+    if root is None or not root.is_dir():
         return {}
-    if data.get("source", data.get("__shorthand__", "folder")) != "folder":
-        return {}
-    root = Path(expand_path_text(str(data["path"])))  # read before validation expands it
-    if not root.is_dir():
-        return {}
+    data = chosen["data"]
     csv = data.get("labels")
     return {
         "condition": {

@@ -130,14 +130,10 @@ def dataset_json(members: list[str], labels: list[int], classes: list[str]) -> b
 def zip_classes(chosen: Mapping[str, Any]) -> dict[str, Any]:
     """`defaults_for` of a conditional run on a labelled zip: its class names in index order,
     saved with the run as class folders' names are; {} otherwise."""
-    model, data = chosen.get("model"), chosen.get("data")
-    wanted = isinstance(model, Mapping) and model.get("conditional") in (True, "true", "True", 1)
-    if not wanted or not isinstance(data, Mapping) or data.get("path") is None:
-        return {}
-    from ganhub.config.schema import expand_path_text
+    from ganhub.data.labels import conditional_data_path
 
-    path = Path(expand_path_text(str(data["path"])))
-    read = _dataset_json(path) if path.is_file() and zipfile.is_zipfile(path) else None
+    path = conditional_data_path(chosen)
+    read = _dataset_json(path) if path and path.is_file() and zipfile.is_zipfile(path) else None
     if not read or not read[0]:
         return {}
     labels, names = read
