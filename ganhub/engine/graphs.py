@@ -6,8 +6,9 @@ launches of a whole step once (every due phase's forward, backward and optimizer
 replays them with one call, so the step costs the GPU's time only.
 
 How a step is captured, after the pattern of PyTorch's whole-network capture:
-- A plan is the list of (phase, repeats) due at a step; lazy phases (R1 every 16 steps) and
-  repeats a trick changed make other plans, and each plan gets its own graph.
+- A plan is the list of (phase, repeats) due at a step; lazy phases (R1 every 16 steps),
+  repeats a trick changed and a trick's host decision for the step (`Trick.graph_variant`:
+  instance noise once annealed to 0) make other plans, and each plan gets its own graph.
 - Each plan first runs `WARMUP` times eagerly on a side stream (optimizers create their state,
   cuDNN picks its algorithms, lazy modules settle), then is captured with static copies of the
   step's batches as inputs, then replayed: the batches of later steps are copied into those
@@ -29,7 +30,7 @@ anyway warns once and the run continues eagerly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
@@ -48,7 +49,8 @@ if TYPE_CHECKING:
 WARMUP = 3  # eager runs of a plan before its capture
 MAX_GRAPHS = 8  # plans captured at most; others run eagerly (each graph holds its own memory)
 
-PlanKey = tuple[tuple[str, int], ...]
+# (phase name, repeats) of each due phase, then each trick's `graph_variant` for the step
+PlanKey = tuple[Hashable, ...]
 
 
 class CapturedRun(Protocol):

@@ -234,7 +234,9 @@ def train_step(run: Run, batches: Iterator[Any]) -> None:
     if run.graphs is None or run.ctx.diagnose or not plan:  # logging steps: diagnostics, eager
         _run_plan(run, plan, inputs)
     else:
-        key = tuple((phase.name, repeat) for phase, repeat in plan)
+        # a trick's host decision for this step (noise annealed to 0) makes another plan
+        key = (*((phase.name, repeat) for phase, repeat in plan),
+               *(variant(step) for variant in run.graph_variants))  # fmt: skip
         run.graphs.step(run, key, inputs, lambda static: _run_plan(run, plan, static))
     if run.scaler is not None:
         run.scaler.update()

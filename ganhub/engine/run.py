@@ -134,6 +134,9 @@ class Run:
             (t for t in self.tricks if t.implements("extra_loss")), key=lambda t: t.extra_loss_order
         )
         self.points["extra_loss"] = [t.extra_loss for t in terms]
+        self.graph_variants = [
+            t.graph_variant for t in self.tricks if t.implements("graph_variant")
+        ]
         # auxiliary tasks' terms, which the loop also keeps by trick name in PhaseOutput.tasks
         self.task_terms = {t.extra_loss: t.name for t in terms if t.auxiliary_task}
         targets = Targets()

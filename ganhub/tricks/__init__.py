@@ -27,6 +27,7 @@ Fixed points, in the order they happen:
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ganhub.config.schema import Section
@@ -174,6 +175,13 @@ class Trick:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what `state_dict` returned."""
+
+    def graph_variant(self, step: int) -> Hashable:
+        """What this trick decides on the host for `step` that changes the work the step
+        records (a term left out once annealed to 0): with `trainer.cuda_graphs`, steps of
+        another variant are captured as another graph. The same for every step unless
+        overridden."""
+        return None
 
     def input_graphs(self) -> frozenset[str]:
         """The D inputs ("real", "fake") whose every-step D forward should keep its graph to

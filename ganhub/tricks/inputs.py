@@ -3,6 +3,7 @@ PacGAN. The augmentation ops themselves are in `ganhub.tricks.augment`."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
@@ -117,6 +118,11 @@ class InstanceNoise(Trick):
         if self.held_value <= 0:
             return x
         return x + self.std.to(x.dtype) * torch.randn_like(x)
+
+    def graph_variant(self, step: int) -> Hashable:
+        """Whether the step draws noise: once the std reaches 0 the step skips it (and its
+        random numbers), so a captured step with noise must not be replayed."""
+        return self.std_at(step) > 0
 
     def after_step(self, step: int, system: GANSystem) -> None:
         """The next step's std, before it runs (replayed or not)."""
