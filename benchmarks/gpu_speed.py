@@ -21,8 +21,9 @@ MFU (model FLOPs utilisation) = model FLOPs per step / step time / peak FLOP/s. 
 are counted from the shapes of G's and D's convolutions and linear layers: forward FLOPs of one
 G forward and three D forwards (real and fake in the D phase, fake again in the G phase), and
 the backward pass counted as twice the forward, so one step is 3x the forward FLOPs. The peak is
-the GPU's dense bf16 (tensor core) or fp32 (non-tensor) rate from the table PEAK_TFLOPS, or
-`--peak-tflops`. On CPU, or a GPU without a known peak, MFU prints as "-".
+the GPU's dense bf16 rate, or for fp32 its TF32 tensor-core rate when cuDNN may use TF32 for
+convolutions (torch's default) and its plain fp32 rate otherwise, from the table PEAK_TFLOPS,
+or `--peak-tflops`. On CPU, or a GPU without a known peak, MFU prints as "-".
 
     python benchmarks/gpu_speed.py --device cuda                  # batch 128 and 1024
     python benchmarks/gpu_speed.py --device cpu --quick           # a smoke run, under a minute
@@ -60,14 +61,16 @@ from ganhub.engine.loop import train_steps  # noqa: E402
 from ganhub.engine.run import Run  # noqa: E402
 from ganhub.wiring import make_run  # noqa: E402
 
-# Dense peak TFLOP/s by device name (first matching substring wins): (bf16 tensor core, fp32
-# non-tensor), from NVIDIA's data sheets (the sparsity figures are twice these).
-PEAK_TFLOPS: list[tuple[str, float, float]] = [
-    ("H100 PCIe", 756.0, 51.0),
-    ("H100 NVL", 835.0, 60.0),
-    ("H100", 989.0, 67.0),  # SXM (get_device_name: "NVIDIA H100 80GB HBM3")
-    ("H200", 989.0, 67.0),  # same compute as the H100 SXM
-    ("A100", 312.0, 19.5),
+# Dense peak TFLOP/s by device name (first matching substring wins): (bf16 tensor core, TF32
+# tensor core, fp32 non-tensor), from NVIDIA's data sheets (the sparsity figures are twice
+# these). fp32 runs are measured against TF32 when cuDNN may use it for convolutions (torch's
+# default), against plain fp32 otherwise.
+PEAK_TFLOPS: list[tuple[str, float, float, float]] = [
+    ("H100 PCIe", 756.0, 378.0, 51.0),
+    ("H100 NVL", 835.0, 418.0, 60.0),
+    ("H100", 989.0, 495.0, 67.0),  # SXM (get_device_name: "NVIDIA H100 80GB HBM3")
+    ("H200", 989.0, 495.0, 67.0),  # same compute as the H100 SXM
+    ("A100", 312.0, 156.0, 19.5),
 ]
 
 PRECISIONS = {
@@ -143,9 +146,12 @@ def peak_tflops(args: argparse.Namespace, precision: str) -> tuple[float | None,
     if args.device != "cuda":
         return None, "CPU: no peak"
     name = torch.cuda.get_device_name()
-    for key, b, f in PEAK_TFLOPS:
+    tf32 = torch.backends.cudnn.allow_tf32
+    for key, b, t, f in PEAK_TFLOPS:
         if key in name:
-            return (b if bf16 else f), f"table ({key})"
+            if bf16:
+                return b, f"table ({key})"
+            return (t, f"table ({key}), TF32 convolutions") if tf32 else (f, f"table ({key})")
     return None, f"unknown GPU {name!r}: pass --peak-tflops BF16 [FP32]"
 
 
@@ -228,6 +234,10 @@ def contenders(args: argparse.Namespace, precision: str, batch: int, out: str
 
 def skipped(args: argparse.Namespace, name: str) -> str | None:
     """Why a contender is left out on this machine or by --skip (None: it runs)."""
+    if "NCHW" in name and "nchw" in args.skip:
+        return "skipped (--skip nchw)"
+    if "foreach" in name and "foreach" in args.skip:
+        return "skipped (--skip foreach)"
     if "compile" in name and "compile" in args.skip:
         return "skipped (--quick on CPU; --skip alone runs it)" if args.quick else "skipped (--skip compile)"  # fmt: skip
     if "graphs" in name and args.device != "cuda":
@@ -355,7 +365,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--peak-tflops", type=float, nargs="+", metavar="TFLOPS",
                         help="peak TFLOP/s: BF16 [FP32] (one value: both)")  # fmt: skip
-    parser.add_argument("--skip", nargs="*", choices=["compile"],
+    parser.add_argument("--skip", nargs="*", choices=["compile", "nchw", "foreach"],
                         help="leave contenders out (their rows say so); default: none, except "
                         "compile with --quick on CPU; --skip alone: none")  # fmt: skip
     parser.add_argument("--quick", action="store_true",

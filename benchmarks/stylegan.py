@@ -62,11 +62,12 @@ def speed(args: argparse.Namespace) -> None:
             ("64x64 small, batch 32", ["device=cpu", "model.image_size=64"]),
         ]
     if args.only in ("all", "cuda") and torch.cuda.is_available():
-        gpu = ["preset=auto", "model.image_size=256", "trainer.batch_size=32", "device=cuda"]
+        b = args.batch
+        gpu = ["preset=auto", "model.image_size=256", f"trainer.batch_size={b}", "device=cuda"]
         mixed = [*gpu, "model.fp16_res=4"]
         rows += [
-            ("256x256 auto, batch 32, fp32 (CUDA)", [*gpu, "model.fp16_res=0"]),
-            ("256x256 auto, batch 32, mixed fp16_res=4 (CUDA)", mixed),
+            (f"256x256 auto, batch {b}, fp32 (CUDA)", [*gpu, "model.fp16_res=0"]),
+            (f"256x256 auto, batch {b}, mixed fp16_res=4 (CUDA)", mixed),
             ("... mixed + CUDA graphs", [*mixed, "trainer.cuda_graphs=true"]),
             ("... mixed + compile", [*mixed, "trainer.compile=true"]),
         ]
@@ -148,6 +149,9 @@ def main() -> None:
     p_speed.add_argument("--steps", type=int, default=24, help="timed steps per setting")
     p_speed.add_argument("--only", choices=["all", "cpu", "cuda"], default="all",
                          help="which rows (cuda rows need a GPU)")  # fmt: skip
+    p_speed.add_argument("--batch", type=int, default=32,
+                         help="batch of the 256 px CUDA rows (StyleGAN2-ADA's one-GPU auto "
+                         "config: 16)")  # fmt: skip
     p_fd = sub.add_parser("fd", help="FD of G vs G_ema over training")
     p_fd.add_argument("--steps", type=int, default=600)
     p_fd.add_argument("--eval-every", type=int, default=100)

@@ -43,10 +43,12 @@ def compiler_failure(error: BaseException) -> ConfigError | None:
     known = ""
     if "stride" in first:
         # inductor predicts contiguous strides for convolution_backward where cuDNN returns
-        # channels_last ones (pytorch#171622; inductor's own layout optimisation picks NHWC)
+        # channels_last ones (pytorch#171622); on an H200 with torch 2.11 it hit dcgan at width
+        # 128 in bf16 + channels_last, with inductor's layout optimisation on and off alike
         known = (
-            "; inductor's stride check of a convolution backward is a known compiler bug "
-            "(pytorch#171622), which TORCHINDUCTOR_LAYOUT_OPTIMIZATION=0 may avoid"
+            "; inductor's stride check of a convolution backward is a known compiler bug with "
+            "channels_last tensors (pytorch#171622): try without trainer.channels_last, or "
+            "trainer.cuda_graphs=true instead of trainer.compile"
         )
     return ConfigError(
         f"trainer.compile=true: torch.compile failed on this model with torch "
