@@ -56,3 +56,21 @@ def test_upsampling_convolution_is_zero_insertion_lowpass_and_convolution(k: int
     (g,) = torch.autograd.grad(out.square().sum(), x, create_graph=True)
     (gg,) = torch.autograd.grad(g.square().sum(), x)
     assert gg.abs().sum() > 0
+
+
+@pytest.mark.parametrize("gain", [1.0, 4.0])
+def test_blur_is_the_separable_binomial_filter(gain: float) -> None:
+    """The depthwise 4x4 convolution equals filtering rows, then columns, with [1, 3, 3, 1]/8
+    (times sqrt(gain) each); its kernel is made once per device and dtype (a copy from the
+    host in every step would sync, and a CUDA graph could not capture it), exact in fp16."""
+    from ganhub_stylegan.layers import blur, lowpass_kernel
+
+    x = torch.randn(2, 3, 9, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    taps = [t * gain**0.5 for t in LOWPASS]
+    padded = torch.nn.functional.pad(x, [2, 1, 2, 1])
+    rows = sum(t * padded[:, :, i : i + 9, :] for i, t in enumerate(taps))
+    reference = sum(t * rows[:, :, :, i : i + 8] for i, t in enumerate(taps))
+    assert torch.allclose(blur(x, (2, 1), gain), reference, atol=1e-12)
+    kernel = lowpass_kernel(torch.device("cpu"), torch.float16, gain)
+    assert kernel is lowpass_kernel(torch.device("cpu"), torch.float16, gain)
+    assert torch.equal(kernel.double(), lowpass_kernel(torch.device("cpu"), torch.float64, gain))
