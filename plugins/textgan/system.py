@@ -26,7 +26,15 @@ from ganhub_textgan.networks import (
     rollout_rewards,
     sample_lm,
 )
-from ganhub_textgan.vocab import PAD, TokenizerStore, decode, encode, train_tokenizer
+from ganhub_textgan.vocab import (
+    PAD,
+    UNK,
+    TokenizerStore,
+    decode,
+    encode,
+    tokenizer_kind,
+    train_tokenizer,
+)
 from torch import Tensor
 
 from ganhub.anneal import Anchor, anneal_progress, resumed_anchor, saved_anchor
@@ -83,10 +91,26 @@ class TextSystemBase(GANSystem[TextGANConfig]):
 
     @property
     def tokenizer(self) -> Any:
-        """The run's tokenizer: loaded from the checkpoint, else made for the corpus."""
+        """The run's tokenizer: loaded from the checkpoint (and then checked against the
+        config once), else made for the corpus."""
         if self.store.tokenizer is None:
             self.store.set(self.make_tokenizer())
+        elif self.store.unchecked_load:
+            self.store.unchecked_load = False
+            self.refuse_other_tokenizer(self.store.tokenizer)
         return self.store.tokenizer
+
+    def refuse_other_tokenizer(self, loaded: Any) -> None:
+        """A checkpoint's tokenizer of another kind than `data.tokenizer` asks for: a resumed
+        run (or init_from) would encode with the old one while its config says the new."""
+        kind, have = self.tokenizer_spec()[0], tokenizer_kind(loaded)
+        if have != kind:
+            raise ConfigError(
+                f"data.tokenizer={kind}: this run's weights were trained with a {have} "
+                f"tokenizer ({int(loaded.get_vocab_size()):,} ids), which its checkpoint "
+                "carries and a resume or init_from keeps; leave data.tokenizer as it was, or "
+                "start a fresh run for another tokenizer"
+            )
 
     def make_tokenizer(self) -> Any:
         """A tokenizer trained on the corpus (`tokenizer_texts`, `tokenizer_spec`)."""
@@ -219,6 +243,12 @@ class TextGenSystem(TextSystemBase):
             encode(self.tokenizer, train, self.length, eos),
             encode(self.tokenizer, test, self.length, eos),
         )
+
+    def unknown_share(self) -> float:
+        """The share of the training tokens (padding aside) that are <unk>."""
+        train = self.token_ids[0]
+        tokens = train[train != PAD]
+        return float((tokens == UNK).float().mean()) if tokens.numel() else 0.0
 
     @cached_property
     def to_oracle(self) -> Tensor:

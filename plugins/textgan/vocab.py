@@ -7,6 +7,7 @@ as `tokenizer.json` in the run directory for people and other tools.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -47,6 +48,13 @@ def train_tokenizer(
     return tok
 
 
+def tokenizer_kind(tok: Tokenizer) -> str:
+    """ "word" or "bpe" (`data.tokenizer`'s names) for the tokenizers ganhub trains, else the
+    model type `tokenizers` names."""
+    kind = str(json.loads(tok.to_str())["model"]["type"])
+    return {"WordLevel": "word", "BPE": "bpe"}.get(kind, kind)
+
+
 def encode(tok: Tokenizer, texts: Sequence[str], length: int, eos: bool = True) -> Tensor:
     """Token ids (N, length): each text's ids, then <eos> (if `eos`), then <pad>; truncated."""
     out = torch.full((len(texts), length), PAD, dtype=torch.long)
@@ -73,6 +81,10 @@ class TokenizerStore(nn.Module):
         super().__init__()
         self.register_buffer("blob", torch.zeros(0, dtype=torch.uint8))
         self._tokenizer: Tokenizer | None = None
+        # a tokenizer loaded from a checkpoint that the system has not yet compared with its
+        # config (a resume or init_from keeps the tokenizer its weights were trained with)
+        self.unchecked_load = False
+        self.from_checkpoint = False
 
     def set(self, tok: Tokenizer) -> None:
         """Store `tok` (its JSON bytes)."""
@@ -94,5 +106,6 @@ class TokenizerStore(nn.Module):
         if key in state_dict:  # any length: the loaded tokenizer replaces the built one
             self.blob = state_dict[key].detach().to(torch.uint8).cpu().clone()
             self._tokenizer = None
+            self.unchecked_load = self.from_checkpoint = bool(self.blob.numel())
             state_dict = {**state_dict, key: self.blob}
         super()._load_from_state_dict(state_dict, prefix, *args)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,30 @@ def test_init_from_a_text_run_starts_from_its_weights_and_tokenizer(workdir: Pat
     own, trained = run.system.G.state_dict(), source.system.G.state_dict()
     assert own.keys() == trained.keys() and all(torch.equal(own[k], trained[k]) for k in own)
     fit(run)
+
+
+def test_a_resume_or_init_from_keeps_its_tokenizer_and_says_what_it_lacks(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A resume with another data.tokenizer encoded with the checkpoint's tokenizer while the
+    config said the new one; an init_from on another text mapped most of it to <unk>, silently."""
+    from ganhub.engine.loop import fit
+    from ganhub.errors import ConfigError
+
+    fit(make_run(resolve([*TINY, f"data.path={_small_file(workdir)}", "trainer.steps=2",
+                          "name=src"])))  # fmt: skip
+    source = workdir / "runs" / "src"
+    with pytest.raises(ConfigError, match=r"^data\.tokenizer=bpe: this run's weights were "
+                       r"trained with a word tokenizer \(\d+ ids\)"):  # fmt: skip
+        fit(make_run(resolve([f"resume={source}", "trainer.steps=4", "data.tokenizer=bpe"])))
+    other = workdir / "other.txt"
+    other.write_text("\n".join(f"a {w} dog ran to the park" for w in "ijklmnop" * 10) + "\n")
+    capsys.readouterr()
+    fit(make_run(resolve([*TINY, f"data.path={other}", "trainer.steps=2", "name=ft",
+                          f"init_from={source}"])))  # fmt: skip
+    assert re.search(
+        r"textgan: \d+% of the tokens of data\.path are <unk>", capsys.readouterr().err
+    )
+    # the text it was made from: no warning
+    fit(make_run(resolve([f"resume={source}", "trainer.steps=3"])))
+    assert "<unk>" not in capsys.readouterr().err
