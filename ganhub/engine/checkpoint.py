@@ -201,14 +201,18 @@ def nonfinite(tensors: dict[str, Tensor]) -> list[str]:
     ]
 
 
-def mismatch(saved: dict[str, Tensor], expected: dict[str, Tensor]) -> str:
-    """What differs between a checkpoint's weights and a model's ('' when they fit)."""
+def mismatch(
+    saved: dict[str, Tensor], expected: dict[str, Tensor], resized: set[str] | None = None
+) -> str:
+    """What differs between a checkpoint's weights and a model's ('' when they fit);
+    `resized`: the tensors whose shape torch refused (a module may take others at any size,
+    as textgan's tokenizer buffer does)."""
     missing = sorted(set(expected) - set(saved))
     extra = sorted(set(saved) - set(expected))
     shapes = [
         f"{k} is {tuple(saved[k].shape)} in the checkpoint, {tuple(expected[k].shape)} in the model"
         for k in expected
-        if k in saved and saved[k].shape != expected[k].shape
+        if k in saved and saved[k].shape != expected[k].shape and (resized is None or k in resized)
     ]
     # a float weight read from int, bool or complex values would be silently cast (complex
     # NaNs even pass the finiteness check); float32 <-> float16/bfloat16 is a precision choice
@@ -246,7 +250,8 @@ def load_fitting(
         )
     except RuntimeError as exc:  # torch's 40-line list: what differs, in one line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return mismatch(state, expected) or first
+        resized = set(re.findall(r"size mismatch for ([^:\s]+):", str(exc))) or None
+        return mismatch(state, expected, resized) or first
     return ""
 
 

@@ -133,3 +133,17 @@ def test_a_resume_or_init_from_keeps_its_tokenizer_and_says_what_it_lacks(
     # the text it was made from: no warning
     fit(make_run(resolve([f"resume={source}", "trainer.steps=3"])))
     assert "<unk>" not in capsys.readouterr().err
+
+
+def test_a_resume_with_another_table_names_the_weights_not_the_tokenizer(workdir: Path) -> None:
+    """The tokenizer's buffer loads at any length, so it is no shape difference: the message
+    named it first ("store.blob is (1058,) in the checkpoint") instead of the embedding."""
+    from ganhub.engine.loop import fit
+    from ganhub.errors import ConfigError
+
+    fit(make_run(resolve([*TINY, f"data.path={_small_file(workdir)}", "trainer.steps=2",
+                          "name=src"])))  # fmt: skip
+    with pytest.raises(ConfigError, match=r"differ in shape \((?!store\.blob)") as caught:
+        make_run(resolve([f"resume={workdir / 'runs' / 'src'}", "data.tokenizer=bpe",
+                          "data.tokenizer_vocab=300"]))  # fmt: skip
+    assert "store.blob" not in str(caught.value) and "3 differ in shape" in str(caught.value)
