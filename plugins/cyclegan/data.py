@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
-from ganhub_cyclegan.folder import FolderPairs, folder_layout, preview_folders, preview_images
+from ganhub_cyclegan.folder import (
+    HELDOUT_PAIRS,
+    FolderPairs,
+    folder_layout,
+    heldout_folder,
+    preview_folders,
+    preview_images,
+)
 from torch import Tensor
 from torch.utils.data import DataLoader
 
@@ -29,6 +36,7 @@ from ganhub.data.images import digits, list_images
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
     from ganhub_cyclegan.config import CycleGANConfig
 
@@ -273,15 +281,29 @@ class DomainData:
         return FolderBatches(dataset, cfg.trainer.num_workers)
 
     def heldout(self) -> tuple[Tensor, Tensor] | None:
-        """True (A, B) pairs never trained on: the embedded data's held-out digits (CPU)."""
+        """True (A, B) pairs never trained on (CPU): the embedded data's held-out digits, or a
+        paired folder's test/ (else val/) pairs, the first `HELDOUT_PAIRS` in listed order;
+        None for unpaired folders and paired ones without such pairs."""
         if self.config.data.path is not None:
-            return None
+            return self._folder_heldout(self.config.data.path)
         if self._heldout is None:
             _, test = embedded_split(self.config.data.n_test)
             a, b = (
                 render_a(test, self.config.model.image_size),
                 render_b(test, self.config.model.image_size),
             )
+            self._heldout = (b, a) if self.swap else (a, b)
+        return self._heldout
+
+    def _folder_heldout(self, root: Path) -> tuple[Tensor, Tensor] | None:
+        name = heldout_folder(root) if self.paired else None
+        if name is None:
+            return None
+        if self._heldout is None:
+            files = list_images(root / name)[:HELDOUT_PAIRS]
+            cfg = self.config
+            a, b = preview_images(files, torch.arange(len(files)), cfg.model.image_size,
+                                  cfg.data.channels, pairs=True)  # fmt: skip
             self._heldout = (b, a) if self.swap else (a, b)
         return self._heldout
 

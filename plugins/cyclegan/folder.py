@@ -131,6 +131,26 @@ def read_training(path: Path, channels: int, size: int, pairs: bool) -> list[Ten
     return [x[..., :half], x[..., half:]]
 
 
+# true A|B pairs never trained on, which paired metrics read: the first of these with images
+HELDOUT_FOLDERS = ("test", "val")
+HELDOUT_PAIRS = 500  # at most (as the embedded data's held-out pairs), in listed order
+
+
+def heldout_folder(root: Path) -> str | None:
+    """`test` (else `val`) when that folder of a paired data.path holds an image; None when
+    neither does or the data is gone (a trained run loaded elsewhere)."""
+    for name in HELDOUT_FOLDERS:
+        folder = root / name
+        try:
+            if folder.is_dir() and any(
+                p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in folder.rglob("*")
+            ):
+                return name
+        except OSError:
+            return None
+    return None
+
+
 def preview_folders(root: Path, task: str) -> tuple[str, ...]:
     """The folders the sample grids read: `test/` (else `val/`) for pairs; for unpaired data,
     each side's `testA/` or `testB/` when it holds images, else that side's training folder

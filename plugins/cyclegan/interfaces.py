@@ -12,7 +12,8 @@ translate    `translate(images, direction="AtoB", use_ema=True) -> Tensor`: imag
 cycle        both "AtoB" and "BtoA", trained as each other's inverse (cycle consistency), so
              a round trip A -> B -> A should give A back.
 paired_eval  `heldout_pairs() -> (inputs, targets)`: true pairs never trained on, (N, C, H, W)
-             each in [-1, 1] on the CPU, in the "AtoB" direction (the embedded data's digits).
+             each in [-1, 1] on the CPU, in the "AtoB" direction (the embedded data's digits;
+             a paired folder's test/ or val/ pairs).
 """
 
 from __future__ import annotations

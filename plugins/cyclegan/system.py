@@ -21,7 +21,7 @@ a PatchGAN on (input, output) pairs; this module only builds the networks and wr
 
 Neither system samples from noise: both declare `samples=False` and the named interfaces of
 `ganhub_cyclegan.interfaces` ("translate", "cycle" for CycleGAN, "paired_eval" on the embedded
-data), which the translation metrics and `ganhub cyclegan translate` use. Both have the same
+data and on paired folders with test/ or val/ pairs), which the translation metrics and `ganhub cyclegan translate` use. Both have the same
 `translate(images, direction)` and a `directions` tuple, so nothing needs to know which one
 it holds.
 """
@@ -35,6 +35,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from ganhub_cyclegan.config import CycleGANConfig, unet_max_downs
 from ganhub_cyclegan.data import DomainData
+from ganhub_cyclegan.folder import heldout_folder
 from ganhub_cyclegan.interfaces import CYCLE, DIRECTIONS, PAIRED_EVAL, TRANSLATE
 from ganhub_cyclegan.networks import (
     PatchDiscriminator,
@@ -147,9 +148,12 @@ class TranslationMixin:
         return self.domain_data.heldout()
 
     def capabilities(self) -> Capabilities:
-        """Image translation, not sampling from noise; true held-out pairs on the embedded data."""
-        embedded = self.config.data.path is None
-        provides = {TRANSLATE, *self.interfaces} | ({PAIRED_EVAL} if embedded else set())
+        """Image translation, not sampling from noise; true held-out pairs on the embedded data
+        and in a paired folder's test/ (else val/)."""
+        path = self.config.data.path
+        embedded = path is None
+        pairs = path is None or (self.config.task == "paired" and heldout_folder(path) is not None)
+        provides = {TRANSLATE, *self.interfaces} | ({PAIRED_EVAL} if pairs else set())
         return Capabilities(
             modality="image",
             samples=False,
@@ -167,7 +171,8 @@ class TranslationMixin:
         return source.gather(idx)
 
     def default_metrics(self) -> list[str]:
-        """PSNR/SSIM against true pairs where they exist (the embedded data), cycle L1 too."""
+        """PSNR/SSIM against true pairs where they exist (the embedded data, a paired folder's
+        test/ or val/), cycle L1 too."""
         caps = self.capabilities()
         if not caps.can(PAIRED_EVAL):
             return []

@@ -351,3 +351,29 @@ def test_paired_train_a_and_b_folders_are_refused_not_cut_in_halves(workdir: Pat
         resolve([*TINY, "task=paired", f"data.path={workdir / 'pairs'}"])
     code, _, err = cli("data", "check", "pairs", "plugin=cyclegan", "task=paired")
     assert code == 2 and "train/ holds A/ and B/ folders" in err
+
+
+def test_a_paired_folders_test_pairs_are_scored(workdir: Path) -> None:
+    """A pix2pix folder run had no metric: its test/ (else val/) pairs, never trained on, are
+    scored by PSNR/SSIM like the embedded digits; without them there is nothing to score."""
+    from ganhub_cyclegan.metrics import TranslationPSNRSSIM, psnr
+
+    rng = np.random.default_rng(3)
+    for folder, n in (("train", 6), ("val", 3), ("test", 4)):
+        for i in range(n):
+            _png(workdir / "facades" / folder / f"{i}.png", _noise(rng, 16, 32))
+    keys = [*TINY, "task=paired", f"data.path={workdir / 'facades'}"]
+    system = make_run(resolve(keys)).system
+    assert system.default_metrics() == ["translation_psnr_ssim"]
+    a, b = system.heldout_pairs()
+    assert a.shape == b.shape == (4, 3, 16, 16)  # test/ over val/, A left and B right
+    first = torch.from_numpy(np.array(Image.open(workdir / "facades" / "test" / "0.png")))
+    assert torch.allclose(b[0].permute(1, 2, 0), first[:, 16:].float() / 127.5 - 1, atol=1e-6)
+    scores = TranslationPSNRSSIM().compute(system, n_samples=16, seed=0)
+    assert scores["n_pairs"] == 4
+    assert scores["psnr_identity_AtoB"] == pytest.approx(float(psnr(a, b).mean()))
+    for folder in ("test", "val"):
+        for path in (workdir / "facades" / folder).iterdir():
+            path.unlink()
+    bare = make_run(resolve(keys)).system
+    assert bare.default_metrics() == [] and bare.heldout_pairs() is None
