@@ -377,3 +377,20 @@ def test_a_paired_folders_test_pairs_are_scored(workdir: Path) -> None:
             path.unlink()
     bare = make_run(resolve(keys)).system
     assert bare.default_metrics() == [] and bare.heldout_pairs() is None
+
+
+def test_a_broken_preview_file_stops_the_run_before_step_one(workdir: Path) -> None:
+    """A testA/ file that cannot be read stopped training at the first sample step, after the
+    steps up to it and before any checkpoint: the grid's files are read before step one."""
+    import ganhub
+
+    rng = np.random.default_rng(4)
+    for side in ("trainA", "trainB", "testB"):
+        for i in range(2):
+            _png(workdir / "h2z" / side / f"{i}.png", _noise(rng, 16, 16))
+    (workdir / "h2z" / "testA").mkdir()
+    (workdir / "h2z" / "testA" / "broken.png").write_bytes(b"not a png")
+    keys = [*TINY, f"data.path={workdir / 'h2z'}", "trainer.steps=50", "name=broken"]
+    with pytest.raises(UsageError, match=r"testA/broken\.png") as caught:
+        ganhub.train(keys)
+    assert "\n" not in str(caught.value) and not (workdir / "runs" / "broken").exists()
