@@ -55,6 +55,9 @@ def test_a_run_dirs_options_are_checked_in_one_line(cli, toy_run: Path) -> None:
     assert "range 1<=x<=200000" in _one_line_error(*cli("eval", run, "--n", "100000000")[::2])
     line = _one_line_error(*cli("run", "plugin=toy2d", "data.n_samples=1000000000000")[::2])
     assert "data.n_samples=1000000000000: Input should be less than or equal to 10000000" in line
+    # sizes that would take minutes to build before a checkpoint's shapes refuse them
+    line = _one_line_error(*cli("run", "plugin=toy2d", "model.g_layers=100000")[::2])
+    assert "model.g_layers=100000: Input should be less than or equal to 64" in line
     Path("afile").write_text("a file where a folder should be")
     line = _one_line_error(*cli("sample", run, "--out", "afile/sub")[::2])
     assert line == "ganhub: error: afile/sub: Not a directory"

@@ -38,10 +38,10 @@ class Toy2dModel(Section):
     """MLP sizes."""
 
     latent_dim: int = Field(2, gt=0, description="noise dimension")
-    g_hidden: int = Field(128, gt=0, description="generator hidden width")
-    g_layers: int = Field(3, ge=1, description="generator hidden layers")
-    d_hidden: int = Field(128, gt=0, description="discriminator hidden width")
-    d_layers: int = Field(3, ge=1, description="discriminator hidden layers")
+    g_hidden: int = Field(128, gt=0, le=8192, description="generator hidden width")
+    g_layers: int = Field(3, ge=1, le=64, description="generator hidden layers")
+    d_hidden: int = Field(128, gt=0, le=8192, description="discriminator hidden width")
+    d_layers: int = Field(3, ge=1, le=64, description="discriminator hidden layers")
     g_norm: Norm1d = Field("none", description="normalisation after each generator hidden layer")
     d_norm: Norm1d = Field(
         "none", description="normalisation after each discriminator hidden layer"
