@@ -48,6 +48,8 @@ def fit(run: Run) -> dict[str, Any]:
         with console.session():
             if not console.quiet:
                 console.banner(*describe_run(run))
+            for warning in run.system.before_training():
+                console.warn(warning)
             hook.before_train(run=run)
             batches = run.batches()
             console.start_training(cfg.steps, run.step)

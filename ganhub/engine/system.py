@@ -276,6 +276,13 @@ class GANSystem(nn.Module, ABC, Generic[ConfigT]):
     def save_assets(self, run_dir: Path) -> None:
         """Write files a run needs besides its weights (a tokenizer...), once before training."""
 
+    def before_training(self) -> list[str]:
+        """Checks once the run is set up (weights loaded from a resume or init_from), before
+        step one: warnings for the run's console (default: none); raise a GanhubError (a
+        UsageError, ConfigError) to refuse the run in one line. For what would otherwise fail
+        or mislead only later in training (a file read at the first sample step)."""
+        return []
+
     def export_spec(self) -> ExportSpec:
         """What `ganhub export` writes: by default every generator's weights (its EMA copy when
         there is one) and no traceable function. Noise-to-sample systems (`UnconditionalGAN`)

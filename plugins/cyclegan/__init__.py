@@ -17,8 +17,6 @@ if TYPE_CHECKING:
     from ganhub_cyclegan.domain import CycleGANDomain
     from ganhub_cyclegan.translation import Translator, translate
 
-    from ganhub.engine.run import Run
-
 
 @hookimpl
 def register_domains(register: Register) -> None:
@@ -35,18 +33,6 @@ def register_metrics(register: Register) -> None:
 
     register(TranslationPSNRSSIM.name, TranslationPSNRSSIM())
     register(CycleL1.name, CycleL1())
-
-
-@hookimpl
-def before_train(run: Run) -> None:
-    """Read the images the sample grids show (test/ or val/ files, else training ones) before
-    step one: a file there that cannot be read stopped a folder run at its first sample step,
-    after training up to it and before any checkpoint."""
-    from ganhub_cyclegan.system import PREVIEW, TranslationMixin
-
-    system = run.system
-    if isinstance(system, TranslationMixin) and system.config.data.path is not None:
-        system.domain_data.preview(PREVIEW, 0)
 
 
 @hookimpl

@@ -170,6 +170,14 @@ class TranslationMixin:
         idx = torch.randperm(source.n_targets, generator=torch.Generator().manual_seed(seed))[:n]
         return source.gather(idx)
 
+    def before_training(self) -> list[str]:
+        """Read the images the sample grids show (test/ or val/ files, else training ones)
+        before step one: a file there that cannot be read stopped a folder run at its first
+        sample step, after training up to it and before any checkpoint."""
+        if self.config.data.path is not None:
+            self.domain_data.preview(PREVIEW, 0)
+        return []
+
     def default_metrics(self) -> list[str]:
         """PSNR/SSIM against true pairs where they exist (the embedded data, a paired folder's
         test/ or val/), cycle L1 too."""

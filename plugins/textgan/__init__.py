@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from ganhub_textgan.api import generate, transfer
     from ganhub_textgan.domain import TextGANDomain
 
-    from ganhub.engine.run import Run
 
 __ganhub_requires__ = ("transformers", "tokenizers", "sacrebleu")
 
@@ -40,31 +39,6 @@ def register_metrics(register: Register) -> None:
     register(TextNLL.name, TextNLL())
     register(TextBLEU.name, TextBLEU())
     register(StyleTransferScores.name, StyleTransferScores())
-
-
-# a vocabulary made from other text: past this share of <unk> tokens a run learns mostly <unk>
-UNKNOWN_WARNING = 0.05
-
-
-@hookimpl
-def before_train(run: Run) -> None:
-    """Warn when a resumed or initialised text run's tokenizer (its checkpoint's, made from
-    the text it was first trained on) maps much of this data.path to <unk>."""
-    from ganhub_textgan.system import TextGenSystem
-
-    system = run.system
-    if not isinstance(system, TextGenSystem) or not system.store.from_checkpoint:
-        return
-    if system.oracle is not None or system.shard is not None:
-        return  # the oracle's words are fixed; a shard holds ids of its own tokenizer
-    share = system.unknown_share()
-    if share > UNKNOWN_WARNING:
-        run.console.warn(
-            f"textgan: {share:.0%} of the tokens of data.path are <unk>: this run keeps the "
-            "tokenizer of the text its weights were first trained on (resume, init_from), "
-            "whose words this text mostly lacks; a byte-level tokenizer has no <unk> "
-            "(data.tokenizer=bpe in the run you start from)"
-        )
 
 
 @hookimpl

@@ -46,6 +46,9 @@ from ganhub.engine.optimizers import set_learning_rate
 from ganhub.engine.system import BuildHints, ExportSpec, GANSystem, Phase, PhaseOutput
 from ganhub.errors import ConfigError, UsageError
 
+# a vocabulary made from other text: past this share of <unk> tokens a run learns mostly <unk>
+UNKNOWN_WARNING = 0.05
+
 
 def mle_loss(logits: Tensor, x: Tensor) -> Tensor:
     """Token cross-entropy of G's logits (B, L, V) against x (B, L), ignoring padding."""
@@ -249,6 +252,21 @@ class TextGenSystem(TextSystemBase):
         train = self.token_ids[0]
         tokens = train[train != PAD]
         return float((tokens == UNK).float().mean()) if tokens.numel() else 0.0
+
+    def before_training(self) -> list[str]:
+        """A warning when a resumed or initialised run's tokenizer (its checkpoint's, made from
+        the text it was first trained on) maps much of this data.path to <unk>."""
+        if not self.store.from_checkpoint or self.oracle is not None or self.shard is not None:
+            return []  # the oracle's words are fixed; a shard holds its own tokenizer's ids
+        share = self.unknown_share()
+        if share <= UNKNOWN_WARNING:
+            return []
+        return [
+            f"textgan: {share:.0%} of the tokens of data.path are <unk>: this run keeps the "
+            "tokenizer of the text its weights were first trained on (resume, init_from), "
+            "whose words this text mostly lacks; a byte-level tokenizer has no <unk> "
+            "(data.tokenizer=bpe in the run you start from)"
+        ]
 
     @cached_property
     def to_oracle(self) -> Tensor:
