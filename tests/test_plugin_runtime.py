@@ -225,6 +225,8 @@ def _broken_domain(part: str) -> Any:
                 system.data = lambda: torch.zeros(64, 2)  # type: ignore[method-assign]
             elif part == "shape":  # G makes 3-d points of 2-d data
                 system.G = torch.nn.Sequential(system.G, torch.nn.Linear(2, 3))
+            elif part == "preflight":  # warnings as one string, not a list of them
+                system.before_training = lambda: "check your data"  # type: ignore[method-assign]
             else:
                 system.write_samples = lambda directory, stem, **kw: None  # type: ignore[method-assign]
             return system
@@ -239,6 +241,7 @@ def _broken_domain(part: str) -> Any:
         ("data", "domain 'odd2d': data() returned Tensor, not Batches"),
         ("samples", "domain 'odd2d': write_samples() returned NoneType, not a list of paths"),
         ("shape", "the generator makes samples of shape (3,) float32, the data yields (2,) "),
+        ("preflight", "domain 'odd2d': before_training() returned str, not a list of str"),
     ],
 )
 def test_a_domain_part_that_breaks_its_contract_is_named(

@@ -48,7 +48,7 @@ def fit(run: Run) -> dict[str, Any]:
         with console.session():
             if not console.quiet:
                 console.banner(*describe_run(run))
-            for warning in run.system.before_training():
+            for warning in run.preflight():
                 console.warn(warning)
             hook.before_train(run=run)
             batches = run.batches()

@@ -336,6 +336,13 @@ class Run:
             return True
         return bool(torch.stack(torch._foreach_norm(tensors)).isfinite().all())
 
+    def preflight(self) -> list[str]:
+        """The system's checks before step one (`GANSystem.before_training`): its warnings."""
+        found = self.system.before_training()
+        listed = isinstance(found, list) and all(isinstance(w, str) for w in found)
+        start.check_part(self.config.plugin, "before_training()", found, listed, "a list of str")
+        return found
+
     def write_samples(self) -> list[Path]:
         """Write the domain's sample artifact for the current step (rank 0)."""
         if not self.dist.is_main:
