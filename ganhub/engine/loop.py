@@ -46,10 +46,12 @@ def fit(run: Run) -> dict[str, Any]:
     monitor = CollapseMonitor(warn=console.warn, warmup_steps=cfg.steps // 10)
     try:
         with console.session():
-            if not console.quiet:
-                console.banner(*describe_run(run))
+            # the system's own checks first: a run it refuses prints no banner naming a run
+            # directory that is then removed
             for warning in run.preflight():
                 console.warn(warning)
+            if not console.quiet:
+                console.banner(*describe_run(run))
             hook.before_train(run=run)
             batches = run.batches()
             console.start_training(cfg.steps, run.step)

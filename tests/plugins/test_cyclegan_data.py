@@ -379,9 +379,10 @@ def test_a_paired_folders_test_pairs_are_scored(workdir: Path) -> None:
     assert bare.default_metrics() == [] and bare.heldout_pairs() is None
 
 
-def test_a_broken_preview_file_stops_the_run_before_step_one(workdir: Path) -> None:
+def test_a_broken_preview_file_stops_the_run_before_step_one(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
     """A testA/ file that cannot be read stopped training at the first sample step, after the
-    steps up to it and before any checkpoint: the grid's files are read before step one."""
+    steps up to it and before any checkpoint: the grid's files are read before step one (and
+    before the banner names a run directory that would then be removed)."""
     import ganhub
 
     rng = np.random.default_rng(4)
@@ -394,3 +395,5 @@ def test_a_broken_preview_file_stops_the_run_before_step_one(workdir: Path) -> N
     with pytest.raises(UsageError, match=r"testA/broken\.png") as caught:
         ganhub.train(keys)
     assert "\n" not in str(caught.value) and not (workdir / "runs" / "broken").exists()
+    code, out, err = cli("run", *keys, "trainer.progress=true")
+    assert code != 0 and "testA/broken.png" in err and "run dir" not in out + err
