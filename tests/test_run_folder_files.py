@@ -205,12 +205,14 @@ def test_a_damaged_training_state_is_one_line_and_changes_nothing(
 
 
 def test_a_model_that_cannot_fit_in_memory_is_one_line(trained: Path, cli: Any) -> None:
-    """An edited config.yaml (or a typed size) of 10^8 hidden units, or 10^12 samples asked of
-    the API: allocator tracebacks."""
+    """An edited config.yaml (or a typed size) of a 10^12-dimensional latent (widths now have
+    bounds), or 10^12 samples asked of the API: allocator tracebacks."""
     with pytest.raises(UsageError, match=r"^n=1,000,000,000,000 samples does not fit in memory"):
         load(trained).sample(10**12)
     config = trained / "config.yaml"
-    config.write_text(config.read_text().replace("g_hidden: 16", "g_hidden: 100000000"))
+    text = config.read_text()
+    assert "latent_dim: 2\n" in text
+    config.write_text(text.replace("latent_dim: 2\n", "latent_dim: 1000000000000\n"))
     code, _, err = cli("sample", str(trained), "--n", "4")
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "the 'toy2d' model of this config does not fit in memory" in err
