@@ -55,6 +55,11 @@ def list_images(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
+def has_images(root: Path) -> bool:
+    """Whether `root` holds an image file (recursively); stops at the first (no full listing)."""
+    return any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in root.rglob("*"))
+
+
 def check_image_folder(path: Path | None, key: str = "data.path") -> None:
     """Config-time check: `path` is set, exists, and holds at least one image."""
     if path is None:
@@ -63,7 +68,7 @@ def check_image_folder(path: Path | None, key: str = "data.path") -> None:
         raise ConfigError(f"{key}='{path}': folder does not exist")
     if not path.is_dir():
         raise ConfigError(f"{key}='{path}' is a file; give the folder that holds the images")
-    if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.rglob("*")):
+    if not has_images(path):
         raise ConfigError(f"{key}='{path}': no images ({', '.join(IMAGE_SUFFIXES)}) found in it")
 
 

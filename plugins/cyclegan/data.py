@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -295,8 +295,15 @@ class DomainData:
             self._heldout = (b, a) if self.swap else (a, b)
         return self._heldout
 
+    @cached_property
+    def heldout_name(self) -> str | None:
+        """The paired folder's held-out pairs folder (`test`, else `val`), looked up once;
+        None for unpaired or embedded data and folders without one."""
+        root = self.config.data.path
+        return heldout_folder(root) if self.paired and root is not None else None
+
     def _folder_heldout(self, root: Path) -> tuple[Tensor, Tensor] | None:
-        name = heldout_folder(root) if self.paired else None
+        name = self.heldout_name
         if name is None:
             return None
         if self._heldout is None:

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ganhub.data.images import IMAGE_SUFFIXES, list_images
+from ganhub.data.images import IMAGE_SUFFIXES, has_images, list_images
 from ganhub.errors import ConfigError, UsageError
 
 
@@ -140,11 +140,8 @@ def heldout_folder(root: Path) -> str | None:
     """`test` (else `val`) when that folder of a paired data.path holds an image; None when
     neither does or the data is gone (a trained run loaded elsewhere)."""
     for name in HELDOUT_FOLDERS:
-        folder = root / name
         try:
-            if folder.is_dir() and any(
-                p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in folder.rglob("*")
-            ):
+            if (root / name).is_dir() and has_images(root / name):
                 return name
         except OSError:
             return None
@@ -156,8 +153,8 @@ def preview_folders(root: Path, task: str) -> tuple[str, ...]:
     each side's `testA/` or `testB/` when it holds images, else that side's training folder
     (the sides are translated independently, so a lone testA/ is used, not ignored)."""
     if task == "paired":
-        return next(((d,) for d in ("test", "val") if list_images(root / d)), ("train",))
-    return tuple(f"test{d}" if list_images(root / f"test{d}") else f"train{d}" for d in "AB")
+        return next(((d,) for d in HELDOUT_FOLDERS if has_images(root / d)), ("train",))
+    return tuple(f"test{d}" if has_images(root / f"test{d}") else f"train{d}" for d in "AB")
 
 
 class FolderPairs(Dataset[tuple[Tensor, Tensor]]):

@@ -35,7 +35,6 @@ from typing import Any, ClassVar, Literal
 import torch
 from ganhub_cyclegan.config import CycleGANConfig, unet_max_downs
 from ganhub_cyclegan.data import DomainData
-from ganhub_cyclegan.folder import heldout_folder
 from ganhub_cyclegan.interfaces import CYCLE, DIRECTIONS, PAIRED_EVAL, TRANSLATE
 from ganhub_cyclegan.networks import (
     PatchDiscriminator,
@@ -152,7 +151,7 @@ class TranslationMixin:
         and in a paired folder's test/ (else val/)."""
         path = self.config.data.path
         embedded = path is None
-        pairs = path is None or (self.config.task == "paired" and heldout_folder(path) is not None)
+        pairs = path is None or self.domain_data.heldout_name is not None
         provides = {TRANSLATE, *self.interfaces} | ({PAIRED_EVAL} if pairs else set())
         return Capabilities(
             modality="image",
