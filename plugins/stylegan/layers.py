@@ -1,8 +1,8 @@
 """StyleGAN2 building blocks in plain PyTorch: equalised learning rate, modulated convolution
 with weight demodulation, low-pass (FIR [1, 3, 3, 1]) up/downsampling, minibatch stddev.
 
-Nothing here compiles a kernel: up/downsampling are a zero-insertion or a strided depthwise
-convolution with a fixed 4x4 binomial filter, which is what NVIDIA's `upfirdn2d` computes.
+Nothing here compiles a kernel: up/downsampling are a (transposed) convolution and the fixed
+separable [1, 3, 3, 1] binomial filter, which is what NVIDIA's `upfirdn2d` computes.
 """
 
 from __future__ import annotations
@@ -34,15 +34,38 @@ def lowpass_kernel(device: torch.device, dtype: torch.dtype, gain: float = 1.0) 
     return kernel
 
 
+def lowpass_depthwise(x: Tensor, gain: float = 1.0) -> Tensor:
+    """The valid [1, 3, 3, 1] filter as one depthwise 4x4 convolution (H - 3 x W - 3 out)."""
+    c = x.shape[1]
+    return F.conv2d(x, lowpass_kernel(x.device, x.dtype, gain).expand(c, 1, 4, 4), groups=c)
+
+
+def lowpass_slices(x: Tensor, gain: float = 1.0) -> Tensor:
+    """The valid [1, 3, 3, 1] filter as two passes of four shifted, scaled slices."""
+    taps = [v * math.sqrt(gain) for v in LOWPASS]
+    for dim in (2, 3):
+        n = x.shape[dim] - 3
+        out = taps[0] * x.narrow(dim, 0, n)
+        for i, t in enumerate(taps[1:], 1):
+            out = out + t * x.narrow(dim, i, n)
+        x = out
+    return x
+
+
 def blur(x: Tensor, pad: tuple[int, int], gain: float = 1.0) -> Tensor:
     """Separable [1, 3, 3, 1] low-pass filter over H and W, zero padding `pad` (before, after).
 
-    One depthwise 4x4 convolution (NVIDIA's reference `upfirdn2d` without its CUDA kernel):
-    on one CPU thread 1.9-2.7x faster forward and backward than the eight shifted-slice adds
-    it replaced (16 to 64 px maps), and about as fast through R1's double backward."""
-    c = x.shape[1]
-    kernel = lowpass_kernel(x.device, x.dtype, gain).expand(c, 1, 4, 4)
-    return F.conv2d(F.pad(x, [pad[0], pad[1], pad[0], pad[1]]), kernel, groups=c)
+    The implementation is the faster one on the tensor's device (benchmarks/stylegan_filter.py
+    and benchmarks/stylegan.py speed measure both):
+    - CPU: one depthwise 4x4 convolution (NVIDIA's reference `upfirdn2d` without its CUDA
+      kernel), 1.9-2.7x faster than slice adds forward and backward on one thread (16 to 64 px
+      maps): 0.79x the training s/kimg.
+    - GPU: slice adds. Depthwise convolutions are 4-100x slower there (an H200, batch 16, 32 to
+      128 px maps, with R1's double backward: 17-50 ms per call in float32 and 106-411 ms in
+      float16, against 3-9 ms for slice adds), and slice adds are elementwise work that
+      torch.compile fuses."""
+    x = F.pad(x, [pad[0], pad[1], pad[0], pad[1]])
+    return lowpass_depthwise(x, gain) if x.device.type == "cpu" else lowpass_slices(x, gain)
 
 
 def upsample2d(x: Tensor) -> Tensor:

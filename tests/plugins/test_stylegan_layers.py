@@ -60,10 +60,11 @@ def test_upsampling_convolution_is_zero_insertion_lowpass_and_convolution(k: int
 
 @pytest.mark.parametrize("gain", [1.0, 4.0])
 def test_blur_is_the_separable_binomial_filter(gain: float) -> None:
-    """The depthwise 4x4 convolution equals filtering rows, then columns, with [1, 3, 3, 1]/8
-    (times sqrt(gain) each); its kernel is made once per device and dtype (a copy from the
-    host in every step would sync, and a CUDA graph could not capture it), exact in fp16."""
-    from ganhub_stylegan.layers import blur, lowpass_kernel
+    """Both implementations (depthwise 4x4 convolution: CPU; slice adds: GPU) equal filtering
+    rows, then columns, with [1, 3, 3, 1]/8 (times sqrt(gain) each), through R1's double
+    backward too; the kernel is made once per device and dtype (a copy from the host in every
+    step would sync, and a CUDA graph could not capture it), exact in fp16."""
+    from ganhub_stylegan.layers import blur, lowpass_depthwise, lowpass_kernel, lowpass_slices
 
     x = torch.randn(2, 3, 9, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     taps = [t * gain**0.5 for t in LOWPASS]
@@ -71,6 +72,14 @@ def test_blur_is_the_separable_binomial_filter(gain: float) -> None:
     rows = sum(t * padded[:, :, i : i + 9, :] for i, t in enumerate(taps))
     reference = sum(t * rows[:, :, :, i : i + 8] for i, t in enumerate(taps))
     assert torch.allclose(blur(x, (2, 1), gain), reference, atol=1e-12)
+    grads = []
+    for lowpass in (lowpass_depthwise, lowpass_slices):
+        p = padded.clone().requires_grad_(True)
+        out = lowpass(p, gain)
+        assert torch.allclose(out, reference, atol=1e-12)
+        (g,) = torch.autograd.grad(out.square().sum(), p, create_graph=True)
+        grads.append((g, *torch.autograd.grad(g.square().sum(), p)))
+    assert all(torch.allclose(a, b, atol=1e-10) for a, b in zip(*grads, strict=True))
     kernel = lowpass_kernel(torch.device("cpu"), torch.float16, gain)
     assert kernel is lowpass_kernel(torch.device("cpu"), torch.float16, gain)
     assert torch.equal(kernel.double(), lowpass_kernel(torch.device("cpu"), torch.float64, gain))
