@@ -15,6 +15,14 @@ METHODS = ("sefa", "ganspace", "boundary")
 def interpret() -> None:
     """Look inside a trained generator: latent directions, what its layers compute, and
     which factors linear probes read from each layer."""
+    import sys
+
+    from ganhub.console import Console
+
+    # first-time work (training the digits classifier that scores walks and probes, about a
+    # minute, then cached) shows its progress on stderr instead of a silent wait; stdout keeps
+    # the results
+    click.get_current_context().with_resource(Console(file=sys.stderr).session())
 
 
 @interpret.command(name="directions", context_settings=HELP)

@@ -78,3 +78,27 @@ def test_probes_without_factors_or_a_latent_space_are_refused_in_one_line(  # ty
     assert code == 2 and "no latent space" in err and len(err.strip().splitlines()) == 1
     code, out, _ = cli("interpret", "probes", "--help")
     assert code == 0 and "linear probe" in out
+
+
+def test_interpret_commands_show_first_time_work_on_stderr() -> None:
+    """The digits classifier trains silently for about a minute the first time a walk or probe
+    is scored unless a console session is open: every interpret command opens one on stderr
+    (the group's callback), so `activity()` lines reach the user and stdout keeps results."""
+    import click
+    from click.testing import CliRunner
+    from ganhub_interpret.cli import interpret
+
+    from ganhub.console import activity
+
+    group = click.Group("interpret", callback=interpret.callback)
+
+    @group.command()
+    def slow() -> None:
+        with activity("training feature network 'digits'", total=2) as work:
+            work.advance(2)
+        click.echo("result")
+
+    result = CliRunner().invoke(group, ["slow"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "result\n"
+    assert "training feature network 'digits'" in result.stderr
