@@ -79,7 +79,7 @@ class FeatureNet(nn.Module):
             return x
         if self.spatial_dims == 3:
             return F.interpolate(x, size=(self.size,) * 3, mode="trilinear")
-        return F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True)
+        return resized(x, self.size)
 
     def features(self, x: Tensor) -> Tensor:
         """The `feat_dim` features of images in [-1, 1]."""
@@ -88,6 +88,12 @@ class FeatureNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Class (or rotation) logits."""
         return self.head(self.features(x))
+
+
+def resized(images: Tensor, side: int) -> Tensor:
+    """Images (N, C, H, W) resized to side x side, antialiased bilinear (what a feature network
+    does to the images it scores at another size)."""
+    return F.interpolate(images.float(), size=(side, side), mode="bilinear", antialias=True)
 
 
 def random_affine(x: Tensor, gen: torch.Generator) -> Tensor:

@@ -287,12 +287,18 @@ def rotnet(system: GANSystem) -> Extractor:
     """A rotation-prediction network trained (once, then cached) on this system's real samples.
 
     Self-supervised, so it needs no labels and nothing downloaded: any image data gets a
-    feature space of its own, reported as `fd_rotnet`. Distances on it compare runs on the
+    feature space of its own, reported as `fd_rotnet`. Images larger than the recipe's
+    `max_side` (64 px) are downsampled to it, for training and for scoring. Distances on it compare runs on the
     same data only; they are not Inception FIDs. Volumes (5-d real samples) get 3D
     convolutions, rotated in the plane of their first two spatial axes, and are featurised in
     smaller batches (a 3D network's activations are large).
     """
-    from ganhub.metrics.featurenet import load_feature_net, save_feature_net, train_feature_net
+    from ganhub.metrics.featurenet import (
+        load_feature_net,
+        resized,
+        save_feature_net,
+        train_feature_net,
+    )
 
     fp = data_fingerprint(system)
     key = store.digest({"data": fp, "recipe": ROTNET_RECIPE})
@@ -301,6 +307,8 @@ def rotnet(system: GANSystem) -> Extractor:
     if not path.with_suffix(".json").is_file():
         r = ROTNET_RECIPE
         images = system.real_samples(int(r["n"]), seed=int(r["seed"]))
+        if images.ndim == 4 and max(images.shape[-2:]) > int(r["max_side"]):
+            images = resized(images, int(r["max_side"]))  # scored at that size too (fit_size)
         net, spec = train_feature_net(
             images, None, name=ROTNET, dataset=fp, epochs=int(r["epochs"]),
             width=int(r["width"]), seed=int(r["seed"]), held_out=float(r["held_out"]),

@@ -342,3 +342,19 @@ def test_an_exported_lesion_model_says_how_its_input_is_built(
                "image in [-1, 1] with the lesion region (the mask dilated by one voxel) set to -1")  # fmt: skip
     card = (folder / "README.md").read_text()  # Markdown: its brackets escaped
     assert condition["meaning"] == meaning and meaning.replace("[-1, 1]", r"\[-1, 1\]") in card
+
+
+def test_rotnet_trains_and_scores_images_above_64_px_at_64_px(workdir: Path) -> None:
+    """The core rotnet downsamples images larger than its recipe's `max_side` (64 px) to train
+    (a 256 px network took many minutes on a CPU) and scores at that size: features of a
+    128 px image equal those of the same image downsampled first."""
+    from ganhub.metrics import ROTNET_RECIPE
+    from ganhub.metrics.featurenet import resized
+    from ganhub.metrics.features import rotnet
+
+    system = make_run(resolve([*TINY, "task=generate", "model.image_size=128"])).system
+    extractor = rotnet(system)
+    assert extractor.spec.size == ROTNET_RECIPE["max_side"] == 64  # type: ignore[attr-defined]
+    real = system.real_samples(4)
+    assert real.shape[-1] == 128
+    assert torch.allclose(extractor(real)["features"], extractor(resized(real, 64))["features"])
