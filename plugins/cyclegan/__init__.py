@@ -28,11 +28,12 @@ def register_domains(register: Register) -> None:
 
 @hookimpl
 def register_metrics(register: Register) -> None:
-    """Register PSNR/SSIM against true pairs and the cycle L1."""
-    from ganhub_cyclegan.metrics import CycleL1, TranslationPSNRSSIM
+    """Register PSNR/SSIM against true pairs, the cycle L1 and the FD to the target domain."""
+    from ganhub_cyclegan.metrics import CycleL1, TranslationFD, TranslationPSNRSSIM
 
     register(TranslationPSNRSSIM.name, TranslationPSNRSSIM())
     register(CycleL1.name, CycleL1())
+    register(TranslationFD.name, TranslationFD())
 
 
 @hookimpl

@@ -265,6 +265,7 @@ class DomainData:
         self.paired = config.task == "paired"
         self.swap = self.paired and config.data.direction == "BtoA"
         self._heldout: tuple[Tensor, Tensor] | None = None
+        self._eval: tuple[int, tuple[Tensor, Tensor]] | None = None  # (n, images) last read
 
     def training(self) -> EmbeddedBatches | FolderBatches:
         """The training batches: (a, b), aligned for task=paired, independent otherwise."""
@@ -313,6 +314,28 @@ class DomainData:
                                   cfg.data.channels, pairs=True)  # fmt: skip
             self._heldout = (b, a) if self.swap else (a, b)
         return self._heldout
+
+    def eval_images(self, n: int) -> tuple[Tensor, Tensor]:
+        """Up to `n` A and `n` B images (CPU) for distribution metrics: the held-out pairs'
+        two sides where there are pairs, else each side's testA/ or testB/ (the training
+        folder where that is empty), the first `n` in listed order, read once per `n`."""
+        pairs = self.heldout()
+        if pairs is not None:
+            return pairs[0][:n], pairs[1][:n]
+        if self._eval is None or self._eval[0] != n:
+            cfg = self.config
+            size, channels, root = cfg.model.image_size, cfg.data.channels, cfg.data.path
+            assert root is not None
+            folders = [list_images(root / name)[:n] for name in preview_folders(root, cfg.task)]
+            if self.paired:  # no test/ or val/: the training pairs
+                a, b = preview_images(folders[0], torch.arange(len(folders[0])), size,
+                                      channels, pairs=True)  # fmt: skip
+                a, b = (b, a) if self.swap else (a, b)
+            else:
+                a, b = (preview_images(f, torch.arange(len(f)), size, channels, pairs=False)[0]
+                        for f in folders)  # fmt: skip
+            self._eval = (n, (a, b))
+        return self._eval[1]
 
     def preview(self, n: int, seed: int) -> tuple[Tensor, Tensor]:
         """Exactly `n` A and B images for sample grids and `sample(n)`: held-out digits, or

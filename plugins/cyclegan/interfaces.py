@@ -14,6 +14,10 @@ cycle        both "AtoB" and "BtoA", trained as each other's inverse (cycle cons
 paired_eval  `heldout_pairs() -> (inputs, targets)`: true pairs never trained on, (N, C, H, W)
              each in [-1, 1] on the CPU, in the "AtoB" direction (the embedded data's digits;
              a paired folder's test/ or val/ pairs).
+domain_eval  `eval_images(n) -> (A images, B images)`: up to `n` images of each domain, not
+             paired, (N, C, H, W) in [-1, 1] on the CPU, for distribution metrics (a
+             translation's FD against the target domain): held-out ones where the data has
+             them (held-out pairs; testA/ and testB/), else training images, in listed order.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ if TYPE_CHECKING:
 TRANSLATE = "translate"
 CYCLE = "cycle"
 PAIRED_EVAL = "paired_eval"
+DOMAIN_EVAL = "domain_eval"
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -54,4 +59,21 @@ class PairedEval(Translating, Protocol):
         ...
 
 
-__all__ = ["CYCLE", "DIRECTIONS", "PAIRED_EVAL", "TRANSLATE", "PairedEval", "Translating"]
+class DomainEval(Translating, Protocol):
+    """What `translate` and `domain_eval` promise together (see the module doc)."""
+
+    def eval_images(self, n: int) -> tuple[Tensor, Tensor]:
+        """Up to `n` images of domain A and of domain B."""
+        ...
+
+
+__all__ = [
+    "CYCLE",
+    "DIRECTIONS",
+    "DOMAIN_EVAL",
+    "PAIRED_EVAL",
+    "TRANSLATE",
+    "DomainEval",
+    "PairedEval",
+    "Translating",
+]

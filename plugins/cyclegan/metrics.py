@@ -1,4 +1,5 @@
-"""Translation metrics against held-out true pairs: PSNR, SSIM, cycle L1.
+"""Translation metrics: PSNR, SSIM and cycle L1 against held-out true pairs; the Frechet
+distance of translations to the target domain where there are no pairs.
 
 PSNR and SSIM follow scikit-image's `peak_signal_noise_ratio` and `structural_similarity`
 with `gaussian_weights=True, sigma=1.5, use_sample_covariance=False` (Wang et al. 2004), on
@@ -17,7 +18,14 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, ClassVar, cast
 
-from ganhub_cyclegan.interfaces import CYCLE, PAIRED_EVAL, TRANSLATE, PairedEval
+from ganhub_cyclegan.interfaces import (
+    CYCLE,
+    DOMAIN_EVAL,
+    PAIRED_EVAL,
+    TRANSLATE,
+    DomainEval,
+    PairedEval,
+)
 
 from ganhub.metrics import Directions, Metric
 
@@ -144,3 +152,76 @@ class CycleL1(Metric):
             "cycle_l1_A": float((rec_a - a).abs().mean()),
             "cycle_l1_B": float((rec_b - b).abs().mean()),
         }
+
+
+# images translated per call: a 256 px ResNet generator's activations stay in memory
+TRANSLATE_CHUNK = 16
+
+
+class TranslationFD(Metric):
+    """Frechet distance of translations to the target domain's images on rotnet features.
+
+    G_AB(A) against B (and G_BA(B) against A for a CycleGAN), with the untranslated inputs
+    against the target as the do-nothing baseline; the images are the system's `eval_images`
+    (held-out where the data has them). The features are the core `rotnet`'s, a rotation net
+    trained once on the run's target-domain training images (downsampled to 64 px above that):
+    distances compare runs on the same data only, as with any FD on a local network.
+    """
+
+    name = "translation_fd"
+    description = (
+        "FD of G(A) to B images (and G_BA(B) to A) on the run's rotnet features, and of the "
+        "untranslated images (identity baseline)"
+    )
+    better: ClassVar[Directions] = {"fd_rotnet_identity_*": None, "fd_rotnet_*": "lower"}
+    min_samples = 2  # a covariance
+
+    def supports(self, caps: Capabilities) -> bool:
+        """Image translators with images of both domains ("translate" and "domain_eval")."""
+        return caps.modality == "image" and caps.can(TRANSLATE) and caps.can(DOMAIN_EVAL)
+
+    def check(self, system: GANSystem) -> None:
+        """Refused now: too few target images to train the rotation net on, or fewer than 2
+        images of a domain to score (reading them also finds an unreadable file now)."""
+        from ganhub.metrics.features import check_available
+
+        check_available("rotnet", system.config.eval, system)
+        _enough(cast(DomainEval, system).eval_images(system.config.eval.n_samples))
+
+    def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
+        """FD of each learned direction's translations, and of its inputs, to the target."""
+        import torch
+
+        from ganhub.metrics.features import rotnet
+        from ganhub.metrics.formulas import frechet_distance, gaussian_stats
+
+        translator = cast(DomainEval, system)
+        images = _enough(translator.eval_images(n_samples))
+        extractor = rotnet(system)
+        stats = {side: gaussian_stats(extractor(x)["features"]) for side, x in images.items()}
+        out: dict[str, float] = {}
+        for name, source, target in (("AtoB", "A", "B"), ("BtoA", "B", "A")):
+            if name not in translator.directions:
+                continue
+            chunks = images[source].split(TRANSLATE_CHUNK)
+            fake = torch.cat([translator.translate(x, name).float().cpu() for x in chunks])
+            fd = frechet_distance(gaussian_stats(extractor(fake)["features"]), stats[target])
+            out[f"fd_rotnet_{name}"] = fd
+            out[f"fd_rotnet_identity_{name}"] = frechet_distance(stats[source], stats[target])
+        return {k: v if math.isfinite(v) else float("nan") for k, v in out.items()}
+
+
+def _enough(images: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
+    """The A and B images by side; a one-line error when a side has fewer than 2 (an FD
+    needs a covariance)."""
+    from ganhub.errors import UsageError
+
+    by_side = dict(zip("AB", images, strict=True))
+    for side, x in by_side.items():
+        if len(x) < 2:
+            raise UsageError(
+                f"eval.metrics: translation_fd needs at least 2 images of domain {side} to "
+                f"estimate a covariance; the data gives {len(x)} (test{side}/, else "
+                f"train{side}/); add images or leave translation_fd out of eval.metrics"
+            )
+    return by_side

@@ -35,7 +35,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from ganhub_cyclegan.config import CycleGANConfig, unet_max_downs
 from ganhub_cyclegan.data import DomainData
-from ganhub_cyclegan.interfaces import CYCLE, DIRECTIONS, PAIRED_EVAL, TRANSLATE
+from ganhub_cyclegan.interfaces import CYCLE, DIRECTIONS, DOMAIN_EVAL, PAIRED_EVAL, TRANSLATE
 from ganhub_cyclegan.networks import (
     PatchDiscriminator,
     ResnetGenerator,
@@ -59,6 +59,7 @@ from ganhub.engine.system import (
     Phase,
     PhaseOutput,
 )
+from ganhub.metrics import ROTNET_MIN_IMAGES
 
 # the embedded data's name in `Capabilities.dataset` (digits and their restyled twins)
 EMBEDDED = "restyled_digits"
@@ -146,13 +147,17 @@ class TranslationMixin:
         """True (input, target) pairs for scoring ("paired_eval"), or None (folder data)."""
         return self.domain_data.heldout()
 
+    def eval_images(self, n: int) -> tuple[Tensor, Tensor]:
+        """Up to `n` images of each domain for distribution metrics ("domain_eval")."""
+        return self.domain_data.eval_images(n)
+
     def capabilities(self) -> Capabilities:
         """Image translation, not sampling from noise; true held-out pairs on the embedded data
         and in a paired folder's test/ (else val/)."""
         path = self.config.data.path
         embedded = path is None
         pairs = path is None or self.domain_data.heldout_name is not None
-        provides = {TRANSLATE, *self.interfaces} | ({PAIRED_EVAL} if pairs else set())
+        provides = {TRANSLATE, DOMAIN_EVAL, *self.interfaces} | ({PAIRED_EVAL} if pairs else set())
         return Capabilities(
             modality="image",
             samples=False,
@@ -179,10 +184,12 @@ class TranslationMixin:
 
     def default_metrics(self) -> list[str]:
         """PSNR/SSIM against true pairs where they exist (the embedded data, a paired folder's
-        test/ or val/), cycle L1 too."""
+        test/ or val/), cycle L1 too; without pairs, the FD of translations to the target
+        domain, when there are target images enough to train its rotation net on."""
         caps = self.capabilities()
         if not caps.can(PAIRED_EVAL):
-            return []
+            enough = self.domain_data.training().n_targets >= ROTNET_MIN_IMAGES
+            return ["translation_fd"] if enough else []
         return ["translation_psnr_ssim"] + (["cycle_l1"] if caps.can(CYCLE) else [])
 
     def check_direction(self, direction: str) -> None:

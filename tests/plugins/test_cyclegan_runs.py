@@ -172,8 +172,8 @@ def test_resume_continues_exactly_with_the_pools(workdir: Path) -> None:
 
 def test_both_systems_declare_translation_not_sampling(workdir: Path) -> None:
     for task, provides in (
-        ("unpaired", {"translate", "cycle", "paired_eval"}),
-        ("paired", {"translate", "paired_eval"}),
+        ("unpaired", {"translate", "cycle", "paired_eval", "domain_eval"}),
+        ("paired", {"translate", "paired_eval", "domain_eval"}),
     ):
         system = make_run(resolve([*TINY, f"task={task}"])).system
         caps = system.capabilities()
@@ -195,8 +195,8 @@ def test_folder_runs_declare_no_held_out_pairs(workdir: Path) -> None:
     root = _unaligned(workdir / "data")
     system = make_run(resolve([*TINY, f"data.path={root}", "data.load_size=18"])).system
     caps = system.capabilities()
-    assert caps.provides == {"translate", "cycle"} and caps.dataset is None
-    assert system.default_metrics() == []
+    assert caps.provides == {"translate", "cycle", "domain_eval"} and caps.dataset is None
+    assert system.default_metrics() == []  # 5 B images: too few for translation_fd's rotnet
     real = system.real_samples(10, seed=0)  # the 5 B images, not 10 with repeats
     assert real.shape == (5, 3, 16, 16) and (real[:, 2] > 0.9).all()
     assert system.data().fingerprint()["files"]
@@ -213,6 +213,10 @@ def test_the_metrics_decide_from_the_declaration_alone() -> None:
     assert not cycle.supports(Capabilities("image", provides=one_way))
     assert not psnr_ssim.supports(Capabilities("image", provides=frozenset({"translate"})))
     assert not psnr_ssim.supports(Capabilities("image"))  # an image generator: nothing to score
+    fd = hub.metrics.get("translation_fd")
+    assert fd.supports(Capabilities("image", provides=frozenset({"translate", "domain_eval"})))
+    assert not fd.supports(Capabilities("image", provides=frozenset({"translate"})))
+    assert not fd.supports(Capabilities("volume", provides=frozenset({"translate", "domain_eval"})))
 
 
 @pytest.mark.parametrize("task", ["unpaired", "paired"])
