@@ -161,8 +161,8 @@ TRANSLATE_CHUNK = 16
 class TranslationFD(Metric):
     """Frechet distance of translations to the target domain's images on rotnet features.
 
-    G_AB(A) against B (and G_BA(B) against A for a CycleGAN), with the untranslated inputs
-    against the target as the do-nothing baseline; the images are the system's `eval_images`
+    G_AB(A) against B (and G_BA(B) against A for a CycleGAN), with the A images against the
+    B images as the do-nothing baseline (`fd_rotnet_identity`); the images are the system's `eval_images`
     (held-out where the data has them). The features are the core `rotnet`'s, a rotation net
     trained once on the run's target-domain training images (downsampled to 64 px above that):
     distances compare runs on the same data only, as with any FD on a local network.
@@ -173,7 +173,14 @@ class TranslationFD(Metric):
         "FD of G(A) to B images (and G_BA(B) to A) on the run's rotnet features, and of the "
         "untranslated images (identity baseline)"
     )
-    better: ClassVar[Directions] = {"fd_rotnet_identity_*": None, "fd_rotnet_*": "lower"}
+    # the identity baseline is the FD between the A and B images (the same both ways); n_A
+    # and n_B count the images of each side, n_samples the translations scored
+    better: ClassVar[Directions] = {
+        "fd_rotnet_identity": None,
+        "fd_rotnet_*": "lower",
+        "n_A": None,
+        "n_B": None,
+    }
     min_samples = 2  # a covariance
 
     def supports(self, caps: Capabilities) -> bool:
@@ -199,7 +206,8 @@ class TranslationFD(Metric):
         images = _enough(translator.eval_images(n_samples))
         extractor = rotnet(system)
         stats = {side: gaussian_stats(extractor(x)["features"]) for side, x in images.items()}
-        out: dict[str, float] = {}
+        out = {"fd_rotnet_identity": frechet_distance(stats["A"], stats["B"])}
+        translated = 0
         for name, source, target in (("AtoB", "A", "B"), ("BtoA", "B", "A")):
             if name not in translator.directions:
                 continue
@@ -207,8 +215,10 @@ class TranslationFD(Metric):
             fake = torch.cat([translator.translate(x, name).float().cpu() for x in chunks])
             fd = frechet_distance(gaussian_stats(extractor(fake)["features"]), stats[target])
             out[f"fd_rotnet_{name}"] = fd
-            out[f"fd_rotnet_identity_{name}"] = frechet_distance(stats[source], stats[target])
-        return {k: v if math.isfinite(v) else float("nan") for k, v in out.items()}
+            translated += len(fake)
+        out = {k: v if math.isfinite(v) else float("nan") for k, v in out.items()}
+        counts = {"n_A": len(images["A"]), "n_B": len(images["B"]), "n_samples": translated}
+        return out | {k: float(v) for k, v in counts.items()}
 
 
 def _enough(images: tuple[Tensor, Tensor]) -> dict[str, Tensor]:

@@ -31,12 +31,13 @@ def test_the_true_translation_scores_zero_and_the_inputs_do_not(workdir: Path) -
     untrained = metric.compute(system, n_samples=64, seed=0)
     system.translate = lambda x, direction="AtoB", use_ema=True: restyle(x[:, :1])  # type: ignore[method-assign]
     true = metric.compute(system, n_samples=64, seed=0)
-    assert set(true) == {"fd_rotnet_AtoB", "fd_rotnet_identity_AtoB"}
-    assert true["fd_rotnet_identity_AtoB"] == untrained["fd_rotnet_identity_AtoB"] > 1
-    assert abs(true["fd_rotnet_AtoB"]) < 1e-6 * true["fd_rotnet_identity_AtoB"]
+    assert set(true) == {"fd_rotnet_AtoB", "fd_rotnet_identity", "n_A", "n_B", "n_samples"}
+    assert true["fd_rotnet_identity"] == untrained["fd_rotnet_identity"] > 1
+    assert abs(true["fd_rotnet_AtoB"]) < 1e-6 * true["fd_rotnet_identity"]
     assert untrained["fd_rotnet_AtoB"] > 100 * abs(true["fd_rotnet_AtoB"])
+    assert (true["n_A"], true["n_B"], true["n_samples"]) == (16, 16, 16)  # data.n_test=16
     assert metric.direction("fd_rotnet_AtoB") == "lower"
-    assert metric.direction("fd_rotnet_identity_AtoB") is None
+    assert metric.direction("fd_rotnet_identity") is None
 
 
 def _colour(rng: np.random.Generator, base: tuple[int, int, int]) -> np.ndarray:
@@ -68,8 +69,9 @@ def test_unpaired_folder_runs_are_scored_by_translation_fd(workdir: Path) -> Non
     assert (a[:, 0] > a[:, 2]).all() and (b[:, 2] > b[:, 0]).all()
     summary = ganhub.train([*TINY, f"data.path={root}", "name=fd"])
     m = summary["metrics"]
-    for key in ("fd_rotnet_AtoB", "fd_rotnet_BtoA", "fd_rotnet_identity_AtoB"):
+    for key in ("fd_rotnet_AtoB", "fd_rotnet_BtoA", "fd_rotnet_identity"):
         assert np.isfinite(m[key]) and m[key] >= 0, key
+    assert (m["n_A"], m["n_B"], m["n_samples"]) == (4, 4, 8)  # both ways, not eval.n_samples
     lines = (Path(summary["run_dir"]) / "metrics.jsonl").read_text().splitlines()
     assert any("eval/fd_rotnet_AtoB" in json.loads(line) for line in lines)
 
