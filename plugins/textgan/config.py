@@ -144,6 +144,13 @@ class TextModel(Section):
         description="a local directory with a causal LM (config.json + weights) used as G via "
         "from_pretrained(local_files_only=True); its vocabulary must cover the tokenizer's",
     )
+    lm_config: dict[str, Any] | None = Field(
+        None,
+        description="the causal LM's architecture (a transformers config.json as a dict): read "
+        "from model.path's config.json when a run starts, so a trained run rebuilds its G "
+        "for its checkpoint without that directory; given without model.path, G is that "
+        "architecture with random weights",
+    )
     n_layer: int = Field(2, ge=1, le=48, description="G transformer layers (GPT2Config)")
     n_embd: int = Field(64, ge=8, description="G width")
     n_head: int = Field(4, ge=1, description="G attention heads")

@@ -90,6 +90,12 @@ class TextGANDomain(Domain):
         if task == "transfer":
             out["trainer"] = {"steps": STEPS[task]}
             out["optim"] = {"D": {"lr": TRANSFER_D_LR}}
+        model = chosen.get("model")
+        lm_dir = model.get("path") if isinstance(model, dict) else None
+        if isinstance(lm_dir, str | Path):
+            lm_config = _read_lm_config(Path(lm_dir))
+            if lm_config is not None:  # else `check` says what is wrong with the directory
+                out["model"] = {"lm_config": lm_config}
         path = data.get("path", data.get("__shorthand__"))
         if task == "generate" and isinstance(path, str | Path) and _is_shard(Path(path)):
             try:
@@ -131,7 +137,25 @@ class TextGANDomain(Domain):
                 from ganhub_textgan.networks import model_dir_problems
 
                 assert d.tokenizer_vocab is not None
-                problems += model_dir_problems(config.model.path, d.length, d.tokenizer_vocab)
+                path = config.model.path
+                problems += model_dir_problems(path, d.length, d.tokenizer_vocab)
+                saved = config.model.lm_config
+                if saved is not None and saved != _read_lm_config(path):
+                    problems.append(
+                        f"model.lm_config differs from {path / 'config.json'}, which is the "
+                        "model this run trains; leave model.lm_config out (it is read from there)"
+                    )
+        elif config.model.lm_config is not None:
+            if config.task == "transfer":
+                problems.append(
+                    "model.lm_config is for task=generate (task=transfer builds a BART)"
+                )
+            else:
+                from ganhub_textgan.networks import lm_config_problems
+
+                assert d.tokenizer_vocab is not None
+                problems += lm_config_problems(config.model.lm_config, d.length,
+                                               d.tokenizer_vocab, "model.lm_config", "it")  # fmt: skip
         return problems
 
     def build(self, config: RunConfig, hints: BuildHints) -> GANSystem:
@@ -196,6 +220,18 @@ class TextGANDomain(Domain):
         tokenizer = TextGenSystem(config, BuildHints()).tokenizer  # the run's, as a run makes it
         lines = read_lines(d.path, "data.path")
         return write_token_shard(out, d.path, lines, tokenizer, config)
+
+
+def _read_lm_config(path: Path) -> dict[str, Any] | None:
+    """The dict in `path`/config.json (a transformers model directory), or None when there is
+    none or it is not a JSON object (`check` reports why)."""
+    import json
+
+    try:
+        cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return cfg if isinstance(cfg, dict) else None
 
 
 def _is_shard(path: Path) -> bool:

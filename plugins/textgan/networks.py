@@ -22,11 +22,15 @@ if TYPE_CHECKING:
 
 
 def build_lm(cfg: TextModel, vocab: int, length: int) -> nn.Module:
-    """G: a GPT-2 from a config (random init) or the causal LM in the local `cfg.path`."""
+    """G: the causal LM in the local `cfg.path` (its weights), else one built from
+    `cfg.lm_config` (random init: a trained run's LM whose directory is gone, rebuilt for its
+    checkpoint's weights), else a GPT-2 from the model.* sizes (random init)."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    if cfg.path is not None:
+    if cfg.path is not None and (cfg.lm_config is None or Path(cfg.path).is_dir()):
         return load_local_lm(cfg.path, vocab, length)
+    if cfg.lm_config is not None:
+        return lm_from_config(cfg.lm_config, vocab, length)
     config = GPT2Config(
         vocab_size=vocab, n_positions=length + 1, n_embd=cfg.n_embd, n_layer=cfg.n_layer,
         n_head=cfg.n_head, n_inner=4 * cfg.n_embd, resid_pdrop=cfg.dropout,
@@ -44,11 +48,6 @@ def model_dir_problems(path: Path, length: int, vocab: int) -> list[str]:
     config.json alone (no weights, nothing downloaded): not a decoder-only causal LM (an
     encoder such as BERT sees the tokens it predicts, an encoder-decoder needs a source), fewer
     positions than `data.length`, fewer token embeddings than the tokenizer's `vocab`."""
-    from transformers.models.auto.modeling_auto import (
-        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
-        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
-    )
-
     key = f"model.path={path}"
     file = Path(path) / "config.json"
     if not file.is_file():
@@ -57,8 +56,19 @@ def model_dir_problems(path: Path, length: int, vocab: int) -> list[str]:
         cfg = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         return [f"{key}: config.json is not readable JSON ({str(exc).splitlines()[0]})"]
+    return lm_config_problems(cfg, length, vocab, key, "config.json")
+
+
+def lm_config_problems(cfg: Any, length: int, vocab: int, key: str, where: str) -> list[str]:
+    """What makes a transformers config (a config.json's dict, or `model.lm_config`) unusable
+    as task=generate's G: see `model_dir_problems`. `key` and `where` name it in the lines."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
     if not isinstance(cfg, dict) or not isinstance(cfg.get("model_type"), str):
-        return [f"{key}: config.json names no model_type"]
+        return [f"{key}: {where} names no model_type"]
     kind = cfg["model_type"]
     archs = [a for a in cfg.get("architectures") or [] if isinstance(a, str)]
     what = f"{archs[0]} (model_type '{kind}')" if archs else f"model_type '{kind}'"
@@ -115,6 +125,23 @@ def load_local_lm(path: Path, vocab: int, length: int) -> nn.Module:
             f"model.path={path}: the model has {have} token embeddings, the tokenizer needs {vocab}"
         )
     return lm
+
+
+def lm_from_config(config: dict[str, Any], vocab: int, length: int) -> nn.Module:
+    """A causal LM of the architecture `config` describes (a config.json's dict), with random
+    weights; refused in one line when it could not be G (`lm_config_problems`)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    problems = lm_config_problems(config, length, vocab, "model.lm_config", "it")
+    if problems:
+        raise UsageError("; ".join(problems))
+    kwargs = {k: v for k, v in config.items() if k not in ("model_type", "auto_map")}
+    try:
+        lm_config = AutoConfig.for_model(config["model_type"], **kwargs)
+        return AutoModelForCausalLM.from_config(lm_config)
+    except (TypeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"model.lm_config: cannot build a causal LM from it ({first})") from None
 
 
 @functools.lru_cache(maxsize=64)

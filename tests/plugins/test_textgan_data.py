@@ -277,3 +277,57 @@ def test_convert_to_tokens_and_train_from_the_shard(
 
 def _no_training(*args: object, **kwargs: object) -> None:
     raise AssertionError("a token shard is read as it is stored")
+
+
+def test_a_model_path_run_opens_samples_and_exports_without_the_model_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The LM's architecture (its config.json) is saved in the run's config as model.lm_config,
+    so a trained run rebuilds G for its checkpoint's weights when model.path is gone (another
+    machine, a moved folder): it loads, samples as before and exports."""
+    import shutil
+
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    import ganhub
+    from ganhub.export import export_run
+
+    monkeypatch.chdir(tmp_path)
+    vocab = _system().vocab
+    GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_positions=16, n_embd=16, n_layer=1,
+                               n_head=2)).save_pretrained(tmp_path / "lm")  # fmt: skip
+    run_dir = Path(ganhub.train([*TINY, f"model.path={tmp_path / 'lm'}", "trainer.steps=2",
+                                 "eval.metrics=[]", "name=lm"])["run_dir"])  # fmt: skip
+    saved = json.loads((tmp_path / "lm" / "config.json").read_text())
+    before = ganhub.load(run_dir)
+    assert before.config.model.lm_config == saved
+    shutil.rmtree(tmp_path / "lm")
+    after = ganhub.load(run_dir)
+    for (name, p), q in zip(before.system.G.state_dict().items(),
+                            after.system.G.state_dict().values(), strict=True):  # fmt: skip
+        assert torch.equal(p, q), name
+    assert torch.equal(after.sample(4, seed=1), before.sample(4, seed=1))
+    folder = export_run(run_dir, out=tmp_path / "exported")
+    assert torch.equal(ganhub.load(folder).sample(4, seed=1), before.sample(4, seed=1))
+
+
+def test_model_lm_config_is_checked_like_a_model_directory(tmp_path: Path) -> None:
+    """model.lm_config alone builds that architecture with random weights, checked as a
+    directory's config.json is; one that differs from model.path's config.json is refused."""
+    from transformers import GPT2Config
+
+    vocab = _system().vocab
+    gpt2 = GPT2Config(vocab_size=vocab, n_positions=16, n_embd=16, n_layer=1, n_head=2)
+    system = make_run(resolve([*TINY, f"model.lm_config={json.dumps(gpt2.to_dict())}"])).system
+    assert type(system.G).__name__ == "GPT2LMHeadModel" and system.G.config.n_embd == 16
+    with pytest.raises(UsageError, match=r"model.lm_config: .*4 positions"):
+        resolve([*TINY, f"model.lm_config={json.dumps({**gpt2.to_dict(), 'n_positions': 4})}"])
+    bert = {"model_type": "bert", "vocab_size": vocab}
+    with pytest.raises(UsageError, match=r"model\.lm_config: .*encoder-only"):
+        resolve([*TINY, f"model.lm_config={json.dumps(bert)}"])
+    from transformers import GPT2LMHeadModel
+
+    GPT2LMHeadModel(gpt2).save_pretrained(tmp_path / "lm")
+    other = {**gpt2.to_dict(), "n_layer": 2}
+    with pytest.raises(UsageError, match=r"model\.lm_config differs from"):
+        resolve([*TINY, f"model.path={tmp_path / 'lm'}", f"model.lm_config={json.dumps(other)}"])
