@@ -368,3 +368,33 @@ def test_clean_copies_the_image_a_symlink_names_not_the_link(workdir: Path, cli)
     assert code == 0 and "3 of 4 kept, 1 dropped" in out, out + err
     kept = workdir / "clean" / "aa.png"
     assert not kept.is_symlink() and kept.read_bytes() == (root / "zz.png").read_bytes()
+
+
+def test_a_moved_folder_keeps_its_data_fingerprint_and_an_edited_one_does_not(
+    tmp_path: Path,
+) -> None:
+    """Caches of feature networks and real-data statistics are keyed by the data's
+    fingerprint: a folder moved with its files' times (or reached by another path) keeps it,
+    so nothing is retrained; an edited file changes it. It held absolute paths before."""
+    import os
+
+    from ganhub.metrics.features import data_fingerprint
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "old" / "images"
+    for i in range(6):
+        (root / f"c{i % 2}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(_noise(rng, 20, 20)).save(root / f"c{i % 2}" / f"{i}.png")
+
+    def fingerprint(path: Path) -> dict[str, object]:
+        overrides = [*TINY_DCGAN, "data=folder", f"data.path={path}"]
+        return data_fingerprint(make_run(resolve(overrides)).system)
+
+    before = fingerprint(root)
+    moved = tmp_path / "new" / "place"
+    moved.parent.mkdir(parents=True)
+    os.rename(root, moved)  # a move keeps the files' modification times
+    assert fingerprint(moved) == before
+    edited = moved / "c1" / "3.png"
+    Image.fromarray(_noise(rng, 20, 20)).save(edited)
+    assert fingerprint(moved) != before

@@ -10,6 +10,7 @@ processes (or another batch size) continues the epoch after it: nothing repeated
 from __future__ import annotations
 
 import hashlib
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -208,8 +209,7 @@ class LoaderBatches(BatchSource):
         """The decoded subset's hash, plus the name, size and time of every file read."""
         fp = super().fingerprint()
         if self.files:
-            stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in self.files]
-            fp["files"] = hashlib.sha256(repr(stats).encode()).hexdigest()[:16]
+            fp["files"] = files_digest(self.files)
         return fp
 
     def batches(
@@ -236,6 +236,20 @@ class LoaderBatches(BatchSource):
                 self.position.index += 1  # workers read ahead; this counts what is handed out
                 yield batch
             self.position = Position(self.position.epoch + 1, 0)
+
+
+def files_digest(files: Sequence[Path]) -> str:
+    """A hash of every file's name relative to the files' common folder, size and modification
+    time: it identifies data read from files in caches, wherever the folder is (a folder moved
+    with its times kept, or reached by another path, keeps its cached feature networks and
+    statistics); an edited, added or removed file changes it."""
+    root = os.path.commonpath([str(p) for p in files]) if len(files) > 1 else None
+    stats = []
+    for p in files:
+        st = p.stat()
+        name = os.path.relpath(p, root) if root is not None else p.name
+        stats.append((Path(name).as_posix(), st.st_size, st.st_mtime_ns))
+    return hashlib.sha256(repr(stats).encode()).hexdigest()[:16]
 
 
 def _worker_errors_as_one_line(loader: DataLoader[Any]) -> Iterator[Any]:

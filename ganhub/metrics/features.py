@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import warnings
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -437,10 +438,24 @@ def generate(system: GANSystem, n: int, seed: int, chunk: int = 500) -> Tensor:
 
 
 def data_fingerprint(system: GANSystem) -> dict[str, Any]:
-    """What identifies the real data cheaply: the plugin, its data config and the source's own
-    fingerprint (size, sample shape, a hash of a strided subset, file stats)."""
-    config = system.config.model_dump(mode="json")
-    return {"plugin": config["plugin"], "data": config.get("data"), **system.data().fingerprint()}
+    """What identifies the real data cheaply: the plugin, its data config with paths left out,
+    and the source's own fingerprint (size, sample shape, a hash of a strided subset, file
+    names relative to their folder, sizes and times). Paths are left out so that a moved
+    folder, or one reached by another path, keeps its caches: its files identify it."""
+    data = getattr(system.config, "data", None)
+    settings = _without_paths(data.model_dump(mode="python")) if data is not None else None
+    return {"plugin": system.config.plugin, "data": settings, **system.data().fingerprint()}
+
+
+def _without_paths(value: Any) -> Any:
+    """A config value as JSON data, every path in it replaced by "<path>"."""
+    if isinstance(value, Path):
+        return "<path>"
+    if isinstance(value, dict):
+        return {str(k): _without_paths(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_paths(v) for v in value]
+    return json.loads(json.dumps(value, default=str))
 
 
 def validation_reference(system: GANSystem) -> Tensor:

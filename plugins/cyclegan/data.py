@@ -13,7 +13,6 @@ in `checks.py`.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
@@ -31,7 +30,7 @@ from ganhub_cyclegan.folder import (
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from ganhub.data import BatchSource, Position, ahead_on_device
+from ganhub.data import BatchSource, Position, ahead_on_device, files_digest
 from ganhub.data.images import digits, list_images
 
 if TYPE_CHECKING:
@@ -226,10 +225,7 @@ class FolderBatches(_KeyedSource):
     def fingerprint(self) -> dict[str, Any]:
         """The decoded subset's hash, plus the name, size and time of every file read."""
         fp = super().fingerprint()
-        stats = [
-            (str(p), p.stat().st_size, p.stat().st_mtime_ns) for f in self.dataset.files for p in f
-        ]
-        fp["files"] = hashlib.sha256(repr(stats).encode()).hexdigest()[:16]
+        fp["files"] = files_digest([p for f in self.dataset.files for p in f])
         return fp
 
     def batches(
