@@ -10,6 +10,8 @@ One call prints img/s, ms/step and MFU for each contender, at each precision and
     ganhub compile   the same with `trainer.compile=true` (torch.compile of G's and D's forwards)
     ... NCHW         the same with inductor's layout optimisation off (GPU only)
     ganhub graphs    the same with `trainer.cuda_graphs=true` (GPU only)
+    ... CL D only    with --layouts and bf16+cl: channels_last on D's convolutions only (and
+    ... CL G only    on G's only), an experiment on where layout conversions come from
 
 Precisions: fp32, and bf16 autocast with channels_last tensors (`precision=bf16
 trainer.channels_last=true`). All contenders are built before any is timed and hold the same
@@ -231,7 +233,22 @@ def contenders(args: argparse.Namespace, precision: str, batch: int, out: str
         if name.endswith("NCHW") and row.steps is not None:
             row.steps = without_layout_optimisation(row.steps)
         rows.append(row)
+    if args.layouts and precision.endswith("+cl"):
+        for net in ("D", "G"):
+            rows.append(ganhub_contender(f"ganhub eager, CL {net} only", lambda net=net: (
+                channels_last_only(ganhub_run(args, precision, batch, [], tagged(f"cl{net}"),
+                                              out), net))))  # fmt: skip
     return rows, flops
+
+
+def channels_last_only(run: Run, net: str) -> Run:
+    """The run with channels_last kept on `net`'s ("G" or "D") convolutions only: the other
+    network's go back to NCHW (an experiment: where the layout conversions come from)."""
+    other = run.system.D if net == "G" else run.system.G
+    for module in other.modules():
+        if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+            module.to(memory_format=torch.contiguous_format)
+    return run
 
 
 def skipped(args: argparse.Namespace, name: str) -> str | None:
@@ -372,6 +389,9 @@ def main() -> None:
     parser.add_argument("--skip", nargs="*", choices=["compile", "nchw", "foreach"],
                         help="leave contenders out (their rows say so); default: none, except "
                         "compile with --quick on CPU; --skip alone: none")  # fmt: skip
+    parser.add_argument("--layouts", action="store_true",
+                        help="with bf16+cl: also ganhub eager with channels_last on D's or on "
+                        "G's convolutions only (where the layout conversions come from)")  # fmt: skip
     parser.add_argument("--quick", action="store_true",
                         help="batch 8, 2 rounds x 2 steps, 1 warm-up step: a smoke run")  # fmt: skip
     parser.add_argument("--stylegan", action="store_true",

@@ -8,7 +8,8 @@
 #      Adam), ganhub + CUDA graphs; fp32 and bf16 + channels_last; batch 128 and 1024;
 #   3. model FLOPs utilisation at the DCGAN paper's widths: 64 px, width 128 (ngf = ndf),
 #      bf16 with and without channels_last, batch 2048 (compile included: with channels_last
-#      it fails there with torch 2.11, one line per row; without, it works);
+#      it fails there with torch 2.11, one line per row; without, it works), and channels_last
+#      on D's or G's convolutions only (--layouts: where the layout copies come from);
 #   4. benchmarks/gpu_speed.py with compile (and compile with inductor's layout optimisation
 #      off) at batch 128, bf16 + channels_last;
 #   5. StyleGAN2 at 256 px, s/kimg: fp32, mixed, mixed + CUDA graphs, mixed + compile
@@ -22,7 +23,7 @@ source benchmarks/gpu_env.sh   # ROOT, OUT, run; the offline install
 cd "$ROOT"
 run timeout 40 python3 -m pytest -q -p no:cacheprovider tests/test_speed_options.py -k "gpu and not quick_mode"
 run timeout 110 python3 benchmarks/gpu_speed.py --device cuda --skip compile --rounds 5 --steps 40 --warmup 15
-run timeout 100 python3 benchmarks/gpu_speed.py --device cuda --skip nchw foreach --size 64 --width 128 --precision bf16+cl bf16 --batch 2048 --rounds 3 --steps 10 --warmup 8
+run timeout 110 python3 benchmarks/gpu_speed.py --device cuda --skip nchw foreach --size 64 --width 128 --precision bf16+cl bf16 --batch 2048 --rounds 3 --steps 10 --warmup 8 --layouts
 run timeout 90 python3 benchmarks/gpu_speed.py --device cuda --precision bf16+cl --batch 128 --rounds 5 --steps 40 --warmup 15
 run timeout 80 python3 benchmarks/stylegan.py speed --only cuda --steps 16 --batch 16
 cd /tmp
