@@ -158,8 +158,10 @@ class Hub:
         # entry-point name -> the distribution that has it; a built-in module's name is
         # ganhub's (an entry point named 'ganhub.losses.adversarial' replaced the built-in)
         seen: dict[str, str] = dict.fromkeys(DEFAULT_PLUGINS, "ganhub")
-        # ganhub's own entry points first: a third-party one can never take a built-in's name
-        ours_first = sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=_not_ganhub)
+        # ganhub's own entry points first: a third-party one can never take a built-in's name;
+        # then by distribution name, so when two packages use one entry-point name the same one
+        # is refused on every machine (not whichever the import path lists second)
+        ours_first = sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=_load_order)
         for ep in ours_first:
             dist = ep.dist.name if ep.dist is not None else "?"
             version = ep.dist.version if ep.dist is not None else "?"
@@ -400,8 +402,10 @@ def reset_hub() -> None:
     get_hub.cache_clear()
 
 
-def _not_ganhub(ep: md.EntryPoint) -> bool:
-    return ep.dist is None or ep.dist.name != "ganhub"
+def _load_order(ep: md.EntryPoint) -> tuple[bool, str, str]:
+    """ganhub's entry points first, then by distribution name and entry-point name."""
+    dist = ep.dist.name if ep.dist is not None else ""
+    return (dist != "ganhub", dist.lower(), ep.name)
 
 
 def _as_error(exc: BaseException) -> BaseException:

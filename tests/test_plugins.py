@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -423,3 +424,26 @@ def test_an_unknown_name_mentions_the_plugins_that_failed_to_load(cli) -> None: 
         assert code == 2 and "failed to load" not in err  # only names a plugin could hold
     finally:
         reset_hub()
+
+
+@pytest.mark.parametrize("first_on_path", ["ganhub-aaa", "ganhub-zzz"])
+def test_two_packages_with_one_entry_point_name_keep_the_same_owner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first_on_path: str
+) -> None:
+    """Which of two packages declaring entry point `twin` loads, and which is refused naming
+    the other, no longer depends on the order of the import path: the first by name wins."""
+    later = "ganhub-zzz" if first_on_path == "ganhub-aaa" else "ganhub-aaa"
+    for dist in (later, first_on_path):  # each prepended: the last is first on the path
+        root = tmp_path / dist
+        module = dist.replace("-", "_")
+        info = root / f"{module}-0.1.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+        (info / "entry_points.txt").write_text(f"[ganhub]\ntwin = {module}\n")
+        (root / f"{module}.py").write_text("")
+        monkeypatch.syspath_prepend(str(root))
+    assert md.entry_points(group="ganhub", name="twin")[0].dist.name == first_on_path  # type: ignore[union-attr]
+    hub = Hub.discover()
+    assert hub.plugins["twin"].dist == "ganhub-aaa"
+    refused = hub.plugins["twin (ganhub-zzz)"]
+    assert refused.status == "error" and "is taken by 'ganhub-aaa'" in refused.error
