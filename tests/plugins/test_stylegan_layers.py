@@ -83,3 +83,27 @@ def test_blur_is_the_separable_binomial_filter(gain: float) -> None:
     kernel = lowpass_kernel(torch.device("cpu"), torch.float16, gain)
     assert kernel is lowpass_kernel(torch.device("cpu"), torch.float16, gain)
     assert torch.equal(kernel.double(), lowpass_kernel(torch.device("cpu"), torch.float64, gain))
+
+
+def test_blur_off_the_cpu_uses_slice_adds_not_a_depthwise_convolution() -> None:
+    """On GPUs the depthwise convolution was 4-100x slower than slice adds (an H200:
+    benchmarks/stylegan_filter.py) and made the 256 px step about 3x slower: any device but
+    the CPU takes the slice adds. Checked on the meta device, by the operators dispatched."""
+    from ganhub_stylegan.layers import blur
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Ops(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.names: set[str] = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            self.names.add(func.__name__.split(".")[0])
+            return func(*args, **(kwargs or {}))
+
+    for device, convolves in (("meta", False), ("cpu", True)):
+        ops = Ops()
+        with ops:
+            out = blur(torch.zeros(2, 3, 8, 8, device=device), (2, 1))
+        assert out.shape == (2, 3, 8, 8)
+        assert ("convolution" in ops.names) == convolves, (device, sorted(ops.names))
