@@ -70,7 +70,10 @@ def speed(args: argparse.Namespace) -> None:
             (f"256x256 auto, batch {b}, mixed fp16_res=4 (CUDA)", mixed),
             ("... mixed + CUDA graphs", [*mixed, "trainer.cuda_graphs=true"]),
             ("... mixed + compile", [*mixed, "trainer.compile=true"]),
-        ]
+            ("... mixed, fp16 blocks channels_last", [*mixed, "model.fp16_channels_last=true"]),
+            ("... mixed, fp16 channels_last + compile",
+             [*mixed, "model.fp16_channels_last=true", "trainer.compile=true"]),
+        ]  # fmt: skip
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, load {os.getloadavg()[0]:.1f}")  # fmt: skip
     print(f"| {'setting':<48} | wall s/kimg | CPU s/kimg |")
     print(f"|{'-' * 50}|-------------|------------|")

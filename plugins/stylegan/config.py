@@ -160,6 +160,11 @@ class StyleGANModel(Section):
     fp16_res: int = Field(
         0, ge=0, description="float16 autocast on the top N resolutions, CUDA only [num_fp16_res]"
     )
+    fp16_channels_last: bool = Field(
+        False,
+        description="channels_last tensors in the model.fp16_res blocks (StyleGAN2-ADA's "
+        "fp16_channels_last): cuDNN's float16 kernels transpose NCHW tensors on every call",
+    )
     mbstd_group: int = Field(4, ge=1, description="minibatch stddev group size [mbstd]")
     noise: bool = Field(
         False,

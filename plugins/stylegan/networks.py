@@ -85,6 +85,7 @@ class SynthesisBlock(nn.Module):
             )  # fmt: skip
         self.torgb = ToRGB(out_c, img_c, w_dim)
         self.fp16 = fp16
+        self.channels_last = False  # `use_fp16_channels_last`
         if fp16:
             for m in [*self.convs, self.torgb]:
                 m.clamp = CONV_CLAMP
@@ -94,6 +95,8 @@ class SynthesisBlock(nn.Module):
         if self.first:
             x = self.const[None].expand(ws.shape[0], -1, -1, -1)
         assert x is not None
+        if self.channels_last and x.is_cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
         with _fp16(self.fp16, x):
             for i, conv in enumerate(self.convs):
                 x = conv(x, ws[:, i], noise_mode)
@@ -193,6 +196,17 @@ class Generator(nn.Module):
         return self.synthesis(self.ws(z, psi, cutoff, labels=labels), noise_mode)
 
 
+def use_fp16_channels_last(model: nn.Module, enabled: bool) -> None:
+    """Run the float16 blocks (`fp16_res`) of `model` on channels_last tensors on CUDA, as
+    StyleGAN2-ADA's `fp16_channels_last`: cuDNN's float16 convolutions work in NHWC and
+    transpose NCHW inputs and outputs on every call. The other blocks keep NCHW, and so does
+    the CPU, where blocks run in float32 anyway (and torch 2.14's CPU backward of a 1x1
+    stride-2 convolution on some channels_last shapes crashes the process)."""
+    for block in model.modules():
+        if isinstance(block, SynthesisBlock | DiscriminatorBlock):
+            block.channels_last = enabled and block.fp16
+
+
 def truncate(ws: Tensor, w_avg: Tensor, psi: float, cutoff: int | None = None) -> Tensor:
     """w_avg + psi * (w - w_avg) on the first `cutoff` style vectors (all when None)."""
     if psi == 1.0:
@@ -225,11 +239,14 @@ class DiscriminatorBlock(nn.Module):
         self.conv1 = EqualConv2d(in_c, out_c, 3, down=True)
         self.skip = EqualConv2d(in_c, out_c, 1, bias=False, act=False, down=True)
         self.fp16 = fp16
+        self.channels_last = False  # `use_fp16_channels_last`
         if fp16:
             self.conv0.clamp = self.conv1.clamp = CONV_CLAMP
 
     def forward(self, x: Tensor) -> Tensor:
         """Half the resolution."""
+        if self.channels_last and x.is_cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
         with _fp16(self.fp16, x):
             y = self.skip(x)
             x = self.conv1(self.conv0(x))

@@ -27,7 +27,12 @@ import torch
 from ganhub_stylegan.config import StyleGANConfig
 from ganhub_stylegan.data import ImageFiles, embedded, mirrored, refuse_unusable
 from ganhub_stylegan.labels import labelled_digits, labelled_image_files
-from ganhub_stylegan.networks import Discriminator, Generator, mix_styles
+from ganhub_stylegan.networks import (
+    Discriminator,
+    Generator,
+    mix_styles,
+    use_fp16_channels_last,
+)
 from torch import Tensor, nn
 
 from ganhub.capabilities import Capabilities
@@ -76,6 +81,8 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
             self.D = with_heads(D, hints.heads)  # auxiliary heads tricks asked for (SSGAN)
         else:
             self.D = condition.wrap_discriminator(D)  # it builds condition.heads (AC-GAN)
+        use_fp16_channels_last(self.G, m.fp16_channels_last)
+        use_fp16_channels_last(self.D, m.fp16_channels_last)
         self.register_buffer("pl_mean", torch.zeros(()))
         self.obj = config.objective
         self._files_checked = False

@@ -107,3 +107,59 @@ def test_blur_off_the_cpu_uses_slice_adds_not_a_depthwise_convolution() -> None:
             out = blur(torch.zeros(2, 3, 8, 8, device=device), (2, 1))
         assert out.shape == (2, 3, 8, 8)
         assert ("convolution" in ops.names) == convolves, (device, sorted(ops.names))
+
+
+@pytest.mark.parametrize(
+    "device",
+    [
+        "cpu",
+        pytest.param(
+            "cuda",
+            marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+        ),
+    ],
+)
+def test_fp16_channels_last_changes_the_layout_of_the_fp16_blocks_only(device: str) -> None:
+    """model.fp16_channels_last runs the fp16_res blocks of G and D on channels_last tensors
+    on CUDA (cuDNN's float16 kernels transposed NCHW inputs on every call) and computes the
+    same images, logits and gradients; the other blocks, and every block on the CPU, keep
+    NCHW."""
+    from ganhub.config.resolve import resolve
+    from ganhub.wiring import make_run
+
+    from .test_stylegan import TINY
+
+    layouts: dict[str, bool] = {}
+
+    def record(name: str):  # type: ignore[no-untyped-def]
+        def hook(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+            x = inputs[0]
+            layouts[name] = x.is_contiguous(memory_format=torch.channels_last) and x.shape[1] > 1
+
+        return hook
+
+    results = []
+    for enabled in (False, True):
+        torch.manual_seed(0)
+        overrides = [*TINY, "model.fp16_res=2", f"model.fp16_channels_last={enabled}"]
+        run = make_run(resolve([*overrides, f"device={device}", "precision=32"]))
+        G, D = run.system.G, run.system.D
+        blocks = list(G.synthesis.blocks)
+        for i, block in enumerate(blocks):
+            block.convs[-1].register_forward_pre_hook(record(f"G{i}"))
+        z = torch.randn(3, 16, generator=torch.Generator().manual_seed(1)).to(device)
+        with torch.autocast("cuda", enabled=False):  # compare in float32
+            for block in [*blocks, *D.blocks]:
+                block.fp16 = False  # the layout alone, without float16 rounding
+            img = G(z)
+            logits = D(img)
+            logits.sum().backward()
+        grads = [p.grad.cpu().clone() for p in G.parameters() if p.grad is not None]
+        results.append((img.detach().cpu(), logits.detach().cpu(), grads))
+        marked = [block.channels_last for block in blocks]
+        assert marked == [False, enabled, enabled]  # 4, 8, 16 px: the top 2 resolutions
+        cuda = device == "cuda"
+        assert [layouts[f"G{i}"] for i in range(len(blocks))] == [m and cuda for m in marked]
+    (img0, logits0, grads0), (img1, logits1, grads1) = results
+    assert torch.allclose(img0, img1, atol=1e-4) and torch.allclose(logits0, logits1, atol=1e-4)
+    assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(grads0, grads1, strict=True))
