@@ -120,6 +120,18 @@ def dump_yaml(data: Any, **options: Any) -> str:
     return yaml.dump(data, Dumper=ConfigDumper, **options)
 
 
+def without_paths(value: Any) -> Any:
+    """Config data (a section's `model_dump()`) as JSON data with every path replaced by
+    "<path>": what a setting is, wherever its files are (cache keys of moved data)."""
+    if isinstance(value, Path):
+        return "<path>"
+    if isinstance(value, Mapping):
+        return {str(k): without_paths(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_paths(v) for v in value]
+    return value if value is None or isinstance(value, bool | int | float | str) else str(value)
+
+
 def parse_value(text: str) -> Any:
     """Parse the right-hand side of `key=value` as YAML (`ConfigLoader`): numbers, bools,
     null, [lists], {maps}."""

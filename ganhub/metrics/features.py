@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import warnings
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -442,20 +441,11 @@ def data_fingerprint(system: GANSystem) -> dict[str, Any]:
     and the source's own fingerprint (size, sample shape, a hash of a strided subset, file
     names relative to their folder, sizes and times). Paths are left out so that a moved
     folder, or one reached by another path, keeps its caches: its files identify it."""
+    from ganhub.config.overrides import without_paths
+
     data = getattr(system.config, "data", None)
-    settings = _without_paths(data.model_dump(mode="python")) if data is not None else None
+    settings = without_paths(data.model_dump(mode="python")) if data is not None else None
     return {"plugin": system.config.plugin, "data": settings, **system.data().fingerprint()}
-
-
-def _without_paths(value: Any) -> Any:
-    """A config value as JSON data, every path in it replaced by "<path>"."""
-    if isinstance(value, Path):
-        return "<path>"
-    if isinstance(value, dict):
-        return {str(k): _without_paths(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_without_paths(v) for v in value]
-    return json.loads(json.dumps(value, default=str))
 
 
 def validation_reference(system: GANSystem) -> Tensor:
