@@ -314,10 +314,12 @@ class DomainData:
     def eval_images(self, n: int) -> tuple[Tensor, Tensor]:
         """Up to `n` A and `n` B images (CPU) for distribution metrics: the held-out pairs'
         two sides where there are pairs, else each side's testA/ or testB/ (the training
-        folder where that is empty), the first `n` in listed order, read once per `n`."""
+        folder where that is empty), the first `n` in listed order, at most `HELDOUT_PAIRS`
+        (500: a training folder of thousands would fill gigabytes at 256 px), read once."""
         pairs = self.heldout()
         if pairs is not None:
             return pairs[0][:n], pairs[1][:n]
+        n = min(n, HELDOUT_PAIRS)
         if self._eval is None or self._eval[0] != n:
             cfg = self.config
             size, channels, root = cfg.model.image_size, cfg.data.channels, cfg.data.path

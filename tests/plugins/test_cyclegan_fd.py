@@ -104,3 +104,20 @@ def test_translation_fd_translates_in_chunks(workdir: Path) -> None:
     chunked = metric.compute(system, n_samples=40, seed=0)
     assert calls == [metrics.TRANSLATE_CHUNK] * 2 + [40 - 2 * metrics.TRANSLATE_CHUNK]
     assert chunked == pytest.approx(whole, rel=1e-6)
+
+
+def test_eval_images_stop_at_500_per_side(workdir: Path) -> None:
+    """A side without a test folder falls back to its training folder, which may hold
+    thousands of images: at most 500 are read (as held-out pairs), whatever eval.n_samples,
+    and once."""
+    from ganhub_cyclegan.folder import HELDOUT_PAIRS
+
+    root = _folders(workdir / "data", 3, n_test_a=0)  # no testA/: trainA's images
+    tile = np.full((16, 16, 3), 90, dtype=np.uint8)
+    for i in range(6, HELDOUT_PAIRS + 6):
+        _png(root / "trainA" / f"a{i:04d}.png", tile)
+    system = make_run(resolve([*TINY, f"data.path={root}"])).system
+    a, b = system.eval_images(10_000)
+    assert (len(a), len(b)) == (HELDOUT_PAIRS, 4) == (500, 4)
+    assert system.eval_images(10_000)[0] is a  # read once
+    assert len(system.eval_images(2)[0]) == 2
