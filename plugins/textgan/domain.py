@@ -143,7 +143,8 @@ class TextGANDomain(Domain):
                 if saved is not None and saved != _read_lm_config(path):
                     problems.append(
                         f"model.lm_config differs from {path / 'config.json'}, which is the "
-                        "model this run trains; leave model.lm_config out (it is read from there)"
+                        "model this run trains; leave model.lm_config out (it is read from "
+                        "there), or, resuming, restore the directory the run trained with"
                     )
         elif config.model.lm_config is not None:
             if config.task == "transfer":
