@@ -107,17 +107,34 @@ def _dataset_json(path: Path) -> tuple[dict[str, int], list[str]] | None:
     if not isinstance(names, list) or len(set(map(str, names))) != len(names):
         raise ConfigError(f"{where}: 'class_names' is not a list of distinct names")
     found: dict[str, int] = {}
+    shapes = set()  # "index", or the length of one-hot vectors: one kind per file, as ADA's array
     for item in labels:
         if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
             raise ConfigError(f"{where}: {_shown(item)} is not a [file, class] pair")
         member, label = item
-        if not isinstance(label, int) or isinstance(label, bool) or label < 0:
+        index = _one_hot_index(label) if isinstance(label, list) else label
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
             raise ConfigError(
                 f"{where}: '{member}' has label {_shown(label)}; ganhub reads class indices "
-                "(whole numbers from 0), not vector labels"
+                "(whole numbers from 0) or one-hot vectors, not other vector labels"
             )
-        found[member.replace("\\", "/")] = label
+        found[member.replace("\\", "/")] = index
+        shapes.add(len(label) if isinstance(label, list) else "index")
+    if len(shapes) > 1:
+        raise ConfigError(
+            f"{where}: its labels mix class indices and one-hot vectors, or vectors of "
+            "different lengths; give every file the same kind of label"
+        )
     return found, [str(name) for name in names]
+
+
+def _one_hot_index(vector: list[Any]) -> int | None:
+    """The class of a one-hot label vector (StyleGAN2-ADA also reads labels as vectors): the
+    position of its single 1, all else 0; None for any other vector."""
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in vector)
+    if not numbers or sorted(vector) != [0] * (len(vector) - 1) + [1]:
+        return None
+    return vector.index(1)
 
 
 def dataset_json(members: list[str], labels: list[int], classes: list[str]) -> bytes:

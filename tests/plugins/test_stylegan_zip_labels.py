@@ -56,12 +56,25 @@ def test_the_classes_of_a_dataset_json_train_and_sample_by_name(workdir: Path, c
     assert 'classes: {"0": 3, "2": 3, "4": 3}' in out, out + err
 
 
+def test_one_hot_vector_labels_read_as_class_indices(workdir: Path) -> None:
+    """StyleGAN2-ADA also reads dataset.json labels as vectors; one-hot ones (a class per
+    image) were refused as "vector labels": they are the index of their 1."""
+    one_hot = [[1, 0, 0], [0.0, 0.0, 1.0], [0, 1, 0]]
+    data = _ada_zip(
+        workdir / "v.zip", lambda names: [[n, one_hot[i % 3]] for i, n in enumerate(names)]
+    )
+    config = resolve([*COND, f"data.path={data}"])
+    assert config.condition.classes == ["0", "1", "2"]
+    assert labelled_image_files(config).labels.tolist() == [0, 2, 1] * 3
+
+
 @pytest.mark.parametrize(
     ("labels", "message"),
     [
         (..., r"the zip holds no labels \(a dataset\.json"),
         (lambda names: None, r"the zip holds no labels"),
-        (lambda names: [[n, [0.5, 1.0]] for n in names], r"has label \[0\.5, 1\.0\]; ganhub reads class indices"),
+        (lambda names: [[n, [0.5, 1.0]] for n in names], r"has label \[0\.5, 1\.0\]; ganhub reads class indices \(whole numbers from 0\) or one-hot vectors"),
+        (lambda names: [[n, [0, 1] if i else [0, 0, 1]] for i, n in enumerate(names)], r"mix class indices and one-hot vectors, or vectors of different lengths"),
         (lambda names: [[n, i % 2] for i, n in enumerate(names[1:])], r"1 image\(s\) have no label in dataset\.json, e\.g\. '00000/img00000000\.png'"),
         (lambda names: {"a": 1}, r"'labels' is not a list of \[file, class\] pairs"),
         (lambda names: [[n, 3] for n in names], r"its dataset\.json names one class; a conditional"),
