@@ -288,10 +288,10 @@ def rotnet(system: GANSystem) -> Extractor:
 
     Self-supervised, so it needs no labels and nothing downloaded: any image data gets a
     feature space of its own, reported as `fd_rotnet`. Images larger than the recipe's
-    `max_side` (64 px) are downsampled to it, for training and for scoring. Distances on it compare runs on the
-    same data only; they are not Inception FIDs. Volumes (5-d real samples) get 3D
-    convolutions, rotated in the plane of their first two spatial axes, and are featurised in
-    smaller batches (a 3D network's activations are large).
+    `max_side` (64 px) are downsampled to it, for training and for scoring. Distances on it
+    compare runs on the same data only; they are not Inception FIDs. Volumes (5-d real
+    samples) get 3D convolutions, rotated in the plane of their first two spatial axes, and
+    are featurised in smaller batches (a 3D network's activations are large).
     """
     from ganhub.metrics.featurenet import (
         load_feature_net,

@@ -155,8 +155,9 @@ class TextGANDomain(Domain):
                 from ganhub_textgan.networks import lm_config_problems
 
                 assert d.tokenizer_vocab is not None
-                problems += lm_config_problems(config.model.lm_config, d.length,
-                                               d.tokenizer_vocab, "model.lm_config", "it")  # fmt: skip
+                lm_config = config.model.lm_config
+                key = "model.lm_config"
+                problems += lm_config_problems(lm_config, d.length, d.tokenizer_vocab, key, "it")
         return problems
 
     def build(self, config: RunConfig, hints: BuildHints) -> GANSystem:
