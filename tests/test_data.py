@@ -47,6 +47,30 @@ def test_a_16_bit_png_is_scaled_not_clipped(tmp_path: Path) -> None:
     assert "16-bit" in describe_image(tmp_path / "deep.png", "deep.png").notes[0]
 
 
+def test_32_bit_images_keep_their_brightness_and_nan_is_refused(tmp_path: Path) -> None:
+    """Floats in [0, 1] and integers up to 65535 are kept as they are (a dark image stays dark);
+    values outside are scaled by the image's range, said in a note; NaN pixels are an error."""
+    rng = np.random.default_rng(0)
+    dark = (0.1 + 0.01 * rng.random((8, 8))).astype(np.float32)
+    Image.fromarray(dark).save(tmp_path / "dark.tif")
+    pixels, facts = decode.read_image(tmp_path / "dark.tif", 1, "dark.tif")
+    assert np.allclose(pixels[0], dark) and not any("this image's range" in n for n in facts.notes)
+    wide = np.linspace(0, 1e6, 1024).reshape(32, 32).astype(np.int32)  # past 16 bits
+    Image.fromarray(wide).save(tmp_path / "wide.tif")
+    pixels, facts = decode.read_image(tmp_path / "wide.tif", 3, "wide.tif")
+    assert np.allclose(pixels[1], wide / 1e6, atol=1e-6)  # scaled by its range, not clipped
+    assert "32-bit integer values 0..1e+06 outside [0, 65535]" in facts.notes[-1]
+    Image.fromarray((wide // 20).astype(np.int32)).save(tmp_path / "fits.tif")  # <= 50000
+    assert np.allclose(decode_image(tmp_path / "fits.tif", 1)[0], wide // 20 / 65535.0)
+    dark[2, 3] = np.nan
+    Image.fromarray(dark).save(tmp_path / "nan.tif")
+    with pytest.raises(UsageError, match=r"^cannot read image 'nan.tif': 1 NaN or infinite"):
+        decode_image(tmp_path / "nan.tif", 1, "nan.tif")
+    report = DataReport("imgs", "images")
+    inspect_image_files(report, [("nan.tif", lambda: tmp_path / "nan.tif")], channels=1)
+    assert [(f.item, f.severity) for f in report.findings] == [("nan.tif", "error")]
+
+
 def test_exif_orientation_palette_transparency_and_cmyk_are_converted(tmp_path: Path) -> None:
     tall = np.zeros((20, 10, 3), dtype=np.uint8)
     tall[:5] = 255  # a white band on top

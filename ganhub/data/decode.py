@@ -1,10 +1,12 @@
 """Decoding image files the way users really have them, keeping their information.
 
-One function for every image domain: 16-bit and 32-bit images are scaled by their bit depth
-(never clipped to white by an 8-bit conversion), the EXIF orientation is applied, palette
-images are expanded, transparency is composited on black on purpose, CMYK is converted, and
-the result is float32 in [0, 1] with the channels asked for. `describe_image` says what the
-decoding will do to a file, for `ganhub data check`. Imports numpy and Pillow only.
+One function for every image domain: 16-bit images are scaled by their bit depth (never
+clipped to white by an 8-bit conversion), 32-bit ones keep values that fit 16 bits (integers)
+or [0, 1] (floats) and are otherwise scaled by their own range, NaN or infinite pixels are
+refused, the EXIF orientation is applied, palette images are expanded, transparency is
+composited on black on purpose, CMYK is converted, and the result is float32 in [0, 1] with
+the channels asked for. `describe_image` says what the decoding will do to a file, for
+`ganhub data check`. Imports numpy and Pillow only.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ if TYPE_CHECKING:
 
 # Pillow's decompression-bomb guard, explicit: an image this large is refused (not decoded).
 MAX_PIXELS = 89_478_485
-# full-scale values of the integer modes Pillow gives 16- and 32-bit images
-_DEPTH = {"I;16": 65535.0, "I;16B": 65535.0, "I;16L": 65535.0, "I;16N": 65535.0}
+# the modes Pillow gives 16-bit (I;16*) and 32-bit (I, F) grey images
+_DEEP_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
 
 Source = Path | IO[bytes]
 _T = TypeVar("_T")
@@ -78,7 +80,9 @@ def read_image(source: Source, channels: int, name: str = "") -> tuple[np.ndarra
 
         def read() -> tuple[np.ndarray, ImageFacts]:
             facts = _facts(im)
-            return _to_array(ImageOps.exif_transpose(im), channels), facts
+            pixels, notes = _to_array(ImageOps.exif_transpose(im), channels, name)
+            facts.notes = [*facts.notes, *notes]
+            return pixels, facts
 
         return _guarded(name, read)
 
@@ -98,9 +102,13 @@ def _guarded(name: str, work: Callable[[], _T]) -> _T:
 
 def _facts(im: PILImage) -> ImageFacts:
     mode, notes = im.mode, []
-    bits = 16 if mode.startswith("I;16") or mode == "I" else 32 if mode == "F" else 8
-    if bits > 8:
-        notes.append(f"{bits}-bit ({mode}): scaled by its full range, not clipped")
+    bits = 16 if mode.startswith("I;16") else 32 if mode in ("I", "F") else 8
+    if bits == 16:
+        notes.append(f"16-bit ({mode}): scaled by its full range, not clipped")
+    elif mode == "I":
+        notes.append("32-bit integer (I): values up to 65535 scaled as 16-bit, beyond by its range")
+    elif mode == "F":
+        notes.append("32-bit float (F): values in [0, 1] kept, outside scaled by its range")
     if mode == "P":
         notes.append("palette image: expanded to its colours")
     if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
@@ -117,22 +125,15 @@ def _facts(im: PILImage) -> ImageFacts:
     return ImageFacts(width, height, mode, bits, channels, notes)
 
 
-def _to_array(im: PILImage, channels: int) -> np.ndarray:
+def _to_array(im: PILImage, channels: int, name: str) -> tuple[np.ndarray, list[str]]:
+    """Pixels as float32 (channels, H, W) in [0, 1], and what their values made decoding do."""
     from PIL import Image
 
     mode = im.mode
-    if mode in _DEPTH or mode == "I":
-        full = _DEPTH.get(mode, 65535.0)
-        grey = np.asarray(im, dtype=np.float32) / full
-        grey = np.clip(grey, 0.0, 1.0)  # an "I" image of more than 16 bits is rare: clip its top
+    if mode in _DEEP_MODES:
+        grey, notes = _deep_grey(np.asarray(im), mode, name)
         arr = grey[None] if channels == 1 else np.repeat(grey[None], 3, axis=0)
-        return np.ascontiguousarray(arr, dtype=np.float32)
-    if mode == "F":
-        grey = np.asarray(im, dtype=np.float32)
-        lo, hi = float(np.nanmin(grey)), float(np.nanmax(grey))
-        grey = (grey - lo) / (hi - lo) if hi > lo else np.zeros_like(grey)
-        arr = grey[None] if channels == 1 else np.repeat(grey[None], 3, axis=0)
-        return np.ascontiguousarray(arr, dtype=np.float32)
+        return np.ascontiguousarray(arr, dtype=np.float32), notes
     if mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
     if im.mode in ("RGBA", "LA", "PA"):
@@ -142,7 +143,30 @@ def _to_array(im: PILImage, channels: int) -> np.ndarray:
     im = im.convert("L" if channels == 1 else "RGB")
     arr = np.asarray(im, dtype=np.float32) / 255.0
     arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-    return np.ascontiguousarray(arr)
+    return np.ascontiguousarray(arr), []
+
+
+def _deep_grey(values: np.ndarray, mode: str, name: str) -> tuple[np.ndarray, list[str]]:
+    """A 16/32-bit grey image in [0, 1]: by its depth where its values fit one (65535 for
+    integers, 1 for floats), else by its own range, which is said in a note (that image's
+    brightness is no longer comparable with the others')."""
+    if mode == "F" and not np.isfinite(values).all():
+        bad = int(values.size - np.isfinite(values).sum())
+        raise UsageError(
+            f"cannot read image '{name}': {bad} NaN or infinite pixel value(s) in a 32-bit"
+            " float image; replace them (e.g. with 0) or leave the file out"
+        )
+    lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    full = 1.0 if mode == "F" else 65535.0
+    if lo >= 0.0 and hi <= full:
+        return values.astype(np.float32) / np.float32(full), []
+    # float64: an int32's range is exact there, not rounded to float32's 24 bits first
+    span = hi - lo if hi > lo else 1.0  # one value everywhere: all 0
+    scaled = (values.astype(np.float64) - lo) / span
+    kind = "float" if mode == "F" else "integer"
+    fits = "[0, 1]" if mode == "F" else "[0, 65535]"
+    note = f"32-bit {kind} values {lo:.6g}..{hi:.6g} outside {fits}: scaled by this image's range"
+    return scaled.astype(np.float32), [note]
 
 
 __all__ = ["MAX_PIXELS", "ImageFacts", "decode_image", "describe_image", "read_image"]
