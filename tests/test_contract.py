@@ -202,6 +202,41 @@ def test_loop_options_train_the_image_domain(options: list[str], workdir) -> Non
         assert run.system.D[0].weight.is_contiguous(memory_format=torch.channels_last)
 
 
+CHANNELS_LAST_POINTWISE = """
+import torch
+from torch import nn
+from ganhub.engine.environment import use_channels_last
+
+torch.set_num_threads(2)
+torch.manual_seed(0)
+model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 16, 1, stride=2))
+reference = [p.detach().clone() for p in model.parameters()]
+x = torch.randn(3, 3, 16, 16)
+model(x).square().sum().backward()
+grads = [p.grad.clone() for p in model.parameters()]
+model.zero_grad()
+use_channels_last(model, torch.device("cpu"))
+assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
+model(x).square().sum().backward()
+for p, g in zip(model.parameters(), grads):
+    torch.testing.assert_close(p.grad, g, rtol=1e-4, atol=1e-5)
+print("same gradients")
+"""
+
+
+def test_channels_last_on_the_cpu_survives_a_strided_pointwise_convolution() -> None:
+    """torch 2.14's CPU weight gradient of a 1x1 stride-2 convolution on channels_last input
+    corrupts memory with 2 threads (8 -> 16 channels at 16x16 crashed every time): such layers
+    take NCHW input. In a subprocess, so that a regression fails this test, not the suite."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", CHANNELS_LAST_POINTWISE], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "same gradients" in done.stdout, done.stderr[-2000:]
+
+
 def test_fp16_without_a_gpu_is_a_config_error() -> None:
     from ganhub.errors import ConfigError
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from ganhub.errors import ConfigError
 
@@ -135,3 +136,29 @@ def _tuples(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return tuple(_tuples(o) for o in obj)
     return obj
+
+
+def use_channels_last(model: nn.Module, device: torch.device) -> None:
+    """Hold the 2D convolutions' weights channels_last, so their activations follow (not on
+    MPS); on the CPU, 1x1 strided convolutions stay NCHW and take NCHW inputs (below)."""
+    if device.type == "mps":
+        return
+    for module in model.modules():
+        if not isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+            continue
+        if device.type == "cpu" and _strided_pointwise(module):
+            # torch 2.14's oneDNN weight gradient of a 1x1 strided convolution on channels_last
+            # input corrupts memory on some shapes with 2+ threads (e.g. 8 -> 16 channels,
+            # stride 2, 16x16: a segfault or "free(): invalid next size"); one NCHW copy of
+            # this layer's input costs less than the process
+            module.register_forward_pre_hook(_nchw_input)
+            continue
+        module.to(memory_format=torch.channels_last)
+
+
+def _strided_pointwise(conv: nn.Conv2d | nn.ConvTranspose2d) -> bool:
+    return isinstance(conv, nn.Conv2d) and conv.kernel_size == (1, 1) and conv.stride != (1, 1)
+
+
+def _nchw_input(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(a.contiguous() if isinstance(a, torch.Tensor) else a for a in args)

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from ganhub.config.overrides import dump_yaml
 from ganhub.config.schema import RunConfig, with_absolute_paths
@@ -33,6 +32,7 @@ from ganhub.engine.environment import (
     seed_everything,
     select_device,
     set_deterministic,
+    use_channels_last,
 )
 from ganhub.engine.optimizers import learning_rates_on_device, make_optimizer
 from ganhub.engine.optimizers import load_state as load_optimizer_state
@@ -73,10 +73,8 @@ def prepare_system(
         for t in tricks:
             t.setup(system)
         system.to(device)
-    if config.trainer.channels_last and device.type != "mps":
-        for module in system.modules():
-            if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
-                module.to(memory_format=torch.channels_last)
+    if config.trainer.channels_last:
+        use_channels_last(system, device)
     return system, tricks
 
 
