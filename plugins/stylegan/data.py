@@ -88,19 +88,40 @@ def list_files(path: Path) -> list[str]:
     """
     if is_zip(path):
         with zipfile.ZipFile(path) as zf:
-            names = [
-                n
-                for n in zf.namelist()
-                if Path(n).suffix.lower() in IMAGE_SUFFIXES
-                and not n.endswith("/")
-                and not n.startswith("__MACOSX/")
-            ]
-        return sorted(names)
+            return zip_images(zf)
     if not path.exists():
         raise ConfigError(f"data.path='{path}' does not exist")
     if not path.is_dir():
         raise ConfigError(f"data.path='{path}': neither a folder, a zip nor a .safetensors shard")
     return [str(p.relative_to(path)) for p in list_images(path)]
+
+
+def zip_images(zf: zipfile.ZipFile) -> list[str]:
+    """The image members of an open zip, sorted (no folders, no `__MACOSX/` resource forks)."""
+    names = zf.namelist()
+    return sorted(
+        n
+        for n in names
+        if Path(n).suffix.lower() in IMAGE_SUFFIXES
+        and not n.endswith("/")
+        and not n.startswith("__MACOSX/")
+    )
+
+
+# what reading a member can raise: besides a broken archive, an encrypted member
+# (RuntimeError: "password required") or a compression method Python lacks (Deflate64,
+# which Windows Explorer writes: NotImplementedError)
+ZIP_READ_ERRORS: tuple[type[Exception], ...] = (zipfile.BadZipFile, OSError, ValueError)
+ZIP_READ_ERRORS += (EOFError, RuntimeError, NotImplementedError)
+
+
+def zip_read_problem(exc: BaseException) -> str:
+    """Why a zip member could not be read, with the fix for the two cases users can fix."""
+    if isinstance(exc, NotImplementedError):
+        return f"{exc} (re-zip it with the usual deflate or no compression)"
+    if isinstance(exc, RuntimeError) and "encrypted" in str(exc):
+        return f"{exc} (ganhub reads unencrypted zips: re-zip it without a password)"
+    return str(exc)
 
 
 def open_file(path: Path, name: str, zf: zipfile.ZipFile | None) -> io.BytesIO | Path:
@@ -109,8 +130,8 @@ def open_file(path: Path, name: str, zf: zipfile.ZipFile | None) -> io.BytesIO |
         return path / name
     try:
         return io.BytesIO(zf.read(name))
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise UsageError(f"cannot read '{name}' from the zip: {exc}") from None
+    except ZIP_READ_ERRORS as exc:
+        raise UsageError(f"cannot read '{name}' from the zip: {zip_read_problem(exc)}") from None
 
 
 def openers(path: Path, zf: zipfile.ZipFile | None) -> list[tuple[str, Callable[[], object]]]:
@@ -155,8 +176,8 @@ def header(path: Path, name: str, zf: zipfile.ZipFile | None) -> tuple[int, int]
         raise UsageError(
             f"cannot read image '{name}': not an image in a format Pillow reads"
         ) from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise UsageError(f"cannot read image '{name}': {exc}") from None
+    except ZIP_READ_ERRORS as exc:
+        raise UsageError(f"cannot read image '{name}': {zip_read_problem(exc)}") from None
     if width * height > MAX_PIXELS:
         raise UsageError(f"image '{name}' is {width}x{height}, over {MAX_PIXELS:,} pixels")
     return width, height

@@ -86,15 +86,21 @@ def _class_name(label: int, names: list[str]) -> str:
 
 
 def _dataset_json(path: Path) -> tuple[dict[str, int], list[str]] | None:
-    """(class index by member name, class names) of a zip's dataset.json; None: no labels."""
+    """(class index by member name, class names) of a zip's dataset.json; None: no labels.
+    Every entry must name an image of the zip, once, with a class `class_names` has."""
+    from ganhub_stylegan.data import ZIP_READ_ERRORS, zip_images, zip_read_problem
+
     where = f"data.path='{path}': {ADA_LABELS}"
     try:
         with zipfile.ZipFile(path) as zf:
             if ADA_LABELS not in zf.namelist():
                 return None
+            images = zip_images(zf)
             text = zf.read(ADA_LABELS)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+    except zipfile.BadZipFile:
         return None  # not a readable zip: the data check names the file
+    except ZIP_READ_ERRORS as exc:
+        raise ConfigError(f"{where} cannot be read: {zip_read_problem(exc)}") from None
     try:
         content = json.loads(text)
         labels, names = content.get("labels"), content.get("class_names", [])
@@ -118,14 +124,52 @@ def _dataset_json(path: Path) -> tuple[dict[str, int], list[str]] | None:
                 f"{where}: '{member}' has label {_shown(label)}; ganhub reads class indices "
                 "(whole numbers from 0) or one-hot vectors, not other vector labels"
             )
-        found[member.replace("\\", "/")] = index
+        if names and index >= len(names):
+            raise ConfigError(
+                f"{where}: '{member}' has class {index}, but 'class_names' names "
+                f"{len(names)} (0 to {len(names) - 1})"
+            )
+        key = member_key(member)
+        if found.get(key, index) != index:
+            raise ConfigError(
+                f"{where}: '{member}' is labelled twice, as {found[key]} and {index}; keep one"
+            )
+        found[key] = index
         shapes.add(len(label) if isinstance(label, list) else "index")
     if len(shapes) > 1:
         raise ConfigError(
             f"{where}: its labels mix class indices and one-hot vectors, or vectors of "
             "different lengths; give every file the same kind of label"
         )
+    _refuse_unmatched(where, found, images)
     return found, [str(name) for name in names]
+
+
+def member_key(name: str) -> str:
+    """A zip member's name as labels are matched: '/' separators, no './' prefix."""
+    name = name.replace("\\", "/")
+    while name.startswith("./"):
+        name = name[2:]
+    return name
+
+
+def _refuse_unmatched(where: str, labels: Mapping[str, int], images: list[str]) -> None:
+    """Labels must match the zip's images both ways (StyleGAN2-ADA's loader fails on an image
+    without one; a label without an image would add a class with no images)."""
+    keys = {member_key(name) for name in images}
+    extra = [name for name in labels if name not in keys]
+    if extra:
+        raise ConfigError(
+            f"{where}: {len(extra)} label(s) name no image of the zip, e.g. '{extra[0]}' "
+            "(images are .png, .jpg, .jpeg, .bmp, .gif, .webp, .tif or .tiff members); "
+            "remove those entries"
+        )
+    missing = [name for name in images if member_key(name) not in labels]
+    if missing:
+        raise ConfigError(
+            f"{where}: {len(missing)} image(s) of the zip have no label, e.g. '{missing[0]}'; "
+            "label them or leave them out of the zip"
+        )
 
 
 def _one_hot_index(vector: list[Any]) -> int | None:
@@ -232,19 +276,13 @@ def _zip_names_and_labels(path: Path, classes: list[str]) -> tuple[list[str], li
     """Every image of a labelled zip and its class index in `classes` (the run's names)."""
     from ganhub_stylegan.data import list_files
 
-    labels = zip_labels(path) or {}
+    labels = zip_labels(path) or {}  # it matches every image (else a ConfigError)
     names = list_files(path)
-    missing = [n for n in names if n not in labels]
-    if missing:
-        raise ConfigError(
-            f"data.path='{path}': {len(missing)} image(s) have no label in {ADA_LABELS}, e.g. "
-            f"'{missing[0]}'"
-        )
     index = {name: i for i, name in enumerate(classes)}
-    other = sorted({labels[n] for n in names} - set(index))
+    other = sorted({labels[member_key(n)] for n in names} - set(index))
     if other:
         raise ConfigError(
             f"data.path='{path}': {ADA_LABELS} has class(es) {', '.join(other)} that this "
             f"run's classes ({', '.join(classes)}) do not"
         )
-    return names, [index[labels[n]] for n in names]
+    return names, [index[labels[member_key(n)]] for n in names]

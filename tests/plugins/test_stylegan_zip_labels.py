@@ -24,8 +24,11 @@ from .test_stylegan import TINY
 COND = [*TINY, "model.conditional=true", "trainer.steps=2", "data.mirror=false"]
 
 
-def _ada_zip(path: Path, labels: Any, n: int = 9, names: list[str] | None = None) -> Path:
-    """A zip as StyleGAN2-ADA's dataset_tool writes it: 00000/img%08d.png and dataset.json."""
+def _ada_zip(
+    path: Path, labels: Any, n: int = 9, names: list[str] | None = None, **extra: Any
+) -> Path:
+    """A zip as StyleGAN2-ADA's dataset_tool writes it: 00000/img%08d.png and dataset.json
+    (with the `extra` keys, e.g. class_names)."""
     names = names or [f"00000/img{i:08d}.png" for i in range(n)]
     with zipfile.ZipFile(path, "w") as zf:
         for i, name in enumerate(names):
@@ -35,7 +38,7 @@ def _ada_zip(path: Path, labels: Any, n: int = 9, names: list[str] | None = None
             Image.fromarray(pixels).save(buffer, format="PNG")
             zf.writestr(name, buffer.getvalue())
         if labels is not ...:
-            zf.writestr("dataset.json", json.dumps({"labels": labels(names)}))
+            zf.writestr("dataset.json", json.dumps({"labels": labels(names), **extra}))
     return path
 
 
@@ -75,7 +78,7 @@ def test_one_hot_vector_labels_read_as_class_indices(workdir: Path) -> None:
         (lambda names: None, r"the zip holds no labels"),
         (lambda names: [[n, [0.5, 1.0]] for n in names], r"has label \[0\.5, 1\.0\]; ganhub reads class indices \(whole numbers from 0\) or one-hot vectors"),
         (lambda names: [[n, [0, 1] if i else [0, 0, 1]] for i, n in enumerate(names)], r"mix class indices and one-hot vectors, or vectors of different lengths"),
-        (lambda names: [[n, i % 2] for i, n in enumerate(names[1:])], r"1 image\(s\) have no label in dataset\.json, e\.g\. '00000/img00000000\.png'"),
+        (lambda names: [[n, i % 2] for i, n in enumerate(names[1:])], r"1 image\(s\) of the zip have no label, e\.g\. '00000/img00000000\.png'"),
         (lambda names: {"a": 1}, r"'labels' is not a list of \[file, class\] pairs"),
         (lambda names: [[n, 3] for n in names], r"its dataset\.json names one class; a conditional"),
     ],
@@ -87,6 +90,44 @@ def test_a_zip_without_usable_labels_is_refused_in_one_line(
     with pytest.raises(ConfigError, match=message) as err:
         make_run(resolve([*COND, f"data.path={data}"]))
     assert len(str(err.value).splitlines()) == 1
+
+
+def _pairs(names: list[str]) -> list[list[Any]]:
+    return [[n, i % 2] for i, n in enumerate(names)]
+
+
+@pytest.mark.parametrize(
+    ("labels", "extra", "message"),
+    [
+        (lambda names: [*_pairs(names), [names[0], 1]], {}, r"'00000/img00000000\.png' is labelled twice, as 0 and 1; keep one"),
+        (lambda names: [*_pairs(names), ["00000/ghost.png", 1]], {}, r"1 label\(s\) name no image of the zip, e\.g\. '00000/ghost\.png'"),
+        (lambda names: [[n, i % 3] for i, n in enumerate(names)], {"class_names": ["cat", "dog"]}, r"'00000/img00000002\.png' has class 2, but 'class_names' names 2 \(0 to 1\)"),
+    ],
+)  # fmt: skip
+def test_labels_that_do_not_match_the_images_are_refused(
+    workdir: Path, labels: Any, extra: dict[str, Any], message: str
+) -> None:
+    """A file labelled twice took its last label, a label without an image added a class with
+    no images, and an index past class_names became a class named by its number: silently."""
+    data = _ada_zip(workdir / "d.zip", labels, **extra)
+    with pytest.raises(ConfigError, match=message) as err:
+        resolve([*COND, f"data.path={data}"])
+    assert len(str(err.value).splitlines()) == 1
+
+
+def test_labels_match_members_by_name_without_a_dot_prefix(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """'./00000/img.png' in dataset.json names member '00000/img.png': the data check said
+    clean and the run refused every image as unlabelled."""
+    data = _ada_zip(
+        workdir / "d.zip", lambda names: [[f"./{n}", i % 2] for i, n in enumerate(names)]
+    )
+    assert labelled_image_files(resolve([*COND, f"data.path={data}"])).labels.tolist() == [
+        i % 2 for i in range(9)
+    ]
+    unlabelled = _ada_zip(workdir / "u.zip", lambda names: _pairs(names[:-1]))
+    code, _, err = cli("data", "check", str(unlabelled), "plugin=stylegan", "model.image_size=16",
+                       "model.conditional=true")  # fmt: skip
+    assert code == 2 and "1 image(s) of the zip have no label" in err, err
 
 
 def test_a_resumed_run_refuses_a_zip_with_other_classes(workdir: Path) -> None:
