@@ -6,7 +6,9 @@ Images come out as float tensors in [-1, 1], shape (C, H, W), matching a Tanh ge
 from __future__ import annotations
 
 import gzip
+import os
 import sys
+from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -51,13 +53,65 @@ def digits(size: int = 32) -> tuple[Tensor, Tensor]:
 
 
 def list_images(root: Path) -> list[Path]:
-    """Image files under `root` (recursively), sorted for a stable order."""
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    """Image files under `root` (recursively, see `walk_files`), sorted for a stable order."""
+    return sorted(p for p in walk_files(root) if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def has_images(root: Path) -> bool:
     """Whether `root` holds an image file (recursively); stops at the first (no full listing)."""
-    return any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in root.rglob("*"))
+    return any(p.suffix.lower() in IMAGE_SUFFIXES for p in walk_files(root))
+
+
+def walk_files(root: Path) -> Iterator[Path]:
+    """The files under `root` as every image loader and `ganhub data check` see them: hidden
+    folders (`.git`, `.ipynb_checkpoints`) skipped, symlinks followed where they stay inside
+    `root` (each real folder once: a link to an ancestor cannot loop). A symlink leading out
+    of `root` is a ConfigError: a data set's links must not make training read other files,
+    the rule `data.labels` rows follow too."""
+    base = root.resolve()
+    seen: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            info = folder.stat()
+            if (info.st_dev, info.st_ino) in seen:
+                continue
+            seen.add((info.st_dev, info.st_ino))
+            entries = sorted(os.scandir(folder), key=lambda e: e.name, reverse=True)
+        except OSError:  # unreadable or vanished: nothing listed from it
+            continue
+        for entry in entries:
+            path = folder / entry.name
+            if entry.is_symlink():
+                _refuse_leaving(path, root, base)
+            if entry.is_dir():  # follows a link
+                if not entry.name.startswith("."):
+                    stack.append(path)
+            elif entry.is_file():  # not a broken link
+                yield path
+
+
+def _refuse_leaving(link: Path, root: Path, base: Path) -> None:
+    try:
+        target = link.resolve()
+    except (OSError, RuntimeError):  # a loop: nothing is read through it
+        return
+    if not target.is_relative_to(base):
+        raise ConfigError(
+            f"'{link}' is a symlink leading outside the data folder '{root}' (to '{target}'); "
+            "training reads files inside it only: copy the files in, or point data.path at them"
+        )
+
+
+def unread_images(root: Path) -> list[Path]:
+    """Files under `root` that Pillow would open but whose suffix the loaders do not read
+    (.jfif, .ppm, .tga...): skipped by training, counted by the data check."""
+    from PIL import Image
+
+    opened = Image.registered_extensions().items()  # save-only formats (PDF) have no opener
+    readable = {s for s, kind in opened if kind in Image.OPEN and s not in IMAGE_SUFFIXES}
+    return [p for p in walk_files(root) if p.suffix.lower() in readable]
 
 
 def check_image_folder(path: Path | None, key: str = "data.path") -> None:

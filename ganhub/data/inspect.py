@@ -179,6 +179,21 @@ def inspect_image_files(
     find_duplicates(report, thumbs, keys)
 
 
+def report_unread_images(report: DataReport, root: Path, under: Path | None = None) -> None:
+    """A warning for each file under `under` (default `root`; named relative to `root`) that
+    Pillow would open but training skips for its suffix (.jfif, .ppm...): never silent."""
+    from ganhub.data.images import IMAGE_SUFFIXES, unread_images
+
+    for path in unread_images(under or root):
+        report.add(
+            path.relative_to(root).as_posix(),
+            f"{path.suffix} is not a suffix training reads ({', '.join(IMAGE_SUFFIXES)}); "
+            "convert the file to PNG to train on it",
+            DROP,
+            "warning",
+        )
+
+
 def pixel_key(pixels: np.ndarray) -> bytes:
     """A digest of decoded pixels with their shape and type: equal only for identical images."""
     # the shape goes in so that, say, a 2x8 and a 4x4 image of the same values differ

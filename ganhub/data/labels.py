@@ -64,16 +64,6 @@ def _check_root(root: Path, key: str) -> None:
         raise ConfigError(f"{key}='{_shown(root, 200)}': is not a folder")
 
 
-def _is_hidden(path: Path, root: Path) -> bool:
-    """Whether `path` (under `root`) sits in a hidden folder at any depth below `root`."""
-    return any(part.startswith(".") for part in path.relative_to(root).parts[:-1])
-
-
-def _visible_images(root: Path) -> list[Path]:
-    """Images under `root` outside hidden folders, sorted."""
-    return [p for p in list_images(root) if not _is_hidden(p, root)]
-
-
 def _class_folders(root: Path, key: str) -> dict[str, list[Path]]:
     """Class name -> its images, for every visible sub-folder of `root` holding an image."""
     _check_root(root, key)
@@ -89,7 +79,7 @@ def _class_folders(root: Path, key: str) -> dict[str, list[Path]]:
     for sub in sorted(root.iterdir(), key=lambda p: p.name):
         if sub.name.startswith(".") or not sub.is_dir():
             continue
-        files = _visible_images(sub)
+        files = list_images(sub)
         if files:  # a folder with no image is not a class (torchvision would fail on it)
             classes[sub.name] = files
     if not classes:
@@ -259,7 +249,7 @@ def _from_csv(
     # compared as resolved paths, as the CSV's are: a symlinked image is labelled by its target
     base = root.resolve()
     labelled = {row.path for row in rows}
-    unlabelled = [p for p in _visible_images(base) if p.resolve() not in labelled]
+    unlabelled = [p for p in list_images(base) if p.resolve() not in labelled]
     if unlabelled:
         rel = unlabelled[0].relative_to(base).as_posix()
         raise ConfigError(

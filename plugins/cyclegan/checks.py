@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from ganhub_cyclegan.data import heldout_indices, render_a, render_b
 from ganhub_cyclegan.folder import folder_layout, preview_folders, size_problem
 
-from ganhub.data.images import IMAGE_SUFFIXES, digits, list_images
+from ganhub.data.images import IMAGE_SUFFIXES, digits, list_images, walk_files
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -50,7 +50,14 @@ def inspect_folders(config: CycleGANConfig) -> DataReport:
     (a side under a tenth of the other is a warning) and the preprocessing.
     """
     from ganhub.data.decode import decode_image, describe_image
-    from ganhub.data.inspect import CONVERT, DROP, KEEP, DataReport, inspect_image_files
+    from ganhub.data.inspect import (
+        CONVERT,
+        DROP,
+        KEEP,
+        DataReport,
+        inspect_image_files,
+        report_unread_images,
+    )
 
     cfg = config.data
     assert cfg.path is not None
@@ -68,6 +75,8 @@ def inspect_folders(config: CycleGANConfig) -> DataReport:
         start = len(report.findings)
         openers = [(name, lambda f=f: f) for name, f in files]
         inspect_image_files(report, openers, channels=cfg.channels)
+        for folder in folders:
+            report_unread_images(report, root, root / folder)
         report.summary[f"{side} sizes"] = report.summary.pop("sizes")
         bad = {f.item for f in report.findings[start:] if f.severity == "error"}
         for name, f in files:
@@ -98,8 +107,8 @@ def inspect_folders(config: CycleGANConfig) -> DataReport:
     ignored = sum(
         1
         for folder in counts
-        for p in (root / folder).rglob("*")
-        if p.is_file() and p.suffix.lower() not in IMAGE_SUFFIXES
+        for p in walk_files(root / folder)
+        if p.suffix.lower() not in IMAGE_SUFFIXES
     )
     if ignored:
         report.summary["ignored (not images)"] = ignored

@@ -106,7 +106,12 @@ class DCGANDomain(Domain):
         """Folder data: every file (readable, depth, mode, size, duplicates); the embedded
         digits (the biased subset with data.proportions): their samples and class balance;
         shapes: their class balance and factor ranges (`ganhub.data.shapes.shapes_report`)."""
-        from ganhub.data.inspect import DataReport, class_balance, inspect_image_files
+        from ganhub.data.inspect import (
+            DataReport,
+            class_balance,
+            inspect_image_files,
+            report_unread_images,
+        )
         from ganhub.data.shards import is_shard
 
         assert isinstance(config, DCGANConfig)
@@ -144,6 +149,7 @@ class DCGANDomain(Domain):
         inspect_image_files(
             report, files, channels=cfg.resolved_channels(), size=config.model.image_size
         )
+        report_unread_images(report, root)
         if config.model.conditional:
             from ganhub.data.labels import report_classes
 

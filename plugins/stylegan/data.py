@@ -34,7 +34,7 @@ from torch.utils.data import Dataset
 
 from ganhub.data.images import IMAGE_SUFFIXES, digits, list_images
 from ganhub.data.images import resize_square as resize
-from ganhub.data.inspect import DataReport, inspect_image_files
+from ganhub.data.inspect import DataReport, inspect_image_files, report_unread_images
 from ganhub.errors import ConfigError, UsageError
 
 N_FACES = 100  # lfw_subset: 100 faces, then 100 non-faces
@@ -154,6 +154,8 @@ def inspect_files(
             resize=resize or crop,
             square=not crop,
         )
+        if zf is None:
+            report_unread_images(report, path)
     finally:
         if zf is not None:
             zf.close()
