@@ -113,6 +113,15 @@ def test_truncated_and_oversized_images_are_one_line_errors(
     Image.fromarray(_noise(np.random.default_rng(1), 20, 20)).save(tmp_path / "big.png")
     with pytest.raises(UsageError, match=r"is 20x20, over 100 pixels"):
         decode_image(tmp_path / "big.png", 3)
+    # Pillow refuses twice its own limit before ganhub's check runs: a traceback (no
+    # OSError/ValueError) from data check, clean and the run
+    monkeypatch.setattr(decode, "MAX_PIXELS", 10**9)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(UsageError, match=r"^image 'big\.png' is over .* decompression-bomb"):
+        decode_image(tmp_path / "big.png", 3, "big.png")
+    report = DataReport("imgs", "images")
+    inspect_image_files(report, [("big.png", lambda: tmp_path / "big.png")], channels=3)
+    assert [(f.item, f.severity) for f in report.findings] == [("big.png", "error")]
 
 
 # -- the report --------------------------------------------------------------------------------

@@ -50,6 +50,11 @@ def _open(source: Source, name: str) -> PILImage:
 
     try:
         im = Image.open(source)
+    except Image.DecompressionBombError:  # over twice MAX_PIXELS: Pillow refuses first
+        raise UsageError(
+            f"image '{name}' is over {MAX_PIXELS:,} pixels (Pillow's decompression-bomb guard); "
+            "refused"
+        ) from None
     except UnidentifiedImageError:
         raise UsageError(
             f"cannot read image '{name}': not an image in a format Pillow reads"

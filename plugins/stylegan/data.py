@@ -178,6 +178,8 @@ def header(path: Path, name: str, zf: zipfile.ZipFile | None) -> tuple[int, int]
         raise UsageError(
             f"cannot read image '{name}': not an image in a format Pillow reads"
         ) from None
+    except Image.DecompressionBombError:  # over twice MAX_PIXELS: Pillow refuses first
+        raise UsageError(f"image '{name}' is over {MAX_PIXELS:,} pixels") from None
     except ZIP_READ_ERRORS as exc:
         raise UsageError(f"cannot read image '{name}': {zip_read_problem(exc)}") from None
     if width * height > MAX_PIXELS:
