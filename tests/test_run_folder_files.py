@@ -180,6 +180,9 @@ def _damage_state(step_dir: Path, how: str) -> None:
     elif how == "short torch rng":
         ref = state["rng"][0]["torch"]["__tensor__"]
         tensors[ref] = tensors[ref][:100].clone()
+    elif how.startswith("lr "):  # "lr x", "lr nan", "lr -5"
+        value = {"x": "x", "nan": float("nan"), "-5": -5.0}[how.split()[1]]
+        state["optimizers"]["G"]["param_groups"][0]["lr"] = value
     elif how == "moment reshaped":
         ref = state["optimizers"]["G"]["state"]["__items__"][0][1]["exp_avg"]["__tensor__"]
         tensors[ref] = tensors[ref].reshape(-1, 1).clone()
@@ -189,19 +192,36 @@ def _damage_state(step_dir: Path, how: str) -> None:
 
 @pytest.mark.parametrize(
     "how",
-    ["no rng", "phases text", "index text", "system list", "short torch rng", "moment reshaped"],
-)
+    ["no rng", "phases text", "index text", "system list", "short torch rng", "moment reshaped",
+     "lr x", "lr nan", "lr -5"],
+)  # fmt: skip
 def test_a_damaged_training_state_is_one_line_and_changes_nothing(
     trained: Path, cli: Any, how: str
 ) -> None:
     """KeyError, AttributeError, TypeError and RuntimeError tracebacks; a moment of another
-    shape failed mid-step, after config.yaml, tb/ and failed.json were written."""
+    shape or a text learning rate failed mid-step, after config.yaml, tb/ and failed.json
+    were written; a NaN learning rate ended as a NaN loss, and a negative one trained by
+    gradient ascent."""
     _damage_state(trained / "checkpoints" / "step_0000004", how)
     before = [entry for entry in _listing(trained) if entry[0] != ".lock"]
     code, _, err = cli("run", f"resume={trained}", "trainer.steps=8")
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "step_0000004" in err and ("is damaged" in err or "optimizer state" in err), err
     assert [entry for entry in _listing(trained) if entry[0] != ".lock"] == before
+
+
+def test_a_resumed_optimizer_takes_its_settings_from_the_config_not_the_file() -> None:
+    """A checkpoint's param group set any key it held (`maximize`: gradient ascent); now only
+    the learning rates a schedule reached come from it."""
+    from ganhub.engine.optimizers import load_state
+
+    weight = torch.nn.Parameter(torch.ones(3))
+    saved = torch.optim.Adam([weight], lr=0.1).state_dict()
+    saved["param_groups"][0].update(maximize=True, lr=0.05, betas=(0.0, 0.0))
+    resumed = torch.optim.Adam([weight], lr=0.1, betas=(0.5, 0.9))
+    load_state(resumed, saved)
+    group = resumed.param_groups[0]
+    assert group["maximize"] is False and group["betas"] == (0.5, 0.9) and group["lr"] == 0.05
 
 
 def test_a_model_that_cannot_fit_in_memory_is_one_line(trained: Path, cli: Any) -> None:

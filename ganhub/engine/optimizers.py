@@ -9,6 +9,7 @@ live on the device, so the captured update reads them instead of a host number b
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -46,20 +47,17 @@ def make_optimizer(
     return torch.optim.SGD(params, momentum=cfg.momentum, **common)
 
 
-# Param-group keys that say how an update runs, not what it computes: the resumed run's config
-# decides them (a checkpoint written with foreach kernels resumes fused on CUDA, and capturable
-# when its steps are replayed as CUDA graphs).
-KERNEL_KEYS = ("fused", "foreach", "capturable")
+# A resumed run's param groups take every setting from its config (kernels: a checkpoint
+# written with foreach kernels resumes fused on CUDA, capturable under CUDA graphs; betas, eps,
+# weight_decay, momentum as the tricks' on_optimizers made them, so a changed value applies),
+# and from the checkpoint only SAVED_LR_KEYS, checked (the file is untrusted).
 
-
-# Param-group keys the config sets once (optim.*.betas, eps, weight_decay, momentum, with what
-# the tricks' on_optimizers made of them): a resumed run takes the config's, so a changed value
-# applies (the saved one was silently kept).
-CONFIG_KEYS = ("betas", "eps", "weight_decay", "momentum")
 # Each param group's learning rate as the run's config and tricks set it when the optimizers
 # were made (before any schedule or annealing moved it): a resume that changes optim.*.lr
 # (or ttur's rates) scales the saved, possibly scheduled rate by the change.
 CONFIGURED_LR = "configured_lr"
+# what a checkpoint's param groups carry over: where a schedule left the learning rate
+SAVED_LR_KEYS = ("lr", "initial_lr", CONFIGURED_LR)
 
 
 def remember_configured_lr(optimizers: Iterable[torch.optim.Optimizer]) -> None:
@@ -75,13 +73,16 @@ def load_state(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
     keeping this optimizer's kernel choice and the config's hyperparameters: a learning rate
     the resumed config changed scales the saved one (a schedule's position is kept); step
     counts move to where the kernels keep them."""
-    groups = [dict(group) for group in saved["param_groups"]]
-    for group, current in zip(groups, optimizer.param_groups):
-        for key in (*KERNEL_KEYS, *CONFIG_KEYS):
-            if key in current:
-                group[key] = current[key]
-        if isinstance(group.get("lr"), Tensor):  # saved by a run with CUDA graphs
-            group["lr"] = float(group["lr"])
+    groups = []
+    for index, (kept, current) in enumerate(zip(saved["param_groups"], optimizer.param_groups)):
+        # the file is untrusted: every setting comes from this optimizer (the config), only
+        # the learning rates a schedule reached from the file (a `maximize` there is ignored)
+        group = {key: value for key, value in current.items() if key != "params"}
+        group["params"] = kept["params"]
+        for key in SAVED_LR_KEYS:
+            if key in kept:
+                group[key] = _learning_rate(kept[key], f"param group {index} '{key}'")
+        groups.append(group)
         configured, before = current.get(CONFIGURED_LR), group.get(CONFIGURED_LR)
         if configured is not None and before and before != configured:
             scale = configured / before
@@ -98,6 +99,16 @@ def load_state(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
                     raise ValueError(
                         f"its '{key}' is {tuple(value.shape)} for a {tuple(param.shape)} parameter"
                     )
+
+
+def _learning_rate(value: Any, what: str) -> float:
+    """A saved learning rate as a float; ValueError unless a finite number >= 0."""
+    if isinstance(value, Tensor) and value.numel() == 1:  # saved by a run with CUDA graphs
+        value = float(value)
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or value < 0:
+        raise ValueError(f"its {what} is {str(value)[:40]!r}, not a learning rate (>= 0)")
+    return float(value)
 
 
 def learning_rates_on_device(optimizers: Iterable[torch.optim.Optimizer]) -> None:
