@@ -176,6 +176,31 @@ def test_missing_inception_is_one_clear_line(
         features.inception(cfg)
 
 
+@pytest.mark.parametrize("content", ["random bytes", "other tensors", "a pickled object"])
+def test_a_weights_file_that_is_not_inception_is_one_line_naming_it(
+    cache: Path, tmp_path: Path, content: str
+) -> None:
+    """Random bytes were "metric 'fid' raised UnpicklingError: Weights only load failed...
+    Re-running torch.load with weights_only set to False", cut off where it reads as advice
+    to run the file's code; other tensors were "Error(s) in loading state_dict"."""
+    pytest.importorskip("torch_fidelity")
+    path = tmp_path / "g.pt"
+    if content == "random bytes":
+        path.write_bytes(bytes(range(256)) * 12)
+    elif content == "other tensors":
+        torch.save({"conv.weight": torch.zeros(2, 2)}, path)
+    else:
+        torch.save({"net": Path("x")}, path)  # weights_only=True refuses its class
+    sha = store.sha256_file(path)
+    cfg = resolve(["plugin=dcgan", f"eval.inception_weights={path}",
+                   f"eval.inception_sha256={sha}"]).eval  # fmt: skip
+    with pytest.raises(UsageError) as err:
+        features.inception(cfg).run(torch.zeros(1, 3, 8, 8))
+    text = str(err.value)
+    assert text.startswith(f"Inception weights '{path}': not FID Inception-v3 weights"), text
+    assert "\n" not in text and "weights_only" not in text
+
+
 def _random_inception_state() -> dict[str, torch.Tensor]:
     """The torch-fidelity Inception architecture with random weights (its constructor always
     loads weights, so it is stopped right after the layers exist)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import pickle
 import warnings
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -360,9 +361,15 @@ def inception(cfg: EvalConfig) -> Extractor:
             )
 
         def load() -> Extractor:
+            bad = f"Inception weights '{path}': not FID Inception-v3 weights in a PyTorch file"
             with activity("loading Inception-v3"):
-                state = torch.load(path, map_location="cpu", weights_only=True)
-                return InceptionV3(state, sha)
+                try:  # tensors only; torch's own error text suggests weights_only=False
+                    state = torch.load(path, map_location="cpu", weights_only=True)
+                    return InceptionV3(state, sha)
+                except (pickle.UnpicklingError, EOFError, RuntimeError, TypeError, KeyError) as exc:
+                    raise UsageError(
+                        f"{bad} ({type(exc).__name__}); give {INCEPTION_FILE}"
+                    ) from None
 
         return _remember(("inception", sha), load)
     helper = fidhelper_file()
