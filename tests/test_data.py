@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -273,6 +274,43 @@ def test_a_shard_round_trips_and_refuses_a_wrong_manifest(tmp_path: Path) -> Non
     (tmp_path / "d.json").write_text('{"format": "other"}')
     with pytest.raises(UsageError, match="not a ganhub shard manifest"):
         load_shard(tmp_path / "d.safetensors")
+
+
+@pytest.mark.parametrize(
+    ("samples", "encoding", "message"),
+    [
+        (torch.rand(4, 3, 8, 8) * 255, "raw", r"hold values 0\.\d+\.\.25\d\.?\d*; images are stored in \[-1, 1\]"),
+        (torch.randint(0, 255, (4, 3, 8, 8), dtype=torch.uint8), "raw", r"are uint8; image shards hold floats in \[-1, 1\]"),
+        (torch.full((4, 3, 8, 8), float("nan")), "raw", r"4 hold NaN or infinite values"),
+        (torch.zeros(4, 3, 8, 8), "uint8", r"says encoding 'uint8' but the samples are float32"),
+    ],
+)  # fmt: skip
+def test_a_hand_made_image_shard_is_checked_by_check_and_run(
+    workdir: Path, cli, samples: torch.Tensor, encoding: str, message: str
+) -> None:  # type: ignore[no-untyped-def]
+    """Shards written by other tools: values in [0, 255] trained silently, uint8 was refused as
+    "the data yields (3, 32, 32) uint8", NaN ended as a NaN loss, a mislabelled encoding was
+    decoded as if it were right."""
+    from safetensors.torch import save_file
+
+    save_file({"samples": samples}, "s.safetensors")
+    manifest = {"format": "ganhub-shard/1", "count": 4, "shape": [3, 8, 8], "encoding": encoding}
+    Path("s.json").write_text(json.dumps(manifest))
+    for command in (("data", "check", "s.safetensors"), ("run", "data.path=s.safetensors")):
+        code, _, err = cli(*command, "plugin=dcgan", "preset=tiny")
+        assert code == 2 and len(err.strip().splitlines()) == 1, (command, err)
+        assert re.search(message, err), err
+
+
+def test_a_float16_shard_trains_in_float32(workdir: Path) -> None:
+    """A raw float16 shard reached the float32 models as float16: "expected scalar type Half"."""
+    from safetensors.torch import save_file
+
+    save_file({"samples": (torch.rand(8, 1, 8, 8) * 2 - 1).half()}, "h.safetensors")
+    manifest = {"format": "ganhub-shard/1", "count": 8, "shape": [1, 8, 8], "encoding": "raw"}
+    Path("h.json").write_text(json.dumps(manifest))
+    fit(make_run(resolve([*TINY_DCGAN, "data.path=h.safetensors",
+                          "data.channels=1"])))  # fmt: skip
 
 
 def test_a_shard_is_readable_by_others_and_a_failed_write_names_it(tmp_path: Path) -> None:

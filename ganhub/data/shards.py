@@ -102,9 +102,16 @@ def load_shard(path: Path) -> Tensor:
     x = tensors.get("samples")
     if x is None or len(x) != manifest.get("count") or list(x.shape[1:]) != manifest.get("shape"):
         raise UsageError(f"shard '{path}' does not match its manifest")
-    if manifest.get("encoding") == "uint8":
+    encoding = manifest.get("encoding")
+    stored = {"uint8": "uint8", "float16": "float16"}.get(str(encoding))
+    if stored is not None and str(x.dtype) != f"torch.{stored}":
+        raise UsageError(
+            f"shard '{path}': its manifest says encoding '{encoding}' but the samples are "
+            f"{str(x.dtype).removeprefix('torch.')}"
+        )
+    if encoding == "uint8":
         return x.float().div_(127.5).sub_(1.0)
-    return x.float() if manifest.get("encoding") == "float16" else x
+    return x.float() if encoding == "float16" else x
 
 
 def image_shard_problems(
@@ -151,6 +158,23 @@ def load_image_shard(path: Path, image_size: int, channels: int, *, resize: bool
     problems = image_shard_problems(path, list(x.shape[1:]), image_size, channels, resize=resize)
     if problems:
         raise ConfigError(problems[0])
+    where = f"data.path='{path}': the shard's images"
+    if not x.is_floating_point():  # raw integers: 0..255 or 0..65535? the file does not say
+        raise ConfigError(
+            f"{where} are {str(x.dtype).removeprefix('torch.')}; image shards hold floats in "
+            "[-1, 1], or 8-bit values with encoding 'uint8' (`ganhub data convert` writes one)"
+        )
+    x = x.float()  # a raw float16 or float64 shard trains in the models' float32
+    finite = x.isfinite()
+    if not bool(finite.all()):
+        bad = int((~finite).flatten(1).any(1).sum())
+        raise ConfigError(f"{where}: {bad} hold NaN or infinite values")
+    low, high = float(x.min()), float(x.max())
+    if low < -1 - 1e-3 or high > 1 + 1e-3:
+        raise ConfigError(
+            f"{where} hold values {low:.4g}..{high:.4g}; images are stored in [-1, 1] "
+            "(x / 127.5 - 1 for 8-bit values)"
+        )
     return resize_square(x, image_size).contiguous()
 
 
