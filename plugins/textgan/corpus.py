@@ -94,6 +94,12 @@ def read_numbered(path: Path, key: str) -> list[Line]:
             f"{key}={path} is {encoding} text; save it as UTF-8 (one sentence per line)"
         )
     raw = raw.removeprefix(codecs.BOM_UTF8)
+    body = raw.rstrip(b"\r\n")
+    if b"\r" in body and b"\n" not in body:  # lines split by CR alone: one long line here
+        raise UsageError(
+            f"{key}={path} ends its lines with CR alone (classic Mac OS line endings); "
+            "convert them to LF (e.g. tr '\\r' '\\n' < old.txt > new.txt)"
+        )
     chunks = raw.split(b"\n")
     if chunks[-1] == b"":  # the newline that ends the last line starts no new one
         chunks.pop()

@@ -129,6 +129,19 @@ def test_bad_data_path_names_the_key(tmp_path: Path) -> None:
             read_lines(other, "data.path")
 
 
+def test_a_file_with_cr_line_endings_is_named_as_such(tmp_path: Path, cli: object) -> None:
+    """Classic Mac OS endings (CR alone): check and run said "needs at least 2 non-empty
+    lines, found 1" of a 30-sentence file."""
+    path = tmp_path / "cr.txt"
+    path.write_bytes(b"".join(f"the dog ran far away {i}\r".encode() for i in range(30)))
+    code, _, err = cli("data", "check", str(path), "plugin=textgan")  # type: ignore[operator]
+    assert code == 2 and "ends its lines with CR alone" in err, err
+    with pytest.raises(UsageError, match=r"cr\.txt ends its lines with CR alone .* LF"):
+        _system(f"data.path={path}").texts  # noqa: B018
+    path.write_bytes(b"the dog ran far away\r\nthe cat sat\r\n")  # Windows endings: fine
+    assert _system(f"data.path={path}").texts == (["the cat sat"], ["the dog ran far away"])
+
+
 def _lines_fixture(path: Path) -> Path:
     """One line per problem class (1-based numbers in the comments)."""
     lines = [f"the {w} was good today" for w in "abcdefghijklmnopqrstuvwxyz"]
