@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -46,6 +47,9 @@ def run_study(study: Study, hub: Hub | None = None, echo: Callable[[str], None] 
         study.architecture = oneshot.search(study, hub, echo)
 
     ostudy = open_study(study, supernet if study.options.sampler == "oneshot" else None)
+    # this command's own new study (in its folder's database): a mistake the first trial
+    # reveals removes it, or the corrected command would be refused as another study
+    fresh = study.options.storage is None and not ostudy.get_trials(deepcopy=False)
     finished_states = (TrialState.COMPLETE, TrialState.PRUNED)
     done = len(ostudy.get_trials(deepcopy=False, states=finished_states))
     if done:
@@ -73,7 +77,13 @@ def run_study(study: Study, hub: Hub | None = None, echo: Callable[[str], None] 
             catch=(ConfigError, TrainingError),
         )
     except _Fatal as fatal:
-        raise fatal.args[0] from None
+        error = fatal.args[0]
+        if fresh:
+            shutil.rmtree(study.directory, ignore_errors=True)
+            raise type(error)(
+                f"{error} (the new study '{study.directory}' is removed: it had no finished trial)"
+            ) from None
+        raise error from None
     except _Stopped as stopped:  # the conventional status of a process stopped by a signal
         raise SystemExit(128 + stopped.args[0]) from None
     finally:

@@ -157,3 +157,17 @@ def test_the_summary_says_why_it_has_no_default_column(tmp_path: Path) -> None:
             "loss": choices}, user_attrs={"run_dir": str(run_dir)}))  # fmt: skip
         summary = write_outputs(study, ostudy)["summary"]
         assert f"No default column: {reason}." in summary, summary
+
+
+def test_an_objective_the_first_trial_does_not_report_removes_the_new_study(
+    tmp_path: Path, cli: Any
+) -> None:
+    """An undeclared objective is known only once a trial reports its metrics: the study it
+    stopped stayed on disk, and the corrected command was refused as another study."""
+    args = _tune_args(tmp_path, "typo", "trials=1", "trainer.steps=20", "trainer.eval_every=20")
+    code, _, err = cli(*args, "objective=nosuch", "direction=maximize")
+    assert code == 2 and "objective=nosuch: the toy2d run reports" in err, err
+    assert "the new study" in err and "is removed" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "studies" / "typo").exists()
+    code, _, err = cli(*args)  # the corrected command
+    assert code == 0, err
