@@ -31,7 +31,10 @@ def _help_flag(text: str) -> Callable[[Any], Any]:
 @click.option(
     "--config", "config_files", multiple=True, type=click.Path(), help="YAML file(s) merged first."
 )
-@_help_flag("Show this message and exit; with plugin=NAME, every key of that plugin.")
+@_help_flag(
+    "Show this message and exit; with plugin=NAME, every key of that plugin with its value once "
+    "the keys given apply (a mistake in them is an error, as in ganhub config)."
+)
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def run(
@@ -99,15 +102,14 @@ def _plugin_help(ctx: click.Context, items: list[str], files: tuple[str, ...]) -
 
 def _resolved_defaults(items: list[str], files: tuple[str, ...]) -> dict[str, str]:
     """Each key's value once the domain, its dependent defaults and any preset or keys given
-    apply (what `ganhub config` prints), as help text; {} when the keys do not resolve yet
-    (a required data path missing...), and the class defaults are shown instead."""
+    apply (what `ganhub config` prints), as help text. Keys that do not resolve (an unknown
+    key or preset, a bad value) raise the error `ganhub config` gives: help that showed the
+    generic class defaults instead would tell the user wrong values without a word."""
     from ganhub.config.resolve import default_text, resolve
-    from ganhub.errors import GanhubError
 
-    try:
-        config = resolve(items, files, training=False)
-    except GanhubError:
-        return {}
+    # training=False: only what the domain needs to train (its data folder exists...) is left
+    # unchecked, so help for a run whose data is not there yet still shows its keys
+    config = resolve(items, files, training=False)
     flat: dict[str, str] = {}
 
     def walk(value: Any, prefix: str) -> None:

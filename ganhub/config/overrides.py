@@ -78,6 +78,46 @@ class ConfigLoader(yaml.SafeLoader):
 
     yaml_implicit_resolvers = {}  # noqa: RUF012 (PyYAML reads and copies this table)
 
+    def construct_document(self, node: yaml.Node) -> Any:
+        """The document, once no mapping in it names a key twice (`DuplicateKeyError`)."""
+        _check_unique_keys(self, node)
+        return super().construct_document(node)
+
+
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping names one key twice. YAML 1.2 requires unique keys; PyYAML keeps the last one
+    without a word, so `trainer: {steps: 3}` then `trainer: {batch_size: 4}` lost the steps."""
+
+    def __init__(self, key: str, first: yaml.Mark, again: yaml.Mark) -> None:
+        self.key, self.first_line, self.line = key, first.line + 1, again.line + 1
+        problem = f"found key '{key}' again (first at line {self.first_line})"
+        super().__init__(None, None, problem, again)
+
+
+def _check_unique_keys(loader: yaml.SafeLoader, root: yaml.Node) -> None:
+    """Raise `DuplicateKeyError` (with the key's dotted path) for a mapping that repeats a key."""
+    todo: list[tuple[yaml.Node, str]] = [(root, "")]
+    seen_nodes: set[int] = set()  # an alias is the same node: walked once, and never in a loop
+    while todo:
+        node, prefix = todo.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            todo += [(item, f"{prefix}{i}.") for i, item in enumerate(node.value)]
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        first: dict[Any, yaml.Mark] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):  # a list as a key: no config has one
+                continue
+            key = loader.construct_object(key_node)  # `a` and `"a"` are one key, as in the dict
+            name = f"{prefix}{key}"
+            if key in first:
+                raise DuplicateKeyError(one_line(name, 100), first[key], key_node.start_mark)
+            first[key] = key_node.start_mark
+            todo.append((value_node, f"{name}."))
+
 
 for _tag, _pattern, _first in (
     ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
@@ -137,6 +177,8 @@ def parse_value(text: str) -> Any:
     null, [lists], {maps}."""
     try:
         value = yaml.load(text, Loader=ConfigLoader) if text.strip() else None
+    except DuplicateKeyError:
+        raise  # `{a: 1, a: 2}` is a map that loses a value, not text: `parse_override` says so
     except Exception:  # YAMLError, or what a constructor raised (see `load_yaml`)
         return text  # not YAML (an odd path, `2020-99-99`): keep it as written
     if isinstance(value, float):  # a text key keeps `1.10` as typed, not as 1.1
@@ -158,7 +200,13 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     parts = key.split(".")
     if any(not p for p in parts):
         raise ConfigError(f"'{one_line(key, 100)}' is not a valid key (empty part between dots)")
-    parsed = parse_value(value)
+    try:
+        parsed = parse_value(value)
+    except DuplicateKeyError as exc:
+        raise ConfigError(
+            f"{one_line(key, 100)}={one_line(value.strip(), 60)}: names the key '{exc.key}' "
+            "twice; give each key once"
+        ) from None
     check_tree(parsed, f"the value of '{one_line(key, 100)}'")
     return parts, parsed
 
@@ -214,6 +262,11 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         ) from None
     try:
         loaded = yaml.load(text, Loader=ConfigLoader)
+    except DuplicateKeyError as exc:
+        raise ConfigError(
+            f"config file '{shown}' gives the key '{exc.key}' twice (lines {exc.first_line} and "
+            f"{exc.line}); YAML keys must be unique: merge the two into one"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -251,11 +304,29 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return loaded
 
 
-def merge_sources(items: Iterable[str], files: Iterable[str | Path] = ()) -> dict[str, Any]:
-    """Merge YAML `files` then `key=value` items (in order; `config=F` merges F in place)."""
+def merge_sources(
+    items: Iterable[str],
+    files: Iterable[str | Path] = (),
+    sources: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Merge YAML `files` then `key=value` items (in order; `config=F` merges F in place).
+
+    `sources`, when given, is filled with the dotted keys whose value a file gave, each naming
+    that file ("config file 'x.yaml'"), so an error about the key can say where to fix it."""
     merged: dict[str, Any] = {}
+    traced: dict[str, str] = {} if sources is None else sources
+
+    def merge_file(name: str) -> None:
+        nonlocal merged
+        data = load_yaml(name)
+        label = f"config file '{one_line(Path(name), 200)}'"
+        for key in dotted_keys(data):
+            forget_key(traced, key)
+            traced[key] = label
+        merged = deep_merge(merged, data)
+
     for f in files:  # `--config=~/x.yaml` reaches us unexpanded, as `config=~/x.yaml` does
-        merged = deep_merge(merged, load_yaml(expand_path_text(str(f))))
+        merge_file(expand_path_text(str(f)))
     for item in items:
         path, value = parse_override(item)
         if path == [CONFIG_KEY]:
@@ -263,10 +334,41 @@ def merge_sources(items: Iterable[str], files: Iterable[str | Path] = ()) -> dic
             name = value if isinstance(value, str) else item.partition("=")[2].strip()
             if not name:
                 raise ConfigError("config= needs the path of a YAML file (config=FILE.yaml)")
-            merged = deep_merge(merged, load_yaml(expand_path_text(name)))
+            merge_file(expand_path_text(name))
         else:
+            forget_key(traced, ".".join(path))  # typed on the command line: it names itself
             set_dotted(merged, path, value)
     return merged
+
+
+def dotted_keys(raw: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """The dotted path of every leaf of a nested mapping (an empty mapping is a leaf)."""
+    keys: list[str] = []
+    for key, value in raw.items():
+        if isinstance(value, Mapping) and value:
+            keys += dotted_keys(value, f"{prefix}{key}.")
+        else:
+            keys.append(f"{prefix}{key}")
+    return keys
+
+
+def forget_key(sources: dict[str, str], key: str) -> None:
+    """Drop `key`, the keys under it and those above it from `sources`: a later value replaced
+    or changed them, so an error about them must not blame the file that gave them first."""
+    for known in [
+        k for k in sources if k == key or k.startswith(key + ".") or key.startswith(k + ".")
+    ]:
+        del sources[known]
+
+
+def source_of(key: str, sources: Mapping[str, str]) -> str | None:
+    """Which source gave `key` (a dotted key; the longest known prefix decides), or None."""
+    parts = key.split(".")
+    for end in range(len(parts), 0, -1):
+        found = sources.get(".".join(parts[:end]))
+        if found is not None:
+            return found
+    return None
 
 
 def expand_shorthands(raw: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-import types
 import typing
 from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
@@ -23,12 +22,16 @@ from typing import Any
 from pydantic import BaseModel, ValidationError, create_model
 
 from ganhub.config.enabled import enabled_loggers, enabled_tricks
+from ganhub.config.messages import as_model, format_validation_error, type_text
 from ganhub.config.overrides import (
     deep_merge,
+    dotted_keys,
     expand_shorthands,
+    forget_key,
     load_yaml,
     merge_sources,
     one_line,
+    source_of,
 )
 from ganhub.config.rederive import rederived, section_defaults
 from ganhub.config.schema import LoggerOptions, RunConfig, TrickOptions, expand_path_text
@@ -58,11 +61,14 @@ def resolve(
     exists...) and the names of loggers and metrics it may not need any more are not checked.
     """
     hub = hub or get_hub()
+    sources: dict[str, str] = {}  # which file gave a key, for its errors
     if isinstance(overrides, Mapping):
-        raw = deep_merge(merge_sources((), files), overrides)
+        raw = deep_merge(merge_sources((), files, sources), overrides)
+        for key in dotted_keys(overrides):
+            forget_key(sources, key)
     else:
-        raw = merge_sources(list(overrides), files)
-    return validate(raw, hub, training=training, saved=saved, origin=origin)
+        raw = merge_sources(list(overrides), files, sources)
+    return validate(raw, hub, training=training, saved=saved, origin=origin, sources=sources)
 
 
 def read_saved(run_dir: str | Path) -> dict[str, Any]:
@@ -95,6 +101,7 @@ def validate(
     training: bool = True,
     saved: Mapping[str, Any] | None = None,
     origin: str = "the saved config",
+    sources: Mapping[str, str] | None = None,
 ) -> RunConfig:
     """Validate a merged dict: plugin, layers of defaults, pydantic fields, cross-registry checks.
 
@@ -102,7 +109,8 @@ def validate(
     the defaults that depend on the user's choices (`Domain.defaults_for`), the preset, then
     the user's keys. Validating `trainer: {steps: 3}` alone would silently fall back to the
     generic TrainerConfig defaults for every other trainer key. A saved run's config (resume,
-    `ganhub.load`) replaces the first three layers.
+    `ganhub.load`) replaces the first three layers. `sources` names the file that gave a key
+    of `raw` (`merge_sources`); an error about a key of the saved config names `origin`.
     """
     if raw.get("resume"):
         saved = read_saved(raw["resume"])
@@ -121,9 +129,15 @@ def validate(
     # one_line: a name with a newline or control character names nothing, and the error that
     # says so must stay on one line (unknown_choice shows the name as it is given)
     domain = hub.require_domain(one_line(plugin))
-    refuse_renamed(raw, domain.renamed_keys)
+    sources = dict(sources or {})
+    refuse_renamed(raw, domain.renamed_keys, sources=sources)
     if saved is not None:
         refuse_renamed(saved, domain.renamed_keys, where=origin)
+        shown = origin if origin == "the saved config" else f"config file '{one_line(origin, 200)}'"
+        saved_sources = dict.fromkeys(dotted_keys(saved), shown)
+        for key in dotted_keys(raw):  # a key given again is the user's, not the file's
+            forget_key(saved_sources, key)
+        sources = saved_sources | sources
     base = domain.config_class
     user = expand_shorthands(raw, base)
     if saved is not None:
@@ -133,7 +147,9 @@ def validate(
         preset = raw.get("preset")
         if preset is not None:
             if not isinstance(preset, str) or preset not in domain.presets:
-                raise unknown_choice(f"{plugin} preset", one_line(preset, 100), domain.presets)
+                error = unknown_choice(f"{plugin} preset", one_line(preset, 100), domain.presets)
+                where = sources.get("preset")
+                raise UnknownName(f"{where}: {error}") if where else error
             chosen.append(expand_shorthands(domain.presets[preset], base))
         chosen.append(user)
         dependent = domain.defaults_for(functools.reduce(deep_merge, chosen))
@@ -145,12 +161,12 @@ def validate(
     try:
         config = cls.model_validate(merged)
     except ValidationError as exc:
-        message = format_validation_error(exc, cls)
+        message = format_validation_error(exc, cls, sources)
         if saved is None:  # a key only the domain's defaults_for set is its plugin's mistake
             given = {key for layer in chosen for key, _ in _dotted(layer)}
             derived = {key for key, _ in _dotted(dependent)} - given
             blamed = next(
-                (k for k in derived if re.match(rf"(unknown key )?'?{re.escape(k)}\b", message)),
+                (k for k in derived if re.match(rf"(unknown keys? )?'?{re.escape(k)}\b", message)),
                 None,
             )
             if blamed is not None:
@@ -164,9 +180,14 @@ def validate(
 
 
 def refuse_renamed(
-    raw: Mapping[str, Any], renamed: Mapping[str, str], *, where: str | None = None
+    raw: Mapping[str, Any],
+    renamed: Mapping[str, str],
+    *,
+    where: str | None = None,
+    sources: Mapping[str, str] | None = None,
 ) -> None:
-    """Raise a one-line error for the first key of an earlier release (`Domain.renamed_keys`)."""
+    """Raise a one-line error for the first key of an earlier release (`Domain.renamed_keys`);
+    `where` names a saved config that holds it, `sources` the file that gave each key."""
     if not renamed:
         return
     for key, value in _dotted(raw):
@@ -186,6 +207,8 @@ def refuse_renamed(
         )
         if where is not None:
             line = f"{where} was written by an earlier ganhub: {line} (edit the file)"
+        elif sources and source_of(key, sources):
+            line = f"{source_of(key, sources)}: {line}"
         raise ConfigError(line)
 
 
@@ -318,80 +341,6 @@ def _domain_check(domain: Any, config: RunConfig) -> list[str]:
         return list(domain.check(config))
 
 
-# -- error messages -------------------------------------------------------------------------
-
-
-def format_validation_error(exc: ValidationError, model: type[BaseModel]) -> str:
-    """One line per problem: the full dotted key, the bad value, what would be valid."""
-    lines = []
-    for err in exc.errors():
-        loc = [str(p) for p in err["loc"]]
-        key = ".".join(loc)
-        if err["type"] == "extra_forbidden":
-            parent = _model_at(model, loc[:-1])
-            valid = sorted(getattr(parent, "model_fields", {})) if parent else []
-            where = f" under '{'.'.join(loc[:-1])}'" if len(loc) > 1 else ""
-            prefix = ".".join(loc[:-1]) + "." if len(loc) > 1 else ""
-            hint = did_you_mean(key, [prefix + v for v in valid])
-            lines.append(
-                f"unknown key '{one_line(key, 100)}'{one_line(hint, 120)}; "
-                f"valid keys{one_line(where, 120)}: " + (", ".join(valid) or "none")
-            )
-            continue
-        msg = one_line(err["msg"].removeprefix("Value error, "))
-        missing = err["type"] == "missing"  # its input is the section that lacks the key
-        if missing and len(loc) > 1 and isinstance(err["loc"][-1], int):  # a short tuple
-            count = _tuple_length(_model_at(model, loc[:-2]), loc[-2])
-            need = f"needs {count} items" if count else f"item {loc[-1]} is missing"
-            lines.append(f"{one_line('.'.join(loc[:-1]), 100)}={_short(err.get('input'))}: {need}")
-            continue
-        if not key or (isinstance(err.get("input"), dict) and not missing):
-            lines.append(msg)  # a check across a section's keys: its message names them
-            continue
-        if err["type"] != "missing" and err.get("input", "") is None:  # `key=` typed empty
-            lines.append(f"{one_line(key, 100)} is empty and needs a value")
-            continue
-        shown = "" if missing else f"={_short(err.get('input'))}"
-        if err["type"] == "list_type" and isinstance(err.get("input"), str):  # tricks=ema
-            msg += f" (write {one_line(key, 100)}=[{one_line(err['input'], 60)}])"
-        lines.append(f"{one_line(key, 100)}{shown}: {msg}")
-    return "; ".join(lines)  # one line, as every usage error is
-
-
-def _tuple_length(model: type[BaseModel] | None, name: str) -> int | None:
-    """How many items the fixed-length tuple field `name` of `model` takes (None: not one)."""
-    field = model.model_fields.get(name) if model is not None else None
-    for option in (*typing.get_args(field.annotation), field.annotation) if field else ():
-        args = typing.get_args(option)
-        if typing.get_origin(option) is tuple and args and Ellipsis not in args:
-            return len(args)
-    return None
-
-
-def _short(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else one_line(value)
-    return text if len(text) < 60 else text[:57] + "..."
-
-
-def _model_at(model: type[BaseModel] | None, path: list[str]) -> type[BaseModel] | None:
-    for part in path:
-        if model is None:
-            return None
-        field = model.model_fields.get(part)
-        model = _as_model(field.annotation) if field else None
-    return model
-
-
-def _as_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _as_model(arg)
-        if found:
-            return found
-    return None
-
-
 # -- help ------------------------------------------------------------------------------------
 
 
@@ -400,7 +349,7 @@ def describe_keys(model: type[BaseModel], prefix: str = "") -> list[tuple[str, s
     rows = []
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
-        sub = _as_model(field.annotation)
+        sub = as_model(field.annotation)
         if sub is not None:
             rows.extend(describe_keys(sub, key + "."))
             continue
@@ -409,7 +358,7 @@ def describe_keys(model: type[BaseModel], prefix: str = "") -> list[tuple[str, s
             if field.is_required()
             else default_text(field.get_default(call_default_factory=True))
         )
-        rows.append((key, _type_text(field.annotation), default, field.description or ""))
+        rows.append((key, type_text(field.annotation), default, field.description or ""))
     return rows
 
 
@@ -420,18 +369,3 @@ def default_text(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ",".join(str(v) for v in value) + "]"
     return str(value)
-
-
-def _type_text(annotation: Any) -> str:
-    origin = typing.get_origin(annotation)
-    if origin is typing.Literal:
-        return "|".join(str(a) for a in typing.get_args(annotation))
-    if origin in (typing.Union, types.UnionType):
-        return (
-            " or ".join(_type_text(a) for a in typing.get_args(annotation) if a is not type(None))
-            + "?"
-        )
-    if origin in (list, tuple):
-        inner = ",".join(_type_text(a) for a in typing.get_args(annotation) if a is not Ellipsis)
-        return f"[{inner}]"
-    return getattr(annotation, "__name__", str(annotation))

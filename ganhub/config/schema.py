@@ -33,6 +33,11 @@ def is_plain_name(value: str) -> bool:
 # The largest float a hyperparameter may take: torch's fused optimizers and most kernels convert
 # them to float32, which overflows past this (lr=1e39 stopped deep inside Adam).
 FLOAT32_MAX = 3.4028234663852886e38
+# The smallest normal float32: below it a value loses its precision and, flushed to zero on
+# GPUs or under 1.4e-45, becomes 0 (lr=1e-50 trained nothing while the docs say lr > 0).
+FLOAT32_TINY = 1.1754943508222875e-38
+# Integer keys end up in torch and numpy as int64: above this `trainer.steps` trained forever.
+INT64_MAX = 2**63 - 1
 
 
 def expand_path_text(text: str) -> str:
@@ -116,8 +121,16 @@ class Section(BaseModel):
     @classmethod
     def _float32_range(cls, v: Any) -> Any:
         values = v if isinstance(v, tuple | list) else (v,)
-        if any(isinstance(x, float) and abs(x) > FLOAT32_MAX for x in values):
+        floats = [abs(x) for x in values if isinstance(x, float)]
+        if any(x > FLOAT32_MAX for x in floats):
             raise ValueError(f"{v} is out of float32's range (|x| < 3.4e38)")
+        if any(0 < x < FLOAT32_TINY for x in floats):
+            raise ValueError(
+                f"{v} is too small for float32 and would become 0 (a nonzero value needs "
+                "|x| >= 1.2e-38)"
+            )
+        if any(isinstance(x, int) and abs(x) > INT64_MAX for x in values):
+            raise ValueError(f"{v} is out of int64's range (|x| < 9.2e18)")
         return v
 
     @field_validator("*", mode="before")

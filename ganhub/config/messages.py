@@ -1,0 +1,209 @@
+"""A pydantic `ValidationError` as the one line a user reads: the key, the bad value, what would
+be valid, and the file that gave the key when one did."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ganhub.config.overrides import source_of
+from ganhub.errors import did_you_mean, one_line
+
+# How much one line names: a file of 500 unknown keys gave a 97 KB line that repeated the valid
+# keys for each, and a text file read as YAML (`--config /etc/shadow`) echoed every line of it.
+MAX_PROBLEMS = 4  # problems named before "... and N more problems"
+MAX_UNKNOWN = 3  # unknown keys of one section named before "and N more"
+
+
+def format_validation_error(
+    exc: ValidationError, model: type[BaseModel], sources: Mapping[str, str] | None = None
+) -> str:
+    """Every problem in one line: the full dotted key, the bad value, what would be valid.
+
+    `sources` maps dotted keys to where they came from ("config file 'x.yaml'",
+    `overrides.merge_sources`): a problem of such a key starts with its source. Unknown keys
+    of one section are named together; the line names at most MAX_PROBLEMS problems."""
+    entries: list[tuple[str | None, str | list[str]]] = []  # (source, text or unknown keys)
+    unknown: dict[tuple[str | None, tuple[str, ...]], list[str]] = {}
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        key = ".".join(loc)
+        source = source_of(key, sources) if sources and key else None
+        if err["type"] == "extra_forbidden":
+            keys = unknown.get((source, tuple(loc[:-1])))
+            if keys is None:
+                keys = unknown[(source, tuple(loc[:-1]))] = []
+                entries.append((source, keys))
+            keys.append(key)
+            continue
+        entries.append((source, _problem(err, loc, model)))
+    shown = [
+        (source, entry if isinstance(entry, str) else _unknown_keys(model, entry))
+        for source, entry in entries[:MAX_PROBLEMS]
+    ]
+    parts = []
+    for source, same in itertools.groupby(shown, key=lambda pair: pair[0]):
+        text = "; ".join(line for _, line in same)
+        parts.append(f"{source}: {text}" if source else text)
+    hidden = len(entries) - len(shown)
+    more = f"; ... and {hidden} more problem{'s' if hidden > 1 else ''}" if hidden else ""
+    return "; ".join(parts) + more  # one line, as every usage error is
+
+
+def _unknown_keys(model: type[BaseModel], keys: list[str]) -> str:
+    """'unknown key(s) ...; valid keys under ...' for unknown keys of one section."""
+    loc = keys[0].split(".")[:-1]
+    parent = _model_at(model, loc)
+    valid = sorted(getattr(parent, "model_fields", {})) if parent else []
+    where = f" under '{'.'.join(loc)}'" if loc else ""
+    prefix = ".".join(loc) + "." if loc else ""
+    named = [
+        f"'{one_line(key, 100)}'{one_line(did_you_mean(key, [prefix + v for v in valid]), 120)}"
+        for key in keys[:MAX_UNKNOWN]
+    ]
+    more = f" and {len(keys) - MAX_UNKNOWN} more" if len(keys) > MAX_UNKNOWN else ""
+    head = "unknown key " if len(keys) == 1 else "unknown keys "
+    return (
+        head + ", ".join(named) + more + f"; valid keys{one_line(where, 120)}: "
+        + (", ".join(valid) or "none")
+    )  # fmt: skip
+
+
+def _problem(err: Any, loc: list[str], model: type[BaseModel]) -> str:
+    """One pydantic error (other than an unknown key) as `key=value: what is wrong`."""
+    key = ".".join(loc)
+    msg = one_line(err["msg"].removeprefix("Value error, "))
+    missing = err["type"] == "missing"  # its input is the section that lacks the key
+    if missing and len(loc) > 1 and isinstance(err["loc"][-1], int):  # a short tuple
+        count = _tuple_length(_model_at(model, loc[:-2]), loc[-2])
+        need = f"needs {count} items" if count else f"item {loc[-1]} is missing"
+        return f"{one_line('.'.join(loc[:-1]), 100)}={_short(err.get('input'))}: {need}"
+    if key and isinstance(err.get("input"), dict) and not missing:
+        field = _leaf_field(model, loc)
+        if field is not None and not err["input"]:
+            return f"{one_line(key, 100)}={{}}: {one_line(key, 100)} is {_kind(field.annotation)}"
+        if field is not None:  # `trainer.steps.x=3`: keys under a number
+            sub, value = _first_leaf(err["input"])
+            return (
+                f"{one_line(key, 100)}.{one_line(sub, 60)}={_short(value)}: {one_line(key, 100)} "
+                f"is {_kind(field.annotation)}, it has no key '{one_line(sub.split('.')[0], 60)}'"
+            )
+    if not key or (isinstance(err.get("input"), dict) and not missing):
+        return msg  # a check across a section's keys: its message names them
+    if not missing and err.get("input", "") is None:  # `key=` typed empty
+        return f"{one_line(key, 100)} is empty and needs a value"
+    shown = "" if missing else f"={_short(err.get('input'))}"
+    if err["type"] == "list_type" and isinstance(err.get("input"), str):  # tricks=ema
+        fix = _as_list(err["input"])
+        if fix is not None:  # `tricks=[ema` needs `[ema]`, not `[[ema]`
+            msg += f" (write {one_line(key, 100)}={one_line(fix, 100)})"
+    return f"{one_line(key, 100)}{shown}: {msg}"
+
+
+def _first_leaf(value: Any) -> tuple[str, Any]:
+    """The dotted path and value of the first leaf of a nested mapping (keys of any type)."""
+    path = []
+    while isinstance(value, Mapping) and value:
+        key, value = next(iter(value.items()))
+        path.append(str(key))
+    return ".".join(path), value
+
+
+def _as_list(text: str) -> str | None:
+    """`ema`, `[ema`, `a,b]` as the list they mean (`[ema]`, `[a,b]`); None when the text is
+    more than brackets away from a list of plain names, so no guess is offered."""
+    names = [name.strip() for name in text.strip().lstrip("[").rstrip("]").split(",")]
+    if all(re.fullmatch(r"[\w.+-]+", name) for name in names):
+        return "[" + ",".join(names) + "]"
+    return None
+
+
+def _leaf_field(model: type[BaseModel], loc: list[str]) -> Any:
+    """The field at `loc` when it holds one value (a number, text, a list), not keys; else None."""
+    parent = _model_at(model, loc[:-1])
+    field = parent.model_fields.get(loc[-1]) if parent is not None else None
+    if field is None or as_model(field.annotation) is not None:
+        return None
+    return None if _takes_mapping(field.annotation) else field
+
+
+def _takes_mapping(annotation: Any) -> bool:
+    if annotation in (dict, Any) or typing.get_origin(annotation) in (dict, Mapping):
+        return True
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    return union and any(_takes_mapping(a) for a in typing.get_args(annotation))
+
+
+def _kind(annotation: Any) -> str:
+    """What a leaf field holds, in words: 'a number (int)', 'a list ([str])'..."""
+    text = type_text(annotation)
+    options = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) not in (typing.Union, types.UnionType):
+        options = [annotation]
+    first = options[0] if options else annotation
+    if typing.get_origin(first) is typing.Literal:
+        return f"one of {text}"
+    if typing.get_origin(first) in (list, tuple):
+        return f"a list ({text})"
+    if first in (int, float):
+        return f"a number ({text})"
+    if first is bool:
+        return f"true or false ({text})"
+    return f"a single value ({text})"
+
+
+def _tuple_length(model: type[BaseModel] | None, name: str) -> int | None:
+    """How many items the fixed-length tuple field `name` of `model` takes (None: not one)."""
+    field = model.model_fields.get(name) if model is not None else None
+    for option in (*typing.get_args(field.annotation), field.annotation) if field else ():
+        args = typing.get_args(option)
+        if typing.get_origin(option) is tuple and args and Ellipsis not in args:
+            return len(args)
+    return None
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else one_line(value)
+    return text if len(text) < 60 else text[:57] + "..."
+
+
+def _model_at(model: type[BaseModel] | None, path: list[str]) -> type[BaseModel] | None:
+    for part in path:
+        if model is None:
+            return None
+        field = model.model_fields.get(part)
+        model = as_model(field.annotation) if field else None
+    return model
+
+
+def as_model(annotation: Any) -> type[BaseModel] | None:
+    """The config section class a field's type holds (through Optional/unions), or None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = as_model(arg)
+        if found:
+            return found
+    return None
+
+
+def type_text(annotation: Any) -> str:
+    """A field's type as `--help` and errors show it: `int`, `adam|sgd`, `[str]`, `float?`."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return "|".join(str(a) for a in typing.get_args(annotation))
+    if origin in (typing.Union, types.UnionType):
+        return (
+            " or ".join(type_text(a) for a in typing.get_args(annotation) if a is not type(None))
+            + "?"
+        )
+    if origin in (list, tuple):
+        inner = ",".join(type_text(a) for a in typing.get_args(annotation) if a is not Ellipsis)
+        return f"[{inner}]"
+    return getattr(annotation, "__name__", str(annotation))
