@@ -90,7 +90,11 @@ def main(argv: list[str] | None = None) -> None:
     except click.UsageError as exc:  # a bad option or argument: one line, like ganhub's own
         command = exc.ctx.command_path if exc.ctx is not None else "ganhub"
         message = " ".join(exc.format_message().split())
-        click.echo(f"ganhub: error: {message} (see '{command} --help')", err=True)
+        # a command group a plugin would have added (`ganhub spiral ...`) vanishes when it
+        # fails to load: say which failed, as for an unknown loss or trick
+        failed = _failed_plugins() if message.startswith("No such command") else ""
+        hint = failed or f" (see '{command} --help')"
+        click.echo(f"ganhub: error: {message}{hint}", err=True)
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         click.echo(f"ganhub: error: {' '.join(exc.format_message().split())}", err=True)
@@ -114,8 +118,11 @@ def main(argv: list[str] | None = None) -> None:
 
 def _not_loaded(exc: GanhubError) -> str:
     """For an unknown name: the plugins that failed to load, which may be where it was."""
-    if not isinstance(exc, UnknownName):
-        return ""
+    return _failed_plugins() if isinstance(exc, UnknownName) else ""
+
+
+def _failed_plugins() -> str:
+    """The note ` (plugins that failed to load: a, b; see ganhub plugins)`, or "" if none."""
     from ganhub.plugins import get_hub
 
     failed = [info.name for info in get_hub().failures()]

@@ -1,14 +1,64 @@
 """What keeps an installed plugin in its place while ganhub runs: the commands it adds never
-replace another's, and a lifecycle hook that raises is named in one line."""
+replace another's, and a lifecycle hook, a logger or a run part (domain, loss, trick) whose
+code raises is named in one line."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ganhub.errors import GanhubError, PluginError
+from ganhub.errors import GanhubError, PluginError, plugin_code
 
 if TYPE_CHECKING:
     import click
+
+# the parts of a run by kind, and the key of `Components.provenance` that lists them
+_PROVENANCE_KEYS = {"domain": "domain", "loss": "loss", "trick": "tricks", "logger": "loggers"}
+
+
+def blame(exc: Exception, what: str, hint: str) -> None:
+    """Raise, for `exc` caught around a call into plugin code (`what`: "trick 'ada': its
+    observe()"), `plugin_code`'s one PluginError line (chained: GANHUB_DEBUG=1 shows the
+    traceback); return, for the caller to re-raise as it is, on ganhub's own errors (raised on
+    purpose) and a lack of memory (a size, not a bug of the plugin)."""
+    if isinstance(exc, GanhubError | MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return
+    with plugin_code(what, hint):
+        raise exc
+
+
+class Owners:
+    """Which plugin (and distribution) registered each part of a run, read from its provenance
+    (`Components.provenance`), so that an exception raised in a part's code names the part and
+    its plugin, built-in parts alike; a run built without a hub knows no plugins."""
+
+    def __init__(self, provenance: Mapping[str, Any]) -> None:
+        self._entries: dict[tuple[str, str], Mapping[str, Any]] = {}
+        for kind, key in _PROVENANCE_KEYS.items():
+            found = provenance.get(key)
+            for entry in found if isinstance(found, list) else [found]:
+                if isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
+                    self._entries[(kind, entry["name"])] = entry
+
+    def hint(self, kind: str, name: str) -> str:
+        """Where the code of the part `kind` `name` comes from: `plugin 'x' from dist 1.0`."""
+        entry = self._entries.get((kind, name))
+        if entry is None:
+            return "see `ganhub plugins` for its plugin"
+        dist, version = str(entry.get("dist") or ""), str(entry.get("version") or "")
+        known = dist not in ("", "?") and not dist.startswith("(")  # "(in-process)": none
+        source = f" from {dist} {version}".rstrip() if known else ""
+        return f"plugin '{entry.get('plugin')}'{source}"
+
+    def fault(self, exc: Exception, kind: str, name: str, method: str) -> None:
+        """`blame` for `exc`, raised by part `kind` `name` in its `method` ("observe()")."""
+        blame(exc, f"{kind} '{name}': its {method}", self.hint(kind, name))
+
+    def trick_fault(self, exc: Exception, hook: Callable[..., Any], point: str) -> None:
+        """`fault` for `exc`, raised by `hook`, a trick's bound method for the fixed point
+        `point` ("observe")."""
+        name = getattr(getattr(hook, "__self__", None), "name", "?")
+        self.fault(exc, "trick", name, f"{point}()")
 
 
 class GuardedHooks:
@@ -40,24 +90,29 @@ class GuardedHooks:
 
 class GuardedLogger:
     """A run logger whose mistakes (a constructor of the wrong signature, a `log` that raises)
-    stop the run with one line naming the logger, not a traceback from the engine; a ganhub
-    error or an OSError it raises on purpose (a server it cannot reach, a folder it cannot
-    write) passes as it is."""
+    stop the run with one line naming the logger and its plugin (`hint`, from `Owners.hint`),
+    not a traceback from the engine; a ganhub error, or an OSError naming the file it could
+    not write, raised on purpose passes as it is (the command line shows it in one line)."""
 
-    def __init__(self, name: str, cls: Any, *args: Any) -> None:
+    def __init__(self, name: str, cls: Any, *args: Any, hint: str = "") -> None:
         self._name = name
+        self._hint = f"{hint}; " if hint else ""
         self._logger = self._guard("start", lambda: cls(*args))
 
     def _guard(self, what: str, call: Any) -> Any:
         try:
             return call()
-        except (GanhubError, OSError):
+        except GanhubError:
             raise
         except Exception as exc:
+            if isinstance(exc, OSError) and exc.filename is not None:
+                raise
+            # an OSError without a file (a server it cannot reach) is one line too
             line = (str(exc).strip().splitlines() or [""])[0]
             raise PluginError(
                 f"logger '{self._name}': {what} raised {type(exc).__name__}: {line} "
-                "(loggers=[...] chooses the loggers of a run)"
+                f"({self._hint}loggers=[...] chooses the loggers of a run; GANHUB_DEBUG=1 "
+                "shows the traceback)"
             ) from exc
 
     def __getattr__(self, method: str) -> Any:
@@ -65,6 +120,13 @@ class GuardedLogger:
         if not callable(bound):
             return bound
         return lambda *args, **kwargs: self._guard(method, lambda: bound(*args, **kwargs))
+
+
+def hook_plugins(hooks: Any, name: str) -> list[str]:
+    """The plugins that implement the lifecycle hook `name` (none without a plugin manager)."""
+    if not isinstance(hooks, GuardedHooks):
+        return []
+    return [impl.plugin_name for impl in getattr(hooks._relay, name).get_hookimpls()]
 
 
 def _raised_in(exc: BaseException, caller: Any) -> str:

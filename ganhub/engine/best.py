@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ganhub.engine import checkpoint
 from ganhub.errors import ConfigError, UsageError, did_you_mean, one_line
-from ganhub.metrics import Better, Metric, direction_of
+from ganhub.metrics import Better, Metric, direction_of, supported
 
 if TYPE_CHECKING:
     from ganhub.engine.system import GANSystem
@@ -21,8 +21,7 @@ def keep_best_direction(
     report it as a score (raised before training, before the run directory exists)."""
     if key is None:
         return None
-    caps = system.capabilities()
-    applicable = [m for m in metrics if m.supports(caps)]
+    applicable = supported(metrics, system.capabilities())
     if not applicable:
         raise ConfigError(
             f"trainer.keep_best={one_line(key, 60)}: this run evaluates no metric that "

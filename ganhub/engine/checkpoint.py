@@ -34,6 +34,20 @@ BEST = "best.json"  # the record of the best checkpoint (trainer.keep_best)
 FILES = ("model.safetensors", "state.safetensors", "state.json")
 
 
+class Unstorable(TypeError):
+    """A value of the training state that a checkpoint cannot hold; `path` is where it sits
+    (the keys and indexes from the top: ["tricks", "ema", "seen"])."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.path: list[Any] = []
+
+    def __str__(self) -> str:
+        where = "".join(f"[{k!r}]" for k in self.path)
+        return f"cannot checkpoint a value of type {self.kind}" + (f" at {where}" if where else "")
+
+
 def flatten(obj: Any, tensors: dict[str, Tensor], prefix: str = "t") -> Any:
     """Replace tensors in a nested structure by references, collecting them into `tensors`."""
     if isinstance(obj, Tensor):
@@ -42,17 +56,26 @@ def flatten(obj: Any, tensors: dict[str, Tensor], prefix: str = "t") -> Any:
         return {"__tensor__": key}
     if isinstance(obj, dict):
         if all(isinstance(k, str) for k in obj):
-            return {k: flatten(v, tensors, prefix) for k, v in obj.items()}
-        return {"__items__": [[k, flatten(v, tensors, prefix)] for k, v in obj.items()]}
+            return {k: _flatten_at(k, v, tensors, prefix) for k, v in obj.items()}
+        return {"__items__": [[k, _flatten_at(k, v, tensors, prefix)] for k, v in obj.items()]}
     if isinstance(obj, tuple):
-        return {"__tuple__": [flatten(v, tensors, prefix) for v in obj]}
+        return {"__tuple__": [_flatten_at(i, v, tensors, prefix) for i, v in enumerate(obj)]}
     if isinstance(obj, list):
-        return [flatten(v, tensors, prefix) for v in obj]
+        return [_flatten_at(i, v, tensors, prefix) for i, v in enumerate(obj)]
     if obj is None or isinstance(obj, bool | int | float | str):
         return obj
     if hasattr(obj, "tolist"):  # numpy arrays and scalars (numpy RNG state)
         return {"__tensor__": _store(torch.as_tensor(obj), tensors, prefix)}
-    raise TypeError(f"cannot checkpoint a value of type {type(obj).__name__}")
+    raise Unstorable(type(obj).__name__)
+
+
+def _flatten_at(key: Any, value: Any, tensors: dict[str, Tensor], prefix: str) -> Any:
+    """`flatten(value)`, a value it cannot hold told where it sits (`key` within its parent)."""
+    try:
+        return flatten(value, tensors, prefix)
+    except Unstorable as exc:
+        exc.path.insert(0, key)
+        raise
 
 
 def _store(t: Tensor, tensors: dict[str, Tensor], prefix: str) -> str:
@@ -95,10 +118,10 @@ def save(
     final = directory / name
     tmp = directory / f".{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
+    tensors: dict[str, Tensor] = {}
+    skeleton = flatten(state, tensors)  # before any file: a value it cannot hold leaves none
     tmp.mkdir()
     weights = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model_state.items()}
-    tensors: dict[str, Tensor] = {}
-    skeleton = flatten(state, tensors)
     with writing(final):  # a full disk is one line naming the checkpoint
         meta = {"format": "pt", "step": str(step)}
         save_file(weights, str(tmp / "model.safetensors"), metadata=meta)

@@ -17,6 +17,7 @@ from ganhub.engine.heads import HeadedDiscriminator
 from ganhub.engine.outputs import Pair, PhaseOutput
 from ganhub.errors import ConfigError, PluginError
 from ganhub.losses import AdversarialLoss, Targets
+from ganhub.plugin_guard import Owners
 
 DInputTransform = Callable[[Tensor, "TrainContext"], Tensor]
 # a trick's `real_batch`: the real batch (possibly re-sampled) and optional per-sample weights
@@ -43,8 +44,11 @@ class TrainContext:
         real_hooks: Sequence[RealBatchHook] = (),
         compiled: bool = False,
         input_graphs: frozenset[str] = frozenset(),
+        owners: Owners | None = None,
     ) -> None:
         self.loss = loss
+        # names the loss or trick, and its plugin, when their code raises (`Owners.fault`)
+        self.owners = owners or Owners({})
         self.targets = targets
         self.d_transforms = list(d_transforms)
         self.real_hooks = list(real_hooks)
@@ -75,8 +79,17 @@ class TrainContext:
 
     def d_input(self, x: Tensor) -> Tensor:
         """Apply the D-input tricks (in their declared order) to one batch of D inputs."""
-        for transform in self.d_transforms:
-            x = transform(x, self)
+        try:  # free unless it raises: a trick's exception is named in one line
+            for transform in self.d_transforms:
+                x = transform(x, self)
+                if not isinstance(x, Tensor):  # None: a forgotten return, found here, not in D
+                    raise PluginError(
+                        f"trick '{getattr(transform, '__self__', transform).name}': its "
+                        f"d_input() returned {type(x).__name__}, not a tensor"
+                    )
+        except Exception as exc:
+            self.owners.trick_fault(exc, transform, "d_input")
+            raise
         return x
 
     def discriminate(self, discriminator: nn.Module, x: Tensor) -> Tensor:
@@ -101,17 +114,22 @@ class TrainContext:
         """The configured loss on D's logits with the configured targets; `weight` (one per
         real sample, from `real_batch`) weights the real term. Packed inputs (PacGAN: m
         consecutive samples per logit row) get the mean weight of their samples."""
-        if weight is None:
-            return self.loss.d_loss(real_logits, fake_logits, self.targets)
-        if not self.weighs_real:
-            raise ConfigError(
-                f"loss '{self.loss.name}' takes no per-sample weights (real_weight), which a "
-                "real_batch trick in this run gives; choose a built-in loss"
-            )
-        rows = real_logits.shape[0]
-        if weight.shape[0] != rows:
-            weight = weight.reshape(rows, -1).mean(1)
-        return self.loss.d_loss(real_logits, fake_logits, self.targets, real_weight=weight)
+        if weight is not None:
+            if not self.weighs_real:
+                raise ConfigError(
+                    f"loss '{self.loss.name}' takes no per-sample weights (real_weight), which "
+                    "a real_batch trick in this run gives; choose a built-in loss"
+                )
+            rows = real_logits.shape[0]
+            if weight.shape[0] != rows:
+                weight = weight.reshape(rows, -1).mean(1)
+        try:  # free unless it raises: the loss's exception is named in one line
+            if weight is None:
+                return self.loss.d_loss(real_logits, fake_logits, self.targets)
+            return self.loss.d_loss(real_logits, fake_logits, self.targets, real_weight=weight)
+        except Exception as exc:
+            self.owners.fault(exc, "loss", self.loss.name, "d_loss()")
+            raise
 
     def d_loss(
         self, discriminator: nn.Module, real: Tensor, fake: Tensor, tag: str = ""
@@ -161,7 +179,11 @@ class TrainContext:
                 raise ValueError(f"loss '{self.loss.name}' needs real samples in the G phase")
             with torch.no_grad():  # constants for G: no graph, no memory
                 real_logits = self.discriminate(discriminator, real)
-        loss = self.loss.g_loss(fake_logits, real_logits, self.targets)
+        try:  # free unless it raises: the loss's exception is named in one line
+            loss = self.loss.g_loss(fake_logits, real_logits, self.targets)
+        except Exception as exc:
+            self.owners.fault(exc, "loss", self.loss.name, "g_loss()")
+            raise
         stats = {f"G{tag}_fake_logit": fake_logits.detach().float().mean()}
         return PhaseOutput(loss, stats, aux=aux)
 

@@ -22,6 +22,7 @@ from ganhub.data import split_batch
 from ganhub.engine import compiled, distributed
 from ganhub.engine.diagnostics import CollapseMonitor, grad_norm
 from ganhub.engine.run import Run
+from ganhub.engine.stats import check_stats
 from ganhub.engine.system import Phase
 from ganhub.errors import PluginError
 
@@ -245,8 +246,12 @@ def train_step(run: Run, batches: Iterator[Any]) -> None:
     if run.scaler is not None:
         run.scaler.update()
     run.step = step + 1
-    for after_step in run.points["after_step"]:
-        after_step(run.step, run.system)  # EMA, LR schedules, balancing
+    try:  # free unless it raises: a trick's exception is named in one line
+        for after_step in run.points["after_step"]:
+            after_step(run.step, run.system)  # EMA, LR schedules, balancing
+    except Exception as exc:
+        run.owners.trick_fault(exc, after_step, "after_step")
+        raise
 
 
 def _run_plan(run: Run, plan: list[tuple[Phase, int]], inputs: list[Any]) -> None:
@@ -275,7 +280,11 @@ def run_phase(run: Run, phase: Phase, batch: Any) -> None:
             loss = out.loss
             check_loss(loss, phase, None, run.config.loss)
             for extra_loss in run.points["extra_loss"]:
-                term = extra_loss(phase, out, run.ctx)  # GP, R1, weight penalties, heads
+                try:  # free unless it raises: a trick's exception is named in one line
+                    term = extra_loss(phase, out, run.ctx)  # GP, R1, weight penalties, heads
+                except Exception as exc:
+                    run.owners.trick_fault(exc, extra_loss, "extra_loss")
+                    raise
                 if term is not None:
                     check_loss(term, phase, extra_loss)
                     loss = loss + term
@@ -289,7 +298,14 @@ def run_phase(run: Run, phase: Phase, batch: Any) -> None:
         scaled = loss if len(micro_batches) == 1 else loss / len(micro_batches)
         (run.scaler.scale(scaled) if run.scaler is not None else scaled).backward()
         for observe in run.points["observe"]:
-            observe(phase, out, run.ctx)  # ADA, balancing; may add device stats to out.stats
+            known = len(out.stats)
+            try:  # free unless it raises: a trick's exception is named in one line
+                observe(phase, out, run.ctx)  # ADA, balancing; may add device stats to out.stats
+            except Exception as exc:
+                run.owners.trick_fault(exc, observe, "observe")
+                raise
+            if len(out.stats) != known:  # what it added must be device scalars (no sync)
+                check_stats(out.stats, known, phase, observe)
         run.stats.add({f"loss/{phase.name}": loss, **out.stats}, watch=phase.name)
     if run.dist.enabled:
         distributed.average_gradients(params, run.dist.world)
@@ -300,8 +316,12 @@ def run_phase(run: Run, phase: Phase, batch: Any) -> None:
     if run.points["before_optimizer_step"]:
         if run.scaler is not None:
             run.scaler.unscale_(optimizer)  # clipping must see true gradients
-        for before_step in run.points["before_optimizer_step"]:
-            before_step(phase, params)
+        try:  # free unless it raises: a trick's exception is named in one line
+            for before_step in run.points["before_optimizer_step"]:
+                before_step(phase, params)
+        except Exception as exc:
+            run.owners.trick_fault(exc, before_step, "before_optimizer_step")
+            raise
     if run.scaler is not None:
         run.scaler.step(optimizer)
     else:

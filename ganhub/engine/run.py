@@ -1,12 +1,10 @@
 """A training run: everything `fit` needs, set up once (models, tricks, optimizers, run dir).
 
-`prepare_system` is shared with `ganhub.load`: the same tricks must shape the models (spectral
-norm parametrisations, EMA copies, packed discriminators) before a checkpoint can be loaded.
+`prepare_system` (`ganhub.engine.prepare`) is shared with `ganhub.load`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import json
 import math
@@ -32,50 +30,19 @@ from ganhub.engine.environment import (
     seed_everything,
     select_device,
     set_deterministic,
-    use_channels_last,
 )
 from ganhub.engine.optimizers import learning_rates_on_device, make_optimizer
 from ganhub.engine.optimizers import load_state as load_optimizer_state
+from ganhub.engine.prepare import prepare_system
 from ganhub.engine.rundir import RunDirectory
 from ganhub.engine.stats import StatsAccumulator
-from ganhub.engine.system import BuildHints, GANSystem, Phase
+from ganhub.engine.system import Phase
 from ganhub.errors import ConfigError, TrainingError, UsageError, one_line, unknown_choice
 from ganhub.losses import Targets
 from ganhub.metrics import Metric, evaluate
-from ganhub.plugin_guard import GuardedLogger
+from ganhub.plugin_guard import GuardedLogger, Owners, hook_plugins
 from ganhub.provenance import REQUIRES_FILE
-from ganhub.tricks import HOOK_POINTS, Trick
-
-
-def build_tricks(config: RunConfig, tricks: Mapping[str, type[Trick]]) -> list[Trick]:
-    """Instantiate the enabled tricks with their options, in setup order."""
-    built = [cls(getattr(config.trick, name), config) for name, cls in tricks.items()]
-    return sorted(built, key=lambda t: t.setup_order)
-
-
-def prepare_system(
-    config: RunConfig, parts: Components, device: torch.device
-) -> tuple[GANSystem, list[Trick]]:
-    """Build the domain's system and let the tricks shape it (before any weights are loaded)."""
-    tricks = build_tricks(config, parts.tricks)
-    # a fresh copy per build: tricks add their auxiliary heads to it
-    condition = dataclasses.replace(parts.condition, heads={}) if parts.condition else None
-    hints = BuildHints(condition=condition)
-    for t in tricks:
-        t.adjust_build(hints)
-    if condition is not None:
-        condition.pack = hints.pack
-    model = f"the '{config.plugin}' model of this config"  # with the tricks' copies (EMA)
-    with start.fits_in_memory(model, "check its model.* sizes"):
-        system = parts.domain.build(config, hints)
-        # a forgotten `return` in build(): an AttributeError deep in the engine otherwise
-        start.check_part(config.plugin, "build()", system, system is not None, "a GANSystem")
-        for t in tricks:
-            t.setup(system)
-        system.to(device)
-    if config.trainer.channels_last:
-        use_channels_last(system, device)
-    return system, tricks
+from ganhub.tricks import HOOK_POINTS
 
 
 class Run:
@@ -89,6 +56,7 @@ class Run:
         self.config = config
         self.parts = parts
         self.hooks = parts.hooks
+        self.owners = Owners(parts.provenance)  # names a part's plugin when its code raises
         self.dist = DistInfo.from_env()
         # all terminal output of the run; rank 0 shows progress unless trainer.progress=false
         self.console = Console(quiet=not (config.trainer.progress and self.dist.is_main))
@@ -155,6 +123,7 @@ class Run:
             real_hooks=self.points["real_batch"],  # in the config's order
             compiled=config.trainer.compile,
             input_graphs=frozenset().union(*(t.input_graphs() for t in self.tricks)),
+            owners=self.owners,
         )
         self.data = self.system.data()
         # fp16's scaler skips overflowing steps: their values must stay out of the means
@@ -198,7 +167,10 @@ class Run:
                 # loggers log config.yaml, so they start after it is written (one that refuses
                 # its options or folder is a refusal before the first step: see `fail`)
                 named = parts.loggers.items()
-                self.loggers = [GuardedLogger(n, cls, self.run_dir, config) for n, cls in named]
+                self.loggers = [
+                    GuardedLogger(n, cls, self.run_dir, config, hint=self.owners.hint("logger", n))
+                    for n, cls in named
+                ]
                 if config.resume is not None:  # steps logged after the checkpoint come again
                     for logger in self.loggers:
                         logger.resumed_at(self.step)
@@ -346,7 +318,12 @@ class Run:
         if not self.dist.is_main:
             return []
         self.require_finite_weights("writing samples")
-        paths = self.system.write_samples(self.run_dir / "samples", f"step_{self.step:07d}")
+        try:
+            paths = self.system.write_samples(self.run_dir / "samples", f"step_{self.step:07d}")
+        except Exception as exc:  # a full disk names its file: the command line shows it
+            if not (isinstance(exc, OSError) and exc.filename is not None):
+                self.owners.fault(exc, "domain", self.config.plugin, "write_samples()")
+            raise
         listed = isinstance(paths, list) and all(isinstance(p, Path) for p in paths)
         start.check_part(self.config.plugin, "write_samples()", paths, listed, "a list of paths")
         for logger in self.loggers:
@@ -430,14 +407,16 @@ class Run:
         extra: dict[str, Any] = {}
         self.hooks.before_save_checkpoint(run=self, step=self.step, extra=extra)
         state = start.training_state(self, rng, extra)
-        self.last_checkpoint = checkpoint.save(
-            self.run_dir / "checkpoints",
-            self.step,
-            self.system.state_dict(),
-            state,
-            keep=self.config.trainer.keep_checkpoints,
-            protect=[self.best.name] if self.best else [],
-        )
+        # a value no checkpoint can hold names the trick, domain or hook plugin that gave it
+        with start.storable(self.config.plugin, hook_plugins(self.hooks, "before_save_checkpoint")):
+            self.last_checkpoint = checkpoint.save(
+                self.run_dir / "checkpoints",
+                self.step,
+                self.system.state_dict(),
+                state,
+                keep=self.config.trainer.keep_checkpoints,
+                protect=[self.best.name] if self.best else [],
+            )
         return self.last_checkpoint
 
     def _restore(self) -> None:

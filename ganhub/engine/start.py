@@ -338,6 +338,41 @@ def check_part(plugin: str, method: str, value: object, fits: bool, wanted: str)
 
 
 @contextlib.contextmanager
+def storable(domain: str, hook_plugins: list[str]) -> Iterator[None]:
+    """Around a checkpoint's write: a value of the training state that it cannot hold (a set,
+    an object) becomes one line naming who put it there: the trick (`state_dict()`), the
+    domain (`resume_state()`) or the plugins whose before_save_checkpoint hook fills `extra`."""
+    try:
+        yield
+    except checkpoint.Unstorable as exc:
+        part, *rest = exc.path or ["?"]
+        kind = f"a value of type {exc.kind}"
+        if part == "tricks" and rest:
+            where = _keys(rest[1:]) or "its top"
+            what = f"trick '{rest[0]}': its state_dict() holds {kind} at {where}"
+        elif part == "system":
+            what = (
+                f"domain '{domain}': its resume_state() holds {kind} at {_keys(rest) or 'its top'}"
+            )
+        elif part == "extra" and rest:
+            owners = ", ".join(f"'{p}'" for p in hook_plugins) or "?"
+            what = (
+                f"plugin {owners}: its before_save_checkpoint hook put {kind} in extra{_keys(rest)}"
+            )
+        else:  # the engine's own part of the state: its bug, shown as it is
+            raise
+        raise PluginError(
+            f"{what}, which a checkpoint cannot hold (use numbers, strings, tensors, and lists "
+            "or dicts of them)"
+        ) from exc
+
+
+def _keys(path: list[Any]) -> str:
+    """`["a", 0]` as `['a'][0]`: where a value sits in a nested state."""
+    return "".join(f"[{k!r}]" for k in path)
+
+
+@contextlib.contextmanager
 def fits_in_memory(what: str, fix: str) -> Iterator[None]:
     """Allocation failures inside (a model built from sizes typed too large, or from a run
     folder's edited config.yaml; a sample count too large) become one line: `what` does not

@@ -9,10 +9,21 @@ otherwise values are summed as they come, and a NaN/Inf loss shows in its sum.
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor
+
+from ganhub.errors import PluginError
+
+# what a stat must be, and why (said when one is not)
+_SCALAR = (
+    "not a 0-dim tensor; put one number as a 0-dim tensor on the device (a Python number: "
+    "torch.tensor(x, device=...); never .item(), which waits for the device every step)"
+)
 
 
 class StatsAccumulator:
@@ -42,7 +53,13 @@ class StatsAccumulator:
         # few ops per call, whatever the number of values: this runs twice a step, and on a
         # small model each op's dispatch is a visible share of the step
         with torch.no_grad():
-            stacked = torch.stack([v if v.dim() == 0 else v.reshape(()) for v in values.values()])
+            try:  # free unless it raises: a value that is no device scalar is named
+                stacked = torch.stack(
+                    [v if v.dim() == 0 else v.reshape(()) for v in values.values()]
+                )
+            except (AttributeError, TypeError, RuntimeError) as exc:
+                _refuse_unfit(values, watch, exc)
+                raise
             stacked = stacked.float()
             if not self.skip_nonfinite:
                 self.adds[keys] = self.adds.get(keys, 0) + 1
@@ -113,6 +130,39 @@ class StatsAccumulator:
         for key, (total, count) in totals.items():
             means[key] = total / count if count else float("nan")
         return means
+
+
+def not_a_scalar(value: Any) -> str | None:
+    """What `value` is when it is not one number on the device ("a float", "a tensor of shape
+    (3,)"); None when it is (a tensor of one element). Reads no device value."""
+    if isinstance(value, Tensor):
+        return None if value.numel() == 1 else f"a tensor of shape {tuple(value.shape)}"
+    return f"a {type(value).__name__}"
+
+
+def check_stats(
+    stats: Mapping[str, Any], start: int, phase: Any, observe: Callable[..., Any]
+) -> None:
+    """The stats a trick's `observe` added to a phase's `out.stats` (those from position
+    `start` on) must be device scalars: else one line naming the trick and the key."""
+    for key, value in itertools.islice(stats.items(), start, None):
+        what = not_a_scalar(value)
+        if what is not None:
+            trick = getattr(getattr(observe, "__self__", None), "name", "?")
+            raise PluginError(
+                f"phase '{phase.name}': trick '{trick}': its observe() put {what} in "
+                f"out.stats[{key!r}], {_SCALAR}"
+            )
+
+
+def _refuse_unfit(values: Mapping[str, Any], watch: str | None, exc: BaseException) -> None:
+    """Raise one line naming the first stat that is no device scalar (a phase's own stats,
+    or one a trick replaced); return when all are (`exc` was another error)."""
+    for key, value in values.items():
+        what = not_a_scalar(value)
+        if what is not None:
+            where = f"phase '{watch}': " if watch else ""
+            raise PluginError(f"{where}stat {key!r} is {what}, {_SCALAR}") from exc
 
 
 def _offsets(groups: list[tuple[str, ...]]) -> list[int]:

@@ -173,6 +173,19 @@ def checked_values(name: str, values: Any) -> dict[str, float]:
     return out
 
 
+def supported(metrics: Iterable[Metric], caps: Capabilities) -> list[Metric]:
+    """The metrics whose `supports(caps)` says they apply; a plugin's exception in it is one
+    line naming the metric (as in `compute`), not one blamed on the caller."""
+    applicable = []
+    for metric in metrics:
+        with plugin_code(
+            f"metric '{metric.name}': its supports()", "see `ganhub list metrics` for its plugin"
+        ):
+            if metric.supports(caps):
+                applicable.append(metric)
+    return applicable
+
+
 def _computed(metric: Metric, system: GANSystem, n_samples: int, seed: int) -> Any:
     """`metric.compute`, a plugin's exception as one line naming the metric."""
     with plugin_code(f"metric '{metric.name}'", "see `ganhub list metrics` for its plugin"):
@@ -193,14 +206,15 @@ def evaluate(
 
     result = Evaluation()
     caps = system.capabilities()
-    check_sample_count([m for m in metrics if m.supports(caps)], n_samples, "n_samples")
+    applicable = supported(metrics, caps)
+    check_sample_count(applicable, n_samples, "n_samples")
     was_training = system.training
     system.eval()
     try:
         with torch.no_grad():
             reported: dict[str, str] = {}  # key -> the metric that reported it
             for metric in metrics:
-                if metric.supports(caps):
+                if metric in applicable:
                     with activity(metric.name) as shown:
                         values = checked_values(
                             metric.name, _computed(metric, system, n_samples, seed)
@@ -234,5 +248,6 @@ __all__ = [
     "check_sample_count",
     "direction_of",
     "evaluate",
+    "supported",
     "undeclared",
 ]

@@ -335,10 +335,9 @@ def check_metrics(
 ) -> None:
     """Missing libraries and feature networks of the applicable metrics, and too few samples
     (`n_samples`, typed as `key`; default: the run's eval.n_samples), raise here."""
-    from ganhub.metrics import check_sample_count
+    from ganhub.metrics import check_sample_count, supported
 
-    caps = system.capabilities()
-    applicable = [metric for metric in metrics if metric.supports(caps)]
+    applicable = supported(metrics, system.capabilities())
     if n_samples is None:
         n_samples, key = system.config.eval.n_samples, "eval.n_samples"
     check_sample_count(applicable, n_samples, key or "n_samples")

@@ -65,7 +65,7 @@ def evaluate_run(
     from ganhub.api import load
     from ganhub.config.schema import EvalConfig
     from ganhub.errors import UsageError
-    from ganhub.metrics import evaluate
+    from ganhub.metrics import evaluate, supported
     from ganhub.metrics.builtin import FeatureMetric, InceptionScore, check_metrics
     from ganhub.metrics.features import extractors_used
     from ganhub.metrics.store import check_output_file, write_json
@@ -106,8 +106,8 @@ def evaluate_run(
         )
     metrics = [hub.metrics.get(n) for n in names]
     caps = system.capabilities()
-    usable = [m for m in metrics if m.supports(caps)]
-    skipped = [m.name for m in metrics if not m.supports(caps)]
+    usable = supported(metrics, caps)
+    skipped = [m.name for m in metrics if m not in usable]
     if not usable:  # refused before eval.json is touched: the earlier scores stay
         defaults = ", ".join(system.default_metrics()) or "none"
         raise UsageError(
