@@ -4,8 +4,13 @@ entry point declared in a group ganhub does not read."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata as md
+import os
 import re
+import sysconfig
+import traceback
+from typing import Any
 
 from ganhub.errors import one_line
 
@@ -73,20 +78,86 @@ def report_fix(dist: str) -> str:
     return f"report it to the authors of '{dist}'"
 
 
+# import names whose distribution is named otherwise
+_ALIASES = {
+    "sklearn": "scikit-learn", "skimage": "scikit-image", "yaml": "pyyaml", "PIL": "pillow",
+    "cv2": "opencv-python", "bs4": "beautifulsoup4", "attr": "attrs", "dateutil": "python-dateutil",
+}  # fmt: skip
+
+
+def _requirements(dist: str) -> list[tuple[str, str | None]] | None:
+    """(normalised name, extra or None) of each requirement `dist` declares; None: unknown."""
+    try:
+        requires = md.requires(dist)
+    except md.PackageNotFoundError:
+        return None
+    found = []
+    for req in requires or []:
+        extra = re.search(r"extra\s*==\s*['\"]([^'\"]+)['\"]", req)
+        name = normalise(re.split(r"[\s<>=!~;\[(]", req, maxsplit=1)[0])
+        found.append((name, extra.group(1) if extra else None))
+    return found
+
+
+def missing_module(exc: ImportError) -> str:
+    """The top-level module an ImportError says is missing ('' when it names none)."""
+    return (getattr(exc, "name", None) or "").split(".")[0]
+
+
+def undeclared(exc: ImportError, dist: str) -> bool:
+    """Whether the module missing is none of `dist`'s declared requirements (known metadata
+    only): a typo or a dependency its authors forgot, never a name to `pip install` blindly."""
+    missing, requirements = missing_module(exc), _requirements(dist)
+    if not missing or requirements is None:
+        return False
+    wanted = normalise(_ALIASES.get(missing, missing))
+    return all(name != wanted for name, _ in requirements)
+
+
 def fix_for_missing(exc: ImportError, dist: str) -> str:
     """The pip line that installs what `exc` says is missing, via the dist's extra if it has one."""
-    missing = (getattr(exc, "name", None) or "").split(".")[0]
+    missing = missing_module(exc)
     if not missing:
         return f"pip install --upgrade '{dist}'"
-    aliases = {"sklearn": "scikit-learn", "skimage": "scikit-image", "yaml": "pyyaml"}
-    wanted = normalise(aliases.get(missing, missing))
-    try:
-        requires = md.requires(dist) or []
-    except md.PackageNotFoundError:
-        requires = []
-    for req in requires:
-        req_name = normalise(re.split(r"[\s<>=!~;\[(]", req, maxsplit=1)[0])
-        extra = re.search(r"extra\s*==\s*['\"]([^'\"]+)['\"]", req)
-        if req_name == wanted and extra and extra.group(1) != "all":
-            return f"pip install '{dist}[{extra.group(1)}]'"
-    return f"pip install {aliases.get(missing, missing)}"
+    wanted = normalise(_ALIASES.get(missing, missing))
+    for name, extra in _requirements(dist) or []:
+        if name == wanted and extra and extra != "all":
+            return f"pip install '{dist}[{extra}]'"
+    return f"pip install {_ALIASES.get(missing, missing)}"
+
+
+def one_line_error(exc: BaseException) -> str:
+    """'ZeroDivisionError: division by zero (plugin.py:3)': the first line, and where the
+    plugin's own code raised it (not ganhub's, importlib's or the standard library's frames;
+    a syntax error's own file and line)."""
+    text = f"{type(exc).__name__}: {exc}".strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{type(exc).__name__}: {exc.msg} ({exc.filename}:{exc.lineno})"
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+    own = [f for f in frames if not f.filename.startswith(("<", _GANHUB_DIR, _STDLIB_DIR))]
+    return f"{first} ({own[-1].filename}:{own[-1].lineno})" if own else first
+
+
+def resolves(target: str) -> bool:
+    """Whether an entry point's `module:object.path` names an object (module imported)."""
+    module, _, path = target.partition(":")
+    obj: Any = importlib.import_module(module.strip())
+    for part in path.strip().split("."):
+        if not hasattr(obj, part):
+            return False
+        obj = getattr(obj, part)
+    return True
+
+
+def belongs(path: str, entry_point: md.EntryPoint) -> bool:
+    """Whether file `path` is one of the entry point's distribution's files (unknown: True)."""
+    files = entry_point.dist.files if entry_point.dist is not None else None
+    if not files:
+        return True
+    real = os.path.realpath(path)
+    return any(os.path.realpath(str(f.locate())) == real for f in files)
+
+
+_GANHUB_DIR = os.path.dirname(os.path.abspath(__file__))  # this package's folder
+_STDLIB_DIR = sysconfig.get_paths()["stdlib"]

@@ -23,12 +23,17 @@ from ganhub import hookspecs
 from ganhub.errors import PluginError
 from ganhub.plugin_checks import hook_problem, misnamed, wrong_kind
 from ganhub.plugin_fixes import (
+    belongs,
     fix_for_missing,
     in_another_group,
+    missing_module,
     modules_of,
+    one_line_error,
     own_module_missing,
     own_submodule_missing,
     report_fix,
+    resolves,
+    undeclared,
 )
 from ganhub.plugin_guard import (
     added_commands,
@@ -204,7 +209,35 @@ class Hub:
             if entry_point is not None and own_submodule_missing(exc, target):
                 self._fail(info, "error", exc, report_fix(dist))
                 return
+            if not isinstance(exc, ModuleNotFoundError) and _importable(exc.name or ""):
+                # "cannot import name 'X' from 'M'": M is installed, the name is not in it
+                hint = (
+                    " (a plugin for another ganhub version?)"
+                    if exc.name == "ganhub" or (exc.name or "").startswith("ganhub.")
+                    else ""
+                )
+                self._fail(info, "error", exc, f"{report_fix(dist)}{hint}")
+                return
+            if undeclared(exc, dist):  # a typo or a forgotten dependency: no blind pip line
+                problem = PluginError(
+                    f"its code imports '{missing_module(exc)}', which is not installed and not "
+                    f"among {dist}'s declared dependencies"
+                )
+                fix = f"{report_fix(dist)} (a typo, or a dependency its authors did not declare)"
+                self._fail(info, "error", problem, fix)
+                return
             self._fail(info, "unavailable", exc, fix_for_missing(exc, dist))
+            return
+        except AttributeError as exc:  # `module:object` whose object is not there
+            missing_object = entry_point is not None and ":" in target and not resolves(target)
+            if missing_object and _importable(target.split(":")[0].strip()):
+                module, obj = (part.strip() for part in target.split(":", 1))
+                problem = PluginError(
+                    f"its entry point names '{obj}' in module '{module}', which has no such object"
+                )
+                self._fail(info, "error", problem, f"correct the entry point in {dist}'s pyproject.toml")  # fmt: skip
+            else:
+                self._fail(info, "error", exc, report_fix(dist))
             return
         except (Exception, SystemExit) as exc:  # a plugin cannot end the process at import
             self._fail(info, "error", _as_error(exc), report_fix(dist))
@@ -216,8 +249,13 @@ class Hub:
             return
         if not _has_hookimpls(plugin) and not hook_problem(plugin):  # else _accept says what
             where = getattr(plugin, "__file__", None) or repr(plugin)
-            empty = ImportError(f"'{target}' resolved to {where}, which implements no ganhub hook")
-            self._fail(info, "error", empty, f"check for a file or package shadowing '{target}'")
+            empty = PluginError(f"'{target}' ({where}) implements no ganhub hook")
+            if entry_point is not None and not belongs(where, entry_point):
+                fix = f"a file or package outside {dist} shadows '{target}': rename or remove it"
+            else:
+                fix = ("point the entry point at the module whose functions carry @hookimpl, "
+                       "or add them (see docs/plugins.md)")  # fmt: skip
+            self._fail(info, "error", empty, fix)
             return
         self._accept(name, plugin, info)
 
@@ -291,8 +329,10 @@ class Hub:
 
     def _fail(self, info: PluginInfo, status: str, exc: BaseException, fix: str) -> None:
         if os.environ.get(STRICT_ENV, "") not in ("", "0"):
-            raise PluginError(f"plugin '{info.name}' failed to load: {_one_line(exc)}") from exc
-        info.status, info.error, info.fix = status, _one_line(exc), fix
+            raise PluginError(
+                f"plugin '{info.name}' failed to load: {one_line_error(exc)}"
+            ) from exc
+        info.status, info.error, info.fix = status, one_line_error(exc), fix
         if os.environ.get("GANHUB_DEBUG"):  # `ganhub plugins` shows it whole
             info.trace = "".join(traceback.format_exception(exc))
         info.registered = {}
@@ -431,19 +471,6 @@ def _importable(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
-
-
-def _one_line(exc: BaseException) -> str:
-    """'ZeroDivisionError: division by zero (plugin.py:3)': the first line, and where the
-    plugin's own code raised it (not ganhub's or importlib's frames)."""
-    text = f"{type(exc).__name__}: {exc}".strip()
-    first = text.splitlines()[0] if text else type(exc).__name__
-    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
-    own = [f for f in frames if not f.filename.startswith(("<", _GANHUB_DIR))]
-    return f"{first} ({own[-1].filename}:{own[-1].lineno})" if own else first
-
-
-_GANHUB_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def load_module(module: ModuleType | str) -> ModuleType:
