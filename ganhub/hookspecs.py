@@ -73,7 +73,8 @@ def register_metrics(register: Register) -> None:
 
 @hookspec
 def register_loggers(register: Register) -> None:
-    """Register run loggers: ``register("jsonl", JsonlLogger)`` (a class taking the Run).
+    """Register run loggers: ``register("jsonl", JsonlLogger)`` (the class, built per run
+    with the run directory and config: ``JsonlLogger(run_dir, config)``).
 
     A logger is a :class:`ganhub.loggers.Logger`: ``log(step, metrics)``, ``close()``.
     """

@@ -231,7 +231,8 @@ def new_plugin(name: str, directory: Path) -> None:
       README.md
     It installs (pip install -e ganhub-NAME) and passes its own tests at once.
     NAME: lowercase letters, digits and underscores, starting with a letter, not
-    ending with one, at most 40 characters, not taken by an installed plugin or command.
+    ending with an underscore, at most 40 characters, not taken by an installed plugin or
+    command.
     """
     target, written = write_plugin(name, directory)
     names = plugin_names(name)
