@@ -5,6 +5,7 @@ float32 or int64 cannot hold. Each error is one line naming the key or file."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -205,3 +206,12 @@ def test_usage_errors_of_files_exit_2(cli, workdir: Path) -> None:  # type: igno
     path.write_text("plugin: toy2d\nseed: 1\nseed: 2\n", "utf-8")
     line = _one_line(*cli("config", "--config", str(path))[::2])
     assert "gives the key 'seed' twice (lines 2 and 3)" in line
+
+
+def test_a_run_directory_that_does_not_exist_is_named_so(workdir: Path, cli: Any) -> None:
+    """It said "'runs/x' is not a ganhub run directory (runs/x/config.yaml is missing)"."""
+    code, _, err = cli("run", "resume=runs/nosuch")
+    assert code == 2 and err.strip() == "ganhub: error: 'runs/nosuch': no such run directory"
+    (workdir / "empty").mkdir()
+    code, _, err = cli("run", "resume=empty")
+    assert code == 2 and "'empty' is not a ganhub run directory" in err
