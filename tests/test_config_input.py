@@ -215,3 +215,9 @@ def test_a_run_directory_that_does_not_exist_is_named_so(workdir: Path, cli: Any
     (workdir / "empty").mkdir()
     code, _, err = cli("run", "resume=empty")
     assert code == 2 and "'empty' is not a ganhub run directory" in err
+
+
+def test_the_name_rule_says_ascii(cli: Any) -> None:
+    """`name=été` was refused as not "letters, digits and . _ + -": é is a letter."""
+    code, _, err = cli("config", "plugin=toy2d", "name=été")
+    assert code == 2 and "ASCII letters, digits and . _ + -" in err, err

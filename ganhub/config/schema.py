@@ -19,8 +19,8 @@ _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 MAX_SEED = 2**32 - 1
 _RUN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]*$")
 PLAIN_NAME_RULE = (
-    "must be a plain directory name: letters, digits and . _ + - (no / or \\, not starting "
-    "with a dot or a dash)"
+    "must be a plain directory name: ASCII letters, digits and . _ + - (no / or \\, not "
+    "starting with a dot or a dash)"
 )
 
 
