@@ -84,7 +84,7 @@ def walk_files(root: Path) -> Iterator[Path]:
         for entry in entries:
             path = folder / entry.name
             if entry.is_symlink():
-                _refuse_leaving(path, root, base)
+                refuse_leaving(path, root, base)
             if entry.is_dir():  # follows a link
                 if not entry.name.startswith("."):
                     stack.append(path)
@@ -92,7 +92,10 @@ def walk_files(root: Path) -> Iterator[Path]:
                 yield path
 
 
-def _refuse_leaving(link: Path, root: Path, base: Path) -> None:
+def refuse_leaving(link: Path, root: Path, base: Path | None = None) -> None:
+    """ConfigError when symlink `link` leads out of data folder `root` (`base`: its resolved
+    path, when the caller has it); a broken or looping link reads nothing and passes."""
+    base = base or root.resolve()
     try:
         target = link.resolve()
     except (OSError, RuntimeError):  # a loop: nothing is read through it

@@ -45,6 +45,7 @@ from ganhub_medgan.volume import (
 )
 from torch import Tensor
 
+from ganhub.data.images import refuse_leaving
 from ganhub.errors import ConfigError, UsageError
 
 MANIFEST = "ganhub_medgan.json"  # written by `ganhub data convert --to nifti`
@@ -85,19 +86,22 @@ def is_item(path: Path) -> bool:
     return path.is_dir() and any(p.is_file() and is_dicom(p) for p in path.iterdir())
 
 
-def scan_items(folder: Path) -> dict[str, list[Path]]:
+def scan_items(folder: Path, root: Path | None = None) -> dict[str, list[Path]]:
     """NIfTI files and DICOM series directly under `folder`, by name (several when files
-    share one, `a.nii` and `a.nii.gz`)."""
+    share one, `a.nii` and `a.nii.gz`); a symlink leading out of the data folder `root`
+    (default `folder`) is refused, as in every image folder (`walk_files`)."""
     items: dict[str, list[Path]] = {}
     for path in sorted(folder.iterdir()):
+        if path.is_symlink():
+            refuse_leaving(path, root or folder)
         if is_item(path):
             items.setdefault(item_name(path), []).append(path)
     return items
 
 
-def list_items(folder: Path) -> dict[str, Path]:
+def list_items(folder: Path, root: Path | None = None) -> dict[str, Path]:
     """NIfTI files and DICOM series directly under `folder` by name, the first of each name."""
-    return {name: paths[0] for name, paths in scan_items(folder).items()}
+    return {name: paths[0] for name, paths in scan_items(folder, root).items()}
 
 
 def clash_line(paths: list[Path]) -> str:
@@ -159,7 +163,7 @@ def check_folder(task: str, cfg: MedData) -> None:
             )
     for sub in dirs:
         folder = cfg.path / sub
-        items = list_items(folder)
+        items = list_items(folder, cfg.path)
         if not items:
             raise ConfigError(
                 f"data.path: '{folder}' holds no NIfTI (.nii, .nii.gz) files or DICOM series"
@@ -178,7 +182,7 @@ def nested_hint(folder: Path) -> str:
     nested = sorted(
         f"'{p.name}/'"
         for p in folder.iterdir()
-        if p.is_dir() and not p.name.startswith(".") and list_items(p)
+        if p.is_dir() and not p.name.startswith(".") and list_items(p, folder)
     )
     if not nested:
         return ""
@@ -197,7 +201,7 @@ def pair_listing(task: str, cfg: MedData) -> Listing:
     """Samples by name, files without a partner, and files sharing a name (left out)."""
     assert cfg.path is not None
     folders = [cfg.path / sub for sub in subdirs(task, cfg)]
-    listed = [scan_items(f) for f in folders]
+    listed = [scan_items(f, cfg.path) for f in folders]
     names = sorted(set.intersection(*(set(items) for items in listed)))
     lonely = [
         (items[name][0], next(f for f, other in zip(folders, listed) if name not in other))

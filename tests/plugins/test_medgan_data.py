@@ -76,6 +76,20 @@ def _warnings(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("medgan: warning: ")]
 
 
+def test_a_volume_linked_from_outside_the_data_folder_is_refused(tmp_path: Path) -> None:
+    """medgan read images/case0.nii.gz through a symlink to another folder: the rule of every
+    image folder (`walk_files`) holds for volumes too; a link inside the folder is read."""
+    root = _lesion_set(tmp_path / "set", [1.0, 1.0])
+    _save(tmp_path / "elsewhere" / "scan.nii.gz", _image(9))
+    (root / "images" / "case2.nii.gz").symlink_to(tmp_path / "elsewhere" / "scan.nii.gz")
+    (root / "masks" / "case2.nii.gz").symlink_to(root / "masks" / "case0.nii.gz")  # inside
+    with pytest.raises(ConfigError, match=r"case2\.nii\.gz' is a symlink leading outside"):
+        resolve(["plugin=medgan", f"data.path={root}", "spatial_dims=3"])
+    (root / "images" / "case2.nii.gz").unlink()
+    _save(root / "images" / "case2.nii.gz", _image(9))
+    resolve(["plugin=medgan", f"data.path={root}", "spatial_dims=3"])
+
+
 # -- soft masks: the threshold rule, the warning, the all-empty error ----------------------------
 
 
