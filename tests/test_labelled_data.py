@@ -205,6 +205,10 @@ def test_given_classes_order_csv_labels_and_refuse_unknown_ones(flat: Path, tmp_
         ("file,label\na.png,x\nsub/../../x.png,y\n", "row 3: 'sub/../../x.png' leads outside"),
         ("file,label\n/etc/passwd.png,y\n", "row 2: '/etc/passwd.png' is an absolute path"),
         ("file,label\nC:\\x.png,y\n", "is an absolute path"),
+        (
+            "file,label\na.png,1\nsub/c.png,1.0\n",
+            "labels '1' (row 2) and '1.0' (row 3) are one number written two ways",
+        ),
     ],
 )
 def test_bad_csv_rows_are_refused_with_file_and_row(

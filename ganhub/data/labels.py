@@ -190,7 +190,25 @@ def _read_rows(path: Path, root: Path, key: str) -> list[_Row]:
         raise ConfigError(f"{where}: not a readable CSV ({_shown(exc, 100)})") from None
     if not rows:
         raise ConfigError(f"{where}: no rows after the header; one row per image is needed")
+    _refuse_number_spellings(rows, where)
     return rows
+
+
+def _refuse_number_spellings(rows: list[_Row], where: str) -> None:
+    """'1', '01' and '1.0' (a spreadsheet's float column) would be three classes: refused."""
+    spelled: dict[float, _Row] = {}
+    for row in rows:
+        try:
+            value = float(row.label)
+        except ValueError:
+            continue
+        seen = spelled.setdefault(value, row)
+        if seen.label != row.label:
+            raise ConfigError(
+                f"{where}: labels '{_shown(seen.label)}' (row {seen.number}) and "
+                f"'{_shown(row.label)}' (row {row.number}) are one number written two ways, "
+                "which would make two classes; write each class one way"
+            )
 
 
 def read_label_csv(path: Path, root: Path, key: str = "data.labels") -> dict[Path, str]:
