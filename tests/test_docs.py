@@ -27,6 +27,21 @@ def test_every_hook_has_a_section_in_the_reference() -> None:
     assert not missing, f"docs/hooks.md lacks sections for: {missing}"
 
 
+def test_every_module_the_plugin_guide_imports_has_a_reference_page() -> None:
+    """The guide and the scaffold's templates are the plugin contract in use: each ganhub
+    module they import from is on the API reference page (some were not)."""
+    sources = [DOCS / name for name in ("plugins.md", "hooks.md", "architecture.md", "tricks.md")]
+    sources += sorted((DOCS.parent / "ganhub" / "templates").rglob("*.j2"))
+    imported = {
+        module
+        for path in sources
+        for module in re.findall(r"from (ganhub(?:\.\w+)*) import", path.read_text())
+    }
+    index = (DOCS / "reference" / "index.md").read_text()
+    missing = sorted(m for m in imported if f"[`{m}`]" not in index)
+    assert not missing, f"docs/reference/index.md lacks: {missing}"
+
+
 def test_every_builtin_loss_and_trick_is_documented() -> None:
     hub = get_hub()
     text = (DOCS / "tricks.md").read_text()
