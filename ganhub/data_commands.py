@@ -174,6 +174,9 @@ def copy_kept(data: Path, out: Path, kept: list[str]) -> Path:
         write_bytes(out, b"\n".join(ln for i, ln in enumerate(lines, 1) if i in wanted) + b"\n")
         return out
     if zipfile.is_zipfile(data):
+        if out.suffix.lower() != ".zip":  # a zip named like a folder: not what --out said
+            raise UsageError(f"--out {out}: DATA is a zip, so its cleaned copy is a zip; give "
+                             "--out NAME.zip")  # fmt: skip
         tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
         with zipfile.ZipFile(data) as src_zip, zipfile.ZipFile(tmp, "w") as dst_zip:
             for name in kept:

@@ -124,10 +124,22 @@ def zip_read_problem(exc: BaseException) -> str:
     return str(exc)
 
 
+def refuse_unsafe_member(name: str) -> None:
+    """A member named as an absolute path or climbing with '..' is refused (read by name it is
+    harmless here, but `data clean` would copy it into a zip that other tools may extract)."""
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith(("/", "\\")) or ".." in parts or (parts[0].endswith(":") and parts[0]):
+        raise UsageError(
+            f"cannot read '{name}' from the zip: an unsafe member name (absolute or with '..'); "
+            "re-zip the images under plain relative names"
+        )
+
+
 def open_file(path: Path, name: str, zf: zipfile.ZipFile | None) -> io.BytesIO | Path:
     """One image of a folder (its path) or of the open zip `zf` (its bytes)."""
     if zf is None:
         return path / name
+    refuse_unsafe_member(name)
     try:
         return io.BytesIO(zf.read(name))
     except ZIP_READ_ERRORS as exc:
@@ -169,6 +181,7 @@ def header(path: Path, name: str, zf: zipfile.ZipFile | None) -> tuple[int, int]
 
     try:
         if zf is not None:
+            refuse_unsafe_member(name)
             with zf.open(name) as fh, Image.open(fh) as im:  # streams the header only
                 width, height = im.size
         else:

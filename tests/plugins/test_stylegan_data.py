@@ -247,44 +247,6 @@ def test_a_run_refuses_unusable_files_after_a_header_pass(
         resolve([*TINY, "data.path=nowhere.safetensors"])
 
 
-def _patched_zip(path: Path, patch: str) -> Path:
-    """A zip of PNGs whose last member is encrypted or Deflate64-compressed (the bytes a
-    password-protected or Windows Explorer zip has there; Python's zipfile writes neither)."""
-    rng = np.random.default_rng(0)
-    with zipfile.ZipFile(path, "w") as zf:
-        for i in range(3):
-            buffer = io.BytesIO()
-            Image.fromarray(rng.integers(0, 255, (16, 16, 3), np.uint8)).save(buffer, "PNG")
-            zf.writestr(f"img{i}.png", buffer.getvalue())
-    raw = bytearray(path.read_bytes())
-    local, central = raw.rindex(b"PK\x03\x04"), raw.rindex(b"PK\x01\x02")
-    if patch == "encrypted":  # general-purpose flag bit 0
-        raw[local + 6] |= 1
-        raw[central + 8] |= 1
-    else:  # compression method 9
-        raw[local + 8 : local + 10] = raw[central + 10 : central + 12] = (9).to_bytes(2, "little")
-    path.write_bytes(bytes(raw))
-    return path
-
-
-@pytest.mark.parametrize(
-    ("patch", "message"),
-    [("encrypted", "re-zip it without a password"), ("deflate64", "compression method")],
-)
-def test_an_encrypted_or_deflate64_zip_is_refused_in_one_line(
-    workdir: Path, cli, patch: str, message: str
-) -> None:  # type: ignore[no-untyped-def]
-    """Reading such a member raised RuntimeError / NotImplementedError: a traceback from
-    `ganhub data check` and from the run."""
-    data = _patched_zip(workdir / "z.zip", patch)
-    code, out, err = cli("data", "check", str(data), "plugin=stylegan", "model.image_size=16")
-    assert code == 1 and "img2.png" in out and message in out, out + err
-    assert "Traceback" not in err
-    with pytest.raises(ConfigError, match=rf"'img2\.png': .*{message}") as refused:
-        make_run(resolve([*TINY, f"data.path={data}"]))
-    assert len(str(refused.value).splitlines()) == 1
-
-
 def test_too_few_images_for_fd_rotnet_are_refused_before_the_first_step(workdir: Path) -> None:
     folder = _face_folder(workdir / "few", 4, 16)
     config = resolve(["plugin=stylegan", "preset=tiny", "eval.metrics=null",
