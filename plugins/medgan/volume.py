@@ -88,6 +88,11 @@ def read_file(path: Path, spatial_dims: int) -> Any:
             "magnitude, e.g. numpy.abs, as the image)"
         ) from None
     except Exception as exc:  # each reader raises its own types; all mean "unreadable"
+        if _colour_nifti(path):  # numpy's "Cannot cast array data from dtype([('R', 'u1')..."
+            raise UsageError(
+                f"'{path}' is an RGB NIfTI (a colour per voxel); ganhub medgan reads one "
+                "intensity per voxel: save one channel or a grey conversion"
+            ) from None
         raise UsageError(f"cannot read medical image '{path}': {first_line(exc)}") from None
     if x.ndim == 3 and x.shape[-1] == 1 and spatial_dims == 2:  # 2D image stored as (X, Y, 1)
         x = x[..., 0]
@@ -103,6 +108,16 @@ def read_file(path: Path, spatial_dims: int) -> Any:
             "needs 3D volumes (2D images: spatial_dims=2)"
         )
     return x
+
+
+def _colour_nifti(path: Path) -> bool:
+    """Whether a NIfTI header declares colour voxels (RGB/RGBA: a record per voxel)."""
+    try:
+        import nibabel
+
+        return bool(nibabel.load(str(path)).get_data_dtype().names)
+    except Exception:  # not NIfTI, or unreadable: the caller's error stands
+        return False
 
 
 def nonfinite(values: np.ndarray) -> int:

@@ -90,6 +90,18 @@ def test_a_volume_linked_from_outside_the_data_folder_is_refused(tmp_path: Path)
     resolve(["plugin=medgan", f"data.path={root}", "spatial_dims=3"])
 
 
+def test_an_rgb_nifti_is_named_as_such(tmp_path: Path) -> None:
+    """It was "unreadable or truncated: Cannot cast array data from dtype([('R', 'u1')..."."""
+    root = _lesion_set(tmp_path / "set", [1.0, 1.0])
+    rgb = np.zeros(SHAPE, dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
+    nib.save(nib.Nifti1Image(rgb, AFFINE), str(root / "images" / "case1.nii.gz"))
+    problems = [p for _, _, p in _by_item(_report(root, "spatial_dims=3"))["images/case1.nii.gz"]]
+    assert problems == [
+        "is an RGB NIfTI (a colour per voxel); ganhub medgan reads one intensity per voxel: "
+        "save one channel or a grey conversion"
+    ]
+
+
 # -- soft masks: the threshold rule, the warning, the all-empty error ----------------------------
 
 
