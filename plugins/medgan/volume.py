@@ -115,7 +115,7 @@ def _colour_nifti(path: Path) -> bool:
     try:
         import nibabel
 
-        return bool(nibabel.load(str(path)).get_data_dtype().names)
+        return bool(nibabel.Nifti1Image.from_filename(str(path)).get_data_dtype().names)
     except Exception:  # not NIfTI, or unreadable: the caller's error stands
         return False
 
