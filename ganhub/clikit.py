@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from ganhub.config.schema import MAX_SEED
 
@@ -64,9 +65,14 @@ def split_overrides(
     """
     overrides: list[str] = []
     options: dict[str, Any] = {}
+    ctx = click.get_current_context(silent=True)
     for item in items:
         key, sep, value = item.partition("=")
         if sep and key in legacy:
+            source = ctx.get_parameter_source(key) if ctx is not None else None
+            if source == ParameterSource.COMMANDLINE:
+                # both: one of them would be dropped without a word
+                raise click.UsageError(f"'{item}' and --{key} both given; keep --{key}")
             click.echo(
                 f"ganhub: '{item}' is deprecated for {command}; write --{key} {value}", err=True
             )

@@ -86,6 +86,9 @@ def test_run_then_sample(cli, workdir: Path) -> None:  # type: ignore[no-untyped
     assert "sample_seed4_n10" in out and (workdir / "old").is_dir()
     code, _, err = cli("sample", str(run_dir), "count=3")
     assert code == 2 and "unknown key 'count'" in err
+    # both spellings of one option: n=8 silently won over --n 4
+    code, out, err = cli("sample", str(run_dir), "--n", "4", "n=8")
+    assert code == 2 and "'n=8' and --n both given; keep --n" in err and not out
 
 
 def _help_defaults(args: list[str]) -> dict[str, str]:
