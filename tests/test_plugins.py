@@ -124,59 +124,6 @@ def test_a_plugin_that_fails_to_import_is_unavailable(tmp_path, monkeypatch) -> 
     assert hub.plugins["bad"].fix == "pip install not_a_real_module_xyz"
 
 
-@pytest.mark.parametrize(
-    ("code", "status", "error", "fix"),
-    [
-        ("from ganhub.tricks import Trik\n", "error",
-         "cannot import name 'Trik' from 'ganhub.tricks'", "another ganhub version"),
-        ("import numpyy_not_there\n", "error",
-         "its code imports 'numpyy_not_there', which is not installed and not among ganhub's "
-         "declared dependencies", "a typo, or a dependency its authors did not declare"),
-        ("def f():\n  x = 1\n    return x\n", "error", "IndentationError: unexpected indent (",
-         "report it to"),
-    ],
-)  # fmt: skip
-def test_a_plugin_that_fails_to_import_gets_the_fix_that_fits(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: str, status: str, error: str, fix: str
-) -> None:
-    """`from ganhub.tricks import Trik` said "fix: pip install ganhub" (installed); `import
-    numpyy` said "pip install numpyy" (a typo made into an install line for any name); an
-    IndentationError was located in importlib, not in the plugin."""
-    module = f"faulty_{abs(hash(code))}"
-    (tmp_path / f"{module}.py").write_text(code)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    hub = Hub()
-    hub._load("faulty", module, dist="ganhub", version="0")
-    info = hub.plugins["faulty"]
-    assert info.status == status and error in info.error and fix in info.fix, info
-    assert "pip install" not in info.fix
-    if "Indentation" in error:
-        assert f"{module}.py:3)" in info.error, info.error
-
-
-def test_an_entry_point_naming_a_missing_object_or_a_module_without_hooks_says_so(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`module:nothere` was an AttributeError located in importlib.metadata; a module without
-    hooks was an ImportError telling the user to look for a shadowing file."""
-    (tmp_path / "hookless_plugin.py").write_text('"""Hooks not written yet."""\n')
-    monkeypatch.syspath_prepend(str(tmp_path))
-    hub = Hub()
-    entry = md.EntryPoint(name="missobj", value="hookless_plugin:nothere", group="ganhub")
-    hub._load("missobj", entry.value, dist="ganhub-x", version="1", entry_point=entry)
-    info = hub.plugins["missobj"]
-    assert info.status == "error" and info.error == (
-        "PluginError: its entry point names 'nothere' in module 'hookless_plugin', which has no "
-        "such object"
-    )
-    assert info.fix == "correct the entry point in ganhub-x's pyproject.toml"
-    entry = md.EntryPoint(name="empty", value="hookless_plugin", group="ganhub")
-    hub._load("empty", entry.value, dist="ganhub-x", version="1", entry_point=entry)
-    info = hub.plugins["empty"]
-    assert "implements no ganhub hook" in info.error and "ImportError" not in info.error
-    assert info.fix.startswith("point the entry point at the module whose functions carry")
-
-
 def test_an_entry_point_naming_a_module_that_is_not_there_says_so() -> None:
     """`ganhub_eptpyo` for `ganhub_eptypo` was shown as a dependency: 'pip install ganhub_eptpyo'."""
     entry = md.EntryPoint(name="typo", value="ganhub_eptpyo_not_here", group="ganhub")
@@ -282,31 +229,6 @@ def test_cli_startup_imports_no_optional_heavy_packages() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == "", f"ganhub --help imports {out}"
-
-
-def test_a_module_without_hooks_from_outside_its_distribution_is_reported_as_shadowed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The distribution installs shadowed_plugin/ elsewhere; a stray shadowed_plugin.py earlier
-    on the path is what imports (and it has no hooks)."""
-    site = tmp_path / "site"
-    info = site / "ganhub_shadowed-0.1.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ganhub-shadowed\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[ganhub]\nshadow = shadowed_plugin\n")
-    (info / "RECORD").write_text("shadowed_plugin/__init__.py,,\n")
-    (tmp_path / "stray").mkdir()
-    (tmp_path / "stray" / "shadowed_plugin.py").write_text("x = 1\n")
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.syspath_prepend(str(tmp_path / "stray"))
-    (entry,) = md.entry_points(group="ganhub", name="shadow")
-    hub = Hub()
-    hub._load("shadow", entry.value, dist="ganhub-shadowed", version="0.1", entry_point=entry)
-    info_ = hub.plugins["shadow"]
-    assert info_.status == "error" and "implements no ganhub hook" in info_.error
-    assert info_.fix == (
-        "a file or package outside ganhub-shadowed shadows 'shadowed_plugin': rename or remove it"
-    )
 
 
 @pytest.mark.parametrize(
