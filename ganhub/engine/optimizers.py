@@ -50,7 +50,8 @@ def make_optimizer(
 # A resumed run's param groups take every setting from its config (kernels: a checkpoint
 # written with foreach kernels resumes fused on CUDA, capturable under CUDA graphs; betas, eps,
 # weight_decay, momentum as the tricks' on_optimizers made them, so a changed value applies),
-# and from the checkpoint only SAVED_LR_KEYS, checked (the file is untrusted).
+# and from the checkpoint SAVED_LR_KEYS, checked, and keys the optimizer does not have (the
+# file is untrusted: what it holds never changes how the update runs).
 
 # Each param group's learning rate as the run's config and tricks set it when the optimizers
 # were made (before any schedule or annealing moved it): a resume that changes optim.*.lr
@@ -75,9 +76,12 @@ def load_state(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
     counts move to where the kernels keep them."""
     groups = []
     for index, (kept, current) in enumerate(zip(saved["param_groups"], optimizer.param_groups)):
-        # the file is untrusted: every setting comes from this optimizer (the config), only
-        # the learning rates a schedule reached from the file (a `maximize` there is ignored)
-        group = {key: value for key, value in current.items() if key != "params"}
+        # the file is untrusted: every setting of the update comes from this optimizer (the
+        # config; a `maximize` there is ignored), the learning rates a schedule reached from
+        # the file, checked, and so do keys torch does not know (a domain's own mark, such
+        # as textgan's `adversarial_lr`: its G rate was switched once already)
+        group = {key: value for key, value in kept.items() if key not in current}
+        group.update((key, value) for key, value in current.items() if key != "params")
         group["params"] = kept["params"]
         for key in SAVED_LR_KEYS:
             if key in kept:
