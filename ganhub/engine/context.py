@@ -103,7 +103,11 @@ class TrainContext:
         first and pass the weights to `adversarial_d_loss`."""
         weight: Tensor | None = None
         for hook in self.real_hooks:  # empty unless a trick implements real_batch
-            real, w = hook(real, self)
+            try:  # free unless it raises: a trick's exception is named in one line
+                real, w = hook(real, self)
+            except Exception as exc:
+                self.owners.trick_fault(exc, hook, "real_batch")
+                raise
             if w is not None:
                 weight = w if weight is None else weight * w
         return real, weight

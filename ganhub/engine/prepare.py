@@ -42,7 +42,8 @@ def prepare_system(
     condition = dataclasses.replace(parts.condition, heads={}) if parts.condition else None
     hints = BuildHints(condition=condition)
     for t in tricks:
-        t.adjust_build(hints)
+        with plugin_code(f"trick '{t.name}': its adjust_build()", owners.hint("trick", t.name)):
+            t.adjust_build(hints)
     if condition is not None:
         condition.pack = hints.pack
     # plugin_code outside fits_in_memory: a model too large for memory is a size to change

@@ -37,7 +37,14 @@ from ganhub.engine.prepare import prepare_system
 from ganhub.engine.rundir import RunDirectory
 from ganhub.engine.stats import StatsAccumulator
 from ganhub.engine.system import Phase
-from ganhub.errors import ConfigError, TrainingError, UsageError, one_line, unknown_choice
+from ganhub.errors import (
+    ConfigError,
+    TrainingError,
+    UsageError,
+    one_line,
+    plugin_code,
+    unknown_choice,
+)
 from ganhub.losses import Targets
 from ganhub.metrics import Metric, evaluate
 from ganhub.plugin_guard import GuardedLogger, Owners, hook_plugins
@@ -76,7 +83,9 @@ class Run:
             distributed.broadcast_module(self.system)
         self.phases: list[Phase] = self.system.phases()
         for t in self.tricks:
-            t.adjust_phases(self.phases)
+            where = self.owners.hint("trick", t.name)
+            with plugin_code(f"trick '{t.name}': its adjust_phases()", where):
+                t.adjust_phases(self.phases)
         self.groups, frozen = start.trainable_groups(self.system)  # FreezeD: left out
         if frozen:
             self.console.print(f"frozen at setup (not trained): {', '.join(frozen)}")
@@ -88,7 +97,7 @@ class Run:
             )
             for g, params in self.groups.items()
         }
-        start.configure_optimizers(self.system, self.tricks, self.optimizers)
+        start.configure_optimizers(self.system, self.tricks, self.optimizers, self.owners)
         if config.trainer.compile:
             compiled.compile_models(self.system)
 

@@ -23,7 +23,8 @@ import yaml
 
 from ganhub.config.overrides import ConfigLoader
 from ganhub.engine import checkpoint, reparam
-from ganhub.errors import ConfigError, PluginError, UsageError, one_line
+from ganhub.errors import ConfigError, PluginError, UsageError, one_line, plugin_code
+from ganhub.plugin_guard import Owners
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -232,15 +233,19 @@ def owner(parameter: str) -> str:
     return module.split(".parametrizations.", 1)[0]
 
 
-def configure_optimizers(system: Any, tricks: list[Any], optimizers: dict[str, Any]) -> None:
+def configure_optimizers(
+    system: Any, tricks: list[Any], optimizers: dict[str, Any], owners: Owners | None = None
+) -> None:
     """Let the domain, then the tricks, adjust the fresh optimizers (their learning rates,
     betas, param groups); then record each group's configured learning rate, against which a
     resume measures a changed optim.*.lr."""
     from ganhub.engine.optimizers import remember_configured_lr
 
     system.configure_optimizers(optimizers)
+    owners = owners or Owners({})
     for t in tricks:
-        t.on_optimizers(optimizers)
+        with plugin_code(f"trick '{t.name}': its on_optimizers()", owners.hint("trick", t.name)):
+            t.on_optimizers(optimizers)
     remember_configured_lr(optimizers.values())
 
 
