@@ -194,6 +194,8 @@ CASES: dict[str, tuple[dict[str, Any], list[str], str]] = {
                       "trick 'odd_trick': its on_optimizers() raised ValueError: boom"),
     "real_batch": ({"tricks": ("odd_trick", _trick("real_batch"))}, ["tricks=[odd_trick]"],
                    "trick 'odd_trick': its real_batch() raised ValueError: boom"),
+    "state_dict": ({"tricks": ("odd_trick", _trick("state_dict"))}, ["tricks=[odd_trick]"],
+                   "trick 'odd_trick': its state_dict() raised ValueError: boom"),
     "d_input None": (
         {"tricks": ("odd_trick", _trick("d_input", lambda self, x, ctx: None))},
         ["tricks=[odd_trick]"], "trick 'odd_trick': its d_input() returned NoneType, not a tensor"),

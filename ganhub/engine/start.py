@@ -249,12 +249,18 @@ def configure_optimizers(
     remember_configured_lr(optimizers.values())
 
 
+def _trick_state(trick: Any, owners: Owners) -> Any:
+    """A trick's `state_dict()`, run as plugin code (an exception is one line naming it)."""
+    with plugin_code(f"trick '{trick.name}': its state_dict()", owners.hint("trick", trick.name)):
+        return trick.state_dict()
+
+
 def training_state(run: Any, rng: Any, extra: dict[str, Any]) -> dict[str, Any]:
     """Everything but the weights that a resumed `run` needs to continue exactly."""
     return {
         "optimizers": {g: opt.state_dict() for g, opt in run.optimizers.items()},
         "scaler": run.scaler.state_dict() if run.scaler else None,
-        "tricks": {t.name: t.state_dict() for t in run.tricks},
+        "tricks": {t.name: _trick_state(t, run.owners) for t in run.tricks},
         "phases": {p.name: p.repeat for p in run.phases},
         "data": data_state(run.data.position, run.config.trainer.batch_size),
         "system": run.system.resume_state(),
