@@ -67,23 +67,29 @@ def test_an_entry_point_naming_a_missing_object_or_a_module_without_hooks_says_s
 def test_a_module_without_hooks_from_outside_its_distribution_is_reported_as_shadowed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The distribution installs shadowed_plugin/ elsewhere; a stray shadowed_plugin.py earlier
-    on the path is what imports (and it has no hooks)."""
+    """The distribution installs its module (with hooks); a stray file of the same name earlier
+    on the path is what imports, and it has none."""
+    module = f"shadowed_{tmp_path.name}"  # unique: no earlier import of the name is reused
     site = tmp_path / "site"
     info = site / "ganhub_shadowed-0.1.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ganhub-shadowed\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[ganhub]\nshadow = shadowed_plugin\n")
-    (info / "RECORD").write_text("shadowed_plugin/__init__.py,,\n")
+    (info / "entry_points.txt").write_text(f"[ganhub]\nshadow = {module}\n")
+    (info / "RECORD").write_text(f"{module}/__init__.py,,\n")
+    (site / module).mkdir()
+    (site / module / "__init__.py").write_text(
+        "from ganhub.hookspecs import hookimpl\n@hookimpl\ndef after_train(run, summary): pass\n"
+    )
     (tmp_path / "stray").mkdir()
-    (tmp_path / "stray" / "shadowed_plugin.py").write_text("x = 1\n")
+    (tmp_path / "stray" / f"{module}.py").write_text("x = 1\n")
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.syspath_prepend(str(tmp_path / "stray"))
-    (entry,) = md.entry_points(group="ganhub", name="shadow")
+    # the distribution's own entry point (not a search of every installed one)
+    (entry,) = [e for e in md.PathDistribution(info).entry_points if e.name == "shadow"]
     hub = Hub()
     hub._load("shadow", entry.value, dist="ganhub-shadowed", version="0.1", entry_point=entry)
     info_ = hub.plugins["shadow"]
     assert info_.status == "error" and "implements no ganhub hook" in info_.error
     assert info_.fix == (
-        "a file or package outside ganhub-shadowed shadows 'shadowed_plugin': rename or remove it"
+        f"a file or package outside ganhub-shadowed shadows '{module}': rename or remove it"
     )

@@ -84,7 +84,7 @@ def read_saved(run_dir: str | Path) -> dict[str, Any]:
         found = found and saved.is_file()
     except OSError as exc:  # a name too long for the file system...
         raise ConfigError(f"resume='{one_line(run_dir, 200)}': {exc.strerror or exc}") from None
-    if not found and not os.path.lexists(run_dir):
+    if not found and not os.path.lexists(saved.parent):
         raise ConfigError(f"'{one_line(run_dir, 200)}': no such run directory")
     if not found:
         raise ConfigError(
