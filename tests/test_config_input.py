@@ -221,3 +221,21 @@ def test_the_name_rule_says_ascii(cli: Any) -> None:
     """`name=été` was refused as not "letters, digits and . _ + -": é is a letter."""
     code, _, err = cli("config", "plugin=toy2d", "name=été")
     assert code == 2 and "ASCII letters, digits and . _ + -" in err, err
+
+
+def test_duplicate_keys_in_a_search_space_or_a_run_folder_config_name_the_key(
+    workdir: Path,
+) -> None:
+    """tune's search space and the report's reader said only "not valid YAML"."""
+    from ganhub_tune.space import load_space
+
+    from ganhub.errors import UsageError
+    from ganhub.metrics.rundata import read_config
+
+    (workdir / "space.yaml").write_text("params:\n  optim.G.lr: [1e-4, 1e-3]\nparams: {}\n")
+    with pytest.raises(ConfigError, match=r"search=space\.yaml gives the key 'params' twice \(lines 1 and 3\)"):  # fmt: skip
+        load_space("space.yaml")
+    (workdir / "run").mkdir()
+    (workdir / "run" / "config.yaml").write_text("trainer:\n  steps: 3\n  steps: 4\n")
+    with pytest.raises(UsageError, match=r"config\.yaml gives the key 'trainer\.steps' twice"):
+        read_config(workdir / "run")

@@ -93,6 +93,13 @@ class DuplicateKeyError(yaml.constructor.ConstructorError):
         problem = f"found key '{key}' again (first at line {self.first_line})"
         super().__init__(None, None, problem, again)
 
+    def said_of(self, where: str) -> str:
+        """The one-line error for file `where` ("config file 'x.yaml'", "search=x.yaml")."""
+        return (
+            f"{where} gives the key '{self.key}' twice (lines {self.first_line} and {self.line}); "
+            "YAML keys must be unique: merge the two into one"
+        )
+
 
 def _check_unique_keys(loader: yaml.SafeLoader, root: yaml.Node) -> None:
     """Raise `DuplicateKeyError` (with the key's dotted path) for a mapping that repeats a key."""
@@ -263,10 +270,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     try:
         loaded = yaml.load(text, Loader=ConfigLoader)
     except DuplicateKeyError as exc:
-        raise ConfigError(
-            f"config file '{shown}' gives the key '{exc.key}' twice (lines {exc.first_line} and "
-            f"{exc.line}); YAML keys must be unique: merge the two into one"
-        ) from None
+        raise ConfigError(exc.said_of(f"config file '{shown}'")) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from ganhub.config.overrides import ConfigLoader
+from ganhub.config.overrides import ConfigLoader, DuplicateKeyError
 from ganhub.errors import UsageError, one_line
 
 MAX_GRIDS = 12
@@ -122,6 +122,8 @@ def read_config(run_dir: Path) -> dict[Any, Any]:
         raise UsageError(f"{shown_path(path)}: not UTF-8 text") from None
     try:
         config = yaml.load(text, Loader=ConfigLoader)
+    except DuplicateKeyError as exc:
+        raise UsageError(exc.said_of(shown_path(path))) from None
     except (yaml.YAMLError, ValueError, RecursionError) as exc:
         raise UsageError(f"{shown_path(path)}: not valid YAML ({error_line(exc)})") from None
     if config is None:

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from ganhub.config.overrides import ConfigLoader, dump_yaml
+from ganhub.config.overrides import ConfigLoader, DuplicateKeyError, dump_yaml
 from ganhub.errors import ConfigError, did_you_mean
 
 TYPES = ("float", "int", "categorical")
@@ -169,6 +169,8 @@ def load_space(path: str | Path) -> Space:
         data = yaml.load(p.read_text(encoding="utf-8"), Loader=ConfigLoader)
     except UnicodeDecodeError:
         raise ConfigError(f"search={p}: not UTF-8 text; give a search-space YAML file") from None
+    except DuplicateKeyError as exc:
+        raise ConfigError(exc.said_of(f"search={p}")) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark is not None else ""
