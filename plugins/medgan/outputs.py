@@ -142,7 +142,16 @@ def mask_scale(values: np.ndarray) -> float:
 
 
 def mask_kind(values: np.ndarray) -> tuple[float, bool]:
-    """(divisor before thresholding, whether all values are whole numbers) by LESION_RULE."""
+    """(divisor before thresholding, whether all values are whole numbers) by LESION_RULE;
+    a UsageError for negative values: a label map's -1 is often "ignore", which the non-zero
+    rule would have made lesion."""
+    low = float(np.min(values)) if values.size else 0.0
+    if low < 0:
+        raise UsageError(
+            f"holds negative values (down to {low:g}); a lesion mask is 0/1, 0/255, soft "
+            "values in [0, 1] or labels >= 0 (an 'ignore' label such as -1 is not read: set "
+            "those voxels to 0)"
+        )
     if bool(np.all(np.mod(values, 1) == 0)):
         return 1.0, True
     return mask_scale(values), False
@@ -184,4 +193,8 @@ def read_mask(path: Path, spatial_dims: int, threshold: float = 0.5) -> tuple[Te
         )
     if not np.isfinite(data).all():
         raise UsageError(f"mask '{path}' holds NaN or infinite voxels; a mask is 0 and 1")
-    return torch.from_numpy(threshold_mask(data, threshold)).unsqueeze(0), image.affine
+    try:
+        lesion = threshold_mask(data, threshold)
+    except UsageError as exc:
+        raise UsageError(f"mask '{path}' {exc}") from None
+    return torch.from_numpy(lesion).unsqueeze(0), image.affine

@@ -102,6 +102,21 @@ def test_an_rgb_nifti_is_named_as_such(tmp_path: Path) -> None:
     ]
 
 
+def test_a_mask_with_negative_labels_is_refused(tmp_path: Path) -> None:
+    """A label map's -1 (often "ignore") was lesion by the non-zero rule, with only a note."""
+    root = _lesion_set(tmp_path / "set", [1.0, 1.0])
+    mask = _block(1.0)
+    mask[0, 0, 0] = -1
+    _save(root / "masks" / "case1.nii.gz", mask)
+    problems = [p for _, _, p in _by_item(_report(root, "spatial_dims=3"))["masks/case1.nii.gz"]]
+    assert problems == [
+        "holds negative values (down to -1); a lesion mask is 0/1, 0/255, soft values in [0, 1] "
+        "or labels >= 0 (an 'ignore' label such as -1 is not read: set those voxels to 0)"
+    ]
+    with pytest.raises(UsageError, match=r"^mask '.*case1\.nii\.gz' holds negative values"):
+        read_mask(root / "masks" / "case1.nii.gz", 3)
+
+
 # -- soft masks: the threshold rule, the warning, the all-empty error ----------------------------
 
 
