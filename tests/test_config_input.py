@@ -121,6 +121,34 @@ def test_a_bad_preset_or_value_in_a_config_file_names_the_file(workdir: Path) ->
     assert _error([], (path,)).startswith(f"config file '{path}': trainer.batch_size=-1: ")
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("tricks: [emaa]\n", "unknown trick 'emaa' (did you mean 'ema'?)"),
+        ("loss: hingee\n", "unknown loss 'hingee'"),
+        ("loss: {name: hinge}\n", "loss.name='hinge': loss is a single value"),
+        ("trainer: {batch_size: 10, grad_accum: 3}\n", "trainer.grad_accum=3 must divide"),
+        ("eval: {metrics: [fdd]}\n", "unknown metric 'fdd'"),
+    ],
+)
+def test_a_bad_name_or_combination_in_a_config_file_names_the_file(
+    workdir: Path, text: str, expected: str
+) -> None:
+    path = workdir / "names.yaml"
+    path.write_text("plugin: toy2d\n" + text, encoding="utf-8")
+    message = _error([], (path,))
+    assert message.startswith(f"config file '{path}': {expected}"), message
+
+
+def test_a_bad_name_typed_on_the_command_line_names_no_file(workdir: Path) -> None:
+    path = workdir / "fine.yaml"
+    path.write_text("plugin: toy2d\ntricks: [ema]\n", encoding="utf-8")
+    assert _error(["tricks=[emaa]"], (path,)).startswith("unknown trick 'emaa'")
+    assert _error(["trainer.grad_accum=3", "trainer.batch_size=10"], (path,)).startswith(
+        "trainer.grad_accum=3 must divide"
+    )
+
+
 def test_a_saved_config_that_was_edited_names_its_file(workdir: Path) -> None:
     run = _run_dir(workdir / "run", {"trainer": {"stepz": 3}})
     saved = run / "config.yaml"

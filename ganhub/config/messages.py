@@ -42,7 +42,11 @@ def format_validation_error(
                 entries.append((source, keys))
             keys.append(key)
             continue
-        entries.append((source, _problem(err, loc, model)))
+        problem = _problem(err, loc, model)
+        if not key and sources:  # a check of several keys: the key its message starts with
+            named = key_of_message(problem)
+            source = source_of(named, sources) if named else None
+        entries.append((source, problem))
     shown = [
         (source, entry if isinstance(entry, str) else _unknown_keys(model, entry))
         for source, entry in entries[:MAX_PROBLEMS]
@@ -54,6 +58,22 @@ def format_validation_error(
     hidden = len(entries) - len(shown)
     more = f"; ... and {hidden} more problem{'s' if hidden > 1 else ''}" if hidden else ""
     return "; ".join(parts) + more  # one line, as every usage error is
+
+
+# The key a registry or cross-field error is about: an unknown name's list, or the dotted key
+# its message starts with ("trainer.grad_accum=3 must divide trainer.batch_size=10").
+_LIST_OF_NAMES = {"trick": "tricks", "loss": "loss", "logger": "loggers", "metric": "eval.metrics"}
+_UNKNOWN_NAME = re.compile(r"unknown (trick|loss|logger|metric) '")
+_LEADING_KEY = re.compile(r"([A-Za-z_]\w*(?:\.\w+)*)[=: ]")
+
+
+def key_of_message(message: str) -> str | None:
+    """The config key an error message is about, or None (see _LEADING_KEY)."""
+    unknown = _UNKNOWN_NAME.match(message)
+    if unknown:
+        return _LIST_OF_NAMES[unknown[1]]
+    leading = _LEADING_KEY.match(message)
+    return leading[1] if leading else None
 
 
 def _unknown_keys(model: type[BaseModel], keys: list[str]) -> str:

@@ -366,13 +366,17 @@ def forget_key(sources: dict[str, str], key: str) -> None:
 
 
 def source_of(key: str, sources: Mapping[str, str]) -> str | None:
-    """Which source gave `key` (a dotted key; the longest known prefix decides), or None."""
+    """Which source gave `key` (a dotted key; the longest known prefix decides), or None.
+
+    A key none of whose prefixes is known, but whose sub-keys all came from one source
+    (`loss: {name: x}` in a file, where `loss` takes a single value), is that source's."""
     parts = key.split(".")
     for end in range(len(parts), 0, -1):
         found = sources.get(".".join(parts[:end]))
         if found is not None:
             return found
-    return None
+    below = {source for known, source in sources.items() if known.startswith(key + ".")}
+    return below.pop() if len(below) == 1 else None
 
 
 def expand_shorthands(raw: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ a saved config names nothing the run did not use.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -22,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError, create_model
 
 from ganhub.config.enabled import enabled_loggers, enabled_tricks
-from ganhub.config.messages import as_model, format_validation_error, type_text
+from ganhub.config.messages import as_model, format_validation_error, key_of_message, type_text
 from ganhub.config.overrides import (
     deep_merge,
     dotted_keys,
@@ -157,8 +158,9 @@ def validate(
         dependent = domain.defaults_for(functools.reduce(deep_merge, chosen))
         layers = [section_defaults(base), expand_shorthands(dependent, base), *chosen]
     merged = functools.reduce(deep_merge, layers)
-    enabled = enabled_tricks(merged, base, user, hub)
-    loggers = enabled_loggers(merged, base, user, hub, training=training)
+    with naming_source(sources):
+        enabled = enabled_tricks(merged, base, user, hub)
+        loggers = enabled_loggers(merged, base, user, hub, training=training)
     cls = config_class(base, hub, enabled, loggers)
     try:
         config = cls.model_validate(merged)
@@ -177,8 +179,25 @@ def validate(
                     "not of your keys (see ganhub plugins for who provides it)"
                 )
         raise ConfigError(message) from None
-    check_cross(config, hub, training=training)
+    with naming_source(sources):
+        check_cross(config, hub, training=training)
     return config
+
+
+@contextlib.contextmanager
+def naming_source(sources: Mapping[str, str]) -> Iterator[None]:
+    """Start a ConfigError about a key a file gave with that file, as a field's error does."""
+    try:
+        yield
+    except ConfigError as exc:
+        message = str(exc)
+        key = key_of_message(message)
+        where = source_of(key, sources) if key and sources else None
+        if where is None or message.startswith(where):
+            raise
+        named = type(exc)(f"{where}: {message}")
+        named.__cause__, named.__suppress_context__ = exc.__cause__, True
+        raise named from exc.__cause__
 
 
 def refuse_renamed(
