@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import ganhub
-from ganhub.errors import PluginError, TrainingError
+from ganhub.errors import ConfigError, PluginError, TrainingError
 from ganhub.hookspecs import hookimpl
 from ganhub.loggers import Logger
 from ganhub.losses.adversarial import HingeLoss
@@ -196,6 +196,8 @@ CASES: dict[str, tuple[dict[str, Any], list[str], str]] = {
                    "trick 'odd_trick': its real_batch() raised ValueError: boom"),
     "state_dict": ({"tricks": ("odd_trick", _trick("state_dict"))}, ["tricks=[odd_trick]"],
                    "trick 'odd_trick': its state_dict() raised ValueError: boom"),
+    "targets": ({"tricks": ("odd_trick", _trick("targets"))}, ["tricks=[odd_trick]"],
+                "trick 'odd_trick': its targets() raised ValueError: boom"),
     "d_input None": (
         {"tricks": ("odd_trick", _trick("d_input", lambda self, x, ctx: None))},
         ["tricks=[odd_trick]"], "trick 'odd_trick': its d_input() returned NoneType, not a tensor"),
@@ -283,6 +285,40 @@ def test_a_hook_extra_a_checkpoint_cannot_hold_names_the_plugin(workdir: Path) -
         "plugin 'odd': its before_save_checkpoint hook put a value of type object in "
         "extra['obj'], which a checkpoint cannot hold"
     )
+
+
+class Counter(Trick):
+    """Keeps a count in its state, and refuses (or fails on) what it loads back."""
+
+    name = "odd_state"
+    load_error: type[Exception] = KeyError
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"count": 3}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        raise self.load_error("count")
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (KeyError, "is damaged (ValueError: trick 'odd_state' (plugin 'odd') refused its "
+                   "state: KeyError: 'count'); remove"),
+        (ZeroDivisionError, "trick 'odd_state': its load_state_dict() raised "
+                            "ZeroDivisionError: count (plugin 'odd'"),
+    ],
+)  # fmt: skip
+def test_a_trick_that_cannot_load_its_state_is_named(
+    workdir: Path, error: type[Exception], expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both read as a damaged state.json naming no trick, or were a traceback."""
+    hub = _hub(tricks=("odd_state", Counter))
+    ganhub.train(_toy("tricks=[odd_state]", "name=s"), hub=hub)
+    monkeypatch.setattr(Counter, "load_error", error)
+    with pytest.raises(ConfigError if error is KeyError else PluginError) as err:
+        ganhub.train(["resume=runs/s", "trainer.steps=6"], hub=hub)
+    assert expected in _one_line(err)
 
 
 # -- 6. the commands of a plugin that failed to load -----------------------------------------

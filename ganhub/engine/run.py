@@ -116,7 +116,11 @@ class Run:
         self.task_terms = {t.extra_loss: t.name for t in terms if t.auxiliary_task}
         targets = Targets()
         for fn in self.points["targets"]:
-            targets = fn(targets)
+            try:
+                targets = fn(targets)
+            except Exception as exc:
+                self.owners.trick_fault(exc, fn, "targets")
+                raise
         d_tricks = sorted(
             (t for t in self.tricks if t.implements("d_input")), key=lambda t: t.d_input_order
         )
@@ -456,10 +460,10 @@ class Run:
             parts = (self.scaler, self.tricks, self.phases, self.data.position, self.system)
             seed, batch = self.config.seed, self.config.trainer.batch_size
             self.resumed_extra = start.restore_training_state(
-                state, step, parts, self.dist, seed, batch
+                state, step, parts, self.dist, seed, batch, self.owners
             )
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as exc:
-            reason = one_line(str(exc).strip().splitlines()[0] if str(exc).strip() else "", 120)
+        except start.DAMAGED_STATE as exc:
+            reason = one_line(str(exc).strip().splitlines()[0] if str(exc).strip() else "", 200)
             raise ConfigError(
                 f"resume={self.run_dir}: the training state of {path.name} (state.json, "
                 f"state.safetensors) is damaged ({type(exc).__name__}: {reason}); remove "

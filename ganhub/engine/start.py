@@ -300,6 +300,26 @@ def resume_position(
     position.epoch, position.index, position.start = at.epoch, at.index, at.start
 
 
+# what a damaged value in a checkpoint's training state raises where it is restored
+DAMAGED_STATE = (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError)
+
+
+def _restore_trick(trick: Any, state: Any, owners: Owners) -> None:
+    """A trick's `load_state_dict(state)` as plugin code: a value it refuses is a damaged state
+    naming the trick and its plugin (raised as ValueError); any other exception is its bug."""
+    try:
+        trick.load_state_dict(state)
+    except DAMAGED_STATE as exc:
+        reason = one_line(str(exc).strip().splitlines()[0] if str(exc).strip() else "", 80)
+        raise ValueError(
+            f"trick '{trick.name}' ({owners.hint('trick', trick.name)}) refused its state: "
+            f"{type(exc).__name__}: {reason}"
+        ) from exc
+    except Exception as exc:
+        owners.fault(exc, "trick", trick.name, "load_state_dict()")
+        raise
+
+
 def restore_training_state(
     state: dict[str, Any],
     step: int,
@@ -307,6 +327,7 @@ def restore_training_state(
     dist: Any,
     seed: int,
     batch_size: int,
+    owners: Owners | None = None,
 ) -> dict[str, Any]:
     """Restore a checkpoint's training state into `parts` (the grad scaler or None, the tricks,
     the phases, the data position, the system): scaler, trick states, phase repeats, data
@@ -320,7 +341,7 @@ def restore_training_state(
         scaler.load_state_dict(state["scaler"])
     for t in tricks:
         if t.name in state["tricks"]:
-            t.load_state_dict(state["tricks"][t.name])
+            _restore_trick(t, state["tricks"][t.name], owners or Owners({}))
     for p in phases:
         repeat = state["phases"].get(p.name, p.repeat)
         if type(repeat) is not int or repeat < 1:
