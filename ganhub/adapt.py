@@ -141,14 +141,24 @@ def adapt_config(run_dir: Path, overrides: list[str], hub: Hub | None = None) ->
     }
     if _has_key(domain.config_class, ["data", "n_shots"]):
         defaults["data.n_shots"] = N_SHOTS
+    # an error about a key of the run's config.yaml names that file; adapt's defaults are not
+    # the file's, and neither are the keys `base` sets
+    origin = str(run_dir / "config.yaml")
+
+    def layered(training: bool = True) -> RunConfig:
+        added = ["init_from", "resume", *defaults]
+        layer = _layer(base, defaults, given)
+        return resolve(overrides, hub=hub, training=training, saved=layer, origin=origin,
+                       added=added)  # fmt: skip
+
     # first pass: the system the user's choices build says what the other defaults derive from
     try:
-        first = resolve(overrides, hub=hub, training=False, saved=_layer(base, defaults, given))
+        first = layered(training=False)
     except ConfigError:
         if "data.n_shots" not in defaults:
             raise
         defaults.pop("data.n_shots")  # this run's data takes no shots (a folder...): train on all
-        first = resolve(overrides, hub=hub, training=False, saved=_layer(base, defaults, given))
+        first = layered(training=False)
     system = _system(first, hub)
     n_shots = first.model_dump().get("data", {}).get("n_shots")
     if n_shots is not None:
@@ -174,8 +184,7 @@ def adapt_config(run_dir: Path, overrides: list[str], hub: Hub | None = None) ->
             defaults["trainer.keep_best"] = feature_distance(first, system, distance)
         watched = first.trainer.keep_best is not None or "trainer.keep_best" not in given
         defaults["trainer.patience"] = PATIENCE if first.trainer.eval_every and watched else None
-    layer = _layer(base, defaults, given)
-    return resolve(overrides, hub=hub, saved=layer, origin=str(run_dir / "config.yaml"))
+    return layered()
 
 
 def unapplied_defaults(config: RunConfig, overrides: list[str]) -> list[str]:

@@ -350,6 +350,25 @@ def test_adapt_help_lists_the_defaults_it_adds(cli) -> None:  # type: ignore[no-
         assert key in out
 
 
+def test_adapt_names_an_edited_config_file_but_not_for_its_own_defaults(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An edited config.yaml's key was blamed on "the saved config", a name of no file."""
+    from ganhub.adapt import adapt_config
+
+    source = _trained("edited")
+    saved = source / "config.yaml"
+    text = saved.read_text(encoding="utf-8")
+    saved.write_text(text.replace("trainer:\n", "trainer:\n  stepz: 5\n", 1), encoding="utf-8")
+    with pytest.raises(ConfigError, match=f"^config file '{saved}': unknown key 'trainer.stepz'"):
+        adapt_config(source, [])
+    saved.write_text(text, encoding="utf-8")
+    # a value of adapt's own defaults is not the file's (the file has its own trainer.steps)
+    monkeypatch.setattr("ganhub.adapt.STEPS", 0)
+    with pytest.raises(ConfigError, match=r"^trainer\.steps=0: "):
+        adapt_config(source, [])
+
+
 def test_adapt_refuses_another_plugin(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
     source = _trained("source")
     code, _, err = cli("adapt", str(source), "plugin=toy2d")

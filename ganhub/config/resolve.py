@@ -53,11 +53,14 @@ def resolve(
     training: bool = True,
     saved: Mapping[str, Any] | None = None,
     origin: str = "the saved config",
+    added: Iterable[str] = (),
 ) -> RunConfig:
     """Merge files and overrides, resolve the plugin and validate into its config class.
 
     `saved` is a run's own config.yaml (as a dict; `origin` names it in errors): it is
     complete, so it replaces the domain's defaults and preset, and the overrides change it.
+    `added` lists the keys of `saved` a command set, not its file (an error about one of
+    them does not name `origin`).
     `training=False` reopens a finished run: the domain's own checks (its data folder
     exists...) and the names of loggers and metrics it may not need any more are not checked.
     """
@@ -69,7 +72,9 @@ def resolve(
             forget_key(sources, key)
     else:
         raw = merge_sources(list(overrides), files, sources)
-    return validate(raw, hub, training=training, saved=saved, origin=origin, sources=sources)
+    return validate(
+        raw, hub, training=training, saved=saved, origin=origin, sources=sources, added=added
+    )
 
 
 def read_saved(run_dir: str | Path) -> dict[str, Any]:
@@ -105,6 +110,7 @@ def validate(
     saved: Mapping[str, Any] | None = None,
     origin: str = "the saved config",
     sources: Mapping[str, str] | None = None,
+    added: Iterable[str] = (),
 ) -> RunConfig:
     """Validate a merged dict: plugin, layers of defaults, pydantic fields, cross-registry checks.
 
@@ -113,7 +119,8 @@ def validate(
     the user's keys. Validating `trainer: {steps: 3}` alone would silently fall back to the
     generic TrainerConfig defaults for every other trainer key. A saved run's config (resume,
     `ganhub.load`) replaces the first three layers. `sources` names the file that gave a key
-    of `raw` (`merge_sources`); an error about a key of the saved config names `origin`.
+    of `raw` (`merge_sources`); an error about a key of the saved config names `origin`, unless
+    `added` lists it (a command's default, not the file's).
     """
     if raw.get("resume"):
         saved = read_saved(raw["resume"])
@@ -138,7 +145,7 @@ def validate(
         refuse_renamed(saved, domain.renamed_keys, where=origin)
         shown = origin if origin == "the saved config" else f"config file '{one_line(origin, 200)}'"
         saved_sources = dict.fromkeys(dotted_keys(saved), shown)
-        for key in dotted_keys(raw):  # a key given again is the user's, not the file's
+        for key in [*dotted_keys(raw), *added]:  # given again: the user's, not the file's
             forget_key(saved_sources, key)
         sources = saved_sources | sources
     base = domain.config_class
