@@ -89,6 +89,20 @@ def test_a_resumed_run_logs_each_step_once(workdir: Path) -> None:
     assert [e.step for e in events.Scalars("loss/D")] == [5, 10, 15, 20, 25, 30]
 
 
+def test_resuming_a_finished_run_adds_no_files(workdir: Path) -> None:
+    """It added two empty TensorBoard event files each time (the writer opened at start)."""
+    keys = [*TINY_TOY, "trainer.steps=10", "loggers=[jsonl,tensorboard]", "name=done"]
+    fit(make_run(resolve(keys)))
+    run_dir = workdir / "runs/done"
+    before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.name != ".lock"}
+    summary = fit(make_run(resolve(["resume=runs/done"])))
+    assert summary["steps_this_session"] == 0
+    after = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.name != ".lock"}
+    assert sorted(after) == sorted(before)  # no new event file, sample or checkpoint
+    outputs = [p for p in after if p.is_file() and p.parent.name in ("tb", "samples")]
+    assert outputs and all(after[p] == before[p] for p in outputs)  # none written again
+
+
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "ganhub", "run", *args]
 

@@ -77,15 +77,24 @@ class TensorBoardLogger(Logger):
         from torch.utils.tensorboard import SummaryWriter  # heavy: only when the logger is used
 
         _check_writable(run_dir / "tb")
-        self.writer = SummaryWriter(str(run_dir / "tb"))
+        # the event file is opened at the first value logged: a resumed run that has nothing
+        # more to log (it had finished) adds no empty event files
+        self._writer_class = SummaryWriter
+        self._writer: Any = None
+        self._purge_step: int | None = None
+
+    @property
+    def writer(self) -> Any:
+        """The run's SummaryWriter, opened on first use."""
+        if self._writer is None:
+            self._writer = self._writer_class(str(self.run_dir / "tb"), purge_step=self._purge_step)
+        return self._writer
 
     def resumed_at(self, step: int) -> None:
         """TensorBoard's own mechanism: a writer with `purge_step` hides the earlier events of
         the steps after `step`."""
-        from torch.utils.tensorboard import SummaryWriter
-
-        self.writer.close()
-        self.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=step + 1)
+        self.close()
+        self._purge_step = step + 1
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         """One scalar per metric."""
@@ -104,8 +113,10 @@ class TensorBoardLogger(Logger):
                 )
 
     def close(self) -> None:
-        """Flush and close the event file."""
-        self.writer.close()
+        """Flush and close the event file, if one was opened."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
 
 @hookimpl
