@@ -243,8 +243,6 @@ def train_step(run: Run, batches: Iterator[Any]) -> None:
         key = (*((phase.name, repeat) for phase, repeat in plan),
                *(variant(step) for variant in run.graph_variants))  # fmt: skip
         run.graphs.step(run, key, inputs, lambda static: _run_plan(run, plan, static))
-    if run.scaler is not None:
-        run.scaler.update()
     run.step = step + 1
     try:  # free unless it raises: a trick's exception is named in one line
         for after_step in run.points["after_step"]:
@@ -323,7 +321,11 @@ def run_phase(run: Run, phase: Phase, batch: Any) -> None:
             run.owners.trick_fault(exc, before_step, "before_optimizer_step")
             raise
     if run.scaler is not None:
+        # updated after every optimizer step, not once a training step: an optimizer steps
+        # more than once in a step (n_critic, lazy R1's phase, cyclegan's two D phases) and
+        # GradScaler refuses a second step() before update()
         run.scaler.step(optimizer)
+        run.scaler.update()
     else:
         optimizer.step()
     optimizer.zero_grad(set_to_none=True)
