@@ -148,6 +148,21 @@ def test_weight_penalty_equals_the_norm_of_the_weights() -> None:
         assert penalty.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
+def test_weight_penalty_trains_each_discriminator_once_a_step(workdir: Path) -> None:
+    """cyclegan's D_A phase penalised D_B too, so D's optimizer stepped D_B twice a step (the
+    second time on its stale moments): Adam counted 2 steps per D after one step."""
+    from ganhub.engine.loop import train_steps
+
+    keys = ["plugin=cyclegan", "preset=tiny", "trainer.progress=false", "tricks=[weight_penalty]"]
+    run = make_run(resolve(keys))
+    train_steps(run, run.batches(), 2)
+    optimizer = run.optimizers["D"]
+    for name in ("D_A", "D_B"):
+        for p in getattr(run.system, name).parameters():
+            assert int(optimizer.state[p]["step"]) == 2, name
+    run.close()
+
+
 # -- penalties -------------------------------------------------------------------------------
 
 

@@ -228,19 +228,38 @@ class WeightPenalty(Trick):
         self.weights: dict[str, list[Tensor]] = {
             g: [p for p in group_params(system, [g]) if p.ndim > 1] for g in self.options.groups
         }
+        self._judging: dict[tuple[int, ...], list[Tensor]] = {}
 
     def extra_loss(self, phase: Phase, out: PhaseOutput, ctx: Any) -> Tensor | None:
         """weight * sum |w| (l1) or weight * sum w^2 (l2) over the phase's group, on every-step
-        phases (a lazy regulariser's phase would add the penalty a second time on its steps)."""
+        phases (a lazy regulariser's phase would add the penalty a second time on its steps);
+        a D phase penalises the discriminators it trains (its pairs') only."""
         params = self.weights.get(phase.group)
         if not params or not phase.every_step:
             return None
+        if phase.group == "D" and out.pairs:
+            params = self._judged_weights(params, out)
+            if not params:
+                return None
         import torch
 
         order = 1 if self.options.kind == "l1" else 2
         norms = torch.stack(torch._foreach_norm(params, order))
         total = norms.sum() if order == 1 else norms.square().sum()
         return self.options.weight * total
+
+    def _judged_weights(self, params: list[Tensor], out: PhaseOutput) -> list[Tensor]:
+        """The weights of `params` that belong to the discriminators of `out.pairs`: cyclegan's
+        D_A phase must not penalise D_B, whose optimizer would then step it a second time in
+        the step on its stale moments (cached per set of discriminators)."""
+        from ganhub.engine.heads import unbound
+
+        judges = tuple(id(unbound(pair.discriminator)) for pair in out.pairs)
+        found = self._judging.get(judges)
+        if found is None:
+            owned = {id(p) for pair in out.pairs for p in unbound(pair.discriminator).parameters()}
+            found = self._judging[judges] = [p for p in params if id(p) in owned]
+        return found
 
 
 def has_batchnorm(module: nn.Module) -> bool:
