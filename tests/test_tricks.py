@@ -195,6 +195,25 @@ def test_r1_r2_on_a_linear_discriminator_are_gamma_half_norm_squared(name: str) 
     assert trick.extra_loss(D_PHASE, out, _ctx()).item() == pytest.approx(4 / 2 * 5.0)
 
 
+def test_penalties_on_packed_inputs_are_taken_per_pack() -> None:
+    """With pacgan, D's input is a pack of m samples: WGAN-GP interpolates and takes norms per
+    pack, R1 averages over packs. A packed linear critic of weight norm sqrt(2) got GP 0 (a
+    per-sample norm of 1) and R1 half its value."""
+
+    def pack(x: torch.Tensor, ctx: TrainContext) -> torch.Tensor:
+        return x.reshape(x.shape[0] // 2, 2 * x.shape[1])  # what pacgan's d_input does
+
+    D = LinearD([0.6, 0.8, 0.6, 0.8])  # per sample ||w|| = 1, per pack sqrt(2)
+    ctx = TrainContext(get_hub().losses.get("wasserstein"), d_transforms=[pack])
+    out = ctx.d_loss(D, torch.randn(8, 2), torch.randn(8, 2))
+    assert out.pairs[0].samples_per_input == 2
+    gp, _ = make_trick("gp", "loss=wasserstein")
+    assert gp.extra_loss(D_PHASE, out, ctx).item() == pytest.approx(10 * (2**0.5 - 1) ** 2)
+    r1, _ = make_trick("r1", "trick.r1.gamma=2")
+    r1.setup(_NoBatchNorm())
+    assert r1.extra_loss(D_PHASE, out, ctx).item() == pytest.approx(2 / 2 * 2.0)
+
+
 @pytest.mark.parametrize("name", ["r1", "r2"])
 def test_lazy_r1_r2_own_a_phase_scaled_by_the_interval(name: str) -> None:
     D = LinearD([1.0, 2.0])

@@ -31,6 +31,14 @@ class Pair:
     real_graph: Tensor | None = None
     fake_graph: Tensor | None = None
 
+    @property
+    def samples_per_input(self) -> int:
+        """How many consecutive samples D judged as one input (PacGAN's pack; 1 otherwise),
+        read from its logits: a penalty on D's input takes its norms and means per input."""
+        if self.real_logits is None or self.real_logits.ndim == 0 or not len(self.real_logits):
+            return 1
+        return max(1, len(self.real) // len(self.real_logits))
+
 
 @dataclass
 class PhaseOutput:

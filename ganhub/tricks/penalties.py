@@ -79,8 +79,12 @@ class GradientPenalty(Trick):
         import torch
 
         real = pair.real.detach()
-        shape = [real.shape[0]] + [1] * (real.ndim - 1)  # one interpolation weight per sample
+        # one interpolation weight per D input: a PacGAN pack of m samples shares one
+        pack = pair.samples_per_input
+        shape = [real.shape[0] // pack] + [1] * (real.ndim - 1)
         alpha = torch.rand(shape, device=real.device, dtype=real.dtype)
+        if pack > 1:
+            alpha = alpha.repeat_interleave(pack, dim=0)
         if self.options.variant == "wgan":
             other = pair.fake.detach()
         else:
@@ -90,7 +94,7 @@ class GradientPenalty(Trick):
         with ctx.twice_differentiable():
             logits = ctx.discriminate(pair.discriminator, x_hat)
         grad = ctx.input_gradient(logits, x_hat)
-        norm = grad.flatten(1).norm(2, dim=1)
+        norm = grad.reshape(real.shape[0] // pack, -1).norm(2, dim=1)  # of each D input
         return self.options.weight * ((norm - self.options.center) ** 2).mean()
 
 
@@ -225,8 +229,10 @@ class R1Penalty(Trick):
                 with ctx.twice_differentiable():
                     logits = ctx.discriminate(pair.discriminator, x)
             grad = ctx.input_gradient(logits, x)
-            # in float32: sums of squares overflow float16 on large images
-            term = grad.float().square().flatten(1).sum(1).mean()
+            # in float32: sums of squares overflow float16 on large images; the mean over D's
+            # inputs (a PacGAN pack of m samples is one input: its squared norm sums them)
+            inputs = len(grad) // pair.samples_per_input
+            term = grad.float().square().reshape(inputs, -1).sum(1).mean()
             total = term if total is None else total + term
         assert total is not None
         return total
