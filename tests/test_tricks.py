@@ -340,6 +340,14 @@ def test_an_option_its_trick_would_ignore_is_refused() -> None:
     assert two.targets(Targets()).fake == 0.2
     with pytest.raises(ConfigError, match=r"trick\.balance\.max_repeat=1"):
         make_trick("balance", "trick.balance.max_repeat=1")
+    # ema: a ramp-up with a fixed decay, warmup=false with a half-life; gp: wgan's DRAGAN scale
+    with pytest.raises(ConfigError, match=r"trick\.ema\.rampup=0\.05 applies only with half"):
+        make_trick("ema", "trick.ema.decay=0.99", "trick.ema.rampup=0.05")
+    with pytest.raises(ConfigError, match=r"trick\.ema\.warmup=false applies only with a fixed"):
+        make_trick("ema", "trick.ema.half_life_kimg=1", "trick.ema.warmup=false")
+    with pytest.raises(ConfigError, match=r"trick\.gp\.dragan_scale=0\.3 applies only with"):
+        make_trick("gp", "loss=wasserstein", "trick.gp.dragan_scale=0.3")
+    make_trick("ema", "trick.ema.half_life_kimg=1", "trick.ema.rampup=0.05")  # both apply
 
 
 def test_instance_noise_has_the_annealed_std() -> None:
@@ -389,6 +397,25 @@ def test_diffaug_translation_moves_content_and_keeps_gradients() -> None:
     img = torch.rand(8, 3, 16, 16, requires_grad=True)
     augment_color(augment_translation(img, 0.125)).sum().backward()
     assert img.grad is not None and img.grad.abs().sum() > 0
+
+
+def test_ada_ops_are_random_and_drawn_as_in_stylegan2_ada() -> None:
+    """xflip mirrored every image it was applied to (at p=1 a fixed transform: StyleGAN2-ADA
+    mirrors half); color was one draw against p where ADA draws brightness, saturation and
+    contrast each on its own."""
+    from ganhub.tricks.augment import apply_with_probability, make_ops
+
+    torch.manual_seed(0)
+    x = torch.arange(4.0).view(1, 1, 1, 4).expand(4000, 3, 2, 4).contiguous()
+    flipped = apply_with_probability(x, make_ops(["xflip"], 0.125, 0.5), torch.tensor(1.0))
+    share = (flipped[:, 0, 0, 0] == 3.0).float().mean().item()
+    assert share == pytest.approx(0.5, abs=0.03)
+    x = torch.randn(4000, 3, 2, 2)
+    ops = make_ops(["color"], 0.125, 0.5, split_color=True)
+    assert len(ops) == 3
+    out = apply_with_probability(x, ops, torch.tensor(0.5))
+    untouched = (out == x).flatten(1).all(1).float().mean().item()
+    assert untouched == pytest.approx(0.5**3, abs=0.03)  # each of three skipped with 1 - p
 
 
 def test_diffaug_changes_d_inputs_on_images() -> None:

@@ -175,7 +175,10 @@ class RelativisticLoss(AdversarialLoss):
 
 
 class RelativisticAverageLoss(AdversarialLoss):
-    """Relativistic average GAN (RaSGAN): each side against the other side's mean logit."""
+    """Relativistic average GAN (RaSGAN): each side against the other side's mean logit.
+
+    The means are over the batch the loss sees: with trainer.grad_accum, each micro-batch's
+    own (not the same update as the whole batch, unlike the per-sample losses)."""
 
     name = "relativistic_average"
     needs_real_for_g = True

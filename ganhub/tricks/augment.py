@@ -18,13 +18,32 @@ def _rand(x: Tensor) -> Tensor:
     return torch.rand(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype)
 
 
-def augment_color(x: Tensor) -> Tensor:
-    """Random brightness (+-0.5), saturation (x0..2) and contrast (x0.5..1.5) per sample."""
-    x = x + (_rand(x) - 0.5)
+def augment_brightness(x: Tensor) -> Tensor:
+    """Add a random brightness in [-0.5, 0.5) per sample."""
+    return x + (_rand(x) - 0.5)
+
+
+def augment_saturation(x: Tensor) -> Tensor:
+    """Scale each sample's distance from its per-pixel channel mean by a random [0, 2)."""
     mean_c = x.mean(dim=1, keepdim=True)
-    x = (x - mean_c) * (_rand(x) * 2) + mean_c
+    return (x - mean_c) * (_rand(x) * 2) + mean_c
+
+
+def augment_contrast(x: Tensor) -> Tensor:
+    """Scale each sample's distance from its mean by a random [0.5, 1.5)."""
     mean_all = x.mean(dim=(1, 2, 3), keepdim=True)
     return (x - mean_all) * (_rand(x) + 0.5) + mean_all
+
+
+# DiffAugment's `color` is these three in a row; ADA draws each against p on its own
+COLOR = (augment_brightness, augment_saturation, augment_contrast)
+
+
+def augment_color(x: Tensor) -> Tensor:
+    """Random brightness (+-0.5), saturation (x0..2) and contrast (x0.5..1.5) per sample."""
+    for op in COLOR:
+        x = op(x)
+    return x
 
 
 def augment_translation(x: Tensor, ratio: float = 0.125) -> Tensor:
@@ -56,22 +75,27 @@ def augment_cutout(x: Tensor, ratio: float = 0.5) -> Tensor:
 
 
 def augment_xflip(x: Tensor) -> Tensor:
-    """Mirror every sample horizontally (ADA applies it per sample with probability p)."""
-    return x.flip(3)
+    """Mirror each sample horizontally with probability 1/2 (StyleGAN2-ADA's xflip: an
+    augmentation that always flipped would be a fixed transform, not a random one)."""
+    flip = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < 0.5
+    return torch.where(flip, x.flip(3), x)
 
 
 Op = Callable[[Tensor], Tensor]
 
 
-def make_ops(names: Sequence[str], translation: float, cutout: float) -> list[Op]:
-    """The named ops with their strengths bound, in the given order."""
-    table: dict[str, Op] = {
-        "xflip": augment_xflip,
-        "translation": lambda x: augment_translation(x, translation),
-        "color": augment_color,
-        "cutout": lambda x: augment_cutout(x, cutout),
+def make_ops(
+    names: Sequence[str], translation: float, cutout: float, split_color: bool = False
+) -> list[Op]:
+    """The named ops with their strengths bound, in the given order; `split_color` makes
+    `color` three ops (brightness, saturation, contrast), each drawn against p (ADA)."""
+    table: dict[str, list[Op]] = {
+        "xflip": [augment_xflip],
+        "translation": [lambda x: augment_translation(x, translation)],
+        "color": list(COLOR) if split_color else [augment_color],
+        "cutout": [lambda x: augment_cutout(x, cutout)],
     }
-    return [table[name] for name in names]
+    return [op for name in names for op in table[name]]
 
 
 def apply_all(x: Tensor, ops: Sequence[Op]) -> Tensor:

@@ -181,7 +181,9 @@ class AdaConfig(Section):
     p_init: float = Field(0.0, ge=0, le=1, description="initial augmentation probability")
     ops: list[AugmentOp] = Field(
         ["xflip", "translation", "color", "cutout"],
-        description="augmentations, each applied per image with probability p",
+        description="augmentations, each applied per image with probability p (color: "
+        "brightness, saturation and contrast, each drawn on its own; xflip mirrors half the "
+        "images it is applied to, as in StyleGAN2-ADA)",
     )
     translation: float = Field(0.125, ge=0, lt=1, description="max shift as a fraction of size")
     cutout: float = Field(0.5, gt=0, lt=1, description="cutout square side as a fraction of size")
@@ -215,7 +217,7 @@ class AdaptiveAugment(Trick):
         from ganhub.tricks import augment
 
         o = self.options
-        self.ops = augment.make_ops(o.ops, o.translation, o.cutout)
+        self.ops = augment.make_ops(o.ops, o.translation, o.cutout, split_color=True)
         self.apply = augment.apply_with_probability
         self.discriminators = max(1, len(list(system.discriminators())))
         self.p = torch.tensor(float(o.p_init))

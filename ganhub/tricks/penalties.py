@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ganhub.config.schema import RunConfig, Section
 from ganhub.tricks import Trick
@@ -39,6 +39,16 @@ class GradientPenaltyConfig(Section):
         1.0, ge=0, description="target gradient norm (1: Lipschitz; 0: zero-centred)"
     )
     dragan_scale: float = Field(0.5, gt=0, description="DRAGAN perturbation: c * std(x) * U[0, 1]")
+
+    @model_validator(mode="after")
+    def _scale_only_for_dragan(self) -> GradientPenaltyConfig:
+        default = type(self).model_fields["dragan_scale"].default
+        if self.variant == "wgan" and self.dragan_scale != default:
+            raise ValueError(
+                f"trick.gp.dragan_scale={self.dragan_scale} applies only with variant=dragan "
+                "(wgan interpolates between real and fake samples)"
+            )
+        return self
 
 
 class GradientPenalty(Trick):

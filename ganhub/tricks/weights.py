@@ -141,6 +141,16 @@ class EMAConfig(Section):
                 f"decay={self.decay} and half_life_kimg={self.half_life_kimg} both set the "
                 "averaging rate: give one"
             )
+        if self.rampup is not None and self.half_life_kimg is None:
+            raise ValueError(
+                f"trick.ema.rampup={self.rampup} applies only with half_life_kimg (it limits "
+                "the half-life early on); set trick.ema.half_life_kimg or drop rampup"
+            )
+        if not self.warmup and self.half_life_kimg is not None:
+            raise ValueError(
+                "trick.ema.warmup=false applies only with a fixed decay (with half_life_kimg, "
+                "trick.ema.rampup shapes the start); drop warmup=false"
+            )
         return self
 
 
