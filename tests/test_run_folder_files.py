@@ -183,6 +183,13 @@ def _damage_state(step_dir: Path, how: str) -> None:
     elif how.startswith("lr "):  # "lr x", "lr nan", "lr -5"
         value = {"x": "x", "nan": float("nan"), "-5": -5.0}[how.split()[1]]
         state["optimizers"]["G"]["param_groups"][0]["lr"] = value
+    elif how.startswith("optimizer "):  # a number, text groups, a list of states
+        part, value = {"optimizer number": (None, 5), "optimizer groups": ("param_groups", "ab"),
+                       "optimizer states": ("state", [])}[how]  # fmt: skip
+        if part is None:
+            state["optimizers"]["G"] = value
+        else:
+            state["optimizers"]["G"][part] = value
     elif how == "moment reshaped":
         ref = state["optimizers"]["G"]["state"]["__items__"][0][1]["exp_avg"]["__tensor__"]
         tensors[ref] = tensors[ref].reshape(-1, 1).clone()
@@ -193,7 +200,7 @@ def _damage_state(step_dir: Path, how: str) -> None:
 @pytest.mark.parametrize(
     "how",
     ["no rng", "phases text", "index text", "system list", "short torch rng", "moment reshaped",
-     "lr x", "lr nan", "lr -5"],
+     "lr x", "lr nan", "lr -5", "optimizer number", "optimizer groups", "optimizer states"],
 )  # fmt: skip
 def test_a_damaged_training_state_is_one_line_and_changes_nothing(
     trained: Path, cli: Any, how: str

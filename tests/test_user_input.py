@@ -13,7 +13,7 @@ import ganhub
 from ganhub.config.overrides import dump_yaml, load_yaml, parse_value
 from ganhub.config.resolve import resolve
 from ganhub.engine import checkpoint
-from ganhub.errors import ConfigError
+from ganhub.errors import ConfigError, UsageError
 from ganhub.registry import describe
 
 from .conftest import TINY_TOY
@@ -117,6 +117,40 @@ def test_pruning_keeps_the_good_checkpoint_a_damaged_newer_one_would_push_out(
     kept = sorted(p.name for p in checkpoint.step_dirs(directory))
     assert kept == ["step_0000004", "step_0000006"]  # keep_checkpoints=2, both whole
     assert checkpoint.load(directory / "step_0000006")[0] == 6
+
+
+@pytest.mark.parametrize(
+    "header", [b"\xff" * 8, (1 << 40).to_bytes(8, "little")], ids=["overflow", "huge"]
+)
+def test_an_older_checkpoint_with_a_huge_header_size_is_pruned_not_fatal(
+    toy_run: Path, header: bytes
+) -> None:
+    """A damaged older checkpoint made every resume die at its first save (OverflowError or
+    MemoryError from reading the header size it claims)."""
+    directory = toy_run / "checkpoints"
+    with (directory / "step_0000002" / "model.safetensors").open("r+b") as fh:
+        fh.write(header)
+    summary = ganhub.train([*TINY_TOY, f"resume={toy_run}", "trainer.steps=6",
+                            "trainer.checkpoint_every=2"])  # fmt: skip
+    assert summary["steps"] == 6
+    assert [p.name for p in checkpoint.step_dirs(directory)] == ["step_0000006", "step_0000004"]
+
+
+def test_a_huge_state_json_is_refused_unread_and_leftover_saves_are_removed(
+    toy_run: Path,
+) -> None:
+    """A 2 GB state.json was read whole (4.7 GB of memory, even by ganhub sample); the
+    temporary folder of a save cut short at an off-cadence step stayed forever."""
+    directory = toy_run / "checkpoints"
+    with (directory / "step_0000004" / "state.json").open("r+b") as fh:
+        fh.truncate(checkpoint.MAX_STATE_JSON + 1)  # sparse: no disk space used
+    with pytest.raises(UsageError, match=r"more than a state\.json holds"):
+        checkpoint.load(directory / "step_0000004")
+    (directory / ".step_0000003.tmp").mkdir()
+    (directory / ".step_0000003.tmp" / "model.safetensors").write_bytes(b"half")
+    summary = ganhub.train([*TINY_TOY, f"resume={toy_run}", "trainer.steps=6"])
+    assert summary["steps"] == 6  # resumed from step 2, the last whole one
+    assert not [p for p in directory.iterdir() if p.name.startswith(".step_")]
 
 
 def test_checkpoints_are_readable_as_the_umask_says(workdir: Path) -> None:

@@ -32,6 +32,11 @@ from ganhub.errors import UsageError, writing
 LATEST = "latest"  # a pointer for people and tools; loading scans the step directories
 BEST = "best.json"  # the record of the best checkpoint (trainer.keep_best)
 FILES = ("model.safetensors", "state.safetensors", "state.json")
+# untrusted sizes: a safetensors header is at most safetensors' own limit; state.json holds
+# only the non-tensor skeleton of the training state (tens of KB), so 64 MiB is damage
+MAX_HEADER = 100_000_000
+MAX_STATE_JSON = 64 << 20
+_LEFTOVER = re.compile(r"^\.step_\d{7,}\.(tmp|replaced)$")  # of a save that was cut short
 
 
 class Unstorable(TypeError):
@@ -190,7 +195,7 @@ def load(path: Path) -> tuple[int, dict[str, Tensor], dict[str, Any]]:
     try:
         model_state = load_file(str(path / "model.safetensors"))
         tensors = load_file(str(path / "state.safetensors"))
-        meta = json.loads((path / "state.json").read_text())
+        meta = json.loads(_state_json(path))
         step, state = int(meta["step"]), unflatten(meta["state"], tensors)
     except Exception as exc:  # SafetensorError, OSError, ValueError, KeyError, TypeError...
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -201,6 +206,15 @@ def load(path: Path) -> tuple[int, dict[str, Tensor], dict[str, Any]]:
     if bad:
         raise UsageError(f"checkpoint '{path}' holds non-finite weights ({bad[0]}...)")
     return step, model_state, state
+
+
+def _state_json(path: Path) -> str:
+    """A checkpoint's state.json, refused past MAX_STATE_JSON before it is read."""
+    file = path / "state.json"
+    size = file.stat().st_size
+    if size > MAX_STATE_JSON:
+        raise ValueError(f"state.json is {size:,} bytes, more than a state.json holds")
+    return file.read_text()
 
 
 def load_newest(
@@ -322,22 +336,31 @@ def _prune(directory: Path, keep: int, protect: Collection[str]) -> None:
     for old in found:
         if old.name not in kept:
             shutil.rmtree(old, ignore_errors=True)
+    # the temporary folder of a save a crash or a second Ctrl-C cut short, at a step no later
+    # save reaches again; one process writes a run (its lock), so none is in use
+    for entry in directory.iterdir():
+        if _LEFTOVER.match(entry.name) and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _whole(path: Path) -> bool:
     """Whether a checkpoint's files are all there and each safetensors file is as long as its
-    header says (a cheap check: no tensor is read)."""
+    header says (a cheap check: no tensor is read). Its files are untrusted: any damage,
+    a header size past the file's end included, is False, never an exception."""
     try:
         for name in ("model.safetensors", "state.safetensors"):
             file = path / name
+            length = file.stat().st_size
             with file.open("rb") as fh:
                 size = int.from_bytes(fh.read(8), "little")
+                if size > min(length - 8, MAX_HEADER):
+                    return False
                 header = json.loads(fh.read(size))
             ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
-            if file.stat().st_size != 8 + size + max(ends, default=0):
+            if length != 8 + size + max(ends, default=0):
                 return False
-        json.loads((path / "state.json").read_text())
-    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        json.loads(_state_json(path))
+    except Exception:  # whatever the damage (a deep JSON nesting: RecursionError)
         return False
     return True
 

@@ -449,10 +449,12 @@ class Run:
         try:
             for g, opt in self.optimizers.items():
                 load_optimizer_state(opt, state["optimizers"][g])
-        except (KeyError, ValueError, RuntimeError) as exc:
+        except start.DAMAGED_STATE as exc:  # a damaged state.json: a wrong type anywhere
+            reason = one_line(str(exc).strip().splitlines()[0] if str(exc).strip() else "", 200)
             raise ConfigError(
                 f"resume={self.run_dir}: the optimizer state of {path.name} does not fit this "
-                f"config ({str(exc).splitlines()[0]}); resume with the run's own settings"
+                f"config or is damaged ({type(exc).__name__}: {reason}); resume with the run's "
+                f"own settings, or remove {path.name} to resume from the checkpoint before it"
             ) from None
         start.refuse_nothing_to_train(self.config, self.run_dir, step)
         self.resumed_steps = start.saved_steps(self.run_dir)
