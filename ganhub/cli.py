@@ -10,6 +10,7 @@ import click
 
 from ganhub import __version__
 from ganhub.errors import GanhubError, UnknownName, one_line
+from ganhub.interrupts import terminate_unwinds
 
 
 def build_cli() -> click.Group:
@@ -75,7 +76,9 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         group = build_cli()
-        group.main(args=args, prog_name="ganhub", standalone_mode=False)
+        # SIGTERM unwinds as Ctrl-C does: a run stopped while it starts removes its directory
+        with terminate_unwinds(lambda: click.echo("ganhub: terminated", err=True)):
+            group.main(args=args, prog_name="ganhub", standalone_mode=False)
     except GanhubError as exc:
         if os.environ.get("GANHUB_DEBUG"):
             raise

@@ -348,6 +348,86 @@ def test_sigint_saves_and_exits_130(workdir: Path) -> None:
     assert "modes" not in (workdir / "runs/i/metrics.jsonl").read_text()
 
 
+def test_sigterm_unwinds_the_cli_and_ends_the_process_by_sigterm(tmp_path: Path) -> None:
+    """SIGTERM's default action ended a run at once while it started up, leaving a run
+    directory with no checkpoint; under the CLI it now unwinds (finally blocks run), one line
+    says so, and the process still ends by SIGTERM."""
+    code = (
+        "import os, signal, sys\n"
+        "from ganhub.interrupts import terminate_unwinds\n"
+        "with terminate_unwinds(lambda: print('said', file=sys.stderr)):\n"
+        "    try:\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        signal.pause()\n"
+        "    finally:\n"
+        "        print('cleaned', file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == -signal.SIGTERM, done.stderr
+    assert done.stderr.split() == ["cleaned", "said"]
+    # the CLI's own: SIGTERM while `ganhub run` builds its run (before the loop's handler)
+    code = (
+        "import os, signal, sys, ganhub.api\n"
+        "from ganhub.cli import main\n"
+        "def starting(config):\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    signal.pause()\n"
+        "ganhub.api.train = starting\n"
+        "main(['run', 'plugin=toy2d'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == -signal.SIGTERM and done.stderr == "ganhub: terminated\n", done
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, "Terminated"])
+def test_a_run_stopped_while_it_starts_leaves_nothing(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, stop: object
+) -> None:
+    """A new run's directory is removed; a resume's config.yaml, failure marker and files are
+    as they were (config.yaml had the new trainer.steps, failed.json was gone, and
+    .requires.json.tmp was left)."""
+    from ganhub.engine.run import Run
+    from ganhub.interrupts import Terminated
+
+    error = Terminated if stop == "Terminated" else KeyboardInterrupt
+    fit(make_run(resolve([*TINY_TOY, "name=t"])))
+    run_dir = workdir / "runs/t"
+    (run_dir / FAILED_FILE).write_text("{}")  # as if an earlier session had failed
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file() and p.name != ".lock"}
+    real_fsync = checkpoint._fsync
+
+    def cut_short(path: Path) -> None:
+        if path.name == ".requires.json.tmp":  # after config.yaml: stopped half-way through
+            raise error
+        real_fsync(path)
+
+    monkeypatch.setattr(checkpoint, "_fsync", cut_short)
+    with pytest.raises(error):
+        make_run(resolve(["resume=runs/t", "trainer.steps=8"]))
+    after = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file() and p.name != ".lock"}
+    assert after == before
+    monkeypatch.setattr(Run, "write_config", lambda self: (_ for _ in ()).throw(error()))
+    with pytest.raises(error):
+        make_run(resolve([*TINY_TOY, "name=new"]))
+    assert not (workdir / "runs/new").exists()
+
+
+def test_ctrl_c_is_not_hidden_by_restoring_the_callers_torch_flags(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C during torch's lazy compiler import (use_deterministic_algorithms) left it half
+    made; restoring the caller's flags imported it again and raised AttributeError instead."""
+    from ganhub.engine.environment import caller_state_kept
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise AttributeError("module 'torch._dynamo' has no attribute 'utils'")
+
+    with pytest.raises(KeyboardInterrupt), caller_state_kept():
+        monkeypatch.setattr(torch, "use_deterministic_algorithms", broken)
+        raise KeyboardInterrupt
+    monkeypatch.undo()
+
+
 def test_re_saving_a_step_keeps_an_intact_one_and_replaces_a_damaged_one(workdir: Path) -> None:
     run = make_run(resolve([*TINY_TOY, "name=s"]))
     fit(run)

@@ -317,10 +317,14 @@ def write_text_atomic(path: Path, text: str) -> None:
     """Write `text` to `path` whole or not at all: a hidden temporary file, synced, renamed."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.unlink(missing_ok=True)  # a link planted there is removed, never written through
-    with tmp.open("x") as fh:
-        fh.write(text)
-    _fsync(tmp)
-    os.replace(tmp, path)
+    try:
+        with tmp.open("x") as fh:
+            fh.write(text)
+        _fsync(tmp)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, Ctrl-C: no temporary file left behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _fsync(path: Path) -> None:

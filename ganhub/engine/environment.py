@@ -71,10 +71,8 @@ def caller_state_kept() -> Iterator[None]:
              torch.is_deterministic_algorithms_warn_only_enabled())  # fmt: skip
     cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
     cublas = os.environ.get(CUBLAS_ENV)
-    try:
-        with torch.inference_mode(False), torch.enable_grad():
-            yield
-    finally:
+
+    def restore() -> None:
         set_rng_state(rng)
         torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
@@ -82,6 +80,18 @@ def caller_state_kept() -> Iterator[None]:
             os.environ.pop(CUBLAS_ENV, None)
         else:
             os.environ[CUBLAS_ENV] = cublas
+
+    try:
+        with torch.inference_mode(False), torch.enable_grad():
+            yield
+    except BaseException:
+        # the run's own exception is the one to see: a Ctrl-C that cut short torch's lazy
+        # import of its compiler (use_deterministic_algorithms imports it) left modules half
+        # made, and the restore's import of them failed in their place (AttributeError)
+        with contextlib.suppress(Exception):
+            restore()
+        raise
+    restore()
 
 
 def autocast_factory(precision: str, device: torch.device, cache: bool = True) -> Callable[[], Any]:

@@ -45,6 +45,7 @@ from ganhub.errors import (
     plugin_code,
     unknown_choice,
 )
+from ganhub.interrupts import Terminated
 from ganhub.losses import Targets
 from ganhub.metrics import Metric, evaluate
 from ganhub.plugin_guard import GuardedLogger, Owners, hook_plugins
@@ -210,7 +211,9 @@ class Run:
         self.loggers = []
         # a resume refused before its first step (options or data that do not fit, a folder
         # that refuses writes) trained nothing: leave the run as it was
-        refused = isinstance(error, UsageError | OSError) and self.step == self.first_step
+        # so is a resume stopped (Ctrl-C, SIGTERM) while it started up
+        stopped = isinstance(error, UsageError | OSError | KeyboardInterrupt | Terminated)
+        refused = stopped and self.step == self.first_step
         if self.config_before is not None and refused:
             checkpoint.write_text_atomic(self.run_dir / "config.yaml", self.config_before)
             self.touched = False
