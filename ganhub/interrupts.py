@@ -50,6 +50,14 @@ def terminate_unwinds(said: Callable[[], None] | None = None) -> Iterator[None]:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+class OutputsStopped(BaseException):
+    """A signal stopped a run's final samples and evaluation (its checkpoint is saved)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 def interruption(exc: BaseException | None) -> BaseException | None:
     """The Ctrl-C or SIGTERM (`Terminated`) in `exc`'s chain of causes and contexts, or None:
     a library that wraps the interruption in its own error (torch's exporter) must not turn it
@@ -63,4 +71,4 @@ def interruption(exc: BaseException | None) -> BaseException | None:
     return None
 
 
-__all__ = ["Terminated", "interruption", "terminate_unwinds"]
+__all__ = ["OutputsStopped", "Terminated", "interruption", "terminate_unwinds"]

@@ -428,6 +428,31 @@ def test_ctrl_c_is_not_hidden_by_restoring_the_callers_torch_flags(
     monkeypatch.undo()
 
 
+def test_a_signal_during_the_final_evaluation_stops_it_and_a_resume_finishes(
+    workdir: Path,
+) -> None:
+    """A SIGTERM during the final evaluation said "saving a checkpoint after this step", let
+    the evaluation run on, then printed "done" and exited 143."""
+    from .test_keep_best import Scripted, scripted_hub
+
+    class Signalled(Scripted):
+        def compute(self, system: object, *, n_samples: int, seed: int) -> dict[str, float]:
+            if self.values[0] < 0:  # the first evaluation: a SIGTERM arrives meanwhile
+                self.values.pop(0)
+                os.kill(os.getpid(), signal.SIGTERM)
+            return super().compute(system, n_samples=n_samples, seed=seed)
+
+    hub = scripted_hub(Signalled([-1.0, 0.5]))
+    keys = [*TINY_TOY, "eval.metrics=[scripted]", "name=e"]
+    summary = api.train(keys, hub=hub)
+    assert summary["signal"] == signal.SIGTERM and summary["stopped_early"]
+    assert summary["metrics"] == {} and summary["steps"] == 4
+    assert "scripted" not in (workdir / "runs/e/metrics.jsonl").read_text()
+    again = api.train(["resume=runs/e"], hub=hub)  # at the last step: the outputs only
+    assert again["steps_this_session"] == 0 and again["metrics"]["score"] == 0.5
+    assert again["signal"] is None and not again["stopped_early"]
+
+
 def test_re_saving_a_step_keeps_an_intact_one_and_replaces_a_damaged_one(workdir: Path) -> None:
     run = make_run(resolve([*TINY_TOY, "name=s"]))
     fit(run)

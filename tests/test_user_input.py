@@ -90,8 +90,9 @@ def test_a_resume_with_nothing_to_train_changes_nothing(cli, toy_run: Path) -> N
     assert "the run is at step 4 and trainer.steps=3 asks for no more" in line
     # at its last step, other settings would describe no training either (the same ones
     # finish a run stopped after its final checkpoint: tests/test_fault_injection.py)
+    # (which the error names: it blamed trainer.steps, which was not changed)
     line = _one_line_error(*cli("run", f"resume={toy_run}", "loss=hinge")[::2])
-    assert "the run is at step 4 and trainer.steps=4 asks for no more" in line
+    assert "the run has finished its 4 steps; changing loss would only rewrite" in line
     # a resume the model does not fit is refused the same way
     line = _one_line_error(
         *cli("run", f"resume={toy_run}", "trainer.steps=8", "model.g_hidden=8")[::2]
@@ -99,6 +100,13 @@ def test_a_resume_with_nothing_to_train_changes_nothing(cli, toy_run: Path) -> N
     assert "does not fit this config's model" in line
     after = {p: p.read_bytes() for p in toy_run.rglob("*") if p.is_file() and p.name != ".lock"}
     assert after == files  # config.yaml, metrics, samples, and the failure marker as they were
+
+
+def test_a_finished_run_resumed_with_a_display_setting_is_no_change(toy_run: Path) -> None:
+    """trainer.progress=false or device=cpu were refused as "trainer.steps=4 asks for no
+    more": they change how a run is shown or where it runs, not what it computes."""
+    summary = ganhub.train([f"resume={toy_run}", "trainer.progress=false", "device=cpu"])
+    assert summary["steps_this_session"] == 0 and summary["steps"] == 4
 
 
 def test_pruning_keeps_the_good_checkpoint_a_damaged_newer_one_would_push_out(

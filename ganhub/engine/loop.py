@@ -25,6 +25,7 @@ from ganhub.engine.run import Run
 from ganhub.engine.stats import check_stats
 from ganhub.engine.system import Phase
 from ganhub.errors import PluginError
+from ganhub.interrupts import OutputsStopped
 
 
 def fit(run: Run) -> dict[str, Any]:
@@ -124,6 +125,8 @@ def fit(run: Run) -> dict[str, Any]:
 
             with _timed(spent, "checkpoint"):
                 run.save()
+            if not run.dist.enabled:  # a signal during that save stops the outputs too
+                stopped_by = run.signal
             samples: list[Path] = []
             metrics = {}
             # a finished run resumed with nothing to train: its final evaluation is logged
@@ -131,12 +134,19 @@ def fit(run: Run) -> dict[str, Any]:
             if logged is not None:
                 metrics = logged
             elif stopped_by is None:  # a signal asks to stop now: no samples, no evaluation
-                with _timed(spent, "samples"):
-                    samples = run.write_samples()
-                with _timed(spent, "eval"):  # not twice at a step the loop just evaluated
-                    metrics = run.final_metrics if evaluated_at == run.step else run.evaluate()
-                with _timed(spent, "checkpoint"):
-                    run.keep_best(metrics)
+                run.finishing = True
+                try:
+                    with _timed(spent, "samples"):
+                        samples = run.write_samples()
+                    with _timed(spent, "eval"):  # not twice at a step the loop just evaluated
+                        metrics = run.final_metrics if evaluated_at == run.step else run.evaluate()
+                    with _timed(spent, "checkpoint"):
+                        run.keep_best(metrics)
+                except OutputsStopped as stop:  # the checkpoint is saved: a resume writes them
+                    stopped_by = run.signal = stop.signum
+                    samples, metrics = [], {}
+                finally:
+                    run.finishing = False
         steps = run.step - first_step
         best = run.best
         summary = {
@@ -152,7 +162,9 @@ def fit(run: Run) -> dict[str, Any]:
             "eval_seconds": spent["eval"],
             "sample_seconds": spent["samples"],
             "checkpoint_seconds": spent["checkpoint"],
-            "stopped_early": run.step < cfg.steps,
+            # a signal in the last step or during the final outputs skipped them: a resume
+            # at the last step writes them
+            "stopped_early": run.step < cfg.steps or stopped_by is not None,
             "early_stop": early_stop,  # {"reason": "patience", "step", ...} when patience ran out
             "signal": run.signal,  # SIGINT/SIGTERM that stopped it (the CLI exits 128 + it)
             "checkpoint": str(run.last_checkpoint) if run.last_checkpoint else None,

@@ -45,7 +45,7 @@ from ganhub.errors import (
     plugin_code,
     unknown_choice,
 )
-from ganhub.interrupts import Terminated
+from ganhub.interrupts import OutputsStopped, Terminated
 from ganhub.losses import Targets
 from ganhub.metrics import Metric, evaluate
 from ganhub.plugin_guard import GuardedLogger, Owners, hook_plugins
@@ -150,6 +150,9 @@ class Run:
         self.final_metrics: dict[str, float] = {}
         self.skipped_metrics: list[str] = []
         self.signal: int | None = None  # the signal that stopped the run, if one did
+        # writing the final samples and evaluation, after the last checkpoint: a signal then
+        # stops them at once (a resume writes them), not "after this step"
+        self.finishing = False
         self.loggers: list[Any] = []
         self.saved_step: int | None = None  # the step last checkpointed by this process
         self.best: checkpoint.Best | None = None  # the best checkpoint so far (keep_best)
@@ -263,6 +266,8 @@ class Run:
         def request_stop(signum: int, frame: Any) -> None:
             if self.stop_requested and signum == signal.SIGINT:
                 raise KeyboardInterrupt
+            if self.finishing and not self.dist.enabled:  # one process: stop them now
+                raise OutputsStopped(signum)
             self.stop_requested = True
             self.signal = signum
             if self.dist.is_main:

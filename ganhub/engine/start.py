@@ -41,12 +41,41 @@ def refuse_nothing_to_train(config: RunConfig, run_dir: Path, step: int) -> None
     steps = config.trainer.steps
     if step < steps:
         return
-    if step == steps and _saved(run_dir) == config.model_dump(mode="json") | {"resume": None}:
+    saved = _saved(run_dir)
+    changed = _changed_keys(saved, config.model_dump(mode="json") | {"resume": None})
+    if step == steps and saved is not None and not changed - _SHOWN_ONLY:
         return
+    if step == steps and saved is not None:  # the same length: another setting is the matter
+        keys = sorted(changed - _SHOWN_ONLY)
+        listed = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+        raise ConfigError(
+            f"resume={run_dir}: the run has finished its {steps:,} steps; changing {listed} "
+            f"would only rewrite its config; give trainer.steps above {step} to train on "
+            "with it (ganhub eval scores a run again)"
+        )
     raise ConfigError(
         f"resume={run_dir}: the run is at step {step:,} and trainer.steps={steps} asks for no "
         f"more; give trainer.steps above {step} to train on (ganhub eval scores a run again)"
     )
+
+
+# keys that change how a run is shown or where it runs, not what it computes: a finished run
+# resumed with them (trainer.progress=false) writes its final outputs as it would without
+_SHOWN_ONLY = frozenset({"trainer.progress", "device", "trainer.num_workers"})
+
+
+def _changed_keys(saved: Any, current: dict[str, Any], prefix: str = "") -> set[str]:
+    """The dotted keys whose values differ between a saved config and the current one."""
+    if not isinstance(saved, dict):
+        return {prefix.rstrip(".") or "(config)"}
+    changed: set[str] = set()
+    for key in saved.keys() | current.keys():
+        old, new = saved.get(key), current.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            changed |= _changed_keys(old, new, f"{prefix}{key}.")
+        elif old != new:
+            changed.add(f"{prefix}{key}")
+    return changed
 
 
 def _saved(run_dir: Path) -> dict[str, Any] | None:
