@@ -168,6 +168,8 @@ def validate(
     with naming_source(sources):
         enabled = enabled_tricks(merged, base, user, hub)
         loggers = enabled_loggers(merged, base, user, hub, training=training)
+    if saved is not None and training:
+        refuse_saved_destinations(saved, user, {n: hub.loggers.get(n) for n in loggers}, origin)
     cls = config_class(base, hub, enabled, loggers)
     try:
         config = cls.model_validate(merged)
@@ -189,6 +191,34 @@ def validate(
     with naming_source(sources):
         check_cross(config, hub, training=training)
     return config
+
+
+def refuse_saved_destinations(
+    saved: Mapping[str, Any], user: Mapping[str, Any], loggers: Mapping[str, Any], origin: str
+) -> None:
+    """A run's saved config is untrusted (run directories travel): a logger option it holds
+    that sends the run's data elsewhere (`Logger.destination_keys`: an MLflow tracking URI)
+    is used only when the user gives it again; else one line says how."""
+    for name, logger_cls in loggers.items():
+        for key in getattr(logger_cls, "destination_keys", ()):
+            value = _get(saved, ("logger", name, key))
+            if value is None or _get(user, ("logger", name, key)) is not None:
+                continue
+            shown = one_line(value, 200)
+            raise ConfigError(
+                f"{origin} sends this run's data to logger.{name}.{key}={shown}; a run's "
+                f"saved config is not trusted for where its data goes: give "
+                f"logger.{name}.{key}={shown} again to keep it, or choose loggers=[...] "
+                f"without {name}"
+            )
+
+
+def _get(data: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        if not isinstance(data, Mapping):
+            return None
+        data = data.get(key)  # type: ignore[assignment]
+    return data
 
 
 @contextlib.contextmanager

@@ -26,6 +26,10 @@ class Logger:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     Config: ClassVar[type[Section]] = Section
+    # options that send the run's data outside its directory (a tracking server's address):
+    # a run's saved config.yaml is untrusted, so a resume (or `ganhub adapt`) uses such a
+    # value from it only when the user gives it again
+    destination_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, run_dir: Path, config: RunConfig) -> None:
         self.run_dir = run_dir

@@ -134,6 +134,7 @@ class MLflowLogger(Logger):
 
     name = "mlflow"
     Config = MLflowOptions
+    destination_keys = ("tracking_uri",)
 
     @classmethod
     def problems(cls, options: Any, config: RunConfig) -> list[str]:
