@@ -25,15 +25,11 @@ This module imports no torch at import time: `ganhub --help` registers its comma
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import signal
-import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +39,7 @@ from ganhub.clikit import HELP, RUN_DIR, SEED
 from ganhub.errors import GanhubError, UsageError, did_you_mean, one_line, writing
 from ganhub.exported import EXPORT_VERSION, MANIFEST, WEIGHTS, read_manifest, read_weights, restore
 from ganhub.exported import shown_path as _shown
+from ganhub.interrupts import interruption, terminate_unwinds
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -59,6 +56,8 @@ TOLERANCE = 1e-3
 ONNX_INLINE_BYTES = 1 << 30
 # role and function names become tensor-name prefixes and file names
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+# terminal escape sequences (torch's exporter colours its messages): CSI, OSC, any other
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-_])?")
 
 
 # -- the command ------------------------------------------------------------------------
@@ -143,7 +142,7 @@ def export_run(
             "--format safetensors works for every domain"
         )
     _check_names(spec, plugin)
-    with _terminated_unwinds():
+    with terminate_unwinds():  # SIGTERM unwinds like Ctrl-C: the scratch folder is removed
         tmp = _scratch(dest)
         try:
             _write(model, spec, fmt, tmp, dest.name, run_dir, seed)
@@ -151,37 +150,6 @@ def export_run(
         finally:
             shutil.rmtree(tmp, ignore_errors=True)  # gone already once renamed into place
     return dest
-
-
-class _Terminated(BaseException):
-    """SIGTERM arrived while an export was written (no `except Exception` stops it)."""
-
-
-@contextlib.contextmanager
-def _terminated_unwinds() -> Iterator[None]:
-    """Inside, SIGTERM unwinds like Ctrl-C, so the scratch folder is removed (its default
-    action ends the process at once, leaving it); then the process ends by SIGTERM as it would
-    have. Only where SIGTERM has its default action, and in the main thread (where Python
-    handles signals); the previous handler is back after."""
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
-    ):
-        yield
-        return
-
-    def unwind(signum: int, frame: Any) -> None:
-        raise _Terminated
-
-    signal.signal(signal.SIGTERM, unwind)
-    try:
-        yield
-    except _Terminated:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)  # the status a shell or a supervisor expects
-        raise  # only where the signal is not delivered at once
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _check_destination(dest: Path, run_dir: Path, force: bool) -> None:
@@ -415,7 +383,9 @@ def _to_graph(
                 want = module(*check).float()
             got = _run_graph(fmt, path, function, check)
     except Exception as exc:  # the exporters raise many kinds; the user gets one line
-        reason = " ".join(str(exc).split()) or type(exc).__name__
+        if (stopped := interruption(exc)) is not None:  # a wrapped Ctrl-C/SIGTERM: no failure
+            raise stopped from None
+        reason = " ".join(_ANSI.sub("", str(exc)).split()) or type(exc).__name__
         raise GanhubError(
             f"the '{plugin}' generator could not be exported as {fmt}: {one_line(reason, 300)}"
         ) from None

@@ -262,3 +262,36 @@ def test_a_tracker_folders_own_links_are_the_trackers(
     (trained / "wandb").symlink_to(workdir / "elsewhere")
     code, _, err = cli("sample", str(trained), "--n", "4")
     assert code == 2 and "wandb' is a link" in err
+
+
+def _without_lock(listing: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    return [entry for entry in listing if entry[0] != ".lock"]  # rewritten by every resume
+
+
+def test_a_file_in_place_of_the_samples_folder_is_refused_before_training(
+    trained: Path, cli: Any
+) -> None:
+    """It trained every step, then failed writing the last sample grid (exit 2)."""
+    shutil.rmtree(trained / "samples")
+    (trained / "samples").write_text("")
+    before = _without_lock(_listing(trained))
+    code, _, err = cli("run", f"resume={trained}", "trainer.steps=8")
+    want = f"{trained / 'samples'}: a file is there where a folder is needed (the run writes its"
+    assert code == 2 and want in err and "remove or rename it" in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert _without_lock(_listing(trained)) == before  # nothing trained, nothing written
+
+
+def test_a_folder_in_place_of_best_json_is_refused_before_training(workdir: Path, cli: Any) -> None:
+    """It trained every step, then failed writing the record through .best.json.tmp."""
+    code, _, err = cli("run", *TINY_TOY, "name=b", "trainer.keep_best=reverse_kl")
+    assert code == 0, err
+    run_dir = workdir / "runs" / "b"
+    best = run_dir / "checkpoints" / "best.json"
+    best.unlink()
+    best.mkdir()
+    before = _without_lock(_listing(run_dir))
+    code, _, err = cli("run", f"resume={run_dir}", "trainer.steps=8")
+    assert code == 2 and f"'{best}' is a folder where trainer.keep_best records" in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert _without_lock(_listing(run_dir)) == before  # no temporary file, nothing trained

@@ -42,7 +42,15 @@ def restored_best(
     directory: Path, step: int, key: str | None, warn: Callable[[str], None]
 ) -> checkpoint.Best | None:
     """The best-checkpoint record of the run being resumed (at `step`), if it still holds (it
-    is untrusted: a damaged or stale record is reported and set aside, never followed)."""
+    is untrusted: a damaged or stale record is reported and set aside, never followed). A
+    folder in its place cannot be replaced by the next record: a run that keeps the best is
+    refused before training, not failed after it."""
+    path = directory / checkpoint.BEST
+    if key is not None and path.is_dir():  # links and FIFOs are refused before (runfiles)
+        raise UsageError(
+            f"'{one_line(path, 200)}' is a folder where trainer.keep_best records the best "
+            "checkpoint (a file); remove or rename it"
+        )
     try:
         best = checkpoint.read_best(directory)
     except UsageError as exc:

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 from pathlib import Path
 
 from ganhub.engine.lock import RunLock
-from ganhub.errors import ConfigError, UsageError
+from ganhub.errors import ConfigError, UsageError, one_line
 
 FAILED_FILE = "failed.json"
+# folders a resumed run first writes into after some steps (samples: every sample_every steps
+# and at the end), and what it writes there
+OUTPUT_FOLDERS = {"samples": "sample artifacts"}
 MAX_SUFFIX = 1000  # name-1 ... name-999, then a clear error instead of looping on
 
 
@@ -68,6 +72,11 @@ class RunDirectory:
             raise UsageError(f"resume='{path}' is not a run directory")
         run_dir = cls(path, created=False)
         run_dir.lock.acquire()
+        try:
+            _check_output_folders(path)
+        except BaseException:
+            run_dir.lock.release()
+            raise
         marker = path / FAILED_FILE
         with contextlib.suppress(OSError, UnicodeDecodeError):  # put back if the resume is refused
             run_dir.previous_failure = marker.read_text(encoding="utf-8")
@@ -108,4 +117,20 @@ class RunDirectory:
         self.lock.release()
 
 
-__all__ = ["FAILED_FILE", "RunDirectory"]
+def _check_output_folders(path: Path) -> None:
+    """Refuse, before training, a run whose OUTPUT_FOLDERS cannot be written: a file in place
+    of one, or a folder that refuses writes, failed the run only after its steps were trained
+    (TensorBoard's `tb` folder is checked by its logger)."""
+    for name, what in OUTPUT_FOLDERS.items():
+        folder = path / name
+        shown = one_line(folder, 200)
+        if folder.exists() and not folder.is_dir():  # links, FIFOs: refused before (runfiles)
+            raise UsageError(
+                f"{shown}: a file is there where a folder is needed (the run writes its {what} "
+                "there); remove or rename it"
+            )
+        if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):  # asked: none written
+            raise UsageError(f"{shown}: cannot write in it (the run writes its {what} there)")
+
+
+__all__ = ["FAILED_FILE", "OUTPUT_FOLDERS", "RunDirectory"]

@@ -3,10 +3,13 @@ MLflow and Weights & Biases trackers (`ganhub.loggers.trackers`, with the `track
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ganhub.hookspecs import Register, hookimpl
 from ganhub.loggers import Logger, image_tag
@@ -25,16 +28,32 @@ class JsonlLogger(Logger):
         self.file = (run_dir / "metrics.jsonl").open("a", buffering=1)
 
     def resumed_at(self, step: int) -> None:
-        """Drop the lines of steps after `step` (they are logged again), atomically."""
+        """Drop the lines of steps after `step` (they are logged again), atomically.
+
+        The file is untrusted and may be huge: it is streamed, lines that are not records (not
+        JSON, or longer than `ganhub report` reads) are kept as they are, a file with nothing to
+        drop is not rewritten, and the temporary file never outlives a failure.
+        """
         self.file.close()
         path = self.run_dir / "metrics.jsonl"
-        kept = path.with_name(".metrics.jsonl.tmp")
-        with path.open("rb") as old, kept.open("wb") as new:
-            for line in old:
-                if _logged_step(line) <= step:
-                    new.write(line)
-        kept.replace(path)
+        with path.open("rb") as old:
+            stale = any(logged > step for _, logged in _logged_lines(old))
+        if stale:
+            kept = path.with_name(".metrics.jsonl.tmp")
+            kept.unlink(missing_ok=True)  # a link planted there is removed, never written through
+            try:
+                with path.open("rb") as old, kept.open("xb") as new:
+                    for piece, logged in _logged_lines(old):
+                        if logged <= step:
+                            new.write(piece)
+                kept.replace(path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    kept.unlink(missing_ok=True)
+                raise
         self.file = path.open("a", buffering=1)
+        if not _ends_a_line(path):  # a cut-off last line must not swallow the next record
+            self.file.write("\n")
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         """Write one line and flush it, so `tail -f` and reports see it at once."""
@@ -46,20 +65,43 @@ class JsonlLogger(Logger):
         self.file.close()
 
 
+def _logged_lines(fh: BinaryIO) -> Iterator[tuple[bytes, int | float]]:
+    """metrics.jsonl's lines, each with its logged step (-inf for a line that is not a record),
+    split as `ganhub report` splits them: a line longer than its MAX_LINE_BYTES is not a record,
+    and comes in pieces of that size, never whole in memory."""
+    from ganhub.metrics.rundata import MAX_LINE_BYTES
+
+    while line := fh.readline(MAX_LINE_BYTES + 1):
+        if len(line) <= MAX_LINE_BYTES:
+            yield line, _logged_step(line)
+            continue
+        yield line, float("-inf")
+        while not line.endswith(b"\n") and (line := fh.readline(MAX_LINE_BYTES)):
+            yield line, float("-inf")
+
+
 def _logged_step(line: bytes) -> int | float:
     """The step of one metrics.jsonl line; -inf for a line that is not a record (kept)."""
     try:
-        step = json.loads(line).get("step")
-    except (ValueError, AttributeError):
+        record = json.loads(line)
+    except Exception:  # any line it cannot parse (bad UTF-8, deep nesting, huge numbers...)
         return float("-inf")
+    step = record.get("step") if isinstance(record, dict) else None
     return step if type(step) is int else float("-inf")
+
+
+def _ends_a_line(path: Path) -> bool:
+    """Whether the file is empty or its last byte is a newline."""
+    with path.open("rb") as fh:
+        if fh.seek(0, os.SEEK_END) == 0:
+            return True
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) == b"\n"
 
 
 def _check_writable(folder: Path) -> None:
     """Make `folder` and write a file in it, so a folder that refuses writes is one OSError
     naming it here: TensorBoard's writer thread would print its own traceback first."""
-    import os
-
     folder.mkdir(parents=True, exist_ok=True)
     probe = folder / f".ganhub-probe-{os.getpid()}"
     try:
