@@ -150,6 +150,21 @@ def test_features_train_command_and_fd_naming(cli, cache: Path, workdir: Path, m
         assert features.get_extractor(typed, cfg).key("fid") == "fd_blobs"
     code, _, err = cli("features", "train", "data=cifar")
     assert code == 2 and "data=cifar: choose data=digits" in err
+    # custom digits options under the built-in's name replaced it in the cache
+    code, _, err = cli("features", "train", "data=digits", "epochs=1")
+    assert code == 2 and "name=digits in the cache is the built-in classifier" in err
+    # saved elsewhere: named by its path, which eval.features takes
+    code, out, err = cli("features", "train", "data=folder", "data.path=~/imgs", "name=b2",
+                         "size=16", "epochs=1", "width=4", f"out={workdir / 'own'}")  # fmt: skip
+    assert code == 0 and f"eval.features=[{workdir / 'own' / 'b2'}]" in out, err
+    assert features.get_extractor(str(workdir / "own" / "b2"), cfg).key("fid") == "fd_b2"
+    # a damaged cache file is listed as such; a rotation network of a run names its data
+    (cache / "features" / "broken.json").write_text("{")
+    code, out, _ = cli("features", "list")
+    assert code == 0 and "(unreadable)" in out
+    from ganhub.metrics.commands import _data_label
+
+    assert _data_label({"plugin": "stylegan", "data": {"source": "faces"}}) == "stylegan faces"
     with pytest.raises(UsageError, match=r"no feature network 'nope'.*ganhub features train"):
         features.get_extractor("nope", cfg)
 

@@ -207,9 +207,12 @@ def features_train(options: tuple[str, ...]) -> None:
     with Console(file=sys.stderr).session():  # epoch progress on stderr; stdout: the result
         path, spec, trained = train_from_options(list(options))
     done = "trained" if trained else "loaded the cached"
+    # a network saved outside the cache is named by its path (without the suffix)
+    elsewhere = any(item.split("=", 1)[0] == "out" for item in options)
+    use = path.with_suffix("") if elsewhere else spec.name
     click.echo(
         f"{done} feature network '{spec.name}' ({spec.kind}, {spec.accuracy:.1%} held-out "
-        f"accuracy, {spec.steps} steps) -> {path}\nuse it: eval.features=[{spec.name}]"
+        f"accuracy, {spec.steps} steps) -> {path}\nuse it: eval.features=[{use}]"
     )
 
 
@@ -226,11 +229,25 @@ def features_list() -> None:
         click.echo(f"no feature networks in {folder} (ganhub features train data=...)")
         return
     for path in specs:
-        meta = json.loads(path.read_text())
-        click.echo(
-            f"{meta['name']:<16} {meta['kind']:<10} acc {meta['accuracy']:.1%}  "
-            f"data {meta['dataset'].get('source', '?')}  {path}"
-        )
+        try:
+            meta = json.loads(path.read_text())
+            line = (f"{meta['name']:<16} {meta['kind']:<10} acc {meta['accuracy']:.1%}  "
+                    f"data {_data_label(meta.get('dataset'))}  {path}")  # fmt: skip
+        except (OSError, ValueError, KeyError, TypeError):  # a cache file is untrusted
+            line = f"{'?':<16} {'(unreadable)':<10} {path}"
+        click.echo(line)
+
+
+def _data_label(dataset: Any) -> str:
+    """What a feature network was trained on: `digits`, `folder`, or (a rotation network
+    of a run's data) its plugin and data source."""
+    if not isinstance(dataset, dict):
+        return "?"
+    if "source" in dataset:
+        return str(dataset["source"])
+    data = dataset.get("data")
+    source = data.get("source") if isinstance(data, dict) else None
+    return " ".join(str(p) for p in (dataset.get("plugin"), source) if p) or "?"
 
 
 @hookimpl

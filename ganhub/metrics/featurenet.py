@@ -357,6 +357,14 @@ def train_from_options(options: list[str]) -> tuple[Path, FeatureNetSpec, bool]:
     if source == "digits":
         name = str(opts.get("name", "digits"))
         custom = {k: opts[k] for k in ("size", "epochs", "width", "seed") if k in opts}
+        if name == "digits" and custom and "out" not in opts:
+            # it replaced the built-in classifier in the cache, which the digits metrics
+            # then retrained (minutes) the next time they checked its recipe
+            given = " ".join(f"{k}={v}" for k, v in custom.items())
+            raise UsageError(
+                f"{given}: name=digits in the cache is the built-in classifier (its fixed "
+                "recipe); give this network its own name=NAME, or out=DIR"
+            )
         if name == "digits" and not custom:
             path = feature_net_path("digits")
             before = path.stat().st_mtime_ns if path.is_file() else None

@@ -40,6 +40,17 @@ def meta_command(ctx: click.Context, items: tuple[str, ...]) -> None:
     from ganhub.plugins import get_hub
 
     hub = get_hub()
+    from ganhub.config.overrides import merge_sources
+    from ganhub.errors import ConfigError
+
+    # the first thing missing is named first (it said "meta.classes: Field required")
+    if not isinstance(
+        merge_sources([i for i in items if not i.startswith("meta.")]).get("plugin"), str
+    ):
+        raise ConfigError(
+            "ganhub meta needs plugin=NAME and meta.classes=[...], e.g. plugin=dcgan "
+            "data=digits meta.classes=[0,1,2,3,4,5,6]"
+        )
     options, overrides = parse_options(list(items))
     config = meta_config(overrides, options, hub)
     summary = meta_train(config, options, hub)

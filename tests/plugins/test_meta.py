@@ -68,6 +68,12 @@ def test_meta_refuses_resume_before_touching_the_run(workdir: Path, cli) -> None
     assert sorted(p.name for p in run.iterdir()) == ["config.yaml"]
 
 
+def test_meta_without_arguments_names_the_plugin_first(cli) -> None:  # type: ignore[no-untyped-def]
+    """It said "meta.classes: Field required" when plugin= was missing too."""
+    code, _, err = cli("meta")
+    assert code == 2 and "ganhub meta needs plugin=NAME and meta.classes=[...]" in err
+
+
 def test_sigterm_saves_the_meta_weights_and_exits_with_its_status(workdir: Path) -> None:
     """As `ganhub run`: the outer loop stops after its step and checkpoints (it died with
     the signal, leaving no checkpoint; Ctrl-C deleted the run)."""
