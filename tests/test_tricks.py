@@ -411,11 +411,22 @@ def test_ada_ops_are_random_and_drawn_as_in_stylegan2_ada() -> None:
     share = (flipped[:, 0, 0, 0] == 3.0).float().mean().item()
     assert share == pytest.approx(0.5, abs=0.03)
     x = torch.randn(4000, 3, 2, 2)
-    ops = make_ops(["color"], 0.125, 0.5, split_color=True)
+    ops = make_ops(["color"], 0.125, 0.5, ada=True)
     assert len(ops) == 3
     out = apply_with_probability(x, ops, torch.tensor(0.5))
     untouched = (out == x).flatten(1).all(1).float().mean().item()
     assert untouched == pytest.approx(0.5**3, abs=0.03)  # each of three skipped with 1 - p
+    # translation fills with the mirrored image (ADA's reflect padding), DiffAugment's zeros
+    x = torch.rand(256, 1, 8, 8) + 1.0
+    (translate,) = make_ops(["translation"], 0.25, 0.5, ada=True)
+    (zero_filled,) = make_ops(["translation"], 0.25, 0.5)
+    moved = translate(x)
+    assert (moved > 0).all() and (moved != x).flatten(1).any(1).float().mean() > 0.5
+    assert (zero_filled(x) == 0).flatten(1).any(1).any()
+    padded = torch.nn.functional.pad(x, [2, 2, 2, 2], mode="reflect")  # shifts of <= 2 px
+    for k in range(8):
+        windows = [padded[k, :, dy : dy + 8, dx : dx + 8] for dy in range(5) for dx in range(5)]
+        assert any(torch.equal(moved[k], w) for w in windows)  # a shift, mirrored at the border
 
 
 def test_diffaug_changes_d_inputs_on_images() -> None:

@@ -46,8 +46,9 @@ def augment_color(x: Tensor) -> Tensor:
     return x
 
 
-def augment_translation(x: Tensor, ratio: float = 0.125) -> Tensor:
-    """Shift each sample by up to `ratio` of its size, filling with zeros."""
+def augment_translation(x: Tensor, ratio: float = 0.125, reflect: bool = False) -> Tensor:
+    """Shift each sample by up to `ratio` of its size, filling with zeros (DiffAugment) or,
+    with `reflect`, with the image mirrored at its border (StyleGAN2-ADA's padding)."""
     b, _, h, w = x.shape
     sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
     ty = torch.randint(-sh, sh + 1, (b, 1, 1), device=x.device)
@@ -55,11 +56,22 @@ def augment_translation(x: Tensor, ratio: float = 0.125) -> Tensor:
     gy, gx = torch.meshgrid(
         torch.arange(h, device=x.device), torch.arange(w, device=x.device), indexing="ij"
     )
+    batch = torch.arange(b, device=x.device).view(b, 1, 1)
+    if reflect and h > 1 and w > 1:
+        iy, ix = _reflected(gy.unsqueeze(0) + ty, h), _reflected(gx.unsqueeze(0) + tx, w)
+        return x.permute(0, 2, 3, 1)[batch, iy, ix].permute(0, 3, 1, 2)
     iy = (gy.unsqueeze(0) + ty + 1).clamp(0, h + 1)
     ix = (gx.unsqueeze(0) + tx + 1).clamp(0, w + 1)
     padded = F.pad(x, [1, 1, 1, 1]).permute(0, 2, 3, 1)
-    batch = torch.arange(b, device=x.device).view(b, 1, 1)
     return padded[batch, iy, ix].permute(0, 3, 1, 2)
+
+
+def _reflected(index: Tensor, n: int) -> Tensor:
+    """Indexes mirrored into [0, n) at the borders, without repeating the edge (F.pad's
+    reflect): -1 -> 1, n -> n - 2."""
+    period = 2 * (n - 1)
+    index = index.remainder(period)
+    return torch.where(index >= n, period - index, index)
 
 
 def augment_cutout(x: Tensor, ratio: float = 0.5) -> Tensor:
@@ -85,14 +97,15 @@ Op = Callable[[Tensor], Tensor]
 
 
 def make_ops(
-    names: Sequence[str], translation: float, cutout: float, split_color: bool = False
+    names: Sequence[str], translation: float, cutout: float, ada: bool = False
 ) -> list[Op]:
-    """The named ops with their strengths bound, in the given order; `split_color` makes
-    `color` three ops (brightness, saturation, contrast), each drawn against p (ADA)."""
+    """The named ops with their strengths bound, in the given order; `ada`: StyleGAN2-ADA's
+    variants, `color` as three ops (brightness, saturation, contrast) each drawn against p,
+    and translation filled by reflection."""
     table: dict[str, list[Op]] = {
         "xflip": [augment_xflip],
-        "translation": [lambda x: augment_translation(x, translation)],
-        "color": list(COLOR) if split_color else [augment_color],
+        "translation": [lambda x: augment_translation(x, translation, reflect=ada)],
+        "color": list(COLOR) if ada else [augment_color],
         "cutout": [lambda x: augment_cutout(x, cutout)],
     }
     return [op for name in names for op in table[name]]

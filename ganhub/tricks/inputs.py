@@ -217,7 +217,7 @@ class AdaptiveAugment(Trick):
         from ganhub.tricks import augment
 
         o = self.options
-        self.ops = augment.make_ops(o.ops, o.translation, o.cutout, split_color=True)
+        self.ops = augment.make_ops(o.ops, o.translation, o.cutout, ada=True)
         self.apply = augment.apply_with_probability
         self.discriminators = max(1, len(list(system.discriminators())))
         self.p = torch.tensor(float(o.p_init))
