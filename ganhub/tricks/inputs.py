@@ -183,7 +183,7 @@ class AdaConfig(Section):
         ["xflip", "translation", "color", "cutout"],
         description="augmentations, each applied per image with probability p (color: "
         "brightness, saturation and contrast, each drawn on its own; xflip mirrors half the "
-        "images it is applied to, as in StyleGAN2-ADA)",
+        "images it is applied to; translation mirrors at the border: as in StyleGAN2-ADA)",
     )
     translation: float = Field(0.125, ge=0, lt=1, description="max shift as a fraction of size")
     cutout: float = Field(0.5, gt=0, lt=1, description="cutout square side as a fraction of size")
