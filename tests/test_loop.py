@@ -89,6 +89,32 @@ def test_a_resumed_run_logs_each_step_once(workdir: Path) -> None:
     assert [e.step for e in events.Scalars("loss/D")] == [5, 10, 15, 20, 25, 30]
 
 
+def test_a_resume_between_logging_steps_logs_the_same_means(workdir: Path) -> None:
+    """The first means logged after a resume averaged only the steps since the checkpoint
+    (steps 8-10, not 6-10): the checkpoint now keeps the interval's sums."""
+    import json
+    import shutil
+
+    keys = [*RESUMABLE, "trainer.steps=20", "trainer.log_every=5", "trainer.checkpoint_every=7",
+            "trainer.keep_checkpoints=5", "name=m"]  # fmt: skip
+    fit(make_run(resolve(keys)))
+    run_dir = workdir / "runs/m"
+
+    def logged() -> dict[int, float]:
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+        records = [json.loads(line) for line in lines]
+        return {r["step"]: r["loss/D"] for r in records if "loss/D" in r}
+
+    whole = logged()
+    for later in ("step_0000014", "step_0000020"):  # as if it had stopped after step 7
+        shutil.rmtree(run_dir / "checkpoints" / later)
+    fit(make_run(resolve(["resume=runs/m"])))
+    resumed = logged()
+    assert sorted(resumed) == sorted(whole) == [5, 10, 15, 20]
+    for step in (10, 15, 20):
+        assert resumed[step] == pytest.approx(whole[step], rel=1e-6), step
+
+
 def test_resuming_a_finished_run_adds_no_files(workdir: Path) -> None:
     """It added two empty TensorBoard event files each time (the writer opened at start)."""
     keys = [*TINY_TOY, "trainer.steps=10", "loggers=[jsonl,tensorboard]", "name=done"]

@@ -472,6 +472,7 @@ class Run:
             self.resumed_extra = start.restore_training_state(
                 state, step, parts, self.dist, seed, batch, self.owners
             )
+            self.stats.carry_over(state.get("stats"))  # absent before checkpoints kept it
         except start.DAMAGED_STATE as exc:
             reason = one_line(str(exc).strip().splitlines()[0] if str(exc).strip() else "", 200)
             raise ConfigError(

@@ -297,6 +297,8 @@ def training_state(run: Any, rng: Any, extra: dict[str, Any]) -> dict[str, Any]:
         "world": run.dist.world,
         "extra": extra,
         "stale_evaluations": run.stale_evaluations,
+        # the sums of the logging interval a checkpoint cuts: a resumed run logs the same means
+        "stats": run.stats.pending() if run.dist.is_main else {},
     }
 
 

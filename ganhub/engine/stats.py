@@ -44,6 +44,8 @@ class StatsAccumulator:
         # otherwise: the groups of each watch (a logging step's extra stats make another)...
         self.watched: dict[str, set[tuple[str, ...]]] = {}
         self.flagged: set[str] = set()  # ...and the watches whose sum a flush found non-finite
+        # host (sum, count) per key carried from a checkpoint into the next flush (a resume)
+        self.carried: dict[str, tuple[float, float]] = {}
 
     def add(self, values: dict[str, Tensor], watch: str | None = None) -> None:
         """Accumulate detached scalars; with `watch`, remember if the first one was NaN/Inf."""
@@ -106,6 +108,46 @@ class StatsAccumulator:
 
     def flush(self) -> dict[str, float]:
         """Means of the finite values since the last flush, on the host (one sync), then reset."""
+        totals = self._host_totals(flag_watched=True)
+        self.groups.clear()
+        self.adds.clear()
+        for key, (total, count) in self.carried.items():  # a resumed interval's first steps
+            t, c = totals.get(key, (0.0, 0.0))
+            totals[key] = (t + total, c + count)
+        self.carried = {}
+        return {
+            key: total / count if count else float("nan") for key, (total, count) in totals.items()
+        }
+
+    def pending(self) -> dict[str, list[float]]:
+        """The sums and counts since the last flush, on the host (one sync), kept: what a
+        checkpoint between logging steps saves, so that a resumed run logs the same means."""
+        totals = self._host_totals()
+        for key, (total, count) in self.carried.items():
+            t, c = totals.get(key, (0.0, 0.0))
+            totals[key] = (t + total, c + count)
+        # a non-finite sum (a loss that just diverged) is the next check's to report, not the
+        # checkpoint's to keep
+        return {
+            key: [total, count]
+            for key, (total, count) in totals.items()
+            if math.isfinite(total) and math.isfinite(count)
+        }
+
+    def carry_over(self, pending: Any) -> None:
+        """Start from a checkpoint's `pending()` sums; raises ValueError on a damaged one."""
+        carried: dict[str, tuple[float, float]] = {}
+        for key, value in (pending or {}).items():
+            if not (isinstance(key, str) and isinstance(value, list) and len(value) == 2
+                    and all(type(v) in (int, float) and math.isfinite(v) for v in value)
+                    and value[1] >= 0):  # fmt: skip
+                raise ValueError(f"logged stats {key!r}")
+            carried[key] = (float(value[0]), float(value[1]))
+        self.carried = carried
+
+    def _host_totals(self, flag_watched: bool = False) -> dict[str, tuple[float, float]]:
+        """(sum, count) per key of the groups, on the host (one sync); `flag_watched` marks
+        the watches whose sum is non-finite (see nonfinite_keys)."""
         if not self.groups:
             return {}
         keys = [k for group in self.groups for k in group]
@@ -117,19 +159,14 @@ class StatsAccumulator:
             totals_list = sums.tolist()
             counts_list = [float(self.adds[g]) for g in self.groups for _ in g]
             starts = dict(zip(self.groups, _offsets(list(self.groups))))
-            for watch, groups in self.watched.items():
+            for watch, groups in self.watched.items() if flag_watched else ():
                 if any(g in starts and not math.isfinite(totals_list[starts[g]]) for g in groups):
                     self.flagged.add(watch)
-        self.groups.clear()
-        self.adds.clear()
-        means: dict[str, float] = {}
         totals: dict[str, tuple[float, float]] = {}
         for key, total, count in zip(keys, totals_list, counts_list):
             t, c = totals.get(key, (0.0, 0.0))
             totals[key] = (t + total, c + count)
-        for key, (total, count) in totals.items():
-            means[key] = total / count if count else float("nan")
-        return means
+        return totals
 
 
 def not_a_scalar(value: Any) -> str | None:
