@@ -3,7 +3,8 @@
 The domain's supernet (`Domain.supernet`, `ganhub.nas`) trains once, as an ordinary run in the
 study directory (`supernet/`), with the study's shared keys. Its architecture choices are
 learned by gradient descent with the weights; what it prefers is written to
-`architecture.json` (each key's probability per value). The trials then train architectures
+`architecture.json` (each key's probability per value); a signal that stops the supernet
+stops the study, and running it again resumes the supernet. The trials then train architectures
 on their own, as in every study: trial 0 is the default, trial 1 the supernet's preferred
 architecture, and later trials are drawn from its distribution. A resumed study reads
 `architecture.json` again (checked like any file of a run directory) instead of retraining.
@@ -53,6 +54,11 @@ def search(study: Study, hub: Hub, echo: Callable[[str], None]) -> Architecture:
         raw["out_dir"], raw["name"] = str(study.directory), SUPERNET_RUN
     echo(f"ganhub tune: training the {study.options.plugin} supernet ({run_dir})")
     summary = train(resolve(raw, hub=hub), hub=hub)
+    if summary.get("signal"):  # SIGINT/SIGTERM stopped it after a checkpoint: the user means
+        # the study. No architecture.json, so running the command again resumes the supernet.
+        echo(f"ganhub tune: the supernet run was stopped by signal {summary['signal']}; the "
+             "study stops (run the same command to continue it)")  # fmt: skip
+        raise SystemExit(128 + summary["signal"])  # the status of a process a signal stopped
     system = load(summary["run_dir"], hub=hub).system
     if SUPERNET not in system.capabilities().provides:
         raise ConfigError(

@@ -63,35 +63,57 @@ def open_study(study: Study, checked: Callable[[], None] | None = None) -> Any:
     import optuna
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    if study.storage_url.endswith((".log", ".journal")):
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
+    try:
+        if study.storage_url.endswith((".log", ".journal")):
+            from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-        storage: Any = JournalStorage(JournalFileBackend(study.storage_url))
-    else:
-        storage = _rdb_storage(_driver_url(study.storage_url))
-    existing = _count_trials(storage, study.directory.name)
-    created = not _has_study(storage, study.directory.name)
-    seed = study.options.seed + existing
-    if study.options.storage is not None:
-        seed += os.getpid()  # workers on one shared study must not draw the same points
-    opened = optuna.create_study(
-        study_name=study.directory.name,
-        storage=storage,
-        sampler=optuna.samplers.RandomSampler(seed),  # a placeholder until checked
-        pruner=make_pruner(study),
-        directions=study.directions,  # type: ignore[arg-type]
-        load_if_exists=True,
-    )
+            storage: Any = JournalStorage(JournalFileBackend(study.storage_url))
+        else:
+            storage = _rdb_storage(_driver_url(study.storage_url))
+        existing = _count_trials(storage, study.directory.name)
+        created = not _has_study(storage, study.directory.name)
+        seed = study.options.seed + existing
+        if study.options.storage is not None:
+            seed += os.getpid()  # workers on one shared study must not draw the same points
+        opened = optuna.create_study(
+            study_name=study.directory.name,
+            storage=storage,
+            sampler=optuna.samplers.RandomSampler(seed),  # a placeholder until checked
+            pruner=make_pruner(study),
+            directions=study.directions,  # type: ignore[arg-type]
+            load_if_exists=True,
+        )
+    except BaseException:  # a storage that does not open leaves no empty study folder behind
+        _remove_made(study)
+        raise
     try:
         check_same_study(opened, study)
     except ConfigError:
         if created:  # a refused command leaves no empty study behind in the storage
             optuna.delete_study(study_name=study.directory.name, storage=storage)
+        _remove_made(study)
         raise
     if checked is not None:
         checked()
     opened.sampler = make_sampler(study, seed)
     return opened
+
+
+def _remove_made(study: Study) -> None:
+    """Remove the folders `prepare` made for a study that did not open: the study folder, then
+    each folder above it up to the outermost it made, if empty (another worker may use it)."""
+    import shutil
+
+    if study.made is None:
+        return
+    shutil.rmtree(study.directory, ignore_errors=True)
+    for folder in study.directory.parents:
+        if not folder.is_relative_to(study.made):
+            break
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def _rdb_storage(url: str) -> Any:

@@ -80,6 +80,8 @@ class Study:
     storage_url: str
     # sampler=oneshot: the supernet's probability per value of each searched key, once trained
     architecture: dict[str, dict[Any, float]] | None = None
+    # the outermost folder `prepare` made for the study (None: the study folder existed)
+    made: Path | None = None
 
 
 def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
@@ -113,14 +115,23 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
     space.check_order(f"search space of {options.plugin}")
     if not space.params:
         raise ConfigError(f"the search space of {options.plugin} has no params; give search=FILE")
+    if options.sampler == "oneshot" and not any(p.key in arch for p in space.params):
+        raise ConfigError(f"sampler=oneshot searches the architecture of {options.plugin}'s "
+                          f"supernet, and this study searches none of its keys "
+                          f"({', '.join(arch)}); use space=arch")  # fmt: skip
     objectives = options.objective or space.objective
     if not objectives:
         raise ConfigError(f"no objective for plugin={options.plugin}: add objective=METRIC "
                           f"(a metric the run reports, e.g. fid, or step_time)")  # fmt: skip
-    directions = options.direction or space.direction
+    # objective= on the command line replaces the file's objectives with their directions: the
+    # file's direction still holds for an objective of the same name, the others are inferred
+    directions = options.direction or ([] if options.objective else space.direction)
     if not directions:
+        stated: dict[str, str] = {}
+        if len(space.objective) == len(space.direction):
+            stated = dict(zip(space.objective, space.direction, strict=True))
         metrics = [entry.obj for entry in hub.metrics]
-        guessed = [direction_of(o, metrics) for o in objectives]
+        guessed = [stated.get(o) or direction_of(o, metrics) for o in objectives]
         unknown = [o for o, d in zip(objectives, guessed, strict=True) if d is None]
         if unknown:
             raise ConfigError(_unknown_objective(unknown[0], hub))
@@ -148,7 +159,6 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
     directory = options.out_dir / name
     if options.storage is not None:
         check_storage(options.storage)
-    directory.mkdir(parents=True, exist_ok=True)
     storage = options.storage or f"sqlite:///{(directory / 'study.db').resolve()}"
     study = Study(options, space, base_raw, base_config, objectives, directions, directory, storage)
     if options.sampler == "oneshot":  # the supernet run's config is checked before anything runs
@@ -158,6 +168,11 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
             resolve(supernet_raw(study, hub), hub=hub)
         except ConfigError as exc:
             raise ConfigError(f"the supernet run (sampler=oneshot): {exc}") from None
+    # the folders made now: a storage that does not open removes them (`storage.open_study`)
+    study.made = next(
+        (d for d in reversed([directory, *directory.parents]) if not d.exists()), None
+    )
+    directory.mkdir(parents=True, exist_ok=True)
     return study
 
 
