@@ -40,6 +40,7 @@ from ganhub.errors import GanhubError, UsageError, did_you_mean, one_line, writi
 from ganhub.exported import EXPORT_VERSION, MANIFEST, WEIGHTS, read_manifest, read_weights, restore
 from ganhub.exported import shown_path as _shown
 from ganhub.interrupts import interruption, terminate_unwinds
+from ganhub.runfiles import scratch_beside
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -143,7 +144,7 @@ def export_run(
         )
     _check_names(spec, plugin)
     with terminate_unwinds():  # SIGTERM unwinds like Ctrl-C: the scratch folder is removed
-        tmp = _scratch(dest)
+        tmp = scratch_beside(dest, f"'{_shown(dest)}'")
         try:
             _write(model, spec, fmt, tmp, dest.name, run_dir, seed)
             _commit(tmp, dest, force)
@@ -191,17 +192,6 @@ def _check_names(spec: ExportSpec, plugin: str) -> None:
     if bad or len(set(functions)) != len(functions):
         shown = one_line(bad[0], 60) if bad else "a repeated function name"
         raise GanhubError(f"the '{plugin}' system declares an export it cannot write ({shown})")
-
-
-def _scratch(dest: Path) -> Path:
-    """A new empty folder beside `dest` (the same file system, so the final rename is atomic)."""
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp"
-        tmp.mkdir()
-    except OSError as exc:
-        raise UsageError(f"cannot write beside '{_shown(dest)}': {exc.strerror or exc}") from None
-    return tmp
 
 
 def _commit(tmp: Path, dest: Path, force: bool) -> None:

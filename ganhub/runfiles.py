@@ -12,6 +12,7 @@ files, and reads at most a stated number of bytes.
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 from ganhub.errors import UsageError, one_line
@@ -69,3 +70,15 @@ def read_regular(path: Path, limit: int, what: str) -> bytes:
 
 
 __all__ = ["TRACKER_FOLDERS", "read_regular", "refuse_foreign_entries"]
+
+
+def scratch_beside(dest: Path, shown: str) -> Path:
+    """A new empty hidden folder beside `dest` to make an output in (the same file system, so
+    moving it into place is a rename); `shown` names `dest` in the one-line error."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        scratch = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp"
+        scratch.mkdir()
+    except OSError as exc:
+        raise UsageError(f"cannot write beside {shown}: {exc.strerror or exc}") from None
+    return scratch

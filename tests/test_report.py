@@ -438,3 +438,19 @@ def test_a_refused_destination_writes_no_plots(cli, trained_run: Path, tmp_path:
         code, _, err = cli("report", str(run), "--out", out)
         assert code == 2 and len(err.strip().splitlines()) == 1, err
         assert not (run / "report").exists()
+
+
+def test_out_as_a_folder_takes_report_html(cli, trained_run: Path, workdir: Path) -> None:  # type: ignore[no-untyped-def]
+    """`--out newdir/` wrote a file named `newdir` (Path drops the trailing slash), and an
+    existing folder was refused by click; both mean report.html inside the folder."""
+    (workdir / "there").mkdir()
+    for out, page in (("newdir/", workdir / "newdir" / "report.html"),
+                      ("there", workdir / "there" / "report.html")):  # fmt: skip
+        code, stdout, err = cli("report", str(trained_run), "--out", out)
+        assert code == 0, err
+        assert Path(stdout.strip()) == Path(out) / "report.html" and page.is_file()
+        assert "<html" in page.read_text().lower()
+    code, _, err = cli("report", str(trained_run), "--out", "")
+    assert code == 2 and "--out is empty" in err and len(err.strip().splitlines()) == 1, err
+    code, help_text, _ = cli("report", "--help")
+    assert "ending in /" in " ".join(help_text.split())

@@ -173,14 +173,31 @@ def _num(v: float) -> str:
 @click.argument("run_dir", type=_RUN_DIR)
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="HTML path  [default: RUN_DIR/report.html]",
+    type=click.Path(),
+    help="HTML path; a folder (one that exists, or a path ending in /) takes report.html  "
+    "[default: RUN_DIR/report.html]",
 )
-def report_command(run_dir: Path, out: Path | None) -> None:
+def report_command(run_dir: Path, out: str | None) -> None:
     """Write RUN_DIR/report.html (self-contained) with PNG plots in RUN_DIR/report/."""
     from ganhub.metrics.report import write_report
 
-    click.echo(str(write_report(run_dir, out)))
+    click.echo(str(write_report(run_dir, _report_path(out))))
+
+
+def _report_path(out: str | None) -> Path | None:
+    """--out as the page's path: one ending in a path separator, or naming a folder that
+    exists, means report.html inside that folder (a trailing / was lost to Path, and the page
+    was written as a file named after the folder)."""
+    import os
+
+    from ganhub.errors import UsageError
+
+    if out is None:
+        return None
+    if not out:
+        raise UsageError("--out is empty; give the report's path or a folder to write it into")
+    folder = out.endswith(("/", os.sep)) or bool(os.altsep and out.endswith(os.altsep))
+    return Path(out) / "report.html" if folder or Path(out).is_dir() else Path(out)
 
 
 @click.group()

@@ -37,25 +37,28 @@ def interpret() -> None:
 @click.option("--seed", type=SEED, default=0, show_default=True, help="seed of the sampled codes")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
 @click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="HTML path (default: RUN_DIR/interpret/directions-METHOD.html)")  # fmt: skip
+@click.option("--out", type=click.Path(), help="HTML path, its PNGs beside it; a folder (one that exists, "
+              "or a path ending in /) takes directions-METHOD.html "
+              "(default: RUN_DIR/interpret/directions-METHOD.html)")  # fmt: skip
 def directions_command(
     run_dir: Path, method: str, n_directions: int, n_samples: int, seed: int, device: str,
-    best: bool, out: Path | None,
+    best: bool, out: str | None,
 ) -> None:  # fmt: skip
     """Find latent directions of RUN_DIR's generator, walk each, and write an HTML page with
     the traversal grids and, on data with known factors, which factor each direction moves."""
     from ganhub_interpret.directions_page import write_directions_page
+    from ganhub_interpret.page import page_path
 
     import ganhub
     from ganhub.metrics.store import check_output_file
 
-    if out is not None:  # before any work: a refused page writes nothing
-        check_output_file(out)
+    page_out = page_path(out, f"directions-{method}.html")
+    if page_out is not None:  # before any work: a refused page writes nothing
+        check_output_file(page_out)
     trained = ganhub.load(run_dir, device=device, best=best)
     page = write_directions_page(
         trained, run_dir, method=method, n_directions=n_directions, n_samples=n_samples,
-        seed=seed, out=out,
+        seed=seed, out=page_out,
     )  # fmt: skip
     click.echo(str(page))
 
@@ -67,22 +70,26 @@ def directions_command(
               help="samples shown (each with its maps)")  # fmt: skip
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
 @click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="HTML path (default: RUN_DIR/interpret/features.html)")  # fmt: skip
+@click.option("--out", type=click.Path(), help="HTML path, its PNGs beside it; a folder (one that exists, "
+              "or a path ending in /) takes features.html "
+              "(default: RUN_DIR/interpret/features.html)")  # fmt: skip
 def features_command(
-    run_dir: Path, seed: int, n_images: int, device: str, best: bool, out: Path | None
+    run_dir: Path, seed: int, n_images: int, device: str, best: bool, out: str | None
 ) -> None:
     """Write an HTML page of what RUN_DIR's networks compute for fixed codes: G's channel
     maps per layer, D's saliency (input gradients, integrated gradients) and attention maps."""
     from ganhub_interpret.features_page import write_features_page
+    from ganhub_interpret.page import page_path
 
     import ganhub
     from ganhub.metrics.store import check_output_file
 
-    if out is not None:  # before any work: a refused page writes nothing
-        check_output_file(out)
+    page_out = page_path(out, "features.html")
+    if page_out is not None:  # before any work: a refused page writes nothing
+        check_output_file(page_out)
     trained = ganhub.load(run_dir, device=device, best=best)
-    click.echo(str(write_features_page(trained, run_dir, seed=seed, n_images=n_images, out=out)))
+    page = write_features_page(trained, run_dir, seed=seed, n_images=n_images, out=page_out)
+    click.echo(str(page))
 
 
 @interpret.command(name="probes", context_settings=HELP)

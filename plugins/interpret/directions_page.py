@@ -16,17 +16,19 @@ import torch
 from ganhub_interpret.cli import METHODS
 from ganhub_interpret.directions import boundaries, ganspace, sefa
 from ganhub_interpret.page import (
+    Staged,
     data_uri,
-    figure_place,
     latent_space_of,
     run_facts,
     save_grid,
+    staged_page,
     write_page,
 )
 from ganhub_interpret.scoring import (
     KnownFactors,
     ScoreTable,
     direction_sigma,
+    factor_spreads,
     known_factors,
     score_directions,
     walk,
@@ -187,20 +189,48 @@ def write_directions_page(
     system = trained.system
     capabilities = system.capabilities()
     space = latent_space_of(trained, run_dir)
-    stem = f"directions-{method}"
-    folder, stem = figure_place(run_dir, out, stem)  # refuse a planted link before any work
-    system.eval()
-    known = known_factors(system, n=REFERENCE, seed=seed)
-    if method == "boundary" and known is None:
-        source = capabilities.dataset or "your own images"
-        raise UsageError(
-            f"--method boundary needs factor labels, and this run's data ({source}) has no "
-            "factor estimator; train on data=shapes or digits, or use --method sefa|ganspace"
+    with staged_page(run_dir, out, f"directions-{method}") as staged:  # a planted link: now
+        system.eval()
+        known = known_factors(system, n=REFERENCE, seed=seed)
+        if method == "boundary" and known is None:
+            source = capabilities.dataset or "your own images"
+            raise UsageError(
+                f"--method boundary needs factor labels, and this run's data ({source}) has no "
+                "factor estimator; train on data=shapes or digits, or use --method sefa|ganspace"
+            )
+        codes = space.sample(n_samples, seed).detach()
+        directions, names, spectrum, notes = find_directions(
+            space, method, n_directions, codes, n_samples, seed, known
         )
-    codes = space.sample(n_samples, seed).detach()
-    directions, names, spectrum, notes = find_directions(
-        space, method, n_directions, codes, n_samples, seed, known
-    )
+        varies = known is not None and bool(factor_spreads(known.info, known.reference))
+        scored = known if varies else None  # a run on one digit class: no factor varies
+        context = _figures(space, method, directions, names, spectrum, codes, scored, seed, staged)
+        write_page(
+            "directions.html",
+            staged.page,
+            **run_facts(trained, run_dir),
+            method=method,
+            method_note=METHOD_NOTES[method],
+            space_name=space.name,
+            space_dim=space.dim,
+            n_samples=n_samples,
+            seed=seed,
+            names=names,
+            steps=", ".join(f"{s:+g}σ" for s in STEPS),
+            unscored=None if scored is not None else _unscored(known, capabilities.dataset),
+            notes=notes,
+            **context,
+        )
+    return staged.destination
+
+
+def _figures(
+    space: LatentSpace, method: str, directions: Tensor, names: list[str],
+    spectrum: Tensor | None, codes: Tensor, known: KnownFactors | None, seed: int, staged: Staged,
+) -> dict[str, Any]:  # fmt: skip
+    """The spectrum, the traversal grids and, with `known` factors, the scores: written as
+    PNGs into the staging folder; the page's context for them."""
+    folder, stem = staged.folder, staged.stem
     spectrum_uri = None
     if spectrum is not None:
         spectrum_uri = data_uri(
@@ -225,43 +255,37 @@ def write_directions_page(
         )  # fmt: skip
         direction_rows, factor_rows = _table_rows(table)
         effects_uri = data_uri(_effects_figure(table, folder / f"{stem}-effects.png"))
-    unscored = None
+    return {
+        "sigmas": [f"{s:.3f}" for s in sigmas],
+        "spectrum_uri": spectrum_uri,
+        "grids": grids,
+        "table": table,
+        "factors": list(table.factors) if table is not None else [],
+        "spreads": [f"{f} {table.spreads[f]:.3f}" for f in table.factors] if table else [],
+        "direction_rows": direction_rows,
+        "factor_rows": factor_rows,
+        "effects_uri": effects_uri,
+        "source": known.source if known is not None else None,
+        "score_base": table.n_base if table is not None else 0,  # < SCORE_BASE: fewer sampled
+        "score_alpha": f"{SCORE_ALPHA:g}",
+    }
+
+
+def _unscored(known: KnownFactors | None, dataset: str | None) -> str:
+    """Why the page has no score table: the run's data has no known factors, or none of them
+    varies in it (a run on one digit class, as `ganhub adapt` trains)."""
+    source = dataset or "your own images"
     if known is None:
-        source = capabilities.dataset or "your own images"
-        unscored = (
+        return (
             f"These directions are unscored: this run's data ({source}) has no known factors, "
             "so nothing says what a direction should move; judge the grids by eye. Runs on "
             "data=shapes (shape, scale, rotation, position) or digits (the digit class) get a "
             "table of which factor each direction moves and how exclusively."
         )
-
-    page = out if out is not None else folder / f"{stem}.html"
-    return write_page(
-        "directions.html",
-        page,
-        **run_facts(trained, run_dir),
-        method=method,
-        method_note=METHOD_NOTES[method],
-        space_name=space.name,
-        space_dim=space.dim,
-        n_samples=n_samples,
-        seed=seed,
-        names=names,
-        sigmas=[f"{s:.3f}" for s in sigmas],
-        steps=", ".join(f"{s:+g}σ" for s in STEPS),
-        spectrum_uri=spectrum_uri,
-        grids=grids,
-        table=table,
-        factors=list(table.factors) if table is not None else [],
-        spreads=[f"{f} {table.spreads[f]:.3f}" for f in table.factors] if table else [],
-        direction_rows=direction_rows,
-        factor_rows=factor_rows,
-        effects_uri=effects_uri,
-        source=known.source if known is not None else None,
-        score_base=SCORE_BASE,
-        score_alpha=f"{SCORE_ALPHA:g}",
-        unscored=unscored,
-        notes=notes,
+    return (
+        f"These directions are unscored: no known factor of this run's data ({source}: "
+        f"{', '.join(known.info)}) varies among its real samples (as in a run on one digit "
+        "class), so no effect can be measured against its spread; judge the grids by eye."
     )
 
 

@@ -27,9 +27,9 @@ from ganhub_interpret.features import (
 )
 from ganhub_interpret.page import (
     data_uri,
-    figure_place,
     latent_space_of,
     run_facts,
+    staged_page,
     write_page,
 )
 from torch import Tensor
@@ -63,49 +63,51 @@ def write_features_page(
     `seed`, and write RUN_DIR/interpret/features.html (or `out`) with its PNGs beside it."""
     system = trained.system
     space = latent_space_of(trained, run_dir)
-    folder, stem = figure_place(run_dir, out, "features")  # a planted link: refused now
-    system.eval()
-    codes = space.sample(n_images, seed)
-    decoded = space.decode(codes).float()  # on the system's device, for D
-    images = decoded.cpu()
+    with staged_page(run_dir, out, "features") as staged:  # a planted link: refused now
+        system.eval()
+        codes = space.sample(n_images, seed)
+        decoded = space.decode(codes).float()  # on the system's device, for D
+        images = decoded.cpu()
+        folder, stem = staged.folder, staged.stem
 
-    scores = critic_scores(space, decoded) if space.critic is not None else None
-    samples = _samples_figure(images, scores, folder / f"{stem}-samples.png")
-    channel_figures = [
-        _layer_figure(layer, folder / f"{stem}-layer-{i:02d}.png")
-        for i, layer in enumerate(channel_maps(space, codes))
-    ]
-    attribution = (
-        None
-        if scores is None
-        else _attribution(space, decoded, scores, folder / f"{stem}-attribution.png")
-    )
+        scores = critic_scores(space, decoded) if space.critic is not None else None
+        samples = _samples_figure(images, scores, folder / f"{stem}-samples.png")
+        channel_figures = [
+            _layer_figure(layer, folder / f"{stem}-layer-{i:02d}.png")
+            for i, layer in enumerate(channel_maps(space, codes))
+        ]
+        attribution = (
+            None
+            if scores is None
+            else _attribution(space, decoded, scores, folder / f"{stem}-attribution.png")
+        )
 
-    attention = [
-        _attention_figure(maps, images, folder / f"{stem}-attention-{i:02d}.png")
-        for i, maps in enumerate(attention_maps(space, codes))
-    ]
-    return write_page(
-        "features.html",
-        out or folder / f"{stem}.html",
-        **run_facts(trained, run_dir),
-        space_name=as_text(space.name, 40),
-        space_dim=str(space.dim),
-        seed=str(seed),
-        n_images=str(n_images),
-        top=str(TOP_CHANNELS),
-        samples=samples,
-        channels=channel_figures,
-        attribution=attribution,
-        no_critic_reason=(
-            "an exported folder holds the generator only, not a trained discriminator; "
-            "interpret the run directory for them"
-            if trained.exported
-            else "this latent space gives no critic"
-        ),
-        attention=attention,
-        attention_declared=len(space.attention),
-    )
+        attention = [
+            _attention_figure(maps, images, folder / f"{stem}-attention-{i:02d}.png")
+            for i, maps in enumerate(attention_maps(space, codes))
+        ]
+        write_page(
+            "features.html",
+            staged.page,
+            **run_facts(trained, run_dir),
+            space_name=as_text(space.name, 40),
+            space_dim=str(space.dim),
+            seed=str(seed),
+            n_images=str(n_images),
+            top=str(TOP_CHANNELS),
+            samples=samples,
+            channels=channel_figures,
+            attribution=attribution,
+            no_critic_reason=(
+                "an exported folder holds the generator only, not a trained discriminator; "
+                "interpret the run directory for them"
+                if trained.exported
+                else "this latent space gives no critic"
+            ),
+            attention=attention,
+            attention_declared=len(space.attention),
+        )
+    return staged.destination
 
 
 def _attribution(space: LatentSpace, decoded: Tensor, scores: Tensor, path: Path) -> dict[str, Any]:

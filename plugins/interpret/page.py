@@ -2,14 +2,22 @@
 
 Pages are written into RUN_DIR/interpret/ (PNG files beside the page, each also embedded, so
 the page travels alone), in the style of `ganhub report`. The run directory is untrusted: the
-output folder must not be a link, and every write is atomic (`ganhub.metrics.store`).
+output folder must not be a link, and every write is atomic (`ganhub.metrics.store`). A page
+and its PNGs are made in a hidden staging folder beside them and moved into place once all are
+written, so an interrupted or failed command leaves no PNGs without their page.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import io
+import os
+import shutil
+import signal
+import threading
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,9 +26,11 @@ from jinja2 import Environment
 
 from ganhub.api import TrainedGAN
 from ganhub.errors import UsageError
+from ganhub.interrupts import terminate_unwinds
 from ganhub.metrics import store
 from ganhub.metrics.report import html_environment
 from ganhub.metrics.rundata import as_text, shown_path
+from ganhub.runfiles import scratch_beside
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -43,14 +53,80 @@ def output_dir(run_dir: Path) -> Path:
     return folder
 
 
-def figure_place(run_dir: Path, out: Path | None, stem: str) -> tuple[Path, str]:
-    """The folder and name prefix of a page's PNGs: RUN_DIR/interpret/STEM-*.png for the
-    default page, beside `out` as OUT_STEM-*.png for a page written elsewhere (they landed in
-    RUN_DIR/interpret/ under the default names, over the default page's own figures)."""
+def page_path(out: str | None, default_name: str) -> Path | None:
+    """--out as the page's path: an --out ending in a path separator, or naming a folder that
+    exists, means that folder, the page inside it under its default name."""
     if out is None:
-        return output_dir(run_dir), stem
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return out.parent, out.stem
+        return None
+    if not out:
+        raise UsageError("--out is empty; give the page's path or a folder to write it into")
+    folder = out.endswith(("/", os.sep)) or bool(os.altsep and out.endswith(os.altsep))
+    return Path(out) / default_name if folder or Path(out).is_dir() else Path(out)
+
+
+@dataclasses.dataclass(frozen=True)
+class Staged:
+    """Where a page's files are written while it is made: the page's path inside a hidden
+    staging folder, the name prefix of its PNGs (write them into `folder`), and where the page
+    lands once made."""
+
+    page: Path
+    stem: str
+    destination: Path
+
+    @property
+    def folder(self) -> Path:
+        return self.page.parent
+
+
+@contextlib.contextmanager
+def staged_page(run_dir: Path, out: Path | None, stem: str) -> Iterator[Staged]:
+    """Make a page and its PNGs in a hidden folder beside their destination, then move them
+    into place (over an older page's files of the same names), the page last; on any failure,
+    Ctrl-C or SIGTERM the staging folder is removed and the destination left as it was.
+
+    The default page is RUN_DIR/interpret/STEM.html with STEM-*.png beside it; a page written
+    elsewhere (`out`) takes its PNGs with it as OUT_STEM-*.png."""
+    if out is None:
+        page = output_dir(run_dir) / f"{stem}.html"  # a planted link is refused now
+    else:
+        page, stem = out, out.stem
+    with terminate_unwinds():  # SIGTERM unwinds like Ctrl-C: the staging folder is removed
+        scratch = scratch_beside(page, shown_path(page))
+        try:
+            yield Staged(scratch / page.name, stem, page)
+            _move_into_place(scratch, page)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)  # gone already once moved into place
+
+
+def _move_into_place(scratch: Path, page: Path) -> None:
+    """Rename the finished files from `scratch` beside `page`, the page last, with Ctrl-C and
+    SIGTERM held until all have moved (a page never lands without its PNGs)."""
+    names = [*sorted(p.name for p in scratch.iterdir() if p.name != page.name), page.name]
+    with _signals_held():
+        try:
+            for name in names:
+                os.replace(scratch / name, page.parent / name)
+        except OSError as exc:
+            where = shown_path(page.parent / name)
+            raise UsageError(f"cannot write {where}: {exc.strerror or exc}") from None
+        scratch.rmdir()
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait (delivered on leaving) in the main thread where it can."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(
+        signal, "pthread_sigmask"
+    ):
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def save_grid(images: Tensor, path: Path, nrow: int, padding: int = 2) -> Path:

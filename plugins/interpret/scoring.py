@@ -198,6 +198,19 @@ def known_factors(system: GANSystem, n: int = 2000, seed: int = 0) -> KnownFacto
     return KnownFactors(str(capabilities.dataset), estimate, info, reference)
 
 
+def factor_spreads(info: Mapping[str, Factor], reference: Mapping[str, Tensor]) -> dict[str, float]:
+    """{factor: its `spread` among the real samples} for the factors of `info` that
+    `reference` holds and that vary there (a run on one digit class has none): what scoring
+    can measure a direction's effect against."""
+    spreads: dict[str, float] = {}
+    for key, factor in info.items():
+        if key in reference:
+            s = spread(reference[key], factor.kind)
+            if s > 0:
+                spreads[key] = s
+    return spreads
+
+
 def score_directions(
     space: LatentSpace,
     directions: Tensor,
@@ -219,14 +232,8 @@ def score_directions(
     """
     codes = codes.detach()
     base = codes[:n_base]
-    factors: list[str] = []
-    spreads: dict[str, float] = {}
-    for key, factor in info.items():
-        if key in reference:
-            s = spread(reference[key], factor.kind)
-            if s > 0:
-                factors.append(key)
-                spreads[key] = s
+    spreads = factor_spreads(info, reference)
+    factors = list(spreads)
     if not factors:
         raise ValueError("no factor of `info` varies in the reference data")
     names = list(names) if names is not None else [f"direction {i}" for i in range(len(directions))]
@@ -285,6 +292,7 @@ __all__ = [
     "ScoreTable",
     "difference",
     "direction_sigma",
+    "factor_spreads",
     "known_factors",
     "score_directions",
     "spread",
