@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import re
 import shutil
@@ -118,6 +120,41 @@ def test_a_signal_to_one_rank_stops_both_at_the_next_logging_step(workdir: Path)
     assert sorted(p.name for p in (workdir / "runs/sig/checkpoints").glob("step_*")) == [
         "step_0000010"
     ]
+
+
+@pytest.mark.slow
+def test_ada_has_one_p_moving_with_every_process_images(workdir: Path) -> None:
+    """Each process kept its own p, moving with its own images only (half the reference
+    speed with two processes, and the processes' p drifting apart)."""
+    check = workdir / "check.py"
+    check.write_text(
+        "import sys\n"
+        "import torch.distributed as dist\n"
+        "from ganhub.config.resolve import resolve\n"
+        "from ganhub.wiring import make_run\n"
+        "from ganhub.engine.loop import train_steps\n"
+        "run = make_run(resolve(sys.argv[1:]))\n"
+        "ada = next(t for t in run.tricks if t.name == 'ada')\n"
+        "ps = []\n"
+        "for _ in range(4):\n"
+        "    train_steps(run, run.batches(), 1)\n"
+        "    ps.append(round(float(ada.p), 6))\n"
+        "print('rank %d p=%s' % (dist.get_rank(), ps), flush=True)\n"
+        "run.close()\n"
+    )
+    args = [
+        "plugin=dcgan", "preset=tiny", "trainer.batch_size=8", "tricks=[ada]",
+        "trick.ada.interval=1", "trick.ada.p_init=0.5", "trick.ada.kimg=0.2", "loggers=[]",
+        "eval.metrics=[]", "name=ada", "device=cpu",
+    ]  # fmt: skip
+    proc = _torchrun(str(check), *args)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    found = dict(re.findall(r"rank (\d) p=(\[[^\]]*\])", out))  # lines may interleave
+    assert set(found) == {"0", "1"} and found["0"] == found["1"], out
+    ps = [0.5, *json.loads(found["0"])]  # each adjustment: +-(2 x 8 images) / 200
+    steps = [round(abs(b - a), 6) for a, b in itertools.pairwise(ps)]
+    assert steps == [0.08] * 4, steps
 
 
 @pytest.mark.slow

@@ -200,6 +200,8 @@ class AdaptiveAugment(Trick):
     every logit D gives (each patch of a PatchGAN); the images are the real images each
     discriminator judged, so several discriminators or patch outputs do not speed p up.
     p and the sums stay on the device (no host sync) and are checkpointed with the trick.
+    Under torchrun every process's sums are added before each adjustment (one all-reduce
+    every `interval` steps), so the job has one p, moving with all the images judged.
     """
 
     name = "ada"
@@ -259,6 +261,14 @@ class AdaptiveAugment(Trick):
             return
         import torch
 
+        dist = torch.distributed
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            # every process's signs and images, as StyleGAN2-ADA sums them: one p for the job,
+            # moving at the speed of the images all processes judged (one small all-reduce)
+            totals = torch.stack([self.sign_sum, self.count, self.images])
+            dist.all_reduce(totals)
+            for total, value in zip((self.sign_sum, self.count, self.images), totals):
+                total.copy_(value)
         # in place: a step captured in a CUDA graph reads these very tensors
         self.rt.copy_(self.sign_sum / self.count.clamp(min=1))
         shown = self.images / self.discriminators
