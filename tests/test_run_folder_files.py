@@ -15,8 +15,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+import ganhub
 from ganhub.api import load
 from ganhub.config.overrides import load_yaml
+from ganhub.config.resolve import resolve
 from ganhub.engine.checkpoint import write_text_atomic
 from ganhub.errors import ConfigError, UsageError
 
@@ -295,3 +297,23 @@ def test_a_folder_in_place_of_best_json_is_refused_before_training(workdir: Path
     assert code == 2 and f"'{best}' is a folder where trainer.keep_best records" in err, err
     assert len(err.strip().splitlines()) == 1
     assert _without_lock(_listing(run_dir)) == before  # no temporary file, nothing trained
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:mlflow.*")
+def test_a_tracking_uri_in_a_saved_config_is_used_only_when_given_again(
+    workdir: Path, tmp_path: Path
+) -> None:
+    """An edited config.yaml made a resume create an MLflow store (and a copy of the
+    checkpoint) wherever it named: sqlite:////elsewhere, or an http:// server."""
+    ganhub.train([*TINY_TOY, "loggers=[jsonl,mlflow]", "name=m"])
+    saved = workdir / "runs/m/config.yaml"
+    elsewhere = tmp_path / "elsewhere" / "x.db"
+    text = saved.read_text(encoding="utf-8")
+    assert "    tracking_uri: null\n" in text
+    saved.write_text(text.replace("tracking_uri: null", f"tracking_uri: sqlite:///{elsewhere}"))
+    with pytest.raises(ConfigError, match=r"config\.yaml sends this run's data to logger\.mlflow"):
+        resolve(["resume=runs/m", "trainer.steps=8"])
+    assert not elsewhere.parent.exists()
+    given = f"logger.mlflow.tracking_uri=sqlite:///{elsewhere}"
+    assert resolve(["resume=runs/m", "trainer.steps=8", given]).logger.mlflow.tracking_uri
+    assert resolve(["resume=runs/m", "trainer.steps=8", "loggers=[jsonl]"]).loggers == ["jsonl"]

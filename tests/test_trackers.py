@@ -161,25 +161,6 @@ def test_run_id_files_and_tracking_uris_are_untrusted_input(
     assert _public("sqlite:///runs/mlflow.db") == "sqlite:///runs/mlflow.db"
 
 
-def test_a_tracking_uri_in_a_saved_config_is_used_only_when_given_again(
-    workdir: Path, tmp_path: Path
-) -> None:
-    """An edited config.yaml made a resume create an MLflow store (and a copy of the
-    checkpoint) wherever it named: sqlite:////elsewhere, or an http:// server."""
-    ganhub.train([*TINY_TOY, "loggers=[jsonl,mlflow]", "name=m"])
-    saved = workdir / "runs/m/config.yaml"
-    elsewhere = tmp_path / "elsewhere" / "x.db"
-    text = saved.read_text(encoding="utf-8")
-    assert "    tracking_uri: null\n" in text
-    saved.write_text(text.replace("tracking_uri: null", f"tracking_uri: sqlite:///{elsewhere}"))
-    with pytest.raises(ConfigError, match=r"config\.yaml sends this run's data to logger\.mlflow"):
-        resolve(["resume=runs/m", "trainer.steps=8"])
-    assert not elsewhere.parent.exists()
-    given = f"logger.mlflow.tracking_uri=sqlite:///{elsewhere}"
-    assert resolve(["resume=runs/m", "trainer.steps=8", given]).logger.mlflow.tracking_uri
-    assert resolve(["resume=runs/m", "trainer.steps=8", "loggers=[jsonl]"]).loggers == ["jsonl"]
-
-
 def test_a_failed_run_is_reported_to_its_loggers() -> None:
     from types import SimpleNamespace
 
