@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -114,7 +114,7 @@ def adapt_command(run_dir: Path, overrides: tuple[str, ...]) -> None:
 def adapt_config(run_dir: Path, overrides: list[str], hub: Hub | None = None) -> RunConfig:
     """The config of a run adapting `run_dir`: its saved config, the few-shot defaults, then
     `overrides` (`key=value` items, which always win)."""
-    from ganhub.config.overrides import deep_merge, expand_shorthands, merge_sources
+    from ganhub.config.overrides import deep_merge, dotted_keys, expand_shorthands, merge_sources
     from ganhub.config.resolve import read_saved, resolve
     from ganhub.errors import ConfigError
     from ganhub.plugins import get_hub
@@ -125,7 +125,7 @@ def adapt_config(run_dir: Path, overrides: list[str], hub: Hub | None = None) ->
     require_installed(run_dir, saved, hub)
     domain = hub.require_domain(str(saved.get("plugin")))
     # `data=digits` sets data.source only: expanded, it leaves the other data defaults alone
-    given = set(_dotted(expand_shorthands(merge_sources(overrides), domain.config_class)))
+    given = set(dotted_keys(expand_shorthands(merge_sources(overrides), domain.config_class)))
     for key, why in _REFUSED.items():
         if key in given:
             raise ConfigError(f"{key}= cannot be given to ganhub adapt: {why}")
@@ -190,9 +190,9 @@ def adapt_config(run_dir: Path, overrides: list[str], hub: Hub | None = None) ->
 def unapplied_defaults(config: RunConfig, overrides: list[str]) -> list[str]:
     """The few-shot defaults the adapted run did not take: its data picks no shots, it has no
     held-out images, no feature distance to keep the best of (a 2D or a text run)."""
-    from ganhub.config.overrides import merge_sources
+    from ganhub.config.overrides import dotted_keys, merge_sources
 
-    given = set(_dotted(merge_sources(overrides)))
+    given = set(dotted_keys(merge_sources(overrides)))
     dump = config.model_dump()
     checks = {
         "data.n_shots": dump.get("data", {}).get("n_shots") is not None,
@@ -237,14 +237,6 @@ def _layer(base: Mapping[str, Any], defaults: Mapping[str, Any], given: set[str]
         if not any(key == g or key.startswith(g + ".") for g in given):
             set_dotted(layer, key.split("."), value)
     return layer
-
-
-def _dotted(raw: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
-    for key, value in raw.items():
-        if isinstance(value, Mapping) and value:
-            yield from _dotted(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}"
 
 
 def _has_key(section: Any, path: Iterable[str]) -> bool:

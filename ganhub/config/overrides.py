@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -345,15 +345,18 @@ def merge_sources(
     return merged
 
 
-def dotted_keys(raw: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """The dotted path of every leaf of a nested mapping (an empty mapping is a leaf)."""
-    keys: list[str] = []
+def dotted_items(raw: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted path, value) of every leaf of a nested mapping (an empty mapping is a leaf)."""
     for key, value in raw.items():
         if isinstance(value, Mapping) and value:
-            keys += dotted_keys(value, f"{prefix}{key}.")
+            yield from dotted_items(value, f"{prefix}{key}.")
         else:
-            keys.append(f"{prefix}{key}")
-    return keys
+            yield f"{prefix}{key}", value
+
+
+def dotted_keys(raw: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """The dotted path of every leaf of a nested mapping (an empty mapping is a leaf)."""
+    return [key for key, _ in dotted_items(raw, prefix)]
 
 
 def forget_key(sources: dict[str, str], key: str) -> None:

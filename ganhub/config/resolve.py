@@ -26,6 +26,7 @@ from ganhub.config.enabled import enabled_loggers, enabled_tricks
 from ganhub.config.messages import as_model, format_validation_error, key_of_message, type_text
 from ganhub.config.overrides import (
     deep_merge,
+    dotted_items,
     dotted_keys,
     expand_shorthands,
     forget_key,
@@ -176,8 +177,8 @@ def validate(
     except ValidationError as exc:
         message = format_validation_error(exc, cls, sources)
         if saved is None:  # a key only the domain's defaults_for set is its plugin's mistake
-            given = {key for layer in chosen for key, _ in _dotted(layer)}
-            derived = {key for key, _ in _dotted(dependent)} - given
+            given = {key for layer in chosen for key, _ in dotted_items(layer)}
+            derived = {key for key, _ in dotted_items(dependent)} - given
             blamed = next(
                 (k for k in derived if re.match(rf"(unknown keys? )?'?{re.escape(k)}\b", message)),
                 None,
@@ -199,10 +200,11 @@ def refuse_saved_destinations(
     """A run's saved config is untrusted (run directories travel): a logger option it holds
     that sends the run's data elsewhere (`Logger.destination_keys`: an MLflow tracking URI)
     is used only when the user gives it again; else one line says how."""
+    saved_items, given = dict(dotted_items(saved)), dict(dotted_items(user))
     for name, logger_cls in loggers.items():
         for key in getattr(logger_cls, "destination_keys", ()):
-            value = _get(saved, ("logger", name, key))
-            if value is None or _get(user, ("logger", name, key)) is not None:
+            value = saved_items.get(f"logger.{name}.{key}")
+            if value is None or given.get(f"logger.{name}.{key}") is not None:
                 continue
             shown = one_line(value, 200)
             raise ConfigError(
@@ -211,14 +213,6 @@ def refuse_saved_destinations(
                 f"logger.{name}.{key}={shown} again to keep it, or choose loggers=[...] "
                 f"without {name}"
             )
-
-
-def _get(data: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
-    for key in keys:
-        if not isinstance(data, Mapping):
-            return None
-        data = data.get(key)  # type: ignore[assignment]
-    return data
 
 
 @contextlib.contextmanager
@@ -248,7 +242,7 @@ def refuse_renamed(
     `where` names a saved config that holds it, `sources` the file that gave each key."""
     if not renamed:
         return
-    for key, value in _dotted(raw):
+    for key, value in dotted_items(raw):
         new = renamed.get(key)
         if new is None:
             section = next(
@@ -268,14 +262,6 @@ def refuse_renamed(
         elif sources and source_of(key, sources):
             line = f"{source_of(key, sources)}: {line}"
         raise ConfigError(line)
-
-
-def _dotted(raw: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    for key, value in raw.items():
-        if isinstance(value, Mapping) and value:
-            yield from _dotted(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
 
 
 def config_class(

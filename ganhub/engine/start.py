@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from ganhub.config.overrides import ConfigLoader
+from ganhub.config.overrides import ConfigLoader, dotted_items
 from ganhub.engine import checkpoint, reparam
 from ganhub.errors import ConfigError, PluginError, UsageError, one_line, plugin_code
 from ganhub.plugin_guard import Owners
@@ -64,18 +64,10 @@ def refuse_nothing_to_train(config: RunConfig, run_dir: Path, step: int) -> None
 _SHOWN_ONLY = frozenset({"trainer.progress", "device", "trainer.num_workers"})
 
 
-def _changed_keys(saved: Any, current: dict[str, Any], prefix: str = "") -> set[str]:
+def _changed_keys(saved: dict[str, Any] | None, current: dict[str, Any]) -> set[str]:
     """The dotted keys whose values differ between a saved config and the current one."""
-    if not isinstance(saved, dict):
-        return {prefix.rstrip(".") or "(config)"}
-    changed: set[str] = set()
-    for key in saved.keys() | current.keys():
-        old, new = saved.get(key), current.get(key)
-        if isinstance(old, dict) and isinstance(new, dict):
-            changed |= _changed_keys(old, new, f"{prefix}{key}.")
-        elif old != new:
-            changed.add(f"{prefix}{key}")
-    return changed
+    old, new = dict(dotted_items(saved or {})), dict(dotted_items(current))
+    return {key for key in old.keys() | new.keys() if old.get(key) != new.get(key)}
 
 
 def _saved(run_dir: Path) -> dict[str, Any] | None:
