@@ -108,12 +108,9 @@ class StatsAccumulator:
 
     def flush(self) -> dict[str, float]:
         """Means of the finite values since the last flush, on the host (one sync), then reset."""
-        totals = self._host_totals(flag_watched=True)
+        totals = self._with_carried(self._host_totals(flag_watched=True))
         self.groups.clear()
         self.adds.clear()
-        for key, (total, count) in self.carried.items():  # a resumed interval's first steps
-            t, c = totals.get(key, (0.0, 0.0))
-            totals[key] = (t + total, c + count)
         self.carried = {}
         return {
             key: total / count if count else float("nan") for key, (total, count) in totals.items()
@@ -122,10 +119,7 @@ class StatsAccumulator:
     def pending(self) -> dict[str, list[float]]:
         """The sums and counts since the last flush, on the host (one sync), kept: what a
         checkpoint between logging steps saves, so that a resumed run logs the same means."""
-        totals = self._host_totals()
-        for key, (total, count) in self.carried.items():
-            t, c = totals.get(key, (0.0, 0.0))
-            totals[key] = (t + total, c + count)
+        totals = self._with_carried(self._host_totals())
         # a non-finite sum (a loss that just diverged) is the next check's to report, not the
         # checkpoint's to keep
         return {
@@ -144,6 +138,15 @@ class StatsAccumulator:
                 raise ValueError(f"logged stats {key!r}")
             carried[key] = (float(value[0]), float(value[1]))
         self.carried = carried
+
+    def _with_carried(
+        self, totals: dict[str, tuple[float, float]]
+    ) -> dict[str, tuple[float, float]]:
+        """`totals` plus the sums carried from a checkpoint (a resumed interval's first steps)."""
+        for key, (total, count) in self.carried.items():
+            t, c = totals.get(key, (0.0, 0.0))
+            totals[key] = (t + total, c + count)
+        return totals
 
     def _host_totals(self, flag_watched: bool = False) -> dict[str, tuple[float, float]]:
         """(sum, count) per key of the groups, on the host (one sync); `flag_watched` marks
