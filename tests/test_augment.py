@@ -1,10 +1,14 @@
-"""The differentiable augmentations `diffaug` and `ada` share (ganhub.tricks.augment): each op
-moves what it claims, keeps gradients, and ADA's are drawn as StyleGAN2-ADA draws them."""
+"""The differentiable augmentations: DiffAugment's (ganhub.tricks.augment) and StyleGAN2-ADA's
+pipeline (ganhub.tricks.ada_augment): each op moves what it claims, is drawn as its reference
+draws it, and keeps gradients."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
+from torch import Tensor
 
 
 def test_diffaug_translation_moves_content_and_keeps_gradients() -> None:
@@ -24,31 +28,135 @@ def test_diffaug_translation_moves_content_and_keeps_gradients() -> None:
     assert img.grad is not None and img.grad.abs().sum() > 0
 
 
-def test_ada_ops_are_random_and_drawn_as_in_stylegan2_ada() -> None:
-    """xflip mirrored every image it was applied to (at p=1 a fixed transform: StyleGAN2-ADA
-    mirrors half); color was one draw against p where ADA draws brightness, saturation and
-    contrast each on its own."""
-    from ganhub.tricks.augment import apply_with_probability, make_ops
+def _pipe(*ops: str, translation: float = 0.125) -> Any:
+    from ganhub.tricks.ada_augment import AdaPipeline
+
+    return AdaPipeline(ops, translation)
+
+
+ONE, HALF, ZERO = torch.tensor(1.0), torch.tensor(0.5), torch.tensor(0.0)
+
+
+def test_ada_pipeline_is_the_identity_at_p_zero_and_keeps_double_gradients() -> None:
+    """p = 0 leaves every image as it is (every op drawn, none applied); at p = 1 R1's double
+    backward runs through the resampling and the colour transform to D's weights."""
+    from ganhub.tricks.ada_augment import BGC
 
     torch.manual_seed(0)
-    x = torch.arange(4.0).view(1, 1, 1, 4).expand(4000, 3, 2, 4).contiguous()
-    flipped = apply_with_probability(x, make_ops(["xflip"], 0.125, 0.5), torch.tensor(1.0))
-    share = (flipped[:, 0, 0, 0] == 3.0).float().mean().item()
-    assert share == pytest.approx(0.5, abs=0.03)
-    x = torch.randn(4000, 3, 2, 2)
-    ops = make_ops(["color"], 0.125, 0.5, ada=True)
-    assert len(ops) == 3
-    out = apply_with_probability(x, ops, torch.tensor(0.5))
-    untouched = (out == x).flatten(1).all(1).float().mean().item()
-    assert untouched == pytest.approx(0.5**3, abs=0.03)  # each of three skipped with 1 - p
-    # translation fills with the mirrored image (ADA's reflect padding), DiffAugment's zeros
+    x = torch.randn(8, 3, 16, 16)
+    assert torch.allclose(_pipe(*BGC, "cutout")(x, ZERO), x, atol=1e-5)
+    x.requires_grad_(True)
+    conv = torch.nn.Conv2d(3, 1, 3)
+    out = conv(_pipe(*BGC)(x, ONE)).sum()
+    (grad,) = torch.autograd.grad(out, x, create_graph=True)
+    grad.pow(2).sum().backward()
+    assert conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0
+
+
+def test_ada_flips_rotations_and_integer_shifts_move_whole_pixels() -> None:
+    """xflip mirrors half the images it is applied to, rotate90 turns by each quarter alike,
+    xint shifts by whole pixels mirrored at the border (no zeros come in)."""
+    torch.manual_seed(0)
+    x = torch.rand(2000, 1, 4, 4)
+    flipped = _pipe("xflip")(x, ONE)
+    mirrored = (flipped - x.flip(3)).flatten(1).abs().amax(1) < 1e-5
+    same = (flipped - x).flatten(1).abs().amax(1) < 1e-5
+    assert (mirrored | same).all() and mirrored.float().mean().item() == pytest.approx(
+        0.5, abs=0.04
+    )
+    turned = _pipe("rotate90")(x, ONE)
+    quarters = torch.stack(
+        [(turned - x.rot90(k, (2, 3))).flatten(1).abs().amax(1) < 1e-5 for k in range(4)]
+    )
+    assert quarters.any(0).all()
+    assert quarters.float().mean(1).tolist() == pytest.approx([0.25] * 4, abs=0.04)
     x = torch.rand(256, 1, 8, 8) + 1.0
-    (translate,) = make_ops(["translation"], 0.25, 0.5, ada=True)
-    (zero_filled,) = make_ops(["translation"], 0.25, 0.5)
-    moved = translate(x)
-    assert (moved > 0).all() and (moved != x).flatten(1).any(1).float().mean() > 0.5
-    assert (zero_filled(x) == 0).flatten(1).any(1).any()
+    moved = _pipe("xint", translation=0.25)(x, ONE)
+    assert (moved > 0.99).all() and (moved - x).flatten(1).abs().amax(1).gt(1e-4).any()
     padded = torch.nn.functional.pad(x, [2, 2, 2, 2], mode="reflect")  # shifts of <= 2 px
-    for k in range(8):
+    for k in range(16):
         windows = [padded[k, :, dy : dy + 8, dx : dx + 8] for dy in range(5) for dx in range(5)]
-        assert any(torch.equal(moved[k], w) for w in windows)  # a shift, mirrored at the border
+        assert any(torch.allclose(moved[k], w, atol=1e-5) for w in windows)
+
+
+def test_ada_resampling_maps_centred_pixel_coordinates() -> None:
+    """The geometry is a map from output to input pixel coordinates about the image centre: a
+    scale of 1/2 zooms in 2x about the centre, a whole-pixel translation mirrors the edge; the
+    continuous ops keep a constant image constant (the mirror brings in no zeros)."""
+    from ganhub.tricks.ada_augment import GEOMETRIC, _scale2d, _translate2d, resample
+
+    ramp = torch.arange(8.0).view(1, 1, 1, 8).expand(1, 1, 8, 8)
+    zoomed = resample(ramp, _scale2d(0.5, 0.5, ramp))
+    assert torch.allclose(zoomed[0, 0, 4], 3.5 + (torch.arange(8.0) - 3.5) / 2, atol=1e-5)
+    shifted = resample(ramp, _translate2d(-1.0, 0.0, ramp))  # content moves right by one
+    assert shifted[0, 0, 0].tolist() == pytest.approx([1, 0, 1, 2, 3, 4, 5, 6], abs=1e-5)
+    flat = torch.full((64, 3, 8, 8), 0.3)
+    assert torch.allclose(_pipe(*GEOMETRIC)(flat, ONE), flat, atol=1e-5)
+
+
+def test_ada_rotations_together_happen_with_probability_p() -> None:
+    """The two rotations are each drawn at 1 - sqrt(1 - p), so some rotation happens with p."""
+    torch.manual_seed(0)
+    x = torch.rand(4000, 1, 4, 4)
+    changed = (_pipe("rotate")(x, HALF) - x).flatten(1).abs().amax(1) > 1e-4
+    assert changed.float().mean().item() == pytest.approx(0.5, abs=0.03)
+
+
+def test_ada_colour_ops_follow_stylegan2_ada_distributions() -> None:
+    """brightness adds N(0, 0.2), contrast scales by 2^N(0, 0.5) about 0, lumaflip mirrors the
+    luma of half, hue turns about the luma axis, saturation scales the chroma by 2^N(0, 1):
+    luma and chroma move exactly as each claims."""
+    torch.manual_seed(0)
+    x = torch.randn(4000, 3, 2, 2)
+
+    def luma(t: Tensor) -> Tensor:
+        return t.mean(1, keepdim=True)
+
+    def chroma(t: Tensor) -> Tensor:
+        return (t - luma(t)).flatten(1).norm(dim=1)
+
+    shift = _pipe("brightness")(x, ONE) - x
+    assert (shift - shift[:, :1, :1, :1]).abs().max() < 1e-5
+    assert shift[:, 0, 0, 0].std().item() == pytest.approx(0.2, abs=0.01)
+    gain = _pipe("contrast")(x, ONE) / x
+    assert gain[:, 0, 0, 0].log2().std().item() == pytest.approx(0.5, abs=0.03)
+    flipped = _pipe("lumaflip")(x, ONE)
+    negated = (luma(flipped) + luma(x)).flatten(1).abs().amax(1) < 1e-5
+    assert negated.float().mean().item() == pytest.approx(0.5, abs=0.03)
+    assert torch.allclose(chroma(flipped), chroma(x), atol=1e-4)
+    turned = _pipe("hue")(x, ONE)
+    assert torch.allclose(luma(turned), luma(x), atol=1e-5)
+    assert torch.allclose(chroma(turned), chroma(x), atol=1e-4)
+    assert (turned - x).abs().flatten(1).amax(1).gt(1e-3).float().mean() > 0.95
+    saturated = _pipe("saturation")(x, ONE)
+    assert torch.allclose(luma(saturated), luma(x), atol=1e-5)
+    assert (chroma(saturated) / chroma(x)).log2().std().item() == pytest.approx(1.0, abs=0.05)
+
+
+def test_ada_colour_on_grey_images_and_stacked_pairs() -> None:
+    """One channel: hue and saturation do nothing, lumaflip negates (the reference's grey rule);
+    a translation pair stacked on channels gets one draw for both images."""
+    from ganhub.tricks.ada_augment import BGC
+
+    torch.manual_seed(0)
+    grey = torch.randn(2000, 1, 4, 4)
+    assert torch.allclose(_pipe("hue", "saturation")(grey, ONE), grey, atol=1e-6)
+    flipped = _pipe("lumaflip")(grey, ONE)
+    negated = (flipped + grey).flatten(1).abs().amax(1) < 1e-5
+    assert negated.float().mean().item() == pytest.approx(0.5, abs=0.04)
+    rgb = torch.randn(64, 3, 8, 8)
+    pair = _pipe(*BGC)(torch.cat([rgb, rgb], dim=1), ONE)
+    assert torch.allclose(pair[:, :3], pair[:, 3:], atol=1e-6)
+    assert not torch.allclose(pair[:, :3], rgb, atol=1e-2)
+
+
+def test_ada_op_names_and_the_earlier_names() -> None:
+    """translation and color, saved in earlier runs' configs, name the reference's ops."""
+    from ganhub.tricks.ada_augment import BGC, AdaPipeline
+    from ganhub.tricks.inputs import AdaConfig
+
+    pipe = AdaPipeline(["translation", "color", "cutout"])
+    assert pipe.geometric == ("xint",) and pipe.color == ("brightness", "contrast", "saturation")
+    assert pipe.cutout == 0.5 and tuple(AdaConfig().ops) == BGC
+    with pytest.raises(ValueError, match="unknown ADA ops"):
+        AdaPipeline(["zoom"])

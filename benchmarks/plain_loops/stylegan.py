@@ -26,7 +26,7 @@ from plain_loops._common import update
 from torch import Tensor, nn
 
 from ganhub.engine.run import Run
-from ganhub.tricks.augment import Op, apply_with_probability, make_ops
+from ganhub.tricks.ada_augment import AdaPipeline
 
 KEYS: list[str] = []  # the domain's defaults: 32 px faces, batch 32, ema + lazy r1 + ada
 BATCH = 32
@@ -43,7 +43,7 @@ class PlainStyleGAN2:
         pl_batch_shrink: int = 2, style_mixing: float = 0.0, r1_correction: bool = True,
         pl_correction: bool = True,
         ema_kimg: float = 10.0, ema_rampup: float | None = 0.05, batch_size: int = 32,
-        ada_ops: list[Op] | None = None, ada_target: float = 0.6, ada_interval: int = 4,
+        ada_ops: AdaPipeline | None = None, ada_target: float = 0.6, ada_interval: int = 4,
         ada_kimg: float = 20.0, ada_p: float = 0.0,
         autocast_dtype: torch.dtype | None = None,
     ) -> None:  # fmt: skip
@@ -98,7 +98,7 @@ class PlainStyleGAN2:
 
     def _augment(self, x: Tensor) -> Tensor:
         """ADA: each op on each image with probability p (every D input, penalties too)."""
-        return x if self.ada_ops is None else apply_with_probability(x, self.ada_ops, self.ada_p)
+        return x if self.ada_ops is None else self.ada_ops(x, self.ada_p)
 
     def _mapping(self, n: int, update_w_avg: bool = False) -> Tensor:
         w = self.G.mapping(torch.randn(n, self.z_dim, device=self.device), update_w_avg)
@@ -227,7 +227,7 @@ def plain_loop(run: Run) -> PlainStyleGAN2:
         kwargs["r1_gamma"] = None
     if "ada" in tricks:
         ada = t.ada
-        kwargs |= {"ada_ops": make_ops(ada.ops, ada.translation, ada.cutout, ada=True),
+        kwargs |= {"ada_ops": AdaPipeline(ada.ops, ada.translation, ada.cutout),
                    "ada_target": ada.target, "ada_interval": ada.interval,
                    "ada_kimg": ada.kimg, "ada_p": ada.p_init}  # fmt: skip
     if ema is not None:

@@ -1,8 +1,8 @@
-"""Differentiable image augmentations shared by `diffaug` and `ada` (batched, on the device).
+"""DiffAugment's differentiable image augmentations (Zhao et al. 2020), batched on the device.
 
 Every op takes (B, C, H, W) images and draws its random parameters per image; gradients flow
 through all of them, so D can be trained on augmented reals and fakes while G still learns the
-clean distribution (DiffAugment, Zhao et al. 2020; ADA, Karras et al. 2020).
+clean distribution. ADA's pipeline is `ganhub.tricks.ada_augment` (it shares cutout).
 """
 
 from __future__ import annotations
@@ -35,20 +35,13 @@ def augment_contrast(x: Tensor) -> Tensor:
     return (x - mean_all) * (_rand(x) + 0.5) + mean_all
 
 
-# DiffAugment's `color` is these three in a row; ADA draws each against p on its own
-COLOR = (augment_brightness, augment_saturation, augment_contrast)
-
-
 def augment_color(x: Tensor) -> Tensor:
     """Random brightness (+-0.5), saturation (x0..2) and contrast (x0.5..1.5) per sample."""
-    for op in COLOR:
-        x = op(x)
-    return x
+    return augment_contrast(augment_saturation(augment_brightness(x)))
 
 
-def augment_translation(x: Tensor, ratio: float = 0.125, reflect: bool = False) -> Tensor:
-    """Shift each sample by up to `ratio` of its size, filling with zeros (DiffAugment) or,
-    with `reflect`, with the image mirrored at its border (StyleGAN2-ADA's padding)."""
+def augment_translation(x: Tensor, ratio: float = 0.125) -> Tensor:
+    """Shift each sample by up to `ratio` of its size, filling with zeros (DiffAugment's)."""
     b, _, h, w = x.shape
     sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
     ty = torch.randint(-sh, sh + 1, (b, 1, 1), device=x.device)
@@ -57,21 +50,10 @@ def augment_translation(x: Tensor, ratio: float = 0.125, reflect: bool = False) 
         torch.arange(h, device=x.device), torch.arange(w, device=x.device), indexing="ij"
     )
     batch = torch.arange(b, device=x.device).view(b, 1, 1)
-    if reflect and h > 1 and w > 1:
-        iy, ix = _reflected(gy.unsqueeze(0) + ty, h), _reflected(gx.unsqueeze(0) + tx, w)
-        return x.permute(0, 2, 3, 1)[batch, iy, ix].permute(0, 3, 1, 2)
     iy = (gy.unsqueeze(0) + ty + 1).clamp(0, h + 1)
     ix = (gx.unsqueeze(0) + tx + 1).clamp(0, w + 1)
     padded = F.pad(x, [1, 1, 1, 1]).permute(0, 2, 3, 1)
     return padded[batch, iy, ix].permute(0, 3, 1, 2)
-
-
-def _reflected(index: Tensor, n: int) -> Tensor:
-    """Indexes mirrored into [0, n) at the borders, without repeating the edge (F.pad's
-    reflect): -1 -> 1, n -> n - 2."""
-    period = 2 * (n - 1)
-    index = index.remainder(period)
-    return torch.where(index >= n, period - index, index)
 
 
 def augment_cutout(x: Tensor, ratio: float = 0.5) -> Tensor:
@@ -96,34 +78,19 @@ def augment_xflip(x: Tensor) -> Tensor:
 Op = Callable[[Tensor], Tensor]
 
 
-def make_ops(
-    names: Sequence[str], translation: float, cutout: float, ada: bool = False
-) -> list[Op]:
-    """The named ops with their strengths bound, in the given order; `ada`: StyleGAN2-ADA's
-    variants, `color` as three ops (brightness, saturation, contrast) each drawn against p,
-    and translation filled by reflection."""
-    table: dict[str, list[Op]] = {
-        "xflip": [augment_xflip],
-        "translation": [lambda x: augment_translation(x, translation, reflect=ada)],
-        "color": list(COLOR) if ada else [augment_color],
-        "cutout": [lambda x: augment_cutout(x, cutout)],
+def make_ops(names: Sequence[str], translation: float, cutout: float) -> list[Op]:
+    """The named ops with their strengths bound, in the given order."""
+    table: dict[str, Op] = {
+        "xflip": augment_xflip,
+        "translation": lambda x: augment_translation(x, translation),
+        "color": augment_color,
+        "cutout": lambda x: augment_cutout(x, cutout),
     }
-    return [op for name in names for op in table[name]]
+    return [table[name] for name in names]
 
 
 def apply_all(x: Tensor, ops: Sequence[Op]) -> Tensor:
     """Every op on every sample (DiffAugment)."""
     for op in ops:
         x = op(x)
-    return x
-
-
-def apply_with_probability(x: Tensor, ops: Sequence[Op], p: Tensor) -> Tensor:
-    """Each op replaces each sample by its augmented version with probability p (ADA).
-
-    `p` is a 0-dim tensor on x's device, so changing it never syncs with the host.
-    """
-    for op in ops:
-        keep = torch.rand(x.shape[0], 1, 1, 1, device=x.device) >= p
-        x = torch.where(keep, x, op(x))
     return x

@@ -21,6 +21,13 @@ if TYPE_CHECKING:
     from ganhub.engine.system import BuildHints, GANSystem, Phase, PhaseOutput
 
 AugmentOp = Literal["xflip", "translation", "color", "cutout"]
+# StyleGAN2-ADA's ops (ganhub.tricks.ada_augment), cutout, and two earlier names: translation
+# (= xint) and color (= brightness, contrast, saturation)
+AdaOp = Literal[
+    "xflip", "rotate90", "xint", "scale", "rotate", "aniso", "xfrac",
+    "brightness", "contrast", "lumaflip", "hue", "saturation",
+    "cutout", "translation", "color",
+]  # fmt: skip
 
 
 class LabelSmoothingConfig(Section):
@@ -179,13 +186,17 @@ class AdaConfig(Section):
         500.0, gt=0, description="thousands of real images for p to move by 1 (the paper: 500)"
     )
     p_init: float = Field(0.0, ge=0, le=1, description="initial augmentation probability")
-    ops: list[AugmentOp] = Field(
-        ["xflip", "translation", "color", "cutout"],
-        description="augmentations, each applied per image with probability p (color: "
-        "brightness, saturation and contrast, each drawn on its own; xflip mirrors half the "
-        "images it is applied to; translation mirrors at the border: as in StyleGAN2-ADA)",
+    ops: list[AdaOp] = Field(
+        ["xflip", "rotate90", "xint", "scale", "rotate", "aniso", "xfrac",
+         "brightness", "contrast", "lumaflip", "hue", "saturation"],
+        description="augmentations, each applied per image with probability p, in "
+        "StyleGAN2-ADA's order whatever the order listed (the default is its `bgc` pipeline; "
+        "cutout is applied last; translation means xint, color brightness, contrast and "
+        "saturation)",
+    )  # fmt: skip
+    translation: float = Field(
+        0.125, ge=0, lt=1, description="xint's max shift as a fraction of size"
     )
-    translation: float = Field(0.125, ge=0, lt=1, description="max shift as a fraction of size")
     cutout: float = Field(0.5, gt=0, lt=1, description="cutout square side as a fraction of size")
 
 
@@ -216,11 +227,10 @@ class AdaptiveAugment(Trick):
         """Bind the ops; p starts at p_init."""
         import torch
 
-        from ganhub.tricks import augment
+        from ganhub.tricks.ada_augment import AdaPipeline
 
         o = self.options
-        self.ops = augment.make_ops(o.ops, o.translation, o.cutout, ada=True)
-        self.apply = augment.apply_with_probability
+        self.pipeline = AdaPipeline(o.ops, o.translation, o.cutout)
         self.discriminators = max(1, len(list(system.discriminators())))
         self.p = torch.tensor(float(o.p_init))
         self.sign_sum = torch.zeros(())
@@ -237,7 +247,7 @@ class AdaptiveAugment(Trick):
     def d_input(self, x: Tensor, ctx: TrainContext) -> Tensor:
         """Each op on each image with probability p."""
         self._on(x.device)
-        return self.apply(x, self.ops, self.p)
+        return self.pipeline(x, self.p)
 
     def observe(self, phase: Phase, out: PhaseOutput, ctx: TrainContext) -> None:
         """Accumulate sign(D(real) - threshold) of every pair a D phase judged, and how many

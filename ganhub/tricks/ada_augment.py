@@ -1,0 +1,257 @@
+"""StyleGAN2-ADA's augmentation pipeline (Karras et al. 2020, appendix B), batched on the device.
+
+The geometric ops compose into one 3x3 matrix per image and the image is resampled once
+(bilinear, mirrored at the border); the colour ops compose into one 4x4 matrix per image
+applied in one batched product. Each op is drawn per image with probability p (the two
+rotations with 1 - sqrt(1 - p) each, so that some rotation happens with probability p), in the
+reference's order whatever the order they are listed in. p is a 0-dim device tensor: changing
+it never syncs with the host, and a captured CUDA graph reads the new value.
+
+What differs from NVIDIA's `augment.py`: the image is resampled at its own resolution, where
+the reference resamples at twice the resolution through a sym6 wavelet filter (less aliasing
+under rotation and scaling, at about four times the sampling work); the mirror repeats the
+pattern past the first reflection, where the reference pads with zeros beyond one image width.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ganhub.tricks.augment import augment_cutout
+
+GEOMETRIC = ("xflip", "rotate90", "xint", "scale", "rotate", "aniso", "xfrac")
+COLOR = ("brightness", "contrast", "lumaflip", "hue", "saturation")
+# the reference's default pipeline `bgc` (blit, geometric, colour)
+BGC = GEOMETRIC + COLOR
+# earlier names: integer translation, and the colour ops without a hue change
+ALIASES = {"translation": ("xint",), "color": ("brightness", "contrast", "saturation")}
+
+# strengths of the reference's defaults (log2 standard deviations for the multiplicative ones)
+SCALE_STD = 0.2
+ROTATE_MAX = 1.0  # times pi
+ANISO_STD = 0.2
+XFRAC_STD = 0.125  # of the image size
+BRIGHTNESS_STD = 0.2
+CONTRAST_STD = 0.5
+HUE_MAX = 1.0  # times pi
+SATURATION_STD = 1.0
+
+
+def _constants(device: torch.device) -> dict[str, Tensor]:
+    """The fixed tensors, made on the host once and copied to a device once (a copy from the
+    host inside a captured CUDA graph, or every step, would cost a wait)."""
+    luma = torch.tensor([1.0, 1.0, 1.0, 0.0]) / math.sqrt(3)  # the luma axis (homogeneous)
+    a = luma[:3].tolist()
+    host = {
+        "luma_outer": torch.outer(luma, luma),
+        "luma_cross": torch.tensor([[0.0, -a[2], a[1]], [a[2], 0.0, -a[0]], [-a[1], a[0], 0.0]]),
+        "quarter_cos": torch.tensor([1.0, 0.0, -1.0, 0.0]),  # exact, unlike cos(pi / 2)
+        "quarter_sin": torch.tensor([0.0, 1.0, 0.0, -1.0]),
+    }
+    return {name: t.to(device) for name, t in host.items()}
+
+
+def _eye(n: int, b: int, like: Tensor) -> Tensor:
+    return torch.eye(n, device=like.device, dtype=torch.float32).expand(b, n, n)
+
+
+def _matrix2d(rows: list[list[Tensor | float]], like: Tensor) -> Tensor:
+    """(B, 3, 3) from rows of per-image values (B,) or constants."""
+    b = like.shape[0]
+    cells = [
+        v.float() if isinstance(v, Tensor) else torch.full((b,), v, device=like.device)
+        for row in rows
+        for v in row
+    ]
+    return torch.stack(cells, dim=1).view(b, len(rows), len(rows[0]))
+
+
+def _scale2d(sx: Tensor | float, sy: Tensor | float, like: Tensor) -> Tensor:
+    return _matrix2d([[sx, 0.0, 0.0], [0.0, sy, 0.0], [0.0, 0.0, 1.0]], like)
+
+
+def _translate2d(tx: Tensor | float, ty: Tensor | float, like: Tensor) -> Tensor:
+    return _matrix2d([[1.0, 0.0, tx], [0.0, 1.0, ty], [0.0, 0.0, 1.0]], like)
+
+
+def _rotate2d(cos: Tensor, sin: Tensor, like: Tensor) -> Tensor:
+    return _matrix2d([[cos, -sin, 0.0], [sin, cos, 0.0], [0.0, 0.0, 1.0]], like)
+
+
+class AdaPipeline:
+    """The named ops (`BGC` names, `cutout`, or the `ALIASES`), applied to a batch at p."""
+
+    def __init__(self, ops: Sequence[str], xint_max: float = 0.125, cutout: float = 0.5) -> None:
+        names = {name for op in ops for name in ALIASES.get(op, (op,))}
+        unknown = names - set(BGC) - {"cutout"}
+        if unknown:
+            raise ValueError(f"unknown ADA ops {sorted(unknown)}; valid: {[*BGC, 'cutout']}")
+        self.geometric = tuple(n for n in GEOMETRIC if n in names)
+        self.color = tuple(n for n in COLOR if n in names)
+        self.cutout = cutout if "cutout" in names else None
+        self.xint_max = xint_max
+        self._on: dict[torch.device, dict[str, Tensor]] = {}
+
+    def constants(self, device: torch.device) -> dict[str, Tensor]:
+        """The fixed tensors on `device` (copied there at the first call)."""
+        if device not in self._on:
+            self._on[device] = _constants(device)
+        return self._on[device]
+
+    def __call__(self, x: Tensor, p: Tensor) -> Tensor:
+        """The geometric ops, then the colour ops, then cutout, each per image at p."""
+        if self.geometric:
+            x = resample(x, self.geometry(x, p))
+        if self.color:
+            x = recolor(x, self.colors(x, p))
+        if self.cutout is not None:
+            keep = torch.rand(x.shape[0], 1, 1, 1, device=x.device) >= p
+            x = torch.where(keep, x, augment_cutout(x, self.cutout))
+        return x
+
+    def geometry(self, x: Tensor, p: Tensor) -> Tensor:
+        """Per image, the (B, 3, 3) map from output to input pixel coordinates (centred)."""
+        b, _, h, w = x.shape
+        dev = x.device
+
+        def drawn(prob: Tensor) -> Tensor:  # which images this op applies to
+            return torch.rand(b, device=dev) < prob
+
+        def rand() -> Tensor:
+            return torch.rand(b, device=dev)
+
+        def randn() -> Tensor:
+            return torch.randn(b, device=dev)
+
+        g_inv = _eye(3, b, x)
+        if "xflip" in self.geometric:
+            flip = torch.where(drawn(p), torch.floor(rand() * 2), 0)
+            g_inv = g_inv @ _scale2d(1 - 2 * flip, 1.0, x)
+        if "rotate90" in self.geometric:
+            quarter = torch.where(drawn(p), torch.floor(rand() * 4), 0).long()
+            const = self.constants(dev)
+            cos, sin = const["quarter_cos"][quarter], const["quarter_sin"][quarter]
+            g_inv = g_inv @ _rotate2d(cos, sin, x)
+        if "xint" in self.geometric:
+            on = drawn(p)
+            tx = torch.where(on, ((rand() * 2 - 1) * self.xint_max * w).round(), 0)
+            ty = torch.where(on, ((rand() * 2 - 1) * self.xint_max * h).round(), 0)
+            g_inv = g_inv @ _translate2d(-tx, -ty, x)
+        if "scale" in self.geometric:
+            s = torch.where(drawn(p), torch.exp2(randn() * SCALE_STD), 1)
+            g_inv = g_inv @ _scale2d(1 / s, 1 / s, x)
+        # two rotations, before and after the anisotropic scaling: P(either) = p
+        p_rot = 1 - torch.sqrt((1 - p).clamp(0, 1))
+        if "rotate" in self.geometric:
+            theta = torch.where(drawn(p_rot), (rand() * 2 - 1) * math.pi * ROTATE_MAX, 0)
+            g_inv = g_inv @ _rotate2d(theta.cos(), theta.sin(), x)
+        if "aniso" in self.geometric:
+            s = torch.where(drawn(p), torch.exp2(randn() * ANISO_STD), 1)
+            g_inv = g_inv @ _scale2d(1 / s, s, x)
+        if "rotate" in self.geometric:
+            theta = torch.where(drawn(p_rot), (rand() * 2 - 1) * math.pi * ROTATE_MAX, 0)
+            g_inv = g_inv @ _rotate2d(theta.cos(), theta.sin(), x)
+        if "xfrac" in self.geometric:
+            on = drawn(p)
+            tx = torch.where(on, randn() * XFRAC_STD * w, 0)
+            ty = torch.where(on, randn() * XFRAC_STD * h, 0)
+            g_inv = g_inv @ _translate2d(-tx, -ty, x)
+        return g_inv
+
+    def colors(self, x: Tensor, p: Tensor) -> Tensor:
+        """Per image, the (B, 4, 4) colour transform of homogeneous RGB."""
+        b, dev = x.shape[0], x.device
+
+        def drawn(prob: Tensor) -> Tensor:
+            return torch.rand(b, device=dev) < prob
+
+        eye = _eye(4, b, x)
+        const = self.constants(dev)
+        luma_outer = const["luma_outer"]
+        m = eye
+        if "brightness" in self.color:
+            shift = torch.where(drawn(p), torch.randn(b, device=dev) * BRIGHTNESS_STD, 0)
+            m = _translate3d(shift, x) @ m
+        if "contrast" in self.color:
+            c = torch.where(drawn(p), torch.exp2(torch.randn(b, device=dev) * CONTRAST_STD), 1)
+            m = _scale3d(c, x) @ m
+        if "lumaflip" in self.color:
+            flip = torch.where(drawn(p), torch.floor(torch.rand(b, device=dev) * 2), 0)
+            m = (eye - 2 * luma_outer * flip.view(b, 1, 1)) @ m  # Householder reflection
+        if "hue" in self.color and x.shape[1] > 1:
+            theta = torch.rand(b, device=dev) * 2 - 1
+            theta = torch.where(drawn(p), theta * math.pi * HUE_MAX, 0)
+            m = _rotate_about(const, theta) @ m
+        if "saturation" in self.color and x.shape[1] > 1:
+            s = torch.exp2(torch.randn(b, device=dev) * SATURATION_STD)
+            s = torch.where(drawn(p), s, 1).view(b, 1, 1)
+            m = (luma_outer + (torch.eye(4, device=dev) - luma_outer) * s) @ m
+        return m
+
+
+def _translate3d(t: Tensor, like: Tensor) -> Tensor:
+    m = _eye(4, like.shape[0], like).clone()
+    m[:, :3, 3] = t.view(-1, 1)
+    return m
+
+
+def _scale3d(s: Tensor, like: Tensor) -> Tensor:
+    m = _eye(4, like.shape[0], like).clone()
+    m[:, :3, :3] *= s.view(-1, 1, 1)
+    return m
+
+
+def _rotate_about(const: dict[str, Tensor], theta: Tensor) -> Tensor:
+    """(B, 4, 4) rotations by theta about the luma axis (Rodrigues' formula)."""
+    cross, outer = const["luma_cross"], const["luma_outer"][:3, :3]
+    cos, sin = theta.cos().view(-1, 1, 1), theta.sin().view(-1, 1, 1)
+    rot = cos * torch.eye(3, device=theta.device) + sin * cross + (1 - cos) * outer
+    m = torch.eye(4, device=theta.device).repeat(len(theta), 1, 1)
+    m[:, :3, :3] = rot
+    return m
+
+
+def resample(x: Tensor, g_inv: Tensor) -> Tensor:
+    """Sample x at g_inv's coordinates: bilinear, mirrored at the border (as F.pad's reflect)."""
+    b, c, h, w = x.shape
+    # centred pixel coordinates -> affine_grid's [-1, 1] (align_corners=False)
+    to_unit = _scale2d(2 / w, 2 / h, g_inv)
+    from_unit = _scale2d(w / 2, h / 2, g_inv)
+    theta = (to_unit @ g_inv @ from_unit)[:, :2, :]
+    grid = F.affine_grid(theta, [b, c, h, w], align_corners=False)
+    grid = torch.stack([_mirror(grid[..., 0], w), _mirror(grid[..., 1], h)], dim=-1)
+    return F.grid_sample(
+        x, grid.to(x.dtype), mode="bilinear", padding_mode="border", align_corners=False
+    )
+
+
+def _mirror(unit: Tensor, n: int) -> Tensor:
+    """Coordinates in [-1, 1] units folded back inside the pixel centres, without repeating
+    the edge pixel (-1 pixel -> 1, n -> n - 2)."""
+    if n == 1:
+        return unit
+    index = ((unit + 1) * n - 1) / 2  # pixel-index coordinates: centres at 0 .. n - 1
+    period = 2 * (n - 1)
+    index = index.remainder(period)
+    index = torch.where(index > n - 1, period - index, index)
+    return (2 * index + 1) / n - 1
+
+
+def recolor(x: Tensor, m: Tensor) -> Tensor:
+    """Apply (B, 4, 4) colour transforms: to each RGB triple of channels when the channel
+    count is a multiple of 3 (an image, or a translation pair stacked on channels), else to
+    each channel as grey (the reference's rule for one channel)."""
+    b, c, h, w = x.shape
+    m = m.to(x.dtype)
+    if c % 3 == 0:
+        rgb = x.reshape(b, c // 3, 3, h * w)
+        out = m[:, None, :3, :3] @ rgb + m[:, None, :3, 3:]
+        return out.reshape(b, c, h, w)
+    grey = m[:, :3, :].mean(dim=1)  # (B, 4): the mean output channel of a grey input
+    gain = grey[:, :3].sum(dim=1).view(b, 1, 1, 1)
+    return x * gain + grey[:, 3].view(b, 1, 1, 1)
