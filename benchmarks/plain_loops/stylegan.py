@@ -104,10 +104,11 @@ class PlainStyleGAN2:
         w = self.G.mapping(torch.randn(n, self.z_dim, device=self.device), update_w_avg)
         return w[:, None].repeat(1, self.num_ws, 1)
 
-    def _ws(self, n: int, update_w_avg: bool = False) -> Tensor:
-        """Style vectors of n fresh latents; with probability `style_mixing` the batch's ones
-        from a random crossover on come from second latents (loss.py's run_G)."""
-        ws = self._mapping(n, update_w_avg)
+    def _ws(self, n: int) -> Tensor:
+        """Style vectors of n fresh latents, the first ones moving w_avg; with probability
+        `style_mixing` the batch's ones from a random crossover on come from second latents
+        (loss.py's run_G, in every phase)."""
+        ws = self._mapping(n, update_w_avg=True)
         if self.style_mixing > 0:
             ws2 = self._mapping(n)
             cut = torch.randint(1, self.num_ws, (1,), device=self.device)
@@ -130,7 +131,7 @@ class PlainStyleGAN2:
         self._train(self.D)
         with self._autocast():
             with torch.no_grad():
-                fake = self.G.synthesis(self._ws(n, update_w_avg=True))
+                fake = self.G.synthesis(self._ws(n))
             real_logits = self.D(self._augment(real))
             fake_logits = self.D(self._augment(fake))
             loss_d = F.binary_cross_entropy_with_logits(

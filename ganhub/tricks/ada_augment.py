@@ -217,29 +217,33 @@ def _rotate_about(const: dict[str, Tensor], theta: Tensor) -> Tensor:
 
 
 def resample(x: Tensor, g_inv: Tensor) -> Tensor:
-    """Sample x at g_inv's coordinates: bilinear, mirrored at the border (as F.pad's reflect)."""
-    b, c, h, w = x.shape
-    # centred pixel coordinates -> affine_grid's [-1, 1] (align_corners=False)
-    to_unit = _scale2d(2 / w, 2 / h, g_inv)
-    from_unit = _scale2d(w / 2, h / 2, g_inv)
-    theta = (to_unit @ g_inv @ from_unit)[:, :2, :]
-    grid = F.affine_grid(theta, [b, c, h, w], align_corners=False)
-    grid = torch.stack([_mirror(grid[..., 0], w), _mirror(grid[..., 1], h)], dim=-1)
+    """Sample x at g_inv's coordinates: bilinear, mirrored at the border (as F.pad's reflect).
+
+    The sampling positions are computed in pixel units about the centre, where the identity
+    and whole-pixel moves are exact, and converted once to grid_sample's [-1, 1] units."""
+    b, _, h, w = x.shape
+    dev = x.device
+    ys = torch.arange(h, device=dev, dtype=torch.float32) - (h - 1) / 2
+    xs = torch.arange(w, device=dev, dtype=torch.float32) - (w - 1) / 2
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    centred = torch.stack([gx, gy, torch.ones_like(gx)]).view(3, h * w)
+    source = (g_inv @ centred)[:, :2]  # (B, 2, H*W): input coordinates about the centre
+    ix = _mirror(source[:, 0] + (w - 1) / 2, w)
+    iy = _mirror(source[:, 1] + (h - 1) / 2, h)
+    grid = torch.stack([(2 * ix + 1) / w - 1, (2 * iy + 1) / h - 1], dim=-1).view(b, h, w, 2)
     return F.grid_sample(
         x, grid.to(x.dtype), mode="bilinear", padding_mode="border", align_corners=False
     )
 
 
-def _mirror(unit: Tensor, n: int) -> Tensor:
-    """Coordinates in [-1, 1] units folded back inside the pixel centres, without repeating
-    the edge pixel (-1 pixel -> 1, n -> n - 2)."""
+def _mirror(index: Tensor, n: int) -> Tensor:
+    """Pixel-index coordinates folded back inside 0 .. n - 1, without repeating the edge
+    pixel (-1 -> 1, n -> n - 2)."""
     if n == 1:
-        return unit
-    index = ((unit + 1) * n - 1) / 2  # pixel-index coordinates: centres at 0 .. n - 1
+        return torch.zeros_like(index)
     period = 2 * (n - 1)
     index = index.remainder(period)
-    index = torch.where(index > n - 1, period - index, index)
-    return (2 * index + 1) / n - 1
+    return torch.where(index > n - 1, period - index, index)
 
 
 def recolor(x: Tensor, m: Tensor) -> Tensor:

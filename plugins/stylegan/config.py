@@ -423,6 +423,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "trainer": {
             "batch_size": 16,
             "steps": 100000,
+            "max_seconds": None,  # a GPU run trains its steps: the time limit is the CPU preset's
             "log_every": 100,
             "sample_every": 2000,
             "checkpoint_every": 2000,
@@ -437,6 +438,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "trainer": {
             "batch_size": 64,
             "steps": 390625,
+            "max_seconds": None,  # a GPU run trains its steps: the time limit is the CPU preset's
             "log_every": 100,
             "sample_every": 2000,
             "checkpoint_every": 2000,

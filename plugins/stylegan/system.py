@@ -121,9 +121,10 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
         """(images, labels) of a batch; labels are None for an unconditional run."""
         return split_batch_labels(batch, self.label_spec is not None)
 
-    def mixed_ws(self, n: int, update_w_avg: bool = False, labels: Tensor | None = None) -> Tensor:
+    def mixed_ws(self, n: int, update_w_avg: bool = True, labels: Tensor | None = None) -> Tensor:
         """Style vectors of n fresh latents (of `labels` when conditional), with style mixing
-        at the configured probability (both latents of the same labels)."""
+        at the configured probability (both latents of the same labels). The first latents
+        move w_avg, in every phase, as StyleGAN2-ADA's run_G does (the second ones do not)."""
         ws = self.G.ws(self.latent(n), update_w_avg=update_w_avg, labels=labels)
         if self.obj.style_mixing > 0:
             ws2 = self.G.ws(self.latent(n), labels=labels)
@@ -136,7 +137,7 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
         ADA's real logits and AC-GAN D's head outputs."""
         real, labels = self.split(batch)
         with torch.no_grad():
-            fake = self.G.synthesis(self.mixed_ws(len(real), update_w_avg=True, labels=labels))
+            fake = self.G.synthesis(self.mixed_ws(len(real), labels=labels))
         return ctx.d_loss(given(self.D, labels), real, fake)
 
     def g_main(self, batch: Any, ctx: TrainContext) -> PhaseOutput:
