@@ -107,9 +107,10 @@ def test_ssim_diversity_is_one_for_copies_and_low_for_noise() -> None:
     assert formulas.pairwise_ssim(x, x) == pytest.approx((1.0, 1.0), abs=1e-4)
     ssim, ms = formulas.pairwise_ssim(x, x.roll(1, 0))
     assert ssim < 0.1 and ms < 0.3
+    # 32 px: two scales (32, 16) of the 11 px window; the rule is tested in test_metrics_ssim.py
     assert formulas.ms_ssim_settings(32) == (
-        pytest.approx(tuple(np.array([0.0448, 0.2856, 0.3001]) / 0.6305)),
-        7,
+        pytest.approx(tuple(np.array([0.0448, 0.2856]) / 0.3304)),
+        11,
     )
     assert formulas.ms_ssim_settings(256)[1] == 11 and len(formulas.ms_ssim_settings(256)[0]) == 5
 

@@ -229,7 +229,6 @@ class SSIMDiversity(ImageMetric):
         "ssim_real": None,
         "ms_ssim_real": None,
     }
-    libraries = ("torchmetrics",)
     min_samples = 2  # pairs of different samples
 
     def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:

@@ -35,6 +35,7 @@ from ganhub.config.schema import expand_path_text
 from ganhub.console import activity
 from ganhub.errors import ConfigError, UsageError
 from ganhub.metrics import ROTNET_BATCH, ROTNET_MIN_IMAGES, ROTNET_RECIPE, store
+from ganhub.metrics.formulas import joint_log_probs
 
 if TYPE_CHECKING:
     from ganhub.capabilities import Capabilities
@@ -172,8 +173,10 @@ class FidHelperInception(Extractor):
 class LocalExtractor(Extractor):
     """A feature network trained by `ganhub features train` (or the built-in digits classifier).
 
-    Images with more channels than the network (Stacked MNIST on the digits net) are featurised
-    channel by channel and the features concatenated.
+    Images with more channels than a 1-channel network (Stacked MNIST on the digits net) are
+    featurised channel by channel and the features concatenated; a classifier's logits are then
+    those of the joint classes (the 1,000 digit triples), each channel classified on its own as
+    `digit_modes` does. Grey images on a colour network are repeated to its channels.
     """
 
     batch = 500
@@ -186,27 +189,21 @@ class LocalExtractor(Extractor):
 
     @torch.no_grad()
     def run(self, images: Tensor) -> dict[str, Tensor]:
-        """Features (and class logits when channel counts match)."""
+        """Features, and class logits when the network is a classifier."""
         x = images.float().cpu()
         want = self.spec.in_channels
-        if x.shape[1] == want:
-            feats = self.net.features(x)
-            return (
-                {"features": feats, "logits": self.net.head(feats)}
-                if self.has_logits
-                else {"features": feats}
+        if x.shape[1] == 1 and want > 1:
+            x = x.expand(-1, want, -1, -1)
+        if x.shape[1] != want and want != 1:
+            raise UsageError(
+                f"feature network '{self.name}' takes {want} channels; images have {x.shape[1]}"
             )
-        if want == 1:
-            return {
-                "features": torch.cat(
-                    [self.net.features(x[:, i : i + 1]) for i in range(x.shape[1])], 1
-                )
-            }
-        if x.shape[1] == 1:
-            return {"features": self.net.features(x.expand(-1, want, -1, -1))}
-        raise UsageError(
-            f"feature network '{self.name}' takes {want} channels; images have {x.shape[1]}"
-        )
+        parts = [self.net.features(c) for c in x.split(want, 1)]  # one part, or one a channel
+        out = {"features": torch.cat(parts, 1)}
+        if self.has_logits:
+            logits = [self.net.head(f) for f in parts]
+            out["logits"] = logits[0] if len(parts) == 1 else joint_log_probs(logits)
+        return out
 
 
 _EXTRACTORS: OrderedDict[tuple[Any, ...], Extractor] = OrderedDict()

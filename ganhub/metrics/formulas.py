@@ -1,9 +1,11 @@
 """The metric formulas on feature matrices, delegated to the reference libraries.
 
 Frechet distance, KID, Inception Score and improved precision/recall call torch-fidelity's own
-functions; SSIM and MS-SSIM call torchmetrics. Density and coverage (Naeem et al. 2020) are in
-neither library, so they are written here in torch and tested against the authors' ``prdc``
-package. Features are (N, D) tensors; the generated set comes first, the real set second.
+functions. Density and coverage (Naeem et al. 2020) are in neither library, so they are written
+here in torch and tested against the authors' ``prdc`` package; so are SSIM and MS-SSIM (Wang et
+al. 2004, 2003), whose border and small-image conventions the libraries differ on, tested against
+scikit-image and against values worked out by hand. Features are (N, D) tensors; the generated
+set comes first, the real set second.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -79,11 +81,15 @@ def kid(
 
 
 def inception_score(logits: Tensor, *, seed: int, splits: int = 10) -> tuple[float, float]:
-    """exp(E_x KL(p(y|x) || p(y))) over `splits` shuffled splits: mean and std."""
+    """exp(E_x KL(p(y|x) || p(y))) over `splits` consecutive splits: mean and std.
+
+    The splits are taken in order, as in Salimans et al.'s reference code: the samples are
+    already independent draws, and shuffling them again only adds noise to the std.
+    """
     mod = require("torch_fidelity.metric_isc", "inception_score")
     splits = max(1, min(splits, len(logits) // 2))
     out = mod.isc_features_to_metric(
-        logits.detach().double().cpu(), splits=splits, shuffle=True, rng_seed=seed
+        logits.detach().double().cpu(), splits=splits, shuffle=False, rng_seed=seed
     )
     return float(out[mod.KEY_METRIC_ISC_MEAN]), float(out[mod.KEY_METRIC_ISC_STD])
 
@@ -116,38 +122,119 @@ def density_coverage(fake: Tensor, real: Tensor, k: int = 5) -> tuple[float, flo
     return float(density), float(coverage)
 
 
-def ms_ssim_settings(size: int) -> tuple[tuple[float, ...], int]:
-    """MS-SSIM scale weights and Gaussian kernel size that fit `size` px images.
+# Wang et al.: stabilising constants K1, K2 (times the data range L); an 11-tap Gaussian window of
+# sigma 1.5; the MS-SSIM exponents of Wang, Simoncelli and Bovik 2003, finest scale first
+SSIM_K1, SSIM_K2 = 0.01, 0.03
+SSIM_WINDOW, SSIM_SIGMA = 11, 1.5
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
-    The standard five scales with an 11 px kernel need 176 px; smaller images use fewer scales
-    (the first weights, renormalised) and smaller kernels, preferring more scales.
+
+def ssim_window(side: int) -> tuple[int, float]:
+    """The Gaussian window (taps, sigma) for images whose shorter side is `side` px.
+
+    11 taps of sigma 1.5 (Wang et al. 2004) where they fit; smaller images take the largest odd
+    window that fits, with sigma scaled to it (1.5 * taps / 11: the same Gaussian, shrunk).
     """
-    standard = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
-    for scales, kernel in ((5, 11), (5, 7), (3, 11), (3, 7), (5, 3), (3, 3), (2, 3)):
-        div = max(1, scales - 1) ** 2
-        if size >= 2**scales and size // div > kernel - 1:
-            betas = standard[:scales]
-            return tuple(b / sum(betas) for b in betas), kernel
-    raise UsageError(f"MS-SSIM needs images of at least 8 px; got {size} px")
+    if side < 3:
+        raise UsageError(f"SSIM needs images of at least 3 px a side; got {side} px")
+    taps = min(SSIM_WINDOW, side if side % 2 else side - 1)
+    return taps, SSIM_SIGMA * taps / SSIM_WINDOW
+
+
+def ms_ssim_settings(size: int) -> tuple[tuple[float, ...], int]:
+    """MS-SSIM scale weights and window taps for `size` px images.
+
+    The window is SSIM's (`ssim_window`); each scale halves the image (2x2 average pooling), and
+    there are as many scales (at most Wang et al.'s five) as keep the coarsest at least one window
+    wide: five from 176 px (176, 88, 44, 22, 11), four from 128, three from 64, two from 32, one
+    below 22 px (MS-SSIM is then SSIM, floored at 0). Fewer scales take the first weights,
+    renormalised.
+    """
+    taps, _ = ssim_window(size)
+    scales = 1
+    while scales < len(MS_SSIM_WEIGHTS) and size // 2**scales >= taps:
+        scales += 1
+    betas = MS_SSIM_WEIGHTS[:scales]
+    return tuple(b / sum(betas) for b in betas), taps
+
+
+def _ssim_maps(x: Tensor, y: Tensor, window: Tensor, data_range: float) -> tuple[Tensor, Tensor]:
+    """(SSIM map, contrast-structure map) of (N, C, H, W) pairs where the window fits ('valid')."""
+    import torch.nn.functional as F
+
+    c = x.shape[1]
+    wx = window.view(1, 1, 1, -1).expand(c, 1, 1, -1)
+    wy = window.view(1, 1, -1, 1).expand(c, 1, -1, 1)
+
+    def blur(t: Tensor) -> Tensor:  # the separable Gaussian: rows, then columns
+        return F.conv2d(F.conv2d(t, wx, groups=c), wy, groups=c)
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cov = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
+    cs = (2 * cov + c2) / (vx + vy + c2)
+    return (2 * mx * my + c1) / (mx * mx + my * my + c1) * cs, cs
+
+
+def _window(taps: int, sigma: float) -> Tensor:
+    offsets = torch.arange(taps, dtype=torch.float64) - (taps - 1) / 2
+    w = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    return w / w.sum()
+
+
+def ssim(x: Tensor, y: Tensor, *, data_range: float = 1.0) -> Tensor:
+    """SSIM (Wang et al. 2004) of each pair x[i], y[i] of (N, C, H, W) images: (N,) float64.
+
+    Images are intensities in [0, data_range] (SSIM's luminance term is not shift-invariant:
+    shift [-1, 1] images to [0, 1] first). Local statistics use the Gaussian window of
+    `ssim_window`; the map is averaged over the positions where the window fits (MATLAB's
+    'valid', as scikit-image's `structural_similarity(gaussian_weights=True, sigma=1.5,
+    use_sample_covariance=False)`) and over channels.
+    """
+    x, y = x.detach().double(), y.detach().double()
+    taps, sigma = ssim_window(min(x.shape[-2:]))
+    s, _ = _ssim_maps(x, y, _window(taps, sigma).to(x.device), data_range)
+    return s.flatten(1).mean(1)
+
+
+def ms_ssim(x: Tensor, y: Tensor, *, data_range: float = 1.0) -> Tensor:
+    """MS-SSIM (Wang, Simoncelli and Bovik 2003) of each pair of (N, C, H, W) images: (N,).
+
+    prod_j cs_j ** w_j over the scales of `ms_ssim_settings`, the last factor being the coarsest
+    scale's mean SSIM (luminance there only), as in Wang's msssim.m; a negative mean cs is taken
+    as 0 (as TensorFlow's and MONAI's MS-SSIM do), since a fractional power of it is undefined.
+    """
+    x, y = x.detach().double(), y.detach().double()
+    betas, taps = ms_ssim_settings(min(x.shape[-2:]))
+    window = _window(taps, SSIM_SIGMA * taps / SSIM_WINDOW).to(x.device)
+    out = torch.ones(len(x), dtype=torch.float64, device=x.device)
+    for j, beta in enumerate(betas):
+        if j:
+            x, y = torch.nn.functional.avg_pool2d(x, 2), torch.nn.functional.avg_pool2d(y, 2)
+        s, cs = _ssim_maps(x, y, window, data_range)
+        term = (s if j == len(betas) - 1 else cs).flatten(1).mean(1)
+        out = out * term.clamp_min(0) ** beta
+    return out
 
 
 def pairwise_ssim(x: Tensor, y: Tensor, batch: int = 256) -> tuple[float, float]:
-    """Mean SSIM and MS-SSIM between images x[i] and y[i] in [-1, 1] (torchmetrics)."""
-    fn = require("torchmetrics.functional.image", "ssim_diversity")
-    size = min(x.shape[-2:])
-    betas, kernel = ms_ssim_settings(size)
-    ssim_kernel = 11 if size >= 11 else 3  # the standard 11 px Gaussian window (sigma 1.5)
-    kw: dict[str, Any] = {"data_range": 1.0, "reduction": "none"}
-    ssim, ms = [], []
+    """Mean SSIM and MS-SSIM between images x[i] and y[i] in [-1, 1], shifted to [0, 1]."""
+    ssims, ms = [], []
     for a, b in zip(x.split(batch), y.split(batch)):
-        a, b = (a.float().cpu() + 1) / 2, (b.float().cpu() + 1) / 2
-        ssim.append(fn.structural_similarity_index_measure(a, b, kernel_size=ssim_kernel, **kw))
-        ms.append(
-            fn.multiscale_structural_similarity_index_measure(
-                a, b, kernel_size=kernel, betas=betas, **kw
-            )
-        )
-    return float(torch.cat(ssim).mean()), float(torch.cat(ms).mean())
+        a, b = (a.double().cpu() + 1) / 2, (b.double().cpu() + 1) / 2
+        ssims.append(ssim(a, b))
+        ms.append(ms_ssim(a, b))
+    return float(torch.cat(ssims).mean()), float(torch.cat(ms).mean())
+
+
+def joint_log_probs(logits: list[Tensor]) -> Tensor:
+    """log p(y_1, ..., y_C) = sum_c log p(y_c) of independent per-channel class logits (N, K)
+    each: (N, K ** C), the first channel's class the most significant (Stacked MNIST's mode
+    100 a + 10 b + c). Normalised log-probabilities are valid logits."""
+    joint = logits[0].log_softmax(1)
+    for part in logits[1:]:
+        joint = (joint[:, :, None] + part.log_softmax(1)[:, None, :]).flatten(1)
+    return joint
 
 
 def kl_to_uniform(counts: Tensor) -> float:

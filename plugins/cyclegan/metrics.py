@@ -1,10 +1,13 @@
 """Translation metrics: PSNR, SSIM and cycle L1 against held-out true pairs; the Frechet
 distance of translations to the target domain where there are no pairs.
 
-PSNR and SSIM follow scikit-image's `peak_signal_noise_ratio` and `structural_similarity`
-with `gaussian_weights=True, sigma=1.5, use_sample_covariance=False` (Wang et al. 2004), on
-images in [-1, 1] (data range 2), computed per image (SSIM averaged over channels) and then
-averaged over images; tests check them against scikit-image. The identity baseline scores the
+PSNR follows scikit-image's `peak_signal_noise_ratio` on images in [-1, 1] (data range 2, the
+same as range 1 on [0, 1]). SSIM is ganhub's (`ganhub.metrics.formulas.ssim`: Wang et al. 2004,
+as scikit-image's `structural_similarity` with `gaussian_weights=True, sigma=1.5,
+use_sample_covariance=False`) on the images shifted to [0, 1] (data range 1): its luminance term
+is defined on non-negative intensities and changes when they are shifted. Both are computed per
+image (SSIM averaged over channels) and then averaged over images; tests check them against
+scikit-image. The identity baseline scores the
 untranslated input against the target: a translation is only useful where it beats it.
 
 Both metrics decide from the declared capabilities alone: a system that provides "translate"
@@ -46,39 +49,17 @@ def psnr(x: Tensor, y: Tensor, data_range: float = DATA_RANGE) -> Tensor:
     return 10 * torch.log10(data_range**2 / mse.clamp_min(1e-20))
 
 
-def _gaussian_window(sigma: float = 1.5, truncate: float = 3.5) -> Tensor:
-    import torch
+def ssim(x: Tensor, y: Tensor, data_range: float = DATA_RANGE) -> Tensor:
+    """Wang et al.'s SSIM of each image pair (N, C, H, W) -> (N,), on the images as given with
+    their `data_range` (`ganhub.metrics.formulas.ssim`); the metric gives it images in [0, 1]."""
+    from ganhub.metrics.formulas import ssim as wang_ssim
 
-    radius = int(truncate * sigma + 0.5)  # scipy.ndimage's rule: 11 taps for sigma 1.5
-    taps = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    w = torch.exp(-0.5 * (taps / sigma) ** 2)
-    return w / w.sum()
+    return wang_ssim(x, y, data_range=data_range)
 
 
-def ssim(x: Tensor, y: Tensor, data_range: float = DATA_RANGE, sigma: float = 1.5) -> Tensor:
-    """Structural similarity of each image pair (N, C, H, W) -> (N,), scikit-image's Gaussian form.
-
-    Local statistics use a separable Gaussian window; like scikit-image, the mean is taken over
-    the positions where the window fits entirely (a border of the window radius is cropped).
-    """
-    import torch.nn.functional as F
-
-    x, y = x.double(), y.double()
-    w = _gaussian_window(sigma).to(x.device)
-    if x.shape[-1] < len(w) or x.shape[-2] < len(w):
-        raise ValueError(f"SSIM needs images of at least {len(w)} px, got {tuple(x.shape[-2:])}")
-    c = x.shape[1]
-    wx = w.view(1, 1, 1, -1).expand(c, 1, 1, -1)
-    wy = w.view(1, 1, -1, 1).expand(c, 1, -1, 1)
-
-    def blur(t: Tensor) -> Tensor:
-        return F.conv2d(F.conv2d(t, wx, groups=c), wy, groups=c)
-
-    mx, my = blur(x), blur(y)
-    vx, vy, cov = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    s = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    return s.flatten(1).mean(1)
+def _unit(x: Tensor) -> Tensor:
+    """Images in [-1, 1] shifted to [0, 1], where SSIM is defined."""
+    return (x.double() + 1) / 2
 
 
 def _pairs(system: PairedEval, n_samples: int) -> tuple[Tensor, Tensor]:
@@ -119,9 +100,9 @@ class TranslationPSNRSSIM(Metric):
                 continue
             fake = translator.translate(source, name)
             out[f"psnr_{name}"] = float(psnr(fake, target).mean())
-            out[f"ssim_{name}"] = float(ssim(fake, target).mean())
+            out[f"ssim_{name}"] = float(ssim(_unit(fake), _unit(target), 1.0).mean())
             out[f"psnr_identity_{name}"] = float(psnr(source, target).mean())
-            out[f"ssim_identity_{name}"] = float(ssim(source, target).mean())
+            out[f"ssim_identity_{name}"] = float(ssim(_unit(source), _unit(target), 1.0).mean())
         out["n_pairs"] = float(len(a))
         return {k: v if math.isfinite(v) else float("nan") for k, v in out.items()}
 

@@ -4,9 +4,11 @@ Each decides from the system's declared capabilities (`supports(caps)`): the tas
 interfaces medgan's systems provide (`held_out`, `paired_eval`: see `ganhub_medgan.system`).
 
 * `med_fidelity` (lesion, translate, progress): PSNR and SSIM of G(condition) against the
-  ground truth on held-out pairs (MONAI PSNRMetric, SSIMMetric; images in [-1, 1], data range 2). Images
-  reproduced exactly (a lesion-free phantom, which the inpainting G leaves as it is) have an
-  infinite PSNR and are left out of its mean.
+  ground truth on held-out pairs (MONAI PSNRMetric on images in [-1, 1], data range 2; MONAI
+  SSIMMetric on the images shifted to [0, 1], data range 1, since SSIM's luminance term is
+  defined on non-negative intensities and changes when they are shifted). Images reproduced
+  exactly (a lesion-free phantom, which the inpainting G leaves as it is) have an infinite PSNR
+  and are left out of its mean.
 * `med_texture` (lesion, translate, progress): high-frequency energy (mean squared Laplacian)
   of the outputs over that of the real images: 1 matches real texture, below 1 is too smooth, above
   1 noisier than real. For lesions `texture_ratio` is measured in the lesion interiors (mask
@@ -28,8 +30,8 @@ interfaces medgan's systems provide (`held_out`, `paired_eval`: see `ganhub_medg
   and of the real follow-up (`*_real`: the segmentation rule's own error, the ceiling) sit
   beside them.
 * `med_diversity` (generate): MONAI's MMD (linear kernel on intensities) between generated and
-  held-out real images, and MS-SSIM between random pairs of generated images (lower: more
-  diverse), next to the same MS-SSIM on real pairs.
+  held-out real images, and MONAI's MS-SSIM (on images shifted to [0, 1], as SSIM) between
+  pairs of generated images (lower: more diverse), next to the same MS-SSIM on real pairs.
 * `fd_rotnet` (every task, 2D and 3D): the Fréchet distance on ganhub's `rotnet` features (a
   rotation-prediction CNN trained once, and cached, on the run's training images; 3D
   convolutions for volumes). It is the core `fid` metric on those features, for what the core
@@ -101,9 +103,14 @@ class Fidelity(MedMetric):
         fake, real, _ = _paired(system, n_samples)
         psnr = torch.as_tensor(PSNRMetric(max_val=2.0)(fake, real))
         psnr = psnr[torch.isfinite(psnr)].mean()  # an image G left unchanged (no lesion) is exact
-        ssim = torch.as_tensor(SSIMMetric(spatial_dims=real.ndim - 2, data_range=2.0)(fake, real))
-        ssim = ssim.mean()
+        ssim_metric = SSIMMetric(spatial_dims=real.ndim - 2, data_range=1.0)
+        ssim = torch.as_tensor(ssim_metric(unit(fake), unit(real))).mean()
         return {"psnr": float(psnr), "ssim": float(ssim), "n_samples": float(len(fake))}
+
+
+def unit(x: Tensor) -> Tensor:
+    """Images in [-1, 1] shifted to [0, 1], where SSIM and MS-SSIM are defined (data range 1)."""
+    return (x.float() + 1) / 2
 
 
 def laplacian_kernel(dims: int, dtype: Any = None) -> Tensor:
@@ -299,7 +306,8 @@ def growth_scores(
 
 
 def ms_ssim_metric(spatial_dims: int, size: int) -> Any:
-    """MONAI MultiScaleSSIMMetric with as many scales (<= 5) as the image size allows."""
+    """MONAI MultiScaleSSIMMetric with as many scales (<= 5) as the image size allows, for
+    images in [0, 1] (`unit`)."""
     from monai.metrics import MultiScaleSSIMMetric
 
     kernel, scales = 7, 1
@@ -307,7 +315,7 @@ def ms_ssim_metric(spatial_dims: int, size: int) -> Any:
         scales += 1
     weights = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)[:scales]
     total = sum(weights)
-    return MultiScaleSSIMMetric(spatial_dims=spatial_dims, data_range=2.0, kernel_size=kernel,
+    return MultiScaleSSIMMetric(spatial_dims=spatial_dims, data_range=1.0, kernel_size=kernel,
                                 weights=[w / total for w in weights])  # fmt: skip
 
 
@@ -345,8 +353,8 @@ class Diversity(MedMetric):
         perm = torch.roll(torch.arange(n), 1)  # pairs (i, i-1): every sample once, no self-pairs
         return {
             "mmd": float(MMDMetric()(real, fake)),
-            "ms_ssim": float(msssim(fake, fake[perm]).mean()),
-            "ms_ssim_real": float(msssim(real, real[perm]).mean()),
+            "ms_ssim": float(msssim(unit(fake), unit(fake[perm])).mean()),
+            "ms_ssim_real": float(msssim(unit(real), unit(real[perm])).mean()),
         }
 
 
