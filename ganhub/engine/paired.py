@@ -11,18 +11,102 @@ lesion simulation and modality translation), so the objective lives in one place
 
 D sees the condition and the image concatenated along channels, so a PatchGAN judges whether
 each patch of the output is a plausible translation of that patch of the input.
+
+`adv_scale` multiplies the registered loss in both phases, for a domain whose reference writes
+the loss in another form (ganhub's `lsgan` carries Mao et al.'s 1/2; pix2pix's `MSELoss` not).
+
+Inference (`translate`, and through it samples and metrics) runs G as `inference` says:
+  eval   the conventional eval mode: dropout off, BatchNorm's running averages
+  paper  pix2pix's (Isola et al. 2017, sec. 3.3): G runs as in training, dropout on and
+         BatchNorm normalising by the test batch's statistics; `run_generator` below
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
 from ganhub.engine.context import TrainContext
 from ganhub.engine.system import BuildHints, ConfigT, GANSystem, Phase, PhaseOutput
+
+Inference = Literal["paper", "eval"]
+EVAL_CHUNK = 64  # images per forward pass of `translate` in eval mode
+
+
+@contextmanager
+def _as_in_training(G: nn.Module) -> Iterator[None]:
+    """G in train mode with its BatchNorm layers tracking nothing: they normalise by the batch's
+    statistics and leave their running averages and counts as they are. Every module's mode and
+    flag is restored afterwards, also when the forward raises."""
+    modes = {m: m.training for m in G.modules()}
+    norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    tracked = [m.track_running_stats for m in norms]
+    try:
+        G.train()
+        for m in norms:
+            m.track_running_stats = False
+        yield
+    finally:
+        for norm, flag in zip(norms, tracked):
+            norm.track_running_stats = flag
+        for module, mode in modes.items():
+            module.training = mode
+
+
+def _reseed(device: torch.device, seed: int) -> None:
+    """Seed the generators random ops on `device` draw from (the CPU's always)."""
+    torch.default_generator.manual_seed(seed)
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        torch.cuda.default_generators[index].manual_seed(seed)
+    elif device.type != "cpu":
+        torch.get_device_module(device.type).manual_seed(seed)
+
+
+@torch.no_grad()
+def run_generator(
+    G: nn.Module,
+    x: Tensor,
+    *,
+    inference: Inference = "eval",
+    seed: int = 0,
+    chunk: int | None = None,
+) -> Tensor:
+    """G(x) as float, without gradients; G's modes, buffers and the RNG streams stay as they were.
+
+    eval:  eval mode (dropout off, BatchNorm's running averages), in chunks of `chunk` images.
+    paper: as in training (pix2pix, sec. 3.3): dropout on, BatchNorm on the statistics of the
+           test batch, which is each image alone, as the reference's test.py (batch 1). Each
+           image's dropout draws come from `seed`, in a forked RNG: an image's output depends on
+           the image and the seed only (not on the images sent with it, nor the call's
+           chunking), and the training run's random stream is not advanced.
+    """
+    if inference == "eval" or len(x) == 0:
+        modes = {m: m.training for m in G.modules()}
+        G.eval()
+        try:
+            parts = x.split(chunk) if chunk else (x,)
+            return torch.cat([G(part).float() for part in parts])
+        finally:
+            for m, mode in modes.items():
+                m.training = mode
+    assert inference == "paper", inference
+    device = x.device
+    accelerated = device.type != "cpu"
+    forked = torch.random.fork_rng(
+        devices=[device] if accelerated else [],
+        device_type=device.type if accelerated else "cuda",
+    )
+    outs = []
+    with forked, _as_in_training(G):
+        for image in x.split(1):  # one image per batch: its own BatchNorm statistics
+            _reseed(device, seed)
+            outs.append(G(image).float())
+    return torch.cat(outs)
 
 
 class PairedTranslationGAN(GANSystem[ConfigT]):
@@ -41,12 +125,17 @@ class PairedTranslationGAN(GANSystem[ConfigT]):
         d_scale: float = 0.5,
         feature_matching_weight: float = 0.0,
         d_features: Callable[[Tensor], list[Tensor]] | None = None,
+        adv_scale: float = 1.0,
+        inference: Inference = "eval",
     ) -> None:
         super().__init__(config, hints)
         self.G = generator
         self.D = discriminator
         self.l1_weight = l1_weight
         self.d_scale = d_scale
+        # multiplier on the registered loss in both phases (the module docstring)
+        self.adv_scale = adv_scale
+        self.inference: Inference = inference
         self.feature_matching_weight = feature_matching_weight
         # D's intermediate features of a (condition, image) pair, for feature matching
         self.d_features = d_features
@@ -71,7 +160,7 @@ class PairedTranslationGAN(GANSystem[ConfigT]):
         fake = self.G(condition)
         ctx.cache["fake"] = fake
         out = ctx.d_loss(self.D, self.pair(condition, target), self.pair(condition, fake))
-        out.loss = out.loss * self.d_scale
+        out.loss = out.loss * (self.d_scale * self.adv_scale)
         return out
 
     def g_step(self, batch: Any, ctx: TrainContext) -> PhaseOutput:
@@ -85,7 +174,7 @@ class PairedTranslationGAN(GANSystem[ConfigT]):
         l1 = (fake - target).abs().mean()
         out.stats["G_l1"] = l1.detach()
         out.stats["G_adv"] = out.loss.detach()
-        loss = out.loss + self.l1_weight * l1
+        loss = self.adv_scale * out.loss + self.l1_weight * l1
         if self.feature_matching_weight > 0:
             assert self.d_features is not None
             with torch.no_grad():
@@ -100,14 +189,9 @@ class PairedTranslationGAN(GANSystem[ConfigT]):
         out.loss = loss
         return out
 
-    @torch.no_grad()
-    def translate(self, condition: Tensor, use_ema: bool = True) -> Tensor:
-        """G(condition) in eval mode (EMA weights when present)."""
+    def translate(self, condition: Tensor, use_ema: bool = True, *, seed: int = 0) -> Tensor:
+        """G(condition) (EMA weights when present) as `self.inference` says (`run_generator`);
+        `seed` gives the paper inference's dropout draws."""
         G = self.generator(use_ema=use_ema)
-        was_training = G.training
-        G.eval()
-        try:
-            out: Tensor = G(condition.to(self.device))
-        finally:
-            G.train(was_training)
-        return out.float()
+        x = condition.to(self.device)
+        return run_generator(G, x, inference=self.inference, seed=seed, chunk=EVAL_CHUNK)

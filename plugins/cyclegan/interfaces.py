@@ -5,10 +5,12 @@ third-party translator included); they read the declaration, never a system's cl
 name promises the methods below. This module imports no torch.
 
 translate    `translate(images, direction="AtoB", use_ema=True) -> Tensor`: images
-             (N, C, H, W) in [-1, 1] translated in eval mode without gradients, float, on the
-             system's device; `directions` lists the directions it learned ("AtoB" is the
-             input -> target direction; a CycleGAN also has "BtoA"). Any other direction is
-             a ValueError.
+             (N, C, H, W) in [-1, 1] translated without gradients, float, on the system's
+             device, each image independently of the others in the call and the same on every
+             call (ganhub's systems: in eval mode, or as pix2pix's paper with dropout drawn
+             from a fixed seed, per `model.inference`); `directions` lists the directions it
+             learned ("AtoB" is the input -> target direction; a CycleGAN also has "BtoA").
+             Any other direction is a ValueError.
 cycle        both "AtoB" and "BtoA", trained as each other's inverse (cycle consistency), so
              a round trip A -> B -> A should give A back.
 paired_eval  `heldout_pairs() -> (inputs, targets)`: true pairs never trained on, (N, C, H, W)

@@ -13,11 +13,15 @@ Names: G_AB/G_BA/D_A/D_B are the original's netG_A/netG_B/netD_B/netD_A (its net
 
 The adversarial terms go through `TrainContext`, so every registered loss and D-input trick
 works. ganhub's `lsgan` carries Mao et al.'s factor 1/2 on each term while the original uses
-plain `MSELoss`; `LOSS_SCALE` undoes it, so lambda_a, lambda_identity and d_scale mean what they
-mean in the original and the default objective equals the original's value for value.
+plain `MSELoss`; `loss_scale` undoes it in both systems, so lambda_a, lambda_identity, lambda_l1
+and d_scale mean what they mean in the original and the default objective equals the
+original's value for value.
 
 pix2pix (`task=paired`) is the engine's shared `PairedTranslationGAN` with a U-Net generator and
 a PatchGAN on (input, output) pairs; this module only builds the networks and writes grids.
+Both systems translate as `model.inference` says (`ganhub.engine.paired.run_generator`): in
+eval mode by default, or as the pix2pix paper (dropout on, each image's own batch-norm
+statistics), the same for CycleGAN's instance norm without dropout.
 
 Neither system samples from noise: both declare `samples=False` and the named interfaces of
 `ganhub_cyclegan.interfaces` ("translate", "cycle" for CycleGAN, "paired_eval" on the embedded
@@ -33,7 +37,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
-from ganhub_cyclegan.config import CycleGANConfig, unet_max_downs
+from ganhub_cyclegan.config import CycleGANConfig, dropout_note
 from ganhub_cyclegan.data import DomainData
 from ganhub_cyclegan.interfaces import CYCLE, DIRECTIONS, DOMAIN_EVAL, PAIRED_EVAL, TRANSLATE
 from ganhub_cyclegan.networks import (
@@ -49,7 +53,7 @@ from ganhub.capabilities import Capabilities
 from ganhub.data import BatchSource
 from ganhub.data.images import save_image_grid
 from ganhub.engine.context import TrainContext
-from ganhub.engine.paired import PairedTranslationGAN
+from ganhub.engine.paired import EVAL_CHUNK, PairedTranslationGAN, run_generator
 from ganhub.engine.system import (
     BuildHints,
     ExportFunction,
@@ -69,14 +73,18 @@ LOSS_SCALE = {"lsgan": 2.0}
 PREVIEW = 8  # examples per sample grid
 
 
+def loss_scale(config: CycleGANConfig) -> float:
+    """The multiplier on the configured loss that gives the original's form (`LOSS_SCALE`)."""
+    return LOSS_SCALE.get(config.loss, 1.0)
+
+
 def build_generator(config: CycleGANConfig) -> nn.Module:
     """The configured generator (3 -> 3 channels), initialised as the original."""
     m, c = config.model, config.data.channels
     kind, norm = config.generator_kind(), config.norm_kind()
     G: nn.Module
     if kind == "unet":
-        downs = m.unet_downs or unet_max_downs(m.image_size)
-        G = UnetGenerator(c, c, downs, m.ngf, norm, config.use_dropout())
+        G = UnetGenerator(c, c, config.unet_levels(), m.ngf, norm, config.use_dropout())
     else:
         blocks = 9 if kind == "resnet_9blocks" else 6
         G = ResnetGenerator(c, c, m.ngf, blocks, norm, config.use_dropout())
@@ -116,17 +124,6 @@ class _Fakes:
     real_a: Tensor
     fake_a: Tensor
     fake_b: Tensor
-
-
-def _run_eval(module: nn.Module, x: Tensor, batch: int = 64) -> Tensor:
-    """module(x) in eval mode, in chunks, without gradients (the module's mode is restored)."""
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad():
-            return torch.cat([module(chunk).float() for chunk in x.split(batch)])
-    finally:
-        module.train(was_training)
 
 
 class TranslationMixin:
@@ -221,8 +218,9 @@ class CycleGANSystem(TranslationMixin, GANSystem[CycleGANConfig]):
         draws: Literal["host", "device"] = "device" if config.trainer.cuda_graphs else "host"
         self.pool_A = ImagePool(obj.pool_size, (c, size, size), draws)  # generated A, for D_A
         self.pool_B = ImagePool(obj.pool_size, (c, size, size), draws)  # generated B, for D_B
-        self.adv_scale = LOSS_SCALE.get(config.loss, 1.0)
+        self.adv_scale = loss_scale(config)
         self.d_scale = obj.d_scale * self.adv_scale
+        self.inference = config.model.inference
         self.lambda_a, self.lambda_b = obj.lambda_a, obj.lambda_b
         self.lambda_identity = obj.lambda_identity
         self.domain_data = DomainData(config)
@@ -290,11 +288,15 @@ class CycleGANSystem(TranslationMixin, GANSystem[CycleGANConfig]):
         """Both generators' weights; image -> image functions translate_AtoB and translate_BtoA."""
         return translation_export(self, {"AtoB": "G_AB", "BtoA": "G_BA"})
 
-    def translate(self, images: Tensor, direction: str = "AtoB", use_ema: bool = True) -> Tensor:
-        """G_AB(images) for AtoB, G_BA(images) for BtoA, in eval mode and without gradients."""
+    def translate(
+        self, images: Tensor, direction: str = "AtoB", use_ema: bool = True, *, seed: int = 0
+    ) -> Tensor:
+        """G_AB(images) for AtoB, G_BA(images) for BtoA, without gradients, as model.inference
+        says (`seed`: the dropout draws of inference=paper)."""
         self.check_direction(direction)
         G = self.generator("G_AB" if direction == "AtoB" else "G_BA", use_ema=use_ema)
-        return _run_eval(G, images.to(self.device))
+        x = images.to(self.device)
+        return run_generator(G, x, inference=self.inference, seed=seed, chunk=EVAL_CHUNK)
 
     @torch.no_grad()
     def sample(
@@ -305,7 +307,7 @@ class CycleGANSystem(TranslationMixin, GANSystem[CycleGANConfig]):
         noise (`samples=False`), so `n` inputs give exactly `n` translations."""
         self.refuse_labels(labels)
         a, _ = self.domain_data.preview(n, seed or 0)
-        return self.translate(a, "AtoB", use_ema)
+        return self.translate(a, "AtoB", use_ema, seed=seed or 0)
 
     def write_samples(
         self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
@@ -313,15 +315,15 @@ class CycleGANSystem(TranslationMixin, GANSystem[CycleGANConfig]):
         """A grid whose rows are A | G_AB(A) | G_BA(G_AB(A)) | B | G_BA(B) | G_AB(G_BA(B))."""
         a, b = self.domain_data.preview(n or PREVIEW, seed)  # n rows, however few files
         a, b = a.to(self.device), b.to(self.device)
-        fake_b = self.translate(a, "AtoB")
-        fake_a = self.translate(b, "BtoA")
+        fake_b = self.translate(a, "AtoB", seed=seed)
+        fake_a = self.translate(b, "BtoA", seed=seed)
         columns = [
             a,
             fake_b,
-            self.translate(fake_b, "BtoA"),
+            self.translate(fake_b, "BtoA", seed=seed),
             b,
             fake_a,
-            self.translate(fake_a, "AtoB"),
+            self.translate(fake_a, "AtoB", seed=seed),
         ]
         grid = torch.stack([col.float() for col in columns], 1).flatten(0, 1)
         return [save_image_grid(grid, directory / f"{stem}.png", nrow=len(columns))]
@@ -342,19 +344,31 @@ class Pix2PixSystem(TranslationMixin, PairedTranslationGAN[CycleGANConfig]):
             build_discriminator(config, 2 * c * hints.pack),
             l1_weight=config.objective.lambda_l1,
             d_scale=config.objective.d_scale,
+            adv_scale=loss_scale(config),
+            inference=config.model.inference,
         )
         self.domain_data = DomainData(config)
+
+    def before_training(self) -> list[str]:
+        """The grids' images read before step one; a note when the task's default dropout
+        finds no U-Net level to hold it (asked for by name, it is refused: `config.check`)."""
+        notes = super().before_training()
+        note = dropout_note(self.config)
+        if note and self.config.model.dropout is None:
+            notes.append(f"ganhub: note: model.dropout (on for task=paired): {note}")
+        return notes
 
     def export_spec(self) -> ExportSpec:
         """The generator's weights; the image -> image function translate_AtoB."""
         return translation_export(self, {"AtoB": "G"})
 
     def translate(  # type: ignore[override]  # the "translate" interface: a direction first
-        self, images: Tensor, direction: str = "AtoB", use_ema: bool = True
+        self, images: Tensor, direction: str = "AtoB", use_ema: bool = True, *, seed: int = 0
     ) -> Tensor:
-        """G(images) for "AtoB" (input -> target), in eval mode and without gradients."""
+        """G(images) for "AtoB" (input -> target), without gradients, as model.inference says
+        (`seed`: the dropout draws of inference=paper)."""
         self.check_direction(direction)
-        return super().translate(images, use_ema=use_ema)
+        return super().translate(images, use_ema=use_ema, seed=seed)
 
     def sample(
         self, n: int, *, seed: int | None = None, use_ema: bool = True, labels: Tensor | None = None
@@ -363,14 +377,14 @@ class Pix2PixSystem(TranslationMixin, PairedTranslationGAN[CycleGANConfig]):
         there are fewer than `n`), in chunks; not drawn from noise (`samples=False`)."""
         self.refuse_labels(labels)
         a, _ = self.domain_data.preview(n, seed or 0)
-        return _run_eval(self.generator(use_ema=use_ema), a.to(self.device))
+        return self.translate(a, "AtoB", use_ema, seed=seed or 0)
 
     def write_samples(
         self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
     ) -> list[Path]:
         """A grid whose rows are input | G(input) | target."""
         a, b = self.domain_data.preview(n or PREVIEW, seed)  # n rows, however few files
-        fake = _run_eval(self.generator(), a.to(self.device))
+        fake = self.translate(a, "AtoB", seed=seed)
         columns = [a.float().to(fake.device), fake, b.float().to(fake.device)]
         grid = torch.stack(columns, 1).flatten(0, 1)
         return [save_image_grid(grid, directory / f"{stem}.png", nrow=3)]
