@@ -23,7 +23,7 @@ from ganhub.errors import UsageError
 if TYPE_CHECKING:
     import numpy as np
 
-_DISTS = {"torch_fidelity": "torch-fidelity", "torchmetrics": "torchmetrics"}
+_DISTS = {"torch_fidelity": "torch-fidelity"}
 
 
 def require(module: str, metric: str) -> ModuleType:
