@@ -342,7 +342,8 @@ class Diversity(MedMetric):
         return super().supports(caps) and caps.samples
 
     def compute(self, system: Any, *, n_samples: int, seed: int) -> dict[str, float]:
-        """mmd, ms_ssim (generated pairs), ms_ssim_real (real pairs)."""
+        """mmd, ms_ssim (generated pairs), ms_ssim_real (real pairs), and n_samples: the
+        held-out images scored, as many generated (fewer than asked when fewer are held out)."""
         import torch
         from monai.metrics import MMDMetric
 
@@ -355,6 +356,7 @@ class Diversity(MedMetric):
             "mmd": float(MMDMetric()(real, fake)),
             "ms_ssim": float(msssim(unit(fake), unit(fake[perm])).mean()),
             "ms_ssim_real": float(msssim(unit(real), unit(real[perm])).mean()),
+            "n_samples": float(n),
         }
 
 

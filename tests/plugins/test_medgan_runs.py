@@ -358,3 +358,15 @@ def test_rotnet_trains_and_scores_images_above_64_px_at_64_px(workdir: Path) -> 
     real = system.real_samples(4)
     assert real.shape[-1] == 128
     assert torch.allclose(extractor(real)["features"], extractor(resized(real, 64))["features"])
+
+
+def test_med_diversity_reports_the_images_it_scored(workdir: Path) -> None:
+    """It scores every held-out image and as many samples; it was reported as eval.n_samples
+    (50 where 8 were scored)."""
+    from ganhub.metrics import evaluate
+
+    run = make_run(resolve([*TINY, "task=generate", "eval.metrics=[med_diversity]"]))
+    held_out = len(run.system.eval_batch(10_000).images)  # type: ignore[attr-defined]
+    asked = held_out + 5
+    result = evaluate(run.system, run.metrics(), n_samples=asked, seed=0)
+    assert result.values["n_samples"] == held_out < asked
