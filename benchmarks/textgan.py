@@ -8,6 +8,7 @@ source, the reconstruction-only ablation and the default (Style Transformer) run
     python benchmarks/textgan.py --only transfer --seeds 3 --n-eval 300    # transfer table
     python benchmarks/textgan.py --curves --seeds 3 --plot qd.png          # quality-diversity
     python benchmarks/textgan.py --mle-lr 3e-4,1e-3,3e-3,1e-2              # MLE's rate of G
+    python benchmarks/textgan.py --losses nonsaturating,relativistic --seeds 2  # Gumbel's loss
 
 `--curves` (Caccia et al. 2018, "Language GANs falling short") trains MLE for the same total
 steps as the GAN runs, MLE + Gumbel and MLE + rollout once per seed, sweeps each one's sampling
@@ -369,6 +370,36 @@ def mle_rates(args: argparse.Namespace, out: str) -> None:
         print(f"{lr:<12g}{cells[0]:>16}{cells[1]:>16}{seconds:>9.0f}", flush=True)
 
 
+def gumbel_losses(args: argparse.Namespace, out: str) -> None:
+    """MLE + Gumbel with each of `--losses` as the D and G objective (`loss=`), over `--seeds`
+    seeds (the same seeds for every loss), and MLE alone for the same total steps."""
+    torch.set_num_threads(1)  # tiny models on a shared CPU: a second thread only adds barriers
+    total = args.pretrain + args.adv
+    keys = ("nll_oracle", "nll_gen", "nll_div", "bleu3", "self_bleu3")
+    print(f"oracle: vocab {args.vocab}, length 20; MLE {args.pretrain} steps, Gumbel "
+          f"{args.adv} steps, batch {args.batch}; {args.n_eval} samples scored; mean +- s.d. "
+          f"over seeds 0..{args.seeds - 1}; one thread")  # fmt: skip
+    print(f"{'':<34}" + "".join(f"{k:>16}" for k in keys) + f"{'seconds':>9}")
+    runs = [(f"MLE {total}", [f"adversarial.pretrain_steps={total}"])] + [
+        (f"MLE + Gumbel, loss={loss}", [f"adversarial.pretrain_steps={args.pretrain}",
+                                        "adversarial.estimator=gumbel", f"loss={loss}"])
+        for loss in args.losses
+    ]  # fmt: skip
+    for name, extra in runs:
+        scores: list[dict[str, float]] = []
+        t = time.perf_counter()
+        for seed in range(args.seeds):
+            summary = ganhub.train([
+                "plugin=textgan", f"seed={seed}", f"data.vocab_size={args.vocab}",
+                f"trainer.batch_size={args.batch}", f"trainer.steps={total}", *extra,
+                f"eval.n_samples={args.n_eval}", "trainer.progress=false", "loggers=[jsonl]",
+                "trainer.sample_every=0", "trainer.checkpoint_every=0", f"out_dir={out}",
+            ])  # fmt: skip
+            scores.append(summary["metrics"])
+        cells = "".join(f"{_cell([s[k] for s in scores]):>16}" for k in keys)
+        print(f"{name:<34}{cells}{(time.perf_counter() - t) / args.seeds:>9.0f}", flush=True)
+
+
 def main() -> None:
     """Parse the scale and run the benchmarks."""
     p = argparse.ArgumentParser(
@@ -402,6 +433,12 @@ def main() -> None:
         default=None,
         help="only MLE, at these comma-separated rates of G (optim.G.lr), --pretrain steps each",
     )
+    p.add_argument(
+        "--losses",
+        type=lambda v: v.split(","),
+        default=None,
+        help="only MLE + Gumbel with each of these comma-separated losses (loss=), and MLE alone",
+    )
     args = p.parse_args()
     if args.curves and args.only:
         p.error("--curves runs the curves only; leave out --only")
@@ -414,11 +451,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as out:
         if args.mle_lr:
             mle_rates(args, out)
+        elif args.losses:
+            gumbel_losses(args, out)
         elif args.curves:
             curves(args, out)
         elif args.only != "transfer":
             generation(args, out)
-        if not args.curves and not args.mle_lr and args.only != "generate":
+        if not (args.curves or args.mle_lr or args.losses) and args.only != "generate":
             style_transfer(args, out)
 
 

@@ -4,15 +4,17 @@ trained by hand in PyTorch, the way RelGAN's reference code trains its text GAN.
 It follows weilinie/RelGAN (`oracle/oracle_gan/oracle_train.py`, `models/rmc_vanilla.py`):
 MLE pre-training of G, then adversarial steps where D reads real one-hot rows and G's relaxed
 samples softmax(beta * (logits + g)), whose argmax is the Gumbel-max token G fed itself, with
-beta annealed exponentially, beta_max ** p. SeqGAN's REINFORCE with Monte-Carlo rollouts is the
+beta annealed exponentially, beta_max ** p, and RelGAN's relativistic standard loss (RSGAN;
+`loss=nonsaturating` gives the standard one). SeqGAN's REINFORCE with Monte-Carlo rollouts is the
 other estimator (`adversarial.estimator=rollout`). What it takes from the run, as RelGAN's
 flags would set them: ganhub's GPT-2 G and D (deep copies, the same weights), the oracle
 corpus' batches, the config's optimizers (G's adversarial rate, RelGAN's `gadv_lr`, included),
 loss weights, schedule and precision, and the order
 of ganhub's steps (D, then G, on one batch; RelGAN runs G first), so both sides compute the
-same updates. The relaxed sample is computed in two passes, as ganhub does: a KV-cached
-Gumbel-max sampling pass, then one teacher-forced pass with gradients on the sampled tokens
-(the same logits as RelGAN's one recurrent pass, since each input is the hard token).
+same updates. The relaxed sample is computed in one KV-cached pass with gradients, as RelGAN's
+recurrent pass and ganhub compute it: each position's token argmax(logits + g) is the next
+input, and its soft token is softmax(beta * (logits + g)) of the same logits (one set of
+dropout masks).
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ def bce(logits: Tensor, target: float) -> Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
+def rsgan(ahead: Tensor, behind: Tensor) -> Tensor:
+    """RelGAN's 'RSGAN' loss: mean -log sigmoid(ahead - behind), pair by pair."""
+    return F.softplus(behind - ahead).mean()
+
+
 @contextmanager
 def frozen(module: nn.Module) -> Iterator[None]:
     """No weight gradients for `module` inside (RelGAN differentiates G's loss by G's vars)."""
@@ -62,7 +69,7 @@ class PlainTextGAN:
     def __init__(
         self, G: nn.Module, D: nn.Module, *, vocab: int, length: int, pretrain_steps: int,
         total_steps: int, estimator: str = "gumbel", beta_max: float = 100.0,
-        anneal: str = "exp", rollouts: int = 4, mle_weight: float = 0.0,
+        anneal: str = "exp", rollouts: int = 4, mle_weight: float = 0.0, loss: str = "relativistic",
         g_opt: dict[str, Any], d_opt: dict[str, Any], g_adversarial_lr: float | None = None,
         autocast_dtype: torch.dtype | None = None,
     ) -> None:  # fmt: skip
@@ -70,7 +77,7 @@ class PlainTextGAN:
         self.vocab, self.length = vocab, length
         self.pretrain_steps, self.total_steps = pretrain_steps, total_steps
         self.estimator, self.beta_max, self.anneal = estimator, beta_max, anneal
-        self.rollouts, self.mle_weight = rollouts, mle_weight
+        self.rollouts, self.mle_weight, self.loss = rollouts, mle_weight, loss
         self.device = next(G.parameters()).device
         # one Adam for MLE and adversarial G steps, whose rate drops to g_adversarial_lr at the
         # first adversarial step; RelGAN builds a second Adam at that rate (fresh moments, which
@@ -142,8 +149,16 @@ class PlainTextGAN:
     def relaxed(self, n: int, beta: float) -> Tensor:
         """RelGAN's soft one-hot samples (n, L, V), differentiable wherever G's weights are."""
         noise = self.gumbel((n, self.length, self.vocab))
-        hard = self.sample(n, noise=noise)
-        return F.softmax(beta * (self.logits(hard).float() + noise), -1)
+        tok = torch.full((n, 1), BOS, dtype=torch.long, device=self.device)
+        cache: Any = None
+        soft = []
+        for i in range(self.length):
+            o = self.G(input_ids=tok, **{self.cache_key: cache}, use_cache=True)
+            cache = o[self.cache_key]
+            y = o.logits[:, -1, : self.vocab].float() + noise[:, i]
+            tok = y.detach().argmax(-1, keepdim=True)
+            soft.append(F.softmax(beta * y, -1))
+        return torch.stack(soft, 1)
 
     # -- steps ------------------------------------------------------------------------------
 
@@ -156,15 +171,26 @@ class PlainTextGAN:
                 else:
                     fake = F.one_hot(self.sample(len(x)), self.vocab).float()
             real = F.one_hot(x, self.vocab).float()
-            loss = bce(self.D(real), 1.0) + bce(self.D(fake), 0.0)
+            d_real, d_fake = self.D(real), self.D(fake)
+            if self.loss == "relativistic":
+                loss = rsgan(d_real, d_fake)
+            else:
+                loss = bce(d_real, 1.0) + bce(d_fake, 0.0)
         update(loss, self.optD, self.scaler)
         return loss.detach()
 
     def g_step(self, x: Tensor) -> Tensor:
-        """G's adversarial loss (non-saturating BCE, or REINFORCE), plus mle_weight x MLE."""
+        """G's adversarial loss (RSGAN or non-saturating BCE, or REINFORCE), plus
+        mle_weight x MLE."""
         with frozen(self.D), self.autocast():
             if self.estimator == "gumbel":
-                loss = bce(self.D(self.relaxed(len(x), self.beta())), 1.0)
+                d_fake = self.D(self.relaxed(len(x), self.beta()))
+                if self.loss == "relativistic":
+                    with torch.no_grad():
+                        d_real = self.D(F.one_hot(x, self.vocab).float())
+                    loss = rsgan(d_fake, d_real)
+                else:
+                    loss = bce(d_fake, 1.0)
             else:
                 loss = self.reinforce(len(x))
             if self.mle_weight > 0:
@@ -223,9 +249,10 @@ def adam_settings(opt: Any, device: torch.device) -> dict[str, Any]:
 def plain_loop(run: Run) -> PlainTextGAN:
     """The hand-written trainer on copies of the run's G and D, with its settings."""
     cfg = run.config
-    if cfg.task != "generate" or cfg.tricks or cfg.loss != "nonsaturating":
+    if cfg.task != "generate" or cfg.tricks or cfg.loss not in ("relativistic", "nonsaturating"):
         raise ValueError(
-            "the plain textgan loop is task=generate with the non-saturating loss and no tricks"
+            "the plain textgan loop is task=generate with the relativistic or non-saturating "
+            "loss and no tricks"
         )
     if cfg.trainer.grad_accum != 1:
         raise ValueError("the plain textgan loop takes whole batches (trainer.grad_accum=1)")
@@ -235,7 +262,7 @@ def plain_loop(run: Run) -> PlainTextGAN:
         copy.deepcopy(s.G), copy.deepcopy(s.D), vocab=s.vocab, length=s.length,
         pretrain_steps=adv.pretrain_steps, total_steps=cfg.trainer.steps,
         estimator=adv.estimator, beta_max=adv.temperature_max, anneal=adv.anneal,
-        rollouts=adv.rollouts, mle_weight=cfg.objective.mle_weight,
+        rollouts=adv.rollouts, mle_weight=cfg.objective.mle_weight, loss=cfg.loss,
         g_opt=adam_settings(cfg.optim.G, run.device), d_opt=adam_settings(cfg.optim.D, run.device),
         g_adversarial_lr=adv.g_lr, autocast_dtype=dtype,
     )  # fmt: skip

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ganhub_textgan.config import (
     ADVERSARIAL_G_LR,
+    GUMBEL_LOSS,
     RENAMED_KEYS,
     TRAINER_DEFAULTS,
     TRANSFER_D_LR,
@@ -67,6 +68,9 @@ class TextGANDomain(Domain):
           short run (trainer.steps=2) still reaches its adversarial phases.
         * task=transfer: optim.D.lr 5e-4 (generate keeps RelGAN's 1e-4; see `TRANSFER_D_LR`).
         * task=generate: adversarial.g_lr 1e-4, G's rate once MLE ends (`ADVERSARIAL_G_LR`).
+        * task=generate with adversarial.estimator=gumbel (the default): loss=relativistic,
+          RelGAN's RSGAN (`GUMBEL_LOSS`); rollout (SeqGAN, whose reward is D's probability)
+          and task=transfer keep the framework's nonsaturating loss.
         * data.tokenizer_vocab: the oracle's vocab_size + 6 specials, 128 for the embedded
           style corpus, 2000 for the user's files.
         * data.path=SHARD (a token shard): its data.length, data.tokenizer and
@@ -84,6 +88,10 @@ class TextGANDomain(Domain):
         out: dict[str, Any] = {"adversarial": {"pretrain_steps": min(PRETRAIN[task], steps // 2)}}
         if task == "generate":
             out["adversarial"]["g_lr"] = ADVERSARIAL_G_LR
+            adversarial = chosen.get("adversarial")
+            estimator = adversarial.get("estimator") if isinstance(adversarial, dict) else None
+            if (estimator or Adversarial.model_fields["estimator"].default) == "gumbel":
+                out["loss"] = GUMBEL_LOSS
         if isinstance(vocab_size, int):  # else validation refuses data.vocab_size itself
             bpe = data.get("tokenizer") == "bpe"
             out["data"] = {"tokenizer_vocab": default_tokenizer_vocab(task, vocab_size, files, bpe)}
