@@ -233,10 +233,19 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
         return self._eval(use_ema).ws(z.to(self.device), psi, cutoff, labels=labels)
 
     @torch.no_grad()
-    def synthesize(self, ws: Tensor, use_ema: bool = True, noise_mode: str = "const") -> Tensor:
-        """Images from style vectors, in chunks of 64, float32 in [-1, 1] (clamped)."""
+    def synthesize(self, ws: Tensor, use_ema: bool = True, noise_mode: str = "const",
+                   seed: int | None = None) -> Tensor:  # fmt: skip
+        """Images from style vectors, in chunks of 64, float32 in [-1, 1] (clamped). With
+        noise_mode="random" and a seed, the noise inputs are drawn after seeding a forked
+        random stream: repeatable, and the run's own stream is left where it was."""
         G = self._eval(use_ema)
-        out = [G.synthesis(chunk, noise_mode).float() for chunk in ws.split(64)]
+        forked = noise_mode == "random" and seed is not None
+        cuda = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda, enabled=forked):
+            if forked:
+                assert seed is not None
+                torch.manual_seed(seed)
+            out = [G.synthesis(chunk, noise_mode).float() for chunk in ws.split(64)]
         return torch.cat(out).clamp(-1, 1)
 
     @torch.no_grad()
@@ -246,7 +255,8 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
         """n images from the (EMA) generator, untruncated unless `psi` < 1 (None: sample.psi).
 
         Metrics call this without psi, so they score the full distribution; sample grids pass
-        the configured truncation. A conditional run's images are of `labels` (default: drawn
+        the configured truncation. With `model.noise` the noise inputs are random, drawn from
+        the seed, as StyleGAN2-ADA's metrics draw them (grids and walks use the constant ones). A conditional run's images are of `labels` (default: drawn
         uniformly over the classes, from the seeded generator after the latents).
         """
         self.refuse_labels(labels)
@@ -255,7 +265,7 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
         if self.label_spec is not None and labels is None:
             labels = random_labels(self.label_spec, n, self.device, gen)
         ws = self.ws_for(z, psi=psi, cutoff=cutoff, use_ema=use_ema, labels=labels)
-        return self.synthesize(ws, use_ema)
+        return self.synthesize(ws, use_ema, "random", seed)
 
     @torch.no_grad()
     def class_grid(self, columns: int = 8, rows: int = 10, seed: int = 0,
@@ -270,8 +280,9 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
         return self.synthesize(self.ws_for(z, psi=psi, labels=labels))
 
     def export_spec(self) -> ExportSpec:
-        """noise (and labels) -> images as `sample` draws them: untruncated, constant noise
-        inputs, clamped to [-1, 1]."""
+        """noise (and labels) -> images as `sample` draws them: untruncated, clamped to
+        [-1, 1]; with `model.noise` the function uses the constant noise inputs (it takes no
+        seed), where `sample` draws random ones."""
         inputs = [ExportInput("noise", (self.G.z_dim,))]
         if self.label_spec is not None:
             sizes = self.label_spec.sizes

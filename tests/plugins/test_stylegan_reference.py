@@ -51,3 +51,22 @@ def test_gpu_presets_train_every_step(preset: str) -> None:
     config = resolve(["plugin=stylegan", f"preset={preset}"])
     assert config.trainer.max_seconds is None and config.trainer.steps >= 100_000
     assert resolve(["plugin=stylegan"]).trainer.max_seconds == 500.0
+
+
+def test_samples_draw_random_noise_inputs_from_their_seed(workdir: Path) -> None:
+    """StyleGAN2-ADA's metrics sample with random noise inputs; ganhub's sampled one constant
+    pattern for every image. The noise comes from the seed, in a forked stream."""
+    import torch
+
+    system: Any = make_run(resolve(TINY)).system  # noise inputs on
+    for conv in system.G_ema.synthesis.modules():  # strengths start at 0: make noise visible
+        if hasattr(conv, "noise_strength"):
+            conv.noise_strength.data.fill_(0.5)
+    state = torch.get_rng_state()
+    a, b = system.sample(4, seed=3), system.sample(4, seed=3)
+    assert torch.equal(a, b) and torch.equal(state, torch.get_rng_state())
+    gen = torch.Generator(device=system.device).manual_seed(3)
+    const = system.synthesize(system.ws_for(system.latent(4, gen), psi=1.0))
+    assert (a - const).abs().amax() > 1e-3  # not the constant pattern
+    ws = system.ws_for(system.latent(4, torch.Generator().manual_seed(3)), psi=1.0)
+    assert torch.equal(system.synthesize(ws, noise_mode="random", seed=3), a)
