@@ -83,12 +83,15 @@ def test_ada_resampling_maps_centred_pixel_coordinates() -> None:
     """The geometry is a map from output to input pixel coordinates about the image centre: a
     scale of 1/2 zooms in 2x about the centre, a whole-pixel translation mirrors the edge; the
     continuous ops keep a constant image constant (the mirror brings in no zeros)."""
-    from ganhub.tricks.ada_augment import GEOMETRIC, _scale2d, _translate2d, resample
+    from ganhub.tricks.ada_augment import GEOMETRIC, resample
+
+    def affine(*rows: list[float]) -> Tensor:  # (1, 2, 3): output -> input coordinates
+        return torch.tensor([list(rows)], dtype=torch.float32)
 
     ramp = torch.arange(8.0).view(1, 1, 1, 8).expand(1, 1, 8, 8)
-    zoomed = resample(ramp, _scale2d(0.5, 0.5, ramp))
+    zoomed = resample(ramp, affine([0.5, 0, 0], [0, 0.5, 0]))
     assert torch.allclose(zoomed[0, 0, 4], 3.5 + (torch.arange(8.0) - 3.5) / 2, atol=1e-5)
-    shifted = resample(ramp, _translate2d(-1.0, 0.0, ramp))  # content moves right by one
+    shifted = resample(ramp, affine([1, 0, -1], [0, 1, 0]))  # content moves right by one
     assert shifted[0, 0, 0].tolist() == pytest.approx([1, 0, 1, 2, 3, 4, 5, 6], abs=1e-5)
     flat = torch.full((64, 3, 8, 8), 0.3)
     assert torch.allclose(_pipe(*GEOMETRIC)(flat, ONE), flat, atol=1e-5)

@@ -45,42 +45,23 @@ SATURATION_STD = 1.0
 def _constants(device: torch.device) -> dict[str, Tensor]:
     """The fixed tensors, made on the host once and copied to a device once (a copy from the
     host inside a captured CUDA graph, or every step, would cost a wait)."""
-    luma = torch.tensor([1.0, 1.0, 1.0, 0.0]) / math.sqrt(3)  # the luma axis (homogeneous)
-    a = luma[:3].tolist()
+    v = torch.ones(3) / math.sqrt(3)  # the luma (grey) axis
+    along = torch.outer(v, v)  # P: the projection on the luma axis
+    cross = torch.tensor([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]])
     host = {
-        "luma_outer": torch.outer(luma, luma),
-        "luma_cross": torch.tensor([[0.0, -a[2], a[1]], [a[2], 0.0, -a[0]], [-a[1], a[0], 0.0]]),
+        # every colour op acts about the luma axis, so their product is a P + b Q + c K with
+        # Q = I - P (the chroma plane) and K the cross product with v (a quarter turn in it)
+        "color_basis": torch.stack([along, torch.eye(3) - along, cross]).view(3, 9),
         "quarter_cos": torch.tensor([1.0, 0.0, -1.0, 0.0]),  # exact, unlike cos(pi / 2)
         "quarter_sin": torch.tensor([0.0, 1.0, 0.0, -1.0]),
+        "identity2": torch.eye(2),
     }
     return {name: t.to(device) for name, t in host.items()}
 
 
-def _eye(n: int, b: int, like: Tensor) -> Tensor:
-    return torch.eye(n, device=like.device, dtype=torch.float32).expand(b, n, n)
-
-
-def _matrix2d(rows: list[list[Tensor | float]], like: Tensor) -> Tensor:
-    """(B, 3, 3) from rows of per-image values (B,) or constants."""
-    b = like.shape[0]
-    cells = [
-        v.float() if isinstance(v, Tensor) else torch.full((b,), v, device=like.device)
-        for row in rows
-        for v in row
-    ]
-    return torch.stack(cells, dim=1).view(b, len(rows), len(rows[0]))
-
-
-def _scale2d(sx: Tensor | float, sy: Tensor | float, like: Tensor) -> Tensor:
-    return _matrix2d([[sx, 0.0, 0.0], [0.0, sy, 0.0], [0.0, 0.0, 1.0]], like)
-
-
-def _translate2d(tx: Tensor | float, ty: Tensor | float, like: Tensor) -> Tensor:
-    return _matrix2d([[1.0, 0.0, tx], [0.0, 1.0, ty], [0.0, 0.0, 1.0]], like)
-
-
-def _rotate2d(cos: Tensor, sin: Tensor, like: Tensor) -> Tensor:
-    return _matrix2d([[cos, -sin, 0.0], [sin, cos, 0.0], [0.0, 0.0, 1.0]], like)
+def _turn(cos: Tensor, sin: Tensor) -> Tensor:
+    """(B, 2, 2) rotation matrices [[cos, -sin], [sin, cos]]."""
+    return torch.stack([cos, -sin, sin, cos], dim=1).view(-1, 2, 2)
 
 
 class AdaPipeline:
@@ -115,9 +96,12 @@ class AdaPipeline:
         return x
 
     def geometry(self, x: Tensor, p: Tensor) -> Tensor:
-        """Per image, the (B, 3, 3) map from output to input pixel coordinates (centred)."""
+        """Per image, the (B, 2, 3) affine map [A | t] from output to input pixel coordinates
+        about the centre: the reference's product of 3x3 matrices, each op multiplied on the
+        right, kept as its linear part A and translation t (a quarter of the small ops)."""
         b, _, h, w = x.shape
         dev = x.device
+        const = self.constants(dev)
 
         def drawn(prob: Tensor) -> Tensor:  # which images this op applies to
             return torch.rand(b, device=dev) < prob
@@ -128,96 +112,79 @@ class AdaPipeline:
         def randn() -> Tensor:
             return torch.randn(b, device=dev)
 
-        g_inv = _eye(3, b, x)
+        def columns(sx: Tensor, sy: Tensor) -> Tensor:  # A @ diag(sx, sy) scales A's columns
+            return torch.stack([sx, sy], dim=1).view(b, 1, 2)
+
+        linear = const["identity2"].expand(b, 2, 2)
+        shift = torch.zeros(b, 2, 1, device=dev)
         if "xflip" in self.geometric:
             flip = torch.where(drawn(p), torch.floor(rand() * 2), 0)
-            g_inv = g_inv @ _scale2d(1 - 2 * flip, 1.0, x)
+            linear = linear * columns(1 - 2 * flip, torch.ones_like(flip))
         if "rotate90" in self.geometric:
             quarter = torch.where(drawn(p), torch.floor(rand() * 4), 0).long()
-            const = self.constants(dev)
-            cos, sin = const["quarter_cos"][quarter], const["quarter_sin"][quarter]
-            g_inv = g_inv @ _rotate2d(cos, sin, x)
+            linear = linear @ _turn(const["quarter_cos"][quarter], const["quarter_sin"][quarter])
         if "xint" in self.geometric:
             on = drawn(p)
             tx = torch.where(on, ((rand() * 2 - 1) * self.xint_max * w).round(), 0)
             ty = torch.where(on, ((rand() * 2 - 1) * self.xint_max * h).round(), 0)
-            g_inv = g_inv @ _translate2d(-tx, -ty, x)
+            shift = shift - linear @ torch.stack([tx, ty], dim=1).view(b, 2, 1)
         if "scale" in self.geometric:
             s = torch.where(drawn(p), torch.exp2(randn() * SCALE_STD), 1)
-            g_inv = g_inv @ _scale2d(1 / s, 1 / s, x)
+            linear = linear / s.view(b, 1, 1)
         # two rotations, before and after the anisotropic scaling: P(either) = p
         p_rot = 1 - torch.sqrt((1 - p).clamp(0, 1))
-        if "rotate" in self.geometric:
-            theta = torch.where(drawn(p_rot), (rand() * 2 - 1) * math.pi * ROTATE_MAX, 0)
-            g_inv = g_inv @ _rotate2d(theta.cos(), theta.sin(), x)
-        if "aniso" in self.geometric:
-            s = torch.where(drawn(p), torch.exp2(randn() * ANISO_STD), 1)
-            g_inv = g_inv @ _scale2d(1 / s, s, x)
-        if "rotate" in self.geometric:
-            theta = torch.where(drawn(p_rot), (rand() * 2 - 1) * math.pi * ROTATE_MAX, 0)
-            g_inv = g_inv @ _rotate2d(theta.cos(), theta.sin(), x)
+        for turn in ("before", "after"):
+            if turn == "after" and "aniso" in self.geometric:
+                s = torch.where(drawn(p), torch.exp2(randn() * ANISO_STD), 1)
+                linear = linear * columns(1 / s, s)
+            if "rotate" in self.geometric:
+                theta = torch.where(drawn(p_rot), (rand() * 2 - 1) * math.pi * ROTATE_MAX, 0)
+                linear = linear @ _turn(theta.cos(), theta.sin())
         if "xfrac" in self.geometric:
             on = drawn(p)
             tx = torch.where(on, randn() * XFRAC_STD * w, 0)
             ty = torch.where(on, randn() * XFRAC_STD * h, 0)
-            g_inv = g_inv @ _translate2d(-tx, -ty, x)
-        return g_inv
+            shift = shift - linear @ torch.stack([tx, ty], dim=1).view(b, 2, 1)
+        return torch.cat([linear, shift], dim=2)
 
     def colors(self, x: Tensor, p: Tensor) -> Tensor:
-        """Per image, the (B, 4, 4) colour transform of homogeneous RGB."""
+        """Per image, the (B, 3, 4) affine colour map [M | t] of RGB: brightness, contrast,
+        luma flip, hue rotation and saturation all act about the luma axis, so their product
+        is c f P + c s (cos h Q + sin h K), and the brightness moves along the axis by
+        c f shift (P, Q, K: `_constants`; f = -1 for a luma flip, else 1)."""
         b, dev = x.shape[0], x.device
+        rgb = x.shape[1] > 1  # hue and saturation need colour
 
         def drawn(prob: Tensor) -> Tensor:
             return torch.rand(b, device=dev) < prob
 
-        eye = _eye(4, b, x)
-        const = self.constants(dev)
-        luma_outer = const["luma_outer"]
-        m = eye
+        one = torch.ones(b, device=dev)
+        shift, along, chroma, turned = torch.zeros_like(one), one, one, torch.zeros_like(one)
         if "brightness" in self.color:
             shift = torch.where(drawn(p), torch.randn(b, device=dev) * BRIGHTNESS_STD, 0)
-            m = _translate3d(shift, x) @ m
         if "contrast" in self.color:
             c = torch.where(drawn(p), torch.exp2(torch.randn(b, device=dev) * CONTRAST_STD), 1)
-            m = _scale3d(c, x) @ m
-        if "lumaflip" in self.color:
+            along, chroma = along * c, chroma * c
+        if "lumaflip" in self.color:  # a Householder reflection: the luma negated
             flip = torch.where(drawn(p), torch.floor(torch.rand(b, device=dev) * 2), 0)
-            m = (eye - 2 * luma_outer * flip.view(b, 1, 1)) @ m  # Householder reflection
-        if "hue" in self.color and x.shape[1] > 1:
+            along = along * (1 - 2 * flip)
+        if "hue" in self.color and rgb:
             theta = torch.rand(b, device=dev) * 2 - 1
             theta = torch.where(drawn(p), theta * math.pi * HUE_MAX, 0)
-            m = _rotate_about(const, theta) @ m
-        if "saturation" in self.color and x.shape[1] > 1:
+            chroma, turned = chroma * theta.cos(), chroma * theta.sin()
+        if "saturation" in self.color and rgb:
             s = torch.exp2(torch.randn(b, device=dev) * SATURATION_STD)
-            s = torch.where(drawn(p), s, 1).view(b, 1, 1)
-            m = (luma_outer + (torch.eye(4, device=dev) - luma_outer) * s) @ m
-        return m
-
-
-def _translate3d(t: Tensor, like: Tensor) -> Tensor:
-    m = _eye(4, like.shape[0], like).clone()
-    m[:, :3, 3] = t.view(-1, 1)
-    return m
-
-
-def _scale3d(s: Tensor, like: Tensor) -> Tensor:
-    m = _eye(4, like.shape[0], like).clone()
-    m[:, :3, :3] *= s.view(-1, 1, 1)
-    return m
-
-
-def _rotate_about(const: dict[str, Tensor], theta: Tensor) -> Tensor:
-    """(B, 4, 4) rotations by theta about the luma axis (Rodrigues' formula)."""
-    cross, outer = const["luma_cross"], const["luma_outer"][:3, :3]
-    cos, sin = theta.cos().view(-1, 1, 1), theta.sin().view(-1, 1, 1)
-    rot = cos * torch.eye(3, device=theta.device) + sin * cross + (1 - cos) * outer
-    m = torch.eye(4, device=theta.device).repeat(len(theta), 1, 1)
-    m[:, :3, :3] = rot
-    return m
+            s = torch.where(drawn(p), s, 1)
+            chroma, turned = chroma * s, turned * s
+        basis = self.constants(dev)["color_basis"]
+        linear = (torch.stack([along, chroma, turned], dim=1) @ basis).view(b, 3, 3)
+        offset = (shift * along).view(b, 1, 1).expand(b, 3, 1)  # along the axis (1, 1, 1)
+        return torch.cat([linear, offset], dim=2)
 
 
 def resample(x: Tensor, g_inv: Tensor) -> Tensor:
-    """Sample x at g_inv's coordinates: bilinear, mirrored at the border (as F.pad's reflect).
+    """Sample x where the (B, 2, 3) affine maps g_inv send each output pixel (coordinates about
+    the centre): bilinear, mirrored at the border (as F.pad's reflect).
 
     The sampling positions are computed in pixel units about the centre, where the identity
     and whole-pixel moves are exact, and converted once to grid_sample's [-1, 1] units."""
@@ -227,7 +194,7 @@ def resample(x: Tensor, g_inv: Tensor) -> Tensor:
     xs = torch.arange(w, device=dev, dtype=torch.float32) - (w - 1) / 2
     gy, gx = torch.meshgrid(ys, xs, indexing="ij")
     centred = torch.stack([gx, gy, torch.ones_like(gx)]).view(3, h * w)
-    source = (g_inv @ centred)[:, :2]  # (B, 2, H*W): input coordinates about the centre
+    source = g_inv @ centred  # (B, 2, H*W): input coordinates about the centre
     ix = _mirror(source[:, 0] + (w - 1) / 2, w)
     iy = _mirror(source[:, 1] + (h - 1) / 2, h)
     grid = torch.stack([(2 * ix + 1) / w - 1, (2 * iy + 1) / h - 1], dim=-1).view(b, h, w, 2)
@@ -247,15 +214,15 @@ def _mirror(index: Tensor, n: int) -> Tensor:
 
 
 def recolor(x: Tensor, m: Tensor) -> Tensor:
-    """Apply (B, 4, 4) colour transforms: to each RGB triple of channels when the channel
+    """Apply (B, 3, 4) affine colour maps [M | t]: to each RGB triple of channels when the channel
     count is a multiple of 3 (an image, or a translation pair stacked on channels), else to
     each channel as grey (the reference's rule for one channel)."""
     b, c, h, w = x.shape
     m = m.to(x.dtype)
     if c % 3 == 0:
         rgb = x.reshape(b, c // 3, 3, h * w)
-        out = m[:, None, :3, :3] @ rgb + m[:, None, :3, 3:]
+        out = m[:, None, :, :3] @ rgb + m[:, None, :, 3:]
         return out.reshape(b, c, h, w)
-    grey = m[:, :3, :].mean(dim=1)  # (B, 4): the mean output channel of a grey input
+    grey = m.mean(dim=1)  # (B, 4): the mean output channel of a grey input
     gain = grey[:, :3].sum(dim=1).view(b, 1, 1, 1)
     return x * gain + grey[:, 3].view(b, 1, 1, 1)
