@@ -122,6 +122,16 @@ def test_ms_ssim_scales_and_windows_follow_the_stated_rule() -> None:
     ]  # fmt: skip
 
 
+@pytest.mark.parametrize(("c", "h", "w"), [(1, 45, 45), (3, 32, 40), (2, 9, 14), (3, 3, 5)])
+def test_ssim_from_ms_ssims_first_scale_is_the_separate_ssim(c: int, h: int, w: int) -> None:
+    x = (smooth(3, c, max(h, w), 9)[..., :h, :w] + 1) / 2
+    y = (0.6 * x + 0.4 * (smooth(3, c, max(h, w), 10)[..., :h, :w] + 1) / 2).clamp(0, 1)
+    s, ms = formulas.ssim_and_ms_ssim(x, y)
+    assert torch.equal(s, formulas.ssim(x, y)) and torch.equal(ms, formulas.ms_ssim(x, y))
+    both = formulas.pairwise_ssim(x * 2 - 1, y * 2 - 1)
+    assert both == pytest.approx((s.mean().item(), ms.mean().item()), abs=1e-12)
+
+
 @pytest.mark.parametrize("size", [3, 4, 8, 16, 23])
 def test_small_images_are_scored_not_crashed(size: int) -> None:
     x, y = smooth(4, 3, size, 7), smooth(4, 3, size, 8)

@@ -163,14 +163,15 @@ def _ssim_maps(x: Tensor, y: Tensor, window: Tensor, data_range: float) -> tuple
     import torch.nn.functional as F
 
     c = x.shape[1]
-    wx = window.view(1, 1, 1, -1).expand(c, 1, 1, -1)
-    wy = window.view(1, 1, -1, 1).expand(c, 1, -1, 1)
-
-    def blur(t: Tensor) -> Tensor:  # the separable Gaussian: rows, then columns
-        return F.conv2d(F.conv2d(t, wx, groups=c), wy, groups=c)
-
-    mx, my = blur(x), blur(y)
-    vx, vy, cov = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    # the five local moments in one separable blur (rows, then columns): [x, y, xx, yy, xy] side
+    # by side on channels, one grouped conv per pass instead of five; each channel is blurred on
+    # its own, so the values are those of five separate blurs
+    k = 5 * c
+    wx = window.view(1, 1, 1, -1).expand(k, 1, 1, -1)
+    wy = window.view(1, 1, -1, 1).expand(k, 1, -1, 1)
+    moments = torch.cat([x, y, x * x, y * y, x * y], 1)
+    mx, my, xx, yy, xy = F.conv2d(F.conv2d(moments, wx, groups=k), wy, groups=k).split(c, 1)
+    vx, vy, cov = xx - mx * mx, yy - my * my, xy - mx * my
     c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
     cs = (2 * cov + c2) / (vx + vy + c2)
     return (2 * mx * my + c1) / (mx * mx + my * my + c1) * cs, cs
@@ -204,17 +205,29 @@ def ms_ssim(x: Tensor, y: Tensor, *, data_range: float = 1.0) -> Tensor:
     scale's mean SSIM (luminance there only), as in Wang's msssim.m; a negative mean cs is taken
     as 0 (as TensorFlow's and MONAI's MS-SSIM do), since a fractional power of it is undefined.
     """
+    return ssim_and_ms_ssim(x, y, data_range=data_range)[1]
+
+
+def ssim_and_ms_ssim(x: Tensor, y: Tensor, *, data_range: float = 1.0) -> tuple[Tensor, Tensor]:
+    """(`ssim`, `ms_ssim`) of each pair of (N, C, H, W) images, for the price of `ms_ssim`.
+
+    MS-SSIM's finest scale is the full-size image under SSIM's window (`ms_ssim_settings` takes
+    `ssim_window`'s), so its SSIM map is SSIM's: averaged, it is `ssim`, value for value.
+    """
     x, y = x.detach().double(), y.detach().double()
     betas, taps = ms_ssim_settings(min(x.shape[-2:]))
-    window = _window(taps, SSIM_SIGMA * taps / SSIM_WINDOW).to(x.device)
-    out = torch.ones(len(x), dtype=torch.float64, device=x.device)
+    window = _window(*ssim_window(min(x.shape[-2:]))).to(x.device)
+    assert len(window) == taps  # the same window at every scale, the first being SSIM's
+    first = out = torch.ones(len(x), dtype=torch.float64, device=x.device)
     for j, beta in enumerate(betas):
         if j:
             x, y = torch.nn.functional.avg_pool2d(x, 2), torch.nn.functional.avg_pool2d(y, 2)
         s, cs = _ssim_maps(x, y, window, data_range)
+        if not j:
+            first = s.flatten(1).mean(1)
         term = (s if j == len(betas) - 1 else cs).flatten(1).mean(1)
         out = out * term.clamp_min(0) ** beta
-    return out
+    return first, out
 
 
 def pairwise_ssim(x: Tensor, y: Tensor, batch: int = 256) -> tuple[float, float]:
@@ -222,8 +235,9 @@ def pairwise_ssim(x: Tensor, y: Tensor, batch: int = 256) -> tuple[float, float]
     ssims, ms = [], []
     for a, b in zip(x.split(batch), y.split(batch)):
         a, b = (a.double().cpu() + 1) / 2, (b.double().cpu() + 1) / 2
-        ssims.append(ssim(a, b))
-        ms.append(ms_ssim(a, b))
+        s, m = ssim_and_ms_ssim(a, b)  # one pass: SSIM is MS-SSIM's first scale
+        ssims.append(s)
+        ms.append(m)
     return float(torch.cat(ssims).mean()), float(torch.cat(ms).mean())
 
 
