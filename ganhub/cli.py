@@ -9,7 +9,7 @@ import sys
 import click
 
 from ganhub import __version__
-from ganhub.errors import GanhubError, UnknownName, one_line
+from ganhub.errors import GanhubError
 from ganhub.interrupts import terminate_unwinds
 
 
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     except GanhubError as exc:
         if os.environ.get("GANHUB_DEBUG"):
             raise
-        click.echo(f"ganhub: error: {exc}{_not_loaded(exc)}", err=True)
+        click.echo(f"ganhub: error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("ganhub: aborted", err=True)
@@ -119,19 +119,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
 
 
-def _not_loaded(exc: GanhubError) -> str:
-    """For an unknown name: the plugins that failed to load, which may be where it was."""
-    return _failed_plugins() if isinstance(exc, UnknownName) else ""
-
-
 def _failed_plugins() -> str:
-    """The note ` (plugins that failed to load: a, b; see ganhub plugins)`, or "" if none."""
+    """The registry's note ` (plugins that failed to load: a, b; see ganhub plugins)`, or ""."""
     from ganhub.plugins import get_hub
+    from ganhub.registry import failed_note
 
-    failed = [info.name for info in get_hub().failures()]
-    if not failed:
-        return ""
-    return f" (plugins that failed to load: {one_line(', '.join(failed), 200)}; see ganhub plugins)"
+    return failed_note([info.name for info in get_hub().failures()])
 
 
 if __name__ == "__main__":

@@ -88,8 +88,8 @@ def _config_problem(kind: str, obj: Any) -> str | None:
 
 def hook_problem(plugin: object) -> str | None:
     """Why a plugin's hooks would silently never run (None when they would): an @hookimpl
-    named after no ganhub hook (`after_steps`), or a function named like a hook without
-    @hookimpl (pluggy ignores it)."""
+    named after no ganhub hook (`after_steps`), an argument its hook does not have
+    (`metricz`), or a function named like a hook without @hookimpl (pluggy ignores it)."""
     from ganhub import hookspecs
     from ganhub.errors import did_you_mean
 
@@ -101,12 +101,34 @@ def hook_problem(plugin: object) -> str | None:
             name = options.get("specname") or attr
             if name not in specs:
                 return f"its @hookimpl '{name}' is no ganhub hook{did_you_mean(name, specs)}"
+            valid = _required_arguments(getattr(hookspecs, name))
+            unknown = [a for a in _required_arguments(obj) if a not in valid]
+            if unknown:  # pluggy's own error names neither the hook's arguments nor the docs
+                listed = ", ".join(repr(a) for a in unknown)
+                return (
+                    f"its @hookimpl '{name}': Argument(s) {{{listed}}} are declared in the "
+                    f"hookimpl but can not be found in the hookspec; {name} takes any of: "
+                    f"{', '.join(valid)}{did_you_mean(unknown[0], valid)} (see docs/hooks.md)"
+                )
         elif attr in specs and callable(obj) and not hasattr(obj, "ganhub_spec"):
             return (
                 f"its function '{attr}' is named like a ganhub hook but lacks @hookimpl "
                 "(from ganhub.hookspecs import hookimpl)"
             )
     return None
+
+
+def _required_arguments(func: Any) -> list[str]:
+    """The arguments pluggy passes by name: positional ones without a default (`self` of a
+    bound method excluded), as pluggy's own check counts them."""
+    import inspect
+
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return [p.name for p in params if p.kind in positional and p.default is p.empty]
 
 
 def _domain_defaults_problem(config: Any, presets: Any) -> str | None:

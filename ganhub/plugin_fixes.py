@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata as md
+import importlib.util
 import os
 import re
 import sysconfig
@@ -137,6 +138,26 @@ def one_line_error(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
     own = [f for f in frames if not f.filename.startswith(("<", _GANHUB_DIR, _STDLIB_DIR))]
     return f"{first} ({own[-1].filename}:{own[-1].lineno})" if own else first
+
+
+def where_in_plugin(exc: BaseException, target: str) -> str:
+    """' (file.py:3)': the innermost frame of `exc` inside the package the entry point
+    `target` names (the plugin's line that failed, not its dependency's), '' when none."""
+    top = target.split(":")[0].strip().split(".")[0]
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        return ""
+    roots = [*(spec.submodule_search_locations or []), *([spec.origin] if spec.origin else [])]
+    roots = [os.path.realpath(r) for r in roots if os.path.isabs(r)]
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+    for frame in reversed(frames):
+        path = os.path.realpath(frame.filename)
+        if any(path == root or path.startswith(root + os.sep) for root in roots):
+            return f" ({frame.filename}:{frame.lineno})"
+    return ""
 
 
 def resolves(target: str) -> bool:

@@ -34,6 +34,7 @@ from ganhub.plugin_fixes import (
     report_fix,
     resolves,
     undeclared,
+    where_in_plugin,
 )
 from ganhub.plugin_guard import (
     added_commands,
@@ -109,7 +110,8 @@ class Hub:
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
         self._registries: dict[str, Registry[Any]] = {
-            kind: Registry(kind, singular) for kind, singular in _SINGULAR.items()
+            kind: Registry(kind, singular, failed=self._failed_names)
+            for kind, singular in _SINGULAR.items()
         }
         self._pending: list[tuple[str, object]] = []  # loaded, discovery hooks not yet run
 
@@ -221,8 +223,9 @@ class Hub:
             if undeclared(exc, dist):  # a typo or a forgotten dependency: no blind pip line
                 problem = PluginError(
                     f"its code imports '{missing_module(exc)}', which is not installed and not "
-                    f"among {dist}'s declared dependencies"
+                    f"among {dist}'s declared dependencies{where_in_plugin(exc, target)}"
                 )
+                problem.__cause__ = exc  # GANHUB_DEBUG=1 shows the plugin's own traceback
                 fix = f"{report_fix(dist)} (a typo, or a dependency its authors did not declare)"
                 self._fail(info, "error", problem, fix)
                 return
@@ -343,6 +346,10 @@ class Hub:
         """Let every loaded plugin add its CLI commands, in load order (built-ins first); record
         which plugin added which. A plugin that replaces a command it did not add (`run`, or
         another plugin's) or raises is refused whole: its commands and entries are withdrawn."""
+        # every plugin's discovery hooks first: one that fails is refused before its commands
+        # are asked for, and in strict mode its error is raised here, naming it (not re-raised
+        # below as a failure of whichever plugin's commands were being added)
+        self.registry("domains")
         order = {name: i for i, name in enumerate(self.plugins)}
         impls = sorted(
             self.pm.hook.register_commands.get_hookimpls(),
@@ -405,6 +412,9 @@ class Hub:
         """Plugins that did not load or register, for warnings."""
         self.registry("domains")
         return [p for p in self.plugins.values() if p.status != "ok"]
+
+    def _failed_names(self) -> list[str]:
+        return [info.name for info in self.plugins.values() if info.status != "ok"]
 
     def require_domain(self, name: str) -> Domain:
         """The domain `name`, or an error that says how to install it when its plugin failed."""

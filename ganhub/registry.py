@@ -7,11 +7,11 @@ every entry remembers which plugin registered it so `ganhub plugins` can say who
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from ganhub.errors import PluginError, unknown_choice
+from ganhub.errors import PluginError, UnknownName, one_line, unknown_choice
 
 T = TypeVar("T")
 
@@ -42,10 +42,13 @@ def describe(obj: Any) -> str:
 class Registry(Generic[T]):
     """A name -> object table for one kind of extension."""
 
-    def __init__(self, kind: str, singular: str) -> None:
+    def __init__(
+        self, kind: str, singular: str, failed: Callable[[], list[str]] | None = None
+    ) -> None:
         self.kind = kind
         self.singular = singular
         self._entries: dict[str, Entry[T]] = {}
+        self._failed = failed or list  # the plugins that failed to load: where a name may be
 
     def register(self, name: str, obj: T, *, plugin: str, description: str | None = None) -> None:
         """Add `obj` under `name`; a second registration of the same name is an error."""
@@ -79,7 +82,13 @@ class Registry(Generic[T]):
         try:
             return self._entries[name].obj
         except KeyError:
-            raise unknown_choice(self.singular, name, self._entries) from None
+            raise self.unknown(name) from None
+
+    def unknown(self, name: str) -> UnknownName:
+        """The error for a name this registry does not hold: a did-you-mean, the names it
+        holds, and the plugins that failed to load (one of them may have registered it)."""
+        error = unknown_choice(self.singular, name, self._entries)
+        return UnknownName(f"{error}{failed_note(self._failed())}")
 
     def entry(self, name: str) -> Entry[T]:
         """The full entry (object, description, plugin) for `name`."""
@@ -102,3 +111,11 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def failed_note(plugins: list[str]) -> str:
+    """' (plugins that failed to load: a, b; see ganhub plugins)', or '' when none did."""
+    if not plugins:
+        return ""
+    names = one_line(", ".join(plugins), 200)
+    return f" (plugins that failed to load: {names}; see ganhub plugins)"

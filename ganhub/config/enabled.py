@@ -13,7 +13,7 @@ from typing import Any
 
 from ganhub.config.overrides import one_line
 from ganhub.config.schema import RunConfig
-from ganhub.errors import ConfigError, unknown_choice
+from ganhub.errors import ConfigError
 from ganhub.plugins import Hub
 
 
@@ -33,7 +33,7 @@ def enabled_tricks(
         return ()  # not a list of names: pydantic reports it with the key
     for name in names:
         if name not in hub.tricks:
-            raise unknown_choice("trick", one_line(name), hub.tricks.names())
+            raise hub.tricks.unknown(one_line(name))
     given = user.get("trick")
     if isinstance(given, Mapping):
         for name, options in given.items():
@@ -86,7 +86,7 @@ def enabled_loggers(
     if training:
         for name in names:
             if name not in registered:
-                raise unknown_choice("logger", one_line(name), hub.loggers.names())
+                raise hub.loggers.unknown(one_line(name))
     given = user.get("logger")
     given = given if isinstance(given, Mapping) else {}
     given_names = set(given)

@@ -332,12 +332,12 @@ def _tasks_missing(trick_cls: type[Trick], config: RunConfig, hub: Hub) -> list[
 def check_cross(config: RunConfig, hub: Hub, *, training: bool = True) -> None:
     """Checks that need the registries: loss, tricks and their combinations, loggers, metrics."""
     if config.loss not in hub.losses:
-        raise unknown_choice("loss", one_line(config.loss), hub.losses.names())
+        raise hub.losses.unknown(one_line(config.loss))
     problems: list[str] = []
     domain = hub.domains.get(config.plugin)
     for name in config.tricks:
         if name not in hub.tricks:
-            raise unknown_choice("trick", one_line(name), hub.tricks.names())
+            raise hub.tricks.unknown(one_line(name))
         trick_cls = hub.tricks.get(name)
         problems += trick_cls.problems(getattr(config.trick, name), config, domain)
         problems += _targets_unused(trick_cls, config.loss, hub)
@@ -350,7 +350,7 @@ def check_cross(config: RunConfig, hub: Hub, *, training: bool = True) -> None:
     if training:
         for name in config.loggers:
             if name not in hub.loggers:
-                raise unknown_choice("logger", one_line(name), hub.loggers.names())
+                raise hub.loggers.unknown(one_line(name))
             logger_cls = hub.loggers.get(name)
             options = getattr(config.logger, name, None) or logger_cls.Config()
             problems += logger_cls.problems(options, config)  # a missing package, say
@@ -364,7 +364,7 @@ def check_cross(config: RunConfig, hub: Hub, *, training: bool = True) -> None:
                         f"eval.metrics: '{one_line(name, 60)}' is a value the metric "
                         f"'{reporter}' reports, not a metric; use eval.metrics=[{reporter}]"
                     )
-                raise unknown_choice("metric", one_line(name), hub.metrics.names())
+                raise hub.metrics.unknown(one_line(name))
         keep = config.trainer.keep_best  # which of the run's metrics report it: at its start
         if keep is not None and not reported_by(keep, [(e.name, e.obj) for e in hub.metrics]):
             scores = sorted({key for e in hub.metrics for key in e.obj.scores()})
