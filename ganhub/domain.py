@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from ganhub.conditioning import ConditionRequest
     from ganhub.config.schema import RunConfig
     from ganhub.data.inspect import DataReport
-    from ganhub.engine.system import BuildHints, GANSystem
+    from ganhub.engine.system import BuildHints, GANSystem, Phase
 
 
 class Domain(ABC):
@@ -23,9 +23,12 @@ class Domain(ABC):
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    # vector | image | volume | tokens; tricks declare which of these they apply to.
+    # vector | image | volume | tokens; tricks declare which of these they apply to. "image"
+    # when a domain sets none; a run refuses a domain whose systems declare another
+    # (`modality_mismatch`).
     modality: ClassVar[str] = "image"
-    # Whether `build` honours `BuildHints.pack` (PacGAN's wider discriminator input).
+    # Whether `build` honours `BuildHints.pack` (PacGAN's wider discriminator input); a run
+    # names the domain when its discriminator then fails on a packed input (`guard_packed`).
     supports_pack: ClassVar[bool] = False
     # Named override sets: `preset=small` merges presets["small"] under the user's overrides.
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
@@ -122,3 +125,97 @@ class Domain(ABC):
         samples = source.gather(torch.arange(len(source)))
         data = config.model_dump(mode="json").get("data")
         return write_shard(out, samples, {"plugin": config.plugin, "data": data})
+
+
+# -- what a run checks of a domain's declarations -----------------------------------------
+
+# what `GANSystem.data()` must return, as a run that got something else says
+BATCH_SOURCE = "a ganhub.data.BatchSource: return TensorBatches(tensor) (or LoaderBatches(dataset))"
+
+
+def check_declarations(
+    domain: Domain, config: RunConfig, system: GANSystem, phases: list[Phase], hint: str
+) -> None:
+    """At run creation, before the run directory exists: refuse a domain whose modality
+    disagrees with its system's declaration (`modality_mismatch`, one PluginError line), and
+    name the domain if its discriminator fails on a packed input (`guard_packed`)."""
+    from ganhub.capabilities import Capabilities
+    from ganhub.errors import PluginError, plugin_code
+
+    with plugin_code(f"domain '{config.plugin}': its capabilities()", hint):
+        caps = system.capabilities()
+    if isinstance(caps, Capabilities):  # else check_domain names what it returned
+        problem = modality_mismatch(domain, config, caps.modality)
+        if problem is not None:
+            raise PluginError(problem)
+    guard_packed(system, phases, config.plugin, hint)
+
+
+def modality_mismatch(domain: Domain, config: RunConfig, declared: str) -> str | None:
+    """The one line that refuses a run whose domain says one modality (`Domain.modality`, or
+    its `modality_for(config)`) while its system's `capabilities()` declare another
+    (`declared`): tricks and data checks read the domain's, metrics the system's. None when
+    they agree."""
+    said = domain.modality_for(config)
+    if said == declared:
+        return None
+    name = config.plugin
+    if type(domain).modality_for is not Domain.modality_for:
+        return (
+            f"domain '{name}': its modality_for(config) gives \"{said}\" but its system's "
+            f'capabilities() declare "{declared}"; make modality_for return "{declared}"'
+        )
+    default = not any("modality" in vars(c) for c in type(domain).__mro__ if c is not Domain)
+    what = "the default, as the Domain class sets none" if default else "set on the Domain class"
+    return (
+        f"domain '{name}': its modality is \"{said}\" ({what}) but its system's "
+        f'capabilities() declare "{declared}"; set `modality = "{declared}"` on the Domain '
+        "class (tricks and `ganhub data` read it)"
+    )
+
+
+def guard_packed(system: GANSystem, phases: list[Phase], plugin: str, hint: str) -> None:
+    """With a packed discriminator input (`system.hints.pack` > 1: tricks=[pacgan]), an
+    exception raised inside a discriminator's forward is the domain's: each phase's loss is
+    wrapped so that it becomes one PluginError line naming the domain, `supports_pack` and
+    `hints.pack` (a try block: nothing is done or built until something raises)."""
+    pack = system.hints.pack  # GANSystem.__init__ sets hints
+    if pack < 2:
+        return
+    for phase in phases:
+        phase.loss = _packed_loss(phase.loss, system, pack, plugin, hint)
+
+
+def _packed_loss(loss: Any, system: GANSystem, pack: int, plugin: str, hint: str) -> Any:
+    from ganhub.errors import GanhubError, PluginError
+
+    def guarded(batch: Any, ctx: Any) -> Any:
+        try:
+            return loss(batch, ctx)
+        except GanhubError:
+            raise
+        except Exception as exc:
+            if not _raised_in_discriminator(exc, system):
+                raise
+            reason = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise PluginError(
+                f"domain '{plugin}': its discriminator failed on a packed input (hints.pack="
+                f"{pack}, tricks=[pacgan]) with {type(exc).__name__}: {reason}; the domain "
+                "declares supports_pack = True, so its build() must make D take hints.pack "
+                f"samples at once (e.g. {pack} times the input features or channels) ({hint}; "
+                "GANHUB_DEBUG=1 shows the traceback)"
+            ) from exc
+
+    return guarded
+
+
+def _raised_in_discriminator(exc: BaseException, system: GANSystem) -> bool:
+    """Whether `exc` was raised inside the forward of a discriminator (or of one of its
+    layers) of `system`: a frame on its traceback belongs to one of their modules."""
+    modules = {id(m) for d in system.discriminators() for m in d.modules()}
+    tb = exc.__traceback__
+    while tb is not None:
+        if id(tb.tb_frame.f_locals.get("self")) in modules:
+            return True
+        tb = tb.tb_next
+    return False

@@ -8,9 +8,10 @@ metrics pass, for yours (in the spirit of scikit-learn's `check_estimator`).
 
 Each check trains a few tiny steps on the CPU and raises `ContractError` (an AssertionError)
 with one line per broken promise. The domain check covers: the config round trip (the saved
-config validates back to itself), training, exact resume from a checkpoint, the declared
-capabilities against what `sample` and `real_samples` return, the default metrics being
-applicable and computed, sample artifacts, and `ganhub.load`.
+config validates back to itself), training (the Domain's modality is its system's), exact
+resume from a checkpoint, packed discriminators (`supports_pack`), the declared capabilities
+against what `sample` and `real_samples` return, the default metrics being applicable and
+computed, sample artifacts, and `ganhub.load`.
 """
 
 from __future__ import annotations
@@ -88,26 +89,24 @@ def check_domain(
     workdir: Path | None = None,
     exact_resume: bool = True,
 ) -> None:
-    """Check a registered domain end to end on a few tiny CPU steps (see the module doc).
-
-    `overrides` make the run small (a `preset=tiny`, a small batch); `steps` must be even.
-    """
+    """Check a registered domain end to end on a few tiny CPU steps (see the module doc);
+    `overrides` make the run small (a `preset=tiny`, a small batch); `steps` must be even."""
     from ganhub.plugins import get_hub
 
     hub = hub or get_hub()
-    with _contract(f"domain '{plugin}'"), _workdir(workdir) as root:
+    what = f"domain '{plugin}'"
+    with _contract(what), _workdir(workdir) as root:
         args = [f"plugin={plugin}", "device=cpu", *QUIET, *overrides, f"out_dir={root}"]
         config = _resolve(args, hub)
         check_config_round_trip(config, hub)
         full = _train([*args, f"trainer.steps={steps}", "name=full"], hub)
         _check_resume(args, steps, full, hub, exact_resume)
+        if hub.require_domain(plugin).supports_pack:
+            check_packed_discriminator(config, args, hub)
         problems = capability_problems(full.system, hub)
-        _fail(problems, f"domain '{plugin}': its declared capabilities")
-        samples = sorted((full.run_dir / "samples").glob("*"))
-        _fail(
-            [] if samples else ["the run wrote no sample artifact under samples/"],
-            f"domain '{plugin}'",
-        )
+        _fail(problems, f"{what}: its declared capabilities")
+        samples = any((full.run_dir / "samples").glob("*"))
+        _fail([] if samples else ["the run wrote no sample artifact under samples/"], what)
         _check_load(full, hub)
 
 
@@ -127,6 +126,43 @@ def check_config_round_trip(config: RunConfig, hub: Hub) -> None:
     if set(saved.get("trick", {})) - set(config.tricks):
         raise ContractError(
             f"domain '{config.plugin}': the saved config holds options of tricks it does not use"
+        )
+
+
+def check_packed_discriminator(config: RunConfig, args: Sequence[str], hub: Hub) -> None:
+    """A domain declaring `supports_pack` builds Ds that take what the pacgan trick's own
+    `d_input` packs and give one logit per pack: a step with tricks=[pacgan] (`args`: its run)."""
+    from ganhub.engine.loop import train_steps
+    from ganhub.errors import PluginError, UsageError
+    from ganhub.wiring import make_run
+
+    t = config.trainer
+    size = t.batch_size * (1 + t.batch_size // t.grad_accum % 2)  # 2 divides the micro-batch
+    more = ["tricks=[pacgan]", "trick.pacgan.pack=2", f"trainer.batch_size={size}", "name=packed"]
+    try:
+        run = make_run(_resolve([*args, *more, "trainer.steps=1"], hub), hub)
+    except UsageError as exc:  # pacgan refused with this config (conditional): no packed run
+        if isinstance(exc, PluginError):
+            raise
+        return
+    wrong: list[tuple[int, int]] = []  # (packed inputs, logits) of calls where they differ
+
+    def rows(module: Any, inputs: tuple[Any, ...], out: Any) -> None:
+        x: Any = inputs[0] if inputs else None
+        if getattr(x, "ndim", 0) and getattr(out, "ndim", 0) and len(x) != len(out):  # tensors
+            wrong.append((len(x), len(out)))
+
+    for d in run.system.discriminators():
+        d.register_forward_hook(rows)  # the run is thrown away after its step
+    try:
+        train_steps(run, run.batches(), 1)
+    finally:
+        run.close()
+    if wrong:
+        raise ContractError(
+            f"domain '{config.plugin}': it declares supports_pack = True, but with tricks=[pacgan] "
+            f"(hints.pack=2) its discriminator gave {wrong[0][1]} logits for {wrong[0][0]} packed "
+            "inputs, not one per pack; build() must make D take hints.pack samples at once"
         )
 
 
@@ -245,7 +281,9 @@ def _train(args: Sequence[str], hub: Hub) -> Run:
     return run
 
 
-def _check_resume(args: list[str], steps: int, full: Run, hub: Hub, exact: bool) -> None:
+def _check_resume(
+    args: list[str], steps: int, full: Run, hub: Hub, exact: bool, trick: str = ""
+) -> None:
     import torch
 
     from ganhub.engine.loop import train_steps
@@ -269,10 +307,12 @@ def _check_resume(args: list[str], steps: int, full: Run, hub: Hub, exact: bool)
             same = torch.allclose(value, other, rtol=1e-4, atol=1e-6)
         if not same:
             bad.append(key)
-    if bad:
+    who = f"trick '{trick}': a run with it" if trick else f"domain '{full.config.plugin}': a run"
+    if bad:  # check_trick's base domain passes check_domain: then the trick lost its state
+        keep = "; return the state it changes during training from state_dict(), restore it in"
         raise ContractError(
-            f"domain '{full.config.plugin}': a run resumed at step {steps // 2} does not "
-            f"continue exactly: {len(bad)} tensors differ (first: {bad[0]})"
+            f"{who} resumed at step {steps // 2} does not continue exactly: {len(bad)} tensors "
+            f"differ (first: {bad[0]})" + (f"{keep} load_state_dict()" if trick else "")
         )
 
 
@@ -375,7 +415,7 @@ def check_trick(
         tensors: dict[str, Tensor] = {}
         state = unflatten(flatten(trick.state_dict(), tensors), tensors)
         trick.load_state_dict(state)
-        _check_resume(args, steps, full, hub, exact=True)
+        _check_resume(args, steps, full, hub, exact=True, trick=name)
 
 
 def _unknown_names(cls: type[Trick], hub: Hub) -> list[str]:

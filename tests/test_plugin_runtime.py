@@ -238,7 +238,7 @@ def _broken_domain(part: str) -> Any:
     ("part", "message"),
     [
         ("build", "domain 'odd2d': build() returned NoneType, not a GANSystem"),
-        ("data", "domain 'odd2d': data() returned Tensor, not Batches"),
+        ("data", "domain 'odd2d': data() returned Tensor, not a ganhub.data.BatchSource"),
         ("samples", "domain 'odd2d': write_samples() returned NoneType, not a list of paths"),
         ("shape", "the generator makes samples of shape (3,) float32, the data yields (2,) "),
         ("preflight", "domain 'odd2d': before_training() returned str, not a list of str"),

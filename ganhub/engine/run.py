@@ -18,6 +18,7 @@ import torch
 from ganhub.config.overrides import dump_yaml
 from ganhub.config.schema import RunConfig, with_absolute_paths
 from ganhub.console import Console
+from ganhub.domain import BATCH_SOURCE, check_declarations
 from ganhub.engine import checkpoint, compiled, distributed, graphs, start
 from ganhub.engine.best import keep_best_direction, restored_best
 from ganhub.engine.components import Components
@@ -54,11 +55,8 @@ from ganhub.tricks import HOOK_POINTS
 
 
 class Run:
-    """The state of one training run: `Run(config, parts)`, then `ganhub.engine.loop.fit`.
-
-    `parts` are the resolved components (`ganhub.wiring.components(config)`);
-    `ganhub.wiring.make_run(config)` does both.
-    """
+    """The state of one training run: `Run(config, parts)`, then `ganhub.engine.loop.fit`;
+    `parts` are `ganhub.wiring.components(config)`; `ganhub.wiring.make_run` does both."""
 
     def __init__(self, config: RunConfig, parts: Components) -> None:
         self.config = config
@@ -87,6 +85,8 @@ class Run:
             where = self.owners.hint("trick", t.name)
             with plugin_code(f"trick '{t.name}': its adjust_phases()", where):
                 t.adjust_phases(self.phases)
+        hint = self.owners.hint("domain", config.plugin)  # what the domain declares holds
+        check_declarations(parts.domain, config, self.system, self.phases, hint)
         self.groups, frozen = start.trainable_groups(self.system)  # FreezeD: left out
         if frozen:
             self.console.print(f"frozen at setup (not trained): {', '.join(frozen)}")
@@ -249,7 +249,7 @@ class Run:
         try:
             stream = self.data.batches
         except AttributeError:  # data() broke its contract: a bare tensor, a list...
-            start.check_part(self.config.plugin, "data()", self.data, False, "Batches")
+            start.check_part(self.config.plugin, "data()", self.data, False, BATCH_SOURCE)
             raise
         return stream(
             self.config.trainer.batch_size,
