@@ -25,13 +25,7 @@ PAIRED = [
 ]  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():  # type: ignore[no-untyped-def]
-    """Tiny models: a second intra-op thread only adds barriers on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _system(*keys: str):  # type: ignore[no-untyped-def]
