@@ -142,6 +142,29 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(list(state["cuda"]))
 
 
+@contextlib.contextmanager
+def forked_stream(device: torch.device) -> Iterator[Callable[[int], None]]:
+    """A random stream of its own for the CPU and `device`: random ops inside draw from it and
+    the run's stream is where it was afterwards. Yields `reseed(seed)`, which seeds it (for
+    samples and translations that must repeat for a seed without moving training's stream)."""
+    accelerated = device.type != "cpu"
+    fork = torch.random.fork_rng(
+        devices=[device] if accelerated else [],
+        device_type=device.type if accelerated else "cuda",
+    )
+
+    def reseed(seed: int) -> None:
+        torch.default_generator.manual_seed(seed)
+        if device.type == "cuda":
+            index = device.index if device.index is not None else torch.cuda.current_device()
+            torch.cuda.default_generators[index].manual_seed(seed)
+        elif accelerated:
+            torch.get_device_module(device.type).manual_seed(seed)
+
+    with fork:
+        yield reseed
+
+
 def _tuples(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return tuple(_tuples(o) for o in obj)

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from ganhub.engine.context import TrainContext
+from ganhub.engine.environment import forked_stream
 from ganhub.engine.system import BuildHints, ConfigT, GANSystem, Phase, PhaseOutput
 
 Inference = Literal["paper", "eval"]
@@ -55,16 +56,6 @@ def _as_in_training(G: nn.Module) -> Iterator[None]:
             norm.track_running_stats = flag
         for module, mode in modes.items():
             module.training = mode
-
-
-def _reseed(device: torch.device, seed: int) -> None:
-    """Seed the generators random ops on `device` draw from (the CPU's always)."""
-    torch.default_generator.manual_seed(seed)
-    if device.type == "cuda":
-        index = device.index if device.index is not None else torch.cuda.current_device()
-        torch.cuda.default_generators[index].manual_seed(seed)
-    elif device.type != "cpu":
-        torch.get_device_module(device.type).manual_seed(seed)
 
 
 @torch.no_grad()
@@ -95,16 +86,10 @@ def run_generator(
             for m, mode in modes.items():
                 m.training = mode
     assert inference == "paper", inference
-    device = x.device
-    accelerated = device.type != "cpu"
-    forked = torch.random.fork_rng(
-        devices=[device] if accelerated else [],
-        device_type=device.type if accelerated else "cuda",
-    )
     outs = []
-    with forked, _as_in_training(G):
+    with forked_stream(x.device) as reseed, _as_in_training(G):
         for image in x.split(1):  # one image per batch: its own BatchNorm statistics
-            _reseed(device, seed)
+            reseed(seed)
             outs.append(G(image).float())
     return torch.cat(outs)
 

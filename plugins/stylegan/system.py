@@ -20,6 +20,7 @@ AC-GAN). An unconditional run builds the same modules and draws the same numbers
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,7 @@ from ganhub.data.images import save_image_grid
 from ganhub.data.shapes import reference_set, reference_size, shape_attribute
 from ganhub.data.shards import is_shard, load_image_shard
 from ganhub.engine.context import TrainContext
+from ganhub.engine.environment import forked_stream
 from ganhub.engine.heads import with_heads
 from ganhub.engine.system import (
     BuildHints,
@@ -239,12 +241,10 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
         noise_mode="random" and a seed, the noise inputs are drawn after seeding a forked
         random stream: repeatable, and the run's own stream is left where it was."""
         G = self._eval(use_ema)
-        forked = noise_mode == "random" and seed is not None
-        cuda = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=cuda, enabled=forked):
-            if forked:
-                assert seed is not None
-                torch.manual_seed(seed)
+        seeded = noise_mode == "random" and seed is not None
+        with forked_stream(self.device) if seeded else nullcontext() as reseed:
+            if reseed is not None and seed is not None:
+                reseed(seed)
             out = [G.synthesis(chunk, noise_mode).float() for chunk in ws.split(64)]
         return torch.cat(out).clamp(-1, 1)
 
