@@ -220,3 +220,27 @@ def test_a_one_channel_classifier_gives_stacked_mnist_logits_per_channel() -> No
     assert out["logits"].argmax(1).tolist() == (labels @ torch.tensor([100, 10, 1])).tolist()
     mean, _ = formulas.inception_score(out["logits"], seed=0)
     assert 1.0 <= mean <= 1000.0
+
+
+def test_inception_score_equals_torch_fidelity_and_counts_0_log_0_as_0() -> None:
+    isc = pytest.importorskip("torch_fidelity.metric_isc")
+    logits = torch.randn(600, 10, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    logits = logits * 3
+    ours = formulas.inception_score(logits, seed=0)
+    theirs = isc.isc_features_to_metric(logits, splits=10, shuffle=False)
+    assert ours == pytest.approx((theirs[isc.KEY_METRIC_ISC_MEAN], theirs[isc.KEY_METRIC_ISC_STD]))
+    # 4 confident samples of 4 different classes out of 10 in each split: IS is exactly 4
+    confident = torch.full((40, 10), -1e4)
+    confident[torch.arange(40), torch.arange(40) % 4] = 0
+    assert formulas.inception_score(confident, seed=0) == pytest.approx((4.0, 0.0), abs=1e-9)
+
+
+def test_joint_classes_past_the_cap_are_refused_in_one_line() -> None:
+    from ganhub.metrics.featurenet import FeatureNet, FeatureNetSpec
+    from ganhub.metrics.features import LocalExtractor
+
+    spec = FeatureNetSpec(name="wide", kind="classifier", in_channels=1, size=8, classes=50)
+    extractor = LocalExtractor(FeatureNet(spec).eval(), spec)
+    assert extractor(smooth(2, 2, 8, 1).float())["logits"].shape == (2, 2500)
+    with pytest.raises(UsageError, match=r"'wide' has 50 classes a channel.*\(125,000\)"):
+        extractor(smooth(2, 3, 8, 1).float())

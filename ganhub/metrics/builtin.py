@@ -193,7 +193,6 @@ class InceptionScore(ImageMetric):
         "inception_score*": "higher",
         "is_*": "higher",
     }
-    libraries = ("torch_fidelity",)
 
     def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
         """IS mean and std on every extractor in eval.features that has class logits."""

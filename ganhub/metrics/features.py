@@ -170,6 +170,11 @@ class FidHelperInception(Extractor):
         return {"features": self.net(x)}
 
 
+# per-channel classifiers on multi-channel images give K ** C joint classes; past this a (N, K ** C)
+# logit matrix no longer fits a laptop's memory at the metric's n_samples (10,000 x 1e5 x 4 B = 4 GB)
+MAX_JOINT_CLASSES = 100_000
+
+
 class LocalExtractor(Extractor):
     """A feature network trained by `ganhub features train` (or the built-in digits classifier).
 
@@ -201,6 +206,14 @@ class LocalExtractor(Extractor):
         parts = [self.net.features(c) for c in x.split(want, 1)]  # one part, or one a channel
         out = {"features": torch.cat(parts, 1)}
         if self.has_logits:
+            joint = self.spec.classes ** len(parts)
+            if joint > MAX_JOINT_CLASSES:
+                raise UsageError(
+                    f"feature network '{self.name}' has {self.spec.classes} classes a channel: "
+                    f"the joint classes of {len(parts)} channels ({joint:,}) exceed "
+                    f"{MAX_JOINT_CLASSES:,}; use a classifier that takes all {len(parts)} "
+                    "channels, or a metric without class logits (fid, kid)"
+                )
             logits = [self.net.head(f) for f in parts]
             out["logits"] = logits[0] if len(parts) == 1 else joint_log_probs(logits)
         return out

@@ -1,10 +1,11 @@
 """The metric formulas on feature matrices, delegated to the reference libraries.
 
-Frechet distance, KID, Inception Score and improved precision/recall call torch-fidelity's own
-functions. Density and coverage (Naeem et al. 2020) are in neither library, so they are written
-here in torch and tested against the authors' ``prdc`` package; so are SSIM and MS-SSIM (Wang et
-al. 2004, 2003), whose border and small-image conventions the libraries differ on, tested against
-scikit-image and against values worked out by hand. Features are (N, D) tensors; the generated
+Frechet distance, KID and improved precision/recall call torch-fidelity's own functions.
+Density and coverage (Naeem et al. 2020) are in neither library, so they are written here in
+torch and tested against the authors' ``prdc`` package; so are SSIM and MS-SSIM (Wang et al.
+2004, 2003), whose border and small-image conventions the libraries differ on, tested against
+scikit-image and against values worked out by hand, and the Inception Score, tested against
+torch-fidelity's and torchmetrics' where theirs is defined (they give NaN for 0 log 0). Features are (N, D) tensors; the generated
 set comes first, the real set second.
 """
 
@@ -84,14 +85,24 @@ def inception_score(logits: Tensor, *, seed: int, splits: int = 10) -> tuple[flo
     """exp(E_x KL(p(y|x) || p(y))) over `splits` consecutive splits: mean and std.
 
     The splits are taken in order, as in Salimans et al.'s reference code: the samples are
-    already independent draws, and shuffling them again only adds noise to the std.
+    already independent draws, and shuffling them again only adds noise to the std. Terms with
+    p(y|x) = 0 count 0 (0 log 0 = 0): a class no sample of a split predicts, which torch-fidelity
+    turns into NaN (0 times -inf) when a split has fewer samples than classes. `seed` is unused
+    (kept for the metric's common signature).
     """
-    mod = require("torch_fidelity.metric_isc", "inception_score")
+    del seed
     splits = max(1, min(splits, len(logits) // 2))
-    out = mod.isc_features_to_metric(
-        logits.detach().double().cpu(), splits=splits, shuffle=False, rng_seed=seed
-    )
-    return float(out[mod.KEY_METRIC_ISC_MEAN]), float(out[mod.KEY_METRIC_ISC_STD])
+    log_p = logits.detach().double().cpu().log_softmax(1)
+    p, n = log_p.exp(), len(log_p)
+    scores = []
+    for i in range(splits):
+        rows = slice(i * n // splits, (i + 1) * n // splits)
+        part, log_part = p[rows], log_p[rows]
+        log_marginal = part.mean(0, keepdim=True).log()
+        kl = torch.where(part > 0, part * (log_part - log_marginal), 0.0).sum(1)
+        scores.append(kl.mean().exp())
+    values = torch.stack(scores)
+    return float(values.mean()), float(values.std(correction=0))  # numpy's std, as the reference
 
 
 def precision_recall(fake: Tensor, real: Tensor, k: int = 3) -> tuple[float, float]:
