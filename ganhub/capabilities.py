@@ -91,5 +91,21 @@ class Capabilities:
         """Whether the system declares the named interface (`provides`)."""
         return interface in self.provides
 
+    def summary(self) -> str:
+        """The declaration in one line, for messages saying why something does not apply."""
+        yes_no = {True: "yes", False: "no"}
+        parts = [
+            f"modality {self.modality}",
+            f"task {self.task}",
+            f"samples from noise {yes_no[self.samples]}",
+            f"real samples {yes_no[self.real_samples]}",
+            f"dataset {self.dataset or 'own'}",
+            f"labels {'yes' if self.labels else 'none'}",
+            f"attribute {self.attribute.name if self.attribute else 'none'}",
+        ]
+        if self.provides:
+            parts.append("provides " + "/".join(sorted(self.provides)))
+        return ", ".join(parts)
+
 
 __all__ = ["MODALITIES", "Attribute", "Capabilities", "Modality"]

@@ -173,6 +173,12 @@ def checked_values(name: str, values: Any) -> dict[str, float]:
     return out
 
 
+def applies_to(metric: Metric) -> str:
+    """What a metric applies to, from the first line of its `supports` docstring."""
+    doc = (type(metric).supports.__doc__ or "").strip().splitlines()
+    return doc[0].rstrip(".") if doc else "systems its supports() accepts"
+
+
 def supported(metrics: Iterable[Metric], caps: Capabilities) -> list[Metric]:
     """The metrics whose `supports(caps)` says they apply; a plugin's exception in it is one
     line naming the metric (as in `compute`), not one blamed on the caller."""

@@ -65,7 +65,7 @@ def evaluate_run(
     from ganhub.api import load
     from ganhub.config.schema import EvalConfig
     from ganhub.errors import UsageError
-    from ganhub.metrics import evaluate, supported
+    from ganhub.metrics import applies_to, evaluate, supported
     from ganhub.metrics.builtin import FeatureMetric, InceptionScore, check_metrics
     from ganhub.metrics.features import extractors_used
     from ganhub.metrics.store import check_output_file, write_json
@@ -110,9 +110,10 @@ def evaluate_run(
     skipped = [m.name for m in metrics if m not in usable]
     if not usable:  # refused before eval.json is touched: the earlier scores stay
         defaults = ", ".join(system.default_metrics()) or "none"
+        needs = "; ".join(f"{m.name}: {applies_to(m)}" for m in metrics)
         raise UsageError(
-            f"'{run_dir}': no chosen metric applies to this run ({', '.join(skipped)}); "
-            f"the domain's defaults: {defaults} (ganhub list metrics)"
+            f"'{run_dir}': no chosen metric applies to this run ({caps.summary()}). They apply "
+            f"to: {needs}. The domain's defaults: {defaults} (ganhub list metrics)"
         )
     n = n_samples or config.eval.n_samples
     check_metrics(system, usable, n, "--n" if n_samples else "eval.n_samples")
