@@ -32,6 +32,15 @@ class PerSample(HingeLoss):
         return torch.relu(1.0 - real).flatten()
 
 
+class Summed(HingeLoss):
+    """Hinge summed over the batch: its step grows with the batch size."""
+
+    name = "odd_loss"
+
+    def g_loss(self, fake: Any, real: Any = None, targets: Any = None) -> Any:
+        return -fake.sum()
+
+
 class Constant(HingeLoss):
     """A number that depends on nothing."""
 
@@ -146,6 +155,10 @@ def test_the_contract_checks_name_what_broke_as_contract_errors(workdir: Path) -
         testing.check_loss(FloatLoss())
     with pytest.raises(testing.ContractError, match=r"d_loss on logits \(8,\) gave shape \(8,\)"):
         testing.check_loss(PerSample())  # it was torch's "grad can be implicitly created..."
+    with pytest.raises(
+        testing.ContractError, match=r"g_loss of a batch repeated twice is 8, not 4"
+    ):
+        testing.check_loss(Summed())  # accepted: its gradient doubled with the batch size
     hub = _hub(tricks=("odd_penalty", VectorPenalty))
     base = [a for a in TINY_TOY if not a.startswith("tricks=")]
     with pytest.raises(testing.ContractError) as err:
