@@ -337,6 +337,13 @@ def tensorboard_command(run_dir: str) -> str:
 def summary_head(summary: Mapping[str, Any]) -> str:
     """'ganhub: done at step N (time: training time at speed, evaluation time); outputs in DIR'."""
     state = "stopped" if summary["stopped_early"] else "done"
+    early = summary.get("early_stop")
+    if early:  # trainer.patience ran out
+        best = f"best at step {early['best_step']}" if early["best_step"] is not None else "no best"
+        state = (
+            f"stopped early by trainer.patience={early['patience']} ({early['metric']} did not "
+            f"improve; {best})"
+        )
     timing = f"{summary['seconds']:.1f} s: training {summary['train_seconds']:.1f} s at " + (
         f"{summary['steps_per_s']:.1f} steps/s"
     )

@@ -433,6 +433,25 @@ def test_collapse_monitor_ignores_the_untrained_generators_noise_peak() -> None:
     assert late["collapse"] == 1.0 and len(lines) == 1
 
 
+def test_collapse_monitor_flags_a_generator_that_never_spread_out_once_warmed_up() -> None:
+    """A generator that collapsed within the warm-up (toy2d, G lr 5e-2: diversity 0.000 from
+    step 15 on, D winning 85-100 %) has no peak to fall from: the floor flags it."""
+    lines: list[str] = []
+    mon = CollapseMonitor(warn=lines.append, warmup_steps=100)
+    flags = []
+    for step in (50, 100, 150, 200):
+        metrics = {"diversity": 0.004, "D_win": 0.9}
+        mon.check(step, metrics)
+        flags.append(metrics["collapse"])
+    assert flags == [0, 1, 1, 1] and len(lines) == 1 and "at step 100" in lines[0]
+    young = {"diversity": 0.004, "D_win": 0.6}  # D not winning: nothing said
+    CollapseMonitor(warmup_steps=0).check(200, young)
+    assert young["collapse"] == 0.0
+    smoke = {"diversity": 0.004, "D_win": 1.0}  # a 20-step run: the generator is still a blob
+    CollapseMonitor(warmup_steps=2).check(20, smoke)
+    assert smoke["collapse"] == 0.0
+
+
 def test_features_train_says_when_it_loaded_the_cache_and_out_keeps_the_recipe(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import json
 

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 import torch
@@ -183,8 +185,13 @@ def test_patience_stops_after_evaluations_without_a_better_value(workdir: Path) 
     metric = Scripted([3.0, 2.0, 2.5, 2.6, 1.0, 1.0])
     hub = scripted_hub(metric)
     keys = ["trainer.steps=20", "trainer.eval_every=2", "trainer.keep_best=score",
-            "trainer.patience=2", "eval.metrics=[scripted]", "name=p"]  # fmt: skip
-    summary = fit(make_run(resolve([*TINY_TOY, *keys], hub=hub), hub))
+            "trainer.patience=2", "eval.metrics=[scripted]", "name=p",
+            "trainer.sample_every=4"]  # fmt: skip
+    run = make_run(resolve([*TINY_TOY, *keys], hub=hub), hub)
+    written, write = [], run.write_samples
+    run.write_samples = lambda: written.append(run.step) or write()  # type: ignore[method-assign]
+    summary = fit(run)
+    assert written == [4, 8]  # the stop at a sampling step wrote them once, not again at the end
     # evaluations at steps 2 (3.0), 4 (2.0, best), 6 (2.5), 8 (2.6): two without improvement
     assert summary["stopped_early"] and summary["steps"] == 8
     assert summary["early_stop"] == {"reason": "patience", "step": 8, "patience": 2,
@@ -196,6 +203,17 @@ def test_patience_stops_after_evaluations_without_a_better_value(workdir: Path) 
 
     assert "resume=" not in summary_line(summary)
     assert "resume=" not in dict(summary_rows(summary, tensorboard=False))["next"]
+    # why it stopped, on the console and on disk (metrics.jsonl, trackers, the report)
+    assert summary_line(summary).startswith("ganhub: stopped early by trainer.patience=2 (score")
+    run_dir = Path(summary["run_dir"])
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r for r in records if "early_stop" in r] == [
+        {"step": 8, "time": ANY, "early_stop": 1.0, "early_stop/best_step": 4.0}
+    ]
+    from ganhub.metrics.report import write_report
+
+    page = write_report(run_dir).read_text()
+    assert "Stopped early at step 8 of 20: score did not improve in trainer.patience=2" in page
 
 
 def test_patience_needs_a_score_and_evaluations() -> None:

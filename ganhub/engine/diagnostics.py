@@ -65,8 +65,10 @@ class CollapseMonitor:
     """Flags possible mode collapse from the logged stats (host side, at logging time).
 
     Collapse is suspected when a diversity stat drops below `drop` times its highest value so
-    far (once that peak reached `min_peak`) while D wins: its pairwise win rate ``D_win`` (or,
-    without it, its mean accuracy) is at least `win`. Adds ``collapse<tag>`` (0 or 1) to the
+    far (once that peak reached `min_peak`), or stays below `floor` from step `floor_after` on (a
+    generator that collapsed early, or never spread out, has no peak to fall from; an untrained
+    toy2d generator is one blob, and a smoke run of a few steps is not a collapse), while D wins: its pairwise win rate
+    ``D_win`` (or, without it, its mean accuracy) is at least `win`. Adds ``collapse<tag>`` (0 or 1) to the
     metrics and prints one warning when a collapse starts. Peaks count only from step
     `warmup_steps`: an untrained generator's noise is more diverse than any data, so a peak taken
     then makes every later (healthy) drop look like collapse.
@@ -77,10 +79,13 @@ class CollapseMonitor:
         drop: float = 0.5,
         win: float = 0.8,
         min_peak: float = 0.2,
+        floor: float = 0.1,
+        floor_after: int = 100,
         warn: Callable[[str], None] | None = None,
         warmup_steps: int = 0,
     ) -> None:
-        self.drop, self.win, self.min_peak = drop, win, min_peak
+        self.drop, self.win, self.min_peak, self.floor = drop, win, min_peak, floor
+        self.floor_after = floor_after
         self.warmup_steps = warmup_steps
         self.peak: dict[str, float] = {}
         self.active: set[str] = set()
@@ -97,12 +102,9 @@ class CollapseMonitor:
             value = metrics[key]
             peak = self.peak[tag] = max(self.peak.get(tag, value), value)
             wins = self._wins(metrics, tag)
-            collapsed = (
-                wins is not None
-                and peak >= self.min_peak
-                and value < self.drop * peak
-                and wins >= self.win
-            )
+            fell = peak >= self.min_peak and value < self.drop * peak
+            stuck = step >= self.floor_after and value < self.floor
+            collapsed = wins is not None and wins >= self.win and (fell or stuck)
             metrics[f"collapse{tag}"] = float(collapsed)
             if collapsed and tag not in self.active:
                 where = f" ({tag.lstrip('_')})" if tag else ""

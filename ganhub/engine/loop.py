@@ -43,6 +43,7 @@ def fit(run: Run) -> dict[str, Any]:
     spent = {"eval": 0.0, "samples": 0.0, "checkpoint": 0.0}  # seconds outside training
     first_step, log_step = run.step, run.step
     evaluated_at: int | None = None  # the step of the last evaluation in the loop
+    sampled: tuple[int, list[Path]] | None = None  # the last samples the loop wrote: step, paths
     early_stop: dict[str, Any] | None = None  # trainer.patience ran out
     stopped_by: int | None = None  # the signal every rank agreed stops the run
     monitor = CollapseMonitor(warn=console.warn, warmup_steps=cfg.steps // 10)
@@ -82,7 +83,7 @@ def fit(run: Run) -> dict[str, Any]:
 
                 if _due(run.step, cfg.sample_every) and not last:
                     with _timed(spent, "samples"):
-                        run.write_samples()
+                        sampled = run.step, run.write_samples()
                 if _due(run.step, cfg.eval_every) and not last:
                     with _timed(spent, "eval"):
                         values = run.evaluate()
@@ -136,8 +137,11 @@ def fit(run: Run) -> dict[str, Any]:
             elif stopped_by is None:  # a signal asks to stop now: no samples, no evaluation
                 run.finishing = True
                 try:
-                    with _timed(spent, "samples"):
-                        samples = run.write_samples()
+                    with _timed(spent, "samples"):  # not twice at a step the loop sampled
+                        if sampled is not None and sampled[0] == run.step:
+                            samples = sampled[1]
+                        else:
+                            samples = run.write_samples()
                     with _timed(spent, "eval"):  # not twice at a step the loop just evaluated
                         metrics = run.final_metrics if evaluated_at == run.step else run.evaluate()
                     with _timed(spent, "checkpoint"):
@@ -202,6 +206,9 @@ def _patience_ran_out(run: Run) -> dict[str, Any]:
     cfg, best = run.config.trainer, run.best
     record = {"reason": "patience", "step": run.step, "patience": cfg.patience,
               "metric": cfg.keep_best, "best_step": best.step if best else None}  # fmt: skip
+    # on disk too (metrics.jsonl, the trackers, `ganhub report`): a patience stop must not look
+    # like a trainer.max_seconds one once the console is gone
+    run.log({"early_stop": 1.0} | ({"early_stop/best_step": float(best.step)} if best else {}))
     if run.dist.is_main:
         kept = f"best {best.metric}={best.value:.4g} at step {best.step}" if best else "no best"
         run.console.print(

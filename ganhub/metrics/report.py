@@ -214,11 +214,32 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
         for r in records
         if any(k.startswith("collapse") and as_number(v) for k, v in r.items())
     ]
+    stops = early_stops(config, records)
     caption, rows = final_metrics(run_dir, records, notes)
     grids = sample_grids(run_dir, notes)
     texts = [] if grids else sample_texts(run_dir, notes)  # a text domain's samples
-    page = render(run_dir, config, records, figures, grids, caption, rows, collapses, notes, texts)
+    page = render(
+        run_dir, config, records, figures, grids, caption, rows, collapses, notes, texts, stops
+    )
     return store.write_bytes(target, page.encode("utf-8", "replace"))
+
+
+def early_stops(config: dict[Any, Any], records: list[dict[str, Any]]) -> list[str]:
+    """One sentence for each time trainer.patience stopped the run (its `early_stop` records)."""
+    raw = config.get("trainer")
+    trainer: dict[Any, Any] = raw if isinstance(raw, dict) else {}
+    out = []
+    for record in records:
+        if not as_number(record.get("early_stop")):
+            continue
+        best = as_number(record.get("early_stop/best_step"))
+        out.append(
+            f"Stopped early at step {as_text(record.get('step'))} of "
+            f"{as_text(trainer.get('steps'))}: {as_text(trainer.get('keep_best'), 100)} did not "
+            f"improve in trainer.patience={as_text(trainer.get('patience'))} evaluations "
+            + (f"(best at step {int(best)})." if best is not None else "(no best value).")
+        )
+    return out[-20:]
 
 
 def render(
@@ -232,6 +253,7 @@ def render(
     collapses: list[int],
     notes: list[str] | None = None,
     texts: list[tuple[int, str]] | None = None,
+    stops: list[str] | None = None,
 ) -> str:
     """The HTML text of the report (template report.html; the engine escapes every value)."""
     tricks = config.get("tricks")
@@ -251,6 +273,7 @@ def render(
             steps=records[-1]["step"] if records else 0,
             notes=notes or [],
             collapses=", ".join(str(s) for s in collapses[:20]),
+            stops=stops or [],
             caption=caption,
             rows=rows,
             figures=[

@@ -69,7 +69,7 @@ def _title(stats: dict[str, float], n: int) -> str:
     """The plot's statistics, of its own `n` points (16 points cannot cover 25 modes: the
     count says so, where a bare "modes 6" read like the model's)."""
     return (
-        f"{n:,} points: modes {stats['modes']:.0f}, high quality {stats['hq_percent']:.1f}%, "
+        f"{n:,} points: modes {stats['modes']:.0f}, high quality {stats['hq_percent']:.3g}%, "
         f"reverse KL {stats['reverse_kl']:.3f}"
     )
 
