@@ -414,3 +414,22 @@ def test_tensorboard_sample_grids_share_one_tag_over_steps(tmp_path) -> None:  #
     events.Reload()
     assert events.Tags()["images"] == ["samples"]
     assert [e.step for e in events.Images("samples")] == [2, 4]
+
+
+def test_the_logged_learning_rate_is_the_one_the_step_used(workdir: Path) -> None:
+    """lr/G, lr/D at step S are the rates of step S's optimizer steps, under a schedule that
+    sets the next step's rate after each step."""
+    import json
+
+    keys = ["trainer.steps=12", "trainer.log_every=3", "tricks=[lr_schedule]", "name=lr"]
+    run = make_run(resolve([*TINY_TOY, *keys]), get_hub())
+    used: dict[int, float] = {}
+    run.optimizers["G"].register_step_pre_hook(
+        lambda opt, args, kwargs: used.__setitem__(run.step + 1, opt.param_groups[0]["lr"])
+    )
+    summary = fit(run)
+    lines = (Path(summary["run_dir"]) / "metrics.jsonl").read_text().splitlines()
+    logged = {r["step"]: r["lr/G"] for r in map(json.loads, lines) if "lr/G" in r}
+    assert sorted(logged) == [3, 6, 9, 12]
+    assert logged == {step: used[step] for step in logged}
+    assert logged[3] > logged[12]  # it decays

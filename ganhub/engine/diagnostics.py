@@ -5,6 +5,8 @@
   ``D_real_acc``, ``D_fake_acc`` (skipped for losses without one, e.g. wasserstein);
 * sample diversity within the batch: the mean distance between neighbouring fakes over the
   same for reals (``diversity``; 1 is as diverse as the data, near 0 is collapse);
+* each optimizer's learning rate as the step used it (``lr/D``, ``lr/G``; its first parameter
+  group, the network's weights), so a schedule can be read off the logs;
 * a collapse warning when diversity falls while D wins (``collapse`` = 1 in metrics.jsonl and
   a line on stderr).
 
@@ -21,7 +23,7 @@ import torch
 from torch import Tensor
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from torch import nn
 
@@ -35,6 +37,12 @@ def grad_norm(params: Sequence[nn.Parameter], scaler: torch.amp.GradScaler | Non
     if scaler is not None and scaler.is_enabled():
         norm = norm / scaler._get_scale_async()  # fp16 gradients are still scaled here; no sync
     return norm
+
+
+def learning_rates(optimizers: Mapping[str, torch.optim.Optimizer]) -> dict[str, float]:
+    """`lr/<name>` of each optimizer's first parameter group (a tensor lr is read: logging
+    steps already sync)."""
+    return {f"lr/{name}": float(opt.param_groups[0]["lr"]) for name, opt in optimizers.items()}
 
 
 def spread(x: Tensor) -> Tensor:

@@ -20,7 +20,7 @@ import torch
 from ganhub.console import count_text, summary_head, summary_rows, tensorboard_command
 from ganhub.data import split_batch
 from ganhub.engine import compiled, distributed
-from ganhub.engine.diagnostics import CollapseMonitor, grad_norm
+from ganhub.engine.diagnostics import CollapseMonitor, grad_norm, learning_rates
 from ganhub.engine.run import Run
 from ganhub.engine.stats import check_stats
 from ganhub.engine.system import Phase
@@ -61,6 +61,9 @@ def fit(run: Run) -> dict[str, Any]:
             t_train = t_log = time.perf_counter()
             paused_at_log = 0.0  # seconds outside training up to the last log
             while run.step < cfg.steps:
+                to_log = (run.step + 1) % cfg.log_every == 0 or run.step + 1 == cfg.steps
+                # the rates this step uses: a schedule sets the next step's after each step
+                rates = learning_rates(run.optimizers) if to_log else {}
                 train_step(run, batches)
 
                 metrics = None
@@ -74,6 +77,7 @@ def fit(run: Run) -> dict[str, Any]:
                     rate = (run.step - log_step) / max(busy, 1e-9)
                     metrics["perf/steps_per_s"] = rate
                     metrics["perf/samples_per_s"] = rate * cfg.batch_size * run.dist.world
+                    metrics |= rates
                     t_log, log_step, paused_at_log = now, run.step, paused
                     if run.dist.is_main:
                         monitor.check(run.step, metrics)  # diversity falling while D wins

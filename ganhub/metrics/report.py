@@ -58,6 +58,7 @@ PANELS: tuple[tuple[str, str, str, bool], ...] = (
         False,
     ),
     ("throughput", "Throughput", r"^perf/samples_per_s$", False),
+    ("learning_rates", "Learning rates", r"^lr/", False),
 )
 
 Series = dict[str, tuple[list[int], list[float]]]
@@ -191,7 +192,8 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
     }
     panels.append(("metrics", "Metrics during training", evals, False))
     for stem, title, data, log in panels:
-        if not data:
+        constant = stem == "learning_rates" and all(len(set(v)) == 1 for _, v in data.values())
+        if not data or constant:
             continue
         data = _capped(data, title, notes)
         path = plots_dir / f"{stem}.png"
