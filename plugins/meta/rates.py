@@ -18,6 +18,10 @@ momentum makes consecutive updates point alike whatever the step size. The rates
 all tasks, so what is learned is the step size that suits adapting to a task drawn from
 `meta.classes`, which `ganhub adapt` then starts from. Each inner step costs one copy of a
 side's parameters and one dot product; the host reads the sums once per outer step.
+
+A side's rate is `optim.<side>.lr`, learned; its optimizer's param groups move with it in the
+ratios they were built with (TTUR's rates, lazy regularization's k/(k+1) correction, StyleGAN's
+lazy path-length correction, a supernet's `arch_lr` group).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
 
     from torch import Tensor, nn
 
@@ -89,13 +93,25 @@ def next_rates(
     return {g: lr * (1.0 - rate * cosines.get(g, 0.0)) for g, lr in rates.items()}
 
 
-def set_rates(optimizers: Mapping[str, torch.optim.Optimizer], rates: Mapping[str, float]) -> None:
-    """Give each side's optimizer its learning rate (in place where it is a device tensor)."""
-    from ganhub.engine.optimizers import set_learning_rate
+def group_ratios(
+    optimizers: Mapping[str, torch.optim.Optimizer], rates: Mapping[str, float]
+) -> dict[str, list[float]]:
+    """Each side's param groups' learning rates over the side's rate, as the groups hold them."""
+    return {g: [float(group["lr"]) / lr for group in optimizers[g].param_groups]
+            for g, lr in rates.items()}  # fmt: skip
+
+
+def set_rates(
+    optimizers: Mapping[str, torch.optim.Optimizer],
+    rates: Mapping[str, float],
+    ratios: Mapping[str, Sequence[float]],
+) -> None:
+    """Give each side's param groups its learning rate times their ratio (`group_ratios`)."""
+    from ganhub.engine.optimizers import set_learning_rate  # in place where a device tensor
 
     for g, lr in rates.items():
-        for group in optimizers[g].param_groups:
-            set_learning_rate(group, lr)
+        for group, ratio in zip(optimizers[g].param_groups, ratios[g], strict=True):
+            set_learning_rate(group, lr * ratio)
 
 
 def _flat(params: Iterable[nn.Parameter]) -> Tensor:

@@ -234,7 +234,7 @@ def _outer_loop(
     hub: Hub,
 ) -> dict[str, Any]:
     from ganhub_meta.outer import outer_update
-    from ganhub_meta.rates import UpdateAlignment, next_rates, set_rates
+    from ganhub_meta.rates import UpdateAlignment, group_ratios, next_rates, set_rates
 
     from ganhub.console import summary_rows
     from ganhub.engine.loop import train_steps
@@ -255,6 +255,7 @@ def _outer_loop(
     started = time.perf_counter()
     timing = {"setup": 0.0, "inner": 0.0, "update": 0.0}
     rates = {g: getattr(run.config.optim, g).lr for g in run.groups} if options.learn_lr else {}
+    ratios: dict[tuple[int, ...], dict[str, list[float]]] = {}  # per task: group lr / side lr
     alignment = UpdateAlignment()
     console.start_training(options.outer_steps, 0)
     for step in range(options.outer_steps):
@@ -266,7 +267,9 @@ def _outer_loop(
             if task not in tasks:  # built once, reused at every visit
                 began = time.perf_counter()
                 task_run = make_run(task_config(run.config, task, scratch, hub), hub)
-                if options.learn_lr:
+                if options.learn_lr:  # the rates the task's optimizers were built with
+                    ratios[task] = group_ratios(task_run.optimizers, {
+                        g: getattr(task_run.config.optim, g).lr for g in rates})  # fmt: skip
                     alignment.watch(task_run.optimizers)
                 update.watch(task_run)
                 tasks[task] = (task_run, task_run.batches())
@@ -279,7 +282,7 @@ def _outer_loop(
                     optimizer.state.clear()  # a fresh inner optimizer at every visit
             task_run.step = 0
             if options.learn_lr:
-                set_rates(task_run.optimizers, rates)
+                set_rates(task_run.optimizers, rates, ratios[task])
                 alignment.start_task()
             train_steps(task_run, batches, options.inner_steps)
             kept.append(update.after_inner(task_run, batches))

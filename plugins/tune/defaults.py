@@ -16,7 +16,7 @@ from ganhub.metrics import direction_of as metric_direction
 if TYPE_CHECKING:
     from ganhub.metrics import Metric
 
-# Any domain: both learning rates, Adam's beta1, the adversarial loss.
+# Any domain: both learning rates, Adam's betas (one choice for G and D), the adversarial loss.
 HPARAMS: dict[str, Any] = {
     "params": {
         "optim.G.lr": {"type": "float", "low": 5e-5, "high": 5e-3, "log": True},
@@ -24,6 +24,7 @@ HPARAMS: dict[str, Any] = {
         "optim.G.betas": {
             "type": "categorical",
             "choices": [[0.5, 0.999], [0.0, 0.99], [0.9, 0.999]],
+            "also": ["optim.D.betas"],
         },
         "loss": {"type": "categorical", "choices": ["nonsaturating", "hinge", "lsgan"]},
     }

@@ -27,14 +27,15 @@ _MISSING = object()
 
 def identity(study: Study) -> dict[str, Any]:
     """What makes a study's trials comparable: plugin, objectives and directions, the searched
-    keys with their ranges or choices, the fixed command-line keys and a search file's `base:`."""
+    keys with their ranges or choices (and tied keys), the fixed command-line keys and a search
+    file's `base:`."""
     return {
         "plugin": study.options.plugin,
         "objective": list(study.objectives),
         "direction": list(study.directions),
         "space": sorted(
             f"{p.key} {p.type} {p.low} {p.high} {p.log} {p.step} {list(p.choices)} "
-            f"{sorted(p.when.items())}"
+            f"{sorted(p.when.items())}" + (f" also {list(p.also)}" if p.also else "")
             for p in study.space.params
         ),
         "fixed": _fixed(study, [parse_override(o) for o in study.options.overrides]),

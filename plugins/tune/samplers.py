@@ -1,7 +1,9 @@
-"""The search strategies `sampler=` names: Optuna's, and a policy-gradient controller.
+"""The search strategies `sampler=` names: Optuna's, a grid, and a policy-gradient controller.
 
-* `tpe` (Bayesian optimisation), `random`, `grid`, `cmaes` (an evolution strategy for numbers)
-  are Optuna's samplers.
+* `tpe` (Bayesian optimisation), `random`, `cmaes` (an evolution strategy for numbers) are
+  Optuna's samplers.
+* `grid` runs each point of the grid once (`ganhub_tune.space.grid_points`: a conditional param
+  is gridded only where its `when` holds), which Optuna's GridSampler, a full product, cannot.
 * `evolution` is a genetic algorithm (Optuna's NSGA-II: tournament selection, uniform
   crossover, mutation), with a population sized to the study's budget; it handles categorical
   architecture choices, which CMA-ES samples at random.
@@ -20,11 +22,12 @@ from the same policies. Optuna is imported when a sampler is made, never at plug
 from __future__ import annotations
 
 import functools
+import json
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ganhub_tune.space import encode
+from ganhub_tune.space import encode, grid_points
 
 from ganhub.errors import ConfigError
 
@@ -35,6 +38,7 @@ SAMPLERS = ("tpe", "random", "grid", "cmaes", "evolution", "reinforce", "oneshot
 SINGLE_OBJECTIVE = ("cmaes", "reinforce")  # samplers that need one number per trial
 
 MAX_CHOICES = 64  # a numeric range with at most this many values gets a softmax policy
+GRID_POINT = "ganhub_grid_point"  # the trial system attribute holding a grid trial's point
 
 
 def make_sampler(study: Study, seed: int) -> Any:
@@ -44,9 +48,8 @@ def make_sampler(study: Study, seed: int) -> Any:
     kind, trials = study.options.sampler, study.options.trials
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    if kind == "grid":
-        grid = {p.key: p.grid_values() for p in study.space.params}
-        return optuna.samplers.GridSampler(grid, seed=seed)
+    if kind == "grid":  # one order for the whole study: not `seed`, which differs on resuming
+        return make_grid_sampler(grid_points(study.space.params), study.options.seed)
     if kind == "cmaes":
         try:
             import cmaes  # noqa: F401
@@ -66,6 +69,78 @@ def make_sampler(study: Study, seed: int) -> Any:
             raise ConfigError("sampler=oneshot: the supernet has not been searched yet")
         return make_oneshot_sampler(study.architecture, seed)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(2, min(10, trials // 3)))
+
+
+def make_grid_sampler(points: Sequence[dict[str, Any]], seed: int = 0) -> Any:
+    """An Optuna sampler that runs each of these points (`grid_points`) once, in seeded order."""
+    import numpy as np
+    from optuna.trial import TrialState
+
+    order = np.random.RandomState(seed).permutation(len(points))
+    grid = [dict(points[i]) for i in order]
+    keys = [_key(point) for point in grid]
+
+    class GridPointSampler(independent_sampler()):  # type: ignore[misc]
+        """Each point once; the study stops when every point has finished.
+
+        Optuna's GridSampler walks a full product, so a conditional param would repeat the
+        points where its condition fails. A finished trial's point is known by its params, a
+        running one's by the point it was given, so a resumed study or another worker sharing
+        the storage runs only the points not yet run (a worker that finds none left reruns one,
+        as Optuna's does)."""
+
+        def before_trial(self, study: Any, trial: Any) -> None:
+            """Give the trial its point: the trial number's own while the grid is being walked
+            the first time (workers take distinct points), else the first one left."""
+            if GRID_POINT in trial.system_attrs or "fixed_params" in trial.system_attrs:
+                return  # continued after a stale heartbeat, or enqueued with its values
+            finished, running = _taken(study)
+            n = trial.number
+            if n < len(keys) and keys[n] not in finished and keys[n] not in running:
+                index = n
+            else:  # the first point not run yet (a running one when none is free)
+                left = [i for i, key in enumerate(keys) if key not in finished]
+                index = next((i for i in left if keys[i] not in running), left[0] if left else 0)
+            study._storage.set_trial_system_attr(trial._trial_id, GRID_POINT, grid[index])
+
+        def sample_independent(
+            self, study: Any, trial: Any, param_name: str, param_distribution: Any
+        ) -> Any:
+            """The value of the key at the trial's point."""
+            point = trial.system_attrs.get(GRID_POINT, {})
+            if param_name not in point:
+                raise ValueError(f"sampler=grid: '{param_name}' is not set at trial "
+                                 f"{trial.number}'s point {point}")  # fmt: skip
+            return point[param_name]
+
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            """Stop the study once every point has finished (this trial's included)."""
+            finished = _taken(study)[0] | _points_of(trial)
+            if finished.issuperset(keys):
+                study.stop()
+
+    def _taken(study: Any) -> tuple[set[str], set[str]]:
+        """The points of the finished trials and of the running ones."""
+        finished: set[str] = set()
+        running: set[str] = set()
+        for t in study._storage.get_all_trials(study._study_id, deepcopy=False):
+            if t.state.is_finished():
+                finished |= _points_of(t)
+            elif t.state == TrialState.RUNNING:
+                running |= _points_of(t)
+        return finished, running
+
+    def _points_of(trial: Any) -> set[str]:
+        """A trial's point by its params (a trial enqueued with its values, or one run before
+        grid points were kept, has no other) and by the point it was given."""
+        given = trial.system_attrs.get(GRID_POINT)
+        return {_key(trial.params)} | ({_key(given)} if given is not None else set())
+
+    return GridPointSampler(seed)
+
+
+def _key(point: dict[str, Any]) -> str:
+    return json.dumps(point, sort_keys=True)
 
 
 def make_reinforce_sampler(seed: int | None = None, lr: float = 0.5, decay: float = 0.8) -> Any:

@@ -9,17 +9,19 @@ params:
   model.g_layers: {type: int, low: 2, high: 5}
   loss: {type: categorical, choices: [nonsaturating, hinge]}
   trick.r1.gamma: {type: float, low: 0.1, high: 10, log: true, when: {tricks: [[r1]]}}
+  optim.G.betas: {type: categorical, choices: [[0.5, 0.999], [0.0, 0.99]], also: [optim.D.betas]}
 ```
 
 `when` makes a key conditional: it is sampled only when every named earlier parameter took
-one of the listed values. Categorical choices may be lists or maps (`tricks: [[], [ema]]`);
-Optuna stores them as their YAML text. Nothing here imports Optuna.
+one of the listed values. `also` ties keys to a param: each trial sets them to its value.
+Categorical choices may be lists or maps (`tricks: [[], [ema]]`); Optuna stores them as their
+YAML text. Nothing here imports Optuna.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ from ganhub.config.overrides import ConfigLoader, DuplicateKeyError, dump_yaml
 from ganhub.errors import ConfigError, did_you_mean
 
 TYPES = ("float", "int", "categorical")
-_PARAM_KEYS = {"type", "low", "high", "log", "step", "choices", "when"}
+_PARAM_KEYS = {"type", "low", "high", "log", "step", "choices", "when", "also"}
 _TOP_KEYS = {"objective", "direction", "base", "params"}
 # values the grid sampler takes from a range it cannot step through (a float range with no
 # `step`, a log range): 5 steps through two decades by half decades (1e-4, 3.16e-4, 1e-3, ...)
@@ -48,7 +50,13 @@ class Param:
     step: float | None = None
     choices: tuple[Any, ...] = ()
     when: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    also: tuple[str, ...] = ()  # keys every trial sets to this param's value too
     origin: str = field(default="search space", compare=False)  # the file or built-in space
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The config keys a trial sets to this param's value: its own, then its `also` keys."""
+        return (self.key, *self.also)
 
     def grid_values(self) -> list[Any]:
         """The values the grid sampler walks (categoricals as Optuna stores them): a range by its
@@ -84,10 +92,17 @@ class Space:
     def merged(self, other: Space) -> Space:
         """`other` over this space: its params replace same-named ones in place, new ones
         follow, and a param moves after the params its `when` names (a replaced `tricks`
-        stays before the built-in `trick.*` keys conditioned on it)."""
+        stays before the built-in `trick.*` keys conditioned on it). A key `other` searches or
+        ties leaves this space's params and their `also`."""
         theirs = {p.key: p for p in other.params}
+        claimed = {key for p in other.params for key in p.keys}
         mine = {p.key for p in self.params}
-        params = [theirs.get(p.key, p) for p in self.params]
+        params = []
+        for p in self.params:
+            if p.key in theirs:
+                params.append(theirs[p.key])
+            elif p.key not in claimed:
+                params.append(replace(p, also=tuple(k for k in p.also if k not in claimed)))
         params += [p for p in other.params if p.key not in mine]
         return Space(
             params=_conditions_first(params),
@@ -97,7 +112,14 @@ class Space:
         )
 
     def check_order(self, where: str) -> None:
-        """Conditions must name parameters sampled before them."""
+        """Conditions must name parameters sampled before them; no key is set by two params."""
+        setters: dict[str, str] = {}
+        for p in self.params:
+            for key in p.keys:
+                if key in setters:
+                    raise ConfigError(f"{where}: '{key}' is set by param '{setters[key]}' and "
+                                      f"by param '{p.key}'; search or tie it once")  # fmt: skip
+                setters[key] = p.key
         seen: set[str] = set()
         for p in self.params:
             for key in p.when:
@@ -107,6 +129,26 @@ class Space:
                         f"a param listed before it{did_you_mean(key, seen)}"
                     )
             seen.add(p.key)
+
+
+def grid_points(params: list[Param]) -> list[dict[str, Any]]:
+    """Every point `sampler=grid` runs (values as Optuna stores them), conditions respected.
+
+    The params in order, each taking its grid values where its `when` holds for the values
+    before it and left out where it does not: a conditional param multiplies only the points
+    it applies to."""
+    points: list[dict[str, Any]] = [{}]
+    for p in params:
+        values = p.grid_values()
+        when = {key: [encode(v) for v in ok] for key, ok in p.when.items()}  # as stored
+        grown: list[dict[str, Any]] = []
+        for point in points:
+            if all(key in point and point[key] in ok for key, ok in when.items()):
+                grown.extend({**point, p.key: value} for value in values)
+            else:
+                grown.append(point)
+        points = grown
+    return points
 
 
 def _spread(low: float, high: float, log: bool, integer: bool) -> list[Any]:
@@ -224,6 +266,7 @@ def parse_param(key: str, spec: Any, where: str = "search space") -> Param:
     if kind not in TYPES:
         raise ConfigError(f"{name}: type={kind!r}{did_you_mean(str(kind), TYPES)}; valid: {', '.join(TYPES)}")  # fmt: skip
     when = _parse_when(spec.get("when"), name)
+    also = _parse_also(spec.get("also"), key, name)
     if kind == "categorical":
         choices = spec.get("choices")
         if not isinstance(choices, list) or not choices:
@@ -234,7 +277,7 @@ def parse_param(key: str, spec: Any, where: str = "search space") -> Param:
         encoded = [encode(c) for c in choices]
         if len(set(map(repr, encoded))) != len(encoded):
             raise ConfigError(f"{name}: choices repeat a value: {choices}")
-        return Param(key, kind, choices=tuple(choices), when=when, origin=where)
+        return Param(key, kind, choices=tuple(choices), when=when, also=also, origin=where)
     if "choices" in spec:
         raise ConfigError(f"{name}: 'choices' is for type: categorical, not {kind}")
     low: Any = spec.get("low")
@@ -261,7 +304,8 @@ def parse_param(key: str, spec: Any, where: str = "search space") -> Param:
         if log:
             raise ConfigError(f"{name}: 'step' and log: true cannot be combined (Optuna)")
     return Param(key, kind, float(low) if kind == "float" else low,
-                 float(high) if kind == "float" else high, log, step, when=when, origin=where)  # fmt: skip
+                 float(high) if kind == "float" else high, log, step, when=when, also=also,
+                 origin=where)  # fmt: skip
 
 
 def _parse_when(when: Any, name: str) -> dict[str, tuple[Any, ...]]:
@@ -275,6 +319,18 @@ def _parse_when(when: Any, name: str) -> dict[str, tuple[Any, ...]]:
         values = values if isinstance(values, list) else [values]
         out[str(key)] = tuple(values)
     return out
+
+
+def _parse_also(also: Any, key: str, name: str) -> tuple[str, ...]:
+    if also is None:
+        return ()
+    keys = also if isinstance(also, list) else [also]
+    if not keys or not all(isinstance(k, str) and k for k in keys):
+        raise ConfigError(f"{name}: 'also' must be a config key or a list of them, "
+                          f"e.g. also: [optim.D.betas], not {also!r}")  # fmt: skip
+    if key in keys or len(set(keys)) != len(keys):
+        raise ConfigError(f"{name}: 'also' repeats a key: {[key, *keys]}")
+    return tuple(keys)
 
 
 def _as_list(value: Any, label: str, where: str) -> list[str]:

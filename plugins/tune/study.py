@@ -7,6 +7,7 @@ metrics) and the trial is recorded as pruned. Optuna is imported here, never at 
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -217,7 +218,7 @@ def _check_reported(
 
 
 def _without_fixed(params: list[Param], overrides: list[str]) -> list[Param]:
-    """A key set on the command line is fixed, not searched; conditions on it are decided now."""
+    """A command-line key is fixed, not searched nor tied; conditions on it are decided now."""
     fixed = {".".join(path): value for path, value in map(parse_override, overrides)}
     kept = []
     for p in params:
@@ -226,7 +227,7 @@ def _without_fixed(params: list[Param], overrides: list[str]) -> list[Param]:
         when = {k: ok for k, ok in p.when.items() if k not in fixed}
         if any(fixed[k] not in ok for k, ok in p.when.items() if k in fixed):
             continue  # its condition is false for the fixed value: never sampled
-        kept.append(replace(p, when=when))
+        kept.append(replace(p, when=when, also=tuple(k for k in p.also if k not in fixed)))
     return kept
 
 
@@ -264,17 +265,18 @@ def _check_keys(params: list[Param], config: RunConfig, hub: Hub) -> None:
     keys = {row[0] for row in describe_keys(config_class(type(config), hub))}
     sections = {k.rsplit(".", i)[0] for k in keys for i in range(1, k.count(".") + 1)}
     for p in params:
-        if p.key not in keys and p.key not in sections:
-            raise ConfigError(f"{p.origin}: param '{p.key}' is not a config key of {config.plugin}"
-                              f"{did_you_mean(p.key, keys)}; see ganhub run plugin={config.plugin} --help")  # fmt: skip
+        for key in p.keys:
+            if key not in keys and key not in sections:
+                what = f"param '{key}'" if key == p.key else f"'{key}' (also of param '{p.key}')"
+                raise ConfigError(f"{p.origin}: {what} is not a config key of {config.plugin}"
+                                  f"{did_you_mean(key, keys)}; see ganhub run "
+                                  f"plugin={config.plugin} --help")  # fmt: skip
 
 
 def _check_choices(params: list[Param], config: RunConfig, hub: Hub) -> None:
     """Every value a trial could set is valid before the first trial runs: categorical choices
     that name a loss, trick, metric, logger or domain are registered ones, every other choice
     fits its key's type and bounds, and each `when` value is a choice of the param it names."""
-    from pydantic import TypeAdapter, ValidationError
-
     model = config_class(type(config), hub)
     by_key = {p.key: p for p in params}
     for p in params:
@@ -293,34 +295,41 @@ def _check_choices(params: list[Param], config: RunConfig, hub: Hub) -> None:
                     )
         if p.type != "categorical":
             continue
-        annotation = _annotation(model, p.key)
-        adapter = TypeAdapter(annotation) if annotation is not None else None
-        for choice in p.choices:
-            if p.key in REGISTRY_KEYS:
-                kind, singular = REGISTRY_KEYS[p.key]
-                registry = getattr(hub, kind)
-                names = [choice] if isinstance(choice, str) else choice
-                if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                    continue  # the type check below says what is wrong with it
-                for name in names:
-                    if name not in registry:
-                        listing = ", ".join(sorted(registry.names()))
-                        raise ConfigError(
-                            f"{where}: choice {_show(choice)} names {singular} "
-                            f"'{one_line(name, 60)}', which is not registered"
-                            f"{did_you_mean(name, registry.names())}; registered: {listing}"
-                        )
-            if adapter is None:
-                continue
-            try:
-                adapter.validate_python(choice)
-            except ValidationError as exc:
-                error = exc.errors()[0]
-                at = ".".join(map(str, error["loc"]))
-                first = f"{error['msg']}{f' (item {at})' if at else ''}"
-                raise ConfigError(
-                    f"{where}: choice {_show(choice)} is not valid: {first}"
-                ) from None
+        for key in p.keys:  # a choice must suit every key it sets
+            _check_choice_types(p, key, model, hub)
+
+
+def _check_choice_types(p: Param, key: str, model: type, hub: Hub) -> None:
+    """Each choice of a categorical names registered things and fits the type of `key`."""
+    from pydantic import TypeAdapter, ValidationError
+
+    where = f"{p.origin}: param '{p.key}'" + (f" (for '{key}')" if key != p.key else "")
+    annotation = _annotation(model, key)
+    adapter = TypeAdapter(annotation) if annotation is not None else None
+    for choice in p.choices:
+        if key in REGISTRY_KEYS:
+            kind, singular = REGISTRY_KEYS[key]
+            registry = getattr(hub, kind)
+            names = [choice] if isinstance(choice, str) else choice
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                continue  # the type check below says what is wrong with it
+            for name in names:
+                if name not in registry:
+                    listing = ", ".join(sorted(registry.names()))
+                    raise ConfigError(
+                        f"{where}: choice {_show(choice)} names {singular} "
+                        f"'{one_line(name, 60)}', which is not registered"
+                        f"{did_you_mean(name, registry.names())}; registered: {listing}"
+                    )
+        if adapter is None:
+            continue
+        try:
+            adapter.validate_python(choice)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            at = ".".join(map(str, error["loc"]))
+            first = f"{error['msg']}{f' (item {at})' if at else ''}"
+            raise ConfigError(f"{where}: choice {_show(choice)} is not valid: {first}") from None
 
 
 def _annotation(model: type, key: str) -> Any:
@@ -393,11 +402,13 @@ def run_seeds(study: Study) -> list[int]:
 
 
 def trial_raw(study: Study, chosen: dict[str, Any], number: int, seed: int) -> dict[str, Any]:
-    """The raw config of one run of a trial: the shared base, the chosen values, the run seed
-    and its run directory (`trial_0004`, or `trial_0004_seed1` when a trial runs several)."""
+    """The raw config of one run of a trial: the shared base, the chosen values (tied keys too),
+    the run seed and its run directory (`trial_0004`, or `trial_0004_seed1` with repeats)."""
     raw = deep_merge(study.base_raw, {})
+    keys = {p.key: p.keys for p in study.space.params}
     for key, value in chosen.items():
-        set_dotted(raw, key.split("."), value)
+        for each in keys.get(key, (key,)):
+            set_dotted(raw, each.split("."), copy.deepcopy(value))
     raw["seed"] = seed
     raw["out_dir"] = str(study.directory / "trials")
     raw["name"] = f"trial_{number:04d}" + (f"_seed{seed}" if study.options.repeats > 1 else "")
@@ -464,9 +475,10 @@ def base_params(study: Study) -> tuple[dict[str, Any] | None, str]:
     for p in study.space.params:
         if not p.is_active(chosen):
             continue
-        node: Any = dump
-        for part in p.key.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
+        node = _value_at(dump, p.key)
+        for key in p.also:  # a tie the base config does not keep: no trial is the base config
+            if _value_at(dump, key) != node:
+                return None, f"{key}={_show(_value_at(dump, key))}, tied to {p.key}={_show(node)}"
         if p.type == "categorical":
             if node not in p.choices:
                 return None, f"{p.key}={_show(node)} is not one of its choices"
@@ -477,3 +489,10 @@ def base_params(study: Study) -> tuple[dict[str, Any] | None, str]:
             params[p.key] = node
         chosen[p.key] = node
     return params, ""
+
+
+def _value_at(tree: dict[str, Any], key: str) -> Any:
+    node: Any = tree
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node

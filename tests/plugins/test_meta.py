@@ -6,13 +6,14 @@ from __future__ import annotations
 import tempfile
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 import yaml
 from ganhub_meta.cli import parse_options
-from ganhub_meta.rates import UpdateAlignment, next_rates, set_rates
-from ganhub_meta.reptile import MetaOptions, epsilon_at, meta_config, reptile_update
+from ganhub_meta.rates import UpdateAlignment, group_ratios, next_rates, set_rates
+from ganhub_meta.reptile import MetaOptions, epsilon_at, meta_config, meta_train, reptile_update
 from torch import nn
 
 import ganhub
@@ -166,8 +167,52 @@ def test_the_hypergradient_sees_steps_too_short_and_steps_that_overshoot(
     (0.5 * (w**2).sum()).backward()
     optimizer.step()
     assert alignment.mean_cosines() == {}
-    set_rates({"G": optimizer}, {"G": 0.25})
+    set_rates({"G": optimizer}, {"G": 0.25}, {"G": [1.0]})
     assert optimizer.param_groups[0]["lr"] == 0.25
+
+
+def test_a_learned_rate_moves_every_param_group_in_its_ratio() -> None:
+    """A supernet's architecture logits (arch_lr) or StyleGAN's lazy path-length correction
+    keep their rate relative to the side's: they used to get the side's rate itself."""
+    weights, logits = nn.Parameter(torch.zeros(2)), nn.Parameter(torch.zeros(3))
+    optimizer = torch.optim.Adam([{"params": [weights]}, {"params": [logits], "lr": 0.01}], lr=2e-4)
+    ratios = group_ratios({"G": optimizer}, {"G": 2e-4})
+    assert ratios == {"G": [1.0, pytest.approx(50.0)]}
+    set_rates({"G": optimizer}, {"G": 3e-4}, ratios)
+    assert [g["lr"] for g in optimizer.param_groups] == [pytest.approx(3e-4), pytest.approx(0.015)]
+
+
+@pytest.mark.slow
+def test_learned_rates_keep_ttur_and_the_lazy_r1_correction(
+    workdir: Path, one_thread: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """meta.learn_lr=true gave every param group optim.<side>.lr: TTUR's G 1e-4 / D 4e-4 became
+    2e-4 / 2e-4, and the lazy R1 correction's D * 4/5 was dropped."""
+    import ganhub.engine.loop as loop
+
+    visits: list[dict[str, list[float]]] = []
+    train_steps = loop.train_steps
+
+    def spy(run: Any, batches: Any, n: int) -> Any:
+        visits.append({s: [float(g["lr"]) for g in o.param_groups]
+                       for s, o in run.optimizers.items()})  # fmt: skip
+        return train_steps(run, batches, n)
+
+    monkeypatch.setattr(loop, "train_steps", spy)
+    options, items = parse_options(["plugin=dcgan", "preset=tiny", "trainer.batch_size=8",
+                                    "meta.classes=[0,1,2]", "meta.outer_steps=2",
+                                    "meta.inner_steps=2", "meta.learn_lr=true",
+                                    "tricks=[ttur,r1]", "trick.r1.interval=4",
+                                    "model.d_norm=layer", "loggers=[jsonl]",
+                                    "trainer.progress=false", "name=m"])  # fmt: skip
+    meta_train(meta_config(items, options, get_hub()), options)
+    built = {"G": [1e-4], "D": [4e-4 * 4 / 5]}  # TTUR's rates, D's with the lazy correction
+    assert visits[0] == {s: [pytest.approx(lr) for lr in lrs] for s, lrs in built.items()}
+    logged = yaml.safe_load((workdir / "runs/m/metrics.jsonl").read_text().splitlines()[0])
+    for side, lrs in built.items():  # the second visit: scaled by what the first step learned
+        scale = logged[f"meta/lr_{side}"] / 2e-4
+        assert logged[f"meta/lr_{side}"] != 2e-4
+        assert visits[1][side] == [pytest.approx(lr * scale) for lr in lrs]
 
 
 def test_learned_rates_are_refused_next_to_an_lr_schedule() -> None:
