@@ -7,10 +7,12 @@ commands never change the user's files: `clean` writes a cleaned copy or a file 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import shutil
+import sys
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,6 +42,8 @@ def _split(args: tuple[str, ...]) -> tuple[Path | None, tuple[str, ...]]:
     from ganhub.errors import UsageError
 
     paths = [a for a in args if not _is_setting(a)]
+    if "" in paths:  # Path("") is ".": the current folder would be read without being named
+        raise UsageError("DATA '' is an empty path; name the folder, file or zip ('.' here)")
     if len(paths) > 1:
         raise UsageError(f"one DATA path at a time, got {len(paths)}: {', '.join(paths)}")
     if paths and not Path(paths[0]).exists():
@@ -116,14 +120,24 @@ def check_command(as_json: bool, args: tuple[str, ...]) -> None:
     "--list", "list_file", type=click.Path(dir_okay=False, path_type=Path),
     help="Write the kept files' names here instead (one per line).",
 )  # fmt: skip
+@click.option(
+    "--hard-links", is_flag=True,
+    help="Hard-link the kept files of a folder instead of copying them: no space used, but "
+    "the copy and DATA then share each file, so editing one in place (an image saved over "
+    "itself) changes DATA too.",
+)  # fmt: skip
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def clean_command(out: Path | None, list_file: Path | None, args: tuple[str, ...]) -> None:
+def clean_command(
+    out: Path | None, list_file: Path | None, hard_links: bool, args: tuple[str, ...]
+) -> None:
     """Write a copy of DATA without the files `ganhub data check` would drop (unreadable,
     unusable, later duplicates), or a list of the kept files. DATA itself is never changed.
 
     \b
     ganhub data clean DATA plugin=NAME --out CLEAN_DIR   (a folder, or a .zip for a zip)
     ganhub data clean DATA plugin=NAME --list kept.txt
+    The files are copied (cloned, using no space until changed, on btrfs, XFS and other file
+    systems that clone); --hard-links links them instead.
     """
     from ganhub.data.shards import is_shard
     from ganhub.errors import UsageError, one_line
@@ -141,9 +155,15 @@ def clean_command(out: Path | None, list_file: Path | None, args: tuple[str, ...
         )
     if list_file is not None:
         _check_target("--list", list_file, data, new=True)
+    if hard_links and list_file is not None:
+        raise UsageError("--hard-links is for --out (a cleaned copy), not --list")
+    if out is not None:
+        _check_target("--out", out, data, new=True)  # before the check, which may take long
     report = inspect(data, overrides)
     dropped = report.dropped()
     kept = [name for name in report.items if name not in dropped]
+    # files the check names that are no items (a .ppm training does not read): left out too
+    others = sorted(dropped.difference(report.items))
     if report.items and not kept:  # an empty copy helps no one: the options are likely off
         first = next((f for f in report.findings if f.item in dropped), None)
         example = f", e.g. {one_line(f'{first.item}: {first.problem}', 160)}" if first else ""
@@ -156,34 +176,82 @@ def clean_command(out: Path | None, list_file: Path | None, args: tuple[str, ...
         click.echo(f"{len(kept)} of {len(report.items)} kept -> {list_file}")
         return
     assert out is not None
-    written = copy_kept(data, out, kept)
-    click.echo(f"{len(kept)} of {len(report.items)} kept, {len(dropped)} dropped -> {written}")
+    written = copy_kept(data, out, kept, hard_links=hard_links)
+    line = f"{len(kept)} of {len(report.items)} kept, {len(report.items) - len(kept)} dropped"
+    if others:
+        names = ", ".join(one_line(name, 60) for name in others[:3])
+        more = f" and {len(others) - 3} more" if len(others) > 3 else ""
+        line += f"; {len(others)} other file(s) not copied ({names}{more})"
+    click.echo(f"{line} -> {written}")
 
 
-def copy_kept(data: Path, out: Path, kept: list[str]) -> Path:
-    """Copy the kept members of a folder (hard links where possible), a zip, or the kept lines
-    of a text file (items `FILE:LINE`) into `out`."""
-    from ganhub.errors import UsageError
-    from ganhub.metrics.store import write_bytes
+def copy_kept(data: Path, out: Path, kept: list[str], *, hard_links: bool = False) -> Path:
+    """Copy the kept members of a folder (copies, or hard links with `hard_links`), a zip, or
+    the kept lines of a text file (items `FILE:LINE`) into `out`, made whole beside it and then
+    renamed; missing folders above `out` are made, as for other outputs (and removed again when
+    the copy fails)."""
+    from ganhub.errors import UsageError, one_line
+    from ganhub.metrics.store import check_output_file
 
     _check_target("--out", out, data, new=True)
+    check_output_file(out)  # the nearest existing folder above it must take files
+    made = [f for f in reversed(out.absolute().parents) if not f.exists()]
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        _write_kept(data, tmp, out, kept, hard_links)
+        tmp.replace(out)
+    except BaseException as exc:
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+        for folder in reversed(made):  # innermost first; a folder someone filled meanwhile stays
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        if isinstance(exc, OSError) and _names_one_of(exc, [tmp, *made]):
+            reason = exc.strerror or str(exc)  # name --out, not the temporary path beside it
+            raise UsageError(f"--out {one_line(out, 200)} cannot be written: {reason}") from None
+        raise
+    return out
+
+
+def _names_one_of(exc: OSError, paths: list[Path]) -> bool:
+    """Whether `exc` is about one of `paths` or a path under one (or about the file system
+    written to: a full disk names no file)."""
+    names = [n for n in (exc.filename, exc.filename2) if n is not None]
+    if not names:
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
+    for name in names:
+        path = Path(os.fsdecode(name)).absolute()
+        if any(p.absolute() == path or p.absolute() in path.parents for p in paths):
+            return True
+    return False
+
+
+def _write_kept(data: Path, tmp: Path, out: Path, kept: list[str], hard_links: bool) -> None:
+    """Write the copy of `copy_kept` to `tmp`."""
+    from ganhub.errors import UsageError
+
     if data.is_file() and not zipfile.is_zipfile(data):  # a text file: items are FILE:LINE
         numbers = [_line_number(name, data) for name in kept]
         lines = data.read_bytes().split(b"\n")
         wanted = set(numbers)
-        write_bytes(out, b"\n".join(ln for i, ln in enumerate(lines, 1) if i in wanted) + b"\n")
-        return out
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(b"\n".join(ln for i, ln in enumerate(lines, 1) if i in wanted) + b"\n")
+        return
     if zipfile.is_zipfile(data):
         if out.suffix.lower() != ".zip":  # a zip named like a folder: not what --out said
             raise UsageError(f"--out {out}: DATA is a zip, so its cleaned copy is a zip; give "
                              "--out NAME.zip")  # fmt: skip
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        tmp.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(data) as src_zip, zipfile.ZipFile(tmp, "w") as dst_zip:
             for name in kept:
                 dst_zip.writestr(src_zip.getinfo(name), src_zip.read(name))
-        tmp.replace(out)
-        return out
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        return
+    copy = _hard_link if hard_links else _Copies()
+    tmp.mkdir(parents=True)
     for name in kept:
         rel = Path(name)
         if rel.is_absolute() or ".." in rel.parts:
@@ -191,12 +259,9 @@ def copy_kept(data: Path, out: Path, kept: list[str]) -> Path:
         dst = tmp / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         if (data / rel).is_dir():  # an item that is a folder (a DICOM series)
-            shutil.copytree(data / rel, dst, copy_function=_link_or_copy)
+            shutil.copytree(data / rel, dst, copy_function=copy)
         else:
-            _link_or_copy(str(data / rel), str(dst))
-    tmp.mkdir(parents=True, exist_ok=True)
-    tmp.rename(out)
-    return out
+            copy(str(data / rel), str(dst))
 
 
 @data_group.command(name="convert", cls=KeyValueCommand, context_settings=_ARGS)
@@ -240,10 +305,38 @@ def _line_number(item: str, data: Path) -> int:
     return int(line)
 
 
-def _link_or_copy(src: str, dst: str) -> None:
-    """A hard link (no space used, the data is never written to), else a copy; of the file a
-    symlink names, never the link itself (a relative one dangled in the copy, an absolute one
-    still pointed into the original folder)."""
+FICLONE = 0x40049409  # Linux ioctl: dst shares src's blocks, copied only when one is written
+
+
+class _Copies:
+    """Copies of files (of the file a symlink names, never the link itself: a relative one
+    dangled in the copy, an absolute one still pointed into the original folder): clones where
+    the file system makes them (btrfs, XFS: no space used until either file changes), else
+    byte copies. Either way writing to one leaves the other as it was."""
+
+    def __init__(self) -> None:
+        self.clones = sys.platform == "linux"  # until a file system refuses one
+
+    def __call__(self, src: str, dst: str) -> None:
+        src = os.path.realpath(src)
+        if self.clones:
+            import fcntl
+
+            try:
+                with open(src, "rb") as source, open(dst, "wb") as target:
+                    fcntl.ioctl(target.fileno(), FICLONE, source.fileno())
+                shutil.copystat(src, dst)
+                return
+            except OSError as exc:  # ext4, tmpfs, DATA on another file system...
+                if exc.errno in (errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL, errno.EXDEV):
+                    self.clones = False
+                Path(dst).unlink(missing_ok=True)
+        shutil.copy2(src, dst)
+
+
+def _hard_link(src: str, dst: str) -> None:
+    """A hard link to the file (a symlink's target), else a copy (another file system): no
+    space used, but the two names share one file, so writing through either changes both."""
     src = os.path.realpath(src)
     try:
         os.link(src, dst)

@@ -110,8 +110,9 @@ class Domain(ABC):
 
     def convert_data(self, config: RunConfig, fmt: str, out: Path) -> list[Path]:
         """Write the data `config` trains on in another format (`ganhub data convert`).
-        The default writes the decoded samples as a tensor shard (`fmt="shard"`); domains add
-        formats (a zip of images, resampled volumes, tokenised text)."""
+        The default writes the decoded samples as a tensor shard (`fmt="shard"`), each once,
+        without the files `data.skip_bad` skips; domains add formats (a zip of images,
+        resampled volumes, tokenised text)."""
         from ganhub.data.shards import write_shard
         from ganhub.engine.system import BuildHints
         from ganhub.errors import UsageError
@@ -122,7 +123,12 @@ class Domain(ABC):
         source = self.build(config, BuildHints()).data()
         import torch
 
+        from ganhub.data.images import skipped_rows
+
         samples = source.gather(torch.arange(len(source)))
+        skipped = skipped_rows(source)  # data.skip_bad: a stand-in decoded in their place
+        if skipped:
+            samples = samples[[i for i in range(len(samples)) if i not in skipped]]
         data = config.model_dump(mode="json").get("data")
         return write_shard(out, samples, {"plugin": config.plugin, "data": data})
 

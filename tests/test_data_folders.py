@@ -80,3 +80,36 @@ def test_images_with_suffixes_training_skips_are_warnings_in_the_check(
     assert "p0.ppm" in out and "notes.txt" not in out
     run = make_run(resolve([*TINY_DCGAN, "data.path=mixed"]))
     assert len(run.data) == 2  # what the check counted
+
+
+def test_class_folders_follow_links_inside_data_path_and_refuse_others(
+    workdir: Path,
+    cli,  # type: ignore[no-untyped-def]
+) -> None:
+    """Each class folder was its own data folder: a link from b/ to an image of a/ was
+    refused as "leading outside the data folder 'cls/b'" (an unconditional run read it), and
+    a class folder linked out of data.path was read. Both are judged against data.path now,
+    for dcgan and stylegan (which share the class listing)."""
+    from ganhub.data.labels import labelled_files
+
+    _images(workdir / "cls" / "a", ["1", "2"])
+    _images(workdir / "cls" / "b", ["1", "2", "3"])  # other pixels than a/'s
+    (workdir / "cls" / "b" / "also_a1.png").symlink_to("../a/1.png")
+    conditional = [*TINY_DCGAN, "data.path=cls", "model.conditional=true"]
+    files, labels, classes = labelled_files(Path("cls"))
+    assert classes == ["a", "b"] and labels == [0, 0, 1, 1, 1, 1]
+    assert [p.as_posix() for p in files][-1] == "cls/b/also_a1.png"
+    assert len(make_run(resolve(conditional)).data) == 6
+    code, out, err = cli("data", "check", "cls", "plugin=dcgan", "model.conditional=true")
+    assert code == 1 and "cls: 6 images" in out, out + err
+    assert "b/also_a1.png  duplicate of a/1.png" in out and "1 warnings" in out, out + err
+    _images(workdir / "elsewhere", ["secret"])
+    (workdir / "cls" / "c").symlink_to(workdir / "elsewhere")
+    refused = "'cls/c' is a symlink leading outside the data folder 'cls'"
+    with pytest.raises(ConfigError, match=refused) as caught:
+        resolve(conditional)
+    assert "\n" not in str(caught.value)
+    with pytest.raises(ConfigError, match=refused):
+        resolve(["plugin=stylegan", "data.path=cls", "model.conditional=true"])
+    code, out, err = cli("data", "check", "cls", "plugin=dcgan", "model.conditional=true")
+    assert code == 2 and refused in err, out + err

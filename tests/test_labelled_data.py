@@ -86,18 +86,33 @@ def test_dataset_yields_images_in_range_with_their_labels(animals: Path) -> None
     assert gray.shape == (1, 4, 4)
 
 
-def test_skip_bad_uses_the_replacement_files_label(tmp_path: Path) -> None:
+def test_skip_bad_leaves_a_file_out_with_its_label_and_a_stand_in_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    """data.skip_bad replaced an unreadable file by the next one (which then counted twice,
+    and its class with it): a file whose header is not an image's is left out at start-up
+    with its label; one that breaks while decoding (cut short) is stood in for by a file
+    drawn at random, which comes with its own label."""
     root = _folder(tmp_path / "d", {"b/ok.png": 200, "c/ok.png": 50})
     (root / "a").mkdir()
     (root / "a" / "broken.png").write_bytes(b"not an image")
     ds = LabelledImageFolder(root, size=8, skip_bad=True)
-    assert ds.classes == ["a", "b", "c"] and ds.labels.tolist() == [0, 1, 2]
-    x, y = ds[0]  # a/broken.png is replaced by b/ok.png, and so is its label
-    assert int(y) == 1
-    assert torch.allclose(x, torch.full_like(x, 200 / 127.5 - 1), atol=1e-5)
+    assert ds.classes == ["a", "b", "c"] and ds.labels.tolist() == [1, 2]
+    assert ds.label_counts().tolist() == [0, 1, 1]
     with pytest.raises(UsageError) as exc:
         LabelledImageFolder(root, size=8)[0]
     assert "broken.png" in str(exc.value) and "data.skip_bad=true" in str(exc.value)
+    (root / "a" / "broken.png").unlink()
+    cut = _png(root / "a" / "cut.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), np.uint8)).save(cut)
+    cut.write_bytes(cut.read_bytes()[:300])  # the header reads, the pixels do not
+    ds = LabelledImageFolder(root, size=8, skip_bad=True)
+    assert ds.labels.tolist() == [0, 1, 2]
+    for _ in range(4):
+        x, y = ds[0]  # a/cut.png: b/ok.png or c/ok.png stands in, with its label
+        value = {1: 200, 2: 50}[int(y)]
+        assert torch.allclose(x, torch.full_like(x, value / 127.5 - 1), atol=1e-5)
+    assert ds.skipped == {0}
 
 
 def test_folder_errors_name_the_folder_and_what_would_be_valid(tmp_path: Path) -> None:

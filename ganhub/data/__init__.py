@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,25 +151,47 @@ class TensorBatches(BatchSource):
             self.position = Position(self.position.epoch + 1, 0)
 
 
-class _EpochBatchSampler:
-    """Index batches for one epoch, starting at a given batch (what DataLoader iterates)."""
+class EpochBatches:
+    """The index batches of every epoch from a position on, for one DataLoader kept for the
+    whole stream: its workers live on and read ahead over epoch boundaries (a loader built per
+    epoch forked its workers anew at each one, with nothing read ahead there).
 
-    def __init__(self, order: Tensor, batch_size: int, start: int) -> None:
-        self.order, self.batch_size, self.start = order.tolist(), batch_size, start
+    `left(at)` gives the batches of the epoch at `at` from its batch `at.index` on. The loader
+    draws batches ahead of those handed out, so the epoch's end is noted as the loader draws
+    it, and `hand_out` moves a source's position by the batches handed out alone.
+    """
+
+    def __init__(self, left: Callable[[Position], Sequence[list[int]]], first: Position) -> None:
+        self.left = left
+        self.first = Position(first.epoch, first.index, first.start)
+        self.ends: dict[int, int] = {}  # epoch -> its number of batches, once drawn
 
     def __iter__(self) -> Iterator[list[int]]:
-        for i in range(self.start, len(self)):
-            yield self.order[i * self.batch_size : (i + 1) * self.batch_size]
+        at = self.first
+        while True:
+            batches = self.left(at)
+            self.ends[at.epoch] = at.index + len(batches)
+            yield from batches
+            at = Position(at.epoch + 1, 0)
 
-    def __len__(self) -> int:
-        return len(self.order) // self.batch_size
+    def hand_out(self, source: BatchSource, batches: Iterable[Any]) -> Iterator[Any]:
+        """Yield `batches`, counting each in `source.position`; after an epoch's last batch the
+        position stays (epoch, its length) until the next batch is handed out."""
+        for batch in batches:
+            at = source.position
+            while at.index >= self.ends[at.epoch]:
+                del self.ends[at.epoch]
+                source.position = at = Position(at.epoch + 1, 0)
+            at.index += 1
+            yield batch
 
 
 class LoaderBatches(BatchSource):
     """Batches from a map-style dataset read by DataLoader workers, copied to the device ahead.
 
-    Decoding happens in `num_workers` processes; on CUDA, pinned memory and a copy one batch
-    ahead on a side stream (`ahead_on_device`) let the host-to-device copy run under the
+    Decoding happens in `num_workers` processes, started once for the whole stream (one loader
+    for every epoch, `EpochBatches`); on CUDA, pinned memory and a copy one batch ahead on a
+    side stream (`ahead_on_device`) let the host-to-device copy run under the
     previous step.
     """
 
@@ -217,25 +239,28 @@ class LoaderBatches(BatchSource):
     ) -> Iterator[Any]:
         """Yield batches forever, decoded by workers and copied to `device` one batch ahead."""
         self._check_size(batch_size, world)
-        pin = device.type == "cuda"
-        while True:
-            at = self.position
-            order = epoch_order(len(self), seed, at.epoch, rank, world, at.start)
-            sampler = _EpochBatchSampler(order, batch_size, at.index)
-            loader = DataLoader(
-                self.dataset,
-                batch_sampler=sampler,
-                num_workers=self.num_workers,
-                collate_fn=self.collate,
-                pin_memory=pin,
-                # its own generator: without one each new iterator draws a seed from the global
-                # RNG, so a run resumed mid-epoch would draw once more than an unbroken run
-                generator=torch.Generator().manual_seed(seed * 1_000_003 + self.position.epoch),
-            )
-            for batch in ahead_on_device(_worker_errors_as_one_line(loader), device):
-                self.position.index += 1  # workers read ahead; this counts what is handed out
-                yield batch
-            self.position = Position(self.position.epoch + 1, 0)
+
+        def left(at: Position) -> list[list[int]]:
+            order = epoch_order(len(self), seed, at.epoch, rank, world, at.start).tolist()
+            per_epoch = len(order) // batch_size
+            return [
+                order[i * batch_size : (i + 1) * batch_size] for i in range(at.index, per_epoch)
+            ]
+
+        sampler = EpochBatches(left, self.position)
+        loader = DataLoader(
+            self.dataset,
+            batch_sampler=sampler,
+            num_workers=self.num_workers,
+            collate_fn=self.collate,
+            pin_memory=device.type == "cuda",
+            # its own generator: without one the loader draws its workers' seed from the
+            # global RNG; seeded by the run's seed alone, not by the epoch a stream starts in,
+            # the workers' seed is the same in a resumed run as in an unbroken one
+            generator=torch.Generator().manual_seed(seed * 1_000_003),
+        )
+        cpu_batches = _worker_errors_as_one_line(loader)
+        yield from sampler.hand_out(self, ahead_on_device(cpu_batches, device))
 
 
 def files_digest(files: Sequence[Path]) -> str:
@@ -285,6 +310,7 @@ def split_batch(batch: Any, parts: int) -> Sequence[Any]:
 
 __all__ = [
     "BatchSource",
+    "EpochBatches",
     "LoaderBatches",
     "Position",
     "TensorBatches",

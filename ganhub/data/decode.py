@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from ganhub.errors import UsageError
+from ganhub.errors import UsageError, one_line
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -48,25 +48,34 @@ class ImageFacts:
 def _open(source: Source, name: str) -> PILImage:
     from PIL import Image, UnidentifiedImageError
 
+    shown = one_line(name)  # a file's name is data: one line, control characters escaped
     try:
         im = Image.open(source)
     except Image.DecompressionBombError:  # over twice MAX_PIXELS: Pillow refuses first
         raise UsageError(
-            f"image '{name}' is over {MAX_PIXELS:,} pixels (Pillow's decompression-bomb guard); "
+            f"image '{shown}' is over {MAX_PIXELS:,} pixels (Pillow's decompression-bomb guard); "
             "refused"
         ) from None
     except UnidentifiedImageError:
         raise UsageError(
-            f"cannot read image '{name}': not an image in a format Pillow reads"
+            f"cannot read image '{shown}': not an image in a format Pillow reads"
         ) from None
     except (OSError, ValueError) as exc:
         reason = str(exc).replace(str(source), name) if isinstance(source, Path) else str(exc)
-        raise UsageError(f"cannot read image '{name}': {reason}") from None
+        raise UsageError(f"cannot read image '{shown}': {one_line(reason)}") from None
     if im.width * im.height > MAX_PIXELS:
+        im.close()
         raise UsageError(
-            f"image '{name}' is {im.width}x{im.height}, over {MAX_PIXELS:,} pixels; refused"
+            f"image '{shown}' is {im.width}x{im.height}, over {MAX_PIXELS:,} pixels; refused"
         )
     return im
+
+
+def probe_image(source: Source, name: str = "") -> None:
+    """Read an image file's header only (its format and size, checked as decoding checks them):
+    a UsageError naming the file when it is not an image; no pixel is decoded."""
+    with _open(source, name or str(source)):
+        pass
 
 
 def describe_image(source: Source, name: str) -> ImageFacts:
@@ -102,7 +111,8 @@ def _guarded(name: str, work: Callable[[], _T]) -> _T:
     try:
         return work()
     except (OSError, ValueError, SyntaxError) as exc:
-        raise UsageError(f"cannot read image '{name}': {str(exc).splitlines()[0]}") from None
+        reason = one_line((str(exc).splitlines() or [""])[0])
+        raise UsageError(f"cannot read image '{one_line(name)}': {reason}") from None
 
 
 def _facts(im: PILImage) -> ImageFacts:
@@ -158,8 +168,8 @@ def _deep_grey(values: np.ndarray, mode: str, name: str) -> tuple[np.ndarray, li
     if mode == "F" and not np.isfinite(values).all():
         bad = int(values.size - np.isfinite(values).sum())
         raise UsageError(
-            f"cannot read image '{name}': {bad} NaN or infinite pixel value(s) in a 32-bit"
-            " float image; replace them (e.g. with 0) or leave the file out"
+            f"cannot read image '{one_line(name)}': {bad} NaN or infinite pixel value(s) in a "
+            "32-bit float image; replace them (e.g. with 0) or leave the file out"
         )
     lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
     full = 1.0 if mode == "F" else 65535.0
@@ -174,4 +184,11 @@ def _deep_grey(values: np.ndarray, mode: str, name: str) -> tuple[np.ndarray, li
     return scaled.astype(np.float32), [note]
 
 
-__all__ = ["MAX_PIXELS", "ImageFacts", "decode_image", "describe_image", "read_image"]
+__all__ = [
+    "MAX_PIXELS",
+    "ImageFacts",
+    "decode_image",
+    "describe_image",
+    "probe_image",
+    "read_image",
+]

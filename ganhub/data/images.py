@@ -8,7 +8,7 @@ from __future__ import annotations
 import gzip
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -52,23 +52,28 @@ def digits(size: int = 32) -> tuple[Tensor, Tensor]:
     return x.clamp_(-1, 1), torch.from_numpy(labels)
 
 
-def list_images(root: Path) -> list[Path]:
+def list_images(root: Path, within: Path | None = None) -> list[Path]:
     """Image files under `root` (recursively, see `walk_files`), sorted for a stable order."""
-    return sorted(p for p in walk_files(root) if p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(p for p in walk_files(root, within) if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def has_images(root: Path) -> bool:
+def has_images(root: Path, within: Path | None = None) -> bool:
     """Whether `root` holds an image file (recursively); stops at the first (no full listing)."""
-    return any(p.suffix.lower() in IMAGE_SUFFIXES for p in walk_files(root))
+    return any(p.suffix.lower() in IMAGE_SUFFIXES for p in walk_files(root, within))
 
 
-def walk_files(root: Path) -> Iterator[Path]:
+def walk_files(root: Path, within: Path | None = None) -> Iterator[Path]:
     """The files under `root` as every image loader and `ganhub data check` see them: hidden
     folders (`.git`, `.ipynb_checkpoints`) skipped, symlinks followed where they stay inside
-    `root` (each real folder once: a link to an ancestor cannot loop). A symlink leading out
-    of `root` is a ConfigError: a data set's links must not make training read other files,
-    the rule `data.labels` rows follow too."""
-    base = root.resolve()
+    the data folder `within` (default `root`; each real folder once: a link to an ancestor
+    cannot loop). A symlink leading out of it is a ConfigError: a data set's links must not
+    make training read other files, the rule `data.labels` rows follow too. `root` is a
+    folder of the data folder (cyclegan's trainA/, a class folder) when `within` is given:
+    `root` itself, or a link on the way to it, leading out of `within` is refused too."""
+    data = within if within is not None else root
+    base = data.resolve()
+    if within is not None:
+        refuse_leaving(root, data, base)
     seen: set[tuple[int, int]] = set()
     stack = [root]
     while stack:
@@ -84,7 +89,7 @@ def walk_files(root: Path) -> Iterator[Path]:
         for entry in entries:
             path = folder / entry.name
             if entry.is_symlink():
-                refuse_leaving(path, root, base)
+                refuse_leaving(path, data, base)
             if entry.is_dir():  # follows a link
                 if not entry.name.startswith("."):
                     stack.append(path)
@@ -94,7 +99,8 @@ def walk_files(root: Path) -> Iterator[Path]:
 
 def refuse_leaving(link: Path, root: Path, base: Path | None = None) -> None:
     """ConfigError when symlink `link` leads out of data folder `root` (`base`: its resolved
-    path, when the caller has it); a broken or looping link reads nothing and passes."""
+    path, when the caller has it); a broken or looping link reads nothing and passes. Names
+    are shown on one line (`one_line`): a file name is data, and may hold any character."""
     base = base or root.resolve()
     try:
         target = link.resolve()
@@ -102,31 +108,34 @@ def refuse_leaving(link: Path, root: Path, base: Path | None = None) -> None:
         return
     if not target.is_relative_to(base):
         raise ConfigError(
-            f"'{link}' is a symlink leading outside the data folder '{root}' (to '{target}'); "
-            "training reads files inside it only: copy the files in, or point data.path at them"
+            f"'{one_line(link)}' is a symlink leading outside the data folder "
+            f"'{one_line(root)}' (to '{one_line(target)}'); training reads files inside it "
+            "only: copy the files in, or point data.path at them"
         )
 
 
-def unread_images(root: Path) -> list[Path]:
-    """Files under `root` that Pillow would open but whose suffix the loaders do not read
-    (.jfif, .ppm, .tga...): skipped by training, counted by the data check."""
+def unread_images(root: Path, within: Path | None = None) -> list[Path]:
+    """Files under `root` (in data folder `within`, see `walk_files`) that Pillow would open but
+    whose suffix the loaders do not read (.jfif, .ppm, .tga...): skipped by training, counted by
+    the data check."""
     from PIL import Image
 
     opened = Image.registered_extensions().items()  # save-only formats (PDF) have no opener
     readable = {s for s, kind in opened if kind in Image.OPEN and s not in IMAGE_SUFFIXES}
-    return [p for p in walk_files(root) if p.suffix.lower() in readable]
+    return [p for p in walk_files(root, within) if p.suffix.lower() in readable]
 
 
 def check_image_folder(path: Path | None, key: str = "data.path") -> None:
     """Config-time check: `path` is set, exists, and holds at least one image."""
     if path is None:
         raise ConfigError(f"{key} is required for folder data: {key}=/path/to/images")
+    shown = one_line(path)
     if not path.exists():
-        raise ConfigError(f"{key}='{path}': folder does not exist")
+        raise ConfigError(f"{key}='{shown}': folder does not exist")
     if not path.is_dir():
-        raise ConfigError(f"{key}='{path}' is a file; give the folder that holds the images")
+        raise ConfigError(f"{key}='{shown}' is a file; give the folder that holds the images")
     if not has_images(path):
-        raise ConfigError(f"{key}='{path}': no images ({', '.join(IMAGE_SUFFIXES)}) found in it")
+        raise ConfigError(f"{key}='{shown}': no images ({', '.join(IMAGE_SUFFIXES)}) found in it")
 
 
 def resize_square(x: Tensor, size: int) -> Tensor:
@@ -158,6 +167,7 @@ def load_image(path: Path, size: int, channels: int) -> Tensor:
 
 
 _SKIPPED: set[Path] = set()  # files this process has warned about (once each)
+PROBE_THREADS = 8  # header reads at start-up wait on the disk more than on Python
 
 
 def warn_skipped(path: Path, exc: Exception) -> None:
@@ -165,34 +175,124 @@ def warn_skipped(path: Path, exc: Exception) -> None:
     DataLoader worker warns for the files it meets), so a skipped file is never silent."""
     if path not in _SKIPPED:
         _SKIPPED.add(path)
-        print(f"ganhub: warning: skipped (data.skip_bad=true): {exc}", file=sys.stderr, flush=True)
+        line = f"ganhub: warning: skipped (data.skip_bad=true): {one_line(exc)}"
+        print(line, file=sys.stderr, flush=True)
 
 
-class ImageFolder(Dataset[Tensor]):
+def readable_files(files: Sequence[Path], where: Path) -> list[int]:
+    """The indices of `files` whose header opens as an image (`probe_image`: format and size,
+    no pixels decoded), what `data.skip_bad=true` trains on: each other file is left out with
+    one warning line, so it takes no place in an epoch and gives no other file its turn. About
+    30 us a file (a few threads read the headers); a UsageError naming `where` when none is
+    readable."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ganhub.data.decode import probe_image
+
+    def problems(chunk: Sequence[Path]) -> list[UsageError | None]:
+        found: list[UsageError | None] = []
+        for path in chunk:
+            try:
+                probe_image(path, str(path))
+                found.append(None)
+            except UsageError as exc:
+                found.append(exc)
+        return found
+
+    step = max(64, len(files) // (PROBE_THREADS * 4) + 1)
+    chunks = [files[i : i + step] for i in range(0, len(files), step)]
+    with ThreadPoolExecutor(max_workers=min(PROBE_THREADS, len(chunks) or 1)) as pool:
+        found = [exc for chunk in pool.map(problems, chunks) for exc in chunk]
+    kept = []
+    for i, (path, exc) in enumerate(zip(files, found)):
+        if exc is None:
+            kept.append(i)
+        else:
+            warn_skipped(path, exc)
+    if not kept:
+        raise UsageError(
+            f"data.path='{one_line(where)}': none of its {len(files)} image file(s) is readable "
+            "(data.skip_bad=true skipped every one); give a folder with readable images"
+        )
+    return kept
+
+
+class SkippingFiles:
+    """What `data.skip_bad` does while decoding the image files of a dataset (`files`, whose
+    headers `readable_files` checked at start-up): a file that still fails (a truncated
+    download) is skipped for a file drawn at random, anew at each draw (in each process: the
+    main one, or each DataLoader worker with its own seed), so no file takes its turn in
+    every epoch. `skipped` holds the indices this process found unreadable: they are not
+    decoded again, and `ganhub data convert` leaves their rows out."""
+
+    def __init__(self, files: list[Path], size: int, channels: int, skip_bad: bool) -> None:
+        self.files = files
+        self.size, self.channels, self.skip_bad = size, channels, skip_bad
+        self.skipped: set[int] = set()
+        self._draws = 0
+
+    def read(self, i: int) -> tuple[int, Tensor]:
+        """(index of the file read, its image): file `i`, or with `skip_bad` its stand-in."""
+        k = i
+        while True:
+            if k not in self.skipped:
+                try:
+                    return k, load_image(self.files[k], self.size, self.channels)
+                except UsageError as exc:
+                    if not self.skip_bad:
+                        raise UsageError(
+                            f"{exc}; data.skip_bad=true skips unreadable files"
+                        ) from None
+                    warn_skipped(self.files[k], exc)
+                    self.skipped.add(k)
+            k = self._stand_in(i)
+
+    def _stand_in(self, i: int) -> int:
+        from torch.utils.data import get_worker_info
+
+        worker = get_worker_info()
+        self._draws += 1  # its own stream, never the global RNG that training draws from
+        rng = np.random.default_rng([worker.seed if worker is not None else 0, self._draws, i])
+        for _ in range(64):  # uniform over the readable files, without listing them
+            k = int(rng.integers(len(self.files)))
+            if k not in self.skipped:
+                return k
+        left = [k for k in range(len(self.files)) if k not in self.skipped]
+        if not left:
+            raise UsageError(
+                f"no readable image under '{one_line(self.files[0].parent)}' (data.skip_bad=true "
+                "skipped every file); give a folder with readable images"
+            )
+        return left[int(rng.integers(len(left)))]
+
+
+class ImageFolder(SkippingFiles, Dataset[Tensor]):
     """Every image under a folder (any nesting, any size), decoded in DataLoader workers.
 
-    With `skip_bad`, unreadable files are replaced by the next good one (one warning line
-    each); without it they stop training with an error naming the file.
+    With `skip_bad`, unreadable files are skipped (`readable_files`, `SkippingFiles`: one
+    warning line each); without it they stop training with an error naming the file.
     """
 
     def __init__(self, root: Path, size: int, channels: int = 3, skip_bad: bool = False) -> None:
         check_image_folder(root)
-        self.files = list_images(root)
-        self.size, self.channels, self.skip_bad = size, channels, skip_bad
+        files = list_images(root)
+        if skip_bad:
+            files = [files[i] for i in readable_files(files, root)]
+        super().__init__(files, size, channels, skip_bad)
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, i: int) -> Tensor:
-        for j in range(len(self.files)):
-            path = self.files[(i + j) % len(self.files)]
-            try:
-                return load_image(path, self.size, self.channels)
-            except UsageError as exc:
-                if not self.skip_bad:
-                    raise UsageError(f"{exc}; data.skip_bad=true skips unreadable files") from None
-                warn_skipped(path, exc)
-        raise UsageError(f"no readable image under '{self.files[0].parent}'")
+        return self.read(i)[1]
+
+
+def skipped_rows(source: object) -> set[int]:
+    """The rows of a batch source over image files (`LoaderBatches` of a `SkippingFiles`)
+    that this process decoded from a stand-in, their own file being unreadable; empty
+    for other sources."""
+    dataset = getattr(source, "dataset", None)
+    return set(dataset.skipped) if isinstance(dataset, SkippingFiles) else set()
 
 
 def torchvision_dataset(name: str, root: Path, size: int, channels: int) -> Tensor:

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ganhub.errors import UsageError
+from ganhub.errors import UsageError, one_line
 
 Severity = Literal["error", "warning", "note"]
 DROP, KEEP, CONVERT = "drop", "keep", "convert"
@@ -95,22 +95,25 @@ class DataReport:
         }
 
     def table(self, limit: int = 40) -> str:
-        """The report as text: a head line, then one row per finding (errors first)."""
+        """The report as text: a head line, then one row per finding (errors first). Items
+        and problems name files, which may hold any character: each row stays one line
+        (`one_line`), as `--json` keeps them as they are."""
         counts = Counter(f.severity for f in self.findings)
         state = "clean" if self.clean else "NOT clean"
         head = (
-            f"{self.source}: {len(self.items)} {self.kind}, {state} "
+            f"{one_line(self.source)}: {len(self.items)} {self.kind}, {state} "
             f"({counts['error']} errors, {counts['warning']} warnings, {counts['note']} notes)"
         )
-        lines = [head] + [f"  {k}: {_short(v)}" for k, v in self.summary.items()]
+        lines = [head] + [f"  {one_line(k)}: {_short(v)}" for k, v in self.summary.items()]
         order = {"error": 0, "warning": 1, "note": 2}
         rows = sorted(self.findings, key=lambda f: (order[f.severity], _natural(f.item)))
         if rows:
-            width = min(48, max(len(f.item) for f in rows))
+            shown = [(f.severity, one_line(f.item), one_line(f.problem), f.action) for f in rows]
+            width = min(48, max(len(item) for _, item, _, _ in shown))
             lines.append(f"  {'severity':<8}  {'item':<{width}}  problem -> action")
             lines += [
-                f"  {f.severity:<8}  {f.item:<{width}}  {f.problem} -> {f.action}"
-                for f in rows[:limit]
+                f"  {severity:<8}  {item:<{width}}  {problem} -> {action}"
+                for severity, item, problem, action in shown[:limit]
             ]
             if len(rows) > limit:
                 lines.append(f"  ... {len(rows) - limit} more (--json lists all)")
@@ -125,7 +128,7 @@ def _natural(text: str) -> list[Any]:
 
 
 def _short(value: Any) -> str:
-    text = json.dumps(value) if isinstance(value, dict | list) else str(value)
+    text = json.dumps(value) if isinstance(value, dict | list) else one_line(value)
     return text if len(text) < 200 else text[:197] + "..."
 
 
@@ -180,11 +183,12 @@ def inspect_image_files(
 
 
 def report_unread_images(report: DataReport, root: Path, under: Path | None = None) -> None:
-    """A warning for each file under `under` (default `root`; named relative to `root`) that
-    Pillow would open but training skips for its suffix (.jfif, .ppm...): never silent."""
+    """A warning for each file under `under` (default `root`; named relative to `root`, the
+    data folder its links must stay in) that Pillow would open but training skips for its
+    suffix (.jfif, .ppm...): never silent."""
     from ganhub.data.images import IMAGE_SUFFIXES, unread_images
 
-    for path in unread_images(under or root):
+    for path in unread_images(under or root, within=root):
         report.add(
             path.relative_to(root).as_posix(),
             f"{path.suffix} is not a suffix training reads ({', '.join(IMAGE_SUFFIXES)}); "
@@ -385,7 +389,7 @@ def read_report(path: Path) -> dict[str, Any]:
     """A report written with --json (for tools and tests)."""
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
-        raise UsageError(f"'{path}' is not a ganhub data report")
+        raise UsageError(f"'{one_line(path)}' is not a ganhub data report")
     return data
 
 

@@ -25,8 +25,8 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ganhub.config.schema import expand_path_text
-from ganhub.data.images import IMAGE_SUFFIXES, list_images, load_image, warn_skipped
-from ganhub.errors import ConfigError, UsageError, did_you_mean, one_line
+from ganhub.data.images import IMAGE_SUFFIXES, SkippingFiles, list_images, readable_files
+from ganhub.errors import ConfigError, did_you_mean, one_line
 
 if TYPE_CHECKING:
     from ganhub.data.inspect import DataReport
@@ -79,7 +79,7 @@ def _class_folders(root: Path, key: str) -> dict[str, list[Path]]:
     for sub in sorted(root.iterdir(), key=lambda p: p.name):
         if sub.name.startswith(".") or not sub.is_dir():
             continue
-        files = list_images(sub)
+        files = list_images(sub, within=root)  # links are judged against data.path, not the class
         if files:  # a folder with no image is not a class (torchvision would fail on it)
             classes[sub.name] = files
     if not classes:
@@ -319,11 +319,12 @@ def labelled_files(
     return [p for p, _ in pairs], [y for _, y in pairs], list(classes)
 
 
-class LabelledImageFolder(Dataset[tuple[Tensor, Tensor]]):
+class LabelledImageFolder(SkippingFiles, Dataset[tuple[Tensor, Tensor]]):
     """Labelled images (class folders or a CSV) decoded in DataLoader workers as (x, label).
 
-    With `skip_bad`, an unreadable file is replaced by the next good one, with that file's
-    label; without it training stops with an error naming the file.
+    With `skip_bad`, unreadable files are skipped with their labels (`readable_files`,
+    `SkippingFiles`: a stand-in comes with its own label); without it training stops with an
+    error naming the file.
     """
 
     def __init__(
@@ -336,27 +337,20 @@ class LabelledImageFolder(Dataset[tuple[Tensor, Tensor]]):
         classes: list[str] | None = None,
     ) -> None:
         files, labels, names = labelled_files(root, labels_csv, classes)
-        self.files = files
+        if skip_bad:
+            kept = readable_files(files, root)
+            files, labels = [files[i] for i in kept], [labels[i] for i in kept]
+        super().__init__(files, size, channels, skip_bad)
         self.labels = torch.tensor(labels, dtype=torch.long)
         self.classes = names
-        self.size, self.channels, self.skip_bad = size, channels, skip_bad
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
-        for j in range(len(self.files)):
-            k = (i + j) % len(self.files)
-            try:
-                x = load_image(self.files[k], self.size, self.channels)
-            except UsageError as exc:
-                if not self.skip_bad:
-                    raise UsageError(f"{exc}; data.skip_bad=true skips unreadable files") from None
-                warn_skipped(self.files[k], exc)
-                continue
-            # the replacement's own label: the image and its class must never be mismatched
-            return x, self.labels[k].clone()
-        raise UsageError(f"no readable image under '{self.files[0].parent}'")
+        k, x = self.read(i)
+        # the stand-in's own label: the image and its class must never be mismatched
+        return x, self.labels[k].clone()
 
     def label_counts(self) -> Tensor:
         """Number of files in each class, in class order (zeros for classes with none)."""
@@ -370,8 +364,8 @@ def shard_problems(path: Path | None) -> list[str]:
     if not is_shard(path):
         return []
     return [
-        f"data.path='{path}': a shard holds no labels; train a conditional run on the image "
-        "folder itself"
+        f"data.path='{_shown(path, 200)}': a shard holds no labels; train a conditional run on "
+        "the image folder itself"
     ]
 
 

@@ -30,7 +30,7 @@ from ganhub_cyclegan.folder import (
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from ganhub.data import BatchSource, Position, ahead_on_device, files_digest
+from ganhub.data import BatchSource, EpochBatches, Position, ahead_on_device, files_digest
 from ganhub.data.images import digits, list_images
 
 if TYPE_CHECKING:
@@ -231,20 +231,27 @@ class FolderBatches(_KeyedSource):
     def batches(
         self, batch_size: int, device: torch.device, *, seed: int, rank: int = 0, world: int = 1
     ) -> Iterator[Any]:
-        """Yield (a, b) batches on `device` forever, starting at the restored position."""
-        while True:
-            sampler = [k.tolist() for k in self._epoch_batches(batch_size, seed, rank, world)]
-            loader = DataLoader(
-                self.dataset,
-                batch_sampler=sampler,
-                num_workers=self.num_workers,
-                collate_fn=_collate,
-                pin_memory=device.type == "cuda",
-            )
-            for batch in ahead_on_device(loader, device):
-                self.position.index += 1  # workers read ahead; the position counts what we hand out
-                yield batch
-            self.position = Position(self.position.epoch + 1, 0)
+        """Yield (a, b) batches on `device` forever, starting at the restored position, from
+        one loader whose workers live on over epoch boundaries (`EpochBatches`)."""
+        self._check_size(batch_size, world)
+
+        def left(at: Position) -> list[list[int]]:
+            keys = epoch_keys(self.sizes, seed, at.epoch, rank, world, at.start)
+            per_epoch = len(keys) // batch_size
+            return [keys[i * batch_size : (i + 1) * batch_size].tolist()
+                    for i in range(at.index, per_epoch)]  # fmt: skip
+
+        sampler = EpochBatches(left, self.position)
+        loader = DataLoader(
+            self.dataset,
+            batch_sampler=sampler,
+            num_workers=self.num_workers,
+            collate_fn=_collate,
+            pin_memory=device.type == "cuda",
+            # its own generator: without one the loader draws a seed from the global RNG
+            generator=torch.Generator().manual_seed(seed * 1_000_003),
+        )
+        yield from sampler.hand_out(self, ahead_on_device(loader, device))
 
 
 # -- what a system reads ------------------------------------------------------------------

@@ -21,17 +21,28 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ganhub.data.images import IMAGE_SUFFIXES, has_images, list_images
-from ganhub.errors import ConfigError, UsageError
+from ganhub.data.images import IMAGE_SUFFIXES, has_images, list_images, refuse_leaving
+from ganhub.errors import ConfigError, UsageError, one_line
+
+
+def task_folder(root: Path, name: str) -> Path:
+    """`root / name` (trainA/, testB/, train/, val/...), refused in one line when it leads out
+    of data.path `root`: a task folder linked elsewhere would make training read other files.
+    The links inside it are judged by `walk_files` against the folder itself, as every
+    listing of it (the check's, the sample grids') judges them."""
+    refuse_leaving(root / name, root)
+    return root / name
 
 
 def folder_layout(path: Path, task: str) -> dict[str, list[Path]]:
-    """The training folders' image files by role, or a ConfigError naming what is missing."""
+    """The training folders' image files by role, or a ConfigError naming what is missing.
+    A training folder leading out of data.path is refused (`task_folder`)."""
+    shown = one_line(path)
     if not path.exists():
-        raise ConfigError(f"data.path='{path}': folder does not exist")
+        raise ConfigError(f"data.path='{shown}': folder does not exist")
     if not path.is_dir():
         raise ConfigError(
-            f"data.path='{path}' is a file; give the folder with trainA/trainB or train"
+            f"data.path='{shown}' is a file; give the folder with trainA/trainB or train"
         )
     names = ("trainA", "trainB") if task == "unpaired" else ("train",)
     missing = [n for n in names if not (path / n).is_dir()]
@@ -44,21 +55,21 @@ def folder_layout(path: Path, task: str) -> dict[str, list[Path]]:
             hint = ""
         wanted = " and ".join(f"{n}/" for n in names)
         raise ConfigError(
-            f"data.path='{path}': task={task} needs {wanted} inside it; missing "
+            f"data.path='{shown}': task={task} needs {wanted} inside it; missing "
             f"{', '.join(f'{n}/' for n in missing)}{hint}"
         )
     if task == "paired" and all((path / "train" / side).is_dir() for side in ("A", "B")):
         # pix2pix's layout before its combine step: each image was cut into two halves of itself
         raise ConfigError(
-            f"data.path='{path}': train/ holds A/ and B/ folders; task=paired reads A|B pairs "
+            f"data.path='{shown}': train/ holds A/ and B/ folders; task=paired reads A|B pairs "
             "side by side in one image (pix2pix's combine_A_and_B.py writes them)"
         )
     layout = {}
     for name in names:
-        files = list_images(path / name)
+        files = list_images(task_folder(path, name))
         if not files:
             raise ConfigError(
-                f"data.path='{path}': {name}/ holds no images ({', '.join(IMAGE_SUFFIXES)})"
+                f"data.path='{shown}': {name}/ holds no images ({', '.join(IMAGE_SUFFIXES)})"
             )
         layout[name] = files
     return layout
@@ -122,7 +133,7 @@ def read_training(path: Path, channels: int, size: int, pairs: bool) -> list[Ten
     problem = size_problem(x.shape[-2], x.shape[-1], size, pairs)
     if problem is not None:
         raise UsageError(
-            f"image '{path}': {problem}; `ganhub data check` lists such files and "
+            f"image '{one_line(path)}': {problem}; `ganhub data check` lists such files and "
             "`ganhub data clean` writes a copy without them"
         )
     if not pairs:
@@ -138,10 +149,11 @@ HELDOUT_PAIRS = 500  # at most (as the embedded data's held-out pairs), in liste
 
 def heldout_folder(root: Path) -> str | None:
     """`test` (else `val`) when that folder of a paired data.path holds an image; None when
-    neither does or the data is gone (a trained run loaded elsewhere)."""
+    neither does or the data is gone (a trained run loaded elsewhere); one leading out of
+    data.path is refused (`task_folder`)."""
     for name in HELDOUT_FOLDERS:
         try:
-            if (root / name).is_dir() and has_images(root / name):
+            if (root / name).is_dir() and has_images(task_folder(root, name)):
                 return name
         except OSError:
             return None
@@ -151,10 +163,13 @@ def heldout_folder(root: Path) -> str | None:
 def preview_folders(root: Path, task: str) -> tuple[str, ...]:
     """The folders the sample grids read: `test/` (else `val/`) for pairs; for unpaired data,
     each side's `testA/` or `testB/` when it holds images, else that side's training folder
-    (the sides are translated independently, so a lone testA/ is used, not ignored)."""
+    (the sides are translated independently, so a lone testA/ is used, not ignored). A test
+    folder leading out of data.path `root` is refused, as a training one (`task_folder`)."""
     if task == "paired":
-        return next(((d,) for d in HELDOUT_FOLDERS if has_images(root / d)), ("train",))
-    return tuple(f"test{d}" if has_images(root / f"test{d}") else f"train{d}" for d in "AB")
+        return next(((d,) for d in HELDOUT_FOLDERS if has_images(task_folder(root, d))), ("train",))
+    return tuple(
+        f"test{d}" if has_images(task_folder(root, f"test{d}")) else f"train{d}" for d in "AB"
+    )
 
 
 class FolderPairs(Dataset[tuple[Tensor, Tensor]]):

@@ -46,15 +46,15 @@ from ganhub_medgan.volume import (
 from torch import Tensor
 
 from ganhub.data.images import refuse_leaving
-from ganhub.errors import ConfigError, UsageError
+from ganhub.errors import ConfigError, UsageError, one_line
 
 MANIFEST = "ganhub_medgan.json"  # written by `ganhub data convert --to nifti`
 FORMAT = "ganhub-medgan-nifti/1"
 
 
 def warn(line: str) -> None:
-    """One line on stderr (the loader's warnings: they name the file)."""
-    print(f"medgan: warning: {line}", file=sys.stderr, flush=True)
+    """One line on stderr (the loader's warnings: they name the file, escaped by `one_line`)."""
+    print(f"medgan: warning: {one_line(line)}", file=sys.stderr, flush=True)
 
 
 def item_name(path: Path) -> str:
@@ -89,12 +89,20 @@ def is_item(path: Path) -> bool:
 def scan_items(folder: Path, root: Path | None = None) -> dict[str, list[Path]]:
     """NIfTI files and DICOM series directly under `folder`, by name (several when files
     share one, `a.nii` and `a.nii.gz`); a symlink leading out of the data folder `root`
-    (default `folder`) is refused, as in every image folder (`walk_files`)."""
+    (default `folder`) is refused, as in every image folder (`walk_files`): `folder` itself
+    (a task folder linked elsewhere), an entry, or a file of a DICOM series."""
+    data = root or folder
+    base = data.resolve()
+    refuse_leaving(folder, data, base)
     items: dict[str, list[Path]] = {}
     for path in sorted(folder.iterdir()):
         if path.is_symlink():
-            refuse_leaving(path, root or folder)
+            refuse_leaving(path, data, base)
         if is_item(path):
+            if path.is_dir():  # a series: its files are read too
+                for part in path.iterdir():
+                    if part.is_symlink():
+                        refuse_leaving(part, data, base)
             items.setdefault(item_name(path), []).append(path)
     return items
 
@@ -106,10 +114,10 @@ def list_items(folder: Path, root: Path | None = None) -> dict[str, Path]:
 
 def clash_line(paths: list[Path]) -> str:
     """The problem of files that share a name (one line)."""
-    others = " and ".join(f"'{p}'" for p in paths[1:])
+    others = " and ".join(f"'{one_line(p)}'" for p in paths[1:])
     return (
-        f"'{paths[0]}' and {others} share the name '{item_name(paths[0])}', which is how files "
-        "pair up; keep one of them (or rename it)"
+        f"'{one_line(paths[0])}' and {others} share the name '{one_line(item_name(paths[0]))}', "
+        "which is how files pair up; keep one of them (or rename it)"
     )
 
 
@@ -150,15 +158,16 @@ def check_folder(task: str, cfg: MedData) -> None:
         raise ConfigError(
             "data.path is required for folder data: data=folder data.path=/path/to/dir"
         )
+    shown = one_line(cfg.path)
     if not cfg.path.exists():
-        raise ConfigError(f"data.path='{cfg.path}': folder does not exist")
+        raise ConfigError(f"data.path='{shown}': folder does not exist")
     if not cfg.path.is_dir():
-        raise ConfigError(f"data.path='{cfg.path}' is a file; give the folder of NIfTI volumes")
+        raise ConfigError(f"data.path='{shown}' is a file; give the folder of NIfTI volumes")
     dirs = subdirs(task, cfg)
     for sub in dirs:
         if not (cfg.path / sub).is_dir():
             raise ConfigError(
-                f"data.path='{cfg.path}': task={task} needs the subfolders "
+                f"data.path='{shown}': task={task} needs the subfolders "
                 f"{' and '.join(repr(s + '/') for s in dirs)}; '{sub}/' is missing"
             )
     for sub in dirs:
@@ -166,23 +175,24 @@ def check_folder(task: str, cfg: MedData) -> None:
         items = list_items(folder, cfg.path)
         if not items:
             raise ConfigError(
-                f"data.path: '{folder}' holds no NIfTI (.nii, .nii.gz) files or DICOM series"
-                + nested_hint(folder)
+                f"data.path: '{one_line(folder)}' holds no NIfTI (.nii, .nii.gz) files or DICOM "
+                "series" + nested_hint(folder, cfg.path)
             )
         series = [p for p in items.values() if p.is_dir()]
         if series and not any(importlib.util.find_spec(m) for m in ("pydicom", "itk")):
             raise ConfigError(
-                f"data.path: '{series[0]}' is a DICOM series; reading DICOM needs pydicom "
-                "(pip install pydicom) or itk"
+                f"data.path: '{one_line(series[0])}' is a DICOM series; reading DICOM needs "
+                "pydicom (pip install pydicom) or itk"
             )
 
 
-def nested_hint(folder: Path) -> str:
-    """The error's tail when `folder` holds no files but its subfolders do (a lesion set)."""
+def nested_hint(folder: Path, root: Path | None = None) -> str:
+    """The error's tail when `folder` holds no files but its subfolders do (a lesion set);
+    their links are judged against the data folder `root` (default `folder`)."""
     nested = sorted(
-        f"'{p.name}/'"
+        f"'{one_line(p.name)}/'"
         for p in folder.iterdir()
-        if p.is_dir() and not p.name.startswith(".") and list_items(p, folder)
+        if p.is_dir() and not p.name.startswith(".") and list_items(p, root or folder)
     )
     if not nested:
         return ""
@@ -234,7 +244,8 @@ def pair_items(task: str, cfg: MedData) -> list[tuple[str, tuple[Path, ...]]]:
     if lonely:
         path, other = lonely[0]
         message = (
-            f"'{path}' has no partner named '{item_name(path)}' in '{other}' "
+            f"'{one_line(path)}' has no partner named '{one_line(item_name(path))}' in "
+            f"'{one_line(other)}' "
             f"({len(lonely)} unpaired file(s)); pairs are matched by file name"
         )
         if not cfg.skip_bad:
@@ -242,7 +253,7 @@ def pair_items(task: str, cfg: MedData) -> list[tuple[str, tuple[Path, ...]]]:
         warn(f"skipping unpaired files: {message}")
     if not pairs:
         assert cfg.path is not None
-        folders = " and ".join(f"'{cfg.path / sub}'" for sub in subdirs(task, cfg))
+        folders = " and ".join(f"'{one_line(cfg.path / sub)}'" for sub in subdirs(task, cfg))
         raise UsageError(f"no pairs: no file name appears in all of {folders}")
     return pairs
 
@@ -276,9 +287,9 @@ def read_manifest(root: Path) -> dict[str, Any] | None:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise UsageError(f"'{path}' is unreadable: {first_line(exc)}") from None
+        raise UsageError(f"'{one_line(path)}' is unreadable: {one_line(first_line(exc))}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise UsageError(f"'{path}' is not a manifest of ganhub data convert --to nifti")
+        raise UsageError(f"'{one_line(path)}' is not a manifest of ganhub data convert --to nifti")
     return manifest
 
 
@@ -295,7 +306,7 @@ def converted_for(task: str, cfg: MedData, spatial_dims: int, size: int) -> bool
         if made.get(key) != value:
             was = json.dumps(made.get(key))
             raise UsageError(
-                f"data.path='{cfg.path}' holds volumes converted for {key}={was} "
+                f"data.path='{one_line(cfg.path)}' holds volumes converted for {key}={was} "
                 f"(ganhub data convert); this run has {key}={json.dumps(value)}: set "
                 f"{key}={was}, or convert the original data with this run's settings"
             )
@@ -368,14 +379,14 @@ def iter_folder(
             warn(line)
         if error:
             if not cfg.skip_bad:
-                raise UsageError(error + " (set data.skip_bad=true to skip such files)")
+                raise UsageError(one_line(error) + " (set data.skip_bad=true to skip such files)")
             warn(f"skipping: {error}")
             continue
         masks += [v.mask for v in vols if v.mask is not None]
         count += 1
         yield name, vols
     if not count:
-        raise UsageError(f"data.path='{cfg.path}': no readable samples")
+        raise UsageError(f"data.path='{one_line(cfg.path)}': no readable samples")
     if task == "lesion" and not any(m.loaded for m in masks):
         raise UsageError(all_empty(cfg, masks, size))
 
@@ -419,7 +430,7 @@ def all_empty(cfg: MedData, masks: list[MaskFacts], size: int) -> str:
         )
         fixes.append("lower data.mask_threshold")
     return (
-        f"every lesion mask under '{cfg.path / cfg.mask_dir}' is empty ({len(masks)} masks; "
-        f"{'; '.join(whys) or 'none has a non-zero voxel'}): training would see no lesion; "
-        f"{' or '.join(fixes) or 'check the masks'}"
+        f"every lesion mask under '{one_line(cfg.path / cfg.mask_dir)}' is empty "
+        f"({len(masks)} masks; {'; '.join(whys) or 'none has a non-zero voxel'}): training "
+        f"would see no lesion; {' or '.join(fixes) or 'check the masks'}"
     )

@@ -397,3 +397,35 @@ def test_a_broken_preview_file_stops_the_run_before_step_one(workdir: Path, cli)
     assert "\n" not in str(caught.value) and not (workdir / "runs" / "broken").exists()
     code, out, err = cli("run", *keys, "trainer.progress=true")
     assert code != 0 and "testA/broken.png" in err and "run dir" not in out + err
+
+
+def test_a_task_folder_linked_out_of_data_path_is_refused(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """trainA/ (or testB/, val/) linked to another folder was read by the check and the run:
+    each listed folder was its own data folder. Links are judged against data.path, so a
+    task folder leading out of it is refused in one line, and a link inside it is followed."""
+    rng = np.random.default_rng(5)
+    for i in range(2):
+        _png(workdir / "secret" / f"{i}.png", _noise(rng, 20, 20))
+        _png(workdir / "cyc" / "trainB" / f"{i}.png", _noise(rng, 20, 20))
+        _png(workdir / "cyc" / "store" / f"{i}.png", _noise(rng, 20, 20))
+    (workdir / "cyc" / "trainA").symlink_to(workdir / "secret")
+    refused = "'cyc/trainA' is a symlink leading outside the data folder 'cyc'"
+    code, out, err = cli("data", "check", "cyc", *CHECK)
+    assert code == 2 and err.strip().splitlines() == [f"ganhub: error: {refused} (to "
+           f"'{workdir / 'secret'}'); training reads files inside it only: copy the files in, "
+           "or point data.path at them"], out + err  # fmt: skip
+    with pytest.raises(ConfigError, match=refused):
+        resolve([*TINY, "data.path=cyc"])
+    (workdir / "cyc" / "trainA").unlink()
+    (workdir / "cyc" / "trainA").symlink_to(workdir / "cyc" / "store")  # inside: followed
+    assert [p.name for p in _dataset(workdir / "cyc").files[0]] == ["0.png", "1.png"]
+    (workdir / "cyc" / "testB").symlink_to(workdir / "secret")  # the grids' folder
+    with pytest.raises(ConfigError, match="'cyc/testB' is a symlink leading outside"):
+        _report(Path("cyc"))
+    (workdir / "cyc" / "testB").unlink()
+    for name in ("trainA", "trainB"):
+        (workdir / "cyc" / name).rename(workdir / "cyc" / f"x{name}")
+    _png(workdir / "cyc" / "train" / "0.png", _noise(rng, 20, 40))
+    (workdir / "cyc" / "val").symlink_to(workdir / "secret")  # a paired folder's test pairs
+    with pytest.raises(ConfigError, match="'cyc/val' is a symlink leading outside"):
+        _report(Path("cyc"), "task=paired")
