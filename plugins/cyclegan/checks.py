@@ -69,7 +69,7 @@ def inspect_folders(config: CycleGANConfig) -> DataReport:
     for side, folders in _read_folders(root, config.task):
         files = []
         for folder in folders:
-            found = list_images(root / folder)
+            found = list_images(root / folder, within=root)
             counts[f"{folder}/"] = len(found)
             files += [(f.relative_to(root).as_posix(), f) for f in found]
         start = len(report.findings)
@@ -107,7 +107,7 @@ def inspect_folders(config: CycleGANConfig) -> DataReport:
     ignored = sum(
         1
         for folder in counts
-        for p in walk_files(root / folder)
+        for p in walk_files(root / folder, root)
         if p.suffix.lower() not in IMAGE_SUFFIXES
     )
     if ignored:

@@ -311,7 +311,7 @@ class DomainData:
         if name is None:
             return None
         if self._heldout is None:
-            files = list_images(root / name)[:HELDOUT_PAIRS]
+            files = list_images(root / name, within=root)[:HELDOUT_PAIRS]
             cfg = self.config
             a, b = preview_images(files, torch.arange(len(files)), cfg.model.image_size,
                                   cfg.data.channels, pairs=True)  # fmt: skip
@@ -331,7 +331,10 @@ class DomainData:
             cfg = self.config
             size, channels, root = cfg.model.image_size, cfg.data.channels, cfg.data.path
             assert root is not None
-            folders = [list_images(root / name)[:n] for name in preview_folders(root, cfg.task)]
+            folders = [
+                list_images(root / name, within=root)[:n]
+                for name in preview_folders(root, cfg.task)
+            ]
             if self.paired:  # no test/ or val/: the training pairs
                 a, b = preview_images(folders[0], torch.arange(len(folders[0])), size,
                                       channels, pairs=True)  # fmt: skip
@@ -354,7 +357,9 @@ class DomainData:
         size, channels, root = cfg.model.image_size, cfg.data.channels, cfg.data.path
         assert root is not None
         folder_layout(root, cfg.task)  # one line when the run's data has moved since it trained
-        folders = [list_images(root / name) for name in preview_folders(root, cfg.task)]
+        folders = [
+            list_images(root / name, within=root) for name in preview_folders(root, cfg.task)
+        ]
         if self.paired:
             idx = preview_indices(len(folders[0]), n, seed, listed=True)
             a, b = preview_images(folders[0], idx, size, channels, pairs=True)

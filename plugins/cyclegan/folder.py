@@ -28,8 +28,8 @@ from ganhub.errors import ConfigError, UsageError, one_line
 def task_folder(root: Path, name: str) -> Path:
     """`root / name` (trainA/, testB/, train/, val/...), refused in one line when it leads out
     of data.path `root`: a task folder linked elsewhere would make training read other files.
-    The links inside it are judged by `walk_files` against the folder itself, as every
-    listing of it (the check's, the sample grids') judges them."""
+    The links inside it are judged against `root` too (every listing passes `within=root`), so
+    a link from trainA/ into trainB/ is followed and one out of data.path refused."""
     refuse_leaving(root / name, root)
     return root / name
 
@@ -66,7 +66,7 @@ def folder_layout(path: Path, task: str) -> dict[str, list[Path]]:
         )
     layout = {}
     for name in names:
-        files = list_images(task_folder(path, name))
+        files = list_images(task_folder(path, name), within=path)
         if not files:
             raise ConfigError(
                 f"data.path='{shown}': {name}/ holds no images ({', '.join(IMAGE_SUFFIXES)})"
@@ -153,7 +153,7 @@ def heldout_folder(root: Path) -> str | None:
     data.path is refused (`task_folder`)."""
     for name in HELDOUT_FOLDERS:
         try:
-            if (root / name).is_dir() and has_images(task_folder(root, name)):
+            if (root / name).is_dir() and has_images(task_folder(root, name), within=root):
                 return name
         except OSError:
             return None
@@ -166,9 +166,13 @@ def preview_folders(root: Path, task: str) -> tuple[str, ...]:
     (the sides are translated independently, so a lone testA/ is used, not ignored). A test
     folder leading out of data.path `root` is refused, as a training one (`task_folder`)."""
     if task == "paired":
-        return next(((d,) for d in HELDOUT_FOLDERS if has_images(task_folder(root, d))), ("train",))
+        return next(
+            ((d,) for d in HELDOUT_FOLDERS if has_images(task_folder(root, d), within=root)),
+            ("train",),
+        )
     return tuple(
-        f"test{d}" if has_images(task_folder(root, f"test{d}")) else f"train{d}" for d in "AB"
+        f"test{d}" if has_images(task_folder(root, f"test{d}"), within=root) else f"train{d}"
+        for d in "AB"
     )
 
 

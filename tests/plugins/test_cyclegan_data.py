@@ -419,6 +419,10 @@ def test_a_task_folder_linked_out_of_data_path_is_refused(workdir: Path, cli) ->
     (workdir / "cyc" / "trainA").unlink()
     (workdir / "cyc" / "trainA").symlink_to(workdir / "cyc" / "store")  # inside: followed
     assert [p.name for p in _dataset(workdir / "cyc").files[0]] == ["0.png", "1.png"]
+    (workdir / "cyc" / "store" / "2.png").symlink_to(workdir / "cyc" / "trainB" / "0.png")
+    code, out, err = cli("data", "check", "cyc", *CHECK)  # a link between task folders: inside
+    assert code in (0, 1) and "symlink" not in out + err, out + err
+    assert [p.name for p in _dataset(workdir / "cyc").files[0]] == ["0.png", "1.png", "2.png"]
     (workdir / "cyc" / "testB").symlink_to(workdir / "secret")  # the grids' folder
     with pytest.raises(ConfigError, match="'cyc/testB' is a symlink leading outside"):
         _report(Path("cyc"))
