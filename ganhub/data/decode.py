@@ -87,6 +87,24 @@ def describe_image(source: Source, name: str) -> ImageFacts:
 
 def read_image(source: Source, channels: int, name: str = "") -> tuple[np.ndarray, ImageFacts]:
     """Decode once and describe: (pixels as `decode_image` gives them, facts)."""
+    return _read(source, channels, name, _to_array)
+
+
+def read_pixels(source: Source, channels: int, name: str = "") -> tuple[np.ndarray, float]:
+    """Decode to the pixels' own type, (H, W, channels): uint8 with scale 255, or float32 in
+    [0, 1] with scale 1 (16/32-bit grey). Loaders resize these and scale once at the small size,
+    not at the file's (half the float passes over a large image)."""
+    pixels, _ = _read(source, channels, name, _pixels)
+    return pixels, 255.0 if pixels.dtype == np.uint8 else 1.0
+
+
+def _read(
+    source: Source,
+    channels: int,
+    name: str,
+    convert: Callable[[PILImage, int, str], tuple[np.ndarray, list[str]]],
+) -> tuple[np.ndarray, ImageFacts]:
+    """Open, describe and `convert` the upright image; a broken file is one line."""
     from PIL import ImageOps
 
     name = name or str(source)
@@ -94,7 +112,7 @@ def read_image(source: Source, channels: int, name: str = "") -> tuple[np.ndarra
 
         def read() -> tuple[np.ndarray, ImageFacts]:
             facts = _facts(im)
-            pixels, notes = _to_array(ImageOps.exif_transpose(im), channels, name)
+            pixels, notes = convert(ImageOps.exif_transpose(im), channels, name)
             facts.notes = [*facts.notes, *notes]
             return pixels, facts
 
@@ -142,23 +160,29 @@ def _facts(im: PILImage) -> ImageFacts:
 
 def _to_array(im: PILImage, channels: int, name: str) -> tuple[np.ndarray, list[str]]:
     """Pixels as float32 (channels, H, W) in [0, 1], and what their values made decoding do."""
+    pixels, notes = _pixels(im, channels, name)
+    scale = 255.0 if pixels.dtype == np.uint8 else 1.0
+    return np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32) / scale, notes
+
+
+def _pixels(im: PILImage, channels: int, name: str) -> tuple[np.ndarray, list[str]]:
+    """Pixels as (H, W, channels): uint8, or float32 in [0, 1] for 16/32-bit grey images; and
+    what their values made decoding do."""
     from PIL import Image
 
     mode = im.mode
     if mode in _DEEP_MODES:
         grey, notes = _deep_grey(np.asarray(im), mode, name)
-        arr = grey[None] if channels == 1 else np.repeat(grey[None], 3, axis=0)
-        return np.ascontiguousarray(arr, dtype=np.float32), notes
+        grey = grey.astype(np.float32)[..., None]
+        return (grey if channels == 1 else np.repeat(grey, 3, axis=2)), notes
     if mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
     if im.mode in ("RGBA", "LA", "PA"):
         rgba = im.convert("RGBA")
         black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
         im = Image.alpha_composite(black, rgba).convert("RGB")
-    im = im.convert("L" if channels == 1 else "RGB")
-    arr = np.asarray(im, dtype=np.float32) / 255.0
-    arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-    return np.ascontiguousarray(arr), []
+    arr = np.array(im.convert("L" if channels == 1 else "RGB"))  # a writable copy, for torch
+    return (arr[..., None] if arr.ndim == 2 else arr), []
 
 
 def _deep_grey(values: np.ndarray, mode: str, name: str) -> tuple[np.ndarray, list[str]]:

@@ -152,9 +152,12 @@ def load_image(path: Path, size: int, channels: int) -> Tensor:
     Decoding keeps the file's information (`ganhub.data.decode`): 16-bit images are scaled by
     their depth, the EXIF orientation is applied, palettes and transparency are converted.
     """
-    from ganhub.data.decode import decode_image
+    from ganhub.data.decode import read_pixels
 
-    x = torch.from_numpy(decode_image(path, channels)).mul_(255.0).unsqueeze(0)
+    pixels, depth = read_pixels(path, channels)
+    # (1, C, H, W) over the (H, W, C) pixels: one float copy, channels-last, which the
+    # antialiased resize reads as fast; scaled to [-1, 1] once, at the output size
+    x = torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0).float()
     h, w = x.shape[-2:]
     scale = size / min(h, w)
     if scale != 1.0:
@@ -162,8 +165,8 @@ def load_image(path: Path, size: int, channels: int) -> Tensor:
         x = F.interpolate(x, size=new, mode="bilinear", antialias=True, align_corners=False)
     h, w = x.shape[-2:]
     top, left = (h - size) // 2, (w - size) // 2
-    x = x[..., top : top + size, left : left + size]
-    return (x[0] / 127.5 - 1.0).clamp_(-1, 1)
+    x = x[0, :, top : top + size, left : left + size]
+    return (x * (2.0 / depth) - 1.0).clamp_(-1, 1).contiguous()
 
 
 _SKIPPED: set[Path] = set()  # files this process has warned about (once each)
