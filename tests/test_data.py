@@ -229,6 +229,10 @@ def test_check_clean_convert_and_train_from_the_shard(workdir: Path, cli) -> Non
     assert code == 2 and "is a folder" in err and (root / "broken.png").exists()
     code, _, err = cli(*convert, "s.safetensors", "--force")
     assert code == 0 and load_shard(workdir / "s.safetensors").shape[0] == 4, err
+    # a 64 px run upsamples the 32 px shard: the check says so, as it does for a folder
+    code, out, _ = cli("data", "check", "s.safetensors", "plugin=dcgan", "model.image_size=64",
+                       "--json")  # fmt: skip
+    assert code == 0 and json.loads(out)["summary"]["resized on load"] == {"32x32 -> 64x64": 4}
     summary = fit(
         make_run(resolve([*TINY_DCGAN, "data.path=s.safetensors", "trainer.batch_size=4"]))
     )

