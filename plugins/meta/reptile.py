@@ -307,8 +307,12 @@ def _outer_loop(
     console.end_training(run.step)
     done = max(1, run.step)
     if options.learn_lr:  # what ganhub adapt and a resumed run read
+        factors = {g: lr / getattr(run.config.optim, g).lr for g, lr in rates.items()}
         for g, lr in rates.items():
             getattr(run.config.optim, g).lr = lr
+        if "ttur" in run.config.tricks:  # TTUR sets its rates outright: they learn the factor
+            ttur = getattr(run.config.trick, "ttur")  # noqa: B009 (a plugin-registered section)
+            ttur.g_lr, ttur.d_lr = ttur.g_lr * factors["G"], ttur.d_lr * factors["D"]
         run.write_config()
     spent = {}
     began = time.perf_counter()

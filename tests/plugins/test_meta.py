@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from itertools import pairwise
 from pathlib import Path
@@ -213,6 +214,13 @@ def test_learned_rates_keep_ttur_and_the_lazy_r1_correction(
         scale = logged[f"meta/lr_{side}"] / 2e-4
         assert logged[f"meta/lr_{side}"] != 2e-4
         assert visits[1][side] == [pytest.approx(lr * scale) for lr in lrs]
+    # what adapt trains with: TTUR's rates set outright, so they carry the learned factors
+    learned = json.loads((workdir / "runs/m/meta.json").read_text())["learned_lr"]
+    adapted = ganhub.load(workdir / "runs/m").config
+    assert adapted.optim.G.lr == learned["G"] and adapted.optim.D.lr == learned["D"]
+    ttur = adapted.trick.ttur  # type: ignore[attr-defined]
+    assert ttur.g_lr == pytest.approx(1e-4 * learned["G"] / 2e-4)
+    assert ttur.d_lr == pytest.approx(4e-4 * learned["D"] / 2e-4)
 
 
 def test_learned_rates_are_refused_next_to_an_lr_schedule() -> None:
