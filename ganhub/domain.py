@@ -123,10 +123,8 @@ class Domain(ABC):
         source = self.build(config, BuildHints()).data()
         import torch
 
-        from ganhub.data.images import skipped_rows
-
         samples = source.gather(torch.arange(len(source)))
-        skipped = skipped_rows(source)  # data.skip_bad: a stand-in decoded in their place
+        skipped = source.stood_in_rows()  # data.skip_bad: a stand-in decoded in their place
         if skipped:
             samples = samples[[i for i in range(len(samples)) if i not in skipped]]
         data = config.model_dump(mode="json").get("data")

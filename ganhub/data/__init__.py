@@ -88,6 +88,11 @@ class BatchSource(ABC):
         """The labels of the samples at `idx` (on the CPU), or None for unlabelled data."""
         return None
 
+    def stood_in_rows(self) -> set[int]:
+        """The rows `gather` decoded from a stand-in in this process, their own file being
+        unreadable (`data.skip_bad`): `ganhub data convert` leaves them out. None here."""
+        return set()
+
     def fingerprint(self) -> dict[str, Any]:
         """What identifies this data cheaply (size and a hash of a strided subset), for caches."""
         n = len(self)
@@ -226,6 +231,13 @@ class LoaderBatches(BatchSource):
     def gather_labels(self, idx: Tensor) -> Tensor | None:
         """The labels at `idx` when the dataset's labels were given, else None."""
         return self.labels[idx] if self.labels is not None else None
+
+    def stood_in_rows(self) -> set[int]:
+        """The rows a `SkippingFiles` dataset (image folders under `data.skip_bad`) decoded
+        from a stand-in in this process."""
+        from ganhub.data.images import SkippingFiles
+
+        return set(self.dataset.skipped) if isinstance(self.dataset, SkippingFiles) else set()
 
     def fingerprint(self) -> dict[str, Any]:
         """The decoded subset's hash, plus the name, size and time of every file read."""

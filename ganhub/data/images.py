@@ -290,14 +290,6 @@ class ImageFolder(SkippingFiles, Dataset[Tensor]):
         return self.read(i)[1]
 
 
-def skipped_rows(source: object) -> set[int]:
-    """The rows of a batch source over image files (`LoaderBatches` of a `SkippingFiles`)
-    that this process decoded from a stand-in, their own file being unreadable; empty
-    for other sources."""
-    dataset = getattr(source, "dataset", None)
-    return set(dataset.skipped) if isinstance(dataset, SkippingFiles) else set()
-
-
 def torchvision_dataset(name: str, root: Path, size: int, channels: int) -> Tensor:
     """A torchvision dataset (cifar10, mnist, fashion_mnist) as one tensor; downloads into `root`.
 
