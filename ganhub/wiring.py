@@ -42,6 +42,7 @@ def components(config: RunConfig, hub: Hub | None = None, *, training: bool = Tr
             generator=hub.conditioners.get(request.generator),
             discriminator=hub.conditioners.get(request.discriminator),
             embed_dim=request.embed_dim,
+            checked=training,  # a finished run of a pair refused since still opens and samples
         )
         provenance["conditioners"] = [
             hub.provider("conditioners", request.generator),

@@ -14,10 +14,11 @@ import torch
 from PIL import Image
 
 import ganhub
-from ganhub.conditioning import LabelSpec
+from ganhub.conditioning import Condition, LabelSpec
 from ganhub.config.resolve import resolve
 from ganhub.engine.loop import fit
 from ganhub.errors import ConfigError, UsageError
+from ganhub.plugins import get_hub
 from ganhub.wiring import make_run
 
 from .conftest import TINY_DCGAN
@@ -68,8 +69,9 @@ def test_unconditional_dcgan_has_no_conditioning_modules() -> None:
 def test_each_mechanism_trains_and_conditions_the_networks(
     generator: str, discriminator: str, module: str, tmp_path: Path
 ) -> None:
+    acgan = ["tricks=[acgan]"] if discriminator == "none" else []  # its class head conditions D
     run = _run([*COND, f"condition.generator={generator}",
-                f"condition.discriminator={discriminator}"], tmp_path)  # fmt: skip
+                f"condition.discriminator={discriminator}", *acgan], tmp_path)  # fmt: skip
     assert module in {type(m).__name__ for m in run.system.modules()}
     y3, y5 = torch.full((4,), 3), torch.full((4,), 5)
     a, b = run.system.sample(4, seed=1, labels=y3), run.system.sample(4, seed=1, labels=y3)
@@ -185,6 +187,65 @@ def test_refusals_are_one_line(tmp_path: Path) -> None:
         resolve([*COND, "condition.generator=cbn", "model.g_norm=layer"])
     with pytest.raises(UsageError, match="pacgan"):
         make_run(resolve([*COND, "tricks=[pacgan]", f"out_dir={tmp_path}"]))
+
+
+def test_a_discriminator_shown_no_label_needs_acgan(tmp_path: Path) -> None:
+    """condition.discriminator=none without a class head: nothing would tell D, so G, the
+    class; refused in one line (a rotation head does not carry the class either)."""
+    for tricks in ("[]", "[rotation_head]"):
+        with pytest.raises(ConfigError, match=r"condition\.discriminator=none shows D no label.*"
+                           r"tricks=\[acgan\].*projection or input_concat") as info:  # fmt: skip
+            make_run(resolve([*COND, "condition.discriminator=none", f"tricks={tricks}",
+                              f"out_dir={tmp_path}"]))  # fmt: skip
+        assert "\n" not in str(info.value)
+    run = make_run(resolve([*COND, "condition.discriminator=none", "tricks=[acgan]",
+                            f"out_dir={tmp_path}"]))  # fmt: skip
+    assert "class" in run.system.D.heads
+    # checked=False builds it anyway: to reopen a run trained before the refusal
+    none = get_hub().conditioners.get("none")
+    unchecked = Condition(LabelSpec((10,)), none, none, checked=False)
+    assert type(unchecked.wrap_discriminator(run.system.D.net)).__name__ == "PlainD"
+    from ganhub.wiring import components
+
+    refused = resolve([*COND, "condition.discriminator=none", "tricks=[]"])
+    reopened = components(refused, training=False).condition  # what ganhub.load builds
+    assert reopened is not None and not reopened.checked
+    trained = components(refused, training=True).condition
+    assert trained is not None and trained.checked
+
+
+def test_acgan_is_refused_on_features_computed_from_the_label(tmp_path: Path) -> None:
+    """With input_concat D's features are computed from the label maps on its input: a class
+    head on them learns to echo the given label. The mechanisms AC-GAN takes give it
+    label-free features."""
+    with pytest.raises(ConfigError, match=r"tricks=\[acgan\] with condition\.discriminator="
+                       r"input_concat.*echo.*projection or none") as info:  # fmt: skip
+        make_run(resolve([*COND, "condition.discriminator=input_concat", "tricks=[acgan]",
+                          f"out_dir={tmp_path}"]))  # fmt: skip
+    assert "\n" not in str(info.value)
+    x = torch.randn(4, 1, 32, 32)
+    for mechanism in ("projection", "none"):
+        D = make_run(resolve([*COND, f"condition.discriminator={mechanism}", "tricks=[acgan]",
+                              f"out_dir={tmp_path}"])).system.D  # fmt: skip
+        D.eval()
+        y0, y7 = torch.zeros(4, dtype=torch.long), torch.full((4,), 7)
+        with torch.no_grad():
+            assert torch.equal(D.features(x, y0), D.features(x, y7)), mechanism
+
+
+@pytest.mark.parametrize("n", [5, 13, 64])
+def test_sample_writes_n_samples_in_the_class_grid(n: int, tmp_path: Path) -> None:
+    """`ganhub sample --n N` without --label: N samples, one row per class (the first 10, or
+    the first N), the last column's cells past N left black."""
+    run = _run(COND, tmp_path)
+    (path,) = ganhub.load(run.run_dir).write_samples(tmp_path / "out", f"s_n{n}", n=n)
+    grid = np.asarray(Image.open(path).convert("L"), dtype=np.float64)
+    rows, columns = min(n, 10), -(-n // min(n, 10))
+    assert grid.shape == (rows * 34 + 2, columns * 34 + 2)
+    cells = [grid[2 + r * 34 : r * 34 + 34, 2 + c * 34 : c * 34 + 34]
+             for r in range(rows) for c in range(columns)]  # fmt: skip
+    drawn = [bool(cell.max() > 0) for cell in cells]  # an untrained G's samples are grey
+    assert sum(drawn) == n and all(drawn[:columns])  # every column has the first class
 
 
 def _write_classes(root: Path, classes: dict[str, int]) -> None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 from pydantic import Field, create_model
 
 from ganhub.config.schema import Section
-from ganhub.errors import UsageError
+from ganhub.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from torch import nn
@@ -165,6 +165,11 @@ class Conditioner(ABC):
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     side: ClassVar[Side] = "generator"
+    # discriminator side: whether D is shown the label (`none`: no, a class head must teach it),
+    # and whether D's features are computed from it (`input_concat`: a class head on them
+    # would read the given label back, not the image's class)
+    shows_label: ClassVar[bool] = True
+    labelled_features: ClassVar[bool] = False
 
     def inputs(self, labels: LabelSpec, embed_dim: int) -> int:
         """Extra inputs the unwrapped network needs (default: none)."""
@@ -181,6 +186,9 @@ class Condition:
 
     `heads` are auxiliary discriminator heads tricks ask for before the models exist (AC-GAN's
     class head: name -> outputs); the discriminator wrapper builds them on D's features.
+    `class_heads` names those of them that predict the label (AC-GAN's), which a discriminator
+    mechanism that shows D no label needs and one with labelled features cannot take;
+    `checked=False` builds such a pair anyway (to reopen a run trained before it was refused).
     """
 
     labels: LabelSpec
@@ -189,6 +197,8 @@ class Condition:
     embed_dim: int = 64
     heads: dict[str, int] = field(default_factory=dict)
     pack: int = 1
+    class_heads: list[str] = field(default_factory=list)
+    checked: bool = True
 
     def generator_inputs(self) -> int:
         """Extra latent dimensions the generator is built with."""
@@ -208,6 +218,19 @@ class Condition:
             raise UsageError(
                 "trick 'pacgan' packs samples of different classes into one D input; it cannot "
                 "be combined with conditional training"
+            )
+        name = self.discriminator.name
+        if self.checked and not self.discriminator.shows_label and not self.class_heads:
+            raise ConfigError(
+                f"condition.discriminator={name} shows D no label, so nothing would teach G the "
+                "class; add tricks=[acgan] (its class head conditions D) or use "
+                "condition.discriminator=projection or input_concat"
+            )
+        if self.checked and self.discriminator.labelled_features and self.class_heads:
+            raise ConfigError(
+                f"tricks=[acgan] with condition.discriminator={name}: the class head would read "
+                "features computed from the label D is given and echo it, not the image's "
+                "class; use condition.discriminator=projection or none"
             )
         return self.discriminator.wrap(net, self)
 

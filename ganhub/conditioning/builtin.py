@@ -85,6 +85,7 @@ class InputConcatConditioner(Conditioner):
 
     name = "input_concat"
     side: ClassVar[Side] = "discriminator"
+    labelled_features = True
 
     def inputs(self, labels: LabelSpec, embed_dim: int) -> int:
         """As many channels as classes (summed over factors), at most embed_dim."""
@@ -103,6 +104,7 @@ class NoConditioner(Conditioner):
 
     name = "none"
     side: ClassVar[Side] = "discriminator"
+    shows_label = False
 
     def wrap(self, net: nn.Module, condition: Condition) -> nn.Module:
         """The network with any auxiliary heads."""

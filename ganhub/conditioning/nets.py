@@ -125,6 +125,18 @@ class ConditionalBatchNorm2d(nn.Module):
         return self.bn(x) * gain[:, :, None, None] + self.bias(e).to(x.dtype)[:, :, None, None]
 
 
+def cbn_maps(module: nn.Module) -> list[nn.Module]:
+    """The gain and bias maps of every conditional BatchNorm in `module`: the norm's per-class
+    affine parameters, kept at zero by `init` and left alone by `spectral_norm`."""
+    cbns = [m for m in module.modules() if isinstance(m, ConditionalBatchNorm2d)]
+    return [layer for m in cbns for layer in (m.gain, m.bias)]
+
+
+def projection_tables(module: nn.Module) -> list[nn.Module]:
+    """The label embedding table of every projection discriminator in `module`."""
+    return [m.embed.table for m in module.modules() if isinstance(m, ProjectionD)]
+
+
 class CBNLabels(LabelledGenerator):
     """BigGAN-style conditional BatchNorm: one shared embedding, a gain/bias map per layer."""
 

@@ -81,8 +81,10 @@ class ACGAN(Trick):
             raise ConfigError("trick 'acgan' needs a class-conditional run")
         self.labels = hints.condition.labels
         hints.condition.heads["class"] = sum(self.labels.sizes)
+        hints.condition.class_heads.append("class")  # with condition=none: D's only class signal
         if self.options.twin:
             hints.condition.heads["twin"] = sum(self.labels.sizes)
+            hints.condition.class_heads.append("twin")
 
     def extra_loss(self, phase: Phase, out: PhaseOutput, ctx: TrainContext) -> Tensor | None:
         """D phases: cross-entropy on reals (and fakes; the twin head's on fakes); G phases: on

@@ -52,19 +52,27 @@ class WeightInit(Trick):
     setup_order = 0
 
     def setup(self, system: GANSystem) -> None:
-        """Re-initialise conv/linear weights (biases to 0) and norm layers (weight 1, bias 0)."""
+        """Re-initialise conv/linear/embedding weights (biases to 0) and norm layers (weight 1,
+        bias 0); conditional BatchNorm's gain/bias maps stay zero (it starts as the unconditional
+        BatchNorm) and the projection embedding keeps its Xavier-uniform reference init."""
         import torch
+
+        from ganhub.conditioning.nets import cbn_maps, projection_tables
 
         self.weighted, self.norms = _weighted(), _norms()
         with torch.no_grad():
             for group in self.options.groups:
                 names = system.generator_names if group == "G" else system.discriminator_names
                 for name in names:
-                    getattr(system, name).apply(self._init_module)
+                    module = getattr(system, name)
+                    self.kept = {id(m) for m in (*cbn_maps(module), *projection_tables(module))}
+                    module.apply(self._init_module)
 
     def _init_module(self, m: nn.Module) -> None:
         from torch import Tensor, nn
 
+        if id(m) in self.kept:
+            return
         if isinstance(m, self.weighted):
             w = m.weight
             assert isinstance(w, Tensor)
@@ -93,24 +101,53 @@ class SpectralNormConfig(Section):
 
 
 class SpectralNorm(Trick):
-    """Spectral normalisation of every conv/linear weight (Miyato et al. 2018): 1-Lipschitz layers."""
+    """Spectral normalisation (Miyato et al. 2018) of conv/linear weights: 1-Lipschitz layers."""
 
     name = "spectral_norm"
     Config = SpectralNormConfig
     setup_order = 10
 
     def setup(self, system: GANSystem) -> None:
-        """Wrap every conv/linear weight of the chosen sides in a spectral-norm parametrisation."""
+        """Wrap every conv/linear weight of the chosen sides in a spectral-norm parametrisation,
+        and the projection discriminator's label embedding (sngan_projection's SNEmbedID); not
+        other label embeddings, nor conditional BatchNorm's gain/bias maps (affine parameters
+        of a norm, zero at the start)."""
         from torch import nn
         from torch.nn.utils.parametrizations import spectral_norm
 
-        weighted = _weighted()
+        for module in self.normalised(system):
+            spectral_norm(module, n_power_iterations=self.options.power_iterations)
+            if isinstance(module, nn.Embedding):
+                module.register_load_state_dict_pre_hook(_as_saved)
+
+    def normalised(self, system: GANSystem) -> list[nn.Module]:
+        """The layers of the chosen sides that spectral normalisation wraps."""
+        from torch import nn
+
+        from ganhub.conditioning.nets import cbn_maps, projection_tables
+
+        weighted, out = _weighted(), []
         for group in self.options.groups:
             names = system.generator_names if group == "G" else system.discriminator_names
             for name in names:
-                for module in list(getattr(system, name).modules()):
-                    if isinstance(module, weighted) and not isinstance(module, nn.Embedding):
-                        spectral_norm(module, n_power_iterations=self.options.power_iterations)
+                root = getattr(system, name)
+                skipped = {id(m) for m in cbn_maps(root)}
+                tables = {id(m) for m in projection_tables(root)}
+                for module in root.modules():
+                    if not isinstance(module, weighted) or id(module) in skipped:
+                        continue
+                    if not isinstance(module, nn.Embedding) or id(module) in tables:
+                        out.append(module)
+        return out
+
+
+def _as_saved(module: nn.Module, state: dict[str, Any], prefix: str, *args: Any) -> None:
+    """A checkpoint saved before spectral_norm covered the projection embedding holds its
+    plain weight: the run loads (and resumes) the embedding it trained, unnormalised."""
+    from torch.nn.utils import parametrize
+
+    if prefix + "weight" in state and parametrize.is_parametrized(module, "weight"):
+        parametrize.remove_parametrizations(module, "weight", leave_parametrized=False)
 
 
 class EMAConfig(Section):

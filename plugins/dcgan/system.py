@@ -216,10 +216,25 @@ class DCGANSystem(SupernetPair, UnconditionalGAN[DCGANConfig]):
         self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
     ) -> list[Path]:
         """An 8x8 grid (by default) from fixed noise, so grids over time are comparable; a
-        conditional run's grid has one row per class (the first 10) and one latent per column."""
+        conditional run's grid has one row per class (the first 10, or the first n) and one
+        latent per column, n samples in all: when n is not a multiple of the rows, the last
+        column's cells in the last rows are left black."""
         if self.label_spec is not None:
-            columns = max(1, (n or 80) // min(10, self.label_spec.combinations))
-            grid = self.class_grid(columns=columns, rows=10, seed=seed)
-            return [save_image_grid(grid, directory / f"{stem}.png", nrow=columns)]
+            return [self._class_grid(directory / f"{stem}.png", n, seed)]
         images = self.sample(n or 64, seed=seed)
         return [save_image_grid(images, directory / f"{stem}.png")]
+
+    def _class_grid(self, path: Path, n: int | None, seed: int) -> Path:
+        """One row per class and `n` samples (without n: 80 // rows latents per row)."""
+        assert self.label_spec is not None
+        rows = min(10, self.label_spec.combinations)
+        if n is None:
+            columns = max(1, 80 // rows)
+        else:
+            rows = min(rows, n)
+            columns = -(-n // rows)
+        grid = self.class_grid(columns=columns, rows=rows, seed=seed)
+        if n is not None and n < len(grid):  # blank (black) cells: the last column's tail
+            blank = [r * columns + columns - 1 for r in range(rows - (len(grid) - n), rows)]
+            grid[blank] = -1.0
+        return save_image_grid(grid, path, nrow=columns)
