@@ -1,8 +1,9 @@
 """stylegan: StyleGAN2-like image synthesis with adaptive augmentation, in plain PyTorch.
 
-Registers the `stylegan` domain and `ganhub stylegan mix|truncation|interpolate|explore|check`
-(plus the deprecated `ganhub stylegan-sample` and `stylegan-check`). Registration imports no
-torch: the hooks import the domain and commands modules when they run. Python API:
+Registers the `stylegan` domain, `cmap` (StyleGAN2-ADA's conditional discriminator) and
+`ganhub stylegan mix|truncation|interpolate|explore|check` (plus the deprecated
+`ganhub stylegan-sample` and `stylegan-check`). Registration imports no torch: the hooks
+import the domain, labels and commands modules when they run. Python API:
 `ganhub.load(run_dir, plugin="stylegan").system.sample(n, seed=, psi=, cutoff=)`,
 `ganhub_stylegan.style_mixing_grid`, `truncation_grid`, `interpolation_gif`.
 """
@@ -27,6 +28,14 @@ def register_domains(register: Register) -> None:
     from ganhub_stylegan.domain import StyleGANDomain
 
     register("stylegan", StyleGANDomain())
+
+
+@hookimpl
+def register_conditioners(register: Register) -> None:
+    """Register `cmap`, StyleGAN2-ADA's conditional discriminator (stylegan's default)."""
+    from ganhub_stylegan.labels import CmapConditioner
+
+    register(CmapConditioner.name, CmapConditioner())
 
 
 @hookimpl

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -250,13 +250,20 @@ RENAMED_KEYS: dict[str, str] = {
 }
 
 
-# StyleGAN2-ADA's conditioning: the label embedding enters the mapping network
-# A ConditionConfig subclass made at import (pydantic validates the section with these defaults);
-# mypy cannot use a class made at runtime as a type, so to it the section is a ConditionConfig.
-if TYPE_CHECKING:
-    StyleGANCondition = ConditionConfig
-else:
-    StyleGANCondition = ConditionConfig.with_defaults("mapping", "projection")
+class StyleGANCondition(ConditionConfig):
+    """How a conditional run uses its labels: StyleGAN2-ADA's `--cond` by default (the label
+    embedding enters G's mapping network; D dots its outputs with its own mapping of the label)."""
+
+    generator: str = Field(
+        "mapping", description=ConditionConfig.model_fields["generator"].description
+    )
+    discriminator: str = Field(
+        "cmap",
+        description="discriminator mechanism: cmap (StyleGAN2-ADA's: D's outputs dotted with "
+        "its own mapping of the label), projection (Miyato & Koyama 2018; the default of runs "
+        "saved before cmap), input_concat (cGAN: label maps on the input), none (for AC-GAN "
+        "alone: tricks=[acgan])",
+    )
 
 
 class StyleGANConfig(RunConfig):

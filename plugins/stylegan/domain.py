@@ -55,7 +55,7 @@ class StyleGANDomain(Domain):
 
     def conditioning(self, config: RunConfig) -> ConditionRequest | None:
         """With model.conditional: the data's labels (digits, class folders or data.labels)
-        and the condition section's mechanisms (StyleGAN2-ADA's: mapping, projection)."""
+        and the condition section's mechanisms (StyleGAN2-ADA's: mapping, cmap)."""
         assert isinstance(config, StyleGANConfig)
         return condition_request(config)
 

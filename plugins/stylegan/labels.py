@@ -16,16 +16,16 @@ import json
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ganhub_stylegan.config import StyleGANConfig
 
-from ganhub.conditioning import ConditionRequest, LabelSpec
+from ganhub.conditioning import Condition, Conditioner, ConditionRequest, LabelSpec, Side
 from ganhub.errors import ConfigError
 
 if TYPE_CHECKING:
     from ganhub_stylegan.data import LabelledImages
-    from torch import Tensor
+    from torch import Tensor, nn
 
 DIGIT_NAMES = tuple(str(i) for i in range(10))
 UNLABELLED = (
@@ -223,6 +223,26 @@ def condition_request(config: StyleGANConfig) -> ConditionRequest | None:
         return None
     c = config.condition
     return ConditionRequest(label_spec(config), c.generator, c.discriminator, c.embed_dim)
+
+
+class CmapConditioner(Conditioner):
+    """StyleGAN2-ADA's conditional discriminator (`--cond`): the output layer's values dotted
+    with a vector its own mapping network makes of the label (`ganhub_stylegan.cmap`)."""
+
+    name = "cmap"
+    side: ClassVar[Side] = "discriminator"
+
+    def wrap(self, net: nn.Module, condition: Condition) -> nn.Module:
+        """<out(h), cmap(y)> / sqrt(cmap_dim) on stylegan's discriminator; others are refused."""
+        from ganhub_stylegan.cmap import CmapDiscriminator
+        from ganhub_stylegan.networks import Discriminator
+
+        if not isinstance(net, Discriminator):
+            raise ConfigError(
+                "condition.discriminator=cmap is StyleGAN2-ADA's discriminator epilogue and "
+                "works on plugin=stylegan's discriminator only; use projection"
+            )
+        return CmapDiscriminator(net, condition)
 
 
 def labelled_digits(size: int, mirror: bool) -> tuple[Tensor, Tensor]:

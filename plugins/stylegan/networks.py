@@ -276,6 +276,7 @@ class Discriminator(nn.Module):
         self.fc = EqualLinear(c4 * 16, c4, act=True)
         self.out = EqualLinear(c4, 1)
         self.feature_dim = c4  # conditioning: projection and class heads read fc's output
+        self.cmap_dim = 0  # > 0: the output layer gives that many values (`label_outputs`)
 
     def features(self, img: Tensor) -> Tensor:
         """Everything before the output layer: (B, feature_dim) from the last FC layer."""
@@ -287,9 +288,16 @@ class Discriminator(nn.Module):
         return out
 
     def head(self, h: Tensor) -> Tensor:
-        """The output layer: one logit per image from the features."""
-        out: Tensor = self.out(h).flatten()
-        return out
+        """The output layer: one logit per image from the features, (B, cmap_dim) values
+        after `label_outputs`."""
+        out: Tensor = self.out(h)
+        return out if self.cmap_dim else out.flatten()
+
+    def label_outputs(self, cmap_dim: int) -> None:
+        """StyleGAN2-ADA's conditional epilogue: a new output layer with `cmap_dim` outputs,
+        which the `cmap` mechanism dots with the label's mapped vector (`ganhub_stylegan.cmap`)."""
+        self.out = EqualLinear(self.feature_dim, cmap_dim)
+        self.cmap_dim = cmap_dim
 
     def forward(self, img: Tensor) -> Tensor:
         """One logit per image."""

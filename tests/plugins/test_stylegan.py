@@ -365,15 +365,17 @@ COND_FOLDER = [*TINY, "model.conditional=true"]
 
 
 def test_conditional_digits_train_write_a_class_grid_and_sample_by_label(workdir: Path) -> None:
-    """StyleGAN2-ADA's conditioning (label embedding into the mapping network, projection D)
-    on the embedded digits, with path length and style mixing on: trains, writes one grid row
-    per class, and samples the asked labels reproducibly."""
-    from ganhub.conditioning.nets import MappingLabels, ProjectionD
+    """StyleGAN2-ADA's conditioning (label embedding into the mapping network, D's `cmap`) on
+    the embedded digits, with path length and style mixing on: trains, writes one grid row per
+    class, and samples the asked labels reproducibly."""
+    from ganhub_stylegan.cmap import CmapDiscriminator
+
+    from ganhub.conditioning.nets import MappingLabels
 
     run = make_run(resolve([*COND, "trainer.sample_every=4", "sample.grid=20"]))
     system = run.system
     assert run.config.condition.generator == "mapping"  # type: ignore[attr-defined]
-    assert isinstance(system.G.mapping, MappingLabels) and isinstance(system.D, ProjectionD)
+    assert isinstance(system.G.mapping, MappingLabels) and isinstance(system.D, CmapDiscriminator)
     caps = system.capabilities()
     assert caps.labels is not None and caps.labels.sizes == (10,)
     assert system.default_metrics() == ["fid", "class_accuracy", "intra_fid"]

@@ -1,0 +1,107 @@
+"""stylegan's conditional discriminator as StyleGAN2-ADA's (`condition.discriminator=cmap`, the
+default): the epilogue's output layer gives cmap_dim values, dotted with a vector D's own
+mapping network makes of the label and scaled by 1/sqrt(cmap_dim); runs saved with the
+projection discriminator still load and resume with it."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import ganhub
+from ganhub.config.resolve import resolve
+from ganhub.engine.loop import fit
+from ganhub.errors import ConfigError
+from ganhub.wiring import make_run
+from tests.conftest import TINY_DCGAN
+from tests.plugins.test_stylegan import COND
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _fc(layer: torch.nn.Module, x: torch.Tensor, lr_mul: float, act: bool) -> torch.Tensor:
+    """NVIDIA's FullyConnectedLayer: weight x lr_mul / sqrt(in), bias x lr_mul, lrelu x sqrt 2."""
+    w, b = layer.weight, layer.bias  # type: ignore[union-attr]
+    y = x @ (w * (lr_mul / math.sqrt(w.shape[1]))).t() + b * lr_mul
+    return F.leaky_relu(y, 0.2) * math.sqrt(2) if act else y
+
+
+def test_the_default_conditional_discriminator_is_cmap(workdir: Path) -> None:
+    """It was the projection discriminator, head(h) + <embed(y), h>: an unconditional logit
+    plus a label term, which the docs called StyleGAN2-ADA's --cond."""
+    from ganhub_stylegan.cmap import CmapDiscriminator
+
+    run = make_run(resolve(COND))
+    assert run.config.condition.discriminator == "cmap"  # type: ignore[attr-defined]
+    assert isinstance(run.system.D, CmapDiscriminator)
+
+
+def test_cmap_computes_stylegan2_ada_s_conditional_epilogue(workdir: Path) -> None:
+    from ganhub_stylegan.cmap import CmapDiscriminator
+
+    run = make_run(resolve([*COND, "condition.discriminator=cmap"]))
+    D = run.system.D
+    assert isinstance(D, CmapDiscriminator)
+    c4 = D.net.feature_dim
+    assert D.net.out.weight.shape == (c4, c4)  # cmap_dim = the 4x4 block's channels
+    mapping = D.mapping
+    assert mapping.embed.weight.shape == (c4, 10) and len(mapping.net) == 8
+    assert not any("table" in k for k in D.state_dict())  # no projection embedding
+    torch.manual_seed(0)
+    for name, p in D.named_parameters():  # biases start at 0: make their scaling count too
+        if name.endswith("bias"):
+            p.data.normal_()
+    x, y = run.system.real_samples(6), torch.tensor([0, 1, 2, 7, 8, 9])
+    h = D.net.features(x)
+    # NVIDIA's MappingNetwork(z_dim=0, c_dim=10, w_dim=c4, num_ws=None, w_avg_beta=None)
+    e = _fc(mapping.embed, F.one_hot(y, 10).float(), 1.0, act=False)
+    cmap = e * torch.rsqrt(e.square().mean(1, keepdim=True) + 1e-8)
+    for layer in mapping.net:
+        cmap = _fc(layer, cmap, 0.01, act=True)
+    out = _fc(D.net.out, h, 1.0, act=False)  # DiscriminatorEpilogue.out: cmap_dim outputs
+    expected = (out * cmap).sum(1) / math.sqrt(c4)
+    assert torch.allclose(D(x, y), expected, rtol=1e-4, atol=1e-5)
+    # every logit depends on the label: no unconditional term
+    assert (D(x, y) - D(x, (y + 1) % 10)).abs().min() > 0
+
+
+def test_cmap_trains_with_acgan_and_ada(workdir: Path) -> None:
+    run = make_run(resolve([*COND, "condition.discriminator=cmap", "tricks=[ema,r1,ada,acgan]",
+                            "trick.r1.interval=2", "trick.ada.p_init=0.5",
+                            "trick.ada.interval=1"]))  # fmt: skip
+    fit(run)
+    lines = (run.run_dir / "metrics.jsonl").read_text()
+    assert "acgan_G" in lines and "ada_p" in lines and "NaN" not in lines
+
+
+def test_a_run_saved_with_the_projection_discriminator_loads_and_resumes_with_it(
+    workdir: Path,
+) -> None:
+    """Saved configs name the mechanism (condition.discriminator=projection, the old default),
+    so the old runs keep their networks."""
+    from ganhub.conditioning.nets import ProjectionD
+
+    run = make_run(resolve([*COND, "condition.discriminator=projection", "trainer.steps=2"]))
+    fit(run)
+    saved = (run.run_dir / "config.yaml").read_text()
+    assert "discriminator: projection" in saved
+    model = ganhub.load(run.run_dir)
+    assert isinstance(model.system.D, ProjectionD)
+    sevens = torch.full((2,), 7)
+    assert torch.equal(model.system.sample(2, seed=1, labels=sevens),
+                       run.system.sample(2, seed=1, labels=sevens))  # fmt: skip
+    resumed = make_run(resolve([f"resume={run.run_dir}", "trainer.steps=4"]))
+    assert isinstance(resumed.system.D, ProjectionD)
+    fit(resumed)
+
+
+def test_cmap_on_another_plugin_is_refused_in_one_line(tmp_path: Path) -> None:
+    args = [*TINY_DCGAN, "model.conditional=true", "condition.discriminator=cmap"]
+    with pytest.raises(ConfigError) as err:
+        make_run(resolve([*args, f"out_dir={tmp_path}"]))
+    text = str(err.value)
+    assert "plugin=stylegan" in text and "use projection" in text and "\n" not in text
