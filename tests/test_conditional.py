@@ -239,10 +239,24 @@ def test_sample_writes_n_samples_in_the_class_grid(n: int, tmp_path: Path) -> No
     the first N), the last column's cells past N left black."""
     run = _run(COND, tmp_path)
     (path,) = ganhub.load(run.run_dir).write_samples(tmp_path / "out", f"s_n{n}", n=n)
+    _assert_class_grid(path, n, px=34)
+
+
+@pytest.mark.parametrize("n", [7, 64])
+def test_stylegan_class_grid_holds_n_samples_too(n: int, tmp_path: Path) -> None:
+    from tests.plugins.test_stylegan import COND as STYLEGAN_COND
+
+    system = make_run(resolve([*STYLEGAN_COND, f"out_dir={tmp_path}"])).system
+    (path,) = system.write_samples(tmp_path / "out", f"s_n{n}", n=n)
+    _assert_class_grid(path, n, px=18)
+
+
+def _assert_class_grid(path: Path, n: int, px: int) -> None:
+    """A grid image of `px`-px cells (2 px padding) that draws exactly n samples."""
     grid = np.asarray(Image.open(path).convert("L"), dtype=np.float64)
     rows, columns = min(n, 10), -(-n // min(n, 10))
-    assert grid.shape == (rows * 34 + 2, columns * 34 + 2)
-    cells = [grid[2 + r * 34 : r * 34 + 34, 2 + c * 34 : c * 34 + 34]
+    assert grid.shape == (rows * px + 2, columns * px + 2)
+    cells = [grid[2 + r * px : (r + 1) * px, 2 + c * px : (c + 1) * px]
              for r in range(rows) for c in range(columns)]  # fmt: skip
     drawn = [bool(cell.max() > 0) for cell in cells]  # an untrained G's samples are grey
     assert sum(drawn) == n and all(drawn[:columns])  # every column has the first class

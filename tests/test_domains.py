@@ -14,8 +14,10 @@ from ganhub_toy2d.metrics import mode_stats
 from PIL import Image
 
 import ganhub
+from ganhub.config.resolve import resolve
 from ganhub.data.images import ImageFolder, digits
 from ganhub.errors import UsageError
+from ganhub.wiring import make_run
 
 from .conftest import TINY_DCGAN
 
@@ -132,6 +134,18 @@ def test_dcgan_trains_on_a_folder(workdir: Path) -> None:
     assert summary["steps"] == 2
     grid = Image.open(summary["samples"][0])
     assert grid.mode == "RGB"  # three channels for folder data
+
+
+@pytest.mark.parametrize("extra", [[], ["data.proportions=[0.9,0.1]"], ["data.n_shots=8"]])
+def test_dcgan_digits_in_three_channels(extra: list[str], workdir: Path) -> None:
+    """data.channels=3 on the grey digits: each digit replicated to RGB, as the torchvision
+    sets are converted, so a colour model trains on them (it failed at the first step)."""
+    run = make_run(resolve([*TINY_DCGAN, "data.channels=3", *extra, f"out_dir={workdir}"]))
+    x = run.system.real_samples(8, seed=0)
+    assert x.shape[1] == 3 and torch.equal(x[:, 0], x[:, 2])
+    assert run.system.sample(2, seed=0).shape[1] == 3
+    summary = ganhub.train([*TINY_DCGAN, "data.channels=3", *extra, "name=rgb"])
+    assert summary["steps"] == 2
 
 
 def test_dcgan_on_a_folder_keeps_the_contract(workdir: Path) -> None:

@@ -311,3 +311,23 @@ def as_label_tensor(spec: LabelSpec, label: list[int], n: int, device: torch.dev
     """n copies of one label (as `LabelSpec.parse` returns it)."""
     t = torch.tensor(label, device=device)
     return t.expand(n) if spec.factors == 1 else t.expand(n, -1).contiguous()
+
+
+def class_grid_layout(spec: LabelSpec, n: int | None, columns: int) -> tuple[int, int]:
+    """(rows, columns) of a class grid: one row per class (the first 10); `columns` latents
+    when n is None, else the first n classes' rows and as many columns as n samples need."""
+    rows = min(10, spec.combinations)
+    if n is None:
+        return rows, columns
+    rows = min(rows, n)
+    return rows, -(-n // rows)
+
+
+def blank_past(grid: Tensor, n: int, columns: int) -> Tensor:
+    """A class grid (rows of `columns` cells) showing n samples: the cells past n, the last
+    column's lowest, set black (-1), so a grid holds exactly the n samples asked for."""
+    rows = len(grid) // columns
+    extra = len(grid) - n
+    if extra > 0:
+        grid[[r * columns + columns - 1 for r in range(rows - extra, rows)]] = -1.0
+    return grid

@@ -11,6 +11,7 @@ from ganhub_dcgan.networks import Discriminator, Generator, dcgan_init
 from ganhub_dcgan.supernet import SuperDiscriminator, SuperGenerator
 
 from ganhub.capabilities import Capabilities
+from ganhub.conditioning.nets import blank_past, class_grid_layout
 from ganhub.data import BatchSource, LoaderBatches, TensorBatches
 from ganhub.data.biased import biased_digits, digit_group_attribute
 from ganhub.data.fewshot import FewShot, few_shot
@@ -75,6 +76,7 @@ class DCGANSystem(SupernetPair, UnconditionalGAN[DCGANConfig]):
         if cfg.source == "digits":
             if cfg.proportions is not None:
                 images, labels, _, _ = biased_digits(size, cfg.digit_groups, cfg.proportions)
+                images = self._in_channels(images)
             else:
                 images, labels = self._digits()  # all, or a few-shot subset
             return TensorBatches(images, labels) if labelled else TensorBatches(images)
@@ -106,7 +108,7 @@ class DCGANSystem(SupernetPair, UnconditionalGAN[DCGANConfig]):
     def _digits(self) -> tuple[Tensor, Tensor]:
         """The digits this run trains on: all, or data.classes and data.n_shots of them."""
         images, labels = digits(self.config.model.image_size)
-        cfg = self.config.data
+        images, cfg = self._in_channels(images), self.config.data
         if cfg.classes is None and cfg.n_shots is None:
             return images, labels
         pick = few_shot(
@@ -129,6 +131,7 @@ class DCGANSystem(SupernetPair, UnconditionalGAN[DCGANConfig]):
         if cfg.source != "digits" or cfg.n_shots is None:
             return None
         images, labels = digits(self.config.model.image_size)
+        images = self._in_channels(images)
         return few_shot(
             images, labels, classes=cfg.classes, n_shots=cfg.n_shots, seed=self.config.seed
         )
@@ -194,8 +197,13 @@ class DCGANSystem(SupernetPair, UnconditionalGAN[DCGANConfig]):
             n = reference_size(cfg.n, cfg.shapes)
             return reference_set(size, n=n, shapes=cfg.shapes, colour=cfg.colour)[0]
         if cfg.source == "digits" and cfg.proportions is not None:
-            return biased_digits(size, cfg.digit_groups, cfg.proportions)[2]
+            return self._in_channels(biased_digits(size, cfg.digit_groups, cfg.proportions)[2])
         return None
+
+    def _in_channels(self, grey: Tensor) -> Tensor:
+        """The grey digits as data.channels asks: replicated to RGB with data.channels=3 (as
+        the torchvision sets are), so a colour model trains on them."""
+        return grey.expand(-1, self.channels, -1, -1).contiguous() if self.channels > 1 else grey
 
     def default_metrics(self) -> list[str]:
         """Digit data: classes / Stacked-MNIST modes and the Frechet distance on digit features;
@@ -227,14 +235,10 @@ class DCGANSystem(SupernetPair, UnconditionalGAN[DCGANConfig]):
     def _class_grid(self, path: Path, n: int | None, seed: int) -> Path:
         """One row per class and `n` samples (without n: 80 // rows latents per row)."""
         assert self.label_spec is not None
-        rows = min(10, self.label_spec.combinations)
-        if n is None:
-            columns = max(1, 80 // rows)
-        else:
-            rows = min(rows, n)
-            columns = -(-n // rows)
+        rows, columns = class_grid_layout(
+            self.label_spec, n, 80 // min(10, self.label_spec.combinations)
+        )
         grid = self.class_grid(columns=columns, rows=rows, seed=seed)
-        if n is not None and n < len(grid):  # blank (black) cells: the last column's tail
-            blank = [r * columns + columns - 1 for r in range(rows - (len(grid) - n), rows)]
-            grid[blank] = -1.0
+        if n is not None:
+            grid = blank_past(grid, n, columns)
         return save_image_grid(grid, path, nrow=columns)

@@ -37,7 +37,14 @@ from ganhub_stylegan.networks import (
 from torch import Tensor, nn
 
 from ganhub.capabilities import Capabilities
-from ganhub.conditioning.nets import given, grid_labels, random_labels, split_batch_labels
+from ganhub.conditioning.nets import (
+    blank_past,
+    class_grid_layout,
+    given,
+    grid_labels,
+    random_labels,
+    split_batch_labels,
+)
 from ganhub.data import BatchSource, LoaderBatches, TensorBatches
 from ganhub.data.images import save_image_grid
 from ganhub.data.shapes import reference_set, reference_size, shape_attribute
@@ -256,8 +263,9 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
 
         Metrics call this without psi, so they score the full distribution; sample grids pass
         the configured truncation. With `model.noise` the noise inputs are random, drawn from
-        the seed, as StyleGAN2-ADA's metrics draw them (grids and walks use the constant ones). A conditional run's images are of `labels` (default: drawn
-        uniformly over the classes, from the seeded generator after the latents).
+        the seed, as StyleGAN2-ADA's metrics draw them (grids and walks use the constant ones).
+        A conditional run's images are of `labels` (default: drawn uniformly over the classes,
+        from the seeded generator after the latents; the metrics pass the data's frequencies).
         """
         self.refuse_labels(labels)
         gen = torch.Generator(device=self.device).manual_seed(seed) if seed is not None else None
@@ -348,14 +356,15 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
         an interpolation GIF (a conditional run's of its first class)."""
         from ganhub_stylegan.sampling import interpolation_gif, style_mixing_grid
 
-        n = n or self.config.sample.grid
         if self.label_spec is not None:
-            rows = min(10, self.label_spec.combinations)
-            columns = max(1, math.ceil(n / rows))
+            # sample.grid images by default; exactly n when asked (`ganhub sample --n`)
+            rows, columns = class_grid_layout(self.label_spec, n or self.config.sample.grid, 1)
             grid = self.class_grid(columns=columns, rows=rows, seed=seed)
+            if n is not None:
+                grid = blank_past(grid, n, columns)
             paths = [save_image_grid(grid, directory / f"{stem}.png", nrow=columns)]
         else:
-            images = self.sample(n, seed=seed, psi=None)
+            images = self.sample(n or self.config.sample.grid, seed=seed, psi=None)
             paths = [save_image_grid(images, directory / f"{stem}.png")]
         if not self.training:
             paths.append(style_mixing_grid(self, directory / f"{stem}_mixing.png", seed=seed))
