@@ -48,6 +48,13 @@ def one_line(text: object, limit: int = 0) -> str:
     return shown if not limit or len(shown) <= limit else shown[: limit - 3] + "..."
 
 
+def first_line(exc: BaseException, limit: int) -> str:
+    """The first line of an exception's message as one escaped line of at most `limit`
+    characters ('' when it has none): what a one-line error quotes of a library's error."""
+    text = str(exc).strip()
+    return one_line(text.splitlines()[0] if text else "", limit)
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """Return ' (did you mean 'x'?)' for the closest choice, or '' when none is close."""
     close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)

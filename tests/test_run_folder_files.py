@@ -192,6 +192,8 @@ def _damage_state(step_dir: Path, how: str) -> None:
             state["optimizers"]["G"] = value
         else:
             state["optimizers"]["G"][part] = value
+    elif how == "moment missing":  # torch reads it only in step(): a KeyError mid-step
+        del state["optimizers"]["G"]["state"]["__items__"][0][1]["exp_avg_sq"]
     elif how == "moment reshaped":
         ref = state["optimizers"]["G"]["state"]["__items__"][0][1]["exp_avg"]["__tensor__"]
         tensors[ref] = tensors[ref].reshape(-1, 1).clone()
@@ -202,7 +204,8 @@ def _damage_state(step_dir: Path, how: str) -> None:
 @pytest.mark.parametrize(
     "how",
     ["no rng", "phases text", "index text", "system list", "short torch rng", "moment reshaped",
-     "lr x", "lr nan", "lr -5", "optimizer number", "optimizer groups", "optimizer states"],
+     "moment missing", "lr x", "lr nan", "lr -5", "optimizer number", "optimizer groups",
+     "optimizer states"],
 )  # fmt: skip
 def test_a_damaged_training_state_is_one_line_and_changes_nothing(
     trained: Path, cli: Any, how: str

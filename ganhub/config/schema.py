@@ -51,9 +51,13 @@ KEPT_AS_TYPED = frozenset({"out_dir", "resume"})
 
 
 def with_absolute_paths(model: BaseModel, data: dict[str, Any]) -> dict[str, Any]:
-    """`data` (the model's JSON dump) with every relative path of a path key made absolute
-    from the current folder: the form a run saves, so resuming from another folder reads the
-    data it trained on (or refuses naming it), never another folder's `imgs/`."""
+    """`data` (the model's JSON dump) in the form a run saves it: every relative path of a
+    path key made absolute from the current folder, so resuming from another folder reads the
+    data it trained on (or refuses naming it), never another folder's `imgs/`; and a run
+    config's `resume` empty, since a run's config.yaml describes that run, which continues no
+    other (`ganhub config resume=RUN ...` prints the file that resumed run will write)."""
+    if isinstance(model, RunConfig) and "resume" in data:
+        data["resume"] = None
 
     def absolute(value: Any) -> Any:
         if isinstance(value, str) and value:
@@ -177,6 +181,13 @@ class Section(BaseModel):
 
 # Optimizers torch implements as one fused kernel (torch.optim's `fused=True`).
 FUSED_OPTIMIZERS = frozenset({"adam", "adamw", "sgd"})
+# The options each optimizer uses besides lr, weight_decay and impl (`ganhub.engine.optimizers`)
+OPTIMIZER_OPTIONS = {"adam": ("betas", "eps"), "adamw": ("betas", "eps"),
+                     "rmsprop": ("eps", "momentum"), "sgd": ("momentum",)}  # fmt: skip
+
+
+def _shown(value: Any) -> str:
+    return str(list(value) if isinstance(value, tuple) else value)
 
 
 class OptimizerConfig(Section):
@@ -189,23 +200,35 @@ class OptimizerConfig(Section):
     betas: tuple[float, float] = Field((0.5, 0.999), description="Adam betas (beta1, beta2)")
     eps: float = Field(1e-8, gt=0, description="Adam / RMSprop epsilon")
     weight_decay: float = Field(0.0, ge=0, description="decoupled weight decay (adamw) or L2")
-    momentum: float = Field(0.0, ge=0, description="momentum for rmsprop / sgd")
+    momentum: float = Field(0.0, ge=0, lt=1, description="momentum for rmsprop / sgd")
     impl: Literal["auto", "foreach", "fused"] = Field(
         "auto",
         description="update kernels: foreach (a few launches per step), fused (one kernel per "
         "step; adam, adamw and sgd), auto (fused on CUDA where the optimizer has it, else foreach)",
     )
 
-    @model_validator(mode="after")
-    def _fused_exists(self) -> OptimizerConfig:
-        from ganhub.errors import ConfigError  # raised as is: pydantic passes it through
-
+    def problems(self, key: str, default: OptimizerConfig) -> list[str]:
+        """What does not fit `name`, each naming its full key (`key`: `optim.D`): a fused
+        kernel torch lacks, and options this optimizer does not use set away from `default`
+        (the domain's: RunConfig checks it, knowing the key and the domain's defaults)."""
+        out = []
         if self.impl == "fused" and self.name not in FUSED_OPTIMIZERS:
-            raise ConfigError(
-                f"impl=fused: torch has no fused {self.name}; use impl=foreach or auto, "
-                f"or an optimizer with one ({', '.join(sorted(FUSED_OPTIMIZERS))})"
+            out.append(
+                f"{key}.impl=fused: torch has no fused {self.name}; use {key}.impl=foreach or "
+                f"auto, or an optimizer with one ({', '.join(sorted(FUSED_OPTIMIZERS))})"
             )
-        return self
+        takes = OPTIMIZER_OPTIONS[self.name]
+        for option in ("betas", "eps", "momentum"):
+            value, was = getattr(self, option), getattr(default, option)
+            if option in takes or value == was:
+                continue
+            users = " or ".join(n for n, t in OPTIMIZER_OPTIONS.items() if option in t)
+            out.append(
+                f"{key}.{option}={_shown(value)}: {self.name} does not use {option} (it takes "
+                f"{', '.join(('lr', *takes, 'weight_decay'))}); set it back to {_shown(was)}, "
+                f"or use {key}.name={users}"
+            )
+        return out
 
     @field_validator("betas")
     @classmethod
@@ -230,7 +253,7 @@ class TrainerConfig(Section):
     grad_accum: int = Field(
         1,
         ge=1,
-        description="split each batch into this many micro-batches (less memory; the same result unless a model normalises by batch statistics)",
+        description="split each batch into this many micro-batches (less memory; the same result, but for the exceptions docs/training.md lists: BatchNorm, diffaug...)",
     )
     log_every: int = Field(50, gt=0, description="steps between metric logs (the only host syncs)")
     sample_every: int = Field(
@@ -435,6 +458,19 @@ class RunConfig(Section):
         if repeated:
             raise ValueError(f"trick listed twice: {', '.join(repeated)}")
         return v
+
+    @model_validator(mode="after")
+    def _optimizers_fit(self) -> RunConfig:
+        # an option the chosen optimizer ignores is refused when it differs from the domain's
+        # default for that group: one the user set (a default of the domain never trips it)
+        defaults = type(self).model_fields["optim"].get_default(call_default_factory=True)
+        problems = []
+        for group in type(self.optim).model_fields:
+            default = getattr(defaults, group, None) or OptimizerConfig()
+            problems += getattr(self.optim, group).problems(f"optim.{group}", default)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _accum_divides_batch(self) -> RunConfig:

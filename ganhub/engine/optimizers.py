@@ -69,11 +69,16 @@ def remember_configured_lr(optimizers: Iterable[torch.optim.Optimizer]) -> None:
             group[CONFIGURED_LR] = float(group.get("initial_lr", group["lr"]))
 
 
-def load_state(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
+def load_state(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> str | None:
     """Load a saved optimizer state (moments, step counts, the learning rates reached),
     keeping this optimizer's kernel choice and the config's hyperparameters: a learning rate
     the resumed config changed scales the saved one (a schedule's position is kept); step
-    counts move to where the kernels keep them."""
+    counts move to where the kernels keep them; a momentum turned on starts its buffer as
+    torch starts one (`_fit_momentum`). A checkpoint that holds another kind of optimizer's
+    state (optim.*.name changed: rmsprop's square averages for adam) loads none of it: the
+    optimizer starts afresh at the learning rate the run had reached, and the kind the
+    checkpoint held is returned (None when its state was loaded). Raises ValueError (or what
+    torch raises) on a state that is damaged, before any step reads it."""
     groups = []
     for index, (kept, current) in enumerate(zip(saved["param_groups"], optimizer.param_groups)):
         # the file is untrusted: every setting of the update comes from this optimizer (the
@@ -95,7 +100,9 @@ def load_state(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
                 group["initial_lr"] = group["initial_lr"] * scale
         if configured is not None:
             group[CONFIGURED_LR] = configured
-    optimizer.load_state_dict({**saved, "param_groups": groups})
+    other = _other_kind(optimizer, saved.get("state"))
+    state = {} if other is not None else saved["state"]
+    optimizer.load_state_dict({**saved, "state": state, "param_groups": groups})
     for group in optimizer.param_groups:  # a moment of another shape fails only mid-step
         for param in group["params"]:
             for key, value in optimizer.state.get(param, {}).items():
@@ -103,6 +110,79 @@ def load_state(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
                     raise ValueError(
                         f"its '{key}' is {tuple(value.shape)} for a {tuple(param.shape)} parameter"
                     )
+    _fit_momentum(optimizer)
+    return other
+
+
+# The state each kind of optimizer keeps per parameter (torch's names): what a checkpoint of
+# that kind must hold, torch reading it only in step(); adamw keeps adam's. A momentum
+# buffer ("momentum_buffer": rmsprop, sgd) exists only while the momentum is on.
+KEPT_STATE = {"adam": ("step", "exp_avg", "exp_avg_sq"), "rmsprop": ("step", "square_avg"),
+              "sgd": ()}  # fmt: skip
+KIND_NAMES = {"adam": "adam or adamw", "rmsprop": "rmsprop", "sgd": "sgd"}
+MOMENTUM_BUFFER = "momentum_buffer"
+
+
+def kind_of(optimizer: torch.optim.Optimizer) -> str | None:
+    """Which of KEPT_STATE's kinds `optimizer` is (None: another class, not checked)."""
+    if isinstance(optimizer, torch.optim.Adam | torch.optim.AdamW):
+        return "adam"
+    if isinstance(optimizer, torch.optim.RMSprop):
+        return "rmsprop"
+    return "sgd" if isinstance(optimizer, torch.optim.SGD) else None
+
+
+def _saved_kind(state: dict[str, Any]) -> str | None:
+    """The kind of optimizer that kept one parameter's saved state (None: no kind's)."""
+    for kind in ("adam", "rmsprop"):
+        if set(KEPT_STATE[kind]) <= set(state) <= {*KEPT_STATE[kind], MOMENTUM_BUFFER}:
+            return kind
+    return "sgd" if set(state) == {MOMENTUM_BUFFER} else None
+
+
+def _other_kind(optimizer: torch.optim.Optimizer, saved: Any) -> str | None:
+    """The kind of optimizer a checkpoint's state is of when it is not this one's (another
+    optim.*.name), else None; ValueError on a state no optimizer keeps (damaged)."""
+    kind = kind_of(optimizer)
+    if kind is None or not isinstance(saved, dict):
+        return None  # another class, or a state torch itself refuses (damaged)
+    states = [s for s in saved.values() if isinstance(s, dict) and s]
+    unknown = [s for s in states if _saved_kind(s) is None]
+    if unknown:
+        keys = ", ".join(sorted(str(k) for k in unknown[0]))
+        raise ValueError(f"a parameter's state holds {keys[:120]}, which no optimizer keeps")
+    kinds = {_saved_kind(s) for s in states}
+    if len(kinds) > 1:
+        raise ValueError(
+            f"its parameters hold the states of {' and '.join(sorted(map(str, kinds)))}"
+        )
+    other = kinds.pop() if kinds else None
+    return other if other != kind else None
+
+
+def _fit_momentum(optimizer: torch.optim.Optimizer) -> None:
+    """Check each parameter's state against what this optimizer reads in step(), and fit its
+    momentum buffer to the config's momentum: one turned on for rmsprop starts at zero (as
+    torch starts a new parameter's); sgd starts its own from the first gradient; one turned
+    off is dropped (it would come back stale when turned on again)."""
+    kind = kind_of(optimizer)
+    if kind is None:
+        return
+    for group in optimizer.param_groups:
+        momentum = group.get("momentum", 0)
+        for param in group["params"]:
+            state = optimizer.state.get(param)
+            if not state:
+                continue  # never stepped: torch fills it on the first step
+            missing = [key for key in KEPT_STATE[kind] if key not in state]
+            if missing:
+                raise ValueError(f"a {tuple(param.shape)} parameter's state lacks {missing[0]!r}")
+            if not momentum:
+                state.pop(MOMENTUM_BUFFER, None)
+            elif kind == "rmsprop" and MOMENTUM_BUFFER not in state:
+                state[MOMENTUM_BUFFER] = torch.zeros_like(
+                    param, memory_format=torch.preserve_format
+                )
 
 
 def _learning_rate(value: Any, what: str) -> float:

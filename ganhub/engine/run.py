@@ -33,7 +33,6 @@ from ganhub.engine.environment import (
     set_deterministic,
 )
 from ganhub.engine.optimizers import learning_rates_on_device, make_optimizer
-from ganhub.engine.optimizers import load_state as load_optimizer_state
 from ganhub.engine.prepare import prepare_system
 from ganhub.engine.rundir import RunDirectory
 from ganhub.engine.stats import StatsAccumulator
@@ -42,7 +41,7 @@ from ganhub.errors import (
     ConfigError,
     TrainingError,
     UsageError,
-    one_line,
+    first_line,
     plugin_code,
     unknown_choice,
 )
@@ -160,6 +159,7 @@ class Run:
         self.touched = False  # whether this process has written to the run directory
         self.config_before: str | None = None  # a resumed run's config.yaml before this session
         self.first_step = 0
+        self.first_checkpoint: Path | None = None  # the checkpoint a resumed run started from
         # refused before any directory exists
         self.best_direction = keep_best_direction(
             config.trainer.keep_best, self.metrics(), self.system
@@ -178,6 +178,7 @@ class Run:
                 seed_everything(config.seed + 1_000_003 * self.dist.rank)
             if self.dist.is_main:
                 self.config_before, self.first_step = self._saved_config_text(), self.step
+                self.first_checkpoint = self.last_checkpoint
                 self.touched = True  # from here on a failure is the run's, not the config's
                 self.write_config()
                 self.system.save_assets(self.run_dir)
@@ -212,14 +213,16 @@ class Run:
         for logger in self.loggers:
             logger.close()
         self.loggers = []
-        # a resume refused before its first step (options or data that do not fit, a folder
-        # that refuses writes) trained nothing: leave the run as it was
-        # so is a resume stopped (Ctrl-C, SIGTERM) while it started up
-        stopped = isinstance(error, UsageError | OSError | KeyboardInterrupt | Terminated)
-        refused = stopped and self.step == self.first_step
-        if self.config_before is not None and refused:
+        # config.yaml holds the settings the newest checkpoint continues with: a resume that
+        # fails before it writes a checkpoint (a step that raises: its first, say) puts back
+        # the one it replaced, so a plain resume does not fail the same way again
+        if self.config_before is not None and self.last_checkpoint == self.first_checkpoint:
             checkpoint.write_text_atomic(self.run_dir / "config.yaml", self.config_before)
-            self.touched = False
+            # a resume refused before its first step (options or data that do not fit, a
+            # folder that refuses writes), or stopped (Ctrl-C, SIGTERM) while it started up,
+            # trained nothing: the run is left as it was, failure marker included
+            stopped = isinstance(error, UsageError | OSError | KeyboardInterrupt | Terminated)
+            self.touched = not (stopped and self.step == self.first_step)
         if self.directory is not None:
             resumable = self.last_checkpoint is not None
             self.directory.fail(error, self.step, resumable=resumable, touched=self.touched)
@@ -236,7 +239,6 @@ class Run:
         command that learns settings during the run (`ganhub meta meta.learn_lr=true`)
         rewrites it with them."""
         data = with_absolute_paths(self.config, self.config.model_dump(mode="json"))
-        data["resume"] = None
         checkpoint.write_text_atomic(self.run_dir / "config.yaml", dump_yaml(data, sort_keys=False))
         if self.parts.provenance:
             text = json.dumps(self.parts.provenance, indent=1, sort_keys=True)
@@ -454,16 +456,7 @@ class Run:
                 f"resume={self.run_dir}: checkpoint {path.name} does not fit this config's "
                 f"model: {mismatch}; resume with the settings the run was trained with"
             )
-        try:
-            for g, opt in self.optimizers.items():
-                load_optimizer_state(opt, state["optimizers"][g])
-        except start.DAMAGED_STATE as exc:  # a damaged state.json: a wrong type anywhere
-            reason = one_line(str(exc).strip().splitlines()[0] if str(exc).strip() else "", 200)
-            raise ConfigError(
-                f"resume={self.run_dir}: the optimizer state of {path.name} does not fit this "
-                f"config or is damaged ({type(exc).__name__}: {reason}); resume with the run's "
-                f"own settings, or remove {path.name} to resume from the checkpoint before it"
-            ) from None
+        start.restore_optimizers(self, state, path)  # before any step reads them
         start.refuse_nothing_to_train(self.config, self.run_dir, step)
         self.resumed_steps = start.saved_steps(self.run_dir)
         try:  # state.json and state.safetensors are untrusted: any damage is one line
@@ -474,7 +467,7 @@ class Run:
             )
             self.stats.carry_over(state.get("stats"))  # absent before checkpoints kept it
         except start.DAMAGED_STATE as exc:
-            reason = one_line(str(exc).strip().splitlines()[0] if str(exc).strip() else "", 200)
+            reason = first_line(exc, 200)
             raise ConfigError(
                 f"resume={self.run_dir}: the training state of {path.name} (state.json, "
                 f"state.safetensors) is damaged ({type(exc).__name__}: {reason}); remove "

@@ -23,7 +23,14 @@ import yaml
 
 from ganhub.config.overrides import ConfigLoader, dotted_items
 from ganhub.engine import checkpoint, reparam
-from ganhub.errors import ConfigError, PluginError, UsageError, one_line, plugin_code
+from ganhub.errors import (
+    ConfigError,
+    PluginError,
+    UsageError,
+    first_line,
+    one_line,
+    plugin_code,
+)
 from ganhub.plugin_guard import Owners
 
 if TYPE_CHECKING:
@@ -327,13 +334,41 @@ def resume_position(
 DAMAGED_STATE = (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError)
 
 
+def restore_optimizers(run: Any, state: dict[str, Any], path: Path) -> None:
+    """Load a checkpoint's optimizer states into `run.optimizers` (`optimizers.load_state`),
+    before any step reads them: one line when one is damaged or does not fit; a group whose
+    checkpoint holds another optimizer's state (a changed optim.*.name) starts afresh, which
+    one line says."""
+    from ganhub.engine.optimizers import KIND_NAMES, load_state
+
+    others: dict[str, str | None] = {}
+    try:
+        for g, optimizer in run.optimizers.items():
+            others[g] = load_state(optimizer, state["optimizers"][g])
+    except DAMAGED_STATE as exc:  # a damaged state.json: a wrong type anywhere
+        reason = first_line(exc, 200)
+        raise ConfigError(
+            f"resume={run.run_dir}: the optimizer state of {path.name} does not fit this "
+            f"config or is damaged ({type(exc).__name__}: {reason}); resume with the run's "
+            f"own settings, or remove {path.name} to resume from the checkpoint before it"
+        ) from None
+    for g, other in others.items():
+        name = getattr(getattr(run.config.optim, g, None), "name", None)
+        if other is not None and run.dist.is_main:
+            run.console.warn(
+                f"ganhub: note: optim.{g}.name={name}: {path.name} holds {g}'s {KIND_NAMES[other]} "
+                f"state, which {name} cannot use; {g}'s optimizer starts afresh (no moments, "
+                "step count 0) at the learning rate the run had reached"
+            )
+
+
 def _restore_trick(trick: Any, state: Any, owners: Owners) -> None:
     """A trick's `load_state_dict(state)` as plugin code: a value it refuses is a damaged state
     naming the trick and its plugin (raised as ValueError); any other exception is its bug."""
     try:
         trick.load_state_dict(state)
     except DAMAGED_STATE as exc:
-        reason = one_line(str(exc).strip().splitlines()[0] if str(exc).strip() else "", 80)
+        reason = first_line(exc, 80)
         raise ValueError(
             f"trick '{trick.name}' ({owners.hint('trick', trick.name)}) refused its state: "
             f"{type(exc).__name__}: {reason}"
