@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from ganhub.conditioning import LabelSpec
 from ganhub.conditioning.nets import given, grid_labels, random_labels, split_batch_labels
 from ganhub.engine.context import TrainContext
+from ganhub.engine.draws import batch_draw
 from ganhub.engine.system import (
     BuildHints,
     ConfigT,
@@ -84,7 +85,8 @@ class UnconditionalGAN(GANSystem[ConfigT]):
     def d_step(self, batch: Any, ctx: TrainContext) -> PhaseOutput:
         """Discriminator loss on a real batch and as many fresh fakes."""
         real, labels = self.split(batch)
-        z = self.latent(len(real))
+        # drawn once for the whole batch, each micro-batch its rows (`ganhub.engine.draws`)
+        z = batch_draw(ctx, "latent", len(real), self.latent)
         fake = self.generate(z, labels)
         # The G phase of this step uses the same noise, micro-batch by micro-batch, so a step
         # split by trainer.grad_accum equals the whole batch. The last micro-batch keeps its
@@ -106,8 +108,8 @@ class UnconditionalGAN(GANSystem[ConfigT]):
         elif z is not None and len(z) == len(real):
             labels = cached_labels
             fake = self.generate(z, labels)
-        else:
-            fake = self.generate(self.latent(len(real)), labels)
+        else:  # no D noise left (none this step, a repeated G phase): drawn for the whole batch
+            fake = self.generate(batch_draw(ctx, "latent", len(real), self.latent), labels)
         return ctx.g_loss(given(self.D, labels), fake, real=real)
 
     @torch.no_grad()

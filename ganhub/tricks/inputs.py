@@ -115,8 +115,11 @@ class InstanceNoise(Trick):
         self.std.fill_(self.held_value)
 
     def d_input(self, x: Tensor, ctx: TrainContext) -> Tensor:
-        """x + sigma(step) * N(0, 1); nothing once sigma has reached 0 (it stays there)."""
+        """x + sigma(step) * N(0, 1); nothing once sigma has reached 0 (it stays there). The
+        noise of a batch split by trainer.grad_accum is the whole batch's (drawn once)."""
         import torch
+
+        from ganhub.engine.draws import noise_like
 
         if self.std is None:
             self.std = torch.zeros((), device=x.device)
@@ -124,7 +127,7 @@ class InstanceNoise(Trick):
             self._hold(ctx.step)
         if self.held_value <= 0:
             return x
-        return x + self.std.to(x.dtype) * torch.randn_like(x)
+        return x + self.std.to(x.dtype) * noise_like(ctx, self.name, x)
 
     def graph_variant(self, step: int) -> Hashable:
         """Whether the step draws noise: once the std reaches 0 the step skips it (and its

@@ -88,17 +88,25 @@ class GradientPenalty(Trick):
     def _penalty(self, pair: Pair, ctx: TrainContext) -> Tensor:
         import torch
 
+        from ganhub.engine.draws import batch_draw, noise_like
+
         real = pair.real.detach()
-        # one interpolation weight per D input: a PacGAN pack of m samples shares one
+        # one interpolation weight per D input: a PacGAN pack of m samples shares one; a batch
+        # split by trainer.grad_accum takes its rows of the whole batch's draws
         pack = pair.samples_per_input
-        shape = [real.shape[0] // pack] + [1] * (real.ndim - 1)
-        alpha = torch.rand(shape, device=real.device, dtype=real.dtype)
+        rest = [1] * (real.ndim - 1)
+        alpha = batch_draw(
+            ctx,
+            "gp/alpha",
+            real.shape[0] // pack,
+            lambda n: torch.rand([n, *rest], device=real.device, dtype=real.dtype),
+        )
         if pack > 1:
             alpha = alpha.repeat_interleave(pack, dim=0)
         if self.options.variant == "wgan":
             other = pair.fake.detach()
         else:
-            noise = torch.rand_like(real)
+            noise = noise_like(ctx, "gp/noise", real, uniform=True)
             other = real + self.options.dragan_scale * real.std() * noise
         x_hat = (alpha * real + (1 - alpha) * other).requires_grad_(True)
         with ctx.twice_differentiable():
