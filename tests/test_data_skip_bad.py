@@ -91,3 +91,22 @@ def test_a_folder_of_unreadable_files_is_one_line(tmp_path: Path) -> None:
         f"data.path='{tmp_path / 'none'}': none of its 1 image file(s) is readable "
         "(data.skip_bad=true skipped every one); give a folder with readable images"
     )
+
+
+def test_a_class_left_with_no_readable_image_is_refused(tmp_path: Path) -> None:
+    """Class folders where skip_bad leaves one class empty: refused naming it (the run would
+    generate a class it has nothing to learn from); a class that keeps some images is fine."""
+    from ganhub.data.labels import LabelledImageFolder
+
+    root = tmp_path / "cls"
+    _bad_folder(root / "kept")  # 9 readable, 2 unreadable
+    (root / "gone").mkdir()
+    for i in range(3):
+        (root / "gone" / f"{i}.png").write_text("not a png")
+    with pytest.raises(UsageError, match=r"every file of class gone \(3 unreadable\)") as caught:
+        LabelledImageFolder(root, 16, 3, skip_bad=True)
+    assert "\n" not in str(caught.value)
+    (root / "gone" / "0.png").unlink()
+    Image.new("RGB", (16, 16)).save(root / "gone" / "0.png")
+    ds = LabelledImageFolder(root, 16, 3, skip_bad=True)
+    assert ds.label_counts().tolist() == [1, 9]

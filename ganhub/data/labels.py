@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -319,6 +320,23 @@ def labelled_files(
     return [p for p, _ in pairs], [y for _, y in pairs], list(classes)
 
 
+def _refuse_emptied_classes(
+    root: Path, before: list[int], after: list[int], names: list[str]
+) -> None:
+    """A class all of whose files data.skip_bad left out: refused in one line, since the run
+    would still generate it with nothing to learn it from (a class with no files at all, named
+    by a resumed run's saved classes, stays allowed)."""
+    had, has = Counter(before), Counter(after)
+    emptied = [y for y in sorted(had) if not has[y]]
+    if emptied:
+        raise ConfigError(
+            f"data.path='{_shown(root, 200)}': data.skip_bad left out every file of class "
+            f"{_listing([names[y] for y in emptied], 5)} ({sum(had[y] for y in emptied)} "
+            "unreadable), so the run would have nothing to learn it from; fix or replace the "
+            "files, or leave the class out of the data"
+        )
+
+
 class LabelledImageFolder(SkippingFiles, Dataset[tuple[Tensor, Tensor]]):
     """Labelled images (class folders or a CSV) decoded in DataLoader workers as (x, label).
 
@@ -339,6 +357,7 @@ class LabelledImageFolder(SkippingFiles, Dataset[tuple[Tensor, Tensor]]):
         files, labels, names = labelled_files(root, labels_csv, classes)
         if skip_bad:
             kept = readable_files(files, root)
+            _refuse_emptied_classes(root, labels, [labels[i] for i in kept], names)
             files, labels = [files[i] for i in kept], [labels[i] for i in kept]
         super().__init__(files, size, channels, skip_bad)
         self.labels = torch.tensor(labels, dtype=torch.long)
