@@ -4,6 +4,7 @@ draws it, and keeps gradients."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -28,10 +29,10 @@ def test_diffaug_translation_moves_content_and_keeps_gradients() -> None:
     assert img.grad is not None and img.grad.abs().sum() > 0
 
 
-def _pipe(*ops: str, translation: float = 0.125) -> Any:
+def _pipe(*ops: str, translation: float = 0.125, supersample: bool = True) -> Any:
     from ganhub.tricks.ada_augment import AdaPipeline
 
-    return AdaPipeline(ops, translation)
+    return AdaPipeline(ops, translation, supersample=supersample)
 
 
 ONE, HALF, ZERO = torch.tensor(1.0), torch.tensor(0.5), torch.tensor(0.0)
@@ -95,6 +96,45 @@ def test_ada_resampling_maps_centred_pixel_coordinates() -> None:
     assert shifted[0, 0, 0].tolist() == pytest.approx([1, 0, 1, 2, 3, 4, 5, 6], abs=1e-5)
     flat = torch.full((64, 3, 8, 8), 0.3)
     assert torch.allclose(_pipe(*GEOMETRIC)(flat, ONE), flat, atol=1e-5)
+
+
+def test_ada_resamples_at_twice_the_resolution_as_stylegan2_ada() -> None:
+    """Images over 9 px go through resample2x (the reference's sym6 wavelet up- and
+    downsampling): the identity and whole-pixel shifts give the image back, border included;
+    zooming out of a pattern finer than the output's pixels filters it out, where bilinear
+    sampling at the image's own size aliases it into a flat full-contrast image; a 45-degree
+    turn of it aliases a quarter as much."""
+    from ganhub.tricks.ada_augment import SYM6, resample, resample2x, supersampling
+
+    f = supersampling(torch.tensor(SYM6) / sum(SYM6), 32, 32)
+
+    def affine(*rows: list[float]) -> Tensor:  # (1, 2, 3): output -> input coordinates
+        return torch.tensor([list(rows)], dtype=torch.float32)
+
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 32, 32)
+    assert torch.allclose(resample2x(x, affine([1, 0, 0], [0, 1, 0]), f), x, atol=1e-5)
+    shifted = resample2x(x, affine([1, 0, 3], [0, 1, -2]), f)  # reads 3 px right, 2 px up
+    padded = torch.nn.functional.pad(x, [6, 6, 6, 6], mode="reflect")
+    assert torch.allclose(shifted, padded[..., 4:36, 9:41], atol=1e-5)
+    i = torch.arange(32)
+    checks = (((i[:, None] + i) % 2).float() * 2 - 1).view(1, 1, 32, 32)  # period 2 px
+    zoom_out = affine([2, 0, 0.5], [0, 2, 0.5])
+    inner = (..., slice(8, 24), slice(8, 24))
+    assert resample(checks, zoom_out)[inner].abs().mean() > 0.99
+    assert resample2x(checks, zoom_out, f)[inner].abs().max() < 1e-3
+    c = math.sqrt(0.5)
+    turn = affine([c, -c, 0], [c, c, 0])
+    aliased = resample(checks, turn)[inner].abs().mean()
+    assert resample2x(checks, turn, f)[inner].abs().mean() < aliased / 4
+    for supersample in (True, False):  # True is the default
+        pipe = _pipe("rotate", "xfrac", supersample=supersample)
+        torch.manual_seed(1)
+        out = pipe(x, ONE)
+        torch.manual_seed(1)
+        g = pipe.geometry(x, ONE)
+        expected = resample2x(x, g, f) if supersample else resample(x, g)
+        assert torch.allclose(out, expected, atol=1e-6)
 
 
 def test_ada_rotations_together_happen_with_probability_p() -> None:

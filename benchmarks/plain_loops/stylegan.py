@@ -228,7 +228,7 @@ def plain_loop(run: Run) -> PlainStyleGAN2:
         kwargs["r1_gamma"] = None
     if "ada" in tricks:
         ada = t.ada
-        kwargs |= {"ada_ops": AdaPipeline(ada.ops, ada.translation, ada.cutout),
+        kwargs |= {"ada_ops": AdaPipeline(ada.ops, ada.translation, ada.cutout, ada.supersample),
                    "ada_target": ada.target, "ada_interval": ada.interval,
                    "ada_kimg": ada.kimg, "ada_p": ada.p_init}  # fmt: skip
     if ema is not None:

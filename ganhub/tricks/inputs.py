@@ -201,6 +201,12 @@ class AdaConfig(Section):
         0.125, ge=0, lt=1, description="xint's max shift as a fraction of size"
     )
     cutout: float = Field(0.5, gt=0, lt=1, description="cutout square side as a fraction of size")
+    supersample: bool = Field(
+        True,
+        description="resample the geometric ops at twice the resolution through a sym6 wavelet "
+        "filter, as StyleGAN2-ADA (rotation and scaling do not alias fine detail; about 4x the "
+        "sampling work); false: bilinear at the image's own size (images of 9 px or less always)",
+    )
 
 
 class AdaptiveAugment(Trick):
@@ -233,7 +239,7 @@ class AdaptiveAugment(Trick):
         from ganhub.tricks.ada_augment import AdaPipeline
 
         o = self.options
-        self.pipeline = AdaPipeline(o.ops, o.translation, o.cutout)
+        self.pipeline = AdaPipeline(o.ops, o.translation, o.cutout, o.supersample)
         self.discriminators = max(1, len(list(system.discriminators())))
         self.p = torch.tensor(float(o.p_init))
         self.sign_sum = torch.zeros(())

@@ -162,8 +162,8 @@ def test_r1_matches_the_analytic_gradient_of_a_linear_d(workdir: Path) -> None:
     expected = 3.0 / 2 * w.square().sum() * 16  # ||grad_x D|| = ||w|| for every x
     assert torch.allclose(lazy.loss, expected, rtol=1e-5)
     w.grad = None
-    lazy.loss.backward()  # the penalty trains D's weights: d/dw = gamma * interval * w
-    assert torch.allclose(w.grad, 3.0 * 16 * w.detach(), rtol=1e-5)
+    lazy.loss.backward()  # d/dw = gamma * interval * w (ADA at p = 0: identity to rounding)
+    assert torch.allclose(w.grad, 3.0 * 16 * w.detach(), atol=48e-5 * float(w.abs().max()))
 
 
 def _count_r1(run: Run) -> list[int]:
