@@ -92,7 +92,8 @@ class TrainedGAN:
 
     @property
     def generator(self) -> nn.Module:
-        """The generator (its EMA weights when the run used the ema trick)."""
+        """The generator (its EMA weights when the run used the ema trick); of a run with several,
+        the first (cyclegan's G_AB; `model.system.generator("G_BA")` gives another)."""
         return self.system.generator()
 
     @property

@@ -105,3 +105,16 @@ def test_a_run_loads_after_its_data_folder_is_gone(workdir: Path) -> None:
     )
     shutil.rmtree(folder)
     assert ganhub.load(summary["run_dir"]).sample(2).shape == (2, 3, 32, 32)
+
+
+def test_generator_of_a_run_with_several_is_the_first(workdir: Path) -> None:
+    """`.generator` of a cyclegan run is G_AB (its EMA copy with ema); it raised AttributeError
+    ('CycleGANSystem' object has no attribute 'G')."""
+    summary = ganhub.train(["plugin=cyclegan", "preset=tiny", "trainer.steps=1", "name=cg"])
+    model = ganhub.load(summary["run_dir"])
+    assert model.generator is model.system.G_AB
+    assert model.system.generator("G_BA") is model.system.G_BA
+    summary = ganhub.train(["plugin=cyclegan", "preset=tiny", "trainer.steps=1",
+                            "tricks=[ema]", "name=cg_ema"])  # fmt: skip
+    model = ganhub.load(summary["run_dir"])
+    assert model.generator is model.system.G_AB_ema

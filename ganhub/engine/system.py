@@ -325,8 +325,10 @@ class GANSystem(nn.Module, ABC, Generic[ConfigT]):
             groups[group] = [p for n in names for p in getattr(self, n).parameters()]
         return groups
 
-    def generator(self, name: str = "G", use_ema: bool = True) -> nn.Module:
-        """The module to sample from: its EMA copy when one exists and `use_ema`."""
+    def generator(self, name: str | None = None, use_ema: bool = True) -> nn.Module:
+        """The module to sample from (`name`, by default the first of `generator_names`: cyclegan's
+        G_AB): its EMA copy when one exists and `use_ema`."""
+        name = name or self.generator_names[0]
         ema = getattr(self, f"{name}_ema", None)
         return ema if (use_ema and ema is not None) else getattr(self, name)
 

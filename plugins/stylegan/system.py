@@ -205,7 +205,7 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
 
     # -- sampling ---------------------------------------------------------------------
 
-    def generator(self, name: str = "G", use_ema: bool = True) -> Generator:
+    def generator(self, name: str | None = None, use_ema: bool = True) -> Generator:
         """The StyleGAN generator to sample from: its EMA copy when one exists and `use_ema`."""
         G = super().generator(name, use_ema)
         assert isinstance(G, Generator)  # G, or the EMA trick's deep copy of it

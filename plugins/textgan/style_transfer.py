@@ -163,7 +163,9 @@ class TransferSystem(TextSystemBase):
         embeds = torch.cat([emb(ids[:, :1]), soft @ emb.weight], 1)
         return self.G(inputs_embeds=embeds, attention_mask=mask, decoder_input_ids=dec).logits
 
-    def generator(self, name: str = "G", use_ema: bool = True) -> BartForConditionalGeneration:
+    def generator(
+        self, name: str | None = None, use_ema: bool = True
+    ) -> BartForConditionalGeneration:
         """The BART to rewrite with: its EMA copy when one exists and `use_ema`."""
         from transformers import BartForConditionalGeneration
 
