@@ -36,13 +36,139 @@ def wrong_kind(kind: str, obj: Any) -> str | None:
     return _config_problem(kind, obj)
 
 
+def entry_problem(kind: str, name: str, obj: Any) -> str | None:
+    """Why a plugin's entry `name` of `kind` cannot be registered (None when it can): its kind,
+    its own name, a trick method that would never be called, a method ganhub cannot call."""
+    return (
+        wrong_kind(kind, obj)
+        or misnamed(kind, name, obj)
+        or (trick_problem(obj) if kind == "tricks" else None)
+        or (loss_problem(obj) if kind == "losses" else None)
+    )
+
+
+# the kinds whose objects carry the name they are registered under (a logger only when it has
+# options: it reads them from `logger.<name>`, so it names itself then)
+_NAMED_KINDS = ("domains", "losses", "tricks", "metrics", "conditioners", "loggers")
+
+
 def misnamed(kind: str, name: str, obj: Any) -> str | None:
-    """A trick whose own `name` is not the name it is registered under: a run keys each
-    trick's checkpoint state and options by it, so an alias would collide with the original."""
+    """An object whose own `name` is not the name it is registered under: a run keys a trick's
+    checkpoint state and options by it, errors and their plugin are found by it (a loss's, a
+    metric's), so an alias would name, or collide with, the original."""
     own = getattr(obj, "name", name)
-    if kind == "tricks" and own != name:
+    if kind == "loggers" and not own:
+        return None
+    if kind in _NAMED_KINDS and own != name:
         return f"whose name attribute is {own!r}; set name = {name!r} on the class"
     return None
+
+
+# helper names at least this close to a fixed point's (difflib's ratio) are taken for a
+# misspelling of it: a plural, a letter left out or added ("extra_losses", "afterstep"); one
+# letter of ten replaced ("eval_batch" for "real_batch"), "target_for", "optimizers" pass
+NEAR_MISS = 0.905
+
+
+def trick_problem(cls: Any) -> str | None:
+    """A public method of a trick class (its own, not Trick's) named like no fixed point but
+    close to one (the loop would never call it), or a fixed point whose signature cannot take
+    the arguments the loop passes (a TypeError mid-run otherwise)."""
+    import difflib
+    import inspect
+
+    from ganhub.tricks import TRICK_METHODS, Trick
+
+    for klass in cls.__mro__:
+        if klass in Trick.__mro__:
+            continue
+        for attr, value in vars(klass).items():
+            if attr.startswith("_") or hasattr(Trick, attr):
+                continue
+            if not isinstance(value, staticmethod | classmethod) and not inspect.isfunction(value):
+                continue
+            close = difflib.get_close_matches(attr, TRICK_METHODS, n=1, cutoff=NEAR_MISS)
+            if close:
+                return (
+                    f"whose method '{attr}' is no trick method, so ganhub never calls it (did you "
+                    f"mean '{close[0]}'?); rename it, or start a helper's name with '_'"
+                )
+    for method in TRICK_METHODS:
+        if inspect.getattr_static(cls, method) is inspect.getattr_static(Trick, method):
+            continue
+        own = inspect.getattr_static(Trick, method)  # `problems` is called on the class
+        base = list(inspect.signature(getattr(own, "__func__", own)).parameters)
+        raw = inspect.getattr_static(cls, method)
+        if isinstance(raw, staticmethod | classmethod):
+            func, count = getattr(cls, method), len(base) - 1
+        elif inspect.isfunction(raw):  # bound to the trick, unless called on the class
+            func, count = raw, len(base) - isinstance(own, classmethod)
+        else:
+            continue
+        if not _takes(func, count):
+            expected = f"{method}({', '.join(base)})"
+            return f"whose {_shown(method, func)} cannot take what ganhub passes: define {expected}"
+    return None
+
+
+# how many arguments the run passes to a loss's methods, positionally (and real_weight= to a
+# d_loss that has it), and the signature to write
+_LOSS_CALLS = {
+    "d_loss": (3, "d_loss(self, real, fake, targets=Targets())"),
+    "g_loss": (3, "g_loss(self, fake, real=None, targets=Targets())"),
+    "decision_threshold": (1, "decision_threshold(self, targets=Targets())"),
+}
+
+
+def loss_problem(loss: Any) -> str | None:
+    """A loss method whose signature cannot take the arguments the run passes (a TypeError
+    mid-run otherwise)."""
+    for method, (count, expected) in _LOSS_CALLS.items():
+        func = getattr(loss, method, None)
+        if func is None:
+            continue
+        weighs = method == "d_loss" and "real_weight" in _parameters(func)
+        if not _takes(func, count) or (weighs and not _takes(func, count, real_weight=None)):
+            return f"whose {_shown(method, func)} cannot take what ganhub passes: define {expected}"
+    return None
+
+
+def _parameters(func: Any) -> list[str]:
+    import inspect
+
+    try:
+        return list(inspect.signature(func).parameters)
+    except (TypeError, ValueError):
+        return []
+
+
+def _takes(func: Any, count: int, **keywords: Any) -> bool:
+    """Whether `func` can be called with `count` positional arguments (and `keywords`); True
+    when its signature cannot be read."""
+    import inspect
+
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        return True
+    try:
+        signature.bind(*([None] * count), **keywords)
+    except TypeError:
+        return False
+    return True
+
+
+def _shown(method: str, func: Any) -> str:
+    """'after_step(self, step)': the method as its author wrote it."""
+    import inspect
+
+    try:
+        signature = inspect.signature(getattr(func, "__func__", func))
+    except (TypeError, ValueError):
+        return f"{method}()"
+    empty = inspect.Parameter.empty
+    bare = [p.replace(annotation=empty, default=empty) for p in signature.parameters.values()]
+    return f"{method}{signature.replace(parameters=bare, return_annotation=empty)}"
 
 
 def _config_problem(kind: str, obj: Any) -> str | None:
@@ -114,6 +240,27 @@ def hook_problem(plugin: object) -> str | None:
             return (
                 f"its function '{attr}' is named like a ganhub hook but lacks @hookimpl "
                 "(from ganhub.hookspecs import hookimpl)"
+            )
+    return None
+
+
+def near_miss_hook(plugin: object) -> str | None:
+    """For a plugin that implements no hook: its function named close to a hook, without
+    @hookimpl (`def register_loss(register)`), as "its function 'x' ... (did you mean 'y'?)"."""
+    import difflib
+    import inspect
+
+    from ganhub import hookspecs
+
+    specs = [n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), "ganhub_spec")]
+    for attr in dir(plugin):
+        if attr.startswith("_") or not inspect.isfunction(getattr(plugin, attr, None)):
+            continue
+        close = difflib.get_close_matches(attr, specs, n=1, cutoff=0.8)
+        if close:
+            return (
+                f"its function '{attr}' lacks @hookimpl and is named like no ganhub hook (did "
+                f"you mean '{close[0]}'?)"
             )
     return None
 

@@ -13,7 +13,7 @@ import sysconfig
 import traceback
 from typing import Any
 
-from ganhub.errors import one_line
+from ganhub.errors import PluginError, one_line
 
 
 def normalise(name: str) -> str:
@@ -64,19 +64,98 @@ def modules_of(dist: str) -> str:
 def report_fix(dist: str) -> str:
     """What to do about a plugin that breaks: report it to its authors, or fix it where it is
     when its distribution is installed editable (most likely the user's own plugin)."""
+    try:
+        project = editable_project(md.distribution(dist))
+    except md.PackageNotFoundError:
+        project = None
+    if project is not None:
+        return f"fix it in {project} (installed editable from there)"
+    return f"report it to the authors of '{dist}'"
+
+
+def editable_project(distribution: md.Distribution) -> str | None:
+    """The folder a distribution is installed editable from (its direct_url.json), else None."""
     import json
+    from urllib.parse import unquote
 
     try:
-        origin = json.loads(md.distribution(dist).read_text("direct_url.json") or "{}")
-    except (md.PackageNotFoundError, ValueError, OSError):
+        origin = json.loads(distribution.read_text("direct_url.json") or "{}")
+    except (ValueError, OSError):
         origin = {}
     origin = origin if isinstance(origin, dict) else {}
     url, how = origin.get("url"), origin.get("dir_info")
     if isinstance(how, dict) and how.get("editable") is True and str(url).startswith("file://"):
-        from urllib.parse import unquote
+        return unquote(str(url)[7:])
+    return None
 
-        return f"fix it in {unquote(str(url)[7:])} (installed editable from there)"
-    return f"report it to the authors of '{dist}'"
+
+def _editable_roots(distribution: md.Distribution) -> list[str]:
+    """The folders an editable install serves its modules from, none of them among its files:
+    its project folder, the folders its .pth files add to the path, and the packages its
+    editable finder (setuptools' `__editable___*_finder.py`) maps."""
+    import ast
+
+    roots = [editable_project(distribution) or ""]
+    for file in distribution.files or []:
+        name = file.name
+        finder = name.startswith("__editable__") and name.endswith("_finder.py")
+        if not (name.endswith(".pth") or finder):
+            continue
+        try:
+            text = file.read_text()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if not finder:
+            roots += [line.strip() for line in text.splitlines() if not line.startswith("import")]
+            continue
+        mapping = re.search(r"^MAPPING\b[^=]*=\s*(\{.*?\})\s*$", text, re.M | re.S)
+        try:
+            found = ast.literal_eval(mapping.group(1)) if mapping else {}
+        except (ValueError, SyntaxError):
+            found = {}
+        roots += [str(v) for v in found.values()] if isinstance(found, dict) else []
+    return [os.path.realpath(root) for root in roots if os.path.isabs(root)]
+
+
+class NameClash(PluginError):
+    """Two plugins register one name: `refused` is the plugin to refuse, `fix` its fix."""
+
+    def __init__(self, message: str, refused: str, fix: str) -> None:
+        super().__init__(message)
+        self.refused, self.fix = refused, fix
+
+
+def name_clash(singular: str, name: str, owner: Any, newcomer: Any) -> NameClash:
+    """The clash of `newcomer` (a PluginInfo) registering the `singular` `name` that `owner`
+    registered first. The plugin that breaks the naming rule (a plugin's names start with its
+    own name) while the other keeps it is refused; otherwise the newcomer, naming both (a
+    built-in's names are never taken)."""
+    from ganhub.registry import follows_naming
+
+    def text(info: Any) -> str:
+        return f"plugin '{info.name}' ({info.dist})"
+
+    if owner.dist != "ganhub":
+        by_owner = follows_naming(name, owner.name, owner.dist)
+        by_newcomer = follows_naming(name, newcomer.name, newcomer.dist)
+        if by_owner != by_newcomer:
+            keeps, breaks = (owner, newcomer) if by_owner else (newcomer, owner)
+            return NameClash(
+                f"plugin '{breaks.name}' registers {singular} '{name}', a name of {text(keeps)}, "
+                f"which registers it too: a plugin's names start with its own name "
+                f"('{breaks.name}_...'; see docs/plugins.md)", breaks.name,
+                report_fix(breaks.dist),
+            )  # fmt: skip
+        both = (f" (neither plugin's name rule decides who keeps it: {text(owner)} loaded "
+                f"first, {text(newcomer)} is refused)")  # fmt: skip
+        fix = (f"one of them must rename it: {report_fix(newcomer.dist)}, or "
+               f"{report_fix(owner.dist)}")  # fmt: skip
+    else:
+        both, fix = "", report_fix(newcomer.dist)
+    return NameClash(
+        f"{singular} '{name}' is registered twice: by '{owner.name}' and by '{newcomer.name}'"
+        + both, newcomer.name, fix
+    )  # fmt: skip
 
 
 # import names whose distribution is named otherwise
@@ -131,8 +210,9 @@ def one_line_error(exc: BaseException) -> str:
     """'ZeroDivisionError: division by zero (plugin.py:3)': the first line, and where the
     plugin's own code raised it (not ganhub's, importlib's or the standard library's frames;
     a syntax error's own file and line)."""
-    text = f"{type(exc).__name__}: {exc}".strip()
-    first = text.splitlines()[0] if text else type(exc).__name__
+    kind = "PluginError" if isinstance(exc, NameClash) else type(exc).__name__
+    text = f"{kind}: {exc}".strip()
+    first = text.splitlines()[0] if text else kind
     if isinstance(exc, SyntaxError) and exc.filename:
         return f"{type(exc).__name__}: {exc.msg} ({exc.filename}:{exc.lineno})"
     frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
@@ -172,12 +252,36 @@ def resolves(target: str) -> bool:
 
 
 def belongs(path: str, entry_point: md.EntryPoint) -> bool:
-    """Whether file `path` is one of the entry point's distribution's files (unknown: True)."""
-    files = entry_point.dist.files if entry_point.dist is not None else None
-    if not files:
+    """Whether file `path` is the entry point's distribution's (unknown: True): one of its
+    files, or, installed editable (`pip install -e`), a file under the folders it serves."""
+    distribution = entry_point.dist
+    files = distribution.files if distribution is not None else None
+    if distribution is None or not files:
         return True
     real = os.path.realpath(path)
-    return any(os.path.realpath(str(f.locate())) == real for f in files)
+    if any(os.path.realpath(str(f.locate())) == real for f in files):
+        return True
+    return any(real.startswith(root + os.sep) for root in _editable_roots(distribution))
+
+
+def empty_plugin(
+    plugin: object, target: str, dist: str, entry_point: md.EntryPoint | None
+) -> tuple[str, str]:
+    """What is wrong with a plugin module that implements no ganhub hook, and the fix: a hook
+    function without @hookimpl and a misspelled name (`def register_loss(register)`), a
+    module of another package earlier on the path, or hooks not written yet."""
+    from ganhub.plugin_checks import near_miss_hook
+
+    where = getattr(plugin, "__file__", None) or repr(plugin)
+    problem = f"'{target}' ({where}) implements no ganhub hook"
+    near = near_miss_hook(plugin)
+    if near:
+        fix = "name the function after its hook and mark it @hookimpl (see docs/hooks.md)"
+        return f"{problem}: {near}", fix
+    if entry_point is not None and not belongs(where, entry_point):
+        return problem, f"a file or package outside {dist} shadows '{target}': rename or remove it"
+    return problem, ("point the entry point at the module whose functions carry @hookimpl, "
+                     "or add them (see docs/plugins.md)")  # fmt: skip
 
 
 _GANHUB_DIR = os.path.dirname(os.path.abspath(__file__))  # this package's folder

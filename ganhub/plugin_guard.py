@@ -52,7 +52,11 @@ class Owners:
 
     def fault(self, exc: Exception, kind: str, name: str, method: str) -> None:
         """`blame` for `exc`, raised by part `kind` `name` in its `method` ("observe()")."""
-        blame(exc, f"{kind} '{name}': its {method}", self.hint(kind, name))
+        hint = self.hint(kind, name)
+        if (kind, method) == ("loss", "g_loss()") and "NoneType" in str(exc):
+            # `real.mean()` in a g_loss: its real logits are None unless it asks for them
+            hint += "; g_loss gets real=None unless the loss sets needs_real_for_g = True"
+        blame(exc, f"{kind} '{name}': its {method}", hint)
 
     def trick_fault(self, exc: Exception, hook: Callable[..., Any], point: str) -> None:
         """`fault` for `exc`, raised by `hook`, a trick's bound method for the fixed point

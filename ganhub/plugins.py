@@ -21,13 +21,15 @@ import pluggy
 
 from ganhub import hookspecs
 from ganhub.errors import PluginError
-from ganhub.plugin_checks import hook_problem, misnamed, wrong_kind
+from ganhub.plugin_checks import entry_problem, hook_problem
 from ganhub.plugin_fixes import (
-    belongs,
+    NameClash,
+    empty_plugin,
     fix_for_missing,
     in_another_group,
     missing_module,
     modules_of,
+    name_clash,
     one_line_error,
     own_module_missing,
     own_submodule_missing,
@@ -44,14 +46,7 @@ from ganhub.plugin_guard import (
 )
 from ganhub.registry import KINDS, Registry
 
-_SINGULAR = {
-    "domains": "domain",
-    "losses": "loss",
-    "tricks": "trick",
-    "metrics": "metric",
-    "loggers": "logger",
-    "conditioners": "conditioner",
-}
+_SINGULAR = dict(zip(KINDS, ("domain", "loss", "trick", "metric", "logger", "conditioner")))
 
 if TYPE_CHECKING:
     import click
@@ -251,14 +246,8 @@ class Hub:
             self._fail(info, "unavailable", err, fix_for_missing(err, dist))
             return
         if not _has_hookimpls(plugin) and not hook_problem(plugin):  # else _accept says what
-            where = getattr(plugin, "__file__", None) or repr(plugin)
-            empty = PluginError(f"'{target}' ({where}) implements no ganhub hook")
-            if entry_point is not None and not belongs(where, entry_point):
-                fix = f"a file or package outside {dist} shadows '{target}': rename or remove it"
-            else:
-                fix = ("point the entry point at the module whose functions carry @hookimpl, "
-                       "or add them (see docs/plugins.md)")  # fmt: skip
-            self._fail(info, "error", empty, fix)
+            empty, fix = empty_plugin(plugin, target, dist, entry_point)
+            self._fail(info, "error", PluginError(empty), fix)
             return
         self._accept(name, plugin, info)
 
@@ -304,21 +293,42 @@ class Hub:
 
                 self._call_discovery(f"register_{kind}", name, register)
             for kind in KINDS:
-                self._registries[kind].check_new(staged[kind], plugin=name)
+                self._registries[kind].check_new(staged[kind], plugin=name, taken=False)
                 for n, obj, _ in staged[kind]:
-                    wrong = wrong_kind(kind, obj) or misnamed(kind, n, obj)
+                    wrong = entry_problem(kind, n, obj)
                     if wrong:
                         singular = _SINGULAR[kind]
                         raise PluginError(f"plugin '{name}' registers {singular} '{n}' {wrong}")
+            refused = self._settle_clashes(info, staged)  # raises when this plugin is refused
         except (Exception, SystemExit) as exc:
             if self.pm.is_registered(plugin):
                 self.pm.unregister(plugin)
-            self._fail(info, "error", _as_error(exc), report_fix(info.dist))
+            fix = exc.fix if isinstance(exc, NameClash) else report_fix(info.dist)
+            self._fail(info, "error", _as_error(exc), fix)
             return
+        for other, clash in refused.items():  # it took this plugin's name: refused instead
+            self._withdraw(self.plugins[other])
+            self._fail(self.plugins[other], "error", clash, clash.fix)
         for kind in KINDS:
             for n, obj, description in staged[kind]:
                 self._registries[kind].register(n, obj, plugin=name, description=description)
             info.registered[kind] = [n for n, _, _ in staged[kind]]
+
+    def _settle_clashes(
+        self, info: PluginInfo, staged: dict[str, list[tuple[str, Any, str | None]]]
+    ) -> dict[str, NameClash]:
+        """The plugins to refuse for having registered one of `info`'s names first, by the
+        naming rule (`name_clash`); raise the clash when `info` is the one to refuse."""
+        refused: dict[str, NameClash] = {}
+        for kind in KINDS:
+            for n in (n for n, _, _ in staged[kind] if n in self._registries[kind]):
+                by = self._registries[kind].entry(n).plugin  # (not in plugins: ganhub's own)
+                owner = self.plugins.get(by) or PluginInfo(by, by, "ganhub", "")
+                clash = name_clash(_SINGULAR[kind], n, owner, info)
+                if clash.refused == info.name:
+                    raise clash
+                refused.setdefault(owner.name, clash)
+        return refused
 
     def _call_discovery(self, hook_name: str, plugin_name: str, register: Any) -> None:
         # Call this plugin's implementation alone, so every entry knows which plugin added it.

@@ -55,8 +55,11 @@ class Registry(Generic[T]):
         self.check_new([(name, obj, description)], plugin=plugin)
         self._entries[name] = Entry(name, obj, description or describe(obj), plugin)
 
-    def check_new(self, entries: list[tuple[str, Any, str | None]], *, plugin: str) -> None:
-        """Raise if any of a plugin's new entries has a bad or taken name (nothing is added)."""
+    def check_new(
+        self, entries: list[tuple[str, Any, str | None]], *, plugin: str, taken: bool = True
+    ) -> None:
+        """Raise if any of a plugin's new entries has a bad or (unless `taken` is False: the
+        caller settles clashes) a taken name; nothing is added."""
         seen: set[str] = set()
         for name, _, _ in entries:
             if not isinstance(name, str) or not name.isidentifier():
@@ -66,7 +69,7 @@ class Registry(Generic[T]):
                 )
             if name in seen:
                 raise PluginError(f"plugin '{plugin}' registers {self.singular} '{name}' twice")
-            if name in self._entries:
+            if taken and name in self._entries:
                 other = self._entries[name].plugin
                 raise PluginError(
                     f"{self.singular} '{name}' is registered twice: by '{other}' and by '{plugin}'"
@@ -111,6 +114,14 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def follows_naming(name: str, plugin: str, dist: str) -> bool:
+    """Whether a registered `name` keeps docs/plugins.md's naming rule for a third-party
+    plugin: it is the plugin's name, or starts with it and '_' (`spiral_squared_hinge` of
+    plugin `spiral`); the distribution's name without `ganhub-` counts as the plugin's."""
+    own = {plugin, re.sub(r"[-.]", "_", dist.lower()).removeprefix("ganhub_")}
+    return any(p.isidentifier() and (name == p or name.startswith(p + "_")) for p in own)
 
 
 def failed_note(plugins: list[str]) -> str:

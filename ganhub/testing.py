@@ -243,7 +243,15 @@ def check_loss(loss: AdversarialLoss) -> None:
     """Scalars, gradients, and the right direction: D's loss falls as it separates real from
     fake logits, G's falls as fake logits rise; any logit shape (PatchGAN maps) works."""
     with _contract(f"loss '{loss.name}'"):
-        _check_loss(loss)
+        try:
+            _check_loss(loss)
+        except (AttributeError, TypeError) as exc:
+            if "NoneType" not in str(exc) or loss.needs_real_for_g:
+                raise
+            flag = "g_loss gets real=None unless the loss sets needs_real_for_g = True"
+            raise ContractError(
+                f"loss '{loss.name}': {type(exc).__name__}: {exc} ({flag})"
+            ) from exc
 
 
 def _check_loss(loss: AdversarialLoss) -> None:
@@ -267,6 +275,11 @@ def _check_loss(loss: AdversarialLoss) -> None:
                        "number (reduce it, e.g. .mean())"], f"loss '{loss.name}'")  # fmt: skip
             if not bool(torch.isfinite(value)):
                 problems.append(f"{name} on logits {shape} is not a finite scalar")
+            if not value.requires_grad:  # as a run says it, not autograd's own error below
+                _fail([f"{name} on logits {shape} does not depend on them, so in a run its loss "
+                       f"does not depend on any weight of {name[0].upper()} (a value computed "
+                       "without gradients: .detach(), .item(), torch.no_grad()?)"],
+                      f"loss '{loss.name}'")  # fmt: skip
         d_real = torch.autograd.grad(d, real, allow_unused=True)[0]
         g_fake = torch.autograd.grad(g, fake, allow_unused=True)[0]
         for name, grad in (("d_loss to real", d_real), ("g_loss to fake", g_fake)):

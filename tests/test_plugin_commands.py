@@ -18,7 +18,8 @@ def _plugin(commands: Any, loss: str | None = None) -> SimpleNamespace:
 
     parts: dict[str, Any] = {"register_commands": hookimpl(commands)}
     if loss is not None:
-        parts["register_losses"] = hookimpl(lambda register: register(loss, HingeLoss()))
+        renamed = type("Loss", (HingeLoss,), {"name": loss})()  # a loss carries its own name
+        parts["register_losses"] = hookimpl(lambda register: register(loss, renamed))
     return SimpleNamespace(**parts)
 
 

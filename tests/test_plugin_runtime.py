@@ -240,6 +240,8 @@ def _broken_domain(part: str) -> Any:
                 system.G = torch.nn.Sequential(system.G, torch.nn.Linear(2, 3))
             elif part == "preflight":  # warnings as one string, not a list of them
                 system.before_training = lambda: "check your data"  # type: ignore[method-assign]
+            elif part == "str_paths":
+                system.write_samples = lambda directory, stem, **kw: [str(directory)]  # type: ignore[method-assign]
             else:
                 system.write_samples = lambda directory, stem, **kw: None  # type: ignore[method-assign]
             return system
@@ -253,6 +255,7 @@ def _broken_domain(part: str) -> Any:
         ("build", "domain 'odd2d': build() returned NoneType, not a GANSystem"),
         ("data", "domain 'odd2d': data() returned Tensor, not a ganhub.data.BatchSource"),
         ("samples", "domain 'odd2d': write_samples() returned NoneType, not a list of paths"),
+        ("str_paths", "write_samples() returned a list holding str, not a list of paths (pathlib"),
         ("shape", "the generator makes samples of shape (3,) float32, the data yields (2,) "),
         ("preflight", "domain 'odd2d': before_training() returned str, not a list of str"),
     ],

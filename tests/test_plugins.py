@@ -33,7 +33,11 @@ def test_in_process_plugin_registers_everything_and_records_its_name() -> None:
     from ganhub.tricks.weights import EMA
 
     plugin = SimpleNamespace(
-        register_losses=hookimpl(lambda register: register("hinge2", HingeLoss(), "another hinge")),
+        register_losses=hookimpl(
+            lambda register: register(
+                "hinge2", type("Hinge2", (HingeLoss,), {"name": "hinge2"})(), "another hinge"
+            )
+        ),
         register_tricks=hookimpl(
             lambda register: register("ema2", type("EMA2", (EMA,), {"name": "ema2"}))
         ),

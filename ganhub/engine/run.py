@@ -348,7 +348,8 @@ class Run:
                 self.owners.fault(exc, "domain", self.config.plugin, "write_samples()")
             raise
         listed = isinstance(paths, list) and all(isinstance(p, Path) for p in paths)
-        start.check_part(self.config.plugin, "write_samples()", paths, listed, "a list of paths")
+        wanted = "a list of paths (pathlib.Path)"
+        start.check_part(self.config.plugin, "write_samples()", paths, listed, wanted)
         for logger in self.loggers:
             logger.log_artifacts(self.step, paths)
         return paths

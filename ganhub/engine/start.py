@@ -422,9 +422,10 @@ def check_part(plugin: str, method: str, value: object, fits: bool, wanted: str)
     """A domain method's result that the engine relies on: one line naming the domain when it
     is not what the contract says (else an AttributeError deep in the engine)."""
     if not fits:
-        raise PluginError(
-            f"domain '{plugin}': {method} returned {type(value).__name__}, not {wanted}"
-        )
+        got = type(value).__name__
+        if isinstance(value, list | tuple) and value:  # what it held: a list of str for paths
+            got = f"a {got} holding {', '.join(sorted({type(v).__name__ for v in value}))}"
+        raise PluginError(f"domain '{plugin}': {method} returned {got}, not {wanted}")
 
 
 @contextlib.contextmanager

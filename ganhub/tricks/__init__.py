@@ -55,6 +55,10 @@ HOOK_POINTS = (
     "after_step",
 )
 
+# What ganhub calls on a trick: its fixed points and the methods it may override besides.
+TRICK_METHODS = (*HOOK_POINTS, "problems", "state_dict", "load_state_dict", "graph_variant",
+                 "input_graphs")  # fmt: skip
+
 # The fixed points called every step (a CUDA graph of the step would freeze their host state).
 STEP_HOOKS = ("real_batch", "d_input", "extra_loss", "observe", "before_optimizer_step",
               "after_step")  # fmt: skip
@@ -207,4 +211,4 @@ def group_params(system: GANSystem, groups: list[str]) -> list[nn.Parameter]:
     return [p for g in groups for p in by_group.get(g, [])]
 
 
-__all__ = ["HOOK_POINTS", "Trick", "group_params"]
+__all__ = ["HOOK_POINTS", "TRICK_METHODS", "Trick", "group_params"]
