@@ -319,7 +319,10 @@ def test_eval_scores_the_domain_defaults_of_a_run_trained_without_metrics(
     code, out, err = cli("eval", "runs/quiet", "--n", "200")
     assert code == 0, err
     assert "trained with eval.metrics=[]; scoring the domain's defaults: mode_coverage_2d" in err
-    assert {"modes", "hq_percent"} <= {ln.split()[0] for ln in out.splitlines()[2:] if ln.split()}
+    rows = {ln.split()[0]: ln.split()[1:] for ln in out.splitlines()[2:] if ln.split()}
+    assert {"modes", "hq_percent"} <= set(rows) and rows["modes"][1] == "n/a"  # one seed: no std
+    saved = json.loads((workdir / "runs/quiet/eval.json").read_text())["results"]
+    assert saved["modes"]["std"] is None
     code, _, err = cli("eval", "runs/quiet", "eval.metrics=[]")
     assert code == 2 and "no metrics to score (the domain's defaults: mode_coverage_2d)" in err
 

@@ -454,3 +454,19 @@ def test_out_as_a_folder_takes_report_html(cli, trained_run: Path, workdir: Path
     assert code == 2 and "--out is empty" in err and len(err.strip().splitlines()) == 1, err
     code, help_text, _ = cli("report", "--help")
     assert "ending in /" in " ".join(help_text.split())
+
+
+def test_out_never_replaces_a_file_of_the_run(cli, trained_run: Path) -> None:  # type: ignore[no-untyped-def]
+    """`report --out` and `interpret features --out` pointed at the run's config.yaml or
+    metrics.jsonl overwrote it (every later command failed on the run): refused in one line,
+    the file untouched; a new page or an earlier one inside the run is still written."""
+    for name in ("config.yaml", "metrics.jsonl"):
+        before = (trained_run / name).read_bytes()
+        for command in (["report"], ["interpret", "features"]):
+            code, _, err = cli(*command, str(trained_run), "--out", str(trained_run / name))
+            assert code == 2 and f"would replace the run's own file '{name}'" in err, err
+            assert len(err.strip().splitlines()) == 1
+            assert (trained_run / name).read_bytes() == before
+    for _ in range(2):  # a new page, then the same page again
+        code, out, err = cli("report", str(trained_run), "--out", str(trained_run / "notes.html"))
+        assert code == 0 and Path(out.strip()) == trained_run / "notes.html", err

@@ -124,7 +124,8 @@ def evaluate_run(
     table = {}
     for key in runs[0]:
         values = [r[key] for r in runs]
-        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        # the sample standard deviation over seeds: none with one seed (not 0: no spread seen)
+        std = statistics.stdev(values) if len(values) > 1 else None
         table[key] = {"mean": statistics.fmean(values), "std": std, "values": values}
     uses_features = any(isinstance(m, FeatureMetric | InceptionScore) for m in usable)
     result = {
@@ -155,7 +156,8 @@ def format_table(result: dict[str, Any]) -> str:
     rows = [(k, v["mean"], v["std"]) for k, v in result["results"].items()]
     width = max([len("metric"), *(len(k) for k, _, _ in rows)])
     lines = [head, f"{'metric':<{width}}  {'mean':>12}  {'std':>10}"]
-    lines += [f"{k:<{width}}  {_num(m):>12}  {_num(s):>10}" for k, m, s in rows]
+    lines += [f"{k:<{width}}  {_num(m):>12}  {_num(s) if s is not None else 'n/a':>10}"
+              for k, m, s in rows]  # fmt: skip
     if result["skipped"]:
         lines.append(f"not applicable to this run: {', '.join(result['skipped'])}")
     lines.append(f"written to {Path(result['run_dir']) / 'eval.json'}")
@@ -181,24 +183,9 @@ def _num(v: float) -> str:
 def report_command(run_dir: Path, out: str | None) -> None:
     """Write RUN_DIR/report.html (self-contained) with PNG plots in RUN_DIR/report/."""
     from ganhub.metrics.report import write_report
+    from ganhub.metrics.store import page_destination
 
-    click.echo(str(write_report(run_dir, _report_path(out))))
-
-
-def _report_path(out: str | None) -> Path | None:
-    """--out as the page's path: one ending in a path separator, or naming a folder that
-    exists, means report.html inside that folder (a trailing / was lost to Path, and the page
-    was written as a file named after the folder)."""
-    import os
-
-    from ganhub.errors import UsageError
-
-    if out is None:
-        return None
-    if not out:
-        raise UsageError("--out is empty; give the report's path or a folder to write it into")
-    folder = out.endswith(("/", os.sep)) or bool(os.altsep and out.endswith(os.altsep))
-    return Path(out) / "report.html" if folder or Path(out).is_dir() else Path(out)
+    click.echo(str(write_report(run_dir, page_destination(out, "report.html", run_dir))))
 
 
 @click.group()

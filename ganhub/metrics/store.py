@@ -44,6 +44,30 @@ def digest(value: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def page_destination(out: str | None, default_name: str, run_dir: Path) -> Path | None:
+    """A viewing command's --out as the page's path (None: the command's default): one ending
+    in a path separator, or naming a folder that exists, means `default_name` inside that
+    folder. Refused in one line when it would replace a file of the run (its config.yaml,
+    metrics.jsonl, a checkpoint's files): inside the run directory only a new file or an
+    earlier page (.html) is a destination."""
+    from ganhub.errors import UsageError, one_line
+
+    if out is None:
+        return None
+    if not out:
+        raise UsageError("--out is empty; give the page's path or a folder to write it into")
+    folder = out.endswith(("/", os.sep)) or bool(os.altsep and out.endswith(os.altsep))
+    path = Path(out) / default_name if folder or Path(out).is_dir() else Path(out)
+    inside = path.resolve().is_relative_to(run_dir.resolve())
+    if inside and path.exists() and path.suffix.lower() != ".html":
+        raise UsageError(
+            f"--out '{one_line(out, 200)}' would replace the run's own file "
+            f"'{one_line(path.name, 80)}'; give a new file, or a path outside the run directory"
+        )
+    check_output_file(path)
+    return path
+
+
 def check_output_file(path: Path) -> None:
     """A one-line UsageError, before any work, when `path` cannot take a written file: a
     folder, a device or FIFO (`--out /dev/null`), or a file where a parent folder should be."""

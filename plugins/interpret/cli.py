@@ -47,14 +47,12 @@ def directions_command(
     """Find latent directions of RUN_DIR's generator, walk each, and write an HTML page with
     the traversal grids and, on data with known factors, which factor each direction moves."""
     from ganhub_interpret.directions_page import write_directions_page
-    from ganhub_interpret.page import page_path
 
     import ganhub
-    from ganhub.metrics.store import check_output_file
+    from ganhub.metrics.store import page_destination
 
-    page_out = page_path(out, f"directions-{method}.html")
-    if page_out is not None:  # before any work: a refused page writes nothing
-        check_output_file(page_out)
+    # refused before any work
+    page_out = page_destination(out, f"directions-{method}.html", run_dir)
     trained = ganhub.load(run_dir, device=device, best=best)
     page = write_directions_page(
         trained, run_dir, method=method, n_directions=n_directions, n_samples=n_samples,
@@ -79,14 +77,11 @@ def features_command(
     """Write an HTML page of what RUN_DIR's networks compute for fixed codes: G's channel
     maps per layer, D's saliency (input gradients, integrated gradients) and attention maps."""
     from ganhub_interpret.features_page import write_features_page
-    from ganhub_interpret.page import page_path
 
     import ganhub
-    from ganhub.metrics.store import check_output_file
+    from ganhub.metrics.store import page_destination
 
-    page_out = page_path(out, "features.html")
-    if page_out is not None:  # before any work: a refused page writes nothing
-        check_output_file(page_out)
+    page_out = page_destination(out, "features.html", run_dir)  # refused before any work
     trained = ganhub.load(run_dir, device=device, best=best)
     page = write_features_page(trained, run_dir, seed=seed, n_images=n_images, out=page_out)
     click.echo(str(page))

@@ -53,17 +53,6 @@ def output_dir(run_dir: Path) -> Path:
     return folder
 
 
-def page_path(out: str | None, default_name: str) -> Path | None:
-    """--out as the page's path: an --out ending in a path separator, or naming a folder that
-    exists, means that folder, the page inside it under its default name."""
-    if out is None:
-        return None
-    if not out:
-        raise UsageError("--out is empty; give the page's path or a folder to write it into")
-    folder = out.endswith(("/", os.sep)) or bool(os.altsep and out.endswith(os.altsep))
-    return Path(out) / default_name if folder or Path(out).is_dir() else Path(out)
-
-
 @dataclasses.dataclass(frozen=True)
 class Staged:
     """Where a page's files are written while it is made: the page's path inside a hidden

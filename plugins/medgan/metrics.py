@@ -19,7 +19,8 @@ interfaces medgan's systems provide (`held_out`, `paired_eval`: see `ganhub_medg
 * `med_dice` (lesion): Dice (MONAI compute_dice) between the input mask and the lesion
   segmented from the output: within a margin around the mask, voxels past the midpoint between
   real lesion and surrounding-tissue intensity. `dice_real` is the same rule on the real
-  images, the ceiling a perfect generator reaches.
+  images: what a perfect generator scores, not a bound (an output smoother than the real
+  images segments more cleanly and can score above it: Dice does not rank realism).
 * `med_growth` (progress, on data with the lesion masks of both scans: the phantoms, or
   folders given data.baseline_mask_dir and data.followup_mask_dir): the lesions
   segmented from the predicted follow-up by `med_dice`'s rule, against the true follow-up
@@ -27,7 +28,7 @@ interfaces medgan's systems provide (`held_out`, `paired_eval`: see `ganhub_medg
   the total true volume, so a one-voxel lesion does not outweigh a large one) and
   `new_recall` (the share of the voxels the lesions grew into that the prediction segments as
   lesion). The same scores of the baseline scan itself (`*_unchanged`: predicting no change)
-  and of the real follow-up (`*_real`: the segmentation rule's own error, the ceiling) sit
+  and of the real follow-up (`*_real`: the segmentation rule's own error, a perfect generator's) sit
   beside them.
 * `med_diversity` (generate): MONAI's MMD (linear kernel on intensities) between generated and
   held-out real images, and MONAI's MS-SSIM (on images shifted to [0, 1], as SSIM) between
@@ -231,7 +232,7 @@ class LesionDice(MedMetric):
     better: ClassVar[Directions] = {
         "dice": "higher",
         "dice_real": None,
-    }  # dice_real: the rule's ceiling on real images
+    }  # dice_real: the rule on real images (a perfect generator's score)
     tasks = ("lesion",)
     needs = (HELD_OUT, PAIRED_EVAL)
 

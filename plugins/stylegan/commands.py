@@ -27,7 +27,8 @@ _SEED = click.option("--seed", type=SEED, default=0, show_default=True, help="La
 _PSI = click.option("--psi", type=click.FloatRange(min=0), default=None,
                     help="Truncation psi  [default: the run's sample.psi]")  # fmt: skip
 _CUTOFF = click.option("--cutoff", type=click.IntRange(min=1), default=None,
-                       help="Truncate only the first k style vectors  [default: all]")  # fmt: skip
+                       help="Truncate only the first k style vectors  [default: the run's "
+                       "sample.cutoff, all when unset]")  # fmt: skip
 _CROSSOVER = click.option("--crossover", type=click.IntRange(min=1), default=None,
                           help="Style index where the column styles take over  [default: half]")  # fmt: skip
 _FRAMES = click.option("--frames", type=click.IntRange(min=2), default=None,
