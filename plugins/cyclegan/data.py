@@ -331,6 +331,7 @@ class DomainData:
             cfg = self.config
             size, channels, root = cfg.model.image_size, cfg.data.channels, cfg.data.path
             assert root is not None
+            folder_layout(root, cfg.task)  # one line when the data has moved since it trained
             folders = [
                 list_images(root / name, within=root)[:n]
                 for name in preview_folders(root, cfg.task)

@@ -32,6 +32,7 @@ it holds.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -40,6 +41,7 @@ import torch
 from ganhub_cyclegan.config import CycleGANConfig, dropout_note
 from ganhub_cyclegan.data import DomainData
 from ganhub_cyclegan.interfaces import CYCLE, DIRECTIONS, DOMAIN_EVAL, PAIRED_EVAL, TRANSLATE
+from ganhub_cyclegan.kept import KeptInputs, kept_count
 from ganhub_cyclegan.networks import (
     PatchDiscriminator,
     ResnetGenerator,
@@ -63,6 +65,7 @@ from ganhub.engine.system import (
     Phase,
     PhaseOutput,
 )
+from ganhub.errors import GanhubError, UsageError
 from ganhub.metrics import ROTNET_MIN_IMAGES
 
 # the embedded data's name in `Capabilities.dataset` (digits and their restyled twins)
@@ -104,12 +107,21 @@ def translation_export(
     system: CycleGANSystem | Pix2PixSystem, generators: dict[str, str]
 ) -> ExportSpec:
     """What `ganhub export` writes for a translator: the (EMA) generator of each direction
-    (`generators`: direction -> module name) and one image -> image function per direction."""
+    (`generators`: direction -> module name), the sample inputs kept with a folder run (role
+    `sample_inputs`: nothing for the embedded data) and one image -> image function per
+    direction. A run saved before runs kept inputs gets them from its data folder here, when
+    that is still there, so its export samples elsewhere too."""
+    if not system.sample_inputs.held and system.sample_inputs.restored:
+        root = system.config.data.path
+        if root is not None and root.is_dir():
+            with contextlib.suppress(GanhubError, OSError):  # then none: its samples/ say why
+                system.keep_sample_inputs()
     config = system.config
     size = config.model.image_size
     image = ExportInput("image", (config.data.channels, size, size), kind="image")
+    state = {name: system.generator(name) for name in generators.values()}
     return ExportSpec(
-        state={name: system.generator(name) for name in generators.values()},
+        state={**state, "sample_inputs": system.sample_inputs},
         functions=tuple(
             ExportFunction(f"translate_{direction}", system.generator(name), (image,))
             for direction, name in generators.items()
@@ -131,6 +143,7 @@ class TranslationMixin:
 
     config: CycleGANConfig
     domain_data: DomainData
+    sample_inputs: KeptInputs  # a folder run's own sample inputs, kept with it (`kept.py`)
     # the directions `translate` accepts ("translate" interface)
     directions: ClassVar[tuple[str, ...]] = ("AtoB",)
     # interfaces besides "translate" and "paired_eval" this system provides
@@ -172,12 +185,35 @@ class TranslationMixin:
         return source.gather(idx)
 
     def before_training(self) -> list[str]:
-        """Read the images the sample grids show (test/ or val/ files, else training ones)
-        before step one: a file there that cannot be read stopped a folder run at its first
-        sample step, after training up to it and before any checkpoint."""
+        """Read and keep the inputs the sample grids show (test/ or val/ files, else training
+        ones) before step one, so checkpoints and exports carry them (`kept.py`); picked anew
+        on resume. A file there that cannot be read stops the run here, not at its first sample
+        step after training up to it."""
         if self.config.data.path is not None:
-            self.domain_data.preview(PREVIEW, 0)
+            self.keep_sample_inputs()
         return []
+
+    def keep_sample_inputs(self) -> None:
+        """Keep the first `kept_count` A and B inputs of the folder (the grids' test/ or val/
+        files, else training ones, in listed order) with the run."""
+        cfg = self.config
+        limit = kept_count(cfg.data.channels, cfg.model.image_size)
+        self.sample_inputs.keep(*self.domain_data.eval_images(limit))
+
+    def preview(self, n: int, seed: int) -> tuple[Tensor, Tensor]:
+        """Exactly `n` A and B inputs for `sample` and the grids, chosen by `seed`: from the
+        inputs kept with a folder run whenever it has them (the same with or without its
+        folder), else from the data (`DomainData.preview`)."""
+        if self.sample_inputs.held:
+            return self.sample_inputs.draw(n, seed)
+        root = self.config.data.path
+        if root is not None and not root.is_dir():  # a run saved before inputs were kept
+            raise UsageError(
+                "this run keeps no sample inputs (saved before runs kept them) and its data "
+                "folder is gone: translate images with `ganhub cyclegan translate RUN --input "
+                f"IMAGES/`, or give data.path=FOLDER where the data is now (not at '{root}')"
+            )
+        return self.domain_data.preview(n, seed)
 
     def default_metrics(self) -> list[str]:
         """PSNR/SSIM against true pairs where they exist (the embedded data, a paired folder's
@@ -224,6 +260,7 @@ class CycleGANSystem(TranslationMixin, GANSystem[CycleGANConfig]):
         self.lambda_a, self.lambda_b = obj.lambda_a, obj.lambda_b
         self.lambda_identity = obj.lambda_identity
         self.domain_data = DomainData(config)
+        self.sample_inputs = KeptInputs(c, size, paired=False)
 
     def phases(self) -> list[Phase]:
         """G first (both generators), then each discriminator."""
@@ -303,17 +340,17 @@ class CycleGANSystem(TranslationMixin, GANSystem[CycleGANConfig]):
         self, n: int, *, seed: int | None = None, use_ema: bool = True, labels: Tensor | None = None
     ) -> Tensor:
         """G_AB applied to `n` A inputs (held-out digits or test/train files) that `seed`
-        picks (`DomainData.preview`: repeated when there are fewer than `n`); not drawn from
+        picks (`preview`: repeated when there are fewer than `n`); not drawn from
         noise (`samples=False`), so `n` inputs give exactly `n` translations."""
         self.refuse_labels(labels)
-        a, _ = self.domain_data.preview(n, seed or 0)
+        a, _ = self.preview(n, seed or 0)
         return self.translate(a, "AtoB", use_ema, seed=seed or 0)
 
     def write_samples(
         self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
     ) -> list[Path]:
         """A grid whose rows are A | G_AB(A) | G_BA(G_AB(A)) | B | G_BA(B) | G_AB(G_BA(B))."""
-        a, b = self.domain_data.preview(n or PREVIEW, seed)  # n rows, however few files
+        a, b = self.preview(n or PREVIEW, seed)  # n rows, however few files
         a, b = a.to(self.device), b.to(self.device)
         fake_b = self.translate(a, "AtoB", seed=seed)
         fake_a = self.translate(b, "BtoA", seed=seed)
@@ -348,6 +385,7 @@ class Pix2PixSystem(TranslationMixin, PairedTranslationGAN[CycleGANConfig]):
             inference=config.model.inference,
         )
         self.domain_data = DomainData(config)
+        self.sample_inputs = KeptInputs(c, config.model.image_size, paired=True)
 
     def before_training(self) -> list[str]:
         """The grids' images read before step one; a note when the task's default dropout
@@ -373,17 +411,17 @@ class Pix2PixSystem(TranslationMixin, PairedTranslationGAN[CycleGANConfig]):
     def sample(
         self, n: int, *, seed: int | None = None, use_ema: bool = True, labels: Tensor | None = None
     ) -> Tensor:
-        """G applied to `n` inputs that `seed` picks (`DomainData.preview`: repeated when
+        """G applied to `n` inputs that `seed` picks (`preview`: repeated when
         there are fewer than `n`), in chunks; not drawn from noise (`samples=False`)."""
         self.refuse_labels(labels)
-        a, _ = self.domain_data.preview(n, seed or 0)
+        a, _ = self.preview(n, seed or 0)
         return self.translate(a, "AtoB", use_ema, seed=seed or 0)
 
     def write_samples(
         self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
     ) -> list[Path]:
         """A grid whose rows are input | G(input) | target."""
-        a, b = self.domain_data.preview(n or PREVIEW, seed)  # n rows, however few files
+        a, b = self.preview(n or PREVIEW, seed)  # n rows, however few files
         fake = self.translate(a, "AtoB", seed=seed)
         columns = [a.float().to(fake.device), fake, b.float().to(fake.device)]
         grid = torch.stack(columns, 1).flatten(0, 1)

@@ -302,7 +302,9 @@ def test_a_folder_run_whose_data_moved_is_one_line_to_sample(workdir: Path, cli)
             _png(workdir / "data" / side / f"{i}.png", _noise(rng, 20, 20))
     run_dir = ganhub.train([*TINY, "trainer.steps=1", f"data.path={workdir / 'data'}"])["run_dir"]
     (workdir / "data").rename(workdir / "moved")
-    code, _, err = cli("sample", run_dir)
+    code, _, err = cli("sample", run_dir)  # from the inputs kept with the run, said in one line
+    assert code == 0 and err.count("\n") == 1 and "inputs kept with the run" in err, err
+    code, _, err = cli("eval", run_dir)  # metrics read the data: one line when it is gone
     assert (
         code == 2
         and err.strip() == f"ganhub: error: data.path='{workdir / 'data'}': folder does not exist"

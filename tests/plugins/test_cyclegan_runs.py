@@ -268,6 +268,8 @@ def test_sample_n_draws_n_inputs_from_a_one_image_test_folder(workdir: Path, cli
     # three inputs: seed 0 keeps the files' order (cycled), other seeds choose seeded orders
     _png(root / "testA" / "1.png", _solid(20, 20, (0, 250, 0)))
     _png(root / "testA" / "2.png", _solid(20, 20, (0, 0, 250)))
+    assert torch.equal(model.sample(8), eight)  # the run samples the inputs it kept
+    model.system.before_training()  # as a resume does: kept anew from the folder
     first = model.sample(8, seed=0)
     assert torch.allclose(first[:3], first[3:6]) and not torch.allclose(first[0], first[1])
     assert torch.allclose(model.sample(2, seed=0), first[:2])
