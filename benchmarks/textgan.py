@@ -9,6 +9,7 @@ source, the reconstruction-only ablation and the default (Style Transformer) run
     python benchmarks/textgan.py --curves --seeds 3 --plot qd.png          # quality-diversity
     python benchmarks/textgan.py --mle-lr 3e-4,1e-3,3e-3,1e-2              # MLE's rate of G
     python benchmarks/textgan.py --losses nonsaturating,relativistic --seeds 2  # Gumbel's loss
+    python benchmarks/textgan.py --vs-mle --pretrain 150 --adv 150 --seeds 2   # default vs MLE
 
 `--curves` (Caccia et al. 2018, "Language GANs falling short") trains MLE for the same total
 steps as the GAN runs, MLE + Gumbel and MLE + rollout once per seed, sweeps each one's sampling
@@ -373,18 +374,35 @@ def mle_rates(args: argparse.Namespace, out: str) -> None:
 def gumbel_losses(args: argparse.Namespace, out: str) -> None:
     """MLE + Gumbel with each of `--losses` as the D and G objective (`loss=`), over `--seeds`
     seeds (the same seeds for every loss), and MLE alone for the same total steps."""
+    runs = [
+        (f"MLE + Gumbel, loss={loss}", ["adversarial.estimator=gumbel", f"loss={loss}"])
+        for loss in args.losses
+    ]
+    _against_mle(args, out, "Gumbel", runs)
+
+
+def versus_mle(args: argparse.Namespace, out: str) -> None:
+    """The default (MLE, then Gumbel with every derived setting) and each `--variant` (NAME:
+    KEY=VALUE ..., keys added to the default's), against MLE alone for the same total steps."""
+    variants = [(f"default + {name.strip()}", keys.split()) for name, keys in args.variant]
+    _against_mle(args, out, "Gumbel", [("default", []), *variants])
+
+
+def _against_mle(
+    args: argparse.Namespace, out: str, what: str, runs: list[tuple[str, list[str]]]
+) -> None:
+    """MLE for `--pretrain` + `--adv` steps, then each run (`--pretrain` MLE steps and its
+    keys), over `--seeds` seeds; mean +- s.d. of the text metrics and seconds per run."""
     torch.set_num_threads(1)  # tiny models on a shared CPU: a second thread only adds barriers
     total = args.pretrain + args.adv
     keys = ("nll_oracle", "nll_gen", "nll_div", "bleu3", "self_bleu3")
-    print(f"oracle: vocab {args.vocab}, length 20; MLE {args.pretrain} steps, Gumbel "
+    print(f"oracle: vocab {args.vocab}, length 20; MLE {args.pretrain} steps, {what} "
           f"{args.adv} steps, batch {args.batch}; {args.n_eval} samples scored; mean +- s.d. "
           f"over seeds 0..{args.seeds - 1}; one thread")  # fmt: skip
     print(f"{'':<34}" + "".join(f"{k:>16}" for k in keys) + f"{'seconds':>9}")
     runs = [(f"MLE {total}", [f"adversarial.pretrain_steps={total}"])] + [
-        (f"MLE + Gumbel, loss={loss}", [f"adversarial.pretrain_steps={args.pretrain}",
-                                        "adversarial.estimator=gumbel", f"loss={loss}"])
-        for loss in args.losses
-    ]  # fmt: skip
+        (name, [f"adversarial.pretrain_steps={args.pretrain}", *extra]) for name, extra in runs
+    ]
     for name, extra in runs:
         scores: list[dict[str, float]] = []
         t = time.perf_counter()
@@ -439,6 +457,18 @@ def main() -> None:
         default=None,
         help="only MLE + Gumbel with each of these comma-separated losses (loss=), and MLE alone",
     )
+    p.add_argument(
+        "--vs-mle",
+        action="store_true",
+        help="only the default (MLE, then Gumbel) and each --variant, and MLE alone",
+    )
+    p.add_argument(
+        "--variant",
+        type=lambda v: tuple(v.split(":", 1)) if ":" in v else (v, v),
+        action="append",
+        default=[],
+        help="--vs-mle: 'NAME: KEY=VALUE ...', keys added to the default's (repeatable)",
+    )
     args = p.parse_args()
     if args.curves and args.only:
         p.error("--curves runs the curves only; leave out --only")
@@ -453,11 +483,14 @@ def main() -> None:
             mle_rates(args, out)
         elif args.losses:
             gumbel_losses(args, out)
+        elif args.vs_mle:
+            versus_mle(args, out)
         elif args.curves:
             curves(args, out)
         elif args.only != "transfer":
             generation(args, out)
-        if not (args.curves or args.mle_lr or args.losses) and args.only != "generate":
+        one_table = args.curves or args.mle_lr or args.losses or args.vs_mle
+        if not one_table and args.only != "generate":
             style_transfer(args, out)
 
 

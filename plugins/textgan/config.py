@@ -49,10 +49,13 @@ OPTIM_DEFAULTS: dict[str, Any] = {
 # accuracy 0.62; at 5e-4 that seed reaches 1.0 (`TextGANDomain.defaults_for` sets it).
 TRANSFER_D_LR = 5e-4
 
-# task=generate's G learning rate in the adversarial phases: RelGAN's (and TextGAN-PyTorch's
-# SeqGAN's) gen_adv_lr, a tenth of MLE's 1e-3 here. At optim.G.lr (1e-3) the adversarial phase
-# moved G further from the oracle on both axes: NLL_oracle 7.60 +- 0.34 against 7.08 +- 0.20
-# and NLL_gen 6.67 against 5.65 after 600 MLE + 1500 Gumbel steps at batch 32 (3 seeds).
+# task=generate's G learning rate in the Gumbel (RelGAN) adversarial phase: RelGAN's gen_adv_lr
+# (TextGAN-PyTorch's run_relgan.py), a tenth of MLE's 1e-3 here. SeqGAN's references train G at
+# one rate in both phases (TextGAN-PyTorch's run_seqgan.py: gen_lr 0.01; LantaoYu/SeqGAN: 0.01),
+# so the rollout estimator keeps optim.G.lr (`TextGANDomain.defaults_for`). At optim.G.lr (1e-3)
+# the Gumbel phase moved G further from the oracle on both axes: NLL_oracle 7.60 +- 0.34 against
+# 7.08 +- 0.20 and NLL_gen 6.67 against 5.65 after 600 MLE + 1500 Gumbel steps at batch 32
+# (3 seeds).
 ADVERSARIAL_G_LR = 1e-4
 
 # task=generate with the Gumbel estimator: RelGAN's loss, the relativistic standard GAN (RSGAN;
@@ -61,6 +64,17 @@ ADVERSARIAL_G_LR = 1e-4
 # it measured as good, with less spread over seeds: NLL_oracle 7.05 +- 0.18 against
 # 7.03 +- 0.31, NLL_gen 5.70 +- 0.05 against 5.72 +- 0.16 (docs/textgan.md).
 GUMBEL_LOSS = "relativistic"
+
+# task=generate with the Gumbel estimator: beta anneals over RelGAN's 3000 adversarial
+# iterations (TextGAN-PyTorch's ADV_train_epoch, get_fixed_temperature(temp, i, N)), not over
+# whatever a run has left: a 150-step run reached beta 100 at once where RelGAN is at 1.26.
+ANNEAL_STEPS = 3000
+
+# task=generate with the rollout estimator (SeqGAN): D steps on MLE samples against real
+# sentences before G's first adversarial step. SeqGAN pretrains D for 50 x 3 epochs
+# (TextGAN-PyTorch: 5 x 3, some 2,300 batches) so that its first rewards are no noise; on a CPU
+# 300 batches at D's rate of 1e-4 (docs/textgan.md has D's win rate after them).
+SEQGAN_D_PRETRAIN = 300
 
 
 class TextData(Section):
@@ -196,12 +210,26 @@ class Adversarial(Section):
     anneal: Literal["exp", "linear", "const"] = Field(
         "exp", description="gumbel: beta = max**p (exp), 1 + (max-1) p (linear), or max (const)"
     )
+    anneal_steps: int | None = Field(
+        ANNEAL_STEPS,
+        ge=1,
+        description="gumbel: adversarial steps over which beta anneals from 1 to temperature_max "
+        "(RelGAN's 3000 adversarial iterations), then stays there; unset: to the run's last step",
+    )
+    d_pretrain_steps: int = Field(
+        0,
+        ge=0,
+        description="task=generate: D steps on G's samples against real sentences after MLE and "
+        "before G's adversarial steps (SeqGAN pretrains D); unset: 0, rollout "
+        f"{SEQGAN_D_PRETRAIN} (at most half of the steps after MLE)",
+    )
     rollouts: int = Field(4, ge=1, description="rollout: Monte-Carlo rollouts per prefix")
     g_lr: float | None = Field(
         None,
         gt=0,
-        description="task=generate: G's learning rate once the adversarial phases start "
-        "(unset: 1e-4, RelGAN's and SeqGAN's adversarial rate; MLE runs at optim.G.lr)",
+        description="task=generate: G's learning rate once the adversarial phases start; "
+        "unset: gumbel 1e-4 (RelGAN's gen_adv_lr), rollout optim.G.lr (SeqGAN trains G at "
+        "one rate in both phases); MLE runs at optim.G.lr",
     )
 
 
@@ -284,10 +312,18 @@ class TextGANConfig(RunConfig):
             raise ConfigError(
                 "adversarial.g_lr is for task=generate; task=transfer trains G at optim.G.lr"
             )
+        adv = self.adversarial
+        if self.task == "transfer" and adv.d_pretrain_steps:
+            raise ConfigError("adversarial.d_pretrain_steps is for task=generate")
         if self.adversarial.pretrain_steps > self.trainer.steps:
             raise ConfigError(
                 f"adversarial.pretrain_steps={self.adversarial.pretrain_steps} exceeds "
                 f"trainer.steps={self.trainer.steps}"
+            )
+        if adv.d_pretrain_steps and adv.pretrain_steps + adv.d_pretrain_steps > self.trainer.steps:
+            raise ConfigError(
+                f"adversarial.pretrain_steps={adv.pretrain_steps} + adversarial.d_pretrain_steps="
+                f"{adv.d_pretrain_steps} exceed trainer.steps={self.trainer.steps}"
             )
         data = self.data
         trains_a_tokenizer = self.task == "transfer" or data.path is not None

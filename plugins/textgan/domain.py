@@ -9,6 +9,7 @@ from ganhub_textgan.config import (
     ADVERSARIAL_G_LR,
     GUMBEL_LOSS,
     RENAMED_KEYS,
+    SEQGAN_D_PRETRAIN,
     TRAINER_DEFAULTS,
     TRANSFER_D_LR,
     Adversarial,
@@ -51,7 +52,8 @@ class TextGANDomain(Domain):
         "tiny": {
             "data": {"vocab_size": 20, "length": 8, "n_train": 128, "n_test": 32},
             "model": {"n_layer": 1, "n_embd": 16, "n_head": 2, "d_embd": 16, "d_filters": 8},
-            "adversarial": {"pretrain_steps": 2, "rollouts": 2},
+            # no D pretraining: a smoke run's few steps reach G's adversarial phase at once
+            "adversarial": {"pretrain_steps": 2, "rollouts": 2, "d_pretrain_steps": 0},
             "trainer": {"steps": 4, "batch_size": 8, "log_every": 2, "sample_every": 0},
             "eval": {"n_samples": 32},
         },
@@ -67,7 +69,10 @@ class TextGANDomain(Domain):
         * adversarial.pretrain_steps: 600 (transfer 400), at most half of trainer.steps, so a
           short run (trainer.steps=2) still reaches its adversarial phases.
         * task=transfer: optim.D.lr 5e-4 (generate keeps RelGAN's 1e-4; see `TRANSFER_D_LR`).
-        * task=generate: adversarial.g_lr 1e-4, G's rate once MLE ends (`ADVERSARIAL_G_LR`).
+        * task=generate with gumbel: adversarial.g_lr 1e-4, G's rate once MLE ends
+          (`ADVERSARIAL_G_LR`); rollout keeps optim.G.lr, as SeqGAN's references do.
+        * task=generate with rollout: adversarial.d_pretrain_steps 300 (`SEQGAN_D_PRETRAIN`),
+          at most half of the steps after MLE, so D's first rewards are no noise.
         * task=generate with adversarial.estimator=gumbel (the default): loss=relativistic,
           RelGAN's RSGAN (`GUMBEL_LOSS`); rollout (SeqGAN, whose reward is D's probability)
           and task=transfer keep the framework's nonsaturating loss.
@@ -85,13 +90,20 @@ class TextGANDomain(Domain):
         data = data if isinstance(data, dict) else {}
         vocab_size = data.get("vocab_size", TextData.model_fields["vocab_size"].default)
         files = data.get("path" if task == "generate" else "style_paths") is not None
-        out: dict[str, Any] = {"adversarial": {"pretrain_steps": min(PRETRAIN[task], steps // 2)}}
+        pretrain = min(PRETRAIN[task], steps // 2)
+        out: dict[str, Any] = {"adversarial": {"pretrain_steps": pretrain}}
         if task == "generate":
-            out["adversarial"]["g_lr"] = ADVERSARIAL_G_LR
             adversarial = chosen.get("adversarial")
-            estimator = adversarial.get("estimator") if isinstance(adversarial, dict) else None
-            if (estimator or Adversarial.model_fields["estimator"].default) == "gumbel":
+            adversarial = adversarial if isinstance(adversarial, dict) else {}
+            estimator = adversarial.get("estimator", Adversarial.model_fields["estimator"].default)
+            if estimator == "gumbel":
+                out["adversarial"]["g_lr"] = ADVERSARIAL_G_LR
                 out["loss"] = GUMBEL_LOSS
+            else:
+                given = adversarial.get("pretrain_steps")
+                mle = given if isinstance(given, int) and given >= 0 else pretrain
+                d_steps = min(SEQGAN_D_PRETRAIN, max(steps - mle, 0) // 2)
+                out["adversarial"]["d_pretrain_steps"] = d_steps
         if isinstance(vocab_size, int):  # else validation refuses data.vocab_size itself
             bpe = data.get("tokenizer") == "bpe"
             out["data"] = {"tokenizer_vocab": default_tokenizer_vocab(task, vocab_size, files, bpe)}

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
-from ganhub_textgan.vocab import BOS
+from ganhub_textgan.vocab import BOS, EOS, PAD
 from torch import Tensor, nn
 
 from ganhub.errors import UsageError
@@ -235,6 +235,20 @@ def gumbel_tokens(
         tok = perturbed.detach().argmax(-1, keepdim=True)  # on the device: no host sync
         soft.append(F.softmax(beta * perturbed, -1))
     return torch.stack(soft, 1)
+
+
+def in_sentence(ids: Tensor) -> Tensor:
+    """(B, L) True at the tokens of each sentence: up to and including its first <eos>, and
+    not <pad>. What follows the first <eos> is no part of the sentence: a real one has <pad>
+    there, G (trained by MLE, which ignores padding) writes anything, so D sees neither
+    (`ganhub_textgan.system`: zero rows on both sides) and no reward or gradient goes there."""
+    eos = (ids == EOS).long()
+    return (eos.cumsum(1) - eos == 0) & (ids != PAD)
+
+
+def end_sentences(ids: Tensor) -> Tensor:
+    """Token ids with <pad> after each sentence's first <eos>, as the corpus encodes them."""
+    return ids.masked_fill(~in_sentence(ids), PAD)
 
 
 @torch.no_grad()

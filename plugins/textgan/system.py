@@ -21,7 +21,9 @@ from ganhub_textgan.data import OracleLSTM, oracle_words
 from ganhub_textgan.networks import (
     build_d,
     build_lm,
+    end_sentences,
     gumbel_tokens,
+    in_sentence,
     lm_logits,
     rollout_rewards,
     sample_lm,
@@ -326,9 +328,10 @@ class TextGenSystem(TextSystemBase):
         gen = torch.Generator().manual_seed(0 if seed is None else seed)
         lm = self.generator(use_ema=use_ema)
         with torch.no_grad():
-            return sample_lm(
+            ids = sample_lm(
                 lm, n, self.length, self.vocab, gen=gen, temperature=t, known=self.known
             )
+        return end_sentences(ids)  # <pad> after the first <eos>, as the corpus has it
 
     def sample_texts(self, n: int, seed: int) -> list[str]:
         """Decoded samples."""
@@ -361,42 +364,60 @@ class TextGenSystem(TextSystemBase):
 
     # -- phases ------------------------------------------------------------------------
 
-    def phases(self) -> list[Phase]:
-        """mle for pretrain_steps, then D and the adversarial G phase."""
+    @property
+    def g_start(self) -> int:
+        """The first adversarial G step: after MLE and D's pretraining."""
         adv = self.cfg.adversarial
-        start = adv.pretrain_steps
+        return adv.pretrain_steps + adv.d_pretrain_steps
+
+    def phases(self) -> list[Phase]:
+        """mle for pretrain_steps, then D (alone for d_pretrain_steps) and the adversarial G."""
+        adv = self.cfg.adversarial
         g_loss = self._gumbel_g if adv.estimator == "gumbel" else self._rollout_g
         return [
-            Phase("mle", "G", self._mle, stop=start),
-            Phase("D", "D", self._d, start=start),  # tricks=[n_critic]: several D steps
-            Phase("G", "G", g_loss, start=start),
+            Phase("mle", "G", self._mle, stop=adv.pretrain_steps),
+            # from MLE's end; tricks=[n_critic]: several D steps per step
+            Phase("D", "D", self._d, start=adv.pretrain_steps),
+            Phase("G", "G", g_loss, start=self.g_start),
         ]
 
     def one_hot(self, x: Tensor) -> Tensor:
-        """Real token ids as one-hot rows (B, L, V) (D sees reals and soft fakes alike)."""
-        return F.one_hot(x, self.vocab).float()
+        """Token ids as D sees them: one-hot rows (B, L, V), zero rows after the first <eos>
+        and at padding (`in_sentence`), for reals and sampled fakes alike."""
+        return F.one_hot(x, self.vocab).float() * in_sentence(x).unsqueeze(-1)
+
+    def soft_fakes(self, n: int, beta: float) -> Tensor:
+        """Gumbel soft tokens (n, L, V) with gradients to G, zero rows after the first <eos>
+        of the sampled tokens (their argmax), as `one_hot` gives D the real sentences."""
+        soft = gumbel_tokens(self.G, n, self.length, self.vocab, beta, self.known)
+        return soft * in_sentence(soft.detach().argmax(-1)).unsqueeze(-1)
 
     # The anneal's plan: None follows trainer.steps as the run started; a run resumed with
     # another length anchors at (resumed step, progress reached) and anneals on from there.
     beta_anchor: Anchor | None = None
 
+    def beta_end(self) -> int:
+        """The step at which beta reaches temperature_max: adversarial.anneal_steps after the
+        first adversarial G step (RelGAN's schedule), else the run's last step."""
+        steps = self.cfg.adversarial.anneal_steps
+        return self.cfg.trainer.steps if steps is None else self.g_start + steps
+
     def beta(self, step: int) -> float:
         """The Gumbel inverse temperature at `step`."""
-        adv, total = self.cfg.adversarial, self.cfg.trainer.steps
-        return beta_at(
-            step, adv.pretrain_steps, total, adv.temperature_max, adv.anneal, self.beta_anchor
-        )
+        adv = self.cfg.adversarial
+        end = self.beta_end()
+        return beta_at(step, self.g_start, end, adv.temperature_max, adv.anneal, self.beta_anchor)
 
     def resume_state(self) -> dict[str, Any]:
-        """The anneal's plan: the run length it follows and its anchor."""
-        return {"beta_total": self.cfg.trainer.steps, "beta_anchor": self.beta_anchor}
+        """The anneal's plan: the step it ends at and its anchor."""
+        return {"beta_total": self.beta_end(), "beta_anchor": self.beta_anchor}
 
     def load_resume_state(self, state: dict[str, Any], step: int) -> None:
-        """A resume with another trainer.steps anneals on from the progress reached at `step`."""
+        """A resume that moves the anneal's end (another trainer.steps when the anneal follows
+        the run) anneals on from the progress reached at `step`."""
         saved = saved_anchor(state.get("beta_anchor"))
-        total = int(state.get("beta_total", self.cfg.trainer.steps))
-        start = self.cfg.adversarial.pretrain_steps
-        self.beta_anchor = resumed_anchor(step, start, total, self.cfg.trainer.steps, saved)
+        end = int(state.get("beta_total", self.beta_end()))
+        self.beta_anchor = resumed_anchor(step, self.g_start, end, self.beta_end(), saved)
 
     def _mle(self, x: Tensor, ctx: TrainContext) -> PhaseOutput:
         loss = mle_loss(lm_logits(self.G, x, self.vocab, self.known), x)
@@ -404,7 +425,7 @@ class TextGenSystem(TextSystemBase):
 
     def _fake(self, n: int, step: int) -> Tensor:
         if self.cfg.adversarial.estimator == "gumbel":
-            return gumbel_tokens(self.G, n, self.length, self.vocab, self.beta(step), self.known)
+            return self.soft_fakes(n, self.beta(step))
         return self.one_hot(sample_lm(self.G, n, self.length, self.vocab, known=self.known))
 
     def _d(self, x: Tensor, ctx: TrainContext) -> PhaseOutput:
@@ -439,7 +460,7 @@ class TextGenSystem(TextSystemBase):
     def _gumbel_g(self, x: Tensor, ctx: TrainContext) -> PhaseOutput:
         self._adversarial_lr()
         beta = self.beta(ctx.step)
-        soft = gumbel_tokens(self.G, len(x), self.length, self.vocab, beta, self.known)
+        soft = self.soft_fakes(len(x), beta)
         out = ctx.g_loss(self.D, soft, self.one_hot(x))
         out.stats["beta"] = torch.tensor(beta)
         return self._with_mle(out, x)
@@ -448,16 +469,19 @@ class TextGenSystem(TextSystemBase):
         self._adversarial_lr()
         seqs = sample_lm(self.G, len(x), self.length, self.vocab, known=self.known)
 
-        def reward(s: Tensor) -> Tensor:
-            return torch.sigmoid(self.D(s).float())  # SeqGAN: D's probability of "real"
+        def reward(s: Tensor) -> Tensor:  # SeqGAN: D's probability of "real"
+            return torch.sigmoid(self.D(self.one_hot(s)).float())
 
         rollouts = self.cfg.adversarial.rollouts
-        rewards = rollout_rewards(self.G, seqs, self.vocab, rollouts, reward, self.known)
-        advantage = rewards - rewards.mean(0, keepdim=True)  # per-position baseline
+        kept = in_sentence(seqs).float()  # after the first <eos>: no reward, no gradient
+        rewards = rollout_rewards(self.G, seqs, self.vocab, rollouts, reward, self.known) * kept
+        baseline = rewards.sum(0, keepdim=True) / kept.sum(0, keepdim=True).clamp_min(1)
+        advantage = (rewards - baseline) * kept  # per-position baseline over the sentences
         logp = lm_logits(self.G, seqs, self.vocab, self.known).float().log_softmax(-1)
         logp = logp.gather(-1, seqs.unsqueeze(-1)).squeeze(-1)
         loss = -(logp * advantage).sum(1).mean()
-        out = PhaseOutput(loss, {"reward": rewards.mean().detach()})
+        reward_mean = rewards.sum() / kept.sum().clamp_min(1)
+        out = PhaseOutput(loss, {"reward": reward_mean.detach()})
         return self._with_mle(out, x)
 
     def _with_mle(self, out: PhaseOutput, x: Tensor) -> PhaseOutput:

@@ -16,7 +16,13 @@ import torch
 from ganhub_textgan import generate, transfer
 from ganhub_textgan.data import OracleLSTM, style_corpus
 from ganhub_textgan.metrics import bleu, paired_bleu, self_bleu
-from ganhub_textgan.networks import gumbel_tokens, lm_logits, rollout_rewards, sample_lm
+from ganhub_textgan.networks import (
+    end_sentences,
+    gumbel_tokens,
+    lm_logits,
+    rollout_rewards,
+    sample_lm,
+)
 from ganhub_textgan.style_transfer import TransferSystem
 from ganhub_textgan.system import TextGenSystem, beta_at
 from ganhub_textgan.vocab import EOS, PAD, decode, encode, train_tokenizer
@@ -435,9 +441,9 @@ def test_transfer_task_keeps_the_contract(tmp_path: Path) -> None:
 def test_sample_temperature_sharpens_and_scores_the_tempered_distribution() -> None:
     system = _system()
     assert system.cfg.sample.temperature == 1.0
-    # the default draws exactly what the untempered Gumbel-max sampler draws
+    # the default draws exactly what the untempered Gumbel-max sampler draws (<pad> after <eos>)
     gen = torch.Generator().manual_seed(5)
-    plain = sample_lm(system.G, 16, system.length, system.vocab, gen=gen)
+    plain = end_sentences(sample_lm(system.G, 16, system.length, system.vocab, gen=gen))
     assert torch.equal(system.sample(16, seed=5), plain)
     # lower temperature: less entropy in what G writes (its NLL of its own samples)
     div = [float(system.nll(system.sample(256, seed=1, temperature=t), temperature=t).mean())

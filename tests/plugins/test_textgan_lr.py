@@ -79,8 +79,11 @@ def _betas(run_dir: Path, steps: int, at: list[int]) -> list[float]:
 
 def test_an_extended_run_anneals_on_from_the_temperature_it_reached(workdir: Path) -> None:
     """Extending a run recomputed the anneal from the new length: beta dropped back (a
-    finished run at RelGAN's 100 restarted near 10, a far noisier relaxation)."""
-    _g_rates([*BASE, "trainer.steps=10", "name=stopped"], 6)  # 3 MLE + 3 of 7 annealing
+    finished run at RelGAN's 100 restarted near 10, a far noisier relaxation). The anneal that
+    follows the run's length (adversarial.anneal_steps=null); RelGAN's fixed horizon (the
+    default) does not move with trainer.steps."""
+    stopped = [*BASE, "adversarial.anneal_steps=null", "trainer.steps=10", "name=stopped"]
+    _g_rates(stopped, 6)  # 3 MLE + 3 of 7 annealing
     reached = 100.0 ** (3 / 7)
     betas = _betas(workdir / "runs" / "stopped", 20, list(range(6, 21)))
     assert betas[0] == pytest.approx(reached) and betas[-1] == pytest.approx(100.0)
@@ -88,5 +91,8 @@ def test_an_extended_run_anneals_on_from_the_temperature_it_reached(workdir: Pat
     assert betas[7] == pytest.approx(reached * (100.0 / reached) ** 0.5)  # half-way, log scale
     _g_rates([f"resume={workdir / 'runs' / 'stopped'}", "trainer.steps=20"], 2)  # -> step 8
     assert _betas(workdir / "runs" / "stopped", 20, [8, 13]) == pytest.approx(betas[2:8:5])
-    _g_rates([*BASE, "trainer.steps=5", "name=done"], 5)
+    _g_rates([*BASE, "adversarial.anneal_steps=null", "trainer.steps=5", "name=done"], 5)
     assert _betas(workdir / "runs" / "done", 9, [5, 7, 9]) == pytest.approx([100.0] * 3)
+    _g_rates([*BASE, "adversarial.anneal_steps=10", "trainer.steps=5", "name=fixed"], 5)
+    fixed = [100.0 ** (k / 10) for k in (2, 4, 10)]
+    assert _betas(workdir / "runs" / "fixed", 20, [5, 7, 13]) == pytest.approx(fixed)

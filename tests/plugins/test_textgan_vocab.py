@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from ganhub_textgan.networks import in_sentence
 from ganhub_textgan.system import TextGenSystem
 
 from ganhub.config.resolve import resolve
@@ -37,7 +38,8 @@ def test_a_small_files_model_samples_only_the_tokenizers_ids(tmp_path: Path) -> 
     assert int(ids.max()) < known  # untrained, an unmasked G drew almost only unknown ids
     soft = system._fake(8, step=5)  # RelGAN's relaxed samples give the rest no weight
     assert float(soft[..., known:].abs().sum()) == 0.0
-    torch.testing.assert_close(soft.sum(-1), torch.ones(soft.shape[:2]))
+    # one soft token per position of the sentence, zero rows after its <eos> (as the reals')
+    torch.testing.assert_close(soft.sum(-1), in_sentence(soft.argmax(-1)).float())
 
 
 @pytest.mark.parametrize("estimator", ["gumbel", "rollout"])
