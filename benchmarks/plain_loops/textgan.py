@@ -11,7 +11,9 @@ flags would set them: ganhub's GPT-2 G and D (deep copies, the same weights), th
 corpus' batches, the config's optimizers (G's adversarial rate, RelGAN's `gadv_lr`, included),
 loss weights, schedule and precision, and the order
 of ganhub's steps (D, then G, on one batch; RelGAN runs G first), so both sides compute the
-same updates. The relaxed sample is computed in one KV-cached pass with gradients, as RelGAN's
+same updates. As ganhub's step, D reads no position after a sentence's first <eos> (zero rows
+for reals and fakes; no reward there), D trains alone for `adversarial.d_pretrain_steps` after
+MLE (SeqGAN's pretraining), and beta anneals over `adversarial.anneal_steps`. The relaxed sample is computed in one KV-cached pass with gradients, as RelGAN's
 recurrent pass and ganhub compute it: each position's token argmax(logits + g) is the next
 input, and its soft token is softmax(beta * (logits + g)) of the same logits (one set of
 dropout masks).
@@ -27,7 +29,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from ganhub_textgan.vocab import BOS, PAD
+from ganhub_textgan.vocab import BOS, EOS, PAD
 from plain_loops._common import update
 from torch import Tensor, nn
 
@@ -43,6 +45,13 @@ BATCH = 64
 def bce(logits: Tensor, target: float) -> Tensor:
     """Mean sigmoid cross-entropy of logits against a constant label (RelGAN's 'standard')."""
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+def in_sentence(ids: Tensor) -> Tensor:
+    """(B, L) True up to and including each row's first <eos>, and not at <pad>: what D judges
+    and what earns rewards (a real sentence has <pad> after it, G writes anything there)."""
+    eos = (ids == EOS).long()
+    return (eos.cumsum(1) - eos == 0) & (ids != PAD)
 
 
 def rsgan(ahead: Tensor, behind: Tensor) -> Tensor:
@@ -69,7 +78,8 @@ class PlainTextGAN:
     def __init__(
         self, G: nn.Module, D: nn.Module, *, vocab: int, length: int, pretrain_steps: int,
         total_steps: int, estimator: str = "gumbel", beta_max: float = 100.0,
-        anneal: str = "exp", rollouts: int = 4, mle_weight: float = 0.0, loss: str = "relativistic",
+        anneal: str = "exp", anneal_steps: int | None = 3000, d_pretrain_steps: int = 0,
+        rollouts: int = 4, mle_weight: float = 0.0, loss: str = "relativistic",
         g_opt: dict[str, Any], d_opt: dict[str, Any], g_adversarial_lr: float | None = None,
         autocast_dtype: torch.dtype | None = None,
     ) -> None:  # fmt: skip
@@ -77,6 +87,10 @@ class PlainTextGAN:
         self.vocab, self.length = vocab, length
         self.pretrain_steps, self.total_steps = pretrain_steps, total_steps
         self.estimator, self.beta_max, self.anneal = estimator, beta_max, anneal
+        # G's first step comes after MLE and D's pretraining; beta reaches beta_max
+        # anneal_steps later (RelGAN's horizon), or at the run's last step when None
+        self.g_start = pretrain_steps + d_pretrain_steps
+        self.beta_end = total_steps if anneal_steps is None else self.g_start + anneal_steps
         self.rollouts, self.mle_weight, self.loss = rollouts, mle_weight, loss
         self.device = next(G.parameters()).device
         # one Adam for MLE and adversarial G steps, whose rate drops to g_adversarial_lr at the
@@ -138,7 +152,7 @@ class PlainTextGAN:
 
     def beta(self) -> float:
         """RelGAN's inverse temperature at this step of the adversarial stretch."""
-        start, end = self.pretrain_steps, self.total_steps
+        start, end = self.g_start, self.beta_end
         p = min(max((self.step_count - start) / max(end - start, 1), 0.0), 1.0)
         if self.anneal == "exp":
             return self.beta_max**p
@@ -158,7 +172,12 @@ class PlainTextGAN:
             y = o.logits[:, -1, : self.vocab].float() + noise[:, i]
             tok = y.detach().argmax(-1, keepdim=True)
             soft.append(F.softmax(beta * y, -1))
-        return torch.stack(soft, 1)
+        soft_tokens = torch.stack(soft, 1)
+        return soft_tokens * in_sentence(soft_tokens.detach().argmax(-1)).unsqueeze(-1)
+
+    def one_hot(self, ids: Tensor) -> Tensor:
+        """Token ids as D reads them: one-hot rows, zero after the sentence's end."""
+        return F.one_hot(ids, self.vocab).float() * in_sentence(ids).unsqueeze(-1)
 
     # -- steps ------------------------------------------------------------------------------
 
@@ -169,8 +188,8 @@ class PlainTextGAN:
                 if self.estimator == "gumbel":
                     fake = self.relaxed(len(x), self.beta())
                 else:
-                    fake = F.one_hot(self.sample(len(x)), self.vocab).float()
-            real = F.one_hot(x, self.vocab).float()
+                    fake = self.one_hot(self.sample(len(x)))
+            real = self.one_hot(x)
             d_real, d_fake = self.D(real), self.D(fake)
             if self.loss == "relativistic":
                 loss = rsgan(d_real, d_fake)
@@ -187,7 +206,7 @@ class PlainTextGAN:
                 d_fake = self.D(self.relaxed(len(x), self.beta()))
                 if self.loss == "relativistic":
                     with torch.no_grad():
-                        d_real = self.D(F.one_hot(x, self.vocab).float())
+                        d_real = self.D(self.one_hot(x))
                     loss = rsgan(d_fake, d_real)
                 else:
                     loss = bce(d_fake, 1.0)
@@ -209,10 +228,12 @@ class PlainTextGAN:
             keep = torch.arange(L, device=self.device)[None, :] < prefix[:, None]  # (L-1, L)
             keep = keep[None, :, None, :].expand(n, L - 1, R, L).reshape(-1, L)
             completions = self.sample(len(forced), forced=forced, keep=keep)
-            partial = torch.sigmoid(self.D(completions).float()).view(n, L - 1, R).mean(2)
-            whole = torch.sigmoid(self.D(seqs).float()).view(n, 1)
-            rewards = torch.cat([partial, whole], 1)
-        advantage = rewards - rewards.mean(0, keepdim=True)
+            partial = torch.sigmoid(self.D(self.one_hot(completions)).float())
+            whole = torch.sigmoid(self.D(self.one_hot(seqs)).float()).view(n, 1)
+            kept = in_sentence(seqs).float()  # no reward after the sentence's end
+            rewards = torch.cat([partial.view(n, L - 1, R).mean(2), whole], 1) * kept
+        baseline = rewards.sum(0, keepdim=True) / kept.sum(0, keepdim=True).clamp_min(1)
+        advantage = (rewards - baseline) * kept
         logp = self.logits(seqs).float().log_softmax(-1)
         logp = logp.gather(-1, seqs.unsqueeze(-1)).squeeze(-1)
         return -(logp * advantage).sum(1).mean()
@@ -225,6 +246,8 @@ class PlainTextGAN:
                 loss = self.mle(x)
             update(loss, self.optG, self.scaler)
             losses: tuple[Tensor, ...] = (loss.detach(),)
+        elif self.step_count < self.g_start:  # D's pretraining against G's MLE samples
+            losses = (self.d_step(x),)
         else:
             if self.g_adversarial_lr is not None:  # once, at the first adversarial step
                 for group in self.optG.param_groups:
@@ -262,6 +285,7 @@ def plain_loop(run: Run) -> PlainTextGAN:
         copy.deepcopy(s.G), copy.deepcopy(s.D), vocab=s.vocab, length=s.length,
         pretrain_steps=adv.pretrain_steps, total_steps=cfg.trainer.steps,
         estimator=adv.estimator, beta_max=adv.temperature_max, anneal=adv.anneal,
+        anneal_steps=adv.anneal_steps, d_pretrain_steps=adv.d_pretrain_steps,
         rollouts=adv.rollouts, mle_weight=cfg.objective.mle_weight, loss=cfg.loss,
         g_opt=adam_settings(cfg.optim.G, run.device), d_opt=adam_settings(cfg.optim.D, run.device),
         g_adversarial_lr=adv.g_lr, autocast_dtype=dtype,

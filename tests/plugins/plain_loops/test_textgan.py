@@ -12,7 +12,8 @@ from tests.plugins.plain_loops.helpers import assert_same_weights, train_both
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-# a tiny oracle corpus and models; 2 MLE steps, then the adversarial ones (beta annealed over 8)
+# a tiny oracle corpus and models; 2 MLE steps, then the adversarial ones (beta annealed over
+# RelGAN's 3,000 adversarial steps)
 TINY = [
     "data.vocab_size=20", "data.length=8", "data.n_train=128", "data.n_test=32",
     "model.n_layer=1", "model.n_embd=16", "model.n_head=2", "model.d_embd=16",
@@ -30,9 +31,11 @@ def test_gumbel_steps_equal_the_plain_relgan_loop(workdir: Path) -> None:
 
 
 def test_rollout_steps_equal_the_plain_seqgan_loop(workdir: Path) -> None:
-    """REINFORCE with Monte-Carlo rollouts and the MLE term kept in the adversarial G loss."""
+    """REINFORCE with Monte-Carlo rollouts and the MLE term kept in the adversarial G loss,
+    after one step of D's pretraining (then two G steps)."""
     keys = [*TINY, "adversarial.estimator=rollout", "adversarial.rollouts=2",
-            "objective.mle_weight=0.5"]  # fmt: skip
-    run, plain = train_both("textgan", keys, steps=4)
+            "objective.mle_weight=0.5", "adversarial.d_pretrain_steps=1"]  # fmt: skip
+    run, plain = train_both("textgan", keys, steps=5)
+    assert plain.g_start == 3 and plain.step_count == 5
     s = run.system
     assert_same_weights([("G", s.G, plain.G), ("D", s.D, plain.D)])
