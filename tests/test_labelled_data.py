@@ -92,13 +92,13 @@ def test_skip_bad_leaves_a_file_out_with_its_label_and_a_stand_in_keeps_its_own(
     """data.skip_bad replaced an unreadable file by the next one (which then counted twice,
     and its class with it): a file whose header is not an image's is left out at start-up
     with its label; one that breaks while decoding (cut short) is stood in for by a file
-    drawn at random, which comes with its own label."""
-    root = _folder(tmp_path / "d", {"b/ok.png": 200, "c/ok.png": 50})
-    (root / "a").mkdir()
+    drawn at random, which comes with its own label. (A class left with no file at all is
+    refused: test_data_skip_bad.py.)"""
+    root = _folder(tmp_path / "d", {"a/fine.png": 120, "b/ok.png": 200, "c/ok.png": 50})
     (root / "a" / "broken.png").write_bytes(b"not an image")
     ds = LabelledImageFolder(root, size=8, skip_bad=True)
-    assert ds.classes == ["a", "b", "c"] and ds.labels.tolist() == [1, 2]
-    assert ds.label_counts().tolist() == [0, 1, 1]
+    assert ds.classes == ["a", "b", "c"] and ds.labels.tolist() == [0, 1, 2]
+    assert ds.label_counts().tolist() == [1, 1, 1]
     with pytest.raises(UsageError) as exc:
         LabelledImageFolder(root, size=8)[0]
     assert "broken.png" in str(exc.value) and "data.skip_bad=true" in str(exc.value)
@@ -107,10 +107,10 @@ def test_skip_bad_leaves_a_file_out_with_its_label_and_a_stand_in_keeps_its_own(
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), np.uint8)).save(cut)
     cut.write_bytes(cut.read_bytes()[:300])  # the header reads, the pixels do not
     ds = LabelledImageFolder(root, size=8, skip_bad=True)
-    assert ds.labels.tolist() == [0, 1, 2]
+    assert ds.labels.tolist() == [0, 0, 1, 2]
     for _ in range(4):
-        x, y = ds[0]  # a/cut.png: b/ok.png or c/ok.png stands in, with its label
-        value = {1: 200, 2: 50}[int(y)]
+        x, y = ds[0]  # a/cut.png: another readable file stands in, with its label
+        value = {0: 120, 1: 200, 2: 50}[int(y)]
         assert torch.allclose(x, torch.full_like(x, value / 127.5 - 1), atol=1e-5)
     assert ds.skipped == {0}
 
