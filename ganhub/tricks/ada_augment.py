@@ -233,21 +233,30 @@ def resample(x: Tensor, g_inv: Tensor) -> Tensor:
 
 
 class Supersampling(NamedTuple):
-    """`resample2x`'s linear maps along each axis of an image size: reflection padding and
-    upsampling (`up_h`, `up_w`), filtering and decimation (`down_h`, `down_w`)."""
+    """`resample2x`'s fixed tensors for one image size: the linear maps along each axis,
+    reflection padding and upsampling (`up_h`, `up_w`), filtering and decimation (`down_h`,
+    `down_w`); the output pixels at twice the resolution as (x, y, 1) about the centre
+    (`centred`, 3 x N); and the margin k of final pixels around the image they cover."""
 
     up_h: Tensor
     up_w: Tensor
     down_h: Tensor
     down_w: Tensor
+    centred: Tensor
+    k: int
 
 
 def supersampling(f: Tensor, h: int, w: int) -> Supersampling:
     """The maps for (h, w) images and the filter f (`SYM6` normalised to sum 1), on f's
     device: banded matrices, since a matrix product is faster than a 12-tap depthwise
     convolution on CPUs (4 to 7 times at 32 to 256 px) and costs little on GPUs."""
+    k, dev = f.numel() // 4, f.device  # 3: input pixels each upsampled one reads either side
+    ys = torch.arange(2 * (h + 2 * k), device=dev, dtype=torch.float32) / 2 - k - (h - 1) / 2
+    xs = torch.arange(2 * (w + 2 * k), device=dev, dtype=torch.float32) / 2 - k - (w - 1) / 2
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    centred = torch.stack([gx, gy, torch.ones_like(gx)]).view(3, -1)
     return Supersampling(_up_matrix(f, h), _up_matrix(f, w), _down_matrix(f, h),
-                         _down_matrix(f, w))  # fmt: skip
+                         _down_matrix(f, w), centred, k)  # fmt: skip
 
 
 def _up_matrix(f: Tensor, n: int) -> Tensor:
@@ -285,19 +294,14 @@ def resample2x(x: Tensor, g_inv: Tensor, maps: Supersampling) -> Tensor:
     the identity and whole-pixel moves give x back, sym6 being orthonormal); farther ones are
     mirrored into the image. Needs images wider than 3k = 9 pixels (`AdaPipeline` checks)."""
     b, _, h, w = x.shape
-    k = (maps.up_w.shape[0] // 2 - w) // 6  # the padding is 3k on each side
+    k = maps.k
     up = maps.up_h.to(x.dtype) @ x @ maps.up_w.to(x.dtype).T
-    dev = x.device
-    ys = torch.arange(2 * (h + 2 * k), device=dev, dtype=torch.float32) / 2 - k - (h - 1) / 2
-    xs = torch.arange(2 * (w + 2 * k), device=dev, dtype=torch.float32) / 2 - k - (w - 1) / 2
-    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-    centred = torch.stack([gx, gy, torch.ones_like(gx)]).view(3, -1)
-    source = g_inv @ centred  # (B, 2, N): input coordinates about the centre
+    source = g_inv @ maps.centred  # (B, 2, N): input coordinates about the centre
     jx = 2 * (_near_or_mirrored(source[:, 0] + (w - 1) / 2, w, 2 * k) + 3 * k)  # index in `up`
     jy = 2 * (_near_or_mirrored(source[:, 1] + (h - 1) / 2, h, 2 * k) + 3 * k)
     wu, hu = up.shape[-1], up.shape[-2]
     grid = torch.stack([(2 * jx + 1) / wu - 1, (2 * jy + 1) / hu - 1], dim=-1)
-    grid = grid.view(b, len(ys), len(xs), 2).to(x.dtype)
+    grid = grid.view(b, maps.down_h.shape[1], maps.down_w.shape[1], 2).to(x.dtype)
     sampled = F.grid_sample(up, grid, mode="bilinear", padding_mode="border", align_corners=False)
     return maps.down_h.to(x.dtype) @ sampled @ maps.down_w.to(x.dtype).T
 
