@@ -201,5 +201,69 @@ def test_ada_op_names_and_the_earlier_names() -> None:
     pipe = AdaPipeline(["translation", "color", "cutout"])
     assert pipe.geometric == ("xint",) and pipe.color == ("brightness", "contrast", "saturation")
     assert pipe.cutout == 0.5 and tuple(AdaConfig().ops) == BGC
+    chosen = AdaConfig(ops=["noise", "imgfilter", "xflip"]).ops
+    pipe = AdaPipeline(chosen)
+    assert pipe.imgfilter and pipe.noise and pipe.geometric == ("xflip",) and not pipe.color
     with pytest.raises(ValueError, match="unknown ADA ops"):
         AdaPipeline(["zoom"])
+
+
+def test_ada_imgfilter_bank_and_filtering_are_stylegan2_ada_s() -> None:
+    """The four band-pass filters are built as the reference builds `Hz_fbank` (numpy, from
+    the sym2 wavelet), add up to the unit impulse, and filter as the reference's grouped
+    convolutions over a reflection-padded image."""
+    import numpy as np
+    import torch.nn.functional as F
+
+    from ganhub.tricks.ada_augment import SYM2, band_filter, filter_bank
+
+    lo = np.asarray(SYM2)
+    hi = lo * ((-1) ** np.arange(lo.size))
+    lo2, hi2 = np.convolve(lo, lo[::-1]) / 2, np.convolve(hi, hi[::-1]) / 2
+    expected = np.eye(4, 1)
+    for band in range(1, 4):
+        expected = np.dstack([expected, np.zeros_like(expected)]).reshape(4, -1)[:, :-1]
+        expected = np.stack([np.convolve(row, lo2) for row in expected])
+        start = (expected.shape[1] - hi2.size) // 2
+        expected[band, start : start + hi2.size] += hi2
+    bank = filter_bank()
+    assert bank.shape == (4, 43)
+    assert np.abs(bank.double().numpy() - expected).max() < 1e-6
+    impulse = torch.zeros(43)
+    impulse[21] = 1
+    assert torch.allclose(bank.sum(0), impulse, atol=1e-6)
+
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 32, 32)
+    taps = torch.exp2(torch.randn(4, 4)) @ bank
+    weight = taps.repeat_interleave(3, dim=0).view(12, 1, 1, 43)
+    ref = F.pad(x.view(1, 12, 32, 32), [21] * 4, mode="reflect")
+    ref = F.conv2d(F.conv2d(ref, weight, groups=12), weight.transpose(2, 3), groups=12)
+    out = band_filter(x, taps)
+    assert torch.allclose(out, ref.view_as(x), atol=1e-5)
+    assert (out - x).abs().max() > 1  # the gains changed the images
+    assert band_filter(torch.randn(2, 1, 5, 7), taps[:2]).shape == (2, 1, 5, 7)  # folded
+
+
+def test_ada_imgfilter_scales_bands_per_image_and_noise_adds_n_0_01() -> None:
+    """imgfilter at p = 1 scales a flat image (all in the lowest band) by a gain drawn per
+    image; noise adds N(0, sigma^2) with sigma = |N(0, 0.1)| per image, to a share p of them;
+    at p = 0 both give the images back and both keep R1's double gradients."""
+    torch.manual_seed(0)
+    flat = torch.ones(256, 3, 16, 16)
+    out = _pipe("imgfilter")(flat, ONE)
+    per_image = out.flatten(1)
+    assert torch.allclose(per_image, per_image[:, :1].expand_as(per_image), atol=1e-4)
+    assert per_image[:, 0].log2().std() > 0.5  # gains differ from image to image
+    zeros = torch.zeros(4096, 1, 8, 8)
+    sigma = _pipe("noise")(zeros, ONE).flatten(1).std(dim=1)
+    assert abs(sigma.mean().item() - 0.1 * math.sqrt(2 / math.pi)) < 0.004
+    untouched = (_pipe("noise")(zeros, HALF).flatten(1) == 0).all(dim=1).float().mean()
+    assert abs(untouched.item() - 0.5) < 0.04
+    x = torch.randn(8, 3, 32, 32)
+    assert torch.allclose(_pipe("imgfilter", "noise")(x, ZERO), x, atol=1e-5)
+    x.requires_grad_(True)
+    conv = torch.nn.Conv2d(3, 1, 3)
+    (grad,) = torch.autograd.grad(conv(_pipe("imgfilter")(x, ONE)).sum(), x, create_graph=True)
+    grad.pow(2).sum().backward()
+    assert conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0

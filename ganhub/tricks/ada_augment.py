@@ -11,7 +11,10 @@ The resampling is the reference's by default (`resample2x`): the image is upsamp
 through the sym6 wavelet filter, sampled bilinearly at twice the resolution, and filtered back
 down, which keeps rotation and scaling from aliasing fine detail (about four times the
 sampling work of `resample`, bilinear at the image's own size: `trick.ada.supersample=false`).
-What differs from NVIDIA's `augment.py`: ganhub reads the image reflection-padded by a fixed
+After the colour ops come the reference's image-space ops: `imgfilter` amplifies or attenuates
+four frequency bands by 2^N(0, 1) each (a sym2 wavelet filter bank, the power normalised for a
+1/f spectrum) and `noise` adds RGB noise of standard deviation |N(0, 0.1)|, as its `bgcfnc`
+pipeline (not in the default `bgc`). What differs from NVIDIA's `augment.py`: ganhub reads the image reflection-padded by a fixed
 9 pixels and folds positions farther out back into the image, where the reference pads each
 batch by reflection as far as its transforms reach (sizing the padding costs a host sync), so
 the two agree to float rounding wherever a transform stays within 6 pixels of the image, and
@@ -34,6 +37,8 @@ GEOMETRIC = ("xflip", "rotate90", "xint", "scale", "rotate", "aniso", "xfrac")
 COLOR = ("brightness", "contrast", "lumaflip", "hue", "saturation")
 # the reference's default pipeline `bgc` (blit, geometric, colour)
 BGC = GEOMETRIC + COLOR
+# its image-space filtering (`f`) and additive noise (`n`); with cutout, `bgcfnc`
+IMAGE_SPACE = ("imgfilter", "noise")
 # earlier names: integer translation, and the colour ops without a hue change
 ALIASES = {"translation": ("xint",), "color": ("brightness", "contrast", "saturation")}
 
@@ -46,6 +51,10 @@ BRIGHTNESS_STD = 0.2
 CONTRAST_STD = 0.5
 HUE_MAX = 1.0  # times pi
 SATURATION_STD = 1.0
+IMGFILTER_STD = 1.0  # log2 standard deviation of a band's gain
+NOISE_STD = 0.1
+# the power spectrum imgfilter's gains are normalised for (1/f): the lowest band holds most
+EXPECTED_POWER = (10 / 13, 1 / 13, 1 / 13, 1 / 13)
 
 
 def _constants(device: torch.device) -> dict[str, Tensor]:
@@ -62,6 +71,8 @@ def _constants(device: torch.device) -> dict[str, Tensor]:
         "quarter_sin": torch.tensor([0.0, 1.0, 0.0, -1.0]),
         "identity2": torch.eye(2),
         "sym6": torch.tensor(SYM6) / sum(SYM6),  # normalised to sum 1, as `setup_filter`
+        "filter_bank": filter_bank(),
+        "expected_power": torch.tensor(EXPECTED_POWER),
     }
     return {name: t.to(device) for name, t in host.items()}
 
@@ -76,6 +87,32 @@ SYM6 = (0.015404109327027373, 0.0034907120842174702, -0.11799011114819057, -0.04
         0.4910559419267466, 0.787641141030194, 0.3379294217276218, -0.07263752278646252,
         -0.021060292512300564, 0.04472490177066578, 0.0017677118642428036,
         -0.007800708325034148)  # fmt: skip
+# the sym2 wavelet's low-pass filter: the reference's imgfilter bank is built from it
+SYM2 = (-0.12940952255092145, 0.22414386804185735, 0.836516303737469, 0.48296291314469025)
+
+
+def _convolve(rows: Tensor, f: Tensor) -> Tensor:
+    """Full 1-D convolution of each row with f (numpy's `convolve`)."""
+    taps = f.numel()
+    padded = F.pad(rows.unsqueeze(1), (taps - 1, taps - 1))
+    return F.conv1d(padded, f.flip(0).view(1, 1, -1)).squeeze(1)
+
+
+def filter_bank() -> Tensor:
+    """(4, 43) float32: the reference's `Hz_fbank`, four symmetric band-pass filters from the
+    sym2 wavelet (a two-channel filter bank iterated three times, lowest band first) that sum
+    to the unit impulse, so equal gains leave an image as it is."""
+    lo = torch.tensor(SYM2, dtype=torch.float64)
+    hi = lo * (-1) ** torch.arange(lo.numel())  # H(-z)
+    lo2, hi2 = _convolve(lo[None], lo.flip(0))[0] / 2, _convolve(hi[None], hi.flip(0))[0] / 2
+    bank = torch.eye(4, 1, dtype=torch.float64)
+    for band in range(1, 4):
+        spread = torch.zeros(4, 2 * bank.shape[1] - 1, dtype=torch.float64)
+        spread[:, ::2] = bank  # upsampled by 2
+        bank = _convolve(spread, lo2)
+        start = (bank.shape[1] - hi2.numel()) // 2
+        bank[band, start : start + hi2.numel()] += hi2
+    return bank.float()
 
 
 class AdaPipeline:
@@ -86,11 +123,14 @@ class AdaPipeline:
     def __init__(self, ops: Sequence[str], xint_max: float = 0.125, cutout: float = 0.5,
                  supersample: bool = True) -> None:  # fmt: skip
         names = {name for op in ops for name in ALIASES.get(op, (op,))}
-        unknown = names - set(BGC) - {"cutout"}
+        valid = [*BGC, *IMAGE_SPACE, "cutout"]
+        unknown = names - set(valid)
         if unknown:
-            raise ValueError(f"unknown ADA ops {sorted(unknown)}; valid: {[*BGC, 'cutout']}")
+            raise ValueError(f"unknown ADA ops {sorted(unknown)}; valid: {valid}")
         self.geometric = tuple(n for n in GEOMETRIC if n in names)
         self.color = tuple(n for n in COLOR if n in names)
+        self.imgfilter = "imgfilter" in names
+        self.noise = "noise" in names
         self.cutout = cutout if "cutout" in names else None
         self.xint_max = xint_max
         self.supersample = supersample
@@ -111,7 +151,8 @@ class AdaPipeline:
         return self._maps[key]
 
     def __call__(self, x: Tensor, p: Tensor) -> Tensor:
-        """The geometric ops, then the colour ops, then cutout, each per image at p."""
+        """The geometric ops, the colour ops, imgfilter, noise, then cutout, each per image
+        at p."""
         if self.geometric:
             smallest = min(x.shape[-2:])  # resample2x's reflection needs 10 pixels
             two = self.supersample and smallest > 3 * (len(SYM6) // 4)
@@ -119,6 +160,12 @@ class AdaPipeline:
             x = resample2x(x, g_inv, self.supersampling(x)) if two else resample(x, g_inv)
         if self.color:
             x = recolor(x, self.colors(x, p))
+        if self.imgfilter:
+            x = band_filter(x, self.band_taps(x, p))
+        if self.noise:
+            sigma = torch.randn(x.shape[0], 1, 1, 1, device=x.device).abs() * NOISE_STD
+            on = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < p
+            x = x + torch.randn_like(x) * torch.where(on, sigma, 0).to(x.dtype)
         if self.cutout is not None:
             keep = torch.rand(x.shape[0], 1, 1, 1, device=x.device) >= p
             x = torch.where(keep, x, augment_cutout(x, self.cutout))
@@ -209,6 +256,47 @@ class AdaPipeline:
         linear = (torch.stack([along, chroma, turned], dim=1) @ basis).view(b, 3, 3)
         offset = (shift * along).view(b, 1, 1).expand(b, 3, 1)  # along the axis (1, 1, 1)
         return torch.cat([linear, offset], dim=2)
+
+    def band_taps(self, x: Tensor, p: Tensor) -> Tensor:
+        """Per image, the (B, 43) taps of imgfilter's filter: each of the four bands' gain is
+        2^N(0, 1) with probability p (else 1), and after each the gains are rescaled so that an
+        image with the expected 1/f power spectrum keeps its power, as the reference does."""
+        b, dev = x.shape[0], x.device
+        constants = self.constants(dev)
+        bank, power = constants["filter_bank"], constants["expected_power"]
+        gains = torch.ones(b, len(power), device=dev)
+        for band in range(len(power)):
+            t = torch.exp2(torch.randn(b, device=dev) * IMGFILTER_STD)
+            t = torch.where(torch.rand(b, device=dev) < p, t, 1)
+            one = torch.ones(b, len(power), device=dev)
+            one[:, band] = t
+            gains = gains * one / (power * one.square()).sum(dim=1, keepdim=True).sqrt()
+        return gains @ bank
+
+
+def band_filter(x: Tensor, taps: Tensor) -> Tensor:
+    """Filter each image along x and then y by its own symmetric (B, T) taps, the image
+    mirrored at the border as F.pad's reflect (folded farther for images of T / 2 pixels or
+    less, where the reference's padding fails): one banded matrix per image and axis, a
+    product rather than a per-image grouped convolution."""
+    h, w = x.shape[-2:]
+    half = taps.shape[1] // 2
+    taps = taps.to(x.dtype)
+    rows = _mirror(torch.arange(-half, h + half, device=x.device), h)
+    cols = _mirror(torch.arange(-half, w + half, device=x.device), w)
+    padded = x[:, :, rows][:, :, :, cols]
+    along_x = padded @ _banded(taps, w).transpose(1, 2).unsqueeze(1)
+    return _banded(taps, h).unsqueeze(1) @ along_x
+
+
+def _banded(taps: Tensor, n: int) -> Tensor:
+    """(B, n, n + T - 1): row i holds each image's taps at columns i .. i + T - 1 (a valid
+    correlation of a padded signal): the taps and zeros repeated with period n + T, so that
+    each row starts one column later than the one above."""
+    b, t = taps.shape
+    width = n + t - 1
+    period = F.pad(taps, (0, width + 1 - t))  # (B, width + 1)
+    return period.repeat(1, n)[:, : n * width].view(b, n, width)
 
 
 def resample(x: Tensor, g_inv: Tensor) -> Tensor:

@@ -25,7 +25,7 @@ AugmentOp = Literal["xflip", "translation", "color", "cutout"]
 # (= xint) and color (= brightness, contrast, saturation)
 AdaOp = Literal[
     "xflip", "rotate90", "xint", "scale", "rotate", "aniso", "xfrac",
-    "brightness", "contrast", "lumaflip", "hue", "saturation",
+    "brightness", "contrast", "lumaflip", "hue", "saturation", "imgfilter", "noise",
     "cutout", "translation", "color",
 ]  # fmt: skip
 
@@ -194,8 +194,8 @@ class AdaConfig(Section):
          "brightness", "contrast", "lumaflip", "hue", "saturation"],
         description="augmentations, each applied per image with probability p, in "
         "StyleGAN2-ADA's order whatever the order listed (the default is its `bgc` pipeline; "
-        "cutout is applied last; translation means xint, color brightness, contrast and "
-        "saturation)",
+        "imgfilter, noise and cutout, its `fnc`, come after it; translation means xint, color "
+        "brightness, contrast and saturation)",
     )  # fmt: skip
     translation: float = Field(
         0.125, ge=0, lt=1, description="xint's max shift as a fraction of size"
