@@ -101,6 +101,8 @@ def make_grid_sampler(points: Sequence[dict[str, Any]], seed: int = 0) -> Any:
             else:  # the first point not run yet (a running one when none is free)
                 left = [i for i, key in enumerate(keys) if key not in finished]
                 index = next((i for i in left if keys[i] not in running), left[0] if left else 0)
+            # Optuna has no public setter for a trial's system attrs; its own GridSampler
+            # records the grid id with this same storage call
             study._storage.set_trial_system_attr(trial._trial_id, GRID_POINT, grid[index])
 
         def sample_independent(
@@ -123,7 +125,7 @@ def make_grid_sampler(points: Sequence[dict[str, Any]], seed: int = 0) -> Any:
         """The points of the finished trials and of the running ones."""
         finished: set[str] = set()
         running: set[str] = set()
-        for t in study._storage.get_all_trials(study._study_id, deepcopy=False):
+        for t in study.get_trials(deepcopy=False):
             if t.state.is_finished():
                 finished |= _points_of(t)
             elif t.state == TrialState.RUNNING:
