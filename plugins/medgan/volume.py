@@ -114,8 +114,13 @@ def _colour_nifti(path: Path) -> bool:
     """Whether a NIfTI header declares colour voxels (RGB/RGBA: a record per voxel)."""
     try:
         import nibabel
+        from nibabel.openers import ImageOpener
 
-        return bool(nibabel.Nifti1Image.from_filename(str(path)).get_data_dtype().names)
+        # the header alone, unchecked: checking a broken one makes nibabel print its fixes
+        # ("sizeof_hdr should be 348...") to stderr beside the caller's one-line error
+        with ImageOpener(str(path)) as stream:
+            header = nibabel.Nifti1Header.from_fileobj(stream, check=False)
+        return bool(header.get_data_dtype().names)
     except Exception:  # not NIfTI, or unreadable: the caller's error stands
         return False
 

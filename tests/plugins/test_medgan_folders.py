@@ -113,3 +113,28 @@ def test_odd_file_names_are_one_line_in_errors_and_warnings(
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("medgan: warning: skipping files that share a name")
     assert "\x1b" not in line and "c\\nse\\x1b[2J.nii'" in line
+
+
+def test_an_unreadable_nifti_is_one_line_without_the_reader_s_notes(tmp_path: Path) -> None:
+    """nibabel logs header fixes ("sizeof_hdr should be 348...") through a handler of its own
+    that prints to stderr: reading a file of zeros logs none of them, only ganhub's line names
+    the file."""
+    import logging
+
+    from ganhub_medgan.volume import read_file
+
+    from ganhub.errors import UsageError
+
+    records: list[logging.LogRecord] = []
+    collect = logging.Handler()
+    collect.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("nibabel.global")
+    logger.addHandler(collect)
+    bad = tmp_path / "bad.nii"
+    bad.write_bytes(bytes(400))
+    try:
+        with pytest.raises(UsageError, match=r"cannot read medical image .*bad\.nii"):
+            read_file(bad, 2)
+    finally:
+        logger.removeHandler(collect)
+    assert [r.getMessage() for r in records] == []
