@@ -297,16 +297,19 @@ def test_text_keys_keep_numbers_as_typed() -> None:
 
 def test_a_resume_refused_by_a_logger_leaves_the_run_as_it_was(toy_run: Path) -> None:
     """A logger that refuses its options (a tracking URI it cannot use) once left config.yaml
-    rewritten with them and a failed.json, so the plain resume failed the same way."""
+    rewritten with them and a failed.json, so the plain resume failed the same way; and
+    requires.json naming the plugins of the refused settings (the logger it could not use)."""
     pytest.importorskip("mlflow")
     from ganhub.errors import UsageError
 
     before = sorted(p.name for p in toy_run.iterdir())
     saved = (toy_run / "config.yaml").read_text()
+    requires = (toy_run / "requires.json").read_text()
     with pytest.raises(UsageError, match="logger 'mlflow'"):
         ganhub.train([f"resume={toy_run}", "trainer.steps=8", "loggers=[jsonl,mlflow]",
                       "logger.mlflow.tracking_uri=notauri"])  # fmt: skip
     assert (toy_run / "config.yaml").read_text() == saved
+    assert (toy_run / "requires.json").read_text() == requires
     assert sorted(p.name for p in toy_run.iterdir()) == before  # no failed.json
     assert ganhub.train([f"resume={toy_run}", "trainer.steps=6"])["steps"] == 6
 

@@ -327,6 +327,30 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
+def read_texts(directory: Path, names: Collection[str]) -> dict[str, str | None]:
+    """The named files' texts, None for one that does not exist (an unreadable one is left
+    out: `restore_texts` leaves it alone)."""
+    texts: dict[str, str | None] = {}
+    for name in names:
+        try:
+            texts[name] = (directory / name).read_text()
+        except FileNotFoundError:
+            texts[name] = None
+        except OSError:
+            continue
+    return texts
+
+
+def restore_texts(directory: Path, texts: dict[str, str | None]) -> None:
+    """Put files back as `read_texts` found them: rewritten atomically where they changed,
+    or removed where they did not exist."""
+    for name, text in texts.items():
+        if text is None:
+            (directory / name).unlink(missing_ok=True)
+        elif read_texts(directory, [name]).get(name) != text:
+            write_text_atomic(directory / name, text)
+
+
 def _fsync(path: Path) -> None:
     with path.open("rb") as fh:
         os.fsync(fh.fileno())

@@ -157,7 +157,8 @@ class Run:
         self.best: checkpoint.Best | None = None  # the best checkpoint so far (keep_best)
         self.stale_evaluations = 0  # evaluations since keep_best last improved (patience)
         self.touched = False  # whether this process has written to the run directory
-        self.config_before: str | None = None  # a resumed run's config.yaml before this session
+        # a resumed run's config.yaml and requires.json before this session (None: absent)
+        self.files_before: dict[str, str | None] = {}
         self.first_step = 0
         self.first_checkpoint: Path | None = None  # the checkpoint a resumed run started from
         # refused before any directory exists
@@ -177,7 +178,7 @@ class Run:
             if self.dist.enabled and config.resume is None:
                 seed_everything(config.seed + 1_000_003 * self.dist.rank)
             if self.dist.is_main:
-                self.config_before, self.first_step = self._saved_config_text(), self.step
+                self.files_before, self.first_step = self._saved_texts(), self.step
                 self.first_checkpoint = self.last_checkpoint
                 self.touched = True  # from here on a failure is the run's, not the config's
                 self.write_config()
@@ -215,9 +216,10 @@ class Run:
         self.loggers = []
         # config.yaml holds the settings the newest checkpoint continues with: a resume that
         # fails before it writes a checkpoint (a step that raises: its first, say) puts back
-        # the one it replaced, so a plain resume does not fail the same way again
-        if self.config_before is not None and self.last_checkpoint == self.first_checkpoint:
-            checkpoint.write_text_atomic(self.run_dir / "config.yaml", self.config_before)
+        # the one it replaced, so a plain resume does not fail the same way again, and the
+        # plugins requires.json names (a refused trick is not one the run needs)
+        if self.files_before and self.last_checkpoint == self.first_checkpoint:
+            checkpoint.restore_texts(self.run_dir, self.files_before)
             # a resume refused before its first step (options or data that do not fit, a
             # folder that refuses writes), or stopped (Ctrl-C, SIGTERM) while it started up,
             # trained nothing: the run is left as it was, failure marker included
@@ -227,12 +229,10 @@ class Run:
             resumable = self.last_checkpoint is not None
             self.directory.fail(error, self.step, resumable=resumable, touched=self.touched)
 
-    def _saved_config_text(self) -> str | None:
-        """A resumed run's config.yaml as it is before this session rewrites it."""
-        try:
-            return (self.run_dir / "config.yaml").read_text() if self.config.resume else None
-        except OSError:
-            return None
+    def _saved_texts(self) -> dict[str, str | None]:
+        """A resumed run's config.yaml and requires.json before this session rewrites them."""
+        names = ("config.yaml", REQUIRES_FILE) if self.config.resume else ()
+        return checkpoint.read_texts(self.run_dir, names)
 
     def write_config(self) -> None:
         """Write config.yaml (and the plugin provenance) atomically from `self.config`; a
