@@ -390,3 +390,13 @@ def test_converting_a_conditional_run_to_a_shard_is_refused(workdir: Path, cli) 
     assert not (workdir / "c.safetensors").exists()
     code, out, err = cli(*convert, "u.safetensors")
     assert code == 0 and "u.safetensors" in out, err
+
+
+@pytest.mark.parametrize("plugin", ["dcgan", "stylegan"])
+def test_a_missing_folder_is_named_before_its_classes(plugin: str, tmp_path: Path) -> None:
+    """A conditional run on a data.path that does not exist said it needs two classes (one
+    sub-folder per class): the missing folder is the line, as for an unconditional run."""
+    missing = tmp_path / "nodir"
+    args = [f"plugin={plugin}", "data=folder", f"data.path={missing}", "model.conditional=true"]
+    with pytest.raises(ConfigError, match=r"^data\.path='.*nodir': folder does not exist$"):
+        resolve(args)

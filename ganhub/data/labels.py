@@ -388,6 +388,14 @@ def shard_problems(path: Path | None) -> list[str]:
     ]
 
 
+def classless_path_problems(path: Path | None) -> list[str]:
+    """Why a conditional run's data.path gave it no classes when the path itself is the
+    reason: it does not exist, or it is a shard (`shard_problems`); else nothing."""
+    if path is not None and not path.exists():
+        return [f"data.path='{_shown(path, 200)}': folder does not exist"]
+    return shard_problems(path)
+
+
 def report_classes(report: DataReport, root: Path, labels_csv: Path | None) -> None:
     """A conditional run's folder data in `ganhub data check`: how many images each class has
     (class folders or the CSV's labels), and a warning when a class is rare (a mistyped label

@@ -67,11 +67,11 @@ def label_spec(config: DCGANConfig) -> LabelSpec:
         return LabelSpec((len(shapes),), (shapes,))
     classes = config.condition.classes
     if not classes or len(classes) < 2:
-        from ganhub.data.labels import shard_problems
+        from ganhub.data.labels import classless_path_problems
 
-        shard = shard_problems(config.data.path)  # why it has no classes
-        if shard:
-            raise ConfigError(shard[0])
+        problems = classless_path_problems(config.data.path)  # why it has no classes
+        if problems:
+            raise ConfigError(problems[0])
         raise ConfigError(
             "model.conditional=true on folder data needs at least two classes: one sub-folder "
             "per class under data.path, or data.labels=FILE.csv"

@@ -43,10 +43,10 @@ def conditional_problems(config: StyleGANConfig) -> list[str]:
         return [UNLABELLED]
     if cfg.source != "folder":
         return []
-    from ganhub.data.labels import shard_problems
+    from ganhub.data.labels import classless_path_problems
 
-    if shard := shard_problems(cfg.path):
-        return shard
+    if problems := classless_path_problems(cfg.path):  # missing, or a shard
+        return problems
     if cfg.path is not None and cfg.path.is_file() and zip_labels(cfg.path) is None:
         return [
             f"data.path='{cfg.path}': the zip holds no labels (a {ADA_LABELS} with "
