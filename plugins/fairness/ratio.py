@@ -22,6 +22,8 @@ before training starts: seconds to tens of seconds at 32 pixels.
 from __future__ import annotations
 
 import math
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,13 +32,18 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganhub.console import activity
-from ganhub.errors import UsageError
+from ganhub.errors import UsageError, one_line
 
 # the share of each side held out to report the classifier's accuracy and calibration
 HELD_OUT = 0.1
 # fewer reference images than this: a held-out set of a handful (3 gave accuracy NaN) and
 # weights learned from almost nothing
 MIN_REFERENCE = 50
+# why MIN_REFERENCE, as the errors say it
+MIN_REFERENCE_WHY = (
+    f"at least {MIN_REFERENCE} (it holds out {HELD_OUT:.0%} to measure its accuracy, and a "
+    "few images teach it nothing of the reference distribution)"
+)
 # pixels a training image may move each way (augment): the content stays, the pixels do not
 SHIFT = 2
 
@@ -160,7 +167,12 @@ def _report(
 
 def load_reference(path: Path, shape: tuple[int, ...], key: str) -> Tensor:
     """Reference images from a folder of images or a `.safetensors` shard, as (N, *shape) in
-    [-1, 1] on the CPU; `key` names the option in errors."""
+    [-1, 1] on the CPU; `key` names the option in errors.
+
+    A folder's images are decoded as a data folder's are (`load_image`: the short side resized
+    to the training size, centre-cropped, converted to its channels), which one note line on
+    stderr says when any file was not of the training shape already; a shard is read as it is
+    and must hold images of the training shape."""
     from ganhub.data.shards import is_shard, load_shard
 
     channels, size = shape[0], shape[-1]
@@ -172,10 +184,14 @@ def load_reference(path: Path, shape: tuple[int, ...], key: str) -> Tensor:
         from ganhub.data.images import check_image_folder, list_images, load_image
 
         check_image_folder(path, key)
+        files = list_images(path)
         try:  # data.skip_bad is the training data's: every reference image must read
-            images = torch.stack([load_image(p, size, channels) for p in list_images(path)])
+            images = torch.stack([load_image(p, size, channels) for p in files])
         except UsageError as exc:
             raise UsageError(f"{key}={path}: {exc}; fix or remove that file") from None
+        note = _conversion_note(path, files, tuple(shape), key)
+        if note and os.environ.get("RANK", "0") == "0":  # once in a distributed run
+            print(note, file=sys.stderr, flush=True)
     else:
         raise UsageError(f"{key}={path}: give a folder of images or a .safetensors shard")
     if tuple(images.shape[1:]) != tuple(shape):
@@ -186,10 +202,37 @@ def load_reference(path: Path, shape: tuple[int, ...], key: str) -> Tensor:
     if len(images) < MIN_REFERENCE:
         raise UsageError(
             f"{key}={path}: {len(images)} reference image(s); the density-ratio classifier "
-            f"needs at least {MIN_REFERENCE} (it holds out {HELD_OUT:.0%} to measure its "
-            "accuracy, and a few images teach it nothing of the reference distribution)"
+            f"needs {MIN_REFERENCE_WHY}"
         )
     return images.float()
 
 
-__all__ = ["DensityRatioNet", "FitReport", "fit_density_ratio", "load_reference", "random_shift"]
+def _conversion_note(path: Path, files: list[Path], shape: tuple[int, ...], key: str) -> str:
+    """One note line when decoding changed any reference file's channels or size (its header
+    says what it holds), naming the first such file; "" when every file was of `shape`."""
+    from ganhub.data.decode import describe_image
+
+    changed: list[tuple[Path, str]] = []
+    for p in files:
+        facts = describe_image(p, str(p))
+        if facts.channels != shape[0] or (facts.height, facts.width) != tuple(shape[1:]):
+            changed.append((p, f"{facts.channels} channel(s), {facts.width}x{facts.height}"))
+    if not changed:
+        return ""
+    first, what = changed[0]
+    return (
+        f"ganhub: note: {key}={one_line(path)}: {len(changed)} of {len(files)} reference "
+        f"images converted to the training data's {list(shape)}, as a data folder's are "
+        f"(e.g. {one_line(first.relative_to(path))}: {what}); give images of that shape to "
+        "use them as they are"
+    )
+
+
+__all__ = [
+    "MIN_REFERENCE",
+    "DensityRatioNet",
+    "FitReport",
+    "fit_density_ratio",
+    "load_reference",
+    "random_shift",
+]

@@ -100,7 +100,7 @@ class DensityRatioTrick(Trick):
 
     def reference(self) -> Tensor:
         """The reference images: trick.NAME.reference, else the data's own reference set."""
-        from ganhub_fairness.ratio import load_reference
+        from ganhub_fairness.ratio import MIN_REFERENCE, MIN_REFERENCE_WHY, load_reference
 
         key = f"trick.{self.name}.reference"
         assert self.system is not None, "setup() runs before training"
@@ -114,7 +114,25 @@ class DensityRatioTrick(Trick):
                 f"'{self.config.plugin}' data declares none: set {key}=PATH (a folder of "
                 "images or a .safetensors shard)"
             )
+        if len(images) < MIN_REFERENCE:  # the minimum a folder or shard is held to
+            raise UsageError(
+                f"trick '{self.name}': the data's own reference set has {len(images)} "
+                f"image(s); the density-ratio classifier needs {MIN_REFERENCE_WHY}: "
+                f"{self._more_reference(len(images))}, or set {key}=PATH (a folder of images "
+                "or a .safetensors shard)"
+            )
         return images.float()
+
+    def _more_reference(self, n_reference: int) -> str:
+        """What to change for a larger reference set of the data's own: data=shapes renders
+        one in proportion to data.n."""
+        from ganhub_fairness.ratio import MIN_REFERENCE
+
+        data = getattr(self.config, "data", None)
+        n = getattr(data, "n", None)
+        if getattr(data, "source", None) != "shapes" or not isinstance(n, int) or not n_reference:
+            return "give more training data"
+        return f"give data.n={math.ceil(n * MIN_REFERENCE / n_reference)} or more (now {n})"
 
     def weights(self, real: Tensor) -> Tensor:
         """w(x) = (c / (1 - c)) ** flatten, clipped at max_weight, per real sample (B,), on

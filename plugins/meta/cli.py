@@ -29,8 +29,10 @@ def meta_command(ctx: click.Context, items: tuple[str, ...]) -> None:
     meta.tasks_per_step tasks (meta.classes_per_task of meta.classes), then moves them toward
     the mean of the tasks' weights by epsilon (meta.outer_lr, annealed linearly to 0), or with
     meta.algorithm=fomaml by an Adam step on the tasks' gradients after one more step. Other
-    key=value items configure the runs as for ganhub run. Writes an ordinary run directory
-    (config.yaml with data.classes=meta.classes, checkpoints, samples, meta.json).
+    key=value items configure the runs as for ganhub run, but for trainer.steps (refused:
+    meta.outer_steps sets the length). Writes an ordinary run directory (config.yaml with
+    data.classes=meta.classes and trainer.steps=meta.outer_steps, checkpoints, samples,
+    meta.json).
     """
     if any(a in ("-h", "--help") for a in items):
         click.echo(ctx.get_help() + "\n\nOptions (meta.KEY=VALUE):\n" + _options_help())

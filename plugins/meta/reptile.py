@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shlex
 import shutil
 import tempfile
@@ -37,6 +38,7 @@ META_FILE = "meta.json"  # the meta-training options and timings, next to config
 # the order that Reptile's epsilon=1 moves it (10 inner Adam steps at 2e-4: up to 2e-3, less
 # where the steps disagree)
 FOMAML_OUTER_LR = 1e-3
+EXAMPLE = "[0,1,2,3,4,5,6]"  # meta.classes in examples: the digits the docs meta-train on
 
 
 class MetaOptions(Section):
@@ -85,7 +87,7 @@ class MetaOptions(Section):
     @classmethod
     def _distinct(cls, v: list[int]) -> list[int]:
         if len(set(v)) != len(v) or len(v) < 2:
-            raise ValueError("give at least two distinct classes, e.g. [0,1,2,3,4,5,6]")
+            raise ValueError(f"give at least two distinct classes, e.g. {EXAMPLE}")
         return v
 
     @model_validator(mode="before")
@@ -141,12 +143,15 @@ def epsilon_at(options: MetaOptions, step: int) -> float:
 
 
 def meta_config(items: list[str], options: MetaOptions, hub: Hub) -> RunConfig:
-    """The meta run's config: the items, with data.classes set to meta.classes."""
+    """The meta run's config: the items, with data.classes set to meta.classes and
+    trainer.steps to meta.outer_steps (any other trainer.steps among the items is refused: the
+    run trains outer steps, and its config.yaml says how many)."""
     from ganhub.config.overrides import merge_sources
     from ganhub.config.resolve import resolve
     from ganhub.errors import ConfigError
 
-    raw = merge_sources(items)
+    sources: dict[str, str] = {}
+    raw = merge_sources(items, sources=sources)
     if not isinstance(raw.get("plugin"), str):
         raise ConfigError("ganhub meta needs plugin=NAME, e.g. plugin=dcgan data=digits")
     if raw.get("resume") is not None:  # its task runs would each resume (and lock) that run
@@ -164,13 +169,27 @@ def meta_config(items: list[str], options: MetaOptions, hub: Hub) -> RunConfig:
     data = raw.get("data")
     if isinstance(data, dict) and "classes" in data:
         raise ConfigError("data.classes is set by meta.classes in ganhub meta; drop data.classes")
+    trainer = raw.get("trainer")
+    steps = trainer.get("steps") if isinstance(trainer, dict) else None
+    if steps is not None and steps != options.outer_steps:  # it trained meta.outer_steps
+        where = f" (from {sources['trainer.steps']})" if "trainer.steps" in sources else ""
+        wanted = steps if isinstance(steps, int) and not isinstance(steps, bool) else "N"
+        raise ConfigError(
+            f"trainer.steps={steps}{where} has no use in ganhub meta, which trains "
+            f"meta.outer_steps={options.outer_steps} outer steps (of meta.tasks_per_step x "
+            f"meta.inner_steps steps each): give meta.outer_steps={wanted} instead"
+        )
     classes = "[" + ",".join(str(c) for c in options.classes) + "]"
+    # config.yaml records the steps the run's checkpoints count: its outer steps
+    fixed = [f"data.classes={classes}", f"trainer.steps={options.outer_steps}"]
     try:
-        config = resolve([*items, f"data.classes={classes}"], hub=hub)
+        config = resolve([*items, *fixed], hub=hub)
     except ConfigError as err:  # the user typed meta.classes, not data.classes
         if "data.classes" not in str(err):
             raise
-        raise ConfigError(str(err).replace("data.classes", "meta.classes")) from None
+        # the data's example (one class, e.g. data.classes=[8]) is no meta.classes: use one
+        shown = re.sub(r"e\.g\. data\.classes=\[[^\]]*\]", f"e.g. meta.classes={EXAMPLE}", str(err))
+        raise ConfigError(shown.replace("data.classes", "meta.classes")) from None
     if options.learn_lr and "lr_schedule" in config.tricks:
         raise ConfigError(
             "meta.learn_lr=true sets the learning rates itself, and tricks=[lr_schedule] would "
