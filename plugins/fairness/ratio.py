@@ -193,7 +193,8 @@ def load_reference(path: Path, shape: tuple[int, ...], key: str) -> Tensor:
         if note and os.environ.get("RANK", "0") == "0":  # once in a distributed run
             print(note, file=sys.stderr, flush=True)
     else:
-        raise UsageError(f"{key}={path}: give a folder of images or a .safetensors shard")
+        missing = "" if path.exists() else "does not exist; "
+        raise UsageError(f"{key}={path}: {missing}give a folder of images or a .safetensors shard")
     if tuple(images.shape[1:]) != tuple(shape):
         raise UsageError(
             f"{key}={path}: its images are {list(images.shape[1:])}, the training data's "

@@ -65,6 +65,8 @@ class DensityRatioTrick(Trick):
         unless the run resumes with the classifier in its checkpoint."""
         if self.config.resume is None:
             self._reference = self.reference()
+        else:  # read when needed, but a reference that cannot be had is refused now
+            self._refuse_missing_reference()
 
     def prepare(self) -> None:
         """Train the classifier unless it exists (trained, or loaded from a checkpoint)."""
@@ -97,6 +99,15 @@ class DensityRatioTrick(Trick):
         )
         self.report = asdict(report)
         self._device = None
+
+    def _refuse_missing_reference(self) -> None:
+        """A resumed run's reference set is read only if its checkpoint lacks the classifier
+        (a trick added on resume): one that does not exist, or data that declares none, is
+        refused before the run starts all the same."""
+        path, system = self.options.reference, self.system
+        missing = path is not None and not path.exists()
+        if missing or (path is None and system is not None and system.reference_samples() is None):
+            self.reference()  # its one-line refusal
 
     def reference(self) -> Tensor:
         """The reference images: trick.NAME.reference, else the data's own reference set."""

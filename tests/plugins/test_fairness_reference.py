@@ -62,3 +62,19 @@ def test_the_datas_own_reference_set_is_held_to_the_minimum(workdir: Path) -> No
     assert not (workdir / "runs").exists() or not any((workdir / "runs").iterdir())
     run = make_run(resolve([*SKEWED_SHAPES, "data.n=500", "name=ok"]))  # what it says is enough
     run.close()
+
+
+def test_a_resume_that_adds_reweight_without_a_reference_is_refused_before_it_starts(
+    workdir: Path,
+) -> None:
+    """The reference set of a resumed run is read only when its checkpoint lacks the
+    classifier, once training starts: a resume adding reweight on digits (no reference set
+    of their own) or naming a missing folder was refused after the start banner, with the
+    run's files rewritten; now while the run is made, before it writes anything."""
+    from ganhub.api import train
+
+    train([*TINY_DCGAN, "name=r", "eval.metrics=[]"])
+    for extra, reason in (([], "declares none"), ([f"{KEY}=nowhere"], "nowhere: does not exist")):
+        args = ["resume=runs/r", "trainer.steps=4", "tricks=[reweight]", *extra]
+        with pytest.raises(UsageError, match=reason):
+            make_run(resolve(args))
