@@ -122,6 +122,7 @@ def parse_options(items: list[str]) -> Any:
         values[key] = value
     if "plugin" not in values:
         raise ConfigError("ganhub tune needs plugin=NAME (ganhub list domains)")
+    _refuse_misspelt_options(overrides, values["plugin"])
     if "search" in values:
         values["search"] = Path(expand_path_text(values["search"]))
     if "out" in values:
@@ -132,3 +133,28 @@ def parse_options(items: list[str]) -> Any:
         raise ConfigError(f"{SUPERNET_PREFIX}.* keys set the supernet run of sampler=oneshot, "
                           f"and this study uses sampler={values.get('sampler', 'tpe')}")  # fmt: skip
     return TuneOptions(**values, overrides=overrides, supernet_overrides=supernet)
+
+
+def _refuse_misspelt_options(overrides: list[str], plugin: str) -> None:
+    """A key=value item that is no config key and reads like a tune option (`trails=5`) is that
+    option misspelt: say so, rather than let the config name its closest key (`tricks`)."""
+    from ganhub.config.overrides import CONFIG_KEY
+    from ganhub.errors import did_you_mean
+    from ganhub.plugins import get_hub
+
+    hub = get_hub()
+    if plugin not in hub.domains:
+        return  # the study says which domains there are
+    fields = [*hub.domains.get(plugin).config_class.model_fields, CONFIG_KEY]
+    for item in overrides:
+        path = parse_override(item)[0]
+        if path[0] in fields:
+            continue
+        options = list(OPTIONS) if len(path) == 1 else [SUPERNET_PREFIX]
+        hint = did_you_mean(path[0], [*options, *fields])
+        if any(f"'{name}'" in hint for name in options):
+            raise ConfigError(
+                f"unknown option '{'.'.join(path)}'{hint}; the options of ganhub tune: "
+                f"{', '.join(OPTIONS)}, {SUPERNET_PREFIX}.KEY; other key=value items are config "
+                f"keys (ganhub run plugin={plugin} --help)"
+            )

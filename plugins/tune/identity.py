@@ -6,6 +6,7 @@ compare with, and its outputs would be overwritten by another study's."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,13 +78,81 @@ def check_same_study(opened: Any, study: Study) -> None:
 def _refuse_other(name: str, was: dict[str, Any], mine: dict[str, Any]) -> None:
     differ = [k for k in mine if was.get(k) != mine[k] and (k in was or k not in _ADDED)]
     if differ:
-        then = "; ".join(f"{key}={was.get(key)}" for key in differ)
-        now = "; ".join(f"{key}={mine[key]}" for key in differ)
+        said = _differences({k: was.get(k) for k in differ}, {k: mine[k] for k in differ})
+        more = f"; and {len(said) - 6} more" if len(said) > 6 else ""
         raise ConfigError(
-            f"study '{name}' was made with {one_line(then, 300)}, not "
-            f"{one_line(now, 300)}; its trials would not compare "
-            "with these: run it with those settings, or give another study="
+            f"study '{name}' was made with other settings: "
+            f"{'; '.join(one_line(s, 200) for s in said[:6])}{more}; its trials would not "
+            "compare with these: run it with those settings, or give another study="
         )
+
+
+# how each kind of identity entry shows a config key's setting in a refusal
+_SETTINGS = {"space": "searched over {}", "fixed": "fixed to {}", "base": "{} in the base"}
+
+
+def _differences(was: dict[str, Any], mine: dict[str, Any]) -> list[str]:
+    """Each differing setting as `NAME: THEN then, NOW now`: each config key searched, fixed
+    or set by the base on its own, the other entries (plugin, objective, storage...) whole."""
+    sides: tuple[dict[str, dict[str, str]], ...] = ({}, {})
+    said = []
+    for entry in mine:
+        old, new = _by_key(entry, was.get(entry)), _by_key(entry, mine[entry])
+        if old is None or new is None:  # a whole value (or an edited record's)
+            said.append(f"{entry}: {_text(was.get(entry))} then, {_text(mine[entry])} now")
+            continue
+        for side, settings in zip(sides, (old, new), strict=True):
+            for key, value in settings.items():
+                side.setdefault(key, {})[entry] = _SETTINGS[entry].format(value)
+    then, now = ({k: _setting(v) for k, v in side.items()} for side in sides)
+    for key in sorted(then.keys() | now.keys()):
+        before, after = then.get(key), now.get(key)
+        if before != after:
+            unset = "not searched" if "searched" in f"{before} {after}" else "not set"
+            said.append(f"{key}: {before or unset} then, {after or unset} now")
+    return said
+
+
+def _setting(settings: dict[str, str]) -> str:
+    """A key's setting on one side: searched, else fixed (which its base value then equals)."""
+    return settings.get("space") or settings.get("fixed") or settings["base"]
+
+
+def _by_key(entry: str, value: Any) -> dict[str, str] | None:
+    """A `space`, `fixed` or `base` entry as {config key: its setting}, else None."""
+    if entry not in _SETTINGS or not isinstance(value, list):
+        return None
+    if not all(isinstance(item, str) for item in value):
+        return None
+    if entry != "space":
+        return dict(item.partition("=")[::2] for item in value)
+    return {item.partition(" ")[0]: _range(item.partition(" ")[2]) for item in value}
+
+
+def _range(text: str) -> str:
+    """A searched param as `identity` records it (`float 1e-05 0.001 True None [] []`, ...)
+    in words: `1e-05..0.001 (log)`, `[hinge, lsgan]`, with its condition and tied keys."""
+    found = re.fullmatch(r"(\w+) (\S+) (\S+) (True|False) (\S+) (.*)", text)
+    if found is None:
+        return text
+    kind, low, high, log, step, rest = found.groups()
+    rest, _, also = rest.partition(" also ")
+    when = re.search(r" (\[\(.*\])$", rest)
+    choices = rest[: when.start()] if when else rest.removesuffix(" []")
+    if kind == "categorical":
+        shown = choices.replace("'", "")
+    else:
+        shown = f"{kind} {low}..{high}" + (" (log)" if log == "True" else "")
+        shown += f" step {step}" if step != "None" else ""
+    if when:
+        shown += f" when {when[1]}".replace("'", "")
+    return shown + (f" also {also}".replace("'", "") if also else "")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ", ".join(value) if len(value) != 1 else value[0]
+    return one_line(value, 200)
 
 
 def _check_folder(name: str, study: Study, mine: dict[str, Any], new: bool) -> None:

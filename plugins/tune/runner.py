@@ -148,10 +148,6 @@ def _objective(
         try:
             config = resolve(raw, hub=hub)  # a bad combination fails this trial, not the study
             summary = train(config, hub=hub)
-        except (ConfigError, TrainingError) as exc:
-            echo(f"trial {trial.number}: failed: {exc}  {_params_text(chosen)}")
-            failures.append((trial.number, exc))
-            raise
         finally:
             pruned_at, rates = reporter.pruned_at, reporter.rates
             reporter.start(None, None)
@@ -182,11 +178,16 @@ def _objective(
             if param.is_active(chosen):
                 chosen[param.key] = suggest(trial, param)
         per_seed: list[list[float]] = []
-        for seed in run_seeds(study):
-            values, pruned_at = train_seed(trial, chosen, seed, first=not per_seed)
-            per_seed.append(values)
-            if pruned_at is not None:  # a pruned trial runs no other seed
-                break
+        try:
+            for seed in run_seeds(study):
+                values, pruned_at = train_seed(trial, chosen, seed, first=not per_seed)
+                per_seed.append(values)
+                if pruned_at is not None:  # a pruned trial runs no other seed
+                    break
+        except (ConfigError, TrainingError) as exc:  # whatever failed it: its line, and counted
+            echo(f"trial {trial.number}: failed: {exc}  {_params_text(chosen)}")
+            failures.append((trial.number, exc))
+            raise
         values = [sum(column) / len(column) for column in zip(*per_seed, strict=True)]
         if len(per_seed) > 1:
             by_objective = {name: [row[i] for row in per_seed]

@@ -6,6 +6,7 @@ Optuna is imported inside the functions, never at plugin import."""
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -34,24 +35,52 @@ def make_pruner(study: Study) -> Any:
     return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=warmup)
 
 
-STORAGE_FORMS = "sqlite:///PATH.db, postgresql://USER@HOST/DB, or a journal file PATH.log"
+STORAGE_FORMS = (
+    "sqlite:///PATH.db, postgresql://USER@HOST/DB, or a journal file PATH.journal (or PATH.log)"
+)
+JOURNALS = (".journal", ".log")
+# the pip package of each database driver module SQLAlchemy's dialects import
+DRIVER_PACKAGES = {"psycopg2": "psycopg2-binary", "psycopg": "'psycopg[binary]'",
+                   "MySQLdb": "mysqlclient", "pymysql": "PyMySQL", "mysql": "mysql-connector-python",
+                   "oracledb": "oracledb", "pyodbc": "pyodbc", "pymssql": "pymssql"}  # fmt: skip
+
+
+def masked(url: str) -> str:
+    """A storage URL as a message shows it: its password (USER:PASSWORD@) as ***."""
+    found = _PASSWORD.match(url)
+    return url if found is None else f"{url[: found.start(1)]}***{url[found.end(1) :]}"
+
+
+# USER:PASSWORD@ after the scheme; the password up to the last @ (it may hold one)
+_PASSWORD = re.compile(r"^[\w+.-]+://[^:/@]*:(.*)@(?=[^@]*$)")
 
 
 def check_storage(url: str) -> None:
-    """Refuse a `storage=` that names no usable storage before the study folder is made."""
-    if url.endswith((".log", ".journal")):
+    """Refuse a `storage=` that names no usable storage before the study folder is made: an
+    unknown kind, a journal file's missing folder, a database whose driver is not installed."""
+    if url.endswith(JOURNALS):
         folder = Path(url).expanduser().parent
         if not folder.is_dir():
-            raise ConfigError(f"storage={url}: folder {folder} does not exist")
+            raise ConfigError(f"storage={masked(url)}: folder {folder} does not exist")
         return
     import sqlalchemy.exc
     from sqlalchemy.engine import make_url
 
     try:
-        make_url(_driver_url(url)).get_dialect()
+        dialect = make_url(_driver_url(url)).get_dialect()
     except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError):
         raise ConfigError(
-            f"storage={url}: not a storage ganhub tune can open; give {STORAGE_FORMS}"
+            f"storage={masked(url)}: not a storage ganhub tune can open; give {STORAGE_FORMS}"
+        ) from None
+    try:  # SQLAlchemy imports the driver only when it connects (Optuna: a traceback)
+        importer: Any = getattr(dialect, "import_dbapi", None) or dialect.dbapi  # SQLAlchemy 1.4
+        importer()
+    except ImportError as exc:
+        module = exc.name or "its driver"
+        package = DRIVER_PACKAGES.get(module.split(".")[0], f"the package that provides {module}")
+        raise ConfigError(
+            f"storage={masked(url)}: the {dialect.name} driver (Python module {module}) is not "
+            f"installed: pip install {package}, or give {STORAGE_FORMS}"
         ) from None
 
 
@@ -63,13 +92,15 @@ def open_study(study: Study, checked: Callable[[], None] | None = None) -> Any:
     import optuna
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    new_file = _new_file(study.storage_url)  # a refused command removes it again
     try:
-        if study.storage_url.endswith((".log", ".journal")):
+        if study.storage_url.endswith(JOURNALS):
             from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-            storage: Any = JournalStorage(JournalFileBackend(study.storage_url))
+            path = str(Path(study.storage_url).expanduser())
+            storage: Any = JournalStorage(JournalFileBackend(path))
         else:
-            storage = _rdb_storage(_driver_url(study.storage_url))
+            storage = _rdb_storage(study.storage_url)
         existing = _count_trials(storage, study.directory.name)
         created = not _has_study(storage, study.directory.name)
         seed = study.options.seed + existing
@@ -84,14 +115,16 @@ def open_study(study: Study, checked: Callable[[], None] | None = None) -> Any:
             load_if_exists=True,
         )
     except BaseException:  # a storage that does not open leaves no empty study folder behind
-        _remove_made(study)
+        _remove_made(study, new_file)
         raise
     try:
         check_same_study(opened, study)
     except ConfigError:
         if created:  # a refused command leaves no empty study behind in the storage
             optuna.delete_study(study_name=study.directory.name, storage=storage)
-        _remove_made(study)
+        if new_file is not None and hasattr(storage, "engine"):
+            storage.engine.dispose()  # nor the database file it made (after its connections)
+        _remove_made(study, new_file)
         raise
     if checked is not None:
         checked()
@@ -99,11 +132,32 @@ def open_study(study: Study, checked: Callable[[], None] | None = None) -> Any:
     return opened
 
 
-def _remove_made(study: Study) -> None:
-    """Remove the folders `prepare` made for a study that did not open: the study folder, then
-    each folder above it up to the outermost it made, if empty (another worker may use it)."""
+def _new_file(url: str) -> Path | None:
+    """The file a storage on this machine (an SQLite database, a journal) will create, or None
+    when there is none or it exists (it may hold other studies: it is never removed)."""
+    if url.endswith(JOURNALS):
+        path = Path(url).expanduser()
+    elif url.startswith("sqlite:"):
+        from sqlalchemy.engine import make_url
+
+        database = make_url(url).database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        path = Path(database)
+    else:
+        return None
+    return None if os.path.lexists(path) else path
+
+
+def _remove_made(study: Study, new_file: Path | None = None) -> None:
+    """Remove what opening a study that did not open (or was refused) made: the storage's new
+    file, the study folder, then each folder above it up to the outermost that `prepare` made,
+    if empty (another worker may use it)."""
     import shutil
 
+    if new_file is not None:
+        for path in (new_file, new_file.with_name(new_file.name + "-journal")):
+            path.unlink(missing_ok=True)
     if study.made is None:
         return
     shutil.rmtree(study.directory, ignore_errors=True)
@@ -117,22 +171,25 @@ def _remove_made(study: Study) -> None:
 
 
 def _rdb_storage(url: str) -> Any:
-    """An RDB storage; workers starting together may race to create the tables, so retry."""
+    """An RDB storage; workers starting together may race to create the tables, so retry.
+    Its errors show `url` with its password masked."""
     import random
     import time
 
     import sqlalchemy.exc
     from optuna.storages import RDBStorage
 
+    driver_url = _driver_url(url)
     for attempt in range(5):
         try:
-            return RDBStorage(url, heartbeat_interval=5, grace_period=20,
+            return RDBStorage(driver_url, heartbeat_interval=5, grace_period=20,
                               heartbeat_stale_trial_callback=_retry_stale())  # fmt: skip
         except sqlalchemy.exc.SQLAlchemyError as exc:
             if attempt == 4 or isinstance(
                 exc, sqlalchemy.exc.OperationalError
             ):  # unreachable server
-                raise ConfigError(f"storage={url}: {str(exc).splitlines()[0]}") from None
+                said = _without_password(str(exc).splitlines()[0], url)
+                raise ConfigError(f"storage={masked(url)}: {said}") from None
             time.sleep(0.5 + random.random())
     raise AssertionError("unreachable")
 
@@ -150,7 +207,18 @@ def _driver_url(url: str) -> str:
     for module, dialect in (("psycopg", "psycopg"), ("psycopg2", "psycopg2")):
         if importlib.util.find_spec(module) is not None:
             return f"postgresql+{dialect}://{rest}"
-    raise ConfigError(f"storage={url}: no PostgreSQL driver; pip install psycopg2-binary")
+    raise ConfigError(f"storage={masked(url)}: no PostgreSQL driver; pip install psycopg2-binary")
+
+
+def _without_password(text: str, url: str) -> str:
+    """A driver's message with the URL's password (as typed, or URL-decoded) masked."""
+    from urllib.parse import unquote
+
+    found = _PASSWORD.match(url)
+    if found and found[1]:
+        for secret in {found[1], unquote(found[1])}:
+            text = text.replace(secret, "***")
+    return text
 
 
 def _retry_stale() -> Any:

@@ -12,36 +12,21 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ganhub_tune.defaults import (
-    TIMING_DIRECTIONS,
-    TRIAL_BASE,
-    default_space,
-    direction_of,
-    known_objectives,
-)
+from ganhub_tune.checks import check_choices, check_keys, check_reported, show
+from ganhub_tune.defaults import TRIAL_BASE, default_space, direction_of, known_objectives
 from ganhub_tune.samplers import SAMPLERS, SINGLE_OBJECTIVE
 from ganhub_tune.space import Param, Space, decode, encode, load_space
 from ganhub_tune.storage import check_storage
 
 from ganhub.config.overrides import deep_merge, merge_sources, parse_override, set_dotted
-from ganhub.config.resolve import config_class, describe_keys, resolve
+from ganhub.config.resolve import resolve, validate
 from ganhub.config.schema import MAX_SEED, PLAIN_NAME_RULE, RunConfig, is_plain_name
 from ganhub.errors import ConfigError, did_you_mean, one_line
 from ganhub.hookspecs import hookimpl
-from ganhub.metrics import reported_by
 from ganhub.plugins import Hub, get_hub
 
 PRUNERS = ("median", "hyperband", "none")
 SPACES = ("hparams", "arch")
-
-# config keys whose values name registered things: one name, or a list of names
-REGISTRY_KEYS: dict[str, tuple[str, str]] = {
-    "plugin": ("domains", "domain"),
-    "loss": ("losses", "loss"),
-    "tricks": ("tricks", "trick"),
-    "eval.metrics": ("metrics", "metric"),
-    "loggers": ("loggers", "logger"),
-}
 
 
 @dataclass
@@ -110,8 +95,9 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
         raise ConfigError(f"space=arch: domain '{options.plugin}' declares no arch_space "
                           f"(Domain.arch_space); use space=hparams or search=FILE")  # fmt: skip
     space = default_space(options.plugin, options.space, arch)
-    if options.search is not None:
-        space = space.merged(load_space(options.search))
+    searched = load_space(options.search) if options.search is not None else None
+    if searched is not None:
+        space = space.merged(searched)
     space.params = _reachable(_without_fixed(space.params, options.overrides))
     space.check_order(f"search space of {options.plugin}")
     if not space.params:
@@ -148,12 +134,14 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
     base_raw: dict[str, Any] = {"plugin": options.plugin}
     for key, value in {**TRIAL_BASE, **space.base}.items():
         set_dotted(base_raw, key.split("."), value)
-    base_raw = deep_merge(base_raw, merge_sources(options.overrides))
+    # an error about a key the search file's base: gave names the file (as params' errors do)
+    sources = {key: f"{options.search}: base" for key in (searched.base if searched else {})}
+    base_raw = deep_merge(base_raw, merge_sources(options.overrides, sources=sources))
     base_raw["plugin"] = options.plugin
-    base_config = resolve(base_raw, hub=hub)
-    _check_keys(space.params, base_config, hub)
-    _check_choices(space.params, base_config, hub)
-    _check_reported(objectives, space.params, base_config, hub)
+    base_config = validate(base_raw, hub, sources=sources)
+    check_keys(space.params, base_config, hub)
+    check_choices(space.params, base_config, hub)
+    check_reported(objectives, space.params, base_config, hub)
     name = options.study or f"{options.plugin}-{options.space}"
     if not is_plain_name(name):
         raise ConfigError(f"study={one_line(name, 80)}: {PLAIN_NAME_RULE}; out=DIR chooses where")
@@ -175,46 +163,6 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
     )
     directory.mkdir(parents=True, exist_ok=True)
     return study
-
-
-def _check_reported(
-    objectives: list[str], params: list[Param], config: RunConfig, hub: Hub
-) -> None:
-    """An objective only a metric the runs do not compute reports (eval.metrics=[] of a tiny
-    preset, `kid` beside dcgan's default metrics, `fd_digits` of a text run) would stop the
-    study after its first trial: refuse it before any trial."""
-    if any(p.key == "eval.metrics" for p in params):
-        return  # searched: known per run only
-    wanted = [o for o in objectives if o not in TIMING_DIRECTIONS]
-    reporters = {o: [e for e in hub.metrics if reported_by(o, [(e.name, e.obj)])] for o in wanted}
-    if not any(reporters.values()):
-        return  # timing, or values of undeclared metrics: known once a trial reports them
-    import torch
-
-    from ganhub.engine.run import prepare_system
-    from ganhub.wiring import components
-
-    # what the runs will be: the metrics that apply to them, the domain's default ones
-    system, _ = prepare_system(config, components(config, hub), torch.device("cpu"))
-    caps = system.capabilities()
-    names = config.eval.metrics
-    computed = f"eval.metrics={encode(names)}"
-    if names is None:
-        names = system.default_metrics()
-        computed = f"the {config.plugin} defaults {encode(names)}"
-    for objective in wanted:
-        found = [e.name for e in reporters[objective]]
-        applicable = [e.name for e in reporters[objective] if e.obj.supports(caps)]
-        if found and not applicable:
-            raise ConfigError(
-                f"objective={objective}: reported by the metric {' or '.join(found)}, which "
-                f"does not apply to these {config.plugin} runs (see ganhub list metrics)"
-            )
-        if found and not set(applicable) & set(names):
-            raise ConfigError(
-                f"objective={objective}: reported by the metric {' or '.join(applicable)}, and "
-                f"the runs compute {computed}; add eval.metrics=[{applicable[0]}]"
-            )
 
 
 def _without_fixed(params: list[Param], overrides: list[str]) -> list[Param]:
@@ -259,114 +207,6 @@ def _reachable(params: list[Param]) -> list[Param]:
         if len(kept) == len(params):  # nothing left the space in this pass
             return kept
         params = kept
-
-
-def _check_keys(params: list[Param], config: RunConfig, hub: Hub) -> None:
-    keys = {row[0] for row in describe_keys(config_class(type(config), hub))}
-    sections = {k.rsplit(".", i)[0] for k in keys for i in range(1, k.count(".") + 1)}
-    for p in params:
-        for key in p.keys:
-            if key not in keys and key not in sections:
-                what = f"param '{key}'" if key == p.key else f"'{key}' (also of param '{p.key}')"
-                raise ConfigError(f"{p.origin}: {what} is not a config key of {config.plugin}"
-                                  f"{did_you_mean(key, keys)}; see ganhub run "
-                                  f"plugin={config.plugin} --help")  # fmt: skip
-
-
-def _check_choices(params: list[Param], config: RunConfig, hub: Hub) -> None:
-    """Every value a trial could set is valid before the first trial runs: categorical choices
-    that name a loss, trick, metric, logger or domain are registered ones, every other choice
-    fits its key's type and bounds, and each `when` value is a choice of the param it names."""
-    model = config_class(type(config), hub)
-    by_key = {p.key: p for p in params}
-    for p in params:
-        where = f"{p.origin}: param '{p.key}'"
-        for key, allowed in p.when.items():
-            other = by_key.get(key)
-            if other is None or other.type != "categorical":
-                continue
-            valid = [encode(c) for c in other.choices]
-            for value in allowed:
-                if encode(value) not in valid:
-                    raise ConfigError(
-                        f"{where}: when: {{{key}: {_show(value)}}} never holds: "
-                        f"{_show(value)} is not a choice of '{key}' "
-                        f"({', '.join(map(_show, other.choices))})"
-                    )
-        if p.type != "categorical":
-            continue
-        for key in p.keys:  # a choice must suit every key it sets
-            _check_choice_types(p, key, model, hub)
-
-
-def _check_choice_types(p: Param, key: str, model: type, hub: Hub) -> None:
-    """Each choice of a categorical names registered things and fits the type of `key`."""
-    from pydantic import TypeAdapter, ValidationError
-
-    where = f"{p.origin}: param '{p.key}'" + (f" (for '{key}')" if key != p.key else "")
-    annotation = _annotation(model, key)
-    adapter = TypeAdapter(annotation) if annotation is not None else None
-    for choice in p.choices:
-        if key in REGISTRY_KEYS:
-            kind, singular = REGISTRY_KEYS[key]
-            registry = getattr(hub, kind)
-            names = [choice] if isinstance(choice, str) else choice
-            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                continue  # the type check below says what is wrong with it
-            for name in names:
-                if name not in registry:
-                    listing = ", ".join(sorted(registry.names()))
-                    raise ConfigError(
-                        f"{where}: choice {_show(choice)} names {singular} "
-                        f"'{one_line(name, 60)}', which is not registered"
-                        f"{did_you_mean(name, registry.names())}; registered: {listing}"
-                    )
-        if adapter is None:
-            continue
-        try:
-            adapter.validate_python(choice)
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            at = ".".join(map(str, error["loc"]))
-            first = f"{error['msg']}{f' (item {at})' if at else ''}"
-            raise ConfigError(f"{where}: choice {_show(choice)} is not valid: {first}") from None
-
-
-def _annotation(model: type, key: str) -> Any:
-    """The type (with its bounds) of a dotted config key, None when it is not one field."""
-    from typing import Annotated
-
-    from pydantic import BaseModel
-
-    node: Any = model
-    parts = key.split(".")
-    for i, part in enumerate(parts):
-        fields = node.model_fields if isinstance(node, type) and issubclass(node, BaseModel) else {}
-        info = fields.get(part)
-        if info is None:
-            return None
-        if i == len(parts) - 1:
-            return Annotated[info.annotation, info]
-        node = _model_in(info.annotation)
-    return None
-
-
-def _model_in(annotation: Any) -> Any:
-    import typing
-
-    from pydantic import BaseModel
-
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _show(value: Any) -> str:
-    return one_line(encode(value) if not isinstance(value, str) else f"'{value}'", 80)
 
 
 def _unknown_objective(name: str, hub: Hub) -> str:
@@ -430,8 +270,9 @@ class Reporter:
 
     @hookimpl
     def after_step(self, run: Any, step: int, metrics: dict[str, float] | None) -> None:
-        """Keep the measured training speed (for the step_time objective)."""
-        if self.trial is not None and metrics and "perf/steps_per_s" in metrics:
+        """Keep the measured training speed of every run of a trial (for the step_time
+        objective: each run seed's own speed, whether or not the pruner watches it)."""
+        if metrics and "perf/steps_per_s" in metrics:
             self.rates.append(metrics["perf/steps_per_s"])
 
     @hookimpl
@@ -478,13 +319,13 @@ def base_params(study: Study) -> tuple[dict[str, Any] | None, str]:
         node = _value_at(dump, p.key)
         for key in p.also:  # a tie the base config does not keep: no trial is the base config
             if _value_at(dump, key) != node:
-                return None, f"{key}={_show(_value_at(dump, key))}, tied to {p.key}={_show(node)}"
+                return None, f"{key}={show(_value_at(dump, key))}, tied to {p.key}={show(node)}"
         if p.type == "categorical":
             if node not in p.choices:
-                return None, f"{p.key}={_show(node)} is not one of its choices"
+                return None, f"{p.key}={show(node)} is not one of its choices"
             params[p.key] = encode(node)
         elif not isinstance(node, int | float) or not (p.low or 0) <= node <= (p.high or 0):
-            return None, f"{p.key}={_show(node)} is outside {_show(p.low)}..{_show(p.high)}"
+            return None, f"{p.key}={show(node)} is outside {show(p.low)}..{show(p.high)}"
         else:
             params[p.key] = node
         chosen[p.key] = node

@@ -26,9 +26,9 @@ def test_a_stored_study_refuses_trials_made_with_other_settings(tmp_path: Path, 
         args = [a if a.split("=")[0] != change.split("=")[0] else change
                 for a in _tune_args(tmp_path, "same", "trials=2", "trainer.steps=100")]  # fmt: skip
         code, _, err = cli(*args)
-        assert code == 2 and "study 'same' was made with" in err, (change, err)
+        assert code == 2 and "study 'same' was made with other settings: " in err, (change, err)
         assert "run it with those settings, or give another study=" in err
-        assert ", not " in err, err  # what it was and what it is now
+        assert " then, " in err and " now" in err, err  # what it was and what it is now
     assert (tmp_path / "studies" / "same" / "study.db").read_bytes() == db  # no trial was added
     # the same setting typed another way is the same study (it resolves to the same config)
     code, out, err = cli(*_tune_args(tmp_path, "same", "trials=2", "trainer.steps=100.0"))

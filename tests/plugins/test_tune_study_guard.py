@@ -79,7 +79,8 @@ def test_a_changed_base_is_refused_on_resume(tmp_path: Path, cli: Any) -> None:
     spec["base"]["trainer.steps"] = 60
     search.write_text(yaml.safe_dump(spec))
     code, _, err = cli(*args[:-1], "trials=2")
-    assert code == 2 and "study 'basechg' was made with base=" in err, err
+    said = "study 'basechg' was made with other settings: trainer.steps: 30 in the base then, "
+    assert code == 2 and said + "60 in the base now; " in err, err
 
 
 def test_the_summary_default_is_the_base_configs_finished_trial(tmp_path: Path) -> None:
