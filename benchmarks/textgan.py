@@ -10,6 +10,7 @@ source, the reconstruction-only ablation and the default (Style Transformer) run
     python benchmarks/textgan.py --mle-lr 3e-4,1e-3,3e-3,1e-2              # MLE's rate of G
     python benchmarks/textgan.py --losses nonsaturating,relativistic --seeds 2  # Gumbel's loss
     python benchmarks/textgan.py --vs-mle --pretrain 150 --adv 150 --seeds 2   # default vs MLE
+    python benchmarks/textgan.py --vs-mle --seeds 1 --first-seed 1   # seed 1 alone (a 2nd process)
 
 `--curves` (Caccia et al. 2018, "Language GANs falling short") trains MLE for the same total
 steps as the GAN runs, MLE + Gumbel and MLE + rollout once per seed, sweeps each one's sampling
@@ -76,7 +77,8 @@ def generation(args: argparse.Namespace, out: str) -> None:
     runs = [
         (f"MLE {args.pretrain}", [f"trainer.steps={args.pretrain}", f"adversarial.pretrain_steps={args.pretrain}"]),
         (f"MLE {total}", [f"trainer.steps={total}", f"adversarial.pretrain_steps={total}"]),
-        ("MLE + Gumbel (RelGAN)", [f"trainer.steps={total}", f"adversarial.pretrain_steps={args.pretrain}"]),
+        ("MLE + Gumbel (RelGAN)", [f"trainer.steps={total}", f"adversarial.pretrain_steps={args.pretrain}",
+                                   "preset=relgan"]),
         ("MLE + rollout (SeqGAN)", [f"trainer.steps={total}", f"adversarial.pretrain_steps={args.pretrain}",
                                     "adversarial.estimator=rollout"]),
     ]  # fmt: skip
@@ -145,7 +147,7 @@ def curves(args: argparse.Namespace, out: str) -> None:
     ]  # fmt: skip
     runs = [
         (f"MLE {total}", [f"adversarial.pretrain_steps={total}"]),
-        ("MLE + Gumbel (RelGAN)", [f"adversarial.pretrain_steps={args.pretrain}"]),
+        ("MLE + Gumbel (RelGAN)", [f"adversarial.pretrain_steps={args.pretrain}", "preset=relgan"]),
         ("MLE + rollout (SeqGAN)", [f"adversarial.pretrain_steps={args.pretrain}",
                                     "adversarial.estimator=rollout"]),
     ]  # fmt: skip
@@ -372,18 +374,19 @@ def mle_rates(args: argparse.Namespace, out: str) -> None:
 
 
 def gumbel_losses(args: argparse.Namespace, out: str) -> None:
-    """MLE + Gumbel with each of `--losses` as the D and G objective (`loss=`), over `--seeds`
-    seeds (the same seeds for every loss), and MLE alone for the same total steps."""
+    """MLE + RelGAN's Gumbel phase (`preset=relgan`) with each of `--losses` as the D and G
+    objective (`loss=`), over `--seeds` seeds (the same seeds for every loss), and MLE alone for
+    the same total steps."""
     runs = [
-        (f"MLE + Gumbel, loss={loss}", ["adversarial.estimator=gumbel", f"loss={loss}"])
-        for loss in args.losses
+        (f"MLE + Gumbel, loss={loss}", ["preset=relgan", f"loss={loss}"]) for loss in args.losses
     ]
     _against_mle(args, out, "Gumbel", runs)
 
 
 def versus_mle(args: argparse.Namespace, out: str) -> None:
-    """The default (MLE, then Gumbel with every derived setting) and each `--variant` (NAME:
-    KEY=VALUE ..., keys added to the default's), against MLE alone for the same total steps."""
+    """The default (MLE, then Gumbel steps anchored by MLE, every derived setting) and each
+    `--variant` (NAME: KEY=VALUE ..., keys added to the default's; `objective.mle_weight=0`:
+    RelGAN's pure adversarial phase), against MLE alone for the same total steps."""
     variants = [(f"default + {name.strip()}", keys.split()) for name, keys in args.variant]
     _against_mle(args, out, "Gumbel", [("default", []), *variants])
 
@@ -398,7 +401,7 @@ def _against_mle(
     keys = ("nll_oracle", "nll_gen", "nll_div", "bleu3", "self_bleu3")
     print(f"oracle: vocab {args.vocab}, length 20; MLE {args.pretrain} steps, {what} "
           f"{args.adv} steps, batch {args.batch}; {args.n_eval} samples scored; mean +- s.d. "
-          f"over seeds 0..{args.seeds - 1}; one thread")  # fmt: skip
+          f"over seeds {args.first_seed}..{args.first_seed + args.seeds - 1}; one thread")  # fmt: skip
     print(f"{'':<34}" + "".join(f"{k:>16}" for k in keys) + f"{'seconds':>9}")
     runs = [(f"MLE {total}", [f"adversarial.pretrain_steps={total}"])] + [
         (name, [f"adversarial.pretrain_steps={args.pretrain}", *extra]) for name, extra in runs
@@ -406,7 +409,7 @@ def _against_mle(
     for name, extra in runs:
         scores: list[dict[str, float]] = []
         t = time.perf_counter()
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             summary = ganhub.train([
                 "plugin=textgan", f"seed={seed}", f"data.vocab_size={args.vocab}",
                 f"trainer.batch_size={args.batch}", f"trainer.steps={total}", *extra,
@@ -430,12 +433,11 @@ def main() -> None:
     p.add_argument("--n-eval", type=int, default=1000)
     p.add_argument("--only", choices=["generate", "transfer"], default=None)
     p.add_argument("--seeds", type=int, default=3, help="transfer and --curves: seeds")
+    p.add_argument("--first-seed", type=int, default=0, help="--vs-mle, --losses: the first seed")
     p.add_argument(
         "--transfer-steps", type=int, default=None, help="transfer: trainer.steps (default 800)"
     )
-    p.add_argument(
-        "--curves", action="store_true", help="the quality-diversity curves only (see above)"
-    )
+    p.add_argument("--curves", action="store_true", help="the quality-diversity curves only")
     p.add_argument(
         "--temperatures",
         type=lambda v: [float(t) for t in v.split(",")],
@@ -457,11 +459,7 @@ def main() -> None:
         default=None,
         help="only MLE + Gumbel with each of these comma-separated losses (loss=), and MLE alone",
     )
-    p.add_argument(
-        "--vs-mle",
-        action="store_true",
-        help="only the default (MLE, then Gumbel) and each --variant, and MLE alone",
-    )
+    p.add_argument("--vs-mle", action="store_true", help="only the default, each --variant, MLE")
     p.add_argument(
         "--variant",
         type=lambda v: tuple(v.split(":", 1)) if ":" in v else (v, v),

@@ -79,7 +79,8 @@ class PlainTextGAN:
         self, G: nn.Module, D: nn.Module, *, vocab: int, length: int, pretrain_steps: int,
         total_steps: int, estimator: str = "gumbel", beta_max: float = 100.0,
         anneal: str = "exp", anneal_steps: int | None = 3000, d_pretrain_steps: int = 0,
-        rollouts: int = 4, mle_weight: float = 0.0, loss: str = "relativistic",
+        rollouts: int = 4, mle_weight: float = 0.0, adv_weight: float = 1.0,
+        loss: str = "relativistic",
         g_opt: dict[str, Any], d_opt: dict[str, Any], g_adversarial_lr: float | None = None,
         autocast_dtype: torch.dtype | None = None,
     ) -> None:  # fmt: skip
@@ -92,6 +93,7 @@ class PlainTextGAN:
         self.g_start = pretrain_steps + d_pretrain_steps
         self.beta_end = total_steps if anneal_steps is None else self.g_start + anneal_steps
         self.rollouts, self.mle_weight, self.loss = rollouts, mle_weight, loss
+        self.adv_weight = adv_weight
         self.device = next(G.parameters()).device
         # one Adam for MLE and adversarial G steps, whose rate drops to g_adversarial_lr at the
         # first adversarial step; RelGAN builds a second Adam at that rate (fresh moments, which
@@ -199,8 +201,8 @@ class PlainTextGAN:
         return loss.detach()
 
     def g_step(self, x: Tensor) -> Tensor:
-        """G's adversarial loss (RSGAN or non-saturating BCE, or REINFORCE), plus
-        mle_weight x MLE."""
+        """adv_weight x G's adversarial loss (RSGAN or non-saturating BCE, or REINFORCE),
+        plus mle_weight x MLE (the default's anchor; RelGAN and SeqGAN train without it)."""
         with frozen(self.D), self.autocast():
             if self.estimator == "gumbel":
                 d_fake = self.D(self.relaxed(len(x), self.beta()))
@@ -212,6 +214,8 @@ class PlainTextGAN:
                     loss = bce(d_fake, 1.0)
             else:
                 loss = self.reinforce(len(x))
+            if self.adv_weight != 1:
+                loss = self.adv_weight * loss
             if self.mle_weight > 0:
                 loss = loss + self.mle_weight * self.mle(x)
         update(loss, self.optG, self.scaler)
@@ -286,7 +290,8 @@ def plain_loop(run: Run) -> PlainTextGAN:
         pretrain_steps=adv.pretrain_steps, total_steps=cfg.trainer.steps,
         estimator=adv.estimator, beta_max=adv.temperature_max, anneal=adv.anneal,
         anneal_steps=adv.anneal_steps, d_pretrain_steps=adv.d_pretrain_steps,
-        rollouts=adv.rollouts, mle_weight=cfg.objective.mle_weight, loss=cfg.loss,
+        rollouts=adv.rollouts, mle_weight=cfg.objective.mle_weight,
+        adv_weight=cfg.objective.adv_weight, loss=cfg.loss,
         g_opt=adam_settings(cfg.optim.G, run.device), d_opt=adam_settings(cfg.optim.D, run.device),
         g_adversarial_lr=adv.g_lr, autocast_dtype=dtype,
     )  # fmt: skip

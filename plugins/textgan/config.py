@@ -49,14 +49,28 @@ OPTIM_DEFAULTS: dict[str, Any] = {
 # accuracy 0.62; at 5e-4 that seed reaches 1.0 (`TextGANDomain.defaults_for` sets it).
 TRANSFER_D_LR = 5e-4
 
-# task=generate's G learning rate in the Gumbel (RelGAN) adversarial phase: RelGAN's gen_adv_lr
-# (TextGAN-PyTorch's run_relgan.py), a tenth of MLE's 1e-3 here. SeqGAN's references train G at
+# task=generate's G learning rate in a pure Gumbel (RelGAN) adversarial phase (mle_weight=0,
+# preset=relgan): RelGAN's gen_adv_lr (TextGAN-PyTorch's run_relgan.py), a tenth of MLE's 1e-3
+# here. SeqGAN's references train G at
 # one rate in both phases (TextGAN-PyTorch's run_seqgan.py: gen_lr 0.01; LantaoYu/SeqGAN: 0.01),
 # so the rollout estimator keeps optim.G.lr (`TextGANDomain.defaults_for`). At optim.G.lr (1e-3)
 # the Gumbel phase moved G further from the oracle on both axes: NLL_oracle 7.60 +- 0.34 against
 # 7.08 +- 0.20 and NLL_gen 6.67 against 5.65 after 600 MLE + 1500 Gumbel steps at batch 32
 # (3 seeds).
 ADVERSARIAL_G_LR = 1e-4
+
+# task=generate with the Gumbel estimator: G's adversarial phase keeps MLE as its anchor,
+# adv_weight x the adversarial loss + mle_weight x MLE at G's MLE rate, as Li et al. (2017,
+# "teacher forcing") and Yang et al. (2018, lambda x GAN + (1 - lambda) x MLE) keep MLE in the
+# adversarial objective. Pure adversarial training at adversarial.g_lr (RelGAN's, and what
+# mle_weight=0 or preset=relgan give) after 600 of 1200 steps was worse than MLE alone for the
+# same steps on NLL_oracle, NLL_gen and BLEU-3, because MLE is far from converged when it stops.
+# adv_weight 0.01 is the largest of 0.01, 0.03, 0.1, 0.3 whose seeds were no worse than MLE
+# alone's on those three at 150 + 150 and 600 + 600 steps: 0.03 and 0.1 bought NLL_oracle and
+# BLEU-3 with NLL_gen (diversity), 0.3 collapsed a seed (docs/textgan.md, "The default against
+# MLE alone").
+ANCHOR_MLE_WEIGHT = 1.0
+ANCHOR_ADV_WEIGHT = 0.01
 
 # task=generate with the Gumbel estimator: RelGAN's loss, the relativistic standard GAN (RSGAN;
 # TextGAN-PyTorch's run_relgan.py trains with it too), in place of the framework's
@@ -228,8 +242,8 @@ class Adversarial(Section):
         None,
         gt=0,
         description="task=generate: G's learning rate once the adversarial phases start; "
-        "unset: gumbel 1e-4 (RelGAN's gen_adv_lr), rollout optim.G.lr (SeqGAN trains G at "
-        "one rate in both phases); MLE runs at optim.G.lr",
+        "unset: optim.G.lr, but gumbel with objective.mle_weight=0 (preset=relgan) 1e-4 "
+        "(RelGAN's gen_adv_lr); MLE runs at optim.G.lr",
     )
 
 
@@ -255,13 +269,15 @@ class TextSample(Section):
 
 
 class TextObjective(Section):
-    """Loss weights. task=generate: the adversarial G loss (weight 1) plus `mle_weight` x MLE;
-    task=transfer (Style-Transformer-like): self / cycle reconstruction and the style adversary."""
+    """Loss weights. task=generate: `adv_weight` x the adversarial G loss plus `mle_weight` x
+    MLE; task=transfer (Style-Transformer-like): self / cycle reconstruction and the style
+    adversary."""
 
     mle_weight: float = Field(
         0.0,
         ge=0,
-        description="task=generate: MLE loss kept in the adversarial G phase (0: pure adversarial)",
+        description="task=generate: MLE loss kept in the adversarial G phase (0: pure "
+        f"adversarial); unset: gumbel {ANCHOR_MLE_WEIGHT:g}, rollout 0",
     )
     # task=transfer: the reference Style Transformer's factors (slf 0.25, cyc 0.5, adv 1), on
     # reconstruction losses summed over a sentence's tokens and averaged over sentences
@@ -276,7 +292,10 @@ class TextObjective(Section):
         description="task=transfer: cycle x -> other style -> back to x, nats per sentence",
     )
     adv_weight: float = Field(
-        1.0, ge=0, description="task=transfer: style discriminator loss on the transfer"
+        1.0,
+        ge=0,
+        description="task=transfer: style discriminator loss on the transfer; task=generate: "
+        f"the adversarial G loss; unset: 1, gumbel with mle_weight above 0 {ANCHOR_ADV_WEIGHT:g}",
     )
 
 

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ganhub_textgan.config import (
     ADVERSARIAL_G_LR,
+    ANCHOR_ADV_WEIGHT,
+    ANCHOR_MLE_WEIGHT,
     GUMBEL_LOSS,
     RENAMED_KEYS,
     SEQGAN_D_PRETRAIN,
@@ -44,7 +46,11 @@ class TextGANDomain(Domain):
     modality = "tokens"
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "seqgan": {"adversarial": {"estimator": "rollout"}},
-        "relgan": {"adversarial": {"estimator": "gumbel", "temperature_max": 100.0}},
+        # RelGAN's adversarial phase: pure RSGAN at its gen_adv_lr (derived: mle_weight=0)
+        "relgan": {
+            "adversarial": {"estimator": "gumbel", "temperature_max": 100.0},
+            "objective": {"mle_weight": 0.0},
+        },
         "transfer": {"task": "transfer"},
         # the published oracle scale (vocabulary 5000, length 20): hours on a CPU
         "oracle5000": {"data": {"vocab_size": 5000, "n_train": 10000}},
@@ -69,8 +75,11 @@ class TextGANDomain(Domain):
         * adversarial.pretrain_steps: 600 (transfer 400), at most half of trainer.steps, so a
           short run (trainer.steps=2) still reaches its adversarial phases.
         * task=transfer: optim.D.lr 5e-4 (generate keeps RelGAN's 1e-4; see `TRANSFER_D_LR`).
-        * task=generate with gumbel: adversarial.g_lr 1e-4, G's rate once MLE ends
-          (`ADVERSARIAL_G_LR`); rollout keeps optim.G.lr, as SeqGAN's references do.
+        * task=generate with gumbel: MLE stays G's anchor in the adversarial phase,
+          objective.mle_weight 1 and objective.adv_weight 0.01 at G's MLE rate
+          (`ANCHOR_MLE_WEIGHT`, `ANCHOR_ADV_WEIGHT`); with objective.mle_weight=0 (given, or
+          preset=relgan) RelGAN's pure adversarial phase, adversarial.g_lr 1e-4
+          (`ADVERSARIAL_G_LR`). rollout keeps optim.G.lr and no MLE, as SeqGAN's references do.
         * task=generate with rollout: adversarial.d_pretrain_steps 300 (`SEQGAN_D_PRETRAIN`),
           at most half of the steps after MLE, so D's first rewards are no noise.
         * task=generate with adversarial.estimator=gumbel (the default): loss=relativistic,
@@ -97,8 +106,15 @@ class TextGANDomain(Domain):
             adversarial = adversarial if isinstance(adversarial, dict) else {}
             estimator = adversarial.get("estimator", Adversarial.model_fields["estimator"].default)
             if estimator == "gumbel":
-                out["adversarial"]["g_lr"] = ADVERSARIAL_G_LR
                 out["loss"] = GUMBEL_LOSS
+                objective = chosen.get("objective")
+                objective = objective if isinstance(objective, dict) else {}
+                if _number(objective.get("mle_weight", ANCHOR_MLE_WEIGHT)) != 0:
+                    # MLE kept (a bad weight is refused by validation): its rate, a small GAN term
+                    out["objective"] = {"mle_weight": ANCHOR_MLE_WEIGHT}
+                    out["objective"]["adv_weight"] = ANCHOR_ADV_WEIGHT
+                else:  # RelGAN's pure adversarial phase
+                    out["adversarial"]["g_lr"] = ADVERSARIAL_G_LR
             else:
                 given = adversarial.get("pretrain_steps")
                 mle = given if isinstance(given, int) and given >= 0 else pretrain
@@ -242,6 +258,14 @@ class TextGANDomain(Domain):
         tokenizer = TextGenSystem(config, BuildHints()).tokenizer  # the run's, as a run makes it
         lines = read_lines(d.path, "data.path")
         return write_token_shard(out, d.path, lines, tokenizer, config)
+
+
+def _number(value: Any) -> float | None:
+    """`value` as a float (a YAML file may give "1e-3" as a string), or None."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _read_lm_config(path: Path) -> dict[str, Any] | None:

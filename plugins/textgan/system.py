@@ -485,9 +485,13 @@ class TextGenSystem(TextSystemBase):
         return self._with_mle(out, x)
 
     def _with_mle(self, out: PhaseOutput, x: Tensor) -> PhaseOutput:
-        w = self.cfg.objective.mle_weight
-        if w > 0:
-            out.loss = out.loss + w * mle_loss(lm_logits(self.G, x, self.vocab, self.known), x)
+        """adv_weight x the adversarial G loss + mle_weight x MLE on the real batch."""
+        if (a := self.cfg.objective.adv_weight) != 1:
+            out.loss = a * out.loss
+        if (w := self.cfg.objective.mle_weight) > 0:
+            mle = mle_loss(lm_logits(self.G, x, self.vocab, self.known), x)
+            out.loss = out.loss + w * mle
+            out.stats["mle_nll"] = mle.detach()
         return out
 
     def default_metrics(self) -> list[str]:

@@ -1,6 +1,6 @@
-"""textgan's schedules: the adversarial G learning rate (MLE at optim.G.lr, the adversarial
-phases at adversarial.g_lr, RelGAN's 1e-4) through a resume and next to an lr_schedule, and
-the Gumbel temperature's anneal when a resume changes the run's length."""
+"""textgan's schedules: the adversarial G learning rate (MLE at optim.G.lr, a pure adversarial
+Gumbel phase at adversarial.g_lr, RelGAN's 1e-4) through a resume and next to an lr_schedule,
+and the Gumbel temperature's anneal when a resume changes the run's length."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from ganhub.wiring import make_run
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
+# objective.mle_weight=0: RelGAN's pure adversarial phase, whose rate drops to adversarial.g_lr
 BASE = ["plugin=textgan", "preset=tiny", "trainer.progress=false", "loggers=[]",
-        "trainer.batch_size=8", "eval.metrics=[]", "adversarial.pretrain_steps=3"]  # fmt: skip
+        "trainer.batch_size=8", "eval.metrics=[]", "adversarial.pretrain_steps=3",
+        "objective.mle_weight=0"]  # fmt: skip
 
 
 def _g_rates(keys: list[str], steps: int) -> list[float]:
@@ -34,8 +36,11 @@ def _g_rates(keys: list[str], steps: int) -> list[float]:
         run.close()
 
 
-def test_generate_defaults_to_relgan_adversarial_rate_and_transfer_refuses_it() -> None:
-    generate = resolve(["plugin=textgan"])
+def test_pure_adversarial_gumbel_defaults_to_relgan_rate_and_transfer_refuses_it() -> None:
+    """The default keeps MLE in G's adversarial objective and so its MLE rate; without MLE
+    (objective.mle_weight=0, preset=relgan) G gets RelGAN's gen_adv_lr."""
+    assert resolve(["plugin=textgan"]).adversarial.g_lr is None
+    generate = resolve(["plugin=textgan", "objective.mle_weight=0"])
     assert (generate.optim.G.lr, generate.adversarial.g_lr) == (1e-3, 1e-4)
     assert resolve(["plugin=textgan", "adversarial.g_lr=3e-4"]).adversarial.g_lr == 3e-4
     assert resolve(["plugin=textgan", "task=transfer"]).adversarial.g_lr is None

@@ -22,11 +22,20 @@ TINY = [
 ]  # fmt: skip
 
 
-def test_gumbel_steps_equal_the_plain_relgan_loop(workdir: Path) -> None:
+@pytest.mark.parametrize(
+    "keys",
+    [
+        [],  # the default: 0.01 x RSGAN + 1 x MLE at G's MLE rate
+        ["preset=relgan"],  # RelGAN's pure RSGAN at its adversarial rate
+    ],
+    ids=["default", "relgan"],
+)
+def test_gumbel_steps_equal_the_plain_relgan_loop(workdir: Path, keys: list[str]) -> None:
     """Two MLE steps, then three D + Gumbel-softmax G steps, dropout on in G and D."""
-    run, plain = train_both("textgan", [*TINY, "model.dropout=0.1"], steps=5)
+    run, plain = train_both("textgan", [*TINY, "model.dropout=0.1", *keys], steps=5)
     s = run.system
     assert plain.step_count == 5 and plain.beta() > 1
+    assert (plain.mle_weight, plain.adv_weight) == ((0.0, 1.0) if keys else (1.0, 0.01))
     assert_same_weights([("G", s.G, plain.G), ("D", s.D, plain.D)])
 
 
