@@ -139,9 +139,9 @@ class DensityRatioTrick(Trick):
         one in proportion to data.n."""
         from ganhub_fairness.ratio import MIN_REFERENCE
 
-        data = getattr(self.config, "data", None)
-        n = getattr(data, "n", None)
-        if getattr(data, "source", None) != "shapes" or not isinstance(n, int) or not n_reference:
+        data = self.config.model_dump().get("data") or {}  # the domain's typed data section
+        n = data.get("n")
+        if data.get("source") != "shapes" or not isinstance(n, int) or not n_reference:
             return "give more training data"
         return f"give data.n={math.ceil(n * MIN_REFERENCE / n_reference)} or more (now {n})"
 
