@@ -10,6 +10,7 @@ data need not exist any more) and used through the "translate" interface it decl
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -122,22 +123,48 @@ class Translator:
             targets[out / name] = f
             if (out / name).resolve() == f.resolve():
                 raise UsageError(f"--out {out} would replace the input '{f}'; give another folder")
-        written = []
+        written: list[Path] = []
         pairs = list(targets.items())
-        if keep_size:  # sizes differ: no batches
-            step = self.config.size_step()
-            for target, f in pairs:
-                image = own_size(read_image(f, self.config.data.channels), step)
-                written.append(write_png(self(image[None], direction)[0], target))
-            return written
-        for start in range(0, len(pairs), batch_size):
-            chunk = pairs[start : start + batch_size]
-            batch = torch.stack(
-                [resize(read_image(f, self.config.data.channels), size) for _, f in chunk]
-            )
-            for (target, _), image in zip(chunk, self(batch, direction, batch_size)):
-                written.append(write_png(image, target))
+        fresh = _new_paths(out, list(targets))  # what a failure half-way removes again
+        try:
+            if keep_size:  # sizes differ: no batches
+                step = self.config.size_step()
+                for target, f in pairs:
+                    image = own_size(read_image(f, self.config.data.channels), step)
+                    written.append(write_png(self(image[None], direction)[0], target))
+                return written
+            for start in range(0, len(pairs), batch_size):
+                chunk = pairs[start : start + batch_size]
+                batch = torch.stack(
+                    [resize(read_image(f, self.config.data.channels), size) for _, f in chunk]
+                )
+                for (target, _), image in zip(chunk, self(batch, direction, batch_size)):
+                    written.append(write_png(image, target))
+        except BaseException:  # an unreadable file, Ctrl-C: no half-translated --out left
+            _remove_new(fresh)
+            raise
         return written
+
+
+def _new_paths(out: Path, targets: list[Path]) -> list[Path]:
+    """The targets and folders (up to and including `out`) that do not exist yet, deepest
+    first: what translating them creates."""
+    new: set[Path] = {t for t in targets if not os.path.lexists(t)}
+    for target in targets:
+        folder = target.parent
+        while not os.path.lexists(folder):
+            new.add(folder)
+            if folder == out or folder.parent == folder:
+                break
+            folder = folder.parent
+    return sorted(new, key=lambda p: len(p.parts), reverse=True)
+
+
+def _remove_new(paths: list[Path]) -> None:
+    """Remove the files and (now empty) folders `_new_paths` listed, deepest first."""
+    for path in paths:  # absent (never written), or a folder holding something else: kept
+        with contextlib.suppress(OSError):
+            path.rmdir() if path.is_dir() and not path.is_symlink() else path.unlink()
 
 
 def own_size(x: Tensor, step: int) -> Tensor:

@@ -302,3 +302,21 @@ def test_preview_indices_keep_the_old_choice_and_cycle_seeded_passes() -> None:
     idx = preview_indices(3, 8, 1)
     assert sorted(idx[:3].tolist()) == sorted(idx[3:6].tolist()) == [0, 1, 2] and len(idx) == 8
     assert not torch.equal(idx, preview_indices(3, 8, 2))
+
+
+def test_translate_leaves_no_half_written_out_when_a_later_file_fails(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """A truncated image sorted after the first batch stopped the command after the earlier
+    batches were written: the files and folders this call made are removed, what was there
+    stays."""
+    run_dir = Path(ganhub.train([*TINY, "name=t"])["run_dir"])
+    for name in ("a.png", "b.png", "sub/c.png"):
+        _png(workdir / "in" / name, _solid(16, 16, (200, 30, 30)))
+    good = (workdir / "in" / "a.png").read_bytes()
+    (workdir / "in" / "zz.png").write_bytes(good[: len(good) // 2])  # truncated, read last
+    (workdir / "out").mkdir()
+    (workdir / "out" / "keep.txt").write_text("mine")
+    for extra in ([], ["--keep-size"]):
+        code, _, err = cli("cyclegan", "translate", str(run_dir), "--input", str(workdir / "in"),
+                           "--out", str(workdir / "out"), "--batch-size", "1", *extra)  # fmt: skip
+        assert code == 2 and "zz.png" in err, err
+        assert sorted(p.name for p in (workdir / "out").iterdir()) == ["keep.txt"]
