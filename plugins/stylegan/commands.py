@@ -154,17 +154,23 @@ def explore(run_dir: Path, n: int, seed: int, psi: float | None, cutoff: int | N
     from ganhub_stylegan.sampling import interpolation_gif, style_mixing_grid, truncation_grid
 
     from ganhub.data.images import save_image_grid
+    from ganhub.metrics.store import check_output_file
 
     system = _open(run_dir, device, cutoff, crossover)
     out = out or run_dir / "samples"
     stem = _stem(seed, psi)
     frames = frames or system.config.sample.frames
+    names = [f"{stem}_grid.png", f"seed{seed}_truncation.png", f"{stem}_mixing.png",
+             f"{stem}_interp.gif"]  # fmt: skip
+    for name in names:  # all four can be written, before any is
+        check_output_file(out / name)
+    grid, columns = system.sample_grid(n, seed=seed, psi=psi, cutoff=cutoff)
     paths = [
-        save_image_grid(system.sample(n, seed=seed, psi=psi, cutoff=cutoff), out / f"{stem}_grid.png"),
-        truncation_grid(system, out / f"seed{seed}_truncation.png", seed=seed, cutoff=cutoff),
-        style_mixing_grid(system, out / f"{stem}_mixing.png", seed=seed, psi=psi, crossover=crossover),
-        interpolation_gif(system, out / f"{stem}_interp.gif", seed=seed, psi=psi, frames=frames),
-    ]  # fmt: skip
+        save_image_grid(grid, out / names[0], nrow=columns),
+        truncation_grid(system, out / names[1], seed=seed, cutoff=cutoff),
+        style_mixing_grid(system, out / names[2], seed=seed, psi=psi, crossover=crossover),
+        interpolation_gif(system, out / names[3], seed=seed, psi=psi, frames=frames),
+    ]
     click.echo("\n".join(str(p) for p in paths))
 
 

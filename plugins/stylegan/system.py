@@ -277,15 +277,27 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
 
     @torch.no_grad()
     def class_grid(self, columns: int = 8, rows: int = 10, seed: int = 0,
-                   psi: float | None = None) -> Tensor:  # fmt: skip
+                   psi: float | None = None, cutoff: int | None = None) -> Tensor:  # fmt: skip
         """A conditional run's samples by class: one row per class (`grid_labels`), one column
-        per latent shared by every row, truncated by `psi` (None: sample.psi)."""
+        per latent shared by every row, truncated by `psi` (None: sample.psi) up to `cutoff`."""
         assert self.label_spec is not None
         gen = torch.Generator(device=self.device).manual_seed(seed)
         row_labels = grid_labels(self.label_spec, rows).to(self.device)
         z = self.latent(columns, gen).repeat(len(row_labels), 1)
         labels = row_labels.repeat_interleave(columns, dim=0)
-        return self.synthesize(self.ws_for(z, psi=psi, labels=labels))
+        return self.synthesize(self.ws_for(z, psi=psi, cutoff=cutoff, labels=labels))
+
+    def sample_grid(self, n: int | None, seed: int = 0, psi: float | None = None,
+                    cutoff: int | None = None) -> tuple[Tensor, int | None]:  # fmt: skip
+        """n samples (None: sample.grid) as a sample grid shows them, with its row width: a
+        conditional run's one row per class (the first 10) and one shared latent per column,
+        exactly n images when n is given; an unconditional run's a square grid (width None)."""
+        if self.label_spec is None:
+            images = self.sample(n or self.config.sample.grid, seed=seed, psi=psi, cutoff=cutoff)
+            return images, None
+        rows, columns = class_grid_layout(self.label_spec, n or self.config.sample.grid, 1)
+        grid = self.class_grid(columns=columns, rows=rows, seed=seed, psi=psi, cutoff=cutoff)
+        return (grid if n is None else blank_past(grid, n, columns)), columns
 
     def export_spec(self) -> ExportSpec:
         """noise (and labels) -> images as `sample` draws them: untruncated, clamped to
@@ -356,16 +368,8 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
         an interpolation GIF (a conditional run's of its first class)."""
         from ganhub_stylegan.sampling import interpolation_gif, style_mixing_grid
 
-        if self.label_spec is not None:
-            # sample.grid images by default; exactly n when asked (`ganhub sample --n`)
-            rows, columns = class_grid_layout(self.label_spec, n or self.config.sample.grid, 1)
-            grid = self.class_grid(columns=columns, rows=rows, seed=seed)
-            if n is not None:
-                grid = blank_past(grid, n, columns)
-            paths = [save_image_grid(grid, directory / f"{stem}.png", nrow=columns)]
-        else:
-            images = self.sample(n or self.config.sample.grid, seed=seed, psi=None)
-            paths = [save_image_grid(images, directory / f"{stem}.png")]
+        images, columns = self.sample_grid(n, seed=seed)  # exactly n when asked (ganhub sample)
+        paths = [save_image_grid(images, directory / f"{stem}.png", nrow=columns)]
         if not self.training:
             paths.append(style_mixing_grid(self, directory / f"{stem}_mixing.png", seed=seed))
             paths.append(

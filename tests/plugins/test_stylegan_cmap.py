@@ -8,9 +8,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 import ganhub
 from ganhub.config.resolve import resolve
@@ -105,3 +107,19 @@ def test_cmap_on_another_plugin_is_refused_in_one_line(tmp_path: Path) -> None:
         make_run(resolve([*args, f"out_dir={tmp_path}"]))
     text = str(err.value)
     assert "plugin=stylegan" in text and "use projection" in text and "\n" not in text
+
+
+def test_explore_grid_of_a_conditional_run_has_one_row_per_class(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """explore's grid drew a random class per image where `ganhub sample` (and the docs) give
+    one row per class; and a destination it cannot write stops it before any file is."""
+    run_dir = Path(ganhub.train([*COND, "name=c"])["run_dir"])
+    code, _, err = cli("stylegan", "explore", str(run_dir), "--n", "20", "--out", "o")
+    assert code == 0, err
+    explored = np.asarray(Image.open(workdir / "o" / "seed0_grid.png"))
+    code, _, err = cli("sample", str(run_dir), "--n", "20", "--out", "s")
+    sampled = np.asarray(Image.open(next((workdir / "s").glob("*.png"))))
+    assert code == 0 and explored.shape == sampled.shape, err
+    (workdir / "p" / "seed0_truncation.png").mkdir(parents=True)
+    code, _, err = cli("stylegan", "explore", str(run_dir), "--out", "p")
+    assert code == 2 and "seed0_truncation.png" in err
+    assert [p.name for p in (workdir / "p").iterdir()] == ["seed0_truncation.png"]
