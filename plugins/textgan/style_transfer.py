@@ -144,7 +144,8 @@ class TransferSystem(TextSystemBase):
             return int(to)
         from ganhub.errors import UsageError, did_you_mean
 
-        raise UsageError(f"--to {to}: choose {' or '.join(names)}{did_you_mean(to, names)}")
+        choices = " or ".join(names)
+        raise UsageError(f"--to {to}: choose {choices} (or 0 or 1){did_you_mean(to, names)}")
 
     def _encoder_ids(self, x: Tensor, style: Tensor) -> tuple[Tensor, Tensor]:
         ids = torch.cat([(STYLE0 + style)[:, None], x], 1)
