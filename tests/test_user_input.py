@@ -335,3 +335,20 @@ def test_an_output_path_that_is_no_regular_file_is_refused(toy_run: Path, cli) -
     line = _one_line_error(*cli("report", str(toy_run), "--out", "fifo")[::2])
     assert line == "ganhub: error: fifo: not a regular file; give the path of a file to write"
     assert Path("fifo").is_fifo()  # the rename would have replaced it
+
+
+def test_a_batch_larger_than_the_data_is_refused_before_the_banner(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """`data.n_shots=10` with the default batch 64 printed the start banner naming a run
+    directory (then removed), then the refusal: the sources check the size only when they
+    start yielding. It is refused before the banner (its one line is all that is printed)."""
+    from ganhub.wiring import make_run
+
+    run = make_run(
+        resolve(["plugin=dcgan", "preset=tiny", "data.n_shots=10", "trainer.batch_size=64"])
+    )
+    with pytest.raises(ConfigError, match=r"^trainer.batch_size=64: the dataset has only 10"):
+        run.preflight()
+    run.close()
+    code, out, err = cli("run", "plugin=dcgan", "preset=tiny", "data.n_shots=10",
+                         "trainer.batch_size=64", "trainer.progress=true")  # fmt: skip
+    assert code == 2 and err.count("\n") == 1 and "ganhub: training" not in out + err, (out, err)

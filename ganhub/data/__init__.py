@@ -101,7 +101,9 @@ class BatchSource(ABC):
         digest = hashlib.sha256(sub.numpy().tobytes()).hexdigest()[:16]
         return {"n": n, "shape": list(sub.shape[1:]), "sample": digest}
 
-    def _check_size(self, batch_size: int, world: int) -> int:
+    def check_batch_size(self, batch_size: int, world: int) -> int:
+        """Batches per epoch on each of `world` processes; a ConfigError when a batch is
+        larger than the data (the engine asks before it creates a run directory)."""
         per_epoch = (len(self) // world) // batch_size
         if per_epoch == 0:
             raise ConfigError(
@@ -139,7 +141,7 @@ class TensorBatches(BatchSource):
         self, batch_size: int, device: torch.device, *, seed: int, rank: int = 0, world: int = 1
     ) -> Iterator[Any]:
         """Yield batches forever from the tensors, gathered on `device`."""
-        self._check_size(batch_size, world)
+        self.check_batch_size(batch_size, world)
         data = [t.to(device) for t in self.tensors]
         while True:
             at = self.position
@@ -250,7 +252,7 @@ class LoaderBatches(BatchSource):
         self, batch_size: int, device: torch.device, *, seed: int, rank: int = 0, world: int = 1
     ) -> Iterator[Any]:
         """Yield batches forever, decoded by workers and copied to `device` one batch ahead."""
-        self._check_size(batch_size, world)
+        self.check_batch_size(batch_size, world)
 
         def left(at: Position) -> list[list[int]]:
             order = epoch_order(len(self), seed, at.epoch, rank, world, at.start).tolist()

@@ -331,6 +331,7 @@ class Run:
 
     def preflight(self) -> list[str]:
         """The system's checks before step one (`GANSystem.before_training`): its warnings."""
+        start.check_batch_size(self.data, self.config.trainer.batch_size, self.dist.world)
         found = self.system.before_training()
         listed = isinstance(found, list) and all(isinstance(w, str) for w in found)
         start.check_part(self.config.plugin, "before_training()", found, listed, "a list of str")

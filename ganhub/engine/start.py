@@ -418,6 +418,17 @@ def restore_training_state(
     return extra if isinstance(extra, dict) else {}
 
 
+def check_batch_size(data: Any, batch_size: int, world: int) -> None:
+    """A batch larger than the data's share of one process, refused before the start banner
+    (the sources check it again when they start yielding). A data() that broke its contract
+    is left to `Run.batches`, which says how."""
+    try:
+        check = data.check_batch_size
+    except AttributeError:
+        return
+    check(batch_size, world)
+
+
 def check_part(plugin: str, method: str, value: object, fits: bool, wanted: str) -> None:
     """A domain method's result that the engine relies on: one line naming the domain when it
     is not what the contract says (else an AttributeError deep in the engine)."""

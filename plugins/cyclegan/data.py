@@ -161,7 +161,7 @@ class _KeyedSource(BatchSource):
         self, batch_size: int, seed: int, rank: int, world: int, device: torch.device | None = None
     ) -> list[Tensor]:
         """The key batches of the current epoch not taken yet (the table moves to `device` once)."""
-        self._check_size(batch_size, world)
+        self.check_batch_size(batch_size, world)
         at = self.position
         keys = epoch_keys(self.sizes, seed, at.epoch, rank, world, at.start)
         per_epoch = len(keys) // batch_size
@@ -233,7 +233,7 @@ class FolderBatches(_KeyedSource):
     ) -> Iterator[Any]:
         """Yield (a, b) batches on `device` forever, starting at the restored position, from
         one loader whose workers live on over epoch boundaries (`EpochBatches`)."""
-        self._check_size(batch_size, world)
+        self.check_batch_size(batch_size, world)
 
         def left(at: Position) -> list[list[int]]:
             keys = epoch_keys(self.sizes, seed, at.epoch, rank, world, at.start)
