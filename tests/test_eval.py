@@ -356,7 +356,8 @@ def test_too_few_samples_are_refused_before_training_and_before_scoring(cli, wor
     (workdir / "three").mkdir()
     for i in range(3):
         Image.new("RGB", (16, 16), (80 * i, 0, 0)).save(workdir / "three" / f"{i}.png")
-    code, _, err = cli("run", *TINY_DCGAN, "data=folder", "data.path=three",
+    # batch 2: a batch larger than the 3 images is refused first, before the banner
+    code, _, err = cli("run", *TINY_DCGAN, "data=folder", "data.path=three", "trainer.batch_size=2",
                        "eval.metrics=[density_coverage]", "name=three")  # fmt: skip
     assert (
         code == 2
