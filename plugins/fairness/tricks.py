@@ -101,12 +101,14 @@ class DensityRatioTrick(Trick):
         self._device = None
 
     def _refuse_missing_reference(self) -> None:
-        """A resumed run's reference set is read only if its checkpoint lacks the classifier
-        (a trick added on resume): one that does not exist, or data that declares none, is
-        refused before the run starts all the same."""
-        path, system = self.options.reference, self.system
-        missing = path is not None and not path.exists()
-        if missing or (path is None and system is not None and system.reference_samples() is None):
+        """A resumed run's reference folder is read only if its checkpoint lacks the classifier
+        (a trick added on resume), but one that does not exist is refused before the run
+        starts all the same. The data's own reference set is made now (refused here when the
+        data declares none or too few) and kept for `fit`; restoring the classifier drops it."""
+        path = self.options.reference
+        if path is None:
+            self._reference = self.reference()
+        elif not path.exists():
             self.reference()  # its one-line refusal
 
     def reference(self) -> Tensor:
@@ -215,6 +217,7 @@ class DensityRatioTrick(Trick):
         self.net = net.eval().requires_grad_(False)
         self.report = dict(state.get("report", {}))
         self._device = None
+        self._reference = None  # trained already: the reference set is not needed
 
 
 class Reweight(DensityRatioTrick):
