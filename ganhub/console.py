@@ -352,15 +352,16 @@ def summary_head(summary: Mapping[str, Any]) -> str:
     return f"ganhub: {state} at step {summary['steps']} ({timing}); outputs in {summary['run_dir']}"
 
 
-def summary_line(summary: Mapping[str, Any]) -> str:
-    """One line: where training ended, how fast it trained, where the outputs are, metrics."""
+def summary_line(summary: Mapping[str, Any], resumable: bool = True) -> str:
+    """One line: where training ended, how fast it trained, where the outputs are, metrics;
+    for a run stopped early, how to continue it (`resumable=False`: a run that cannot be)."""
     line = summary_head(summary)
     if summary["samples"]:
         run_dir = summary["run_dir"].rstrip("/") + "/"
         line += f" (samples: {', '.join(s.removeprefix(run_dir) for s in summary['samples'])})"
     if summary["metrics"]:
         line += "; " + " ".join(f"{k}={number(v)}" for k, v in summary["metrics"].items())
-    if _resumable(summary):
+    if resumable and _resumable(summary):
         line += f"\ncontinue with: {resume_command(summary)}"
     return line
 

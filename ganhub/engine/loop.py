@@ -95,7 +95,7 @@ def fit(run: Run) -> dict[str, Any]:
                     with _timed(spent, "checkpoint"):
                         run.keep_best(values)  # may checkpoint this step
                     if cfg.patience is not None and run.stale_evaluations >= cfg.patience:
-                        early_stop = _patience_ran_out(run)
+                        early_stop = patience_ran_out(run)
                         run.stop_requested = True  # all ranks: the count follows a broadcast
                 stop = early_stop is not None
                 if run.step % cfg.log_every == 0 or last or not run.dist.enabled:
@@ -204,7 +204,7 @@ def fit(run: Run) -> dict[str, Any]:
         run.close()
 
 
-def _patience_ran_out(run: Run) -> dict[str, Any]:
+def patience_ran_out(run: Run) -> dict[str, Any]:
     """Say (rank 0) that trainer.patience evaluations brought no better value; the summary's
     record of the early stop."""
     cfg, best = run.config.trainer, run.best

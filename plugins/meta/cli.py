@@ -30,9 +30,10 @@ def meta_command(ctx: click.Context, items: tuple[str, ...]) -> None:
     the mean of the tasks' weights by epsilon (meta.outer_lr, annealed linearly to 0), or with
     meta.algorithm=fomaml by an Adam step on the tasks' gradients after one more step. Other
     key=value items configure the runs as for ganhub run, but for trainer.steps (refused:
-    meta.outer_steps sets the length). Writes an ordinary run directory (config.yaml with
-    data.classes=meta.classes and trainer.steps=meta.outer_steps, checkpoints, samples,
-    meta.json).
+    meta.outer_steps sets the length); trainer.sample_every, eval_every, checkpoint_every,
+    keep_best, patience and max_seconds count outer steps, and every outer step is logged.
+    Writes an ordinary run directory (config.yaml with data.classes=meta.classes and
+    trainer.steps=meta.outer_steps, checkpoints, samples, meta.json).
     """
     if any(a in ("-h", "--help") for a in items):
         click.echo(ctx.get_help() + "\n\nOptions (meta.KEY=VALUE):\n" + _options_help())
@@ -61,7 +62,9 @@ def meta_command(ctx: click.Context, items: tuple[str, ...]) -> None:
     if not summary.get("rank", 0) and not config.trainer.progress:
         from ganhub.console import summary_line
 
-        click.echo(summary_line(summary))  # a quiet run's one line, as `ganhub run` prints
+        # a quiet run's one line, as `ganhub run` prints, but for `ganhub run resume=`, which
+        # would go on as an ordinary run (a meta run is not resumed: run ganhub meta again)
+        click.echo(summary_line(summary, resumable=False))
     if summary["signal"]:  # stopped by SIGINT/SIGTERM after saving: the conventional status
         raise SystemExit(128 + summary["signal"])
 

@@ -253,6 +253,7 @@ def _outer_loop(
     hub: Hub,
 ) -> dict[str, Any]:
     from ganhub_meta.outer import outer_update
+    from ganhub_meta.periodic import BetweenSteps
     from ganhub_meta.rates import UpdateAlignment, group_ratios, next_rates, set_rates
 
     from ganhub.console import summary_rows
@@ -271,7 +272,7 @@ def _outer_loop(
                          f"{options.inner_steps} inner steps{query}, batch {run.config.trainer.batch_size}"),
          ("outer lr", f"{options.outer_lr} {'annealed to 0' if options.anneal else 'constant'}")],
     )  # fmt: skip
-    started = time.perf_counter()
+    between = BetweenSteps(run)  # the trainer's cadences, counted in outer steps
     timing = {"setup": 0.0, "inner": 0.0, "update": 0.0}
     rates = {g: getattr(run.config.optim, g).lr for g in run.groups} if options.learn_lr else {}
     ratios: dict[tuple[int, ...], dict[str, list[float]]] = {}  # per task: group lr / side lr
@@ -321,7 +322,8 @@ def _outer_loop(
             metrics.update({f"meta/hypergrad_cos_{g}": c for g, c in cosines.items()})
         run.log(metrics)
         console.training(run.step, _postfix(metrics, update.rate_key))
-        if run.stop_requested:  # SIGINT/SIGTERM: checkpoint this outer step, then stop
+        # a signal, patience or trainer.max_seconds: checkpoint this outer step, then stop
+        if between.after(last=run.step == options.outer_steps):
             break
     console.end_training(run.step)
     done = max(1, run.step)
@@ -333,16 +335,13 @@ def _outer_loop(
             ttur = getattr(run.config.trick, "ttur")  # noqa: B009 (a plugin-registered section)
             ttur.g_lr, ttur.d_lr = ttur.g_lr * factors["G"], ttur.d_lr * factors["D"]
         run.write_config()
-    spent = {}
+    spent = between.seconds
     began = time.perf_counter()
     checkpoint = run.save()
-    spent["checkpoint"], began = time.perf_counter() - began, time.perf_counter()
+    spent["checkpoint"] += time.perf_counter() - began
     stopped = run.signal is not None  # stop now: no samples, no evaluation
-    samples = [] if stopped else run.write_samples()
-    spent["samples"], began = time.perf_counter() - began, time.perf_counter()
-    values = {} if stopped else run.evaluate()
-    spent["eval"] = time.perf_counter() - began
-    seconds = time.perf_counter() - started
+    samples, values = between.finish()
+    seconds = between.elapsed()
     per_step = (timing["inner"] + timing["update"]) / done
     record = {
         "method": options.algorithm,
@@ -373,17 +372,27 @@ def _outer_loop(
         "sample_seconds": spent["samples"],
         "checkpoint_seconds": spent["checkpoint"],
         "stopped_early": run.step < options.outer_steps,
+        "early_stop": between.early_stop,  # {"reason": "patience", ...} when patience ran out
         "signal": run.signal,  # SIGINT/SIGTERM that stopped it (the CLI exits 128 + it)
         "checkpoint": str(checkpoint) if checkpoint else None,
         "samples": [str(p) for p in samples],
         "metrics": values,
+        "best": None,
         "meta": record,
     }
+    if run.best is not None:  # trainer.keep_best, judged at every evaluation
+        where = str(run.run_dir / "checkpoints" / run.best.name)
+        summary["best"] = {"metric": run.best.metric, "step": run.best.step,
+                           "value": run.best.value, "checkpoint": where}  # fmt: skip
     rows = summary_rows(summary, tensorboard=False)
     rows.insert(2, ("outer step", _speed(record, len(tasks))))
     shown = shlex.quote(str(run.run_dir))
     rows[-1] = ("next", f"ganhub adapt {shown} data.classes=[K]\nganhub sample {shown}")
     verb = f"stopped by signal {run.signal} at" if stopped else "done,"
+    if between.early_stop is not None:
+        verb = f"stopped early by trainer.patience={run.config.trainer.patience} at"
+    elif not stopped and run.step < options.outer_steps:
+        verb = f"stopped by trainer.max_seconds={run.config.trainer.max_seconds:g} at"
     console.summary(f"ganhub meta: {verb} {run.step} outer steps in {seconds:.1f} s", rows)
     return summary
 

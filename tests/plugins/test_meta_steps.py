@@ -3,6 +3,7 @@ run's config.yaml records the outer steps its checkpoints count; its error examp
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -11,7 +12,9 @@ import yaml
 from ganhub_meta.cli import parse_options
 from ganhub_meta.reptile import meta_config
 
+import ganhub
 from ganhub.errors import ConfigError
+from ganhub.metrics.rundata import read_metrics
 from ganhub.plugins import get_hub
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -66,3 +69,47 @@ def test_a_class_outside_the_data_gets_an_example_that_resolves() -> None:
     assert example is not None, message
     options, items = parse_options(["plugin=dcgan", example.group(1)])
     assert meta_config(items, options, get_hub()).data.classes == options.classes  # type: ignore[attr-defined]
+
+
+def test_the_trainer_cadences_count_outer_steps(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """trainer.sample_every, checkpoint_every, eval_every, keep_best and patience were ignored:
+    a meta run wrote its samples, checkpoint and evaluation only at the end."""
+    code, out, err = cli("meta", "plugin=dcgan", "preset=tiny", "trainer.batch_size=8",
+                         "meta.classes=[0,1]", "meta.outer_steps=5", "meta.inner_steps=1",
+                         "trainer.sample_every=2", "trainer.checkpoint_every=2",
+                         "trainer.keep_checkpoints=5", "loggers=[jsonl]", "name=c")  # fmt: skip
+    assert code == 0, err
+    run = workdir / "runs" / "c"
+    assert sorted(p.name for p in (run / "samples").glob("*.png")) == [
+        "step_0000002.png", "step_0000004.png", "step_0000005.png"]  # fmt: skip
+    assert sorted(p.name for p in (run / "checkpoints").glob("step_*")) == [
+        "step_0000002", "step_0000004", "step_0000005"]  # fmt: skip
+    # patience: the evaluations every 2 outer steps are kept and counted; with patience 1 the
+    # run stops at the first evaluation that is no better (an equal value is none better)
+    code, out, err = cli("meta", "plugin=dcgan", "preset=tiny", "trainer.batch_size=8",
+                         "meta.classes=[0,1]", "meta.outer_steps=40", "meta.inner_steps=1",
+                         "meta.outer_lr=1e-9", "trainer.eval_every=2", "trainer.keep_best=fd_digits",
+                         "trainer.patience=1", "eval.metrics=[fid]", "eval.n_samples=32",
+                         "loggers=[jsonl]", "name=p")  # fmt: skip
+    assert code == 0, err
+    run = workdir / "runs" / "p"
+    evaluated = [r["step"] for r in read_metrics(run) if "eval/fd_digits" in r]
+    assert evaluated[:2] == [2, 4] and ganhub.load(run).step < 40, evaluated
+    assert "stopped early by trainer.patience=1" in out
+    assert json.loads((run / "checkpoints" / "best.json").read_text())["metric"] == "fd_digits"
+
+
+def test_max_seconds_stops_a_meta_run_with_its_outputs_and_no_resume_hint(
+    workdir: Path,
+    cli,  # type: ignore[no-untyped-def]
+) -> None:
+    """trainer.max_seconds was ignored; a quiet stopped meta run said `continue with: ganhub
+    run resume=RUN`, which trains on as an ordinary run, not a meta one."""
+    code, out, err = cli("meta", "plugin=dcgan", "preset=tiny", "trainer.batch_size=8",
+                         "meta.classes=[0,1]", "meta.outer_steps=50", "meta.inner_steps=1",
+                         "trainer.max_seconds=0.001", "trainer.progress=false", "name=t")  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("ganhub: stopped at step 1 ") and "continue with" not in out, out
+    run = workdir / "runs" / "t"
+    assert (run / "checkpoints" / "step_0000001").is_dir()
+    assert (run / "samples" / "step_0000001.png").is_file()
