@@ -77,13 +77,7 @@ def run_study(study: Study, hub: Hub | None = None, echo: Callable[[str], None] 
             catch=(ConfigError, TrainingError),
         )
     except _Fatal as fatal:
-        error = fatal.args[0]
-        if fresh:
-            shutil.rmtree(study.directory, ignore_errors=True)
-            raise type(error)(
-                f"{error} (the new study '{study.directory}' is removed: it had no finished trial)"
-            ) from None
-        raise error from None
+        raise _removed_if_fresh(study, fatal.args[0], fresh) from None
     except _Stopped as stopped:  # the conventional status of a process stopped by a signal
         raise SystemExit(128 + stopped.args[0]) from None
     finally:
@@ -91,12 +85,25 @@ def run_study(study: Study, hub: Hub | None = None, echo: Callable[[str], None] 
     finished = len(ostudy.get_trials(deepcopy=False, states=finished_states))
     if failures and not finished:
         number, first = failures[0]
-        raise type(first)(
+        failed = type(first)(
             f"all {len(failures)} trials failed; the first, trial {number}: {one_line(first, 400)}"
         )
+        raise _removed_if_fresh(study, failed, fresh)
     if streak.stopped:
         echo(f"ganhub tune: stopped after {streak.limit} failed trials in a row")
     return ostudy
+
+
+def _removed_if_fresh(study: Study, error: GanhubError, fresh: bool) -> GanhubError:
+    """`error`, after removing this command's own new study if it finished no trial: the
+    corrected command would otherwise be refused as another study's settings."""
+    if not fresh:
+        return error
+    # the folders the command made (out=DIR too, if it made it), else the study's own
+    shutil.rmtree(study.made or study.directory, ignore_errors=True)
+    return type(error)(
+        f"{error} (the new study '{study.directory}' is removed: it had no finished trial)"
+    )
 
 
 class _FailureStreak:

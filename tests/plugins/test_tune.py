@@ -445,6 +445,9 @@ def test_a_study_in_which_every_trial_fails_exits_non_zero(tmp_path: Path, cli: 
     assert code == 2, out + err
     assert err.strip().startswith("ganhub: error: all 3 trials failed; the first, trial 0: trick ")
     assert "does not suit loss" in err and len(err.strip().splitlines()) == 1
+    # this command's new study is removed: the corrected command is not refused as another's
+    assert err.strip().endswith("is removed: it had no finished trial)")
+    assert not (tmp_path / "s").exists()
     assert [line.split(":")[0] for line in out.splitlines() if line.startswith("trial ")] == [
         "trial 0", "trial 1", "trial 2"
     ]  # it stops after `trials` failures instead of trying for ever  # fmt: skip
