@@ -54,8 +54,15 @@ def _open(
     return system
 
 
-def _stem(seed: int, psi: float | None) -> str:
-    return f"seed{seed}" + (f"_psi{psi:g}" if psi is not None else "")
+def _stem(
+    seed: int, psi: float | None = None, cutoff: int | None = None, crossover: int | None = None
+) -> str:
+    """A file name's stem naming every option given that changes the image: outputs of other
+    settings sit side by side instead of overwriting each other."""
+    given = [("psi", psi), ("cutoff", cutoff), ("crossover", crossover)]
+    return f"seed{seed}" + "".join(
+        f"_{name}{value:g}" for name, value in given if value is not None
+    )
 
 
 @click.command(name="mix", context_settings=HELP)
@@ -79,7 +86,7 @@ def mix(run_dir: Path, seed: int, psi: float | None, crossover: int | None, rows
     from ganhub_stylegan.sampling import style_mixing_grid
 
     system = _open(run_dir, device)
-    path = (out or run_dir / "samples") / f"{_stem(seed, psi)}_mixing.png"
+    path = (out or run_dir / "samples") / f"{_stem(seed, psi, crossover=crossover)}_mixing.png"
     click.echo(style_mixing_grid(system, path, rows=rows, cols=cols, crossover=crossover,
                                  seed=seed, psi=psi))  # fmt: skip
 
@@ -102,7 +109,7 @@ def truncation(run_dir: Path, seed: int, cutoff: int | None, n: int, out: Path |
     from ganhub_stylegan.sampling import truncation_grid
 
     system = _open(run_dir, device, cutoff)
-    path = (out or run_dir / "samples") / f"seed{seed}_truncation.png"
+    path = (out or run_dir / "samples") / f"{_stem(seed, cutoff=cutoff)}_truncation.png"
     click.echo(truncation_grid(system, path, n=n, seed=seed, cutoff=cutoff))
 
 
@@ -148,8 +155,9 @@ def explore(run_dir: Path, n: int, seed: int, psi: float | None, cutoff: int | N
 
     \b
     ganhub stylegan explore RUN_DIR [--psi 0.7] [--cutoff 8] [--n 64] [--seed 0]
-    Writes *_grid.png, *_truncation.png, *_mixing.png and *_interp.gif (plain `ganhub sample
-    RUN_DIR` writes the grid, mixing grid and GIF with the run's own sample.psi).
+    Writes *_grid.png, *_truncation.png, *_mixing.png and *_interp.gif, named by the seed
+    and the options given (seed0_psi0.7_cutoff8_grid.png); plain `ganhub sample RUN_DIR`
+    writes the grid, mixing grid and GIF with the run's own sample.psi.
     """
     from ganhub_stylegan.sampling import interpolation_gif, style_mixing_grid, truncation_grid
 
@@ -158,10 +166,9 @@ def explore(run_dir: Path, n: int, seed: int, psi: float | None, cutoff: int | N
 
     system = _open(run_dir, device, cutoff, crossover)
     out = out or run_dir / "samples"
-    stem = _stem(seed, psi)
     frames = frames or system.config.sample.frames
-    names = [f"{stem}_grid.png", f"seed{seed}_truncation.png", f"{stem}_mixing.png",
-             f"{stem}_interp.gif"]  # fmt: skip
+    names = [f"{_stem(seed, psi, cutoff)}_grid.png", f"{_stem(seed, cutoff=cutoff)}_truncation.png",
+             f"{_stem(seed, psi, crossover=crossover)}_mixing.png", f"{_stem(seed, psi)}_interp.gif"]  # fmt: skip
     for name in names:  # all four can be written, before any is
         check_output_file(out / name)
     grid, columns = system.sample_grid(n, seed=seed, psi=psi, cutoff=cutoff)

@@ -435,6 +435,14 @@ def test_cli_run_sample_and_python_api(workdir: Path, cli) -> None:  # type: ign
     import imageio.v2 as imageio
 
     assert len(imageio.mimread(paths[-1])) == 4
+    # other settings sit beside them: the names carry every option that changes the image
+    code, out, err = cli("stylegan", "explore", str(run_dir), "--psi", "0.5", "--frames", "4",
+                         "--cutoff", "1", "--crossover", "1")  # fmt: skip
+    assert code == 0, err
+    assert [Path(p).name for p in out.split()] == [
+        "seed0_psi0.5_cutoff1_grid.png", "seed0_cutoff1_truncation.png",
+        "seed0_psi0.5_crossover1_mixing.png", "seed0_psi0.5_interp.gif"]  # fmt: skip
+    assert all(p.is_file() for p in paths)  # the first call's, not overwritten
     for verb, suffix in (("mix", "_mixing.png"), ("truncation", "_truncation.png"),
                          ("interpolate", "_interp.gif")):  # fmt: skip
         code, out, err = cli("stylegan", verb, str(run_dir), "--seed", "3", "--out", "one")
