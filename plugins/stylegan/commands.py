@@ -17,6 +17,7 @@ from ganhub.clikit import HELP, RUN_DIR, SEED, KeyValueCommand, deprecated_alias
 
 if TYPE_CHECKING:
     from ganhub_stylegan.system import StyleGANSystem
+    from torch import Tensor
 
 _OUT = click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
                     help="Output folder  [default: RUN_DIR/samples]")  # fmt: skip
@@ -31,19 +32,34 @@ _CUTOFF = click.option("--cutoff", type=click.IntRange(min=1), default=None,
                        "sample.cutoff, all when unset]")  # fmt: skip
 _CROSSOVER = click.option("--crossover", type=click.IntRange(min=1), default=None,
                           help="Style index where the column styles take over  [default: half]")  # fmt: skip
+_LABEL = click.option("--label", default=None,
+                      help="Conditional runs: this class (index or name; 1,2,3 for several label "
+                      "factors)  [default: the first class; explore's grid: one row per class]")  # fmt: skip
 _FRAMES = click.option("--frames", type=click.IntRange(min=2), default=None,
                        help="Frames of the GIF  [default: the run's sample.frames]")  # fmt: skip
 
 
 def _open(
-    run_dir: Path, device: str, cutoff: int | None = None, crossover: int | None = None
-) -> StyleGANSystem:
-    """The run's system (G_ema weights), refusing runs of other domains and a cutoff or
-    crossover its generator does not have, before anything is written."""
+    run_dir: Path,
+    device: str,
+    cutoff: int | None = None,
+    crossover: int | None = None,
+    label: str | None = None,
+) -> tuple[StyleGANSystem, Tensor | None, str | None]:
+    """The run's system (G_ema weights), the class `--label` asks for (one label) and its name
+    for file names, refusing runs of other domains, a label an unconditional run has not, and
+    a cutoff or crossover its generator does not have, before anything is written."""
     import ganhub
     from ganhub.errors import UsageError
 
-    system: StyleGANSystem = ganhub.load(run_dir, device=device, plugin="stylegan").system
+    model = ganhub.load(run_dir, device=device, plugin="stylegan")
+    system: StyleGANSystem = model.system
+    one, name = None, None
+    if label is not None:
+        one = model.labels_for(label, 1)
+        spec = system.capabilities().labels
+        assert spec is not None  # labels_for refuses an unconditional run
+        name = spec.describe(one.reshape(-1).tolist())
     n_ws = system.G.num_ws
     if cutoff is not None and cutoff > n_ws:
         raise UsageError(f"--cutoff {cutoff}: this generator has {n_ws} style vectors")
@@ -51,18 +67,23 @@ def _open(
         from ganhub_stylegan.sampling import checked_crossover
 
         checked_crossover(system, crossover)
-    return system
+    return system, one, name
 
 
 def _stem(
-    seed: int, psi: float | None = None, cutoff: int | None = None, crossover: int | None = None
+    seed: int,
+    psi: float | None = None,
+    cutoff: int | None = None,
+    crossover: int | None = None,
+    label: str | None = None,
 ) -> str:
     """A file name's stem naming every option given that changes the image: outputs of other
     settings sit side by side instead of overwriting each other."""
     given = [("psi", psi), ("cutoff", cutoff), ("crossover", crossover)]
-    return f"seed{seed}" + "".join(
-        f"_{name}{value:g}" for name, value in given if value is not None
-    )
+    stem = f"seed{seed}" + "".join(f"_{key}{value:g}" for key, value in given if value is not None)
+    if label is None:
+        return stem
+    return stem + "_label" + "".join(c if c.isalnum() or c in "-_" else "_" for c in label)[:40]
 
 
 @click.command(name="mix", context_settings=HELP)
@@ -70,14 +91,15 @@ def _stem(
 @_SEED
 @_PSI
 @_CROSSOVER
+@_LABEL
 @click.option("--rows", type=click.IntRange(min=1), default=4, show_default=True,
               help="Row sources (their coarse styles).")  # fmt: skip
 @click.option("--cols", type=click.IntRange(min=1), default=5, show_default=True,
               help="Column sources (their fine styles).")  # fmt: skip
 @_OUT
 @_DEVICE
-def mix(run_dir: Path, seed: int, psi: float | None, crossover: int | None, rows: int,
-        cols: int, out: Path | None, device: str) -> None:  # fmt: skip
+def mix(run_dir: Path, seed: int, psi: float | None, crossover: int | None, label: str | None,
+        rows: int, cols: int, out: Path | None, device: str) -> None:  # fmt: skip
     """Style-mixing grid: each cell takes its row's coarse and its column's fine styles.
 
     \b
@@ -85,22 +107,24 @@ def mix(run_dir: Path, seed: int, psi: float | None, crossover: int | None, rows
     """
     from ganhub_stylegan.sampling import style_mixing_grid
 
-    system = _open(run_dir, device)
-    path = (out or run_dir / "samples") / f"{_stem(seed, psi, crossover=crossover)}_mixing.png"
+    system, one, name = _open(run_dir, device, label=label)
+    stem = _stem(seed, psi, crossover=crossover, label=name)
+    path = (out or run_dir / "samples") / f"{stem}_mixing.png"
     click.echo(style_mixing_grid(system, path, rows=rows, cols=cols, crossover=crossover,
-                                 seed=seed, psi=psi))  # fmt: skip
+                                 seed=seed, psi=psi, label=one))  # fmt: skip
 
 
 @click.command(name="truncation", context_settings=HELP)
 @click.argument("run_dir", type=RUN_DIR)
 @_SEED
 @_CUTOFF
+@_LABEL
 @click.option("--n", type=click.IntRange(min=1), default=8, show_default=True,
               help="Latents (columns).")  # fmt: skip
 @_OUT
 @_DEVICE
-def truncation(run_dir: Path, seed: int, cutoff: int | None, n: int, out: Path | None,
-               device: str) -> None:  # fmt: skip
+def truncation(run_dir: Path, seed: int, cutoff: int | None, label: str | None, n: int,
+               out: Path | None, device: str) -> None:  # fmt: skip
     """Truncation rows: the same latents at psi 1, 0.7, 0.5 and 0 (the average image).
 
     \b
@@ -108,9 +132,9 @@ def truncation(run_dir: Path, seed: int, cutoff: int | None, n: int, out: Path |
     """
     from ganhub_stylegan.sampling import truncation_grid
 
-    system = _open(run_dir, device, cutoff)
-    path = (out or run_dir / "samples") / f"{_stem(seed, cutoff=cutoff)}_truncation.png"
-    click.echo(truncation_grid(system, path, n=n, seed=seed, cutoff=cutoff))
+    system, one, name = _open(run_dir, device, cutoff, label=label)
+    path = (out or run_dir / "samples") / f"{_stem(seed, cutoff=cutoff, label=name)}_truncation.png"
+    click.echo(truncation_grid(system, path, n=n, seed=seed, cutoff=cutoff, label=one))
 
 
 @click.command(name="interpolate", context_settings=HELP)
@@ -118,12 +142,13 @@ def truncation(run_dir: Path, seed: int, cutoff: int | None, n: int, out: Path |
 @_SEED
 @_PSI
 @_FRAMES
+@_LABEL
 @click.option("--keys", type=click.IntRange(min=2), default=4, show_default=True,
               help="Random w points the loop passes through.")  # fmt: skip
 @_OUT
 @_DEVICE
-def interpolate(run_dir: Path, seed: int, psi: float | None, frames: int | None, keys: int,
-                out: Path | None, device: str) -> None:  # fmt: skip
+def interpolate(run_dir: Path, seed: int, psi: float | None, frames: int | None,
+                label: str | None, keys: int, out: Path | None, device: str) -> None:  # fmt: skip
     """A looping GIF along a closed path through random style vectors.
 
     \b
@@ -131,10 +156,11 @@ def interpolate(run_dir: Path, seed: int, psi: float | None, frames: int | None,
     """
     from ganhub_stylegan.sampling import interpolation_gif
 
-    system = _open(run_dir, device)
+    system, one, name = _open(run_dir, device, label=label)
     frames = frames or system.config.sample.frames
-    path = (out or run_dir / "samples") / f"{_stem(seed, psi)}_interp.gif"
-    click.echo(interpolation_gif(system, path, keys=keys, frames=frames, seed=seed, psi=psi))
+    path = (out or run_dir / "samples") / f"{_stem(seed, psi, label=name)}_interp.gif"
+    click.echo(interpolation_gif(system, path, keys=keys, frames=frames, seed=seed, psi=psi,
+                                 label=one))  # fmt: skip
 
 
 @click.command(name="explore", context_settings=HELP)
@@ -147,37 +173,49 @@ def interpolate(run_dir: Path, seed: int, psi: float | None, frames: int | None,
 @_CUTOFF
 @_CROSSOVER
 @_FRAMES
+@_LABEL
 @_OUT
 @_DEVICE
 def explore(run_dir: Path, n: int, seed: int, psi: float | None, cutoff: int | None,
-            crossover: int | None, frames: int | None, out: Path | None, device: str) -> None:  # fmt: skip
+            crossover: int | None, frames: int | None, label: str | None, out: Path | None,
+            device: str) -> None:  # fmt: skip
     """All four: sample grid, truncation rows, style-mixing grid, interpolation GIF.
 
     \b
-    ganhub stylegan explore RUN_DIR [--psi 0.7] [--cutoff 8] [--n 64] [--seed 0]
+    ganhub stylegan explore RUN_DIR [--psi 0.7] [--cutoff 8] [--n 64] [--seed 0] [--label 3]
     Writes *_grid.png, *_truncation.png, *_mixing.png and *_interp.gif, named by the seed
     and the options given (seed0_psi0.7_cutoff8_grid.png); plain `ganhub sample RUN_DIR`
-    writes the grid, mixing grid and GIF with the run's own sample.psi.
+    writes the grid, mixing grid and GIF with the run's own sample.psi. A conditional run's
+    grid has one row per class and the other three show its first class; --label draws all
+    four of one class.
     """
     from ganhub_stylegan.sampling import interpolation_gif, style_mixing_grid, truncation_grid
 
     from ganhub.data.images import save_image_grid
     from ganhub.metrics.store import check_output_file
 
-    system = _open(run_dir, device, cutoff, crossover)
+    system, one, name = _open(run_dir, device, cutoff, crossover, label)
     out = out or run_dir / "samples"
     frames = frames or system.config.sample.frames
-    names = [f"{_stem(seed, psi, cutoff)}_grid.png", f"{_stem(seed, cutoff=cutoff)}_truncation.png",
-             f"{_stem(seed, psi, crossover=crossover)}_mixing.png", f"{_stem(seed, psi)}_interp.gif"]  # fmt: skip
-    for name in names:  # all four can be written, before any is
-        check_output_file(out / name)
-    grid, columns = system.sample_grid(n, seed=seed, psi=psi, cutoff=cutoff)
+    names = [f"{_stem(seed, psi, cutoff, label=name)}_grid.png",
+             f"{_stem(seed, cutoff=cutoff, label=name)}_truncation.png",
+             f"{_stem(seed, psi, crossover=crossover, label=name)}_mixing.png",
+             f"{_stem(seed, psi, label=name)}_interp.gif"]  # fmt: skip
+    for file in names:  # all four can be written, before any is
+        check_output_file(out / file)
+    if one is None:  # a conditional run's grid: one row per class
+        grid, columns = system.sample_grid(n, seed=seed, psi=psi, cutoff=cutoff)
+    else:
+        labels = one.repeat_interleave(n, dim=0)
+        grid = system.sample(n, seed=seed, psi=psi, cutoff=cutoff, labels=labels)
+        columns = None
     paths = [
         save_image_grid(grid, out / names[0], nrow=columns),
-        truncation_grid(system, out / names[1], seed=seed, cutoff=cutoff),
-        style_mixing_grid(system, out / names[2], seed=seed, psi=psi, crossover=crossover),
-        interpolation_gif(system, out / names[3], seed=seed, psi=psi, frames=frames),
-    ]
+        truncation_grid(system, out / names[1], seed=seed, cutoff=cutoff, label=one),
+        style_mixing_grid(system, out / names[2], seed=seed, psi=psi, crossover=crossover,
+                          label=one),
+        interpolation_gif(system, out / names[3], seed=seed, psi=psi, frames=frames, label=one),
+    ]  # fmt: skip
     click.echo("\n".join(str(p) for p in paths))
 
 

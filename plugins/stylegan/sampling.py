@@ -31,6 +31,11 @@ def _latents(system: StyleGANSystem, n: int, seed: int) -> Tensor:
     return system.latent(n, gen)
 
 
+def _of_class(label: Tensor | None, n: int) -> Tensor | None:
+    """n copies of one label (shape (1,) or (1, K)); None: the run's default class."""
+    return None if label is None else label.repeat_interleave(n, dim=0)
+
+
 def mixing_ws(row_ws: Tensor, col_ws: Tensor, crossover: int) -> Tensor:
     """Style vectors for a mixing grid: (rows, cols, num_ws, w_dim); cell (i, j) takes
     row i's styles before `crossover` (coarse: pose, shape) and column j's from it on (fine)."""
@@ -62,12 +67,14 @@ def style_mixing_grid(
     crossover: int | None = None,
     seed: int = 0,
     psi: float | None = None,
+    label: Tensor | None = None,
 ) -> Path:
     """A (rows + 1) x (cols + 1) PNG: top row the column sources, left column the row sources,
-    cell (i, j) row i's coarse styles with column j's fine styles."""
+    cell (i, j) row i's coarse styles with column j's fine styles (a conditional run's of
+    one class: `label`, default its first)."""
     crossover = checked_crossover(system, crossover)
-    row_ws = system.ws_for(_latents(system, rows, seed), psi=psi)
-    col_ws = system.ws_for(_latents(system, cols, seed + 1), psi=psi)
+    row_ws = system.ws_for(_latents(system, rows, seed), psi=psi, labels=_of_class(label, rows))
+    col_ws = system.ws_for(_latents(system, cols, seed + 1), psi=psi, labels=_of_class(label, cols))
     cells = system.synthesize(mixing_ws(row_ws, col_ws, crossover).flatten(0, 1))
     row_img, col_img = system.synthesize(row_ws), system.synthesize(col_ws)
     blank = torch.full_like(col_img[:1], -1.0)
@@ -86,10 +93,12 @@ def truncation_grid(
     n: int = 8,
     seed: int = 0,
     cutoff: int | None = None,
+    label: Tensor | None = None,
 ) -> Path:
-    """One row per psi (the same latents): psi=0 gives the average face on every row cell."""
-    z = _latents(system, n, seed)
-    rows = [system.synthesize(system.ws_for(z, psi=p, cutoff=cutoff)) for p in psis]
+    """One row per psi (the same latents): psi=0 gives the average face on every row cell
+    (a conditional run's: the average of class `label`, default its first)."""
+    z, labels = _latents(system, n, seed), _of_class(label, n)
+    rows = [system.synthesize(system.ws_for(z, psi=p, cutoff=cutoff, labels=labels)) for p in psis]
     return save_image_grid(torch.cat(rows), Path(path), nrow=n)
 
 
@@ -101,9 +110,11 @@ def interpolation_frames(
     frames: int = 48,
     seed: int = 0,
     psi: float | None = None,
+    label: Tensor | None = None,
 ) -> Tensor:
-    """Images along a closed loop through `keys` random w points (linear in w, as in the paper)."""
-    ws = system.ws_for(_latents(system, keys, seed), psi=psi)
+    """Images along a closed loop through `keys` random w points (linear in w, as in the
+    paper; a conditional run's of class `label`, default its first)."""
+    ws = system.ws_for(_latents(system, keys, seed), psi=psi, labels=_of_class(label, keys))
     ws = torch.cat([ws, ws[:1]])  # back to the start: the GIF loops smoothly
     t = torch.linspace(0, keys, frames + 1, device=ws.device)[:-1]
     i = t.floor().long().clamp(max=keys - 1)
@@ -131,11 +142,12 @@ def interpolation_gif(
     seed: int = 0,
     psi: float | None = None,
     fps: int = 12,
+    label: Tensor | None = None,
 ) -> Path:
     """Write a looping latent-interpolation GIF (imageio), upscaled to at least 128 px."""
     import imageio.v2 as imageio
 
-    images = interpolation_frames(system, keys=keys, frames=frames, seed=seed, psi=psi)
+    images = interpolation_frames(system, keys=keys, frames=frames, seed=seed, psi=psi, label=label)
     upscale = max(1, 128 // images.shape[-1])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

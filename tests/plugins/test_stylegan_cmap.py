@@ -123,3 +123,42 @@ def test_explore_grid_of_a_conditional_run_has_one_row_per_class(workdir: Path, 
     code, _, err = cli("stylegan", "explore", str(run_dir), "--out", "p")
     assert code == 2 and "seed0_truncation.png" in err
     assert [p.name for p in (workdir / "p").iterdir()] == ["seed0_truncation.png"]
+
+
+def test_the_stylegan_verbs_draw_the_class_label_asks_for(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """--label: the mixing grid, truncation rows and GIF showed a conditional run's first
+    class only (`ganhub sample --label` had it)."""
+    from ganhub.data.images import save_image_grid
+
+    run_dir = Path(ganhub.train([*COND, "name=c"])["run_dir"])
+    code, out, err = cli("stylegan", "explore", str(run_dir), "--n", "4", "--frames", "2",
+                         "--label", "3", "--out", "o")  # fmt: skip
+    assert code == 0, err
+    assert [Path(p).name for p in out.split()] == [
+        "seed0_label3_grid.png", "seed0_label3_truncation.png", "seed0_label3_mixing.png",
+        "seed0_label3_interp.gif"]  # fmt: skip
+
+    def pixels(path: Path) -> np.ndarray:
+        return np.asarray(Image.open(path))
+
+    system = ganhub.load(run_dir).system  # the grid: four samples of class 3
+    save_image_grid(
+        system.sample(4, seed=0, psi=None, labels=torch.full((4,), 3)), workdir / "r.png"
+    )
+    assert np.array_equal(pixels(workdir / "o/seed0_label3_grid.png"), pixels(workdir / "r.png"))
+    for label in ("0", None):  # the verbs' default is the first class
+        more = [] if label is None else ["--label", label]
+        code, out, err = cli("stylegan", "truncation", str(run_dir), "--out", "o", *more)
+        assert code == 0, err
+    first, default = (
+        pixels(workdir / "o/seed0_label0_truncation.png"),
+        pixels(workdir / "o/seed0_truncation.png"),
+    )
+    assert np.array_equal(first, default)
+    assert not np.array_equal(first, pixels(workdir / "o/seed0_label3_truncation.png"))
+    code, _, err = cli("stylegan", "mix", str(run_dir), "--label", "12", "--out", "bad")
+    assert (
+        code == 2
+        and "label '12' is not one of this run's classes" in err
+        and not Path("bad").exists()
+    )
