@@ -53,6 +53,13 @@ def test_report_writes_plots_and_a_self_contained_page(cli, trained_run: Path) -
     assert "ganhub eval: step 8, 2 seed(s) x 200 samples" in text and " ± " in text
 
 
+def test_a_page_that_cannot_be_written_leaves_no_plots(cli, trained_run: Path) -> None:  # type: ignore[no-untyped-def]
+    """--out in a folder that cannot be made (/proc) was refused after the plots were written."""
+    code, _, err = cli("report", str(trained_run), "--out", "/proc/ganhub-report.html")
+    assert code == 2 and "/proc/ganhub-report.html" in err and err.count("\n") == 1, err
+    assert not (trained_run / "report").exists() and not (trained_run / "report.html").exists()
+
+
 def test_a_headless_browser_shows_the_plots_and_the_grid(
     cli, trained_run: Path, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import base64
 import re
+import shutil
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -179,6 +181,28 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
         raise UsageError(
             f"{shown_path(plots_dir)}: a link or a file, not a folder; remove it first"
         )
+    # the plots are drawn aside and join the run directory once the page is written: a page
+    # that cannot be written (an unwritable --out) leaves nothing behind
+    scratch = Path(tempfile.mkdtemp(prefix="ganhub-report-"))
+    try:
+        page = _page(run_dir, config, records, scratch, notes)
+        written = store.write_bytes(target, page.encode("utf-8", "replace"))
+        for png in sorted(scratch.iterdir()):
+            plots_dir.mkdir(exist_ok=True)
+            store.write_bytes(plots_dir / png.name, png.read_bytes())
+        return written
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _page(
+    run_dir: Path,
+    config: dict[Any, Any],
+    records: list[dict[str, Any]],
+    plots_dir: Path,
+    notes: list[str],
+) -> str:
+    """The report page, its plots drawn into `plots_dir`."""
     figures: list[tuple[str, Path]] = []
     unplotted: set[str] = set()
     panels = [
@@ -220,10 +244,9 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
     caption, rows = final_metrics(run_dir, records, notes)
     grids = sample_grids(run_dir, notes)
     texts = [] if grids else sample_texts(run_dir, notes)  # a text domain's samples
-    page = render(
+    return render(
         run_dir, config, records, figures, grids, caption, rows, collapses, notes, texts, stops
     )
-    return store.write_bytes(target, page.encode("utf-8", "replace"))
 
 
 def early_stops(config: dict[Any, Any], records: list[dict[str, Any]]) -> list[str]:
@@ -279,7 +302,7 @@ def render(
             caption=caption,
             rows=rows,
             figures=[
-                {"title": t, "src": _data_uri(p), "path": p.relative_to(run_dir).as_posix()}
+                {"title": t, "src": _data_uri(p), "path": f"report/{p.name}"}  # where it is kept
                 for t, p in figures
             ],
             grids=[{"step": s, "src": _data_uri(p)} for s, p in grids],
