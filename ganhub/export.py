@@ -87,7 +87,8 @@ class _FormatChoice(click.Choice):
               "call: not textgan).")  # fmt: skip
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder to write  [default: RUN_DIR/export-FORMAT]")  # fmt: skip
-@click.option("--force", is_flag=True, help="Replace --out when it exists and is not empty.")
+@click.option("--force", is_flag=True,
+              help="Replace --out when it is an earlier export (a folder with export.json).")  # fmt: skip
 @click.option("--device", default="cpu", show_default=True,
               help="Where the run is loaded and the samples drawn: cpu, cuda, cuda:N, mps or "
               "auto (graphs are always traced on the CPU).")  # fmt: skip
@@ -104,7 +105,7 @@ def export_command(
     translate_AtoB.onnx...); export.json (inputs, output, labels), the resolved config.yaml,
     samples and a model card README.md. ganhub.load(FOLDER) opens it like a run. It is
     built beside --out and renamed into place; an existing non-empty --out is left alone
-    unless --force. Prints the folder.
+    unless it is an earlier export and --force is given. Prints the folder.
     """
     click.echo(export_run(run_dir, fmt, out=out, force=force, device=device, seed=seed))
 
@@ -163,17 +164,25 @@ def _check_destination(dest: Path, run_dir: Path, force: bool) -> None:
             f"--out '{_shown(dest)}' is the run directory or a folder above it; give another"
         )
     if target.is_relative_to(run) and not (
-        target.parent == run and target.name.startswith("export")
+        target.parent == run and target.name.startswith("export-")
     ):  # --force would replace the run's checkpoints, samples or config
         raise UsageError(
             f"--out '{_shown(dest)}' is inside the run directory; inside it only an "
             "export-* folder is a destination (the default), or give a folder outside it"
         )
-    if dest.is_dir() and any(dest.iterdir()) and not force:
-        raise UsageError(
-            f"'{_shown(dest)}' exists and is not empty; choose another --out or pass --force "
-            "to replace it"
-        )
+    if dest.is_dir() and any(dest.iterdir()):
+        if not force:
+            raise UsageError(
+                f"'{_shown(dest)}' exists and is not empty; choose another --out or pass "
+                "--force to replace it"
+            )
+        # --force replaces an earlier export, never a folder of anything else (another run's
+        # checkpoints, the working directory): it is removed whole
+        if not (dest / MANIFEST).is_file() or (dest / MANIFEST).is_symlink():
+            raise UsageError(
+                f"'{_shown(dest)}' is not a ganhub export (no {MANIFEST} in it), and --force "
+                "replaces only an earlier export; choose another --out"
+            )
 
 
 def _require_onnx() -> None:

@@ -4,6 +4,7 @@ float32 or int64 cannot hold. Each error is one line naming the key or file."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -267,3 +268,28 @@ def test_duplicate_keys_in_a_search_space_or_a_run_folder_config_name_the_key(
     (workdir / "run" / "config.yaml").write_text("trainer:\n  steps: 3\n  steps: 4\n")
     with pytest.raises(UsageError, match=r"config\.yaml gives the key 'trainer\.steps' twice"):
         read_config(workdir / "run")
+
+
+@pytest.mark.parametrize(
+    ("items", "expected"),
+    [
+        (["data=digits", "data.path=mine"],
+         "data.path='mine' is only read with data=folder or a torchvision set, and data=digits"),
+        (["data=shapes", "data.labels=labels.csv"],
+         "data.labels='labels.csv' is only read with data=folder, and data=shapes"),
+    ],
+)  # fmt: skip
+def test_a_path_beside_embedded_data_is_refused(
+    items: list[str], expected: str, tmp_path: Path
+) -> None:
+    """dcgan trained on the embedded set and ignored the folder without a word."""
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        resolve(["plugin=dcgan", *items])
+    # data.path alone still means folder data, and a torchvision root takes it
+    from PIL import Image
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    Image.new("RGB", (8, 8)).save(folder / "a.png")
+    assert resolve(["plugin=dcgan", f"data.path={folder}"]).data.source == "folder"  # type: ignore[attr-defined]
+    assert resolve(["plugin=dcgan", "data=mnist", f"data.path={folder}"]).data.path == folder  # type: ignore[attr-defined]

@@ -264,6 +264,8 @@ def test_the_command_names_what_is_wrong_in_one_line(
                        "--force")  # fmt: skip
     assert code == 2 and "is inside the run directory" in err
     assert sorted((run("toy2d") / "checkpoints").rglob("*")) == checkpoints
+    code, _, err = cli("export", str(run("toy2d")), "--out", str(run("toy2d") / "exports"))
+    assert code == 2 and "only an export-* folder" in err  # "exports" was let through
     code, out, _ = cli("export", "--help")
     assert "--format [safetensors|onnx|torchscript]" in out and "--force" in out
 
@@ -292,9 +294,15 @@ def test_an_existing_folder_is_kept_unless_forced(
     (dest / "mine.txt").write_text("keep me")
     with pytest.raises(UsageError, match=r"exists and is not empty; .* --force"):
         export_run(run("toy2d"), out=dest)
+    # --force replaces an earlier export only: any other folder (another run's checkpoints,
+    # the working directory) was removed whole
+    with pytest.raises(UsageError, match=r"is not a ganhub export \(no export.json in it\)"):
+        export_run(run("toy2d"), out=dest, force=True)
     assert [p.name for p in dest.iterdir()] == ["mine.txt"] and not _leftovers(tmp_path)
-    export_run(run("toy2d"), out=dest, force=True)
-    assert (dest / MANIFEST).is_file() and not (dest / "mine.txt").exists()
+    earlier = export_run(run("toy2d"), out=tmp_path / "earlier")
+    (earlier / "mine.txt").write_text("an earlier export's")
+    export_run(run("toy2d"), out=earlier, force=True)
+    assert (earlier / MANIFEST).is_file() and not (earlier / "mine.txt").exists()
     assert not _leftovers(tmp_path)
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -312,16 +320,15 @@ def test_a_failed_export_leaves_nothing_and_clobbers_nothing(
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
+    dest = export_run(run("toy2d"), out=tmp_path / "old")  # an earlier export, to replace
+    kept = sorted(p.name for p in dest.iterdir())
     monkeypatch.setattr(ganhub.export_card, "write_card", broken)
     with pytest.raises(OSError):
         export_run(run("toy2d"), out=tmp_path / "new")
     assert not (tmp_path / "new").exists() and not _leftovers(tmp_path)
-    dest = tmp_path / "old"
-    dest.mkdir()
-    (dest / "mine.txt").write_text("keep me")
     with pytest.raises(OSError):
         export_run(run("toy2d"), out=dest, force=True)
-    assert [p.name for p in dest.iterdir()] == ["mine.txt"] and not _leftovers(tmp_path)
+    assert sorted(p.name for p in dest.iterdir()) == kept and not _leftovers(tmp_path)
 
 
 _KILLED_WHILE_WRITING = """

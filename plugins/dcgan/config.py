@@ -124,6 +124,19 @@ class DCGANData(Section):
                 raise ConfigError(
                     f"{key}={shown} is only read with {where}, and data={self.source} was given"
                 )
+        # a path beside an embedded set chosen by name would be ignored: the run trains on
+        # the embedded set (data.path alone means folder data: `DCGANDomain.defaults_for`)
+        chosen = "source" in self.model_fields_set
+        reads_path = ("folder", "cifar10", "mnist", "fashion_mnist")
+        for name, path, readers, sources in (
+            ("data.path", self.path, reads_path, "data=folder or a torchvision set"),
+            ("data.labels", self.labels, ("folder",), "data=folder"),
+        ):
+            if chosen and path is not None and self.source not in readers:
+                raise ConfigError(
+                    f"{name}={str(path)!r} is only read with {sources}, and data={self.source} "
+                    "was given; drop one of them"
+                )
         if len(set(self.shapes)) != len(self.shapes) or not self.shapes:
             raise ConfigError(
                 f"data.shapes={self.shapes}: give distinct shapes among {', '.join(SHAPE_NAMES)}"
