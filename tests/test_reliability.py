@@ -104,7 +104,8 @@ def test_load_refuses_a_checkpoint_of_non_finite_weights(workdir: Path) -> None:
     weights = checkpoint.load_file(str(path / "model.safetensors"))
     weights["G.0.weight"][0, 0] = float("nan")
     checkpoint.save_file(weights, str(path / "model.safetensors"))
-    with pytest.raises(UsageError, match=r"no readable checkpoint"):
+    # the only checkpoint: its reason in one line, not a warning promising a previous one
+    with pytest.raises(UsageError, match=r"^checkpoint '.*step_\d+' holds non-finite weights"):
         api.load(workdir / "runs/r")
 
 
@@ -131,6 +132,20 @@ def test_a_truncated_checkpoint_falls_back_to_the_previous_one(
     assert run.step == 2
     assert "step_0000004' is unreadable" in capsys.readouterr().err
     assert fit(run)["steps"] == 6
+
+
+def test_when_no_checkpoint_reads_back_the_error_says_so_once(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The last damaged checkpoint warned 'trying the previous checkpoint' (there was none),
+    then a second line said the run had no readable checkpoint."""
+    run_dir = _two_checkpoints(workdir)
+    for step in ("step_0000004", "step_0000002"):
+        (run_dir / "checkpoints" / step / "state.json").write_text("{")
+    with pytest.raises(UsageError, match=r"step_0000002' is unreadable: .*none of the 2 checkp"):
+        api.load(run_dir)
+    err = capsys.readouterr().err
+    assert err.count("trying the previous checkpoint") == 1 and "step_0000004" in err
 
 
 @pytest.mark.parametrize("pointer", ["step_0000099", "../../../../etc", "/etc/passwd"])

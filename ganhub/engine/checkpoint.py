@@ -220,13 +220,20 @@ def _state_json(path: Path) -> str:
 def load_newest(
     directory: Path, warn: Callable[[str], None] = print
 ) -> tuple[Path, int, dict[str, Tensor], dict[str, Any]] | None:
-    """Load the newest checkpoint that reads back whole, skipping damaged ones with a warning."""
-    for path in step_dirs(directory):
+    """Load the newest checkpoint that reads back whole, skipping damaged ones with a warning;
+    None when there is none. When none reads back, the oldest one's reason is the error (one
+    line: no warning promising a previous checkpoint that is not there)."""
+    paths = step_dirs(directory)
+    for i, path in enumerate(paths):
         try:
             step, model_state, state = load(path)
         except UsageError as exc:
-            warn(f"ganhub: warning: {exc}; trying the previous checkpoint")
-            continue
+            if i + 1 < len(paths):
+                warn(f"ganhub: warning: {exc}; trying the previous checkpoint")
+                continue
+            if i == 0:
+                raise
+            raise UsageError(f"{exc}; none of the {len(paths)} checkpoints reads back") from None
         return path, step, model_state, state
     return None
 
