@@ -70,24 +70,55 @@ def data_group() -> None:
 
 
 def _resolve(data: Path | None, overrides: tuple[str, ...]) -> tuple[RunConfig, Domain]:
-    """The config a run on `data` would use: data.path=DATA plus the user's key=value items."""
-    from ganhub.config.overrides import merge_sources
-    from ganhub.config.resolve import resolve
-    from ganhub.errors import UsageError
+    """The config a run on `data` would use: data.path=DATA plus the user's key=value items,
+    refused in one line where `ganhub run` refuses it (the domain's check included)."""
+    from ganhub.config.overrides import forget_key, merge_sources, set_dotted
+    from ganhub.config.resolve import naming_source, validate
+    from ganhub.errors import ConfigError, UsageError, plugin_code
     from ganhub.plugins import get_hub
 
-    items = list(overrides)
-    if not merge_sources(items).get("plugin"):
-        hub = get_hub()
+    sources: dict[str, str] = {}
+    raw = merge_sources(list(overrides), (), sources)
+    hub = get_hub()
+    if not raw.get("plugin"):
         raise UsageError(
             "which domain will train on this data? add plugin=NAME "
             f"(available: {', '.join(hub.domains.names())})"
         )
     if data is not None:
-        items.append(f"data.path={data}")
-    # training=False: the domain's refusals of unusable data are what `check` is here to list
-    config = resolve(items, training=False)
-    return config, get_hub().require_domain(config.plugin)
+        # set as a Path, not as the text `data.path=DATA`: DATA is a path the shell gave, and
+        # must not be parsed as a value (a folder `null`, `true` or `[x]`) or expanded again
+        set_dotted(raw, ["data", "path"], _literal(data))
+        forget_key(sources, "data.path")
+    # training=False: no loggers or metrics, which only training needs
+    config = validate(raw, hub, training=False, sources=sources)
+    domain = hub.require_domain(config.plugin)
+    # the refusals `ganhub run` makes of these settings (dcgan's 1 or 3 channels, data.labels
+    # without model.conditional, no data.path for folder data), made here too: a check or
+    # conversion that passes them describes data no run could train on
+    with (
+        naming_source(sources),
+        plugin_code(f"domain '{config.plugin}': its check()", "a bug of its plugin"),
+    ):
+        problems = list(domain.check(config))
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return config, domain
+
+
+def _literal(data: Path) -> Path:
+    """DATA as data.path: as given, or absolute when it starts with `~` (a folder named `~`),
+    which code reading data.path as text typed after `key=` (a conditional run's class names)
+    would expand to the home folder."""
+    return Path(os.path.abspath(data)) if str(data).startswith("~") else data
+
+
+def _expanded(path: Path) -> Path:
+    """An --out or --list path with `~` and `$VAR` expanded, as in data.path: after `--out=`
+    the shell expands neither, and a literal `~` folder would be made."""
+    from ganhub.config.schema import expand_path_text
+
+    return Path(expand_path_text(str(path)))
 
 
 def inspect(data: Path | None, overrides: tuple[str, ...]) -> DataReport:
@@ -118,7 +149,7 @@ def check_command(as_json: bool, args: tuple[str, ...]) -> None:
 @click.option("--out", type=click.Path(path_type=Path), help="Write a cleaned copy here.")
 @click.option(
     "--list", "list_file", type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the kept files' names here instead (one per line).",
+    help="Write the kept files' names here instead (UTF-8, one per line).",
 )  # fmt: skip
 @click.option(
     "--hard-links", is_flag=True,
@@ -145,6 +176,8 @@ def clean_command(
 
     if (out is None) == (list_file is None):
         raise UsageError("give one of --out DIR and --list FILE")
+    out = None if out is None else _expanded(out)
+    list_file = None if list_file is None else _expanded(list_file)
     data, overrides = _split(args)
     if data is None:
         raise UsageError("ganhub data clean needs the DATA folder or zip to clean")
@@ -159,11 +192,12 @@ def clean_command(
         raise UsageError("--hard-links is for --out (a cleaned copy), not --list")
     if out is not None:
         _check_target("--out", out, data, new=True)  # before the check, which may take long
-    report = inspect(data, overrides)
-    dropped = report.dropped()
+    config, domain = _resolve(data, overrides)
+    report = domain.inspect_data(config)
+    dropped, items = report.dropped(), set(report.items)
     kept = [name for name in report.items if name not in dropped]
     # files the check names that are no items (a .ppm training does not read): left out too
-    others = sorted(dropped.difference(report.items))
+    others = sorted(dropped.difference(items))
     if report.items and not kept:  # an empty copy helps no one: the options are likely off
         first = next((f for f in report.findings if f.item in dropped), None)
         example = f", e.g. {one_line(f'{first.item}: {first.problem}', 160)}" if first else ""
@@ -172,24 +206,121 @@ def clean_command(
             "written (are the keys the run uses given, e.g. model.image_size?)"
         )
     if list_file is not None:
-        write_bytes(list_file, "".join(f"{name}\n" for name in kept).encode())
+        write_bytes(list_file, _list_text(kept))
         click.echo(f"{len(kept)} of {len(report.items)} kept -> {list_file}")
         return
     assert out is not None
-    written = copy_kept(data, out, kept, hard_links=hard_links)
+    # a conditional run's file,label rows (image domains' data.labels)
+    labels_csv = getattr(getattr(config, "data", None), "labels", None)
+    labels = _kept_labels(labels_csv, data, kept) if labels_csv and data.is_dir() else None
+    written = copy_kept(data, out, kept, hard_links=hard_links, extra=labels)
+    # every other file of DATA is named too (a README, a labels CSV the run does not use);
+    # the labels CSV the run uses is written to the copy, restricted to the kept files
+    rewritten = _inside(labels_csv, data) if labels is not None else set()
+    others = sorted(set(others).union(_not_copied(data, items)) - rewritten)
     line = f"{len(kept)} of {len(report.items)} kept, {len(report.items) - len(kept)} dropped"
     if others:
         names = ", ".join(one_line(name, 60) for name in others[:3])
         more = f" and {len(others) - 3} more" if len(others) > 3 else ""
         line += f"; {len(others)} other file(s) not copied ({names}{more})"
+    if labels is not None:
+        shown = one_line(written / labels[0], 200)
+        line += f"; the kept files' labels -> {shown} (train with data.labels={shown})"
     click.echo(f"{line} -> {written}")
 
 
-def copy_kept(data: Path, out: Path, kept: list[str], *, hard_links: bool = False) -> Path:
+def _list_text(kept: list[str]) -> bytes:
+    """The --list file: each kept name on its own line, UTF-8. A name that no such line can hold
+    (one with a line break, or bytes that are no UTF-8) is refused, naming it: written as it
+    is, it would break the list into two names, or end the command in a traceback."""
+    from ganhub.errors import UsageError, one_line
+
+    for name in kept:
+        problem = "holds a line break" if "\n" in name or "\r" in name else None
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            problem = "is not UTF-8"
+        if problem:
+            raise UsageError(
+                f"--list: the name of '{one_line(name, 200)}' {problem}, and the list holds one "
+                "UTF-8 name per line; rename the file, or write a cleaned copy with --out"
+            )
+    return "".join(f"{name}\n" for name in kept).encode()
+
+
+def _kept_labels(labels_csv: Path, data: Path, kept: list[str]) -> tuple[str, bytes]:
+    """The labels CSV for the copy: its name, and its header and the rows of the kept files
+    (in its order; the file cell written as the copy names the file), UTF-8. Without it the
+    copy could not be trained on: the original CSV names the dropped files, which a run refuses.
+    The CSV was checked already (`Domain.check`): one file column, every row a file of DATA."""
+    import csv
+    import io
+
+    from ganhub.data.labels import FILE_COLUMNS
+    from ganhub.errors import UsageError, one_line
+
+    if labels_csv.name in kept:
+        raise UsageError(
+            f"data.labels='{one_line(labels_csv, 200)}': a kept file of DATA has its name, so "
+            "the copy cannot hold the labels beside it; rename the CSV"
+        )
+    base = data.resolve()
+    named: dict[Path, str] = {}
+    for name in kept:  # a symlinked image is labelled by its target, as the loader labels it
+        named.setdefault((base / name).resolve(), Path(name).as_posix())
+    with labels_csv.open(newline="", encoding="utf-8-sig") as fh:
+        header, *rows = list(csv.reader(fh))
+    column = next(i for i, c in enumerate(header) if c.strip().lower() in FILE_COLUMNS)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        copied = named.get((base / row[column].strip()).resolve()) if column < len(row) else None
+        if copied is not None:
+            writer.writerow([copied if i == column else cell for i, cell in enumerate(row)])
+    return labels_csv.name, text.getvalue().encode()
+
+
+def _inside(path: Path | None, data: Path) -> set[str]:
+    """`path` as DATA's files are named, when it is one of them; else nothing."""
+    if path is None:
+        return set()
+    resolved, base = path.resolve(), data.resolve()
+    return {str(resolved.relative_to(base))} if resolved.is_relative_to(base) else set()
+
+
+def _not_copied(data: Path, items: set[str]) -> list[str]:
+    """The files of a folder or zip DATA that are no items (neither kept nor dropped): not
+    copied, so the summary names them. Hidden folders (`.git`), which no loader reads, are not
+    walked; an item that is a folder (a DICOM series) is copied whole."""
+    if data.is_file():
+        if not zipfile.is_zipfile(data):
+            return []
+        with zipfile.ZipFile(data) as archive:
+            return [n for n in archive.namelist() if not n.endswith("/") and n not in items]
+    found = []
+    for folder, subfolders, files in os.walk(data):
+        rel = Path(folder).relative_to(data)
+        subfolders[:] = [
+            d for d in subfolders if not d.startswith(".") and str(rel / d) not in items
+        ]
+        found += [str(rel / f) for f in files if str(rel / f) not in items]
+    return found
+
+
+def copy_kept(
+    data: Path,
+    out: Path,
+    kept: list[str],
+    *,
+    hard_links: bool = False,
+    extra: tuple[str, bytes] | None = None,
+) -> Path:
     """Copy the kept members of a folder (copies, or hard links with `hard_links`), a zip, or
     the kept lines of a text file (items `FILE:LINE`) into `out`, made whole beside it and then
     renamed; missing folders above `out` are made, as for other outputs (and removed again when
-    the copy fails)."""
+    the copy fails). `extra` (a name and its bytes) is written into a folder's copy too."""
     from ganhub.errors import UsageError, one_line
     from ganhub.metrics.store import check_output_file
 
@@ -199,6 +330,8 @@ def copy_kept(data: Path, out: Path, kept: list[str], *, hard_links: bool = Fals
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         _write_kept(data, tmp, out, kept, hard_links)
+        if extra is not None:  # inside the copy before its rename: never a copy without it
+            (tmp / extra[0]).write_bytes(extra[1])
         tmp.replace(out)
     except BaseException as exc:
         if tmp.is_dir() and not tmp.is_symlink():
@@ -280,12 +413,17 @@ def convert_command(fmt: str, out: Path, force: bool, args: tuple[str, ...]) -> 
     """
     from ganhub.errors import UsageError
 
+    out = _expanded(out)
     data, overrides = _split(args)
     _check_target("--out", out, data, new=False)
     if out.is_dir() and not out.is_symlink():  # a conversion never deletes a folder
         raise UsageError(f"--out {out} exists and is a folder; write the conversion to a new path")
     if not force and (out.exists() or out.is_symlink()):  # a typo must not replace a file
         raise UsageError(f"--out {out} exists; give --force to replace it, or a new path")
+    if fmt == "shard":  # its manifest beside it too, before the data is decoded
+        from ganhub.data.shards import shard_outputs
+
+        shard_outputs(out, replace=force)
     config, domain = _resolve(data, overrides)
     for path in domain.convert_data(config, fmt, out):
         click.echo(str(path))

@@ -11,6 +11,8 @@ the channels asked for. `describe_image` says what the decoding will do to a fil
 
 from __future__ import annotations
 
+import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,33 @@ _DEEP_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
 
 Source = Path | IO[bytes]
 _T = TypeVar("_T")
+_FILTER_LOCK = threading.Lock()
+
+
+def _quiet_bomb_warning() -> None:
+    """Ignore Pillow's warning (two lines, from PIL/Image.py) on opening an image over
+    MAX_PIXELS: `_open` refuses such an image itself, in one line naming the file. A filter
+    (that one warning only), not `warnings.catch_warnings()` around each open: header reads
+    run in threads, and that context manager is not thread-safe. Set at each open, since a
+    caller's `catch_warnings` block ending drops filters added within it; adding it again
+    replaces it, so the list does not grow."""
+    with _FILTER_LOCK:  # two threads adding it at once could both insert it
+        warnings.filterwarnings("ignore", message=r"Image size \(", module=r"PIL\.Image$")
+
+
+class ImageError(UsageError):
+    """A file that cannot be decoded: the message names it; `reason` says why without the
+    name (for reports that show the name in a column of its own). Made from the message
+    alone too, as PyTorch remakes a DataLoader worker's error."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason if reason is not None else message
+
+    @classmethod
+    def unreadable(cls, name: str, reason: str) -> ImageError:
+        """'cannot read image NAME: REASON'."""
+        return cls(f"cannot read image '{one_line(name)}': {reason}", reason)
 
 
 @dataclass
@@ -49,25 +78,21 @@ def _open(source: Source, name: str) -> PILImage:
     from PIL import Image, UnidentifiedImageError
 
     shown = one_line(name)  # a file's name is data: one line, control characters escaped
+    _quiet_bomb_warning()
     try:
         im = Image.open(source)
     except Image.DecompressionBombError:  # over twice MAX_PIXELS: Pillow refuses first
-        raise UsageError(
-            f"image '{shown}' is over {MAX_PIXELS:,} pixels (Pillow's decompression-bomb guard); "
-            "refused"
-        ) from None
+        reason = f"over {MAX_PIXELS:,} pixels (Pillow's decompression-bomb guard); refused"
+        raise ImageError(f"image '{shown}' is {reason}", reason) from None
     except UnidentifiedImageError:
-        raise UsageError(
-            f"cannot read image '{shown}': not an image in a format Pillow reads"
-        ) from None
+        raise ImageError.unreadable(name, "not an image in a format Pillow reads") from None
     except (OSError, ValueError) as exc:
         reason = str(exc).replace(str(source), name) if isinstance(source, Path) else str(exc)
-        raise UsageError(f"cannot read image '{shown}': {one_line(reason)}") from None
+        raise ImageError.unreadable(name, one_line(reason)) from None
     if im.width * im.height > MAX_PIXELS:
         im.close()
-        raise UsageError(
-            f"image '{shown}' is {im.width}x{im.height}, over {MAX_PIXELS:,} pixels; refused"
-        )
+        reason = f"{im.width}x{im.height}, over {MAX_PIXELS:,} pixels; refused"
+        raise ImageError(f"image '{shown}' is {reason}", reason)
     return im
 
 
@@ -88,6 +113,14 @@ def describe_image(source: Source, name: str) -> ImageFacts:
 def read_image(source: Source, channels: int, name: str = "") -> tuple[np.ndarray, ImageFacts]:
     """Decode once and describe: (pixels as `decode_image` gives them, facts)."""
     return _read(source, channels, name, _to_array)
+
+
+def read_native(source: Source, channels: int, name: str = "") -> tuple[np.ndarray, ImageFacts]:
+    """Decode once and describe, keeping the pixels' own type: (H, W, channels) uint8, or
+    float32 in [0, 1] for 16/32-bit grey (`read_pixels`), and the facts. A quarter of the
+    memory of `read_image`'s float32 for 8-bit images: what the data check of a large image
+    needs."""
+    return _read(source, channels, name, _pixels)
 
 
 def read_pixels(source: Source, channels: int, name: str = "") -> tuple[np.ndarray, float]:
@@ -130,7 +163,7 @@ def _guarded(name: str, work: Callable[[], _T]) -> _T:
         return work()
     except (OSError, ValueError, SyntaxError) as exc:
         reason = one_line((str(exc).splitlines() or [""])[0])
-        raise UsageError(f"cannot read image '{one_line(name)}': {reason}") from None
+        raise ImageError.unreadable(name, reason) from None
 
 
 def _facts(im: PILImage) -> ImageFacts:
@@ -191,9 +224,10 @@ def _deep_grey(values: np.ndarray, mode: str, name: str) -> tuple[np.ndarray, li
     brightness is no longer comparable with the others')."""
     if mode == "F" and not np.isfinite(values).all():
         bad = int(values.size - np.isfinite(values).sum())
-        raise UsageError(
-            f"cannot read image '{one_line(name)}': {bad} NaN or infinite pixel value(s) in a "
-            "32-bit float image; replace them (e.g. with 0) or leave the file out"
+        raise ImageError.unreadable(
+            name,
+            f"{bad} NaN or infinite pixel value(s) in a 32-bit float image; replace them (e.g. "
+            "with 0) or leave the file out",
         )
     lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
     full = 1.0 if mode == "F" else 65535.0
@@ -210,9 +244,12 @@ def _deep_grey(values: np.ndarray, mode: str, name: str) -> tuple[np.ndarray, li
 
 __all__ = [
     "MAX_PIXELS",
+    "ImageError",
     "ImageFacts",
     "decode_image",
     "describe_image",
     "probe_image",
     "read_image",
+    "read_native",
+    "read_pixels",
 ]

@@ -5,6 +5,7 @@ Images come out as float tensors in [-1, 1], shape (C, H, W), matching a Tanh ge
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import sys
@@ -64,12 +65,24 @@ def has_images(root: Path, within: Path | None = None) -> bool:
 
 def walk_files(root: Path, within: Path | None = None) -> Iterator[Path]:
     """The files under `root` as every image loader and `ganhub data check` see them: hidden
-    folders (`.git`, `.ipynb_checkpoints`) skipped, symlinks followed where they stay inside
-    the data folder `within` (default `root`; each real folder once: a link to an ancestor
-    cannot loop). A symlink leading out of it is a ConfigError: a data set's links must not
-    make training read other files, the rule `data.labels` rows follow too. `root` is a
-    folder of the data folder (cyclegan's trainA/, a class folder) when `within` is given:
-    `root` itself, or a link on the way to it, leading out of `within` is refused too."""
+    folders (`.git`, `.ipynb_checkpoints`) and hidden files (`.DS_Store`, the `._name.png`
+    that macOS copies onto other disks; no image) skipped, symlinks followed where they stay
+    inside the data folder `within` (default `root`; each real folder once: a link to an
+    ancestor cannot loop). A symlink leading out of it is a ConfigError: a data set's links
+    must not make training read other files, the rule `data.labels` rows follow too. `root`
+    is a folder of the data folder (cyclegan's trainA/, a class folder) when `within` is
+    given: `root` itself, or a link on the way to it, leading out of `within` is refused too."""
+    return (path for path, broken in _walk(root, within) if not broken)
+
+
+def broken_links(root: Path, within: Path | None = None) -> list[Path]:
+    """The symlinks under `root` (listed as `walk_files` lists) that lead to no file or folder
+    (dangling, or looping): the loaders find nothing there to read, and the check says so."""
+    return [path for path, broken in _walk(root, within) if broken]
+
+
+def _walk(root: Path, within: Path | None) -> Iterator[tuple[Path, bool]]:
+    """(path, whether it is a broken symlink) for `walk_files` and `broken_links`."""
     data = within if within is not None else root
     base = data.resolve()
     if within is not None:
@@ -87,14 +100,22 @@ def walk_files(root: Path, within: Path | None = None) -> Iterator[Path]:
         except OSError:  # unreadable or vanished: nothing listed from it
             continue
         for entry in entries:
+            if entry.name.startswith("."):  # hidden: not data, whether a folder or a file
+                continue
             path = folder / entry.name
-            if entry.is_symlink():
+            link = entry.is_symlink()
+            if link:
                 refuse_leaving(path, data, base)
-            if entry.is_dir():  # follows a link
-                if not entry.name.startswith("."):
-                    stack.append(path)
-            elif entry.is_file():  # not a broken link
-                yield path
+            try:
+                is_folder, is_file = entry.is_dir(), entry.is_file()  # both follow a link
+            except OSError:  # a link that loops on itself: it leads nowhere
+                is_folder = is_file = False
+            if is_folder:
+                stack.append(path)
+            elif is_file:
+                yield path, False
+            elif link:  # leads nowhere
+                yield path, True
 
 
 def refuse_leaving(link: Path, root: Path, base: Path | None = None) -> None:
@@ -182,12 +203,9 @@ def warn_skipped(path: Path, exc: Exception) -> None:
         print(line, file=sys.stderr, flush=True)
 
 
-def readable_files(files: Sequence[Path], where: Path) -> list[int]:
-    """The indices of `files` whose header opens as an image (`probe_image`: format and size,
-    no pixels decoded), what `data.skip_bad=true` trains on: each other file is left out with
-    one warning line, so it takes no place in an epoch and gives no other file its turn. About
-    30 us a file (a few threads read the headers); a UsageError naming `where` when none is
-    readable."""
+def header_problems(files: Sequence[Path]) -> list[UsageError | None]:
+    """For each of `files`, why its header does not open as an image (`probe_image`: format
+    and size, no pixels decoded), or None: about 30 us a file, a few threads reading."""
     from concurrent.futures import ThreadPoolExecutor
 
     from ganhub.data.decode import probe_image
@@ -205,9 +223,16 @@ def readable_files(files: Sequence[Path], where: Path) -> list[int]:
     step = max(64, len(files) // (PROBE_THREADS * 4) + 1)
     chunks = [files[i : i + step] for i in range(0, len(files), step)]
     with ThreadPoolExecutor(max_workers=min(PROBE_THREADS, len(chunks) or 1)) as pool:
-        found = [exc for chunk in pool.map(problems, chunks) for exc in chunk]
+        return [exc for chunk in pool.map(problems, chunks) for exc in chunk]
+
+
+def readable_files(files: Sequence[Path], where: Path) -> list[int]:
+    """The indices of `files` whose header opens as an image (`header_problems`), what
+    `data.skip_bad=true` trains on: each other file is left out with one warning line, so it
+    takes no place in an epoch and gives no other file its turn. A UsageError naming `where`
+    when none is readable."""
     kept = []
-    for i, (path, exc) in enumerate(zip(files, found)):
+    for i, (path, exc) in enumerate(zip(files, header_problems(files))):
         if exc is None:
             kept.append(i)
         else:
@@ -220,12 +245,26 @@ def readable_files(files: Sequence[Path], where: Path) -> list[int]:
     return kept
 
 
+def refuse_unreadable(files: Sequence[Path]) -> None:
+    """A one-line UsageError naming the first of `files` whose header does not open as an
+    image, before training starts (without it, such a file stopped the run when first drawn,
+    possibly hours in): what `data.skip_bad=false` does with one."""
+    bad = [exc for exc in header_problems(files) if exc is not None]
+    if bad:
+        count = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise UsageError(
+            f"{bad[0]}{count}; data.skip_bad=true leaves unreadable files out, and `ganhub data "
+            "check` lists them"
+        )
+
+
 class SkippingFiles:
     """What `data.skip_bad` does while decoding the image files of a dataset (`files`, whose
-    headers `readable_files` checked at start-up): a file that still fails (a truncated
-    download) is skipped for a file drawn at random, anew at each draw (in each process: the
-    main one, or each DataLoader worker with its own seed), so no file takes its turn in
-    every epoch. `skipped` holds the indices this process found unreadable: they are not
+    headers `readable_files` checked at start-up; without `skip_bad`, the `LoaderBatches` a
+    run trains from refuses an unreadable header at once, `refuse_unreadable`): a file that
+    still fails (a truncated download) is skipped for a file drawn at random, anew at each
+    draw (in each process: the main one, or each DataLoader worker with its own seed), so no
+    file takes its turn in every epoch. `skipped` holds the indices this process found unreadable: they are not
     decoded again, and `ganhub data convert` leaves their rows out."""
 
     def __init__(self, files: list[Path], size: int, channels: int, skip_bad: bool) -> None:
@@ -324,15 +363,64 @@ def _torchvision_train_set(name: str, root: Path) -> Any:
         "mnist": torchvision.datasets.MNIST,
         "fashion_mnist": torchvision.datasets.FashionMNIST,
     }
+    before = _listing(root)
     try:
         return classes[name](root=str(root), train=True, download=True)
     except (OSError, RuntimeError) as exc:  # offline (URLError), unwritable root, bad checksum
+        _remove_new(root, before)  # the empty folders, partial downloads of this attempt
         lines = str(getattr(exc, "reason", None) or exc).strip().splitlines() or [""]
+        failed = f"downloading it failed ({one_line(lines[-1], 120)})"
+        damaged = _failing_checksum(classes[name], root)
+        if damaged:
+            raise UsageError(
+                f"data={name}: its files in '{one_line(root)}' fail torchvision's checksum "
+                f"({len(damaged)} of them, e.g. '{damaged[0]}'), and {failed}; replace them "
+                "with torchvision's download, or set data.path=DIR where one is"
+            ) from None
         raise UsageError(
-            f"data={name}: not in '{root}' and downloading it failed ({one_line(lines[-1], 120)})"
-            "; copy torchvision's download of it into that folder, or set data.path=DIR where "
-            "one is"
+            f"data={name}: not in '{one_line(root)}' and {failed}; copy torchvision's download "
+            "of it into that folder, or set data.path=DIR where one is"
         ) from None
+
+
+def _listing(root: Path) -> set[str] | None:
+    """Every path under `root` (not following links), or None when `root` does not exist."""
+    if not root.exists():
+        return None
+    found = {str(root)}
+    for folder, dirs, files in os.walk(root):
+        found.update(os.path.join(folder, name) for name in [*dirs, *files])
+    return found
+
+
+def _remove_new(root: Path, before: set[str] | None) -> None:
+    """Remove what appeared under `root` since `_listing` gave `before` (`root` itself when it
+    was not there): a failed download leaves neither empty folders nor partial files."""
+    if not root.exists():
+        return
+    for folder, dirs, files in os.walk(root, topdown=False):  # contents before their folder
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
+            path = os.path.join(folder, name)
+            if before is None or path not in before:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        if before is None or folder not in before:
+            with contextlib.suppress(OSError):  # not empty: someone else's files stay
+                os.rmdir(folder)
+
+
+def _failing_checksum(kind: Any, root: Path) -> list[str]:
+    """The files of a torchvision set with checksums (CIFAR-10's batches) that are all present
+    under `root` yet fail their checksum (relative to `root`); empty when some are missing."""
+    from torchvision.datasets.utils import check_integrity
+
+    folder, listed = getattr(kind, "base_folder", None), getattr(kind, "train_list", None)
+    if not isinstance(folder, str) or not listed:
+        return []
+    paths = [(os.path.join(folder, name), md5) for name, md5 in listed]
+    if not all((root / rel).is_file() for rel, _ in paths):
+        return []
+    return [rel for rel, md5 in paths if not check_integrity(str(root / rel), md5)]
 
 
 def save_image_grid(images: Tensor, path: Path, nrow: int | None = None) -> Path:

@@ -146,7 +146,7 @@ def inspect_image_files(
 ) -> None:
     """Decode every file (`(name, opener)` pairs; an opener returns a path or a binary file):
     unreadable, oversized, conversions, size problems, exact and near duplicates."""
-    from ganhub.data.decode import read_image
+    from ganhub.data.decode import read_native
 
     thumbs: dict[str, np.ndarray] = {}
     keys: dict[str, bytes] = {}
@@ -155,9 +155,11 @@ def inspect_image_files(
     for name, opener in files:
         report.items.append(name)
         try:
-            pixels, facts = read_image(opener(), channels, name)
-        except UsageError as exc:
-            report.add(name, str(exc).split(": ", 1)[-1], DROP, "error")
+            # the pixels' own type (8-bit for most files): a 9000x9000 image took 3.4 GB and
+            # 20 s as float32 (C, H, W) copies, for a constant test, a hash and a thumbnail
+            pixels, facts = read_native(opener(), channels, name)
+        except UsageError as exc:  # the row names the file: the reason alone
+            report.add(name, getattr(exc, "reason", str(exc).split(": ", 1)[-1]), DROP, "error")
             continue
         sizes[f"{facts.width}x{facts.height}"] += 1
         for note in facts.notes:
@@ -172,10 +174,12 @@ def inspect_image_files(
                 resized[f"{facts.width}x{facts.height} -> {size}x{size}"] += 1
             else:
                 report.add(name, f"{facts.width}x{facts.height}, not {size}x{size}", DROP, "error")
-        if float(pixels.max() - pixels.min()) < 1e-6:
+        depth = 255.0 if pixels.dtype == np.uint8 else 1.0
+        if (float(pixels.max()) - float(pixels.min())) / depth < 1e-6:
             report.add(name, "constant image (one value everywhere)", KEEP, "warning")
         keys[name] = pixel_key(pixels)
-        thumbs[name] = thumbnail(pixels)
+        thumbs[name] = _native_thumbnail(pixels)
+        del pixels  # one large image's pixels at a time
     report.summary["sizes"] = dict(sizes.most_common(5))
     if resized:
         report.summary["resized on load"] = dict(resized.most_common(5))
@@ -185,8 +189,11 @@ def inspect_image_files(
 def report_unread_images(report: DataReport, root: Path, under: Path | None = None) -> None:
     """A warning for each file under `under` (default `root`; named relative to `root`, the
     data folder its links must stay in) that Pillow would open but training skips for its
-    suffix (.jfif, .ppm...): never silent."""
-    from ganhub.data.images import IMAGE_SUFFIXES, unread_images
+    suffix (.jfif, .ppm...), and an error for each image symlink that leads nowhere (the
+    loaders find no file there): never silent."""
+    import os
+
+    from ganhub.data.images import IMAGE_SUFFIXES, broken_links, unread_images
 
     for path in unread_images(under or root, within=root):
         report.add(
@@ -196,13 +203,24 @@ def report_unread_images(report: DataReport, root: Path, under: Path | None = No
             DROP,
             "warning",
         )
+    for path in broken_links(under or root, within=root):
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            report.add(
+                path.relative_to(root).as_posix(),
+                f"broken symlink (to '{os.readlink(path)}'): no file to read; fix the link or "
+                "remove it",
+                DROP,
+                "error",
+            )
 
 
 def pixel_key(pixels: np.ndarray) -> bytes:
     """A digest of decoded pixels with their shape and type: equal only for identical images."""
     # the shape goes in so that, say, a 2x8 and a 4x4 image of the same values differ
     head = f"{pixels.dtype.str}{pixels.shape}".encode()
-    return hashlib.sha256(head + np.ascontiguousarray(pixels).tobytes()).digest()
+    digest = hashlib.sha256(head)
+    digest.update(np.ascontiguousarray(pixels).data)  # the buffer itself: no copy of it
+    return digest.digest()
 
 
 def thumbnail(pixels: np.ndarray) -> np.ndarray:
@@ -213,6 +231,24 @@ def thumbnail(pixels: np.ndarray) -> np.ndarray:
         return np.stack([thumbnail(plane) for plane in pixels])
     small = Image.fromarray(np.ascontiguousarray(pixels, dtype=np.float32), mode="F")
     return np.asarray(small.resize((16, 16), Image.Resampling.BOX), dtype=np.float32)
+
+
+def _native_thumbnail(pixels: np.ndarray) -> np.ndarray:
+    """`thumbnail` of (H, W, C) pixels as `read_native` gives them (uint8 or float32 in [0, 1]):
+    (C, 16, 16). A large 8-bit plane is box-reduced by a whole factor in 8 bits first (to at
+    least 256 px a side: its rounding averages out in the 16x16 boxes), so the float copy made
+    is of the reduced plane, not of the whole image."""
+    from PIL import Image
+
+    planes = []
+    for c in range(pixels.shape[2]):
+        plane = np.ascontiguousarray(pixels[:, :, c])
+        factor = min(plane.shape) // 256
+        if plane.dtype == np.uint8 and factor > 1:
+            plane = np.asarray(Image.fromarray(plane, mode="L").reduce(factor))
+        scale = np.float32(255.0 if plane.dtype == np.uint8 else 1.0)
+        planes.append(thumbnail(plane.astype(np.float32) / scale))
+    return np.stack(planes)
 
 
 def dhash(thumb: np.ndarray) -> int:

@@ -8,12 +8,13 @@ files held when they were 8-bit) unless `encoding="float16"`; other samples as t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ganhub.errors import ConfigError, UsageError, writing
+from ganhub.errors import ConfigError, UsageError, one_line, writing
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -23,17 +24,50 @@ MANIFEST_SUFFIX = ".json"
 FORMAT = "ganhub-shard/1"
 
 
+def shard_outputs(out: Path, *, replace: bool) -> tuple[Path, Path]:
+    """The shard `out` and its manifest beside it, checked before anything is written: a
+    UsageError naming `--out` when either is a folder (or no regular file), or exists and
+    `replace` (`--force`) was not given. A manifest without the shard `out` is never replaced:
+    it is some other file of that name. The pair is written together or not at all, so
+    neither may stand in the way halfway."""
+    from ganhub.metrics.store import check_output_file
+
+    shown = one_line(out, 200)
+    if out.suffix != SHARD_SUFFIX:
+        raise UsageError(f"--out {shown}: a shard is a {SHARD_SUFFIX} file")
+    meta = out.with_suffix(MANIFEST_SUFFIX)
+    for path, what in ((out, "--out"), (meta, f"--out {shown}: its manifest")):
+        if path.is_dir() and not path.is_symlink():
+            raise UsageError(f"{what} {one_line(path, 200)} is a folder; give --out a new path")
+        if path.exists() and not path.is_file():
+            raise UsageError(f"{what} {one_line(path, 200)} is no regular file; give --out a "
+                             "new path")  # fmt: skip
+    taken = meta.exists() or meta.is_symlink()
+    if out.exists() or out.is_symlink():
+        if not replace:
+            also = " and its manifest" if taken else ""
+            raise UsageError(f"--out {shown}{also} exist; give --force to replace them, or a "
+                             "new path")  # fmt: skip
+    elif taken:
+        raise UsageError(
+            f"--out {shown}: its manifest's name {one_line(meta, 200)} is taken by a file "
+            "without that shard; move the file, or give --out a new path"
+        )
+    check_output_file(out)  # the nearest existing folder above it must take files
+    return out, meta
+
+
 def write_shard(
     out: Path, samples: Tensor, source: dict[str, Any], encoding: str = "auto"
 ) -> list[Path]:
-    """Write `samples` to `out` (.safetensors) and its manifest (.json) atomically."""
+    """Write `samples` to `out` (.safetensors) and its manifest (.json) as a pair: both made
+    whole under temporary names beside them, then renamed; on any failure neither is left,
+    nor a temporary file or a folder this made, and the error names `out`. An existing
+    manifest is replaced only with the shard it describes (`ganhub data convert` lets an
+    existing `out` through only with --force): another file of that name is refused."""
     import torch
-    from safetensors.torch import save_file
 
-    if out.suffix != SHARD_SUFFIX:
-        raise UsageError(f"--out {out}: a shard is a {SHARD_SUFFIX} file")
-    if out.exists() and not out.is_file():
-        raise UsageError(f"--out {out} is a folder")
+    shard_outputs(out, replace=out.exists())
     x = samples.detach().cpu()
     if encoding == "auto":
         in_range = x.is_floating_point() and bool((x.min() >= -1) & (x.max() <= 1))
@@ -44,15 +78,6 @@ def write_shard(
         stored = x.half()
     else:
         stored = x.contiguous()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        with writing(out):
-            save_file({"samples": stored.contiguous()}, str(tmp))
-        tmp.chmod(0o644)  # safetensors creates files readable by the owner only
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
     manifest = {
         "format": FORMAT,
         "count": len(stored),
@@ -61,11 +86,54 @@ def write_shard(
         "encoding": encoding,
         "source": source,
     }
+    made = [f for f in reversed(out.absolute().parents) if not f.exists()]
     meta = out.with_suffix(MANIFEST_SUFFIX)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     meta_tmp = meta.with_name(f".{meta.name}.{os.getpid()}.tmp")
-    meta_tmp.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-    meta_tmp.replace(meta)
+    renamed = False
+    try:
+        _write_pair(stored, manifest, out, tmp, meta_tmp)
+        tmp.replace(out)
+        renamed = True
+        meta_tmp.replace(meta)
+    except BaseException as exc:
+        if renamed:  # a shard without its manifest is unusable: take it back out
+            out.unlink(missing_ok=True)
+        _remove(tmp, meta_tmp, made)
+        if isinstance(exc, OSError):  # every path written here stands for --out
+            reason = exc.strerror or one_line(exc)
+            raise UsageError(f"--out {one_line(out, 200)} cannot be written: {reason}") from None
+        raise
     return [out, meta]
+
+
+def _write_pair(
+    stored: Tensor, manifest: dict[str, Any], out: Path, tmp: Path, meta_tmp: Path
+) -> None:
+    """Write the shard to `tmp` and its manifest to `meta_tmp` (folders above made)."""
+    from safetensors.torch import save_file
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with writing(out):
+        save_file({"samples": stored.contiguous()}, str(tmp))
+    tmp.chmod(0o644)  # safetensors creates files readable by the owner only
+    meta_tmp.unlink(missing_ok=True)
+    with meta_tmp.open("x", encoding="utf-8") as fh:  # "x": never through a planted link
+        fh.write(json.dumps(manifest, indent=1))
+
+
+def _remove(tmp: Path, meta_tmp: Path, made: list[Path]) -> None:
+    """Remove the temporary files and the folders `write_shard` made (innermost first; a
+    folder someone filled meanwhile stays)."""
+    for path in (tmp, meta_tmp):
+        # a read-only folder: nothing of ours could be made there anyway
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+    for folder in reversed(made):
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def is_shard(path: Path | None) -> bool:
@@ -185,5 +253,6 @@ __all__ = [
     "load_image_shard",
     "load_shard",
     "read_manifest",
+    "shard_outputs",
     "write_shard",
 ]
