@@ -77,7 +77,7 @@ def write_card(
     step = manifest["step"]
     records = [r for r in read_metrics(run_dir, notes) if r.get("step", step + 1) <= step]
     caption, rows = final_metrics(run_dir, records, notes, up_to=step)
-    last_step, last_rows = _last_values(records)
+    last_step, last_rows = _last_values(records, notes)
     text = render_card(
         manifest, folder, name, config_text, caption, rows, last_step, last_rows, notes
     )
@@ -86,25 +86,38 @@ def write_card(
     return path
 
 
-def _last_values(records: list[dict[str, Any]]) -> tuple[int, list[tuple[str, str]]]:
-    """(step, rows) of the last record holding training values (losses, D outputs...): the
-    evaluation at the end of a run is logged as a line of its own after them."""
+def _last_values(
+    records: list[dict[str, Any]], notes: list[str]
+) -> tuple[int, list[tuple[str, str]]]:
+    """(step, rows) of the last step whose records hold training values (losses, D
+    outputs...), every record of that step merged (the evaluation at the end of a run is
+    logged as a line of its own, and an appended line must not hide the others); values that
+    are no numbers are left out with a note."""
     from ganhub.metrics.rundata import as_number, as_text
 
-    for record in reversed(records):
-        rows = []
-        for key, value in record.items():
-            number = as_number(value)
-            if key in ("step", "time") or key.startswith("eval/") or number is None:
-                continue
-            if isinstance(value, bool):
-                continue
-            rows.append((as_text(key, 80), f"{number:.4g}"))
-            if len(rows) == MAX_LAST:
-                break
-        if rows:
-            return record["step"], rows
-    return 0, []
+    def training(key: str, value: Any) -> bool:
+        return key not in ("step", "time") and not key.startswith("eval/")
+
+    def shown(value: Any) -> bool:
+        return as_number(value) is not None and not isinstance(value, bool)
+
+    steps = [r["step"] for r in records if any(training(k, v) and shown(v) for k, v in r.items())]
+    if not steps:
+        return 0, []
+    merged: dict[str, Any] = {}
+    for record in records:
+        if record.get("step") == steps[-1]:
+            merged.update(record)
+    rows = [(as_text(k, 80), f"{as_number(v):.4g}") for k, v in merged.items()
+            if training(k, v) and shown(v)][:MAX_LAST]  # fmt: skip
+    odd = [as_text(k, 40) for k, v in merged.items() if training(k, v) and as_number(v) is None]
+    if odd:
+        more = f" and {len(odd) - 3} more" if len(odd) > 3 else ""
+        notes.append(
+            f"metrics.jsonl, step {steps[-1]}: values that are not numbers were left out "
+            f"(keys {', '.join(odd[:3])}{more})"
+        )
+    return steps[-1], rows
 
 
 def render_card(

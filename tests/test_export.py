@@ -180,6 +180,7 @@ def test_the_card_escapes_what_the_run_directory_says(
         "a|b": 3.0,
         "line\n# heading": 4.0,
         "eval/```": 5.0,
+        "note": "<script>",
     }
     with (run_dir / "metrics.jsonl").open("a") as fh:
         fh.write(json.dumps(hostile) + "\nnot json\n")
@@ -188,6 +189,8 @@ def test_the_card_escapes_what_the_run_directory_says(
     assert "[click](" not in card and r"\[click\](javascript:alert(1))" in card
     assert r"| a\|b | 3 |" in card and "\n# heading" not in card
     assert "skipped 1 line(s) not valid JSON" in card  # rundata's note reaches the card
+    # an appended line of the last step hid the run's own values of it, and text went unsaid
+    assert "| loss/D |" in card and "step 4: values that are not numbers were left out" in card
     for line in card.splitlines():
         if line.startswith("| ") and "|---" not in line:
             assert len(re.findall(r"(?<!\\)\|", line)) in (3, 6), line  # no cell added

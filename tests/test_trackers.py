@@ -67,6 +67,7 @@ def test_options_of_enabled_loggers_validate_and_are_saved() -> None:
     [
         (["loggers=[wandb]", "logger.wandb.mode=sometimes"], "logger.wandb.mode='sometimes': "),
         (["loggers=[mlflow]", "logger.mlflow.trackin_uri=x"], "did you mean 'logger.mlflow.tracking_uri'"),
+        (["loggers=[mlflow]", "logger.mlflow.tracking_uri=ftp://x"], "logger.mlflow.tracking_uri='ftp://x': give a tracking server"),
         (["loggers=[wandb]", "logger.wandb.project=a/b"], "logger.wandb.project='a/b': W&B names"),
         (["logger.wandb.mode=online"], "logger 'wandb' is not enabled (loggers=[jsonl])"),
         (["logger=[mlflow]"], "to choose loggers write loggers=[mlflow]"),
@@ -396,7 +397,7 @@ def test_wandb_offline_run_holds_config_history_images_and_checkpoint(
 ) -> None:
     summary = ganhub.train([*RUN, "loggers=[jsonl,wandb]", "name=offline"])
     printed = "".join(capfd.readouterr())
-    assert "Tracking run with wandb" not in printed  # trainer.progress=false: W&B is silent
+    assert "wandb:" not in printed  # trainer.progress=false: W&B is silent, its artifact too
     run_dir = Path(summary["run_dir"])
     (offline,) = (run_dir / "wandb").glob("offline-run-*")  # offline: W&B's local run folder
     run_id = json.loads((run_dir / WANDB_RUN_FILE).read_text())["id"]

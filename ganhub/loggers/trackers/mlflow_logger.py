@@ -42,6 +42,7 @@ _PARAMS_PER_BATCH = 100
 _PARAM_CHARS = 6000
 # The schemes MLflow serves through SQLAlchemy (and migrates with alembic)
 _DATABASES = ("sqlite", "postgresql", "mysql", "mssql")
+_SCHEMES = ("http", "https", "databricks", *_DATABASES)  # the stores MLflow opens for ganhub
 
 
 def _param_text(value: Any) -> str:
@@ -85,6 +86,17 @@ class MLflowOptions(Section):
     @classmethod
     def _one_line(cls, v: str | None) -> str | None:
         return _plain_text(v, what="text")
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _a_store_mlflow_opens(cls, v: str | None) -> str | None:
+        # anything else reached MLflow, whose error spoke of file stores or model registries
+        if v is not None and urlparse(v).scheme.split("+")[0] not in _SCHEMES:
+            raise ValueError(
+                "give a tracking server (http://HOST:5000, https://..., databricks) or a "
+                "database (sqlite:///PATH, postgresql://..., mysql://..., mssql://...)"
+            )
+        return v
 
 
 # -- MLflow ------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import shutil
@@ -130,6 +132,7 @@ class WandbLogger(Logger):
                 "`wandb sync` later"
             )
         previous = self._previous_id()
+        self.quiet = not config.trainer.progress
         data = config.model_dump(mode="json")
         data.pop("resume", None)
         try:
@@ -228,7 +231,11 @@ class WandbLogger(Logger):
                 )
                 # immutable: referenced, not copied to W&B's staging folder (checkpoints are
                 # large, and a step directory never changes once written)
-                artifact.add_dir(str(newest.resolve()), policy="immutable")  # sync from anywhere
+                # add_dir prints a "wandb: Adding directory..." line of its own, whatever the
+                # run's silent setting: a quiet run prints its one summary line only
+                hushed = contextlib.redirect_stderr(io.StringIO()) if self.quiet else None
+                with hushed or contextlib.nullcontext():  # resolved: it syncs from anywhere
+                    artifact.add_dir(str(newest.resolve()), policy="immutable")
                 self.run.log_artifact(artifact, aliases=["latest", newest.name])
         except Exception as exc:  # the run's own outputs are saved; do not fail at the end
             _warn(f"logger 'wandb' could not log the checkpoint ({_first_line(exc)})")
