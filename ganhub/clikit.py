@@ -20,7 +20,15 @@ from ganhub.config.schema import MAX_SEED
 HELP = {"help_option_names": ["-h", "--help"]}
 # a run directory argument: it must exist and be a folder (load() checks it holds a run)
 RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
-SEED = click.IntRange(0, MAX_SEED)  # the range of the `seed` key
+
+
+class _SeedRange(click.IntRange):
+    """The range of the `seed` key; a value that is no number is 'not a valid integer'."""
+
+    name = "integer"  # click's IntRange says "'abc' is not a valid integer range"
+
+
+SEED = _SeedRange(0, MAX_SEED)
 
 
 def domain_group(cli: click.Group, domain: str, help_text: str) -> click.Group:

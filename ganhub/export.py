@@ -65,11 +65,12 @@ _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@
 
 
 class _FormatChoice(click.Choice):
-    """click's Choice of --format, refusing a typo (onxx) with a did-you-mean."""
+    """click's Choice of --format, in any case (ONNX), refusing a typo (onxx) with a
+    did-you-mean."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if value in FORMATS:
-            return value
+        if str(value).lower() in FORMATS:
+            return str(value).lower()
         self.fail(
             f"'{one_line(value, 40)}' is not one of {', '.join(FORMATS)}"
             f"{did_you_mean(str(value), FORMATS)}",
