@@ -338,12 +338,17 @@ def test_training_fails_fast_when_a_metric_cannot_run(
 
 
 def test_too_few_samples_are_refused_before_training_and_before_scoring(cli, workdir: Path) -> None:  # type: ignore[no-untyped-def]
-    code, _, err = cli("run", *TINY_DCGAN, "eval.metrics=[fid,kid]", "eval.n_samples=1")
+    code, out, err = cli("run", *TINY_DCGAN, "eval.metrics=[fid,kid]", "eval.n_samples=1")
     assert (
         code == 2
         and "eval.n_samples=1 is too few samples to score: fid needs 2, kid needs 2" in err
     )
+    assert "run dir" not in out  # before the banner, which named a run directory it removed
     assert not list((workdir / "runs").glob("*/checkpoints/step_*"))  # stopped before training
+    # ganhub meta: at the end of meta-training, it was
+    code, out, err = cli("meta", *TINY_DCGAN, "meta.classes=[0,1]", "meta.outer_steps=2",
+                         "eval.metrics=[fid,kid]", "eval.n_samples=1")  # fmt: skip
+    assert code == 2 and "eval.n_samples=1 is too few samples" in err and "outer" not in out
     code, _, err = cli("run", *TINY_DCGAN, "eval.metrics=[]", "name=few")
     assert code == 0, err
     code, _, err = cli("eval", "runs/few", "--n", "3", "eval.metrics=[precision_recall]")

@@ -243,6 +243,36 @@ def evaluate(
     return result
 
 
+def check_metrics(
+    system: GANSystem, metrics: Sequence[Metric], n_samples: int | None = None, key: str = ""
+) -> None:
+    """Missing libraries and feature networks of the applicable metrics, and too few samples
+    (`n_samples`, typed as `key`; default: the run's eval.n_samples), raise here."""
+    applicable = supported(metrics, system.capabilities())
+    if n_samples is None:
+        n_samples, key = system.config.eval.n_samples, "eval.n_samples"
+    check_sample_count(applicable, n_samples, key or "n_samples")
+    refuse_shared_keys(applicable)
+    for metric in applicable:
+        metric.check(system)
+
+
+def refuse_shared_keys(metrics: Sequence[Metric]) -> None:
+    """Two metrics declaring the same exact key (`ssim` of ssim_diversity and med_fidelity)
+    would report it twice, one value replacing the other: refused before training, as
+    `evaluate` refuses keys that meet undeclared. Patterns (`fd_*`) are left to `evaluate`."""
+    declared: dict[str, str] = {}
+    for metric in metrics:
+        for key in metric.better:
+            if key in COUNT_KEYS or any(c in key for c in "*?["):
+                continue
+            if declared.setdefault(key, metric.name) != metric.name:
+                raise ConfigError(
+                    f"eval.metrics: '{declared[key]}' and '{metric.name}' both report '{key}', "
+                    "and one value would replace the other; evaluate them in separate runs"
+                )
+
+
 __all__ = [
     "COUNT_KEYS",
     "ROTNET_MIN_IMAGES",
@@ -251,9 +281,11 @@ __all__ = [
     "Directions",
     "Evaluation",
     "Metric",
+    "check_metrics",
     "check_sample_count",
     "direction_of",
     "evaluate",
+    "refuse_shared_keys",
     "supported",
     "undeclared",
 ]

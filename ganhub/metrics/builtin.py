@@ -14,12 +14,9 @@ from ganhub.hookspecs import Register, hookimpl
 from ganhub.metrics import Directions, Metric
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from torch import Tensor
 
     from ganhub.capabilities import Capabilities
-    from ganhub.engine.run import Run
     from ganhub.engine.system import GANSystem
     from ganhub.metrics.features import Extractor
 
@@ -319,45 +316,3 @@ def register_metrics(register: Register) -> None:
 
     for metric in (*BUILTIN_METRICS, *CONDITIONAL_METRICS, *FAIRNESS_METRICS):
         register(metric.name, metric)
-
-
-@hookimpl
-def before_train(run: Run) -> None:
-    """Check the run's metrics before step one, so a missing extractor fails fast."""
-    if run.dist.is_main:
-        check_metrics(run.system, run.metrics())
-
-
-def check_metrics(
-    system: GANSystem, metrics: Sequence[Metric], n_samples: int | None = None, key: str = ""
-) -> None:
-    """Missing libraries and feature networks of the applicable metrics, and too few samples
-    (`n_samples`, typed as `key`; default: the run's eval.n_samples), raise here."""
-    from ganhub.metrics import check_sample_count, supported
-
-    applicable = supported(metrics, system.capabilities())
-    if n_samples is None:
-        n_samples, key = system.config.eval.n_samples, "eval.n_samples"
-    check_sample_count(applicable, n_samples, key or "n_samples")
-    refuse_shared_keys(applicable)
-    for metric in applicable:
-        metric.check(system)
-
-
-def refuse_shared_keys(metrics: Sequence[Metric]) -> None:
-    """Two metrics declaring the same exact key (`ssim` of ssim_diversity and med_fidelity)
-    would report it twice, one value replacing the other: refused before training, as
-    `evaluate` refuses keys that meet undeclared. Patterns (`fd_*`) are left to `evaluate`."""
-    from ganhub.errors import ConfigError
-    from ganhub.metrics import COUNT_KEYS
-
-    declared: dict[str, str] = {}
-    for metric in metrics:
-        for key in metric.better:
-            if key in COUNT_KEYS or any(c in key for c in "*?["):
-                continue
-            if declared.setdefault(key, metric.name) != metric.name:
-                raise ConfigError(
-                    f"eval.metrics: '{declared[key]}' and '{metric.name}' both report '{key}', "
-                    "and one value would replace the other; evaluate them in separate runs"
-                )

@@ -261,6 +261,8 @@ def _outer_loop(
     from ganhub.wiring import make_run
 
     console, system = run.console, run.system
+    for warning in run.preflight():  # as `ganhub run`: refused before the banner, not at the end
+        console.warn(warning)
     rng = random.Random(run.config.seed)
     update = outer_update(options)
     query = f" + {update.query_steps} query step" if update.query_steps else ""
