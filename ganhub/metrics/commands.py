@@ -65,9 +65,9 @@ def evaluate_run(
     from ganhub.api import load
     from ganhub.config.schema import EvalConfig
     from ganhub.errors import UsageError
-    from ganhub.metrics import applies_to, evaluate, supported
-    from ganhub.metrics.builtin import FeatureMetric, InceptionScore, check_metrics
-    from ganhub.metrics.features import extractors_used
+    from ganhub.metrics import COUNT_KEYS, applies_to, check_metrics, evaluate, supported
+    from ganhub.metrics.builtin import FeatureMetric, InceptionScore
+    from ganhub.metrics.features import extractor_names, extractors_used
     from ganhub.metrics.store import check_output_file, write_json
     from ganhub.plugins import get_hub
 
@@ -116,18 +116,33 @@ def evaluate_run(
             f"to: {needs}. The domain's defaults: {defaults} (ganhub list metrics)"
         )
     n = n_samples or config.eval.n_samples
+    asked = f"--n {n}" if n_samples else f"eval.n_samples={n}"
     check_metrics(system, usable, n, "--n" if n_samples else "eval.n_samples")
+    uses_features = any(isinstance(m, FeatureMetric | InceptionScore) for m in usable)
+    unused = _unused_inception_keys(
+        items, extractor_names(config.eval, caps) if uses_features else []
+    )
+    if unused:
+        click.echo(unused, err=True)
     seed_list = [config.seed + i for i in range(seeds)]
     runs, t0 = [], time.perf_counter()
     for seed in seed_list:
         runs.append(evaluate(system, usable, n_samples=n, seed=seed).values)
-    table = {}
+    table: dict[str, dict[str, Any]] = {}
     for key in runs[0]:
         values = [r[key] for r in runs]
         # the sample standard deviation over seeds: none with one seed (not 0: no spread seen)
         std = statistics.stdev(values) if len(values) > 1 else None
         table[key] = {"mean": statistics.fmean(values), "std": std, "values": values}
-    uses_features = any(isinstance(m, FeatureMetric | InceptionScore) for m in usable)
+    scored, notes = _scored_count(table, n, asked)
+    if len(runs) > 1 and all(
+        len(set(map(repr, v["values"]))) == 1 for k, v in table.items() if k not in COUNT_KEYS
+    ):
+        notes.append(
+            f"every score is the same for all {len(runs)} seeds: the metrics scored the same "
+            "samples whatever the seed (as on a fixed held-out set), so a std of 0 measures no "
+            "spread"
+        )
     result = {
         "run_dir": str(run_dir),
         "checkpoint": str(model.checkpoint),
@@ -136,12 +151,44 @@ def evaluate_run(
         "skipped": skipped,
         "features": extractors_used(config.eval, caps) if uses_features else [],
         "seeds": seed_list,
-        "n_samples": n,
+        "n_samples": scored,
+        **({"n_asked": n} if scored < n else {}),
+        "notes": notes,
         "seconds": round(time.perf_counter() - t0, 2),
         "results": table,
     }
     write_json(run_dir / "eval.json", result)
     return result
+
+
+def _scored_count(table: dict[str, Any], n: int, asked: str) -> tuple[int, list[str]]:
+    """The samples per seed the metrics scored, and a note when that is fewer than the `n`
+    asked for: metrics that score a held-out set (medgan's data.n_eval phantoms) report their
+    count as `n_samples`, and that count, not `n`, is what the scores rest on."""
+    reported = table.get("n_samples", {}).get("values", [])
+    counts = [int(v) for v in reported if isinstance(v, int | float) and math.isfinite(v)]
+    # more than n (cyclegan counts both translation directions) is not a cap
+    if not counts or max(counts) >= n:
+        return n, []
+    scored = max(counts)
+    return scored, [
+        f"{asked}: scored {scored:,} samples per seed, not {n:,}; the metrics have no more to "
+        "score (a held-out set, or a metric's own limit)"
+    ]
+
+
+def _unused_inception_keys(items: list[str], extractors: list[str]) -> str | None:
+    """A note when eval.inception_weights / inception_sha256 / allow_download were given here
+    but no metric of this scoring reads Inception features: the keys change nothing."""
+    keys = ("eval.inception_weights", "eval.inception_sha256", "eval.allow_download")
+    given = [item for item in items if item.partition("=")[0] in keys]
+    if not given or "inception" in extractors:
+        return None
+    used = ", ".join(extractors) if extractors else "none: no feature metric is scored"
+    return (
+        f"{' '.join(given)}: unused, as no metric here uses Inception features "
+        f"(eval.features: {used}); add eval.features=[inception] to use it"
+    )
 
 
 def format_table(result: dict[str, Any]) -> str:
@@ -160,6 +207,7 @@ def format_table(result: dict[str, Any]) -> str:
               for k, m, s in rows]  # fmt: skip
     if result["skipped"]:
         lines.append(f"not applicable to this run: {', '.join(result['skipped'])}")
+    lines += [f"note: {note}" for note in result.get("notes", [])]
     lines.append(f"written to {Path(result['run_dir']) / 'eval.json'}")
     return "\n".join(lines)
 

@@ -7,8 +7,8 @@ URIs, so the page can be mailed or archived alone. A small script marks images t
 decode, so a broken page is visible (and testable).
 
 Run directories travel between people, so every file in one is untrusted; `rundata` reads them
-(regular files inside the run directory only, size limits, skipped values listed under "Skipped
-while reading", one-line errors). The page is rendered by Jinja2 from ``templates/report.html``
+(regular files inside the run directory only, size limits, skipped values listed in the page's
+notes, one-line errors). The page is rendered by Jinja2 from ``templates/report.html``
 with autoescaping on: each value read from the run directory (metric keys and values, config,
 eval.json, file names, the directory's name) reaches the page as escaped text, never as markup,
 and nothing here escapes or marks anything by hand.

@@ -23,6 +23,7 @@ import yaml
 
 from ganhub.config.overrides import ConfigLoader, DuplicateKeyError
 from ganhub.errors import UsageError, one_line
+from ganhub.metrics import COUNT_KEYS
 
 MAX_GRIDS = 12
 MAX_LINE_BYTES = 1 << 20  # a metrics.jsonl line longer than this is skipped unread
@@ -305,10 +306,11 @@ def _eval_json(run_dir: Path, notes: list[str]) -> tuple[int, str, list[tuple[st
     seeds = len(result["seeds"])
     features = result.get("features")
     shown = ", ".join(as_text(f, 40) for f in features[:10]) if isinstance(features, list) else ""
-    caption = (
-        f"ganhub eval: step {result['step']}, {seeds} seed(s) x {result['n_samples']:,} samples"
-        + (f", features: {shown}" if shown else "")
+    caption = f"ganhub eval: step {result['step']}, {seeds} seed(s) x {_scored(result)}" + (
+        f", features: {shown}" if shown else ""
     )
+    if seeds > 1 and _same_for_every_seed(result["results"]):
+        caption += "; the same scores for every seed, so a std of 0 measures no spread"
     rows: list[tuple[str, str]] = []
     bad: list[str] = []
     for key, value in result["results"].items():
@@ -326,6 +328,30 @@ def _eval_json(run_dir: Path, notes: list[str]) -> tuple[int, str, list[tuple[st
     if len(result["results"]) - len(bad) > MAX_ROWS:
         notes.append(f"eval.json: only the first {MAX_ROWS} results are shown")
     return int(result["step"]), caption, rows
+
+
+def _scored(result: dict[str, Any]) -> str:
+    """The samples per seed an eval.json's scores rest on: its `n_samples`, or the smaller count
+    the metrics reported scoring (eval.json files written before it recorded that count said
+    the --n asked for, though a held-out set of 8 was all that was scored); the count asked for,
+    when larger, in brackets."""
+    n = int(result["n_samples"])
+    reported = result["results"].get("n_samples")
+    mean = as_number(reported.get("mean")) if isinstance(reported, dict) else None
+    asked = _step(result.get("n_asked"))
+    if mean is not None and 0 <= mean < n:
+        n, asked = int(mean), n
+    return f"{n:,} samples" + (f" ({asked:,} asked)" if asked is not None and asked > n else "")
+
+
+def _same_for_every_seed(results: dict[Any, Any]) -> bool:
+    """Whether every score (counts aside) has a std of 0: the seeds scored the same samples."""
+    stds = [
+        as_number(v.get("std")) if isinstance(v, dict) else None
+        for k, v in results.items()
+        if k not in COUNT_KEYS
+    ]
+    return bool(stds) and all(s == 0 for s in stds)
 
 
 def final_metrics(

@@ -31,7 +31,8 @@ def interpret() -> None:
               help="sefa: closed form from the first layer's weights; ganspace: PCA of early "
               "activations (or of w); boundary: linear SVMs on the factors of samples")  # fmt: skip
 @click.option("--directions", "n_directions", type=click.IntRange(1, 64), default=8,
-              show_default=True, help="how many directions to find and walk")  # fmt: skip
+              show_default=True, help="how many sefa/ganspace directions to find and walk "
+              "(boundary: one per factor, and per class of a categorical one)")  # fmt: skip
 @click.option("--samples", "n_samples", type=click.IntRange(16, 100_000), default=2000,
               show_default=True, help="codes sampled to fit ganspace/boundary and to score walks")  # fmt: skip
 @click.option("--seed", type=SEED, default=0, show_default=True, help="seed of the sampled codes")
@@ -53,10 +54,17 @@ def directions_command(
 
     # refused before any work
     page_out = page_destination(out, f"directions-{method}.html", run_dir)
+    given = click.get_current_context().get_parameter_source("n_directions")
+    if method == "boundary" and given is not click.core.ParameterSource.DEFAULT:
+        click.echo(
+            f"note: --directions {n_directions} is not used: --method boundary fits one boundary "
+            "per factor (per class of a categorical one); --directions counts sefa/ganspace's",
+            err=True,
+        )
     trained = ganhub.load(run_dir, device=device, best=best)
     page = write_directions_page(
         trained, run_dir, method=method, n_directions=n_directions, n_samples=n_samples,
-        seed=seed, out=page_out,
+        seed=seed, out=page_out, say=lambda note: click.echo(f"note: {note}", err=True),
     )  # fmt: skip
     click.echo(str(page))
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ganhub.latent import LatentSpace
 
 EXTREMES = 0.3  # InterFaceGAN keeps the most confident 30 % at each end of a continuous factor
+RANK_TOLERANCE = 1e-5  # singular values below this share of the largest are null components
 
 
 class Factor(Protocol):
@@ -75,7 +76,8 @@ def sefa(projection: Tensor, k: int, *, normalize_rows: bool = True) -> tuple[Te
 
 def ganspace(space: LatentSpace, k: int, n: int, seed: int) -> tuple[Tensor, Tensor]:
     """GANSpace directions of `space` from n sampled codes: (unit directions (k, dim),
-    explained variance ratios (k,)) of the principal components.
+    explained variance ratios (k,)) of the principal components; fewer than k when the
+    samples span fewer dimensions (at most n − 1, and at most the space's dim).
 
     With `early_features` (a z space), PCA of those activations, then each component's latent
     direction by least squares from the (standardised) PCA coordinates back to the codes, as
@@ -86,9 +88,13 @@ def ganspace(space: LatentSpace, k: int, n: int, seed: int) -> tuple[Tensor, Ten
     features = codes if space.early_features is None else space.early_features(codes.float())
     X = features.detach().double().cpu().flatten(1)
     X = X - X.mean(0)
-    k = min(k, space.dim, *X.shape)
     # X = U S Vᵀ: V's columns are the principal axes, U S the coordinates
     U, S, Vh = torch.linalg.svd(X, full_matrices=False)
+    # n centred samples span at most n − 1 dimensions: a component past them (or past the
+    # activations' own rank) has a singular value at float32 round-off, and its "direction" is
+    # noise; RANK_TOLERANCE of the largest is far above round-off and far below any real one
+    rank = int((S[0] * RANK_TOLERANCE < S).sum()) if len(S) else 0
+    k = min(k, space.dim, len(X) - 1, rank)
     ratios = S.square() / S.square().sum().clamp_min(1e-24)
     if space.early_features is None:
         return _fix_signs(Vh[:k].contiguous()).float(), ratios[:k].float()
@@ -168,4 +174,4 @@ def boundaries(
     return found
 
 
-__all__ = ["EXTREMES", "Factor", "boundaries", "ganspace", "sefa"]
+__all__ = ["EXTREMES", "RANK_TOLERANCE", "Factor", "boundaries", "ganspace", "sefa"]

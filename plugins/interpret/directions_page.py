@@ -9,6 +9,7 @@ RUN_DIR/interpret/ and embedded in the page.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ from ganhub_interpret.scoring import (
     factor_spreads,
     known_factors,
     score_directions,
+    spread_floors,
     walk,
 )
 from torch import Tensor
@@ -65,8 +67,10 @@ def find_directions(
     space: LatentSpace, method: str, k: int, codes: Tensor, n: int, seed: int,
     known: KnownFactors | None,
 ) -> tuple[Tensor, list[str], Tensor | None, list[str]]:  # fmt: skip
-    """Directions of `space` by `method`: (directions (k, dim), their names, the method's
-    spectrum or None, notes); `known` factors label the sampled `codes` for boundaries."""
+    """Directions of `space` by `method`: (directions, their names, the method's spectrum or
+    None, notes); `k` SeFa or GANSpace directions (fewer, with a note, when there are fewer),
+    and one boundary per factor (per class of a categorical one) whatever `k`, `known`
+    factors labelling the sampled `codes`."""
     notes: list[str] = []
     if method == "sefa":
         if space.projection is None:
@@ -76,9 +80,24 @@ def find_directions(
             )
         directions, values = sefa(space.projection, space.dim)
         names = [f"direction {i}" for i in range(min(k, len(directions)))]
+        if len(names) < k:
+            notes.append(
+                f"--directions {k}: SeFa finds at most {len(names)} directions in this "
+                f"{space.dim}-dimensional {space.name} space; walking {len(names)}"
+            )
         return directions[: len(names)], names, values, notes
     if method == "ganspace":
         directions, ratios = ganspace(space, k, n, seed)
+        if len(directions) < k:
+            count = len(directions)
+            why = (
+                f"{n} centred samples span at most {n - 1} dimensions (more --samples find more)"
+                if count == n - 1
+                else f"this {space.name} space has {space.dim} dimensions"
+                if count == space.dim
+                else f"the sampled activations span only {count} dimensions"
+            )
+            notes.append(f"--directions {k}: GANSpace finds {count} components, as {why}")
         return directions, [f"direction {i}" for i in range(len(directions))], ratios, notes
     assert known is not None
     labels = known.estimate(space.decode(codes))
@@ -88,12 +107,6 @@ def find_directions(
             f"--method boundary: no factor of the {len(codes)} samples varies enough to fit a "
             "boundary (the generator may have collapsed); try more --samples or another method"
         )
-    if len(found) > k:
-        notes.append(
-            f"{len(found)} boundaries found; the first {k} are shown (--directions {len(found)} "
-            "shows all)"
-        )
-        found = found[:k]
     return torch.stack([d for _, d in found]), [name for name, _ in found], None, notes
 
 
@@ -157,7 +170,7 @@ def _table_rows(table: ScoreTable) -> tuple[list[dict[str, Any]], list[dict[str,
     factors = [
         {
             "factor": f.factor,
-            "direction": table.directions[f.direction].name,
+            "direction": table.directions[f.direction].name if f.direction is not None else "-",
             "effect": f"{f.effect:.2f}",
             "exclusivity": f"{f.exclusivity:.2f}",
             "completeness": f"{f.completeness:.2f}",
@@ -176,10 +189,12 @@ def write_directions_page(
     n_samples: int,
     seed: int,
     out: Path | None,
+    say: Callable[[str], None] | None = None,
 ) -> Path:
-    """Find `n_directions` latent directions of a run's generator by `method`, write their
-    traversal grids and (on data with known factors) their scores into RUN_DIR/interpret/,
-    and an HTML page (default RUN_DIR/interpret/directions-METHOD.html); its path."""
+    """Find `n_directions` latent directions of a run's generator by `method` (boundaries: one
+    per factor), write their traversal grids and (on data with known factors) their scores
+    into RUN_DIR/interpret/, and an HTML page (default RUN_DIR/interpret/directions-METHOD.html);
+    its path. `say` gets each of the page's notes (the command line prints them too)."""
     if method not in METHODS:
         raise UsageError(f"--method {method}: not one of {', '.join(METHODS)}")
     if n_directions < 1 or n_samples < 16:
@@ -204,6 +219,11 @@ def write_directions_page(
         )
         varies = known is not None and bool(factor_spreads(known.info, known.reference))
         scored = known if varies else None  # a run on one digit class: no factor varies
+        if scored is not None:
+            notes += _left_out(scored)
+        for note in notes:
+            if say is not None:
+                say(note)
         context = _figures(space, method, directions, names, spectrum, codes, scored, seed, staged)
         write_page(
             "directions.html",
@@ -271,6 +291,27 @@ def _figures(
     }
 
 
+def _floors(known: KnownFactors, keys: list[str] | None = None) -> str:
+    """'digit spread 0.012, under the 0.090 that counts as varying' for each factor (of
+    `keys`): its spread among the real samples and the least that counts as varying."""
+    floors = spread_floors(known.info, known.reference)
+    return "; ".join(
+        f"{key} spread {s:.3f}, under the {floor:.3f} that counts as varying"
+        for key, (s, floor) in floors.items()
+        if keys is None or key in keys
+    )
+
+
+def _left_out(known: KnownFactors) -> list[str]:
+    """A note naming the known factors that do not vary, and so are not scored (data.shapes=
+    [square]: the shape), when others are."""
+    kept = factor_spreads(known.info, known.reference)
+    dropped = [key for key in known.info if key in known.reference and key not in kept]
+    if not dropped:
+        return []
+    return [f"not scored, as barely varying among the real samples: {_floors(known, dropped)}"]
+
+
 def _unscored(known: KnownFactors | None, dataset: str | None) -> str:
     """Why the page has no score table: the run's data has no known factors, or none of them
     varies in it (a run on one digit class, as `ganhub adapt` trains)."""
@@ -283,9 +324,10 @@ def _unscored(known: KnownFactors | None, dataset: str | None) -> str:
             "table of which factor each direction moves and how exclusively."
         )
     return (
-        f"These directions are unscored: no known factor of this run's data ({source}: "
-        f"{', '.join(known.info)}) varies among its real samples (as in a run on one digit "
-        "class), so no effect can be measured against its spread; judge the grids by eye."
+        f"These directions are unscored: no known factor of this run's data ({source}) "
+        f"varies among its real samples, as in a run on one digit class ({_floors(known)}; "
+        "a tenth of the spread of evenly spread values), so no effect can be measured against "
+        "its spread; judge the grids by eye."
     )
 
 

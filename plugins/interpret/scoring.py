@@ -104,14 +104,15 @@ class FactorScore:
     """Which direction moves one factor most, and how exclusively.
 
     factor        the factor's name
-    direction     the index of the direction with the largest effect on it
+    direction     the index of the direction with the largest effect on it (None when no
+                  direction moves it: every effect 0)
     effect        that effect
     exclusivity   this factor's share of that direction's summed effects
     completeness  1 − normalised entropy of this factor's effects over all directions
     """
 
     factor: str
-    direction: int
+    direction: int | None
     effect: float
     exclusivity: float
     completeness: float
@@ -142,8 +143,9 @@ class ScoreTable:
         lines.append("")
         lines.append(f"{'factor':<9} {'best':<{width}} {'effect':>7} {'excl':>5} {'complete':>8}")
         for f in self.per_factor:
+            best = self.directions[f.direction].name if f.direction is not None else "-"
             lines.append(
-                f"{f.factor:<9} {self.directions[f.direction].name:<{width}} {f.effect:7.3f} "
+                f"{f.factor:<9} {best:<{width}} {f.effect:7.3f} "
                 f"{f.exclusivity:5.2f} {f.completeness:8.2f}"
             )
         return "\n".join(lines)
@@ -198,17 +200,50 @@ def known_factors(system: GANSystem, n: int = 2000, seed: int = 0) -> KnownFacto
     return KnownFactors(str(capabilities.dataset), estimate, info, reference)
 
 
+# A factor varies when its spread among real samples is at least this share of the spread it
+# would have if its values were spread evenly (`even_spread`). Below that, it is one value plus
+# the estimator's misreadings: a run on one digit class has a spread of 0.012 (the classifier
+# misreading about 0.6 % of its 8s), and effects divided by it read 75 times larger than
+# against the 0.9 of ten classes.
+# A tenth of 10 classes' 0.9 still counts a class mix with 5 % of a second class as varying.
+MIN_SPREAD_SHARE = 0.1
+
+
+def even_spread(factor: Factor, values: Tensor) -> float:
+    """The spread `values` of `factor` would have if spread evenly: 1 − 1/k for k categories
+    equally often, π/2 for angles uniform on the circle, and for a continuous factor (the
+    shapes' are positive: fractions of the width, scale factors) 2m/3, that of values uniform
+    on [0, 2m] around their mean magnitude m."""
+    if factor.kind == "categorical":
+        k = len(factor.values) or len(values.unique())
+        return 1 - 1 / k if k > 1 else 0.0
+    if factor.kind == "circular":
+        return math.pi / 2
+    return 2 / 3 * float(values.double().abs().mean()) if len(values) else 0.0
+
+
+def spread_floors(
+    info: Mapping[str, Factor], reference: Mapping[str, Tensor]
+) -> dict[str, tuple[float, float]]:
+    """{factor: (its `spread` among the real samples, the least spread that counts as
+    varying)} for the factors of `info` that `reference` holds."""
+    return {
+        key: (
+            spread(reference[key], factor.kind),
+            MIN_SPREAD_SHARE * even_spread(factor, reference[key]),
+        )
+        for key, factor in info.items()
+        if key in reference
+    }
+
+
 def factor_spreads(info: Mapping[str, Factor], reference: Mapping[str, Tensor]) -> dict[str, float]:
     """{factor: its `spread` among the real samples} for the factors of `info` that
-    `reference` holds and that vary there (a run on one digit class has none): what scoring
-    can measure a direction's effect against."""
-    spreads: dict[str, float] = {}
-    for key, factor in info.items():
-        if key in reference:
-            s = spread(reference[key], factor.kind)
-            if s > 0:
-                spreads[key] = s
-    return spreads
+    `reference` holds and that vary there (a spread of at least `MIN_SPREAD_SHARE` of
+    `even_spread`; a run on one digit class has none): what scoring can measure a
+    direction's effect against."""
+    floors = spread_floors(info, reference)
+    return {key: s for key, (s, floor) in floors.items() if s > 0 and s >= floor}
 
 
 def score_directions(
@@ -268,7 +303,8 @@ def score_directions(
         per_factor.append(
             FactorScore(
                 factor=key,
-                direction=best,
+                # argmax of all zeros is the first direction, which moves it no more than any
+                direction=best if column_total > 0 else None,
                 effect=float(column[best]),
                 exclusivity=float(column[best]) / row_total if row_total > 0 else 0.0,
                 completeness=_entropy_score(column / column_total) if column_total > 0 else 0.0,
@@ -285,6 +321,7 @@ def score_directions(
 
 
 __all__ = [
+    "MIN_SPREAD_SHARE",
     "DirectionScore",
     "Estimator",
     "FactorScore",
@@ -292,9 +329,11 @@ __all__ = [
     "ScoreTable",
     "difference",
     "direction_sigma",
+    "even_spread",
     "factor_spreads",
     "known_factors",
     "score_directions",
     "spread",
+    "spread_floors",
     "walk",
 ]
