@@ -293,3 +293,19 @@ def test_a_path_beside_embedded_data_is_refused(
     Image.new("RGB", (8, 8)).save(folder / "a.png")
     assert resolve(["plugin=dcgan", f"data.path={folder}"]).data.source == "folder"  # type: ignore[attr-defined]
     assert resolve(["plugin=dcgan", "data=mnist", f"data.path={folder}"]).data.path == folder  # type: ignore[attr-defined]
+
+
+def test_a_shard_gives_its_channels(tmp_path: Path) -> None:
+    """A grey shard (converted with data.channels=1) was refused until data.channels=1 was
+    given again: its manifest says it."""
+    import torch
+
+    from ganhub.data.shards import write_shard
+
+    shard = tmp_path / "grey.safetensors"
+    write_shard(shard, torch.zeros(4, 1, 8, 8), {"plugin": "dcgan"})
+    assert resolve(["plugin=dcgan", f"data.path={shard}"]).data.channels == 1  # type: ignore[attr-defined]
+    with pytest.raises(
+        ConfigError, match=r"the shard holds 1-channel images; set data\.channels=1"
+    ):
+        resolve(["plugin=dcgan", f"data.path={shard}", "data.channels=3"])

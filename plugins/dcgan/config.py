@@ -46,8 +46,8 @@ class DCGANData(Section):
     )
     channels: int | None = Field(
         None,
-        description="1 or 3 (default: 1 for digits, mnist and fashion_mnist, else 3; shapes: 1, "
-        "or 3 with data.colour=true; stacked_digits: always 3)",
+        description="1 or 3 (default: 1 for digits, mnist and fashion_mnist, a shard's own, "
+        "else 3; shapes: 1, or 3 with data.colour=true; stacked_digits: always 3)",
     )
     skip_bad: bool = Field(False, description="skip unreadable image files instead of stopping")
     classes: list[int] | None = Field(

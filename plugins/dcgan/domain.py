@@ -54,6 +54,11 @@ class DCGANDomain(Domain):
         out: dict[str, Any] = {}
         if data.get("path") is not None and "source" not in data and "__shorthand__" not in data:
             out["data"] = {"source": "folder"}
+        if data.get("path") is not None and "channels" not in data:
+            # a shard carries its channels (`ganhub data convert ... data.channels=1`)
+            channels = _shard_channels(str(data["path"]))
+            if channels is not None:
+                out.setdefault("data", {})["channels"] = channels
         from ganhub.data.labels import class_defaults
 
         return {**out, **class_defaults(chosen)}
@@ -164,3 +169,22 @@ class DCGANDomain(Domain):
 
             report_classes(report, root, cfg.labels)
         return report
+
+
+def _shard_channels(path: str) -> int | None:
+    """The channels of the images in shard `path` (from its manifest), or None: no shard, or
+    one whose manifest the data checks will refuse in their own words."""
+    from pathlib import Path
+
+    from ganhub.config.schema import expand_path_text
+    from ganhub.data.shards import is_shard, read_manifest
+    from ganhub.errors import UsageError
+
+    shard = Path(expand_path_text(path))
+    if not is_shard(shard) or not shard.is_file():
+        return None
+    try:
+        shape = read_manifest(shard)["shape"]
+    except UsageError:
+        return None
+    return shape[0] if len(shape) == 3 and shape[0] in (1, 3) else None
