@@ -210,22 +210,20 @@ def clean_command(
         click.echo(f"{len(kept)} of {len(report.items)} kept -> {list_file}")
         return
     assert out is not None
-    # a conditional run's file,label rows (image domains' data.labels)
-    labels_csv = getattr(getattr(config, "data", None), "labels", None)
-    labels = _kept_labels(labels_csv, data, kept) if labels_csv and data.is_dir() else None
-    written = copy_kept(data, out, kept, hard_links=hard_links, extra=labels)
+    # what the copy needs beside its items (a labels file of the kept items' rows only)
+    extra = domain.cleaned_copy_files(config, data, kept)
+    written = copy_kept(data, out, kept, hard_links=hard_links, extra=extra)
     # every other file of DATA is named too (a README, a labels CSV the run does not use);
-    # the labels CSV the run uses is written to the copy, restricted to the kept files
-    rewritten = _inside(labels_csv, data) if labels is not None else set()
-    others = sorted(set(others).union(_not_copied(data, items)) - rewritten)
+    # those the domain wrote anew for the copy are not "not copied"
+    others = sorted(set(others).union(_not_copied(data, items)) - set(extra))
     line = f"{len(kept)} of {len(report.items)} kept, {len(report.items) - len(kept)} dropped"
     if others:
         names = ", ".join(one_line(name, 60) for name in others[:3])
         more = f" and {len(others) - 3} more" if len(others) > 3 else ""
         line += f"; {len(others)} other file(s) not copied ({names}{more})"
-    if labels is not None:
-        shown = one_line(written / labels[0], 200)
-        line += f"; the kept files' labels -> {shown} (train with data.labels={shown})"
+    if extra:
+        shown = ", ".join(one_line(written / name, 200) for name in extra)
+        line += f"; the kept files' labels -> {shown}"
     click.echo(f"{line} -> {written}")
 
 
@@ -247,47 +245,6 @@ def _list_text(kept: list[str]) -> bytes:
                 "UTF-8 name per line; rename the file, or write a cleaned copy with --out"
             )
     return "".join(f"{name}\n" for name in kept).encode()
-
-
-def _kept_labels(labels_csv: Path, data: Path, kept: list[str]) -> tuple[str, bytes]:
-    """The labels CSV for the copy: its name, and its header and the rows of the kept files
-    (in its order; the file cell written as the copy names the file), UTF-8. Without it the
-    copy could not be trained on: the original CSV names the dropped files, which a run refuses.
-    The CSV was checked already (`Domain.check`): one file column, every row a file of DATA."""
-    import csv
-    import io
-
-    from ganhub.data.labels import FILE_COLUMNS
-    from ganhub.errors import UsageError, one_line
-
-    if labels_csv.name in kept:
-        raise UsageError(
-            f"data.labels='{one_line(labels_csv, 200)}': a kept file of DATA has its name, so "
-            "the copy cannot hold the labels beside it; rename the CSV"
-        )
-    base = data.resolve()
-    named: dict[Path, str] = {}
-    for name in kept:  # a symlinked image is labelled by its target, as the loader labels it
-        named.setdefault((base / name).resolve(), Path(name).as_posix())
-    with labels_csv.open(newline="", encoding="utf-8-sig") as fh:
-        header, *rows = list(csv.reader(fh))
-    column = next(i for i, c in enumerate(header) if c.strip().lower() in FILE_COLUMNS)
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(header)
-    for row in rows:
-        copied = named.get((base / row[column].strip()).resolve()) if column < len(row) else None
-        if copied is not None:
-            writer.writerow([copied if i == column else cell for i, cell in enumerate(row)])
-    return labels_csv.name, text.getvalue().encode()
-
-
-def _inside(path: Path | None, data: Path) -> set[str]:
-    """`path` as DATA's files are named, when it is one of them; else nothing."""
-    if path is None:
-        return set()
-    resolved, base = path.resolve(), data.resolve()
-    return {str(resolved.relative_to(base))} if resolved.is_relative_to(base) else set()
 
 
 def _not_copied(data: Path, items: set[str]) -> list[str]:
@@ -315,12 +272,12 @@ def copy_kept(
     kept: list[str],
     *,
     hard_links: bool = False,
-    extra: tuple[str, bytes] | None = None,
+    extra: dict[str, bytes] | None = None,
 ) -> Path:
     """Copy the kept members of a folder (copies, or hard links with `hard_links`), a zip, or
     the kept lines of a text file (items `FILE:LINE`) into `out`, made whole beside it and then
     renamed; missing folders above `out` are made, as for other outputs (and removed again when
-    the copy fails). `extra` (a name and its bytes) is written into a folder's copy too."""
+    the copy fails). `extra` (name -> bytes) is written into the copy too (a folder or zip)."""
     from ganhub.errors import UsageError, one_line
     from ganhub.metrics.store import check_output_file
 
@@ -329,9 +286,7 @@ def copy_kept(
     made = [f for f in reversed(out.absolute().parents) if not f.exists()]
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
-        _write_kept(data, tmp, out, kept, hard_links)
-        if extra is not None:  # inside the copy before its rename: never a copy without it
-            (tmp / extra[0]).write_bytes(extra[1])
+        _write_kept(data, tmp, out, kept, hard_links, extra or {})
         tmp.replace(out)
     except BaseException as exc:
         if tmp.is_dir() and not tmp.is_symlink():
@@ -363,8 +318,11 @@ def _names_one_of(exc: OSError, paths: list[Path]) -> bool:
     return False
 
 
-def _write_kept(data: Path, tmp: Path, out: Path, kept: list[str], hard_links: bool) -> None:
-    """Write the copy of `copy_kept` to `tmp`."""
+def _write_kept(
+    data: Path, tmp: Path, out: Path, kept: list[str], hard_links: bool, extra: dict[str, bytes]
+) -> None:
+    """Write the copy of `copy_kept` to `tmp`, `extra` in it (before its rename: never a copy
+    without them)."""
     from ganhub.errors import UsageError
 
     if data.is_file() and not zipfile.is_zipfile(data):  # a text file: items are FILE:LINE
@@ -382,6 +340,8 @@ def _write_kept(data: Path, tmp: Path, out: Path, kept: list[str], hard_links: b
         with zipfile.ZipFile(data) as src_zip, zipfile.ZipFile(tmp, "w") as dst_zip:
             for name in kept:
                 dst_zip.writestr(src_zip.getinfo(name), src_zip.read(name))
+            for name, content in extra.items():
+                dst_zip.writestr(name, content)
         return
     copy = _hard_link if hard_links else _Copies()
     tmp.mkdir(parents=True)
@@ -395,6 +355,8 @@ def _write_kept(data: Path, tmp: Path, out: Path, kept: list[str], hard_links: b
             shutil.copytree(data / rel, dst, copy_function=copy)
         else:
             copy(str(data / rel), str(dst))
+    for name, content in extra.items():
+        (tmp / name).write_bytes(content)
 
 
 @data_group.command(name="convert", cls=KeyValueCommand, context_settings=_ARGS)

@@ -97,6 +97,14 @@ class Domain(ABC):
         inspect_samples(report, samples, images=modality in ("image", "volume"))
         return report
 
+    def cleaned_copy_files(
+        self, config: RunConfig, data: Path, kept: list[str]
+    ) -> dict[str, bytes]:
+        """Files a cleaned copy of `data` (`ganhub data clean --out`) needs beside the `kept`
+        items (named as the check names them) so a run trains on it as on `data`: name in the
+        copy -> bytes, e.g. a labels file holding the kept items' rows only. Default: none."""
+        return {}
+
     def refuse_labelled(self, config: RunConfig, fmt: str) -> None:
         """Refuse converting a class-conditional config to `fmt`, a format that holds samples
         without labels (a shard, a zip of images): the labels would be dropped without a word."""

@@ -445,3 +445,35 @@ def class_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
             "classes": labelled_files(root, Path(expand_path_text(str(csv))) if csv else None)[2]
         }
     }
+
+
+def kept_labels_csv(labels_csv: Path, data: Path, kept: list[str]) -> tuple[str, bytes]:
+    """The labels CSV for the copy: its name, and its header and the rows of the kept files
+    (in its order; the file cell written as the copy names the file), UTF-8. Without it the
+    copy could not be trained on: the original CSV names the dropped files, which a run refuses.
+    The CSV was checked already (`Domain.check`): one file column, every row a file of DATA."""
+    import csv
+    import io
+
+    from ganhub.errors import UsageError, one_line
+
+    if labels_csv.name in kept:
+        raise UsageError(
+            f"data.labels='{one_line(labels_csv, 200)}': a kept file of DATA has its name, so "
+            "the copy cannot hold the labels beside it; rename the CSV"
+        )
+    base = data.resolve()
+    named: dict[Path, str] = {}
+    for name in kept:  # a symlinked image is labelled by its target, as the loader labels it
+        named.setdefault((base / name).resolve(), Path(name).as_posix())
+    with labels_csv.open(newline="", encoding="utf-8-sig") as fh:
+        header, *rows = list(csv.reader(fh))
+    column = next(i for i, c in enumerate(header) if c.strip().lower() in FILE_COLUMNS)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        copied = named.get((base / row[column].strip()).resolve()) if column < len(row) else None
+        if copied is not None:
+            writer.writerow([copied if i == column else cell for i, cell in enumerate(row)])
+    return labels_csv.name, text.getvalue().encode()

@@ -11,6 +11,8 @@ from ganhub.conditioning import ConditionRequest
 from ganhub.domain import Domain
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ganhub.config.schema import RunConfig
     from ganhub.data.inspect import DataReport
     from ganhub.engine.system import BuildHints, GANSystem
@@ -106,6 +108,17 @@ class DCGANDomain(Domain):
 
         assert isinstance(config, DCGANConfig)
         return DCGANSystem(config, hints)
+
+    def cleaned_copy_files(
+        self, config: RunConfig, data: Path, kept: list[str]
+    ) -> dict[str, bytes]:
+        """A labelled folder's data.labels CSV of the kept images (class folders need none)."""
+        from ganhub.data.labels import kept_labels_csv
+
+        assert isinstance(config, DCGANConfig)
+        if data.is_dir() and config.data.labels is not None:
+            return dict([kept_labels_csv(config.data.labels, data, kept)])
+        return {}
 
     def inspect_data(self, config: RunConfig) -> DataReport:
         """Folder data: every file (readable, depth, mode, size, duplicates); the embedded

@@ -137,6 +137,24 @@ class StyleGANDomain(Domain):
             class_balance(report, (zip_labels(cfg.path) or {}).values())
         return report
 
+    def cleaned_copy_files(
+        self, config: RunConfig, data: Path, kept: list[str]
+    ) -> dict[str, bytes]:
+        """A labelled folder's data.labels CSV, or a zip's dataset.json, of the kept images."""
+        import zipfile
+
+        from ganhub.data.labels import kept_labels_csv
+
+        assert isinstance(config, StyleGANConfig)
+        if data.is_dir() and config.data.labels is not None:
+            return dict([kept_labels_csv(config.data.labels, data, kept)])
+        if data.is_file() and zipfile.is_zipfile(data):
+            from ganhub_stylegan.labels import kept_dataset_json
+
+            found = kept_dataset_json(data, kept)
+            return {ADA_LABELS: found} if found is not None else {}
+        return {}
+
     def convert_data(self, config: RunConfig, fmt: str, out: Path) -> list[Path]:
         """`--to zip`: the images decoded, resized to model.image_size and written as PNGs
         into a zip that `data.path=OUT.zip` reads (StyleGAN2-ADA's dataset_tool idea);

@@ -188,6 +188,22 @@ def dataset_json(members: list[str], labels: list[int], classes: list[str]) -> b
     return json.dumps({"labels": pairs, "class_names": classes}).encode()
 
 
+def kept_dataset_json(path: Path, kept: list[str]) -> bytes | None:
+    """A zip's dataset.json for its cleaned copy: the [file, class] pairs of the `kept` images
+    only, its other keys (`class_names`) as they were; None when it has none to keep."""
+    with zipfile.ZipFile(path) as zf:
+        if ADA_LABELS not in zf.namelist():
+            return None
+        content = json.loads(zf.read(ADA_LABELS))
+    if not isinstance(content, dict) or not isinstance(content.get("labels"), list):
+        return None  # `"labels": null`, or a file the check refuses in its own words
+    wanted = set(kept)
+    content["labels"] = [
+        pair for pair in content["labels"] if isinstance(pair, list) and pair and pair[0] in wanted
+    ]
+    return json.dumps(content).encode()
+
+
 def zip_classes(chosen: Mapping[str, Any]) -> dict[str, Any]:
     """`defaults_for` of a conditional run on a labelled zip: its class names in index order,
     saved with the run as class folders' names are; {} otherwise."""

@@ -172,3 +172,24 @@ def test_class_folders_convert_to_a_labelled_zip_that_trains_alike(workdir: Path
     fit(make_run(zipped))
     code, _, err = cli(*convert[:-3], "--to", "shard", "--out", "pets.safetensors")
     assert code == 2 and "the shard holds the samples without their labels" in err
+
+
+def test_a_cleaned_labelled_zip_keeps_the_labels_of_its_kept_images(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """The cleaned copy left dataset.json out ("not copied"): a conditional run on it failed."""
+    made = _ada_zip(workdir / "a.zip", lambda names: [[n, i % 3] for i, n in enumerate(names)], 10)
+    data = workdir / "ada.zip"
+    with zipfile.ZipFile(made) as src, zipfile.ZipFile(data, "w") as zf:
+        members = {name: src.read(name) for name in src.namelist()}
+        members["00000/img00000009.png"] = members["00000/img00000000.png"]  # an exact copy
+        for name, content in members.items():
+            zf.writestr(name, content)
+    listed = json.loads(members["dataset.json"])
+    listed["labels"] = listed["labels"][:9]  # the copy (the later one) is dropped
+    args = ["plugin=stylegan", "model.image_size=16", "model.conditional=true"]
+    code, out, err = cli("data", "clean", str(data), *args, "--out", "clean.zip")
+    assert code == 0 and "9 of 10 kept" in out and "dataset.json" in out, out + err
+    assert "not copied" not in out  # dataset.json was listed as a file not copied
+    with zipfile.ZipFile(workdir / "clean.zip") as zf:
+        assert json.loads(zf.read("dataset.json")) == listed  # the kept images' pairs
+    code, out, err = cli("data", "check", "clean.zip", *args)
+    assert code == 0, out + err
