@@ -190,6 +190,8 @@ def clean_command(
         _check_target("--list", list_file, data, new=True)
     if hard_links and list_file is not None:
         raise UsageError("--hard-links is for --out (a cleaned copy), not --list")
+    if hard_links and data.is_file():  # a zip's or a text file's copy is written anew
+        raise UsageError(f"--hard-links links a folder's files; {one_line(data, 200)} is a file")
     if out is not None:
         _check_target("--out", out, data, new=True)  # before the check, which may take long
     config, domain = _resolve(data, overrides)

@@ -165,3 +165,14 @@ def test_a_cleaned_copy_comes_with_the_labels_of_its_kept_files(
     code, out, err = cli("data", "check", "clean", "plugin=dcgan", "model.conditional=true",
                          f"data.labels={written}")  # fmt: skip
     assert code == 0 and "4 images, clean" in out, (out, err)
+
+
+def test_hard_links_of_a_zip_are_refused(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """--hard-links was ignored for a zip DATA (its copy is written anew), exit 0."""
+    import zipfile
+
+    with zipfile.ZipFile(workdir / "d.zip", "w") as zf:
+        zf.writestr("a.png", b"")
+    code, _, err = cli("data", "clean", "d.zip", "plugin=dcgan", "--hard-links", "--out", "c.zip")
+    assert code == 2 and "--hard-links links a folder's files; d.zip is a file" in err, err
+    assert not (workdir / "c.zip").exists()
