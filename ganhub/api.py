@@ -253,10 +253,11 @@ def load(
         system.eval()
         return TrainedGAN(system, config, path, step=step, exported=True)
     warn = lambda line: print(line, file=sys.stderr)  # noqa: E731
+    # the weights alone: a damaged optimizer state does not stop sampling or scoring
     found = (
-        checkpoint.load_best(run_dir / "checkpoints")
+        checkpoint.load_best(run_dir / "checkpoints", weights_only=True)
         if best
-        else checkpoint.load_newest(run_dir / "checkpoints", warn=warn)
+        else checkpoint.load_newest(run_dir / "checkpoints", warn=warn, weights_only=True)
     )
     if found is None:
         raise UsageError(f"'{run_dir}' has no readable checkpoint")

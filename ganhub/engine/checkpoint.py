@@ -186,12 +186,24 @@ def step_of(path: Path) -> int:
     return int(path.name.removeprefix("step_"))
 
 
-def load(path: Path) -> tuple[int, dict[str, Tensor], dict[str, Any]]:
+def load(path: Path, weights_only: bool = False) -> tuple[int, dict[str, Tensor], dict[str, Any]]:
     """Read a checkpoint directory: (step, model state_dict, training state). Never unpickles.
+    `weights_only`: the weights alone, the training state left unread ({}), for sampling and
+    scoring, which a damaged optimizer state must not stop.
 
     Raises a one-line `UsageError` when a file is missing, truncated or not what it should be,
     or when the weights are not finite.
     """
+    if weights_only:
+        try:
+            model_state = load_file(str(path / "model.safetensors"))
+        except Exception as exc:  # SafetensorError, OSError...
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise UsageError(f"checkpoint '{path}' is unreadable: {reason}") from None
+        bad = nonfinite(model_state)
+        if bad:
+            raise UsageError(f"checkpoint '{path}' holds non-finite weights ({bad[0]}...)")
+        return step_of(path), model_state, {}
     try:
         model_state = load_file(str(path / "model.safetensors"))
         tensors = load_file(str(path / "state.safetensors"))
@@ -218,7 +230,7 @@ def _state_json(path: Path) -> str:
 
 
 def load_newest(
-    directory: Path, warn: Callable[[str], None] = print
+    directory: Path, warn: Callable[[str], None] = print, weights_only: bool = False
 ) -> tuple[Path, int, dict[str, Tensor], dict[str, Any]] | None:
     """Load the newest checkpoint that reads back whole, skipping damaged ones with a warning;
     None when there is none. When none reads back, the oldest one's reason is the error (one
@@ -226,7 +238,7 @@ def load_newest(
     paths = step_dirs(directory)
     for i, path in enumerate(paths):
         try:
-            step, model_state, state = load(path)
+            step, model_state, state = load(path, weights_only)
         except UsageError as exc:
             if i + 1 < len(paths):
                 warn(f"ganhub: warning: {exc}; trying the previous checkpoint")
@@ -466,7 +478,9 @@ def write_best(directory: Path, best: Best) -> None:
     write_text_atomic(directory / BEST, json.dumps(asdict(best), indent=1))
 
 
-def load_best(directory: Path) -> tuple[Path, int, dict[str, Tensor], dict[str, Any]]:
+def load_best(
+    directory: Path, weights_only: bool = False
+) -> tuple[Path, int, dict[str, Tensor], dict[str, Any]]:
     """Load the checkpoint `best.json` names; a one-line `UsageError` if there is none."""
     best = read_best(directory)
     if best is None:
@@ -477,5 +491,5 @@ def load_best(directory: Path) -> tuple[Path, int, dict[str, Tensor], dict[str, 
     path = directory / best.name
     if not path.is_dir():
         raise UsageError(f"'{directory / BEST}' names step {best.step}, whose checkpoint is gone")
-    step, model_state, state = load(path)
+    step, model_state, state = load(path, weights_only)
     return path, step, model_state, state
