@@ -222,7 +222,8 @@ def _system(config: RunConfig, hub: Hub) -> Any:
     from ganhub.engine.run import prepare_system
     from ganhub.wiring import components
 
-    system, _ = prepare_system(config, components(config, hub, training=False), torch.device("cpu"))
+    parts = components(config, hub, training=False)
+    system, _ = prepare_system(config, parts, torch.device("cpu"), saved=True)
     return system
 
 

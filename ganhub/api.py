@@ -248,7 +248,7 @@ def load(
             raise UsageError(f"'{run_dir}' is an exported folder: it holds one set of weights")
         path, tensors, step = read_weights(run_dir, config.plugin)
         parts = components(config, hub, training=False)
-        system, _ = prepare_system(config, parts, select_device(str(device)))
+        system, _ = prepare_system(config, parts, select_device(str(device)), saved=True)
         restore(system.export_spec(), tensors, path, config.plugin)
         system.eval()
         return TrainedGAN(system, config, path, step=step, exported=True)
@@ -263,7 +263,8 @@ def load(
         raise UsageError(f"'{run_dir}' has no readable checkpoint")
     path, _, model_state, _ = found
     torch_device = select_device(str(device))
-    system, _ = prepare_system(config, components(config, hub, training=False), torch_device)
+    parts = components(config, hub, training=False)
+    system, _ = prepare_system(config, parts, torch_device, saved=True)
     mismatch = checkpoint.load_fitting(system, model_state, torch_device)
     if mismatch:
         raise UsageError(f"checkpoint '{path}' does not fit its run's config: {mismatch}")

@@ -26,18 +26,24 @@ if TYPE_CHECKING:
     from ganhub.tricks import Trick
 
 
-def build_tricks(config: RunConfig, tricks: Mapping[str, type[Trick]]) -> list[Trick]:
-    """Instantiate the enabled tricks with their options, in setup order."""
+def build_tricks(
+    config: RunConfig, tricks: Mapping[str, type[Trick]], saved: bool = False
+) -> list[Trick]:
+    """Instantiate the enabled tricks with their options, in setup order (`saved`: to read a
+    saved run's weights, `Trick.saved`)."""
     built = [cls(getattr(config.trick, name), config) for name, cls in tricks.items()]
+    for trick in built:
+        trick.saved = saved
     return sorted(built, key=lambda t: t.setup_order)
 
 
 def prepare_system(
-    config: RunConfig, parts: Components, device: torch.device
+    config: RunConfig, parts: Components, device: torch.device, saved: bool = False
 ) -> tuple[GANSystem, list[Trick]]:
-    """Build the domain's system and let the tricks shape it (before any weights are loaded)."""
+    """Build the domain's system and let the tricks shape it (before any weights are loaded;
+    `saved`: the weights are a saved run's, read to sample, score or adapt)."""
     owners = Owners(parts.provenance)
-    tricks = build_tricks(config, parts.tricks)
+    tricks = build_tricks(config, parts.tricks, saved)
     # a fresh copy per build: tricks add their auxiliary heads to it
     condition = dataclasses.replace(parts.condition, heads={}) if parts.condition else None
     hints = BuildHints(condition=condition)

@@ -50,7 +50,7 @@ from ganhub.losses import Targets
 from ganhub.metrics import Metric, check_metrics, evaluate
 from ganhub.plugin_guard import GuardedLogger, Owners, hook_plugins
 from ganhub.provenance import REQUIRES_FILE
-from ganhub.tricks import HOOK_POINTS
+from ganhub.tricks import HOOK_POINTS, unconstrained_critic
 
 
 class Run:
@@ -338,7 +338,7 @@ class Run:
         found = self.system.before_training()
         listed = isinstance(found, list) and all(isinstance(w, str) for w in found)
         start.check_part(self.config.plugin, "before_training()", found, listed, "a list of str")
-        return found
+        return [*unconstrained_critic(self.parts.loss, self.tricks), *found]
 
     def write_samples(self) -> list[Path]:
         """Write the domain's sample artifact for the current step (rank 0)."""

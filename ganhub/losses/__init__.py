@@ -55,6 +55,9 @@ class AdversarialLoss(ABC):
     needs_real_for_g: ClassVar[bool] = False
     # Whether targets (label smoothing) mean anything for this loss.
     uses_targets: ClassVar[bool] = False
+    # A critic loss (WGAN's) that is meaningful only for a Lipschitz D: a run warns when no
+    # trick bounds D (`Trick.constrains_d`).
+    needs_lipschitz_d: ClassVar[bool] = False
 
     @abstractmethod
     def d_loss(

@@ -72,6 +72,7 @@ class WassersteinLoss(AdversarialLoss):
     """Wasserstein GAN critic loss (needs a Lipschitz constraint: the gp or spectral_norm trick)."""
 
     name = "wasserstein"
+    needs_lipschitz_d = True
 
     def d_loss(
         self,

@@ -27,8 +27,10 @@ Fixed points, in the order they happen:
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Hashable, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+
+from pydantic import AfterValidator
 
 from ganhub.config.schema import Section
 
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
     from ganhub.domain import Domain
     from ganhub.engine.context import TrainContext
     from ganhub.engine.system import BuildHints, GANSystem, Phase, PhaseOutput
-    from ganhub.losses import Targets
+    from ganhub.losses import AdversarialLoss, Targets
 
 HOOK_POINTS = (
     "adjust_build",
@@ -98,6 +100,9 @@ class Trick:
     def __init__(self, options: Section, config: RunConfig) -> None:
         self.options: Any = options
         self.config = config
+        # the system is built to read a saved run's weights (sampling, scoring, adapting), not
+        # to train anew: refusals of a setting the run was trained with must not lock it away
+        self.saved = False
 
     @classmethod
     def problems(cls, options: Any, config: RunConfig, domain: Domain) -> list[str]:
@@ -124,6 +129,10 @@ class Trick:
                 "ganhub adapt RUN)"
             )
         return out
+
+    def constrains_d(self) -> bool:
+        """Whether this trick bounds D's Lipschitz constant (what a WGAN critic needs)."""
+        return False
 
     # -- fixed points (no-ops unless overridden) ---------------------------------------
 
@@ -205,10 +214,39 @@ class Trick:
         return not any(self.implements(hook) for hook in STEP_HOOKS)
 
 
+def _names_a_side(groups: list[str]) -> list[str]:
+    # an empty list would leave the trick enabled and acting on nothing, without a word
+    if not groups:
+        raise ValueError("names no side, so the trick would do nothing: give [G], [D] or [G,D]")
+    return groups
+
+
+# The `groups` option of a trick that acts on the generator side, the discriminator side or both
+Groups = Annotated[list[Literal["G", "D"]], AfterValidator(_names_a_side)]
+
+
 def group_params(system: GANSystem, groups: list[str]) -> list[nn.Parameter]:
     """Parameters of the named optimizer groups."""
     by_group = system.param_groups()
     return [p for g in groups for p in by_group.get(g, [])]
 
 
-__all__ = ["HOOK_POINTS", "TRICK_METHODS", "Trick", "group_params"]
+def unconstrained_critic(loss: AdversarialLoss, tricks: Sequence[Trick]) -> list[str]:
+    """A warning when the loss needs a Lipschitz D (WGAN's critic) and no trick bounds it; a
+    warning, not a refusal: a plugin of the user's own may constrain D."""
+    if not loss.needs_lipschitz_d or any(t.constrains_d() for t in tricks):
+        return []
+    return [
+        f"ganhub: warning: loss={loss.name} needs a Lipschitz constraint on D, and no trick "
+        "gives one: add tricks=[gp] or tricks=[spectral_norm] (with D in its groups)"
+    ]
+
+
+__all__ = [
+    "HOOK_POINTS",
+    "TRICK_METHODS",
+    "Groups",
+    "Trick",
+    "group_params",
+    "unconstrained_critic",
+]

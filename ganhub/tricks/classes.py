@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ganhub.config.schema import RunConfig, Section
 from ganhub.errors import ConfigError
@@ -48,6 +48,16 @@ class ACGANConfig(Section):
         description="TAC-GAN: a twin class head trained on fakes, whose cross-entropy G's class "
         "loss subtracts (keeps each class's samples varied)",
     )
+
+    @model_validator(mode="after")
+    def _weighs_something(self) -> ACGANConfig:
+        # both terms at 0: the class head would be built and trained by nothing
+        if self.weight_d == 0 and self.weight_g == 0:
+            raise ValueError(
+                "trick.acgan.weight_d=0 and trick.acgan.weight_g=0 weigh both class losses at 0, "
+                "so the trick does nothing: give either a weight above 0 or drop the trick"
+            )
+        return self
 
 
 class ACGAN(Trick):

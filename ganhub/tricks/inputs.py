@@ -150,6 +150,22 @@ class DiffAugmentConfig(Section):
     translation: float = Field(0.125, ge=0, lt=1, description="max shift as a fraction of size")
     cutout: float = Field(0.5, gt=0, lt=1, description="cutout square side as a fraction of size")
 
+    @model_validator(mode="after")
+    def _augments_something(self) -> DiffAugmentConfig:
+        # an empty policy, or a translation op that shifts by 0, leaves D's inputs as they are
+        if not self.policy:
+            raise ValueError(
+                "trick.diffaug.policy=[] augments nothing: list ops (xflip, translation, color, "
+                "cutout) or drop the trick"
+            )
+        if "translation" in self.policy and self.translation == 0:
+            raise ValueError(
+                "trick.diffaug.translation=0 shifts by nothing, so the policy's translation "
+                "does nothing: give a shift above 0 (default 0.125) or drop translation from "
+                "trick.diffaug.policy"
+            )
+        return self
+
 
 class DiffAugment(Trick):
     """Differentiable augmentation (Zhao et al. 2020) of real and fake D inputs alike.
@@ -207,6 +223,22 @@ class AdaConfig(Section):
         "filter, as StyleGAN2-ADA (rotation and scaling do not alias fine detail; about 4x the "
         "sampling work); false: bilinear at the image's own size (images of 9 px or less always)",
     )
+
+    @model_validator(mode="after")
+    def _augments_something(self) -> AdaConfig:
+        # with no op, p would adapt while D's inputs stay as they are
+        if not self.ops:
+            raise ValueError(
+                "trick.ada.ops=[] augments nothing: list ops (the default is StyleGAN2-ADA's "
+                "bgc pipeline) or drop the trick"
+            )
+        shifts = sorted({"xint", "translation"} & set(self.ops))
+        if shifts and self.translation == 0:
+            raise ValueError(
+                f"trick.ada.translation=0 shifts by nothing, so the op {shifts[0]} does nothing: "
+                f"give a shift above 0 (default 0.125) or drop {shifts[0]} from trick.ada.ops"
+            )
+        return self
 
 
 class AdaptiveAugment(Trick):

@@ -58,6 +58,10 @@ class GradientPenalty(Trick):
     graph_safe = True
     Config = GradientPenaltyConfig
 
+    def constrains_d(self) -> bool:
+        """WGAN-GP's penalty holds D's gradient norm near 1 (DRAGAN's suits classifier losses)."""
+        return bool(self.options.variant == "wgan")
+
     @classmethod
     def problems(cls, options: Any, config: RunConfig, domain: Domain) -> list[str]:
         """Besides the base checks: WGAN-GP suits Lipschitz losses, DRAGAN classifier losses."""

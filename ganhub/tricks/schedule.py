@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, model_validator
 
 from ganhub.config.schema import Section
-from ganhub.tricks import Trick
+from ganhub.tricks import Groups, Trick
 
 if TYPE_CHECKING:
     import torch
@@ -17,15 +17,13 @@ if TYPE_CHECKING:
     from ganhub.engine.context import TrainContext
     from ganhub.engine.system import GANSystem, Phase, PhaseOutput
 
-Group = Literal["G", "D"]
-
 
 class ClipConfig(Section):
     """Options of the `clip_grad` trick."""
 
     mode: Literal["norm", "value"] = Field("norm", description="clip the global norm or each value")
     max: float = Field(1.0, gt=0, description="max global L2 norm (norm) or max |g| (value)")
-    groups: list[Group] = Field(["G", "D"], description="which sides are clipped")
+    groups: Groups = Field(["G", "D"], description="which sides are clipped")
 
 
 class GradClip(Trick):

@@ -9,14 +9,12 @@ from pydantic import Field, model_validator
 
 from ganhub.config.schema import Section
 from ganhub.errors import ConfigError
-from ganhub.tricks import Trick, group_params
+from ganhub.tricks import Groups, Trick, group_params
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
     from ganhub.engine.system import GANSystem, Phase, PhaseOutput
-
-Group = Literal["G", "D"]
 
 
 def _weighted() -> tuple[type[nn.Module], ...]:
@@ -25,6 +23,53 @@ def _weighted() -> tuple[type[nn.Module], ...]:
 
     return (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
             nn.ConvTranspose3d, nn.Linear, nn.Embedding)  # fmt: skip
+
+
+def _foreign(root: nn.Module, weighted: tuple[type[nn.Module], ...]) -> dict[str, int]:
+    """Layers of `root` (class name: count) holding a weight matrix of their own (a parameter
+    `weight` of 2 or more dimensions) that are none of the `weighted` layers: init and spectral
+    norm cannot tell how such a layer uses its weight (an equalised-learning-rate layer scales
+    it at run time, HF's Conv1D stores it transposed), so they leave it alone."""
+    found: dict[str, int] = {}
+    for module in root.modules():
+        if isinstance(module, weighted):
+            continue
+        weight = module._parameters.get("weight")
+        if weight is not None and weight.ndim > 1:
+            found[type(module).__name__] = found.get(type(module).__name__, 0) + 1
+    return found
+
+
+def refuse_uncovered(
+    trick: str, verb: str, plugin: str, found: dict[str, tuple[int, dict[str, int]]]
+) -> None:
+    """Refuse a weight trick asked to act on a side (`found`: group -> (layers it acts on, the
+    `_foreign` ones)) where it would act on no layer, or on a part of its weight layers only:
+    the run would train without what was asked, or with it on some layers, without a word
+    (spectral norm of a part of D bounds nothing)."""
+    bad = [g for g, (acted, foreign) in found.items() if foreign or not acted]
+    if not bad:
+        return
+    group, (acted, foreign) = bad[0], found[bad[0]]
+    good = [g for g in found if g not in bad]
+    fix = f"give trick.{trick}.groups=[{','.join(good)}]" if good else "drop the trick"
+    if not foreign:
+        raise ConfigError(
+            f"trick {trick}: {group} of this '{plugin}' run has no nn.Conv/nn.Linear/nn.Embedding "
+            f"layer to {verb}; {fix}"
+        )
+    layers = ", ".join(f"{name} x{n}" for name, n in sorted(foreign.items()))
+    what = (
+        f"has no nn.Conv/nn.Linear/nn.Embedding layer to {verb}: its weights are"
+        if not acted
+        else f"would {verb} only {acted} of its {acted + sum(foreign.values())} weight layers: "
+        "the others are"
+    )
+    raise ConfigError(
+        f"trick {trick}: {group} of this '{plugin}' run {what} in layers of its own ({layers}), "
+        f"which may use them otherwise (an equalised-learning-rate layer scales its weight at "
+        f"run time, HF's Conv1D stores it transposed); {fix}"
+    )
 
 
 def _norms() -> tuple[type[nn.Module], ...]:
@@ -41,7 +86,7 @@ class InitConfig(Section):
         "normal", description="normal: N(0, std) as in DCGAN; xavier; kaiming (He); orthogonal"
     )
     std: float = Field(0.02, gt=0, description="standard deviation for scheme=normal")
-    groups: list[Group] = Field(["G", "D"], description="which sides to initialise")
+    groups: Groups = Field(["G", "D"], description="which sides to initialise")
 
 
 class WeightInit(Trick):
@@ -60,13 +105,25 @@ class WeightInit(Trick):
         from ganhub.conditioning.nets import cbn_maps, projection_tables
 
         self.weighted, self.norms = _weighted(), _norms()
+        roots: dict[str, list[tuple[nn.Module, set[int]]]] = {}
+        found: dict[str, tuple[int, dict[str, int]]] = {}
+        for group in self.options.groups:  # every side checked before any weight changes
+            names = system.generator_names if group == "G" else system.discriminator_names
+            roots[group] = [(getattr(system, n), set()) for n in names]
+            acted, foreign = 0, dict[str, int]()
+            for root, kept in roots[group]:
+                kept.update(id(m) for m in (*cbn_maps(root), *projection_tables(root)))
+                weighted = [m for m in root.modules() if isinstance(m, self.weighted)]
+                acted += sum(id(m) not in kept for m in weighted)
+                for layer, n in _foreign(root, self.weighted).items():
+                    foreign[layer] = foreign.get(layer, 0) + n
+            found[group] = acted, foreign
+        if not self.saved:  # a run saved earlier opens as it trained
+            refuse_uncovered(self.name, "re-initialise", self.config.plugin, found)
         with torch.no_grad():
-            for group in self.options.groups:
-                names = system.generator_names if group == "G" else system.discriminator_names
-                for name in names:
-                    module = getattr(system, name)
-                    self.kept = {id(m) for m in (*cbn_maps(module), *projection_tables(module))}
-                    module.apply(self._init_module)
+            for group_roots in roots.values():
+                for root, self.kept in group_roots:
+                    root.apply(self._init_module)
 
     def _init_module(self, m: nn.Module) -> None:
         from torch import Tensor, nn
@@ -96,7 +153,7 @@ class WeightInit(Trick):
 class SpectralNormConfig(Section):
     """Options of the `spectral_norm` trick."""
 
-    groups: list[Group] = Field(["D"], description="which sides get spectral normalisation")
+    groups: Groups = Field(["D"], description="which sides get spectral normalisation")
     power_iterations: int = Field(1, ge=1, description="power iterations per forward pass")
 
 
@@ -107,28 +164,35 @@ class SpectralNorm(Trick):
     Config = SpectralNormConfig
     setup_order = 10
 
+    def constrains_d(self) -> bool:
+        """Spectral normalisation of D's layers bounds its Lipschitz constant."""
+        return "D" in self.options.groups
+
     def setup(self, system: GANSystem) -> None:
         """Wrap every conv/linear weight of the chosen sides in a spectral-norm parametrisation,
         and the projection discriminator's label embedding (sngan_projection's SNEmbedID); not
         other label embeddings, nor conditional BatchNorm's gain/bias maps (affine parameters
         of a norm, zero at the start)."""
-        from torch import nn
         from torch.nn.utils.parametrizations import spectral_norm
 
         for module in self.normalised(system):
             spectral_norm(module, n_power_iterations=self.options.power_iterations)
-            if isinstance(module, nn.Embedding):
-                module.register_load_state_dict_pre_hook(_as_saved)
+            # a layer wrapped since a checkpoint was saved (the projection embedding, textgan
+            # D's token embedding) loads the plain weight it holds; a no-op for the others
+            module.register_load_state_dict_pre_hook(_as_saved)
 
     def normalised(self, system: GANSystem) -> list[nn.Module]:
-        """The layers of the chosen sides that spectral normalisation wraps."""
+        """The layers of the chosen sides that spectral normalisation wraps (refused in one
+        line when a side has weight layers of its own it cannot wrap, or none at all)."""
         from torch import nn
 
         from ganhub.conditioning.nets import cbn_maps, projection_tables
 
-        weighted, out = _weighted(), []
+        weighted, out = _weighted(), list[nn.Module]()
+        found: dict[str, tuple[int, dict[str, int]]] = {}
         for group in self.options.groups:
             names = system.generator_names if group == "G" else system.discriminator_names
+            acted, foreign = len(out), dict[str, int]()
             for name in names:
                 root = getattr(system, name)
                 skipped = {id(m) for m in cbn_maps(root)}
@@ -138,6 +202,11 @@ class SpectralNorm(Trick):
                         continue
                     if not isinstance(module, nn.Embedding) or id(module) in tables:
                         out.append(module)
+                for layer, n in _foreign(root, weighted).items():
+                    foreign[layer] = foreign.get(layer, 0) + n
+            found[group] = len(out) - acted, foreign
+        if not self.saved:  # a run saved earlier opens as it trained
+            refuse_uncovered(self.name, "normalise", self.config.plugin, found)
         return out
 
 
@@ -260,7 +329,7 @@ class WeightPenaltyConfig(Section):
 
     kind: Literal["l1", "l2"] = Field("l2", description="l1: sum |w|; l2: sum w^2")
     weight: float = Field(1e-4, gt=0, description="penalty coefficient")
-    groups: list[Group] = Field(["G", "D"], description="which sides are penalised")
+    groups: Groups = Field(["G", "D"], description="which sides are penalised")
 
 
 class WeightPenalty(Trick):

@@ -272,6 +272,29 @@ def rollout_rewards(
     return torch.cat([partial, reward(seqs).view(b, 1)], 1)
 
 
+class TokenEmbedding(nn.Linear):
+    """D's token embeddings as the linear map they are: a soft one-hot row x (the Gumbel path)
+    becomes x @ weight, and a token id the row of `weight` a one-hot row would pick.
+
+    An nn.Linear, so the spectral_norm trick wraps it (it is D's first linear map of its
+    input: left out, D's Lipschitz constant had no bound) and `init` treats it as before. The
+    table is stored as nn.Embedding's, (vocab, embd), under the same key `embed.weight`, drawn
+    from N(0, 1) as nn.Embedding draws it: checkpoints of earlier runs load, and a run without
+    those tricks trains exactly as before.
+    """
+
+    def __init__(self, vocab: int, embd: int) -> None:
+        super().__init__(embd, vocab, bias=False)  # weight (out, in) = (vocab, embd)
+
+    def reset_parameters(self) -> None:
+        """N(0, 1), nn.Embedding's initialisation (and its draws from the RNG)."""
+        nn.init.normal_(self.weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Embeddings (..., embd) of token ids (long) or of soft one-hot rows (..., vocab)."""
+        return F.embedding(x, self.weight) if x.dtype == torch.long else x @ self.weight
+
+
 class CNNDiscriminator(nn.Module):
     """Token-sequence classifier: embeddings, convolutions of widths 2-5, max-pool, highway, linear.
 
@@ -284,7 +307,7 @@ class CNNDiscriminator(nn.Module):
         self, vocab: int, embd: int, filters: int, dropout: float = 0.0, outputs: int = 1
     ) -> None:
         super().__init__()
-        self.embed = nn.Embedding(vocab, embd)
+        self.embed = TokenEmbedding(vocab, embd)
         self.convs = nn.ModuleList(nn.Conv1d(embd, filters, k, padding=k - 1) for k in (2, 3, 4, 5))
         width = 4 * filters
         self.highway = nn.Linear(width, 2 * width)
@@ -293,7 +316,7 @@ class CNNDiscriminator(nn.Module):
 
     def embed_tokens(self, x: Tensor) -> Tensor:
         """Embeddings (B, L, E) of ids or soft one-hot rows."""
-        return self.embed(x) if x.dtype == torch.long else x @ self.embed.weight
+        return self.embed(x)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits (B,), or (B, outputs)."""
@@ -314,7 +337,7 @@ class TransformerDiscriminator(nn.Module):
         outputs: int = 1,
     ) -> None:  # fmt: skip
         super().__init__()
-        self.embed = nn.Embedding(vocab, embd)
+        self.embed = TokenEmbedding(vocab, embd)
         self.pos = nn.Parameter(torch.zeros(1, length, embd))
         heads = 4 if embd % 4 == 0 else 1
         layer = nn.TransformerEncoderLayer(embd, heads, 2 * embd, dropout, batch_first=True)
@@ -323,7 +346,7 @@ class TransformerDiscriminator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits (B,), or (B, outputs)."""
-        h = self.embed(x) if x.dtype == torch.long else x @ self.embed.weight
+        h = self.embed(x)
         h = self.encoder(h + self.pos[:, : h.shape[1]])
         out: Tensor = self.out(h.mean(1))
         return out.squeeze(1) if out.shape[1] == 1 else out
