@@ -142,14 +142,3 @@ def test_a_wasserstein_critic_without_a_constraint_is_warned_of(
     finally:
         run.close()
     assert bool(said) == warned
-
-
-def test_a_rate_ttur_would_override_is_refused(tmp_path: Path) -> None:
-    """tricks=[ttur] optim.G.lr=0.005 trained G at trick.ttur.g_lr (1e-4) without a word."""
-    with pytest.raises(ConfigError, match=r"^optim\.G\.lr=0\.005 has no effect with tricks=\[tt"):
-        resolve([*TINY_TOY, "tricks=[ttur]", "optim.G.lr=0.005"])
-    saved = tmp_path / "c.yaml"  # in a config file too: the user's key as well
-    saved.write_text("tricks: [ttur]\noptim:\n  D:\n    lr: 0.002\n")
-    with pytest.raises(ConfigError, match=r"optim\.D\.lr=0\.002 .*give trick\.ttur\.d_lr=0\.002"):
-        resolve([*TINY_TOY, f"config={saved}"])
-    assert resolve([*TINY_TOY, "tricks=[ttur]", "trick.ttur.g_lr=0.005"]).optim.G.lr > 0

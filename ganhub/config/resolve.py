@@ -191,24 +191,7 @@ def validate(
         raise ConfigError(message) from None
     with naming_source(sources):
         check_cross(config, hub, training=training)
-        refuse_rates_ttur_sets(config, user)
     return config
-
-
-def refuse_rates_ttur_sets(config: RunConfig, user: Mapping[str, Any]) -> None:
-    """tricks=[ttur] sets G's and D's rates (trick.ttur.g_lr, d_lr): an optim.G.lr or
-    optim.D.lr the user gave too (not a preset's or a domain's) would be ignored silently."""
-    if "ttur" not in config.tricks:
-        return
-    given = dict(dotted_items(user))
-    ttur = getattr(config.trick, "ttur")  # noqa: B009 (a plugin-registered section)
-    for side, key in (("G", "g_lr"), ("D", "d_lr")):
-        if f"optim.{side}.lr" in given:
-            raise ConfigError(
-                f"optim.{side}.lr={given[f'optim.{side}.lr']} has no effect with tricks=[ttur], "
-                f"which sets {side}'s rate to trick.ttur.{key}={getattr(ttur, key):g}: give "
-                f"trick.ttur.{key}={given[f'optim.{side}.lr']} instead"
-            )
 
 
 def refuse_saved_destinations(
