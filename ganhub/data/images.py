@@ -245,10 +245,19 @@ def readable_files(files: Sequence[Path], where: Path) -> list[int]:
     return kept
 
 
+# file lists (their hashes) whose headers all read as images in this process: a run builds
+# its data source several times (training, the metrics' checks and real samples), and one
+# pass over a large folder's headers is enough (a file that breaks later stops when drawn)
+_HEADERS_READ: set[int] = set()
+
+
 def refuse_unreadable(files: Sequence[Path]) -> None:
     """A one-line UsageError naming the first of `files` whose header does not open as an
     image, before training starts (without it, such a file stopped the run when first drawn,
     possibly hours in): what `data.skip_bad=false` does with one."""
+    key = hash(tuple(files))
+    if key in _HEADERS_READ:
+        return
     bad = [exc for exc in header_problems(files) if exc is not None]
     if bad:
         count = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
@@ -256,6 +265,7 @@ def refuse_unreadable(files: Sequence[Path]) -> None:
             f"{bad[0]}{count}; data.skip_bad=true leaves unreadable files out, and `ganhub data "
             "check` lists them"
         )
+    _HEADERS_READ.add(key)
 
 
 class SkippingFiles:
