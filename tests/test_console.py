@@ -64,11 +64,14 @@ def test_the_banner_says_where_on_what_how_big_and_how_to_watch(
     out = capsys.readouterr().out
     banner = out.split("step ")[0]  # what was printed before the first training line
     assert banner.startswith("ganhub: training toy2d")
-    assert "run dir      runs/b" in banner
-    assert "device       cpu" in banner and "precision    fp32" in banner
-    assert f"parameters   G {count_text(g)}, D {count_text(d)}" in banner
+    matches = [re.match(r"  (\S.*?)  +(\S.*)$", line) for line in banner.splitlines()[1:]]
+    assert all(matches) and len({m.start(2) for m in matches if m}) == 1  # one value column
+    rows = {m.group(1): m.group(2) for m in matches if m}
+    assert rows["run dir"] == "runs/b" and rows["device"] == "cpu" and rows["precision"] == "fp32"
+    assert rows["parameters"] == f"G {count_text(g)}, D {count_text(d)}"
+    assert rows["learning rate"] == "G 0.001, D 0.001"
     assert "1,000 training samples" in banner
-    assert "tensorboard  tensorboard --logdir runs/b/tb" in banner
+    assert rows["tensorboard"] == "tensorboard --logdir runs/b/tb"
 
 
 def test_counts_read_as_people_write_them() -> None:

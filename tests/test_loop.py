@@ -63,6 +63,13 @@ def test_resume_continues_exactly(workdir: Path) -> None:
     assert len(lines) > 20  # the resumed run appended to the same log
 
 
+def test_the_banner_shows_the_rates_in_use(workdir: Path) -> None:
+    """ttur replaces optim.<side>.lr: the banner shows the optimizers' rates, not the typed ones."""
+    run = make_run(resolve([*TINY_TOY, "tricks=[ttur]", "optim.G.lr=0.005"]))
+    assert dict(describe_run(run)[1])["learning rate"] == "G 0.0001, D 0.0004"
+    run.close()
+
+
 def test_a_resumed_run_logs_each_step_once(workdir: Path) -> None:
     """The steps a stopped session logged after its last checkpoint are logged again when it
     resumes: metrics.jsonl drops its lines, TensorBoard purges its events (purge_step)."""

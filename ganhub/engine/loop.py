@@ -429,6 +429,11 @@ def describe_run(run: Run) -> tuple[str, list[tuple[str, str]]]:
         for group, params in run.groups.items()
     )
     rows.append(("parameters", params))
+    # the rates the optimizers hold, not optim.<side>.lr: a trick may set them (ttur's own)
+    rates = ", ".join(
+        f"{k.removeprefix('lr/')} {v:g}" for k, v in learning_rates(run.optimizers).items()
+    )
+    rows.append(("learning rate", rates))
     with contextlib.suppress(TypeError, NotImplementedError):  # a stream of unknown length
         rows.append(("data", f"{len(run.data):,} training samples"))
     t = config.trainer
