@@ -83,6 +83,36 @@ def test_a_textgan_checkpoint_with_a_plain_token_embedding_still_loads(workdir: 
     run.close()
 
 
+def test_weight_tricks_cover_attention_of_textgan_transformer_d(workdir: Path) -> None:
+    """nn.MultiheadAttention keeps q, k, v in `in_proj_weight`: spectral_norm and init left it
+    as it was without a word, while they covered the layers around it."""
+    from torch.nn.utils import parametrize
+
+    keys = [*TEXTGAN, "model.discriminator=transformer"]
+    run = make_run(resolve([*keys, "tricks=[spectral_norm]", "name=sn"]))
+    attention = [m for m in run.system.D.modules() if isinstance(m, torch.nn.MultiheadAttention)]
+    assert attention and all(parametrize.is_parametrized(m, "in_proj_weight") for m in attention)
+    run.system.D.train()
+    for _ in range(20):  # the power iteration converges over forward passes
+        run.system.D(torch.softmax(torch.randn(2, 5, run.system.D.embed.weight.shape[0]), -1))
+    sigma = torch.linalg.matrix_norm(attention[0].in_proj_weight.detach(), 2)
+    assert abs(sigma.item() - 1) < 0.05
+    state = run.system.state_dict()  # a checkpoint saved when attention was left plain loads
+    plain = attention[0].in_proj_weight.detach().clone() * 3
+    prefix = next(k for k in state if "self_attn.parametrizations.in_proj_weight" in k)
+    prefix = prefix.split("parametrizations")[0]
+    for key in [k for k in state if k.startswith(prefix + "parametrizations.in_proj_weight")]:
+        del state[key]
+    run.system.load_state_dict({**state, prefix + "in_proj_weight": plain})
+    assert torch.equal(attention[0].in_proj_weight, plain)
+    run.close()
+    run = make_run(resolve([*keys, "tricks=[init]", "trick.init.groups=[D]", "name=init"]))
+    weight = next(m for m in run.system.D.modules() if isinstance(m, torch.nn.MultiheadAttention))
+    assert abs(weight.in_proj_weight.std().item() - 0.02) < 0.004  # N(0, 0.02), not Xavier's
+    assert torch.count_nonzero(weight.in_proj_bias) == 0
+    run.close()
+
+
 @pytest.mark.parametrize(
     ("keys", "match"),
     [

@@ -25,17 +25,39 @@ def _weighted() -> tuple[type[nn.Module], ...]:
             nn.ConvTranspose3d, nn.Linear, nn.Embedding)  # fmt: skip
 
 
+# Attention's input projections: weight matrices under names of their own (nn.MultiheadAttention
+# keeps q, k and v stacked in `in_proj_weight`, or apart when their sizes differ); its output
+# projection is an nn.Linear, covered as such
+ATTENTION_MATRICES = ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight")
+
+
+def weight_matrices(module: nn.Module, weighted: tuple[type[nn.Module], ...]) -> list[str]:
+    """Names of the weight matrices of `module` that init and spectral norm act on: `weight` of
+    a conv/linear/embedding layer, the input projections of attention; none for other layers."""
+    from torch import nn
+
+    if isinstance(module, weighted):
+        return ["weight"]
+    if isinstance(module, nn.MultiheadAttention):
+        return [n for n in ATTENTION_MATRICES if module._parameters.get(n) is not None]
+    return []
+
+
 def _foreign(root: nn.Module, weighted: tuple[type[nn.Module], ...]) -> dict[str, int]:
     """Layers of `root` (class name: count) holding a weight matrix of their own (a parameter
-    `weight` of 2 or more dimensions) that are none of the `weighted` layers: init and spectral
-    norm cannot tell how such a layer uses its weight (an equalised-learning-rate layer scales
-    it at run time, HF's Conv1D stores it transposed), so they leave it alone."""
+    named `*weight` of 2 or more dimensions; not a learned input or position table) that
+    `weight_matrices` does not name: init and spectral norm cannot tell how such a layer uses
+    it (an equalised-learning-rate layer scales its weight at run time, HF's Conv1D stores it
+    transposed), so they leave it alone."""
     found: dict[str, int] = {}
     for module in root.modules():
-        if isinstance(module, weighted):
-            continue
-        weight = module._parameters.get("weight")
-        if weight is not None and weight.ndim > 1:
+        known = weight_matrices(module, weighted)
+        own = [
+            n
+            for n, w in module._parameters.items()
+            if w is not None and w.ndim > 1 and n.endswith("weight")
+        ]
+        if any(n not in known for n in own):
             found[type(module).__name__] = found.get(type(module).__name__, 0) + 1
     return found
 
@@ -113,7 +135,7 @@ class WeightInit(Trick):
             acted, foreign = 0, dict[str, int]()
             for root, kept in roots[group]:
                 kept.update(id(m) for m in (*cbn_maps(root), *projection_tables(root)))
-                weighted = [m for m in root.modules() if isinstance(m, self.weighted)]
+                weighted = [m for m in root.modules() if weight_matrices(m, self.weighted)]
                 acted += sum(id(m) not in kept for m in weighted)
                 for layer, n in _foreign(root, self.weighted).items():
                     foreign[layer] = foreign.get(layer, 0) + n
@@ -130,21 +152,22 @@ class WeightInit(Trick):
 
         if id(m) in self.kept:
             return
-        if isinstance(m, self.weighted):
-            w = m.weight
-            assert isinstance(w, Tensor)
+        names = weight_matrices(m, self.weighted)
+        if names:
             scheme = self.options.scheme
-            if scheme == "normal":
-                nn.init.normal_(w, 0.0, self.options.std)
-            elif scheme == "xavier":
-                nn.init.xavier_normal_(w)
-            elif scheme == "kaiming":
-                nn.init.kaiming_normal_(w, a=0.2, nonlinearity="leaky_relu")
-            else:
-                nn.init.orthogonal_(w)
-            bias = getattr(m, "bias", None)
-            if isinstance(bias, Tensor):
-                nn.init.zeros_(bias)
+            for w in (getattr(m, n) for n in names):
+                assert isinstance(w, Tensor)
+                if scheme == "normal":
+                    nn.init.normal_(w, 0.0, self.options.std)
+                elif scheme == "xavier":
+                    nn.init.xavier_normal_(w)
+                elif scheme == "kaiming":
+                    nn.init.kaiming_normal_(w, a=0.2, nonlinearity="leaky_relu")
+                else:
+                    nn.init.orthogonal_(w)
+            for bias in (getattr(m, n, None) for n in ("bias", "in_proj_bias")):
+                if isinstance(bias, Tensor):
+                    nn.init.zeros_(bias)
         elif isinstance(m, self.norms) and isinstance(m.weight, Tensor):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)  # type: ignore[arg-type]
@@ -175,10 +198,13 @@ class SpectralNorm(Trick):
         of a norm, zero at the start)."""
         from torch.nn.utils.parametrizations import spectral_norm
 
+        weighted = _weighted()
         for module in self.normalised(system):
-            spectral_norm(module, n_power_iterations=self.options.power_iterations)
+            for name in weight_matrices(module, weighted):
+                spectral_norm(module, name, n_power_iterations=self.options.power_iterations)
             # a layer wrapped since a checkpoint was saved (the projection embedding, textgan
-            # D's token embedding) loads the plain weight it holds; a no-op for the others
+            # D's token embedding and attention) loads the plain weight it holds; a no-op for
+            # the others
             module.register_load_state_dict_pre_hook(_as_saved)
 
     def normalised(self, system: GANSystem) -> list[nn.Module]:
@@ -198,7 +224,7 @@ class SpectralNorm(Trick):
                 skipped = {id(m) for m in cbn_maps(root)}
                 tables = {id(m) for m in projection_tables(root)}
                 for module in root.modules():
-                    if not isinstance(module, weighted) or id(module) in skipped:
+                    if not weight_matrices(module, weighted) or id(module) in skipped:
                         continue
                     if not isinstance(module, nn.Embedding) or id(module) in tables:
                         out.append(module)
@@ -211,12 +237,14 @@ class SpectralNorm(Trick):
 
 
 def _as_saved(module: nn.Module, state: dict[str, Any], prefix: str, *args: Any) -> None:
-    """A checkpoint saved before spectral_norm covered the projection embedding holds its
-    plain weight: the run loads (and resumes) the embedding it trained, unnormalised."""
+    """A checkpoint saved before spectral_norm covered a layer (the projection embedding,
+    attention's input projections) holds its plain weight: the run loads (and resumes) the
+    layer it trained, unnormalised."""
     from torch.nn.utils import parametrize
 
-    if prefix + "weight" in state and parametrize.is_parametrized(module, "weight"):
-        parametrize.remove_parametrizations(module, "weight", leave_parametrized=False)
+    for name in ("weight", *ATTENTION_MATRICES):
+        if prefix + name in state and parametrize.is_parametrized(module, name):
+            parametrize.remove_parametrizations(module, name, leave_parametrized=False)
 
 
 class EMAConfig(Section):
