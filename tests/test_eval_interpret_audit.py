@@ -11,7 +11,7 @@ import pytest
 
 from ganhub.metrics.rundata import final_metrics
 
-from .conftest import TINY_TOY
+from .conftest import TINY_DCGAN, TINY_TOY
 
 CLI = Callable[..., tuple[int, str, str]]  # the `cli` fixture: (exit code, stdout, stderr)
 
@@ -82,6 +82,32 @@ def test_an_inception_key_no_metric_uses_is_said_to_be_unused(cli: CLI, workdir:
     ], err
     code, _, err = cli("eval", run, "--n", "50", "metrics=[mode_coverage_2d]")
     assert code == 0 and "inception" not in err, err
+
+
+def test_a_training_run_warns_of_inception_keys_no_metric_uses(cli: CLI, workdir: Path) -> None:
+    """`ganhub run ... eval.inception_weights=...` with no Inception metric ignored the key
+    during training without a word (`ganhub eval` said so already)."""
+    code, _, err = cli("run", *TINY_TOY, "name=a", "eval.inception_weights=/x.pth")
+    assert code == 0, err
+    assert "ganhub: warning: eval.inception_weights=/x.pth: unused, as no metric" in err, err
+    code, _, err = cli("run", *TINY_TOY, "name=b")
+    assert code == 0 and "inception" not in err, err
+
+
+def test_intra_fid_counts_as_reading_inception(workdir: Path) -> None:
+    """intra-FID scores on eval.features' networks: Inception's keys are not unused beside it
+    (the note's check knew FID, KID, PR, DC and IS only)."""
+    from ganhub.config.resolve import resolve
+    from ganhub.metrics import unused_inception_settings
+    from ganhub.plugins import get_hub
+    from ganhub.wiring import make_run
+
+    keys = [*TINY_DCGAN, "model.conditional=true", "eval.features=[inception]"]
+    run = make_run(resolve([*keys, "eval.inception_weights=/x.pth"]))
+    metrics = get_hub().metrics
+    assert unused_inception_settings(run.system, [metrics.get("intra_fid")]) == []
+    assert unused_inception_settings(run.system, [metrics.get("class_accuracy")])
+    run.close()
 
 
 def test_the_unused_inception_note_names_the_features_used() -> None:

@@ -47,7 +47,7 @@ from ganhub.errors import (
 )
 from ganhub.interrupts import OutputsStopped, Terminated
 from ganhub.losses import Targets
-from ganhub.metrics import Metric, check_metrics, evaluate
+from ganhub.metrics import Metric, check_metrics, evaluate, unused_inception_settings
 from ganhub.plugin_guard import GuardedLogger, Owners, hook_plugins
 from ganhub.provenance import REQUIRES_FILE
 from ganhub.tricks import HOOK_POINTS, unconstrained_critic
@@ -333,12 +333,14 @@ class Run:
         """Checks before the start banner: batch size, the metrics (not hours in, at the first
         evaluation) and the system's (`GANSystem.before_training`: its warnings returned)."""
         start.check_batch_size(self.data, self.config.trainer.batch_size, self.dist.world)
+        notes = []
         if self.dist.is_main:
             check_metrics(self.system, self.metrics())
+            notes = unused_inception_settings(self.system, self.metrics())
         found = self.system.before_training()
         listed = isinstance(found, list) and all(isinstance(w, str) for w in found)
         start.check_part(self.config.plugin, "before_training()", found, listed, "a list of str")
-        return [*unconstrained_critic(self.parts.loss, self.tricks), *found]
+        return [*unconstrained_critic(self.parts.loss, self.tricks), *notes, *found]
 
     def write_samples(self) -> list[Path]:
         """Write the domain's sample artifact for the current step (rank 0)."""

@@ -18,6 +18,7 @@ from ganhub.errors import ConfigError, PluginError, plugin_code
 
 if TYPE_CHECKING:
     from ganhub.capabilities import Capabilities
+    from ganhub.config.schema import EvalConfig
     from ganhub.engine.system import GANSystem
 
 
@@ -42,6 +43,9 @@ class Metric(ABC):
     # The fewest generated samples `compute` can score: a covariance needs 2, k-NN balls k + 1.
     # Evaluation refuses fewer in one line (before training, for a run's eval.n_samples).
     min_samples: ClassVar[int] = 1
+    # Whether it scores on the feature networks of eval.features (FID, IS, intra-FID): what
+    # eval.features and Inception's keys (eval.inception_weights) change.
+    reads_features: ClassVar[bool] = False
 
     def direction(self, key: str) -> Better | None:
         """Which way reported `key` improves (None: not a score); KeyError if undeclared."""
@@ -255,6 +259,45 @@ def check_metrics(
     refuse_shared_keys(applicable)
     for metric in applicable:
         metric.check(system)
+
+
+def extractor_names(cfg: EvalConfig, caps: Capabilities) -> list[str]:
+    """eval.features, else the system's declared default features, else ['inception']."""
+    if cfg.features is not None:
+        return list(cfg.features)
+    return list(caps.features) or ["inception"]
+
+
+INCEPTION_KEYS = ("inception_weights", "inception_sha256", "allow_download")
+
+
+def unused_inception_note(given: list[str], extractors: list[str]) -> str | None:
+    """A note when eval.inception_weights / inception_sha256 / allow_download are `given`
+    (`key=value` items) and no scored metric reads Inception features: they change nothing."""
+    if not given or "inception" in extractors:
+        return None
+    used = ", ".join(extractors) if extractors else "none: no feature metric is scored"
+    return (
+        f"{' '.join(given)}: unused, as no metric here uses Inception features "
+        f"(eval.features: {used}); add eval.features=[inception] to use it"
+    )
+
+
+def unused_inception_settings(system: GANSystem, metrics: Sequence[Metric]) -> list[str]:
+    """The run's note (as a warning) when its config sets Inception's keys that none of its
+    applicable metrics reads (a training run, where they were ignored without a word)."""
+    cfg = system.config.eval
+    defaults = type(cfg)()  # the sha256 has the published weights' as its default
+    given = [
+        f"eval.{k}={str(getattr(cfg, k)).lower() if k == 'allow_download' else getattr(cfg, k)}"
+        for k in INCEPTION_KEYS
+        if getattr(cfg, k) and getattr(cfg, k) != getattr(defaults, k)
+    ]
+    caps = system.capabilities()
+    applicable = supported(metrics, caps)
+    scored = any(m.reads_features for m in applicable)
+    note = unused_inception_note(given, extractor_names(cfg, caps) if scored else [])
+    return [f"ganhub: warning: {note}"] if note else []
 
 
 def refuse_shared_keys(metrics: Sequence[Metric]) -> None:

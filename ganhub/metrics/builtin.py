@@ -41,6 +41,8 @@ class ImageMetric(Metric):
 class FeatureMetric(ImageMetric):
     """A distance between generated and real features, once per extractor in eval.features."""
 
+    reads_features = True
+
     libraries: tuple[str, ...] = ("torch_fidelity",)
     # the fewest real samples the score needs (a covariance; k-NN balls need k + 1)
     min_real: ClassVar[int] = 2
@@ -182,6 +184,8 @@ class DensityCoverage(FeatureMetric):
 
 class InceptionScore(ImageMetric):
     """Inception Score over 10 splits (needs class logits: Inception weights or a classifier)."""
+
+    reads_features = True
 
     name = "inception_score"
     better: ClassVar[Directions] = {

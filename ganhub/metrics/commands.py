@@ -66,7 +66,6 @@ def evaluate_run(
     from ganhub.config.schema import EvalConfig
     from ganhub.errors import UsageError
     from ganhub.metrics import COUNT_KEYS, applies_to, check_metrics, evaluate, supported
-    from ganhub.metrics.builtin import FeatureMetric, InceptionScore
     from ganhub.metrics.features import extractor_names, extractors_used
     from ganhub.metrics.store import check_output_file, write_json
     from ganhub.plugins import get_hub
@@ -118,7 +117,7 @@ def evaluate_run(
     n = n_samples or config.eval.n_samples
     asked = f"--n {n}" if n_samples else f"eval.n_samples={n}"
     check_metrics(system, usable, n, "--n" if n_samples else "eval.n_samples")
-    uses_features = any(isinstance(m, FeatureMetric | InceptionScore) for m in usable)
+    uses_features = any(m.reads_features for m in usable)
     unused = _unused_inception_keys(
         items, extractor_names(config.eval, caps) if uses_features else []
     )
@@ -180,15 +179,10 @@ def _scored_count(table: dict[str, Any], n: int, asked: str) -> tuple[int, list[
 def _unused_inception_keys(items: list[str], extractors: list[str]) -> str | None:
     """A note when eval.inception_weights / inception_sha256 / allow_download were given here
     but no metric of this scoring reads Inception features: the keys change nothing."""
-    keys = ("eval.inception_weights", "eval.inception_sha256", "eval.allow_download")
-    given = [item for item in items if item.partition("=")[0] in keys]
-    if not given or "inception" in extractors:
-        return None
-    used = ", ".join(extractors) if extractors else "none: no feature metric is scored"
-    return (
-        f"{' '.join(given)}: unused, as no metric here uses Inception features "
-        f"(eval.features: {used}); add eval.features=[inception] to use it"
-    )
+    from ganhub.metrics import INCEPTION_KEYS, unused_inception_note
+
+    keys = [f"eval.{k}" for k in INCEPTION_KEYS]
+    return unused_inception_note([i for i in items if i.partition("=")[0] in keys], extractors)
 
 
 def format_table(result: dict[str, Any]) -> str:

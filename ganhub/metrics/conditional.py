@@ -207,6 +207,8 @@ def label_classifier(system: GANSystem) -> tuple[torch.nn.Module, float]:
 class IntraFID(Metric):
     """Mean over classes of the Frechet distance between a class's samples and its real images."""
 
+    reads_features = True
+
     name = "intra_fid"
     description = "intra-class Frechet distance: mean over classes (up to 100 classes)"
     better: ClassVar[Directions] = {

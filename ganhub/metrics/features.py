@@ -33,7 +33,13 @@ from torch import Tensor
 from ganhub.config.schema import expand_path_text
 from ganhub.console import activity
 from ganhub.errors import ConfigError, UsageError
-from ganhub.metrics import ROTNET_BATCH, ROTNET_MIN_IMAGES, ROTNET_RECIPE, store
+from ganhub.metrics import (
+    ROTNET_BATCH,
+    ROTNET_MIN_IMAGES,
+    ROTNET_RECIPE,
+    extractor_names,
+    store,
+)
 from ganhub.metrics.formulas import joint_log_probs
 
 if TYPE_CHECKING:
@@ -214,13 +220,6 @@ def _remember(key: tuple[Any, ...], make: Any) -> Extractor:
         while len(_EXTRACTORS) > 3:  # Inception weighs ~100 MB; keep a few
             _EXTRACTORS.popitem(last=False)
     return _EXTRACTORS[key]
-
-
-def extractor_names(cfg: EvalConfig, caps: Capabilities) -> list[str]:
-    """eval.features, else the system's declared default features, else ['inception']."""
-    if cfg.features is not None:
-        return list(cfg.features)
-    return list(caps.features) or ["inception"]
 
 
 def extractors_used(cfg: EvalConfig, caps: Capabilities) -> list[str]:
