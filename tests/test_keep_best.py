@@ -20,7 +20,7 @@ from ganhub.metrics import Directions, Metric, undeclared
 from ganhub.plugins import Hub, get_hub
 from ganhub.wiring import make_run
 
-from .conftest import TINY_TOY
+from .conftest import TINY_DCGAN, TINY_TOY
 
 METRICS = list(get_hub().metrics)
 
@@ -120,6 +120,25 @@ def test_keep_best_must_be_a_score_of_the_runs_metrics(
     assert message.startswith(f"trainer.keep_best={key}: ") and "\n" not in message
     assert expect in message
     assert not (workdir / "runs/v").exists()  # refused before the run directory is made
+
+
+@pytest.mark.parametrize(
+    ("key", "refused"),
+    [("fd_digitz", True), ("fid", True), ("precision", True), ("fd_digits", False),
+     ("precision_digits", False)],
+)  # fmt: skip
+def test_a_feature_key_must_name_a_feature_network_of_the_run(
+    workdir: Path, key: str, refused: bool
+) -> None:
+    """`fd_digitz` matched fid's `fd_*` and `fid` is declared, but a run scoring on `digits`
+    reports `fd_digits` only: no best was ever kept and patience never ran out."""
+    keys = [*TINY_DCGAN, "eval.metrics=[fid,precision_recall]", f"trainer.keep_best={key}"]
+    if refused:
+        with pytest.raises(ConfigError, match=rf"keep_best={key}: names no feature network .*"
+                           r"\(eval.features: digits\)"):  # fmt: skip
+            make_run(resolve(keys))
+    else:
+        make_run(resolve(keys)).close()
 
 
 def test_keep_best_needs_a_metric_to_judge_by(workdir: Path) -> None:

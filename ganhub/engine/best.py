@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ganhub.engine import checkpoint
 from ganhub.errors import ConfigError, UsageError, did_you_mean, one_line
-from ganhub.metrics import Better, Metric, direction_of, supported
+from ganhub.metrics import Better, Metric, direction_of, extractor_names, supported
 
 if TYPE_CHECKING:
     from ganhub.engine.system import GANSystem
@@ -35,7 +36,27 @@ def keep_best_direction(
             f"trainer.keep_best={one_line(key, 60)}: not a score this run's metrics ({names}) "
             f"report{did_you_mean(key, scores)}; valid: {', '.join(scores) or 'none'}"
         )
+    feature_network_named(key, applicable, system)
     return way
+
+
+def feature_network_named(key: str, metrics: Sequence[Metric], system: GANSystem) -> None:
+    """A feature metric's key must name one of this run's feature networks: `fd_digitz`
+    matched the pattern `fd_*`, `fid` (Inception's) was declared, and no evaluation of a run
+    scoring on `digits` reported either (no best kept, patience never ran out). Checked where
+    every network's name is known (local ones; Inception's label depends on its weights, a
+    network's file names its own)."""
+    declaring = [m for m in metrics if direction_of(key, [m]) is not None]
+    if not declaring or not all(m.reads_features for m in declaring):
+        return
+    names = extractor_names(system.config.eval, system.capabilities())
+    if any(n == "inception" or "/" in n or n.endswith((".json", ".safetensors")) for n in names):
+        return  # `fid` or `fid_<weights' label>`, `fd_<a file's name>`: known once built
+    if not any(re.search(rf"(^|_){re.escape(n)}(_|$)", key) for n in names):
+        raise ConfigError(
+            f"trainer.keep_best={one_line(key, 60)}: names no feature network of this run "
+            f"(eval.features: {', '.join(names)}), as its keys do (fd_{names[0]} for fid)"
+        )
 
 
 def restored_best(
