@@ -81,7 +81,7 @@ class PlainCycleGAN:
         self.opt_G = torch.optim.Adam(g_params, lr=lr, betas=(0.5, 0.999), foreach=True)
         self.opt_D = torch.optim.Adam(d_params, lr=lr, betas=(0.5, 0.999), foreach=True)
         self.schedulers = []
-        if total_steps is not None:  # constant, then linear to 0 (per step, as ganhub's trick)
+        if total_steps is not None:  # constant, then linear to 0: ganhub's lr_schedule count
             begin = int(decay_start * total_steps)
 
             def factor(step: int) -> float:

@@ -11,7 +11,8 @@ Each part follows its reference implementation:
   that step's reals, the penalty times k, D's lr * k/(k+1) and betas ** (k/(k+1));
 - the EMA of G is the foreach lerp of timm's ModelEmaV3 on the parameters (buffers copied, as
   StyleGAN2-ADA does), with TensorFlow's num_updates warm-up, min(decay, (1 + t) / (10 + t));
-- the schedule is the CycleGAN reference's LambdaLR, stepped every iteration (as PlainCycleGAN).
+- the schedule is a LambdaLR on ganhub's lr_schedule count, stepped every iteration (as
+  PlainCycleGAN; see docs/tricks.md for how it compares with CycleGAN's per-epoch count).
 """
 
 from __future__ import annotations
