@@ -100,8 +100,14 @@ def domains(root: Path, n: int, rng: np.random.Generator) -> dict[str, tuple[lis
     style_folder = [*style, f"data.path={root / 'stylegan'}"]
     for side in ("trainA", "trainB"):
         write_images(root / "cyclegan" / side, n // 2, 36, rng)
-    cycle = ["plugin=cyclegan", "trainer.batch_size=4", "model.image_size=32", "data.load_size=36"]
-    cycle_folder = [*cycle, f"data.path={root / 'cyclegan'}", "data.channels=3"]
+    cycle = ["plugin=cyclegan", "trainer.batch_size=4", "model.image_size=32"]
+    # a folder is resized to load_size and cropped; the embedded digits are neither
+    cycle_folder = [
+        *cycle,
+        f"data.path={root / 'cyclegan'}",
+        "data.channels=3",
+        "data.load_size=36",
+    ]
     return {
         "dcgan": (dcgan_folder, [*dcgan, f"data.path={shard(root / 'dcgan', dcgan_folder, root / 'd.safetensors')}"]),
         "stylegan": (style_folder, [*style, f"data.path={shard(root / 'stylegan', style_folder, root / 's.safetensors')}"]),

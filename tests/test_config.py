@@ -367,14 +367,14 @@ def _path_keys(model: type, prefix: str = "") -> list[str]:
     """Every dotted key of a config class whose type holds a Path."""
     from pydantic import BaseModel
 
-    from ganhub.config.schema import _holds_path
+    from ganhub.config.schema import holds_path
 
     keys = []
     for name, field in model.model_fields.items():
         sub = field.annotation
         if isinstance(sub, type) and issubclass(sub, BaseModel):
             keys += _path_keys(sub, f"{prefix}{name}.")
-        elif _holds_path(sub):
+        elif holds_path(sub):
             keys.append(prefix + name)
     return keys
 

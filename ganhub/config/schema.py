@@ -68,16 +68,16 @@ def with_absolute_paths(model: BaseModel, data: dict[str, Any]) -> dict[str, Any
         value, dumped = getattr(model, name, None), data.get(name)
         if isinstance(value, BaseModel) and isinstance(dumped, dict):
             with_absolute_paths(value, dumped)
-        elif name not in KEPT_AS_TYPED and dumped is not None and _holds_path(field.annotation):
+        elif name not in KEPT_AS_TYPED and dumped is not None and holds_path(field.annotation):
             data[name] = absolute(dumped)
     return data
 
 
-def _holds_path(annotation: Any) -> bool:
+def holds_path(annotation: Any) -> bool:
     """Whether a field's type is a Path (possibly optional, or a list of paths)."""
     if annotation is Path:
         return True
-    return any(_holds_path(arg) for arg in get_args(annotation))
+    return any(holds_path(arg) for arg in get_args(annotation))
 
 
 def _takes_number_not_bool(annotation: Any) -> bool:
@@ -163,7 +163,7 @@ class Section(BaseModel):
     def _expand_user_paths(cls, v: Any, info: ValidationInfo) -> Any:
         # Paths are typed after `key=`, where the shell expands neither ~ nor $VAR
         field = cls.model_fields.get(info.field_name or "")
-        if field is None or not _holds_path(field.annotation):
+        if field is None or not holds_path(field.annotation):
             return v
         if isinstance(v, str):
             return expand_path_text(v)

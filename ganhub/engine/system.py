@@ -217,6 +217,12 @@ class GANSystem(nn.Module, ABC, Generic[ConfigT]):
         further interfaces) or less (a translator does not sample from noise)."""
         return Capabilities(modality=self.modality)
 
+    def real_count(self) -> int:
+        """How many samples `real_samples` can give (what metrics that train a network on them,
+        or compare with them, have): the training data's size, unless overridden (a
+        translator's real samples are its target side's)."""
+        return len(self.data())
+
     def real_samples(self, n: int, seed: int = 0) -> Tensor:
         """Up to `n` training samples picked by a seeded permutation, float, on the CPU."""
         source = self.data()

@@ -78,7 +78,7 @@ class FeatureMetric(ImageMetric):
         if cfg.real == "validation":
             self.check_real_count(min(cfg.n_real, len(validation_reference(system))), system)
         else:
-            self.check_real_count(min(cfg.n_real, len(system.data())), system)
+            self.check_real_count(min(cfg.n_real, system.real_count()), system)
         for name in extractor_names(system.config.eval, system.capabilities()):
             check_available(name, system.config.eval, system)
 

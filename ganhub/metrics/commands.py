@@ -38,8 +38,9 @@ def eval_command(
 
     \b
     Keys: eval.metrics=[fid,kid,...], eval.features=[inception,digits], eval.n_real=N,
-    eval.inception_weights=PATH, eval.allow_download=true (the eval. prefix is optional).
-    Prints mean and std over the seeds and writes RUN_DIR/eval.json.
+    eval.inception_weights=PATH, eval.allow_download=true (the eval. prefix is optional);
+    data.path=DIR where the run's data has moved. Prints mean and std over the seeds and
+    writes RUN_DIR/eval.json.
     """
     import sys
 
@@ -75,12 +76,14 @@ def evaluate_run(
     for item in overrides:
         key = item.partition("=")[0]
         if not key.startswith("eval."):
-            if key not in EvalConfig.model_fields:
+            moved = _data_location_keys(run_dir, hub)  # where a run's data is now, as for sample
+            if key not in EvalConfig.model_fields and key not in moved:
                 raise UsageError(
                     f"unknown option '{key}'; ganhub eval takes eval.* keys: "
                     + ", ".join(f"eval.{k}" for k in EvalConfig.model_fields)
+                    + (f"; where the run's data has moved: {', '.join(moved)}" if moved else "")
                 )
-            item = f"eval.{item}"
+            item = item if key in moved else f"eval.{item}"
         items.append(item)
     check_output_file(run_dir / "eval.json")  # before the scoring: a FIFO or folder there
     model = load(run_dir, device=device, hub=hub, overrides=items)
@@ -158,6 +161,26 @@ def evaluate_run(
     }
     write_json(run_dir / "eval.json", result)
     return result
+
+
+def _data_location_keys(run_dir: Path, hub: Any) -> list[str]:
+    """The keys of the run's data section that say where its files are (data.path, ...): a
+    run whose data has moved is scored with them given again, as `ganhub sample` takes them.
+    None when the run names no installed domain (`load` then says why)."""
+    from pydantic import BaseModel
+
+    from ganhub.config.resolve import read_saved
+    from ganhub.config.schema import holds_path
+
+    plugin = read_saved(run_dir).get("plugin")
+    if not isinstance(plugin, str) or plugin not in hub.domains:
+        return []
+    data = hub.domains.get(plugin).config_class.model_fields.get("data")
+    section = data.annotation if data is not None else None
+    if not (isinstance(section, type) and issubclass(section, BaseModel)):
+        return []
+    fields = section.model_fields.items()
+    return [f"data.{name}" for name, field in fields if holds_path(field.annotation)]
 
 
 def _scored_count(table: dict[str, Any], n: int, asked: str) -> tuple[int, list[str]]:

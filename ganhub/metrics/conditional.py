@@ -106,7 +106,7 @@ class ClassAccuracy(Metric):
             return
         if caps.labels.factors != 1:
             raise UsageError(_MANY_FACTORS)
-        n = len(system.data())
+        n = system.real_count()
         if n < CLASSIFIER_MIN_IMAGES:
             raise ConfigError(
                 f"metric 'class_accuracy' judges samples with a classifier trained on the run's "

@@ -391,10 +391,11 @@ def check_available(name: str, cfg: EvalConfig, system: GANSystem | None = None)
         if path is None and not cfg.allow_download and fidhelper_file() is None:
             raise UsageError(NO_INCEPTION)
     elif name == ROTNET:
-        n = len(system.data()) if system is not None else ROTNET_MIN_IMAGES
+        n = system.real_count() if system is not None else ROTNET_MIN_IMAGES
         if n < ROTNET_MIN_IMAGES:
+            given = "" if cfg.features is not None else " (the domain's default)"
             raise UsageError(
-                f"eval.features=[rotnet] trains its network on the run's real samples: {n} are "
+                f"the rotnet feature network{given} trains on the run's real samples: {n} are "
                 f"too few (it needs {ROTNET_MIN_IMAGES}); use more data or other eval.features"
             )
     elif name not in BUILT_IN_NETS and not feature_net_file(name).with_suffix(".json").is_file():

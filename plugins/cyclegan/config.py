@@ -406,18 +406,71 @@ def dropout_note(config: CycleGANConfig) -> str:
 
 def check(config: CycleGANConfig) -> list[str]:
     """Problems only the whole config shows (the folder layout, the load size against the crop,
-    dropout asked for where the U-Net has no level to hold it)."""
-    problems = []
+    dropout asked for where the U-Net has no level to hold it, options that would do nothing)."""
+    problems = ignored_options(config)
     note = dropout_note(config)
     if note and config.model.dropout:  # asked for by name: refused (the default: a note)
         problems.append(f"model.dropout=true adds nothing: {note}; or set model.dropout=false")
     if config.data.path is not None:
         from ganhub_cyclegan.folder import folder_layout
 
-        folder_layout(config.data.path, config.task)  # raises a ConfigError naming the folder
+        # a ConfigError naming the folder; a resumed run's data may have moved since it trained
+        folder_layout(config.data.path, config.task, saved=config.resume is not None)
         if config.input_size() < config.model.image_size:
             problems.append(
                 f"data.load_size={config.data.load_size} is smaller than model.image_size="
                 f"{config.model.image_size}; the random crop needs load_size >= image_size"
             )
     return problems
+
+
+# Options another task, data source or generator reads: set away from their default (a saved
+# config holds every key, so "given" is told by the value) they would do nothing here.
+PAIRED_IGNORES = {
+    "pool_size": "pix2pix keeps no pool of generated images",
+    "lambda_a": "pix2pix has no cycle loss (its L1 to the target: objective.lambda_l1)",
+    "lambda_b": "pix2pix has no cycle loss (its L1 to the target: objective.lambda_l1)",
+    "lambda_identity": "pix2pix has no identity loss",
+}
+EMBEDDED_IGNORES = "the embedded digits are rendered at model.image_size, never resized or flipped"
+
+
+def _changed(section: Any, key: str) -> bool:
+    return bool(getattr(section, key) != type(section).model_fields[key].default)
+
+
+def ignored_options(config: CycleGANConfig) -> list[str]:
+    """One line per option set away from its default that this run would not read, saying
+    why; refused when a run starts (`check`), not when a saved run is reopened."""
+    obj, data, model = config.objective, config.data, config.model
+    out = []
+    for key, why in PAIRED_IGNORES.items() if config.task == "paired" else ():
+        if _changed(obj, key):
+            out.append(
+                f"objective.{key}={getattr(obj, key):g} has no effect with task=paired: {why}"
+            )
+    if config.task == "unpaired" and _changed(obj, "lambda_l1"):
+        out.append(
+            f"objective.lambda_l1={obj.lambda_l1:g} has no effect with task=unpaired: CycleGAN "
+            "has no L1 to a target (its L1 terms are weighted by objective.lambda_a/lambda_b)"
+        )
+    if data.path is None and data.load_size is not None:
+        out.append(f"data.load_size={data.load_size} has no effect: {EMBEDDED_IGNORES}")
+    if data.path is None and not data.flip:
+        out.append(f"data.flip=false has no effect: {EMBEDDED_IGNORES}")
+    if model.unet_downs is not None and config.generator_kind() != "unet":
+        out.append(
+            f"model.unet_downs={model.unet_downs} has no effect: the {config.generator_kind()} "
+            "generator is no U-Net (model.generator=unet, the default for task=paired)"
+        )
+    out = [f"{line}; leave it out" for line in out]
+    given = [f"model.{k}={getattr(model, k)}" for k in ("init", "init_gain") if _changed(model, k)]
+    if "init" in config.tricks and given:
+        scheme = getattr(config.trick, "init").scheme  # noqa: B009 (a field per enabled trick)
+        out.append(
+            f"{' '.join(given)} and tricks=[{','.join(config.tricks)}] both initialise the "
+            "weights, and the init trick runs after model.init, overriding it (with "
+            f"trick.init.scheme={scheme}): give model.init without the init trick, or the trick "
+            "with its trick.init.scheme"
+        )
+    return out

@@ -276,7 +276,7 @@ class DomainData:
         if cfg.data.path is None:
             train, _ = embedded_split(cfg.data.n_test)
             return EmbeddedBatches(train, cfg.model.image_size, paired=self.paired, swap=self.swap)
-        layout = folder_layout(cfg.data.path, cfg.task)
+        layout = folder_layout(cfg.data.path, cfg.task, saved=True)  # checked when it started
         files = [layout["train"]] if self.paired else [layout["trainA"], layout["trainB"]]
         dataset = FolderPairs(
             files, size=cfg.model.image_size, load_size=cfg.input_size(), flip=cfg.data.flip,
@@ -331,7 +331,7 @@ class DomainData:
             cfg = self.config
             size, channels, root = cfg.model.image_size, cfg.data.channels, cfg.data.path
             assert root is not None
-            folder_layout(root, cfg.task)  # one line when the data has moved since it trained
+            folder_layout(root, cfg.task, saved=True)  # one line when the data has moved
             folders = [
                 list_images(root / name, within=root)[:n]
                 for name in preview_folders(root, cfg.task)
@@ -357,7 +357,7 @@ class DomainData:
             return pairs[0][idx], pairs[1][idx]
         size, channels, root = cfg.model.image_size, cfg.data.channels, cfg.data.path
         assert root is not None
-        folder_layout(root, cfg.task)  # one line when the run's data has moved since it trained
+        folder_layout(root, cfg.task, saved=True)  # one line when the run's data has moved
         folders = [
             list_images(root / name, within=root) for name in preview_folders(root, cfg.task)
         ]

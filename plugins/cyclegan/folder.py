@@ -24,6 +24,12 @@ from torch.utils.data import Dataset
 from ganhub.data.images import IMAGE_SUFFIXES, has_images, list_images, refuse_leaving
 from ganhub.errors import ConfigError, UsageError, one_line
 
+# how a saved run is pointed at its data where it is now (`ganhub sample` takes it the same way)
+MOVED = (
+    "give data.path=FOLDER where it is now (`ganhub eval RUN data.path=FOLDER`; sample and "
+    "`run resume=RUN` take it too)"
+)
+
 
 def task_folder(root: Path, name: str) -> Path:
     """`root / name` (trainA/, testB/, train/, val/...), refused in one line when it leads out
@@ -34,12 +40,14 @@ def task_folder(root: Path, name: str) -> Path:
     return root / name
 
 
-def folder_layout(path: Path, task: str) -> dict[str, list[Path]]:
+def folder_layout(path: Path, task: str, *, saved: bool = False) -> dict[str, list[Path]]:
     """The training folders' image files by role, or a ConfigError naming what is missing.
-    A training folder leading out of data.path is refused (`task_folder`)."""
+    A training folder leading out of data.path is refused (`task_folder`). `saved`: the
+    config is a saved run's (reopened or resumed), whose data may have moved since."""
     shown = one_line(path)
     if not path.exists():
-        raise ConfigError(f"data.path='{shown}': folder does not exist")
+        moved = f"; if the run's data has moved, {MOVED}" if saved else ""
+        raise ConfigError(f"data.path='{shown}': folder does not exist{moved}")
     if not path.is_dir():
         raise ConfigError(
             f"data.path='{shown}' is a file; give the folder with trainA/trainB or train"

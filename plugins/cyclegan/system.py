@@ -177,6 +177,10 @@ class TranslationMixin:
             provides=frozenset(provides),
         )
 
+    def real_count(self) -> int:
+        """The target domain's training images (what `real_samples` draws from)."""
+        return int(self.domain_data.training().n_targets)
+
     def real_samples(self, n: int, seed: int = 0) -> Tensor:
         """Up to `n` training images of the target domain (what "AtoB" produces), on the CPU."""
         source = self.domain_data.training()

@@ -379,7 +379,7 @@ class RotNetFD(MedMetric):
         from ganhub.metrics.formulas import require
 
         require("torch_fidelity", self.name)
-        n = len(system.data())
+        n = system.real_count()
         phantoms = cast("MedGANConfig", system.config).data.source == "phantom"
         more = "data.n_samples" if phantoms else "more image files in data.path"
         if n < ROTNET_MIN_IMAGES:

@@ -121,3 +121,19 @@ def test_eval_images_stop_at_500_per_side(workdir: Path) -> None:
     assert (len(a), len(b)) == (HELDOUT_PAIRS, 4) == (500, 4)
     assert system.eval_images(10_000)[0] is a  # read once
     assert len(system.eval_images(2)[0]) == 2
+
+
+def test_the_rotnet_count_is_of_the_target_side(workdir: Path) -> None:
+    """The rotation net trains on the B images: 90 A and 10 B passed the check (it counted
+    the larger side) and the run failed after training, leaving failed.json."""
+    rng = np.random.default_rng(0)
+    root = workdir / "imbalanced"
+    for i in range(ROTNET_MIN_IMAGES + 10):
+        _png(root / "trainA" / f"a{i:03d}.png", _colour(rng, (200, 40, 40)))
+    for i in range(10):
+        _png(root / "trainB" / f"b{i}.png", _colour(rng, (40, 40, 200)))
+    keys = [*TINY, f"data.path={root}", "eval.metrics=[translation_fd]", "name=imb"]
+    assert make_run(resolve([*TINY, f"data.path={root}"])).system.real_count() == 10
+    with pytest.raises(GanhubError, match=r"rotnet feature network .*: 10 are too few"):
+        ganhub.train(keys)
+    assert not (workdir / "runs" / "imb").exists()
