@@ -9,9 +9,10 @@ the user's keys, which nothing replaces. Defaults a domain's config has no key f
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,12 +29,18 @@ ADAPT_DEFAULTS: tuple[tuple[str, str, str], ...] = (
     ("init_from", "RUN", "start from RUN's latest weights; optimizers and step start fresh"),
     ("data.n_shots", "10", "train on 10 images of data.classes, picked by the seed"),
     ("trainer.steps", "300", "a short fine-tuning"),
-    ("trainer.batch_size", "min(RUN's, data.n_shots)", "one batch can hold every shot"),
+    (
+        "trainer.batch_size",
+        "RUN's, at most the training images per process",
+        "one batch can hold every shot",
+    ),
     ("trainer.eval_every", "50", "evaluations that patience counts"),
     (
         "trainer.keep_best",
         "the feature distance",
-        "fd_digits on digits (eval.features), else fid; per class when conditional: intra_fd_digits",
+        "fd_digits on digits (eval.features), else fid; per class when conditional: "
+        "intra_fd_digits; none when the feature network cannot be had (too few images for "
+        "rotnet): then no evaluation reads features",
     ),
     ("trainer.patience", "4", "stop after 4 evaluations without a better distance"),
     ("trainer.sample_every", "100", "sample grids while it adapts"),
@@ -96,7 +103,10 @@ def adapt_command(run_dir: Path, overrides: tuple[str, ...]) -> None:
     from ganhub.api import train
     from ganhub.console import summary_line
 
-    config = adapt_config(run_dir, list(overrides))
+    notes: list[str] = []
+    config = adapt_config(run_dir, list(overrides), notes=notes)
+    for note in notes:
+        click.echo(f"ganhub adapt: {note}", err=True)
     unused = unapplied_defaults(config, list(overrides))
     if unused:
         click.echo(
@@ -111,9 +121,12 @@ def adapt_command(run_dir: Path, overrides: tuple[str, ...]) -> None:
         raise SystemExit(128 + summary["signal"])
 
 
-def adapt_config(run_dir: Path, overrides: list[str], hub: Hub | None = None) -> RunConfig:
+def adapt_config(
+    run_dir: Path, overrides: list[str], hub: Hub | None = None, notes: list[str] | None = None
+) -> RunConfig:
     """The config of a run adapting `run_dir`: its saved config, the few-shot defaults, then
-    `overrides` (`key=value` items, which always win)."""
+    `overrides` (`key=value` items, which always win); `notes` receives what a default left
+    out, and why (no feature network for this data)."""
     from ganhub.config.overrides import deep_merge, dotted_keys, expand_shorthands, merge_sources
     from ganhub.config.resolve import read_saved, resolve
     from ganhub.errors import ConfigError
@@ -148,8 +161,12 @@ def adapt_config(run_dir: Path, overrides: list[str], hub: Hub | None = None) ->
     def layered(training: bool = True) -> RunConfig:
         added = ["init_from", "resume", *defaults]
         layer = _layer(base, defaults, given)
-        return resolve(overrides, hub=hub, training=training, saved=layer, origin=origin,
-                       added=added)  # fmt: skip
+        # the first pass derives keep_best: a typed trainer.patience waits for it
+        typed = overrides if training or "trainer.patience" not in given else [
+            *overrides, "trainer.patience=null"]  # fmt: skip
+        with _inherited(run_dir, saved, given | set(added), domain.config_class):
+            return resolve(typed, hub=hub, training=training, saved=layer, origin=origin,
+                           added=added)  # fmt: skip
 
     # first pass: the system the user's choices build says what the other defaults derive from
     try:
@@ -160,19 +177,31 @@ def adapt_config(run_dir: Path, overrides: list[str], hub: Hub | None = None) ->
         defaults.pop("data.n_shots")  # this run's data takes no shots (a folder...): train on all
         first = layered(training=False)
     system = _system(first, hub)
-    n_shots = first.model_dump().get("data", {}).get("n_shots")
-    if n_shots is not None:
-        defaults["trainer.batch_size"] = min(first.trainer.batch_size, n_shots)
+    batch = _fitting_batch(first, system)
+    if batch is not None:
+        defaults["trainer.batch_size"] = batch
     if system.validation_samples() is not None:
         defaults["eval.real"] = "validation"
     switched_off = "eval.metrics" in given and not first.eval.metrics  # eval.metrics=[] here
-    if hub.metrics.get("fid").supports(system.capabilities()) and not switched_off:
+    scored = hub.metrics.get("fid").supports(system.capabilities())  # images
+    metrics = first.eval.metrics
+    if metrics is None or (not metrics and "eval.metrics" not in given):
+        # none chosen, or the source run switched evaluation off while it trained (the
+        # tiny presets do): the domain's defaults, as `ganhub eval` scores such a run
+        metrics = system.default_metrics()
+    chosen = given & {"eval.metrics", "eval.features"}  # the user's evaluation: theirs to fix
+    unscored = _features_problem(first, system) if scored and not chosen else None
+    if unscored is not None:
+        # no feature network for this data (rotnet on a few images): no feature metric, no best
+        defaults["eval.metrics"] = [m for m in metrics if not hub.metrics.get(m).reads_features]
+        defaults["trainer.keep_best"] = defaults["trainer.patience"] = None
+        if notes is not None:
+            notes.append(
+                f"no feature distance to keep the best of: {unscored}; the adapted run keeps "
+                "its last checkpoint (give eval.features=[...] with eval.metrics=[fid] to score it)"
+            )
+    elif scored and not switched_off:
         # images: keep the best feature distance (a run that evaluates nothing keeps its last)
-        metrics = first.eval.metrics
-        if metrics is None or (not metrics and "eval.metrics" not in given):
-            # none chosen, or the source run switched evaluation off while it trained (the
-            # tiny presets do): the domain's defaults, as `ganhub eval` scores such a run
-            metrics = system.default_metrics()
         # a conditional run samples every class, and the shots are of a few: its distance
         # compares each class with its own images (intra-class), or the kept checkpoint
         # would be judged against classes it was not adapted to
@@ -185,6 +214,87 @@ def adapt_config(run_dir: Path, overrides: list[str], hub: Hub | None = None) ->
         watched = first.trainer.keep_best is not None or "trainer.keep_best" not in given
         defaults["trainer.patience"] = PATIENCE if first.trainer.eval_every and watched else None
     return layered()
+
+
+def _fitting_batch(config: RunConfig, system: Any) -> int | None:
+    """RUN's batch size, at most the training samples each process has (the data's size, over
+    the torchrun processes), a multiple of trainer.grad_accum where one fits; None when the
+    data cannot be built here (the run itself then says why)."""
+    from ganhub.engine.distributed import DistInfo
+
+    try:
+        size = len(system.data())
+    except Exception:  # a missing folder...: refused by the run, in its own words
+        return None
+    batch = max(1, min(config.trainer.batch_size, size // DistInfo.from_env().world))
+    accum = config.trainer.grad_accum
+    return batch - batch % accum if batch >= accum else batch
+
+
+def _features_problem(config: RunConfig, system: Any) -> str | None:
+    """Why a feature network of the run's eval.features (the domain's default ones when it
+    gives none) cannot be had for this data (rotnet trains on 80 images at least), or None."""
+    from ganhub.errors import UsageError
+    from ganhub.metrics import extractor_names
+    from ganhub.metrics.features import check_available
+
+    for name in extractor_names(config.eval, system.capabilities()):
+        try:
+            check_available(name, config.eval, system)
+        except UsageError as exc:
+            return str(exc)
+    return None
+
+
+@contextlib.contextmanager
+def _inherited(
+    run_dir: Path, saved: Mapping[str, Any], given: set[str], config_class: Any
+) -> Iterator[None]:
+    """An error about a key the adapted run inherits from RUN's config.yaml, set there to
+    other than the domain's default (`data.classes` of a digits run adapted to a folder),
+    names the file and the default that clears it."""
+    from ganhub.config.messages import key_of_message
+    from ganhub.config.overrides import dotted_keys, forget_key, source_of
+    from ganhub.config.rederive import section_defaults
+    from ganhub.errors import ConfigError, one_line
+
+    try:
+        yield
+    except ConfigError as exc:
+        where = f"config file '{one_line(run_dir / 'config.yaml', 200)}'"
+        inherited = dict.fromkeys(dotted_keys(dict(saved)), where)
+        for typed in given:
+            forget_key(inherited, typed)
+        text = str(exc).removeprefix(f"{where}: ")
+        key = key_of_message(text)
+        if key is None or source_of(key, inherited) != where:
+            raise
+        found, value = _at(saved, key)
+        known, default = _at(section_defaults(config_class), key)
+        if not (found and known) or value == default:  # the file's value is no choice of RUN's
+            raise
+        named = type(exc)(
+            f"{where}: {text}; ganhub adapt keeps it from {one_line(run_dir, 200)}: give "
+            f"{key}={_item(default)} (the default)"
+        )
+        raise named from exc.__cause__
+
+
+def _at(tree: Mapping[str, Any], key: str) -> tuple[bool, Any]:
+    """(found, value) of dotted `key` in a nested mapping."""
+    value: Any = tree
+    for part in key.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return False, None
+        value = value[part]
+    return True, value
+
+
+def _item(value: Any) -> str:
+    """A value as a key=value item writes it: null, true, [8], a text as it is."""
+    import json
+
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def unapplied_defaults(config: RunConfig, overrides: list[str]) -> list[str]:

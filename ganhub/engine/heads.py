@@ -14,10 +14,15 @@ own D passes hand them to the tricks (`PhaseOutput.aux`: `<head>_real`, `<head>_
 without another D pass; a trick that needs a head on other inputs (SSGAN's rotated images)
 calls `head_logits`. The heads' weights are D's: the D optimizer, spectral norm, weight
 init, checkpoints and distributed averaging treat them as any other D layer.
+
+Wrapping renames the trunk's tensors: `D.0.weight` of a run without heads is `D.net.0.weight`
+of one with them (`trunk_prefix`), which `init_from` maps in both directions, so adding or
+dropping a head trick between a source run and its fine-tuning keeps the trained trunk.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import cast
 
 from torch import Tensor, nn
@@ -72,6 +77,33 @@ def with_heads(discriminator: nn.Module, heads: dict[str, int]) -> nn.Module:
     """`discriminator` with the asked-for heads (itself when none were asked for, so a run
     without head tricks builds exactly the modules it did before heads existed)."""
     return HeadedDiscriminator(discriminator, heads) if heads else discriminator
+
+
+# where a HeadedDiscriminator keeps its trunk (`net`) and its heads in its state dict
+TRUNK, HEADS = "net.", "heads."
+
+
+def trunk_prefix(discriminator: nn.Module) -> str | None:
+    """Where the trunk's tensors sit in `discriminator`'s state dict: `net.` when `with_heads`
+    wrapped it, '' when it returned it as built; None for a conditional discriminator, whose
+    names do not depend on its heads (they are its own from the start)."""
+    if isinstance(discriminator, HeadedDiscriminator):
+        return TRUNK
+    if isinstance(unbound(discriminator), ConditionalDiscriminator):
+        return None
+    return ""
+
+
+def saved_trunk_prefix(names: Iterable[str]) -> str | None:
+    """`trunk_prefix` of the unconditional discriminator a checkpoint's tensor `names` (relative
+    to it: `0.weight`) were saved from: `net.` when they are a HeadedDiscriminator's (each under
+    its trunk or its heads, one at least under the heads), '' when none is under either (a
+    discriminator as built); None otherwise (a conditional one, whose trunk is `net.` too)."""
+    names = list(names)
+    under = [n.startswith((TRUNK, HEADS)) for n in names]
+    if names and all(under) and any(n.startswith(HEADS) for n in names):
+        return TRUNK
+    return "" if not any(under) else None
 
 
 def unbound(discriminator: nn.Module) -> nn.Module:

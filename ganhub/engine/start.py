@@ -1,11 +1,5 @@
-"""How a run's weights start: another run's weights (`init_from`) and parameters frozen at setup.
-
-`init_from=RUN` reads the newest readable checkpoint of a run directory (or the generator of a
-folder written by `ganhub export`) with safetensors, never unpickling, and copies every tensor
-this run's model has too: keys present in both must match in shape. EMA copies (`G_ema`) the
-source lacks are filled from its generator; a layer that one run normalises with
-`spectral_norm` and the other does not is converted (`ganhub.engine.reparam`); tensors only this
-run has (a new head) keep their initialisation. Optimizers, the step and the data order start fresh.
+"""How a run's weights start: another run's weights (`init_from`, `ganhub.engine.init_from`) and
+parameters frozen at setup.
 
 A parameter whose `requires_grad` is off once the tricks have set the models up (FreezeD) is
 frozen: the run leaves it out of its optimizer groups, so no optimizer step and no gradient
@@ -15,26 +9,19 @@ tracking ever touches it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from ganhub.config.overrides import ConfigLoader, dotted_items
-from ganhub.engine import checkpoint, reparam
-from ganhub.errors import (
-    ConfigError,
-    PluginError,
-    UsageError,
-    first_line,
-    one_line,
-    plugin_code,
-)
+from ganhub.config.overrides import dotted_items
+from ganhub.engine import checkpoint
+from ganhub.engine.init_from import initialise_from as initialise_from  # Run's entry
+from ganhub.engine.init_from import saved_config as _saved
+from ganhub.errors import ConfigError, PluginError, UsageError, first_line, one_line, plugin_code
 from ganhub.plugin_guard import Owners
 
 if TYPE_CHECKING:
-    from torch import Tensor, nn
+    from torch import nn
 
     from ganhub.config.schema import RunConfig
     from ganhub.engine.system import GANSystem
@@ -77,18 +64,6 @@ def _changed_keys(saved: dict[str, Any] | None, current: dict[str, Any]) -> set[
     return {key for key in old.keys() | new.keys() if old.get(key) != new.get(key)}
 
 
-def _saved(run_dir: Path) -> dict[str, Any] | None:
-    """A run directory's config.yaml as saved (None: missing, unreadable or not a mapping);
-    the callers fall back to a refusal or to no answer, never to a traceback."""
-    try:
-        saved = yaml.load(
-            (run_dir / "config.yaml").read_text(encoding="utf-8"), Loader=ConfigLoader
-        )
-    except (OSError, ValueError, yaml.YAMLError):  # ValueError: UnicodeDecodeError too
-        return None
-    return saved if isinstance(saved, dict) else None
-
-
 def saved_steps(run_dir: Path) -> int | None:
     """The trainer.steps of a run's saved config.yaml (None when it cannot be read)."""
     saved = _saved(run_dir)
@@ -110,136 +85,6 @@ def refuse_with_resume(config: RunConfig) -> None:
         f"init_from={one_line(config.init_from, 200)} with resume={one_line(config.resume, 200)}: "
         "a resumed run continues from its own checkpoint; drop init_from"
     )
-
-
-def source_weights(source: Path, warn: Callable[[str], None]) -> tuple[str, dict[str, Tensor]]:
-    """(where they came from, weights) of `init_from`: the newest readable checkpoint of a run
-    directory, or the generator weights of an exported folder; a one-line error otherwise."""
-    from safetensors.torch import load_file
-
-    from ganhub.exported import MANIFEST, WEIGHTS, read_manifest
-
-    key = f"init_from={one_line(source, 200)}"
-    if not source.is_dir():
-        raise ConfigError(f"{key}: no such run directory")
-    if (source / MANIFEST).is_file():  # an exported folder: generator weights only
-        try:
-            read_manifest(source)
-            tensors = load_file(str(source / WEIGHTS))
-        except UsageError as exc:
-            raise ConfigError(f"{key}: {exc}") from None
-        except Exception as exc:  # SafetensorError, OSError...: one line whatever it was
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise ConfigError(f"{key}: {WEIGHTS} is unreadable: {one_line(reason, 200)}") from None
-        bad = checkpoint.nonfinite(tensors)
-        if bad:
-            raise ConfigError(f"{key}: {WEIGHTS} holds non-finite weights ({one_line(bad[0], 80)})")
-        return f"its exported {WEIGHTS}", tensors
-    found = checkpoint.load_newest(source / "checkpoints", warn=warn)
-    if found is None:
-        raise ConfigError(
-            f"{key}: it holds no readable checkpoint (give a run directory with checkpoints, "
-            "or a folder written by ganhub export)"
-        )
-    path, _, model_state, _ = found
-    return f"checkpoint {path.name}", model_state
-
-
-def _source_plugin(source: Path) -> str | None:
-    """The domain a run directory's config.yaml names (None: an export, or unreadable)."""
-    data = _saved(source)
-    plugin = data.get("plugin") if data is not None else None
-    return plugin if isinstance(plugin, str) else None
-
-
-def initialise_from(system: GANSystem, source: Path, warn: Callable[[str], None]) -> str:
-    """Copy the weights of `source` that `system` has too into it (before any optimizer
-    exists); return the console line saying what was loaded."""
-    key = f"init_from={one_line(source, 200)}"
-    plugin = _source_plugin(source)
-    if plugin is not None and plugin != system.config.plugin:
-        raise ConfigError(
-            f"{key}: a '{one_line(plugin, 40)}' run; this run is '{system.config.plugin}', and "
-            "init_from takes a run (or an export) of the same domain"
-        )
-    where, saved = source_weights(source, warn)
-    own = system.state_dict()
-    converted = reparam.spectral_layout(saved, own, system)
-    available = {**converted.tensors, **saved}
-    picked: dict[str, Tensor] = {}
-    origin: dict[str, str] = {}  # this model's name -> the name it was read under
-    from_twin = []
-    for name in own:
-        twin = _ema_twin(name, system.generator_names)
-        if name in available:
-            picked[name], origin[name] = available[name], name
-        elif twin is not None and twin in available:  # the source trained without EMA
-            picked[name], origin[name] = available[twin], twin
-            from_twin.append(name)
-    if not picked:
-        raise ConfigError(
-            f"{key}: none of its {len(saved)} tensors has a place in this "
-            f"'{system.config.plugin}' model (one run conditional and the other not? the "
-            "networks are built differently); give this run the source run's model settings"
-        )
-    # shapes are torch's to judge, as on resume: a module may resize a buffer as it loads (a
-    # text run's tokenizer, stored as bytes, is the source's: its weights index those ids)
-    differ = checkpoint.load_fitting(system, picked, partial=True)
-    if differ:
-        labels = (
-            " (a label embedding: the two runs have other numbers of classes)"
-            if ".embed." in differ
-            else ""
-        )
-        raise ConfigError(
-            f"{key}: its weights do not fit this run's model: {differ}{labels}; give this run "
-            "the source run's model settings"
-        )
-    refreshed = [
-        name.removesuffix(reparam.ORIGINAL)
-        for name in picked
-        if name.endswith(reparam.ORIGINAL) and origin[name] in converted.tensors
-    ]
-    reparam.refresh_vectors(system, refreshed)
-    derived = {prefix + vector for prefix in refreshed for vector in reparam.VECTORS}
-    kept = [k for k in own if k not in picked and k not in derived]
-    unused = [k for k in saved if k not in own and k not in converted.used]
-    parts = [f"init_from: {len(picked)} tensors ({_roots(picked)}) from {source} ({where})"]
-    if from_twin:
-        sources = [_ema_twin(k, system.generator_names) or k for k in from_twin]
-        parts.append(f"{_roots(from_twin)} from its {_roots(sources)}")
-    changed = {
-        origin[k].removesuffix(reparam.ORIGINAL).removesuffix(".weight")
-        for k in picked
-        if origin[k] in converted.tensors
-    }
-    if changed:
-        parts.append(
-            f"{len(changed)} layers converted to or from spectral norm ({_few(sorted(changed))})"
-        )
-    if kept:
-        parts.append(f"{len(kept)} keep their own init ({_few(kept)})")
-    if unused:
-        parts.append(f"{len(unused)} of its tensors unused ({_few(unused)})")
-    return "; ".join(parts)
-
-
-def _ema_twin(name: str, generators: tuple[str, ...]) -> str | None:
-    """`G.x` for `G_ema.x` (the tensor an EMA copy starts from), else None."""
-    root, _, rest = name.partition(".")
-    for g in generators:
-        if root == f"{g}_ema":
-            return f"{g}.{rest}"
-    return None
-
-
-def _roots(names: list[str] | dict[str, Tensor]) -> str:
-    """The top-level modules of tensor names, in order: 'G, D, G_ema'."""
-    return ", ".join(dict.fromkeys(n.partition(".")[0] for n in names))
-
-
-def _few(names: list[str], n: int = 3) -> str:
-    return ", ".join(one_line(k, 80) for k in names[:n]) + (", ..." if len(names) > n else "")
 
 
 def trainable_groups(system: GANSystem) -> tuple[dict[str, list[nn.Parameter]], list[str]]:

@@ -8,16 +8,20 @@ overfitting the few new images better than fine-tuning everything. Frozen parame
 (`ganhub.engine.start.trainable_groups`): no optimizer ever moves them. A frozen BatchNorm
 keeps its running statistics too (momentum 0): it still normalises each batch by the batch's
 own statistics in training, as before, but the averages an eval-mode D reads stay as trained.
+
+The layers it freezes must be the source's: a source without D weights (a folder written by
+`ganhub export`, which holds G) or with other D layers is refused once `init_from` has loaded
+(`ganhub.engine.init_from.initialised_names`), before the run directory exists.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from ganhub.config.schema import Section
-from ganhub.errors import ConfigError
+from ganhub.errors import ConfigError, one_line
 from ganhub.tricks import Trick
 
 if TYPE_CHECKING:
@@ -54,6 +58,9 @@ class FreezeD(Trick):
         """Turn requires_grad off on the first K layers of every discriminator."""
         k = self.options.layers
         self.frozen: list[str] = []  # module names, as `D.0`
+        self.system = system
+        names = {id(p): n for n, p in system.named_parameters()}
+        self.frozen_params: list[str] = []  # their parameters' names, as `D.0.weight`
         for name in system.discriminator_names:
             layers = parametrised_layers(getattr(system, name))
             if k >= len(layers):
@@ -65,9 +72,31 @@ class FreezeD(Trick):
             for modules, params in layers[:k]:
                 for p in params:
                     p.requires_grad_(False)
+                    self.frozen_params.append(names[id(p)])
                 for m in modules:
                     keep_running_stats(D.get_submodule(m))
                 self.frozen += [f"{name}.{m}" if m else name for m in modules]
+
+    def on_optimizers(self, optimizers: dict[str, Any]) -> None:
+        """Refuse layers to freeze that init_from did not load (after it, before training):
+        frozen, they would stay the random filters they were built with."""
+        from ganhub.engine.init_from import initialised_names
+        from ganhub.engine.start import owner
+
+        loaded = initialised_names(self.system)
+        if loaded is None:  # no init_from here: a resumed run restored every layer
+            return
+        missing = list(dict.fromkeys(owner(n) for n in self.frozen_params if n not in loaded))
+        if not missing:
+            return
+        shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+        roots = ", ".join(sorted({n.partition(".")[0] for n in loaded}))
+        source = one_line(self.config.init_from, 200)
+        raise ConfigError(
+            f"trick 'freeze_d' would freeze {shown}, which init_from={source} did not supply "
+            f"(it loaded {roots}), so they would stay random: start from a run directory "
+            "whose checkpoint holds D (an exported folder holds G only), or drop freeze_d"
+        )
 
 
 def keep_running_stats(module: nn.Module) -> None:
