@@ -45,6 +45,11 @@ class Domain(ABC):
     # "other.section.*" moves a whole section; any value with a space is the sentence to show
     # (a removed key: "was removed: use tricks=[n_critic]"). Exact keys are matched first.
     renamed_keys: ClassVar[dict[str, str]] = {}
+    # Dotted keys a resumed run cannot change: another value makes it another model trained
+    # on from these weights (medgan's `task`: a translator resumed as a follow-up predictor).
+    # `resume=RUN key=other` is refused naming the saved value; a new run with `init_from=RUN`
+    # starts from the weights instead.
+    resume_fixed_keys: ClassVar[tuple[str, ...]] = ()
 
     @property
     @abstractmethod

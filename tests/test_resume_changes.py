@@ -157,3 +157,30 @@ def test_a_damaged_anneal_anchor_is_a_value_error(value: object) -> None:
     assert saved_anchor([3, 0.5]) == (3, 0.5) and saved_anchor(None) is None
     with pytest.raises(ValueError, match="anneal anchor"):
         saved_anchor(value)
+
+
+def test_a_resume_cannot_change_the_task(workdir: Path) -> None:
+    """A medgan translator resumed with task=progress trained on as a follow-up predictor
+    from the translator's weights, config.yaml then saying task: progress."""
+    from ganhub.errors import ConfigError
+
+    keys = ["plugin=medgan", "preset=tiny", "task=translate", "trainer.steps=1", "name=tr",
+            "trainer.progress=false", "loggers=[jsonl]", "eval.metrics=[]"]  # fmt: skip
+    fit(make_run(resolve(keys)))
+    with pytest.raises(ConfigError, match=r"^task=progress: runs/tr trained with task=translate, "
+                       r"and a resumed run's task cannot change; .* init_from=runs/tr task="):  # fmt: skip
+        resolve(["resume=runs/tr", "task=progress", "trainer.steps=2"])
+    assert "task: translate" in Path("runs/tr/config.yaml").read_text()
+    resolve(["resume=runs/tr", "task=translate", "trainer.steps=2"])  # the same task: taken
+
+
+def test_a_validators_refusal_of_a_saved_key_names_the_file(workdir: Path) -> None:
+    """A key the saved config.yaml gives, refused by a validator of the config (not a field's
+    type), was said without the file it came from."""
+    from ganhub.errors import ConfigError
+
+    from .conftest import TINY_DCGAN
+
+    fit(make_run(resolve([*TINY_DCGAN, "data.classes=[0,1]", "trainer.steps=1", "name=dc"])))
+    with pytest.raises(ConfigError, match=r"^config file 'runs/dc/config.yaml': data.classes="):
+        resolve(["resume=runs/dc", "data=folder", f"data.path={workdir}"])

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ganhub.config.schema import RunConfig
     from ganhub.domain import Domain
 
-_ABSENT = object()
+ABSENT = object()
 # derived values a trained run is bound to, never derived again on resume: a conditional run's
 # class names in label order (its embeddings learned them; new data with other class folders
 # is checked against them instead of renumbering them)
@@ -40,8 +40,8 @@ def rederived(
     for path, value in _leaves(now):
         if tuple(path) in BOUND_TO_WEIGHTS:
             continue
-        before = _at(then, path)
-        if value != before and _at(saved, path) == before:
+        before = value_at(then, path)
+        if value != before and value_at(saved, path) == before:
             set_dotted(layer, path, value)
     return layer
 
@@ -68,7 +68,8 @@ def _leaves(
             yield [*prefix, key], value
 
 
-def _at(tree: Any, path: list[str]) -> Any:
+def value_at(tree: Any, path: list[str]) -> Any:
+    """The value at a dotted `path` of a nested dict, or ABSENT."""
     for part in path:
-        tree = tree.get(part, _ABSENT) if isinstance(tree, Mapping) else _ABSENT
+        tree = tree.get(part, ABSENT) if isinstance(tree, Mapping) else ABSENT
     return tree

@@ -35,7 +35,7 @@ from ganhub.config.overrides import (
     one_line,
     source_of,
 )
-from ganhub.config.rederive import rederived, section_defaults
+from ganhub.config.rederive import ABSENT, rederived, section_defaults, value_at
 from ganhub.config.schema import LoggerOptions, RunConfig, TrickOptions, expand_path_text
 from ganhub.errors import ConfigError, UnknownName, did_you_mean, unknown_choice
 from ganhub.plugins import Hub, get_hub
@@ -43,6 +43,7 @@ from ganhub.provenance import require_installed
 from ganhub.runfiles import refuse_foreign_entries
 
 if typing.TYPE_CHECKING:
+    from ganhub.domain import Domain
     from ganhub.tricks import Trick
 
 
@@ -151,6 +152,8 @@ def validate(
         sources = saved_sources | sources
     base = domain.config_class
     user = expand_shorthands(raw, base)
+    if raw.get("resume") and saved is not None:
+        refuse_fixed_changes(domain, saved, user, origin)
     if saved is not None:
         layers = [dict(saved), rederived(domain, base, saved, user), user]
     else:
@@ -173,7 +176,8 @@ def validate(
         refuse_saved_destinations(saved, user, {n: hub.loggers.get(n) for n in loggers}, origin)
     cls = config_class(base, hub, enabled, loggers)
     try:
-        config = cls.model_validate(merged)
+        with naming_source(sources):  # a validator's ConfigError about a key a file gave
+            config = cls.model_validate(merged)
     except ValidationError as exc:
         message = format_validation_error(exc, cls, sources)
         if saved is None:  # a key only the domain's defaults_for set is its plugin's mistake
@@ -192,6 +196,24 @@ def validate(
     with naming_source(sources):
         check_cross(config, hub, training=training)
     return config
+
+
+def refuse_fixed_changes(
+    domain: Domain, saved: Mapping[str, Any], user: Mapping[str, Any], origin: str
+) -> None:
+    """A resume that gives one of the domain's `resume_fixed_keys` another value than the run
+    was trained with (its task): refused, naming the saved value."""
+    for key in domain.resume_fixed_keys:
+        path = key.split(".")
+        given, was = value_at(user, path), value_at(saved, path)
+        if given is ABSENT or was is ABSENT or given == was:
+            continue
+        run = one_line(Path(origin).parent, 200)
+        raise ConfigError(
+            f"{key}={one_line(given, 60)}: {run} trained with {key}={one_line(was, 60)}, and a "
+            f"resumed run's {key} cannot change; to start from its weights, make a new run: "
+            f"init_from={run} {key}={one_line(given, 60)}"
+        )
 
 
 def refuse_saved_destinations(

@@ -23,6 +23,8 @@ class MedGANDomain(Domain):
 
     name = "medgan"
     renamed_keys: ClassVar[dict[str, str]] = RENAMED_KEYS
+    # another task trains another model on these weights: a new run (init_from=RUN)
+    resume_fixed_keys = ("task", "spatial_dims")
     description = (
         "medical-imaging GANs with MONAI networks: lesion simulation and progression, contrast "
         "translation and generation, 2D or 3D, on embedded MR phantoms or NIfTI/DICOM folders"
