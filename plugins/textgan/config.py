@@ -171,6 +171,64 @@ RENAMED_KEYS: dict[str, str] = {
 }
 
 
+# keys that one task reads and the other does not: `TextGANDomain.check` refuses one set away
+# from its default (and from the preset's value) with the other task, where it would change
+# nothing (task=transfer data.vocab_size=100 trained a run without a word). The keys both tasks
+# refuse in any case (data.path, data.style_paths, sample.temperature, adversarial.g_lr,
+# adversarial.d_pretrain_steps, model.path, model.lm_config) are checked where they are.
+TASK_KEYS: dict[str, tuple[str, str]] = {
+    "data.vocab_size": ("generate", "the oracle corpus's vocabulary; data.tokenizer_vocab sizes "
+                        "the transfer model's"),
+    "data.oracle_seed": ("generate", "the oracle LSTM's weights"),
+    "data.style_names": ("transfer", "the names of the two styles"),
+    "adversarial.estimator": ("generate", "task=transfer's G learns through soft tokens"),
+    "adversarial.temperature_max": ("generate", "the Gumbel estimator's inverse temperature; "
+                                    "task=transfer's is transfer.temperature"),
+    "adversarial.anneal": ("generate", "the Gumbel temperature's schedule"),
+    "adversarial.anneal_steps": ("generate", "the Gumbel temperature's schedule"),
+    "adversarial.rollouts": ("generate", "the rollout estimator's completions per prefix"),
+    "objective.mle_weight": ("generate", "MLE kept in G's adversarial phase; task=transfer "
+                             "weighs objective.self_weight and objective.cycle_weight"),
+    "objective.self_weight": ("transfer", "self-reconstruction"),
+    "objective.cycle_weight": ("transfer", "cycle reconstruction"),
+    "transfer.temperature": ("transfer", "the soft tokens' temperature; task=generate samples "
+                             "at sample.temperature"),
+    "transfer.denoise": ("transfer", "self-reconstruction's word drop"),
+}  # fmt: skip
+
+
+def other_task_keys(config: TextGANConfig, preset: dict[str, Any]) -> list[str]:
+    """One line per key of `TASK_KEYS` that `config` sets for the task it does not train: away
+    from its default and from the value `preset` (the run's preset) gives it."""
+    problems = []
+    for key, (task, what) in TASK_KEYS.items():
+        if task == config.task:
+            continue
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        default = type(getattr(config, section)).model_fields[name].default
+        given = preset.get(section, {}).get(name, default)
+        if _same(value, default) or _same(value, given):
+            continue
+        shown = (
+            f"[{','.join(map(str, value))}]"
+            if isinstance(value, tuple)
+            else f"{value:g}"
+            if isinstance(value, float)
+            else value
+        )
+        problems.append(
+            f"{key}={shown} is for task={task} ({what}); task={config.task} does not read it: "
+            "leave it out"
+        )
+    return problems
+
+
+def _same(value: Any, other: Any) -> bool:
+    """Whether a config value equals a default or a preset's value (a list given for a tuple)."""
+    return bool(value == (tuple(other) if isinstance(other, list) else other))
+
+
 class TextModel(Section):
     """Generator (GPT-2 from a config, or a local causal LM) and discriminator."""
 

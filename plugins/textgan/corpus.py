@@ -15,8 +15,9 @@
   (error), lines longer than `data.length` tokens (note: truncated), words the tokenizer maps
   to `<unk>` (note), control characters (warning), duplicates of normalised text (warning),
   and for task=transfer the balance of the two styles (warning when one has less than half of
-  an even share). Items are `FILE:LINE`; the embedded corpora are named `oracle:N` and
-  `negative:N` / `positive:N`.
+  an even share). Items are `FILE:LINE`: data.path's file by its name (`ganhub data clean`
+  copies its lines by that name), each of data.style_paths by the path as given; the embedded
+  corpora are named `oracle:N` and `negative:N` / `positive:N`.
 """
 
 from __future__ import annotations
@@ -333,7 +334,7 @@ def inspect_style_files(config: TextGANConfig) -> DataReport:
     d = config.data
     assert d.style_paths is not None and d.tokenizer_vocab is not None
     paths = d.style_paths
-    names = [p.name for p in paths] if paths[0].name != paths[1].name else [str(p) for p in paths]
+    names = [str(p) for p in paths]  # as given, as the title and the key's errors name them
     report = DataReport(f"{paths[0]} + {paths[1]}", "lines")
     order: list[str] = []
     per_style = [

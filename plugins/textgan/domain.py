@@ -18,6 +18,7 @@ from ganhub_textgan.config import (
     TextData,
     TextGANConfig,
     default_tokenizer_vocab,
+    other_task_keys,
     token_shard_facts,
 )
 
@@ -39,6 +40,8 @@ class TextGANDomain(Domain):
 
     name = "textgan"
     renamed_keys: ClassVar[dict[str, str]] = RENAMED_KEYS
+    # another task trains another model on these weights: a new run (init_from=RUN)
+    resume_fixed_keys = ("task",)
     description = (
         "text GANs on HF transformers: task=generate (GPT-2 G, MLE then Gumbel-softmax or "
         "rollout policy gradient, oracle-LSTM data) and task=transfer (style transfer)"
@@ -147,8 +150,10 @@ class TextGANDomain(Domain):
         return TextGANConfig
 
     def check(self, config: RunConfig) -> list[str]:
-        """Data files exist (a token shard matches the config); a model given by path is a
-        causal LM with enough positions and embeddings (`networks.model_dir_problems`)."""
+        """Data files exist (a token shard matches the config; the two styles read two
+        files); a model given by path is a causal LM with enough positions and embeddings
+        (`networks.model_dir_problems`); no key the task does not read is set
+        (`config.TASK_KEYS`)."""
         assert isinstance(config, TextGANConfig)
         d = config.data
         problems = []
@@ -163,6 +168,14 @@ class TextGANDomain(Domain):
             if not p.is_file():
                 what = "is a folder; give a text file" if p.is_dir() else ": no such file"
                 problems.append(f"data.style_paths[{i}]={p}{' ' if p.is_dir() else ''}{what}")
+        if d.style_paths is not None and all(p.is_file() for p in d.style_paths):
+            first, second = d.style_paths
+            if first.samefile(second):  # either style's sentences labelled with both styles
+                problems.append(
+                    f"data.style_paths=[{first},{second}]: both styles read the same file "
+                    f"({first.resolve()}); give one file of sentences per style"
+                )
+        problems += other_task_keys(config, self.presets.get(config.preset or "", {}))
         if config.model.path is not None:
             if config.task == "transfer":
                 problems.append(

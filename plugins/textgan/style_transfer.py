@@ -15,6 +15,7 @@ G gets from it is about style, not about how soft tokens differ from one-hot one
 
 from __future__ import annotations
 
+import sys
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,9 @@ from ganhub.engine.system import BuildHints, Phase, PhaseOutput
 
 if TYPE_CHECKING:
     from transformers import BartForConditionalGeneration
+
+# lines of the sample file a run writes (`ganhub sample` writes --n): up to half of each style
+SAMPLE_LINES = 20
 
 
 def build_seq2seq(config: TextGANConfig, vocab: int) -> BartForConditionalGeneration:
@@ -82,6 +86,7 @@ class TransferSystem(TextSystemBase):
         self.length = config.data.length
         self.G = build_seq2seq(config, self.vocab)
         self.D = StyleDiscriminator(build_d(config.model, self.vocab, self.length, outputs=2))
+        self.noted = False  # whether the note that held-out sentences repeat was printed
 
     # -- corpus ------------------------------------------------------------------------
 
@@ -277,25 +282,55 @@ class TransferSystem(TextSystemBase):
     def sample(
         self, n: int, *, seed: int | None = None, use_ema: bool = True, labels: Tensor | None = None
     ) -> Tensor:
-        """Rewrites of the first n held-out sentences into the other style (B, L) ids."""
+        """Rewrites (n, L) into the other style of `n` held-out sentences (`transfer_inputs`)."""
         self.refuse_labels(labels)
-        x, style = self.test_ids(n)
-        return self.rewrite(x.to(self.device), (1 - style).to(self.device))
+        return self._rewrites(*self.transfer_inputs(n), use_ema)
+
+    def transfer_inputs(self, n: int | None) -> tuple[list[str], Tensor]:
+        """Held-out sentences to transfer and their styles (N,), style 0's first, each style's
+        in file order. `n` of them, split between the styles as evenly as possible (style 0
+        takes the odd one); a style holding out fewer than its share repeats them (cycled),
+        which one note on stderr says. None: the sample file's usual count, up to
+        `SAMPLE_LINES` // 2 of each style, none repeated."""
+        test = self.corpus["test"]
+        if n is None:
+            shares = [min(SAMPLE_LINES // 2, len(pool)) for pool in test]
+        else:
+            shares = [n - n // 2, n // 2]
+        texts = [
+            pool[i % len(pool)] for pool, k in zip(test, shares, strict=True) for i in range(k)
+        ]
+        if any(k > len(pool) for pool, k in zip(test, shares, strict=True)) and not self.noted:
+            self.noted = True
+            names = self.cfg.data.style_names
+            held = " and ".join(f"{len(pool)} {names[i]}" for i, pool in enumerate(test))
+            print(
+                f"ganhub: note: {n} transfers asked for, and this run holds out {held} "
+                f"sentences: they repeat (cycled) to give {n}",
+                file=sys.stderr,
+            )
+        return texts, torch.cat([torch.zeros(shares[0]), torch.ones(shares[1])]).long()
 
     def test_ids(self, n: int) -> tuple[Tensor, Tensor]:
-        """(ids, styles) of up to n held-out sentences per style."""
+        """(ids, styles) of up to n held-out sentences per style (what `scores` rewrites)."""
         a, b = (s[:n] for s in self.corpus["test"])
         return self.encode(a + b), torch.cat([torch.zeros(len(a)), torch.ones(len(b))]).long()
 
-    def sample_texts(self, n: int, seed: int) -> list[str]:
-        """'source => transfer' lines for n/2 held-out sentences of each style."""
-        a, b = (s[: max(n // 2, 1)] for s in self.corpus["test"])
-        out = self.decode(self.sample(max(n // 2, 1)))
+    def sample_texts(self, n: int | None, seed: int) -> list[str]:
+        """'[from -> to] source => transfer' lines for `n` held-out sentences
+        (`transfer_inputs`; None: up to `SAMPLE_LINES`)."""
+        texts, style = self.transfer_inputs(n)
+        out = self.decode(self._rewrites(texts, style))
         names = self.cfg.data.style_names
-        src = [(s, 0) for s in a] + [(s, 1) for s in b]
         return [
-            f"[{names[k]} -> {names[1 - k]}] {s} => {o}" for (s, k), o in zip(src, out, strict=True)
+            f"[{names[k]} -> {names[1 - k]}] {s} => {o}"
+            for s, k, o in zip(texts, style.tolist(), out, strict=True)
         ]
+
+    def _rewrites(self, texts: list[str], style: Tensor, use_ema: bool = True) -> Tensor:
+        """`texts` (of styles `style`) rewritten into the other style, token ids (N, L)."""
+        x = self.encode(texts).to(self.device)
+        return self.rewrite(x, (1 - style).to(self.device), use_ema)
 
     @cached_property
     def classifier(self) -> Tensor:
@@ -304,7 +339,8 @@ class TransferSystem(TextSystemBase):
         return train_style_classifier(ids, styles, self.vocab)
 
     def scores(self, n: int) -> dict[str, float]:
-        """Style accuracy, self-BLEU (vs source), ref-BLEU (vs true transfer) of transfers."""
+        """Style accuracy, self-BLEU (vs source), ref-BLEU (vs true transfer) of the transfers
+        of up to n held-out sentences per style, and `n_samples`, how many were scored."""
         x, style = self.test_ids(n)
         y = self.rewrite(x.to(self.device), (1 - style).to(self.device)).cpu()
         src = self.decode(x)
@@ -322,6 +358,7 @@ class TransferSystem(TextSystemBase):
             truth = self.corpus["truth"][0][:n] + self.corpus["truth"][1][:n]
             out["ref_bleu"] = paired_bleu(out_text, truth)
             out["ref_bleu_copy"] = paired_bleu(src, truth)  # the do-nothing baseline
+        out["n_samples"] = float(len(x))  # what was scored; `ganhub eval` notes fewer than asked
         return out
 
     def default_metrics(self) -> list[str]:

@@ -159,10 +159,10 @@ class TextSystemBase(GANSystem[TextGANConfig]):
     def write_samples(
         self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
     ) -> list[Path]:
-        """Write decoded samples, one per line, to directory/stem.txt."""
+        """Write `n` decoded samples (None: the task's usual count) to directory/stem.txt."""
         directory.mkdir(parents=True, exist_ok=True)
         with torch.no_grad():
-            lines = self.sample_texts(n or 20, seed)
+            lines = self.sample_texts(n, seed)
         path = directory / f"{stem}.txt"
         tmp = path.with_suffix(".txt.tmp")
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -170,8 +170,8 @@ class TextSystemBase(GANSystem[TextGANConfig]):
         return [path]
 
     @abstractmethod
-    def sample_texts(self, n: int, seed: int) -> list[str]:
-        """`n` sample lines for the artifact."""
+    def sample_texts(self, n: int | None, seed: int) -> list[str]:
+        """`n` sample lines for the artifact (None: the task's usual count)."""
 
 
 class TextGenSystem(TextSystemBase):
@@ -333,9 +333,9 @@ class TextGenSystem(TextSystemBase):
             )
         return end_sentences(ids)  # <pad> after the first <eos>, as the corpus has it
 
-    def sample_texts(self, n: int, seed: int) -> list[str]:
-        """Decoded samples."""
-        return self.decode(self.sample(n, seed=seed))
+    def sample_texts(self, n: int | None, seed: int) -> list[str]:
+        """`n` decoded samples (None: 20)."""
+        return self.decode(self.sample(n or 20, seed=seed))
 
     def nll(self, ids: Tensor, batch_size: int = 256, temperature: float | None = None) -> Tensor:
         """Per-sequence NLL (B,) in nats per token under the distribution `sample` draws from:

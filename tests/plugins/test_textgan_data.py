@@ -220,7 +220,7 @@ def test_style_files_balance_and_a_sentence_in_both_styles(tmp_path: Path) -> No
     config = resolve([*TINY, "task=transfer", f"data.style_paths=[{neg},{pos}]"])
     report = get_hub().domains.get("textgan").inspect_data(config)
     found = _findings(report)
-    assert found["pos.txt:40"] == ("warning", "drop", "duplicate of neg.txt:4")
+    assert found[f"{pos}:40"] == ("warning", "drop", f"duplicate of {neg}:4")  # as given
     assert (
         found["(labels)"][0] == "warning"
         and "unbalanced: class(es) negative" in found["(labels)"][2]
@@ -229,7 +229,9 @@ def test_style_files_balance_and_a_sentence_in_both_styles(tmp_path: Path) -> No
     # the loader trains on both files as they are: 9 + 36 training sentences after holding out
     system = TransferSystem(config)  # type: ignore[arg-type]
     assert torch.bincount(system.train_ids[1]).tolist() == [9, 36]
-    balanced = resolve([*TINY, "task=transfer", f"data.style_paths=[{neg},{neg}]"])
+    twin = tmp_path / "neg2.txt"  # one file for both styles is refused: a copy of it
+    twin.write_text(neg.read_text())
+    balanced = resolve([*TINY, "task=transfer", f"data.style_paths=[{neg},{twin}]"])
     with pytest.raises(ConfigError, match=r"data\.style_paths"):  # one style per file
         resolve([*TINY, "task=transfer", f"data.path={neg}"])
     assert "(labels)" not in _findings(get_hub().domains.get("textgan").inspect_data(balanced))
