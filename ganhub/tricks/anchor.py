@@ -13,7 +13,8 @@ F is normalised to mean 1 over G's weights, so `weight` means the same with or w
 (the paper's lambda of 5e8 sits on the raw Fisher of its loss scale instead). The anchor and
 F are taken at the first G phase, before G's first update, and are checkpointed with the
 trick: a resumed run keeps them. Estimating F costs one backward pass through G per sample
-of that first batch, once.
+of that first batch, once; under torchrun each process estimates it on its own batch and the
+estimates are averaged (one all-reduce), so every process holds the F that is checkpointed.
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ class ElasticWeightConsolidation(Trick):
 
     def _sqrt_fisher(self, out: PhaseOutput, phase: Phase) -> list[Tensor]:
         """sqrt of the empirical Fisher: the mean over the batch of each sample's squared
-        gradient of G's loss, normalised to mean 1 over G's weights."""
+        gradient of G's loss (under torchrun: over every process's batch), normalised to mean 1
+        over G's weights."""
         import torch
 
         fake = out.aux.get("fake")
@@ -109,6 +111,7 @@ class ElasticWeightConsolidation(Trick):
                 g = by_param.get(id(p))
                 if g is not None:
                     f.add_(g.detach().float().square(), alpha=1.0 / n)
+        _average_across_processes(fisher)
         total = sum(f.sum() for f in fisher)
         count = sum(f.numel() for f in fisher)
         mean = float(total) / max(count, 1)  # one read, once per run
@@ -134,3 +137,20 @@ class ElasticWeightConsolidation(Trick):
         self.stiffness = (
             None if stiffness is None else [s.to(p.device) for s, p in zip(stiffness, self.params)]
         )
+
+
+def _average_across_processes(tensors: list[Tensor]) -> None:
+    """Under torchrun, replace each process's estimate by the mean of all processes' (one
+    flattened all-reduce, once per run): every rank then holds the same F, the one rank 0
+    checkpoints, so a resumed run goes on exactly as the uninterrupted one. One process:
+    untouched."""
+    import torch
+
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return
+    flat = torch.cat([t.reshape(-1) for t in tensors])
+    dist.all_reduce(flat)
+    flat.div_(dist.get_world_size())
+    for t, part in zip(tensors, flat.split([t.numel() for t in tensors])):
+        t.copy_(part.view_as(t))

@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ganhub_tune.runner import CONTINUES, INTERRUPTED
 from ganhub_tune.study import Study, base_params, run_seeds
 
 from ganhub.config.overrides import dump_yaml, load_yaml
@@ -30,7 +31,10 @@ def write_outputs(study: Study, ostudy: Any) -> dict[str, Any]:
     default = default_trial(trials)
     out = study.directory
     best_yaml = write_best(out / "best.yaml", best, study)
-    ostudy.trials_dataframe().to_csv(out / "trials.csv", index=False)
+    table = ostudy.trials_dataframe()
+    stopped = [t.number for t in trials if interrupted(t)]
+    table.loc[table["number"].isin(stopped), "state"] = "INTERRUPTED"  # Optuna's FAIL
+    table.to_csv(out / "trials.csv", index=False)
     importances = _importances(ostudy, study, complete)
     (out / "importances.json").write_text(json.dumps(importances, indent=2))
     plots = _plots(ostudy, out, multi=len(study.objectives) > 1)
@@ -40,7 +44,8 @@ def write_outputs(study: Study, ostudy: Any) -> dict[str, Any]:
         "trials": len(trials),
         "complete": len(complete),
         "pruned": sum(t.state == TrialState.PRUNED for t in trials),
-        "failed": sum(t.state == TrialState.FAIL for t in trials),
+        "failed": sum(t.state == TrialState.FAIL and not interrupted(t) for t in trials),
+        "interrupted": len(stopped),
         "best_trial": best.number,
         "best_params": dict(best.params),
         "best_values": dict(zip(study.objectives, best.values, strict=True)),
@@ -59,6 +64,14 @@ def write_outputs(study: Study, ostudy: Any) -> dict[str, Any]:
     (out / "summary.json").write_text(json.dumps(facts, indent=2))
     facts["summary"] = summary
     return facts
+
+
+def interrupted(trial: Any) -> bool:
+    """Whether a signal stopped the trial (Ctrl-C): Optuna records it FAIL, and the trial
+    enqueued to continue it runs it on from its checkpoints."""
+    from optuna.trial import TrialState
+
+    return trial.state == TrialState.FAIL and INTERRUPTED in trial.user_attrs
 
 
 def default_trial(trials: list[Any]) -> Any:
@@ -177,7 +190,9 @@ def summary_text(
         f"sampler={study.options.sampler}, pruner={study.options.pruner})",
         "",
         f"{facts['trials']} trials: {facts['complete']} complete, {facts['pruned']} pruned, "
-        f"{facts['failed']} failed. Objective: "
+        f"{facts['failed']} failed"
+        + (f", {facts['interrupted']} interrupted" if facts["interrupted"] else "")
+        + ". Objective: "
         + ", ".join(f"{o} ({d})" for o, d in zip(objectives, study.directions, strict=True))
         + _seeds_text(study),
         "",
@@ -211,17 +226,35 @@ def summary_text(
             lines.append(f"- {name}: {shown}")
     head = "| trial | state | " + " | ".join(objectives) + " | params | run |"
     lines += ["", head, "|" + "---|" * (4 + len(objectives))]
+    reported = False  # a row shows a trial's last report, not a final value
     for t in trials:
-        vals = t.values or [None] * len(objectives)
+        cells = [_fmt(v) for v in t.values or [None] * len(objectives)]
         if t.values is None and t.intermediate_values:
-            vals = [t.intermediate_values[max(t.intermediate_values)]] + [None] * (
-                len(objectives) - 1
-            )
+            step = max(t.intermediate_values)
+            cells[0] = f"({_fmt(t.intermediate_values[step])} at step {step})"
+            reported = True
         params = " ".join(f"{k}={_fmt(v)}" for k, v in t.params.items())
         run = Path(t.user_attrs.get("run_dir", "-")).name
-        lines.append(f"| {t.number} | {t.state.name.lower()} | "
-                     + " | ".join(_fmt(v) for v in vals) + f" | {params} | {run} |")  # fmt: skip
+        lines.append(f"| {t.number} | {_state(t, trials)} | "
+                     + " | ".join(cells) + f" | {params} | {run} |")  # fmt: skip
+    if reported:
+        lines += [
+            "",
+            "A value in parentheses is the last one a trial reported (at that step), not a "
+            "final value: the trial failed, was interrupted or is still running.",
+        ]
     return "\n".join(lines) + "\n"
+
+
+def _state(trial: Any, trials: list[Any]) -> str:
+    """The state a summary row shows: Optuna's, or `interrupted` (continued as trial N) for
+    a trial a signal stopped."""
+    if not interrupted(trial):
+        return str(trial.state.name.lower())
+    origin = trial.user_attrs.get(CONTINUES, trial.number)
+    later = [t.number for t in trials
+             if t.number > trial.number and t.user_attrs.get(CONTINUES) == origin]  # fmt: skip
+    return f"interrupted, continued as trial {min(later)}" if later else "interrupted"
 
 
 def _seeds_text(study: Study) -> str:

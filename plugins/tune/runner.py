@@ -27,6 +27,10 @@ from ganhub.plugins import Hub, get_hub
 FINISHED = ("COMPLETE", "PRUNED")
 # user attribute of a trial enqueued to continue the runs of a trial a signal stopped
 CONTINUES = "continues"
+# user attribute of the trial a signal stopped: {"signal": N, "step": S}. Optuna has no state
+# for it (a trial that leaves optimize by an exception is FAIL); the reports show it as
+# interrupted, not failed, and the trial enqueued with CONTINUES runs it on
+INTERRUPTED = "interrupted"
 
 
 def run_study(study: Study, hub: Hub | None = None, echo: Callable[[str], None] = print) -> Any:
@@ -161,8 +165,11 @@ def _objective(
         if first:
             trial.set_user_attr("run_dir", summary["run_dir"])
         if summary.get("signal"):  # SIGINT/SIGTERM stopped the run after a checkpoint: the
-            # user means the study. The trial is recorded failed and enqueued again (the base
-            # config's trial stays the default), so rerunning the command continues its runs.
+            # user means the study. The trial is marked interrupted (Optuna records it FAIL) and
+            # enqueued again (the base config's trial stays the default), so rerunning the
+            # command continues its runs.
+            trial.set_user_attr(INTERRUPTED, {"signal": summary["signal"],
+                                              "step": summary.get("steps")})  # fmt: skip
             attrs = {k: v for k, v in trial.user_attrs.items() if k in ("default", "supernet")}
             attrs[CONTINUES] = trial.user_attrs.get(CONTINUES, trial.number)
             trial.study.enqueue_trial(trial.params, user_attrs=attrs)

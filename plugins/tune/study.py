@@ -8,6 +8,7 @@ metrics) and the trial is recorded as pruned. Optuna is imported here, never at 
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from ganhub_tune.storage import check_storage
 from ganhub.config.overrides import deep_merge, merge_sources, parse_override, set_dotted
 from ganhub.config.resolve import resolve, validate
 from ganhub.config.schema import MAX_SEED, PLAIN_NAME_RULE, RunConfig, is_plain_name
-from ganhub.errors import ConfigError, did_you_mean, one_line
+from ganhub.errors import ConfigError, UsageError, did_you_mean, one_line
 from ganhub.hookspecs import hookimpl
 from ganhub.plugins import Hub, get_hub
 
@@ -73,6 +74,7 @@ class Study:
 def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
     """Build the space (built-in, domain arch space, and/or search=FILE) and check everything."""
     hub = hub or get_hub()
+    refuse_torchrun()
     if options.space not in SPACES:
         raise ConfigError(f"space={options.space}{did_you_mean(options.space, SPACES)}; valid: {', '.join(SPACES)}")  # fmt: skip
     for label, value, valid in (("sampler", options.sampler, SAMPLERS), ("pruner", options.pruner, PRUNERS)):  # fmt: skip
@@ -95,6 +97,7 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
         raise ConfigError(f"space=arch: domain '{options.plugin}' declares no arch_space "
                           f"(Domain.arch_space); use space=hparams or search=FILE")  # fmt: skip
     space = default_space(options.plugin, options.space, arch)
+    spanned = {p.key: p for p in space.params} if options.space == "arch" else {}
     searched = load_space(options.search) if options.search is not None else None
     if searched is not None:
         space = space.merged(searched)
@@ -106,6 +109,8 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
         raise ConfigError(f"sampler=oneshot searches the architecture of {options.plugin}'s "
                           f"supernet, and this study searches none of its keys "
                           f"({', '.join(arch)}); use space=arch")  # fmt: skip
+    if options.sampler == "oneshot":
+        _check_supernet_space(options, space.params, spanned, arch)
     objectives = options.objective or space.objective
     if not objectives:
         raise ConfigError(f"no objective for plugin={options.plugin}: add objective=METRIC "
@@ -207,6 +212,55 @@ def _reachable(params: list[Param]) -> list[Param]:
         if len(kept) == len(params):  # nothing left the space in this pass
             return kept
         params = kept
+
+
+def refuse_torchrun() -> None:
+    """A study is one process: under torchrun each process would start its own trial in one
+    process group, their collectives would not match, and the study would be left with
+    running and failed trials. Refused before anything is written."""
+    world = os.environ.get("WORLD_SIZE", "").strip()
+    if world in ("", "1"):
+        return
+    raise UsageError(
+        f"ganhub tune runs in one process, and WORLD_SIZE={one_line(world, 20)} says it was "
+        "started by torchrun (or another launcher): run ganhub tune without torchrun, or start "
+        "several ganhub tune processes with the same study= and storage= (docs/tune.md, "
+        "Storage, resume and several machines)"
+    )
+
+
+def _check_supernet_space(
+    options: TuneOptions, params: list[Param], spanned: dict[str, Param], arch: dict[str, Any]
+) -> None:
+    """sampler=oneshot: the supernet spans the domain's whole `arch_space`, so a study must
+    search those keys over those very values (space=arch), or the supernet's choice could
+    be a value the study does not hold (a width of 512 when the study's choices end at 256)."""
+    if options.space != "arch":
+        keys = ", ".join(p.key for p in params if p.key in arch)
+        raise ConfigError(
+            f"sampler=oneshot needs space=arch, and this study has space={options.space}: "
+            f"{options.plugin}'s supernet spans its whole arch_space, so its choice of {keys} "
+            "may be a value this study does not hold; use space=arch, or another sampler"
+        )
+    for p in params:
+        own = spanned.get(p.key)
+        if own is None or _distribution(p) == _distribution(own):
+            continue
+        raise ConfigError(
+            f"sampler=oneshot: {p.origin}: param '{p.key}' searches {_values(p)}, and "
+            f"{options.plugin}'s supernet spans {_values(own)} (its arch_space); leave the key "
+            "to space=arch, or use another sampler"
+        )
+
+
+def _distribution(p: Param) -> tuple[Any, ...]:
+    return (p.type, p.low, p.high, p.log, p.step, tuple(encode(c) for c in p.choices))
+
+
+def _values(p: Param) -> str:
+    if p.type == "categorical":
+        return "[" + ", ".join(map(show, p.choices)) + "]"
+    return f"{show(p.low)}..{show(p.high)}" + (f" step {show(p.step)}" if p.step else "")
 
 
 def _unknown_objective(name: str, hub: Hub) -> str:
