@@ -135,7 +135,12 @@ class EqualConv2d(nn.Module):
         w = (self.weight * self.scale).to(x.dtype)
         b = self.bias.to(x.dtype) if self.bias is not None else None
         if self.down:
-            x = F.conv2d(blur(x, (2, 1)), w, b, stride=2, padding=self.pad)
+            # NVIDIA's conv2d_resample (down=2): the filter's padding and the conv's own, both
+            # sides alike, then a valid strided conv; (2, 1) with the conv padding k // 2 took
+            # every block's output one input pixel up and left (and a mirrored image's output
+            # was not the mirrored output)
+            pad = self.pad + 1
+            x = F.conv2d(blur(x, (pad, pad)), w, b, stride=2)
         else:
             x = F.conv2d(x, w, b, padding=self.pad)
         return lrelu(x, self.clamp) if self.act else x

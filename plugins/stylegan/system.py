@@ -258,12 +258,12 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
     @torch.no_grad()
     def sample(self, n: int, *, seed: int | None = None, use_ema: bool = True,
                labels: Tensor | None = None, psi: float | None = 1.0,
-               cutoff: int | None = None) -> Tensor:  # fmt: skip
+               cutoff: int | None = None, noise_mode: str = "random") -> Tensor:  # fmt: skip
         """n images from the (EMA) generator, untruncated unless `psi` < 1 (None: sample.psi).
 
         Metrics call this without psi, so they score the full distribution; sample grids pass
         the configured truncation. With `model.noise` the noise inputs are random, drawn from
-        the seed, as StyleGAN2-ADA's metrics draw them (grids and walks use the constant ones).
+        the seed, as StyleGAN2-ADA's metrics draw them (grids and walks pass "const").
         A conditional run's images are of `labels` (default: drawn uniformly over the classes,
         from the seeded generator after the latents; the metrics pass the data's frequencies).
         """
@@ -273,7 +273,7 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
         if self.label_spec is not None and labels is None:
             labels = random_labels(self.label_spec, n, self.device, gen)
         ws = self.ws_for(z, psi=psi, cutoff=cutoff, use_ema=use_ema, labels=labels)
-        return self.synthesize(ws, use_ema, "random", seed)
+        return self.synthesize(ws, use_ema, noise_mode, seed)
 
     @torch.no_grad()
     def class_grid(self, columns: int = 8, rows: int = 10, seed: int = 0,
@@ -293,7 +293,9 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
         conditional run's one row per class (the first 10) and one shared latent per column,
         exactly n images when n is given; an unconditional run's a square grid (width None)."""
         if self.label_spec is None:
-            images = self.sample(n or self.config.sample.grid, seed=seed, psi=psi, cutoff=cutoff)
+            images = self.sample(
+                n or self.config.sample.grid, seed=seed, psi=psi, cutoff=cutoff, noise_mode="const"
+            )
             return images, None
         rows, columns = class_grid_layout(self.label_spec, n or self.config.sample.grid, 1)
         grid = self.class_grid(columns=columns, rows=rows, seed=seed, psi=psi, cutoff=cutoff)

@@ -58,6 +58,31 @@ def test_upsampling_convolution_is_zero_insertion_lowpass_and_convolution(k: int
     assert gg.abs().sum() > 0
 
 
+@pytest.mark.parametrize("k", [3, 1])
+def test_downsampling_convolution_is_lowpass_then_strided_valid_convolution(k: int) -> None:
+    """D's downsampling equals NVIDIA's `conv2d_resample` (down=2): padded (k // 2 + 1) on
+    both sides, the [1, 3, 3, 1] filter, then a valid k x k correlation with stride 2. The
+    padding (2, 1) with the conv's own k // 2 sampled one input pixel off; a mirrored image's
+    output was then not the mirrored output (runs mirror their data)."""
+    from ganhub_stylegan.layers import EqualConv2d
+
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 5, 8, 8, generator=gen, dtype=torch.float64)
+    layer = EqualConv2d(5, 4, k, bias=False, act=False, down=True).double()
+    w = layer.weight.detach() * layer.scale
+    f = torch.tensor(LOWPASS, dtype=torch.float64)
+    kernel = (f[:, None] * f[None, :]).expand(5, 1, 4, 4)
+    pad = k // 2 + 1
+    padded = torch.nn.functional.pad(x, [pad, pad, pad, pad])
+    filtered = torch.nn.functional.conv2d(padded, kernel, groups=5)
+    reference = torch.nn.functional.conv2d(filtered, w, stride=2)
+    out = layer(x)
+    assert out.shape == reference.shape == (2, 4, 4, 4)
+    assert torch.allclose(out, reference, atol=1e-12)
+    if k == 1:  # a symmetric filter and padding: mirroring commutes with the layer
+        assert torch.allclose(layer(x.flip(-1)), out.flip(-1), atol=1e-12)
+
+
 @pytest.mark.parametrize("gain", [1.0, 4.0])
 def test_blur_is_the_separable_binomial_filter(gain: float) -> None:
     """Both implementations (depthwise 4x4 convolution: CPU; slice adds: GPU) equal filtering

@@ -70,3 +70,21 @@ def test_samples_draw_random_noise_inputs_from_their_seed(workdir: Path) -> None
     assert (a - const).abs().amax() > 1e-3  # not the constant pattern
     ws = system.ws_for(system.latent(4, torch.Generator().manual_seed(3)), psi=1.0)
     assert torch.equal(system.synthesize(ws, noise_mode="random", seed=3), a)
+
+
+def test_sample_grids_use_the_constant_noise_inputs(workdir: Path) -> None:
+    """The docs say grids use the constant noise (StyleGAN2-ADA's generate.py); an
+    unconditional run's grid (`ganhub sample`, previews, explore) drew random noise, so a
+    latent looked different there than in the truncation and mixing grids."""
+    import torch
+
+    system: Any = make_run(resolve(TINY)).system  # noise inputs on
+    for conv in system.G_ema.synthesis.modules():
+        if hasattr(conv, "noise_strength"):
+            conv.noise_strength.data.fill_(0.5)
+    grid, width = system.sample_grid(4, seed=3, psi=1.0)
+    assert width is None
+    gen = torch.Generator(device=system.device).manual_seed(3)
+    const = system.synthesize(system.ws_for(system.latent(4, gen), psi=1.0))
+    assert torch.equal(grid, const)
+    assert (grid - system.sample(4, seed=3)).abs().amax() > 1e-3  # the metrics' random noise
