@@ -8,6 +8,7 @@
       generator.pt           translate_AtoB and translate_BtoA); --format torchscript: .pt
       config.yaml            the run's resolved config; requires.json: the plugins it needs
       samples/               the domain's sample artifact, drawn from the exported weights
+                             (left out where it shows the training data: SAMPLES_FROM_DATA)
       README.md              the model card (ganhub.export_card)
 
 What leaves the run is what its system declares (`GANSystem.export_spec`): the modules whose
@@ -20,6 +21,12 @@ at all, and a folder that exists and is not empty is replaced only with `force`.
 back (`read_weights`, called by `ganhub.load`) trusts nothing in it: JSON and safetensors only,
 the config validated like a run's, every tensor checked against the model it must fit.
 
+An export is made for sharing, so it holds no training data: a system whose sample artifact
+(`write_samples`) shows its training data or is computed from it (a translator of the user's
+own scans shows them beside its outputs) declares the named interface `SAMPLES_FROM_DATA` in
+`capabilities().provides`, and the export then writes no samples and says why, in the model
+card and on stderr.
+
 This module imports no torch at import time: `ganhub --help` registers its command.
 """
 
@@ -29,6 +36,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +57,15 @@ if TYPE_CHECKING:
     from ganhub.engine.system import ExportFunction, ExportSpec
 
 FORMATS = ("safetensors", "onnx", "torchscript")
+# The named interface (`Capabilities.provides`) of a system whose sample artifact shows its
+# training data or is computed from it (real inputs translated, real images beside outputs):
+# its export leaves the samples out (module doc). Declare it for the user's own data only.
+SAMPLES_FROM_DATA = "samples_from_data"
+SAMPLES_LEFT_OUT = (
+    "no samples: this run's samples show its training data or are made from it (its own "
+    "data files), and an export is made for sharing, so it holds none; `ganhub sample "
+    "RUN_DIR` draws them where the data is"
+)
 CARD = "README.md"
 SUFFIX = {"onnx": ".onnx", "torchscript": ".pt"}
 # float32 rounding between runtimes is ~1e-6 on outputs in [-1, 1]; beyond this a graph is wrong
@@ -148,10 +165,12 @@ def export_run(
     with terminate_unwinds():  # SIGTERM unwinds like Ctrl-C: the scratch folder is removed
         tmp = scratch_beside(dest, f"'{_shown(dest)}'")
         try:
-            _write(model, spec, fmt, tmp, dest.name, run_dir, seed)
+            said = _write(model, spec, fmt, tmp, dest.name, run_dir, seed)
             _commit(tmp, dest, force)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)  # gone already once renamed into place
+    for note in said:  # what the card says of what the folder leaves out
+        print(f"ganhub: note: {note}", file=sys.stderr)
     return dest
 
 
@@ -243,8 +262,9 @@ def _write(
     name: str,
     run_dir: Path,
     seed: int,
-) -> None:
-    """Everything an export holds, written into `folder` (to be renamed `name`)."""
+) -> list[str]:
+    """Everything an export holds, written into `folder` (to be renamed `name`); returns the
+    notes of the card the console should show too (samples left out)."""
     import copy
 
     import torch
@@ -291,12 +311,16 @@ def _write(
 
     notes: list[str] = []
     samples: list[str] = []
-    try:
-        written = model.write_samples(folder / "samples", "samples", seed=seed)
-        samples = [p.relative_to(folder).as_posix() for p in written]
-    except (GanhubError, OSError) as exc:  # a translator whose data folder is gone, say
-        notes.append(f"no samples were drawn: {one_line(exc, 200)}")
+    said: list[str] = []
     system = model.system
+    if system.capabilities().can(SAMPLES_FROM_DATA):  # real data stays with the run
+        said.append(SAMPLES_LEFT_OUT)
+    else:
+        try:
+            written = model.write_samples(folder / "samples", "samples", seed=seed)
+            samples = [p.relative_to(folder).as_posix() for p in written]
+        except (GanhubError, OSError) as exc:  # a translator whose data folder is gone, say
+            notes.append(f"no samples were drawn: {one_line(exc, 200)}")
     labels = system.capabilities().labels
     ema = any(system.generator(n) is not system.generator(n, use_ema=False)
               for n in system.generator_names)  # fmt: skip
@@ -321,7 +345,8 @@ def _write(
         "config": "config.yaml",
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-    write_card(folder, name, run_dir, manifest, config_text, notes)
+    write_card(folder, name, run_dir, manifest, config_text, [*said, *notes])
+    return said
 
 
 def _describe(function: ExportFunction, shape: list[int]) -> dict[str, Any]:
@@ -443,6 +468,7 @@ def _run_graph(
 __all__ = [
     "FORMATS",
     "MANIFEST",
+    "SAMPLES_FROM_DATA",
     "WEIGHTS",
     "example_inputs",
     "export_command",

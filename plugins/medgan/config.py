@@ -248,6 +248,12 @@ class MedGANConfig(RunConfig):
 
 # Keys only the embedded phantoms read: folder data brings its own images.
 PHANTOM_KEYS = ("contrast", "source_contrast", "target_contrast", "noise")
+# The subfolders of data.path each task reads (its mask folders are checked in the domain).
+LAYOUT_KEYS: dict[str, tuple[str, ...]] = {
+    "lesion": ("image_dir", "mask_dir"),
+    "translate": ("source_dir", "target_dir"),
+    "progress": ("baseline_dir", "followup_dir"),
+}
 
 
 def inapplicable(config: MedGANConfig) -> list[str]:
@@ -281,9 +287,40 @@ def inapplicable(config: MedGANConfig) -> list[str]:
             for key in ("source_contrast", "target_contrast")
             if key in changed
         ]
+    if task != "lesion" and "erase" in changed:
+        problems.append(
+            f"data.erase={str(data.erase).lower()} applies to task=lesion (whether G also gets "
+            f"the image with the lesion region erased); task={task} does not read it"
+        )
+    problems += _layout_problems(config, changed)
     if config.spatial_dims == 3 and "slices_per_volume" in changed:
         problems.append(
             f"data.slices_per_volume={data.slices_per_volume} applies to 2D runs (central "
             "slices of each volume); spatial_dims=3 trains on whole volumes"
         )
+    return problems
+
+
+def _layout_problems(config: MedGANConfig, changed: list[str]) -> list[str]:
+    """Subfolder keys set where nothing reads them: with the phantoms, or another task's."""
+    task, given = config.task, config.data.model_dump()
+    own = LAYOUT_KEYS.get(task, ())
+    reads = (
+        f"data.{own[0]} and data.{own[1]}"
+        if own
+        else "every file directly in data.path, no subfolder"
+    )
+    problems = []
+    for key in (k for keys in LAYOUT_KEYS.values() for k in keys if k in changed):
+        if config.data.source == "phantom":
+            problems.append(
+                f"data.{key}={given[key]} names a subfolder of folder data (data.path=DIR); "
+                "the embedded phantoms read no files"
+            )
+        elif key not in own:
+            owner = next(t for t, keys in LAYOUT_KEYS.items() if key in keys)
+            problems.append(
+                f"data.{key}={given[key]} applies to task={owner} folder data; task={task} "
+                f"reads {reads}"
+            )
     return problems

@@ -374,6 +374,7 @@ def iter_folder(
     )
     masks: list[MaskFacts] = []
     count = 0
+    depths: list[int] = []  # 2D runs: the depth of each volume with fewer slices than asked
     for (name, _), (vols, error, lines) in zip(items, loader):  # in order, also with workers
         for line in lines:
             warn(line)
@@ -383,10 +384,21 @@ def iter_folder(
             warn(f"skipping: {error}")
             continue
         masks += [v.mask for v in vols if v.mask is not None]
+        taken = len(vols[0].image)  # 2D: the slices taken (a volume's all, when it is shallower)
+        if spatial_dims == 2 and len(vols[0].shape) == 3 and taken < cfg.slices_per_volume:
+            depths.append(taken)
         count += 1
         yield name, vols
     if not count:
         raise UsageError(f"data.path='{one_line(cfg.path)}': no readable samples")
+    if depths:  # one line for the folder, not one per file
+        shown = f"{min(depths)}" if min(depths) == max(depths) else f"{min(depths)}-{max(depths)}"
+        print(
+            f"medgan: note: data.slices_per_volume={cfg.slices_per_volume}, but {len(depths)} "
+            f"of {count} volumes have fewer axial slices ({shown}): all of their slices are taken",
+            file=sys.stderr,
+            flush=True,
+        )
     if task == "lesion" and not any(m.loaded for m in masks):
         raise UsageError(all_empty(cfg, masks, size))
 

@@ -27,9 +27,9 @@ interfaces medgan's systems provide (`held_out`, `paired_eval`: see `ganhub_medg
   lesions: `dice`, `volume_error` (the sum over scans of |predicted - true lesion volume| over
   the total true volume, so a one-voxel lesion does not outweigh a large one) and
   `new_recall` (the share of the voxels the lesions grew into that the prediction segments as
-  lesion). The same scores of the baseline scan itself (`*_unchanged`: predicting no change)
-  and of the real follow-up (`*_real`: the segmentation rule's own error, a perfect generator's) sit
-  beside them.
+  lesion; NaN, with a note on stderr, when no lesion grew). The same scores of the baseline
+  scan itself (`*_unchanged`: predicting no change) and of the real follow-up (`*_real`: the
+  segmentation rule's own error, a perfect generator's) sit beside them.
 * `med_diversity` (generate): MONAI's MMD (linear kernel on intensities) between generated and
   held-out real images, and MONAI's MS-SSIM (on images shifted to [0, 1], as SSIM) between
   pairs of generated images (lower: more diverse), next to the same MS-SSIM on real pairs.
@@ -47,6 +47,7 @@ torch and MONAI are imported inside functions: registering these metrics loads n
 from __future__ import annotations
 
 import math
+import sys
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from ganhub.errors import UsageError
@@ -278,6 +279,14 @@ class LesionGrowth(MedMetric):
         fake = system.translate_batched(batch.conditions)
         out = {"n_samples": float(len(fake))}
         new = (batch.masks - batch.prior_masks).clamp_min(0)
+        if not bool(new.any()):  # recall of nothing: undefined, not 0
+            print(
+                "medgan: note: med_growth: no lesion grew between the scored scans (the "
+                "follow-up masks hold no voxel outside the baseline masks, e.g. data.growth=0), "
+                "so new_recall is undefined: NaN",
+                file=sys.stderr,
+                flush=True,
+            )
         for suffix, images in (
             ("", fake),
             ("_unchanged", batch.conditions),
@@ -302,8 +311,9 @@ def growth_scores(
     dice = float(torch.nanmean(compute_dice(seg, masks, include_background=True)))
     true_volume = masks.flatten(1).sum(1)
     error = (seg.flatten(1).sum(1) - true_volume).abs().sum() / true_volume.sum().clamp_min(1)
-    recall = (seg * new).sum() / new.sum().clamp_min(1)
-    return {"dice": dice, "volume_error": float(error), "new_recall": float(recall)}
+    # NaN when nothing grew: no voxel to recall (NaN is never a best value, `keep_best`)
+    recall = float((seg * new).sum() / new.sum()) if bool(new.any()) else math.nan
+    return {"dice": dice, "volume_error": float(error), "new_recall": recall}
 
 
 def ms_ssim_metric(spatial_dims: int, size: int) -> Any:

@@ -125,6 +125,52 @@ def write_nifti_batch(
     return write_nifti(vol, affine, path, label=label)
 
 
+def _same_place(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool(np.allclose(a, b, rtol=0, atol=1e-4))  # mm: far below any voxel
+
+
+def file_groups(affines: np.ndarray, slices: bool) -> list[tuple[int, int]]:
+    """Runs [start, stop) of consecutive samples one NIfTI file holds under one affine: samples
+    with the same affine, or (2D `slices`) the consecutive slices of one volume, each one
+    step further along the affine's third axis (what `stack_affine` of the first one says)."""
+    groups: list[tuple[int, int]] = []
+    start, ways = 0, {"same", "next"}
+    for i in range(1, len(affines) + 1):
+        if i < len(affines):
+            first, k = affines[start], i - start
+            moved = first.copy()
+            moved[:3, 3] += k * stack_affine(first)[:3, 2]
+            fits = {"same"} if _same_place(affines[i], first) else set()
+            fits |= {"next"} if slices and _same_place(affines[i], moved) else set()
+            if ways & fits:
+                ways &= fits
+                continue
+        groups.append((start, i))
+        start, ways = i, {"same", "next"}
+    return groups
+
+
+def write_nifti_cases(
+    images: Tensor, affines: np.ndarray, directory: Path, stem: str, suffix: str = ""
+) -> list[Path]:
+    """Samples (N, 1, *spatial) with their own affines (N, 4, 4) as NIfTI (`suffix` "_mask":
+    uint8 labels): one file `STEM{suffix}.nii.gz` when one affine places them all (one
+    volume's slices, or cases of one geometry), else one file per run of rows that share one,
+    named after the PNG rows it holds: `STEM_row03{suffix}.nii.gz`, `STEM_rows00-02...`."""
+    label = suffix == "_mask"
+    groups = file_groups(np.asarray(affines), images.ndim == 4)
+    if len(groups) == 1:
+        path = directory / f"{stem}{suffix}.nii.gz"
+        return [write_nifti_batch(images, affines[0], path, label=label)]
+    width = max(2, len(str(len(images) - 1)))
+    paths = []
+    for a, b in groups:
+        rows = f"row{a:0{width}d}" if b - a == 1 else f"rows{a:0{width}d}-{b - 1:0{width}d}"
+        path = directory / f"{stem}_{rows}{suffix}.nii.gz"
+        paths.append(write_nifti_batch(images[a:b], affines[a], path, label=label))
+    return paths
+
+
 # How a mask file becomes lesion voxels (`mask_kind`, `is_lesion`); `data check` prints it
 # with the run's threshold. Label maps (BraTS: 1 necrosis, 2 oedema, 4 enhancing) are lesion
 # wherever they are non-zero: dividing 0/1/2/4 by its max and thresholding would drop label 1.

@@ -157,6 +157,12 @@ def simulate_to_files(
     elif mask_path is not None:
         threshold = sim.system.config.data.mask_threshold
         mask, mask_affine = read_mask(mask_path, len(sim.shape), threshold)
+        if tuple(mask.shape[1:]) != sim.shape:  # the call below would not name the file
+            raise UsageError(
+                f"mask '{mask_path}' has shape {list(mask.shape[1:])}, which does not match "
+                f"the run's image grid {list(sim.shape)}: draw it on that grid, or give the scan "
+                "it was drawn on with --image (the mask is then read on that scan's grid)"
+            )
         affine = mask_affine
     elif at is not None:
         mask = place_lesion(sim.shape, at, radius)

@@ -18,11 +18,15 @@ interfaces medgan's metrics and commands use (`provides`):
   and `translate_batched(conditions) -> Tensor` gives G's outputs for them, on the CPU, so
   outputs can be compared with their ground truth (`images`) and, for lesions, their `masks`
   (progress: the follow-up's lesions, with the baseline's in `prior_masks`).
+* `samples_from_data` (ganhub's `SAMPLES_FROM_DATA`; lesion, translate and progress on folder
+  data): the samples start from the user's own scans and show them, so `ganhub export` leaves
+  them out. Phantoms are synthetic, and generate samples from noise: neither declares it.
+
+The splits, the phantoms' seeds and the folder's loading are in `ganhub_medgan.splits`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -31,9 +35,24 @@ import torch
 from ganhub_medgan import nets
 from ganhub_medgan.config import MedGANConfig
 from ganhub_medgan.metrics import HELD_OUT, PAIRED_EVAL  # the interfaces documented above
-from ganhub_medgan.nets import dilate
-from ganhub_medgan.outputs import write_grid, write_nifti_batch, write_samples_grid
-from ganhub_medgan.phantoms import make_phantoms, make_progression
+from ganhub_medgan.outputs import (
+    write_grid,
+    write_nifti_batch,
+    write_nifti_cases,
+    write_samples_grid,
+)
+from ganhub_medgan.phantoms import phantom_affine
+from ganhub_medgan.splits import (
+    EVAL_SEED,
+    TRAIN_SEED,
+    MedDataset,
+    build_split,
+    condition_channels,
+    condition_meaning,
+    folder_gone,
+    lesion_condition,
+    note,
+)
 from torch import Tensor, nn
 
 from ganhub.capabilities import Capabilities
@@ -41,103 +60,7 @@ from ganhub.data import BatchSource, TensorBatches
 from ganhub.engine.paired import PairedTranslationGAN
 from ganhub.engine.system import BuildHints, ExportFunction, ExportInput, ExportSpec
 from ganhub.engine.unconditional import UnconditionalGAN
-
-TRAIN_SEED, EVAL_SEED = 0, 1  # the embedded data is fixed: run seeds change models, not data
-
-
-@dataclass
-class MedDataset:
-    """One split: the images G must produce, G's conditions (paired tasks), lesion masks, affines."""
-
-    images: Tensor  # (N, 1, *spatial) in [-1, 1]
-    conditions: Tensor | None  # (N, C, *spatial) in [-1, 1]
-    masks: Tensor | None  # (N, 1, *spatial) in {0, 1}
-    affines: np.ndarray  # (N, 4, 4) voxel -> RAS mm
-    prior_masks: Tensor | None = None  # progress: the baseline's lesions (masks: follow-up's)
-
-    def head(self, n: int) -> MedDataset:
-        """The first n samples (repeated cyclically when the split is smaller)."""
-        idx = torch.arange(n) % len(self.images)
-
-        def pick(t: Tensor | None) -> Tensor | None:
-            return None if t is None else t[idx]
-
-        return MedDataset(
-            self.images[idx],
-            pick(self.conditions),
-            pick(self.masks),
-            self.affines[idx.numpy()],
-            pick(self.prior_masks),
-        )
-
-
-def lesion_condition(image: Tensor, mask: Tensor, erase: bool) -> Tensor:
-    """G's input for lesion simulation: the mask in {-1, 1}, and the image with the (slightly
-    dilated) lesion region erased to -1 when `erase`, so G must paint the lesion and its rim."""
-    channels = [mask * 2.0 - 1.0]
-    if erase:
-        channels.append(torch.where(dilate(mask) > 0, torch.full_like(image, -1.0), image))
-    return torch.cat(channels, dim=1)
-
-
-def condition_channels(config: MedGANConfig) -> int:
-    """Channels of G's input: 2 (mask + erased image) or 1 (mask alone, or a source contrast)."""
-    return 2 if config.task == "lesion" and config.data.erase else 1
-
-
-def condition_meaning(config: MedGANConfig) -> str:
-    """What G's input holds, channel by channel, for an exported model's card."""
-    mask = "the lesion mask, -1 outside the lesion and 1 inside"
-    if config.task == "lesion" and config.data.erase:
-        return (f"channel 0: {mask}; channel 1: the image in [-1, 1] with the lesion region "
-                "(the mask dilated by one voxel) set to -1")  # fmt: skip
-    if config.task == "lesion":
-        return mask
-    if config.task == "progress":
-        return "the baseline image in [-1, 1]"
-    if config.data.source == "folder":
-        return f"an image of the source contrast ({config.data.source_dir}/) in [-1, 1]"
-    return f"the {config.data.source_contrast} image in [-1, 1]"
-
-
-def build_split(config: MedGANConfig, split: str) -> MedDataset:
-    """The training or held-out split: phantoms (fixed seeds) or the folder (no held-out part)."""
-    dims, size, data = config.spatial_dims, config.model.image_size, config.data
-    if data.source == "folder":
-        from ganhub_medgan.folder import load_folder
-
-        columns, affines = load_folder(config.task, data, dims, size, config.trainer.num_workers)
-        if config.task == "generate":
-            return MedDataset(columns[0], None, None, affines)
-        if config.task == "translate":
-            return MedDataset(columns[1], columns[0], None, affines)
-        if config.task == "progress":  # baseline, follow-up (, their lesion masks)
-            base_mask, followup_mask = columns[2:] if len(columns) > 2 else (None, None)
-            return MedDataset(columns[1], columns[0], followup_mask, affines, base_mask)
-        image, mask = columns
-        return MedDataset(image, lesion_condition(image, mask, data.erase), mask, affines)
-    n = data.n_samples if split == "train" else data.n_eval
-    seed = TRAIN_SEED if split == "train" else EVAL_SEED
-    if config.task == "progress":
-        growth = data.growth if data.growth is not None else max(1, size // 32)
-        pr = make_progression(n, size, dims, seed=seed, noise=data.noise,
-                              contrast=data.contrast, growth=growth)  # fmt: skip
-        affines = np.repeat(pr.affine[None], n, axis=0)
-        return MedDataset(pr.followup, pr.baseline, pr.grown, affines, pr.lesions)
-    wanted = {"generate": (data.contrast,), "lesion": (data.contrast,)}.get(
-        config.task, (data.source_contrast, data.target_contrast)
-    )
-    ph = make_phantoms(n, size, dims, seed=seed, noise=data.noise,
-                       contrasts=tuple(dict.fromkeys(wanted)))  # fmt: skip
-    affines = np.repeat(ph.affine[None], n, axis=0)
-    if config.task == "generate":
-        return MedDataset(ph.images[data.contrast], None, ph.lesions, affines)
-    if config.task == "translate":
-        return MedDataset(
-            ph.images[data.target_contrast], ph.images[data.source_contrast], ph.lesions, affines
-        )
-    image = ph.images[data.contrast]
-    return MedDataset(image, lesion_condition(image, ph.lesions, data.erase), ph.lesions, affines)
+from ganhub.export import SAMPLES_FROM_DATA
 
 
 class PairBatches(TensorBatches):
@@ -180,6 +103,25 @@ class MedSplits:
         """Up to n held-out samples (the `held_out` interface; all of them when fewer exist)."""
         return self.eval_set.head(min(n, len(self.eval_set.images)))
 
+    def inputs(self, n: int) -> MedDataset:
+        """n samples for G's inputs in `sample` and `write_samples`: the held-out ones, then
+        more held-out phantoms (another seed), so all n differ; folder data: its scans in order,
+        repeated past the last one with a note (G takes no noise: a repeated input repeats its
+        output)."""
+        have = self.eval_set
+        if n <= len(have.images):
+            return have.head(n)
+        if self.config.data.source == "phantom":
+            return have.then(build_split(self.config, "more", n - len(have.images)))
+        scans = len(self.train_set.images)
+        if n > scans:
+            note(
+                f"{n} samples from the {scans} images read from data.path: samples "
+                f"{scans}-{n - 1} repeat them in order (G takes no noise, so a repeated input "
+                "gives the same output)"
+            )
+        return self.train_set.head(n)
+
     def declared(self, samples: bool, provides: tuple[str, ...]) -> Capabilities:
         """The declaration shared by both systems (see the module doc)."""
         return Capabilities(
@@ -217,14 +159,24 @@ class MedGenerateGAN(MedSplits, UnconditionalGAN[MedGANConfig]):
     def write_samples(
         self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
     ) -> list[Path]:
-        """A PNG grid (three mid slices per volume) and the samples as NIfTI (2D: one stack)."""
+        """A PNG grid (three mid slices per volume, one row each) and every sample as NIfTI
+        (2D: one stack; 3D: one 4D file, a volume per PNG row)."""
         n = n or (36 if self.spatial_dims == 2 else 6)
         images = self.sample(n, seed=seed)
-        affine = self.eval_set.affines[0]
         png = write_samples_grid(images, directory / f"{stem}.png")
-        nii = write_nifti_batch(images[: min(n, 4 if self.spatial_dims == 3 else n)], affine,
-                                directory / f"{stem}.nii.gz")  # fmt: skip
+        nii = write_nifti_batch(images, self.sample_affine(), directory / f"{stem}.nii.gz")
         return [png, nii]
+
+    def sample_affine(self) -> np.ndarray:
+        """The voxel-to-RAS affine of generated samples: the first held-out image's; a folder
+        run without its folder gets the phantoms' 1 mm grid, with a note."""
+        if folder_gone(self.config):  # samples come from noise: they need no data
+            note(
+                f"data.path='{self.config.data.path}' is not there: the NIfTI samples get a "
+                "1 mm grid centred on the origin, not the geometry of its scans"
+            )
+            return phantom_affine(self.config.model.image_size, self.spatial_dims)
+        return self.eval_set.affines[0]
 
 
 class MedPairedGAN(MedSplits, PairedTranslationGAN[MedGANConfig]):
@@ -253,8 +205,10 @@ class MedPairedGAN(MedSplits, PairedTranslationGAN[MedGANConfig]):
         return PairBatches(train.conditions, train.images)
 
     def capabilities(self) -> Capabilities:
-        """Translated images (volumes in 3D): no sampling from noise; held-out pairs."""
-        return self.declared(samples=False, provides=(HELD_OUT, PAIRED_EVAL))
+        """Translated images (volumes in 3D): no sampling from noise; held-out pairs; on folder
+        data, samples made from the user's scans (`samples_from_data`: exports leave them out)."""
+        own = (SAMPLES_FROM_DATA,) if self.config.data.source == "folder" else ()
+        return self.declared(samples=False, provides=(HELD_OUT, PAIRED_EVAL, *own))
 
     def default_metrics(self) -> list[str]:
         """PSNR/SSIM and texture vs ground truth, the Fréchet distance; lesion Dice (lesion),
@@ -283,9 +237,10 @@ class MedPairedGAN(MedSplits, PairedTranslationGAN[MedGANConfig]):
     def sample(
         self, n: int, *, seed: int | None = None, use_ema: bool = True, labels: Tensor | None = None
     ) -> Tensor:
-        """G's outputs for the first n held-out conditions (deterministic: G takes no noise)."""
+        """G's outputs for n inputs (`inputs`: held-out ones first; deterministic: G takes no
+        noise)."""
         self.refuse_labels(labels)
-        batch = self.eval_set.head(n)
+        batch = self.inputs(n)
         assert batch.conditions is not None
         return self.translate_batched(batch.conditions, use_ema=use_ema)
 
@@ -299,9 +254,13 @@ class MedPairedGAN(MedSplits, PairedTranslationGAN[MedGANConfig]):
     def write_samples(
         self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
     ) -> list[Path]:
-        """PNG rows of input | (mask) | generated | real, and the generated images as NIfTI."""
-        n = n or (8 if self.spatial_dims == 2 else 3)
-        batch = self.eval_set.head(n)
+        """PNG rows of input | (mask) | generated | real, and the generated images (lesion: and
+        the masks) as NIfTI: one file, or one per case where their geometry differs."""
+        if n is None:  # the default artifact: a folder of few scans shows each once
+            n = 8 if self.spatial_dims == 2 else 3
+            if self.config.data.source == "folder":
+                n = min(n, len(self.train_set.images))
+        batch = self.inputs(n)
         assert batch.conditions is not None
         fake = self.translate_batched(batch.conditions)
         if self.task == "lesion":
@@ -313,15 +272,20 @@ class MedPairedGAN(MedSplits, PairedTranslationGAN[MedGANConfig]):
         else:
             shown = [batch.conditions]
         png = write_grid([*shown, fake, batch.images], directory / f"{stem}.png")
-        # every example the PNG shows (2D: one stack of slices; 3D: a 4D file of volumes)
-        paths = [png, write_nifti_batch(fake, batch.affines[0], directory / f"{stem}.nii.gz")]
+        # every example the PNG shows (2D: one stack of slices; 3D: a 4D file of volumes), in
+        # one file per run of rows that share a geometry (`write_nifti_cases`)
+        paths = [png, *write_nifti_cases(fake, batch.affines, directory, stem)]
         if batch.masks is not None and self.task == "lesion":
-            paths.append(
-                write_nifti_batch(
-                    batch.masks,
-                    batch.affines[0],
-                    directory / f"{stem}_mask.nii.gz",
-                    label=True,
-                )
-            )
+            paths += write_nifti_cases(batch.masks, batch.affines, directory, stem, "_mask")
         return paths
+
+
+__all__ = [
+    "EVAL_SEED",
+    "TRAIN_SEED",
+    "MedDataset",
+    "MedGenerateGAN",
+    "MedPairedGAN",
+    "build_split",
+    "lesion_condition",
+]

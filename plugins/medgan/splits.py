@@ -1,0 +1,189 @@
+"""medgan's data splits: the training split, the held-out split, and the inputs samples take.
+
+The embedded phantoms are made from fixed seeds (TRAIN_SEED, EVAL_SEED; MORE_SEED for held-out
+phantoms past `data.n_eval`, so `sample(n)` gives n distinct samples); folder data is read
+once (`ganhub_medgan.folder`) and has no held-out part. A run whose data folder is gone (moved,
+or an export opened elsewhere) says in one line how to give its inputs (`missing_folder`).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from ganhub_medgan.config import MedGANConfig
+from ganhub_medgan.nets import dilate
+from ganhub_medgan.phantoms import make_phantoms, make_progression
+from torch import Tensor
+
+from ganhub.errors import UsageError, one_line
+
+# the embedded data is fixed: run seeds change models, not data (simulate's healthy base
+# phantom is seed EVAL_SEED + 1; MORE_SEED makes held-out phantoms beyond data.n_eval)
+TRAIN_SEED, EVAL_SEED, MORE_SEED = 0, 1, 3
+
+
+@dataclass
+class MedDataset:
+    """One split: the images G must produce, G's conditions (paired tasks), lesion masks and
+    affines."""
+
+    images: Tensor  # (N, 1, *spatial) in [-1, 1]
+    conditions: Tensor | None  # (N, C, *spatial) in [-1, 1]
+    masks: Tensor | None  # (N, 1, *spatial) in {0, 1}
+    affines: np.ndarray  # (N, 4, 4) voxel -> RAS mm
+    prior_masks: Tensor | None = None  # progress: the baseline's lesions (masks: follow-up's)
+
+    def head(self, n: int) -> MedDataset:
+        """The first n samples (repeated cyclically when the split is smaller)."""
+        idx = torch.arange(n) % len(self.images)
+
+        def pick(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t[idx]
+
+        return MedDataset(
+            self.images[idx],
+            pick(self.conditions),
+            pick(self.masks),
+            self.affines[idx.numpy()],
+            pick(self.prior_masks),
+        )
+
+    def then(self, more: MedDataset) -> MedDataset:
+        """These samples followed by `more` (of the same kind)."""
+
+        def join(a: Tensor | None, b: Tensor | None) -> Tensor | None:
+            return None if a is None or b is None else torch.cat([a, b])
+
+        return MedDataset(
+            torch.cat([self.images, more.images]),
+            join(self.conditions, more.conditions),
+            join(self.masks, more.masks),
+            np.concatenate([self.affines, more.affines]),
+            join(self.prior_masks, more.prior_masks),
+        )
+
+
+def lesion_condition(image: Tensor, mask: Tensor, erase: bool) -> Tensor:
+    """G's input for lesion simulation: the mask in {-1, 1}, and the image with the (slightly
+    dilated) lesion region erased to -1 when `erase`, so G must paint the lesion and its rim."""
+    channels = [mask * 2.0 - 1.0]
+    if erase:
+        channels.append(torch.where(dilate(mask) > 0, torch.full_like(image, -1.0), image))
+    return torch.cat(channels, dim=1)
+
+
+def condition_channels(config: MedGANConfig) -> int:
+    """Channels of G's input: 2 (mask + erased image) or 1 (mask alone, or a source contrast)."""
+    return 2 if config.task == "lesion" and config.data.erase else 1
+
+
+def condition_meaning(config: MedGANConfig) -> str:
+    """What G's input holds, channel by channel, for an exported model's card."""
+    mask = "the lesion mask, -1 outside the lesion and 1 inside"
+    if config.task == "lesion" and config.data.erase:
+        return (f"channel 0: {mask}; channel 1: the image in [-1, 1] with the lesion region "
+                "(the mask dilated by one voxel) set to -1")  # fmt: skip
+    if config.task == "lesion":
+        return mask
+    if config.task == "progress":
+        return "the baseline image in [-1, 1]"
+    if config.data.source == "folder":
+        return f"an image of the source contrast ({config.data.source_dir}/) in [-1, 1]"
+    return f"the {config.data.source_contrast} image in [-1, 1]"
+
+
+# What else gives a run's G its inputs when its data folder is gone (`missing_folder`).
+OWN_INPUTS = {
+    "lesion": "or paint a lesion into a scan of your own: ganhub medgan simulate RUN "
+    "--image SCAN --mask MASK",
+    "translate": "or predict from a scan of your own: ganhub medgan predict RUN --image SCAN",
+    "progress": "or predict from a scan of your own: ganhub medgan predict RUN --image SCAN",
+}
+
+
+def folder_gone(config: MedGANConfig) -> bool:
+    """Whether this is a folder run whose data folder is not there (moved, or another machine)."""
+    path = config.data.path
+    return config.data.source == "folder" and (path is None or not path.is_dir())
+
+
+def missing_folder(config: MedGANConfig) -> str:
+    """The one line of a folder run opened without its data folder: how to give its inputs."""
+    if config.task == "generate":  # its samples come from noise: only the metrics need data
+        return (
+            f"data.path='{one_line(config.data.path)}' is not there: this task=generate run's "
+            "metrics compare its samples with the real images there; give data.path=FOLDER "
+            "where they are now (ganhub eval RUN data.path=FOLDER)"
+        )
+    return (
+        f"data.path='{one_line(config.data.path)}' is not there: this task={config.task} run "
+        "starts its samples and metrics from the scans there; give data.path=FOLDER where they "
+        "are now (ganhub sample RUN data.path=FOLDER, ganhub eval RUN data.path=FOLDER, "
+        f"ganhub.load(RUN, overrides=['data.path=FOLDER'])); {OWN_INPUTS[config.task]}"
+    )
+
+
+def note(line: str) -> None:
+    """One note on stderr."""
+    print(f"medgan: note: {one_line(line)}", file=sys.stderr, flush=True)
+
+
+def build_split(config: MedGANConfig, split: str, count: int | None = None) -> MedDataset:
+    """The training split, the held-out one (`eval`), or `count` more held-out phantoms
+    (`more`): phantoms from fixed seeds, or the folder (which has no held-out part)."""
+    dims, size, data = config.spatial_dims, config.model.image_size, config.data
+    if data.source == "folder":
+        from ganhub_medgan.folder import load_folder
+
+        if folder_gone(config):  # a run trains only after the domain checked the folder
+            raise UsageError(missing_folder(config))
+        columns, affines = load_folder(config.task, data, dims, size, config.trainer.num_workers)
+        if config.task == "generate":
+            return MedDataset(columns[0], None, None, affines)
+        if config.task == "translate":
+            return MedDataset(columns[1], columns[0], None, affines)
+        if config.task == "progress":  # baseline, follow-up (, their lesion masks)
+            base_mask, followup_mask = columns[2:] if len(columns) > 2 else (None, None)
+            return MedDataset(columns[1], columns[0], followup_mask, affines, base_mask)
+        image, mask = columns
+        return MedDataset(image, lesion_condition(image, mask, data.erase), mask, affines)
+    n = {"train": data.n_samples, "eval": data.n_eval}.get(split, count or 1)
+    seed = {"train": TRAIN_SEED, "eval": EVAL_SEED}.get(split, MORE_SEED)
+    if config.task == "progress":
+        growth = data.growth if data.growth is not None else max(1, size // 32)
+        pr = make_progression(n, size, dims, seed=seed, noise=data.noise,
+                              contrast=data.contrast, growth=growth)  # fmt: skip
+        affines = np.repeat(pr.affine[None], n, axis=0)
+        return MedDataset(pr.followup, pr.baseline, pr.grown, affines, pr.lesions)
+    wanted = {"generate": (data.contrast,), "lesion": (data.contrast,)}.get(
+        config.task, (data.source_contrast, data.target_contrast)
+    )
+    ph = make_phantoms(n, size, dims, seed=seed, noise=data.noise,
+                       contrasts=tuple(dict.fromkeys(wanted)))  # fmt: skip
+    affines = np.repeat(ph.affine[None], n, axis=0)
+    if config.task == "generate":
+        return MedDataset(ph.images[data.contrast], None, ph.lesions, affines)
+    if config.task == "translate":
+        return MedDataset(
+            ph.images[data.target_contrast], ph.images[data.source_contrast], ph.lesions, affines
+        )
+    image = ph.images[data.contrast]
+    return MedDataset(image, lesion_condition(image, ph.lesions, data.erase), ph.lesions, affines)
+
+
+__all__ = [
+    "EVAL_SEED",
+    "MORE_SEED",
+    "TRAIN_SEED",
+    "MedDataset",
+    "build_split",
+    "condition_channels",
+    "condition_meaning",
+    "folder_gone",
+    "lesion_condition",
+    "missing_folder",
+    "note",
+]
