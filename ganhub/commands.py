@@ -210,8 +210,9 @@ def list_cmd(kind: str) -> None:
               help="Output folder  [default: RUN_DIR/samples]")  # fmt: skip
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
 @click.option("--label", default=None,
-              help="Conditional runs: samples of this class only (index or name; 1,2,3 for "
-              "several label factors)  [default: a grid with one row per class]")  # fmt: skip
+              help="Conditional runs: samples of this class only (its name, or its index where "
+              "names are not numbers; 1,2,3 for several label factors)  [default: a grid with "
+              "one row per class]")  # fmt: skip
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
 def sample(
     run_dir: Path,

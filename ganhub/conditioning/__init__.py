@@ -18,6 +18,7 @@ so every loss, penalty and D-input trick works unchanged. This module imports no
 from __future__ import annotations
 
 import math
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
@@ -48,6 +49,9 @@ def unused_condition(section: ConditionConfig, conditional: bool) -> list[str]:
 
 def _shown(value: Any) -> str:
     return f"[{','.join(map(str, value))}]" if isinstance(value, list) else str(value)
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -95,13 +99,20 @@ class LabelSpec:
         out = []
         for k, part in enumerate(parts):
             names = self.class_names(k)
+            # classes named by numbers ('0', '3', '7' from a dataset.json): a number is a name
+            # only, never a position, so `--label 1` is refused, not taken as class '3'
+            numbered = all(_INTEGER.fullmatch(name) for name in names)
             if part in names:
                 out.append(names.index(part))
-            elif part.isdigit() and int(part) < self.sizes[k]:
+            elif not numbered and part.isdigit() and int(part) < self.sizes[k]:
                 out.append(int(part))
             else:
                 shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
-                raise UsageError(f"label '{part}' is not one of this run's classes: {shown}")
+                note = " (its classes are named by numbers: a number is a name, not a position)"
+                raise UsageError(
+                    f"label '{part}' is not one of this run's classes: {shown}"
+                    + (note if numbered and part.isdigit() else "")
+                )
         return out
 
     def describe(self, label: list[int]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import statistics
 import time
 from pathlib import Path
@@ -88,6 +89,7 @@ def evaluate_run(
     check_output_file(run_dir / "eval.json")  # before the scoring: a FIFO or folder there
     model = load(run_dir, device=device, hub=hub, overrides=items)
     system, config = model.system, model.config
+    _check_data_keys(hub, config, [i.partition("=")[0] for i in items if not i.startswith("eval.")])
     names = config.eval.metrics if config.eval.metrics is not None else system.default_metrics()
     chosen_here = any(item.partition("=")[0] == "eval.metrics" for item in items)
     if not names and not chosen_here and config.eval.metrics == []:
@@ -181,6 +183,24 @@ def _data_location_keys(run_dir: Path, hub: Any) -> list[str]:
         return []
     fields = section.model_fields.items()
     return [f"data.{name}" for name, field in fields if holds_path(field.annotation)]
+
+
+def _check_data_keys(hub: Any, config: Any, keys: list[str]) -> None:
+    """Refuse data keys given to `ganhub eval` that the run's data source does not read, as
+    `ganhub run` does: `load` validates without the domain's training checks, so a data.path
+    beside built-in data (stylegan's faces) would be ignored and the built-in data scored.
+    The domain's `check` runs here, and only its problems naming a given key are raised."""
+    if not keys:
+        return
+    from ganhub.errors import ConfigError, plugin_code
+
+    domain = hub.domains.get(config.plugin)
+    with plugin_code(f"domain '{config.plugin}': its check()", "a bug of its plugin"):
+        problems = list(domain.check(config))
+    given = re.compile(rf"(?<![\w.])({'|'.join(map(re.escape, keys))})\b")  # not data.path_b
+    named = [p for p in problems if given.search(p)]
+    if named:
+        raise ConfigError("; ".join(named))
 
 
 def _scored_count(table: dict[str, Any], n: int, asked: str) -> tuple[int, list[str]]:

@@ -33,8 +33,9 @@ _CUTOFF = click.option("--cutoff", type=click.IntRange(min=1), default=None,
 _CROSSOVER = click.option("--crossover", type=click.IntRange(min=1), default=None,
                           help="Style index where the column styles take over  [default: half]")  # fmt: skip
 _LABEL = click.option("--label", default=None,
-                      help="Conditional runs: this class (index or name; 1,2,3 for several label "
-                      "factors)  [default: the first class; explore's grid: one row per class]")  # fmt: skip
+                      help="Conditional runs: this class (its name, or its index where names "
+                      "are not numbers; 1,2,3 for several label factors)  [default: the first "
+                      "class; explore's grid: one row per class]")  # fmt: skip
 _FRAMES = click.option("--frames", type=click.IntRange(min=2), default=None,
                        help="Frames of the GIF  [default: the run's sample.frames]")  # fmt: skip
 
