@@ -38,7 +38,8 @@ class MappingConditioner(ConcatConditioner):
     name = "mapping"
 
     def inputs(self, labels: LabelSpec, embed_dim: int) -> int:
-        """The embedding's full size: both halves are normalised, so neither outweighs the other."""
+        """The embedding's full size (`condition.embed_dim`): both parts are normalised to unit
+        second moment, so each counts by its width; NVIDIA's is w_dim wide (half the input)."""
         return embed_dim
 
     def wrap(self, net: nn.Module, condition: Condition) -> nn.Module:
