@@ -32,7 +32,6 @@ it holds.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -65,7 +64,8 @@ from ganhub.engine.system import (
     Phase,
     PhaseOutput,
 )
-from ganhub.errors import GanhubError, UsageError
+from ganhub.errors import UsageError
+from ganhub.export import SAMPLES_FROM_DATA
 from ganhub.metrics import ROTNET_MIN_IMAGES
 
 # the embedded data's name in `Capabilities.dataset` (digits and their restyled twins)
@@ -107,21 +107,15 @@ def translation_export(
     system: CycleGANSystem | Pix2PixSystem, generators: dict[str, str]
 ) -> ExportSpec:
     """What `ganhub export` writes for a translator: the (EMA) generator of each direction
-    (`generators`: direction -> module name), the sample inputs kept with a folder run (role
-    `sample_inputs`: nothing for the embedded data) and one image -> image function per
-    direction. A run saved before runs kept inputs gets them from its data folder here, when
-    that is still there, so its export samples elsewhere too."""
-    if not system.sample_inputs.held and system.sample_inputs.restored:
-        root = system.config.data.path
-        if root is not None and root.is_dir():
-            with contextlib.suppress(GanhubError, OSError):  # then none: its samples/ say why
-                system.keep_sample_inputs()
+    (`generators`: direction -> module name) and one image -> image function per direction.
+    Not the sample inputs a folder run keeps (its own images: an export is made for sharing,
+    and a folder run declares `samples_from_data`, so its export draws no samples either)."""
     config = system.config
     size = config.model.image_size
     image = ExportInput("image", (config.data.channels, size, size), kind="image")
     state = {name: system.generator(name) for name in generators.values()}
     return ExportSpec(
-        state={**state, "sample_inputs": system.sample_inputs},
+        state=state,
         functions=tuple(
             ExportFunction(f"translate_{direction}", system.generator(name), (image,))
             for direction, name in generators.items()
@@ -163,11 +157,13 @@ class TranslationMixin:
 
     def capabilities(self) -> Capabilities:
         """Image translation, not sampling from noise; true held-out pairs on the embedded data
-        and in a paired folder's test/ (else val/)."""
+        and in a paired folder's test/ (else val/); a folder run's samples are of its images."""
         path = self.config.data.path
         embedded = path is None
         pairs = path is None or self.domain_data.heldout_name is not None
         provides = {TRANSLATE, DOMAIN_EVAL, *self.interfaces} | ({PAIRED_EVAL} if pairs else set())
+        if not embedded:  # its samples translate the user's own images and show them
+            provides.add(SAMPLES_FROM_DATA)
         return Capabilities(
             modality="image",
             samples=False,

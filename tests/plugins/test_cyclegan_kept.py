@@ -1,5 +1,5 @@
-"""A folder run keeps a few of its own sample inputs: its export and the run itself sample where
-the data folder is not (`ganhub_cyclegan.kept`)."""
+"""A folder run keeps a few of its own sample inputs: the run samples where its data folder is
+not (`ganhub_cyclegan.kept`); its export, made for sharing, holds none of them."""
 
 from __future__ import annotations
 
@@ -45,27 +45,36 @@ def _forget_kept_inputs(run_dir: Path) -> None:
         save_file({k: v for k, v in tensors.items() if k not in kept}, str(path), metadata=meta)
 
 
-def test_a_run_and_its_export_sample_the_same_without_the_data_folder(  # type: ignore[no-untyped-def]
+def test_a_run_samples_without_its_folder_and_its_export_holds_none_of_its_images(  # type: ignore[no-untyped-def]
     workdir: Path, cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The run keeps a few of its own images to sample from; its export, made for sharing,
+    held them too (in generator.safetensors) and a samples/ grid showing them."""
     data = _h2z(workdir / "h2z")
     run_dir = Path(ganhub.train([*FOLDER, f"data.path={data}"])["run_dir"])
     before = ganhub.load(run_dir).sample(5, seed=0)  # the folder is there
     data.rename(workdir / "moved")
-    # exported after the folder moved: samples/ is written, from the kept inputs
-    export = export_run(run_dir, out=workdir / "export")
-    assert (export / "samples" / "samples.png").is_file()
     capsys.readouterr()
-    for folder in (export, run_dir):
-        model = ganhub.load(folder)
-        assert torch.equal(model.sample(5, seed=0), before)  # the same with or without it
-        assert model.sample(3, seed=4).shape == (3, 3, 16, 16)
-        assert capsys.readouterr().err.count("inputs kept with the run") == 1  # said once
-        code, out, err = cli("sample", str(folder), "--n", "2", "--out", str(workdir / "s"))
-        assert code == 0 and out.strip().endswith("sample_seed0_n2.png"), err
-        assert err.count("inputs kept with the run") == 1 and err.count("\n") == 1
+    model = ganhub.load(run_dir)
+    assert torch.equal(model.sample(5, seed=0), before)  # the same with or without it
+    assert model.sample(3, seed=4).shape == (3, 3, 16, 16)
+    assert capsys.readouterr().err.count("inputs kept with the run") == 1  # said once
+    code, out, err = cli("sample", str(run_dir), "--n", "2", "--out", str(workdir / "s"))
+    assert code == 0 and out.strip().endswith("sample_seed0_n2.png"), err
+    assert err.count("inputs kept with the run") == 1 and err.count("\n") == 1
     with pytest.raises(ConfigError, match="folder does not exist"):  # metrics read the data
         model.system.eval_images(4)
+    export = export_run(run_dir, out=workdir / "export")
+    assert not (export / "samples").exists()
+    assert not [k for k in load_file(str(export / "generator.safetensors")) if "sample" in k]
+    assert "no samples: this run's samples show its training data" in capsys.readouterr().err
+    translated = ganhub.load(export).system.translate(before[:2], "AtoB")
+    assert translated.shape == (2, 3, 16, 16)  # what an export is for needs no data
+    code, _, err = cli("sample", str(export), "--out", str(workdir / "s2"))
+    assert code == 2 and err.count("\n") == 1 and "data.path=" in err, err
+    code, _, err = cli("sample", str(export), "--out", str(workdir / "s3"),
+                       f"data.path={workdir / 'moved'}")  # fmt: skip
+    assert code == 0, err
 
 
 def test_paired_inputs_stay_aligned_and_are_capped(workdir: Path) -> None:
@@ -88,22 +97,24 @@ def test_paired_inputs_stay_aligned_and_are_capped(workdir: Path) -> None:
     assert kept_count(3, 16) == MAX_KEPT and kept_count(3, 256) == 42 and kept_count(3, 4096) == 1
 
 
-def test_damaged_kept_inputs_in_an_export_are_one_line(workdir: Path) -> None:
+def test_damaged_kept_inputs_in_a_checkpoint_are_one_line(workdir: Path) -> None:
     data = _h2z(workdir / "h2z")
-    run_dir = ganhub.train([*FOLDER, f"data.path={data}"])["run_dir"]
-    export = export_run(run_dir, out=workdir / "export")
-    weights = export / "generator.safetensors"
+    run_dir = Path(ganhub.train([*FOLDER, f"data.path={data}"])["run_dir"])
+    (weights,) = (run_dir / "checkpoints").glob("step_*/model.safetensors")
+    with safe_open(str(weights), "pt") as fh:
+        meta = fh.metadata()
     tensors = load_file(str(weights))
     for bad in (
         tensors["sample_inputs.A"].float(),
         tensors["sample_inputs.A"][:, :, :8].contiguous(),
     ):
-        save_file({**tensors, "sample_inputs.A": bad}, str(weights))
+        save_file({**tensors, "sample_inputs.A": bad}, str(weights), metadata=meta)
         with pytest.raises(UsageError, match=r"^the sample inputs kept with this run are damaged"):
-            ganhub.load(export)
-    save_file({k: v for k, v in tensors.items() if k != "sample_inputs.B"}, str(weights))
+            ganhub.load(run_dir)
+    rest = {k: v for k, v in tensors.items() if k != "sample_inputs.B"}
+    save_file(rest, str(weights), metadata=meta)
     with pytest.raises(UsageError, match="side B is missing"):
-        ganhub.load(export)
+        ganhub.load(run_dir)
 
 
 def test_a_run_saved_before_inputs_were_kept(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
@@ -111,10 +122,7 @@ def test_a_run_saved_before_inputs_were_kept(workdir: Path, cli) -> None:  # typ
     run_dir = Path(ganhub.train([*FOLDER, f"data.path={data}"])["run_dir"])
     _forget_kept_inputs(run_dir)
     assert ganhub.load(run_dir).sample(2).shape == (2, 3, 16, 16)  # reads its folder, as before
-    # exported while its folder is there, the export keeps inputs from it
-    export = export_run(run_dir, out=workdir / "export")
     data.rename(workdir / "moved")
-    assert ganhub.load(export).sample(2).shape == (2, 3, 16, 16)
     cli("plugins")  # what ran before is not the command's
     code, _, err = cli("sample", str(run_dir))
     assert code == 2 and err.count("\n") == 1

@@ -195,7 +195,8 @@ def test_folder_runs_declare_no_held_out_pairs(workdir: Path) -> None:
     root = _unaligned(workdir / "data")
     system = make_run(resolve([*TINY, f"data.path={root}", "data.load_size=18"])).system
     caps = system.capabilities()
-    assert caps.provides == {"translate", "cycle", "domain_eval"} and caps.dataset is None
+    assert caps.provides == {"translate", "cycle", "domain_eval", "samples_from_data"}
+    assert caps.dataset is None
     assert system.default_metrics() == []  # 5 B images: too few for translation_fd's rotnet
     real = system.real_samples(10, seed=0)  # the 5 B images, not 10 with repeats
     assert real.shape == (5, 3, 16, 16) and (real[:, 2] > 0.9).all()
