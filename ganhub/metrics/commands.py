@@ -74,10 +74,12 @@ def evaluate_run(
 
     hub = get_hub()
     items = []
+    moved: list[str] | None = None  # the run's data location keys: its config read once
     for item in overrides:
         key = item.partition("=")[0]
         if not key.startswith("eval."):
-            moved = _data_location_keys(run_dir, hub)  # where a run's data is now, as for sample
+            if moved is None:  # where a run's data is now, as for sample
+                moved = _data_location_keys(run_dir, hub)
             if key not in EvalConfig.model_fields and key not in moved:
                 raise UsageError(
                     f"unknown option '{key}'; ganhub eval takes eval.* keys: "
