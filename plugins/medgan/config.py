@@ -275,12 +275,23 @@ def inapplicable(config: MedGANConfig) -> list[str]:
             for key in PHANTOM_KEYS
             if key in changed
         ]
-    elif task == "translate" and "contrast" in changed:
+    elif "skip_bad" in changed:  # the other loader keys also read predict's and simulate's scans
+        problems.append(
+            "data.skip_bad=true applies to folder data (data.path=DIR): the embedded phantoms "
+            "have no files to skip"
+        )
+    reads_masks = task == "lesion" or (task == "progress" and data.baseline_mask_dir)
+    if "mask_threshold" in changed and not reads_masks:
+        problems.append(
+            f"data.mask_threshold={data.mask_threshold:g} applies to lesion masks (task=lesion, "
+            f"or task=progress with data.baseline_mask_dir); task={task} reads none"
+        )
+    if data.source == "phantom" and task == "translate" and "contrast" in changed:
         problems.append(
             f"data.contrast={data.contrast} does not apply to task=translate, which maps "
             "data.source_contrast to data.target_contrast"
         )
-    elif task != "translate":
+    elif data.source == "phantom" and task != "translate":
         problems += [
             f"data.{key}={given[key]} applies to task=translate; task={task} uses "
             f"data.contrast (now {data.contrast})"

@@ -287,6 +287,9 @@ def test_new_recall_is_nan_when_no_lesion_grew(
         (["data.image_dir=imgs"], "data.image_dir=imgs names a subfolder of folder data"),
         (["task=progress", "data.followup_dir=t1"], "data.followup_dir=t1 names a subfolder"),
         (["data.path=DIR", "data.source_dir=t1"], "data.source_dir=t1 applies to task=translate"),
+        (["data.skip_bad=true"], r"data.skip_bad=true applies to folder data \(data.path"),
+        (["task=translate", "data.mask_threshold=0.3"], "applies to lesion masks"),
+        (["task=generate", "data.path=DIR/images", "data.mask_threshold=0.3"], "reads none"),
     ],
 )
 def test_keys_that_do_not_apply_are_refused(tmp_path: Path, keys: list[str], words: str) -> None:
@@ -296,6 +299,11 @@ def test_keys_that_do_not_apply_are_refused(tmp_path: Path, keys: list[str], wor
     assert "\n" not in str(exc.value)
     # the keys that do apply pass
     resolve(["plugin=medgan", "data.erase=false", f"data.path={data}", "data.image_dir=images"])
+    resolve(["plugin=medgan", f"data.path={data}", "data.mask_threshold=0.3", "data.skip_bad=true"])
+    # predict and simulate read the user's scans with the loader keys of a phantom run
+    resolve(
+        ["plugin=medgan", "data.orientation=LPS", "data.percentiles=[1,99]", "data.fit=crop_pad"]
+    )
 
 
 def test_more_slices_than_a_volume_has_is_one_note(
