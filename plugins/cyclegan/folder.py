@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from ganhub_cyclegan.config import HELDOUT_PAIRS as HELDOUT_PAIRS  # data.py reads it here
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -152,7 +153,7 @@ def read_training(path: Path, channels: int, size: int, pairs: bool) -> list[Ten
 
 # true A|B pairs never trained on, which paired metrics read: the first of these with images
 HELDOUT_FOLDERS = ("test", "val")
-HELDOUT_PAIRS = 500  # at most (as the embedded data's held-out pairs), in listed order
+# HELDOUT_PAIRS (config.py): at most this many of them, in listed order
 
 
 def heldout_folder(root: Path) -> str | None:

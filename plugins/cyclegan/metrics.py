@@ -158,7 +158,8 @@ class TranslationFD(Metric):
         "untranslated images (identity baseline)"
     )
     # the identity baseline is the FD between the A and B images (the same both ways); n_A
-    # and n_B count the images of each side, n_samples the translations scored
+    # and n_B count the images of each side, n_samples the translations of each direction
+    # (the fewer where the sides differ), as the paired metrics count their pairs per direction
     better: ClassVar[Directions] = {
         "fd_rotnet_identity": None,
         "fd_rotnet_*": "lower",
@@ -191,7 +192,7 @@ class TranslationFD(Metric):
         extractor = rotnet(system)
         stats = {side: gaussian_stats(extractor(x)["features"]) for side, x in images.items()}
         out = {"fd_rotnet_identity": frechet_distance(stats["A"], stats["B"])}
-        translated = 0
+        translated = []  # per direction: n_samples is per direction, never their sum
         for name, source, target in (("AtoB", "A", "B"), ("BtoA", "B", "A")):
             if name not in translator.directions:
                 continue
@@ -199,10 +200,10 @@ class TranslationFD(Metric):
             fake = torch.cat([translator.translate(x, name).float().cpu() for x in chunks])
             fd = frechet_distance(gaussian_stats(extractor(fake)["features"]), stats[target])
             out[f"fd_rotnet_{name}"] = fd
-            translated += len(fake)
+            translated.append(len(fake))
         out = {k: v if math.isfinite(v) else float("nan") for k, v in out.items()}
-        counts = {"n_A": len(images["A"]), "n_B": len(images["B"]), "n_samples": translated}
-        return out | {k: float(v) for k, v in counts.items()}
+        counts = (len(images["A"]), len(images["B"]), min(translated, default=0))
+        return out | dict(zip(("n_A", "n_B", "n_samples"), map(float, counts), strict=True))
 
 
 def _enough(images: tuple[Tensor, Tensor]) -> dict[str, Tensor]:

@@ -112,7 +112,9 @@ def translation_export(
     and a folder run declares `samples_from_data`, so its export draws no samples either)."""
     config = system.config
     size = config.model.image_size
-    image = ExportInput("image", (config.data.channels, size, size), kind="image")
+    # fully convolutional: other sides than the training size, in the generator's steps
+    image = ExportInput("image", (config.data.channels, size, size), kind="image",
+                        spatial_step=config.size_step(), spatial_min=config.size_min())  # fmt: skip
     state = {name: system.generator(name) for name in generators.values()}
     return ExportSpec(
         state=state,

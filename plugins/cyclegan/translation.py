@@ -59,13 +59,16 @@ class Translator:
 
     def check_size(self, size: int) -> None:
         """A UsageError unless the generator can translate size x size images."""
-        step = self.config.size_step()
-        if size < step or size % step:
-            raise UsageError(f"--size {size}: this run's generator needs a multiple of {step}")
+        step, least = self.config.size_step(), self.config.size_min()
+        if size < least or size % step:
+            raise UsageError(
+                f"--size {size}: this run's generator needs a multiple of {step} from {least}"
+            )
 
     def __call__(self, images: Tensor, direction: str = "AtoB", batch_size: int = 16) -> Tensor:
         """Translate (N, C, H, W) images in [-1, 1] (a tensor or numpy array; H and W multiples
-        of the generator's step); returns float images of the same shape on the CPU."""
+        of the generator's step from its smallest size); returns float images of the same shape
+        on the CPU."""
         self.check_direction(direction)
         images = self.checked_images(images)
         return torch.cat(
@@ -78,15 +81,16 @@ class Translator:
 
         if isinstance(images, np.ndarray):
             images = torch.from_numpy(images)
-        channels, step = self.config.data.channels, self.config.size_step()
-        need = f"(N, {channels}, H, W) images in [-1, 1], H and W multiples of {step}"
+        cfg = self.config
+        channels, step, least = cfg.data.channels, cfg.size_step(), cfg.size_min()
+        need = f"(N, {channels}, H, W) images in [-1, 1], H and W multiples of {step} from {least}"
         if not isinstance(images, Tensor):
             raise UsageError(f"Translator: give {need}, not {type(images).__name__}")
         shape = tuple(images.shape)
         if (
             images.ndim != 4
             or shape[1] != channels
-            or not all(side >= step and side % step == 0 for side in shape[2:])
+            or not all(side >= least and side % step == 0 for side in shape[2:])
             or not (images.is_floating_point())
         ):
             raise UsageError(f"Translator: give {need}; got {images.dtype} {shape}")
@@ -128,9 +132,9 @@ class Translator:
         fresh = _new_paths(out, list(targets))  # what a failure half-way removes again
         try:
             if keep_size:  # sizes differ: no batches
-                step = self.config.size_step()
+                step, least = self.config.size_step(), self.config.size_min()
                 for target, f in pairs:
-                    image = own_size(read_image(f, self.config.data.channels), step)
+                    image = own_size(read_image(f, self.config.data.channels), step, least)
                     written.append(write_png(self(image[None], direction)[0], target))
                 return written
             for start in range(0, len(pairs), batch_size):
@@ -167,12 +171,13 @@ def _remove_new(paths: list[Path]) -> None:
             path.rmdir() if path.is_dir() and not path.is_symlink() else path.unlink()
 
 
-def own_size(x: Tensor, step: int) -> Tensor:
-    """(C, H, W) resized so that each side is the nearest multiple of `step` (at least `step`),
-    the aspect kept: the original CycleGAN's test-time `--preprocess none` (base 4)."""
+def own_size(x: Tensor, step: int, least: int = 0) -> Tensor:
+    """(C, H, W) resized so that each side is the nearest multiple of `step` (at least `least`,
+    default `step`), the aspect kept: the original CycleGAN's test-time `--preprocess none`
+    (base 4)."""
     import torch.nn.functional as F
 
-    h, w = (max(step, round(side / step) * step) for side in x.shape[-2:])
+    h, w = (max(least or step, round(side / step) * step) for side in x.shape[-2:])
     if (h, w) == tuple(x.shape[-2:]):
         return x
     out = F.interpolate(x[None], (h, w), mode="bicubic", antialias=True, align_corners=False)
