@@ -26,6 +26,8 @@ from ganhub.config.shares import proportions_problem
 from ganhub.errors import ConfigError
 
 DEFAULT_TRICKS = ("ema", "r1", "ada")
+FP16_RES = 4  # StyleGAN2-ADA's num_fp16_res, in every --cfg
+GPU_PRESETS = ("auto", "paper256")
 
 
 # ganhub.data.shapes.SHAPES, written out: this module imports no torch
@@ -158,8 +160,9 @@ class StyleGANModel(Section):
     channel_base: int = Field(1024, gt=0, description="feature maps at res r: base / r [cbase]")
     channel_max: int = Field(32, gt=0, description="at most this many feature maps [cmax]")
     fp16_res: int = Field(
-        0, ge=0, description="float16 autocast on the top N resolutions, CUDA only [num_fp16_res]"
-    )
+        0, ge=0, description="mixed precision: float16 autocast on the top N resolutions from "
+        "8 px, CUDA only, and every block's convolutions clamped to +-256 (0: float32, no "
+        "clamp) [num_fp16_res]")  # fmt: skip
     fp16_channels_last: bool = Field(
         False,
         description="channels_last tensors in the model.fp16_res blocks (StyleGAN2-ADA's "
@@ -183,6 +186,11 @@ class StyleGANModel(Section):
         if v < 8 or v > 1024 or v & (v - 1):
             raise ValueError("must be a power of two from 8 to 1024 (e.g. 32, 64, 256)")
         return v
+
+
+def resolutions(image_size: int) -> int:
+    """How many resolutions (synthesis blocks) a generator of `image_size` has: 4 px and up."""
+    return max(int(math.log2(image_size)) - 1, 0)
 
 
 class StyleGANObjective(Section):
@@ -307,7 +315,7 @@ class StyleGANConfig(RunConfig):
 
     def style_vectors(self) -> int:
         """How many style vectors (ws) the generator takes: two per resolution from 4 px."""
-        return 2 * (int(math.log2(self.model.image_size)) - 1)
+        return 2 * resolutions(self.model.image_size)
 
 
 def _number(section: Any, key: str, default: float) -> float:
@@ -327,7 +335,9 @@ def choice_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
       (StyleGAN2-ADA's `auto` heuristic);
     * ada (when enabled): p moves by 1 in 20 kimg (the GPU presets set the paper's 500);
     * ema (when enabled, with neither decay nor half_life_kimg chosen): StyleGAN's half-life
-      of 10 kimg per 32 images of batch, ramped up over the first 5 % of the images.
+      of 10 kimg per 32 images of batch, ramped up over the first 5 % of the images;
+    * the GPU presets (`auto`, `paper256`): mixed precision on StyleGAN2-ADA's 4 resolutions,
+      or on all of them below 32 px (`model.fp16_res` is at most their number).
 
     Only options of enabled tricks are set: the saved config holds nothing else.
     """
@@ -358,7 +368,42 @@ def choice_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
         trick["ema"] = {"half_life_kimg": 10.0 * batch / 32, "rampup": 0.05}
     if trick:
         out["trick"] = trick
+    if chosen.get("preset") in GPU_PRESETS:
+        out["model"] = {"fp16_res": min(FP16_RES, resolutions(int(size)))}
     return out
+
+
+def training_problems(config: StyleGANConfig) -> list[str]:
+    """What a run or resume refuses before training (a saved run still loads for sampling,
+    evaluation and export: its weights do not depend on these keys)."""
+    m, t = config.model, config.trainer
+    problems = []
+    n = resolutions(m.image_size)
+    if m.fp16_res > n:  # more float16 resolutions than the networks have: a mistake
+        problems.append(
+            f"model.fp16_res={m.fp16_res}: model.image_size={m.image_size} has {n} "
+            f"resolutions (4 to {m.image_size} px); choose 0..{n} (0: float32)"
+        )
+    # minibatch stddev's groups of min(group, batch) must divide the batch D trains on
+    # (StyleGAN2-ADA's rule; a smaller group changes the feature, groups of one make it
+    # constant); other calls take the largest group that fits (`minibatch_stddev`)
+    group = m.mbstd_group
+    if t.batch_size % t.grad_accum:
+        return problems  # refused by its own check (trainer.grad_accum must divide the batch)
+    micro = t.batch_size // t.grad_accum
+    if micro % min(group, micro):
+        given = f"trainer.batch_size={t.batch_size}"
+        if t.grad_accum > 1:
+            given += f" with trainer.grad_accum={t.grad_accum} ({micro} per micro-batch)"
+        lower = (micro - micro % group) * t.grad_accum  # micro > group here: lower > 0
+        smaller = [d for d in range(2, group) if micro % d == 0]
+        groups = f"model.mbstd_group={smaller[-1]} or " if smaller else "model.mbstd_group="
+        problems.append(
+            f"{given}: minibatch stddev splits D's batch into groups of model.mbstd_group="
+            f"{group}, which must divide it (as in StyleGAN2-ADA); choose trainer.batch_size="
+            f"{lower} or {lower + group * t.grad_accum}, or {groups}{micro} or more"
+        )
+    return problems
 
 
 def check(config: StyleGANConfig) -> list[str]:
@@ -392,15 +437,11 @@ def check(config: StyleGANConfig) -> list[str]:
 
 # path length and style mixing as in StyleGAN2 (the `small` defaults leave them off)
 STYLEGAN2_REGULARISATION: dict[str, Any] = {"pl_weight": 2.0, "style_mixing": 0.9}
-# the GPU presets' networks: StyleGAN2-ADA's widths, mixed precision and noise inputs
+# the GPU presets' networks: StyleGAN2-ADA's widths and noise inputs; their mixed precision
+# (FP16_RES, fewer below 32 px) follows model.image_size (`choice_defaults`)
 STYLEGAN2_MODEL: dict[str, Any] = {
-    "z_dim": 512,
-    "w_dim": 512,
-    "channel_base": 16384,
-    "channel_max": 512,
-    "fp16_res": 4,
-    "noise": True,
-}
+    "z_dim": 512, "w_dim": 512, "channel_base": 16384, "channel_max": 512, "noise": True
+}  # fmt: skip
 
 PRESETS: dict[str, dict[str, Any]] = {
     "small": {},  # the class defaults: 32 px, CPU-sized

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ganhub_stylegan.config import PRESETS, RENAMED_KEYS, StyleGANConfig, check, choice_defaults
+from ganhub_stylegan.config import (
+    PRESETS,
+    RENAMED_KEYS,
+    StyleGANConfig,
+    check,
+    choice_defaults,
+    training_problems,
+)
 from ganhub_stylegan.labels import (
     ADA_LABELS,
     condition_request,
@@ -39,6 +46,20 @@ class StyleGANDomain(Domain):
     )
     modality = "image"
     presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
+    # what the saved weights are: another image size, latent or style width, mapping depth,
+    # channel widths or conditioning is another network (most change tensor shapes; the
+    # mapping's lr_mul scales its stored weights at run time, so another value changes what
+    # they compute). Trainer, optim, trick, objective, mixed-precision and mbstd keys may change.
+    resume_fixed_keys: ClassVar[tuple[str, ...]] = (
+        "model.image_size",
+        "model.z_dim",
+        "model.w_dim",
+        "model.map_layers",
+        "model.map_lr_mul",
+        "model.channel_base",
+        "model.channel_max",
+        "model.conditional",
+    )
 
     @property
     def config_class(self) -> type[RunConfig]:
@@ -61,13 +82,15 @@ class StyleGANDomain(Domain):
 
     def check(self, config: RunConfig) -> list[str]:
         """Folder/zip data must hold images (listing only: see `config.check`); a shard must
-        exist; a conditional run needs labelled data (digits, class folders or data.labels)."""
+        exist; a conditional run needs labelled data (digits, class folders or data.labels);
+        model.fp16_res and the minibatch-stddev group fit (`training_problems`)."""
         assert isinstance(config, StyleGANConfig)
         from ganhub.conditioning import unused_condition
         from ganhub.data.labels import unused_labels
 
         conditional = config.model.conditional
-        problems = check(config) + unused_labels(config.data.labels, conditional)
+        problems = training_problems(config) + check(config)
+        problems += unused_labels(config.data.labels, conditional)
         problems += unused_condition(config.condition, conditional)
         if config.model.conditional and not problems:
             problems += conditional_problems(config)

@@ -76,7 +76,7 @@ def upsample2d(x: Tensor) -> Tensor:
 
 
 def lrelu(x: Tensor, clamp: float | None = None) -> Tensor:
-    """Leaky ReLU(0.2) times sqrt(2); optionally clamped (fp16 layers: +-256)."""
+    """Leaky ReLU(0.2) times sqrt(2); optionally clamped (mixed precision: +-256)."""
     x = F.leaky_relu(x, 0.2) * LRELU_GAIN
     return x.clamp(-clamp, clamp) if clamp is not None else x
 
@@ -128,7 +128,7 @@ class EqualConv2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_c)) if bias else None
         self.scale = 1.0 / math.sqrt(in_c * k * k)
         self.act, self.down, self.pad = act, down, k // 2
-        self.clamp: float | None = None  # set on fp16 blocks
+        self.clamp: float | None = None  # set with mixed precision (model.fp16_res > 0)
 
     def forward(self, x: Tensor) -> Tensor:
         """Convolve (after the low-pass blur when downsampling), add bias, activate."""
@@ -238,7 +238,9 @@ def minibatch_stddev(x: Tensor, group_size: int = 4, channels: int = 1) -> Tenso
     """Append the standard deviation across groups of samples as extra feature maps.
 
     A generator that collapses to few modes makes this statistic small, which D can see.
-    Groups are the largest divisor of the batch that is at most `group_size`.
+    Groups are min(group_size, batch), as StyleGAN2-ADA's, when that divides the batch (the
+    config refuses training batches it does not divide); any other batch (an evaluation's)
+    takes the largest divisor of the batch that is at most `group_size`.
     """
     n, c, h, w = x.shape
     g = max(d for d in range(1, min(group_size, n) + 1) if n % d == 0)

@@ -2,8 +2,14 @@
 
 Resolution r has `log2(r) - 1` synthesis blocks (4x4 constant, then one per doubling) and
 `2 * log2(r) - 2` style vectors: block i uses ws[2i-1], ws[2i] for its convs and ws[2i+1] for
-its toRGB (the 4x4 block: ws[0], ws[1]). Blocks at the top `fp16_res` resolutions run under
-float16 autocast on CUDA with activations clamped to +-256 (StyleGAN2-ADA's mixed precision).
+its toRGB (the 4x4 block: ws[0], ws[1]).
+
+Mixed precision as StyleGAN2-ADA's (`num_fp16_res`, and `conv_clamp=256` that its train.py sets
+with it): with `fp16_res` > 0 the blocks of G and D at the top `fp16_res` resolutions, never
+below 8 px (`fp16_resolution`), run under float16 autocast on CUDA, and every convolution of
+every block, float16 or float32 (G's convs and toRGBs; D's fromRGB, convs and epilogue conv,
+not its skips or FC layers), clamps its output to +-256 (`conv_clamp`). With `fp16_res=0`
+nothing runs in float16 and nothing is clamped (its `--fp32`).
 """
 
 from __future__ import annotations
@@ -28,6 +34,18 @@ if TYPE_CHECKING:
     from ganhub.conditioning import Condition
 
 CONV_CLAMP = 256.0
+
+
+def fp16_resolution(resolution: int, fp16_res: int) -> int:
+    """The lowest resolution whose blocks run in float16: the top `fp16_res` resolutions, but
+    never 4x4 (StyleGAN2-ADA's `max(2 ** (log2(r) + 1 - num_fp16_res), 8)`); above
+    `resolution` when fp16_res is 0."""
+    return max(2 ** (int(math.log2(resolution)) + 1 - fp16_res), 8)
+
+
+def conv_clamp(fp16_res: int) -> float | None:
+    """The clamp of every block's convolutions: +-256 with mixed precision, else none."""
+    return CONV_CLAMP if fp16_res > 0 else None
 
 
 def channels_at(resolution: int, base: int, cap: int) -> int:
@@ -73,7 +91,8 @@ class MappingNetwork(nn.Module):
 class SynthesisBlock(nn.Module):
     """One resolution: (upsample + conv), conv, toRGB; the skip image is upsampled and added."""
 
-    def __init__(self, in_c: int, out_c: int, w_dim: int, res: int, img_c: int, fp16: bool) -> None:
+    def __init__(self, in_c: int, out_c: int, w_dim: int, res: int, img_c: int, fp16: bool,
+                 clamp: float | None = None) -> None:  # fmt: skip
         super().__init__()
         self.first = in_c == 0
         if self.first:
@@ -86,9 +105,8 @@ class SynthesisBlock(nn.Module):
         self.torgb = ToRGB(out_c, img_c, w_dim)
         self.fp16 = fp16
         self.channels_last = False  # `use_fp16_channels_last`
-        if fp16:
-            for m in [*self.convs, self.torgb]:
-                m.clamp = CONV_CLAMP
+        for m in [*self.convs, self.torgb]:
+            m.clamp = clamp
 
     def forward(self, x: Tensor | None, img: Tensor | None, ws: Tensor, noise_mode: str) -> tuple[Tensor, Tensor]:  # fmt: skip
         """ws: (B, n_convs + 1, w_dim) for this block."""
@@ -116,11 +134,12 @@ class SynthesisNetwork(nn.Module):
         log2 = int(math.log2(resolution))
         self.resolutions = [2**i for i in range(2, log2 + 1)]
         self.blocks = nn.ModuleList()
-        in_c = 0
-        for i, res in enumerate(self.resolutions):
+        in_c, lowest_fp16 = 0, fp16_resolution(resolution, fp16_res)
+        for res in self.resolutions:
             out_c = channels_at(res, channel_base, channel_max)
-            fp16 = i >= len(self.resolutions) - fp16_res
-            self.blocks.append(SynthesisBlock(in_c, out_c, w_dim, res, img_c, fp16))
+            fp16 = res >= lowest_fp16
+            block = SynthesisBlock(in_c, out_c, w_dim, res, img_c, fp16, conv_clamp(fp16_res))
+            self.blocks.append(block)
             in_c = out_c
         self.num_ws = 2 * len(self.resolutions)
 
@@ -233,21 +252,23 @@ def mix_styles(ws: Tensor, ws2: Tensor, prob: float) -> Tensor:
 class DiscriminatorBlock(nn.Module):
     """Residual block: conv 3x3, conv 3x3 down; skip 1x1 down; sum scaled by sqrt(1/2)."""
 
-    def __init__(self, in_c: int, out_c: int, fp16: bool) -> None:
+    def __init__(self, in_c: int, out_c: int, fp16: bool, clamp: float | None = None) -> None:
         super().__init__()
         self.conv0 = EqualConv2d(in_c, in_c, 3)
         self.conv1 = EqualConv2d(in_c, out_c, 3, down=True)
         self.skip = EqualConv2d(in_c, out_c, 1, bias=False, act=False, down=True)
         self.fp16 = fp16
         self.channels_last = False  # `use_fp16_channels_last`
-        if fp16:
-            self.conv0.clamp = self.conv1.clamp = CONV_CLAMP
+        self.conv0.clamp = self.conv1.clamp = clamp  # the skip is never clamped (NVIDIA's)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Half the resolution."""
+    def forward(self, x: Tensor, from_rgb: nn.Module | None = None) -> Tensor:
+        """Half the resolution; the first block is given D's fromRGB layer and the image, and
+        runs the layer in its own precision (NVIDIA's first block holds its fromRGB)."""
         if self.channels_last and x.is_cuda:
             x = x.contiguous(memory_format=torch.channels_last)
         with _fp16(self.fp16, x):
+            if from_rgb is not None:
+                x = from_rgb(x)
             y = self.skip(x)
             x = self.conv1(self.conv0(x))
             return ((x + y) * math.sqrt(0.5)).float()
@@ -261,18 +282,22 @@ class Discriminator(nn.Module):
         super().__init__()
         log2 = int(math.log2(resolution))
         resolutions = [2**i for i in range(log2, 2, -1)]  # r, r/2, ..., 8
+        clamp, lowest_fp16 = conv_clamp(fp16_res), fp16_resolution(resolution, fp16_res)
         self.from_rgb = EqualConv2d(img_c, channels_at(resolution, channel_base, channel_max), 1)
+        self.from_rgb.clamp = clamp
         self.blocks = nn.ModuleList(
             DiscriminatorBlock(
                 channels_at(res, channel_base, channel_max),
                 channels_at(res // 2, channel_base, channel_max),
-                i < fp16_res,
+                res >= lowest_fp16,
+                clamp,
             )
-            for i, res in enumerate(resolutions)
+            for res in resolutions
         )
         c4 = channels_at(4, channel_base, channel_max)
         self.mbstd_group = mbstd_group
-        self.conv = EqualConv2d(c4 + 1, c4, 3)
+        self.conv = EqualConv2d(c4 + 1, c4, 3)  # the epilogue: float32, clamped as the blocks
+        self.conv.clamp = clamp
         self.fc = EqualLinear(c4 * 16, c4, act=True)
         self.out = EqualLinear(c4, 1)
         self.feature_dim = c4  # conditioning: projection and class heads read fc's output
@@ -280,9 +305,9 @@ class Discriminator(nn.Module):
 
     def features(self, img: Tensor) -> Tensor:
         """Everything before the output layer: (B, feature_dim) from the last FC layer."""
-        x = self.from_rgb(img)
-        for block in self.blocks:
-            x = block(x)
+        x = img  # the first block runs fromRGB (every D has one: image_size is at least 8)
+        for i, block in enumerate(self.blocks):
+            x = block(x, self.from_rgb if i == 0 else None)
         x = self.conv(minibatch_stddev(x, self.mbstd_group))
         out: Tensor = self.fc(x.flatten(1))
         return out
