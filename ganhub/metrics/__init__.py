@@ -223,6 +223,7 @@ def evaluate(
     try:
         with torch.no_grad():
             reported: dict[str, str] = {}  # key -> the metric that reported it
+            lowest: dict[str, float] = {}  # count key -> the fewest any metric reported
             for metric in metrics:
                 if metric in applicable:
                     with activity(metric.name) as shown:
@@ -237,11 +238,14 @@ def evaluate(
                                 f"'{key}', and one value would replace the other; evaluate "
                                 "them in separate runs (eval.metrics=[...])"
                             )
+                    counts = {k: v for k, v in values.items() if k in COUNT_KEYS}
+                    counts.setdefault("n_samples", float(n_samples))  # it scored what it got
                     result.values.update(values)
+                    for key, count in counts.items():  # the fewest: what every score rests on
+                        least = min(count, lowest.get(key, count))
+                        lowest[key] = result.values[key] = least
                 else:
                     result.skipped.append(metric.name)
-        if result.values:  # every evaluation says how many samples it scored
-            result.values.setdefault("n_samples", float(n_samples))
     finally:
         system.train(was_training)
     return result

@@ -211,7 +211,7 @@ def _scored_count(table: dict[str, Any], n: int, asked: str) -> tuple[int, list[
     count as `n_samples`, and that count, not `n`, is what the scores rest on."""
     reported = table.get("n_samples", {}).get("values", [])
     counts = [int(v) for v in reported if isinstance(v, int | float) and math.isfinite(v)]
-    # more than n (cyclegan counts both translation directions) is not a cap
+    # a metric scoring more than it was asked for (a fixed set of its own) is not a cap
     if not counts or max(counts) >= n:
         return n, []
     scored = max(counts)

@@ -1,0 +1,52 @@
+"""What an evaluation says it scored: the counts metrics report (`n_samples`, `n_real`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from ganhub.config.resolve import resolve
+from ganhub.engine.run import prepare_system
+from ganhub.metrics import Metric, evaluate
+from ganhub.wiring import components
+
+from .conftest import TINY_TOY
+
+
+class Counted(Metric):
+    """Scores nothing; reports the counts it is built with (a held-out set's size, say)."""
+
+    def __init__(self, name: str, **counts: float) -> None:
+        self.name, self.counts = name, counts
+
+    def compute(self, system: Any, *, n_samples: int, seed: int) -> dict[str, float]:
+        return {f"score_{self.name}": 1.0, **self.counts}
+
+
+@pytest.fixture(scope="module")
+def system() -> Any:
+    config = resolve(TINY_TOY)
+    return prepare_system(config, components(config), torch.device("cpu"))[0]
+
+
+@pytest.mark.parametrize(
+    ("metrics", "n_samples", "n_real"),
+    [
+        ([Counted("a", n_samples=8), Counted("b", n_samples=5)], 5, None),
+        ([Counted("b", n_samples=5), Counted("a", n_samples=8)], 5, None),
+        ([Counted("a"), Counted("b", n_samples=20)], 10, None),  # a scored the 10 asked for
+        ([Counted("a", n_samples=4, n_real=30), Counted("b", n_real=7)], 4, 7),
+        ([Counted("a")], 10, None),
+    ],
+)
+def test_each_count_is_the_fewest_any_score_rests_on(
+    system: Any, metrics: list[Metric], n_samples: float, n_real: float | None
+) -> None:
+    """Two metrics reporting n_samples differently: the last one's replaced the other's, so
+    a score resting on 5 samples was shown as resting on 8."""
+    values = evaluate(system, metrics, n_samples=10, seed=0).values
+    assert values["n_samples"] == n_samples
+    assert values.get("n_real") == n_real
+    assert all(values[f"score_{m.name}"] == 1.0 for m in metrics)
