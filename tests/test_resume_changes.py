@@ -168,7 +168,7 @@ def test_a_resume_cannot_change_the_task(workdir: Path) -> None:
             "trainer.progress=false", "loggers=[jsonl]", "eval.metrics=[]"]  # fmt: skip
     fit(make_run(resolve(keys)))
     with pytest.raises(ConfigError, match=r"^task=progress: runs/tr trained with task=translate, "
-                       r"and a resumed run's task cannot change; .* init_from=runs/tr task="):  # fmt: skip
+                       r"and a resumed run's task cannot change; .*task=progress init_from=runs/tr "):  # fmt: skip
         resolve(["resume=runs/tr", "task=progress", "trainer.steps=2"])
     assert "task: translate" in Path("runs/tr/config.yaml").read_text()
     resolve(["resume=runs/tr", "task=translate", "trainer.steps=2"])  # the same task: taken

@@ -209,11 +209,19 @@ def refuse_fixed_changes(
         if given is ABSENT or was is ABSENT or given == was:
             continue
         run = one_line(Path(origin).parent, 200)
+        typed, saved_value = (one_line(_as_typed(v), 60) for v in (given, was))
         raise ConfigError(
-            f"{key}={one_line(given, 60)}: {run} trained with {key}={one_line(was, 60)}, and a "
-            f"resumed run's {key} cannot change; to start from its weights, make a new run: "
-            f"init_from={run} {key}={one_line(given, 60)}"
+            f"{key}={typed}: {run} trained with {key}={saved_value}, and a resumed run's {key} "
+            f"cannot change; make a new run ({key}={typed} init_from={run} starts one from its "
+            "weights where the change leaves their shapes as they are)"
         )
+
+
+def _as_typed(value: Any) -> Any:
+    """A config value as users type it: true/false/null, not Python's True/False/None."""
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    return value
 
 
 def refuse_saved_destinations(

@@ -245,7 +245,7 @@ def test_a_resume_cannot_change_the_networks(workdir: Path, cli: Cli) -> None:
     for key, value, shown, was in [("model.channel_max", 8, 8, 16), ("model.z_dim", 8, 8, 16),
                                    ("model.map_layers", 1, 1, 2),
                                    ("model.map_lr_mul", 0.1, 0.1, 0.01),
-                                   ("model.conditional", "true", True, False)]:  # fmt: skip
+                                   ("model.conditional", "true", "true", "false")]:  # fmt: skip
         with pytest.raises(ConfigError, match=rf"^{key}={shown}: runs/r trained with {key}={was}"):
             resolve(["resume=runs/r", f"{key}={value}", "trainer.steps=2"])
     # the same networks, trained on with other training, precision and mbstd settings
