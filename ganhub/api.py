@@ -267,7 +267,9 @@ def load(
     system, _ = prepare_system(config, parts, torch_device, saved=True)
     mismatch = checkpoint.load_fitting(system, model_state, torch_device)
     if mismatch:
-        raise UsageError(f"checkpoint '{path}' does not fit its run's config: {mismatch}")
+        given = [str(item).partition("=")[0] for item in overrides]
+        whose = f"the config with {', '.join(given)} changed" if given else "its run's config"
+        raise UsageError(f"checkpoint '{path}' does not fit {whose}: {mismatch}")
     system.eval()
     return TrainedGAN(system, config, path)
 

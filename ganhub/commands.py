@@ -20,6 +20,11 @@ from ganhub.hookspecs import hookimpl
 from ganhub.registry import KINDS
 
 _OVERRIDES = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
+# config sections only training (or scoring) reads: `ganhub sample` refuses them as no-ops
+TRAINING_ONLY = frozenset(
+    {"trainer", "optim", "loss", "tricks", "trick", "loggers", "logger", "eval", "resume",
+     "init_from", "out_dir", "name"}
+)  # fmt: skip
 
 
 # a help flag of the command's own (click's would print the help before plugin=NAME is read)
@@ -232,11 +237,19 @@ def sample(
     sampling, e.g. sample.psi=0.5 for stylegan.
     """
     from ganhub.api import load
+    from ganhub.errors import UsageError, one_line
 
     legacy: dict[str, Callable[[str], Any]] = {
         "n": int, "seed": int, "out": Path, "device": str, "label": str,
     }  # fmt: skip
     items, old = split_overrides(overrides, legacy, "ganhub sample")
+    for item in items:  # what only training reads would change nothing here
+        key = item.partition("=")[0]
+        if key.split(".")[0] in TRAINING_ONLY:
+            raise UsageError(
+                f"{one_line(key, 60)}: ganhub sample does not train or score, so it reads no "
+                f"{key.split('.')[0]} key; give sampling keys (sample.*, model.*, data.*, device)"
+            )
     n, seed, label = old.get("n", n), old.get("seed", seed), old.get("label", label)
     if n < 1:
         raise click.BadParameter(f"n={n}: must be a positive integer")

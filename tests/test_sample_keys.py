@@ -1,0 +1,40 @@
+"""`ganhub sample RUN key=value`: keys that change sampling are taken, others refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import ganhub
+
+from .conftest import TINY_TOY
+
+
+@pytest.fixture
+def run_dir(workdir: Path) -> Path:
+    ganhub.train([*TINY_TOY, "name=s"])
+    return workdir / "runs" / "s"
+
+
+@pytest.mark.parametrize(
+    "key", ["trainer.steps=5", "loss=hinge", "tricks=[ema]", "eval.n_samples=9"]
+)
+def test_keys_only_training_reads_are_refused_in_one_line(
+    cli: Any, run_dir: Path, key: str
+) -> None:
+    """They were accepted and did nothing (exit 0)."""
+    code, out, err = cli("sample", str(run_dir), key, "--n", "4")
+    name = key.partition("=")[0]
+    assert code == 2 and not out and len(err.strip().splitlines()) == 1
+    assert f"{name}: ganhub sample does not train or score" in err
+    assert not (run_dir / "samples" / "sample_seed0_n4.png").exists()
+
+
+def test_a_model_key_that_changes_the_weights_is_named(cli: Any, run_dir: Path) -> None:
+    """The error blamed "its run's config", which the user had not changed."""
+    code, _, err = cli("sample", str(run_dir), "model.g_hidden=7", "--n", "4")
+    assert code == 2 and "does not fit the config with model.g_hidden changed" in err
+    code, out, _ = cli("sample", str(run_dir), "--n", "4")  # the run's own config samples
+    assert code == 0 and out.strip()
