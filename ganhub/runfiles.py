@@ -80,5 +80,9 @@ def scratch_beside(dest: Path, shown: str) -> Path:
         scratch = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp"
         scratch.mkdir()
     except OSError as exc:
-        raise UsageError(f"cannot write beside {shown}: {exc.strerror or exc}") from None
+        reason = exc.strerror or str(exc)
+        blocker = next((p for p in dest.parents if p.exists() and not p.is_dir()), None)
+        if blocker is not None:  # mkdir says "File exists" of a file on the way
+            reason = f"'{one_line(blocker, 200)}' is a file, not a folder"
+        raise UsageError(f"cannot write beside {shown}: {reason}") from None
     return scratch

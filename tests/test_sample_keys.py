@@ -1,4 +1,4 @@
-"""`ganhub sample RUN key=value`: keys that change sampling are taken, others refused."""
+"""What users type to `ganhub sample` and `ganhub export`: keys taken or refused, output paths."""
 
 from __future__ import annotations
 
@@ -38,3 +38,10 @@ def test_a_model_key_that_changes_the_weights_is_named(cli: Any, run_dir: Path) 
     assert code == 2 and "does not fit the config with model.g_hidden changed" in err
     code, out, _ = cli("sample", str(run_dir), "--n", "4")  # the run's own config samples
     assert code == 0 and out.strip()
+
+
+def test_an_output_under_a_file_names_the_file(cli: Any, run_dir: Path, tmp_path: Path) -> None:
+    """`--out FILE/x` said "File exists" of the path the user gave."""
+    (tmp_path / "plain").write_text("x")
+    code, _, err = cli("export", str(run_dir), "--out", str(tmp_path / "plain" / "x"))
+    assert code == 2 and f"'{tmp_path / 'plain'}' is a file, not a folder" in err
