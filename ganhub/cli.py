@@ -4,12 +4,14 @@ built-in ones (run, config, plugins, list, sample) included; see `ganhub.command
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import time
 
 import click
 
 from ganhub import __version__
-from ganhub.errors import GanhubError
+from ganhub.errors import ConfigError, GanhubError
 from ganhub.interrupts import terminate_unwinds
 
 
@@ -82,6 +84,11 @@ def main(argv: list[str] | None = None) -> None:
     except GanhubError as exc:
         if os.environ.get("GANHUB_DEBUG"):
             raise
+        if isinstance(exc, ConfigError) and _other_rank():
+            # rank 0 refuses the same config and says why, then torchrun stops this process;
+            # exiting first would have torchrun stop rank 0 before its line (one every time)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # torchrun's stop ends it at once
+            time.sleep(RANK0_GRACE_S)
         click.echo(f"ganhub: error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
@@ -117,6 +124,17 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("ganhub: interrupted", err=True)
         sys.exit(130)
+
+
+RANK0_GRACE_S = 30.0  # how long another rank waits for rank 0 to report a refused config
+
+
+def _other_rank() -> bool:
+    """Whether this is a torchrun process other than rank 0: a config refused on the same
+    command line is refused on every rank, and rank 0 says it once (not once per process)."""
+    return os.environ.get("WORLD_SIZE", "1") not in ("", "0", "1") and os.environ.get(
+        "RANK", "0"
+    ) not in ("", "0")
 
 
 def _failed_plugins() -> str:

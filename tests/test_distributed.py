@@ -247,3 +247,13 @@ def test_the_continue_line_relaunches_as_the_run_was_launched(
     assert resume_command({**run, "world": 16, "per_node": 8}).startswith(
         "torchrun --nnodes=2 --nproc_per_node=8 <this job's rendezvous options> -m ganhub run"
     )
+
+
+def test_a_refused_config_is_said_once_not_once_per_rank(workdir: Path) -> None:
+    """Every rank refuses the same command line: each printed the same line."""
+    proc = _torchrun("-m", "ganhub", "run", "plugin=toy2d", "trainer.steps=abc")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    said = [line for line in out.splitlines() if line.startswith("ganhub: ")]
+    assert said == ["ganhub: error: trainer.steps='abc': Input should be a valid integer, "
+                    "unable to parse string as an integer"], out  # fmt: skip
