@@ -40,3 +40,11 @@ def saved_anchor(value: object) -> Anchor | None:
     if step < 0 or not 0 <= progress <= 1:
         raise ValueError(f"anneal anchor {str(value)[:40]}: step >= 0, progress in [0, 1]")
     return step, progress
+
+
+__all__ = [
+    "Anchor",
+    "anneal_progress",
+    "resumed_anchor",
+    "saved_anchor",
+]

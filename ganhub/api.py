@@ -379,3 +379,13 @@ def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
             node = node.setdefault(part, {})
         node[parts[-1]] = value
     return out
+
+
+__all__ = [
+    "TrainedGAN",
+    "check_count",
+    "check_seed",
+    "evaluating",
+    "load",
+    "train",
+]

@@ -129,6 +129,7 @@ __all__ = [
     "HELP",
     "MAX_WRITTEN_SAMPLES",
     "RUN_DIR",
+    "SEED",
     "KeyValueCommand",
     "deprecated_alias",
     "domain_group",

@@ -101,3 +101,19 @@ def writing(path: object) -> Iterator[None]:
             raise
         code = int(found.group(1))
         raise OSError(code, os.strerror(code), str(path)) from exc
+
+
+__all__ = [
+    "ConfigError",
+    "GanhubError",
+    "PluginError",
+    "TrainingError",
+    "UnknownName",
+    "UsageError",
+    "did_you_mean",
+    "first_line",
+    "one_line",
+    "plugin_code",
+    "unknown_choice",
+    "writing",
+]

@@ -196,7 +196,7 @@ def _check_destination(dest: Path, run_dir: Path, force: bool) -> None:
         if not force:
             raise UsageError(
                 f"'{_shown(dest)}' exists and is not empty; choose another --out or pass "
-                "--force to replace it"
+                "--force to replace it if it is an earlier export"
             )
         # --force replaces an earlier export, never a folder of anything else (another run's
         # checkpoints, the working directory): it is removed whole

@@ -143,3 +143,23 @@ def after_train(run: Run, summary: dict[str, Any]) -> None:
 @hookspec
 def on_train_error(run: Run, error: BaseException) -> None:
     """Called when training stops with an exception, before it propagates."""
+
+
+__all__ = [
+    "Register",
+    "after_evaluate",
+    "after_step",
+    "after_train",
+    "before_save_checkpoint",
+    "before_train",
+    "hookimpl",
+    "hookspec",
+    "on_train_error",
+    "register_commands",
+    "register_conditioners",
+    "register_domains",
+    "register_loggers",
+    "register_losses",
+    "register_metrics",
+    "register_tricks",
+]

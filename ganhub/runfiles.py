@@ -69,7 +69,7 @@ def read_regular(path: Path, limit: int, what: str) -> bytes:
     return data
 
 
-__all__ = ["TRACKER_FOLDERS", "read_regular", "refuse_foreign_entries"]
+__all__ = ["TRACKER_FOLDERS", "read_regular", "refuse_foreign_entries", "scratch_beside"]
 
 
 def scratch_beside(dest: Path, shown: str) -> Path:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import re
 import shlex
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 
 from ganhub import hookspecs
 from ganhub.errors import GanhubError
-from ganhub.plugins import get_hub
+from ganhub.plugins import Hub, get_hub
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 PAGES = [DOCS.parent / "README.md", *sorted(DOCS.rglob("*.md"))]
@@ -48,6 +49,14 @@ def test_every_builtin_loss_and_trick_is_documented() -> None:
     for entry in list(hub.tricks) + list(hub.losses):
         if entry.plugin.startswith("ganhub."):
             assert f"`{entry.name}`" in text, f"docs/tricks.md does not describe {entry.name}"
+
+
+def test_the_tricks_page_says_where_writing_a_trick_is_explained() -> None:
+    """tricks.md points to the tutorial's trick sections (`mkdocs build --strict` checks that
+    the anchors exist)."""
+    text = (DOCS / "tricks.md").read_text()
+    assert "(plugins.md#5-a-trick-and-how-it-logs-a-scalar)" in text
+    assert "(plugins.md#6-a-penalty-trick)" in text
 
 
 def test_every_builtin_command_is_in_the_cli_page() -> None:
@@ -323,3 +332,80 @@ def test_user_facing_text_speaks_of_ganhub_not_of_how_it_was_made() -> None:
         if internal.search(line)
     ]
     assert not found, "internal wording in user-facing text:\n" + "\n".join(found)
+
+
+@pytest.fixture
+def tutorial_hub(tmp_path: Path) -> Iterator[Hub]:
+    """The package docs/plugins.md builds, imported from a scratch folder, in a hub of its own."""
+    from .test_scaffold import tutorial_files, write_tree
+
+    root = write_tree(tmp_path / "ganhub-spiral", tutorial_files())
+    sys.path.insert(0, str(root))
+    try:
+        import ganhub_spiral
+
+        yield Hub.discover(extra=(("spiral", ganhub_spiral),))
+    finally:
+        sys.path.remove(str(root))
+        for module in [m for m in sys.modules if m.split(".")[0] == "ganhub_spiral"]:
+            del sys.modules[module]
+
+
+def test_the_tutorial_weight_clip_is_the_constraint_wgan_asks_for(tutorial_hub: Hub) -> None:
+    """The tutorial's `loss=wasserstein tricks=[spiral_clip]` run is not told to add gp or
+    spectral_norm (which the clip trick excludes): clipping bounds D, and says so."""
+    from ganhub.config.resolve import resolve
+    from ganhub.engine.prepare import build_tricks
+    from ganhub.tricks import unconstrained_critic
+
+    (line,) = [line for page, line in _run_lines()
+               if page == "plugins.md" and "loss=wasserstein" in line]  # fmt: skip
+    config = resolve(shlex.split(line)[2:], hub=tutorial_hub)
+    tricks = build_tricks(config, {name: tutorial_hub.tricks.get(name) for name in config.tricks})
+    assert unconstrained_critic(tutorial_hub.losses.get(config.loss), tricks) == []
+
+
+def test_the_tutorial_logger_keeps_no_line_twice_after_a_resume(
+    tutorial_hub: Hub, tmp_path: Path
+) -> None:
+    """A resumed run logs again the steps after its checkpoint: the tutorial's appending
+    logger drops their lines in `resumed_at`, a line a crash cut short too."""
+    from ganhub.config.resolve import resolve
+
+    config = resolve(["plugin=spiral", "loggers=[spiral_text]"], hub=tutorial_hub)
+    text_logger = tutorial_hub.loggers.get("spiral_text")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    first = text_logger(run_dir, config)
+    for step in (1, 2, 3):
+        first.log(step, {"loss/D": 1.0})
+    first.log_artifacts(3, [run_dir / "step_0000003.png"])
+    first.close()
+    with (run_dir / "spiral.log").open("a") as log:
+        log.write("step=4 loss/")  # the crash
+    resumed = text_logger(run_dir, config)  # the checkpoint was at step 2
+    resumed.resumed_at(2)
+    resumed.log(3, {"loss/D": 0.5})
+    resumed.close()
+    lines = (run_dir / "spiral.log").read_text().splitlines()
+    assert lines == ["step=1 loss/D=1", "step=2 loss/D=1", "step=3 loss/D=0.5"]
+
+
+def test_export_force_is_described_as_it_behaves(tmp_path: Path) -> None:
+    """`--force` replaces an earlier export only: cli.md said any non-empty --out, and the
+    first refusal of another folder told to pass --force, which then refused it too."""
+    from ganhub.errors import UsageError
+    from ganhub.export import _check_destination, export_command
+
+    (force,) = [p for p in export_command.params if p.name == "force"]
+    text = (DOCS / "cli.md").read_text()
+    section = text[text.index("## `ganhub export`") :]
+    (row,) = [line for line in section.splitlines() if line.startswith("| `--force`")]
+    assert "earlier export" in (force.help or "") and "earlier export" in row
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "cat.png").write_bytes(b"")
+    with pytest.raises(UsageError, match="--force to replace it if it is an earlier export"):
+        _check_destination(folder, tmp_path / "run", force=False)
+    with pytest.raises(UsageError, match="is not a ganhub export"):
+        _check_destination(folder, tmp_path / "run", force=True)

@@ -267,4 +267,5 @@ __all__ = [
     "LabelSpec",
     "Side",
     "check_request",
+    "unused_condition",
 ]

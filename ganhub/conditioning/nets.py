@@ -331,3 +331,31 @@ def blank_past(grid: Tensor, n: int, columns: int) -> Tensor:
     if extra > 0:
         grid[[r * columns + columns - 1 for r in range(rows - extra, rows)]] = -1.0
     return grid
+
+
+__all__ = [
+    "CBNLabels",
+    "ConcatLabels",
+    "ConditionalBatchNorm2d",
+    "ConditionalDiscriminator",
+    "FeatureDiscriminator",
+    "InputConcatD",
+    "LabelEmbedding",
+    "LabelledDiscriminator",
+    "LabelledGenerator",
+    "MappingLabels",
+    "PlainD",
+    "ProjectionD",
+    "as_label_tensor",
+    "blank_past",
+    "cbn_maps",
+    "class_grid_layout",
+    "flat",
+    "given",
+    "grid_labels",
+    "head_outputs",
+    "label_cross_entropy",
+    "projection_tables",
+    "random_labels",
+    "split_batch_labels",
+]

@@ -406,3 +406,20 @@ def expand_shorthands(raw: dict[str, Any], model: type[BaseModel]) -> dict[str, 
                 value = expand_shorthands(value, sub)
         out[key] = value
     return out
+
+
+__all__ = [
+    "CONFIG_KEY",
+    "ConfigDumper",
+    "ConfigLoader",
+    "DuplicateKeyError",
+    "deep_merge",
+    "dotted_items",
+    "dotted_keys",
+    "dump_yaml",
+    "load_yaml",
+    "merge_sources",
+    "parse_override",
+    "parse_value",
+    "set_dotted",
+]

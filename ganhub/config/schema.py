@@ -1,8 +1,5 @@
 """The typed configuration every run shares; domains subclass `RunConfig` to add `model`/`data`.
-
-These pydantic models are the single source of truth: field types, defaults and descriptions
-feed validation, `ganhub run plugin=X --help`, and the resolved `config.yaml` of each run.
-"""
+The single source of truth: field types, defaults and descriptions feed validation and --help."""
 
 from __future__ import annotations
 
@@ -13,6 +10,9 @@ from typing import Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+__all__ = ["MAX_SEED", "PLAIN_NAME_RULE", "EvalConfig", "LoggerOptions", "OptimConfig",
+           "OptimizerConfig", "RunConfig", "Section", "TrainerConfig", "TrickOptions",
+           "arch_lr_field", "expand_path_text", "is_plain_name", "supernet_field"]  # fmt: skip
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 # seeds are multiplied by ~1e6 for per-epoch and per-rank streams: below 2**32 they stay in
 # the 64-bit range torch's generators take

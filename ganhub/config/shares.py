@@ -37,3 +37,9 @@ def digit_groups_problem(groups: Sequence[str]) -> str | None:
                 return f"{shown}: digit {c} is in both '{seen[c]}' and '{group}'"
             seen[c] = group
     return None
+
+
+__all__ = [
+    "digit_groups_problem",
+    "proportions_problem",
+]

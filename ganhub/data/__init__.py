@@ -339,6 +339,7 @@ __all__ = [
     "ahead_on_device",
     "continue_epoch",
     "epoch_order",
+    "files_digest",
     "samples_taken",
     "split_batch",
     "to_device",

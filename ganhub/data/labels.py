@@ -477,3 +477,20 @@ def kept_labels_csv(labels_csv: Path, data: Path, kept: list[str]) -> tuple[str,
         if copied is not None:
             writer.writerow([copied if i == column else cell for i, cell in enumerate(row)])
     return labels_csv.name, text.getvalue().encode()
+
+
+__all__ = [
+    "FILE_COLUMNS",
+    "LABEL_COLUMNS",
+    "LabelledImageFolder",
+    "class_defaults",
+    "classless_path_problems",
+    "conditional_data_path",
+    "folder_classes",
+    "kept_labels_csv",
+    "labelled_files",
+    "read_label_csv",
+    "report_classes",
+    "shard_problems",
+    "unused_labels",
+]

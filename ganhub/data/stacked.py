@@ -47,3 +47,9 @@ class StackedDigits(TensorBatches):
     def gather(self, idx: Tensor) -> Tensor:
         """The composed samples at `idx` (on the CPU)."""
         return self._compose(self.triples[idx])
+
+
+__all__ = [
+    "STACKED_SIZE",
+    "StackedDigits",
+]

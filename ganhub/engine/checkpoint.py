@@ -9,6 +9,8 @@ replaced atomically, so a crash at any moment leaves the previous checkpoint int
 
 With `trainer.keep_best`, `checkpoints/best.json` names the step whose checkpoint scored best
 ({"metric", "step", "value", "better"}); pruning leaves that step alone.
+
+For plugins: `write_text_atomic`, a text file written whole or not at all; the rest is the engine's.
 """
 
 from __future__ import annotations
@@ -493,3 +495,6 @@ def load_best(
         raise UsageError(f"'{directory / BEST}' names step {best.step}, whose checkpoint is gone")
     step, model_state, state = load(path, weights_only)
     return path, step, model_state, state
+
+
+__all__ = ["write_text_atomic"]

@@ -231,3 +231,11 @@ def unlike_inputs(real: Tensor, fake: Tensor) -> str:
         "the discriminator scores both, so they must match (check the domain's model and data "
         "sizes: channels, image size, dimensions)"
     )
+
+
+__all__ = [
+    "DInputTransform",
+    "RealBatchHook",
+    "TrainContext",
+    "unlike_inputs",
+]

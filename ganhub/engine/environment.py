@@ -1,4 +1,8 @@
-"""Device, precision, seeds and RNG state: the process-wide settings a run owns."""
+"""Device, precision, seeds and RNG state: the process-wide settings a run owns.
+
+For plugins: `forked_stream`, for random draws (samples a command makes for a seed) that
+leave the run's own random streams where they were; the rest is the engine's.
+"""
 
 from __future__ import annotations
 
@@ -195,3 +199,8 @@ def _strided_pointwise(conv: nn.Conv2d | nn.ConvTranspose2d) -> bool:
 
 def _nchw_input(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(a.contiguous() if isinstance(a, torch.Tensor) else a for a in args)
+
+
+__all__ = [
+    "forked_stream",
+]

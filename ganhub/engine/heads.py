@@ -154,3 +154,16 @@ def head_logits(
         raise ValueError(f"{type(discriminator).__name__} has no auxiliary heads")
     out: Tensor = discriminator.heads[name](flat(h))
     return out
+
+
+__all__ = [
+    "HeadedDiscriminator",
+    "bound_labels",
+    "head_logits",
+    "headed_discriminator",
+    "heads_of",
+    "saved_trunk_prefix",
+    "trunk_prefix",
+    "unbound",
+    "with_heads",
+]

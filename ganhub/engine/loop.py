@@ -3,6 +3,10 @@
 Each step runs every due phase (D phases, then G phases, as the domain ordered them); each
 phase runs `repeat` times on fresh batches. Nothing here reads a device value back to the host
 except on logging, evaluation and checkpoint steps: losses and stats stay on the device.
+
+A plugin command that drives training itself (an outer loop around runs, as meta-learning's)
+trains a `Run` (`ganhub.wiring.make_run`) with `fit`, or `n` steps at a time with
+`train_steps`, and reports an early stop with `patience_ran_out` as `fit` does.
 """
 
 from __future__ import annotations
@@ -456,3 +460,10 @@ def describe_run(run: Run) -> tuple[str, list[tuple[str, str]]]:
     if "tensorboard" in run.parts.loggers:
         rows.append(("tensorboard", tensorboard_command(run_dir)))
     return f"training {config.plugin}", rows
+
+
+__all__ = [
+    "fit",
+    "patience_ran_out",
+    "train_steps",
+]

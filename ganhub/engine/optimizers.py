@@ -5,6 +5,9 @@
 a GPU where a small model's step is bound by launches. `auto` picks fused on CUDA and foreach
 elsewhere. A step replayed as a CUDA graph needs `capturable` optimizers: their step counters
 live on the device, so the captured update reads them instead of a host number baked in.
+
+For plugins: `set_learning_rate`, which a trick or a system that changes a learning rate during
+training calls (a CUDA-graph run keeps the rates in device tensors); the rest is the engine's.
 """
 
 from __future__ import annotations
@@ -212,3 +215,8 @@ def set_learning_rate(group: dict[str, Any], value: float) -> None:
         group["lr"].fill_(value)
     else:
         group["lr"] = value
+
+
+__all__ = [
+    "set_learning_rate",
+]

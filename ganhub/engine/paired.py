@@ -180,3 +180,10 @@ class PairedTranslationGAN(GANSystem[ConfigT]):
         G = self.generator(use_ema=use_ema)
         x = condition.to(self.device)
         return run_generator(G, x, inference=self.inference, seed=seed, chunk=EVAL_CHUNK)
+
+
+__all__ = [
+    "EVAL_CHUNK",
+    "PairedTranslationGAN",
+    "run_generator",
+]

@@ -365,3 +365,17 @@ class GANSystem(nn.Module, ABC, Generic[ConfigT]):
         """`to`, `cuda`, `half`...: forget the remembered device."""
         self.__dict__.pop("_device", None)
         return super()._apply(fn, recurse)
+
+
+__all__ = [
+    "BuildHints",
+    "ConfigT",
+    "ExportFunction",
+    "ExportInput",
+    "ExportSpec",
+    "GANSystem",
+    "Pair",
+    "Phase",
+    "PhaseLoss",
+    "PhaseOutput",
+]

@@ -168,3 +168,8 @@ class UnconditionalGAN(GANSystem[ConfigT]):
         finally:
             G.train(was_training)
         return out.float()
+
+
+__all__ = [
+    "UnconditionalGAN",
+]

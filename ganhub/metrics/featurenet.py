@@ -405,3 +405,15 @@ def _int_option(opts: dict[str, Any], key: str, default: int, low: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < low:
         raise UsageError(f"{key}={value}: must be an integer >= {low}")
     return value
+
+
+__all__ = [
+    "FeatureNet",
+    "FeatureNetSpec",
+    "classify_digits",
+    "digit_classifier",
+    "feature_net_path",
+    "load_feature_net",
+    "save_feature_net",
+    "train_feature_net",
+]

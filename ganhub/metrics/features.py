@@ -1,6 +1,7 @@
 """Feature extractors for distribution metrics, and the cache of real-data features.
 
-Two kinds, chosen with ``eval.features``:
+Nothing is downloaded unless the user allowed it; real features are computed once per dataset
+and extractor and cached as safetensors. Two kinds of extractor, chosen with ``eval.features``:
 
 * ``inception``: Inception-v3 as used for FID. In order: ``eval.inception_weights=PATH`` (sha256
   checked), a copy already on disk (torch hub's checkpoint folder or the ganhub cache), the
@@ -9,9 +10,6 @@ Two kinds, chosen with ``eval.features``:
   hash is not the published one are labelled ``_inception_<hash>``.
 * a local feature network (``ganhub features train``, or the built-in ``digits`` and ``shapes``
   classifiers, trained once with a fixed recipe), reported as ``fd_<name>`` etc.
-
-Nothing is downloaded unless the user allowed it. Real features are computed once per dataset
-and extractor and cached as safetensors.
 """
 
 from __future__ import annotations
@@ -48,6 +46,8 @@ if TYPE_CHECKING:
     from ganhub.engine.system import GANSystem
     from ganhub.metrics.featurenet import FeatureNet, FeatureNetSpec
 
+__all__ = ["BUILT_IN_NETS", "ROTNET", "Extractor", "check_available", "features_of", "generate",
+           "get_extractor", "metric_labels", "real_features", "rotnet", "to_uint8_rgb"]  # fmt: skip
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
 INCEPTION_FILES = (INCEPTION_FILE, "weights-inception-2015-12-05-6726825d.pth")
 INCEPTION_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"

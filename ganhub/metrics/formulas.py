@@ -267,3 +267,21 @@ def kl_to_uniform(counts: Tensor) -> float:
     p = counts.double() / counts.sum()
     nz = p > 0
     return float((p[nz] * (p[nz] * len(p)).log()).sum())
+
+
+__all__ = [
+    "GaussianStats",
+    "density_coverage",
+    "frechet_distance",
+    "gaussian_stats",
+    "inception_score",
+    "joint_log_probs",
+    "kid",
+    "kl_to_uniform",
+    "ms_ssim",
+    "pairwise_ssim",
+    "precision_recall",
+    "require",
+    "ssim",
+    "ssim_and_ms_ssim",
+]

@@ -11,7 +11,8 @@ Run directories travel between people, so every file in one is untrusted; `runda
 notes, one-line errors). The page is rendered by Jinja2 from ``templates/report.html``
 with autoescaping on: each value read from the run directory (metric keys and values, config,
 eval.json, file names, the directory's name) reaches the page as escaped text, never as markup,
-and nothing here escapes or marks anything by hand.
+and nothing here escapes or marks anything by hand. A plugin's own HTML page is rendered the
+same way, from an environment `html_environment` makes over the plugin's templates.
 """
 
 from __future__ import annotations
@@ -309,3 +310,9 @@ def render(
             texts=[{"step": s, "text": t} for s, t in texts or []],
         )
     )
+
+
+__all__ = [
+    "html_environment",
+    "write_report",
+]

@@ -392,3 +392,13 @@ def final_metrics(
     if logged is not None:
         return logged[0], logged[1]
     return "no evaluation yet (run ganhub eval RUN_DIR)", []
+
+
+__all__ = [
+    "as_number",
+    "as_text",
+    "error_line",
+    "read_config",
+    "read_metrics",
+    "shown_path",
+]

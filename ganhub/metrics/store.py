@@ -154,3 +154,17 @@ def load_tensors(path: Path) -> tuple[dict[str, Tensor], Any]:
         header = fh.metadata() or {}
         tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (safe_open has no __iter__)
     return tensors, json.loads(header["json"]) if "json" in header else None
+
+
+__all__ = [
+    "cache_dir",
+    "check_output_file",
+    "digest",
+    "load_tensors",
+    "page_destination",
+    "save_tensors",
+    "sha256_file",
+    "write_bytes",
+    "write_json",
+    "write_text",
+]
