@@ -43,6 +43,7 @@ def entry_problem(kind: str, name: str, obj: Any) -> str | None:
         wrong_kind(kind, obj)
         or misnamed(kind, name, obj)
         or (trick_problem(obj) if kind == "tricks" else None)
+        or (restriction_problem(obj) if kind == "tricks" else None)
         or (loss_problem(obj) if kind == "losses" else None)
     )
 
@@ -108,6 +109,61 @@ def trick_problem(cls: Any) -> str | None:
         if not _takes(func, count):
             expected = f"{method}({', '.join(base)})"
             return f"whose {_shown(method, func)} cannot take what ganhub passes: define {expected}"
+    return None
+
+
+def restriction_problem(cls: Any) -> str | None:
+    """A trick's `suits_losses` or `excludes` that is no set of names (a str: `"hinge"`
+    suits 'hinge' and 'in'; a list: `excludes & tricks` fails), or names something no plugin
+    can register (names are identifiers)."""
+    for attr, kind in (("suits_losses", "loss"), ("excludes", "trick")):
+        value = getattr(cls, attr, None)
+        if value is None and attr == "suits_losses":
+            continue
+        if not isinstance(value, set | frozenset):
+            return (
+                f"whose {attr} is {type(value).__name__}; it must be a frozenset of {kind} names: "
+                f"{attr} = frozenset({{...}})"
+            )
+        bad = next((n for n in value if not isinstance(n, str) or not n.isidentifier()), None)
+        if bad is not None:
+            return f"whose {attr} names {bad!r}, which is no {kind} name (names are identifiers)"
+    return None
+
+
+_NOT_YOURS = "a mistake of its plugin, not of your config"
+
+
+def restriction_mistake(cls: Any, loss: str, tricks: list[str], hub: Any) -> str | None:
+    """A typo in an enabled trick's `suits_losses` or `excludes` that matters to a run (with
+    loss `loss` and tricks `tricks`), said as its plugin's mistake: a name no installed plugin
+    registers close to the run's loss, which the trick refuses, or to one of the run's tricks,
+    which it does not exclude; or `suits_losses` naming no installed loss at all."""
+    import difflib
+
+    losses = hub.losses.names()
+    suits = sorted(cls.suits_losses or ())
+    unknown = [n for n in suits if n not in losses]
+    if cls.suits_losses is not None and loss not in suits and unknown:
+        typo = next((n for n in unknown if difflib.get_close_matches(n, [loss], 1, 0.8)), None)
+        if typo is not None:
+            return (
+                f"its suits_losses names '{typo}', which no installed plugin registers (did you "
+                f"mean '{loss}'?), so it refuses loss '{loss}': {_NOT_YOURS}"
+            )
+        if len(unknown) == len(suits):
+            return (
+                f"its suits_losses names only losses no installed plugin registers "
+                f"({', '.join(unknown)}), so it refuses every loss: a plugin it needs is "
+                "missing, or a mistake of its own"
+            )
+    for name in sorted(set(cls.excludes) - set(hub.tricks.names())):
+        meant = difflib.get_close_matches(name, [t for t in tricks if t != cls.name], 1, 0.8)
+        if meant:
+            return (
+                f"its excludes names '{name}', which no installed plugin registers (did you mean "
+                f"'{meant[0]}'?), so it does not exclude '{meant[0]}' of this run: {_NOT_YOURS}"
+            )
     return None
 
 

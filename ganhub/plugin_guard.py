@@ -4,16 +4,21 @@ code raises is named in one line."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+import contextlib
+import functools
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 from ganhub.errors import GanhubError, PluginError, plugin_code
 
 if TYPE_CHECKING:
+    from types import CodeType
+
     import click
 
 # the parts of a run by kind, and the key of `Components.provenance` that lists them
-_PROVENANCE_KEYS = {"domain": "domain", "loss": "loss", "trick": "tricks", "logger": "loggers"}
+_PROVENANCE_KEYS = {"domain": "domain", "loss": "loss", "trick": "tricks", "logger": "loggers",
+                    "metric": "metrics", "conditioner": "conditioners"}  # fmt: skip
 
 
 def blame(exc: Exception, what: str, hint: str) -> None:
@@ -45,10 +50,7 @@ class Owners:
         entry = self._entries.get((kind, name))
         if entry is None:
             return "see `ganhub plugins` for its plugin"
-        dist, version = str(entry.get("dist") or ""), str(entry.get("version") or "")
-        known = dist not in ("", "?") and not dist.startswith("(")  # "(in-process)": none
-        source = f" from {dist} {version}".rstrip() if known else ""
-        return f"plugin '{entry.get('plugin')}'{source}"
+        return _plugin_text(entry.get("plugin"), entry.get("dist"), entry.get("version"))
 
     def fault(self, exc: Exception, kind: str, name: str, method: str) -> None:
         """`blame` for `exc`, raised by part `kind` `name` in its `method` ("observe()")."""
@@ -99,9 +101,16 @@ class GuardedLogger:
     not write, raised on purpose passes as it is (the command line shows it in one line)."""
 
     def __init__(self, name: str, cls: Any, *args: Any, hint: str = "") -> None:
+        from ganhub.loggers import registered_as
+
         self._name = name
         self._hint = f"{hint}; " if hint else ""
-        self._logger = self._guard("start", lambda: cls(*args))
+
+        def start() -> Any:
+            with registered_as(name):  # its options are logger.<name>'s, whatever its `name`
+                return cls(*args)
+
+        self._logger = self._guard("start", start)
 
     def _guard(self, what: str, call: Any) -> Any:
         try:
@@ -124,6 +133,168 @@ class GuardedLogger:
         if not callable(bound):
             return bound
         return lambda *args, **kwargs: self._guard(method, lambda: bound(*args, **kwargs))
+
+
+def _plugin_text(plugin: object, dist: object, version: object) -> str:
+    """`plugin 'x' from dist 1.0`, without the distribution where none is known."""
+    dist, version = str(dist or ""), str(version or "")
+    known = dist not in ("", "?") and not dist.startswith("(")  # "(in-process)": none
+    source = f" from {dist} {version}".rstrip() if known else ""
+    return f"plugin '{plugin}'{source}"
+
+
+def registered_hint(obj: object) -> str:
+    """`Owners.hint` for an object a registry holds, from the registry's record of the plugin
+    that registered it (a run's provenance lists no metrics); '' when none did."""
+    from ganhub.registry import registered_by
+
+    plugin = registered_by(obj)
+    return "" if plugin is None else _plugin_text(plugin, *_distribution(plugin))
+
+
+@functools.lru_cache(maxsize=64)
+def _distribution(plugin: str) -> tuple[str, str]:
+    """The distribution (and version) whose `ganhub` entry point is named `plugin`; ganhub's
+    for its own modules; ('', '') for a plugin added in-process."""
+    import importlib.metadata as md
+
+    try:
+        if plugin.startswith("ganhub."):  # a built-in module, loaded without an entry point
+            return "ganhub", md.version("ganhub")
+        for ep in md.entry_points(group="ganhub", name=plugin):
+            if ep.dist is not None:
+                return ep.dist.name, ep.dist.version
+    except Exception:  # broken metadata only loses the distribution from a message
+        pass
+    return "", ""
+
+
+def hub_hint(hub: Any, kind: str, name: str) -> str:
+    """`Owners.hint` for the part `kind` `name` of a hub (its registry's plugin)."""
+    try:
+        entry = hub.provider(f"{kind}es" if kind == "loss" else f"{kind}s", name)
+    except GanhubError:
+        return "see `ganhub plugins` for its plugin"
+    return _plugin_text(entry["plugin"], entry["dist"], entry["version"])
+
+
+def listed_text(found: object, what: str, hint: str) -> list[str]:
+    """A plugin method's list of reasons (`problems()`, `check()`) as a list of str, or one
+    PluginError line saying what it returned (a str was joined letter by letter)."""
+    wrong = isinstance(found, str | bytes | Mapping) or not isinstance(found, Iterable)
+    items: list[Any] = [] if wrong else list(cast("Iterable[Any]", found))
+    odd = next((item for item in items if not isinstance(item, str)), None)
+    if wrong or odd is not None:
+        got = type(found).__name__ if wrong else f"a list holding {type(odd).__name__}"
+        raise PluginError(f"{what} returned {got}, not a list of str ({hint})")
+    return items
+
+
+# where a plugin's own classes stop: ganhub's bases and the libraries' (their code is not the
+# plugin's; a built-in part's own code is that built-in plugin's)
+_CORE_MODULES = ("ganhub.domain", "ganhub.tricks", "ganhub.loggers", "ganhub.metrics",
+                 "ganhub.losses", "ganhub.conditioning", "abc", "builtins", "typing")  # fmt: skip
+
+
+def _own_classes(part: object, kind: str) -> list[type]:
+    """The classes whose code is a part's: its class and its bases up to ganhub's, and its
+    config classes (a trick's or logger's `Config`, a domain's `config_class` and its
+    sections), whose validators run while a config resolves."""
+    main = part if isinstance(part, type) else type(part)
+    configs: list[Any] = [getattr(part, "Config", None)] if kind in ("trick", "logger") else []
+    if kind == "domain":
+        with contextlib.suppress(Exception):  # its property raised: maybe the error named
+            configs.append(getattr(part, "config_class", None))
+    found: list[type] = []
+    todo = [main, *(c for c in configs if isinstance(c, type))]
+    while todo:
+        cls = todo.pop(0)
+        for klass in cls.__mro__:
+            module = klass.__module__
+            core = module in _CORE_MODULES or module.startswith(("ganhub.config", "pydantic"))
+            if core or klass in found:
+                continue
+            found.append(klass)
+            for field in getattr(klass, "model_fields", {}).values():
+                todo += _models(field.annotation)
+    return found
+
+
+def _models(annotation: Any) -> list[type]:
+    """The pydantic model classes an annotation names (`Sub`, `Sub | None`, `list[Sub]`)."""
+    import typing
+
+    if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models(arg)]
+
+
+def _functions(value: Any) -> list[Any]:
+    """The functions behind a class attribute: a method, a class or static method, a
+    property's accessors, and what a decorator wrapped."""
+    if isinstance(value, staticmethod | classmethod):
+        value = value.__func__
+    found = [value.fget, value.fset] if isinstance(value, property) else [value]
+    out = []
+    for func in found:
+        while func is not None and hasattr(func, "__code__"):
+            out.append(func)
+            func = getattr(func, "__wrapped__", None)
+    return out
+
+
+def raised_by(
+    exc: BaseException, parts: Iterable[tuple[str, str, object]]
+) -> tuple[str, str, str] | None:
+    """(kind, name, method) of the part (kind, name, object) whose code raised `exc`: the
+    innermost frame of its traceback in a method of one of its classes (`_own_classes`; a
+    config class's method is named with its class: `Config._level`), else in one of their
+    modules; None when none did (ganhub's own code raised it)."""
+    codes: dict[CodeType, tuple[str, str, str]] = {}
+    modules: dict[str, tuple[str, str]] = {}
+    for kind, name, part in parts:
+        classes = _own_classes(part, kind)
+        for klass in classes:
+            own = klass in getattr(classes[0], "__mro__", ())
+            for attr, value in vars(klass).items():
+                label = attr if own else f"{klass.__name__}.{attr}"
+                for func in _functions(value):
+                    codes.setdefault(func.__code__, (kind, name, label))
+            modules.setdefault(klass.__module__, (kind, name))
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in reversed(frames):
+        if frame.f_code in codes:
+            return codes[frame.f_code]
+    for frame in reversed(frames):
+        owner = modules.get(frame.f_globals.get("__name__", ""))
+        if owner is not None:
+            return (*owner, frame.f_code.co_name)
+    return None
+
+
+def hub_fault(exc: Exception, hub: Any, domain: object) -> None:
+    """Raise `blame`'s one line for `exc` when the code of one of a hub's parts raised it
+    while a config resolved (a validator, defaults_for, problems()...; the run's domain
+    `domain` is looked at first); return, for the caller to re-raise, when ganhub's own code
+    did."""
+    if isinstance(exc, GanhubError):
+        return
+    parts: list[tuple[str, str, object]] = []
+    for kind in ("domain", "trick", "logger", "loss", "metric", "conditioner"):
+        registry = hub.registry(f"{kind}es" if kind == "loss" else f"{kind}s")
+        entries = sorted(registry, key=lambda e: e.name != domain)  # the run's domain first
+        parts += [(kind, e.name, e.obj) for e in entries]
+    try:
+        found = raised_by(exc, parts)
+    except Exception:  # a part whose attributes raise: the error as it is, not a new one
+        found = None
+    if found is not None:
+        kind, name, method = found
+        blame(exc, f"{kind} '{name}': its {method}()", hub_hint(hub, kind, name))
 
 
 def hook_plugins(hooks: Any, name: str) -> list[str]:

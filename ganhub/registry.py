@@ -7,6 +7,7 @@ every entry remembers which plugin registered it so `ganhub plugins` can say who
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -16,6 +17,10 @@ from ganhub.errors import PluginError, UnknownName, one_line, unknown_choice
 T = TypeVar("T")
 
 KINDS = ("domains", "losses", "tricks", "metrics", "loggers", "conditioners")
+
+# id of a registered object -> (a weak reference to it, or the object where it takes none; the
+# plugin that registered it): its errors name the plugin where the run lists no provenance
+_REGISTERED_BY: dict[int, tuple[Any, str]] = {}
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,11 @@ class Registry(Generic[T]):
         """Add `obj` under `name`; a second registration of the same name is an error."""
         self.check_new([(name, obj, description)], plugin=plugin)
         self._entries[name] = Entry(name, obj, description or describe(obj), plugin)
+        try:
+            held: Any = weakref.ref(obj)
+        except TypeError:  # an object without weak references (__slots__) is kept
+            held = obj
+        _REGISTERED_BY[id(obj)] = (held, plugin)
 
     def check_new(
         self, entries: list[tuple[str, Any, str | None]], *, plugin: str, taken: bool = True
@@ -114,6 +124,13 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def registered_by(obj: object) -> str | None:
+    """The plugin that last registered `obj` in any registry of this process, or None."""
+    held, plugin = _REGISTERED_BY.get(id(obj), (None, ""))
+    found = held() if isinstance(held, weakref.ref) else held
+    return plugin if found is obj and obj is not None else None
 
 
 def follows_naming(name: str, plugin: str, dist: str) -> bool:

@@ -55,6 +55,11 @@ def test_installed_plugin_is_discovered_and_trains_through_the_cli(
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr
     assert (tmp_path / "runs/moons/samples/step_0000030.png").is_file()
+    critic = ganhub(
+        installed, tmp_path, "run", "plugin=moons", "loss=wasserstein", "tricks=[weight_clip]",
+        "trainer.steps=2", "trainer.progress=false", "name=wgan",
+    )  # fmt: skip
+    assert critic.returncode == 0 and "constraint" not in critic.stderr, critic.stderr  # WGAN's
     bad = ganhub(installed, tmp_path, "run", "plugin=moons", "tricks=[weight_clip,spectral_norm]")
     assert bad.returncode == 2 and "cannot be combined with: spectral_norm" in bad.stderr
     for args in (["--help"], ["plugins"]):  # the installed plugin keeps the CLI torch-free

@@ -37,7 +37,9 @@ from ganhub.config.overrides import (
 )
 from ganhub.config.rederive import ABSENT, rederived, section_defaults, value_at
 from ganhub.config.schema import LoggerOptions, RunConfig, TrickOptions, expand_path_text
-from ganhub.errors import ConfigError, UnknownName, did_you_mean, unknown_choice
+from ganhub.errors import ConfigError, PluginError, UnknownName, did_you_mean, unknown_choice
+from ganhub.plugin_checks import restriction_mistake
+from ganhub.plugin_guard import hub_fault, hub_hint, listed_text
 from ganhub.plugins import Hub, get_hub
 from ganhub.provenance import require_installed
 from ganhub.runfiles import refuse_foreign_entries
@@ -113,6 +115,26 @@ def validate(
     origin: str = "the saved config",
     sources: Mapping[str, str] | None = None,
     added: Iterable[str] = (),
+) -> RunConfig:
+    """Validate a merged dict (`_validate`, which says how). An exception a plugin's code
+    raises on the way (a config validator's KeyError, defaults_for's, a trick's problems()'s)
+    is one line naming the part, its method and its plugin, as build()'s is; a validator's
+    ValueError or AssertionError stays pydantic's refusal of a value, naming the key."""
+    try:
+        return _validate(raw, hub, training, saved, origin, sources, added)
+    except Exception as exc:
+        hub_fault(exc, hub, raw.get("plugin") or (saved or {}).get("plugin"))
+        raise
+
+
+def _validate(
+    raw: dict[str, Any],
+    hub: Hub,
+    training: bool,
+    saved: Mapping[str, Any] | None,
+    origin: str,
+    sources: Mapping[str, str] | None,
+    added: Iterable[str],
 ) -> RunConfig:
     """Validate a merged dict: plugin, layers of defaults, pydantic fields, cross-registry checks.
 
@@ -369,13 +391,23 @@ def check_cross(config: RunConfig, hub: Hub, *, training: bool = True) -> None:
         if name not in hub.tricks:
             raise hub.tricks.unknown(one_line(name))
         trick_cls = hub.tricks.get(name)
-        problems += trick_cls.problems(getattr(config.trick, name), config, domain)
+        mistake = restriction_mistake(trick_cls, config.loss, config.tricks, hub)
+        if mistake:  # not "does not suit loss 'wasserstein' (it suits: wassersten)"
+            raise PluginError(f"trick '{name}': {mistake} ({hub_hint(hub, 'trick', name)})")
+        found = trick_cls.problems(getattr(config.trick, name), config, domain)
+        problems += _listed(found, hub, "trick", name, "problems()")
         problems += _targets_unused(trick_cls, config.loss, hub)
         problems += _tasks_missing(trick_cls, config, hub)
     request = domain.conditioning(config)
     if request is not None:
-        from ganhub.conditioning import check_request
+        from ganhub.conditioning import ConditionRequest, check_request
 
+        if not isinstance(request, ConditionRequest):
+            raise PluginError(
+                f"domain '{config.plugin}': its conditioning() returned "
+                f"{type(request).__name__}, not a ganhub.conditioning.ConditionRequest or None "
+                f"({hub_hint(hub, 'domain', config.plugin)})"
+            )
         problems += check_request(request, {e.name: e.obj for e in hub.conditioners})
     if training:
         for name in config.loggers:
@@ -383,7 +415,8 @@ def check_cross(config: RunConfig, hub: Hub, *, training: bool = True) -> None:
                 raise hub.loggers.unknown(one_line(name))
             logger_cls = hub.loggers.get(name)
             options = getattr(config.logger, name, None) or logger_cls.Config()
-            problems += logger_cls.problems(options, config)  # a missing package, say
+            found = logger_cls.problems(options, config)  # a missing package, say
+            problems += _listed(found, hub, "logger", name, "problems()")
         from ganhub.metrics import reported_by
 
         for name in config.eval.metrics or []:
@@ -402,17 +435,14 @@ def check_cross(config: RunConfig, hub: Hub, *, training: bool = True) -> None:
                 f"trainer.keep_best={one_line(keep, 60)}: no metric reports that score"
                 f"{did_you_mean(keep, scores)}; ganhub list metrics names them"
             )
-        problems += _domain_check(domain, config)
+        problems += _listed(domain.check(config), hub, "domain", config.plugin, "check()")
     if problems:
         raise ConfigError("; ".join(problems))
 
 
-def _domain_check(domain: Any, config: RunConfig) -> list[str]:
-    """`Domain.check`, a plugin's exception as one line naming the domain."""
-    from ganhub.errors import plugin_code
-
-    with plugin_code(f"domain '{config.plugin}': its check()", "a bug of its plugin"):
-        return list(domain.check(config))
+def _listed(found: Any, hub: Hub, kind: str, name: str, method: str) -> list[str]:
+    """A part's reasons (`problems()`, `check()`), or one line saying it returned no list."""
+    return listed_text(found, f"{kind} '{name}': its {method}", hub_hint(hub, kind, name))
 
 
 # -- help ------------------------------------------------------------------------------------

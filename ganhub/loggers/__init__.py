@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -11,6 +14,21 @@ from ganhub.config.schema import Section
 if TYPE_CHECKING:
     from ganhub.config.schema import RunConfig
 
+# the name the logger being built is registered under (`registered_as`), whose options
+# (`logger.<name>`) it gets
+_BUILDING: ContextVar[str] = ContextVar("ganhub_logger_name", default="")
+
+
+@contextmanager
+def registered_as(name: str) -> Iterator[None]:
+    """Build a logger registered as `name` (`GuardedLogger` does, for a run): `self.options`
+    are then `logger.<name>`'s, whether or not its class sets `name`."""
+    token = _BUILDING.set(name)
+    try:
+        yield
+    finally:
+        _BUILDING.reset(token)
+
 
 class Logger:
     """Receives host-side metrics on logging steps and artifact paths on sampling steps.
@@ -18,9 +36,10 @@ class Logger:
     Loggers run on rank 0 only and never see device tensors, so they cannot slow the loop
     beyond the logging interval.
 
-    A logger with options sets `name` (the name it is registered under) and `Config` (a
-    pydantic `Section`): users write `logger.<name>.<key>=value`, the config validates it, and
-    `self.options` holds the result.
+    A logger with options sets `Config` (a pydantic `Section`): users write
+    `logger.<name>.<key>=value` under the name it is registered as, the config validates it,
+    and `self.options` holds the result. `name`, if set, must be that name (else it is
+    refused when its plugin loads).
     """
 
     name: ClassVar[str] = ""
@@ -35,7 +54,9 @@ class Logger:
         self.run_dir = run_dir
         self.config = config
         section = getattr(config, "logger", None)
-        found = getattr(section, self.name, None) if self.name else None
+        name = _BUILDING.get() or self.name
+        _BUILDING.set("")  # a logger this one builds is not registered under its name
+        found = getattr(section, name, None) if name else None
         self.options: Any = found if found is not None else self.Config()
 
     @classmethod

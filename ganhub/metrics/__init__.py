@@ -188,9 +188,7 @@ def supported(metrics: Iterable[Metric], caps: Capabilities) -> list[Metric]:
     line naming the metric (as in `compute`), not one blamed on the caller."""
     applicable = []
     for metric in metrics:
-        with plugin_code(
-            f"metric '{metric.name}': its supports()", "see `ganhub list metrics` for its plugin"
-        ):
+        with plugin_code(f"metric '{metric.name}': its supports()", _plugin_hint(metric)):
             if metric.supports(caps):
                 applicable.append(metric)
     return applicable
@@ -198,8 +196,19 @@ def supported(metrics: Iterable[Metric], caps: Capabilities) -> list[Metric]:
 
 def _computed(metric: Metric, system: GANSystem, n_samples: int, seed: int) -> Any:
     """`metric.compute`, a plugin's exception as one line naming the metric."""
-    with plugin_code(f"metric '{metric.name}'", "see `ganhub list metrics` for its plugin"):
+    with plugin_code(f"metric '{metric.name}'", _plugin_hint(metric)):
         return metric.compute(system, n_samples=n_samples, seed=seed)
+
+
+def _plugin_hint(metric: Metric) -> str:
+    """Where a metric's code comes from, for its errors: `ganhub list metrics` lists it with
+    its plugin, named here too where a registry holds it (as a trick's errors name theirs)."""
+    from ganhub.plugin_guard import registered_hint
+
+    found = registered_hint(metric)
+    if not found:
+        return "see `ganhub list metrics` for its plugin"
+    return f"see `ganhub list metrics`: {found}"
 
 
 def evaluate(

@@ -28,6 +28,10 @@ class WeightClip(Trick):
     Config = WeightClipConfig
     excludes = frozenset({"gp", "spectral_norm"})  # other Lipschitz constraints; use one
 
+    def constrains_d(self) -> bool:
+        """Clamped weights bound D's Lipschitz constant: what a WGAN critic needs."""
+        return True
+
     def setup(self, system: GANSystem) -> None:
         """Remember the discriminators' parameters."""
         self.params = [p for d in system.discriminators() for p in d.parameters()]
