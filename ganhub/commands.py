@@ -168,11 +168,29 @@ def plugins() -> None:
         for kind, names in info.registered.items():
             if names:
                 click.echo(one_line(f"    {kind}: {', '.join(names)}"))
-        if info.status != "ok":
+        hooks = lifecycle_hooks(hub.pm, info.name)  # run in every run, whatever its domain
+        if hooks:
+            click.echo(one_line(f"    hooks: {', '.join(hooks)}"))
+        if info.status == "disabled":  # the user's choice, not an error
+            click.echo(one_line(f"    off:   {info.error}; {info.fix}", 2000))
+        elif info.status != "ok":
             click.echo(one_line(f"    error: {info.error}", 2000))
             click.echo(one_line(f"    fix:   {info.fix}", 2000))
             if info.trace:  # GANHUB_DEBUG=1: the plugin author's traceback, as it is
                 click.echo(info.trace.rstrip())
+
+
+def lifecycle_hooks(pm: Any, plugin: str) -> list[str]:
+    """The lifecycle hooks (`before_train`, `after_step`...) the plugin `plugin` implements, in
+    the order a run calls them; none for a plugin that is not registered (`pm`: pluggy's)."""
+    from ganhub import hookspecs
+
+    registered = pm.get_plugin(plugin)
+    if registered is None:
+        return []
+    found = {caller.name for caller in pm.get_hookcallers(registered) or []}
+    specs = [name for name, obj in vars(hookspecs).items() if hasattr(obj, "ganhub_spec")]
+    return [name for name in specs if name in found and not name.startswith("register_")]
 
 
 class _Kind(click.Choice):

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ganhub.config.schema import RunConfig
     from ganhub.data.inspect import DataReport
     from ganhub.domain import Domain
+    from ganhub.plugins import Hub
 
 _ARGS = {**HELP, "ignore_unknown_options": True, "allow_extra_args": True}
 
@@ -86,6 +87,7 @@ def _resolve(data: Path | None, overrides: tuple[str, ...]) -> tuple[RunConfig, 
             f"(available: {', '.join(hub.domains.names())})"
         )
     if data is not None:
+        _refuse_data_folder(data, raw["plugin"], hub)
         # set as a Path, not as the text `data.path=DATA`: DATA is a path the shell gave, and
         # must not be parsed as a value (a folder `null`, `true` or `[x]`) or expanded again
         set_dotted(raw, ["data", "path"], _literal(data))
@@ -104,6 +106,23 @@ def _resolve(data: Path | None, overrides: tuple[str, ...]) -> tuple[RunConfig, 
     if problems:
         raise ConfigError("; ".join(problems))
     return config, domain
+
+
+def _refuse_data_folder(data: Path, plugin: object, hub: Hub) -> None:
+    """Refuse DATA for a domain with no data.path key (toy2d), which trains on data it makes
+    itself, in words about that: DATA becomes data.path, a key the user never typed, and
+    validation would call it unknown."""
+    from ganhub.domain import reads_data_path
+    from ganhub.errors import UsageError, one_line
+
+    if not isinstance(plugin, str) or plugin not in hub.domains:
+        return  # validation names the unknown plugin
+    if not reads_data_path(hub.domains.get(plugin).config_class):
+        raise UsageError(
+            f"DATA {one_line(data, 200)}: domain '{plugin}' reads no data folder, it trains on "
+            f"data it makes itself (its data.* keys); `ganhub data check plugin={plugin}` "
+            "checks that data"
+        )
 
 
 def _literal(data: Path) -> Path:

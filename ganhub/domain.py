@@ -132,6 +132,12 @@ class Domain(ABC):
 
         if fmt != "shard":
             raise UsageError(f"--to {fmt}: domain '{config.plugin}' converts to: shard")
+        if not reads_data_path(type(config)):  # a shard it could never be pointed at
+            raise UsageError(
+                f"--to {fmt}: domain '{config.plugin}' has no data.path key to read a shard "
+                "back from; it trains on data it makes itself (its data.* keys), so there is "
+                "nothing to convert"
+            )
         self.refuse_labelled(config, fmt)
         source = self.build(config, BuildHints()).data()
         import torch
@@ -142,6 +148,18 @@ class Domain(ABC):
             samples = samples[[i for i in range(len(samples)) if i not in skipped]]
         data = config.model_dump(mode="json").get("data")
         return write_shard(out, samples, {"plugin": config.plugin, "data": data})
+
+
+def reads_data_path(config_class: type[RunConfig]) -> bool:
+    """Whether a domain's config has a `data.path` key: where its runs read a data folder,
+    zip or shard from. Without one it trains on data it makes itself (toy2d's mixtures), and
+    `ganhub data` has no folder to check or convert. A `data` section of a type that is not
+    one config class (a union) is taken to have one: its validation decides."""
+    field = config_class.model_fields.get("data")
+    section = field.annotation if field is not None else None
+    if not isinstance(section, type) or not hasattr(section, "model_fields"):
+        return field is not None and section is not None
+    return "path" in section.model_fields
 
 
 # -- what a run checks of a domain's declarations -----------------------------------------

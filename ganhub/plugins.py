@@ -2,7 +2,8 @@
 
 A plugin that fails to import, lacks an optional dependency, or raises while registering is
 recorded with its error and the `pip install` line that fixes it; the others load regardless.
-Set ``GANHUB_STRICT_PLUGINS=1`` to turn such failures into exceptions (for plugin authors).
+Set ``GANHUB_STRICT_PLUGINS=1`` to turn such failures into exceptions (for plugin authors), and
+``GANHUB_DISABLE_PLUGINS=name1,name2`` to leave installed plugins unloaded (`plugin_switch`).
 """
 
 from __future__ import annotations
@@ -38,15 +39,12 @@ from ganhub.plugin_fixes import (
     undeclared,
     where_in_plugin,
 )
-from ganhub.plugin_guard import (
-    added_commands,
-    command_tree,
-    replaced_command,
-    restore_commands,
-)
+from ganhub.plugin_guard import added_commands, command_tree, replaced_command, restore_commands
+from ganhub.plugin_switch import disabled_plugins, switch_off, warn_unknown
 from ganhub.registry import KINDS, Registry
 
 _SINGULAR = dict(zip(KINDS, ("domain", "loss", "trick", "metric", "logger", "conditioner")))
+_STATES = {"unavailable": "is unavailable", "disabled": "is switched off"}  # else: failed
 
 if TYPE_CHECKING:
     import click
@@ -82,7 +80,7 @@ class PluginInfo:
     module: str
     dist: str
     version: str
-    status: str = "ok"  # ok | unavailable | error
+    status: str = "ok"  # ok | unavailable | error | disabled (GANHUB_DISABLE_PLUGINS)
     error: str = ""
     fix: str = ""
     registered: dict[str, list[str]] = field(default_factory=dict)
@@ -175,14 +173,16 @@ class Hub:
             hub._load(ep.name, ep.value, dist=dist, version=version, entry_point=ep)
         for name, module in extra:
             hub.add(name, module)
+        warn_unknown(disabled_plugins(), hub.plugins)
         return hub
 
     def add(self, name: str, plugin: object, dist: str = "(in-process)", version: str = "") -> None:
         """Register a plugin object or module in-process (tests, notebooks) and run its hooks."""
         info = PluginInfo(name, getattr(plugin, "__name__", repr(plugin)), dist, version)
         self.plugins[name] = info
-        self._accept(name, plugin, info)
-        self.registry("domains")  # run its discovery hooks now: errors surface at once
+        if not switch_off(info):  # GANHUB_DISABLE_PLUGINS: listed, never registered
+            self._accept(name, plugin, info)
+            self.registry("domains")  # run its discovery hooks now: errors surface at once
 
     def _load(
         self,
@@ -195,6 +195,8 @@ class Hub:
     ) -> None:
         info = PluginInfo(name, target, dist, version)
         self.plugins[name] = info
+        if entry_point is not None and switch_off(info):  # ganhub's own modules: always
+            return
         try:
             plugin: Any = entry_point.load() if entry_point else importlib.import_module(target)
         except ImportError as exc:
@@ -421,10 +423,10 @@ class Hub:
     def failures(self) -> list[PluginInfo]:
         """Plugins that did not load or register, for warnings."""
         self.registry("domains")
-        return [p for p in self.plugins.values() if p.status != "ok"]
+        return [p for p in self.plugins.values() if p.status not in ("ok", "disabled")]
 
-    def _failed_names(self) -> list[str]:
-        return [info.name for info in self.plugins.values() if info.status != "ok"]
+    def _failed_names(self) -> list[str]:  # a plugin the user switched off did not fail
+        return [p.name for p in self.plugins.values() if p.status not in ("ok", "disabled")]
 
     def require_domain(self, name: str) -> Domain:
         """The domain `name`, or an error that says how to install it when its plugin failed."""
@@ -436,7 +438,7 @@ class Hub:
                 if info.status != "ok" and (key == name or info.module == name)
             ]
             for info in failed:
-                state = "is unavailable" if info.status == "unavailable" else "failed to load"
+                state = _STATES.get(info.status, "failed to load")
                 raise PluginError(f"plugin '{info.name}' {state}: {info.error}. Fix: {info.fix}")
             misplaced = in_another_group(name)
             if misplaced:

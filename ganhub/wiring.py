@@ -57,6 +57,8 @@ def components(config: RunConfig, hub: Hub | None = None, *, training: bool = Tr
         metrics={entry.name: entry.obj for entry in hub.metrics},
         hooks=GuardedHooks(hub.pm.hook),
         provenance=provenance,
+        # the metrics a run evaluates are known once its system is built: the run picks them
+        metric_providers={e.name: hub.provider("metrics", e.name) for e in hub.metrics},
     )
 
 

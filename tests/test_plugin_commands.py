@@ -104,9 +104,13 @@ def test_new_subcommands_of_an_existing_group_are_recorded() -> None:
 
     hub = Hub.discover(extra=(("extend", _plugin(extend)),))
     cli = _cli(hub)
-    assert hub.plugins["extend"].status == "ok"
-    assert hub.plugins["extend"].registered["commands"] == ["data shuffle"]
-    assert "shuffle" in cli.commands["data"].commands  # type: ignore[attr-defined]
+    group = cli.commands["data"]
+    try:
+        assert hub.plugins["extend"].status == "ok"
+        assert hub.plugins["extend"].registered["commands"] == ["data shuffle"]
+        assert "shuffle" in group.commands  # type: ignore[attr-defined]
+    finally:  # the `data` group is one object shared by every CLI this process builds
+        group.commands.pop("shuffle", None)  # type: ignore[attr-defined]
 
 
 def test_refusals_over_names_say_what_happened() -> None:

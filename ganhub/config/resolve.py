@@ -81,6 +81,20 @@ def resolve(
     )
 
 
+def _kept_parts(raw: Mapping[str, Any], saved: Mapping[str, Any]) -> dict[str, Any]:
+    """The loggers and metrics a resume uses: the user's, else the saved run's (None: every
+    metric the run evaluated, its domain's defaults included)."""
+    given_eval, saved_eval = (d.get("eval") for d in (raw, saved))
+    metrics = (saved_eval or {}).get("metrics") if isinstance(saved_eval, dict) else None
+    if isinstance(given_eval, dict) and "metrics" in given_eval:
+        metrics = given_eval["metrics"]
+    loggers = raw.get("loggers", saved.get("loggers"))
+    return {
+        "loggers": loggers if isinstance(loggers, list) else [],  # else: validation names it
+        "metrics": metrics if isinstance(metrics, list) or metrics is None else [],
+    }
+
+
 def read_saved(run_dir: str | Path) -> dict[str, Any]:
     """The config.yaml of a run directory (`~` and `$VAR` expanded, as every path typed after
     `key=` is), or a one-line error saying it is not one."""
@@ -150,7 +164,8 @@ def _validate(
         saved = read_saved(raw["resume"])
         run_dir = Path(expand_path_text(str(raw["resume"])))
         origin = str(run_dir / "config.yaml")
-        require_installed(run_dir, saved, hub)  # a missing plugin: the pip line that adds it
+        # a missing plugin: the pip line that adds it (loggers and metrics the resume keeps)
+        require_installed(run_dir, saved, hub, used=_kept_parts(raw, saved))
     if saved is not None and raw.get("plugin") not in (None, saved.get("plugin")):
         raise ConfigError(
             f"plugin={one_line(raw['plugin'], 60)}: {origin} is a "

@@ -7,7 +7,7 @@ checkpoints, `evaluate`) only receives them, so it never imports plugin discover
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +35,8 @@ class Components:
     run may name (eval.metrics, the domain's defaults); `hooks` calls the lifecycle hooks
     (`hooks.before_train(run=...)`, pluggy's hook relay); `condition` the labels and resolved
     mechanisms of a conditional run (None otherwise); `provenance` says which plugin and
-    distribution each part came from, written to the run directory as requires.json.
+    distribution each part came from, and `metric_providers` the same of every metric a run
+    may name: `requires` joins them into the run directory's requires.json.
     """
 
     domain: Domain
@@ -46,6 +47,17 @@ class Components:
     hooks: Any = field(default_factory=NoHooks)
     provenance: dict[str, Any] = field(default_factory=dict)
     condition: Condition | None = None
+    metric_providers: Mapping[str, dict[str, str]] = field(default_factory=dict)
+
+    def requires(self, metrics: Iterable[str]) -> dict[str, Any]:
+        """What the run directory's requires.json holds: `provenance`, and the plugin and
+        distribution of each metric the run evaluates (`metrics`, their names), so that a run
+        opened where one of them is not installed names the package to install ({} for a run
+        built without a hub, which knows no plugins)."""
+        if not self.provenance:
+            return {}
+        used = [self.metric_providers[n] for n in metrics if n in self.metric_providers]
+        return {**self.provenance, "metrics": used}
 
 
 __all__ = ["Components", "NoHooks"]

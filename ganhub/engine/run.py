@@ -46,7 +46,6 @@ from ganhub.errors import (
     unknown_choice,
 )
 from ganhub.interrupts import OutputsStopped, Terminated
-from ganhub.losses import Targets
 from ganhub.metrics import Metric, check_metrics, evaluate, unused_inception_settings
 from ganhub.plugin_guard import GuardedLogger, Owners, hook_plugins
 from ganhub.provenance import REQUIRES_FILE
@@ -114,13 +113,7 @@ class Run:
         ]
         # auxiliary tasks' terms, which the loop also keeps by trick name in PhaseOutput.tasks
         self.task_terms = {t.extra_loss: t.name for t in terms if t.auxiliary_task}
-        targets = Targets()
-        for fn in self.points["targets"]:
-            try:
-                targets = fn(targets)
-            except Exception as exc:
-                self.owners.trick_fault(exc, fn, "targets")
-                raise
+        targets = start.run_targets(self.points["targets"], self.owners)  # type-checked
         d_tricks = sorted(
             (t for t in self.tricks if t.implements("d_input")), key=lambda t: t.d_input_order
         )
@@ -138,7 +131,7 @@ class Run:
             input_graphs=frozenset().union(*(t.input_graphs() for t in self.tricks)),
             owners=self.owners,
         )
-        self.data = self.system.data()
+        self.data = start.data_source(self.system, config.plugin, self.owners)
         # fp16's scaler skips overflowing steps: their values must stay out of the means
         self.stats = StatsAccumulator(skip_nonfinite=self.scaler is not None)
         self.step = 0
@@ -240,8 +233,9 @@ class Run:
         rewrites it with them."""
         data = with_absolute_paths(self.config, self.config.model_dump(mode="json"))
         checkpoint.write_text_atomic(self.run_dir / "config.yaml", dump_yaml(data, sort_keys=False))
-        if self.parts.provenance:
-            text = json.dumps(self.parts.provenance, indent=1, sort_keys=True)
+        requires = self.parts.requires(m.name for m in self.metrics())  # the metrics too
+        if requires:
+            text = json.dumps(requires, indent=1, sort_keys=True)
             checkpoint.write_text_atomic(self.run_dir / REQUIRES_FILE, text)
 
     # -- batches, signals --------------------------------------------------------------

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from ganhub.config.schema import RunConfig
     from ganhub.engine.system import GANSystem
+    from ganhub.losses import Targets
 
 
 def refuse_nothing_to_train(config: RunConfig, run_dir: Path, step: int) -> None:
@@ -261,6 +262,41 @@ def restore_training_state(
         seed_everything(seed + step + 1_000_003 * dist.rank)
     extra = state.get("extra", {})
     return extra if isinstance(extra, dict) else {}
+
+
+def run_targets(hooks: list[Any], owners: Owners) -> Targets:
+    """The label targets after each trick's `targets()` in turn (`hooks`: their bound
+    methods): one that raises, or returns anything but a `Targets` (a forgotten `return`), is
+    named in one line, not blamed on the loss that reads it later."""
+    from ganhub.losses import Targets
+
+    targets = Targets()
+    for fn in hooks:
+        try:
+            targets = fn(targets)
+        except Exception as exc:
+            owners.trick_fault(exc, fn, "targets")
+            raise
+        if not isinstance(targets, Targets):
+            name = getattr(getattr(fn, "__self__", None), "name", "?")
+            raise PluginError(
+                f"trick '{name}': its targets() returned {type(targets).__name__}, not a "
+                "ganhub.losses.Targets (return the targets it was given, or a changed copy: "
+                f"dataclasses.replace(targets, real=0.9)) ({owners.hint('trick', name)})"
+            )
+    return targets
+
+
+def data_source(system: Any, plugin: str, owners: Owners) -> Any:
+    """The system's `data()`: an exception it raises is one line naming the domain, except an
+    OSError naming a file (a data path the user gave, a full disk), which the command line
+    shows in one line as it is."""
+    try:
+        return system.data()
+    except Exception as exc:
+        if not (isinstance(exc, OSError) and exc.filename is not None):
+            owners.fault(exc, "domain", plugin, "data()")
+        raise
 
 
 def check_batch_size(data: Any, batch_size: int, world: int) -> None:

@@ -65,12 +65,14 @@ def evaluate_run(
 ) -> dict[str, Any]:
     """Evaluate a run's latest checkpoint over `seeds` sample seeds; write and return eval.json."""
     from ganhub.api import load
+    from ganhub.config.resolve import read_saved
     from ganhub.config.schema import EvalConfig
     from ganhub.errors import UsageError
     from ganhub.metrics import COUNT_KEYS, applies_to, check_metrics, evaluate, supported
     from ganhub.metrics.features import extractor_names, extractors_used
     from ganhub.metrics.store import check_output_file, write_json
     from ganhub.plugins import get_hub
+    from ganhub.provenance import require_installed
 
     hub = get_hub()
     items = []
@@ -110,6 +112,8 @@ def evaluate_run(
             f"'{run_dir}': no metrics to score (the domain's defaults: {defaults}); "
             "pass eval.metrics=[...] (ganhub list metrics)"
         )
+    # a metric of a plugin no longer installed: the pip line that adds it, as for a domain
+    require_installed(run_dir, read_saved(run_dir), hub, used={"metrics": names})
     metrics = [hub.metrics.get(n) for n in names]
     caps = system.capabilities()
     usable = supported(metrics, caps)
