@@ -254,3 +254,6 @@ def _raised_in_discriminator(exc: BaseException, system: GANSystem) -> bool:
             return True
         tb = tb.tb_next
     return False
+
+
+__all__ = ["BATCH_SOURCE", "Domain", "check_declarations", "guard_packed", "modality_mismatch", "reads_data_path"]  # fmt: skip

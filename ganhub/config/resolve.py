@@ -488,3 +488,10 @@ def default_text(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ",".join(str(v) for v in value) + "]"
     return str(value)
+
+
+__all__ = [
+    "check_cross", "config_class", "default_text", "describe_keys", "format_validation_error",
+    "naming_source", "read_saved", "refuse_fixed_changes", "refuse_renamed",
+    "refuse_saved_destinations", "resolve", "validate",
+]  # fmt: skip

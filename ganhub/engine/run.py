@@ -492,3 +492,6 @@ class Run:
         if self.directory is not None:
             self.directory.close()
         distributed.shutdown(self.dist)
+
+
+__all__ = ["Run"]

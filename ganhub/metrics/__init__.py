@@ -342,6 +342,7 @@ __all__ = [
     "direction_of",
     "evaluate",
     "refuse_shared_keys",
+    "reported_by",
     "supported",
     "undeclared",
 ]

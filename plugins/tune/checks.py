@@ -38,7 +38,7 @@ def check_reported(objectives: list[str], params: list[Param], config: RunConfig
         return  # timing, or values of undeclared metrics: known once a trial reports them
     import torch
 
-    from ganhub.engine.run import prepare_system
+    from ganhub.engine.prepare import prepare_system
     from ganhub.wiring import components
 
     # what the runs will be: the metrics that apply to them, the domain's default ones
