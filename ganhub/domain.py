@@ -157,9 +157,10 @@ def reads_data_path(config_class: type[RunConfig]) -> bool:
     one config class (a union) is taken to have one: its validation decides."""
     field = config_class.model_fields.get("data")
     section = field.annotation if field is not None else None
-    if not isinstance(section, type) or not hasattr(section, "model_fields"):
+    fields = getattr(section, "model_fields", None) if isinstance(section, type) else None
+    if not isinstance(fields, dict):
         return field is not None and section is not None
-    return "path" in section.model_fields
+    return "path" in fields
 
 
 # -- what a run checks of a domain's declarations -----------------------------------------
