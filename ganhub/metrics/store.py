@@ -48,8 +48,8 @@ def page_destination(out: str | None, default_name: str, run_dir: Path) -> Path 
     """A viewing command's --out as the page's path (None: the command's default): one ending
     in a path separator, or naming a folder that exists, means `default_name` inside that
     folder. Refused in one line when it would replace a file of the run (its config.yaml,
-    metrics.jsonl, a checkpoint's files): inside the run directory only a new file or an
-    earlier page (.html) is a destination."""
+    metrics.jsonl, a checkpoint's files), and anywhere when it would replace a file that is
+    not a page a viewing command wrote: only a new file or an earlier page is a destination."""
     from ganhub.errors import UsageError, one_line
 
     if out is None:
@@ -65,7 +65,22 @@ def page_destination(out: str | None, default_name: str, run_dir: Path) -> Path 
             f"'{one_line(path.name, 80)}'; give a new file, or a path outside the run directory"
         )
     check_output_file(path)
+    if path.is_file() and not _ganhub_page(path):  # a user's file: never replaced by a page
+        raise UsageError(
+            f"--out '{one_line(out, 200)}' exists and is not a page ganhub wrote; give a new "
+            "file, or remove it first"
+        )
     return path
+
+
+def _ganhub_page(path: Path) -> bool:
+    """Whether `path` is a page a viewing command wrote (its title starts with "ganhub")."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(512)
+    except OSError:
+        return False
+    return head.startswith(b"<!doctype html>") and b"<title>ganhub " in head
 
 
 def check_output_file(path: Path) -> None:
