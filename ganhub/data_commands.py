@@ -465,6 +465,4 @@ def _hard_link(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
-__all__ = [
-    "check_command", "clean_command", "convert_command", "copy_kept", "data_group", "inspect",
-]  # fmt: skip
+__all__ = ["clean_command", "convert_command", "copy_kept", "data_group", "inspect"]
