@@ -114,3 +114,19 @@ def test_a_checkpoint_with_an_unnormalised_projection_embedding_loads_as_trained
     table = fresh.system.D.embed.table
     assert not parametrize.is_parametrized(table) and torch.equal(table.weight, weight)
     assert table.weight is original  # the optimizer's parameter, so a resume steps it
+
+
+@pytest.mark.parametrize(
+    ("source", "own"),
+    [("digits", "0, 1, 2, 3, 4, 5, 6, 7, 8, 9"), ("shapes", "square, ellipse, triangle")],
+)
+def test_class_names_for_data_with_its_own_classes_are_refused(source: str, own: str) -> None:
+    """condition.classes=[a,b] on the digits was saved and ignored: the run had classes 0-9,
+    and `ganhub sample RUN --label a` then failed."""
+    from ganhub.config.resolve import resolve
+    from ganhub.errors import ConfigError
+
+    keys = ["plugin=dcgan", "model.conditional=true", f"data={source}", "condition.classes=[a,b]"]
+    with pytest.raises(ConfigError, match=rf"data={source} has its own: {own}$"):
+        resolve(keys)
+    resolve(keys[:-1])  # the data's own classes

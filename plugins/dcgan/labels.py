@@ -91,4 +91,13 @@ def conditional_problems(config: DCGANConfig) -> list[str]:
         )
     if config.data.labels is not None and config.data.source != "folder":
         problems.append("data.labels (a CSV of labels) applies to folder data only")
+    classes = config.condition.classes
+    if classes is not None and config.data.source != "folder":
+        own = label_spec(config).names
+        named = ", ".join(own[0]) if own and len(own) == 1 else "numbered classes"
+        problems.append(
+            f"condition.classes=[{','.join(classes)}] names the classes of folder data (filled "
+            f"from its class sub-folders or data.labels); data={config.data.source} has its "
+            f"own: {named}"
+        )
     return problems

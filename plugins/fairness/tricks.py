@@ -251,7 +251,8 @@ class Resample(DensityRatioTrick):
         if domain.conditioning(config) is not None:
             out.append(
                 "trick 'resample' re-draws real samples, which a conditional run's labels "
-                "would not follow; use trick 'reweight' there"
+                "would not follow; a conditional run sets its class mix when it samples "
+                "(`ganhub sample RUN --label L`)"
             )
         return out
 
