@@ -184,3 +184,21 @@ def test_a_validators_refusal_of_a_saved_key_names_the_file(workdir: Path) -> No
     fit(make_run(resolve([*TINY_DCGAN, "data.classes=[0,1]", "trainer.steps=1", "name=dc"])))
     with pytest.raises(ConfigError, match=r"^config file 'runs/dc/config.yaml': data.classes="):
         resolve(["resume=runs/dc", "data=folder", f"data.path={workdir}"])
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "saved"),
+    [("condition.discriminator", "input_concat", "projection"), ("condition.embed_dim", 16, 64)],
+)
+def test_a_resume_keeps_the_conditioning_mechanism_its_weights_were_trained_with(
+    workdir: Path, key: str, value: object, saved: object
+) -> None:
+    """The mechanisms and their width shape G and D: a resume that changed them failed in
+    the weights' loading; it is refused naming the saved value, any domain alike."""
+    from ganhub.errors import ConfigError
+
+    fit(make_run(resolve(["plugin=dcgan", "preset=tiny", "model.conditional=true",
+                          "trainer.steps=2", "eval.metrics=[]", "name=c"])))  # fmt: skip
+    with pytest.raises(ConfigError, match=f"runs/c trained with {key}={saved}, and a resumed"):
+        resolve(["resume=runs/c", f"{key}={value}"])
+    resolve(["resume=runs/c", f"{key}={saved}", "trainer.steps=4"])  # the same value: a resume

@@ -239,8 +239,9 @@ def refuse_fixed_changes(
     domain: Domain, saved: Mapping[str, Any], user: Mapping[str, Any], origin: str
 ) -> None:
     """A resume that gives one of the domain's `resume_fixed_keys` another value than the run
-    was trained with (its task): refused, naming the saved value."""
-    for key in domain.resume_fixed_keys:
+    was trained with (its task), or another conditioning mechanism or width: refused."""
+    shaping = ("condition.generator", "condition.discriminator", "condition.embed_dim")
+    for key in (*shaping, *domain.resume_fixed_keys):
         path = key.split(".")
         given, was = value_at(user, path), value_at(saved, path)
         if given is ABSENT or was is ABSENT or given == was:

@@ -9,7 +9,9 @@ with it): with `fp16_res` > 0 the blocks of G and D at the top `fp16_res` resolu
 below 8 px (`fp16_resolution`), run under float16 autocast on CUDA, and every convolution of
 every block, float16 or float32 (G's convs and toRGBs; D's fromRGB, convs and epilogue conv,
 not its skips or FC layers), clamps its output to +-256 (`conv_clamp`). With `fp16_res=0`
-nothing runs in float16 and nothing is clamped (its `--fp32`).
+nothing runs in float16 and nothing is clamped (its `--fp32`), unless the engine's
+`precision=16` runs every layer under float16 autocast: then every block clamps as well
+(`clamp=True`), since float16's range ends at 65,504.
 """
 
 from __future__ import annotations
@@ -43,9 +45,10 @@ def fp16_resolution(resolution: int, fp16_res: int) -> int:
     return max(2 ** (int(math.log2(resolution)) + 1 - fp16_res), 8)
 
 
-def conv_clamp(fp16_res: int) -> float | None:
-    """The clamp of every block's convolutions: +-256 with mixed precision, else none."""
-    return CONV_CLAMP if fp16_res > 0 else None
+def conv_clamp(fp16_res: int, clamp: bool = False) -> float | None:
+    """The clamp of every block's convolutions: +-256 with float16 blocks (`fp16_res` > 0) or
+    when asked (`clamp`: the whole network under float16 autocast), else none."""
+    return CONV_CLAMP if fp16_res > 0 or clamp else None
 
 
 def channels_at(resolution: int, base: int, cap: int) -> int:
@@ -128,7 +131,8 @@ class SynthesisNetwork(nn.Module):
     """Learned 4x4 constant -> image at `resolution`, skip (toRGB sum) architecture."""
 
     def __init__(self, w_dim: int, resolution: int, img_c: int, channel_base: int,
-                 channel_max: int, fp16_res: int = 0, noise: bool = True) -> None:  # fmt: skip
+                 channel_max: int, fp16_res: int = 0, noise: bool = True,
+                 clamp: bool = False) -> None:  # fmt: skip
         super().__init__()
         self.noise = noise  # False: the noise inputs are never added (their strengths stay 0)
         log2 = int(math.log2(resolution))
@@ -138,7 +142,9 @@ class SynthesisNetwork(nn.Module):
         for res in self.resolutions:
             out_c = channels_at(res, channel_base, channel_max)
             fp16 = res >= lowest_fp16
-            block = SynthesisBlock(in_c, out_c, w_dim, res, img_c, fp16, conv_clamp(fp16_res))
+            block = SynthesisBlock(
+                in_c, out_c, w_dim, res, img_c, fp16, conv_clamp(fp16_res, clamp)
+            )
             self.blocks.append(block)
             in_c = out_c
         self.num_ws = 2 * len(self.resolutions)
@@ -167,7 +173,7 @@ class Generator(nn.Module):
     def __init__(self, z_dim: int, w_dim: int, map_layers: int, resolution: int, img_c: int,
                  channel_base: int, channel_max: int, fp16_res: int = 0,
                  map_lr_mul: float = 0.01, noise: bool = True,
-                 condition: Condition | None = None) -> None:  # fmt: skip
+                 condition: Condition | None = None, clamp: bool = False) -> None:  # fmt: skip
         super().__init__()
         self.z_dim = z_dim
         self.conditional = condition is not None
@@ -178,7 +184,7 @@ class Generator(nn.Module):
                                      map_lr_mul)  # fmt: skip
             self.mapping = condition.wrap_generator(mapping)
         self.synthesis = SynthesisNetwork(
-            w_dim, resolution, img_c, channel_base, channel_max, fp16_res, noise
+            w_dim, resolution, img_c, channel_base, channel_max, fp16_res, noise, clamp
         )
         self.num_ws = self.synthesis.num_ws
 
@@ -278,26 +284,27 @@ class Discriminator(nn.Module):
     """fromRGB, residual blocks down to 4x4, minibatch stddev, conv, two FC layers -> logit."""
 
     def __init__(self, resolution: int, img_c: int, channel_base: int, channel_max: int,
-                 fp16_res: int = 0, mbstd_group: int = 4) -> None:  # fmt: skip
+                 fp16_res: int = 0, mbstd_group: int = 4, clamp: bool = False) -> None:  # fmt: skip
         super().__init__()
         log2 = int(math.log2(resolution))
         resolutions = [2**i for i in range(log2, 2, -1)]  # r, r/2, ..., 8
-        clamp, lowest_fp16 = conv_clamp(fp16_res), fp16_resolution(resolution, fp16_res)
+        lowest_fp16 = fp16_resolution(resolution, fp16_res)
+        limit = conv_clamp(fp16_res, clamp)
         self.from_rgb = EqualConv2d(img_c, channels_at(resolution, channel_base, channel_max), 1)
-        self.from_rgb.clamp = clamp
+        self.from_rgb.clamp = limit
         self.blocks = nn.ModuleList(
             DiscriminatorBlock(
                 channels_at(res, channel_base, channel_max),
                 channels_at(res // 2, channel_base, channel_max),
                 res >= lowest_fp16,
-                clamp,
+                limit,
             )
             for res in resolutions
         )
         c4 = channels_at(4, channel_base, channel_max)
         self.mbstd_group = mbstd_group
         self.conv = EqualConv2d(c4 + 1, c4, 3)  # the epilogue: float32, clamped as the blocks
-        self.conv.clamp = clamp
+        self.conv.clamp = limit
         self.fc = EqualLinear(c4 * 16, c4, act=True)
         self.out = EqualLinear(c4, 1)
         self.feature_dim = c4  # conditioning: projection and class heads read fc's output

@@ -80,12 +80,14 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
         condition = hints.condition
         self.label_spec = condition.labels if condition is not None else None
         self.channels = data.resolved_channels()
+        # precision=16 runs every layer under float16 autocast: clamp as the float16 blocks do
+        clamp = config.precision == "16"
         self.G = Generator(m.z_dim, m.w_dim, m.map_layers, m.image_size, self.channels,
                            m.channel_base, m.channel_max, m.fp16_res, m.map_lr_mul,
-                           m.noise, condition)  # fmt: skip
+                           m.noise, condition, clamp=clamp)  # fmt: skip
         d_in = self.channels + (condition.discriminator_inputs() if condition else 0)
         D = Discriminator(m.image_size, d_in, m.channel_base, m.channel_max,
-                          m.fp16_res, m.mbstd_group)  # fmt: skip
+                          m.fp16_res, m.mbstd_group, clamp=clamp)  # fmt: skip
         if condition is None:
             self.D = with_heads(D, hints.heads)  # auxiliary heads tricks asked for (SSGAN)
         else:

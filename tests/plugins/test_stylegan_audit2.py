@@ -84,6 +84,25 @@ def test_float32_networks_neither_clamp_nor_run_in_float16(size: int) -> None:
     assert not any(b.fp16 for b in [*G.synthesis.blocks, *D.blocks])
 
 
+@pytest.mark.parametrize(("precision", "clamp"), [("16", CONV_CLAMP), ("32", None)])
+def test_the_engines_float16_autocast_clamps_every_convolution(
+    precision: str, clamp: float | None
+) -> None:
+    """precision=16 runs every layer, the 4x4 blocks too, under float16 autocast; with
+    model.fp16_res=0 nothing was clamped, so activations could pass float16's 65,504."""
+    from ganhub.config.resolve import resolve
+    from ganhub.engine.prepare import prepare_system
+    from ganhub.wiring import components
+
+    config = resolve(["plugin=stylegan", "preset=tiny", f"precision={precision}"])
+    assert config.model.fp16_res == 0  # type: ignore[attr-defined]
+    system = prepare_system(config, components(config), torch.device("cpu"))[0]
+    G, D = system.G, system.D
+    assert _clamps(G) == {clamp}
+    convs = [D.from_rgb, D.conv, *(c for b in D.blocks for c in (b.conv0, b.conv1))]
+    assert {c.clamp for c in convs} == {clamp}
+
+
 def test_d_from_rgb_runs_in_its_first_blocks_precision(monkeypatch: pytest.MonkeyPatch) -> None:
     """NVIDIA's fromRGB belongs to D's first block and runs in its dtype; it ran in float32
     ahead of the float16 blocks. The autocast context is recorded (CPU has none)."""
