@@ -14,6 +14,8 @@ import re
 import shutil
 import sys
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -140,10 +142,28 @@ def _expanded(path: Path) -> Path:
     return Path(expand_path_text(str(path)))
 
 
+@contextmanager
+def _domain_code(config: RunConfig, method: str) -> Iterator[None]:
+    """Run a domain's data method: what it raises is one line naming the domain and its plugin
+    (the default methods call its `build().data()`), except ganhub's own errors and an OSError
+    naming a file (the data the user pointed at), which show as they are."""
+    from ganhub.plugin_guard import blame, hub_hint
+    from ganhub.plugins import get_hub
+
+    try:
+        yield
+    except Exception as exc:
+        if not (isinstance(exc, OSError) and exc.filename is not None):
+            hint = hub_hint(get_hub(), "domain", config.plugin)
+            blame(exc, f"domain '{config.plugin}': its {method}", hint)
+        raise
+
+
 def inspect(data: Path | None, overrides: tuple[str, ...]) -> DataReport:
     """The domain's report on the data a run with these settings would read."""
     config, domain = _resolve(data, overrides)
-    return domain.inspect_data(config)
+    with _domain_code(config, "inspect_data()"):
+        return domain.inspect_data(config)
 
 
 @data_group.command(name="check", cls=KeyValueCommand, context_settings=_ARGS)
@@ -214,7 +234,8 @@ def clean_command(
     if out is not None:
         _check_target("--out", out, data, new=True)  # before the check, which may take long
     config, domain = _resolve(data, overrides)
-    report = domain.inspect_data(config)
+    with _domain_code(config, "inspect_data()"):
+        report = domain.inspect_data(config)
     dropped, items = report.dropped(), set(report.items)
     kept = [name for name in report.items if name not in dropped]
     # files the check names that are no items (a .ppm training does not read): left out too
@@ -232,7 +253,8 @@ def clean_command(
         return
     assert out is not None
     # what the copy needs beside its items (a labels file of the kept items' rows only)
-    extra = domain.cleaned_copy_files(config, data, kept)
+    with _domain_code(config, "cleaned_copy_files()"):
+        extra = domain.cleaned_copy_files(config, data, kept)
     written = copy_kept(data, out, kept, hard_links=hard_links, extra=extra)
     # every other file of DATA is named too (a README, a labels CSV the run does not use);
     # those the domain wrote anew for the copy are not "not copied"
@@ -408,7 +430,9 @@ def convert_command(fmt: str, out: Path, force: bool, args: tuple[str, ...]) -> 
 
         shard_outputs(out, replace=force)
     config, domain = _resolve(data, overrides)
-    for path in domain.convert_data(config, fmt, out):
+    with _domain_code(config, "convert_data()"):
+        written = domain.convert_data(config, fmt, out)
+    for path in written:
         click.echo(str(path))
 
 

@@ -97,6 +97,25 @@ def test_a_data_error_naming_a_file_passes_as_the_user_s(workdir: Path, cli: Any
         reset_hub()
 
 
+def test_ganhub_data_check_names_the_domain_whose_data_raises(workdir: Path, cli: Any) -> None:
+    """The default inspect_data builds the system and reads its data(): a traceback before
+    (convert_data and cleaned_copy_files are called the same way)."""
+    from ganhub.plugins import get_hub, reset_hub
+
+    broken = _data_raising(ValueError("no column 'x' in the table"))
+    try:
+        plugin = SimpleNamespace(
+            register_domains=hookimpl(lambda register: register("odd2d", broken))
+        )
+        get_hub().add("odd", plugin)
+        code, _, err = cli("data", "check", "plugin=odd2d")
+    finally:
+        reset_hub()
+    assert code != 0 and len(err.splitlines()) == 1, err
+    assert err.startswith("ganhub: error: domain 'odd2d': its inspect_data() raised ValueError: "
+                          "no column 'x' in the table (plugin 'odd'")  # fmt: skip
+
+
 # -- 2. a trick whose targets() returns no Targets ------------------------------------------
 
 
