@@ -183,18 +183,22 @@ def test_a_validators_refusal_of_a_saved_key_names_the_file(workdir: Path) -> No
 
     fit(make_run(resolve([*TINY_DCGAN, "data.classes=[0,1]", "trainer.steps=1", "name=dc"])))
     with pytest.raises(ConfigError, match=r"^config file 'runs/dc/config.yaml': data.classes="):
-        resolve(["resume=runs/dc", "data=folder", f"data.path={workdir}"])
+        resolve(["resume=runs/dc", "data.proportions=[0.5,0.5]"])
 
 
 @pytest.mark.parametrize(
     ("key", "value", "saved"),
-    [("condition.discriminator", "input_concat", "projection"), ("condition.embed_dim", 16, 64)],
+    [
+        ("condition.discriminator", "input_concat", "projection"),
+        ("condition.embed_dim", 16, 64),
+        ("seed", 3, 0),  # it draws the data order: the resume would not continue the run
+    ],
 )
-def test_a_resume_keeps_the_conditioning_mechanism_its_weights_were_trained_with(
+def test_a_resume_keeps_the_seed_and_conditioning_its_weights_were_trained_with(
     workdir: Path, key: str, value: object, saved: object
 ) -> None:
     """The mechanisms and their width shape G and D: a resume that changed them failed in
-    the weights' loading; it is refused naming the saved value, any domain alike."""
+    the weights' loading; another seed was taken silently. Refused naming the saved value."""
     from ganhub.errors import ConfigError
 
     fit(make_run(resolve(["plugin=dcgan", "preset=tiny", "model.conditional=true",

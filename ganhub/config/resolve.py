@@ -239,9 +239,10 @@ def refuse_fixed_changes(
     domain: Domain, saved: Mapping[str, Any], user: Mapping[str, Any], origin: str
 ) -> None:
     """A resume that gives one of the domain's `resume_fixed_keys` another value than the run
-    was trained with (its task), or another conditioning mechanism or width: refused."""
-    shaping = ("condition.generator", "condition.discriminator", "condition.embed_dim")
-    for key in (*shaping, *domain.resume_fixed_keys):
+    was trained with (its task), another conditioning mechanism or width, or another seed
+    (it draws the data order, which a resume continues): refused, naming the saved value."""
+    fixed = ("seed", "condition.generator", "condition.discriminator", "condition.embed_dim")
+    for key in (*fixed, *domain.resume_fixed_keys):
         path = key.split(".")
         given, was = value_at(user, path), value_at(saved, path)
         if given is ABSENT or was is ABSENT or given == was:

@@ -4,6 +4,7 @@ A checkpoint is a directory `checkpoints/step_000100/` holding
   model.safetensors   the system's state_dict (G, D, EMA copies, buffers)
   state.safetensors   every tensor of the training state (optimizer moments, RNG states...)
   state.json          the rest of the state, with {"__tensor__": key} where tensors were
+                      (read back with every part checked: `ganhub.engine.checkpoint_state`)
 It is written to a temporary directory and renamed into place, then `checkpoints/latest` is
 replaced atomically, so a crash at any moment leaves the previous checkpoint intact.
 
@@ -29,6 +30,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from ganhub.engine.checkpoint_state import DamagedState, read_state
+from ganhub.engine.checkpoint_state import unflatten as unflatten  # the inverse of flatten
 from ganhub.errors import UsageError, writing
 
 LATEST = "latest"  # a pointer for people and tools; loading scans the step directories
@@ -89,25 +92,6 @@ def _store(t: Tensor, tensors: dict[str, Tensor], prefix: str) -> str:
     key = f"{prefix}.{len(tensors)}"
     tensors[key] = t.detach().to("cpu", copy=True).contiguous()
     return key
-
-
-def unflatten(obj: Any, tensors: dict[str, Tensor]) -> Any:
-    """Inverse of `flatten`."""
-    if isinstance(obj, dict):
-        if "__tensor__" in obj:
-            return tensors[obj["__tensor__"]]
-        if "__items__" in obj:
-            return {_key(k): unflatten(v, tensors) for k, v in obj["__items__"]}
-        if "__tuple__" in obj:
-            return tuple(unflatten(v, tensors) for v in obj["__tuple__"])
-        return {k: unflatten(v, tensors) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [unflatten(v, tensors) for v in obj]
-    return obj
-
-
-def _key(k: Any) -> Any:
-    return tuple(k) if isinstance(k, list) else k
 
 
 def save(
@@ -193,8 +177,8 @@ def load(path: Path, weights_only: bool = False) -> tuple[int, dict[str, Tensor]
     `weights_only`: the weights alone, the training state left unread ({}), for sampling and
     scoring, which a damaged optimizer state must not stop.
 
-    Raises a one-line `UsageError` when a file is missing, truncated or not what it should be,
-    or when the weights are not finite.
+    Raises a one-line `UsageError` when a file is missing, truncated or not what it should be
+    (state.json: naming the key that is missing or wrong), or when the weights are not finite.
     """
     if weights_only:
         try:
@@ -210,12 +194,17 @@ def load(path: Path, weights_only: bool = False) -> tuple[int, dict[str, Tensor]
         model_state = load_file(str(path / "model.safetensors"))
         tensors = load_file(str(path / "state.safetensors"))
         meta = json.loads(_state_json(path))
-        step, state = int(meta["step"]), unflatten(meta["state"], tensors)
-    except Exception as exc:  # SafetensorError, OSError, ValueError, KeyError, TypeError...
+        step, state = read_state(meta, tensors)  # every part checked: the file is untrusted
+    except DamagedState as exc:  # read whole, but not what `save` wrote: edited or damaged
+        raise UsageError(f"checkpoint '{path}' is damaged: its state.json {exc}") from None
+    except Exception as exc:  # SafetensorError, OSError, ValueError (not JSON), RecursionError
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UsageError(f"checkpoint '{path}' is unreadable: {reason}") from None
-    if not isinstance(state, dict) or step != step_of(path):
-        raise UsageError(f"checkpoint '{path}' is unreadable: its state does not match its name")
+    if step != step_of(path):
+        raise UsageError(
+            f"checkpoint '{path}' is damaged: its state.json says step {step}, its folder "
+            f"{path.name}"
+        )
     bad = nonfinite(model_state)
     if bad:
         raise UsageError(f"checkpoint '{path}' holds non-finite weights ({bad[0]}...)")

@@ -42,6 +42,10 @@ class DCGANDomain(Domain):
     # the supernet (model.supernet=true) holds all of them
     arch_space: ClassVar[dict[str, Any]] = ARCH_SPACE
     supernet: ClassVar[dict[str, Any]] = {"model.supernet": True}
+    # what a resumed run continues on: its data source (another one is another run, trained
+    # on from these weights) and whether G and D take labels (another network); data.path,
+    # trainer, optim and trick keys may change
+    resume_fixed_keys: ClassVar[tuple[str, ...]] = ("data.source", "model.conditional")
 
     @property
     def config_class(self) -> type[RunConfig]:
@@ -50,10 +54,14 @@ class DCGANDomain(Domain):
 
     def defaults_for(self, chosen: dict[str, Any]) -> dict[str, Any]:
         """data.path given without a source means folder data (or a shard); a conditional run
-        on folder data takes its class names from the folder (or data.labels)."""
+        on folder data takes its class names from the folder (or data.labels), one on some of
+        the digits (data.classes) conditions on those digits (`ganhub_dcgan.labels`)."""
         data = chosen.get("data")
         data = data if isinstance(data, dict) else {}
         out: dict[str, Any] = {}
+        classes = _digit_classes(chosen, data)
+        if classes is not None:
+            out["condition"] = {"classes": classes}
         if data.get("path") is not None and "source" not in data and "__shorthand__" not in data:
             out["data"] = {"source": "folder"}
         if data.get("path") is not None and "channels" not in data:
@@ -182,6 +190,23 @@ class DCGANDomain(Domain):
 
             report_classes(report, root, cfg.labels)
         return report
+
+
+def _digit_classes(chosen: dict[str, Any], data: dict[str, Any]) -> list[str] | None:
+    """The class names of a conditional run on some of the digits: data.classes as text, in
+    ascending order (so [5,3] and [3,5] are one label order); None for any other run, and for
+    values the config's validation refuses in its own words."""
+    model = chosen.get("model")
+    conditional = isinstance(model, dict) and model.get("conditional") is True
+    source = data.get("source", data.get("__shorthand__", "digits"))
+    if "source" not in data and "__shorthand__" not in data and data.get("path") is not None:
+        source = "folder"  # data.path alone selects folder data
+    classes = data.get("classes")
+    if not conditional or source != "digits" or not isinstance(classes, list):
+        return None
+    if not all(type(c) is int and 0 <= c <= 9 for c in classes) or not classes:
+        return None
+    return [str(c) for c in sorted(set(classes))]
 
 
 def _shard_channels(path: str) -> int | None:

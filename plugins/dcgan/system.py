@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ganhub_dcgan.config import ARCH_SPACE, DCGANConfig
+from ganhub_dcgan.labels import digit_subset
 from ganhub_dcgan.networks import Discriminator, Generator, dcgan_init
 from ganhub_dcgan.supernet import SuperDiscriminator, SuperGenerator
 
@@ -27,6 +28,7 @@ from ganhub.data.shards import is_shard, load_image_shard
 from ganhub.engine.heads import with_heads
 from ganhub.engine.system import BuildHints
 from ganhub.engine.unconditional import UnconditionalGAN
+from ganhub.errors import ConfigError
 from ganhub.nas import SUPERNET, SupernetPair
 
 if TYPE_CHECKING:
@@ -66,6 +68,8 @@ class DCGANSystem(SupernetPair, UnconditionalGAN[DCGANConfig]):
         self.channels = channels
         # the digit classifier can read this data (digit_modes, fd_digits)
         self.digit_data = config.data.source in ("digits", "stacked_digits", "mnist")
+        # a conditional run on some of the digits: its labels are positions in this list
+        self.digit_classes = digit_subset(config) if labels is not None else None
 
     def data(self) -> BatchSource:
         """Digits (a biased subset with data.proportions) or shapes (rendered once), in memory;
@@ -79,7 +83,9 @@ class DCGANSystem(SupernetPair, UnconditionalGAN[DCGANConfig]):
                 images = self._in_channels(images)
             else:
                 images, labels = self._digits()  # all, or a few-shot subset
-            return TensorBatches(images, labels) if labelled else TensorBatches(images)
+            if not labelled:
+                return TensorBatches(images)
+            return TensorBatches(images, self._labels(labels))
         if cfg.source == "shapes":
             images, factors = shapes_dataset(size, n=cfg.n, shapes=cfg.shapes,
                                              proportions=cfg.proportions, colour=cfg.colour)  # fmt: skip
@@ -124,7 +130,30 @@ class DCGANSystem(SupernetPair, UnconditionalGAN[DCGANConfig]):
     def validation_labels(self) -> Tensor | None:
         """The classes of `validation_samples()`, row for row."""
         pick = self._held_out()
-        return None if pick is None else pick.held_out_labels
+        if pick is None or pick.held_out_labels is None:
+            return None
+        return self._labels(pick.held_out_labels)
+
+    def _labels(self, digits: Tensor) -> Tensor:
+        """A conditional run's labels of these digits: the digits themselves, or their
+        positions in the digits it conditions on (`condition.classes`, which a run checks
+        holds every digit it trains on; a reopened run's config.yaml is checked here)."""
+        if self.digit_classes is None:
+            return digits
+        import torch
+
+        position = torch.full((10,), -1, dtype=digits.dtype)
+        for i, name in enumerate(self.digit_classes):
+            position[int(name)] = i
+        labels = position[digits]
+        if bool((labels < 0).any()):
+            missing = int(digits[labels < 0][0])
+            classes = ",".join(self.digit_classes)
+            raise ConfigError(
+                f"condition.classes=[{classes}] lacks digit {missing}, which this run's data "
+                f"holds; give data.classes among {classes}"
+            )
+        return labels
 
     def _held_out(self) -> FewShot | None:
         cfg = self.config.data
@@ -165,9 +194,13 @@ class DCGANSystem(SupernetPair, UnconditionalGAN[DCGANConfig]):
             attribute = shape_attribute(cfg.shapes, cfg.proportions)
         elif source == "digits" and cfg.proportions is not None:
             attribute = digit_group_attribute(cfg.digit_groups, cfg.proportions)
+        # a conditional run on some of the digits has labels the digit classifier does not
+        # give (positions in condition.classes): its data is no known labelled set, so
+        # class_accuracy trains its classifier on the run's own labelled digits
+        known = source != "folder" and self.digit_classes is None
         return Capabilities(
             modality="image",
-            dataset=source if source != "folder" else None,
+            dataset=source if known else None,
             features=features,
             labels=self.label_spec,
             attribute=attribute,
@@ -210,7 +243,8 @@ class DCGANSystem(SupernetPair, UnconditionalGAN[DCGANConfig]):
         shapes: the Frechet distance on the shapes classifier's features (fd_shapes);
         conditional runs add the accuracy of their samples' classes and the intra-class FD
         (folder data: the accuracy alone, as an unconditional folder run scores nothing by
-        default: its FD runs Inception, minutes per evaluation on a CPU)."""
+        default: its FD runs Inception, minutes per evaluation on a CPU; some of the digits:
+        no digit_modes, and no accuracy with data.n_shots, whose classifier the shots train)."""
         base = ["digit_modes", "fid"] if self.digit_data else []
         if self.config.data.source == "shapes":
             base = ["fid"]
@@ -218,6 +252,10 @@ class DCGANSystem(SupernetPair, UnconditionalGAN[DCGANConfig]):
             return base
         if self.config.data.source == "folder":
             return [*base, "class_accuracy"]
+        if self.digit_classes is not None:  # some of the digits: no digit_modes (10 classes)
+            # class_accuracy's classifier trains on the run's images: not on a few shots alone
+            judged = self.config.data.n_shots is None
+            return ["fid", *(["class_accuracy"] if judged else []), "intra_fid"]
         return [*base, "class_accuracy", "intra_fid"]
 
     def write_samples(

@@ -1,0 +1,110 @@
+"""A checkpoint's state.json read back with its shape checked, part by part.
+
+state.json is `{"step": N, "state": {...}}`: the training state with each tensor replaced by
+`{"__tensor__": key}`, a reference into state.safetensors, each dict with keys that are not
+text written as `{"__items__": [[key, value], ...]}` and each tuple as `{"__tuple__": [...]}`
+(`ganhub.engine.checkpoint.flatten`). Run directories travel between people, so the file is
+untrusted: an edited or damaged one raises `DamagedState`, whose text names the key and what
+is wrong with it (`ganhub.engine.checkpoint.load` makes it one line naming the checkpoint),
+never the bare text of a KeyError or TypeError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ganhub.errors import one_line
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+
+class DamagedState(ValueError):
+    """What is wrong with a state.json, as a clause whose subject is the file ("has no key
+    'state'", "refers at state['tricks'] to tensor 't.9', which ..."), naming the key."""
+
+
+def read_state(meta: Any, tensors: Mapping[str, Tensor]) -> tuple[int, dict[str, Any]]:
+    """(step, training state) of a parsed state.json, its tensors taken from `tensors` (those
+    of state.safetensors); `DamagedState` when any part is not what `save` writes."""
+    if not isinstance(meta, dict):
+        raise DamagedState(f"holds {_kind(meta)}, not an object with 'step' and 'state'")
+    for key in ("step", "state"):
+        if key not in meta:
+            found = ", ".join(repr(k) for k in list(meta)[:4]) or "nothing"
+            raise DamagedState(f"has no key '{key}' (it holds {one_line(found, 80)})")
+    step = meta["step"]
+    if type(step) is not int or step < 0:
+        raise DamagedState(f"gives 'step' as {_kind(step)}, not a whole number of steps")
+    if not isinstance(meta["state"], dict):
+        raise DamagedState(f"gives 'state' as {_kind(meta['state'])}, not an object")
+    return step, unflatten(meta["state"], tensors, "state")
+
+
+def unflatten(obj: Any, tensors: Mapping[str, Tensor], where: str = "state") -> Any:
+    """Inverse of `flatten`: the references of `obj` replaced by their tensors, markers by the
+    dicts and tuples they stand for; `where` names `obj` in a `DamagedState` message."""
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            key = obj["__tensor__"]
+            if not isinstance(key, str) or key not in tensors:
+                raise DamagedState(
+                    f"refers at {where} to tensor {_shown(key)}, which state.safetensors does "
+                    "not hold"
+                )
+            return tensors[key]
+        if "__items__" in obj:
+            return _items(obj["__items__"], tensors, where)
+        if "__tuple__" in obj:
+            values = obj["__tuple__"]
+            if not isinstance(values, list):
+                raise DamagedState(f"has at {where} a '__tuple__' of {_kind(values)}, not a list")
+            return tuple(unflatten(v, tensors, f"{where}[{i}]") for i, v in enumerate(values))
+        return {k: unflatten(v, tensors, f"{where}[{_key_text(k)}]") for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [unflatten(v, tensors, f"{where}[{i}]") for i, v in enumerate(obj)]
+    return obj
+
+
+def _items(pairs: Any, tensors: Mapping[str, Tensor], where: str) -> dict[Any, Any]:
+    """A dict whose keys are not all text, from its [[key, value], ...] pairs."""
+    if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
+        raise DamagedState(f"has at {where} '__items__' that are not [key, value] pairs")
+    out: dict[Any, Any] = {}
+    for key, value in pairs:
+        key = tuple(key) if isinstance(key, list) else key  # a tuple key is written as a list
+        try:
+            hash(key)
+        except TypeError:
+            raise DamagedState(
+                f"has at {where} the key {_shown(key)}, which no dict can have"
+            ) from None
+        out[key] = unflatten(value, tensors, f"{where}[{_key_text(key)}]")
+    return out
+
+
+def _key_text(key: Any) -> str:
+    return one_line(repr(key), 60)
+
+
+def _shown(value: Any) -> str:
+    return one_line(repr(value), 60)
+
+
+def _kind(value: Any) -> str:
+    """'a list', 'the text 'x'', 'null': a JSON value as a sentence says it."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return f"the text {_shown(value)}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return f"the number {_shown(value)}"
+    if isinstance(value, dict):
+        return "an object"
+    return "a list" if isinstance(value, list) else type(value).__name__
+
+
+__all__ = ["DamagedState", "read_state", "unflatten"]
