@@ -217,7 +217,7 @@ def _state_json(path: Path) -> str:
     size = file.stat().st_size
     if size > MAX_STATE_JSON:
         raise ValueError(f"state.json is {size:,} bytes, more than a state.json holds")
-    return file.read_text()
+    return file.read_text(encoding="utf-8")
 
 
 def load_newest(
@@ -328,7 +328,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.unlink(missing_ok=True)  # a link planted there is removed, never written through
     try:
-        with tmp.open("x") as fh:
+        with tmp.open("x", encoding="utf-8") as fh:
             fh.write(text)
         _fsync(tmp)
         os.replace(tmp, path)
@@ -343,7 +343,7 @@ def read_texts(directory: Path, names: Collection[str]) -> dict[str, str | None]
     texts: dict[str, str | None] = {}
     for name in names:
         try:
-            texts[name] = (directory / name).read_text()
+            texts[name] = (directory / name).read_text(encoding="utf-8")
         except FileNotFoundError:
             texts[name] = None
         except OSError:

@@ -60,7 +60,7 @@ def write_outputs(study: Study, ostudy: Any) -> dict[str, Any]:
         "plots": [str(p) for p in plots],
     }
     summary = summary_text(study, trials, best, default, facts)
-    (out / "summary.md").write_text(summary)
+    (out / "summary.md").write_text(summary, encoding="utf-8")
     (out / "summary.json").write_text(json.dumps(facts, indent=2))
     facts["summary"] = summary
     return facts
