@@ -309,3 +309,24 @@ def test_a_shard_gives_its_channels(tmp_path: Path) -> None:
         ConfigError, match=r"the shard holds 1-channel images; set data\.channels=1"
     ):
         resolve(["plugin=dcgan", f"data.path={shard}", "data.channels=3"])
+
+
+# -- options of a logger that does not exist, and options given as the list of names --------
+
+
+@pytest.mark.parametrize("loggers", [[], ["loggers=[jsonl,mlflow]"]])
+def test_a_misspelt_loggers_options_name_the_logger_meant(loggers: list[str]) -> None:
+    """It said "unknown key 'logger.mlfow'; valid keys under 'logger': none" when no enabled
+    logger had options."""
+    message = _error(["plugin=toy2d", *loggers, "logger.mlfow.experiment=x"])
+    assert message == (
+        "logger.mlfow: no logger is named 'mlfow' (did you mean 'mlflow'?); loggers with "
+        "options: mlflow, wandb"
+    )
+
+
+@pytest.mark.parametrize(("typed", "fix"), [("logger=foo", "loggers=[foo]"),
+                                            ("trick=ema", "tricks=[ema]")])  # fmt: skip
+def test_options_given_as_names_suggest_a_list_the_config_takes(typed: str, fix: str) -> None:
+    """`logger=foo` suggested `loggers=foo`, which is refused in turn."""
+    assert _error(["plugin=toy2d", typed]).endswith(f" write {fix}")

@@ -13,7 +13,7 @@ from typing import Any
 
 from ganhub.config.overrides import one_line
 from ganhub.config.schema import RunConfig
-from ganhub.errors import ConfigError
+from ganhub.errors import ConfigError, did_you_mean
 from ganhub.plugins import Hub
 
 
@@ -99,6 +99,15 @@ def enabled_loggers(
         raise ConfigError(
             f"{keys} set, but logger '{name}' is not enabled (loggers=[{','.join(names)}]); "
             f"enable it with loggers=[{','.join([*names, name])}] or drop the option"
+        )
+    for name in sorted(n for n in given_names - registered if isinstance(n, str)):
+        # no logger has that name: the section check would list only the enabled loggers'
+        # options ("valid keys under 'logger': none"), never the logger meant
+        with_options = [n for n in sorted(registered) if hub.loggers.get(n).Config.model_fields]
+        raise ConfigError(
+            f"logger.{one_line(name, 60)}: no logger is named '{one_line(name, 60)}'"
+            f"{did_you_mean(name, registered)}; loggers with options: "
+            f"{', '.join(with_options) or 'none'}"
         )
     for name in sorted(given_names & registered & set(names)):
         if not hub.loggers.get(name).Config.model_fields:

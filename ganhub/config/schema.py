@@ -366,7 +366,8 @@ def _options_not_names(value: Any, key: str, purpose: str) -> Any:
     """Refuse a list of names given to an options section (`trick=[ema]` for `tricks=[ema]`),
     naming the key the user meant."""
     if isinstance(value, list | str):
-        names = value if isinstance(value, str) else "[" + ",".join(map(str, value)) + "]"
+        items = [value.strip("[]")] if isinstance(value, str) else map(str, value)
+        names = "[" + ",".join(items) + "]"  # the list it must be: `loggers=foo` is refused
         raise ValueError(
             f"'{key}' holds per-{key} options ({key}.NAME.KEY=VALUE); "
             f"{purpose} write {key}s={names}"
