@@ -98,7 +98,9 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()  # whole, as click shows it (to stderr, status 2: no command was run)
         sys.exit(exc.exit_code)
     except click.UsageError as exc:  # a bad option or argument: one line, like ganhub's own
-        command = exc.ctx.command_path if exc.ctx is not None else "ganhub"
+        # click raises some without their command's context (an option given without its
+        # value: `ganhub report RUN --out`): the arguments name the command
+        command = exc.ctx.command_path if exc.ctx is not None else _command_path(group, args)
         message = " ".join(exc.format_message().split())
         # a command group a plugin would have added (`ganhub spiral ...`) vanishes when it
         # fails to load: say which failed, as for an unknown loss or trick
@@ -124,6 +126,22 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("ganhub: interrupted", err=True)
         sys.exit(130)
+
+
+def _command_path(group: click.Group, args: list[str]) -> str:
+    """The command that `args` name (`ganhub report`), as a usage error's hint names it."""
+    ctx = click.Context(group, info_name="ganhub")
+    path: list[str] = ["ganhub"]
+    command: click.Command = group
+    for arg in args:
+        if not isinstance(command, click.Group) or arg.startswith("-"):
+            break
+        sub = command.get_command(ctx, arg)
+        if sub is None:
+            break
+        path.append(arg)
+        command = sub
+    return " ".join(path)
 
 
 RANK0_GRACE_S = 30.0  # how long another rank waits for rank 0 to report a refused config

@@ -212,3 +212,10 @@ def test_no_help_text_prints_a_line_wider_than_the_terminal() -> None:
         return found
 
     assert wide_lines(build_cli(), "ganhub", None) == []
+
+
+@pytest.mark.parametrize("command", [["report"], ["eval"], ["interpret", "features"]])
+def test_an_option_without_its_value_points_to_its_commands_help(cli, command) -> None:  # type: ignore[no-untyped-def]
+    """click raises that error without the command's context: the hint said 'ganhub --help'."""
+    code, _, err = cli(*command, "runs/x", "--out")
+    assert code == 2 and f"(see 'ganhub {' '.join(command)} --help')" in err, err

@@ -1,10 +1,12 @@
 """`ganhub report RUN_DIR`: one self-contained HTML page to look at instead of reading logs.
 
-The page holds loss curves, discriminator diagnostics, gradient norms, sample diversity and
-collapse warnings, metric curves, the sample grids over time and the final metrics table. Plots
-are written as PNGs into ``RUN_DIR/report/`` and embedded in ``RUN_DIR/report.html`` as data
-URIs, so the page can be mailed or archived alone. A small script marks images that fail to
-decode, so a broken page is visible (and testable).
+The page holds where the run stands (`report_status`: finished, stopped early, stopped, failed or
+training now), loss curves, discriminator diagnostics, gradient norms, sample diversity and
+collapse warnings, metric curves, a table of the other logged values (`report_values`), the
+sample grids of the run's current history over time and the final metrics table. Plots are
+written as PNGs into ``RUN_DIR/report/`` and embedded in the page as data URIs, so the page can
+be mailed or archived alone; its captions name the PNGs relative to the page. A small script
+marks images that fail to decode, so a broken page is visible (and testable).
 
 Run directories travel between people, so every file in one is untrusted; `rundata` reads them
 (regular files inside the run directory only, size limits, skipped values listed in the page's
@@ -18,6 +20,7 @@ same way, from an environment `html_environment` makes over the plugin's templat
 from __future__ import annotations
 
 import base64
+import os
 import re
 import shutil
 import tempfile
@@ -30,6 +33,12 @@ from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined, se
 from ganhub.errors import UsageError
 from ganhub.figures import new_figure, save_figure
 from ganhub.metrics import store
+from ganhub.metrics.report_status import (
+    earlier_session,
+    missing_metrics,
+    run_status,
+)
+from ganhub.metrics.report_values import other_values
 from ganhub.metrics.rundata import (
     as_number,
     as_text,
@@ -43,6 +52,7 @@ from ganhub.metrics.rundata import (
 )
 
 MAX_SERIES = 24  # curves drawn in one panel (and metric panels in the metrics figure)
+MAX_COLLAPSES = 20  # flagged steps named in the collapse warning (then a count and the last)
 
 # (file stem, title, which keys, log scale)
 PANELS: tuple[tuple[str, str, str, bool], ...] = (
@@ -186,7 +196,7 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
     # that cannot be written (an unwritable --out) leaves nothing behind
     scratch = Path(tempfile.mkdtemp(prefix="ganhub-report-"))
     try:
-        page = _page(run_dir, config, records, scratch, notes)
+        page = _page(run_dir, config, records, scratch, notes, kept_at(plots_dir, target))
         written = store.write_bytes(target, page.encode("utf-8", "replace"))
         for png in sorted(scratch.iterdir()):
             plots_dir.mkdir(exist_ok=True)
@@ -196,14 +206,25 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def kept_at(plots_dir: Path, page: Path) -> str:
+    """Where the plots are kept, as the page's captions name them: relative to the page's
+    folder (`report` for RUN_DIR/report.html), else absolute."""
+    try:
+        where = os.path.relpath(plots_dir.absolute(), page.absolute().parent)
+    except ValueError:  # another drive (Windows)
+        where = str(plots_dir.absolute())
+    return as_text(shown_path(Path(where)).replace(os.sep, "/"), 300)
+
+
 def _page(
     run_dir: Path,
     config: dict[Any, Any],
     records: list[dict[str, Any]],
     plots_dir: Path,
     notes: list[str],
+    kept: str = "report",
 ) -> str:
-    """The report page, its plots drawn into `plots_dir`."""
+    """The report page, its plots drawn into `plots_dir` (kept at `kept`, from the page)."""
     figures: list[tuple[str, Path]] = []
     unplotted: set[str] = set()
     panels = [
@@ -241,31 +262,53 @@ def _page(
         for r in records
         if any(k.startswith("collapse") and as_number(v) for k, v in r.items())
     ]
-    stops = early_stops(config, records)
+    status = run_status(run_dir, config, records, notes)
+    missing = missing_metrics(run_dir, config, records)
+    others = other_values(records, tuple(pattern for _, _, pattern, _ in PANELS), notes)
     caption, rows = final_metrics(run_dir, records, notes)
-    grids = sample_grids(run_dir, notes)
-    texts = [] if grids else sample_texts(run_dir, notes)  # a text domain's samples
+    if missing and not rows:
+        caption = "no metrics.jsonl to read the evaluations during training from (ganhub eval "
+        caption += "RUN_DIR scores the run)"
+    # the history ends at its last logged step: later samples are a resumed-over session's
+    last = max((r["step"] for r in records), default=None)
+    grids = sample_grids(run_dir, notes, up_to=last)
+    texts = [] if grids else sample_texts(run_dir, notes, up_to=last)  # a text domain's
+    earlier = earlier_session(records, [*grids, *((s, p) for s, _, p in texts)])
+    if earlier:
+        notes.append(
+            f"samples: {len(earlier)} of those shown were written before the run's current "
+            "history reached their step (a session that a resume went back past made them); "
+            "they are marked"
+        )
     return render(
-        run_dir, config, records, figures, grids, caption, rows, collapses, notes, texts, stops
+        run_dir,
+        config,
+        records,
+        figures,
+        grids,
+        caption,
+        rows,
+        collapses,
+        notes,
+        [(s, t) for s, t, _ in texts],
+        extra={
+            "status": status,
+            "missing": missing,
+            "others": others,
+            "earlier": earlier,
+            "kept": kept,
+        },
     )
 
 
-def early_stops(config: dict[Any, Any], records: list[dict[str, Any]]) -> list[str]:
-    """One sentence for each time trainer.patience stopped the run (its `early_stop` records)."""
-    raw = config.get("trainer")
-    trainer: dict[Any, Any] = raw if isinstance(raw, dict) else {}
-    out = []
-    for record in records:
-        if not as_number(record.get("early_stop")):
-            continue
-        best = as_number(record.get("early_stop/best_step"))
-        out.append(
-            f"Stopped early at step {as_text(record.get('step'))} of "
-            f"{as_text(trainer.get('steps'))}: {as_text(trainer.get('keep_best'), 100)} did not "
-            f"improve in trainer.patience={as_text(trainer.get('patience'))} evaluations "
-            + (f"(best at step {int(best)})." if best is not None else "(no best value).")
-        )
-    return out[-20:]
+def collapse_line(steps: list[int]) -> str:
+    """The flagged steps as the warning names them: the first MAX_COLLAPSES, then how many
+    more and the last, so a run flagged to its end does not read as one that recovered."""
+    shown = ", ".join(str(s) for s in steps[:MAX_COLLAPSES])
+    if len(steps) <= MAX_COLLAPSES:
+        return shown
+    more = len(steps) - MAX_COLLAPSES
+    return f"{shown} and {more} more, the last at step {steps[-1]} ({len(steps)} in all)"
 
 
 def render(
@@ -279,9 +322,18 @@ def render(
     collapses: list[int],
     notes: list[str] | None = None,
     texts: list[tuple[int, str]] | None = None,
-    stops: list[str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> str:
-    """The HTML text of the report (template report.html; the engine escapes every value)."""
+    """The HTML text of the report (template report.html; the engine escapes every value).
+
+    `extra` holds the run's status (kind, sentence), the text for a missing metrics.jsonl, the
+    other logged values' rows, the sample steps of an earlier session and where the plots are
+    kept, relative to the page."""
+    extra = extra or {}
+    kind, status = extra.get("status", ("none", ""))
+    earlier = extra.get("earlier", set())
+    kept = extra.get("kept", "report")
+    missing = extra.get("missing", "")
     tricks = config.get("tricks")
     if isinstance(tricks, list):
         tricks_text = ", ".join(as_text(t, 100) for t in tricks[:20]) or "none"
@@ -296,18 +348,23 @@ def render(
             loss=as_text(config.get("loss")),
             tricks=tricks_text,
             seed=as_text(config.get("seed")),
-            steps=records[-1]["step"] if records else 0,
+            logged=(
+                f"{max(r['step'] for r in records)} steps logged" if records else "no steps logged"
+            ),
             notes=notes or [],
-            collapses=", ".join(str(s) for s in collapses[:20]),
-            stops=stops or [],
+            collapses=collapse_line(collapses),
+            status=status,
+            status_kind=kind,
+            missing=missing,
+            others=extra.get("others", []),
             caption=caption,
             rows=rows,
             figures=[
-                {"title": t, "src": _data_uri(p), "path": f"report/{p.name}"}  # where it is kept
+                {"title": t, "src": _data_uri(p), "path": f"{kept}/{p.name}"}  # where it is kept
                 for t, p in figures
             ],
-            grids=[{"step": s, "src": _data_uri(p)} for s, p in grids],
-            texts=[{"step": s, "text": t} for s, t in texts or []],
+            grids=[{"step": s, "src": _data_uri(p), "earlier": s in earlier} for s, p in grids],
+            texts=[{"step": s, "text": t, "earlier": s in earlier} for s, t in texts or []],
         )
     )
 

@@ -190,8 +190,12 @@ def read_metrics(run_dir: Path, notes: list[str] | None = None) -> list[dict[str
 # -- samples, final metrics -----------------------------------------------------------------
 
 
-def sample_grids(run_dir: Path, notes: list[str] | None = None) -> list[tuple[int, Path]]:
-    """Up to MAX_GRIDS sample images (step, path), evenly spread over training, last included.
+def sample_grids(
+    run_dir: Path, notes: list[str] | None = None, up_to: int | None = None
+) -> list[tuple[int, Path]]:
+    """Up to MAX_GRIDS sample images (step, path), evenly spread over training, last included;
+    with `up_to`, those of later steps are left out with a note (the run's history ends there:
+    a resume went back past them).
 
     Only files named step_<N>.png that are PNG files inside the run directory are used; other
     step_*.png entries are skipped with a note.
@@ -208,15 +212,18 @@ def sample_grids(run_dir: Path, notes: list[str] | None = None) -> list[tuple[in
             else None
         )
 
-    return _spread(_step_files(run_dir, ".png", problem, [] if notes is None else notes))
+    notes = [] if notes is None else notes
+    return _spread(_up_to(_step_files(run_dir, ".png", problem, notes), up_to, notes))
 
 
-def sample_texts(run_dir: Path, notes: list[str] | None = None) -> list[tuple[int, str]]:
+def sample_texts(
+    run_dir: Path, notes: list[str] | None = None, up_to: int | None = None
+) -> list[tuple[int, str, Path]]:
     """Text domains' samples (step_<N>.txt), as for `sample_grids`: up to MAX_GRIDS, each its
-    first MAX_SAMPLE_LINES lines as plain text (the page escapes them)."""
+    first MAX_SAMPLE_LINES lines as plain text (the page escapes them), and its path."""
     out = []
     notes = [] if notes is None else notes
-    for step, path in _spread(_step_files(run_dir, ".txt", None, notes)):
+    for step, path in _spread(_up_to(_step_files(run_dir, ".txt", None, notes), up_to, notes)):
         try:
             with path.open("rb") as fh:  # the first lines only, however large the file
                 raw = fh.read(MAX_SAMPLE_LINES * (MAX_TEXT + 1) * 4)
@@ -224,8 +231,25 @@ def sample_texts(run_dir: Path, notes: list[str] | None = None) -> list[tuple[in
             notes.append(f"samples/{as_text(path.name)}: skipped ({error_line(exc)})")
             continue
         lines = raw.decode("utf-8", "replace").splitlines()[:MAX_SAMPLE_LINES]
-        out.append((step, "\n".join(as_text(line) for line in lines)))
+        out.append((step, "\n".join(as_text(line) for line in lines), path))
     return out
+
+
+def _up_to(
+    found: list[tuple[int, Path]], up_to: int | None, notes: list[str]
+) -> list[tuple[int, Path]]:
+    """The samples of steps up to `up_to`; the later ones named in a note."""
+    later = [step for step, _ in found if up_to is not None and step > up_to]
+    if later:
+        shown = ", ".join(str(n) for n in later[:5]) + (
+            f" and {len(later) - 5} more" if len(later) > 5 else ""
+        )
+        notes.append(
+            f"samples: {len(later)} file(s) of steps after the last logged step {up_to} left "
+            f"out (step {shown}): a resume went back to an earlier checkpoint and has not "
+            "made them again"
+        )
+    return [(step, path) for step, path in found if up_to is None or step <= up_to]
 
 
 def _step_files(

@@ -1,0 +1,250 @@
+"""Where a run stands, for `ganhub report`: training now, failed, stopped early, stopped or
+finished; which sample files its current history holds; what to say when it wrote no
+metrics.jsonl.
+
+The engine records some of this and not the rest. `failed.json` (the step and the error) marks
+a run that failed after its first checkpoint (a resume removes it); an `early_stop` record in
+metrics.jsonl marks a trainer.patience stop; a training process holds `.lock`; `checkpoints/`
+holds a folder per saved step. A stop by Ctrl-C, SIGTERM or trainer.max_seconds, and a killed
+process, leave no record of which it was: the page says that the run stopped, not why.
+
+A resume goes back to a checkpoint and drops the metrics.jsonl records after it (they are
+logged again), so metrics.jsonl is the run's current history. The sample files are not
+trimmed: a sample after the history's last step, or one written before the history reached
+the step before it, belongs to a session that a resume went back past.
+
+Every file read here is untrusted input, bounded and checked as `rundata` does; the page's
+template escapes every value.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from ganhub.engine.lock import LOCK_FILE
+from ganhub.engine.rundir import FAILED_FILE
+from ganhub.errors import one_line
+from ganhub.metrics.rundata import (
+    _inside,
+    _read_bytes,
+    _step,
+    as_number,
+    as_text,
+    error_line,
+    shown_path,
+)
+
+MAX_FAILED_BYTES = 64 << 10  # failed.json holds a step and one line
+MAX_ERROR = 300  # characters of failed.json's error shown on the page
+MAX_ENTRIES = 10_000  # entries of checkpoints/ looked at
+SESSION_SLACK_S = 1.0  # clocks of the writer and the file system may differ this much
+
+
+def last_logged(records: list[dict[str, Any]]) -> int | None:
+    """The last step the run's current history (metrics.jsonl) holds."""
+    return max((int(r["step"]) for r in records), default=None)
+
+
+def newest_checkpoint(run_dir: Path) -> int | None:
+    """The step of the newest checkpoint folder (checkpoints/step_<N>), by name only."""
+    folder = run_dir / "checkpoints"
+    newest: int | None = None
+    try:
+        if folder.is_symlink() or not folder.is_dir():
+            return None
+        with os.scandir(folder) as entries:
+            for n, entry in enumerate(entries):
+                if n >= MAX_ENTRIES:
+                    break
+                match = re.fullmatch(r"step_(\d{7,12})", entry.name)
+                if match and entry.is_dir(follow_symlinks=False):
+                    newest = max(newest or 0, int(match.group(1)))
+    except OSError:
+        return newest
+    return newest
+
+
+def training_now(run_dir: Path) -> bool:
+    """Whether a process holds the run's lock, as a `ganhub run resume=` would find it: a
+    shared lock is asked for without waiting and given back at once."""
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: runs are not locked
+        return False
+    path = run_dir / LOCK_FILE
+    if not _inside(run_dir, path):
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:  # held by a live process
+        return True
+    except OSError:  # a file system without locks
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def recorded_failure(run_dir: Path, notes: list[str]) -> tuple[int, str] | None:
+    """(step, error) of failed.json, or None (with a note when it is there but unreadable)."""
+    path = run_dir / FAILED_FILE
+    if not path.exists() and not path.is_symlink():
+        return None
+    problem = None
+    record: Any = None
+    if not _inside(run_dir, path):
+        problem = "not a regular file inside the run directory"
+    else:
+        try:
+            data = _read_bytes(path, MAX_FAILED_BYTES)
+            if data is None:
+                problem = f"larger than {MAX_FAILED_BYTES >> 10} KiB"
+            else:
+                record = json.loads(data)
+        except OSError as exc:
+            problem = f"cannot be read ({error_line(exc)})"
+        except (ValueError, RecursionError):
+            problem = "not valid JSON"
+    if problem is None and not (
+        isinstance(record, dict)
+        and _step(record.get("step")) is not None
+        and isinstance(record.get("error"), str)
+    ):
+        problem = "not a JSON object with a whole-number 'step' and an 'error' text"
+    if problem is not None:
+        notes.append(f"{FAILED_FILE}: ignored ({problem})")
+        return None
+    error = " ".join(as_text(record["error"], 10 * MAX_ERROR).split()) or "(no message)"
+    return int(record["step"]), one_line(error, MAX_ERROR)
+
+
+def early_stop_line(config: dict[Any, Any], records: list[dict[str, Any]], last: int) -> str:
+    """The sentence for a trainer.patience stop that is the run's current state ('' if none):
+    its `early_stop` record is at the run's last step, so config.yaml is the one of the
+    session that stopped (a resume that trains on rewrites it, and logs past the stop)."""
+    record = next((r for r in reversed(records) if as_number(r.get("early_stop"))), None)
+    if record is None or record["step"] < last:
+        return ""
+    raw = config.get("trainer")
+    trainer: dict[Any, Any] = raw if isinstance(raw, dict) else {}
+    best = as_number(record.get("early_stop/best_step"))
+    # the patience logged with the stop, where the engine logs it; else the stopping session's
+    patience = as_number(record.get("early_stop/patience"))
+    if patience is None:
+        patience = as_number(trainer.get("patience"))
+    given = f"trainer.patience={int(patience)}" if patience is not None else "trainer.patience"
+    return (
+        f"Stopped early at step {record['step']} of {as_text(trainer.get('steps'))}: "
+        f"{as_text(trainer.get('keep_best'), 100)} did not improve in {given} evaluations "
+        + (f"(best at step {int(best)})." if best is not None else "(no best value).")
+    )
+
+
+def run_status(
+    run_dir: Path, config: dict[Any, Any], records: list[dict[str, Any]], notes: list[str]
+) -> tuple[str, str]:
+    """(kind, sentence) of where the run stands; kind is one of training, failed, early,
+    stopped, finished and none."""
+    logged, saved = last_logged(records), newest_checkpoint(run_dir)
+    known = [s for s in (logged, saved) if s is not None]
+    last = max(known) if known else None
+    raw = config.get("trainer")
+    steps = _step(raw.get("steps")) if isinstance(raw, dict) else None
+    of = f" of {steps}" if steps is not None else ""
+    resume = (
+        f"; ganhub run resume=RUN_DIR continues from its newest checkpoint (step {saved})"
+        if saved is not None
+        else "; it holds no checkpoint to resume from"
+    )
+    failure = recorded_failure(run_dir, notes)
+    if failure is not None and last is not None and failure[0] < last:
+        notes.append(
+            f"{FAILED_FILE}: a failure at step {failure[0]}, which the run trained past since "
+            f"(step {last}); not its current state"
+        )
+        failure = None
+    if training_now(run_dir):
+        at = f"step {last}{of} reached so far" if last is not None else "no step recorded yet"
+        return "training", f"Training now (a process holds the run directory's lock): {at}."
+    if failure is not None:
+        return "failed", f"Failed at step {failure[0]}{of}: {failure[1]}{resume}."
+    if last is None:
+        return "none", "No training recorded: no metrics.jsonl records and no checkpoint."
+    stop = early_stop_line(config, records, last)
+    if stop:
+        return "early", stop
+    if steps is not None and last >= steps:
+        return "finished", f"Finished: trained to step {last}{of}."
+    if steps is None:
+        return "stopped", f"At step {last} (config.yaml gives no trainer.steps to compare)."
+    return "stopped", (
+        f"Stopped at step {last}{of} before finishing. The run directory records no failure "
+        "and no reason: a stop by Ctrl-C, SIGTERM or trainer.max_seconds, or a killed process, "
+        f"leaves none{resume}."
+    )
+
+
+def earlier_session(records: list[dict[str, Any]], files: list[tuple[int, Path]]) -> set[int]:
+    """The steps of `files` (samples) written before the history logged a step before theirs:
+    a session made them and a resume went back past them (the history that trained on to
+    that step did not sample it again). A copy that renews the files' times hides none."""
+    times = ((r["step"], as_number(r.get("time"))) for r in records)
+    logged = sorted((s, t) for s, t in times if t is not None)
+    out = set()
+    for step, path in files:
+        before = [t for s, t in logged if s < step]
+        if not before:
+            continue
+        try:
+            written = path.stat().st_mtime
+        except OSError:
+            continue
+        if written < max(before) - SESSION_SLACK_S:
+            out.add(step)
+    return out
+
+
+def missing_metrics(run_dir: Path, config: dict[Any, Any], records: list[dict[str, Any]]) -> str:
+    """What to say of a run that wrote no metrics.jsonl because jsonl was not among its loggers
+    (config.yaml's `loggers`), and what its directory holds instead; '' otherwise."""
+    path = run_dir / "metrics.jsonl"
+    loggers = config.get("loggers")
+    if records or path.exists() or path.is_symlink() or not isinstance(loggers, list):
+        return ""
+    if "jsonl" in loggers:
+        return ""
+    names = ", ".join(as_text(n, 40) for n in loggers[:10]) or "none"
+    said = (
+        f"metrics.jsonl is absent: jsonl was not among this run's loggers ({names} in "
+        "config.yaml), so the curves and the evaluations during training are not on this page"
+    )
+    there = []
+    tb = run_dir / "tb"
+    if tb.is_dir() and not tb.is_symlink():
+        shown = as_text(shown_path(tb), 300)
+        there.append(f"TensorBoard's event files (tensorboard --logdir {shown})")
+    if (run_dir / "eval.json").is_file():
+        there.append("eval.json from ganhub eval (the final metrics below)")
+    saved = newest_checkpoint(run_dir)
+    if saved is not None:
+        there.append(f"checkpoints up to step {saved}")
+    return said + ("; the run directory holds " + ", ".join(there) if there else "") + "."
+
+
+__all__ = [
+    "earlier_session",
+    "early_stop_line",
+    "missing_metrics",
+    "newest_checkpoint",
+    "run_status",
+]
