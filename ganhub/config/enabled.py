@@ -8,10 +8,11 @@ enabled tricks and loggers are installed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from ganhub.config.overrides import one_line
+from ganhub.config.overrides import dotted_items, one_line
 from ganhub.config.schema import RunConfig
 from ganhub.errors import ConfigError, did_you_mean
 from ganhub.plugins import Hub
@@ -123,4 +124,28 @@ def enabled_loggers(
     return tuple(n for n in names if n in registered)
 
 
-__all__ = ["enabled_loggers", "enabled_tricks"]
+URL_USER = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")  # a URL's user:password@
+
+
+def refuse_saved_destinations(
+    saved: Mapping[str, Any], user: Mapping[str, Any], loggers: Mapping[str, Any], origin: str
+) -> None:
+    """A run's saved config is untrusted (run directories travel): a logger option it holds
+    that sends the run's data elsewhere (`Logger.destination_keys`: an MLflow tracking URI)
+    is used only when the user gives it again; else one line says how."""
+    saved_items, given = dict(dotted_items(saved)), dict(dotted_items(user))
+    for name, logger_cls in loggers.items():
+        for key in getattr(logger_cls, "destination_keys", ()):
+            value = saved_items.get(f"logger.{name}.{key}")
+            if value is None or given.get(f"logger.{name}.{key}") is not None:
+                continue
+            shown = one_line(URL_USER.sub(r"\1", str(value)), 200)  # config.yaml of old
+            raise ConfigError(
+                f"{origin} sends this run's data to logger.{name}.{key}={shown}; a run's "
+                f"saved config is not trusted for where its data goes: give "
+                f"logger.{name}.{key}={shown} again to keep it, or choose loggers=[...] "
+                f"without {name}"
+            )
+
+
+__all__ = ["enabled_loggers", "enabled_tricks", "refuse_saved_destinations"]

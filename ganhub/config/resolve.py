@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError, create_model
 
-from ganhub.config.enabled import enabled_loggers, enabled_tricks
+from ganhub.config.enabled import enabled_loggers, enabled_tricks, refuse_saved_destinations
 from ganhub.config.messages import as_model, format_validation_error, key_of_message, type_text
 from ganhub.config.overrides import (
     deep_merge,
@@ -261,27 +261,6 @@ def _as_typed(value: Any) -> Any:
     if isinstance(value, bool) or value is None:
         return {True: "true", False: "false", None: "null"}[value]
     return value
-
-
-def refuse_saved_destinations(
-    saved: Mapping[str, Any], user: Mapping[str, Any], loggers: Mapping[str, Any], origin: str
-) -> None:
-    """A run's saved config is untrusted (run directories travel): a logger option it holds
-    that sends the run's data elsewhere (`Logger.destination_keys`: an MLflow tracking URI)
-    is used only when the user gives it again; else one line says how."""
-    saved_items, given = dict(dotted_items(saved)), dict(dotted_items(user))
-    for name, logger_cls in loggers.items():
-        for key in getattr(logger_cls, "destination_keys", ()):
-            value = saved_items.get(f"logger.{name}.{key}")
-            if value is None or given.get(f"logger.{name}.{key}") is not None:
-                continue
-            shown = one_line(value, 200)
-            raise ConfigError(
-                f"{origin} sends this run's data to logger.{name}.{key}={shown}; a run's "
-                f"saved config is not trusted for where its data goes: give "
-                f"logger.{name}.{key}={shown} again to keep it, or choose loggers=[...] "
-                f"without {name}"
-            )
 
 
 @contextlib.contextmanager

@@ -5,13 +5,14 @@ from __future__ import annotations
 import functools
 import os
 import re
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_serializer, field_validator
 
 from ganhub.config.schema import Section
 from ganhub.errors import UsageError, one_line
@@ -22,11 +23,12 @@ if TYPE_CHECKING:
 
 from ganhub.loggers.trackers.common import (
     INSTALL,
-    _first_line,
+    _cause,
+    _environ,
     _importable,
+    _LogFile,
     _newest_checkpoint,
     _plain_text,
-    _quiet,
     _read_id_file,
     _status,
     _unreachable,
@@ -36,6 +38,9 @@ from ganhub.loggers.trackers.common import (
 )
 
 MLFLOW_RUN_FILE = "mlflow_run.json"
+MLFLOW_LOG_FILE = "mlflow.log"  # MLflow's own warnings and errors while the run lasts
+# The loggers MLflow gives a console handler when it is imported
+_MLFLOW_LOGGERS = ("mlflow", "sqlalchemy.engine", "alembic", "huey")
 _MLFLOW_RUN_ID = re.compile(r"^[0-9a-f]{32}$")  # MLflow run ids are uuid4 hex
 # MLflow's limits: 100 params per batch and 6000 characters per param value (MLflow >= 2.7)
 _PARAMS_PER_BATCH = 100
@@ -98,6 +103,13 @@ class MLflowOptions(Section):
             )
         return v
 
+    @field_serializer("tracking_uri")
+    def _without_credentials(self, v: str | None) -> str | None:
+        # What is saved (config.yaml) and logged (MLflow params) never holds a password: a
+        # resume takes a tracking URI from config.yaml only when it is given again anyway
+        # (`destination_keys`), and MLFLOW_TRACKING_USERNAME/PASSWORD keep it out of URIs
+        return None if v is None else _public(v)
+
 
 # -- MLflow ------------------------------------------------------------------------------------
 
@@ -126,6 +138,45 @@ def _public(uri: str) -> str:
     if "@" not in parsed.netloc:
         return uri
     return parsed._replace(netloc=parsed.netloc.rpartition("@")[2]).geturl()
+
+
+def _store(uri: str) -> str:
+    """The store a tracking URI names, spelled one way, without credentials: a SQLite file by
+    its absolute path (`sqlite:///runs/mlflow.db` from the parent folder is `sqlite:///mlflow.db`
+    from runs/), a server by its scheme, host, port and path."""
+    parsed = urlparse(uri)
+    scheme = parsed.scheme.lower().split("+")[0]
+    if not scheme:  # `databricks` (MLFLOW_TRACKING_URI is not validated): the text is all
+        return uri
+    if scheme == "sqlite" and "///" in uri:
+        database = uri.split("///", 1)[1].split("?", 1)[0]
+        if database and database != ":memory:" and not database.startswith("file:"):
+            return f"sqlite:///{Path(database).resolve()}"
+    try:
+        port = parsed.port
+    except ValueError:  # a port that is no number: the text is all there is
+        return _public(uri)
+    host = (parsed.hostname or "").lower()
+    port = port or {"http": 80, "https": 443}.get(scheme)
+    netloc = host if port is None else f"{host}:{port}"
+    return f"{scheme}://{netloc}{parsed.path.rstrip('/')}"
+
+
+def _same_store(recorded: str, uri: str) -> bool:
+    """Whether the store a run record names (untrusted text) is the one `uri` names."""
+    try:
+        return _store(recorded) == _store(uri)
+    except (ValueError, OSError, RuntimeError):  # not a URI (a bad IPv6 host, a NUL, a loop)
+        return False
+
+
+def _size(path: Path) -> int:
+    """The bytes an upload of `path` (a file or a folder) sends, 0 when unknown."""
+    try:
+        files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+        return sum(f.stat().st_size for f in files)
+    except OSError:
+        return 0
 
 
 def _is_database(uri: str) -> bool:
@@ -189,15 +240,30 @@ class MLflowLogger(Logger):
                 f"logger 'mlflow' ({self.shown}): cannot reach the tracking server ({reason}); "
                 "start it, or fix logger.mlflow.tracking_uri (or MLFLOW_TRACKING_URI)"
             )
+        # MLflow's log records stay off the console until close (INFO about creating its
+        # tables, a traceback per failed call): its warnings and errors go to <run>/mlflow.log
+        self.log_file = _LogFile(run_dir / MLFLOW_LOG_FILE, _MLFLOW_LOGGERS)
         try:
-            with _quiet("mlflow.store.db.utils"):
-                self.client = MlflowClient(tracking_uri=self.uri)
-                experiment_id = self._experiment(experiment)
-                self.run_id, resumed = self._start_run(experiment_id)
-                self._log_config(resumed)
+            self.client = MlflowClient(tracking_uri=self.uri)
+            experiment_id = self._experiment(experiment)
+            self.run_id, resumed = self._start_run(experiment_id)
+            self._log_config(resumed)
         except _store_errors() as exc:  # a bad URI, an unreachable server, a locked database
-            raise UsageError(f"logger 'mlflow' ({self.shown}): {_first_line(exc)}") from None
-        self.worker = _Worker("mlflow")
+            self.log_file.close()
+            raise UsageError(f"logger 'mlflow' ({self.shown}): {_cause(exc)}") from None
+        except BaseException:
+            self.log_file.close()
+            raise
+        if config.trainer.progress and urlparse(self.uri).scheme in ("http", "https"):
+            # MLflow's own "View run" lines are off (they would show a password in the URI)
+            url = f"{self.shown.rstrip('/')}/#/experiments/{experiment_id}/runs/{self.run_id}"
+            print(f"ganhub: MLflow run at {url}", file=sys.stdout, flush=True)
+        # at close, a server that still takes connections gets time to receive a large file
+        remote = urlparse(self.uri).scheme in ("http", "https")
+        self.worker = _Worker("mlflow", self._reachable if remote else None)
+
+    def _reachable(self) -> bool:
+        return _unreachable(self.uri, timeout=2.0) is None
 
     def _experiment(self, name: str) -> str:
         """The id of experiment `name`, created (its artifacts in the run) when new."""
@@ -253,7 +319,12 @@ class MLflowLogger(Logger):
                 "ganhub.run_dir": str(self.run_dir.resolve()),
             },
         )
-        record = {"run_id": run.info.run_id, "tracking_uri": None if self.own_store else self.shown}
+        # the store by its absolute path (or server address): a resume from another folder
+        # spells a relative sqlite:/// URI differently
+        record = {
+            "run_id": run.info.run_id,
+            "tracking_uri": None if self.own_store else _store(self.uri),
+        }
         _write_id_file(self.run_dir / MLFLOW_RUN_FILE, record)
         return run.info.run_id, False
 
@@ -268,7 +339,10 @@ class MLflowLogger(Logger):
         if not isinstance(run_id, str) or not _MLFLOW_RUN_ID.match(run_id):
             _warn(f"{path} holds no valid MLflow run id; starting a new MLflow run")
             return None
-        if record.get("tracking_uri") != (None if self.own_store else self.shown):
+        recorded = record.get("tracking_uri")
+        if recorded is None:  # the run's own store, wherever the run directory is now
+            recorded = f"sqlite:///{(self.run_dir / 'mlflow.db').resolve()}"
+        if not isinstance(recorded, str) or not _same_store(recorded, self.uri):
             return None  # recorded in another store: this one starts its own run
         try:
             run = self.client.get_run(run_id)
@@ -312,7 +386,7 @@ class MLflowLogger(Logger):
             upload = functools.partial(
                 self.client.log_artifact, self.run_id, str(path), self._artifact_dir(path)
             )
-            self.worker.submit(upload, f"{path.name} of step {step}")
+            self.worker.submit(upload, f"{path.name} of step {step}", _size(path))
 
     def _artifact_dir(self, path: Path) -> str:
         try:
@@ -339,9 +413,24 @@ class MLflowLogger(Logger):
                     self.run_id, str(newest), f"checkpoints/{newest.name}"
                 ),
                 f"checkpoint {newest.name}",
+                _size(newest),
             )
         status = _status(self.error)
-        self.worker.submit(
-            lambda: self.client.set_terminated(self.run_id, status), "the end of the run"
+        self.worker.submit(functools.partial(self._end, status), "the end of the run")
+        try:
+            self.worker.close(details=self._details)
+        finally:
+            self.log_file.close()
+
+    def _end(self, status: str) -> None:
+        # MLflow prints "View run at URL" lines (the URL with its password) as it ends a run
+        # on a server, whatever trainer.progress says: its own switch turns them off
+        with _environ(MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT="true"):
+            self.client.set_terminated(self.run_id, status)
+
+    def _details(self) -> str:
+        return (
+            f"; MLflow's own messages are in {self.log_file.path}"
+            if self.log_file.written()
+            else ""
         )
-        self.worker.close()

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 from ganhub.loggers.trackers.common import (
     INSTALL,
+    _environ,
     _first_line,
     _importable,
     _newest_checkpoint,
@@ -135,24 +136,15 @@ class WandbLogger(Logger):
         self.quiet = not config.trainer.progress
         data = config.model_dump(mode="json")
         data.pop("resume", None)
+        # W&B's service writes its own debug logs (core-debug-*.log, symon-debug-*.log) under
+        # $WANDB_CACHE_DIR/wandb/logs, by default ~/.cache/wandb/logs: offline, they go to
+        # <run>/wandb/logs. The service reads the variable when init starts it; it is put back
+        # at once, so W&B's artifact cache stays where the user keeps it.
+        cache = {} if self.mode != "offline" or os.environ.get("WANDB_CACHE_DIR") else {
+            "WANDB_CACHE_DIR": str(run_dir.resolve())}  # fmt: skip
         try:
-            self.run = wandb.init(
-                dir=str(run_dir),  # its files go to <run>/wandb
-                project=self.options.project or os.environ.get("WANDB_PROJECT") or config.plugin,
-                entity=self.options.entity,
-                name=run_dir.name,
-                config=data,
-                mode=self.mode,
-                id=previous,
-                resume="allow" if previous else None,
-                reinit="create_new",  # never finish (or log into) a run the caller has open
-                # console="off": no stdout/stderr wrapping, which would cost every print
-                # silent with trainer.progress=false: a quiet run prints its one summary line,
-                # not W&B's ~35 lines of banners and artifact notes
-                settings=wandb.Settings(
-                    console="off", save_code=False, silent=not config.trainer.progress
-                ),
-            )
+            with _environ(**cache):
+                self.run = self._init(wandb, previous, data)
         except (wandb.Error, OSError) as exc:
             raise UsageError(f"logger 'wandb' ({self.mode}): {_first_line(exc)}") from None
         # Steps go in a column of their own: a resumed run logs steps it logged before its
@@ -162,6 +154,26 @@ class WandbLogger(Logger):
         if self.mode != "disabled" and previous is None:
             _write_id_file(run_dir / WANDB_RUN_FILE, {"id": self.run.id})
         self._save(run_dir / "config.yaml")
+
+    def _init(self, wandb: Any, previous: str | None, data: dict[str, Any]) -> Any:
+        run_dir, config = self.run_dir, self.config
+        return wandb.init(
+            dir=str(run_dir),  # its files go to <run>/wandb
+            project=self.options.project or os.environ.get("WANDB_PROJECT") or config.plugin,
+            entity=self.options.entity,
+            name=run_dir.name,
+            config=data,
+            mode=self.mode,
+            id=previous,
+            resume="allow" if previous else None,
+            reinit="create_new",  # never finish (or log into) a run the caller has open
+            # console="off": no stdout/stderr wrapping, which would cost every print
+            # silent with trainer.progress=false: a quiet run prints its one summary line,
+            # not W&B's ~35 lines of banners and artifact notes
+            settings=wandb.Settings(
+                console="off", save_code=False, silent=not config.trainer.progress
+            ),
+        )
 
     def _save(self, path: Path) -> None:
         """Keep a copy of a run file with the W&B run (a copy, not W&B's usual symlink: the
