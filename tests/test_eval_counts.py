@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import torch
 
 from ganhub.config.resolve import resolve
 from ganhub.engine.run import prepare_system
-from ganhub.metrics import Metric, evaluate
+from ganhub.metrics import Directions, Metric, evaluate
 from ganhub.wiring import components
 
 from .conftest import TINY_TOY
@@ -17,6 +17,8 @@ from .conftest import TINY_TOY
 
 class Counted(Metric):
     """Scores nothing; reports the counts it is built with (a held-out set's size, say)."""
+
+    better: ClassVar[Directions] = {"score_*": "lower"}  # every reported key is declared
 
     def __init__(self, name: str, **counts: float) -> None:
         self.name, self.counts = name, counts

@@ -10,7 +10,7 @@ import re
 import sys
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -19,7 +19,7 @@ from ganhub.domain import Domain
 from ganhub.errors import PluginError
 from ganhub.hookspecs import hookimpl
 from ganhub.loggers import Logger
-from ganhub.metrics import Metric
+from ganhub.metrics import Directions, Metric
 from ganhub.plugins import Hub
 from ganhub.tricks import Trick
 
@@ -148,6 +148,7 @@ class SpiralSwd(Metric):
     """A metric of a third-party package."""
 
     name = "spiral_swd"
+    better: ClassVar[Directions] = {"spiral_swd": "lower"}
 
     def compute(self, system: Any, n_samples: int, seed: int) -> Any:
         return {"spiral_swd": 0.5}

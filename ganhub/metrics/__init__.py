@@ -8,8 +8,10 @@ the system through the interfaces those capabilities promise.
 from __future__ import annotations
 
 import math
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -57,6 +59,12 @@ class Metric(ABC):
         if key in COUNT_KEYS:
             return COUNT_KEYS[key]
         raise KeyError(key)
+
+    def fewest_samples(self, caps: Capabilities) -> tuple[int, str]:
+        """The fewest generated samples `compute` can score on a system declaring `caps`, and
+        why when that depends on the system (intra_fid: "2 per class for its 10 classes");
+        default: `min_samples`. Evaluation refuses fewer, as it refuses fewer than min_samples."""
+        return self.min_samples, ""
 
     def scores(self) -> list[str]:
         """The keys and key patterns this metric declares as scores (a direction, not None)."""
@@ -131,19 +139,63 @@ def undeclared(keys: Iterable[str], metrics: Sequence[Metric]) -> list[str]:
 
 @dataclass
 class Evaluation:
-    """What `evaluate` computed and which of the asked metrics do not apply to the system."""
+    """What `evaluate` computed, which of the asked metrics do not apply to the system, and
+    the warnings its metrics gave (`warn_once`: a score resting on too few samples)."""
 
     values: dict[str, float] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
-def check_sample_count(metrics: Sequence[Metric], n_samples: int, key: str) -> None:
-    """Refuse `n_samples` (given as `key`) when a metric needs more, naming each and its need."""
-    short = [m for m in metrics if n_samples < m.min_samples]
-    if short:
-        needs = ", ".join(f"{m.name} needs {m.min_samples}" for m in short)
+_WARNED: set[str] = set()  # the warnings this process has printed (a run evaluates many times)
+_COLLECTED: ContextVar[list[str] | None] = ContextVar("ganhub_metric_warnings", default=None)
+
+
+def warn_once(line: str) -> None:
+    """A metric's one-line warning ("ganhub: warning: " is added): on stderr the first time
+    this process meets it, and kept in the result of the `evaluate` running (`ganhub eval`
+    writes them to eval.json), so a doubtful score is never silent nor repeated every time."""
+    line = f"ganhub: warning: {line}"
+    if line not in _WARNED:
+        _WARNED.add(line)
+        print(line, file=sys.stderr, flush=True)
+    collected = _COLLECTED.get()
+    if collected is not None and line not in collected:
+        collected.append(line)
+
+
+def singular_covariance(
+    metric: str, key: str, counts: Sequence[tuple[str, int, str]], dims: int
+) -> None:
+    """Warn (`warn_once`) when a Frechet distance `key` rests on covariances estimated from no
+    more samples than feature dimensions: `counts` holds (what, how many, where more come
+    from), e.g. ("generated samples per class", 2, "n_samples 1,290 for 10 classes"). Such a
+    covariance is singular (rank n - 1 at most), which inflates the distance."""
+    short = [(what, n, more) for what, n, more in counts if n <= dims]
+    if not short:
+        return
+    rests = " and ".join(f"{n:,} {what}" for what, n, _ in short)
+    rank = min(n for _, n, _ in short) - 1
+    warn_once(
+        f"metric '{metric}': {key} rests on {rests} in {dims:,} feature dimensions, a singular "
+        f"covariance (rank {rank:,} at most) that inflates the distance; {dims + 1:,} or more "
+        f"give a full-rank one ({'; '.join(more for _, _, more in short)})"
+    )
+
+
+def check_sample_count(
+    metrics: Sequence[Metric], n_samples: int, key: str, caps: Capabilities | None = None
+) -> None:
+    """Refuse `n_samples` (given as `key`) when a metric needs more, naming each and its need
+    (with `caps`, what the system's declaration adds: intra_fid's samples per class)."""
+    needs = []
+    for metric in metrics:
+        fewest, why = metric.fewest_samples(caps) if caps is not None else (metric.min_samples, "")
+        if n_samples < fewest:
+            needs.append(f"{metric.name} needs {fewest:,}" + (f" ({why})" if why else ""))
+    if needs:
         typed = f"{key} {n_samples}" if key.startswith("--") else f"{key}={n_samples}"
-        raise ConfigError(f"{typed} is too few samples to score: {needs}")
+        raise ConfigError(f"{typed} is too few samples to score: {', '.join(needs)}")
 
 
 def checked_values(name: str, values: Any) -> dict[str, float]:
@@ -226,9 +278,10 @@ def evaluate(
     result = Evaluation()
     caps = system.capabilities()
     applicable = supported(metrics, caps)
-    check_sample_count(applicable, n_samples, "n_samples")
+    check_sample_count(applicable, n_samples, "n_samples", caps)
     was_training = system.training
     system.eval()
+    collecting = _COLLECTED.set(result.warnings)
     try:
         with torch.no_grad():
             reported: dict[str, str] = {}  # key -> the metric that reported it
@@ -247,6 +300,7 @@ def evaluate(
                                 f"'{key}', and one value would replace the other; evaluate "
                                 "them in separate runs (eval.metrics=[...])"
                             )
+                    warn_undeclared(metric, values)
                     counts = {k: v for k, v in values.items() if k in COUNT_KEYS}
                     counts.setdefault("n_samples", float(n_samples))  # it scored what it got
                     result.values.update(values)
@@ -256,8 +310,33 @@ def evaluate(
                 else:
                     result.skipped.append(metric.name)
     finally:
+        _COLLECTED.reset(collecting)
         system.train(was_training)
     return result
+
+
+def warn_undeclared(metric: Metric, values: Mapping[str, float]) -> None:
+    """A reported key that the metric's `better` does not declare (nor a count of COUNT_KEYS)
+    has no direction, so trainer.keep_best and tuning cannot use it: one warning naming the
+    metric, its plugin when a registry knows it, the keys and the declared ones (a warning,
+    not an error, so a run of an older plugin keeps its scores; `ganhub.testing.check_metric`
+    refuses it, where a plugin's author meets it)."""
+    missing = undeclared(values, [metric])
+    if not missing:
+        return
+    from ganhub.plugin_guard import registered_hint
+
+    plugin = registered_hint(metric)
+    declared = ", ".join(metric.better) or "none"
+    listed = ", ".join(repr(k) for k in missing[:5]) + (
+        f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+    )
+    warn_once(
+        f"metric '{metric.name}'{f' ({plugin})' if plugin else ''} returned {listed}, "
+        f"which its `better` does not declare (declared: {declared}), so trainer.keep_best and "
+        "tuning cannot use it; its plugin should declare each key (or pattern) there as "
+        "'lower', 'higher' or None (not a score)"
+    )
 
 
 def check_metrics(
@@ -265,10 +344,11 @@ def check_metrics(
 ) -> None:
     """Missing libraries and feature networks of the applicable metrics, and too few samples
     (`n_samples`, typed as `key`; default: the run's eval.n_samples), raise here."""
-    applicable = supported(metrics, system.capabilities())
+    caps = system.capabilities()
+    applicable = supported(metrics, caps)
     if n_samples is None:
         n_samples, key = system.config.eval.n_samples, "eval.n_samples"
-    check_sample_count(applicable, n_samples, key or "n_samples")
+    check_sample_count(applicable, n_samples, key or "n_samples", caps)
     refuse_shared_keys(applicable)
     for metric in applicable:
         metric.check(system)
@@ -343,6 +423,9 @@ __all__ = [
     "evaluate",
     "refuse_shared_keys",
     "reported_by",
+    "singular_covariance",
     "supported",
     "undeclared",
+    "warn_once",
+    "warn_undeclared",
 ]

@@ -113,12 +113,20 @@ class FID(FeatureMetric):
         self, ex: Extractor, fake: dict[str, Tensor], real: dict[str, Tensor], seed: int
     ) -> dict[str, float]:
         """Frechet distance between the generated and the cached real Gaussian."""
+        from ganhub.metrics import singular_covariance
         from ganhub.metrics.formulas import GaussianStats, frechet_distance, gaussian_stats
 
+        key = ex.key("fid")
+        singular_covariance(
+            self.name, key, [
+                ("generated samples", len(fake["features"]), "eval.n_samples, ganhub eval --n"),
+                ("real samples", len(real["features"]), "eval.n_real, or more data"),
+            ], int(fake["features"].shape[1]),
+        )  # fmt: skip
         real_stats = GaussianStats(
             real["mu"].double().numpy(), real["sigma"].double().numpy(), len(real["features"])
         )
-        return {ex.key("fid"): frechet_distance(gaussian_stats(fake["features"]), real_stats)}
+        return {key: frechet_distance(gaussian_stats(fake["features"]), real_stats)}
 
 
 class KID(FeatureMetric):

@@ -135,9 +135,12 @@ def evaluate_run(
     if unused:
         click.echo(unused, err=True)
     seed_list = [config.seed + i for i in range(seeds)]
-    runs, t0 = [], time.perf_counter()
+    runs, warnings, t0 = [], [], time.perf_counter()
     for seed in seed_list:
-        runs.append(evaluate(system, usable, n_samples=n, seed=seed).values)
+        evaluation = evaluate(system, usable, n_samples=n, seed=seed)
+        runs.append(evaluation.values)
+        # shown on stderr as they came; kept with the scores they doubt
+        warnings += [w for w in evaluation.warnings if w not in warnings]
     table: dict[str, dict[str, Any]] = {}
     for key in runs[0]:
         values = [r[key] for r in runs]
@@ -164,6 +167,7 @@ def evaluate_run(
         "n_samples": scored,
         **({"n_asked": n} if scored < n else {}),
         "notes": notes,
+        **({"warnings": warnings} if warnings else {}),
         "seconds": round(time.perf_counter() - t0, 2),
         "results": table,
     }

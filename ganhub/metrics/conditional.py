@@ -21,7 +21,7 @@ import re
 from typing import TYPE_CHECKING, ClassVar
 
 from ganhub.errors import ConfigError
-from ganhub.metrics import Directions, Metric
+from ganhub.metrics import Directions, Metric, singular_covariance, warn_once
 
 if TYPE_CHECKING:
     import torch
@@ -40,6 +40,7 @@ CLASSIFIER_BATCH = 64
 CLASSIFIER_MIN_IMAGES = math.ceil(CLASSIFIER_BATCH / (1 - CLASSIFIER_RECIPE["held_out"]))
 PER_CLASS_KEYS = 20  # per-class accuracies are reported for at most this many classes
 INTRA_MAX_CLASSES = 100  # intra-class FD needs enough samples per class
+INTRA_MIN_PER_CLASS = 2  # a class's covariance needs two samples (of each: generated, real)
 
 
 def balanced_labels(spec: LabelSpec, n: int, seed: int) -> Tensor:
@@ -229,6 +230,12 @@ class IntraFID(Metric):
             and labels.combinations <= INTRA_MAX_CLASSES
         )
 
+    def fewest_samples(self, caps: Capabilities) -> tuple[int, str]:
+        """Two generated samples per class (a covariance): the samples are split evenly over
+        the classes, so fewer than twice the classes leave one (or none) to a class."""
+        k = caps.labels.combinations if caps.labels is not None else 1
+        return INTRA_MIN_PER_CLASS * k, f"{INTRA_MIN_PER_CLASS} per class for its {k} classes"
+
     def check(self, system: GANSystem) -> None:
         """Every configured feature network exists (without loading or training it), and with
         eval.real=validation the held-out images have their labels."""
@@ -256,7 +263,14 @@ class IntraFID(Metric):
         assert spec is not None
         cfg = system.config.eval
         k = spec.combinations
-        asked = torch.arange(k).repeat_interleave(max(2, math.ceil(n_samples / k)))
+        per_class = math.ceil(n_samples / k)
+        if per_class < INTRA_MIN_PER_CLASS:  # `evaluate` refuses it first, naming the key
+            fewest, why = self.fewest_samples(caps)
+            raise ConfigError(
+                f"n_samples={n_samples} is too few samples to score: intra_fid needs {fewest:,} "
+                f"({why})"
+            )
+        asked = torch.arange(k).repeat_interleave(per_class)
         if spec.factors > 1:  # combinations in factor order
             asked = torch.stack(
                 [(asked // math.prod(spec.sizes[i + 1 :])) % s for i, s in enumerate(spec.sizes)], 1
@@ -269,14 +283,49 @@ class IntraFID(Metric):
             real = real_features(system, ex, cfg.n_real)["features"]
             real_flat = flat_labels(_real_labels(system, len(real)), spec)
             fake = features_of(ex, images)["features"]
-            distances = []
-            for c in range(k):
-                r, f = real[real_flat == c], fake[flat == c]
-                if len(r) >= 2 and len(f) >= 2:
-                    distances.append(frechet_distance(gaussian_stats(f), gaussian_stats(r)))
-            out[ex.key("intra_fid")] = float(sum(distances) / max(1, len(distances)))
+            key = ex.key("intra_fid")
+            real_counts = torch.bincount(real_flat, minlength=k)
+            scored = _check_real_classes(key, real_counts, len(real), cfg.n_real)
+            singular_covariance(
+                self.name, key, [
+                    ("generated samples per class", per_class,
+                     f"n_samples {k * (fake.shape[1] + 1):,} for {k} classes"),
+                    ("real images in its smallest class", int(real_counts[scored].min()),
+                     "eval.n_real, or more data"),
+                ], int(fake.shape[1]),
+            )  # fmt: skip
+            distances = [
+                frechet_distance(
+                    gaussian_stats(fake[flat == c]), gaussian_stats(real[real_flat == c])
+                )
+                for c in scored
+            ]
+            out[key] = float(sum(distances) / len(distances))
             out["intra_classes"] = float(len(distances))
         return out
+
+
+def _check_real_classes(key: str, real_counts: Tensor, n_real: int, asked: int) -> list[int]:
+    """The classes with real images enough for a covariance (2), which the mean is over. A
+    class with none is not in the compared data (a few-shot run's held-out images hold only
+    its kept classes): left out, as `intra_classes` says. One with a single image is too few:
+    left out with a warning. None left is refused: the mean of nothing is no distance (0
+    would read as a perfect one)."""
+    scored = [c for c, n in enumerate(real_counts.tolist()) if n >= INTRA_MIN_PER_CLASS]
+    if not scored:
+        raise ConfigError(
+            f"metric 'intra_fid': no class has {INTRA_MIN_PER_CLASS} real images among the "
+            f"{n_real:,} compared (eval.n_real={asked:,}) to estimate its covariance; raise "
+            "eval.n_real or use more data"
+        )
+    single = int((real_counts == 1).sum())
+    if single:
+        warn_once(
+            f"metric 'intra_fid': {single} of {len(real_counts)} classes have 1 real image "
+            f"among the {n_real:,} compared, too few for a covariance, and are left out of "
+            f"{key} (intra_classes={len(scored)}); raise eval.n_real or use more data"
+        )
+    return scored
 
 
 def _real_labels(system: GANSystem, n: int) -> Tensor:

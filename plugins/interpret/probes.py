@@ -18,6 +18,12 @@ each read from the decoded images by the data's estimator:
 
 Each probe is fitted on 75 % of the codes and scored on the other 25 %, with the features
 standardised on the training part; ridge picks its penalty by leave-one-out over 1e-3..1e3.
+
+A factor that barely varies among the real samples (the rule of the directions scores,
+`ganhub_interpret.scoring.spread_floors`: a run on one digit class) or that the generated
+samples it would be fitted on hold one value of (every sample read as one class) is not
+probed: a probe of one class is right by construction ("accuracy 1.000, chance 1.000") and
+measures nothing. Its column reads "-", and the reason is printed and saved (`skipped`).
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ class ProbeTable:
     widths   the number of features each layer's probe reads
     kinds    each factor's kind, which says what its score is (accuracy or R^2)
     chance   a categorical factor's majority-class share on the held-out codes
+    skipped  factor -> why it is not probed (its scores are NaN, null in probes.json)
     """
 
     layers: list[str]
@@ -60,6 +67,7 @@ class ProbeTable:
     kinds: dict[str, str]
     scores: dict[str, dict[str, float]] = field(default_factory=dict)
     chance: dict[str, float] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
     n_train: int = 0
     n_test: int = 0
 
@@ -72,6 +80,7 @@ class ProbeTable:
                        for n in self.layers],
             "factors": self.kinds,
             "chance": self.chance,
+            "skipped": self.skipped,
             "n_train": self.n_train,
             "n_test": self.n_test,
         }  # fmt: skip
@@ -82,17 +91,23 @@ class ProbeTable:
         head = [f"{'layer':<14}{'features':>9}"] + [f"{f:>10}" for f in factors]
         rows = ["".join(head)]
         for layer in self.layers:
-            cells = [f"{self.scores[layer][f]:>10.3f}" for f in factors]
+            cells = [
+                f"{'-' if f in self.skipped else format(self.scores[layer][f], '.3f'):>10}"
+                for f in factors
+            ]
             rows.append(f"{layer:<14}{self.widths[layer]:>9}" + "".join(cells))
+        probed = [
+            f"{f} {_measure(k)}" + (f" (chance {self.chance[f]:.3f})" if f in self.chance else "")
+            for f, k in self.kinds.items()
+            if f not in self.skipped
+        ]
         rows.append(
             "scores: "
             + "; ".join(
-                f"{f} {_measure(k)}"
-                + (f" (chance {self.chance[f]:.3f})" if f in self.chance else "")
-                for f, k in self.kinds.items()
+                [*probed, f"fitted on {self.n_train} codes, scored on {self.n_test} others"]
             )
-            + f"; fitted on {self.n_train} codes, scored on {self.n_test} others"
         )
+        rows += [f"not probed (-): {f}: {why}" for f, why in self.skipped.items()]
         return "\n".join(rows)
 
 
@@ -128,8 +143,11 @@ def probe_scores(
     values: Mapping[str, Tensor],
     info: Mapping[str, Factor],
     seed: int = 0,
+    skip: Mapping[str, str] | None = None,
 ) -> ProbeTable:
-    """Fit a linear probe per (layer, factor) on 75 % of the rows, score it on the rest."""
+    """Fit a linear probe per (layer, factor) on 75 % of the rows, score it on the rest.
+    Factors of `skip` (factor -> why) and factors whose values on the training rows are one
+    value (nothing to separate) are not probed: NaN scores, the reason in `skipped`."""
     n = len(next(iter(values.values())))
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     cut = round(n * TRAIN_SHARE)
@@ -141,8 +159,12 @@ def probe_scores(
         n_train=len(train),
         n_test=len(test),
     )
+    for f in table.kinds:
+        why = (skip or {}).get(f) or _one_value(values[f][train], info[f])
+        if why:
+            table.skipped[f] = why
     for f, kind in table.kinds.items():
-        if kind == "categorical":
+        if kind == "categorical" and f not in table.skipped:
             held_out = values[f][test]
             table.chance[f] = float(torch.bincount(held_out.long()).max()) / len(held_out)
     for layer, x in features.items():
@@ -150,9 +172,28 @@ def probe_scores(
         mean, std = x[train].mean(0), x[train].std(0).clamp_min(1e-8)
         standardised = ((x - mean) / std).numpy()
         table.scores[layer] = {
-            f: _probe(standardised, values[f], kind, train, test) for f, kind in table.kinds.items()
+            f: math.nan
+            if f in table.skipped
+            else _probe(standardised, values[f], kind, train, test)
+            for f, kind in table.kinds.items()
         }
     return table
+
+
+def _one_value(fitted: Tensor, factor: Factor) -> str:
+    """Why a probe fitted on these values would measure nothing ('' when it would not): they
+    are all one class (or one value), so the probe is right by construction."""
+    distinct = fitted.unique()
+    if len(distinct) > 1:
+        return ""
+    if factor.kind != "categorical":
+        return f"the {len(fitted)} codes it would be fitted on all give one value"
+    value = int(distinct[0]) if len(distinct) else -1
+    named = factor.values[value] if 0 <= value < len(factor.values) else str(value)
+    return (
+        f"the {len(fitted)} codes it would be fitted on are all read as one class ({named}): "
+        "a probe of one class measures nothing"
+    )
 
 
 def _probe(x: Any, y: Tensor, kind: str, train: Tensor, test: Tensor) -> float:
@@ -163,8 +204,6 @@ def _probe(x: Any, y: Tensor, kind: str, train: Tensor, test: Tensor) -> float:
     tr, te = train.numpy(), test.numpy()
     if kind == "categorical":
         labels = y.long().numpy()
-        if len(np.unique(labels[tr])) < 2:  # one class only: nothing to separate
-            return float(np.mean(labels[te] == labels[tr][0]))
         model = LogisticRegression(max_iter=2000).fit(x[tr], labels[tr])
         return float(model.score(x[te], labels[te]))
     target = y.double().numpy()
@@ -183,10 +222,20 @@ def probe_layers(
     space: LatentSpace, known: KnownFactors, n_samples: int, seed: int = 0
 ) -> ProbeTable:
     """Sample `n_samples` codes, decode them, read their factors and probe every layer."""
+    from ganhub_interpret.scoring import spread_floors
+
     codes = space.sample(n_samples, seed).detach()
     features, images = layer_features(space, codes)
     values = {k: v.cpu() for k, v in known.estimate(images).items() if k in known.info}
-    return probe_scores(features, values, known.info, seed=seed)
+    # the directions' rule: a factor that does not vary among the real samples is one value
+    # plus the estimator's misreadings (a run on one digit class), nothing a probe can learn
+    flat = {
+        key: f"barely varying among the real samples (spread {s:.3f}, under the {floor:.3f} "
+        "that counts as varying): a probe of one value measures nothing"
+        for key, (s, floor) in spread_floors(known.info, known.reference).items()
+        if not (s > 0 and s >= floor)
+    }
+    return probe_scores(features, values, known.info, seed=seed, skip=flat)
 
 
 def probe_run(
