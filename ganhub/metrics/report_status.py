@@ -19,7 +19,6 @@ template escapes every value.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -30,11 +29,10 @@ from ganhub.engine.rundir import FAILED_FILE
 from ganhub.errors import one_line
 from ganhub.metrics.rundata import (
     _inside,
-    _read_bytes,
     _step,
     as_number,
     as_text,
-    error_line,
+    read_json,
     shown_path,
 )
 
@@ -100,21 +98,7 @@ def recorded_failure(run_dir: Path, notes: list[str]) -> tuple[int, str] | None:
     path = run_dir / FAILED_FILE
     if not path.exists() and not path.is_symlink():
         return None
-    problem = None
-    record: Any = None
-    if not _inside(run_dir, path):
-        problem = "not a regular file inside the run directory"
-    else:
-        try:
-            data = _read_bytes(path, MAX_FAILED_BYTES)
-            if data is None:
-                problem = f"larger than {MAX_FAILED_BYTES >> 10} KiB"
-            else:
-                record = json.loads(data)
-        except OSError as exc:
-            problem = f"cannot be read ({error_line(exc)})"
-        except (ValueError, RecursionError):
-            problem = "not valid JSON"
+    record, problem = read_json(run_dir, path, MAX_FAILED_BYTES)
     if problem is None and not (
         isinstance(record, dict)
         and _step(record.get("step")) is not None

@@ -295,26 +295,29 @@ def _fmt(value: Any) -> str:
     return str(value) if isinstance(value, int) else f"{number:.4g}"
 
 
+def read_json(run_dir: Path, path: Path, max_bytes: int) -> tuple[Any, str | None]:
+    """(parsed JSON, None) of a file of the run, or (None, what is wrong with it): outside the
+    run directory or not a regular file, larger than `max_bytes`, unreadable, not JSON."""
+    if not _inside(run_dir, path):
+        return None, "not a regular file inside the run directory"
+    try:
+        data = _read_bytes(path, max_bytes)
+        if data is None:
+            size = f"{max_bytes >> 20} MiB" if max_bytes >= 1 << 20 else f"{max_bytes >> 10} KiB"
+            return None, f"larger than {size}"
+        return json.loads(data), None
+    except OSError as exc:
+        return None, f"cannot be read ({error_line(exc)})"
+    except (ValueError, RecursionError):
+        return None, "not valid JSON"
+
+
 def _eval_json(run_dir: Path, notes: list[str]) -> tuple[int, str, list[tuple[str, str]]] | None:
     """(step, caption, rows) from eval.json, or None (with a note) when absent or malformed."""
     path = run_dir / "eval.json"
     if not path.exists():
         return None
-    problem = None
-    result: Any = None
-    if not _inside(run_dir, path):
-        problem = "not a regular file inside the run directory"
-    else:
-        try:
-            data = _read_bytes(path, MAX_FILE_BYTES)
-            if data is None:
-                problem = f"larger than {MAX_FILE_BYTES >> 20} MiB"
-            else:
-                result = json.loads(data)
-        except OSError as exc:
-            problem = f"cannot be read ({error_line(exc)})"
-        except (ValueError, RecursionError):
-            problem = "not valid JSON"
+    result, problem = read_json(run_dir, path, MAX_FILE_BYTES)
     if problem is None:
         if not isinstance(result, dict):
             problem = "not a JSON object"
