@@ -103,7 +103,7 @@ class Hub:
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
         self._registries: dict[str, Registry[Any]] = {
-            kind: Registry(kind, singular, failed=self._failed_names)
+            kind: Registry(kind, singular, failed=self._failed_records)
             for kind, singular in _SINGULAR.items()
         }
         self._pending: list[tuple[str, object]] = []  # loaded, discovery hooks not yet run
@@ -425,8 +425,8 @@ class Hub:
         self.registry("domains")
         return [p for p in self.plugins.values() if p.status not in ("ok", "disabled")]
 
-    def _failed_names(self) -> list[str]:  # a plugin the user switched off did not fail
-        return [p.name for p in self.plugins.values() if p.status not in ("ok", "disabled")]
+    def _failed_records(self) -> list[PluginInfo]:  # a plugin switched off did not fail
+        return [p for p in self.plugins.values() if p.status not in ("ok", "disabled")]
 
     def require_domain(self, name: str) -> Domain:
         """The domain `name`, or an error that says how to install it when its plugin failed."""

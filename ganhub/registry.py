@@ -1,4 +1,5 @@
-"""Named registries (domains, losses, tricks, metrics, loggers, conditioners) that plugins fill through hooks.
+"""Named registries (domains, losses, tricks, metrics, loggers, conditioners) that plugins fill
+through hooks.
 
 The host owns names: duplicates are refused, lookups of unknown names get a did-you-mean, and
 every entry remembers which plugin registered it so `ganhub plugins` can say who added what.
@@ -12,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from ganhub.errors import PluginError, UnknownName, one_line, unknown_choice
+from ganhub.errors import PluginError, UnknownName, one_line
 
 T = TypeVar("T")
 
@@ -48,7 +49,7 @@ class Registry(Generic[T]):
     """A name -> object table for one kind of extension."""
 
     def __init__(
-        self, kind: str, singular: str, failed: Callable[[], list[str]] | None = None
+        self, kind: str, singular: str, failed: Callable[[], list[Any]] | None = None
     ) -> None:
         self.kind = kind
         self.singular = singular
@@ -99,9 +100,11 @@ class Registry(Generic[T]):
 
     def unknown(self, name: str) -> UnknownName:
         """The error for a name this registry does not hold: a did-you-mean, the names it
-        holds, and the plugins that failed to load (one of them may have registered it)."""
-        error = unknown_choice(self.singular, name, self._entries)
-        return UnknownName(f"{error}{failed_note(self._failed())}")
+        holds, and the plugins that failed to load: in full the one the name is named after
+        (it would have registered it), the others counted (`ganhub.failed_providers`)."""
+        from ganhub.failed_providers import unknown_name
+
+        return unknown_name(self.singular, name, self._entries, self._failed())
 
     def entry(self, name: str) -> Entry[T]:
         """The full entry (object, description, plugin) for `name`."""

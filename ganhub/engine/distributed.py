@@ -15,17 +15,37 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
+from ganhub.engine.rundir import leave_rank_failure, rank_failures
 from ganhub.errors import GanhubError, UsageError, one_line
+
+# the run directory and the number of ranks, once every rank knows the directory
+# (`share_run_dir`): where a rank that fails leaves its error, and where the others look when a
+# collective fails (None: not known yet, or not distributed)
+_shared: tuple[Path, int] | None = None
 
 
 class PeerStopped(GanhubError):
     """A collective failed because another process of the job stopped (its own error says why)."""
+
+
+class PeerFailed(PeerStopped):
+    """A collective failed because another rank failed with its own error, which it left in the
+    run directory (`rundir.leave_rank_failure`): that rank and its error, in one line."""
+
+    def __init__(self, rank: int, peer: int, error: str, others: int = 0) -> None:
+        also = f" ({others} other rank(s) failed too)" if others else ""
+        super().__init__(f"rank {rank}: rank {peer} of this job failed: {error}{also}")
+        self.rank, self.peer, self.error, self.others = rank, peer, error, others
+
+    def __reduce__(self) -> tuple[type[PeerFailed], tuple[int, int, str, int]]:
+        return (PeerFailed, (self.rank, self.peer, self.error, self.others))  # pickles whole
 
 
 @dataclass(frozen=True)
@@ -89,6 +109,8 @@ def init(info: DistInfo, device: torch.device) -> None:
 
 def shutdown(info: DistInfo) -> None:
     """Leave the process group."""
+    global _shared
+    _shared = None
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()
 
@@ -131,6 +153,25 @@ def broadcast_object(obj: Any, info: DistInfo) -> Any:
     return box[0]
 
 
+def share_run_dir(claimed: Path | None, info: DistInfo) -> Path:
+    """Rank 0's run directory (`claimed` there, None elsewhere) on every rank. From here on a
+    rank that fails with its own error leaves it there (`leave_failure`), and a collective that
+    fails on another rank names that rank and its error, not only that a process stopped."""
+    global _shared
+    path = Path(broadcast_object(str(claimed) if claimed else "", info))
+    if info.enabled:
+        _shared = (path, info.world)
+    return path
+
+
+def leave_failure(error: BaseException, info: DistInfo) -> None:
+    """On a rank other than 0, before it stops: leave its own error (not the failure of a
+    collective, which another rank's error caused, nor a signal's stop) for rank 0."""
+    own = isinstance(error, Exception) and not isinstance(error, PeerStopped)
+    if own and _shared is not None and not info.is_main:
+        leave_rank_failure(_shared[0], info.rank, error)
+
+
 def gather_object(obj: Any, info: DistInfo) -> list[Any]:
     """Every rank's value (used to checkpoint each rank's RNG state)."""
     if not info.enabled:
@@ -170,6 +211,11 @@ def _peers(source: int | None = None) -> Iterator[None]:
         # "[.../gloo/transport/tcp/pair.cc:561] Connection closed by peer [...]:58528. This..."
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         reason = re.sub(r"^\[[^\]]*\]\s*", "", text).split(". ")[0]
+        # a rank that failed with its own error left it before its connection closed
+        failed = [f for f in rank_failures(*_shared) if f[0] != rank] if _shared else []
+        if failed:
+            (peer, error), others = failed[0], len(failed) - 1
+            raise PeerFailed(rank, peer, error, others) from exc
         raise PeerStopped(
             f"rank {rank}: {who} of this job stopped ({one_line(reason, 100)}); "
             "its own message says why"

@@ -32,6 +32,7 @@ from ganhub.engine.environment import (
     select_device,
     set_deterministic,
 )
+from ganhub.engine.failure import record_failure
 from ganhub.engine.optimizers import learning_rates_on_device, make_optimizer
 from ganhub.engine.prepare import prepare_system
 from ganhub.engine.rundir import RunDirectory
@@ -40,12 +41,11 @@ from ganhub.engine.system import Phase
 from ganhub.errors import (
     ConfigError,
     TrainingError,
-    UsageError,
     first_line,
     plugin_code,
     unknown_choice,
 )
-from ganhub.interrupts import OutputsStopped, Terminated
+from ganhub.interrupts import OutputsStopped
 from ganhub.metrics import Metric, check_metrics, evaluate, unused_inception_settings
 from ganhub.plugin_guard import GuardedLogger, Owners, hook_plugins
 from ganhub.provenance import REQUIRES_FILE
@@ -160,8 +160,8 @@ class Run:
         )
         self.directory = self._claim_run_dir()
         # every rank takes part: rank 0 sends the path of the directory it claimed
-        claimed = str(self.directory.path) if self.directory else ""
-        self.run_dir = Path(distributed.broadcast_object(claimed, self.dist))
+        claimed = self.directory.path if self.directory else None
+        self.run_dir = distributed.share_run_dir(claimed, self.dist)
         try:
             if config.resume is not None:
                 self._restore()
@@ -203,24 +203,9 @@ class Run:
 
     def fail(self, error: BaseException) -> None:
         """After an error: remove a run directory this run created that holds nothing
-        resumable, or mark it failed (rank 0)."""
-        for logger in self.loggers:
-            logger.close()
-        self.loggers = []
-        # config.yaml holds the settings the newest checkpoint continues with: a resume that
-        # fails before it writes a checkpoint (a step that raises: its first, say) puts back
-        # the one it replaced, so a plain resume does not fail the same way again, and the
-        # plugins requires.json names (a refused trick is not one the run needs)
-        if self.files_before and self.last_checkpoint == self.first_checkpoint:
-            checkpoint.restore_texts(self.run_dir, self.files_before)
-            # a resume refused before its first step (options or data that do not fit, a
-            # folder that refuses writes), or stopped (Ctrl-C, SIGTERM) while it started up,
-            # trained nothing: the run is left as it was, failure marker included
-            stopped = isinstance(error, UsageError | OSError | KeyboardInterrupt | Terminated)
-            self.touched = not (stopped and self.step == self.first_step)
-        if self.directory is not None:
-            resumable = self.last_checkpoint is not None
-            self.directory.fail(error, self.step, resumable=resumable, touched=self.touched)
+        resumable, or mark it failed (rank 0); another rank leaves its error for rank 0
+        (`ganhub.engine.failure`)."""
+        record_failure(self, error)
 
     def _saved_texts(self) -> dict[str, str | None]:
         """A resumed run's config.yaml and requires.json before this session rewrites them."""
@@ -268,8 +253,8 @@ class Run:
             self.signal = signum
             if self.dist.is_main:
                 self.console.warn(
-                    f"\nganhub: {signal.Signals(signum).name} received; saving a checkpoint after this step "
-                    "(Ctrl-C again aborts)"
+                    f"\nganhub: {signal.Signals(signum).name} received; saving a checkpoint "
+                    "after this step (Ctrl-C again aborts)"
                 )
 
         def restore() -> None:

@@ -6,6 +6,11 @@ Untrusted input meets the file system here: the name is a plain name (the config
 for the same name get `name` and `name-1`, never the same folder). A run that fails before its
 first checkpoint removes the directory it created (nothing in it could be resumed); one that
 fails later keeps it, with `failed.json` saying where and why.
+
+Under torchrun only rank 0 writes here, with one exception: another rank that fails with its own
+error leaves it in `.failed-rank-N.json` before it stops, so that rank 0, which sees only a
+collective failing, can say which rank failed and why (`distributed.PeerFailed`). Rank 0 reads
+that file as untrusted input (a regular file, a few KiB, JSON, one line shown) and removes it.
 """
 
 from __future__ import annotations
@@ -14,16 +19,20 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 from pathlib import Path
 
 from ganhub.engine.lock import RunLock
-from ganhub.errors import ConfigError, UsageError, one_line
+from ganhub.errors import ConfigError, UsageError, first_line, one_line
 
 FAILED_FILE = "failed.json"
 # folders a resumed run first writes into after some steps (samples: every sample_every steps
 # and at the end), and what it writes there
 OUTPUT_FOLDERS = {"samples": "sample artifacts"}
 MAX_SUFFIX = 1000  # name-1 ... name-999, then a clear error instead of looping on
+RANK_FAILED = ".failed-rank-{}.json"  # another rank's own error, for rank 0 to read
+MAX_RANK_FAILED_BYTES = 4096  # {"rank": N, "error": one line}
+MAX_RANK_ERROR = 300  # characters of another rank's error that rank 0 shows
 
 
 class RunDirectory:
@@ -81,16 +90,26 @@ class RunDirectory:
         with contextlib.suppress(OSError, UnicodeDecodeError):  # put back if the resume is refused
             run_dir.previous_failure = marker.read_text(encoding="utf-8")
         marker.unlink(missing_ok=True)
+        clear_rank_failures(path)  # a rank 0 killed before it read them left them
         return run_dir
 
     previous_failure: str | None = None  # an opened run's failed.json before this process
 
-    def fail(self, error: BaseException, step: int, resumable: bool, touched: bool = True) -> None:
+    def fail(
+        self,
+        error: BaseException,
+        step: int,
+        resumable: bool,
+        touched: bool = True,
+        peer: tuple[int, str] | None = None,
+    ) -> None:
         """After a failed run: remove a directory it created that holds nothing resumable,
         otherwise record the failure next to the checkpoints. A resumed run refused before it
         wrote anything (`touched` false: a config that does not fit) leaves the directory as
-        it found it."""
+        it found it. `peer` is (rank, error line) of another rank of a torchrun job whose own
+        error stopped this one: failed.json records that rank and its error."""
         self.lock.release()
+        clear_rank_failures(self.path)
         if self.created and not resumable:
             shutil.rmtree(self.path, ignore_errors=True)
             for folder in self.made_parents:
@@ -105,9 +124,12 @@ class RunDirectory:
                     (self.path / FAILED_FILE).write_text(self.previous_failure, encoding="utf-8")
             return
         line = (str(error).splitlines() or [type(error).__name__])[0]
+        record: dict[str, object] = {"step": step, "error": f"{type(error).__name__}: {line}"}
+        if peer is not None:
+            record |= {"rank": peer[0], "error": f"rank {peer[0]}: {peer[1]}"}
         tmp = self.path / f".{FAILED_FILE}.tmp"
         try:
-            tmp.write_text(json.dumps({"step": step, "error": f"{type(error).__name__}: {line}"}))
+            tmp.write_text(json.dumps(record))
             tmp.replace(self.path / FAILED_FILE)
         except OSError:
             pass  # the directory itself may be what failed (disk full, removed)
@@ -115,6 +137,71 @@ class RunDirectory:
     def close(self) -> None:
         """Release the lock."""
         self.lock.release()
+
+
+def leave_rank_failure(run_dir: Path, rank: int, error: BaseException) -> None:
+    """(A rank other than 0 of a torchrun job, before it stops.) Leave this rank's error, one
+    line, in the run directory for rank 0, which writes failed.json. Nothing when the folder is
+    not here (another node that does not share it) or refuses the write."""
+    if rank <= 0 or not run_dir.is_dir():
+        return
+    line = first_line(error, 1000) or "(no message)"  # as failed.json holds an error
+    text = json.dumps({"rank": rank, "error": f"{type(error).__name__}: {line}"})
+    path = run_dir / RANK_FAILED.format(rank)
+    tmp = path.with_name(f"{path.name}.tmp")
+    with contextlib.suppress(OSError):
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)  # whole or not at all: rank 0 may read it at any moment
+
+
+def rank_failures(run_dir: Path, world: int) -> list[tuple[int, str]]:
+    """(rank, error line) of every other rank that left its error in the run directory
+    (`leave_rank_failure`), lowest rank first. The files are untrusted: only a regular file of
+    at most MAX_RANK_FAILED_BYTES holding JSON with its own rank and an error text counts, and
+    the error is shown as one line of at most MAX_RANK_ERROR characters."""
+    found = []
+    for rank in range(1, world):
+        data = _read_small(run_dir / RANK_FAILED.format(rank), MAX_RANK_FAILED_BYTES)
+        try:
+            record = json.loads(data.decode("utf-8")) if data else None
+        except ValueError:  # UnicodeDecodeError and JSONDecodeError
+            continue
+        if (
+            isinstance(record, dict)
+            and record.get("rank") == rank
+            and type(record.get("rank")) is int
+            and isinstance(record.get("error"), str)
+        ):
+            error = " ".join(record["error"].split()) or "(no message)"
+            found.append((rank, one_line(error, MAX_RANK_ERROR)))
+    return found
+
+
+def clear_rank_failures(run_dir: Path) -> None:
+    """Remove the errors other ranks left (read, or stale from a job rank 0 did not outlive)."""
+    with contextlib.suppress(OSError):
+        for path in run_dir.glob(RANK_FAILED.format("*") + "*"):  # a half-written .tmp too
+            path.unlink(missing_ok=True)
+
+
+def _read_small(path: Path, limit: int) -> bytes | None:
+    """The bytes of the regular file `path` (never through a link), or None when it is
+    absent, not a regular file, unreadable or larger than `limit`."""
+    try:
+        fd = os.open(
+            path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        )
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO would block, a device fill memory
+            return None
+        data = os.read(fd, limit + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return data if len(data) <= limit else None
 
 
 def _check_output_folders(path: Path) -> None:
@@ -133,4 +220,12 @@ def _check_output_folders(path: Path) -> None:
             raise UsageError(f"{shown}: cannot write in it (the run writes its {what} there)")
 
 
-__all__ = ["FAILED_FILE", "OUTPUT_FOLDERS", "RunDirectory"]
+__all__ = [
+    "FAILED_FILE",
+    "OUTPUT_FOLDERS",
+    "RANK_FAILED",
+    "RunDirectory",
+    "clear_rank_failures",
+    "leave_rank_failure",
+    "rank_failures",
+]

@@ -1,0 +1,59 @@
+"""What a failed run leaves behind (`Run.fail`): its run directory removed when it holds nothing
+resumable, else marked with failed.json; a failed resume's config.yaml and requires.json put
+back; under torchrun, another rank's own error left for rank 0, which records it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+from ganhub.engine import checkpoint, distributed
+from ganhub.engine.distributed import DistInfo
+from ganhub.engine.rundir import RunDirectory
+from ganhub.errors import UsageError
+from ganhub.interrupts import Terminated
+
+
+class FailedRun(Protocol):
+    """What recording a failure needs of a run (`ganhub.engine.run.Run` has it)."""
+
+    dist: DistInfo
+    loggers: list[Any]
+    directory: RunDirectory | None
+    run_dir: Path
+    step: int
+    first_step: int
+    touched: bool  # whether this process has written to the run directory
+    files_before: dict[str, str | None]  # a resumed run's config.yaml... before this session
+    last_checkpoint: Path | None
+    first_checkpoint: Path | None
+
+
+def record_failure(run: FailedRun, error: BaseException) -> None:
+    """After `error`: close the loggers, then clean up or mark the run directory (rank 0); a
+    rank other than 0 leaves its own error in the run directory, for rank 0 to say (it sees
+    only a collective failing) before it stops."""
+    for logger in run.loggers:
+        logger.close()
+    run.loggers = []
+    distributed.leave_failure(error, run.dist)
+    # config.yaml holds the settings the newest checkpoint continues with: a resume that
+    # fails before it writes a checkpoint (a step that raises: its first, say) puts back
+    # the one it replaced, so a plain resume does not fail the same way again, and the
+    # plugins requires.json names (a refused trick is not one the run needs)
+    if run.files_before and run.last_checkpoint == run.first_checkpoint:
+        checkpoint.restore_texts(run.run_dir, run.files_before)
+        # a resume refused before its first step (options or data that do not fit, a
+        # folder that refuses writes), or stopped (Ctrl-C, SIGTERM) while it started up,
+        # trained nothing: the run is left as it was, failure marker included
+        stopped = isinstance(error, UsageError | OSError | KeyboardInterrupt | Terminated)
+        run.touched = not (stopped and run.step == run.first_step)
+    if run.directory is not None:
+        resumable = run.last_checkpoint is not None
+        # another rank's own error stopped this one: failed.json names that rank and error
+        peer = (error.peer, error.error) if isinstance(error, distributed.PeerFailed) else None
+        run.directory.fail(error, run.step, resumable, touched=run.touched, peer=peer)
+
+
+__all__ = ["FailedRun", "record_failure"]

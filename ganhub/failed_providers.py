@@ -1,0 +1,135 @@
+"""The error for a name no plugin registered while some plugins failed to load: which of them
+most likely provides the name, and what to do about it.
+
+The registries only know the names that are there. When a plugin fails to load (its import
+raises, a hook breaks), every trick, loss or metric it would have registered is simply unknown,
+and "unknown trick 'spiral_warmup'" followed by every failed plugin leaves the user to guess.
+Third-party names follow docs/plugins.md's naming rule (the plugin's name, or it and '_'), so
+the failed plugin a name is named after, or named like, is said in full: its distribution and
+version, why it did not load, and the fix `ganhub plugins` gives. Other failed plugins are only
+counted. Every text here comes from installed metadata or a plugin's error: shown as one line,
+cut to a length.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ganhub.errors import UnknownName, did_you_mean, one_line, unknown_choice
+from ganhub.plugin_switch import DISABLE_ENV
+
+CLOSE = 0.8  # difflib's ratio from which a name counts as named like a plugin (or a typo of one)
+_STATES = {"unavailable": "is unavailable"}  # else: did not load
+
+
+@dataclass(frozen=True)
+class FailedPlugin:
+    """What the hub recorded of a plugin that failed to load (`ganhub.plugins.PluginInfo`)."""
+
+    name: str
+    module: str = ""
+    dist: str = ""
+    version: str = ""
+    status: str = "error"
+    error: str = ""
+    fix: str = ""
+
+    @classmethod
+    def of(cls, record: Any) -> FailedPlugin:
+        """From a hub's record, or from a bare name (where no record is at hand)."""
+        if isinstance(record, str):
+            return cls(record)
+        fields = ("module", "dist", "version", "status", "error", "fix")
+        found = {f: getattr(record, f, "") for f in fields}
+        return cls(str(getattr(record, "name", "?")), **{k: str(v) for k, v in found.items()})
+
+    def stems(self) -> list[str]:
+        """The names this plugin's entries are expected to start with: its entry-point name,
+        its distribution's name and its module's (top-level), less a `ganhub-`/`ganhub_`
+        prefix; never ganhub's own, which every built-in shares."""
+        module = self.module.split(":")[0].strip().split(".")[0]
+        found = []
+        for raw in (self.name.split(".")[0], self.dist, module):
+            stem = re.sub(r"[-.]", "_", raw.lower()).removeprefix("ganhub_")
+            if stem.isidentifier() and stem != "ganhub" and stem not in found:
+                found.append(stem)
+        return found
+
+
+def likely_provider(name: str, failed: Sequence[FailedPlugin]) -> tuple[FailedPlugin, str] | None:
+    """The failed plugin most likely to register `name`, and how it is named for it ("named
+    after": the naming rule; "named like": a prefix or a close spelling), or None."""
+    word = name.lower()
+    head = word.split("_")[0]
+    best: tuple[float, FailedPlugin, str] | None = None
+    for plugin in failed:
+        for stem in plugin.stems():
+            if word == stem or word.startswith(stem + "_"):
+                score, how = 2.0 + len(stem) / 100, "named after"  # the naming rule: sure
+            elif min(len(head), len(stem)) >= 3 and (
+                head.startswith(stem) or stem.startswith(head)
+            ):
+                score, how = 1.5, "named like"  # boom2d of plugin boom, med_dice of medgan
+            else:
+                ratio = max(
+                    difflib.SequenceMatcher(None, word, stem).ratio(),
+                    difflib.SequenceMatcher(None, head, stem).ratio(),
+                )
+                if ratio < CLOSE:
+                    continue
+                score, how = ratio, "named like"
+            if best is None or score > best[0]:
+                best = (score, plugin, how)
+    return (best[1], best[2]) if best else None
+
+
+def unknown_name(
+    singular: str, name: str, registered: Iterable[str], records: Sequence[Any]
+) -> UnknownName:
+    """The one-line error for `name`, which no plugin registered as a `singular`: a did-you-mean
+    of registered names; the failed plugin that likely provides it, said in full; the other
+    failed plugins counted (`ganhub plugins` lists them)."""
+    failed = [FailedPlugin.of(r) for r in records]
+    names = sorted(registered)
+    found = likely_provider(name, failed)
+    if found is None:
+        error = str(unknown_choice(singular, name, names))
+        return UnknownName(f"{error}{_counted(failed)}")
+    plugin, how = found
+    shown = one_line(name, 100)
+    # a registered name this close is a typo the user may have made; a loose one is noise
+    close = difflib.get_close_matches(name, names, n=1, cutoff=CLOSE)
+    meant = did_you_mean(name, close) if close else ""
+    where = " ".join(one_line(p, 60) for p in (plugin.dist, plugin.version) if p and p != "?")
+    where = f" {where}" if where.startswith("(") else f" ({where})" if where else ""  # in-process
+    state = _STATES.get(plugin.status, "did not load")
+    fix = one_line(plugin.fix, 200) or "see ganhub plugins"
+    # a run does without a trick, loss, metric or logger, never without its domain; ganhub's
+    # own modules are always loaded
+    builtin = plugin.dist == "ganhub" and "." in plugin.name
+    switch = "" if builtin else f" and set {DISABLE_ENV}={one_line(plugin.name, 60)}"
+    without = "" if singular == "domain" else f", or leave '{shown}' out{switch}"
+    others = [p.name for p in failed if p is not plugin]
+    tail = f", and {len(others)} other" + ("s" if len(others) > 1 else "") if others else ""
+    return UnknownName(
+        f"unknown {singular} '{shown}'{meant}: it is {how} plugin '{one_line(plugin.name, 60)}'"
+        f"{where}, which {state}: {one_line(plugin.error, 300) or '(no message)'}. Fix: {fix}"
+        f"{without} (plugins that failed to load: "
+        f"{one_line(plugin.name, 60)}{tail}; see ganhub plugins)"
+    )
+
+
+def _counted(failed: Sequence[FailedPlugin]) -> str:
+    """' (2 plugins failed to load; see ganhub plugins)': none of them is named like the name,
+    so they are counted, not listed (one of them may still register it)."""
+    if not failed:
+        return ""
+    many = "s" if len(failed) > 1 else ""
+    return f" ({len(failed)} plugin{many} failed to load; see ganhub plugins)"
+
+
+__all__ = ["FailedPlugin", "likely_provider", "unknown_name"]
