@@ -39,12 +39,12 @@ STEPS = {"ring": 15000, "grid": 15000}
 SETTINGS: dict[str, list[str]] = {
     # The original GAN recipe: non-saturating loss, Adam 1e-3, no tricks.
     "plain": ["tricks=[]"],
-    # toy2d's default set, the best for these mixtures (docs/evaluation.md lists what was tried): R1 on real
+    # toy2d's default set, the best measured for these mixtures (docs/toy2d.md): R1 on real
     # data (Mescheder et al. 2018) with a small gamma, a fast EMA of G's weights, and the LR
     # decayed to a tenth over the last 30 % of the run, which tightens the modes.
     "tricks": [
         "tricks=[r1,ema,lr_schedule]",
-        "trick.r1.gamma=0.01",
+        "trick.r1.gamma=0.1",
         "trick.ema.decay=0.99",
         "trick.lr_schedule.start=0.7",
         "trick.lr_schedule.final=0.1",

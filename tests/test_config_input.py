@@ -64,7 +64,7 @@ def test_help_shows_the_domains_and_the_presets_values(cli) -> None:  # type: ig
     code, out, _ = cli("run", "plugin=toy2d", "--help")
     assert code == 0 and " trainer.steps" in out
     rows = {line.split()[0]: line.split()[-1] for line in out.splitlines() if " = " in line}
-    assert (rows["trainer.steps"], rows["trainer.batch_size"]) == ("2000", "256")
+    assert (rows["trainer.steps"], rows["trainer.batch_size"]) == ("15000", "256")
     code, out, _ = cli("run", "plugin=toy2d", "preset=tiny", "--help")
     rows = {line.split()[0]: line.split()[-1] for line in out.splitlines() if " = " in line}
     assert code == 0 and rows["trainer.steps"] == "20"

@@ -166,7 +166,7 @@ def test_toy2d_defaults_to_its_trick_set_and_a_user_choice_replaces_it() -> None
     default = resolve(["plugin=toy2d"])
     assert default.tricks == ["r1", "ema", "lr_schedule"]
     options = default.trick.model_dump()
-    assert options["r1"]["gamma"] == 0.01 and options["ema"]["decay"] == 0.99
+    assert options["r1"]["gamma"] == 0.1 and options["ema"]["decay"] == 0.99
     assert options["lr_schedule"]["start"] == 0.7 and options["lr_schedule"]["final"] == 0.1
     chosen = resolve(["plugin=toy2d", "tricks=[pacgan]"])
     assert chosen.tricks == ["pacgan"] and "r1" not in chosen.trick.model_dump()

@@ -32,7 +32,7 @@ class Toy2dDomain(Domain):
             "eval": {"n_samples": 500},
         },
         "ring": {"data": {"dataset": "ring"}},
-        "grid": {"data": {"dataset": "grid"}, "trainer": {"steps": 4000}},
+        "grid": {"data": {"dataset": "grid"}},
     }
     # NAS (ganhub tune space=arch): depth, width, norm, activation, skips; the supernet holds
     # them all with shared weights (ganhub tune sampler=oneshot)
@@ -45,7 +45,7 @@ class Toy2dDomain(Domain):
         return Toy2dConfig
 
     def defaults_for(self, chosen: dict[str, Any]) -> dict[str, Any]:
-        """toy2d's options for the tricks of its default set (R1 gamma 0.01, EMA decay 0.99, LR
+        """toy2d's options for the tricks of its default set (R1 gamma 0.1, EMA decay 0.99, LR
         decay to a tenth over the last 30 %), for each of them the run enables; keys the user
         sets win, and an EMA half-life the user gives replaces the decay."""
         tricks = chosen.get("tricks", DEFAULT_TRICKS)
