@@ -367,11 +367,9 @@ def _options_not_names(value: Any, key: str, purpose: str) -> Any:
     naming the key the user meant."""
     if isinstance(value, list | str):
         items = [value.strip("[]")] if isinstance(value, str) else map(str, value)
-        names = "[" + ",".join(items) + "]"  # the list it must be: `loggers=foo` is refused
-        raise ValueError(
-            f"'{key}' holds per-{key} options ({key}.NAME.KEY=VALUE); "
-            f"{purpose} write {key}s={names}"
-        )
+        names = "[" + ",".join(items) + "]"  # a list: `loggers=foo` is refused in turn
+        raise ValueError(f"'{key}' holds per-{key} options ({key}.NAME.KEY=VALUE); {purpose} "
+                         f"write {key}s={names}")  # fmt: skip
     return value
 
 
