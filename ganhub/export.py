@@ -6,7 +6,8 @@
       generator.safetensors  the weights ganhub.load(FOLDER) restores, as <role>.<key> tensors
       generator.onnx         --format onnx: one graph per declared function (a CycleGAN's
       generator.pt           translate_AtoB and translate_BtoA); --format torchscript: .pt
-      config.yaml            the run's resolved config; requires.json: the plugins it needs
+      config.yaml            the run's resolved config, less its local paths (below);
+                             requires.json: the plugins it needs
       samples/               the domain's sample artifact, drawn from the exported weights
                              (left out where it shows the training data: SAMPLES_FROM_DATA)
       README.md              the model card (ganhub.export_card)
@@ -26,7 +27,10 @@ An export is made for sharing, so it holds no training data: a system whose samp
 (`write_samples`) shows its training data or is computed from it (a translator of the user's
 own scans shows them beside its outputs) declares the named interface `SAMPLES_FROM_DATA` in
 `capabilities().provides`, and the export then writes no samples and says why, in the model
-card and on stderr.
+card and on stderr. Nor does it hold the run's local paths (`shareable_config`): data.path,
+data.labels, eval.inception_weights, init_from and every other path-typed key read
+`<not exported>` in its config.yaml, a command given one back (`ganhub sample EXPORT
+data.path=FOLDER`) reads the data as the run did, and the card's notes say which were left out.
 
 This module imports no torch at import time: `ganhub --help` registers its command.
 """
@@ -53,7 +57,17 @@ from ganhub.export_graph import (
     spatial_sizes,
     to_graph,
 )
-from ganhub.exported import EXPORT_VERSION, MANIFEST, WEIGHTS, read_manifest, read_weights, restore
+from ganhub.exported import (
+    EXPORT_VERSION,
+    MANIFEST,
+    NOT_EXPORTED,
+    WEIGHTS,
+    mark_local,
+    read_manifest,
+    read_weights,
+    restore,
+    shareable_config,
+)
 from ganhub.exported import shown_path as _shown
 from ganhub.interrupts import terminate_unwinds
 from ganhub.runfiles import scratch_beside
@@ -290,13 +304,12 @@ def _write(
     meta = {"format": "pt", "ganhub_export": str(EXPORT_VERSION), "plugin": plugin}
     with writing(folder / WEIGHTS):
         save_file(tensors, str(folder / WEIGHTS), metadata={**meta, "step": str(step)})
-    data = config.model_dump(mode="json")
-    data["resume"] = None
+    data, left = shareable_config(config)  # made for sharing: no local path
     config_text = dump_yaml(data, sort_keys=False)
     (folder / "config.yaml").write_text(config_text, encoding="utf-8")
     # safetensors writes its file owner-only; the folder is for sharing: the umask decides
     os.chmod(folder / WEIGHTS, (folder / "config.yaml").stat().st_mode & 0o777)
-    provenance = components(config, training=False).provenance
+    provenance = mark_local(components(config, training=False).provenance, "requires", {})
     (folder / "requires.json").write_text(json.dumps(provenance, indent=1, sort_keys=True))
 
     functions = []
@@ -317,7 +330,7 @@ def _write(
             entry["max_abs_diff"] = diff
         functions.append(entry)
 
-    notes: list[str] = []
+    notes = [_paths_note(list(left), name)] if left else []
     samples: list[str] = []
     said: list[str] = []
     system = model.system
@@ -351,10 +364,50 @@ def _write(
         "seed": seed,
         "samples": samples,
         "config": "config.yaml",
+        "paths_left_out": list(left),
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-    write_card(folder, name, run_dir, manifest, config_text, [*said, *notes])
+    hidden = _hidden(left, run_dir, folder, name)
+    write_card(folder, name, run_dir, manifest, config_text, [*said, *notes], hidden)
     return said
+
+
+def _paths_note(keys: list[str], name: str) -> str:
+    """The card's note on the keys `shareable_config` left out, and how to give them back."""
+    from ganhub.config.schema import KEPT_AS_TYPED
+
+    marked = [k for k in keys if k not in KEPT_AS_TYPED]
+    reset = [k for k in keys if k in KEPT_AS_TYPED]
+    shown = ", ".join(marked[:4]) + (f" and {len(marked) - 4} more" if len(marked) > 4 else "")
+    said = [f"{shown} {'hold' if len(marked) > 1 else 'holds'} {NOT_EXPORTED}"] if marked else []
+    said += [f"{' and '.join(reset)}: the default"] if reset else []
+    data = [f"{k}=PATH" for k in marked if k.startswith("data.")][:3]
+    give = ""
+    if data:
+        give = (
+            ". Give them back where you have the data to sample or score with it: "
+            f"ganhub sample {name} {' '.join(data)}"
+        )
+    elif marked:
+        give = ". A command that reads one takes it as KEY=VALUE"
+    return (
+        "config.yaml holds no local path of the run (an export is made for sharing): "
+        f"{'; '.join(said)}{give}"
+    )
+
+
+def _hidden(
+    left: dict[str, list[str]], run_dir: Path, folder: Path, name: str
+) -> list[tuple[str, str]]:
+    """(text, what the card shows instead) for each local path a note may quote (an error
+    reading the run's files, a sample writer's error naming data.path), longest first."""
+    pairs = {t: NOT_EXPORTED for texts in left.values() for t in texts if "/" in t or "\\" in t}
+    pairs |= {str(run_dir.resolve()): "RUN_DIR", os.path.abspath(run_dir): "RUN_DIR"}
+    pairs[str(folder)] = name
+    home = os.path.expanduser("~")
+    if len(home) > 1:
+        pairs.setdefault(home, "~")
+    return sorted(pairs.items(), key=lambda pair: -len(pair[0]))
 
 
 def _follows(module: nn.Module, function: ExportFunction, shape: list[int], seed: int) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -69,8 +70,11 @@ def write_card(
     manifest: dict[str, Any],
     config_text: str,
     notes: list[str],
+    hidden: Sequence[tuple[str, str]] = (),
 ) -> Path:
-    """Write folder/README.md for an export described by `manifest`, to be named `name`."""
+    """Write folder/README.md for an export described by `manifest`, to be named `name`.
+    `hidden`: (text, shown instead) pairs, longest first, for the local paths a note or
+    caption may quote (an OSError names its file): the card is for sharing."""
     from ganhub.metrics.rundata import final_metrics, read_metrics
 
     notes = list(notes)
@@ -80,12 +84,20 @@ def write_card(
     records = [r for r in read_metrics(run_dir, notes) if r.get("step", step + 1) <= step]
     caption, rows = final_metrics(run_dir, records, notes, up_to=step)
     last_step, last_rows = _last_values(records, notes)
+    notes, caption = [_hide(n, hidden) for n in notes], _hide(caption, hidden)
     text = render_card(
         manifest, folder, name, config_text, caption, rows, last_step, last_rows, notes
     )
     path = folder / "README.md"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _hide(text: str, hidden: Sequence[tuple[str, str]]) -> str:
+    """`text` with each hidden text replaced by what is shown instead."""
+    for secret, shown in hidden:
+        text = text.replace(secret, shown)
+    return text
 
 
 def _last_values(

@@ -146,6 +146,7 @@ def to_graph(
                 _to_onnx(module, inputs, function, path)
             else:
                 torch.jit.trace(module, inputs, check_trace=False).save(str(path))
+            _without_sources(fmt, path)  # for sharing: no file name of this machine
             graph, results = _load_graph(fmt, path, function), []
             for what, fixed, check in checks:
                 with torch.no_grad():
@@ -199,6 +200,40 @@ def _to_onnx(module: nn.Module, inputs: tuple[Tensor, ...], function: ExportFunc
         external_data=size > ONNX_INLINE_BYTES,
         verbose=False,
     )
+
+
+# where the ONNX exporter says each node was traced from: file names of this machine
+# (site-packages in a home folder), which a graph made for sharing leaves out
+_STACK_TRACE = "pkg.torch.onnx.stack_trace"
+
+
+def _without_sources(fmt: str, path: Path) -> None:
+    """Rewrite the graph at `path` without the source file names its exporter recorded: ONNX
+    nodes' stack traces; TorchScript's debug records (`*.debug_pkl`, which torch.jit.load
+    does without). The operations and weights are untouched, and checked after."""
+    import os
+    import zipfile
+
+    if fmt == "onnx":
+        import onnx
+
+        model = onnx.load(str(path), load_external_data=False)  # a .data file stays as it is
+        graphs = [model.graph.node, *(f.node for f in model.functions)]
+        while graphs:
+            for node in graphs.pop():
+                kept = [p for p in node.metadata_props if p.key != _STACK_TRACE]
+                del node.metadata_props[:]
+                node.metadata_props.extend(kept)
+                graphs += [a.g.node for a in node.attribute if a.HasField("g")]
+                graphs += [g.node for a in node.attribute for g in a.graphs]
+        onnx.save(model, str(path))
+        return
+    scratch = path.with_name(f".{path.name}.tmp")
+    with zipfile.ZipFile(path) as old, zipfile.ZipFile(scratch, "w") as new:
+        for info in old.infolist():
+            if not info.filename.endswith(".debug_pkl"):
+                new.writestr(info, old.read(info.filename))
+    os.replace(scratch, path)
 
 
 def _load_graph(

@@ -1,16 +1,22 @@
 """Opening a folder written by `ganhub export` (what `ganhub.load` calls): the folder is
 untrusted, so its manifest is size-limited and checked, its weights are read with safetensors
-(nothing is unpickled) and every tensor must fit the model its config.yaml builds."""
+(nothing is unpickled) and every tensor must fit the model its config.yaml builds.
+
+What such a folder leaves out of its run's config is decided here too (`shareable_config`):
+an export is made for sharing, so its config.yaml holds no path of the machine the run trained
+on, and a command given one back (`data.path=FOLDER`) reads the data as the run did."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ganhub.errors import UsageError, one_line
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
     from torch import Tensor
 
     from ganhub.engine.system import ExportSpec
@@ -19,11 +25,79 @@ MANIFEST = "export.json"  # its presence makes a folder an export for `ganhub.lo
 WEIGHTS = "generator.safetensors"
 EXPORT_VERSION = 1
 MAX_MANIFEST_BYTES = 1 << 20
+# What an export's config.yaml holds where the run had a local path: not null, which means the
+# built-in data to most domains (a cyclegan run without data.path trains on digits), but a
+# value that says a path was there and, where a command reads it, fails as a missing file
+# naming the key, so the command says to give it (`data.path=FOLDER`)
+NOT_EXPORTED = "<not exported>"
+# text that names a place on a machine: an absolute or home path (POSIX or Windows), a
+# file: or sqlite: URI
+_LOCAL = re.compile(r"^([/~]|[A-Za-z]:[\\/]|\\\\|(file|sqlite):)", re.IGNORECASE)
 
 
 def shown_path(path: Path) -> str:
     """A path as one line of an error message."""
     return one_line(path, 200)
+
+
+def is_local_path(text: str) -> bool:
+    """Whether `text` names a place on a machine (an absolute path, ~, a file: URI...)."""
+    return bool(_LOCAL.match(text))
+
+
+def shareable_config(config: BaseModel) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """(the config as an export's config.yaml holds it, {dotted key: the texts left out}).
+
+    Every value of a path-typed key (`holds_path`: data.path, data.labels,
+    eval.inception_weights, init_from, and whatever key a domain, trick or logger types as a
+    path) becomes NOT_EXPORTED, and so does any other text that names a local place (an
+    absolute subfolder, a sqlite: URI, a path inside a dict such as a language model's
+    config.json); lists of names (classes, tricks) are left as they are. out_dir and resume
+    say where this machine keeps runs, not what the model is: they get their defaults. None
+    stays None. A key its source export left out already is listed with no texts."""
+    data = config.model_dump(mode="json")
+    left: dict[str, list[str]] = {}
+    _leave_out(config, data, "", left)
+    return data, left
+
+
+def _leave_out(
+    model: BaseModel, data: dict[str, Any], prefix: str, left: dict[str, list[str]]
+) -> None:
+    from pydantic import BaseModel
+    from pydantic_core import to_jsonable_python
+
+    from ganhub.config.schema import KEPT_AS_TYPED, holds_path
+
+    for name, field in type(model).model_fields.items():
+        value, dumped, key = getattr(model, name, None), data.get(name), prefix + name
+        if isinstance(value, BaseModel) and isinstance(dumped, dict):
+            _leave_out(value, dumped, f"{key}.", left)
+        elif dumped is None:
+            continue
+        elif not prefix and name in KEPT_AS_TYPED:
+            default = to_jsonable_python(field.get_default(call_default_factory=True))
+            if dumped != default:
+                data[name], left[key] = default, [str(dumped)]
+        elif holds_path(field.annotation):
+            data[name] = mark_local(dumped, key, left, every=True)
+        elif isinstance(dumped, str | dict):  # typed lists (class names) hold names
+            data[name] = mark_local(dumped, key, left, every=False)
+
+
+def mark_local(value: Any, key: str, left: dict[str, list[str]], every: bool = False) -> Any:
+    """`value` (JSON data) with NOT_EXPORTED for each text in it that names a local place
+    (`every`: for each text, as a path key holds paths), its key and text noted in `left`."""
+    if isinstance(value, dict):
+        return {k: mark_local(v, f"{key}.{k}", left, every) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mark_local(v, key, left, every) for v in value]
+    if value == NOT_EXPORTED:
+        left.setdefault(key, [])
+    elif isinstance(value, str) and (every or is_local_path(value)):
+        left.setdefault(key, []).append(value)
+        return NOT_EXPORTED
+    return value
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
