@@ -39,6 +39,15 @@ class TrainingError(GanhubError):
     exit_code = 3
 
 
+_URL_USER = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")  # a URL's user:password@
+
+
+def without_credentials(text: str) -> str:
+    """`text` without the user names and passwords of the URLs it quotes (a tracking URI's
+    `http://alice:s3cret@host` is shown as `http://host`)."""
+    return _URL_USER.sub(r"\1", text)
+
+
 def one_line(text: object, limit: int = 0) -> str:
     """`text` as an error message may show it: newlines, control and unprintable characters
     (lone surrogates from undecodable argv bytes) escaped; cut to `limit` characters if given."""
@@ -115,5 +124,6 @@ __all__ = [
     "one_line",
     "plugin_code",
     "unknown_choice",
+    "without_credentials",
     "writing",
 ]

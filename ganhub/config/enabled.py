@@ -8,13 +8,12 @@ enabled tricks and loggers are installed.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from ganhub.config.overrides import dotted_items, one_line
 from ganhub.config.schema import RunConfig
-from ganhub.errors import ConfigError, did_you_mean
+from ganhub.errors import ConfigError, did_you_mean, without_credentials
 from ganhub.plugins import Hub
 
 
@@ -124,9 +123,6 @@ def enabled_loggers(
     return tuple(n for n in names if n in registered)
 
 
-URL_USER = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")  # a URL's user:password@
-
-
 def refuse_saved_destinations(
     saved: Mapping[str, Any], user: Mapping[str, Any], loggers: Mapping[str, Any], origin: str
 ) -> None:
@@ -139,7 +135,7 @@ def refuse_saved_destinations(
             value = saved_items.get(f"logger.{name}.{key}")
             if value is None or given.get(f"logger.{name}.{key}") is not None:
                 continue
-            shown = one_line(URL_USER.sub(r"\1", str(value)), 200)  # config.yaml of old
+            shown = one_line(without_credentials(str(value)), 200)  # config.yaml of old
             raise ConfigError(
                 f"{origin} sends this run's data to logger.{name}.{key}={shown}; a run's "
                 f"saved config is not trusted for where its data goes: give "

@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import queue
-import re
 import sys
 import threading
 import time
@@ -18,12 +17,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ganhub.errors import one_line
+from ganhub.errors import one_line, without_credentials
 
 INSTALL = 'pip install "ganhub[trackers]"'
 _MAX_ID_FILE = 4096  # bytes read from a run-id file: it is input, not something to slurp
 # `scheme://user:password@host`: the user part of a URL, wherever a message quotes one
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
 # How long `_Worker.close` waits for the tracker when no record has gone out meanwhile
 CLOSE_WAIT_S = 10.0
 # ... and a second more for each of these bytes of a file being uploaded (a checkpoint)
@@ -51,9 +49,8 @@ def _importable(module: str) -> bool:
 
 
 def _scrub(text: str) -> str:
-    """`text` without the user names and passwords of the URLs it quotes (a tracking URI's
-    `http://alice:s3cret@host` is shown as `http://host`)."""
-    return _USERINFO.sub(r"\1", text)
+    """`text` without the user names and passwords of the URLs it quotes."""
+    return without_credentials(text)
 
 
 def _warn(line: str) -> None:
