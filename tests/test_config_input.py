@@ -216,7 +216,7 @@ def test_a_duplicate_key_in_a_runs_config_or_a_value_is_refused(workdir: Path) -
     ("item", "expected"),
     [
         ("optim.G.lr=1e-50", "optim.G.lr=1e-50: 1e-50 is too small for float32 and would become 0"),
-        ("optim.D.betas=[1e-45,0.9]", "optim.D.betas=[1e-45, 0.9]: (1e-45, 0.9) is too small"),
+        ("optim.D.betas=[1e-45,0.9]", "optim.D.betas=[1e-45,0.9]: (1e-45, 0.9) is too small"),
         ("trainer.steps=99999999999999999999", "trainer.steps=99999999999999999999: "
          "99999999999999999999 is out of int64's range (|x| < 9.2e18)"),
     ],
@@ -330,3 +330,14 @@ def test_a_misspelt_loggers_options_name_the_logger_meant(loggers: list[str]) ->
 def test_options_given_as_names_suggest_a_list_the_config_takes(typed: str, fix: str) -> None:
     """`logger=foo` suggested `loggers=foo`, which is refused in turn."""
     assert _error(["plugin=toy2d", typed]).endswith(f" write {fix}")
+
+
+@pytest.mark.parametrize(("typed", "message"), [
+    ("tricks=[ema,ema]", "tricks=[ema,ema]: trick listed twice: ema"),
+    ("loggers=[jsonl,jsonl]", "loggers=[jsonl,jsonl]: logger listed twice: jsonl"),
+    ("trick=[ema,r1]", "trick=[ema,r1]: 'trick' holds per-trick options"),
+])  # fmt: skip
+def test_lists_are_shown_as_typed_and_a_logger_twice_is_refused(typed: str, message: str) -> None:
+    """A list showed as Python's repr (`tricks=['ema', 'ema']`); a logger listed twice was kept,
+    writing every record twice."""
+    assert _error(["plugin=toy2d", typed]).startswith(message)

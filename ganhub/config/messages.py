@@ -189,7 +189,11 @@ def _tuple_length(model: type[BaseModel] | None, name: str) -> int | None:
 
 
 def _short(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else one_line(value)
+    """A bad value as the user typed it: a string quoted, a list of names as `[ema,r1]`."""
+    if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+        text = one_line("[" + ",".join(map(str, value)) + "]")
+    else:
+        text = repr(value) if isinstance(value, str) else one_line(value)
     return text if len(text) < 60 else text[:57] + "..."
 
 

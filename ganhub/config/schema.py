@@ -450,12 +450,12 @@ class RunConfig(Section):
     def _precision_as_text(cls, v: Any) -> Any:
         return str(v) if isinstance(v, int) else v
 
-    @field_validator("tricks")
+    @field_validator("tricks", "loggers")
     @classmethod
-    def _no_repeated_tricks(cls, v: list[str]) -> list[str]:
+    def _none_twice(cls, v: list[str], info: ValidationInfo) -> list[str]:
         repeated = sorted({t for t in v if v.count(t) > 1})
-        if repeated:
-            raise ValueError(f"trick listed twice: {', '.join(repeated)}")
+        if repeated:  # a logger twice wrote each record twice
+            raise ValueError(f"{str(info.field_name)[:-1]} listed twice: {', '.join(repeated)}")
         return v
 
     @model_validator(mode="after")
