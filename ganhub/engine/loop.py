@@ -6,7 +6,8 @@ except on logging, evaluation and checkpoint steps: losses and stats stay on the
 
 A plugin command that drives training itself (an outer loop around runs, as meta-learning's)
 trains a `Run` (`ganhub.wiring.make_run`) with `fit`, or `n` steps at a time with
-`train_steps`, and reports an early stop with `patience_ran_out` as `fit` does.
+`train_steps`, and reports an early stop with `patience_ran_out` and any other stop with
+`log_stop`, as `fit` does.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def fit(run: Run) -> dict[str, Any]:
     sampled: tuple[int, list[Path]] | None = None  # the last samples the loop wrote: step, paths
     early_stop: dict[str, Any] | None = None  # trainer.patience ran out
     stopped_by: int | None = None  # the signal every rank agreed stops the run
+    timed_out = False  # trainer.max_seconds ran out (this process's clock)
     monitor = CollapseMonitor(warn=console.warn, warmup_steps=cfg.steps // 10)
     try:
         with console.session():
@@ -130,6 +132,8 @@ def fit(run: Run) -> dict[str, Any]:
                 run.signal = stopped_by
             else:  # one process: a signal during the last step stops it too
                 stopped_by = run.signal
+            if run.dist.is_main:
+                log_stop(run, stopped_by, timed_out, log_step, why=early_stop is None)
             console.end_training(run.step)
 
             with _timed(spent, "checkpoint"):
@@ -216,7 +220,8 @@ def patience_ran_out(run: Run) -> dict[str, Any]:
               "metric": cfg.keep_best, "best_step": best.step if best else None}  # fmt: skip
     # on disk too (metrics.jsonl, the trackers, `ganhub report`): a patience stop must not look
     # like a trainer.max_seconds one once the console is gone
-    run.log({"early_stop": 1.0} | ({"early_stop/best_step": float(best.step)} if best else {}))
+    logged = {"early_stop": 1.0, "early_stop/patience": float(cfg.patience or 0)}
+    run.log(logged | ({"early_stop/best_step": float(best.step)} if best else {}))
     if run.dist.is_main:
         kept = f"best {best.metric}={best.value:.4g} at step {best.step}" if best else "no best"
         run.console.print(
@@ -224,6 +229,29 @@ def patience_ran_out(run: Run) -> dict[str, Any]:
             f"stopping early at step {run.step} ({kept})"
         )
     return record
+
+
+def log_stop(
+    run: Run, signum: int | None, timed_out: bool, logged_at: int | None = None, why: bool = True
+) -> None:
+    """Log at the run's step why it stopped before finishing (`stop/signal`, `stop/max_seconds`,
+    `stop/requested`: a plugin's request, as tune's pruner) and, given the last logging step,
+    the means of the steps since (a stop between logging steps lost them). The sums stay
+    pending: the checkpoint carries them, and a resumed run logs the same means as before."""
+    cfg = run.config.trainer
+    record: dict[str, float] = {}
+    if logged_at is not None and run.step != logged_at:
+        pending = run.stats.pending()  # one host sync, once a run
+        record |= {key: total / count for key, (total, count) in pending.items() if count}
+    if why and signum is not None:
+        record["stop/signal"] = float(signum)
+    elif why and run.step < cfg.steps:
+        if timed_out and cfg.max_seconds is not None:
+            record["stop/max_seconds"] = float(cfg.max_seconds)
+        else:
+            record["stop/requested"] = 1.0
+    if record:
+        run.log(record)
 
 
 @contextmanager
@@ -464,6 +492,7 @@ def describe_run(run: Run) -> tuple[str, list[tuple[str, str]]]:
 
 __all__ = [
     "fit",
+    "log_stop",
     "patience_ran_out",
     "train_steps",
 ]

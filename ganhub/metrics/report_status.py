@@ -5,8 +5,9 @@ metrics.jsonl.
 The engine records some of this and not the rest. `failed.json` (the step and the error) marks
 a run that failed after its first checkpoint (a resume removes it); an `early_stop` record in
 metrics.jsonl marks a trainer.patience stop; a training process holds `.lock`; `checkpoints/`
-holds a folder per saved step. A stop by Ctrl-C, SIGTERM or trainer.max_seconds, and a killed
-process, leave no record of which it was: the page says that the run stopped, not why.
+holds a folder per saved step; a `stop/signal`, `stop/max_seconds` or `stop/requested` record
+says why a run stopped before finishing. A killed process leaves no record: the page says that
+the run stopped, not why.
 
 A resume goes back to a checkpoint and drops the metrics.jsonl records after it (they are
 logged again), so metrics.jsonl is the run's current history. The sample files are not
@@ -134,6 +135,22 @@ def early_stop_line(config: dict[Any, Any], records: list[dict[str, Any]], last:
     )
 
 
+def stop_reason(records: list[dict[str, Any]], last: int) -> str:
+    """Why the run stopped, from a `stop/...` record at its last step ('' if none: an older
+    run, a killed process, or a stop that a resume trained past)."""
+    record = next((r for r in reversed(records) if any(k.startswith("stop/") for k in r)), None)
+    if record is None or record["step"] < last:
+        return ""
+    signum = as_number(record.get("stop/signal"))
+    if signum is not None:
+        names = {2: "SIGINT (Ctrl-C)", 15: "SIGTERM"}
+        return f"by {names.get(int(signum), f'signal {int(signum)}')}"
+    limit = as_number(record.get("stop/max_seconds"))
+    if limit is not None:
+        return f"by trainer.max_seconds={limit:g}"
+    return "at a plugin's request (as tune's pruner makes)" if "stop/requested" in record else ""
+
+
 def run_status(
     run_dir: Path, config: dict[Any, Any], records: list[dict[str, Any]], notes: list[str]
 ) -> tuple[str, str]:
@@ -171,10 +188,13 @@ def run_status(
         return "finished", f"Finished: trained to step {last}{of}."
     if steps is None:
         return "stopped", f"At step {last} (config.yaml gives no trainer.steps to compare)."
+    reason = stop_reason(records, last)
+    if reason:
+        return "stopped", f"Stopped {reason} at step {last}{of} before finishing{resume}."
     return "stopped", (
         f"Stopped at step {last}{of} before finishing. The run directory records no failure "
-        "and no reason: a stop by Ctrl-C, SIGTERM or trainer.max_seconds, or a killed process, "
-        f"leaves none{resume}."
+        "and no reason: a killed process leaves none"
+        f"{resume}."
     )
 
 

@@ -16,7 +16,11 @@ from typing import Any
 from ganhub.metrics.rundata import as_number, as_text
 
 MAX_OTHER = 40  # rows of the table
-SHOWN_ELSEWHERE = (r"^eval/", r"^early_stop")  # the metrics plot and table, the status line
+SHOWN_ELSEWHERE = (
+    r"^eval/",
+    r"^early_stop",
+    r"^stop/",
+)  # the metrics plot and table, the status line
 
 
 def _fmt(value: float) -> str:

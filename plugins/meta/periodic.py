@@ -33,7 +33,7 @@ class BetweenSteps:
     def after(self, last: bool) -> bool:
         """After an outer step: write what is due; whether to stop now (a signal, patience,
         trainer.max_seconds). The last step's outputs are the final ones (`finish`)."""
-        from ganhub.engine.loop import patience_ran_out
+        from ganhub.engine.loop import log_stop, patience_ran_out
 
         run, cfg = self.run, self.run.config.trainer
         if not last and _due(run.step, cfg.sample_every):
@@ -50,6 +50,7 @@ class BetweenSteps:
                 return True
         timed_out = cfg.max_seconds is not None and self.elapsed() > cfg.max_seconds
         if run.stop_requested or timed_out:
+            log_stop(run, run.signal, timed_out)  # the report says why
             return True
         if not last and _due(run.step, cfg.checkpoint_every):
             with self._timed("checkpoint"):

@@ -100,6 +100,8 @@ def test_sigterm_saves_the_meta_weights_and_exits_with_its_status(workdir: Path)
     model = ganhub.load(workdir / "runs/stop")  # the meta weights open, for adapt and sample
     assert 0 < model.step < 100000
     assert json.loads((workdir / "runs/stop/meta.json").read_text())["method"] == "reptile"
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert records[-1]["stop/signal"] == signal.SIGTERM and records[-1]["step"] == model.step
 
 
 @pytest.mark.slow

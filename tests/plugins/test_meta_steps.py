@@ -113,3 +113,6 @@ def test_max_seconds_stops_a_meta_run_with_its_outputs_and_no_resume_hint(
     run = workdir / "runs" / "t"
     assert (run / "checkpoints" / "step_0000001").is_dir()
     assert (run / "samples" / "step_0000001.png").is_file()
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    stop = [r for r in records if "stop/max_seconds" in r]  # what `ganhub report` says
+    assert [(r["step"], r["stop/max_seconds"]) for r in stop] == [(1, 0.001)]
