@@ -133,6 +133,9 @@ def main() -> None:
     args = parser.parse_args()
     methods = tuple(args.methods)
 
+    # the weights after training differ with the thread count (1 and 2 threads by ~0.02 after
+    # 60 steps): the table is reproducible at the same count
+    print(f"torch threads: {torch.get_num_threads()} (OMP_NUM_THREADS=1 for the docs' table)")
     print(f"planted SeFa: max 1 - |cos| to the true singular vectors = {planted_sefa():.1e}")
     with tempfile.TemporaryDirectory() as tmp:
         for plugin in args.plugins:
