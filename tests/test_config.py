@@ -52,6 +52,12 @@ def test_shorthand_sets_the_sections_main_field() -> None:
     assert cfg.data.dataset == "grid"  # type: ignore[attr-defined]
     merged = merge_sources(["data=folder", "data.path=/tmp"])
     assert merged["data"] == {"__shorthand__": "folder", "path": "/tmp"}
+    # the other order keeps data.path too (it was dropped: medgan trained on its phantoms)
+    merged = merge_sources(["data.path=/tmp", "data=folder"])
+    assert merged["data"] == {"path": "/tmp", "__shorthand__": "folder"}
+    for order in (["data.n_samples=100", "data=phantom"], ["data=phantom", "data.n_samples=100"]):
+        cfg = resolve(["plugin=medgan", *order])
+        assert (cfg.data.source, cfg.data.n_samples) == ("phantom", 100)  # type: ignore[attr-defined]
 
 
 def test_resolved_config_round_trips_through_yaml(tmp_path: Path) -> None:

@@ -219,7 +219,11 @@ def parse_override(item: str) -> tuple[list[str], Any]:
 
 
 def set_dotted(target: dict[str, Any], path: list[str], value: Any) -> None:
-    """Set `target[a][b]... = value`, creating dicts along the way (a scalar there is replaced)."""
+    """Set `target[a][b]... = value`, creating dicts along the way (a scalar there is replaced).
+
+    A single value for a section that already holds keys (`data.path=X data=phantom`) is its
+    shorthand beside them, as in the other order (`data=phantom data.path=X`): replacing the
+    section dropped `data.path` silently, where the other order is refused in one line."""
     node = target
     for part in path[:-1]:
         child = node.get(part)
@@ -227,7 +231,11 @@ def set_dotted(target: dict[str, Any], path: list[str], value: Any) -> None:
             child = {} if not isinstance(child, str) else {"__shorthand__": child}
             node[part] = child
         node = child
-    node[path[-1]] = value
+    held = node.get(path[-1])
+    if isinstance(held, dict) and held and isinstance(value, str):
+        node[path[-1]] = {**held, "__shorthand__": value}
+    else:
+        node[path[-1]] = value
 
 
 def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
