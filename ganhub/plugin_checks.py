@@ -38,13 +38,15 @@ def wrong_kind(kind: str, obj: Any) -> str | None:
 
 def entry_problem(kind: str, name: str, obj: Any) -> str | None:
     """Why a plugin's entry `name` of `kind` cannot be registered (None when it can): its kind,
-    its own name, a trick method that would never be called, a method ganhub cannot call."""
+    its own name, a method that would never be called, a method ganhub cannot call."""
     return (
         wrong_kind(kind, obj)
         or misnamed(kind, name, obj)
         or (trick_problem(obj) if kind == "tricks" else None)
         or (restriction_problem(obj) if kind == "tricks" else None)
         or (loss_problem(obj) if kind == "losses" else None)
+        or (metric_problem(obj) if kind == "metrics" else None)
+        or (logger_problem(obj) if kind == "loggers" else None)
     )
 
 
@@ -70,45 +72,147 @@ def misnamed(kind: str, name: str, obj: Any) -> str | None:
 # letter of ten replaced ("eval_batch" for "real_batch"), "target_for", "optimizers" pass
 NEAR_MISS = 0.905
 
+# what ganhub calls on a metric (an instance) and on a logger (a class it builds per run); a
+# metric's `direction` and `scores` are checked as signatures only (a helper `score` is common)
+METRIC_METHODS = ("compute", "supports", "check", "fewest_samples")
+LOGGER_METHODS = ("problems", "resumed_at", "log", "log_artifacts", "on_error", "close")
+
+# what a trick declares besides methods: options and restrictions. A class with none of them
+# and no trick method does nothing (its one method misnamed beyond a near miss); one with them
+# is left alone, its restrictions acting on runs even without a method
+_DECLARED = ("Config", "suits_losses", "modalities", "excludes", "needs_trained_weights")
+
 
 def trick_problem(cls: Any) -> str | None:
     """A public method of a trick class (its own, not Trick's) named like no fixed point but
-    close to one (the loop would never call it), or a fixed point whose signature cannot take
-    the arguments the loop passes (a TypeError mid-run otherwise)."""
+    close to one (the loop would never call it), a fixed point whose signature cannot take
+    the arguments the loop passes (a TypeError mid-run otherwise), or a class that overrides
+    no trick method and declares nothing (it would silently do nothing)."""
+    import inspect
+
+    from ganhub.tricks import HOOK_POINTS, TRICK_METHODS, Trick
+
+    found = _near_miss(cls, Trick, TRICK_METHODS, "trick") or _signature_problem(
+        cls, Trick, TRICK_METHODS
+    )
+    if found:
+        return found
+    methods = (*TRICK_METHODS, "constrains_d")
+    if any(inspect.getattr_static(cls, m) is not inspect.getattr_static(Trick, m) for m in methods):
+        return None
+    if any(getattr(cls, a, None) is not getattr(Trick, a) for a in _DECLARED):
+        return None
+    return (
+        f"which overrides no trick method ({', '.join(HOOK_POINTS)}) and declares no options "
+        "or restrictions, so it would do nothing; define the fixed point it acts at"
+    )
+
+
+def metric_problem(metric: Any) -> str | None:
+    """A metric's public method close to one ganhub calls (`support` for `supports`: never
+    called), a method ganhub calls whose signature cannot take what it passes (`compute`
+    without `n_samples`: a TypeError once the run has trained), or a `better` table with
+    another direction than 'lower', 'higher' or None (read as higher-is-better)."""
+    from ganhub.metrics import Metric
+
+    cls = type(metric)
+    mistake = direction_mistake(getattr(metric, "better", None))
+    return (
+        _near_miss(cls, Metric, METRIC_METHODS, "metric")
+        or _signature_problem(cls, Metric, (*METRIC_METHODS, "direction", "scores"))
+        or (f"whose {mistake}" if mistake else None)
+    )
+
+
+def logger_problem(cls: Any) -> str | None:
+    """A logger's public method close to one ganhub calls (`logg`: never called), or one
+    ganhub calls whose signature cannot take what it passes (a TypeError mid-run). Its
+    constructor is left to the run, which names the logger when building it fails."""
+    from ganhub.loggers import Logger
+
+    return _near_miss(cls, Logger, LOGGER_METHODS, "logger") or _signature_problem(
+        cls, Logger, LOGGER_METHODS
+    )
+
+
+def direction_mistake(better: Any) -> str | None:
+    """What is wrong with a metric's `better` table ("better['m'] is 'smaller'; use ..."), or
+    None: anything but 'lower', 'higher' or None was read as higher-is-better, so
+    trainer.keep_best kept the worst checkpoint."""
+    from collections.abc import Mapping
+
+    if not isinstance(better, Mapping):
+        return (
+            f"better is {type(better).__name__}; it must map each reported key to 'lower', "
+            "'higher' or None: better = {'key': 'lower'}"
+        )
+    for key, way in better.items():
+        if not isinstance(key, str):
+            return f"better has the key {key!r}; its keys are the names compute() reports"
+        if way is not None and not (isinstance(way, str) and way in ("lower", "higher")):
+            return f"better[{key!r}] is {way!r}; use 'lower', 'higher' or None"
+    return None
+
+
+def _near_miss(cls: Any, base: type, methods: tuple[str, ...], kind: str) -> str | None:
+    """A public method of `cls` (its own or its bases', not `base`'s) named like none of the
+    `methods` ganhub calls but close to one, as "whose method 'x' ... (did you mean 'y'?)"."""
     import difflib
     import inspect
 
-    from ganhub.tricks import TRICK_METHODS, Trick
-
     for klass in cls.__mro__:
-        if klass in Trick.__mro__:
+        if klass in base.__mro__:
             continue
         for attr, value in vars(klass).items():
-            if attr.startswith("_") or hasattr(Trick, attr):
+            if attr.startswith("_") or hasattr(base, attr):
                 continue
             if not isinstance(value, staticmethod | classmethod) and not inspect.isfunction(value):
                 continue
-            close = difflib.get_close_matches(attr, TRICK_METHODS, n=1, cutoff=NEAR_MISS)
+            # one letter of a short name is a large share of it: `logg` for `log`
+            close = difflib.get_close_matches(attr, methods, n=1, cutoff=NEAR_MISS) or [
+                m for m in methods if _one_edit(attr, m)
+            ]
             if close:
                 return (
-                    f"whose method '{attr}' is no trick method, so ganhub never calls it (did you "
-                    f"mean '{close[0]}'?); rename it, or start a helper's name with '_'"
+                    f"whose method '{attr}' is no {kind} method, so ganhub never calls it (did "
+                    f"you mean '{close[0]}'?); rename it, or start a helper's name with '_'"
                 )
-    for method in TRICK_METHODS:
-        if inspect.getattr_static(cls, method) is inspect.getattr_static(Trick, method):
+    return None
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether `a` is `b` with one letter replaced, added or left out."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    i = 0
+    while i < min(len(a), len(b)) and a[i] == b[i]:
+        i += 1
+    return a[i + 1 :] == b[i + 1 :] or a[i:] == b[i + 1 :] or a[i + 1 :] == b[i:]
+
+
+def _signature_problem(cls: Any, base: type, methods: tuple[str, ...]) -> str | None:
+    """A method of `methods` that `cls` overrides with a signature that cannot take the
+    arguments `base`'s takes (positional ones and keyword-only ones)."""
+    import inspect
+
+    for method in methods:
+        raw, own = inspect.getattr_static(cls, method), inspect.getattr_static(base, method)
+        if raw is own:
             continue
-        own = inspect.getattr_static(Trick, method)  # `problems` is called on the class
-        base = list(inspect.signature(getattr(own, "__func__", own)).parameters)
-        raw = inspect.getattr_static(cls, method)
-        if isinstance(raw, staticmethod | classmethod):
-            func, count = getattr(cls, method), len(base) - 1
-        elif inspect.isfunction(raw):  # bound to the trick, unless called on the class
-            func, count = raw, len(base) - isinstance(own, classmethod)
+        params = inspect.signature(getattr(own, "__func__", own)).parameters.values()
+        count = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+        keywords = {p.name: None for p in params if p.kind is p.KEYWORD_ONLY}
+        if isinstance(raw, staticmethod | classmethod):  # `problems` is called on the class
+            func, count = getattr(cls, method), count - 1
+        elif inspect.isfunction(raw):  # bound to the object, unless called on the class
+            func, count = raw, count - isinstance(own, classmethod)
         else:
             continue
-        if not _takes(func, count):
-            expected = f"{method}({', '.join(base)})"
-            return f"whose {_shown(method, func)} cannot take what ganhub passes: define {expected}"
+        if not _takes(func, count, **keywords):
+            return (
+                f"whose {_shown(method, func)} cannot take what ganhub passes: define "
+                f"{_shown(method, own)}"
+            )
     return None
 
 
@@ -335,24 +439,34 @@ def _required_arguments(func: Any) -> list[str]:
 
 
 def _domain_defaults_problem(config: Any, presets: Any) -> str | None:
-    """A section default that fails its own rules (every run would be refused over a key the
-    user never typed), or a preset key the config does not have."""
+    """A default that fails its own rules, of a top-level option or a section's (every run
+    would be refused over a key the user never typed, or trained and then refused to open
+    again), an option without a default, or a preset key the config does not have."""
     import warnings
 
-    from pydantic import BaseModel, ValidationError
+    from pydantic import ValidationError
 
-    for name, field in config.model_fields.items():
-        default = None if field.is_required() else field.get_default(call_default_factory=True)
-        if not isinstance(default, BaseModel):
-            continue
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # pydantic warns when it serialises a wrong type
-                type(default).model_validate(default.model_dump(mode="json"))
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            key = ".".join([name, *(str(part) for part in error["loc"])])
-            return f"whose config default {key}={error.get('input')!r} is not valid: {error['msg']}"
+    # `plugin` is the one option without a default: the run's plugin= (or its saved config's)
+    given = {"plugin": "plugin"} if config.model_fields["plugin"].is_required() else {}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pydantic warns when it serialises a wrong type
+            data = config.model_construct(**given).model_dump(mode="json")
+    except Exception as exc:  # a default factory that raises
+        return f"whose config cannot be made with its defaults ({type(exc).__name__}: {exc})"
+    try:
+        config.model_validate(data)
+        errors = []
+    except ValidationError as exc:  # an error of no option is a validator of the whole config
+        errors = [e for e in exc.errors() if e["loc"]]
+    except Exception:  # a validator of the whole config reading what a run adds (its tricks'
+        errors = []  # options, defaults_for's keys): each run checks it
+    if errors:
+        key = ".".join(str(part) for part in errors[0]["loc"])
+        if errors[0]["type"] == "missing":
+            return f"whose config option '{key}' has no default (every option needs one)"
+        value, why = errors[0].get("input"), errors[0]["msg"]
+        return f"whose config default {key}={value!r} is not valid: {why}"
     for preset, values in (presets or {}).items():
         unknown = _unknown_key(config, values) if isinstance(values, dict) else None
         if unknown:

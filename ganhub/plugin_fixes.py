@@ -150,8 +150,10 @@ def name_clash(singular: str, name: str, owner: Any, newcomer: Any) -> NameClash
                 f"first, {text(newcomer)} is refused)")  # fmt: skip
         fix = (f"one of them must rename it: {report_fix(newcomer.dist)}, or "
                f"{report_fix(owner.dist)}")  # fmt: skip
-    else:
-        both, fix = "", report_fix(newcomer.dist)
+    else:  # a name of ganhub's own: the only way out is another name, after the plugin
+        both = (f"; ganhub's built-in names are never taken over: name it after the plugin "
+                f"('{newcomer.name}_{name}'; see docs/plugins.md)")  # fmt: skip
+        fix = report_fix(newcomer.dist)
     return NameClash(
         f"{singular} '{name}' is registered twice: by '{owner.name}' and by '{newcomer.name}'"
         + both, newcomer.name, fix

@@ -400,9 +400,14 @@ def check_metric(metric: Metric, system: GANSystem, *, n_samples: int = 64) -> d
 
 
 def _direction_problems(values: Mapping[str, float], metrics: Sequence[Metric]) -> list[str]:
-    """Every reported key must say whether lower or higher is better (or that it is no score)."""
+    """Every reported key must say whether lower or higher is better (or that it is no score),
+    in words ganhub reads: another direction was taken for higher-is-better."""
     from ganhub.metrics import undeclared
+    from ganhub.plugin_checks import direction_mistake
 
+    mistakes = [direction_mistake(getattr(m, "better", None)) for m in metrics]
+    if any(mistakes):
+        return [m for m in mistakes if m]
     missing = undeclared(values, metrics)
     if not missing:
         return []

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ganhub.engine import checkpoint
-from ganhub.errors import ConfigError, UsageError, did_you_mean, one_line
+from ganhub.errors import ConfigError, PluginError, UsageError, did_you_mean, one_line
 from ganhub.metrics import Better, Metric, direction_of, extractor_names, supported
+from ganhub.plugin_guard import registered_hint
 
 if TYPE_CHECKING:
     from ganhub.engine.system import GANSystem
@@ -35,6 +36,14 @@ def keep_best_direction(
         raise ConfigError(
             f"trainer.keep_best={one_line(key, 60)}: not a score this run's metrics ({names}) "
             f"report{did_you_mean(key, scores)}; valid: {', '.join(scores) or 'none'}"
+        )
+    if way not in ("lower", "higher"):  # a plugin's `better` table mistyped: never guessed
+        declaring = next(m for m in reversed(applicable) if direction_of(key, [m]) == way)
+        hint = registered_hint(declaring) or "see `ganhub plugins` for its plugin"
+        raise PluginError(
+            f"trainer.keep_best={one_line(key, 60)}: metric '{declaring.name}' says it improves "
+            f"{one_line(repr(way), 60)}, neither 'lower' nor 'higher', so no checkpoint can be "
+            f"kept as the best: a mistake of its `better` table ({hint})"
         )
     feature_network_named(key, applicable, system)
     return way

@@ -342,8 +342,11 @@ class Run:
     def metrics(self) -> list[Metric]:
         """The metric objects this run evaluates: eval.metrics, else the domain's defaults."""
         names = self.config.eval.metrics
-        if names is None:
-            names = self.system.default_metrics()
+        if names is None:  # the domain's names: a mistake there is its plugin's, not the user's
+            hint = self.owners.hint("domain", self.config.plugin)
+            names = start.default_metric_names(
+                self.system, self.config.plugin, self.parts.metrics, hint
+            )
         try:
             return [self.parts.metrics[n] for n in names]
         except KeyError as exc:

@@ -9,7 +9,7 @@ tracking ever touches it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +17,15 @@ from ganhub.config.overrides import dotted_items
 from ganhub.engine import checkpoint
 from ganhub.engine.init_from import initialise_from as initialise_from  # Run's entry
 from ganhub.engine.init_from import saved_config as _saved
-from ganhub.errors import ConfigError, PluginError, UsageError, first_line, one_line, plugin_code
+from ganhub.errors import (
+    ConfigError,
+    PluginError,
+    UsageError,
+    did_you_mean,
+    first_line,
+    one_line,
+    plugin_code,
+)
 from ganhub.plugin_guard import Owners
 
 if TYPE_CHECKING:
@@ -310,14 +318,45 @@ def check_batch_size(data: Any, batch_size: int, world: int) -> None:
     check(batch_size, world)
 
 
-def check_part(plugin: str, method: str, value: object, fits: bool, wanted: str) -> None:
-    """A domain method's result that the engine relies on: one line naming the domain when it
-    is not what the contract says (else an AttributeError deep in the engine)."""
-    if not fits:
-        got = type(value).__name__
-        if isinstance(value, list | tuple) and value:  # what it held: a list of str for paths
-            got = f"a {got} holding {', '.join(sorted({type(v).__name__ for v in value}))}"
-        raise PluginError(f"domain '{plugin}': {method} returned {got}, not {wanted}")
+def check_part(
+    plugin: str, method: str, value: object, fits: bool, wanted: str, hint: str = ""
+) -> None:
+    """A domain method's result that the engine relies on: one line naming the domain (and,
+    given its `hint`, its plugin) when it is not what the contract says (else an
+    AttributeError deep in the engine)."""
+    if fits:
+        return
+    where = f" ({hint})" if hint else ""
+    if isinstance(value, type):  # `return MistSystem`: its type, ABCMeta, would say nothing
+        raise PluginError(
+            f"domain '{plugin}': {method} returned the class {value.__name__}, not {wanted}; "
+            f"return an instance of it{where}"
+        )
+    got = type(value).__name__
+    if isinstance(value, list | tuple) and value:  # what it held: a list of str for paths
+        got = f"a {got} holding {', '.join(sorted({type(v).__name__ for v in value}))}"
+    raise PluginError(f"domain '{plugin}': {method} returned {got}, not {wanted}{where}")
+
+
+def default_metric_names(
+    system: GANSystem, plugin: str, known: Collection[str], hint: str
+) -> list[str]:
+    """The names of the metrics a run evaluates when eval.metrics is not set, from the
+    system's `default_metrics()`: a result that is no list of names, or a name no plugin
+    registers, is one line saying it is the domain's mistake and naming its plugin (`hint`),
+    never an unknown metric the user did not type."""
+    with plugin_code(f"domain '{plugin}': its default_metrics()", hint):
+        names = system.default_metrics()
+    listed = isinstance(names, list | tuple) and all(isinstance(n, str) for n in names)
+    check_part(plugin, "default_metrics()", names, listed, "a list of metric names", hint)
+    for name in names:
+        if name not in known:
+            raise PluginError(
+                f"domain '{plugin}': its default_metrics() names metric '{one_line(name, 100)}', "
+                f"which no installed plugin registers{did_you_mean(name, sorted(known))} "
+                f"({hint}); eval.metrics=[...] chooses the metrics of a run"
+            )
+    return list(names)
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ def register_losses(register: Register) -> None:
     """Add the smooth hinge loss."""
     from ganhub_example.loss import SmoothHingeLoss
 
-    register("smooth_hinge", SmoothHingeLoss())
+    register("moons_smooth_hinge", SmoothHingeLoss())
 
 
 @hookimpl
@@ -23,7 +23,7 @@ def register_tricks(register: Register) -> None:
     """Add WGAN weight clipping (the class: ganhub instantiates it per run)."""
     from ganhub_example.trick import WeightClip
 
-    register("weight_clip", WeightClip)
+    register("moons_weight_clip", WeightClip)
 
 
 @hookimpl

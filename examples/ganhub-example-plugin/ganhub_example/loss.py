@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 class SmoothHingeLoss(AdversarialLoss):
     """Hinge loss with softplus instead of relu: softplus(1 - D(x)) + softplus(1 + D(G(z)))."""
 
-    name = "smooth_hinge"
+    name = "moons_smooth_hinge"
 
     def d_loss(self, real: Tensor, fake: Tensor, targets: Targets = Targets()) -> Tensor:
         """E softplus(1 - D(x)) + E softplus(1 + D(G(z)))."""

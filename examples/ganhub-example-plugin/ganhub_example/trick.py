@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 class WeightClipConfig(Section):
-    """Options of the weight_clip trick."""
+    """Options of the moons_weight_clip trick: trick.moons_weight_clip.<key>=value."""
 
     clip: float = Field(
         0.01, gt=0, description="D weights are clamped to [-clip, clip] (WGAN: 0.01)"
@@ -24,7 +24,7 @@ class WeightClipConfig(Section):
 class WeightClip(Trick):
     """WGAN weight clipping (Arjovsky et al. 2017): clamp D's weights after every step."""
 
-    name = "weight_clip"
+    name = "moons_weight_clip"
     Config = WeightClipConfig
     excludes = frozenset({"gp", "spectral_norm"})  # other Lipschitz constraints; use one
 
