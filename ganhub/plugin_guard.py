@@ -86,9 +86,15 @@ class GuardedHooks:
                 raise
             except Exception as exc:
                 line = (str(exc).strip().splitlines() or [""])[0]
+                plugin = _raised_in(exc, caller)
+                # it runs in every run, whatever the domain: say how to run without it
+                off = (
+                    ""
+                    if plugin == "?" or "." in plugin
+                    else (f" (GANHUB_DISABLE_PLUGINS={plugin} runs without it)")
+                )
                 raise PluginError(
-                    f"plugin '{_raised_in(exc, caller)}': its {name} hook raised "
-                    f"{type(exc).__name__}: {line}"
+                    f"plugin '{plugin}': its {name} hook raised {type(exc).__name__}: {line}{off}"
                 ) from exc
 
         return call

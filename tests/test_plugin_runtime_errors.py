@@ -289,8 +289,9 @@ def test_a_plugin_can_be_switched_off_by_name(
 ) -> None:
     """A broken lifecycle hook broke every run, and only uninstalling its package helped."""
     _broken_hook_package(workdir / "site", monkeypatch)
-    with pytest.raises(PluginError, match=r"^plugin 'noisy': its after_step hook raised"):
+    with pytest.raises(PluginError, match=r"^plugin 'noisy': its after_step hook raised") as err:
         ganhub.train(TINY_TOY, hub=Hub.discover())
+    assert str(err.value).endswith(" (GANHUB_DISABLE_PLUGINS=noisy runs without it)")
     monkeypatch.delitem(sys.modules, "ganhub_noisy")
     monkeypatch.setenv("GANHUB_DISABLE_PLUGINS", "noisy")
     hub = Hub.discover()
