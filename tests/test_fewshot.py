@@ -208,7 +208,13 @@ def test_patience_stops_after_evaluations_without_a_better_value(workdir: Path) 
     run_dir = Path(summary["run_dir"])
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r for r in records if "early_stop" in r] == [
-        {"step": 8, "time": ANY, "early_stop": 1.0, "early_stop/best_step": 4.0}
+        {
+            "step": 8,
+            "time": ANY,
+            "early_stop": 1.0,
+            "early_stop/patience": 2.0,
+            "early_stop/best_step": 4.0,
+        }
     ]
     from ganhub.metrics.report import write_report
 
