@@ -74,7 +74,9 @@ def _help() -> str:
         for k, v, why in ADAPT_DEFAULTS
     )
     return (
-        "Fine-tune a trained run on a few images: ganhub adapt RUN [key=value ...].\n\n"
+        "Fine-tune a trained run on a few images: ganhub adapt RUN [key=value ...]. A run "
+        "whose data takes no data.n_shots (a 2D or text run, an image folder) fine-tunes on "
+        "all of the data its keys name: give the few samples as its data keys.\n\n"
         "\b\n"
         "  ganhub adapt runs/digits7 data.classes=[8]\n"
         "  ganhub adapt runs/digits7 data.classes=[8] tricks=[diffaug]\n"
@@ -114,6 +116,9 @@ def adapt_command(run_dir: Path, overrides: tuple[str, ...]) -> None:
             f"{', '.join(unused)} (see ganhub adapt --help)",
             err=True,
         )
+    trains_on = all_data_note(config, list(overrides), unused)
+    if trains_on:
+        click.echo(f"ganhub adapt: {trains_on}", err=True)
     summary = train(config)
     if summary["rank"] == 0 and not config.trainer.progress:
         click.echo(summary_line(summary))
@@ -128,6 +133,7 @@ def adapt_config(
     `overrides` (`key=value` items, which always win); `notes` receives what a default left
     out, and why (no feature network for this data)."""
     from ganhub.config.overrides import deep_merge, dotted_keys, expand_shorthands, merge_sources
+    from ganhub.config.rederive import derived_afresh
     from ganhub.config.resolve import read_saved, resolve
     from ganhub.errors import ConfigError
     from ganhub.plugins import get_hub
@@ -158,9 +164,14 @@ def adapt_config(
     # the file's, and neither are the keys `base` sets
     origin = str(run_dir / "config.yaml")
 
+    user = expand_shorthands(merge_sources(overrides), domain.config_class)
+
     def layered(training: bool = True) -> RunConfig:
         added = ["init_from", "resume", *defaults]
         layer = _layer(base, defaults, given)
+        # a new run: what RUN fixed once it existed (textgan's phase boundaries, derived from
+        # its trainer.steps) is derived for this run's steps, unless RUN's was set by hand
+        layer = deep_merge(layer, derived_afresh(domain, domain.config_class, saved, layer, user))
         # the first pass derives keep_best: a typed trainer.patience waits for it
         typed = overrides if training or "trainer.patience" not in given else [
             *overrides, "trainer.patience=null"]  # fmt: skip
@@ -311,6 +322,22 @@ def unapplied_defaults(config: RunConfig, overrides: list[str]) -> list[str]:
         "trainer.patience": config.trainer.patience is not None,
     }
     return [key for key, applied in checks.items() if not applied and key not in given]
+
+
+def all_data_note(config: RunConfig, overrides: list[str], unused: list[str]) -> str | None:
+    """What an adapted run whose data picks no shots trains on, when no data key is given:
+    all of RUN's data (a text run's sentences, a 2D run's points), not a few samples."""
+    from ganhub.config.overrides import dotted_keys, merge_sources
+
+    given = dotted_keys(merge_sources(overrides))
+    if "data.n_shots" not in unused or any(k == "data" or k.startswith("data.") for k in given):
+        return None
+    return (
+        f"this {config.plugin} run's data takes no data.n_shots, so the adapted run fine-tunes "
+        f"on all of the data RUN trained on for {config.trainer.steps} steps; give data "
+        f"keys for the few samples to adapt to (ganhub run plugin={config.plugin} --help "
+        "lists them)"
+    )
 
 
 def feature_distance(config: RunConfig, system: Any, metric: str = "fid") -> str:

@@ -4,6 +4,12 @@ A saved config.yaml holds every value, derived ones included, so `resume=RUN dat
 the faces run's `data.mirror: true`, while a fresh `data=digits` run derives `false` (and a new
 batch size kept R1's gamma for the old one). A derived value is recomputed only where the saved
 one is still what the saved keys derive: a value the user chose stays.
+
+A value a run is bound to once it exists is never derived again on resume: the conditional
+class names (`BOUND_TO_WEIGHTS`) and every field a config class marks `KEPT_ON_RESUME`
+(textgan's MLE stretch: derived from trainer.steps, and a resume with more steps had gone back
+to MLE after adversarial steps had run). A new run made from a saved one (`ganhub adapt`)
+derives them afresh for itself (`derived_afresh`).
 """
 
 from __future__ import annotations
@@ -26,6 +32,20 @@ ABSENT = object()
 BOUND_TO_WEIGHTS = (("condition", "classes"),)
 
 
+class KeptOnResume:
+    """Field metadata: a derived default that a run keeps once it exists (`KEPT_ON_RESUME`)."""
+
+    def __repr__(self) -> str:
+        return "KEPT_ON_RESUME"
+
+
+# `Annotated[int, KEPT_ON_RESUME]` on a config field whose default `Domain.defaults_for`
+# derives: a resume keeps the saved value unless the user types the key, though the keys it
+# is derived from change (a phase boundary derived from trainer.steps: a run whose MLE stretch
+# had ended went back to MLE when resumed with more steps)
+KEPT_ON_RESUME = KeptOnResume()
+
+
 def rederived(
     domain: Domain, base: type[RunConfig], saved: Mapping[str, Any], user: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -37,13 +57,66 @@ def rederived(
     )
     now = expand_shorthands(domain.defaults_for(deep_merge(saved, user)), base)
     layer: dict[str, Any] = {}
+    bound = {*BOUND_TO_WEIGHTS, *kept_on_resume(base)}
     for path, value in _leaves(now):
-        if tuple(path) in BOUND_TO_WEIGHTS:
+        if tuple(path) in bound:
             continue
         before = value_at(then, path)
         if value != before and value_at(saved, path) == before:
             set_dotted(layer, path, value)
     return layer
+
+
+def kept_on_resume(cls: type[BaseModel]) -> list[tuple[str, ...]]:
+    """The keys (as paths) of a config class whose fields are marked `KEPT_ON_RESUME`."""
+    found: list[tuple[str, ...]] = []
+    for name, field in cls.model_fields.items():
+        if any(item is KEPT_ON_RESUME for item in field.metadata):
+            found.append((name,))
+        section = field.annotation
+        if isinstance(section, type) and issubclass(section, BaseModel):
+            found += [(name, *path) for path in kept_on_resume(section)]
+    return found
+
+
+def derived_afresh(
+    domain: Domain,
+    base: type[RunConfig],
+    source: Mapping[str, Any],
+    layer: Mapping[str, Any],
+    user: Mapping[str, Any],
+) -> dict[str, Any]:
+    """A new run made from the saved config `source` (`ganhub adapt`): its `layer` (the saved
+    keys with the command's defaults) and the `user`'s keys. The `KEPT_ON_RESUME` keys that
+    `source` derived, and the user does not give, derived again for the new run (a layer);
+    a value `source` did not derive (set by hand) stays."""
+    then = deep_merge(
+        section_defaults(base), expand_shorthands(domain.defaults_for(dict(source)), base)
+    )
+    chosen = deep_merge(layer, user)
+    redo = []
+    for key in kept_on_resume(base):
+        path = list(key)
+        was = value_at(source, path)
+        if was is not ABSENT and was == value_at(then, path) and value_at(user, path) is ABSENT:
+            redo.append(path)
+            _drop(chosen, path)
+    now = deep_merge(section_defaults(base), expand_shorthands(domain.defaults_for(chosen), base))
+    out: dict[str, Any] = {}
+    for path in redo:
+        value = value_at(now, path)
+        if value is not ABSENT:
+            set_dotted(out, path, value)
+    return out
+
+
+def _drop(tree: dict[str, Any], path: list[str]) -> None:
+    """Remove the value at `path` of a nested dict, where there is one."""
+    for part in path[:-1]:
+        tree = tree.get(part)  # type: ignore[assignment]
+        if not isinstance(tree, dict):
+            return
+    tree.pop(path[-1], None)
 
 
 def section_defaults(cls: type[BaseModel]) -> dict[str, Any]:
@@ -73,3 +146,16 @@ def value_at(tree: Any, path: list[str]) -> Any:
     for part in path:
         tree = tree.get(part, ABSENT) if isinstance(tree, Mapping) else ABSENT
     return tree
+
+
+__all__ = [
+    "ABSENT",
+    "BOUND_TO_WEIGHTS",
+    "KEPT_ON_RESUME",
+    "KeptOnResume",
+    "derived_afresh",
+    "kept_on_resume",
+    "rederived",
+    "section_defaults",
+    "value_at",
+]

@@ -11,6 +11,8 @@ from ganhub.clikit import KeyValueCommand
 if TYPE_CHECKING:
     from ganhub_meta.reptile import MetaOptions
 
+    from ganhub.plugins import Hub
+
 _CONTEXT = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 
 
@@ -47,13 +49,15 @@ def meta_command(ctx: click.Context, items: tuple[str, ...]) -> None:
     from ganhub.errors import ConfigError
 
     # the first thing missing is named first (it said "meta.classes: Field required")
-    if not isinstance(
-        merge_sources([i for i in items if not i.startswith("meta.")]).get("plugin"), str
-    ):
+    plugin = merge_sources([i for i in items if not i.startswith("meta.")]).get("plugin")
+    if not isinstance(plugin, str):
         raise ConfigError(
             "ganhub meta needs plugin=NAME and meta.classes=[...], e.g. plugin=dcgan "
             "data=digits meta.classes=[0,1,2,3,4,5,6]"
         )
+    # a domain whose data has no classes is the real problem, before any meta.* key: it
+    # said "meta.classes: Field required", then, given that, that the data takes none
+    refuse_classless(plugin, hub)
     options, overrides = parse_options(list(items))
     config = meta_config(overrides, options, hub)
     summary = meta_train(config, options, hub)
@@ -67,6 +71,20 @@ def meta_command(ctx: click.Context, items: tuple[str, ...]) -> None:
         click.echo(summary_line(summary, resumable=False))
     if summary["signal"]:  # stopped by SIGINT/SIGTERM after saving: the conventional status
         raise SystemExit(128 + summary["signal"])
+
+
+def refuse_classless(plugin: str, hub: Hub) -> None:
+    """Refuse a domain whose data takes no `data.classes`, which ganhub meta draws tasks from
+    (as `meta_config` does, but before the meta.* options are validated)."""
+    from ganhub.errors import ConfigError
+
+    domain = hub.require_domain(plugin)
+    field = domain.config_class.model_fields.get("data")
+    if field is None or "classes" not in getattr(field.annotation, "model_fields", {}):
+        raise ConfigError(
+            f"ganhub meta draws tasks from data.classes, which the '{domain.name}' domain's "
+            "data does not take (dcgan data=digits does)"
+        )
 
 
 def parse_options(items: list[str]) -> tuple[MetaOptions, list[str]]:

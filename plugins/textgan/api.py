@@ -55,9 +55,19 @@ def generate(
     return list(system.decode(system.sample(n, seed=seed, temperature=temperature)))
 
 
-def transfer(run_dir: str | Path, texts: Sequence[str], to: str, device: str = "cpu") -> list[str]:
+def transfer(
+    run_dir: str | Path, texts: Sequence[str], to: str | int, device: str = "cpu"
+) -> list[str]:
     """Rewrite `texts` (sentences, or one sentence as a str) into style `to` (a style name of
     the run, or 0/1) with a task=transfer run."""
+    return transfer_texts(run_dir, texts, to, device=device, option="to=")
+
+
+def transfer_texts(
+    run_dir: str | Path, texts: Sequence[str], to: str | int, *, device: str, option: str
+) -> list[str]:
+    """`transfer`, whose errors about `to` name it as `option` (`ganhub textgan transfer`'s
+    `--to`, Python's `to=`)."""
     import torch
 
     texts = [texts] if isinstance(texts, str) else list(texts)
@@ -68,7 +78,7 @@ def transfer(run_dir: str | Path, texts: Sequence[str], to: str, device: str = "
     if blank is not None:  # as the loader refuses empty lines: nothing to rewrite
         raise UsageError(f"transfer: text {blank + 1} is empty; give sentences with words")
     system = open_run(run_dir, "transfer", device).system
-    style = system.style_index(to)
+    style = system.style_index(to, option)
     if not texts:
         return []
     x = system.encode(texts).to(system.device)

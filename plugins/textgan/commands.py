@@ -61,9 +61,9 @@ def transfer_command(run_dir: Path, texts: tuple[str, ...], to: str, device: str
     \b
     ganhub textgan transfer RUN_DIR --to positive "the food was awful" ["another sentence" ...]
     """
-    from ganhub_textgan.api import transfer
+    from ganhub_textgan.api import transfer_texts
 
-    for line in transfer(run_dir, list(texts), to, device=device):
+    for line in transfer_texts(run_dir, list(texts), to, device=device, option="--to"):
         click.echo(line)
 
 

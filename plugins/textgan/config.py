@@ -10,10 +10,11 @@ user's choices (per-task step counts, the tokenizer's vocabulary) are derived in
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
+from ganhub.config.rederive import KEPT_ON_RESUME
 from ganhub.config.schema import (
     EvalConfig,
     OptimConfig,
@@ -204,24 +205,64 @@ def other_task_keys(config: TextGANConfig, preset: dict[str, Any]) -> list[str]:
     for key, (task, what) in TASK_KEYS.items():
         if task == config.task:
             continue
-        section, name = key.split(".")
-        value = getattr(getattr(config, section), name)
-        default = type(getattr(config, section)).model_fields[name].default
-        given = preset.get(section, {}).get(name, default)
-        if _same(value, default) or _same(value, given):
+        shown = _given(config, preset, key)
+        if shown is None:
             continue
-        shown = (
-            f"[{','.join(map(str, value))}]"
-            if isinstance(value, tuple)
-            else f"{value:g}"
-            if isinstance(value, float)
-            else value
-        )
         problems.append(
             f"{key}={shown} is for task={task} ({what}); task={config.task} does not read it: "
             "leave it out"
         )
     return problems
+
+
+# keys only the embedded corpora read (the oracle LSTM's sentences, the template styles):
+# `TextGANDomain.check` refuses one set away from its default (and the preset's value) next to
+# data.path or data.style_paths, where it would change nothing (data.path=FILE data.n_train=100
+# trained on all of the file's 270 training lines)
+SOURCE_KEYS: dict[str, str] = {
+    "data.vocab_size": "the oracle corpus's vocabulary; data.tokenizer_vocab sizes a file's",
+    "data.oracle_seed": "the oracle LSTM's weights",
+    "data.n_train": "its training sentences; a file trains on all of its lines but the "
+    "held-out ones, data.n_test",
+}
+
+
+def other_source_keys(config: TextGANConfig, preset: dict[str, Any]) -> list[str]:
+    """One line per key of `SOURCE_KEYS` that `config` sets, away from its default and from
+    `preset`'s value, when the task reads files (data.path, data.style_paths) instead of the
+    embedded corpus; keys of the other task are `other_task_keys`'s."""
+    d = config.data
+    if config.task == "generate" and d.path is not None:
+        files = f"data.path={d.path}"
+    elif config.task == "transfer" and d.style_paths is not None:
+        files = f"data.style_paths=[{','.join(map(str, d.style_paths))}]"
+    else:
+        return []
+    problems = []
+    for key, what in SOURCE_KEYS.items():
+        if key in TASK_KEYS and TASK_KEYS[key][0] != config.task:
+            continue  # refused as the other task's key
+        value = _given(config, preset, key)
+        if value is not None:
+            problems.append(
+                f"{key}={value} is for the embedded corpus ({what}); {files} does not read "
+                "it: leave it out"
+            )
+    return problems
+
+
+def _given(config: TextGANConfig, preset: dict[str, Any], key: str) -> str | None:
+    """`key`'s value as typed when `config` sets it away from its default and from the value
+    `preset` gives it, else None."""
+    section, name = key.split(".")
+    value = getattr(getattr(config, section), name)
+    default = type(getattr(config, section)).model_fields[name].default
+    chosen = preset.get(section, {}).get(name, default)
+    if _same(value, default) or _same(value, chosen):
+        return None
+    if isinstance(value, tuple):
+        return f"[{','.join(map(str, value))}]"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _same(value: Any, other: Any) -> bool:
@@ -270,11 +311,14 @@ class Adversarial(Section):
         description="gumbel: soft one-hot tokens through D's embedding (RelGAN); rollout: "
         "REINFORCE with Monte-Carlo rollout rewards (SeqGAN)",
     )
-    pretrain_steps: int = Field(
+    # derived from trainer.steps, and fixed once the run exists (`KEPT_ON_RESUME`): a resume
+    # with more steps had re-derived them and gone back to MLE after adversarial steps
+    pretrain_steps: Annotated[int, KEPT_ON_RESUME] = Field(
         600,
         ge=0,
         description="MLE (generate) or reconstruction (transfer) steps before the adversarial "
-        "phases start; unset: 600 (transfer 400), at most half of trainer.steps",
+        "phases start; unset: 600 (transfer 400), at most half of trainer.steps; a resumed run "
+        "keeps its own",
     )
     temperature_max: float = Field(
         100.0, ge=1, description="gumbel: final inverse temperature beta (RelGAN's 100 or 1000)"
@@ -288,12 +332,12 @@ class Adversarial(Section):
         description="gumbel: adversarial steps over which beta anneals from 1 to temperature_max "
         "(RelGAN's 3000 adversarial iterations), then stays there; unset: to the run's last step",
     )
-    d_pretrain_steps: int = Field(
+    d_pretrain_steps: Annotated[int, KEPT_ON_RESUME] = Field(
         0,
         ge=0,
         description="task=generate: D steps on G's samples against real sentences after MLE and "
         "before G's adversarial steps (SeqGAN pretrains D); unset: 0, rollout "
-        f"{SEQGAN_D_PRETRAIN} (at most half of the steps after MLE)",
+        f"{SEQGAN_D_PRETRAIN} (at most half of the steps after MLE); a resumed run keeps its own",
     )
     rollouts: int = Field(4, ge=1, description="rollout: Monte-Carlo rollouts per prefix")
     g_lr: float | None = Field(

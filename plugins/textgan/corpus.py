@@ -53,6 +53,11 @@ if TYPE_CHECKING:
 
 # -- text files -------------------------------------------------------------------------------
 
+# What an export's config.yaml holds for a path it leaves out, as docs/export.md documents it
+# (the engine's `ganhub.exported.NOT_EXPORTED`, in no module's __all__ yet): a run opened from
+# an export reads its text again from a path the user gives back
+EXPORT_MARKER = "<not exported>"
+
 
 @dataclass(frozen=True)
 class Line:
@@ -81,6 +86,14 @@ def wide_encoding(raw: bytes) -> str | None:
 
 def read_numbered(path: Path, key: str) -> list[Line]:
     """Every line of a text file, numbered as an editor numbers them."""
+    if str(path) == EXPORT_MARKER:
+        given = (
+            "data.style_paths=[FILE0,FILE1], the files" if "[" in key else f"{key}=FILE, the file"
+        )
+        raise UsageError(
+            f"{key}={path}: an export holds no data path (ganhub export leaves the run's local "
+            f"paths out); give {given} it trained on (one sentence per line)"
+        )
     if path.is_dir():
         raise UsageError(f"{key}={path} is a folder; give a text file (one sentence per line)")
     if not path.is_file():
@@ -435,6 +448,7 @@ def inspect_templates(system: TransferSystem) -> DataReport:
 
 
 __all__ = [
+    "EXPORT_MARKER",
     "Line",
     "TokenShard",
     "held_out",

@@ -18,6 +18,7 @@ from ganhub_textgan.config import (
     TextData,
     TextGANConfig,
     default_tokenizer_vocab,
+    other_source_keys,
     other_task_keys,
     token_shard_facts,
 )
@@ -26,6 +27,8 @@ from ganhub.domain import Domain
 from ganhub.errors import UsageError
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from ganhub.config.schema import RunConfig
     from ganhub.data.inspect import DataReport
     from ganhub.engine.system import BuildHints, GANSystem
@@ -123,7 +126,8 @@ class TextGANDomain(Domain):
                 mle = given if isinstance(given, int) and given >= 0 else pretrain
                 d_steps = min(SEQGAN_D_PRETRAIN, max(steps - mle, 0) // 2)
                 out["adversarial"]["d_pretrain_steps"] = d_steps
-        if isinstance(vocab_size, int):  # else validation refuses data.vocab_size itself
+        vocab_size = _validated(TextData, "vocab_size", vocab_size)
+        if vocab_size is not None:  # else validation refuses data.vocab_size, alone
             bpe = data.get("tokenizer") == "bpe"
             out["data"] = {"tokenizer_vocab": default_tokenizer_vocab(task, vocab_size, files, bpe)}
         if task == "transfer":
@@ -153,7 +157,8 @@ class TextGANDomain(Domain):
         """Data files exist (a token shard matches the config; the two styles read two
         files); a model given by path is a causal LM with enough positions and embeddings
         (`networks.model_dir_problems`); no key the task does not read is set
-        (`config.TASK_KEYS`)."""
+        (`config.TASK_KEYS`), nor a key of the embedded corpus next to files
+        (`config.SOURCE_KEYS`)."""
         assert isinstance(config, TextGANConfig)
         d = config.data
         problems = []
@@ -175,7 +180,8 @@ class TextGANDomain(Domain):
                     f"data.style_paths=[{first},{second}]: both styles read the same file "
                     f"({first.resolve()}); give one file of sentences per style"
                 )
-        problems += other_task_keys(config, self.presets.get(config.preset or "", {}))
+        preset = self.presets.get(config.preset or "", {})
+        problems += other_task_keys(config, preset) + other_source_keys(config, preset)
         if config.model.path is not None:
             if config.task == "transfer":
                 problems.append(
@@ -271,6 +277,20 @@ class TextGANDomain(Domain):
         tokenizer = TextGenSystem(config, BuildHints()).tokenizer  # the run's, as a run makes it
         lines = read_lines(d.path, "data.path")
         return write_token_shard(out, d.path, lines, tokenizer, config)
+
+
+def _validated(section: type[BaseModel], name: str, value: Any) -> Any:
+    """`value` as field `name` of `section` validates it, or None when it is refused: a
+    default derived from a refused value would be refused too, naming a key nobody gave."""
+    from pydantic import ValidationError
+
+    try:
+        model = section.__pydantic_validator__.validate_assignment(
+            section.model_construct(), name, value
+        )
+    except ValidationError:
+        return None
+    return getattr(model, name)
 
 
 def _number(value: Any) -> float | None:

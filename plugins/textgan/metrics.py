@@ -236,7 +236,11 @@ class TextNLL(Metric):
         if system.capabilities().can("oracle"):
             oracle = cast("Oracle", system)
             nll, invalid = oracle.oracle_nll(fake)
-            out["nll_oracle"] = float(nll.mean())
+            # the oracle scores sequences of its own tokens: a sample holding a special token
+            # (which the oracle cannot emit) is counted by oracle_invalid_rate, not scored as
+            # oracle token 0; none valid: NaN (never a best checkpoint)
+            valid = nll[~invalid.to(nll.device)]
+            out["nll_oracle"] = float(valid.mean()) if len(valid) else float("nan")
             out["oracle_invalid_rate"] = float(invalid.float().mean())
             out["nll_oracle_floor"] = float(oracle.oracle_floor(n_samples).mean())
         return out

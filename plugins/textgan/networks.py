@@ -68,7 +68,7 @@ def lm_config_problems(cfg: Any, length: int, vocab: int, key: str, where: str) 
     )
 
     if not isinstance(cfg, dict) or not isinstance(cfg.get("model_type"), str):
-        return [f"{key}: {where} names no model_type"]
+        return [f"{key}: {where} names no model_type{_parsed_keys(cfg)}"]
     kind = cfg["model_type"]
     archs = [a for a in cfg.get("architectures") or [] if isinstance(a, str)]
     what = f"{archs[0]} (model_type '{kind}')" if archs else f"model_type '{kind}'"
@@ -102,6 +102,20 @@ def lm_config_problems(cfg: Any, length: int, vocab: int, key: str, where: str) 
             f"{vocab} (data.tokenizer_vocab)"
         )
     return problems
+
+
+def _parsed_keys(cfg: Any) -> str:
+    """What a config without a model_type holds, and the fix when YAML read `{model_type:gpt2}`
+    as one key 'model_type:gpt2' (a flow mapping needs a space after each colon)."""
+    if not isinstance(cfg, dict):
+        return ""
+    keys = [str(k) for k in cfg][:5]
+    shown = f" (got keys {keys}{' ...' if len(cfg) > 5 else ''})"
+    glued = [k for k in keys if ":" in k and cfg[k] is None]
+    if not glued:
+        return shown
+    fixed = ", ".join(": ".join(part.strip() for part in k.split(":", 1)) for k in glued)
+    return f"{shown}; write {{{fixed}}}, with a space after each colon"
 
 
 def load_local_lm(path: Path, vocab: int, length: int) -> nn.Module:

@@ -26,6 +26,7 @@ from ganhub_textgan.corpus import held_out, read_lines
 from ganhub_textgan.data import style_corpus
 from ganhub_textgan.metrics import classify, paired_bleu, train_style_classifier
 from ganhub_textgan.networks import build_d, cached_forward
+from ganhub_textgan.phases import phase_plan, refuse_moved_phases
 from ganhub_textgan.system import TextSystemBase
 from ganhub_textgan.vocab import BOS, EOS, PAD, STYLE0, encode
 from torch import Tensor, nn
@@ -140,17 +141,20 @@ class TransferSystem(TextSystemBase):
 
     # -- the model ---------------------------------------------------------------------
 
-    def style_index(self, to: str) -> int:
-        """Style number of a style name ('0'/'1' also accepted)."""
+    def style_index(self, to: str | int, option: str = "--to") -> int:
+        """Style number of a style name, or of 0/1 (an int, or '0'/'1' as a command line gives
+        it); an error names `option` as its caller spells it (`--to`, or `to=` in Python)."""
         names = self.cfg.data.style_names
-        if to in names:
+        if isinstance(to, str) and to in names:
             return names.index(to)
-        if to in ("0", "1"):
+        if to in ("0", "1") or (type(to) is int and to in (0, 1)):
             return int(to)
-        from ganhub.errors import UsageError, did_you_mean
+        from ganhub.errors import UsageError, did_you_mean, one_line
 
+        shown = one_line(f"{option}{to!r}" if option.endswith("=") else f"{option} {to}", 80)
+        hint = did_you_mean(to, names) if isinstance(to, str) else ""
         choices = " or ".join(names)
-        raise UsageError(f"--to {to}: choose {choices} (or 0 or 1){did_you_mean(to, names)}")
+        raise UsageError(f"{shown}: choose {choices} (or 0 or 1){hint}")
 
     def _encoder_ids(self, x: Tensor, style: Tensor) -> tuple[Tensor, Tensor]:
         ids = torch.cat([(STYLE0 + style)[:, None], x], 1)
@@ -224,6 +228,14 @@ class TransferSystem(TextSystemBase):
             Phase("D", "D", self._d, start=start),  # tricks=[n_critic]: several D steps
             Phase("G", "G", self._g, start=start),
         ]
+
+    def resume_state(self) -> dict[str, Any]:
+        """The phase boundaries, so a resume cannot move one the run has passed."""
+        return {"phases": phase_plan(self.cfg)}
+
+    def load_resume_state(self, state: dict[str, Any], step: int) -> None:
+        """Refuse a resume that moves the end of reconstruction after the run passed it."""
+        refuse_moved_phases(state.get("phases"), self.cfg, step)
 
     def d_view(self, rows: Tensor, style: Tensor) -> Tensor:
         """D's input: [<style>] + one-hot or soft rows, (B, L+1, V)."""

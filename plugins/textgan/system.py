@@ -28,6 +28,7 @@ from ganhub_textgan.networks import (
     rollout_rewards,
     sample_lm,
 )
+from ganhub_textgan.phases import beta_at, mle_loss, phase_plan, refuse_moved_phases
 from ganhub_textgan.vocab import (
     PAD,
     UNK,
@@ -39,7 +40,7 @@ from ganhub_textgan.vocab import (
 )
 from torch import Tensor
 
-from ganhub.anneal import Anchor, anneal_progress, resumed_anchor, saved_anchor
+from ganhub.anneal import Anchor, resumed_anchor, saved_anchor
 from ganhub.capabilities import Capabilities
 from ganhub.data import TensorBatches
 from ganhub.data.shards import is_shard
@@ -50,32 +51,6 @@ from ganhub.errors import ConfigError, UsageError
 
 # a vocabulary made from other text: past this share of <unk> tokens a run learns mostly <unk>
 UNKNOWN_WARNING = 0.05
-
-
-def mle_loss(logits: Tensor, x: Tensor) -> Tensor:
-    """Token cross-entropy of G's logits (B, L, V) against x (B, L), ignoring padding."""
-    return F.cross_entropy(logits.flatten(0, 1).float(), x.flatten(), ignore_index=PAD)
-
-
-def beta_at(
-    step: int,
-    start: int,
-    end: int,
-    beta_max: float,
-    anneal: str,
-    anchor: Anchor | None = None,
-) -> float:
-    """RelGAN's inverse temperature at `step` of the adversarial stretch [start, end).
-
-    `anchor` = (step, progress reached): from that step on, the anneal continues from that
-    progress to the end (a run resumed with more steps does not jump back to a hotter beta).
-    """
-    p = anneal_progress(step, start, end, anchor)
-    if anneal == "exp":
-        return beta_max**p
-    if anneal == "linear":
-        return 1 + (beta_max - 1) * p
-    return beta_max
 
 
 class TextSystemBase(GANSystem[TextGANConfig]):
@@ -356,8 +331,8 @@ class TextGenSystem(TextSystemBase):
     def oracle_nll(self, ids: Tensor) -> tuple[Tensor, Tensor]:
         """The oracle's per-sequence NLL of model token ids, and which rows hold specials.
 
-        Special tokens (which the oracle cannot emit) are scored as oracle token 0.
-        """
+        Special tokens (which the oracle cannot emit) are scored as oracle token 0; `text_nll`
+        leaves those rows out of nll_oracle's mean."""
         assert self.oracle is not None
         mapped = self.to_oracle.to(ids.device)[ids]
         return self.oracle.nll(mapped.clamp_min(0)), (mapped < 0).any(1)
@@ -409,12 +384,14 @@ class TextGenSystem(TextSystemBase):
         return beta_at(step, self.g_start, end, adv.temperature_max, adv.anneal, self.beta_anchor)
 
     def resume_state(self) -> dict[str, Any]:
-        """The anneal's plan: the step it ends at and its anchor."""
-        return {"beta_total": self.beta_end(), "beta_anchor": self.beta_anchor}
+        """The anneal's plan (the step it ends at, its anchor) and the phase boundaries."""
+        plan = phase_plan(self.cfg)
+        return {"beta_total": self.beta_end(), "beta_anchor": self.beta_anchor, "phases": plan}
 
     def load_resume_state(self, state: dict[str, Any], step: int) -> None:
-        """A resume that moves the anneal's end (another trainer.steps when the anneal follows
-        the run) anneals on from the progress reached at `step`."""
+        """A resume that moves a phase boundary the run has passed is refused; one that moves
+        the anneal's end anneals on from the progress reached at `step`."""
+        refuse_moved_phases(state.get("phases"), self.cfg, step)
         saved = saved_anchor(state.get("beta_anchor"))
         end = int(state.get("beta_total", self.beta_end()))
         self.beta_anchor = resumed_anchor(step, self.g_start, end, self.beta_end(), saved)

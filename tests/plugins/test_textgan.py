@@ -194,7 +194,7 @@ def test_transfer_run_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         transfer(run, [5], to="positive")  # type: ignore[list-item]
     with pytest.raises(UsageError, match="text 2 is empty"):
         transfer(run, ["fine words", "  "], to="positive")
-    with pytest.raises(UsageError, match=r"^--to 2: choose negative or positive \(or 0 or 1\)"):
+    with pytest.raises(UsageError, match=r"^to='2': choose negative or positive \(or 0 or 1\)"):
         transfer(run, ["fine words"], to="2")
     capsys.readouterr()
     main(["textgan", "transfer", str(run), "--to", "positive", "the food was bad"])
