@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,6 +18,9 @@ from ganhub.clikit import (
 )
 from ganhub.hookspecs import hookimpl
 from ganhub.registry import KINDS
+
+if TYPE_CHECKING:
+    from ganhub.api import TrainedGAN
 
 _OVERRIDES = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 # config sections only training (or scoring) reads: `ganhub sample` refuses them as no-ops
@@ -230,7 +233,8 @@ def list_cmd(kind: str) -> None:
               show_default=True, help="Samples to write.")  # fmt: skip
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Sampling seed.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder  [default: RUN_DIR/samples]")  # fmt: skip
+              help="Output folder  [default: RUN_DIR/samples; for an export whose samples "
+              "are made from your data, ./samples-EXPORT]")  # fmt: skip
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
 @click.option("--label", default=None,
               help="Conditional runs: samples of this class only (its name, or its index where "
@@ -271,13 +275,36 @@ def sample(
     n, seed, label = old.get("n", n), old.get("seed", seed), old.get("label", label)
     if n < 1:
         raise click.BadParameter(f"n={n}: must be a positive integer")
-    out = old.get("out", out) or run_dir / "samples"
+    out = old.get("out", out)
     model = load(run_dir, device=str(old.get("device", device)), overrides=items)
+    said = ""
+    if out is None:
+        out, said = _default_out(run_dir, model)
     if label is not None:
         paths = [model.write_class(out, label, n=n, seed=seed)]
     else:
         paths = model.write_samples(out, f"sample_seed{seed}_n{n}", n=n, seed=seed)
+    if said:  # once they are written: an error first would make it two lines
+        click.echo(said, err=True)
     click.echo("\n".join(str(p) for p in paths))
+
+
+def _default_out(run_dir: Path, model: TrainedGAN) -> tuple[Path, str]:
+    """(where `ganhub sample` writes without --out, a note on it or ''): RUN_DIR/samples, but
+    not into an export whose samples show or are made from the user's data
+    (`samples_from_data`): an export is made for sharing and holds none of it, so they go to
+    ./samples-EXPORT."""
+    from ganhub.errors import one_line
+    from ganhub.export import SAMPLES_FROM_DATA
+
+    if not (model.exported and model.system.capabilities().can(SAMPLES_FROM_DATA)):
+        return run_dir / "samples", ""
+    out = Path(f"samples-{run_dir.resolve().name or 'export'}")
+    return out, (
+        f"ganhub: note: '{one_line(run_dir)}' is an export, made for sharing, and these samples "
+        f"show or are made from your data: they are in '{one_line(out)}', not in the export "
+        "(--out DIR to choose)"
+    )
 
 
 @hookimpl

@@ -85,8 +85,9 @@ FORMATS = ("safetensors", "onnx", "torchscript")
 SAMPLES_FROM_DATA = "samples_from_data"
 SAMPLES_LEFT_OUT = (
     "no samples: this run's samples show its training data or are made from it (its own "
-    "data files), and an export is made for sharing, so it holds none; `ganhub sample "
-    "RUN_DIR` draws them where the data is"
+    "data files), and an export is made for sharing, so it holds none; draw them where the "
+    "data is: `ganhub sample EXPORT data.path=FOLDER` (the export holds no data path), or "
+    "`ganhub sample RUN_DIR` with the run"
 )
 CARD = "README.md"
 SUFFIX = {"onnx": ".onnx", "torchscript": ".pt"}

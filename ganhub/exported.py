@@ -179,3 +179,17 @@ def restore(spec: ExportSpec, tensors: dict[str, Tensor], path: Path, plugin: st
             raise UsageError(
                 f"'{shown_path(path)}' does not fit its config.yaml: {role}: {mismatch}"
             )
+
+
+__all__ = [
+    "MANIFEST",
+    "NOT_EXPORTED",
+    "WEIGHTS",
+    "is_local_path",
+    "mark_local",
+    "read_manifest",
+    "read_weights",
+    "restore",
+    "shareable_config",
+    "shown_path",
+]

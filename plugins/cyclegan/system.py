@@ -66,6 +66,7 @@ from ganhub.engine.system import (
 )
 from ganhub.errors import UsageError
 from ganhub.export import SAMPLES_FROM_DATA
+from ganhub.exported import NOT_EXPORTED
 from ganhub.metrics import ROTNET_MIN_IMAGES
 
 # the embedded data's name in `Capabilities.dataset` (digits and their restyled twins)
@@ -209,6 +210,13 @@ class TranslationMixin:
         if self.sample_inputs.held:
             return self.sample_inputs.draw(n, seed)
         root = self.config.data.path
+        if root is not None and str(root) == NOT_EXPORTED:  # an export leaves them out
+            raise UsageError(
+                "an export holds no sample inputs (it is made for sharing: none of the run's "
+                f"images, and data.path: {NOT_EXPORTED}): give data.path=FOLDER where the run's "
+                "data is (ganhub sample EXPORT data.path=FOLDER), or translate images of your "
+                "own with `ganhub cyclegan translate EXPORT --input IMAGES/`"
+            )
         if root is not None and not root.is_dir():  # a run saved before inputs were kept
             raise UsageError(
                 "this run keeps no sample inputs (saved before runs kept them) and its data "

@@ -8,7 +8,11 @@ interfaces medgan's systems provide (`held_out`, `paired_eval`: see `ganhub_medg
   SSIMMetric on the images shifted to [0, 1], data range 1, since SSIM's luminance term is
   defined on non-negative intensities and changes when they are shifted). Images reproduced
   exactly (a lesion-free phantom, which the inpainting G leaves as it is) have an infinite PSNR
-  and are left out of its mean.
+  and an SSIM of 1 that say nothing of G: both means leave them out (NaN when every one is).
+
+For lesions, held-out samples whose masks are all empty (a folder whose first `data.n_eval`
+images, in 2D slices, miss the lesions) leave every lesion score undefined: `med_fidelity`,
+`med_texture` and `med_dice` then give NaN, each with one warning line saying why.
 * `med_texture` (lesion, translate, progress): high-frequency energy (mean squared Laplacian)
   of the outputs over that of the real images: 1 matches real texture, below 1 is too smooth, above
   1 noisier than real. For lesions `texture_ratio` is measured in the lesion interiors (mask
@@ -51,7 +55,7 @@ import sys
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from ganhub.errors import UsageError
-from ganhub.metrics import ROTNET_MIN_IMAGES, Directions, Metric
+from ganhub.metrics import ROTNET_MIN_IMAGES, Directions, Metric, warn_once
 
 if TYPE_CHECKING:
     from ganhub_medgan.config import MedGANConfig
@@ -102,12 +106,33 @@ class Fidelity(MedMetric):
         import torch
         from monai.metrics import PSNRMetric, SSIMMetric
 
-        fake, real, _ = _paired(system, n_samples)
-        psnr = torch.as_tensor(PSNRMetric(max_val=2.0)(fake, real))
-        psnr = psnr[torch.isfinite(psnr)].mean()  # an image G left unchanged (no lesion) is exact
+        fake, real, masks = _paired(system, n_samples)
+        nan = {"psnr": math.nan, "ssim": math.nan, "n_samples": float(len(fake))}
+        if no_lesion(self.name, masks, "psnr and ssim (of the simulated lesions) are undefined"):
+            return nan
+        psnr = torch.as_tensor(PSNRMetric(max_val=2.0)(fake, real)).flatten()
         ssim_metric = SSIMMetric(spatial_dims=real.ndim - 2, data_range=1.0)
-        ssim = torch.as_tensor(ssim_metric(unit(fake), unit(real))).mean()
-        return {"psnr": float(psnr), "ssim": float(ssim), "n_samples": float(len(fake))}
+        ssim = torch.as_tensor(ssim_metric(unit(fake), unit(real))).flatten()
+        # an image G left unchanged (a lesion-free one, which the inpainting G keeps) is exact:
+        # an infinite PSNR and an SSIM of 1 that say nothing of G; both means leave it out
+        scored = torch.isfinite(psnr)
+        if not bool(scored.any()):
+            return nan
+        return {"psnr": float(psnr[scored].mean()), "ssim": float(ssim[scored].mean()),
+                "n_samples": float(len(fake))}  # fmt: skip
+
+
+def no_lesion(metric: str, masks: Tensor | None, undefined: str) -> bool:
+    """Whether held-out lesion `masks` are all empty; if so, warn once (`warn_once`) that
+    `undefined` (the keys that score lesions) for that reason, and the caller gives NaN."""
+    if masks is None or bool(masks.any()):
+        return False
+    warn_once(
+        f"metric '{metric}': the {len(masks)} held-out samples hold no lesion (their masks are "
+        f"empty), so {undefined}: NaN; score samples with lesions (folder data scores its "
+        "first data.n_eval images, in 2D slices: raise data.n_eval)"
+    )
+    return True
 
 
 def unit(x: Tensor) -> Tensor:
@@ -204,6 +229,16 @@ class Texture(MedMetric):
         fake, real, masks = _paired(system, n_samples)
         lesion = system.capabilities().task == "lesion"
         out = texture_ratios(fake, real, masks if lesion else None)
+        if lesion and not no_lesion(self.name, masks, "texture_ratio and edge_ratio (measured "
+                                    "in the lesions) are undefined"):  # fmt: skip
+            assert masks is not None
+            if not bool(lesion_interior_and_rim(masks)[0].any()):
+                warn_once(
+                    f"metric '{self.name}': the held-out lesions have no interior voxels (none "
+                    "whose Laplacian stencil lies inside its mask: each is at most two voxels "
+                    f"thick at model.image_size {real.shape[-1]}), so texture_ratio is "
+                    "undefined: NaN; edge_ratio scores their edges"
+                )
         return {**out, "n_samples": float(len(fake))}
 
 
@@ -245,6 +280,8 @@ class LesionDice(MedMetric):
         fake, real, masks = _paired(system, n_samples)
         assert masks is not None
         out = {"n_samples": float(len(fake))}
+        if no_lesion(self.name, masks, "dice and dice_real are undefined"):
+            return {**out, "dice": math.nan, "dice_real": math.nan}
         for key, images in (("dice", fake), ("dice_real", real)):
             seg = segment_lesions(images, masks, real)
             out[key] = float(torch.nanmean(compute_dice(seg, masks, include_background=True)))

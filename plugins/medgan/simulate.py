@@ -104,8 +104,16 @@ def load_simulator(run_dir: str | Path, device: str = "cpu", *, base: bool = Tru
     return Simulator(system, first.images[0], first.affines[0])
 
 
+def central(volume: Any) -> tuple[Tensor, np.ndarray]:
+    """(image (1, *spatial), affine) of a loaded file: in 2D the central one of the K central
+    axial slices the run takes (data.slices_per_volume), the volume's own central slice."""
+    k = len(volume.image) // 2  # the loader takes K slices from depth // 2 - K // 2 on
+    return volume.image[k], volume.affine[k]
+
+
 def load_pair(sim: Simulator, image: Path, mask: Path) -> tuple[Tensor, Tensor, np.ndarray]:
-    """A base image and a mask file through the run's own preprocessing (so their grids match)."""
+    """A base image and a mask file through the run's own preprocessing (so their grids match);
+    in 2D, their central axial slice."""
     from ganhub_medgan.volume import load_file
 
     cfg = sim.system.config
@@ -116,16 +124,53 @@ def load_pair(sim: Simulator, image: Path, mask: Path) -> tuple[Tensor, Tensor, 
         raise UsageError(
             f"mask '{mask}' has shape {list(msk.shape)} but image '{image}' has {list(img.shape)}"
         )
-    return img.image[0], msk.image[0], img.affine[0]
+    base, affine = central(img)
+    return base, central(msk)[0], affine
 
 
 def load_base(sim: Simulator, image: Path) -> tuple[Tensor, np.ndarray]:
-    """A base image file through the run's own preprocessing, on the run's grid."""
+    """A base image file through the run's own preprocessing, on the run's grid (in 2D, its
+    central axial slice)."""
     from ganhub_medgan.volume import load_file
 
     cfg = sim.system.config
     img = load_file(image, cfg.data, cfg.spatial_dims, cfg.model.image_size, mask=False)
-    return img.image[0], img.affine[0]
+    return central(img)
+
+
+def load_mask(sim: Simulator, path: Path) -> tuple[Tensor, np.ndarray]:
+    """A mask file drawn on the run's image grid, read as training reads masks (LESION_RULE,
+    reoriented to the run's data.orientation; not resampled nor resized): (mask (1, *grid),
+    its affine)."""
+    from ganhub_medgan.outputs import NIFTI_SUFFIXES
+    from ganhub_medgan.volume import prepare_file, read_file
+
+    cfg = sim.system.config
+    if not path.is_file():
+        raise UsageError(f"mask '{path}' does not exist")
+    if not path.name.endswith(NIFTI_SUFFIXES):
+        raise UsageError(f"mask '{path}': expected a NIfTI file (.nii or .nii.gz)")
+    x = read_file(path, cfg.spatial_dims)
+    if not np.isfinite(np.asarray(x)).all():
+        raise UsageError(f"mask '{path}' holds NaN or infinite voxels; a mask is 0 and 1")
+    # on the run's grid already: only the orientation is the loader's to change
+    data = cfg.data.model_copy(update={"pixdim": None})
+    volume = prepare_file(x, path, data, cfg.spatial_dims, cfg.model.image_size, mask=True)
+    if volume.shape != sim.shape:  # the loader would have resized it: not where it was drawn
+        raise UsageError(
+            f"mask '{path}' has shape {list(volume.shape)}, which does not match "
+            f"the run's image grid {list(sim.shape)}: draw it on that grid, or give the scan "
+            "it was drawn on with --image (the mask is then read on that scan's grid)"
+        )
+    return volume.image[0], volume.affine[0]
+
+
+def off_grid(mask_affine: np.ndarray, base_affine: np.ndarray) -> str:
+    """How a mask's affine differs from its base image's ('' when they agree, to 0.01 mm)."""
+    if np.allclose(mask_affine, base_affine, rtol=0, atol=1e-2):
+        return ""
+    apart = float(np.linalg.norm(mask_affine[:3, 3] - base_affine[:3, 3]))
+    return f"origins {apart:.3g} mm apart" if apart > 1e-2 else "another spacing or direction"
 
 
 def simulate_to_files(
@@ -139,7 +184,8 @@ def simulate_to_files(
     device: str = "cpu",
 ) -> list[Path]:
     """The `simulate` command: write the simulated image (NIfTI + PNG) and the mask used."""
-    from ganhub_medgan.outputs import LESION_RULE, read_mask, write_grid, write_nifti_batch
+    from ganhub_medgan.outputs import LESION_RULE, write_grid, write_nifti_batch
+    from ganhub_medgan.splits import note
 
     if mask_path is not None and at is not None:
         raise UsageError("--mask and --at both say where the lesion goes; give one of them")
@@ -155,15 +201,15 @@ def simulate_to_files(
         else:
             raise UsageError("--image needs --mask FILE or --at X,Y[,Z]: where the lesion goes")
     elif mask_path is not None:
-        threshold = sim.system.config.data.mask_threshold
-        mask, mask_affine = read_mask(mask_path, len(sim.shape), threshold)
-        if tuple(mask.shape[1:]) != sim.shape:  # the call below would not name the file
-            raise UsageError(
-                f"mask '{mask_path}' has shape {list(mask.shape[1:])}, which does not match "
-                f"the run's image grid {list(sim.shape)}: draw it on that grid, or give the scan "
-                "it was drawn on with --image (the mask is then read on that scan's grid)"
+        mask, mask_affine = load_mask(sim, mask_path)
+        # the base image's voxels are what is written: its affine places them (the mask's
+        # voxels are read in the run's orientation, as the base image's are)
+        if differs := off_grid(mask_affine, affine):
+            note(
+                f"mask '{mask_path}' and the base image have different affines ({differs}): "
+                "the lesion is placed on the base image voxel by voxel, and the outputs take "
+                "the base image's affine"
             )
-        affine = mask_affine
     elif at is not None:
         mask = place_lesion(sim.shape, at, radius)
     else:

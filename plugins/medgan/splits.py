@@ -38,17 +38,20 @@ class MedDataset:
 
     def head(self, n: int) -> MedDataset:
         """The first n samples (repeated cyclically when the split is smaller)."""
-        idx = torch.arange(n) % len(self.images)
+        return self.pick(torch.arange(n) % len(self.images))
 
-        def pick(t: Tensor | None) -> Tensor | None:
+    def pick(self, idx: Tensor) -> MedDataset:
+        """The samples at `idx` (int64 indices), in that order."""
+
+        def take(t: Tensor | None) -> Tensor | None:
             return None if t is None else t[idx]
 
         return MedDataset(
             self.images[idx],
-            pick(self.conditions),
-            pick(self.masks),
+            take(self.conditions),
+            take(self.masks),
             self.affines[idx.numpy()],
-            pick(self.prior_masks),
+            take(self.prior_masks),
         )
 
     def then(self, more: MedDataset) -> MedDataset:
@@ -64,6 +67,17 @@ class MedDataset:
             np.concatenate([self.affines, more.affines]),
             join(self.prior_masks, more.prior_masks),
         )
+
+
+def seeded_indices(total: int, n: int, seed: int) -> Tensor:
+    """`n` indices into `total` inputs chosen by `seed`: seed 0 the first n in order, other
+    seeds passes over all of them, each pass in a seeded order, so none repeats before every
+    one is used (as cyclegan's sample inputs are drawn)."""
+    if not seed:
+        return torch.arange(n) % total
+    gen = torch.Generator().manual_seed(seed)
+    passes = [torch.randperm(total, generator=gen) for _ in range(-(-n // total))]
+    return torch.cat(passes)[:n]
 
 
 def lesion_condition(image: Tensor, mask: Tensor, erase: bool) -> Tensor:
@@ -186,4 +200,5 @@ __all__ = [
     "lesion_condition",
     "missing_folder",
     "note",
+    "seeded_indices",
 ]

@@ -52,6 +52,7 @@ from ganhub_medgan.splits import (
     folder_gone,
     lesion_condition,
     note,
+    seeded_indices,
 )
 from torch import Tensor, nn
 
@@ -61,6 +62,10 @@ from ganhub.engine.paired import PairedTranslationGAN
 from ganhub.engine.system import BuildHints, ExportFunction, ExportInput, ExportSpec
 from ganhub.engine.unconditional import UnconditionalGAN
 from ganhub.export import SAMPLES_FROM_DATA
+from ganhub.metrics import ROTNET_MIN_IMAGES
+
+# the default metrics that train the `rotnet` feature network on the training images
+ROTNET_METRICS = ("fd_rotnet", "fid")
 
 
 class PairBatches(TensorBatches):
@@ -76,6 +81,7 @@ class MedSplits:
     """Lazy access to the splits, so `ganhub.load` for sampling builds no data it does not use."""
 
     config: MedGANConfig
+    rotnet_noted = False  # whether `with_rotnet_if_enough` has said what it left out
 
     @cached_property
     def train_set(self) -> MedDataset:
@@ -103,24 +109,54 @@ class MedSplits:
         """Up to n held-out samples (the `held_out` interface; all of them when fewer exist)."""
         return self.eval_set.head(min(n, len(self.eval_set.images)))
 
-    def inputs(self, n: int) -> MedDataset:
-        """n samples for G's inputs in `sample` and `write_samples`: the held-out ones, then
-        more held-out phantoms (another seed), so all n differ; folder data: its scans in order,
-        repeated past the last one with a note (G takes no noise: a repeated input repeats its
-        output)."""
+    def inputs(self, n: int, seed: int = 0) -> MedDataset:
+        """n samples for G's inputs in `sample` and `write_samples`, chosen by `seed` (G takes
+        no noise: the seed picks the inputs). Seed 0: the held-out ones in order, then more
+        held-out phantoms (another seed), so all n differ; folder data: its scans in order,
+        repeated past the last one with a note. Other seeds: the same inputs in a seeded order
+        (`seeded_indices`: each one used before any repeats), so other seeds show others."""
         have = self.eval_set
-        if n <= len(have.images):
+        if n <= len(have.images) and not seed:
             return have.head(n)
         if self.config.data.source == "phantom":
-            return have.then(build_split(self.config, "more", n - len(have.images)))
-        scans = len(self.train_set.images)
-        if n > scans:
+            pool = have
+            if n > len(have.images):
+                pool = have.then(build_split(self.config, "more", n - len(have.images)))
+        else:
+            pool = self.train_set
+            scans = len(pool.images)
+            if n > scans:
+                order = "in order" if not seed else f"in seeded orders (seed {seed})"
+                note(
+                    f"{n} samples from the {scans} images read from data.path: samples "
+                    f"{scans}-{n - 1} repeat them {order} (G takes no noise, so a repeated "
+                    "input gives the same output)"
+                )
+        return pool.pick(seeded_indices(len(pool.images), n, seed))
+
+    def with_rotnet_if_enough(self, names: list[str]) -> list[str]:
+        """`names` (default metrics) without those that train the `rotnet` feature network
+        (`fd_rotnet`, `fid`) when a data folder holds fewer training images than it needs:
+        the user did not ask for them, and they would stop the run before training. Said once
+        per system; eval.metrics=[fd_rotnet] still asks for one (refused with the reason).
+        Phantom runs keep them: their count is data.n_samples, which the refusal names."""
+        if self.config.data.source != "folder" or folder_gone(self.config):
+            return names  # gone: nothing to count, and what reads the data says how to give it
+        n = len(self.train_set.images)
+        dropped = [name for name in names if name in ROTNET_METRICS]
+        if n >= ROTNET_MIN_IMAGES or not dropped:
+            return names
+        if not self.rotnet_noted:
+            self.rotnet_noted = True
+            more = " or a larger data.slices_per_volume" if self.spatial_dims == 2 else ""
             note(
-                f"{n} samples from the {scans} images read from data.path: samples "
-                f"{scans}-{n - 1} repeat them in order (G takes no noise, so a repeated input "
-                "gives the same output)"
+                f"{' and '.join(dropped)} left out of the default metrics: "
+                f"{'they train their' if len(dropped) > 1 else 'it trains its'} feature "
+                f"network on the run's training images, and the {n} in data.path are too few "
+                f"(it needs {ROTNET_MIN_IMAGES}: more image files{more} give more; "
+                "eval.metrics=[...] chooses metrics)"
             )
-        return self.train_set.head(n)
+        return [name for name in names if name not in ROTNET_METRICS]
 
     def declared(self, samples: bool, provides: tuple[str, ...]) -> Capabilities:
         """The declaration shared by both systems (see the module doc)."""
@@ -153,8 +189,10 @@ class MedGenerateGAN(MedSplits, UnconditionalGAN[MedGANConfig]):
 
     def default_metrics(self) -> list[str]:
         """Diversity (MMD, MS-SSIM) and the Fréchet distance on rotnet features: the core `fid`
-        for images, medgan's `fd_rotnet` for volumes (the core image metric takes no volumes)."""
-        return ["med_diversity", "fid" if self.spatial_dims == 2 else "fd_rotnet"]
+        for images, medgan's `fd_rotnet` for volumes (the core image metric takes no volumes);
+        not the distance when the training images are too few for its feature network."""
+        names = ["med_diversity", "fid" if self.spatial_dims == 2 else "fd_rotnet"]
+        return self.with_rotnet_if_enough(names)
 
     def write_samples(
         self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
@@ -211,15 +249,16 @@ class MedPairedGAN(MedSplits, PairedTranslationGAN[MedGANConfig]):
         return self.declared(samples=False, provides=(HELD_OUT, PAIRED_EVAL, *own))
 
     def default_metrics(self) -> list[str]:
-        """PSNR/SSIM and texture vs ground truth, the Fréchet distance; lesion Dice (lesion),
-        lesion growth (progress on the phantoms, or on folder data with lesion masks)."""
+        """PSNR/SSIM and texture vs ground truth, the Fréchet distance (when the training
+        images are enough for its feature network); lesion Dice (lesion), lesion growth
+        (progress on the phantoms, or on folder data with lesion masks)."""
         names = ["med_fidelity", "med_texture", "fd_rotnet"]
         if self.task == "lesion":
             names.append("med_dice")
         data = self.config.data
         if self.task == "progress" and (data.source == "phantom" or data.followup_mask_dir):
             names.append("med_growth")
-        return names
+        return self.with_rotnet_if_enough(names)
 
     def export_spec(self) -> ExportSpec:
         """The (EMA) generator's weights; its function: condition -> image (volume in 3D)."""
@@ -237,10 +276,10 @@ class MedPairedGAN(MedSplits, PairedTranslationGAN[MedGANConfig]):
     def sample(
         self, n: int, *, seed: int | None = None, use_ema: bool = True, labels: Tensor | None = None
     ) -> Tensor:
-        """G's outputs for n inputs (`inputs`: held-out ones first; deterministic: G takes no
-        noise)."""
+        """G's outputs for n inputs (`inputs`: held-out ones first; G takes no noise, so the
+        seed chooses the inputs)."""
         self.refuse_labels(labels)
-        batch = self.inputs(n)
+        batch = self.inputs(n, seed or 0)
         assert batch.conditions is not None
         return self.translate_batched(batch.conditions, use_ema=use_ema)
 
@@ -260,7 +299,7 @@ class MedPairedGAN(MedSplits, PairedTranslationGAN[MedGANConfig]):
             n = 8 if self.spatial_dims == 2 else 3
             if self.config.data.source == "folder":
                 n = min(n, len(self.train_set.images))
-        batch = self.inputs(n)
+        batch = self.inputs(n, seed)
         assert batch.conditions is not None
         fake = self.translate_batched(batch.conditions)
         if self.task == "lesion":

@@ -76,6 +76,12 @@ def read_file(path: Path, spatial_dims: int) -> Any:
         raise UsageError(
             f"'{path}': expected a NIfTI file (.nii, .nii.gz) or a DICOM series (a folder, or .dcm)"
         )
+    if path.is_dir() and not is_series(path):  # MONAI: "cannot find a suitable reader"
+        raise UsageError(
+            f"'{path}' is a folder without DICOM files (not a series); give a NIfTI file "
+            "(.nii, .nii.gz) or a DICOM series (a folder of .dcm files, or files with 'DICM' at "
+            "byte 128)"
+        )
     try:
         with warnings.catch_warnings():
             # MONAI casts to float32 and numpy only warns that a complex volume's imaginary
@@ -94,6 +100,10 @@ def read_file(path: Path, spatial_dims: int) -> Any:
                 "intensity per voxel: save one channel or a grey conversion"
             ) from None
         raise UsageError(f"cannot read medical image '{path}': {first_line(exc)}") from None
+    # a trailing axis of length 1 (X, Y, Z, 1) is one time point or channel (MONAI and nibabel
+    # write them): the volume itself, not a 4D series
+    while x.ndim > 3 and x.shape[-1] == 1:
+        x = x[..., 0]
     if x.ndim == 3 and x.shape[-1] == 1 and spatial_dims == 2:  # 2D image stored as (X, Y, 1)
         x = x[..., 0]
     if x.ndim not in (2, 3) or (spatial_dims == 3 and x.ndim != 3):
@@ -108,6 +118,16 @@ def read_file(path: Path, spatial_dims: int) -> Any:
             "needs 3D volumes (2D images: spatial_dims=2)"
         )
     return x
+
+
+def is_series(folder: Path) -> bool:
+    """Whether a folder holds a DICOM file (`.dcm`, or 'DICM' at byte 128): a series."""
+    from ganhub_medgan.folder import is_dicom
+
+    try:
+        return any(p.is_file() and is_dicom(p) for p in folder.iterdir())
+    except OSError:  # unreadable: MONAI's own error says why
+        return True
 
 
 def _colour_nifti(path: Path) -> bool:
@@ -153,6 +173,13 @@ def load_file(path: Path, cfg: MedData, spatial_dims: int, size: int, mask: bool
     """Read and preprocess one NIfTI file or DICOM series; errors name the file."""
     x = read_file(path, spatial_dims)
     refuse_nonfinite(np.asarray(x), path)
+    return prepare_file(x, path, cfg, spatial_dims, size, mask)
+
+
+def prepare_file(
+    x: Any, path: Path, cfg: MedData, spatial_dims: int, size: int, mask: bool
+) -> Volume:
+    """`prepare` of what `read_file` gave for `path` (finite), its errors naming the file."""
     try:
         return prepare(x, cfg, spatial_dims, size, mask)
     except UsageError as exc:  # about this file's header (`prepare` does not know its name)

@@ -45,6 +45,7 @@ from ganhub.data.inspect import (
     normalise_text,
 )
 from ganhub.errors import UsageError, one_line
+from ganhub.exported import NOT_EXPORTED
 
 if TYPE_CHECKING:
     from ganhub_textgan.style_transfer import TransferSystem
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
 # What an export's config.yaml holds for a path it leaves out, as docs/export.md documents it
 # (the engine's `ganhub.exported.NOT_EXPORTED`, in no module's __all__ yet): a run opened from
 # an export reads its text again from a path the user gives back
-EXPORT_MARKER = "<not exported>"
+EXPORT_MARKER = NOT_EXPORTED  # what an export holds for data.path
 
 
 @dataclass(frozen=True)
