@@ -38,6 +38,13 @@ TINY_DCGAN = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _scratch_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs in its own empty directory: tests that built runs without asking for
+    `workdir` left their run directories in the checkout's runs/ (a dozen after a suite)."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="module")
 def one_thread() -> Iterator[None]:
     """Tiny models: a second intra-op thread only adds barriers (slow on a busy CPU). A test
