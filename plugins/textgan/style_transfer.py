@@ -296,21 +296,29 @@ class TransferSystem(TextSystemBase):
     ) -> Tensor:
         """Rewrites (n, L) into the other style of `n` held-out sentences (`transfer_inputs`)."""
         self.refuse_labels(labels)
-        return self._rewrites(*self.transfer_inputs(n), use_ema)
+        return self._rewrites(*self.transfer_inputs(n, seed or 0), use_ema)
 
-    def transfer_inputs(self, n: int | None) -> tuple[list[str], Tensor]:
+    def transfer_inputs(self, n: int | None, seed: int = 0) -> tuple[list[str], Tensor]:
         """Held-out sentences to transfer and their styles (N,), style 0's first, each style's
-        in file order. `n` of them, split between the styles as evenly as possible (style 0
-        takes the odd one); a style holding out fewer than its share repeats them (cycled),
-        which one note on stderr says. None: the sample file's usual count, up to
-        `SAMPLE_LINES` // 2 of each style, none repeated."""
+        in file order for seed 0 and in a seeded order for another (the rewrite itself is
+        deterministic: the seed chooses what is rewritten). `n` of them, split between the
+        styles as evenly as possible (style 0 takes the odd one); a style holding out fewer
+        than its share repeats them (cycled), which one note on stderr says. None: the sample
+        file's usual count, up to `SAMPLE_LINES` // 2 of each style, none repeated."""
         test = self.corpus["test"]
         if n is None:
             shares = [min(SAMPLE_LINES // 2, len(pool)) for pool in test]
         else:
             shares = [n - n // 2, n // 2]
+        draw = torch.Generator().manual_seed(seed)
+        orders = [
+            torch.randperm(len(pool), generator=draw).tolist() if seed else range(len(pool))
+            for pool in test
+        ]
         texts = [
-            pool[i % len(pool)] for pool, k in zip(test, shares, strict=True) for i in range(k)
+            pool[order[i % len(pool)]]
+            for pool, order, k in zip(test, orders, shares, strict=True)
+            for i in range(k)
         ]
         if any(k > len(pool) for pool, k in zip(test, shares, strict=True)) and not self.noted:
             self.noted = True
@@ -329,9 +337,9 @@ class TransferSystem(TextSystemBase):
         return self.encode(a + b), torch.cat([torch.zeros(len(a)), torch.ones(len(b))]).long()
 
     def sample_texts(self, n: int | None, seed: int) -> list[str]:
-        """'[from -> to] source => transfer' lines for `n` held-out sentences
+        """'[from -> to] source => transfer' lines for `n` held-out sentences chosen by `seed`
         (`transfer_inputs`; None: up to `SAMPLE_LINES`)."""
-        texts, style = self.transfer_inputs(n)
+        texts, style = self.transfer_inputs(n, seed)
         out = self.decode(self._rewrites(texts, style))
         names = self.cfg.data.style_names
         return [

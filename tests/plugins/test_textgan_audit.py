@@ -214,3 +214,20 @@ def test_self_bleu_is_no_score_and_keep_best_refuses_it(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"trainer\.keep_best=self_bleu: not a score"):
         ganhub.train([*TRANSFER, *keep, "trainer.keep_best=self_bleu"])
     assert not (tmp_path / "k").exists()
+
+
+def test_another_seed_rewrites_other_held_out_sentences() -> None:
+    """`ganhub sample --seed S` of a transfer run wrote the same file for every seed (the
+    rewrite is deterministic, and the inputs were always the first held-out sentences)."""
+    system = _system()
+
+    def sources(seed: int) -> list[str]:
+        with torch.no_grad():
+            lines = system.sample_texts(6, seed)
+        return [line.split("] ", 1)[1].split(" => ")[0] for line in lines]
+
+    test = system.corpus["test"]
+    assert sources(0) == [*test[0][:3], *test[1][:3]]  # seed 0: file order, as before
+    assert sources(5) == sources(5) and sources(5) != sources(0)
+    assert set(sources(5)) <= set(test[0]) | set(test[1])
+    assert system.transfer_inputs(6, 5)[0] == sources(5)  # what `sample(n, seed=5)` rewrites
