@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -94,6 +96,33 @@ def test_a_resumed_run_logs_each_step_once(workdir: Path) -> None:
     assert losses == [5, 10, 15, 20, 25, 30]
     events = EventAccumulator(str(run_dir / "tb")).Reload()
     assert [e.step for e in events.Scalars("loss/D")] == [5, 10, 15, 20, 25, 30]
+
+
+def test_a_resume_that_fails_before_logging_leaves_both_histories_alike(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """metrics.jsonl dropped the steps after the checkpoint at once, TensorBoard only at the
+    first value logged: a resume that failed before it kept them in TensorBoard alone."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from ganhub.engine import loop
+
+    keys = [*TINY_TOY, "trainer.steps=20", "trainer.log_every=5", "trainer.checkpoint_every=10",
+            "loggers=[jsonl,tensorboard]", "name=f"]  # fmt: skip
+    fit(make_run(resolve(keys)))
+    run_dir = workdir / "runs/f"
+    shutil.rmtree(checkpoint.latest(run_dir / "checkpoints"))  # died before its step-20 save
+
+    def broken(run: Run, batches: object) -> None:
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(loop, "train_step", broken)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        fit(make_run(resolve(["resume=runs/f", "trainer.steps=30"])))
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    logged = [json.loads(line)["step"] for line in lines if '"loss/D"' in line]
+    events = EventAccumulator(str(run_dir / "tb")).Reload()
+    assert logged == [e.step for e in events.Scalars("loss/D")] == [5, 10]
 
 
 def test_a_resume_between_logging_steps_logs_the_same_means(workdir: Path) -> None:

@@ -134,9 +134,12 @@ class TensorBoardLogger(Logger):
 
     def resumed_at(self, step: int) -> None:
         """TensorBoard's own mechanism: a writer with `purge_step` hides the earlier events of
-        the steps after `step`."""
+        the steps after `step`. A run that trains on opens its event file now, as metrics.jsonl
+        drops its lines now: one whose resume failed before its first log kept them."""
         self.close()
         self._purge_step = step + 1
+        if step < self.config.trainer.steps:  # a finished run adds no empty event file
+            self.writer.flush()
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         """One scalar per metric."""
