@@ -425,11 +425,11 @@ def convert_command(fmt: str, out: Path, force: bool, args: tuple[str, ...]) -> 
         raise UsageError(f"--out {out} exists and is a folder; write the conversion to a new path")
     if not force and (out.exists() or out.is_symlink()):  # a typo must not replace a file
         raise UsageError(f"--out {out} exists; give --force to replace it, or a new path")
-    if fmt == "shard":  # its manifest beside it too, before the data is decoded
+    config, domain = _resolve(data, overrides)
+    if fmt == "shard" and fmt in domain.data_formats(config):  # with its manifest, up front
         from ganhub.data.shards import shard_outputs
 
         shard_outputs(out, replace=force)
-    config, domain = _resolve(data, overrides)
     with _domain_code(config, "convert_data()"):
         written = domain.convert_data(config, fmt, out)
     for path in written:

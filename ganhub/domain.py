@@ -121,6 +121,13 @@ class Domain(ABC):
                 "without model.conditional=true, and train a conditional run on the folder itself"
             )
 
+    def data_formats(self, config: RunConfig) -> tuple[str, ...]:
+        """The formats `ganhub data convert --to` writes for `config`. The engine checks a
+        shard's --out before the domain decodes anything, and only where "shard" is listed:
+        another format is refused by `convert_data` in the domain's words. Default: shard,
+        where the config reads data.path."""
+        return ("shard",) if reads_data_path(type(config)) else ()
+
     def convert_data(self, config: RunConfig, fmt: str, out: Path) -> list[Path]:
         """Write the data `config` trains on in another format (`ganhub data convert`).
         The default writes the decoded samples as a tensor shard (`fmt="shard"`), each once,

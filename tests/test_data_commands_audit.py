@@ -176,3 +176,25 @@ def test_hard_links_of_a_zip_are_refused(workdir: Path, cli) -> None:  # type: i
     code, _, err = cli("data", "clean", "d.zip", "plugin=dcgan", "--hard-links", "--out", "c.zip")
     assert code == 2 and "--hard-links links a folder's files; d.zip is a file" in err, err
     assert not (workdir / "c.zip").exists()
+
+
+@pytest.mark.parametrize(
+    ("plugin", "said"),
+    [
+        ("medgan", "a shard would lose the masks"),
+        ("cyclegan", "cyclegan has no converted format"),
+        ("toy2d", "toy2d has no converted format"),
+        ("textgan", "--to tokens writes its token ids"),
+        ("dcgan", "a shard is a .safetensors file"),  # a domain that writes shards: the suffix
+    ],
+)
+def test_a_domain_that_writes_no_shard_says_so_before_the_shard_suffix(
+    workdir: Path,
+    cli,  # type: ignore[no-untyped-def]
+    plugin: str,
+    said: str,
+) -> None:
+    """medgan said "a shard is a .safetensors file" and, renamed, that it writes no shard."""
+    code, _, err = cli("data", "convert", f"plugin={plugin}", "--to", "shard", "--out", "x")
+    assert code == 2 and err.count("\n") == 1 and said in err, err
+    assert not (workdir / "x").exists()

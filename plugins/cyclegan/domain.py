@@ -85,6 +85,10 @@ class CycleGANDomain(Domain):
             return inspect_embedded(config)
         return inspect_folders(config)
 
+    def data_formats(self, config: RunConfig) -> tuple[str, ...]:
+        """`ganhub data convert --to` formats: none: a run reads two sides cropped and flipped anew each step."""
+        return ()
+
     def convert_data(self, config: RunConfig, fmt: str, out: Path) -> list[Path]:
         """Refused with one line: a run reads two sides (A, B) resized, cropped and flipped anew
         every step, which one tensor shard (the default's `gather`: the B side only) does not hold."""

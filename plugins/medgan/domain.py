@@ -131,6 +131,10 @@ class MedGANDomain(Domain):
         assert isinstance(config, MedGANConfig)
         return inspect_data(config)
 
+    def data_formats(self, config: RunConfig) -> tuple[str, ...]:
+        """`ganhub data convert --to` formats: NIfTI folders (a shard would lose the masks and affines)."""
+        return ("nifti",)
+
     def convert_data(self, config: RunConfig, fmt: str, out: Path) -> list[Path]:
         """`--to nifti`: what the loader gives, as a NIfTI folder it reads back as it is;
         `--to shard` is refused (it would lose the masks and affines)."""

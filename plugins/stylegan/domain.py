@@ -178,6 +178,10 @@ class StyleGANDomain(Domain):
             return {ADA_LABELS: found} if found is not None else {}
         return {}
 
+    def data_formats(self, config: RunConfig) -> tuple[str, ...]:
+        """`ganhub data convert --to` formats: a zip of PNGs (StyleGAN2-ADA's) and a tensor shard."""
+        return ("zip", "shard")
+
     def convert_data(self, config: RunConfig, fmt: str, out: Path) -> list[Path]:
         """`--to zip`: the images decoded, resized to model.image_size and written as PNGs
         into a zip that `data.path=OUT.zip` reads (StyleGAN2-ADA's dataset_tool idea);

@@ -247,6 +247,10 @@ class TextGANDomain(Domain):
             return corpus.inspect_token_shard(config)
         return corpus.inspect_text_file(config)
 
+    def data_formats(self, config: RunConfig) -> tuple[str, ...]:
+        """`ganhub data convert --to` formats: token shards written with the run's tokenizer."""
+        return ("tokens",)
+
     def convert_data(self, config: RunConfig, fmt: str, out: Path) -> list[Path]:
         """`--to tokens`: a task=generate text file tokenised with the run's tokenizer into a
         token shard that data.path reads back. Other formats are refused: a tensor shard of

@@ -61,6 +61,10 @@ class Toy2dDomain(Domain):
             options[name] = dict(TRICK_DEFAULTS[name])
         return {"trick": options} if options else {}
 
+    def data_formats(self, config: RunConfig) -> tuple[str, ...]:
+        """`ganhub data convert --to` formats: none: the points are drawn from the mixture by seed."""
+        return ()
+
     def convert_data(self, config: RunConfig, fmt: str, out: Path) -> list[Path]:
         """Refused with one line: toy2d draws its points from the mixture by seed (a shard of
         them would be a file it cannot read back, and is never faster than drawing them)."""
