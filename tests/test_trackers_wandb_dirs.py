@@ -53,3 +53,35 @@ def test_an_offline_run_keeps_wandb_logs_in_its_run_directory(
     assert outside == []
     logs = {p.name.split("-")[0] for p in (run_dir / "wandb" / "logs").glob("*-debug-*.log")}
     assert "core" in logs
+
+
+def _logged_run(run_dir: Path) -> None:
+    from ganhub.loggers.trackers import WandbLogger
+
+    run_dir.mkdir()
+    logger = WandbLogger(run_dir, resolve([*TINY_TOY, "loggers=[wandb]"]))
+    logger.log(2, {"loss/D": 0.5})
+    logger.close()
+
+
+@pytest.mark.slow
+def test_each_run_in_one_process_keeps_its_own_service_logs(
+    workdir: Path, fresh_home: Path
+) -> None:
+    """tune's trials, a script's runs: the second run's service logs went to the first run."""
+    _logged_run(workdir / "first")
+    _logged_run(workdir / "second")
+    for name in ("first", "second"):
+        logs = list((workdir / name / "wandb" / "logs").glob("core-debug-*.log"))
+        assert len(logs) == 1, (name, logs)
+
+
+@pytest.mark.slow
+def test_a_run_the_caller_has_open_keeps_logging(workdir: Path, fresh_home: Path) -> None:
+    """ganhub stops W&B's service between its runs only when no other run is open."""
+    wandb = sys.modules["wandb"]
+    mine = wandb.init(mode="offline", dir=str(workdir), reinit="create_new")
+    _logged_run(workdir / "run")
+    mine.log({"after": 1.0})  # a stopped service would refuse this
+    mine.finish()
+    assert (workdir / "run" / "wandb_run.json").is_file()

@@ -70,6 +70,22 @@ class WandbOptions(Section):
 # -- Weights & Biases --------------------------------------------------------------------------
 
 
+def _stop_idle_service(wandb: Any, own_service: bool) -> None:
+    """Stop W&B's service process when this run keeps its logs and no run is open (one the
+    caller has open keeps it running): the next run's service then writes into its own run."""
+    if own_service and not _runs_open(wandb):
+        wandb.teardown()
+
+
+def _runs_open(wandb: Any) -> bool:
+    """Whether any W&B run is open in this process (`wandb.run` misses runs made with
+    reinit="create_new"); True where this wandb version does not say."""
+    try:
+        return wandb.sdk.wandb_setup.singleton().most_recent_active_run is not None
+    except AttributeError:
+        return True
+
+
 def _wandb_mode(options: WandbOptions) -> WandbMode:
     """The mode the user chose (option, then W&B's own variable), else offline."""
     if options.mode is not None:
@@ -142,7 +158,12 @@ class WandbLogger(Logger):
         # at once, so W&B's artifact cache stays where the user keeps it.
         cache = {} if self.mode != "offline" or os.environ.get("WANDB_CACHE_DIR") else {
             "WANDB_CACHE_DIR": str(run_dir.resolve())}  # fmt: skip
+        # A service started for an earlier run in this process (tune's trials, a script's
+        # runs) would keep writing into that run's folder: it is stopped first when no run
+        # is open, and again when this run finishes (a second or so per run).
+        self.own_service = bool(cache)
         try:
+            _stop_idle_service(wandb, self.own_service)
             with _environ(**cache):
                 self.run = self._init(wandb, previous, data)
         except (wandb.Error, OSError) as exc:
@@ -253,5 +274,6 @@ class WandbLogger(Logger):
             _warn(f"logger 'wandb' could not log the checkpoint ({_first_line(exc)})")
         try:
             self.run.finish(exit_code=0 if self.error is None else 1)
+            _stop_idle_service(wandb, self.own_service)
         except Exception as exc:  # close() runs in a `finally`: never hide the run's own error
             _warn(f"logger 'wandb' could not finish its run ({_first_line(exc)})")
