@@ -174,19 +174,28 @@ def cached_forward(model: nn.Module, cache: Any, **inputs: Any) -> tuple[Tensor,
     return out.logits, new if new is not None else out.get("past_key_values")
 
 
-def mask_unknown(logits: Tensor, known: int | None) -> Tensor:
-    """Logits with -inf for the ids at and above `known`, which the tokenizer does not have: a
-    tokenizer trained on a small file holds fewer ids than `data.tokenizer_vocab`, and G must
-    never write (or spread probability over) ids that decode to nothing. None: all known."""
+Known = int | Tensor | None
+"""The ids G may write: all (None), those below a count (a tokenizer trained on a small file),
+or a bool mask over the vocabulary on G's device (the oracle's words, not the special tokens)."""
+
+
+def mask_unknown(logits: Tensor, known: Known) -> Tensor:
+    """Logits with -inf for the ids G may not write: those at and above an int `known`, which
+    the tokenizer does not have (a tokenizer trained on a small file holds fewer ids than
+    `data.tokenizer_vocab`), or those a bool mask `known` leaves out (the oracle task's special
+    tokens, which the oracle's language has not: SeqGAN's G draws from the oracle's words
+    only). G never writes, or spreads probability over, such ids. None: all known."""
+    if isinstance(known, Tensor):
+        return logits.masked_fill(~known.to(logits.device), float("-inf"))  # a no-op move
     if known is None or known >= logits.shape[-1]:
         return logits
     unknown = torch.arange(known, logits.shape[-1], device=logits.device)
     return logits.index_fill(-1, unknown, float("-inf"))
 
 
-def lm_logits(lm: nn.Module, x: Tensor, vocab: int, known: int | None = None) -> Tensor:
+def lm_logits(lm: nn.Module, x: Tensor, vocab: int, known: Known = None) -> Tensor:
     """Teacher-forced next-token logits (B, L, vocab) of G for targets x (B, L); ids from
-    `known` on are masked (`mask_unknown`)."""
+    `known` leaves out are masked (`mask_unknown`)."""
     inp = torch.cat([torch.full_like(x[:, :1], BOS), x[:, :-1]], 1)
     return mask_unknown(lm(input_ids=inp).logits[..., :vocab], known)
 
@@ -202,13 +211,13 @@ def gumbel(shape: tuple[int, ...], device: torch.device, gen: torch.Generator | 
 def sample_lm(
     lm: nn.Module, n: int, length: int, vocab: int, *, gen: torch.Generator | None = None,
     forced: Tensor | None = None, keep: Tensor | None = None, noise: Tensor | None = None,
-    temperature: float = 1.0, known: int | None = None,
+    temperature: float = 1.0, known: Known = None,
 ) -> Tensor:  # fmt: skip
     """Sample (n, length) tokens with a KV cache (Gumbel-max on the logits / `temperature`).
 
     `forced`/`keep` (n, length) fix the tokens where `keep` is True (rollouts continue a given
-    prefix); `noise` (n, length, vocab) is the Gumbel noise to use (else drawn); ids from
-    `known` on are never drawn.
+    prefix); `noise` (n, length, vocab) is the Gumbel noise to use (else drawn); ids `known`
+    leaves out are never drawn.
     """
     device = next(lm.parameters()).device
     tok = torch.full((n, 1), BOS, dtype=torch.long, device=device)
@@ -226,7 +235,7 @@ def sample_lm(
 
 
 def gumbel_tokens(
-    lm: nn.Module, n: int, length: int, vocab: int, beta: float, known: int | None = None
+    lm: nn.Module, n: int, length: int, vocab: int, beta: float, known: Known = None
 ) -> Tensor:
     """RelGAN's relaxed samples: soft one-hot (n, length, vocab) with gradients to G.
 
@@ -268,7 +277,7 @@ def end_sentences(ids: Tensor) -> Tensor:
 @torch.no_grad()
 def rollout_rewards(
     lm: nn.Module, seqs: Tensor, vocab: int, rollouts: int, reward: Callable[[Tensor], Tensor],
-    known: int | None = None,
+    known: Known = None,
 ) -> Tensor:  # fmt: skip
     """SeqGAN's per-token rewards (B, L): for each prefix length t < L, the mean reward of
     `rollouts` completions sampled from G; for t = L the reward of the sequence itself.

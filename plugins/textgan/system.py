@@ -19,6 +19,7 @@ from ganhub_textgan.config import TextGANConfig
 from ganhub_textgan.corpus import TokenShard, held_out, load_token_shard, read_lines
 from ganhub_textgan.data import OracleLSTM, oracle_words
 from ganhub_textgan.networks import (
+    Known,
     build_d,
     build_lm,
     end_sentences,
@@ -105,7 +106,7 @@ class TextSystemBase(GANSystem[TextGANConfig]):
         return self.cfg.data.tokenizer, self.vocab
 
     @property
-    def known(self) -> int | None:
+    def known(self) -> Known:
         """How many ids the tokenizer has when that is fewer than the model's vocabulary (a
         small file), else None; G masks the rest (`mask_unknown`)."""
         size = int(self.tokenizer.get_vocab_size())
@@ -159,6 +160,7 @@ class TextGenSystem(TextSystemBase):
         self.oracle = OracleLSTM(d.vocab_size, d.oracle_seed) if d.path is None else None
         self.G = build_lm(config.model, self.vocab, d.length)
         self.D = build_d(config.model, self.vocab, d.length)
+        self._oracle_words: Tensor | None = None  # `known` on the oracle task, on G's device
 
     # -- corpus ------------------------------------------------------------------------
 
@@ -253,6 +255,18 @@ class TextGenSystem(TextSystemBase):
             if word.startswith("t") and word[1:].isdigit():
                 table[i] = int(word[1:])
         return table
+
+    @property
+    def known(self) -> Known:
+        """On the oracle task, a mask of the oracle's words: as SeqGAN's G, G never writes a
+        special token, which the oracle's language has not (kept on G's device, so sampling
+        copies nothing per token); else the tokenizer's id count."""
+        if self.oracle is None:
+            return super().known
+        device = next(self.G.parameters()).device
+        if self._oracle_words is None or self._oracle_words.device != device:
+            self._oracle_words = (self.to_oracle >= 0).to(device)
+        return self._oracle_words
 
     def data(self) -> TensorBatches:
         """Training token ids."""

@@ -445,7 +445,8 @@ def test_sample_temperature_sharpens_and_scores_the_tempered_distribution() -> N
     assert system.cfg.sample.temperature == 1.0
     # the default draws exactly what the untempered Gumbel-max sampler draws (<pad> after <eos>)
     gen = torch.Generator().manual_seed(5)
-    plain = end_sentences(sample_lm(system.G, 16, system.length, system.vocab, gen=gen))
+    plain = sample_lm(system.G, 16, system.length, system.vocab, gen=gen, known=system.known)
+    plain = end_sentences(plain)
     assert torch.equal(system.sample(16, seed=5), plain)
     # lower temperature: less entropy in what G writes (its NLL of its own samples)
     div = [float(system.nll(system.sample(256, seed=1, temperature=t), temperature=t).mean())
@@ -456,7 +457,7 @@ def test_sample_temperature_sharpens_and_scores_the_tempered_distribution() -> N
                        system.sample(4, seed=2, temperature=1e-6))  # fmt: skip
     # the NLL is of softmax(logits / T), by hand
     ids = system.held_out_ids(8)
-    logp = (lm_logits(system.G, ids, system.vocab).float() / 0.5).log_softmax(-1)
+    logp = (lm_logits(system.G, ids, system.vocab, system.known).float() / 0.5).log_softmax(-1)
     by_hand = -logp.gather(-1, ids.unsqueeze(-1)).squeeze(-1).mean(1)
     torch.testing.assert_close(system.nll(ids, temperature=0.5), by_hand)
     # the config key sets the default of both

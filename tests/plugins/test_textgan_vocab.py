@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from ganhub_textgan.networks import in_sentence
+from ganhub_textgan.networks import in_sentence, lm_logits
 from ganhub_textgan.system import TextGenSystem
 
 from ganhub.config.resolve import resolve
@@ -54,9 +54,15 @@ def test_training_on_a_small_file_stays_finite(tmp_path: Path, estimator: str) -
         run.close()
 
 
-def test_the_oracle_tokenizer_fills_the_vocabulary() -> None:
+def test_the_oracle_tokenizer_fills_the_vocabulary_and_g_writes_its_words_only() -> None:
     system = TextGenSystem(resolve(TINY, hub=get_hub()))  # type: ignore[arg-type]
-    assert system.known is None  # nothing masked, nothing spent
+    known = system.known
+    assert isinstance(known, torch.Tensor)
+    assert torch.equal(known, system.to_oracle >= 0)  # the specials are masked, nothing else
+    assert sorted(system.to_oracle[known].tolist()) == list(range(system.cfg.data.vocab_size))
+    x = system.held_out_ids(4)
+    probs = lm_logits(system.G, x, system.vocab, known).float().softmax(-1)
+    assert float(probs[..., ~known].sum()) == 0.0 and bool(known[system.sample(64, seed=0)].all())
 
 
 def test_a_bpe_table_below_the_byte_alphabet_is_refused(tmp_path: Path) -> None:
