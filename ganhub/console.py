@@ -19,7 +19,7 @@ import shlex
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from typing import Any, TextIO
 
@@ -114,10 +114,28 @@ class Console:
         """One line (or block) of run output; nothing when quiet."""
         if self.quiet:
             return
-        if self.live:
-            self._console().print(text, markup=False, highlight=False)
-        else:
-            print(text, file=self.out, flush=True)
+        try:
+            if self.live:
+                self._console().print(text, markup=False, highlight=False)
+            else:
+                print(text, file=self.out, flush=True)
+        except BrokenPipeError:  # `ganhub run ... | head`: the reader left, training goes on
+            self._output_lost()
+
+    def _output_lost(self) -> None:
+        """Stop writing run output once its reader has closed the pipe, with one warning. The
+        run's files hold what it logs; stdout is pointed at the null device, so later writes
+        (and Python's flush at exit) find no closed pipe either."""
+        self.quiet = True
+        if self._file is None:
+            with suppress(OSError, ValueError):
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, sys.stdout.fileno())
+                os.close(null)
+        self.warn(
+            "ganhub: warning: the output's reader closed it (a pipe into head?); training goes "
+            "on without printing, and the run directory holds what it logs"
+        )
 
     def warn(self, line: str) -> None:
         """A warning: shown even when quiet, on stderr (above the bars while they draw)."""

@@ -3,6 +3,7 @@ that evaluation time does not dilute; plain lines (no control codes) off a termi
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
@@ -163,3 +164,37 @@ def test_on_a_terminal_rich_draws_bars_and_the_summary(workdir: Path) -> None:
     assert "ganhub training toy2d" in text and "runs/t" in text
     assert "train" in text and "4/4" in text
     assert "mode_coverage_2d:" in text and "ganhub: done at step 4" in text
+
+
+def test_a_closed_pipe_stops_the_output_not_the_run(capsys: pytest.CaptureFixture[str]) -> None:
+    """`ganhub run ... | head -3` died at its next progress line (BrokenPipeError, exit 1)."""
+    import os
+
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone
+    out = os.fdopen(write, "w")
+    console = Console(file=out, live=False)
+    console.print("step 10/20")
+    console.print("step 20/20")  # no second warning, no error
+    with contextlib.suppress(BrokenPipeError):  # the caller's file still holds the first line
+        out.close()
+    assert console.quiet
+    assert capsys.readouterr().err.count("the output's reader closed it") == 1
+
+
+@pytest.mark.slow
+def test_a_run_piped_into_head_trains_to_the_end(workdir: Path) -> None:
+    import subprocess
+    import sys
+
+    args = [*SHOWN, "trainer.steps=300", "trainer.log_every=10", "name=piped"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ganhub", "run", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline().startswith("ganhub")
+    proc.stdout.close()  # as head does after its lines
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "the output's reader closed it" in err and "Traceback" not in err
+    assert (workdir / "runs" / "piped" / "checkpoints" / "step_0000300").is_dir()
