@@ -59,6 +59,19 @@ def components(config: RunConfig, hub: Hub | None = None, *, training: bool = Tr
         provenance=provenance,
         # the metrics a run evaluates are known once its system is built: the run picks them
         metric_providers={e.name: hub.provider("metrics", e.name) for e in hub.metrics},
+        notes=failed_plugin_notes(hub) if training else (),
+    )
+
+
+def failed_plugin_notes(hub: Hub) -> tuple[str, ...]:
+    """One warning per plugin that failed to load: its parts were never asked for by name, but
+    its hooks (a plugin that only watches runs) would have run, and nothing else says so."""
+    return tuple(
+        f"ganhub: warning: plugin '{info.name}' failed to load ({info.error}): none of its parts "
+        f"or hooks take part in this run; `ganhub plugins` shows it, and "
+        f"GANHUB_DISABLE_PLUGINS={info.name} leaves it out without this warning"
+        for info in hub.plugins.values()
+        if info.status == "error"  # not a missing extra ("unavailable") or one switched off
     )
 
 
@@ -69,4 +82,4 @@ def make_run(config: RunConfig, hub: Hub | None = None) -> Run:
     return Run(config, components(config, hub))
 
 
-__all__ = ["components", "make_run"]
+__all__ = ["components", "failed_plugin_notes", "make_run"]

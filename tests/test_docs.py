@@ -409,3 +409,12 @@ def test_export_force_is_described_as_it_behaves(tmp_path: Path) -> None:
         _check_destination(folder, tmp_path / "run", force=False)
     with pytest.raises(UsageError, match="is not a ganhub export"):
         _check_destination(folder, tmp_path / "run", force=True)
+
+
+def test_the_hooks_page_snippet_runs_as_written(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (block,) = _blocks((DOCS / "hooks.md").read_text(), "python")
+    exec(compile(block, "hooks.md", "exec"), {})
+    printed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert [n for n in printed if n.isdigit()] == ["10", "20"]

@@ -93,3 +93,27 @@ def test_a_module_without_hooks_from_outside_its_distribution_is_reported_as_sha
     assert info_.fix == (
         f"a file or package outside ganhub-shadowed shadows '{module}': rename or remove it"
     )
+
+
+def test_a_run_names_a_plugin_that_failed_to_load(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hooks object with one misspelt hook was refused whole, and the run trained without its
+    hooks and without a word (the refusal showed only in `ganhub plugins`)."""
+    import ganhub
+    from ganhub.hookspecs import hookimpl
+
+    from .conftest import TINY_TOY
+
+    class Watcher:
+        @hookimpl
+        def after_steps(self, step: int) -> None:  # after_step, misspelt
+            raise AssertionError("never called")
+
+    ganhub.train(TINY_TOY, hub=Hub.discover(extra=(("watcher", Watcher()),)))
+    err = capsys.readouterr().err
+    assert err.count("plugin 'watcher' failed to load") == 1, err
+    assert "did you mean 'after_step'?" in err and "GANHUB_DISABLE_PLUGINS=watcher" in err
+    monkeypatch.setenv("GANHUB_DISABLE_PLUGINS", "watcher")  # switched off: no warning
+    ganhub.train([*TINY_TOY, "name=off"], hub=Hub.discover(extra=(("watcher", Watcher()),)))
+    assert "watcher" not in capsys.readouterr().err

@@ -36,7 +36,8 @@ class Components:
     (`hooks.before_train(run=...)`, pluggy's hook relay); `condition` the labels and resolved
     mechanisms of a conditional run (None otherwise); `provenance` says which plugin and
     distribution each part came from, and `metric_providers` the same of every metric a run
-    may name: `requires` joins them into the run directory's requires.json.
+    may name: `requires` joins them into the run directory's requires.json. `notes` are
+    warnings about the environment the run is made in (a plugin that failed to load).
     """
 
     domain: Domain
@@ -48,6 +49,7 @@ class Components:
     provenance: dict[str, Any] = field(default_factory=dict)
     condition: Condition | None = None
     metric_providers: Mapping[str, dict[str, str]] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # warnings the wiring found, shown before the start banner
 
     def requires(self, metrics: Iterable[str]) -> dict[str, Any]:
         """What the run directory's requires.json holds: `provenance`, and the plugin and

@@ -315,7 +315,7 @@ class Run:
         notes = []
         if self.dist.is_main:
             check_metrics(self.system, self.metrics())
-            notes = unused_inception_settings(self.system, self.metrics())
+            notes = [*self.parts.notes, *unused_inception_settings(self.system, self.metrics())]
         found = self.system.before_training()
         listed = isinstance(found, list) and all(isinstance(w, str) for w in found)
         start.check_part(self.config.plugin, "before_training()", found, listed, "a list of str")
