@@ -440,6 +440,13 @@ def test_collapse_monitor_ignores_the_untrained_generators_noise_peak() -> None:
     late = {"diversity": 0.1, "D_win": 0.95}  # a real fall from the post-warm-up peak of 0.4
     mon.check(200, late)
     assert late["collapse"] == 1.0 and len(lines) == 1
+    # a short StyleGAN run (warm-up 6 steps): peak 2.60, then 1.24 of the data's spread while D
+    # won 92 %: still more diverse than the data, no collapse; below the data's, one
+    short = CollapseMonitor(warn=lines.append, warmup_steps=6)
+    for step, div, flag in ((10, 2.60, 0.0), (45, 1.24, 0.0), (50, 0.9, 1.0)):
+        metrics = {"diversity": div, "D_win": 0.92}
+        short.check(step, metrics)
+        assert metrics["collapse"] == flag, (step, div)
 
 
 def test_collapse_monitor_flags_a_generator_that_never_spread_out_once_warmed_up() -> None:

@@ -79,7 +79,8 @@ class CollapseMonitor:
     ``D_win`` (or, without it, its mean accuracy) is at least `win`. Adds ``collapse<tag>`` (0 or 1) to the
     metrics and prints one warning when a collapse starts. Peaks count only from step
     `warmup_steps`: an untrained generator's noise is more diverse than any data, so a peak taken
-    then makes every later (healthy) drop look like collapse.
+    then makes every later (healthy) drop look like collapse; and a fall never counts while
+    the samples are at least as diverse as the data (a ratio of 1 or more).
     """
 
     def __init__(
@@ -110,7 +111,9 @@ class CollapseMonitor:
             value = metrics[key]
             peak = self.peak[tag] = max(self.peak.get(tag, value), value)
             wins = self._wins(metrics, tag)
-            fell = peak >= self.min_peak and value < self.drop * peak
+            # a sample set as spread as the data's (ratio >= 1) is no collapse, however far
+            # it fell from an untrained generator's noise peak (StyleGAN's: 2.6, then 1.24)
+            fell = peak >= self.min_peak and value < min(self.drop * peak, 1.0)
             stuck = step >= self.floor_after and value < self.floor
             collapsed = wins is not None and wins >= self.win and (fell or stuck)
             metrics[f"collapse{tag}"] = float(collapsed)
