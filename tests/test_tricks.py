@@ -447,6 +447,12 @@ def test_balance_trains_the_losing_side_within_bounds() -> None:
     assert trick.repeats() == (1, 2)
     feed(0.7, 2)  # balanced: back to one each
     assert trick.repeats() == (1, 1)
+    out = PhaseOutput(torch.zeros(()), {"D_win": torch.tensor(0.95)})
+    trick.observe(phases[0], out, ctx)  # what it decided is logged, not kept to itself
+    assert (float(out.stats["balance/G_repeat"]), float(out.stats["balance/D_repeat"])) == (1, 1)
+    feed(0.95, 2)
+    trick.observe(phases[0], out, ctx)
+    assert float(out.stats["balance/G_repeat"]) == 2
 
 
 def test_ttur_sets_separate_learning_rates() -> None:

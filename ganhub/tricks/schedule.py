@@ -107,13 +107,25 @@ class Balance(Trick):
         self.wins: torch.Tensor | None = None
         self.count = 0
         self.history: list[tuple[int, float, int, int]] = []
+        self.shown: torch.Tensor | None = None  # (G, D) repeats on the device, for the log
 
     def observe(self, phase: Phase, out: PhaseOutput, ctx: TrainContext) -> None:
-        """Accumulate D's win rate on device from the D phase's stats."""
-        for key, value in out.stats.items():
+        """Accumulate D's win rate on device from the D phase's stats, and log the repeat
+        counts in force (`balance/G_repeat`, `balance/D_repeat`: their means over a logging
+        interval say how often each side trained, and whether the trick ever acted)."""
+        seen = None
+        for key, value in list(out.stats.items()):
             if key.endswith("_win"):
                 self.wins = value if self.wins is None else self.wins.to(value.device) + value
                 self.count += 1
+                seen = value
+        if seen is None:
+            return
+        if self.shown is None or self.shown.device != seen.device:  # once per decision
+            import torch
+
+            self.shown = torch.tensor(self.repeats(), dtype=torch.float32, device=seen.device)
+        out.stats["balance/G_repeat"], out.stats["balance/D_repeat"] = self.shown.unbind()
 
     def after_step(self, step: int, system: GANSystem) -> None:
         """Every `check_every` steps, read the win rate (one sync) and set the repeat counts."""
@@ -130,6 +142,7 @@ class Balance(Trick):
             g_rep, d_rep = 1, 1
         self.set_repeats(g_rep, d_rep)
         self.history.append((step, rate, g_rep, d_rep))
+        self.shown = None
 
     def repeats(self) -> tuple[int, int]:
         """Current (G, D) repeat counts."""
@@ -153,6 +166,7 @@ class Balance(Trick):
         """Restore repeat counts and pending sums."""
         self.set_repeats(int(state["g_repeat"]), int(state["d_repeat"]))
         self.wins, self.count = state.get("wins"), int(state.get("count", 0))
+        self.shown = None
 
 
 class TTURConfig(Section):
