@@ -25,35 +25,31 @@ from ganhub.provenance import require_installed
 
 
 def train(
-    config: RunConfig | Mapping[str, Any] | Iterable[str] | None = None,
+    config: RunConfig | Mapping[str, Any] | Iterable[str] | os.PathLike[str] | None = None,
     hub: Hub | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Train a GAN and return the run summary (run_dir, steps, seconds, metrics, samples).
 
-    `config` is a validated RunConfig, a nested dict, or `key=value` strings; keyword arguments
-    are dotted overrides with `__` for dots: `ganhub.train(plugin="toy2d", trainer__steps=500)`.
+    `config` is a validated RunConfig, a nested dict (dotted keys as their nested form), a list
+    of `key=value` strings, one `key=value` string, or the path of a YAML config file;
+    keyword arguments are dotted overrides with `__` for dots:
+    `ganhub.train(plugin="toy2d", trainer__steps=500)`.
     """
-    from ganhub.config.overrides import deep_merge
+    from ganhub.config.sources import merge_given, nest_dotted
     from ganhub.engine.loop import fit
     from ganhub.wiring import make_run
 
     hub = _checked_hub("train", hub)
     if not isinstance(config, RunConfig):
-        items = [] if config is None else [config] if isinstance(config, str) else config
-        if not isinstance(items, Mapping | Iterable) or (
-            not isinstance(items, Mapping) and not all(isinstance(i, str) for i in items)
-        ):
-            raise UsageError(
-                f"ganhub.train(config={one_line(config, 60)}): give a RunConfig, a dict, or "
-                "'key=value' strings"
-            )
+        files, items = _config_input(config)
         overrides = {k: _plain(v) for k, v in overrides.items()}
         extra = [f"{k.replace('__', '.')}={_yaml_value(v)}" for k, v in overrides.items()]
         if isinstance(items, Mapping):  # a keyword in a section the dict sets joins it
-            config = resolve(deep_merge(_plain(items), _nest(overrides)), hub=hub)
+            given = nest_dotted(_plain(items), "the config dict")
+            config = resolve(merge_given(given, _nest(overrides)), files, hub=hub)
         else:
-            config = resolve([*items, *extra], hub=hub)
+            config = resolve([*items, *extra], files, hub=hub)
     elif overrides:
         raise UsageError("pass overrides inside the config, not next to a validated RunConfig")
     from ganhub.engine.environment import caller_state_kept
@@ -238,8 +234,9 @@ def load(
         raise UsageError(f"'{run_dir}' is a '{name}' run; this command needs a '{plugin}' run")
     require_installed(run_dir, saved, hub)
     # the run was validated when it trained; its data folder need not exist any more
+    items = _override_list(f"ganhub.load(overrides={_shown(overrides)})", overrides)
     config = resolve(
-        list(overrides), hub=hub, training=False, saved=saved, origin=str(run_dir / "config.yaml")
+        items, hub=hub, training=False, saved=saved, origin=str(run_dir / "config.yaml")
     )
     from ganhub.exported import MANIFEST, read_weights, restore
 
@@ -371,14 +368,70 @@ def check_seed(value: Any) -> int:
 
 
 def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    from ganhub.config.overrides import set_dotted
+
     out: dict[str, Any] = {}
-    for key, value in flat.items():
-        node = out
-        parts = re.split(r"__|\.", key)  # trainer__steps, or **{"trainer.steps": ...}
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
+    for key, value in flat.items():  # trainer__steps, or **{"trainer.steps": ...}
+        set_dotted(out, re.split(r"__|\.", key), value)
     return out
+
+
+# `key=value` as `ganhub run` takes it: a key starts with a letter or `_`, its parts joined by `.`
+_OVERRIDE = re.compile(r"[A-Za-z_][\w.]*=")
+
+
+def _shown(value: Any) -> str:
+    return one_line(repr(value), 60)
+
+
+def _config_input(config: Any) -> tuple[list[str], Mapping[str, Any] | list[str]]:
+    """`ganhub.train`'s first argument as (YAML files, a dict or `key=value` strings): a str
+    or path that is no `key=value` names a YAML config file; a one-line error for the rest."""
+    call = f"ganhub.train(config={_shown(config)})"
+    if config is None:
+        return [], []
+    if isinstance(config, os.PathLike):
+        return [os.fspath(config)], []
+    if isinstance(config, str) and not _OVERRIDE.match(config.strip()):
+        text = config.strip()
+        named = text.lower().endswith((".yaml", ".yml")) or _is_file(text)
+        if not named or "\n" in text:
+            raise UsageError(
+                f"{call}: neither a 'key=value' override nor a YAML config file; give a file's "
+                "path (ok.yaml), 'key=value' strings (['plugin=toy2d']), a dict or a RunConfig"
+            )
+        return [config], []  # `ganhub.train("ok.yaml")`, as `config=ok.yaml`
+    if isinstance(config, Mapping):
+        return [], config
+    return [], _override_list(call, config, "a RunConfig, a dict, or 'key=value' strings")
+
+
+def _is_file(text: str) -> bool:
+    from ganhub.config.schema import expand_path_text
+
+    try:
+        return Path(expand_path_text(text)).is_file()
+    except (OSError, ValueError):  # a name too long, a NUL byte: no file
+        return False
+
+
+def _override_list(call: str, given: Any, kinds: str = "'key=value' strings") -> list[str]:
+    """`key=value` strings given as one str or an iterable of them, as a list; a string that
+    holds several (`"plugin=toy2d trainer.steps=5"`) is refused, naming the list it means."""
+    items = [given] if isinstance(given, str) else given
+    if not isinstance(items, Iterable) or isinstance(items, Mapping):
+        raise UsageError(f"{call}: give {kinds}")
+    items = list(items)
+    if not all(isinstance(i, str) for i in items):
+        raise UsageError(f"{call}: give {kinds}")
+    for item in items:
+        words = item.split()
+        if len(words) > 1 and all(_OVERRIDE.match(w) for w in words):
+            raise UsageError(
+                f"{call}: one string holds {len(words)} overrides; pass a list with one "
+                f"'key=value' string each ({one_line(words, 80)})"
+            )
+    return items
 
 
 __all__ = [

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ganhub.config.overrides import source_of
+from ganhub.config.sources import source_of
 from ganhub.errors import did_you_mean, one_line
 
 # How much one line names: a file of 500 unknown keys gave a 97 KB line that repeated the valid
@@ -84,7 +84,7 @@ def _unknown_keys(model: type[BaseModel], keys: list[str]) -> str:
     where = f" under '{'.'.join(loc)}'" if loc else ""
     prefix = ".".join(loc) + "." if loc else ""
     named = [
-        f"'{one_line(key, 100)}'{one_line(did_you_mean(key, [prefix + v for v in valid]), 120)}"
+        f"'{one_line(key, 100)}'{one_line(_suggestion(key, prefix, valid, parent), 120)}"
         for key in keys[:MAX_UNKNOWN]
     ]
     more = f" and {len(keys) - MAX_UNKNOWN} more" if len(keys) > MAX_UNKNOWN else ""
@@ -93,6 +93,33 @@ def _unknown_keys(model: type[BaseModel], keys: list[str]) -> str:
         head + ", ".join(named) + more + f"; valid keys{one_line(where, 120)}: "
         + (", ".join(valid) or "none")
     )  # fmt: skip
+
+
+def _suggestion(key: str, prefix: str, valid: list[str], parent: type[BaseModel] | None) -> str:
+    """' (did you mean ...?)' for an unknown key: the nested keys (up to 3) it spells with `_`
+    for `.` (`trainer_steps`) or is the last part of (`steps`: trainer.steps), else a close
+    valid key of its section; never the key itself."""
+    close = did_you_mean(key, [prefix + v for v in valid if prefix + v != key])
+    name = key.removeprefix(prefix)
+    nested = [k for k in _nested_keys(parent) if "." in k]
+    found = [k for k in nested if k.replace(".", "_") == name] or [
+        k for k in nested if k.rsplit(".", 1)[-1] == name
+    ]
+    if found and len(found) <= 3:
+        return " (did you mean " + " or ".join(f"'{prefix}{k}'" for k in found) + "?)"
+    return close
+
+
+def _nested_keys(model: type[BaseModel] | None, depth: int = 0) -> list[str]:
+    """The dotted keys of every field of `model` and of its sections, below it."""
+    keys: list[str] = []
+    fields = model.model_fields if model is not None else {}
+    for name, field in fields.items():
+        keys.append(name)
+        sub = as_model(field.annotation)
+        if sub is not None and depth < 4:
+            keys += [f"{name}.{k}" for k in _nested_keys(sub, depth + 1)]
+    return keys
 
 
 def _problem(err: Any, loc: list[str], model: type[BaseModel]) -> str:
@@ -124,6 +151,32 @@ def _problem(err: Any, loc: list[str], model: type[BaseModel]) -> str:
         if fix is not None:  # `tricks=[ema` needs `[ema]`, not `[[ema]`
             msg += f" (write {one_line(key, 100)}={one_line(fix, 100)})"
     return f"{one_line(key, 100)}{shown}: {msg}"
+
+
+def single_value_problem(
+    key: str, value: Any, keys: Mapping[str, Any], annotation: Any, *, known: bool = True
+) -> tuple[str, str]:
+    """The one line refusing a single `value` given for `key` beside `keys` under it, where
+    the field (of type `annotation`; `known`: the section has it) takes only one of them, and
+    the dotted key the line is about (of the value, or of the first key under a leaf)."""
+    shown = f"{one_line(key, 100)}={_short(value)}"
+    field_model = as_model(annotation)
+    if known and field_model is not None:
+        valid = ", ".join(sorted(field_model.model_fields)) or "none"
+        return (
+            f"{shown}: {one_line(key, 100)} takes keys ({one_line(key, 100)}.KEY=VALUE), not a "
+            f"single value; valid keys under '{one_line(key, 100)}': {valid}"
+        ), f"{key}.__shorthand__"
+    sub, leaf = _first_leaf(keys)
+    if known and keys and not _takes_mapping(annotation):
+        return (
+            f"{one_line(key, 100)}.{one_line(sub, 60)}={_short(leaf)}: {one_line(key, 100)} is "
+            f"{_kind(annotation)}, it has no key '{one_line(sub.split('.')[0], 60)}'"
+        ), f"{key}.{sub}"
+    return (
+        f"{shown}: {one_line(key, 100)} is given a single value and keys under it "
+        f"({one_line(key, 100)}.{one_line(sub, 60)}=...); give one or the other"
+    ), f"{key}.__shorthand__"
 
 
 def _first_leaf(value: Any) -> tuple[str, Any]:

@@ -11,6 +11,14 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from ganhub.config.schema import TypedFloat, TypedInt, expand_path_text
+from ganhub.config.sources import (
+    SHORTHAND,
+    SingleValueError,
+    merge_given,
+    nest_dotted,
+    source_of,
+    trace_key,
+)
 from ganhub.errors import ConfigError, UsageError, one_line
 from ganhub.runfiles import read_regular
 
@@ -219,21 +227,22 @@ def parse_override(item: str) -> tuple[list[str], Any]:
 
 
 def set_dotted(target: dict[str, Any], path: list[str], value: Any) -> None:
-    """Set `target[a][b]... = value`, creating dicts along the way (a scalar there is replaced).
+    """Set `target[a][b]... = value`, creating dicts along the way.
 
-    A single value for a section that already holds keys (`data.path=X data=phantom`) is its
-    shorthand beside them, as in the other order (`data=phantom data.path=X`): replacing the
-    section dropped `data.path` silently, where the other order is refused in one line."""
+    A single value met on the way (`trainer=10 trainer.steps=5`), or given for a key that
+    already holds keys (`data.path=X data=phantom`), is kept beside them (`sources.SHORTHAND`):
+    a section's shorthand takes it, in either order, and `expand_shorthands` refuses it
+    anywhere else in one line. Replacing it dropped an invalid value without a word."""
     node = target
     for part in path[:-1]:
         child = node.get(part)
         if not isinstance(child, dict):
-            child = {} if not isinstance(child, str) else {"__shorthand__": child}
+            child = {} if child is None else {SHORTHAND: child}
             node[part] = child
         node = child
     held = node.get(path[-1])
-    if isinstance(held, dict) and held and isinstance(value, str):
-        node[path[-1]] = {**held, "__shorthand__": value}
+    if isinstance(held, dict) and held and value is not None and not isinstance(value, Mapping):
+        node[path[-1]] = {**held, SHORTHAND: value}
     else:
         node[path[-1]] = value
 
@@ -330,12 +339,12 @@ def merge_sources(
 
     def merge_file(name: str) -> None:
         nonlocal merged
-        data = load_yaml(name)
         label = f"config file '{one_line(Path(name), 200)}'"
-        for key in dotted_keys(data):
-            forget_key(traced, key)
-            traced[key] = label
-        merged = deep_merge(merged, data)
+        data = nest_dotted(load_yaml(name), label)  # `trainer.steps: 10` is trainer: {steps: 10}
+        check_tree(data, label)
+        merged = merge_given(merged, data)
+        for key, value in dotted_items(data):
+            trace_key(traced, merged, key, value, label)
 
     for f in files:  # `--config=~/x.yaml` reaches us unexpanded, as `config=~/x.yaml` does
         merge_file(expand_path_text(str(f)))
@@ -348,8 +357,8 @@ def merge_sources(
                 raise ConfigError("config= needs the path of a YAML file (config=FILE.yaml)")
             merge_file(expand_path_text(name))
         else:
-            forget_key(traced, ".".join(path))  # typed on the command line: it names itself
             set_dotted(merged, path, value)
+            trace_key(traced, merged, ".".join(path), value, None)  # typed: it names itself
     return merged
 
 
@@ -376,44 +385,49 @@ def forget_key(sources: dict[str, str], key: str) -> None:
         del sources[known]
 
 
-def source_of(key: str, sources: Mapping[str, str]) -> str | None:
-    """Which source gave `key` (a dotted key; the longest known prefix decides), or None.
-
-    A key none of whose prefixes is known, but whose sub-keys all came from one source
-    (`loss: {name: x}` in a file, where `loss` takes a single value), is that source's."""
-    parts = key.split(".")
-    for end in range(len(parts), 0, -1):
-        found = sources.get(".".join(parts[:end]))
-        if found is not None:
-            return found
-    below = {source for known, source in sources.items() if known.startswith(key + ".")}
-    return below.pop() if len(below) == 1 else None
-
-
-def expand_shorthands(raw: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
-    """Resolve `{"__shorthand__": v, ...}` left by `data=folder data.path=X` into the named field."""
+def expand_shorthands(
+    raw: dict[str, Any], model: type[BaseModel], prefix: str = ""
+) -> dict[str, Any]:
+    """Resolve `{"__shorthand__": v, ...}` left by `data=folder data.path=X` into the named field;
+    a single value beside keys anywhere else is refused (`SingleValueError`)."""
     from pydantic import BaseModel
+
+    from ganhub.config.messages import single_value_problem
 
     out: dict[str, Any] = {}
     fields = model.model_fields
     for key, value in raw.items():
         sub = fields[key].annotation if key in fields else None
         if isinstance(value, str | int | float) and getattr(sub, "shorthand", None):
-            value = {"__shorthand__": value}
+            value = {SHORTHAND: value}
         if isinstance(value, dict):
-            if "__shorthand__" in value:
+            if SHORTHAND in value:
                 value = dict(value)
-                short = value.pop("__shorthand__")
+                short = value.pop(SHORTHAND)
                 name = getattr(sub, "shorthand", None)
                 if not name:
-                    raise ConfigError(
-                        f"'{key}' takes sub-keys ({key}.<name>=...), not a single value '{short}'"
+                    message, about = single_value_problem(
+                        f"{prefix}{key}", short, value, sub, known=key in fields
                     )
+                    raise SingleValueError(message, about)
                 value.setdefault(name, short)
             if isinstance(sub, type) and issubclass(sub, BaseModel):
-                value = expand_shorthands(value, sub)
+                value = expand_shorthands(value, sub, f"{prefix}{key}.")
         out[key] = value
     return out
+
+
+def expand_named(
+    raw: dict[str, Any], model: type[BaseModel], sources: Mapping[str, str] | None
+) -> dict[str, Any]:
+    """`expand_shorthands`, its refusal starting with the file that gave the key, when one did."""
+    try:
+        return expand_shorthands(raw, model)
+    except SingleValueError as exc:
+        where = source_of(exc.key, sources) if sources and exc.key else None
+        if where is None:
+            raise
+        raise SingleValueError(f"{where}: {exc}", exc.key) from None
 
 
 __all__ = [
@@ -425,6 +439,7 @@ __all__ = [
     "dotted_items",
     "dotted_keys",
     "dump_yaml",
+    "expand_named",
     "load_yaml",
     "merge_sources",
     "parse_override",

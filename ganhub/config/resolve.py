@@ -28,6 +28,7 @@ from ganhub.config.overrides import (
     deep_merge,
     dotted_items,
     dotted_keys,
+    expand_named,
     expand_shorthands,
     forget_key,
     load_yaml,
@@ -37,6 +38,7 @@ from ganhub.config.overrides import (
 )
 from ganhub.config.rederive import ABSENT, rederived, section_defaults, value_at
 from ganhub.config.schema import LoggerOptions, RunConfig, TrickOptions, expand_path_text
+from ganhub.config.sources import merge_given, nest_dotted, trace_key
 from ganhub.errors import ConfigError, PluginError, UnknownName, did_you_mean, unknown_choice
 from ganhub.plugin_checks import restriction_mistake
 from ganhub.plugin_guard import hub_fault, hub_hint, listed_text
@@ -70,10 +72,11 @@ def resolve(
     """
     hub = hub or get_hub()
     sources: dict[str, str] = {}  # which file gave a key, for its errors
-    if isinstance(overrides, Mapping):
-        raw = deep_merge(merge_sources((), files, sources), overrides)
-        for key in dotted_keys(overrides):
-            forget_key(sources, key)
+    if isinstance(overrides, Mapping):  # `{"trainer.steps": 5}` is {"trainer": {"steps": 5}}
+        given = nest_dotted(overrides, "the config dict")
+        raw = merge_given(merge_sources((), files, sources), given)
+        for key, value in dotted_items(given):
+            trace_key(sources, raw, key, value, None)
     else:
         raw = merge_sources(list(overrides), files, sources)
     return validate(
@@ -115,7 +118,7 @@ def read_saved(run_dir: str | Path) -> dict[str, Any]:
             f"'{one_line(run_dir, 200)}' is not a ganhub run directory "
             f"({one_line(saved, 200)} is missing)"
         )
-    data = load_yaml(saved)
+    data = nest_dotted(load_yaml(saved), f"config file '{one_line(saved, 200)}'")
     data.pop("resume", None)
     return data
 
@@ -188,7 +191,7 @@ def _validate(
             forget_key(saved_sources, key)
         sources = saved_sources | sources
     base = domain.config_class
-    user = expand_shorthands(raw, base)
+    user = expand_named(raw, base, sources)  # a single value beside keys: refused, with its file
     if raw.get("resume") and saved is not None:
         refuse_fixed_changes(domain, saved, user, origin)
     if saved is not None:
