@@ -82,9 +82,12 @@ class PlainTextGAN:
         rollouts: int = 4, mle_weight: float = 0.0, adv_weight: float = 1.0,
         loss: str = "relativistic",
         g_opt: dict[str, Any], d_opt: dict[str, Any], g_adversarial_lr: float | None = None,
-        autocast_dtype: torch.dtype | None = None,
+        autocast_dtype: torch.dtype | None = None, writable: Tensor | None = None,
     ) -> None:  # fmt: skip
         self.G, self.D = G, D
+        # the ids G may write (a bool mask over the vocabulary, None: all): on the oracle task
+        # the oracle's words, as the literature's G has no special tokens
+        self.writable = writable
         self.vocab, self.length = vocab, length
         self.pretrain_steps, self.total_steps = pretrain_steps, total_steps
         self.estimator, self.beta_max, self.anneal = estimator, beta_max, anneal
@@ -121,7 +124,13 @@ class PlainTextGAN:
     def logits(self, x: Tensor) -> Tensor:
         """Teacher-forced next-token logits (B, L, V): G reads <bos> x[:-1]."""
         inp = torch.cat([torch.full_like(x[:, :1], BOS), x[:, :-1]], 1)
-        return self.G(input_ids=inp).logits[..., : self.vocab]
+        return self.masked(self.G(input_ids=inp).logits[..., : self.vocab])
+
+    def masked(self, logits: Tensor) -> Tensor:
+        """Logits with -inf where G may not write."""
+        if self.writable is None:
+            return logits
+        return logits.masked_fill(~self.writable, float("-inf"))
 
     def mle(self, x: Tensor) -> Tensor:
         """Token cross-entropy of G on x (padding ignored)."""
@@ -146,7 +155,7 @@ class PlainTextGAN:
             o = self.G(input_ids=tok, **{self.cache_key: cache}, use_cache=True)
             cache = o[self.cache_key]
             g = noise[:, i] if noise is not None else self.gumbel((n, self.vocab))
-            tok = (o.logits[:, -1, : self.vocab].float() + g).argmax(-1, keepdim=True)
+            tok = (self.masked(o.logits[:, -1, : self.vocab].float()) + g).argmax(-1, keepdim=True)
             if forced is not None and keep is not None:
                 tok = torch.where(keep[:, i : i + 1], forced[:, i : i + 1], tok)
             out.append(tok)
@@ -171,7 +180,7 @@ class PlainTextGAN:
         for i in range(self.length):
             o = self.G(input_ids=tok, **{self.cache_key: cache}, use_cache=True)
             cache = o[self.cache_key]
-            y = o.logits[:, -1, : self.vocab].float() + noise[:, i]
+            y = self.masked(o.logits[:, -1, : self.vocab].float()) + noise[:, i]
             tok = y.detach().argmax(-1, keepdim=True)
             soft.append(F.softmax(beta * y, -1))
         soft_tokens = torch.stack(soft, 1)
@@ -284,6 +293,8 @@ def plain_loop(run: Run) -> PlainTextGAN:
     if cfg.trainer.grad_accum != 1:
         raise ValueError("the plain textgan loop takes whole batches (trainer.grad_accum=1)")
     adv, s = cfg.adversarial, run.system
+    known = s.known  # the ids its tokenizer (or the oracle) has: a count or a mask
+    writable = torch.arange(s.vocab) < known if isinstance(known, int) else known
     dtype = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}[str(cfg.precision)]
     return PlainTextGAN(
         copy.deepcopy(s.G), copy.deepcopy(s.D), vocab=s.vocab, length=s.length,
@@ -294,4 +305,5 @@ def plain_loop(run: Run) -> PlainTextGAN:
         adv_weight=cfg.objective.adv_weight, loss=cfg.loss,
         g_opt=adam_settings(cfg.optim.G, run.device), d_opt=adam_settings(cfg.optim.D, run.device),
         g_adversarial_lr=adv.g_lr, autocast_dtype=dtype,
+        writable=None if writable is None else writable.to(run.device),
     )  # fmt: skip
