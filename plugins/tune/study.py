@@ -269,9 +269,11 @@ def _unknown_objective(name: str, hub: Hub) -> str:
     known = known_objectives([entry.obj for entry in hub.metrics])
     hint = did_you_mean(name, known)
     if name in hub.metrics:
+        reports = [key for key, way in hub.metrics.get(name).better.items() if way]
+        listed = f": {', '.join(repr(k) for k in reports[:8])}" if reports else ""
         hint = (
             f" ('{name}' is a metric's name: an objective is a value a metric reports, "
-            "as ganhub run prints them)"
+            f"as ganhub run prints them{listed})"
         )
     return (
         f"objective={one_line(name, 60)}: direction unknown{hint}; add direction=maximize or "

@@ -432,6 +432,7 @@ def test_objective_names_get_a_did_you_mean_before_the_first_trial(tmp_path: Pat
         with pytest.raises(ConfigError) as err:
             prepare(parse_options(["plugin=toy2d", f"out={tmp_path}", f"objective={name}"]))
         assert f"objective={name}: direction unknown {hint}" in str(err.value)
+    assert "prints them: 'modes', 'hq_percent', 'reverse_kl'" in str(err.value)  # tune.md's
 
 
 # -- a study whose trials all fail ------------------------------------------------------------
