@@ -4,6 +4,7 @@ suggestions for a nested key typed without its section."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -233,3 +234,21 @@ def test_load_takes_one_override_as_a_string(workdir: Path) -> None:
 )
 def test_a_nested_key_typed_without_its_section_is_suggested(item: str, expected: str) -> None:
     assert _error(["plugin=toy2d", item]).startswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        (
+            ["trick.bogus.x=1"],
+            "trick.bogus.x set, but that is an unknown trick 'bogus'; available:",
+        ),
+        (["tricks=[ema]", "trick.emaa.decay=0.9"], "unknown trick 'emaa' (did you mean 'ema'?)"),
+    ],
+)
+def test_options_of_a_trick_that_does_not_exist_name_the_tricks(
+    given: list[str], said: str
+) -> None:
+    """`trick.bogus.x=1` said "valid keys under 'trick': none" (no trick enabled)."""
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        resolve(["plugin=dcgan", *given])

@@ -37,12 +37,14 @@ def enabled_tricks(
     given = user.get("trick")
     if isinstance(given, Mapping):
         for name, options in given.items():
-            if name not in names and name in hub.tricks:
-                keys = (
-                    ", ".join(f"trick.{name}.{k}" for k in options)
-                    if isinstance(options, Mapping)
-                    else f"trick.{name}"
-                )
+            keys = (
+                ", ".join(f"trick.{one_line(name, 60)}.{one_line(k, 60)}" for k in options)
+                if isinstance(options, Mapping)
+                else f"trick.{one_line(name, 60)}"
+            )
+            if not isinstance(name, str) or name not in hub.tricks:  # "valid keys: none"
+                raise ConfigError(f"{keys} set, but that is an {hub.tricks.unknown(str(name))}")
+            if name not in names:
                 # a suggestion that is itself refused helps nobody: leave out what it excludes
                 clash = [n for n in names if _exclusive(hub, n, name)]
                 listed = ",".join([*(n for n in names if n not in clash), name])
