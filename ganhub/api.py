@@ -165,9 +165,11 @@ class TrainedGAN:
         return as_label_tensor(spec, [index], n, self.system.device)
 
     def write_class(
-        self, directory: str | Path, label: int | str, n: int = 64, seed: int = 0
-    ) -> Path:
-        """Write a grid of `n` image samples of one class of a conditional run; its path."""
+        self, directory: str | Path, label: int | str, n: int = 64, seed: int = 0,
+        suffix: str = "",
+    ) -> Path:  # fmt: skip
+        """Write a grid of `n` image samples of one class of a conditional run; its path
+        (`suffix` ends the file's stem, e.g. the sampling options it was made with)."""
         from ganhub.data.images import save_image_grid
 
         labels = self.labels_for(label, n)
@@ -176,7 +178,9 @@ class TrainedGAN:
         name = spec.describe(labels[0].reshape(-1).tolist())
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:40]
         images = self.sample(n, seed=seed, labels=labels)
-        return save_image_grid(images, Path(directory) / f"sample_label{safe}_seed{seed}_n{n}.png")
+        return save_image_grid(
+            images, Path(directory) / f"sample_label{safe}_seed{seed}_n{n}{suffix}.png"
+        )
 
     def write_samples(
         self, directory: str | Path, stem: str = "samples", n: int | None = None, seed: int = 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -280,13 +280,31 @@ def sample(
     said = ""
     if out is None:
         out, said = _default_out(run_dir, model)
+    options = sample_options_stem(items)
     if label is not None:
-        paths = [model.write_class(out, label, n=n, seed=seed)]
+        paths = [model.write_class(out, label, n=n, seed=seed, suffix=options)]
     else:
-        paths = model.write_samples(out, f"sample_seed{seed}_n{n}", n=n, seed=seed)
+        paths = model.write_samples(out, f"sample_seed{seed}_n{n}{options}", n=n, seed=seed)
     if said:  # once they are written: an error first would make it two lines
         click.echo(said, err=True)
     click.echo("\n".join(str(p) for p in paths))
+
+
+def sample_options_stem(items: Sequence[str]) -> str:
+    """The `sample.*` keys given, for a file name (`_psi0.3_cutoff4`; a hash when long): a
+    second call with other sampling options writes beside the first, not over it."""
+    import hashlib
+
+    shown = []
+    for item in items:
+        key, _, value = item.partition("=")
+        if key.startswith("sample."):
+            text = key.removeprefix("sample.") + value
+            shown.append("".join(c if c.isalnum() or c in ".-" else "-" for c in text))
+    joined = "_".join(shown)
+    if len(joined) > 60:
+        joined = "options" + hashlib.sha1(joined.encode()).hexdigest()[:8]
+    return f"_{joined}" if joined else ""
 
 
 def _default_out(run_dir: Path, model: TrainedGAN) -> tuple[Path, str]:

@@ -45,3 +45,22 @@ def test_an_output_under_a_file_names_the_file(cli: Any, run_dir: Path, tmp_path
     (tmp_path / "plain").write_text("x")
     code, _, err = cli("export", str(run_dir), "--out", str(tmp_path / "plain" / "x"))
     assert code == 2 and f"'{tmp_path / 'plain'}' is a file, not a folder" in err
+
+
+def test_sampling_options_name_the_file_so_another_call_writes_beside_it(
+    cli: Any, workdir: Path
+) -> None:
+    """`ganhub sample RUN sample.psi=0.3 --n 4` overwrote the default call's sample_seed0_n4."""
+    tiny = ["plugin=stylegan", "preset=tiny", "trainer.steps=2", "trainer.progress=false",
+            "eval.metrics=[]", "loggers=[]"]  # fmt: skip
+    ganhub.train([*tiny, "name=sg"])
+    run = workdir / "runs" / "sg"
+    names = []
+    for extra in ([], ["sample.psi=0.3"], ["sample.psi=0.3", "sample.cutoff=2"]):
+        code, out, err = cli("sample", str(run), *extra, "--n", "4", "--out", "o")
+        assert code == 0, err
+        names.append(Path(out.strip().splitlines()[0]).name)
+    assert names == [
+        "sample_seed0_n4.png", "sample_seed0_n4_psi0.3.png", "sample_seed0_n4_psi0.3_cutoff2.png"
+    ]  # fmt: skip
+    assert len(list((workdir / "o").glob("*.png"))) == 3 * 2  # a grid and a mixing grid each
