@@ -34,7 +34,8 @@ def interpret() -> None:
               show_default=True, help="how many sefa/ganspace directions to find and walk "
               "(boundary: one per factor, and per class of a categorical one)")  # fmt: skip
 @click.option("--samples", "n_samples", type=click.IntRange(16, 100_000), default=2000,
-              show_default=True, help="codes sampled to fit ganspace/boundary and to score walks")  # fmt: skip
+              show_default=True, help="codes sampled to fit ganspace/boundary and, for every "
+              "method, to measure each direction's spread σ and score its walks")  # fmt: skip
 @click.option("--seed", type=SEED, default=0, show_default=True, help="seed of the sampled codes")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
 @click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")

@@ -63,7 +63,11 @@ def _open(
         name = spec.describe(one.reshape(-1).tolist())
     n_ws = system.G.num_ws
     if cutoff is not None and cutoff > n_ws:
-        raise UsageError(f"--cutoff {cutoff}: this generator has {n_ws} style vectors")
+        size = system.config.model.image_size
+        raise UsageError(
+            f"--cutoff {cutoff}: this {size} px generator has {n_ws} style vectors; choose "
+            f"1..{n_ws} (or leave --cutoff out to truncate all)"
+        )
     if crossover is not None:
         from ganhub_stylegan.sampling import checked_crossover
 
@@ -71,17 +75,12 @@ def _open(
     return system, one, name
 
 
-def _stem(
-    seed: int,
-    psi: float | None = None,
-    cutoff: int | None = None,
-    crossover: int | None = None,
-    label: str | None = None,
-) -> str:
-    """A file name's stem naming every option given that changes the image: outputs of other
-    settings sit side by side instead of overwriting each other."""
-    given = [("psi", psi), ("cutoff", cutoff), ("crossover", crossover)]
-    stem = f"seed{seed}" + "".join(f"_{key}{value:g}" for key, value in given if value is not None)
+def _stem(seed: int, label: str | None = None, **options: float | None) -> str:
+    """A file name's stem naming the seed and every option given that changes the image, in
+    the order given (`seed0_psi0.7_cutoff8`): outputs of other settings sit side by side
+    instead of overwriting each other. Options left at their default (None) are left out."""
+    given = "".join(f"_{key}{value:g}" for key, value in options.items() if value is not None)
+    stem = f"seed{seed}{given}"
     if label is None:
         return stem
     return stem + "_label" + "".join(c if c.isalnum() or c in "-_" else "_" for c in label)[:40]
@@ -91,28 +90,32 @@ def _stem(
 @click.argument("run_dir", type=RUN_DIR)
 @_SEED
 @_PSI
+@_CUTOFF
 @_CROSSOVER
 @_LABEL
-@click.option("--rows", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Row sources (their coarse styles).")  # fmt: skip
-@click.option("--cols", type=click.IntRange(min=1), default=5, show_default=True,
-              help="Column sources (their fine styles).")  # fmt: skip
+@click.option("--rows", type=click.IntRange(min=1), default=None,
+              help="Row sources (their coarse styles)  [default: 4]")  # fmt: skip
+@click.option("--cols", type=click.IntRange(min=1), default=None,
+              help="Column sources (their fine styles)  [default: 5]")  # fmt: skip
 @_OUT
 @_DEVICE
-def mix(run_dir: Path, seed: int, psi: float | None, crossover: int | None, label: str | None,
-        rows: int, cols: int, out: Path | None, device: str) -> None:  # fmt: skip
+def mix(run_dir: Path, seed: int, psi: float | None, cutoff: int | None, crossover: int | None,
+        label: str | None, rows: int | None, cols: int | None, out: Path | None,
+        device: str) -> None:  # fmt: skip
     """Style-mixing grid: each cell takes its row's coarse and its column's fine styles.
 
     \b
-    ganhub stylegan mix RUN_DIR [--crossover 4] [--psi 0.7] [--rows 4 --cols 5]
+    ganhub stylegan mix RUN_DIR [--crossover 4] [--psi 0.7] [--cutoff 8] [--rows 4 --cols 5]
+    Writes seed0[_psi.._cutoff.._crossover.._rows.._cols..]_mixing.png: the options given.
     """
     from ganhub_stylegan.sampling import style_mixing_grid
 
-    system, one, name = _open(run_dir, device, label=label)
-    stem = _stem(seed, psi, crossover=crossover, label=name)
+    system, one, name = _open(run_dir, device, cutoff, crossover, label)
+    stem = _stem(seed, name, psi=psi, cutoff=cutoff, crossover=crossover, rows=rows, cols=cols)
     path = (out or run_dir / "samples") / f"{stem}_mixing.png"
-    click.echo(style_mixing_grid(system, path, rows=rows, cols=cols, crossover=crossover,
-                                 seed=seed, psi=psi, label=one))  # fmt: skip
+    click.echo(style_mixing_grid(system, path, rows=rows or 4, cols=cols or 5,
+                                 crossover=crossover, seed=seed, psi=psi, cutoff=cutoff,
+                                 label=one))  # fmt: skip
 
 
 @click.command(name="truncation", context_settings=HELP)
@@ -120,55 +123,59 @@ def mix(run_dir: Path, seed: int, psi: float | None, crossover: int | None, labe
 @_SEED
 @_CUTOFF
 @_LABEL
-@click.option("--n", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Latents (columns).")  # fmt: skip
+@click.option("--n", type=click.IntRange(min=1), default=None,
+              help="Latents (columns)  [default: 8]")  # fmt: skip
 @_OUT
 @_DEVICE
-def truncation(run_dir: Path, seed: int, cutoff: int | None, label: str | None, n: int,
+def truncation(run_dir: Path, seed: int, cutoff: int | None, label: str | None, n: int | None,
                out: Path | None, device: str) -> None:  # fmt: skip
     """Truncation rows: the same latents at psi 1, 0.7, 0.5 and 0 (the average image).
 
     \b
     ganhub stylegan truncation RUN_DIR [--cutoff 8] [--n 8]
+    Writes seed0[_cutoff.._n..]_truncation.png: the options given.
     """
     from ganhub_stylegan.sampling import truncation_grid
 
     system, one, name = _open(run_dir, device, cutoff, label=label)
-    path = (out or run_dir / "samples") / f"{_stem(seed, cutoff=cutoff, label=name)}_truncation.png"
-    click.echo(truncation_grid(system, path, n=n, seed=seed, cutoff=cutoff, label=one))
+    path = (out or run_dir / "samples") / f"{_stem(seed, name, cutoff=cutoff, n=n)}_truncation.png"
+    click.echo(truncation_grid(system, path, n=n or 8, seed=seed, cutoff=cutoff, label=one))
 
 
 @click.command(name="interpolate", context_settings=HELP)
 @click.argument("run_dir", type=RUN_DIR)
 @_SEED
 @_PSI
+@_CUTOFF
 @_FRAMES
 @_LABEL
-@click.option("--keys", type=click.IntRange(min=2), default=4, show_default=True,
-              help="Random w points the loop passes through.")  # fmt: skip
+@click.option("--keys", type=click.IntRange(min=2), default=None,
+              help="Random w points the loop passes through  [default: 4]")  # fmt: skip
 @_OUT
 @_DEVICE
-def interpolate(run_dir: Path, seed: int, psi: float | None, frames: int | None,
-                label: str | None, keys: int, out: Path | None, device: str) -> None:  # fmt: skip
+def interpolate(run_dir: Path, seed: int, psi: float | None, cutoff: int | None,
+                frames: int | None, label: str | None, keys: int | None, out: Path | None,
+                device: str) -> None:  # fmt: skip
     """A looping GIF along a closed path through random style vectors.
 
     \b
-    ganhub stylegan interpolate RUN_DIR [--frames 60] [--keys 4] [--psi 0.7]
+    ganhub stylegan interpolate RUN_DIR [--frames 60] [--keys 4] [--psi 0.7] [--cutoff 8]
+    Writes seed0[_psi.._cutoff.._frames.._keys..]_interp.gif: the options given.
     """
     from ganhub_stylegan.sampling import interpolation_gif
 
-    system, one, name = _open(run_dir, device, label=label)
-    frames = frames or system.config.sample.frames
-    path = (out or run_dir / "samples") / f"{_stem(seed, psi, label=name)}_interp.gif"
-    click.echo(interpolation_gif(system, path, keys=keys, frames=frames, seed=seed, psi=psi,
+    system, one, name = _open(run_dir, device, cutoff, label=label)
+    stem = _stem(seed, name, psi=psi, cutoff=cutoff, frames=frames, keys=keys)
+    path = (out or run_dir / "samples") / f"{stem}_interp.gif"
+    click.echo(interpolation_gif(system, path, keys=keys or 4, seed=seed, psi=psi, cutoff=cutoff,
+                                 frames=frames or system.config.sample.frames,
                                  label=one))  # fmt: skip
 
 
 @click.command(name="explore", context_settings=HELP)
 @click.argument("run_dir", type=RUN_DIR)
-@click.option(
-    "--n", type=click.IntRange(min=1), default=64, show_default=True, help="Images in the grid."
-)
+@click.option("--n", type=click.IntRange(min=1), default=None,
+              help="Images in the grid  [default: 64]")  # fmt: skip
 @_SEED
 @_PSI
 @_CUTOFF
@@ -177,18 +184,18 @@ def interpolate(run_dir: Path, seed: int, psi: float | None, frames: int | None,
 @_LABEL
 @_OUT
 @_DEVICE
-def explore(run_dir: Path, n: int, seed: int, psi: float | None, cutoff: int | None,
+def explore(run_dir: Path, n: int | None, seed: int, psi: float | None, cutoff: int | None,
             crossover: int | None, frames: int | None, label: str | None, out: Path | None,
             device: str) -> None:  # fmt: skip
     """All four: sample grid, truncation rows, style-mixing grid, interpolation GIF.
 
     \b
     ganhub stylegan explore RUN_DIR [--psi 0.7] [--cutoff 8] [--n 64] [--seed 0] [--label 3]
-    Writes *_grid.png, *_truncation.png, *_mixing.png and *_interp.gif, named by the seed
-    and the options given (seed0_psi0.7_cutoff8_grid.png); plain `ganhub sample RUN_DIR`
-    writes the grid, mixing grid and GIF with the run's own sample.psi. A conditional run's
-    grid has one row per class and the other three show its first class; --label draws all
-    four of one class.
+    Writes *_grid.png, *_truncation.png, *_mixing.png and *_interp.gif, each named by the
+    seed and the options given that change it (seed0_psi0.7_cutoff8_grid.png; --cutoff
+    applies to all four); plain `ganhub sample RUN_DIR` writes the grid, mixing grid and GIF
+    with the run's own sample.psi and sample.cutoff. A conditional run's grid has one row per
+    class and the other three show its first class; --label draws all four of one class.
     """
     from ganhub_stylegan.sampling import interpolation_gif, style_mixing_grid, truncation_grid
 
@@ -197,11 +204,12 @@ def explore(run_dir: Path, n: int, seed: int, psi: float | None, cutoff: int | N
 
     system, one, name = _open(run_dir, device, cutoff, crossover, label)
     out = out or run_dir / "samples"
+    names = [f"{_stem(seed, name, psi=psi, cutoff=cutoff, n=n)}_grid.png",
+             f"{_stem(seed, name, cutoff=cutoff)}_truncation.png",
+             f"{_stem(seed, name, psi=psi, cutoff=cutoff, crossover=crossover)}_mixing.png",
+             f"{_stem(seed, name, psi=psi, cutoff=cutoff, frames=frames)}_interp.gif"]  # fmt: skip
     frames = frames or system.config.sample.frames
-    names = [f"{_stem(seed, psi, cutoff, label=name)}_grid.png",
-             f"{_stem(seed, cutoff=cutoff, label=name)}_truncation.png",
-             f"{_stem(seed, psi, crossover=crossover, label=name)}_mixing.png",
-             f"{_stem(seed, psi, label=name)}_interp.gif"]  # fmt: skip
+    n = n or 64
     for file in names:  # all four can be written, before any is
         check_output_file(out / file)
     if one is None:  # a conditional run's grid: one row per class
@@ -213,9 +221,10 @@ def explore(run_dir: Path, n: int, seed: int, psi: float | None, cutoff: int | N
     paths = [
         save_image_grid(grid, out / names[0], nrow=columns),
         truncation_grid(system, out / names[1], seed=seed, cutoff=cutoff, label=one),
-        style_mixing_grid(system, out / names[2], seed=seed, psi=psi, crossover=crossover,
-                          label=one),
-        interpolation_gif(system, out / names[3], seed=seed, psi=psi, frames=frames, label=one),
+        style_mixing_grid(system, out / names[2], seed=seed, psi=psi, cutoff=cutoff,
+                          crossover=crossover, label=one),
+        interpolation_gif(system, out / names[3], seed=seed, psi=psi, cutoff=cutoff,
+                          frames=frames, label=one),
     ]  # fmt: skip
     click.echo("\n".join(str(p) for p in paths))
 

@@ -334,8 +334,9 @@ def choice_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
     * r1 (when enabled): lazy every 16 steps, gamma = 0.0002 * image_size^2 / batch
       (StyleGAN2-ADA's `auto` heuristic);
     * ada (when enabled): p moves by 1 in 20 kimg (the GPU presets set the paper's 500);
-    * ema (when enabled, with neither decay nor half_life_kimg chosen): StyleGAN's half-life
-      of 10 kimg per 32 images of batch, ramped up over the first 5 % of the images;
+    * ema (when enabled, without a chosen decay): StyleGAN's half-life of 10 kimg per 32
+      images of batch (a chosen half_life_kimg wins), ramped up over the first 5 % of the
+      images unless half_life_kimg is chosen;
     * the GPU presets (`auto`, `paper256`): mixed precision on StyleGAN2-ADA's 4 resolutions,
       or on all of them below 32 px (`model.fp16_res` is at most their number).
 
@@ -364,75 +365,18 @@ def choice_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
         trick["ada"] = {"kimg": 20.0}
     ema = given.get("ema")
     ema = ema if isinstance(ema, Mapping) else {}
-    if "ema" in tricks and ema.get("decay") is None and ema.get("half_life_kimg") is None:
-        trick["ema"] = {"half_life_kimg": 10.0 * batch / 32, "rampup": 0.05}
+    if "ema" in tricks and ema.get("decay") is None:
+        # the half-life is derived even where a value is chosen (the chosen one wins): a
+        # resume with another batch then tells a derived value from one set by hand
+        # (`ganhub.config.rederive`) and derives it again for the new batch, as r1's gamma
+        trick["ema"] = {"half_life_kimg": 10.0 * batch / 32}
+        if ema.get("half_life_kimg") is None:
+            trick["ema"]["rampup"] = 0.05
     if trick:
         out["trick"] = trick
     if chosen.get("preset") in GPU_PRESETS:
         out["model"] = {"fp16_res": min(FP16_RES, resolutions(int(size)))}
     return out
-
-
-def training_problems(config: StyleGANConfig) -> list[str]:
-    """What a run or resume refuses before training (a saved run still loads for sampling,
-    evaluation and export: its weights do not depend on these keys)."""
-    m, t = config.model, config.trainer
-    problems = []
-    n = resolutions(m.image_size)
-    if m.fp16_res > n:  # more float16 resolutions than the networks have: a mistake
-        problems.append(
-            f"model.fp16_res={m.fp16_res}: model.image_size={m.image_size} has {n} "
-            f"resolutions (4 to {m.image_size} px); choose 0..{n} (0: float32)"
-        )
-    # minibatch stddev's groups of min(group, batch) must divide the batch D trains on
-    # (StyleGAN2-ADA's rule; a smaller group changes the feature, groups of one make it
-    # constant); other calls take the largest group that fits (`minibatch_stddev`)
-    group = m.mbstd_group
-    if t.batch_size % t.grad_accum:
-        return problems  # refused by its own check (trainer.grad_accum must divide the batch)
-    micro = t.batch_size // t.grad_accum
-    if micro % min(group, micro):
-        given = f"trainer.batch_size={t.batch_size}"
-        if t.grad_accum > 1:
-            given += f" with trainer.grad_accum={t.grad_accum} ({micro} per micro-batch)"
-        lower = (micro - micro % group) * t.grad_accum  # micro > group here: lower > 0
-        smaller = [d for d in range(2, group) if micro % d == 0]
-        groups = f"model.mbstd_group={smaller[-1]} or " if smaller else "model.mbstd_group="
-        problems.append(
-            f"{given}: minibatch stddev splits D's batch into groups of model.mbstd_group="
-            f"{group}, which must divide it (as in StyleGAN2-ADA); choose trainer.batch_size="
-            f"{lower} or {lower + group * t.grad_accum}, or {groups}{micro} or more"
-        )
-    return problems
-
-
-def check(config: StyleGANConfig) -> list[str]:
-    """Problems found when the config is resolved: `data.path` must name a folder or zip
-    holding images, or a shard. Listing only, no file is opened, so this stays instant on
-    large folders; each file's header is read when the run builds its data
-    (`data.refuse_unusable`, still before the first step), and `ganhub data check` (which
-    resolves the config too) decodes every file to report all problems."""
-    if config.data.source != "folder":
-        if config.data.path is not None:
-            return [
-                f"data.path is only read with data=folder, and data={config.data.source} was "
-                "given; drop one of them"
-            ]
-        return []
-    if config.data.path is None:
-        raise ConfigError("data=folder needs data.path=DIR_OR_ZIP (or a .safetensors shard)")
-    from ganhub.data.shards import check_image_shard, is_shard
-
-    if is_shard(config.data.path):
-        size, channels = config.model.image_size, config.data.channels
-        return check_image_shard(config.data.path, size, channels, resize=config.data.resize)
-    from ganhub_stylegan.data import list_files
-
-    from ganhub.data.images import IMAGE_SUFFIXES
-
-    if not list_files(config.data.path):
-        return [f"data.path='{config.data.path}': no images ({', '.join(IMAGE_SUFFIXES)})"]
-    return []
 
 
 # path length and style mixing as in StyleGAN2 (the `small` defaults leave them off)

@@ -7,14 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ganhub_stylegan.config import (
-    PRESETS,
-    RENAMED_KEYS,
-    StyleGANConfig,
-    check,
-    choice_defaults,
-    training_problems,
-)
+from ganhub_stylegan.checks import check, ignored_options, training_problems
+from ganhub_stylegan.config import PRESETS, RENAMED_KEYS, StyleGANConfig, choice_defaults
 from ganhub_stylegan.labels import (
     ADA_LABELS,
     condition_request,
@@ -81,15 +75,16 @@ class StyleGANDomain(Domain):
         return condition_request(config)
 
     def check(self, config: RunConfig) -> list[str]:
-        """Folder/zip data must hold images (listing only: see `config.check`); a shard must
+        """Folder/zip data must hold images (listing only: see `checks.check`); a shard must
         exist; a conditional run needs labelled data (digits, class folders or data.labels);
-        model.fp16_res and the minibatch-stddev group fit (`training_problems`)."""
+        model.fp16_res and the minibatch-stddev group fit (`training_problems`); no key is set
+        that the run would not read (`ignored_options`)."""
         assert isinstance(config, StyleGANConfig)
         from ganhub.conditioning import unused_condition
         from ganhub.data.labels import unused_labels
 
         conditional = config.model.conditional
-        problems = training_problems(config) + check(config)
+        problems = training_problems(config) + check(config) + ignored_options(config)
         problems += unused_labels(config.data.labels, conditional)
         problems += unused_condition(config.condition, conditional)
         if config.model.conditional and not problems:

@@ -4,7 +4,7 @@ Python API (also on `ganhub.load(run_dir).system`):
 
     model = ganhub.load("runs/stylegan-...", plugin="stylegan")
     images = model.system.sample(16, seed=0, psi=0.7, cutoff=8)
-    ganhub_stylegan.style_mixing_grid(model.system, "mix.png")
+    ganhub_stylegan.style_mixing_grid(model.system, "mix.png", psi=0.7, cutoff=8)
     ganhub_stylegan.interpolation_gif(model.system, "walk.gif", frames=60)
 
 Every function draws its latents from a seeded generator (the global RNG is untouched) and
@@ -67,14 +67,20 @@ def style_mixing_grid(
     crossover: int | None = None,
     seed: int = 0,
     psi: float | None = None,
+    cutoff: int | None = None,
     label: Tensor | None = None,
 ) -> Path:
     """A (rows + 1) x (cols + 1) PNG: top row the column sources, left column the row sources,
     cell (i, j) row i's coarse styles with column j's fine styles (a conditional run's of
-    one class: `label`, default its first)."""
+    one class: `label`, default its first); psi truncates the first `cutoff` style vectors
+    (None: the run's sample.psi and sample.cutoff)."""
     crossover = checked_crossover(system, crossover)
-    row_ws = system.ws_for(_latents(system, rows, seed), psi=psi, labels=_of_class(label, rows))
-    col_ws = system.ws_for(_latents(system, cols, seed + 1), psi=psi, labels=_of_class(label, cols))
+    row_ws = system.ws_for(
+        _latents(system, rows, seed), psi=psi, cutoff=cutoff, labels=_of_class(label, rows)
+    )
+    col_ws = system.ws_for(
+        _latents(system, cols, seed + 1), psi=psi, cutoff=cutoff, labels=_of_class(label, cols)
+    )
     cells = system.synthesize(mixing_ws(row_ws, col_ws, crossover).flatten(0, 1))
     row_img, col_img = system.synthesize(row_ws), system.synthesize(col_ws)
     blank = torch.full_like(col_img[:1], -1.0)
@@ -110,11 +116,14 @@ def interpolation_frames(
     frames: int = 48,
     seed: int = 0,
     psi: float | None = None,
+    cutoff: int | None = None,
     label: Tensor | None = None,
 ) -> Tensor:
     """Images along a closed loop through `keys` random w points (linear in w, as in the
-    paper; a conditional run's of class `label`, default its first)."""
-    ws = system.ws_for(_latents(system, keys, seed), psi=psi, labels=_of_class(label, keys))
+    paper; a conditional run's of class `label`, default its first), each truncated by psi on
+    its first `cutoff` style vectors (None: the run's sample.psi and sample.cutoff)."""
+    z, labels = _latents(system, keys, seed), _of_class(label, keys)
+    ws = system.ws_for(z, psi=psi, cutoff=cutoff, labels=labels)
     ws = torch.cat([ws, ws[:1]])  # back to the start: the GIF loops smoothly
     t = torch.linspace(0, keys, frames + 1, device=ws.device)[:-1]
     i = t.floor().long().clamp(max=keys - 1)
@@ -143,11 +152,14 @@ def interpolation_gif(
     psi: float | None = None,
     fps: int = 12,
     label: Tensor | None = None,
+    cutoff: int | None = None,
 ) -> Path:
     """Write a looping latent-interpolation GIF (imageio), upscaled to at least 128 px."""
     import imageio.v2 as imageio
 
-    images = interpolation_frames(system, keys=keys, frames=frames, seed=seed, psi=psi, label=label)
+    images = interpolation_frames(
+        system, keys=keys, frames=frames, seed=seed, psi=psi, cutoff=cutoff, label=label
+    )
     upscale = max(1, 128 // images.shape[-1])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -109,6 +109,18 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
             phases.append(Phase("Greg", "G", self.g_reg, interval=obj.pl_interval))
         return phases
 
+    def before_training(self) -> list[str]:
+        """A warning when `model.fp16_res` asks for float16 blocks on a device other than CUDA,
+        where they run in float32 (their convolutions still clamp to +-256)."""
+        fp16_res = self.config.model.fp16_res
+        if fp16_res == 0 or self.device.type == "cuda":
+            return []
+        return [
+            f"stylegan: warning: model.fp16_res={fp16_res}: float16 blocks run on CUDA only, so "
+            f"this run on {self.device.type} trains in float32 (the convolutions still clamp "
+            "to +-256); model.fp16_res=0 trains without the clamp"
+        ]
+
     def configure_optimizers(self, optimizers: dict[str, torch.optim.Optimizer]) -> None:
         """Lazy path length: G's lr * k/(k+1), betas ** (k/(k+1)) (StyleGAN2 App. B).
 
@@ -221,8 +233,10 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
                use_ema: bool = True, labels: Tensor | None = None) -> Tensor:  # fmt: skip
         """Style vectors of latents `z`, truncated (default: the config's sample.psi/cutoff).
 
-        A conditional run's are for `labels`; without them, for its first class (so the
-        mixing grid, truncation grid and interpolation GIF show class 0)."""
+        psi moves the first `cutoff` style vectors toward w_avg (None: all of them; 0: none,
+        as StyleGAN2-ADA's truncation_cutoff=0). A conditional run's are for `labels`; without
+        them, for its first class (so the mixing grid, truncation grid and interpolation GIF
+        show class 0)."""
         s = self.config.sample
         psi = s.psi if psi is None else psi
         cutoff = s.cutoff if cutoff is None else cutoff
@@ -230,10 +244,11 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
             raise UsageError(f"psi={psi!r}: truncation is a number >= 0 (1: none, 0: the mean w)")
         n_ws = self.G.num_ws
         if cutoff is not None and (
-            isinstance(cutoff, bool) or not isinstance(cutoff, int) or not 1 <= cutoff <= n_ws
+            isinstance(cutoff, bool) or not isinstance(cutoff, int) or not 0 <= cutoff <= n_ws
         ):
             raise UsageError(
-                f"cutoff={cutoff!r}: the number of style vectors to truncate, 1..{n_ws}"
+                f"cutoff={cutoff!r}: the number of style vectors to truncate, 0..{n_ws} "
+                "(0: none; None: all)"
             )
         if self.label_spec is not None:
             if labels is None:
@@ -304,10 +319,11 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
         return (grid if n is None else blank_past(grid, n, columns)), columns
 
     def export_spec(self) -> ExportSpec:
-        """noise (and labels) -> images as `sample` draws them: untruncated, clamped to
-        [-1, 1]; with `model.noise` the function uses the constant noise inputs (it takes no
-        seed), where `sample` draws random ones."""
-        inputs = [ExportInput("noise", (self.G.z_dim,))]
+        """noise (and labels) -> images: untruncated (psi 1), clamped to [-1, 1], with the
+        constant noise inputs (it takes no seed): `synthesize(ws_for(z, psi=1))`. `sample`
+        gives the same images without `model.noise`; with it, `sample` draws random noise
+        inputs from its seed, and the card says so."""
+        inputs = [ExportInput("noise", (self.G.z_dim,), meaning=self._export_meaning())]
         if self.label_spec is not None:
             sizes = self.label_spec.sizes
             shape = () if len(sizes) == 1 else (len(sizes),)
@@ -316,6 +332,20 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
         return ExportSpec(
             state={"G": self.generator()},
             functions=(ExportFunction("generator", sampler, tuple(inputs)),),
+        )
+
+    def _export_meaning(self) -> str:
+        """What the exported graph computes from its noise input and how to get it from Python."""
+        labels = ", labels=labels" if self.label_spec is not None else ""
+        how = (
+            f"standard normal z; the image: s.synthesize(s.ws_for(z, psi=1{labels})) with "
+            "s = ganhub.load(FOLDER).system, untruncated (psi 1)"
+        )
+        if not self.config.model.noise:
+            return how
+        return (
+            f"{how}, with the constant noise inputs (model.sample(n, seed=...) draws random "
+            "ones from its seed instead)"
         )
 
     def capabilities(self) -> Capabilities:

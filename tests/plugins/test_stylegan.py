@@ -86,7 +86,7 @@ def test_metric_samples_are_untruncated_and_grids_use_sample_psi(workdir: Path) 
     grid = system.sample(4, seed=3, psi=None)
     assert torch.equal(grid, system.sample(4, seed=3, psi=0.5))
     assert not torch.equal(plain, grid)
-    for bad in ({"psi": "a"}, {"psi": -5.0}, {"cutoff": 999}, {"cutoff": 0}):
+    for bad in ({"psi": "a"}, {"psi": -5.0}, {"cutoff": 999}, {"cutoff": -1}):
         with pytest.raises(UsageError, match=f"^{next(iter(bad))}="):
             system.sample(2, seed=3, **bad)  # type: ignore[arg-type]
     n_ws = system.G.num_ws

@@ -182,26 +182,30 @@ def test_gpu_presets_use_four_float16_resolutions_or_all_there_are(
             ["trainer.batch_size=31"],
             "trainer.batch_size=31: minibatch stddev splits D's batch into groups of "
             "model.mbstd_group=4, which must divide it (as in StyleGAN2-ADA); choose "
-            "trainer.batch_size=28 or 32, or model.mbstd_group=31 or more",
+            "trainer.batch_size=28 or 32, or model.mbstd_group=1 (which makes the feature a "
+            "constant) or 31 or more",
         ),
         (
             ["trainer.batch_size=7"],
             "trainer.batch_size=7: minibatch stddev splits D's batch into groups of "
             "model.mbstd_group=4, which must divide it (as in StyleGAN2-ADA); choose "
-            "trainer.batch_size=4 or 8, or model.mbstd_group=7 or more",
+            "trainer.batch_size=4 or 8, or model.mbstd_group=1 (which makes the feature a "
+            "constant) or 7 or more",
         ),
         (
             ["trainer.batch_size=30", "trainer.grad_accum=5"],
             "trainer.batch_size=30 with trainer.grad_accum=5 (6 per micro-batch): minibatch "
             "stddev splits D's batch into groups of model.mbstd_group=4, which must divide it "
-            "(as in StyleGAN2-ADA); choose trainer.batch_size=20 or 40, or model.mbstd_group=3 "
-            "or 6 or more",
+            "(as in StyleGAN2-ADA); choose trainer.batch_size=20 or 40, or model.mbstd_group=1, "
+            "2 "
+            "or 3 (divisors of 6; 1 makes the feature a constant) or 6 or more",
         ),
         (
             ["preset=paper256", "trainer.batch_size=36"],
             "trainer.batch_size=36: minibatch stddev splits D's batch into groups of "
             "model.mbstd_group=8, which must divide it (as in StyleGAN2-ADA); choose "
-            "trainer.batch_size=32 or 40, or model.mbstd_group=6 or 36 or more",
+            "trainer.batch_size=32 or 40, or model.mbstd_group=1, 2, 3, 4 or 6 (divisors of 36; "
+            "1 makes the feature a constant) or 36 or more",
         ),
     ],
     ids=["prime", "below-two-groups", "micro-batches", "paper256"],

@@ -115,7 +115,7 @@ def test_explore_grid_of_a_conditional_run_has_one_row_per_class(workdir: Path, 
     run_dir = Path(ganhub.train([*COND, "name=c"])["run_dir"])
     code, _, err = cli("stylegan", "explore", str(run_dir), "--n", "20", "--out", "o")
     assert code == 0, err
-    explored = np.asarray(Image.open(workdir / "o" / "seed0_grid.png"))
+    explored = np.asarray(Image.open(workdir / "o" / "seed0_n20_grid.png"))
     code, _, err = cli("sample", str(run_dir), "--n", "20", "--out", "s")
     sampled = np.asarray(Image.open(next((workdir / "s").glob("*.png"))))
     assert code == 0 and explored.shape == sampled.shape, err
@@ -135,8 +135,8 @@ def test_the_stylegan_verbs_draw_the_class_label_asks_for(workdir: Path, cli) ->
                          "--label", "3", "--out", "o")  # fmt: skip
     assert code == 0, err
     assert [Path(p).name for p in out.split()] == [
-        "seed0_label3_grid.png", "seed0_label3_truncation.png", "seed0_label3_mixing.png",
-        "seed0_label3_interp.gif"]  # fmt: skip
+        "seed0_n4_label3_grid.png", "seed0_label3_truncation.png", "seed0_label3_mixing.png",
+        "seed0_frames2_label3_interp.gif"]  # fmt: skip
 
     def pixels(path: Path) -> np.ndarray:
         return np.asarray(Image.open(path))
@@ -145,7 +145,7 @@ def test_the_stylegan_verbs_draw_the_class_label_asks_for(workdir: Path, cli) ->
     save_image_grid(
         system.sample(4, seed=0, psi=None, labels=torch.full((4,), 3)), workdir / "r.png"
     )
-    assert np.array_equal(pixels(workdir / "o/seed0_label3_grid.png"), pixels(workdir / "r.png"))
+    assert np.array_equal(pixels(workdir / "o/seed0_n4_label3_grid.png"), pixels(workdir / "r.png"))
     for label in ("0", None):  # the verbs' default is the first class
         more = [] if label is None else ["--label", label]
         code, out, err = cli("stylegan", "truncation", str(run_dir), "--out", "o", *more)

@@ -441,7 +441,8 @@ def test_cli_run_sample_and_python_api(workdir: Path, cli) -> None:  # type: ign
     assert code == 0, err
     assert [Path(p).name for p in out.split()] == [
         "seed0_psi0.5_cutoff1_grid.png", "seed0_cutoff1_truncation.png",
-        "seed0_psi0.5_crossover1_mixing.png", "seed0_psi0.5_interp.gif"]  # fmt: skip
+        "seed0_psi0.5_cutoff1_crossover1_mixing.png",
+        "seed0_psi0.5_cutoff1_frames4_interp.gif"]  # fmt: skip
     assert all(p.is_file() for p in paths)  # the first call's, not overwritten
     for verb, suffix in (("mix", "_mixing.png"), ("truncation", "_truncation.png"),
                          ("interpolate", "_interp.gif")):  # fmt: skip
