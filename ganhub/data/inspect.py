@@ -172,6 +172,7 @@ def inspect_image_files(
         elif size is not None and (facts.width, facts.height) != (size, size):
             if resize:  # routine: counted in the summary, not one row per file
                 resized[f"{facts.width}x{facts.height} -> {size}x{size}"] += 1
+                upscaled(report, name, facts.width, facts.height, size)
             else:
                 report.add(name, f"{facts.width}x{facts.height}, not {size}x{size}", DROP, "error")
         depth = 255.0 if pixels.dtype == np.uint8 else 1.0
@@ -180,10 +181,39 @@ def inspect_image_files(
         keys[name] = pixel_key(pixels)
         thumbs[name] = _native_thumbnail(pixels)
         del pixels  # one large image's pixels at a time
-    report.summary["sizes"] = dict(sizes.most_common(5))
+    report.summary["sizes"] = most_common(sizes)
     if resized:
-        report.summary["resized on load"] = dict(resized.most_common(5))
+        report.summary["resized on load"] = most_common(resized)
     find_duplicates(report, thumbs, keys)
+
+
+# an image whose short side the loader stretches more than this many times gets a note: its
+# pixels are blown up into blocks or blur that the generator then learns as the data's look
+MAX_UPSCALE = 2.0
+
+
+def upscaled(report: DataReport, name: str, width: int, height: int, size: int) -> None:
+    """A note on an image much smaller than the training size `size`: the loader scales its
+    short side up more than MAX_UPSCALE times (a 4x4 icon to 32 px is 8x)."""
+    factor = size / min(width, height)
+    if factor > MAX_UPSCALE:
+        report.add(
+            name,
+            f"{width}x{height}, much smaller than {size}x{size}: upscaled {factor:.3g}x on load "
+            "(blurred); use images of at least the training size",
+            CONVERT,
+            "note",
+        )
+
+
+def most_common(counts: Counter[str], shown: int = 5) -> dict[str, int]:
+    """The `shown` most common entries of `counts` (a summary line: sizes and their images),
+    then, when there are more, one entry `and N more` holding the images of the rest."""
+    top = dict(counts.most_common(shown))
+    rest = len(counts) - len(top)
+    if rest > 0:
+        top[f"and {rest} more"] = sum(counts.values()) - sum(top.values())
+    return top
 
 
 def report_unread_images(report: DataReport, root: Path, under: Path | None = None) -> None:

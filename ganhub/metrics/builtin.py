@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from torch import Tensor
 
     from ganhub.capabilities import Capabilities
+    from ganhub.config.schema import EvalConfig
     from ganhub.engine.system import GANSystem
+    from ganhub.errors import UsageError
     from ganhub.metrics.features import Extractor
 
 
@@ -141,14 +143,30 @@ class KID(FeatureMetric):
         "kd_*": "lower",
     }
     min_samples = 2  # the unbiased MMD^2 divides by m - 1
+    subsets: ClassVar[int] = 100
+    subset_size: ClassVar[int] = 1000
 
     def score(
         self, ex: Extractor, fake: dict[str, Tensor], real: dict[str, Tensor], seed: int
     ) -> dict[str, float]:
-        """KID mean and std over subsets of up to 1,000 samples."""
+        """KID mean and std over subsets of up to 1,000 samples; no std when every subset is
+        both whole sets (equal counts of at most 1,000), whose spread is 0 by construction."""
+        from ganhub.metrics import warn_once
         from ganhub.metrics.formulas import kid
 
-        mean, std = kid(fake["features"], real["features"], seed=seed)
+        n_fake, n_real = len(fake["features"]), len(real["features"])
+        mean, std = kid(
+            fake["features"], real["features"], seed=seed,
+            subsets=self.subsets, subset_size=self.subset_size,
+        )  # fmt: skip
+        if n_fake == n_real <= self.subset_size:
+            warn_once(
+                f"metric 'kid': {ex.key('kid_std')} left out: {n_fake:,} generated and {n_real:,} "
+                f"real samples are at most its subset size ({self.subset_size:,}), so every "
+                "subset is the whole of both sets and their spread is 0 by construction; "
+                f"score more than {self.subset_size:,} of either for a std over subsets"
+            )
+            return {ex.key("kid"): mean}
         return {ex.key("kid"): mean, ex.key("kid_std"): std}
 
 
@@ -203,9 +221,22 @@ class InceptionScore(ImageMetric):
         "is_*": "higher",
     }
 
+    def check(self, system: GANSystem) -> None:
+        """Every extractor of eval.features can be had, and one gives class logits (checked
+        without loading or training any), so a run is refused before training, not at its
+        first evaluation, and `ganhub eval` before it scores the other metrics."""
+        from ganhub.metrics.features import check_available, extractor_names
+
+        super().check(system)
+        cfg = system.config.eval
+        names = extractor_names(cfg, system.capabilities())
+        for name in names:
+            check_available(name, cfg, system)
+        if not any(gives_logits(name, cfg) for name in names):
+            raise no_logits(names)
+
     def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
         """IS mean and std on every extractor in eval.features that has class logits."""
-        from ganhub.errors import UsageError
         from ganhub.metrics.features import extractor_names, features_of, generate, get_extractor
         from ganhub.metrics.formulas import inception_score
 
@@ -213,10 +244,7 @@ class InceptionScore(ImageMetric):
         names = extractor_names(cfg, system.capabilities())
         extractors = [e for e in (get_extractor(n, cfg, system) for n in names) if e.has_logits]
         if not extractors:
-            raise UsageError(
-                f"metric 'inception_score' needs class logits; eval.features={names} has none "
-                "(fid-helper's Inception gives pool features only): set eval.inception_weights=PATH"
-            )
+            raise no_logits(names)
         images = generate(system, n_samples, seed)
         out: dict[str, float] = {"n_samples": float(len(images))}
         for ex in extractors:
@@ -224,6 +252,49 @@ class InceptionScore(ImageMetric):
             out[ex.key("inception_score")] = mean
             out[ex.key("inception_score_std")] = std
         return out
+
+
+def no_logits(names: list[str]) -> UsageError:
+    """The one-line error of inception_score when none of eval.features gives class logits."""
+    from ganhub.errors import UsageError
+
+    if "inception" in names:
+        how = "(fid-helper's Inception gives pool features only): set eval.inception_weights=PATH"
+    else:
+        how = (
+            "(only classifiers do): add digits, shapes or a network trained with labels "
+            "(ganhub features train data=digits), or inception with eval.inception_weights=PATH"
+        )
+    return UsageError(
+        f"metric 'inception_score' needs class logits; eval.features={names} has none {how}"
+    )
+
+
+def gives_logits(name: str, cfg: EvalConfig) -> bool:
+    """Whether the extractor `name` of eval.features gives class logits, known without loading
+    it: Inception from a weights file or the download (not fid-helper's copy), the built-in
+    classifiers, a local network saved as a classifier (rotation networks give none)."""
+    import json
+
+    from ganhub.metrics.features import (
+        BUILT_IN_NETS,
+        ROTNET,
+        feature_net_file,
+        fidhelper_file,
+        inception_file,
+    )
+
+    if name == "inception":
+        return inception_file(cfg) is not None or cfg.allow_download or fidhelper_file() is None
+    if name in BUILT_IN_NETS:
+        return True
+    if name == ROTNET:
+        return False
+    try:
+        kind = json.loads(feature_net_file(name).with_suffix(".json").read_text()).get("kind")
+    except (OSError, ValueError, AttributeError):
+        return True  # loading it says what is wrong with the file
+    return kind == "classifier"
 
 
 class SSIMDiversity(ImageMetric):

@@ -7,13 +7,17 @@ import re
 import statistics
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ganhub.clikit import KeyValueCommand
 from ganhub.config.schema import MAX_EVAL_SAMPLES
 from ganhub.hookspecs import hookimpl
+from ganhub.metrics import COUNT_KEYS
+
+if TYPE_CHECKING:
+    from ganhub.metrics import Metric
 
 _EXTRA = {"ignore_unknown_options": True, "allow_extra_args": True}
 _RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
@@ -68,7 +72,7 @@ def evaluate_run(
     from ganhub.config.resolve import read_saved
     from ganhub.config.schema import EvalConfig
     from ganhub.errors import UsageError
-    from ganhub.metrics import COUNT_KEYS, applies_to, check_metrics, evaluate, supported
+    from ganhub.metrics import applies_to, check_metrics, evaluate, supported
     from ganhub.metrics.features import extractor_names, extractors_used
     from ganhub.metrics.store import check_output_file, write_json
     from ganhub.plugins import get_hub
@@ -148,14 +152,6 @@ def evaluate_run(
         std = statistics.stdev(values) if len(values) > 1 else None
         table[key] = {"mean": statistics.fmean(values), "std": std, "values": values}
     scored, notes = _scored_count(table, n, asked)
-    if len(runs) > 1 and all(
-        len(set(map(repr, v["values"]))) == 1 for k, v in table.items() if k not in COUNT_KEYS
-    ):
-        notes.append(
-            f"every score is the same for all {len(runs)} seeds: the metrics scored the same "
-            "samples whatever the seed (as on a fixed held-out set), so a std of 0 measures no "
-            "spread"
-        )
     result = {
         "run_dir": str(run_dir),
         "checkpoint": str(model.checkpoint),
@@ -167,12 +163,87 @@ def evaluate_run(
         "n_samples": scored,
         **({"n_asked": n} if scored < n else {}),
         "notes": notes,
-        **({"warnings": warnings} if warnings else {}),
+        "warnings": warnings,
         "seconds": round(time.perf_counter() - t0, 2),
         "results": table,
     }
+    notes += keep_earlier(run_dir, result, usable)
+    if not result["warnings"]:
+        del result["warnings"]
+    if len(runs) > 1 and all(
+        len(set(map(repr, v["values"]))) == 1 for k, v in table.items() if k not in COUNT_KEYS
+    ):
+        notes.append(
+            f"every score is the same for all {len(runs)} seeds, so a std of 0 measures no "
+            "spread: the metrics may score the same samples whatever the seed (a fixed "
+            "held-out set), or each score may sit at a limit that other samples reach too "
+            "(precision 1 or recall 0 of a collapsed generator)"
+        )
     write_json(run_dir / "eval.json", result)
     return result
+
+
+def keep_earlier(run_dir: Path, result: dict[str, Any], scored: list[Metric]) -> list[str]:
+    """Add to `result` (an eval.json being written) the scores of the eval.json already in
+    `run_dir` that none of the `scored` metrics reports, when that one scored the same step
+    with the same seeds and samples per seed (counts: the fewest of both); return the note
+    saying which were kept, or which earlier scores were replaced for scoring other samples."""
+    from ganhub.metrics import reported_by
+    from ganhub.metrics.rundata import MAX_FILE_BYTES, read_json
+
+    path = run_dir / "eval.json"
+    old, problem = read_json(run_dir, path, MAX_FILE_BYTES) if path.is_file() else (None, "")
+    if problem is not None or not isinstance(old, dict) or old.get("step") != result["step"]:
+        return []
+    table, now = result["results"], [(m.name, m) for m in scored]
+    results = old["results"] if isinstance(old.get("results"), dict) else {}
+    others = [k for k in results if k not in table and reported_by(k, now) is None]
+    names = [str(m) for m in _listed(old, "metrics") if m not in result["metrics"]]
+    if not [k for k in others if k not in COUNT_KEYS]:
+        return []
+    what = ", ".join(names) or ", ".join(others[:5])
+    if old.get("seeds") != result["seeds"] or old.get("n_samples") != result["n_samples"]:
+        return [
+            f"eval.json's earlier scores of {what} (step {result['step']}) were replaced: they "
+            "are kept only when scored with the same seeds and samples per seed"
+        ]
+    valid = {k: v for k, v in results.items() if _seed_values(v, len(result["seeds"]))}
+    kept = [k for k in others if k in valid and k not in COUNT_KEYS]
+    if not kept:
+        return []
+    for key in [*kept, *(k for k in valid if k in COUNT_KEYS)]:
+        values = [float(v) for v in valid[key]["values"]]
+        if key in table:  # a count both report: the fewest, what every score rests on
+            values = [min(a, b) for a, b in zip(values, table[key]["values"], strict=True)]
+        std = statistics.stdev(values) if len(values) > 1 else None
+        table[key] = {"mean": statistics.fmean(values), "std": std, "values": values}
+    result["metrics"] += names
+    result["features"] += [f for f in _listed(old, "features") if f not in result["features"]]
+    result["warnings"] += [
+        w
+        for w in _listed(old, "warnings")
+        if w not in result["warnings"] and any(f"'{n}'" in str(w) for n in names)
+    ]
+    return [
+        f"kept from the earlier eval.json of step {result['step']} (same seeds and samples per "
+        f"seed): {what} ({', '.join(kept)}); scored now: {', '.join(m.name for m in scored)}"
+    ]
+
+
+def _seed_values(entry: Any, seeds: int) -> bool:
+    """Whether an eval.json result holds one number per seed (`values`), to be kept."""
+    values = entry.get("values") if isinstance(entry, dict) else None
+    return (
+        isinstance(values, list)
+        and len(values) == seeds
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    )
+
+
+def _listed(data: dict[str, Any], key: str) -> list[Any]:
+    """`data[key]` when it is a list (an eval.json is the user's file), else []."""
+    value = data.get(key)
+    return value if isinstance(value, list) else []
 
 
 def _data_location_keys(run_dir: Path, hub: Any) -> list[str]:
@@ -292,7 +363,8 @@ def features() -> None:
 @click.argument("options", nargs=-1, type=click.UNPROCESSED, metavar="[KEY=VALUE]...")
 def features_train(options: tuple[str, ...]) -> None:
     """Train one: ganhub features train data=digits|folder [data.path=DIR] [name=NAME] [size=32]
-    [channels=3 (folders)] [epochs=12] [width=24] [seed=0] [out=DIR].
+    [channels=3 (folders)] [data.skip_bad=true (folders)] [epochs=12] [width=24] [seed=0]
+    [out=DIR].
 
     \b
     Labelled data (digits) trains a classifier; a folder of images trains a rotation predictor

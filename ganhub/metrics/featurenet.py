@@ -323,7 +323,8 @@ def classify_digits(images: Tensor, batch: int = 1000) -> tuple[Tensor, Tensor]:
     return labels.view(n, c), conf.view(n, c)
 
 
-_TRAIN_KEYS = ("data", "data.path", "name", "size", "channels", "epochs", "width", "seed", "out")
+_TRAIN_KEYS = ("data", "data.path", "data.skip_bad", "name", "size", "channels", "epochs",
+               "width", "seed", "out")  # fmt: skip
 
 
 def train_from_options(options: list[str]) -> tuple[Path, FeatureNetSpec, bool]:
@@ -332,6 +333,7 @@ def train_from_options(options: list[str]) -> tuple[Path, FeatureNetSpec, bool]:
 
     `data=digits` without size/epochs/width/seed is the built-in digits classifier, with its
     fixed recipe, wherever it is saved (`out=DIR` copies it there, trained by the same recipe).
+    `data.skip_bad=true` leaves a folder's unreadable files out, as `ganhub run` does.
     """
     from ganhub.config.overrides import parse_override
 
@@ -355,6 +357,10 @@ def train_from_options(options: list[str]) -> tuple[Path, FeatureNetSpec, bool]:
     if out.exists() and not out.is_dir():  # refused before minutes of training, not after
         raise UsageError(f"out={out} is a file; give a folder for the feature network")
     if source == "digits":
+        if "data.skip_bad" in opts:
+            raise UsageError(
+                "data.skip_bad: skips unreadable files of data=folder; data=digits reads none"
+            )
         name = str(opts.get("name", "digits"))
         custom = {k: opts[k] for k in ("size", "epochs", "width", "seed") if k in opts}
         if name == "digits" and custom and "out" not in opts:
@@ -386,8 +392,14 @@ def train_from_options(options: list[str]) -> tuple[Path, FeatureNetSpec, bool]:
         channels = _int_option(opts, "channels", 3, 1)
         if channels not in (1, 3):
             raise UsageError(f"channels={channels}: must be 1 or 3")
-        folder = ImageFolder(root, size, channels)
-        images = torch.stack([folder[i] for i in range(len(folder))])
+        skip_bad = opts.get("data.skip_bad", False)
+        if not isinstance(skip_bad, bool):
+            raise UsageError(f"data.skip_bad={skip_bad}: must be true or false")
+        folder = ImageFolder(root, size, channels, skip_bad=skip_bad)
+        # with data.skip_bad, a file that fails to decode is left out (one warning line), not
+        # replaced by another image as in training's epochs
+        read = [folder.read(i) for i in range(len(folder))]
+        images = torch.stack([image for k, (i, image) in enumerate(read) if i == k])
         labels = None
         name = str(opts.get("name", root.resolve().name))
         dataset = {"source": "folder", "path": str(root.resolve()), "n": len(images), "size": size}

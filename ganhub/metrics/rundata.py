@@ -372,7 +372,8 @@ def _scored(result: dict[str, Any]) -> str:
 
 
 def _same_for_every_seed(results: dict[Any, Any]) -> bool:
-    """Whether every score (counts aside) has a std of 0: the seeds scored the same samples."""
+    """Whether every score (counts aside) has a std of 0: the same samples for every seed, or
+    scores at a limit (a collapsed generator's precision 1 and recall 0)."""
     stds = [
         as_number(v.get("std")) if isinstance(v, dict) else None
         for k, v in results.items()
