@@ -16,13 +16,7 @@ from ganhub.config.resolve import resolve
 from ganhub.config.schema import RunConfig
 from ganhub.errors import ConfigError, UsageError
 
-
-def _error(overrides: list[str], files: tuple[Path, ...] = ()) -> str:
-    with pytest.raises(ConfigError) as info:
-        resolve(overrides, files)
-    message = str(info.value)
-    assert "\n" not in message
-    return message
+from .test_config_input import _error
 
 
 def _file(path: Path, text: str) -> Path:

@@ -38,7 +38,7 @@ from ganhub.config.overrides import (
 )
 from ganhub.config.rederive import ABSENT, rederived, section_defaults, value_at
 from ganhub.config.schema import LoggerOptions, RunConfig, TrickOptions, expand_path_text
-from ganhub.config.sources import merge_given, nest_dotted, trace_key
+from ganhub.config.sources import as_typed, merge_given, nest_dotted, trace_key
 from ganhub.errors import ConfigError, PluginError, UnknownName, did_you_mean, unknown_choice
 from ganhub.plugin_checks import restriction_mistake
 from ganhub.plugin_guard import hub_fault, hub_hint, listed_text
@@ -251,19 +251,12 @@ def refuse_fixed_changes(
         if given is ABSENT or was is ABSENT or given == was:
             continue
         run = one_line(Path(origin).parent, 200)
-        typed, saved_value = (one_line(_as_typed(v), 60) for v in (given, was))
+        typed, saved_value = (one_line(as_typed(v), 60) for v in (given, was))
         raise ConfigError(
             f"{key}={typed}: {run} trained with {key}={saved_value}, and a resumed run's {key} "
             f"cannot change; make a new run ({key}={typed} init_from={run} starts one from its "
             "weights where the change leaves their shapes as they are)"
         )
-
-
-def _as_typed(value: Any) -> Any:
-    """A config value as users type it: true/false/null, not Python's True/False/None."""
-    if isinstance(value, bool) or value is None:
-        return {True: "true", False: "false", None: "null"}[value]
-    return value
 
 
 @contextlib.contextmanager

@@ -71,11 +71,16 @@ def _place(
         )
 
 
-def _typed(value: Any) -> str:
-    """A value as YAML shows it: true/false/null, text quoted."""
+def as_typed(value: Any) -> Any:
+    """A config value as users type it: true/false/null, not Python's True/False/None."""
     if isinstance(value, bool) or value is None:
         return {True: "true", False: "false", None: "null"}[value]
-    return repr(value) if isinstance(value, str) else str(value)
+    return value
+
+
+def _typed(value: Any) -> str:
+    """A value as YAML shows it: true/false/null, text quoted."""
+    return repr(value) if isinstance(value, str) else str(as_typed(value))
 
 
 def merge_given(base: Mapping[Any, Any], top: Mapping[Any, Any]) -> dict[Any, Any]:
@@ -157,6 +162,7 @@ def source_of(key: str, sources: Mapping[str, str]) -> str | None:
 __all__ = [
     "SHORTHAND",
     "SingleValueError",
+    "as_typed",
     "beside_keys",
     "merge_given",
     "nest_dotted",
