@@ -14,6 +14,7 @@ derives them afresh for itself (`derived_afresh`).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,38 @@ def rederived(
         if value != before and value_at(saved, path) == before:
             set_dotted(layer, path, value)
     return layer
+
+
+def no_longer_derived(
+    domain: Domain, base: type[RunConfig], saved: Mapping[str, Any], user: Mapping[str, Any]
+) -> dict[str, Any]:
+    """`saved` without the derived values that the user's keys no longer derive, where the
+    saved value is still the derived one and the user does not type it: they fall back to
+    their class defaults. (A StyleGAN run's derived EMA half-life beside a typed
+    `trick.ema.decay` was refused as two averaging rates, naming the saved config.)"""
+    if not any(key not in ("plugin", "resume") for key in user):
+        return dict(saved)
+    bound = {*BOUND_TO_WEIGHTS, *kept_on_resume(base)}
+    # a saved value equal to its derived one counts as derived (the saved config cannot tell
+    # them apart); twice, since a derived value can decide another (StyleGAN's EMA ramp-up is
+    # derived only where the half-life is)
+    chosen: dict[str, Any] = dict(saved)
+    for _ in range(2):
+        then = expand_shorthands(domain.defaults_for(chosen), base)
+        derived = [
+            path
+            for path, value in _leaves(then)
+            if tuple(path) not in bound and value_at(saved, path) == value
+        ]
+        chosen = copy.deepcopy(dict(saved))
+        for path in derived:
+            _drop(chosen, path)
+    now = expand_shorthands(domain.defaults_for(deep_merge(chosen, user)), base)
+    kept = copy.deepcopy(dict(saved))
+    for path in derived:
+        if value_at(now, path) is ABSENT and value_at(user, path) is ABSENT:
+            _drop(kept, path)
+    return kept
 
 
 def kept_on_resume(cls: type[BaseModel]) -> list[tuple[str, ...]]:
@@ -155,6 +188,7 @@ __all__ = [
     "KeptOnResume",
     "derived_afresh",
     "kept_on_resume",
+    "no_longer_derived",
     "rederived",
     "section_defaults",
     "value_at",

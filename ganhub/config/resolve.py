@@ -36,7 +36,13 @@ from ganhub.config.overrides import (
     one_line,
     source_of,
 )
-from ganhub.config.rederive import ABSENT, rederived, section_defaults, value_at
+from ganhub.config.rederive import (
+    ABSENT,
+    no_longer_derived,
+    rederived,
+    section_defaults,
+    value_at,
+)
 from ganhub.config.schema import LoggerOptions, RunConfig, TrickOptions, expand_path_text
 from ganhub.config.sources import as_typed, merge_given, nest_dotted, trace_key
 from ganhub.errors import ConfigError, PluginError, UnknownName, did_you_mean, unknown_choice
@@ -195,7 +201,8 @@ def _validate(
     if raw.get("resume") and saved is not None:
         refuse_fixed_changes(domain, saved, user, origin)
     if saved is not None:
-        layers = [dict(saved), rederived(domain, base, saved, user), user]
+        kept = no_longer_derived(domain, base, saved, user)
+        layers = [kept, rederived(domain, base, saved, user), user]
     else:
         chosen = []
         preset = raw.get("preset")

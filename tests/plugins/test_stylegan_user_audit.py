@@ -166,6 +166,18 @@ def test_a_resume_with_another_batch_derives_both_batch_defaults_again(workdir: 
     assert resolve(["plugin=stylegan", "preset=paper256"]).trick.ema.rampup is None  # type: ignore[attr-defined]
 
 
+def test_a_resume_that_types_a_decay_drops_the_derived_half_life(workdir: Path) -> None:
+    """The saved derived half-life and its ramp-up beside a typed decay were refused as two
+    averaging rates; a half-life set by hand still is (the user's two choices disagree)."""
+    ganhub.train([*TINY, "trainer.steps=1", "name=d"])
+    resumed = resolve(["resume=runs/d", "trainer.steps=2", "trick.ema.decay=0.99"])
+    ema = resumed.trick.ema  # type: ignore[attr-defined]
+    assert (ema.decay, ema.half_life_kimg, ema.rampup) == (0.99, None, None)
+    ganhub.train([*TINY, "trainer.steps=1", "name=k", "trick.ema.half_life_kimg=7"])
+    with pytest.raises(ConfigError, match="both set the averaging rate"):
+        resolve(["resume=runs/k", "trainer.steps=2", "trick.ema.decay=0.99"])
+
+
 # -- keys the run would not read -----------------------------------------------------------
 
 
