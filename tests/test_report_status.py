@@ -195,3 +195,33 @@ def test_samples_an_earlier_session_wrote_are_marked(tmp_path: Path) -> None:
     marked = "(from an earlier session: written before the run's current history reached"
     assert f"step 1200 {marked}" in text and text.count(marked) == 1
     assert any("1 of those shown were written before the run's current history" in n for n in notes)
+
+
+def test_a_failed_resume_with_more_steps_names_the_steps_it_trained_towards(
+    workdir: Path,
+) -> None:
+    """The failed resume put back config.yaml's trainer.steps=4 and the page said "Failed at
+    step 6 of 4": failed.json records the steps the failed session trained towards."""
+    import ganhub
+    from ganhub.engine.run import Run
+    from ganhub.hookspecs import hookimpl
+    from ganhub.plugins import get_hub
+
+    ganhub.train([*TINY_TOY, "name=f"])
+
+    class Breaks:
+        @hookimpl
+        def after_step(self, run: Run, step: int, metrics: dict[str, float] | None) -> None:
+            if step == 6:
+                raise RuntimeError("broken at six")
+
+    breaks = Breaks()
+    get_hub().pm.register(breaks, name="breaks")
+    try:
+        with pytest.raises(Exception, match="broken at six"):
+            ganhub.train(["resume=runs/f", "trainer.steps=8"])
+    finally:
+        get_hub().pm.unregister(breaks)
+    assert yaml.safe_load(Path("runs/f/config.yaml").read_text())["trainer"]["steps"] == 4
+    status, _, _ = status_of(Path("runs/f"))
+    assert status.startswith("Failed at step 6 of 8: PluginError: plugin 'breaks'")

@@ -57,7 +57,7 @@ def test_rank_0_records_the_error_of_the_rank_that_failed(workdir: Path) -> None
     assert "ganhub: error: shard 3 is unreadable: bad header" in out  # rank 1's own, as it was
     run_dir = workdir / "runs/f"
     record = json.loads((run_dir / FAILED_FILE).read_text())
-    assert record == {"step": 5, "rank": 1, "error": f"rank 1: {error}"}, record
+    assert record == {"step": 5, "rank": 1, "error": f"rank 1: {error}", "steps": 20}, record
     assert not list(run_dir.glob(".failed-rank-*")), "rank 0 removes what it read"
 
     from ganhub.metrics.report_status import run_status

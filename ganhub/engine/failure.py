@@ -6,7 +6,7 @@ back; under torchrun, another rank's own error left for rank 0, which records it
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ganhub.engine import checkpoint, distributed
 from ganhub.engine.distributed import DistInfo
@@ -14,11 +14,15 @@ from ganhub.engine.rundir import RunDirectory
 from ganhub.errors import UsageError
 from ganhub.interrupts import Terminated
 
+if TYPE_CHECKING:
+    from ganhub.config.schema import RunConfig
+
 
 class FailedRun(Protocol):
     """What recording a failure needs of a run (`ganhub.engine.run.Run` has it)."""
 
     dist: DistInfo
+    config: RunConfig  # this session's: failed.json records the steps it trained towards
     loggers: list[Any]
     directory: RunDirectory | None
     run_dir: Path
@@ -53,7 +57,10 @@ def record_failure(run: FailedRun, error: BaseException) -> None:
         resumable = run.last_checkpoint is not None
         # another rank's own error stopped this one: failed.json names that rank and error
         peer = (error.peer, error.error) if isinstance(error, distributed.PeerFailed) else None
-        run.directory.fail(error, run.step, resumable, touched=run.touched, peer=peer)
+        # the steps this session trained towards: a failed resume with more steps puts back
+        # config.yaml's, and `ganhub report` said "failed at step 10 of 10"
+        steps = run.config.trainer.steps
+        run.directory.fail(error, run.step, resumable, touched=run.touched, peer=peer, steps=steps)
 
 
 __all__ = ["FailedRun", "record_failure"]

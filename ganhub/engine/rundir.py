@@ -102,12 +102,14 @@ class RunDirectory:
         resumable: bool,
         touched: bool = True,
         peer: tuple[int, str] | None = None,
+        steps: int | None = None,
     ) -> None:
         """After a failed run: remove a directory it created that holds nothing resumable,
         otherwise record the failure next to the checkpoints. A resumed run refused before it
         wrote anything (`touched` false: a config that does not fit) leaves the directory as
         it found it. `peer` is (rank, error line) of another rank of a torchrun job whose own
-        error stopped this one: failed.json records that rank and its error."""
+        error stopped this one: failed.json records that rank and its error; `steps`, the
+        trainer.steps the session trained towards, is recorded too."""
         self.lock.release()
         clear_rank_failures(self.path)
         if self.created and not resumable:
@@ -127,6 +129,8 @@ class RunDirectory:
         record: dict[str, object] = {"step": step, "error": f"{type(error).__name__}: {line}"}
         if peer is not None:
             record |= {"rank": peer[0], "error": f"rank {peer[0]}: {peer[1]}"}
+        if steps is not None:
+            record["steps"] = steps
         tmp = self.path / f".{FAILED_FILE}.tmp"
         try:
             tmp.write_text(json.dumps(record))

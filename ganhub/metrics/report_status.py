@@ -94,8 +94,9 @@ def training_now(run_dir: Path) -> bool:
         os.close(fd)
 
 
-def recorded_failure(run_dir: Path, notes: list[str]) -> tuple[int, str] | None:
-    """(step, error) of failed.json, or None (with a note when it is there but unreadable)."""
+def recorded_failure(run_dir: Path, notes: list[str]) -> tuple[int, str, int | None] | None:
+    """(step, error, trainer.steps of the failed session where recorded) of failed.json, or
+    None (with a note when it is there but unreadable)."""
     path = run_dir / FAILED_FILE
     if not path.exists() and not path.is_symlink():
         return None
@@ -110,7 +111,9 @@ def recorded_failure(run_dir: Path, notes: list[str]) -> tuple[int, str] | None:
         notes.append(f"{FAILED_FILE}: ignored ({problem})")
         return None
     error = " ".join(as_text(record["error"], 10 * MAX_ERROR).split()) or "(no message)"
-    return int(record["step"]), one_line(error, MAX_ERROR)
+    # the failed session's steps: a failed resume with more steps put back the saved
+    # config.yaml, whose trainer.steps is the shorter run's
+    return int(record["step"]), one_line(error, MAX_ERROR), _step(record.get("steps"))
 
 
 def early_stop_line(config: dict[Any, Any], records: list[dict[str, Any]], last: int) -> str:
@@ -178,7 +181,8 @@ def run_status(
         at = f"step {last}{of} reached so far" if last is not None else "no step recorded yet"
         return "training", f"Training now (a process holds the run directory's lock): {at}."
     if failure is not None:
-        return "failed", f"Failed at step {failure[0]}{of}: {failure[1]}{resume}."
+        target = f" of {failure[2]}" if failure[2] is not None else of
+        return "failed", f"Failed at step {failure[0]}{target}: {failure[1]}{resume}."
     if last is None:
         return "none", "No training recorded: no metrics.jsonl records and no checkpoint."
     stop = early_stop_line(config, records, last)
