@@ -365,6 +365,8 @@ def summary_head(summary: Mapping[str, Any]) -> str:
     timing = f"{summary['seconds']:.1f} s: training {summary['train_seconds']:.1f} s at " + (
         f"{summary['steps_per_s']:.1f} steps/s"
     )
+    if not summary["steps_this_session"]:  # a finished run resumed: it only evaluated again
+        timing = f"{summary['seconds']:.1f} s: no step trained"
     if summary["eval_seconds"]:
         timing += f", evaluation {summary['eval_seconds']:.1f} s"
     return f"ganhub: {state} at step {summary['steps']} ({timing}); outputs in {summary['run_dir']}"
@@ -412,6 +414,9 @@ def summary_rows(summary: Mapping[str, Any], tensorboard: bool) -> list[tuple[st
     rows = [("run dir", run_dir)]
     steps = summary["steps_this_session"]
     speed = f"{steps:,} steps in {summary['train_seconds']:.1f} s ({summary['steps_per_s']:.1f} steps/s)"
+    if not steps:
+        reached = "" if summary["stopped_early"] else " (the run had reached trainer.steps)"
+        speed = f"no step this session{reached}"
     rows.append(("training", speed))
     rows.append(("evaluation", f"{summary['eval_seconds']:.1f} s"))
     saving = summary["sample_seconds"] + summary["checkpoint_seconds"]

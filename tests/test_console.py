@@ -198,3 +198,14 @@ def test_a_run_piped_into_head_trains_to_the_end(workdir: Path) -> None:
     assert proc.returncode == 0, err
     assert "the output's reader closed it" in err and "Traceback" not in err
     assert (workdir / "runs" / "piped" / "checkpoints" / "step_0000300").is_dir()
+
+
+def test_a_finished_run_resumed_says_it_trained_no_step(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """It printed "resuming at step 4 of 4" and "0 steps in 0.0 s (0.0 steps/s)"."""
+    assert cli("run", *SHOWN, "name=f")[0] == 0
+    code, out, err = cli("run", "resume=runs/f", "trainer.progress=true")
+    assert code == 0, err
+    assert "resuming at step 4 of 4: reached, raise trainer.steps to train on" in out + err
+    assert re.search(r"done at step 4 \([\d.]+ s: no step trained\)", out + err)
+    assert "no step this session (the run had reached trainer.steps)" in out + err
+    assert "steps/s" not in out + err

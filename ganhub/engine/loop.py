@@ -471,7 +471,8 @@ def describe_run(run: Run) -> tuple[str, list[tuple[str, str]]]:
     t = config.trainer
     steps = f"{t.steps:,} steps, batch {t.batch_size}"
     if run.step:
-        steps = f"resuming at step {run.step:,} of {t.steps:,}, batch {t.batch_size}"
+        done = ": reached, raise trainer.steps to train on" if run.step >= t.steps else ""
+        steps = f"resuming at step {run.step:,} of {t.steps:,}{done}, batch {t.batch_size}"
     rows.append(("training", steps))
     if run.step and run.resumed_steps not in (None, t.steps):
         rows.append(("note", f"trainer.steps was {run.resumed_steps:,}: an lr_schedule "
