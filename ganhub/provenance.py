@@ -13,6 +13,7 @@ from ganhub.plugin_switch import DISABLE_ENV
 
 REQUIRES_FILE = "requires.json"  # which plugins and distributions a run directory needs
 
+CONDITIONER_KEYS = ("generator", "discriminator")  # condition.* keys that name a conditioner
 _DIST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -24,7 +25,7 @@ def require_installed(
 ) -> None:
     """Raise a one-line error naming the first plugin part a saved run needs and lacks (`hub`:
     a `ganhub.plugins.Hub`, untyped here so that the engine can import this module): its
-    domain, loss and tricks (config.yaml), and the loggers it wrote to and metrics it
+    domain, loss, tricks and conditioners (config.yaml), and the loggers it wrote to and metrics it
     evaluated (requires.json) that the command will use: `used` maps "loggers" and "metrics"
     to those names (None: every one the run listed; a registry not in `used`: none, as for
     sampling, which needs neither).
@@ -34,6 +35,10 @@ def require_installed(
     """
     wanted = [("domain", "domains", saved.get("plugin")), ("loss", "losses", saved.get("loss"))]
     wanted += [("trick", "tricks", name) for name in _listed(saved.get("tricks"))]
+    # the conditioning mechanisms config.yaml names (a plugin's: the model is built from it)
+    condition = saved.get("condition")
+    if isinstance(condition, Mapping):
+        wanted += [("conditioner", "conditioners", condition.get(k)) for k in CONDITIONER_KEYS]
     # the loggers and metrics a run used, as its requires.json lists them (metrics: absent
     # before runs kept them; an exported folder's lists neither)
     requires = _read(run_dir / REQUIRES_FILE)

@@ -338,3 +338,39 @@ def test_ganhub_plugins_lists_the_hooks_of_each_plugin(
         ) in out
     finally:
         reset_hub()
+
+
+def test_a_run_names_the_package_of_a_conditioner_it_used_that_is_missing(workdir: Path) -> None:
+    """A run built with a plugin's conditioning mechanism, opened without that plugin, was
+    refused as a config mistake whose advice (`condition.generator=cbn`) builds another
+    network than the saved weights: it names the pip line, as for a missing loss."""
+    from torch import nn
+
+    from ganhub.conditioning import Condition, Conditioner
+    from ganhub.conditioning.nets import ConcatLabels
+
+    from .conftest import TINY_DCGAN
+
+    class WideConcat(Conditioner):
+        name = "spiral_wide"
+        side = "generator"
+
+        def inputs(self, labels: Any, embed_dim: int) -> int:
+            return 4 * embed_dim
+
+        def wrap(self, net: nn.Module, condition: Condition) -> nn.Module:
+            return ConcatLabels(net, condition.labels, 4 * condition.embed_dim)
+
+    hub = _packaged("ganhub-spiral", conditioners=("spiral_wide", WideConcat()))
+    keys = [*TINY_DCGAN, "model.conditional=true", "condition.generator=spiral_wide", "name=w"]
+    ganhub.train([*keys, "trainer.steps=1"], hub=hub)
+    run = workdir / "runs" / "w"
+    wanted = (
+        f"run '{run}' uses conditioner 'spiral_wide', which no installed plugin provides; it "
+        "came from the distribution 'ganhub-spiral': pip install 'ganhub-spiral==0.1.0'"
+    )
+    with pytest.raises(PluginError, match=f"^{re.escape(wanted)}$"):
+        ganhub.load(run, hub=Hub.discover())
+    with pytest.raises(PluginError, match=f"^{re.escape(wanted)}$"):
+        ganhub.train([f"resume={run}", "trainer.steps=2"], hub=Hub.discover())
+    assert ganhub.load(run, hub=hub).step == 1
