@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from ganhub.config.overrides import deep_merge, expand_shorthands, set_dotted
+from ganhub.errors import ConfigError
 
 if TYPE_CHECKING:
     from ganhub.config.schema import RunConfig
@@ -53,10 +54,13 @@ def rederived(
     """The derived defaults that the user's keys change, as a layer between `saved` and `user`."""
     if not any(key not in ("plugin", "resume") for key in user):
         return {}
-    then = deep_merge(
-        section_defaults(base), expand_shorthands(domain.defaults_for(dict(saved)), base)
+    derived_then, now = (
+        _derived(domain, base, saved),
+        _derived(domain, base, deep_merge(saved, user)),
     )
-    now = expand_shorthands(domain.defaults_for(deep_merge(saved, user)), base)
+    if derived_then is None or now is None:
+        return {}
+    then = deep_merge(section_defaults(base), derived_then)
     layer: dict[str, Any] = {}
     bound = {*BOUND_TO_WEIGHTS, *kept_on_resume(base)}
     for path, value in _leaves(now):
@@ -83,7 +87,9 @@ def no_longer_derived(
     # derived only where the half-life is)
     chosen: dict[str, Any] = dict(saved)
     for _ in range(2):
-        then = expand_shorthands(domain.defaults_for(chosen), base)
+        then = _derived(domain, base, chosen)
+        if then is None:
+            return dict(saved)
         derived = [
             path
             for path, value in _leaves(then)
@@ -92,7 +98,9 @@ def no_longer_derived(
         chosen = copy.deepcopy(dict(saved))
         for path in derived:
             _drop(chosen, path)
-    now = expand_shorthands(domain.defaults_for(deep_merge(chosen, user)), base)
+    now = _derived(domain, base, deep_merge(chosen, user))
+    if now is None:
+        return dict(saved)
     kept = copy.deepcopy(dict(saved))
     for path in derived:
         if value_at(now, path) is ABSENT and value_at(user, path) is ABSENT:
@@ -123,9 +131,10 @@ def derived_afresh(
     keys with the command's defaults) and the `user`'s keys. The `KEPT_ON_RESUME` keys that
     `source` derived, and the user does not give, derived again for the new run (a layer);
     a value `source` did not derive (set by hand) stays."""
-    then = deep_merge(
-        section_defaults(base), expand_shorthands(domain.defaults_for(dict(source)), base)
-    )
+    derived_then = _derived(domain, base, source)
+    if derived_then is None:
+        return {}
+    then = deep_merge(section_defaults(base), derived_then)
     chosen = deep_merge(layer, user)
     redo = []
     for key in kept_on_resume(base):
@@ -134,13 +143,29 @@ def derived_afresh(
         if was is not ABSENT and was == value_at(then, path) and value_at(user, path) is ABSENT:
             redo.append(path)
             _drop(chosen, path)
-    now = deep_merge(section_defaults(base), expand_shorthands(domain.defaults_for(chosen), base))
+    derived_now = _derived(domain, base, chosen)
+    if derived_now is None:
+        return {}
+    now = deep_merge(section_defaults(base), derived_now)
     out: dict[str, Any] = {}
     for path in redo:
         value = value_at(now, path)
         if value is not ABSENT:
             set_dotted(out, path, value)
     return out
+
+
+def _derived(
+    domain: Domain, base: type[RunConfig], chosen: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """What `domain.defaults_for` derives from a saved config's keys, or None where it refuses
+    them together: a saved config holds derived values beside the keys they came from
+    (cyclegan's trainer.steps beside the epochs it was counted from, which a fresh run refuses
+    as two run lengths), and then nothing is derived again (the saved values stand)."""
+    try:
+        return expand_shorthands(domain.defaults_for(dict(chosen)), base)
+    except ConfigError:
+        return None
 
 
 def _drop(tree: dict[str, Any], path: list[str]) -> None:

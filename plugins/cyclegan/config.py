@@ -356,7 +356,9 @@ def choice_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
       else 0.5 (a start given as well must agree: the config's validator checks it).
 
     Values of the wrong type are left alone here: validation reports them with their key.
-    A saved config (resume, `ganhub.load`) never comes here, so reopening a run scans nothing.
+    A saved config comes here only with keys typed on it (`ganhub.config.rederive`), where
+    the refusal of steps beside epochs means that nothing is derived again; reopening a run
+    as it is (`resume=RUN`, `ganhub.load`) scans nothing.
     """
     out: dict[str, Any] = {"eval": {"n_samples": scorable(chosen)}}
     if chosen.get("task") == "paired":

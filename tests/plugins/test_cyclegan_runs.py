@@ -250,6 +250,21 @@ def test_a_saved_config_is_not_derived_again(workdir: Path) -> None:
     assert Translator(run_dir)(x, "BtoA").shape == (1, 3, 16, 16)
 
 
+def test_a_run_counted_in_epochs_takes_keys_on_resume_eval_and_sample(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """Every key=value on a run set in epochs was refused as "trainer.steps=4 and epochs=0.4
+    ... both set the run length": the saved config holds both, and deriving defaults from it
+    raised. The saved values stand; trainer.steps lengthens it, as documented."""
+    root = _unaligned(workdir / "data")
+    args = [*TINY_NO_STEPS, f"data.path={root}", "data.load_size=18", "trainer.batch_size=1"]
+    run = Path(ganhub.train([*args, "epochs=0.4", "epochs_decay=0.4", "name=e"])["run_dir"])
+    assert ganhub.train([f"resume={run}", "trainer.steps=6"])["steps"] == 6
+    moved = root.rename(workdir / "moved")
+    code, _, err = cli("sample", str(run), f"data.path={moved}", "--n", "2")
+    assert code == 0, err
+    summary = ganhub.train([f"resume={run}", "trainer.steps=7", f"data.path={moved}"])
+    assert summary["steps"] == 7
+
+
 # -- sample(n): exactly n translations, however few test inputs ----------------------------------
 
 
