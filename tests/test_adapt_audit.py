@@ -195,3 +195,17 @@ def test_adapt_leaves_feature_metrics_out_when_rotnet_cannot_train(workdir: Path
             run.preflight()  # before the start banner, as before
     finally:
         run.close()
+
+
+def test_init_from_names_the_class_names_that_size_the_label_embedding(workdir: Path) -> None:
+    """A conditional source of 3 classes adapted with 4 class names: the hint named only
+    data.path, not condition.classes, the key that sized the embedding."""
+    for root, classes in (("three", "abc"), ("four", "abcd")):
+        for name in classes:
+            _folder(workdir / root / name, 4, "RGB")
+    keys = [*TINY_DCGAN, "data=folder", "model.conditional=true", "trainer.batch_size=4"]
+    source = Path(ganhub.train([*keys, "data.path=three", "eval.metrics=[]", "name=c3"])["run_dir"])
+    config = adapt_config(source, ["data.path=four", "condition.classes=[a,b,c,d]"])
+    with pytest.raises(ConfigError) as e:
+        make_run(config)
+    assert "condition.classes=[a, b, c, d] ([a, b, c] there)" in str(e.value)

@@ -205,13 +205,14 @@ def initialise_from(system: GANSystem, source: Path, warn: Callable[[str], None]
 
 
 # the sections of a config whose keys size the networks (the data's channels, sizes, classes)
-_SIZING = ("model", "data")
+_SIZING = ("model", "data", "condition")
 
 
 def _settings_hint(source: Path, config: Mapping[str, Any]) -> str:
-    """What to change when the source's weights do not fit: the model and data keys whose
-    values differ between the source's config.yaml and this run's config, or, when none
-    does (an export, an edited file), the source's model settings."""
+    """What to change when the source's weights do not fit: the model, data and condition keys
+    (a conditional run's class names size its label embedding) whose values differ between
+    the source's config.yaml and this run's config, or, when none does (an export, an edited
+    file), the source's model settings."""
     theirs = saved_config(source)
     if theirs is None:
         return "give this run the source run's model settings"
@@ -235,6 +236,8 @@ def _value(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return str(value).lower()
+    if isinstance(value, list):  # class names as typed: [a, b], not ['a', 'b']
+        return one_line("[" + ", ".join(_value(v) for v in value) + "]", 40)
     return one_line(value, 40)
 
 
