@@ -13,9 +13,10 @@ import torch
 from PIL import Image
 
 import ganhub.metrics
+from ganhub.errors import ConfigError
 from ganhub.metrics import Evaluation, features, store
 
-from .conftest import TINY_DCGAN
+from .conftest import TINY_DCGAN, TINY_TOY
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -206,3 +207,17 @@ def test_eval_keeps_the_earlier_scores_of_other_metrics(
     assert code == 0 and "earlier scores of ssim_diversity (step 2) were replaced" in out
     saved = json.loads((workdir / "runs/d/eval.json").read_text())
     assert "ssim" not in saved["results"] and saved["metrics"] == ["fid"]
+
+
+def test_a_named_metric_that_cannot_score_the_run_is_refused_before_training(
+    workdir: Path,
+) -> None:
+    """`eval.metrics=[mode_coverage_2d,digit_modes]` on toy2d trained to the end and then
+    left digit_modes out with a warning: the run is refused before its directory exists,
+    naming the metric and what it applies to (one sentence of its supports() docstring)."""
+    with pytest.raises(ConfigError) as e:
+        ganhub.train([*TINY_TOY, "eval.metrics=[mode_coverage_2d,digit_modes]", "name=m"])
+    message = str(e.value)
+    assert message.startswith("eval.metrics: digit_modes cannot score this run (")
+    assert "they apply to: digit_modes: Image systems that declare MNIST digits" in message
+    assert "\n" not in message and not (workdir / "runs" / "m").exists()

@@ -46,7 +46,13 @@ from ganhub.errors import (
     unknown_choice,
 )
 from ganhub.interrupts import OutputsStopped
-from ganhub.metrics import Metric, check_metrics, evaluate, unused_inception_settings
+from ganhub.metrics import (
+    Metric,
+    check_metrics,
+    evaluate,
+    refuse_inapplicable,
+    unused_inception_settings,
+)
 from ganhub.plugin_guard import GuardedLogger, Owners, hook_plugins
 from ganhub.provenance import REQUIRES_FILE
 from ganhub.tricks import HOOK_POINTS, unconstrained_critic
@@ -314,6 +320,8 @@ class Run:
         start.check_batch_size(self.data, self.config.trainer.batch_size, self.dist.world)
         notes = []
         if self.dist.is_main:
+            if self.config.eval.metrics is not None:  # named by the user: all must apply
+                refuse_inapplicable(self.system, self.metrics())
             check_metrics(self.system, self.metrics())
             notes = [*self.parts.notes, *unused_inception_settings(self.system, self.metrics())]
         found = self.system.before_training()

@@ -230,9 +230,11 @@ def checked_values(name: str, values: Any) -> dict[str, float]:
 
 
 def applies_to(metric: Metric) -> str:
-    """What a metric applies to, from the first line of its `supports` docstring."""
-    doc = (type(metric).supports.__doc__ or "").strip().splitlines()
-    return doc[0].rstrip(".") if doc else "systems its supports() accepts"
+    """What a metric applies to: the first sentence of its `supports` docstring (which may
+    run over several lines)."""
+    doc = " ".join((type(metric).supports.__doc__ or "").strip().split("\n\n")[0].split())
+    sentence = doc.split(". ")[0].rstrip(".")
+    return sentence or "systems its supports() accepts"
 
 
 def supported(metrics: Iterable[Metric], caps: Capabilities) -> list[Metric]:
@@ -354,6 +356,23 @@ def check_metrics(
         metric.check(system)
 
 
+def refuse_inapplicable(system: GANSystem, metrics: Sequence[Metric]) -> None:
+    """Metrics the user named (eval.metrics) that do not apply to the run, refused before
+    training: they were left out with a warning at the run's first evaluation."""
+    caps = system.capabilities()
+    usable = supported(metrics, caps)
+    left = [m for m in metrics if m not in usable]
+    if not left:
+        return
+    needs = "; ".join(f"{m.name}: {applies_to(m)}" for m in left)
+    defaults = ", ".join(system.default_metrics()) or "none"
+    raise ConfigError(
+        f"eval.metrics: {', '.join(m.name for m in left)} cannot score this run "
+        f"({caps.summary()}); they apply to: {needs}. Leave them out of eval.metrics (the "
+        f"domain's defaults: {defaults}; ganhub list metrics)"
+    )
+
+
 def extractor_names(cfg: EvalConfig, caps: Capabilities) -> list[str]:
     """eval.features, else the system's declared default features, else ['inception']."""
     if cfg.features is not None:
@@ -421,6 +440,7 @@ __all__ = [
     "check_sample_count",
     "direction_of",
     "evaluate",
+    "refuse_inapplicable",
     "refuse_shared_keys",
     "reported_by",
     "singular_covariance",
