@@ -49,7 +49,8 @@ ADAPT_DEFAULTS: tuple[tuple[str, str, str], ...] = (
     (
         "eval.metrics",
         "RUN's, with fid (intra_fid when conditional)",
-        "the domain's defaults when RUN set none",
+        "the domain's defaults when RUN set none or [] (evaluation off while it trained); "
+        "eval.metrics=[] here switches it off",
     ),
     ("eval.n_samples", "1000", "samples per evaluation"),
     ("out_dir", "RUN's parent folder", "the adapted run lands next to RUN"),
