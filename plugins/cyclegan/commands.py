@@ -24,6 +24,9 @@ from ganhub.clikit import HELP, RUN_DIR, deprecated_alias, domain_group
 @click.option("--keep-size", is_flag=True,
               help="Translate each image at its own size, each side rounded to the generator's "
                    "step (the original's --preprocess none); one image at a time.")  # fmt: skip
+@click.option("--force", is_flag=True,
+              help="Replace PNGs already in --out (without it such a file is refused, by name, "
+                   "before anything is translated).")  # fmt: skip
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
               help="Images translated at once.")  # fmt: skip
@@ -34,6 +37,7 @@ def translate_command(
     out: Path | None,
     size: int | None,
     keep_size: bool,
+    force: bool,
     device: str,
     batch_size: int,
 ) -> None:
@@ -43,12 +47,15 @@ def translate_command(
     ganhub cyclegan translate RUN_DIR --input DIR_OR_FILE [--direction AtoB|BtoA] [--out DIR]
     Writes one PNG per input image (same name, sub-folders kept), at --size or the run's
     model.image_size, or with --keep-size at the image's own size (photos stay unsquashed).
+    All or none: the PNGs are written to a hidden folder next to --out and moved into place
+    only once every image is translated (an unreadable image leaves --out as it was). A PNG
+    already in --out is refused unless --force.
     """
     from ganhub_cyclegan.translation import translate
 
     paths = translate(
         run_dir, inputs, direction, out, device=device, size=size, batch_size=batch_size,
-        keep_size=keep_size,
+        keep_size=keep_size, force=force,
     )  # fmt: skip
     where = out if out is not None else run_dir / f"translated_{direction}"
     click.echo(f"ganhub: wrote {len(paths)} translated image(s) to {where}")

@@ -19,6 +19,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeGuard
 
+from ganhub_cyclegan.sizes import (
+    patch_output_size,
+    unet_depth_note,
+    unet_dropout_levels,
+    unet_max_downs,
+)
 from pydantic import Field, field_validator, model_validator
 
 from ganhub.config.schema import RunConfig, Section, TrainerConfig, expand_path_text
@@ -44,28 +50,6 @@ TRAINER_DEFAULTS: dict[str, Any] = {
     "sample_every": 200,
     "checkpoint_every": 200,
 }
-
-
-def patch_output_size(size: int, n_layers: int) -> int:
-    """Side of the PatchGAN's logit map for a `size` x `size` input (< 1: the input is too small)."""
-    for _ in range(n_layers):
-        size = (size + 2 - 4) // 2 + 1
-    return size - 2  # two stride-1 4x4 convs with padding 1 each remove one pixel
-
-
-def unet_dropout_levels(downs: int) -> int:
-    """U-Net levels that get dropout: those deeper than the fourth but the innermost, as the
-    original's `unet_256` (3 of 8) and `unet_128` (2 of 7); none below 6 halvings (64 px)."""
-    return max(0, downs - 5)
-
-
-def unet_max_downs(size: int, limit: int = 8) -> int:
-    """The most U-Net halvings `size` allows (it must stay divisible by 2 at every level)."""
-    n = 0
-    while n < limit and size % 2 == 0 and size > 1:
-        size //= 2
-        n += 1
-    return n
 
 
 class CycleGANData(Section):
@@ -370,8 +354,9 @@ def choice_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
         if steps is not None:
             raise ConfigError(
                 f"trainer.steps={steps} and epochs={epochs} epochs_decay={decay} both set the run "
-                "length (one may come from the preset); give one of them, e.g. epochs=null "
-                "epochs_decay=null to count in steps"
+                "length; give one: epochs=null epochs_decay=null to count in steps, or leave "
+                "out trainer.steps and any preset that sets it (e.g. preset=tiny; "
+                "trainer.steps=null does not unset it)"
             )
         per_epoch = steps_per_epoch(chosen)
         if per_epoch is not None:
@@ -419,11 +404,21 @@ def dropout_note(config: CycleGANConfig) -> str:
     """Why a U-Net with dropout on holds no dropout layer ("" when it holds one or is off)."""
     if not config.use_dropout() or config.dropout_placed():
         return ""
+    levels, size = config.unet_levels(), config.model.image_size
     return (
-        f"the {config.unet_levels()}-level U-Net ({config.model.image_size} px) holds no dropout "
-        "layer: the original places dropout 0.5 in the levels deeper than the fourth but the "
-        "innermost, which needs 6 or more levels (model.image_size >= 64, model.unet_downs >= 6)"
+        f"the {levels}-level U-Net ({size} px) holds no dropout layer: the original places "
+        "dropout 0.5 in the levels deeper than the fourth but the innermost, which needs 6 or "
+        "more levels: model.image_size a multiple of 64 (64, 128, 192, 256, ...), each level "
+        "halving it exactly, and model.unet_downs unset or >= 6"
     )
+
+
+def depth_note(config: CycleGANConfig) -> str:
+    """A line when model.image_size gives the U-Net (its depth not given) fewer levels than a
+    size near it would ("" otherwise): 100 px halves evenly twice, 64 or 128 px 6 or 7 times."""
+    if config.generator_kind() != "unet" or config.model.unet_downs is not None:
+        return ""
+    return unet_depth_note(config.model.image_size)
 
 
 def check(config: CycleGANConfig) -> list[str]:

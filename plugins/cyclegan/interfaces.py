@@ -4,12 +4,13 @@ Metrics and commands written against these names work for any system that declar
 third-party translator included); they read the declaration, never a system's class. Each
 name promises the methods below. This module imports no torch.
 
-translate    `translate(images, direction="AtoB", use_ema=True) -> Tensor`: images
+translate    `translate(images, direction="AtoB", use_ema=True, *, seed=0) -> Tensor`: images
              (N, C, H, W) in [-1, 1] translated without gradients, float, on the system's
              device, each image independently of the others in the call and the same on every
-             call (ganhub's systems: in eval mode, or as pix2pix's paper with dropout drawn
-             from a fixed seed, per `model.inference`); `directions` lists the directions it
-             learned ("AtoB" is the input -> target direction; a CycleGAN also has "BtoA").
+             call with the same seed (ganhub's systems: in eval mode, or as pix2pix's paper
+             with dropout drawn from `seed`, per `model.inference`; metrics pass their seed);
+             `directions` lists the directions it learned ("AtoB" is the input -> target
+             direction; a CycleGAN also has "BtoA").
              Any other direction is a ValueError.
 cycle        both "AtoB" and "BtoA", trained as each other's inverse (cycle consistency), so
              a round trip A -> B -> A should give A back.
@@ -48,8 +49,11 @@ class Translating(Protocol):
         """Where the system's weights are."""
         ...
 
-    def translate(self, images: Tensor, direction: str = "AtoB", use_ema: bool = True) -> Tensor:
-        """Translate images in one of `directions`."""
+    def translate(
+        self, images: Tensor, direction: str = "AtoB", use_ema: bool = True, *, seed: int = 0
+    ) -> Tensor:
+        """Translate images in one of `directions` (`seed`: the dropout draws of
+        model.inference=paper)."""
         ...
 
 

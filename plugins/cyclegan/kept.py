@@ -4,10 +4,11 @@ A translator's `sample(n)` and sample grids translate real inputs, not noise. A 
 `data.path` picks a few of them once before step one (`DomainData.eval_images`: the first
 test files, else training files, in listed order, at the model's size) and holds them as two
 uint8 buffers of the system, `sample_inputs.A` and `sample_inputs.B`: every checkpoint
-carries them, and `ganhub export` does too (the system's `export_spec` names them as the
-role `sample_inputs`). `sample`, `ganhub sample` and `write_samples` always draw from them
-when they are there, so a run, its export and a copy on another machine give the same
-samples, with or without the data folder. Metrics never read them: they read the data.
+carries them. `ganhub export` does not: they are the user's own images and an export is made
+for sharing (its `export_spec` names the generators only; a folder run declares
+`samples_from_data`). `sample`, `ganhub sample` and `write_samples` always draw from them
+when they are there, so a run and a copy of it on another machine give the same samples,
+with or without the data folder. Metrics never read them: they read the data.
 
 The embedded digits need no folder and keep nothing; nor did runs saved before this (their
 sampling reads the folder, as it did). A loaded buffer is untrusted: it must be uint8

@@ -98,7 +98,7 @@ class TranslationPSNRSSIM(Metric):
         for name, source, target in (("AtoB", a, b), ("BtoA", b, a)):
             if name not in translator.directions:
                 continue
-            fake = translator.translate(source, name)
+            fake = translator.translate(source, name, seed=seed)
             out[f"psnr_{name}"] = float(psnr(fake, target).mean())
             out[f"ssim_{name}"] = float(ssim(_unit(fake), _unit(target), 1.0).mean())
             out[f"psnr_identity_{name}"] = float(psnr(source, target).mean())
@@ -129,8 +129,8 @@ class CycleL1(Metric):
         """Both round trips on the first `n_samples` held-out images."""
         translator = cast(PairedEval, system)
         a, b = _pairs(translator, n_samples)
-        rec_a = translator.translate(translator.translate(a, "AtoB"), "BtoA")
-        rec_b = translator.translate(translator.translate(b, "BtoA"), "AtoB")
+        rec_a = translator.translate(translator.translate(a, "AtoB", seed=seed), "BtoA", seed=seed)
+        rec_b = translator.translate(translator.translate(b, "BtoA", seed=seed), "AtoB", seed=seed)
         return {
             "cycle_l1_A": float((rec_a - a).abs().mean()),
             "cycle_l1_B": float((rec_b - b).abs().mean()),
@@ -197,7 +197,9 @@ class TranslationFD(Metric):
             if name not in translator.directions:
                 continue
             chunks = images[source].split(TRANSLATE_CHUNK)
-            fake = torch.cat([translator.translate(x, name).float().cpu() for x in chunks])
+            fake = torch.cat(
+                [translator.translate(x, name, seed=seed).float().cpu() for x in chunks]
+            )
             fd = frechet_distance(gaussian_stats(extractor(fake)["features"]), stats[target])
             out[f"fd_rotnet_{name}"] = fd
             translated.append(len(fake))

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
-from ganhub_cyclegan.config import CycleGANConfig, dropout_note
+from ganhub_cyclegan.config import CycleGANConfig, depth_note, dropout_note
 from ganhub_cyclegan.data import DomainData
 from ganhub_cyclegan.interfaces import CYCLE, DIRECTIONS, DOMAIN_EVAL, PAIRED_EVAL, TRANSLATE
 from ganhub_cyclegan.kept import KeptInputs, kept_count
@@ -191,10 +191,11 @@ class TranslationMixin:
         """Read and keep the inputs the sample grids show (test/ or val/ files, else training
         ones) before step one, so checkpoints and exports carry them (`kept.py`); picked anew
         on resume. A file there that cannot be read stops the run here, not at its first sample
-        step after training up to it."""
+        step after training up to it. A note when model.image_size leaves the U-Net shallow."""
         if self.config.data.path is not None:
             self.keep_sample_inputs()
-        return []
+        note = depth_note(self.config)
+        return [f"ganhub: note: {note}"] if note else []
 
     def keep_sample_inputs(self) -> None:
         """Keep the first `kept_count` A and B inputs of the folder (the grids' test/ or val/

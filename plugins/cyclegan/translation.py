@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
@@ -54,7 +56,7 @@ class Translator:
                 else ""
             )
             raise UsageError(
-                f"--direction {direction}: choose {' or '.join(self.directions)}{hint}"
+                f"direction '{direction}': choose {' or '.join(self.directions)}{hint}"
             )
 
     def check_size(self, size: int) -> None:
@@ -99,9 +101,12 @@ class Translator:
     def translate_files(
         self, inputs: Sequence[Path], out: Path, direction: str = "AtoB", size: int | None = None,
         root: Path | None = None, batch_size: int = 16, keep_size: bool = False,
+        force: bool = False,
     ) -> list[Path]:  # fmt: skip
-        """Translate image files into PNGs under `out` (paths relative to `root` kept); atomic
-        writes. `keep_size`: each image at its own size (see `own_size`), one at a time."""
+        """Translate image files into PNGs under `out` (paths relative to `root` kept), all or
+        none: each PNG is written into a hidden folder next to `out` and moved into place only
+        once every input is translated. A PNG already in `out` is refused unless `force`.
+        `keep_size`: each image at its own size (see `own_size`), one at a time."""
         self.check_direction(direction)
         if keep_size and size is not None:
             raise UsageError(
@@ -127,48 +132,70 @@ class Translator:
             targets[out / name] = f
             if (out / name).resolve() == f.resolve():
                 raise UsageError(f"--out {out} would replace the input '{f}'; give another folder")
-        written: list[Path] = []
+        replaced = [t for t in targets if os.path.lexists(t)]
+        if replaced and not force:
+            more = f" (and {len(replaced) - 1} more)" if len(replaced) > 1 else ""
+            raise UsageError(
+                f"--out {out} already holds '{replaced[0]}'{more}: give --force (Python: "
+                "force=True) to replace them, or another folder"
+            )
         pairs = list(targets.items())
-        fresh = _new_paths(out, list(targets))  # what a failure half-way removes again
+        staged, created = _staging(out)  # every PNG is written there first
         try:
-            if keep_size:  # sizes differ: no batches
-                step, least = self.config.size_step(), self.config.size_min()
-                for target, f in pairs:
-                    image = own_size(read_image(f, self.config.data.channels), step, least)
-                    written.append(write_png(self(image[None], direction)[0], target))
-                return written
-            for start in range(0, len(pairs), batch_size):
-                chunk = pairs[start : start + batch_size]
-                batch = torch.stack(
-                    [resize(read_image(f, self.config.data.channels), size) for _, f in chunk]
-                )
+            step, least = self.config.size_step(), self.config.size_min()
+            for start in range(0, len(pairs), 1 if keep_size else batch_size):
+                chunk = pairs[start : start + (1 if keep_size else batch_size)]
+                if keep_size:  # sizes differ: no batches
+                    f = chunk[0][1]
+                    batch = own_size(read_image(f, self.config.data.channels), step, least)[None]
+                else:
+                    batch = torch.stack(
+                        [resize(read_image(f, self.config.data.channels), size) for _, f in chunk]
+                    )
                 for (target, _), image in zip(chunk, self(batch, direction, batch_size)):
-                    written.append(write_png(image, target))
-        except BaseException:  # an unreadable file, Ctrl-C: no half-translated --out left
-            _remove_new(fresh)
+                    write_png(image, staged / target.relative_to(out))
+            # every input translated: only now the PNGs move into place (each rename atomic)
+            for target, _ in pairs:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staged / target.relative_to(out), target)
+        except BaseException:  # an unreadable file, Ctrl-C: --out left as it was
+            shutil.rmtree(staged, ignore_errors=True)
+            _remove_new(created)
             raise
-        return written
+        shutil.rmtree(staged, ignore_errors=True)
+        return [target for target, _ in pairs]
 
 
-def _new_paths(out: Path, targets: list[Path]) -> list[Path]:
-    """The targets and folders (up to and including `out`) that do not exist yet, deepest
-    first: what translating them creates."""
-    new: set[Path] = {t for t in targets if not os.path.lexists(t)}
-    for target in targets:
-        folder = target.parent
-        while not os.path.lexists(folder):
-            new.add(folder)
-            if folder == out or folder.parent == folder:
-                break
-            folder = folder.parent
-    return sorted(new, key=lambda p: len(p.parts), reverse=True)
+def _staging(out: Path) -> tuple[Path, list[Path]]:
+    """A new hidden folder next to `out` (inside it where its parent is read-only, e.g. --out
+    ~), on the same file system so that moving out of it is a rename, and the folders making
+    it created (deepest first, for `_remove_new`)."""
+    for parent in (out.absolute().parent, out):
+        created = _missing(parent)
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            return Path(tempfile.mkdtemp(".partial", f".{out.name}.", parent)), created
+        except OSError:
+            _remove_new(created)
+            if parent == out:
+                raise
+    raise AssertionError("unreachable")
 
 
-def _remove_new(paths: list[Path]) -> None:
-    """Remove the files and (now empty) folders `_new_paths` listed, deepest first."""
-    for path in paths:  # absent (never written), or a folder holding something else: kept
+def _missing(folder: Path) -> list[Path]:
+    """`folder` and the folders above it that do not exist yet, deepest first."""
+    new: list[Path] = []
+    while not os.path.lexists(folder) and folder.parent != folder:
+        new.append(folder)
+        folder = folder.parent
+    return new
+
+
+def _remove_new(folders: list[Path]) -> None:
+    """Remove the folders `_missing` listed, deepest first, where they are empty."""
+    for folder in folders:  # a folder holding something else: kept
         with contextlib.suppress(OSError):
-            path.rmdir() if path.is_dir() and not path.is_symlink() else path.unlink()
+            folder.rmdir()
 
 
 def own_size(x: Tensor, step: int, least: int = 0) -> Tensor:
@@ -219,16 +246,20 @@ def translate(
     size: int | None = None,
     batch_size: int = 16,
     keep_size: bool = False,
+    force: bool = False,
 ) -> list[Path]:
     """Translate an image file or a folder with a trained run; returns the written PNG paths.
 
     `out` defaults to RUN_DIR/translated_<direction>; a folder's sub-folders are kept. Images
     are resized to `size` squared (default: the run's model.image_size), or with `keep_size`
     translated at their own size, each side rounded to a multiple of the generator's step.
+    The PNGs appear all or none; one already in `out` is refused unless `force`.
     """
     if direction not in DIRECTIONS:
         raise UsageError(f"direction '{direction}': choose AtoB or BtoA")
     files, root = input_files(Path(inputs))
     translator = Translator(run_dir, device)
     target = Path(out) if out is not None else Path(run_dir) / f"translated_{direction}"
-    return translator.translate_files(files, target, direction, size, root, batch_size, keep_size)
+    return translator.translate_files(
+        files, target, direction, size, root, batch_size, keep_size, force
+    )

@@ -29,7 +29,7 @@ def test_the_true_translation_scores_zero_and_the_inputs_do_not(workdir: Path) -
     metric = get_hub().metrics.get("translation_fd")
     system = make_run(resolve([*TINY, "task=paired"])).system
     untrained = metric.compute(system, n_samples=64, seed=0)
-    system.translate = lambda x, direction="AtoB", use_ema=True: restyle(x[:, :1])  # type: ignore[method-assign]
+    system.translate = lambda x, direction="AtoB", use_ema=True, seed=0: restyle(x[:, :1])  # type: ignore[method-assign]
     true = metric.compute(system, n_samples=64, seed=0)
     assert set(true) == {"fd_rotnet_AtoB", "fd_rotnet_identity", "n_A", "n_B", "n_samples"}
     assert true["fd_rotnet_identity"] == untrained["fd_rotnet_identity"] > 1
@@ -100,7 +100,11 @@ def test_translation_fd_translates_in_chunks(workdir: Path) -> None:
     whole = metric.compute(system, n_samples=40, seed=0)
     calls = []
     translate = system.translate
-    system.translate = lambda x, d="AtoB", u=True: calls.append(len(x)) or translate(x, d, u)  # type: ignore[method-assign]
+
+    def counted(x, d="AtoB", u=True, seed=0):  # type: ignore[no-untyped-def]
+        return calls.append(len(x)) or translate(x, d, u, seed=seed)
+
+    system.translate = counted  # type: ignore[method-assign]
     chunked = metric.compute(system, n_samples=40, seed=0)
     assert calls == [metrics.TRANSLATE_CHUNK] * 2 + [40 - 2 * metrics.TRANSLATE_CHUNK]
     assert chunked == pytest.approx(whole, rel=1e-6)
