@@ -7,8 +7,9 @@ generated and real features from each extractor in ``eval.features``; ``ssim_div
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Protocol, cast
 
 from ganhub.hookspecs import Register, hookimpl
 from ganhub.metrics import Directions, Metric
@@ -330,29 +331,43 @@ class SSIMDiversity(ImageMetric):
 
 # datasets whose images the local digit classifier reads (one digit per channel)
 DIGIT_DATASETS = ("digits", "stacked_digits", "mnist")
+# the named interface (`Capabilities.provides`) of a system that says which digits it trains on
+TRAINED_DIGITS = "trained_digits"
+
+
+class TrainedDigits(Protocol):
+    """'trained_digits': the digits a run trains on (some of them: `data.classes`, biased
+    shares), which `digit_modes` compares its samples with instead of all ten equally."""
+
+    def trained_digits(self) -> dict[int, float]:
+        """Each digit (0-9) the training data holds and its share of it (the shares sum to 1)."""
 
 
 class DigitModes(ImageMetric):
-    """MNIST classes (1 channel) or Stacked-MNIST modes (3 channels) and KL to uniform."""
+    """MNIST classes (1 channel) or Stacked-MNIST modes (3 channels) and KL to the digits the
+    run trains on (uniform over all ten, or what 'trained_digits' declares)."""
 
     name = "digit_modes"
     better: ClassVar[Directions] = {
         "digit_classes": "higher",
         "digit_kl": "lower",
+        "digit_other": "lower",
         "digit_confidence": "higher",
         "stacked_modes": "higher",
         "stacked_kl": "lower",
     }
 
     def supports(self, caps: Capabilities) -> bool:
-        """Image systems that declare MNIST digits (or Stacked MNIST) as their dataset."""
-        return super().supports(caps) and caps.dataset in DIGIT_DATASETS
+        """Image systems that declare MNIST digits (or Stacked MNIST) as their dataset, or the
+        digits they train on ('trained_digits': a conditional run on some of the digits)."""
+        digits = caps.dataset in DIGIT_DATASETS or caps.can(TRAINED_DIGITS)
+        return super().supports(caps) and digits
 
     def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
         """Classify each sample (each channel for Stacked MNIST) with the local digit classifier.
 
-        digits: a class counts as covered when it gets at least a tenth of its uniform share;
-        Stacked MNIST: a mode counts when any sample lands in it (the VEEGAN/PacGAN protocol).
+        digits: scored against the digits the run trains on (`digit_scores`); Stacked MNIST: a
+        mode counts when any sample lands in it (the VEEGAN/PacGAN protocol).
         """
         import torch
 
@@ -367,9 +382,12 @@ class DigitModes(ImageMetric):
             "n_samples": float(len(images)),
         }
         if labels.ndim == 1:
-            counts = torch.bincount(labels, minlength=10)
-            covered = counts >= 0.1 * len(labels) / 10
-            return {**out, "digit_classes": float(covered.sum()), "digit_kl": kl_to_uniform(counts)}
+            shares = torch.full((10,), 0.1, dtype=torch.float64)
+            if system.capabilities().can(TRAINED_DIGITS):
+                shares = torch.zeros(10, dtype=torch.float64)
+                for digit, share in cast("TrainedDigits", system).trained_digits().items():
+                    shares[digit] = share
+            return {**out, **digit_scores(torch.bincount(labels, minlength=10), shares)}
         modes = labels[:, 0] * 100 + labels[:, 1] * 10 + labels[:, 2]
         counts = torch.bincount(modes, minlength=1000)
         return {
@@ -377,6 +395,36 @@ class DigitModes(ImageMetric):
             "stacked_modes": float((counts > 0).sum()),
             "stacked_kl": kl_to_uniform(counts),
         }
+
+
+def digit_scores(counts: Tensor, shares: Tensor) -> dict[str, float]:
+    """digit_modes' scores of a histogram of classified samples (10 counts) against the shares
+    of the digits the run trains on (10 values summing to 1; 0: a digit it never saw).
+
+    digit_classes  the trained digits covered: those with a tenth of their share of the samples
+    digit_kl       KL(histogram of the samples on trained digits || shares) + ln(samples /
+                   samples on trained digits): a sample of another digit is an error, which
+                   costs what rejecting it would (0.01 for 1% of them, ln 2 for half; none on
+                   a trained digit: ln(2 n), as if half of one were); all ten digits trained
+                   equally: the KL to uniform, 0 to ln 10
+    digit_other    with fewer than ten digits trained: the share of samples of other digits
+    """
+    n = float(counts.sum())
+    trained = shares > 0
+    # a tenth of its share (1e-9: 0.1 * n * 0.1 is a hair above n / 100 in floats)
+    covered = (counts >= 0.1 * n * shares - 1e-9) & trained
+    out = {"digit_classes": float(covered.sum())}
+    on = counts[trained].double()
+    hit = float(on.sum())
+    if hit == 0:
+        out["digit_kl"] = math.log(2 * n)
+    else:
+        r, p = on / hit, shares[trained].double()
+        nz = r > 0
+        out["digit_kl"] = float((r[nz] * (r[nz] / p[nz]).log()).sum()) + math.log(n / hit)
+    if not bool(trained.all()):
+        out["digit_other"] = 1 - hit / n
+    return out
 
 
 BUILTIN_METRICS: tuple[Metric, ...] = (

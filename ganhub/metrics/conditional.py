@@ -247,7 +247,10 @@ class IntraFID(Metric):
             _real_labels(system, 1)
 
     def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
-        """Per class: FD of n_samples / classes samples against that class's real features."""
+        """Per class: FD of n_samples / classes samples against that class's real features.
+        The classes are those scored (two real images or more among those compared: a few-shot
+        run's held-out images hold its adapted classes only), so no sample is drawn for a
+        class that is left out."""
         import torch
 
         from ganhub.metrics.features import (
@@ -263,35 +266,39 @@ class IntraFID(Metric):
         assert spec is not None
         cfg = system.config.eval
         k = spec.combinations
-        per_class = math.ceil(n_samples / k)
+        reals = []  # per extractor: its key, real features and their classes, classes scored
+        for name in extractor_names(cfg, caps):
+            ex = get_extractor(name, cfg, system)
+            real = real_features(system, ex, cfg.n_real)["features"]
+            real_flat = flat_labels(_real_labels(system, len(real)), spec)
+            real_counts = torch.bincount(real_flat, minlength=k)
+            key = ex.key("intra_fid")
+            scored = _check_real_classes(key, real_counts, len(real), cfg.n_real)
+            reals.append((ex, key, real, real_flat, scored, int(real_counts[scored].min())))
+        drawn = sorted({c for *_, scored, _ in reals for c in scored}) or list(range(k))
+        per_class = math.ceil(n_samples / len(drawn))
         if per_class < INTRA_MIN_PER_CLASS:  # `evaluate` refuses it first, naming the key
             fewest, why = self.fewest_samples(caps)
             raise ConfigError(
                 f"n_samples={n_samples} is too few samples to score: intra_fid needs {fewest:,} "
                 f"({why})"
             )
-        asked = torch.arange(k).repeat_interleave(per_class)
+        flat = torch.tensor(drawn).repeat_interleave(per_class)
+        asked = flat
         if spec.factors > 1:  # combinations in factor order
             asked = torch.stack(
-                [(asked // math.prod(spec.sizes[i + 1 :])) % s for i, s in enumerate(spec.sizes)], 1
+                [(flat // math.prod(spec.sizes[i + 1 :])) % s for i, s in enumerate(spec.sizes)], 1
             )
         images = generate_for(system, asked, seed)
-        flat = flat_labels(asked, spec)
         out: dict[str, float] = {"n_samples": float(len(images))}
-        for name in extractor_names(cfg, caps):
-            ex = get_extractor(name, cfg, system)
-            real = real_features(system, ex, cfg.n_real)["features"]
-            real_flat = flat_labels(_real_labels(system, len(real)), spec)
+        classes = f"{len(drawn)} class" + ("es" if len(drawn) > 1 else "")
+        for ex, key, real, real_flat, scored, smallest in reals:
             fake = features_of(ex, images)["features"]
-            key = ex.key("intra_fid")
-            real_counts = torch.bincount(real_flat, minlength=k)
-            scored = _check_real_classes(key, real_counts, len(real), cfg.n_real)
             singular_covariance(
                 self.name, key, [
                     ("generated samples per class", per_class,
-                     f"n_samples {k * (fake.shape[1] + 1):,} for {k} classes"),
-                    ("real images in its smallest class", int(real_counts[scored].min()),
-                     "eval.n_real, or more data"),
+                     f"n_samples {len(drawn) * (fake.shape[1] + 1):,} for {classes}"),
+                    ("real images in its smallest class", smallest, "eval.n_real, or more data"),
                 ], int(fake.shape[1]),
             )  # fmt: skip
             distances = [

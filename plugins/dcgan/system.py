@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ganhub_dcgan.config import ARCH_SPACE, DCGANConfig
-from ganhub_dcgan.labels import digit_subset
+from ganhub_dcgan.labels import digit_subset, kept_digits
 from ganhub_dcgan.networks import Discriminator, Generator, dcgan_init
 from ganhub_dcgan.supernet import SuperDiscriminator, SuperGenerator
 
@@ -185,7 +185,8 @@ class DCGANSystem(SupernetPair, UnconditionalGAN[DCGANConfig]):
     def capabilities(self) -> Capabilities:
         """Images from noise; on digit data, the dataset's name and the digit features; on
         shapes, the shapes classifier's features; a conditional run's labels; the attribute
-        of shapes (the shape) and of biased digits (the digit group) for fairness tools."""
+        of shapes (the shape) and of biased digits (the digit group) for fairness tools; on
+        data=digits, the digits it trains on ('trained_digits', which digit_modes reads)."""
         cfg = self.config.data
         source, features = cfg.source, ("digits",) if self.digit_data else ()
         attribute = None
@@ -208,10 +209,26 @@ class DCGANSystem(SupernetPair, UnconditionalGAN[DCGANConfig]):
         )
 
     def _interfaces(self) -> frozenset[str]:
-        """A supernet says so; a single unconditional generator's z can be walked (interpret)."""
+        """A supernet says so; a single unconditional generator's z can be walked (interpret);
+        data=digits says which digits it trains on (`trained_digits`)."""
+        provides = {"trained_digits"} if self.config.data.source == "digits" else set()
         if self.config.model.supernet:
-            return frozenset({SUPERNET})
-        return frozenset() if self.label_spec is not None else frozenset({"latent_space"})
+            provides.add(SUPERNET)
+        elif self.label_spec is None:
+            provides.add("latent_space")
+        return frozenset(provides)
+
+    def trained_digits(self) -> dict[int, float]:
+        """data=digits ('trained_digits', read by digit_modes): each digit this run trains on
+        and its share of the training data: data.classes (few-shot runs too) equally; biased
+        digits their group's share of data.proportions, split equally among its digits; else
+        all ten equally. An adapted run trains on its own data.classes, not its source's."""
+        cfg = self.config.data
+        if cfg.proportions is not None:
+            groups = zip(cfg.digit_groups, cfg.proportions, strict=True)
+            return {int(d): share / len(group) for group, share in groups for d in group}
+        kept = kept_digits(self.config)
+        return {digit: 1 / len(kept) for digit in kept}
 
     def latent_space(self) -> LatentSpace | None:
         """z and the first layer that reads it (single unconditional generators; None for
@@ -244,7 +261,8 @@ class DCGANSystem(SupernetPair, UnconditionalGAN[DCGANConfig]):
         conditional runs add the accuracy of their samples' classes and the intra-class FD
         (folder data: the accuracy alone, as an unconditional folder run scores nothing by
         default: its FD runs Inception, minutes per evaluation on a CPU; some of the digits:
-        no digit_modes, and no accuracy with data.n_shots, whose classifier the shots train)."""
+        digit_modes only when asked, as its class metrics judge each digit it trains on, and no
+        accuracy with data.n_shots, whose classifier the shots train)."""
         base = ["digit_modes", "fid"] if self.digit_data else []
         if self.config.data.source == "shapes":
             base = ["fid"]
@@ -252,7 +270,7 @@ class DCGANSystem(SupernetPair, UnconditionalGAN[DCGANConfig]):
             return base
         if self.config.data.source == "folder":
             return [*base, "class_accuracy"]
-        if self.digit_classes is not None:  # some of the digits: no digit_modes (10 classes)
+        if self.digit_classes is not None:  # some of the digits: per class, not digit_modes
             # class_accuracy's classifier trains on the run's images: not on a few shots alone
             judged = self.config.data.n_shots is None
             return ["fid", *(["class_accuracy"] if judged else []), "intra_fid"]
