@@ -112,31 +112,35 @@ def save(
     tensors: dict[str, Tensor] = {}
     skeleton = flatten(state, tensors)  # before any file: a value it cannot hold leaves none
     tmp.mkdir()
-    weights = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model_state.items()}
-    with writing(final):  # a full disk is one line naming the checkpoint
-        meta = {"format": "pt", "step": str(step)}
-        save_file(weights, str(tmp / "model.safetensors"), metadata=meta)
-        save_file(tensors, str(tmp / "state.safetensors"))
-    (tmp / "state.json").write_text(json.dumps({"step": step, "state": skeleton}, indent=1))
-    # safetensors writes owner-only files: give them the umask's mode, as state.json has, so
-    # that others on a shared file system can load the run
-    mode = (tmp / "state.json").stat().st_mode & 0o777
-    for tensor_file in ("model.safetensors", "state.safetensors"):
-        (tmp / tensor_file).chmod(mode)
-    for f in tmp.iterdir():
-        _fsync(f)
-    aside = directory / f".{name}.replaced"
-    if final.exists():  # the same step again (a finished run resumed, a signal after a save)
-        try:
-            load(final)
-        except UsageError:  # damaged: move it aside; its older siblings stay loadable meanwhile
-            shutil.rmtree(aside, ignore_errors=True)
-            os.replace(final, aside)
-        else:  # it holds this step already: never remove a good checkpoint to rewrite it
-            shutil.rmtree(tmp)
-            write_text_atomic(directory / LATEST, name)
-            return final
-    os.replace(tmp, final)
+    try:
+        weights = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model_state.items()}
+        with writing(final):  # a full disk is one line naming the checkpoint
+            meta = {"format": "pt", "step": str(step)}
+            save_file(weights, str(tmp / "model.safetensors"), metadata=meta)
+            save_file(tensors, str(tmp / "state.safetensors"))
+        (tmp / "state.json").write_text(json.dumps({"step": step, "state": skeleton}, indent=1))
+        # safetensors writes owner-only files: give them the umask's mode, as state.json has, so
+        # that others on a shared file system can load the run
+        mode = (tmp / "state.json").stat().st_mode & 0o777
+        for tensor_file in ("model.safetensors", "state.safetensors"):
+            (tmp / tensor_file).chmod(mode)
+        for f in tmp.iterdir():
+            _fsync(f)
+        aside = directory / f".{name}.replaced"
+        if final.exists():  # the same step again (a finished run resumed, a signal after a save)
+            try:
+                load(final)
+            except UsageError:  # damaged: move it aside; its older siblings stay loadable meanwhile
+                shutil.rmtree(aside, ignore_errors=True)
+                os.replace(final, aside)
+            else:  # it holds this step already: never remove a good checkpoint to rewrite it
+                shutil.rmtree(tmp)
+                write_text_atomic(directory / LATEST, name)
+                return final
+        os.replace(tmp, final)
+    except BaseException:  # a full disk, Ctrl-C: no half-written folder left behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     shutil.rmtree(aside, ignore_errors=True)
     write_text_atomic(directory / LATEST, name)
     _prune(directory, keep, protect={name, *protect})

@@ -125,8 +125,14 @@ class RunDirectory:
                 with contextlib.suppress(OSError):
                     (self.path / FAILED_FILE).write_text(self.previous_failure, encoding="utf-8")
             return
-        line = (str(error).splitlines() or [type(error).__name__])[0]
-        record: dict[str, object] = {"step": step, "error": f"{type(error).__name__}: {line}"}
+        kind = type(error).__name__
+        lines = str(error).splitlines()
+        # a second Ctrl-C aborts (the first stops at a step): no message of its own
+        said = "aborted by a second Ctrl-C" if isinstance(error, KeyboardInterrupt) else kind
+        record: dict[str, object] = {
+            "step": step,
+            "error": f"{kind}: {lines[0]}" if lines else said,
+        }
         if peer is not None:
             record |= {"rank": peer[0], "error": f"rank {peer[0]}: {peer[1]}"}
         if steps is not None:
@@ -135,8 +141,9 @@ class RunDirectory:
         try:
             tmp.write_text(json.dumps(record))
             tmp.replace(self.path / FAILED_FILE)
-        except OSError:
-            pass  # the directory itself may be what failed (disk full, removed)
+        except OSError:  # the directory itself may be what failed (disk full, removed)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
 
     def close(self) -> None:
         """Release the lock."""

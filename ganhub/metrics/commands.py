@@ -347,7 +347,8 @@ def _num(v: float) -> str:
     "[default: RUN_DIR/report.html]",
 )
 def report_command(run_dir: Path, out: str | None) -> None:
-    """Write RUN_DIR/report.html (self-contained) with PNG plots in RUN_DIR/report/."""
+    """Write RUN_DIR/report.html (self-contained) with PNG plots in RUN_DIR/report/ (next to
+    an --out page, in PAGE-plots/, where RUN_DIR cannot be written)."""
     from ganhub.metrics.report import write_report
     from ganhub.metrics.store import page_destination
 

@@ -4,7 +4,8 @@ The page holds where the run stands (`report_status`: finished, stopped early, s
 training now), loss curves, discriminator diagnostics, gradient norms, sample diversity and
 collapse warnings, metric curves, a table of the other logged values (`report_values`), the
 sample grids of the run's current history over time and the final metrics table. Plots are
-written as PNGs into ``RUN_DIR/report/`` and embedded in the page as data URIs, so the page can
+written as PNGs into ``RUN_DIR/report/`` (next to the page, ``OUT-plots/``, for a run folder
+that cannot be written and `--out` elsewhere) and embedded in the page as data URIs, so the page can
 be mailed or archived alone; its captions name the PNGs relative to the page. A small script
 marks images that fail to decode, so a broken page is visible (and testable).
 
@@ -188,6 +189,10 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
     notes: list[str] = []
     records = read_metrics(run_dir, notes)
     plots_dir = run_dir / "report"
+    if out is not None and not os.access(run_dir, os.W_OK | os.X_OK):
+        # a run folder this user cannot write (a read-only or shared one): with --out
+        # elsewhere, the plots go next to the page
+        plots_dir = target.parent / f"{target.stem}-plots"
     if plots_dir.is_symlink() or (plots_dir.exists() and not plots_dir.is_dir()):
         raise UsageError(
             f"{shown_path(plots_dir)}: a link or a file, not a folder; remove it first"
@@ -199,7 +204,7 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
         page = _page(run_dir, config, records, scratch, notes, kept_at(plots_dir, target))
         written = store.write_bytes(target, page.encode("utf-8", "replace"))
         for png in sorted(scratch.iterdir()):
-            plots_dir.mkdir(exist_ok=True)
+            plots_dir.mkdir(parents=True, exist_ok=True)
             store.write_bytes(plots_dir / png.name, png.read_bytes())
         return written
     finally:

@@ -98,8 +98,22 @@ def check_output_file(path: Path) -> None:
             if not folder.is_dir():
                 raise UsageError(f"{shown} cannot be written: {one_line(folder, 200)} is a file")
             if not os.access(folder, os.W_OK | os.X_OK):
-                raise UsageError(f"{shown} cannot be written: no permission in {one_line(folder, 200)}")  # fmt: skip
+                where = one_line(folder, 200)
+                why = (
+                    f"{where} is on a read-only file system"
+                    if read_only(folder)
+                    else (f"no permission in {where}")
+                )
+                raise UsageError(f"{shown} cannot be written: {why}")
             return
+
+
+def read_only(folder: Path) -> bool:
+    """Whether `folder` is on a file system mounted read-only (False where it cannot tell)."""
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # no statvfs (Windows)
+        return False
 
 
 def _temporary(path: Path) -> Path:
@@ -177,6 +191,7 @@ __all__ = [
     "digest",
     "load_tensors",
     "page_destination",
+    "read_only",
     "save_tensors",
     "sha256_file",
     "write_bytes",

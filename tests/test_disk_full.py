@@ -1,0 +1,52 @@
+"""A full disk (or a second Ctrl-C) while ganhub writes a run's own files: nothing half-written
+is left behind, and failed.json says what stopped the run in words."""
+
+from __future__ import annotations
+
+import errno
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganhub.engine import checkpoint
+from ganhub.engine.rundir import FAILED_FILE, RunDirectory
+
+
+def _full(*args: object, **kwargs: object) -> None:
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_failed_json_that_cannot_be_written_leaves_no_temporary_file(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty .failed.json.tmp was left next to the checkpoints on a full disk."""
+    directory = RunDirectory.create(workdir / "runs", "r")
+    monkeypatch.setattr(Path, "replace", _full)
+    directory.fail(OSError(errno.ENOSPC, "No space left on device"), step=3, resumable=True)
+    assert sorted(p.name for p in directory.path.iterdir() if p.name != ".lock") == []
+
+
+def test_a_second_ctrl_c_is_recorded_in_words(workdir: Path) -> None:
+    """failed.json said "KeyboardInterrupt: KeyboardInterrupt" (an error without a message)."""
+    directory = RunDirectory.create(workdir / "runs", "r")
+    directory.fail(KeyboardInterrupt(), step=7, resumable=True)
+    record = json.loads((directory.path / FAILED_FILE).read_text())
+    assert record["error"] == "aborted by a second Ctrl-C" and record["step"] == 7
+    directory = RunDirectory.create(workdir / "runs", "s")
+    directory.fail(RuntimeError(), step=7, resumable=True)
+    assert json.loads((directory.path / FAILED_FILE).read_text())["error"] == "RuntimeError"
+
+
+def test_a_checkpoint_cut_short_by_a_full_disk_leaves_no_temporary_folder(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """checkpoints/.step_0000300.tmp stayed, and a resume failing the same way kept it."""
+    folder = workdir / "checkpoints"
+    weights = {"w": torch.ones(3)}
+    checkpoint.save(folder, 1, weights, {"step": 1}, keep=2)
+    monkeypatch.setattr(checkpoint, "save_file", _full)
+    with pytest.raises(Exception, match="No space left on device"):
+        checkpoint.save(folder, 2, weights, {"step": 2}, keep=2)
+    assert sorted(p.name for p in folder.iterdir()) == ["latest", "step_0000001"]
