@@ -32,8 +32,8 @@ GROUP_HELP = (
     type=float,
     help="Radius of the --at lesion, in voxels.",
 )
-@click.option("--image", "image_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Base image (NIfTI) to place the lesion in; default: a healthy phantom or the run's first image.")  # fmt: skip
+@click.option("--image", "image_path", type=click.Path(exists=True, path_type=Path),
+              help="Base image to place the lesion in (NIfTI file or DICOM series folder); default: a healthy phantom or the run's first image.")  # fmt: skip
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder [default: RUN_DIR/simulated].")  # fmt: skip
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")

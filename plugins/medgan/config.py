@@ -30,6 +30,20 @@ EVAL_DEFAULTS: dict[str, Any] = {"n_samples": 64}
 VOLUME_DEFAULTS: dict[str, Any] = {
     "trainer": TRAINER_DEFAULTS_3D, "model": {"image_size": 32}, "data": {"n_samples": 128},
 }  # fmt: skip
+# The domain's presets (MedGANDomain.presets).
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {  # seconds: a smoke configuration for tests and first tries
+        # 80 phantoms: the fewest the rotation net of the feature distance trains on
+        "data": {"n_samples": 80, "n_eval": 8},
+        "model": {"g_channels": 4, "d_channels": 4, "latent_dim": 8, "unet_depth": 3},
+        "trainer": {"steps": 4, "batch_size": 4, "log_every": 2, "sample_every": 0},
+        "eval": {"n_samples": 8},
+    },
+    "long": {  # a better model where there is time (or a GPU)
+        "model": {"g_channels": 32, "d_channels": 32},
+        "trainer": {"steps": 3000, "sample_every": 500, "checkpoint_every": 1000},
+    },
+}
 # data.orientation: one code from each pair, as nibabel and MONAI spell them (upper case).
 AXIS_PAIRS = ("LR", "AP", "SI")
 # data.pixdim: finer than this (mm) is no scan's voxel; the loader also refuses a volume that
@@ -47,6 +61,12 @@ def axis_codes(codes: str) -> bool:
     """Whether `codes` names one direction of each axis pair (RAS, LPS, SLA...)."""
     pairs = [pair for c in codes for pair in AXIS_PAIRS if c in pair]
     return len(codes) == 3 and sorted(pairs) == sorted(AXIS_PAIRS)
+
+
+def axial_codes(codes: str) -> bool:
+    """Whether `codes` go L/R, A/P, S/I in that order (RAS, LPS, LAS...): the loader takes 2D
+    runs' axial slices along the third axis, and PNGs show (x, y) planes as L/R by A/P."""
+    return axis_codes(codes) and all(c in pair for c, pair in zip(codes, AXIS_PAIRS))
 
 
 class MedData(Section):
@@ -127,7 +147,7 @@ class MedData(Section):
     orientation: str = Field(
         "RAS",
         description="folder data: reorient volumes to these axis codes, one of L/R, A/P, S/I "
-        "each (RAS, LPS...)",
+        "each, in that order (RAS, LPS...)",
     )
     percentiles: tuple[float, float] = Field(
         (0.5, 99.5), description="folder data: intensity percentiles mapped to [-1, 1] (clipped)"
@@ -158,10 +178,15 @@ class MedData(Section):
     @classmethod
     def _orientation_codes(cls, value: str) -> str:
         if not axis_codes(value):
-            hint = f"; did you mean {value.upper()}?" if axis_codes(value.upper()) else ""
+            hint = f"; did you mean {value.upper()}?" if axial_codes(value.upper()) else ""
             raise ValueError(
                 "need three axis codes in capitals, one from each of L/R, A/P and S/I "
                 f"(e.g. RAS, LPS, LAS){hint}"
+            )
+        if not axial_codes(value):  # e.g. RSA: 2D runs would take coronal slices as axial
+            raise ValueError(
+                "need L/R first, A/P second and S/I third (the loader takes axial slices along "
+                "the third axis and shows x as L/R, y as A/P), e.g. RAS, LPS, LAS, RPI"
             )
         return value
 
@@ -246,9 +271,16 @@ class MedGANConfig(RunConfig):
         return self
 
 
-# Keys only the embedded phantoms read: folder data brings its own images.
-PHANTOM_KEYS = ("contrast", "source_contrast", "target_contrast", "noise")
+# Keys only the embedded phantoms read: folder data brings its own images (data.n_samples
+# counts phantoms: folder runs train on every file, and evaluate on the first data.n_eval).
+PHANTOM_KEYS = ("contrast", "source_contrast", "target_contrast", "noise", "n_samples")
 # The subfolders of data.path each task reads (its mask folders are checked in the domain).
+# The data.n_samples that defaults and presets give: a folder run holds one of them unasked.
+PHANTOM_COUNTS = {
+    int(d["data"]["n_samples"])
+    for d in (VOLUME_DEFAULTS, *PRESETS.values())
+    if "n_samples" in d.get("data", {})
+}
 LAYOUT_KEYS: dict[str, tuple[str, ...]] = {
     "lesion": ("image_dir", "mask_dir"),
     "translate": ("source_dir", "target_dir"),
@@ -262,6 +294,8 @@ def inapplicable(config: MedGANConfig) -> list[str]:
     # by value, not by what was typed: a saved run's config.yaml holds every key at its default
     given, defaults = data.model_dump(), MedData().model_dump()
     changed = [key for key in given if given[key] != defaults[key]]
+    if data.n_samples in PHANTOM_COUNTS:  # spatial_dims=3's 128, preset=tiny's 80: not the user's
+        changed.remove("n_samples")
     problems = []
     if data.source == "phantom" and data.path is not None:
         problems.append(
@@ -271,7 +305,7 @@ def inapplicable(config: MedGANConfig) -> list[str]:
     if data.source == "folder":
         problems += [
             f"data.{key}={given[key]} applies to the embedded phantoms; folder data brings "
-            "its own images"
+            "its own images" + ("" if key != "n_samples" else " and trains on all of them")
             for key in PHANTOM_KEYS
             if key in changed
         ]

@@ -5,7 +5,13 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ganhub_medgan.config import RENAMED_KEYS, VOLUME_DEFAULTS, MedGANConfig, inapplicable
+from ganhub_medgan.config import (
+    PRESETS,
+    RENAMED_KEYS,
+    VOLUME_DEFAULTS,
+    MedGANConfig,
+    inapplicable,
+)
 
 from ganhub.domain import Domain
 
@@ -33,19 +39,7 @@ class MedGANDomain(Domain):
     # and the config resolver checks every trick's modalities against it.
     modality = "image"
     supports_pack = True
-    presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "tiny": {  # seconds: a smoke configuration for tests and first tries
-            # 80 phantoms: the fewest the rotation net of the feature distance trains on
-            "data": {"n_samples": 80, "n_eval": 8},
-            "model": {"g_channels": 4, "d_channels": 4, "latent_dim": 8, "unet_depth": 3},
-            "trainer": {"steps": 4, "batch_size": 4, "log_every": 2, "sample_every": 0},
-            "eval": {"n_samples": 8},
-        },
-        "long": {  # a better model where there is time (or a GPU)
-            "model": {"g_channels": 32, "d_channels": 32},
-            "trainer": {"steps": 3000, "sample_every": 500, "checkpoint_every": 1000},
-        },
-    }
+    presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
 
     @property
     def config_class(self) -> type[RunConfig]:

@@ -24,20 +24,20 @@ settings differ.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from ganhub_medgan.config import MedData
+from ganhub_medgan.config import LAYOUT_KEYS, MedData
 from ganhub_medgan.outputs import NIFTI_SUFFIXES
 from ganhub_medgan.volume import (
     MaskFacts,
     Volume,
+    dicom_readable,
     first_line,
     load_converted,
     load_file,
@@ -137,6 +137,39 @@ def layout(task: str, cfg: MedData) -> tuple[tuple[str, str], ...]:
     return (("image", ""),)
 
 
+def layout_keys(task: str, cfg: MedData) -> tuple[str, ...]:
+    """The data.* keys naming the task's subfolders, in `layout` order (generate: none)."""
+    keys = LAYOUT_KEYS.get(task, ())
+    if task == "progress" and cfg.baseline_mask_dir is not None:
+        keys += ("baseline_mask_dir", "followup_mask_dir")
+    return keys
+
+
+def check_subdirs(task: str, cfg: MedData) -> None:
+    """The subfolder keys name distinct folders inside data.path: no absolute path, no '..',
+    no two keys naming one folder (one line naming the keys)."""
+    assert cfg.path is not None
+    given = cfg.model_dump()
+    seen: dict[Path, str] = {}
+    for key in layout_keys(task, cfg):
+        sub = given[key]
+        shown = f"data.{key}='{one_line(sub)}'"
+        if PurePath(sub).is_absolute() or ".." in PurePath(sub).parts:
+            raise ConfigError(
+                f"{shown}: name a subfolder of data.path, relative to it and without '..' "
+                f"(e.g. {MedData.model_fields[key].default}); training reads files inside "
+                "data.path only: copy the files in, or point data.path at their parent"
+            )
+        # a symlink leading out of data.path: refused by `scan_items`, naming the link
+        target = (cfg.path / sub).resolve()
+        if target in seen:
+            raise ConfigError(
+                f"data.{seen[target]}='{one_line(given[seen[target]])}' and {shown} name the "
+                f"same folder; the task's files must be in different subfolders"
+            )
+        seen[target] = key
+
+
 def subdirs(task: str, cfg: MedData) -> tuple[str, ...]:
     """The task's subfolders under data.path, in `layout` order."""
     return tuple(sub for _, sub in layout(task, cfg))
@@ -163,6 +196,7 @@ def check_folder(task: str, cfg: MedData) -> None:
         raise ConfigError(f"data.path='{shown}': folder does not exist")
     if not cfg.path.is_dir():
         raise ConfigError(f"data.path='{shown}' is a file; give the folder of NIfTI volumes")
+    check_subdirs(task, cfg)
     dirs = subdirs(task, cfg)
     for sub in dirs:
         if not (cfg.path / sub).is_dir():
@@ -179,7 +213,7 @@ def check_folder(task: str, cfg: MedData) -> None:
                 "series" + nested_hint(folder, cfg.path)
             )
         series = [p for p in items.values() if p.is_dir()]
-        if series and not any(importlib.util.find_spec(m) for m in ("pydicom", "itk")):
+        if series and not dicom_readable():
             raise ConfigError(
                 f"data.path: '{one_line(series[0])}' is a DICOM series; reading DICOM needs "
                 "pydicom (pip install pydicom) or itk"

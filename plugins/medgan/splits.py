@@ -19,6 +19,7 @@ from ganhub_medgan.phantoms import make_phantoms, make_progression
 from torch import Tensor
 
 from ganhub.errors import UsageError, one_line
+from ganhub.exported import NOT_EXPORTED
 
 # the embedded data is fixed: run seeds change models, not data (simulate's healthy base
 # phantom is seed EVAL_SEED + 1; MORE_SEED makes held-out phantoms beyond data.n_eval)
@@ -124,16 +125,24 @@ def folder_gone(config: MedGANConfig) -> bool:
     return config.data.source == "folder" and (path is None or not path.is_dir())
 
 
+def gone_line(config: MedGANConfig) -> str:
+    """How a missing data folder is named: an export leaves the path out (`NOT_EXPORTED`)."""
+    gone = f"data.path='{one_line(config.data.path)}' is not there"
+    if str(config.data.path) == NOT_EXPORTED:
+        return f"{gone}: an export leaves out the paths of the machine it was trained on, and"
+    return f"{gone}:"
+
+
 def missing_folder(config: MedGANConfig) -> str:
     """The one line of a folder run opened without its data folder: how to give its inputs."""
     if config.task == "generate":  # its samples come from noise: only the metrics need data
         return (
-            f"data.path='{one_line(config.data.path)}' is not there: this task=generate run's "
+            f"{gone_line(config)} this task=generate run's "
             "metrics compare its samples with the real images there; give data.path=FOLDER "
             "where they are now (ganhub eval RUN data.path=FOLDER)"
         )
     return (
-        f"data.path='{one_line(config.data.path)}' is not there: this task={config.task} run "
+        f"{gone_line(config)} this task={config.task} run "
         "starts its samples and metrics from the scans there; give data.path=FOLDER where they "
         "are now (ganhub sample RUN data.path=FOLDER, ganhub eval RUN data.path=FOLDER, "
         f"ganhub.load(RUN, overrides=['data.path=FOLDER'])); {OWN_INPUTS[config.task]}"

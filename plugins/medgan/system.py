@@ -50,6 +50,7 @@ from ganhub_medgan.splits import (
     condition_channels,
     condition_meaning,
     folder_gone,
+    gone_line,
     lesion_condition,
     note,
     seeded_indices,
@@ -210,7 +211,7 @@ class MedGenerateGAN(MedSplits, UnconditionalGAN[MedGANConfig]):
         run without its folder gets the phantoms' 1 mm grid, with a note."""
         if folder_gone(self.config):  # samples come from noise: they need no data
             note(
-                f"data.path='{self.config.data.path}' is not there: the NIfTI samples get a "
+                f"{gone_line(self.config)} the NIfTI samples get a "
                 "1 mm grid centred on the origin, not the geometry of its scans"
             )
             return phantom_affine(self.config.model.image_size, self.spatial_dims)

@@ -82,6 +82,10 @@ def read_file(path: Path, spatial_dims: int) -> Any:
             "(.nii, .nii.gz) or a DICOM series (a folder of .dcm files, or files with 'DICM' at "
             "byte 128)"
         )
+    if (path.is_dir() or path.name.lower().endswith(".dcm")) and not dicom_readable():
+        raise UsageError(
+            f"'{path}' is a DICOM series; reading DICOM needs pydicom (pip install pydicom) or itk"
+        )
     try:
         with warnings.catch_warnings():
             # MONAI casts to float32 and numpy only warns that a complex volume's imaginary
@@ -118,6 +122,13 @@ def read_file(path: Path, spatial_dims: int) -> Any:
             "needs 3D volumes (2D images: spatial_dims=2)"
         )
     return x
+
+
+def dicom_readable() -> bool:
+    """Whether a DICOM reader MONAI uses (pydicom or itk) is installed."""
+    import importlib.util
+
+    return any(importlib.util.find_spec(m) for m in ("pydicom", "itk"))
 
 
 def is_series(folder: Path) -> bool:
@@ -375,13 +386,25 @@ def _affine4(affine: np.ndarray) -> np.ndarray:
 
 
 def _fit(x: Tensor, size: int, spatial_dims: int, how: str, mask: bool) -> Tensor:
-    """Resize the field of view, or centre crop/pad, to `size` along each spatial axis."""
+    """Resize the field of view, or centre crop/pad, to `size` along each spatial axis.
+
+    Resizing keeps voxel centres aligned with the field of view (what `_refit_affines` assumes):
+    masks take the nearest voxel ("nearest-exact"; torch's "nearest" takes floor(i * zoom),
+    half an output voxel off), images are averaged over each output voxel ("area") when no axis
+    grows, else interpolated linearly with skimage's Gaussian anti-aliasing on shrinking axes
+    (area would repeat input voxels in blocks where an axis grows).
+    """
     from monai import transforms as T
 
     shape = (size,) * spatial_dims
     op: Any
-    if how == "resize":
-        op = T.Resize(shape, mode="nearest" if mask else "area")
+    if how == "resize" and mask:
+        op = T.Resize(shape, mode="nearest-exact")
+    elif how == "resize" and all(s >= size for s in x.shape[1:]):
+        op = T.Resize(shape, mode="area")
+    elif how == "resize":
+        linear = "bilinear" if spatial_dims == 2 else "trilinear"
+        op = T.Resize(shape, mode=linear, align_corners=False, anti_aliasing=True)
     else:
         op = T.ResizeWithPadOrCrop(shape, mode="constant", value=0.0 if mask else -1.0)
     out: Tensor = op(x)
