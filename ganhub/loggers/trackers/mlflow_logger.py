@@ -103,6 +103,19 @@ class MLflowOptions(Section):
             )
         return v
 
+    @field_validator("tracking_uri")
+    @classmethod
+    def _sqlite_by_absolute_path(cls, v: str | None) -> str | None:
+        # config.yaml keeps the database where it was typed: a resume from another folder
+        # (or the one-line advice it gets) must name the same file, not one beside it
+        if v is None or urlparse(v).scheme.lower().split("+")[0] != "sqlite" or "///" not in v:
+            return v
+        head, rest = v.split("///", 1)
+        database, sep, query = rest.partition("?")
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return v
+        return f"{head}///{Path(database).absolute()}{sep}{query}"
+
     @field_serializer("tracking_uri")
     def _without_credentials(self, v: str | None) -> str | None:
         # What is saved (config.yaml) and logged (MLflow params) never holds a password: a
@@ -343,7 +356,15 @@ class MLflowLogger(Logger):
         if recorded is None:  # the run's own store, wherever the run directory is now
             recorded = f"sqlite:///{(self.run_dir / 'mlflow.db').resolve()}"
         if not isinstance(recorded, str) or not _same_store(recorded, self.uri):
-            return None  # recorded in another store: this one starts its own run
+            # recorded in another store: this one starts its own run, said out loud (a
+            # relative sqlite:/// URI typed in another folder names another file)
+            earlier = one_line(_public(recorded), 200) if isinstance(recorded, str) else "?"
+            _warn(
+                f"this run's MLflow run {run_id} is in {earlier}, not in {self.shown}; "
+                f"starting a new MLflow run there (give logger.mlflow.tracking_uri={earlier} "
+                "to continue the earlier one)"
+            )
+            return None
         try:
             run = self.client.get_run(run_id)
         except MlflowException:
