@@ -50,3 +50,19 @@ def test_a_checkpoint_cut_short_by_a_full_disk_leaves_no_temporary_folder(
     with pytest.raises(Exception, match="No space left on device"):
         checkpoint.save(folder, 2, weights, {"step": 2}, keep=2)
     assert sorted(p.name for p in folder.iterdir()) == ["latest", "step_0000001"]
+
+
+def test_a_run_without_a_checkpoint_says_what_to_do_on_resume(workdir: Path) -> None:
+    """A run killed before its first checkpoint: "it holds no complete checkpoint to resume
+    from" and no word of what would work."""
+    import shutil
+
+    import ganhub
+    from ganhub.errors import ConfigError
+
+    from .conftest import TINY_TOY
+
+    run = Path(ganhub.train([*TINY_TOY, "name=k"])["run_dir"])
+    shutil.rmtree(run / "checkpoints")  # as a kill -9 before the first save leaves it
+    with pytest.raises(ConfigError, match="start a new run, with the same name once you have"):
+        ganhub.train([f"resume={run}", "trainer.steps=6"])

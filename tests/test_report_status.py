@@ -66,6 +66,7 @@ def test_the_status_line_says_finished_or_stopped_and_where_a_resume_starts(
     assert status.startswith("Stopped at step 1000 of 2000 before finishing. The run directory")
     assert "records no failure and no reason" in status
     assert status.endswith("continues from its newest checkpoint (step 800).")
+    assert f"; ganhub run resume={run} continues" in status  # it said resume=RUN_DIR
     run = make_run(tmp_path / "b", last=2000)
     assert status_of(run)[0] == "Finished: trained to step 2000 of 2000."
     run = make_run(tmp_path / "c")

@@ -443,7 +443,9 @@ class Run:
         found = checkpoint.load_newest(self.run_dir / "checkpoints", warn=self.console.warn)
         if found is None:
             raise ConfigError(
-                f"resume={self.run_dir}: it holds no complete checkpoint to resume from"
+                f"resume={self.run_dir}: it holds no complete checkpoint to resume from (a run "
+                "stopped before its first one); start a new run, with the same name once you "
+                "have removed this folder"
             )
         path, step, model_state, state = found
         # torch's 40-line list, or a silent cast of int/complex values: one line instead

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import shlex
 import shutil
 import tempfile
 from functools import lru_cache
@@ -273,7 +274,7 @@ def _page(
     caption, rows = final_metrics(run_dir, records, notes)
     if missing and not rows:
         caption = "no metrics.jsonl to read the evaluations during training from (ganhub eval "
-        caption += "RUN_DIR scores the run)"
+        caption += f"{shlex.quote(shown_path(run_dir))} scores the run)"
     # the history ends at its last logged step: later samples are a resumed-over session's
     last = max((r["step"] for r in records), default=None)
     grids = sample_grids(run_dir, notes, up_to=last)

@@ -154,6 +154,14 @@ def stop_reason(records: list[dict[str, Any]], last: int) -> str:
     return "at a plugin's request (as tune's pruner makes)" if "stop/requested" in record else ""
 
 
+def _typed_path(path: Path) -> str:
+    """A run directory as one would type it in a shell: quoted where it holds spaces or
+    shell characters, control characters escaped (the page escapes it again as HTML)."""
+    import shlex
+
+    return shlex.quote(shown_path(path))
+
+
 def run_status(
     run_dir: Path, config: dict[Any, Any], records: list[dict[str, Any]], notes: list[str]
 ) -> tuple[str, str]:
@@ -166,7 +174,8 @@ def run_status(
     steps = _step(raw.get("steps")) if isinstance(raw, dict) else None
     of = f" of {steps}" if steps is not None else ""
     resume = (
-        f"; ganhub run resume=RUN_DIR continues from its newest checkpoint (step {saved})"
+        f"; ganhub run resume={_typed_path(run_dir)} continues from its newest checkpoint "
+        f"(step {saved})"
         if saved is not None
         else "; it holds no checkpoint to resume from"
     )
