@@ -291,15 +291,16 @@ def sample(
 
 
 def sample_options_stem(items: Sequence[str]) -> str:
-    """The `sample.*` keys given, for a file name (`_psi0.3_cutoff4`; a hash when long): a
-    second call with other sampling options writes beside the first, not over it."""
+    """The `sample.*` and `model.*` keys given, for a file name (`_psi0.3_cutoff4`,
+    `_inferencepaper`; a hash when long): a second call with other sampling options or
+    another way of running the generator writes beside the first, not over it."""
     import hashlib
 
     shown = []
     for item in items:
         key, _, value = item.partition("=")
-        if key.startswith("sample."):
-            text = key.removeprefix("sample.") + value
+        if key.startswith(("sample.", "model.")):
+            text = key.partition(".")[2] + value
             shown.append("".join(c if c.isalnum() or c in ".-" else "-" for c in text))
     joined = "_".join(shown)
     if len(joined) > 60:

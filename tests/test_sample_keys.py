@@ -64,3 +64,7 @@ def test_sampling_options_name_the_file_so_another_call_writes_beside_it(
         "sample_seed0_n4.png", "sample_seed0_n4_psi0.3.png", "sample_seed0_n4_psi0.3_cutoff2.png"
     ]  # fmt: skip
     assert len(list((workdir / "o").glob("*.png"))) == 3 * 2  # a grid and a mixing grid each
+    # a model.* key changes how the generator runs (cyclegan's model.inference=paper): named too
+    code, out, err = cli("sample", str(run), "model.noise=false", "--n", "4", "--out", "o")
+    assert code == 0, err
+    assert Path(out.strip().splitlines()[0]).name == "sample_seed0_n4_noisefalse.png"
