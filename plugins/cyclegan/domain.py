@@ -21,8 +21,9 @@ class CycleGANDomain(Domain):
 
     name = "cyclegan"
     renamed_keys: ClassVar[dict[str, str]] = RENAMED_KEYS
-    # another task trains another model on these weights: a new run (init_from=RUN)
-    resume_fixed_keys = ("task",)
+    # another task trains another model on these weights: a new run (init_from=RUN); the
+    # image pools are checkpointed at their size (another one failed as a tensor mismatch)
+    resume_fixed_keys = ("task", "objective.pool_size")
     description = (
         "CycleGAN (unpaired) and pix2pix (task=paired) image translation; embedded default: "
         "digits <-> restyled digits, scored by PSNR/SSIM on held-out true pairs"

@@ -120,3 +120,10 @@ def test_the_python_api_names_its_direction_argument(workdir: Path) -> None:
     translator = Translator(Path(ganhub.train([*TINY, "trainer.steps=1"])["run_dir"]))
     with pytest.raises(UsageError, match=r"^direction 'CtoD': choose AtoB or BtoA$"):
         translator(torch.zeros(1, 3, 16, 16), "CtoD")
+
+
+def test_a_resume_with_another_pool_size_is_refused_naming_the_key(workdir: Path) -> None:
+    """It failed as "pool_A.images is (50, 3, 16, 16) in the checkpoint ..."."""
+    ganhub.train([*TINY, "name=p"])
+    with pytest.raises(ConfigError, match=r"^objective\.pool_size=10: .* trained with objective"):
+        resolve(["resume=runs/p", "trainer.steps=4", "objective.pool_size=10"])
