@@ -46,7 +46,8 @@ def translate_command(
     \b
     ganhub cyclegan translate RUN_DIR --input DIR_OR_FILE [--direction AtoB|BtoA] [--out DIR]
     Writes one PNG per input image (same name, sub-folders kept), at --size or the run's
-    model.image_size, or with --keep-size at the image's own size (photos stay unsquashed).
+    model.image_size, or with --keep-size at the image's own size, each side rounded to the
+    generator's step (4 for ResNets: photos stay unsquashed; 2^levels for a U-Net).
     All or none: the PNGs are written to a hidden folder next to --out and moved into place
     only once every image is translated (an unreadable image leaves --out as it was). A PNG
     already in --out is refused unless --force.
