@@ -201,6 +201,13 @@ def adapt_config(
         # none chosen, or the source run switched evaluation off while it trained (the
         # tiny presets do): the domain's defaults, as `ganhub eval` scores such a run
         metrics = system.default_metrics()
+    if "eval.metrics" not in given:  # RUN's metrics that cannot score this run: left out
+        applies = [m for m in metrics if hub.metrics.get(m).supports(system.capabilities())]
+        if applies != list(metrics):
+            if notes is not None:
+                left = ", ".join(m for m in metrics if m not in applies)
+                notes.append(f"RUN's eval.metrics {left} cannot score this run: left out")
+            metrics = defaults["eval.metrics"] = applies
     chosen = given & {"eval.metrics", "eval.features"}  # the user's evaluation: theirs to fix
     unscored = _features_problem(first, system) if scored and not chosen else None
     if unscored is not None:

@@ -209,3 +209,17 @@ def test_init_from_names_the_class_names_that_size_the_label_embedding(workdir: 
     with pytest.raises(ConfigError) as e:
         make_run(config)
     assert "condition.classes=[a, b, c, d] ([a, b, c] there)" in str(e.value)
+
+
+def test_adapt_leaves_out_the_source_metrics_that_cannot_score_the_new_run(
+    workdir: Path,
+) -> None:
+    """A digits run with eval.metrics=[digit_modes, fid] adapted to a folder carried
+    digit_modes along, which the new run refuses (it cannot score a folder)."""
+    source = _trained("dm", "eval.metrics=[digit_modes,fid]")
+    folder = _folder(workdir / "gray", 12)
+    notes: list[str] = []
+    keys = ["data=folder", f"data.path={folder}", "data.classes=null", "data.channels=1"]
+    config = adapt_config(source, keys, notes=notes)
+    assert config.eval.metrics == ["fid"]
+    assert "RUN's eval.metrics digit_modes cannot score this run: left out" in notes
