@@ -63,7 +63,7 @@ def test_unconditional_dcgan_has_no_conditioning_modules() -> None:
     [
         ("cbn", "projection", "ConditionalBatchNorm2d"),
         ("concat", "input_concat", "InputConcatD"),
-        ("mapping", "none", "MappingLabels"),
+        ("concat", "none", "ConcatLabels"),
     ],
 )
 def test_each_mechanism_trains_and_conditions_the_networks(
@@ -185,8 +185,44 @@ def test_refusals_are_one_line(tmp_path: Path) -> None:
         resolve([*COND, "condition.generator=projection"])
     with pytest.raises(ConfigError, match=r"model.g_norm=layer; use model.g_norm=batch"):
         resolve([*COND, "condition.generator=cbn", "model.g_norm=layer"])
+    # mechanisms that need a part dcgan's networks lack are refused, naming what fits
+    with pytest.raises(
+        ConfigError,
+        match=r"generator=mapping needs a mapping network .*"
+        r"plugin=dcgan's generator does not have \(available here: cbn, concat\)",
+    ):
+        resolve([*COND, "condition.generator=mapping"])
+    with pytest.raises(
+        ConfigError,
+        match=r"plugin=dcgan's discriminator does not have "
+        r"\(available here: input_concat, none, projection\)",
+    ):
+        resolve([*COND, "condition.discriminator=cmap"])
+    with pytest.raises(
+        ConfigError,
+        match=r"generator=cbn needs BatchNorm layers .*"
+        r"plugin=stylegan's generator .*\(available here: concat, mapping\)",
+    ):
+        resolve(["plugin=stylegan", "data=digits", "model.conditional=true",
+                 "condition.generator=cbn"])  # fmt: skip
     with pytest.raises(UsageError, match="pacgan"):
         make_run(resolve([*COND, "tricks=[pacgan]", f"out_dir={tmp_path}"]))
+
+
+def test_a_domain_that_declares_no_network_parts_is_offered_every_mechanism() -> None:
+    """`ConditionRequest.generator_has=None` (a third-party domain that says nothing): every
+    mechanism of the side passes the name check, as before the parts were declared."""
+    from ganhub.conditioning import ConditionRequest, LabelSpec, check_request
+    from ganhub.plugins import get_hub
+
+    registered = {e.name: e.obj for e in get_hub().conditioners}
+    labels = LabelSpec((10,))
+    for generator, discriminator in (("mapping", "cmap"), ("cbn", "projection")):
+        assert check_request(ConditionRequest(labels, generator, discriminator), registered) == []
+    declared = ConditionRequest(labels, "mapping", "cmap", generator_has=frozenset({"mapping"}),
+                                discriminator_has=frozenset())  # fmt: skip
+    (problem,) = check_request(declared, registered, "plugin=mine")
+    assert problem.startswith("condition.discriminator=cmap needs") and "plugin=mine's" in problem
 
 
 def test_a_discriminator_shown_no_label_needs_acgan(tmp_path: Path) -> None:

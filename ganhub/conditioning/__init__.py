@@ -163,6 +163,11 @@ class ConditionRequest:
     generator: str = "cbn"
     discriminator: str = "projection"
     embed_dim: int = 64
+    # the parts a mechanism may need (`Conditioner.needs`) that the domain's networks have:
+    # `frozenset({"mapping"})` for a StyleGAN generator. None (not declared): every mechanism
+    # of the side is offered, and one that does not fit is refused when it wraps the network
+    generator_has: frozenset[str] | None = None
+    discriminator_has: frozenset[str] | None = None
 
 
 class Conditioner(ABC):
@@ -181,6 +186,11 @@ class Conditioner(ABC):
     # would read the given label back, not the image's class)
     shows_label: ClassVar[bool] = True
     labelled_features: ClassVar[bool] = False
+    # a part the network must have for `wrap` to work ("batchnorm", "mapping"), and how a
+    # user reads it ("BatchNorm layers"): a domain that declares its networks' parts
+    # (`ConditionRequest.generator_has`) has a mechanism it lacks refused before the run starts
+    needs: ClassVar[str] = ""
+    needs_text: ClassVar[str] = ""
 
     def inputs(self, labels: LabelSpec, embed_dim: int) -> int:
         """Extra inputs the unwrapped network needs (default: none)."""
@@ -246,17 +256,31 @@ class Condition:
         return self.discriminator.wrap(net, self)
 
 
-def check_request(request: ConditionRequest, registered: dict[str, Conditioner]) -> list[str]:
-    """Problems with a request's mechanism names (unknown, or for the other side)."""
+def check_request(
+    request: ConditionRequest, registered: dict[str, Conditioner], domain: str = "this domain"
+) -> list[str]:
+    """Problems with a request's mechanism names: unknown, for the other side, or needing a
+    part the domain's networks do not have (where the domain declares them)."""
     problems = []
     for side, name in (("generator", request.generator), ("discriminator", request.discriminator)):
-        fits = sorted(n for n, c in registered.items() if c.side == side)
+        has = request.generator_has if side == "generator" else request.discriminator_has
+        fits = sorted(n for n, c in registered.items() if c.side == side and _fits(c, has))
         if name not in registered or registered[name].side != side:
             problems.append(
                 f"condition.{side}='{name}' is not a {side} conditioning mechanism "
                 f"(available: {', '.join(fits)})"
             )
+        elif not _fits(registered[name], has):
+            needs = registered[name].needs_text or registered[name].needs
+            problems.append(
+                f"condition.{side}={name} needs {needs} in the {side}, which {domain}'s "
+                f"{side} does not have (available here: {', '.join(fits)})"
+            )
     return problems
+
+
+def _fits(conditioner: Conditioner, has: frozenset[str] | None) -> bool:
+    return has is None or not conditioner.needs or conditioner.needs in has
 
 
 __all__ = [

@@ -36,6 +36,8 @@ class MappingConditioner(ConcatConditioner):
     """StyleGAN2-ADA: normalised z and normalised label embedding into the mapping network."""
 
     name = "mapping"
+    needs = "mapping"
+    needs_text = "a mapping network (StyleGAN's: z and the label are normalised into it)"
 
     def inputs(self, labels: LabelSpec, embed_dim: int) -> int:
         """The embedding's full size (`condition.embed_dim`): both parts are normalised to unit
@@ -54,6 +56,8 @@ class CBNConditioner(Conditioner):
 
     name = "cbn"
     side: ClassVar[Side] = "generator"
+    needs = "batchnorm"
+    needs_text = "BatchNorm layers"
 
     def wrap(self, net: nn.Module, condition: Condition) -> nn.Module:
         """Every BatchNorm2d of G conditioned on the label."""

@@ -407,7 +407,8 @@ def check_cross(config: RunConfig, hub: Hub, *, training: bool = True) -> None:
                 f"{type(request).__name__}, not a ganhub.conditioning.ConditionRequest or None "
                 f"({hub_hint(hub, 'domain', config.plugin)})"
             )
-        problems += check_request(request, {e.name: e.obj for e in hub.conditioners})
+        registered = {e.name: e.obj for e in hub.conditioners}
+        problems += check_request(request, registered, f"plugin={config.plugin}")
     if training:
         for name in config.loggers:
             if name not in hub.loggers:

@@ -79,7 +79,12 @@ class DCGANDomain(Domain):
         if not config.model.conditional:
             return None
         c = config.condition
-        return ConditionRequest(label_spec(config), c.generator, c.discriminator, c.embed_dim)
+        # G has BatchNorm layers unless model.g_norm says otherwise, which conditional_problems
+        # refuses with cbn naming the key; no mapping network, no StyleGAN epilogue in D
+        return ConditionRequest(
+            label_spec(config), c.generator, c.discriminator, c.embed_dim,
+            generator_has=frozenset({"batchnorm"}), discriminator_has=frozenset(),
+        )  # fmt: skip
 
     def check(self, config: RunConfig) -> list[str]:
         """Folder data must exist and hold images; a shard must exist and hold square images

@@ -238,7 +238,10 @@ def condition_request(config: StyleGANConfig) -> ConditionRequest | None:
     if not config.model.conditional:
         return None
     c = config.condition
-    return ConditionRequest(label_spec(config), c.generator, c.discriminator, c.embed_dim)
+    return ConditionRequest(
+        label_spec(config), c.generator, c.discriminator, c.embed_dim,
+        generator_has=frozenset({"mapping"}), discriminator_has=frozenset({"cmap"}),
+    )  # fmt: skip
 
 
 class CmapConditioner(Conditioner):
@@ -247,6 +250,8 @@ class CmapConditioner(Conditioner):
 
     name = "cmap"
     side: ClassVar[Side] = "discriminator"
+    needs = "cmap"
+    needs_text = "StyleGAN2-ADA's discriminator epilogue (plugin=stylegan's)"
 
     def wrap(self, net: nn.Module, condition: Condition) -> nn.Module:
         """<out(h), cmap(y)> / sqrt(cmap_dim) on stylegan's discriminator; others are refused."""

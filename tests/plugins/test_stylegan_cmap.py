@@ -106,7 +106,8 @@ def test_cmap_on_another_plugin_is_refused_in_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         make_run(resolve([*args, f"out_dir={tmp_path}"]))
     text = str(err.value)
-    assert "plugin=stylegan" in text and "use projection" in text and "\n" not in text
+    assert "plugin=stylegan" in text and "projection" in text and "\n" not in text
+    assert not list(tmp_path.iterdir())  # refused before any run folder
 
 
 def test_explore_grid_of_a_conditional_run_has_one_row_per_class(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
