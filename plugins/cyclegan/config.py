@@ -73,10 +73,11 @@ class CycleGANData(Section):
     flip: bool = Field(True, description="random horizontal flips of folder images")
     channels: Literal[1, 3] = Field(3, description="image channels (folder data is converted)")
     n_test: int = Field(
-        500,
+        N_TEST,
         ge=8,
         le=2500,
-        description="embedded data: digits held out as true (A, B) pairs for scoring",
+        description="embedded data: digits held out as true (A, B) pairs for scoring; refused "
+        "beside data.path (a folder's held-out images: testA/ and testB/, or test/ pairs)",
     )
 
 
@@ -429,8 +430,9 @@ def check(config: CycleGANConfig) -> list[str]:
     if note and config.model.dropout:  # asked for by name: refused (the default: a note)
         problems.append(f"model.dropout=true adds nothing: {note}; or set model.dropout=false")
     if config.data.path is not None:
-        from ganhub_cyclegan.folder import folder_layout
+        from ganhub_cyclegan.folder import folder_ignores, folder_layout
 
+        problems += folder_ignores(config)  # embedded-only keys the user gave beside data.path
         # a ConfigError naming the folder; a resumed run's data may have moved since it trained
         folder_layout(config.data.path, config.task, saved=config.resume is not None)
         if config.input_size() < config.model.image_size:

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from ganhub_cyclegan.config import HELDOUT_PAIRS as HELDOUT_PAIRS  # data.py reads it here
+from ganhub_cyclegan.config import N_TEST, CycleGANConfig
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -82,6 +83,37 @@ def folder_layout(path: Path, task: str, *, saved: bool = False) -> dict[str, li
             )
         layout[name] = files
     return layout
+
+
+def folder_ignores(config: CycleGANConfig) -> list[str]:
+    """data.n_test beside data.path, where no digits are held out: one line (refused when a
+    run starts, `config.check`). A folder's held-out images are the files of its own testA/
+    and testB/ (test/ or val/ pairs), so only a value the user gave is refused: one away from
+    the default and the preset's value, and on resume from the saved config's (a run made
+    before this refusal trained with it and resumes as it was)."""
+    from ganhub_cyclegan.domain import CycleGANDomain
+
+    n_test = config.data.n_test
+    preset = CycleGANDomain.presets.get(config.preset or "", {}).get("data", {})
+    if n_test in (N_TEST, preset.get("n_test", N_TEST)) or _saved_value(config) == n_test:
+        return []
+    paired = config.task == "paired"
+    held = "the A|B pairs in its test/ (else val/)" if paired else "those in its testA/ and testB/"
+    return [
+        f"data.n_test={n_test} has no effect with data.path: it counts the embedded digits "
+        f"held out for scoring; a folder's held-out images are {held} (put them there; "
+        "eval.n_samples sets how many are scored); leave it out"
+    ]
+
+
+def _saved_value(config: CycleGANConfig) -> object:
+    """data.n_test as the resumed run's config.yaml holds it (None for a new run)."""
+    if config.resume is None:
+        return None
+    from ganhub.config.resolve import read_saved
+
+    data = read_saved(config.resume).get("data")
+    return data.get("n_test") if isinstance(data, dict) else None
 
 
 def read_image(path: Path, channels: int) -> Tensor:

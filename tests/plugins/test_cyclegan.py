@@ -39,6 +39,7 @@ TINY = [
     "trainer.batch_size=2", "trainer.steps=2", "trainer.log_every=1", "trainer.sample_every=0",
     "trainer.progress=false", "loggers=[jsonl]", "data.n_test=16", "eval.n_samples=16",
 ]  # fmt: skip
+TINY_FOLDER = [k for k in TINY if not k.startswith("data.n_test=")]  # refused beside data.path
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -406,15 +407,14 @@ def _unaligned(root: Path) -> Path:
 
 def test_unaligned_folders_load_resize_crop(workdir: Path) -> None:
     root = _unaligned(workdir / "data")
-    run = make_run(resolve([*TINY, f"data.path={root}", "data.load_size=18"]))
+    run = make_run(resolve([*TINY_FOLDER, f"data.path={root}", "data.load_size=18"]))
     source = run.system.data()
     assert len(source) == 5
     batches = source.batches(2, torch.device("cpu"), seed=0)
     a, b = next(batches)
     assert a.shape == b.shape == (2, 3, 16, 16)
-    assert (
-        torch.allclose(a[:, 0], torch.tensor(250 / 127.5 - 1), atol=0.02) and (a[:, 2] < -0.9).all()
-    )
+    assert torch.allclose(a[:, 0], torch.tensor(250 / 127.5 - 1), atol=0.02)
+    assert (a[:, 2] < -0.9).all()
     assert (b[:, 2] > 0.9).all() and (b[:, 0] < -0.9).all()
     assert run.system.domain_data.heldout() is None and run.system.default_metrics() == []
 
@@ -427,8 +427,8 @@ def test_paired_folder_shares_crop_and_flip(workdir: Path) -> None:
     for i in range(4):
         _png(workdir / "pairs" / "train" / f"{i}.png", image)
     for direction, (ca, cb) in (("AtoB", (0, 1)), ("BtoA", (1, 0))):
-        run = make_run(resolve([*TINY, "task=paired", f"data.path={workdir / 'pairs'}", f"data.direction={direction}",
-                           "data.load_size=20"]))  # fmt: skip
+        run = make_run(resolve([*TINY_FOLDER, "task=paired", f"data.path={workdir / 'pairs'}",
+                                f"data.direction={direction}", "data.load_size=20"]))  # fmt: skip
         seen_flip = set()
         batches = run.system.data().batches(2, torch.device("cpu"), seed=0)
         for _ in range(4):
@@ -443,25 +443,25 @@ def test_paired_folder_shares_crop_and_flip(workdir: Path) -> None:
 def test_folder_errors_are_one_line_naming_the_problem(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
     root = workdir / "data"
     with pytest.raises(ConfigError, match=r"data.path='.*nope': folder does not exist"):
-        resolve([*TINY, f"data.path={root / 'nope'}"])
+        resolve([*TINY_FOLDER, f"data.path={root / 'nope'}"])
     _png(root / "trainA" / "a.png", _solid(16, 16, (1, 2, 3)))
     with pytest.raises(ConfigError, match=r"needs trainA/ and trainB/ inside it; missing trainB/"):
-        resolve([*TINY, f"data.path={root}"])
+        resolve([*TINY_FOLDER, f"data.path={root}"])
     (root / "trainB").mkdir()
     with pytest.raises(ConfigError, match=r"trainB/ holds no images"):
-        resolve([*TINY, f"data.path={root}"])
+        resolve([*TINY_FOLDER, f"data.path={root}"])
     with pytest.raises(
         ConfigError, match=r"task=paired needs train/ inside it; missing train/; it has trainA/"
     ):
-        resolve([*TINY, "task=paired", f"data.path={root}"])
-    code, _, err = cli("run", *TINY, f"data.path={root}")
+        resolve([*TINY_FOLDER, "task=paired", f"data.path={root}"])
+    code, _, err = cli("run", *TINY_FOLDER, f"data.path={root}")
     assert code == 2 and err.count("\n") == 1 and "trainB/ holds no images" in err
 
 
 def test_an_unreadable_image_is_named(workdir: Path) -> None:
     root = _unaligned(workdir / "data")
     (root / "trainA" / "broken.png").write_bytes(b"not a png at all")
-    run = make_run(resolve([*TINY, f"data.path={root}", "trainer.batch_size=5"]))
+    run = make_run(resolve([*TINY_FOLDER, f"data.path={root}", "trainer.batch_size=5"]))
     with pytest.raises(UsageError, match=r"cannot read image '.*broken.png'"):
         next(run.system.data().batches(5, torch.device("cpu"), seed=0))
 

@@ -17,7 +17,7 @@ from ganhub.errors import ConfigError
 from ganhub.metrics.commands import evaluate_run
 from ganhub.wiring import make_run
 
-from .test_cyclegan import TINY, _png
+from .test_cyclegan import TINY, TINY_FOLDER, _png, _unaligned
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -40,8 +40,8 @@ def test_eval_takes_data_path_where_the_runs_folder_has_moved(workdir: Path, cli
     """`ganhub eval RUN data.path=NEW` was refused ("takes eval.* keys"), and without it the
     error named the missing folder with no way forward; `ganhub sample` took the key."""
     data = _facades(workdir / "facades")
-    keys = [*TINY, "task=paired", f"data.path={data}", "trainer.steps=1", "model.dropout=false",
-            "eval.n_samples=64"]  # fmt: skip
+    keys = [*TINY_FOLDER, "task=paired", f"data.path={data}", "trainer.steps=1",
+            "model.dropout=false", "eval.n_samples=64"]  # fmt: skip
     run_dir = ganhub.train(keys)["run_dir"]
     data.rename(workdir / "moved")
     code, _, err = cli("eval", run_dir)
@@ -121,7 +121,34 @@ def test_the_same_options_where_they_apply_are_taken(workdir: Path, cli) -> None
 
 def test_folder_keys_are_taken_with_a_folder(workdir: Path) -> None:
     data = _facades(workdir / "facades")
-    resolve([*TINY, "task=paired", f"data.path={data}", "data.load_size=18", "data.flip=false"])
+    resolve(
+        [*TINY_FOLDER, "task=paired", f"data.path={data}", "data.load_size=18", "data.flip=false"]
+    )
+
+
+def test_data_n_test_beside_a_folder_is_refused_naming_the_test_folders(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """`data.path=DIR data.n_test=16` ran as if 16 images were held out: data.n_test counts
+    the embedded digits, and a folder holds out its testA/ and testB/ (test/ pairs). Refused in
+    one line before any run directory; its default, given or not, and the value a resumed
+    run's config.yaml holds (a run made before the refusal) are taken."""
+    pairs = _facades(workdir / "facades")
+    for task, data, held in (
+        ("unpaired", _unaligned(workdir / "h2z"), "testA/ and testB/"),
+        ("paired", pairs, "test/ (else val/)"),
+    ):
+        args = [*TINY_FOLDER, f"task={task}", f"data.path={data}", "data.n_test=16"]
+        code, _, err = cli("run", *args)
+        assert code == 2 and err.count("\n") == 1, err
+        assert err.startswith("ganhub: error: data.n_test=16 has no effect with data.path: ")
+        assert held in err and "eval.n_samples" in err and err.endswith("leave it out\n"), err
+    assert not (workdir / "runs").exists()
+    keys = [*TINY_FOLDER, "preset=tiny", "task=paired", f"data.path={pairs}", "trainer.steps=1"]
+    run_dir = Path(ganhub.train([*keys, "data.n_test=500", "eval.metrics=[]"])["run_dir"])
+    saved = run_dir / "config.yaml"
+    saved.write_text(saved.read_text().replace("n_test: 500", "n_test: 16"))
+    assert ganhub.train([f"resume={run_dir}", "trainer.steps=2"])["steps"] == 2
+    with pytest.raises(ConfigError, match=r"^data\.n_test=8 has no effect with data\.path"):
+        resolve([f"resume={run_dir}", "data.n_test=8"])
 
 
 def test_a_saved_run_with_an_option_refused_now_still_opens(workdir: Path) -> None:

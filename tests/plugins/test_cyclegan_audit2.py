@@ -18,13 +18,14 @@ from ganhub.metrics.commands import evaluate_run
 from ganhub.plugins import get_hub
 from ganhub.wiring import make_run
 
-from .test_cyclegan import TINY
+from .test_cyclegan import TINY, TINY_FOLDER
 from .test_cyclegan_fd import _folders
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 # TINY without its eval.n_samples: the domain's default decides
 DEFAULT_N = [key for key in TINY if not key.startswith("eval.n_samples")]
+DEFAULT_N_FOLDER = [key for key in TINY_FOLDER if not key.startswith("eval.n_samples")]
 
 
 # -- n_samples: per direction, the same for every metric -------------------------------------
@@ -47,7 +48,7 @@ def test_translation_fd_counts_the_translations_of_one_direction(workdir: Path) 
 def test_unequal_sides_count_the_fewer_translations(workdir: Path) -> None:
     """3 testA and 4 testB images: AtoB scores 3 translations, BtoA 4; n_samples was 7."""
     root = _folders(workdir / "data", ROTNET_MIN_IMAGES, n_test_a=3)
-    system = make_run(resolve([*TINY, f"data.path={root}"])).system
+    system = make_run(resolve([*TINY_FOLDER, f"data.path={root}"])).system
     values = get_hub().metrics.get("translation_fd").compute(system, n_samples=64, seed=0)
     assert (values["n_A"], values["n_B"], values["n_samples"]) == (3.0, 4.0, 3.0)
 
@@ -75,7 +76,7 @@ def test_a_folder_runs_default_is_the_most_a_folder_gives(workdir: Path) -> None
     from ganhub_cyclegan.folder import HELDOUT_PAIRS
 
     root = _folders(workdir / "data", 3)
-    assert resolve([*DEFAULT_N, f"data.path={root}"]).eval.n_samples == HELDOUT_PAIRS == 500
+    assert resolve([*DEFAULT_N_FOLDER, f"data.path={root}"]).eval.n_samples == HELDOUT_PAIRS == 500
 
 
 def test_the_embedded_default_asks_for_no_more_than_it_scores(workdir: Path) -> None:

@@ -18,7 +18,7 @@ from ganhub.errors import ConfigError, UsageError
 from ganhub.plugins import get_hub
 from ganhub.wiring import make_run
 
-from .test_cyclegan import TINY, _png
+from .test_cyclegan import TINY_FOLDER, _png
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -52,7 +52,7 @@ def _findings(report: DataReport) -> dict[str, list[tuple[str, str, str]]]:
 
 
 def _dataset(root: Path, *extra: str) -> FolderPairs:
-    source = make_run(resolve([*TINY, f"data.path={root}", *extra])).system.data()
+    source = make_run(resolve([*TINY_FOLDER, f"data.path={root}", *extra])).system.data()
     return source.dataset  # type: ignore[no-any-return, attr-defined]
 
 
@@ -300,7 +300,9 @@ def test_a_folder_run_whose_data_moved_is_one_line_to_sample(workdir: Path, cli)
     for side in ("trainA", "trainB"):
         for i in range(4):
             _png(workdir / "data" / side / f"{i}.png", _noise(rng, 20, 20))
-    run_dir = ganhub.train([*TINY, "trainer.steps=1", f"data.path={workdir / 'data'}"])["run_dir"]
+    run_dir = ganhub.train([*TINY_FOLDER, "trainer.steps=1", f"data.path={workdir / 'data'}"])[
+        "run_dir"
+    ]
     (workdir / "data").rename(workdir / "moved")
     code, _, err = cli("sample", run_dir)  # from the inputs kept with the run, said in one line
     assert code == 0 and err.count("\n") == 1 and "inputs kept with the run" in err, err
@@ -349,7 +351,7 @@ def test_paired_train_a_and_b_folders_are_refused_not_cut_in_halves(workdir: Pat
             )
     line = r"train/ holds A/ and B/ folders; task=paired reads A\|B pairs side by side"
     with pytest.raises(ConfigError, match=line):
-        resolve([*TINY, "task=paired", f"data.path={workdir / 'pairs'}"])
+        resolve([*TINY_FOLDER, "task=paired", f"data.path={workdir / 'pairs'}"])
     code, _, err = cli("data", "check", "pairs", "plugin=cyclegan", "task=paired")
     assert code == 2 and "train/ holds A/ and B/ folders" in err
 
@@ -363,7 +365,7 @@ def test_a_paired_folders_test_pairs_are_scored(workdir: Path) -> None:
     for folder, n in (("train", 6), ("val", 3), ("test", 4)):
         for i in range(n):
             _png(workdir / "facades" / folder / f"{i}.png", _noise(rng, 16, 32))
-    keys = [*TINY, "task=paired", f"data.path={workdir / 'facades'}"]
+    keys = [*TINY_FOLDER, "task=paired", f"data.path={workdir / 'facades'}"]
     system = make_run(resolve(keys)).system
     assert system.default_metrics() == ["translation_psnr_ssim"]
     a, b = system.heldout_pairs()
@@ -392,7 +394,7 @@ def test_a_broken_preview_file_stops_the_run_before_step_one(workdir: Path, cli)
             _png(workdir / "h2z" / side / f"{i}.png", _noise(rng, 16, 16))
     (workdir / "h2z" / "testA").mkdir()
     (workdir / "h2z" / "testA" / "broken.png").write_bytes(b"not a png")
-    keys = [*TINY, f"data.path={workdir / 'h2z'}", "trainer.steps=50", "name=broken"]
+    keys = [*TINY_FOLDER, f"data.path={workdir / 'h2z'}", "trainer.steps=50", "name=broken"]
     with pytest.raises(UsageError, match=r"testA/broken\.png") as caught:
         ganhub.train(keys)
     assert "\n" not in str(caught.value) and not (workdir / "runs" / "broken").exists()
@@ -416,7 +418,7 @@ def test_a_task_folder_linked_out_of_data_path_is_refused(workdir: Path, cli) ->
            f"'{workdir / 'secret'}'); training reads files inside it only: copy the files in, "
            "or point data.path at them"], out + err  # fmt: skip
     with pytest.raises(ConfigError, match=refused):
-        resolve([*TINY, "data.path=cyc"])
+        resolve([*TINY_FOLDER, "data.path=cyc"])
     (workdir / "cyc" / "trainA").unlink()
     (workdir / "cyc" / "trainA").symlink_to(workdir / "cyc" / "store")  # inside: followed
     assert [p.name for p in _dataset(workdir / "cyc").files[0]] == ["0.png", "1.png"]

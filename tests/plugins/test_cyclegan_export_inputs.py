@@ -13,7 +13,7 @@ import pytest
 
 import ganhub
 
-from .test_cyclegan import TINY, _png
+from .test_cyclegan import TINY_FOLDER, _png
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -31,7 +31,9 @@ def test_an_export_says_it_holds_no_inputs_and_samples_outside_itself(
     workdir: Path, cli: Any
 ) -> None:
     data = _unpaired(workdir / "h2z")
-    run_dir = ganhub.train([*TINY, "trainer.steps=1", "data.load_size=18", f"data.path={data}"])
+    run_dir = ganhub.train(
+        [*TINY_FOLDER, "trainer.steps=1", "data.load_size=18", f"data.path={data}"]
+    )
     code, out, err = cli("export", run_dir["run_dir"], "--format", "onnx", "--out", "e")
     assert code == 0, err
     export = Path(out.strip())

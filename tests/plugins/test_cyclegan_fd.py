@@ -17,7 +17,7 @@ from ganhub.metrics import ROTNET_MIN_IMAGES
 from ganhub.plugins import get_hub
 from ganhub.wiring import make_run
 
-from .test_cyclegan import TINY, _png
+from .test_cyclegan import TINY, TINY_FOLDER, _png
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -62,12 +62,12 @@ def test_unpaired_folder_runs_are_scored_by_translation_fd(workdir: Path) -> Non
     """An unpaired folder run (no true pairs) ends with the FD of both directions against the
     other domain's test images, and of the untranslated ones; before, it had no metric."""
     root = _folders(workdir / "data", ROTNET_MIN_IMAGES)
-    system = make_run(resolve([*TINY, f"data.path={root}"])).system
+    system = make_run(resolve([*TINY_FOLDER, f"data.path={root}"])).system
     assert system.default_metrics() == ["translation_fd"]
     a, b = system.eval_images(16)
     assert a.shape == b.shape == (4, 3, 16, 16)  # testA/ and testB/, not the training images
     assert (a[:, 0] > a[:, 2]).all() and (b[:, 2] > b[:, 0]).all()
-    summary = ganhub.train([*TINY, f"data.path={root}", "name=fd"])
+    summary = ganhub.train([*TINY_FOLDER, f"data.path={root}", "name=fd"])
     m = summary["metrics"]
     for key in ("fd_rotnet_AtoB", "fd_rotnet_BtoA", "fd_rotnet_identity"):
         assert np.isfinite(m[key]) and m[key] >= 0, key
@@ -81,12 +81,12 @@ def test_too_few_images_for_translation_fd_are_refused_before_training(workdir: 
     default (the run trains, unscored, as before) and asking for it is refused in one line
     before step one; so is a domain with a single test image (no covariance)."""
     small = _folders(workdir / "small", ROTNET_MIN_IMAGES - 1)
-    assert make_run(resolve([*TINY, f"data.path={small}"])).system.default_metrics() == []
+    assert make_run(resolve([*TINY_FOLDER, f"data.path={small}"])).system.default_metrics() == []
     with pytest.raises(GanhubError, match=r"rotnet.*too few"):
-        ganhub.train([*TINY, f"data.path={small}", "eval.metrics=[translation_fd]"])
+        ganhub.train([*TINY_FOLDER, f"data.path={small}", "eval.metrics=[translation_fd]"])
     one = _folders(workdir / "one", ROTNET_MIN_IMAGES, n_test_a=1)
     with pytest.raises(GanhubError, match=r"at least 2 images of domain A.*gives 1"):
-        ganhub.train([*TINY, f"data.path={one}", "name=one"])
+        ganhub.train([*TINY_FOLDER, f"data.path={one}", "name=one"])
     assert not (workdir / "runs" / "one").exists()
 
 
@@ -120,7 +120,7 @@ def test_eval_images_stop_at_500_per_side(workdir: Path) -> None:
     tile = np.full((16, 16, 3), 90, dtype=np.uint8)
     for i in range(6, HELDOUT_PAIRS + 6):
         _png(root / "trainA" / f"a{i:04d}.png", tile)
-    system = make_run(resolve([*TINY, f"data.path={root}"])).system
+    system = make_run(resolve([*TINY_FOLDER, f"data.path={root}"])).system
     a, b = system.eval_images(10_000)
     assert (len(a), len(b)) == (HELDOUT_PAIRS, 4) == (500, 4)
     assert system.eval_images(10_000)[0] is a  # read once
@@ -136,8 +136,8 @@ def test_the_rotnet_count_is_of_the_target_side(workdir: Path) -> None:
         _png(root / "trainA" / f"a{i:03d}.png", _colour(rng, (200, 40, 40)))
     for i in range(10):
         _png(root / "trainB" / f"b{i}.png", _colour(rng, (40, 40, 200)))
-    keys = [*TINY, f"data.path={root}", "eval.metrics=[translation_fd]", "name=imb"]
-    assert make_run(resolve([*TINY, f"data.path={root}"])).system.real_count() == 10
+    keys = [*TINY_FOLDER, f"data.path={root}", "eval.metrics=[translation_fd]", "name=imb"]
+    assert make_run(resolve([*TINY_FOLDER, f"data.path={root}"])).system.real_count() == 10
     with pytest.raises(GanhubError, match=r"rotnet feature network .*: 10 are too few"):
         ganhub.train(keys)
     assert not (workdir / "runs" / "imb").exists()

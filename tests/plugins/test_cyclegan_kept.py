@@ -17,11 +17,11 @@ from ganhub.errors import ConfigError, UsageError
 from ganhub.export import export_run
 from ganhub.wiring import make_run
 
-from .test_cyclegan import TINY, _png
+from .test_cyclegan import TINY, TINY_FOLDER, _png
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-FOLDER = [*TINY, "data.load_size=18", "trainer.steps=1"]
+FOLDER = [*TINY_FOLDER, "data.load_size=18", "trainer.steps=1"]
 
 
 def _h2z(root: Path, test_a: int = 3, test_b: int = 2) -> Path:

@@ -27,7 +27,9 @@ from ..conftest import TINY_TOY
 if TYPE_CHECKING:
     pass
 
-from .test_cyclegan import TINY, TINY_NO_STEPS, _png, _solid, _unaligned
+from .test_cyclegan import TINY, TINY_FOLDER, _png, _solid, _unaligned
+
+FOLDER_NO_STEPS = [a for a in TINY_FOLDER if not a.startswith("trainer.steps=")]
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -193,7 +195,7 @@ def test_both_systems_declare_translation_not_sampling(workdir: Path) -> None:
 
 def test_folder_runs_declare_no_held_out_pairs(workdir: Path) -> None:
     root = _unaligned(workdir / "data")
-    system = make_run(resolve([*TINY, f"data.path={root}", "data.load_size=18"])).system
+    system = make_run(resolve([*TINY_FOLDER, f"data.path={root}", "data.load_size=18"])).system
     caps = system.capabilities()
     assert caps.provides == {"translate", "cycle", "domain_eval", "samples_from_data"}
     assert caps.dataset is None
@@ -236,7 +238,7 @@ def test_the_paired_task_keeps_the_domain_contract(workdir: Path) -> None:
 def test_a_saved_config_is_not_derived_again(workdir: Path) -> None:
     """Reopening a run uses its saved config as is: no defaults derived, no folder scanned."""
     root = _unaligned(workdir / "data")
-    args = [*TINY_NO_STEPS, f"data.path={root}", "data.load_size=18", "trainer.batch_size=1"]
+    args = [*FOLDER_NO_STEPS, f"data.path={root}", "data.load_size=18", "trainer.batch_size=1"]
     summary = ganhub.train([*args, "epochs=0.4", "epochs_decay=0.4", "name=e"])
     assert summary["steps"] == 4  # 0.8 passes over the larger domain's 5 images
     run_dir = Path(summary["run_dir"])
@@ -255,7 +257,7 @@ def test_a_run_counted_in_epochs_takes_keys_on_resume_eval_and_sample(workdir: P
     ... both set the run length": the saved config holds both, and deriving defaults from it
     raised. The saved values stand; trainer.steps lengthens it, as documented."""
     root = _unaligned(workdir / "data")
-    args = [*TINY_NO_STEPS, f"data.path={root}", "data.load_size=18", "trainer.batch_size=1"]
+    args = [*FOLDER_NO_STEPS, f"data.path={root}", "data.load_size=18", "trainer.batch_size=1"]
     run = Path(ganhub.train([*args, "epochs=0.4", "epochs_decay=0.4", "name=e"])["run_dir"])
     assert ganhub.train([f"resume={run}", "trainer.steps=6"])["steps"] == 6
     moved = root.rename(workdir / "moved")
@@ -272,7 +274,7 @@ def test_sample_n_draws_n_inputs_from_a_one_image_test_folder(workdir: Path, cli
     """sample(8) of a run whose testA/ held one image gave 1 translation and a 1-row grid."""
     root = _unaligned(workdir / "data")
     _png(root / "testA" / "0.png", _solid(20, 20, (250, 0, 0)))
-    args = [*TINY, f"data.path={root}", "data.load_size=18", "trainer.steps=1"]
+    args = [*TINY_FOLDER, f"data.path={root}", "data.load_size=18", "trainer.steps=1"]
     run_dir = Path(ganhub.train(args)["run_dir"])
     model = ganhub.load(run_dir)
     eight = model.sample(8)
@@ -302,7 +304,7 @@ def test_paired_sample_and_grid_draw_n_pairs_from_a_one_pair_test_folder(workdir
     for i in range(2):
         _png(workdir / "pairs" / "train" / f"{i}.png", image)
     _png(workdir / "pairs" / "test" / "0.png", image)
-    run = make_run(resolve([*TINY, "task=paired", f"data.path={workdir / 'pairs'}",
+    run = make_run(resolve([*TINY_FOLDER, "task=paired", f"data.path={workdir / 'pairs'}",
                             "data.load_size=20"]))  # fmt: skip
     assert run.system.sample(8, seed=2).shape == (8, 3, 16, 16)
     (grid,) = run.system.write_samples(workdir / "grids", "g", n=8)
