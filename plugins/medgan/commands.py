@@ -16,6 +16,10 @@ GROUP_HELP = (
     "Medical-imaging GANs (MONAI): lesion simulation, and follow-up or contrast prediction, "
     "with a trained run."
 )
+FORCE_HELP = (
+    "Replace the files already in --out (without it such a file is refused, by name, before "
+    "anything is read)."
+)
 
 
 @click.command(context_settings=HELP)
@@ -36,6 +40,7 @@ GROUP_HELP = (
               help="Base image to place the lesion in (NIfTI file or DICOM series folder); default: a healthy phantom or the run's first image.")  # fmt: skip
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder [default: RUN_DIR/simulated].")  # fmt: skip
+@click.option("--force", is_flag=True, help=FORCE_HELP)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
 def simulate(
     run_dir: Path,
@@ -44,6 +49,7 @@ def simulate(
     radius: float,
     image_path: Path | None,
     out: Path | None,
+    force: bool,
     device: str,
 ) -> None:
     """Simulate a lesion with a trained task=lesion run; writes simulated.nii.gz, its mask and a PNG.
@@ -51,12 +57,17 @@ def simulate(
     \b
     ganhub medgan simulate runs/medgan-... --mask mask.nii.gz
     ganhub medgan simulate runs/medgan-... --at 40,30 --radius 4
+    Writes simulated.nii.gz, simulated_mask.nii.gz and simulated.png (base | mask |
+    simulated) into --out, all or none: they are written to a hidden folder inside it and
+    moved into place only once all three are written. One already there is refused, by
+    name, before anything is read, unless --force.
     """
     from ganhub_medgan.simulate import parse_point, simulate_to_files
 
     point = parse_point(at) if at is not None else None
     paths = simulate_to_files(run_dir, out or run_dir / "simulated", mask_path=mask_path, at=point,
-                              radius=radius, image_path=image_path, device=device)  # fmt: skip
+                              radius=radius, image_path=image_path, device=device,
+                              force=force)  # fmt: skip
     click.echo("\n".join(str(p) for p in paths))
 
 
@@ -66,19 +77,26 @@ def simulate(
               help="Scan to predict from (NIfTI file or DICOM series folder); default: the run's first held-out scan.")  # fmt: skip
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder [default: RUN_DIR/predicted].")  # fmt: skip
+@click.option("--force", is_flag=True, help=FORCE_HELP)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
-def predict(run_dir: Path, image_path: Path | None, out: Path | None, device: str) -> None:
+def predict(
+    run_dir: Path, image_path: Path | None, out: Path | None, force: bool, device: str
+) -> None:
     """Predict with a trained task=progress (the follow-up scan) or task=translate (the target
     contrast) run; writes predicted.nii.gz and a PNG.
 
     \b
     ganhub medgan predict runs/medgan-... --image baseline.nii.gz
     ganhub medgan predict runs/medgan-...          # the first held-out scan, truth beside it
+    Writes predicted.nii.gz and predicted.png (scan | prediction, with the truth beside them
+    for the held-out scan) into --out, both or neither: they are written to a hidden folder
+    inside it and moved into place only once both are written. One already there is
+    refused, by name, before anything is read, unless --force.
     """
     from ganhub_medgan.predict import predict_to_files
 
     paths = predict_to_files(
-        run_dir, out or run_dir / "predicted", image_path=image_path, device=device
+        run_dir, out or run_dir / "predicted", image_path=image_path, device=device, force=force
     )
     click.echo("\n".join(str(p) for p in paths))
 

@@ -29,8 +29,11 @@ class MedGANDomain(Domain):
 
     name = "medgan"
     renamed_keys: ClassVar[dict[str, str]] = RENAMED_KEYS
-    # another task trains another model on these weights: a new run (init_from=RUN)
-    resume_fixed_keys = ("task", "spatial_dims")
+    # another task trains another model on these weights: a new run (init_from=RUN). Another
+    # data.orientation flips or mirrors the voxel axes G and D see (RAS -> LPS: x and y), so
+    # the weights (and Adam's moments, the EMA) hold anatomy in a frame the data no longer
+    # uses, and predict/simulate would read scans in the new frame: fixed as well.
+    resume_fixed_keys = ("task", "spatial_dims", "data.orientation")
     description = (
         "medical-imaging GANs with MONAI networks: lesion simulation and progression, contrast "
         "translation and generation, 2D or 3D, on embedded MR phantoms or NIfTI/DICOM folders"

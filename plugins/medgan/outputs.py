@@ -7,7 +7,11 @@ patient's right on the left of the screen.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +173,75 @@ def write_nifti_cases(
         path = directory / f"{stem}_{rows}{suffix}.nii.gz"
         paths.append(write_nifti_batch(images[a:b], affines[a], path, label=label))
     return paths
+
+
+def refuse_existing(out: Path, names: Sequence[str], force: bool) -> None:
+    """Refuse, naming the first, files `names` that folder `out` already holds, unless `force`
+    (a folder in a file's place is refused even then: replacing it would delete what it holds).
+    The commands call it before any work, and `write_all` again before it moves files in."""
+    there = [out / name for name in names if os.path.lexists(out / name)]
+    folders = [p for p in there if p.is_dir() and not p.is_symlink()]
+    if folders:
+        raise UsageError(
+            f"'{folders[0]}' is a folder where a file would be written: move it, or give "
+            "another --out"
+        )
+    if there and not force:
+        more = f" (and {len(there) - 1} more)" if len(there) > 1 else ""
+        them = "them" if more else "it"
+        raise UsageError(
+            f"--out {out} already holds '{there[0]}'{more}: give --force (Python: force=True) "
+            f"to replace {them}, or another folder"
+        )
+
+
+def write_all(
+    out: Path, files: Mapping[str, Callable[[Path], object]], force: bool = False
+) -> list[Path]:
+    """Write the files of one command into folder `out`, all or none: `files` maps each name
+    to a function writing it to the path it is given, a hidden folder inside `out` (the same
+    file system, so moving out of it is a rename). Only once every file is written are they
+    moved into place (`os.replace`, each atomic); a failure part-way, in writing or moving,
+    removes the new files, puts back those `out` held before, and removes `out` when this
+    made it. Files already there are refused unless `force` (`refuse_existing`)."""
+    created = _missing(out)
+    out.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(".partial", ".ganhub-", out))
+    old = staged / ".old"  # what `out` held, until every new file is in place
+    moved: list[str] = []
+    kept: list[str] = []
+    try:
+        for name, write in files.items():
+            write(staged / name)
+        refuse_existing(out, list(files), force)  # one may have appeared meanwhile
+        old.mkdir()
+        for name in files:
+            if os.path.lexists(out / name):
+                os.replace(out / name, old / name)
+                kept.append(name)
+            os.replace(staged / name, out / name)
+            moved.append(name)
+    except BaseException:  # a write that failed, Ctrl-C: `out` left as it was
+        for name in moved:
+            (out / name).unlink(missing_ok=True)
+        for name in kept:
+            os.replace(old / name, out / name)
+        shutil.rmtree(staged, ignore_errors=True)
+        for folder in created:  # deepest first; one holding something else is kept
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    shutil.rmtree(staged, ignore_errors=True)
+    return [out / name for name in files]
+
+
+def _missing(folder: Path) -> list[Path]:
+    """`folder` and the folders above it that do not exist yet, deepest first."""
+    new: list[Path] = []
+    while not os.path.lexists(folder) and folder.parent != folder:
+        new.append(folder)
+        folder = folder.parent
+    return new
 
 
 # How a mask file becomes lesion voxels (`mask_kind`, `is_lesion`); `data check` prints it

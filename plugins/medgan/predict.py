@@ -24,6 +24,8 @@ from torch import Tensor
 from ganhub.errors import UsageError
 
 PREDICTS = {"progress": "follow-up", "translate": "target contrast"}
+# what `predict_to_files` writes into its folder: the prediction, input | prediction (| truth)
+OUTPUTS = ("predicted.nii.gz", "predicted.png")
 
 
 @dataclass
@@ -73,12 +75,20 @@ def load_predictor(run_dir: str | Path, device: str = "cpu") -> Predictor:
 
 
 def predict_to_files(
-    run_dir: Path, out: Path, *, image_path: Path | None = None, device: str = "cpu"
+    run_dir: Path,
+    out: Path,
+    *,
+    image_path: Path | None = None,
+    device: str = "cpu",
+    force: bool = False,
 ) -> list[Path]:
     """The `predict` command: the prediction as NIfTI, and a PNG of input | prediction (with
-    the true target beside them when the input is the run's first held-out scan)."""
-    from ganhub_medgan.outputs import write_grid, write_nifti_batch
+    the true target beside them when the input is the run's first held-out scan): `OUTPUTS`,
+    all or none; files already in `out` are refused, before the run is opened, unless
+    `force`."""
+    from ganhub_medgan.outputs import refuse_existing, write_all, write_grid, write_nifti_batch
 
+    refuse_existing(out, OUTPUTS, force)
     predictor = load_predictor(run_dir, device)
     shown: list[Tensor] = []
     if image_path is None:
@@ -87,11 +97,12 @@ def predict_to_files(
     else:
         scans, affine = predictor.read(image_path)
     result = predictor(scans)
-    stem = "predicted"
-    return [
-        write_nifti_batch(result, affine, out / f"{stem}.nii.gz"),
-        write_grid([scans, result, *shown], out / f"{stem}.png"),
-    ]
+    image_file, png = OUTPUTS
+    writers = {
+        image_file: lambda path: write_nifti_batch(result, affine, path),
+        png: lambda path: write_grid([scans, result, *shown], path),
+    }
+    return write_all(out, writers, force)
 
 
 __all__ = ["Predictor", "load_predictor", "predict_to_files"]

@@ -24,6 +24,9 @@ from torch import Tensor
 
 from ganhub.errors import UsageError
 
+# what `simulate_to_files` writes into its folder: the image, the mask, base | mask | simulated
+OUTPUTS = ("simulated.nii.gz", "simulated_mask.nii.gz", "simulated.png")
+
 
 def place_lesion(shape: Sequence[int], center: Sequence[float], radius: float) -> Tensor:
     """A {0, 1} mask (1, *shape) holding one disc (2D) or ball (3D) of `radius` voxels at `center`.
@@ -182,13 +185,23 @@ def simulate_to_files(
     radius: float = 3.0,
     image_path: Path | None = None,
     device: str = "cpu",
+    force: bool = False,
 ) -> list[Path]:
-    """The `simulate` command: write the simulated image (NIfTI + PNG) and the mask used."""
-    from ganhub_medgan.outputs import LESION_RULE, write_grid, write_nifti_batch
+    """The `simulate` command: write the simulated image (NIfTI + PNG) and the mask used
+    (`OUTPUTS`), all or none; files already in `out` are refused, before the run is opened,
+    unless `force`."""
+    from ganhub_medgan.outputs import (
+        LESION_RULE,
+        refuse_existing,
+        write_all,
+        write_grid,
+        write_nifti_batch,
+    )
     from ganhub_medgan.splits import note
 
     if mask_path is not None and at is not None:
         raise UsageError("--mask and --at both say where the lesion goes; give one of them")
+    refuse_existing(out, OUTPUTS, force)
     sim = load_simulator(run_dir, device, base=image_path is None)
     image: Tensor | None = None
     affine = sim.affine
@@ -225,12 +238,13 @@ def simulate_to_files(
     assert painted is not None
     base = painted.reshape(1, 1, *sim.shape)
     m = mask.reshape(1, 1, *sim.shape)
-    stem = "simulated"
-    return [
-        write_nifti_batch(result, affine, out / f"{stem}.nii.gz"),
-        write_nifti_batch(m, affine, out / f"{stem}_mask.nii.gz", label=True),
-        write_grid([base, m * 2 - 1, result], out / f"{stem}.png"),
-    ]
+    image_file, mask_file, png = OUTPUTS
+    writers = {
+        image_file: lambda path: write_nifti_batch(result, affine, path),
+        mask_file: lambda path: write_nifti_batch(m, affine, path, label=True),
+        png: lambda path: write_grid([base, m * 2 - 1, result], path),
+    }
+    return write_all(out, writers, force)
 
 
 def parse_point(text: str) -> list[float]:
