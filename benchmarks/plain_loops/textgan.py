@@ -294,7 +294,10 @@ def plain_loop(run: Run) -> PlainTextGAN:
         raise ValueError("the plain textgan loop takes whole batches (trainer.grad_accum=1)")
     adv, s = cfg.adversarial, run.system
     known = s.known  # the ids its tokenizer (or the oracle) has: a count or a mask
-    writable = torch.arange(s.vocab) < known if isinstance(known, int) else known
+    ids = torch.arange(s.vocab)
+    writable = ids < known if isinstance(known, int) else known
+    # G never writes <pad>: what follows a sentence's <eos>, never a token of it
+    writable = (ids != PAD) if writable is None else writable.cpu() & (ids != PAD)
     dtype = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}[str(cfg.precision)]
     return PlainTextGAN(
         copy.deepcopy(s.G), copy.deepcopy(s.D), vocab=s.vocab, length=s.length,
@@ -305,5 +308,5 @@ def plain_loop(run: Run) -> PlainTextGAN:
         adv_weight=cfg.objective.adv_weight, loss=cfg.loss,
         g_opt=adam_settings(cfg.optim.G, run.device), d_opt=adam_settings(cfg.optim.D, run.device),
         g_adversarial_lr=adv.g_lr, autocast_dtype=dtype,
-        writable=None if writable is None else writable.to(run.device),
+        writable=writable.to(run.device),
     )  # fmt: skip

@@ -167,7 +167,8 @@ def cache_argument(forward: Callable[..., Any]) -> str:
 
 
 def cached_forward(model: nn.Module, cache: Any, **inputs: Any) -> tuple[Tensor, Any]:
-    """One KV-cached forward: (logits, new cache); `cache` in transformers 5, else past_key_values."""
+    """One KV-cached forward: (logits, new cache); `cache` in transformers 5, else
+    past_key_values."""
     key = cache_argument(getattr(model.forward, "__func__", model.forward))
     out = model(**inputs, **{key: cache}, use_cache=True)
     new = out.get("cache")
@@ -176,28 +177,44 @@ def cached_forward(model: nn.Module, cache: Any, **inputs: Any) -> tuple[Tensor,
 
 Known = int | Tensor | None
 """The ids G may write: all (None), those below a count (a tokenizer trained on a small file),
-or a bool mask over the vocabulary on G's device (the oracle's words, not the special tokens)."""
+or a bool mask over the vocabulary on G's device (the oracle's words, not the special tokens).
+<pad> is never among them (`unwritable`)."""
 
 
-def mask_unknown(logits: Tensor, known: Known) -> Tensor:
-    """Logits with -inf for the ids G may not write: those at and above an int `known`, which
-    the tokenizer does not have (a tokenizer trained on a small file holds fewer ids than
-    `data.tokenizer_vocab`), or those a bool mask `known` leaves out (the oracle task's special
-    tokens, which the oracle's language has not: SeqGAN's G draws from the oracle's words
-    only). G never writes, or spreads probability over, such ids. None: all known."""
+def unwritable(known: Known, vocab: int, device: torch.device) -> Tensor:
+    """(vocab,) bool on `device`, True at the ids G never writes: <pad> always, and the ids
+    `known` leaves out (at and above an int `known`, which a tokenizer trained on a small file
+    does not have; outside a bool mask, the oracle task's special tokens, which the oracle's
+    language has not: SeqGAN's G draws from the oracle's words only).
+
+    <pad> is what follows a sentence's <eos>, never a token of it: MLE ignores padded
+    positions, so nothing taught G not to write it, and a G whose <pad> logit was high wrote it
+    mid-sentence (a hole D saw as a zero row and `decode` dropped). Built from an arange on the
+    device: no host sync, once per sampling pass."""
+    ids = torch.arange(vocab, device=device)
+    blocked = ids == PAD
     if isinstance(known, Tensor):
-        return logits.masked_fill(~known.to(logits.device), float("-inf"))  # a no-op move
-    if known is None or known >= logits.shape[-1]:
-        return logits
-    unknown = torch.arange(known, logits.shape[-1], device=logits.device)
-    return logits.index_fill(-1, unknown, float("-inf"))
+        return blocked | ~known.to(device)  # a no-op move
+    if known is not None and known < vocab:
+        blocked = blocked | (ids >= known)
+    return blocked
+
+
+def mask_unwritable(logits: Tensor, blocked: Tensor) -> Tensor:
+    """`logits` (..., vocab) with -inf at the ids `blocked` (`unwritable`) marks: G never
+    writes, or spreads probability over, them. -inf is exact in bf16 and fp16 too, and its
+    softmax weight and gradient are 0."""
+    return logits.masked_fill(blocked, float("-inf"))
 
 
 def lm_logits(lm: nn.Module, x: Tensor, vocab: int, known: Known = None) -> Tensor:
-    """Teacher-forced next-token logits (B, L, vocab) of G for targets x (B, L); ids from
-    `known` leaves out are masked (`mask_unknown`)."""
+    """Teacher-forced next-token logits (B, L, vocab) of G for targets x (B, L), -inf at the
+    ids G never writes (`unwritable`: <pad>, the ids `known` leaves out), so MLE and the
+    likelihoods score the distribution G samples from. A target <pad> has logit -inf: MLE
+    ignores those positions (`mle_loss`), and likelihoods leave them out."""
     inp = torch.cat([torch.full_like(x[:, :1], BOS), x[:, :-1]], 1)
-    return mask_unknown(lm(input_ids=inp).logits[..., :vocab], known)
+    logits = lm(input_ids=inp).logits[..., :vocab]
+    return mask_unwritable(logits, unwritable(known, vocab, logits.device))
 
 
 def gumbel(shape: tuple[int, ...], device: torch.device, gen: torch.Generator | None) -> Tensor:
@@ -216,17 +233,18 @@ def sample_lm(
     """Sample (n, length) tokens with a KV cache (Gumbel-max on the logits / `temperature`).
 
     `forced`/`keep` (n, length) fix the tokens where `keep` is True (rollouts continue a given
-    prefix); `noise` (n, length, vocab) is the Gumbel noise to use (else drawn); ids `known`
-    leaves out are never drawn.
+    prefix); `noise` (n, length, vocab) is the Gumbel noise to use (else drawn); <pad> and
+    the ids `known` leaves out are never drawn (`unwritable`).
     """
     device = next(lm.parameters()).device
+    blocked = unwritable(known, vocab, device)
     tok = torch.full((n, 1), BOS, dtype=torch.long, device=device)
     past: Any = None
     out = []
     for i in range(length):
         logits, past = cached_forward(lm, past, input_ids=tok)
         g = noise[:, i] if noise is not None else gumbel((n, vocab), device, gen)
-        step_logits = mask_unknown(logits[:, -1, :vocab].float(), known)
+        step_logits = mask_unwritable(logits[:, -1, :vocab].float(), blocked)
         tok = (step_logits / temperature + g).argmax(-1, keepdim=True)
         if forced is not None and keep is not None:
             tok = torch.where(keep[:, i : i + 1], forced[:, i : i + 1], tok)
@@ -245,16 +263,18 @@ def gumbel_tokens(
     argmax is exactly the sampled token. One pass draws one set of dropout masks
     (`model.dropout`): sampling first and then scoring the tokens in a second, teacher-forced
     pass drew other masks, and at dropout 0.1 about 4% of the soft tokens' argmaxes were not
-    the tokens sampled. Under torch.no_grad (the D phase) the pass records nothing.
+    the tokens sampled. Under torch.no_grad (the D phase) the pass records nothing. <pad> and
+    the ids `known` leaves out get logit -inf (`unwritable`): never sampled, no soft weight.
     """
     device = next(lm.parameters()).device
+    blocked = unwritable(known, vocab, device)
     noise = gumbel((n, length, vocab), device, None)
     tok = torch.full((n, 1), BOS, dtype=torch.long, device=device)
     past: Any = None
     soft = []
     for i in range(length):
         logits, past = cached_forward(lm, past, input_ids=tok)
-        perturbed = mask_unknown(logits[:, -1, :vocab].float(), known) + noise[:, i]
+        perturbed = mask_unwritable(logits[:, -1, :vocab].float(), blocked) + noise[:, i]
         tok = perturbed.detach().argmax(-1, keepdim=True)  # on the device: no host sync
         soft.append(F.softmax(beta * perturbed, -1))
     return torch.stack(soft, 1)

@@ -108,7 +108,7 @@ class TextSystemBase(GANSystem[TextGANConfig]):
     @property
     def known(self) -> Known:
         """How many ids the tokenizer has when that is fewer than the model's vocabulary (a
-        small file), else None; G masks the rest (`mask_unknown`)."""
+        small file), else None; G masks the rest, and <pad> (`unwritable`)."""
         size = int(self.tokenizer.get_vocab_size())
         return size if size < self.vocab else None
 
@@ -311,7 +311,8 @@ class TextGenSystem(TextSystemBase):
         self, n: int, *, seed: int | None = None, use_ema: bool = True,
         labels: Tensor | None = None, temperature: float | None = None,
     ) -> Tensor:  # fmt: skip
-        """(n, length) token ids sampled from G at `temperature` (None: sample.temperature)."""
+        """(n, length) token ids sampled from G at `temperature` (None: sample.temperature):
+        never <pad> within a sentence (G's <pad> logit is -inf), <pad> after its first <eos>."""
         self.refuse_labels(labels)
         t = self.sampling_temperature(temperature)
         gen = torch.Generator().manual_seed(0 if seed is None else seed)
@@ -338,8 +339,9 @@ class TextGenSystem(TextSystemBase):
                 logits = lm_logits(lm, chunk, self.vocab, self.known).float()
                 logp = (logits / t).log_softmax(-1)
                 tok = logp.gather(-1, chunk.unsqueeze(-1)).squeeze(-1)
-                mask = (chunk != PAD).float()
-                out.append(-(tok * mask).sum(1) / mask.sum(1).clamp_min(1))
+                mask = chunk != PAD  # padding: G never writes it, its log-prob is -inf
+                tok = tok.masked_fill(~mask, 0.0)  # not tok * mask: -inf * 0 is NaN
+                out.append(-tok.sum(1) / mask.sum(1).clamp_min(1))
         return torch.cat(out)
 
     def oracle_nll(self, ids: Tensor) -> tuple[Tensor, Tensor]:
