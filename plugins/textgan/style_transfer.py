@@ -25,7 +25,7 @@ from ganhub_textgan.config import TextGANConfig
 from ganhub_textgan.corpus import held_out, read_lines
 from ganhub_textgan.data import style_corpus
 from ganhub_textgan.metrics import classify, paired_bleu, train_style_classifier
-from ganhub_textgan.networks import build_d, cached_forward
+from ganhub_textgan.networks import build_d, cached_forward, mask_unwritable, unwritable
 from ganhub_textgan.phases import phase_plan, refuse_moved_phases
 from ganhub_textgan.system import TextSystemBase
 from ganhub_textgan.vocab import BOS, EOS, PAD, STYLE0, encode
@@ -163,15 +163,25 @@ class TransferSystem(TextSystemBase):
     def logits(
         self, x: Tensor, style: Tensor, target: Tensor, soft: Tensor | None = None
     ) -> Tensor:
-        """Teacher-forced logits (B, L, V) for writing `target` from x (or soft rows) in `style`."""
+        """Teacher-forced logits (B, L, V) for writing `target` from x (or soft rows) in `style`,
+        -inf at <pad> (`_writable`)."""
         ids, mask = self._encoder_ids(x, style)
         dec = torch.cat([torch.full_like(target[:, :1], BOS), target[:, :-1]], 1)
         if soft is None:
-            return self.G(input_ids=ids, attention_mask=mask, decoder_input_ids=dec).logits
+            out = self.G(input_ids=ids, attention_mask=mask, decoder_input_ids=dec).logits
+            return self._writable(out)
         emb = self.G.get_input_embeddings()
         assert isinstance(emb, nn.Embedding)  # BART's token embeddings; typed as any nn.Module
         embeds = torch.cat([emb(ids[:, :1]), soft @ emb.weight], 1)
-        return self.G(inputs_embeds=embeds, attention_mask=mask, decoder_input_ids=dec).logits
+        out = self.G(inputs_embeds=embeds, attention_mask=mask, decoder_input_ids=dec).logits
+        return self._writable(out)
+
+    @staticmethod
+    def _writable(logits: Tensor) -> Tensor:
+        """-inf at <pad>: what follows <eos>, never a word of the rewrite. The reconstruction
+        loss ignores padded targets, so nothing taught the decoder not to write it, and a
+        greedy rewrite could hold <pad> mid-sentence (a hole D saw as a zero row)."""
+        return mask_unwritable(logits, unwritable(None, logits.shape[-1], logits.device))
 
     def generator(
         self, name: str | None = None, use_ema: bool = True
@@ -197,7 +207,7 @@ class TransferSystem(TextSystemBase):
             logits, past = cached_forward(
                 g, past, encoder_outputs=enc, attention_mask=mask, decoder_input_ids=tok
             )
-            tok = logits[:, -1].argmax(-1, keepdim=True)
+            tok = self._writable(logits[:, -1]).argmax(-1, keepdim=True)
             out.append(tok)
             done |= tok[:, 0] == EOS
             # one host sync per token; on the short corpora it halves the decoding time
