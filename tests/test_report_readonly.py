@@ -3,6 +3,7 @@ user's run): the page and its plots go where the user can write, the run is left
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -35,6 +36,45 @@ def test_a_run_folder_that_cannot_be_written_keeps_nothing(
     plots = sorted(p.name for p in (workdir / "pages" / "run-plots").iterdir())
     assert "losses.png" in plots
     assert "run-plots/losses.png" in (workdir / "pages" / "run.html").read_text()
+    assert sorted(p.relative_to(trained_run) for p in trained_run.rglob("*")) == before
+
+
+def test_eval_of_a_run_folder_that_cannot_be_written_takes_out(
+    cli,  # type: ignore[no-untyped-def]
+    trained_run: Path,  # noqa: F811
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`ganhub eval` on a read-only run could only fail: the scores go to `--out FILE`, which
+    the refusal names; a second scoring into the same file keeps the first's other scores."""
+    before = sorted(p.relative_to(trained_run) for p in trained_run.rglob("*"))
+    writable = os.access
+
+    def unwritable_run(path: object, mode: int, *args: object, **kwargs: object) -> bool:
+        if Path(str(path)).resolve() == trained_run.resolve() and mode & os.W_OK:
+            return False
+        return writable(path, mode, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "access", unwritable_run)
+    code, _, err = cli("eval", str(trained_run), "--n", "200")
+    assert code == 2 and err.count("\n") == 1 and "give --out FILE to write elsewhere" in err, err
+    code, out, err = cli("eval", str(trained_run), "--n", "200", "--out", "scores/run.json",
+                         "eval.metrics=[mode_coverage_2d]")  # fmt: skip
+    assert code == 0, err
+    assert out.rstrip().endswith("written to scores/run.json")
+    first = json.loads((workdir / "scores" / "run.json").read_text())
+    assert first["run_dir"] == str(trained_run) and first["results"]
+    # an earlier scoring in the file (a metric of a plugin, say) is kept beside the new one,
+    # where the file scored this run; another run's file is written over
+    saved = workdir / "scores" / "run.json"
+    for folder, kept in ((str(trained_run), True), ("runs/other", False)):
+        earlier = {**first, "run_dir": folder, "metrics": [*first["metrics"], "mine"]}
+        earlier["results"] = {**first["results"], "mine_score": {"mean": 1.0, "std": None,
+                                                                 "values": [1.0]}}  # fmt: skip
+        saved.write_text(json.dumps(earlier))
+        code, _, err = cli("eval", str(trained_run), "--n", "200", "--out", str(saved))
+        assert code == 0, err
+        assert ("mine_score" in json.loads(saved.read_text())["results"]) is kept, folder
     assert sorted(p.relative_to(trained_run) for p in trained_run.rglob("*")) == before
 
 

@@ -35,9 +35,17 @@ _RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 @click.option("--n", "n_samples", type=click.IntRange(1, MAX_EVAL_SAMPLES),
               help="samples per seed [eval.n_samples]")  # fmt: skip
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="write the scores to this JSON file instead of RUN_DIR/eval.json (a run "
+              "folder that cannot be written: a read-only mount, another user's run)")  # fmt: skip
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
 def eval_command(
-    run_dir: Path, seeds: int, n_samples: int | None, device: str, overrides: tuple[str, ...]
+    run_dir: Path,
+    seeds: int,
+    n_samples: int | None,
+    device: str,
+    out: Path | None,
+    overrides: tuple[str, ...],
 ) -> None:
     """Score a trained run: ganhub eval RUN_DIR [--seeds N] [--n N] [eval.KEY=VALUE ...].
 
@@ -45,7 +53,7 @@ def eval_command(
     Keys: eval.metrics=[fid,kid,...], eval.features=[inception,digits], eval.n_real=N,
     eval.inception_weights=PATH, eval.allow_download=true (the eval. prefix is optional);
     data.path=DIR where the run's data has moved. Prints mean and std over the seeds and
-    writes RUN_DIR/eval.json.
+    writes RUN_DIR/eval.json (or --out FILE).
     """
     import sys
 
@@ -54,9 +62,9 @@ def eval_command(
     # each metric and any first-time feature work, with its time, on stderr: stdout is the table
     with Console(file=sys.stderr).session():
         result = evaluate_run(
-            run_dir, list(overrides), seeds=seeds, n_samples=n_samples, device=device
+            run_dir, list(overrides), seeds=seeds, n_samples=n_samples, device=device, out=out
         )
-    click.echo(format_table(result))
+    click.echo(format_table(result, out))
 
 
 def evaluate_run(
@@ -66,8 +74,10 @@ def evaluate_run(
     seeds: int = 1,
     n_samples: int | None = None,
     device: str = "cpu",
+    out: Path | None = None,
 ) -> dict[str, Any]:
-    """Evaluate a run's latest checkpoint over `seeds` sample seeds; write and return eval.json."""
+    """Evaluate a run's latest checkpoint over `seeds` sample seeds; write and return eval.json
+    (to `out` where given: the earlier scores kept are those `out` holds of this run)."""
     from ganhub.api import load
     from ganhub.config.resolve import read_saved
     from ganhub.config.schema import EvalConfig
@@ -94,7 +104,9 @@ def evaluate_run(
                 )
             item = item if key in moved else f"eval.{item}"
         items.append(item)
-    check_output_file(run_dir / "eval.json")  # before the scoring: a FIFO or folder there
+    target = out if out is not None else run_dir / "eval.json"
+    # before the scoring: a FIFO or folder there, a run folder that cannot be written
+    check_output_file(target, "" if out is not None else "; give --out FILE to write elsewhere")
     model = load(run_dir, device=device, hub=hub, overrides=items)
     system, config = model.system, model.config
     _check_data_keys(hub, config, [i.partition("=")[0] for i in items if not i.startswith("eval.")])
@@ -167,7 +179,7 @@ def evaluate_run(
         "seconds": round(time.perf_counter() - t0, 2),
         "results": table,
     }
-    notes += keep_earlier(run_dir, result, usable)
+    notes += keep_earlier(target, result, usable)
     if not result["warnings"]:
         del result["warnings"]
     if len(runs) > 1 and all(
@@ -179,21 +191,23 @@ def evaluate_run(
             "held-out set), or each score may sit at a limit that other samples reach too "
             "(precision 1 or recall 0 of a collapsed generator)"
         )
-    write_json(run_dir / "eval.json", result)
+    write_json(target, result)
     return result
 
 
-def keep_earlier(run_dir: Path, result: dict[str, Any], scored: list[Metric]) -> list[str]:
-    """Add to `result` (an eval.json being written) the scores of the eval.json already in
-    `run_dir` that none of the `scored` metrics reports, when that one scored the same step
-    with the same seeds and samples per seed (counts: the fewest of both); return the note
-    saying which were kept, or which earlier scores were replaced for scoring other samples."""
+def keep_earlier(path: Path, result: dict[str, Any], scored: list[Metric]) -> list[str]:
+    """Add to `result` (an eval.json being written to `path`) the scores of the file already
+    there that none of the `scored` metrics reports, when it scored the same run (its folder
+    resolves to the same), at the same step, with the same seeds and samples per seed
+    (counts: the fewest of both); return the note saying which were kept, or which earlier
+    scores were replaced for scoring other samples."""
     from ganhub.metrics import reported_by
     from ganhub.metrics.rundata import MAX_FILE_BYTES, read_json
 
-    path = run_dir / "eval.json"
-    old, problem = read_json(run_dir, path, MAX_FILE_BYTES) if path.is_file() else (None, "")
+    old, problem = read_json(path.parent, path, MAX_FILE_BYTES) if path.is_file() else (None, "")
     if problem is not None or not isinstance(old, dict) or old.get("step") != result["step"]:
+        return []
+    if not _same_run(old.get("run_dir"), result["run_dir"]):  # --out: another run's scores
         return []
     table, now = result["results"], [(m.name, m) for m in scored]
     results = old["results"] if isinstance(old.get("results"), dict) else {}
@@ -309,8 +323,17 @@ def _unused_inception_keys(items: list[str], extractors: list[str]) -> str | Non
     return unused_inception_note([i for i in items if i.partition("=")[0] in keys], extractors)
 
 
-def format_table(result: dict[str, Any]) -> str:
-    """The eval result as a plain-text table: metric, mean, std (over seeds)."""
+def _same_run(saved: object, run_dir: str) -> bool:
+    """Whether an eval.json's `run_dir` names the run being scored (typed either way)."""
+    try:
+        return isinstance(saved, str) and Path(saved).resolve() == Path(run_dir).resolve()
+    except (OSError, ValueError):  # a name no file system takes (a NUL in a user's file)
+        return False
+
+
+def format_table(result: dict[str, Any], out: Path | None = None) -> str:
+    """The eval result as a plain-text table: metric, mean, std (over seeds); `out`: where it
+    was written, when not the run's eval.json."""
     seeds = len(result["seeds"])
     head = (
         f"ganhub eval {result['run_dir']}: step {result['step']}, {seeds} seed(s) x "
@@ -326,7 +349,7 @@ def format_table(result: dict[str, Any]) -> str:
     if result["skipped"]:
         lines.append(f"not applicable to this run: {', '.join(result['skipped'])}")
     lines += [f"note: {note}" for note in result.get("notes", [])]
-    lines.append(f"written to {Path(result['run_dir']) / 'eval.json'}")
+    lines.append(f"written to {out or Path(result['run_dir']) / 'eval.json'}")
     return "\n".join(lines)
 
 

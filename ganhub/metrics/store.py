@@ -83,9 +83,10 @@ def _ganhub_page(path: Path) -> bool:
     return head.startswith(b"<!doctype html>") and b"<title>ganhub " in head
 
 
-def check_output_file(path: Path) -> None:
+def check_output_file(path: Path, instead: str = "") -> None:
     """A one-line UsageError, before any work, when `path` cannot take a written file: a
-    folder, a device or FIFO (`--out /dev/null`), or a file where a parent folder should be."""
+    folder, a device or FIFO (`--out /dev/null`), or a file where a parent folder should be;
+    `instead` ends the message of a folder that takes no files (what to do then)."""
     from ganhub.errors import UsageError, one_line
 
     shown = one_line(path, 200)
@@ -104,7 +105,7 @@ def check_output_file(path: Path) -> None:
                     if read_only(folder)
                     else (f"no permission in {where}")
                 )
-                raise UsageError(f"{shown} cannot be written: {why}")
+                raise UsageError(f"{shown} cannot be written: {why}{instead}")
             return
 
 
