@@ -158,3 +158,19 @@ def test_intra_fid_spreads_its_samples_over_the_classes_it_scores(
     assert result.values["intra_classes"] == 1 and result.values["n_samples"] == 40
     (warning,) = [line for line in result.warnings if "intra_fd_digits rests on" in line]
     assert "40 generated samples per class" in warning and "(n_samples 129 for 1 class)" in warning
+
+
+def test_class_accuracy_judges_the_classes_the_run_trains_on(
+    workdir: Path, conditional_source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """class_accuracy of a run adapted to the eights drew all ten classes (0.1 for a G making
+    eights whatever it was asked): its samples are drawn for class 8 alone."""
+    for system in _adapted(conditional_source):
+        asked = _draw(system, monkeypatch, [8])
+        result = evaluate(system, [get_hub().metrics.get("class_accuracy")], n_samples=30, seed=0)
+    drawn = torch.cat(asked)
+    assert len(drawn) == 30 and set(drawn.tolist()) == {8}
+    assert result.values["class_classes"] == 1 and result.values["class_acc"] > 0.9
+    assert [k for k in result.values if k.startswith("class_acc_") and k[-1].isdigit()] == [
+        "class_acc_8"
+    ]

@@ -43,13 +43,14 @@ INTRA_MAX_CLASSES = 100  # intra-class FD needs enough samples per class
 INTRA_MIN_PER_CLASS = 2  # a class's covariance needs two samples (of each: generated, real)
 
 
-def balanced_labels(spec: LabelSpec, n: int, seed: int) -> Tensor:
-    """n labels: every class equally often for one factor of up to 100 classes, else uniform."""
+def balanced_labels(spec: LabelSpec, n: int, seed: int, classes: list[int] | None = None) -> Tensor:
+    """n labels: every class (of `classes`, where given) equally often for one factor of up to
+    100 classes, else uniform."""
     import torch
 
     if spec.factors == 1 and spec.sizes[0] <= INTRA_MAX_CLASSES:
-        per = math.ceil(n / spec.sizes[0])
-        return torch.arange(spec.sizes[0]).repeat_interleave(per)
+        drawn = torch.tensor(classes) if classes else torch.arange(spec.sizes[0])
+        return drawn.repeat_interleave(math.ceil(n / len(drawn)))
     from ganhub.conditioning.nets import random_labels
 
     gen = torch.Generator().manual_seed(seed)
@@ -88,6 +89,7 @@ class ClassAccuracy(Metric):
     )
     better: ClassVar[Directions] = {
         "classifier_acc": None,  # the judge's own accuracy, not the generator's
+        "class_classes": None,  # how many classes were drawn: those the run trains on
         "class_kl": "lower",
         "class_coverage": "higher",
         "class_acc*": "higher",  # class_acc, _min, _factor and per class
@@ -116,13 +118,15 @@ class ClassAccuracy(Metric):
             )
 
     def compute(self, system: GANSystem, *, n_samples: int, seed: int) -> dict[str, float]:
-        """Classify balanced conditional samples; per-class and overall figures."""
+        """Classify balanced conditional samples of the classes the run trains on
+        (`trained_classes`, `class_classes`); per-class and overall figures."""
         import torch
 
         caps = system.capabilities()
         spec = caps.labels
         assert spec is not None
-        asked = balanced_labels(spec, n_samples, seed)
+        trained = trained_classes(system, spec)
+        asked = balanced_labels(spec, n_samples, seed, trained)
         images = generate_for(system, asked, seed)
         predicted, classifier_acc = classify(system, images, spec)
         right = (predicted == asked).all(1) if asked.ndim == 2 else predicted == asked
@@ -130,6 +134,7 @@ class ClassAccuracy(Metric):
             "class_acc": float(right.double().mean()),
             "classifier_acc": classifier_acc,
             "n_samples": float(len(images)),
+            "class_classes": float(len(trained) if trained else spec.combinations),
         }
         if asked.ndim == 2:
             out["class_acc_factor"] = float((predicted == asked).double().mean())
@@ -153,6 +158,21 @@ class ClassAccuracy(Metric):
 
 
 _MANY_FACTORS = "class_accuracy on data with several label factors needs digit data"
+
+
+def trained_classes(system: GANSystem, spec: LabelSpec) -> list[int] | None:
+    """The classes of one label factor that the run's training data holds, where it holds
+    fewer than the spec's (a run adapted to the eights keeps all ten labels): samples are
+    drawn for these alone, as a class the run does not train on has nothing to be judged
+    against. None: all of them (or several factors, drawn uniformly)."""
+    import torch
+
+    if spec.factors != 1 or spec.sizes[0] > INTRA_MAX_CLASSES:
+        return None
+    labels = system.real_labels(system.real_count())
+    present = torch.bincount(labels.flatten().long(), minlength=spec.sizes[0]) > 0
+    found = present.nonzero().flatten().tolist()
+    return found if 0 < len(found) < spec.sizes[0] else None
 
 
 def _key(name: str) -> str:
