@@ -174,3 +174,25 @@ def test_class_accuracy_judges_the_classes_the_run_trains_on(
     assert [k for k in result.values if k.startswith("class_acc_") and k[-1].isdigit()] == [
         "class_acc_8"
     ]
+
+
+def test_digits_in_three_channels_are_scored_as_digits_not_triples(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`data=digits data.channels=3` repeats a grey digit in each channel: digit_modes scored
+    it as Stacked MNIST (10 of 1,000 modes at best) and class_accuracy compared a triple
+    100d + 10d + d with the asked d (0 for a perfect G). Real images score as real digits."""
+    from ganhub.metrics.conditional import classify
+
+    for system in _system("data.channels=3", "model.conditional=true"):
+        images, labels = digits(system.config.model.image_size)
+        pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:200]
+        images, labels = images[pick], labels[pick]  # the embedded digits are in class order
+        real = images.repeat(1, 3, 1, 1)
+        monkeypatch.setattr(system, "sample", lambda n, **_: real[:n])  # noqa: B023
+        values = _digit_modes(system, n=200)
+        spec = system.capabilities().labels
+        assert spec is not None
+        predicted, _ = classify(system, real, spec)
+    assert "stacked_modes" not in values and values["digit_classes"] == 10, values
+    assert (predicted == labels).double().mean() > 0.9

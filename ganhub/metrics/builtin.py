@@ -344,8 +344,8 @@ class TrainedDigits(Protocol):
 
 
 class DigitModes(ImageMetric):
-    """MNIST classes (1 channel) or Stacked-MNIST modes (3 channels) and KL to the digits the
-    run trains on (uniform over all ten, or what 'trained_digits' declares)."""
+    """MNIST classes or Stacked-MNIST modes (a digit per channel) and KL to the digits the run
+    trains on (uniform over all ten, or what 'trained_digits' declares)."""
 
     name = "digit_modes"
     better: ClassVar[Directions] = {
@@ -371,12 +371,13 @@ class DigitModes(ImageMetric):
         """
         import torch
 
-        from ganhub.metrics.featurenet import classify_digits
+        from ganhub.metrics.featurenet import classify_digits, digits_as_read
         from ganhub.metrics.features import generate
         from ganhub.metrics.formulas import kl_to_uniform
 
         images = generate(system, n_samples, seed)
-        labels, confidence = classify_digits(images)
+        dataset = system.capabilities().dataset
+        labels, confidence = classify_digits(digits_as_read(images, dataset))
         out = {
             "digit_confidence": float(confidence.double().mean()),
             "n_samples": float(len(images)),

@@ -185,9 +185,9 @@ def classify(system: GANSystem, images: Tensor, spec: LabelSpec) -> tuple[Tensor
 
     caps = system.capabilities()
     if caps.dataset in DIGIT_DATASETS:
-        from ganhub.metrics.featurenet import classify_digits, digit_classifier
+        from ganhub.metrics.featurenet import classify_digits, digit_classifier, digits_as_read
 
-        digits, _ = classify_digits(images)
+        digits, _ = classify_digits(digits_as_read(images, caps.dataset))
         accuracy = digit_classifier()[1].accuracy
         if digits.ndim == 2 and spec.factors == 1:  # Stacked MNIST triples: 100a + 10b + c
             digits = (digits * torch.tensor([100, 10, 1])).sum(1)

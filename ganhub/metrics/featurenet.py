@@ -311,6 +311,15 @@ def train_digit_classifier() -> tuple[FeatureNet, FeatureNetSpec]:
 
 
 @torch.no_grad()
+def digits_as_read(images: Tensor, dataset: str | None) -> Tensor:
+    """Images as the digit classifier is to read them: Stacked MNIST's channels are a digit
+    each; other digit data with several channels (`data=digits data.channels=3`: one grey digit
+    in each) is averaged to one channel, so a sample counts as one digit, not a triple."""
+    if dataset == "stacked_digits" or images.shape[1] == 1:
+        return images
+    return images.mean(1, keepdim=True)
+
+
 def classify_digits(images: Tensor, batch: int = 1000) -> tuple[Tensor, Tensor]:
     """(labels, confidences) of digit images in [-1, 1]: (N,) for 1 channel, (N, C) per channel."""
     net, _ = digit_classifier()
