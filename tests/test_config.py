@@ -17,7 +17,9 @@ def test_overrides_parse_yaml_values() -> None:
     assert parse_override("tricks=[ema,r1]") == (["tricks"], ["ema", "r1"])
     assert parse_override("optim.G.lr=1e-4")[1] in ("1e-4", 1e-4)  # YAML 1.1: pydantic coerces
     assert parse_override("trainer.progress=false")[1] is False
-    assert parse_override("name=") == (["name"], None)
+    assert parse_override("name=null") == (["name"], None)
+    with pytest.raises(ConfigError, match=r"^name= has no value"):  # not null: see test_user_input
+        parse_override("name=")
 
 
 def test_dotted_overrides_reach_nested_fields() -> None:

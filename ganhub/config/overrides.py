@@ -215,6 +215,11 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     parts = key.split(".")
     if any(not p for p in parts):
         raise ConfigError(f"'{one_line(key, 100)}' is not a valid key (empty part between dots)")
+    if not value.strip():  # `data.path=$DATA` with DATA unset trained on the embedded data
+        raise ConfigError(
+            f"{one_line(key, 100)}= has no value (an empty shell variable?): give one, or "
+            "leave the key out"
+        )
     try:
         parsed = parse_value(value)
     except DuplicateKeyError as exc:
