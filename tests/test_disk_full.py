@@ -66,3 +66,31 @@ def test_a_run_without_a_checkpoint_says_what_to_do_on_resume(workdir: Path) -> 
     shutil.rmtree(run / "checkpoints")  # as a kill -9 before the first save leaves it
     with pytest.raises(ConfigError, match="start a new run, with the same name once you have"):
         ganhub.train([f"resume={run}", "trainer.steps=6"])
+
+
+def test_a_full_disk_names_the_checkpoint_kept_and_how_to_continue(
+    cli,  # type: ignore[no-untyped-def]
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The line named only the file it could not write: a user freeing space had to find out
+    which checkpoint survived, and that the run resumes from it."""
+    from .conftest import TINY_TOY
+
+    real_save = checkpoint.save_file
+    calls: list[object] = []
+
+    def fills_up(tensors: object, filename: object, *args: object, **kwargs: object) -> None:
+        calls.append(filename)
+        if len(calls) > 2:  # the first checkpoint (two files) fits; the second finds it full
+            raise OSError(errno.ENOSPC, "No space left on device", str(filename))
+        real_save(tensors, filename, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(checkpoint, "save_file", fills_up)
+    args = [*TINY_TOY, "name=full", "trainer.steps=8", "trainer.checkpoint_every=4"]
+    code, _, err = cli("run", *args)
+    assert code == 2 and err.count("\n") == 1, err
+    assert (
+        "No space left on device; the run keeps checkpoints/step_0000004: free space, then " in err
+    )
+    assert err.rstrip().endswith("ganhub run resume=runs/full"), err

@@ -5,6 +5,8 @@ back; under torchrun, another rank's own error left for rank 0, which records it
 
 from __future__ import annotations
 
+import errno
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -61,6 +63,25 @@ def record_failure(run: FailedRun, error: BaseException) -> None:
         # config.yaml's, and `ganhub report` said "failed at step 10 of 10"
         steps = run.config.trainer.steps
         run.directory.fail(error, run.step, resumable, touched=run.touched, peer=peer, steps=steps)
+        if resumable:
+            _what_is_kept(run, error)
+
+
+def _what_is_kept(run: FailedRun, error: BaseException) -> None:
+    """A full disk names only the file it could not write (the command line shows it in one
+    line): add the checkpoint the run keeps and the command that continues from it."""
+    if not isinstance(error, OSError) or error.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return
+    assert run.last_checkpoint is not None
+    kept = (
+        run.last_checkpoint.relative_to(run.run_dir)
+        if run.last_checkpoint.is_relative_to(run.run_dir)
+        else run.last_checkpoint
+    )
+    error.strerror = (
+        f"{error.strerror}; the run keeps {kept}: free space, then "
+        f"ganhub run resume={shlex.quote(str(run.run_dir))}"
+    )
 
 
 __all__ = ["FailedRun", "record_failure"]
