@@ -8,6 +8,7 @@ safetensors with JSON beside or inside them: nothing here is ever unpickled.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -158,6 +159,23 @@ def write_bytes(path: Path, data: bytes) -> Path:
     return path
 
 
+def new_folders(folder: Path) -> list[Path]:
+    """`folder` and the folders above it that do not exist yet, deepest first: what a command
+    that makes `folder` removes again (`remove_empty`) when it fails, leaving no trace."""
+    new: list[Path] = []
+    while not os.path.lexists(folder) and folder.parent != folder:
+        new.append(folder)
+        folder = folder.parent
+    return new
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove the folders `new_folders` listed, deepest first, where they are still empty."""
+    for folder in folders:
+        with contextlib.suppress(OSError):  # holds something now (another command's): kept
+            folder.rmdir()
+
+
 def save_tensors(path: Path, tensors: Mapping[str, Tensor], metadata: Any = None) -> Path:
     """Save tensors as safetensors atomically; `metadata` is stored as JSON in the header."""
     from safetensors.torch import save_file
@@ -191,8 +209,10 @@ __all__ = [
     "check_output_file",
     "digest",
     "load_tensors",
+    "new_folders",
     "page_destination",
     "read_only",
+    "remove_empty",
     "save_tensors",
     "sha256_file",
     "write_bytes",

@@ -10,7 +10,6 @@ data need not exist any more) and used through the "translate" interface it decl
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
@@ -26,6 +25,7 @@ from torch import Tensor
 
 from ganhub.data.images import list_images
 from ganhub.errors import UsageError
+from ganhub.metrics.store import new_folders, remove_empty
 
 PLUGIN = "cyclegan"
 
@@ -160,7 +160,7 @@ class Translator:
                 os.replace(staged / target.relative_to(out), target)
         except BaseException:  # an unreadable file, Ctrl-C: --out left as it was
             shutil.rmtree(staged, ignore_errors=True)
-            _remove_new(created)
+            remove_empty(created)
             raise
         shutil.rmtree(staged, ignore_errors=True)
         return [target for target, _ in pairs]
@@ -169,33 +169,17 @@ class Translator:
 def _staging(out: Path) -> tuple[Path, list[Path]]:
     """A new hidden folder next to `out` (inside it where its parent is read-only, e.g. --out
     ~), on the same file system so that moving out of it is a rename, and the folders making
-    it created (deepest first, for `_remove_new`)."""
+    it created (deepest first, for `remove_empty`)."""
     for parent in (out.absolute().parent, out):
-        created = _missing(parent)
+        created = new_folders(parent)
         try:
             parent.mkdir(parents=True, exist_ok=True)
             return Path(tempfile.mkdtemp(".partial", f".{out.name}.", parent)), created
         except OSError:
-            _remove_new(created)
+            remove_empty(created)
             if parent == out:
                 raise
     raise AssertionError("unreachable")
-
-
-def _missing(folder: Path) -> list[Path]:
-    """`folder` and the folders above it that do not exist yet, deepest first."""
-    new: list[Path] = []
-    while not os.path.lexists(folder) and folder.parent != folder:
-        new.append(folder)
-        folder = folder.parent
-    return new
-
-
-def _remove_new(folders: list[Path]) -> None:
-    """Remove the folders `_missing` listed, deepest first, where they are empty."""
-    for folder in folders:  # a folder holding something else: kept
-        with contextlib.suppress(OSError):
-            folder.rmdir()
 
 
 def own_size(x: Tensor, step: int, least: int = 0) -> Tensor:

@@ -7,7 +7,6 @@ patient's right on the left of the screen.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
@@ -21,6 +20,7 @@ from torch import Tensor
 
 from ganhub.data.images import save_image_grid
 from ganhub.errors import UsageError
+from ganhub.metrics.store import new_folders, remove_empty
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 
@@ -204,7 +204,7 @@ def write_all(
     moved into place (`os.replace`, each atomic); a failure part-way, in writing or moving,
     removes the new files, puts back those `out` held before, and removes `out` when this
     made it. Files already there are refused unless `force` (`refuse_existing`)."""
-    created = _missing(out)
+    created = new_folders(out)
     out.mkdir(parents=True, exist_ok=True)
     staged = Path(tempfile.mkdtemp(".partial", ".ganhub-", out))
     old = staged / ".old"  # what `out` held, until every new file is in place
@@ -227,21 +227,10 @@ def write_all(
         for name in kept:
             os.replace(old / name, out / name)
         shutil.rmtree(staged, ignore_errors=True)
-        for folder in created:  # deepest first; one holding something else is kept
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+        remove_empty(created)  # deepest first; one holding something else is kept
         raise
     shutil.rmtree(staged, ignore_errors=True)
     return [out / name for name in files]
-
-
-def _missing(folder: Path) -> list[Path]:
-    """`folder` and the folders above it that do not exist yet, deepest first."""
-    new: list[Path] = []
-    while not os.path.lexists(folder) and folder.parent != folder:
-        new.append(folder)
-        folder = folder.parent
-    return new
 
 
 # How a mask file becomes lesion voxels (`mask_kind`, `is_lesion`); `data check` prints it
