@@ -14,6 +14,18 @@ from ganhub.metrics import store
 from .test_report import trained_run  # noqa: F401  # the fixture
 
 
+def _refuse_writes(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`run` takes no files, as on a read-only mount (root may write anywhere else)."""
+    writable = os.access
+
+    def unwritable_run(path: object, mode: int, *args: object, **kwargs: object) -> bool:
+        if Path(str(path)).resolve() == run.resolve() and mode & os.W_OK:
+            return False
+        return writable(path, mode, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "access", unwritable_run)
+
+
 def test_a_run_folder_that_cannot_be_written_keeps_nothing(
     cli,  # type: ignore[no-untyped-def]
     trained_run: Path,  # noqa: F811
@@ -22,14 +34,7 @@ def test_a_run_folder_that_cannot_be_written_keeps_nothing(
 ) -> None:
     """It failed with "RUN/report: Read-only file system" after writing the page elsewhere."""
     before = sorted(p.relative_to(trained_run) for p in trained_run.rglob("*"))
-    writable = os.access
-
-    def unwritable_run(path: object, mode: int, *args: object, **kwargs: object) -> bool:
-        if Path(str(path)).resolve() == trained_run.resolve() and mode & os.W_OK:
-            return False  # as on a read-only mount (root may write anywhere else)
-        return writable(path, mode, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(os, "access", unwritable_run)
+    _refuse_writes(trained_run, monkeypatch)
     code, out, err = cli("report", str(trained_run), "--out", "pages/run.html")
     assert code == 0, err
     assert Path(out.strip()) == Path("pages/run.html")
@@ -48,14 +53,7 @@ def test_eval_of_a_run_folder_that_cannot_be_written_takes_out(
     """`ganhub eval` on a read-only run could only fail: the scores go to `--out FILE`, which
     the refusal names; a second scoring into the same file keeps the first's other scores."""
     before = sorted(p.relative_to(trained_run) for p in trained_run.rglob("*"))
-    writable = os.access
-
-    def unwritable_run(path: object, mode: int, *args: object, **kwargs: object) -> bool:
-        if Path(str(path)).resolve() == trained_run.resolve() and mode & os.W_OK:
-            return False
-        return writable(path, mode, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(os, "access", unwritable_run)
+    _refuse_writes(trained_run, monkeypatch)
     code, _, err = cli("eval", str(trained_run), "--n", "200")
     assert code == 2 and err.count("\n") == 1 and "give --out FILE to write elsewhere" in err, err
     code, out, err = cli("eval", str(trained_run), "--n", "200", "--out", "scores/run.json",
