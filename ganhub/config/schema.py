@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 __all__ = ["MAX_SEED", "PLAIN_NAME_RULE", "EvalConfig", "LoggerOptions", "OptimConfig",
            "OptimizerConfig", "RunConfig", "Section", "TrainerConfig", "TrickOptions",
-           "arch_lr_field", "expand_path_text", "is_plain_name", "supernet_field"]  # fmt: skip
+           "arch_lr_field", "expand_path_text", "is_plain_name", "supernet_field",
+           "with_absolute_paths"]  # fmt: skip
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 # seeds are multiplied by ~1e6 for per-epoch and per-rank streams: below 2**32 they stay in
 # the 64-bit range torch's generators take

@@ -22,14 +22,14 @@ RECORD = "study.json"  # the same record in the study folder, with the storage i
 OUTPUTS = ("trials", "supernet", "architecture.json", "summary.json", "best.yaml", "trials.csv")
 # identity keys recorded since a later version: a stored identity without them is not
 # compared on them (a study made before keeps resuming)
-_ADDED = ("base",)
+_ADDED = ("base", "repeats")
 _MISSING = object()
 
 
 def identity(study: Study) -> dict[str, Any]:
     """What makes a study's trials comparable: plugin, objectives and directions, the searched
-    keys with their ranges or choices (and tied keys), the fixed command-line keys and a search
-    file's `base:`."""
+    keys with their ranges or choices (and tied keys), the fixed command-line keys, a search
+    file's `base:` and the runs per trial (`repeats`)."""
     return {
         "plugin": study.options.plugin,
         "objective": list(study.objectives),
@@ -41,6 +41,8 @@ def identity(study: Study) -> dict[str, Any]:
         ),
         "fixed": _fixed(study, [parse_override(o) for o in study.options.overrides]),
         "base": _fixed(study, [(k.split("."), v) for k, v in study.space.base.items()]),
+        # a trial's value is the mean over this many run seeds: one seed's does not compare
+        "repeats": study.options.repeats,
     }
 
 

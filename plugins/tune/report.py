@@ -11,9 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from ganhub_tune.runner import CONTINUES, INTERRUPTED
-from ganhub_tune.study import Study, base_params, run_seeds
+from ganhub_tune.space import decode
+from ganhub_tune.study import Study, base_params, run_seeds, trial_raw
 
 from ganhub.config.overrides import dump_yaml, load_yaml
+from ganhub.config.resolve import resolve
+from ganhub.config.schema import is_plain_name, with_absolute_paths
 from ganhub.errors import TrainingError, one_line
 
 
@@ -92,8 +95,7 @@ def _lead(front: list[Any], study: Study) -> Any:
 
 def write_best(path: Path, trial: Any, study: Study) -> Path:
     """The best trial's resolved config, ready for `ganhub run --config best.yaml`."""
-    run_dir = Path(trial.user_attrs["run_dir"])
-    config = load_yaml(run_dir / "config.yaml")
+    run_dir, config = _trial_config(trial, study)
     for key in ("name", "resume", "out_dir"):
         config.pop(key, None)  # a re-run gets its own directory under runs/
     config["trainer"]["progress"] = True
@@ -103,11 +105,34 @@ def write_best(path: Path, trial: Any, study: Study) -> Path:
     head = (
         f"# best config of study '{study.directory.name}': trial {trial.number} ({values})\n"
         # one line each: a path is text the user typed, and a newline would end the comment
-        f"# trial run: {one_line(run_dir)}\n"
+        f"# trial run: {one_line(run_dir if run_dir is not None else _ELSEWHERE)}\n"
         f"# reproduce: ganhub run --config {one_line(shlex.quote(str(path)))}\n"
     )
     path.write_text(head + dump_yaml(config, sort_keys=False))
     return path
+
+
+_ELSEWHERE = (
+    "not in this study folder (another worker's machine?); config rebuilt from the trial's values"
+)
+
+
+def _trial_config(trial: Any, study: Study) -> tuple[Path | None, dict[str, Any]]:
+    """The trial's run directory and its saved config: the run of that name in this study
+    folder, wherever the folder is now and whichever folder the command runs from (the stored
+    path is relative to the folder the study ran from, and a worker's runs are on its own
+    machine); else the config rebuilt from the study's base and the trial's values, as the
+    trial resolved it."""
+    name = Path(str(trial.user_attrs.get("run_dir", ""))).name
+    if is_plain_name(name):
+        run_dir = study.directory / "trials" / name
+        if (run_dir / "config.yaml").is_file():
+            return run_dir, load_yaml(run_dir / "config.yaml")
+    chosen = {p.key: decode(trial.params[p.key], p) for p in study.space.params
+              if p.key in trial.params}  # fmt: skip
+    number = trial.user_attrs.get(CONTINUES, trial.number)
+    config = resolve(trial_raw(study, chosen, number, run_seeds(study)[0]))
+    return None, with_absolute_paths(config, config.model_dump(mode="json"))
 
 
 def _importances(ostudy: Any, study: Study, complete: list[Any]) -> dict[str, Any]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from ganhub_tune import oneshot
-from ganhub_tune.space import encode
+from ganhub_tune.samplers import INTERRUPTED, grid_left
+from ganhub_tune.space import encode, grid_points
 from ganhub_tune.storage import open_study
 from ganhub_tune.study import (
     Reporter,
@@ -27,10 +29,9 @@ from ganhub.plugins import Hub, get_hub
 FINISHED = ("COMPLETE", "PRUNED")
 # user attribute of a trial enqueued to continue the runs of a trial a signal stopped
 CONTINUES = "continues"
-# user attribute of the trial a signal stopped: {"signal": N, "step": S}. Optuna has no state
-# for it (a trial that leaves optimize by an exception is FAIL); the reports show it as
-# interrupted, not failed, and the trial enqueued with CONTINUES runs it on
-INTERRUPTED = "interrupted"
+# user attribute of the trial a signal stopped (`INTERRUPTED`): {"signal": N, "step": S}.
+# Optuna has no state for it (a trial that leaves optimize by an exception is FAIL); the
+# reports show it as interrupted, not failed, and the trial enqueued with CONTINUES runs it on
 
 
 def run_study(study: Study, hub: Hub | None = None, echo: Callable[[str], None] = print) -> Any:
@@ -54,6 +55,7 @@ def run_study(study: Study, hub: Hub | None = None, echo: Callable[[str], None] 
     # this command's own new study (in its folder's database): a mistake the first trial
     # reveals removes it, or the corrected command would be refused as another study
     fresh = study.options.storage is None and not ostudy.get_trials(deepcopy=False)
+    points = grid_points(study.space.params) if study.options.sampler == "grid" else []
     finished_states = (TrialState.COMPLETE, TrialState.PRUNED)
     done = len(ostudy.get_trials(deepcopy=False, states=finished_states))
     if done:
@@ -67,6 +69,11 @@ def run_study(study: Study, hub: Hub | None = None, echo: Callable[[str], None] 
                                  user_attrs={"supernet": True}, skip_if_exists=True)  # fmt: skip
     remaining = study.options.trials - done
     if remaining <= 0:
+        return ostudy
+    waiting = ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    if study.options.sampler == "grid" and not waiting and not grid_left(ostudy, points):
+        # a resumed study whose grid is done (the command run again to write the summary)
+        echo(f"ganhub tune: every point of the grid has run ({len(points)} points)")
         return ostudy
     reporter = Reporter()
     failures: list[tuple[int, GanhubError]] = []
@@ -164,18 +171,8 @@ def _objective(
             reporter.start(None, None)
         if first:
             trial.set_user_attr("run_dir", summary["run_dir"])
-        if summary.get("signal"):  # SIGINT/SIGTERM stopped the run after a checkpoint: the
-            # user means the study. The trial is marked interrupted (Optuna records it FAIL) and
-            # enqueued again (the base config's trial stays the default), so rerunning the
-            # command continues its runs.
-            trial.set_user_attr(INTERRUPTED, {"signal": summary["signal"],
-                                              "step": summary.get("steps")})  # fmt: skip
-            attrs = {k: v for k, v in trial.user_attrs.items() if k in ("default", "supernet")}
-            attrs[CONTINUES] = trial.user_attrs.get(CONTINUES, trial.number)
-            trial.study.enqueue_trial(trial.params, user_attrs=attrs)
-            echo(f"trial {trial.number}: stopped by signal {summary['signal']}; the study "
-                 "stops (run the same command to continue it)")  # fmt: skip
-            raise _Stopped(summary["signal"])
+        if summary.get("signal"):  # SIGINT/SIGTERM stopped the run after a checkpoint
+            raise _interrupt(trial, summary["signal"], summary.get("steps"), echo)
         try:
             values = objective_values(study, summary, rates)
         except ConfigError:
@@ -202,6 +199,9 @@ def _objective(
             echo(f"trial {trial.number}: failed: {exc}  {_params_text(chosen)}")
             failures.append((trial.number, exc))
             raise
+        except KeyboardInterrupt:  # Ctrl-C before the run's own handler (while it builds) or
+            # a second Ctrl-C: the trial is interrupted, not failed, and runs again on resume
+            raise _interrupt(trial, signal.SIGINT, None, echo) from None
         values = [sum(column) / len(column) for column in zip(*per_seed, strict=True)]
         if len(per_seed) > 1:
             by_objective = {name: [row[i] for row in per_seed]
@@ -220,6 +220,19 @@ def _objective(
 
 class _Stopped(Exception):
     """A signal stopped a trial's run: the study ends with the signal's exit status."""
+
+
+def _interrupt(trial: Any, signum: int, step: int | None, echo: Callable[[str], None]) -> _Stopped:
+    """A signal stopped the trial: the user means the study. The trial is marked interrupted
+    (Optuna records it FAIL) and enqueued again (the base config's trial stays the default, a
+    grid point stays to run), so rerunning the command continues its runs."""
+    trial.set_user_attr(INTERRUPTED, {"signal": int(signum), "step": step})
+    attrs = {k: v for k, v in trial.user_attrs.items() if k in ("default", "supernet")}
+    attrs[CONTINUES] = trial.user_attrs.get(CONTINUES, trial.number)
+    trial.study.enqueue_trial(trial.params, user_attrs=attrs)
+    echo(f"trial {trial.number}: stopped by signal {int(signum)}; the study stops (run the "
+         "same command to continue it)")  # fmt: skip
+    return _Stopped(int(signum))
 
 
 class _Fatal(Exception):

@@ -39,6 +39,8 @@ SINGLE_OBJECTIVE = ("cmaes", "reinforce")  # samplers that need one number per t
 
 MAX_CHOICES = 64  # a numeric range with at most this many values gets a softmax policy
 GRID_POINT = "ganhub_grid_point"  # the trial system attribute holding a grid trial's point
+# the user attribute the runner marks a trial a signal stopped with (`ganhub_tune.runner`)
+INTERRUPTED = "interrupted"
 
 
 def make_sampler(study: Study, seed: int) -> Any:
@@ -74,7 +76,6 @@ def make_sampler(study: Study, seed: int) -> Any:
 def make_grid_sampler(points: Sequence[dict[str, Any]], seed: int = 0) -> Any:
     """An Optuna sampler that runs each of these points (`grid_points`) once, in seeded order."""
     import numpy as np
-    from optuna.trial import TrialState
 
     order = np.random.RandomState(seed).permutation(len(points))
     grid = [dict(points[i]) for i in order]
@@ -86,8 +87,9 @@ def make_grid_sampler(points: Sequence[dict[str, Any]], seed: int = 0) -> Any:
         Optuna's GridSampler walks a full product, so a conditional param would repeat the
         points where its condition fails. A finished trial's point is known by its params, a
         running one's by the point it was given, so a resumed study or another worker sharing
-        the storage runs only the points not yet run (a worker that finds none left reruns one,
-        as Optuna's does)."""
+        the storage runs only the points not yet run (a worker that finds none free reruns a
+        running one, as Optuna's does; `ganhub tune` starts no trial once every point has
+        finished, `grid_left`)."""
 
         def before_trial(self, study: Any, trial: Any) -> None:
             """Give the trial its point: the trial number's own while the grid is being walked
@@ -117,28 +119,48 @@ def make_grid_sampler(points: Sequence[dict[str, Any]], seed: int = 0) -> Any:
 
         def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
             """Stop the study once every point has finished (this trial's included)."""
-            finished = _taken(study)[0] | _points_of(trial)
+            stopped = _interrupted(trial, state)  # (`trial` is still RUNNING in the storage)
+            finished = _taken(study)[0] | (set() if stopped else _points_of(trial))
             if finished.issuperset(keys):
                 study.stop()
 
-    def _taken(study: Any) -> tuple[set[str], set[str]]:
-        """The points of the finished trials and of the running ones."""
-        finished: set[str] = set()
-        running: set[str] = set()
-        for t in study.get_trials(deepcopy=False):
-            if t.state.is_finished():
-                finished |= _points_of(t)
-            elif t.state == TrialState.RUNNING:
-                running |= _points_of(t)
-        return finished, running
-
-    def _points_of(trial: Any) -> set[str]:
-        """A trial's point by its params (a trial enqueued with its values, or one run before
-        grid points were kept, has no other) and by the point it was given."""
-        given = trial.system_attrs.get(GRID_POINT)
-        return {_key(trial.params)} | ({_key(given)} if given is not None else set())
-
     return GridPointSampler(seed)
+
+
+def grid_left(study: Any, points: Sequence[dict[str, Any]]) -> int:
+    """How many of the grid's points no finished trial of the Optuna study has run (a trial a
+    signal stopped has not: its point runs again)."""
+    finished = _taken(study)[0]
+    return sum(_key(point) not in finished for point in points)
+
+
+def _taken(study: Any) -> tuple[set[str], set[str]]:
+    """The points of the finished trials and of the running ones."""
+    from optuna.trial import TrialState
+
+    finished: set[str] = set()
+    running: set[str] = set()
+    for t in study.get_trials(deepcopy=False):
+        if t.state.is_finished() and not _interrupted(t):  # Ctrl-C: runs again on resume
+            finished |= _points_of(t)
+        elif t.state == TrialState.RUNNING:
+            running |= _points_of(t)
+    return finished, running
+
+
+def _points_of(trial: Any) -> set[str]:
+    """A trial's point by its params (a trial enqueued with its values, or one run before
+    grid points were kept, has no other) and by the point it was given."""
+    given = trial.system_attrs.get(GRID_POINT)
+    return {_key(trial.params)} | ({_key(given)} if given is not None else set())
+
+
+def _interrupted(trial: Any, state: Any = None) -> bool:
+    """A trial a signal stopped (Optuna's FAIL, marked by the runner; `state`: the state it
+    is about to be given): its point is not run, whether or not its continuation was queued."""
+    from optuna.trial import TrialState
+
+    return (state or trial.state) == TrialState.FAIL and INTERRUPTED in trial.user_attrs
 
 
 def _key(point: dict[str, Any]) -> str:
