@@ -157,6 +157,7 @@ class DensityRatioTrick(Trick):
             self.fit()
         assert self.net is not None
         if self._device != real.device:  # once: the classifier follows the data's device
+            self._refuse_other_inputs(real)
             self.net.to(real.device)
             self._device = real.device
         o = self.options
@@ -164,6 +165,20 @@ class DensityRatioTrick(Trick):
             log_ratio = self.net(real.float())
         # clip in log space: exp of a large logit would overflow before the clip
         return (o.flatten * log_ratio).clamp(max=math.log(o.max_weight)).exp()
+
+    def _refuse_other_inputs(self, real: Tensor) -> None:
+        """One line when D's real samples are not images of the shape the classifier learned
+        (`real_samples`): a paired translation (medgan, cyclegan task=paired) passes each target
+        with its input stacked on it, which the classifier cannot weigh."""
+        assert self.net is not None
+        learned = [self.net.channels, self.net.size, self.net.size]
+        if list(real.shape[1:]) != learned:
+            raise UsageError(
+                f"trick '{self.name}': the '{self.config.plugin}' discriminator's real samples "
+                f"are {list(real.shape[1:])}, not the {learned} images the density-ratio "
+                "classifier learned (a paired translation reads each target with its input); "
+                "this domain does not support it"
+            )
 
     def remember(self, weight: Tensor, ctx: TrainContext) -> None:
         """Keep the weights of a logging step for `observe` (other steps keep nothing)."""

@@ -39,8 +39,8 @@ def interpret() -> None:
 @click.option("--seed", type=SEED, default=0, show_default=True, help="seed of the sampled codes")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
 @click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")
-@click.option("--out", type=click.Path(), help="HTML path, its PNGs beside it; a folder (one that exists, "
-              "or a path ending in /) takes directions-METHOD.html "
+@click.option("--out", type=click.Path(), help="HTML path, its PNGs beside it; a folder "
+              "(one that exists, or a path ending in /) takes directions-METHOD.html "
               "(default: RUN_DIR/interpret/directions-METHOD.html)")  # fmt: skip
 def directions_command(
     run_dir: Path, method: str, n_directions: int, n_samples: int, seed: int, device: str,
@@ -77,8 +77,8 @@ def directions_command(
               help="samples shown (each with its maps)")  # fmt: skip
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
 @click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")
-@click.option("--out", type=click.Path(), help="HTML path, its PNGs beside it; a folder (one that exists, "
-              "or a path ending in /) takes features.html "
+@click.option("--out", type=click.Path(), help="HTML path, its PNGs beside it; a folder "
+              "(one that exists, or a path ending in /) takes features.html "
               "(default: RUN_DIR/interpret/features.html)")  # fmt: skip
 def features_command(
     run_dir: Path, seed: int, n_images: int, device: str, best: bool, out: str | None
@@ -99,7 +99,8 @@ def features_command(
 @interpret.command(name="probes", context_settings=HELP)
 @click.argument("run_dir", type=RUN_DIR)
 @click.option("--samples", "n_samples", type=click.IntRange(40, 100_000), default=2000,
-              show_default=True, help="codes sampled: 75 % fit the probes, 25 % score them")  # fmt: skip
+              show_default=True,
+              help="codes sampled: 75 % fit the probes, 25 % score them")  # fmt: skip
 @click.option("--seed", type=SEED, default=0, show_default=True, help="seed of the codes and split")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
 @click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")

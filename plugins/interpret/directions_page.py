@@ -100,8 +100,18 @@ def find_directions(
             notes.append(f"--directions {k}: GANSpace finds {count} components, as {why}")
         return directions, [f"direction {i}" for i in range(len(directions))], ratios, notes
     assert known is not None
+    # a factor that does not vary among the real samples (a run on one digit class, or on
+    # squares only) varies among the samples by the estimator's misreadings alone: a boundary
+    # fitted to them would be named "shape=ellipse" and mean nothing
+    varying = factor_spreads(known.info, known.reference)
+    if not varying:
+        raise UsageError(
+            f"--method boundary: no known factor of this run's data ({known.source}) varies "
+            f"among its real samples ({_floors(known)}), so there is nothing to fit a boundary "
+            "to; use --method sefa or ganspace"
+        )
     labels = known.estimate(space.decode(codes))
-    found = boundaries(codes, labels, known.info)
+    found = boundaries(codes, labels, {k: f for k, f in known.info.items() if k in varying})
     if not found:
         raise UsageError(
             f"--method boundary: no factor of the {len(codes)} samples varies enough to fit a "
@@ -220,7 +230,7 @@ def write_directions_page(
         varies = known is not None and bool(factor_spreads(known.info, known.reference))
         scored = known if varies else None  # a run on one digit class: no factor varies
         if scored is not None:
-            notes += _left_out(scored)
+            notes += _left_out(scored, method)
         for note in notes:
             if say is not None:
                 say(note)
@@ -302,14 +312,17 @@ def _floors(known: KnownFactors, keys: list[str] | None = None) -> str:
     )
 
 
-def _left_out(known: KnownFactors) -> list[str]:
+def _left_out(known: KnownFactors, method: str) -> list[str]:
     """A note naming the known factors that do not vary, and so are not scored (data.shapes=
-    [square]: the shape), when others are."""
+    [square]: the shape) nor, by `--method boundary`, given a boundary, when others are."""
     kept = factor_spreads(known.info, known.reference)
     dropped = [key for key in known.info if key in known.reference and key not in kept]
     if not dropped:
         return []
-    return [f"not scored, as barely varying among the real samples: {_floors(known, dropped)}"]
+    fitted = "" if method != "boundary" else " nor given a boundary"
+    return [
+        f"not scored{fitted}, as barely varying among the real samples: {_floors(known, dropped)}"
+    ]
 
 
 def _unscored(known: KnownFactors | None, dataset: str | None) -> str:

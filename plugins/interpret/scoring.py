@@ -176,20 +176,33 @@ def _digits(images: Tensor) -> dict[str, Tensor]:
     return {"digit": classify_digits(grey)[0]}
 
 
+def _shapes(images: Tensor) -> dict[str, Tensor]:
+    """`ganhub.data.shapes.estimate_factors`, its hue (a fraction of the colour wheel in
+    [0, 1), red at both ends) as an angle in radians, so that it is compared as one: two reds
+    of hue 0.98 and 0.02 differ by 0.04 of a turn, not by 0.96."""
+    from ganhub.data.shapes import estimate_factors
+
+    found = dict(estimate_factors(images))
+    if "hue" in found:
+        found["hue"] = found["hue"] * (2 * math.pi)
+    return found
+
+
 def known_factors(system: GANSystem, n: int = 2000, seed: int = 0) -> KnownFactors | None:
     """The known factors of a run's data, read from `n` of its real samples: data=shapes
-    (`ganhub.data.shapes.estimate_factors`: shape, scale, rotation, x, y, and hue in colour)
-    and digits (the digit classifier's class, a categorical factor "digit"); None for other
-    data, whose factors nobody knows."""
-    from ganhub.data.shapes import FACTOR_INFO, FactorInfo, estimate_factors
+    (`ganhub.data.shapes.estimate_factors`: shape, scale, rotation, x, y, and in colour the
+    hue, an angle like the rotation) and digits (the digit classifier's class, a categorical
+    factor "digit"); None for other data, whose factors nobody knows."""
+    from ganhub.data.shapes import FACTOR_INFO, FactorInfo
 
     capabilities = system.capabilities()
     if capabilities.modality != "image":
         return None
     estimate: Estimator
     if capabilities.dataset == "shapes":
-        estimate = estimate_factors
-        info: dict[str, Factor] = dict(FACTOR_INFO)
+        estimate = _shapes
+        # the hue wraps around (red at both ends): circular, as `_shapes` gives it in radians
+        info: dict[str, Factor] = {**FACTOR_INFO, "hue": FactorInfo("hue", "circular")}
     elif capabilities.dataset == "digits":
         estimate = _digits
         info = {"digit": FactorInfo("digit", "categorical", tuple("0123456789"))}
