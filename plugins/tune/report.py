@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import sys
@@ -18,6 +17,7 @@ from ganhub.config.overrides import dump_yaml, load_yaml
 from ganhub.config.resolve import resolve
 from ganhub.config.schema import is_plain_name, with_absolute_paths
 from ganhub.errors import TrainingError, one_line
+from ganhub.metrics import store
 
 
 def write_outputs(study: Study, ostudy: Any) -> dict[str, Any]:
@@ -37,9 +37,9 @@ def write_outputs(study: Study, ostudy: Any) -> dict[str, Any]:
     table = ostudy.trials_dataframe()
     stopped = [t.number for t in trials if interrupted(t)]
     table.loc[table["number"].isin(stopped), "state"] = "INTERRUPTED"  # Optuna's FAIL
-    table.to_csv(out / "trials.csv", index=False)
+    store.write_text(out / "trials.csv", table.to_csv(index=False))
     importances = _importances(ostudy, study, complete)
-    (out / "importances.json").write_text(json.dumps(importances, indent=2))
+    store.write_json(out / "importances.json", importances)
     plots = _plots(ostudy, out, multi=len(study.objectives) > 1)
     facts = {
         "study": ostudy.study_name,
@@ -63,8 +63,9 @@ def write_outputs(study: Study, ostudy: Any) -> dict[str, Any]:
         "plots": [str(p) for p in plots],
     }
     summary = summary_text(study, trials, best, default, facts)
-    (out / "summary.md").write_text(summary, encoding="utf-8")
-    (out / "summary.json").write_text(json.dumps(facts, indent=2))
+    # each written whole or not at all: a study killed while it summarises keeps the last ones
+    store.write_text(out / "summary.md", summary)
+    store.write_json(out / "summary.json", facts)
     facts["summary"] = summary
     return facts
 
@@ -108,7 +109,7 @@ def write_best(path: Path, trial: Any, study: Study) -> Path:
         f"# trial run: {one_line(run_dir if run_dir is not None else _ELSEWHERE)}\n"
         f"# reproduce: ganhub run --config {one_line(shlex.quote(str(path)))}\n"
     )
-    path.write_text(head + dump_yaml(config, sort_keys=False))
+    store.write_text(path, head + dump_yaml(config, sort_keys=False))
     return path
 
 
@@ -240,16 +241,17 @@ def summary_text(
     lines += ["", "| key | default | best |", "|---|---|---|"]
     for name in objectives:
         d = facts["default_values"][name] if facts["default_values"] else None
-        lines.append(f"| **{name}** | {_fmt(d)} | {_fmt(facts['best_values'][name])} |")
+        lines.append(f"| **{_cell(name)}** | {_fmt(d)} | {_fmt(facts['best_values'][name])} |")
     defaults = default.params if default is not None else {}
     for p in study.space.params:
-        lines.append(f"| {p.key} | {_fmt(defaults.get(p.key))} | {_fmt(best.params.get(p.key))} |")
+        lines.append(f"| {_cell(p.key)} | {_cell(defaults.get(p.key))} | "
+                     f"{_cell(best.params.get(p.key))} |")  # fmt: skip
     if facts["importances"]:
         lines += ["", "Parameter importances (fANOVA):", ""]
         for name, values in facts["importances"].items():
             shown = ", ".join(f"{k} {v:.2f}" for k, v in values.items())
             lines.append(f"- {name}: {shown}")
-    head = "| trial | state | " + " | ".join(objectives) + " | params | run |"
+    head = "| trial | state | " + " | ".join(map(_cell, objectives)) + " | params | run |"
     lines += ["", head, "|" + "---|" * (4 + len(objectives))]
     reported = False  # a row shows a trial's last report, not a final value
     for t in trials:
@@ -258,8 +260,8 @@ def summary_text(
             step = max(t.intermediate_values)
             cells[0] = f"({_fmt(t.intermediate_values[step])} at step {step})"
             reported = True
-        params = " ".join(f"{k}={_fmt(v)}" for k, v in t.params.items())
-        run = Path(t.user_attrs.get("run_dir", "-")).name
+        params = _cell(" ".join(f"{k}={_fmt(v)}" for k, v in t.params.items()))
+        run = _cell(Path(str(t.user_attrs.get("run_dir", "-"))).name)
         lines.append(f"| {t.number} | {_state(t, trials)} | "
                      + " | ".join(cells) + f" | {params} | {run} |")  # fmt: skip
     if reported:
@@ -286,6 +288,12 @@ def _seeds_text(study: Study) -> str:
     """', mean of the runs at seeds 0, 1, 2' when trials run several seeds, else ''."""
     seeds = run_seeds(study)
     return f", mean of the runs at seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else ""
+
+
+def _cell(value: Any) -> str:
+    """`_fmt` for a Markdown table cell: a `|` in a choice (`model.act=a|b`) or a name ended
+    the cell and shifted the row; a newline ended the table."""
+    return _fmt(value).replace("|", "\\|").replace("\n", " ")
 
 
 def _fmt(value: Any) -> str:

@@ -135,3 +135,32 @@ def test_best_yaml_comes_from_the_study_folder_wherever_it_is(tmp_path: Path, cl
     rebuilt = (tmp_path / "b/s/best.yaml").read_text()
     assert "config rebuilt from the trial's values" in rebuilt
     assert [line for line in rebuilt.splitlines() if not line.startswith("#")] == body
+
+
+def test_the_summary_files_are_written_whole_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """best.yaml, summary.md, summary.json, trials.csv and importances.json were written in
+    place: a study killed while summarising left them cut short. And a `|` in a cell (a choice,
+    a metric name) ended it, shifting the summary's table."""
+    import os
+
+    from ganhub_tune.report import _cell, write_outputs
+
+    _fake_train(monkeypatch)
+    study = _study(tmp_path, "sampler=grid", "trials=10")
+    ostudy = run_study(study, echo=lambda _: None)
+    write_outputs(study, ostudy)
+    names = ["best.yaml", "summary.md", "summary.json", "trials.csv", "importances.json"]
+    before = {n: (study.directory / n).read_bytes() for n in names}
+
+    def full(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(OSError, match="No space left"):
+        write_outputs(study, ostudy)
+    monkeypatch.undo()
+    assert {n: (study.directory / n).read_bytes() for n in names} == before
+    assert not [p.name for p in study.directory.iterdir() if p.name.startswith(".")]
+    assert _cell("a|b\nc") == "a\\|b c" and _cell(0.123456) == "0.1235"
