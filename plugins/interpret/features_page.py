@@ -128,7 +128,7 @@ def _attribution(space: LatentSpace, decoded: Tensor, scores: Tensor, path: Path
             "difference": f"{difference[i].item():.4g}",
             "total": f"{attributions[i].sum().item():.4g}",
             "delta": f"{delta[i].item():.3g}",
-            "relative": f"{100 * relative[i].item():.2g} %",
+            "relative": _percent(100 * relative[i].item()),
         }
         for i in range(len(images))
     ]
@@ -284,6 +284,16 @@ def _attention_figure(maps: AttentionMaps, images: Tensor, path: Path) -> Figure
         f"keys {k_rows}×{k_cols} shown upsampled to {h}×{w}"
     )
     return Figure(data_uri(save_figure(fig, path)), caption)
+
+
+def _percent(value: float) -> str:
+    """A percentage with two significant digits, never in exponent form (`.2g` wrote 120 % as
+    "1.2e+02 %" and 0.00001 % as "1e-05 %")."""
+    if value >= 10:  # whole percent (".2g" gives 1e+02 from 99.5 on)
+        return f"{value:,.0f} %"
+    if value >= 0.01 or value == 0:
+        return f"{value:.2g} %"
+    return "< 0.01 %"
 
 
 __all__ = ["write_features_page"]

@@ -101,3 +101,12 @@ def test_boundary_on_data_whose_factors_do_not_vary_says_so() -> None:
     assert "shape spread 0.000, under the 0.067 that counts as varying" in message
     assert "collapsed" not in message and "--samples" not in message
     assert "use --method sefa or ganspace" in message
+
+
+def test_the_features_page_writes_percentages_without_exponents() -> None:
+    """The |delta| / |change| column read "1.2e+02 %" where integrated gradients had not
+    converged (and "1e-05 %" where they had)."""
+    from ganhub_interpret.features_page import _percent
+
+    shown = [_percent(v) for v in (123.4, 99.5, 5.123, 0.05, 0.00001, 0.0)]
+    assert shown == ["123 %", "100 %", "5.1 %", "0.05 %", "< 0.01 %", "0 %"]
