@@ -122,10 +122,13 @@ class DensityRatioTrick(Trick):
             return load_reference(self.options.reference, shape, key)
         images = self.system.reference_samples()
         if images is None:
+            dataset = self.system.capabilities().dataset or "unnamed"
             raise UsageError(
-                f"trick '{self.name}' needs an unbiased reference set, and this "
-                f"'{self.config.plugin}' data declares none: set {key}=PATH (a folder of "
-                "images or a .safetensors shard)"
+                f"trick '{self.name}' needs an unbiased reference set, and this run's data "
+                f"({self.config.plugin}, dataset {dataset}) declares none: set {key}=PATH (a "
+                "folder of images or a .safetensors shard), or train on biased data that "
+                "brings its own (data.proportions=[0.9,0.1] on data=shapes, or on dcgan's "
+                "data=digits)"
             )
         if len(images) < MIN_REFERENCE:  # the minimum a folder or shard is held to
             raise UsageError(

@@ -74,7 +74,10 @@ def test_a_resume_that_adds_reweight_without_a_reference_is_refused_before_it_st
     from ganhub.api import train
 
     train([*TINY_DCGAN, "name=r", "eval.metrics=[]"])
-    for extra, reason in (([], "declares none"), ([f"{KEY}=nowhere"], "nowhere: does not exist")):
+    own = (
+        r"\(dcgan, dataset digits\) declares none: .*data\.proportions=\[0\.9,0\.1\] on data=shapes"
+    )
+    for extra, reason in (([], own), ([f"{KEY}=nowhere"], "nowhere: does not exist")):
         args = ["resume=runs/r", "trainer.steps=4", "tricks=[reweight]", *extra]
         with pytest.raises(UsageError, match=reason):
             make_run(resolve(args))
