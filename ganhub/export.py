@@ -51,6 +51,7 @@ import click
 from ganhub.clikit import HELP, RUN_DIR, SEED
 from ganhub.errors import GanhubError, UsageError, did_you_mean, one_line, writing
 from ganhub.export_graph import (
+    DISK_FULL,
     example_inputs,
     other_sizes,
     spatial_problem,
@@ -182,13 +183,29 @@ def export_run(
     with terminate_unwinds():  # SIGTERM unwinds like Ctrl-C: the scratch folder is removed
         tmp = scratch_beside(dest, f"'{_shown(dest)}'")
         try:
-            said = _write(model, spec, fmt, tmp, dest.name, run_dir, seed)
+            try:
+                said = _write(model, spec, fmt, tmp, dest.name, run_dir, seed)
+            except OSError as exc:  # a full disk, say: one line naming the destination
+                raise _at_destination(exc, tmp, dest) from None
             _commit(tmp, dest, force)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)  # gone already once renamed into place
     for note in said:  # what the card says of what the folder leaves out
         print(f"ganhub: note: {note}", file=sys.stderr)
     return dest
+
+
+def _at_destination(exc: OSError, tmp: Path, dest: Path) -> OSError:
+    """A write error of the scratch folder as the error of the file it was to become in
+    `dest` (the one the user named); the destination itself where it names no file (a
+    text file's write that failed as it was flushed), so the command says one line."""
+    named = dest
+    if exc.filename is not None:
+        filename = Path(os.fsdecode(exc.filename))
+        if not filename.is_relative_to(tmp):
+            return exc  # a file of the run or of its data: its own name
+        named = dest / filename.relative_to(tmp)
+    return OSError(exc.errno, exc.strerror or str(exc), str(named))
 
 
 def _check_destination(dest: Path, run_dir: Path, force: bool) -> None:
@@ -342,6 +359,8 @@ def _write(
             written = model.write_samples(folder / "samples", "samples", seed=seed)
             samples = [p.relative_to(folder).as_posix() for p in written]
         except (GanhubError, OSError) as exc:  # a translator whose data folder is gone, say
+            if getattr(exc, "errno", None) in DISK_FULL:  # not the run's: the export's own
+                raise
             notes.append(f"no samples were drawn: {one_line(exc, 200)}")
     labels = system.capabilities().labels
     ema = any(system.generator(n) is not system.generator(n, use_ema=False)

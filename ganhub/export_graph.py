@@ -13,6 +13,7 @@ Imports no torch at import time (`ganhub --help` registers the export command).
 
 from __future__ import annotations
 
+import errno
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -22,10 +23,14 @@ from ganhub.errors import GanhubError, one_line
 from ganhub.interrupts import interruption
 
 if TYPE_CHECKING:
+    import torch
     from torch import Tensor, nn
 
     from ganhub.engine.system import ExportFunction, ExportInput
 
+# a write that fails for want of room (a full disk, a file size limit, a quota): the export
+# stops with the file system's own one line, not as a graph the exporter could not make
+DISK_FULL = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
 # float32 rounding between runtimes is ~1e-6 on outputs in [-1, 1]; beyond this a graph is wrong
 TOLERANCE = 1e-3
 # above this, ONNX keeps the weights in a .onnx.data file beside the graph (protobuf stops at 2 GiB)
@@ -144,9 +149,9 @@ def to_graph(
             warnings.simplefilter("ignore")
             if fmt == "onnx":
                 _to_onnx(module, inputs, function, path)
+                _without_sources(path)  # for sharing: no file name of this machine
             else:
-                torch.jit.trace(module, inputs, check_trace=False).save(str(path))
-            _without_sources(fmt, path)  # for sharing: no file name of this machine
+                _save_script(torch.jit.trace(module, inputs, check_trace=False), path)
             graph, results = _load_graph(fmt, path, function), []
             for what, fixed, check in checks:
                 with torch.no_grad():
@@ -155,6 +160,8 @@ def to_graph(
     except Exception as exc:  # the exporters raise many kinds; the user gets one line
         if (stopped := interruption(exc)) is not None:  # a wrapped Ctrl-C/SIGTERM: no failure
             raise stopped from None
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL:  # the disk, not the graph
+            raise OSError(exc.errno, exc.strerror, str(exc.filename or path)) from None
         reason = " ".join(_ANSI.sub("", str(exc)).split()) or type(exc).__name__
         raise GanhubError(
             f"the '{plugin}' generator could not be exported as {fmt}: {one_line(reason, 300)}"
@@ -207,33 +214,39 @@ def _to_onnx(module: nn.Module, inputs: tuple[Tensor, ...], function: ExportFunc
 _STACK_TRACE = "pkg.torch.onnx.stack_trace"
 
 
-def _without_sources(fmt: str, path: Path) -> None:
-    """Rewrite the graph at `path` without the source file names its exporter recorded: ONNX
-    nodes' stack traces; TorchScript's debug records (`*.debug_pkl`, which torch.jit.load
-    does without). The operations and weights are untouched, and checked after."""
-    import os
+def _without_sources(path: Path) -> None:
+    """Rewrite the ONNX graph at `path` without the source file names its exporter recorded
+    (nodes' stack traces). The operations and weights are untouched, and checked after."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)  # a .data file stays as it is
+    graphs = [model.graph.node, *(f.node for f in model.functions)]
+    while graphs:
+        for node in graphs.pop():
+            kept = [p for p in node.metadata_props if p.key != _STACK_TRACE]
+            del node.metadata_props[:]
+            node.metadata_props.extend(kept)
+            graphs += [a.g.node for a in node.attribute if a.HasField("g")]
+            graphs += [g.node for a in node.attribute for g in a.graphs]
+    onnx.save(model, str(path))
+
+
+def _save_script(traced: torch.jit.ScriptModule, path: Path) -> None:
+    """Write a TorchScript graph without its debug records (`*.debug_pkl`, which name this
+    machine's source files and which torch.jit.load does without). Saved in memory first and
+    written by Python: torch's own file writer ends the process (a C++ abort, status 134)
+    when a write fails, a full disk say, and leaves a half file behind; Python raises."""
+    import io
     import zipfile
 
-    if fmt == "onnx":
-        import onnx
+    import torch
 
-        model = onnx.load(str(path), load_external_data=False)  # a .data file stays as it is
-        graphs = [model.graph.node, *(f.node for f in model.functions)]
-        while graphs:
-            for node in graphs.pop():
-                kept = [p for p in node.metadata_props if p.key != _STACK_TRACE]
-                del node.metadata_props[:]
-                node.metadata_props.extend(kept)
-                graphs += [a.g.node for a in node.attribute if a.HasField("g")]
-                graphs += [g.node for a in node.attribute for g in a.graphs]
-        onnx.save(model, str(path))
-        return
-    scratch = path.with_name(f".{path.name}.tmp")
-    with zipfile.ZipFile(path) as old, zipfile.ZipFile(scratch, "w") as new:
+    buffer = io.BytesIO()
+    torch.jit.save(traced, buffer)
+    with zipfile.ZipFile(buffer) as old, zipfile.ZipFile(path, "w") as new:
         for info in old.infolist():
             if not info.filename.endswith(".debug_pkl"):
                 new.writestr(info, old.read(info.filename))
-    os.replace(scratch, path)
 
 
 def _load_graph(
@@ -263,6 +276,7 @@ def _load_graph(
 
 
 __all__ = [
+    "DISK_FULL",
     "TOLERANCE",
     "example_inputs",
     "other_sizes",
