@@ -267,7 +267,10 @@ def _commit(tmp: Path, dest: Path, force: bool) -> None:
         if path.is_file():
             _fsync(path)
     if dest.is_dir() and not any(dest.iterdir()):
-        dest.rmdir()  # an empty folder holds nothing to keep
+        # filled, not replaced: it may be the shell's working folder (`--out .`), which a
+        # rename would leave it in deleted, or a mount point
+        _move_into(tmp, dest)
+        return
     if not dest.exists():
         try:
             os.rename(tmp, dest)  # fails when a folder appeared meanwhile: it is not clobbered
@@ -285,6 +288,19 @@ def _commit(tmp: Path, dest: Path, force: bool) -> None:
             os.rename(aside, dest)  # put the old export back: never lose both
         raise
     shutil.rmtree(aside, ignore_errors=True)
+
+
+def _move_into(tmp: Path, dest: Path) -> None:
+    """Move the finished export's entries into the empty folder `dest`, all or none."""
+    moved: list[str] = []
+    try:
+        for entry in sorted(tmp.iterdir()):
+            os.rename(entry, dest / entry.name)
+            moved.append(entry.name)
+    except BaseException:  # an error, or Ctrl-C part-way: `dest` is left empty again
+        for name in moved:
+            os.rename(dest / name, tmp / name)
+        raise
 
 
 def _fsync(path: Path) -> None:

@@ -87,3 +87,19 @@ def test_a_write_that_fails_as_it_is_flushed_is_one_line(
     assert (code, out) == (2, "")
     assert err.splitlines() == [f"ganhub: error: {tmp_path / 'x'}: No space left on device"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_out_folder_is_filled_not_replaced(
+    toy_run: Path, workdir: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--out .` from an empty folder removed that folder and renamed the export into its
+    place: the shell was left in a deleted folder (`ls` showed nothing). An empty folder is
+    filled: the same folder (inode) holds the export."""
+    here = workdir / "empty"
+    here.mkdir()
+    inode = here.stat().st_ino
+    monkeypatch.chdir(here)
+    code, _, err = cli("export", str(toy_run), "--out", ".")
+    assert code == 0, err
+    assert here.stat().st_ino == inode
+    assert (here / "export.json").is_file() and not [p for p in here.iterdir() if p.name[0] == "."]
