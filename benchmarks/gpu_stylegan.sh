@@ -38,7 +38,7 @@ fd C_cbase512 --steps 1990 --eval-every 497 --set model.channel_max=32 model.cha
 (timeout 200 ganhub run plugin=stylegan device=cuda trainer.steps=400 trainer.max_seconds=null \
     trainer.progress=false name=cli_default >"$SG/cli_default.txt" 2>&1 &&
     timeout 60 ganhub sample runs/cli_default >>"$SG/cli_default.txt" 2>&1) &
-timeout 240 ganhub run plugin=stylegan preset=auto model.resolution=64 device=cuda trainer.steps=300 \
+timeout 240 ganhub run plugin=stylegan preset=auto model.image_size=64 device=cuda trainer.steps=300 \
     trainer.log_every=50 trainer.sample_every=0 trainer.progress=false name=cli_auto64 \
     >"$SG/cli_auto64.txt" 2>&1 &
 wait

@@ -3,7 +3,8 @@
 speed: seconds per thousand training images (every phase, lazy ones at their intervals, as
 `fit` runs them) for the CPU presets at 32x32 (the default `small`) and 64x64, with wall and
 process CPU time (on a shared CPU wall time also counts other jobs). With CUDA: 256x256
-batch 32 (`preset=auto`), fp32 vs mixed precision on the top 4 resolutions (fp16_res=4);
+batch 32 (`preset=auto`, batch typed), fp32 vs mixed precision on the top 4 resolutions
+(fp16_res=4);
 StyleGAN2-ADA reports about 22 s/kimg at 256 px on one V100.
 
 fd: trains the default run on the embedded faces and, every --eval-every steps, scores

@@ -338,7 +338,10 @@ def choice_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
       images of batch (a chosen half_life_kimg wins), ramped up over the first 5 % of the
       images unless half_life_kimg is chosen;
     * the GPU presets (`auto`, `paper256`): mixed precision on StyleGAN2-ADA's 4 resolutions,
-      or on all of them below 32 px (`model.fp16_res` is at most their number).
+      or on all of them below 32 px (`model.fp16_res` is at most their number);
+    * `preset=auto`: the batch, channel base and learning rate StyleGAN2-ADA's `--cfg=auto`
+      derives from the resolution on one GPU (`auto_choices`); R1's gamma and the EMA
+      half-life then follow that batch.
 
     Only options of enabled tricks are set: the saved config holds nothing else.
     """
@@ -355,7 +358,10 @@ def choice_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
     size = _number(
         chosen.get("model"), "image_size", StyleGANModel.model_fields["image_size"].default
     )
-    batch = _number(chosen.get("trainer"), "batch_size", TRAINER_DEFAULTS["batch_size"])
+    auto = auto_choices(int(size)) if chosen.get("preset") == "auto" else {}
+    out.update(auto)
+    default_batch = auto["trainer"]["batch_size"] if auto else TRAINER_DEFAULTS["batch_size"]
+    batch = _number(chosen.get("trainer"), "batch_size", default_batch)
     given = chosen.get("trick")
     given = given if isinstance(given, Mapping) else {}
     trick: dict[str, Any] = {}
@@ -375,17 +381,37 @@ def choice_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
     if trick:
         out["trick"] = trick
     if chosen.get("preset") in GPU_PRESETS:
-        out["model"] = {"fp16_res": min(FP16_RES, resolutions(int(size)))}
+        out["model"] = {**out.get("model", {}), "fp16_res": min(FP16_RES, resolutions(int(size)))}
+    return out
+
+
+def auto_choices(image_size: int) -> dict[str, Any]:
+    """What StyleGAN2-ADA's `--cfg=auto` derives from the resolution on one GPU (train.py):
+    batch min(4096 / res, 32), channel base 32768 from 512 px (16384 below), learning rate
+    0.002 at 1024 px (0.0025 below). Defaults below the preset and the user's keys, so a
+    typed `trainer.batch_size`, `model.channel_base` or `optim.*.lr` wins."""
+    out: dict[str, Any] = {
+        "trainer": {"batch_size": min(4096 // image_size, 32)},
+        "model": {"channel_base": 32768 if image_size >= 512 else 16384},
+    }
+    if image_size >= 1024:
+        out["optim"] = {"G": {"lr": 0.002}, "D": {"lr": 0.002}}
     return out
 
 
 # path length and style mixing as in StyleGAN2 (the `small` defaults leave them off)
 STYLEGAN2_REGULARISATION: dict[str, Any] = {"pl_weight": 2.0, "style_mixing": 0.9}
 # the GPU presets' networks: StyleGAN2-ADA's widths and noise inputs; their mixed precision
-# (FP16_RES, fewer below 32 px) follows model.image_size (`choice_defaults`)
+# (FP16_RES, fewer below 32 px) follows model.image_size (`choice_defaults`), and so does
+# `auto`'s channel base (`auto_choices`)
 STYLEGAN2_MODEL: dict[str, Any] = {
     "z_dim": 512, "w_dim": 512, "channel_base": 16384, "channel_max": 512, "noise": True
 }  # fmt: skip
+
+
+def _without(section: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in section.items() if k != key}
+
 
 PRESETS: dict[str, dict[str, Any]] = {
     "small": {},  # the class defaults: 32 px, CPU-sized
@@ -408,12 +434,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "sample": {"grid": 16, "frames": 8},
         "eval": {"metrics": []},
     },
-    # StyleGAN2-ADA --cfg=auto on one GPU (set model.image_size to the data's)
+    # StyleGAN2-ADA --cfg=auto on one GPU (set model.image_size to the data's); its batch,
+    # channel base and learning rate follow the resolution (`auto_choices`)
     "auto": {
-        "model": {**STYLEGAN2_MODEL, "map_layers": 2},
+        "model": {**_without(STYLEGAN2_MODEL, "channel_base"), "map_layers": 2},
         "objective": STYLEGAN2_REGULARISATION,
         "trainer": {
-            "batch_size": 16,
             "steps": 100000,
             "max_seconds": None,  # a GPU run trains its steps: the time limit is the CPU preset's
             "log_every": 100,

@@ -44,7 +44,11 @@ class StyleGANDomain(Domain):
     # channel widths or conditioning is another network (most change tensor shapes; the
     # mapping's lr_mul scales its stored weights at run time, so another value changes what
     # they compute). Trainer, optim, trick, objective, mixed-precision and mbstd keys may change.
+    # The preset too is the run's: a resume applies no preset (it continues the saved keys),
+    # so `resume=RUN preset=auto` had only re-derived mixed precision and saved a config
+    # naming a preset whose widths, batch and objective the run never had.
     resume_fixed_keys: ClassVar[tuple[str, ...]] = (
+        "preset",
         "model.image_size",
         "model.z_dim",
         "model.w_dim",
