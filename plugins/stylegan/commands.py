@@ -62,16 +62,17 @@ def _open(
         assert spec is not None  # labels_for refuses an unconditional run
         name = spec.describe(one.reshape(-1).tolist())
     n_ws = system.G.num_ws
+    size = system.config.model.image_size
+    if crossover is not None and not 1 <= crossover < n_ws:  # named as typed, like --cutoff
+        raise UsageError(
+            f"--crossover {crossover}: this {size} px generator has {n_ws} style vectors; "
+            f"choose 1..{n_ws - 1} (the rows' styles before it, the columns' from it on)"
+        )
     if cutoff is not None and cutoff > n_ws:
-        size = system.config.model.image_size
         raise UsageError(
             f"--cutoff {cutoff}: this {size} px generator has {n_ws} style vectors; choose "
             f"1..{n_ws} (or leave --cutoff out to truncate all)"
         )
-    if crossover is not None:
-        from ganhub_stylegan.sampling import checked_crossover
-
-        checked_crossover(system, crossover)
     return system, one, name
 
 
