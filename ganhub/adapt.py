@@ -156,7 +156,7 @@ def adapt_config(
         "trainer.sample_every": 100,
         "trainer.checkpoint_every": 0,
         "eval.n_samples": 1000,
-        "out_dir": str(run_dir.parent),
+        "out_dir": str(_beside(run_dir)),
         "name": _name(run_dir),
     }
     if _has_key(domain.config_class, ["data", "n_shots"]):
@@ -192,8 +192,15 @@ def adapt_config(
     batch = _fitting_batch(first, system)
     if batch is not None:
         defaults["trainer.batch_size"] = batch
-    if system.validation_samples() is not None:
+    held_out = system.validation_samples()
+    if held_out is not None and len(held_out) >= 2:
         defaults["eval.real"] = "validation"
+    elif "eval.real" not in given and (held_out is not None or first.eval.real == "validation"):
+        # every image a shot, or data.n_shots=null on RUN's (an adapted run's) validation:
+        # eval.real=validation would refuse the run at its first evaluation
+        defaults["eval.real"] = "train"
+        if notes is not None:
+            notes.append(_nothing_held_out(held_out))
     switched_off = "eval.metrics" in given and not first.eval.metrics  # eval.metrics=[] here
     scored = hub.metrics.get("fid").supports(system.capabilities())  # images
     metrics = first.eval.metrics
@@ -219,6 +226,9 @@ def adapt_config(
                 f"no feature distance to keep the best of: {unscored}; the adapted run keeps "
                 "its last checkpoint (give eval.features=[...] with eval.metrics=[fid] to score it)"
             )
+    elif switched_off and "trainer.keep_best" not in given:
+        # nothing evaluated: RUN's best (an adapted run's) has nothing to be judged by
+        defaults["trainer.keep_best"] = defaults["trainer.patience"] = None
     elif scored and not switched_off:
         # images: keep the best feature distance (a run that evaluates nothing keeps its last)
         # a conditional run samples every class, and the shots are of a few: its distance
@@ -233,6 +243,36 @@ def adapt_config(
         watched = first.trainer.keep_best is not None or "trainer.keep_best" not in given
         defaults["trainer.patience"] = PATIENCE if first.trainer.eval_every and watched else None
     return layered()
+
+
+def _nothing_held_out(held_out: Any) -> str:
+    """Why the adapted run is scored against its training images, and how to hold some out
+    (`held_out`: what its shots left of the kept classes, None when it picked none)."""
+    n = 0 if held_out is None else len(held_out)
+    how = (
+        "data.n_shots=N, where the data takes it, holds the rest out"
+        if held_out is None
+        else "a smaller data.n_shots holds more out"
+    )
+    return (
+        f"eval.real=train: the adapted run holds {n} image(s) out of training, too few for "
+        f"eval.real=validation (2 or more), so its distances compare with the images it "
+        f"trains on ({how})"
+    )
+
+
+def _beside(run_dir: Path) -> Path:
+    """The folder that holds RUN: `runs` for runs/digits7, `..` for `.` (the run's own
+    folder, where the adapted run would land inside RUN)."""
+    import os
+
+    if run_dir.name not in ("", ".."):  # a path that names the run: its parent, as typed
+        return run_dir.parent
+    parent = run_dir.resolve().parent
+    try:
+        return Path(os.path.relpath(parent))
+    except ValueError:  # another drive (Windows): the absolute path
+        return parent
 
 
 def _fitting_batch(config: RunConfig, system: Any) -> int | None:
