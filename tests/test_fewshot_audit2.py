@@ -88,3 +88,19 @@ def test_adapt_dot_puts_the_adapted_run_next_to_the_run(
     assert not (source / "dot").exists()
     named = adapt_config(Path("../digits7"), ["data.classes=[8]"])
     assert Path(named.out_dir) == Path("..")  # a path that names the run: its parent
+
+
+def test_validation_with_every_image_a_shot_names_n_shots_as_the_fix(workdir: Path) -> None:
+    """`ganhub run ... data.n_shots=500 eval.real=validation` (every eight a shot) was refused
+    as holding "no real samples out of training (few-shot data does: data.n_shots=N)", the
+    key already given: it counts what is held out and says a smaller n_shots holds more."""
+    from ganhub.errors import ConfigError
+
+    keys = [*TINY_DCGAN, "data.classes=[8]", "data.n_shots=500", "eval.real=validation",
+            "eval.metrics=[fid]", "eval.features=[digits]", "eval.n_samples=20"]  # fmt: skip
+    with pytest.raises(
+        ConfigError,
+        match=r"holds 0 real sample\(s\) out of training, too few "
+        r"\(a smaller data.n_shots holds more out\); use eval.real=train",
+    ):
+        ganhub.train(keys)
