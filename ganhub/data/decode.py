@@ -181,6 +181,10 @@ def _facts(im: PILImage) -> ImageFacts:
         notes.append("transparency: composited on black")
     if mode == "CMYK":
         notes.append("CMYK: converted to RGB")
+    # an animated GIF, WebP or PNG, a multi-page TIFF: one seek to the second frame, not a
+    # count of them all (this runs at every decode)
+    if getattr(im, "is_animated", False):
+        notes.append("animated or multi-page: the first frame only")
     orientation = im.getexif().get(0x0112, 1)
     width, height = im.width, im.height
     if orientation not in (1, None):

@@ -397,13 +397,17 @@ def classless_path_problems(path: Path | None) -> list[str]:
 
 
 def report_classes(report: DataReport, root: Path, labels_csv: Path | None) -> None:
-    """A conditional run's folder data in `ganhub data check`: how many images each class has
-    (class folders or the CSV's labels), and a warning when a class is rare (a mistyped label
-    in a CSV makes a class of its own)."""
-    from ganhub.data.inspect import class_balance
+    """A conditional folder's usable images per class (files that are errors count for none)
+    in `ganhub data check`: an error for a class with none, a warning for a rare class."""
+    from ganhub.data.inspect import KEEP, class_balance
 
-    _, labels, classes = labelled_files(root, labels_csv)
-    class_balance(report, [classes[i] for i in labels])
+    files, labels, classes = labelled_files(root, labels_csv)
+    bad = {(root / f.item).resolve() for f in report.findings if f.severity == "error"}
+    usable = [classes[y] for p, y in zip(files, labels) if p.resolve() not in bad]
+    class_balance(report, usable)
+    if emptied := [c for c in dict.fromkeys(classes[y] for y in labels) if c not in usable]:
+        why = "no usable image: the run refuses it, and a cleaned copy would lose it"
+        report.add("(labels)", f"class(es) {_listing(emptied, 5)}: {why}", KEEP, "error")
 
 
 def unused_labels(labels: Path | None, conditional: bool) -> list[str]:
