@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
-from ganhub_textgan.vocab import BOS, EOS, PAD
+from ganhub_textgan.vocab import BOS, EOS, PAD, STYLE0
 from torch import Tensor, nn
 
 from ganhub.errors import UsageError
@@ -182,7 +182,9 @@ or a bool mask over the vocabulary on G's device (the oracle's words, not the sp
 
 
 def unwritable(known: Known, vocab: int, device: torch.device) -> Tensor:
-    """(vocab,) bool on `device`, True at the ids G never writes: <pad> always, and the ids
+    """(vocab,) bool on `device`, True at the ids G never writes: <pad>, <bos> and the two
+    style tokens always (no sentence holds them: `encode` reads their text as <unk>, and
+    `decode` dropped them, so a G that wrote <bos> printed a shorter or empty line), and the ids
     `known` leaves out (at and above an int `known`, which a tokenizer trained on a small file
     does not have; outside a bool mask, the oracle task's special tokens, which the oracle's
     language has not: SeqGAN's G draws from the oracle's words only).
@@ -192,7 +194,7 @@ def unwritable(known: Known, vocab: int, device: torch.device) -> Tensor:
     mid-sentence (a hole D saw as a zero row and `decode` dropped). Built from an arange on the
     device: no host sync, once per sampling pass."""
     ids = torch.arange(vocab, device=device)
-    blocked = ids == PAD
+    blocked = (ids == PAD) | (ids == BOS) | ((ids >= STYLE0) & (ids <= STYLE0 + 1))
     if isinstance(known, Tensor):
         return blocked | ~known.to(device)  # a no-op move
     if known is not None and known < vocab:

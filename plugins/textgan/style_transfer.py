@@ -25,7 +25,7 @@ from ganhub_textgan.config import TextGANConfig
 from ganhub_textgan.corpus import held_out, read_lines
 from ganhub_textgan.data import style_corpus
 from ganhub_textgan.metrics import classify, paired_bleu, train_style_classifier
-from ganhub_textgan.networks import build_d, cached_forward, mask_unwritable, unwritable
+from ganhub_textgan.networks import build_d, cached_forward, mask_unwritable
 from ganhub_textgan.phases import phase_plan, refuse_moved_phases
 from ganhub_textgan.system import TextSystemBase
 from ganhub_textgan.vocab import BOS, EOS, PAD, STYLE0, encode
@@ -181,7 +181,8 @@ class TransferSystem(TextSystemBase):
         """-inf at <pad>: what follows <eos>, never a word of the rewrite. The reconstruction
         loss ignores padded targets, so nothing taught the decoder not to write it, and a
         greedy rewrite could hold <pad> mid-sentence (a hole D saw as a zero row)."""
-        return mask_unwritable(logits, unwritable(None, logits.shape[-1], logits.device))
+        pad = torch.arange(logits.shape[-1], device=logits.device) == PAD
+        return mask_unwritable(logits, pad)
 
     def generator(
         self, name: str | None = None, use_ema: bool = True

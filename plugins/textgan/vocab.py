@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 PAD, BOS, UNK, EOS = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<bos>", "<unk>", "<eos>", "<style0>", "<style1>")
 STYLE0 = 4  # <style0>, <style1>: target-style tokens of the transfer task
+# the specials that structure a sentence, never a word of it (<unk> is one: a rare word)
+STRUCTURAL = frozenset({PAD, BOS, EOS, STYLE0, STYLE0 + 1})
 
 
 def train_tokenizer(
@@ -44,6 +46,8 @@ def train_tokenizer(
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
             show_progress=False,
         )
+    if kind == "word":  # a special's text counted as a word moved the specials off ids 0-5
+        texts = [" ".join(w for w in t.split() if w not in SPECIALS) for t in texts]
     tok.train_from_iterator(list(texts), trainer=trainer)
     return tok
 
@@ -59,7 +63,10 @@ def encode(tok: Tokenizer, texts: Sequence[str], length: int, eos: bool = True) 
     """Token ids (N, length): each text's ids, then <eos> (if `eos`), then <pad>; truncated."""
     out = torch.full((len(texts), length), PAD, dtype=torch.long)
     for i, enc in enumerate(tok.encode_batch(list(texts))):
-        ids = [*enc.ids[: length - 1], EOS] if eos else enc.ids[:length]
+        # a special token's text in a sentence ("<eos>", "<pad>") is a word G cannot write
+        # (it would end, pad or restyle the sentence): <unk>, as a word outside the vocabulary
+        words = [UNK if t in STRUCTURAL else t for t in enc.ids]
+        ids = [*words[: length - 1], EOS] if eos else words[:length]
         out[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
     return out
 
