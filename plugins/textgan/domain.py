@@ -44,7 +44,13 @@ class TextGANDomain(Domain):
     name = "textgan"
     renamed_keys: ClassVar[dict[str, str]] = RENAMED_KEYS
     # another task trains another model on these weights: a new run (init_from=RUN)
-    resume_fixed_keys = ("task",)
+    # another task trains another model; the others shape or define the saved networks (a
+    # resume refused them as a tensor-shape mismatch that named no key)
+    resume_fixed_keys = (
+        "task", "data.length", "data.tokenizer_vocab", "data.vocab_size", "model.n_layer",
+        "model.n_embd", "model.n_head", "model.discriminator", "model.d_embd",
+        "model.d_filters", "model.d_layers",
+    )  # fmt: skip
     description = (
         "text GANs on HF transformers: task=generate (GPT-2 G, MLE then Gumbel-softmax or "
         "rollout policy gradient, oracle-LSTM data) and task=transfer (style transfer)"

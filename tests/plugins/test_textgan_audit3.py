@@ -80,3 +80,16 @@ def test_special_token_text_in_a_sentence_reads_as_unk() -> None:
             assert not set(words) & set(NEVER) and EOS not in words, (kind, row)
         if kind == "word":  # byte-level BPE reads them as bytes anyway
             assert ids[2].tolist().count(UNK) == 4  # <bos>, <style0>, <style1> and <unk>
+
+
+def test_a_resume_that_reshapes_the_networks_is_refused_naming_the_key(workdir: Path) -> None:
+    """`resume=RUN data.length=12` (or another tokenizer vocabulary, G width, D...) was refused
+    as a tensor-shape mismatch naming no key ("G.transformer.wte.weight is (2000, 16)...")."""
+    from ganhub.api import train
+    from ganhub.errors import ConfigError
+
+    run = train([*TINY, "trainer.steps=2", "name=t", "adversarial.pretrain_steps=1"])["run_dir"]
+    for key, value in (("data.length", 12), ("model.n_embd", 32), ("model.d_filters", 16)):
+        with pytest.raises(ConfigError, match=rf"^{key}={value}: .* trained with {key}="):
+            resolve([f"resume={run}", "trainer.steps=4", f"{key}={value}"])
+    resolve([f"resume={run}", "trainer.steps=4", "model.dropout=0.1"])  # not the shapes: taken
