@@ -267,6 +267,9 @@ def clean_command(
     if extra:
         shown = ", ".join(one_line(written / name, 200) for name in extra)
         line += f"; the kept files' labels -> {shown}"
+    # a conditional folder's class left with no usable image is not in the copy: say so
+    lost = [f.problem for f in report.findings if f.item == "(labels)" and f.severity == "error"]
+    line += "".join(f"; {one_line(problem, 200)}" for problem in lost)
     click.echo(f"{line} -> {written}")
 
 

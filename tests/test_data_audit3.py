@@ -48,6 +48,12 @@ def test_a_class_with_no_usable_image_is_an_error(workdir: Path, cli) -> None:  
     code, _, err = cli("run", "plugin=dcgan", "data.path=data", "model.conditional=true",
                        "data.skip_bad=true", "trainer.steps=1", "trainer.batch_size=2")  # fmt: skip
     assert code != 0 and "every file of class c" in err
+    # a cleaned copy drops the class with its files: its summary says so
+    code, out, err = cli("data", "clean", "data", "plugin=dcgan", "model.conditional=true",
+                         "--out", "clean")  # fmt: skip
+    assert code == 0, err
+    assert "6 of 8 kept" in out and "class(es) c: no usable image" in out
+    assert sorted(p.name for p in (workdir / "clean").iterdir()) == ["a", "b"]
 
 
 def test_an_animated_image_is_noted_and_its_first_frame_read(tmp_path: Path) -> None:
