@@ -151,7 +151,9 @@ def test_a_resume_with_another_table_names_the_weights_not_the_tokenizer(workdir
 
     fit(make_run(resolve([*TINY, f"data.path={_small_file(workdir)}", "trainer.steps=2",
                           "name=src"])))  # fmt: skip
+    # (a resume refuses another data.tokenizer_vocab by name: a new run from the weights)
     with pytest.raises(ConfigError, match=r"differ in shape \((?!store\.blob)") as caught:
-        make_run(resolve([f"resume={workdir / 'runs' / 'src'}", "data.tokenizer=bpe",
-                          "data.tokenizer_vocab=300"]))  # fmt: skip
+        make_run(resolve([*TINY, f"data.path={_small_file(workdir)}", "data.tokenizer=bpe",
+                          "data.tokenizer_vocab=300",
+                          f"init_from={workdir / 'runs' / 'src'}"]))  # fmt: skip
     assert "store.blob" not in str(caught.value) and "3 differ in shape" in str(caught.value)
