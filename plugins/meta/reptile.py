@@ -142,6 +142,28 @@ def epsilon_at(options: MetaOptions, step: int) -> float:
     return options.outer_lr * (1.0 - step / options.outer_steps)
 
 
+def _room_for_other_classes(
+    config: RunConfig, raw: dict[str, Any], items: list[str], hub: Hub
+) -> RunConfig:
+    """A conditional meta run conditions on every class of its data, not meta.classes alone
+    (`condition.classes` of the data without data.classes), unless the user typed it: `ganhub
+    adapt RUN data.classes=[K]`, the run's next step, refused a class K it had no row for."""
+    from ganhub.config.resolve import resolve
+
+    domain = hub.require_domain(config.plugin)
+    request = domain.conditioning(config)
+    condition = raw.get("condition")
+    if request is None or (isinstance(condition, dict) and "classes" in condition):
+        return config
+    without = [i for i in items if not i.startswith("data.classes=")]
+    whole = domain.conditioning(resolve(without, hub=hub))
+    names = whole.labels.names if whole is not None else ()
+    if len(names) != 1 or names == request.labels.names:
+        return config
+    listed = ",".join(f'"{n}"' for n in names[0])
+    return resolve([*items, f"condition.classes=[{listed}]"], hub=hub)
+
+
 def meta_config(items: list[str], options: MetaOptions, hub: Hub) -> RunConfig:
     """The meta run's config: the items, with data.classes set to meta.classes and
     trainer.steps to meta.outer_steps (any other trainer.steps among the items is refused: the
@@ -190,6 +212,7 @@ def meta_config(items: list[str], options: MetaOptions, hub: Hub) -> RunConfig:
         # the data's example (one class, e.g. data.classes=[8]) is no meta.classes: use one
         shown = re.sub(r"e\.g\. data\.classes=\[[^\]]*\]", f"e.g. meta.classes={EXAMPLE}", str(err))
         raise ConfigError(shown.replace("data.classes", "meta.classes")) from None
+    config = _room_for_other_classes(config, raw, [*items, *fixed], hub)
     if options.learn_lr and "lr_schedule" in config.tricks:
         raise ConfigError(
             "meta.learn_lr=true sets the learning rates itself, and tricks=[lr_schedule] would "

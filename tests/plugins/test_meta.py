@@ -263,3 +263,21 @@ def test_meta_learns_the_rates_that_adapt_starts_from(
         assert all(abs(b / a - 1) <= 0.2 + 1e-9 for a, b in pairwise(rates))
     adapted = adapt_config(run, ["data.classes=[8]"])
     assert (adapted.optim.G.lr, adapted.optim.D.lr) == (learned["G"], learned["D"])
+
+
+def test_a_conditional_meta_run_leaves_room_for_the_classes_it_adapts_to(workdir: Path) -> None:
+    """A conditional meta run on digits 0-2 conditioned on those three alone, and the next
+    step its summary gives, `ganhub adapt RUN data.classes=[K]`, refused every other digit. It
+    conditions on the data's ten (typed condition.classes still win)."""
+    args = ["plugin=dcgan", "preset=tiny", "trainer.batch_size=8", "model.conditional=true",
+            "meta.classes=[0,1,2]", "meta.outer_steps=1", "meta.inner_steps=1",
+            "eval.metrics=[]", "loggers=[]", "trainer.progress=false", "name=c"]  # fmt: skip
+    options, items = parse_options(args)
+    config = meta_config(items, options, get_hub())
+    assert config.condition.classes == list("0123456789")  # type: ignore[attr-defined]
+    meta_train(config, options)
+    adapted = adapt_config(workdir / "runs/c", ["data.classes=[8]"])
+    assert adapted.data.classes == [8]  # type: ignore[attr-defined]
+    options, items = parse_options([*args, 'condition.classes=["0","1","2"]'])
+    typed = meta_config(items, options, get_hub())
+    assert typed.condition.classes == ["0", "1", "2"]  # type: ignore[attr-defined]
