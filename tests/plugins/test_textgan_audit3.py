@@ -23,20 +23,14 @@ from torch import nn
 from ganhub.config.resolve import resolve
 from ganhub.plugins import get_hub
 
+from .test_textgan_pad import _lines
+
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = ["plugin=textgan", "preset=tiny", "trainer.progress=false", "loggers=[]",
         "trainer.batch_size=8", "eval.metrics=[]"]  # fmt: skip
 NEVER = (PAD, BOS, STYLE0, STYLE0 + 1)
 BIAS = 30.0
-
-
-def _lines(tmp_path: Path) -> Path:
-    path = tmp_path / "lines.txt"
-    words = ["the", "cat", "dog", "sat", "ran", "on", "a", "mat", "far", "away", "today"]
-    lines = [" ".join(words[(i + k) % len(words)] for k in range(2 + i % 5)) for i in range(60)]
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def _system(tmp_path: Path, favour: int) -> TextGenSystem:
