@@ -71,6 +71,7 @@ from ganhub.exported import (
 )
 from ganhub.exported import shown_path as _shown
 from ganhub.interrupts import terminate_unwinds
+from ganhub.metrics import store
 from ganhub.runfiles import scratch_beside
 
 if TYPE_CHECKING:
@@ -180,6 +181,7 @@ def export_run(
             "--format safetensors works for every domain"
         )
     _check_spec(spec, plugin)
+    made = store.new_folders(dest.parent)  # a failed export removes them again
     with terminate_unwinds():  # SIGTERM unwinds like Ctrl-C: the scratch folder is removed
         tmp = scratch_beside(dest, f"'{_shown(dest)}'")
         try:
@@ -188,17 +190,18 @@ def export_run(
             except OSError as exc:  # a full disk, say: one line naming the destination
                 raise _at_destination(exc, tmp, dest) from None
             _commit(tmp, dest, force)
+            made = []  # the export is in place: the folders it made stay
         finally:
             shutil.rmtree(tmp, ignore_errors=True)  # gone already once renamed into place
+            store.remove_empty(made)
     for note in said:  # what the card says of what the folder leaves out
         print(f"ganhub: note: {note}", file=sys.stderr)
     return dest
 
 
 def _at_destination(exc: OSError, tmp: Path, dest: Path) -> OSError:
-    """A write error of the scratch folder as the error of the file it was to become in
-    `dest` (the one the user named); the destination itself where it names no file (a
-    text file's write that failed as it was flushed), so the command says one line."""
+    """A scratch folder's write error as that of the file it was to become in `dest`, or of
+    `dest` where it names none (a write failed at its flush): the command says one line."""
     named = dest
     if exc.filename is not None:
         filename = Path(os.fsdecode(exc.filename))

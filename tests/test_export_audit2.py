@@ -87,6 +87,9 @@ def test_a_write_that_fails_as_it_is_flushed_is_one_line(
     assert (code, out) == (2, "")
     assert err.splitlines() == [f"ganhub: error: {tmp_path / 'x'}: No space left on device"]
     assert list(tmp_path.iterdir()) == []
+    # into new nested folders: those it made are removed again (a typo'd --out leaves none)
+    code, _, err = cli("export", str(toy_run), "--out", str(tmp_path / "a" / "b" / "x"))
+    assert code == 2 and list(tmp_path.iterdir()) == [], err
 
 
 def test_an_empty_out_folder_is_filled_not_replaced(
