@@ -62,7 +62,17 @@ class DensityRatioTrick(Trick):
 
     def on_optimizers(self, optimizers: dict[str, Any]) -> None:
         """Read the reference set now (a missing one is an error before the run starts),
-        unless the run resumes with the classifier in its checkpoint."""
+        unless the run resumes with the classifier in its checkpoint; a translation, which
+        samples nothing from noise, is refused first."""
+        assert self.system is not None, "setup() runs first"
+        caps = self.system.capabilities()
+        if not caps.samples:  # unpaired cyclegan's D_A would be weighted by a classifier of B
+            raise UsageError(
+                f"trick '{self.name}' reweights a generator's training images by how "
+                "over-represented they are against a reference set (Choi et al. 2020); this "
+                f"'{self.config.plugin}' run translates images (task {caps.task}) and samples "
+                "none from noise, so it has nothing to apply to"
+            )
         if self.config.resume is None:
             self._reference = self.reference()
         else:  # read when needed, but a reference that cannot be had is refused now
