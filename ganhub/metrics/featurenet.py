@@ -433,6 +433,7 @@ __all__ = [
     "FeatureNetSpec",
     "classify_digits",
     "digit_classifier",
+    "digits_as_read",
     "feature_net_path",
     "load_feature_net",
     "save_feature_net",

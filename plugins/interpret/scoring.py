@@ -170,10 +170,9 @@ class KnownFactors:
 
 def _digits(images: Tensor) -> dict[str, Tensor]:
     """The digit classifier's class of each image (its grey level, for colour images)."""
-    from ganhub.metrics.featurenet import classify_digits
+    from ganhub.metrics.featurenet import classify_digits, digits_as_read
 
-    grey = images if images.shape[1] == 1 else images.mean(1, keepdim=True)
-    return {"digit": classify_digits(grey)[0]}
+    return {"digit": classify_digits(digits_as_read(images, "digits"))[0]}
 
 
 def _shapes(images: Tensor) -> dict[str, Tensor]:
