@@ -49,8 +49,10 @@ def generate(
     from ganhub.api import check_count, check_seed
 
     n, seed = check_count("n", n), check_seed(seed)
-    if temperature is not None and not 0 < temperature < float("inf"):
-        raise UsageError(f"temperature={temperature}: must be a finite number above 0")
+    if temperature is not None and not 0 < temperature <= 100:
+        raise UsageError(
+            f"temperature={temperature}: must be above 0 and at most 100 (near 0: greedy)"
+        )
     system = open_run(run_dir, "generate", device).system
     return list(system.decode(system.sample(n, seed=seed, temperature=temperature)))
 

@@ -349,10 +349,20 @@ class Adversarial(Section):
     )
 
 
+# transfer.temperature's lower bound: softmax(logits / T) of soft tokens that G learns through
+MIN_SOFT_TEMPERATURE = 1e-3
+
+
 class TransferOptions(Section):
     """task=transfer: how soft tokens are made and how self-reconstruction is noised."""
 
-    temperature: float = Field(0.5, gt=0, description="softmax temperature of soft tokens")
+    temperature: float = Field(
+        0.5,
+        ge=MIN_SOFT_TEMPERATURE,
+        description="softmax temperature of soft tokens; at least 0.001: below it the soft "
+        "tokens are one-hot in float32 (no gradient reaches G through them), and near 1e-38 "
+        "logits / T overflows",
+    )
     denoise: float = Field(0.1, ge=0, lt=1, description="word-drop rate of self-reconstruction")
 
 

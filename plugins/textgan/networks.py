@@ -222,32 +222,74 @@ def lm_logits(lm: nn.Module, x: Tensor, vocab: int, known: Known = None) -> Tens
 def gumbel(shape: tuple[int, ...], device: torch.device, gen: torch.Generator | None) -> Tensor:
     """Standard Gumbel noise (from `gen` when given, else the global RNG)."""
     u = torch.rand(shape, generator=gen, device=gen.device if gen is not None else device)
-    u = u.to(device).clamp(1e-10, 1.0 - 1e-7)
-    return -torch.log(-torch.log(u))
+    return _gumbel_of(u.to(device))
+
+
+def _gumbel_of(u: Tensor) -> Tensor:
+    """Gumbel noise of uniform draws u."""
+    return -torch.log(-torch.log(u.clamp(1e-10, 1.0 - 1e-7)))
+
+
+# samples per seeded noise stream (`chunk_generators`)
+SAMPLE_CHUNK = 16
+
+
+def chunk_generators(seed: int, n: int) -> list[torch.Generator]:
+    """One CPU generator per `SAMPLE_CHUNK` samples, the k-th seeded from (seed, k): sample i's
+    noise comes from stream i // SAMPLE_CHUNK only, so `n` samples at a seed begin with the
+    same sentences as fewer samples at that seed (a single stream drawn per position gave
+    sample i noise at an offset that depends on n)."""
+    chunks = -(-n // SAMPLE_CHUNK)
+    return [
+        torch.Generator().manual_seed((seed + k * 0x9E3779B97F4A7C15) % 2**64)
+        for k in range(chunks)
+    ]
+
+
+def chunk_gumbel(gens: list[torch.Generator], n: int, vocab: int, device: torch.device) -> Tensor:
+    """Gumbel noise (n, vocab) for one position, `SAMPLE_CHUNK` full rows from each stream of
+    `chunk_generators` (a short last chunk draws the full rows too, so a stream's position i
+    starts at the same offset whatever n is). One draw per stream and position: the cost of
+    one (n, vocab) draw, within a few percent."""
+    u = torch.cat([torch.rand((SAMPLE_CHUNK, vocab), generator=g) for g in gens])[:n]
+    return _gumbel_of(u.to(device))
 
 
 @torch.no_grad()
 def sample_lm(
     lm: nn.Module, n: int, length: int, vocab: int, *, gen: torch.Generator | None = None,
     forced: Tensor | None = None, keep: Tensor | None = None, noise: Tensor | None = None,
-    temperature: float = 1.0, known: Known = None,
+    temperature: float = 1.0, known: Known = None, seed: int | None = None,
 ) -> Tensor:  # fmt: skip
     """Sample (n, length) tokens with a KV cache (Gumbel-max on the logits / `temperature`).
 
     `forced`/`keep` (n, length) fix the tokens where `keep` is True (rollouts continue a given
-    prefix); `noise` (n, length, vocab) is the Gumbel noise to use (else drawn); <pad> and
-    the ids `known` leaves out are never drawn (`unwritable`).
+    prefix); `noise` (n, length, vocab) is the Gumbel noise to use, else drawn from the
+    streams of `seed` (`chunk_generators`: prefix-stable in n), else from `gen`, else from the
+    global RNG; <pad> and the ids `known` leaves out are never drawn (`unwritable`).
+
+    argmax(logits / T + g) is computed as argmax(logits + T * g), the same token for any
+    T > 0: dividing overflowed float32 for a tiny T (1e-45 made every logit +-inf, and the
+    argmax of a row of +inf was its first id), while T * g tends to 0, the greedy limit.
     """
     device = next(lm.parameters()).device
     blocked = unwritable(known, vocab, device)
+    streams = chunk_generators(seed, n) if seed is not None and noise is None else None
     tok = torch.full((n, 1), BOS, dtype=torch.long, device=device)
     past: Any = None
     out = []
     for i in range(length):
         logits, past = cached_forward(lm, past, input_ids=tok)
-        g = noise[:, i] if noise is not None else gumbel((n, vocab), device, gen)
+        if noise is not None:
+            g = noise[:, i]
+        elif streams is not None:
+            g = chunk_gumbel(streams, n, vocab, device)
+        else:
+            g = gumbel((n, vocab), device, gen)
         step_logits = mask_unwritable(logits[:, -1, :vocab].float(), blocked)
-        tok = (step_logits / temperature + g).argmax(-1, keepdim=True)
+        if temperature != 1:
+            g = g * temperature
+        tok = (step_logits + g).argmax(-1, keepdim=True)
         if forced is not None and keep is not None:
             tok = torch.where(keep[:, i : i + 1], forced[:, i : i + 1], tok)
         out.append(tok)

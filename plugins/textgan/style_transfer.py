@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
+from ganhub_textgan.base import TextSystemBase
 from ganhub_textgan.config import TextGANConfig
 from ganhub_textgan.corpus import held_out, read_lines
 from ganhub_textgan.data import style_corpus
 from ganhub_textgan.metrics import classify, paired_bleu, train_style_classifier
-from ganhub_textgan.networks import build_d, cached_forward, mask_unwritable
+from ganhub_textgan.networks import build_d, cached_forward, mask_unwritable, unwritable
 from ganhub_textgan.phases import phase_plan, refuse_moved_phases
-from ganhub_textgan.system import TextSystemBase
 from ganhub_textgan.vocab import BOS, EOS, PAD, STYLE0, encode
 from torch import Tensor, nn
 
@@ -161,26 +161,35 @@ class TransferSystem(TextSystemBase):
         return ids, (ids != PAD).long()
 
     def logits(
-        self, x: Tensor, style: Tensor, target: Tensor, soft: Tensor | None = None
-    ) -> Tensor:
+        self, x: Tensor, style: Tensor, target: Tensor, soft: Tensor | None = None,
+        written: bool = False,
+    ) -> Tensor:  # fmt: skip
         """Teacher-forced logits (B, L, V) for writing `target` from x (or soft rows) in `style`,
-        -inf at <pad> (`_writable`)."""
+        -inf at <pad>, and with `written` (the soft rows of a rewrite) at <bos> and the style
+        tokens too (`_writable`)."""
         ids, mask = self._encoder_ids(x, style)
         dec = torch.cat([torch.full_like(target[:, :1], BOS), target[:, :-1]], 1)
         if soft is None:
             out = self.G(input_ids=ids, attention_mask=mask, decoder_input_ids=dec).logits
-            return self._writable(out)
+            return self._writable(out, written)
         emb = self.G.get_input_embeddings()
         assert isinstance(emb, nn.Embedding)  # BART's token embeddings; typed as any nn.Module
         embeds = torch.cat([emb(ids[:, :1]), soft @ emb.weight], 1)
         out = self.G(inputs_embeds=embeds, attention_mask=mask, decoder_input_ids=dec).logits
-        return self._writable(out)
+        return self._writable(out, written)
 
     @staticmethod
-    def _writable(logits: Tensor) -> Tensor:
+    def _writable(logits: Tensor, written: bool = False) -> Tensor:
         """-inf at <pad>: what follows <eos>, never a word of the rewrite. The reconstruction
         loss ignores padded targets, so nothing taught the decoder not to write it, and a
-        greedy rewrite could hold <pad> mid-sentence (a hole D saw as a zero row)."""
+        greedy rewrite could hold <pad> mid-sentence (a hole D saw as a zero row).
+
+        `written` (the greedy decode and the soft rows, what the decoder writes): -inf at <bos>
+        and the style tokens as well (`unwritable`), which no sentence holds and `decode` drops
+        (a rewrite that began with <bos> printed an empty line). The losses' teacher-forced
+        logits leave them finite: a target id always has a finite log-probability."""
+        if written:
+            return mask_unwritable(logits, unwritable(None, logits.shape[-1], logits.device))
         pad = torch.arange(logits.shape[-1], device=logits.device) == PAD
         return mask_unwritable(logits, pad)
 
@@ -208,7 +217,7 @@ class TransferSystem(TextSystemBase):
             logits, past = cached_forward(
                 g, past, encoder_outputs=enc, attention_mask=mask, decoder_input_ids=tok
             )
-            tok = self._writable(logits[:, -1]).argmax(-1, keepdim=True)
+            tok = self._writable(logits[:, -1], written=True).argmax(-1, keepdim=True)
             out.append(tok)
             done |= tok[:, 0] == EOS
             # one host sync per token; on the short corpora it halves the decoding time
@@ -225,7 +234,7 @@ class TransferSystem(TextSystemBase):
         """(hard ids, soft rows with gradients to G) of x rewritten into `style`."""
         if hard is None:
             hard = self.rewrite(x, style, use_ema=not self.training)
-        logits = self.logits(x, style, hard).float()
+        logits = self.logits(x, style, hard, written=True).float()
         soft = F.softmax(logits / self.cfg.transfer.temperature, -1)
         return hard, soft * (hard != PAD).unsqueeze(-1)
 
@@ -242,11 +251,29 @@ class TransferSystem(TextSystemBase):
 
     def resume_state(self) -> dict[str, Any]:
         """The phase boundaries, so a resume cannot move one the run has passed."""
-        return {"phases": phase_plan(self.cfg)}
+        return {"phases": phase_plan(self.cfg), "data_files": self.data_files()}
 
     def load_resume_state(self, state: dict[str, Any], step: int) -> None:
-        """Refuse a resume that moves the end of reconstruction after the run passed it."""
+        """Refuse a resume that moves the end of reconstruction after the run passed it; note
+        one that reads other data.style_paths (`before_training`)."""
         refuse_moved_phases(state.get("phases"), self.cfg, step)
+        self.note_data_files(state)
+        self.reencode_after_resume()
+
+    def encoded_sets(self) -> list[tuple[Tensor, list[str]]]:
+        """Both styles' training ids, when encoded."""
+        if "train_ids" not in self.__dict__:
+            return []
+        a, b = self.corpus["train"]
+        return [(self.train_ids[0], a + b)]
+
+    def before_training(self) -> list[str]:
+        """A note when a resume reads other data.style_paths (`moved_data_note`)."""
+        return self.moved_data_note()
+
+    def token_rows(self) -> Tensor:
+        """Both styles' training token ids."""
+        return self.train_ids[0]
 
     def d_view(self, rows: Tensor, style: Tensor) -> Tensor:
         """D's input: [<style>] + one-hot or soft rows, (B, L+1, V)."""
@@ -274,7 +301,7 @@ class TransferSystem(TextSystemBase):
             # the reference decodes the reconstruction freely; after pretraining the greedy
             # reconstruction is x, so one teacher-forced pass on x gives the same soft rows
             # without a second decode
-            logits = self.logits(x, style, x).float()
+            logits = self.logits(x, style, x, written=True).float()
             recon = F.softmax(logits / self.cfg.transfer.temperature, -1)
             recon = recon * (x != PAD).unsqueeze(-1)
         # G has not moved since: its phase on this batch reuses the greedy decode (one of two)

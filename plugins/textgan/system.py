@@ -7,14 +7,12 @@ its metrics and commands it declares in `capabilities()`; the named interfaces (
 
 from __future__ import annotations
 
-import os
-from abc import abstractmethod
 from functools import cached_property
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from ganhub_textgan.base import MAX_TEMPERATURE, UNKNOWN_WARNING, TextSystemBase
 from ganhub_textgan.config import TextGANConfig
 from ganhub_textgan.corpus import TokenShard, held_out, load_token_shard, read_lines
 from ganhub_textgan.data import OracleLSTM, oracle_words
@@ -32,12 +30,7 @@ from ganhub_textgan.networks import (
 from ganhub_textgan.phases import beta_at, mle_loss, phase_plan, refuse_moved_phases
 from ganhub_textgan.vocab import (
     PAD,
-    UNK,
-    TokenizerStore,
-    decode,
     encode,
-    tokenizer_kind,
-    train_tokenizer,
 )
 from torch import Tensor
 
@@ -47,107 +40,8 @@ from ganhub.data import TensorBatches
 from ganhub.data.shards import is_shard
 from ganhub.engine.context import TrainContext
 from ganhub.engine.optimizers import set_learning_rate
-from ganhub.engine.system import BuildHints, ExportSpec, GANSystem, Phase, PhaseOutput
+from ganhub.engine.system import BuildHints, Phase, PhaseOutput
 from ganhub.errors import ConfigError, UsageError
-
-# a vocabulary made from other text: past this share of <unk> tokens a run learns mostly <unk>
-UNKNOWN_WARNING = 0.05
-
-
-class TextSystemBase(GANSystem[TextGANConfig]):
-    """What both tasks share: the tokenizer store, the corpus split and text samples."""
-
-    modality = "tokens"
-
-    def __init__(self, config: TextGANConfig, hints: BuildHints | None = None) -> None:
-        super().__init__(config, hints)
-        self.cfg = config
-        if config.data.tokenizer_vocab is None:
-            raise ConfigError(
-                "data.tokenizer_vocab is unset: resolve textgan configs with ganhub "
-                "(TextGANDomain.defaults_for derives it) or set it"
-            )
-        self.vocab = config.data.tokenizer_vocab
-        self.store = TokenizerStore()
-
-    @property
-    def tokenizer(self) -> Any:
-        """The run's tokenizer: loaded from the checkpoint (and then checked against the
-        config once), else made for the corpus."""
-        if self.store.tokenizer is None:
-            self.store.set(self.make_tokenizer())
-        elif self.store.unchecked_load:
-            self.store.unchecked_load = False
-            self.refuse_other_tokenizer(self.store.tokenizer)
-        return self.store.tokenizer
-
-    def refuse_other_tokenizer(self, loaded: Any) -> None:
-        """A checkpoint's tokenizer of another kind than `data.tokenizer` asks for: a resumed
-        run (or init_from) would encode with the old one while its config says the new."""
-        kind, have = self.tokenizer_spec()[0], tokenizer_kind(loaded)
-        if have != kind:
-            raise ConfigError(
-                f"data.tokenizer={kind}: this run's weights were trained with a {have} "
-                f"tokenizer ({int(loaded.get_vocab_size()):,} ids), which its checkpoint "
-                "carries and a resume or init_from keeps; leave data.tokenizer as it was, or "
-                "start a fresh run for another tokenizer"
-            )
-
-    def make_tokenizer(self) -> Any:
-        """A tokenizer trained on the corpus (`tokenizer_texts`, `tokenizer_spec`)."""
-        return train_tokenizer(self.tokenizer_texts(), *self.tokenizer_spec())
-
-    @abstractmethod
-    def tokenizer_texts(self) -> list[str]:
-        """The texts the tokenizer is trained on."""
-
-    def tokenizer_spec(self) -> tuple[Literal["word", "bpe"], int]:
-        """(kind, vocabulary size) of the tokenizer."""
-        return self.cfg.data.tokenizer, self.vocab
-
-    @property
-    def known(self) -> Known:
-        """How many ids the tokenizer has when that is fewer than the model's vocabulary (a
-        small file), else None; G masks the rest, and <pad> (`unwritable`)."""
-        size = int(self.tokenizer.get_vocab_size())
-        return size if size < self.vocab else None
-
-    def decode(self, ids: Tensor) -> list[str]:
-        """Texts of token id rows."""
-        return decode(self.tokenizer, ids.cpu())
-
-    def save_assets(self, run_dir: Path) -> None:
-        """Write the run's tokenizer as RUN_DIR/tokenizer.json (atomic; it also travels in
-        every checkpoint), for people and other tools."""
-        path = run_dir / "tokenizer.json"
-        tmp = path.with_suffix(".json.tmp")
-        self.tokenizer.save(str(tmp))
-        os.replace(tmp, path)
-
-    def export_spec(self) -> ExportSpec:
-        """The (EMA) generator's weights and the tokenizer; no traceable function."""
-        return ExportSpec(
-            state={"G": self.generator(), "tokenizer": self.store},
-            refusal="textgan writes text token by token in a sampling loop and decodes it with "
-            "its tokenizer, which is not one traceable call",
-        )
-
-    def write_samples(
-        self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
-    ) -> list[Path]:
-        """Write `n` decoded samples (None: the task's usual count) to directory/stem.txt."""
-        directory.mkdir(parents=True, exist_ok=True)
-        with torch.no_grad():
-            lines = self.sample_texts(n, seed)
-        path = directory / f"{stem}.txt"
-        tmp = path.with_suffix(".txt.tmp")
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-        return [path]
-
-    @abstractmethod
-    def sample_texts(self, n: int | None, seed: int) -> list[str]:
-        """`n` sample lines for the artifact (None: the task's usual count)."""
 
 
 class TextGenSystem(TextSystemBase):
@@ -201,6 +95,20 @@ class TextGenSystem(TextSystemBase):
             return self.shard.tokenizer
         return super().make_tokenizer()
 
+    def encoded_sets(self) -> list[tuple[Tensor, list[str]]]:
+        """The training and held-out ids of a text file, when encoded (a shard's ids are
+        stored; the oracle's words are fixed)."""
+        if "token_ids" not in self.__dict__ or self.oracle is not None:
+            return []
+        if self.shard is not None:
+            path = self.cfg.data.path
+            raise ConfigError(
+                f"data.path={path}: this token shard holds the ids of another tokenizer than "
+                "the one this run was trained with (its checkpoint carries it); resume with "
+                "the shard or text file the run was trained on, or start a fresh run"
+            )
+        return list(zip(self.token_ids, self.texts, strict=True))
+
     def tokenizer_texts(self) -> list[str]:
         """Training sentences."""
         return self.texts[0]
@@ -226,15 +134,16 @@ class TextGenSystem(TextSystemBase):
             encode(self.tokenizer, test, self.length, eos),
         )
 
-    def unknown_share(self) -> float:
-        """The share of the training tokens (padding aside) that are <unk>."""
-        train = self.token_ids[0]
-        tokens = train[train != PAD]
-        return float((tokens == UNK).float().mean()) if tokens.numel() else 0.0
+    def token_rows(self) -> Tensor:
+        """The training token ids."""
+        return self.token_ids[0]
 
     def before_training(self) -> list[str]:
-        """A warning when a resumed or initialised run's tokenizer (its checkpoint's, made from
-        the text it was first trained on) maps much of this data.path to <unk>."""
+        """A note when a resume reads another data.path (`moved_data_note`), and a warning
+        when a resumed or initialised run's tokenizer (its checkpoint's, made from the text it
+        was first trained on) maps much of this data.path to <unk>."""
+        if self.moved_from is not None:
+            return self.moved_data_note()
         if not self.store.from_checkpoint or self.oracle is not None or self.shard is not None:
             return []  # the oracle's words are fixed; a shard holds its own tokenizer's ids
         share = self.unknown_share()
@@ -301,10 +210,14 @@ class TextGenSystem(TextSystemBase):
 
     def sampling_temperature(self, temperature: float | None = None) -> float:
         """The sampling temperature: `temperature` when given, else the config's
-        sample.temperature."""
+        sample.temperature. Any T in (0, 100] is computed finitely (`sample_lm`); a tiny T is
+        greedy decoding, its limit."""
         t = self.cfg.sample.temperature if temperature is None else temperature
-        if not t > 0:
-            raise UsageError(f"temperature={t}: must be greater than 0")
+        if not 0 < t <= MAX_TEMPERATURE:
+            raise UsageError(
+                f"temperature={t}: must be above 0 and at most {MAX_TEMPERATURE:g} "
+                "(near 0: greedy decoding)"
+            )
         return float(t)
 
     def sample(
@@ -312,14 +225,14 @@ class TextGenSystem(TextSystemBase):
         labels: Tensor | None = None, temperature: float | None = None,
     ) -> Tensor:  # fmt: skip
         """(n, length) token ids sampled from G at `temperature` (None: sample.temperature):
-        never <pad> within a sentence (G's <pad> logit is -inf), <pad> after its first <eos>."""
+        never <pad> within a sentence (G's <pad> logit is -inf), <pad> after its first <eos>.
+        Prefix-stable: the first k of n samples at a seed are the k samples at that seed."""
         self.refuse_labels(labels)
         t = self.sampling_temperature(temperature)
-        gen = torch.Generator().manual_seed(0 if seed is None else seed)
         lm = self.generator(use_ema=use_ema)
-        with torch.no_grad():
+        with torch.no_grad():  # one noise stream per 16 samples: prefix-stable in n
             ids = sample_lm(
-                lm, n, self.length, self.vocab, gen=gen, temperature=t, known=self.known
+                lm, n, self.length, self.vocab, seed=seed or 0, temperature=t, known=self.known
             )
         return end_sentences(ids)  # <pad> after the first <eos>, as the corpus has it
 
@@ -337,7 +250,9 @@ class TextGenSystem(TextSystemBase):
         with torch.no_grad():
             for chunk in ids.to(self.device).split(batch_size):
                 logits = lm_logits(lm, chunk, self.vocab, self.known).float()
-                logp = (logits / t).log_softmax(-1)
+                if t != 1:  # shifted first: logits / 1e-45 overflowed to +-inf, then NaN
+                    logits = (logits - logits.amax(-1, keepdim=True)) / t
+                logp = logits.log_softmax(-1)
                 tok = logp.gather(-1, chunk.unsqueeze(-1)).squeeze(-1)
                 mask = chunk != PAD  # padding: G never writes it, its log-prob is -inf
                 tok = tok.masked_fill(~mask, 0.0)  # not tok * mask: -inf * 0 is NaN
@@ -402,12 +317,19 @@ class TextGenSystem(TextSystemBase):
     def resume_state(self) -> dict[str, Any]:
         """The anneal's plan (the step it ends at, its anchor) and the phase boundaries."""
         plan = phase_plan(self.cfg)
-        return {"beta_total": self.beta_end(), "beta_anchor": self.beta_anchor, "phases": plan}
+        return {
+            "beta_total": self.beta_end(),
+            "beta_anchor": self.beta_anchor,
+            "phases": plan,
+            "data_files": self.data_files(),
+        }
 
     def load_resume_state(self, state: dict[str, Any], step: int) -> None:
         """A resume that moves a phase boundary the run has passed is refused; one that moves
         the anneal's end anneals on from the progress reached at `step`."""
         refuse_moved_phases(state.get("phases"), self.cfg, step)
+        self.note_data_files(state)
+        self.reencode_after_resume()
         saved = saved_anchor(state.get("beta_anchor"))
         end = int(state.get("beta_total", self.beta_end()))
         self.beta_anchor = resumed_anchor(step, self.g_start, end, self.beta_end(), saved)

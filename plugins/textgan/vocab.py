@@ -92,12 +92,13 @@ class TokenizerStore(nn.Module):
         # config (a resume or init_from keeps the tokenizer its weights were trained with)
         self.unchecked_load = False
         self.from_checkpoint = False
+        self.made: Tokenizer | None = None  # the one `set` stored, before any checkpoint's
 
     def set(self, tok: Tokenizer) -> None:
         """Store `tok` (its JSON bytes)."""
         data = tok.to_str().encode("utf-8")
         self.blob = torch.frombuffer(bytearray(data), dtype=torch.uint8).clone()
-        self._tokenizer = tok
+        self._tokenizer = self.made = tok
 
     @property
     def tokenizer(self) -> Tokenizer | None:
