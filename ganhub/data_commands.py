@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import sys
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -161,9 +160,32 @@ def _domain_code(config: RunConfig, method: str) -> Iterator[None]:
 
 def inspect(data: Path | None, overrides: tuple[str, ...]) -> DataReport:
     """The domain's report on the data a run with these settings would read."""
-    config, domain = _resolve(data, overrides)
-    with _domain_code(config, "inspect_data()"):
-        return domain.inspect_data(config)
+    return _inspected(data, overrides)[2]
+
+
+def _inspected(
+    data: Path | None, overrides: tuple[str, ...]
+) -> tuple[RunConfig, Domain, DataReport]:
+    """The run's config and domain, and the domain's report: every problem of a labels CSV
+    and every symlink leading out of the data folder among its findings, not the first
+    refused as a run does (`label_problems_reported`, `leaving_links_reported`)."""
+    from ganhub.data.inspect import DROP
+    from ganhub.data.labels import label_problems_reported
+    from ganhub.data.links import leaving_links_reported
+
+    with label_problems_reported(), leaving_links_reported() as leaving:
+        config, domain = _resolve(data, overrides)
+        with _domain_code(config, "inspect_data()"):
+            report = domain.inspect_data(config)
+    for link, root in leaving.items():  # each one the walks met, skipped: a run refuses it
+        report.add(
+            link.relative_to(root).as_posix() if link.is_relative_to(root) else str(link),
+            f"symlink leading outside the data folder (to '{link.resolve()}'), which training "
+            "refuses; copy what it leads to into the folder, or remove the link",
+            DROP,
+            "error",
+        )
+    return config, domain, report
 
 
 @data_group.command(name="check", cls=KeyValueCommand, context_settings=_ARGS)
@@ -233,13 +255,12 @@ def clean_command(
         raise UsageError(f"--hard-links links a folder's files; {one_line(data, 200)} is a file")
     if out is not None:
         _check_target("--out", out, data, new=True)  # before the check, which may take long
-    config, domain = _resolve(data, overrides)
-    with _domain_code(config, "inspect_data()"):
-        report = domain.inspect_data(config)
+    config, domain, report = _inspected(data, overrides)
     dropped, items = report.dropped(), set(report.items)
     kept = [name for name in report.items if name not in dropped]
-    # files the check names that are no items (a .ppm training does not read): left out too
-    others = sorted(dropped.difference(items))
+    # files the check names that are no items (a .ppm training does not read): left out too;
+    # a labels row naming no file names nothing to leave out
+    others = sorted(n for n in dropped - items if data.is_file() or os.path.lexists(data / n))
     if report.items and not kept:  # an empty copy helps no one: the options are likely off
         first = next((f for f in report.findings if f.item in dropped), None)
         example = f", e.g. {one_line(f'{first.item}: {first.problem}', 160)}" if first else ""
@@ -389,7 +410,9 @@ def _write_kept(
             for name, content in extra.items():
                 dst_zip.writestr(name, content)
         return
-    copy = _hard_link if hard_links else _Copies()
+    from ganhub.data.copies import FileCopies, hard_link
+
+    copy = hard_link if hard_links else FileCopies()
     tmp.mkdir(parents=True)
     for name in kept:
         rel = Path(name)
@@ -451,45 +474,6 @@ def _line_number(item: str, data: Path) -> int:
             "zip or a text file"
         )
     return int(line)
-
-
-FICLONE = 0x40049409  # Linux ioctl: dst shares src's blocks, copied only when one is written
-
-
-class _Copies:
-    """Copies of files (of the file a symlink names, never the link itself: a relative one
-    dangled in the copy, an absolute one still pointed into the original folder): clones where
-    the file system makes them (btrfs, XFS: no space used until either file changes), else
-    byte copies. Either way writing to one leaves the other as it was."""
-
-    def __init__(self) -> None:
-        self.clones = sys.platform == "linux"  # until a file system refuses one
-
-    def __call__(self, src: str, dst: str) -> None:
-        src = os.path.realpath(src)
-        if self.clones:
-            import fcntl
-
-            try:
-                with open(src, "rb") as source, open(dst, "wb") as target:
-                    fcntl.ioctl(target.fileno(), FICLONE, source.fileno())
-                shutil.copystat(src, dst)
-                return
-            except OSError as exc:  # ext4, tmpfs, DATA on another file system...
-                if exc.errno in (errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL, errno.EXDEV):
-                    self.clones = False
-                Path(dst).unlink(missing_ok=True)
-        shutil.copy2(src, dst)
-
-
-def _hard_link(src: str, dst: str) -> None:
-    """A hard link to the file (a symlink's target), else a copy (another file system): no
-    space used, but the two names share one file, so writing through either changes both."""
-    src = os.path.realpath(src)
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
 
 
 __all__ = ["clean_command", "convert_command", "copy_kept", "data_group", "inspect"]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganhub import data_commands
+from ganhub.data import copies
 from ganhub.data_commands import copy_kept
 from ganhub.errors import UsageError
 
@@ -100,7 +100,7 @@ def test_a_copy_that_fails_leaves_no_temporary_folder_nor_the_folders_it_made(
     def full(self: object, src: str, dst: str) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")  # as sendfile: no file named
 
-    monkeypatch.setattr(data_commands._Copies, "__call__", full)
+    monkeypatch.setattr(copies.FileCopies, "__call__", full)
     with pytest.raises(UsageError, match=r"^--out .*/new/c cannot be written: No space left"):
         copy_kept(data, tmp_path / "new" / "c", ["0.png"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]

@@ -146,6 +146,8 @@ def _read(
         def read() -> tuple[np.ndarray, ImageFacts]:
             facts = _facts(im)
             pixels, notes = convert(ImageOps.exif_transpose(im), channels, name)
+            if notes:  # this image's own scaling says more than its mode's general rule
+                facts.notes = [n for n in facts.notes if not n.startswith("32-bit ")]
             facts.notes = [*facts.notes, *notes]
             return pixels, facts
 

@@ -83,6 +83,8 @@ def broken_links(root: Path, within: Path | None = None) -> list[Path]:
 
 def _walk(root: Path, within: Path | None) -> Iterator[tuple[Path, bool]]:
     """(path, whether it is a broken symlink) for `walk_files` and `broken_links`."""
+    from ganhub.data.links import record_leaving
+
     data = within if within is not None else root
     base = data.resolve()
     if within is not None:
@@ -105,7 +107,12 @@ def _walk(root: Path, within: Path | None) -> Iterator[tuple[Path, bool]]:
             path = folder / entry.name
             link = entry.is_symlink()
             if link:
-                refuse_leaving(path, data, base)
+                try:
+                    refuse_leaving(path, data, base)
+                except ConfigError:
+                    if not record_leaving(path, data):  # `ganhub data check` reports it
+                        raise
+                    continue
             try:
                 is_folder, is_file = entry.is_dir(), entry.is_file()  # both follow a link
             except OSError:  # a link that loops on itself: it leads nowhere
@@ -274,8 +281,8 @@ class SkippingFiles:
     run trains from refuses an unreadable header at once, `refuse_unreadable`): a file that
     still fails (a truncated download) is skipped for a file drawn at random, anew at each
     draw (in each process: the main one, or each DataLoader worker with its own seed), so no
-    file takes its turn in every epoch. `skipped` holds the indices this process found unreadable: they are not
-    decoded again, and `ganhub data convert` leaves their rows out."""
+    file takes its turn in every epoch. `skipped` holds the indices this process found
+    unreadable: they are not decoded again, and `ganhub data convert` leaves their rows out."""
 
     def __init__(self, files: list[Path], size: int, channels: int, skip_bad: bool) -> None:
         self.files = files

@@ -26,6 +26,14 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ganhub.data.fingerprints import (
+    dhash,
+    levels,
+    native_thumbnail,
+    pixel_key,
+    stretch,
+    thumbnail,
+)
 from ganhub.errors import UsageError, one_line
 
 Severity = Literal["error", "warning", "note"]
@@ -128,8 +136,10 @@ def _natural(text: str) -> list[Any]:
 
 
 def _short(value: Any) -> str:
+    # a count per size (five and "and N more") must fit: --json has any longer value whole
+    limit = 400 if isinstance(value, dict) else 200
     text = json.dumps(value) if isinstance(value, dict | list) else one_line(value)
-    return text if len(text) < 200 else text[:197] + "..."
+    return text if len(text) < limit else text[: limit - 3] + "..."
 
 
 # -- image files ------------------------------------------------------------------------------
@@ -145,7 +155,9 @@ def inspect_image_files(
     square: bool = False,
 ) -> None:
     """Decode every file (`(name, opener)` pairs; an opener returns a path or a binary file):
-    unreadable, oversized, conversions, size problems, exact and near duplicates."""
+    unreadable, oversized, conversions, size problems, exact and near duplicates. With `size`
+    and `resize`, the summary says what the loaders make of each size (`load_change`: a
+    non-square image, unless `square` refuses it, is centre-cropped, then resized)."""
     from ganhub.data.decode import read_native
 
     thumbs: dict[str, np.ndarray] = {}
@@ -171,7 +183,8 @@ def inspect_image_files(
             report.add(name, f"not square ({facts.width}x{facts.height})", DROP, "error")
         elif size is not None and (facts.width, facts.height) != (size, size):
             if resize:  # routine: counted in the summary, not one row per file
-                resized[f"{facts.width}x{facts.height} -> {size}x{size}"] += 1
+                resized[load_change(facts.width, facts.height, size)] += 1
+                cropped(report, name, facts.width, facts.height)
                 upscaled(report, name, facts.width, facts.height, size)
             else:
                 report.add(name, f"{facts.width}x{facts.height}, not {size}x{size}", DROP, "error")
@@ -179,7 +192,7 @@ def inspect_image_files(
         if (float(pixels.max()) - float(pixels.min())) / depth < 1e-6:
             report.add(name, "constant image (one value everywhere)", KEEP, "warning")
         keys[name] = pixel_key(pixels)
-        thumbs[name] = _native_thumbnail(pixels)
+        thumbs[name] = native_thumbnail(pixels)
         del pixels  # one large image's pixels at a time
     report.summary["sizes"] = most_common(sizes)
     if resized:
@@ -187,9 +200,47 @@ def inspect_image_files(
     find_duplicates(report, thumbs, keys)
 
 
+def load_change(width: int, height: int, size: int) -> str:
+    """What the image loaders make of a `width`x`height` image at `size` px, as the check's
+    summary says it: a square one is resized; another has its centre square of the short side
+    cut out first (the share of the image left out said), which is then resized to `size`
+    (`load_image`; stylegan's `data.center_crop`)."""
+    change = f"{width}x{height} -> {size}x{size}"
+    if width == height:
+        return change
+    side = min(width, height)
+    first = f" to {side}x{side} first:" if side != size else ":"
+    return f"{change} (centre-cropped{first} {cut_share(width, height)} cut)"
+
+
+def cut_share(width: int, height: int) -> str:
+    """The share of a `width`x`height` image the centre crop leaves out, in words ("20%"; a
+    sliver's "99.9%", never a rounded "100%")."""
+    share = 1 - min(width, height) / max(width, height)
+    return f"{share:.0%}" if round(share * 100) < 100 else f"{min(share, 0.999):.1%}"
+
+
+# a crop leaving out more than this share of an image gets a note of its own: most of the
+# picture (a panorama's sides, a long scan) is never trained on
+MAX_CUT = 0.5
+
+
 # an image whose short side the loader stretches more than this many times gets a note: its
 # pixels are blown up into blocks or blur that the generator then learns as the data's look
 MAX_UPSCALE = 2.0
+
+
+def cropped(report: DataReport, name: str, width: int, height: int) -> None:
+    """A note on an image whose centre crop leaves out more than MAX_CUT of it."""
+    side = min(width, height)
+    if 1 - side / max(width, height) > MAX_CUT:
+        report.add(
+            name,
+            f"{width}x{height}: centre-cropped to {side}x{side} on load, {cut_share(width, height)}"
+            " of it never trained on; crop or split it yourself to keep what matters",
+            CONVERT,
+            "note",
+        )
 
 
 def upscaled(report: DataReport, name: str, width: int, height: int, size: int) -> None:
@@ -244,70 +295,6 @@ def report_unread_images(report: DataReport, root: Path, under: Path | None = No
             )
 
 
-def pixel_key(pixels: np.ndarray) -> bytes:
-    """A digest of decoded pixels with their shape and type: equal only for identical images."""
-    # the shape goes in so that, say, a 2x8 and a 4x4 image of the same values differ
-    head = f"{pixels.dtype.str}{pixels.shape}".encode()
-    digest = hashlib.sha256(head)
-    digest.update(np.ascontiguousarray(pixels).data)  # the buffer itself: no copy of it
-    return digest.digest()
-
-
-def thumbnail(pixels: np.ndarray) -> np.ndarray:
-    """A 16x16 thumbnail in [0, 1] of (H, W) pixels, or (C, 16, 16) of (C, H, W) (box filter)."""
-    from PIL import Image
-
-    if pixels.ndim == 3:  # every channel: a grey thumbnail would equate recoloured images
-        return np.stack([thumbnail(plane) for plane in pixels])
-    small = Image.fromarray(np.ascontiguousarray(pixels, dtype=np.float32), mode="F")
-    return np.asarray(small.resize((16, 16), Image.Resampling.BOX), dtype=np.float32)
-
-
-def _native_thumbnail(pixels: np.ndarray) -> np.ndarray:
-    """`thumbnail` of (H, W, C) pixels as `read_native` gives them (uint8 or float32 in [0, 1]):
-    (C, 16, 16). A large 8-bit plane is box-reduced by a whole factor in 8 bits first (to at
-    least 256 px a side: its rounding averages out in the 16x16 boxes), so the float copy made
-    is of the reduced plane, not of the whole image."""
-    from PIL import Image
-
-    planes = []
-    for c in range(pixels.shape[2]):
-        plane = np.ascontiguousarray(pixels[:, :, c])
-        factor = min(plane.shape) // 256
-        if plane.dtype == np.uint8 and factor > 1:
-            plane = np.asarray(Image.fromarray(plane, mode="L").reduce(factor))
-        scale = np.float32(255.0 if plane.dtype == np.uint8 else 1.0)
-        planes.append(thumbnail(plane.astype(np.float32) / scale))
-    return np.stack(planes)
-
-
-def dhash(thumb: np.ndarray) -> int:
-    """A 64-bit difference hash: is each cell of an 8x9 reduction brighter than its neighbour."""
-    from PIL import Image
-
-    # colour thumbnails are hashed in grey: the hash only proposes candidates, and the
-    # thumbnails themselves (every channel) decide
-    grey = thumb.mean(axis=0) if thumb.ndim == 3 else thumb
-    small = Image.fromarray(np.ascontiguousarray(grey, dtype=np.float32), mode="F")
-    cells = np.asarray(small.resize((9, 8), Image.Resampling.BOX))
-    bits = (cells[:, 1:] > cells[:, :-1]).flatten()
-    return int(sum(1 << i for i, b in enumerate(bits) if b))
-
-
-def _stretch(thumb: np.ndarray) -> np.ndarray:
-    """A thumbnail stretched to its own [0, 1] range: low-contrast images are compared on
-    their structure, so two different dim images do not pass for copies of each other."""
-    lo, hi = float(thumb.min()), float(thumb.max())
-    return (thumb - lo) / (hi - lo) if hi - lo > 1e-6 else np.zeros_like(thumb)
-
-
-def _levels(thumb: np.ndarray) -> np.ndarray:
-    """Each channel's mean, then the largest channel's range: what a plain image is."""
-    planes = thumb.reshape(1 if thumb.ndim == 2 else len(thumb), -1)
-    spread = float(np.ptp(planes, axis=1).max())
-    return np.append(planes.mean(axis=1), spread).astype(np.float64)
-
-
 def find_duplicates(
     report: DataReport, thumbs: dict[str, np.ndarray], keys: Mapping[str, bytes] | None = None
 ) -> None:
@@ -320,15 +307,15 @@ def find_duplicates(
     names = list(thumbs)
     exact: dict[bytes, str] = {}
     hashes: dict[str, int] = {}
-    levels: dict[str, np.ndarray] = {}
+    tones: dict[str, np.ndarray] = {}
     marked: set[str] = set()
     for name in names:
         if keys is not None:
             key = keys[name]
         else:
             key = pixel_key(np.round(thumbs[name] * 4095).astype(np.uint16))
-        levels[name] = _levels(thumbs[name])
-        thumbs[name] = _stretch(thumbs[name])  # near duplicates compare structure
+        tones[name] = levels(thumbs[name])
+        thumbs[name] = stretch(thumbs[name])  # near duplicates compare structure
         if key in exact:
             report.add(name, f"duplicate of {exact[key]}", DROP, "warning")
             marked.add(name)
@@ -351,8 +338,8 @@ def find_duplicates(
                     continue
                 if thumbs[a].shape != thumbs[b].shape:  # other channels: not comparable
                     continue
-                flat = min(levels[a][-1], levels[b][-1]) < FLAT_RANGE
-                if flat and float(np.abs(levels[a] - levels[b]).max()) > NEAR_LEVEL:
+                flat = min(tones[a][-1], tones[b][-1]) < FLAT_RANGE
+                if flat and float(np.abs(tones[a] - tones[b]).max()) > NEAR_LEVEL:
                     continue
                 diff = np.abs(thumbs[a] - thumbs[b])
                 if float(diff.mean()) <= NEAR_MEAN and float(diff.max()) <= NEAR_MAX:
@@ -411,7 +398,8 @@ def class_balance(report: DataReport, labels: Iterable[Any], *, tolerance: float
     if rare:
         report.add(
             "(labels)",
-            f"unbalanced: class(es) {', '.join(sorted(rare))} below {tolerance:.0%} of an even share",
+            f"unbalanced: class(es) {', '.join(sorted(rare))} below {tolerance:.0%} of an even "
+            "share",
             KEEP,
             "warning",
         )
@@ -472,6 +460,7 @@ __all__ = [
     "inspect_image_files",
     "inspect_samples",
     "inspect_texts",
+    "load_change",
     "normalise_text",
     "pixel_key",
     "read_report",

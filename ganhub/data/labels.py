@@ -13,12 +13,12 @@ Every user mistake is a one-line ConfigError naming the key, the file and, for a
 
 from __future__ import annotations
 
-import csv
 import re
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -27,24 +27,20 @@ from torch.utils.data import Dataset
 
 from ganhub.config.schema import expand_path_text
 from ganhub.data.images import IMAGE_SUFFIXES, SkippingFiles, list_images, readable_files
+from ganhub.data.label_csv import (
+    FILE_COLUMNS,
+    LABEL_COLUMNS,
+    LabelRow,
+    check_root,
+    read_label_csv,
+    read_rows,
+)
 from ganhub.errors import ConfigError, did_you_mean, one_line
 
 if TYPE_CHECKING:
     from ganhub.data.inspect import DataReport
 
-FILE_COLUMNS = ("file", "filename", "path", "image")
-LABEL_COLUMNS = ("label", "class")
 _INTEGER = re.compile(r"-?[0-9]+")
-
-
-@dataclass(frozen=True)
-class _Row:
-    """One CSV data row: its 1-based row number, the path as written, where it resolves, its label."""
-
-    number: int
-    text: str
-    path: Path
-    label: str
 
 
 def _shown(value: object, limit: int = 120) -> str:
@@ -58,16 +54,9 @@ def _listing(names: list[str], limit: int = 20) -> str:
     return shown if len(names) <= limit else f"{shown}, ... ({len(names)} in all)"
 
 
-def _check_root(root: Path, key: str) -> None:
-    if not root.exists():
-        raise ConfigError(f"{key}='{_shown(root, 200)}': folder does not exist")
-    if not root.is_dir():
-        raise ConfigError(f"{key}='{_shown(root, 200)}': is not a folder")
-
-
 def _class_folders(root: Path, key: str) -> dict[str, list[Path]]:
     """Class name -> its images, for every visible sub-folder of `root` holding an image."""
-    _check_root(root, key)
+    check_root(root, key)
     loose = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if loose:
         # an image beside the class folders has no class: refusing beats training it unlabelled
@@ -106,117 +95,6 @@ def _two_or_more(names: list[str], root: Path, key: str) -> list[str]:
     return names
 
 
-def _column(header: list[str], names: tuple[str, ...], what: str, where: str) -> int:
-    """Index of the one header cell among `names` (case-insensitive); ConfigError otherwise."""
-    cells = [c.strip().lower() for c in header]
-    found = [i for i, c in enumerate(cells) if c in names]
-    if not found:
-        have = ", ".join(f"'{_shown(c, 40)}'" for c in header[:10]) or "nothing"
-        raise ConfigError(
-            f"{where}: row 1 (the header) has no {what} column (one of {', '.join(names)}); "
-            f"it has {have}"
-        )
-    if len(found) > 1:
-        # two candidate columns: guessing which one holds the paths could mislabel everything
-        both = " and ".join(f"'{_shown(header[i].strip(), 40)}'" for i in found)
-        raise ConfigError(f"{where}: row 1 (the header) has {both}; keep one {what} column")
-    return found[0]
-
-
-def _resolve_row(text: str, number: int, root: Path, base: Path, where: str) -> Path:
-    """The file a CSV row names, resolved; refuses paths that are absolute or leave `root`."""
-    if not text:
-        raise ConfigError(f"{where}: row {number} has an empty file name")
-    if PurePosixPath(text).is_absolute() or PureWindowsPath(text).anchor:
-        raise ConfigError(
-            f"{where}: row {number}: '{_shown(text)}' is an absolute path; "
-            f"paths must be relative to data.path='{_shown(root, 200)}'"
-        )
-    try:
-        path = (base / text).resolve()
-    except (OSError, ValueError, RuntimeError):  # NUL byte, symlink loop, name too long
-        raise ConfigError(f"{where}: row {number}: '{_shown(text)}' is not a usable path") from None
-    # resolved, so '..' and symlinks are judged by where they really lead
-    if not path.is_relative_to(base):
-        raise ConfigError(
-            f"{where}: row {number}: '{_shown(text)}' leads outside "
-            f"data.path='{_shown(root, 200)}' (via '..' or a symlink); refused"
-        )
-    return path
-
-
-def _read_rows(path: Path, root: Path, key: str) -> list[_Row]:
-    """The CSV's data rows, each checked; every problem is a ConfigError naming the row."""
-    where = f"{key}='{_shown(path, 200)}'"
-    if not path.is_file():
-        raise ConfigError(f"{where}: file does not exist")
-    _check_root(root, "data.path")
-    base = root.resolve()
-    rows: list[_Row] = []
-    first: dict[Path, _Row] = {}
-    try:
-        # utf-8-sig: spreadsheet programs write a byte-order mark that would rename the header
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            records = enumerate(csv.reader(fh), start=1)
-            header = next((rec for _, rec in records), None)
-            if header is None:
-                raise ConfigError(
-                    f"{where}: the file is empty; row 1 must be a header such as 'file,label'"
-                )
-            file_col = _column(header, FILE_COLUMNS, "file", where)
-            label_col = _column(header, LABEL_COLUMNS, "label", where)
-            for number, rec in records:
-                if not any(cell.strip() for cell in rec):
-                    continue  # a blank line (often the last one) is not a row
-                text = rec[file_col].strip() if file_col < len(rec) else ""
-                label = rec[label_col].strip() if label_col < len(rec) else ""
-                resolved = _resolve_row(text, number, root, base, where)
-                if not label:
-                    raise ConfigError(
-                        f"{where}: row {number} ('{_shown(text)}') has an empty label"
-                    )
-                if resolved in first:
-                    seen = first[resolved]
-                    same = "repeats" if seen.text == text else "names the same file as"
-                    raise ConfigError(
-                        f"{where}: row {number} ('{_shown(text)}') {same} row {seen.number} "
-                        f"('{_shown(seen.text)}'); give each file one row"
-                    )
-                row = _Row(number, text, resolved, label)
-                first[resolved] = row
-                rows.append(row)
-    except UnicodeDecodeError:
-        raise ConfigError(f"{where}: not UTF-8 text; save the CSV as UTF-8") from None
-    except csv.Error as exc:
-        raise ConfigError(f"{where}: not a readable CSV ({_shown(exc, 100)})") from None
-    if not rows:
-        raise ConfigError(f"{where}: no rows after the header; one row per image is needed")
-    _refuse_number_spellings(rows, where)
-    return rows
-
-
-def _refuse_number_spellings(rows: list[_Row], where: str) -> None:
-    """'1', '01' and '1.0' (a spreadsheet's float column) would be three classes: refused."""
-    spelled: dict[float, _Row] = {}
-    for row in rows:
-        try:
-            value = float(row.label)
-        except ValueError:
-            continue
-        seen = spelled.setdefault(value, row)
-        if seen.label != row.label:
-            raise ConfigError(
-                f"{where}: labels '{_shown(seen.label)}' (row {seen.number}) and "
-                f"'{_shown(row.label)}' (row {row.number}) are one number written two ways, "
-                "which would make two classes; write each class one way"
-            )
-
-
-def read_label_csv(path: Path, root: Path, key: str = "data.labels") -> dict[Path, str]:
-    """Map each file a labels CSV names (resolved, under `root`) to its label."""
-    return {row.path: row.label for row in _read_rows(path, root, key)}
-
-
 def _sorted_labels(labels: set[str]) -> list[str]:
     """Class names in order: numerically when every label is an integer ("2" before "10")."""
     if all(_INTEGER.fullmatch(label) for label in labels):
@@ -238,7 +116,28 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-def _which_rows(rows: list[_Row], shown: int = 3) -> str:
+def _is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+# Set by `label_problems_reported`: `ganhub data check` and `clean` take a labels CSV's rows
+# naming no file or no image, and images no row names, as findings of their report
+_REPORTED: ContextVar[bool] = ContextVar("ganhub_label_problems_reported", default=False)
+
+
+@contextmanager
+def label_problems_reported() -> Iterator[None]:
+    """Within it, a labels CSV's rows naming no file or no image are left out, and images no
+    row names are not refused (unless no row is left): `ganhub data check` reports each of
+    them (`report_classes`) instead of stopping at the first. Training still refuses them."""
+    token = _REPORTED.set(True)
+    try:
+        yield
+    finally:
+        _REPORTED.reset(token)
+
+
+def _which_rows(rows: list[LabelRow], shown: int = 3) -> str:
     """ "row 5: 'a.png' is" or "4 rows are (row 5: 'a.png', ... and 1 more)", to end a sentence."""
     if len(rows) == 1:
         return f"row {rows[0].number}: '{_shown(rows[0].text)}' is"
@@ -252,31 +151,35 @@ def _from_csv(
 ) -> tuple[list[Path], list[int], list[str]]:
     key, root_key = "data.labels", "data.path"
     where = f"{key}='{_shown(labels_csv, 200)}'"
-    rows = _read_rows(labels_csv, root, key)
+    rows = every = read_rows(labels_csv, root, key)
     missing = [row for row in rows if not _is_file(row.path)]
+    reported = _REPORTED.get()  # `ganhub data check`: findings of its report, not refusals
+    if reported and len(missing) < len(rows):  # (`report_classes`; a CSV of no file refused)
+        rows = [row for row in rows if _is_file(row.path) and _is_image(row.path)]
+        missing = []
     if missing:  # all of them at once: a script's wrong prefix fails every row, not one
         hint = "; the paths are taken relative to it" if len(missing) == len(rows) > 1 else ""
         raise ConfigError(
             f"{where}: {_which_rows(missing)} not a file in {root_key}='{_shown(root, 200)}'{hint}"
         )
-    others = [row for row in rows if row.path.suffix.lower() not in IMAGE_SUFFIXES]
-    if others:
+    others = [row for row in rows if not _is_image(row.path)]
+    if others or not rows:
         raise ConfigError(
-            f"{where}: {_which_rows(others)} not an image ({', '.join(IMAGE_SUFFIXES)})"
+            f"{where}: {_which_rows(others or every)} not an image ({', '.join(IMAGE_SUFFIXES)})"
         )
     # an image with no row would be dropped silently: a wrong CSV must not shrink the data
     # compared as resolved paths, as the CSV's are: a symlinked image is labelled by its target
     base = root.resolve()
     labelled = {row.path for row in rows}
     unlabelled = [p for p in list_images(base) if p.resolve() not in labelled]
-    if unlabelled:
+    if unlabelled and not reported:
         rel = unlabelled[0].relative_to(base).as_posix()
         raise ConfigError(
             f"{where}: {len(unlabelled)} image(s) in {root_key}='{_shown(root, 200)}' have no "
             f"row (e.g. '{_shown(rel)}'); label every image or move the others out"
         )
-    if classes is None:
-        classes = _sorted_labels({row.label for row in rows})
+    if classes is None:  # a class all of whose rows the check reports is one still
+        classes = _sorted_labels({row.label for row in every})
         if len(classes) < 2:
             raise ConfigError(
                 f"{where}: only one label ('{_shown(classes[0])}') in the file; conditioning "
@@ -398,16 +301,45 @@ def classless_path_problems(path: Path | None) -> list[str]:
 
 def report_classes(report: DataReport, root: Path, labels_csv: Path | None) -> None:
     """A conditional folder's usable images per class (files that are errors count for none)
-    in `ganhub data check`: an error for a class with none, a warning for a rare class."""
+    in `ganhub data check`: an error for a class with none, a warning for a rare class; with
+    a labels CSV, an error for each row naming no file or no image and each image no row
+    names, all of them (`ganhub data clean` leaves them out of the copy and its labels)."""
     from ganhub.data.inspect import KEEP, class_balance
 
-    files, labels, classes = labelled_files(root, labels_csv)
+    with label_problems_reported():
+        files, labels, classes = labelled_files(root, labels_csv)
+    named = [classes[y] for y in labels]
+    if labels_csv is not None:
+        named = _report_rows(report, root, labels_csv)
     bad = {(root / f.item).resolve() for f in report.findings if f.severity == "error"}
     usable = [classes[y] for p, y in zip(files, labels) if p.resolve() not in bad]
     class_balance(report, usable)
-    if emptied := [c for c in dict.fromkeys(classes[y] for y in labels) if c not in usable]:
+    if emptied := [c for c in dict.fromkeys(named) if c not in usable]:
         why = "no usable image: the run refuses it, and a cleaned copy would lose it"
         report.add("(labels)", f"class(es) {_listing(emptied, 5)}: {why}", KEEP, "error")
+
+
+def _report_rows(report: DataReport, root: Path, labels_csv: Path) -> list[str]:
+    """The findings on a labels CSV that a run refuses (rows naming no file or no image,
+    images no row names), one per row or image; the labels of all its rows."""
+    from ganhub.data.inspect import DROP
+
+    rows = read_rows(labels_csv, root, "data.labels")
+    lost = 0
+    for row in rows:
+        if not _is_file(row.path) or not _is_image(row.path):
+            lost += 1
+            what = "no such file" if not _is_file(row.path) else "it is no image"
+            problem = f"data.labels row {row.number} names it, but {what} in data.path"
+            report.add(row.text, f"{problem}; fix the row or remove it", DROP, "error")
+    if lost:
+        report.summary["data.labels rows naming no image"] = lost
+    labelled = {row.path for row in rows}
+    for path in list_images(root):
+        if path.resolve() not in labelled:
+            name = path.relative_to(root).as_posix()
+            report.add(name, "no data.labels row names it; label it or move it out", DROP, "error")
+    return [row.label for row in rows]
 
 
 def unused_labels(labels: Path | None, conditional: bool) -> list[str]:
@@ -492,6 +424,7 @@ __all__ = [
     "conditional_data_path",
     "folder_classes",
     "kept_labels_csv",
+    "label_problems_reported",
     "labelled_files",
     "read_label_csv",
     "report_classes",

@@ -243,7 +243,45 @@ def load_image_shard(path: Path, image_size: int, channels: int, *, resize: bool
             f"{where} hold values {low:.4g}..{high:.4g}; images are stored in [-1, 1] "
             "(x / 127.5 - 1 for 8-bit values)"
         )
+    if x.shape[-1] < image_size:
+        note_upscaled(path, x.shape[-1], image_size)
     return resize_square(x, image_size).contiguous()
+
+
+_NOTED: set[tuple[Path, int]] = set()  # (shard, size) noted in this process (once each)
+
+
+def note_upscaled(path: Path, side: int, image_size: int) -> None:
+    """One stderr line, once per shard and size in a process, when a shard's `side` px images
+    are upscaled to a run's `image_size`: pixels stored in 8 bits at the small size are blown
+    up (blurred), which the generator learns as the data's look. It says how to convert the
+    shard's source again at the run's size (the manifest names it)."""
+    import shlex
+    import sys
+
+    if (path, image_size) in _NOTED:
+        return
+    _NOTED.add((path, image_size))
+    manifest = read_manifest(path)
+    bits = " from their 8 bits" if manifest.get("encoding") == "uint8" else ""
+    source = manifest.get("source")
+    data = source.get("data") if isinstance(source, dict) else None
+    origin = data.get("path") if isinstance(data, dict) else None
+    plugin = source.get("plugin") if isinstance(source, dict) else None
+    again = f"convert its source data again with model.image_size={image_size}"
+    if isinstance(origin, str) and isinstance(plugin, str):
+        out = path.with_name(f"{path.stem}-{image_size}px{SHARD_SUFFIX}")
+        again = (
+            f"convert its source again at that size: ganhub data convert {shlex.quote(origin)} "
+            f"plugin={shlex.quote(plugin)} model.image_size={image_size} --to shard --out "
+            f"{shlex.quote(str(out))}"
+        )
+    line = (
+        f"ganhub: note: data.path='{one_line(path, 200)}' holds {side}x{side} images, smaller "
+        f"than model.image_size={image_size}: they are upscaled {image_size / side:.3g}x{bits} "
+        f"(blurred); {one_line(again, 400)}"
+    )
+    print(line, file=sys.stderr, flush=True)
 
 
 __all__ = [
@@ -252,6 +290,7 @@ __all__ = [
     "is_shard",
     "load_image_shard",
     "load_shard",
+    "note_upscaled",
     "read_manifest",
     "shard_outputs",
     "write_shard",

@@ -1,0 +1,161 @@
+"""The labels CSV of a labelled image folder (`data.labels`): its rows, each checked.
+
+Its paths are relative to data.path and are untrusted input (a labels file downloaded with a
+data set must not make training read files outside that data set): every problem is a
+one-line ConfigError naming the key, the file and the row.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from ganhub.errors import ConfigError, one_line
+
+FILE_COLUMNS = ("file", "filename", "path", "image")
+LABEL_COLUMNS = ("label", "class")
+
+
+def _shown(value: object, limit: int = 120) -> str:
+    # names and labels come from files and folders: one line however they are spelled
+    return one_line(value, limit)
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    """One CSV data row: its 1-based number, the path as written, where it resolves, its label."""
+
+    number: int
+    text: str
+    path: Path
+    label: str
+
+
+def check_root(root: Path, key: str) -> None:
+    """Refuse a data.path that is missing or no folder, in one line naming `key`."""
+    if not root.exists():
+        raise ConfigError(f"{key}='{_shown(root, 200)}': folder does not exist")
+    if not root.is_dir():
+        raise ConfigError(f"{key}='{_shown(root, 200)}': is not a folder")
+
+
+def _column(header: list[str], names: tuple[str, ...], what: str, where: str) -> int:
+    """Index of the one header cell among `names` (case-insensitive); ConfigError otherwise."""
+    cells = [c.strip().lower() for c in header]
+    found = [i for i, c in enumerate(cells) if c in names]
+    if not found:
+        have = ", ".join(f"'{_shown(c, 40)}'" for c in header[:10]) or "nothing"
+        raise ConfigError(
+            f"{where}: row 1 (the header) has no {what} column (one of {', '.join(names)}); "
+            f"it has {have}"
+        )
+    if len(found) > 1:
+        # two candidate columns: guessing which one holds the paths could mislabel everything
+        both = " and ".join(f"'{_shown(header[i].strip(), 40)}'" for i in found)
+        raise ConfigError(f"{where}: row 1 (the header) has {both}; keep one {what} column")
+    return found[0]
+
+
+def _resolve_row(text: str, number: int, root: Path, base: Path, where: str) -> Path:
+    """The file a CSV row names, resolved; refuses paths that are absolute or leave `root`."""
+    if not text:
+        raise ConfigError(f"{where}: row {number} has an empty file name")
+    if PurePosixPath(text).is_absolute() or PureWindowsPath(text).anchor:
+        raise ConfigError(
+            f"{where}: row {number}: '{_shown(text)}' is an absolute path; "
+            f"paths must be relative to data.path='{_shown(root, 200)}'"
+        )
+    try:
+        path = (base / text).resolve()
+    except (OSError, ValueError, RuntimeError):  # NUL byte, symlink loop, name too long
+        raise ConfigError(f"{where}: row {number}: '{_shown(text)}' is not a usable path") from None
+    # resolved, so '..' and symlinks are judged by where they really lead
+    if not path.is_relative_to(base):
+        raise ConfigError(
+            f"{where}: row {number}: '{_shown(text)}' leads outside "
+            f"data.path='{_shown(root, 200)}' (via '..' or a symlink); refused"
+        )
+    return path
+
+
+def read_rows(path: Path, root: Path, key: str) -> list[LabelRow]:
+    """The CSV's data rows, each checked; every problem is a ConfigError naming the row."""
+    where = f"{key}='{_shown(path, 200)}'"
+    if not path.is_file():
+        raise ConfigError(f"{where}: file does not exist")
+    check_root(root, "data.path")
+    base = root.resolve()
+    rows: list[LabelRow] = []
+    first: dict[Path, LabelRow] = {}
+    try:
+        # utf-8-sig: spreadsheet programs write a byte-order mark that would rename the header
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            records = enumerate(csv.reader(fh), start=1)
+            header = next((rec for _, rec in records), None)
+            if header is None:
+                raise ConfigError(
+                    f"{where}: the file is empty; row 1 must be a header such as 'file,label'"
+                )
+            file_col = _column(header, FILE_COLUMNS, "file", where)
+            label_col = _column(header, LABEL_COLUMNS, "label", where)
+            for number, rec in records:
+                if not any(cell.strip() for cell in rec):
+                    continue  # a blank line (often the last one) is not a row
+                text = rec[file_col].strip() if file_col < len(rec) else ""
+                label = rec[label_col].strip() if label_col < len(rec) else ""
+                resolved = _resolve_row(text, number, root, base, where)
+                if not label:
+                    raise ConfigError(
+                        f"{where}: row {number} ('{_shown(text)}') has an empty label"
+                    )
+                if resolved in first:
+                    seen = first[resolved]
+                    same = "repeats" if seen.text == text else "names the same file as"
+                    raise ConfigError(
+                        f"{where}: row {number} ('{_shown(text)}') {same} row {seen.number} "
+                        f"('{_shown(seen.text)}'); give each file one row"
+                    )
+                row = LabelRow(number, text, resolved, label)
+                first[resolved] = row
+                rows.append(row)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: not UTF-8 text; save the CSV as UTF-8") from None
+    except csv.Error as exc:
+        raise ConfigError(f"{where}: not a readable CSV ({_shown(exc, 100)})") from None
+    if not rows:
+        raise ConfigError(f"{where}: no rows after the header; one row per image is needed")
+    _refuse_number_spellings(rows, where)
+    return rows
+
+
+def _refuse_number_spellings(rows: list[LabelRow], where: str) -> None:
+    """'1', '01' and '1.0' (a spreadsheet's float column) would be three classes: refused."""
+    spelled: dict[float, LabelRow] = {}
+    for row in rows:
+        try:
+            value = float(row.label)
+        except ValueError:
+            continue
+        seen = spelled.setdefault(value, row)
+        if seen.label != row.label:
+            raise ConfigError(
+                f"{where}: labels '{_shown(seen.label)}' (row {seen.number}) and "
+                f"'{_shown(row.label)}' (row {row.number}) are one number written two ways, "
+                "which would make two classes; write each class one way"
+            )
+
+
+def read_label_csv(path: Path, root: Path, key: str = "data.labels") -> dict[Path, str]:
+    """Map each file a labels CSV names (resolved, under `root`) to its label."""
+    return {row.path: row.label for row in read_rows(path, root, key)}
+
+
+__all__ = [
+    "FILE_COLUMNS",
+    "LABEL_COLUMNS",
+    "LabelRow",
+    "check_root",
+    "read_label_csv",
+    "read_rows",
+]
