@@ -32,7 +32,7 @@ ADAPT_DEFAULTS: tuple[tuple[str, str, str], ...] = (
     (
         "trainer.batch_size",
         "RUN's, at most the training images per process",
-        "one batch can hold every shot",
+        "one batch can hold every shot; a multiple of a typed trainer.grad_accum",
     ),
     ("trainer.eval_every", "50", "evaluations that patience counts"),
     (
@@ -180,6 +180,12 @@ def adapt_config(
             return resolve(typed, hub=hub, training=training, saved=layer, origin=origin,
                            added=added)  # fmt: skip
 
+    accum = _typed_accum(user)
+    if accum is not None and "trainer.batch_size" not in given:
+        # RUN's batch need not be a multiple of a typed trainer.grad_accum: the first pass
+        # takes the nearest one below it, the batch sized for the shots below is one too
+        rounded = int(saved.get("trainer", {}).get("batch_size") or accum)
+        defaults["trainer.batch_size"] = max(accum, rounded - rounded % accum)
     # first pass: the system the user's choices build says what the other defaults derive from
     try:
         first = layered(training=False)
@@ -192,6 +198,15 @@ def adapt_config(
     batch = _fitting_batch(first, system)
     if batch is not None:
         defaults["trainer.batch_size"] = batch
+        accum = first.trainer.grad_accum
+        if batch % accum and "trainer.batch_size" not in given:
+            shots = first.model_dump().get("data", {}).get("n_shots") is not None
+            raise ConfigError(
+                f"trainer.grad_accum={accum} must divide trainer.batch_size, which ganhub adapt "
+                f"sizes to {batch} (the training images per process): give a "
+                f"trainer.grad_accum that divides {batch}, or "
+                + ("more data.n_shots" if shots else "more training data")
+            )
     held_out = system.validation_samples()
     if held_out is not None and len(held_out) >= 2:
         defaults["eval.real"] = "validation"
@@ -243,6 +258,14 @@ def adapt_config(
         watched = first.trainer.keep_best is not None or "trainer.keep_best" not in given
         defaults["trainer.patience"] = PATIENCE if first.trainer.eval_every and watched else None
     return layered()
+
+
+def _typed_accum(user: Mapping[str, Any]) -> int | None:
+    """The trainer.grad_accum the user typed, when it is a positive whole number (else the
+    config's own validation says what is wrong with it)."""
+    trainer = user.get("trainer")
+    value = trainer.get("grad_accum") if isinstance(trainer, Mapping) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def _nothing_held_out(held_out: Any) -> str:

@@ -405,7 +405,7 @@ def test_the_fewshot_page_runs_as_written(workdir: Path, cli) -> None:  # type: 
              for line in block.split("```", 1)[0].splitlines() if line.startswith("ganhub ")]  # fmt: skip
     assert [shlex.split(line)[1] for line in lines] == ["run", "adapt", "adapt", "adapt", "run",
                                                         "adapt", "adapt", "meta", "adapt",
-                                                        "meta", "meta"]  # fmt: skip
+                                                        "meta", "meta", "meta", "meta"]  # fmt: skip
     short = {
         "run": ["preset=tiny", "trainer.steps=2", "trainer.batch_size=8", "trainer.progress=false",
                 "eval.metrics=[fid]", "eval.n_samples=20"],  # tiny evaluates nothing by default

@@ -34,6 +34,8 @@ def meta_command(ctx: click.Context, items: tuple[str, ...]) -> None:
     key=value items configure the runs as for ganhub run, but for trainer.steps (refused:
     meta.outer_steps sets the length); trainer.sample_every, eval_every, checkpoint_every,
     keep_best, patience and max_seconds count outer steps, and every outer step is logged.
+    data.n_shots=K (meta.n_shots) gives each task K images of its classes, its few shots;
+    init_from=RUN starts the meta weights (and each task, so tricks=[freeze_d] works) from RUN.
     Writes an ordinary run directory (config.yaml with data.classes=meta.classes and
     trainer.steps=meta.outer_steps, checkpoints, samples, meta.json).
     """
@@ -90,6 +92,7 @@ def refuse_classless(plugin: str, hub: Hub) -> None:
 def parse_options(items: list[str]) -> tuple[MetaOptions, list[str]]:
     """(the meta.* options, validated; the other key=value items)."""
     from ganhub_meta.reptile import MetaOptions
+    from ganhub_meta.shots import shots_option
     from pydantic import ValidationError, create_model
 
     from ganhub.config.overrides import parse_override, set_dotted
@@ -98,8 +101,12 @@ def parse_options(items: list[str]) -> tuple[MetaOptions, list[str]]:
 
     raw: dict[str, Any] = {}
     overrides = []
+    spelled = "meta.n_shots"
     for item in items:
         path, value = parse_override(item)
+        if shots_option(path, value, raw):  # data.n_shots: each task's shots (meta.n_shots)
+            spelled = ".".join(path)  # an error about it names the key as typed
+            continue
         if path[0] == "meta":
             if len(path) == 1:
                 raise ConfigError("meta takes sub-keys: meta.classes=[0,1,2] meta.outer_steps=N")
@@ -111,7 +118,8 @@ def parse_options(items: list[str]) -> tuple[MetaOptions, list[str]]:
     try:
         return wrapped.model_validate({"meta": raw}).meta, overrides  # type: ignore[attr-defined]
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, wrapped)) from None
+        message = format_validation_error(exc, wrapped)
+        raise ConfigError(message.replace("meta.n_shots", spelled)) from None
 
 
 def _options_help() -> str:

@@ -77,6 +77,12 @@ class MetaOptions(Section):
     lr_rate: float = Field(
         0.02, gt=0, le=0.5, description="learn_lr: the hypergradient step on log lr per outer step"
     )
+    n_shots: int | None = Field(
+        None,
+        gt=0,
+        description="images each task trains on, picked from its classes by the seed (its few "
+        "shots; data.n_shots=K says the same); default: all of them",
+    )
     reset_optimizers: bool = Field(
         False,
         description="clear a task's optimizer state at each visit (default: each task's Adam "
@@ -168,12 +174,15 @@ def meta_config(items: list[str], options: MetaOptions, hub: Hub) -> RunConfig:
     """The meta run's config: the items, with data.classes set to meta.classes and
     trainer.steps to meta.outer_steps (any other trainer.steps among the items is refused: the
     run trains outer steps, and its config.yaml says how many)."""
+    from ganhub_meta.shots import check_task_shots, refuse_whole_data_shots
+
     from ganhub.config.overrides import merge_sources
     from ganhub.config.resolve import resolve
     from ganhub.errors import ConfigError
 
     sources: dict[str, str] = {}
     raw = merge_sources(items, sources=sources)
+    refuse_whole_data_shots(raw, sources, options)
     if not isinstance(raw.get("plugin"), str):
         raise ConfigError("ganhub meta needs plugin=NAME, e.g. plugin=dcgan data=digits")
     if raw.get("resume") is not None:  # its task runs would each resume (and lock) that run
@@ -204,6 +213,8 @@ def meta_config(items: list[str], options: MetaOptions, hub: Hub) -> RunConfig:
     classes = "[" + ",".join(str(c) for c in options.classes) + "]"
     # config.yaml records the steps the run's checkpoints count: its outer steps
     fixed = [f"data.classes={classes}", f"trainer.steps={options.outer_steps}"]
+    if isinstance(data, dict) and data.get("n_shots") is not None:  # the tasks' (meta.n_shots)
+        fixed.append("data.n_shots=null")  # the meta run's data: every image of meta.classes
     try:
         config = resolve([*items, *fixed], hub=hub)
     except ConfigError as err:  # the user typed meta.classes, not data.classes
@@ -223,20 +234,30 @@ def meta_config(items: list[str], options: MetaOptions, hub: Hub) -> RunConfig:
             "meta.learn_lr=true watches every optimizer step from Python, which a replayed "
             "CUDA graph skips: drop trainer.cuda_graphs=true"
         )
+    check_task_shots(config, options, hub)
     return config
 
 
-def task_config(config: RunConfig, classes: tuple[int, ...], scratch: Path, hub: Hub) -> RunConfig:
-    """A task's config: the meta config on `classes`, quiet and without outputs."""
+def task_config(
+    config: RunConfig,
+    classes: tuple[int, ...],
+    scratch: Path,
+    hub: Hub,
+    options: MetaOptions | None = None,
+) -> RunConfig:
+    """A task's config: the meta config on `classes` (and `options.n_shots` of them), quiet
+    and without outputs. It keeps the meta run's init_from: each visit loads the meta weights
+    over it, and a trick that needs trained weights (freeze_d) sees where they came from."""
+    from ganhub_meta.shots import task_data
+
     from ganhub.config.resolve import resolve
 
     quiet: dict[str, Any] = {
-        "data": {"classes": list(classes)},
+        "data": task_data(classes, options),
         "name": "task-" + "-".join(str(c) for c in classes),
         "out_dir": str(scratch),
         "loggers": [],
         "eval": {"metrics": []},
-        "init_from": None,
         "trainer": {"progress": False, "sample_every": 0, "checkpoint_every": 0,
                     "eval_every": 0, "keep_best": None, "patience": None, "max_seconds": None},
     }  # fmt: skip
@@ -292,7 +313,8 @@ def _outer_loop(
     console.banner(
         f"meta-training {run.config.plugin} ({update.title})",
         [("run dir", str(run.run_dir)), ("device", str(run.device)),
-         ("tasks", f"{options.classes_per_task} of classes {options.classes}"),
+         ("tasks", f"{options.classes_per_task} of classes {options.classes}" + (
+             f", {options.n_shots} shots each" if options.n_shots else "")),
          ("outer steps", f"{options.outer_steps:,} x {options.tasks_per_step} task(s) x "
                          f"{options.inner_steps} inner steps{query}, batch {run.config.trainer.batch_size}"),
          ("outer lr", f"{options.outer_lr} {'annealed to 0' if options.anneal else 'constant'}")],
@@ -311,7 +333,7 @@ def _outer_loop(
             task = tuple(sorted(rng.sample(options.classes, options.classes_per_task)))
             if task not in tasks:  # built once, reused at every visit
                 began = time.perf_counter()
-                task_run = make_run(task_config(run.config, task, scratch, hub), hub)
+                task_run = make_run(task_config(run.config, task, scratch, hub, options), hub)
                 if options.learn_lr:  # the rates the task's optimizers were built with
                     ratios[task] = group_ratios(task_run.optimizers, {
                         g: getattr(task_run.config.optim, g).lr for g in rates})  # fmt: skip
