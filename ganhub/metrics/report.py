@@ -39,6 +39,7 @@ from ganhub.metrics.report_status import (
     earlier_session,
     missing_metrics,
     run_status,
+    session_samples,
 )
 from ganhub.metrics.report_values import other_values
 from ganhub.metrics.rundata import (
@@ -275,8 +276,11 @@ def _page(
     if missing and not rows:
         caption = "no metrics.jsonl to read the evaluations during training from (ganhub eval "
         caption += f"{shlex.quote(shown_path(run_dir))} scores the run)"
-    # the history ends at its last logged step: later samples are a resumed-over session's
+    # the history ends at its last logged step: later samples are a resumed-over session's,
+    # or, while the run trains, the newest ones of its session (their records follow them)
     last = max((r["step"] for r in records), default=None)
+    if status[0] == "training":
+        last = session_samples(run_dir, last)
     grids = sample_grids(run_dir, notes, up_to=last)
     texts = [] if grids else sample_texts(run_dir, notes, up_to=last)  # a text domain's
     earlier = earlier_session(records, [*grids, *((s, p) for s, _, p in texts)])

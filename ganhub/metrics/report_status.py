@@ -94,6 +94,32 @@ def training_now(run_dir: Path) -> bool:
         os.close(fd)
 
 
+def session_samples(run_dir: Path, after: int | None) -> int | None:
+    """For a run training now, the last step of the sample files its session wrote after
+    step `after` (the history's last logged step: records reach metrics.jsonl a little after
+    the samples of their step), else `after`. Those files are the session's newest output, not
+    a session's that a resume went back past, which wrote them before this one took the lock
+    (`.lock` is rewritten as a session starts)."""
+    lock, samples = run_dir / LOCK_FILE, run_dir / "samples"
+    if not training_now(run_dir) or samples.is_symlink() or not samples.is_dir():
+        return after
+    try:
+        started = lock.lstat().st_mtime - SESSION_SLACK_S
+        newest = after
+        with os.scandir(samples) as entries:
+            for n, entry in enumerate(entries):
+                if n >= MAX_ENTRIES:
+                    break
+                match = re.fullmatch(r"step_(\d{1,12})\.(png|txt)", entry.name)
+                if not match or (after is not None and int(match.group(1)) <= after):
+                    continue
+                if entry.stat(follow_symlinks=False).st_mtime >= started:
+                    newest = max(newest or 0, int(match.group(1)))
+    except OSError:
+        return after
+    return newest
+
+
 def recorded_failure(run_dir: Path, notes: list[str]) -> tuple[int, str, int | None] | None:
     """(step, error, trainer.steps of the failed session where recorded) of failed.json, or
     None (with a note when it is there but unreadable)."""
@@ -264,4 +290,5 @@ __all__ = [
     "missing_metrics",
     "newest_checkpoint",
     "run_status",
+    "session_samples",
 ]

@@ -6,7 +6,9 @@ import contextlib
 import io
 import os
 import re
+import shlex
 import shutil
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -101,6 +103,14 @@ def _wandb_mode(options: WandbOptions) -> WandbMode:
     return _WANDB_MODES[env]
 
 
+def _offline_line(run_dir: Path, run_id: str) -> str:
+    """Where an offline run is, and the `wandb sync` that uploads all its sessions (a resume
+    writes a folder of its own for the same run id) as one W&B run."""
+    folders = shlex.quote(str(run_dir / "wandb")) + f"/offline-run-*-{run_id}"
+    where = run_dir / "wandb"
+    return f"ganhub: W&B offline run {run_id} in {where}; to upload it: wandb sync {folders}"
+
+
 class WandbLogger(Logger):
     """Weights & Biases, offline by default: config, metrics, samples, final checkpoint (pip install "ganhub[trackers]")."""
 
@@ -149,7 +159,11 @@ class WandbLogger(Logger):
                 "`wandb sync` later"
             )
         previous = self._previous_id()
-        self.quiet = not config.trainer.progress
+        # W&B's own lines for an offline run tell what does not hold under ganhub: "Run
+        # `wandb online`" (the mode is logger.wandb.mode, which wins over W&B's settings) and,
+        # after a resume, a `wandb sync` of the newest session's folder only. It is silent
+        # then, and ganhub prints one line of its own (below).
+        self.quiet = not config.trainer.progress or self.mode == "offline"
         data = config.model_dump(mode="json")
         data.pop("resume", None)
         # W&B's service writes its own debug logs (core-debug-*.log, symon-debug-*.log) under
@@ -175,6 +189,8 @@ class WandbLogger(Logger):
         if self.mode != "disabled" and previous is None:
             _write_id_file(run_dir / WANDB_RUN_FILE, {"id": self.run.id})
         self._save(run_dir / "config.yaml")
+        if self.mode == "offline" and config.trainer.progress:
+            print(_offline_line(run_dir, self.run.id), file=sys.stdout, flush=True)
 
     def _init(self, wandb: Any, previous: str | None, data: dict[str, Any]) -> Any:
         run_dir, config = self.run_dir, self.config
@@ -189,11 +205,9 @@ class WandbLogger(Logger):
             resume="allow" if previous else None,
             reinit="create_new",  # never finish (or log into) a run the caller has open
             # console="off": no stdout/stderr wrapping, which would cost every print
-            # silent with trainer.progress=false: a quiet run prints its one summary line,
-            # not W&B's ~35 lines of banners and artifact notes
-            settings=wandb.Settings(
-                console="off", save_code=False, silent=not config.trainer.progress
-            ),
+            # silent with trainer.progress=false, and offline: a quiet run prints its one
+            # summary line, not W&B's ~35 lines of banners and artifact notes
+            settings=wandb.Settings(console="off", save_code=False, silent=self.quiet),
         )
 
     def _save(self, path: Path) -> None:
