@@ -86,6 +86,11 @@ BAD_INPUTS = [
         ConfigError,
         "unknown key 'trainer.stpes' (did you mean 'trainer.steps'?)",
     ),
+    (  # the spelling nearest by distance was optim.G
+        ["plugin=toy2d", "optim.d.lr=0.001"],
+        ConfigError,
+        "unknown key 'optim.d' (did you mean 'optim.D'?)",
+    ),
     (
         ["plugin=toy2d", "trainer.steps=abc"],
         ConfigError,

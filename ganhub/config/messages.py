@@ -99,8 +99,11 @@ def _suggestion(key: str, prefix: str, valid: list[str], parent: type[BaseModel]
     """' (did you mean ...?)' for an unknown key: the nested keys (up to 3) it spells with `_`
     for `.` (`trainer_steps`) or is the last part of (`steps`: trainer.steps), else a close
     valid key of its section; never the key itself."""
-    close = did_you_mean(key, [prefix + v for v in valid if prefix + v != key])
     name = key.removeprefix(prefix)
+    # keys differ in case (optim.D, optim.G): spelling distance alone offered optim.G for optim.d
+    if cased := [v for v in valid if v.lower() == name.lower() and v != name]:
+        return f" (did you mean '{prefix}{cased[0]}'?)"
+    close = did_you_mean(key, [prefix + v for v in valid if prefix + v != key])
     nested = [k for k in _nested_keys(parent) if "." in k]
     found = [k for k in nested if k.replace(".", "_") == name] or [
         k for k in nested if k.rsplit(".", 1)[-1] == name
