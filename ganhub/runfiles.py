@@ -69,7 +69,37 @@ def read_regular(path: Path, limit: int, what: str) -> bytes:
     return data
 
 
-__all__ = ["TRACKER_FOLDERS", "read_regular", "refuse_foreign_entries", "scratch_beside"]
+def runs_inside(folder: str | os.PathLike[str], shown: int = 3) -> str:
+    """'; the run directories in it: a, b (give one)' when `folder`, no run itself, holds run
+    folders (`ganhub report runs` meant one of them), else ''. Only its first 1,000 entries are
+    looked at, and no link is followed: it may be any folder."""
+    found: list[str] = []
+    try:
+        with os.scandir(folder) as entries:
+            for n, entry in enumerate(entries):
+                if n >= 1000:
+                    break
+                config = Path(entry.path) / "config.yaml"
+                real = entry.is_dir(follow_symlinks=False) and not config.is_symlink()
+                if real and config.is_file():
+                    found.append(entry.name)
+    except OSError:
+        return ""
+    if not found:
+        return ""
+    found.sort()
+    more = f" and {len(found) - shown} more" if len(found) > shown else ""
+    names = ", ".join(one_line(Path(folder) / name, 120) for name in found[:shown])
+    return f"; the run directories in it: {names}{more} (give one)"
+
+
+__all__ = [
+    "TRACKER_FOLDERS",
+    "read_regular",
+    "refuse_foreign_entries",
+    "runs_inside",
+    "scratch_beside",
+]
 
 
 def scratch_beside(dest: Path, shown: str) -> Path:

@@ -246,6 +246,19 @@ def test_a_run_directory_that_does_not_exist_is_named_so(workdir: Path, cli: Any
     assert code == 2 and "'empty' is not a ganhub run directory" in err
 
 
+def test_a_folder_of_runs_given_as_a_run_names_the_runs_in_it(workdir: Path, cli: Any) -> None:
+    """`ganhub report runs` (the folder of runs, not one) said only "no config.yaml"."""
+    for name in ("b", "a", "c", "d"):
+        (workdir / "runs" / name).mkdir(parents=True)
+        (workdir / "runs" / name / "config.yaml").write_text("plugin: toy2d\n")
+    (workdir / "runs" / "notes").mkdir()  # no run: not named
+    (workdir / "runs" / "e").symlink_to(workdir / "runs" / "a")  # a link: not followed
+    want = "the run directories in it: runs/a, runs/b, runs/c and 1 more (give one)"
+    for command in (["report", "runs"], ["eval", "runs"], ["run", "resume=runs"]):
+        code, _, err = cli(*command)
+        assert code == 2 and err.count("\n") == 1 and want in err, (command, err)
+
+
 def test_the_name_rule_says_ascii(cli: Any) -> None:
     """`name=été` was refused as not "letters, digits and . _ + -": é is a letter."""
     code, _, err = cli("config", "plugin=toy2d", "name=été")

@@ -50,7 +50,7 @@ from ganhub.plugin_checks import restriction_mistake
 from ganhub.plugin_guard import hub_fault, hub_hint, listed_text
 from ganhub.plugins import Hub, get_hub
 from ganhub.provenance import require_installed
-from ganhub.runfiles import refuse_foreign_entries
+from ganhub.runfiles import refuse_foreign_entries, runs_inside
 
 if typing.TYPE_CHECKING:
     from ganhub.domain import Domain
@@ -122,7 +122,7 @@ def read_saved(run_dir: str | Path) -> dict[str, Any]:
     if not found:
         raise ConfigError(
             f"'{one_line(run_dir, 200)}' is not a ganhub run directory "
-            f"({one_line(saved, 200)} is missing)"
+            f"({one_line(saved, 200)} is missing)" + runs_inside(saved.parent)
         )
     data = nest_dotted(load_yaml(saved), f"config file '{one_line(saved, 200)}'")
     data.pop("resume", None)

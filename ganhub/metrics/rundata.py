@@ -24,6 +24,7 @@ import yaml
 from ganhub.config.overrides import ConfigLoader, DuplicateKeyError
 from ganhub.errors import UsageError, one_line
 from ganhub.metrics import COUNT_KEYS
+from ganhub.runfiles import runs_inside
 
 MAX_GRIDS = 12
 MAX_LINE_BYTES = 1 << 20  # a metrics.jsonl line longer than this is skipped unread
@@ -108,7 +109,10 @@ def read_config(run_dir: Path) -> dict[Any, Any]:
     """config.yaml as a mapping, or a one-line UsageError naming the file."""
     path = run_dir / "config.yaml"
     if not path.is_file():
-        raise UsageError(f"'{shown_path(run_dir)}' is not a ganhub run directory (no config.yaml)")
+        raise UsageError(
+            f"'{shown_path(run_dir)}' is not a ganhub run directory (no config.yaml)"
+            + runs_inside(run_dir)
+        )
     if not _inside(run_dir, path):
         raise UsageError(f"{shown_path(path)}: a link to a file outside the run directory")
     try:
