@@ -102,7 +102,8 @@ def truncation_grid(
     label: Tensor | None = None,
 ) -> Path:
     """One row per psi (the same latents): psi=0 gives the average face on every row cell
-    (a conditional run's: the average of class `label`, default its first)."""
+    (a conditional run's of class `label`, default its first; w_avg is every class's, so its
+    psi=0 row is the same image for every class)."""
     z, labels = _latents(system, n, seed), _of_class(label, n)
     rows = [system.synthesize(system.ws_for(z, psi=p, cutoff=cutoff, labels=labels)) for p in psis]
     return save_image_grid(torch.cat(rows), Path(path), nrow=n)

@@ -111,13 +111,16 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
 
     def before_training(self) -> list[str]:
         """A warning when `model.fp16_res` asks for float16 blocks on a device other than CUDA,
-        where they run in float32 (their convolutions still clamp to +-256)."""
-        fp16_res = self.config.model.fp16_res
+        where they run as the rest of the network (float32, or the engine's `precision`
+        autocast; their convolutions still clamp to +-256)."""
+        fp16_res, precision = self.config.model.fp16_res, self.config.precision
         if fp16_res == 0 or self.device.type == "cuda":
             return []
+        autocast = {"bf16": "bfloat16", "16": "float16"}.get(precision)
+        trains = "float32" if autocast is None else f"{autocast}, as precision={precision} asks"
         return [
             f"stylegan: warning: model.fp16_res={fp16_res}: float16 blocks run on CUDA only, so "
-            f"this run on {self.device.type} trains in float32 (the convolutions still clamp "
+            f"this run on {self.device.type} trains in {trains} (the convolutions still clamp "
             "to +-256); model.fp16_res=0 trains without the clamp"
         ]
 
