@@ -307,12 +307,16 @@ class EMA(Trick):
             system.add_module(f"{name}_ema", ema)
             self.pairs.append((module, ema))
         self.batch = self.config.trainer.batch_size * _world_size()
+        # the images all processes have trained on before the next update (a resume with
+        # another batch continues the count); None until the first update or a restore
+        self.images: int | None = None
         # (weights, EMA weights, buffers, EMA buffers) per generator, listed at the first update
         # (after every setup and restore, which change tensors in place only)
         self.tensors: list[tuple[list[Tensor], ...]] | None = None
 
-    def decay_at(self, step: int) -> float:
-        """The decay used after `step` completed steps (0 before start_step)."""
+    def decay_at(self, step: int, images: int | None = None) -> float:
+        """The decay used after `step` completed steps (0 before start_step), `images` seen
+        before that step (default: the steps before it at this run's batch)."""
         if step <= self.options.start_step:
             return 0.0
         if self.options.half_life_kimg is None:
@@ -324,14 +328,18 @@ class EMA(Trick):
         if self.options.rampup is not None:
             # the images seen before this step, as NVIDIA's training loop (its cur_nimg grows
             # after the EMA update): the first update copies G
-            half_life = min(half_life, (step - 1) * self.batch * self.options.rampup)
+            seen = (step - 1) * self.batch if images is None else images
+            half_life = min(half_life, seen * self.options.rampup)
         return half_life_decay(self.batch, max(half_life, 1e-8))
 
     def after_step(self, step: int, system: GANSystem) -> None:
         """ema <- decay * ema + (1 - decay) * weights; buffers are copied."""
         import torch
 
-        beta = self.decay_at(step)
+        if self.images is None:  # a fresh run, or a checkpoint saved before the count was kept
+            self.images = (step - 1) * self.batch
+        beta = self.decay_at(step, self.images)
+        self.images += self.batch
         if self.tensors is None:  # once: the lists cost more than the update on small models
             self.tensors = [
                 ([p.detach() for p in module.parameters()], list(ema.parameters()),
@@ -343,6 +351,18 @@ class EMA(Trick):
                 torch._foreach_lerp_(dst, src, 1.0 - beta)
                 if buffers:
                     torch._foreach_copy_(ema_buffers, buffers)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The images seen (none before the first update)."""
+        return {} if self.images is None else {"images": self.images}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the images seen (a checkpoint saved before they were counted: its steps
+        at this run's batch)."""
+        images = state.get("images")
+        if images is not None and (type(images) is not int or images < 0):
+            raise ValueError(f"images seen {images!r:.40}")
+        self.images = images
 
 
 def _world_size() -> int:

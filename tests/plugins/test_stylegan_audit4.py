@@ -37,8 +37,6 @@ def _measured_beta(before: dict[str, torch.Tensor], after: dict[str, torch.Tenso
     return float((n * d).sum() / (d * d).sum())
 
 
-# the `ema` trick (ganhub/tricks/weights.py) counts step x batch until it keeps its images seen
-@pytest.mark.xfail(strict=True, reason="needs the ema trick to count the images it has seen")
 def test_ema_rampup_counts_the_images_seen_before_a_resume_with_another_batch(
     workdir: Path,
 ) -> None:
