@@ -98,7 +98,7 @@ def unknown_name(
     found = likely_provider(name, failed)
     if found is None:
         error = str(unknown_choice(singular, name, names))
-        return UnknownName(f"{error}{_counted(failed)}")
+        return UnknownName(f"{error}{_counted(failed)}{not_installed(name)}")
     plugin, how = found
     shown = one_line(name, 100)
     # a registered name this close is a typo the user may have made; a loose one is noise
@@ -123,6 +123,39 @@ def unknown_name(
     )
 
 
+def not_installed(name: str) -> str:
+    """'; ganhub-comet/pyproject.toml declares plugin 'comet', ...': the plugin project here
+    (the current folder, or a `ganhub-*` folder in it) whose entry point `name` is named
+    after, when no installed distribution has that entry point: it was never `pip install`ed,
+    and ganhub finds plugins only through installed entry points. '' when there is none."""
+    import importlib.metadata as md
+    from pathlib import Path
+
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: no hint
+        return ""
+    here = Path.cwd()
+    for pyproject in [here / "pyproject.toml", *sorted(here.glob("ganhub-*/pyproject.toml"))[:20]]:
+        try:
+            with pyproject.open("rb") as file:
+                declared = tomllib.load(file)["project"]["entry-points"]["ganhub"]
+        except (OSError, ValueError, KeyError, TypeError):  # no such file, not TOML, no plugin
+            continue
+        for plugin in declared if isinstance(declared, dict) else ():
+            if not (name == plugin or name.startswith(f"{plugin}_")):
+                continue
+            if md.entry_points(group="ganhub", name=plugin):
+                return ""  # installed (it failed, or registers no such name): said above
+            folder = pyproject.parent
+            shown = "." if folder == here else one_line(folder.relative_to(here), 100)
+            return (
+                f"; {one_line(pyproject.relative_to(here), 100)} declares plugin "
+                f"'{one_line(plugin, 60)}', which is not installed: pip install -e {shown}"
+            )
+    return ""
+
+
 def _counted(failed: Sequence[FailedPlugin]) -> str:
     """' (2 plugins failed to load; see ganhub plugins)': none of them is named like the name,
     so they are counted, not listed (one of them may still register it)."""
@@ -132,4 +165,4 @@ def _counted(failed: Sequence[FailedPlugin]) -> str:
     return f" ({len(failed)} plugin{many} failed to load; see ganhub plugins)"
 
 
-__all__ = ["FailedPlugin", "likely_provider", "unknown_name"]
+__all__ = ["FailedPlugin", "likely_provider", "not_installed", "unknown_name"]

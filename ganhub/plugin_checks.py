@@ -337,8 +337,6 @@ def _config_problem(kind: str, obj: Any) -> str | None:
     the run's resume with an error about a key the user never typed."""
     import warnings
 
-    from pydantic import ValidationError
-
     from ganhub.config.schema import RunConfig, Section
 
     if kind == "domains":
@@ -361,14 +359,50 @@ def _config_problem(kind: str, obj: Any) -> str | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pydantic warns when it serialises a wrong type
             config.model_validate(config().model_dump(mode="json"))
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        key = ".".join(str(part) for part in error["loc"])
-        if error["type"] == "missing":
-            return f"whose Config option '{key}' has no default (every option needs one)"
-        return f"whose Config default {key}={error.get('input')!r} is not valid: {error['msg']}"
-    except Exception as exc:  # a default factory that raises, a required field...
-        return f"whose Config cannot be made with its defaults ({type(exc).__name__}: {exc})"
+    except Exception as exc:  # an option without a default or with a bad one, a factory...
+        return _unmade(config, exc, "Config")
+    return None
+
+
+def _option_problem(word: str, error: Any, prefix: str = "") -> str:
+    """'whose config option 'model.depth' has no default ...' for a pydantic error of it."""
+    key = prefix + ".".join(str(part) for part in error["loc"])
+    if error["type"] == "missing":
+        return f"whose {word} option '{key}' has no default (every option needs one)"
+    return f"whose {word} default {key}={error.get('input')!r} is not valid: {error['msg']}"
+
+
+def _unmade(config: Any, exc: Exception, word: str) -> str:
+    """Why `config` cannot be made with its defaults (`exc`, raised making it): the option of
+    the section whose default factory failed, named with its full key (`model.depth`)."""
+    from pydantic import ValidationError
+
+    found = _failing_section(config)
+    if found is not None:
+        return _option_problem(word, *found)
+    if isinstance(exc, ValidationError):
+        return _option_problem(word, exc.errors()[0])
+    return f"whose {word} cannot be made with its defaults ({type(exc).__name__}: {exc})"
+
+
+def _failing_section(model: Any, prefix: str = "") -> tuple[Any, str] | None:
+    """(pydantic error, 'model.') of the innermost section of `model` whose default factory
+    raises a ValidationError (an option of it without a default), None when none does."""
+    from pydantic import BaseModel, ValidationError
+
+    for name, field in model.model_fields.items():
+        if field.default_factory is None:
+            continue
+        try:
+            field.default_factory()
+        except ValidationError as exc:
+            sub = field.annotation
+            deeper = None
+            if isinstance(sub, type) and issubclass(sub, BaseModel):
+                deeper = _failing_section(sub, f"{prefix}{name}.")
+            return deeper or (exc.errors()[0], f"{prefix}{name}.")
+        except Exception:  # not a section's option (or a factory that takes the data): the
+            continue  # caller's message says what
     return None
 
 
@@ -404,27 +438,6 @@ def hook_problem(plugin: object) -> str | None:
     return None
 
 
-def near_miss_hook(plugin: object) -> str | None:
-    """For a plugin that implements no hook: its function named close to a hook, without
-    @hookimpl (`def register_loss(register)`), as "its function 'x' ... (did you mean 'y'?)"."""
-    import difflib
-    import inspect
-
-    from ganhub import hookspecs
-
-    specs = [n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), "ganhub_spec")]
-    for attr in dir(plugin):
-        if attr.startswith("_") or not inspect.isfunction(getattr(plugin, attr, None)):
-            continue
-        close = difflib.get_close_matches(attr, specs, n=1, cutoff=0.8)
-        if close:
-            return (
-                f"its function '{attr}' lacks @hookimpl and is named like no ganhub hook (did "
-                f"you mean '{close[0]}'?)"
-            )
-    return None
-
-
 def _required_arguments(func: Any) -> list[str]:
     """The arguments pluggy passes by name: positional ones without a default (`self` of a
     bound method excluded), as pluggy's own check counts them."""
@@ -452,8 +465,8 @@ def _domain_defaults_problem(config: Any, presets: Any) -> str | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pydantic warns when it serialises a wrong type
             data = config.model_construct(**given).model_dump(mode="json")
-    except Exception as exc:  # a default factory that raises
-        return f"whose config cannot be made with its defaults ({type(exc).__name__}: {exc})"
+    except Exception as exc:  # a default factory that raises, a section's option without one
+        return _unmade(config, exc, "config")
     try:
         config.model_validate(data)
         errors = []
@@ -462,11 +475,7 @@ def _domain_defaults_problem(config: Any, presets: Any) -> str | None:
     except Exception:  # a validator of the whole config reading what a run adds (its tricks'
         errors = []  # options, defaults_for's keys): each run checks it
     if errors:
-        key = ".".join(str(part) for part in errors[0]["loc"])
-        if errors[0]["type"] == "missing":
-            return f"whose config option '{key}' has no default (every option needs one)"
-        value, why = errors[0].get("input"), errors[0]["msg"]
-        return f"whose config default {key}={value!r} is not valid: {why}"
+        return _option_problem("config", errors[0])
     for preset, values in (presets or {}).items():
         unknown = _unknown_key(config, values) if isinstance(values, dict) else None
         if unknown:

@@ -14,6 +14,7 @@ import traceback
 from typing import Any
 
 from ganhub.errors import PluginError, one_line
+from ganhub.plugin_guard import where_in_plugin as where_in_plugin  # plugins.py's
 
 
 def normalise(name: str) -> str:
@@ -222,26 +223,6 @@ def one_line_error(exc: BaseException) -> str:
     return f"{first} ({own[-1].filename}:{own[-1].lineno})" if own else first
 
 
-def where_in_plugin(exc: BaseException, target: str) -> str:
-    """' (file.py:3)': the innermost frame of `exc` inside the package the entry point
-    `target` names (the plugin's line that failed, not its dependency's), '' when none."""
-    top = target.split(":")[0].strip().split(".")[0]
-    try:
-        spec = importlib.util.find_spec(top)
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None:
-        return ""
-    roots = [*(spec.submodule_search_locations or []), *([spec.origin] if spec.origin else [])]
-    roots = [os.path.realpath(r) for r in roots if os.path.isabs(r)]
-    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
-    for frame in reversed(frames):
-        path = os.path.realpath(frame.filename)
-        if any(path == root or path.startswith(root + os.sep) for root in roots):
-            return f" ({frame.filename}:{frame.lineno})"
-    return ""
-
-
 def resolves(target: str) -> bool:
     """Whether an entry point's `module:object.path` names an object (module imported)."""
     module, _, path = target.partition(":")
@@ -266,14 +247,33 @@ def belongs(path: str, entry_point: md.EntryPoint) -> bool:
     return any(real.startswith(root + os.sep) for root in _editable_roots(distribution))
 
 
+def near_miss_hook(plugin: object) -> str | None:
+    """For a plugin that implements no hook: its function named close to a hook, without
+    @hookimpl (`def register_loss(register)`), as "its function 'x' ... (did you mean 'y'?)"."""
+    import difflib
+    import inspect
+
+    from ganhub import hookspecs
+
+    specs = [n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), "ganhub_spec")]
+    for attr in dir(plugin):
+        if attr.startswith("_") or not inspect.isfunction(getattr(plugin, attr, None)):
+            continue
+        close = difflib.get_close_matches(attr, specs, n=1, cutoff=0.8)
+        if close:
+            return (
+                f"its function '{attr}' lacks @hookimpl and is named like no ganhub hook (did "
+                f"you mean '{close[0]}'?)"
+            )
+    return None
+
+
 def empty_plugin(
     plugin: object, target: str, dist: str, entry_point: md.EntryPoint | None
 ) -> tuple[str, str]:
     """What is wrong with a plugin module that implements no ganhub hook, and the fix: a hook
     function without @hookimpl and a misspelled name (`def register_loss(register)`), a
     module of another package earlier on the path, or hooks not written yet."""
-    from ganhub.plugin_checks import near_miss_hook
-
     where = getattr(plugin, "__file__", None) or repr(plugin)
     problem = f"'{target}' ({where}) implements no ganhub hook"
     near = near_miss_hook(plugin)

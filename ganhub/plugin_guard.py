@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
+import os
+import traceback
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
@@ -54,7 +57,7 @@ class Owners:
 
     def fault(self, exc: Exception, kind: str, name: str, method: str) -> None:
         """`blame` for `exc`, raised by part `kind` `name` in its `method` ("observe()")."""
-        hint = self.hint(kind, name)
+        hint = self.hint(kind, name) + _where(exc, self._entries.get((kind, name)))
         if (kind, method) == ("loss", "g_loss()") and "NoneType" in str(exc):
             # `real.mean()` in a g_loss: its real logits are None unless it asks for them
             hint += "; g_loss gets real=None unless the loss sets needs_real_for_g = True"
@@ -86,15 +89,18 @@ class GuardedHooks:
                 raise
             except Exception as exc:
                 line = (str(exc).strip().splitlines() or [""])[0]
-                plugin = _raised_in(exc, caller)
-                # it runs in every run, whatever the domain: say how to run without it
+                plugin, module = _raised_in(exc, caller)
+                # where in the plugin's code, and (it runs in every run, whatever the domain)
+                # how to run without it
+                at = where_in_plugin(exc, module).strip(" ()") if module else ""
                 off = (
                     ""
                     if plugin == "?" or "." in plugin
                     else (f" (GANHUB_DISABLE_PLUGINS={plugin} runs without it)")
                 )
                 raise PluginError(
-                    f"plugin '{plugin}': its {name} hook raised {type(exc).__name__}: {line}{off}"
+                    f"plugin '{plugin}': its {name} hook raised {type(exc).__name__}: {line}"
+                    f"{f', at {at}' if at else ''}{off}"
                 ) from exc
 
         return call
@@ -147,6 +153,48 @@ def _plugin_text(plugin: object, dist: object, version: object) -> str:
     known = dist not in ("", "?") and not dist.startswith("(")  # "(in-process)": none
     source = f" from {dist} {version}".rstrip() if known else ""
     return f"plugin '{plugin}'{source}"
+
+
+def where_in_plugin(exc: BaseException, target: str) -> str:
+    """' (file.py:3)': the innermost frame of `exc` inside the package the entry point
+    `target` names (the plugin's line that failed, not its dependency's), '' when none."""
+    top = target.split(":")[0].strip().split(".")[0]
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        return ""
+    roots = [*(spec.submodule_search_locations or []), *([spec.origin] if spec.origin else [])]
+    roots = [os.path.realpath(r) for r in roots if os.path.isabs(r)]
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+    for frame in reversed(frames):
+        path = os.path.realpath(frame.filename)
+        if any(path == root or path.startswith(root + os.sep) for root in roots):
+            return f" ({frame.filename}:{frame.lineno})"
+    return ""
+
+
+def _where(exc: BaseException, entry: Mapping[str, Any] | None) -> str:
+    """', at /src/ganhub_x/trick.py:58': the line of a third-party plugin's own code that
+    raised `exc` (ganhub's own plugins and in-process ones: '')."""
+    plugin = str((entry or {}).get("plugin") or "")
+    if not plugin or "." in plugin or (entry or {}).get("dist") in (None, "", "?", "ganhub"):
+        return ""
+    module = _entry_module(plugin)
+    line = where_in_plugin(exc, module).strip(" ()") if module else ""
+    return f", at {line}" if line else ""
+
+
+@functools.lru_cache(maxsize=64)
+def _entry_module(plugin: str) -> str:
+    """The module the installed `ganhub` entry point `plugin` names ('' when none does)."""
+    import importlib.metadata as md
+
+    try:
+        return next((ep.module for ep in md.entry_points(group="ganhub", name=plugin)), "")
+    except Exception:  # broken metadata only loses the line from a message
+        return ""
 
 
 def registered_hint(obj: object) -> str:
@@ -310,10 +358,14 @@ def hook_plugins(hooks: Any, name: str) -> list[str]:
     return [impl.plugin_name for impl in getattr(hooks._relay, name).get_hookimpls()]
 
 
-def _raised_in(exc: BaseException, caller: Any) -> str:
-    """The plugin whose implementation of a hook is on `exc`'s traceback."""
+def _raised_in(exc: BaseException, caller: Any) -> tuple[str, str]:
+    """The plugin whose implementation of a hook is on `exc`'s traceback, and the module that
+    implementation is defined in ('?' and '' when none is)."""
     owners = {
-        getattr(impl.function, "__code__", None): impl.plugin_name
+        getattr(impl.function, "__code__", None): (
+            impl.plugin_name,
+            str(getattr(impl.function, "__module__", None) or ""),
+        )
         for impl in caller.get_hookimpls()
     }
     tb = exc.__traceback__
@@ -321,7 +373,7 @@ def _raised_in(exc: BaseException, caller: Any) -> str:
         if tb.tb_frame.f_code in owners:
             return owners[tb.tb_frame.f_code]
         tb = tb.tb_next
-    return "?"
+    return "?", ""
 
 
 CommandTree = dict[str, tuple[Any, dict[str, Any] | None]]
