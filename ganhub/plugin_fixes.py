@@ -74,6 +74,21 @@ def report_fix(dist: str) -> str:
     return f"report it to the authors of '{dist}'"
 
 
+def entry_point_fix(dist: str) -> str:
+    """How to mend a misspelled entry point: ganhub reads entry points from what pip installed,
+    so the corrected pyproject.toml counts only once the distribution is installed again."""
+    try:
+        project = editable_project(md.distribution(dist))
+    except md.PackageNotFoundError:
+        project = None
+    if project is not None:
+        return (
+            f"correct the entry point in {os.path.join(project, 'pyproject.toml')}, then "
+            f"install it again: pip install -e {project}"
+        )
+    return f"correct the entry point in {dist}'s pyproject.toml and install it again"
+
+
 def editable_project(distribution: md.Distribution) -> str | None:
     """The folder a distribution is installed editable from (its direct_url.json), else None."""
     import json

@@ -26,6 +26,7 @@ from ganhub.plugin_checks import entry_problem, hook_problem
 from ganhub.plugin_fixes import (
     NameClash,
     empty_plugin,
+    entry_point_fix,
     fix_for_missing,
     in_another_group,
     missing_module,
@@ -203,7 +204,7 @@ class Hub:
             if entry_point is not None and own_module_missing(exc, target):
                 typo = PluginError(f"its entry point names module '{target.split(':')[0]}', "
                                    f"which is not installed{modules_of(dist)}")  # fmt: skip
-                self._fail(info, "error", typo, f"correct the entry point in {dist}'s pyproject.toml")  # fmt: skip
+                self._fail(info, "error", typo, entry_point_fix(dist))
                 return
             if entry_point is not None and own_submodule_missing(exc, target):
                 self._fail(info, "error", exc, report_fix(dist))
@@ -235,7 +236,7 @@ class Hub:
                 problem = PluginError(
                     f"its entry point names '{obj}' in module '{module}', which has no such object"
                 )
-                self._fail(info, "error", problem, f"correct the entry point in {dist}'s pyproject.toml")  # fmt: skip
+                self._fail(info, "error", problem, entry_point_fix(dist))
             else:
                 self._fail(info, "error", exc, report_fix(dist))
             return

@@ -174,3 +174,21 @@ def test_installed_plugins_settle_a_clash_by_the_naming_rule(
     assert hub.losses.entry("spiral_squared_hinge").plugin == "spiral"
     assert "a name of plugin 'spiral' (ganhub-spiral)" in hub.plugins["oops"].error
     assert hub.plugins["oops"].fix == "report it to the authors of 'ganhub-oops'"
+
+
+def test_a_misspelled_entry_point_of_an_editable_plugin_says_to_install_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ganhub reads entry points from what pip installed: the fix said only "correct the entry
+    point in ganhub-ed's pyproject.toml", and the error stayed after the author corrected it."""
+    _editable(tmp_path, "direct_url", '"""Hooks not written yet."""\n')
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))  # where md.distribution finds it
+    entry = md.EntryPoint(name="ed", value="ganhub_ed_mispelled", group="ganhub")
+    hub = Hub()
+    hub._load("ed", entry.value, dist="ganhub-ed", version="0.1", entry_point=entry)
+    info = hub.plugins["ed"]
+    project = tmp_path / "project"
+    assert info.status == "error" and info.fix == (
+        f"correct the entry point in {project / 'pyproject.toml'}, then install it again: "
+        f"pip install -e {project}"
+    )

@@ -56,7 +56,7 @@ def test_an_entry_point_naming_a_missing_object_or_a_module_without_hooks_says_s
         "PluginError: its entry point names 'nothere' in module 'hookless_plugin', which has no "
         "such object"
     )
-    assert info.fix == "correct the entry point in ganhub-x's pyproject.toml"
+    assert info.fix == "correct the entry point in ganhub-x's pyproject.toml and install it again"
     entry = md.EntryPoint(name="empty", value="hookless_plugin", group="ganhub")
     hub._load("empty", entry.value, dist="ganhub-x", version="1", entry_point=entry)
     info = hub.plugins["empty"]

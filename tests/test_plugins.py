@@ -139,7 +139,9 @@ def test_an_entry_point_naming_a_module_that_is_not_there_says_so() -> None:
         "its entry point names module 'ganhub_eptpyo_not_here', which is not installed"
         in info.error
     )
-    assert info.fix == "correct the entry point in ganhub-typo's pyproject.toml"
+    assert (
+        info.fix == "correct the entry point in ganhub-typo's pyproject.toml and install it again"
+    )
 
 
 def test_a_typo_in_a_plugins_own_import_is_its_error_not_a_dependency(
