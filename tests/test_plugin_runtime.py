@@ -233,6 +233,8 @@ def _broken_domain(part: str) -> Any:
         def build(self, config: Any, hints: Any) -> Any:
             if part == "build":
                 return None  # a forgotten return
+            if part == "uncalled":
+                return super().build  # a forgotten call
             system = super().build(config, hints)
             if part == "data":
                 system.data = lambda: torch.zeros(64, 2)  # type: ignore[method-assign]
@@ -252,9 +254,10 @@ def _broken_domain(part: str) -> Any:
 @pytest.mark.parametrize(
     ("part", "message"),
     [
-        ("build", "domain 'odd2d': build() returned NoneType, not a GANSystem"),
+        ("build", "domain 'odd2d': build() returned None (a missing return?), not a GANSystem"),
+        ("uncalled", "build() returned the method itself (a missing call?), not a GANSystem"),
         ("data", "domain 'odd2d': data() returned Tensor, not a ganhub.data.BatchSource"),
-        ("samples", "domain 'odd2d': write_samples() returned NoneType, not a list of paths"),
+        ("samples", "write_samples() returned None (a missing return?), not a list of paths"),
         ("str_paths", "write_samples() returned a list holding str, not a list of paths (pathlib"),
         ("shape", "the generator makes samples of shape (3,) float32, the data yields (2,) "),
         ("preflight", "domain 'odd2d': before_training() returned str, not a list of str"),

@@ -9,6 +9,7 @@ tracking ever touches it.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -333,6 +334,10 @@ def check_part(
             f"return an instance of it{where}"
         )
     got = type(value).__name__
+    if value is None:  # the function ended without `return` (or returned early)
+        got = "None (a missing return?)"
+    elif inspect.isroutine(value):  # `return self.make`: not its result
+        got = f"the {got} itself (a missing call?)"
     if isinstance(value, list | tuple) and value:  # what it held: a list of str for paths
         got = f"a {got} holding {', '.join(sorted({type(v).__name__ for v in value}))}"
     raise PluginError(f"domain '{plugin}': {method} returned {got}, not {wanted}{where}")
