@@ -86,6 +86,11 @@ BAD_INPUTS = [
         ConfigError,
         "unknown key 'trainer.stpes' (did you mean 'trainer.steps'?)",
     ),
+    (  # 'model.' counted as alike: it suggested model.g_norm
+        ["plugin=dcgan", "model.z_dm=3"],
+        ConfigError,
+        "unknown key 'model.z_dm'; valid keys under 'model': ",
+    ),
     (  # the spelling nearest by distance was optim.G
         ["plugin=toy2d", "optim.d.lr=0.001"],
         ConfigError,

@@ -103,7 +103,10 @@ def _suggestion(key: str, prefix: str, valid: list[str], parent: type[BaseModel]
     # keys differ in case (optim.D, optim.G): spelling distance alone offered optim.G for optim.d
     if cased := [v for v in valid if v.lower() == name.lower() and v != name]:
         return f" (did you mean '{prefix}{cased[0]}'?)"
-    close = did_you_mean(key, [prefix + v for v in valid if prefix + v != key])
+    # the section's own names, without the shared prefix: 'model.' counted as alike made
+    # model.z_dm look like model.g_norm
+    near = did_you_mean(name, [v for v in valid if v != name])
+    close = near.replace(" (did you mean '", f" (did you mean '{prefix}", 1) if near else ""
     nested = [k for k in _nested_keys(parent) if "." in k]
     found = [k for k in nested if k.replace(".", "_") == name] or [
         k for k in nested if k.rsplit(".", 1)[-1] == name
