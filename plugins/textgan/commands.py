@@ -25,7 +25,7 @@ DEVICE_HELP = "cpu, cuda, cuda:N, mps or auto."
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Sampling seed.")
 @click.option("--temperature", type=click.FloatRange(min=0, max=100, min_open=True), default=None,
               help="Softmax temperature (below 1: safer, less varied sentences)  "
-                   "[default: the run's sample.temperature, 1]")  # fmt: skip
+                   "[default: the run's sample.temperature (1 unless it set one)]")  # fmt: skip
 @click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
 @click.argument("legacy", nargs=-1, metavar="")
 def generate_command(

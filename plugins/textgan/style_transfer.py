@@ -337,12 +337,13 @@ class TransferSystem(TextSystemBase):
         return self._rewrites(*self.transfer_inputs(n, seed or 0), use_ema)
 
     def transfer_inputs(self, n: int | None, seed: int = 0) -> tuple[list[str], Tensor]:
-        """Held-out sentences to transfer and their styles (N,), style 0's first, each style's
-        in file order for seed 0 and in a seeded order for another (the rewrite itself is
-        deterministic: the seed chooses what is rewritten). `n` of them, split between the
-        styles as evenly as possible (style 0 takes the odd one); a style holding out fewer
-        than its share repeats them (cycled), which one note on stderr says. None: the sample
-        file's usual count, up to `SAMPLE_LINES` // 2 of each style, none repeated."""
+        """Held-out sentences to transfer and their styles (N,), each style's in file order for
+        seed 0 and in a seeded order for another (the rewrite itself is deterministic: the
+        seed chooses what is rewritten). `n` of them, the styles alternating (style 0 first,
+        so it takes the odd one): the first k of n are the k asked for at that seed, where
+        style 0's block first split 3 and 5 differently; a style holding out fewer than its
+        share repeats them (cycled), which one note on stderr says. None: the sample file's
+        usual count, up to `SAMPLE_LINES` // 2 of each style, none repeated, style 0's first."""
         test = self.corpus["test"]
         if n is None:
             shares = [min(SAMPLE_LINES // 2, len(pool)) for pool in test]
@@ -353,11 +354,11 @@ class TransferSystem(TextSystemBase):
             torch.randperm(len(pool), generator=draw).tolist() if seed else range(len(pool))
             for pool in test
         ]
-        texts = [
-            pool[order[i % len(pool)]]
-            for pool, order, k in zip(test, orders, shares, strict=True)
-            for i in range(k)
-        ]
+        if n is None:  # the sample file: one block per style
+            picks = [(k, i) for k, share in enumerate(shares) for i in range(share)]
+        else:  # alternating: prefix-stable in n
+            picks = [(j % 2, j // 2) for j in range(n)]
+        texts = [test[k][orders[k][i % len(test[k])]] for k, i in picks]
         if any(k > len(pool) for pool, k in zip(test, shares, strict=True)) and not self.noted:
             self.noted = True
             names = self.cfg.data.style_names
@@ -367,7 +368,7 @@ class TransferSystem(TextSystemBase):
                 f"sentences: they repeat (cycled) to give {n}",
                 file=sys.stderr,
             )
-        return texts, torch.cat([torch.zeros(shares[0]), torch.ones(shares[1])]).long()
+        return texts, torch.tensor([k for k, _ in picks], dtype=torch.long)
 
     def test_ids(self, n: int) -> tuple[Tensor, Tensor]:
         """(ids, styles) of up to n held-out sentences per style (what `scores` rewrites)."""

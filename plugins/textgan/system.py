@@ -243,18 +243,15 @@ class TextGenSystem(TextSystemBase):
     def nll(self, ids: Tensor, batch_size: int = 256, temperature: float | None = None) -> Tensor:
         """Per-sequence NLL (B,) in nats per token under the distribution `sample` draws from:
         G's softmax at `temperature` (None: sample.temperature), as Caccia et al. (2018)
-        score a tempered model."""
+        score a tempered model; float64 on the CPU, finite for any temperature."""
         t = self.sampling_temperature(temperature)
         out = []
         lm = self.generator()
         with torch.no_grad():
             for chunk in ids.to(self.device).split(batch_size):
                 logits = lm_logits(lm, chunk, self.vocab, self.known).float()
-                if t != 1:  # shifted first: logits / 1e-45 overflowed to +-inf, then NaN
-                    logits = (logits - logits.amax(-1, keepdim=True)) / t
-                logp = logits.log_softmax(-1)
-                tok = logp.gather(-1, chunk.unsqueeze(-1)).squeeze(-1)
-                mask = chunk != PAD  # padding: G never writes it, its log-prob is -inf
+                tok = _tempered_log_probs(logits, chunk, t)
+                mask = (chunk != PAD).cpu()  # padding: G never writes it, log-prob -inf
                 tok = tok.masked_fill(~mask, 0.0)  # not tok * mask: -inf * 0 is NaN
                 out.append(-tok.sum(1) / mask.sum(1).clamp_min(1))
         return torch.cat(out)
@@ -412,3 +409,18 @@ class TextGenSystem(TextSystemBase):
     def default_metrics(self) -> list[str]:
         """NLL metrics and BLEU."""
         return ["text_nll", "text_bleu"]
+
+
+def _tempered_log_probs(logits: Tensor, targets: Tensor, t: float) -> Tensor:
+    """float64 log-probabilities (B, L) of `targets` under softmax(logits / t), on the CPU
+    (MPS has no float64). Shifted first: logits / 1e-45 overflowed to +-inf, then NaN. The
+    targets' terms are float64: a shifted logit of -5 at t = 1e-38 is -5e38, past float32's
+    range, so held-out text scored -inf and `nll_gen` was inf (no JSON number); float64 holds
+    it, and a sentence's sum of them."""
+    if t == 1:
+        logp = logits.log_softmax(-1)
+        return logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1).cpu().double()
+    shifted = logits - logits.amax(-1, keepdim=True)  # <= 0, the largest exactly 0
+    norm = (shifted / t).logsumexp(-1).cpu().double()  # finite: its largest term is exp(0)
+    gap = shifted.gather(-1, targets.unsqueeze(-1)).squeeze(-1).cpu().double()
+    return gap / t - norm

@@ -250,8 +250,8 @@ def test_the_embedded_corpora_are_clean(cli: object, task: str) -> None:
 def test_convert_to_tokens_and_train_from_the_shard(
     workdir: Path, cli: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from ganhub_textgan import base as base_module
     from ganhub_textgan import corpus
-    from ganhub_textgan import system as system_module
 
     lines = [f"the {a} was {b} today" for a in "abcdefgh" for b in "ijklmnop"]
     lines[5] = "a much longer sentence than the length of eight tokens allows here"
@@ -263,7 +263,7 @@ def test_convert_to_tokens_and_train_from_the_shard(
     assert manifest["dtype"] == "int32" and manifest["source"]["truncated"] == 1
     from_text = _system("data.path=c.txt")
     expected = (from_text.tokenizer.get_vocab(), from_text.token_ids, from_text.texts[1])
-    monkeypatch.setattr(system_module, "train_tokenizer", _no_training)
+    monkeypatch.setattr(base_module, "train_tokenizer", _no_training)
     monkeypatch.setattr(corpus, "read_lines", _no_training)
     config = resolve(["plugin=textgan", "preset=tiny", "data.path=c.safetensors"])
     assert (config.data.length, config.data.tokenizer_vocab) == (8, 2000)  # from the manifest
