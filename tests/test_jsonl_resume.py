@@ -104,3 +104,29 @@ def test_a_failed_rewrite_leaves_the_file_and_no_temporary_file(
         _resume(workdir, 2)
     assert sorted(os.listdir(workdir)) == ["metrics.jsonl"]
     assert (workdir / "metrics.jsonl").read_bytes() == data
+
+
+def _strict(text: str) -> Any:
+    """JSON as strict readers (jq, JavaScript) take it: NaN and Infinity are no numbers."""
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_non_finite_metrics_are_written_as_null_json(workdir: Path) -> None:
+    """An inf NLL was written as `Infinity` to metrics.jsonl and eval.json: not JSON."""
+    from ganhub.metrics.rundata import as_number
+    from ganhub.metrics.store import write_json
+
+    logger = JsonlLogger(workdir, resolve(TINY_TOY))
+    logger.log(1, {"nll": float("inf"), "score": float("nan"), "loss": 0.5})
+    logger.close()
+    (line,) = (workdir / "metrics.jsonl").read_text().splitlines()
+    record = _strict(line)
+    assert record["nll"] is None and record["score"] is None and record["loss"] == 0.5
+    scores = {"nll": {"mean": float("-inf"), "std": 0.0}, "runs": [1.0, float("nan")]}
+    written = _strict(write_json(workdir / "eval.json", scores).read_text())
+    assert written == {"nll": {"mean": None, "std": 0.0}, "runs": [1.0, None]}
+    assert as_number(written["nll"]["mean"]) is None  # the report reads it as no number

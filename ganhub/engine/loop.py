@@ -420,14 +420,15 @@ def _track_grads(run: Run, groups: tuple[str, ...]) -> None:
 
 
 def _logged_evaluation(run: Run) -> dict[str, Any] | None:
-    """The evaluation metrics.jsonl holds for the run's current step, or None: resuming a
-    finished run (same settings, nothing to train) must not evaluate and log it again."""
+    """The evaluation metrics.jsonl holds for the run's current step (null: nan), or None: a
+    finished run resumed with nothing to train must not evaluate and log it again."""
     from ganhub.metrics.rundata import read_metrics
 
+    nan = float("nan")
     for record in reversed(read_metrics(run.run_dir)):
         if record.get("step") != run.step:
             break
-        values = {k.removeprefix("eval/"): v for k, v in record.items() if k.startswith("eval/")}
+        values = {k[5:]: nan if v is None else v for k, v in record.items() if k[:5] == "eval/"}
         if values:
             return values
     return None

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from ganhub.hookspecs import Register, hookimpl
 from ganhub.loggers import Logger, image_tag
 from ganhub.loggers.trackers import MLflowLogger, WandbLogger
+from ganhub.metrics.store import json_ready
 
 if TYPE_CHECKING:
     from ganhub.config.schema import RunConfig
@@ -58,7 +59,8 @@ class JsonlLogger(Logger):
     def log(self, step: int, metrics: dict[str, float]) -> None:
         """Write one line and flush it, so `tail -f` and reports see it at once."""
         record: dict[str, Any] = {"step": step, "time": round(time.time(), 3), **metrics}
-        self.file.write(json.dumps(record) + "\n")
+        # a non-finite metric (an inf NLL, a nan score) is null: NaN/Infinity are not JSON
+        self.file.write(json.dumps(json_ready(record), allow_nan=False) + "\n")
 
     def close(self) -> None:
         """Close the file."""

@@ -12,6 +12,7 @@ import contextlib
 import errno
 import hashlib
 import json
+import math
 import os
 import uuid
 from collections.abc import Mapping
@@ -141,9 +142,26 @@ def write_text(path: Path, text: str) -> Path:
     return path
 
 
+def json_ready(value: Any) -> Any:
+    """`value` with every non-finite float (nan, inf) as None: JSON has no such numbers, and
+    Python's `NaN`/`Infinity` made eval.json and metrics.jsonl unreadable to strict readers
+    (jq, JavaScript, most JSON libraries). ganhub's readers take None as "no number", as they
+    took nan. Containers are copied only where they hold one."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        items = {k: json_ready(v) for k, v in value.items()}
+        return items if any(items[k] is not value[k] for k in value) else value
+    if isinstance(value, list | tuple):
+        listed = [json_ready(v) for v in value]
+        return listed if any(a is not b for a, b in zip(listed, value, strict=True)) else value
+    return value
+
+
 def write_json(path: Path, data: Any) -> Path:
-    """Write JSON atomically (indented, keys in insertion order)."""
-    return write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+    """Write JSON atomically (indented, keys in insertion order; nan and inf as null)."""
+    text = json.dumps(json_ready(data), indent=2, default=str, allow_nan=False)
+    return write_text(path, text + "\n")
 
 
 def write_bytes(path: Path, data: bytes) -> Path:
@@ -208,6 +226,7 @@ __all__ = [
     "cache_dir",
     "check_output_file",
     "digest",
+    "json_ready",
     "load_tensors",
     "new_folders",
     "page_destination",

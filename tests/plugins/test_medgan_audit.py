@@ -272,7 +272,7 @@ def test_new_recall_is_nan_when_no_lesion_grew(
     assert "new_recall is undefined" in err
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     recall = [r["eval/new_recall"] for r in records if "eval/new_recall" in r]
-    assert recall and math.isnan(recall[-1])
+    assert recall and recall[-1] is None  # nan: null in metrics.jsonl
 
 
 # -- 6. keys that do not apply ----------------------------------------------------------
