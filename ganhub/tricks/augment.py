@@ -23,16 +23,31 @@ def augment_brightness(x: Tensor) -> Tensor:
     return x + (_rand(x) - 0.5)
 
 
+def _images(x: Tensor) -> Tensor:
+    """(B, C, H, W) as (B, N, C / N, H, W): the images stacked on channels, groups of three
+    (RGB) when C is a multiple of 3, else one grey image per channel (ADA's rule: a
+    translation pair stacked on channels is two images, not one of 2 or 6 colours)."""
+    b, c, h, w = x.shape
+    group = 3 if c % 3 == 0 else 1
+    return x.reshape(b, c // group, group, h, w)
+
+
 def augment_saturation(x: Tensor) -> Tensor:
-    """Scale each sample's distance from its per-pixel channel mean by a random [0, 2)."""
-    mean_c = x.mean(dim=1, keepdim=True)
-    return (x - mean_c) * (_rand(x) * 2) + mean_c
+    """Scale each sample's distance from its per-pixel channel mean by a random [0, 2); the mean
+    of each RGB image stacked on channels (grey images have no saturation to change)."""
+    images = _images(x)  # a grey image is its own mean: it comes back as it was
+    mean_c = images.mean(dim=2, keepdim=True)
+    factor = _rand(x).unsqueeze(1)
+    return ((images - mean_c) * (factor * 2) + mean_c).reshape(x.shape)
 
 
 def augment_contrast(x: Tensor) -> Tensor:
-    """Scale each sample's distance from its mean by a random [0.5, 1.5)."""
-    mean_all = x.mean(dim=(1, 2, 3), keepdim=True)
-    return (x - mean_all) * (_rand(x) + 0.5) + mean_all
+    """Scale each sample's distance from its mean by a random [0.5, 1.5); the mean of each image
+    stacked on channels."""
+    images = _images(x)
+    mean_all = images.mean(dim=(2, 3, 4), keepdim=True)
+    factor = _rand(x).unsqueeze(1)
+    return ((images - mean_all) * (factor + 0.5) + mean_all).reshape(x.shape)
 
 
 def augment_color(x: Tensor) -> Tensor:

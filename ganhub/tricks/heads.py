@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ganhub.config.schema import Section
 from ganhub.errors import ConfigError
@@ -65,6 +65,17 @@ class RotationHeadConfig(Section):
         "share * batch / 4 images, each at all four angles (1: as many as the batch; 4: "
         "every image four times)",
     )
+
+    @model_validator(mode="after")
+    def _weighs_something(self) -> RotationHeadConfig:
+        # both terms at 0: the head would be built and trained by nothing
+        if self.weight_d == 0 and self.weight_g == 0:
+            raise ValueError(
+                "trick.rotation_head.weight_d=0 and trick.rotation_head.weight_g=0 weigh both "
+                "rotation losses at 0, so the trick does nothing: give either a weight above 0 "
+                "or drop the trick"
+            )
+        return self
 
 
 class RotationHead(Trick):

@@ -173,7 +173,7 @@ class TTURConfig(Section):
     """Options of the `ttur` trick."""
 
     g_lr: float = Field(1e-4, gt=0, description="generator learning rate")
-    d_lr: float = Field(4e-4, gt=0, description="discriminator learning rate (Heusel et al.: 4x G)")
+    d_lr: float = Field(4e-4, gt=0, description="discriminator learning rate (SAGAN, BigGAN: 4x G)")
 
 
 class TTUR(Trick):
