@@ -86,6 +86,16 @@ BAD_INPUTS = [
         ConfigError,
         "unknown key 'trainer.stpes' (did you mean 'trainer.steps'?)",
     ),
+    (  # the second replaced the first without a word: it trained tiny on the ring
+        ["plugin=toy2d", "preset=grid", "preset=tiny"],
+        ConfigError,
+        "preset: grid, tiny: a run takes one preset; give one, and the keys you want of another",
+    ),
+    (  # it was "unknown toy2d preset '['grid', 'tiny']'"
+        ["plugin=toy2d", "preset=[grid,tiny]"],
+        ConfigError,
+        "preset: grid, tiny: a run takes one preset",
+    ),
     (  # 'model.' counted as alike: it suggested model.g_norm
         ["plugin=dcgan", "model.z_dm=3"],
         ConfigError,

@@ -353,8 +353,12 @@ def merge_sources(
 
     for f in files:  # `--config=~/x.yaml` reaches us unexpanded, as `config=~/x.yaml` does
         merge_file(expand_path_text(str(f)))
+    presets: list[Any] = []
     for item in items:
         path, value = parse_override(item)
+        if path == ["preset"]:
+            presets.append(value)
+            _refuse_presets(presets)
         if path == [CONFIG_KEY]:
             # a path is text: `config=01` names the file 01, not 1 (YAML would make it a number)
             name = value if isinstance(value, str) else item.partition("=")[2].strip()
@@ -365,6 +369,18 @@ def merge_sources(
             set_dotted(merged, path, value)
             trace_key(traced, merged, ".".join(path), value, None)  # typed: it names itself
     return merged
+
+
+def _refuse_presets(given: list[Any]) -> None:
+    """A run takes one preset: a second `preset=` replaced the first without a word (preset=grid
+    preset=tiny trained on the ring), and `preset=[grid,tiny]` was an unknown preset."""
+    many = len(given) > 1 or isinstance(given[0], list)
+    if many:
+        shown = ", ".join(one_line(v, 40) for v in (given if len(given) > 1 else given[0]))
+        raise ConfigError(
+            f"preset: {shown}: a run takes one preset; give one, and the keys you want of "
+            "another (ganhub config plugin=NAME preset=P prints the config it gives)"
+        )
 
 
 def dotted_items(raw: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
