@@ -165,13 +165,15 @@ class TrainedGAN:
         return as_label_tensor(spec, [index], n, self.system.device)
 
     def write_class(
-        self, directory: str | Path, label: int | str, n: int = 64, seed: int = 0,
+        self, directory: str | Path, label: int | str, n: int | None = None, seed: int = 0,
         suffix: str = "",
     ) -> Path:  # fmt: skip
         """Write a grid of `n` image samples of one class of a conditional run; its path
-        (`suffix` ends the file's stem, e.g. the sampling options it was made with)."""
+        (`suffix` ends the file's stem, e.g. the sampling options it was made with). `n`
+        defaults to the run's `sample.grid` where its domain has that key, else 64."""
         from ganhub.data.images import save_image_grid
 
+        n = self._grid_size() if n is None else check_count("n", n)
         labels = self.labels_for(label, n)
         spec = self.system.capabilities().labels
         assert spec is not None
@@ -181,6 +183,13 @@ class TrainedGAN:
         return save_image_grid(
             images, Path(directory) / f"sample_label{safe}_seed{seed}_n{n}{suffix}.png"
         )
+
+    def _grid_size(self) -> int:
+        """The images in one grid of this run: its config's `sample.grid` (a key of the
+        domain's sampling section, as stylegan's), else 64."""
+        section = self.config.model_dump().get("sample")
+        grid = section.get("grid") if isinstance(section, dict) else None
+        return grid if isinstance(grid, int) and not isinstance(grid, bool) and grid > 0 else 64
 
     def write_samples(
         self, directory: str | Path, stem: str = "samples", n: int | None = None, seed: int = 0

@@ -40,8 +40,9 @@ def _help_flag(text: str) -> Callable[[Any], Any]:
     "--config", "config_files", multiple=True, type=click.Path(), help="YAML file(s) merged first."
 )
 @_help_flag(
-    "Show this message and exit; with plugin=NAME, every key of that plugin with its value once "
-    "the keys given apply (a mistake in them is an error, as in ganhub config)."
+    "Show this message and exit; with plugin=NAME (or resume=RUN_DIR: its plugin), every key of "
+    "that plugin with its value once the keys given apply (a mistake in them is an error, as in "
+    "ganhub config)."
 )
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
@@ -75,10 +76,16 @@ def run(
 def _plugin_help(ctx: click.Context, items: list[str], files: tuple[str, ...]) -> str:
     from ganhub.config.overrides import merge_sources
     from ganhub.config.resolve import config_class, describe_keys
+    from ganhub.errors import one_line
     from ganhub.plugins import get_hub
 
     hub = get_hub()
-    plugin = merge_sources(items, files).get("plugin")
+    merged = merge_sources(items, files)
+    plugin, resumed = merged.get("plugin"), merged.get("resume")
+    if not plugin and resumed:  # `ganhub run resume=RUN --help`: the keys of the run's domain
+        from ganhub.config.resolve import resolve
+
+        plugin = resolve(items, files, training=False).plugin
     if not plugin:
         domains = ", ".join(hub.domains.names())
         return (
@@ -89,8 +96,9 @@ def _plugin_help(ctx: click.Context, items: list[str], files: tuple[str, ...]) -
     resolved = _resolved_defaults(items, files)
     rows = [(k, t, resolved.get(k, d), desc) for k, t, d, desc in rows]
     width = max(len(r[0]) for r in rows)
+    given = f"resume={resumed}" if resumed and "plugin" not in merged else f"plugin={plugin}"
     lines = [
-        f"ganhub run plugin={plugin} [key=value ...]",
+        f"ganhub run {one_line(given, 200)} [key=value ...]",
         "",
         textwrap.fill(domain.description, 100),
         "",
@@ -229,8 +237,11 @@ def list_cmd(kind: str) -> None:
     cls=KeyValueCommand, context_settings={**_OVERRIDES, "help_option_names": ["-h", "--help"]}
 )
 @click.argument("run_dir", type=RUN_DIR)
-@click.option("--n", "n", type=click.IntRange(min=1, max=MAX_WRITTEN_SAMPLES), default=64,
-              show_default=True, help="Samples to write.")  # fmt: skip
+@click.option("--n", "n", type=click.IntRange(min=1, max=MAX_WRITTEN_SAMPLES), default=None,
+              help="Samples to write  [default: the domain's usual count, as in "
+              "the run's own sample files: the run's sample.grid (stylegan), an 8 x 8 grid "
+              "(dcgan), 2,500 points (toy2d), 20 lines (textgan)...; with --label, the run's "
+              "sample.grid, else 64]")  # fmt: skip
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Sampling seed.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder  [default: RUN_DIR/samples; for an export whose samples "
@@ -243,20 +254,22 @@ def list_cmd(kind: str) -> None:
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
 def sample(
     run_dir: Path,
-    n: int,
+    n: int | None,
     seed: int,
     out: Path | None,
     device: str,
     label: str | None,
     overrides: tuple[str, ...],
 ) -> None:
-    """Write samples of a trained run: ganhub sample RUN_DIR [--n 64] [--seed 0] [--out DIR].
+    """Write samples of a trained run: ganhub sample RUN_DIR [--n N] [--seed 0] [--out DIR].
 
     \b
     Any domain: the domain's own artifact (a PNG grid, text, NIfTI...) from its latest
-    checkpoint (EMA weights when the run used ema); conditional runs write one row per class,
-    or, with --label, a grid of that class. key=value items change the run's config for
-    sampling, e.g. sample.psi=0.5 for stylegan.
+    checkpoint (EMA weights when the run used ema), as many samples as the run's own sample
+    files show unless --n says; conditional runs write one row per class, or, with --label,
+    only a grid of that class (stylegan's mixing grid and GIF of one class: ganhub stylegan
+    explore RUN_DIR --label L). key=value items change the run's config for sampling, e.g.
+    sample.psi=0.5 for stylegan.
     """
     from ganhub.api import load
     from ganhub.errors import UsageError, one_line
@@ -273,7 +286,7 @@ def sample(
                 f"{key.split('.')[0]} key; give sampling keys (sample.*, model.*, data.*, device)"
             )
     n, seed, label = old.get("n", n), old.get("seed", seed), old.get("label", label)
-    if n < 1:
+    if n is not None and n < 1:
         raise click.BadParameter(f"n={n}: must be a positive integer")
     out = old.get("out", out)
     model = load(run_dir, device=str(old.get("device", device)), overrides=items)
@@ -284,7 +297,9 @@ def sample(
     if label is not None:
         paths = [model.write_class(out, label, n=n, seed=seed, suffix=options)]
     else:
-        paths = model.write_samples(out, f"sample_seed{seed}_n{n}{options}", n=n, seed=seed)
+        # without --n the domain's usual count (the run's sample.grid...), named without it
+        count = "" if n is None else f"_n{n}"
+        paths = model.write_samples(out, f"sample_seed{seed}{count}{options}", n=n, seed=seed)
     if said:  # once they are written: an error first would make it two lines
         click.echo(said, err=True)
     click.echo("\n".join(str(p) for p in paths))
