@@ -10,6 +10,7 @@ models (`run`, `sample`...) may.
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import subprocess
 import sys
@@ -60,9 +61,17 @@ def loads_torch(args: list[str] | None) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Print the table; say whether `ganhub --help` is within its budget."""
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "runs", nargs="?", type=int, default=5, help="timed runs per command (default: 5)"
+    )
+    runs = parser.parse_args(argv).runs
+    if runs < 1:
+        parser.error(f"RUNS must be at least 1, got {runs}")
     print(f"{'command':<32} {'median s':>9} {'min':>6} {'max':>6}  torch")
     help_median = 0.0
     for name, args in COMMANDS.items():
