@@ -67,7 +67,9 @@ class FeatureMetric(ImageMetric):
             extractor = get_extractor(name, cfg, system)
             real = real_features(system, extractor, cfg.n_real)
             self.check_real_count(len(real["features"]), system)
-            out.update(self.score(extractor, features_of(extractor, images), real, seed))
+            fake = features_of(extractor, images)
+            fake = {**fake, "features": non_finite_as_nan(self.name, images, fake["features"])}
+            out.update(self.score(extractor, fake, real, seed))
             out["n_real"] = float(len(real["features"]))
         return out
 
@@ -213,6 +215,8 @@ class InceptionScore(ImageMetric):
     """Inception Score over 10 splits (needs class logits: Inception weights or a classifier)."""
 
     reads_features = True
+    # one sample is its own marginal: KL 0 and a score of 1 whatever the generator
+    min_samples = 2
 
     name = "inception_score"
     better: ClassVar[Directions] = {
@@ -249,10 +253,31 @@ class InceptionScore(ImageMetric):
         images = generate(system, n_samples, seed)
         out: dict[str, float] = {"n_samples": float(len(images))}
         for ex in extractors:
-            mean, std = inception_score(features_of(ex, images)["logits"], seed=seed)
+            logits = non_finite_as_nan(self.name, images, features_of(ex, images)["logits"])
+            mean, std = inception_score(logits, seed=seed)
             out[ex.key("inception_score")] = mean
             out[ex.key("inception_score_std")] = std
         return out
+
+
+def non_finite_as_nan(metric: str, images: Tensor, values: Tensor) -> Tensor:
+    """`values` (N, D) of the generated `images`, the rows of non-finite samples (NaN or inf
+    pixels, which 8-bit quantisation would turn into black, or features) all NaN, so that the
+    scores on them are NaN, with one warning naming how many: a k-NN ball, a subset or a
+    quantised image would leave them out or count them as ordinary samples."""
+    import torch
+
+    from ganhub.metrics import warn_once
+
+    # the images may sit on the GPU and their features on the CPU: compared where values are
+    bad = ~(images.flatten(1).isfinite().all(1).to(values.device) & values.isfinite().all(1))
+    if not bool(bad.any()):
+        return values
+    warn_once(
+        f"metric '{metric}': {int(bad.sum()):,} of {len(bad):,} generated samples are not "
+        "finite (NaN or inf pixels or features: a diverged generator), so its scores are NaN"
+    )
+    return torch.where(bad[:, None], torch.full_like(values, torch.nan), values)
 
 
 def no_logits(names: list[str]) -> UsageError:

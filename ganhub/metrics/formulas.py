@@ -12,6 +12,7 @@ set comes first, the real set second.
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -54,6 +55,8 @@ def gaussian_stats(features: Tensor) -> GaussianStats:
 def frechet_distance(a: GaussianStats, b: GaussianStats) -> float:
     """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)), by torch-fidelity's formula."""
     fid = require("torch_fidelity.metric_fid", "fid")
+    if not all(_finite(torch.from_numpy(s.mu), torch.from_numpy(s.sigma)) for s in (a, b)):
+        return math.nan  # the eigenvalues of non-finite statistics are undefined
     out = fid.fid_statistics_to_metric(
         {"mu": a.mu, "sigma": a.sigma}, {"mu": b.mu, "sigma": b.sigma}, verbose=False
     )
@@ -67,6 +70,8 @@ def kid(
 ) -> tuple[float, float]:
     """Kernel distance (cubic polynomial kernel, unbiased MMD^2): mean and std over subsets."""
     mod = require("torch_fidelity.metric_kid", "kid")
+    if not _finite(fake, real):
+        return math.nan, math.nan  # else a subset may miss the non-finite rows, or not
     size = min(subset_size, len(fake), len(real))
     out = mod.kid_features_to_metric(
         fake.detach().double().cpu(),
@@ -108,17 +113,38 @@ def inception_score(logits: Tensor, *, seed: int, splits: int = 10) -> tuple[flo
 
 
 def precision_recall(fake: Tensor, real: Tensor, k: int = 3) -> tuple[float, float]:
-    """Improved precision and recall (Kynkaanniemi et al. 2019) with k-NN balls, k=3."""
+    """Improved precision and recall (Kynkaanniemi et al. 2019) with k-NN balls, k=3.
+
+    torch-fidelity's function, on float64 features moved to the real mean: distances do not
+    change, but far from the origin the matrix-product distances cancel catastrophically (in
+    float32, features around 1e4 scored precision and recall 1 for any two sets).
+    """
     mod = require("torch_fidelity.metric_prc", "precision_recall")
+    fake, real = _centred(fake, real)
+    if not _finite(fake, real):
+        return math.nan, math.nan
     out = mod.prc_features_to_metric(
-        fake.detach().float().cpu(),
-        real.detach().float().cpu(),
+        fake,
+        real,
         prc_neighborhood=k,
-        prc_batch_size=10_000,
-        save_cpu_ram=False,
+        prc_batch_size=4096,  # 4,096 rows of distances at a time, not all (N, N) at once
+        save_cpu_ram=True,
         verbose=False,
     )
     return float(out[mod.KEY_METRIC_PRECISION]), float(out[mod.KEY_METRIC_RECALL])
+
+
+def _centred(fake: Tensor, real: Tensor) -> tuple[Tensor, Tensor]:
+    """Both feature sets in float64 on the CPU, less the real set's mean (distances unchanged)."""
+    real = real.detach().double().cpu()
+    mean = real.mean(0) if len(real) else 0.0
+    return fake.detach().double().cpu() - mean, real - mean
+
+
+def _finite(*features: Tensor) -> bool:
+    """Whether every feature value is finite (a NaN compares false: k-NN scores would be wrong
+    without a sign, so they are NaN instead)."""
+    return all(bool(f.isfinite().all()) for f in features)
 
 
 def density_coverage(fake: Tensor, real: Tensor, k: int = 5) -> tuple[float, float]:
@@ -127,7 +153,9 @@ def density_coverage(fake: Tensor, real: Tensor, k: int = 5) -> tuple[float, flo
     density = mean over fakes of (number of real balls containing it) / k;
     coverage = share of real samples whose ball contains at least one fake.
     """
-    real, fake = real.detach().double().cpu(), fake.detach().double().cpu()
+    fake, real = _centred(fake, real)  # distances unchanged, and exact far from the origin
+    if not _finite(fake, real):
+        return math.nan, math.nan
     radii = torch.cdist(real, real).kthvalue(k + 1, dim=1).values  # k-th neighbour, not itself
     dist = torch.cdist(real, fake)  # (real, fake)
     density = (dist < radii[:, None]).sum(0).double().mean() / k
