@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -69,12 +70,49 @@ def feature_network_named(key: str, metrics: Sequence[Metric], system: GANSystem
 
 
 def restored_best(
-    directory: Path, step: int, key: str | None, warn: Callable[[str], None]
+    directory: Path,
+    step: int,
+    key: str | None,
+    warn: Callable[[str], None],
+    better: Better | None = None,
 ) -> checkpoint.Best | None:
     """The best-checkpoint record of the run being resumed (at `step`), if it still holds (it
-    is untrusted: a damaged or stale record is reported and set aside, never followed). A
-    folder in its place cannot be replaced by the next record: a run that keeps the best is
-    refused before training, not failed after it."""
+    is untrusted: a damaged or stale record is reported and set aside, never followed), or the
+    checkpoint at `step` when its logged evaluation beats that record (`better`: which way `key`
+    improves, for a run with no record yet). A folder in its place cannot be replaced by the
+    next record: a run that keeps the best is refused before training, not failed after it."""
+    best = _record(directory, step, key, warn)
+    if key is None or (best is not None and best.metric != key):
+        return best
+    way = best.better if best is not None else better
+    value = _logged_value(directory.parent, step, key)
+    if value is None or way not in ("lower", "higher") or (best is not None and best.step == step):
+        return best
+    if best is None or best.beaten_by(value):
+        # a run stopped between writing the best checkpoint and its record (kill -9): the
+        # evaluation at `step` is not run again, so the record it would have written is written
+        best = checkpoint.Best(key, step, value, str(way))
+        checkpoint.write_best(directory, best)
+    return best
+
+
+def _logged_value(run_dir: Path, step: int, key: str) -> float | None:
+    """The finite value of `eval/key` that metrics.jsonl logged last at `step`, or None."""
+    from ganhub.metrics.rundata import read_metrics
+
+    for record in reversed(read_metrics(run_dir)):
+        if record.get("step") != step:
+            continue
+        value = record.get(f"eval/{key}")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value) if math.isfinite(value) else None
+    return None
+
+
+def _record(
+    directory: Path, step: int, key: str | None, warn: Callable[[str], None]
+) -> checkpoint.Best | None:
+    """best.json as `restored_best` trusts it (see there), or None."""
     path = directory / checkpoint.BEST
     if key is not None and path.is_dir():  # links and FIFOs are refused before (runfiles)
         raise UsageError(

@@ -30,6 +30,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from ganhub.engine.checkpoint_fit import load_fitting as load_fitting  # weights into a model
+from ganhub.engine.checkpoint_fit import mismatch as mismatch
 from ganhub.engine.checkpoint_state import DamagedState, read_state
 from ganhub.engine.checkpoint_state import unflatten as unflatten  # the inverse of flatten
 from ganhub.errors import UsageError, writing
@@ -126,6 +128,7 @@ def save(
             (tmp / tensor_file).chmod(mode)
         for f in tmp.iterdir():
             _fsync(f)
+        _fsync_dir(tmp)  # its entries: the files must be there when the folder is
         aside = directory / f".{name}.replaced"
         if final.exists():  # the same step again (a finished run resumed, a signal after a save)
             try:
@@ -138,6 +141,7 @@ def save(
                 write_text_atomic(directory / LATEST, name)
                 return final
         os.replace(tmp, final)
+        _fsync_dir(directory)  # the rename is on disk before older checkpoints are pruned
     except BaseException:  # a full disk, Ctrl-C: no half-written folder left behind
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -252,81 +256,6 @@ def nonfinite(tensors: dict[str, Tensor]) -> list[str]:
     ]
 
 
-def mismatch(
-    saved: dict[str, Tensor], expected: dict[str, Tensor], resized: set[str] | None = None
-) -> str:
-    """What differs between a checkpoint's weights and a model's ('' when they fit);
-    `resized`: the tensors whose shape torch refused (a module may take others at any size,
-    as textgan's tokenizer buffer does)."""
-    missing = sorted(set(expected) - set(saved))
-    extra = sorted(set(saved) - set(expected))
-    shapes = [
-        f"{k} is {tuple(saved[k].shape)} in the checkpoint, {tuple(expected[k].shape)} in the model"
-        for k in expected
-        if k in saved and saved[k].shape != expected[k].shape and (resized is None or k in resized)
-    ]
-    # a float weight read from int, bool or complex values would be silently cast (complex
-    # NaNs even pass the finiteness check); float32 <-> float16/bfloat16 is a precision choice
-    kinds = _kind_differences(saved, expected)
-    parts = []
-    if missing:
-        parts.append(
-            f"the model has {len(missing)} tensor(s) the checkpoint lacks ({_few(missing)})"
-        )
-    if extra:
-        parts.append(f"the checkpoint has {len(extra)} the model lacks ({_few(extra)})")
-    if shapes:
-        parts.append(f"{len(shapes)} differ in shape ({shapes[0]})")
-    if kinds:
-        parts.append(f"{len(kinds)} differ in kind of number ({kinds[0]})")
-    return "; ".join(parts)
-
-
-def load_fitting(
-    module: torch.nn.Module, state: dict[str, Tensor], device: Any = None, *, partial: bool = False
-) -> str:
-    """Load `state` into `module` when every name, shape and kind of number fits (`partial`:
-    the names `state` has, for init_from); else return what differs in one line ('' when
-    loaded; the caller discards a module that did not load)."""
-    expected = module.state_dict()
-    if partial:
-        expected = {k: v for k, v in expected.items() if k in state}
-    kinds = _kind_differences(state, expected)
-    if kinds:  # load_state_dict would cast them
-        return f"{len(kinds)} differ in kind of number ({kinds[0]})"
-    try:  # shapes are torch's to judge: a module may resize a buffer as it loads
-        module.load_state_dict(
-            {k: v.to(device) if device is not None else v for k, v in state.items()},
-            strict=not partial,
-        )
-    except RuntimeError as exc:  # torch's 40-line list: what differs, in one line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        resized = set(re.findall(r"size mismatch for ([^:\s]+):", str(exc))) or None
-        return mismatch(state, expected, resized) or first
-    return ""
-
-
-def _kind_differences(saved: dict[str, Tensor], expected: dict[str, Tensor]) -> list[str]:
-    return [
-        f"{k} is {str(saved[k].dtype).removeprefix('torch.')} in the checkpoint, "
-        f"{str(expected[k].dtype).removeprefix('torch.')} in the model"
-        for k in expected
-        if k in saved and _kind(saved[k]) != _kind(expected[k])
-    ]
-
-
-def _kind(tensor: Tensor) -> str:
-    if tensor.is_floating_point():
-        return "float"
-    if tensor.is_complex():
-        return "complex"
-    return "bool" if tensor.dtype == torch.bool else "integer"
-
-
-def _few(names: list[str], n: int = 3) -> str:
-    return ", ".join(names[:n]) + (", ..." if len(names) > n else "")
-
-
 def write_text_atomic(path: Path, text: str) -> None:
     """Write `text` to `path` whole or not at all: a hidden temporary file, synced, renamed."""
     tmp = path.with_name(f".{path.name}.tmp")
@@ -336,6 +265,7 @@ def write_text_atomic(path: Path, text: str) -> None:
             fh.write(text)
         _fsync(tmp)
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except BaseException:  # a full disk, Ctrl-C: no temporary file left behind
         tmp.unlink(missing_ok=True)
         raise
@@ -368,6 +298,21 @@ def restore_texts(directory: Path, texts: dict[str, str | None]) -> None:
 def _fsync(path: Path) -> None:
     with path.open("rb") as fh:
         os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    """Flush a folder's entries (a rename into it) to disk; a no-op where folders cannot be
+    opened (Windows) or synced (some network file systems)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _prune(directory: Path, keep: int, protect: Collection[str]) -> None:

@@ -479,8 +479,9 @@ class Run:
         if self.dist.is_main:
             key = self.config.trainer.keep_best
             self.best = restored_best(
-                self.run_dir / "checkpoints", self.step, key, self.console.warn
-            )
+                self.run_dir / "checkpoints", self.step, key, self.console.warn,
+                better=self.best_direction,
+            )  # fmt: skip
 
     def close(self) -> None:
         """Close loggers, release the run directory, leave the process group."""

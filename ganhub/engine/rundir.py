@@ -109,8 +109,24 @@ class RunDirectory:
         wrote anything (`touched` false: a config that does not fit) leaves the directory as
         it found it. `peer` is (rank, error line) of another rank of a torchrun job whose own
         error stopped this one: failed.json records that rank and its error; `steps`, the
-        trainer.steps the session trained towards, is recorded too."""
-        self.lock.release()
+        trainer.steps the session trained towards, is recorded too. The lock is let go last:
+        a resume that takes the run over the moment it is free must not find the failure
+        marker written after it cleared it."""
+        try:
+            self._leave(error, step, resumable, touched, peer, steps)
+        finally:
+            self.lock.release()
+
+    def _leave(
+        self,
+        error: BaseException,
+        step: int,
+        resumable: bool,
+        touched: bool,
+        peer: tuple[int, str] | None,
+        steps: int | None,
+    ) -> None:
+        """`fail`'s work, the lock held."""
         clear_rank_failures(self.path)
         if self.created and not resumable:
             shutil.rmtree(self.path, ignore_errors=True)
@@ -122,8 +138,7 @@ class RunDirectory:
             return
         if not self.created and not touched:
             if self.previous_failure is not None:
-                with contextlib.suppress(OSError):
-                    (self.path / FAILED_FILE).write_text(self.previous_failure, encoding="utf-8")
+                self._write_marker(self.previous_failure)
             return
         kind = type(error).__name__
         lines = str(error).splitlines()
@@ -137,9 +152,15 @@ class RunDirectory:
             record |= {"rank": peer[0], "error": f"rank {peer[0]}: {peer[1]}"}
         if steps is not None:
             record["steps"] = steps
+        self._write_marker(json.dumps(record))
+
+    def _write_marker(self, text: str) -> None:
+        """Write failed.json whole or not at all (never through a link planted there)."""
         tmp = self.path / f".{FAILED_FILE}.tmp"
         try:
-            tmp.write_text(json.dumps(record))
+            tmp.unlink(missing_ok=True)
+            with tmp.open("x", encoding="utf-8") as fh:
+                fh.write(text)
             tmp.replace(self.path / FAILED_FILE)
         except OSError:  # the directory itself may be what failed (disk full, removed)
             with contextlib.suppress(OSError):
