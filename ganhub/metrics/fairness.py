@@ -13,6 +13,13 @@ classifier, against a target (uniform, or the data's proportions: `eval.fairness
 * `fairness_l2_rejection`: the discrepancy after rejection sampling toward the target, which needs
   no retraining (a sample of value a is kept with probability target[a] / (M p̂[a])).
 
+When no sample is read as any value (every one "other": blobs, or a digit the attribute does
+not cover), p̂ is 0/0. Choi et al.'s discrepancy compares a distribution over the attribute's
+values, which their classifier always gives; here such samples get the discrepancies of "other"
+as one more value the target gives no share (‖e_other − (target, 0)‖₂ = √(1 + ‖target‖²), L1 2):
+a defined score, worse than any generator of the values (a one-value one included), with one
+warning saying why.
+
 Everything here runs on the CPU after sampling; nothing runs during training. torch is
 imported inside the functions, so registering the metric loads none.
 """
@@ -21,7 +28,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from ganhub.metrics import Directions, Metric
+from ganhub.metrics import Directions, Metric, warn_once
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -68,10 +75,15 @@ def distribution(shares: Tensor) -> Tensor:
 
 def discrepancies(p: Tensor, target: Tensor) -> dict[str, float]:
     """fairness_l2, fairness_l1 and fairness_kl = KL(p ‖ target) (both smoothed by a small
-    epsilon); NaN when `p` is all zeros (no sample was read as any value: no distribution)."""
+    epsilon). When `p` is all zeros (no sample was read as any value: no distribution), those
+    of "other" as one more value the target gives no share: worse than any distribution over
+    the values (L2 √(1 + ‖target‖²), L1 2), never NaN."""
+    import torch
+
     if not float(p.sum()) > 0:
-        nan = float("nan")
-        return {"fairness_l2": nan, "fairness_l1": nan, "fairness_kl": nan}
+        other = torch.zeros(len(p) + 1, dtype=torch.float64)
+        other[-1] = 1.0
+        return discrepancies(other, torch.cat([target.double(), other[:1] * 0]))
     diff = p - target
     k = len(p)
     ps = (p + KL_EPSILON) / (1 + k * KL_EPSILON)
@@ -215,12 +227,19 @@ class Fairness(Metric):
         out["fairness_other"] = float(shares[-1])
         confusion = attribute_confusion(attribute, images.shape[-1], images.shape[1])
         corrected = correct_proportions(shares, confusion)
-        # every sample "other": no distribution to correct either (NaN, as fairness_l2; the
-        # projection onto the simplex would score it as a generator of one value)
+        # every sample "other": no distribution to correct either (fairness_l2's worst value;
+        # the projection onto the simplex would score it as a generator of one value)
         empty = not float(p.sum()) > 0
         out["fairness_l2_corrected"] = (
-            float("nan") if empty else float((corrected - target).norm(2))
+            out["fairness_l2"] if empty else float((corrected - target).norm(2))
         )
+        if empty:
+            warn_once(
+                f"metric 'fairness': no sample was read as any value of the attribute "
+                f"'{attribute.name}' (fairness_other 1.0), so there is no distribution to "
+                f"compare: fairness_l2 {out['fairness_l2']:.4f} and the others are their worst "
+                "value, that of samples all of one more value the target gives no share"
+            )
         out["fairness_accuracy"] = balanced_accuracy(confusion)
         n_kept = min(n_samples, REJECTION_SAMPLES)
         kept, rate = rejection_sample(system, attribute, target, n_kept, seed + 1)

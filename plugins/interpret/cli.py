@@ -39,7 +39,7 @@ def interpret() -> None:
 @click.option("--seed", type=SEED, default=0, show_default=True, help="seed of the sampled codes")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
 @click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")
-@click.option("--out", type=click.Path(), help="HTML path, its PNGs beside it; a folder "
+@click.option("--out", type=click.Path(), help="HTML path, its PNGs in PAGE_files/ beside it; a folder "
               "(one that exists, or a path ending in /) takes directions-METHOD.html "
               "(default: RUN_DIR/interpret/directions-METHOD.html)")  # fmt: skip
 def directions_command(
@@ -77,7 +77,7 @@ def directions_command(
               help="samples shown (each with its maps)")  # fmt: skip
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
 @click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")
-@click.option("--out", type=click.Path(), help="HTML path, its PNGs beside it; a folder "
+@click.option("--out", type=click.Path(), help="HTML path, its PNGs in PAGE_files/ beside it; a folder "
               "(one that exists, or a path ending in /) takes features.html "
               "(default: RUN_DIR/interpret/features.html)")  # fmt: skip
 def features_command(

@@ -1,9 +1,11 @@
 """The interpret pages: one Jinja2 environment (autoescaped), PNG figures embedded as data URIs.
 
 Pages are written into RUN_DIR/interpret/ (PNG files beside the page, each also embedded, so
-the page travels alone), in the style of `ganhub report`. The run directory is untrusted: the
-output folder must not be a link, and every write is atomic (`ganhub.metrics.store`). A page
-and its PNGs are made in a hidden staging folder beside them and moved into place once all are
+the page travels alone), in the style of `ganhub report`; a page written elsewhere (`--out
+PAGE.html`) keeps its PNGs in the folder PAGE_files/ beside it, as a browser saves a page, so
+it never replaces files of the user's beside it. The run directory is untrusted: the output
+folder must not be a link, and every write is atomic (`ganhub.metrics.store`). A page and its
+PNGs are made in a hidden staging folder beside them and moved into place once all are
 written, so an interrupted or failed command leaves no PNGs without their page.
 """
 
@@ -44,13 +46,42 @@ def environment() -> Environment:
     return html_environment("ganhub_interpret")
 
 
-def output_dir(run_dir: Path) -> Path:
-    """RUN_DIR/interpret, created; refused when it is a link or a file (a planted path)."""
+def output_dir(run_dir: Path, create: bool = True) -> Path:
+    """RUN_DIR/interpret, created unless `create` is False (a command that may still refuse
+    checks it first and makes it only to write); refused when it is a link or a file (a
+    planted path)."""
     folder = run_dir / "interpret"
     if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
         raise UsageError(f"{shown_path(folder)}: a link or a file, not a folder; remove it first")
-    folder.mkdir(exist_ok=True)
+    if create:
+        folder.mkdir(exist_ok=True)
     return folder
+
+
+def figures_folder(page: Path) -> Path:
+    """Where a page written elsewhere (`--out PAGE.html`) keeps its PNGs: PAGE_files/ beside
+    it. Refused in one line when that path is a link or a file, or a folder that is not the
+    figures of a page ganhub wrote there (a folder of the user's is never written into)."""
+    folder = page.parent / f"{page.stem}_files"
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise UsageError(f"{shown_path(folder)}: a link or a file, not the folder of the page's "
+                         "figures; remove it, or give --out another name")  # fmt: skip
+    if folder.is_dir() and not _written_page(page):
+        raise UsageError(
+            f"{shown_path(folder)} exists and holds no figures of a page ganhub wrote at "
+            f"{shown_path(page)}; give --out another name, or remove the folder"
+        )
+    return folder
+
+
+def _written_page(path: Path) -> bool:
+    """Whether `path` is a page a viewing command wrote (its title starts with "ganhub")."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(512)
+    except OSError:
+        return False
+    return head.startswith(b"<!doctype html>") and b"<title>ganhub " in head
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,45 +93,63 @@ class Staged:
     page: Path
     stem: str
     destination: Path
-
-    @property
-    def folder(self) -> Path:
-        return self.page.parent
+    folder: Path  # write the PNGs here
 
 
 @contextlib.contextmanager
 def staged_page(run_dir: Path, out: Path | None, stem: str) -> Iterator[Staged]:
     """Make a page and its PNGs in a hidden folder beside their destination, then move them
     into place (over an older page's files of the same names), the page last; on any failure,
-    Ctrl-C or SIGTERM the staging folder is removed and the destination left as it was.
+    Ctrl-C or SIGTERM the staging folder, and any folder made for it, is removed and the
+    destination left as it was.
 
     The default page is RUN_DIR/interpret/STEM.html with STEM-*.png beside it; a page written
-    elsewhere (`out`) takes its PNGs with it as OUT_STEM-*.png."""
+    elsewhere (`out`) keeps its PNGs in OUT_STEM_files/ beside it (`figures_folder`), which
+    replaces that folder of an earlier page whole."""
+    default = run_dir / "interpret" / f"{stem}.html"
+    if out is not None and os.path.abspath(out) == os.path.abspath(default):
+        out = None  # --out naming the default page: the default layout, PNGs beside it
     if out is None:
-        page = output_dir(run_dir) / f"{stem}.html"  # a planted link is refused now
+        page = output_dir(run_dir, create=False) / f"{stem}.html"  # a planted link: refused
+        figures = None
     else:
         page, stem = out, out.stem
+        figures = figures_folder(out).name  # a folder of the user's: refused now
+    made = store.new_folders(page.parent)
     with terminate_unwinds():  # SIGTERM unwinds like Ctrl-C: the staging folder is removed
         scratch = scratch_beside(page, shown_path(page))
         try:
-            yield Staged(scratch / page.name, stem, page)
-            _move_into_place(scratch, page)
+            folder = scratch if figures is None else scratch / figures
+            folder.mkdir(exist_ok=True)
+            yield Staged(scratch / page.name, stem, page, folder)
+            _move_into_place(scratch, page, figures)
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            store.remove_empty(made)  # the folders made for the page, where still empty
+            raise
         finally:
             shutil.rmtree(scratch, ignore_errors=True)  # gone already once moved into place
 
 
-def _move_into_place(scratch: Path, page: Path) -> None:
+def _move_into_place(scratch: Path, page: Path, figures: str | None) -> None:
     """Rename the finished files from `scratch` beside `page`, the page last, with Ctrl-C and
-    SIGTERM held until all have moved (a page never lands without its PNGs)."""
+    SIGTERM held until all have moved (a page never lands without its PNGs). A figures folder
+    (`figures`) replaces an earlier one whole: its stale PNGs leave with it."""
     names = [*sorted(p.name for p in scratch.iterdir() if p.name != page.name), page.name]
+    earlier = scratch / ".earlier"
+    name = figures or page.name
     with _signals_held():
         try:
+            if figures is not None and (page.parent / figures).is_dir():
+                os.replace(page.parent / figures, earlier)
             for name in names:
                 os.replace(scratch / name, page.parent / name)
         except OSError as exc:
+            if earlier.is_dir() and not (page.parent / str(figures)).exists():
+                os.replace(earlier, page.parent / str(figures))  # the earlier page's
             where = shown_path(page.parent / name)
             raise UsageError(f"cannot write {where}: {exc.strerror or exc}") from None
-        scratch.rmdir()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @contextlib.contextmanager

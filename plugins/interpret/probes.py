@@ -250,7 +250,7 @@ def probe_run(
     from ganhub.metrics import store
 
     space = latent_space_of(trained, run_dir)
-    folder = output_dir(run_dir)  # a planted link is refused before any work
+    output_dir(run_dir, create=False)  # a planted link is refused before any work
     trained.system.eval()
     known = known_factors(trained.system, n=FACTOR_REFERENCE, seed=seed)
     if known is None:
@@ -260,4 +260,6 @@ def probe_run(
             "no factor estimator; train on data=shapes or digits"
         )
     table = probe_layers(space, known, n_samples, seed)
+    # the folder is made only now: a refusal above leaves no empty RUN_DIR/interpret/ behind
+    folder = output_dir(run_dir)
     return table, store.write_json(folder / "probes.json", table.as_dict())

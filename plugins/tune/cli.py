@@ -111,8 +111,10 @@ def parse_options(items: list[str]) -> Any:
         kind = OPTIONS[key][0]
         if kind is list:
             value = value if isinstance(value, list) else [value]
-            if not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"{key}={value}: give a name or [name,name]")
+            if not value or not all(isinstance(v, str) and v for v in value):
+                # `objective=[]` would fall back to the default silently
+                raise ConfigError(f"{key}={item.split('=', 1)[1]}: give a name or [name,name], "
+                                  f"or leave {key}= out for the default")  # fmt: skip
         elif kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         elif kind is str and value is not None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ganhub_tune import oneshot
@@ -78,15 +80,21 @@ def run_study(study: Study, hub: Hub | None = None, echo: Callable[[str], None] 
     reporter = Reporter()
     failures: list[tuple[int, GanhubError]] = []
     streak = _FailureStreak(study.options.trials)
+    between = _BetweenTrials(ostudy)
     hub.pm.register(reporter, name=f"ganhub_tune.reporter.{id(reporter)}")
     try:
-        ostudy.optimize(
-            _objective(study, hub, reporter, echo, failures),
-            n_trials=None,
-            timeout=study.options.timeout,
-            callbacks=[MaxTrialsCallback(study.options.trials, states=finished_states), streak],
-            catch=(ConfigError, TrainingError),
-        )
+        with between.installed():
+            ostudy.optimize(
+                _objective(study, hub, reporter, echo, failures, between),
+                n_trials=None,
+                timeout=study.options.timeout,
+                callbacks=[MaxTrialsCallback(study.options.trials, states=finished_states), streak],
+                catch=(ConfigError, TrainingError),
+            )
+        if between.signum is not None:  # Ctrl-C after a trial ended, before the next began
+            echo(f"ganhub tune: stopped by signal {between.signum} between trials; the study "
+                 "stops (run the same command to continue it)")  # fmt: skip
+            raise _Stopped(between.signum)
     except _Fatal as fatal:
         raise _removed_if_fresh(study, fatal.args[0], fresh) from None
     except _Stopped as stopped:  # the conventional status of a process stopped by a signal
@@ -117,6 +125,42 @@ def _removed_if_fresh(study: Study, error: GanhubError, fresh: bool) -> GanhubEr
     )
 
 
+class _BetweenTrials:
+    """SIGINT while no trial's run is being built or trained (Optuna storing a result, asking
+    its sampler, a trial choosing its values) would raise KeyboardInterrupt inside Optuna: the
+    trial it met would be failed, or none recorded, and the command would end as aborted. Here
+    it is remembered instead: the study stops before the next trial trains (a trial that has
+    begun is interrupted and enqueued again, as one a Ctrl-C stops in its run), and running
+    the command again continues it. While a run is built (`training`), SIGINT raises
+    KeyboardInterrupt as before; once it trains, the run's own handler stops it after a
+    checkpoint; a second Ctrl-C always raises at once."""
+
+    def __init__(self, ostudy: Any) -> None:
+        self.ostudy = ostudy
+        self.signum: int | None = None
+        self.training = False
+
+    def handle(self, signum: int, frame: Any) -> None:
+        """The SIGINT handler while the study optimises."""
+        if self.training or self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+        with contextlib.suppress(RuntimeError):  # not inside optimize yet, or any more
+            self.ostudy.stop()  # no further trial is asked for
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """SIGINT handled by `handle` inside (in the main thread; elsewhere unchanged)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, self.handle)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
 class _FailureStreak:
     """Optuna callback: stop the study after `limit` failed trials in a row (each failure
     would otherwise be followed by another trial for ever, none of them counting)."""
@@ -141,6 +185,7 @@ def _objective(
     reporter: Reporter,
     echo: Callable[[str], None],
     failures: list[tuple[int, GanhubError]],
+    between: _BetweenTrials,
 ) -> Callable[[Any], Any]:
     import optuna
 
@@ -162,11 +207,15 @@ def _objective(
             raw = {"resume": str(run_dir)}
         if first:
             trial.set_user_attr("run_dir", str(run_dir))
+        if between.signum is not None:  # Ctrl-C came after the last run: train no other
+            raise KeyboardInterrupt
         reporter.start(trial if first else None, study.objectives[0] if single else None)
+        between.training = True  # Ctrl-C now unwinds the run being built (or its own handler)
         try:
             config = resolve(raw, hub=hub)  # a bad combination fails this trial, not the study
             summary = train(config, hub=hub)
         finally:
+            between.training = False
             pruned_at, rates = reporter.pruned_at, reporter.rates
             reporter.start(None, None)
         if first:
@@ -185,11 +234,11 @@ def _objective(
 
     def objective(trial: optuna.Trial) -> Any:
         chosen: dict[str, Any] = {}
-        for param in study.space.params:
-            if param.is_active(chosen):
-                chosen[param.key] = suggest(trial, param)
         per_seed: list[list[float]] = []
         try:
+            for param in study.space.params:
+                if param.is_active(chosen):
+                    chosen[param.key] = suggest(trial, param)
             for seed in run_seeds(study):
                 values, pruned_at = train_seed(trial, chosen, seed, first=not per_seed)
                 per_seed.append(values)
@@ -199,9 +248,10 @@ def _objective(
             echo(f"trial {trial.number}: failed: {exc}  {_params_text(chosen)}")
             failures.append((trial.number, exc))
             raise
-        except KeyboardInterrupt:  # Ctrl-C before the run's own handler (while it builds) or
-            # a second Ctrl-C: the trial is interrupted, not failed, and runs again on resume
-            raise _interrupt(trial, signal.SIGINT, None, echo) from None
+        except KeyboardInterrupt:  # Ctrl-C before the run's own handler (while it builds, or
+            # before the trial's first run), or a second Ctrl-C: the trial is interrupted, not
+            # failed, and runs again on resume
+            raise _interrupt(trial, between.signum or signal.SIGINT, None, echo) from None
         values = [sum(column) / len(column) for column in zip(*per_seed, strict=True)]
         if len(per_seed) > 1:
             by_objective = {name: [row[i] for row in per_seed]

@@ -13,7 +13,9 @@ params:
 ```
 
 `when` makes a key conditional: it is sampled only when every named earlier parameter took
-one of the listed values. `also` ties keys to a param: each trial sets them to its value.
+one of the listed values. A search file's `when` may name a param of the built-in space it is
+merged over, or a key fixed on the command line (decided before the study starts); any other
+key is refused when the study starts (`Space.check_order`). `also` ties keys to a param: each trial sets them to its value.
 Categorical choices may be lists or maps (`tricks: [[], [ema]]`); Optuna stores them as their
 YAML text. Nothing here imports Optuna.
 """
@@ -111,8 +113,12 @@ class Space:
             direction=other.direction or self.direction,
         )
 
-    def check_order(self, where: str) -> None:
-        """Conditions must name parameters sampled before them; no key is set by two params."""
+    def check_order(self, where: str, partial: bool = False) -> None:
+        """Conditions must name parameters sampled before them; no key is set by two params.
+
+        `partial`: this is a search file, to be merged over a built-in space, so a condition
+        on a key none of its own params search is left for the merged space to check (it may
+        name a built-in param, or a key the command line fixes)."""
         setters: dict[str, str] = {}
         for p in self.params:
             for key in p.keys:
@@ -120,15 +126,27 @@ class Space:
                     raise ConfigError(f"{where}: '{key}' is set by param '{setters[key]}' and "
                                       f"by param '{p.key}'; search or tie it once")  # fmt: skip
                 setters[key] = p.key
-        seen: set[str] = set()
+        names = [p.key for p in self.params]
+        seen: list[str] = []
         for p in self.params:
             for key in p.when:
-                if key not in seen:
+                if key in seen or (partial and key not in names):
+                    continue
+                if key in names:  # searched, but after it (or in a cycle of conditions)
                     raise ConfigError(
                         f"{where}: param '{p.key}' has when: {{{key}: ...}} but '{key}' is not "
                         f"a param listed before it{did_you_mean(key, seen)}"
                     )
-            seen.add(p.key)
+                tied = ""
+                if key in setters:
+                    tied = f" ('{key}' is tied to param '{setters[key]}': name that param)"
+                raise ConfigError(
+                    f"{p.origin}: param '{p.key}': when: names '{key}', which this study does "
+                    f"not search{tied}{did_you_mean(key, names) if not tied else ''}; when: "
+                    f"takes a param of the search space ({', '.join(seen) or 'none before it'}) "
+                    f"or a key fixed on the command line ({key}=VALUE)"
+                )
+            seen.append(p.key)
 
 
 def grid_points(params: list[Param]) -> list[dict[str, Any]]:
@@ -217,11 +235,13 @@ def load_space(path: str | Path) -> Space:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"search={p}: not valid YAML{line}") from None
-    return parse_space(data, str(p))
+    return parse_space(data, str(p), partial=True)
 
 
-def parse_space(data: Any, where: str = "search space") -> Space:
-    """Check a search-space mapping (see the module docstring) and return a `Space`."""
+def parse_space(data: Any, where: str = "search space", partial: bool = False) -> Space:
+    """Check a search-space mapping (see the module docstring) and return a `Space`;
+    `partial`: a search file, merged over a built-in space (see `Space.check_order`), whose
+    `params` must search something."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: must be a mapping with 'params' (and optionally "
                           f"{', '.join(sorted(_TOP_KEYS - {'params'}))})")  # fmt: skip
@@ -231,7 +251,16 @@ def parse_space(data: Any, where: str = "search space") -> Space:
                 f"{where}: unknown top-level key '{key}'{did_you_mean(key, _TOP_KEYS)}; "
                 f"valid: {', '.join(sorted(_TOP_KEYS))}"
             )
-    raw_params = data.get("params") or {}
+    raw_params = data.get("params")
+    if partial and "params" in data and raw_params in (None, {}):
+        # merged over the built-in space it would change nothing: the study the user meant
+        # (their own params) is not the one that would run
+        raise ConfigError(
+            f"{where}: 'params' is empty; give the keys to search (params: {{optim.G.lr: "
+            "{type: float, low: 1.0e-4, high: 1.0e-2, log: true}}), or leave 'params' out "
+            "to search the built-in space with this file's other settings"
+        )
+    raw_params = raw_params or {}
     if not isinstance(raw_params, dict):
         raise ConfigError(f"{where}: 'params' must map config keys to distributions")
     base = data.get("base") or {}
@@ -246,7 +275,7 @@ def parse_space(data: Any, where: str = "search space") -> Space:
     for d in space.direction:
         if d not in ("minimize", "maximize"):
             raise ConfigError(f"{where}: direction '{d}' must be minimize or maximize")
-    space.check_order(where)
+    space.check_order(where, partial)
     return space
 
 

@@ -101,7 +101,8 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
     searched = load_space(options.search) if options.search is not None else None
     if searched is not None:
         space = space.merged(searched)
-    space.params = _reachable(_without_fixed(space.params, options.overrides))
+    searched_in = str(options.search) if searched is not None else None
+    space.params = _reachable(_without_fixed(space.params, options.overrides), searched_in)
     space.check_order(f"search space of {options.plugin}")
     if not space.params:
         raise ConfigError(f"the search space of {options.plugin} has no params; give search=FILE")
@@ -112,6 +113,10 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
     if options.sampler == "oneshot":
         _check_supernet_space(options, space.params, spanned, arch)
     objectives = options.objective or space.objective
+    twice = next((o for i, o in enumerate(objectives) if o in objectives[:i]), None)
+    if twice is not None:  # two objectives of one value: a Pareto front of a line
+        raise ConfigError(f"objective={encode(objectives)} names '{twice}' twice; give each "
+                          "objective once")  # fmt: skip
     if not objectives:
         raise ConfigError(f"no objective for plugin={options.plugin}: add objective=METRIC "
                           f"(a metric the run reports, e.g. fid, or step_time)")  # fmt: skip
@@ -184,11 +189,12 @@ def _without_fixed(params: list[Param], overrides: list[str]) -> list[Param]:
     return kept
 
 
-def _reachable(params: list[Param]) -> list[Param]:
+def _reachable(params: list[Param], searched_in: str | None = None) -> list[Param]:
     """Conditions written against another space's choices: a built-in param conditioned on
     `tricks` that a search file replaced keeps only the values that are still choices, and
-    leaves the space when none is (it could never be sampled). Within one space a `when`
-    value that is no choice is a mistake `_check_choices` reports."""
+    leaves the space when none is (it could never be sampled). Within one space, and for a
+    search file's (`searched_in`) condition on a built-in param, a `when` value that is no
+    choice is a mistake `check_choices` reports."""
     removed: set[str] = set()
     while True:
         by_key = {p.key: p for p in params}
@@ -197,7 +203,11 @@ def _reachable(params: list[Param]) -> list[Param]:
             when: dict[str, tuple[Any, ...]] = {}
             for key, allowed in p.when.items():
                 other = by_key.get(key)
-                if other is not None and other.type == "categorical" and other.origin != p.origin:
+                if (
+                    other is not None
+                    and other.type == "categorical"
+                    and p.origin not in (other.origin, searched_in)
+                ):
                     valid = {encode(c) for c in other.choices}
                     allowed = tuple(v for v in allowed if encode(v) in valid)
                     if not allowed:

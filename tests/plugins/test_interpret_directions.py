@@ -324,6 +324,6 @@ def test_a_page_written_elsewhere_takes_its_figures_with_it(
         extra = ["--samples", "16", "--directions", "2"] if command == "directions" else []
         code, _, err = cli("interpret", command, str(dcgan_run), *extra, "--out", str(page))
         assert code == 0 and page.is_file(), err
-        assert any(p.name.startswith(f"{page.stem}-") for p in page.parent.glob("*.png"))
+        assert any((page.parent / f"{page.stem}_files").glob(f"{page.stem}-*.png"))
     after = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} if folder.exists() else {}
     assert after == before

@@ -74,7 +74,7 @@ def test_a_search_file_param_takes_its_key_out_of_a_built_in_tie(tmp_path: Path)
 
 
 def test_a_tie_in_the_base_config_that_does_not_hold_has_no_default_trial(tmp_path: Path) -> None:
-    study = _prepare(tmp_path, search={"base": {"optim.D.betas": [0.9, 0.999]}, "params": {}})
+    study = _prepare(tmp_path, search={"base": {"optim.D.betas": [0.9, 0.999]}})
     params, reason = base_params(study)
     assert params is None
     assert reason == "optim.D.betas=[0.9, 0.999], tied to optim.G.betas=[0.5, 0.999]"
