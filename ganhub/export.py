@@ -52,10 +52,12 @@ from ganhub.clikit import HELP, RUN_DIR, SEED
 from ganhub.errors import GanhubError, UsageError, did_you_mean, one_line, writing
 from ganhub.export_graph import (
     DISK_FULL,
+    describe_function,
+    eval_mode_layers,
     example_inputs,
+    follows_input,
     other_sizes,
     spatial_problem,
-    spatial_sizes,
     to_graph,
 )
 from ganhub.exported import (
@@ -75,10 +77,8 @@ from ganhub.metrics import store
 from ganhub.runfiles import scratch_beside
 
 if TYPE_CHECKING:
-    from torch import nn
-
     from ganhub.api import TrainedGAN
-    from ganhub.engine.system import ExportFunction, ExportSpec
+    from ganhub.engine.system import ExportSpec
 
 FORMATS = ("safetensors", "onnx", "torchscript")
 # The named interface (`Capabilities.provides`) of a system whose sample artifact shows its
@@ -144,7 +144,28 @@ def export_command(
     built beside --out and renamed into place; an existing non-empty --out is left alone
     unless it is an earlier export and --force is given. Prints the folder.
     """
+    _check_device_option(device)
     click.echo(export_run(run_dir, fmt, out=out, force=force, device=device, seed=seed))
+
+
+def _check_device_option(device: str) -> None:
+    """A --device this machine cannot give: one line naming the option and what it has."""
+    import torch
+
+    from ganhub.engine.environment import select_device
+    from ganhub.errors import ConfigError
+
+    try:
+        select_device(device)
+    except ConfigError as exc:
+        # the engine's reason without its `device=VALUE: ` head and its `; use ...` tail
+        reason = str(exc).removeprefix(f"device={device}: ").split("; use ")[0]
+        have = ["cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
+        have += ["mps"] if torch.backends.mps.is_available() else []
+        raise UsageError(
+            f"--device {one_line(device, 40)}: {one_line(reason, 120)}; available here: "
+            f"{', '.join(have)} or auto"
+        ) from None
 
 
 # -- writing an export -------------------------------------------------------------------
@@ -355,7 +376,9 @@ def _write(
         module = copy.deepcopy(function.module).to("cpu").eval()
         with torch.no_grad():
             shape = list(module(*example_inputs(function, 2, seed)).shape[1:])
-        entry = _describe(function, shape, _follows(module, function, shape, seed))
+        entry = describe_function(function, shape, follows_input(module, function, shape, seed))
+        if layers := eval_mode_layers(module):  # the graph's mode: the card says what it means
+            entry["eval_mode"] = layers
         if fmt in SUFFIX:
             path = folder / f"{function.name}{SUFFIX[fmt]}"
             diff = to_graph(fmt, module, function, path, seed, plugin)
@@ -404,11 +427,20 @@ def _write(
         "samples": samples,
         "config": "config.yaml",
         "paths_left_out": list(left),
+        # how the run's own translations run G (model.inference of a paired translator)
+        "inference": _inference(data),
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     hidden = _hidden(left, run_dir, folder, name)
     write_card(folder, name, run_dir, manifest, config_text, [*said, *notes], hidden)
     return said
+
+
+def _inference(data: dict[str, Any]) -> str | None:
+    """The config's `model.inference` (eval or paper: `ganhub.engine.paired`), or None."""
+    section = data.get("model")
+    value = section.get("inference") if isinstance(section, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def _paths_note(keys: list[str], name: str) -> str:
@@ -447,43 +479,6 @@ def _hidden(
     if len(home) > 1:
         pairs.setdefault(home, "~")
     return sorted(pairs.items(), key=lambda pair: -len(pair[0]))
-
-
-def _follows(module: nn.Module, function: ExportFunction, shape: list[int], seed: int) -> bool:
-    """Whether the output's sides are its spatial inputs' (at the declared sides and at
-    others), so the card can say the output has the size of the input."""
-    import torch
-
-    sizes, other = spatial_sizes(function), other_sizes(function)
-    if sizes is None or other is None or tuple(shape[1:]) != sizes:
-        return False
-    with torch.no_grad():
-        out = module(*example_inputs(function, 1, seed, other))
-    return tuple(out.shape[2:]) == other
-
-
-def _describe(function: ExportFunction, shape: list[int], follows: bool) -> dict[str, Any]:
-    """A function's entry in export.json: its inputs and its output, per sample; sides that
-    may vary as `spatial_step` and `spatial_min` (the smallest), and an output whose sides
-    are its input's as `sides_of` (that input's name)."""
-    inputs = []
-    for item in function.inputs:
-        entry: dict[str, Any] = {
-            "name": item.name, "shape": list(item.shape), "dtype": item.dtype, "kind": item.kind,
-        }  # fmt: skip
-        if item.classes:
-            entry["classes"] = list(item.classes)
-        if item.meaning:
-            entry["meaning"] = item.meaning
-        if item.spatial_step:
-            entry["spatial_step"] = item.spatial_step
-            entry["spatial_min"] = item.spatial_min or item.spatial_step
-        inputs.append(entry)
-    low_high = None if function.output_range is None else list(function.output_range)
-    output = {"name": "output", "shape": shape, "dtype": "float32", "range": low_high}
-    if follows:
-        output["sides_of"] = next(item.name for item in function.inputs if item.spatial_step)
-    return {"name": function.name, "inputs": inputs, "output": output, "files": {}}
 
 
 __all__ = [

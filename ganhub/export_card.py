@@ -77,7 +77,7 @@ def write_card(
     caption may quote (an OSError names its file): the card is for sharing."""
     from ganhub.metrics.rundata import final_metrics, read_metrics
 
-    notes = list(notes)
+    notes = [*notes, *mode_notes(manifest)]
     # the card describes the exported weights: a damaged newest checkpoint exports the one
     # before it, and what was logged after that step is of other weights
     step = manifest["step"]
@@ -91,6 +91,40 @@ def write_card(
     path = folder / "README.md"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+# what eval mode does to each layer `eval_mode_layers` names, and what training mode does
+_EVAL = {"dropout": "dropout off", "batch norm": "batch norm on its running averages"}
+_TRAIN = {"dropout": "dropout on", "batch norm": "batch norm on each image's own statistics"}
+
+
+def mode_notes(manifest: dict[str, Any]) -> list[str]:
+    """What the graphs compute where eval mode changes the generator (dropout, batch norm),
+    and how that compares with the run's own inference (`model.inference` of a translator)."""
+    graphs = [fn for fn in manifest["functions"] if fn["files"] and fn.get("eval_mode")]
+    if not graphs:
+        return []
+    layers = [layer for layer in _EVAL if any(layer in fn["eval_mode"] for fn in graphs)]
+    names = ", ".join(fn["name"] for fn in graphs)
+    notes = [
+        f"{'The graphs' if len(graphs) > 1 else 'The graph'} ({names}) "
+        f"{'run' if len(graphs) > 1 else 'runs'} the generator in eval mode: "
+        f"{', '.join(_EVAL[layer] for layer in layers)}, as kept in training."
+    ]
+    as_trained = ", ".join(_TRAIN[layer] for layer in layers)
+    if manifest.get("inference") == "paper":
+        notes.append(
+            f"This run translates as in training (model.inference=paper: {as_trained}, as the "
+            "pix2pix paper does at test time): ganhub.load and ganhub sample give those "
+            "translations, which differ from the graph's; model.inference=eval gives the graph's."
+        )
+    elif manifest.get("inference") == "eval":
+        notes.append(
+            "This run translates in eval mode too (model.inference=eval), so ganhub.load gives "
+            f"the graph's translations; the pix2pix paper's test-time mode ({as_trained}) is "
+            "ganhub sample EXPORT model.inference=paper, which no graph holds."
+        )
+    return notes
 
 
 def _hide(text: str, hidden: Sequence[tuple[str, str]]) -> str:
@@ -267,7 +301,13 @@ def _function_rows(function: dict[str, Any], manifest: dict[str, Any]) -> dict[s
 
 def _ganhub_snippet(manifest: dict[str, Any], name: str) -> str:
     lines = ["import ganhub", "", f"model = ganhub.load({name})"]
-    if manifest["labels"] is not None:
+    factors = len(manifest["labels"]["sizes"]) if manifest["labels"] is not None else 0
+    if factors > 1:  # one class of each label factor: "0,0,0"
+        first = ",".join("0" * factors)
+        lines.append(
+            f'samples = model.sample({N}, seed=0, labels="{first}")  # class 0 of each factor'
+        )
+    elif factors:
         lines.append(f"samples = model.sample({N}, seed=0, labels=0)  # {N} samples of class 0")
     else:
         lines.append(f"samples = model.sample({N}, seed=0)")
@@ -334,4 +374,4 @@ def _torchscript_snippet(function: dict[str, Any], name: str) -> str:
     )
 
 
-__all__ = ["code_block", "environment", "markdown_text", "render_card", "write_card"]
+__all__ = ["code_block", "environment", "markdown_text", "mode_notes", "render_card", "write_card"]

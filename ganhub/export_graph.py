@@ -17,7 +17,7 @@ import errno
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ganhub.errors import GanhubError, one_line
 from ganhub.interrupts import interruption
@@ -114,6 +114,60 @@ def example_inputs(
         else:
             out.append(torch.randn((n, *shape), generator=gen))
     return tuple(out)
+
+
+# -- what export.json says of a function --------------------------------------------------
+
+
+def follows_input(module: nn.Module, function: ExportFunction, shape: list[int], seed: int) -> bool:
+    """Whether the output's sides are its spatial inputs' (at the declared sides and at
+    others), so the card can say the output has the size of the input."""
+    import torch
+
+    sizes, other = spatial_sizes(function), other_sizes(function)
+    if sizes is None or other is None or tuple(shape[1:]) != sizes:
+        return False
+    with torch.no_grad():
+        out = module(*example_inputs(function, 1, seed, other))
+    return tuple(out.shape[2:]) == other
+
+
+def describe_function(function: ExportFunction, shape: list[int], follows: bool) -> dict[str, Any]:
+    """A function's entry in export.json: its inputs and its output, per sample; sides that
+    may vary as `spatial_step` and `spatial_min` (the smallest), and an output whose sides
+    are its input's as `sides_of` (that input's name)."""
+    inputs = []
+    for item in function.inputs:
+        entry: dict[str, Any] = {
+            "name": item.name, "shape": list(item.shape), "dtype": item.dtype, "kind": item.kind,
+        }  # fmt: skip
+        if item.classes:
+            entry["classes"] = list(item.classes)
+        if item.meaning:
+            entry["meaning"] = item.meaning
+        if item.spatial_step:
+            entry["spatial_step"] = item.spatial_step
+            entry["spatial_min"] = item.spatial_min or item.spatial_step
+        inputs.append(entry)
+    low_high = None if function.output_range is None else list(function.output_range)
+    output = {"name": "output", "shape": shape, "dtype": "float32", "range": low_high}
+    if follows:
+        output["sides_of"] = next(item.name for item in function.inputs if item.spatial_step)
+    return {"name": function.name, "inputs": inputs, "output": output, "files": {}}
+
+
+def eval_mode_layers(module: nn.Module) -> list[str]:
+    """The layers of `module` that eval mode changes, as the card names them: "dropout" (off)
+    and "batch norm" (on its running averages instead of the batch's statistics)."""
+    from torch import nn
+
+    found = []
+    if any(isinstance(m, nn.modules.dropout._DropoutNd) for m in module.modules()):
+        found.append("dropout")
+    norms = (m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm))
+    if any(m.track_running_stats for m in norms):
+        found.append("batch norm")
+    return found
 
 
 # -- writing and checking a graph ----------------------------------------------------------
@@ -278,7 +332,10 @@ def _load_graph(
 __all__ = [
     "DISK_FULL",
     "TOLERANCE",
+    "describe_function",
+    "eval_mode_layers",
     "example_inputs",
+    "follows_input",
     "other_sizes",
     "smallest_side",
     "spatial_inputs",

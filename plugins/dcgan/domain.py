@@ -43,9 +43,15 @@ class DCGANDomain(Domain):
     arch_space: ClassVar[dict[str, Any]] = ARCH_SPACE
     supernet: ClassVar[dict[str, Any]] = {"model.supernet": True}
     # what a resumed run continues on: its data source (another one is another run, trained
-    # on from these weights) and whether G and D take labels (another network); data.path,
-    # trainer, optim and trick keys may change
-    resume_fixed_keys: ClassVar[tuple[str, ...]] = ("data.source", "model.conditional")
+    # on from these weights), whether G and D take labels and the networks' shape (another
+    # network: an activation changes no tensor, so its checkpoint would load without a word);
+    # data.path, trainer, optim, model.arch_lr and trick keys may change
+    resume_fixed_keys: ClassVar[tuple[str, ...]] = (
+        "data.source", "model.conditional", "model.image_size",
+        "model.latent_dim", "model.g_channels", "model.d_channels", "model.d_norm",
+        "model.g_norm", "model.g_act", "model.d_act", "model.extra_blocks", "model.residual",
+        "model.attention", "model.supernet",
+    )  # fmt: skip
 
     @property
     def config_class(self) -> type[RunConfig]:
