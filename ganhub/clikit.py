@@ -120,6 +120,35 @@ class KeyValueCommand(click.Command):
         return super().parse_args(ctx, args)
 
 
+def device_option(help_text: str = "cpu, cuda, cuda:N, mps or auto.") -> Callable[[Any], Any]:
+    """A command's `--device` option (default cpu): one this machine cannot give is refused in
+    one line naming `--device` and the devices there are, before the command loads anything."""
+    return click.option(
+        "--device", default="cpu", show_default=True, help=help_text, callback=_checked_device
+    )
+
+
+def _checked_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """`device_option`'s check (torch is imported here, not when the CLI starts)."""
+    import torch
+
+    from ganhub.engine.environment import select_device
+    from ganhub.errors import ConfigError, UsageError, one_line
+
+    try:
+        select_device(value)
+    except ConfigError as exc:
+        # the engine's reason without its `device=VALUE: ` head and its `; use ...` tail
+        reason = str(exc).removeprefix(f"device={value}: ").split("; use ")[0]
+        have = ["cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
+        have += ["mps"] if torch.backends.mps.is_available() else []
+        raise UsageError(
+            f"--device {one_line(value, 40)}: {one_line(reason, 120)}; available here: "
+            f"{', '.join(have)} or auto"
+        ) from None
+    return value
+
+
 # `write_samples` draws its samples as one batch into one artifact (a grid, a text file, a
 # set of volumes): 10,000 is a 100 x 100 grid, far past what a grid is read for
 MAX_WRITTEN_SAMPLES = 10_000
@@ -132,6 +161,7 @@ __all__ = [
     "SEED",
     "KeyValueCommand",
     "deprecated_alias",
+    "device_option",
     "domain_group",
     "split_overrides",
 ]

@@ -14,6 +14,7 @@ from ganhub.clikit import (
     RUN_DIR,
     SEED,
     KeyValueCommand,
+    device_option,
     split_overrides,
 )
 from ganhub.hookspecs import hookimpl
@@ -246,7 +247,7 @@ def list_cmd(kind: str) -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder  [default: RUN_DIR/samples; for an export whose samples "
               "are made from your data, ./samples-EXPORT]")  # fmt: skip
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
+@device_option()
 @click.option("--label", default=None,
               help="Conditional runs: samples of this class only (its name, or its index where "
               "names are not numbers; 1,2,3 for several label factors)  [default: a grid with "

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ganhub.clikit import HELP, RUN_DIR, SEED
+from ganhub.clikit import HELP, RUN_DIR, SEED, device_option
 from ganhub.errors import GanhubError, UsageError, did_you_mean, one_line, writing
 from ganhub.export_graph import (
     DISK_FULL,
@@ -126,9 +126,8 @@ class _FormatChoice(click.Choice):
               help="Folder to write  [default: RUN_DIR/export-FORMAT]")  # fmt: skip
 @click.option("--force", is_flag=True,
               help="Replace --out when it is an earlier export (a folder with export.json).")  # fmt: skip
-@click.option("--device", default="cpu", show_default=True,
-              help="Where the run is loaded and the samples drawn: cpu, cuda, cuda:N, mps or "
-              "auto (graphs are always traced on the CPU).")  # fmt: skip
+@device_option("Where the run is loaded and the samples drawn: cpu, cuda, cuda:N, mps or "
+               "auto (graphs are always traced on the CPU).")  # fmt: skip
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the samples.")
 def export_command(
     run_dir: Path, fmt: str, out: Path | None, force: bool, device: str, seed: int
@@ -144,28 +143,7 @@ def export_command(
     built beside --out and renamed into place; an existing non-empty --out is left alone
     unless it is an earlier export and --force is given. Prints the folder.
     """
-    _check_device_option(device)
     click.echo(export_run(run_dir, fmt, out=out, force=force, device=device, seed=seed))
-
-
-def _check_device_option(device: str) -> None:
-    """A --device this machine cannot give: one line naming the option and what it has."""
-    import torch
-
-    from ganhub.engine.environment import select_device
-    from ganhub.errors import ConfigError
-
-    try:
-        select_device(device)
-    except ConfigError as exc:
-        # the engine's reason without its `device=VALUE: ` head and its `; use ...` tail
-        reason = str(exc).removeprefix(f"device={device}: ").split("; use ")[0]
-        have = ["cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
-        have += ["mps"] if torch.backends.mps.is_available() else []
-        raise UsageError(
-            f"--device {one_line(device, 40)}: {one_line(reason, 120)}; available here: "
-            f"{', '.join(have)} or auto"
-        ) from None
 
 
 # -- writing an export -------------------------------------------------------------------

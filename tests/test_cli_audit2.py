@@ -73,3 +73,40 @@ def test_run_help_with_resume_lists_the_runs_keys(cli: Any, conditional_run: Pat
     assert out.startswith(f"ganhub run resume={conditional_run} ")
     code, _, err = cli("run", "resume=nowhere", "--help")
     assert code == 2 and "'nowhere'" in err and len(err.strip().splitlines()) == 1
+
+
+def _commands(group: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """Every command under `group` with its path of names (groups' commands too)."""
+    import click
+
+    found = []
+    for name, command in group.commands.items():
+        found.append(((*path, name), command))
+        if isinstance(command, click.Group):
+            found += _commands(command, (*path, name))
+    return found
+
+
+def test_every_device_option_is_checked_naming_the_option() -> None:
+    """`ganhub sample RUN --device cuda` without CUDA said `device=cuda: ... use device=cpu`, a
+    config key the command has not; every command's --device is the checked one."""
+    from ganhub.cli import build_cli
+    from ganhub.clikit import device_option
+
+    checked = device_option()(lambda device: None).__click_params__[0].callback
+    with_device = [
+        (path, param)
+        for path, command in _commands(build_cli())
+        for param in command.params
+        if param.name == "device"
+    ]
+    assert len(with_device) >= 10  # sample, eval, export, and the domains' commands
+    unchecked = [" ".join(path) for path, param in with_device if param.callback is not checked]
+    assert not unchecked, unchecked
+
+
+def test_an_unavailable_device_of_sample_names_the_option(workdir: Path, cli: Any) -> None:
+    (workdir / "r").mkdir()
+    code, out, err = cli("sample", "r", "--device", "cuda:99")
+    assert code == 2 and not out and err.count("\n") == 1, err
+    assert err.startswith("ganhub: error: --device cuda:99: ") and "available here: cpu" in err

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ganhub.clikit import KeyValueCommand
+from ganhub.clikit import KeyValueCommand, device_option
 from ganhub.config.schema import MAX_EVAL_SAMPLES
 from ganhub.hookspecs import hookimpl
 from ganhub.metrics import COUNT_KEYS
@@ -34,7 +34,7 @@ _RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 )
 @click.option("--n", "n_samples", type=click.IntRange(1, MAX_EVAL_SAMPLES),
               help="samples per seed [eval.n_samples]")  # fmt: skip
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
+@device_option()
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="write the scores to this JSON file instead of RUN_DIR/eval.json (a run "
               "folder that cannot be written: a read-only mount, another user's run)")  # fmt: skip

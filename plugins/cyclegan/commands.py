@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ganhub.clikit import HELP, RUN_DIR, deprecated_alias, domain_group
+from ganhub.clikit import HELP, RUN_DIR, deprecated_alias, device_option, domain_group
 
 
 @click.command(name="translate", context_settings=HELP)
@@ -27,7 +27,7 @@ from ganhub.clikit import HELP, RUN_DIR, deprecated_alias, domain_group
 @click.option("--force", is_flag=True,
               help="Replace PNGs already in --out (without it such a file is refused, by name, "
                    "before anything is translated).")  # fmt: skip
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
+@device_option()
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
               help="Images translated at once.")  # fmt: skip
 def translate_command(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ganhub.clikit import HELP, RUN_DIR, SEED
+from ganhub.clikit import HELP, RUN_DIR, SEED, device_option
 
 METHODS = ("sefa", "ganspace", "boundary")
 
@@ -37,7 +37,7 @@ def interpret() -> None:
               show_default=True, help="codes sampled to fit ganspace/boundary and, for every "
               "method, to measure each direction's spread σ and score its walks")  # fmt: skip
 @click.option("--seed", type=SEED, default=0, show_default=True, help="seed of the sampled codes")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
+@device_option()
 @click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")
 @click.option("--out", type=click.Path(), help="HTML path, its PNGs in PAGE_files/ beside it; a folder "
               "(one that exists, or a path ending in /) takes directions-METHOD.html "
@@ -75,7 +75,7 @@ def directions_command(
 @click.option("--seed", type=SEED, default=0, show_default=True, help="seed of the shown codes")
 @click.option("--images", "n_images", type=click.IntRange(1, 16), default=4, show_default=True,
               help="samples shown (each with its maps)")  # fmt: skip
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
+@device_option()
 @click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")
 @click.option("--out", type=click.Path(), help="HTML path, its PNGs in PAGE_files/ beside it; a folder "
               "(one that exists, or a path ending in /) takes features.html "
@@ -102,7 +102,7 @@ def features_command(
               show_default=True,
               help="codes sampled: 75 % fit the probes, 25 % score them")  # fmt: skip
 @click.option("--seed", type=SEED, default=0, show_default=True, help="seed of the codes and split")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
+@device_option()
 @click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")
 def probes_command(run_dir: Path, n_samples: int, seed: int, device: str, best: bool) -> None:
     """Fit a linear probe per layer of RUN_DIR's generator and per known factor of its data

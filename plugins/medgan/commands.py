@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from ganhub.clikit import HELP, RUN_DIR, domain_group
+from ganhub.clikit import HELP, RUN_DIR, device_option, domain_group
 
 GROUP_HELP = (
     "Medical-imaging GANs (MONAI): lesion simulation, and follow-up or contrast prediction, "
@@ -41,7 +41,7 @@ FORCE_HELP = (
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder [default: RUN_DIR/simulated].")  # fmt: skip
 @click.option("--force", is_flag=True, help=FORCE_HELP)
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
+@device_option()
 def simulate(
     run_dir: Path,
     mask_path: Path | None,
@@ -78,7 +78,7 @@ def simulate(
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder [default: RUN_DIR/predicted].")  # fmt: skip
 @click.option("--force", is_flag=True, help=FORCE_HELP)
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
+@device_option()
 def predict(
     run_dir: Path, image_path: Path | None, out: Path | None, force: bool, device: str
 ) -> None:

@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ganhub.clikit import HELP, RUN_DIR, SEED, KeyValueCommand, deprecated_alias, domain_group
+from ganhub.clikit import (
+    HELP,
+    RUN_DIR,
+    SEED,
+    KeyValueCommand,
+    deprecated_alias,
+    device_option,
+    domain_group,
+)
 
 if TYPE_CHECKING:
     from ganhub_stylegan.system import StyleGANSystem
@@ -21,9 +29,7 @@ if TYPE_CHECKING:
 
 _OUT = click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
                     help="Output folder  [default: RUN_DIR/samples]")  # fmt: skip
-_DEVICE = click.option(
-    "--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto."
-)
+_DEVICE = device_option()
 _SEED = click.option("--seed", type=SEED, default=0, show_default=True, help="Latent seed.")
 _PSI = click.option("--psi", type=click.FloatRange(min=0), default=None,
                     help="Truncation psi  [default: the run's sample.psi]")  # fmt: skip

@@ -12,7 +12,15 @@ from typing import Any
 
 import click
 
-from ganhub.clikit import HELP, RUN_DIR, SEED, deprecated_alias, domain_group, split_overrides
+from ganhub.clikit import (
+    HELP,
+    RUN_DIR,
+    SEED,
+    deprecated_alias,
+    device_option,
+    domain_group,
+    split_overrides,
+)
 from ganhub.errors import UsageError
 
 DEVICE_HELP = "cpu, cuda, cuda:N, mps or auto."
@@ -26,7 +34,7 @@ DEVICE_HELP = "cpu, cuda, cuda:N, mps or auto."
 @click.option("--temperature", type=click.FloatRange(min=0, max=100, min_open=True), default=None,
               help="Softmax temperature (below 1: safer, less varied sentences)  "
                    "[default: the run's sample.temperature (1 unless it set one)]")  # fmt: skip
-@click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
+@device_option(DEVICE_HELP)
 @click.argument("legacy", nargs=-1, metavar="")
 def generate_command(
     run_dir: Path, n: int, seed: int, temperature: float | None, device: str,
@@ -54,7 +62,7 @@ def generate_command(
 @click.argument("run_dir", type=RUN_DIR)
 @click.argument("texts", nargs=-1, required=True)
 @click.option("--to", "to", required=True, help="Target style: a style name of the run, or 0/1.")
-@click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
+@device_option(DEVICE_HELP)
 def transfer_command(run_dir: Path, texts: tuple[str, ...], to: str, device: str) -> None:
     """Rewrite sentences into another style with a trained textgan run (task=transfer).
 
