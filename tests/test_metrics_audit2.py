@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from ganhub.errors import ConfigError
-from ganhub.metrics import check_sample_count, formulas
-from ganhub.metrics.builtin import InceptionScore, non_finite_as_nan
+from ganhub.metrics import check_sample_count, formulas, non_finite_as_nan
+from ganhub.metrics.builtin import InceptionScore
 
 pytest.importorskip("torch_fidelity")
 
@@ -113,3 +114,23 @@ def test_inception_score_refuses_a_single_sample() -> None:
     with pytest.raises(ConfigError, match=r"^--n 1 is too few .*: inception_score needs 2$"):
         check_sample_count([InceptionScore()], 1, "--n")
     check_sample_count([InceptionScore()], 2, "--n")
+
+
+def test_intra_fid_of_a_diverged_generator_is_nan_with_a_warning(tmp_path: Path) -> None:
+    """intra_fid scored NaN images as the black images 8-bit quantisation made of them."""
+    from ganhub.config.resolve import resolve
+    from ganhub.engine.loop import fit
+    from ganhub.metrics import evaluate
+    from ganhub.metrics.conditional import IntraFID
+    from ganhub.wiring import make_run
+
+    from .test_conditional import COND
+
+    run = make_run(resolve([*COND, "trainer.steps=2", "eval.metrics=[]", f"out_dir={tmp_path}"]))
+    fit(run)
+    with torch.no_grad():
+        for p in run.system.G.parameters():
+            p.fill_(math.nan)
+    result = evaluate(run.system, [IntraFID()], n_samples=200, seed=0)
+    assert math.isnan(result.values["intra_fd_digits"]), result.values
+    assert any("'intra_fid'" in w and "not finite" in w for w in result.warnings), result.warnings

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from ganhub.errors import ConfigError, PluginError, plugin_code
 
 if TYPE_CHECKING:
+    from torch import Tensor
+
     from ganhub.capabilities import Capabilities
     from ganhub.config.schema import EvalConfig
     from ganhub.engine.system import GANSystem
@@ -428,6 +430,24 @@ def refuse_shared_keys(metrics: Sequence[Metric]) -> None:
                 )
 
 
+def non_finite_as_nan(metric: str, images: Tensor, values: Tensor) -> Tensor:
+    """`values` (N, D) of the generated `images`, the rows of non-finite samples (NaN or inf
+    pixels, which 8-bit quantisation would turn into black, or features) all NaN, so that the
+    scores on them are NaN, with one warning naming how many: a k-NN ball, a subset or a
+    quantised image would leave them out or count them as ordinary samples."""
+    import torch
+
+    # the images may sit on the GPU and their features on the CPU: compared where values are
+    bad = ~(images.flatten(1).isfinite().all(1).to(values.device) & values.isfinite().all(1))
+    if not bool(bad.any()):
+        return values
+    warn_once(
+        f"metric '{metric}': {int(bad.sum()):,} of {len(bad):,} generated samples are not "
+        "finite (NaN or inf pixels or features: a diverged generator), so its scores are NaN"
+    )
+    return torch.where(bad[:, None], torch.full_like(values, torch.nan), values)
+
+
 __all__ = [
     "COUNT_KEYS",
     "ROTNET_MIN_IMAGES",
@@ -440,6 +460,7 @@ __all__ = [
     "check_sample_count",
     "direction_of",
     "evaluate",
+    "non_finite_as_nan",
     "refuse_inapplicable",
     "refuse_shared_keys",
     "reported_by",

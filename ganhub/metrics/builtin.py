@@ -12,7 +12,7 @@ from abc import abstractmethod
 from typing import TYPE_CHECKING, ClassVar, Protocol, cast
 
 from ganhub.hookspecs import Register, hookimpl
-from ganhub.metrics import Directions, Metric
+from ganhub.metrics import Directions, Metric, non_finite_as_nan
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -258,26 +258,6 @@ class InceptionScore(ImageMetric):
             out[ex.key("inception_score")] = mean
             out[ex.key("inception_score_std")] = std
         return out
-
-
-def non_finite_as_nan(metric: str, images: Tensor, values: Tensor) -> Tensor:
-    """`values` (N, D) of the generated `images`, the rows of non-finite samples (NaN or inf
-    pixels, which 8-bit quantisation would turn into black, or features) all NaN, so that the
-    scores on them are NaN, with one warning naming how many: a k-NN ball, a subset or a
-    quantised image would leave them out or count them as ordinary samples."""
-    import torch
-
-    from ganhub.metrics import warn_once
-
-    # the images may sit on the GPU and their features on the CPU: compared where values are
-    bad = ~(images.flatten(1).isfinite().all(1).to(values.device) & values.isfinite().all(1))
-    if not bool(bad.any()):
-        return values
-    warn_once(
-        f"metric '{metric}': {int(bad.sum()):,} of {len(bad):,} generated samples are not "
-        "finite (NaN or inf pixels or features: a diverged generator), so its scores are NaN"
-    )
-    return torch.where(bad[:, None], torch.full_like(values, torch.nan), values)
 
 
 def no_logits(names: list[str]) -> UsageError:

@@ -21,7 +21,13 @@ import re
 from typing import TYPE_CHECKING, ClassVar
 
 from ganhub.errors import ConfigError
-from ganhub.metrics import Directions, Metric, singular_covariance, warn_once
+from ganhub.metrics import (
+    Directions,
+    Metric,
+    non_finite_as_nan,
+    singular_covariance,
+    warn_once,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -313,7 +319,7 @@ class IntraFID(Metric):
         out: dict[str, float] = {"n_samples": float(len(images))}
         classes = f"{len(drawn)} class" + ("es" if len(drawn) > 1 else "")
         for ex, key, real, real_flat, scored, smallest in reals:
-            fake = features_of(ex, images)["features"]
+            fake = non_finite_as_nan(self.name, images, features_of(ex, images)["features"])
             singular_covariance(
                 self.name, key, [
                     ("generated samples per class", per_class,
