@@ -134,3 +134,17 @@ def test_intra_fid_of_a_diverged_generator_is_nan_with_a_warning(tmp_path: Path)
     result = evaluate(run.system, [IntraFID()], n_samples=200, seed=0)
     assert math.isnan(result.values["intra_fd_digits"]), result.values
     assert any("'intra_fid'" in w and "not finite" in w for w in result.warnings), result.warnings
+
+
+def test_density_coverage_in_blocks_is_the_whole_matrix_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It built the whole (real, real) float64 matrix: 800 MB at 10,000 real samples."""
+    real, fake = gaussian(50, 4, 21), gaussian(30, 4, 22) * 1.3
+    whole_radii = torch.cdist(real, real).kthvalue(6, dim=1).values
+    dist = torch.cdist(real, fake)
+    density = float((dist < whole_radii[:, None]).sum(0).double().mean() / 5)
+    coverage = float((dist.min(1).values < whole_radii).double().mean())
+    monkeypatch.setattr(formulas, "DISTANCE_ROWS", 7)  # 8 blocks, the last one short
+    got = formulas.density_coverage(fake, real)
+    assert got == pytest.approx((density, coverage), abs=1e-12) and 0 < got[1] < 1
