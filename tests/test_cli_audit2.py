@@ -110,3 +110,13 @@ def test_an_unavailable_device_of_sample_names_the_option(workdir: Path, cli: An
     code, out, err = cli("sample", "r", "--device", "cuda:99")
     assert code == 2 and not out and err.count("\n") == 1, err
     assert err.startswith("ganhub: error: --device cuda:99: ") and "available here: cpu" in err
+
+
+def test_stylegan_explore_draws_the_runs_grid_size(cli: Any, conditional_run: Path) -> None:
+    """Its --n defaulted to 64 where `ganhub sample` draws the run's sample.grid (16)."""
+    code, out, err = cli("stylegan", "explore", str(conditional_run), "--label", "3", "--out", "e")
+    assert code == 0, err
+    grid = next(Path(p) for p in out.split() if p.endswith("_grid.png"))
+    code, out, err = cli("sample", str(conditional_run), "--label", "3", "--out", "s")
+    assert code == 0, err
+    assert _size(grid) == _size(out.strip())

@@ -182,7 +182,7 @@ def interpolate(run_dir: Path, seed: int, psi: float | None, cutoff: int | None,
 @click.command(name="explore", context_settings=HELP)
 @click.argument("run_dir", type=RUN_DIR)
 @click.option("--n", type=click.IntRange(min=1), default=None,
-              help="Images in the grid  [default: 64]")  # fmt: skip
+              help="Images in the grid  [default: the run's sample.grid]")  # fmt: skip
 @_SEED
 @_PSI
 @_CUTOFF
@@ -197,7 +197,7 @@ def explore(run_dir: Path, n: int | None, seed: int, psi: float | None, cutoff: 
     """All four: sample grid, truncation rows, style-mixing grid, interpolation GIF.
 
     \b
-    ganhub stylegan explore RUN_DIR [--psi 0.7] [--cutoff 8] [--n 64] [--seed 0] [--label 3]
+    ganhub stylegan explore RUN_DIR [--psi 0.7] [--cutoff 8] [--n N] [--seed 0] [--label 3]
     Writes *_grid.png, *_truncation.png, *_mixing.png and *_interp.gif, each named by the
     seed and the options given that change it (seed0_psi0.7_cutoff8_grid.png; --cutoff
     applies to all four); plain `ganhub sample RUN_DIR` writes the grid, mixing grid and GIF
@@ -216,7 +216,7 @@ def explore(run_dir: Path, n: int | None, seed: int, psi: float | None, cutoff: 
              f"{_stem(seed, name, psi=psi, cutoff=cutoff, crossover=crossover)}_mixing.png",
              f"{_stem(seed, name, psi=psi, cutoff=cutoff, frames=frames)}_interp.gif"]  # fmt: skip
     frames = frames or system.config.sample.frames
-    n = n or 64
+    n = n or system.config.sample.grid  # the grid `ganhub sample` and the previews draw
     for file in names:  # all four can be written, before any is
         check_output_file(out / file)
     if one is None:  # a conditional run's grid: one row per class
