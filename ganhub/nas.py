@@ -100,17 +100,24 @@ def architecture(modules: Iterable[nn.Module]) -> dict[str, dict[Any, float]]:
     """Each searched key's probability per value, over every `ArchChoice` in `modules`.
 
     A key searched in several networks (a residual switch both G and D use) gets the normalised
-    product of their distributions: the value they agree on wins.
+    product of their distributions: the value they agree on wins. Its choices must list the
+    same values in the same order (the product pairs them by position).
     """
     logs: dict[str, list[Tensor]] = {}
     values: dict[str, list[Any]] = {}
     for module in modules:
         for choice in module.modules():
             if isinstance(choice, ArchChoice):
+                known = values.setdefault(choice.key, choice.values)
+                if list(map(repr, known)) != list(map(repr, choice.values)):
+                    raise ValueError(
+                        f"ArchChoice '{choice.key}' is searched over {known} in one network "
+                        f"and over {choice.values} in another; give each the same values in "
+                        "the same order"
+                    )
                 logs.setdefault(choice.key, []).append(
                     torch.log_softmax(choice.logits.detach().float().cpu(), dim=0)
                 )
-                values.setdefault(choice.key, choice.values)
     out: dict[str, dict[Any, float]] = {}
     for key, parts in logs.items():
         probs = torch.softmax(torch.stack(parts).sum(dim=0), dim=0).tolist()

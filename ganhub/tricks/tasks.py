@@ -19,8 +19,9 @@ way, opposed (< 0) it fights the adversarial task. `task_relations` models that 
 The shared weights are the phase group's weights that get gradient from the adversarial loss
 and from the task: D's trunk in a D phase (a head's own layer and the adversarial output
 layer each serve one task), all of G in a G phase. The change is added as a term whose
-gradient is the change (the sum of p * delta_p, delta detached), so the step's own backward
-applies it and the optimizers are untouched.
+gradient is the change (the sum of p * delta_p, delta detached, minus its own value, so it
+adds 0 to the logged loss), so the step's own backward applies it and the optimizers are
+untouched.
 
 Cost: one backward pass per task and one for the adversarial loss, with the graph kept, on top
 of the step's own backward; on logging steps only in `measure`, on every step in `project` and
@@ -163,13 +164,15 @@ class TaskRelations(Trick):
             return None
         # grads of scaled terms are scaled: the loop scales this term once more
         unscale = 1.0 / scale.get_scale() if scale else 1.0
-        return sum(
+        term = sum(
             (
                 (params[i] * (d.detach() * unscale).to(params[i].dtype)).sum()
                 for i, d in deltas.items()
             ),
             start=out.loss.new_zeros(()),
         )
+        # worth 0, so the logged loss/<phase> stays the phase's loss; its gradient is the change
+        return term - term.detach()
 
     def _between_tasks(
         self, phase: Phase, tasks: dict[str, list[Tensor | None]], out: PhaseOutput
