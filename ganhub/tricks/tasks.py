@@ -162,8 +162,13 @@ class TaskRelations(Trick):
         self._between_tasks(phase, tasks, out)
         if not deltas:
             return None
-        # grads of scaled terms are scaled: the loop scales this term once more
-        unscale = 1.0 / scale.get_scale() if scale else 1.0
+        # grads of scaled terms are scaled: the loop scales this term once more. The scale as a
+        # device tensor (get_scale() is a host sync, on every step with a conflict)
+        unscale: Tensor | float = 1.0
+        if scale:
+            import torch
+
+            unscale = 1.0 / scale.scale(torch.ones((), device=out.loss.device))
         term = sum(
             (
                 (params[i] * (d.detach() * unscale).to(params[i].dtype)).sum()
