@@ -67,7 +67,7 @@ def page_destination(out: str | None, default_name: str, run_dir: Path) -> Path 
             f"'{one_line(path.name, 80)}'; give a new file, or a path outside the run directory"
         )
     check_output_file(path)
-    if path.is_file() and not _ganhub_page(path):  # a user's file: never replaced by a page
+    if path.is_file() and not ganhub_page(path):  # a user's file: never replaced by a page
         raise UsageError(
             f"--out '{one_line(out, 200)}' exists and is not a page ganhub wrote; give a new "
             "file, or remove it first"
@@ -75,7 +75,7 @@ def page_destination(out: str | None, default_name: str, run_dir: Path) -> Path 
     return path
 
 
-def _ganhub_page(path: Path) -> bool:
+def ganhub_page(path: Path) -> bool:
     """Whether `path` is a page a viewing command wrote (its title starts with "ganhub")."""
     try:
         with path.open("rb") as handle:
@@ -226,6 +226,7 @@ __all__ = [
     "cache_dir",
     "check_output_file",
     "digest",
+    "ganhub_page",
     "json_ready",
     "load_tensors",
     "new_folders",

@@ -66,22 +66,12 @@ def figures_folder(page: Path) -> Path:
     if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
         raise UsageError(f"{shown_path(folder)}: a link or a file, not the folder of the page's "
                          "figures; remove it, or give --out another name")  # fmt: skip
-    if folder.is_dir() and not _written_page(page):
+    if folder.is_dir() and not store.ganhub_page(page):
         raise UsageError(
             f"{shown_path(folder)} exists and holds no figures of a page ganhub wrote at "
             f"{shown_path(page)}; give --out another name, or remove the folder"
         )
     return folder
-
-
-def _written_page(path: Path) -> bool:
-    """Whether `path` is a page a viewing command wrote (its title starts with "ganhub")."""
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(512)
-    except OSError:
-        return False
-    return head.startswith(b"<!doctype html>") and b"<title>ganhub " in head
 
 
 @dataclasses.dataclass(frozen=True)
