@@ -10,29 +10,15 @@ from pathlib import Path
 import pytest
 import torch
 
-import ganhub
 from ganhub.adapt import adapt_config
-from ganhub.engine import checkpoint
 from ganhub.errors import ConfigError
 
-from .conftest import TINY_DCGAN
+from .test_adapt_audit import _trained, _weights
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 META = ["plugin=dcgan", "preset=tiny", "meta.classes=[0,1,2]", "meta.outer_steps=2",
         "meta.inner_steps=1", "trainer.progress=false"]  # fmt: skip
-
-
-def _trained(name: str, *extra: str) -> Path:
-    """A tiny dcgan run of 2 steps on the digits 0-6; its directory."""
-    summary = ganhub.train([*TINY_DCGAN, f"name={name}", "data.classes=[0,1,2,3,4,5,6]", *extra])
-    return Path(summary["run_dir"])
-
-
-def _weights(run: Path) -> dict[str, torch.Tensor]:
-    found = checkpoint.load_newest(run / "checkpoints")
-    assert found is not None
-    return found[2]
 
 
 # -- 1. freeze_d with init_from in ganhub meta -------------------------------------------------
