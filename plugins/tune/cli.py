@@ -11,9 +11,11 @@ import click
 from ganhub.clikit import KeyValueCommand
 from ganhub.config.overrides import parse_override
 from ganhub.config.schema import expand_path_text
-from ganhub.errors import ConfigError
+from ganhub.errors import ConfigError, one_line
 
 SUPERNET_PREFIX = "supernet"  # supernet.KEY=VALUE: an override of the supernet run only
+# config keys ganhub tune sets for the supernet run itself: the study's plugin, in its folder
+SUPERNET_SET = ("plugin", "out_dir", "name", "resume")
 
 # option -> (type, help); every other key=value is a config override shared by all trials
 OPTIONS: dict[str, tuple[type, str]] = {
@@ -103,6 +105,12 @@ def parse_options(items: list[str]) -> Any:
         path, value = parse_override(item)
         key = ".".join(path)
         if path[0] == SUPERNET_PREFIX and len(path) > 1:  # the supernet run's own override
+            if path[1] in SUPERNET_SET:
+                raise ConfigError(
+                    f"{one_line(item, 120)}: the supernet run is the study's own (its plugin=, "
+                    f"in the study folder's supernet/), so {SUPERNET_PREFIX}.KEY may set any "
+                    f"config key but {', '.join(SUPERNET_SET)}"
+                )
             supernet.append(item.split(".", 1)[1])
             continue
         if key not in OPTIONS:

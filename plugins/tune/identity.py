@@ -1,7 +1,9 @@
 """What a tune study was made with, kept in its storage and in its folder (`study.json`), so
 that running it again with other settings (another plugin, objective, space, fixed keys or
 storage) is refused before any trial: their values would be ranked with trials they do not
-compare with, and its outputs would be overwritten by another study's."""
+compare with, and its outputs would be overwritten by another study's. The `supernet.KEY`s of
+`sampler=oneshot` are kept too: other ones are refused while the supernet they trained is in the
+folder (its architecture.json would be read back as theirs), adopted once it is deleted."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import json
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ganhub_tune.oneshot import ARCHITECTURE_FILE, SUPERNET_RUN
 
 from ganhub.config.overrides import parse_override
 from ganhub.errors import ConfigError, one_line
@@ -22,14 +26,15 @@ RECORD = "study.json"  # the same record in the study folder, with the storage i
 OUTPUTS = ("trials", "supernet", "architecture.json", "summary.json", "best.yaml", "trials.csv")
 # identity keys recorded since a later version: a stored identity without them is not
 # compared on them (a study made before keeps resuming)
-_ADDED = ("base", "repeats")
+_ADDED = ("base", "repeats", "supernet")
+SUPERNET = "supernet"  # the identity entry of the supernet run's own keys (sampler=oneshot)
 _MISSING = object()
 
 
 def identity(study: Study) -> dict[str, Any]:
     """What makes a study's trials comparable: plugin, objectives and directions, the searched
     keys with their ranges or choices (and tied keys), the fixed command-line keys, a search
-    file's `base:` and the runs per trial (`repeats`)."""
+    file's `base:` and the runs per trial (`repeats`); and what trained its supernet."""
     return {
         "plugin": study.options.plugin,
         "objective": list(study.objectives),
@@ -43,13 +48,20 @@ def identity(study: Study) -> dict[str, Any]:
         "base": _fixed(study, [(k.split("."), v) for k, v in study.space.base.items()]),
         # a trial's value is the mean over this many run seeds: one seed's does not compare
         "repeats": study.options.repeats,
+        # sampler=oneshot's `supernet.KEY`s, as the supernet run resolves them
+        SUPERNET: _fixed(
+            study,
+            [parse_override(o) for o in study.options.supernet_overrides],
+            study.supernet_config,
+        ),
     }
 
 
-def _fixed(study: Study, keys: list[tuple[list[str], Any]]) -> list[str]:
-    """The fixed keys as the run resolves them (`trainer.steps=20.0` is 20), so the same setting
-    typed another way is the same study; a key the config does not keep stays as parsed."""
-    resolved = study.base_config.model_dump(mode="json")
+def _fixed(study: Study, keys: list[tuple[list[str], Any]], config: Any = None) -> list[str]:
+    """The fixed keys as the run (the trials', else `config`'s) resolves them (`trainer.steps=20.0`
+    is 20), so the same setting typed another way is the same; a key the config does not keep
+    stays as parsed."""
+    resolved = (config or study.base_config).model_dump(mode="json")
     fixed: dict[str, Any] = {}
     for path, parsed in keys:
         node: Any = resolved
@@ -73,12 +85,26 @@ def check_same_study(opened: Any, study: Study) -> None:
     else:
         if not isinstance(stored, dict):  # an edited storage: nothing known to compare with
             stored = {}
-        _refuse_other(opened.study_name, stored, mine)
+        _refuse_other(opened.study_name, stored, mine, study)
+        if SUPERNET in stored and stored[SUPERNET] != mine[SUPERNET]:  # its supernet is gone:
+            opened.set_user_attr(IDENTITY, {**stored, SUPERNET: mine[SUPERNET]})  # train anew
     _write_record(study, mine)
 
 
-def _refuse_other(name: str, was: dict[str, Any], mine: dict[str, Any]) -> None:
+def _refuse_other(name: str, was: dict[str, Any], mine: dict[str, Any], study: Study) -> None:
     differ = [k for k in mine if was.get(k) != mine[k] and (k in was or k not in _ADDED)]
+    trained = (study.directory / ARCHITECTURE_FILE).is_file()
+    if SUPERNET in differ and not trained:  # other keys train (or go on with) the supernet,
+        differ.remove(SUPERNET)  # as `ganhub run resume=` would; the trials still compare
+    if differ == [SUPERNET]:
+        said = _differences({SUPERNET: was.get(SUPERNET)}, {SUPERNET: mine[SUPERNET]})
+        gone = " and ".join(one_line(path, 200) for path in _supernet_files(study))
+        raise ConfigError(
+            f"study '{name}' trained its supernet with other settings: "
+            f"{'; '.join(one_line(s, 200) for s in said[:6])}; its {ARCHITECTURE_FILE} is that "
+            f"supernet's: run it with those supernet.* keys, give another study=, or delete "
+            f"{gone} to train the supernet again with these"
+        )
     if differ:
         said = _differences({k: was.get(k) for k in differ}, {k: mine[k] for k in differ})
         more = f"; and {len(said) - 6} more" if len(said) > 6 else ""
@@ -87,6 +113,12 @@ def _refuse_other(name: str, was: dict[str, Any], mine: dict[str, Any]) -> None:
             f"{'; '.join(one_line(s, 200) for s in said[:6])}{more}; its trials would not "
             "compare with these: run it with those settings, or give another study="
         )
+
+
+def _supernet_files(study: Study) -> list[Path]:
+    """What the study folder holds of a supernet run (its preference, its run folder)."""
+    paths = (study.directory / ARCHITECTURE_FILE, study.directory / SUPERNET_RUN)
+    return [path for path in paths if _holds(path)]
 
 
 # how each kind of identity entry shows a config key's setting in a refusal
@@ -100,6 +132,12 @@ def _differences(was: dict[str, Any], mine: dict[str, Any]) -> list[str]:
     said = []
     for entry in mine:
         old, new = _by_key(entry, was.get(entry)), _by_key(entry, mine[entry])
+        if entry == SUPERNET and old is not None and new is not None:  # its own keys
+            for key in sorted(old.keys() | new.keys()):
+                if old.get(key) != new.get(key):
+                    was_set, now_set = (side.get(key, "not set") for side in (old, new))
+                    said.append(f"supernet.{key}: {was_set} then, {now_set} now")
+            continue
         if old is None or new is None:  # a whole value (or an edited record's)
             said.append(f"{entry}: {_text(was.get(entry))} then, {_text(mine[entry])} now")
             continue
@@ -121,8 +159,8 @@ def _setting(settings: dict[str, str]) -> str:
 
 
 def _by_key(entry: str, value: Any) -> dict[str, str] | None:
-    """A `space`, `fixed` or `base` entry as {config key: its setting}, else None."""
-    if entry not in _SETTINGS or not isinstance(value, list):
+    """A `space`, `fixed`, `base` or `supernet` entry as {config key: its setting}, else None."""
+    if entry not in (*_SETTINGS, SUPERNET) or not isinstance(value, list):
         return None
     if not all(isinstance(item, str) for item in value):
         return None
@@ -176,7 +214,7 @@ def _check_folder(name: str, study: Study, mine: dict[str, Any], new: bool) -> N
         record = None
     if not isinstance(record, dict):  # an edited record: nothing known to compare with
         record = {}
-    _refuse_other(name, record, {"storage": storage_text(study), **mine})
+    _refuse_other(name, record, {"storage": storage_text(study), **mine}, study)
 
 
 def _holds(path: Path) -> bool:

@@ -27,6 +27,7 @@ from ganhub.errors import ConfigError, UsageError, one_line
 if TYPE_CHECKING:
     from ganhub_tune.study import Study
 
+    from ganhub.config.schema import RunConfig
     from ganhub.plugins import Hub
 
 ARCHITECTURE_FILE = "architecture.json"
@@ -72,14 +73,45 @@ def search(study: Study, hub: Hub, echo: Callable[[str], None]) -> Architecture:
     return arch
 
 
-def supernet_raw(study: Study, hub: Hub) -> dict[str, Any]:
+def supernet_raw(study: Study, hub: Hub, *, given: bool = True) -> dict[str, Any]:
     """The supernet run's raw config: the study's base, the domain's `Domain.supernet`
-    overrides, then the user's `supernet.KEY=VALUE` ones."""
+    overrides, then (`given`) the user's `supernet.KEY=VALUE` ones."""
     domain = hub.require_domain(study.options.plugin)
     raw = deep_merge(study.base_raw, {})
     for key, value in domain.supernet.items():
         set_dotted(raw, key.split("."), value)
+    if not given:
+        return raw
     return deep_merge(raw, merge_sources(study.options.supernet_overrides))
+
+
+def supernet_config(study: Study, hub: Hub) -> RunConfig:
+    """The supernet run's config, checked before anything runs: it resolves, and the user's
+    `supernet.KEY`s leave the keys that build the supernet (`Domain.supernet`) as they are."""
+    try:
+        config = resolve(supernet_raw(study, hub), hub=hub)
+    except ConfigError as exc:
+        raise ConfigError(f"the supernet run (sampler=oneshot): {exc}") from None
+    if not study.options.supernet_overrides:
+        return config
+    built = resolve(supernet_raw(study, hub, given=False), hub=hub).model_dump(mode="json")
+    got = config.model_dump(mode="json")
+    plugin = study.options.plugin
+    for key in hub.require_domain(plugin).supernet:
+        want, now = _lookup(built, key), _lookup(got, key)
+        if want != now:
+            raise ConfigError(
+                f"supernet.{key}={json.dumps(now)}: sampler=oneshot trains {plugin}'s supernet, "
+                f"which {key}={json.dumps(want)} builds (its Domain.supernet); leave "
+                f"supernet.{key} out"
+            )
+    return config
+
+
+def _lookup(tree: Any, key: str) -> Any:
+    for part in key.split("."):
+        tree = tree.get(part) if isinstance(tree, dict) else None
+    return tree
 
 
 def describe(arch: Architecture) -> str:

@@ -20,7 +20,7 @@ from ganhub_tune.space import Param, Space, decode, encode, load_space
 from ganhub_tune.storage import check_storage
 
 from ganhub.config.overrides import deep_merge, merge_sources, parse_override, set_dotted
-from ganhub.config.resolve import resolve, validate
+from ganhub.config.resolve import validate
 from ganhub.config.schema import MAX_SEED, PLAIN_NAME_RULE, RunConfig, is_plain_name
 from ganhub.errors import ConfigError, UsageError, did_you_mean, one_line
 from ganhub.hookspecs import hookimpl
@@ -67,6 +67,8 @@ class Study:
     storage_url: str
     # sampler=oneshot: the supernet's probability per value of each searched key, once trained
     architecture: dict[str, dict[Any, float]] | None = None
+    # sampler=oneshot: the supernet run's resolved config (its `supernet.KEY`s: the identity)
+    supernet_config: RunConfig | None = None
     # the outermost folder `prepare` made for the study (None: the study folder existed)
     made: Path | None = None
 
@@ -161,12 +163,9 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
     storage = options.storage or f"sqlite:///{(directory / 'study.db').resolve()}"
     study = Study(options, space, base_raw, base_config, objectives, directions, directory, storage)
     if options.sampler == "oneshot":  # the supernet run's config is checked before anything runs
-        from ganhub_tune.oneshot import supernet_raw
+        from ganhub_tune.oneshot import supernet_config
 
-        try:
-            resolve(supernet_raw(study, hub), hub=hub)
-        except ConfigError as exc:
-            raise ConfigError(f"the supernet run (sampler=oneshot): {exc}") from None
+        study.supernet_config = supernet_config(study, hub)
     # the folders made now: a storage that does not open removes them (`storage.open_study`)
     study.made = next(
         (d for d in reversed([directory, *directory.parents]) if not d.exists()), None

@@ -193,6 +193,7 @@ def test_a_oneshot_study_trains_the_supernet_once_and_tries_its_choice_first(
         "Trial 1 is the architecture the weight-sharing supernet"
         in (directory / "summary.md").read_text()
     )
+    args += priced  # the study's supernet keys (other ones are refused while it is kept)
     code, out, err = cli(*args, "trials=3")  # resumed: the supernet is not trained again
     assert code == 0, err
     assert "training the toy2d supernet" not in out and "the supernet's architecture from" in out
