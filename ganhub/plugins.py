@@ -159,9 +159,8 @@ class Hub:
         # entry-point name -> the distribution that has it; a built-in module's name is
         # ganhub's (an entry point named 'ganhub.losses.adversarial' replaced the built-in)
         seen: dict[str, str] = dict.fromkeys(DEFAULT_PLUGINS, "ganhub")
-        # ganhub's own entry points first: a third-party one can never take a built-in's name;
-        # then by distribution name, so when two packages use one entry-point name the same one
-        # is refused on every machine (not whichever the import path lists second)
+        # ganhub's own entry points first (a third-party one never takes a built-in's name),
+        # then by distribution name: of two packages using one name, the same one is refused
         ours_first = sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=_load_order)
         for ep in ours_first:
             dist = ep.dist.name if ep.dist is not None else "?"
