@@ -22,6 +22,7 @@ from ganhub.wiring import make_run
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = ["plugin=textgan", "preset=tiny", "trainer.progress=false", "loggers=[]"]
+SEQGAN = [*(k for k in TINY if k != "preset=tiny"), "preset=seqgan"]  # a run takes one preset
 EOS_AT = 2  # the scripted G ends every sentence at this position
 
 
@@ -153,7 +154,7 @@ def _d_accuracy(system: TextGenSystem, n: int = 256) -> float:
 
 
 def test_pretrained_d_tells_mle_samples_from_real_sentences() -> None:
-    keys = [*TINY, "preset=seqgan", "trainer.steps=42", "adversarial.pretrain_steps=2",
+    keys = [*SEQGAN, "trainer.steps=42", "adversarial.pretrain_steps=2",
             "adversarial.d_pretrain_steps=40", "trainer.batch_size=32", "optim.D.lr=1e-3",
             "eval.metrics=[]", "data.n_train=512"]  # fmt: skip
     run = make_run(resolve(keys))
@@ -195,7 +196,7 @@ def test_seqgan_trains_g_at_one_rate_in_both_phases_and_relgan_lowers_it() -> No
     assert (seqgan.optim.G.lr, seqgan.adversarial.g_lr) == (1e-3, None)
     relgan = resolve(["plugin=textgan", "preset=relgan"])
     assert (relgan.optim.G.lr, relgan.adversarial.g_lr) == (1e-3, 1e-4)
-    keys = [*TINY, "preset=seqgan", "trainer.steps=6", "eval.metrics=[]",
+    keys = [*SEQGAN, "trainer.steps=6", "eval.metrics=[]",
             "adversarial.pretrain_steps=2", "adversarial.d_pretrain_steps=2"]  # fmt: skip
     run = make_run(resolve(keys))
     try:
