@@ -68,6 +68,14 @@ class TrainContext:
         # D inputs ("real", "fake") whose d_loss forward keeps its graph for R1/R2; never
         # when compiled (no double backward through a compiled forward: they recompute eager)
         self.input_graphs = frozenset() if compiled else input_graphs
+        self.halves: dict[torch.device, Tensor] = {}  # `one_half`'s constants, per device
+
+    def one_half(self, like: Tensor) -> Tensor:
+        """A float32 0.5 on `like`'s device, made once (not an op every step)."""
+        half = self.halves.get(like.device)
+        if half is None:
+            half = self.halves[like.device] = torch.tensor(0.5, device=like.device)
+        return half
 
     def twice_differentiable(self) -> AbstractContextManager[Any]:
         """Where a forward is differentiated twice (R1, GP, path length): compiled G and D run
@@ -151,18 +159,20 @@ class TrainContext:
         fake_logits = self.discriminate(discriminator, fake)
         aux.update(self.head_outputs(discriminator, "fake"))
         loss = self.adversarial_d_loss(real_logits, fake_logits, weight)
-        r, f = real_logits.detach().float(), fake_logits.detach().float()
-        stats = {f"D{tag}_real": r.mean(), f"D{tag}_fake": f.mean()}
-        if r.shape == f.shape:
-            # share of (real, fake) pairs D ranks correctly: a loss-independent "who is winning";
-            # a tie is half a win (identical inputs, e.g. patches a translator leaves unchanged,
-            # must read 0.5, not 0): mean(sign(r - f)) / 2 + 1/2, in 4 small ops instead of 7,
-            # since it runs every step and a small model's step is dispatch-bound
-            stats[f"D{tag}_win"] = (r - f).sign_().mean().mul_(0.5).add_(0.5)
+        # the stats run every step, and a small model's step is dispatch-bound: each op counts
+        real_detached = real_logits.detach()
+        with torch.no_grad():
+            r, f = as_float32(real_detached), as_float32(fake_logits)
+            stats = {f"D{tag}_real": r.mean(), f"D{tag}_fake": f.mean()}
+            if r.shape == f.shape:
+                # share of (real, fake) pairs D ranks correctly: a loss-independent "who is
+                # winning"; a tie is half a win (identical inputs, e.g. patches a translator
+                # leaves unchanged, must read 0.5, not 0): the step function that is 1/2 at 0
+                stats[f"D{tag}_win"] = torch.heaviside(r - f, self.one_half(r)).mean()
         if self.diagnose:
             stats.update(d_stats(real_logits, fake_logits, real, fake, self.threshold, tag))
         pairs = [
-            Pair(discriminator, real, fake, real_logits.detach(),
+            Pair(discriminator, real, fake, real_detached,
                  real_graph=real_logits if real.requires_grad else None,
                  fake_graph=fake_logits if fake.requires_grad else None)
         ]  # fmt: skip
@@ -188,7 +198,8 @@ class TrainContext:
         except Exception as exc:
             self.owners.fault(exc, "loss", self.loss.name, "g_loss()")
             raise
-        stats = {f"G{tag}_fake_logit": fake_logits.detach().float().mean()}
+        with torch.no_grad():
+            stats = {f"G{tag}_fake_logit": as_float32(fake_logits).mean()}
         return PhaseOutput(loss, stats, aux=aux)
 
     def head_outputs(self, discriminator: nn.Module, role: str) -> dict[str, Tensor]:
@@ -218,6 +229,11 @@ class TrainContext:
         return grad
 
 
+def as_float32(x: Tensor) -> Tensor:
+    """`x` in float32: `x` itself when it is (`.float()` would still cost a dispatch)."""
+    return x if x.dtype == torch.float32 else x.float()
+
+
 def unlike_inputs(real: Tensor, fake: Tensor) -> str:
     """Why D cannot score a batch of real and one of generated samples side by side: they
     differ in per-sample shape or kind of number (a domain's G that does not make the data's
@@ -237,5 +253,6 @@ __all__ = [
     "DInputTransform",
     "RealBatchHook",
     "TrainContext",
+    "as_float32",
     "unlike_inputs",
 ]

@@ -62,7 +62,8 @@ class StatsAccumulator:
             except (AttributeError, TypeError, RuntimeError) as exc:
                 _refuse_unfit(values, watch, exc)
                 raise
-            stacked = stacked.float()
+            if stacked.dtype != torch.float32:  # `.float()` costs a dispatch even when it is
+                stacked = stacked.float()
             if not self.skip_nonfinite:
                 self.adds[keys] = self.adds.get(keys, 0) + 1
                 if keys in self.groups:

@@ -19,9 +19,11 @@ if TYPE_CHECKING:
 
 
 def _bce(logits: Tensor, target: float, weight: Tensor | None = None) -> Tensor:
+    import torch
     import torch.nn.functional as F
 
-    full = logits.new_full((), target).expand_as(logits)
+    # one op (a 0-dim target expanded is two): this runs three times a step
+    full = torch.full_like(logits, target)
     if weight is None:
         return F.binary_cross_entropy_with_logits(logits, full)
     return real_mean(F.binary_cross_entropy_with_logits(logits, full, reduction="none"), weight)
