@@ -109,6 +109,44 @@ def _logged_value(run_dir: Path, step: int, key: str) -> float | None:
     return None
 
 
+def _kept(directory: Path, step: int) -> bool:
+    """Whether the checkpoint of `step` is there with all its files."""
+    return all((directory / f"step_{step:07d}" / f).is_file() for f in checkpoint.FILES)
+
+
+def _reproducible_best(
+    directory: Path, step: int, stale: checkpoint.Best, warn: Callable[[str], None]
+) -> checkpoint.Best | None:
+    """A record naming a checkpoint this resume (at `step`) does not have (a later one it could
+    not load, or one removed) replaced by the best the resumed run still has: among its
+    checkpoints up to `step`, the one whose evaluation metrics.jsonl logged best for the same
+    metric. No such checkpoint: the record is removed, and the next evaluation starts anew."""
+    from ganhub.metrics.rundata import read_metrics
+
+    logged: dict[int, float] = {}
+    for record in read_metrics(directory.parent):
+        at, value = record.get("step"), record.get(f"eval/{stale.metric}")
+        if type(at) is not int or at > step or isinstance(value, bool):
+            continue
+        if isinstance(value, int | float) and math.isfinite(value):
+            logged[at] = float(value)  # the last logged at a step, as `_logged_value`
+    best: checkpoint.Best | None = None
+    for at in sorted(logged):
+        if _kept(directory, at) and (best is None or best.beaten_by(logged[at])):
+            best = checkpoint.Best(stale.metric, at, logged[at], stale.better)
+    said = (
+        f"ganhub: warning: {directory / checkpoint.BEST} names step {stale.step}, which this "
+        f"resume (at step {step}) does not have; "
+    )
+    if best is None:
+        (directory / checkpoint.BEST).unlink(missing_ok=True)
+        warn(said + "none of its checkpoints was evaluated, so a new record starts")
+        return None
+    checkpoint.write_best(directory, best)
+    warn(said + f"its best {stale.metric} is now step {best.step}'s ({best.value:.6g})")
+    return best
+
+
 def _record(
     directory: Path, step: int, key: str | None, warn: Callable[[str], None]
 ) -> checkpoint.Best | None:
@@ -126,13 +164,8 @@ def _record(
         return None
     if best is None:
         return None
-    kept = directory / best.name
-    if best.step > step or not all((kept / f).is_file() for f in checkpoint.FILES):
-        warn(
-            f"ganhub: warning: {directory / checkpoint.BEST} names step {best.step}, which "
-            f"this resume (at step {step}) does not have; starting a new record"
-        )
-        return None
+    if best.step > step or not _kept(directory, best.step):
+        return _reproducible_best(directory, step, best, warn)
     if key is not None and best.metric != key:
         warn(
             f"ganhub: warning: {directory / checkpoint.BEST} records the best {best.metric}; "

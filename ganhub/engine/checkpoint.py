@@ -9,7 +9,8 @@ It is written to a temporary directory and renamed into place, then `checkpoints
 replaced atomically, so a crash at any moment leaves the previous checkpoint intact.
 
 With `trainer.keep_best`, `checkpoints/best.json` names the step whose checkpoint scored best
-({"metric", "step", "value", "better"}); pruning leaves that step alone.
+({"metric", "step", "value", "better"}); pruning leaves that step alone. Pruning never removes
+a checkpoint it cannot verify: it renames it `step_N.damaged`, which no load reads, and says so.
 
 For plugins: `write_text_atomic`, a text file written whole or not at all; the rest is the engine's.
 """
@@ -17,12 +18,12 @@ For plugins: `write_text_atomic`, a text file written whole or not at all; the r
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shutil
+import sys
 from collections.abc import Callable, Collection
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,18 +33,25 @@ from torch import Tensor
 
 from ganhub.engine.checkpoint_fit import load_fitting as load_fitting  # weights into a model
 from ganhub.engine.checkpoint_fit import mismatch as mismatch
+from ganhub.engine.checkpoint_state import BEST as BEST  # the best checkpoint's record
+from ganhub.engine.checkpoint_state import Best as Best
 from ganhub.engine.checkpoint_state import DamagedState, read_state
+from ganhub.engine.checkpoint_state import read_best as read_best
 from ganhub.engine.checkpoint_state import unflatten as unflatten  # the inverse of flatten
 from ganhub.errors import UsageError, writing
 
 LATEST = "latest"  # a pointer for people and tools; loading scans the step directories
-BEST = "best.json"  # the record of the best checkpoint (trainer.keep_best)
 FILES = ("model.safetensors", "state.safetensors", "state.json")
 # untrusted sizes: a safetensors header is at most safetensors' own limit; state.json holds
 # only the non-tensor skeleton of the training state (tens of KB), so 64 MiB is damage
 MAX_HEADER = 100_000_000
 MAX_STATE_JSON = 64 << 20
 _LEFTOVER = re.compile(r"^\.step_\d{7,}\.(tmp|replaced)$")  # of a save that was cut short
+
+
+def _warn(line: str) -> None:
+    """A warning on stderr (the default where no console is given)."""
+    print(line, file=sys.stderr, flush=True)
 
 
 class Unstorable(TypeError):
@@ -103,9 +111,11 @@ def save(
     state: dict[str, Any],
     keep: int,
     protect: Collection[str] = (),
+    warn: Callable[[str], None] = _warn,
 ) -> Path:
     """Write checkpoint `step` atomically under `directory`, keep the newest `keep` (and the
-    step directories named in `protect`, such as the best one); return it."""
+    step directories named in `protect`, such as the best one); return it. A checkpoint that
+    cannot be verified is moved aside, never removed (`_prune`), and `warn` says so."""
     directory.mkdir(parents=True, exist_ok=True)
     name = f"step_{step:07d}"
     final = directory / name
@@ -133,9 +143,10 @@ def save(
         if final.exists():  # the same step again (a finished run resumed, a signal after a save)
             try:
                 load(final)
-            except UsageError:  # damaged: move it aside; its older siblings stay loadable meanwhile
+            except UsageError as exc:  # damaged: moved aside, older siblings loadable meanwhile
                 shutil.rmtree(aside, ignore_errors=True)
                 os.replace(final, aside)
+                warn(f"ganhub: warning: {exc}; the run wrote step {step} again in its place")
             else:  # it holds this step already: never remove a good checkpoint to rewrite it
                 shutil.rmtree(tmp)
                 write_text_atomic(directory / LATEST, name)
@@ -147,7 +158,7 @@ def save(
         raise
     shutil.rmtree(aside, ignore_errors=True)
     write_text_atomic(directory / LATEST, name)
-    _prune(directory, keep, protect={name, *protect})
+    _prune(directory, keep, protect={name, *protect}, warn=warn, newest=step)
     return final
 
 
@@ -315,12 +326,31 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _prune(directory: Path, keep: int, protect: Collection[str]) -> None:
-    # only whole checkpoints count: a damaged newer one (which a resume skipped with a
-    # warning) must not push out the good one the run resumed from; it is removed instead
+def _prune(
+    directory: Path,
+    keep: int,
+    protect: Collection[str],
+    warn: Callable[[str], None] = _warn,
+    newest: int | None = None,
+) -> None:
+    """Remove verified checkpoints past the newest `keep` (and those in `protect`); move the
+    ones that cannot be verified aside (`_set_aside`), saying so: only whole checkpoints count,
+    so a damaged one (which a resume skipped with a warning) never pushes out the good one the
+    run resumed from, and what could not be read is never deleted unseen. `newest`: the step
+    just saved; a checkpoint past it is one the resume could not load."""
     found = step_dirs(directory)
-    kept = {p.name for p in [p for p in found if _whole(p)][:keep]} | set(protect)
-    for old in found:
+    verified = []
+    for path in found:
+        if path.name in protect:
+            verified.append(path)
+        elif _empty(path):  # a folder with nothing in it: nothing to keep
+            shutil.rmtree(path, ignore_errors=True)
+        elif not _whole(path) or (newest is not None and step_of(path) > newest and _fails(path)):
+            _set_aside(path, warn)
+        else:
+            verified.append(path)
+    kept = {p.name for p in verified[:keep]} | set(protect)
+    for old in verified:
         if old.name not in kept:
             shutil.rmtree(old, ignore_errors=True)
     # the temporary folder of a save a crash or a second Ctrl-C cut short, at a step no later
@@ -328,6 +358,45 @@ def _prune(directory: Path, keep: int, protect: Collection[str]) -> None:
     for entry in directory.iterdir():
         if _LEFTOVER.match(entry.name) and entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
+
+
+DAMAGED = ".damaged"  # the suffix of a checkpoint set aside: step_0000060.damaged
+
+
+def _empty(path: Path) -> bool:
+    """Whether the folder `path` holds nothing (False when it cannot be listed)."""
+    try:
+        return not any(path.iterdir())
+    except OSError:
+        return False
+
+
+def _fails(path: Path) -> bool:
+    """Whether the checkpoint at `path` does not read back (`load` refuses it)."""
+    try:
+        load(path)
+    except UsageError:
+        return True
+    return False
+
+
+def _set_aside(path: Path, warn: Callable[[str], None]) -> None:
+    """Rename a checkpoint that cannot be verified to `step_N.damaged` (`-1`, `-2`... when
+    taken), which no resume or load reads, and say where it went."""
+    aside = path.with_name(path.name + DAMAGED)
+    n = 0
+    while aside.exists() or aside.is_symlink():
+        n += 1
+        aside = path.with_name(f"{path.name}{DAMAGED}-{n}")
+    try:
+        os.replace(path, aside)
+    except OSError as exc:
+        warn(f"ganhub: warning: checkpoint '{path}' cannot be verified; left as it is ({exc})")
+        return
+    warn(
+        f"ganhub: warning: checkpoint '{path}' cannot be verified (damaged, or cut short); "
+        f"moved it to {aside.name}, which no resume reads; remove it once it is of no use"
+    )
 
 
 def _whole(path: Path) -> bool:
@@ -352,65 +421,15 @@ def _whole(path: Path) -> bool:
     return True
 
 
-def prune(directory: Path, keep: int, protect: Collection[str] = ()) -> None:
-    """Remove all but the newest `keep` checkpoints and those named in `protect`."""
-    _prune(directory, keep, protect)
+def prune(
+    directory: Path, keep: int, protect: Collection[str] = (), warn: Callable[[str], None] = _warn
+) -> None:
+    """Remove all but the newest `keep` checkpoints and those named in `protect` (those that
+    cannot be verified are moved aside, with a warning)."""
+    _prune(directory, keep, protect, warn)
 
 
 # -- the best checkpoint (trainer.keep_best) -----------------------------------------------
-
-
-@dataclass(frozen=True)
-class Best:
-    """The checkpoint kept for the best value of a metric so far."""
-
-    metric: str
-    step: int
-    value: float
-    better: str  # "lower" or "higher"
-
-    @property
-    def name(self) -> str:
-        """The step directory holding it."""
-        return f"step_{self.step:07d}"
-
-    def beaten_by(self, value: float) -> bool:
-        """Whether `value` is strictly better (a tie keeps the earlier checkpoint)."""
-        if not math.isfinite(value):
-            return False
-        return value < self.value if self.better == "lower" else value > self.value
-
-
-def read_best(directory: Path) -> Best | None:
-    """The best-checkpoint record under `directory`, or None when there is none.
-
-    The file is untrusted (run directories travel between people): anything but the exact
-    shape written by `write_best` raises a one-line `UsageError`, and the step directory is
-    derived from the integer step, never read as a path.
-    """
-    path = directory / BEST
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"'{path}' is unreadable: {str(exc).splitlines()[0]}") from None
-    fields = data if isinstance(data, dict) else {}
-    metric, step, value = fields.get("metric"), fields.get("step"), fields.get("value")
-    better = fields.get("better")
-    if not (
-        isinstance(metric, str)
-        and 0 < len(metric) <= 100
-        and metric.isprintable()
-        and type(step) is int
-        and step >= 0
-        and isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and better in ("lower", "higher")
-    ):
-        raise UsageError(f"'{path}' is not a best-checkpoint record (metric, step, value, better)")
-    return Best(metric, step, float(value), str(better))
 
 
 def write_best(directory: Path, best: Best) -> None:

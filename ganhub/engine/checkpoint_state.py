@@ -7,14 +7,20 @@ text written as `{"__items__": [[key, value], ...]}` and each tuple as `{"__tupl
 untrusted: an edited or damaged one raises `DamagedState`, whose text names the key and what
 is wrong with it (`ganhub.engine.checkpoint.load` makes it one line naming the checkpoint),
 never the bare text of a KeyError or TypeError.
+
+Here too: `best.json`'s record (`Best`, `read_best`), equally untrusted.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ganhub.errors import one_line
+from ganhub.errors import UsageError, one_line
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -107,4 +113,62 @@ def _kind(value: Any) -> str:
     return "a list" if isinstance(value, list) else type(value).__name__
 
 
-__all__ = ["DamagedState", "read_state", "unflatten"]
+# -- the best checkpoint's record (trainer.keep_best) ------------------------------------
+
+BEST = "best.json"  # checkpoints/best.json, the record of the best checkpoint
+
+
+@dataclass(frozen=True)
+class Best:
+    """The checkpoint kept for the best value of a metric so far."""
+
+    metric: str
+    step: int
+    value: float
+    better: str  # "lower" or "higher"
+
+    @property
+    def name(self) -> str:
+        """The step directory holding it."""
+        return f"step_{self.step:07d}"
+
+    def beaten_by(self, value: float) -> bool:
+        """Whether `value` is strictly better (a tie keeps the earlier checkpoint)."""
+        if not math.isfinite(value):
+            return False
+        return value < self.value if self.better == "lower" else value > self.value
+
+
+def read_best(directory: Path) -> Best | None:
+    """The best-checkpoint record under `directory`, or None when there is none.
+
+    The file is untrusted (run directories travel between people): anything but the exact
+    shape written by `write_best` raises a one-line `UsageError`, and the step directory is
+    derived from the integer step, never read as a path.
+    """
+    path = directory / BEST
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"'{path}' is unreadable: {str(exc).splitlines()[0]}") from None
+    fields = data if isinstance(data, dict) else {}
+    metric, step, value = fields.get("metric"), fields.get("step"), fields.get("value")
+    better = fields.get("better")
+    if not (
+        isinstance(metric, str)
+        and 0 < len(metric) <= 100
+        and metric.isprintable()
+        and type(step) is int
+        and step >= 0
+        and isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and better in ("lower", "higher")
+    ):
+        raise UsageError(f"'{path}' is not a best-checkpoint record (metric, step, value, better)")
+    return Best(metric, step, float(value), str(better))
+
+
+__all__ = ["BEST", "Best", "DamagedState", "read_best", "read_state", "unflatten"]

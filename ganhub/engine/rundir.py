@@ -20,6 +20,8 @@ import json
 import os
 import shutil
 import stat
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from ganhub.engine.lock import RunLock
@@ -30,9 +32,15 @@ FAILED_FILE = "failed.json"
 # and at the end), and what it writes there
 OUTPUT_FOLDERS = {"samples": "sample artifacts"}
 MAX_SUFFIX = 1000  # name-1 ... name-999, then a clear error instead of looping on
+METRICS_FILE = "metrics.jsonl"
 RANK_FAILED = ".failed-rank-{}.json"  # another rank's own error, for rank 0 to read
 MAX_RANK_FAILED_BYTES = 4096  # {"rank": N, "error": one line}
 MAX_RANK_ERROR = 300  # characters of another rank's error that rank 0 shows
+
+
+def _note(line: str) -> None:
+    """A note on stderr."""
+    print(line, file=sys.stderr, flush=True)
 
 
 class RunDirectory:
@@ -75,8 +83,10 @@ class RunDirectory:
         raise ConfigError(f"'{out_dir}' already holds {name} and {MAX_SUFFIX - 1} numbered copies")
 
     @classmethod
-    def open(cls, path: Path) -> RunDirectory:
-        """An existing run directory to resume: locked, its failure marker cleared."""
+    def open(cls, path: Path, warn: Callable[[str], None] = _note) -> RunDirectory:
+        """An existing run directory to resume: locked, its failure marker cleared, and a line
+        of metrics.jsonl that a kill cut off mid-write dropped (`warn` says so), so that the
+        resumed run's records do not follow it on the same, unreadable, line."""
         if not path.is_dir():
             raise UsageError(f"resume='{path}' is not a run directory")
         run_dir = cls(path, created=False)
@@ -91,9 +101,17 @@ class RunDirectory:
             run_dir.previous_failure = marker.read_text(encoding="utf-8")
         marker.unlink(missing_ok=True)
         clear_rank_failures(path)  # a rank 0 killed before it read them left them
+        metrics = path / METRICS_FILE
+        run_dir.cut_line = drop_cut_off_line(metrics)  # put back if the resume is refused
+        if run_dir.cut_line:
+            warn(
+                f"ganhub: note: {one_line(metrics, 200)} ended in a line cut off mid-write "
+                f"({len(run_dir.cut_line):,} bytes, no record); dropped it"
+            )
         return run_dir
 
     previous_failure: str | None = None  # an opened run's failed.json before this process
+    cut_line = b""  # the cut-off end of metrics.jsonl that `open` dropped
 
     def fail(
         self,
@@ -139,6 +157,9 @@ class RunDirectory:
         if not self.created and not touched:
             if self.previous_failure is not None:
                 self._write_marker(self.previous_failure)
+            if self.cut_line:
+                with contextlib.suppress(OSError):
+                    _append(self.path / METRICS_FILE, self.cut_line)
             return
         kind = type(error).__name__
         lines = str(error).splitlines()
@@ -169,6 +190,58 @@ class RunDirectory:
     def close(self) -> None:
         """Release the lock."""
         self.lock.release()
+
+
+def drop_cut_off_line(path: Path) -> bytes:
+    """Cut the regular file `path` (metrics.jsonl) after its last newline when what follows is
+    a line a kill cut off mid-write: no newline, not a record, at most a record's length. The
+    bytes dropped, or b"" (nothing to drop, a last record only missing its newline, a longer
+    tail that no write of a record leaves, a file that cannot be opened). The cut is one
+    truncation: a kill during it leaves the file as it was or without that line."""
+    from ganhub.metrics.rundata import MAX_LINE_BYTES
+
+    flags = os.O_RDWR | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return b""
+    try:
+        size = os.fstat(fd).st_size
+        if not stat.S_ISREG(os.fstat(fd).st_mode) or size == 0:
+            return b""
+        start = max(0, size - MAX_LINE_BYTES - 1)
+        os.lseek(fd, start, os.SEEK_SET)
+        tail = b""
+        while len(tail) < size - start and (block := os.read(fd, size - start - len(tail))):
+            tail += block
+        end = tail.rfind(b"\n")
+        if tail.endswith(b"\n") or (end < 0 and start > 0) or _a_record(tail[end + 1 :]):
+            return b""
+        os.ftruncate(fd, start + end + 1)
+        os.fsync(fd)
+        return tail[end + 1 :]
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
+
+
+def _a_record(line: bytes) -> bool:
+    """Whether `line` is a metrics.jsonl record: a JSON object with a whole-number step."""
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(record, dict) and type(record.get("step")) is int
+
+
+def _append(path: Path, data: bytes) -> None:
+    """Append `data` to the regular file `path` (never through a link)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
 
 
 def leave_rank_failure(run_dir: Path, rank: int, error: BaseException) -> None:
@@ -258,6 +331,7 @@ __all__ = [
     "RANK_FAILED",
     "RunDirectory",
     "clear_rank_failures",
+    "drop_cut_off_line",
     "leave_rank_failure",
     "rank_failures",
 ]
