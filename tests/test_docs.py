@@ -369,13 +369,13 @@ def test_the_tutorial_weight_clip_is_the_constraint_wgan_asks_for(tutorial_hub: 
     spectral_norm (which the clip trick excludes): clipping bounds D, and says so."""
     from ganhub.config.resolve import resolve
     from ganhub.engine.prepare import build_tricks
-    from ganhub.tricks import unconstrained_critic
+    from ganhub.tricks import trick_warnings
 
     (line,) = [line for page, line in _run_lines()
                if page == "plugins.md" and "loss=wasserstein" in line]  # fmt: skip
     config = resolve(shlex.split(line)[2:], hub=tutorial_hub)
     tricks = build_tricks(config, {name: tutorial_hub.tricks.get(name) for name in config.tricks})
-    assert unconstrained_critic(tutorial_hub.losses.get(config.loss), tricks) == []
+    assert trick_warnings(tutorial_hub.losses.get(config.loss), tricks) == []
 
 
 def test_the_tutorial_logger_keeps_no_line_twice_after_a_resume(

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from pydantic import AfterValidator
 
 from ganhub.config.schema import Section
+from ganhub.errors import PluginError
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -58,8 +59,8 @@ HOOK_POINTS = (
 )
 
 # What ganhub calls on a trick: its fixed points and the methods it may override besides.
-TRICK_METHODS = (*HOOK_POINTS, "problems", "state_dict", "load_state_dict", "graph_variant",
-                 "input_graphs")  # fmt: skip
+TRICK_METHODS = (*HOOK_POINTS, "problems", "warnings", "state_dict", "load_state_dict",
+                 "graph_variant", "input_graphs")  # fmt: skip
 
 # The fixed points called every step (a CUDA graph of the step would freeze their host state).
 STEP_HOOKS = ("real_batch", "d_input", "extra_loss", "observe", "before_optimizer_step",
@@ -129,6 +130,12 @@ class Trick:
                 "ganhub adapt RUN)"
             )
         return out
+
+    def warnings(self) -> list[str]:
+        """Settings allowed but likely a mistake (an anneal longer than the run): one line each,
+        naming the key and its value, printed once as the run starts after "ganhub: warning: ".
+        Refusals belong in `problems`; a warning leaves the run as it was asked for."""
+        return []
 
     def constrains_d(self) -> bool:
         """Whether this trick bounds D's Lipschitz constant (what a WGAN critic needs)."""
@@ -231,14 +238,36 @@ def group_params(system: GANSystem, groups: list[str]) -> list[nn.Parameter]:
     return [p for g in groups for p in by_group.get(g, [])]
 
 
-def unconstrained_critic(loss: AdversarialLoss, tricks: Sequence[Trick]) -> list[str]:
-    """A warning when the loss needs a Lipschitz D (WGAN's critic) and no trick bounds it; a
-    warning, not a refusal: a plugin of the user's own may constrain D."""
-    if not loss.needs_lipschitz_d or any(t.constrains_d() for t in tricks):
+def trick_warnings(loss: AdversarialLoss, tricks: Sequence[Trick]) -> list[str]:
+    """The start-of-run warnings about the tricks: the loss needs a Lipschitz D (WGAN's critic)
+    and no trick bounds it (a warning, not a refusal: a plugin of the user's own may constrain
+    D), then each trick's own `warnings()`."""
+    out = []
+    if loss.needs_lipschitz_d and not any(t.constrains_d() for t in tricks):
+        out.append(
+            f"ganhub: warning: loss={loss.name} needs a Lipschitz constraint on D, and no trick "
+            "gives one: add tricks=[gp] or tricks=[spectral_norm] (with D in its groups)"
+        )
+    for trick in tricks:
+        found = trick.warnings()
+        if not isinstance(found, list) or not all(isinstance(w, str) for w in found):
+            raise PluginError(
+                f"trick '{trick.name}': warnings() returned {type(found).__name__}, not a list "
+                "of str"
+            )
+        out += [f"ganhub: warning: {' '.join(line.split())}" for line in found]
+    return out
+
+
+def longer_than_run(key: str, value: int | None, config: RunConfig, what: str) -> list[str]:
+    """A warning when a trick's length in steps (`key`=`value`) exceeds trainer.steps, so
+    `what` never happens in this run (legitimate in a short test run, hence not refused)."""
+    steps = config.trainer.steps
+    if value is None or value <= steps:
         return []
     return [
-        f"ganhub: warning: loss={loss.name} needs a Lipschitz constraint on D, and no trick "
-        "gives one: add tricks=[gp] or tricks=[spectral_norm] (with D in its groups)"
+        f"{key}={value} is longer than the run (trainer.steps={steps}), so {what}; lower it "
+        f"to at most {steps}, or ignore this for a short test run"
     ]
 
 
@@ -248,5 +277,6 @@ __all__ = [
     "Groups",
     "Trick",
     "group_params",
-    "unconstrained_critic",
+    "longer_than_run",
+    "trick_warnings",
 ]

@@ -6,7 +6,11 @@ whose rotation D can tell (the paper's L_D = -V - beta E_real log Q(r | x^r), L_
 alpha E_fake log Q(r | x^r), beta = 1, alpha = 0.2). As in the authors' implementation
 (compare_gan `ssgan.py`), D's rotation loss uses real images only, and a share of the batch
 is rotated all four ways, so every image the task sees appears at every angle (Mimicry instead
-rotates each image once, a quarter of the batch per angle).
+rotates each image once, a quarter of the batch per angle). `share=1` is compare_gan's
+`rotated_batch_size` equal to the batch. Two differences from compare_gan: all four angles
+are a trunk pass of their own (compare_gan reads the upright ones from the adversarial pass,
+which here may be augmented), and in a conditional run each rotated fake is judged with its
+own label (compare_gan's code tiles the real images' labels for the rotated fakes).
 
 The rotated images are an extra trunk pass (`head_logits`) that skips the D-input tricks:
 ADA's own quarter turns would make the rotation labels wrong.

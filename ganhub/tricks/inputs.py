@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 from ganhub.anneal import Anchor, anneal_progress, resumed_anchor, saved_anchor
 from ganhub.config.schema import RunConfig, Section
 from ganhub.losses import Targets
-from ganhub.tricks import Trick
+from ganhub.tricks import Trick, longer_than_run
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -90,6 +90,16 @@ class InstanceNoise(Trick):
     # std reached (anchor = resumed step, progress) instead of bringing the noise back
     anchor: Anchor | None = None
     last_step = 0
+
+    def warnings(self) -> list[str]:
+        """An anneal longer than the run leaves noise on D's inputs at its end."""
+        end = self.std_at(self.config.trainer.steps)
+        return longer_than_run(
+            "trick.instance_noise.anneal_steps",
+            self.options.anneal_steps,
+            self.config,
+            f"the noise never anneals to 0 (its std ends near {end:.3g})",
+        )
 
     def std_at(self, step: int) -> float:
         """Noise std after `step` steps: linear decay from `std` to 0."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, model_validator
 
 from ganhub.config.schema import Section
-from ganhub.tricks import Groups, Trick
+from ganhub.tricks import Groups, Trick, longer_than_run
 
 if TYPE_CHECKING:
     import torch
@@ -48,7 +48,24 @@ class GradClip(Trick):
 class NCriticConfig(Section):
     """Options of the `n_critic` trick."""
 
-    n: int = Field(5, ge=1, description="discriminator steps per generator step (WGAN: 5)")
+    n: int = Field(
+        5,
+        ge=1,
+        description="discriminator steps per generator step (WGAN: 5; 1 is every run's "
+        "schedule without the trick, so it is refused)",
+    )
+
+    @model_validator(mode="after")
+    def _repeats(self) -> NCriticConfig:
+        # one D step per G step is what every run does without the trick: n=1 would enable a
+        # trick that changes nothing (a sweep's baseline is the run without it)
+        if self.n == 1:
+            raise ValueError(
+                "trick.n_critic.n=1 is one D step per G step, what a run does without the "
+                "trick, so it would change nothing: give n >= 2 (WGAN: 5), or drop n_critic "
+                "from tricks"
+            )
+        return self
 
 
 class NCritic(Trick):
@@ -100,6 +117,15 @@ class Balance(Trick):
     graph_safe = False
     Config = BalanceConfig
     excludes = frozenset({"n_critic"})
+
+    def warnings(self) -> list[str]:
+        """A decision interval longer than the run never decides."""
+        return longer_than_run(
+            "trick.balance.check_every",
+            self.options.check_every,
+            self.config,
+            "the trick never checks the balance and changes nothing",
+        )
 
     def adjust_phases(self, phases: list[Phase]) -> None:
         """Remember the every-step phases whose repeats this trick controls."""
@@ -223,6 +249,17 @@ class LRSchedule(Trick):
     # that had settled. None: the plan of trainer.steps, as the run started.
     anchor: tuple[int, float] | None = None
     last_step = 0
+
+    def warnings(self) -> list[str]:
+        """A warm-up longer than the run never reaches the full learning rate."""
+        steps = self.config.trainer.steps
+        return longer_than_run(
+            "trick.lr_schedule.warmup_steps",
+            self.options.warmup_steps,
+            self.config,
+            f"the learning rate never gets past {steps / max(self.options.warmup_steps, 1):.2g}x "
+            "its full value and never decays",
+        )
 
     def factor(self, step: int) -> float:
         """LR multiplier after `step` completed steps."""

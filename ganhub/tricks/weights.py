@@ -94,6 +94,42 @@ def refuse_uncovered(
     )
 
 
+def rectifier_slopes(root: nn.Module, weighted: tuple[type[nn.Module], ...]) -> dict[int, float]:
+    """The negative slope of the rectifier after each weight layer of `root` (by id): ReLU 0,
+    LeakyReLU its own; the first activation module after the layer in module order (the
+    forward order of nn.Sequential nets; a module listed twice counts at each place), before
+    the next weight layer. A layer followed by none (an output layer, an activation applied
+    as a function) or by another activation is left out, and `init scheme=kaiming` gives it
+    ReLU's gain, as He et al. and torch do."""
+    from torch import nn
+
+    slopes: dict[int, float] = {}
+    layer: nn.Module | None = None  # the last weight layer not yet followed by an activation
+    # an activation module may be used at several places (toy2d's nets reuse one)
+    for _, m in root.named_modules(remove_duplicate=False):
+        if weight_matrices(m, weighted):
+            layer = m
+        elif layer is not None and isinstance(m, nn.ReLU | nn.LeakyReLU):
+            slopes[id(layer)] = float(m.negative_slope) if isinstance(m, nn.LeakyReLU) else 0.0
+            layer = None
+        elif isinstance(m, nn.SiLU | nn.ELU | nn.GELU | nn.Tanh | nn.Sigmoid):
+            layer = None
+    return slopes
+
+
+def forward_fan_in(module: nn.Module, weight: Tensor) -> float:
+    """The inputs each output of `module` sums over (He et al.'s n): a conv's or linear
+    layer's fan-in, as torch takes it; for a transposed conv, its input channels times the
+    kernel taps that reach an output pixel, kernel / stride per dimension (torch's
+    `kaiming_normal_` takes its output channels x kernel instead)."""
+    from torch import nn
+
+    if isinstance(module, nn.modules.conv._ConvTransposeNd):
+        taps = math.prod(k / s for k, s in zip(module.kernel_size, module.stride, strict=True))
+        return max(module.in_channels // module.groups * taps, 1.0)
+    return float(math.prod(weight.shape[1:]))  # torch's fan-in (an embedding's: its width)
+
+
 def _norms() -> tuple[type[nn.Module], ...]:
     from torch import nn
 
@@ -145,6 +181,7 @@ class WeightInit(Trick):
         with torch.no_grad():
             for group_roots in roots.values():
                 for root, self.kept in group_roots:
+                    self.slopes = rectifier_slopes(root, self.weighted)
                     root.apply(self._init_module)
 
     def _init_module(self, m: nn.Module) -> None:
@@ -161,8 +198,9 @@ class WeightInit(Trick):
                     nn.init.normal_(w, 0.0, self.options.std)
                 elif scheme == "xavier":
                     nn.init.xavier_normal_(w)
-                elif scheme == "kaiming":
-                    nn.init.kaiming_normal_(w, a=0.2, nonlinearity="leaky_relu")
+                elif scheme == "kaiming":  # He et al.'s gain for the rectifier that follows
+                    gain = math.sqrt(2.0 / (1 + self.slopes.get(id(m), 0.0) ** 2))
+                    nn.init.normal_(w, 0.0, gain / math.sqrt(forward_fan_in(m, w)))
                 else:
                     nn.init.orthogonal_(w)
             for bias in (getattr(m, n, None) for n in ("bias", "in_proj_bias")):
@@ -313,6 +351,17 @@ class EMA(Trick):
         # (weights, EMA weights, buffers, EMA buffers) per generator, listed at the first update
         # (after every setup and restore, which change tensors in place only)
         self.tensors: list[tuple[list[Tensor], ...]] | None = None
+
+    def warnings(self) -> list[str]:
+        """A start step at or past the run's end never averages: the EMA is a copy of G."""
+        start, steps = self.options.start_step, self.config.trainer.steps
+        if start < steps:
+            return []
+        return [
+            f"trick.ema.start_step={start} is not before the run's end (trainer.steps={steps}), "
+            f"so the EMA only copies G and never averages; lower it below {steps}, or ignore "
+            "this for a short test run"
+        ]
 
     def decay_at(self, step: int, images: int | None = None) -> float:
         """The decay used after `step` completed steps (0 before start_step), `images` seen
