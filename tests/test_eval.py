@@ -305,6 +305,8 @@ def test_eval_command_reports_mean_and_std_over_seeds(cli, workdir: Path, cache:
     assert result["results"]["n_samples"]["mean"] == 500
     code, _, err = cli("eval", "runs/toy", "bogus=1")
     assert code == 2 and "unknown option 'bogus'" in err and "eval.metrics" in err
+    code, _, err = cli("eval", "runs/toy", "sample.grid=4")  # a sampling setting: not scored
+    assert code == 2 and "sample.grid: ganhub eval scores the run as it samples" in err
     code, _, err = cli("eval", "runs/toy", "eval.metrics=[fdi]")
     assert code == 2 and "did you mean 'fid'" in err
 

@@ -81,7 +81,7 @@ def evaluate_run(
     from ganhub.api import load
     from ganhub.config.resolve import read_saved
     from ganhub.config.schema import EvalConfig
-    from ganhub.errors import UsageError
+    from ganhub.errors import UsageError, one_line
     from ganhub.metrics import applies_to, check_metrics, evaluate, supported
     from ganhub.metrics.features import extractor_names, extractors_used
     from ganhub.metrics.store import check_output_file, write_json
@@ -96,6 +96,13 @@ def evaluate_run(
         if not key.startswith("eval."):
             if moved is None:  # where a run's data is now, as for sample
                 moved = _data_location_keys(run_dir, hub)
+            if key.startswith("sample."):  # eval.json records the scores of one setting
+                raise UsageError(
+                    f"{one_line(key, 60)}: ganhub eval scores the run as it samples (its "
+                    "eval.json keeps one setting's scores); `ganhub sample RUN "
+                    f"{one_line(key, 60)}=...` writes samples at another; a domain's own "
+                    "commands may score other settings (`ganhub --help`)"
+                )
             if key not in EvalConfig.model_fields and key not in moved:
                 raise UsageError(
                     f"unknown option '{key}'; ganhub eval takes eval.* keys: "

@@ -1,7 +1,7 @@
 """textgan: text generation (SeqGAN / RelGAN-style) and text style transfer on HF transformers.
 
 Registers the `textgan` domain, the `text_nll`, `text_bleu` and `style_transfer` metrics and the
-`ganhub textgan generate` / `ganhub textgan transfer` commands (the old top-level `ganhub
+`ganhub textgan generate` / `transfer` / `curve` commands (the old top-level `ganhub
 generate` / `ganhub transfer` still work for one release). The Python API:
 `ganhub_textgan.generate(run_dir, n=20)` and `ganhub_textgan.transfer(run_dir, texts,
 to="positive")`. Registration imports neither torch nor transformers: every module is imported
@@ -16,7 +16,7 @@ from ganhub.hookspecs import Register, hookimpl
 
 if TYPE_CHECKING:
     import click
-    from ganhub_textgan.api import generate, transfer
+    from ganhub_textgan.api import generate, score_temperatures, transfer
     from ganhub_textgan.domain import TextGANDomain
 
 
@@ -43,14 +43,14 @@ def register_metrics(register: Register) -> None:
 
 @hookimpl
 def register_commands(cli: click.Group) -> None:
-    """Add `ganhub textgan generate|transfer` (and the deprecated `generate` / `transfer`)."""
+    """Add `ganhub textgan generate|transfer|curve` (and the deprecated `generate` / `transfer`)."""
     from ganhub_textgan.commands import add_commands
 
     add_commands(cli)
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("generate", "transfer"):
+    if name in ("generate", "score_temperatures", "transfer"):
         from ganhub_textgan import api
 
         return getattr(api, name)
@@ -61,4 +61,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'ganhub_textgan' has no attribute '{name}'")
 
 
-__all__ = ["TextGANDomain", "generate", "transfer"]
+__all__ = ["TextGANDomain", "generate", "score_temperatures", "transfer"]

@@ -2,6 +2,7 @@
 
 from ganhub_textgan import generate, transfer
 generate("runs/textgan-...", n=20, temperature=0.8)               # -> list of sentences
+score_temperatures("runs/textgan-...", [0.8, 1.0])   # -> text_nll and text_bleu at each T
 transfer("runs/textgan-...", ["the food was awful"], to="positive")  # -> rewritten sentences
 
 Both open the run with `ganhub.load(run_dir, plugin="textgan")` and refuse a run of the other
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ganhub.errors import UsageError
 
@@ -20,8 +21,11 @@ if TYPE_CHECKING:
     from ganhub.api import TrainedGAN
 
 
-def open_run(run_dir: str | Path, task: str, device: str = "cpu") -> TrainedGAN:
-    """A textgan run of `task` with its latest weights and its tokenizer."""
+def open_run(
+    run_dir: str | Path, task: str, device: str = "cpu", verb: str | None = None
+) -> TrainedGAN:
+    """A textgan run of `task` with its latest weights and its tokenizer; a run of the other
+    task is refused naming `ganhub textgan VERB` (default: the task's own verb)."""
     from ganhub_textgan.config import TextGANConfig
 
     import ganhub
@@ -32,7 +36,7 @@ def open_run(run_dir: str | Path, task: str, device: str = "cpu") -> TrainedGAN:
     if config.task != task:
         raise UsageError(
             f"'{run_dir}' is a textgan task={config.task} run; "
-            f"`ganhub textgan {task}` needs a task={task} run"
+            f"`ganhub textgan {verb or task}` needs a task={task} run"
         )
     return trained
 
@@ -46,15 +50,62 @@ def generate(
 ) -> list[str]:
     """`n` sentences sampled from a trained task=generate run at `temperature` (None: the
     run's sample.temperature, 1 unless set)."""
+    from ganhub_textgan.temperature import check_temperature
+
     from ganhub.api import check_count, check_seed
 
     n, seed = check_count("n", n), check_seed(seed)
-    if temperature is not None and not 0 < temperature <= 100:
-        raise UsageError(
-            f"temperature={temperature}: must be above 0 and at most 100 (near 0: greedy)"
-        )
+    if temperature is not None:  # before the run is opened, as sample.temperature=T is
+        temperature = check_temperature(temperature, "temperature")
     system = open_run(run_dir, "generate", device).system
     return list(system.decode(system.sample(n, seed=seed, temperature=temperature)))
+
+
+def score_temperatures(
+    run_dir: str | Path,
+    temperatures: Sequence[float],
+    n: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    *,
+    option: str = "temperature",
+) -> dict[str, Any]:
+    """Score a task=generate run at each sampling temperature with its domain's metrics
+    (text_nll, text_bleu): the points of its quality-diversity curve (Caccia et al. 2018).
+    `n` samples per temperature (None: the run's eval.n_samples); the result as
+    `ganhub textgan curve` writes it. Errors about a temperature name it as `option`."""
+    from ganhub_textgan.temperature import check_temperature
+
+    import ganhub
+    from ganhub.api import check_count, check_seed
+    from ganhub.metrics import evaluate
+    from ganhub.plugins import get_hub
+
+    temps = [check_temperature(t, option) for t in temperatures]  # all before any scoring
+    if not temps:
+        raise UsageError(f"give at least one {option}")
+    seed = check_seed(seed)
+    trained = open_run(run_dir, "generate", device, verb="curve")
+    n = check_count("n", n) if n is not None else trained.config.eval.n_samples
+    hub = get_hub()
+    names = trained.system.default_metrics()
+    metrics = [hub.metrics.get(name) for name in names]
+    points = []
+    for t in temps:  # opened as `sample.temperature=T` would: samples and NLLs are tempered
+        model = ganhub.load(
+            run_dir, device=device, plugin="textgan", overrides=[f"sample.temperature={t!r}"]
+        )
+        values = evaluate(model.system, metrics, n_samples=n, seed=seed).values
+        points.append({"temperature": t, **values})
+    return {
+        "run_dir": str(run_dir),
+        "checkpoint": str(trained.checkpoint),
+        "step": trained.step,
+        "metrics": names,
+        "seed": seed,
+        "n_samples": n,
+        "points": points,
+    }
 
 
 def transfer(

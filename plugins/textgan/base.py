@@ -27,8 +27,6 @@ from ganhub.errors import ConfigError
 
 # a vocabulary made from other text: past this share of <unk> tokens a run learns mostly <unk>
 UNKNOWN_WARNING = 0.05
-# sample.temperature's and --temperature's bound: above it the tempered softmax is uniform
-MAX_TEMPERATURE = 100.0
 
 
 class TextSystemBase(GANSystem[TextGANConfig]):

@@ -31,9 +31,10 @@ DEVICE_HELP = "cpu, cuda, cuda:N, mps or auto."
 @click.option("--n", "n", type=click.IntRange(min=1), default=20, show_default=True,
               help="Sentences to print.")  # fmt: skip
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Sampling seed.")
-@click.option("--temperature", type=click.FloatRange(min=0, max=100, min_open=True), default=None,
-              help="Softmax temperature (below 1: safer, less varied sentences)  "
-                   "[default: the run's sample.temperature (1 unless it set one)]")  # fmt: skip
+@click.option("--temperature", type=float, default=None,
+              help="Softmax temperature, 1.2e-38 to 100 (below 1: safer, less varied "
+                   "sentences)  [default: the run's sample.temperature (1 unless it set "
+                   "one)]")  # fmt: skip
 @device_option(DEVICE_HELP)
 @click.argument("legacy", nargs=-1, metavar="")
 def generate_command(
@@ -53,6 +54,10 @@ def generate_command(
         )
     n, seed = old.get("n", n), old.get("seed", seed)
     from ganhub_textgan.api import generate
+    from ganhub_textgan.temperature import check_temperature
+
+    if temperature is not None:  # the range and message of the config's sample.temperature
+        temperature = check_temperature(temperature, "--temperature")
 
     for line in generate(run_dir, n=n, seed=seed, device=device, temperature=temperature):
         click.echo(line)
@@ -75,12 +80,68 @@ def transfer_command(run_dir: Path, texts: tuple[str, ...], to: str, device: str
         click.echo(line)
 
 
+# the curve's two axes and their BLEU counterparts, as the table shows them (all in the JSON)
+CURVE_COLUMNS = ("nll_oracle", "nll_gen", "nll_div", "bleu3", "self_bleu3")
+
+
+@click.command(name="curve", context_settings=HELP)
+@click.argument("run_dir", type=RUN_DIR)
+@click.option("--temperature", "temperatures", type=float, multiple=True, required=True,
+              help="A sampling temperature, 1.2e-38 to 100; repeat it for a curve.")  # fmt: skip
+@click.option("--n", "n", type=click.IntRange(min=1), default=None,
+              help="Samples per temperature  [default: the run's eval.n_samples]")  # fmt: skip
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Sampling seed.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="JSON file to write  [default: RUN_DIR/temperatures.json]")  # fmt: skip
+@device_option(DEVICE_HELP)
+def curve_command(
+    run_dir: Path, temperatures: tuple[float, ...], n: int | None, seed: int, out: Path | None,
+    device: str,
+) -> None:  # fmt: skip
+    """Score a task=generate run at other sampling temperatures (quality-diversity curve).
+
+    \b
+    ganhub textgan curve RUN_DIR --temperature 0.8 [--temperature 1.2 ...] [--n N] [--out F]
+
+    Each temperature is scored as `ganhub eval` scores the run at its own sample.temperature
+    (text_nll, text_bleu); the run's eval.json is left as it is.
+    """
+    import sys
+
+    from ganhub_textgan.api import score_temperatures
+    from ganhub_textgan.temperature import check_temperature
+
+    from ganhub.console import Console
+    from ganhub.metrics.store import check_output_file, write_json
+
+    for t in temperatures:  # before anything is opened: the config key's range and message
+        check_temperature(t, "--temperature")
+    target = out if out is not None else run_dir / "temperatures.json"
+    check_output_file(target, "" if out is not None else "; give --out FILE to write elsewhere")
+    with Console(file=sys.stderr).session():  # each metric's progress on stderr
+        result = score_temperatures(
+            run_dir, temperatures, n=n, seed=seed, device=device, option="--temperature"
+        )
+    write_json(target, result)
+    points = result["points"]
+    shown = [c for c in CURVE_COLUMNS if any(c in p for p in points)]
+    click.echo("".join(f"{c:>12}" for c in ("temperature", *shown)))
+    for p in points:
+        cells = [f"{p[c]:>12.4g}" if c in p else f"{'-':>12}" for c in shown]
+        click.echo(f"{p['temperature']:>12g}" + "".join(cells))
+    click.echo(f"{result['n_samples']} samples per temperature, seed {seed}; written to {target}")
+
+
 def add_commands(cli: click.Group) -> None:
     """`ganhub textgan generate|transfer`, and the old names for one release."""
     group = domain_group(
-        cli, "textgan", "Text GANs (HF transformers): print samples of a run, transfer style."
+        cli,
+        "textgan",
+        "Text GANs (HF transformers): print samples of a run, transfer style, score it at "
+        "other temperatures.",
     )
     group.add_command(generate_command)
     group.add_command(transfer_command)
+    group.add_command(curve_command)
     deprecated_alias(cli, "generate", generate_command, "textgan generate")
     deprecated_alias(cli, "transfer", transfer_command, "textgan transfer")

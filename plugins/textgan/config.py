@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from ganhub_textgan.temperature import MAX_TEMPERATURE, MIN_TEMPERATURE, temperature_problem
+from pydantic import Field, field_validator, model_validator
 
 from ganhub.config.rederive import KEPT_ON_RESUME
 from ganhub.config.schema import (
@@ -371,13 +372,27 @@ class TextSample(Section):
 
     temperature: float = Field(
         1.0,
-        gt=0,
-        le=100,
         description="task=generate: softmax temperature of G's next-token distribution for "
         "samples, generate and the metrics (text_nll scores the tempered distribution: "
-        "NLL_gen and NLL_div are its NLLs); below 1 sharper, above 1 flatter; training "
-        "always samples at 1",
+        "NLL_gen and NLL_div are its NLLs); below 1 sharper, above 1 flatter; between "
+        f"{MIN_TEMPERATURE:g} and {MAX_TEMPERATURE:g}; training always samples at 1",
     )
+
+    @field_validator("temperature", mode="before")
+    @classmethod
+    def _temperature_range(cls, value: Any) -> Any:
+        # before the section's own checks: 1e-40 and nan get the range, as --temperature does
+        number = value
+        if isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                return value  # not a number: pydantic says so
+        if isinstance(number, int | float) and not isinstance(number, bool):
+            problem = temperature_problem(number)
+            if problem is not None:
+                raise ValueError(problem)
+        return value
 
 
 class TextObjective(Section):

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from ganhub_textgan.base import MAX_TEMPERATURE, UNKNOWN_WARNING, TextSystemBase
+from ganhub_textgan.base import UNKNOWN_WARNING, TextSystemBase
 from ganhub_textgan.config import TextGANConfig
 from ganhub_textgan.corpus import TokenShard, held_out, load_token_shard, read_lines
 from ganhub_textgan.data import OracleLSTM, oracle_words
@@ -28,6 +28,7 @@ from ganhub_textgan.networks import (
     sample_lm,
 )
 from ganhub_textgan.phases import beta_at, mle_loss, phase_plan, refuse_moved_phases
+from ganhub_textgan.temperature import MAX_TEMPERATURE
 from ganhub_textgan.vocab import (
     PAD,
     encode,
@@ -210,15 +211,17 @@ class TextGenSystem(TextSystemBase):
 
     def sampling_temperature(self, temperature: float | None = None) -> float:
         """The sampling temperature: `temperature` when given, else the config's
-        sample.temperature. Any T in (0, 100] is computed finitely (`sample_lm`); a tiny T is
-        greedy decoding, its limit."""
-        t = self.cfg.sample.temperature if temperature is None else temperature
-        if not 0 < t <= MAX_TEMPERATURE:
+        sample.temperature. The system's own methods take any T in (0, 100], below float32's
+        normal range too (`sample_lm` and the NLL compute it finitely; a tiny T is greedy
+        decoding, its limit); the config key and the commands keep `check_temperature`'s."""
+        if temperature is None:
+            return float(self.cfg.sample.temperature)  # validated with the config
+        if not 0 < temperature <= MAX_TEMPERATURE:
             raise UsageError(
-                f"temperature={t}: must be above 0 and at most {MAX_TEMPERATURE:g} "
+                f"temperature={temperature}: must be above 0 and at most {MAX_TEMPERATURE:g} "
                 "(near 0: greedy decoding)"
             )
-        return float(t)
+        return float(temperature)
 
     def sample(
         self, n: int, *, seed: int | None = None, use_ema: bool = True,
