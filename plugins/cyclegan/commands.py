@@ -27,6 +27,10 @@ from ganhub.clikit import HELP, RUN_DIR, deprecated_alias, device_option, domain
 @click.option("--force", is_flag=True,
               help="Replace PNGs already in --out (without it such a file is refused, by name, "
                    "before anything is translated).")  # fmt: skip
+@click.option("--pairs", is_flag=True,
+              help="Each input is an A|B pair side by side (a pix2pix test/ folder): translate "
+                   "the half the direction reads (A for AtoB; for a task=paired run its input "
+                   "half), not the whole image.")  # fmt: skip
 @device_option()
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
               help="Images translated at once.")  # fmt: skip
@@ -38,6 +42,7 @@ def translate_command(
     size: int | None,
     keep_size: bool,
     force: bool,
+    pairs: bool,
     device: str,
     batch_size: int,
 ) -> None:
@@ -45,6 +50,7 @@ def translate_command(
 
     \b
     ganhub cyclegan translate RUN_DIR --input DIR_OR_FILE [--direction AtoB|BtoA] [--out DIR]
+    [--pairs]
     Writes one PNG per input image (same name, sub-folders kept), at --size or the run's
     model.image_size, or with --keep-size at the image's own size, each side rounded to the
     generator's step (4 for ResNets: photos stay unsquashed; 2^levels for a U-Net).
@@ -56,7 +62,7 @@ def translate_command(
 
     paths = translate(
         run_dir, inputs, direction, out, device=device, size=size, batch_size=batch_size,
-        keep_size=keep_size, force=force,
+        keep_size=keep_size, force=force, pairs=pairs,
     )  # fmt: skip
     where = out if out is not None else run_dir / f"translated_{direction}"
     click.echo(f"ganhub: wrote {len(paths)} translated image(s) to {where}")

@@ -1,10 +1,10 @@
 """Typed config of the cyclegan domain: the original CycleGAN/pix2pix options as keys.
 
 The architecture and objective defaults are the original implementation's (ResNet/U-Net G,
-70x70 PatchGAN, Adam 2e-4 / beta1 0.5, lambda 10 per direction, identity 0.5, pool of 50, D loss
-x 0.5, normal(0, 0.02) init, LSGAN). The widths (ngf 16, ndf 32), batch 4 and 500 steps suit the
-embedded 32 px data on a CPU (a few minutes); `preset=original` sets the paper's 256 px, ngf and
-ndf 64, batch 1 and 100 + 100 epochs for folder data.
+70x70 PatchGAN from 128 px, Adam 2e-4 / beta1 0.5, lambda 10 per direction, identity 0.5, pool
+of 50, D loss x 0.5, normal(0, 0.02) init, LSGAN). The widths (ngf 16, ndf 32), 34x34 patches,
+batch 4 and 500 steps suit the embedded 32 px data on a CPU; `preset=original` sets the paper's
+256 px, ngf and ndf 64, batch 1 and 100 + 100 epochs for folder data.
 
 Defaults that depend on other choices (the paired task's loss, `trainer.steps` from epochs, the
 schedule's `trick.lr_schedule.start`) are derived in one place, `choice_defaults` (the domain's
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeGuard
 
 from ganhub_cyclegan.sizes import (
+    patch_layers_for,
     patch_output_size,
     unet_depth_note,
     unet_dropout_levels,
@@ -94,9 +95,9 @@ class CycleGANModel(Section):
     )
     ngf: int = Field(16, gt=0, description="generator base width (the original: 64) [ngf]")
     ndf: int = Field(32, gt=0, description="discriminator base width (the original: 64) [ndf]")
-    n_layers_d: int = Field(
-        3, ge=1, le=8, description="PatchGAN stride-2 layers; 3 gives 70x70 patches [n_layers_D]"
-    )
+    n_layers_d: int | None = Field(None, ge=1, le=8, description="PatchGAN stride-2 layers: 3 "
+        "gives 70x70 patches, 2 34x34; default: 3 from 128 px (the original), 2 below, where a "
+        "70x70 patch spans the whole image [n_layers_D]")  # fmt: skip
     norm: Literal["auto", "instance", "batch", "none"] = Field(
         "auto", description="auto: instance for unpaired, batch for paired [norm]"
     )
@@ -133,11 +134,10 @@ class CycleGANModel(Section):
 
     @model_validator(mode="after")
     def _fits_the_image(self) -> CycleGANModel:
-        if patch_output_size(self.image_size, self.n_layers_d) < 1:
-            raise ValueError(
-                f"model.n_layers_d={self.n_layers_d} leaves no patch on a {self.image_size} px image; "
-                f"use a smaller n_layers_d or a larger model.image_size"
-            )
+        if self.n_layers_d and patch_output_size(self.image_size, self.n_layers_d) < 1:
+            raise ValueError(f"model.n_layers_d={self.n_layers_d} leaves no patch on a "
+                             f"{self.image_size} px image; use a smaller n_layers_d or a larger "
+                             "model.image_size")  # fmt: skip
         if self.unet_downs is not None and self.unet_downs > unet_max_downs(self.image_size):
             raise ValueError(
                 f"model.unet_downs={self.unet_downs}: {self.image_size} px halves evenly at most "
@@ -278,6 +278,10 @@ class CycleGANConfig(RunConfig):
         if self.task == "paired":
             return "unet"
         return "resnet_9blocks" if self.model.image_size >= 256 else "resnet_6blocks"
+
+    def d_layers(self) -> int:
+        """The PatchGAN's stride-2 layers: model.n_layers_d, else `patch_layers_for` the size."""
+        return self.model.n_layers_d or patch_layers_for(self.model.image_size)
 
     def norm_kind(self) -> Literal["instance", "batch", "none"]:
         """The normalisation after `auto` is resolved."""

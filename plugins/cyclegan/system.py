@@ -99,7 +99,7 @@ def build_generator(config: CycleGANConfig) -> nn.Module:
 def build_discriminator(config: CycleGANConfig, in_channels: int) -> nn.Module:
     """A PatchGAN on `in_channels` inputs, initialised as the original."""
     m = config.model
-    D = PatchDiscriminator(in_channels, m.ndf, m.n_layers_d, config.norm_kind())
+    D = PatchDiscriminator(in_channels, m.ndf, config.d_layers(), config.norm_kind())
     init_weights(D, m.init, m.init_gain)
     return D
 

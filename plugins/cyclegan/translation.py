@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +25,7 @@ from ganhub_cyclegan.interfaces import DIRECTIONS, TRANSLATE, Translating
 from torch import Tensor
 
 from ganhub.data.images import list_images
-from ganhub.errors import UsageError
+from ganhub.errors import UsageError, one_line
 from ganhub.metrics.store import new_folders, remove_empty
 
 PLUGIN = "cyclegan"
@@ -101,12 +102,13 @@ class Translator:
     def translate_files(
         self, inputs: Sequence[Path], out: Path, direction: str = "AtoB", size: int | None = None,
         root: Path | None = None, batch_size: int = 16, keep_size: bool = False,
-        force: bool = False,
+        force: bool = False, pairs: bool = False,
     ) -> list[Path]:  # fmt: skip
         """Translate image files into PNGs under `out` (paths relative to `root` kept), all or
         none: each PNG is written into a hidden folder next to `out` and moved into place only
         once every input is translated. A PNG already in `out` is refused unless `force`.
-        `keep_size`: each image at its own size (see `own_size`), one at a time."""
+        `keep_size`: each image at its own size (see `own_size`), one at a time. `pairs`: each
+        file is an A|B pair side by side, of which the half `direction` reads is translated."""
         self.check_direction(direction)
         if keep_size and size is not None:
             raise UsageError(
@@ -139,23 +141,27 @@ class Translator:
                 f"--out {out} already holds '{replaced[0]}'{more}: give --force (Python: "
                 "force=True) to replace them, or another folder"
             )
-        pairs = list(targets.items())
+        pairs_out = list(targets.items())
         staged, created = _staging(out)  # every PNG is written there first
+        shapes: set[tuple[int, int]] = set()  # (height, width) of the files read
+
+        def load(f: Path) -> Tensor:
+            x = read_image(f, self.config.data.channels)
+            shapes.add((x.shape[-2], x.shape[-1]))
+            return self.input_half(x, f, direction) if pairs else x
+
         try:
             step, least = self.config.size_step(), self.config.size_min()
-            for start in range(0, len(pairs), 1 if keep_size else batch_size):
-                chunk = pairs[start : start + (1 if keep_size else batch_size)]
+            for start in range(0, len(pairs_out), 1 if keep_size else batch_size):
+                chunk = pairs_out[start : start + (1 if keep_size else batch_size)]
                 if keep_size:  # sizes differ: no batches
-                    f = chunk[0][1]
-                    batch = own_size(read_image(f, self.config.data.channels), step, least)[None]
+                    batch = own_size(load(chunk[0][1]), step, least)[None]
                 else:
-                    batch = torch.stack(
-                        [resize(read_image(f, self.config.data.channels), size) for _, f in chunk]
-                    )
+                    batch = torch.stack([resize(load(f), size) for _, f in chunk])
                 for (target, _), image in zip(chunk, self(batch, direction, batch_size)):
                     write_png(image, staged / target.relative_to(out))
             # every input translated: only now the PNGs move into place (each rename atomic)
-            for target, _ in pairs:
+            for target, _ in pairs_out:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staged / target.relative_to(out), target)
         except BaseException:  # an unreadable file, Ctrl-C: --out left as it was
@@ -163,7 +169,33 @@ class Translator:
             remove_empty(created)
             raise
         shutil.rmtree(staged, ignore_errors=True)
-        return [target for target, _ in pairs]
+        if (
+            not pairs
+            and self.config.task == "paired"
+            and shapes
+            and all(w == 2 * h for h, w in shapes)
+        ):
+            print(  # a pix2pix test/ folder, translated whole: both halves squashed into one
+                "ganhub: note: every input is twice as wide as high, as A|B pairs side by side "
+                "are; if they are pairs, --pairs (Python: pairs=True) translates their input "
+                "half instead of the whole image",
+                file=sys.stderr,
+            )
+        return [target for target, _ in pairs_out]
+
+    def input_half(self, x: Tensor, path: Path, direction: str) -> Tensor:
+        """The half of an A|B pair image `x` (read from `path`) that `direction` translates
+        from: A (left) for AtoB, B (right) for BtoA; for a task=paired run the half it
+        trained on as input (the right one with data.direction=BtoA)."""
+        if x.shape[-1] % 2:
+            raise UsageError(
+                f"--pairs: '{one_line(path)}' is {x.shape[-1]}x{x.shape[-2]}, an odd width; an "
+                "A|B pair is two halves of equal width (give images of an even width, or leave "
+                "out --pairs to translate whole images)"
+            )
+        half = x.shape[-1] // 2
+        right = (direction == "BtoA") != (self.config.data.direction == "BtoA")
+        return x[..., half:] if right else x[..., :half]
 
 
 def _staging(out: Path) -> tuple[Path, list[Path]]:
@@ -231,13 +263,16 @@ def translate(
     batch_size: int = 16,
     keep_size: bool = False,
     force: bool = False,
+    pairs: bool = False,
 ) -> list[Path]:
     """Translate an image file or a folder with a trained run; returns the written PNG paths.
 
     `out` defaults to RUN_DIR/translated_<direction>; a folder's sub-folders are kept. Images
     are resized to `size` squared (default: the run's model.image_size), or with `keep_size`
     translated at their own size, each side rounded to a multiple of the generator's step.
-    The PNGs appear all or none; one already in `out` is refused unless `force`.
+    The PNGs appear all or none; one already in `out` is refused unless `force`. `pairs`:
+    the inputs are A|B pairs side by side (a pix2pix test/ folder), of which the input half is
+    translated (`Translator.read_input`).
     """
     if direction not in DIRECTIONS:
         raise UsageError(f"direction '{direction}': choose AtoB or BtoA")
@@ -245,5 +280,5 @@ def translate(
     translator = Translator(run_dir, device)
     target = Path(out) if out is not None else Path(run_dir) / f"translated_{direction}"
     return translator.translate_files(
-        files, target, direction, size, root, batch_size, keep_size, force
+        files, target, direction, size, root, batch_size, keep_size, force, pairs
     )
