@@ -46,6 +46,7 @@ from ganhub_medgan.volume import (
 from torch import Tensor
 
 from ganhub.data.images import refuse_leaving
+from ganhub.data.links import record_leaving
 from ganhub.errors import ConfigError, UsageError, one_line
 
 MANIFEST = "ganhub_medgan.json"  # written by `ganhub data convert --to nifti`
@@ -90,21 +91,34 @@ def scan_items(folder: Path, root: Path | None = None) -> dict[str, list[Path]]:
     """NIfTI files and DICOM series directly under `folder`, by name (several when files
     share one, `a.nii` and `a.nii.gz`); a symlink leading out of the data folder `root`
     (default `folder`) is refused, as in every image folder (`walk_files`): `folder` itself
-    (a task folder linked elsewhere), an entry, or a file of a DICOM series."""
+    (a task folder linked elsewhere), an entry, or a file of a DICOM series (`ganhub data
+    check` reports each entry or series file, skipped, and lists the rest)."""
     data = root or folder
     base = data.resolve()
     refuse_leaving(folder, data, base)
     items: dict[str, list[Path]] = {}
     for path in sorted(folder.iterdir()):
-        if path.is_symlink():
-            refuse_leaving(path, data, base)
+        if path.is_symlink() and _leaves(path, data, base):
+            continue
         if is_item(path):
             if path.is_dir():  # a series: its files are read too
-                for part in path.iterdir():
-                    if part.is_symlink():
-                        refuse_leaving(part, data, base)
+                parts = [p for p in sorted(path.iterdir()) if p.is_symlink()]
+                if any([_leaves(part, data, base) for part in parts]):  # each one reported
+                    continue
             items.setdefault(item_name(path), []).append(path)
     return items
+
+
+def _leaves(link: Path, data: Path, base: Path) -> bool:
+    """Whether symlink `link` leads out of data folder `data` (`base` resolved) in `ganhub data
+    check`/`clean`: recorded and skipped; a run refuses it (ConfigError naming the link)."""
+    try:
+        refuse_leaving(link, data, base)
+    except ConfigError:
+        if not record_leaving(link, data):
+            raise
+        return True
+    return False
 
 
 def list_items(folder: Path, root: Path | None = None) -> dict[str, Path]:
@@ -208,6 +222,9 @@ def check_folder(task: str, cfg: MedData) -> None:
         folder = cfg.path / sub
         items = list_items(folder, cfg.path)
         if not items:
+            for path in sorted(folder.iterdir()):  # only links leading out (the check skips
+                if path.is_symlink():  # them): the first one is the reason, not "no files"
+                    refuse_leaving(path, cfg.path)
             raise ConfigError(
                 f"data.path: '{one_line(folder)}' holds no NIfTI (.nii, .nii.gz) files or DICOM "
                 "series" + nested_hint(folder, cfg.path)
