@@ -198,7 +198,8 @@ def check_command(as_json: bool, args: tuple[str, ...]) -> None:
     ganhub data check DATA plugin=NAME [key=value ...] [--json]
     ganhub data check plugin=NAME        the domain's embedded default data
     Exits 0 when the data is clean (notes only: conversions the loader makes on purpose),
-    1 when it has errors (unusable files) or warnings (duplicates, empty masks...).
+    1 when it has errors (unusable files) or warnings (duplicates, empty masks...), 2 when
+    the command or its settings are refused (one line saying why).
     """
     report = inspect(*_split(args))
     click.echo(json.dumps(report.to_json(), indent=1) if as_json else report.table())
@@ -440,7 +441,8 @@ def convert_command(fmt: str, out: Path, force: bool, args: tuple[str, ...]) -> 
     ganhub data convert DATA plugin=NAME --to shard --out data.safetensors
     An existing --out is refused; --force replaces a file (written whole, then renamed).
     shard: every sample decoded once into one safetensors file plus a manifest; point
-    data.path at it. Domains add formats (stylegan: zip; medgan: nifti; textgan: tokens).
+    data.path at it. A shard holds no class labels: conditional runs train on the folder.
+    Domains add formats (stylegan: zip; medgan: nifti; textgan: tokens).
     """
     from ganhub.errors import UsageError
 

@@ -161,6 +161,11 @@ def check_image_folder(path: Path | None, key: str = "data.path") -> None:
     if not path.exists():
         raise ConfigError(f"{key}='{shown}': folder does not exist")
     if not path.is_dir():
+        shard = path.with_suffix(".safetensors")
+        if path.suffix == ".json" and shard.is_file():  # a shard's manifest given for the shard
+            raise ConfigError(
+                f"{key}='{shown}' is the manifest of shard '{one_line(shard)}'; give the shard"
+            )
         raise ConfigError(f"{key}='{shown}' is a file; give the folder that holds the images")
     if not has_images(path):
         raise ConfigError(f"{key}='{shown}': no images ({', '.join(IMAGE_SUFFIXES)}) found in it")

@@ -8,6 +8,7 @@ one-line ConfigError naming the key, the file and the row.
 from __future__ import annotations
 
 import csv
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -15,6 +16,9 @@ from ganhub.errors import ConfigError, one_line
 
 FILE_COLUMNS = ("file", "filename", "path", "image")
 LABEL_COLUMNS = ("label", "class")
+_CSV_SHAPE = "a CSV with a header such as 'file,label' and one row per image"
+# files no one means as a labels CSV (images, a shard): said so, not "not UTF-8 text"
+_BINARY = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".safetensors")
 
 
 def _shown(value: object, limit: int = 120) -> str:
@@ -57,7 +61,22 @@ def _column(header: list[str], names: tuple[str, ...], what: str, where: str) ->
     return found[0]
 
 
-def _resolve_row(text: str, number: int, root: Path, base: Path, where: str) -> Path:
+def _resolved(path: Path, folders: dict[Path, Path]) -> Path:
+    """`path.resolve()`, with each folder resolved once (`folders` caches them): a file that is
+    no symlink resolves to its resolved folder and its name, at one system call instead of
+    one per folder of the path (50,000 rows of one folder: seconds saved)."""
+    name = path.name
+    if name in ("", ".", "..") or path.is_symlink():
+        return path.resolve()
+    parent = folders.get(path.parent)
+    if parent is None:
+        parent = folders[path.parent] = path.parent.resolve()
+    return parent / name
+
+
+def _resolve_row(
+    text: str, number: int, root: Path, base: Path, where: str, folders: dict[Path, Path]
+) -> Path:
     """The file a CSV row names, resolved; refuses paths that are absolute or leave `root`."""
     if not text:
         raise ConfigError(f"{where}: row {number} has an empty file name")
@@ -67,7 +86,7 @@ def _resolve_row(text: str, number: int, root: Path, base: Path, where: str) -> 
             f"paths must be relative to data.path='{_shown(root, 200)}'"
         )
     try:
-        path = (base / text).resolve()
+        path = _resolved(base / text, folders)
     except (OSError, ValueError, RuntimeError):  # NUL byte, symlink loop, name too long
         raise ConfigError(f"{where}: row {number}: '{_shown(text)}' is not a usable path") from None
     # resolved, so '..' and symlinks are judged by where they really lead
@@ -82,12 +101,15 @@ def _resolve_row(text: str, number: int, root: Path, base: Path, where: str) -> 
 def read_rows(path: Path, root: Path, key: str) -> list[LabelRow]:
     """The CSV's data rows, each checked; every problem is a ConfigError naming the row."""
     where = f"{key}='{_shown(path, 200)}'"
+    if path.is_dir():
+        raise ConfigError(f"{where} is a folder; give the labels file: {_CSV_SHAPE}")
     if not path.is_file():
         raise ConfigError(f"{where}: file does not exist")
     check_root(root, "data.path")
     base = root.resolve()
     rows: list[LabelRow] = []
     first: dict[Path, LabelRow] = {}
+    folders: dict[Path, Path] = {}  # each folder of the rows, resolved once
     try:
         # utf-8-sig: spreadsheet programs write a byte-order mark that would rename the header
         with path.open(newline="", encoding="utf-8-sig") as fh:
@@ -104,7 +126,7 @@ def read_rows(path: Path, root: Path, key: str) -> list[LabelRow]:
                     continue  # a blank line (often the last one) is not a row
                 text = rec[file_col].strip() if file_col < len(rec) else ""
                 label = rec[label_col].strip() if label_col < len(rec) else ""
-                resolved = _resolve_row(text, number, root, base, where)
+                resolved = _resolve_row(text, number, root, base, where, folders)
                 if not label:
                     raise ConfigError(
                         f"{where}: row {number} ('{_shown(text)}') has an empty label"
@@ -120,6 +142,8 @@ def read_rows(path: Path, root: Path, key: str) -> list[LabelRow]:
                 first[resolved] = row
                 rows.append(row)
     except UnicodeDecodeError:
+        if path.suffix.lower() in _BINARY:  # an image given for the labels
+            raise ConfigError(f"{where} is no CSV; give the labels file: {_CSV_SHAPE}") from None
         raise ConfigError(f"{where}: not UTF-8 text; save the CSV as UTF-8") from None
     except csv.Error as exc:
         raise ConfigError(f"{where}: not a readable CSV ({_shown(exc, 100)})") from None
@@ -146,6 +170,13 @@ def _refuse_number_spellings(rows: list[LabelRow], where: str) -> None:
             )
 
 
+def hidden_part(text: str) -> str | None:
+    """The hidden part (a name starting with '.': `.git`, `._a.png`) of a row's path as
+    written, which the folder listing skips as no data; None when every part is visible."""
+    parts = PurePosixPath(posixpath.normpath(text)).parts
+    return next((p for p in parts if p.startswith(".") and p not in (".", "..")), None)
+
+
 def read_label_csv(path: Path, root: Path, key: str = "data.labels") -> dict[Path, str]:
     """Map each file a labels CSV names (resolved, under `root`) to its label."""
     return {row.path: row.label for row in read_rows(path, root, key)}
@@ -156,6 +187,7 @@ __all__ = [
     "LABEL_COLUMNS",
     "LabelRow",
     "check_root",
+    "hidden_part",
     "read_label_csv",
     "read_rows",
 ]

@@ -32,6 +32,7 @@ from ganhub.data.label_csv import (
     LABEL_COLUMNS,
     LabelRow,
     check_root,
+    hidden_part,
     read_label_csv,
     read_rows,
 )
@@ -120,6 +121,24 @@ def _is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
+def _unlabelled(path: Path, labelled: set[Path]) -> bool:
+    """Whether image `path` is none of the `labelled` (resolved) files; resolved only when its
+    path as listed is none of them (a resolved path has no symlink in it: resolving it again
+    would give it back, at a system call per folder of the path)."""
+    return path not in labelled and path.resolve() not in labelled
+
+
+def _row_problem(row: LabelRow) -> str | None:
+    """Why a labels row names nothing a run reads (no file, no image, a hidden file), or None."""
+    if not _is_file(row.path):
+        return "no such file in data.path"
+    if not _is_image(row.path):
+        return "it is no image in data.path"
+    if (part := hidden_part(row.text)) is not None:
+        return f"training skips it as hidden ('{_shown(part, 40)}' starts with '.')"
+    return None
+
+
 # Set by `label_problems_reported`: `ganhub data check` and `clean` take a labels CSV's rows
 # naming no file or no image, and images no row names, as findings of their report
 _REPORTED: ContextVar[bool] = ContextVar("ganhub_label_problems_reported", default=False)
@@ -154,13 +173,20 @@ def _from_csv(
     rows = every = read_rows(labels_csv, root, key)
     missing = [row for row in rows if not _is_file(row.path)]
     reported = _REPORTED.get()  # `ganhub data check`: findings of its report, not refusals
-    if reported and len(missing) < len(rows):  # (`report_classes`; a CSV of no file refused)
-        rows = [row for row in rows if _is_file(row.path) and _is_image(row.path)]
-        missing = []
+    usable = [row for row in rows if _row_problem(row) is None] if reported else []
+    if usable:  # (`report_classes`; a CSV naming nothing a run reads is refused as a run does)
+        rows, missing = usable, []
     if missing:  # all of them at once: a script's wrong prefix fails every row, not one
         hint = "; the paths are taken relative to it" if len(missing) == len(rows) > 1 else ""
         raise ConfigError(
             f"{where}: {_which_rows(missing)} not a file in {root_key}='{_shown(root, 200)}'{hint}"
+        )
+    if hidden := [row for row in rows if hidden_part(row.text) is not None]:
+        # the folder listing skips hidden files as no data: a row must not train one anyway
+        raise ConfigError(
+            f"{where}: {_which_rows(hidden)} hidden (a name starting with '.', such as "
+            f"'{_shown(hidden_part(hidden[0].text), 40)}'), which ganhub skips as no data; "
+            "move each file to a visible folder, or remove its row"
         )
     others = [row for row in rows if not _is_image(row.path)]
     if others or not rows:
@@ -171,7 +197,8 @@ def _from_csv(
     # compared as resolved paths, as the CSV's are: a symlinked image is labelled by its target
     base = root.resolve()
     labelled = {row.path for row in rows}
-    unlabelled = [p for p in list_images(base) if p.resolve() not in labelled]
+    # (a listed path equal to a resolved one has no symlink in it: no resolve() needed)
+    unlabelled = [p for p in list_images(base) if _unlabelled(p, labelled)]
     if unlabelled and not reported:
         rel = unlabelled[0].relative_to(base).as_posix()
         raise ConfigError(
@@ -280,21 +307,30 @@ class LabelledImageFolder(SkippingFiles, Dataset[tuple[Tensor, Tensor]]):
 
 
 def shard_problems(path: Path | None) -> list[str]:
-    """A conditional run on a tensor shard: refused in one line (shards hold no labels)."""
-    from ganhub.data.shards import is_shard
+    """A conditional run on a tensor shard: refused in one line naming what works (shards hold
+    images without labels; the folder the shard was made from, named by its manifest, has them)."""
+    from ganhub.data.shards import is_shard, shard_origin
 
     if not is_shard(path):
         return []
+    assert path is not None
+    if not path.is_file():
+        return [f"data.path='{_shown(path, 200)}': no such shard"]
+    origin = shard_origin(path)
+    folder = f"the labelled folder ('{_shown(origin, 200)}')" if origin else "the labelled folder"
     return [
-        f"data.path='{_shown(path, 200)}': a shard holds no labels; train a conditional run on "
-        "the image folder itself"
+        f"data.path='{_shown(path, 200)}': a shard holds no labels, so a conditional run "
+        f"cannot train on it; train it on {folder} the shard was converted from, or train "
+        "on the shard with model.conditional=false"
     ]
 
 
 def classless_path_problems(path: Path | None) -> list[str]:
     """Why a conditional run's data.path gave it no classes when the path itself is the
     reason: it does not exist, or it is a shard (`shard_problems`); else nothing."""
-    if path is not None and not path.exists():
+    from ganhub.data.shards import is_shard
+
+    if path is not None and not path.exists() and not is_shard(path):
         return [f"data.path='{_shown(path, 200)}': folder does not exist"]
     return shard_problems(path)
 
@@ -325,18 +361,22 @@ def _report_rows(report: DataReport, root: Path, labels_csv: Path) -> list[str]:
     from ganhub.data.inspect import DROP
 
     rows = read_rows(labels_csv, root, "data.labels")
-    lost = 0
+    lost = hidden = 0
     for row in rows:
-        if not _is_file(row.path) or not _is_image(row.path):
-            lost += 1
-            what = "no such file" if not _is_file(row.path) else "it is no image"
-            problem = f"data.labels row {row.number} names it, but {what} in data.path"
+        if (what := _row_problem(row)) is not None:
+            if what.startswith("training skips"):
+                hidden += 1
+            else:
+                lost += 1
+            problem = f"data.labels row {row.number} names it, but {what}"
             report.add(row.text, f"{problem}; fix the row or remove it", DROP, "error")
     if lost:
         report.summary["data.labels rows naming no image"] = lost
+    if hidden:
+        report.summary["data.labels rows naming hidden files"] = hidden
     labelled = {row.path for row in rows}
     for path in list_images(root):
-        if path.resolve() not in labelled:
+        if _unlabelled(path, labelled):
             name = path.relative_to(root).as_posix()
             report.add(name, "no data.labels row names it; label it or move it out", DROP, "error")
     return [row.label for row in rows]

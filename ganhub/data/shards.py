@@ -156,6 +156,18 @@ def read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
+def shard_origin(path: Path) -> str | None:
+    """The data path shard `path` was converted from, as its manifest names it; None when the
+    manifest is unreadable or names none (embedded data)."""
+    try:
+        source = read_manifest(path).get("source")
+    except UsageError:
+        return None
+    data = source.get("data") if isinstance(source, dict) else None
+    origin = data.get("path") if isinstance(data, dict) else None
+    return origin if isinstance(origin, str) else None
+
+
 def load_shard(path: Path) -> Tensor:
     """The samples of a shard, decoded back (8-bit images to float in [-1, 1]), on the CPU."""
     from safetensors.torch import load_file
@@ -292,6 +304,7 @@ __all__ = [
     "load_shard",
     "note_upscaled",
     "read_manifest",
+    "shard_origin",
     "shard_outputs",
     "write_shard",
 ]
