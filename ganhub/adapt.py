@@ -27,7 +27,12 @@ if TYPE_CHECKING:
 # (key, default, why): what `ganhub adapt` adds to the saved config unless the user sets the key
 ADAPT_DEFAULTS: tuple[tuple[str, str, str], ...] = (
     ("init_from", "RUN", "start from RUN's latest weights; optimizers and step start fresh"),
-    ("data.n_shots", "10", "train on 10 images of data.classes, picked by the seed"),
+    (
+        "data.n_shots",
+        "10, or a ganhub meta RUN's meta.n_shots",
+        "train on that many images of data.classes, picked by the seed: as many as RUN's "
+        "meta-training tasks had",
+    ),
     ("trainer.steps", "300", "a short fine-tuning"),
     (
         "trainer.batch_size",
@@ -57,6 +62,8 @@ ADAPT_DEFAULTS: tuple[tuple[str, str, str], ...] = (
     ("name", "<RUN>-adapt-<time>", ""),
 )
 STEPS, N_SHOTS, EVAL_EVERY, PATIENCE = 300, 10, 50, 4
+# what `ganhub meta` writes beside config.yaml: its options, meta.n_shots among them
+_META_RECORD = "meta.json"
 # what an adapted run cannot change: it is RUN's domain, and it is a new run
 _REFUSED = {"plugin": "an adapted run keeps RUN's plugin", "resume": "adapt starts a new run"}
 
@@ -160,7 +167,13 @@ def adapt_config(
         "name": _name(run_dir),
     }
     if _has_key(domain.config_class, ["data", "n_shots"]):
-        defaults["data.n_shots"] = N_SHOTS
+        shots = meta_shots(run_dir)  # a meta run's tasks' shots: what its start was tuned for
+        defaults["data.n_shots"] = shots or N_SHOTS
+        if shots is not None and "data.n_shots" not in given and notes is not None:
+            notes.append(
+                f"data.n_shots={shots}: the shots each task of RUN's meta-training trained on "
+                f"(its meta.n_shots); give data.n_shots=K for another number"
+            )
     # an error about a key of the run's config.yaml names that file; adapt's defaults are not
     # the file's, and neither are the keys `base` sets
     origin = str(run_dir / "config.yaml")
@@ -258,6 +271,22 @@ def adapt_config(
         watched = first.trainer.keep_best is not None or "trainer.keep_best" not in given
         defaults["trainer.patience"] = PATIENCE if first.trainer.eval_every and watched else None
     return layered()
+
+
+def meta_shots(run_dir: Path) -> int | None:
+    """The images each task of a `ganhub meta` run trained on (its meta.n_shots, read from
+    the meta.json it writes), or None: no meta run, or one whose tasks took all the images."""
+    import json
+
+    record = run_dir / _META_RECORD
+    try:
+        if record.is_symlink() or not record.is_file():
+            return None
+        options = json.loads(record.read_text(encoding="utf-8")).get("options")
+    except (OSError, ValueError, AttributeError):  # unreadable, not JSON, not an object
+        return None
+    shots = options.get("n_shots") if isinstance(options, dict) else None
+    return shots if type(shots) is int and shots > 0 else None
 
 
 def _typed_accum(user: Mapping[str, Any]) -> int | None:

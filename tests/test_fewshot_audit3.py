@@ -5,6 +5,7 @@ ganhub meta (each task's shots, as in the few-shot literature)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,44 @@ def test_meta_refuses_a_batch_one_tasks_shots_cannot_fill(workdir: Path, cli) ->
     assert code == 2 and "data.n_shots and meta.n_shots" in err, err
     code, _, err = cli("meta", *META, "data.n_shots=0", "name=m")
     assert code == 2 and "data.n_shots=0" in err, err  # the key as typed
+
+
+# -- 4. shots a class cannot give, refused before the banner ------------------------------------
+
+
+def test_meta_refuses_shots_above_a_class_count_before_the_banner(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """meta.n_shots=550 on digits of 500 images each was refused when the first task was
+    built, after the banner and the run directory."""
+    code, out, err = cli("meta", *META, "meta.n_shots=550", "name=m")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert re.search(r"meta\.n_shots=550: .*\(digit [012]: 500\); give meta\.n_shots=500 or", err)
+    assert "meta-training" not in out + err and not (workdir / "runs" / "m").exists()
+    code, _, err = cli("meta", *META, "meta.classes_per_task=2", "meta.n_shots=1001", "name=m")
+    assert code == 2 and "only 1000 images" in err and not (workdir / "runs").exists(), err
+
+
+def test_a_run_refuses_shots_above_its_digits_naming_each_count(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli("run", "plugin=dcgan", "preset=tiny", "data.classes=[8,3]",
+                       "data.n_shots=1200", "name=r")  # fmt: skip
+    assert code == 2 and "digit 8: 500, digit 3: 500" in err, err
+    assert "data.n_shots=1000 or fewer" in err and not (workdir / "runs").exists()
+
+
+# -- 5. ganhub adapt of a meta run: the tasks' shots by default ---------------------------------
+
+
+def test_adapt_of_a_meta_run_defaults_to_its_tasks_shots(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """An adapted meta run trained on 10 images whatever shots its meta tasks had."""
+    code, _, err = cli("meta", *META, "meta.n_shots=6", "trainer.batch_size=4", "name=m")
+    assert code == 0, err
+    notes: list[str] = []
+    config = adapt_config(workdir / "runs" / "m", ["data.classes=[8]"], notes=notes)
+    assert config.data.n_shots == 6  # type: ignore[attr-defined]
+    assert any(n.startswith("data.n_shots=6: ") and "meta.n_shots" in n for n in notes), notes
+    notes.clear()
+    typed = adapt_config(
+        workdir / "runs" / "m", ["data.classes=[8]", "data.n_shots=3"], notes=notes
+    )
+    assert typed.data.n_shots == 3 and not any("meta.n_shots" in n for n in notes)  # type: ignore[attr-defined]
+    plain = adapt_config(_trained("src"), ["data.classes=[8]"])  # no meta run: 10
+    assert plain.data.n_shots == 10  # type: ignore[attr-defined]

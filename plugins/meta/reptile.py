@@ -299,6 +299,7 @@ def _outer_loop(
     from ganhub_meta.outer import outer_update
     from ganhub_meta.periodic import BetweenSteps
     from ganhub_meta.rates import UpdateAlignment, group_ratios, next_rates, set_rates
+    from ganhub_meta.shots import draw_task
 
     from ganhub.console import summary_rows
     from ganhub.engine.loop import train_steps
@@ -330,7 +331,7 @@ def _outer_loop(
         kept: list[dict[str, Any]] = []
         losses: dict[str, float] = {}
         for _ in range(options.tasks_per_step):
-            task = tuple(sorted(rng.sample(options.classes, options.classes_per_task)))
+            task = draw_task(rng, options)  # the draws `check_task_shots` checked
             if task not in tasks:  # built once, reused at every visit
                 began = time.perf_counter()
                 task_run = make_run(task_config(run.config, task, scratch, hub, options), hub)

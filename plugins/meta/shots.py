@@ -13,6 +13,8 @@ task, so the outer update never moves them) sees where its weights came from.
 
 from __future__ import annotations
 
+import math
+import random
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -85,6 +87,7 @@ def check_task_shots(config: RunConfig, options: MetaOptions, hub: Hub) -> None:
             f"meta.n_shots={shots}: the '{config.plugin}' domain's data takes no data.n_shots, "
             "so its tasks cannot pick a few images (dcgan data=digits does)"
         )
+    refuse_shots_of_tasks(config, options, hub)
     world = os.environ.get("WORLD_SIZE", "").strip()  # torchrun's: each process reads a share
     per = shots // (int(world) if world.isdigit() and int(world) > 0 else 1)
     batch = config.trainer.batch_size
@@ -96,6 +99,42 @@ def check_task_shots(config: RunConfig, options: MetaOptions, hub: Hub) -> None:
         )
 
 
+def draw_task(rng: random.Random, options: MetaOptions) -> tuple[int, ...]:
+    """The next task of the meta run's draws: `classes_per_task` of meta.classes, sorted."""
+    return tuple(sorted(rng.sample(options.classes, options.classes_per_task)))
+
+
+def drawn_tasks(seed: int, options: MetaOptions) -> list[tuple[int, ...]]:
+    """The distinct tasks a meta run of `seed` draws (`draw_task`), in the order it draws them."""
+    rng, seen = random.Random(seed), dict[tuple[int, ...], None]()
+    possible = math.comb(len(options.classes), options.classes_per_task)
+    for _ in range(options.outer_steps * options.tasks_per_step):
+        seen.setdefault(draw_task(rng, options))
+        if len(seen) == possible:
+            break
+    return list(seen)
+
+
+def refuse_shots_of_tasks(config: RunConfig, options: MetaOptions, hub: Hub) -> None:
+    """Each task the run will draw is resolved now, so the domain's own check refuses shots
+    one task's classes cannot give (dcgan: a digit with fewer images), in one line naming the
+    key, the task's classes and their counts, before the banner and the run directory."""
+    from ganhub.config.resolve import resolve
+    from ganhub.errors import ConfigError
+
+    saved = config.model_dump(mode="json")
+    for task in drawn_tasks(config.seed, options):
+        try:  # the task's data keys over the meta config, as `task_config` resolves them
+            resolve({"data": task_data(task, options)}, hub=hub, saved=saved)
+        except ConfigError as exc:
+            if "n_shots" not in str(exc):
+                raise
+            # data.n_shots is each task's meta.n_shots: named as the user gives it here
+            text = str(exc).replace("data.n_shots", "meta.n_shots")
+            shown = ",".join(map(str, task))
+            raise ConfigError(f"{text} (the task [{shown}] of meta.classes)") from None
+
+
 def task_data(classes: tuple[int, ...], options: MetaOptions | None) -> dict[str, Any]:
     """A task's data keys: its classes, and its shots when meta.n_shots is given."""
     data: dict[str, Any] = {"classes": list(classes)}
@@ -104,4 +143,7 @@ def task_data(classes: tuple[int, ...], options: MetaOptions | None) -> dict[str
     return data
 
 
-__all__ = ["check_task_shots", "refuse_whole_data_shots", "shots_option", "task_data"]
+__all__ = [
+    "check_task_shots", "draw_task", "drawn_tasks", "refuse_shots_of_tasks",
+    "refuse_whole_data_shots", "shots_option", "task_data",
+]  # fmt: skip
