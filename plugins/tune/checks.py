@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 from ganhub_tune.defaults import TIMING_DIRECTIONS
-from ganhub_tune.space import Param, encode
+from ganhub_tune.space import Param, close_key, encode
 
 from ganhub.config.resolve import config_class, describe_keys
 from ganhub.config.schema import RunConfig
@@ -72,7 +72,7 @@ def check_keys(params: list[Param], config: RunConfig, hub: Hub) -> None:
             if key not in keys and key not in sections:
                 what = f"param '{key}'" if key == p.key else f"'{key}' (also of param '{p.key}')"
                 raise ConfigError(f"{p.origin}: {what} is not a config key of {config.plugin}"
-                                  f"{did_you_mean(key, keys)}; see ganhub run "
+                                  f"{close_key(key, keys)}; see ganhub run "
                                   f"plugin={config.plugin} --help")  # fmt: skip
 
 

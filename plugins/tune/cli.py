@@ -16,6 +16,14 @@ from ganhub.errors import ConfigError, one_line
 SUPERNET_PREFIX = "supernet"  # supernet.KEY=VALUE: an override of the supernet run only
 # config keys ganhub tune sets for the supernet run itself: the study's plugin, in its folder
 SUPERNET_SET = ("plugin", "out_dir", "name", "resume")
+# config keys of a run's folder: each trial's is the study's (OUT/STUDY/trials/trial_NNNN)
+_NAMED = "ganhub tune names each trial's run folder itself (OUT/STUDY/trials/trial_NNNN); "
+RUN_FOLDER_KEYS = {
+    "out_dir": _NAMED + "give out=DIR for the folder that holds the study",
+    "name": _NAMED + "give study=NAME for the study's folder",
+    "resume": "ganhub tune continues a study (each trial from its checkpoints) when the same "
+    "command runs again; leave resume= out",
+}
 
 # option -> (type, help); every other key=value is a config override shared by all trials
 OPTIONS: dict[str, tuple[type, str]] = {
@@ -84,8 +92,10 @@ def tune_command(ctx: click.Context, items: tuple[str, ...]) -> None:
     from ganhub_tune.study import prepare
 
     study = prepare(options)
+    for note in study.notes:
+        click.echo(f"ganhub tune: warning: {note}", err=True)
     click.echo(f"ganhub tune: study '{study.directory.name}' in {study.directory} "
-               f"({options.trials} trials, {len(study.space.params)} params, "
+               f"({_count(options.trials, 'trial')}, {_count(len(study.space.params), 'param')}, "
                f"objective {', '.join(study.objectives)})")  # fmt: skip
     ostudy = run_study(study, echo=click.echo)
     facts = write_outputs(study, ostudy)
@@ -113,6 +123,8 @@ def parse_options(items: list[str]) -> Any:
                 )
             supernet.append(item.split(".", 1)[1])
             continue
+        if key in RUN_FOLDER_KEYS:
+            raise ConfigError(f"{one_line(item, 120)}: {RUN_FOLDER_KEYS[key]}")
         if key not in OPTIONS:
             overrides.append(item)
             continue
@@ -168,3 +180,7 @@ def _refuse_misspelt_options(overrides: list[str], plugin: str) -> None:
                 f"{', '.join(OPTIONS)}, {SUPERNET_PREFIX}.KEY; other key=value items are config "
                 f"keys (ganhub run plugin={plugin} --help)"
             )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")

@@ -69,6 +69,7 @@ def search(study: Study, hub: Hub, echo: Callable[[str], None]) -> Architecture:
     searched = {p.key for p in study.space.params}
     arch = {key: probs for key, probs in system.architecture().items() if key in searched}
     _write(path, arch)
+    study.supernet_trained = True  # its preference is queued, even in a study that has run
     echo(describe(arch))
     return arch
 
@@ -178,3 +179,12 @@ def preferred_params(arch: Architecture) -> dict[str, Any]:
     from ganhub.nas import preferred
 
     return {key: encode(value) for key, value in preferred(arch).items()}
+
+
+def runs_params(trial: Any, params: dict[str, Any]) -> bool:
+    """Whether an Optuna trial runs (or, waiting, will run) these stored params."""
+    own = trial.system_attrs.get("fixed_params") or trial.params
+    return all(
+        key in own and own[key] == value and type(own[key]) is type(value)
+        for key, value in params.items()
+    )

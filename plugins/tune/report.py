@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ganhub_tune.oneshot import preferred_params, runs_params
 from ganhub_tune.runner import CONTINUES, INTERRUPTED
 from ganhub_tune.space import decode
 from ganhub_tune.study import Study, base_params, run_seeds, trial_raw
@@ -232,8 +233,11 @@ def summary_text(
     if facts["pareto"]:
         lines.append(f"Pareto front: trials {', '.join(map(str, facts['pareto']))}.")
     if study.architecture:
-        chosen = [t.number for t in trials if t.user_attrs.get("supernet")]
-        which = f"Trial {chosen[0]} is" if chosen else "The default (trial 0) is"
+        # the trial of its current preference (a supernet trained again may prefer another)
+        preferred = preferred_params(study.architecture)
+        done = ("COMPLETE", "PRUNED")
+        chosen = [t.number for t in trials if t.state.name in done and runs_params(t, preferred)]
+        which = f"Trial {chosen[0]} is" if chosen else "No finished trial is yet"
         lines.append(f"{which} the architecture the weight-sharing supernet (run `supernet/`) "
                      "prefers; its probabilities are in architecture.json.")  # fmt: skip
     if default is None:

@@ -60,16 +60,24 @@ def run_study(study: Study, hub: Hub | None = None, echo: Callable[[str], None] 
     points = grid_points(study.space.params) if study.options.sampler == "grid" else []
     finished_states = (TrialState.COMPLETE, TrialState.PRUNED)
     done = len(ostudy.get_trials(deepcopy=False, states=finished_states))
-    if done:
-        echo(f"ganhub tune: resuming study '{ostudy.study_name}' ({done} finished trial(s))")
     if not done and study.options.sampler != "grid":
         params = default_params(study)
         if params is not None:  # trial 0 is the base config itself: 'best vs default'
             ostudy.enqueue_trial(params, user_attrs={"default": True}, skip_if_exists=True)
-        if study.architecture:  # then what the supernet prefers
-            ostudy.enqueue_trial(oneshot.preferred_params(study.architecture),
-                                 user_attrs={"supernet": True}, skip_if_exists=True)  # fmt: skip
-    remaining = study.options.trials - done
+    target = study.options.trials
+    # then what the supernet prefers; a supernet trained again (its files deleted) in a
+    # study that has run: its new preference too, even if the study holds its trials
+    queued = bool(study.architecture) and (not done or study.supernet_trained)
+    if queued and _queue_preferred(ostudy, study.architecture or {}) and done >= target:
+        target = done + 1
+        echo(f"ganhub tune: the supernet was trained again; its preferred architecture "
+             f"runs as one more trial (the study holds {done} finished trial(s))")  # fmt: skip
+    remaining = target - done
+    if done and remaining <= 0:  # run again for its summary, or with fewer trials=
+        echo(f"ganhub tune: study '{ostudy.study_name}' holds {done} finished trial(s), as "
+             f"many as trials={study.options.trials} asks; no trial runs")  # fmt: skip
+    elif done:
+        echo(f"ganhub tune: resuming study '{ostudy.study_name}' ({done} finished trial(s))")
     if remaining <= 0:
         return ostudy
     waiting = ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,))
@@ -88,20 +96,25 @@ def run_study(study: Study, hub: Hub | None = None, echo: Callable[[str], None] 
                 _objective(study, hub, reporter, echo, failures, between),
                 n_trials=None,
                 timeout=study.options.timeout,
-                callbacks=[MaxTrialsCallback(study.options.trials, states=finished_states), streak],
+                callbacks=[MaxTrialsCallback(target, states=finished_states), streak],
                 catch=(ConfigError, TrainingError),
             )
-        if between.signum is not None:  # Ctrl-C after a trial ended, before the next began
-            echo(f"ganhub tune: stopped by signal {between.signum} between trials; the study "
+        stopped = between.signum  # Ctrl-C or SIGTERM after a trial ended, before the next
+        if stopped is not None and _count(ostudy, finished_states) >= target:
+            # the last trial had finished: nothing was stopped, the summary follows
+            echo(f"ganhub tune: signal {stopped} came after the last trial; the study is "
+                 "complete")  # fmt: skip
+        elif stopped is not None:
+            echo(f"ganhub tune: stopped by signal {stopped} between trials; the study "
                  "stops (run the same command to continue it)")  # fmt: skip
-            raise _Stopped(between.signum)
+            raise _Stopped(stopped)
     except _Fatal as fatal:
         raise _removed_if_fresh(study, fatal.args[0], fresh) from None
     except _Stopped as stopped:  # the conventional status of a process stopped by a signal
         raise SystemExit(128 + stopped.args[0]) from None
     finally:
         hub.pm.unregister(reporter)
-    finished = len(ostudy.get_trials(deepcopy=False, states=finished_states))
+    finished = _count(ostudy, finished_states)
     if failures and not finished:
         number, first = failures[0]
         failed = type(first)(
@@ -111,6 +124,23 @@ def run_study(study: Study, hub: Hub | None = None, echo: Callable[[str], None] 
     if streak.stopped:
         echo(f"ganhub tune: stopped after {streak.limit} failed trials in a row")
     return ostudy
+
+
+def _count(ostudy: Any, states: tuple[Any, ...]) -> int:
+    return len(ostudy.get_trials(deepcopy=False, states=states))
+
+
+def _queue_preferred(ostudy: Any, architecture: dict[str, dict[Any, float]]) -> bool:
+    """Queue the supernet's preferred architecture as a trial, unless a trial of the study has
+    run it or waits to; True when it was queued now."""
+    from optuna.trial import TrialState
+
+    params = oneshot.preferred_params(architecture)
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.WAITING, TrialState.RUNNING)
+    if any(oneshot.runs_params(t, params) for t in ostudy.get_trials(False, states=states)):
+        return False
+    ostudy.enqueue_trial(params, user_attrs={"supernet": True})
+    return True
 
 
 def _removed_if_fresh(study: Study, error: GanhubError, fresh: bool) -> GanhubError:
@@ -126,23 +156,26 @@ def _removed_if_fresh(study: Study, error: GanhubError, fresh: bool) -> GanhubEr
 
 
 class _BetweenTrials:
-    """SIGINT while no trial's run is being built or trained (Optuna storing a result, asking
-    its sampler, a trial choosing its values) would raise KeyboardInterrupt inside Optuna: the
-    trial it met would be failed, or none recorded, and the command would end as aborted. Here
+    """SIGINT (or SIGTERM) while no trial's run is being built or trained (Optuna storing a
+    result, asking its sampler, a trial choosing its values) would raise KeyboardInterrupt
+    inside Optuna: the trial it met would be failed, or none recorded, and the command would
+    end as aborted (SIGTERM: the process ended inside Optuna, its trial left running). Here
     it is remembered instead: the study stops before the next trial trains (a trial that has
     begun is interrupted and enqueued again, as one a Ctrl-C stops in its run), and running
     the command again continues it. While a run is built (`training`), SIGINT raises
     KeyboardInterrupt as before; once it trains, the run's own handler stops it after a
-    checkpoint; a second Ctrl-C always raises at once."""
+    checkpoint; a second Ctrl-C always raises at once. SIGTERM does as SIGINT throughout."""
 
     def __init__(self, ostudy: Any) -> None:
         self.ostudy = ostudy
         self.signum: int | None = None
+        self.raised: int | None = None  # the signal that raised KeyboardInterrupt
         self.training = False
 
     def handle(self, signum: int, frame: Any) -> None:
-        """The SIGINT handler while the study optimises."""
+        """The SIGINT and SIGTERM handler while the study optimises."""
         if self.training or self.signum is not None:
+            self.raised = signum
             raise KeyboardInterrupt
         self.signum = signum
         with contextlib.suppress(RuntimeError):  # not inside optimize yet, or any more
@@ -150,15 +183,17 @@ class _BetweenTrials:
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
-        """SIGINT handled by `handle` inside (in the main thread; elsewhere unchanged)."""
+        """SIGINT and SIGTERM handled by `handle` inside (in the main thread; elsewhere
+        unchanged): SIGTERM stops the study as Ctrl-C does, and the next command continues it."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
-        previous = signal.signal(signal.SIGINT, self.handle)
+        previous = {sig: signal.signal(sig, self.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 class _FailureStreak:
@@ -251,7 +286,8 @@ def _objective(
         except KeyboardInterrupt:  # Ctrl-C before the run's own handler (while it builds, or
             # before the trial's first run), or a second Ctrl-C: the trial is interrupted, not
             # failed, and runs again on resume
-            raise _interrupt(trial, between.signum or signal.SIGINT, None, echo) from None
+            signum = between.signum or between.raised or signal.SIGINT
+            raise _interrupt(trial, signum, None, echo) from None
         values = [sum(column) / len(column) for column in zip(*per_seed, strict=True)]
         if len(per_seed) > 1:
             by_objective = {name: [row[i] for row in per_seed]

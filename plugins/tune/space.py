@@ -22,7 +22,9 @@ YAML text. Nothing here imports Optuna.
 
 from __future__ import annotations
 
+import difflib
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,8 @@ from ganhub.config.overrides import ConfigLoader, DuplicateKeyError, dump_yaml
 from ganhub.errors import ConfigError, did_you_mean
 
 TYPES = ("float", "int", "categorical")
+# how alike the last parts of two dotted keys must be for one to be suggested for the other
+_CLOSE_PART = 0.7
 _PARAM_KEYS = {"type", "low", "high", "log", "step", "choices", "when", "also"}
 _TOP_KEYS = {"objective", "direction", "base", "params"}
 # values the grid sampler takes from a range it cannot step through (a float range with no
@@ -135,14 +139,14 @@ class Space:
                 if key in names:  # searched, but after it (or in a cycle of conditions)
                     raise ConfigError(
                         f"{where}: param '{p.key}' has when: {{{key}: ...}} but '{key}' is not "
-                        f"a param listed before it{did_you_mean(key, seen)}"
+                        f"a param listed before it{close_key(key, seen)}"
                     )
                 tied = ""
                 if key in setters:
                     tied = f" ('{key}' is tied to param '{setters[key]}': name that param)"
                 raise ConfigError(
                     f"{p.origin}: param '{p.key}': when: names '{key}', which this study does "
-                    f"not search{tied}{did_you_mean(key, names) if not tied else ''}; when: "
+                    f"not search{tied}{close_key(key, names) if not tied else ''}; when: "
                     f"takes a param of the search space ({', '.join(seen) or 'none before it'}) "
                     f"or a key fixed on the command line ({key}=VALUE)"
                 )
@@ -381,3 +385,27 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[full] = value
     return out
+
+
+def close_key(key: str, keys: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for a dotted key of `keys` close to `key`, else ''. Dotted keys
+    share their sections (`model.`), so a whole-key likeness suggests unrelated keys
+    (model.depth -> model.d_act): here the last parts must be alike (or one begins the
+    other, or they hold the same letters) and the sections too (or `key` names none: batch_size -> trainer.batch_size)."""
+    head, _, last = key.rpartition(".")
+    best, score = "", 0.0
+    for other in keys:
+        other_head, _, other_last = other.rpartition(".")
+        part = difflib.SequenceMatcher(None, last, other_last).ratio()
+        begins = min(len(last), len(other_last)) >= 3 and (
+            last.startswith(other_last) or other_last.startswith(last)
+        )
+        swapped = sorted(last) == sorted(other_last)  # letters typed in another order: rl, lr
+        if part < _CLOSE_PART and not begins and not swapped:
+            continue
+        if head and difflib.SequenceMatcher(None, head, other_head).ratio() < _CLOSE_PART:
+            continue
+        whole = difflib.SequenceMatcher(None, key, other).ratio()
+        if whole > score and other != key:
+            best, score = other, whole
+    return f" (did you mean '{best}'?)" if best else ""

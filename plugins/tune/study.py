@@ -71,6 +71,10 @@ class Study:
     supernet_config: RunConfig | None = None
     # the outermost folder `prepare` made for the study (None: the study folder existed)
     made: Path | None = None
+    # sampler=oneshot: this command trained the supernet (not read back from architecture.json)
+    supernet_trained: bool = False
+    # warnings for the user before the first trial (a direction against the metric's)
+    notes: list[str] = field(default_factory=list)
 
 
 def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
@@ -140,6 +144,7 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
     for d in directions:
         if d not in ("minimize", "maximize"):
             raise ConfigError(f"direction={d}: valid: minimize, maximize")
+    notes = _against_metrics(objectives, directions, hub)
     if len(objectives) > 1 and options.sampler in SINGLE_OBJECTIVE:
         raise ConfigError(f"sampler={options.sampler} is single-objective; use tpe, evolution or random for several objectives")  # fmt: skip
 
@@ -162,6 +167,7 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
         check_storage(options.storage)
     storage = options.storage or f"sqlite:///{(directory / 'study.db').resolve()}"
     study = Study(options, space, base_raw, base_config, objectives, directions, directory, storage)
+    study.notes = notes
     if options.sampler == "oneshot":  # the supernet run's config is checked before anything runs
         from ganhub_tune.oneshot import supernet_config
 
@@ -270,6 +276,20 @@ def _values(p: Param) -> str:
     if p.type == "categorical":
         return "[" + ", ".join(map(show, p.choices)) + "]"
     return f"{show(p.low)}..{show(p.high)}" + (f" step {show(p.step)}" if p.step else "")
+
+
+def _against_metrics(objectives: list[str], directions: list[str], hub: Hub) -> list[str]:
+    """A warning for each objective given the direction against the one its metric declares
+    (objective=modes direction=minimize looks for the runs that cover the fewest modes)."""
+    metrics = [entry.obj for entry in hub.metrics]
+    notes = []
+    for objective, way in zip(objectives, directions, strict=True):
+        known = direction_of(objective, metrics)
+        if known is not None and known != way:
+            notes.append(f"direction={way} for objective {objective}, which is better when "
+                         f"{'higher' if known == 'maximize' else 'lower'}: the study looks for "
+                         f"the worst runs ({known} is its metric's own direction)")  # fmt: skip
+    return notes
 
 
 def _unknown_objective(name: str, hub: Hub) -> str:
