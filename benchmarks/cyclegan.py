@@ -6,7 +6,7 @@ so the weights match), the same batches on the device, Adam 2e-4 / (0.5, 0.999),
 losses (LSGAN as MSELoss, cycle x10, identity x5, D x0.5), image pools of 50 and the same
 precision; they run alternately in one process (A B A B ...) so machine noise hits both. The
 ganhub side is the real engine: a `Run` from the cyclegan config, `engine.loop.train_step`
-(phases, requires_grad toggling, stats on the device, the lr_schedule trick) plus what `fit`
+(phases, requires_grad toggling, stats on the device, tricks=[lr_schedule]) plus what `fit`
 does per step (a stats flush every LOG_EVERY steps, the after_step hook). The plain side is
 `PlainCycleGAN` below, written as the original `CycleGANModel.optimize_parameters` is, with a
 per-iteration LambdaLR and a loss read every LOG_EVERY steps. tests/plugins/test_cyclegan.py
@@ -168,6 +168,7 @@ def build(
     run = make_run(resolve([
         "plugin=cyclegan", f"device={device}", f"precision={precision}", f"model.image_size={size}",
         f"model.ngf={ngf}", "model.ndf=64", f"trainer.batch_size={batch}", "trainer.steps=100000",
+        "tricks=[lr_schedule]",  # the plain side's LambdaLR: the schedule is not the default's
         f"trainer.log_every={LOG_EVERY}", "trainer.progress=false", "loggers=[]", f"out_dir={out_dir}",
     ]))  # fmt: skip
     s = run.system
@@ -283,11 +284,10 @@ def quality(args: argparse.Namespace) -> None:
     probe.close()
     budget = args.minutes * 60
     steps = max(10, int(0.9 * budget / per_step))  # 10% for samples, checkpoints and evaluation
-    print(
-        f"{per_step:.3f} s/step measured; training {steps} steps (~{args.minutes} min), "
-        f"LR constant for half of them, then decaying to 0",
-        flush=True,
-    )
+    scheduled = "lr_schedule" in probe.config.tricks  # the default: constant (a run in steps)
+    lr = "LR constant for half of them, then decaying to 0" if scheduled else "at a constant LR"
+    print(f"{per_step:.3f} s/step measured; training {steps} steps (~{args.minutes} min), {lr}",
+          flush=True)  # fmt: skip
     summary = ganhub.train([*base, f"trainer.steps={steps}", f"trainer.max_seconds={budget}",
                             f"trainer.sample_every={max(1, steps // 4)}", f"trainer.checkpoint_every={steps}"])  # fmt: skip
     m = summary["metrics"]

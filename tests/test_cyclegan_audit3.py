@@ -140,3 +140,39 @@ def test_small_images_train_without_giving_the_discriminator_depth(workdir: Path
     saved = (Path(summary["run_dir"]) / "config.yaml").read_text()
     assert "n_layers_d: null" in saved  # the rule, not a number, travels with the run
     assert ganhub.load(summary["run_dir"]).config.d_layers() == 2  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("keys", "tricks"),
+    [
+        ([], []),  # given in steps (the embedded 500): constant LR
+        (["task=paired"], []),
+        (["epochs=1", "epochs_decay=1"], ["lr_schedule"]),  # given in epochs: the original's
+        (["preset=original"], ["lr_schedule"]),  # 100 + 100 epochs
+        (["decay_start=0.3"], ["lr_schedule"]),  # places the decay
+        (["epochs=1", "epochs_decay=0"], []),  # no decay: constant, not refused
+        (["tricks=[ema]"], ["ema"]),  # a user's list stands
+        (["tricks=[lr_schedule]"], ["lr_schedule"]),
+    ],
+)
+def test_the_default_schedule_follows_how_the_run_length_is_given(
+    keys: list[str], tricks: list[str]
+) -> None:
+    """500 steps are under one epoch: decaying over their second half scored worse on every
+    metric than a constant rate, so only a run given in epochs or decay_start decays."""
+    no_steps = [k for k in TINY if not k.startswith("trainer.steps=")]
+    assert resolve([*no_steps, *keys]).tricks == tricks
+
+
+def test_the_default_run_trains_at_a_constant_rate(workdir: Path) -> None:
+    run = make_run(resolve([*TINY, "trainer.steps=4"]))
+    assert [t.name for t in run.tricks] == []
+    batches = run.batches()
+    from ganhub.engine.loop import train_step
+
+    for _ in range(4):
+        train_step(run, batches)
+        assert [run.optimizers[g].param_groups[0]["lr"] for g in ("G", "D")] == [2e-4, 2e-4]
+    run.close()
+    with pytest.raises(ConfigError, match=r"trick 'lr_schedule' is not enabled \(tricks=\[\]\)"):
+        resolve([*TINY, "trick.lr_schedule.start=0.2"])  # an option of it alone: enable it

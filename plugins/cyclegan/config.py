@@ -6,10 +6,10 @@ of 50, D loss x 0.5, normal(0, 0.02) init, LSGAN). The widths (ngf 16, ndf 32), 
 batch 4 and 500 steps suit the embedded 32 px data on a CPU; `preset=original` sets the paper's
 256 px, ngf and ndf 64, batch 1 and 100 + 100 epochs for folder data.
 
-Defaults that depend on other choices (the paired task's loss, `trainer.steps` from epochs, the
-schedule's `trick.lr_schedule.start`) are derived in one place, `choice_defaults` (the domain's
-`defaults_for`); the validators here only refuse, they never rewrite another key. Imports no
-torch: registering the domain loads this module.
+Defaults that depend on other choices (the paired task's loss, `trainer.steps` from epochs,
+`tricks` and the schedule's `trick.lr_schedule.start`) are derived in one place,
+`choice_defaults` (the domain's `defaults_for`); the validators here only refuse, they never
+rewrite another key. Imports no torch: registering the domain loads this module.
 """
 
 from __future__ import annotations
@@ -178,9 +178,10 @@ class CycleGANConfig(RunConfig):
         "task=paired (pix2pix's vanilla GAN loss)",
     )
     tricks: list[str] = Field(
-        default_factory=lambda: ["lr_schedule"],
-        description="tricks (ganhub list tricks); lr_schedule gives the constant-then-linear decay",
-    )
+        default_factory=list, description="tricks (ganhub list tricks); lr_schedule: constant LR, "
+        "then linear decay to 0; default: [lr_schedule] for a run given in epochs (epochs_decay "
+        "> 0) or with decay_start, else [] (a run given in trainer.steps keeps the LR constant)",
+    )  # fmt: skip
     epochs: float | None = Field(
         None, gt=0, description="passes over the data at the initial LR (the original: 100); with "
         "epochs_decay it sets trainer.steps and the decay start (give those or these)",
@@ -222,11 +223,8 @@ class CycleGANConfig(RunConfig):
             )
         if "lr_schedule" not in self.tricks:  # the keys that place its decay would do nothing
             if self.decay_start is not None or (self.epochs_decay or 0) > 0:
-                given = (
-                    f"decay_start={self.decay_start}"
-                    if self.decay_start is not None
-                    else f"epochs_decay={self.epochs_decay:g}"
-                )
+                start, decay = self.decay_start, self.epochs_decay
+                given = f"decay_start={start}" if start is not None else f"epochs_decay={decay:g}"
                 raise ConfigError(
                     f"{given} places the learning-rate decay of the lr_schedule trick, which "
                     f"tricks=[{','.join(self.tricks)}] leaves out: add it (tricks=[lr_schedule,"
@@ -235,8 +233,8 @@ class CycleGANConfig(RunConfig):
             return self
         if self.epochs_decay == 0:
             raise ConfigError(
-                "epochs_decay=0 keeps the learning rate constant: also drop lr_schedule from "
-                "tricks (e.g. tricks=[])"
+                "epochs_decay=0 keeps the learning rate constant: drop lr_schedule from tricks "
+                "(e.g. tricks=[]) and any decay_start"
             )
         by_epochs = self.epochs_start()
         if (
@@ -341,6 +339,7 @@ def choice_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
     - epochs + epochs_decay: trainer.steps for that many passes over the training data (the
       larger domain's; a data folder is scanned to count it), refused when trainer.steps is
       given too;
+    - tricks, not given: [lr_schedule] where epochs_decay > 0 or decay_start place a decay;
     - with lr_schedule on: trick.lr_schedule.start from decay_start, else from the epochs,
       else 0.5 (a start given as well must agree: the config's validator checks it).
 
@@ -366,9 +365,11 @@ def choice_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
         per_epoch = steps_per_epoch(chosen)
         if per_epoch is not None:
             out["trainer"] = {"steps": max(1, math.ceil((epochs + decay) * per_epoch))}
-        if start is None and decay > 0:  # decay 0: no schedule (the validator says so)
+        if start is None and decay > 0:  # decay 0: no schedule (tricks=[], else refused)
             start = epochs / (epochs + decay)
-    tricks = chosen.get("tricks", ["lr_schedule"])
+    if "tricks" not in chosen:  # in steps (the embedded 500, short of convergence): constant
+        out["tricks"] = ["lr_schedule"] if start is not None else []  # a decay placed: scheduled
+    tricks = chosen.get("tricks", out.get("tricks"))
     if isinstance(tricks, list) and "lr_schedule" in tricks:
         value = start if _number(start) and 0 <= start < 1 else DECAY_START
         out["trick"] = {"lr_schedule": {"start": value}}

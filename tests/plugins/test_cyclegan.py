@@ -162,8 +162,8 @@ def test_epochs_set_steps_and_the_decay_start() -> None:
     assert factors[16:] == pytest.approx([0.8, 0.6, 0.4, 0.2, 0.0])  # then linearly to 0
 
 
-def test_default_schedule_is_constant_then_linear_and_drives_the_optimizers(workdir: Path) -> None:
-    run = make_run(resolve([*TINY, "trainer.steps=8"]))
+def test_lr_schedule_is_constant_then_linear_and_drives_the_optimizers(workdir: Path) -> None:
+    run = make_run(resolve([*TINY, "trainer.steps=8", "tricks=[lr_schedule]"]))
     assert [t.name for t in run.tricks] == ["lr_schedule"]
     lrs = []
     for _ in range(8):
@@ -206,7 +206,7 @@ def run_step(run: Run) -> None:
             ["epochs=1", "epochs_decay=1", "decay_start=0.3"],
             r"decay_start=0.3 and epochs=1 epochs_decay=1 \(decay from 0.5\) both place",
         ),
-        (["epochs=1", "epochs_decay=0"], r"epochs_decay=0 keeps the learning rate constant"),
+        (["tricks=[lr_schedule]", "epochs=1", "epochs_decay=0"], r"epochs_decay=0 keeps the"),
         (
             ["tricks=[ema]", "epochs=1", "epochs_decay=1"],  # the decay was dropped silently
             r"^epochs_decay=1 places the learning-rate decay .* tricks=\[ema\] leaves out",
@@ -225,9 +225,9 @@ def test_config_errors_name_the_key(overrides: list[str], match: str) -> None:
 
 
 def test_schedule_start_defaults_and_a_direct_start_is_kept() -> None:
-    assert resolve(TINY).trick.lr_schedule.start == 0.5
+    assert resolve([*TINY, "tricks=[lr_schedule]"]).trick.lr_schedule.start == 0.5
     assert resolve([*TINY, "decay_start=0.3"]).trick.lr_schedule.start == 0.3
-    direct = resolve([*TINY, "trick.lr_schedule.start=0.2"])  # given directly: it stands
+    direct = resolve([*TINY, "tricks=[lr_schedule]", "trick.lr_schedule.start=0.2"])  # it stands
     assert direct.trick.lr_schedule.start == 0.2 and direct.decay_start is None
     # no schedule: no options of it in the config, the run length from epochs all the same
     flat = resolve([*TINY_NO_STEPS, "tricks=[]", "epochs=1", "epochs_decay=0"])
@@ -327,8 +327,8 @@ def test_d_loss_is_scaled_like_the_original(workdir: Path, loss: str, d_scale: f
 
 def test_steps_equal_a_plain_pytorch_cyclegan(workdir: Path) -> None:
     """ganhub's three phases update exactly as the original optimize_parameters (pool included)."""
-    bench = _bench()
-    run = make_run(resolve([*TINY, "objective.pool_size=3", "trainer.steps=6"]))
+    keys = [*TINY, "objective.pool_size=3", "trainer.steps=6", "tricks=[lr_schedule]"]
+    bench, run = _bench(), make_run(resolve(keys))
     s = run.system
     plain = bench.PlainCycleGAN(*(copy.deepcopy(m) for m in (s.G_AB, s.G_BA, s.D_A, s.D_B)), pool_size=3,
                                 total_steps=6)  # fmt: skip
