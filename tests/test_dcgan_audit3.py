@@ -45,3 +45,12 @@ def test_arch_lr_without_the_supernet_is_refused(workdir: Path) -> None:
     config = resolve([*TINY, "model.supernet=true", "model.arch_lr=0.05"])
     assert config.model.arch_lr == 0.05  # type: ignore[attr-defined]
     assert resolve([*TINY, "model.arch_lr=0.01"]).model.arch_lr == 0.01  # type: ignore[attr-defined]
+
+
+def test_toy2d_refuses_arch_lr_without_the_supernet_as_dcgan_does() -> None:
+    """toy2d's model.arch_lr went unread without its supernet, as dcgan's did."""
+    with pytest.raises(ConfigError, match=r"model\.arch_lr=0\.05 .*model\.supernet=true"):
+        resolve(["plugin=toy2d", "model.arch_lr=0.05"])
+    assert (
+        resolve(["plugin=toy2d", "model.supernet=true", "model.arch_lr=0.05"]).model.arch_lr == 0.05
+    )  # type: ignore[attr-defined]

@@ -10,6 +10,9 @@ from typing import Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from ganhub.config.supernet import arch_lr_field as arch_lr_field  # a domain's model keys
+from ganhub.config.supernet import supernet_field as supernet_field
+
 __all__ = ["MAX_SEED", "PLAIN_NAME_RULE", "EvalConfig", "LoggerOptions", "OptimConfig",
            "OptimizerConfig", "RunConfig", "Section", "TrainerConfig", "TrickOptions",
            "arch_lr_field", "expand_path_text", "is_plain_name", "supernet_field",
@@ -480,21 +483,3 @@ class RunConfig(Section):
                 f"trainer.batch_size={self.trainer.batch_size}"
             )
         return self
-
-
-def supernet_field(choices: str) -> Any:
-    """The `model.supernet` key of a domain that builds a weight-sharing supernet (`ganhub.nas`);
-    `choices` names what it mixes."""
-    return Field(
-        False,
-        description="build the weight-sharing supernet of the architecture space instead "
-        f"(every {choices} choice mixed; ganhub tune sampler=oneshot); the "
-        "single-architecture keys above are then unused",
-    )
-
-
-def arch_lr_field() -> Any:
-    """The `model.arch_lr` key: the Adam learning rate of a supernet's choices."""
-    return Field(
-        1e-2, gt=0, description="supernet: Adam learning rate of the architecture choices' logits"
-    )

@@ -12,10 +12,9 @@ from ganhub.config.schema import (
     RunConfig,
     Section,
     TrainerConfig,
-    arch_lr_field,
-    supernet_field,
 )
 from ganhub.config.shares import digit_groups_problem, proportions_problem
+from ganhub.config.supernet import arch_lr_field, arch_lr_unread, supernet_field
 from ganhub.errors import ConfigError, one_line
 
 # ganhub.data.shapes.SHAPES, written out: this module imports no torch
@@ -229,13 +228,9 @@ class DCGANModel(Section):
     @model_validator(mode="after")
     def _arch_lr_needs_the_supernet(self) -> DCGANModel:
         """model.arch_lr is the learning rate of a supernet's choices: without one, refused."""
-        default = type(self).model_fields["arch_lr"].default
-        if self.arch_lr != default and not self.supernet:
-            raise ConfigError(
-                f"model.arch_lr={self.arch_lr} is only read with model.supernet=true (the "
-                "learning rate of a supernet's architecture choices); add model.supernet=true "
-                "or drop it (ganhub tune sampler=oneshot: supernet.model.arch_lr=...)"
-            )
+        unread = arch_lr_unread(self.supernet, self.arch_lr)
+        if unread:
+            raise ConfigError(unread)
         return self
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ganhub.config.schema import (
     OptimConfig,
@@ -12,9 +12,9 @@ from ganhub.config.schema import (
     RunConfig,
     Section,
     TrainerConfig,
-    arch_lr_field,
-    supernet_field,
 )
+from ganhub.config.supernet import arch_lr_field, arch_lr_unread, supernet_field
+from ganhub.errors import ConfigError
 
 
 class Toy2dData(Section):
@@ -55,6 +55,14 @@ class Toy2dModel(Section):
     )
     supernet: bool = supernet_field("depth, width, norm, activation and skip")
     arch_lr: float = arch_lr_field()
+
+    @model_validator(mode="after")
+    def _arch_lr_needs_the_supernet(self) -> Toy2dModel:
+        """model.arch_lr is the learning rate of a supernet's choices: without one, refused."""
+        unread = arch_lr_unread(self.supernet, self.arch_lr)
+        if unread:
+            raise ConfigError(unread)
+        return self
 
 
 # The architecture space (`Toy2dDomain.arch_space`), which the supernet also spans
