@@ -43,6 +43,7 @@ from ganhub_medgan.volume import (
     spacing,
 )
 
+from ganhub.data.images import refuse_leaving
 from ganhub.data.inspect import (
     CONVERT,
     DROP,
@@ -165,7 +166,13 @@ def inspect_folder(config: MedGANConfig) -> DataReport:
     for path, other in lonely:
         report.items.append(rel(path))
         where = f"{rel(other)}/" if other != root else "data.path"
-        report.add(rel(path), f"no partner named '{item_name(path)}' in {where}", DROP, "error")
+        link = _leaving_partner(other, item_name(path), root)
+        why = (
+            f"its partner {rel(link)} is dropped (a symlink leading outside the data folder)"
+            if link is not None
+            else f"no partner named '{item_name(path)}' in {where}"
+        )
+        report.add(rel(path), why, DROP, "error")
     for paths, partners in clashes:  # the loader cannot tell which file is meant: an error
         shared = " and ".join(rel(p) for p in paths)
         for path in paths:
@@ -185,6 +192,7 @@ def inspect_folder(config: MedGANConfig) -> DataReport:
                 )
                 report.add(rel(path), f"{what}: not read", "ignore", "note")
     facts = _Facts()
+    samples: list[list[str]] = []  # each sample's files (to count those a run trains on)
     thumbs: dict[str, np.ndarray] = {}
     groups: list[list[str]] = []  # each sample's files: dropping one drops its partners
     masks: list[MaskFacts] = []
@@ -196,6 +204,7 @@ def inspect_folder(config: MedGANConfig) -> DataReport:
     )
     for done in checks:  # in name order, also with workers
         report.items += done.names
+        samples.append(done.names)
         report.findings += done.findings
         for shape, affine in done.headers:
             facts.add(shape, affine)
@@ -221,8 +230,35 @@ def inspect_folder(config: MedGANConfig) -> DataReport:
                 report.add(member, f"its partner {first} is dropped", DROP, severity)
     if task == "lesion" and masks and not any(m.loaded for m in masks):
         report.add("(masks)", all_empty(cfg, masks, size), STOP, "error")
-    report.summary = facts.summary(config, len(pairs), converted, masks)
+    # a run trains on the samples none of whose files is dropped for an error (it stops on
+    # them, or skips them with data.skip_bad=true); a duplicate `data clean` drops is trained on
+    usable = sum(1 for names in samples if not any(worst.get(n) == "error" for n in names))
+    report.summary = facts.summary(config, usable, converted, masks)
+    unusable = len(pairs) - usable
+    if unusable:
+        report.summary[f"{_noun(config)} dropped for errors (not counted above)"] = unusable
     return report
+
+
+def _noun(config: MedGANConfig) -> str:
+    """What the summary counts: samples (generate) or pairs."""
+    return "samples" if config.task == "generate" else "pairs"
+
+
+def _leaving_partner(folder: Path, name: str, root: Path) -> Path | None:
+    """The entry of `folder` named `name` that is a symlink leading out of the data folder
+    `root` (the check reports it and skips it), or None."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return None
+    for path in entries:
+        if path.is_symlink() and item_name(path) == name:
+            try:
+                refuse_leaving(path, root)
+            except ConfigError:
+                return path
+    return None
 
 
 @dataclass
@@ -359,8 +395,11 @@ def _check_file(
     except Exception as exc:  # a transform failing on what the header says
         report.add(name, f"unusable: {str(exc).strip().splitlines()[0]}", DROP, "error")
         return None
-    if first and vol.done and not converted:
-        report.add(name, "; ".join(vol.done), CONVERT, "note")
+    # the first file's note says what the loader does to the sample; a partner's (a mask)
+    # says what its own header makes the loader do (its slicing and resizing are the first's)
+    done = [step for step in vol.done if first or " reoriented to " in step or "resampled" in step]
+    if done and not converted:
+        report.add(name, "; ".join(done), CONVERT, "note")
     for line in vol.warnings:
         report.add(name, line, KEEP, "warning")
     m = vol.mask

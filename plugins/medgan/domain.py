@@ -106,8 +106,14 @@ class MedGANDomain(Domain):
         problems += inapplicable(config)
         if config.data.source == "folder":
             from ganhub_medgan.folder import check_folder
+            from ganhub_medgan.splits import flat_folder_hint
 
-            check_folder(config.task, config.data)
+            from ganhub.errors import ConfigError
+
+            try:
+                check_folder(config.task, config.data)
+            except ConfigError as exc:  # a flat folder given to a paired task: task=generate
+                raise ConfigError(f"{exc}{flat_folder_hint(config)}") from None
         return problems
 
     def build(self, config: RunConfig, hints: BuildHints) -> GANSystem:

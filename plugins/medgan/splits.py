@@ -149,6 +149,28 @@ def missing_folder(config: MedGANConfig) -> str:
     )
 
 
+def flat_folder_hint(config: MedGANConfig) -> str:
+    """The tail of a paired task's "subfolder is missing" error when data.path itself holds
+    NIfTI files or DICOM series (a flat folder): task=generate reads those ("" otherwise)."""
+    from ganhub_medgan.folder import list_items, subdirs
+
+    path = config.data.path
+    if config.task == "generate" or path is None or not path.is_dir():
+        return ""
+    if all((path / sub).is_dir() for sub in subdirs(config.task, config.data)):
+        return ""
+    try:
+        n = len(list_items(path))
+    except UsageError:  # a link leading out of it: the check names it
+        return ""
+    if not n:
+        return ""
+    return (
+        f"; data.path holds {n} NIfTI file(s) or DICOM series directly, which task=generate "
+        "reads (images from noise, no masks or pairs)"
+    )
+
+
 def note(line: str) -> None:
     """One note on stderr."""
     print(f"medgan: note: {one_line(line)}", file=sys.stderr, flush=True)
@@ -205,6 +227,7 @@ __all__ = [
     "build_split",
     "condition_channels",
     "condition_meaning",
+    "flat_folder_hint",
     "folder_gone",
     "lesion_condition",
     "missing_folder",

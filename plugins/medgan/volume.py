@@ -253,7 +253,8 @@ def prepare(x: Any, cfg: MedData, spatial_dims: int, size: int, mask: bool) -> V
             affines.append(a)
         grid2d = tuple(int(s) for s in slices[0].shape[1:])
         if grid2d != (size, size):
-            done.append(f"{_dims(grid2d)} {verb} to {size}x{size}")
+            stretch = _stretch(grid2d, spacing(affine, 2)) if cfg.fit == "resize" else ""
+            done.append(f"{_dims(grid2d)} {verb} to {size}x{size}{stretch}")
         in_slices = int(sum(float(s.sum()) for s in slices)) if mask else 0
         out = _binarise(torch.stack([_fit(s, size, 2, cfg.fit, mask) for s in slices]), mask)
         fitted_affines = _refit_affines(np.stack(affines), grid2d, size, cfg.fit)
@@ -261,7 +262,10 @@ def prepare(x: Any, cfg: MedData, spatial_dims: int, size: int, mask: bool) -> V
         in_slices = lesion
         fitted_grid = tuple(int(s) for s in data.shape[1:])
         if fitted_grid != (size,) * spatial_dims:
-            done.append(f"{_dims(fitted_grid)} {verb} to {_dims((size,) * spatial_dims)}")
+            mm = spacing(affine, spatial_dims)
+            stretch = _stretch(fitted_grid, mm) if cfg.fit == "resize" else ""
+            cube = _dims((size,) * spatial_dims)
+            done.append(f"{_dims(fitted_grid)} {verb} to {cube}{stretch}")
         out = _binarise(_fit(data, size, spatial_dims, cfg.fit, mask).unsqueeze(0), mask)
         fitted_affines = _refit_affines(affine[None], fitted_grid, size, cfg.fit)
     facts = None
@@ -409,6 +413,25 @@ def _fit(x: Tensor, size: int, spatial_dims: int, how: str, mask: bool) -> Tenso
         op = T.ResizeWithPadOrCrop(shape, mode="constant", value=0.0 if mask else -1.0)
     out: Tensor = op(x)
     return out
+
+
+def _stretch(grid: tuple[int, ...], mm: np.ndarray) -> str:
+    """What resizing a field of view of `grid` voxels of `mm` to a square (cube) grid does to
+    its proportions ("" when it keeps them): the axes it stretches, and how to keep them."""
+    extent = np.asarray(grid, dtype=np.float64) * np.asarray(mm, dtype=np.float64)
+    factors = extent.max() / extent
+    if factors.max() < 1.01:  # square already (to a percent)
+        return ""
+    axes = ", ".join(f"{'xyz'[i]} stretched {f:.3g}x" for i, f in enumerate(factors) if f >= 1.01)
+    keep = "data.fit=crop_pad keeps the proportions"
+    if not np.allclose(mm, mm.min(), rtol=0.01):  # anisotropic voxels: resample them first
+        iso = ", ".join([f"{float(mm.min()):.3g}"] * len(grid))
+        keep = f"data.pixdim=[{iso}] (isotropic voxels) with {keep}"
+    made = "square" if len(grid) == 2 else "a cube"
+    return (
+        f" (its {_mm(extent)} mm field of view made {made}, the aspect ratio changed: {axes}; "
+        f"{keep})"
+    )
 
 
 def _binarise(x: Tensor, mask: bool) -> Tensor:

@@ -197,7 +197,10 @@ def test_one_soft_mask_among_good_ones_warns_and_trains_on_the_rest(
                                           "the central axial slice(s) the loader takes: it becomes an empty mask")]  # fmt: skip
     assert "masks/case0.nii.gz" not in items and "(masks)" not in items
     assert items["images/case0.nii.gz"] == [("note", "convert",
-                                            "central 1 of 12 axial slices; 20x18 resized to 16x16")]  # fmt: skip
+                                            "central 1 of 12 axial slices; 20x18 resized to 16x16 "
+                                            "(its 40x36 mm field of view made square, the aspect "
+                                            "ratio changed: y stretched 1.11x; data.fit=crop_pad "
+                                            "keeps the proportions)")]  # fmt: skip
     (_, masks), _ = load_folder("lesion", MedData(source="folder", path=root), 2, 16)
     assert [bool(m.sum()) for m in masks] == [True, False, True, False]
     lines = _warnings(capsys.readouterr().err)
@@ -316,7 +319,10 @@ def test_orientation_is_what_the_loader_undoes(tmp_path: Path) -> None:
     _save(lps / "images" / "case0.nii.gz", _image(0)[::-1, ::-1].copy(), flip)
     _save(lps / "masks" / "case0.nii.gz", _block(1.0)[::-1, ::-1].copy(), flip)
     note = _by_item(_report(lps, "spatial_dims=3", "model.image_size=16"))["images/case0.nii.gz"]
-    assert note == [("note", "convert", "LPS reoriented to RAS; 20x18x12 resized to 16x16x16")]
+    assert note == [("note", "convert", "LPS reoriented to RAS; 20x18x12 resized to 16x16x16 "
+                     "(its 40x36x36 mm field of view made a cube, the aspect ratio changed: y "
+                     "stretched 1.11x, z stretched 1.11x; data.pixdim=[2, 2, 2] (isotropic voxels) "
+                     "with data.fit=crop_pad keeps the proportions)")]  # fmt: skip
     (a, am), aff_a = load_folder("lesion", MedData(source="folder", path=ras), 3, 16)
     (b, bm), aff_b = load_folder("lesion", MedData(source="folder", path=lps), 3, 16)
     torch.testing.assert_close(a, b)
