@@ -11,7 +11,7 @@ import click
 from ganhub.clikit import KeyValueCommand
 from ganhub.config.overrides import parse_override
 from ganhub.config.schema import expand_path_text
-from ganhub.errors import ConfigError, one_line
+from ganhub.errors import ConfigError, GanhubError, one_line
 
 SUPERNET_PREFIX = "supernet"  # supernet.KEY=VALUE: an override of the supernet run only
 # config keys ganhub tune sets for the supernet run itself: the study's plugin, in its folder
@@ -97,11 +97,28 @@ def tune_command(ctx: click.Context, items: tuple[str, ...]) -> None:
     click.echo(f"ganhub tune: study '{study.directory.name}' in {study.directory} "
                f"({_count(options.trials, 'trial')}, {_count(len(study.space.params), 'param')}, "
                f"objective {', '.join(study.objectives)})")  # fmt: skip
-    ostudy = run_study(study, echo=click.echo)
-    facts = write_outputs(study, ostudy)
+
+    def summarise(ostudy: Any) -> None:  # a study a signal stops: what finished, as complete
+        try:  # a summary that cannot be written does not hide why the study stopped
+            if _has_complete(ostudy):
+                _print_summary(write_outputs(study, ostudy))
+        except GanhubError as exc:
+            click.echo(f"ganhub tune: warning: no summary: {one_line(exc, 300)}", err=True)
+
+    ostudy = run_study(study, echo=click.echo, summarise=summarise)
+    _print_summary(write_outputs(study, ostudy))
+
+
+def _print_summary(facts: dict[str, Any]) -> None:
     click.echo(facts["summary"].rstrip())
     click.echo(f"\nganhub tune: best config in {facts['best_yaml']}; "
                f"reproduce with: ganhub run --config {shlex.quote(facts['best_yaml'])}")  # fmt: skip
+
+
+def _has_complete(ostudy: Any) -> bool:
+    from optuna.trial import TrialState
+
+    return bool(ostudy.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
 
 
 def parse_options(items: list[str]) -> Any:

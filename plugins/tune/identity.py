@@ -1,7 +1,8 @@
 """What a tune study was made with, kept in its storage and in its folder (`study.json`), so
 that running it again with other settings (another plugin, objective, space, fixed keys or
 storage) is refused before any trial: their values would be ranked with trials they do not
-compare with, and its outputs would be overwritten by another study's. The `supernet.KEY`s of
+compare with, and its outputs would be overwritten by another study's. The sampler is kept
+too, and another one is said in one line, not refused (a strategy may change mid-study). The `supernet.KEY`s of
 `sampler=oneshot` are kept too: other ones are refused while the supernet they trained is in the
 folder (its architecture.json would be read back as theirs), adopted once it is deleted."""
 
@@ -28,6 +29,9 @@ OUTPUTS = ("trials", "supernet", "architecture.json", "summary.json", "best.yaml
 # compared on them (a study made before keeps resuming)
 _ADDED = ("base", "repeats", "supernet")
 SUPERNET = "supernet"  # the identity entry of the supernet run's own keys (sampler=oneshot)
+# kept with the identity but not compared: the search strategy may change between runs of a
+# study (Optuna's samplers start from the trials it holds); a change is said in one line
+SAMPLER = "sampler"
 _MISSING = object()
 
 
@@ -80,14 +84,26 @@ def check_same_study(opened: Any, study: Study) -> None:
     mine, stored = identity(study), opened.user_attrs.get(IDENTITY)
     new = stored is None and not opened.get_trials(deepcopy=False)
     _check_folder(opened.study_name, study, mine, new)
+    sampler = study.options.sampler
     if stored is None:  # a new study (or one from before identities were kept): adopt it
-        opened.set_user_attr(IDENTITY, mine)
+        opened.set_user_attr(IDENTITY, {**mine, SAMPLER: sampler})
     else:
         if not isinstance(stored, dict):  # an edited storage: nothing known to compare with
             stored = {}
         _refuse_other(opened.study_name, stored, mine, study)
+        kept = dict(stored)
         if SUPERNET in stored and stored[SUPERNET] != mine[SUPERNET]:  # its supernet is gone:
-            opened.set_user_attr(IDENTITY, {**stored, SUPERNET: mine[SUPERNET]})  # train anew
+            kept[SUPERNET] = mine[SUPERNET]  # train anew
+        was = stored.get(SAMPLER)
+        if isinstance(was, str) and was != sampler and opened.get_trials(deepcopy=False):
+            study.resume_notes.append(
+                f"study '{opened.study_name}' was last run with sampler={was}; its next "
+                f"trials use sampler={sampler}, which starts from the trials it holds (run it "
+                f"with sampler={was} to keep to one strategy, or give another study=)"
+            )
+        kept[SAMPLER] = sampler
+        if kept != stored:
+            opened.set_user_attr(IDENTITY, kept)
     _write_record(study, mine)
 
 
@@ -224,7 +240,7 @@ def _holds(path: Path) -> bool:
 def _write_record(study: Study, mine: dict[str, Any]) -> None:
     from ganhub.engine.checkpoint import write_text_atomic
 
-    record = {"storage": storage_text(study), **mine}
+    record = {"storage": storage_text(study), **mine, SAMPLER: study.options.sampler}
     text = json.dumps(record, indent=2, sort_keys=True)
     path = study.directory / RECORD
     if not path.is_file() or path.read_text(errors="replace") != text:

@@ -36,8 +36,17 @@ CONTINUES = "continues"
 # reports show it as interrupted, not failed, and the trial enqueued with CONTINUES runs it on
 
 
-def run_study(study: Study, hub: Hub | None = None, echo: Callable[[str], None] = print) -> Any:
+def run_study(
+    study: Study,
+    hub: Hub | None = None,
+    echo: Callable[[str], None] = print,
+    summarise: Callable[[Any], None] | None = None,
+) -> Any:
     """Run trials until the study holds `trials` finished (complete or pruned) ones.
+
+    A signal (Ctrl-C, SIGTERM) with trials still to run stops the study: `summarise` gets the
+    Optuna study (to show what finished), then the line that says it stopped, then SystemExit
+    with 128 + the signal's number.
 
     Failed trials (a bad combination, a diverged run) do not count; after `trials` failures in
     a row the study stops starting new ones, and a study that holds no finished trial then
@@ -54,6 +63,8 @@ def run_study(study: Study, hub: Hub | None = None, echo: Callable[[str], None] 
         study.architecture = oneshot.search(study, hub, echo)
 
     ostudy = open_study(study, supernet if study.options.sampler == "oneshot" else None)
+    for note in study.resume_notes:
+        echo(f"ganhub tune: note: {note}")
     # this command's own new study (in its folder's database): a mistake the first trial
     # reveals removes it, or the corrected command would be refused as another study
     fresh = study.options.storage is None and not ostudy.get_trials(deepcopy=False)
@@ -105,12 +116,14 @@ def run_study(study: Study, hub: Hub | None = None, echo: Callable[[str], None] 
             echo(f"ganhub tune: signal {stopped} came after the last trial; the study is "
                  "complete")  # fmt: skip
         elif stopped is not None:
-            echo(f"ganhub tune: stopped by signal {stopped} between trials; the study "
-                 "stops (run the same command to continue it)")  # fmt: skip
-            raise _Stopped(stopped)
+            raise _Stopped(stopped, f"ganhub tune: stopped by signal {stopped} between "
+                           "trials; the study stops (run the same command to continue it)")  # fmt: skip
     except _Fatal as fatal:
         raise _removed_if_fresh(study, fatal.args[0], fresh) from None
-    except _Stopped as stopped:  # the conventional status of a process stopped by a signal
+    except _Stopped as stopped:  # what finished (the caller's summary), then why it stopped,
+        if summarise is not None:  # with the conventional status of a process a signal stopped
+            summarise(ostudy)
+        echo(stopped.args[1])
         raise SystemExit(128 + stopped.args[0]) from None
     finally:
         hub.pm.unregister(reporter)
@@ -305,7 +318,8 @@ def _objective(
 
 
 class _Stopped(Exception):
-    """A signal stopped a trial's run: the study ends with the signal's exit status."""
+    """A signal stopped a trial's run: the study ends with the signal's exit status.
+    Its args: the signal and the line that says the study stops."""
 
 
 def _interrupt(trial: Any, signum: int, step: int | None, echo: Callable[[str], None]) -> _Stopped:
@@ -316,9 +330,9 @@ def _interrupt(trial: Any, signum: int, step: int | None, echo: Callable[[str], 
     attrs = {k: v for k, v in trial.user_attrs.items() if k in ("default", "supernet")}
     attrs[CONTINUES] = trial.user_attrs.get(CONTINUES, trial.number)
     trial.study.enqueue_trial(trial.params, user_attrs=attrs)
-    echo(f"trial {trial.number}: stopped by signal {int(signum)}; the study stops (run the "
-         "same command to continue it)")  # fmt: skip
-    return _Stopped(int(signum))
+    echo(f"trial {trial.number}: stopped by signal {int(signum)}; the study stops")
+    return _Stopped(int(signum), f"ganhub tune: stopped by signal {int(signum)} in trial "
+                    f"{trial.number}; the study stops (run the same command to continue it)")  # fmt: skip
 
 
 class _Fatal(Exception):

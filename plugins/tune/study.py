@@ -75,6 +75,8 @@ class Study:
     supernet_trained: bool = False
     # warnings for the user before the first trial (a direction against the metric's)
     notes: list[str] = field(default_factory=list)
+    # what the stored study says once opened (it ran with another sampler before)
+    resume_notes: list[str] = field(default_factory=list)
 
 
 def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
@@ -140,7 +142,7 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
             raise ConfigError(_unknown_objective(unknown[0], hub))
         directions = [str(d) for d in guessed]
     if len(directions) != len(objectives):
-        raise ConfigError(f"direction={directions} must give one direction per objective {objectives}")  # fmt: skip
+        raise ConfigError(_direction_count(directions, objectives, options, hub))
     for d in directions:
         if d not in ("minimize", "maximize"):
             raise ConfigError(f"direction={d}: valid: minimize, maximize")
@@ -276,6 +278,30 @@ def _values(p: Param) -> str:
     if p.type == "categorical":
         return "[" + ", ".join(map(show, p.choices)) + "]"
     return f"{show(p.low)}..{show(p.high)}" + (f" step {show(p.step)}" if p.step else "")
+
+
+def _direction_count(
+    directions: list[str], objectives: list[str], options: TuneOptions, hub: Hub
+) -> str:
+    """Directions that do not pair with the objectives, in one line naming where they came
+    from: `direction=` on the command line, else the search file's `direction:`."""
+    metrics = [entry.obj for entry in hub.metrics]
+    example = [direction_of(o, metrics) or "minimize" for o in objectives]
+    pair = f"{len(directions)} direction{'s' if len(directions) != 1 else ''}"
+    pair += f" for {len(objectives)} objective{'s' if len(objectives) != 1 else ''}"
+    if options.direction:
+        said, like = f"direction={_listed(directions, ',')}", f"direction={_listed(example, ',')}"
+    else:
+        said = f"{options.search}: direction: {_listed(directions, ', ')}"
+        like = f"direction: {_listed(example, ', ')}"
+    return (
+        f"{said} gives {pair} ({', '.join(objectives)}): give one per objective, in their "
+        f"order, each minimize or maximize ({like})"
+    )
+
+
+def _listed(values: list[str], sep: str) -> str:
+    return values[0] if len(values) == 1 else f"[{sep.join(values)}]"
 
 
 def _against_metrics(objectives: list[str], directions: list[str], hub: Hub) -> list[str]:
