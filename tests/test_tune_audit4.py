@@ -5,8 +5,6 @@ prints the summary of the trials it finished before the line that says it stoppe
 from __future__ import annotations
 
 import json
-import os
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from ganhub_tune.study import prepare
 from ganhub.errors import ConfigError
 
 from .plugins.test_tune import _load, _tune_args
+from .plugins.test_tune_audit3 import _sigint_once
 
 optuna = pytest.importorskip("optuna")
 
@@ -80,20 +79,6 @@ def test_too_few_directions_name_where_they_came_from(tmp_path: Path, cli: Any) 
     code, _, err = cli("tune", "plugin=toy2d", f"out={tmp_path / 'o'}", f"search={search}")
     assert code == 2 and len(err.strip().splitlines()) == 1 and str(search) in err, err
     assert not (tmp_path / "o").exists()
-
-
-def _sigint_once(monkeypatch: pytest.MonkeyPatch, module: Any, name: str, when: Any) -> None:
-    """`module.name` sends this process SIGINT (Ctrl-C) the first time `when(*args)` holds."""
-    real = getattr(module, name)
-    sent: list[bool] = []
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not sent and when(*args):
-            sent.append(True)
-            os.kill(os.getpid(), signal.SIGINT)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(module, name, wrapper)
 
 
 @pytest.mark.parametrize(
