@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import json
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,9 @@ def test_an_offline_run_prints_one_true_line_for_all_its_sessions(
     keys = ["loggers=[jsonl,wandb]", "name=wb", "trainer.progress=true"]
     ganhub.train([*steps, "trainer.steps=20", *keys])
     run_dir = workdir / "runs" / "wb"
+    # W&B names a session's folder by its start second: a resume within the same second
+    # shares the first session's folder, and this test needs two
+    time.sleep(1.0)
     ganhub.train(["resume=runs/wb", "trainer.steps=40", "trainer.progress=true"])
     out, err = capfd.readouterr()
     assert "wandb:" not in out + err and "wandb online" not in out + err
