@@ -1,7 +1,7 @@
 """What `ganhub data check plugin=cyclegan` finds: `Domain.inspect_data` on folders or the digits.
 
 `inspect_folders` reads every file a run reads from data.path by the loader's rules
-(`folder.py`: the layout, decoding, the crop-size rule); `inspect_embedded` checks the embedded
+(`folder.py`: the layout, decoding, the pair-width rule); `inspect_embedded` checks the embedded
 digits (`data.py`) as the run renders them.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from ganhub_cyclegan.data import heldout_indices, render_a, render_b
-from ganhub_cyclegan.folder import folder_layout, preview_folders, size_problem
+from ganhub_cyclegan.folder import folder_layout, pair_problem, preview_folders
 
 from ganhub.data.images import IMAGE_SUFFIXES, digits, list_images, walk_files
 
@@ -44,10 +44,11 @@ def inspect_folders(config: CycleGANConfig) -> DataReport:
     Per file: unreadable or oversized (error), bit depth, palette, transparency, EXIF
     orientation and grey-in-colour conversions (notes), constant images and exact or near
     duplicates within each side (trainA/ with testA/, trainB/ with testB/, or the pairs;
-    warning), images or pair halves smaller than the crop and odd-width pairs (error, the
-    loader refuses them too), pairs whose halves are identical (warning), non-square images
-    stretched by the load resize (note). Summary: the counts of each folder, their balance
-    (a side under a tenth of the other is a warning) and the preprocessing.
+    warning), odd-width pairs (error, the loader refuses them too), pairs whose halves are
+    identical (warning), images or pair halves smaller than the crop and non-square ones (note:
+    the load resize scales them up or stretches them, as the original's does). Summary: the
+    counts of each folder, their balance (a side under a tenth of the other is a warning) and
+    the preprocessing.
     """
     from ganhub.data.decode import decode_image, describe_image
     from ganhub.data.inspect import (
@@ -88,7 +89,7 @@ def inspect_folders(config: CycleGANConfig) -> DataReport:
             else:
                 facts = describe_image(f, name)  # the smaller side does not change on rotation
                 height, width = facts.height, facts.width
-            problem = size_problem(height, width, size, pairs)
+            problem = pair_problem(width, height) if pairs else None
             if problem is not None:
                 report.add(name, problem, DROP, "error")
                 continue
@@ -98,8 +99,11 @@ def inspect_folders(config: CycleGANConfig) -> DataReport:
                     report.add(name, "A and B halves are identical: the pair teaches the identity",
                                DROP, "warning")  # fmt: skip
             w = width // 2 if pairs else width
+            shape = f"{w}x{height}" + (" halves" if pairs else "")
+            if min(w, height) < size:
+                note = small_note(shape, min(w, height), size, load, pairs)
+                report.add(name, note, CONVERT, "note")
             if w != height:
-                shape = f"{w}x{height}" + (" halves" if pairs else "")
                 report.add(
                     name, f"not square ({shape}): stretched to {load}x{load}", CONVERT, "note"
                 )
@@ -129,6 +133,16 @@ def inspect_folders(config: CycleGANConfig) -> DataReport:
         f"{'each half ' if pairs else ''}resized to {load}x{load}, random {size}x{size} crop{flip}"
     )
     return report
+
+
+def small_note(shape: str, side: int, size: int, load: int, pairs: bool = False) -> str:
+    """The note on an image (or pair half) whose short side `side` is below the `size` px crop:
+    the load resize scales it up to `load` px, so its crops hold less detail than their size."""
+    what = "pair halves" if pairs else "images"
+    return (
+        f"smaller than the {size} px crop ({shape}): upscaled {load / side:.3g}x to {load}x{load} "
+        f"on load (blurred); {what} of at least {size}x{size} give crops of full detail"
+    )
 
 
 def inspect_embedded(config: CycleGANConfig) -> DataReport:

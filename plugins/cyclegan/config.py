@@ -388,8 +388,8 @@ def scorable(chosen: Mapping[str, Any]) -> int:
 
 
 def steps_per_epoch(chosen: Mapping[str, Any]) -> float | None:
-    """Optimisation steps in one pass over the training data (the larger domain's), or None
-    when a value it needs has the wrong type (validation then names it)."""
+    """Steps in one pass over the training data (the larger domain's): the loader's whole
+    batches, its last partial one dropped; None when a value has the wrong type."""
     data, trainer = _section(chosen, "data"), _section(chosen, "trainer")
     batch = trainer.get("batch_size", TRAINER_DEFAULTS["batch_size"])
     if not _number(batch) or batch <= 0:
@@ -397,13 +397,13 @@ def steps_per_epoch(chosen: Mapping[str, Any]) -> float | None:
     path = data.get("path")
     if path is None:
         n_test = data.get("n_test", N_TEST)
-        return (DIGITS - n_test) / batch if _number(n_test) else None
+        return (DIGITS - n_test) // batch if _number(n_test) else None
     from ganhub_cyclegan.folder import folder_layout
 
     task = chosen.get("task", "unpaired")
     folder = Path(expand_path_text(str(path)))  # read before validation expands it
     n = max(len(files) for files in folder_layout(folder, str(task)).values())
-    return n / batch
+    return n // batch
 
 
 def dropout_note(config: CycleGANConfig) -> str:

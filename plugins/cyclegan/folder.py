@@ -4,11 +4,12 @@ Folders follow the original layout: `trainA/` + `trainB/` (unaligned) or `train/
 side by side in each image (aligned); optional `testA/` + `testB/` or `test/` feed the sample
 grids. Files are decoded by the engine (`ganhub.data.decode`: 16-bit scaled, EXIF orientation
 applied, palettes and transparency converted). Folder images get the original's preprocessing:
-resize to `load_size` squared, random `image_size` crop, random horizontal flip (the same crop
-and flip for both halves of a pair). An image (or pair half) smaller than the crop, or a pair of
-odd width, is refused with an error naming the file: `ganhub data check`
+resize to `load_size` squared (up or down: an image of any size trains, as in the original),
+random `image_size` crop, random horizontal flip (the same crop and flip for both halves of a
+pair). A pair of odd width is refused with an error naming the file: `ganhub data check`
 (`checks.inspect_folders`) lists such files and `ganhub data clean` writes a copy without them.
-`data.py` turns a `FolderPairs` into training batches.
+Images are shown and scored (sample grids, metrics, `real_samples`) whole, resized to the
+crop size, as the original's test.py reads them. `data.py` turns a `FolderPairs` into batches.
 """
 
 from __future__ import annotations
@@ -136,49 +137,30 @@ def resize(x: Tensor, size: int) -> Tensor:
     return out[0].clamp_(-1, 1)
 
 
-def largest_crop(side: int) -> int:
-    """The largest model.image_size (a multiple of 4, at least 8) an image side allows; 0: none."""
-    return side // 4 * 4 if side >= 8 else 0
-
-
-def size_problem(height: int, width: int, size: int, pairs: bool) -> str | None:
-    """Why an image of this shape cannot give `size` px training crops (None when it can).
-
-    A pair image needs an even width (A and B side by side, equal halves); each image, or each
-    half, needs at least `size` px on both sides: the loader would otherwise upsample it past
-    its own resolution to make the crop. The loader and `ganhub data check` share this rule.
-    """
-    if pairs and width % 2:
-        return (
-            f"{width}x{height} has an odd width: an A|B pair is two halves of equal width "
-            f"(valid: an even width, e.g. {width - 1} or {width + 1})"
-        )
-    w = width // 2 if pairs else width
-    if min(height, w) >= size:
+def pair_problem(width: int, height: int) -> str | None:
+    """Why an A|B pair image of this width cannot be split into its two halves (None when it
+    can): the halves are of equal width. The loader and `ganhub data check` share this rule."""
+    if width % 2 == 0:
         return None
-    shape = f"{width}x{height}" + (f" (halves {w}x{height})" if pairs else "")
-    fits = largest_crop(min(height, w))
-    alternative = (
-        f", or model.image_size={fits} or less" if fits else " (no model.image_size fits: least 8)"
-    )
     return (
-        f"{shape} is smaller than the {size} px crop; valid: at least {size}x{size}"
-        f"{' per half' if pairs else ''} (model.image_size={size}){alternative}"
+        f"{width}x{height} has an odd width: an A|B pair is two halves of equal width "
+        f"(valid: an even width, e.g. {width - 1} or {width + 1})"
     )
 
 
-def read_training(path: Path, channels: int, size: int, pairs: bool) -> list[Tensor]:
+def read_training(path: Path, channels: int, pairs: bool) -> list[Tensor]:
     """A training image as [image], or a side-by-side pair as [A half, B half], refused with a
-    UsageError naming the file when it cannot give `size` px crops (see `size_problem`)."""
+    UsageError naming the file when a pair has an odd width (`pair_problem`). Any size is
+    read: the loader resizes every image to load_size before the crop, as the original does."""
     x = read_image(path, channels)
-    problem = size_problem(x.shape[-2], x.shape[-1], size, pairs)
+    if not pairs:
+        return [x]
+    problem = pair_problem(x.shape[-1], x.shape[-2])
     if problem is not None:
         raise UsageError(
             f"image '{one_line(path)}': {problem}; `ganhub data check` lists such files and "
             "`ganhub data clean` writes a copy without them"
         )
-    if not pairs:
-        return [x]
     half = x.shape[-1] // 2
     return [x[..., :half], x[..., half:]]
 
@@ -246,17 +228,15 @@ class FolderPairs(Dataset[tuple[Tensor, Tensor]]):
         return max(self.sizes())
 
     def target(self, i: int) -> Tensor:
-        """Target image `i` (B; A for swapped pairs), cycling over the target domain: resized to
-        load_size and centre-cropped to the training size, without random augmentation."""
+        """Target image `i` (B; A for swapped pairs), cycling over the target domain, whole and
+        resized to the training size: prepared as `eval_images` and the sample inputs are, so
+        the real images metrics learn features from are the kind they score."""
         files, pairs = self.files[-1], len(self.files) == 1
-        images = read_training(files[i % len(files)], self.channels, self.size, pairs)
-        x = images[0] if self.swap else images[-1]
-        x = resize(x, self.load_size)
-        top = left = (self.load_size - self.size) // 2
-        return x[:, top : top + self.size, left : left + self.size]
+        images = read_training(files[i % len(files)], self.channels, pairs)
+        return resize(images[0] if self.swap else images[-1], self.size)
 
     def _read(self, side: int, i: int, pairs: bool = False) -> list[Tensor]:
-        return read_training(self.files[side][i], self.channels, self.size, pairs)
+        return read_training(self.files[side][i], self.channels, pairs)
 
     def augment(self, images: Sequence[Tensor], seed: int) -> list[Tensor]:
         """Resize to load_size, then the same random crop and flip for every image given."""
@@ -288,7 +268,7 @@ def preview_images(
     unique, inverse = torch.unique(idx, return_inverse=True)
     a, b = [], []
     for i in unique.tolist():
-        images = read_training(files[i], channels, size, pairs)
+        images = read_training(files[i], channels, pairs)
         a.append(resize(images[0], size))
         if pairs:
             b.append(resize(images[1], size))

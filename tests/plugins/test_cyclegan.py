@@ -489,12 +489,12 @@ def test_a_resume_whose_new_data_is_refused_leaves_the_run_as_it_was(workdir: Pa
     """The refusal comes with the first batch, after config.yaml was rewritten: it used to
     keep the new data.path (and a failed.json), so the plain resume failed the same way."""
     run_dir = Path(ganhub.train([*TINY, "name=cg", "eval.metrics=[]"])["run_dir"])
-    for side in ("trainA", "trainB"):
-        for i in range(2):
-            _png(workdir / "small" / side / f"{i}.png", _solid(12, 12, (9, 99, 199)))
+    for name in ("trainA/0.png", "trainA/1.png", "trainB/0.png", "trainB/1.png"):
+        (workdir / "bad" / name).parent.mkdir(parents=True, exist_ok=True)
+        (workdir / "bad" / name).write_bytes(b"not a png")
     saved, before = (run_dir / "config.yaml").read_text(), sorted(os.listdir(run_dir))
-    with pytest.raises(UsageError, match="12x12 is smaller than the 16 px crop"):
-        ganhub.train([f"resume={run_dir}", f"data.path={workdir / 'small'}", "trainer.steps=4"])
+    with pytest.raises(UsageError, match="cannot read image"):
+        ganhub.train([f"resume={run_dir}", f"data.path={workdir / 'bad'}", "trainer.steps=4"])
     assert (run_dir / "config.yaml").read_text() == saved
     assert sorted(os.listdir(run_dir)) == before  # no failed.json
     assert ganhub.train([f"resume={run_dir}", "trainer.steps=3"])["steps"] == 3

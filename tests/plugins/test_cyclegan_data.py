@@ -147,16 +147,15 @@ def test_unpaired_report_names_each_file_by_its_path_under_data(workdir: Path) -
     assert [s[:2] for s in found["trainA/broken.png"]] == [("error", "drop")]
     assert found["trainA/same.png"] == [("warning", "drop", "duplicate of trainA/ok0.png")]
     assert found["testA/leak.png"] == [("warning", "drop", "duplicate of trainA/ok1.png")]
-    (tiny,) = found["trainA/tiny.png"]
-    assert tiny[:2] == ("error", "drop") and tiny[2] == (
-        "12x10 is smaller than the 16 px crop; valid: at least 16x16 (model.image_size=16), "
-        "or model.image_size=8 or less"
+    tiny = found["trainA/tiny.png"][0]  # resized to load_size as the original does, then cropped
+    assert tiny[:2] == ("note", "convert") and tiny[2].startswith(
+        "smaller than the 16 px crop (12x10): upscaled 1.8x to 18x18 on load"
     )
     assert ("note", "convert", "not square (40x20): stretched to 18x18") in found["trainB/wide.png"]
     assert ("note", "convert", "transparency: composited on black") in found["trainB/alpha.png"]
     assert ("note", "convert", "grey image in 3-channel data") in found["trainA/deep.png"]
     assert report.dropped() == {
-        "trainA/broken.png", "trainA/same.png", "trainA/tiny.png", "testA/leak.png",
+        "trainA/broken.png", "trainA/same.png", "testA/leak.png",
     }  # fmt: skip
     assert report.summary["files"] == {"trainA/": 8, "testA/": 2, "trainB/": 5, "testB/": 1}
     assert report.summary["balance A:B"] == "8:5" and report.summary["ignored (not images)"] == 1
@@ -169,8 +168,8 @@ def test_the_loader_on_the_same_unpaired_files(workdir: Path) -> None:
     assert dataset.sizes() == (8, 5)  # the loader lists what the report lists
     with pytest.raises(UsageError, match=r"cannot read image '.*broken.png'"):
         dataset[(_index(dataset, 0, "broken.png"), 0, 0)]
-    with pytest.raises(UsageError, match=r"tiny.png': 12x10 is smaller than the 16 px crop"):
-        dataset[(_index(dataset, 0, "tiny.png"), 0, 0)]
+    tiny, _ = dataset[(_index(dataset, 0, "tiny.png"), 0, 0)]  # upscaled to load_size, cropped
+    assert tiny.shape == (3, 16, 16)
     a, b = dataset[(_index(dataset, 0, "deep.png"), _index(dataset, 1, "alpha.png"), 0)]
     assert a.shape == b.shape == (3, 16, 16) and torch.equal(a[0], a[1])  # grey -> RGB
     alpha = read_image(root / "trainB" / "alpha.png", 3)  # half-transparent: on black
@@ -185,19 +184,20 @@ def test_clean_keeps_the_layout_and_the_copy_checks_clean(workdir: Path, cli) ->
     code, out, _ = cli("data", "check", str(root), *CHECK, "--json")
     assert code == 1 and json.loads(out)["clean"] is False
     code, out, _ = cli("data", "clean", str(root), *CHECK, "--out", "cleaned")
-    assert code == 0 and "12 of 16 kept, 4 dropped" in out, out
+    assert code == 0 and "13 of 16 kept, 3 dropped" in out, out
     copy = workdir / "cleaned"
     kept = sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*") if p.is_file())
     assert kept == [
         "testA/t0.png", "testB/t0.png", "trainA/deep.png", "trainA/ok0.png", "trainA/ok1.png",
-        "trainA/ok2.png", "trainA/ok3.png", "trainB/alpha.png", "trainB/sub/b0.png",
+        "trainA/ok2.png", "trainA/ok3.png", "trainA/tiny.png", "trainB/alpha.png",
+        "trainB/sub/b0.png",
         "trainB/sub/b1.png", "trainB/sub/b2.png", "trainB/wide.png",
     ]  # fmt: skip
     assert {p.name for p in copy.iterdir()} == {"trainA", "trainB", "testA", "testB"}
     assert (root / "trainA" / "broken.png").exists()  # the user's files are never changed
     code, out, _ = cli("data", "check", "cleaned", *CHECK)
     assert code == 0, out
-    assert _dataset(copy).sizes() == (5, 5)  # the cleaned copy trains as it is
+    assert _dataset(copy).sizes() == (6, 5)  # the cleaned copy trains as it is
 
 
 # -- paired folders ----------------------------------------------------------------------------
@@ -211,9 +211,8 @@ def test_paired_report_finds_odd_widths_small_halves_and_identical_halves(workdi
     (odd,) = found["train/odd.png"]
     assert odd[:2] == ("error", "drop") and odd[2].startswith("41x20 has an odd width")
     (small,) = found["train/small.png"]
-    assert small[:2] == ("error", "drop") and small[2] == (
-        "20x10 (halves 10x10) is smaller than the 16 px crop; valid: at least 16x16 per half "
-        "(model.image_size=16), or model.image_size=8 or less"
+    assert small[:2] == ("note", "convert") and small[2].startswith(
+        "smaller than the 16 px crop (10x10 halves): upscaled"
     )
     assert found["train/twins.png"] == [
         ("warning", "drop", "A and B halves are identical: the pair teaches the identity")
@@ -223,7 +222,6 @@ def test_paired_report_finds_odd_widths_small_halves_and_identical_halves(workdi
     assert [s[2] for s in found["train/rotated.jpg"]] == ["EXIF orientation 6: rotated upright"]
     assert report.dropped() == {
         "train/odd.png",
-        "train/small.png",
         "train/twins.png",
         "train/p0_copy.png",
     }
@@ -235,8 +233,8 @@ def test_the_loader_on_the_same_paired_files(workdir: Path) -> None:
     dataset = _dataset(root, "task=paired", "data.flip=false")
     with pytest.raises(UsageError, match=r"odd.png': 41x20 has an odd width"):
         dataset[(_index(dataset, 0, "odd.png"), 0)]
-    with pytest.raises(UsageError, match=r"small.png': 20x10 \(halves 10x10\) is smaller"):
-        dataset[(_index(dataset, 0, "small.png"), 0)]
+    a, b = dataset[(_index(dataset, 0, "small.png"), 0)]  # halves upscaled to load_size
+    assert a.shape == b.shape == (3, 16, 16)
     a, b = dataset[(_index(dataset, 0, "rotated.jpg"), 0)]  # upright: black A | white B
     assert a.max() < -0.9 and b.min() > 0.9
     a, b = dataset[(_index(dataset, 0, "twins.png"), 0)]
