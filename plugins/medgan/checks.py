@@ -398,6 +398,8 @@ def _check_file(
     # the first file's note says what the loader does to the sample; a partner's (a mask)
     # says what its own header makes the loader do (its slicing and resizing are the first's)
     done = [step for step in vol.done if first or " reoriented to " in step or "resampled" in step]
+    if first and not converted:
+        done = _with_voxel_aspect(done, vol, dims, cfg.fit)
     if done and not converted:
         report.add(name, "; ".join(done), CONVERT, "note")
     for line in vol.warnings:
@@ -428,6 +430,34 @@ def _check_file(
                 "note",
             )
     return vol
+
+
+def _with_voxel_aspect(done: list[str], vol: Volume, dims: int, fit: str) -> list[str]:
+    """`done` with what anisotropic voxels do to the sample images, where the resizing note
+    does not say it already: PNGs (and G) see one square pixel (cube) per voxel, so voxels of
+    other sizes along each axis change the proportions (`data.fit=crop_pad` keeps the voxels;
+    `data.fit=resize` of a grid already at `model.image_size` does too)."""
+    if any("the aspect ratio changed" in step for step in done):
+        return done
+    mm = spacing(vol.affine[0], dims)
+    if np.allclose(mm, mm.min(), rtol=0.01):
+        return done
+    factors = mm.max() / mm
+    axes = ", ".join(f"{'xyz'[i]} stretched {f:.3g}x" for i, f in enumerate(factors) if f >= 1.01)
+    iso = ", ".join([f"{float(mm.min()):.3g}"] * dims)
+    keep = f"data.pixdim=[{iso}] (isotropic voxels)"
+    keep += " keeps" if fit == "crop_pad" else " with data.fit=crop_pad keeps"
+    note = (
+        f"{'x'.join(f'{v:.3g}' for v in mm)} mm voxels shown as "
+        f"{'square pixels' if dims == 2 else 'cubes'}, the aspect ratio changed: {axes}; "
+        f"{keep} the proportions"
+    )
+    fitted = [i for i, step in enumerate(done) if " cropped/padded to " in step]
+    if not fitted:
+        return [*done, note]
+    out = list(done)
+    out[fitted[0]] += f" (its {note})"
+    return out
 
 
 def _problem(message: str, path: Path) -> str:
