@@ -150,18 +150,31 @@ def _resolved_defaults(items: list[str], files: tuple[str, ...]) -> dict[str, st
 def config_cmd(
     ctx: click.Context, config_files: tuple[str, ...], wants_help: bool, overrides: tuple[str, ...]
 ) -> None:
-    """Print the resolved config as YAML: ganhub config plugin=NAME [key=value ...]."""
+    """Print the resolved config as YAML: ganhub config plugin=NAME [key=value ...]; the
+    warnings about its tricks that ganhub run would give at the start go to stderr."""
     from ganhub.config.overrides import dump_yaml
     from ganhub.config.resolve import resolve
     from ganhub.config.schema import with_absolute_paths
+    from ganhub.plugin_guard import Owners
+    from ganhub.plugins import get_hub
+    from ganhub.tricks import config_warnings
 
     items = list(overrides)
     if wants_help:
         click.echo(ctx.get_help())
         return
-    config = resolve(items, config_files)
+    hub = get_hub()
+    config = resolve(items, config_files, hub)
+    # before any output: a trick whose warnings() raises prints no half of the answer
+    owners = Owners({"tricks": [hub.provider("tricks", name) for name in config.tricks]})
+    classes = {name: hub.tricks.get(name) for name in config.tricks}
+    warnings = config_warnings(config, hub.losses.get(config.loss), classes, owners)
     data = with_absolute_paths(config, config.model_dump(mode="json"))  # as a run writes it
     click.echo(dump_yaml(data, sort_keys=False).rstrip())
+    # on stderr, so that `ganhub config ... > run.yaml` keeps the YAML alone; last, so that
+    # they are what a long config leaves on the screen
+    for line in warnings:
+        click.echo(line, err=True)
 
 
 @click.command()

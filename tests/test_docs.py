@@ -368,8 +368,7 @@ def test_the_tutorial_weight_clip_is_the_constraint_wgan_asks_for(tutorial_hub: 
     """The tutorial's `loss=wasserstein tricks=[spiral_clip]` run is not told to add gp or
     spectral_norm (which the clip trick excludes): clipping bounds D, and says so."""
     from ganhub.config.resolve import resolve
-    from ganhub.engine.prepare import build_tricks
-    from ganhub.tricks import trick_warnings
+    from ganhub.tricks import build_tricks, trick_warnings
 
     (line,) = [line for page, line in _run_lines()
                if page == "plugins.md" and "loss=wasserstein" in line]  # fmt: skip

@@ -9,7 +9,6 @@ line naming the part and its plugin (`ganhub.plugin_guard.Owners`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ganhub.engine import start
@@ -17,6 +16,7 @@ from ganhub.engine.environment import use_channels_last
 from ganhub.engine.system import BuildHints, GANSystem
 from ganhub.errors import plugin_code
 from ganhub.plugin_guard import Owners
+from ganhub.tricks import build_tricks
 
 if TYPE_CHECKING:
     import torch
@@ -26,24 +26,13 @@ if TYPE_CHECKING:
     from ganhub.tricks import Trick
 
 
-def build_tricks(
-    config: RunConfig, tricks: Mapping[str, type[Trick]], saved: bool = False
-) -> list[Trick]:
-    """Instantiate the enabled tricks with their options, in setup order (`saved`: to read a
-    saved run's weights, `Trick.saved`)."""
-    built = [cls(getattr(config.trick, name), config) for name, cls in tricks.items()]
-    for trick in built:
-        trick.saved = saved
-    return sorted(built, key=lambda t: t.setup_order)
-
-
 def prepare_system(
     config: RunConfig, parts: Components, device: torch.device, saved: bool = False
 ) -> tuple[GANSystem, list[Trick]]:
     """Build the domain's system and let the tricks shape it (before any weights are loaded;
     `saved`: the weights are a saved run's, read to sample, score or adapt)."""
     owners = Owners(parts.provenance)
-    tricks = build_tricks(config, parts.tricks, saved)
+    tricks = build_tricks(config, parts.tricks, saved, owners)
     # a fresh copy per build: tricks add their auxiliary heads to it
     condition = dataclasses.replace(parts.condition, heads={}) if parts.condition else None
     hints = BuildHints(condition=condition)
@@ -76,4 +65,4 @@ def prepare_system(
     return system, tricks
 
 
-__all__ = ["build_tricks", "prepare_system"]
+__all__ = ["prepare_system"]

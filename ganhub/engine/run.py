@@ -327,7 +327,7 @@ class Run:
         found = self.system.before_training()
         listed = isinstance(found, list) and all(isinstance(w, str) for w in found)
         start.check_part(self.config.plugin, "before_training()", found, listed, "a list of str")
-        return [*trick_warnings(self.parts.loss, self.tricks), *notes, *found]
+        return [*trick_warnings(self.parts.loss, self.tricks, self.owners), *notes, *found]
 
     def write_samples(self) -> list[Path]:
         """Write the domain's sample artifact for the current step (rank 0)."""

@@ -27,13 +27,13 @@ Fixed points, in the order they happen:
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator
 
 from ganhub.config.schema import Section
-from ganhub.errors import PluginError
+from ganhub.errors import PluginError, plugin_code
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from ganhub.engine.context import TrainContext
     from ganhub.engine.system import BuildHints, GANSystem, Phase, PhaseOutput
     from ganhub.losses import AdversarialLoss, Targets
+    from ganhub.plugin_guard import Owners
 
 HOOK_POINTS = (
     "adjust_build",
@@ -134,7 +135,9 @@ class Trick:
     def warnings(self) -> list[str]:
         """Settings allowed but likely a mistake (an anneal longer than the run): one line each,
         naming the key and its value, printed once as the run starts after "ganhub: warning: ".
-        Refusals belong in `problems`; a warning leaves the run as it was asked for."""
+        `ganhub config` prints them too, from a trick made with its options and the config but
+        never set up: read those, not what `setup` makes. Refusals belong in `problems`; a
+        warning leaves the run as it was asked for."""
         return []
 
     def constrains_d(self) -> bool:
@@ -238,10 +241,13 @@ def group_params(system: GANSystem, groups: list[str]) -> list[nn.Parameter]:
     return [p for g in groups for p in by_group.get(g, [])]
 
 
-def trick_warnings(loss: AdversarialLoss, tricks: Sequence[Trick]) -> list[str]:
+def trick_warnings(
+    loss: AdversarialLoss, tricks: Sequence[Trick], owners: Owners | None = None
+) -> list[str]:
     """The start-of-run warnings about the tricks: the loss needs a Lipschitz D (WGAN's critic)
     and no trick bounds it (a warning, not a refusal: a plugin of the user's own may constrain
-    D), then each trick's own `warnings()`."""
+    D), then each trick's own `warnings()` (an exception raised in one is one line naming the
+    trick and, given `owners`, its plugin)."""
     out = []
     if loss.needs_lipschitz_d and not any(t.constrains_d() for t in tricks):
         out.append(
@@ -249,7 +255,9 @@ def trick_warnings(loss: AdversarialLoss, tricks: Sequence[Trick]) -> list[str]:
             "gives one: add tricks=[gp] or tricks=[spectral_norm] (with D in its groups)"
         )
     for trick in tricks:
-        found = trick.warnings()
+        hint = owners.hint("trick", trick.name) if owners else "see `ganhub plugins` for its plugin"
+        with plugin_code(f"trick '{trick.name}': its warnings()", hint):
+            found = trick.warnings()
         if not isinstance(found, list) or not all(isinstance(w, str) for w in found):
             raise PluginError(
                 f"trick '{trick.name}': warnings() returned {type(found).__name__}, not a list "
@@ -257,6 +265,45 @@ def trick_warnings(loss: AdversarialLoss, tricks: Sequence[Trick]) -> list[str]:
             )
         out += [f"ganhub: warning: {' '.join(line.split())}" for line in found]
     return out
+
+
+def build_tricks(
+    config: RunConfig,
+    classes: Mapping[str, type[Trick]],
+    saved: bool = False,
+    owners: Owners | None = None,
+) -> list[Trick]:
+    """The enabled tricks (`classes`, by name) made with their options, in setup order, not
+    yet set up (`saved`: to read a saved run's weights, `Trick.saved`); an exception in a
+    trick's `__init__` is one line naming it and, given `owners`, its plugin."""
+    tricks = []
+    for name, cls in classes.items():
+        hint = owners.hint("trick", name) if owners else "see `ganhub plugins` for its plugin"
+        with plugin_code(f"trick '{name}': its __init__()", hint):
+            trick = cls(getattr(config.trick, name), config)
+        trick.saved = saved
+        tricks.append(trick)
+    return sorted(tricks, key=lambda t: t.setup_order)
+
+
+def config_warnings(
+    config: RunConfig,
+    loss: AdversarialLoss,
+    classes: Mapping[str, type[Trick]],
+    owners: Owners | None = None,
+) -> list[str]:
+    """The warnings `trick_warnings` gives as a run of `config` starts, without building its
+    models (`ganhub config`): the tricks as a run makes them, never set up."""
+    return trick_warnings(loss, build_tricks(config, classes, owners=owners), owners)
+
+
+def set_by_user(options: Section, key: str, config: RunConfig) -> bool:
+    """Whether the option `key` of a trick's `options` was chosen (given as a key, in a file or
+    by a preset), not left at its default: a warning about a default the user never set is
+    noise. A resumed run's saved config lists every value: there, any value but the default."""
+    if key not in options.model_fields_set:
+        return False
+    return config.resume is None or getattr(options, key) != type(options).model_fields[key].default
 
 
 def longer_than_run(key: str, value: int | None, config: RunConfig, what: str) -> list[str]:
@@ -276,7 +323,10 @@ __all__ = [
     "TRICK_METHODS",
     "Groups",
     "Trick",
+    "build_tricks",
+    "config_warnings",
     "group_params",
     "longer_than_run",
+    "set_by_user",
     "trick_warnings",
 ]

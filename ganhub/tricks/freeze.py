@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ganhub.config.schema import Section
 from ganhub.errors import ConfigError, one_line
@@ -35,11 +35,21 @@ class FreezeDConfig(Section):
 
     layers: int = Field(
         2,
-        ge=1,
-        description="freeze each discriminator's first K parametrised layers (module order: "
-        "the input, high-resolution ones first); a normalisation layer belongs to the layer "
-        "before it",
+        description="freeze each discriminator's first K parametrised layers, K at least 1 "
+        "(module order: the input, high-resolution ones first); a normalisation layer belongs "
+        "to the layer before it",
     )
+
+    @field_validator("layers")
+    @classmethod
+    def _freezes_something(cls, layers: int) -> int:
+        # pydantic's "greater than or equal to 1" said what, not why
+        if layers < 1:
+            raise ValueError(
+                "freezes no layer, so D would train as without the trick: give 1 or more "
+                "(default 2), or drop freeze_d from tricks"
+            )
+        return layers
 
 
 class FreezeD(Trick):

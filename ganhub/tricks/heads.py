@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ganhub.config.schema import Section
 from ganhub.errors import ConfigError
@@ -64,11 +64,21 @@ class RotationHeadConfig(Section):
     share: float = Field(
         1.0,
         gt=0,
-        le=4,
         description="images in the rotation task per phase as a share of the batch: "
         "share * batch / 4 images, each at all four angles (1: as many as the batch; 4: "
         "every image four times)",
     )
+
+    @field_validator("share")
+    @classmethod
+    def _batch_holds_it(cls, share: float) -> float:
+        # pydantic's "less than or equal to 4" said what, not why
+        if share > TURNS:
+            raise ValueError(
+                "would rotate more images than the batch holds: 4 is every image of the batch "
+                "at all four angles; give a share from above 0 to 4 (default 1)"
+            )
+        return share
 
     @model_validator(mode="after")
     def _weighs_something(self) -> RotationHeadConfig:

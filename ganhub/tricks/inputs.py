@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ganhub.anneal import Anchor, anneal_progress, resumed_anchor, saved_anchor
 from ganhub.config.schema import RunConfig, Section
@@ -65,10 +65,25 @@ class LabelSmoothing(Trick):
 class InstanceNoiseConfig(Section):
     """Options of the `instance_noise` trick."""
 
-    std: float = Field(0.1, gt=0, description="noise standard deviation at step 0")
+    std: float = Field(0.1, description="noise standard deviation at step 0, above 0")
     anneal_steps: int | None = Field(
         None, gt=0, description="linear decay to 0 over this many steps (default: the whole run)"
     )
+
+    @field_validator("std")
+    @classmethod
+    def _adds_noise(cls, std: float) -> float:
+        # pydantic's "greater than 0" said what, not why
+        if std <= 0:
+            what = (
+                "adds no noise, so D's inputs stay as without the trick"
+                if std == 0
+                else "is no standard deviation"
+            )
+            raise ValueError(
+                f"{what}: give a std above 0 (default 0.1), or drop instance_noise from tricks"
+            )
+        return std
 
 
 class InstanceNoise(Trick):
@@ -354,7 +369,20 @@ class AdaptiveAugment(Trick):
 class PacGANConfig(Section):
     """Options of the `pacgan` trick."""
 
-    pack: int = Field(2, ge=2, description="samples packed into one discriminator input")
+    pack: int = Field(2, description="samples packed into one discriminator input, at least 2")
+
+    @field_validator("pack")
+    @classmethod
+    def _packs(cls, pack: int) -> int:
+        # pydantic's "greater than or equal to 2" said what, not why
+        if pack < 2:
+            what = (
+                "is one sample per D input, what a run without the trick does"
+                if pack == 1
+                else "would pack no sample into a D input"
+            )
+            raise ValueError(f"{what}: give 2 or more (PacGAN: 2 to 4), or drop pacgan from tricks")
+        return pack
 
 
 class PacGAN(Trick):

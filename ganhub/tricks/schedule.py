@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ganhub.config.schema import Section
-from ganhub.tricks import Groups, Trick, longer_than_run
+from ganhub.tricks import Groups, Trick, longer_than_run, set_by_user
 
 if TYPE_CHECKING:
     import torch
@@ -50,22 +50,26 @@ class NCriticConfig(Section):
 
     n: int = Field(
         5,
-        ge=1,
-        description="discriminator steps per generator step (WGAN: 5; 1 is every run's "
-        "schedule without the trick, so it is refused)",
+        description="discriminator steps per generator step, at least 2 (WGAN: 5; 1 is every "
+        "run's schedule without the trick, so it is refused)",
     )
 
-    @model_validator(mode="after")
-    def _repeats(self) -> NCriticConfig:
+    @field_validator("n")
+    @classmethod
+    def _repeats(cls, n: int) -> int:
         # one D step per G step is what every run does without the trick: n=1 would enable a
-        # trick that changes nothing (a sweep's baseline is the run without it)
-        if self.n == 1:
+        # trick that changes nothing (a sweep's baseline is the run without it); fewer would
+        # never train D
+        if n == 1:
             raise ValueError(
-                "trick.n_critic.n=1 is one D step per G step, what a run does without the "
-                "trick, so it would change nothing: give n >= 2 (WGAN: 5), or drop n_critic "
-                "from tricks"
+                "one D step per G step is what a run does without the trick, so it would "
+                "change nothing: give n >= 2 (WGAN: 5), or drop n_critic from tricks"
             )
-        return self
+        if n < 1:
+            raise ValueError(
+                "would never train D: give n >= 2 (WGAN: 5), or drop n_critic from tricks"
+            )
+        return n
 
 
 class NCritic(Trick):
@@ -90,9 +94,23 @@ class BalanceConfig(Section):
     lower: float = Field(0.55, ge=0.5, lt=1, description="D losing below this: D trains more")
     max_repeat: int = Field(
         3,
-        ge=2,
-        description="most repeats per step of the side trained more (1 would balance nothing)",
+        description="most repeats per step of the side trained more, at least 2 (1 would "
+        "balance nothing)",
     )
+
+    @field_validator("max_repeat")
+    @classmethod
+    def _can_repeat(cls, most: int) -> int:
+        # pydantic's "greater than or equal to 2" said what, not why
+        if most < 2:
+            what = (
+                "lets the losing side train at most once per step, as every run without the "
+                "trick does, so the trick would balance nothing"
+                if most == 1
+                else "would stop the losing side training at the first decision"
+            )
+            raise ValueError(f"{what}: give 2 or more (default 3), or drop balance from tricks")
+        return most
 
     @model_validator(mode="after")
     def _ordered(self) -> BalanceConfig:
@@ -119,7 +137,10 @@ class Balance(Trick):
     excludes = frozenset({"n_critic"})
 
     def warnings(self) -> list[str]:
-        """A decision interval longer than the run never decides."""
+        """A decision interval the user set longer than the run never decides (the default
+        of 50 is not warned of: a short test run with the defaults is no mistake)."""
+        if not set_by_user(self.options, "check_every", self.config):
+            return []
         return longer_than_run(
             "trick.balance.check_every",
             self.options.check_every,
@@ -227,10 +248,23 @@ class LRScheduleConfig(Section):
 
     kind: Literal["linear", "cosine"] = Field("linear", description="decay shape")
     start: float = Field(
-        0.0, ge=0, lt=1, description="fraction of steps at constant LR before decay (CycleGAN: 0.5)"
+        0.0,
+        ge=0,
+        description="fraction of steps at constant LR before decay, below 1 (CycleGAN: 0.5)",
     )
     final: float = Field(0.0, ge=0, le=1, description="final LR as a fraction of the initial one")
     warmup_steps: int = Field(0, ge=0, description="linear warm-up from 0 over this many steps")
+
+    @field_validator("start")
+    @classmethod
+    def _decays(cls, start: float) -> float:
+        # pydantic's "less than 1" said what, not why
+        if start >= 1:
+            raise ValueError(
+                "is a fraction of trainer.steps, and from 1 on the rate would never decay: give "
+                "a fraction below 1 (CycleGAN: 0.5), or drop lr_schedule from tricks"
+            )
+        return start
 
 
 class LRSchedule(Trick):
