@@ -33,6 +33,7 @@ _DEEP_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
 Source = Path | IO[bytes]
 _T = TypeVar("_T")
 _FILTER_LOCK = threading.Lock()
+_FILTER: object = None  # the filter `_quiet_bomb_warning` added last
 
 
 def _quiet_bomb_warning() -> None:
@@ -41,9 +42,15 @@ def _quiet_bomb_warning() -> None:
     (that one warning only), not `warnings.catch_warnings()` around each open: header reads
     run in threads, and that context manager is not thread-safe. Set at each open, since a
     caller's `catch_warnings` block ending drops filters added within it; adding it again
-    replaces it, so the list does not grow."""
+    replaces it, so the list does not grow. Added only when it is not first in the list (a
+    look at one entry, where adding it took microseconds per file of a large folder)."""
+    global _FILTER
+    filters = warnings.filters
+    if filters and filters[0] is _FILTER:
+        return
     with _FILTER_LOCK:  # two threads adding it at once could both insert it
         warnings.filterwarnings("ignore", message=r"Image size \(", module=r"PIL\.Image$")
+        _FILTER = warnings.filters[0]
 
 
 class ImageError(UsageError):
@@ -77,13 +84,13 @@ class ImageFacts:
 def _open(source: Source, name: str) -> PILImage:
     from PIL import Image, UnidentifiedImageError
 
-    shown = one_line(name)  # a file's name is data: one line, control characters escaped
+    # a file's name is data: shown on one line (`one_line`), escaped only when an error says it
     _quiet_bomb_warning()
     try:
         im = Image.open(source)
     except Image.DecompressionBombError:  # over twice MAX_PIXELS: Pillow refuses first
         reason = f"over {MAX_PIXELS:,} pixels (Pillow's decompression-bomb guard); refused"
-        raise ImageError(f"image '{shown}' is {reason}", reason) from None
+        raise ImageError(f"image '{one_line(name)}' is {reason}", reason) from None
     except UnidentifiedImageError:
         raise ImageError.unreadable(name, "not an image in a format Pillow reads") from None
     except (OSError, ValueError) as exc:
@@ -92,7 +99,7 @@ def _open(source: Source, name: str) -> PILImage:
     if im.width * im.height > MAX_PIXELS:
         im.close()
         reason = f"{im.width}x{im.height}, over {MAX_PIXELS:,} pixels; refused"
-        raise ImageError(f"image '{shown}' is {reason}", reason)
+        raise ImageError(f"image '{one_line(name)}' is {reason}", reason)
     return im
 
 
@@ -145,7 +152,10 @@ def _read(
 
         def read() -> tuple[np.ndarray, ImageFacts]:
             facts = _facts(im)
-            pixels, notes = convert(ImageOps.exif_transpose(im), channels, name)
+            # only a turn or flip to make is made: for an upright image Pillow's exif_transpose
+            # returns a copy of every pixel (the most common case, at every decode)
+            upright = ImageOps.exif_transpose(im) if _orientation(im) != 1 else im
+            pixels, notes = convert(upright, channels, name)
             if notes:  # this image's own scaling says more than its mode's general rule
                 facts.notes = [n for n in facts.notes if not n.startswith("32-bit ")]
             facts.notes = [*facts.notes, *notes]
@@ -187,14 +197,21 @@ def _facts(im: PILImage) -> ImageFacts:
     # count of them all (this runs at every decode)
     if getattr(im, "is_animated", False):
         notes.append("animated or multi-page: the first frame only")
-    orientation = im.getexif().get(0x0112, 1)
+    orientation = _orientation(im)
     width, height = im.width, im.height
-    if orientation not in (1, None):
+    if orientation != 1:
         notes.append(f"EXIF orientation {orientation}: rotated upright")
         if orientation in (5, 6, 7, 8):  # a quarter turn: the upright image is transposed
             width, height = height, width
     channels = 1 if mode in ("1", "L", "LA", "I", "F") or mode.startswith("I;16") else 3
     return ImageFacts(width, height, mode, bits, channels, notes)
+
+
+def _orientation(im: PILImage) -> int:
+    """The EXIF orientation that turns or flips the image (2 to 8), else 1: another value (0,
+    "undefined", which some cameras write, or 9) is left as Pillow's exif_transpose leaves it."""
+    orientation = im.getexif().get(0x0112, 1)
+    return orientation if isinstance(orientation, int) and 2 <= orientation <= 8 else 1
 
 
 def _to_array(im: PILImage, channels: int, name: str) -> tuple[np.ndarray, list[str]]:

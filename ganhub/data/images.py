@@ -9,7 +9,7 @@ import contextlib
 import gzip
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -21,9 +21,16 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ganhub.data.listing import (
+    IMAGE_SUFFIXES,
+    broken_links,
+    has_images,
+    list_images,
+    refuse_leaving,
+    unread_images,
+    walk_files,
+)
 from ganhub.errors import ConfigError, UsageError, one_line
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 @lru_cache(maxsize=1)
@@ -53,106 +60,6 @@ def digits(size: int = 32) -> tuple[Tensor, Tensor]:
     return x.clamp_(-1, 1), torch.from_numpy(labels)
 
 
-def list_images(root: Path, within: Path | None = None) -> list[Path]:
-    """Image files under `root` (recursively, see `walk_files`), sorted for a stable order."""
-    return sorted(p for p in walk_files(root, within) if p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def has_images(root: Path, within: Path | None = None) -> bool:
-    """Whether `root` holds an image file (recursively); stops at the first (no full listing)."""
-    return any(p.suffix.lower() in IMAGE_SUFFIXES for p in walk_files(root, within))
-
-
-def walk_files(root: Path, within: Path | None = None) -> Iterator[Path]:
-    """The files under `root` as every image loader and `ganhub data check` see them: hidden
-    folders (`.git`, `.ipynb_checkpoints`) and hidden files (`.DS_Store`, the `._name.png`
-    that macOS copies onto other disks; no image) skipped, symlinks followed where they stay
-    inside the data folder `within` (default `root`; each real folder once: a link to an
-    ancestor cannot loop). A symlink leading out of it is a ConfigError: a data set's links
-    must not make training read other files, the rule `data.labels` rows follow too. `root`
-    is a folder of the data folder (cyclegan's trainA/, a class folder) when `within` is
-    given: `root` itself, or a link on the way to it, leading out of `within` is refused too."""
-    return (path for path, broken in _walk(root, within) if not broken)
-
-
-def broken_links(root: Path, within: Path | None = None) -> list[Path]:
-    """The symlinks under `root` (listed as `walk_files` lists) that lead to no file or folder
-    (dangling, or looping): the loaders find nothing there to read, and the check says so."""
-    return [path for path, broken in _walk(root, within) if broken]
-
-
-def _walk(root: Path, within: Path | None) -> Iterator[tuple[Path, bool]]:
-    """(path, whether it is a broken symlink) for `walk_files` and `broken_links`."""
-    from ganhub.data.links import record_leaving
-
-    data = within if within is not None else root
-    base = data.resolve()
-    if within is not None:
-        refuse_leaving(root, data, base)
-    seen: set[tuple[int, int]] = set()
-    stack = [root]
-    while stack:
-        folder = stack.pop()
-        try:
-            info = folder.stat()
-            if (info.st_dev, info.st_ino) in seen:
-                continue
-            seen.add((info.st_dev, info.st_ino))
-            entries = sorted(os.scandir(folder), key=lambda e: e.name, reverse=True)
-        except OSError:  # unreadable or vanished: nothing listed from it
-            continue
-        for entry in entries:
-            if entry.name.startswith("."):  # hidden: not data, whether a folder or a file
-                continue
-            path = folder / entry.name
-            link = entry.is_symlink()
-            if link:
-                try:
-                    refuse_leaving(path, data, base)
-                except ConfigError:
-                    if not record_leaving(path, data):  # `ganhub data check` reports it
-                        raise
-                    continue
-            try:
-                is_folder, is_file = entry.is_dir(), entry.is_file()  # both follow a link
-            except OSError:  # a link that loops on itself: it leads nowhere
-                is_folder = is_file = False
-            if is_folder:
-                stack.append(path)
-            elif is_file:
-                yield path, False
-            elif link:  # leads nowhere
-                yield path, True
-
-
-def refuse_leaving(link: Path, root: Path, base: Path | None = None) -> None:
-    """ConfigError when symlink `link` leads out of data folder `root` (`base`: its resolved
-    path, when the caller has it); a broken or looping link reads nothing and passes. Names
-    are shown on one line (`one_line`): a file name is data, and may hold any character."""
-    base = base or root.resolve()
-    try:
-        target = link.resolve()
-    except (OSError, RuntimeError):  # a loop: nothing is read through it
-        return
-    if not target.is_relative_to(base):
-        raise ConfigError(
-            f"'{one_line(link)}' is a symlink leading outside the data folder "
-            f"'{one_line(root)}' (to '{one_line(target)}'); training reads files inside it "
-            "only: copy the files in, or point data.path at them"
-        )
-
-
-def unread_images(root: Path, within: Path | None = None) -> list[Path]:
-    """Files under `root` (in data folder `within`, see `walk_files`) that Pillow would open but
-    whose suffix the loaders do not read (.jfif, .ppm, .tga...): skipped by training, counted by
-    the data check."""
-    from PIL import Image
-
-    opened = Image.registered_extensions().items()  # save-only formats (PDF) have no opener
-    readable = {s for s, kind in opened if kind in Image.OPEN and s not in IMAGE_SUFFIXES}
-    return [p for p in walk_files(root, within) if p.suffix.lower() in readable]
-
-
 def check_image_folder(path: Path | None, key: str = "data.path") -> None:
     """Config-time check: `path` is set, exists, and holds at least one image."""
     if path is None:
@@ -167,6 +74,10 @@ def check_image_folder(path: Path | None, key: str = "data.path") -> None:
                 f"{key}='{shown}' is the manifest of shard '{one_line(shard)}'; give the shard"
             )
         raise ConfigError(f"{key}='{shown}' is a file; give the folder that holds the images")
+    try:  # not "no images in it" for a folder that could not be looked into
+        os.scandir(path).close()
+    except OSError as exc:
+        raise ConfigError(f"{key}='{shown}' cannot be read: {exc.strerror or exc}") from None
     if not has_images(path):
         raise ConfigError(f"{key}='{shown}': no images ({', '.join(IMAGE_SUFFIXES)}) found in it")
 

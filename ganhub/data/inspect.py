@@ -270,11 +270,26 @@ def most_common(counts: Counter[str], shown: int = 5) -> dict[str, int]:
 def report_unread_images(report: DataReport, root: Path, under: Path | None = None) -> None:
     """A warning for each file under `under` (default `root`; named relative to `root`, the
     data folder its links must stay in) that Pillow would open but training skips for its
-    suffix (.jfif, .ppm...), and an error for each image symlink that leads nowhere (the
-    loaders find no file there): never silent."""
+    suffix (.jfif, .ppm...), an error for each image symlink that leads nowhere (the
+    loaders find no file there), and one for each folder that cannot be read (the loaders
+    list nothing from it): never silent."""
     import os
 
-    from ganhub.data.images import IMAGE_SUFFIXES, broken_links, unread_images
+    from ganhub.data.listing import (
+        IMAGE_SUFFIXES,
+        broken_links,
+        unread_images,
+        unreadable_folders,
+    )
+
+    for path, reason in unreadable_folders(under or root, within=root):
+        report.add(
+            path.relative_to(root).as_posix() + "/",
+            f"folder cannot be read ({reason}): its files are not trained on; make it "
+            "readable, or move it out of the data folder",
+            DROP,
+            "error",
+        )
 
     for path in unread_images(under or root, within=root):
         report.add(

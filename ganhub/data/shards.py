@@ -137,8 +137,10 @@ def _remove(tmp: Path, meta_tmp: Path, made: list[Path]) -> None:
 
 
 def is_shard(path: Path | None) -> bool:
-    """Whether `data.path` names a shard (a .safetensors file) rather than a folder."""
-    return path is not None and path.suffix == SHARD_SUFFIX
+    """Whether `data.path` names a shard (a .safetensors file, or a path of that name not yet
+    there) rather than a folder: a folder is a folder whatever its name (`x.safetensors/`
+    holding images is read as the folder it is, by the runs and the data commands alike)."""
+    return path is not None and path.suffix == SHARD_SUFFIX and not path.is_dir()
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
@@ -160,16 +162,58 @@ def shard_origin(path: Path) -> str | None:
     """The data path shard `path` was converted from, as its manifest names it; None when the
     manifest is unreadable or names none (embedded data)."""
     try:
-        source = read_manifest(path).get("source")
+        manifest = read_manifest(path)
     except UsageError:
         return None
-    data = source.get("data") if isinstance(source, dict) else None
+    return _source(manifest)[0]
+
+
+def _source(manifest: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(the data path, the plugin) a shard was converted from, as its manifest names them
+    (None for what it does not name: embedded data has no path)."""
+    source = manifest.get("source")
+    source = source if isinstance(source, dict) else {}
+    data = source.get("data")
     origin = data.get("path") if isinstance(data, dict) else None
-    return origin if isinstance(origin, str) else None
+    plugin = source.get("plugin")
+    return (
+        origin if isinstance(origin, str) else None,
+        plugin if isinstance(plugin, str) else None,
+    )
+
+
+# the data keys of a folder's conversion that change what a shard holds, named again in the
+# command `note_upscaled` gives when the manifest records them set (without data.skip_bad the
+# command stopped at the first unreadable file that the shard had left out; without
+# data.channels=1 it wrote colour images for a grey run)
+_AGAIN_KEYS = ("channels", "skip_bad", "resize", "center_crop")
+
+
+def _data_keys(manifest: dict[str, Any]) -> list[str]:
+    """`data.KEY=VALUE` for each of _AGAIN_KEYS the manifest's source data sets (true, or a
+    number of channels), in that order."""
+    source = manifest.get("source")
+    data = source.get("data") if isinstance(source, dict) else None
+    if not isinstance(data, dict):
+        return []
+    found = []
+    for key in _AGAIN_KEYS:
+        value = data.get(key)
+        if value is True:
+            found.append(f"data.{key}=true")
+        elif isinstance(value, int) and not isinstance(value, bool):
+            found.append(f"data.{key}={value}")
+    return found
 
 
 def load_shard(path: Path) -> Tensor:
     """The samples of a shard, decoded back (8-bit images to float in [-1, 1]), on the CPU."""
+    return _load(path)[0]
+
+
+def _load(path: Path) -> tuple[Tensor, dict[str, Any]]:
+    """`load_shard`'s samples and the manifest it read (read once: callers needing both, such
+    as `load_image_shard`, do not read it again)."""
     from safetensors.torch import load_file
 
     manifest = read_manifest(path)
@@ -190,8 +234,8 @@ def load_shard(path: Path) -> Tensor:
             f"{str(x.dtype).removeprefix('torch.')}"
         )
     if encoding == "uint8":
-        return x.float().div_(127.5).sub_(1.0)
-    return x.float() if encoding == "float16" else x
+        return x.float().div_(127.5).sub_(1.0), manifest
+    return (x.float() if encoding == "float16" else x), manifest
 
 
 def image_shard_problems(
@@ -234,7 +278,7 @@ def load_image_shard(path: Path, image_size: int, channels: int, *, resize: bool
     images: another size is resized (bilinear, antialiased) when `resize`, else refused."""
     from ganhub.data.images import resize_square
 
-    x = load_shard(path)
+    x, manifest = _load(path)
     problems = image_shard_problems(path, list(x.shape[1:]), image_size, channels, resize=resize)
     if problems:
         raise ConfigError(problems[0])
@@ -256,37 +300,38 @@ def load_image_shard(path: Path, image_size: int, channels: int, *, resize: bool
             "(x / 127.5 - 1 for 8-bit values)"
         )
     if x.shape[-1] < image_size:
-        note_upscaled(path, x.shape[-1], image_size)
+        note_upscaled(path, x.shape[-1], image_size, manifest)
     return resize_square(x, image_size).contiguous()
 
 
 _NOTED: set[tuple[Path, int]] = set()  # (shard, size) noted in this process (once each)
 
 
-def note_upscaled(path: Path, side: int, image_size: int) -> None:
+def note_upscaled(
+    path: Path, side: int, image_size: int, manifest: dict[str, Any] | None = None
+) -> None:
     """One stderr line, once per shard and size in a process, when a shard's `side` px images
     are upscaled to a run's `image_size`: pixels stored in 8 bits at the small size are blown
     up (blurred), which the generator learns as the data's look. It says how to convert the
-    shard's source again at the run's size (the manifest names it)."""
+    shard's source again at the run's size (the manifest names it: given as the caller read
+    it, or read here)."""
     import shlex
     import sys
 
     if (path, image_size) in _NOTED:
         return
     _NOTED.add((path, image_size))
-    manifest = read_manifest(path)
+    manifest = manifest if manifest is not None else read_manifest(path)
     bits = " from their 8 bits" if manifest.get("encoding") == "uint8" else ""
-    source = manifest.get("source")
-    data = source.get("data") if isinstance(source, dict) else None
-    origin = data.get("path") if isinstance(data, dict) else None
-    plugin = source.get("plugin") if isinstance(source, dict) else None
+    origin, plugin = _source(manifest)
     again = f"convert its source data again with model.image_size={image_size}"
-    if isinstance(origin, str) and isinstance(plugin, str):
+    if origin is not None and plugin is not None:
         out = path.with_name(f"{path.stem}-{image_size}px{SHARD_SUFFIX}")
+        keys = "".join(f" {shlex.quote(key)}" for key in _data_keys(manifest))
         again = (
             f"convert its source again at that size: ganhub data convert {shlex.quote(origin)} "
-            f"plugin={shlex.quote(plugin)} model.image_size={image_size} --to shard --out "
-            f"{shlex.quote(str(out))}"
+            f"plugin={shlex.quote(plugin)}{keys} model.image_size={image_size} --to shard "
+            f"--out {shlex.quote(str(out))}"
         )
     line = (
         f"ganhub: note: data.path='{one_line(path, 200)}' holds {side}x{side} images, smaller "
