@@ -6,15 +6,24 @@ per backward and reduces every parameter it saw, so instead each phase averages 
 of its own parameter group with one flattened all-reduce after its (accumulated) backward, as
 NVIDIA's stylegan2-ada does. Cost: no overlap of communication with backward; gain: every
 phase shape is correct, and gradient accumulation never communicates per micro-batch.
+
+A rank that fails tells the others why before it stops: in the run directory (for rank 0's
+failed.json) and in torchrun's own key-value store, which torchrun serves itself and so outlives
+every rank. torchrun stops the other processes (SIGTERM) as soon as one exits, often before their
+next collective fails: each then says which rank failed and why, not only that it was stopped.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +31,18 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ganhub.engine.rundir import leave_rank_failure, rank_failures
-from ganhub.errors import GanhubError, UsageError, one_line
+from ganhub.engine.rundir import MAX_RANK_ERROR, leave_rank_failure, rank_failures
+from ganhub.errors import GanhubError, TrainingError, UsageError, first_line, one_line
+from ganhub.interrupts import Terminated, before_exit
 
 # the run directory and the number of ranks, once every rank knows the directory
 # (`share_run_dir`): where a rank that fails leaves its error, and where the others look when a
 # collective fails (None: not known yet, or not distributed)
 _shared: tuple[Path, int] | None = None
+# this process's place in the job it joined (`init`); kept after `shutdown`, as the error that
+# ends the command reaches the `before_exit` hook (`_last_words`) after the group is left
+_joined: DistInfo | None = None
+STORE_TIMEOUT_S = 2.0  # the longest a rank waits for torchrun's store: stopping never hangs
 
 
 class PeerStopped(GanhubError):
@@ -46,6 +60,34 @@ class PeerFailed(PeerStopped):
 
     def __reduce__(self) -> tuple[type[PeerFailed], tuple[int, int, str, int]]:
         return (PeerFailed, (self.rank, self.peer, self.error, self.others))  # pickles whole
+
+
+class CollectiveTimeout(TrainingError):
+    """A collective waited longer than the job's timeout for another rank that is still
+    running: this rank's own error (told to the others), not a failure of another rank."""
+
+    def __init__(self, seconds: float, rank: int = 1) -> None:
+        # a rank other than 0 most likely waited for rank 0's own work
+        why = (
+            "another rank was slower by that much (its data, say), or hangs"
+            if rank == 0
+            else "a rank was busy alone for longer (rank 0 alone evaluates, writes samples and "
+            "checkpoints: lower eval.n_samples and eval.n_real, or raise trainer.eval_every), "
+            "or hangs"
+        )
+        super().__init__(
+            f"waited {_duration(seconds)} at a collective for another rank of this job, the "
+            f"longest torch waits: {why}"
+        )
+        self.seconds, self.rank = seconds, rank
+
+    def __reduce__(self) -> tuple[type[CollectiveTimeout], tuple[float, int]]:
+        return (CollectiveTimeout, (self.seconds, self.rank))
+
+
+def _duration(seconds: float) -> str:
+    """`90 s`, `30 min`: how long a collective waited."""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 @dataclass(frozen=True)
@@ -101,14 +143,19 @@ def _env_int(key: str, default: str, least: int) -> int:
 
 
 def init(info: DistInfo, device: torch.device) -> None:
-    """Join the process group (NCCL on CUDA, gloo otherwise) if not already in one."""
+    """Join the process group (NCCL on CUDA, gloo otherwise) if not already in one; from
+    here on an error that ends this process is told to the job's other ranks (`_last_words`)."""
+    global _joined
+    if info.enabled:
+        _joined = info
+        before_exit(_last_words)
     if info.enabled and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world)
 
 
 def shutdown(info: DistInfo) -> None:
-    """Leave the process group."""
+    """Leave the process group (the job's other ranks are still told why this one fails)."""
     global _shared
     _shared = None
     if info.enabled and dist.is_initialized():
@@ -170,6 +217,125 @@ def leave_failure(error: BaseException, info: DistInfo) -> None:
     own = isinstance(error, Exception) and not isinstance(error, PeerStopped)
     if own and _shared is not None and not info.is_main:
         leave_rank_failure(_shared[0], info.rank, error)
+    if own and info.enabled and not info.is_main:
+        _tell_store(info.rank, error)
+
+
+def failed_ranks(info: DistInfo) -> list[tuple[int, str]]:
+    """(rank, error line) of every other rank of the job that failed with its own error and
+    said so (in the run directory or torchrun's store), lowest rank first; [] when none."""
+    if not info.enabled:
+        return []
+    found = dict(_store_failures(info))
+    if _shared is not None:
+        found |= dict(rank_failures(*_shared))  # rank 0 removes the files once it has read them
+    return sorted((rank, error) for rank, error in found.items() if rank != info.rank)
+
+
+def _world() -> int:
+    """The number of ranks of the job this process joined (1 when none is known)."""
+    if _joined is not None:
+        return _joined.world
+    if dist.is_initialized():
+        return dist.get_world_size()
+    return _shared[1] if _shared is not None else 1
+
+
+def _failure_line(error: BaseException) -> str:
+    """A rank's own error as the others name it: its type and first line."""
+    return f"{type(error).__name__}: {first_line(error, 1000) or '(no message)'}"
+
+
+def _job_store() -> dist.Store | None:
+    """A client of the key-value store torchrun serves itself (it outlives every rank), or None
+    where the processes were started otherwise or it cannot be reached at once."""
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    try:
+        return dist.TCPStore(
+            os.environ["MASTER_ADDR"],
+            int(os.environ["MASTER_PORT"]),
+            is_master=False,
+            timeout=timedelta(seconds=STORE_TIMEOUT_S),
+            wait_for_workers=False,
+        )
+    except (KeyError, ValueError, RuntimeError):  # DistError is a RuntimeError
+        return None
+
+
+def _store_key(rank: int) -> str:
+    """Where `rank` of this torchrun job (and of this attempt, after a restart) says it failed."""
+    job = os.environ.get("TORCHELASTIC_RUN_ID", "")
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    return f"ganhub/{job}/{attempt}/failed/{rank}"
+
+
+def _tell_store(rank: int, error: BaseException) -> None:
+    """Say in torchrun's store that `rank` fails with `error` (nothing where there is none)."""
+    store = _job_store()
+    if store is not None:
+        with contextlib.suppress(RuntimeError):
+            store.set(_store_key(rank), _failure_line(error))
+
+
+def _store_failures(info: DistInfo) -> list[tuple[int, str]]:
+    """(rank, error line) of the other ranks that said in torchrun's store that they failed.
+    What another process wrote is shown as one line of at most MAX_RANK_ERROR characters."""
+    store = _job_store()
+    found: list[tuple[int, str]] = []
+    if store is None:
+        return found
+    with contextlib.suppress(RuntimeError):
+        for rank in range(1, info.world):
+            key = _store_key(rank)
+            if rank != info.rank and store.check([key]):  # check does not wait; get would
+                text = store.get(key).decode("utf-8", "replace")
+                found.append((rank, one_line(" ".join(text.split()), MAX_RANK_ERROR)))
+    return found
+
+
+def _last_words(error: BaseException) -> str | None:
+    """(`interrupts.before_exit`, once this process joined a job.) A rank other than 0 that
+    fails with its own error tells the other ranks and names itself in its line (rank 0 speaks
+    for the job, as one process does); a rank that torchrun stops because another rank failed
+    returns the line that says so, said in place of `ganhub: terminated`. Any rank's own error
+    goes to torchrun's error file too, whose report then shows it instead of a link."""
+    info = _joined
+    if info is None:
+        return None
+    if isinstance(error, Terminated):
+        failed = failed_ranks(info)
+        if not failed:  # torchrun itself was stopped (Ctrl-C, the scheduler): as before
+            return None
+        (peer, why), others = failed[0], len(failed) - 1
+        also = f" ({others} other rank(s) failed too)" if others else ""
+        return (
+            f"ganhub: terminated: torchrun stopped rank {info.rank} because rank {peer} of this "
+            f"job failed: {why}{also}"
+        )
+    if not isinstance(error, Exception) or isinstance(error, PeerStopped):
+        return None  # Ctrl-C, an exit, or another rank's failure: not this rank's to tell
+    line = _failure_line(error)
+    if not info.is_main:
+        _tell_store(info.rank, error)
+        named = f"rank {info.rank}: "
+        text = error.args[0] if isinstance(error, GanhubError) and error.args else None
+        if isinstance(text, str) and not text.startswith(named):
+            error.args = (named + text, *error.args[1:])
+    _write_error_file(f"rank {info.rank}: {line}")
+    return None
+
+
+def _write_error_file(message: str) -> None:
+    """Leave `message` where torchrun looks for a failed process's error (TORCHELASTIC_ERROR_FILE,
+    as torch's own `record` does): its failure report shows it in place of a link."""
+    path = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if path:
+        # torch's own layout; its report shows "py_callstack", here the one line, no traceback
+        info = {"py_callstack": message, "timestamp": str(int(time.time()))}
+        data = json.dumps({"message": {"message": message, "extraInfo": info}})
+        with contextlib.suppress(OSError):
+            Path(path).write_text(data, encoding="utf-8")
 
 
 def gather_object(obj: Any, info: DistInfo) -> list[Any]:
@@ -212,10 +378,13 @@ def _peers(source: int | None = None) -> Iterator[None]:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         reason = re.sub(r"^\[[^\]]*\]\s*", "", text).split(". ")[0]
         # a rank that failed with its own error left it before its connection closed
-        failed = [f for f in rank_failures(*_shared) if f[0] != rank] if _shared else []
+        failed = failed_ranks(DistInfo(rank, _world()))
         if failed:
             (peer, error), others = failed[0], len(failed) - 1
             raise PeerFailed(rank, peer, error, others) from exc
+        waited = re.search(r"(?i)timed out waiting (\d+) ?ms", reason)
+        if waited:  # every process is alive: one of them has not come to this collective
+            raise CollectiveTimeout(int(waited.group(1)) / 1000, rank) from exc
         raise PeerStopped(
             f"rank {rank}: {who} of this job stopped ({one_line(reason, 100)}); "
             "its own message says why"

@@ -59,6 +59,8 @@ def record_failure(run: FailedRun, error: BaseException) -> None:
         resumable = run.last_checkpoint is not None
         # another rank's own error stopped this one: failed.json names that rank and error
         peer = (error.peer, error.error) if isinstance(error, distributed.PeerFailed) else None
+        if isinstance(error, Terminated):  # torchrun stops the other ranks once one failed
+            peer = next(iter(distributed.failed_ranks(run.dist)), None)
         # the steps this session trained towards: a failed resume with more steps puts back
         # config.yaml's, and `ganhub report` said "failed at step 10 of 10"
         steps = run.config.trainer.steps

@@ -45,7 +45,7 @@ from ganhub.errors import (
     plugin_code,
     unknown_choice,
 )
-from ganhub.interrupts import OutputsStopped
+from ganhub.interrupts import OutputsStopped, Terminated
 from ganhub.metrics import (
     Metric,
     check_metrics,
@@ -255,6 +255,8 @@ class Run:
                 raise KeyboardInterrupt
             if self.finishing and not self.dist.enabled:  # one process: stop them now
                 raise OutputsStopped(signum)
+            if signum == signal.SIGTERM and distributed.failed_ranks(self.dist):
+                raise Terminated  # torchrun stops the job for a failed rank: no checkpoint agreed
             self.stop_requested = True
             self.signal = signum
             if self.dist.is_main:
