@@ -7,8 +7,10 @@ class_accuracy  samples are drawn for every class in turn and classified: by the
                 Reports the accuracy over samples (`class_acc`), its worst class
                 (`class_acc_min`), the share of classes whose samples are mostly right
                 (`class_coverage`), the KL of the predicted class histogram to the asked one
-                (`class_kl`, 0 when no class is drawn toward another), per-class accuracies
-                for up to 20 classes, and the classifier's own held-out accuracy.
+                (`class_kl`, over every class, by digit_kl's rule: 0 when no class is drawn
+                toward another, plus what rejecting samples of classes never asked would cost),
+                per-class accuracies for up to 20 classes, and the classifier's own held-out
+                accuracy.
 intra_fid       the mean over classes of the Frechet distance between one class's samples
                 and that class's real images (Miyato & Koyama 2018), on each feature network
                 of `eval.features` (`intra_fd_digits` on digits).
@@ -152,10 +154,7 @@ class ClassAccuracy(Metric):
         per_class = hits[drawn] / counts[drawn]
         out["class_acc_min"] = float(per_class.min())
         out["class_coverage"] = float((per_class >= 0.5).double().mean())
-        p = torch.bincount(flat_pred, minlength=k).double()[drawn] + 1e-12
-        q = counts[drawn]
-        p, q = p / p.sum(), q / q.sum()
-        out["class_kl"] = float((p * (p / q).log()).sum().clamp_min(0))
+        out["class_kl"] = class_kl(torch.bincount(flat_pred, minlength=k), counts)
         if spec.factors == 1 and k <= PER_CLASS_KEYS:
             for i, name in enumerate(spec.class_names()):
                 if drawn[i]:
@@ -164,6 +163,27 @@ class ClassAccuracy(Metric):
 
 
 _MANY_FACTORS = "class_accuracy on data with several label factors needs digit data"
+
+
+def class_kl(predicted: Tensor, asked: Tensor) -> float:
+    """KL(predicted || asked) of two class histograms (counts over the same classes), by
+    digit_kl's rule: the KL of the samples predicted as asked classes to the asked shares
+    (a class asked for and never predicted, one the generator ignores, adds its share to the
+    others'), plus ln(samples / samples predicted as asked classes), what rejecting the rest
+    would cost: a sample of a class never asked for (one the run does not train on) is an
+    error, 0.01 for 1% of them, ln 2 for half; none on an asked class: ln(2 n), as if half of
+    one sample were (the smoothing that keeps it finite)."""
+    import torch
+
+    p, q = predicted.double(), asked.double()
+    n, on = float(p.sum()), q > 0
+    hit = float(p[on].sum())
+    if hit == 0:
+        return math.log(2 * n)
+    r, shares = p[on] / hit, q[on] / q.sum()
+    nz = r > 0
+    kl = (r[nz] * (r[nz] / shares[nz]).log()).sum()
+    return float(torch.clamp_min(kl, 0)) + math.log(n / hit)
 
 
 def trained_classes(system: GANSystem, spec: LabelSpec) -> list[int] | None:

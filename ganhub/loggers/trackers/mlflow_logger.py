@@ -45,6 +45,11 @@ _MLFLOW_RUN_ID = re.compile(r"^[0-9a-f]{32}$")  # MLflow run ids are uuid4 hex
 # MLflow's limits: 100 params per batch and 6000 characters per param value (MLflow >= 2.7)
 _PARAMS_PER_BATCH = 100
 _PARAM_CHARS = 6000
+# and its metric names: letters, digits, _ - . space : /, a path that normalises to itself,
+# at most 250 characters; at most 1000 metrics per batch
+_METRIC_REFUSED = re.compile(r"[^\w.\- :/]")
+_METRIC_CHARS = 250
+_METRICS_PER_BATCH = 1000
 # The schemes MLflow serves through SQLAlchemy (and migrates with alembic)
 _DATABASES = ("sqlite", "postgresql", "mysql", "mssql")
 _SCHEMES = ("http", "https", "databricks", *_DATABASES)  # the stores MLflow opens for ganhub
@@ -61,6 +66,13 @@ def _param_text(value: Any) -> str:
     else:
         text = str(value)
     return text if len(text) <= _PARAM_CHARS else text[: _PARAM_CHARS - 3] + "..."
+
+
+def _metric_name(name: str) -> str:
+    """A metric name MLflow takes (it refuses a whole batch for one name it does not): other
+    characters become _, empty, . and .. path parts go, and it is cut to 250 characters."""
+    text = _METRIC_REFUSED.sub("_", name)[:_METRIC_CHARS]
+    return "/".join(p for p in text.split("/") if p not in ("", ".", "..")) or "_"
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:
@@ -240,6 +252,7 @@ class MLflowLogger(Logger):
         self._metric, self._param = Metric, Param
         self.error: BaseException | None = None
         self.closed = False
+        self.names: dict[str, str] = {}  # metric name -> the name MLflow takes
         chosen = _mlflow_uri(self.options)
         # The run's own store is SQLite, not MLflow's ./mlruns file store: current MLflow
         # refuses new file stores (they are in maintenance mode), and a single file keeps
@@ -394,12 +407,27 @@ class MLflowLogger(Logger):
             self.client.log_artifact(self.run_id, str(config_file))
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
-        """Queue one batch of metrics for `step`."""
+        """Queue one batch of metrics for `step` (sent 1000 at a time, MLflow's limit)."""
         stamp = int(time.time() * 1000)
-        batch = [self._metric(k, float(v), stamp, step) for k, v in metrics.items()]
-        self.worker.submit(
-            lambda: self.client.log_batch(self.run_id, metrics=batch), f"the metrics of step {step}"
-        )
+        batch = [self._metric(self._name(k), float(v), stamp, step) for k, v in metrics.items()]
+
+        def send() -> None:
+            for i in range(0, len(batch), _METRICS_PER_BATCH):
+                self.client.log_batch(self.run_id, metrics=batch[i : i + _METRICS_PER_BATCH])
+
+        self.worker.submit(send, f"the metrics of step {step}")
+
+    def _name(self, name: str) -> str:
+        """The name MLflow records a metric under, said once when it is not the metric's own."""
+        if name not in self.names:
+            self.names[name] = new = _metric_name(name)
+            if new != name:
+                _warn(
+                    f"logger 'mlflow': metric '{one_line(name, 100)}' is logged as "
+                    f"'{one_line(new, 100)}' (MLflow's metric names take letters, digits, "
+                    "spaces and _ - . : /)"
+                )
+        return self.names[name]
 
     def log_artifacts(self, step: int, paths: list[Path]) -> None:
         """Queue each artifact, under its folder in the run (samples/step_0000500.png)."""

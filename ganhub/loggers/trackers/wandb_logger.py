@@ -9,6 +9,8 @@ import re
 import shlex
 import shutil
 import sys
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -105,10 +107,24 @@ def _wandb_mode(options: WandbOptions) -> WandbMode:
 
 def _offline_line(run_dir: Path, run_id: str) -> str:
     """Where an offline run is, and the `wandb sync` that uploads all its sessions (a resume
-    writes a folder of its own for the same run id) as one W&B run."""
-    folders = shlex.quote(str(run_dir / "wandb")) + f"/offline-run-*-{run_id}"
+    writes a folder of its own for the same run id) as one W&B run. W&B names a session's
+    folder by its start second and adds -1, -2, ... to a name already taken (a resume within
+    the same second): the glob takes those too."""
+    folders = shlex.quote(str(run_dir / "wandb")) + f"/offline-run-*-{run_id}*"
     where = run_dir / "wandb"
     return f"ganhub: W&B offline run {run_id} in {where}; to upload it: wandb sync {folders}"
+
+
+def _new_second(wandb_dir: Path, run_id: str) -> None:
+    """Wait (under a second) until no session of this run started in the current second.
+    W&B names a session's folder by its start second (`offline-run-<date>_<time>-<id>`, or
+    `run-...` online): older wandb releases (0.21) write a resume that starts in the same second
+    into the earlier session's folder, over its records (later ones add -1)."""
+    while True:
+        now = datetime.now()  # W&B's folder time: local, to the second
+        if not any(wandb_dir.glob(f"*run-{now:%Y%m%d_%H%M%S}-{run_id}*")):
+            return
+        time.sleep(1.01 - now.microsecond / 1e6)
 
 
 class WandbLogger(Logger):
@@ -159,6 +175,8 @@ class WandbLogger(Logger):
                 "`wandb sync` later"
             )
         previous = self._previous_id()
+        if previous is not None and self.mode != "disabled":
+            _new_second(run_dir / "wandb", previous)
         # W&B's own lines for an offline run tell what does not hold under ganhub: "Run
         # `wandb online`" (the mode is logger.wandb.mode, which wins over W&B's settings) and,
         # after a resume, a `wandb sync` of the newest session's folder only. It is silent
