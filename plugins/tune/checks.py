@@ -209,3 +209,8 @@ def _model_in(annotation: Any) -> Any:
 
 def show(value: Any) -> str:
     return one_line(encode(value) if not isinstance(value, str) else f"'{value}'", 80)
+
+
+def counted(n: int, noun: str) -> str:
+    """`1 trial`, `2 trials`: a count and its noun, plural unless one."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")

@@ -1,10 +1,13 @@
 """What a tune study was made with, kept in its storage and in its folder (`study.json`), so
 that running it again with other settings (another plugin, objective, space, fixed keys or
 storage) is refused before any trial: their values would be ranked with trials they do not
-compare with, and its outputs would be overwritten by another study's. The sampler is kept
-too, and another one is said in one line, not refused (a strategy may change mid-study). The `supernet.KEY`s of
-`sampler=oneshot` are kept too: other ones are refused while the supernet they trained is in the
-folder (its architecture.json would be read back as theirs), adopted once it is deleted."""
+compare with, and its outputs would be overwritten by another study's. The search strategy
+(sampler, pruner, sampler_seed) is kept too: another one is said in one line, not refused (a
+strategy may change between runs of a study), but a worker that joins a study other workers are
+running with another strategy is refused (the record would name whichever worker started last).
+The `supernet.KEY`s of `sampler=oneshot` are kept too: other ones are refused while the supernet
+they trained is in the folder (its architecture.json would be read back as theirs), adopted once
+it is deleted."""
 
 from __future__ import annotations
 
@@ -30,8 +33,12 @@ OUTPUTS = ("trials", "supernet", "architecture.json", "summary.json", "best.yaml
 _ADDED = ("base", "repeats", "supernet")
 SUPERNET = "supernet"  # the identity entry of the supernet run's own keys (sampler=oneshot)
 # kept with the identity but not compared: the search strategy may change between runs of a
-# study (Optuna's samplers start from the trials it holds); a change is said in one line
+# study (Optuna's samplers start from the trials it holds); a change is said in one line, and
+# refused while other workers run the study with the strategy it records
 SAMPLER = "sampler"
+PRUNER = "pruner"
+SAMPLER_SEED = "sampler_seed"
+STRATEGY = (SAMPLER, PRUNER, SAMPLER_SEED)
 _MISSING = object()
 
 
@@ -84,9 +91,9 @@ def check_same_study(opened: Any, study: Study) -> None:
     mine, stored = identity(study), opened.user_attrs.get(IDENTITY)
     new = stored is None and not opened.get_trials(deepcopy=False)
     _check_folder(opened.study_name, study, mine, new)
-    sampler = study.options.sampler
+    now = strategy(study)
     if stored is None:  # a new study (or one from before identities were kept): adopt it
-        opened.set_user_attr(IDENTITY, {**mine, SAMPLER: sampler})
+        opened.set_user_attr(IDENTITY, {**mine, **now})
     else:
         if not isinstance(stored, dict):  # an edited storage: nothing known to compare with
             stored = {}
@@ -94,17 +101,65 @@ def check_same_study(opened: Any, study: Study) -> None:
         kept = dict(stored)
         if SUPERNET in stored and stored[SUPERNET] != mine[SUPERNET]:  # its supernet is gone:
             kept[SUPERNET] = mine[SUPERNET]  # train anew
-        was = stored.get(SAMPLER)
-        if isinstance(was, str) and was != sampler and opened.get_trials(deepcopy=False):
-            study.resume_notes.append(
-                f"study '{opened.study_name}' was last run with sampler={was}; its next "
-                f"trials use sampler={sampler}, which starts from the trials it holds (run it "
-                f"with sampler={was} to keep to one strategy, or give another study=)"
-            )
-        kept[SAMPLER] = sampler
+        # a setting a study from before it was kept does not record is not compared
+        changed = [key for key in STRATEGY if key in stored and stored[key] != now[key]]
+        if changed:
+            _refuse_joining(opened, stored, now, changed)
+            if opened.get_trials(deepcopy=False):
+                study.resume_notes += [
+                    _strategy_note(opened.study_name, key, stored[key], now[key], study)
+                    for key in changed
+                ]
+        kept.update(now)
         if kept != stored:
             opened.set_user_attr(IDENTITY, kept)
     _write_record(study, mine)
+
+
+def strategy(study: Study) -> dict[str, Any]:
+    """The search strategy this command runs the study with (recorded, not compared)."""
+    options = study.options
+    return {SAMPLER: options.sampler, PRUNER: options.pruner, SAMPLER_SEED: options.seed}
+
+
+def _refuse_joining(
+    opened: Any, stored: dict[str, Any], now: dict[str, Any], changed: list[str]
+) -> None:
+    """A worker whose strategy differs from the one the study records, while a trial of the
+    study runs (another worker's): refused, or the record would flip to whichever worker
+    started last and the summary would name a strategy half the trials did not use."""
+    from optuna.storages import fail_stale_trials
+    from optuna.trial import TrialState
+
+    fail_stale_trials(opened)  # a trial of a dead worker (heartbeat gone) runs no more
+    running = opened.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if not running:
+        return
+    was = ", ".join(f"{key}={one_line(stored[key], 40)}" for key in changed)
+    given = ", ".join(f"{key}={now[key]}" for key in changed)
+    raise ConfigError(
+        f"study '{opened.study_name}' has trial {running[0].number} running with {was} (another "
+        f"worker's, or a killed worker's not yet timed out): start this worker with {was}, not "
+        f"{given}, or change {'it' if len(changed) == 1 else 'them'} once no worker runs the study"
+    )
+
+
+def _strategy_note(name: str, key: str, was: Any, now: Any, study: Study) -> str:
+    """The line that says this run of a stored study uses another sampler, pruner or seed."""
+    shown = one_line(was, 40)
+    keep = f"(run it with {key}={shown} to keep to one {_KEEP[key]}, or give another study=)"
+    if key == SAMPLER:
+        uses = f"its next trials use sampler={now}, which starts from the trials it holds"
+    elif key == PRUNER:
+        uses = f"its next trials are judged by pruner={now}, its earlier ones by pruner={shown}"
+        if len(study.objectives) > 1:  # Optuna prunes no multi-objective trial
+            uses = f"pruner={now} is recorded (a study of several objectives prunes no trial)"
+    else:
+        uses = f"its next trials are drawn with sampler_seed={now}"
+    return f"study '{name}' was last run with {key}={shown}; {uses} {keep}"
+
+
+_KEEP = {SAMPLER: "strategy", PRUNER: "pruning rule", SAMPLER_SEED: "seed"}
 
 
 def _refuse_other(name: str, was: dict[str, Any], mine: dict[str, Any], study: Study) -> None:
@@ -240,7 +295,7 @@ def _holds(path: Path) -> bool:
 def _write_record(study: Study, mine: dict[str, Any]) -> None:
     from ganhub.engine.checkpoint import write_text_atomic
 
-    record = {"storage": storage_text(study), **mine, SAMPLER: study.options.sampler}
+    record = {"storage": storage_text(study), **mine, **strategy(study)}
     text = json.dumps(record, indent=2, sort_keys=True)
     path = study.directory / RECORD
     if not path.is_file() or path.read_text(errors="replace") != text:

@@ -57,9 +57,10 @@ def search(study: Study, hub: Hub, echo: Callable[[str], None]) -> Architecture:
     summary = train(resolve(raw, hub=hub), hub=hub)
     if summary.get("signal"):  # SIGINT/SIGTERM stopped it after a checkpoint: the user means
         # the study. No architecture.json, so running the command again resumes the supernet.
-        echo(f"ganhub tune: the supernet run was stopped by signal {summary['signal']}; the "
-             "study stops (run the same command to continue it)")  # fmt: skip
-        raise SystemExit(128 + summary["signal"])  # the status of a process a signal stopped
+        signum = int(summary["signal"])
+        raise SupernetStopped(signum, f"ganhub tune: the supernet run was stopped by signal "
+                              f"{signum}; the study stops (run the same command to continue "
+                              "it)")  # fmt: skip
     system = load(summary["run_dir"], hub=hub).system
     if SUPERNET not in system.capabilities().provides:
         raise ConfigError(
@@ -72,6 +73,15 @@ def search(study: Study, hub: Hub, echo: Callable[[str], None]) -> Architecture:
     study.supernet_trained = True  # its preference is queued, even in a study that has run
     echo(describe(arch))
     return arch
+
+
+class SupernetStopped(Exception):
+    """A signal stopped the supernet run: the study stops as when a signal stops a trial (the
+    summary of the trials it holds, then this line). Its args: the signal and the line."""
+
+    def __init__(self, signum: int, line: str) -> None:
+        super().__init__(signum, line)
+        self.signum, self.line = signum, line
 
 
 def supernet_raw(study: Study, hub: Hub, *, given: bool = True) -> dict[str, Any]:

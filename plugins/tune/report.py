@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ganhub_tune.checks import counted
 from ganhub_tune.oneshot import preferred_params, runs_params
 from ganhub_tune.runner import CONTINUES, INTERRUPTED
 from ganhub_tune.space import decode
@@ -29,7 +30,8 @@ def write_outputs(study: Study, ostudy: Any) -> dict[str, Any]:
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if not complete:
         raise TrainingError(f"study '{ostudy.study_name}' has no complete trial yet "
-                            f"({len(trials)} trial(s): see {study.directory / 'trials'})")  # fmt: skip
+                            f"({counted(len(trials), 'trial')}: "
+                            f"see {study.directory / 'trials'})")  # fmt: skip
     front = ostudy.best_trials
     best = front[0] if len(front) == 1 else _lead(front, study)
     default = default_trial(trials)
@@ -216,7 +218,8 @@ def summary_text(
         f"# Study {facts['study']} ({study.options.plugin}, space={study.options.space}, "
         f"sampler={study.options.sampler}, pruner={study.options.pruner})",
         "",
-        f"{facts['trials']} trials: {facts['complete']} complete, {facts['pruned']} pruned, "
+        f"{counted(facts['trials'], 'trial')}: {facts['complete']} complete, "
+        f"{facts['pruned']} pruned, "
         f"{facts['failed']} failed"
         + (f", {facts['interrupted']} interrupted" if facts["interrupted"] else "")
         + ". Objective: "

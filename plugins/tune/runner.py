@@ -8,9 +8,10 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 from ganhub_tune import oneshot
+from ganhub_tune.checks import counted
 from ganhub_tune.samplers import INTERRUPTED, grid_left
 from ganhub_tune.space import encode, grid_points
 from ganhub_tune.storage import open_study
@@ -59,12 +60,17 @@ def run_study(
     hub = hub or get_hub()
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # trial failures: our own line
 
-    def supernet() -> None:  # after the study's settings are checked: it writes into its folder
-        study.architecture = oneshot.search(study, hub, echo)
+    def checked(opened: Any) -> None:  # the study's settings are this command's: say what
+        for note in study.resume_notes:  # changes before anything trains (the supernet too)
+            echo(f"ganhub tune: note: {note}")
+        if study.options.sampler != "oneshot":
+            return
+        try:  # the supernet writes into the study folder
+            study.architecture = oneshot.search(study, hub, echo)
+        except oneshot.SupernetStopped as stopped:  # as a signal that stops a trial does
+            _stop(opened, stopped.signum, stopped.line, echo, summarise)
 
-    ostudy = open_study(study, supernet if study.options.sampler == "oneshot" else None)
-    for note in study.resume_notes:
-        echo(f"ganhub tune: note: {note}")
+    ostudy = open_study(study, checked)
     # this command's own new study (in its folder's database): a mistake the first trial
     # reveals removes it, or the corrected command would be refused as another study
     fresh = study.options.storage is None and not ostudy.get_trials(deepcopy=False)
@@ -82,19 +88,23 @@ def run_study(
     if queued and _queue_preferred(ostudy, study.architecture or {}) and done >= target:
         target = done + 1
         echo(f"ganhub tune: the supernet was trained again; its preferred architecture "
-             f"runs as one more trial (the study holds {done} finished trial(s))")  # fmt: skip
+             f"runs as one more trial (the study holds "
+             f"{counted(done, 'finished trial')})")  # fmt: skip
     remaining = target - done
     if done and remaining <= 0:  # run again for its summary, or with fewer trials=
-        echo(f"ganhub tune: study '{ostudy.study_name}' holds {done} finished trial(s), as "
-             f"many as trials={study.options.trials} asks; no trial runs")  # fmt: skip
+        echo(f"ganhub tune: study '{ostudy.study_name}' holds "
+             f"{counted(done, 'finished trial')}, as many as trials={study.options.trials} "
+             "asks; no trial runs")  # fmt: skip
     elif done:
-        echo(f"ganhub tune: resuming study '{ostudy.study_name}' ({done} finished trial(s))")
+        echo(
+            f"ganhub tune: resuming study '{ostudy.study_name}' ({counted(done, 'finished trial')})"
+        )
     if remaining <= 0:
         return ostudy
     waiting = ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,))
     if study.options.sampler == "grid" and not waiting and not grid_left(ostudy, points):
         # a resumed study whose grid is done (the command run again to write the summary)
-        echo(f"ganhub tune: every point of the grid has run ({len(points)} points)")
+        echo(f"ganhub tune: every point of the grid has run ({counted(len(points), 'point')})")
         return ostudy
     reporter = Reporter()
     failures: list[tuple[int, GanhubError]] = []
@@ -120,23 +130,44 @@ def run_study(
                            "trials; the study stops (run the same command to continue it)")  # fmt: skip
     except _Fatal as fatal:
         raise _removed_if_fresh(study, fatal.args[0], fresh) from None
-    except _Stopped as stopped:  # what finished (the caller's summary), then why it stopped,
-        if summarise is not None:  # with the conventional status of a process a signal stopped
-            summarise(ostudy)
-        echo(stopped.args[1])
-        raise SystemExit(128 + stopped.args[0]) from None
+    except _Stopped as stopped:
+        _stop(ostudy, stopped.args[0], stopped.args[1], echo, summarise)
     finally:
         hub.pm.unregister(reporter)
     finished = _count(ostudy, finished_states)
     if failures and not finished:
         number, first = failures[0]
-        failed = type(first)(
-            f"all {len(failures)} trials failed; the first, trial {number}: {one_line(first, 400)}"
-        )
+        failed = type(first)(f"{_all_failed(len(failures), number)}: {one_line(first, 400)}")
         raise _removed_if_fresh(study, failed, fresh)
     if streak.stopped:
-        echo(f"ganhub tune: stopped after {streak.limit} failed trials in a row")
+        echo(f"ganhub tune: stopped after {_in_a_row(streak.limit)}")
     return ostudy
+
+
+def _stop(
+    ostudy: Any,
+    signum: int,
+    line: str,
+    echo: Callable[[str], None],
+    summarise: Callable[[Any], None] | None,
+) -> NoReturn:
+    """A signal stopped the study (a trial, the supernet, or between trials): what finished
+    (the caller's summary), then why it stopped, with the conventional status of a process a
+    signal stopped (128 + its number)."""
+    if summarise is not None:
+        summarise(ostudy)
+    echo(line)
+    raise SystemExit(128 + signum) from None
+
+
+def _all_failed(n: int, first: int) -> str:
+    if n == 1:
+        return f"the study's one trial failed, trial {first}"
+    return f"all {n} trials failed; the first, trial {first}"
+
+
+def _in_a_row(n: int) -> str:
+    return "a failed trial" if n == 1 else f"{n} failed trials in a row"
 
 
 def _count(ostudy: Any, states: tuple[Any, ...]) -> int:

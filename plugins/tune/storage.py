@@ -84,11 +84,12 @@ def check_storage(url: str) -> None:
         ) from None
 
 
-def open_study(study: Study, checked: Callable[[], None] | None = None) -> Any:
+def open_study(study: Study, checked: Callable[[Any], None] | None = None) -> Any:
     """Create or load the Optuna study in its storage (heartbeats fail trials of dead workers).
 
-    `checked` runs once the study is known to be this command's (sampler=oneshot trains its
-    supernet there, whose preference the sampler then draws from)."""
+    `checked` gets the opened study once it is known to be this command's, before its sampler
+    is made (sampler=oneshot trains its supernet there, whose preference the sampler then
+    draws from)."""
     import optuna
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -127,7 +128,7 @@ def open_study(study: Study, checked: Callable[[], None] | None = None) -> Any:
         _remove_made(study, new_file)
         raise
     if checked is not None:
-        checked()
+        checked(opened)
     opened.sampler = make_sampler(study, seed)
     return opened
 

@@ -32,7 +32,7 @@ def test_a_stored_study_refuses_trials_made_with_other_settings(tmp_path: Path, 
     assert (tmp_path / "studies" / "same" / "study.db").read_bytes() == db  # no trial was added
     # the same setting typed another way is the same study (it resolves to the same config)
     code, out, err = cli(*_tune_args(tmp_path, "same", "trials=2", "trainer.steps=100.0"))
-    assert code == 0 and "resuming study 'same' (1 finished trial(s))" in out + err
+    assert code == 0 and "resuming study 'same' (1 finished trial)" in out + err
 
 
 @pytest.mark.parametrize(

@@ -53,7 +53,8 @@ def test_killed_study_resumes_from_storage(tmp_path: Path, cli: Any) -> None:
     assert 1 <= len(before) < 4, proc.stderr.read() if proc.stderr else ""
     code, out, err = cli(*args)
     assert code == 0, err
-    assert f"resuming study 'resume' ({len(before)} finished trial(s))" in out
+    plural = "s" if len(before) != 1 else ""
+    assert f"resuming study 'resume' ({len(before)} finished trial{plural})" in out
     after = _finished(db)
     assert len(after) == 4 and after[: len(before)] == before
 
