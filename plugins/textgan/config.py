@@ -81,10 +81,11 @@ ANCHOR_ADV_WEIGHT = 0.01
 # 7.03 +- 0.31, NLL_gen 5.70 +- 0.05 against 5.72 +- 0.16 (docs/textgan.md).
 GUMBEL_LOSS = "relativistic"
 
-# task=generate with the Gumbel estimator: beta anneals over RelGAN's 3000 adversarial
-# iterations (TextGAN-PyTorch's ADV_train_epoch, get_fixed_temperature(temp, i, N)), not over
-# whatever a run has left: a 150-step run reached beta 100 at once where RelGAN is at 1.26.
-ANNEAL_STEPS = 3000
+# task=generate with the Gumbel estimator: beta = max ** (i / 5000), RelGAN's horizon: its code
+# fixes N = 5000 whatever the run's length (weilinie/RelGAN get_fixed_temperature, and
+# TextGAN-PyTorch's copy), so its 3000-step oracle run ends at beta 15.8, not 100. Not over
+# whatever a run has left: a 150-step run reached beta 100 at once where RelGAN is at 1.15.
+ANNEAL_STEPS = 5000
 
 # task=generate with the rollout estimator (SeqGAN): D steps on MLE samples against real
 # sentences before G's first adversarial step. SeqGAN pretrains D for 50 x 3 epochs
@@ -331,7 +332,7 @@ class Adversarial(Section):
         ANNEAL_STEPS,
         ge=1,
         description="gumbel: adversarial steps over which beta anneals from 1 to temperature_max "
-        "(RelGAN's 3000 adversarial iterations), then stays there; unset: to the run's last step",
+        "(RelGAN's fixed horizon of 5000), then stays there; unset: to the run's last step",
     )
     d_pretrain_steps: Annotated[int, KEPT_ON_RESUME] = Field(
         0,

@@ -1,10 +1,11 @@
 """The user's text data: sentence files, token shards, and what `ganhub data check` finds.
 
 * **Text files** (`data.path`, `data.style_paths`): UTF-8, one sentence per line. Lines are
-  split on "\\n" only, so line N is the line an editor shows as N; a trailing "\\r" and the
-  surrounding whitespace are stripped, a leading byte-order mark is dropped. The loader keeps
-  the non-empty lines in file order, holds out the first 10% (at least 1, at most
-  `data.n_test`) and refuses a line that is not valid UTF-8 with its number.
+  split on "\\n" only, so line N is the line an editor shows as N; a trailing "\\r", the
+  surrounding whitespace and invisible characters (U+200B, U+FEFF, ...: `sentence_text`) are
+  stripped, a leading byte-order mark is dropped. The loader keeps the non-empty lines in
+  file order, holds out the first 10% (at least 1, at most `data.n_test`) and refuses
+  a line that is not valid UTF-8 with its number.
 * **Token shards** (`ganhub data convert FILE plugin=textgan --to tokens --out c.safetensors`):
   those lines tokenised once with the run's tokenizer (trained on the training lines, as a run
   trains it), int32 ids (N, `data.length`) in a `ganhub.data.shards` shard whose manifest holds
@@ -130,6 +131,34 @@ def read_numbered(path: Path, key: str) -> list[Line]:
     return lines
 
 
+# Characters that draw nothing, stripped like whitespace from a line's ends (a line of nothing
+# else is blank): Unicode's format characters (category Cf: zero-width space U+200B, the
+# joiners U+200C/D, word joiner U+2060, byte-order mark U+FEFF, direction marks, soft hyphen)
+# and the Hangul fillers; not the Cf marks that are drawn before digits (Arabic number sign)
+DRAWN_FORMAT = frozenset(
+    "\u0600\u0601\u0602\u0603\u0604\u0605\u06dd\u070f\u0890\u0891\u08e2\U000110bd\U000110cd"
+)
+FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
+
+
+def _invisible(c: str) -> bool:
+    """Whether `c` draws nothing (whitespace, a format character, a Hangul filler)."""
+    return (
+        c.isspace() or c in FILLERS or (unicodedata.category(c) == "Cf" and c not in DRAWN_FORMAT)
+    )
+
+
+def sentence_text(text: str) -> str:
+    """A line's sentence: whitespace and invisible characters stripped from both ends; '' for
+    a blank line (whitespace-only, or only U+200B, U+FEFF, ...)."""
+    start, end = 0, len(text)
+    while start < end and _invisible(text[start]):
+        start += 1
+    while end > start and _invisible(text[end - 1]):
+        end -= 1
+    return text[start:end]
+
+
 def read_lines(path: Path, key: str) -> list[str]:
     """The loader: the non-empty lines of a text file, stripped, in file order."""
     lines = []
@@ -139,8 +168,8 @@ def read_lines(path: Path, key: str) -> list[str]:
                 f"{key}={path}: line {line.number} is {line.problem}; "
                 "ganhub data check lists every unusable line"
             )
-        if line.text.strip():
-            lines.append(line.text.strip())
+        if text := sentence_text(line.text):
+            lines.append(text)
     if len(lines) < 2:
         raise UsageError(f"{key}={path}: needs at least 2 non-empty lines, found {len(lines)}")
     return lines
@@ -229,7 +258,7 @@ def inspect_sentences(
     (note: truncated), words mapped to <unk> (note), control characters (warning), duplicates
     of normalised text (warning; with `repeats_expected`, one note that says why)."""
     keep = length - 1 if eos else length  # tokens left before the <eos>
-    texts = [(name, text.strip()) for name, text in sentences]
+    texts = [(name, sentence_text(text)) for name, text in sentences]
     filled = [(name, text) for name, text in texts if text]
     encodings = tokenizer.encode_batch([text for _, text in filled]) if filled else []
     truncated = unknown = tokens = 0
@@ -308,7 +337,7 @@ def _file_sentences(
 def _split(report: DataReport, name: str, sentences: list[tuple[str, str]], n_test: int) -> int:
     """How many of a file's sentences the loader holds out; 0 (and an error naming the file)
     when it would refuse the file."""
-    n = sum(1 for _, text in sentences if text.strip())
+    n = sum(1 for _, text in sentences if sentence_text(text))
     if n < 2:
         report.add(name, f"needs at least 2 non-empty lines, found {n}", DROP, "error")
         return 0
@@ -332,7 +361,7 @@ def inspect_text_file(config: TextGANConfig) -> DataReport:
     if not k:
         inspect_texts(report, sentences)
         return _in_file_order(report, order)
-    texts = [text.strip() for _, text in sentences if text.strip()]
+    texts = [t for _, text in sentences if (t := sentence_text(text))]
     tokenizer = train_tokenizer(texts[k:], d.tokenizer, d.tokenizer_vocab)
     inspect_sentences(report, sentences, tokenizer, length=d.length)
     report.summary["tokenizer"] = f"{d.tokenizer}, {report.summary['tokenizer']}"
@@ -357,12 +386,12 @@ def inspect_style_files(config: TextGANConfig) -> DataReport:
     ]
     splits = [_split(report, names[i], s, d.n_test) for i, s in enumerate(per_style)]
     sentences = per_style[0] + per_style[1]
-    labels = [d.style_names[i] for i, s in enumerate(per_style) for _, t in s if t.strip()]
+    labels = [d.style_names[i] for i, s in enumerate(per_style) for _, t in s if sentence_text(t)]
     if not all(splits):
         inspect_texts(report, sentences)
         class_balance(report, labels)
         return _in_file_order(report, order)
-    kept = [[t.strip() for _, t in s if t.strip()] for s in per_style]
+    kept = [[c for _, t in s if (c := sentence_text(t))] for s in per_style]
     train = kept[0][splits[0] :] + kept[1][splits[1] :]  # as TransferSystem.tokenizer_texts
     tokenizer = train_tokenizer(train, d.tokenizer, d.tokenizer_vocab)
     inspect_sentences(report, sentences, tokenizer, length=d.length)
@@ -462,5 +491,6 @@ __all__ = [
     "load_token_shard",
     "read_lines",
     "read_numbered",
+    "sentence_text",
     "write_token_shard",
 ]

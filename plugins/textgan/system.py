@@ -28,7 +28,7 @@ from ganhub_textgan.networks import (
     sample_lm,
 )
 from ganhub_textgan.phases import beta_at, mle_loss, phase_plan, refuse_moved_phases
-from ganhub_textgan.temperature import MAX_TEMPERATURE
+from ganhub_textgan.temperature import check_temperature
 from ganhub_textgan.vocab import (
     PAD,
     encode,
@@ -42,7 +42,7 @@ from ganhub.data.shards import is_shard
 from ganhub.engine.context import TrainContext
 from ganhub.engine.optimizers import set_learning_rate
 from ganhub.engine.system import BuildHints, Phase, PhaseOutput
-from ganhub.errors import ConfigError, UsageError
+from ganhub.errors import ConfigError
 
 
 class TextGenSystem(TextSystemBase):
@@ -211,17 +211,12 @@ class TextGenSystem(TextSystemBase):
 
     def sampling_temperature(self, temperature: float | None = None) -> float:
         """The sampling temperature: `temperature` when given, else the config's
-        sample.temperature. The system's own methods take any T in (0, 100], below float32's
-        normal range too (`sample_lm` and the NLL compute it finitely; a tiny T is greedy
-        decoding, its limit); the config key and the commands keep `check_temperature`'s."""
+        sample.temperature. The range and one-line refusal are `check_temperature`'s, as for
+        the config key, `--temperature` and `generate()` (earlier releases let these methods
+        take any T in (0, 100], 1e-45 too, which float32 cannot hold as a normal number)."""
         if temperature is None:
             return float(self.cfg.sample.temperature)  # validated with the config
-        if not 0 < temperature <= MAX_TEMPERATURE:
-            raise UsageError(
-                f"temperature={temperature}: must be above 0 and at most {MAX_TEMPERATURE:g} "
-                "(near 0: greedy decoding)"
-            )
-        return float(temperature)
+        return check_temperature(temperature, "temperature")
 
     def sample(
         self, n: int, *, seed: int | None = None, use_ema: bool = True,

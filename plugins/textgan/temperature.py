@@ -1,6 +1,7 @@
 """The sampling temperature's one range and message, shared by `sample.temperature`,
-`ganhub textgan generate --temperature`, `ganhub textgan curve --temperature` and the Python
-API's `temperature=`. Imports no torch."""
+`ganhub textgan generate --temperature`, `ganhub textgan curve --temperature`, the Python
+API's `temperature=` and the system's `sample(temperature=)` / `nll(temperature=)`. Imports no
+torch."""
 
 from __future__ import annotations
 

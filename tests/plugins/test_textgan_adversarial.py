@@ -175,13 +175,13 @@ def test_pretrained_d_tells_mle_samples_from_real_sentences() -> None:
 
 
 def test_gumbel_temperature_anneals_over_relgans_adversarial_iterations() -> None:
-    """RelGAN raises beta as max ** (i / N) over its N = 3000 adversarial iterations, so after
-    150 of them beta is 1.26; a 150-step run used to anneal all the way to the maximum."""
+    """RelGAN raises beta as max ** (i / N) over its fixed N = 5000 (its code's horizon), so
+    after 150 of them beta is 1.15; a 150-step run used to anneal all the way to the maximum."""
     system = _system("trainer.steps=300", "adversarial.pretrain_steps=150")
-    assert system.cfg.adversarial.anneal_steps == 3000
+    assert system.cfg.adversarial.anneal_steps == 5000
     assert system.beta(150) == 1.0
-    assert system.beta(300) == pytest.approx(100 ** (150 / 3000))
-    assert system.beta(150 + 3000) == pytest.approx(100.0)
+    assert system.beta(300) == pytest.approx(100 ** (150 / 5000))
+    assert system.beta(150 + 3000) == pytest.approx(100 ** (3000 / 5000))
     assert system.beta(150 + 5000) == pytest.approx(100.0)
     whole_run = _system("trainer.steps=300", "adversarial.pretrain_steps=150",
                         "adversarial.anneal_steps=null")  # fmt: skip
