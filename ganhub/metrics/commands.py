@@ -369,20 +369,44 @@ def _num(v: float) -> str:
 
 
 @click.command(name="report")
-@click.argument("run_dir", type=_RUN_DIR)
+@click.argument("run_dirs", nargs=-1, required=True, type=_RUN_DIR, metavar="RUN_DIR...")
 @click.option(
     "--out",
     type=click.Path(),
-    help="HTML path; a folder (one that exists, or a path ending in /) takes report.html  "
-    "[default: RUN_DIR/report.html]",
+    help="HTML path; a folder (one that exists, or a path ending in /) takes report.html "
+    "(compare.html for several runs)  [default: RUN_DIR/report.html; ./compare.html]",
 )
-def report_command(run_dir: Path, out: str | None) -> None:
+def report_command(run_dirs: tuple[Path, ...], out: str | None) -> None:
     """Write RUN_DIR/report.html (self-contained) with PNG plots in RUN_DIR/report/ (next to
-    an --out page, in PAGE-plots/, where RUN_DIR cannot be written)."""
+    an --out page, in PAGE-plots/, where RUN_DIR cannot be written).
+
+    With several run directories: one self-contained page comparing them (the config keys
+    that differ, final and best metrics with the best run marked, curves overlaid, each run's
+    status), written to ./compare.html or --out, and nothing into the runs' folders."""
+    if len(run_dirs) > 1:
+        from ganhub.metrics.compare import write_comparison
+
+        click.echo(str(write_comparison(list(run_dirs), out, _declared_direction)))
+        return
     from ganhub.metrics.report import write_report
     from ganhub.metrics.store import page_destination
 
+    run_dir = run_dirs[0]
     click.echo(str(write_report(run_dir, page_destination(out, "report.html", run_dir))))
+
+
+def _declared_direction(key: str) -> str | None:
+    """Which way a reported metric key improves, as the installed metrics declaring it agree
+    ("lower"/"higher"), else None (none declares it, or they disagree)."""
+    from ganhub.plugins import get_hub
+
+    ways = set()
+    for entry in get_hub().metrics:
+        try:
+            ways.add(entry.obj.direction(key))
+        except KeyError:
+            continue
+    return ways.pop() if len(ways) == 1 else None
 
 
 @click.group()

@@ -381,5 +381,7 @@ def render(
 
 __all__ = [
     "html_environment",
+    "plot",
+    "series",
     "write_report",
 ]

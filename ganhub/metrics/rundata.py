@@ -316,8 +316,9 @@ def read_json(run_dir: Path, path: Path, max_bytes: int) -> tuple[Any, str | Non
         return None, "not valid JSON"
 
 
-def _eval_json(run_dir: Path, notes: list[str]) -> tuple[int, str, list[tuple[str, str]]] | None:
-    """(step, caption, rows) from eval.json, or None (with a note) when absent or malformed."""
+def _eval_result(run_dir: Path, notes: list[str]) -> dict[str, Any] | None:
+    """eval.json as a checked object (a 'seeds' list, a 'results' object, whole-number 'step'
+    and 'n_samples'), or None (with a note) when absent or malformed."""
     path = run_dir / "eval.json"
     if not path.exists():
         return None
@@ -333,6 +334,14 @@ def _eval_json(run_dir: Path, notes: list[str]) -> tuple[int, str, list[tuple[st
             problem = "'step' or 'n_samples' is not a whole number"
     if problem is not None:
         notes.append(f"eval.json: ignored ({problem})")
+        return None
+    return result
+
+
+def _eval_json(run_dir: Path, notes: list[str]) -> tuple[int, str, list[tuple[str, str]]] | None:
+    """(step, caption, rows) from eval.json, or None (with a note) when absent or malformed."""
+    result = _eval_result(run_dir, notes)
+    if result is None:
         return None
     seeds = len(result["seeds"])
     features = result.get("features")
@@ -426,11 +435,40 @@ def final_metrics(
     return "no evaluation yet (run ganhub eval RUN_DIR)", []
 
 
+def final_scores(
+    run_dir: Path, records: list[dict[str, Any]], notes: list[str] | None = None
+) -> tuple[str, dict[str, float]]:
+    """(where from, {key: value}) of the run's final evaluation as numbers: eval.json's means
+    unless the run logged a later evaluation since, else the last logged one (the choice
+    `final_metrics` makes); values that are not finite numbers are left out."""
+    notes = [] if notes is None else notes
+    result = _eval_result(run_dir, notes)
+    logged: tuple[int, dict[str, float]] | None = None
+    for rec in reversed(records):
+        evals = {k.removeprefix("eval/"): v for k, v in rec.items() if k.startswith("eval/")}
+        if evals:
+            numbers = {k: as_number(v) for k, v in list(evals.items())[:MAX_ROWS]}
+            logged = rec["step"], {as_text(k): v for k, v in numbers.items() if v is not None}
+            break
+    if result is not None and (logged is None or logged[0] <= result["step"]):
+        means = {
+            k: as_number(v.get("mean")) if isinstance(v, dict) else None
+            for k, v in list(result["results"].items())[:MAX_ROWS]
+        }
+        kept = {as_text(k): v for k, v in means.items() if v is not None}
+        return f"eval.json (step {result['step']})", kept
+    if logged is not None:
+        return f"last evaluation during training (step {logged[0]})", logged[1]
+    return "no evaluation yet", {}
+
+
 __all__ = [
     "as_number",
     "as_text",
     "error_line",
+    "final_scores",
     "read_config",
+    "read_json",
     "read_metrics",
     "shown_path",
 ]

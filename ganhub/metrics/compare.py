@@ -1,0 +1,292 @@
+"""`ganhub report RUN_DIR RUN_DIR...`: several runs side by side on one self-contained page.
+
+A default and its ablations (`ganhub run plugin=toy2d name=a`, `... tricks=[] name=b`) are
+compared by what sets them apart and what came of it: the config keys whose values differ
+(dotted keys; those the same in every run are counted, not shown), each run's final and best
+evaluation scores with the best run's value marked (which way a score improves is what the run's
+`checkpoints/best.json` records, else what the installed metric declaring the key says in its
+`better` table; a score nobody declares is left unmarked), one plot per training loss and
+evaluation metric that two or more runs logged (a line per run) and each run's status line.
+
+Every run directory is untrusted: `rundata` reads it as `ganhub report` does for one run, and
+the page is rendered by Jinja2 from ``templates/compare.html`` with autoescaping on. The plots
+are drawn aside and embedded as data URIs; nothing is written into the runs' folders (a page
+asked for inside one is refused), and the page itself is written atomically.
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ganhub.errors import UsageError
+from ganhub.metrics import COUNT_KEYS, store
+from ganhub.metrics.report import html_environment, plot, series
+from ganhub.metrics.report_status import run_status
+from ganhub.metrics.rundata import (
+    as_text,
+    error_line,
+    final_scores,
+    read_config,
+    read_json,
+    read_metrics,
+    shown_path,
+)
+
+MAX_DEPTH = 8  # config levels flattened into dotted keys (deeper ones are shown as one value)
+MAX_KEYS = 2000  # dotted config keys read from one run
+MAX_PLOTS = 40  # curves drawn (losses first, then metrics, by name)
+NOT_SET = "(not set)"
+
+# which way a metric key improves ("lower", "higher" or None), as the installed metrics say
+Directions = Callable[[str], str | None]
+
+
+class Run:
+    """One run directory as the comparison reads it."""
+
+    def __init__(self, run_dir: Path, label: str) -> None:
+        self.dir = run_dir
+        self.label = label
+        self.config = read_config(run_dir)
+        self.notes: list[str] = []
+        self.records = read_metrics(run_dir, self.notes)
+        self.source, self.final = final_scores(run_dir, self.records, self.notes)
+        self.status = run_status(run_dir, self.config, self.records, self.notes)
+        self.best_record = _best_record(run_dir, self.notes)
+        self.curves = series(self.records, r"^(loss/|eval/)")  # {key: (steps, values)}
+
+
+def _best_record(run_dir: Path, notes: list[str]) -> tuple[str, str] | None:
+    """(metric key, "lower"/"higher") of checkpoints/best.json (trainer.keep_best), if valid."""
+    path = run_dir / "checkpoints" / "best.json"
+    if not path.exists():
+        return None
+    data, problem = read_json(run_dir, path, 64 << 10)
+    if problem is None and not (
+        isinstance(data, dict)
+        and isinstance(data.get("metric"), str)
+        and data.get("better") in ("lower", "higher")
+    ):
+        problem = "not a best-checkpoint record (metric, better)"
+    if problem is not None:
+        notes.append(f"checkpoints/best.json: ignored ({problem})")
+        return None
+    return data["metric"].removeprefix("eval/"), data["better"]
+
+
+def flatten(
+    config: Any, prefix: str = "", depth: int = 0, out: dict[str, str] | None = None
+) -> dict[str, str]:
+    """{dotted key: value as bounded text} of a nested config mapping, at most MAX_KEYS keys;
+    mappings deeper than MAX_DEPTH levels, and every value that is not a non-empty mapping,
+    are one value."""
+    out = {} if out is None else out
+    if not isinstance(config, dict) or not config or depth >= MAX_DEPTH:
+        if len(out) < MAX_KEYS:
+            out[prefix] = as_text(config)
+        return out
+    for key, value in config.items():
+        if len(out) >= MAX_KEYS:
+            break
+        name = f"{prefix}.{as_text(key, 80)}" if prefix else as_text(key, 80)
+        flatten(value, name, depth + 1, out)
+    return out
+
+
+def config_rows(runs: list[Run], notes: list[str]) -> tuple[list[tuple[str, list[str]]], int]:
+    """(rows of the keys whose values differ between the runs, how many keys are the same)."""
+    flat = [flatten(run.config) for run in runs]
+    for run, one in zip(runs, flat):
+        if len(one) >= MAX_KEYS:
+            notes.append(f"{run.label}: config.yaml: only its first {MAX_KEYS} keys are compared")
+    keys = sorted({key for f in flat for key in f})
+    rows = [(key, [f.get(key, NOT_SET) for f in flat]) for key in keys]
+    differ = [row for row in rows if len(set(row[1])) > 1]
+    return differ, len(rows) - len(differ)
+
+
+def _best_of(values: list[float | None], way: str | None) -> set[int]:
+    """Indices of the best of `values` (ties all), when two or more runs have one, `way` says
+    which way is better and they are not all the same (then there is no best run); else none."""
+    known = [v for v in values if v is not None]
+    if way not in ("lower", "higher") or len(set(known)) < 2:
+        return set()
+    best = min(known) if way == "lower" else max(known)
+    return {i for i, v in enumerate(values) if v == best}
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"
+
+
+def metric_rows(runs: list[Run], directions: Directions | None) -> list[dict[str, Any]]:
+    """A row per evaluation key: each run's final and best value, the best ones marked."""
+    curves = [
+        {as_text(k[5:]): vals for k, (_, vals) in run.curves.items() if k.startswith("eval/")}
+        for run in runs
+    ]
+    keys = sorted({k for run in runs for k in run.final} | {k for c in curves for k in c})
+    rows = []
+    for key in keys:
+        way = _direction(key, runs, directions)
+        finals = [run.final.get(key) for run in runs]
+        bests: list[float | None] = []
+        for curve, final in zip(curves, finals):
+            seen = [*curve.get(key, [])]
+            seen += [final] if final is not None else []
+            pick = min if way == "lower" else max
+            bests.append(pick(seen) if seen and way in ("lower", "higher") else None)
+        top_final, top_best = _best_of(finals, way), _best_of(bests, way)
+        cells = [
+            {
+                "final": _fmt(f),
+                "best": _fmt(b),
+                "final_top": i in top_final,
+                "best_top": i in top_best,
+            }
+            for i, (f, b) in enumerate(zip(finals, bests))
+        ]
+        rows.append({"key": key, "better": way or "", "cells": cells})
+    return rows
+
+
+def _direction(key: str, runs: list[Run], directions: Directions | None) -> str | None:
+    """Which way `key` improves: as a run's best.json records it, else as the installed
+    metrics declare it (counts such as n_samples are no score)."""
+    if key in COUNT_KEYS:
+        return None
+    for run in runs:
+        if run.best_record is not None and run.best_record[0] == key:
+            return run.best_record[1]
+    return directions(key) if directions is not None else None
+
+
+def curve_keys(runs: list[Run], notes: list[str]) -> list[tuple[str, list[str]]]:
+    """(key, [run labels that logged it]) of the losses and evaluation metrics two or more
+    runs logged, losses first; the keys only one run logged are named in a note."""
+    logged: dict[str, list[str]] = {}
+    for run in runs:
+        for key in run.curves:
+            if not key.startswith("eval/n_"):
+                logged.setdefault(key, []).append(run.label)
+    shared = sorted(
+        ((k, labels) for k, labels in logged.items() if len(labels) > 1),
+        key=lambda item: (not item[0].startswith("loss/"), item[0]),
+    )
+    alone = sorted(as_text(k, 40) for k, labels in logged.items() if len(labels) == 1)
+    if alone:
+        more = f" and {len(alone) - 8} more" if len(alone) > 8 else ""
+        notes.append(f"logged by one run only, not drawn: {', '.join(alone[:8])}{more}")
+    if len(shared) > MAX_PLOTS:
+        notes.append(f"{len(shared)} shared curves; the first {MAX_PLOTS} are drawn")
+    return shared[:MAX_PLOTS]
+
+
+def _labels(run_dirs: list[Path]) -> list[str]:
+    """Each run's name (its folder's), made unique with a number where two share one."""
+    labels: list[str] = []
+    for run_dir in run_dirs:
+        name = as_text(run_dir.name or run_dir.resolve().name, 60)
+        label, n = name, 1
+        while label in labels:
+            n += 1
+            label = f"{name} ({n})"
+        labels.append(label)
+    return labels
+
+
+def check_runs(run_dirs: list[Path]) -> None:
+    """A one-line UsageError when a run directory is given twice."""
+    seen: dict[Path, Path] = {}
+    for run_dir in run_dirs:
+        where = run_dir.resolve()
+        if where in seen:
+            same = f" (as '{shown_path(seen[where])}')" if seen[where] != run_dir else ""
+            raise UsageError(
+                f"'{shown_path(run_dir)}' is given twice{same}; give each run directory once"
+            )
+        seen[where] = run_dir
+
+
+def destination(out: str | None, run_dirs: list[Path]) -> Path:
+    """The page's path: --out (a folder takes compare.html), else compare.html here; refused
+    in one line inside a run's folder (a comparison writes nothing into the runs)."""
+    path = store.page_destination(out or "compare.html", "compare.html", run_dirs[0])
+    assert path is not None  # a path was given
+    for run_dir in run_dirs:
+        if path.resolve().is_relative_to(run_dir.resolve()):
+            said = f"--out '{shown_path(path)}'" if out else "./compare.html (the default)"
+            raise UsageError(
+                f"{said} is inside the run directory '{shown_path(run_dir)}'; a comparison "
+                "writes nothing into the runs: give --out a path outside them"
+            )
+    return path
+
+
+def write_comparison(
+    run_dirs: list[Path], out: str | None = None, directions: Directions | None = None
+) -> Path:
+    """Write the comparison page of two or more runs (to `out`, else ./compare.html) and
+    return its path; `directions` says which way a metric key improves, where known."""
+    check_runs(run_dirs)
+    runs = [Run(d, label) for d, label in zip(run_dirs, _labels(run_dirs))]
+    target = destination(out, run_dirs)
+    scratch = Path(tempfile.mkdtemp(prefix="ganhub-compare-"))
+    try:
+        page = _page(runs, directions, scratch)
+        return store.write_bytes(target, page.encode("utf-8", "replace"))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _page(runs: list[Run], directions: Directions | None, scratch: Path) -> str:
+    """The comparison page's HTML, its plots drawn into `scratch`."""
+    notes: list[str] = []
+    differ, same = config_rows(runs, notes)
+    figures = []
+    for n, (key, labels) in enumerate(curve_keys(runs, notes)):
+        data = {run.label: run.curves[key] for run in runs if run.label in labels}
+        title = as_text(key, 80)
+        try:
+            path = plot(scratch / f"curve_{n}.png", title, data)
+        except Exception as exc:  # matplotlib on hostile numbers: a note, not a traceback
+            notes.append(f"{title}: not drawn ({type(exc).__name__}: {error_line(exc)})")
+            continue
+        uri = "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+        figures.append({"title": title, "src": uri})
+    for run in runs:
+        notes += [f"{run.label}: {note}" for note in run.notes]
+    plugins = sorted({as_text(run.config.get("plugin")) for run in runs})
+    return (
+        html_environment("ganhub.metrics")
+        .get_template("compare.html")
+        .render(
+            runs=[
+                {
+                    "label": run.label,
+                    "path": as_text(shown_path(run.dir), 300),
+                    "plugin": as_text(run.config.get("plugin")),
+                    "kind": run.status[0],
+                    "status": run.status[1],
+                    "source": run.source,
+                }
+                for run in runs
+            ],
+            plugins=plugins if len(plugins) > 1 else [],
+            differ=differ,
+            same=same,
+            metrics=metric_rows(runs, directions),
+            figures=figures,
+            notes=notes,
+        )
+    )
+
+
+__all__ = [
+    "write_comparison",
+]
