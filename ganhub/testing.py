@@ -319,10 +319,12 @@ def check_trick(
     companions: Sequence[str] = (),
 ) -> None:
     """Train a small domain (`base`: its overrides) with the trick on: it documents itself,
-    its state survives a checkpoint, and a resumed run continues exactly. `companions`: the
-    tricks it needs beside it (one that relates tasks needs a task trick)."""
+    its `warnings()` keep their contract, its state survives a checkpoint, and a resumed run
+    continues exactly. `companions`: the tricks it needs beside it (one that relates tasks
+    needs a task trick)."""
     from ganhub.engine.checkpoint import flatten, unflatten
     from ganhub.plugins import get_hub
+    from ganhub.tricks import build_tricks
 
     hub = hub or get_hub()
     with _contract(f"trick '{name}'"):
@@ -338,12 +340,36 @@ def check_trick(
     with _contract(f"trick '{name}'"), _workdir(workdir) as root:
         tricks = ",".join([*companions, name])
         args = ["device=cpu", *QUIET, *base, f"tricks=[{tricks}]", f"out_dir={root}"]
+        config = _resolve([*args, f"trainer.steps={steps}", "name=full"], hub)
+        # as `ganhub config` makes it: with its options and the config, never set up
+        _check_warnings(name, build_tricks(config, {name: cls})[0])
         full = _train([*args, f"trainer.steps={steps}", "name=full"], hub)
         (trick,) = [t for t in full.tricks if t.name == name]
         tensors: dict[str, Tensor] = {}
         state = unflatten(flatten(trick.state_dict(), tensors), tensors)
         trick.load_state_dict(state)
         _check_resume(args, steps, full, hub, exact=True, trick=name)
+
+
+def _check_warnings(name: str, trick: Trick) -> None:
+    """`Trick.warnings()` on a trick never set up (`ganhub config` calls it so) returns a list
+    of str; an exception there, or another return, is a ContractError saying so."""
+    what = (
+        f"trick '{name}': warnings() on the trick made with its options and config but never "
+        "set up (as `ganhub config` calls it)"
+    )
+    try:
+        found = trick.warnings()
+    except Exception as exc:
+        line = (str(exc).strip().splitlines() or [""])[0]
+        raise ContractError(
+            f"{what} raised {type(exc).__name__}: {line}; read the options and the config "
+            "there, not what setup() makes"
+        ) from exc
+    if not isinstance(found, list) or not all(isinstance(w, str) for w in found):
+        kinds = sorted({type(w).__name__ for w in found}) if isinstance(found, list) else []
+        got = f"a list holding {', '.join(kinds)}" if kinds else type(found).__name__
+        raise ContractError(f"{what} returned {got}, not a list of str (one line per warning)")
 
 
 def _unknown_names(cls: type[Trick], hub: Hub) -> list[str]:

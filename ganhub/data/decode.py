@@ -11,6 +11,8 @@ the channels asked for. `describe_image` says what the decoding will do to a fil
 
 from __future__ import annotations
 
+import re
+import struct
 import threading
 import warnings
 from collections.abc import Callable
@@ -33,23 +35,32 @@ _DEEP_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
 Source = Path | IO[bytes]
 _T = TypeVar("_T")
 _FILTER_LOCK = threading.Lock()
-_FILTER: object = None  # the filter `_quiet_bomb_warning` added last
+_FILTER: object = None  # the filter `_quiet_pillow_warnings` added last
+# Pillow's warnings (two lines each, naming no file) that `_open` and `_facts` say themselves:
+# an image over MAX_PIXELS (PIL/Image.py), refused in one line naming the file; a corrupt EXIF
+# block (PIL/TiffImagePlugin.py, as it reads the block), a note of the file (`_exif_fault`)
+_PILLOW_WARNINGS = (
+    r"(Image size \(|(Possibly )?corrupt EXIF data|Tag data larger than file|"
+    r"Tag offset too large|Truncated File Read)"
+)
 
 
-def _quiet_bomb_warning() -> None:
-    """Ignore Pillow's warning (two lines, from PIL/Image.py) on opening an image over
-    MAX_PIXELS: `_open` refuses such an image itself, in one line naming the file. A filter
-    (that one warning only), not `warnings.catch_warnings()` around each open: header reads
-    run in threads, and that context manager is not thread-safe. Set at each open, since a
-    caller's `catch_warnings` block ending drops filters added within it; adding it again
-    replaces it, so the list does not grow. Added only when it is not first in the list (a
-    look at one entry, where adding it took microseconds per file of a large folder)."""
+def _quiet_pillow_warnings() -> None:
+    """Ignore the Pillow warnings `_PILLOW_WARNINGS` lists. A filter (those warnings only),
+    not `warnings.catch_warnings()` around each open: header reads run in threads, and that
+    context manager is not thread-safe (hence a filter, and `_exif_fault` reading the EXIF
+    block itself, not a warning caught). Set at each open, since a caller's `catch_warnings`
+    block ending drops filters added within it; adding it again replaces it, so the list does
+    not grow. Added only when it is not first in the list (a look at one entry, where adding
+    it took microseconds per file of a large folder)."""
     global _FILTER
     filters = warnings.filters
     if filters and filters[0] is _FILTER:
         return
     with _FILTER_LOCK:  # two threads adding it at once could both insert it
-        warnings.filterwarnings("ignore", message=r"Image size \(", module=r"PIL\.Image$")
+        warnings.filterwarnings(
+            "ignore", message=_PILLOW_WARNINGS, module=r"PIL\.(Image|TiffImagePlugin)$"
+        )
         _FILTER = warnings.filters[0]
 
 
@@ -85,7 +96,7 @@ def _open(source: Source, name: str) -> PILImage:
     from PIL import Image, UnidentifiedImageError
 
     # a file's name is data: shown on one line (`one_line`), escaped only when an error says it
-    _quiet_bomb_warning()
+    _quiet_pillow_warnings()
     try:
         im = Image.open(source)
     except Image.DecompressionBombError:  # over twice MAX_PIXELS: Pillow refuses first
@@ -199,6 +210,12 @@ def _facts(im: PILImage) -> ImageFacts:
         notes.append("animated or multi-page: the first frame only")
     orientation = _orientation(im)
     width, height = im.width, im.height
+    fault = _exif_fault(im.info.get("exif"))
+    if fault:
+        notes.append(
+            f"corrupt EXIF data ({fault}): the tags that cannot be read are ignored (an "
+            "orientation among them is not applied)"
+        )
     if orientation != 1:
         notes.append(f"EXIF orientation {orientation}: rotated upright")
         if orientation in (5, 6, 7, 8):  # a quarter turn: the upright image is transposed
@@ -212,6 +229,42 @@ def _orientation(im: PILImage) -> int:
     "undefined", which some cameras write, or 9) is left as Pillow's exif_transpose leaves it."""
     orientation = im.getexif().get(0x0112, 1)
     return orientation if isinstance(orientation, int) and 2 <= orientation <= 8 else 1
+
+
+# bytes per value of each TIFF field type Pillow reads (others it skips, as this does)
+_TIFF_UNITS = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4,
+               16: 8}  # fmt: skip
+
+
+def _exif_fault(block: object) -> str | None:
+    """What is corrupt in an EXIF block (a JPEG's APP1, a PNG's eXIf, a WebP's EXIF chunk), in
+    words, where Pillow reading its first directory (where the orientation is) warns; None for
+    a sound block, or none. A TIFF header Pillow does not read makes the file unreadable."""
+    if not isinstance(block, bytes):
+        return None
+    tiff = re.sub(b"^(Exif\x00\x00){1,2}", b"", block)
+    if len(tiff) < 8 or tiff[:4] not in (b"II*\x00", b"MM\x00*"):
+        return None  # empty, BigTIFF (Pillow reads it), or a header Pillow refuses itself
+    end, size = "<" if tiff[:2] == b"II" else ">", len(tiff)
+    (ifd,) = struct.unpack_from(end + "L", tiff, 4)
+    if ifd + 2 > size:
+        return f"its first directory at byte {ifd} is past the block's {size} bytes"
+    (count,) = struct.unpack_from(end + "H", tiff, ifd)
+    if ifd + 2 + 12 * count + 4 > size:
+        return f"its first directory's {count} entries run past the block's {size} bytes"
+    total, seen = 0, set()
+    for at in range(ifd + 2, ifd + 2 + 12 * count, 12):
+        tag, kind, n, offset = struct.unpack_from(end + "HHLL", tiff, at)
+        unit = _TIFF_UNITS.get(kind)
+        if tag in seen or unit is None:  # Pillow keeps a tag's first entry, skips odd types
+            continue
+        seen.add(tag)
+        if n * unit <= 4:  # the value itself, in the entry
+            continue
+        total += n * unit
+        if offset + n * unit > size or total > size:
+            return f"tag {tag}'s {n * unit} bytes run past the block's {size} bytes"
+    return None
 
 
 def _to_array(im: PILImage, channels: int, name: str) -> tuple[np.ndarray, list[str]]:

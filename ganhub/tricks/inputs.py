@@ -36,8 +36,12 @@ class LabelSmoothingConfig(Section):
     mode: Literal["one_sided", "two_sided"] = Field(
         "one_sided", description="one_sided: only the real target moves (Salimans et al. 2016)"
     )
-    real: float = Field(0.9, gt=0, le=1, description="discriminator target for real samples")
-    fake: float = Field(0.1, ge=0, lt=1, description="target for fakes (two_sided only)")
+    real: float = Field(
+        0.9, gt=0, le=1, description="discriminator target for real samples (below 1 one_sided)"
+    )
+    fake: float = Field(
+        0.1, ge=0, lt=1, description="target for fakes (two_sided only; above 0 there)"
+    )
 
     @model_validator(mode="after")
     def _fake_moves_only_two_sided(self) -> LabelSmoothingConfig:
@@ -46,6 +50,38 @@ class LabelSmoothingConfig(Section):
             raise ValueError(
                 f"trick.label_smoothing.fake={self.fake} applies only with mode=two_sided "
                 "(one_sided keeps the fake target); add trick.label_smoothing.mode=two_sided"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _moves_a_target(self) -> LabelSmoothingConfig:
+        # a target left at its hard label (Targets: real 1, fake 0) smooths nothing: one_sided
+        # with real=1 is a run without the trick, two_sided with fake=0 is one_sided
+        hard = Targets()
+        key = "trick.label_smoothing"
+        if self.mode == "one_sided" and self.real == hard.real:
+            raise ValueError(
+                f"{key}.real={self.real:g}: the hard real label, so one_sided smoothing would "
+                "change nothing: give a target below 1 (Salimans et al.: 0.9), or drop "
+                "label_smoothing from tricks"
+            )
+        if self.mode == "two_sided" and self.fake == hard.fake:
+            if self.real == hard.real:
+                raise ValueError(
+                    f"{key}.real={self.real:g} and fake={self.fake:g}: the hard labels, so "
+                    "two_sided smoothing would change nothing: give real below 1 and fake "
+                    "above 0 (e.g. real=0.9 fake=0.1), or drop label_smoothing from tricks"
+                )
+            raise ValueError(
+                f"{key}.fake={self.fake:g}: the hard fake label, so two_sided smoothing would "
+                "not move it: give a target above 0 (e.g. 0.1), or mode=one_sided, which "
+                "moves the real target only"
+            )
+        if self.mode == "two_sided" and self.real <= self.fake:
+            raise ValueError(
+                f"{key}.real={self.real:g} with fake={self.fake:g}: D would be taught to score "
+                "fakes at least as real as real samples: give a real target above the fake "
+                "one (e.g. real=0.9 fake=0.1)"
             )
         return self
 

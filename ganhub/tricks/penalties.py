@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ganhub.config.schema import RunConfig, Section
 from ganhub.tricks import Trick
@@ -34,11 +34,48 @@ class GradientPenaltyConfig(Section):
         "wgan",
         description="wgan: between real and fake (Gulrajani 2017); dragan: around real (Kodali 2017)",
     )
-    weight: float = Field(10.0, gt=0, description="penalty coefficient lambda")
+    weight: float = Field(10.0, description="penalty coefficient lambda, above 0")
     center: float = Field(
-        1.0, ge=0, description="target gradient norm (1: Lipschitz; 0: zero-centred)"
+        1.0, description="target gradient norm, 0 or more (1: Lipschitz; 0: zero-centred)"
     )
-    dragan_scale: float = Field(0.5, gt=0, description="DRAGAN perturbation: c * std(x) * U[0, 1]")
+    dragan_scale: float = Field(
+        0.5, description="DRAGAN perturbation, above 0: c * std(x) * U[0, 1]"
+    )
+
+    # pydantic's bounds said what, not why
+    @field_validator("weight")
+    @classmethod
+    def _penalises(cls, weight: float) -> float:
+        if weight <= 0:
+            what = (
+                "adds no penalty, so the run would train as without the trick"
+                if weight == 0
+                else "would reward gradient norms away from the center, not penalise them"
+            )
+            raise ValueError(f"{what}: give a weight above 0 (WGAN-GP: 10), or drop gp from tricks")
+        return weight
+
+    @field_validator("center")
+    @classmethod
+    def _norm(cls, center: float) -> float:
+        if center < 0:
+            raise ValueError(
+                "is no gradient norm (a norm is 0 or more): give 1 (WGAN-GP, Lipschitz) or 0 "
+                "(zero-centred)"
+            )
+        return center
+
+    @field_validator("dragan_scale")
+    @classmethod
+    def _perturbs(cls, scale: float) -> float:
+        if scale <= 0:
+            what = (
+                "perturbs nothing, so the penalty would sit on the real samples themselves"
+                if scale == 0
+                else "is no perturbation size"
+            )
+            raise ValueError(f"{what}: give a scale above 0 (DRAGAN: 0.5)")
+        return scale
 
     @model_validator(mode="after")
     def _scale_only_for_dragan(self) -> GradientPenaltyConfig:
@@ -123,17 +160,39 @@ class GradientPenalty(Trick):
 class R1Config(Section):
     """Options of the `r1` and `r2` tricks."""
 
-    gamma: float = Field(10.0, gt=0, description="penalty weight: gamma/2 * E||grad D||^2")
+    gamma: float = Field(10.0, description="penalty weight, above 0: gamma/2 * E||grad D||^2")
     interval: int = Field(
         1,
-        ge=1,
         description="lazy regularisation: a D phase of its own every k steps, the penalty "
-        "scaled by k (StyleGAN2: 16); 1 adds it to every D phase",
+        "scaled by k (StyleGAN2: 16); 1 adds it to every D phase; at least 1",
     )
     lazy_correction: bool = Field(
         True,
         description="with interval > 1: D's lr * k/(k+1) and betas ** (k/(k+1)) (StyleGAN2)",
     )
+
+    # pydantic's bounds said what, not why (the key names the trick: r1 or r2)
+    @field_validator("gamma")
+    @classmethod
+    def _penalises(cls, gamma: float) -> float:
+        if gamma <= 0:
+            what = (
+                "adds no penalty, so the run would train as without the trick"
+                if gamma == 0
+                else "would reward D's gradients, not penalise them"
+            )
+            raise ValueError(f"{what}: give a gamma above 0 (default 10), or drop the trick")
+        return gamma
+
+    @field_validator("interval")
+    @classmethod
+    def _runs(cls, interval: int) -> int:
+        if interval < 1:
+            raise ValueError(
+                "is no number of steps between penalties: give 1 (every D phase) or more "
+                "(lazy; StyleGAN2: 16)"
+            )
+        return interval
 
 
 class R1Penalty(Trick):

@@ -22,8 +22,23 @@ class ClipConfig(Section):
     """Options of the `clip_grad` trick."""
 
     mode: Literal["norm", "value"] = Field("norm", description="clip the global norm or each value")
-    max: float = Field(1.0, gt=0, description="max global L2 norm (norm) or max |g| (value)")
+    max: float = Field(1.0, description="max global L2 norm (norm) or max |g| (value), above 0")
     groups: Groups = Field(["G", "D"], description="which sides are clipped")
+
+    @field_validator("max")
+    @classmethod
+    def _bounds(cls, most: float) -> float:
+        # pydantic's "greater than 0" said what, not why
+        if most <= 0:
+            what = (
+                "would clip every gradient to 0, so nothing would train"
+                if most == 0
+                else "is no bound (a norm or |g| is 0 or more)"
+            )
+            raise ValueError(
+                f"{what}: give a bound above 0 (default 1.0), or drop clip_grad from tricks"
+            )
+        return most
 
 
 class GradClip(Trick):

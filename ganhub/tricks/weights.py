@@ -1,15 +1,17 @@
-"""Tricks that act on weights: initialisation, spectral normalisation, EMA, L1/L2 penalties."""
+"""Tricks that act on weights: initialisation, spectral normalisation, L1/L2 penalties (and
+EMA, from `ganhub.tricks.ema`)."""
 
 from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator
 
 from ganhub.config.schema import Section
 from ganhub.errors import ConfigError
 from ganhub.tricks import Groups, Trick, group_params
+from ganhub.tricks.ema import EMA as EMA  # where the built-ins' list and plugins import it
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -143,8 +145,21 @@ class InitConfig(Section):
     scheme: Literal["normal", "xavier", "kaiming", "orthogonal"] = Field(
         "normal", description="normal: N(0, std) as in DCGAN; xavier; kaiming (He); orthogonal"
     )
-    std: float = Field(0.02, gt=0, description="standard deviation for scheme=normal")
+    std: float = Field(0.02, description="standard deviation for scheme=normal, above 0")
     groups: Groups = Field(["G", "D"], description="which sides to initialise")
+
+    @field_validator("std")
+    @classmethod
+    def _spreads(cls, std: float) -> float:
+        # pydantic's "greater than 0" said what, not why
+        if std <= 0:
+            what = (
+                "would set every weight to 0, and units of equal weights never learn apart"
+                if std == 0
+                else "is no standard deviation"
+            )
+            raise ValueError(f"{what}: give a std above 0 (DCGAN: 0.02)")
+        return std
 
 
 class WeightInit(Trick):
@@ -215,7 +230,20 @@ class SpectralNormConfig(Section):
     """Options of the `spectral_norm` trick."""
 
     groups: Groups = Field(["D"], description="which sides get spectral normalisation")
-    power_iterations: int = Field(1, ge=1, description="power iterations per forward pass")
+    power_iterations: int = Field(
+        1, description="power iterations per forward pass, at least 1 (Miyato et al.: 1)"
+    )
+
+    @field_validator("power_iterations")
+    @classmethod
+    def _estimates(cls, n: int) -> int:
+        # pydantic's "greater than or equal to 1" said what, not why
+        if n < 1:
+            raise ValueError(
+                "leaves no power iteration to estimate each weight's largest singular value "
+                "(torch's spectral_norm refuses it): give 1 or more (Miyato et al.: 1)"
+            )
+        return n
 
 
 class SpectralNorm(Trick):
@@ -285,148 +313,27 @@ def _as_saved(module: nn.Module, state: dict[str, Any], prefix: str, *args: Any)
             parametrize.remove_parametrizations(module, name, leave_parametrized=False)
 
 
-class EMAConfig(Section):
-    """Options of the `ema` trick."""
-
-    decay: float | None = Field(
-        None, ge=0, lt=1, description="EMA decay per step (beta); default 0.999, unless "
-        "half_life_kimg is set",
-    )  # fmt: skip
-    half_life_kimg: float | None = Field(
-        None, gt=0, description="set the decay by half-life in thousands of images (StyleGAN)"
-    )
-    rampup: float | None = Field(
-        None, gt=0, description="half-life ramp-up ratio: half-life <= images_seen * rampup"
-    )
-    start_step: int = Field(0, ge=0, description="copy weights (no averaging) before this step")
-    warmup: bool = Field(
-        True,
-        description="with a fixed decay: use min(decay, (1 + t) / (10 + t)) at step t "
-        "(TensorFlow's num_updates rule), so a short run's average does not keep the random "
-        "initial weights (0.999 alone leaves 22 % of them after 1,500 steps)",
-    )
-
-    @model_validator(mode="after")
-    def _one_rate(self) -> EMAConfig:
-        if self.decay is not None and self.half_life_kimg is not None:
-            raise ValueError(
-                f"decay={self.decay} and half_life_kimg={self.half_life_kimg} both set the "
-                "averaging rate: give one"
-            )
-        if self.rampup is not None and self.half_life_kimg is None:
-            raise ValueError(
-                f"trick.ema.rampup={self.rampup} applies only with half_life_kimg (it limits "
-                "the half-life early on); set trick.ema.half_life_kimg or drop rampup"
-            )
-        if not self.warmup and self.half_life_kimg is not None:
-            raise ValueError(
-                "trick.ema.warmup=false applies only with a fixed decay (with half_life_kimg, "
-                "trick.ema.rampup shapes the start); drop warmup=false"
-            )
-        return self
-
-
-class EMA(Trick):
-    """Exponential moving average of generator weights; samples and `ganhub.load` use it."""
-
-    name = "ema"
-    graph_safe = True
-    Config = EMAConfig
-    setup_order = 90
-
-    def setup(self, system: GANSystem) -> None:
-        """Add a frozen `<name>_ema` copy of every generator to the system."""
-        import copy
-
-        self.pairs: list[tuple[nn.Module, nn.Module]] = []
-        for name in system.generator_names:
-            module = getattr(system, name)
-            ema = copy.deepcopy(module).eval().requires_grad_(False)
-            system.add_module(f"{name}_ema", ema)
-            self.pairs.append((module, ema))
-        self.batch = self.config.trainer.batch_size * _world_size()
-        # the images all processes have trained on before the next update (a resume with
-        # another batch continues the count); None until the first update or a restore
-        self.images: int | None = None
-        # (weights, EMA weights, buffers, EMA buffers) per generator, listed at the first update
-        # (after every setup and restore, which change tensors in place only)
-        self.tensors: list[tuple[list[Tensor], ...]] | None = None
-
-    def warnings(self) -> list[str]:
-        """A start step at or past the run's end never averages: the EMA is a copy of G."""
-        start, steps = self.options.start_step, self.config.trainer.steps
-        if start < steps:
-            return []
-        return [
-            f"trick.ema.start_step={start} is not before the run's end (trainer.steps={steps}), "
-            f"so the EMA only copies G and never averages; lower it below {steps}, or ignore "
-            "this for a short test run"
-        ]
-
-    def decay_at(self, step: int, images: int | None = None) -> float:
-        """The decay used after `step` completed steps (0 before start_step), `images` seen
-        before that step (default: the steps before it at this run's batch)."""
-        if step <= self.options.start_step:
-            return 0.0
-        if self.options.half_life_kimg is None:
-            decay = 0.999 if self.options.decay is None else self.options.decay
-            if self.options.warmup:
-                decay = min(decay, (1 + step) / (10 + step))
-            return decay
-        half_life = self.options.half_life_kimg * 1000.0
-        if self.options.rampup is not None:
-            # the images seen before this step, as NVIDIA's training loop (its cur_nimg grows
-            # after the EMA update): the first update copies G
-            seen = (step - 1) * self.batch if images is None else images
-            half_life = min(half_life, seen * self.options.rampup)
-        return half_life_decay(self.batch, max(half_life, 1e-8))
-
-    def after_step(self, step: int, system: GANSystem) -> None:
-        """ema <- decay * ema + (1 - decay) * weights; buffers are copied."""
-        import torch
-
-        if self.images is None:  # a fresh run, or a checkpoint saved before the count was kept
-            self.images = (step - 1) * self.batch
-        beta = self.decay_at(step, self.images)
-        self.images += self.batch
-        if self.tensors is None:  # once: the lists cost more than the update on small models
-            self.tensors = [
-                ([p.detach() for p in module.parameters()], list(ema.parameters()),
-                 list(module.buffers()), list(ema.buffers()))
-                for module, ema in self.pairs
-            ]  # fmt: skip
-        with torch.no_grad():
-            for src, dst, buffers, ema_buffers in self.tensors:
-                torch._foreach_lerp_(dst, src, 1.0 - beta)
-                if buffers:
-                    torch._foreach_copy_(ema_buffers, buffers)
-
-    def state_dict(self) -> dict[str, Any]:
-        """The images seen (none before the first update)."""
-        return {} if self.images is None else {"images": self.images}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue the images seen (a checkpoint saved before they were counted: its steps
-        at this run's batch)."""
-        images = state.get("images")
-        if images is not None and (type(images) is not int or images < 0):
-            raise ValueError(f"images seen {images!r:.40}")
-        self.images = images
-
-
-def _world_size() -> int:
-    import torch
-
-    dist = torch.distributed
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-
-
 class WeightPenaltyConfig(Section):
     """Options of the `weight_penalty` trick."""
 
     kind: Literal["l1", "l2"] = Field("l2", description="l1: sum |w|; l2: sum w^2")
-    weight: float = Field(1e-4, gt=0, description="penalty coefficient")
+    weight: float = Field(1e-4, description="penalty coefficient, above 0")
     groups: Groups = Field(["G", "D"], description="which sides are penalised")
+
+    @field_validator("weight")
+    @classmethod
+    def _penalises(cls, weight: float) -> float:
+        # pydantic's "greater than 0" said what, not why
+        if weight <= 0:
+            what = (
+                "adds no penalty, so the run would train as without the trick"
+                if weight == 0
+                else "would reward large weights, not penalise them"
+            )
+            raise ValueError(
+                f"{what}: give a weight above 0 (default 1e-4), or drop weight_penalty from tricks"
+            )
+        return weight
 
 
 class WeightPenalty(Trick):
@@ -492,8 +399,3 @@ def refuse_batchnorm(trick: str, system: GANSystem) -> None:
                 "domain's key: dcgan model.d_norm=none|layer, cyclegan model.norm=instance) or "
                 "another trick"
             )
-
-
-def half_life_decay(batch: int, half_life_images: float) -> float:
-    """EMA decay for a half-life in images: 0.5 ** (batch / half_life)."""
-    return math.pow(0.5, batch / half_life_images)
