@@ -27,11 +27,10 @@ from typing import Any, Literal
 import numpy as np
 
 from ganhub.data.fingerprints import (
+    compared,
     dhash,
-    levels,
     native_thumbnail,
     pixel_key,
-    stretch,
     thumbnail,
 )
 from ganhub.errors import UsageError, one_line
@@ -324,19 +323,21 @@ def find_duplicates(
     hashes: dict[str, int] = {}
     tones: dict[str, np.ndarray] = {}
     marked: set[str] = set()
-    for name in names:
+    # near duplicates compare structure: stretched thumbnails and their hashes, for all at once
+    prepared = compared([thumbs[name] for name in names])
+    for name, tone, stretched, hashed in zip(names, *prepared, strict=True):
         if keys is not None:
             key = keys[name]
         else:
             key = pixel_key(np.round(thumbs[name] * 4095).astype(np.uint16))
-        tones[name] = levels(thumbs[name])
-        thumbs[name] = stretch(thumbs[name])  # near duplicates compare structure
+        tones[name] = tone
+        thumbs[name] = stretched
         if key in exact:
             report.add(name, f"duplicate of {exact[key]}", DROP, "warning")
             marked.add(name)
         else:
             exact[key] = name
-            hashes[name] = dhash(thumbs[name])
+            hashes[name] = hashed
     buckets: dict[tuple[int, int], list[str]] = defaultdict(list)
     for name, h in hashes.items():
         for chunk in range(4):
