@@ -82,7 +82,7 @@ def test_translate_pairs_translates_the_input_half_of_each_pair(
         assert np.abs(got[name] - want[name]).max() <= 1
 
 
-def test_pairs_translated_whole_are_noted_and_an_odd_pair_is_refused(
+def test_pairs_translated_whole_are_noted_and_a_one_pixel_pair_is_refused(
     workdir: Path,
     cli,  # type: ignore[no-untyped-def]
 ) -> None:
@@ -95,10 +95,10 @@ def test_pairs_translated_whole_are_noted_and_an_odd_pair_is_refused(
     code, _, err = cli("cyclegan", "translate", str(run), "--input", str(square.parent),
                        "--out", str(workdir / "sq"))  # fmt: skip
     assert code == 0 and "--pairs" not in err
-    odd = _png(workdir / "odd" / "o.png", np.zeros((16, 33, 3)))
-    code, _, err = cli("cyclegan", "translate", str(run), "--input", str(odd.parent),
+    thin = _png(workdir / "odd" / "o.png", np.zeros((16, 1, 3)))
+    code, _, err = cli("cyclegan", "translate", str(run), "--input", str(thin.parent),
                        "--out", str(workdir / "o"), "--pairs")  # fmt: skip
-    assert code == 2 and "o.png" in err and "odd width" in err and "Traceback" not in err
+    assert code == 2 and "o.png" in err and "1 px wide" in err and "Traceback" not in err
     assert not (workdir / "o").exists()
 
 

@@ -54,7 +54,8 @@ def test_rank_0_records_the_error_of_the_rank_that_failed(workdir: Path) -> None
     # rank 0's line used to be "rank 0: another process of this job stopped (Connection
     # closed by peer ...); its own message says why"
     assert f"ganhub: error: rank 0: rank 1 of this job failed: {error}\n" in out, out
-    assert "ganhub: error: rank 1: shard 3 is unreadable: bad header" in out  # rank 1's own, as it was
+    # rank 1's own line, which names its rank
+    assert "ganhub: error: rank 1: shard 3 is unreadable: bad header" in out
     run_dir = workdir / "runs/f"
     record = json.loads((run_dir / FAILED_FILE).read_text())
     assert record == {"step": 5, "rank": 1, "error": f"rank 1: {error}", "steps": 20}, record

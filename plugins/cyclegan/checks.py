@@ -1,7 +1,7 @@
 """What `ganhub data check plugin=cyclegan` finds: `Domain.inspect_data` on folders or the digits.
 
 `inspect_folders` reads every file a run reads from data.path by the loader's rules
-(`folder.py`: the layout, decoding, the pair-width rule); `inspect_embedded` checks the embedded
+(`folder.py`: the layout, decoding, the pair split); `inspect_embedded` checks the embedded
 digits (`data.py`) as the run renders them.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from ganhub_cyclegan.data import heldout_indices, render_a, render_b
-from ganhub_cyclegan.folder import folder_layout, pair_problem, preview_folders
+from ganhub_cyclegan.folder import folder_layout, odd_pair_note, pair_problem, preview_folders
 
 from ganhub.data.images import IMAGE_SUFFIXES, digits, list_images, walk_files
 
@@ -44,9 +44,10 @@ def inspect_folders(config: CycleGANConfig) -> DataReport:
     Per file: unreadable or oversized (error), bit depth, palette, transparency, EXIF
     orientation and grey-in-colour conversions (notes), constant images and exact or near
     duplicates within each side (trainA/ with testA/, trainB/ with testB/, or the pairs;
-    warning), odd-width pairs (error, the loader refuses them too), pairs whose halves are
-    identical (warning), images or pair halves smaller than the crop and non-square ones (note:
-    the load resize scales them up or stretches them, as the original's does). Summary: the
+    warning), pairs whose halves are identical (warning), odd-width pairs (note: split at
+    width // 2, as the original's), images or pair halves smaller than the crop or not square
+    (one note saying both: the load resize scales them up or stretches them, as the
+    original's does). Summary: the
     counts of each folder, their balance (a side under a tenth of the other is a warning) and
     the preprocessing.
     """
@@ -89,24 +90,23 @@ def inspect_folders(config: CycleGANConfig) -> DataReport:
             else:
                 facts = describe_image(f, name)  # the smaller side does not change on rotation
                 height, width = facts.height, facts.width
-            problem = pair_problem(width, height) if pairs else None
+            problem = pair_problem(width) if pairs else None
             if problem is not None:
                 report.add(name, problem, DROP, "error")
                 continue
             if pairs:
-                half = width // 2
-                if float(np.abs(x[..., :half] - x[..., half:]).mean()) < SAME_HALVES:
+                odd = odd_pair_note(width, height)
+                if odd is not None:
+                    report.add(name, odd, CONVERT, "note")
+                a, b = x[..., : width // 2], x[..., width // 2 :][..., : width // 2]
+                if float(np.abs(a - b).mean()) < SAME_HALVES:  # B's odd column left out
                     report.add(name, "A and B halves are identical: the pair teaches the identity",
                                DROP, "warning")  # fmt: skip
-            w = width // 2 if pairs else width
+            w = width // 2 if pairs else width  # an odd pair's B half: noted above
             shape = f"{w}x{height}" + (" halves" if pairs else "")
-            if min(w, height) < size:
-                note = small_note(shape, min(w, height), size, load, pairs)
+            note = resize_note(shape, w, height, size, load, pairs)
+            if note is not None:
                 report.add(name, note, CONVERT, "note")
-            if w != height:
-                report.add(
-                    name, f"not square ({shape}): stretched to {load}x{load}", CONVERT, "note"
-                )
     report.summary["files"] = counts
     ignored = sum(
         1
@@ -135,13 +135,20 @@ def inspect_folders(config: CycleGANConfig) -> DataReport:
     return report
 
 
-def small_note(shape: str, side: int, size: int, load: int, pairs: bool = False) -> str:
-    """The note on an image (or pair half) whose short side `side` is below the `size` px crop:
-    the load resize scales it up to `load` px, so its crops hold less detail than their size."""
+def resize_note(
+    shape: str, width: int, height: int, size: int, load: int, pairs: bool = False
+) -> str | None:
+    """The one note on what the load resize does to an image (or pair half) that is smaller
+    than the `size` px crop (scaled up to `load` px: its crops hold less detail than their
+    size) or not square (stretched); None when it does neither."""
+    side, square = min(width, height), width == height
+    if side >= size:
+        return None if square else f"not square ({shape}): stretched to {load}x{load}"
     what = "pair halves" if pairs else "images"
+    stretched = "" if square else " and stretched (not square)"
     return (
         f"smaller than the {size} px crop ({shape}): upscaled {load / side:.3g}x to {load}x{load} "
-        f"on load (blurred); {what} of at least {size}x{size} give crops of full detail"
+        f"on load (blurred){stretched}; {what} of at least {size}x{size} give crops of full detail"
     )
 
 

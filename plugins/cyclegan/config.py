@@ -8,16 +8,15 @@ batch 4 and 500 steps suit the embedded 32 px data on a CPU; `preset=original` s
 
 Defaults that depend on other choices (the paired task's loss, `trainer.steps` from epochs,
 `tricks` and the schedule's `trick.lr_schedule.start`) are derived in one place,
-`choice_defaults` (the domain's `defaults_for`); the validators here only refuse, they never
-rewrite another key. Imports no torch: registering the domain loads this module.
+`defaults.choice_defaults` (the domain's `defaults_for`); the validators here only refuse, they
+never rewrite another key. Imports no torch: registering the domain loads this module.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeGuard
+from typing import Any, Literal
 
 from ganhub_cyclegan.sizes import (
     patch_layers_for,
@@ -28,7 +27,7 @@ from ganhub_cyclegan.sizes import (
 )
 from pydantic import Field, field_validator, model_validator
 
-from ganhub.config.schema import RunConfig, Section, TrainerConfig, expand_path_text
+from ganhub.config.schema import RunConfig, Section, TrainerConfig
 from ganhub.errors import ConfigError
 
 Task = Literal["unpaired", "paired"]
@@ -317,93 +316,6 @@ class CycleGANConfig(RunConfig):
 def load_size_for(image_size: int) -> int:
     """The original's resize before the crop: 286 for 256, in proportion for other sizes."""
     return round(image_size * 286 / 256)
-
-
-# -- defaults that depend on the user's choices ------------------------------------------
-
-
-def _section(chosen: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    value = chosen.get(name)
-    return value if isinstance(value, Mapping) else {}
-
-
-def _number(value: Any) -> TypeGuard[float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def choice_defaults(chosen: Mapping[str, Any]) -> dict[str, Any]:
-    """The defaults that follow from the user's choices (`chosen`: preset + user keys).
-
-    - eval.n_samples: the images the metrics can score per direction (`scorable`);
-    - task=paired: loss nonsaturating (pix2pix's vanilla GAN loss);
-    - epochs + epochs_decay: trainer.steps for that many passes over the training data (the
-      larger domain's; a data folder is scanned to count it), refused when trainer.steps is
-      given too;
-    - tricks, not given: [lr_schedule] where epochs_decay > 0 or decay_start place a decay;
-    - with lr_schedule on: trick.lr_schedule.start from decay_start, else from the epochs,
-      else 0.5 (a start given as well must agree: the config's validator checks it).
-
-    Values of the wrong type are left alone here: validation reports them with their key.
-    A saved config comes here only with keys typed on it (`ganhub.config.rederive`), where
-    the refusal of steps beside epochs means that nothing is derived again; reopening a run
-    as it is (`resume=RUN`, `ganhub.load`) scans nothing.
-    """
-    out: dict[str, Any] = {"eval": {"n_samples": scorable(chosen)}}
-    if chosen.get("task") == "paired":
-        out["loss"] = "nonsaturating"
-    epochs, decay = chosen.get("epochs"), chosen.get("epochs_decay")
-    start = chosen.get("decay_start")
-    if _number(epochs) and _number(decay) and epochs > 0 and decay >= 0:
-        steps = _section(chosen, "trainer").get("steps")
-        if steps is not None:
-            raise ConfigError(
-                f"trainer.steps={steps} and epochs={epochs} epochs_decay={decay} both set the run "
-                "length; give one: epochs=null epochs_decay=null to count in steps, or leave "
-                "out trainer.steps and any preset that sets it (e.g. preset=tiny; "
-                "trainer.steps=null does not unset it)"
-            )
-        per_epoch = steps_per_epoch(chosen)
-        if per_epoch is not None:
-            out["trainer"] = {"steps": max(1, math.ceil((epochs + decay) * per_epoch))}
-        if start is None and decay > 0:  # decay 0: no schedule (tricks=[], else refused)
-            start = epochs / (epochs + decay)
-    if "tricks" not in chosen:  # in steps (the embedded 500, short of convergence): constant
-        out["tricks"] = ["lr_schedule"] if start is not None else []  # a decay placed: scheduled
-    tricks = chosen.get("tricks", out.get("tricks"))
-    if isinstance(tricks, list) and "lr_schedule" in tricks:
-        value = start if _number(start) and 0 <= start < 1 else DECAY_START
-        out["trick"] = {"lr_schedule": {"start": value}}
-    return out
-
-
-def scorable(chosen: Mapping[str, Any]) -> int:
-    """The default eval.n_samples: the most images the metrics can score per direction, the
-    embedded data's held-out digits (data.n_test) or a folder's first HELDOUT_PAIRS, so the
-    default asks for what is scored (ganhub's general 2,500 would be cut to these)."""
-    data = _section(chosen, "data")
-    n_test = data.get("n_test", N_TEST)
-    if data.get("path") is None and _number(n_test) and n_test > 0:
-        return int(n_test)  # a wrong type or value: validation names data.n_test
-    return HELDOUT_PAIRS
-
-
-def steps_per_epoch(chosen: Mapping[str, Any]) -> float | None:
-    """Steps in one pass over the training data (the larger domain's): the loader's whole
-    batches, its last partial one dropped; None when a value has the wrong type."""
-    data, trainer = _section(chosen, "data"), _section(chosen, "trainer")
-    batch = trainer.get("batch_size", TRAINER_DEFAULTS["batch_size"])
-    if not _number(batch) or batch <= 0:
-        return None
-    path = data.get("path")
-    if path is None:
-        n_test = data.get("n_test", N_TEST)
-        return (DIGITS - n_test) // batch if _number(n_test) else None
-    from ganhub_cyclegan.folder import folder_layout
-
-    task = chosen.get("task", "unpaired")
-    folder = Path(expand_path_text(str(path)))  # read before validation expands it
-    n = max(len(files) for files in folder_layout(folder, str(task)).values())
-    return n // batch
 
 
 def dropout_note(config: CycleGANConfig) -> str:

@@ -5,7 +5,7 @@ images; domain B is a deterministic restyling of the same digits (orange shaded 
 rim, a navy background). Training is unpaired: A and B follow independent per-epoch orders.
 `data.n_test` digits (a fixed random subset) are held out as true (A, B) pairs for scoring.
 
-Image folders (`data.path`) are read by `folder.py` (layout, decoding, the pair-width rule,
+Image folders (`data.path`) are read by `folder.py` (layout, decoding, the pair split,
 augmentation); here they become batches like the embedded digits. Augmentation draws come from
 the epoch's seeded keys, so a resumed run sees the same crops. What `ganhub data check` finds is
 in `checks.py`.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ganhub_cyclegan.config import RENAMED_KEYS, CycleGANConfig, check, choice_defaults
+from ganhub_cyclegan.config import RENAMED_KEYS, CycleGANConfig, check
+from ganhub_cyclegan.defaults import choice_defaults
 
 from ganhub.domain import Domain
 
@@ -77,7 +78,7 @@ class CycleGANDomain(Domain):
 
     def inspect_data(self, config: RunConfig) -> DataReport:
         """Folders (data.path): every file a run reads, by cyclegan's rules (readable, depth,
-        sizes against the crop, odd-width or identical-halves pairs, duplicates per side, the
+        sizes against the crop, odd-width (noted) or identical-halves pairs, duplicates per side, the
         A:B balance). The embedded digits: both renderings of every digit at the training size."""
         from ganhub_cyclegan.checks import inspect_embedded, inspect_folders
 

@@ -1,4 +1,4 @@
-"""Image folders of the cyclegan domain: their layout, decoding, the crop-size rule, augmentation.
+"""Image folders of the cyclegan domain: their layout, decoding, the pair split, augmentation.
 
 Folders follow the original layout: `trainA/` + `trainB/` (unaligned) or `train/` with A and B
 side by side in each image (aligned); optional `testA/` + `testB/` or `test/` feed the sample
@@ -6,8 +6,8 @@ grids. Files are decoded by the engine (`ganhub.data.decode`: 16-bit scaled, EXI
 applied, palettes and transparency converted). Folder images get the original's preprocessing:
 resize to `load_size` squared (up or down: an image of any size trains, as in the original),
 random `image_size` crop, random horizontal flip (the same crop and flip for both halves of a
-pair). A pair of odd width is refused with an error naming the file: `ganhub data check`
-(`checks.inspect_folders`) lists such files and `ganhub data clean` writes a copy without them.
+pair). A pair is split at width // 2 as the original's (of an odd width, its B half is one
+pixel wider; `ganhub data check`, `checks.inspect_folders`, notes such files).
 Images are shown and scored (sample grids, metrics, `real_samples`) whole, resized to the
 crop size, as the original's test.py reads them. `data.py` turns a `FolderPairs` into batches.
 """
@@ -137,32 +137,47 @@ def resize(x: Tensor, size: int) -> Tensor:
     return out[0].clamp_(-1, 1)
 
 
-def pair_problem(width: int, height: int) -> str | None:
-    """Why an A|B pair image of this width cannot be split into its two halves (None when it
-    can): the halves are of equal width. The loader and `ganhub data check` share this rule."""
+def split_pair(x: Tensor) -> list[Tensor]:
+    """An A|B pair image as [A half, B half], split at width // 2 as the original's
+    aligned_dataset.py does: of an odd width, B is one pixel wider (both are resized next)."""
+    half = x.shape[-1] // 2
+    return [x[..., :half], x[..., half:]]
+
+
+def odd_pair_note(width: int, height: int) -> str | None:
+    """The note on an A|B pair image of odd width (None for an even one): it is split at
+    width // 2 and trains, as in the original. The loader and `ganhub data check` share it."""
     if width % 2 == 0:
         return None
+    half = width // 2
     return (
-        f"{width}x{height} has an odd width: an A|B pair is two halves of equal width "
-        f"(valid: an even width, e.g. {width - 1} or {width + 1})"
+        f"odd width ({width}x{height}): split at {half} px as the original does, A {half} px "
+        f"and B {half + 1} px wide, both resized alike (pairs of an even width split evenly)"
     )
 
 
+def pair_problem(width: int) -> str | None:
+    """Why an A|B pair image of this width cannot be split (None when it can): a 1 px wide
+    image has no A half. The loader and `ganhub data check` share this rule."""
+    if width >= 2:
+        return None
+    return f"{width} px wide: an A|B pair needs at least 2 px, one per half"
+
+
 def read_training(path: Path, channels: int, pairs: bool) -> list[Tensor]:
-    """A training image as [image], or a side-by-side pair as [A half, B half], refused with a
-    UsageError naming the file when a pair has an odd width (`pair_problem`). Any size is
-    read: the loader resizes every image to load_size before the crop, as the original does."""
+    """A training image as [image], or a side-by-side pair as [A half, B half] (`split_pair`;
+    a UsageError names a pair too narrow to split, `pair_problem`). Any size is read: the
+    loader resizes every image to load_size before the crop, as the original does."""
     x = read_image(path, channels)
     if not pairs:
         return [x]
-    problem = pair_problem(x.shape[-1], x.shape[-2])
+    problem = pair_problem(x.shape[-1])
     if problem is not None:
         raise UsageError(
             f"image '{one_line(path)}': {problem}; `ganhub data check` lists such files and "
             "`ganhub data clean` writes a copy without them"
         )
-    half = x.shape[-1] // 2
-    return [x[..., :half], x[..., half:]]
+    return split_pair(x)
 
 
 # true A|B pairs never trained on, which paired metrics read: the first of these with images

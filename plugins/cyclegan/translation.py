@@ -20,7 +20,7 @@ from typing import cast
 
 import torch
 from ganhub_cyclegan.config import CycleGANConfig
-from ganhub_cyclegan.folder import read_image, resize
+from ganhub_cyclegan.folder import pair_problem, read_image, resize, split_pair
 from ganhub_cyclegan.interfaces import DIRECTIONS, TRANSLATE, Translating
 from torch import Tensor
 
@@ -187,15 +187,12 @@ class Translator:
         """The half of an A|B pair image `x` (read from `path`) that `direction` translates
         from: A (left) for AtoB, B (right) for BtoA; for a task=paired run the half it
         trained on as input (the right one with data.direction=BtoA)."""
-        if x.shape[-1] % 2:
-            raise UsageError(
-                f"--pairs: '{one_line(path)}' is {x.shape[-1]}x{x.shape[-2]}, an odd width; an "
-                "A|B pair is two halves of equal width (give images of an even width, or leave "
-                "out --pairs to translate whole images)"
-            )
-        half = x.shape[-1] // 2
+        problem = pair_problem(x.shape[-1])
+        if problem is not None:
+            raise UsageError(f"--pairs: '{one_line(path)}': {problem}")
+        a, b = split_pair(x)  # at width // 2, as in training (B one pixel wider if odd)
         right = (direction == "BtoA") != (self.config.data.direction == "BtoA")
-        return x[..., half:] if right else x[..., :half]
+        return b if right else a
 
 
 def _staging(out: Path) -> tuple[Path, list[Path]]:

@@ -111,13 +111,13 @@ def test_data_check_notes_small_images_and_clean_keeps_them(workdir: Path, cli) 
     assert len(list((workdir / "clean" / "trainA").iterdir())) == 5  # every image kept
 
 
-def test_an_odd_width_pair_is_still_refused_in_one_line(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+def test_a_pair_too_narrow_to_split_is_refused_in_one_line(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
     root = workdir / "pairs"
     for i in range(3):
         _png(root / "train" / f"{i}.png", _noise(i, 10, 12))
-    _png(root / "train" / "odd.png", _noise(5, 10, 13))
+    _png(root / "train" / "thin.png", _noise(5, 10, 1))
     code, _, err = cli("run", *TINY_FOLDER, f"data.path={root}", "task=paired", "name=o")
-    assert code == 2 and "odd.png': 13x10 has an odd width" in err
+    assert code == 2 and "thin.png': 1 px wide" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 

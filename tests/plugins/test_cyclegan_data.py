@@ -208,8 +208,8 @@ def test_paired_report_finds_odd_widths_small_halves_and_identical_halves(workdi
     report = _report(root, "task=paired")
     found = _findings(report)
     assert report.kind == "pair images" and len(report.items) == 9
-    (odd,) = found["train/odd.png"]
-    assert odd[:2] == ("error", "drop") and odd[2].startswith("41x20 has an odd width")
+    (odd,) = found["train/odd.png"]  # split at half its width, as the original does
+    assert odd[:2] == ("note", "convert") and odd[2].startswith("odd width (41x20): split at 20 px")
     (small,) = found["train/small.png"]
     assert small[:2] == ("note", "convert") and small[2].startswith(
         "smaller than the 16 px crop (10x10 halves): upscaled"
@@ -221,7 +221,6 @@ def test_paired_report_finds_odd_widths_small_halves_and_identical_halves(workdi
     assert [s[0] for s in found["train/deep.png"]] == ["note", "note"]  # 16-bit, grey
     assert [s[2] for s in found["train/rotated.jpg"]] == ["EXIF orientation 6: rotated upright"]
     assert report.dropped() == {
-        "train/odd.png",
         "train/twins.png",
         "train/p0_copy.png",
     }
@@ -231,8 +230,8 @@ def test_paired_report_finds_odd_widths_small_halves_and_identical_halves(workdi
 def test_the_loader_on_the_same_paired_files(workdir: Path) -> None:
     root = _paired(workdir / "pairs")
     dataset = _dataset(root, "task=paired", "data.flip=false")
-    with pytest.raises(UsageError, match=r"odd.png': 41x20 has an odd width"):
-        dataset[(_index(dataset, 0, "odd.png"), 0)]
+    a, b = dataset[(_index(dataset, 0, "odd.png"), 0)]  # A 20 px, B 21 px: both resized
+    assert a.shape == b.shape == (3, 16, 16)
     a, b = dataset[(_index(dataset, 0, "small.png"), 0)]  # halves upscaled to load_size
     assert a.shape == b.shape == (3, 16, 16)
     a, b = dataset[(_index(dataset, 0, "rotated.jpg"), 0)]  # upright: black A | white B
