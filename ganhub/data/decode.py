@@ -90,6 +90,7 @@ class ImageFacts:
     bits: int
     channels: int
     notes: list[str] = field(default_factory=list)
+    orientation: int = 1  # the EXIF orientation decoding applies (1: none; read once per file)
 
 
 def _open(source: Source, name: str) -> PILImage:
@@ -165,7 +166,7 @@ def _read(
             facts = _facts(im)
             # only a turn or flip to make is made: for an upright image Pillow's exif_transpose
             # returns a copy of every pixel (the most common case, at every decode)
-            upright = ImageOps.exif_transpose(im) if _orientation(im) != 1 else im
+            upright = ImageOps.exif_transpose(im) if facts.orientation != 1 else im
             pixels, notes = convert(upright, channels, name)
             if notes:  # this image's own scaling says more than its mode's general rule
                 facts.notes = [n for n in facts.notes if not n.startswith("32-bit ")]
@@ -221,7 +222,7 @@ def _facts(im: PILImage) -> ImageFacts:
         if orientation in (5, 6, 7, 8):  # a quarter turn: the upright image is transposed
             width, height = height, width
     channels = 1 if mode in ("1", "L", "LA", "I", "F") or mode.startswith("I;16") else 3
-    return ImageFacts(width, height, mode, bits, channels, notes)
+    return ImageFacts(width, height, mode, bits, channels, notes, orientation)
 
 
 def _orientation(im: PILImage) -> int:
