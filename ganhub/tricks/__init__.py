@@ -28,12 +28,14 @@ Fixed points, in the order they happen:
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import AfterValidator
 
 from ganhub.config.schema import Section
 from ganhub.errors import PluginError, plugin_code
+
+_N = TypeVar("_N")
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -306,6 +308,15 @@ def set_by_user(options: Section, key: str, config: RunConfig) -> bool:
     return config.resume is None or getattr(options, key) != type(options).model_fields[key].default
 
 
+def bounded(value: _N, ok: bool, why: str, give: str) -> _N:
+    """`value` if `ok`, else its refusal in one line, why then what to give (a trick option's
+    field validator; the config layer puts `trick.<name>.<key>=<value>:` before it)."""
+    # pydantic's bounds ("Input should be greater than 0") say what, not why
+    if not ok:
+        raise ValueError(f"{why}: give {give}")
+    return value
+
+
 def longer_than_run(key: str, value: int | None, config: RunConfig, what: str) -> list[str]:
     """A warning when a trick's length in steps (`key`=`value`) exceeds trainer.steps, so
     `what` never happens in this run (legitimate in a short test run, hence not refused)."""
@@ -323,6 +334,7 @@ __all__ = [
     "TRICK_METHODS",
     "Groups",
     "Trick",
+    "bounded",
     "build_tricks",
     "config_warnings",
     "group_params",

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ganhub.config.schema import Section
 from ganhub.errors import ConfigError
-from ganhub.tricks import Trick, group_params
+from ganhub.tricks import Trick, bounded, group_params
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -37,13 +37,23 @@ class EWCConfig(Section):
     """Options of the `ewc` trick."""
 
     weight: float = Field(
-        0.1, gt=0, description="lambda: the penalty is weight * sum F_i (theta_i - theta*_i)^2 "
-        "over G's weights, F normalised to mean 1",
+        0.1, description="lambda, above 0: the penalty is weight * sum F_i (theta_i - "
+        "theta*_i)^2 over G's weights, F normalised to mean 1",
     )  # fmt: skip
     fisher: bool = Field(
         True, description="weight each parameter by its Fisher information at the start (EWC); "
         "false: every weight alike (L2-SP)",
     )  # fmt: skip
+
+    @field_validator("weight")
+    @classmethod
+    def _holds(cls, weight: float) -> float:
+        why = (
+            "adds no penalty, so G's weights would drift as without the trick"
+            if weight == 0
+            else "would push G's weights away from the ones the run started from"
+        )
+        return bounded(weight, weight > 0, why, "a weight above 0 (default 0.1), or drop ewc")
 
 
 class ElasticWeightConsolidation(Trick):

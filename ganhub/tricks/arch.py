@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ganhub.config.schema import Section
 from ganhub.errors import ConfigError
-from ganhub.tricks import Trick
+from ganhub.tricks import Trick, bounded
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -20,8 +20,19 @@ class ArchCostConfig(Section):
     """Options of the `arch_cost` trick."""
 
     weight: float = Field(
-        0.1, gt=0, description="loss per unit of expected compute (1 = the space's costliest net)"
+        0.1,
+        description="loss per unit of expected compute, above 0 (1 = the space's costliest net)",
     )
+
+    @field_validator("weight")
+    @classmethod
+    def _costs(cls, weight: float) -> float:
+        why = (
+            "adds no cost, so the supernets would choose as without the trick"
+            if weight == 0
+            else "would reward costly architectures, not penalise them"
+        )
+        return bounded(weight, weight > 0, why, "a weight above 0 (default 0.1), or drop arch_cost")
 
 
 class ArchCost(Trick):

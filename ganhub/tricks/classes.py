@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ganhub.config.schema import RunConfig, Section
 from ganhub.errors import ConfigError
-from ganhub.tricks import Trick
+from ganhub.tricks import Trick, bounded
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 class ACGANConfig(Section):
     """Options of the `acgan` trick."""
 
-    weight_d: float = Field(1.0, ge=0, description="weight of D's classification loss")
-    weight_g: float = Field(1.0, ge=0, description="weight of G's classification loss")
+    weight_d: float = Field(1.0, description="weight of D's classification loss, 0 or more")
+    weight_g: float = Field(1.0, description="weight of G's classification loss, 0 or more")
     fake_in_d: bool = Field(
         False,
         description="D also classifies fakes by their drawn class (the paper); off by default, "
@@ -48,6 +48,13 @@ class ACGANConfig(Section):
         description="TAC-GAN: a twin class head trained on fakes, whose cross-entropy G's class "
         "loss subtracts (keeps each class's samples varied)",
     )
+
+    @field_validator("weight_d", "weight_g")
+    @classmethod
+    def _weighs(cls, weight: float, info: ValidationInfo) -> float:
+        side = "D" if info.field_name == "weight_d" else "G"
+        why = f"would reward {side}'s class errors, not penalise them"
+        return bounded(weight, weight >= 0, why, "a weight of 0 or more (default 1)")
 
     @model_validator(mode="after")
     def _weighs_something(self) -> ACGANConfig:

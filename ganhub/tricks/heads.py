@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ganhub.config.schema import Section
 from ganhub.errors import ConfigError
-from ganhub.tricks import Trick
+from ganhub.tricks import Trick, bounded
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -56,18 +56,26 @@ class RotationHeadConfig(Section):
     """Options of the `rotation_head` trick."""
 
     weight_d: float = Field(
-        1.0, ge=0, description="weight of D's rotation loss on real images (SSGAN's beta)"
+        1.0, description="weight of D's rotation loss on real images, 0 or more (SSGAN's beta)"
     )
     weight_g: float = Field(
-        0.2, ge=0, description="weight of G's rotation loss on its fakes (SSGAN's alpha)"
+        0.2, description="weight of G's rotation loss on its fakes, 0 or more (SSGAN's alpha)"
     )
     share: float = Field(
         1.0,
-        gt=0,
         description="images in the rotation task per phase as a share of the batch: "
         "share * batch / 4 images, each at all four angles (1: as many as the batch; 4: "
         "every image four times)",
     )
+
+    @field_validator("weight_d", "weight_g")
+    @classmethod
+    def _weighs(cls, weight: float, info: ValidationInfo) -> float:
+        side = "D" if info.field_name == "weight_d" else "G"
+        why = f"would reward {side}'s rotation errors, not penalise them"
+        return bounded(
+            weight, weight >= 0, why, "a weight of 0 or more (SSGAN: weight_d=1 weight_g=0.2)"
+        )
 
     @field_validator("share")
     @classmethod
@@ -78,7 +86,8 @@ class RotationHeadConfig(Section):
                 "would rotate more images than the batch holds: 4 is every image of the batch "
                 "at all four angles; give a share from above 0 to 4 (default 1)"
             )
-        return share
+        why = "puts no image in the rotation task" if share == 0 else "is no share of the batch"
+        return bounded(share, share > 0, why, "a share from above 0 to 4 (default 1)")
 
     @model_validator(mode="after")
     def _weighs_something(self) -> RotationHeadConfig:

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ganhub.anneal import Anchor, anneal_progress, resumed_anchor, saved_anchor
 from ganhub.config.schema import RunConfig, Section
 from ganhub.losses import Targets
-from ganhub.tricks import Trick, longer_than_run
+from ganhub.tricks import Trick, bounded, longer_than_run
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -37,11 +37,21 @@ class LabelSmoothingConfig(Section):
         "one_sided", description="one_sided: only the real target moves (Salimans et al. 2016)"
     )
     real: float = Field(
-        0.9, gt=0, le=1, description="discriminator target for real samples (below 1 one_sided)"
+        0.9, description="D's target for reals, above 0, at most 1 (below 1 one_sided)"
     )
-    fake: float = Field(
-        0.1, ge=0, lt=1, description="target for fakes (two_sided only; above 0 there)"
-    )
+    fake: float = Field(0.1, description="target for fakes, 0 to below 1 (two_sided only, above 0)")
+
+    @field_validator("real")
+    @classmethod
+    def _real_label(cls, real: float) -> float:
+        why = "is past the hard real label (1)" if real > 1 else "would teach D that reals are fake"
+        return bounded(real, 0 < real <= 1, why, "a target above 0, at most 1 (Salimans: 0.9)")
+
+    @field_validator("fake")
+    @classmethod
+    def _fake_label(cls, fake: float) -> float:
+        why = "is past the hard fake label (0)" if fake < 0 else "would teach D that fakes are real"
+        return bounded(fake, 0 <= fake < 1, why, "a target from 0 to below 1 (e.g. 0.1)")
 
     @model_validator(mode="after")
     def _fake_moves_only_two_sided(self) -> LabelSmoothingConfig:
@@ -103,23 +113,21 @@ class InstanceNoiseConfig(Section):
 
     std: float = Field(0.1, description="noise standard deviation at step 0, above 0")
     anneal_steps: int | None = Field(
-        None, gt=0, description="linear decay to 0 over this many steps (default: the whole run)"
+        None, description="linear decay to 0 over this many steps, above 0 (default: the whole run)"
     )
+
+    @field_validator("anneal_steps")
+    @classmethod
+    def _anneals(cls, steps: int | None) -> int | None:
+        why = "would anneal the noise to 0 before the first step, so D's inputs stay as they are"
+        give = "steps above 0, or leave it unset (the whole run)"
+        return bounded(steps, steps is None or steps > 0, why, give)
 
     @field_validator("std")
     @classmethod
     def _adds_noise(cls, std: float) -> float:
-        # pydantic's "greater than 0" said what, not why
-        if std <= 0:
-            what = (
-                "adds no noise, so D's inputs stay as without the trick"
-                if std == 0
-                else "is no standard deviation"
-            )
-            raise ValueError(
-                f"{what}: give a std above 0 (default 0.1), or drop instance_noise from tricks"
-            )
-        return std
+        why = "adds no noise, so D's inputs stay as they are" if std == 0 else "is no std"
+        return bounded(std, std > 0, why, "a std above 0 (default 0.1), or drop the trick")
 
 
 class InstanceNoise(Trick):
@@ -202,14 +210,24 @@ class InstanceNoise(Trick):
             self._hold(step)
 
 
+def _of_size(value: float, info: ValidationInfo) -> float:
+    """DiffAugment's and ADA's `translation` (0 or more) and `cutout` (above 0), below 1."""
+    shift = info.field_name == "translation"
+    why = "is no fraction of the image size" if value < 0 else "cuts out nothing"
+    why = f"would {'shift' if shift else 'cut'} the whole image out of view" if value >= 1 else why
+    give = "0 or more, below 1 (default 0.125)" if shift else "above 0, below 1 (default 0.5)"
+    return bounded(value, 0 <= value < 1 and (shift or value > 0), why, f"a fraction {give}")
+
+
 class DiffAugmentConfig(Section):
     """Options of the `diffaug` trick."""
 
     policy: list[AugmentOp] = Field(
         ["color", "translation", "cutout"], description="augmentations, applied in this order"
     )
-    translation: float = Field(0.125, ge=0, lt=1, description="max shift as a fraction of size")
-    cutout: float = Field(0.5, gt=0, lt=1, description="cutout square side as a fraction of size")
+    translation: float = Field(0.125, description="max shift as a fraction of size, below 1")
+    cutout: float = Field(0.5, description="cutout square side as a fraction of size, below 1")
+    _sized = field_validator("translation", "cutout")(_of_size)
 
     @model_validator(mode="after")
     def _augments_something(self) -> DiffAugmentConfig:
@@ -259,13 +277,13 @@ class AdaConfig(Section):
     """Options of the `ada` trick."""
 
     target: float = Field(
-        0.6, gt=0, lt=1, description="target E[sign(D(real))]: above it D overfits, p rises"
+        0.6, description="target E[sign(D(real))], above 0, below 1: above it D overfits, p rises"
     )
-    interval: int = Field(4, ge=1, description="adjust p every k steps")
+    interval: int = Field(4, description="adjust p every k steps, at least 1")
     kimg: float = Field(
-        500.0, gt=0, description="thousands of real images for p to move by 1 (the paper: 500)"
+        500.0, description="thousands of real images for p to move by 1, above 0 (the paper: 500)"
     )
-    p_init: float = Field(0.0, ge=0, le=1, description="initial augmentation probability")
+    p_init: float = Field(0.0, description="initial augmentation probability, from 0 to 1")
     ops: list[AdaOp] = Field(
         ["xflip", "rotate90", "xint", "scale", "rotate", "aniso", "xfrac",
          "brightness", "contrast", "lumaflip", "hue", "saturation"],
@@ -274,16 +292,42 @@ class AdaConfig(Section):
         "imgfilter, noise and cutout, its `fnc`, come after it; translation means xint, color "
         "brightness, contrast and saturation)",
     )  # fmt: skip
-    translation: float = Field(
-        0.125, ge=0, lt=1, description="xint's max shift as a fraction of size"
-    )
-    cutout: float = Field(0.5, gt=0, lt=1, description="cutout square side as a fraction of size")
+    translation: float = Field(0.125, description="xint's max shift as a fraction of size, below 1")
+    cutout: float = Field(0.5, description="cutout square side as a fraction of size, below 1")
     supersample: bool = Field(
         True,
         description="resample the geometric ops at twice the resolution through a sym6 wavelet "
         "filter, as StyleGAN2-ADA (rotation and scaling do not alias fine detail; about 4x the "
         "sampling work); false: bilinear at the image's own size (images of 9 px or less always)",
     )
+
+    _sized = field_validator("translation", "cutout")(_of_size)
+
+    @field_validator("target")
+    @classmethod
+    def _overfits(cls, target: float) -> float:
+        why = "would raise p whenever D scores more reals real than fake, for any D"
+        why = (
+            "is E[sign(D(real))]'s most (1) or more, so p would never rise" if target >= 1 else why
+        )
+        return bounded(target, 0 < target < 1, why, "a target above 0, below 1 (paper: 0.6)")
+
+    @field_validator("interval")
+    @classmethod
+    def _adjusts(cls, interval: int) -> int:
+        why = "is no number of steps between adjustments of p"
+        return bounded(interval, interval >= 1, why, "1 or more (default 4)")
+
+    @field_validator("kimg")
+    @classmethod
+    def _moves(cls, kimg: float) -> float:
+        why = "would move p from 0 to 1 in no images" if kimg == 0 else "would move p backwards"
+        return bounded(kimg, kimg > 0, why, "thousands of images above 0 (StyleGAN2-ADA: 500)")
+
+    @field_validator("p_init")
+    @classmethod
+    def _probability(cls, p: float) -> float:
+        return bounded(p, 0 <= p <= 1, "is no probability", "a p from 0 to 1 (default 0)")
 
     @model_validator(mode="after")
     def _augments_something(self) -> AdaConfig:
@@ -410,15 +454,14 @@ class PacGANConfig(Section):
     @field_validator("pack")
     @classmethod
     def _packs(cls, pack: int) -> int:
-        # pydantic's "greater than or equal to 2" said what, not why
-        if pack < 2:
-            what = (
-                "is one sample per D input, what a run without the trick does"
-                if pack == 1
-                else "would pack no sample into a D input"
-            )
-            raise ValueError(f"{what}: give 2 or more (PacGAN: 2 to 4), or drop pacgan from tricks")
-        return pack
+        why = (
+            "is one sample per D input, what a run without the trick does"
+            if pack == 1
+            else "would pack no sample into a D input"
+        )
+        return bounded(
+            pack, pack >= 2, why, "2 or more (PacGAN: 2 to 4), or drop pacgan from tricks"
+        )
 
 
 class PacGAN(Trick):

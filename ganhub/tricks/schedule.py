@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ganhub.config.schema import Section
-from ganhub.tricks import Groups, Trick, longer_than_run, set_by_user
+from ganhub.tricks import Groups, Trick, bounded, longer_than_run, set_by_user
 
 if TYPE_CHECKING:
     import torch
@@ -104,9 +104,15 @@ class NCritic(Trick):
 class BalanceConfig(Section):
     """Options of the `balance` trick."""
 
-    check_every: int = Field(50, ge=1, description="steps between decisions (each one syncs once)")
-    upper: float = Field(0.8, gt=0.5, le=1, description="D winning above this: G trains more")
-    lower: float = Field(0.55, ge=0.5, lt=1, description="D losing below this: D trains more")
+    check_every: int = Field(
+        50, description="steps between decisions (each one syncs once), at least 1"
+    )
+    upper: float = Field(
+        0.8, description="D winning above this: G trains more (above 0.5, at most 1)"
+    )
+    lower: float = Field(
+        0.55, description="D losing below this: D trains more (0.5 or more, below 1)"
+    )
     max_repeat: int = Field(
         3,
         description="most repeats per step of the side trained more, at least 2 (1 would "
@@ -126,6 +132,37 @@ class BalanceConfig(Section):
             )
             raise ValueError(f"{what}: give 2 or more (default 3), or drop balance from tricks")
         return most
+
+    @field_validator("check_every")
+    @classmethod
+    def _decides(cls, every: int) -> int:
+        why = "is no number of steps between decisions"
+        return bounded(every, every >= 1, why, "1 or more (default 50; each decision syncs once)")
+
+    # a win rate is a share of (real, fake) pairs: 0.5 is a coin toss's, 1 D's best
+    @field_validator("upper")
+    @classmethod
+    def _d_wins(cls, upper: float) -> float:
+        why = (
+            "is above the highest win rate (1), so G would never train more"
+            if upper > 1
+            else "would count D as winning at a coin toss's win rate or less"
+        )
+        return bounded(
+            upper, 0.5 < upper <= 1, why, "a win rate above 0.5, at most 1 (default 0.8)"
+        )
+
+    @field_validator("lower")
+    @classmethod
+    def _d_loses(cls, lower: float) -> float:
+        why = (
+            "is the highest win rate (1) or above, so D would train more at almost every decision"
+            if lower >= 1
+            else "would let D lose below a coin toss's win rate before it trains more"
+        )
+        return bounded(
+            lower, 0.5 <= lower < 1, why, "a win rate from 0.5 to below 1 (default 0.55)"
+        )
 
     @model_validator(mode="after")
     def _ordered(self) -> BalanceConfig:
@@ -234,8 +271,21 @@ class Balance(Trick):
 class TTURConfig(Section):
     """Options of the `ttur` trick."""
 
-    g_lr: float = Field(1e-4, gt=0, description="generator learning rate")
-    d_lr: float = Field(4e-4, gt=0, description="discriminator learning rate (SAGAN, BigGAN: 4x G)")
+    g_lr: float = Field(1e-4, description="generator learning rate, above 0")
+    d_lr: float = Field(
+        4e-4, description="discriminator learning rate, above 0 (SAGAN, BigGAN: 4x G)"
+    )
+
+    @field_validator("g_lr", "d_lr")
+    @classmethod
+    def _trains(cls, lr: float, info: ValidationInfo) -> float:
+        side = "G" if info.field_name == "g_lr" else "D"
+        why = (
+            f"would leave {side}'s weights as they start, so {side} would never train"
+            if lr == 0
+            else f"would step {side} up its loss, not down"
+        )
+        return bounded(lr, lr > 0, why, "a rate above 0 (TTUR: g_lr=1e-4 d_lr=4e-4)")
 
 
 class TTUR(Trick):
@@ -264,22 +314,53 @@ class LRScheduleConfig(Section):
     kind: Literal["linear", "cosine"] = Field("linear", description="decay shape")
     start: float = Field(
         0.0,
-        ge=0,
-        description="fraction of steps at constant LR before decay, below 1 (CycleGAN: 0.5)",
+        description="fraction of steps at constant LR before decay, 0 or more and below 1 "
+        "(CycleGAN: 0.5)",
     )
-    final: float = Field(0.0, ge=0, le=1, description="final LR as a fraction of the initial one")
-    warmup_steps: int = Field(0, ge=0, description="linear warm-up from 0 over this many steps")
+    final: float = Field(0.0, description="final LR as a fraction of the initial one, from 0 to 1")
+    warmup_steps: int = Field(0, description="linear warm-up from 0 over this many steps (0: none)")
 
+    # pydantic's bounds said what, not why
     @field_validator("start")
     @classmethod
     def _decays(cls, start: float) -> float:
-        # pydantic's "less than 1" said what, not why
         if start >= 1:
             raise ValueError(
                 "is a fraction of trainer.steps, and from 1 on the rate would never decay: give "
                 "a fraction below 1 (CycleGAN: 0.5), or drop lr_schedule from tricks"
             )
+        if start < 0:
+            raise ValueError(
+                "is a fraction of trainer.steps before the first step: give 0 (decay from the "
+                "start, the default) up to below 1 (CycleGAN: 0.5)"
+            )
         return start
+
+    @field_validator("final")
+    @classmethod
+    def _ends(cls, final: float) -> float:
+        why = (
+            "would end at a negative rate, which steps up the loss"
+            if final < 0
+            else "would raise the rate above its initial one, not decay it"
+        )
+        return bounded(final, 0 <= final <= 1, why, "a fraction from 0 to 1 (default 0)")
+
+    @field_validator("warmup_steps")
+    @classmethod
+    def _warms(cls, steps: int) -> int:
+        return bounded(steps, steps >= 0, "is no number of steps", "0 (no warm-up) or more")
+
+    @model_validator(mode="after")
+    def _changes_a_rate(self) -> LRScheduleConfig:
+        # decaying to the full rate with no warm-up holds every rate as it starts
+        if self.final == 1 and self.warmup_steps == 0:
+            raise ValueError(
+                "trick.lr_schedule.final=1: with no warmup_steps every learning rate stays as "
+                "it starts, so the schedule would change nothing: give a final fraction below 1 "
+                "(default 0), warmup_steps above 0, or drop lr_schedule from tricks"
+            )
+        return self
 
 
 class LRSchedule(Trick):
