@@ -263,6 +263,11 @@ def check(path: Path, image_size: int | None, resolution: int | None, as_json: b
             raise UsageError("give --image-size only (--resolution is its old name)")
         click.echo("ganhub: --resolution is deprecated; write --image-size", err=True)
         image_size = resolution
+    typed = [o.split("=", 1)[1] for o in overrides if o.startswith("model.image_size=")]
+    if image_size is not None and any(value != str(image_size) for value in typed):
+        raise UsageError(
+            f"--image-size {image_size} and model.image_size={typed[-1]} disagree; give one"
+        )
     size = () if image_size is None else (f"model.image_size={image_size}",)
     args = (str(path), "plugin=stylegan", *size, *overrides)
     click.get_current_context().invoke(check_command, as_json=as_json, args=args)

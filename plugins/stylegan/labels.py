@@ -94,6 +94,7 @@ def _dataset_json(path: Path) -> tuple[dict[str, int], list[str]] | None:
     try:
         with zipfile.ZipFile(path) as zf:
             if ADA_LABELS not in zf.namelist():
+                _refuse_nested_labels(path, zf.namelist())
                 return None
             images = zip_images(zf)
             text = zf.read(ADA_LABELS)
@@ -106,6 +107,8 @@ def _dataset_json(path: Path) -> tuple[dict[str, int], list[str]] | None:
         labels, names = content.get("labels"), content.get("class_names", [])
     except (ValueError, AttributeError):
         raise ConfigError(f"{where} is not a JSON object with a 'labels' list") from None
+    if labels is None and "labels" not in content:
+        raise ConfigError(f"{where} has no 'labels' key (StyleGAN2-ADA's: [[file, class], ...])")
     if labels is None:
         return None
     if not isinstance(labels, list):
@@ -118,11 +121,13 @@ def _dataset_json(path: Path) -> tuple[dict[str, int], list[str]] | None:
         if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
             raise ConfigError(f"{where}: {_shown(item)} is not a [file, class] pair")
         member, label = item
-        index = _one_hot_index(label) if isinstance(label, list) else label
-        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+        index = _one_hot_index(label) if isinstance(label, list) else _class_index(label)
+        if index is None:
+            kind = "not other vector labels" if isinstance(label, list) else "nothing else"
             raise ConfigError(
                 f"{where}: '{member}' has label {_shown(label)}; ganhub reads class indices "
-                "(whole numbers from 0) or one-hot vectors, not other vector labels"
+                f"(whole numbers from 0) or one-hot vectors, {kind}"
+                + ('; "labels": null marks a zip without labels' if label is None else "")
             )
         if names and index >= len(names):
             raise ConfigError(
@@ -169,6 +174,28 @@ def _refuse_unmatched(where: str, labels: Mapping[str, int], images: list[str]) 
         raise ConfigError(
             f"{where}: {len(missing)} image(s) of the zip have no label, e.g. '{missing[0]}'; "
             "label them or leave them out of the zip"
+        )
+
+
+def _class_index(label: object) -> int | None:
+    """A class index label: a whole number from 0, also written as a float (`1.0`), which
+    StyleGAN2-ADA's loader casts to int64 alike; None for anything else."""
+    if isinstance(label, float) and label.is_integer():
+        label = int(label)
+    return label if isinstance(label, int) and not isinstance(label, bool) and label >= 0 else None
+
+
+def _refuse_nested_labels(path: Path, members: list[str]) -> None:
+    """A dataset.json inside a folder of the zip (a zipped dataset folder) is not read, as by
+    StyleGAN2-ADA, which reads the top-level one only: say so instead of "no labels"."""
+    nested = sorted(m for m in members if m.rsplit("/", 1)[-1] == ADA_LABELS)
+    nested = [m for m in nested if not m.startswith("__MACOSX/")]
+    if nested:
+        folder = nested[0].rsplit("/", 1)[0]
+        raise ConfigError(
+            f"data.path='{path}': its {ADA_LABELS} is '{nested[0]}', inside a folder; it is "
+            f"read at the zip's top level only (as StyleGAN2-ADA does): zip the contents of "
+            f"'{folder}/' instead of the folder"
         )
 
 

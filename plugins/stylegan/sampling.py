@@ -155,8 +155,14 @@ def interpolation_gif(
     label: Tensor | None = None,
     cutoff: int | None = None,
 ) -> Path:
-    """Write a looping latent-interpolation GIF (imageio), upscaled to at least 128 px."""
+    """Write a looping latent-interpolation GIF (imageio), upscaled to at least 128 px,
+    atomically: encoded in memory, then written as `save_image_grid` writes a PNG (under a
+    fresh temporary name: a fixed one could be a link planted in a shared run directory)."""
+    import io
+
     import imageio.v2 as imageio
+
+    from ganhub.metrics.store import write_bytes
 
     images = interpolation_frames(
         system, keys=keys, frames=frames, seed=seed, psi=psi, cutoff=cutoff, label=label
@@ -164,8 +170,7 @@ def interpolation_gif(
     upscale = max(1, 128 // images.shape[-1])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.gif")
+    buffer = io.BytesIO()
     # imageio's stub types `ims` as an invariant list[ArrayLike]; it takes any sequence of arrays
-    imageio.mimsave(tmp, to_uint8(images, upscale), duration=1000 / fps, loop=0)  # type: ignore[arg-type]
-    tmp.replace(path)
-    return path
+    imageio.mimsave(buffer, to_uint8(images, upscale), format="GIF", duration=1000 / fps, loop=0)  # type: ignore[arg-type]
+    return write_bytes(path, buffer.getvalue())

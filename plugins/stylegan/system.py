@@ -66,6 +66,8 @@ from ganhub.errors import UsageError
 if TYPE_CHECKING:
     from ganhub.latent import LatentSpace
 
+NOISE_MODES = ("random", "const", "none")  # the noise inputs: drawn, the stored ones, none
+
 
 class StyleGANSystem(GANSystem[StyleGANConfig]):
     """StyleGAN2 G (mapping + skip synthesis), residual D, lazy path length."""
@@ -267,6 +269,8 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
         """Images from style vectors, in chunks of 64, float32 in [-1, 1] (clamped). With
         noise_mode="random" and a seed, the noise inputs are drawn after seeding a forked
         random stream: repeatable, and the run's own stream is left where it was."""
+        if noise_mode not in NOISE_MODES:  # NVIDIA's assert: a typo would drop the noise
+            raise UsageError(f"noise_mode={noise_mode!r}: choose {', '.join(NOISE_MODES)}")
         G = self._eval(use_ema)
         seeded = noise_mode == "random" and seed is not None
         with forked_stream(self.device) if seeded else nullcontext() as reseed:
