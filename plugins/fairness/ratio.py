@@ -179,7 +179,16 @@ def load_reference(path: Path, shape: tuple[int, ...], key: str) -> Tensor:
     if is_shard(path):
         if not path.is_file():
             raise UsageError(f"{key}={path}: no such shard")
-        images = load_shard(path)
+        if not path.with_suffix(".json").is_file():  # a .safetensors file of someone else's
+            raise UsageError(
+                f"{key}={path}: no manifest {path.with_suffix('.json').name} beside it; a "
+                "reference shard is one `ganhub data convert` writes (.safetensors and .json), "
+                "or give a folder of images"
+            )
+        try:
+            images = load_shard(path)
+        except UsageError as exc:  # its own line, with the option that named the file
+            raise UsageError(f"{key}={path}: {exc}") from None
     elif path.is_dir():
         from ganhub.data.images import check_image_folder, list_images, load_image
 
