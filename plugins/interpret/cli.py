@@ -58,14 +58,14 @@ def directions_command(
     given = click.get_current_context().get_parameter_source("n_directions")
     if method == "boundary" and given is not click.core.ParameterSource.DEFAULT:
         click.echo(
-            f"note: --directions {n_directions} is not used: --method boundary fits one boundary "
+            f"ganhub: note: --directions {n_directions} is not used: --method boundary fits one boundary "
             "per factor (per class of a categorical one); --directions counts sefa/ganspace's",
             err=True,
         )
     trained = ganhub.load(run_dir, device=device, best=best)
     page = write_directions_page(
         trained, run_dir, method=method, n_directions=n_directions, n_samples=n_samples,
-        seed=seed, out=page_out, say=lambda note: click.echo(f"note: {note}", err=True),
+        seed=seed, out=page_out, say=lambda note: click.echo(f"ganhub: note: {note}", err=True),
     )  # fmt: skip
     click.echo(str(page))
 

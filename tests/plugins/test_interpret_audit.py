@@ -119,7 +119,7 @@ def test_fewer_directions_than_asked_are_said_on_the_terminal_and_the_page(
         code, _, err = cli("interpret", "directions", str(shapes_run), "--method", method,
                            "--samples", "16", "--directions", "64", "--out", str(page))  # fmt: skip
         assert code == 0, err
-        notes = [line for line in err.splitlines() if line.startswith("note:")]
+        notes = [line for line in err.splitlines() if line.startswith("ganhub: note:")]
         assert len(notes) == 1 and said in notes[0], err
         assert said in page.read_text()
 
