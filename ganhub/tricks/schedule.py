@@ -295,6 +295,17 @@ class TTUR(Trick):
     Config = TTURConfig
     setup_order = 20  # before schedules read the initial learning rates
 
+    def warnings(self) -> list[str]:
+        """Rates equal to the run's optim.G.lr and optim.D.lr leave every rate as it was."""
+        g_lr, d_lr = self.options.g_lr, self.options.d_lr
+        if (g_lr, d_lr) != (self.config.optim.G.lr, self.config.optim.D.lr):
+            return []
+        return [
+            f"trick.ttur.g_lr={g_lr:g} and trick.ttur.d_lr={d_lr:g} are the run's optim.G.lr "
+            "and optim.D.lr, so ttur changes nothing: Heusel et al. give D a rate above G's "
+            "(e.g. trick.ttur.g_lr=1e-4 trick.ttur.d_lr=4e-4), or drop ttur from tricks"
+        ]
+
     def on_optimizers(self, optimizers: dict[str, Any]) -> None:
         """Move each side from `optim.<side>.lr` to its TTUR rate, keeping every param group's
         ratio to it: the groups a domain set apart (StyleGAN's lazy path-length correction, a

@@ -33,9 +33,9 @@ _DEVICE = device_option()
 _SEED = click.option("--seed", type=SEED, default=0, show_default=True, help="Latent seed.")
 _PSI = click.option("--psi", type=click.FloatRange(min=0), default=None,
                     help="Truncation psi  [default: the run's sample.psi]")  # fmt: skip
-_CUTOFF = click.option("--cutoff", type=click.IntRange(min=1), default=None,
-                       help="Truncate only the first k style vectors  [default: the run's "
-                       "sample.cutoff, all when unset]")  # fmt: skip
+_CUTOFF = click.option("--cutoff", type=click.IntRange(min=0), default=None,
+                       help="Truncate only the first k style vectors (0: none)  [default: the "
+                       "run's sample.cutoff, all when unset]")  # fmt: skip
 _CROSSOVER = click.option("--crossover", type=click.IntRange(min=1), default=None,
                           help="Style index where the column styles take over  [default: half]")  # fmt: skip
 _LABEL = click.option("--label", default=None,
@@ -77,7 +77,7 @@ def _open(
     if cutoff is not None and cutoff > n_ws:
         raise UsageError(
             f"--cutoff {cutoff}: this {size} px generator has {n_ws} style vectors; choose "
-            f"1..{n_ws} (or leave --cutoff out to truncate all)"
+            f"1..{n_ws}, or 0 to truncate none (leave --cutoff out to truncate all)"
         )
     return system, one, name
 

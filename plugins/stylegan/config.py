@@ -226,7 +226,12 @@ class StyleGANSample(Section):
         description="truncation of sample grids and GIFs: w = w_avg + psi * (w - w_avg) "
         "(metrics always sample at psi 1)",
     )
-    cutoff: int | None = Field(None, ge=1, description="truncate only the first k style vectors")
+    cutoff: int | None = Field(
+        None,
+        ge=0,
+        description="truncate only the first k style vectors (unset: all; 0: none, as "
+        "StyleGAN2-ADA's truncation_cutoff=0)",
+    )
     grid: int = Field(64, ge=1, description="images in a sample grid")
     frames: int = Field(48, ge=2, description="frames of the interpolation GIF")
 
@@ -309,7 +314,7 @@ class StyleGANConfig(RunConfig):
         if self.sample.cutoff is not None and self.sample.cutoff > n_ws:
             raise ConfigError(
                 f"sample.cutoff={self.sample.cutoff}: a {self.model.image_size} px generator "
-                f"has {n_ws} style vectors; choose 1..{n_ws}"
+                f"has {n_ws} style vectors; choose 1..{n_ws}, or 0 to truncate none (unset: all)"
             )
         return self
 
