@@ -110,6 +110,12 @@ def direction_of(key: str, metrics: Sequence[Metric]) -> Better | None:
     return None
 
 
+def declared_directions(keys: Iterable[str], metrics: Sequence[Metric]) -> dict[str, Better | None]:
+    """{key: which way it improves} for the keys these metrics declare (counts: None), as a
+    run records it with its scores; undeclared keys are left out."""
+    return {k: direction_of(k, metrics) for k in keys if not undeclared([k], metrics)}
+
+
 def reported_by(key: str, metrics: Iterable[tuple[str, Metric]]) -> str | None:
     """The name of the metric whose declared keys (or key patterns) include `key` (`fd_digits`:
     fid's), if one does; the counts every metric may report are no one's."""
@@ -141,10 +147,12 @@ def undeclared(keys: Iterable[str], metrics: Sequence[Metric]) -> list[str]:
 
 @dataclass
 class Evaluation:
-    """What `evaluate` computed, which of the asked metrics do not apply to the system, and
-    the warnings its metrics gave (`warn_once`: a score resting on too few samples)."""
+    """What `evaluate` computed, which of the asked metrics do not apply to the system, the
+    warnings its metrics gave (`warn_once`: a score resting on too few samples) and which way
+    each reported key improves, as the metric that reported it declares (None: no score)."""
 
     values: dict[str, float] = field(default_factory=dict)
+    better: dict[str, Better | None] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -307,6 +315,7 @@ def evaluate(
                     warn_undeclared(metric, values)
                     counts = {k: v for k, v in values.items() if k in COUNT_KEYS}
                     counts.setdefault("n_samples", float(n_samples))  # it scored what it got
+                    result.better.update(declared_directions([*values, *counts], [metric]))
                     result.values.update(values)
                     for key, count in counts.items():  # the fewest: what every score rests on
                         least = min(count, lowest.get(key, count))
@@ -458,6 +467,7 @@ __all__ = [
     "Metric",
     "check_metrics",
     "check_sample_count",
+    "declared_directions",
     "direction_of",
     "evaluate",
     "non_finite_as_nan",

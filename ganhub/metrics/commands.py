@@ -159,9 +159,11 @@ def evaluate_run(
         click.echo(unused, err=True)
     seed_list = [config.seed + i for i in range(seeds)]
     runs, warnings, t0 = [], [], time.perf_counter()
+    better: dict[str, str | None] = {}
     for seed in seed_list:
         evaluation = evaluate(system, usable, n_samples=n, seed=seed)
         runs.append(evaluation.values)
+        better.update(evaluation.better)  # as each key's metric declares it
         # shown on stderr as they came; kept with the scores they doubt
         warnings += [w for w in evaluation.warnings if w not in warnings]
     table: dict[str, dict[str, Any]] = {}
@@ -184,9 +186,14 @@ def evaluate_run(
         "notes": notes,
         "warnings": warnings,
         "seconds": round(time.perf_counter() - t0, 2),
+        "better": {},  # which way each key improves, as the metric scoring it declares
         "results": table,
     }
     notes += keep_earlier(target, result, usable)
+    kept: dict[str, Any] = result["better"]  # type: ignore[assignment]  # recorded with the scores kept from the earlier eval.json
+    result["better"] = {
+        k: better[k] if k in better else kept[k] for k in table if k in better or k in kept
+    }
     if not result["warnings"]:
         del result["warnings"]
     if len(runs) > 1 and all(
@@ -238,6 +245,10 @@ def keep_earlier(path: Path, result: dict[str, Any], scored: list[Metric]) -> li
             values = [min(a, b) for a, b in zip(values, table[key]["values"], strict=True)]
         std = statistics.stdev(values) if len(values) > 1 else None
         table[key] = {"mean": statistics.fmean(values), "std": std, "values": values}
+    recorded = old.get("better")
+    if isinstance(recorded, dict):  # the kept scores' directions, as recorded with them
+        ways = {k: recorded[k] for k in kept if recorded.get(k, "") in ("lower", "higher", None)}
+        result["better"].update(ways)
     result["metrics"] += names
     result["features"] += [f for f in _listed(old, "features") if f not in result["features"]]
     result["warnings"] += [

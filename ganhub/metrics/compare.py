@@ -3,10 +3,12 @@
 A default and its ablations (`ganhub run plugin=toy2d name=a`, `... tricks=[] name=b`) are
 compared by what sets them apart and what came of it: the config keys whose values differ
 (dotted keys; those the same in every run are counted, not shown), each run's final and best
-evaluation scores with the best run's value marked (which way a score improves is what the run's
-`checkpoints/best.json` records, else what the installed metric declaring the key says in its
-`better` table; a score nobody declares is left unmarked), one plot per training loss and
-evaluation metric that two or more runs logged (a line per run) and each run's status line.
+evaluation scores with the best run's value marked (which way a score improves is what each
+run recorded with its scores, `better` in the eval.json `ganhub eval` writes, else its
+`checkpoints/best.json`; only for a run that recorded neither what the installed metric
+declaring the key says in its `better` table; runs that disagree, and a score nobody declares,
+are left unmarked), one plot per training loss and evaluation metric that two or more runs
+logged (a line per run) and each run's status line.
 
 Every run directory is untrusted: `rundata` reads it as `ganhub report` does for one run, and
 the page is rendered by Jinja2 from ``templates/compare.html`` with autoescaping on. The plots
@@ -28,6 +30,7 @@ from ganhub.metrics import COUNT_KEYS, store
 from ganhub.metrics.report import html_environment, plot, series
 from ganhub.metrics.report_status import run_status
 from ganhub.metrics.rundata import (
+    MAX_FILE_BYTES,
     as_text,
     error_line,
     final_scores,
@@ -40,7 +43,10 @@ from ganhub.metrics.rundata import (
 MAX_DEPTH = 8  # config levels flattened into dotted keys (deeper ones are shown as one value)
 MAX_KEYS = 2000  # dotted config keys read from one run
 MAX_PLOTS = 40  # curves drawn (losses first, then metrics, by name)
+MAX_DIRECTIONS = 1000  # keys of a run's recorded `better` mapping (a larger one is ignored)
+WAYS = ("lower", "higher", None)  # the values a recorded direction may take (None: no score)
 NOT_SET = "(not set)"
+DISAGREE = "disagree"  # the runs' recorded directions of a key differ: no best run
 
 # which way a metric key improves ("lower", "higher" or None), as the installed metrics say
 Directions = Callable[[str], str | None]
@@ -59,6 +65,49 @@ class Run:
         self.status = run_status(run_dir, self.config, self.records, self.notes)
         self.best_record = _best_record(run_dir, self.notes)
         self.curves = series(self.records, r"^(loss/|eval/)")  # {key: (steps, values)}
+        self.directions = _own_directions(run_dir, self.notes)
+
+
+def _own_directions(run_dir: Path, notes: list[str]) -> dict[str, str | None]:
+    """Which way each evaluation key improves, as the run recorded it with its scores (the
+    `better` of eval.json, which `ganhub eval` writes); {} for a run that recorded none."""
+    path = run_dir / "eval.json"
+    if not path.is_file():
+        return {}
+    data, problem = read_json(run_dir, path, MAX_FILE_BYTES)
+    if problem is not None or not isinstance(data, dict) or "better" not in data:
+        return {}
+    said: list[str] = []
+    scored = recorded_directions(data["better"], "eval.json", said)
+    notes += said
+    return scored
+
+
+def recorded_directions(value: Any, where: str, notes: list[str]) -> dict[str, str | None]:
+    """A run's recorded `better` mapping ({key: "lower", "higher" or null}) as checked data:
+    one that is not a mapping, or holds more than MAX_DIRECTIONS keys, is ignored, and so is
+    each entry with another value or a key that is not a short string; each with a note."""
+    if not isinstance(value, dict) or len(value) > MAX_DIRECTIONS:
+        what = f"{len(value):,} keys" if isinstance(value, dict) else type(value).__name__
+        notes.append(
+            f"{where}: 'better' ignored ({what}; a mapping of at most {MAX_DIRECTIONS:,} keys "
+            'to "lower", "higher" or null)'
+        )
+        return {}
+    kept = {
+        key: way
+        for key, way in value.items()
+        if isinstance(key, str) and len(key) <= 200 and (way is None or isinstance(way, str))
+        and way in WAYS
+    }  # fmt: skip
+    if len(kept) < len(value):
+        bad = [as_text(k, 40) for k in value if k not in kept]
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        notes.append(
+            f"{where}: 'better' entries ignored ({', '.join(bad[:5])}{more}): each must be "
+            '"lower", "higher" or null'
+        )
+    return kept
 
 
 def _best_record(run_dir: Path, notes: list[str]) -> tuple[str, str] | None:
@@ -124,8 +173,12 @@ def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.4g}"
 
 
-def metric_rows(runs: list[Run], directions: Directions | None) -> list[dict[str, Any]]:
-    """A row per evaluation key: each run's final and best value, the best ones marked."""
+def metric_rows(
+    runs: list[Run], directions: Directions | None, notes: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """A row per evaluation key: each run's final and best value, the best ones marked (none
+    where the runs disagree on which way the key improves: said in `notes`)."""
+    notes = [] if notes is None else notes
     curves = [
         {as_text(k[5:]): vals for k, (_, vals) in run.curves.items() if k.startswith("eval/")}
         for run in runs
@@ -133,8 +186,9 @@ def metric_rows(runs: list[Run], directions: Directions | None) -> list[dict[str
     keys = sorted({k for run in runs for k in run.final} | {k for c in curves for k in c})
     rows = []
     for key in keys:
-        way = _direction(key, runs, directions)
         finals = [run.final.get(key) for run in runs]
+        has = [f is not None or key in c for f, c in zip(finals, curves)]
+        way = _direction(key, [r for r, h in zip(runs, has) if h], directions, notes)
         bests: list[float | None] = []
         for curve, final in zip(curves, finals):
             seen = [*curve.get(key, [])]
@@ -151,19 +205,37 @@ def metric_rows(runs: list[Run], directions: Directions | None) -> list[dict[str
             }
             for i, (f, b) in enumerate(zip(finals, bests))
         ]
-        rows.append({"key": key, "better": way or "", "cells": cells})
+        said = "runs disagree" if way == DISAGREE else way or ""
+        rows.append({"key": key, "better": said, "cells": cells})
     return rows
 
 
-def _direction(key: str, runs: list[Run], directions: Directions | None) -> str | None:
-    """Which way `key` improves: as a run's best.json records it, else as the installed
-    metrics declare it (counts such as n_samples are no score)."""
+def _direction(
+    key: str, runs: list[Run], directions: Directions | None, notes: list[str]
+) -> str | None:
+    """Which way `key` improves, as the runs that have it recorded it (their `better`, else
+    their best.json), and for a run that recorded none as the installed metrics declare it;
+    DISAGREE (with a note) when they differ. Counts such as n_samples are no score."""
     if key in COUNT_KEYS:
         return None
+    ways: dict[str, tuple[str | None, str]] = {}  # run label -> (direction, where from)
     for run in runs:
-        if run.best_record is not None and run.best_record[0] == key:
-            return run.best_record[1]
-    return directions(key) if directions is not None else None
+        if key in run.directions:
+            ways[run.label] = run.directions[key], "recorded"
+        elif run.best_record is not None and run.best_record[0] == key:
+            ways[run.label] = run.best_record[1], "checkpoints/best.json"
+        elif directions is not None and (way := directions(key)) is not None:
+            ways[run.label] = way, "installed metrics"  # an older run: what is declared now
+    if len({way for way, _ in ways.values()}) > 1:
+        said = ", ".join(
+            f"{label}: {way or 'no score'} ({src})" for label, (way, src) in ways.items()
+        )
+        notes.append(
+            f"{as_text(key, 80)}: the runs disagree on which way it improves ({said}); "
+            "no run is marked"
+        )
+        return DISAGREE
+    return next(iter(ways.values()))[0] if ways else None
 
 
 def curve_keys(runs: list[Run], notes: list[str]) -> list[tuple[str, list[str]]]:
@@ -280,7 +352,7 @@ def _page(runs: list[Run], directions: Directions | None, scratch: Path) -> str:
             plugins=plugins if len(plugins) > 1 else [],
             differ=differ,
             same=same,
-            metrics=metric_rows(runs, directions),
+            metrics=metric_rows(runs, directions, notes),
             figures=figures,
             notes=notes,
         )

@@ -463,6 +463,7 @@ def final_scores(
 
 
 __all__ = [
+    "MAX_FILE_BYTES",
     "as_number",
     "as_text",
     "error_line",
