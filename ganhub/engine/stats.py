@@ -26,18 +26,13 @@ _SCALAR = (
 )
 
 
-# values a group keeps waiting before they are summed: a bound on memory (a few hundred
-# bytes each) that costs two operators per FOLD steps
-FOLD = 64
-
-
 class StatsAccumulator:
     """Sums scalar tensors on the device; `flush` moves the means to the host in one sync.
 
     `skip_nonfinite` (a run with fp16's grad scaler): a NaN/Inf value is left out of its sum
     and counted, since the scaler skips such steps and training goes on. Without it a NaN/Inf
-    loss ends the run at the next check anyway, so a call only stacks its values (one op) and
-    they are summed when read, or every FOLD calls; a watched loss is non-finite when its sum is.
+    loss ends the run at the next check anyway, so values are summed as they come, in two ops
+    per call, and a watched loss is non-finite when its sum is.
     """
 
     def __init__(self, skip_nonfinite: bool = True) -> None:
@@ -51,25 +46,6 @@ class StatsAccumulator:
         self.flagged: set[str] = set()  # ...and the watches whose sum a flush found non-finite
         # host (sum, count) per key carried from a checkpoint into the next flush (a resume)
         self.carried: dict[str, tuple[float, float]] = {}
-        # otherwise: each group's stacked values not yet in its sum (at most FOLD of them)
-        self.waiting: dict[tuple[str, ...], list[Tensor]] = {}
-
-    def _fold(self, keys: tuple[str, ...]) -> None:
-        """Add a group's waiting values to its sum (two operators for up to FOLD adds)."""
-        waiting = self.waiting.pop(keys, None)
-        if not waiting:
-            return
-        with torch.no_grad():
-            total = waiting[0] if len(waiting) == 1 else torch.stack(waiting).sum(0)
-            if keys in self.groups:
-                self.groups[keys][0].add_(total)
-            else:
-                self.groups[keys] = (total, None)
-
-    def _fold_all(self) -> None:
-        """Every group's waiting values into its sum: before sums are read."""
-        for keys in list(self.waiting):
-            self._fold(keys)
 
     def add(self, values: dict[str, Tensor], watch: str | None = None) -> None:
         """Accumulate detached scalars; with `watch`, remember if the first one was NaN/Inf."""
@@ -90,11 +66,10 @@ class StatsAccumulator:
                 stacked = stacked.float()
             if not self.skip_nonfinite:
                 self.adds[keys] = self.adds.get(keys, 0) + 1
-                # summed when read (or every FOLD adds): the add itself is the stack alone
-                waiting = self.waiting.setdefault(keys, [])
-                waiting.append(stacked)
-                if len(waiting) >= FOLD:
-                    self._fold(keys)
+                if keys in self.groups:
+                    self.groups[keys][0].add_(stacked)
+                else:
+                    self.groups[keys] = (stacked, None)
                 if watch is not None:
                     self.watched.setdefault(watch, set()).add(keys)
                 return
@@ -122,7 +97,6 @@ class StatsAccumulator:
             keys = list(self.nonfinite)
             flags = torch.stack([self.nonfinite[k] for k in keys]).tolist()
             return [k for k, bad in zip(keys, flags) if bad]
-        self._fold_all()
         pending = [(w, g) for w, gs in self.watched.items() for g in gs if g in self.groups]
         firsts = torch.stack([self.groups[g][0][0] for _, g in pending]).tolist() if pending else []
         bad = self.flagged | {w for (w, _), v in zip(pending, firsts) if not math.isfinite(v)}
@@ -178,7 +152,6 @@ class StatsAccumulator:
     def _host_totals(self, flag_watched: bool = False) -> dict[str, tuple[float, float]]:
         """(sum, count) per key of the groups, on the host (one sync); `flag_watched` marks
         the watches whose sum is non-finite (see nonfinite_keys)."""
-        self._fold_all()
         if not self.groups:
             return {}
         keys = [k for group in self.groups for k in group]
