@@ -12,17 +12,13 @@ from PIL import Image
 
 import ganhub
 
-TINY_CONDITIONAL = [
-    "plugin=stylegan", "preset=tiny", "data=digits", "model.conditional=true",
-    "trainer.steps=2", "trainer.progress=false", "eval.metrics=[]", "loggers=[]",
-]  # fmt: skip
+from .test_cli_audit2 import TINY_CONDITIONAL
 
 
 @pytest.fixture(scope="module")
 def conditional_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny conditional stylegan run on the embedded digits."""
-    out = tmp_path_factory.mktemp("runs")
-    summary = ganhub.train([*TINY_CONDITIONAL, f"out_dir={out}", "name=sgc"])
+    summary = ganhub.train([*TINY_CONDITIONAL, f"out_dir={tmp_path_factory.mktemp('runs')}"])
     return Path(summary["run_dir"])
 
 

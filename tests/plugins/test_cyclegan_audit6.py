@@ -10,13 +10,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import yaml
 from ganhub_cyclegan.data import DomainData
 from ganhub_cyclegan.folder import read_training
-from PIL import Image
 
 import ganhub
 from ganhub.config.resolve import resolve
@@ -25,22 +23,11 @@ from ganhub.errors import UsageError
 from ganhub.plugins import get_hub
 
 from .test_cyclegan import TINY, TINY_FOLDER
+from .test_cyclegan_audit5 import CHECK, FOLDER_NO_STEPS, _noise, _png
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 NO_STEPS = [a for a in TINY if not a.startswith("trainer.steps=")]
-FOLDER_NO_STEPS = [a for a in TINY_FOLDER if not a.startswith("trainer.steps=")]
-CHECK = ["plugin=cyclegan", "model.image_size=16", "model.n_layers_d=2"]
-
-
-def _png(path: Path, array: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array.astype(np.uint8)).save(path)
-    return path
-
-
-def _noise(seed: int, h: int, w: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 255, (h, w, 3), dtype=np.uint8)
 
 
 def _report(root: Path, *extra: str) -> DataReport:
