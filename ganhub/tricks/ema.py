@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ganhub.config.schema import Section
-from ganhub.tricks import Trick
+from ganhub.tricks import Trick, bounded
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -68,23 +68,15 @@ class EMAConfig(Section):
     @field_validator("half_life_kimg", "rampup")
     @classmethod
     def _lasts(cls, value: float | None, info: ValidationInfo) -> float | None:
-        if value is None or value > 0:
-            return value
         example = "StyleGAN: 10" if info.field_name == "half_life_kimg" else "StyleGAN2: 0.05"
-        raise ValueError(
-            "would make the average a copy of G at every step (a half-life of 0 images): give "
-            f"a value above 0 ({example})"
-        )
+        why = "would make the average a copy of G at every step (a half-life of 0 images)"
+        return bounded(value, value is None or value > 0, why, f"a value above 0 ({example})")
 
     @field_validator("start_step")
     @classmethod
     def _starts(cls, start: int) -> int:
-        if start < 0:
-            raise ValueError(
-                "is before the first step: give 0 (average from the first step, the default) "
-                "or a later step"
-            )
-        return start
+        give = "0 (average from the first step, the default) or a later step"
+        return bounded(start, start >= 0, "is before the first step", give)
 
     @model_validator(mode="after")
     def _one_rate(self) -> EMAConfig:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ganhub.config.schema import RunConfig, Section
-from ganhub.tricks import Trick
+from ganhub.tricks import Trick, bounded
 from ganhub.tricks.weights import refuse_batchnorm
 
 if TYPE_CHECKING:
@@ -46,36 +46,30 @@ class GradientPenaltyConfig(Section):
     @field_validator("weight")
     @classmethod
     def _penalises(cls, weight: float) -> float:
-        if weight <= 0:
-            what = (
-                "adds no penalty, so the run would train as without the trick"
-                if weight == 0
-                else "would reward gradient norms away from the center, not penalise them"
-            )
-            raise ValueError(f"{what}: give a weight above 0 (WGAN-GP: 10), or drop gp from tricks")
-        return weight
+        why = (
+            "adds no penalty, so the run would train as without the trick"
+            if weight == 0
+            else "would reward gradient norms away from the center, not penalise them"
+        )
+        return bounded(
+            weight, weight > 0, why, "a weight above 0 (WGAN-GP: 10), or drop gp from tricks"
+        )
 
     @field_validator("center")
     @classmethod
     def _norm(cls, center: float) -> float:
-        if center < 0:
-            raise ValueError(
-                "is no gradient norm (a norm is 0 or more): give 1 (WGAN-GP, Lipschitz) or 0 "
-                "(zero-centred)"
-            )
-        return center
+        why = "is no gradient norm (a norm is 0 or more)"
+        return bounded(center, center >= 0, why, "1 (WGAN-GP, Lipschitz) or 0 (zero-centred)")
 
     @field_validator("dragan_scale")
     @classmethod
     def _perturbs(cls, scale: float) -> float:
-        if scale <= 0:
-            what = (
-                "perturbs nothing, so the penalty would sit on the real samples themselves"
-                if scale == 0
-                else "is no perturbation size"
-            )
-            raise ValueError(f"{what}: give a scale above 0 (DRAGAN: 0.5)")
-        return scale
+        why = (
+            "perturbs nothing, so the penalty would sit on the real samples themselves"
+            if scale == 0
+            else "is no perturbation size"
+        )
+        return bounded(scale, scale > 0, why, "a scale above 0 (DRAGAN: 0.5)")
 
     @model_validator(mode="after")
     def _scale_only_for_dragan(self) -> GradientPenaltyConfig:
@@ -175,24 +169,20 @@ class R1Config(Section):
     @field_validator("gamma")
     @classmethod
     def _penalises(cls, gamma: float) -> float:
-        if gamma <= 0:
-            what = (
-                "adds no penalty, so the run would train as without the trick"
-                if gamma == 0
-                else "would reward D's gradients, not penalise them"
-            )
-            raise ValueError(f"{what}: give a gamma above 0 (default 10), or drop the trick")
-        return gamma
+        why = (
+            "adds no penalty, so the run would train as without the trick"
+            if gamma == 0
+            else "would reward D's gradients, not penalise them"
+        )
+        return bounded(gamma, gamma > 0, why, "a gamma above 0 (default 10), or drop the trick")
 
     @field_validator("interval")
     @classmethod
     def _runs(cls, interval: int) -> int:
-        if interval < 1:
-            raise ValueError(
-                "is no number of steps between penalties: give 1 (every D phase) or more "
-                "(lazy; StyleGAN2: 16)"
-            )
-        return interval
+        why = "is no number of steps between penalties"
+        return bounded(
+            interval, interval >= 1, why, "1 (every D phase) or more (lazy; StyleGAN2: 16)"
+        )
 
 
 class R1Penalty(Trick):

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 
 from ganhub.config.schema import Section
 from ganhub.errors import ConfigError
-from ganhub.tricks import Groups, Trick, group_params
+from ganhub.tricks import Groups, Trick, bounded, group_params
 from ganhub.tricks.ema import EMA as EMA  # where the built-ins' list and plugins import it
 
 if TYPE_CHECKING:
@@ -152,14 +152,12 @@ class InitConfig(Section):
     @classmethod
     def _spreads(cls, std: float) -> float:
         # pydantic's "greater than 0" said what, not why
-        if std <= 0:
-            what = (
-                "would set every weight to 0, and units of equal weights never learn apart"
-                if std == 0
-                else "is no standard deviation"
-            )
-            raise ValueError(f"{what}: give a std above 0 (DCGAN: 0.02)")
-        return std
+        why = (
+            "would set every weight to 0, and units of equal weights never learn apart"
+            if std == 0
+            else "is no standard deviation"
+        )
+        return bounded(std, std > 0, why, "a std above 0 (DCGAN: 0.02)")
 
 
 class WeightInit(Trick):
@@ -238,12 +236,11 @@ class SpectralNormConfig(Section):
     @classmethod
     def _estimates(cls, n: int) -> int:
         # pydantic's "greater than or equal to 1" said what, not why
-        if n < 1:
-            raise ValueError(
-                "leaves no power iteration to estimate each weight's largest singular value "
-                "(torch's spectral_norm refuses it): give 1 or more (Miyato et al.: 1)"
-            )
-        return n
+        why = (
+            "leaves no power iteration to estimate each weight's largest singular value "
+            "(torch's spectral_norm refuses it)"
+        )
+        return bounded(n, n >= 1, why, "1 or more (Miyato et al.: 1)")
 
 
 class SpectralNorm(Trick):
@@ -324,16 +321,13 @@ class WeightPenaltyConfig(Section):
     @classmethod
     def _penalises(cls, weight: float) -> float:
         # pydantic's "greater than 0" said what, not why
-        if weight <= 0:
-            what = (
-                "adds no penalty, so the run would train as without the trick"
-                if weight == 0
-                else "would reward large weights, not penalise them"
-            )
-            raise ValueError(
-                f"{what}: give a weight above 0 (default 1e-4), or drop weight_penalty from tricks"
-            )
-        return weight
+        why = (
+            "adds no penalty, so the run would train as without the trick"
+            if weight == 0
+            else "would reward large weights, not penalise them"
+        )
+        give = "a weight above 0 (default 1e-4), or drop weight_penalty from tricks"
+        return bounded(weight, weight > 0, why, give)
 
 
 class WeightPenalty(Trick):
