@@ -18,28 +18,15 @@ from ganhub_cyclegan.folder import read_training
 
 import ganhub
 from ganhub.config.resolve import resolve
-from ganhub.data.inspect import DataReport
 from ganhub.errors import UsageError
-from ganhub.plugins import get_hub
 
 from .test_cyclegan import TINY, TINY_FOLDER
-from .test_cyclegan_audit5 import CHECK, FOLDER_NO_STEPS, _noise, _png
+from .test_cyclegan_audit5 import FOLDER_NO_STEPS, _noise, _png
+from .test_cyclegan_data import _findings, _report
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 NO_STEPS = [a for a in TINY if not a.startswith("trainer.steps=")]
-
-
-def _report(root: Path, *extra: str) -> DataReport:
-    config = resolve([*CHECK, f"data.path={root}", *extra])
-    return get_hub().require_domain("cyclegan").inspect_data(config)
-
-
-def _findings(report: DataReport) -> dict[str, list[tuple[str, str, str]]]:
-    out: dict[str, list[tuple[str, str, str]]] = {}
-    for f in report.findings:
-        out.setdefault(f.item, []).append((f.severity, f.action, f.problem))
-    return out
 
 
 def _torchrun(monkeypatch: pytest.MonkeyPatch, world: int, rank: int = 0) -> None:
