@@ -196,7 +196,7 @@ def test_ada_colour_on_grey_images_and_stacked_pairs() -> None:
 def test_ada_op_names_and_the_earlier_names() -> None:
     """translation and color, saved in earlier runs' configs, name the reference's ops."""
     from ganhub.tricks.ada_augment import BGC, AdaPipeline
-    from ganhub.tricks.inputs import AdaConfig
+    from ganhub.tricks.augmenters import AdaConfig
 
     pipe = AdaPipeline(["translation", "color", "cutout"])
     assert pipe.geometric == ("xint",) and pipe.color == ("brightness", "contrast", "saturation")

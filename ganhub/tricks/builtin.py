@@ -6,16 +6,11 @@ from ganhub.hookspecs import Register, hookimpl
 from ganhub.tricks import Trick
 from ganhub.tricks.anchor import ElasticWeightConsolidation
 from ganhub.tricks.arch import ArchCost
+from ganhub.tricks.augmenters import AdaptiveAugment, DiffAugment
 from ganhub.tricks.classes import ACGAN
 from ganhub.tricks.freeze import FreezeD
 from ganhub.tricks.heads import RotationHead
-from ganhub.tricks.inputs import (
-    AdaptiveAugment,
-    DiffAugment,
-    InstanceNoise,
-    LabelSmoothing,
-    PacGAN,
-)
+from ganhub.tricks.inputs import InstanceNoise, LabelSmoothing, PacGAN
 from ganhub.tricks.penalties import GradientPenalty, R1Penalty, R2Penalty
 from ganhub.tricks.schedule import TTUR, Balance, GradClip, LRSchedule, NCritic
 from ganhub.tricks.tasks import TaskRelations
