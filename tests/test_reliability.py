@@ -485,4 +485,4 @@ def test_re_saving_a_step_keeps_an_intact_one_and_replaces_a_damaged_one(workdir
     (path / "model.safetensors").write_bytes(b"broken")
     checkpoint.save(folder, 4, run.system.state_dict(), {"x": 1}, keep=2)
     assert checkpoint.load(path)[2] == {"x": 1}
-    assert sorted(p.name for p in folder.iterdir()) == ["latest", "step_0000004"]
+    assert sorted(p.name for p in folder.iterdir()) == ["better.json", "latest", "step_0000004"]

@@ -1,14 +1,22 @@
-"""trainer.keep_best: which way the chosen value improves, and the record a resume continues."""
+"""trainer.keep_best: which way the chosen value improves, and the record a resume continues;
+and the run's record of which way every score it evaluated improves (`record_directions`)."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ganhub.engine import checkpoint
+from ganhub.engine.checkpoint_state import (
+    DIRECTIONS,
+    MAX_DIRECTIONS,
+    direction_key,
+    read_directions,
+)
 from ganhub.errors import ConfigError, PluginError, UsageError, did_you_mean, one_line
 from ganhub.metrics import Better, Metric, direction_of, extractor_names, supported
 from ganhub.plugin_guard import registered_hint
@@ -172,3 +180,56 @@ def _record(
             f"this run keeps the best {key}, which replaces it at the next evaluation"
         )
     return best
+
+
+# -- which way each evaluated score improves: checkpoints/better.json --------------------
+
+_UNWRITABLE: set[Path] = set()  # records this process could not write (said once each)
+
+
+def record_directions(
+    directory: Path, better: Mapping[str, str | None], warn: Callable[[str], None]
+) -> None:
+    """After an evaluation (rank 0): record in `directory`/better.json which way each key it
+    reported improves (`Evaluation.better`: as the metric reporting it declares; None for a
+    count), so `ganhub report RUN RUN` compares runs by what they used, not by the metrics
+    installed where it runs. One small read per evaluation, nothing per step; the file is
+    written (atomically) only when a key is new or its declared direction changed. A damaged
+    record is said once and written anew; one that cannot be written is said once and skipped
+    (training goes on: the record serves comparisons, not the run)."""
+    path = directory / DIRECTIONS
+    damaged = False
+    try:
+        known = read_directions(directory)
+    except UsageError as exc:
+        if path.is_dir() and not path.is_symlink():  # a file cannot be renamed over it
+            _unwritable(path, "a folder is there: remove or rename it", warn)
+            return
+        warn(f"ganhub: warning: {exc}; it is written anew")
+        known, damaged = {}, True
+    merged = dict(known)
+    for key, way in better.items():
+        fits = key in merged or len(merged) < MAX_DIRECTIONS  # a larger record is not read
+        if fits and direction_key(key) and way in ("lower", "higher", None):
+            merged[key] = way
+    if merged == known and not damaged:  # nothing new: the usual case after the first
+        return
+    try:
+        directory.mkdir(exist_ok=True)  # before the first checkpoint, there may be none yet
+        checkpoint.write_text_atomic(path, json.dumps({"better": merged}, indent=1))
+    except OSError as exc:  # a full disk: the next checkpoint says so, if it fails too
+        _unwritable(path, exc.strerror or str(exc), warn)
+
+
+def _unwritable(path: Path, why: str, warn: Callable[[str], None]) -> None:
+    """Say once per process that `path` could not be written, and why."""
+    if path in _UNWRITABLE:
+        return
+    _UNWRITABLE.add(path)
+    warn(
+        f"ganhub: warning: cannot record which way each score improves in '{one_line(path, 200)}'"
+        f" ({why}); `ganhub report RUN RUN` takes them from the metrics installed where it runs"
+    )
+
+
+__all__ = ["feature_network_named", "keep_best_direction", "record_directions", "restored_best"]

@@ -8,7 +8,8 @@ untrusted: an edited or damaged one raises `DamagedState`, whose text names the 
 is wrong with it (`ganhub.engine.checkpoint.load` makes it one line naming the checkpoint),
 never the bare text of a KeyError or TypeError.
 
-Here too: `best.json`'s record (`Best`, `read_best`), equally untrusted.
+Here too: `best.json`'s record (`Best`, `read_best`) and `better.json`'s (`read_directions`:
+which way each score the run evaluated improves), equally untrusted.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ganhub.errors import UsageError, one_line
+from ganhub.runfiles import read_regular
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -171,4 +173,68 @@ def read_best(directory: Path) -> Best | None:
     return Best(metric, step, float(value), str(better))
 
 
-__all__ = ["BEST", "Best", "DamagedState", "read_best", "read_state", "unflatten"]
+# -- which way each evaluated score improves (the run's own record) ----------------------
+
+# checkpoints/better.json: {"better": {key: "lower", "higher" or null}}, each key a run's
+# evaluation reported with the direction the metric reporting it declared (null: a count, no
+# score); what `ganhub report RUN RUN` reads, so a comparison needs no metric installed
+DIRECTIONS = "better.json"
+MAX_DIRECTIONS = 1000  # keys a record holds at most (one with more is not ganhub's)
+MAX_DIRECTION_KEY = 200  # characters of one key
+MAX_DIRECTIONS_BYTES = 1 << 20  # a larger file is not read
+
+
+def directions_in(data: Any) -> dict[str, str | None]:
+    """The {key: "lower", "higher" or None} of a parsed better.json; a ValueError whose text
+    (a clause: "holds a list") says what is wrong when it is not the shape that
+    `ganhub.engine.best.record_directions` writes."""
+    better = data.get("better") if isinstance(data, dict) else None
+    if not isinstance(better, dict):
+        found = _kind(data) if not isinstance(data, dict) else f"{_kind(better)} as 'better'"
+        raise ValueError(f'holds {found}, not {{"better": {{key: direction}}}}')
+    if len(better) > MAX_DIRECTIONS:
+        raise ValueError(f"holds {len(better):,} keys, more than {MAX_DIRECTIONS:,}")
+    for key, way in better.items():
+        if not direction_key(key):
+            raise ValueError(f"holds the key {_shown(key)}, which no metric reports")
+        if way not in ("lower", "higher", None):
+            raise ValueError(f'gives {_shown(key)} {_kind(way)}, not "lower", "higher" or null')
+    return dict(better)
+
+
+def direction_key(key: Any) -> bool:
+    """Whether `key` may be a key of better.json: short printable text."""
+    return isinstance(key, str) and 0 < len(key) <= MAX_DIRECTION_KEY and key.isprintable()
+
+
+def read_directions(directory: Path) -> dict[str, str | None]:
+    """The better.json record under `directory` ({} when there is none); a one-line
+    `UsageError` naming the file when it is anything but a record `directions_in` accepts."""
+    path = directory / DIRECTIONS
+    if not path.exists() and not path.is_symlink():
+        return {}
+    data = read_regular(path, MAX_DIRECTIONS_BYTES, "the record of which way scores improve")
+    try:
+        return directions_in(json.loads(data))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        problem = "is not valid JSON"
+    except ValueError as exc:
+        problem = str(exc)
+    raise UsageError(
+        f"'{one_line(path, 200)}' is not a record of which way each score improves: it {problem}"
+    )
+
+
+__all__ = [
+    "BEST",
+    "DIRECTIONS",
+    "MAX_DIRECTIONS",
+    "Best",
+    "DamagedState",
+    "direction_key",
+    "directions_in",
+    "read_best",
+    "read_directions",
+    "read_state",
+    "unflatten",
+]

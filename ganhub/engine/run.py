@@ -20,7 +20,7 @@ from ganhub.config.schema import RunConfig, with_absolute_paths
 from ganhub.console import Console
 from ganhub.domain import BATCH_SOURCE, check_declarations
 from ganhub.engine import checkpoint, compiled, distributed, graphs, start
-from ganhub.engine.best import keep_best_direction, restored_best
+from ganhub.engine.best import keep_best_direction, record_directions, restored_best
 from ganhub.engine.components import Components
 from ganhub.engine.context import TrainContext
 from ganhub.engine.distributed import DistInfo
@@ -380,6 +380,7 @@ class Run:
             )
         self.skipped_metrics = result.skipped
         self.log({f"eval/{k}": v for k, v in result.values.items()})
+        record_directions(self.run_dir / "checkpoints", result.better, self.console.warn)
         self.hooks.after_evaluate(run=self, step=self.step, metrics=result.values)
         self.final_metrics = result.values
         return result.values

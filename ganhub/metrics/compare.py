@@ -3,12 +3,15 @@
 A default and its ablations (`ganhub run plugin=toy2d name=a`, `... tricks=[] name=b`) are
 compared by what sets them apart and what came of it: the config keys whose values differ
 (dotted keys; those the same in every run are counted, not shown), each run's final and best
-evaluation scores with the best run's value marked (which way a score improves is what each
-run recorded with its scores, `better` in the eval.json `ganhub eval` writes, else its
-`checkpoints/best.json`; only for a run that recorded neither what the installed metric
-declaring the key says in its `better` table; runs that disagree, and a score nobody declares,
-are left unmarked), one plot per training loss and evaluation metric that two or more runs
-logged (a line per run) and each run's status line.
+evaluation scores with the best run's value marked, one plot per training loss and evaluation
+metric that two or more runs logged (a line per run) and each run's status line.
+
+Which way a score improves is what each run recorded, the first of (`RECORDS`): `better` in the
+eval.json `ganhub eval` writes (its final scores), `checkpoints/better.json` (every key its
+evaluations during training reported, written by `ganhub.engine.best.record_directions`),
+`checkpoints/best.json` (the one key of trainer.keep_best); only for a key a run recorded
+nowhere, what the installed metric declaring it says in its `better` table. Runs that
+disagree, and a score nobody declares, are left unmarked.
 
 Every run directory is untrusted: `rundata` reads it as `ganhub report` does for one run, and
 the page is rendered by Jinja2 from ``templates/compare.html`` with autoescaping on. The plots
@@ -25,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ganhub.engine.checkpoint_state import DIRECTIONS, directions_in
 from ganhub.errors import UsageError
 from ganhub.metrics import COUNT_KEYS, store
 from ganhub.metrics.report import html_environment, plot, series
@@ -47,6 +51,8 @@ MAX_DIRECTIONS = 1000  # keys of a run's recorded `better` mapping (a larger one
 WAYS = ("lower", "higher", None)  # the values a recorded direction may take (None: no score)
 NOT_SET = "(not set)"
 DISAGREE = "disagree"  # the runs' recorded directions of a key differ: no best run
+# where a run records which way its keys improve, first first (see the module's docstring)
+RECORDS = ("eval.json", f"checkpoints/{DIRECTIONS}", "checkpoints/best.json")
 
 # which way a metric key improves ("lower", "higher" or None), as the installed metrics say
 Directions = Callable[[str], str | None]
@@ -63,9 +69,13 @@ class Run:
         self.records = read_metrics(run_dir, self.notes)
         self.source, self.final = final_scores(run_dir, self.records, self.notes)
         self.status = run_status(run_dir, self.config, self.records, self.notes)
-        self.best_record = _best_record(run_dir, self.notes)
         self.curves = series(self.records, r"^(loss/|eval/)")  # {key: (steps, values)}
-        self.directions = _own_directions(run_dir, self.notes)
+        # {key: direction} as each of RECORDS has it, in that order
+        self.directions = (
+            _own_directions(run_dir, self.notes),
+            _training_directions(run_dir, self.notes),
+            _best_record(run_dir, self.notes),
+        )
 
 
 def _own_directions(run_dir: Path, notes: list[str]) -> dict[str, str | None]:
@@ -81,6 +91,23 @@ def _own_directions(run_dir: Path, notes: list[str]) -> dict[str, str | None]:
     scored = recorded_directions(data["better"], "eval.json", said)
     notes += said
     return scored
+
+
+def _training_directions(run_dir: Path, notes: list[str]) -> dict[str, str | None]:
+    """Which way each key the run's evaluations during training reported improves, as its
+    checkpoints/better.json recorded it; {} (with one note when the file is damaged or not
+    what ganhub writes) when there is none to trust."""
+    path = run_dir / "checkpoints" / DIRECTIONS
+    if not path.exists() and not path.is_symlink():
+        return {}
+    data, problem = read_json(run_dir, path, 1 << 20)
+    if problem is None:
+        try:
+            return directions_in(data)
+        except ValueError as exc:
+            problem = f"it {exc}"
+    notes.append(f"checkpoints/{DIRECTIONS}: ignored ({problem})")
+    return {}
 
 
 def recorded_directions(value: Any, where: str, notes: list[str]) -> dict[str, str | None]:
@@ -110,11 +137,11 @@ def recorded_directions(value: Any, where: str, notes: list[str]) -> dict[str, s
     return kept
 
 
-def _best_record(run_dir: Path, notes: list[str]) -> tuple[str, str] | None:
-    """(metric key, "lower"/"higher") of checkpoints/best.json (trainer.keep_best), if valid."""
+def _best_record(run_dir: Path, notes: list[str]) -> dict[str, str | None]:
+    """{metric key: "lower"/"higher"} of checkpoints/best.json (trainer.keep_best), if valid."""
     path = run_dir / "checkpoints" / "best.json"
     if not path.exists():
-        return None
+        return {}
     data, problem = read_json(run_dir, path, 64 << 10)
     if problem is None and not (
         isinstance(data, dict)
@@ -124,8 +151,8 @@ def _best_record(run_dir: Path, notes: list[str]) -> tuple[str, str] | None:
         problem = "not a best-checkpoint record (metric, better)"
     if problem is not None:
         notes.append(f"checkpoints/best.json: ignored ({problem})")
-        return None
-    return data["metric"].removeprefix("eval/"), data["better"]
+        return {}
+    return {data["metric"].removeprefix("eval/"): data["better"]}
 
 
 def flatten(
@@ -213,17 +240,18 @@ def metric_rows(
 def _direction(
     key: str, runs: list[Run], directions: Directions | None, notes: list[str]
 ) -> str | None:
-    """Which way `key` improves, as the runs that have it recorded it (their `better`, else
-    their best.json), and for a run that recorded none as the installed metrics declare it;
-    DISAGREE (with a note) when they differ. Counts such as n_samples are no score."""
+    """Which way `key` improves, as the runs that have it recorded it (the first of RECORDS
+    that holds it), and for a run that recorded it nowhere as the installed metrics declare
+    it; DISAGREE (with a note) when they differ. Counts such as n_samples are no score."""
     if key in COUNT_KEYS:
         return None
     ways: dict[str, tuple[str | None, str]] = {}  # run label -> (direction, where from)
     for run in runs:
-        if key in run.directions:
-            ways[run.label] = run.directions[key], "recorded"
-        elif run.best_record is not None and run.best_record[0] == key:
-            ways[run.label] = run.best_record[1], "checkpoints/best.json"
+        found = [
+            (ways_of[key], src) for ways_of, src in zip(run.directions, RECORDS) if key in ways_of
+        ]
+        if found:
+            ways[run.label] = found[0]
         elif directions is not None and (way := directions(key)) is not None:
             ways[run.label] = way, "installed metrics"  # an older run: what is declared now
     if len({way for way, _ in ways.values()}) > 1:
