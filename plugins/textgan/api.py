@@ -122,20 +122,20 @@ def transfer_texts(
     """`transfer`, whose errors about `to` name it as `option` (`ganhub textgan transfer`'s
     `--to`, Python's `to=`)."""
     import torch
-    from ganhub_textgan.corpus import sentence_text
+    from ganhub_textgan.corpus import clean_sentence
 
     texts = [texts] if isinstance(texts, str) else list(texts)
     wrong = next((t for t in texts if not isinstance(t, str)), None)
     if wrong is not None:
         raise UsageError(f"transfer: texts must be sentences (str), got {type(wrong).__name__}")
-    blank = next((i for i, t in enumerate(texts) if not sentence_text(t)), None)
+    blank = next((i for i, t in enumerate(texts) if not clean_sentence(t)), None)
     if blank is not None:  # as the loader skips blank lines: nothing to rewrite
         raise UsageError(f"transfer: text {blank + 1} is empty; give sentences with words")
     system = open_run(run_dir, "transfer", device).system
     style = system.style_index(to, option)
     if not texts:
         return []
-    # as the loader reads a line: invisible characters at the ends are not part of a word
-    x = system.encode([sentence_text(t) for t in texts]).to(system.device)
+    # as the loader reads a line: invisible characters are no part of a word
+    x = system.encode([clean_sentence(t) for t in texts]).to(system.device)
     target = torch.full((len(x),), style, dtype=torch.long, device=system.device)
     return list(system.decode(system.rewrite(x, target)))

@@ -2,10 +2,12 @@
 
 * **Text files** (`data.path`, `data.style_paths`): UTF-8, one sentence per line. Lines are
   split on "\\n" only, so line N is the line an editor shows as N; a trailing "\\r", the
-  surrounding whitespace and invisible characters (U+200B, U+FEFF, ...: `sentence_text`) are
-  stripped, a leading byte-order mark is dropped. The loader keeps the non-empty lines in
-  file order, holds out the first 10% (at least 1, at most `data.n_test`) and refuses
-  a line that is not valid UTF-8 with its number.
+  surrounding whitespace and invisible characters are stripped, a leading byte-order mark is
+  dropped; inside a line U+200B and U+FEFF separate words and the other invisible format
+  characters are removed (`ganhub_textgan.textfile.clean_sentence`, which this module's
+  readers and checks share). The loader keeps the non-empty lines in file order, holds out
+  the first 10% (at least 1, at most `data.n_test`) and refuses a line that is not valid
+  UTF-8 with its number.
 * **Token shards** (`ganhub data convert FILE plugin=textgan --to tokens --out c.safetensors`):
   those lines tokenised once with the run's tokenizer (trained on the training lines, as a run
   trains it), int32 ids (N, `data.length`) in a `ganhub.data.shards` shard whose manifest holds
@@ -14,16 +16,16 @@
   and references as training on FILE, on every machine.
 * **Checks** (`TextGANDomain.inspect_data`): empty lines (error), lines that are not UTF-8
   (error), lines longer than `data.length` tokens (note: truncated), words the tokenizer maps
-  to `<unk>` (note), control characters (warning), duplicates of normalised text (warning),
-  and for task=transfer the balance of the two styles (warning when one has less than half of
-  an even share). Items are `FILE:LINE`: data.path's file by its name (`ganhub data clean`
-  copies its lines by that name), each of data.style_paths by the path as given; the embedded
-  corpora are named `oracle:N` and `negative:N` / `positive:N`.
+  to `<unk>` (note), invisible characters inside a line (note), control characters
+  (warning), duplicates of normalised text (warning), and for task=transfer the balance of
+  the two styles (warning when one has less than half of an even share). Items are
+  `FILE:LINE`: data.path's file by its name (`ganhub data clean` copies its lines by that
+  name), each of data.style_paths by the path as given; the embedded corpora are named
+  `oracle:N` and `negative:N` / `positive:N`.
 """
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import unicodedata
 from collections.abc import Sequence
@@ -33,6 +35,15 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from ganhub_textgan.config import TOKEN_SHARD, TextGANConfig, token_shard_facts
+from ganhub_textgan.textfile import (
+    EXPORT_MARKER,
+    Line,
+    clean_sentence,
+    describe_invisible,
+    invisible_inside,
+    read_numbered,
+    sentence_text,
+)
 from ganhub_textgan.vocab import EOS, PAD, UNK, encode, train_tokenizer
 from torch import Tensor
 
@@ -46,7 +57,6 @@ from ganhub.data.inspect import (
     normalise_text,
 )
 from ganhub.errors import UsageError, one_line
-from ganhub.exported import NOT_EXPORTED
 
 if TYPE_CHECKING:
     from ganhub_textgan.style_transfer import TransferSystem
@@ -55,112 +65,10 @@ if TYPE_CHECKING:
 
 # -- text files -------------------------------------------------------------------------------
 
-# What an export's config.yaml holds for a path it leaves out, as docs/export.md documents it
-# (the engine's `ganhub.exported.NOT_EXPORTED`, in no module's __all__ yet): a run opened from
-# an export reads its text again from a path the user gives back
-EXPORT_MARKER = NOT_EXPORTED  # what an export holds for data.path
-
-
-@dataclass(frozen=True)
-class Line:
-    """One line of a text file: its 1-based number, its text (None when it is not UTF-8)."""
-
-    number: int
-    text: str | None
-    problem: str = ""
-
-
-def wide_encoding(raw: bytes) -> str | None:
-    """'UTF-32' / 'UTF-16' when the bytes are text in one of them (by its byte-order mark,
-    or, without one, NUL bytes in every other byte of the start), else None. UTF-32's mark
-    starts with UTF-16's, so it is tested first."""
-    if raw.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
-        return "UTF-32"
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "UTF-16"
-    start = raw[:4000]
-    if len(start) >= 8:  # ASCII-range text in UTF-16 without a mark: a NUL beside each byte
-        for offset in (0, 1):
-            if start[offset::2].count(0) >= 0.9 * len(start[offset::2]):
-                return "UTF-16"
-    return None
-
-
-def read_numbered(path: Path, key: str) -> list[Line]:
-    """Every line of a text file, numbered as an editor numbers them."""
-    if str(path) == EXPORT_MARKER:
-        given = (
-            "data.style_paths=[FILE0,FILE1], the files" if "[" in key else f"{key}=FILE, the file"
-        )
-        raise UsageError(
-            f"{key}={path}: an export holds no data path (ganhub export leaves the run's local "
-            f"paths out); give {given} it trained on (one sentence per line)"
-        )
-    if path.is_dir():
-        raise UsageError(f"{key}={path} is a folder; give a text file (one sentence per line)")
-    if not path.is_file():
-        raise UsageError(f"{key}={path}: no such file (one sentence per line)")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"{key}={path}: cannot read it ({exc.strerror})") from None
-    encoding = wide_encoding(raw)
-    if encoding is not None:  # whole file, not a line
-        raise UsageError(
-            f"{key}={path} is {encoding} text; save it as UTF-8 (one sentence per line)"
-        )
-    raw = raw.removeprefix(codecs.BOM_UTF8)
-    body = raw.rstrip(b"\r\n")
-    if b"\r" in body and b"\n" not in body:  # lines split by CR alone: one long line here
-        raise UsageError(
-            f"{key}={path} ends its lines with CR alone (classic Mac OS line endings); "
-            "convert them to LF (e.g. tr '\\r' '\\n' < old.txt > new.txt)"
-        )
-    chunks = raw.split(b"\n")
-    if chunks[-1] == b"":  # the newline that ends the last line starts no new one
-        chunks.pop()
-    lines = []
-    for number, chunk in enumerate(chunks, 1):
-        try:
-            lines.append(Line(number, chunk.decode("utf-8").removesuffix("\r")))
-        except UnicodeDecodeError as exc:
-            problem = (
-                f"not valid UTF-8 (byte 0x{chunk[exc.start]:02x}, byte {exc.start + 1} of the line)"
-            )
-            lines.append(Line(number, None, problem))
-    return lines
-
-
-# Characters that draw nothing, stripped like whitespace from a line's ends (a line of nothing
-# else is blank): Unicode's format characters (category Cf: zero-width space U+200B, the
-# joiners U+200C/D, word joiner U+2060, byte-order mark U+FEFF, direction marks, soft hyphen)
-# and the Hangul fillers; not the Cf marks that are drawn before digits (Arabic number sign)
-DRAWN_FORMAT = frozenset(
-    "\u0600\u0601\u0602\u0603\u0604\u0605\u06dd\u070f\u0890\u0891\u08e2\U000110bd\U000110cd"
-)
-FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
-
-
-def _invisible(c: str) -> bool:
-    """Whether `c` draws nothing (whitespace, a format character, a Hangul filler)."""
-    return (
-        c.isspace() or c in FILLERS or (unicodedata.category(c) == "Cf" and c not in DRAWN_FORMAT)
-    )
-
-
-def sentence_text(text: str) -> str:
-    """A line's sentence: whitespace and invisible characters stripped from both ends; '' for
-    a blank line (whitespace-only, or only U+200B, U+FEFF, ...)."""
-    start, end = 0, len(text)
-    while start < end and _invisible(text[start]):
-        start += 1
-    while end > start and _invisible(text[end - 1]):
-        end -= 1
-    return text[start:end]
-
 
 def read_lines(path: Path, key: str) -> list[str]:
-    """The loader: the non-empty lines of a text file, stripped, in file order."""
+    """The loader: the non-empty lines of a text file, cleaned (`clean_sentence`), in file
+    order."""
     lines = []
     for line in read_numbered(path, key):
         if line.text is None:
@@ -168,7 +76,7 @@ def read_lines(path: Path, key: str) -> list[str]:
                 f"{key}={path}: line {line.number} is {line.problem}; "
                 "ganhub data check lists every unusable line"
             )
-        if text := sentence_text(line.text):
+        if text := clean_sentence(line.text):
             lines.append(text)
     if len(lines) < 2:
         raise UsageError(f"{key}={path}: needs at least 2 non-empty lines, found {len(lines)}")
@@ -258,10 +166,15 @@ def inspect_sentences(
     (note: truncated), words mapped to <unk> (note), control characters (warning), duplicates
     of normalised text (warning; with `repeats_expected`, one note that says why)."""
     keep = length - 1 if eos else length  # tokens left before the <eos>
-    texts = [(name, sentence_text(text)) for name, text in sentences]
+    texts = [(name, clean_sentence(text)) for name, text in sentences]
     filled = [(name, text) for name, text in texts if text]
     encodings = tokenizer.encode_batch([text for _, text in filled]) if filled else []
     truncated = unknown = tokens = 0
+    invisible = [(name, chars) for name, text in sentences if (chars := invisible_inside(text))]
+    for name, chars in invisible:
+        report.add(
+            name, f"invisible characters inside: {describe_invisible(chars)}", CONVERT, "note"
+        )
     for (name, text), enc in zip(filled, encodings, strict=True):
         n = len(enc.ids)
         tokens += n
@@ -315,6 +228,8 @@ def inspect_sentences(
     report.summary["truncated"] = f"{truncated} over data.length={length}"
     report.summary["tokenizer"] = f"{tokenizer.get_vocab_size()} ids in use"
     report.summary["<unk> tokens"] = f"{unknown} of {tokens}"
+    if invisible:
+        report.summary["invisible characters inside"] = f"{len(invisible)} lines"
 
 
 def _file_sentences(
@@ -337,7 +252,7 @@ def _file_sentences(
 def _split(report: DataReport, name: str, sentences: list[tuple[str, str]], n_test: int) -> int:
     """How many of a file's sentences the loader holds out; 0 (and an error naming the file)
     when it would refuse the file."""
-    n = sum(1 for _, text in sentences if sentence_text(text))
+    n = sum(1 for _, text in sentences if clean_sentence(text))
     if n < 2:
         report.add(name, f"needs at least 2 non-empty lines, found {n}", DROP, "error")
         return 0
@@ -361,7 +276,7 @@ def inspect_text_file(config: TextGANConfig) -> DataReport:
     if not k:
         inspect_texts(report, sentences)
         return _in_file_order(report, order)
-    texts = [t for _, text in sentences if (t := sentence_text(text))]
+    texts = [t for _, text in sentences if (t := clean_sentence(text))]
     tokenizer = train_tokenizer(texts[k:], d.tokenizer, d.tokenizer_vocab)
     inspect_sentences(report, sentences, tokenizer, length=d.length)
     report.summary["tokenizer"] = f"{d.tokenizer}, {report.summary['tokenizer']}"
@@ -386,12 +301,12 @@ def inspect_style_files(config: TextGANConfig) -> DataReport:
     ]
     splits = [_split(report, names[i], s, d.n_test) for i, s in enumerate(per_style)]
     sentences = per_style[0] + per_style[1]
-    labels = [d.style_names[i] for i, s in enumerate(per_style) for _, t in s if sentence_text(t)]
+    labels = [d.style_names[i] for i, s in enumerate(per_style) for _, t in s if clean_sentence(t)]
     if not all(splits):
         inspect_texts(report, sentences)
         class_balance(report, labels)
         return _in_file_order(report, order)
-    kept = [[c for _, t in s if (c := sentence_text(t))] for s in per_style]
+    kept = [[c for _, t in s if (c := clean_sentence(t))] for s in per_style]
     train = kept[0][splits[0] :] + kept[1][splits[1] :]  # as TransferSystem.tokenizer_texts
     tokenizer = train_tokenizer(train, d.tokenizer, d.tokenizer_vocab)
     inspect_sentences(report, sentences, tokenizer, length=d.length)
@@ -481,6 +396,7 @@ __all__ = [
     "EXPORT_MARKER",
     "Line",
     "TokenShard",
+    "clean_sentence",
     "held_out",
     "inspect_oracle",
     "inspect_sentences",

@@ -376,11 +376,16 @@ class TextGenSystem(TextSystemBase):
         return self._with_mle(out, x)
 
     def _rollout_g(self, x: Tensor, ctx: TrainContext) -> PhaseOutput:
+        from ganhub.api import evaluating
+
         self._adversarial_lr()
         seqs = sample_lm(self.G, len(x), self.length, self.vocab, known=self.known)
 
         def reward(s: Tensor) -> Tensor:  # SeqGAN: D's probability of "real"
-            return torch.sigmoid(self.D(self.one_hot(s)).float())
+            # D without dropout, as LantaoYu/SeqGAN scores rollouts (dropout_keep_prob 1.0):
+            # in train mode each completion's reward drew its own dropout mask (model.dropout)
+            with evaluating(self.D):
+                return torch.sigmoid(self.D(self.one_hot(s)).float())
 
         rollouts = self.cfg.adversarial.rollouts
         kept = in_sentence(seqs).float()  # after the first <eos>: no reward, no gradient

@@ -1,0 +1,214 @@
+r"""The user's text files, byte to sentence: how a line is read and cleaned.
+
+`read_numbered` reads a file's lines as an editor numbers them (refusing UTF-16/32 and
+CR-only line ends for the whole file, marking a line that is not UTF-8); `sentence_text` strips
+a line's ends of whitespace and characters that draw nothing; `clean_sentence` is the sentence
+the corpus reader keeps. It reads the invisible characters inside a line so that a word the
+user sees once is one word of the vocabulary, as the common tokenizer normalisers do:
+
+* a zero width space (U+200B) or a byte-order mark (U+FEFF: two files joined without a newline)
+  separates words, as a space does (SentencePiece's default rules, nmt_nfkc, map both to a
+  space): `the\u200bcat` is `the cat`;
+* the other format characters draw nothing and are removed (BERT's text cleaning removes
+  them; nmt_nfkc spaces the direction marks, which stand beside punctuation and would split
+  it off a word): the soft hyphen (U+00AD, a hyphenation hint: `hyph\u00adenated` is
+  `hyphenated`), the word joiner (U+2060), the direction marks and embeddings (U+200E/F,
+  U+061C, U+202A-E, U+2066-9), the invisible math operators (U+2061-4), ...;
+* the format characters that change how their neighbours are drawn stay: the zero-width
+  non-joiner and joiner (U+200C/D: Persian and Indic spelling, emoji sequences such as
+  woman + ZWJ + laptop; nmt_nfkc keeps the joiner too), the Mongolian vowel separator, the
+  Egyptian hieroglyph format controls, the emoji tag characters, and the signs drawn before
+  digits (Arabic number sign);
+* the text is put in Unicode NFC, so a letter typed as a base and a combining accent
+  (`cafe\u0301`) is the same word as its precomposed form (`caf\u00e9`).
+"""
+
+from __future__ import annotations
+
+import codecs
+import functools
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ganhub.errors import UsageError
+from ganhub.exported import NOT_EXPORTED
+
+# What an export's config.yaml holds for a path it leaves out, as docs/export.md documents it
+# (the engine's `ganhub.exported.NOT_EXPORTED`, in no module's __all__ yet): a run opened from
+# an export reads its text again from a path the user gives back
+EXPORT_MARKER = NOT_EXPORTED  # what an export holds for data.path
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of a text file: its 1-based number, its text (None when it is not UTF-8)."""
+
+    number: int
+    text: str | None
+    problem: str = ""
+
+
+def wide_encoding(raw: bytes) -> str | None:
+    """'UTF-32' / 'UTF-16' when the bytes are text in one of them (by its byte-order mark,
+    or, without one, NUL bytes in every other byte of the start), else None. UTF-32's mark
+    starts with UTF-16's, so it is tested first."""
+    if raw.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "UTF-32"
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "UTF-16"
+    start = raw[:4000]
+    if len(start) >= 8:  # ASCII-range text in UTF-16 without a mark: a NUL beside each byte
+        for offset in (0, 1):
+            if start[offset::2].count(0) >= 0.9 * len(start[offset::2]):
+                return "UTF-16"
+    return None
+
+
+def read_numbered(path: Path, key: str) -> list[Line]:
+    """Every line of a text file, numbered as an editor numbers them."""
+    if str(path) == EXPORT_MARKER:
+        given = (
+            "data.style_paths=[FILE0,FILE1], the files" if "[" in key else f"{key}=FILE, the file"
+        )
+        raise UsageError(
+            f"{key}={path}: an export holds no data path (ganhub export leaves the run's local "
+            f"paths out); give {given} it trained on (one sentence per line)"
+        )
+    if path.is_dir():
+        raise UsageError(f"{key}={path} is a folder; give a text file (one sentence per line)")
+    if not path.is_file():
+        raise UsageError(f"{key}={path}: no such file (one sentence per line)")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{key}={path}: cannot read it ({exc.strerror})") from None
+    encoding = wide_encoding(raw)
+    if encoding is not None:  # whole file, not a line
+        raise UsageError(
+            f"{key}={path} is {encoding} text; save it as UTF-8 (one sentence per line)"
+        )
+    raw = raw.removeprefix(codecs.BOM_UTF8)
+    body = raw.rstrip(b"\r\n")
+    if b"\r" in body and b"\n" not in body:  # lines split by CR alone: one long line here
+        raise UsageError(
+            f"{key}={path} ends its lines with CR alone (classic Mac OS line endings); "
+            "convert them to LF (e.g. tr '\\r' '\\n' < old.txt > new.txt)"
+        )
+    chunks = raw.split(b"\n")
+    if chunks[-1] == b"":  # the newline that ends the last line starts no new one
+        chunks.pop()
+    lines = []
+    for number, chunk in enumerate(chunks, 1):
+        try:
+            lines.append(Line(number, chunk.decode("utf-8").removesuffix("\r")))
+        except UnicodeDecodeError as exc:
+            problem = (
+                f"not valid UTF-8 (byte 0x{chunk[exc.start]:02x}, byte {exc.start + 1} of the line)"
+            )
+            lines.append(Line(number, None, problem))
+    return lines
+
+
+# Characters that draw nothing, stripped like whitespace from a line's ends (a line of nothing
+# else is blank): Unicode's format characters (category Cf: zero-width space U+200B, the
+# joiners U+200C/D, word joiner U+2060, byte-order mark U+FEFF, direction marks, soft hyphen)
+# and the Hangul fillers; not the Cf marks that are drawn before digits (Arabic number sign)
+DRAWN_FORMAT = frozenset(
+    "\u0600\u0601\u0602\u0603\u0604\u0605\u06dd\u070f\u0890\u0891\u08e2\U000110bd\U000110cd"
+)
+FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
+
+
+def _invisible(c: str) -> bool:
+    """Whether `c` draws nothing (whitespace, a format character, a Hangul filler)."""
+    return (
+        c.isspace() or c in FILLERS or (unicodedata.category(c) == "Cf" and c not in DRAWN_FORMAT)
+    )
+
+
+def sentence_text(text: str) -> str:
+    """A line's sentence: whitespace and invisible characters stripped from both ends; '' for
+    a blank line (whitespace-only, or only U+200B, U+FEFF, ...)."""
+    start, end = 0, len(text)
+    while start < end and _invisible(text[start]):
+        start += 1
+    while end > start and _invisible(text[end - 1]):
+        end -= 1
+    return text[start:end]
+
+
+# Inside a line: characters that separate words as a space does, and the format characters
+# kept because they change how their neighbours are drawn (any other format character is
+# removed; see the module docstring)
+WORD_BREAKS = frozenset("\u200b\ufeff")
+SHAPING = frozenset("\u200c\u200d\u180e") | DRAWN_FORMAT
+_BREAK_RUN = re.compile("[\u200b\ufeff]+")
+
+
+def _shaping(c: str) -> bool:
+    """Whether the format character `c` changes how its neighbours are drawn (kept)."""
+    code = ord(c)
+    return c in SHAPING or 0x13430 <= code <= 0x1345F or 0xE0020 <= code <= 0xE007F
+
+
+def _removed(c: str) -> bool:
+    """Whether `c` is a format character that the corpus reader removes from inside a line."""
+    return unicodedata.category(c) == "Cf" and c not in WORD_BREAKS and not _shaping(c)
+
+
+@functools.cache
+def _removed_pattern() -> re.Pattern[str]:
+    """One character class of every character `_removed` names, built once: a corpus is
+    cleaned at the regex engine's speed, not with one Python call per character. Format
+    characters are allotted in planes 0, 1 and 14 only (2 and 3 hold ideographs, 15 and 16
+    private use), so those are scanned (0.05 s where the whole range took 0.4 s)."""
+    codes = [*range(0xD800), *range(0xE000, 0x20000), *range(0xE0000, 0xF0000)]
+    removed = "".join(re.escape(c) for c in map(chr, codes) if _removed(c))
+    return re.compile(f"[{removed}]+")
+
+
+def clean_sentence(text: str) -> str:
+    """The sentence the corpus reader keeps of a line (module docstring): U+200B and U+FEFF
+    separate words, other invisible format characters are removed, NFC, ends stripped; ''
+    exactly when `sentence_text` gives ''."""
+    if text.isascii():  # no format character, already NFC: the common case, at its speed
+        return sentence_text(text)
+    kept = _removed_pattern().sub("", text)
+    pieces = _BREAK_RUN.split(kept)
+    out = pieces[0]
+    for piece in pieces[1:]:  # a word break beside whitespace adds no second space
+        gap = out and piece and not out[-1].isspace() and not piece[0].isspace()
+        out += (" " if gap else "") + piece
+    return sentence_text(unicodedata.normalize("NFC", out))
+
+
+def invisible_inside(text: str) -> list[str]:
+    """The invisible characters inside a line's sentence that `clean_sentence` reads as a word
+    break or removes, each once, in order of first appearance (what `ganhub data check`
+    notes)."""
+    if text.isascii():
+        return []
+    inner = sentence_text(text)
+    return list(dict.fromkeys(c for c in inner if c in WORD_BREAKS or _removed(c)))
+
+
+def describe_invisible(chars: Iterable[str]) -> str:
+    """'U+200B (a word break), U+00AD (removed)' for `invisible_inside`'s characters."""
+    return ", ".join(
+        f"U+{ord(c):04X} ({'a word break' if c in WORD_BREAKS else 'removed'})" for c in chars
+    )
+
+
+__all__ = [
+    "EXPORT_MARKER",
+    "Line",
+    "clean_sentence",
+    "describe_invisible",
+    "invisible_inside",
+    "read_numbered",
+    "sentence_text",
+    "wide_encoding",
+]
