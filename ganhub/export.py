@@ -210,15 +210,27 @@ def _at_destination(exc: OSError, tmp: Path, dest: Path) -> OSError:
     return OSError(exc.errno, exc.strerror or str(exc), str(named))
 
 
-def _check_destination(dest: Path, run_dir: Path, force: bool) -> None:
-    """Refuse a destination that is a file or link, not empty (without force), or the run."""
-    if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
-        raise UsageError(f"--out '{_shown(dest)}' is a file or a link; give a folder")
+def check_run_destination(dest: Path, run_dir: Path, option: str = "--out") -> None:
+    """Refuse in one line an output path a user named for a command on `run_dir` that is the
+    run directory or a folder above it, or lies in its checkpoints/ folder."""
     run, target = run_dir.resolve(), dest.resolve()
     if run.is_relative_to(target):
         raise UsageError(
-            f"--out '{_shown(dest)}' is the run directory or a folder above it; give another"
+            f"{option} '{_shown(dest)}' is the run directory or a folder above it; give another"
         )
+    if target.is_relative_to(run / "checkpoints"):  # a step_N folder a resume would read,
+        raise UsageError(  # or a page that pruning a checkpoint removes with it
+            f"{option} '{_shown(dest)}' is inside the run directory's checkpoints/ folder, "
+            "which holds the run's checkpoints only; give a path outside it"
+        )
+
+
+def _check_destination(dest: Path, run_dir: Path, force: bool) -> None:
+    """Refuse a destination that is a file or link, not empty (without force), or the run's."""
+    if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
+        raise UsageError(f"--out '{_shown(dest)}' is a file or a link; give a folder")
+    check_run_destination(dest, run_dir)
+    run, target = run_dir.resolve(), dest.resolve()
     if target.is_relative_to(run) and not (
         target.parent == run and target.name.startswith("export-")
     ):  # --force would replace the run's checkpoints, samples or config
@@ -464,6 +476,7 @@ __all__ = [
     "MANIFEST",
     "SAMPLES_FROM_DATA",
     "WEIGHTS",
+    "check_run_destination",
     "example_inputs",
     "export_command",
     "export_run",

@@ -15,19 +15,21 @@ set is read at `on_optimizers`, which only a training run reaches, so a missing 
 run before anything is written; the classifier is trained at `before_train` (this plugin's
 lifecycle hook), inside the run's console session, which shows its progress. Its weights are
 part of the trick's state, so a resumed run continues with the same classifier instead of
-training another.
+training another, and reads no reference set (a folder moved since is one note line).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import sys
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from ganhub_fairness.config import DensityRatioConfig, ResampleConfig, ReweightConfig
 
 from ganhub.config.schema import RunConfig, Section
-from ganhub.errors import UsageError
+from ganhub.errors import UsageError, one_line
 from ganhub.tricks import Trick
 
 if TYPE_CHECKING:
@@ -75,7 +77,7 @@ class DensityRatioTrick(Trick):
             )
         if self.config.resume is None:
             self._reference = self.reference()
-        else:  # read when needed, but a reference that cannot be had is refused now
+        elif not self._resumes_classifier():  # read when needed, but refused now if missing
             self._refuse_missing_reference()
 
     def prepare(self) -> None:
@@ -110,11 +112,22 @@ class DensityRatioTrick(Trick):
         self.report = asdict(report)
         self._device = None
 
+    def _resumes_classifier(self) -> bool:
+        """Whether the resumed run trained with this trick (its saved config.yaml lists it), so
+        its checkpoint holds the classifier and the reference set is not read again: a resume
+        whose session failed before its first checkpoint puts config.yaml back, so a trick
+        listed there was trained before the newest checkpoint."""
+        from ganhub.config.resolve import read_saved
+
+        assert self.config.resume is not None, "asked of a resumed run only"
+        tricks = read_saved(self.config.resume).get("tricks")
+        return isinstance(tricks, list) and self.name in tricks
+
     def _refuse_missing_reference(self) -> None:
-        """A resumed run's reference folder is read only if its checkpoint lacks the classifier
-        (a trick added on resume), but one that does not exist is refused before the run
-        starts all the same. The data's own reference set is made now (refused here when the
-        data declares none or too few) and kept for `fit`; restoring the classifier drops it."""
+        """A trick added on resume trains its classifier when training starts, but a reference
+        folder that does not exist is refused before the run starts all the same. The data's
+        own reference set is made now (refused here when the data declares none or too few)
+        and kept for `fit`."""
         path = self.options.reference
         if path is None:
             self._reference = self.reference()
@@ -246,6 +259,15 @@ class DensityRatioTrick(Trick):
         self.report = dict(state.get("report", {}))
         self._device = None
         self._reference = None  # trained already: the reference set is not needed
+        path = self.options.reference
+        if path is not None and not path.exists() and os.environ.get("RANK", "0") == "0":
+            print(
+                f"ganhub: note: trick.{self.name}.reference={one_line(path)} no longer exists; "
+                "the resumed run keeps the density-ratio classifier its checkpoint holds "
+                "(trained on that reference set) and trains none",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 class Reweight(DensityRatioTrick):

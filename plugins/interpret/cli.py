@@ -25,6 +25,19 @@ def interpret() -> None:
     click.get_current_context().with_resource(Console(file=sys.stderr).session())
 
 
+def _page_out(out: str | None, default_name: str, run_dir: Path) -> Path | None:
+    """--out as the page's path (None: RUN_DIR/interpret/), refused where a viewing command's
+    page may not go (`page_destination`) or where no output of a command on a run may
+    (`check_run_destination`: the run's checkpoints/, as `ganhub export` refuses)."""
+    from ganhub.export import check_run_destination
+    from ganhub.metrics.store import page_destination
+
+    page = page_destination(out, default_name, run_dir)
+    if page is not None:
+        check_run_destination(page, run_dir)
+    return page
+
+
 @interpret.command(name="directions", context_settings=HELP)
 @click.argument("run_dir", type=RUN_DIR)
 @click.option("--method", type=click.Choice(METHODS), default="sefa", show_default=True,
@@ -51,10 +64,9 @@ def directions_command(
     from ganhub_interpret.directions_page import write_directions_page
 
     import ganhub
-    from ganhub.metrics.store import page_destination
 
     # refused before any work
-    page_out = page_destination(out, f"directions-{method}.html", run_dir)
+    page_out = _page_out(out, f"directions-{method}.html", run_dir)
     given = click.get_current_context().get_parameter_source("n_directions")
     if method == "boundary" and given is not click.core.ParameterSource.DEFAULT:
         click.echo(
@@ -88,9 +100,8 @@ def features_command(
     from ganhub_interpret.features_page import write_features_page
 
     import ganhub
-    from ganhub.metrics.store import page_destination
 
-    page_out = page_destination(out, "features.html", run_dir)  # refused before any work
+    page_out = _page_out(out, "features.html", run_dir)  # refused before any work
     trained = ganhub.load(run_dir, device=device, best=best)
     page = write_features_page(trained, run_dir, seed=seed, n_images=n_images, out=page_out)
     click.echo(str(page))

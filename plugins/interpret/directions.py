@@ -59,6 +59,13 @@ def sefa(projection: Tensor, k: int, *, normalize_rows: bool = True) -> tuple[Te
     stacked from several layers (StyleGAN's style affines) count equally whatever each layer's
     weight scale; `normalize_rows=True` (the default) follows it, False gives the paper's
     form, whose eigenvalues are A's squared singular values.
+
+    Which layers A stacks is the latent space's choice (`LatentSpace.projection`). For
+    StyleGAN2 the reference stacks the style affines of every modulated synthesis conv and of
+    the last toRGB only (its layers "all": the skip architecture's lower-resolution toRGBs are
+    not read). Deliberate differences: no choice of a layer subset (the reference's
+    `layer_idx`, e.g. the coarse layers alone), and a symmetric eigensolver in float64 with a
+    fixed sign per direction where the reference runs a general one in float32.
     """
     if projection.ndim != 2:
         raise ValueError(

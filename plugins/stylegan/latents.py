@@ -2,8 +2,9 @@
 
 Codes are w = mapping(z), one style vector given to every synthesis layer (no truncation,
 constant noise, so a walk changes nothing but w). SeFa reads the style affines of every
-modulated convolution and toRGB stacked (its StyleGAN recipe); GANSpace takes PCA of w
-itself (their StyleGAN recipe), so there are no early features.
+modulated convolution and of the last toRGB stacked (the authors' StyleGAN2 recipe, genforce/sefa
+`factorize_weight`: the skip architecture's other toRGBs are left out); GANSpace takes PCA of
+w itself (their StyleGAN recipe), so there are no early features.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
-from ganhub_stylegan.layers import ModulatedConv, ToRGB
+from ganhub_stylegan.layers import ModulatedConv
 from ganhub_stylegan.networks import SynthesisBlock
 from torch import Tensor
 
@@ -41,14 +42,12 @@ def stylegan_latent_space(system: StyleGANSystem) -> LatentSpace:
         return system.synthesize(ws, use_ema=True, noise_mode="const")
 
     # a layer's styles are affine(w) * affine.scale (equalised learning rate): the matrix
-    # from w to the styles is the scaled weight (channels, w_dim)
+    # from w to the styles is the scaled weight (channels, w_dim). SeFa reads the affines of
+    # every modulated conv and of the last toRGB, the one that makes the final image (as the
+    # authors' code does for StyleGAN2: the lower resolutions' toRGBs are not read)
     blocks = [b for b in G.synthesis.blocks if isinstance(b, SynthesisBlock)]  # all of them
-    affines = [
-        m.affine
-        for block in blocks
-        for m in block.modules()
-        if isinstance(m, (ModulatedConv, ToRGB))
-    ]
+    convs = [m for block in blocks for m in block.convs if isinstance(m, ModulatedConv)]
+    affines = [conv.affine for conv in convs] + [blocks[-1].torgb.affine]
     projection = torch.cat([(a.weight * a.scale).detach().float().cpu() for a in affines])
     # ModulatedConv returns (B, C, H, W); a block returns (x, img), which a hook cannot show
     layers = [
