@@ -9,17 +9,30 @@ and the schedule's `trick.lr_schedule.start`. config.py's validators only refuse
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from ganhub_cyclegan.config import DECAY_START, DIGITS, HELDOUT_PAIRS, N_TEST, TRAINER_DEFAULTS
+from ganhub_cyclegan.config import (
+    DECAY_START,
+    DIGITS,
+    HELDOUT_PAIRS,
+    N_TEST,
+    TRAINER_DEFAULTS,
+    CycleGANConfig,
+)
 
 from ganhub.config.schema import expand_path_text
-from ganhub.errors import ConfigError
+from ganhub.errors import ConfigError, one_line
+from ganhub.processes import world_size
 
-__all__ = ["choice_defaults", "processes", "scorable", "steps_per_epoch"]
+__all__ = [
+    "choice_defaults",
+    "processes",
+    "refuse_other_processes",
+    "scorable",
+    "steps_per_epoch",
+]
 
 
 def _section(chosen: Mapping[str, Any], name: str) -> Mapping[str, Any]:
@@ -88,10 +101,9 @@ def scorable(chosen: Mapping[str, Any]) -> int:
 
 
 def processes() -> int:
-    """The processes that share each epoch: torchrun's WORLD_SIZE (1 unset or malformed, which
-    the run then refuses by name, `ganhub.engine.distributed.DistInfo.from_env`)."""
-    world = os.environ.get("WORLD_SIZE", "").strip()
-    return int(world) if world.isdigit() and int(world) > 0 else 1
+    """The processes that share each epoch: torchrun's WORLD_SIZE (`ganhub.processes`; 1 unset
+    or malformed, which the run then refuses by name)."""
+    return world_size() or 1
 
 
 def steps_per_epoch(chosen: Mapping[str, Any]) -> float | None:
@@ -116,3 +128,41 @@ def steps_per_epoch(chosen: Mapping[str, Any]) -> float | None:
         folder = Path(expand_path_text(str(path)))  # read before validation expands it
         n = max(len(files) for files in folder_layout(folder, str(task)).values())
     return n // processes() // batch  # as data.epoch_keys deals the epoch to the ranks
+
+
+def refuse_other_processes(config: CycleGANConfig, saved: Mapping[str, Any]) -> None:
+    """A run given in epochs resumes on the processes and trainer.batch_size it started with:
+    its trainer.steps count passes in their steps (`steps_per_epoch`), so with others the rest
+    of the run would train other passes than asked and end the decay elsewhere. `saved`: the
+    system's resume state (`processes`, `batch_size`; absent in older checkpoints); refused in
+    one line naming both values."""
+    if config.epochs is None or config.epochs_decay is None:
+        return
+    then = {"processes": saved.get("processes"), "batch": saved.get("batch_size")}
+    now = {"processes": processes(), "batch": config.trainer.batch_size}
+    for key, value in then.items():
+        if value is not None and (type(value) is not int or value < 1):  # damaged: one line
+            raise ValueError(f"{key} {one_line(value, 40)}")
+    changed = [k for k, v in then.items() if v is not None and v != now[k]]
+    if not changed:
+        return
+    run = config.resume or "RUN"
+    fixes = []
+    if "processes" in changed:
+        n = then["processes"]
+        fixes.append(
+            f"on {n} process (without torchrun)"
+            if n == 1
+            else f"on {n} processes (torchrun --nproc_per_node={n}, counted over all nodes)"
+        )
+    if "batch" in changed:
+        fixes.append(f"with trainer.batch_size={then['batch']}")
+    was = f"{then['processes'] or now['processes']} process(es) at trainer.batch_size="
+    was += str(then["batch"] or now["batch"])
+    raise ConfigError(
+        f"resume={run}: its epochs={config.epochs:g} epochs_decay={config.epochs_decay:g} set "
+        f"trainer.steps={config.trainer.steps} for {was}; with {now['processes']} process(es) "
+        f"at trainer.batch_size={now['batch']} the remaining steps would train other passes "
+        "than asked and end the learning-rate decay elsewhere: resume it "
+        f"{' and '.join(fixes)}, or start a new run"
+    )

@@ -39,6 +39,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from ganhub_cyclegan.config import CycleGANConfig, depth_note, dropout_note
 from ganhub_cyclegan.data import DomainData
+from ganhub_cyclegan.defaults import processes, refuse_other_processes
 from ganhub_cyclegan.interfaces import CYCLE, DIRECTIONS, DOMAIN_EVAL, PAIRED_EVAL, TRANSLATE
 from ganhub_cyclegan.kept import KeptInputs, kept_count
 from ganhub_cyclegan.networks import (
@@ -235,6 +236,15 @@ class TranslationMixin:
             enough = self.domain_data.training().n_targets >= ROTNET_MIN_IMAGES
             return ["translation_fd"] if enough else []
         return ["translation_psnr_ssim"] + (["cycle_l1"] if caps.can(CYCLE) else [])
+
+    def resume_state(self) -> dict[str, Any]:
+        """The processes and batch size the run trains with: a run given in epochs counts its
+        steps in theirs."""
+        return {"processes": processes(), "batch_size": self.config.trainer.batch_size}
+
+    def load_resume_state(self, state: dict[str, Any], step: int) -> None:
+        """A run given in epochs resumed on other processes or batch size is refused."""
+        refuse_other_processes(self.config, state)
 
     def check_direction(self, direction: str) -> None:
         """A ValueError unless this system learned `direction`."""

@@ -16,6 +16,8 @@ from ganhub.hookspecs import hookimpl
 if TYPE_CHECKING:
     import click
 
+    from ganhub.engine.run import Run
+
 
 @hookimpl
 def register_commands(cli: click.Group) -> None:
@@ -23,3 +25,23 @@ def register_commands(cli: click.Group) -> None:
     from ganhub_meta.cli import meta_command
 
     cli.add_command(meta_command)
+
+
+@hookimpl
+def before_train(run: Run) -> None:
+    """Refuse `ganhub run resume=` of a meta run (its meta.json, written when meta-training
+    starts): its steps are outer steps, and the loop would train on as an ordinary GAN on all
+    of its classes, not meta-train, with no word of it."""
+    if run.step == 0:
+        return
+    from ganhub_meta.reptile import META_FILE
+
+    from ganhub.errors import ConfigError
+
+    if (run.run_dir / META_FILE).is_file():
+        raise ConfigError(
+            f"resume={run.run_dir}: it is a ganhub meta run ({META_FILE}), stopped at outer step "
+            f"{run.step} of {run.config.trainer.steps}, and ganhub run would train it on as an "
+            "ordinary GAN on all of its classes, not meta-train it: run ganhub meta again for "
+            f"more outer steps, or fine-tune it with ganhub adapt {run.run_dir} data.classes=[K]"
+        )

@@ -51,7 +51,10 @@ def meta_command(ctx: click.Context, items: tuple[str, ...]) -> None:
     from ganhub.errors import ConfigError
 
     # the first thing missing is named first (it said "meta.classes: Field required")
-    plugin = merge_sources([i for i in items if not i.startswith("meta.")]).get("plugin")
+    sources: dict[str, str] = {}
+    merged = merge_sources([i for i in items if not i.startswith("meta.")], sources=sources)
+    refuse_filed_options(merged, sources)
+    plugin = merged.get("plugin")
     if not isinstance(plugin, str):
         raise ConfigError(
             "ganhub meta needs plugin=NAME and meta.classes=[...], e.g. plugin=dcgan "
@@ -73,6 +76,25 @@ def meta_command(ctx: click.Context, items: tuple[str, ...]) -> None:
         click.echo(summary_line(summary, resumable=False))
     if summary["signal"]:  # stopped by SIGINT/SIGTERM after saving: the conventional status
         raise SystemExit(128 + summary["signal"])
+
+
+def refuse_filed_options(merged: dict[str, Any], sources: dict[str, str]) -> None:
+    """meta.* options in a config file: ganhub meta reads them from the command line only (it
+    said "meta.classes: Field required" of a file that gave it, then "unknown key 'meta'")."""
+    import json
+
+    from ganhub.config.overrides import dotted_items
+    from ganhub.errors import ConfigError, one_line
+
+    if "meta" not in merged:
+        return
+    given = dict(dotted_items({"meta": merged["meta"]}))
+    where = next((sources[k] for k in given if k in sources), "a config file")
+    shown = " ".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in given.items())
+    raise ConfigError(
+        f"{where} gives {', '.join(given)}: ganhub meta reads its meta.* options from the "
+        f"command line only: give them there ({one_line(shown, 120)}), not in the file"
+    )
 
 
 def refuse_classless(plugin: str, hub: Hub) -> None:

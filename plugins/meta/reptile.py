@@ -5,9 +5,10 @@ console and checkpoints); its system holds the meta weights theta. Each distinct
 or a group of classes, of `meta.classes`) gets one `Run` of the same config restricted to its
 classes, built once with `ganhub.wiring.make_run` in a scratch directory (no loggers, no
 evaluation, no samples, no checkpoints) and reused at every visit: Run setup is paid once per
-task, not once per visit. A visit loads theta into the task's system, clears its optimizers'
-state and runs `inner_steps` ordinary training steps (`ganhub.engine.loop.train_steps`, the
-loop's own step function); the outer update then moves theta toward the tasks' weights.
+task, not once per visit. A visit loads theta into the task's system (its optimizers keep
+their moments from its last visit, cleared with `meta.reset_optimizers`) and runs `inner_steps`
+ordinary training steps (`ganhub.engine.loop.train_steps`, the loop's own step function); the
+outer update then moves theta toward the tasks' weights.
 """
 
 from __future__ import annotations
@@ -325,6 +326,12 @@ def _outer_loop(
     rates = {g: getattr(run.config.optim, g).lr for g in run.groups} if options.learn_lr else {}
     ratios: dict[tuple[int, ...], dict[str, list[float]]] = {}  # per task: group lr / side lr
     alignment = UpdateAlignment()
+    from ganhub.engine.checkpoint import write_text_atomic
+
+    # written now, completed at the end: it marks the directory as a meta run, which a
+    # `ganhub run resume=` of it (stopped early, or failed) refuses (the plugin's before_train)
+    started = {"method": options.algorithm, "options": options.model_dump()}
+    write_text_atomic(run.run_dir / META_FILE, json.dumps(started, indent=1))
     console.start_training(options.outer_steps, 0)
     for step in range(options.outer_steps):
         theta = {k: v.detach().clone() for k, v in system.state_dict().items()}
@@ -406,8 +413,6 @@ def _outer_loop(
     }
     if options.learn_lr:
         record["learned_lr"] = rates
-    from ganhub.engine.checkpoint import write_text_atomic
-
     write_text_atomic(run.run_dir / META_FILE, json.dumps(record, indent=1))
     summary = {
         "run_dir": str(run.run_dir),

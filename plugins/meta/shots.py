@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 # tricks whose state is taken once from the weights a run starts with, which in a meta task
 # are the moving meta weights of its first visit, not init_from's (the anchor of EWC)
 _ANCHORED = {"ewc": "holds G near the weights a run starts from"}
+# tricks that follow the run's step through trainer.steps, which in a meta task starts again
+# at 0 at every visit (of meta.inner_steps steps): each visit would replay their first steps
+_RESTARTED = {"lr_schedule": "decays the learning rates over trainer.steps"}
 
 
 def shots_option(path: list[str], value: Any, raw: dict[str, Any]) -> bool:
@@ -67,9 +70,8 @@ def refuse_whole_data_shots(raw: dict[str, Any], sources: dict[str, str], option
 def check_task_shots(config: RunConfig, options: MetaOptions, hub: Hub) -> None:
     """Refuse, before the run directory exists, tasks' shots the data cannot take or a batch
     one task's shots cannot fill; and a trick that a task's start would anchor wrongly."""
-    import os
-
     from ganhub.errors import ConfigError
+    from ganhub.processes import world_size
 
     for name, what in _ANCHORED.items():
         if name in config.tricks:
@@ -77,6 +79,14 @@ def check_task_shots(config: RunConfig, options: MetaOptions, hub: Hub) -> None:
                 f"trick '{name}' {what}, and each task of ganhub meta starts from the moving "
                 f"meta weights, not init_from's: drop it here, and fine-tune the meta run with "
                 f"ganhub adapt RUN tricks=[{name}]"
+            )
+    for name, what in _RESTARTED.items():
+        if name in config.tricks:
+            raise ConfigError(
+                f"trick '{name}' {what}, and each task visit of ganhub meta trains "
+                f"meta.inner_steps={options.inner_steps} steps from step 0, so the rates would "
+                "stay near their start: drop it here (meta.anneal anneals the outer step), and "
+                f"fine-tune the meta run with ganhub adapt RUN tricks=[{name}]"
             )
     shots = options.n_shots
     if shots is None:
@@ -88,8 +98,7 @@ def check_task_shots(config: RunConfig, options: MetaOptions, hub: Hub) -> None:
             "so its tasks cannot pick a few images (dcgan data=digits does)"
         )
     refuse_shots_of_tasks(config, options, hub)
-    world = os.environ.get("WORLD_SIZE", "").strip()  # torchrun's: each process reads a share
-    per = shots // (int(world) if world.isdigit() and int(world) > 0 else 1)
+    per = shots // (world_size() or 1)  # torchrun's processes: each reads a share
     batch = config.trainer.batch_size
     if batch > per:
         raise ConfigError(

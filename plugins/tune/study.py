@@ -235,9 +235,11 @@ def refuse_torchrun() -> None:
     """A study is one process: under torchrun each process would start its own trial in one
     process group, their collectives would not match, and the study would be left with
     running and failed trials. Refused before anything is written."""
-    world = os.environ.get("WORLD_SIZE", "").strip()
-    if world in ("", "1"):
+    from ganhub.processes import world_size
+
+    if world_size() == 1:
         return
+    world = os.environ.get("WORLD_SIZE", "")
     raise UsageError(
         f"ganhub tune runs in one process, and WORLD_SIZE={one_line(world, 20)} says it was "
         "started by torchrun (or another launcher): run ganhub tune without torchrun, or start "
