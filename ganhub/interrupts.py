@@ -8,18 +8,30 @@ step, save) and puts this one back after.
 
 Code that must act on the error that ends a command before it is reported registers with
 `before_exit`: under torchrun, a rank that fails tells the job's other processes why, and one
-that torchrun stops (SIGTERM) says which rank's failure stopped it.
+that torchrun stops (SIGTERM) says which rank's failure stopped it. Before a rank joins the
+job's process group (`ganhub.engine.distributed.init`), `_failed_early` does the telling: a
+config, a path, a device or an environment variable only that rank's node refuses, raised
+before the engine is even imported, so it lives here and imports torch only when it speaks.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
+
+from ganhub.errors import GanhubError, first_line
+from ganhub.processes import world_size
+
+STORE_TIMEOUT_S = 2.0  # the longest a rank waits for torchrun's store: stopping never hangs
 
 
 class Terminated(BaseException):
@@ -30,8 +42,98 @@ def _raise_terminated(signum: int, frame: Any) -> None:
     raise Terminated
 
 
+def job_store() -> Any:
+    """A client of the key-value store torchrun serves itself (it outlives every rank; a
+    `torch.distributed.Store`), or None where the processes were started otherwise or it
+    cannot be reached at once."""
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    import torch.distributed as dist
+
+    try:
+        return dist.TCPStore(
+            os.environ["MASTER_ADDR"],
+            int(os.environ["MASTER_PORT"]),
+            is_master=False,
+            timeout=timedelta(seconds=STORE_TIMEOUT_S),
+            wait_for_workers=False,
+        )
+    except (KeyError, ValueError, RuntimeError):  # DistError is a RuntimeError
+        return None
+
+
+def job_key(what: str, rank: int | str) -> str:
+    """Where `rank` of this torchrun job (and of this attempt, after a restart) says `what`
+    (`failed`: its error line; `arrived`: that it reached the process group); with rank
+    `count`, how many ranks said it (one read, however large the job)."""
+    job = os.environ.get("TORCHELASTIC_RUN_ID", "")
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    return f"ganhub/{job}/{attempt}/{what}/{rank}"
+
+
+def failure_line(error: BaseException) -> str:
+    """A rank's own error as the others name it: its type and first line."""
+    return f"{type(error).__name__}: {first_line(error, 1000) or '(no message)'}"
+
+
+def tell_job(rank: int, error: BaseException) -> None:
+    """Say in torchrun's store that `rank` fails with `error` (nothing where there is none)."""
+    store = job_store()
+    if store is not None:
+        with contextlib.suppress(RuntimeError):
+            store.set(job_key("failed", rank), failure_line(error))
+            store.add(job_key("failed", "count"), 1)
+
+
+def write_error_file(message: str) -> None:
+    """Leave `message` where torchrun looks for a failed process's error (TORCHELASTIC_ERROR_FILE,
+    as torch's own `record` does): its failure report shows it in place of a link."""
+    path = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if path:
+        # torch's own layout; its report shows "py_callstack", here the one line, no traceback
+        info = {"py_callstack": message, "timestamp": str(int(time.time()))}
+        data = json.dumps({"message": {"message": message, "extraInfo": info}})
+        with contextlib.suppress(OSError):
+            Path(path).write_text(data, encoding="utf-8")
+
+
+# whether this process joined its torchrun job (`joined_job`): from then on the engine's own
+# hook tells the other ranks, and `_failed_early` is silent
+_joined = False
+
+
+def joined_job() -> None:
+    """(`ganhub.engine.distributed.init`.) This process is joining its torchrun job: the error
+    that ends it is the engine's to tell the other ranks from here on."""
+    global _joined
+    _joined = True
+
+
+def _failed_early(error: BaseException) -> str | None:
+    """(A `before_exit` hook from the start.) A torchrun rank whose own error ends its command
+    before it joined the job tells the other ranks, which wait for it to join (`distributed.
+    init`), why it never will, names itself in its line (rank 0 speaks for the job) and leaves
+    the line in torchrun's error file. Elsewhere, and once joined, nothing."""
+    import click  # the command line's own: loaded already
+
+    rank = os.environ.get("RANK", "")
+    if _joined or not isinstance(error, Exception) or not rank.isdigit():
+        return None
+    if isinstance(error, click.exceptions.Exit) and not error.exit_code:  # --help, say
+        return None
+    if (world_size() or 1) == 1:  # one process, or a WORLD_SIZE the run refuses anyway
+        return None
+    tell_job(int(rank), error)
+    write_error_file(f"rank {rank}: {failure_line(error)}")
+    if rank != "0" and isinstance(error, GanhubError) and error.args:
+        text, named = error.args[0], f"rank {rank}: "
+        if isinstance(text, str) and not text.startswith(named):
+            error.args = (named + text, *error.args[1:])
+    return None
+
+
 # what sees the error that ends a command (`before_exit`), in the order registered
-_last_words: list[Callable[[BaseException], str | None]] = []
+_last_words: list[Callable[[BaseException], str | None]] = [_failed_early]
 
 
 def before_exit(hook: Callable[[BaseException], str | None]) -> None:
@@ -108,4 +210,17 @@ def interruption(exc: BaseException | None) -> BaseException | None:
     return None
 
 
-__all__ = ["OutputsStopped", "Terminated", "before_exit", "interruption", "terminate_unwinds"]
+__all__ = [
+    "STORE_TIMEOUT_S",
+    "OutputsStopped",
+    "Terminated",
+    "before_exit",
+    "failure_line",
+    "interruption",
+    "job_key",
+    "job_store",
+    "joined_job",
+    "tell_job",
+    "terminate_unwinds",
+    "write_error_file",
+]

@@ -145,7 +145,8 @@ def test_a_gloo_timeout_is_this_rank_s_own_error(monkeypatch: pytest.MonkeyPatch
         raise RuntimeError(gloo)
     assert str(caught.value) == (  # rank 0 waited: another rank was slow, not rank 0's work
         "waited 30 min at a collective for another rank of this job, the longest torch waits: "
-        "another rank was slower by that much (its data, say), or hangs"
+        "another rank was slower by that much (its data, say), or hangs; "
+        "GANHUB_DIST_TIMEOUT=SECONDS sets how long ranks wait"
     )
     assert isinstance(caught.value, TrainingError) and not isinstance(caught.value, PeerStopped)
 

@@ -16,7 +16,6 @@ next collective fails: each then says which rank failed and why, not only that i
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import time
@@ -30,10 +29,22 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.distributed import DistError
+from torch.distributed.constants import default_pg_nccl_timeout, default_pg_timeout
 
 from ganhub.engine.rundir import MAX_RANK_ERROR, leave_rank_failure, rank_failures
-from ganhub.errors import GanhubError, TrainingError, UsageError, first_line, one_line
-from ganhub.interrupts import Terminated, before_exit
+from ganhub.errors import GanhubError, TrainingError, UsageError, one_line
+from ganhub.interrupts import STORE_TIMEOUT_S as STORE_TIMEOUT_S  # the longest a store waits
+from ganhub.interrupts import (
+    Terminated,
+    before_exit,
+    failure_line,
+    job_key,
+    job_store,
+    joined_job,
+    tell_job,
+    write_error_file,
+)
 
 # the run directory and the number of ranks, once every rank knows the directory
 # (`share_run_dir`): where a rank that fails leaves its error, and where the others look when a
@@ -42,7 +53,9 @@ _shared: tuple[Path, int] | None = None
 # this process's place in the job it joined (`init`); kept after `shutdown`, as the error that
 # ends the command reaches the `before_exit` hook (`_last_words`) after the group is left
 _joined: DistInfo | None = None
-STORE_TIMEOUT_S = 2.0  # the longest a rank waits for torchrun's store: stopping never hangs
+# how long ranks wait for each other (the process group's timeout, and for every rank to come
+# to it): seconds, else torch's default for the backend (30 minutes with gloo, 10 with NCCL)
+TIMEOUT_ENV = "GANHUB_DIST_TIMEOUT"
 
 
 class PeerStopped(GanhubError):
@@ -77,7 +90,7 @@ class CollectiveTimeout(TrainingError):
         )
         super().__init__(
             f"waited {_duration(seconds)} at a collective for another rank of this job, the "
-            f"longest torch waits: {why}"
+            f"longest torch waits: {why}; {TIMEOUT_ENV}=SECONDS sets how long ranks wait"
         )
         self.seconds, self.rank = seconds, rank
 
@@ -86,8 +99,8 @@ class CollectiveTimeout(TrainingError):
 
 
 def _duration(seconds: float) -> str:
-    """`90 s`, `30 min`: how long a collective waited."""
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+    """`0.5 s`, `90 s`, `30 min`: how long a collective waited."""
+    return f"{seconds:.3g} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,7 @@ class DistInfo:
     world: int = 1
     local_rank: int = 0
     per_node: int = 1  # processes on this node (LOCAL_WORLD_SIZE): a resume relaunches as many
+    timeout_s: float | None = None  # how long ranks wait for each other; None: torch's default
 
     @property
     def enabled(self) -> bool:
@@ -127,7 +141,8 @@ class DistInfo:
         if rank >= world:
             raise UsageError(f"RANK={rank} must be below WORLD_SIZE={world}")
         per_node = _env_int("LOCAL_WORLD_SIZE", str(world), 1)
-        return cls(rank, world, _env_int("LOCAL_RANK", "0", 0), per_node)
+        local = _env_int("LOCAL_RANK", "0", 0)
+        return cls(rank, world, local, per_node, _env_seconds(TIMEOUT_ENV))
 
 
 def _env_int(key: str, default: str, least: int) -> int:
@@ -142,16 +157,83 @@ def _env_int(key: str, default: str, least: int) -> int:
     return value
 
 
+def _env_seconds(key: str) -> float | None:
+    """A positive number of seconds from the environment (None when unset), or one line."""
+    text = os.environ.get(key, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise UsageError(f"{key}={one_line(text, 40)} must be a number of seconds > 0 (e.g. 3600)")
+    return value
+
+
 def init(info: DistInfo, device: torch.device) -> None:
-    """Join the process group (NCCL on CUDA, gloo otherwise) if not already in one; from
-    here on an error that ends this process is told to the job's other ranks (`_last_words`)."""
+    """Join the process group (NCCL on CUDA, gloo otherwise) if not already in one, once every
+    rank has come to it (`_arrive`); from here on an error that ends this process is told to
+    the job's other ranks (`_last_words`)."""
     global _joined
     if info.enabled:
         _joined = info
+        joined_job()
         before_exit(_last_words)
     if info.enabled and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world)
+        _arrive(info, backend)
+        # torch's own default unless set (given only then: a caller's wrapper may pass its own)
+        if info.timeout_s:
+            timeout = timedelta(seconds=info.timeout_s)
+            dist.init_process_group(backend, rank=info.rank, world_size=info.world, timeout=timeout)
+        else:
+            dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world)
+
+
+def _arrive(info: DistInfo, backend: str) -> None:
+    """Say in torchrun's store that this rank came to the process group and wait until every
+    rank has: in Python, so that another rank that failed before it came (a config, a path
+    or a device only its node refuses: it said so, `interrupts._failed_early`) ends this one
+    at once, in one line naming that rank and its error (`PeerFailed`), and torchrun's SIGTERM
+    unwinds it, where torch waited in C++ for the whole timeout. Costs three store requests
+    per rank, and two per wait while it waits: waits of 10 ms, or in jobs of more than 16 ranks
+    longer (world / 1600 s: the job asks the store at most 3,200 times a second), the most the
+    job's start is delayed after the last rank came. Nothing where there is no torchrun store."""
+    store = job_store()
+    if store is None:
+        return
+    default = default_pg_nccl_timeout if backend == "nccl" else default_pg_timeout
+    limit = info.timeout_s or (default or timedelta(minutes=30)).total_seconds()
+    longest = 0.01 * max(1.0, info.world / 16)
+    started, pause = time.monotonic(), 0.002
+    try:
+        store.set(job_key("arrived", info.rank), "1")  # which ranks, should some never come
+        arrived = store.add(job_key("arrived", "count"), 1)
+        while arrived < info.world:
+            if store.add(job_key("failed", "count"), 0):
+                failed = _store_failures(info, store)
+                if failed:
+                    (peer, error), others = failed[0], len(failed) - 1
+                    raise PeerFailed(info.rank, peer, error, others)
+            if time.monotonic() - started > limit:
+                raise _not_arrived(info, store, limit)
+            time.sleep(pause)
+            pause = min(2 * pause, longest)
+            arrived = store.add(job_key("arrived", "count"), 0)
+    except DistError:  # the store went away (its node's torchrun stopped): torch's own wait
+        return
+
+
+def _not_arrived(info: DistInfo, store: dist.Store, seconds: float) -> Exception:
+    """The error of a rank that waited `seconds` for the others to come to the process group."""
+    missing = [str(r) for r in range(info.world) if not store.check([job_key("arrived", r)])]
+    listed = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+    return TrainingError(
+        f"rank {info.rank}: waited {_duration(seconds)} for rank(s) {listed} of this job to "
+        f"start: they are slow to start (imports, data, a busy node) or hang; "
+        f"{TIMEOUT_ENV}=SECONDS sets how long ranks wait"
+    )
 
 
 def shutdown(info: DistInfo) -> None:
@@ -218,7 +300,7 @@ def leave_failure(error: BaseException, info: DistInfo) -> None:
     if own and _shared is not None and not info.is_main:
         leave_rank_failure(_shared[0], info.rank, error)
     if own and info.enabled and not info.is_main:
-        _tell_store(info.rank, error)
+        tell_job(info.rank, error)
 
 
 def failed_ranks(info: DistInfo) -> list[tuple[int, str]]:
@@ -241,52 +323,21 @@ def _world() -> int:
     return _shared[1] if _shared is not None else 1
 
 
-def _failure_line(error: BaseException) -> str:
-    """A rank's own error as the others name it: its type and first line."""
-    return f"{type(error).__name__}: {first_line(error, 1000) or '(no message)'}"
-
-
-def _job_store() -> dist.Store | None:
-    """A client of the key-value store torchrun serves itself (it outlives every rank), or None
-    where the processes were started otherwise or it cannot be reached at once."""
-    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
-        return None
-    try:
-        return dist.TCPStore(
-            os.environ["MASTER_ADDR"],
-            int(os.environ["MASTER_PORT"]),
-            is_master=False,
-            timeout=timedelta(seconds=STORE_TIMEOUT_S),
-            wait_for_workers=False,
-        )
-    except (KeyError, ValueError, RuntimeError):  # DistError is a RuntimeError
-        return None
-
-
 def _store_key(rank: int) -> str:
     """Where `rank` of this torchrun job (and of this attempt, after a restart) says it failed."""
-    job = os.environ.get("TORCHELASTIC_RUN_ID", "")
-    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
-    return f"ganhub/{job}/{attempt}/failed/{rank}"
+    return job_key("failed", rank)
 
 
-def _tell_store(rank: int, error: BaseException) -> None:
-    """Say in torchrun's store that `rank` fails with `error` (nothing where there is none)."""
-    store = _job_store()
-    if store is not None:
-        with contextlib.suppress(RuntimeError):
-            store.set(_store_key(rank), _failure_line(error))
-
-
-def _store_failures(info: DistInfo) -> list[tuple[int, str]]:
-    """(rank, error line) of the other ranks that said in torchrun's store that they failed.
-    What another process wrote is shown as one line of at most MAX_RANK_ERROR characters."""
-    store = _job_store()
+def _store_failures(info: DistInfo, store: dist.Store | None = None) -> list[tuple[int, str]]:
+    """(rank, error line) of the other ranks that said in torchrun's store that they failed
+    (rank 0 only ever before it joined: then it speaks for the job). What another process
+    wrote is shown as one line of at most MAX_RANK_ERROR characters."""
+    store = store or job_store()
     found: list[tuple[int, str]] = []
     if store is None:
         return found
     with contextlib.suppress(RuntimeError):
-        for rank in range(1, info.world):
+        for rank in range(info.world):
             key = _store_key(rank)
             if rank != info.rank and store.check([key]):  # check does not wait; get would
                 text = store.get(key).decode("utf-8", "replace")
@@ -315,27 +366,15 @@ def _last_words(error: BaseException) -> str | None:
         )
     if not isinstance(error, Exception) or isinstance(error, PeerStopped):
         return None  # Ctrl-C, an exit, or another rank's failure: not this rank's to tell
-    line = _failure_line(error)
+    line = failure_line(error)
     if not info.is_main:
-        _tell_store(info.rank, error)
+        tell_job(info.rank, error)
         named = f"rank {info.rank}: "
         text = error.args[0] if isinstance(error, GanhubError) and error.args else None
         if isinstance(text, str) and not text.startswith(named):
             error.args = (named + text, *error.args[1:])
-    _write_error_file(f"rank {info.rank}: {line}")
+    write_error_file(f"rank {info.rank}: {line}")
     return None
-
-
-def _write_error_file(message: str) -> None:
-    """Leave `message` where torchrun looks for a failed process's error (TORCHELASTIC_ERROR_FILE,
-    as torch's own `record` does): its failure report shows it in place of a link."""
-    path = os.environ.get("TORCHELASTIC_ERROR_FILE")
-    if path:
-        # torch's own layout; its report shows "py_callstack", here the one line, no traceback
-        info = {"py_callstack": message, "timestamp": str(int(time.time()))}
-        data = json.dumps({"message": {"message": message, "extraInfo": info}})
-        with contextlib.suppress(OSError):
-            Path(path).write_text(data, encoding="utf-8")
 
 
 def gather_object(obj: Any, info: DistInfo) -> list[Any]:
