@@ -1,15 +1,20 @@
-"""What a system's declared capabilities promise, checked against what it does: the shapes,
-dtypes and determinism of `sample` and `real_samples`, conditional labels, default metrics
-(part of `ganhub.testing.check_domain`)."""
+"""What a system promises, checked against what it does: its phases' contract, on every run
+(`guarded_phases`: a group it has, a PhaseOutput, no backward of its own, its
+errors named as the domain's), and its declared capabilities (part of
+`ganhub.testing.check_domain`): the shapes, dtypes and determinism of `sample` and
+`real_samples`, conditional labels, default metrics."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ganhub.errors import PluginError, plugin_code
 
 if TYPE_CHECKING:
     from ganhub.capabilities import Capabilities
-    from ganhub.engine.system import GANSystem
-    from ganhub.plugins import Hub
+    from ganhub.engine.system import GANSystem, Phase
+    from ganhub.plugin_guard import Owners
 
 # what each modality's samples look like: (dimensions, integer ids?)
 SAMPLE_SHAPES = {
@@ -18,10 +23,20 @@ SAMPLE_SHAPES = {
     "volume": (5, False),
     "tokens": (2, True),
 }
+# ...in words, for the line that refuses another shape
+LAYOUTS = {
+    "vector": "(n, features) floats; a 1D signal of shape (n, channels, length) is flattened "
+    "to (n, channels * length)",
+    "image": "(n, channels, height, width) floats",
+    "volume": "(n, channels, depth, height, width) floats",
+    "tokens": "(n, length) integer token ids",
+}
 
 
-def capability_problems(system: GANSystem, hub: Hub) -> list[str]:
-    """What a system's declared capabilities promise and its behaviour does not keep."""
+def capability_problems(system: GANSystem, hub: Any) -> list[str]:
+    """What a system's declared capabilities promise and its behaviour does not keep (`hub`:
+    a `ganhub.plugins.Hub`, not imported here: the run imports this module, and the engine
+    never imports plugin discovery)."""
     from ganhub.capabilities import Capabilities
 
     caps = system.capabilities()
@@ -83,9 +98,15 @@ def _sample_problems(system: GANSystem, caps: Capabilities) -> list[str]:
     out = []
     if not isinstance(a, torch.Tensor) or a.ndim != dims or len(a) != 3:
         shape = tuple(a.shape) if isinstance(a, torch.Tensor) else type(a).__name__
-        out.append(f"sample(3) of {caps.modality} data gave {shape}, not {dims}-d with 3 rows")
+        out.append(
+            f"sample(3) of {caps.modality} data gave {shape}, not {dims}-d with 3 rows: "
+            f"{caps.modality} samples are {LAYOUTS[caps.modality]}"
+        )
     elif ids != (not a.is_floating_point()):
-        out.append(f"sample() of {caps.modality} data gave dtype {a.dtype}")
+        out.append(
+            f"sample() of {caps.modality} data gave dtype {a.dtype}: {caps.modality} samples "
+            f"are {LAYOUTS[caps.modality]}"
+        )
     elif not torch.equal(a, b):
         out.append("sample(n, seed=s) differs between two calls with the same seed")
     elif a.is_floating_point() and not bool(torch.isfinite(a).all()):
@@ -99,7 +120,12 @@ def _real_problems(system: GANSystem, caps: Capabilities) -> list[str]:
     dims, _ = SAMPLE_SHAPES[caps.modality]
     real = system.real_samples(3, seed=0)
     if not isinstance(real, torch.Tensor) or real.ndim != dims or len(real) != 3:
-        return [f"real_samples(3) of {caps.modality} data did not give {dims}-d with 3 rows"]
+        shape = tuple(real.shape) if isinstance(real, torch.Tensor) else type(real).__name__
+        return [
+            f"real_samples(3) of {caps.modality} data gave {shape}, not {dims}-d with 3 rows: "
+            f"{caps.modality} samples are {LAYOUTS[caps.modality]} (the default real_samples "
+            "reads data(); override it when data() holds another layout)"
+        ]
     if caps.samples:
         with torch.no_grad():
             fake = system.sample(3, seed=0)
@@ -108,3 +134,97 @@ def _real_problems(system: GANSystem, caps: Capabilities) -> list[str]:
                 f"samples {tuple(fake.shape[1:])} and real samples {tuple(real.shape[1:])} differ"
             ]
     return []
+
+
+def guarded_phases(system: GANSystem, plugin: str, owners: Owners) -> list[Phase]:
+    """The domain's own phases (`system.phases()`, taken as a run starts, before tricks add
+    theirs and before `ganhub.domain.check_declarations` wraps them for PacGAN), checked: a
+    phase whose `group` or `grad_groups` names no parameter group of the system is refused,
+    and each phase's loss is wrapped so that what it raises, a return that is no
+    `PhaseOutput`, or a `backward()` it calls itself is named in one
+    line as the domain's (an isinstance per call; the backward check on a phase's first call)."""
+    hint = owners.hint("domain", plugin)
+    with plugin_code(f"domain '{plugin}': its phases()", hint):
+        phases = system.phases()
+    with plugin_code(f"domain '{plugin}': its param_groups()", hint):
+        groups = list(system.param_groups())
+    for phase in phases:
+        unknown = [g for g in (phase.group, *phase.grad_groups) if g not in groups]
+        if unknown:
+            raise PluginError(
+                f"domain '{plugin}': its phase '{phase.name}' names the parameter group "
+                f"'{unknown[0]}', which its system does not have; groups: {', '.join(groups)} "
+                f"(param_groups(): G from generator_names, D from discriminator_names) ({hint})"
+            )
+        phase.loss = _guarded_phase(system, phase, plugin, owners)
+    return phases
+
+
+def _guarded_phase(
+    system: GANSystem, phase: Phase, plugin: str, owners: Owners
+) -> Callable[[Any, Any], Any]:
+    """`phase.loss`, its mistakes named as the domain's (see `guarded_phases`)."""
+    from ganhub.engine.compiled import compiler_failure
+    from ganhub.engine.outputs import PhaseOutput
+
+    loss, name = phase.loss, phase.name
+    what = f"phase '{name}' ({getattr(loss, '__name__', 'its loss')}())"
+    hint = owners.hint("domain", plugin)
+    first = True  # the backward check runs once: the mistake is in the code, not the data
+
+    def guarded(batch: Any, ctx: Any) -> Any:
+        nonlocal first
+        probe = _first_grad_holder(system, phase.group) if first else None
+        before = probe is not None and probe.grad is None
+        try:
+            out = loss(batch, ctx)
+        except Exception as exc:
+            if compiler_failure(exc) is not None:  # torch's compiler is named by the loop
+                raise
+            if system.hints.pack > 1 and _in_discriminator(exc, system):
+                raise  # PacGAN: the domain's packed-input guard around this one names it
+            if "same device" in str(exc):  # a tensor made on the CPU in a CUDA run
+                line = (str(exc).strip().splitlines() or [""])[0][:200]
+                raise PluginError(
+                    f"domain '{plugin}': its {what} raised {type(exc).__name__}: {line}; make "
+                    "new tensors on the batch's device (torch.randn(n, k, device=real.device)):"
+                    f" ganhub moves the system and each batch, nothing else ({hint})"
+                ) from exc
+            owners.fault(exc, "domain", plugin, what)
+            raise
+        if not isinstance(out, PhaseOutput):
+            raise PluginError(
+                f"domain '{plugin}': its {what} returned {type(out).__name__}, not a "
+                "PhaseOutput; return PhaseOutput(loss) (from ganhub.engine.system import "
+                f"PhaseOutput; its stats and pairs are optional) ({hint})"
+            )
+        if before and probe is not None and probe.grad is not None:
+            raise PluginError(
+                f"domain '{plugin}': its {what} called backward() itself; return the loss "
+                "in a PhaseOutput and leave backward(), the optimizer step and zero_grad() "
+                f"to ganhub, which runs them for every phase ({hint})"
+            )
+        first = False
+        return out
+
+    return guarded
+
+
+def _first_grad_holder(system: GANSystem, group: str) -> Any:
+    """The first parameter of `group` that requires grad: its `.grad` turning from None to a
+    tensor while a phase runs means the phase ran backward itself. None when there is none."""
+    for param in system.param_groups().get(group, []):
+        if param.requires_grad:
+            return param
+    return None
+
+
+def _in_discriminator(exc: BaseException, system: GANSystem) -> bool:
+    """Whether a frame of `exc`'s traceback runs a discriminator (or one of its layers)."""
+    modules = {id(m) for d in system.discriminators() for m in d.modules()}
+    tb = exc.__traceback__
+    while tb is not None:
+        if id(tb.tb_frame.f_locals.get("self")) in modules:
+            return True
+        tb = tb.tb_next
+    return False

@@ -181,10 +181,14 @@ def config_cmd(
 def plugins() -> None:
     """List every plugin: version, distribution, status, and what it registers."""
     from ganhub.errors import one_line
+    from ganhub.plugin_fixes import misplaced_entry_points, other_environment
     from ganhub.plugins import get_hub
 
     hub = get_hub()
     hub.failures()  # run every plugin's discovery hooks, so what each registered is known
+    elsewhere = other_environment()  # a --system-site-packages venv's plugins are not seen
+    if elsewhere:
+        click.echo(one_line(f"note: {elsewhere}", 2000))
     # an installed package's metadata and errors are its own text: control characters are
     # shown escaped, so no plugin can clear or retitle the terminal
     for info in hub.plugins.values():
@@ -203,6 +207,8 @@ def plugins() -> None:
             click.echo(one_line(f"    fix:   {info.fix}", 2000))
             if info.trace:  # GANHUB_DEBUG=1: the plugin author's traceback, as it is
                 click.echo(info.trace.rstrip())
+    for line in misplaced_entry_points():  # never loaded: said, not left out
+        click.echo(one_line(line, 2000))
 
 
 def lifecycle_hooks(pm: Any, plugin: str) -> list[str]:

@@ -37,6 +37,42 @@ def in_another_group(name: str) -> str | None:
     return None
 
 
+def misplaced_entry_points() -> list[str]:
+    """One line per installed entry point in a group named like ganhub's that ganhub does not
+    read (`[project.entry-points."ganhub.plugins"]`): such a plugin is never loaded, so
+    `ganhub plugins` names it with the fix instead of leaving it out without a word."""
+    found = []
+    for distribution in md.distributions():
+        for entry in distribution.entry_points:
+            if entry.group == "ganhub" or "ganhub" not in entry.group.lower():
+                continue
+            if entry.group.startswith("console_scripts") or entry.group == "gui_scripts":
+                continue
+            dist = one_line(distribution.metadata["Name"] or "a distribution", 100)
+            found.append(
+                f"{one_line(entry.name, 60)}  {dist}  [not loaded]: its entry point is in the "
+                f"group '{one_line(entry.group, 100)}', which ganhub does not read; move it to "
+                "[project.entry-points.ganhub] in its pyproject.toml and reinstall it"
+            )
+    return sorted(set(found))
+
+
+def other_environment() -> str | None:
+    """Why plugins `pip install`ed into the active virtualenv are not found: ganhub runs from
+    another Python (a venv made with --system-site-packages has no `ganhub` command of its
+    own, so the shell runs the base one). None when ganhub runs in the active env or none is."""
+    import sys
+
+    active = os.environ.get("VIRTUAL_ENV")
+    if not active or os.path.realpath(active) == os.path.realpath(sys.prefix):
+        return None
+    return (
+        f"ganhub runs from {one_line(sys.prefix, 200)}, not from the active virtualenv "
+        f"{one_line(active, 200)}: plugins installed there are not found; run `python -m "
+        "ganhub ...` there (a virtualenv that inherits ganhub has no `ganhub` command)"
+    )
+
+
 def own_module_missing(exc: ImportError, target: str) -> bool:
     """Whether the module an entry point names is itself what is missing (a typo in the
     entry point, not a dependency to install)."""

@@ -244,10 +244,17 @@ def new_plugin(name: str, directory: Path) -> None:
     for path in written:
         click.echo(f"  {path.relative_to(target)}")
     quoted = shlex.quote(str(target))
+    # a virtualenv that inherits ganhub has no `ganhub` command: the shell runs the base
+    # Python's, which never sees what `pip install -e` put in the virtualenv
+    from ganhub.plugin_fixes import other_environment
+
+    elsewhere = other_environment()
     click.echo("next:")
     click.echo(f"  pip install -e {quoted}")
     click.echo(f"  python -m pytest {shlex.quote(str(target / 'tests'))}")
-    click.echo(f"  ganhub run plugin={names.name}")
+    click.echo(f"  {'python -m ganhub' if elsewhere else 'ganhub'} run plugin={names.name}")
+    if elsewhere:
+        click.echo(f"note: {elsewhere}")
 
 
 __all__ = ["PluginNames", "check_available", "new_plugin", "plugin_names", "render", "write_plugin"]

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ganhub.capability_checks import guarded_phases
 from ganhub.config.overrides import dump_yaml
 from ganhub.config.schema import RunConfig, with_absolute_paths
 from ganhub.console import Console
@@ -84,7 +85,7 @@ class Run:
             self.console.print(loaded)
         if self.dist.enabled:
             distributed.broadcast_module(self.system)
-        self.phases: list[Phase] = self.system.phases()
+        self.phases: list[Phase] = guarded_phases(self.system, config.plugin, self.owners)
         for t in self.tricks:
             where = self.owners.hint("trick", t.name)
             with plugin_code(f"trick '{t.name}': its adjust_phases()", where):
