@@ -28,6 +28,11 @@ training step (D and G phases, `process_time`, so other load on the machine coun
 lesions grew into that the prediction segments (new recall) and the lesion volume error, with
 the same scores of predicting no change (the baseline scan scored as the prediction) beneath.
     python benchmarks/medgan.py --part speed
+    python benchmarks/medgan.py --part startup     # loading a folder of 200 small NIfTI files
+
+`--part startup` writes 200 NIfTI volumes of 20x18x12 voxels of 2x2x3 mm (the aspect ratio
+notes' case) and times loading them as a 3D run does (`load_folder`, the median of 5 loads
+after one warm-up) and a whole `ganhub run ... trainer.steps=1` on them (wall time).
 """
 
 from __future__ import annotations
@@ -204,12 +209,56 @@ def speed(batch: int) -> None:
         print(f"{task:<10}{two:>12.3f} s{three:>12.3f} s")
 
 
+def write_folder(out: Path, n: int = 200) -> Path:
+    """n small anisotropic NIfTI volumes (generate layout: files directly in `out`)."""
+    import nibabel as nib
+    import numpy as np
+
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    affine = np.diag([2.0, 2.0, 3.0, 1.0])
+    for i in range(n):
+        x = rng.normal(100, 20, (20, 18, 12)).astype(np.float32)
+        nib.save(nib.Nifti1Image(x, affine), str(out / f"case{i:03d}.nii.gz"))
+    return out
+
+
+def startup(repeats: int = 5) -> None:
+    """Print the time to load a folder of 200 small NIfTI files, and of a one-step run on it."""
+    import statistics
+    import subprocess
+    import sys
+
+    from ganhub_medgan.config import MedData
+    from ganhub_medgan.folder import load_folder
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = write_folder(Path(tmp) / "data")
+        cfg = MedData(source="folder", path=folder)
+        load_folder("generate", cfg, 3, 32)  # warm-up: MONAI's transforms are imported
+        loads = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            load_folder("generate", cfg, 3, 32)
+            loads.append(time.perf_counter() - start)
+        keys = ["plugin=medgan", "task=generate", f"data.path={folder}", "spatial_dims=3",
+                "preset=tiny", "trainer.steps=1", "eval.metrics=[]", "trainer.progress=false",
+                f"out_dir={tmp}/runs"]  # fmt: skip
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "ganhub", "run", *keys], check=True)
+        run = time.perf_counter() - start
+    print("\nstart-up on 200 NIfTI files of 20x18x12 voxels (3D, model.image_size=32)")
+    print(f"load_folder: median {statistics.median(loads):.3f} s of {repeats} "
+          f"({', '.join(f'{t:.3f}' for t in loads)})")  # fmt: skip
+    print(f"ganhub run ... trainer.steps=1: {run:.1f} s wall")
+
+
 def main() -> None:
     """Parse arguments and run the chosen parts."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--part", choices=["all", "quality", "speed"], default="all")
+    parser.add_argument("--part", choices=["all", "quality", "speed", "startup"], default="all")
     parser.add_argument("--steps", type=int, default=300, help="training steps of each quality run")
     parser.add_argument("--batch", type=int, default=8, help="batch size (quality and speed)")
     parser.add_argument(
@@ -230,6 +279,8 @@ def main() -> None:
         quality(args.steps, args.batch, args.seeds, tuple(args.gan), args.task)
     if args.part in ("all", "speed"):
         speed(args.batch)
+    if args.part in ("all", "startup"):
+        startup()
 
 
 if __name__ == "__main__":

@@ -18,17 +18,16 @@ import numpy as np
 import torch
 from ganhub_medgan.config import MedGANConfig, inapplicable
 from ganhub_medgan.folder import (
-    MANIFEST,
     all_empty,
+    broken_links,
     check_folder,
-    converted_for,
     is_item,
-    is_mask,
     item_name,
+    link_target,
     pair_listing,
-    roles,
-    subdirs,
 )
+from ganhub_medgan.layout import MANIFEST, converted_for, is_mask, roles, subdirs
+from ganhub_medgan.notes import voxel_aspect
 from ganhub_medgan.outputs import LESION_RULE
 from ganhub_medgan.volume import (
     LABELS_SHOWN,
@@ -167,11 +166,12 @@ def inspect_folder(config: MedGANConfig) -> DataReport:
         report.items.append(rel(path))
         where = f"{rel(other)}/" if other != root else "data.path"
         link = _leaving_partner(other, item_name(path), root)
-        why = (
-            f"its partner {rel(link)} is dropped (a symlink leading outside the data folder)"
-            if link is not None
-            else f"no partner named '{item_name(path)}' in {where}"
-        )
+        dead = [p for p in broken_links(other) if item_name(p) == item_name(path)]
+        why = f"no partner named '{item_name(path)}' in {where}"
+        if link is not None:
+            why = f"its partner {rel(link)} is dropped (a symlink leading outside the data folder)"
+        elif dead:
+            why = f"its partner {rel(dead[0])} is dropped (a broken symlink)"
         report.add(rel(path), why, DROP, "error")
     for paths, partners in clashes:  # the loader cannot tell which file is meant: an error
         shared = " and ".join(rel(p) for p in paths)
@@ -183,7 +183,13 @@ def inspect_folder(config: MedGANConfig) -> DataReport:
             report.add(rel(path), f"its partner's name is shared by {shared}", DROP, "error")
         report.items += [rel(p) for p in (*paths, *partners) if rel(p) not in report.items]
     for sub in subdirs(task, cfg):
+        broken = broken_links(root / sub)
+        for path in broken:  # the loader stops on them (data.skip_bad=true: skips them)
+            why = f"broken symlink (to '{link_target(path)}'): no file to read; fix or remove it"
+            report.add(rel(path), why, DROP, "error")
         for path in sorted((root / sub).iterdir()):
+            if path in broken:
+                continue
             if not is_item(path) and not path.name.startswith(".") and path.name != MANIFEST:
                 what = (
                     "a folder without DICOM files (not a series)"
@@ -399,7 +405,7 @@ def _check_file(
     # says what its own header makes the loader do (its slicing and resizing are the first's)
     done = [step for step in vol.done if first or " reoriented to " in step or "resampled" in step]
     if first and not converted:
-        done = _with_voxel_aspect(done, vol, dims, cfg.fit)
+        done = voxel_aspect(done, vol, dims, cfg.fit)
     if done and not converted:
         report.add(name, "; ".join(done), CONVERT, "note")
     for line in vol.warnings:
@@ -430,34 +436,6 @@ def _check_file(
                 "note",
             )
     return vol
-
-
-def _with_voxel_aspect(done: list[str], vol: Volume, dims: int, fit: str) -> list[str]:
-    """`done` with what anisotropic voxels do to the sample images, where the resizing note
-    does not say it already: PNGs (and G) see one square pixel (cube) per voxel, so voxels of
-    other sizes along each axis change the proportions (`data.fit=crop_pad` keeps the voxels;
-    `data.fit=resize` of a grid already at `model.image_size` does too)."""
-    if any("the aspect ratio changed" in step for step in done):
-        return done
-    mm = spacing(vol.affine[0], dims)
-    if np.allclose(mm, mm.min(), rtol=0.01):
-        return done
-    factors = mm.max() / mm
-    axes = ", ".join(f"{'xyz'[i]} stretched {f:.3g}x" for i, f in enumerate(factors) if f >= 1.01)
-    iso = ", ".join([f"{float(mm.min()):.3g}"] * dims)
-    keep = f"data.pixdim=[{iso}] (isotropic voxels)"
-    keep += " keeps" if fit == "crop_pad" else " with data.fit=crop_pad keeps"
-    note = (
-        f"{'x'.join(f'{v:.3g}' for v in mm)} mm voxels shown as "
-        f"{'square pixels' if dims == 2 else 'cubes'}, the aspect ratio changed: {axes}; "
-        f"{keep} the proportions"
-    )
-    fitted = [i for i, step in enumerate(done) if " cropped/padded to " in step]
-    if not fitted:
-        return [*done, note]
-    out = list(done)
-    out[fitted[0]] += f" (its {note})"
-    return out
 
 
 def _problem(message: str, path: Path) -> str:

@@ -17,15 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from ganhub_medgan.config import MedGANConfig
-from ganhub_medgan.folder import (
-    FORMAT,
-    MANIFEST,
-    is_mask,
-    iter_folder,
-    layout,
-    loader_settings,
-    subdirs,
-)
+from ganhub_medgan.folder import iter_folder
+from ganhub_medgan.layout import FORMAT, MANIFEST, is_mask, layout, loader_settings, subdirs
 from ganhub_medgan.outputs import stack_affine, write_nifti
 
 from ganhub.errors import UsageError

@@ -15,6 +15,10 @@ each on stderr, naming the file: a mask that is empty after thresholding althoug
 non-zero values, a lesion the slicing or resizing loses, a constant volume, partners whose
 spacing or origin differ. When every mask of a lesion folder is empty, loading stops before
 training, saying why and which setting would help.
+A symlink named as a scan that leads nowhere (a missing target, links that loop) is an
+unreadable file. After the last sample, the loader gives the run one note when loading
+changed the images' proportions (`notes.py`); notes and warnings are printed by rank 0 only
+under torchrun.
 
 A folder written by `ganhub data convert --to nifti` (`ganhub_medgan.data`) holds the volumes
 as this loader gives them, with a manifest (MANIFEST) of the settings they were made with: it
@@ -24,21 +28,28 @@ settings differ.
 
 from __future__ import annotations
 
-import json
-import sys
+import os
 from collections.abc import Iterator
-from pathlib import Path, PurePath
-from typing import Any, NamedTuple
+from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
-from ganhub_medgan.config import LAYOUT_KEYS, MedData
+from ganhub_medgan.config import MedData
+from ganhub_medgan.layout import (
+    MANIFEST,
+    check_subdirs,
+    converted_for,
+    is_mask,
+    roles,
+    subdirs,
+)
+from ganhub_medgan.notes import AspectNotes, note, warn
 from ganhub_medgan.outputs import NIFTI_SUFFIXES
 from ganhub_medgan.volume import (
     MaskFacts,
     Volume,
     dicom_readable,
-    first_line,
     load_converted,
     load_file,
     pair_problems,
@@ -48,14 +59,6 @@ from torch import Tensor
 from ganhub.data.images import refuse_leaving
 from ganhub.data.links import record_leaving
 from ganhub.errors import ConfigError, UsageError, one_line
-
-MANIFEST = "ganhub_medgan.json"  # written by `ganhub data convert --to nifti`
-FORMAT = "ganhub-medgan-nifti/1"
-
-
-def warn(line: str) -> None:
-    """One line on stderr (the loader's warnings: they name the file, escaped by `one_line`)."""
-    print(f"medgan: warning: {one_line(line)}", file=sys.stderr, flush=True)
 
 
 def item_name(path: Path) -> str:
@@ -85,6 +88,31 @@ def is_item(path: Path) -> bool:
         return path.name.lower().endswith(NIFTI_SUFFIXES)
     # any other folder (notes/, a lesion set's images/ under a generate path) is not a series
     return path.is_dir() and any(p.is_file() and is_dicom(p) for p in path.iterdir())
+
+
+def broken_links(folder: Path) -> list[Path]:
+    """Entries of `folder` named as NIfTI files or DICOM files that are symlinks leading to
+    nothing (a missing target, or links that loop): no file to read, so not items."""
+    names = (*NIFTI_SUFFIXES, ".dcm")
+    return [
+        path
+        for path in sorted(folder.iterdir())
+        if path.is_symlink() and not path.exists() and not path.name.startswith(".")
+        if path.name.lower().endswith(names)
+    ]
+
+
+def link_target(path: Path) -> str:
+    """Where symlink `path` points, as stored (one line)."""
+    try:
+        return one_line(os.readlink(path))
+    except OSError:
+        return "?"
+
+
+def broken_line(path: Path) -> str:
+    """The problem of a broken symlink (one line, naming it and where it points)."""
+    return f"'{one_line(path)}' is a broken symlink (to '{link_target(path)}'): no file to read"
 
 
 def scan_items(folder: Path, root: Path | None = None) -> dict[str, list[Path]]:
@@ -133,70 +161,6 @@ def clash_line(paths: list[Path]) -> str:
         f"'{one_line(paths[0])}' and {others} share the name '{one_line(item_name(paths[0]))}', "
         "which is how files pair up; keep one of them (or rename it)"
     )
-
-
-def layout(task: str, cfg: MedData) -> tuple[tuple[str, str], ...]:
-    """(role, subfolder under data.path) of each file a sample has, in order; generate reads
-    data.path itself (""). A role ending in "mask" is a lesion mask."""
-    if task == "lesion":
-        return (("image", cfg.image_dir), ("mask", cfg.mask_dir))
-    if task == "translate":
-        return (("source", cfg.source_dir), ("target", cfg.target_dir))
-    if task == "progress":
-        scans = (("baseline", cfg.baseline_dir), ("followup", cfg.followup_dir))
-        if cfg.baseline_mask_dir is None or cfg.followup_mask_dir is None:
-            return scans
-        masks = (("baseline_mask", cfg.baseline_mask_dir), ("followup_mask", cfg.followup_mask_dir))
-        return scans + masks
-    return (("image", ""),)
-
-
-def layout_keys(task: str, cfg: MedData) -> tuple[str, ...]:
-    """The data.* keys naming the task's subfolders, in `layout` order (generate: none)."""
-    keys = LAYOUT_KEYS.get(task, ())
-    if task == "progress" and cfg.baseline_mask_dir is not None:
-        keys += ("baseline_mask_dir", "followup_mask_dir")
-    return keys
-
-
-def check_subdirs(task: str, cfg: MedData) -> None:
-    """The subfolder keys name distinct folders inside data.path: no absolute path, no '..',
-    no two keys naming one folder (one line naming the keys)."""
-    assert cfg.path is not None
-    given = cfg.model_dump()
-    seen: dict[Path, str] = {}
-    for key in layout_keys(task, cfg):
-        sub = given[key]
-        shown = f"data.{key}='{one_line(sub)}'"
-        if PurePath(sub).is_absolute() or ".." in PurePath(sub).parts:
-            raise ConfigError(
-                f"{shown}: name a subfolder of data.path, relative to it and without '..' "
-                f"(e.g. {MedData.model_fields[key].default}); training reads files inside "
-                "data.path only: copy the files in, or point data.path at their parent"
-            )
-        # a symlink leading out of data.path: refused by `scan_items`, naming the link
-        target = (cfg.path / sub).resolve()
-        if target in seen:
-            raise ConfigError(
-                f"data.{seen[target]}='{one_line(given[seen[target]])}' and {shown} name the "
-                f"same folder; the task's files must be in different subfolders"
-            )
-        seen[target] = key
-
-
-def subdirs(task: str, cfg: MedData) -> tuple[str, ...]:
-    """The task's subfolders under data.path, in `layout` order."""
-    return tuple(sub for _, sub in layout(task, cfg))
-
-
-def roles(task: str, cfg: MedData) -> tuple[str, ...]:
-    """What each of the task's files holds, in `layout` order."""
-    return tuple(role for role, _ in layout(task, cfg))
-
-
-def is_mask(role: str) -> bool:
-    """Whether files of this role are lesion masks (read with the mask rule)."""
-    return role.endswith("mask")
 
 
 def check_folder(task: str, cfg: MedData) -> None:
@@ -284,6 +248,15 @@ def pair_listing(task: str, cfg: MedData) -> Listing:
 
 def pair_items(task: str, cfg: MedData) -> list[tuple[str, tuple[Path, ...]]]:
     """(name, files) per sample: one file for generate, else one in each of the task's folders."""
+    assert cfg.path is not None
+    broken = [p for sub in subdirs(task, cfg) for p in broken_links(cfg.path / sub)]
+    if broken:  # never silent: a file the user put there that cannot be read
+        message = broken_line(broken[0]) + "; fix the link or remove it"
+        if len(broken) > 1:
+            message += f" ({len(broken)} broken symlinks)"
+        if not cfg.skip_bad:
+            raise UsageError(message + "; data.skip_bad=true skips them (and their partners)")
+        warn(f"skipping: {message}")
     pairs, lonely, clashes = pair_listing(task, cfg)
     if clashes:
         message = clash_line(clashes[0][0])
@@ -307,61 +280,6 @@ def pair_items(task: str, cfg: MedData) -> list[tuple[str, tuple[Path, ...]]]:
         folders = " and ".join(f"'{one_line(cfg.path / sub)}'" for sub in subdirs(task, cfg))
         raise UsageError(f"no pairs: no file name appears in all of {folders}")
     return pairs
-
-
-# -- converted folders --------------------------------------------------------------------------
-
-
-def loader_settings(task: str, cfg: MedData, spatial_dims: int, size: int) -> dict[str, Any]:
-    """The settings that decide what the loader gives (a converted folder records them)."""
-    settings: dict[str, Any] = {
-        "task": task,
-        "spatial_dims": spatial_dims,
-        "model.image_size": size,
-        "data.orientation": cfg.orientation,
-        "data.pixdim": cfg.pixdim,
-        "data.percentiles": list(cfg.percentiles),
-        "data.fit": cfg.fit,
-    }
-    if spatial_dims == 2:
-        settings["data.slices_per_volume"] = cfg.slices_per_volume
-    if any(is_mask(role) for role in roles(task, cfg)):
-        settings["data.mask_threshold"] = cfg.mask_threshold
-    return json.loads(json.dumps(settings))  # as a manifest holds them (lists, floats)
-
-
-def read_manifest(root: Path) -> dict[str, Any] | None:
-    """The manifest of a folder `ganhub data convert --to nifti` wrote, or None."""
-    path = root / MANIFEST
-    if not path.is_file():
-        return None
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"'{one_line(path)}' is unreadable: {one_line(first_line(exc))}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise UsageError(f"'{one_line(path)}' is not a manifest of ganhub data convert --to nifti")
-    return manifest
-
-
-def converted_for(task: str, cfg: MedData, spatial_dims: int, size: int) -> bool:
-    """Whether data.path holds volumes converted for these settings (read as they are);
-    raises, naming the first setting that differs, when it holds them for others."""
-    assert cfg.path is not None
-    manifest = read_manifest(cfg.path)
-    if manifest is None:
-        return False
-    made = manifest.get("settings")
-    made = made if isinstance(made, dict) else {}
-    for key, value in loader_settings(task, cfg, spatial_dims, size).items():
-        if made.get(key) != value:
-            was = json.dumps(made.get(key))
-            raise UsageError(
-                f"data.path='{one_line(cfg.path)}' holds volumes converted for {key}={was} "
-                f"(ganhub data convert); this run has {key}={json.dumps(value)}: set "
-                f"{key}={was}, or convert the original data with this run's settings"
-            )
-    return True
 
 
 # -- the whole folder ---------------------------------------------------------------------------
@@ -409,11 +327,18 @@ class _Items(torch.utils.data.Dataset[tuple[list[Volume], str, list[str]]]):
 
 
 def iter_folder(
-    task: str, cfg: MedData, spatial_dims: int, size: int, num_workers: int = 0
+    task: str,
+    cfg: MedData,
+    spatial_dims: int,
+    size: int,
+    num_workers: int = 0,
+    notes: list[str] | None = None,
 ) -> Iterator[tuple[str, list[Volume]]]:
     """Each usable sample of the folder, preprocessed, as (name, its volumes in `layout`
-    order), in name order; the loader's warnings go to stderr as they come. A lesion
-    folder whose masks are all empty raises after the last sample (before any training)."""
+    order), in name order; the loader's warnings go to stderr as they come. After the last
+    sample, the note on the proportions loading changed is appended to `notes` (for the run
+    to say once). A lesion folder whose masks are all empty raises after the last sample
+    (before any training)."""
     check_folder(task, cfg)
     converted = converted_for(task, cfg, spatial_dims, size)
     items = pair_items(task, cfg)
@@ -426,7 +351,8 @@ def iter_folder(
     masks: list[MaskFacts] = []
     count = 0
     depths: list[int] = []  # 2D runs: the depth of each volume with fewer slices than asked
-    for (name, _), (vols, error, lines) in zip(items, loader):  # in order, also with workers
+    aspect = AspectNotes(spatial_dims, cfg.fit)  # what `ganhub data check` says per file
+    for (name, paths), (vols, error, lines) in zip(items, loader):  # in order, with workers too
         for line in lines:
             warn(line)
         if error:
@@ -438,30 +364,38 @@ def iter_folder(
         taken = len(vols[0].image)  # 2D: the slices taken (a volume's all, when it is shallower)
         if spatial_dims == 2 and len(vols[0].shape) == 3 and taken < cfg.slices_per_volume:
             depths.append(taken)
+        if not converted:  # a converted folder is read as it is
+            aspect.add(paths[0], vols[0])
         count += 1
         yield name, vols
     if not count:
         raise UsageError(f"data.path='{one_line(cfg.path)}': no readable samples")
     if depths:  # one line for the folder, not one per file
         shown = f"{min(depths)}" if min(depths) == max(depths) else f"{min(depths)}-{max(depths)}"
-        print(
-            f"medgan: note: data.slices_per_volume={cfg.slices_per_volume}, but {len(depths)} "
-            f"of {count} volumes have fewer axial slices ({shown}): all of their slices are taken",
-            file=sys.stderr,
-            flush=True,
+        note(
+            f"data.slices_per_volume={cfg.slices_per_volume}, but {len(depths)} "
+            f"of {count} volumes have fewer axial slices ({shown}): all of their slices are taken"
         )
+    if notes is not None and aspect.line(count):
+        notes.append(aspect.line(count))
     if task == "lesion" and not any(m.loaded for m in masks):
         raise UsageError(all_empty(cfg, masks, size))
 
 
 def load_folder(
-    task: str, cfg: MedData, spatial_dims: int, size: int, num_workers: int = 0
+    task: str,
+    cfg: MedData,
+    spatial_dims: int,
+    size: int,
+    num_workers: int = 0,
+    notes: list[str] | None = None,
 ) -> tuple[list[Tensor], np.ndarray]:
-    """Every sample of the folder, preprocessed: (one tensor per `layout` role, affines).
-    A lesion folder whose masks are all empty stops here, before training."""
+    """Every sample of the folder, preprocessed: (one tensor per `layout` role, affines), and
+    the loader's notes for the run in `notes` (`iter_folder`). A lesion folder whose masks
+    are all empty stops here, before training."""
     columns: list[list[Tensor]] = []
     affines: list[np.ndarray] = []
-    for _, vols in iter_folder(task, cfg, spatial_dims, size, num_workers):
+    for _, vols in iter_folder(task, cfg, spatial_dims, size, num_workers, notes):
         columns = columns or [[] for _ in vols]
         for column, vol in zip(columns, vols):
             column.append(vol.image)
@@ -497,3 +431,25 @@ def all_empty(cfg: MedData, masks: list[MaskFacts], size: int) -> str:
         f"({len(masks)} masks; {'; '.join(whys) or 'none has a non-zero voxel'}): training "
         f"would see no lesion; {' or '.join(fixes) or 'check the masks'}"
     )
+
+
+__all__ = [
+    "MANIFEST",
+    "Listing",
+    "all_empty",
+    "broken_line",
+    "broken_links",
+    "check_folder",
+    "clash_line",
+    "is_dicom",
+    "is_item",
+    "item_name",
+    "iter_folder",
+    "link_target",
+    "list_items",
+    "load_folder",
+    "nested_hint",
+    "pair_items",
+    "pair_listing",
+    "scan_items",
+]

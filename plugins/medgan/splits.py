@@ -36,6 +36,7 @@ class MedDataset:
     masks: Tensor | None  # (N, 1, *spatial) in {0, 1}
     affines: np.ndarray  # (N, 4, 4) voxel -> RAS mm
     prior_masks: Tensor | None = None  # progress: the baseline's lesions (masks: follow-up's)
+    notes: tuple[str, ...] = ()  # folder data: what loading did, for the run to say once
 
     def head(self, n: int) -> MedDataset:
         """The first n samples (repeated cyclically when the split is smaller)."""
@@ -152,7 +153,8 @@ def missing_folder(config: MedGANConfig) -> str:
 def flat_folder_hint(config: MedGANConfig) -> str:
     """The tail of a paired task's "subfolder is missing" error when data.path itself holds
     NIfTI files or DICOM series (a flat folder): task=generate reads those ("" otherwise)."""
-    from ganhub_medgan.folder import list_items, subdirs
+    from ganhub_medgan.folder import list_items
+    from ganhub_medgan.layout import subdirs
 
     path = config.data.path
     if config.task == "generate" or path is None or not path.is_dir():
@@ -185,16 +187,20 @@ def build_split(config: MedGANConfig, split: str, count: int | None = None) -> M
 
         if folder_gone(config):  # a run trains only after the domain checked the folder
             raise UsageError(missing_folder(config))
-        columns, affines = load_folder(config.task, data, dims, size, config.trainer.num_workers)
+        said: list[str] = []
+        workers = config.trainer.num_workers
+        columns, affines = load_folder(config.task, data, dims, size, workers, said)
+        notes = tuple(said)
         if config.task == "generate":
-            return MedDataset(columns[0], None, None, affines)
+            return MedDataset(columns[0], None, None, affines, notes=notes)
         if config.task == "translate":
-            return MedDataset(columns[1], columns[0], None, affines)
+            return MedDataset(columns[1], columns[0], None, affines, notes=notes)
         if config.task == "progress":  # baseline, follow-up (, their lesion masks)
             base_mask, followup_mask = columns[2:] if len(columns) > 2 else (None, None)
-            return MedDataset(columns[1], columns[0], followup_mask, affines, base_mask)
+            return MedDataset(columns[1], columns[0], followup_mask, affines, base_mask, notes)
         image, mask = columns
-        return MedDataset(image, lesion_condition(image, mask, data.erase), mask, affines)
+        condition = lesion_condition(image, mask, data.erase)
+        return MedDataset(image, condition, mask, affines, notes=notes)
     n = {"train": data.n_samples, "eval": data.n_eval}.get(split, count or 1)
     seed = {"train": TRAIN_SEED, "eval": EVAL_SEED}.get(split, MORE_SEED)
     if config.task == "progress":

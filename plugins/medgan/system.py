@@ -35,6 +35,7 @@ import torch
 from ganhub_medgan import nets
 from ganhub_medgan.config import MedGANConfig
 from ganhub_medgan.metrics import HELD_OUT, PAIRED_EVAL  # the interfaces documented above
+from ganhub_medgan.notes import note as loader_note
 from ganhub_medgan.outputs import (
     write_grid,
     write_nifti_batch,
@@ -83,6 +84,15 @@ class MedSplits:
 
     config: MedGANConfig
     rotnet_noted = False  # whether `with_rotnet_if_enough` has said what it left out
+    loader_noted = False  # whether `say_loader_notes` has said the folder loader's notes
+
+    def say_loader_notes(self) -> None:
+        """The folder loader's notes on the training data (the proportions loading changed),
+        once, as training takes its data (`data()`); sampling and simulating stay quiet."""
+        if not self.loader_noted:
+            self.loader_noted = True
+            for line in self.train_set.notes:
+                loader_note(line)
 
     @cached_property
     def train_set(self) -> MedDataset:
@@ -182,6 +192,7 @@ class MedGenerateGAN(MedSplits, UnconditionalGAN[MedGANConfig]):
 
     def data(self) -> BatchSource:
         """The training images, in memory."""
+        self.say_loader_notes()
         return TensorBatches(self.train_set.images)
 
     def capabilities(self) -> Capabilities:
@@ -239,6 +250,7 @@ class MedPairedGAN(MedSplits, PairedTranslationGAN[MedGANConfig]):
 
     def data(self) -> BatchSource:
         """(condition, image) pairs, in memory; their real samples are the images."""
+        self.say_loader_notes()
         train = self.train_set
         assert train.conditions is not None
         return PairBatches(train.conditions, train.images)
