@@ -86,7 +86,7 @@ class UnconditionalGAN(GANSystem[ConfigT]):
         """Discriminator loss on a real batch and as many fresh fakes."""
         real, labels = self.split(batch)
         # drawn once for the whole batch, each micro-batch its rows (`ganhub.engine.draws`)
-        z = batch_draw(ctx, "latent", len(real), self.latent)
+        z = batch_draw(ctx, "latent", real.shape[0], self.latent)  # shape: len() is a Python call
         fake = self.generate(z, labels)
         # The G phase of this step uses the same noise, micro-batch by micro-batch, so a step
         # split by trainer.grad_accum equals the whole batch. The last micro-batch keeps its
@@ -103,13 +103,14 @@ class UnconditionalGAN(GANSystem[ConfigT]):
         real, labels = self.split(batch)
         z, cached_labels = ctx.cache.pop(f"noise/{ctx.micro}", (None, None))
         fake = ctx.cache.pop("fake", None) if ctx.micro == ctx.micro_batches - 1 else None
-        if fake is not None and len(fake) == len(real) and fake.requires_grad:
+        rows = real.shape[0]
+        if fake is not None and fake.shape[0] == rows and fake.requires_grad:
             labels = cached_labels
-        elif z is not None and len(z) == len(real):
+        elif z is not None and z.shape[0] == rows:
             labels = cached_labels
             fake = self.generate(z, labels)
         else:  # no D noise left (none this step, a repeated G phase): drawn for the whole batch
-            fake = self.generate(batch_draw(ctx, "latent", len(real), self.latent), labels)
+            fake = self.generate(batch_draw(ctx, "latent", rows, self.latent), labels)
         return ctx.g_loss(given(self.D, labels), fake, real=real)
 
     @torch.no_grad()

@@ -305,7 +305,7 @@ class R1Penalty(Trick):
             # in float32: sums of squares overflow float16 on large images; the mean over D's
             # inputs of their squared norms (a PacGAN pack of m samples is one input: its norm
             # sums them) is the sum over the batch / the inputs, in three ops instead of five
-            inputs = len(grad) // pair.samples_per_input
+            inputs = grad.shape[0] // pair.samples_per_input
             term = as_float32(grad).square().sum() / inputs
             total = term if total is None else total + term
         assert total is not None
