@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ganhub.hookspecs import Register, hookimpl
 from ganhub.loggers import Logger, image_tag
+from ganhub.loggers.names import MetricNames, sample_tag_reason
 from ganhub.loggers.trackers import MLflowLogger, WandbLogger
 from ganhub.metrics.store import json_ready
 
@@ -27,6 +28,7 @@ class JsonlLogger(Logger):
     def __init__(self, run_dir: Path, config: RunConfig) -> None:
         super().__init__(run_dir, config)
         self.file = (run_dir / "metrics.jsonl").open("a", buffering=1)
+        self.names = MetricNames("jsonl", _reserved_by_jsonl)
 
     def resumed_at(self, step: int) -> None:
         """Drop the lines of steps after `step` (they are logged again), atomically.
@@ -58,13 +60,24 @@ class JsonlLogger(Logger):
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         """Write one line and flush it, so `tail -f` and reports see it at once."""
-        record: dict[str, Any] = {"step": step, "time": round(time.time(), 3), **metrics}
+        record: dict[str, Any] = {
+            "step": step,
+            "time": round(time.time(), 3),
+            **self.names.rename(metrics),
+        }
         # a non-finite metric (an inf NLL, a nan score) is null: NaN/Infinity are not JSON
         self.file.write(json.dumps(json_ready(record), allow_nan=False) + "\n")
 
     def close(self) -> None:
         """Close the file."""
         self.file.close()
+
+
+def _reserved_by_jsonl(name: str) -> str | None:
+    """Why a metrics.jsonl record keeps `name` for itself (its `step` and `time`), or None."""
+    if name in ("step", "time"):
+        return f"metrics.jsonl keeps each record's own {name} under that key"
+    return None
 
 
 def _logged_lines(fh: BinaryIO) -> Iterator[tuple[bytes, int | float]]:
@@ -126,6 +139,7 @@ class TensorBoardLogger(Logger):
         self._writer_class = SummaryWriter
         self._writer: Any = None
         self._purge_step: int | None = None
+        self.names = MetricNames("tensorboard", sample_tag_reason)
 
     @property
     def writer(self) -> Any:
@@ -146,7 +160,7 @@ class TensorBoardLogger(Logger):
     def log(self, step: int, metrics: dict[str, float]) -> None:
         """One scalar per metric."""
         for key, value in metrics.items():
-            self.writer.add_scalar(key, value, step)
+            self.writer.add_scalar(self.names(key), value, step)
 
     def log_artifacts(self, step: int, paths: list[Path]) -> None:
         """PNG artifacts become image summaries, one tag per kind of artifact (`samples`,

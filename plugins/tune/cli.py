@@ -34,7 +34,10 @@ OPTIONS: dict[str, tuple[type, str]] = {
         str,
         "hparams (optimiser, loss, sizes) or arch (the domain's G/D structure) [hparams]",
     ),
-    "objective": (list, "metric(s) to optimise: modes, fd_digits, step_time, [modes,step_time]"),
+    "objective": (
+        list,
+        "metric(s) to optimise, e.g. modes, fd_digits, step_time, [modes,step_time] [per domain]",
+    ),
     "direction": (list, "maximize / minimize per objective [known metrics: automatic]"),
     "sampler": (
         str,
@@ -43,7 +46,8 @@ OPTIONS: dict[str, tuple[type, str]] = {
     "pruner": (str, "median, hyperband, none [median]"),
     "storage": (
         str,
-        "Optuna storage URL, e.g. postgresql://user@host/db [sqlite in the study dir]",
+        "Optuna storage: postgresql://user@host/db, sqlite:///path.db or a journal file "
+        "path.journal [sqlite in the study dir]",
     ),
     "study": (str, "study name = directory under out [PLUGIN-SPACE]; same name resumes"),
     "out": (str, "parent folder of study directories [runs/tune]"),

@@ -39,6 +39,9 @@ SAMPLER = "sampler"
 PRUNER = "pruner"
 SAMPLER_SEED = "sampler_seed"
 STRATEGY = (SAMPLER, PRUNER, SAMPLER_SEED)
+# the trial user attribute that records the strategy of the worker that ran it: a study's
+# trials may come from several runs and workers, each with its own
+TRIAL_STRATEGY = "strategy"
 _MISSING = object()
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ganhub_tune.checks import counted
+from ganhub_tune.identity import PRUNER, SAMPLER, SAMPLER_SEED, TRIAL_STRATEGY
 from ganhub_tune.oneshot import preferred_params, runs_params
 from ganhub_tune.runner import CONTINUES, INTERRUPTED
 from ganhub_tune.space import decode
@@ -20,6 +21,10 @@ from ganhub.config.resolve import resolve
 from ganhub.config.schema import is_plain_name, with_absolute_paths
 from ganhub.errors import TrainingError, one_line
 from ganhub.metrics import store
+
+# fANOVA fits a random forest to the complete trials: below this many, its importances say
+# more about the forest's seed than about the keys (Optuna computes them from two)
+MIN_IMPORTANCE_TRIALS = 10
 
 
 def write_outputs(study: Study, ostudy: Any) -> dict[str, Any]:
@@ -43,7 +48,7 @@ def write_outputs(study: Study, ostudy: Any) -> dict[str, Any]:
     store.write_text(out / "trials.csv", table.to_csv(index=False))
     importances = _importances(ostudy, study, complete)
     store.write_json(out / "importances.json", importances)
-    plots = _plots(ostudy, out, multi=len(study.objectives) > 1)
+    plots = _plots(ostudy, out, multi=len(study.objectives) > 1, importances=bool(importances))
     facts = {
         "study": ostudy.study_name,
         "directory": str(out),
@@ -52,6 +57,9 @@ def write_outputs(study: Study, ostudy: Any) -> dict[str, Any]:
         "pruned": sum(t.state == TrialState.PRUNED for t in trials),
         "failed": sum(t.state == TrialState.FAIL and not interrupted(t) for t in trials),
         "interrupted": len(stopped),
+        # not finished: another worker's trial, or one queued to run (a stopped trial's rerun)
+        "running": sum(t.state == TrialState.RUNNING for t in trials),
+        "queued": sum(t.state == TrialState.WAITING for t in trials),
         "best_trial": best.number,
         "best_params": dict(best.params),
         "best_values": dict(zip(study.objectives, best.values, strict=True)),
@@ -63,6 +71,9 @@ def write_outputs(study: Study, ostudy: Any) -> dict[str, Any]:
         "pareto": [t.number for t in front] if len(study.objectives) > 1 else [],
         "best_yaml": str(best_yaml),
         "importances": importances,
+        # complete trials fANOVA still needs (0: importances are computed)
+        "importances_need": max(0, MIN_IMPORTANCE_TRIALS - len(complete)),
+        "strategies": strategies(trials),
         "plots": [str(p) for p in plots],
     }
     summary = summary_text(study, trials, best, default, facts)
@@ -142,26 +153,44 @@ def _trial_config(trial: Any, study: Study) -> tuple[Path | None, dict[str, Any]
 def _importances(ostudy: Any, study: Study, complete: list[Any]) -> dict[str, Any]:
     import optuna
 
-    if len(complete) < 2:
+    if len(complete) < MIN_IMPORTANCE_TRIALS:
         return {}
     out: dict[str, Any] = {}
     for i, name in enumerate(study.objectives):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                values = optuna.importance.get_param_importances(ostudy, target=_value(i))
-        except (RuntimeError, ValueError):
+                values = optuna.importance.get_param_importances(
+                    ostudy, target=_value(i), evaluator=fanova()
+                )
+        except (RuntimeError, ValueError, ImportError):  # ImportError: no scikit-learn
             continue  # e.g. every complete trial used the same values
         out[name] = {k: round(float(v), 4) for k, v in values.items()}
     return out
+
+
+def fanova() -> Any:
+    """Optuna's fANOVA evaluator, seeded: the same study gives the same importances (Optuna 5
+    defaults to PED-ANOVA, and fANOVA's forest is random)."""
+    from optuna.importance import FanovaImportanceEvaluator
+
+    return FanovaImportanceEvaluator(seed=0)
+
+
+def _has_sklearn() -> bool:
+    """Whether scikit-learn, which Optuna's fANOVA fits its forest with, is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("sklearn") is not None
 
 
 def _value(i: int) -> Any:
     return lambda t: t.values[i]
 
 
-def _plots(ostudy: Any, out: Path, *, multi: bool) -> list[Path]:
-    """Optimisation history and importances (Pareto front when multi-objective), HTML and PNG."""
+def _plots(ostudy: Any, out: Path, *, multi: bool, importances: bool) -> list[Path]:
+    """Optimisation history and importances (Pareto front when multi-objective), HTML and PNG;
+    no importances plot before the study has enough complete trials for them."""
     import matplotlib
 
     if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
@@ -177,10 +206,17 @@ def _plots(ostudy: Any, out: Path, *, multi: bool) -> list[Path]:
         target: dict[str, Any] = {"target": lambda t: t.values[0], "target_name": "objective 1"}
     else:
         target = {}
-    wanted += [
-        ("history", vis.plot_optimization_history, vmpl.plot_optimization_history, target),
-        ("importances", vis.plot_param_importances, vmpl.plot_param_importances, target),
-    ]
+    wanted.append(
+        ("history", vis.plot_optimization_history, vmpl.plot_optimization_history, target)
+    )
+    if importances:
+        ranked = {**target, "evaluator": fanova()}
+        wanted.append(
+            ("importances", vis.plot_param_importances, vmpl.plot_param_importances, ranked)
+        )
+    else:  # none from an earlier summary either: it would not be this study's
+        for suffix in (".html", ".png"):
+            (out / f"importances{suffix}").unlink(missing_ok=True)
     paths: list[Path] = []
     for stem, html_fn, png_fn, kwargs in wanted:
         with warnings.catch_warnings():
@@ -194,8 +230,8 @@ def _plots(ostudy: Any, out: Path, *, multi: bool) -> list[Path]:
                 ax.figure.savefig(out / f"{stem}.png", dpi=100)
                 plt.close(ax.figure)
                 paths.append(out / f"{stem}.png")
-            except (RuntimeError, ValueError):
-                continue  # importances need two complete trials that differ
+            except (RuntimeError, ValueError, ImportError):
+                continue  # importances need complete trials that differ (and scikit-learn)
     return paths
 
 
@@ -214,14 +250,19 @@ def summary_text(
 ) -> str:
     """A Markdown report: counts, best vs default (every searched key), the trials table."""
     objectives = study.objectives
+    used = facts["strategies"]
+    if len(used) == 1 and used[0][SAMPLER] is not None:  # every trial ran with one strategy
+        how = f", sampler={used[0][SAMPLER]}, pruner={used[0][PRUNER]}"
+    else:
+        how = ", several search strategies" if len(used) > 1 else ""
     lines = [
-        f"# Study {facts['study']} ({study.options.plugin}, space={study.options.space}, "
-        f"sampler={study.options.sampler}, pruner={study.options.pruner})",
+        f"# Study {facts['study']} ({study.options.plugin}, space={study.options.space}{how})",
         "",
         f"{counted(facts['trials'], 'trial')}: {facts['complete']} complete, "
         f"{facts['pruned']} pruned, "
         f"{facts['failed']} failed"
         + (f", {facts['interrupted']} interrupted" if facts["interrupted"] else "")
+        + "".join(f", {facts[k]} {k}" for k in ("running", "queued") if facts[k])
         + ". Objective: "
         + ", ".join(f"{o} ({d})" for o, d in zip(objectives, study.directions, strict=True))
         + _seeds_text(study),
@@ -229,6 +270,10 @@ def summary_text(
         f"Best: trial {best.number}, written to best.yaml "
         f"(`ganhub run --config {shlex.quote(facts['best_yaml'])}`).",
     ]
+    if len(used) > 1:
+        lines += ["", "Search strategies, by the trials each ran:", ""]
+        lines += [f"- {_strategy_text(u)}: {_numbers(u['trials'])}" for u in used]
+        lines.append("")
     if "seed_values" in best.user_attrs:
         spread = "; ".join(f"{name} " + ", ".join(_fmt(v) for v in values)
                            for name, values in best.user_attrs["seed_values"].items())  # fmt: skip
@@ -253,7 +298,15 @@ def summary_text(
     for p in study.space.params:
         lines.append(f"| {_cell(p.key)} | {_cell(defaults.get(p.key))} | "
                      f"{_cell(best.params.get(p.key))} |")  # fmt: skip
-    if facts["importances"]:
+    if not facts["importances_need"] and not _has_sklearn():
+        lines += ["", "Parameter importances (fANOVA) need scikit-learn: pip install scikit-learn"]
+    elif facts["importances_need"]:
+        lines += [
+            "",
+            f"Parameter importances (fANOVA) need {MIN_IMPORTANCE_TRIALS} complete trials: "
+            f"this study has {facts['complete']}, {facts['importances_need']} more to go.",
+        ]
+    elif facts["importances"]:
         lines += ["", "Parameter importances (fANOVA):", ""]
         for name, values in facts["importances"].items():
             shown = ", ".join(f"{k} {v:.2f}" for k, v in values.items())
@@ -267,7 +320,9 @@ def summary_text(
             step = max(t.intermediate_values)
             cells[0] = f"({_fmt(t.intermediate_values[step])} at step {step})"
             reported = True
-        params = _cell(" ".join(f"{k}={_fmt(v)}" for k, v in t.params.items()))
+        # a queued trial has no params yet: the values it is queued with
+        values = t.params or t.system_attrs.get("fixed_params") or {}
+        params = _cell(" ".join(f"{k}={_fmt(v)}" for k, v in values.items()))
         run = _cell(Path(str(t.user_attrs.get("run_dir", "-"))).name)
         lines.append(f"| {t.number} | {_state(t, trials)} | "
                      + " | ".join(cells) + f" | {params} | {run} |")  # fmt: skip
@@ -280,9 +335,48 @@ def summary_text(
     return "\n".join(lines) + "\n"
 
 
+def strategies(trials: list[Any]) -> list[dict[str, Any]]:
+    """The search strategies the study's trials ran with (the worker's sampler, pruner and
+    sampler_seed, as each trial records them), in the order they first ran, each with its
+    trials; a trial that records none (run before trials recorded it) counts as unknown.
+    A trial not yet started (queued) has no strategy."""
+    found: dict[tuple[Any, ...], list[int]] = {}
+    for t in trials:
+        if t.state.name == "WAITING":
+            continue
+        record = t.user_attrs.get(TRIAL_STRATEGY)
+        record = record if isinstance(record, dict) else {}
+        key = tuple(record.get(k) for k in (SAMPLER, PRUNER, SAMPLER_SEED))
+        found.setdefault(key, []).append(t.number)
+    return [{SAMPLER: k[0], PRUNER: k[1], SAMPLER_SEED: k[2], "trials": numbers}
+            for k, numbers in found.items()]  # fmt: skip
+
+
+def _strategy_text(used: dict[str, Any]) -> str:
+    if used[SAMPLER] is None:
+        return "not recorded"
+    return (f"sampler={used[SAMPLER]}, pruner={used[PRUNER]}, "
+            f"sampler_seed={used[SAMPLER_SEED]}")  # fmt: skip
+
+
+def _numbers(numbers: list[int]) -> str:
+    """'trial 3' or 'trials 0-4, 7'."""
+    spans: list[list[int]] = []
+    for n in numbers:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
+    return f"trial {text}" if len(numbers) == 1 else f"trials {text}"
+
+
 def _state(trial: Any, trials: list[Any]) -> str:
     """The state a summary row shows: Optuna's, or `interrupted` (continued as trial N) for
-    a trial a signal stopped."""
+    a trial a signal stopped; `queued` (to continue trial N) for one that waits to run."""
+    if trial.state.name == "WAITING":
+        origin = trial.user_attrs.get(CONTINUES)
+        return "queued" + (f" (continues trial {origin})" if origin is not None else "")
     if not interrupted(trial):
         return str(trial.state.name.lower())
     origin = trial.user_attrs.get(CONTINUES, trial.number)

@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 from ganhub_tune import oneshot
 from ganhub_tune.checks import counted
+from ganhub_tune.identity import TRIAL_STRATEGY, strategy
 from ganhub_tune.samplers import INTERRUPTED, grid_left
 from ganhub_tune.space import encode, grid_points
 from ganhub_tune.storage import open_study
@@ -314,6 +315,7 @@ def _objective(
     def objective(trial: optuna.Trial) -> Any:
         chosen: dict[str, Any] = {}
         per_seed: list[list[float]] = []
+        trial.set_user_attr(TRIAL_STRATEGY, strategy(study))  # the summary names each trial's
         try:
             for param in study.space.params:
                 if param.is_active(chosen):

@@ -336,6 +336,10 @@ def parse_param(key: str, spec: Any, where: str = "search space") -> Param:
             raise ConfigError(f"{name}: 'step' must be a positive {'integer' if kind == 'int' else 'number'}, got {step!r}")  # fmt: skip
         if log:
             raise ConfigError(f"{name}: 'step' and log: true cannot be combined (Optuna)")
+        if step > (high - low) * (1 + 1e-9):  # Optuna then draws `low` in every trial
+            raise ConfigError(f"{name}: step={step} is wider than the range {low}..{high}, so "
+                              f"every trial would take {low}; give a step up to {high - low:g}, "
+                              f"or fix the key on the command line ({key}={low})")  # fmt: skip
     return Param(key, kind, float(low) if kind == "float" else low,
                  float(high) if kind == "float" else high, log, step, when=when, also=also,
                  origin=where)  # fmt: skip

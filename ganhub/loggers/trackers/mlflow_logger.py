@@ -17,6 +17,7 @@ from pydantic import Field, field_serializer, field_validator
 from ganhub.config.schema import Section
 from ganhub.errors import UsageError, one_line
 from ganhub.loggers import Logger
+from ganhub.loggers.names import MetricNames
 
 if TYPE_CHECKING:
     from ganhub.config.schema import RunConfig
@@ -252,7 +253,13 @@ class MLflowLogger(Logger):
         self._metric, self._param = Metric, Param
         self.error: BaseException | None = None
         self.closed = False
-        self.names: dict[str, str] = {}  # metric name -> the name MLflow takes
+        # metric name -> the name MLflow takes, said once when it is not the metric's own
+        self.names = MetricNames(
+            "mlflow",
+            lambda name: None,
+            _metric_name,
+            "MLflow's metric names take letters, digits, spaces and _ - . : /",
+        )
         chosen = _mlflow_uri(self.options)
         # The run's own store is SQLite, not MLflow's ./mlruns file store: current MLflow
         # refuses new file stores (they are in maintenance mode), and a single file keeps
@@ -409,25 +416,14 @@ class MLflowLogger(Logger):
     def log(self, step: int, metrics: dict[str, float]) -> None:
         """Queue one batch of metrics for `step` (sent 1000 at a time, MLflow's limit)."""
         stamp = int(time.time() * 1000)
-        batch = [self._metric(self._name(k), float(v), stamp, step) for k, v in metrics.items()]
+        named = self.names.rename(metrics)
+        batch = [self._metric(k, float(v), stamp, step) for k, v in named.items()]
 
         def send() -> None:
             for i in range(0, len(batch), _METRICS_PER_BATCH):
                 self.client.log_batch(self.run_id, metrics=batch[i : i + _METRICS_PER_BATCH])
 
         self.worker.submit(send, f"the metrics of step {step}")
-
-    def _name(self, name: str) -> str:
-        """The name MLflow records a metric under, said once when it is not the metric's own."""
-        if name not in self.names:
-            self.names[name] = new = _metric_name(name)
-            if new != name:
-                _warn(
-                    f"logger 'mlflow': metric '{one_line(name, 100)}' is logged as "
-                    f"'{one_line(new, 100)}' (MLflow's metric names take letters, digits, "
-                    "spaces and _ - . : /)"
-                )
-        return self.names[name]
 
     def log_artifacts(self, step: int, paths: list[Path]) -> None:
         """Queue each artifact, under its folder in the run (samples/step_0000500.png)."""

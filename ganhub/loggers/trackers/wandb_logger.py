@@ -19,6 +19,7 @@ from pydantic import Field, field_validator
 from ganhub.config.schema import Section
 from ganhub.errors import UsageError, one_line
 from ganhub.loggers import Logger
+from ganhub.loggers.names import MetricNames, sample_tag_reason
 
 if TYPE_CHECKING:
     from ganhub.config.schema import RunConfig
@@ -127,6 +128,17 @@ def _new_second(wandb_dir: Path, run_id: str) -> None:
         time.sleep(1.01 - now.microsecond / 1e6)
 
 
+def _reserved_by_wandb(name: str) -> str | None:
+    """Why W&B's records keep `name` for themselves: the `step` column every metric is
+    plotted against, W&B's own `_step`, `_runtime`, `_timestamp` (it overwrites them, or takes
+    the metric as its own), the sample images' key; None for a name a metric may have."""
+    if name == "step":
+        return "W&B's step column is the training step every metric is plotted against"
+    if name.startswith("_"):
+        return "W&B keeps names that start with _ for its own columns (_step, _runtime, ...)"
+    return sample_tag_reason(name)
+
+
 class WandbLogger(Logger):
     """Weights & Biases, offline by default: config, metrics, samples, final checkpoint (pip install "ganhub[trackers]")."""
 
@@ -152,6 +164,7 @@ class WandbLogger(Logger):
         self.mode = _wandb_mode(self.options)
         self.error: BaseException | None = None
         self.closed = False
+        self.names = MetricNames("wandb", _reserved_by_wandb)
         if self.mode == "offline":
             # wandb-core reports its own errors over the network unless told not to; an
             # offline run must not touch the network at all (a user's setting wins)
@@ -255,7 +268,7 @@ class WandbLogger(Logger):
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         """One history row; W&B sends it from its own service process (no wait here)."""
-        self.run.log({"step": step, **metrics})
+        self.run.log({"step": step, **self.names.rename(metrics)})
 
     def log_artifacts(self, step: int, paths: list[Path]) -> None:
         """Images become W&B images (one key per kind, as in TensorBoard); other files
