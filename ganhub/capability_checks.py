@@ -164,6 +164,7 @@ def _guarded_phase(
     system: GANSystem, phase: Phase, plugin: str, owners: Owners
 ) -> Callable[[Any, Any], Any]:
     """`phase.loss`, its mistakes named as the domain's (see `guarded_phases`)."""
+    from ganhub.domain import raised_in_discriminator
     from ganhub.engine.compiled import compiler_failure
     from ganhub.engine.outputs import PhaseOutput
 
@@ -181,7 +182,7 @@ def _guarded_phase(
         except Exception as exc:
             if compiler_failure(exc) is not None:  # torch's compiler is named by the loop
                 raise
-            if system.hints.pack > 1 and _in_discriminator(exc, system):
+            if system.hints.pack > 1 and raised_in_discriminator(exc, system):
                 raise  # PacGAN: the domain's packed-input guard around this one names it
             if "same device" in str(exc):  # a tensor made on the CPU in a CUDA run
                 line = (str(exc).strip().splitlines() or [""])[0][:200]
@@ -217,14 +218,3 @@ def _first_grad_holder(system: GANSystem, group: str) -> Any:
         if param.requires_grad:
             return param
     return None
-
-
-def _in_discriminator(exc: BaseException, system: GANSystem) -> bool:
-    """Whether a frame of `exc`'s traceback runs a discriminator (or one of its layers)."""
-    modules = {id(m) for d in system.discriminators() for m in d.modules()}
-    tb = exc.__traceback__
-    while tb is not None:
-        if id(tb.tb_frame.f_locals.get("self")) in modules:
-            return True
-        tb = tb.tb_next
-    return False

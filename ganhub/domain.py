@@ -238,7 +238,7 @@ def _packed_loss(loss: Any, system: GANSystem, pack: int, plugin: str, hint: str
         except GanhubError:
             raise
         except Exception as exc:
-            if not _raised_in_discriminator(exc, system):
+            if not raised_in_discriminator(exc, system):
                 raise
             reason = (str(exc).strip().splitlines() or [""])[0][:200]
             raise PluginError(
@@ -252,7 +252,7 @@ def _packed_loss(loss: Any, system: GANSystem, pack: int, plugin: str, hint: str
     return guarded
 
 
-def _raised_in_discriminator(exc: BaseException, system: GANSystem) -> bool:
+def raised_in_discriminator(exc: BaseException, system: GANSystem) -> bool:
     """Whether `exc` was raised inside the forward of a discriminator (or of one of its
     layers) of `system`: a frame on its traceback belongs to one of their modules."""
     modules = {id(m) for d in system.discriminators() for m in d.modules()}
@@ -264,4 +264,4 @@ def _raised_in_discriminator(exc: BaseException, system: GANSystem) -> bool:
     return False
 
 
-__all__ = ["BATCH_SOURCE", "Domain", "check_declarations", "guard_packed", "modality_mismatch", "reads_data_path"]  # fmt: skip
+__all__ = ["BATCH_SOURCE", "Domain", "check_declarations", "guard_packed", "modality_mismatch", "raised_in_discriminator", "reads_data_path"]  # fmt: skip
