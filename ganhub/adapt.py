@@ -171,8 +171,8 @@ def adapt_config(
         defaults["data.n_shots"] = shots or N_SHOTS
         if shots is not None and "data.n_shots" not in given and notes is not None:
             notes.append(
-                f"data.n_shots={shots}: the shots each task of RUN's meta-training trained on "
-                f"(its meta.n_shots); give data.n_shots=K for another number"
+                f"data.n_shots={shots}: the shots each task of {run_dir}'s meta-training "
+                "trained on (its meta.n_shots); give data.n_shots=K for another number"
             )
     # an error about a key of the run's config.yaml names that file; adapt's defaults are not
     # the file's, and neither are the keys `base` sets

@@ -19,6 +19,7 @@ import torch
 from ganhub_medgan.config import MedGANConfig
 from ganhub_medgan.folder import iter_folder
 from ganhub_medgan.layout import FORMAT, MANIFEST, is_mask, layout, loader_settings, subdirs
+from ganhub_medgan.notes import note
 from ganhub_medgan.outputs import stack_affine, write_nifti
 
 from ganhub.errors import UsageError
@@ -70,11 +71,14 @@ def _write_folder(config: MedGANConfig, tmp: Path) -> int:
     dims, size = config.spatial_dims, config.model.image_size
     count = 0
     workers = config.trainer.num_workers
-    for name, vols in iter_folder(config.task, config.data, dims, size, workers):
+    notes: list[str] = []  # the proportions loading changed: the written files keep them
+    for name, vols in iter_folder(config.task, config.data, dims, size, workers, notes):
         for sub, vol in zip(_dirs(config), vols):
             label = vol.mask is not None
             _write_item(tmp / sub / f"{name}.nii.gz", vol.image, vol.affine[0], label)
         count += 1
+    for line in notes:  # once for the folder, as a run says it at its start
+        note(line)
     return count
 
 

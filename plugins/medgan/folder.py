@@ -21,9 +21,9 @@ changed the images' proportions (`notes.py`); notes and warnings are printed by 
 under torchrun.
 
 A folder written by `ganhub data convert --to nifti` (`ganhub_medgan.data`) holds the volumes
-as this loader gives them, with a manifest (MANIFEST) of the settings they were made with: it
-is read as it is (no resampling, no rescaling), and refused with one line when the run's
-settings differ.
+as this loader gives them, with a manifest of the settings they were made with (its name,
+MANIFEST, and how it is read are in `layout.py`; MANIFEST is re-exported here): it is read as
+it is (no resampling, no rescaling), and refused with one line when the run's settings differ.
 """
 
 from __future__ import annotations
@@ -189,6 +189,13 @@ def check_folder(task: str, cfg: MedData) -> None:
             for path in sorted(folder.iterdir()):  # only links leading out (the check skips
                 if path.is_symlink():  # them): the first one is the reason, not "no files"
                     refuse_leaving(path, cfg.path)
+            broken = broken_links(folder)
+            if broken:  # only links leading nowhere: name one, not "holds no NIfTI files"
+                raise ConfigError(
+                    f"data.path: {broken_line(broken[0])}; fix the link or remove it "
+                    f"('{one_line(folder)}' holds no readable scan: {len(broken)} broken "
+                    "symlink(s))"
+                )
             raise ConfigError(
                 f"data.path: '{one_line(folder)}' holds no NIfTI (.nii, .nii.gz) files or DICOM "
                 "series" + nested_hint(folder, cfg.path)

@@ -138,10 +138,11 @@ def parse_options(items: list[str]) -> tuple[MetaOptions, list[str]]:
 
     wrapped = create_model("MetaCommand", meta=(MetaOptions, ...))  # errors say meta.KEY
     try:
-        return wrapped.model_validate({"meta": raw}).meta, overrides  # type: ignore[attr-defined]
+        options = wrapped.model_validate({"meta": raw}).meta  # type: ignore[attr-defined]
     except ValidationError as exc:
         message = format_validation_error(exc, wrapped)
         raise ConfigError(message.replace("meta.n_shots", spelled)) from None
+    return options.given_shots_as(spelled), overrides
 
 
 def _options_help() -> str:

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from ganhub.config.schema import Section
 
@@ -89,6 +89,18 @@ class MetaOptions(Section):
         description="clear a task's optimizer state at each visit (default: each task's Adam "
         "moments carry over from its previous visit, which adapted better on the digits)",
     )
+    # the key the command line gave the shots as (data.n_shots says the same): errors name it
+    _shots_key: str = PrivateAttr("meta.n_shots")
+
+    @property
+    def shots_key(self) -> str:
+        """The key the user gave the tasks' shots as: meta.n_shots or data.n_shots."""
+        return self._shots_key
+
+    def given_shots_as(self, key: str) -> MetaOptions:
+        """These options, their errors naming the shots as `key` (the one the user typed)."""
+        self._shots_key = key
+        return self
 
     @field_validator("classes")
     @classmethod

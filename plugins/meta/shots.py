@@ -94,15 +94,15 @@ def check_task_shots(config: RunConfig, options: MetaOptions, hub: Hub) -> None:
     section = hub.require_domain(config.plugin).config_class.model_fields["data"].annotation
     if "n_shots" not in getattr(section, "model_fields", {}):
         raise ConfigError(
-            f"meta.n_shots={shots}: the '{config.plugin}' domain's data takes no data.n_shots, "
-            "so its tasks cannot pick a few images (dcgan data=digits does)"
+            f"{options.shots_key}={shots}: the '{config.plugin}' domain's data takes no "
+            "data.n_shots, so its tasks cannot pick a few images (dcgan data=digits does)"
         )
     refuse_shots_of_tasks(config, options, hub)
     per = shots // (world_size() or 1)  # torchrun's processes: each reads a share
     batch = config.trainer.batch_size
     if batch > per:
         raise ConfigError(
-            f"trainer.batch_size={batch}: each task trains on data.n_shots={shots} images "
+            f"trainer.batch_size={batch}: each task trains on {options.shots_key}={shots} images "
             f"({per} per process), fewer than one batch: give trainer.batch_size={max(1, per)} "
             "or less, or more shots"
         )
@@ -138,8 +138,8 @@ def refuse_shots_of_tasks(config: RunConfig, options: MetaOptions, hub: Hub) -> 
         except ConfigError as exc:
             if "n_shots" not in str(exc):
                 raise
-            # data.n_shots is each task's meta.n_shots: named as the user gives it here
-            text = str(exc).replace("data.n_shots", "meta.n_shots")
+            # data.n_shots is each task's meta.n_shots: named as the user gave it
+            text = str(exc).replace("data.n_shots", options.shots_key)
             shown = ",".join(map(str, task))
             raise ConfigError(f"{text} (the task [{shown}] of meta.classes)") from None
 
