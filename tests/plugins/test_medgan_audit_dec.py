@@ -8,7 +8,6 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("monai")
@@ -19,17 +18,9 @@ from ganhub_medgan.folder import load_folder  # noqa: E402
 
 from ganhub.errors import UsageError  # noqa: E402
 
-SHAPE = (12, 12, 8)
+from .test_medgan_folders import _volume  # noqa: E402
+
 KEYS = ["plugin=medgan", "spatial_dims=3", "model.image_size=16"]
-
-
-def _volume(path: Path, seed: int, mask: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = np.random.default_rng(seed).uniform(0, 9, SHAPE).astype(np.float32)
-    if mask:
-        data = np.zeros(SHAPE, np.float32)
-        data[4:8, 4:8, 3:5] = 1
-    nib.save(nib.Nifti1Image(data, np.eye(4)), str(path))
 
 
 def _loop(folder: Path) -> None:
