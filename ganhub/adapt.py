@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ganhub.clikit import RUN_DIR, KeyValueCommand
+from ganhub.errors import one_line
 
 if TYPE_CHECKING:
     from ganhub.config.schema import RunConfig
@@ -241,7 +242,8 @@ def adapt_config(
         if applies != list(metrics):
             if notes is not None:
                 left = ", ".join(m for m in metrics if m not in applies)
-                notes.append(f"RUN's eval.metrics {left} cannot score this run: left out")
+                run = one_line(run_dir, 200)
+                notes.append(f"{run}'s eval.metrics {left} cannot score this run: left out")
             metrics = defaults["eval.metrics"] = applies
     chosen = given & {"eval.metrics", "eval.features"}  # the user's evaluation: theirs to fix
     unscored = _features_problem(first, system) if scored and not chosen else None
@@ -367,7 +369,7 @@ def _inherited(
     from ganhub.config.messages import key_of_message
     from ganhub.config.overrides import dotted_keys, forget_key, source_of
     from ganhub.config.rederive import section_defaults
-    from ganhub.errors import ConfigError, one_line
+    from ganhub.errors import ConfigError
 
     try:
         yield
@@ -432,11 +434,11 @@ def all_data_note(config: RunConfig, overrides: list[str], unused: list[str]) ->
     given = dotted_keys(merge_sources(overrides))
     if "data.n_shots" not in unused or any(k == "data" or k.startswith("data.") for k in given):
         return None
+    source, steps = one_line(config.init_from, 200), config.trainer.steps
     return (
         f"this {config.plugin} run's data takes no data.n_shots, so the adapted run fine-tunes "
-        f"on all of the data RUN trained on for {config.trainer.steps} steps; give data "
-        f"keys for the few samples to adapt to (ganhub run plugin={config.plugin} --help "
-        "lists them)"
+        f"on all of the data {source} trained on for {steps} steps; give data keys for the few "
+        f"samples to adapt to (ganhub run plugin={config.plugin} --help lists them)"
     )
 
 

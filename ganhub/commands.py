@@ -293,6 +293,7 @@ def sample(
     """
     from ganhub.api import load
     from ganhub.errors import UsageError, one_line
+    from ganhub.runfiles import check_run_destination
 
     legacy: dict[str, Callable[[str], Any]] = {
         "n": int, "seed": int, "out": Path, "device": str, "label": str,
@@ -309,6 +310,8 @@ def sample(
     if n is not None and n < 1:
         raise click.BadParameter(f"n={n}: must be a positive integer")
     out = old.get("out", out)
+    if out is not None:  # before the run is read: nothing is written where it is refused
+        check_run_destination(out, run_dir, into=True)
     model = load(run_dir, device=str(old.get("device", device)), overrides=items)
     said = ""
     if out is None:

@@ -74,7 +74,7 @@ from ganhub.exported import (
 from ganhub.exported import shown_path as _shown
 from ganhub.interrupts import terminate_unwinds
 from ganhub.metrics import store
-from ganhub.runfiles import scratch_beside
+from ganhub.runfiles import check_run_destination, scratch_beside
 
 if TYPE_CHECKING:
     from ganhub.api import TrainedGAN
@@ -208,21 +208,6 @@ def _at_destination(exc: OSError, tmp: Path, dest: Path) -> OSError:
             return exc  # a file of the run or of its data: its own name
         named = dest / filename.relative_to(tmp)
     return OSError(exc.errno, exc.strerror or str(exc), str(named))
-
-
-def check_run_destination(dest: Path, run_dir: Path, option: str = "--out") -> None:
-    """Refuse in one line an output path a user named for a command on `run_dir` that is the
-    run directory or a folder above it, or lies in its checkpoints/ folder."""
-    run, target = run_dir.resolve(), dest.resolve()
-    if run.is_relative_to(target):
-        raise UsageError(
-            f"{option} '{_shown(dest)}' is the run directory or a folder above it; give another"
-        )
-    if target.is_relative_to(run / "checkpoints"):  # a step_N folder a resume would read,
-        raise UsageError(  # or a page that pruning a checkpoint removes with it
-            f"{option} '{_shown(dest)}' is inside the run directory's checkpoints/ folder, "
-            "which holds the run's checkpoints only; give a path outside it"
-        )
 
 
 def _check_destination(dest: Path, run_dir: Path, force: bool) -> None:

@@ -6,7 +6,9 @@ drive may hold links that point out of it, or a FIFO or device where a file shou
 neither a regular file nor a folder, is refused in one line naming it. ganhub itself never makes
 links in a run folder, so nothing it wrote is refused; a run that needs more disk is put where
 the disk is (`out_dir=`). Reading follows the same rule: `read_regular` opens only regular
-files, and reads at most a stated number of bytes.
+files, and reads at most a stated number of bytes. Writing keeps one rule too:
+`check_run_destination` refuses an output the user named for a command on a run that would
+land in the run's checkpoints/ folder.
 """
 
 from __future__ import annotations
@@ -69,6 +71,27 @@ def read_regular(path: Path, limit: int, what: str) -> bytes:
     return data
 
 
+def check_run_destination(
+    dest: Path, run_dir: Path, option: str = "--out", *, into: bool = False
+) -> None:
+    """Refuse in one line an output path a user named for a command on `run_dir` that lies in
+    its checkpoints/ folder (a folder there named like a checkpoint is read as one by a resume,
+    a file there is removed with a pruned checkpoint), or that is the run directory or a folder
+    above it; `into`: `dest` is a folder the command adds its files to, never one it replaces,
+    so the run directory and the folders above it are destinations (`--out .`)."""
+    run, target = run_dir.resolve(), dest.resolve()
+    shown = one_line(dest, 200)
+    if not into and run.is_relative_to(target):
+        raise UsageError(
+            f"{option} '{shown}' is the run directory or a folder above it; give another"
+        )
+    if target.is_relative_to(run / "checkpoints"):  # a step_N folder a resume would read,
+        raise UsageError(  # or a page that pruning a checkpoint removes with it
+            f"{option} '{shown}' is inside the run directory's checkpoints/ folder, "
+            "which holds the run's checkpoints only; give a path outside it"
+        )
+
+
 def runs_inside(folder: str | os.PathLike[str], shown: int = 3) -> str:
     """'; the run directories in it: a, b (give one)' when `folder`, no run itself, holds run
     folders (`ganhub report runs` meant one of them), else ''. Only its first 1,000 entries are
@@ -95,6 +118,7 @@ def runs_inside(folder: str | os.PathLike[str], shown: int = 3) -> str:
 
 __all__ = [
     "TRACKER_FOLDERS",
+    "check_run_destination",
     "read_regular",
     "refuse_foreign_entries",
     "runs_inside",

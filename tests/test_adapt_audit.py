@@ -222,4 +222,4 @@ def test_adapt_leaves_out_the_source_metrics_that_cannot_score_the_new_run(
     keys = ["data=folder", f"data.path={folder}", "data.classes=null", "data.channels=1"]
     config = adapt_config(source, keys, notes=notes)
     assert config.eval.metrics == ["fid"]
-    assert "RUN's eval.metrics digit_modes cannot score this run: left out" in notes
+    assert f"{source}'s eval.metrics digit_modes cannot score this run: left out" in notes

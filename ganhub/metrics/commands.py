@@ -87,6 +87,7 @@ def evaluate_run(
     from ganhub.metrics.store import check_output_file, write_json
     from ganhub.plugins import get_hub
     from ganhub.provenance import require_installed
+    from ganhub.runfiles import check_run_destination
 
     hub = get_hub()
     items = []
@@ -111,6 +112,8 @@ def evaluate_run(
                 )
             item = item if key in moved else f"eval.{item}"
         items.append(item)
+    if out is not None:  # not a file of a checkpoint, removed when it is pruned
+        check_run_destination(out, run_dir)
     target = out if out is not None else run_dir / "eval.json"
     # before the scoring: a FIFO or folder there, a run folder that cannot be written
     check_output_file(target, "" if out is not None else "; give --out FILE to write elsewhere")

@@ -53,6 +53,7 @@ def page_destination(out: str | None, default_name: str, run_dir: Path) -> Path 
     metrics.jsonl, a checkpoint's files), and anywhere when it would replace a file that is
     not a page a viewing command wrote: only a new file or an earlier page is a destination."""
     from ganhub.errors import UsageError, one_line
+    from ganhub.runfiles import check_run_destination
 
     if out is None:
         return None
@@ -60,6 +61,7 @@ def page_destination(out: str | None, default_name: str, run_dir: Path) -> Path 
         raise UsageError("--out is empty; give the page's path or a folder to write it into")
     folder = out.endswith(("/", os.sep)) or bool(os.altsep and out.endswith(os.altsep))
     path = Path(out) / default_name if folder or Path(out).is_dir() else Path(out)
+    check_run_destination(path, run_dir)  # not a file of a checkpoint, pruned with it
     inside = path.resolve().is_relative_to(run_dir.resolve())
     if inside and path.exists() and path.suffix.lower() != ".html":
         raise UsageError(

@@ -60,6 +60,10 @@ def translate_command(
     """
     from ganhub_cyclegan.translation import translate
 
+    from ganhub.runfiles import check_run_destination
+
+    if out is not None:  # not in checkpoints/: a resume reads its folders, pruning removes them
+        check_run_destination(out, run_dir, into=True)
     paths = translate(
         run_dir, inputs, direction, out, device=device, size=size, batch_size=batch_size,
         keep_size=keep_size, force=force, pairs=pairs,

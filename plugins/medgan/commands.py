@@ -64,6 +64,10 @@ def simulate(
     """
     from ganhub_medgan.simulate import parse_point, simulate_to_files
 
+    from ganhub.runfiles import check_run_destination
+
+    if out is not None:  # not in checkpoints/: a resume reads its folders, pruning removes them
+        check_run_destination(out, run_dir, into=True)
     point = parse_point(at) if at is not None else None
     paths = simulate_to_files(run_dir, out or run_dir / "simulated", mask_path=mask_path, at=point,
                               radius=radius, image_path=image_path, device=device,
@@ -95,6 +99,10 @@ def predict(
     """
     from ganhub_medgan.predict import predict_to_files
 
+    from ganhub.runfiles import check_run_destination
+
+    if out is not None:  # not in checkpoints/: a resume reads its folders, pruning removes them
+        check_run_destination(out, run_dir, into=True)
     paths = predict_to_files(
         run_dir, out or run_dir / "predicted", image_path=image_path, device=device, force=force
     )

@@ -8,10 +8,19 @@ run of another domain is refused with one line. `ganhub stylegan-sample` and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from ganhub_stylegan.bounds import (
+    check_count,
+    check_frames,
+    check_grid,
+    check_psi,
+    crossover_problem,
+    cutoff_problem,
+)
 
 from ganhub.clikit import (
     HELP,
@@ -27,23 +36,59 @@ if TYPE_CHECKING:
     from ganhub_stylegan.system import StyleGANSystem
     from torch import Tensor
 
+
+def _bounded(
+    check: Callable[..., Any], *args: Any
+) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """An option's callback refusing a value out of bounds in the words of its `sample.*` key
+    (`--psi -1: is the share ...: give a psi of 0 or more ...`), one line, exit 2."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        from ganhub.errors import UsageError
+
+        if value is None:
+            return None
+        try:
+            return check(value, *args)
+        except ValueError as exc:
+            raise UsageError(f"{param.opts[0]} {value:g}: {exc}") from None
+
+    return callback
+
+
 _OUT = click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
                     help="Output folder  [default: RUN_DIR/samples]")  # fmt: skip
 _DEVICE = device_option()
 _SEED = click.option("--seed", type=SEED, default=0, show_default=True, help="Latent seed.")
-_PSI = click.option("--psi", type=click.FloatRange(min=0), default=None,
+_PSI = click.option("--psi", type=float, default=None, callback=_bounded(check_psi),
                     help="Truncation psi  [default: the run's sample.psi]")  # fmt: skip
-_CUTOFF = click.option("--cutoff", type=click.IntRange(min=0), default=None,
+_CUTOFF = click.option("--cutoff", type=int, default=None,
                        help="Truncate only the first k style vectors (0: none)  [default: the "
                        "run's sample.cutoff, all when unset]")  # fmt: skip
-_CROSSOVER = click.option("--crossover", type=click.IntRange(min=1), default=None,
+_CROSSOVER = click.option("--crossover", type=int, default=None,
                           help="Style index where the column styles take over  [default: half]")  # fmt: skip
 _LABEL = click.option("--label", default=None,
                       help="Conditional runs: this class (its name, or its index where names "
                       "are not numbers; 1,2,3 for several label factors)  [default: the first "
                       "class; explore's grid: one row per class]")  # fmt: skip
-_FRAMES = click.option("--frames", type=click.IntRange(min=2), default=None,
+_FRAMES = click.option("--frames", type=int, default=None, callback=_bounded(check_frames),
                        help="Frames of the GIF  [default: the run's sample.frames]")  # fmt: skip
+# the counts no `sample.*` key has, in the same words: why, then what to give
+_ROWS = _bounded(check_count, 1, "the row sources of the grid", 4)
+_COLS = _bounded(check_count, 1, "the column sources of the grid", 5)
+_LATENTS = _bounded(check_count, 1, "the latents of each row", 8)
+_KEYS = _bounded(check_count, 2, "the w points a closed loop passes through", 4)
+
+
+def _folder(run_dir: Path, out: Path | None) -> Path:
+    """Where a command writes: --out, refused in one line inside the run's checkpoints/ (a
+    resume would read a step folder there, pruning removes it), else RUN_DIR/samples."""
+    from ganhub.runfiles import check_run_destination
+
+    if out is None:
+        return run_dir / "samples"
+    check_run_destination(out, run_dir, into=True)
+    return out
 
 
 def _open(
@@ -69,16 +114,13 @@ def _open(
         name = spec.describe(one.reshape(-1).tolist())
     n_ws = system.G.num_ws
     size = system.config.model.image_size
-    if crossover is not None and not 1 <= crossover < n_ws:  # named as typed, like --cutoff
-        raise UsageError(
-            f"--crossover {crossover}: this {size} px generator has {n_ws} style vectors; "
-            f"choose 1..{n_ws - 1} (the rows' styles before it, the columns' from it on)"
-        )
-    if cutoff is not None and cutoff > n_ws:
-        raise UsageError(
-            f"--cutoff {cutoff}: this {size} px generator has {n_ws} style vectors; choose "
-            f"1..{n_ws}, or 0 to truncate none (leave --cutoff out to truncate all)"
-        )
+    # in the words of `sample.cutoff`, whose bounds depend on the generator too
+    problem = None if crossover is None else crossover_problem(crossover, size, n_ws)
+    if problem:
+        raise UsageError(f"--crossover {crossover}: {problem}")
+    problem = None if cutoff is None else cutoff_problem(cutoff, size, n_ws)
+    if problem:
+        raise UsageError(f"--cutoff {cutoff}: {problem} (leave --cutoff out to truncate all)")
     return system, one, name
 
 
@@ -100,9 +142,9 @@ def _stem(seed: int, label: str | None = None, **options: float | None) -> str:
 @_CUTOFF
 @_CROSSOVER
 @_LABEL
-@click.option("--rows", type=click.IntRange(min=1), default=None,
+@click.option("--rows", type=int, default=None, callback=_ROWS,
               help="Row sources (their coarse styles)  [default: 4]")  # fmt: skip
-@click.option("--cols", type=click.IntRange(min=1), default=None,
+@click.option("--cols", type=int, default=None, callback=_COLS,
               help="Column sources (their fine styles)  [default: 5]")  # fmt: skip
 @_OUT
 @_DEVICE
@@ -117,9 +159,10 @@ def mix(run_dir: Path, seed: int, psi: float | None, cutoff: int | None, crossov
     """
     from ganhub_stylegan.sampling import style_mixing_grid
 
+    folder = _folder(run_dir, out)
     system, one, name = _open(run_dir, device, cutoff, crossover, label)
     stem = _stem(seed, name, psi=psi, cutoff=cutoff, crossover=crossover, rows=rows, cols=cols)
-    path = (out or run_dir / "samples") / f"{stem}_mixing.png"
+    path = folder / f"{stem}_mixing.png"
     click.echo(style_mixing_grid(system, path, rows=rows or 4, cols=cols or 5,
                                  crossover=crossover, seed=seed, psi=psi, cutoff=cutoff,
                                  label=one))  # fmt: skip
@@ -130,7 +173,7 @@ def mix(run_dir: Path, seed: int, psi: float | None, cutoff: int | None, crossov
 @_SEED
 @_CUTOFF
 @_LABEL
-@click.option("--n", type=click.IntRange(min=1), default=None,
+@click.option("--n", type=int, default=None, callback=_LATENTS,
               help="Latents (columns)  [default: 8]")  # fmt: skip
 @_OUT
 @_DEVICE
@@ -144,8 +187,9 @@ def truncation(run_dir: Path, seed: int, cutoff: int | None, label: str | None, 
     """
     from ganhub_stylegan.sampling import truncation_grid
 
+    folder = _folder(run_dir, out)
     system, one, name = _open(run_dir, device, cutoff, label=label)
-    path = (out or run_dir / "samples") / f"{_stem(seed, name, cutoff=cutoff, n=n)}_truncation.png"
+    path = folder / f"{_stem(seed, name, cutoff=cutoff, n=n)}_truncation.png"
     click.echo(truncation_grid(system, path, n=n or 8, seed=seed, cutoff=cutoff, label=one))
 
 
@@ -156,7 +200,7 @@ def truncation(run_dir: Path, seed: int, cutoff: int | None, label: str | None, 
 @_CUTOFF
 @_FRAMES
 @_LABEL
-@click.option("--keys", type=click.IntRange(min=2), default=None,
+@click.option("--keys", type=int, default=None, callback=_KEYS,
               help="Random w points the loop passes through  [default: 4]")  # fmt: skip
 @_OUT
 @_DEVICE
@@ -171,9 +215,10 @@ def interpolate(run_dir: Path, seed: int, psi: float | None, cutoff: int | None,
     """
     from ganhub_stylegan.sampling import interpolation_gif
 
+    folder = _folder(run_dir, out)
     system, one, name = _open(run_dir, device, cutoff, label=label)
     stem = _stem(seed, name, psi=psi, cutoff=cutoff, frames=frames, keys=keys)
-    path = (out or run_dir / "samples") / f"{stem}_interp.gif"
+    path = folder / f"{stem}_interp.gif"
     click.echo(interpolation_gif(system, path, keys=keys or 4, seed=seed, psi=psi, cutoff=cutoff,
                                  frames=frames or system.config.sample.frames,
                                  label=one))  # fmt: skip
@@ -181,7 +226,7 @@ def interpolate(run_dir: Path, seed: int, psi: float | None, cutoff: int | None,
 
 @click.command(name="explore", context_settings=HELP)
 @click.argument("run_dir", type=RUN_DIR)
-@click.option("--n", type=click.IntRange(min=1), default=None,
+@click.option("--n", type=int, default=None, callback=_bounded(check_grid),
               help="Images in the grid  [default: the run's sample.grid]")  # fmt: skip
 @_SEED
 @_PSI
@@ -209,8 +254,8 @@ def explore(run_dir: Path, n: int | None, seed: int, psi: float | None, cutoff: 
     from ganhub.data.images import save_image_grid
     from ganhub.metrics.store import check_output_file
 
+    out = _folder(run_dir, out)
     system, one, name = _open(run_dir, device, cutoff, crossover, label)
-    out = out or run_dir / "samples"
     names = [f"{_stem(seed, name, psi=psi, cutoff=cutoff, n=n)}_grid.png",
              f"{_stem(seed, name, cutoff=cutoff)}_truncation.png",
              f"{_stem(seed, name, psi=psi, cutoff=cutoff, crossover=crossover)}_mixing.png",

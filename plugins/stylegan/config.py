@@ -18,13 +18,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from ganhub_stylegan.bounds import StyleGANSample, cutoff_problem
 from pydantic import Field, field_validator, model_validator
 
 from ganhub.conditioning import ConditionConfig
 from ganhub.config.schema import OptimConfig, OptimizerConfig, RunConfig, Section, TrainerConfig
 from ganhub.config.shares import proportions_problem
 from ganhub.errors import ConfigError
-from ganhub.tricks import bounded
 
 DEFAULT_TRICKS = ("ema", "r1", "ada")
 FP16_RES = 4  # StyleGAN2-ADA's num_fp16_res, in every --cfg
@@ -218,44 +218,6 @@ class StyleGANObjective(Section):
     )
 
 
-class StyleGANSample(Section):
-    """Sampling defaults for grids (`ganhub sample`, training previews). Each bound is refused
-    in one line that says why and what to give (`ganhub.tricks.bounded`), not pydantic's
-    "Input should be ..."; `sample.cutoff`'s upper bound depends on the image size and is
-    checked with it (`StyleGANConfig`)."""
-
-    psi: float = Field(
-        0.7,
-        description="truncation of sample grids and GIFs: w = w_avg + psi * (w - w_avg) "
-        "(metrics always sample at psi 1)",
-    )
-    cutoff: int | None = Field(
-        None,
-        description="truncate only the first k style vectors (unset: all; 0: none, as "
-        "StyleGAN2-ADA's truncation_cutoff=0)",
-    )
-    grid: int = Field(64, description="images in a sample grid")
-    frames: int = Field(48, description="frames of the interpolation GIF")
-
-    @field_validator("psi")
-    @classmethod
-    def _psi(cls, psi: float) -> float:
-        why = "is the share of w's distance from w_avg that a sample keeps"
-        give = "a psi of 0 or more (0: w_avg's image, 1: no truncation; default 0.7)"
-        return bounded(psi, psi >= 0, why, give)
-
-    @field_validator("grid")
-    @classmethod
-    def _grid(cls, grid: int) -> int:
-        return bounded(grid, grid >= 1, "counts the images of a grid", "1 or more (default 64)")
-
-    @field_validator("frames")
-    @classmethod
-    def _frames(cls, frames: int) -> int:
-        why = "counts the frames of an interpolation, which has two ends"
-        return bounded(frames, frames >= 2, why, "2 or more (default 48)")
-
-
 TRAINER_DEFAULTS: dict[str, Any] = {
     "steps": 1500,
     "batch_size": 32,
@@ -331,14 +293,11 @@ class StyleGANConfig(RunConfig):
     def _cutoff_fits(self) -> StyleGANConfig:
         """Refused now, not when the first sample grid is drawn after training: a negative
         cutoff, or one past the generator's style vectors (their number depends on the size)."""
-        n_ws = self.style_vectors()
         cutoff = self.sample.cutoff
-        if cutoff is not None and not 0 <= cutoff <= n_ws:
-            raise ConfigError(
-                f"sample.cutoff={cutoff}: a {self.model.image_size} px generator has {n_ws} "
-                f"style vectors to truncate; give 1..{n_ws}, or 0 to truncate none (leave it "
-                "unset to truncate all)"
-            )
+        size = self.model.image_size
+        problem = None if cutoff is None else cutoff_problem(cutoff, size, self.style_vectors())
+        if problem:
+            raise ConfigError(f"sample.cutoff={cutoff}: {problem} (leave it unset to truncate all)")
         return self
 
     def style_vectors(self) -> int:

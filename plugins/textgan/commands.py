@@ -24,6 +24,15 @@ from ganhub.clikit import (
 from ganhub.errors import UsageError
 
 DEVICE_HELP = "cpu, cuda, cuda:N, mps or auto."
+# how a sample with no words is printed: a blank line reads as a failure, and one line per
+# sample keeps the output one sentence a line (the Python functions return "")
+EMPTY = "(empty)"
+
+
+def _echo_samples(lines: list[str]) -> None:
+    """Print one sample a line, an empty one as `EMPTY`."""
+    for line in lines:
+        click.echo(line if line.strip() else EMPTY)
 
 
 @click.command(name="generate", context_settings=HELP)
@@ -59,8 +68,7 @@ def generate_command(
     if temperature is not None:  # the range and message of the config's sample.temperature
         temperature = check_temperature(temperature, "--temperature")
 
-    for line in generate(run_dir, n=n, seed=seed, device=device, temperature=temperature):
-        click.echo(line)
+    _echo_samples(generate(run_dir, n=n, seed=seed, device=device, temperature=temperature))
 
 
 @click.command(name="transfer", context_settings=HELP)
@@ -76,8 +84,7 @@ def transfer_command(run_dir: Path, texts: tuple[str, ...], to: str, device: str
     """
     from ganhub_textgan.api import transfer_texts
 
-    for line in transfer_texts(run_dir, list(texts), to, device=device, option="--to"):
-        click.echo(line)
+    _echo_samples(transfer_texts(run_dir, list(texts), to, device=device, option="--to"))
 
 
 # the curve's two axes and their BLEU counterparts, as the table shows them (all in the JSON)
@@ -113,9 +120,12 @@ def curve_command(
 
     from ganhub.console import Console
     from ganhub.metrics.store import check_output_file, write_json
+    from ganhub.runfiles import check_run_destination
 
     for t in temperatures:  # before anything is opened: the config key's range and message
         check_temperature(t, "--temperature")
+    if out is not None:  # not a file of a checkpoint, removed when it is pruned
+        check_run_destination(out, run_dir)
     target = out if out is not None else run_dir / "temperatures.json"
     check_output_file(target, "" if out is not None else "; give --out FILE to write elsewhere")
     with Console(file=sys.stderr).session():  # each metric's progress on stderr

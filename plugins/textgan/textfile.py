@@ -1,6 +1,7 @@
 r"""The user's text files, byte to sentence: how a line is read and cleaned.
 
-`read_numbered` reads a file's lines as an editor numbers them (refusing UTF-16/32 and
+`read_numbered` reads a file's lines as an editor numbers them (UTF-8, or UTF-16 that starts
+with its byte-order mark, which names its byte order; refusing UTF-16 without one, UTF-32 and
 CR-only line ends for the whole file, marking a line that is not UTF-8); `sentence_text` strips
 a line's ends of whitespace and characters that draw nothing; `clean_sentence` is the sentence
 the corpus reader keeps. It reads the invisible characters inside a line so that a word the
@@ -67,6 +68,19 @@ def wide_encoding(raw: bytes) -> str | None:
     return None
 
 
+def _utf16_as_utf8(raw: bytes, path: Path, key: str) -> bytes:
+    """A UTF-16 file that starts with its byte-order mark, as the UTF-8 bytes of its text (the
+    mark dropped), so its lines are those a UTF-8 copy gives; a file the mark does not
+    describe (an odd length, a lone surrogate) is refused whole, in one line."""
+    try:
+        return raw.decode("utf-16").encode("utf-8")
+    except UnicodeDecodeError as exc:  # the text is valid UTF-16 once decoded: it encodes
+        raise UsageError(
+            f"{key}={path} starts with UTF-16's byte-order mark but is not UTF-16 text "
+            f"(byte {exc.start + 1}: {exc.reason}); save it as UTF-8 (one sentence per line)"
+        ) from None
+
+
 def read_numbered(path: Path, key: str) -> list[Line]:
     """Every line of a text file, numbered as an editor numbers them."""
     if str(path) == EXPORT_MARKER:
@@ -86,6 +100,9 @@ def read_numbered(path: Path, key: str) -> list[Line]:
     except OSError as exc:
         raise UsageError(f"{key}={path}: cannot read it ({exc.strerror})") from None
     encoding = wide_encoding(raw)
+    if encoding == "UTF-16" and raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raw = _utf16_as_utf8(raw, path, key)  # the mark names the byte order: read as text
+        encoding = None
     if encoding is not None:  # whole file, not a line
         raise UsageError(
             f"{key}={path} is {encoding} text; save it as UTF-8 (one sentence per line)"

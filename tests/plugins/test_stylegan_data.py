@@ -454,7 +454,7 @@ def test_cli_run_sample_and_python_api(workdir: Path, cli) -> None:  # type: ign
     code, _out, err = cli("stylegan", "explore", str(run_dir), "--cutoff", "99")
     assert code == 2 and "style vectors" in err
     code, _out, err = cli("stylegan", "explore", str(run_dir), "--crossover", "99", "--out", "bad")
-    assert code == 2 and "--crossover 99: this 16 px generator has 6" in err and "choose 1.." in err
+    assert code == 2 and "--crossover 99: a 16 px generator has 6" in err and "give 1..5" in err
     assert not Path("bad").exists()  # refused before the grid or truncation rows were written
     other = workdir / "other"
     other.mkdir()

@@ -87,8 +87,8 @@ def test_mix_and_interpolate_take_cutoff_as_explore_does(
                          "--frames", "2", "--out", "i")  # fmt: skip
     assert code == 0 and out.strip().endswith("seed0_psi0_cutoff2_frames2_interp.gif"), err
     code, _, err = cli("stylegan", "interpolate", str(run_dir), "--cutoff", "7", "--out", "x")
-    assert code == 2 and "--cutoff 7: this 16 px generator has 6 style vectors" in err
-    assert "choose 1..6" in err and not Path("x").exists()
+    assert code == 2 and "--cutoff 7: a 16 px generator has 6 style vectors" in err
+    assert "give 1..6" in err and not Path("x").exists()
 
 
 # -- file names ----------------------------------------------------------------------------
