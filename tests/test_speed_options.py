@@ -180,8 +180,7 @@ def test_bf16_trains_close_to_fp32(domain: str, train: Any) -> None:
 def test_gpu_speed_quick_mode_reports_a_failing_contender_in_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """benchmarks/gpu_speed.py --device cpu --quick: every row printed; a contender that raises
-    (here a compiled model) gets one `failed:` line and the others are still timed."""
+    """gpu_speed.py --device cpu --quick: a contender that raises gets one `failed:` line."""
     import importlib.util
     import sys
 
@@ -205,7 +204,8 @@ def test_gpu_speed_quick_mode_reports_a_failing_contender_in_one_line(
     gpu_speed.main()
     rows = {line[17:39].strip(): line[39:].strip() for line in capsys.readouterr().out.splitlines()
             if line.startswith("fp32 ")}  # fmt: skip
-    assert rows["ganhub + compile"] == "failed: RuntimeError: inductor could not lower this"
+    failed = rows["ganhub + compile"]  # a plain RuntimeError in a forward: the phase names it
+    assert failed.startswith("failed: ") and "RuntimeError: inductor could not lower this" in failed
     assert rows["ganhub + compile, NCHW"] == "n/a (inductor's layout optimisation is a GPU pass)"
     assert rows["ganhub + CUDA graphs"] == "n/a (CUDA graphs need a GPU)"
     for name in ("classic eager (plain)", "ganhub eager", "ganhub eager, foreach"):
