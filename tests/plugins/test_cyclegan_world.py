@@ -39,6 +39,16 @@ def _back_to(run: Path, step: int = 4) -> None:
             shutil.rmtree(folder)
 
 
+def _epochs_run_at_step_4(workdir: Path, cli) -> Path:  # type: ignore[no-untyped-def]
+    """A one-process run given in epochs on 9 unpaired images, rolled back to its step 4."""
+    root = _unpaired(workdir / "data")
+    code, _, err = cli("run", *FOLDER_NO_STEPS, f"data.path={root}", *EPOCHS, "name=e")
+    assert code == 0, err
+    run = workdir / "runs" / "e"
+    _back_to(run)
+    return run
+
+
 def _state(run: Path, step: int = 4) -> tuple[Path, dict]:  # type: ignore[type-arg]
     path = run / "checkpoints" / f"step_{step:07d}" / "state.json"
     return path, json.loads(path.read_text())
@@ -49,11 +59,7 @@ def test_a_run_in_epochs_resumed_on_another_number_of_processes_is_refused(
 ) -> None:  # type: ignore[no-untyped-def]
     """A one-process run whose checkpoint says 2 processes wrote it (as torchrun's rank 0
     writes it: world 2, the system's processes 2) resumed here, on one: refused, unchanged."""
-    root = _unpaired(workdir / "data")
-    code, _, err = cli("run", *FOLDER_NO_STEPS, f"data.path={root}", *EPOCHS, "name=e")
-    assert code == 0, err
-    run = workdir / "runs" / "e"
-    _back_to(run)
+    run = _epochs_run_at_step_4(workdir, cli)
     path, saved = _state(run)
     assert saved["state"]["system"] == {"processes": 1, "batch_size": 2}
     saved["state"]["system"]["processes"], saved["state"]["world"] = 2, 2
@@ -71,11 +77,7 @@ def test_a_run_in_epochs_resumed_on_another_number_of_processes_is_refused(
 def test_a_run_in_epochs_resumes_on_the_same_number_and_an_older_checkpoint_too(
     workdir: Path, cli
 ) -> None:  # type: ignore[no-untyped-def]
-    root = _unpaired(workdir / "data")
-    code, _, err = cli("run", *FOLDER_NO_STEPS, f"data.path={root}", *EPOCHS, "name=e")
-    assert code == 0, err
-    run = workdir / "runs" / "e"
-    _back_to(run)
+    run = _epochs_run_at_step_4(workdir, cli)
     code, _, err = cli("run", "resume=runs/e")
     assert code == 0, err
     assert _steps(run)[-4:] == [13, 14, 15, 16]  # 4 steps an epoch in one process
@@ -91,11 +93,7 @@ def test_a_run_in_epochs_resumes_on_the_same_number_and_an_older_checkpoint_too(
 def test_a_run_in_epochs_resumed_with_another_batch_size_is_refused(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
     """Batch 4 where the run counted its 4 steps an epoch at batch 2 trained 2 passes in the
     remaining 4 steps where 1 was left (9 images: 2 steps an epoch at batch 4)."""
-    root = _unpaired(workdir / "data")
-    code, _, err = cli("run", *FOLDER_NO_STEPS, f"data.path={root}", *EPOCHS, "name=e")
-    assert code == 0, err
-    run = workdir / "runs" / "e"
-    _back_to(run)
+    run = _epochs_run_at_step_4(workdir, cli)
     code, _, err = cli("run", "resume=runs/e", "trainer.batch_size=4")
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "with 1 process(es) at trainer.batch_size=4" in err
@@ -104,11 +102,7 @@ def test_a_run_in_epochs_resumed_with_another_batch_size_is_refused(workdir: Pat
 
 
 def test_a_damaged_number_of_processes_is_one_line(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    root = _unpaired(workdir / "data")
-    code, _, err = cli("run", *FOLDER_NO_STEPS, f"data.path={root}", *EPOCHS, "name=e")
-    assert code == 0, err
-    run = workdir / "runs" / "e"
-    _back_to(run)
+    run = _epochs_run_at_step_4(workdir, cli)
     path, saved = _state(run)
     saved["state"]["system"] = {"processes": "x" * 500}
     path.write_text(json.dumps(saved))
