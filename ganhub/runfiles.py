@@ -85,8 +85,10 @@ def check_run_destination(
         raise UsageError(
             f"{option} '{shown}' is the run directory or a folder above it; give another"
         )
-    if target.is_relative_to(run / "checkpoints"):  # a step_N folder a resume would read,
-        raise UsageError(  # or a page that pruning a checkpoint removes with it
+    # a step_N folder a resume would read, or a page that pruning a checkpoint removes with
+    # it; resolved: a checkpoints/ that links to a folder on another disk holds them there
+    if target.is_relative_to((run / "checkpoints").resolve()):
+        raise UsageError(
             f"{option} '{shown}' is inside the run directory's checkpoints/ folder, "
             "which holds the run's checkpoints only; give a path outside it"
         )

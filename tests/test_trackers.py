@@ -420,8 +420,8 @@ def test_wandb_offline_run_holds_config_history_images_and_checkpoint(
     assert all((offline / "files" / row["samples.path"]).is_file() for row in images)
 
     saved = {f["path"] for r in of("files") for f in r["files"]}
-    assert "config.yaml" in saved
-    copy = offline / "files" / "config.yaml"
+    assert "ganhub-config.yaml" in saved  # config.yaml there is W&B's own, written on sync
+    copy = offline / "files" / "ganhub-config.yaml"
     assert copy.is_file() and not copy.is_symlink()  # survives the run directory moving
 
     (artifact,) = of("artifact")

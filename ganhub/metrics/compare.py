@@ -180,8 +180,11 @@ def config_rows(runs: list[Run], notes: list[str]) -> tuple[list[tuple[str, list
     for run, one in zip(runs, flat):
         if len(one) >= MAX_KEYS:
             notes.append(f"{run.label}: config.yaml: only its first {MAX_KEYS} keys are compared")
-    keys = sorted({key for f in flat for key in f})
-    rows = [(key, [f.get(key, NOT_SET) for f in flat]) for key in keys]
+    keys = {key for f in flat for key in f}
+    # a key that holds keys in another run (`trick` of a run with `trick: {}` beside a run's
+    # `trick.r1.gamma`) is shown by those keys' rows: "(not set)" would be untrue of it
+    parents = {key.rsplit(".", n)[0] for key in keys for n in range(1, key.count(".") + 1)}
+    rows = [(key, [f.get(key, NOT_SET) for f in flat]) for key in sorted(keys - parents)]
     differ = [row for row in rows if len(set(row[1])) > 1]
     return differ, len(rows) - len(differ)
 
@@ -316,7 +319,7 @@ def check_runs(run_dirs: list[Path]) -> None:
 def destination(out: str | None, run_dirs: list[Path]) -> Path:
     """The page's path: --out (a folder takes compare.html), else compare.html here; refused
     in one line inside a run's folder (a comparison writes nothing into the runs)."""
-    path = store.page_destination(out or "compare.html", "compare.html", run_dirs[0])
+    path = store.page_destination(out or "compare.html", "compare.html", run_dirs[0], run_dirs[1:])
     assert path is not None  # a path was given
     for run_dir in run_dirs:
         if path.resolve().is_relative_to(run_dir.resolve()):

@@ -15,7 +15,7 @@ import json
 import math
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,12 +46,16 @@ def digest(value: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def page_destination(out: str | None, default_name: str, run_dir: Path) -> Path | None:
+def page_destination(
+    out: str | None, default_name: str, run_dir: Path, others: Sequence[Path] = ()
+) -> Path | None:
     """A viewing command's --out as the page's path (None: the command's default): one ending
     in a path separator, or naming a folder that exists, means `default_name` inside that
-    folder. Refused in one line when it would replace a file of the run (its config.yaml,
-    metrics.jsonl, a checkpoint's files), and anywhere when it would replace a file that is
-    not a page a viewing command wrote: only a new file or an earlier page is a destination."""
+    folder. Refused in one line when it would land in the checkpoints/ folder of the run or of
+    any of `others` (the other runs a page shows), wherever that folder really is, or replace
+    a file of the run (its config.yaml, metrics.jsonl), and anywhere when it would replace a
+    file that is not a page a viewing command wrote: only a new file or an earlier page is a
+    destination."""
     from ganhub.errors import UsageError, one_line
     from ganhub.runfiles import check_run_destination
 
@@ -61,7 +65,8 @@ def page_destination(out: str | None, default_name: str, run_dir: Path) -> Path 
         raise UsageError("--out is empty; give the page's path or a folder to write it into")
     folder = out.endswith(("/", os.sep)) or bool(os.altsep and out.endswith(os.altsep))
     path = Path(out) / default_name if folder or Path(out).is_dir() else Path(out)
-    check_run_destination(path, run_dir)  # not a file of a checkpoint, pruned with it
+    for run in (run_dir, *others):  # not a file of a checkpoint, pruned with it
+        check_run_destination(path, run)
     inside = path.resolve().is_relative_to(run_dir.resolve())
     if inside and path.exists() and path.suffix.lower() != ".html":
         raise UsageError(

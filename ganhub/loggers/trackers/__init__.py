@@ -5,10 +5,10 @@ never at module import, so registering them costs `ganhub --help` nothing; a mis
 is a one-line error when the config resolves, before anything is trained.
 
 What each records: the resolved config (MLflow: flattened params plus config.yaml as an
-artifact; W&B: the run config plus config.yaml), every logged metric with its step, every
-sample artifact as it is written, and the newest checkpoint when the run ends. A resumed run
-continues the same tracker run: its id is kept in the run directory (`mlflow_run.json`,
-`wandb_run.json`), and read back as untrusted input.
+artifact; W&B: the run config plus config.yaml, as ganhub-config.yaml), every logged metric
+with its step, every sample artifact as it is written, and the newest checkpoint when the run
+ends. A resumed run continues the same tracker run: its id is kept in the run directory
+(`mlflow_run.json`, `wandb_run.json`), and read back as untrusted input.
 """
 
 from ganhub.loggers.trackers.common import INSTALL

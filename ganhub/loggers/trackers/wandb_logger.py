@@ -38,6 +38,8 @@ from ganhub.loggers.trackers.common import (
 )
 
 WANDB_RUN_FILE = "wandb_run.json"
+# the run's config.yaml in the W&B run's files: W&B keeps `config.yaml` there for its own
+CONFIG_COPY = "ganhub-config.yaml"
 _WANDB_RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 WandbMode = Literal["offline", "online", "disabled"]
 # W&B's own spellings of WANDB_MODE, old ones included
@@ -219,7 +221,9 @@ class WandbLogger(Logger):
         self.run.define_metric("*", step_metric="step")
         if self.mode != "disabled" and previous is None:
             _write_id_file(run_dir / WANDB_RUN_FILE, {"id": self.run.id})
-        self._save(run_dir / "config.yaml")
+        # under a name of its own: W&B writes its config.yaml (the run config in its format)
+        # into the run's files when it sends a run, online or by `wandb sync`, over this copy
+        self._save(run_dir / "config.yaml", CONFIG_COPY)
         if self.mode == "offline" and config.trainer.progress:
             print(_offline_line(run_dir, self.run.id), file=sys.stdout, flush=True)
 
@@ -241,13 +245,14 @@ class WandbLogger(Logger):
             settings=wandb.Settings(console="off", save_code=False, silent=self.quiet),
         )
 
-    def _save(self, path: Path) -> None:
+    def _save(self, path: Path, name: str | None = None) -> None:
         """Keep a copy of a run file with the W&B run (a copy, not W&B's usual symlink: the
-        offline run must still hold it after the run directory moved)."""
+        offline run must still hold it after the run directory moved), as `name`, else at its
+        path in the run directory."""
         if self.mode == "disabled" or not path.is_file():
             return
         try:
-            relative = path.resolve().relative_to(self.run_dir.resolve())
+            relative = Path(name or path.resolve().relative_to(self.run_dir.resolve()))
         except ValueError:
             relative = Path(path.name)
         copy = Path(self.run.dir) / relative
