@@ -233,6 +233,7 @@ def _packed_loss(loss: Any, system: GANSystem, pack: int, plugin: str, hint: str
     from ganhub.errors import GanhubError, PluginError
 
     def guarded(batch: Any, ctx: Any) -> Any:
+        seen = ctx.d_inputs  # D inputs packed so far (`TrainContext.d_input` counts them)
         try:
             return loss(batch, ctx)
         except GanhubError:
@@ -241,6 +242,13 @@ def _packed_loss(loss: Any, system: GANSystem, pack: int, plugin: str, hint: str
             if not raised_in_discriminator(exc, system):
                 raise
             reason = (str(exc).strip().splitlines() or [""])[0][:200]
+            if ctx.d_inputs == seen:  # D ran on an input that never went through the context
+                raise PluginError(
+                    f"domain '{plugin}': its discriminator failed with {type(exc).__name__}: "
+                    f"{reason}; tricks=[pacgan] widened D for hints.pack={pack} samples, but the "
+                    "phase ran D itself, so no input was packed: run D through ctx.d_loss / "
+                    f"ctx.g_loss or ctx.discriminate(D, x) ({hint})"
+                ) from exc
             raise PluginError(
                 f"domain '{plugin}': its discriminator failed on a packed input (hints.pack="
                 f"{pack}, tricks=[pacgan]) with {type(exc).__name__}: {reason}; the domain "

@@ -151,9 +151,37 @@ def not_installed(name: str) -> str:
             shown = "." if folder == here else one_line(folder.relative_to(here), 100)
             return (
                 f"; {one_line(pyproject.relative_to(here), 100)} declares plugin "
-                f"'{one_line(plugin, 60)}', which is not installed: pip install -e {shown}"
+                f"'{one_line(plugin, 60)}', which is not installed: {pip_install(shown)}"
             )
     return ""
+
+
+def other_environment() -> str | None:
+    """Why plugins `pip install`ed into the active virtualenv are not found: ganhub runs from
+    another Python (a venv made with --system-site-packages has no `ganhub` command of its
+    own, so the shell runs the base one). None when ganhub runs in the active env or none is."""
+    import os
+    import sys
+
+    active = os.environ.get("VIRTUAL_ENV")
+    if not active or os.path.realpath(active) == os.path.realpath(sys.prefix):
+        return None
+    return (
+        f"ganhub runs from {one_line(sys.prefix, 200)}, not from the active virtualenv "
+        f"{one_line(active, 200)}: plugins installed there are not found; run `python -m "
+        "ganhub ...` there (a virtualenv that inherits ganhub has no `ganhub` command)"
+    )
+
+
+def pip_install(target: str) -> str:
+    """`pip install -e TARGET`, or `<python> -m pip install -e TARGET` naming the interpreter
+    ganhub runs from when it is not the active virtualenv's (whose `pip` would install where
+    this ganhub never looks: `other_environment`)."""
+    import shlex
+    import sys
+
+    pip = f"{shlex.quote(sys.executable)} -m pip" if other_environment() else "pip"
+    return f"{pip} install -e {target}"
 
 
 def _counted(failed: Sequence[FailedPlugin]) -> str:
@@ -165,4 +193,11 @@ def _counted(failed: Sequence[FailedPlugin]) -> str:
     return f" ({len(failed)} plugin{many} failed to load; see ganhub plugins)"
 
 
-__all__ = ["FailedPlugin", "likely_provider", "not_installed", "unknown_name"]
+__all__ = [
+    "FailedPlugin",
+    "likely_provider",
+    "not_installed",
+    "other_environment",
+    "pip_install",
+    "unknown_name",
+]

@@ -14,6 +14,8 @@ import traceback
 from typing import Any
 
 from ganhub.errors import PluginError, one_line
+from ganhub.failed_providers import other_environment as other_environment  # commands'
+from ganhub.failed_providers import pip_install
 from ganhub.plugin_guard import where_in_plugin as where_in_plugin  # plugins.py's
 
 
@@ -55,22 +57,6 @@ def misplaced_entry_points() -> list[str]:
                 "[project.entry-points.ganhub] in its pyproject.toml and reinstall it"
             )
     return sorted(set(found))
-
-
-def other_environment() -> str | None:
-    """Why plugins `pip install`ed into the active virtualenv are not found: ganhub runs from
-    another Python (a venv made with --system-site-packages has no `ganhub` command of its
-    own, so the shell runs the base one). None when ganhub runs in the active env or none is."""
-    import sys
-
-    active = os.environ.get("VIRTUAL_ENV")
-    if not active or os.path.realpath(active) == os.path.realpath(sys.prefix):
-        return None
-    return (
-        f"ganhub runs from {one_line(sys.prefix, 200)}, not from the active virtualenv "
-        f"{one_line(active, 200)}: plugins installed there are not found; run `python -m "
-        "ganhub ...` there (a virtualenv that inherits ganhub has no `ganhub` command)"
-    )
 
 
 def own_module_missing(exc: ImportError, target: str) -> bool:
@@ -120,7 +106,7 @@ def entry_point_fix(dist: str) -> str:
     if project is not None:
         return (
             f"correct the entry point in {os.path.join(project, 'pyproject.toml')}, then "
-            f"install it again: pip install -e {project}"
+            f"install it again: {pip_install(project)}"
         )
     return f"correct the entry point in {dist}'s pyproject.toml and install it again"
 

@@ -245,12 +245,13 @@ def new_plugin(name: str, directory: Path) -> None:
         click.echo(f"  {path.relative_to(target)}")
     quoted = shlex.quote(str(target))
     # a virtualenv that inherits ganhub has no `ganhub` command: the shell runs the base
-    # Python's, which never sees what `pip install -e` put in the virtualenv
-    from ganhub.plugin_fixes import other_environment
+    # Python's, which never sees what `pip install -e` put in the virtualenv; the install line
+    # names the interpreter this ganhub runs from, which the virtualenv inherits
+    from ganhub.failed_providers import other_environment, pip_install
 
     elsewhere = other_environment()
     click.echo("next:")
-    click.echo(f"  pip install -e {quoted}")
+    click.echo(f"  {pip_install(quoted)}")
     click.echo(f"  python -m pytest {shlex.quote(str(target / 'tests'))}")
     click.echo(f"  {'python -m ganhub' if elsewhere else 'ganhub'} run plugin={names.name}")
     if elsewhere:

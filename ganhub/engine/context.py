@@ -69,6 +69,10 @@ class TrainContext:
         # when compiled (no double backward through a compiled forward: they recompute eager)
         self.input_graphs = frozenset() if compiled else input_graphs
         self.halves: dict[torch.device, Tensor] = {}  # `one_half`'s constants, per device
+        # D inputs through `d_input` and D losses through `adversarial_d_loss`: none after a D
+        # phase ran means the domain runs D itself (`ganhub.tricks.inputs.unreached`, once)
+        self.d_inputs = self.d_losses = 0
+        self.unchecked = True
 
     def one_half(self, like: Tensor) -> Tensor:
         """A float32 0.5 on `like`'s device, made once (not an op every step)."""
@@ -87,6 +91,7 @@ class TrainContext:
 
     def d_input(self, x: Tensor) -> Tensor:
         """Apply the D-input tricks (in their declared order) to one batch of D inputs."""
+        self.d_inputs += 1
         try:  # free unless it raises: a trick's exception is named in one line
             for transform in self.d_transforms:
                 x = transform(x, self)
@@ -126,6 +131,7 @@ class TrainContext:
         """The configured loss on D's logits with the configured targets; `weight` (one per
         real sample, from `real_batch`) weights the real term. Packed inputs (PacGAN: m
         consecutive samples per logit row) get the mean weight of their samples."""
+        self.d_losses += 1
         if weight is not None:
             if not self.weighs_real:
                 raise ConfigError(

@@ -31,6 +31,7 @@ from ganhub.engine.stats import check_stats
 from ganhub.engine.system import Phase
 from ganhub.errors import PluginError
 from ganhub.interrupts import OutputsStopped
+from ganhub.tricks.inputs import unreached
 
 
 def fit(run: Run) -> dict[str, Any]:
@@ -266,15 +267,13 @@ def _timed(spent: dict[str, float], what: str) -> Iterator[None]:
 
 def train_steps(run: Run, batches: Iterator[Any], n: int) -> None:
     """n steps as `fit` runs them, without sampling, evaluation or checkpoint I/O (benchmarks)."""
-    hook = run.hooks
-    log_every = run.config.trainer.log_every
     for _ in range(n):
         train_step(run, batches)
         metrics = None
-        if run.step % log_every == 0:
+        if run.step % run.config.trainer.log_every == 0:
             metrics = run.stats.flush()
             run.check_finite()
-        hook.after_step(run=run, step=run.step, metrics=metrics)
+        run.hooks.after_step(run=run, step=run.step, metrics=metrics)
 
 
 def train_step(run: Run, batches: Iterator[Any]) -> None:
@@ -298,6 +297,8 @@ def train_step(run: Run, batches: Iterator[Any]) -> None:
         key = (*((phase.name, repeat) for phase, repeat in plan),
                *(variant(step) for variant in run.graph_variants))  # fmt: skip
         run.graphs.step(run, key, inputs, lambda static: _run_plan(run, plan, static))
+    if run.ctx.unchecked:  # until a D phase ran: did D's inputs reach the tricks on them?
+        unreached(run.tricks, run.ctx, plan, run.config, run.console.warn)
     run.step = step + 1
     try:  # free unless it raises: a trick's exception is named in one line
         for after_step in run.points["after_step"]:

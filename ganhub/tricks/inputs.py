@@ -3,7 +3,7 @@ augmentation tricks, DiffAugment and ADA, are in `ganhub.tricks.augmenters`."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -18,9 +18,9 @@ if TYPE_CHECKING:
 
     from ganhub.domain import Domain
     from ganhub.engine.context import TrainContext
-    from ganhub.engine.system import BuildHints, GANSystem
+    from ganhub.engine.system import BuildHints, GANSystem, Phase
 
-__all__ = ["InstanceNoise", "LabelSmoothing", "PacGAN"]
+__all__ = ["InstanceNoise", "LabelSmoothing", "PacGAN", "unreached"]
 
 
 class LabelSmoothingConfig(Section):
@@ -254,3 +254,41 @@ class PacGAN(Trick):
         """(B, C, ...) -> (B / m, m * C, ...): consecutive samples stacked along channels."""
         m = self.options.pack
         return x.reshape(x.shape[0] // m, m * x.shape[1], *x.shape[2:])
+
+
+def unreached(
+    tricks: Sequence[Trick],
+    ctx: TrainContext,
+    plan: Sequence[tuple[Phase, int]],
+    config: RunConfig,
+    warn: Callable[[str], None],
+) -> None:
+    """After the first step that ran a D phase (`plan`: the step's phases), `warn` once about
+    what a domain bypasses when its phases call D, or compute D's loss, themselves rather than
+    through the context (`ctx.d_loss`, `ctx.g_loss`, `ctx.discriminate`): the tricks on D's
+    inputs (PacGAN, instance noise, DiffAugment, ADA) if no D input reached `ctx.d_input`,
+    the tricks that move the targets (label smoothing) and a loss other than the default if
+    no D loss went through `ctx.adversarial_d_loss`. Reads two counters the context keeps
+    (an int increment per call); a run with nothing to bypass stops asking after its first
+    step, the others after their first D phase."""
+    inputs = sorted(t.name for t in tricks if t.implements("d_input"))
+    losses = sorted(t.name for t in tricks if t.implements("targets"))
+    if config.loss != type(config).model_fields["loss"].default:
+        losses.insert(0, f"loss={config.loss}")
+    if not (inputs or losses):  # nothing a domain could bypass: never asked again
+        ctx.unchecked = False
+    if not (ctx.unchecked and any(phase.group == "D" for phase, _ in plan)):
+        return
+    ctx.unchecked = False
+    how = "route them through ctx.d_loss / ctx.g_loss, or ctx.discriminate(D, x) (docs/plugins.md)"
+    where = f"domain '{config.plugin}' runs its discriminator itself"
+    if inputs and not ctx.d_inputs:
+        warn(
+            f"ganhub: warning: trick(s) {', '.join(inputs)} saw no discriminator input in "
+            f"the first D phase: {where}, so they change nothing; {how}"
+        )
+    if losses and not ctx.d_losses:
+        warn(
+            f"ganhub: warning: {', '.join(losses)} computed no D loss in the first D phase: "
+            f"{where} and its loss, so they change nothing; {how}"
+        )
