@@ -34,6 +34,8 @@ def meta_command(ctx: click.Context, items: tuple[str, ...]) -> None:
     key=value items configure the runs as for ganhub run, but for trainer.steps (refused:
     meta.outer_steps sets the length); trainer.sample_every, eval_every, checkpoint_every,
     keep_best, patience and max_seconds count outer steps, and every outer step is logged.
+    The tricks' step counts (R1's interval, ADA's, an anneal over the run) count the tasks'
+    training steps, the visits laid end to end, and ADA's p runs on from visit to visit.
     data.n_shots=K (meta.n_shots) gives each task K images of its classes, its few shots;
     init_from=RUN starts the meta weights (and each task, so tricks=[freeze_d] works) from RUN.
     Writes an ordinary run directory (config.yaml with data.classes=meta.classes and
@@ -73,7 +75,9 @@ def meta_command(ctx: click.Context, items: tuple[str, ...]) -> None:
 
         # a quiet run's one line, as `ganhub run` prints, but for `ganhub run resume=`, which
         # would go on as an ordinary run (a meta run is not resumed: run ganhub meta again)
-        click.echo(summary_line(summary, resumable=False))
+        # its steps are outer steps: "done at step 200 (... at 0.5 steps/s)" read as a slow run
+        line = summary_line(summary, resumable=False).replace(" at step ", " at outer step ")
+        click.echo(line.replace(" steps/s", " outer steps/s"))
     if summary["signal"]:  # stopped by SIGINT/SIGTERM after saving: the conventional status
         raise SystemExit(128 + summary["signal"])
 

@@ -143,11 +143,11 @@ class FirstOrderMAML:
 
     def after_inner(self, task: Run, batches: Iterator[Any]) -> dict[str, Any]:
         """Train the query step, recording its gradients; keep the adapted buffers."""
-        from ganhub.engine.loop import train_steps
+        from ganhub_meta.carry import train_visit
 
         self.gradients.recording = True
         try:
-            train_steps(task, batches, 1)
+            train_visit(task, batches, 1)
         finally:
             self.gradients.recording = False
         return {

@@ -7,8 +7,9 @@ classes, built once with `ganhub.wiring.make_run` in a scratch directory (no log
 evaluation, no samples, no checkpoints) and reused at every visit: Run setup is paid once per
 task, not once per visit. A visit loads theta into the task's system (its optimizers keep
 their moments from its last visit, cleared with `meta.reset_optimizers`) and runs `inner_steps`
-ordinary training steps (`ganhub.engine.loop.train_steps`, the loop's own step function); the
-outer update then moves theta toward the tasks' weights.
+ordinary training steps (`ganhub.engine.loop.train_step`, the loop's own step function) at
+its outer step's place on the tasks' timeline (`ganhub_meta.carry`); the outer update then
+moves theta toward the tasks' weights.
 """
 
 from __future__ import annotations
@@ -258,21 +259,25 @@ def task_config(
     hub: Hub,
     options: MetaOptions | None = None,
 ) -> RunConfig:
-    """A task's config: the meta config on `classes` (and `options.n_shots` of them), quiet
-    and without outputs. It keeps the meta run's init_from: each visit loads the meta weights
-    over it, and a trick that needs trained weights (freeze_d) sees where they came from."""
+    """A task's config: the meta config on `classes` (and `options.n_shots` of them), quiet,
+    without outputs, on the tasks' timeline (`ganhub_meta.carry`; no logging step on it). It
+    keeps the meta run's init_from: each visit loads the meta weights over it, and a trick
+    that needs trained weights (freeze_d) sees where they came from."""
+    from ganhub_meta.carry import task_steps
     from ganhub_meta.shots import task_data
 
     from ganhub.config.resolve import resolve
 
+    steps = config.trainer.steps if options is None else task_steps(options)
     quiet: dict[str, Any] = {
         "data": task_data(classes, options),
         "name": "task-" + "-".join(str(c) for c in classes),
         "out_dir": str(scratch),
         "loggers": [],
         "eval": {"metrics": []},
-        "trainer": {"progress": False, "sample_every": 0, "checkpoint_every": 0,
-                    "eval_every": 0, "keep_best": None, "patience": None, "max_seconds": None},
+        "trainer": {"steps": steps, "log_every": steps + 1, "progress": False, "sample_every": 0,
+                    "checkpoint_every": 0, "eval_every": 0, "keep_best": None, "patience": None,
+                    "max_seconds": None},
     }  # fmt: skip
     return resolve(quiet, hub=hub, saved=config.model_dump(mode="json"))
 
@@ -309,17 +314,18 @@ def _outer_loop(
     scratch: Path,
     hub: Hub,
 ) -> dict[str, Any]:
+    from ganhub_meta import carry
     from ganhub_meta.outer import outer_update
     from ganhub_meta.periodic import BetweenSteps
     from ganhub_meta.rates import UpdateAlignment, group_ratios, next_rates, set_rates
     from ganhub_meta.shots import draw_task
 
     from ganhub.console import summary_rows
-    from ganhub.engine.loop import train_steps
     from ganhub.wiring import make_run
 
     console, system = run.console, run.system
-    for warning in run.preflight():  # as `ganhub run`: refused before the banner, not at the end
+    # as `ganhub run`: refused before the banner, not at the end
+    for warning in carry.timeline_warnings(run, options, run.preflight()):
         console.warn(warning)
     rng = random.Random(run.config.seed)
     update = outer_update(options)
@@ -337,7 +343,7 @@ def _outer_loop(
     timing = {"setup": 0.0, "inner": 0.0, "update": 0.0}
     rates = {g: getattr(run.config.optim, g).lr for g in run.groups} if options.learn_lr else {}
     ratios: dict[tuple[int, ...], dict[str, list[float]]] = {}  # per task: group lr / side lr
-    alignment = UpdateAlignment()
+    alignment, carried = UpdateAlignment(), carry.CarriedTricks(run)
     from ganhub.engine.checkpoint import write_text_atomic
 
     # written now, completed at the end: it marks the directory as a meta run, which a
@@ -367,13 +373,16 @@ def _outer_loop(
             if options.reset_optimizers:
                 for optimizer in task_run.optimizers.values():
                     optimizer.state.clear()  # a fresh inner optimizer at every visit
-            task_run.step = 0
+            # one timeline of steps, each visit from the state the last left: ganhub_meta.carry
+            task_run.step = carry.first_step(options, step)
+            carried.into(task_run)
             if options.learn_lr:
                 set_rates(task_run.optimizers, rates, ratios[task])
                 alignment.start_task()
-            train_steps(task_run, batches, options.inner_steps)
+            carry.train_visit(task_run, batches, options.inner_steps)
             kept.append(update.after_inner(task_run, batches))
-            losses = task_run.stats.flush() or losses  # the host sync of this visit
+            carried.back(task_run)
+            losses = carry.visit_losses(task_run) or losses  # the host sync of this visit
             timing["inner"] += time.perf_counter() - began
         began = time.perf_counter()
         epsilon = epsilon_at(options, step)
@@ -449,7 +458,8 @@ def _outer_loop(
         where = str(run.run_dir / "checkpoints" / run.best.name)
         summary["best"] = {"metric": run.best.metric, "step": run.best.step,
                            "value": run.best.value, "checkpoint": where}  # fmt: skip
-    rows = summary_rows(summary, tensorboard=False)
+    rows = [(k, v.replace(" steps", " outer steps") if k == "training" else v)
+            for k, v in summary_rows(summary, tensorboard=False)]  # fmt: skip
     rows.insert(2, ("outer step", _speed(record, len(tasks))))
     shown = shlex.quote(str(run.run_dir))
     rows[-1] = ("next", f"ganhub adapt {shown} data.classes=[K]\nganhub sample {shown}")

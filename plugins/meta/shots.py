@@ -26,9 +26,9 @@ if TYPE_CHECKING:
 # tricks whose state is taken once from the weights a run starts with, which in a meta task
 # are the moving meta weights of its first visit, not init_from's (the anchor of EWC)
 _ANCHORED = {"ewc": "holds G near the weights a run starts from"}
-# tricks that follow the run's step through trainer.steps, which in a meta task starts again
-# at 0 at every visit (of meta.inner_steps steps): each visit would replay their first steps
-_RESTARTED = {"lr_schedule": "decays the learning rates over trainer.steps"}
+# tricks that would make the tasks' inner loop unlike the fine-tuning the meta weights are
+# learned for: the tasks train on one timeline over the meta-training (`ganhub_meta.carry`)
+_UNLIKE_ADAPT = {"lr_schedule": "would decay the tasks' learning rates over the meta-training"}
 
 
 def shots_option(path: list[str], value: Any, raw: dict[str, Any]) -> bool:
@@ -80,13 +80,13 @@ def check_task_shots(config: RunConfig, options: MetaOptions, hub: Hub) -> None:
                 f"meta weights, not init_from's: drop it here, and fine-tune the meta run with "
                 f"ganhub adapt RUN tricks=[{name}]"
             )
-    for name, what in _RESTARTED.items():
+    for name, what in _UNLIKE_ADAPT.items():
         if name in config.tricks:
             raise ConfigError(
-                f"trick '{name}' {what}, and each task visit of ganhub meta trains "
-                f"meta.inner_steps={options.inner_steps} steps from step 0, so the rates would "
-                "stay near their start: drop it here (meta.anneal anneals the outer step), and "
-                f"fine-tune the meta run with ganhub adapt RUN tricks=[{name}]"
+                f"trick '{name}' {what}: the late tasks would adapt in far smaller steps than "
+                "ganhub adapt takes, and the initialisation would be learned for those; drop it "
+                "here (meta.anneal anneals the outer step), and fine-tune the meta run with "
+                f"ganhub adapt RUN tricks=[{name}]"
             )
     shots = options.n_shots
     if shots is None:

@@ -120,10 +120,12 @@ def test_meta_then_sample_and_adapt_from_the_command_line(
     assert code == 0, err
     run = workdir / "runs" / "m"
     assert "outer step" in out and not list(scratch.glob("ganhub-meta-*/task-*"))
+    assert "3 outer steps in" in out and " outer steps/s)" in out  # not "(0.5 steps/s)"
     code, out, err = cli("meta", "plugin=dcgan", "preset=tiny", "trainer.batch_size=8",
                          "meta.classes=[0,1,2]", "meta.outer_steps=1", "meta.inner_steps=1",
                          "trainer.progress=false", "name=quiet")  # fmt: skip
-    assert code == 0 and out.strip().startswith("ganhub: done at step 1"), out
+    assert code == 0 and out.strip().startswith("ganhub: done at outer step 1"), out
+    assert " outer steps/s" in out  # "0.5 steps/s" of outer steps read as a slow run
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["data"]["classes"] == [0, 1, 2]
     model = ganhub.load(run)
@@ -191,17 +193,17 @@ def test_learned_rates_keep_ttur_and_the_lazy_r1_correction(
 ) -> None:
     """meta.learn_lr=true gave every param group optim.<side>.lr: TTUR's G 1e-4 / D 4e-4 became
     2e-4 / 2e-4, and the lazy R1 correction's D * 4/5 was dropped."""
-    import ganhub.engine.loop as loop
+    import ganhub_meta.carry as carry
 
     visits: list[dict[str, list[float]]] = []
-    train_steps = loop.train_steps
+    train_visit = carry.train_visit
 
     def spy(run: Any, batches: Any, n: int) -> Any:
         visits.append({s: [float(g["lr"]) for g in o.param_groups]
                        for s, o in run.optimizers.items()})  # fmt: skip
-        return train_steps(run, batches, n)
+        return train_visit(run, batches, n)
 
-    monkeypatch.setattr(loop, "train_steps", spy)
+    monkeypatch.setattr(carry, "train_visit", spy)
     options, items = parse_options(["plugin=dcgan", "preset=tiny", "trainer.batch_size=8",
                                     "meta.classes=[0,1,2]", "meta.outer_steps=2",
                                     "meta.inner_steps=2", "meta.learn_lr=true",

@@ -109,7 +109,7 @@ def test_max_seconds_stops_a_meta_run_with_its_outputs_and_no_resume_hint(
                          "meta.classes=[0,1]", "meta.outer_steps=50", "meta.inner_steps=1",
                          "trainer.max_seconds=0.001", "trainer.progress=false", "name=t")  # fmt: skip
     assert code == 0, err
-    assert out.startswith("ganhub: stopped at step 1 ") and "continue with" not in out, out
+    assert out.startswith("ganhub: stopped at outer step 1 ") and "continue with" not in out, out
     run = workdir / "runs" / "t"
     assert (run / "checkpoints" / "step_0000001").is_dir()
     assert (run / "samples" / "step_0000001.png").is_file()

@@ -1,0 +1,180 @@
+"""The step count and the tricks' state of `ganhub meta`'s task visits, carried across them.
+
+Each task visit trains `meta.inner_steps` ordinary steps (and FOMAML's query step) in a task's
+Run, which is reused at every visit. The features that count a run's steps (lazy
+regularisation every k steps, ADA's adjustment every `interval` steps, an anneal over the run,
+EMA's ramp-up, balance's decisions) and the tricks' state (ADA's augmentation probability p,
+balance's repeat counts) would restart at every visit if each visit counted
+from step 0 with the task's own state: ADA at `meta.inner_steps=3` never adjusted p (its
+interval is 4), R1 every 16 steps ran at every visit's first step, instance noise never
+annealed. Instead the visits are laid end to end on one timeline of training steps:
+
+- a visit of outer step s trains the steps s * n to (s + 1) * n - 1 (n = `visit_steps`, the
+  inner steps plus the query step), and the tasks' `trainer.steps` is `meta.outer_steps` * n,
+  so an anneal over the run runs over the whole meta-training, and every step count of a trick
+  (`trick.r1.interval`, `trick.ada.interval`, `trick.instance_noise.anneal_steps`,
+  `trick.ema.start_step`, `trick.balance.check_every`) counts the tasks' training steps;
+- the state of the tricks that follow the training (`CARRIED`: ADA's augmentation
+  probability p, balance's repeat counts, EMA's images seen) runs through the visits as
+  through one run: each visit starts from the state the previous visit (of any task) ended
+  with. The meta weights are one network whatever the task, and so is what ADA measures (how
+  much D overfits the few shots) and what it controls: one p for the meta-training, moving
+  with every image the tasks judged, as one p moves with the images of every process of a
+  `torchrun` job. A task drawn for the first time starts at that p, not at
+  `trick.ada.p_init` (with p per task, a task drawn once in a while, or one of many, would
+  train near p_init for good). The tasks of one outer step train from the same meta weights
+  over the same steps, each from the state the one before it left. Other tricks' state (a
+  fairness classifier of a task's own images) stays with its task, visit to visit.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from ganhub_meta.reptile import MetaOptions
+
+    from ganhub.engine.run import Run
+    from ganhub.tricks import Trick
+
+
+def visit_steps(options: MetaOptions) -> int:
+    """The training steps of one task visit: the inner steps and the algorithm's query step."""
+    from ganhub_meta.outer import ALGORITHMS
+
+    return options.inner_steps + ALGORITHMS[options.algorithm].query_steps
+
+
+def first_step(options: MetaOptions, outer_step: int) -> int:
+    """The step a visit of outer step `outer_step` (0-based) starts at on the tasks' timeline."""
+    return outer_step * visit_steps(options)
+
+
+def task_steps(options: MetaOptions) -> int:
+    """The tasks' `trainer.steps`: the length of their timeline over the whole meta-training."""
+    return options.outer_steps * visit_steps(options)
+
+
+# tricks whose state belongs to the training timeline, not to a task's data: it runs from
+# visit to visit (of any task). Others (a classifier of a task's own images) stay per task:
+# each task's Run keeps its own from one visit to its next.
+CARRIED = {
+    "ada": "the augmentation probability p and its pending sums",
+    "balance": "the G and D repeat counts and the win-rate sums since the last decision",
+    "ema": "the images seen, which set the half-life's ramp-up",
+}
+
+
+class CarriedTricks:
+    """The state of the `CARRIED` tricks, passed from each visit to the next through the meta
+    run's own tricks (whose state its checkpoints save: ADA's p of the meta-training)."""
+
+    def __init__(self, run: Run) -> None:
+        self.own = {t.name: t for t in run.tricks if t.name in CARRIED}
+
+    def into(self, task: Run) -> None:
+        """Start the task's tricks from the state the last visit left."""
+        for trick in task.tricks:
+            if trick.name in self.own:
+                state = self.own[trick.name].state_dict()
+                if state:
+                    load_in_place(trick, state)
+
+    def back(self, task: Run) -> None:
+        """Keep the state the visit's tricks ended with (copies: the task's tensors go on
+        changing at its next visit)."""
+        for trick in task.tricks:
+            if trick.name in self.own:
+                state = trick.state_dict()
+                if state:
+                    self.own[trick.name].load_state_dict(_copied(state))
+
+
+def load_in_place(trick: Trick, state: dict[str, Any]) -> None:
+    """`trick.load_state_dict(state)`, with each tensor of `state` copied into the tensor the
+    trick holds under that key (same shape and dtype): a step replayed as a CUDA graph
+    (`trainer.cuda_graphs`) reads the tensors it was captured with, so they must stay the
+    same objects (ADA's p)."""
+    import torch
+
+    held = trick.state_dict()
+    state = _copied(state)  # the rest, assigned, must not be the carrier's own tensors
+    for key, value in state.items():
+        mine = held.get(key)
+        if (
+            isinstance(value, torch.Tensor)
+            and isinstance(mine, torch.Tensor)
+            and mine.shape == value.shape
+            and mine.dtype == value.dtype
+        ):
+            mine.copy_(value)
+            state[key] = mine
+    trick.load_state_dict(state)
+
+
+def train_visit(task: Run, batches: Iterator[Any], n: int) -> None:
+    """n training steps of a task's Run (`ganhub.engine.loop.train_steps`). Its logging steps
+    lie past the timeline's end (`task_config` sets trainer.log_every so): one inside a visit
+    (every 5th visit of 10 steps at trainer.log_every=50) flushed the visit's stats, and the
+    meta run logged no losses for that outer step. `visit_losses` reads them, once a visit."""
+    from ganhub.engine.loop import train_steps
+
+    train_steps(task, batches, n)
+
+
+def visit_losses(task: Run) -> dict[str, float]:
+    """The means of the visit's stats (the host sync of a visit), after the NaN guard of
+    `ganhub run`'s logging steps: a loss that became NaN/Inf stops meta-training."""
+    losses = task.stats.flush()
+    task.check_finite()
+    return losses
+
+
+def timeline_warnings(run: Run, options: MetaOptions, warnings: list[str]) -> list[str]:
+    """The meta run's start warnings (`Run.preflight`), the tricks' judged against the tasks'
+    timeline: `trick.ema.start_step=300` is before the end of 200 outer steps of 10 training
+    steps each, which the meta run's trainer.steps (its outer steps) said it was not."""
+    from ganhub.tricks import trick_warnings
+
+    steps = task_steps(options)
+    timeline = run.config.model_copy(deep=True)
+    timeline.trainer.steps = steps
+    meta = trick_warnings(run.parts.loss, run.tricks, run.owners)
+    held = [t.config for t in run.tricks]
+    try:
+        for trick in run.tricks:
+            trick.config = timeline
+        judged = trick_warnings(run.parts.loss, run.tricks, run.owners)
+    finally:
+        for trick, config in zip(run.tricks, held):
+            trick.config = config
+    said = f"the tasks' {steps} training steps: meta.outer_steps x {visit_steps(options)}"
+    judged = [w.replace(f"trainer.steps={steps}", said) for w in judged]
+    return judged + [w for w in warnings if w not in meta]
+
+
+def _copied(state: Any) -> Any:
+    import torch
+
+    if isinstance(state, torch.Tensor):
+        return state.detach().clone()
+    if isinstance(state, dict):
+        return {k: _copied(v) for k, v in state.items()}
+    if isinstance(state, list | tuple):
+        return type(state)(_copied(v) for v in state)
+    return state
+
+
+__all__ = [
+    "CARRIED",
+    "CarriedTricks",
+    "first_step",
+    "load_in_place",
+    "task_steps",
+    "timeline_warnings",
+    "train_visit",
+    "visit_losses",
+    "visit_steps",
+]
