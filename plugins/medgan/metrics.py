@@ -37,7 +37,8 @@ images, in 2D slices, miss the lesions) leave every lesion score undefined: `med
 * `med_diversity` (generate): the unbiased MMD^2 with a Gaussian kernel (median-heuristic
   bandwidth, `ganhub_medgan.mmd`) between generated and held-out real images (their
   intensities), and MONAI's MS-SSIM (on images shifted to [0, 1], as SSIM) between pairs of
-  generated images (lower: more diverse), next to the same MS-SSIM on real pairs.
+  generated images (lower: more diverse), next to the same MS-SSIM on real pairs. Below
+  112 px it has fewer than 5 scales, their weights rescaled (`ms_ssim_scales`; docs/medgan.md).
 * `fd_rotnet` (every task, 2D and 3D): the Fréchet distance on ganhub's `rotnet` features (a
   rotation-prediction CNN trained once, and cached, on the run's training images; 3D
   convolutions for volumes). It is the core `fid` metric on those features, for what the core
@@ -354,18 +355,27 @@ def growth_scores(
     return {"dice": dice, "volume_error": float(error), "new_recall": recall}
 
 
-def ms_ssim_metric(spatial_dims: int, size: int) -> Any:
-    """MONAI MultiScaleSSIMMetric with as many scales (<= 5) as the image size allows, for
-    images in [0, 1] (`unit`)."""
-    from monai.metrics import MultiScaleSSIMMetric
+MS_SSIM_KERNEL = 7  # taps of med_diversity's Gaussian window (sigma 1.5, MONAI's default)
 
-    kernel, scales = 7, 1
+
+def ms_ssim_scales(size: int, kernel: int = MS_SSIM_KERNEL) -> int:
+    """How many of MS-SSIM's five scales (each half the last) `size` px images hold: as many as
+    keep the coarsest at least one window wide (2 at 16 px, 3 at 32, 4 at 64, 5 from 112)."""
+    scales = 1
     while scales < 5 and size // 2**scales > kernel - 1:
         scales += 1
-    weights = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)[:scales]
-    total = sum(weights)
-    return MultiScaleSSIMMetric(spatial_dims=spatial_dims, data_range=1.0, kernel_size=kernel,
-                                weights=[w / total for w in weights])  # fmt: skip
+    return scales
+
+
+def ms_ssim_metric(spatial_dims: int, size: int) -> Any:
+    """MONAI MultiScaleSSIMMetric with as many scales (<= 5, `ms_ssim_scales`) as the image size
+    allows, their exponents rescaled to sum to 1, for images in [0, 1] (`unit`)."""
+    from monai.metrics import MultiScaleSSIMMetric
+
+    weights = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)[: ms_ssim_scales(size)]
+    return MultiScaleSSIMMetric(spatial_dims=spatial_dims, data_range=1.0,
+                                kernel_size=MS_SSIM_KERNEL,
+                                weights=[w / sum(weights) for w in weights])  # fmt: skip
 
 
 class Diversity(MedMetric):
@@ -399,7 +409,8 @@ class Diversity(MedMetric):
         real = system.eval_batch(max(2, n_samples)).images.cpu()
         n = len(real)
         fake = system.sample(n, seed=seed).cpu()
-        msssim = ms_ssim_metric(real.ndim - 2, real.shape[-1])
+        size = min(real.shape[2:])  # the smallest side bounds the scales
+        msssim = ms_ssim_metric(real.ndim - 2, size)
         perm = torch.roll(torch.arange(n), 1)  # pairs (i, i-1): every sample once, no self-pairs
         return {
             "mmd": rbf_mmd(real, fake)[0],  # a collapsed G scores above a varied one

@@ -10,36 +10,72 @@ Imports no torch: registration and `ganhub --help` read this module.
 from __future__ import annotations
 
 import math
+from functools import cache
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, TypeAdapter, ValidationError, ValidationInfo, field_validator
 
 from ganhub.config.schema import Section
 from ganhub.tricks import bounded
 
 _PSI_WHY = "is the share of w's distance from w_avg that a sample keeps"
-_PSI_GIVE = "a psi of 0 or more (0: w_avg's image, 1: no truncation; default 0.7)"
+_GRID_WHY = "counts the images of a grid"
+_FRAMES_WHY = "counts the frames of an interpolation, which has two ends"
+_CUTOFF_WHY = "counts the style vectors truncated, from the first"
+_CUTOFF_GIVE = (
+    "a whole number from 0 (none) to the generator's style vectors (2 per resolution from "
+    "4 px: 8 at 32 px), or leave it unset to truncate all"
+)
 
 
-def check_psi(psi: float) -> float:
-    """`psi` if it is a finite number of 0 or more, else ValueError with why and what to give."""
-    return bounded(psi, math.isfinite(psi) and psi >= 0, _PSI_WHY, _PSI_GIVE)
+def _psi_give(default: str) -> str:
+    return f"a psi of 0 or more (0: w_avg's image, 1: no truncation; {default})"
 
 
-def check_grid(grid: int) -> int:
+def psi_refusal(default: str) -> str:
+    """Why psi is bounded and what to give, after `psi=<value>: ` or `--psi <value>: `."""
+    return f"{_PSI_WHY}: give {_psi_give(default)}"
+
+
+def check_psi(psi: float, default: str = "default 0.7") -> float:
+    """`psi` if it is a finite number of 0 or more, else ValueError with why and what to give;
+    `default` says what leaving it out gives (a command's option: the run's `sample.psi`)."""
+    return bounded(psi, math.isfinite(psi) and psi >= 0, _PSI_WHY, _psi_give(default))
+
+
+def check_grid(grid: int, default: str = "default 64") -> int:
     """`grid` (`sample.grid`, explore's `--n`) if 1 or more, else ValueError."""
-    return bounded(grid, grid >= 1, "counts the images of a grid", "1 or more (default 64)")
+    return bounded(grid, grid >= 1, _GRID_WHY, f"1 or more ({default})")
 
 
-def check_frames(frames: int) -> int:
+def check_frames(frames: int, default: str = "default 48") -> int:
     """`frames` (`sample.frames`, `--frames`) if 2 or more, else ValueError."""
-    why = "counts the frames of an interpolation, which has two ends"
-    return bounded(frames, frames >= 2, why, "2 or more (default 48)")
+    return bounded(frames, frames >= 2, _FRAMES_WHY, f"2 or more ({default})")
 
 
 def check_count(count: int, least: int, what: str, default: int) -> int:
     """A count option with no config key (`--rows`, `--keys`): `count` if at least `least`."""
     return bounded(count, count >= least, f"counts {what}", f"{least} or more (default {default})")
+
+
+@cache
+def _adapter(whole: bool) -> TypeAdapter[Any]:
+    return TypeAdapter(int if whole else float)
+
+
+def not_a_number(value: Any, kind: type[int] | type[float]) -> bool:
+    """Whether pydantic would refuse `value` for a field of type `kind` as no number of that
+    kind ('abc', 2.5 for an int, true, a list), rather than as out of bounds; None (a key typed
+    empty, or left unset) is not this question."""
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return True
+    try:
+        _adapter(kind is int).validate_python(value)
+    except ValidationError:
+        return True
+    return False
 
 
 def cutoff_problem(cutoff: int, image_size: int, n_ws: int) -> str | None:
@@ -85,17 +121,34 @@ class StyleGANSample(Section):
 
     @field_validator("psi", mode="before")
     @classmethod
-    def _psi_finite(cls, psi: Any) -> Any:
-        # pydantic's finite check (allow_inf_nan=False) runs before the "after" validators and
-        # would say "Input should be a finite number"
-        if isinstance(psi, str | float) and not isinstance(psi, bool):
+    def _psi_number(cls, psi: Any) -> Any:
+        # pydantic's "Input should be a valid number" and its finite check (allow_inf_nan=False,
+        # "Input should be a finite number") run before the "after" validators: the same line
+        # as a psi out of bounds instead
+        if not_a_number(psi, float):
+            bounded(psi, False, _PSI_WHY, _psi_give("default 0.7"))
+        if isinstance(psi, str | float):
             try:
                 number = float(psi)
             except ValueError:
-                return psi  # not a number: pydantic's own line
+                return psi  # a text pydantic reads as a number and Python does not: its line
             if not math.isfinite(number):
                 check_psi(number)
         return psi
+
+    @field_validator("grid", "frames", "cutoff", mode="before")
+    @classmethod
+    def _whole(cls, value: Any, info: ValidationInfo) -> Any:
+        # 'abc', 2.5 or true: why the key counts, then what to give, as for a bound
+        if not_a_number(value, int):
+            why, give = {
+                "grid": (_GRID_WHY, "1 or more (default 64)"),
+                "frames": (_FRAMES_WHY, "2 or more (default 48)"),
+                "cutoff": (_CUTOFF_WHY, _CUTOFF_GIVE),
+            }[info.field_name or ""]
+            give = give if give.startswith("a whole") else f"a whole number, {give}"
+            bounded(value, False, why, give)
+        return value
 
     @field_validator("psi")
     @classmethod
@@ -121,4 +174,6 @@ __all__ = [
     "check_psi",
     "crossover_problem",
     "cutoff_problem",
+    "not_a_number",
+    "psi_refusal",
 ]

@@ -40,8 +40,8 @@ if TYPE_CHECKING:
 def _bounded(
     check: Callable[..., Any], *args: Any
 ) -> Callable[[click.Context, click.Parameter, Any], Any]:
-    """An option's callback refusing a value out of bounds in the words of its `sample.*` key
-    (`--psi -1: is the share ...: give a psi of 0 or more ...`), one line, exit 2."""
+    """A count option's callback refusing a value out of bounds, why then what to give
+    (`--rows 0: counts the row sources of the grid: give 1 or more ...`), one line, exit 2."""
 
     def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         from ganhub.errors import UsageError
@@ -60,7 +60,9 @@ _OUT = click.option("--out", type=click.Path(file_okay=False, path_type=Path), d
                     help="Output folder  [default: RUN_DIR/samples]")  # fmt: skip
 _DEVICE = device_option()
 _SEED = click.option("--seed", type=SEED, default=0, show_default=True, help="Latent seed.")
-_PSI = click.option("--psi", type=float, default=None, callback=_bounded(check_psi),
+# --psi, --frames and explore's --n default to the run's sample.* keys: their bounds are
+# checked once the run is open (`_open`), so a refusal can name the run's own value
+_PSI = click.option("--psi", type=float, default=None,
                     help="Truncation psi  [default: the run's sample.psi]")  # fmt: skip
 _CUTOFF = click.option("--cutoff", type=int, default=None,
                        help="Truncate only the first k style vectors (0: none)  [default: the "
@@ -71,7 +73,7 @@ _LABEL = click.option("--label", default=None,
                       help="Conditional runs: this class (its name, or its index where names "
                       "are not numbers; 1,2,3 for several label factors)  [default: the first "
                       "class; explore's grid: one row per class]")  # fmt: skip
-_FRAMES = click.option("--frames", type=int, default=None, callback=_bounded(check_frames),
+_FRAMES = click.option("--frames", type=int, default=None,
                        help="Frames of the GIF  [default: the run's sample.frames]")  # fmt: skip
 # the counts no `sample.*` key has, in the same words: why, then what to give
 _ROWS = _bounded(check_count, 1, "the row sources of the grid", 4)
@@ -97,15 +99,18 @@ def _open(
     cutoff: int | None = None,
     crossover: int | None = None,
     label: str | None = None,
+    **sample: float | None,
 ) -> tuple[StyleGANSystem, Tensor | None, str | None]:
     """The run's system (G_ema weights), the class `--label` asks for (one label) and its name
-    for file names, refusing runs of other domains, a label an unconditional run has not, and
-    a cutoff or crossover its generator does not have, before anything is written."""
+    for file names, refusing runs of other domains, a label an unconditional run has not, a
+    cutoff or crossover its generator does not have, and `sample` options (`psi=`, `frames=`,
+    `n=`) out of bounds, before anything is written."""
     import ganhub
     from ganhub.errors import UsageError
 
     model = ganhub.load(run_dir, device=device, plugin="stylegan")
     system: StyleGANSystem = model.system
+    _check_sample_options(system, **sample)
     one, name = None, None
     if label is not None:
         one = model.labels_for(label, 1)
@@ -122,6 +127,31 @@ def _open(
     if problem:
         raise UsageError(f"--cutoff {cutoff}: {problem} (leave --cutoff out to truncate all)")
     return system, one, name
+
+
+def _check_sample_options(
+    system: StyleGANSystem,
+    psi: float | None = None,
+    frames: float | None = None,
+    n: float | None = None,
+) -> None:
+    """--psi, --frames and explore's --n out of bounds, refused in the words of the `sample.*`
+    key each stands for, naming the run's own value that leaving the option out gives."""
+    from ganhub.errors import UsageError
+
+    run = system.config.sample
+    options: tuple[tuple[str, float | None, Callable[[Any, str], Any], str, float], ...] = (
+        ("--psi", psi, check_psi, "psi", run.psi),
+        ("--frames", frames, check_frames, "frames", run.frames),
+        ("--n", n, check_grid, "grid", run.grid),
+    )
+    for option, value, check, key, own in options:
+        if value is None:
+            continue
+        try:
+            check(value, f"leave {option} out for the run's sample.{key}, {own:g}")
+        except ValueError as exc:
+            raise UsageError(f"{option} {value:g}: {exc}") from None
 
 
 def _stem(seed: int, label: str | None = None, **options: float | None) -> str:
@@ -160,7 +190,7 @@ def mix(run_dir: Path, seed: int, psi: float | None, cutoff: int | None, crossov
     from ganhub_stylegan.sampling import style_mixing_grid
 
     folder = _folder(run_dir, out)
-    system, one, name = _open(run_dir, device, cutoff, crossover, label)
+    system, one, name = _open(run_dir, device, cutoff, crossover, label, psi=psi)
     stem = _stem(seed, name, psi=psi, cutoff=cutoff, crossover=crossover, rows=rows, cols=cols)
     path = folder / f"{stem}_mixing.png"
     click.echo(style_mixing_grid(system, path, rows=rows or 4, cols=cols or 5,
@@ -216,7 +246,7 @@ def interpolate(run_dir: Path, seed: int, psi: float | None, cutoff: int | None,
     from ganhub_stylegan.sampling import interpolation_gif
 
     folder = _folder(run_dir, out)
-    system, one, name = _open(run_dir, device, cutoff, label=label)
+    system, one, name = _open(run_dir, device, cutoff, label=label, psi=psi, frames=frames)
     stem = _stem(seed, name, psi=psi, cutoff=cutoff, frames=frames, keys=keys)
     path = folder / f"{stem}_interp.gif"
     click.echo(interpolation_gif(system, path, keys=keys or 4, seed=seed, psi=psi, cutoff=cutoff,
@@ -226,7 +256,7 @@ def interpolate(run_dir: Path, seed: int, psi: float | None, cutoff: int | None,
 
 @click.command(name="explore", context_settings=HELP)
 @click.argument("run_dir", type=RUN_DIR)
-@click.option("--n", type=int, default=None, callback=_bounded(check_grid),
+@click.option("--n", type=int, default=None,
               help="Images in the grid  [default: the run's sample.grid]")  # fmt: skip
 @_SEED
 @_PSI
@@ -255,7 +285,8 @@ def explore(run_dir: Path, n: int | None, seed: int, psi: float | None, cutoff: 
     from ganhub.metrics.store import check_output_file
 
     out = _folder(run_dir, out)
-    system, one, name = _open(run_dir, device, cutoff, crossover, label)
+    system, one, name = _open(run_dir, device, cutoff, crossover, label, psi=psi, frames=frames,
+                              n=n)  # fmt: skip
     names = [f"{_stem(seed, name, psi=psi, cutoff=cutoff, n=n)}_grid.png",
              f"{_stem(seed, name, cutoff=cutoff)}_truncation.png",
              f"{_stem(seed, name, psi=psi, cutoff=cutoff, crossover=crossover)}_mixing.png",

@@ -13,10 +13,12 @@ uses the constant noise inputs, so the same seed gives the same pictures.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
+from ganhub_stylegan.bounds import check_count, check_frames
 from torch import Tensor
 
 from ganhub.data.images import save_image_grid
@@ -29,6 +31,20 @@ if TYPE_CHECKING:
 def _latents(system: StyleGANSystem, n: int, seed: int) -> Tensor:
     gen = torch.Generator(device=system.device).manual_seed(seed)
     return system.latent(n, gen)
+
+
+def _whole(name: str, value: Any, check: Callable[[int], int]) -> int:
+    """A count argument (`frames=`, `keys=`, `rows=`...), or one line in the words of its
+    option: why it is bounded, then what to give (a bad value drew nothing, a one-frame GIF,
+    or a TypeError)."""
+    from ganhub.errors import UsageError
+
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    try:  # -1 is below every count's bound: a value that is no whole number gets its words
+        return check(value if whole else -1)
+    except ValueError as exc:
+        give = str(exc) if whole else str(exc).replace(": give ", ": give a whole number, ", 1)
+        raise UsageError(f"{name}={value!r}: {give}") from None
 
 
 def _of_class(label: Tensor | None, n: int) -> Tensor | None:
@@ -74,6 +90,8 @@ def style_mixing_grid(
     cell (i, j) row i's coarse styles with column j's fine styles (a conditional run's of
     one class: `label`, default its first); psi truncates the first `cutoff` style vectors
     (None: the run's sample.psi and sample.cutoff)."""
+    rows = _whole("rows", rows, lambda v: check_count(v, 1, "the row sources of the grid", 4))
+    cols = _whole("cols", cols, lambda v: check_count(v, 1, "the column sources of the grid", 5))
     crossover = checked_crossover(system, crossover)
     row_ws = system.ws_for(
         _latents(system, rows, seed), psi=psi, cutoff=cutoff, labels=_of_class(label, rows)
@@ -104,6 +122,7 @@ def truncation_grid(
     """One row per psi (the same latents): psi=0 gives the average face on every row cell
     (a conditional run's of class `label`, default its first; w_avg is every class's, so its
     psi=0 row is the same image for every class)."""
+    n = _whole("n", n, lambda v: check_count(v, 1, "the latents of each row", 8))
     z, labels = _latents(system, n, seed), _of_class(label, n)
     rows = [system.synthesize(system.ws_for(z, psi=p, cutoff=cutoff, labels=labels)) for p in psis]
     return save_image_grid(torch.cat(rows), Path(path), nrow=n)
@@ -123,6 +142,10 @@ def interpolation_frames(
     """Images along a closed loop through `keys` random w points (linear in w, as in the
     paper; a conditional run's of class `label`, default its first), each truncated by psi on
     its first `cutoff` style vectors (None: the run's sample.psi and sample.cutoff)."""
+    frames = _whole("frames", frames, check_frames)
+    keys = _whole(
+        "keys", keys, lambda v: check_count(v, 2, "the w points a closed loop passes through", 4)
+    )
     z, labels = _latents(system, keys, seed), _of_class(label, keys)
     ws = system.ws_for(z, psi=psi, cutoff=cutoff, labels=labels)
     ws = torch.cat([ws, ws[:1]])  # back to the start: the GIF loops smoothly

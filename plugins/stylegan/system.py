@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+from ganhub_stylegan.bounds import psi_refusal
 from ganhub_stylegan.config import StyleGANConfig
 from ganhub_stylegan.data import ImageFiles, embedded, mirrored, refuse_unusable
 from ganhub_stylegan.labels import labelled_digits, labelled_image_files
@@ -246,7 +247,8 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
         psi = s.psi if psi is None else psi
         cutoff = s.cutoff if cutoff is None else cutoff
         if isinstance(psi, bool) or not isinstance(psi, int | float) or not 0 <= psi < math.inf:
-            raise UsageError(f"psi={psi!r}: truncation is a number >= 0 (1: none, 0: the mean w)")
+            why = psi_refusal("None: the run's sample.psi")  # as `sample.psi` and `--psi` are
+            raise UsageError(f"psi={psi!r}: {why}")
         n_ws = self.G.num_ws
         if cutoff is not None and (
             isinstance(cutoff, bool) or not isinstance(cutoff, int) or not 0 <= cutoff <= n_ws

@@ -96,9 +96,10 @@ def test_the_other_bounded_options_say_why_and_what_to_give(
     line = _refused(cli, verb, str(run_dir), option, value)
     assert line.startswith(f"ganhub: error: {option} {value}: {words}"), line
     if option in ("--frames", "--n") and verb == "explore":
+        # the same why and bound; the option's default is the run's value, the key's its own
         key = {"--frames": "sample.frames", "--n": "sample.grid"}[option]
         _, _, err = cli("config", *TINY, f"{key}={value}")
-        assert err.strip() == line.replace(f"{option} {value}", f"{key}={value}")
+        assert err.strip().startswith(f"ganhub: error: {key}={value}: {words}"), err
 
 
 def test_the_bounds_still_allow_their_edges(cli: Cli, workdir: Path, run_dir: Path) -> None:
