@@ -20,6 +20,7 @@ from ganhub.config.resolve import read_saved, resolve
 from ganhub.config.schema import RunConfig
 from ganhub.engine import checkpoint
 from ganhub.errors import UsageError, one_line
+from ganhub.interrupts import terminate_unwinds
 from ganhub.plugins import Hub, get_hub
 from ganhub.provenance import require_installed
 
@@ -36,6 +37,15 @@ def train(
     keyword arguments are dotted overrides with `__` for dots:
     `ganhub.train(plugin="toy2d", trainer__steps=500)`.
     """
+    # as `ganhub run` does: SIGTERM unwinds (a run stopped while it starts removes its
+    # folder), and under torchrun a rank that fails, before it joins the job or after, tells
+    # the other ranks why (`interrupts.before_exit`), which then end at once naming it
+    with terminate_unwinds():
+        return _train(config, hub, overrides)
+
+
+def _train(config: Any, hub: Hub | None, overrides: dict[str, Any]) -> dict[str, Any]:
+    """`train`, inside `terminate_unwinds`."""
     from ganhub.config.sources import merge_given, nest_dotted
     from ganhub.engine.loop import fit
     from ganhub.wiring import make_run

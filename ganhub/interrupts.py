@@ -114,11 +114,11 @@ def _failed_early(error: BaseException) -> str | None:
     before it joined the job tells the other ranks, which wait for it to join (`distributed.
     init`), why it never will, names itself in its line (rank 0 speaks for the job) and leaves
     the line in torchrun's error file. Elsewhere, and once joined, nothing."""
-    import click  # the command line's own: loaded already
-
     rank = os.environ.get("RANK", "")
     if _joined or not isinstance(error, Exception) or not rank.isdigit():
         return None
+    import click  # the command line's own (`ganhub.train` does not load it)
+
     if isinstance(error, click.exceptions.Exit) and not error.exit_code:  # --help, say
         return None
     if (world_size() or 1) == 1:  # one process, or a WORLD_SIZE the run refuses anyway

@@ -78,7 +78,10 @@ def caller_state_kept() -> Iterator[None]:
 
     def restore() -> None:
         set_rng_state(rng)
-        torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
+        now = (torch.are_deterministic_algorithms_enabled(),
+               torch.is_deterministic_algorithms_warn_only_enabled())  # fmt: skip
+        if now != flags:  # the call imports torch's compiler the first time: seconds
+            torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
         if cublas is None:
             os.environ.pop(CUBLAS_ENV, None)
