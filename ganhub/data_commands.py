@@ -49,7 +49,10 @@ def _split(args: tuple[str, ...]) -> tuple[Path | None, tuple[str, ...]]:
     if len(paths) > 1:
         raise UsageError(f"one DATA path at a time, got {len(paths)}: {', '.join(paths)}")
     if paths and not Path(paths[0]).exists():
-        raise UsageError(f"DATA '{paths[0]}' does not exist")
+        from ganhub.data.links import dead_link
+
+        dead = dead_link(Path(paths[0]))
+        raise UsageError(f"DATA '{paths[0]}' " + (f"is a {dead}" if dead else "does not exist"))
     return (Path(paths[0]) if paths else None), tuple(a for a in args if _is_setting(a))
 
 
@@ -286,7 +289,7 @@ def clean_command(
         names = ", ".join(one_line(name, 60) for name in others[:3])
         more = f" and {len(others) - 3} more" if len(others) > 3 else ""
         line += f"; {len(others)} other file(s) not copied ({names}{more})"
-    if extra:
+    if extra and not _is_text_file(data):  # a text file's entry is its copy itself
         shown = ", ".join(one_line(written / name, 200) for name in extra)
         line += f"; the kept files' labels -> {shown}"
     # a conditional folder's class left with no usable image is not in the copy: say so
@@ -345,7 +348,9 @@ def copy_kept(
     """Copy the kept members of a folder (copies, or hard links with `hard_links`), a zip, or
     the kept lines of a text file (items `FILE:LINE`) into `out`, made whole beside it and then
     renamed; missing folders above `out` are made, as for other outputs (and removed again when
-    the copy fails). `extra` (name -> bytes) is written into the copy too (a folder or zip)."""
+    the copy fails). `extra` (name -> bytes) is written into the copy too (a folder or zip);
+    for a text file, an entry under its own name is the copy (the kept lines as the domain's
+    loader reads them), written instead of the lines' bytes."""
     from ganhub.errors import UsageError, one_line
     from ganhub.metrics.store import check_output_file
 
@@ -393,11 +398,14 @@ def _write_kept(
     without them)."""
     from ganhub.errors import UsageError
 
-    if data.is_file() and not zipfile.is_zipfile(data):  # a text file: items are FILE:LINE
+    if _is_text_file(data):  # a text file: items are FILE:LINE
         numbers = [_line_number(name, data) for name in kept]
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        if data.name in extra:  # the domain's copy: the kept lines as its loader reads them
+            tmp.write_bytes(extra[data.name])
+            return
         lines = data.read_bytes().split(b"\n")
         wanted = set(numbers)
-        tmp.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_bytes(b"\n".join(ln for i, ln in enumerate(lines, 1) if i in wanted) + b"\n")
         return
     if zipfile.is_zipfile(data):
@@ -462,6 +470,11 @@ def convert_command(fmt: str, out: Path, force: bool, args: tuple[str, ...]) -> 
         written = domain.convert_data(config, fmt, out)
     for path in written:
         click.echo(str(path))
+
+
+def _is_text_file(data: Path) -> bool:
+    """Whether DATA is a text file (its items are its lines), not a folder or a zip."""
+    return data.is_file() and not zipfile.is_zipfile(data)
 
 
 def _line_number(item: str, data: Path) -> int:

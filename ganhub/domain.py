@@ -107,7 +107,9 @@ class Domain(ABC):
     ) -> dict[str, bytes]:
         """Files a cleaned copy of `data` (`ganhub data clean --out`) needs beside the `kept`
         items (named as the check names them) so a run trains on it as on `data`: name in the
-        copy -> bytes, e.g. a labels file holding the kept items' rows only. Default: none."""
+        copy -> bytes, e.g. a labels file holding the kept items' rows only. For a text file
+        `data` (items `FILE:LINE`), an entry under `data.name` is the copy itself, written
+        instead of the kept lines' bytes (the lines as the loader reads them). Default: none."""
         return {}
 
     def refuse_labelled(self, config: RunConfig, fmt: str) -> None:

@@ -23,10 +23,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
-from pydantic import Field, create_model
+from pydantic import Field, create_model, field_validator
 
 from ganhub.config.schema import Section
-from ganhub.errors import ConfigError, UsageError
+from ganhub.errors import ConfigError, UsageError, one_line
 
 if TYPE_CHECKING:
     from torch import nn
@@ -109,8 +109,12 @@ class LabelSpec:
             else:
                 shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
                 note = " (its classes are named by numbers: a number is a name, not a position)"
+                # a name in other case ('Dog' for 'dog') is named; a merely similar one is not
+                # ('cow' is no typo of 'owl', nor '10' of '1')
+                same = [name for name in names if name.casefold() == part.casefold()]
+                guess = f" (did you mean '{same[0]}'?)" if same else ""
                 raise UsageError(
-                    f"label '{part}' is not one of this run's classes: {shown}"
+                    f"label '{part}' is not one of this run's classes{guess}: {shown}"
                     + (note if numbered and part.isdigit() else "")
                 )
         return out
@@ -141,6 +145,26 @@ class ConditionConfig(Section):
         description="class names in label order; filled from the data (class folders or the "
         "labels file) and saved with the run",
     )
+
+    @field_validator("classes")
+    @classmethod
+    def _named_once(cls, classes: list[str] | None) -> list[str] | None:
+        # a name twice would give two indices one name (`--label cat` would pick one of them),
+        # and an empty name cannot be asked for: refused here, in one line, for every domain
+        if classes is None:
+            return None
+        if blank := [i for i, name in enumerate(classes) if not name.strip()]:
+            raise ValueError(
+                f"class {blank[0]} (counting from 0) has an empty name; give each class a name"
+            )
+        seen: set[str] = set()
+        for name in classes:
+            if name in seen:
+                raise ValueError(
+                    f"'{one_line(name, 60)}' is named twice; give each class once, in label order"
+                )
+            seen.add(name)
+        return classes
 
     @classmethod
     def with_defaults(cls, generator: str, discriminator: str) -> type[ConditionConfig]:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ganhub.data.links import missing
 from ganhub.data.listing import (
     IMAGE_SUFFIXES,
     broken_links,
@@ -66,7 +67,7 @@ def check_image_folder(path: Path | None, key: str = "data.path") -> None:
         raise ConfigError(f"{key} is required for folder data: {key}=/path/to/images")
     shown = one_line(path)
     if not path.exists():
-        raise ConfigError(f"{key}='{shown}': folder does not exist")
+        raise ConfigError(f"{key}='{shown}': {missing(path)}")
     if not path.is_dir():
         shard = path.with_suffix(".safetensors")
         if path.suffix == ".json" and shard.is_file():  # a shard's manifest given for the shard

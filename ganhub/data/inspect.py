@@ -272,8 +272,7 @@ def report_unread_images(report: DataReport, root: Path, under: Path | None = No
     suffix (.jfif, .ppm...), an error for each image symlink that leads nowhere (the
     loaders find no file there), and one for each folder that cannot be read (the loaders
     list nothing from it): never silent."""
-    import os
-
+    from ganhub.data.links import dead_link
     from ganhub.data.listing import (
         IMAGE_SUFFIXES,
         broken_links,
@@ -302,7 +301,7 @@ def report_unread_images(report: DataReport, root: Path, under: Path | None = No
         if path.suffix.lower() in IMAGE_SUFFIXES:
             report.add(
                 path.relative_to(root).as_posix(),
-                f"broken symlink (to '{os.readlink(path)}'): no file to read; fix the link or "
+                f"{dead_link(path) or 'broken symlink'}: no file to read; fix the link or "
                 "remove it",
                 DROP,
                 "error",

@@ -12,6 +12,7 @@ import posixpath
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from ganhub.data.links import missing
 from ganhub.errors import ConfigError, one_line
 
 FILE_COLUMNS = ("file", "filename", "path", "image")
@@ -39,7 +40,7 @@ class LabelRow:
 def check_root(root: Path, key: str) -> None:
     """Refuse a data.path that is missing or no folder, in one line naming `key`."""
     if not root.exists():
-        raise ConfigError(f"{key}='{_shown(root, 200)}': folder does not exist")
+        raise ConfigError(f"{key}='{_shown(root, 200)}': {missing(root)}")
     if not root.is_dir():
         raise ConfigError(f"{key}='{_shown(root, 200)}': is not a folder")
 

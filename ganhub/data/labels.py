@@ -36,6 +36,7 @@ from ganhub.data.label_csv import (
     read_label_csv,
     read_rows,
 )
+from ganhub.data.links import missing
 from ganhub.errors import ConfigError, did_you_mean, one_line
 
 if TYPE_CHECKING:
@@ -331,7 +332,7 @@ def classless_path_problems(path: Path | None) -> list[str]:
     from ganhub.data.shards import is_shard
 
     if path is not None and not path.exists() and not is_shard(path):
-        return [f"data.path='{_shown(path, 200)}': folder does not exist"]
+        return [f"data.path='{_shown(path, 200)}': {missing(path)}"]
     return shard_problems(path)
 
 
