@@ -11,6 +11,7 @@ from typing import Any, Literal
 import torch
 from ganhub_textgan.config import TextGANConfig
 from ganhub_textgan.networks import Known
+from ganhub_textgan.textfile import sample_line
 from ganhub_textgan.vocab import (
     PAD,
     UNK,
@@ -110,13 +111,15 @@ class TextSystemBase(GANSystem[TextGANConfig]):
     def write_samples(
         self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
     ) -> list[Path]:
-        """Write `n` decoded samples (None: the task's usual count) to directory/stem.txt."""
+        """Write `n` decoded samples (None: the task's usual count) to directory/stem.txt,
+        UTF-8, one a line (`sample_line`: an empty one as `(empty)`, a line break inside one
+        escaped; earlier releases wrote an empty sample as a blank line)."""
         directory.mkdir(parents=True, exist_ok=True)
         with torch.no_grad():
             lines = self.sample_texts(n, seed)
         path = directory / f"{stem}.txt"
         tmp = path.with_suffix(".txt.tmp")
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        tmp.write_text("".join(f"{sample_line(line)}\n" for line in lines), encoding="utf-8")
         os.replace(tmp, path)
         return [path]
 

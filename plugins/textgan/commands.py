@@ -24,15 +24,15 @@ from ganhub.clikit import (
 from ganhub.errors import UsageError
 
 DEVICE_HELP = "cpu, cuda, cuda:N, mps or auto."
-# how a sample with no words is printed: a blank line reads as a failure, and one line per
-# sample keeps the output one sentence a line (the Python functions return "")
-EMPTY = "(empty)"
 
 
 def _echo_samples(lines: list[str]) -> None:
-    """Print one sample a line, an empty one as `EMPTY`."""
+    """Print one sample a line (`sample_line`: an empty one as `(empty)`, a line break inside
+    one escaped), as samples/*.txt holds them."""
+    from ganhub_textgan.textfile import sample_line
+
     for line in lines:
-        click.echo(line if line.strip() else EMPTY)
+        click.echo(sample_line(line))
 
 
 @click.command(name="generate", context_settings=HELP)

@@ -21,7 +21,8 @@
   the two styles (warning when one has less than half of an even share). Items are
   `FILE:LINE`: data.path's file by its name (`ganhub data clean` copies its lines by that
   name), each of data.style_paths by the path as given; the embedded corpora are named
-  `oracle:N` and `negative:N` / `positive:N`.
+  `oracle:N` and `negative:N` / `positive:N`. `ganhub data clean --out` writes the kept lines
+  as the loader reads them (`cleaned_copy`).
 """
 
 from __future__ import annotations
@@ -81,6 +82,20 @@ def read_lines(path: Path, key: str) -> list[str]:
     if len(lines) < 2:
         raise UsageError(f"{key}={path}: needs at least 2 non-empty lines, found {len(lines)}")
     return lines
+
+
+def cleaned_copy(path: Path, kept: Sequence[str]) -> bytes:
+    """`ganhub data clean --out`'s copy of a text file: its `kept` lines (items `NAME:LINE`)
+    as the loader reads them (`clean_sentence`: invisible characters read, NFC, ends
+    stripped), UTF-8 without a byte-order mark, one a line, each ended by "\\n". A copy of the
+    raw lines kept what the loader cleans (U+200B, soft hyphens, direction marks) and a UTF-16
+    or UTF-32 file's encoding; the loader reads this copy as the same sentences."""
+    wanted = {int(item.rpartition(":")[2]) for item in kept}
+    out = []
+    for line in read_numbered(path, "data.path"):
+        if line.number in wanted and line.text is not None and (text := clean_sentence(line.text)):
+            out.append(f"{text}\n")
+    return "".join(out).encode("utf-8")
 
 
 def held_out(n: int, n_test: int) -> int:
@@ -397,6 +412,7 @@ __all__ = [
     "Line",
     "TokenShard",
     "clean_sentence",
+    "cleaned_copy",
     "held_out",
     "inspect_oracle",
     "inspect_sentences",

@@ -253,6 +253,20 @@ class TextGANDomain(Domain):
             return corpus.inspect_token_shard(config)
         return corpus.inspect_text_file(config)
 
+    def cleaned_copy_files(
+        self, config: RunConfig, data: Path, kept: list[str]
+    ) -> dict[str, bytes]:
+        """A task=generate text file's cleaned copy (`ganhub data clean --out`), under the
+        file's own name: the kept lines as the loader reads them (`corpus.cleaned_copy`),
+        which the engine writes instead of the lines' bytes."""
+        from ganhub_textgan.corpus import cleaned_copy
+
+        assert isinstance(config, TextGANConfig)
+        path = config.data.path
+        if config.task != "generate" or path is None or _is_shard(path) or not data.is_file():
+            return {}
+        return {data.name: cleaned_copy(path, kept)}
+
     def data_formats(self, config: RunConfig) -> tuple[str, ...]:
         """`ganhub data convert --to` formats: token shards written with the run's tokenizer."""
         return ("tokens",)

@@ -324,6 +324,33 @@ def gumbel_tokens(
     return torch.stack(soft, 1)
 
 
+def policy_sample(
+    lm: nn.Module, n: int, length: int, vocab: int, known: Known = None
+) -> tuple[Tensor, Tensor]:
+    """SeqGAN's policy pass: (n, length) tokens sampled from G and their log-probabilities
+    (n, length) with gradients to G, taken in the one KV-cached pass that drew them.
+
+    With `model.dropout` > 0, G in train mode is a policy whose dropout masks are part of its
+    randomness: REINFORCE needs the log-probabilities of that policy, the one that sampled.
+    Sampling first and then scoring the tokens in a teacher-forced pass (LantaoYu/SeqGAN's
+    g_predictions, exact there because its G has no dropout) drew other masks, an off-policy
+    gradient. The masks' distribution does not depend on G's weights, so the gradient of this
+    pass's log-probabilities is unbiased for the expected reward. <pad> and the ids `known`
+    leaves out are never drawn (`unwritable`)."""
+    device = next(lm.parameters()).device
+    blocked = unwritable(known, vocab, device)
+    tok = torch.full((n, 1), BOS, dtype=torch.long, device=device)
+    past: Any = None
+    tokens, log_probs = [], []
+    for _ in range(length):
+        logits, past = cached_forward(lm, past, input_ids=tok)
+        step = mask_unwritable(logits[:, -1, :vocab].float(), blocked).log_softmax(-1)
+        tok = (step.detach() + gumbel((n, vocab), device, None)).argmax(-1, keepdim=True)
+        tokens.append(tok)
+        log_probs.append(step.gather(-1, tok))  # on the device: no host sync
+    return torch.cat(tokens, 1), torch.cat(log_probs, 1)
+
+
 def in_sentence(ids: Tensor) -> Tensor:
     """(B, L) True at the tokens of each sentence: up to and including its first <eos>, and
     not <pad>. What follows the first <eos> is no part of the sentence: a real one has <pad>

@@ -28,6 +28,7 @@ from ganhub_textgan.data import style_corpus
 from ganhub_textgan.metrics import classify, paired_bleu, train_style_classifier
 from ganhub_textgan.networks import build_d, cached_forward, mask_unwritable, unwritable
 from ganhub_textgan.phases import phase_plan, refuse_moved_phases
+from ganhub_textgan.textfile import sample_line
 from ganhub_textgan.vocab import BOS, EOS, PAD, STYLE0, encode
 from torch import Tensor, nn
 
@@ -382,7 +383,7 @@ class TransferSystem(TextSystemBase):
         out = self.decode(self._rewrites(texts, style))
         names = self.cfg.data.style_names
         return [
-            f"[{names[k]} -> {names[1 - k]}] {s} => {o}"
+            f"[{names[k]} -> {names[1 - k]}] {s} => {sample_line(o)}"
             for s, k, o in zip(texts, style.tolist(), out, strict=True)
         ]
 

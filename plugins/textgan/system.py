@@ -24,6 +24,7 @@ from ganhub_textgan.networks import (
     gumbel_tokens,
     in_sentence,
     lm_logits,
+    policy_sample,
     rollout_rewards,
     sample_lm,
 )
@@ -379,7 +380,15 @@ class TextGenSystem(TextSystemBase):
         from ganhub.api import evaluating
 
         self._adversarial_lr()
-        seqs = sample_lm(self.G, len(x), self.length, self.vocab, known=self.known)
+        if self.cfg.model.dropout > 0:
+            # tokens and their log-probabilities from one pass: the policy (its dropout masks
+            # included) whose log-probabilities REINFORCE takes is the one that sampled; it
+            # keeps the graph of `length` cached steps, slower than one teacher-forced pass
+            seqs, logp = policy_sample(self.G, len(x), self.length, self.vocab, self.known)
+        else:  # a deterministic G: one teacher-forced pass scores the very policy that sampled
+            seqs = sample_lm(self.G, len(x), self.length, self.vocab, known=self.known)
+            logp = lm_logits(self.G, seqs, self.vocab, self.known).float().log_softmax(-1)
+            logp = logp.gather(-1, seqs.unsqueeze(-1)).squeeze(-1)
 
         def reward(s: Tensor) -> Tensor:  # SeqGAN: D's probability of "real"
             # D without dropout, as LantaoYu/SeqGAN scores rollouts (dropout_keep_prob 1.0):
@@ -392,8 +401,6 @@ class TextGenSystem(TextSystemBase):
         rewards = rollout_rewards(self.G, seqs, self.vocab, rollouts, reward, self.known) * kept
         baseline = rewards.sum(0, keepdim=True) / kept.sum(0, keepdim=True).clamp_min(1)
         advantage = (rewards - baseline) * kept  # per-position baseline over the sentences
-        logp = lm_logits(self.G, seqs, self.vocab, self.known).float().log_softmax(-1)
-        logp = logp.gather(-1, seqs.unsqueeze(-1)).squeeze(-1)
         loss = -(logp * advantage).sum(1).mean()
         reward_mean = rewards.sum() / kept.sum().clamp_min(1)
         out = PhaseOutput(loss, {"reward": reward_mean.detach()})

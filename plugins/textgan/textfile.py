@@ -1,15 +1,17 @@
 r"""The user's text files, byte to sentence: how a line is read and cleaned.
 
-`read_numbered` reads a file's lines as an editor numbers them (UTF-8, or UTF-16 that starts
-with its byte-order mark, which names its byte order; refusing UTF-16 without one, UTF-32 and
-CR-only line ends for the whole file, marking a line that is not UTF-8); `sentence_text` strips
-a line's ends of whitespace and characters that draw nothing; `clean_sentence` is the sentence
-the corpus reader keeps. It reads the invisible characters inside a line so that a word the
-user sees once is one word of the vocabulary, as the common tokenizer normalisers do:
+`read_numbered` reads a file's lines as an editor numbers them (UTF-8, or UTF-16 or UTF-32
+that starts with its byte-order mark, which names its byte order; refusing UTF-16 or UTF-32
+without one and CR-only line ends for the whole file, marking a line that is not UTF-8);
+`sentence_text` strips a line's ends of whitespace and characters that draw nothing;
+`clean_sentence` is the sentence the corpus reader keeps. It reads the invisible characters
+inside a line so that a word the user sees once is one word of the vocabulary, as the common
+tokenizer normalisers do:
 
 * a zero width space (U+200B) or a byte-order mark (U+FEFF: two files joined without a newline)
   separates words, as a space does (SentencePiece's default rules, nmt_nfkc, map both to a
-  space): `the\u200bcat` is `the cat`;
+  space): `the\u200bcat` is `the cat`; so do the Hangul fillers that draw a blank (U+3164,
+  U+FFA0, and U+115F / U+1160 outside a syllable block: `BLANK_FILLER`);
 * the other format characters draw nothing and are removed (BERT's text cleaning removes
   them; nmt_nfkc spaces the direction marks, which stand beside punctuation and would split
   it off a word): the soft hyphen (U+00AD, a hyphenation hint: `hyph\u00adenated` is
@@ -54,13 +56,16 @@ class Line:
 
 def wide_encoding(raw: bytes) -> str | None:
     """'UTF-32' / 'UTF-16' when the bytes are text in one of them (by its byte-order mark,
-    or, without one, NUL bytes in every other byte of the start), else None. UTF-32's mark
-    starts with UTF-16's, so it is tested first."""
+    or, without one, NUL bytes in three of every four bytes of the start, or in every other
+    byte), else None. UTF-32's mark starts with UTF-16's, so it is tested first."""
     if raw.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         return "UTF-32"
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "UTF-16"
     start = raw[:4000]
+    lanes = [start[k::4] for k in range(4)]  # UTF-32 without a mark: three NULs per character
+    if len(start) >= 16 and sum(lane.count(0) >= 0.9 * len(lane) for lane in lanes) >= 3:
+        return "UTF-32"
     if len(start) >= 8:  # ASCII-range text in UTF-16 without a mark: a NUL beside each byte
         for offset in (0, 1):
             if start[offset::2].count(0) >= 0.9 * len(start[offset::2]):
@@ -68,17 +73,21 @@ def wide_encoding(raw: bytes) -> str | None:
     return None
 
 
-def _utf16_as_utf8(raw: bytes, path: Path, key: str) -> bytes:
-    """A UTF-16 file that starts with its byte-order mark, as the UTF-8 bytes of its text (the
-    mark dropped), so its lines are those a UTF-8 copy gives; a file the mark does not
-    describe (an odd length, a lone surrogate) is refused whole, in one line."""
+def _wide_as_utf8(raw: bytes, encoding: str, path: Path, key: str) -> bytes:
+    """A UTF-16 or UTF-32 file that starts with its byte-order mark, as the UTF-8 bytes of its
+    text (the mark dropped), so its lines are those a UTF-8 copy gives; a file the mark does
+    not describe (a length that is no whole number of code units, a lone surrogate) is refused
+    whole, in one line."""
     try:
-        return raw.decode("utf-16").encode("utf-8")
-    except UnicodeDecodeError as exc:  # the text is valid UTF-16 once decoded: it encodes
+        return raw.decode(encoding.lower()).encode("utf-8")
+    except UnicodeDecodeError as exc:  # the text is valid UTF-16/32 once decoded: it encodes
         raise UsageError(
-            f"{key}={path} starts with UTF-16's byte-order mark but is not UTF-16 text "
+            f"{key}={path} starts with {encoding}'s byte-order mark but is not {encoding} text "
             f"(byte {exc.start + 1}: {exc.reason}); save it as UTF-8 (one sentence per line)"
         ) from None
+
+
+MARKS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
 def read_numbered(path: Path, key: str) -> list[Line]:
@@ -100,8 +109,8 @@ def read_numbered(path: Path, key: str) -> list[Line]:
     except OSError as exc:
         raise UsageError(f"{key}={path}: cannot read it ({exc.strerror})") from None
     encoding = wide_encoding(raw)
-    if encoding == "UTF-16" and raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raw = _utf16_as_utf8(raw, path, key)  # the mark names the byte order: read as text
+    if encoding is not None and raw.startswith(MARKS):
+        raw = _wide_as_utf8(raw, encoding, path, key)  # the mark names the byte order
         encoding = None
     if encoding is not None:  # whole file, not a line
         raise UsageError(
@@ -139,20 +148,30 @@ DRAWN_FORMAT = frozenset(
 FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
 
 
-def _invisible(c: str) -> bool:
-    """Whether `c` draws nothing (whitespace, a format character, a Hangul filler)."""
-    return (
-        c.isspace() or c in FILLERS or (unicodedata.category(c) == "Cf" and c not in DRAWN_FORMAT)
-    )
+# A Hangul filler that draws a blank: U+3164 and U+FFA0 always; the choseong filler U+115F
+# unless a vowel jamo follows it, the jungseong filler U+1160 unless a leading consonant jamo
+# precedes it (there each is part of a syllable block, drawn with its neighbours, and kept)
+BLANK_FILLER = re.compile(
+    "[\u3164\uffa0]|\u115f(?![\u1161-\u11a7\ud7b0-\ud7c6])|(?<![\u1100-\u115e\ua960-\ua97c])\u1160"
+)
+
+
+def _invisible(text: str, i: int) -> bool:
+    """Whether `text[i]` draws nothing (whitespace, a format character, a blank Hangul
+    filler)."""
+    c = text[i]
+    if c in FILLERS:
+        return BLANK_FILLER.match(text, i) is not None  # its lookbehind sees text[i - 1]
+    return c.isspace() or (unicodedata.category(c) == "Cf" and c not in DRAWN_FORMAT)
 
 
 def sentence_text(text: str) -> str:
     """A line's sentence: whitespace and invisible characters stripped from both ends; '' for
     a blank line (whitespace-only, or only U+200B, U+FEFF, ...)."""
     start, end = 0, len(text)
-    while start < end and _invisible(text[start]):
+    while start < end and _invisible(text, start):
         start += 1
-    while end > start and _invisible(text[end - 1]):
+    while end > start and _invisible(text, end - 1):
         end -= 1
     return text[start:end]
 
@@ -162,7 +181,9 @@ def sentence_text(text: str) -> str:
 # removed; see the module docstring)
 WORD_BREAKS = frozenset("\u200b\ufeff")
 SHAPING = frozenset("\u200c\u200d\u180e") | DRAWN_FORMAT
-_BREAK_RUN = re.compile("[\u200b\ufeff]+")
+# a run of word breaks: U+200B, U+FEFF and the blank Hangul fillers, which draw a blank
+# between two words as a space does (U+3164 is how "invisible" names are typed)
+_BREAK_RUN = re.compile(f"(?:[\u200b\ufeff]|{BLANK_FILLER.pattern})+")
 
 
 def _shaping(c: str) -> bool:
@@ -209,23 +230,47 @@ def invisible_inside(text: str) -> list[str]:
     if text.isascii():
         return []
     inner = sentence_text(text)
-    return list(dict.fromkeys(c for c in inner if c in WORD_BREAKS or _removed(c)))
+    breaks = {m.start() for m in BLANK_FILLER.finditer(inner)}
+    found = (c for i, c in enumerate(inner) if c in WORD_BREAKS or i in breaks or _removed(c))
+    return list(dict.fromkeys(found))
 
 
 def describe_invisible(chars: Iterable[str]) -> str:
     """'U+200B (a word break), U+00AD (removed)' for `invisible_inside`'s characters."""
+    breaks = WORD_BREAKS | FILLERS  # a filler listed there is a blank one: a word break
     return ", ".join(
-        f"U+{ord(c):04X} ({'a word break' if c in WORD_BREAKS else 'removed'})" for c in chars
+        f"U+{ord(c):04X} ({'a word break' if c in breaks else 'removed'})" for c in chars
     )
 
 
+# -- samples, written one a line ---------------------------------------------------------------
+
+# how a sample that draws nothing is written (samples/*.txt) and printed: a blank line read as a
+# failure, or as no sample at all (the Python functions return "")
+EMPTY = "(empty)"
+# what ends a line for an editor or for str.splitlines, which ganhub's readers of samples use
+_LINE_BREAK = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def sample_line(text: str) -> str:
+    """A sample as one line of a samples file or of the console: `EMPTY` for a sample that
+    draws nothing (no words: G wrote <eos> first), and a line break inside it (a byte-level
+    tokenizer can write one) as its Python escape (`\\n`, `\\u2028`), so the file holds one
+    sample a line."""
+    if not sentence_text(text):
+        return EMPTY
+    return _LINE_BREAK.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 __all__ = [
+    "EMPTY",
     "EXPORT_MARKER",
     "Line",
     "clean_sentence",
     "describe_invisible",
     "invisible_inside",
     "read_numbered",
+    "sample_line",
     "sentence_text",
     "wide_encoding",
 ]

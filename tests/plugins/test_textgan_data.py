@@ -122,8 +122,13 @@ def test_bad_data_path_names_the_key(tmp_path: Path) -> None:
     # was a byte-0xff error and NUL warnings per line; its byte-order mark names its byte
     # order, so it is read (tests/plugins/test_textgan_utf16.py)
     assert read_lines(utf16, "data.path") == ["the food was good", "the soup was bad"]
-    # without a byte-order mark it trained as '\x00o\x00l\x00d...'; UTF-32 was "UTF-16 text"
-    for encoding, named in (("utf-16-le", "UTF-16"), ("utf-16-be", "UTF-16"), ("utf-32", "UTF-32")):
+    # without a byte-order mark it trained as '\x00o\x00l\x00d...'; UTF-32 without one was
+    # named "UTF-16 text" (with its mark it is read: tests/plugins/test_textgan_utf16.py)
+    for encoding, named in (
+        ("utf-16-le", "UTF-16"),
+        ("utf-16-be", "UTF-16"),
+        ("utf-32-le", "UTF-32"),
+    ):
         other = tmp_path / f"{encoding}.txt"
         other.write_text("the food was good\nthe soup was bad\n", encoding=encoding)
         with pytest.raises(UsageError, match=rf"{encoding}\.txt is {named} text; save it as UTF-8"):

@@ -1,7 +1,7 @@
-"""textgan's text files in UTF-16 with a byte-order mark (the mark names the byte order, so the
-text is read: the lines a UTF-8 copy gives, in `ganhub data check` and in a run alike), and
-`ganhub textgan generate|transfer` showing a sample with no words as `(empty)`, not a blank
-line that reads as a failure."""
+"""textgan's text files in UTF-16 or UTF-32 with a byte-order mark (the mark names the byte
+order, so the text is read: the lines a UTF-8 copy gives, in `ganhub data check` and in a run
+alike), and `ganhub textgan generate|transfer` showing a sample with no words as `(empty)`, not
+a blank line that reads as a failure."""
 
 from __future__ import annotations
 
@@ -40,6 +40,9 @@ ENCODINGS = {
     "utf-16-le": codecs.BOM_UTF16_LE + TEXT.encode("utf-16-le"),
     "utf-16-be": codecs.BOM_UTF16_BE + TEXT.encode("utf-16-be"),
     "utf-8-sig": codecs.BOM_UTF8 + TEXT.encode("utf-8"),
+    "utf-32": TEXT.encode("utf-32"),  # refused before, "is UTF-32 text"
+    "utf-32-le": codecs.BOM_UTF32_LE + TEXT.encode("utf-32-le"),
+    "utf-32-be": codecs.BOM_UTF32_BE + TEXT.encode("utf-32-be"),
 }
 
 
@@ -55,14 +58,14 @@ def _pair(root: Path, encoding: str) -> tuple[Path, Path]:
 
 @pytest.mark.parametrize("encoding", list(ENCODINGS))
 def test_a_file_with_a_byte_order_mark_reads_as_its_utf8_copy(workdir: Path, encoding: str) -> None:
-    """UTF-16 with its mark was refused ("is UTF-16 text; save it as UTF-8")."""
+    """UTF-16 and UTF-32 with their mark were refused ("is UTF-16 text; save it as UTF-8")."""
     wide, utf8 = _pair(workdir, encoding)
     assert read_numbered(wide, "data.path") == read_numbered(utf8, "data.path")
     assert read_lines(wide, "data.path") == read_lines(utf8, "data.path")
     assert "the caf\u00e9 was nice \U0001f600" in read_lines(wide, "data.path")
 
 
-@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-be"])
 def test_data_check_and_a_run_read_it_as_the_utf8_copy(
     cli: Cli, workdir: Path, encoding: str
 ) -> None:
@@ -72,7 +75,7 @@ def test_data_check_and_a_run_read_it_as_the_utf8_copy(
     reports = []
     for path in (wide, utf8):
         code, out, err = cli("data", "check", str(path), "plugin=textgan", "preset=tiny", "--json")
-        assert code in (0, 1) and "UTF-16" not in err, err
+        assert code in (0, 1) and "UTF-" not in err, err
         report = json.loads(out)
         assert report.pop("source") == str(path)
         reports.append(report)
@@ -84,7 +87,7 @@ def test_data_check_and_a_run_read_it_as_the_utf8_copy(
 
 def test_utf16_without_a_mark_and_a_mark_on_broken_utf16_are_refused(workdir: Path) -> None:
     """Without a mark the byte order is a guess: refused as before; a mark followed by bytes
-    that are not UTF-16 (an odd length) is one line, not a traceback."""
+    that are not UTF-16 (an odd length) or UTF-32 is one line, not a traceback."""
     bare = workdir / "bare.txt"
     bare.write_bytes(TEXT.encode("utf-16-le"))
     with pytest.raises(UsageError, match=r"bare\.txt is UTF-16 text; save it as UTF-8"):
@@ -93,10 +96,14 @@ def test_utf16_without_a_mark_and_a_mark_on_broken_utf16_are_refused(workdir: Pa
     odd.write_bytes(ENCODINGS["utf-16-le"] + b"a")
     with pytest.raises(UsageError, match=r"odd\.txt starts with UTF-16's byte-order mark but is "):
         read_lines(odd, "data.path")
-    wide32 = workdir / "wide32.txt"
-    wide32.write_bytes(codecs.BOM_UTF32_LE + TEXT.encode("utf-32-le"))  # not read as UTF-16
-    with pytest.raises(UsageError, match=r"wide32\.txt is UTF-32 text; save it as UTF-8"):
-        read_lines(wide32, "data.path")
+    bare32 = workdir / "bare32.txt"  # named as UTF-32, not UTF-16, without its mark too
+    bare32.write_bytes(TEXT.encode("utf-32-be"))
+    with pytest.raises(UsageError, match=r"bare32\.txt is UTF-32 text; save it as UTF-8"):
+        read_lines(bare32, "data.path")
+    odd32 = workdir / "odd32.txt"
+    odd32.write_bytes(ENCODINGS["utf-32-le"] + b"ab")
+    with pytest.raises(UsageError, match=r"odd32\.txt starts with UTF-32's byte-order mark but"):
+        read_lines(odd32, "data.path")
 
 
 def _first_row_empty(ids: torch.Tensor) -> torch.Tensor:
