@@ -105,7 +105,7 @@ def test_counts_of_one_are_singular(tmp_path: Path, cli: Any) -> None:
     code, out, err = cli(*_tune_args(tmp_path, "one", "trials=1", "pruner=none", *SHORT))
     assert code == 0 and "holds 1 finished trial, as many as trials=1 asks" in out, out
 
-    spec = _spec_file(tmp_path, {"loss": ["hinge"], "tricks": [["label_smoothing"]]})
+    spec = _spec_file(tmp_path, {"loss": ["hinge", "wasserstein"], "tricks": [["label_smoothing"]]})
     code, out, err = cli("tune", "plugin=toy2d", "trials=1", f"search={spec}",
                          f"out={tmp_path / 'bad'}", "objective=reverse_kl", *SHORT)  # fmt: skip
     assert code == 2, out + err

@@ -98,6 +98,8 @@ def tune_command(ctx: click.Context, items: tuple[str, ...]) -> None:
     study = prepare(options)
     for note in study.notes:
         click.echo(f"ganhub tune: warning: {note}", err=True)
+    for note in study.fixed_notes:
+        click.echo(f"ganhub tune: note: {note}")
     click.echo(f"ganhub tune: study '{study.directory.name}' in {study.directory} "
                f"({_count(options.trials, 'trial')}, {_count(len(study.space.params), 'param')}, "
                f"objective {', '.join(study.objectives)})")  # fmt: skip
@@ -130,6 +132,7 @@ def parse_options(items: list[str]) -> Any:
     from ganhub_tune.study import TuneOptions
 
     values: dict[str, Any] = {}
+    given: dict[str, str] = {}  # option -> its item as typed
     overrides: list[str] = []
     supernet: list[str] = []
     for item in items:
@@ -162,7 +165,12 @@ def parse_options(items: list[str]) -> Any:
             value = str(value)
         if not isinstance(value, kind) or isinstance(value, bool):
             raise ConfigError(f"{key}={value!r}: must be {kind.__name__} ({OPTIONS[key][1]})")
-        values[key] = value
+        if key in values and values[key] != value:  # which one was meant is not ours to guess
+            raise ConfigError(
+                f"{one_line(given[key], 60)} and {one_line(item, 60)}: the option '{key}' is "
+                "given twice; give it once"
+            )
+        values[key], given[key] = value, item
     if "plugin" not in values:
         raise ConfigError("ganhub tune needs plugin=NAME (ganhub list domains)")
     _refuse_misspelt_options(overrides, values["plugin"])

@@ -58,7 +58,11 @@ def identity(study: Study) -> dict[str, Any]:
             f"{sorted(p.when.items())}" + (f" also {list(p.also)}" if p.also else "")
             for p in study.space.params
         ),
-        "fixed": _fixed(study, [parse_override(o) for o in study.options.overrides]),
+        "fixed": _fixed(  # command-line keys, and the keys one-choice params fix
+            study,
+            [parse_override(o) for o in study.options.overrides]
+            + [(key.split("."), value) for key, value in study.fixed.items()],
+        ),
         "base": _fixed(study, [(k.split("."), v) for k, v in study.space.base.items()]),
         # a trial's value is the mean over this many run seeds: one seed's does not compare
         "repeats": study.options.repeats,

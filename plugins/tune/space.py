@@ -272,7 +272,7 @@ def parse_space(data: Any, where: str = "search space", partial: bool = False) -
         raise ConfigError(f"{where}: 'base' must map config keys to values")
     space = Space(
         params=[parse_param(str(k), v, where) for k, v in raw_params.items()],
-        base=flatten(base),
+        base=flatten(base, where=f"{where}: base"),
         objective=_as_list(data.get("objective"), "objective", where),
         direction=_as_list(data.get("direction"), "direction", where),
     )
@@ -379,16 +379,39 @@ def _as_list(value: Any, label: str, where: str) -> list[str]:
     return items
 
 
-def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """`{a: {b: 1}}` -> `{"a.b": 1}` (dotted keys are kept as written)."""
+def flatten(tree: dict[str, Any], prefix: str = "", where: str = "base") -> dict[str, Any]:
+    """`{a: {b: 1}}` -> `{"a.b": 1}` (dotted keys are kept as written). A key given both ways
+    with two values (`trainer.steps: 10` beside `trainer: {steps: 11}`) is refused naming
+    `where`, as ganhub run refuses it in a config file."""
     out: dict[str, Any] = {}
     for key, value in tree.items():
         full = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            out.update(flatten(value, full + "."))
-        else:
-            out[full] = value
+        found = flatten(value, full + ".", where) if isinstance(value, dict) and value else None
+        for name, item in (found or {full: value}).items():
+            if name in out and encode(out[name]) != encode(item):
+                raise ConfigError(
+                    f"{where}: the key '{name}' is given twice, as {_typed(out[name])} and as "
+                    f"{_typed(item)} (once as a dotted key, once nested); give it once"
+                )
+            out[name] = item
     return out
+
+
+def _typed(value: Any) -> str:
+    """A value as YAML writes it (true, null, [r1, ema]), on one line."""
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    return str(encode(value))[:80]
+
+
+def fixed_singles(params: list[Param]) -> tuple[list[Param], dict[str, Param]]:
+    """A categorical with one choice searches nothing: Optuna would draw that value in every
+    trial. Unless it has a `when` (then it sets its key only where that holds), it is a fixed
+    key like `key=value` on the command line: it leaves the space, and its key and `also` keys
+    take its value. Returns the params left and the fixed ones by key."""
+    single = {p.key: p for p in params if p.type == "categorical" and len(p.choices) == 1}
+    single = {key: p for key, p in single.items() if not p.when}
+    return [p for p in params if p.key not in single], single
 
 
 def close_key(key: str, keys: Iterable[str]) -> str:

@@ -59,12 +59,14 @@ def check_storage(url: str) -> None:
     """Refuse a `storage=` that names no usable storage before the study folder is made: an
     unknown kind, a journal file's missing folder, a database whose driver is not installed."""
     if url.endswith(JOURNALS):
-        folder = Path(url).expanduser().parent
-        if not folder.is_dir():
-            raise ConfigError(f"storage={masked(url)}: folder {folder} does not exist")
+        _check_file(url, Path(url).expanduser(), "journal")
         return
     import sqlalchemy.exc
     from sqlalchemy.engine import make_url
+
+    local = _new_file(url, existing=True)
+    if local is not None and url.startswith("sqlite:"):
+        _check_file(url, local, "database")
 
     try:
         dialect = make_url(_driver_url(url)).get_dialect()
@@ -84,6 +86,43 @@ def check_storage(url: str) -> None:
         ) from None
 
 
+def _check_file(url: str, path: Path, kind: str) -> None:
+    """A storage file on this machine must be a file in a folder that exists (SQLite and
+    Optuna's journal say `unable to open database file` or a bare OS error)."""
+    folder = path.parent
+    if path.is_dir():
+        raise ConfigError(f"storage={masked(url)}: {path} is a folder; give the path of a "
+                          f"{kind} file ({_example(url, path)})")  # fmt: skip
+    if not folder.is_dir():
+        if folder.exists():
+            raise ConfigError(f"storage={masked(url)}: {folder} is a file, not a folder; give "
+                              f"a {kind} file in a folder")  # fmt: skip
+        relative = ""
+        if url.startswith("sqlite:") and not path.is_absolute():  # sqlite:///a/b is a relative path
+            relative = f" (in the current folder: sqlite:////{str(path).lstrip('/')} is absolute)"
+        raise ConfigError(f"storage={masked(url)}: the folder {folder}{relative} does not exist; "
+                          f"create it (mkdir -p {folder}), or give a {kind} file in a folder "
+                          "that exists")  # fmt: skip
+    if not path.exists() and not os.access(folder, os.W_OK):
+        raise ConfigError(
+            f"storage={masked(url)}: the folder {folder} is not writable, so the {kind} file "
+            "cannot be made there; give a path you can write to"
+        )
+
+
+def _example(url: str, folder: Path) -> str:
+    if url.endswith(JOURNALS):
+        return str(folder / "study.journal")
+    return f"sqlite:///{folder / 'study.db'}"
+
+
+def _open_failed(url: str, path: Path | None, said: str) -> ConfigError:
+    """A storage file this machine could not create or open, in one line naming it."""
+    where = f" {path}" if path is not None else ""
+    return ConfigError(f"storage={masked(url)}: cannot create or open the file{where} ({said}); "
+                       "give a path in a folder you can write to")  # fmt: skip
+
+
 def open_study(study: Study, checked: Callable[[Any], None] | None = None) -> Any:
     """Create or load the Optuna study in its storage (heartbeats fail trials of dead workers).
 
@@ -99,7 +138,12 @@ def open_study(study: Study, checked: Callable[[Any], None] | None = None) -> An
             from optuna.storages.journal import JournalFileBackend, JournalStorage
 
             path = str(Path(study.storage_url).expanduser())
-            storage: Any = JournalStorage(JournalFileBackend(path))
+            try:
+                storage: Any = JournalStorage(JournalFileBackend(path))
+            except OSError as exc:
+                raise _open_failed(
+                    study.storage_url, Path(path), exc.strerror or str(exc)
+                ) from None
         else:
             storage = _rdb_storage(study.storage_url)
         existing = _count_trials(storage, study.directory.name)
@@ -133,9 +177,10 @@ def open_study(study: Study, checked: Callable[[Any], None] | None = None) -> An
     return opened
 
 
-def _new_file(url: str) -> Path | None:
+def _new_file(url: str, existing: bool = False) -> Path | None:
     """The file a storage on this machine (an SQLite database, a journal) will create, or None
-    when there is none or it exists (it may hold other studies: it is never removed)."""
+    when there is none or it exists (it may hold other studies: it is never removed);
+    `existing`: the file also when it exists."""
     if url.endswith(JOURNALS):
         path = Path(url).expanduser()
     elif url.startswith("sqlite:"):
@@ -147,7 +192,7 @@ def _new_file(url: str) -> Path | None:
         path = Path(database)
     else:
         return None
-    return None if os.path.lexists(path) else path
+    return None if os.path.lexists(path) and not existing else path
 
 
 def _remove_made(study: Study, new_file: Path | None = None) -> None:
@@ -190,6 +235,9 @@ def _rdb_storage(url: str) -> Any:
                 exc, sqlalchemy.exc.OperationalError
             ):  # unreachable server
                 said = _without_password(str(exc).splitlines()[0], url)
+                if url.startswith("sqlite:"):  # `unable to open database file`: say which
+                    said = said.removeprefix("(sqlite3.OperationalError) ")
+                    raise _open_failed(url, _new_file(url, existing=True), said) from None
                 raise ConfigError(f"storage={masked(url)}: {said}") from None
             time.sleep(0.5 + random.random())
     raise AssertionError("unreachable")

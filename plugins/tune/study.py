@@ -7,6 +7,7 @@ metrics) and the trial is recorded as pruned. Optuna is imported here, never at 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 from dataclasses import dataclass, field, replace
@@ -16,7 +17,7 @@ from typing import Any
 from ganhub_tune.checks import check_choices, check_keys, check_reported, show
 from ganhub_tune.defaults import TRIAL_BASE, default_space, direction_of, known_objectives
 from ganhub_tune.samplers import SAMPLERS, SINGLE_OBJECTIVE
-from ganhub_tune.space import Param, Space, decode, encode, load_space
+from ganhub_tune.space import Param, Space, decode, encode, fixed_singles, load_space
 from ganhub_tune.storage import check_storage
 
 from ganhub.config.overrides import deep_merge, merge_sources, parse_override, set_dotted
@@ -77,6 +78,9 @@ class Study:
     notes: list[str] = field(default_factory=list)
     # what the stored study says once opened (it ran with another sampler before)
     resume_notes: list[str] = field(default_factory=list)
+    # the keys one-choice params fix (with their `also` keys), and the note said for each param
+    fixed: dict[str, Any] = field(default_factory=dict)
+    fixed_notes: list[str] = field(default_factory=list)
 
 
 def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
@@ -110,7 +114,17 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
     if searched is not None:
         space = space.merged(searched)
     searched_in = str(options.search) if searched is not None else None
-    space.params = _reachable(_without_fixed(space.params, options.overrides), searched_in)
+    given = {".".join(path): value for path, value in map(parse_override, options.overrides)}
+    # a one-choice param is fixed like a command-line key (which wins over it); a conditional
+    # one is fixed once the keys its condition names are
+    singles: dict[str, Param] = {}
+    fixed: dict[str, Any] = {}
+    params, more = fixed_singles(_without_fixed(space.params, given))
+    while more:
+        singles |= more
+        fixed |= {key: p.choices[0] for p in more.values() for key in p.keys if key not in given}
+        params, more = fixed_singles(_without_fixed(params, {**fixed, **given}))
+    space.params = _reachable(params, searched_in)
     space.check_order(f"search space of {options.plugin}")
     if not space.params:
         raise ConfigError(f"the search space of {options.plugin} has no params; give search=FILE")
@@ -151,10 +165,11 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
         raise ConfigError(f"sampler={options.sampler} is single-objective; use tpe, evolution or random for several objectives")  # fmt: skip
 
     base_raw: dict[str, Any] = {"plugin": options.plugin}
-    for key, value in {**TRIAL_BASE, **space.base}.items():
+    for key, value in {**TRIAL_BASE, **space.base, **fixed}.items():
         set_dotted(base_raw, key.split("."), value)
     # an error about a key the search file's base: gave names the file (as params' errors do)
     sources = {key: f"{options.search}: base" for key in (searched.base if searched else {})}
+    sources |= {key: f"{p.origin}: param '{p.key}'" for p in singles.values() for key in p.keys}
     base_raw = deep_merge(base_raw, merge_sources(options.overrides, sources=sources))
     base_raw["plugin"] = options.plugin
     base_config = validate(base_raw, hub, sources=sources)
@@ -170,6 +185,13 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
     storage = options.storage or f"sqlite:///{(directory / 'study.db').resolve()}"
     study = Study(options, space, base_raw, base_config, objectives, directions, directory, storage)
     study.notes = notes
+    study.fixed = fixed
+    study.fixed_notes = [
+        f"{p.origin}: param '{p.key}' has one choice, {show(p.choices[0])}: every trial takes "
+        f"it, as {p.key}={encode(p.choices[0])} on the command line would (give two or more "
+        "choices to search it)"
+        for p in singles.values()
+    ]
     if options.sampler == "oneshot":  # the supernet run's config is checked before anything runs
         from ganhub_tune.oneshot import supernet_config
 
@@ -178,13 +200,33 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
     study.made = next(
         (d for d in reversed([directory, *directory.parents]) if not d.exists()), None
     )
-    directory.mkdir(parents=True, exist_ok=True)
+    _make_folder(directory, study.made, options)
     return study
 
 
-def _without_fixed(params: list[Param], overrides: list[str]) -> list[Param]:
-    """A command-line key is fixed, not searched nor tied; conditions on it are decided now."""
-    fixed = {".".join(path): value for path, value in map(parse_override, overrides)}
+def _make_folder(directory: Path, made: Path | None, options: TuneOptions) -> None:
+    """The study folder, or one line naming it and out= (a read-only place, a file on the way);
+    the folders made on the way to a folder that could not be made are removed."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        if os.access(directory, os.W_OK):
+            return
+        said = "it is not writable"
+    except OSError as exc:
+        said = exc.strerror or str(exc)
+        for folder in [directory, *directory.parents]:
+            if made is None or not folder.is_relative_to(made):
+                break
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+    raise ConfigError(f"out={one_line(options.out_dir, 120)}: the study folder "
+                      f"{one_line(directory, 160)} cannot be written ({said}); give out=DIR in "
+                      "a folder you can write to")  # fmt: skip
+
+
+def _without_fixed(params: list[Param], fixed: dict[str, Any]) -> list[Param]:
+    """A fixed key (given on the command line, or a one-choice param's) is not searched nor
+    tied; conditions on it are decided now."""
     kept = []
     for p in params:
         if p.key in fixed:

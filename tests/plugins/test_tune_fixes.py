@@ -79,8 +79,8 @@ def test_a_command_line_objective_replaces_the_files_direction_too(tmp_path: Pat
     the --help example objective=[modes,step_time] failed: one direction for two objectives."""
     search = _docs_space(tmp_path)
 
-    def directions(*extra: str) -> tuple[list[str], list[str]]:
-        study = prepare(parse_options(["plugin=toy2d", f"out={tmp_path}", f"search={search}",
+    def directions(*extra: str, file: Path = search) -> tuple[list[str], list[str]]:
+        study = prepare(parse_options(["plugin=toy2d", f"out={tmp_path}", f"search={file}",
                                        *extra]))  # fmt: skip
         return study.objectives, study.directions
 
@@ -92,8 +92,8 @@ def test_a_command_line_objective_replaces_the_files_direction_too(tmp_path: Pat
     # a direction the file states for an objective of the same name still holds
     custom = tmp_path / "custom.yaml"
     custom.write_text(search.read_text().replace("objective: modes", "objective: my_score"))
-    assert directions(f"search={custom}", "objective=[my_score,step_time]",
-                      "sampler=random")[1] == ["maximize", "minimize"]  # fmt: skip
+    assert directions("objective=[my_score,step_time]", "sampler=random",
+                      file=custom)[1] == ["maximize", "minimize"]  # fmt: skip
 
 
 def test_a_storage_that_does_not_open_leaves_no_folder(tmp_path: Path, cli: Any) -> None:

@@ -22,7 +22,8 @@ optuna = pytest.importorskip("optuna")
 
 
 def _args(tmp_path: Path, study: str, *extra: str) -> list[str]:
-    return ["plugin=toy2d", "space=arch", "sampler=oneshot", "trials=2", "trainer.steps=5",
+    trials = [] if any(e.startswith("trials=") for e in extra) else ["trials=2"]  # given once
+    return ["plugin=toy2d", "space=arch", "sampler=oneshot", *trials, "trainer.steps=5",
             "objective=reverse_kl", f"out={tmp_path / 'studies'}", f"study={study}",
             *extra]  # fmt: skip
 

@@ -111,7 +111,7 @@ def test_an_objective_no_computed_metric_reports_is_refused_before_a_trial(
     assert str(err.value) == ("objective=fd_digits: reported by the metric fid, and the runs "
                               "compute eval.metrics=[]; add eval.metrics=[fid]")  # fmt: skip
     prepare(parse_options([*args, "eval.metrics=[fid]"]))  # computed: accepted
-    prepare(parse_options([*args, "objective=step_time"]))  # measured by every run
+    prepare(parse_options([*args[:-1], "objective=step_time"]))  # measured by every run
 
 
 @pytest.mark.parametrize(
@@ -166,7 +166,8 @@ def test_an_objective_the_first_trial_does_not_report_removes_the_new_study(
     """An undeclared objective is known only once a trial reports its metrics: the study it
     stopped stayed on disk, and the corrected command was refused as another study."""
     args = _tune_args(tmp_path, "typo", "trials=1", "trainer.steps=20", "trainer.eval_every=20")
-    code, _, err = cli(*args, "objective=nosuch", "direction=maximize")
+    wrong = [a if a != "objective=reverse_kl" else "objective=nosuch" for a in args]
+    code, _, err = cli(*wrong, "direction=maximize")
     assert code == 2 and "objective=nosuch: the toy2d run reports" in err, err
     assert "the new study" in err and "is removed" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "studies" / "typo").exists()

@@ -101,7 +101,7 @@ def test_the_tie_is_part_of_the_study_identity(tmp_path: Path) -> None:
         ({"optim.G.lr": {"type": "float", "low": 1e-4, "high": 1e-3, "also": ["optim.D.lr"]},
           "optim.D.lr": {"type": "float", "low": 1e-4, "high": 1e-3}},
          "'optim.D.lr' is set by param 'optim.G.lr' and by param 'optim.D.lr'"),
-        ({"optim.G.betas": {"type": "categorical", "choices": [[0.5, 0.999]],
+        ({"optim.G.betas": {"type": "categorical", "choices": [[0.5, 0.999], [0.0, 0.99]],
                             "also": ["optim.D.lr"]}},
          "param 'optim.G.betas' (for 'optim.D.lr'): choice [0.5, 0.999] is not valid"),
     ],
