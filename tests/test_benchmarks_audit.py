@@ -149,6 +149,7 @@ def test_every_benchmark_answers_help(
 ) -> None:
     """`python benchmarks/X.py --help` prints a usage line and exits 0, running nothing."""
     monkeypatch.setattr(sys, "argv", [bench, "--help"])
+    monkeypatch.syspath_prepend(str(BENCH))  # as `python benchmarks/X.py` puts its folder first
     with pytest.raises(SystemExit) as exit_:
         runpy.run_path(str(BENCH / bench), run_name="__main__")
     assert exit_.value.code == 0
