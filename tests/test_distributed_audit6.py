@@ -11,7 +11,6 @@ it failed."""
 from __future__ import annotations
 
 import re
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from ganhub.errors import UsageError
 from ganhub.interrupts import job_key, tell_job
 
 from .test_distributed import _torchrun
+from .test_distributed_audit5 import _free_port
 
 TOY = ["plugin=toy2d", "preset=tiny", "device=cpu", "trainer.steps=4", "trainer.progress=false",
        "loggers=[jsonl]", "name=f"]  # fmt: skip
@@ -115,12 +115,6 @@ def test_a_rank_that_fails_before_training_starts_ends_the_others_at_once(
 
 
 # -- the meeting itself, against torchrun's store ----------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

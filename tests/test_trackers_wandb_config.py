@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,25 +14,7 @@ import pytest
 from ganhub.config.resolve import resolve
 
 from .conftest import TINY_TOY
-
-
-@pytest.fixture
-def offline_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """W&B's folders in a scratch home, no credentials, nothing able to go out."""
-    wandb = pytest.importorskip("wandb")
-    wandb.teardown()
-    home = tmp_path / "home"
-    home.mkdir()
-    for var in ("WANDB_API_KEY", "WANDB_DIR", "WANDB_MODE", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("WANDB_CONFIG_DIR", str(home / ".config" / "wandb"))
-    monkeypatch.setenv("NETRC", str(home / "netrc"))
-    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")
-    for var in ("HTTPS_PROXY", "HTTP_PROXY"):
-        monkeypatch.setenv(var, "http://127.0.0.1:9")
-    yield home
-    sys.modules["wandb"].teardown()  # stop the service this test started
+from .test_trackers_wandb_dirs import fresh_home  # noqa: F401 (a fixture)
 
 
 def records(offline: Path) -> list[dict[str, Any]]:
@@ -50,9 +30,8 @@ def records(offline: Path) -> list[dict[str, Any]]:
 
 
 @pytest.mark.slow
-def test_the_config_copy_is_not_named_like_wandbs_own_config_file(
-    tmp_path: Path, offline_home: Path
-) -> None:
+@pytest.mark.usefixtures("fresh_home")  # W&B's folders in a scratch home, nothing goes out
+def test_the_config_copy_is_not_named_like_wandbs_own_config_file(tmp_path: Path) -> None:
     from wandb.sdk.lib.filenames import is_wandb_file
 
     from ganhub.loggers.trackers import WandbLogger
