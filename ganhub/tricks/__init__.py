@@ -100,6 +100,9 @@ class Trick:
     # changes, it changes in place. None: judged from the hooks it overrides (a trick with
     # none of the per-step ones is safe).
     graph_safe: ClassVar[bool | None] = None
+    # Whether the trick's state describes the training as a whole, not the data of one run
+    # (ADA's p, EMA's images seen): a run that trains in visits (`ganhub meta`) carries it on.
+    state_follows_training: ClassVar[bool] = False
 
     def __init__(self, options: Section, config: RunConfig) -> None:
         self.options: Any = options

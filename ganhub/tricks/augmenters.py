@@ -181,6 +181,7 @@ class AdaptiveAugment(Trick):
     """
 
     name = "ada"
+    state_follows_training = True
     # p and its sums are device tensors, updated in place
     graph_safe = True
     Config = AdaConfig

@@ -102,6 +102,7 @@ class EMA(Trick):
     """Exponential moving average of generator weights; samples and `ganhub.load` use it."""
 
     name = "ema"
+    state_follows_training = True
     graph_safe = True
     Config = EMAConfig
     setup_order = 90

@@ -183,6 +183,7 @@ class Balance(Trick):
     """
 
     name = "balance"
+    state_follows_training = True
     # counts on the host and reads the win rate back (a sync)
     graph_safe = False
     Config = BalanceConfig

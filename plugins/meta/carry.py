@@ -14,8 +14,9 @@ annealed. Instead the visits are laid end to end on one timeline of training ste
   so an anneal over the run runs over the whole meta-training, and every step count of a trick
   (`trick.r1.interval`, `trick.ada.interval`, `trick.instance_noise.anneal_steps`,
   `trick.ema.start_step`, `trick.balance.check_every`) counts the tasks' training steps;
-- the state of the tricks that follow the training (`CARRIED`: ADA's augmentation
-  probability p, balance's repeat counts, EMA's images seen) runs through the visits as
+- the state of the tricks that follow the training (`Trick.state_follows_training`: ADA's
+  augmentation probability p, balance's repeat counts, EMA's images seen) runs through the
+  visits as
   through one run: each visit starts from the state the previous visit (of any task) ended
   with. The meta weights are one network whatever the task, and so is what ADA measures (how
   much D overfits the few shots) and what it controls: one p for the meta-training, moving
@@ -57,22 +58,15 @@ def task_steps(options: MetaOptions) -> int:
     return options.outer_steps * visit_steps(options)
 
 
-# tricks whose state belongs to the training timeline, not to a task's data: it runs from
-# visit to visit (of any task). Others (a classifier of a task's own images) stay per task:
-# each task's Run keeps its own from one visit to its next.
-CARRIED = {
-    "ada": "the augmentation probability p and its pending sums",
-    "balance": "the G and D repeat counts and the win-rate sums since the last decision",
-    "ema": "the images seen, which set the half-life's ramp-up",
-}
-
-
 class CarriedTricks:
-    """The state of the `CARRIED` tricks, passed from each visit to the next through the meta
-    run's own tricks (whose state its checkpoints save: ADA's p of the meta-training)."""
+    """The state of the tricks that declare `state_follows_training` (ADA's p and its pending
+    sums, balance's repeat counts, EMA's images seen; a plugin's trick alike), passed from each
+    visit to the next through the meta run's own tricks (whose state its checkpoints save: ADA's
+    p of the meta-training). Other tricks' state (a classifier of a task's own images) stays
+    per task: each task's Run keeps its own from one visit to its next."""
 
     def __init__(self, run: Run) -> None:
-        self.own = {t.name: t for t in run.tricks if t.name in CARRIED}
+        self.own = {t.name: t for t in run.tricks if t.state_follows_training}
 
     def into(self, task: Run) -> None:
         """Start the task's tricks from the state the last visit left."""
@@ -118,18 +112,46 @@ def train_visit(task: Run, batches: Iterator[Any], n: int) -> None:
     """n training steps of a task's Run (`ganhub.engine.loop.train_steps`). Its logging steps
     lie past the timeline's end (`task_config` sets trainer.log_every so): one inside a visit
     (every 5th visit of 10 steps at trainer.log_every=50) flushed the visit's stats, and the
-    meta run logged no losses for that outer step. `visit_losses` reads them, once a visit."""
+    meta run logged no losses for that outer step. `StepLosses.add` reads them, once a visit."""
     from ganhub.engine.loop import train_steps
 
     train_steps(task, batches, n)
 
 
-def visit_losses(task: Run) -> dict[str, float]:
-    """The means of the visit's stats (the host sync of a visit), after the NaN guard of
-    `ganhub run`'s logging steps: a loss that became NaN/Inf stops meta-training."""
-    losses = task.stats.flush()
-    task.check_finite()
-    return losses
+class StepLosses:
+    """What an outer step logs of its visits' stats (losses, `ada_p`): the mean over the
+    visits of each visit's means (on the host: floats added after each visit's one sync)."""
+
+    def __init__(self, meta: Run, outer_step: int, outer_steps: int) -> None:
+        self.meta, self.sums = meta, dict[str, tuple[float, int]]()
+        self.where = f"outer step {outer_step + 1} of {outer_steps}"  # as the log counts them
+
+    def add(self, task: Run) -> None:
+        """The means of the visit's stats (its host sync), after the NaN guard of `ganhub
+        run`'s logging steps: a loss that became NaN/Inf stops meta-training, in one line that
+        names the step on the tasks' timeline, the outer step and the meta run's last
+        checkpoint (a task's Run writes none)."""
+        from ganhub.errors import TrainingError
+
+        losses = task.stats.flush()
+        try:
+            task.check_finite()
+        except TrainingError as err:
+            said = f" at or before step {task.step};"
+            told = str(err).replace(said, f"{said[:-1]} of the tasks' timeline ({self.where});")
+            if told == str(err):
+                told = f"{self.where}: {told}"
+            if self.meta.last_checkpoint is not None:
+                last = f"last good checkpoint: {self.meta.last_checkpoint}"
+                told = told.replace("no checkpoint was written", last)
+            raise TrainingError(told) from None
+        for key, value in losses.items():
+            total, count = self.sums.get(key, (0.0, 0))
+            self.sums[key] = (total + value, count + 1)
+
+    def means(self) -> dict[str, float]:
+        """The mean of each stat over the visits that logged it."""
+        return {key: total / count for key, (total, count) in self.sums.items()}
 
 
 def timeline_warnings(run: Run, options: MetaOptions, warnings: list[str]) -> list[str]:
@@ -168,13 +190,12 @@ def _copied(state: Any) -> Any:
 
 
 __all__ = [
-    "CARRIED",
     "CarriedTricks",
+    "StepLosses",
     "first_step",
     "load_in_place",
     "task_steps",
     "timeline_warnings",
     "train_visit",
-    "visit_losses",
     "visit_steps",
 ]

@@ -354,7 +354,7 @@ def _outer_loop(
     for step in range(options.outer_steps):
         theta = {k: v.detach().clone() for k, v in system.state_dict().items()}
         kept: list[dict[str, Any]] = []
-        losses: dict[str, float] = {}
+        losses = carry.StepLosses(run, step, options.outer_steps)
         for _ in range(options.tasks_per_step):
             task = draw_task(rng, options)  # the draws `check_task_shots` checked
             if task not in tasks:  # built once, reused at every visit
@@ -382,7 +382,7 @@ def _outer_loop(
             carry.train_visit(task_run, batches, options.inner_steps)
             kept.append(update.after_inner(task_run, batches))
             carried.back(task_run)
-            losses = carry.visit_losses(task_run) or losses  # the host sync of this visit
+            losses.add(task_run)  # the host sync of this visit
             timing["inner"] += time.perf_counter() - began
         began = time.perf_counter()
         epsilon = epsilon_at(options, step)
@@ -390,7 +390,7 @@ def _outer_loop(
         _ema_follows(run)
         timing["update"] += time.perf_counter() - began
         run.step = step + 1
-        metrics = {**losses, update.rate_key: epsilon}
+        metrics = {**losses.means(), update.rate_key: epsilon}  # over the step's visits
         if options.learn_lr:
             cosines = alignment.mean_cosines()  # the host sync of this outer step
             rates = next_rates(rates, cosines, options.lr_rate)

@@ -112,7 +112,9 @@ def test_a_loss_gone_nan_stops_meta_training_after_the_visit(workdir: Path, cli)
     code, _, err = cli(*TINY, "meta.outer_steps=3", "meta.inner_steps=3", "optim.D.lr=1e30",
                        "optim.G.lr=1e30")  # fmt: skip
     assert code != 0 and err.count("\n") == 1
-    assert "became NaN/Inf at or before step 3;" in err and err.startswith("ganhub: error: loss")
+    assert err.startswith("ganhub: error: loss")
+    # the step on the tasks' timeline, and the outer step (it named the first only)
+    assert "became NaN/Inf at or before step 3 of the tasks' timeline (outer step 1 of 3);" in err
     assert not (workdir / "runs" / "m" / "checkpoints").exists() or not any(
         (workdir / "runs" / "m" / "checkpoints").iterdir()
     )
