@@ -33,6 +33,7 @@ from ganhub.errors import UsageError
 from ganhub.metrics import COUNT_KEYS, store
 from ganhub.metrics.report import html_environment, plot, series
 from ganhub.metrics.report_status import run_status
+from ganhub.metrics.report_values import typed_text
 from ganhub.metrics.rundata import (
     MAX_FILE_BYTES,
     as_text,
@@ -50,6 +51,7 @@ MAX_PLOTS = 40  # curves drawn (losses first, then metrics, by name)
 MAX_DIRECTIONS = 1000  # keys of a run's recorded `better` mapping (a larger one is ignored)
 WAYS = ("lower", "higher", None)  # the values a recorded direction may take (None: no score)
 NOT_SET = "(not set)"
+DEFAULT_PAGE = "compare.html"  # in the current folder, without --out
 DISAGREE = "disagree"  # the runs' recorded directions of a key differ: no best run
 # where a run records which way its keys improve, first first (see the module's docstring)
 RECORDS = ("eval.json", f"checkpoints/{DIRECTIONS}", "checkpoints/best.json")
@@ -158,13 +160,13 @@ def _best_record(run_dir: Path, notes: list[str]) -> dict[str, str | None]:
 def flatten(
     config: Any, prefix: str = "", depth: int = 0, out: dict[str, str] | None = None
 ) -> dict[str, str]:
-    """{dotted key: value as bounded text} of a nested config mapping, at most MAX_KEYS keys;
+    """{dotted key: value as a user types it} of a nested config mapping, at most MAX_KEYS keys;
     mappings deeper than MAX_DEPTH levels, and every value that is not a non-empty mapping,
     are one value."""
     out = {} if out is None else out
     if not isinstance(config, dict) or not config or depth >= MAX_DEPTH:
         if len(out) < MAX_KEYS:
-            out[prefix] = as_text(config)
+            out[prefix] = typed_text(config)
         return out
     for key, value in config.items():
         if len(out) >= MAX_KEYS:
@@ -318,17 +320,41 @@ def check_runs(run_dirs: list[Path]) -> None:
 
 def destination(out: str | None, run_dirs: list[Path]) -> Path:
     """The page's path: --out (a folder takes compare.html), else compare.html here; refused
-    in one line inside a run's folder (a comparison writes nothing into the runs)."""
-    path = store.page_destination(out or "compare.html", "compare.html", run_dirs[0], run_dirs[1:])
+    in one line inside a run's folder (a comparison writes nothing into the runs), each
+    refusal of the default worded for it (the user gave no --out)."""
+    if out is None:
+        _check_default(run_dirs)
+    path = store.page_destination(out or DEFAULT_PAGE, DEFAULT_PAGE, run_dirs[0], run_dirs[1:])
     assert path is not None  # a path was given
     for run_dir in run_dirs:
         if path.resolve().is_relative_to(run_dir.resolve()):
-            said = f"--out '{shown_path(path)}'" if out else "./compare.html (the default)"
             raise UsageError(
-                f"{said} is inside the run directory '{shown_path(run_dir)}'; a comparison "
-                "writes nothing into the runs: give --out a path outside them"
+                f"--out '{shown_path(path)}' is inside the run directory '{shown_path(run_dir)}'"
+                "; a comparison writes nothing into the runs: give --out a path outside them"
             )
     return path
+
+
+def _check_default(run_dirs: list[Path]) -> None:
+    """A one-line UsageError when the default page, compare.html in the current folder, may
+    not be written: inside a run (or the folder its checkpoints/ links to), or a file there
+    that is not a page ganhub wrote."""
+    said = f"the page's default destination {DEFAULT_PAGE} here"
+    here = Path(DEFAULT_PAGE).resolve()
+    for run_dir in run_dirs:
+        run = run_dir.resolve()
+        kept = (run / "checkpoints").resolve()
+        where = "its checkpoints/ folder" if here.is_relative_to(kept) else ""
+        if where or here.is_relative_to(run):
+            where = f"the run directory '{shown_path(run_dir)}'" + (f" ({where})" if where else "")
+            raise UsageError(
+                f"{said} is inside {where}; a comparison writes nothing into the runs: give "
+                "--out a path outside them"
+            )
+    if Path(DEFAULT_PAGE).is_file() and not store.ganhub_page(Path(DEFAULT_PAGE)):
+        raise UsageError(
+            f"{said} exists and is not a page ganhub wrote; give --out a new file, or remove it"
+        )
 
 
 def write_comparison(

@@ -41,7 +41,7 @@ from ganhub.metrics.report_status import (
     run_status,
     session_samples,
 )
-from ganhub.metrics.report_values import other_values
+from ganhub.metrics.report_values import other_values, typed_text
 from ganhub.metrics.rundata import (
     as_number,
     as_text,
@@ -348,7 +348,7 @@ def render(
     if isinstance(tricks, list):
         tricks_text = ", ".join(as_text(t, 100) for t in tricks[:20]) or "none"
     else:
-        tricks_text = as_text(tricks) if tricks else "none"
+        tricks_text = typed_text(tricks) if tricks else "none"
     return (
         environment()
         .get_template("report.html")
@@ -357,7 +357,7 @@ def render(
             plugin=as_text(config.get("plugin")),
             loss=as_text(config.get("loss")),
             tricks=tricks_text,
-            seed=as_text(config.get("seed")),
+            seed=typed_text(config.get("seed")),
             logged=(
                 f"{max(r['step'] for r in records)} steps logged" if records else "no steps logged"
             ),

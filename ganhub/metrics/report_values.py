@@ -1,4 +1,10 @@
-"""The "Other logged values" table of `ganhub report`: metrics.jsonl keys that no plot draws.
+"""Values as `ganhub report`'s pages show them: config values as users type them (`typed_text`)
+and the "Other logged values" table, the metrics.jsonl keys that no plot draws.
+
+A config value (a row of the comparison's "Config differences", the report's seed) is shown as
+`ganhub config` prints it and as it is typed on the command line or in config.yaml: YAML in flow
+style (`null`, `true`, `[r1, ema]`, `{gamma: 5}`), a text as it is unless YAML would read it as
+another value (`'1'`, `'null'`): two runs' values that differ never read the same.
 
 Tricks, plugins and the engine log values of their own (stylegan's ADA trick `ada_p` and
 `ada_rt`, an R1 penalty, `G_fake_logit`, `perf/steps_per_s`, a third-party trick's keys); the
@@ -13,14 +19,63 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ganhub.metrics.rundata import as_number, as_text
+from ganhub.config.overrides import dump_yaml
+from ganhub.metrics.rundata import MAX_TEXT, as_number, as_text
 
 MAX_OTHER = 40  # rows of the table
+MAX_NESTING = 32  # levels of a config value shown (deeper ones end in "…")
 SHOWN_ELSEWHERE = (
     r"^eval/",
     r"^early_stop",
     r"^stop/",
 )  # the metrics plot and table, the status line
+
+
+def typed_text(value: Any, limit: int = MAX_TEXT) -> str:
+    """A config value read from a run's config.yaml as a user types it: `null`, `true`,
+    `[r1, ema]`, a text quoted only where YAML would read it as another value (`'1'`,
+    `'null'`, `''`), as `ganhub config` writes them, in flow style; bounded to `limit`
+    characters (not escaped: the template engine escapes it)."""
+    cut = [False]  # whether the value was shortened: the text then ends in "…"
+    try:
+        # each value shown takes a character or more: more than `limit` of them would be cut
+        shown = _bounded(value, [limit], limit, 0, cut)
+        text = dump_yaml(
+            shown, default_flow_style=True, width=1 << 30, allow_unicode=True, sort_keys=False
+        )
+    except Exception:  # what config.yaml held but YAML cannot write back: as plain text
+        return as_text(value, limit)
+    text = text.strip().removesuffix("...").strip()  # a value alone ends its document
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return text if len(text) <= limit and not cut[0] else text[: limit - 1] + "…"
+
+
+def _bounded(value: Any, budget: list[int], limit: int, depth: int, cut: list[bool]) -> Any:
+    """`value` with at most `budget[0]` values in all, texts of `limit` characters and
+    MAX_NESTING levels: writing a huge or self-referencing (`a: &x [*x]`) config value takes
+    no more work than the part of it that is shown."""
+    budget[0] -= 1
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
+        return as_text(value)  # "<integer of 133 bits>": str() of a huge int may refuse
+    if isinstance(value, str) and len(value) > limit:
+        cut[0] = True
+        return value[:limit]
+    if not isinstance(value, dict | list | tuple | set):
+        return value
+    if depth >= MAX_NESTING:
+        cut[0] = True
+        return []
+    kept: list[Any] = []
+    for item in value.items() if isinstance(value, dict) else value:
+        if budget[0] <= 0:
+            cut[0] = True
+            break
+        if isinstance(value, dict):
+            item = tuple(_bounded(one, budget, limit, depth + 1, cut) for one in item)
+        else:
+            item = _bounded(item, budget, limit, depth + 1, cut)
+        kept.append(item)
+    return dict(kept) if isinstance(value, dict) else kept
 
 
 def _fmt(value: float) -> str:
@@ -70,4 +125,4 @@ def other_values(
     return rows
 
 
-__all__ = ["MAX_OTHER", "other_values"]
+__all__ = ["MAX_OTHER", "other_values", "typed_text"]

@@ -353,11 +353,17 @@ def _eval_json(run_dir: Path, notes: list[str]) -> tuple[int, str, list[tuple[st
         caption += "; the same scores for every seed, so a std of 0 measures no spread"
     rows: list[tuple[str, str]] = []
     bad: list[str] = []
+    recorded = result.get("better")  # which way each key improves; null: no score
+    better: dict[Any, Any] = recorded if isinstance(recorded, dict) else {}
     for key, value in result["results"].items():
         mean = as_number(value.get("mean")) if isinstance(value, dict) else None
         std = as_number(value.get("std")) if isinstance(value, dict) else None
         if mean is None or (seeds > 1 and std is None):
             bad.append(key)
+        elif len(rows) < MAX_ROWS and _is_count(key, value, better):
+            # the same for every seed and no score (n_samples): a spread of 0 says nothing
+            whole = mean.is_integer() and abs(mean) < 1e15
+            rows.append((as_text(key), f"{int(mean)}" if whole else f"{mean:.4g}"))
         elif len(rows) < MAX_ROWS:
             rows.append((as_text(key), f"{mean:.4g} ± {std:.2g}" if seeds > 1 else f"{mean:.4g}"))
     if bad:
@@ -382,6 +388,20 @@ def _scored(result: dict[str, Any]) -> str:
     if mean is not None and 0 <= mean < n:
         n, asked = int(mean), n
     return f"{n:,} samples" + (f" ({asked:,} asked)" if asked is not None and asked > n else "")
+
+
+def _is_count(key: Any, value: dict[str, Any], better: dict[Any, Any]) -> bool:
+    """Whether an eval.json result is no score but a count or setting: its `better` entry
+    records no direction (COUNT_KEYS where eval.json records none: one written before it
+    recorded them), and every seed gave the same value (a `std` of 0)."""
+    declared = better[key] is None if key in better else key in COUNT_KEYS
+    values = value.get("values")
+    same = (
+        len(set(map(repr, values))) <= 1
+        if isinstance(values, list)
+        else value.get("std") in (0, None)
+    )
+    return declared and same
 
 
 def _same_for_every_seed(results: dict[Any, Any]) -> bool:
