@@ -11,7 +11,8 @@ tokenizer normalisers do:
 * a zero width space (U+200B) or a byte-order mark (U+FEFF: two files joined without a newline)
   separates words, as a space does (SentencePiece's default rules, nmt_nfkc, map both to a
   space): `the\u200bcat` is `the cat`; so do the Hangul fillers that draw a blank (U+3164,
-  U+FFA0, and U+115F / U+1160 outside a syllable block: `BLANK_FILLER`);
+  U+FFA0, and U+115F / U+1160 outside a syllable block: `BLANK_FILLER`); a run of them and
+  the whitespace on either side is one space (`ok \u3164 filler` is `ok filler`);
 * the other format characters draw nothing and are removed (BERT's text cleaning removes
   them; nmt_nfkc spaces the direction marks, which stand beside punctuation and would split
   it off a word): the soft hyphen (U+00AD, a hyphenation hint: `hyph\u00adenated` is
@@ -182,8 +183,12 @@ def sentence_text(text: str) -> str:
 WORD_BREAKS = frozenset("\u200b\ufeff")
 SHAPING = frozenset("\u200c\u200d\u180e") | DRAWN_FORMAT
 # a run of word breaks: U+200B, U+FEFF and the blank Hangul fillers, which draw a blank
-# between two words as a space does (U+3164 is how "invisible" names are typed)
-_BREAK_RUN = re.compile(f"(?:[\u200b\ufeff]|{BLANK_FILLER.pattern})+")
+# between two words as a space does (U+3164 is how "invisible" names are typed), and the
+# whitespace between them; `clean_sentence` drops the whitespace on either side, so the gap is
+# one space (`ok \u3164 filler` is `ok filler`: two spaces are an extra token for a byte-level
+# BPE). The pattern starts at a break, not at whitespace: linear in a line's length
+_BREAK = f"(?:[\u200b\ufeff]|{BLANK_FILLER.pattern})"
+_BREAK_RUN = re.compile(f"{_BREAK}(?:\\s*{_BREAK})*")
 
 
 def _shaping(c: str) -> bool:
@@ -210,17 +215,18 @@ def _removed_pattern() -> re.Pattern[str]:
 
 def clean_sentence(text: str) -> str:
     """The sentence the corpus reader keeps of a line (module docstring): U+200B and U+FEFF
-    separate words, other invisible format characters are removed, NFC, ends stripped; ''
-    exactly when `sentence_text` gives ''."""
+    separate words (a word break and the whitespace beside it are one space), other invisible
+    format characters are removed, NFC, ends stripped; '' exactly when `sentence_text` gives
+    ''."""
     if text.isascii():  # no format character, already NFC: the common case, at its speed
         return sentence_text(text)
     kept = _removed_pattern().sub("", text)
     pieces = _BREAK_RUN.split(kept)
-    out = pieces[0]
-    for piece in pieces[1:]:  # a word break beside whitespace adds no second space
-        gap = out and piece and not out[-1].isspace() and not piece[0].isspace()
-        out += (" " if gap else "") + piece
-    return sentence_text(unicodedata.normalize("NFC", out))
+    if len(pieces) > 1:  # a word break and the whitespace beside it are one space; whitespace
+        # away from a word break is left as typed (the tokens of such a line do not change)
+        inner = [p.strip() for p in pieces[1:-1]]
+        kept = " ".join([pieces[0].rstrip(), *inner, pieces[-1].lstrip()])
+    return sentence_text(unicodedata.normalize("NFC", kept))
 
 
 def invisible_inside(text: str) -> list[str]:

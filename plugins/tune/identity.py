@@ -22,6 +22,7 @@ from ganhub.config.overrides import parse_override
 from ganhub.errors import ConfigError, one_line
 
 if TYPE_CHECKING:
+    from ganhub_tune.space import Param
     from ganhub_tune.study import Study
 
 IDENTITY = "ganhub_study"  # the Optuna study user attribute that records it
@@ -53,11 +54,7 @@ def identity(study: Study) -> dict[str, Any]:
         "plugin": study.options.plugin,
         "objective": list(study.objectives),
         "direction": list(study.directions),
-        "space": sorted(
-            f"{p.key} {p.type} {p.low} {p.high} {p.log} {p.step} {list(p.choices)} "
-            f"{sorted(p.when.items())}" + (f" also {list(p.also)}" if p.also else "")
-            for p in study.space.params
-        ),
+        "space": _searched(study.space.params),
         "fixed": _fixed(  # command-line keys, and the keys one-choice params fix
             study,
             [parse_override(o) for o in study.options.overrides]
@@ -73,6 +70,26 @@ def identity(study: Study) -> dict[str, Any]:
             study.supernet_config,
         ),
     }
+
+
+def _searched(params: list[Param]) -> list[str]:
+    """The searched params as the identity records them: key, kind, range or choices,
+    condition and tied keys."""
+    return sorted(
+        f"{p.key} {p.type} {p.low} {p.high} {p.log} {p.step} {list(p.choices)} "
+        f"{sorted(p.when.items())}" + (f" also {list(p.also)}" if p.also else "")
+        for p in params
+    )
+
+
+def _as_searched_then(study: Study, mine: dict[str, Any]) -> dict[str, Any] | None:
+    """`mine` as releases before one-choice params were fixed recorded it (they searched a
+    one-choice categorical over its one value, with the conditions on it undecided, and the
+    fixed keys were the command line's); None when the study has no one-choice param."""
+    if study.searched_then is None:
+        return None
+    given = [parse_override(o) for o in study.options.overrides]
+    return {**mine, "space": _searched(study.searched_then), "fixed": _fixed(study, given)}
 
 
 def _fixed(study: Study, keys: list[tuple[list[str], Any]], config: Any = None) -> list[str]:
@@ -104,8 +121,10 @@ def check_same_study(opened: Any, study: Study) -> None:
     else:
         if not isinstance(stored, dict):  # an edited storage: nothing known to compare with
             stored = {}
-        _refuse_other(opened.study_name, stored, mine, study)
+        searched_then = _refuse_other(opened.study_name, stored, mine, study)
         kept = dict(stored)
+        if searched_then:  # the same study: its one-choice params are recorded as fixed now
+            kept.update(space=mine["space"], fixed=mine["fixed"])
         if SUPERNET in stored and stored[SUPERNET] != mine[SUPERNET]:  # its supernet is gone:
             kept[SUPERNET] = mine[SUPERNET]  # train anew
         # a setting a study from before it was kept does not record is not compared
@@ -169,11 +188,26 @@ def _strategy_note(name: str, key: str, was: Any, now: Any, study: Study) -> str
 _KEEP = {SAMPLER: "strategy", PRUNER: "pruning rule", SAMPLER_SEED: "seed"}
 
 
-def _refuse_other(name: str, was: dict[str, Any], mine: dict[str, Any], study: Study) -> None:
+def _differing(was: dict[str, Any], mine: dict[str, Any], trained: bool) -> list[str]:
+    """The identity entries `was` records otherwise than `mine` (entries added since it was
+    recorded are not compared; nor the supernet's keys while no supernet was trained)."""
     differ = [k for k in mine if was.get(k) != mine[k] and (k in was or k not in _ADDED)]
-    trained = (study.directory / ARCHITECTURE_FILE).is_file()
     if SUPERNET in differ and not trained:  # other keys train (or go on with) the supernet,
         differ.remove(SUPERNET)  # as `ganhub run resume=` would; the trials still compare
+    return differ
+
+
+def _refuse_other(name: str, was: dict[str, Any], mine: dict[str, Any], study: Study) -> bool:
+    """Refuse a study recorded (`was`) with other settings than `mine`; True when it records
+    them as releases before one-choice params were fixed did (a param searched over its one
+    value then and fixed to it now is the same study), False when it records `mine`."""
+    trained = (study.directory / ARCHITECTURE_FILE).is_file()
+    differ = _differing(was, mine, trained)
+    if not differ:
+        return False
+    then = _as_searched_then(study, mine)
+    if then is not None and not _differing(was, then, trained):
+        return True
     if differ == [SUPERNET]:
         said = _differences({SUPERNET: was.get(SUPERNET)}, {SUPERNET: mine[SUPERNET]})
         gone = " and ".join(one_line(path, 200) for path in _supernet_files(study))
@@ -183,14 +217,13 @@ def _refuse_other(name: str, was: dict[str, Any], mine: dict[str, Any], study: S
             f"supernet's: run it with those supernet.* keys, give another study=, or delete "
             f"{gone} to train the supernet again with these"
         )
-    if differ:
-        said = _differences({k: was.get(k) for k in differ}, {k: mine[k] for k in differ})
-        more = f"; and {len(said) - 6} more" if len(said) > 6 else ""
-        raise ConfigError(
-            f"study '{name}' was made with other settings: "
-            f"{'; '.join(one_line(s, 200) for s in said[:6])}{more}; its trials would not "
-            "compare with these: run it with those settings, or give another study="
-        )
+    said = _differences({k: was.get(k) for k in differ}, {k: mine[k] for k in differ})
+    more = f"; and {len(said) - 6} more" if len(said) > 6 else ""
+    raise ConfigError(
+        f"study '{name}' was made with other settings: "
+        f"{'; '.join(one_line(s, 200) for s in said[:6])}{more}; its trials would not "
+        "compare with these: run it with those settings, or give another study="
+    )
 
 
 def _supernet_files(study: Study) -> list[Path]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ganhub_tune.identity import check_same_study
 from ganhub_tune.samplers import make_sampler
 
+from ganhub.config.schema import expand_path_text
 from ganhub.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -53,6 +54,22 @@ def masked(url: str) -> str:
 
 # USER:PASSWORD@ after the scheme; the password up to the last @ (it may hold one)
 _PASSWORD = re.compile(r"^[\w+.-]+://[^:/@]*:(.*)@(?=[^@]*$)")
+
+
+# an SQLite URL: its scheme (with a driver: sqlite+pysqlite) and the database path after it
+_SQLITE_PATH = re.compile(r"(sqlite(?:\+\w+)?:///)(.*)", re.DOTALL)
+
+
+def expand_storage(url: str) -> str:
+    """`storage=` with `~` and `$VAR` expanded in the path of a file on this machine, as ganhub
+    reads the paths it is given (`expand_path_text`): a journal file's, an SQLite database's
+    (`sqlite:///~/studies/x.db` is `sqlite:////home/me/studies/x.db`, an absolute path; a path
+    without them stays as typed: `sqlite:///x.db` is x.db in the current folder). A server's
+    URL stays as typed: a `$` or `~` there is part of a name or a password."""
+    if url.endswith(JOURNALS):
+        return expand_path_text(url)
+    found = _SQLITE_PATH.fullmatch(url)
+    return url if found is None else found[1] + expand_path_text(found[2])
 
 
 def check_storage(url: str) -> None:

@@ -18,7 +18,7 @@ from ganhub_tune.checks import check_choices, check_keys, check_reported, show
 from ganhub_tune.defaults import TRIAL_BASE, default_space, direction_of, known_objectives
 from ganhub_tune.samplers import SAMPLERS, SINGLE_OBJECTIVE
 from ganhub_tune.space import Param, Space, decode, encode, fixed_singles, load_space
-from ganhub_tune.storage import check_storage
+from ganhub_tune.storage import check_storage, expand_storage
 
 from ganhub.config.overrides import deep_merge, merge_sources, parse_override, set_dotted
 from ganhub.config.resolve import validate
@@ -81,6 +81,8 @@ class Study:
     # the keys one-choice params fix (with their `also` keys), and the note said for each param
     fixed: dict[str, Any] = field(default_factory=dict)
     fixed_notes: list[str] = field(default_factory=list)
+    # the space as releases before one-choice params were fixed searched it (None: it has none)
+    searched_then: list[Param] | None = None
 
 
 def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
@@ -119,6 +121,7 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
     # one is fixed once the keys its condition names are
     singles: dict[str, Param] = {}
     fixed: dict[str, Any] = {}
+    listed = space.params
     params, more = fixed_singles(_without_fixed(space.params, given))
     while more:
         singles |= more
@@ -180,12 +183,15 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
     if not is_plain_name(name):
         raise ConfigError(f"study={one_line(name, 80)}: {PLAIN_NAME_RULE}; out=DIR chooses where")
     directory = options.out_dir / name
-    if options.storage is not None:
-        check_storage(options.storage)
+    if options.storage is not None:  # `~` and $VAR in a file's path, as in out= and search=
+        options = replace(options, storage=(given_storage := expand_storage(options.storage)))
+        check_storage(given_storage)
     storage = options.storage or f"sqlite:///{(directory / 'study.db').resolve()}"
     study = Study(options, space, base_raw, base_config, objectives, directions, directory, storage)
     study.notes = notes
     study.fixed = fixed
+    if singles:
+        study.searched_then = _reachable(_without_fixed(listed, given), searched_in)
     study.fixed_notes = [
         f"{p.origin}: param '{p.key}' has one choice, {show(p.choices[0])}: every trial takes "
         f"it, as {p.key}={encode(p.choices[0])} on the command line would (give two or more "
