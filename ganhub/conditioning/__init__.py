@@ -47,6 +47,19 @@ def unused_condition(section: ConditionConfig, conditional: bool) -> list[str]:
     ]
 
 
+def too_few_classes(classes: list[str] | None) -> str | None:
+    """The line refusing a conditional run whose `condition.classes` (given by the user, or
+    saved with a run) names fewer than two classes; None when it is not given or names two."""
+    if classes is None or len(classes) >= 2:
+        return None
+    named = "one class" if classes else "no class"
+    return (
+        f"condition.classes={_shown(classes)} names {named}; a conditional run needs two or "
+        "more: name every class in label order, or leave condition.classes out to take the "
+        "classes from the data (class sub-folders or data.labels)"
+    )
+
+
 def _shown(value: Any) -> str:
     return f"[{','.join(map(str, value))}]" if isinstance(value, list) else str(value)
 
@@ -150,10 +163,12 @@ class ConditionConfig(Section):
     @classmethod
     def _named_once(cls, classes: list[str] | None) -> list[str] | None:
         # a name twice would give two indices one name (`--label cat` would pick one of them),
-        # and an empty name cannot be asked for: refused here, in one line, for every domain
+        # and an empty name cannot be asked for: refused here, in one line, for every domain.
+        # Names are stripped, as labels-CSV labels are (`[cat," dog"]` is cat and dog)
         if classes is None:
             return None
-        if blank := [i for i, name in enumerate(classes) if not name.strip()]:
+        classes = [name.strip() for name in classes]
+        if blank := [i for i, name in enumerate(classes) if not name]:
             raise ValueError(
                 f"class {blank[0]} (counting from 0) has an empty name; give each class a name"
             )
@@ -315,5 +330,6 @@ __all__ = [
     "LabelSpec",
     "Side",
     "check_request",
+    "too_few_classes",
     "unused_condition",
 ]

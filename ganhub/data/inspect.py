@@ -45,6 +45,7 @@ DROP, KEEP, CONVERT = "drop", "keep", "convert"
 # channel, so a recoloured image is not a copy) differ by at most NEAR_MEAN on average and
 # NEAR_MAX anywhere (of 1): a re-encoded or resized copy passes, two different thin strokes
 # do not
+EXACT = "duplicate of "  # an exact copy's finding ("near duplicate of" is not); two_labels reads it
 NEAR_BITS = 3
 NEAR_MEAN = 0.02
 NEAR_MAX = 0.12
@@ -332,7 +333,7 @@ def find_duplicates(
         tones[name] = tone
         thumbs[name] = stretched
         if key in exact:
-            report.add(name, f"duplicate of {exact[key]}", DROP, "warning")
+            report.add(name, f"{EXACT}{exact[key]}", DROP, "warning")
             marked.add(name)
         else:
             exact[key] = name
@@ -465,6 +466,7 @@ def read_report(path: Path) -> dict[str, Any]:
 __all__ = [
     "CONVERT",
     "DROP",
+    "EXACT",
     "KEEP",
     "DataReport",
     "Finding",

@@ -68,12 +68,25 @@ def _class_folders(root: Path, key: str) -> dict[str, list[Path]]:
             "sub-folder or give data.labels=FILE.csv"
         )
     classes: dict[str, list[Path]] = {}
+    raw: dict[str, str] = {}  # each class's folder name
     for sub in sorted(root.iterdir(), key=lambda p: p.name):
         if sub.name.startswith(".") or not sub.is_dir():
             continue
         files = list_images(sub, within=root)  # links are judged against data.path, not the class
+        name = sub.name.strip()  # as condition.classes and CSV labels are read: ' dog' is dog
+        if files and (not name or name in classes):
+            what = (
+                f"class folders '{_shown(raw[name])}' and '{_shown(sub.name)}' are both class "
+                f"'{_shown(name)}'; rename one"
+                if name
+                else f"class folder '{_shown(sub.name)}' has a blank name; rename it"
+            )
+            raise ConfigError(
+                f"{key}='{_shown(root, 200)}': {what} (class names are read without the spaces "
+                "around them)"
+            )
         if files:  # a folder with no image is not a class (torchvision would fail on it)
-            classes[sub.name] = files
+            classes[name], raw[name] = files, sub.name
     if not classes:
         raise ConfigError(
             f"{key}='{_shown(root, 200)}': no class sub-folders with images; conditional "
@@ -342,12 +355,14 @@ def report_classes(report: DataReport, root: Path, labels_csv: Path | None) -> N
     a labels CSV, an error for each row naming no file or no image and each image no row
     names, all of them (`ganhub data clean` leaves them out of the copy and its labels)."""
     from ganhub.data.inspect import KEEP, class_balance
+    from ganhub.data.two_labels import file_labels, name_two_labels
 
     with label_problems_reported():
         files, labels, classes = labelled_files(root, labels_csv)
     named = [classes[y] for y in labels]
     if labels_csv is not None:
         named = _report_rows(report, root, labels_csv)
+    name_two_labels(report, file_labels(root, files, [classes[y] for y in labels]))
     bad = {(root / f.item).resolve() for f in report.findings if f.severity == "error"}
     usable = [classes[y] for p, y in zip(files, labels) if p.resolve() not in bad]
     class_balance(report, usable)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from ganhub_dcgan.config import DCGANConfig
 
-from ganhub.conditioning import LabelSpec
+from ganhub.conditioning import LabelSpec, too_few_classes
 from ganhub.errors import ConfigError
 
 DIGIT_NAMES = tuple(str(i) for i in range(10))
@@ -116,6 +116,8 @@ def label_spec(config: DCGANConfig) -> LabelSpec:
         problems = classless_path_problems(config.data.path)  # why it has no classes
         if problems:
             raise ConfigError(problems[0])
+        if few := too_few_classes(classes):  # the user's (or a saved run's) list
+            raise ConfigError(few)
         raise ConfigError(
             "model.conditional=true on folder data needs at least two classes: one sub-folder "
             "per class under data.path, or data.labels=FILE.csv"

@@ -28,29 +28,53 @@ _CUTOFF_GIVE = (
 )
 
 
-def _psi_give(default: str) -> str:
-    return f"a psi of 0 or more (0: w_avg's image, 1: no truncation; {default})"
+def _psi_give(default: str | None) -> str:
+    said = f"; {default}" if default else ""
+    return f"a psi of 0 or more (0: w_avg's image, 1: no truncation{said})"
 
 
-def psi_refusal(default: str) -> str:
+def _least(least: int, default: str | None) -> str:
+    return f"{least} or more" + (f" ({default})" if default else "")
+
+
+def psi_refusal(default: str | None) -> str:
     """Why psi is bounded and what to give, after `psi=<value>: ` or `--psi <value>: `."""
     return f"{_PSI_WHY}: give {_psi_give(default)}"
 
 
-def check_psi(psi: float, default: str = "default 0.7") -> float:
+def check_psi(psi: float, default: str | None = "default 0.7") -> float:
     """`psi` if it is a finite number of 0 or more, else ValueError with why and what to give;
-    `default` says what leaving it out gives (a command's option: the run's `sample.psi`)."""
+    `default` says what leaving it out gives (a command's option: the run's `sample.psi`;
+    None for the `sample.*` key, whose preset may set another value than the class's)."""
     return bounded(psi, math.isfinite(psi) and psi >= 0, _PSI_WHY, _psi_give(default))
 
 
-def check_grid(grid: int, default: str = "default 64") -> int:
+def check_grid(grid: int, default: str | None = "default 64") -> int:
     """`grid` (`sample.grid`, explore's `--n`) if 1 or more, else ValueError."""
-    return bounded(grid, grid >= 1, _GRID_WHY, f"1 or more ({default})")
+    return bounded(grid, grid >= 1, _GRID_WHY, _least(1, default))
 
 
-def check_frames(frames: int, default: str = "default 48") -> int:
+def check_frames(frames: int, default: str | None = "default 48") -> int:
     """`frames` (`sample.frames`, `--frames`) if 2 or more, else ValueError."""
-    return bounded(frames, frames >= 2, _FRAMES_WHY, f"2 or more ({default})")
+    return bounded(frames, frames >= 2, _FRAMES_WHY, _least(2, default))
+
+
+def number_refusal(key: str, default: str | None = None) -> str:
+    """Why `sample.<key>` (psi, grid, frames, cutoff) or the option standing for it is a
+    number, and what to give, for a value that is no number of its kind ('abc', 2.5 for a
+    count); put after `sample.frames='abc': ` or `--frames abc: `. `default` says what leaving
+    it out gives (None: not said; a key's preset may set another value than the class's)."""
+    if key == "psi":
+        return psi_refusal(default)
+    why, least = {"grid": (_GRID_WHY, 1), "frames": (_FRAMES_WHY, 2)}.get(key, (_CUTOFF_WHY, 0))
+    give = _CUTOFF_GIVE if key == "cutoff" else f"a whole number, {_least(least, default)}"
+    return f"{why}: give {give}"
+
+
+def as_number(value: Any, kind: type[int] | type[float]) -> Any:
+    """`value` read as a number of `kind` the way a config key reads it ('3', '3.0' for an
+    int; '0.5', 'inf' for a float); None when it is none (see `not_a_number`)."""
+    return None if not_a_number(value, kind) else _adapter(kind is int).validate_python(value)
 
 
 def check_count(count: int, least: int, what: str, default: int) -> int:
@@ -126,48 +150,44 @@ class StyleGANSample(Section):
         # "Input should be a finite number") run before the "after" validators: the same line
         # as a psi out of bounds instead
         if not_a_number(psi, float):
-            bounded(psi, False, _PSI_WHY, _psi_give("default 0.7"))
+            raise ValueError(number_refusal("psi"))
         if isinstance(psi, str | float):
             try:
                 number = float(psi)
             except ValueError:
                 return psi  # a text pydantic reads as a number and Python does not: its line
             if not math.isfinite(number):
-                check_psi(number)
+                check_psi(number, None)
         return psi
 
     @field_validator("grid", "frames", "cutoff", mode="before")
     @classmethod
     def _whole(cls, value: Any, info: ValidationInfo) -> Any:
         # 'abc', 2.5 or true: why the key counts, then what to give, as for a bound
+        # (no default said: a preset may set another value than the class's, tiny frames 8)
         if not_a_number(value, int):
-            why, give = {
-                "grid": (_GRID_WHY, "1 or more (default 64)"),
-                "frames": (_FRAMES_WHY, "2 or more (default 48)"),
-                "cutoff": (_CUTOFF_WHY, _CUTOFF_GIVE),
-            }[info.field_name or ""]
-            give = give if give.startswith("a whole") else f"a whole number, {give}"
-            bounded(value, False, why, give)
+            raise ValueError(number_refusal(info.field_name or ""))
         return value
 
     @field_validator("psi")
     @classmethod
     def _psi(cls, psi: float) -> float:
-        return check_psi(psi)
+        return check_psi(psi, None)
 
     @field_validator("grid")
     @classmethod
     def _grid(cls, grid: int) -> int:
-        return check_grid(grid)
+        return check_grid(grid, None)
 
     @field_validator("frames")
     @classmethod
     def _frames(cls, frames: int) -> int:
-        return check_frames(frames)
+        return check_frames(frames, None)
 
 
 __all__ = [
     "StyleGANSample",
+    "as_number",
     "check_count",
     "check_frames",
     "check_grid",
@@ -175,5 +195,6 @@ __all__ = [
     "crossover_problem",
     "cutoff_problem",
     "not_a_number",
+    "number_refusal",
     "psi_refusal",
 ]

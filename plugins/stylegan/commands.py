@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from ganhub_stylegan.bounds import (
+    as_number,
     check_count,
     check_frames,
     check_grid,
     check_psi,
     crossover_problem,
     cutoff_problem,
+    number_refusal,
 )
 
 from ganhub.clikit import (
@@ -56,30 +58,74 @@ def _bounded(
     return callback
 
 
+class _Number(click.ParamType):
+    """An option's number that refuses text that is no number of its kind (`--frames abc`,
+    `--n 1.5`) in the words of its bounds, as the `sample.*` key it stands for does, instead of
+    click's "is not a valid integer": one line, exit 2. Numbers are read as config keys are."""
+
+    def __init__(self, kind: type[int] | type[float], refusal: str) -> None:
+        self.kind, self.refusal = kind, refusal
+        self.name = "integer" if kind is int else "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from ganhub.errors import UsageError, one_line
+
+        number = as_number(value, self.kind)
+        if number is None:
+            option = param.opts[0] if param is not None else self.name
+            raise UsageError(f"{option} {one_line(str(value), 40)}: {self.refusal}")
+        return number
+
+
+def _run_value(key: str, option: str) -> _Number:
+    """The number type of an option defaulting to the run's `sample.<key>`."""
+    kind = float if key == "psi" else int
+    return _Number(kind, number_refusal(key, f"leave {option} out for the run's sample.{key}"))
+
+
+# the counts no `sample.*` key has: (least, what it counts, default)
+_COUNTS = {
+    "rows": (1, "the row sources of the grid", 4),
+    "cols": (1, "the column sources of the grid", 5),
+    "n": (1, "the latents of each row", 8),
+    "keys": (2, "the w points a closed loop passes through", 4),
+}
+
+
+def _count(name: str) -> _Number:
+    """The number type of a count option with no config key (`--rows`, `--keys`)."""
+    least, what, default = _COUNTS[name]
+    return _Number(int, f"counts {what}: give a whole number, {least} or more (default {default})")
+
+
 _OUT = click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
                     help="Output folder  [default: RUN_DIR/samples]")  # fmt: skip
 _DEVICE = device_option()
 _SEED = click.option("--seed", type=SEED, default=0, show_default=True, help="Latent seed.")
+_CROSSOVER_GIVE = (
+    "is the style index where the columns' styles take over: give a whole number from 1 to "
+    "one less than the generator's style vectors (leave --crossover out for half)"
+)
 # --psi, --frames and explore's --n default to the run's sample.* keys: their bounds are
 # checked once the run is open (`_open`), so a refusal can name the run's own value
-_PSI = click.option("--psi", type=float, default=None,
+_PSI = click.option("--psi", type=_run_value("psi", "--psi"), default=None,
                     help="Truncation psi  [default: the run's sample.psi]")  # fmt: skip
-_CUTOFF = click.option("--cutoff", type=int, default=None,
+_CUTOFF = click.option("--cutoff", type=_Number(int, number_refusal("cutoff")), default=None,
                        help="Truncate only the first k style vectors (0: none)  [default: the "
                        "run's sample.cutoff, all when unset]")  # fmt: skip
-_CROSSOVER = click.option("--crossover", type=int, default=None,
+_CROSSOVER = click.option("--crossover", type=_Number(int, _CROSSOVER_GIVE), default=None,
                           help="Style index where the column styles take over  [default: half]")  # fmt: skip
 _LABEL = click.option("--label", default=None,
                       help="Conditional runs: this class (its name, or its index where names "
                       "are not numbers; 1,2,3 for several label factors)  [default: the first "
                       "class; explore's grid: one row per class]")  # fmt: skip
-_FRAMES = click.option("--frames", type=int, default=None,
+_FRAMES = click.option("--frames", type=_run_value("frames", "--frames"), default=None,
                        help="Frames of the GIF  [default: the run's sample.frames]")  # fmt: skip
 # the counts no `sample.*` key has, in the same words: why, then what to give
-_ROWS = _bounded(check_count, 1, "the row sources of the grid", 4)
-_COLS = _bounded(check_count, 1, "the column sources of the grid", 5)
-_LATENTS = _bounded(check_count, 1, "the latents of each row", 8)
-_KEYS = _bounded(check_count, 2, "the w points a closed loop passes through", 4)
+_ROWS = _bounded(check_count, *_COUNTS["rows"])
+_COLS = _bounded(check_count, *_COUNTS["cols"])
+_LATENTS = _bounded(check_count, *_COUNTS["n"])
+_KEYS = _bounded(check_count, *_COUNTS["keys"])
 
 
 def _folder(run_dir: Path, out: Path | None) -> Path:
@@ -172,9 +218,9 @@ def _stem(seed: int, label: str | None = None, **options: float | None) -> str:
 @_CUTOFF
 @_CROSSOVER
 @_LABEL
-@click.option("--rows", type=int, default=None, callback=_ROWS,
+@click.option("--rows", type=_count("rows"), default=None, callback=_ROWS,
               help="Row sources (their coarse styles)  [default: 4]")  # fmt: skip
-@click.option("--cols", type=int, default=None, callback=_COLS,
+@click.option("--cols", type=_count("cols"), default=None, callback=_COLS,
               help="Column sources (their fine styles)  [default: 5]")  # fmt: skip
 @_OUT
 @_DEVICE
@@ -203,7 +249,7 @@ def mix(run_dir: Path, seed: int, psi: float | None, cutoff: int | None, crossov
 @_SEED
 @_CUTOFF
 @_LABEL
-@click.option("--n", type=int, default=None, callback=_LATENTS,
+@click.option("--n", type=_count("n"), default=None, callback=_LATENTS,
               help="Latents (columns)  [default: 8]")  # fmt: skip
 @_OUT
 @_DEVICE
@@ -230,7 +276,7 @@ def truncation(run_dir: Path, seed: int, cutoff: int | None, label: str | None, 
 @_CUTOFF
 @_FRAMES
 @_LABEL
-@click.option("--keys", type=int, default=None, callback=_KEYS,
+@click.option("--keys", type=_count("keys"), default=None, callback=_KEYS,
               help="Random w points the loop passes through  [default: 4]")  # fmt: skip
 @_OUT
 @_DEVICE
@@ -256,7 +302,7 @@ def interpolate(run_dir: Path, seed: int, psi: float | None, cutoff: int | None,
 
 @click.command(name="explore", context_settings=HELP)
 @click.argument("run_dir", type=RUN_DIR)
-@click.option("--n", type=int, default=None,
+@click.option("--n", type=_run_value("grid", "--n"), default=None,
               help="Images in the grid  [default: the run's sample.grid]")  # fmt: skip
 @_SEED
 @_PSI

@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ganhub_stylegan.config import StyleGANConfig
 
-from ganhub.conditioning import Condition, Conditioner, ConditionRequest, LabelSpec, Side
+from ganhub.conditioning import (
+    Condition,
+    Conditioner,
+    ConditionRequest,
+    LabelSpec,
+    Side,
+    too_few_classes,
+)
 from ganhub.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -47,18 +54,22 @@ def conditional_problems(config: StyleGANConfig) -> list[str]:
 
     if problems := classless_path_problems(cfg.path):  # missing, or a shard
         return problems
-    if cfg.path is not None and cfg.path.is_file() and zip_labels(cfg.path) is None:
+    zipped = zip_labels(cfg.path) if cfg.path is not None and cfg.path.is_file() else {}
+    if zipped is None:
         return [
             f"data.path='{cfg.path}': the zip holds no labels (a {ADA_LABELS} with "
             '{"labels": [[file, class], ...]}, as StyleGAN2-ADA\'s dataset_tool writes); add '
             "one, or unzip it into one sub-folder per class, for a conditional run"
         ]
-    classes = config.condition.classes
-    if cfg.path is not None and cfg.path.is_file() and (not classes or len(classes) < 2):
+    if zipped and len(set(zipped.values())) < 2:
         return [
-            f"data.path='{cfg.path}': its {ADA_LABELS} names one class; a conditional run needs two or more"
+            f"data.path='{cfg.path}': its {ADA_LABELS} names one class; a conditional run "
+            "needs two or more"
         ]
-    if not classes or len(classes) < 2:
+    classes = config.condition.classes
+    if given := too_few_classes(classes):  # the user's (or a saved run's) list
+        return [given]
+    if not classes:
         return [
             "model.conditional=true on folder data needs at least two classes: one sub-folder "
             "per class under data.path, or data.labels=FILE.csv"

@@ -68,18 +68,14 @@ def test_a_refused_option_names_the_runs_own_value(
 @pytest.mark.parametrize(
     ("item", "line"),
     [
-        ("sample.psi=abc", f"sample.psi='abc': {PSI} (0: w_avg's image, 1: no truncation; "
-         "default 0.7)"),
-        ("sample.psi=true", f"sample.psi=True: {PSI} (0: w_avg's image, 1: no truncation; "
-         "default 0.7)"),
-        ("sample.frames=2.5", f"sample.frames=2.5: {FRAMES}: give a whole number, 2 or more "
-         "(default 48)"),
-        ("sample.frames=[3]", f"sample.frames=[3]: {FRAMES}: give a whole number, 2 or more "
-         "(default 48)"),
+        ("sample.psi=abc", f"sample.psi='abc': {PSI} (0: w_avg's image, 1: no truncation)"),
+        ("sample.psi=true", f"sample.psi=True: {PSI} (0: w_avg's image, 1: no truncation)"),
+        ("sample.frames=2.5", f"sample.frames=2.5: {FRAMES}: give a whole number, 2 or more"),
+        ("sample.frames=[3]", f"sample.frames=[3]: {FRAMES}: give a whole number, 2 or more"),
         ("sample.grid=many", "sample.grid='many': counts the images of a grid: give a whole "
-         "number, 1 or more (default 64)"),
+         "number, 1 or more"),
         ("sample.grid=true", "sample.grid=True: counts the images of a grid: give a whole "
-         "number, 1 or more (default 64)"),
+         "number, 1 or more"),
         ("sample.cutoff=x", "sample.cutoff='x': counts the style vectors truncated, from the "
          "first: give a whole number from 0 (none) to the generator's style vectors (2 per "
          "resolution from 4 px: 8 at 32 px), or leave it unset to truncate all"),
