@@ -56,11 +56,6 @@ _joined: DistInfo | None = None
 # how long ranks wait for each other (the process group's timeout, and for every rank to come
 # to it): seconds, else torch's default for the backend (30 minutes with gloo, 10 with NCCL)
 TIMEOUT_ENV = "GANHUB_DIST_TIMEOUT"
-# while the job starts up (from `init` to its first collective of training): this rank and
-# the job's store, where the ranks meet before each collective (`_meet`); None once training
-# started. `_met` counts the meetings of this process (the same on every rank)
-_starting: tuple[DistInfo, dist.Store] | None = None
-_met = 0
 
 
 class PeerStopped(GanhubError):
@@ -179,9 +174,8 @@ def _env_seconds(key: str) -> float | None:
 def init(info: DistInfo, device: torch.device) -> None:
     """Join the process group (NCCL on CUDA, gloo otherwise) if not already in one, once every
     rank has come to it (`_arrive`); from here on an error that ends this process is told to
-    the job's other ranks (`_last_words`), and until training starts every rank meets the
-    others in Python before each collective (`_meet`)."""
-    global _joined, _starting
+    the job's other ranks (`_last_words`)."""
+    global _joined
     if info.enabled:
         _joined = info
         joined_job()
@@ -195,8 +189,6 @@ def init(info: DistInfo, device: torch.device) -> None:
             dist.init_process_group(backend, rank=info.rank, world_size=info.world, timeout=timeout)
         else:
             dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world)
-    store = job_store() if info.enabled else None
-    _starting = (info, store) if store is not None else None
 
 
 def _arrive(info: DistInfo, backend: str) -> None:
@@ -211,63 +203,26 @@ def _arrive(info: DistInfo, backend: str) -> None:
     store = job_store()
     if store is None:
         return
-    try:
-        store.set(job_key("arrived", info.rank), "1")  # which ranks, should some never come
-        limit = _wait_all(info, store, "arrived", backend)
-        if limit:
-            raise _not_arrived(info, store, limit)
-    except DistError:  # the store went away (its node's torchrun stopped): torch's own wait
-        return
-
-
-def _wait_all(info: DistInfo, store: dist.Store, what: str, backend: str) -> float:
-    """Say in `store` that this rank came to `what` and wait until every rank has, or raise
-    `PeerFailed` (`PeerStopped` for rank 0) as soon as another rank said it failed; 0, or the
-    seconds waited in vain when that is the longest ranks wait."""
     default = default_pg_nccl_timeout if backend == "nccl" else default_pg_timeout
     limit = info.timeout_s or (default or timedelta(minutes=30)).total_seconds()
     longest = 0.01 * max(1.0, info.world / 16)
     started, pause = time.monotonic(), 0.002
-    came = store.add(job_key(what, "count"), 1)
-    while came < info.world:
-        if store.add(job_key("failed", "count"), 0):
-            failed = _store_failures(info, store)
-            if failed:
-                (peer, error), others = failed[0], len(failed) - 1
-                raise PeerFailed(info.rank, peer, error, others)
-            if info.rank and store.check([job_key("stopped", 0)]):
-                raise PeerStopped(
-                    f"rank {info.rank}: rank 0 of this job stopped (it failed while the job "
-                    "started); its own message says why"
-                )
-        if time.monotonic() - started > limit:
-            return limit
-        time.sleep(pause)
-        pause = min(2 * pause, longest)
-        came = store.add(job_key(what, "count"), 0)
-    return 0.0
-
-
-def _meet(last: bool = False) -> None:
-    """Before a collective while the job starts up (building models, loading data, resuming:
-    an error only one rank meets), wait for every rank in Python, as `_arrive` does: a rank
-    that failed meanwhile (it said so in the store) ends the others at once, in one line
-    naming it, where NCCL waited for its whole timeout (a communicator is made at its first
-    collective), and gloo until that rank's process ended. `last`: training starts, and
-    collectives run on untold from here (one test of a module global each). Costs the
-    requests of `_arrive`, three or four times per run."""
-    global _starting, _met
-    if _starting is None:
+    try:
+        store.set(job_key("arrived", info.rank), "1")  # which ranks, should some never come
+        arrived = store.add(job_key("arrived", "count"), 1)
+        while arrived < info.world:
+            if store.add(job_key("failed", "count"), 0):
+                failed = _store_failures(info, store)
+                if failed:
+                    (peer, error), others = failed[0], len(failed) - 1
+                    raise PeerFailed(info.rank, peer, error, others)
+            if time.monotonic() - started > limit:
+                raise _not_arrived(info, store, limit)
+            time.sleep(pause)
+            pause = min(2 * pause, longest)
+            arrived = store.add(job_key("arrived", "count"), 0)
+    except DistError:  # the store went away (its node's torchrun stopped): torch's own wait
         return
-    info, store = _starting
-    if last:
-        _starting = None
-    _met += 1
-    backend = dist.get_backend() if dist.is_initialized() else "gloo"
-    with contextlib.suppress(DistError):  # the store went away: torch's own wait
-        limit = _wait_all(info, store, f"met{_met}", str(backend))
-        if limit:
-            raise CollectiveTimeout(limit, info.rank)
 
 
 def _not_arrived(info: DistInfo, store: dist.Store, seconds: float) -> Exception:
@@ -283,8 +238,8 @@ def _not_arrived(info: DistInfo, store: dist.Store, seconds: float) -> Exception
 
 def shutdown(info: DistInfo) -> None:
     """Leave the process group (the job's other ranks are still told why this one fails)."""
-    global _shared, _starting
-    _shared, _starting = None, None
+    global _shared
+    _shared = None
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()
 
@@ -295,8 +250,6 @@ def average_gradients(params: list[nn.Parameter], world: int) -> None:
     Only parameters with a gradient take part; every rank runs the same phase code, so every
     rank has the same set.
     """
-    if _starting is not None:  # the first collective of training
-        _meet(last=True)
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return
@@ -313,7 +266,6 @@ def average_gradients(params: list[nn.Parameter], world: int) -> None:
 
 def broadcast_module(module: nn.Module) -> None:
     """Copy rank 0's parameters and buffers to every rank."""
-    _meet()
     with torch.no_grad():
         for t in list(module.parameters()) + list(module.buffers()):
             with _peers(source=0):
@@ -325,7 +277,6 @@ def broadcast_object(obj: Any, info: DistInfo) -> Any:
     if not info.enabled:
         return obj
     box = [obj]
-    _meet()  # while the job starts up: rank 0's run directory
     with _peers(source=0):  # rank 0 may stop first (a locked run directory...): one line here
         dist.broadcast_object_list(box, src=0)
     return box[0]
@@ -348,20 +299,8 @@ def leave_failure(error: BaseException, info: DistInfo) -> None:
     own = isinstance(error, Exception) and not isinstance(error, PeerStopped)
     if own and _shared is not None and not info.is_main:
         leave_rank_failure(_shared[0], info.rank, error)
-    if own and info.enabled:
-        _tell(info, error)
-
-
-def _tell(info: DistInfo, error: BaseException) -> None:
-    """Tell the job's other ranks that this one fails with its own `error`: its line, or from
-    rank 0, which speaks for the job, only that it stops, and only while the job starts up
-    (the others then wait in Python, `_meet`, and end at once; later a collective fails)."""
-    if not info.is_main:
+    if own and info.enabled and not info.is_main:
         tell_job(info.rank, error)
-    elif _starting is not None:
-        with contextlib.suppress(RuntimeError):
-            _starting[1].set(job_key("stopped", 0), "1")
-            _starting[1].add(job_key("failed", "count"), 1)
 
 
 def failed_ranks(info: DistInfo) -> list[tuple[int, str]]:
@@ -428,8 +367,8 @@ def _last_words(error: BaseException) -> str | None:
     if not isinstance(error, Exception) or isinstance(error, PeerStopped):
         return None  # Ctrl-C, an exit, or another rank's failure: not this rank's to tell
     line = failure_line(error)
-    _tell(info, error)
     if not info.is_main:
+        tell_job(info.rank, error)
         named = f"rank {info.rank}: "
         text = error.args[0] if isinstance(error, GanhubError) and error.args else None
         if isinstance(text, str) and not text.startswith(named):
@@ -443,7 +382,6 @@ def gather_object(obj: Any, info: DistInfo) -> list[Any]:
     if not info.enabled:
         return [obj]
     out: list[Any] = [None] * info.world
-    _meet(last=True)
     with _peers():
         dist.all_gather_object(out, obj)
     return out
@@ -458,8 +396,6 @@ def agree_stop(
     others' next all-reduce."""
     if not info.enabled:
         return flag, signum
-    if _starting is not None:
-        _meet(last=True)
     t = torch.tensor([1.0 if flag else 0.0, float(signum or 0)], device=device)
     with _peers():
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
