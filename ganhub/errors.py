@@ -39,6 +39,27 @@ class TrainingError(GanhubError):
     exit_code = 3
 
 
+class Diverged(TrainingError):
+    """Training stopped because `what` (`loss D, G`, or `weights`) became NaN/Inf at or before
+    `step`; `checkpoint` is the run's last good one (None: none was written). The message is
+    `ganhub run`'s; the fields let a caller that trains in pieces word its own (`ganhub meta`
+    names its outer step and its own checkpoint)."""
+
+    hint = "Try a lower learning rate, clip_grad, or precision=32"
+
+    def __init__(self, what: str, step: int, checkpoint: object = None, refused: str = "") -> None:
+        self.what, self.step, self.checkpoint, self.refused = what, step, checkpoint, refused
+        where = f"last good checkpoint: {checkpoint}" if checkpoint else "no checkpoint was written"
+        not_done = f"; not {refused}" if refused else ""
+        super().__init__(
+            f"{what} became NaN/Inf at or before step {step}{not_done}; training stopped "
+            f"({where}). {self.hint}"
+        )
+
+    def __reduce__(self) -> tuple[type[Diverged], tuple[str, int, object, str]]:
+        return type(self), (self.what, self.step, self.checkpoint, self.refused)
+
+
 _URL_USER = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")  # a URL's user:password@
 
 
@@ -114,6 +135,7 @@ def writing(path: object) -> Iterator[None]:
 
 __all__ = [
     "ConfigError",
+    "Diverged",
     "GanhubError",
     "PluginError",
     "TrainingError",

@@ -41,7 +41,7 @@ from ganhub.engine.stats import StatsAccumulator
 from ganhub.engine.system import Phase
 from ganhub.errors import (
     ConfigError,
-    TrainingError,
+    Diverged,
     first_line,
     plugin_code,
     unknown_choice,
@@ -295,20 +295,12 @@ class Run:
             self.stats.clear_nonfinite()
             return
         if bad:
-            self._diverged(f"loss {', '.join(bad)} became NaN/Inf at or before step {self.step}")
+            raise Diverged(f"loss {', '.join(bad)}", self.step, self.last_checkpoint)
 
     def require_finite_weights(self, before: str) -> None:
         """Refuse to write a checkpoint or samples of non-finite weights (one host sync)."""
         if not self.weights_finite():
-            self._diverged(f"weights became NaN/Inf at or before step {self.step}; not {before}")
-
-    def _diverged(self, what: str) -> None:
-        last = self.last_checkpoint
-        where = f"last good checkpoint: {last}" if last else "no checkpoint was written"
-        raise TrainingError(
-            f"{what}; training stopped ({where}). Try a lower learning rate, clip_grad, or "
-            "precision=32"
-        )
+            raise Diverged("weights", self.step, self.last_checkpoint, refused=before)
 
     def weights_finite(self) -> bool:
         """Whether every floating weight and buffer (EMA copies included) is finite (one sync)."""

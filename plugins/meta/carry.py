@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from ganhub_meta.reptile import MetaOptions
+    from ganhub_meta.config import MetaOptions
 
     from ganhub.engine.run import Run
     from ganhub.tricks import Trick
@@ -130,21 +130,19 @@ class StepLosses:
         """The means of the visit's stats (its host sync), after the NaN guard of `ganhub
         run`'s logging steps: a loss that became NaN/Inf stops meta-training, in one line that
         names the step on the tasks' timeline, the outer step and the meta run's last
-        checkpoint (a task's Run writes none)."""
-        from ganhub.errors import TrainingError
+        checkpoint (a task's Run writes none), worded from the engine's error's fields."""
+        from ganhub.errors import Diverged, TrainingError
 
         losses = task.stats.flush()
         try:
             task.check_finite()
-        except TrainingError as err:
-            said = f" at or before step {task.step};"
-            told = str(err).replace(said, f"{said[:-1]} of the tasks' timeline ({self.where});")
-            if told == str(err):
-                told = f"{self.where}: {told}"
-            if self.meta.last_checkpoint is not None:
-                last = f"last good checkpoint: {self.meta.last_checkpoint}"
-                told = told.replace("no checkpoint was written", last)
-            raise TrainingError(told) from None
+        except Diverged as err:
+            last = self.meta.last_checkpoint
+            where = f"last good checkpoint: {last}" if last else "no checkpoint was written"
+            raise TrainingError(
+                f"{err.what} became NaN/Inf at or before step {err.step} of the tasks' timeline "
+                f"({self.where}); training stopped ({where}). {err.hint}"
+            ) from None
         for key, value in losses.items():
             total, count = self.sums.get(key, (0.0, 0))
             self.sums[key] = (total + value, count + 1)
@@ -174,7 +172,37 @@ def timeline_warnings(run: Run, options: MetaOptions, warnings: list[str]) -> li
             trick.config = config
     said = f"the tasks' {steps} training steps: meta.outer_steps x {visit_steps(options)}"
     judged = [w.replace(f"trainer.steps={steps}", said) for w in judged]
-    return judged + [w for w in warnings if w not in meta]
+    reach = ada_reach(run, options)
+    return judged + [w for w in warnings if w not in meta] + ([reach] if reach else [])
+
+
+def ada_reach(run: Run, options: MetaOptions) -> str | None:
+    """A warning when ADA's p cannot cross its range (0 to 1) once over the meta-training: it
+    moves by at most the real images D judges / (trick.ada.kimg x 1000), and a few-shot
+    meta-training judges few (200 outer steps x 10 steps at batch 10 move p by 0.04 at
+    StyleGAN2-ADA's kimg=500, which it sets for runs of millions of images). D's images per
+    step are at most the batch of every process, once per repeat of each D phase."""
+    import math
+
+    if "ada" not in run.config.tricks:
+        return None
+    ada = getattr(run.config.trick, "ada")  # noqa: B009 (a plugin-registered section)
+    per_step = sum(p.repeat / p.interval for p in run.phases if p.group == "D")
+    batch = run.config.trainer.batch_size * run.dist.world
+    images = task_steps(options) * batch * per_step
+    reach = images / (ada.kimg * 1000)
+    if reach >= 1 or images <= 0:
+        return None
+    full = images / 1000  # the kimg that lets p cross 0 to 1 over the meta-training
+    unit = 10.0 ** (math.floor(math.log10(full)) - 1)
+    kimg = math.floor(full / unit) * unit  # two figures, rounded down
+    return (
+        f"ganhub: warning: trick.ada.kimg={ada.kimg:g}: ADA's p can move at most {reach:.2g} "
+        f"over the meta-training (the tasks' {task_steps(options):,} training steps of "
+        f"{images / task_steps(options):g} real images: {images:,.0f} / (kimg x 1000)), so it "
+        f"stays near trick.ada.p_init={ada.p_init:g}; give trick.ada.kimg={kimg:.3g} or less "
+        "for p to cross 0 to 1 in it"
+    )
 
 
 def _copied(state: Any) -> Any:
@@ -192,6 +220,7 @@ def _copied(state: Any) -> Any:
 __all__ = [
     "CarriedTricks",
     "StepLosses",
+    "ada_reach",
     "first_step",
     "load_in_place",
     "task_steps",

@@ -9,7 +9,7 @@ import click
 from ganhub.clikit import KeyValueCommand
 
 if TYPE_CHECKING:
-    from ganhub_meta.reptile import MetaOptions
+    from ganhub_meta.config import MetaOptions
 
     from ganhub.plugins import Hub
 
@@ -44,7 +44,8 @@ def meta_command(ctx: click.Context, items: tuple[str, ...]) -> None:
     if any(a in ("-h", "--help") for a in items):
         click.echo(ctx.get_help() + "\n\nOptions (meta.KEY=VALUE):\n" + _options_help())
         return
-    from ganhub_meta.reptile import meta_config, meta_train
+    from ganhub_meta.config import meta_config
+    from ganhub_meta.reptile import meta_train
 
     from ganhub.plugins import get_hub
 
@@ -117,7 +118,7 @@ def refuse_classless(plugin: str, hub: Hub) -> None:
 
 def parse_options(items: list[str]) -> tuple[MetaOptions, list[str]]:
     """(the meta.* options, validated; the other key=value items)."""
-    from ganhub_meta.reptile import MetaOptions
+    from ganhub_meta.config import MetaOptions
     from ganhub_meta.shots import shots_option
     from pydantic import ValidationError, create_model
 
@@ -150,7 +151,7 @@ def parse_options(items: list[str]) -> tuple[MetaOptions, list[str]]:
 
 
 def _options_help() -> str:
-    from ganhub_meta.reptile import MetaOptions
+    from ganhub_meta.config import MetaOptions
 
     from ganhub.config.resolve import default_text
 

@@ -29,7 +29,7 @@ import torch
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
-    from ganhub_meta.reptile import MetaOptions
+    from ganhub_meta.config import MetaOptions
     from torch import Tensor, nn
 
     from ganhub.engine.run import Run

@@ -18,7 +18,7 @@ import random
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ganhub_meta.reptile import MetaOptions
+    from ganhub_meta.config import MetaOptions
 
     from ganhub.config.schema import RunConfig
     from ganhub.plugins import Hub
