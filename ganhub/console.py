@@ -8,7 +8,8 @@ trained, if any, and does nothing otherwise. On a terminal the console draws wit
 (CI logs, pipes, notebooks, tests) it writes plain lines, flushed at once, with no control codes.
 
 `trainer.progress=false` makes a run quiet: no banner, progress or summary table (the CLI then
-prints its one summary line). Warnings always print, on stderr.
+prints its one summary line). Warnings always print, on stderr: under torchrun the run's
+warnings are said once, by rank 0 (`warn`).
 """
 
 from __future__ import annotations
@@ -52,6 +53,22 @@ class Activity:
     def seconds(self) -> float:
         """Wall time since the work started."""
         return time.perf_counter() - self.started
+
+
+def speaks_for_job() -> bool:
+    """Whether this process says the job's warnings: the only process, or torchrun's rank 0
+    (the RANK torchrun sets)."""
+    return os.environ.get("RANK", "0").strip() in ("", "0")
+
+
+def warn(line: str, every_rank: bool = False) -> None:
+    """A warning line on stderr. Under torchrun every process meets the run's warnings (a
+    config, a checkpoint, a metric): rank 0 alone says them, once for the job. `every_rank`
+    is for what one process may meet alone (its own output closed, its own hook failing),
+    which that process must say."""
+    if every_rank or speaks_for_job():
+        # while rich draws, sys.stderr is its proxy, which prints the line above the bars
+        print(line, file=sys.stderr, flush=True)
 
 
 @contextmanager
@@ -132,15 +149,16 @@ class Console:
                 null = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(null, sys.stdout.fileno())
                 os.close(null)
-        self.warn(
+        self.warn(  # this process's own output
             "ganhub: warning: the output's reader closed it (a pipe into head?); training goes "
-            "on without printing, and the run directory holds what it logs"
+            "on without printing, and the run directory holds what it logs",
+            every_rank=True,
         )
 
-    def warn(self, line: str) -> None:
-        """A warning: shown even when quiet, on stderr (above the bars while they draw)."""
-        # while rich draws, sys.stderr is its proxy, which prints the line above the bars
-        print(line, file=sys.stderr, flush=True)
+    def warn(self, line: str, every_rank: bool = False) -> None:
+        """A warning: shown even when quiet, on stderr (above the bars while they draw); under
+        torchrun by rank 0 alone, unless `every_rank` (`warn`)."""
+        warn(line, every_rank=every_rank)
 
     @contextmanager
     def session(self) -> Iterator[Console]:
@@ -447,8 +465,10 @@ __all__ = [
     "count_text",
     "number",
     "resume_command",
+    "speaks_for_job",
     "summary_head",
     "summary_line",
     "summary_rows",
     "tensorboard_command",
+    "warn",
 ]

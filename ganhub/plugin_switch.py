@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -32,6 +31,7 @@ def switch_off(info: Any) -> bool:
 def warn_unknown(names: Iterable[str], plugins: Mapping[str, Any]) -> None:
     """One warning line on stderr for each name GANHUB_DISABLE_PLUGINS lists that switched no
     plugin off: no plugin has it, or it is one of ganhub's own modules (never switched off)."""
+    from ganhub.console import warn
     from ganhub.errors import did_you_mean, one_line
 
     for name in sorted(names):
@@ -45,9 +45,8 @@ def warn_unknown(names: Iterable[str], plugins: Mapping[str, Any]) -> None:
             why = f"no installed plugin is named '{one_line(name, 60)}'{close}"
         else:
             why = f"'{name}' is part of ganhub itself and is always loaded"
-        print(
-            f"ganhub: warning: {DISABLE_ENV}: {why}; ignored (ganhub plugins lists the plugins)",
-            file=sys.stderr,
+        warn(  # every torchrun process reads the variable: rank 0 says it
+            f"ganhub: warning: {DISABLE_ENV}: {why}; ignored (ganhub plugins lists the plugins)"
         )
 
 

@@ -74,8 +74,8 @@ def test_tricks_on_d_inputs_that_a_domain_bypasses_are_named(
         "them through ctx.d_loss / ctx.g_loss, or ctx.discriminate(D, x) (docs/plugins.md)",
         "ganhub: warning: loss=lsgan, label_smoothing computed no D loss in the first D phase: "
         "domain 'direct2d' runs its discriminator itself and its loss, so they change "
-        "nothing; route them through ctx.d_loss / ctx.g_loss, or ctx.discriminate(D, x) "
-        "(docs/plugins.md)",
+        "nothing; compute it with ctx.d_loss, ctx.adversarial_d_loss or "
+        "ctx.loss.d_loss(real_logits, fake_logits, ctx.targets) (docs/plugins.md)",
     ]
 
 

@@ -3,6 +3,8 @@ resolved once."""
 
 from __future__ import annotations
 
+import copy
+import functools
 import inspect
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -46,7 +48,8 @@ class TrainContext:
         input_graphs: frozenset[str] = frozenset(),
         owners: Owners | None = None,
     ) -> None:
-        self.loss = loss
+        # the run's loss, counting its D losses (a domain may call `ctx.loss.d_loss` itself)
+        self.loss = counted_loss(loss, self)
         # names the loss or trick, and its plugin, when their code raises (`Owners.fault`)
         self.owners = owners or Owners({})
         self.targets = targets
@@ -69,9 +72,10 @@ class TrainContext:
         # when compiled (no double backward through a compiled forward: they recompute eager)
         self.input_graphs = frozenset() if compiled else input_graphs
         self.halves: dict[torch.device, Tensor] = {}  # `one_half`'s constants, per device
-        # D inputs through `d_input` and D losses through `adversarial_d_loss`: none after a D
-        # phase ran means the domain runs D itself (`ganhub.tricks.inputs.unreached`, once)
-        self.d_inputs = self.d_losses = 0
+        # D inputs through `d_input`, D losses through `ctx.loss.d_loss` (`adversarial_d_loss`
+        # too) and those of them given `targets`: none after a D phase ran means the domain
+        # runs D itself, or its loss (`ganhub.tricks.inputs.unreached`, once)
+        self.d_inputs = self.d_losses = self.d_targets = 0
         self.unchecked = True
 
     def one_half(self, like: Tensor) -> Tensor:
@@ -131,7 +135,6 @@ class TrainContext:
         """The configured loss on D's logits with the configured targets; `weight` (one per
         real sample, from `real_batch`) weights the real term. Packed inputs (PacGAN: m
         consecutive samples per logit row) get the mean weight of their samples."""
-        self.d_losses += 1
         if weight is not None:
             if not self.weighs_real:
                 raise ConfigError(
@@ -235,6 +238,32 @@ class TrainContext:
         return grad
 
 
+def counted_loss(loss: AdversarialLoss, ctx: TrainContext) -> AdversarialLoss:
+    """`loss` for one run's context: a shallow copy whose `d_loss` counts its calls in
+    `ctx.d_losses`, and those given the run's targets in `ctx.d_targets` (an int increment
+    each, no sync), so that a D loss a phase computes with `ctx.loss.d_loss(real_logits,
+    fake_logits, ctx.targets)` counts as going through the run's loss. A copy: the registry's
+    loss object is shared by every run of the process, and stays as its plugin made it."""
+    own = loss.d_loss
+    default = inspect.signature(own).parameters.get("targets")
+    unset = default.default if default is not None else Targets()
+
+    @functools.wraps(own)  # the same signature (asked for `real_weight`) and docstring
+    def d_loss(*args: Any, **kwargs: Any) -> Tensor:
+        ctx.d_losses += 1
+        targets = args[2] if len(args) > 2 else kwargs.get("targets", unset)
+        if targets is ctx.targets or targets == ctx.targets:  # `is`: the usual, cheap case
+            ctx.d_targets += 1
+        return own(*args, **kwargs)
+
+    view = copy.copy(loss)
+    try:
+        vars(view)["d_loss"] = d_loss  # an instance attribute: found before the class's method
+    except TypeError:  # a loss with __slots__ has no instance dict: used as it is, uncounted
+        return loss
+    return view
+
+
 def as_float32(x: Tensor) -> Tensor:
     """`x` in float32: `x` itself when it is (`.float()` would still cost a dispatch)."""
     return x if x.dtype == torch.float32 else x.float()
@@ -260,5 +289,6 @@ __all__ = [
     "RealBatchHook",
     "TrainContext",
     "as_float32",
+    "counted_loss",
     "unlike_inputs",
 ]

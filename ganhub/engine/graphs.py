@@ -97,7 +97,7 @@ def problems(
 class StepGraphs:
     """The captured graphs of one run, by plan, and the eager warm-up before each capture."""
 
-    def __init__(self, warn: Callable[[str], None]) -> None:
+    def __init__(self, warn: Callable[..., None]) -> None:  # Console.warn
         self.warn = warn
         self.graphs: dict[PlanKey, _Captured] = {}
         self.warm: dict[PlanKey, int] = {}
@@ -161,9 +161,10 @@ class StepGraphs:
         except Exception as exc:  # an op that syncs or allocates on the host, a library's hook
             self.enabled = False
             first = (str(exc).strip().splitlines() or [""])[0]
-            self.warn(
+            self.warn(  # this process's GPU: another rank may have captured its step
                 f"trainer.cuda_graphs: step {run.step} could not be captured "
-                f"({type(exc).__name__}: {first[:200]}); training continues without CUDA graphs"
+                f"({type(exc).__name__}: {first[:200]}); training continues without CUDA graphs",
+                every_rank=True,
             )
             for optimizer in run.optimizers.values():
                 optimizer.zero_grad(set_to_none=True)

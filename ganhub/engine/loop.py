@@ -202,7 +202,7 @@ def fit(run: Run) -> dict[str, Any]:
         try:
             hook.on_train_error(run=run, error=exc)
         except Exception as hook_error:  # the run's own error is the one to raise and clean up
-            console.warn(f"ganhub: warning: {hook_error}")
+            console.warn(f"ganhub: warning: {hook_error}", every_rank=True)  # its own
         run.fail(exc)  # no half-made run directory: removed, or marked failed
         failure = compiled.compiler_failure(exc) if cfg.compile else None
         if failure is not None:  # torch's compiler broke: one line, not its generated code

@@ -266,13 +266,15 @@ def unreached(
     """After the first step that ran a D phase (`plan`: the step's phases), `warn` once about
     what a domain bypasses when its phases call D, or compute D's loss, themselves rather than
     through the context (`ctx.d_loss`, `ctx.g_loss`, `ctx.discriminate`): the tricks on D's
-    inputs (PacGAN, instance noise, DiffAugment, ADA) if no D input reached `ctx.d_input`,
-    the tricks that move the targets (label smoothing) and a loss other than the default if
-    no D loss went through `ctx.adversarial_d_loss`. Reads two counters the context keeps
-    (an int increment per call); a run with nothing to bypass stops asking after its first
-    step, the others after their first D phase."""
+    inputs (PacGAN, instance noise, DiffAugment, ADA) if no D input reached `ctx.d_input`; a
+    loss other than the default, and the tricks that move the targets (label smoothing), if no
+    D loss went through the run's loss (`ctx.adversarial_d_loss`, or `ctx.loss.d_loss`
+    called by the phase); the targets tricks alone if no such D loss was given `ctx.targets`.
+    Reads three counters the context keeps (an int increment per call); a run with nothing to
+    bypass stops asking after its first step, the others after their first D phase."""
     inputs = sorted(t.name for t in tricks if t.implements("d_input"))
-    losses = sorted(t.name for t in tricks if t.implements("targets"))
+    targets = sorted(t.name for t in tricks if t.implements("targets"))
+    losses = list(targets)
     if config.loss != type(config).model_fields["loss"].default:
         losses.insert(0, f"loss={config.loss}")
     if not (inputs or losses):  # nothing a domain could bypass: never asked again
@@ -290,5 +292,14 @@ def unreached(
     if losses and not ctx.d_losses:
         warn(
             f"ganhub: warning: {', '.join(losses)} computed no D loss in the first D phase: "
-            f"{where} and its loss, so they change nothing; {how}"
+            f"{where} and its loss, so they change nothing; compute it with ctx.d_loss, "
+            "ctx.adversarial_d_loss or ctx.loss.d_loss(real_logits, fake_logits, ctx.targets) "
+            "(docs/plugins.md)"
+        )
+    elif targets and not ctx.d_targets:
+        warn(
+            f"ganhub: warning: trick(s) {', '.join(targets)} moved no D target in the first D "
+            f"phase: domain '{config.plugin}' computes its D loss with targets other than "
+            "ctx.targets, so they change nothing; pass ctx.targets to ctx.loss.d_loss, or use "
+            "ctx.d_loss (docs/plugins.md)"
         )
