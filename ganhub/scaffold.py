@@ -97,11 +97,15 @@ def render(names: PluginNames) -> dict[str, str]:
     }
     files: dict[str, str] = {}
     for template in sorted(env.list_templates(extensions=["j2"])):
-        # the tokens are replaced in the template's own path, which holds no user input
+        # the tokens are replaced in the template's own path, which holds no user input;
+        # `dot_` names a hidden file (package-data globs skip files whose names start with .)
         parts = [
             names.package if part == "_package_" else part.replace("_name_", names.name)
             for part in template.removesuffix(".j2").split("/")
         ]
+        parts[-1] = (
+            "." + parts[-1].removeprefix("dot_") if parts[-1].startswith("dot_") else parts[-1]
+        )
         files["/".join(parts)] = env.get_template(template).render(values)
     hidden = _shadowed(files)
     if hidden:
@@ -229,6 +233,7 @@ def new_plugin(name: str, directory: Path) -> None:
                           a loss NAME_squared_hinge and a trick NAME_clip
       tests/              ganhub.testing's contract checks on all three
       README.md
+      .gitignore          runs/ (what `ganhub run` writes here), caches
     It installs (pip install -e ganhub-NAME) and passes its own tests at once.
     NAME: lowercase letters, digits and underscores, starting with a letter, not
     ending with an underscore, at most 40 characters, not taken by an installed plugin or

@@ -121,6 +121,25 @@ def test_it_writes_the_package_the_tutorial_shows(workdir: Path, cli) -> None:  
     assert out == shown
 
 
+def test_git_ignores_the_runs_and_caches_made_inside_the_package(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """Following the tutorial (`cd ganhub-spiral`, `ganhub run ...`) writes runs/ inside the
+    package: its .gitignore keeps run directories and caches out of the plugin's commits."""
+    import subprocess
+
+    assert cli("new-plugin", NAME)[0] == 0
+    package = workdir / "ganhub-spiral"
+    for made in ("runs/spiral-1/metrics.jsonl", "ganhub_spiral/__pycache__/x.pyc"):
+        (package / made).parent.mkdir(parents=True, exist_ok=True)
+        (package / made).write_text("x")
+    subprocess.run(["git", "init", "-q", str(package)], check=True)
+    status = subprocess.run(
+        ["git", "-C", str(package), "status", "--porcelain", "--untracked-files=all"],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    assert ".gitignore" in status and "ganhub_spiral/system.py" in status, status
+    assert "runs/" not in status and "__pycache__" not in status, status
+
+
 def test_dir_chooses_where(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     code, out, err = cli("new-plugin", "gan2d", "--dir", str(tmp_path))
     assert code == 0, err
