@@ -456,6 +456,7 @@ class Run:
         start.restore_optimizers(self, state, path)  # before any step reads them
         start.refuse_nothing_to_train(self.config, self.run_dir, step)
         self.resumed_steps = start.saved_steps(self.run_dir)
+        asked = self.config.trainer.steps
         try:  # state.json and state.safetensors are untrusted: any damage is one line
             parts = (self.scaler, self.tricks, self.phases, self.data.position, self.system)
             seed, batch = self.config.seed, self.config.trainer.batch_size
@@ -463,6 +464,8 @@ class Run:
                 state, step, parts, self.dist, seed, batch, self.owners
             )
             self.stats.carry_over(state.get("stats"))  # absent before checkpoints kept it
+            if self.config.trainer.steps != asked:  # the domain recounted the run's length
+                self.resumed_steps = None  # (cyclegan's epochs): its own note says so
         except start.DAMAGED_STATE as exc:
             reason = first_line(exc, 200)
             raise ConfigError(

@@ -326,6 +326,10 @@ class GANSystem(nn.Module, ABC, Generic[ConfigT]):
     def load_resume_state(self, state: dict[str, Any], step: int) -> None:
         """Take back `resume_state()`'s dict on resume at `step` ({} from older checkpoints).
 
+        A domain that counts its length in passes over the data (CycleGAN's epochs) may
+        recount `config.trainer.steps` here, for a resume on other processes or batch size;
+        config.yaml is written after, and a note from `before_training()` should say so.
+
         Raise ValueError (or KeyError/TypeError) on a damaged value: the user gets one line
         naming the checkpoint."""
 

@@ -246,13 +246,13 @@ class CycleGANConfig(RunConfig):
                 f"{self.epochs_decay:g} (decay from {by_epochs:.4g}) both place the decay; "
                 "give one of them"
             )
-        wanted = self.decay_start if by_epochs is None else by_epochs
+        # beside epochs, checked when a run starts (`check`): a resume may have recounted it
         start = getattr(self.trick, "lr_schedule").start  # noqa: B009 (a field per enabled trick)
-        if wanted is not None and not math.isclose(start, wanted):
-            given = "decay_start" if by_epochs is None else "epochs/epochs_decay"
+        placed = self.decay_start
+        if by_epochs is None and placed is not None and not math.isclose(start, placed):
             raise ConfigError(
-                f"trick.lr_schedule.start={start} and {given} (decay from {wanted:.4g}) disagree; "
-                "give one of them"
+                f"trick.lr_schedule.start={start} and decay_start (decay from {placed:.4g}) "
+                "disagree; give one of them"
             )
         return self
 
@@ -342,7 +342,7 @@ def depth_note(config: CycleGANConfig) -> str:
 def check(config: CycleGANConfig) -> list[str]:
     """Problems only the whole config shows (the folder layout, the load size against the crop,
     dropout asked for where the U-Net has no level to hold it, options that would do nothing)."""
-    problems = ignored_options(config)
+    problems = ignored_options(config) + start_disagrees(config)
     note = dropout_note(config)
     if note and config.model.dropout:  # asked for by name: refused (the default: a note)
         problems.append(f"model.dropout=true adds nothing: {note}; or set model.dropout=false")
@@ -358,6 +358,35 @@ def check(config: CycleGANConfig) -> list[str]:
                 f"{config.model.image_size}; the random crop needs load_size >= image_size"
             )
     return problems
+
+
+def start_disagrees(config: CycleGANConfig) -> list[str]:
+    """A trick.lr_schedule.start beside epochs that places the decay elsewhere; a resumed
+    run's own start stands (a resume on other processes recounts it: `recount_epochs`)."""
+    by_epochs = config.epochs_start()
+    if by_epochs is None or "lr_schedule" not in config.tricks:
+        return []
+    start = getattr(config.trick, "lr_schedule").start  # noqa: B009 (a field per enabled trick)
+    if math.isclose(start, by_epochs) or start == _saved_start(config.resume):
+        return []
+    return [
+        f"trick.lr_schedule.start={start} and epochs/epochs_decay (decay from {by_epochs:.4g}) "
+        "disagree; give one of them"
+    ]
+
+
+def _saved_start(run_dir: Path | str | None) -> float | None:
+    """The trick.lr_schedule.start in a resumed run's config.yaml (None: none, or unreadable)."""
+    if run_dir is None:
+        return None
+    import yaml
+
+    try:
+        saved = yaml.safe_load((Path(run_dir) / "config.yaml").read_text(encoding="utf-8"))
+        start = saved["trick"]["lr_schedule"]["start"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError, UnicodeDecodeError):
+        return None
+    return start if isinstance(start, float) else None
 
 
 # Options another task, data source or generator reads: set away from their default (a saved

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -27,9 +28,10 @@ from ganhub.errors import ConfigError, one_line
 from ganhub.processes import world_size
 
 __all__ = [
+    "Recount",
     "choice_defaults",
     "processes",
-    "refuse_other_processes",
+    "recount_epochs",
     "scorable",
     "steps_per_epoch",
 ]
@@ -130,39 +132,90 @@ def steps_per_epoch(chosen: Mapping[str, Any]) -> float | None:
     return n // processes() // batch  # as data.epoch_keys deals the epoch to the ranks
 
 
-def refuse_other_processes(config: CycleGANConfig, saved: Mapping[str, Any]) -> None:
-    """A run given in epochs resumes on the processes and trainer.batch_size it started with:
-    its trainer.steps count passes in their steps (`steps_per_epoch`), so with others the rest
-    of the run would train other passes than asked and end the decay elsewhere. `saved`: the
-    system's resume state (`processes`, `batch_size`; absent in older checkpoints); refused in
-    one line naming both values."""
+@dataclass(frozen=True)
+class Recount:
+    """A run given in epochs recounted for other processes or batch size on resume: its new
+    trainer.steps, its lr_schedule's new start (None without the schedule), the shift of its
+    steps against a run started at this size (kept in its checkpoints) and a note."""
+
+    steps: int
+    start: float | None
+    shift: int
+    note: str
+
+
+def _saved_int(saved: Mapping[str, Any], key: str, least: int) -> int | None:
+    value = saved.get(key)
+    if value is not None and (type(value) is not int or value < least):  # damaged: one line
+        raise ValueError(f"{key} {one_line(value, 40)}")
+    return value
+
+
+def _on(processes: int, batch: int) -> str:
+    return f"{processes} process{'es' if processes > 1 else ''} at trainer.batch_size={batch}"
+
+
+def recount_epochs(
+    config: CycleGANConfig,
+    saved: Mapping[str, Any],
+    step: int,
+    n_images: int,
+    position: tuple[int, int, int],
+) -> Recount | None:
+    """A run given in epochs resumed on other processes or at another trainer.batch_size than
+    its checkpoint's (`saved`: the system's resume state; `processes`, `batch_size` and
+    `shift`, absent in older checkpoints): its remaining passes recounted in the new steps.
+
+    An epoch is one pass over the `n_images` of the larger side, `steps_per_epoch` steps, so
+    the images seen, not the steps, say where the run is: `position` (epoch, batches taken,
+    samples taken before them, at the new size, as the engine restored it) is the step `at` a
+    run started at the new size would be at, and the rest of the run is that run's from there,
+    its steps shifted by `step - at`: trainer.steps and the decay start (the same passes). None
+    when nothing changed or the new size takes no batch (refused by the engine). Refused in
+    one line where it cannot be recounted: a trainer.steps that is not its epochs' (lengthened
+    on a resume, or the folder changed), or a decay that would have begun before step 0."""
     if config.epochs is None or config.epochs_decay is None:
-        return
-    then = {"processes": saved.get("processes"), "batch": saved.get("batch_size")}
-    now = {"processes": processes(), "batch": config.trainer.batch_size}
-    for key, value in then.items():
-        if value is not None and (type(value) is not int or value < 1):  # damaged: one line
-            raise ValueError(f"{key} {one_line(value, 40)}")
-    changed = [k for k, v in then.items() if v is not None and v != now[k]]
-    if not changed:
-        return
-    run = config.resume or "RUN"
-    fixes = []
-    if "processes" in changed:
-        n = then["processes"]
-        fixes.append(
-            f"on {n} process (without torchrun)"
-            if n == 1
-            else f"on {n} processes (torchrun --nproc_per_node={n}, counted over all nodes)"
+        return None
+    then_p, then_b = _saved_int(saved, "processes", 1), _saved_int(saved, "batch_size", 1)
+    then_shift = _saved_int(saved, "shift", -(2**62)) or 0
+    now_p, now_b = processes(), config.trainer.batch_size
+    if then_p in (None, now_p) and then_b in (None, now_b):
+        return None
+    then_p, then_b = then_p or now_p, then_b or now_b
+    epochs, decay, steps = config.epochs, config.epochs_decay, config.trainer.steps
+    per_then, per_now = n_images // then_p // then_b, n_images // now_p // now_b
+    if per_now < 1:
+        return None
+    run, given = config.resume or "RUN", f"epochs={epochs:g} epochs_decay={decay:g}"
+    fix = f"resume it on {_on(then_p, then_b)}, or start a new run"
+    made = max(1, math.ceil((epochs + decay) * per_then)) + then_shift
+    if steps != made:
+        raise ConfigError(
+            f"resume={run}: trainer.steps={steps} is not the {made} steps its {given} make on "
+            f"{n_images} images on {_on(then_p, then_b)} (a length changed on a resume, or a "
+            f"changed folder), so its passes cannot be recounted for {_on(now_p, now_b)}: {fix}"
         )
-    if "batch" in changed:
-        fixes.append(f"with trainer.batch_size={then['batch']}")
-    was = f"{then['processes'] or now['processes']} process(es) at trainer.batch_size="
-    was += str(then["batch"] or now["batch"])
-    raise ConfigError(
-        f"resume={run}: its epochs={config.epochs:g} epochs_decay={config.epochs_decay:g} set "
-        f"trainer.steps={config.trainer.steps} for {was}; with {now['processes']} process(es) "
-        f"at trainer.batch_size={now['batch']} the remaining steps would train other passes "
-        "than asked and end the learning-rate decay elsewhere: resume it "
-        f"{' and '.join(fixes)}, or start a new run"
+    epoch, index, start = position
+    left = (n_images - start) // now_p // now_b - index  # this epoch's steps still to come
+    shift = step - (epoch * per_now + per_now - left)
+    fresh = max(1, math.ceil((epochs + decay) * per_now))
+    new_start = None
+    begin = ""
+    if "lr_schedule" in config.tricks:
+        first = int(epochs / (epochs + decay) * fresh) + shift  # as the trick places it
+        if first < 0:
+            raise ConfigError(
+                f"resume={run}: its {given} on {_on(now_p, now_b)} ({per_now} steps an epoch, "
+                f"{per_then} before) would place the learning-rate decay before step 0 of the "
+                f"rest of the run, which the lr_schedule trick cannot hold: {fix}"
+            )
+        new_start = first / (fresh + shift)
+        if int(new_start * (fresh + shift)) != first:  # float rounding below the step
+            new_start = math.nextafter(new_start, 1.0)
+        begin = f", its learning-rate decay from step {first}"
+    note = (
+        f"ganhub: note: resume={run}: {given} made {per_then} steps an epoch on "
+        f"{_on(then_p, then_b)} and make {per_now} on {_on(now_p, now_b)}: the remaining passes "
+        f"are recounted, trainer.steps {steps} -> {fresh + shift}{begin}"
     )
+    return Recount(fresh + shift, new_start, shift, note)

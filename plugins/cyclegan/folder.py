@@ -43,6 +43,10 @@ def task_folder(root: Path, name: str) -> Path:
     return root / name
 
 
+# how pix2pix's own datasets are made from A/ and B/ folders of aligned images
+COMBINE = "pix2pix's combine_A_and_B.py writes them from A/ and B/ files of the same names"
+
+
 def folder_layout(path: Path, task: str, *, saved: bool = False) -> dict[str, list[Path]]:
     """The training folders' image files by role, or a ConfigError naming what is missing.
     A training folder leading out of data.path is refused (`task_folder`). `saved`: the
@@ -61,7 +65,12 @@ def folder_layout(path: Path, task: str, *, saved: bool = False) -> dict[str, li
         if task == "unpaired" and (path / "train").is_dir():
             hint = "; it has train/: for A|B pairs side by side use task=paired"
         elif task == "paired" and (path / "trainA").is_dir():
-            hint = "; it has trainA/: for unaligned trainA/ + trainB/ use task=unpaired"
+            hint = (
+                "; it has trainA/: for unaligned trainA/ + trainB/ use task=unpaired; aligned "
+                f"pairs go side by side in one image each (A|B) in train/ ({COMBINE})"
+            )
+        elif task == "paired" and all((path / side).is_dir() for side in ("A", "B")):
+            hint = f"; it has A/ and B/: task=paired reads each pair side by side (A|B) ({COMBINE})"
         else:
             hint = ""
         wanted = " and ".join(f"{n}/" for n in names)
@@ -73,7 +82,7 @@ def folder_layout(path: Path, task: str, *, saved: bool = False) -> dict[str, li
         # pix2pix's layout before its combine step: each image was cut into two halves of itself
         raise ConfigError(
             f"data.path='{shown}': train/ holds A/ and B/ folders; task=paired reads A|B pairs "
-            "side by side in one image (pix2pix's combine_A_and_B.py writes them)"
+            f"side by side in one image ({COMBINE})"
         )
     layout = {}
     for name in names:

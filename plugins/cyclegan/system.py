@@ -39,7 +39,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from ganhub_cyclegan.config import CycleGANConfig, depth_note, dropout_note
 from ganhub_cyclegan.data import DomainData
-from ganhub_cyclegan.defaults import processes, refuse_other_processes
+from ganhub_cyclegan.defaults import processes, recount_epochs
 from ganhub_cyclegan.interfaces import CYCLE, DIRECTIONS, DOMAIN_EVAL, PAIRED_EVAL, TRANSLATE
 from ganhub_cyclegan.kept import KeptInputs, kept_count
 from ganhub_cyclegan.networks import (
@@ -65,7 +65,7 @@ from ganhub.engine.system import (
     Phase,
     PhaseOutput,
 )
-from ganhub.errors import UsageError
+from ganhub.errors import UsageError, one_line
 from ganhub.export import SAMPLES_FROM_DATA
 from ganhub.exported import NOT_EXPORTED
 from ganhub.metrics import ROTNET_MIN_IMAGES
@@ -146,10 +146,14 @@ class TranslationMixin:
     directions: ClassVar[tuple[str, ...]] = ("AtoB",)
     # interfaces besides "translate" and "paired_eval" this system provides
     interfaces: ClassVar[tuple[str, ...]] = ()
+    training_data: BatchSource | None = None  # the source data() gave the run
+    epoch_shift = 0  # a run in epochs: its steps against one started at its size (a resume's)
+    notes: tuple[str, ...] | list[str] = ()  # said before step one (a resume's recount)
 
     def data(self) -> BatchSource:
-        """The training batches."""
-        return self.domain_data.training()
+        """The training batches (kept: a resume recounts epochs from their position)."""
+        self.training_data = self.domain_data.training()
+        return self.training_data
 
     def heldout_pairs(self) -> tuple[Tensor, Tensor] | None:
         """True (input, target) pairs for scoring ("paired_eval"), or None (folder data)."""
@@ -196,7 +200,7 @@ class TranslationMixin:
         if self.config.data.path is not None:
             self.keep_sample_inputs()
         note = depth_note(self.config)
-        return [f"ganhub: note: {note}"] if note else []
+        return [*self.notes, *([f"ganhub: note: {note}"] if note else [])]
 
     def keep_sample_inputs(self) -> None:
         """Keep the first `kept_count` A and B inputs of the folder (the grids' test/ or val/
@@ -238,13 +242,36 @@ class TranslationMixin:
         return ["translation_psnr_ssim"] + (["cycle_l1"] if caps.can(CYCLE) else [])
 
     def resume_state(self) -> dict[str, Any]:
-        """The processes and batch size the run trains with: a run given in epochs counts its
-        steps in theirs."""
-        return {"processes": processes(), "batch_size": self.config.trainer.batch_size}
+        """The processes and batch size the run trains with (a run given in epochs counts its
+        steps in theirs) and the shift of its steps recounted on a resume (`recount_epochs`)."""
+        return {
+            "processes": processes(),
+            "batch_size": self.config.trainer.batch_size,
+            "shift": self.epoch_shift,
+        }
 
     def load_resume_state(self, state: dict[str, Any], step: int) -> None:
-        """A run given in epochs resumed on other processes or batch size is refused."""
-        refuse_other_processes(self.config, state)
+        """A run given in epochs resumed on other processes or at another batch size trains
+        the passes it has left: its trainer.steps and decay start are recounted in the new
+        steps, which a note before step one says (`recount_epochs`; refused where they cannot
+        be)."""
+        source = self.training_data
+        if source is None:  # not resumed for training: nothing is counted
+            return
+        at = source.position
+        recount = recount_epochs(
+            self.config, state, step, len(source), (at.epoch, at.index, at.start)
+        )
+        if recount is None:
+            shift = state.get("shift", 0)
+            if type(shift) is not int:  # a damaged state: one line naming the checkpoint
+                raise ValueError(f"shift {one_line(shift, 40)}")
+            self.epoch_shift = shift
+            return
+        self.config.trainer.steps = recount.steps  # config.yaml is written after the restore
+        if recount.start is not None:
+            getattr(self.config.trick, "lr_schedule").start = recount.start  # noqa: B009
+        self.epoch_shift, self.notes = recount.shift, [recount.note]
 
     def check_direction(self, direction: str) -> None:
         """A ValueError unless this system learned `direction`."""
