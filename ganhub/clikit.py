@@ -8,7 +8,7 @@ options as `--flags`. Light on purpose: importing it loads click only.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +93,50 @@ def split_overrides(
     return overrides, options
 
 
+def note_repeated_keys(items: Sequence[str]) -> None:
+    """A note on stderr for each key that one command line gives two values
+    (`trainer.steps=5 trainer.steps=7`, `tricks=[ema] tricks=[r1]`), naming the one used. The
+    items are ordered overrides, the last one wins (as in Hydra, and as scripts that add to a
+    base command rely on), but a newcomer's slip was taken without a word. The same value twice,
+    `config=FILE` (files merge in order) and items that are no override (the config's own
+    error says why) are not noted. Under torchrun, rank 0 says it once."""
+    from ganhub.config.overrides import CONFIG_KEY, dotted_items, parse_override
+    from ganhub.console import speaks_for_job
+    from ganhub.errors import ConfigError, one_line
+
+    if not speaks_for_job():
+        return
+    seen: dict[str, tuple[str, Any]] = {}
+    noted: set[str] = set()
+    for item in items:
+        try:
+            path, value = parse_override(item)
+        except ConfigError:
+            continue
+        key = ".".join(path)
+        if key == CONFIG_KEY:
+            continue
+        # `trick={r1: {gamma: 5}}` gives trick.r1.gamma as `trick.r1.gamma=5` does
+        leaves = dotted_items(value, f"{key}.") if isinstance(value, dict) and value else None
+        for leaf, typed in leaves or [(key, value)]:
+            if leaf in seen and seen[leaf][1] != typed and leaf not in noted:
+                last = next(i for i in reversed(items) if _gives(i, leaf))
+                click.echo(
+                    f"ganhub: note: '{one_line(leaf, 100)}' is given more than once "
+                    f"({one_line(seen[leaf][0], 60)}, then {one_line(item, 60)}): the last, "
+                    f"{one_line(last, 60)}, is used",
+                    err=True,
+                )
+                noted.add(leaf)
+            seen[leaf] = (item, typed)
+
+
+def _gives(item: str, leaf: str) -> bool:
+    """Whether the override `item` sets the dotted key `leaf` (itself or a section above it)."""
+    key = item.partition("=")[0].strip()
+    return leaf == key or leaf.startswith(f"{key}.")
+
+
 class KeyValueCommand(click.Command):
     """A command that takes key=value items (and paths) among its options: click passes an
     unknown `--flag` through to them, where it was taken for an override or a DATA path and
@@ -163,5 +207,6 @@ __all__ = [
     "deprecated_alias",
     "device_option",
     "domain_group",
+    "note_repeated_keys",
     "split_overrides",
 ]

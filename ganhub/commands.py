@@ -15,6 +15,7 @@ from ganhub.clikit import (
     SEED,
     KeyValueCommand,
     device_option,
+    note_repeated_keys,
     split_overrides,
 )
 from ganhub.hookspecs import hookimpl
@@ -60,6 +61,7 @@ def run(
     from ganhub.config.resolve import resolve
 
     items = list(overrides)
+    note_repeated_keys(items)
     if wants_help:
         click.echo(_plugin_help(ctx, items, config_files))
         return
@@ -70,8 +72,25 @@ def run(
     summary = train(config)
     if summary["rank"] == 0 and not config.trainer.progress:
         click.echo(summary_line(summary))  # a quiet run's one line (else the console's table)
+    if summary["rank"] == 0 and config.resume and not summary["steps_this_session"]:
+        _say_finished(summary)
     if summary["signal"]:  # stopped by SIGINT/SIGTERM after saving: the conventional status
         raise SystemExit(128 + summary["signal"])
+
+
+def _say_finished(summary: dict[str, Any]) -> None:
+    """A plain resume of a finished run trains nothing: say how to train on, as the refusal
+    of a resume with fewer trainer.steps does (a run a signal stopped has steps left)."""
+    if summary["stopped_early"]:
+        return
+    from ganhub.console import resume_command
+
+    steps = summary["steps"]  # the torchrun line under torchrun, as a stopped run's
+    click.echo(
+        f"ganhub: note: the run had reached trainer.steps={steps}, so no step was trained; "
+        f"to train on: {resume_command(summary)} trainer.steps=N (N above {steps})",
+        err=True,
+    )
 
 
 def _plugin_help(ctx: click.Context, items: list[str], files: tuple[str, ...]) -> str:
@@ -163,6 +182,7 @@ def config_cmd(
     if wants_help:
         click.echo(ctx.get_help())
         return
+    note_repeated_keys(items)
     hub = get_hub()
     config = resolve(items, config_files, hub)
     # before any output: a trick whose warnings() raises prints no half of the answer
@@ -299,6 +319,7 @@ def sample(
         "n": int, "seed": int, "out": Path, "device": str, "label": str,
     }  # fmt: skip
     items, old = split_overrides(overrides, legacy, "ganhub sample")
+    note_repeated_keys(items)
     for item in items:  # what only training reads would change nothing here
         key = item.partition("=")[0]
         if key.split(".")[0] in TRAINING_ONLY:
@@ -312,10 +333,12 @@ def sample(
     out = old.get("out", out)
     if out is not None:  # before the run is read: nothing is written where it is refused
         check_run_destination(out, run_dir, into=True)
+        _refuse_unwritable(out, given=True)
     model = load(run_dir, device=str(old.get("device", device)), overrides=items)
     said = ""
     if out is None:
         out, said = _default_out(run_dir, model)
+        _refuse_unwritable(out, given=False)
     options = sample_options_stem(items)
     if label is not None:
         paths = [model.write_class(out, label, n=n, seed=seed, suffix=options)]
@@ -326,6 +349,30 @@ def sample(
     if said:  # once they are written: an error first would make it two lines
         click.echo(said, err=True)
     click.echo("\n".join(str(p) for p in paths))
+
+
+def _refuse_unwritable(out: Path, given: bool) -> None:
+    """One line before any sample is drawn when `out` cannot take files (a run on a read-only
+    mount, another user's run): the OS error named a hidden temporary file in it, and without
+    --out it did not say that --out writes elsewhere."""
+    import os
+
+    from ganhub.errors import UsageError, one_line
+    from ganhub.metrics.store import read_only
+
+    for folder in (out, *out.parents):  # the nearest folder that exists must take files
+        if not folder.exists():
+            continue
+        if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+            shown = one_line(folder, 200)
+            why = (
+                f"{shown} is on a read-only file system"
+                if read_only(folder)
+                else (f"no permission to write in {shown}")
+            )
+            hint = "; give another --out" if given else "; give --out DIR to write them elsewhere"
+            raise UsageError(f"samples cannot be written to '{one_line(out, 200)}': {why}{hint}")
+        return
 
 
 def sample_options_stem(items: Sequence[str]) -> str:
