@@ -235,8 +235,9 @@ def clean_command(
     The files are copied (cloned, using no space until changed, on btrfs, XFS and other file
     systems that clone); --hard-links links them instead.
     """
+    from ganhub.data.inspect import shown_name
     from ganhub.data.shards import is_shard
-    from ganhub.errors import UsageError, one_line
+    from ganhub.errors import UsageError
     from ganhub.metrics.store import write_bytes
 
     if (out is None) == (list_file is None):
@@ -256,7 +257,7 @@ def clean_command(
     if hard_links and list_file is not None:
         raise UsageError("--hard-links is for --out (a cleaned copy), not --list")
     if hard_links and data.is_file():  # a zip's or a text file's copy is written anew
-        raise UsageError(f"--hard-links links a folder's files; {one_line(data, 200)} is a file")
+        raise UsageError(f"--hard-links links a folder's files; {shown_name(data, 200)} is a file")
     if out is not None:
         _check_target("--out", out, data, new=True)  # before the check, which may take long
     config, domain, report = _inspected(data, overrides)
@@ -267,7 +268,7 @@ def clean_command(
     others = sorted(n for n in dropped - items if data.is_file() or os.path.lexists(data / n))
     if report.items and not kept:  # an empty copy helps no one: the options are likely off
         first = next((f for f in report.findings if f.item in dropped), None)
-        example = f", e.g. {one_line(f'{first.item}: {first.problem}', 160)}" if first else ""
+        example = f", e.g. {shown_name(f'{first.item}: {first.problem}', 160)}" if first else ""
         raise UsageError(
             f"all {len(report.items)} items of {data} would be dropped{example}; nothing "
             "written (are the keys the run uses given, e.g. model.image_size?)"
@@ -286,15 +287,15 @@ def clean_command(
     others = sorted(set(others).union(_not_copied(data, items)) - set(extra))
     line = f"{len(kept)} of {len(report.items)} kept, {len(report.items) - len(kept)} dropped"
     if others:
-        names = ", ".join(one_line(name, 60) for name in others[:3])
+        names = ", ".join(shown_name(name, 60) for name in others[:3])
         more = f" and {len(others) - 3} more" if len(others) > 3 else ""
         line += f"; {len(others)} other file(s) not copied ({names}{more})"
     if extra and not _is_text_file(data):  # a text file's entry is its copy itself
-        shown = ", ".join(one_line(written / name, 200) for name in extra)
+        shown = ", ".join(shown_name(written / name, 200) for name in extra)
         line += f"; the kept files' labels -> {shown}"
     # a conditional folder's class left with no usable image is not in the copy: say so
     lost = [f.problem for f in report.findings if f.item == "(labels)" and f.severity == "error"]
-    line += "".join(f"; {one_line(problem, 200)}" for problem in lost)
+    line += "".join(f"; {shown_name(problem, 200)}" for problem in lost)
     click.echo(f"{line} -> {written}")
 
 
@@ -302,7 +303,8 @@ def _list_text(kept: list[str]) -> bytes:
     """The --list file: each kept name on its own line, UTF-8. A name that no such line can hold
     (one with a line break, or bytes that are no UTF-8) is refused, naming it: written as it
     is, it would break the list into two names, or end the command in a traceback."""
-    from ganhub.errors import UsageError, one_line
+    from ganhub.data.inspect import shown_name
+    from ganhub.errors import UsageError
 
     for name in kept:
         problem = "holds a line break" if "\n" in name or "\r" in name else None
@@ -312,7 +314,7 @@ def _list_text(kept: list[str]) -> bytes:
             problem = "is not UTF-8"
         if problem:
             raise UsageError(
-                f"--list: the name of '{one_line(name, 200)}' {problem}, and the list holds one "
+                f"--list: the name of '{shown_name(name, 200)}' {problem}, and the list holds one "
                 "UTF-8 name per line; rename the file, or write a cleaned copy with --out"
             )
     return "".join(f"{name}\n" for name in kept).encode()

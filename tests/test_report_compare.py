@@ -209,5 +209,5 @@ def test_markup_in_run_names_and_config_values_is_escaped(
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text and PAYLOAD not in text
     config_rows = rows(Tables(text), "config")
     assert config_rows["plugin"] == [("toy2d", ""), (PAYLOAD, "")]
-    assert config_rows[f"loss.{PAYLOAD}"] == [("(not set)", ""), ("<b>bold</b>", "")]
+    assert config_rows[f"loss.{PAYLOAD}"] == [("", "unset"), ("<b>bold</b>", "")]
     assert "different plugins" in "".join(page.text)

@@ -80,6 +80,6 @@ def test_a_run_without_tricks_is_not_said_to_lack_the_trick_key(
     assert code == 0, err
     page = Tables((tmp_path / "c.html").read_text(encoding="utf-8"))
     differ = rows(page, "config")
-    assert "trick" not in differ, differ  # richer has `trick`: "(not set)" would be untrue
-    assert [cell for cell, _ in differ["trick.r1.gamma"]] == ["0.5", "(not set)"], differ
+    assert "trick" not in differ, differ  # richer has `trick`: "not set" would be untrue
+    assert differ["trick.r1.gamma"] == [("0.5", ""), ("", "unset")], differ
     assert [cell for cell, _ in differ["tricks"]] == ["[r1]", "[]"], differ

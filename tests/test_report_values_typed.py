@@ -42,10 +42,12 @@ def test_config_differences_read_as_typed(
     code, out, err = cli("report", str(a), str(b), "--out", str(tmp_path / "compare.html"))
     assert code == 0, err
     page = Tables(dump_dom(Path(out.strip()), tmp_path / "profile"))  # as a browser shows it
-    differ = {key: [cell for cell, _ in cells] for key, cells in rows(page, "config").items()}
+    differ = {
+        key: [cell or kind for cell, kind in cells] for key, cells in rows(page, "config").items()
+    }
     assert differ["tricks"] == ["[]", "[ema]"], differ
-    assert differ["trick.ema.rampup"] == ["(not set)", "null"], differ
-    assert differ["trick.ema.warmup"] == ["(not set)", "true"], differ
+    assert differ["trick.ema.rampup"] == ["unset", "null"], differ
+    assert differ["trick.ema.warmup"] == ["unset", "true"], differ
     shown = " ".join(" ".join(cells) for cells in differ.values())
     assert "None" not in shown and "True" not in shown and "'" not in shown, differ
 

@@ -109,14 +109,16 @@ class DataReport:
         counts = Counter(f.severity for f in self.findings)
         state = "clean" if self.clean else "NOT clean"
         head = (
-            f"{one_line(self.source)}: {len(self.items)} {self.kind}, {state} "
+            f"{shown_name(self.source)}: {len(self.items)} {self.kind}, {state} "
             f"({counts['error']} errors, {counts['warning']} warnings, {counts['note']} notes)"
         )
         lines = [head] + [f"  {one_line(k)}: {_short(v)}" for k, v in self.summary.items()]
         order = {"error": 0, "warning": 1, "note": 2}
         rows = sorted(self.findings, key=lambda f: (order[f.severity], _natural(f.item)))
         if rows:
-            shown = [(f.severity, one_line(f.item), one_line(f.problem), f.action) for f in rows]
+            shown = [
+                (f.severity, shown_name(f.item), shown_name(f.problem), f.action) for f in rows
+            ]
             width = min(48, max(len(item) for _, item, _, _ in shown))
             lines.append(f"  {'severity':<8}  {'item':<{width}}  problem -> action")
             lines += [
@@ -128,6 +130,16 @@ class DataReport:
         return "\n".join(lines)
 
 
+def shown_name(text: object, limit: int = 0) -> str:
+    """A text naming files as one line (`one_line`), the bytes of a name that is not UTF-8 as
+    the bytes they are (`latin\\xe9.png`), not as Python reads them (`latin\\udce9.png`)."""
+    try:
+        raw = str(text).encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate no file name decodes to: one_line's escape
+        return one_line(text, limit)
+    return one_line(raw.decode("utf-8", "backslashreplace"), limit)
+
+
 def _natural(text: str) -> list[Any]:
     """Sort key that orders 'lines.txt:4' before 'lines.txt:10'."""
     return [
@@ -137,8 +149,9 @@ def _natural(text: str) -> list[Any]:
 
 def _short(value: Any) -> str:
     # a count per size (five and "and N more") must fit: --json has any longer value whole
-    limit = 400 if isinstance(value, dict) else 200
-    text = json.dumps(value) if isinstance(value, dict | list) else one_line(value)
+    limit = 400 if isinstance(value, dict) else 200  # class names as spelled: `ünï`, not `\\u00fc`
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
+    text = shown_name(text)
     return text if len(text) < limit else text[: limit - 3] + "..."
 
 
@@ -482,5 +495,6 @@ __all__ = [
     "pixel_key",
     "read_report",
     "report_unread_images",
+    "shown_name",
     "thumbnail",
 ]

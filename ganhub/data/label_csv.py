@@ -51,9 +51,11 @@ def _column(header: list[str], names: tuple[str, ...], what: str, where: str) ->
     found = [i for i, c in enumerate(cells) if c in names]
     if not found:
         have = ", ".join(f"'{_shown(c, 40)}'" for c in header[:10]) or "nothing"
+        sep = next((s for s in (";", "\t", "|") if len(header) == 1 and s in header[0]), None)
+        hint = f" (columns separated by {sep!r}? ganhub reads commas)" if sep else ""
         raise ConfigError(
             f"{where}: row 1 (the header) has no {what} column (one of {', '.join(names)}); "
-            f"it has {have}"
+            f"it has {have}{hint}"
         )
     if len(found) > 1:
         # two candidate columns: guessing which one holds the paths could mislabel everything
@@ -135,23 +137,42 @@ def read_rows(path: Path, root: Path, key: str) -> list[LabelRow]:
                 if resolved in first:
                     seen = first[resolved]
                     same = "repeats" if seen.text == text else "names the same file as"
-                    raise ConfigError(
-                        f"{where}: row {number} ('{_shown(text)}') {same} row {seen.number} "
-                        f"('{_shown(seen.text)}'); give each file one row"
-                    )
+                    said = f"{where}: row {number} ('{_shown(text)}') {same} row {seen.number}"
+                    if seen.label != label:  # as the data check says it of copies
+                        from ganhub.data.two_labels import TWO_LABELS
+
+                        raise ConfigError(
+                            f"{said} ('{_shown(seen.text)}'), labelled '{_shown(seen.label)}' "
+                            f"there and '{_shown(label)}' here: {TWO_LABELS}"
+                        )
+                    raise ConfigError(f"{said} ('{_shown(seen.text)}'); give each file one row")
                 row = LabelRow(number, text, resolved, label)
                 first[resolved] = row
                 rows.append(row)
     except UnicodeDecodeError:
         if path.suffix.lower() in _BINARY:  # an image given for the labels
             raise ConfigError(f"{where} is no CSV; give the labels file: {_CSV_SHAPE}") from None
-        raise ConfigError(f"{where}: not UTF-8 text; save the CSV as UTF-8") from None
+        raise ConfigError(f"{where}: {_not_utf8(path)}; save the CSV as UTF-8") from None
     except csv.Error as exc:
         raise ConfigError(f"{where}: not a readable CSV ({_shown(exc, 100)})") from None
     if not rows:
         raise ConfigError(f"{where}: no rows after the header; one row per image is needed")
     _refuse_number_spellings(rows, where)
     return rows
+
+
+def _not_utf8(path: Path) -> str:
+    """Where a labels file stops being UTF-8: its line and byte (a spreadsheet's Latin-1 'é'
+    is 0xe9), or that it is UTF-16, as some spreadsheet programs save "Unicode text"."""
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16 text, not UTF-8"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return f"not UTF-8 text (line {line}: byte 0x{data[exc.start]:02x})"
+    return "not UTF-8 text"
 
 
 def _refuse_number_spellings(rows: list[LabelRow], where: str) -> None:

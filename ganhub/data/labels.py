@@ -37,6 +37,7 @@ from ganhub.data.label_csv import (
     read_rows,
 )
 from ganhub.data.links import missing
+from ganhub.data.two_labels import file_labels, listed_twice, name_two_labels
 from ganhub.errors import ConfigError, did_you_mean, one_line
 
 if TYPE_CHECKING:
@@ -84,6 +85,14 @@ def _class_folders(root: Path, key: str) -> dict[str, list[Path]]:
             raise ConfigError(
                 f"{key}='{_shown(root, 200)}': {what} (class names are read without the spaces "
                 "around them)"
+            )
+        if files and any("\udc80" <= c <= "\udcff" for c in name):  # bytes that are no UTF-8
+            from ganhub.data.inspect import shown_name
+
+            raise ConfigError(
+                f"{key}='{_shown(root, 200)}': class folder '{shown_name(sub.name, 120)}' has a "
+                "name that is not UTF-8, and a run saves its class names as text "
+                "(condition.classes in config.yaml, which it could not read back); rename it"
             )
         if files:  # a folder with no image is not a class (torchvision would fail on it)
             classes[name], raw[name] = files, sub.name
@@ -355,7 +364,6 @@ def report_classes(report: DataReport, root: Path, labels_csv: Path | None) -> N
     a labels CSV, an error for each row naming no file or no image and each image no row
     names, all of them (`ganhub data clean` leaves them out of the copy and its labels)."""
     from ganhub.data.inspect import KEEP, class_balance
-    from ganhub.data.two_labels import file_labels, name_two_labels
 
     with label_problems_reported():
         files, labels, classes = labelled_files(root, labels_csv)
@@ -482,6 +490,8 @@ __all__ = [
     "kept_labels_csv",
     "label_problems_reported",
     "labelled_files",
+    "listed_twice",
+    "name_two_labels",
     "read_label_csv",
     "report_classes",
     "shard_problems",

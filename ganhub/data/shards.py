@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ganhub.console import warn
 from ganhub.errors import ConfigError, UsageError, one_line, writing
 
 if TYPE_CHECKING:
@@ -316,7 +317,6 @@ def note_upscaled(
     shard's source again at the run's size (the manifest names it: given as the caller read
     it, or read here)."""
     import shlex
-    import sys
 
     if (path, image_size) in _NOTED:
         return
@@ -338,7 +338,7 @@ def note_upscaled(
         f"than model.image_size={image_size}: they are upscaled {image_size / side:.3g}x{bits} "
         f"(blurred); {one_line(again, 400)}"
     )
-    print(line, file=sys.stderr, flush=True)
+    warn(line)  # every torchrun process opens the shard: rank 0 says it
 
 
 __all__ = [

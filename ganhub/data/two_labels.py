@@ -1,6 +1,8 @@
 """One image with two labels: an exact copy in two classes of a conditional folder (two class
-sub-folders, or two `data.labels` rows with different labels), named so in `ganhub data check`
-(docs/data.md) instead of as a plain duplicate."""
+sub-folders, two `data.labels` rows with different labels, or two members of a StyleGAN2-ADA
+zip that its `dataset.json` labels differently), named so in `ganhub data check` (docs/data.md)
+instead of as a plain duplicate; and one file that a labels list names twice, with two labels,
+is refused in the same words (`listed_twice`)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from ganhub.data.inspect import EXACT, DataReport
+
+TWO_LABELS = "one image with two labels; keep it in one class"
 
 
 def file_labels(root: Path, files: list[Path], labels: list[str]) -> dict[str, str]:
@@ -37,11 +41,14 @@ def name_two_labels(report: DataReport, labels: Mapping[str, str]) -> None:
         here, there = labels.get(finding.item), labels.get(first)
         if here is None or there is None or here == there:
             continue
-        problem = (
-            f"duplicate of {first}, labelled '{there}' there and '{here}' here: one image with "
-            "two labels; keep it in one class"
-        )
+        problem = f"duplicate of {first}, labelled '{there}' there and '{here}' here: {TWO_LABELS}"
         report.findings[i] = replace(finding, problem=problem)
 
 
-__all__ = ["file_labels", "name_two_labels"]
+def listed_twice(name: str, first: str, second: str) -> str:
+    """What a labels list (a zip's `dataset.json`) naming one file twice, with two labels, is:
+    one image with two labels, said as the data check says it of copies in two classes."""
+    return f"'{name}' is listed twice, labelled '{first}' and '{second}': {TWO_LABELS}"
+
+
+__all__ = ["TWO_LABELS", "file_labels", "listed_twice", "name_two_labels"]

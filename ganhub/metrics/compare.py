@@ -50,7 +50,9 @@ MAX_KEYS = 2000  # dotted config keys read from one run
 MAX_PLOTS = 40  # curves drawn (losses first, then metrics, by name)
 MAX_DIRECTIONS = 1000  # keys of a run's recorded `better` mapping (a larger one is ignored)
 WAYS = ("lower", "higher", None)  # the values a recorded direction may take (None: no score)
-NOT_SET = "(not set)"
+# a key that a run's config.yaml lacks: no text (every typed value is some text, `''` the
+# empty one), so no value, "(not set)" included, reads as a missing key; the page says "not set"
+NOT_SET = None
 DEFAULT_PAGE = "compare.html"  # in the current folder, without --out
 DISAGREE = "disagree"  # the runs' recorded directions of a key differ: no best run
 # where a run records which way its keys improve, first first (see the module's docstring)
@@ -176,15 +178,18 @@ def flatten(
     return out
 
 
-def config_rows(runs: list[Run], notes: list[str]) -> tuple[list[tuple[str, list[str]]], int]:
-    """(rows of the keys whose values differ between the runs, how many keys are the same)."""
+def config_rows(
+    runs: list[Run], notes: list[str]
+) -> tuple[list[tuple[str, list[str | None]]], int]:
+    """(rows of the keys whose values differ between the runs, how many keys are the same);
+    a value is NOT_SET (None) where a run has no such key."""
     flat = [flatten(run.config) for run in runs]
     for run, one in zip(runs, flat):
         if len(one) >= MAX_KEYS:
             notes.append(f"{run.label}: config.yaml: only its first {MAX_KEYS} keys are compared")
     keys = {key for f in flat for key in f}
     # a key that holds keys in another run (`trick` of a run with `trick: {}` beside a run's
-    # `trick.r1.gamma`) is shown by those keys' rows: "(not set)" would be untrue of it
+    # `trick.r1.gamma`) is shown by those keys' rows: "not set" would be untrue of it
     parents = {key.rsplit(".", n)[0] for key in keys for n in range(1, key.count(".") + 1)}
     rows = [(key, [f.get(key, NOT_SET) for f in flat]) for key in sorted(keys - parents)]
     differ = [row for row in rows if len(set(row[1])) > 1]

@@ -15,7 +15,8 @@ trimmed: a sample after the history's last step, or one written before the histo
 the step before it, belongs to a session that a resume went back past.
 
 Every file read here is untrusted input, bounded and checked as `rundata` does; the page's
-template escapes every value.
+template escapes every value. Config values (trainer.steps, trainer.keep_best, the loggers)
+are shown as they are typed (`report_values.typed_text`), as on the rest of the page.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 from ganhub.engine.lock import LOCK_FILE
 from ganhub.engine.rundir import FAILED_FILE
 from ganhub.errors import one_line
+from ganhub.metrics.report_values import typed_text
 from ganhub.metrics.rundata import (
     _inside,
     _step,
@@ -158,8 +160,8 @@ def early_stop_line(config: dict[Any, Any], records: list[dict[str, Any]], last:
         patience = as_number(trainer.get("patience"))
     given = f"trainer.patience={int(patience)}" if patience is not None else "trainer.patience"
     return (
-        f"Stopped early at step {record['step']} of {as_text(trainer.get('steps'))}: "
-        f"{as_text(trainer.get('keep_best'), 100)} did not improve in {given} evaluations "
+        f"Stopped early at step {record['step']} of {typed_text(trainer.get('steps'))}: "
+        f"{typed_text(trainer.get('keep_best'), 100)} did not improve in {given} evaluations "
         + (f"(best at step {int(best)})." if best is not None else "(no best value).")
     )
 
@@ -266,7 +268,7 @@ def missing_metrics(run_dir: Path, config: dict[Any, Any], records: list[dict[st
         return ""
     if "jsonl" in loggers:
         return ""
-    names = ", ".join(as_text(n, 40) for n in loggers[:10]) or "none"
+    names = ", ".join(typed_text(n, 40) for n in loggers[:10]) or "none"
     said = (
         f"metrics.jsonl is absent: jsonl was not among this run's loggers ({names} in "
         "config.yaml), so the curves and the evaluations during training are not on this page"

@@ -19,7 +19,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ganhub.config.overrides import dump_yaml
+import yaml
+
+from ganhub.config.overrides import ConfigDumper
 from ganhub.metrics.rundata import MAX_TEXT, as_number, as_text
 
 MAX_OTHER = 40  # rows of the table
@@ -31,21 +33,48 @@ SHOWN_ELSEWHERE = (
 )  # the metrics plot and table, the status line
 
 
+class _PageDumper(ConfigDumper):
+    """`ConfigDumper` whose texts of several lines inside a list or mapping are written in
+    double quotes with their breaks escaped (`{k: "a\\nb"}`): flow style would fold each
+    break into a blank line, which a page shows as a space."""
+
+
+def _escaped_breaks(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = '"' if "\n" in text or "\r" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_PageDumper.add_representer(str, _escaped_breaks)
+
+
 def typed_text(value: Any, limit: int = MAX_TEXT) -> str:
     """A config value read from a run's config.yaml as a user types it: `null`, `true`,
     `[r1, ema]`, a text quoted only where YAML would read it as another value (`'1'`,
-    `'null'`, `''`), as `ganhub config` writes them, in flow style; bounded to `limit`
-    characters (not escaped: the template engine escapes it)."""
+    `'null'`, `''`), as `ganhub config` writes them, in flow style; a text of several lines
+    as a YAML literal block (`|-` and its lines, indented: the page keeps the lines), or in
+    double quotes with its breaks escaped where a block cannot hold it (control characters,
+    spaces ending a line) and inside a list or mapping; never an empty text. Bounded to
+    `limit` characters (not escaped: the template engine escapes it)."""
     cut = [False]  # whether the value was shortened: the text then ends in "…"
     try:
         # each value shown takes a character or more: more than `limit` of them would be cut
         shown = _bounded(value, [limit], limit, 0, cut)
-        text = dump_yaml(
-            shown, default_flow_style=True, width=1 << 30, allow_unicode=True, sort_keys=False
+        lines = isinstance(shown, str) and ("\n" in shown or "\r" in shown)
+        text = yaml.dump(
+            shown,
+            Dumper=ConfigDumper if lines else _PageDumper,
+            default_style="|" if lines else None,
+            default_flow_style=True,
+            width=1 << 30,
+            allow_unicode=True,
+            sort_keys=False,
         )
     except Exception:  # what config.yaml held but YAML cannot write back: as plain text
         return as_text(value, limit)
-    text = text.strip().removesuffix("...").strip()  # a value alone ends its document
+    if lines and text.startswith("|"):  # a block's last lines are part of its value (`|+`)
+        text = text.removesuffix("...\n").removesuffix("\n")
+    else:
+        text = text.strip().removesuffix("...").strip()  # a value alone ends its document
     text = text.encode("utf-8", "replace").decode("utf-8")
     return text if len(text) <= limit and not cut[0] else text[: limit - 1] + "…"
 

@@ -152,11 +152,9 @@ class StyleGANDomain(Domain):
 
             report_classes(report, cfg.path, cfg.labels)
         elif config.model.conditional:  # a StyleGAN2-ADA zip's dataset.json
-            from ganhub_stylegan.labels import zip_labels
+            from ganhub_stylegan.labels import report_zip_classes
 
-            from ganhub.data.inspect import class_balance
-
-            class_balance(report, (zip_labels(cfg.path) or {}).values())
+            report_zip_classes(report, cfg.path)
         return report
 
     def cleaned_copy_files(

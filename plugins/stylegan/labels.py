@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from ganhub_stylegan.data import LabelledImages
     from torch import Tensor, nn
 
+    from ganhub.data.inspect import DataReport
+
 DIGIT_NAMES = tuple(str(i) for i in range(10))
 UNLABELLED = (
     "model.conditional=true needs labelled data: data=digits or a folder with one sub-folder "
@@ -113,10 +115,10 @@ def _dataset_json(path: Path) -> tuple[dict[str, int], list[str]] | None:
         return None  # not a readable zip: the data check names the file
     except ZIP_READ_ERRORS as exc:
         raise ConfigError(f"{where} cannot be read: {zip_read_problem(exc)}") from None
+    content = _json(text, where)
     try:
-        content = json.loads(text)
         labels, names = content.get("labels"), content.get("class_names", [])
-    except (ValueError, AttributeError):
+    except AttributeError:
         raise ConfigError(f"{where} is not a JSON object with a 'labels' list") from None
     if labels is None and "labels" not in content:
         raise ConfigError(f"{where} has no 'labels' key (StyleGAN2-ADA's: [[file, class], ...])")
@@ -147,9 +149,10 @@ def _dataset_json(path: Path) -> tuple[dict[str, int], list[str]] | None:
             )
         key = member_key(member)
         if found.get(key, index) != index:
-            raise ConfigError(
-                f"{where}: '{member}' is labelled twice, as {found[key]} and {index}; keep one"
-            )
+            from ganhub.data.labels import listed_twice
+
+            first, second = (_class_name(i, names) for i in (found[key], index))
+            raise ConfigError(f"{where}: {listed_twice(member, first, second)}")
         found[key] = index
         shapes.add(len(label) if isinstance(label, list) else "index")
     if len(shapes) > 1:
@@ -159,6 +162,39 @@ def _dataset_json(path: Path) -> tuple[dict[str, int], list[str]] | None:
         )
     _refuse_unmatched(where, found, images)
     return found, [str(name) for name in names]
+
+
+def report_zip_classes(report: DataReport, path: Path) -> None:
+    """A conditional run's labelled zip in `ganhub data check`: its class balance, and each
+    exact copy whose `dataset.json` label differs from its first copy's named as one image
+    with two labels (as copies in two class folders are)."""
+    from ganhub_stylegan.data import list_files
+
+    from ganhub.data.inspect import class_balance
+    from ganhub.data.labels import name_two_labels
+
+    labels = zip_labels(path) or {}
+    class_balance(report, labels.values())
+    by_item = {
+        name: labels[key] for name in list_files(path) if (key := member_key(name)) in labels
+    }
+    name_two_labels(report, by_item)
+
+
+def _json(text: bytes, where: str) -> Any:
+    """A dataset.json's content; a file that is no JSON is one ConfigError saying why (not
+    UTF-8, the line and column of a syntax error, nested too deep to read)."""
+    try:
+        return json.loads(text)  # bytes: UTF-8, or UTF-16/32 by their marks, as ADA reads it
+    except UnicodeDecodeError as exc:
+        line = text.count(b"\n", 0, exc.start) + 1
+        at = f"line {line}: byte 0x{text[exc.start]:02x}"
+        raise ConfigError(f"{where} is not UTF-8 text ({at}); save it as UTF-8") from None
+    except json.JSONDecodeError as exc:
+        why = f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+    except RecursionError:
+        why = "is nested too deeply to read as JSON"
+    raise ConfigError(f'{where} {why}; StyleGAN2-ADA\'s holds {{"labels": [[file, class], ...]}}')
 
 
 def member_key(name: str) -> str:

@@ -99,7 +99,7 @@ def _pairs(names: list[str]) -> list[list[Any]]:
 @pytest.mark.parametrize(
     ("labels", "extra", "message"),
     [
-        (lambda names: [*_pairs(names), [names[0], 1]], {}, r"'00000/img00000000\.png' is labelled twice, as 0 and 1; keep one"),
+        (lambda names: [*_pairs(names), [names[0], 1]], {}, r"'00000/img00000000\.png' is listed twice, labelled '0' and '1': one image with two labels; keep it in one class"),
         (lambda names: [*_pairs(names), ["00000/ghost.png", 1]], {}, r"1 label\(s\) name no image of the zip, e\.g\. '00000/ghost\.png'"),
         (lambda names: [[n, i % 3] for i, n in enumerate(names)], {"class_names": ["cat", "dog"]}, r"'00000/img00000002\.png' has class 2, but 'class_names' names 2 \(0 to 1\)"),
     ],
