@@ -23,9 +23,24 @@ RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
 class _SeedRange(click.IntRange):
-    """The range of the `seed` key; a value that is no number is 'not a valid integer'."""
+    """The range of the `seed` key: a value out of it, or no whole number, is refused in one
+    ganhub line naming the option and what is valid (`--seed abc: seeds the random draws: give
+    a whole number from 0 to 4294967295`), not click's "'abc' is not a valid integer"."""
 
     name = "integer"  # click's IntRange says "'abc' is not a valid integer range"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from ganhub.errors import UsageError, one_line
+
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            option = param.opts[0] if param is not None and param.opts else "seed"
+            shown = one_line(str(value), 40) or repr(value)
+            raise UsageError(
+                f"{option} {shown}: seeds the random draws: give a whole number from 0 to "
+                f"{MAX_SEED}"
+            ) from None
 
 
 SEED = _SeedRange(0, MAX_SEED)

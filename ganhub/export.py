@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ganhub.clikit import HELP, RUN_DIR, SEED, device_option
+from ganhub.config.schema import MAX_SEED
 from ganhub.errors import GanhubError, UsageError, did_you_mean, one_line, writing
 from ganhub.export_graph import (
     DISK_FULL,
@@ -101,17 +102,17 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 
 
 class _FormatChoice(click.Choice):
-    """click's Choice of --format, in any case (ONNX), refusing a typo (onxx) with a
-    did-you-mean."""
+    """click's Choice of --format, in any case (ONNX), refusing a typo in one ganhub line
+    naming the option, with a did-you-mean (`--format onxx: 'onxx' is not one of ...`), not
+    in click's "Invalid value for '--format'" words."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if str(value).lower() in FORMATS:
             return str(value).lower()
-        self.fail(
-            f"'{one_line(value, 40)}' is not one of {', '.join(FORMATS)}"
-            f"{did_you_mean(str(value), FORMATS)}",
-            param,
-            ctx,
+        shown = one_line(str(value), 40)
+        raise UsageError(
+            f"--format {shown or repr(value)}: '{shown}' is not one of {', '.join(FORMATS)}"
+            f"{did_you_mean(str(value), FORMATS)}"
         )
 
 
@@ -128,7 +129,8 @@ class _FormatChoice(click.Choice):
               help="Replace --out when it is an earlier export (a folder with export.json).")  # fmt: skip
 @device_option("Where the run is loaded and the samples drawn: cpu, cuda, cuda:N, mps or "
                "auto (graphs are always traced on the CPU).")  # fmt: skip
-@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the samples.")
+@click.option("--seed", type=SEED, default=0, show_default=True,
+              help=f"Seed of the samples (0 to {MAX_SEED}).")  # fmt: skip
 def export_command(
     run_dir: Path, fmt: str, out: Path | None, force: bool, device: str, seed: int
 ) -> None:
@@ -159,8 +161,9 @@ def export_run(
     seed: int = 0,
 ) -> Path:
     """Write the generator of a run (or of an exported folder) to a new folder; return its path."""
-    from ganhub.api import load
+    from ganhub.api import check_seed, load
 
+    seed = check_seed(seed)  # a seed torch cannot take stopped the export halfway
     if fmt not in FORMATS:
         raise UsageError(
             f"format '{one_line(fmt, 40)}' is not one of {', '.join(FORMATS)}"

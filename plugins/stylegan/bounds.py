@@ -24,8 +24,17 @@ _FRAMES_WHY = "counts the frames of an interpolation, which has two ends"
 _CUTOFF_WHY = "counts the style vectors truncated, from the first"
 _CUTOFF_GIVE = (
     "a whole number from 0 (none) to the generator's style vectors (2 per resolution from "
-    "4 px: 8 at 32 px), or leave it unset to truncate all"
+    "4 px: 8 at 32 px)"
 )
+_CUTOFF_UNSET = "leave it unset to truncate all"
+# the counts no `sample.*` key has, an option (`--rows`) and a picture's argument (`rows=`)
+# each: name -> (least, what it counts, default)
+COUNTS: dict[str, tuple[int, str, int]] = {
+    "rows": (1, "the row sources of the grid", 4),
+    "cols": (1, "the column sources of the grid", 5),
+    "n": (1, "the latents of each row", 8),
+    "keys": (2, "the w points a closed loop passes through", 4),
+}
 
 
 def _psi_give(default: str | None) -> str:
@@ -63,12 +72,14 @@ def number_refusal(key: str, default: str | None = None) -> str:
     """Why `sample.<key>` (psi, grid, frames, cutoff) or the option standing for it is a
     number, and what to give, for a value that is no number of its kind ('abc', 2.5 for a
     count); put after `sample.frames='abc': ` or `--frames abc: `. `default` says what leaving
-    it out gives (None: not said; a key's preset may set another value than the class's)."""
+    it out gives (None: not said, a key's preset may set another value than the class's; for
+    `sample.cutoff`, unset truncates all)."""
     if key == "psi":
         return psi_refusal(default)
-    why, least = {"grid": (_GRID_WHY, 1), "frames": (_FRAMES_WHY, 2)}.get(key, (_CUTOFF_WHY, 0))
-    give = _CUTOFF_GIVE if key == "cutoff" else f"a whole number, {_least(least, default)}"
-    return f"{why}: give {give}"
+    if key == "cutoff":
+        return f"{_CUTOFF_WHY}: give {_CUTOFF_GIVE}, or {default or _CUTOFF_UNSET}"
+    why, least = {"grid": (_GRID_WHY, 1), "frames": (_FRAMES_WHY, 2)}[key]
+    return f"{why}: give a whole number, {_least(least, default)}"
 
 
 def as_number(value: Any, kind: type[int] | type[float]) -> Any:
@@ -77,9 +88,12 @@ def as_number(value: Any, kind: type[int] | type[float]) -> Any:
     return None if not_a_number(value, kind) else _adapter(kind is int).validate_python(value)
 
 
-def check_count(count: int, least: int, what: str, default: int) -> int:
-    """A count option with no config key (`--rows`, `--keys`): `count` if at least `least`."""
-    return bounded(count, count >= least, f"counts {what}", f"{least} or more (default {default})")
+def check_count(count: int, least: int, what: str, default: int | str) -> int:
+    """A count with no config key (`--rows`, `rows=`; see `COUNTS`): `count` if at least
+    `least`, else ValueError; `default` is the value leaving it out gives (`(default 4)`), or
+    the words for it (`(leave rows out for 4)`)."""
+    said = f"default {default}" if isinstance(default, int) else default
+    return bounded(count, count >= least, f"counts {what}", _least(least, said))
 
 
 @cache
@@ -186,6 +200,7 @@ class StyleGANSample(Section):
 
 
 __all__ = [
+    "COUNTS",
     "StyleGANSample",
     "as_number",
     "check_count",

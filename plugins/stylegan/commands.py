@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from ganhub_stylegan.bounds import (
+    COUNTS,
     as_number,
     check_count,
     check_frames,
@@ -78,23 +79,15 @@ class _Number(click.ParamType):
 
 
 def _run_value(key: str, option: str) -> _Number:
-    """The number type of an option defaulting to the run's `sample.<key>`."""
+    """The number type of an option defaulting to the run's `sample.<key>`: its refusal ends
+    with what leaving the option out gives, not the key's "leave it unset"."""
     kind = float if key == "psi" else int
     return _Number(kind, number_refusal(key, f"leave {option} out for the run's sample.{key}"))
 
 
-# the counts no `sample.*` key has: (least, what it counts, default)
-_COUNTS = {
-    "rows": (1, "the row sources of the grid", 4),
-    "cols": (1, "the column sources of the grid", 5),
-    "n": (1, "the latents of each row", 8),
-    "keys": (2, "the w points a closed loop passes through", 4),
-}
-
-
 def _count(name: str) -> _Number:
     """The number type of a count option with no config key (`--rows`, `--keys`)."""
-    least, what, default = _COUNTS[name]
+    least, what, default = COUNTS[name]
     return _Number(int, f"counts {what}: give a whole number, {least} or more (default {default})")
 
 
@@ -110,7 +103,7 @@ _CROSSOVER_GIVE = (
 # checked once the run is open (`_open`), so a refusal can name the run's own value
 _PSI = click.option("--psi", type=_run_value("psi", "--psi"), default=None,
                     help="Truncation psi  [default: the run's sample.psi]")  # fmt: skip
-_CUTOFF = click.option("--cutoff", type=_Number(int, number_refusal("cutoff")), default=None,
+_CUTOFF = click.option("--cutoff", type=_run_value("cutoff", "--cutoff"), default=None,
                        help="Truncate only the first k style vectors (0: none)  [default: the "
                        "run's sample.cutoff, all when unset]")  # fmt: skip
 _CROSSOVER = click.option("--crossover", type=_Number(int, _CROSSOVER_GIVE), default=None,
@@ -122,10 +115,10 @@ _LABEL = click.option("--label", default=None,
 _FRAMES = click.option("--frames", type=_run_value("frames", "--frames"), default=None,
                        help="Frames of the GIF  [default: the run's sample.frames]")  # fmt: skip
 # the counts no `sample.*` key has, in the same words: why, then what to give
-_ROWS = _bounded(check_count, *_COUNTS["rows"])
-_COLS = _bounded(check_count, *_COUNTS["cols"])
-_LATENTS = _bounded(check_count, *_COUNTS["n"])
-_KEYS = _bounded(check_count, *_COUNTS["keys"])
+_ROWS = _bounded(check_count, *COUNTS["rows"])
+_COLS = _bounded(check_count, *COUNTS["cols"])
+_LATENTS = _bounded(check_count, *COUNTS["n"])
+_KEYS = _bounded(check_count, *COUNTS["keys"])
 
 
 def _folder(run_dir: Path, out: Path | None) -> Path:
@@ -170,8 +163,12 @@ def _open(
     if problem:
         raise UsageError(f"--crossover {crossover}: {problem}")
     problem = None if cutoff is None else cutoff_problem(cutoff, size, n_ws)
-    if problem:
-        raise UsageError(f"--cutoff {cutoff}: {problem} (leave --cutoff out to truncate all)")
+    if problem:  # leaving --cutoff out gives the run's sample.cutoff, not always all
+        own = system.config.sample.cutoff
+        run = "unset: truncate all" if own is None else own
+        raise UsageError(
+            f"--cutoff {cutoff}: {problem} (leave --cutoff out for the run's sample.cutoff, {run})"
+        )
     return system, one, name
 
 

@@ -13,12 +13,14 @@ uses the constant noise inputs, so the same seed gives the same pictures.
 
 from __future__ import annotations
 
+import inspect
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from ganhub_stylegan.bounds import check_count, check_frames
+from ganhub_stylegan.bounds import COUNTS, check_count, check_frames, crossover_problem
 from torch import Tensor
 
 from ganhub.data.images import save_image_grid
@@ -33,18 +35,28 @@ def _latents(system: StyleGANSystem, n: int, seed: int) -> Tensor:
     return system.latent(n, gen)
 
 
-def _whole(name: str, value: Any, check: Callable[[int], int]) -> int:
-    """A count argument (`frames=`, `keys=`, `rows=`...), or one line in the words of its
-    option: why it is bounded, then what to give (a bad value drew nothing, a one-frame GIF,
-    or a TypeError)."""
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _whole(call: Callable[..., Any], name: str, value: Any) -> int:
+    """A count argument of `call` (`frames=`, `keys=`, `rows=`...), or one line naming it as
+    the caller typed it, in the words of its option: why it is bounded, then what to give and
+    what leaving it out gives, `call`'s own default (a bad value drew nothing, a one-frame GIF,
+    or a TypeError): `interpolation_gif(frames=1): ...: give 2 or more (leave frames out for
+    48)`."""
     from ganhub.errors import UsageError
 
-    whole = isinstance(value, int) and not isinstance(value, bool)
+    whole = _is_whole(value)
+    said = f"leave {name} out for {inspect.signature(call).parameters[name].default}"
     try:  # -1 is below every count's bound: a value that is no whole number gets its words
-        return check(value if whole else -1)
+        if name == "frames":
+            return check_frames(value if whole else -1, said)
+        least, what, _default = COUNTS[name]
+        return check_count(value if whole else -1, least, what, said)
     except ValueError as exc:
         give = str(exc) if whole else str(exc).replace(": give ", ": give a whole number, ", 1)
-        raise UsageError(f"{name}={value!r}: {give}") from None
+        raise UsageError(f"{call.__name__}({name}={value!r}): {give}") from None
 
 
 def _of_class(label: Tensor | None, n: int) -> Tensor | None:
@@ -62,15 +74,24 @@ def mixing_ws(row_ws: Tensor, col_ws: Tensor, crossover: int) -> Tensor:
 
 
 @torch.no_grad()
-def checked_crossover(system: StyleGANSystem, crossover: int | None) -> int:
+def checked_crossover(
+    system: StyleGANSystem, crossover: int | None, call: str = "style_mixing_grid"
+) -> int:
     """The style-mixing crossover (default: half the style vectors), or a one-line error when
-    the generator has no such split (1 <= crossover < its number of style vectors)."""
+    the generator has no such split (1 <= crossover < its number of style vectors), naming
+    the argument as a caller of `call` typed it, in the words of `--crossover`."""
     n_ws = system.G.num_ws
-    crossover = crossover if crossover is not None else max(1, n_ws // 2)
-    if not 1 <= crossover < n_ws:
+    if crossover is None:
+        return max(1, n_ws // 2)
+    size = system.config.model.image_size
+    # a text or a float is refused with the range -1 is, as no whole number
+    problem = crossover_problem(crossover if _is_whole(crossover) else -1, size, n_ws)
+    if problem:
         from ganhub.errors import UsageError
 
-        raise UsageError(f"crossover={crossover}: must be between 1 and {n_ws - 1}")
+        raise UsageError(
+            f"{call}(crossover={crossover!r}): {problem}, or leave crossover out for half"
+        )
     return crossover
 
 
@@ -90,8 +111,8 @@ def style_mixing_grid(
     cell (i, j) row i's coarse styles with column j's fine styles (a conditional run's of
     one class: `label`, default its first); psi truncates the first `cutoff` style vectors
     (None: the run's sample.psi and sample.cutoff)."""
-    rows = _whole("rows", rows, lambda v: check_count(v, 1, "the row sources of the grid", 4))
-    cols = _whole("cols", cols, lambda v: check_count(v, 1, "the column sources of the grid", 5))
+    rows = _whole(style_mixing_grid, "rows", rows)
+    cols = _whole(style_mixing_grid, "cols", cols)
     crossover = checked_crossover(system, crossover)
     row_ws = system.ws_for(
         _latents(system, rows, seed), psi=psi, cutoff=cutoff, labels=_of_class(label, rows)
@@ -122,7 +143,7 @@ def truncation_grid(
     """One row per psi (the same latents): psi=0 gives the average face on every row cell
     (a conditional run's of class `label`, default its first; w_avg is every class's, so its
     psi=0 row is the same image for every class)."""
-    n = _whole("n", n, lambda v: check_count(v, 1, "the latents of each row", 8))
+    n = _whole(truncation_grid, "n", n)
     z, labels = _latents(system, n, seed), _of_class(label, n)
     rows = [system.synthesize(system.ws_for(z, psi=p, cutoff=cutoff, labels=labels)) for p in psis]
     return save_image_grid(torch.cat(rows), Path(path), nrow=n)
@@ -142,10 +163,8 @@ def interpolation_frames(
     """Images along a closed loop through `keys` random w points (linear in w, as in the
     paper; a conditional run's of class `label`, default its first), each truncated by psi on
     its first `cutoff` style vectors (None: the run's sample.psi and sample.cutoff)."""
-    frames = _whole("frames", frames, check_frames)
-    keys = _whole(
-        "keys", keys, lambda v: check_count(v, 2, "the w points a closed loop passes through", 4)
-    )
+    frames = _whole(interpolation_frames, "frames", frames)
+    keys = _whole(interpolation_frames, "keys", keys)
     z, labels = _latents(system, keys, seed), _of_class(label, keys)
     ws = system.ws_for(z, psi=psi, cutoff=cutoff, labels=labels)
     ws = torch.cat([ws, ws[:1]])  # back to the start: the GIF loops smoothly
@@ -185,8 +204,17 @@ def interpolation_gif(
 
     import imageio.v2 as imageio
 
+    from ganhub.errors import UsageError
     from ganhub.metrics.store import write_bytes
 
+    # refused here, naming this function's arguments, before interpolation_frames draws
+    frames = _whole(interpolation_gif, "frames", frames)
+    keys = _whole(interpolation_gif, "keys", keys)
+    if isinstance(fps, bool) or not isinstance(fps, int | float) or not 0 < fps < math.inf:
+        raise UsageError(
+            f"interpolation_gif(fps={fps!r}): sets the GIF's frames per second: give a number "
+            "above 0 (leave fps out for 12)"
+        )
     images = interpolation_frames(
         system, keys=keys, frames=frames, seed=seed, psi=psi, cutoff=cutoff, label=label
     )

@@ -14,7 +14,8 @@ from ganhub_tune.identity import PRUNER, SAMPLER, SAMPLER_SEED, TRIAL_STRATEGY
 from ganhub_tune.oneshot import preferred_params, runs_params
 from ganhub_tune.runner import CONTINUES, INTERRUPTED
 from ganhub_tune.space import decode
-from ganhub_tune.study import Study, base_params, run_seeds, trial_raw
+from ganhub_tune.study import Study
+from ganhub_tune.trial import base_params, run_seeds, trial_raw
 
 from ganhub.config.overrides import dump_yaml, load_yaml
 from ganhub.config.resolve import resolve

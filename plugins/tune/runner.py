@@ -16,9 +16,9 @@ from ganhub_tune.identity import TRIAL_STRATEGY, strategy
 from ganhub_tune.samplers import INTERRUPTED, grid_left
 from ganhub_tune.space import encode, grid_points
 from ganhub_tune.storage import open_study
-from ganhub_tune.study import (
+from ganhub_tune.study import Study
+from ganhub_tune.trial import (
     Reporter,
-    Study,
     default_params,
     objective_values,
     run_seeds,

@@ -5,6 +5,7 @@ Optuna is imported inside the functions, never at plugin import."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import warnings
@@ -72,24 +73,29 @@ def expand_storage(url: str) -> str:
     return url if found is None else found[1] + expand_path_text(found[2])
 
 
-def check_storage(url: str) -> None:
+def check_storage(url: str, typed: str | None = None) -> None:
     """Refuse a `storage=` that names no usable storage before the study folder is made: an
-    unknown kind, a journal file's missing folder, a database whose driver is not installed."""
+    unknown kind, a journal file's missing folder, a database whose driver is not installed.
+    `url` is `expand_storage`'s; the line names `storage=` as typed (`typed`, default `url`),
+    then the expanded path it is about (`storage=sqlite:///~/x/s.db: the folder /home/me/x
+    does not exist`)."""
+    typed = url if typed is None else typed
     if url.endswith(JOURNALS):
-        _check_file(url, Path(url).expanduser(), "journal")
+        _check_file(typed, Path(url).expanduser(), "journal")
+        _check_journal(typed, Path(url).expanduser())
         return
     import sqlalchemy.exc
     from sqlalchemy.engine import make_url
 
     local = _new_file(url, existing=True)
     if local is not None and url.startswith("sqlite:"):
-        _check_file(url, local, "database")
+        _check_file(typed, local, "database")
 
     try:
         dialect = make_url(_driver_url(url)).get_dialect()
     except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError):
         raise ConfigError(
-            f"storage={masked(url)}: not a storage ganhub tune can open; give {STORAGE_FORMS}"
+            f"storage={masked(typed)}: not a storage ganhub tune can open; give {STORAGE_FORMS}"
         ) from None
     try:  # SQLAlchemy imports the driver only when it connects (Optuna: a traceback)
         importer: Any = getattr(dialect, "import_dbapi", None) or dialect.dbapi  # SQLAlchemy 1.4
@@ -98,14 +104,15 @@ def check_storage(url: str) -> None:
         module = exc.name or "its driver"
         package = DRIVER_PACKAGES.get(module.split(".")[0], f"the package that provides {module}")
         raise ConfigError(
-            f"storage={masked(url)}: the {dialect.name} driver (Python module {module}) is not "
+            f"storage={masked(typed)}: the {dialect.name} driver (Python module {module}) is not "
             f"installed: pip install {package}, or give {STORAGE_FORMS}"
         ) from None
 
 
 def _check_file(url: str, path: Path, kind: str) -> None:
     """A storage file on this machine must be a file in a folder that exists (SQLite and
-    Optuna's journal say `unable to open database file` or a bare OS error)."""
+    Optuna's journal say `unable to open database file` or a bare OS error); `url` as typed,
+    `path` the file it names, `~` and $VAR expanded."""
     folder = path.parent
     if path.is_dir():
         raise ConfigError(f"storage={masked(url)}: {path} is a folder; give the path of a "
@@ -115,7 +122,7 @@ def _check_file(url: str, path: Path, kind: str) -> None:
             raise ConfigError(f"storage={masked(url)}: {folder} is a file, not a folder; give "
                               f"a {kind} file in a folder")  # fmt: skip
         relative = ""
-        if url.startswith("sqlite:") and not path.is_absolute():  # sqlite:///a/b is a relative path
+        if url.startswith("sqlite:") and not path.is_absolute():  # sqlite:///a/b: relative
             relative = f" (in the current folder: sqlite:////{str(path).lstrip('/')} is absolute)"
         raise ConfigError(f"storage={masked(url)}: the folder {folder}{relative} does not exist; "
                           f"create it (mkdir -p {folder}), or give a {kind} file in a folder "
@@ -127,6 +134,23 @@ def _check_file(url: str, path: Path, kind: str) -> None:
         )
 
 
+def _check_journal(url: str, path: Path) -> None:
+    """A journal file that exists must begin with one of Optuna's records: Optuna skips a last
+    line that is no record (a write cut short), so a one-line file of something else was
+    opened, written to, then failed with a JSONDecodeError traceback."""
+    try:
+        with path.open("rb") as file:
+            first = file.readline(1 << 20)
+    except OSError:
+        return  # a file this process cannot read: opening it says so in one line
+    try:
+        record = json.loads(first) if first.strip() else {"op_code": None}
+    except ValueError:
+        record = None
+    if not isinstance(record, dict) or "op_code" not in record:
+        raise _not_a_store(url, path, "an Optuna journal")
+
+
 def _example(url: str, folder: Path) -> str:
     if url.endswith(JOURNALS):
         return str(folder / "study.journal")
@@ -134,10 +158,21 @@ def _example(url: str, folder: Path) -> str:
 
 
 def _open_failed(url: str, path: Path | None, said: str) -> ConfigError:
-    """A storage file this machine could not create or open, in one line naming it."""
+    """A storage file this machine could not create or open, in one line naming `storage=` as
+    typed (`url`) and the file it names (`path`, expanded)."""
     where = f" {path}" if path is not None else ""
     return ConfigError(f"storage={masked(url)}: cannot create or open the file{where} ({said}); "
                        "give a path in a folder you can write to")  # fmt: skip
+
+
+def _not_a_store(url: str, path: Path | None, kind: str) -> ConfigError:
+    """A storage file that exists and holds something else, in one line naming it (Optuna's
+    journal raised a JSONDecodeError traceback; SQLite's retried, then said to give a path in
+    a folder one can write to)."""
+    return ConfigError(
+        f"storage={masked(url)}: the file {path} is not {kind}; give a new file's path, or "
+        "the one a study wrote"
+    )
 
 
 def open_study(study: Study, checked: Callable[[Any], None] | None = None) -> Any:
@@ -150,6 +185,7 @@ def open_study(study: Study, checked: Callable[[Any], None] | None = None) -> An
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     new_file = _new_file(study.storage_url)  # a refused command removes it again
+    typed = study.storage_typed or study.storage_url  # what messages name
     try:
         if study.storage_url.endswith(JOURNALS):
             from optuna.storages.journal import JournalFileBackend, JournalStorage
@@ -158,11 +194,11 @@ def open_study(study: Study, checked: Callable[[Any], None] | None = None) -> An
             try:
                 storage: Any = JournalStorage(JournalFileBackend(path))
             except OSError as exc:
-                raise _open_failed(
-                    study.storage_url, Path(path), exc.strerror or str(exc)
-                ) from None
+                raise _open_failed(typed, Path(path), exc.strerror or str(exc)) from None
+            except ValueError:  # a line that is no JSON record: Optuna's JSONDecodeError
+                raise _not_a_store(typed, Path(path), "an Optuna journal") from None
         else:
-            storage = _rdb_storage(study.storage_url)
+            storage = _rdb_storage(study.storage_url, typed)
         existing = _count_trials(storage, study.directory.name)
         created = not _has_study(storage, study.directory.name)
         seed = study.options.seed + existing
@@ -233,9 +269,9 @@ def _remove_made(study: Study, new_file: Path | None = None) -> None:
             break
 
 
-def _rdb_storage(url: str) -> Any:
+def _rdb_storage(url: str, typed: str | None = None) -> Any:
     """An RDB storage; workers starting together may race to create the tables, so retry.
-    Its errors show `url` with its password masked."""
+    Its errors show `storage=` as typed (`typed`, default `url`) with its password masked."""
     import random
     import time
 
@@ -248,14 +284,17 @@ def _rdb_storage(url: str) -> Any:
             return RDBStorage(driver_url, heartbeat_interval=5, grace_period=20,
                               heartbeat_stale_trial_callback=_retry_stale())  # fmt: skip
         except sqlalchemy.exc.SQLAlchemyError as exc:
+            said = _without_password(str(exc).splitlines()[0], url)
+            if url.startswith("sqlite:") and "file is not a database" in said:  # no race
+                path = _new_file(url, existing=True)
+                raise _not_a_store(typed or url, path, "an SQLite database") from None
             if attempt == 4 or isinstance(
                 exc, sqlalchemy.exc.OperationalError
             ):  # unreachable server
-                said = _without_password(str(exc).splitlines()[0], url)
                 if url.startswith("sqlite:"):  # `unable to open database file`: say which
                     said = said.removeprefix("(sqlite3.OperationalError) ")
-                    raise _open_failed(url, _new_file(url, existing=True), said) from None
-                raise ConfigError(f"storage={masked(url)}: {said}") from None
+                    raise _open_failed(typed or url, _new_file(url, existing=True), said) from None
+                raise ConfigError(f"storage={masked(typed or url)}: {said}") from None
             time.sleep(0.5 + random.random())
     raise AssertionError("unreachable")
 

@@ -1,14 +1,15 @@
-"""Run a study: each trial is an ordinary ganhub run inside the study directory.
+"""Prepare a study: what `ganhub tune` was asked for (`TuneOptions`), checked whole before
+anything runs or is written (`prepare`): the search space, the shared base config, the
+objectives and their directions, the study folder and its storage.
 
-Trials report the objective after every evaluation (`after_evaluate`); when the pruner says
-stop, the reporter sets `run.stop_requested`, the loop ends the run cleanly (checkpoint, final
-metrics) and the trial is recorded as pruned. Optuna is imported here, never at plugin import.
+Each trial is then an ordinary ganhub run inside the study directory: `ganhub_tune.trial` holds
+what one trial needs (its values, its runs' configs, the reporter the pruner acts through),
+`ganhub_tune.runner` runs them. Optuna is imported there, never at plugin import.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,14 +18,13 @@ from typing import Any
 from ganhub_tune.checks import check_choices, check_keys, check_reported, show
 from ganhub_tune.defaults import TRIAL_BASE, default_space, direction_of, known_objectives
 from ganhub_tune.samplers import SAMPLERS, SINGLE_OBJECTIVE
-from ganhub_tune.space import Param, Space, decode, encode, fixed_singles, load_space
+from ganhub_tune.space import Param, Space, encode, fixed_singles, load_space
 from ganhub_tune.storage import check_storage, expand_storage
 
 from ganhub.config.overrides import deep_merge, merge_sources, parse_override, set_dotted
 from ganhub.config.resolve import validate
 from ganhub.config.schema import MAX_SEED, PLAIN_NAME_RULE, RunConfig, is_plain_name
 from ganhub.errors import ConfigError, UsageError, did_you_mean, one_line
-from ganhub.hookspecs import hookimpl
 from ganhub.plugins import Hub, get_hub
 
 PRUNERS = ("median", "hyperband", "none")
@@ -83,6 +83,8 @@ class Study:
     fixed_notes: list[str] = field(default_factory=list)
     # the space as releases before one-choice params were fixed searched it (None: it has none)
     searched_then: list[Param] | None = None
+    # storage= as typed (options.storage has its `~` and $VAR expanded): messages name it
+    storage_typed: str | None = None
 
 
 def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
@@ -183,11 +185,13 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
     if not is_plain_name(name):
         raise ConfigError(f"study={one_line(name, 80)}: {PLAIN_NAME_RULE}; out=DIR chooses where")
     directory = options.out_dir / name
-    if options.storage is not None:  # `~` and $VAR in a file's path, as in out= and search=
-        options = replace(options, storage=(given_storage := expand_storage(options.storage)))
-        check_storage(given_storage)
+    typed = options.storage  # as the user typed it: what messages name
+    if typed is not None:  # `~` and $VAR in a file's path, as in out= and search=
+        options = replace(options, storage=expand_storage(typed))
+        check_storage(str(options.storage), typed)
     storage = options.storage or f"sqlite:///{(directory / 'study.db').resolve()}"
     study = Study(options, space, base_raw, base_config, objectives, directions, directory, storage)
+    study.storage_typed = typed
     study.notes = notes
     study.fixed = fixed
     if singles:
@@ -384,117 +388,3 @@ def _unknown_objective(name: str, hub: Hub) -> str:
         f"objective={one_line(name, 60)}: direction unknown{hint}; add direction=maximize or "
         "direction=minimize if the run reports it"
     )
-
-
-def suggest(trial: Any, param: Param) -> Any:
-    """Ask the trial for one parameter's value (a config value: categoricals decoded)."""
-    if param.type == "categorical":
-        stored = trial.suggest_categorical(param.key, [encode(c) for c in param.choices])
-        return decode(stored, param)
-    if param.type == "int":
-        return trial.suggest_int(param.key, int(param.low or 0), int(param.high or 0),
-                                 step=int(param.step or 1), log=param.log)  # fmt: skip
-    return trial.suggest_float(param.key, param.low, param.high, step=param.step, log=param.log)
-
-
-def run_seeds(study: Study) -> list[int]:
-    """The run seeds every trial trains at: the base config's seed and the next repeats - 1."""
-    return [study.base_config.seed + r for r in range(study.options.repeats)]
-
-
-def trial_raw(study: Study, chosen: dict[str, Any], number: int, seed: int) -> dict[str, Any]:
-    """The raw config of one run of a trial: the shared base, the chosen values (tied keys too),
-    the run seed and its run directory (`trial_0004`, or `trial_0004_seed1` with repeats)."""
-    raw = deep_merge(study.base_raw, {})
-    keys = {p.key: p.keys for p in study.space.params}
-    for key, value in chosen.items():
-        for each in keys.get(key, (key,)):
-            set_dotted(raw, each.split("."), copy.deepcopy(value))
-    raw["seed"] = seed
-    raw["out_dir"] = str(study.directory / "trials")
-    raw["name"] = f"trial_{number:04d}" + (f"_seed{seed}" if study.options.repeats > 1 else "")
-    return raw
-
-
-class Reporter:
-    """Lifecycle-hook plugin: reports each evaluation to the running trial and asks to prune."""
-
-    def __init__(self) -> None:
-        self.trial: Any = None
-        self.objective = ""
-        self.pruned_at: int | None = None
-        self.rates: list[float] = []
-
-    def start(self, trial: Any, objective: str | None) -> None:
-        """Watch the next run for `trial` (objective None: report nothing, never prune)."""
-        self.trial, self.objective, self.pruned_at, self.rates = trial, objective or "", None, []
-
-    @hookimpl
-    def after_step(self, run: Any, step: int, metrics: dict[str, float] | None) -> None:
-        """Keep the measured training speed of every run of a trial (for the step_time
-        objective: each run seed's own speed, whether or not the pruner watches it)."""
-        if metrics and "perf/steps_per_s" in metrics:
-            self.rates.append(metrics["perf/steps_per_s"])
-
-    @hookimpl
-    def after_evaluate(self, run: Any, step: int, metrics: dict[str, float]) -> None:
-        """Report the objective at this step; stop the run when the pruner says so."""
-        if self.trial is None or not self.objective or self.pruned_at is not None:
-            return
-        if step >= run.config.trainer.steps or self.objective not in metrics:
-            return
-        self.trial.report(float(metrics[self.objective]), step)
-        if self.trial.should_prune():
-            self.pruned_at = step
-            run.stop_requested = True  # the loop saves, evaluates and returns
-
-
-def objective_values(study: Study, summary: dict[str, Any], rates: list[float]) -> list[float]:
-    """The objective values of a finished run (metrics plus step_time / steps_per_s)."""
-    metrics = dict(summary["metrics"])
-    if rates:
-        metrics["steps_per_s"] = sum(rates) / len(rates)
-        metrics["step_time"] = 1.0 / max(metrics["steps_per_s"], 1e-12)
-    values = []
-    for name in study.objectives:
-        if name not in metrics:
-            raise ConfigError(f"objective={name}: the {study.options.plugin} run reports "
-                              f"{', '.join(sorted(metrics)) or 'no metrics'}; pick one of those")  # fmt: skip
-        values.append(float(metrics[name]))
-    return values
-
-
-def default_params(study: Study) -> dict[str, Any] | None:
-    """The base config's own values of the searched keys (the 'default' trial), if in range."""
-    return base_params(study)[0]
-
-
-def base_params(study: Study) -> tuple[dict[str, Any] | None, str]:
-    """`default_params`, and when it is None, which base value the space does not hold."""
-    dump = study.base_config.model_dump(mode="json")
-    params: dict[str, Any] = {}
-    chosen: dict[str, Any] = {}
-    for p in study.space.params:
-        if not p.is_active(chosen):
-            continue
-        node = _value_at(dump, p.key)
-        for key in p.also:  # a tie the base config does not keep: no trial is the base config
-            if _value_at(dump, key) != node:
-                return None, f"{key}={show(_value_at(dump, key))}, tied to {p.key}={show(node)}"
-        if p.type == "categorical":
-            if node not in p.choices:
-                return None, f"{p.key}={show(node)} is not one of its choices"
-            params[p.key] = encode(node)
-        elif not isinstance(node, int | float) or not (p.low or 0) <= node <= (p.high or 0):
-            return None, f"{p.key}={show(node)} is outside {show(p.low)}..{show(p.high)}"
-        else:
-            params[p.key] = node
-        chosen[p.key] = node
-    return params, ""
-
-
-def _value_at(tree: dict[str, Any], key: str) -> Any:
-    node: Any = tree
-    for part in key.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    return node

@@ -46,7 +46,8 @@ def test_a_negative_cutoff_says_the_range_of_this_generator(
         line = _refused(cli, verb, str(run_dir), "--cutoff", value)
         assert line == (
             f"ganhub: error: --cutoff {value}: a 16 px generator has 6 style vectors to "
-            "truncate; give 1..6, or 0 to truncate none (leave --cutoff out to truncate all)"
+            "truncate; give 1..6, or 0 to truncate none (leave --cutoff out for the run's "
+            "sample.cutoff, unset: truncate all)"
         )
     code, _, err = cli("config", *TINY, f"sample.cutoff={value}")
     assert code == 2 and "a 16 px generator has 6 style vectors to truncate; give 1..6" in err

@@ -101,15 +101,16 @@ def test_numbers_pydantic_reads_are_still_taken(cli: Cli, workdir: Path) -> None
 @pytest.mark.parametrize(
     ("call", "given", "line"),
     [
-        ("interpolation_gif", {"frames": 1}, f"frames=1: {FRAMES}: give 2 or more (default 48)"),
-        ("interpolation_gif", {"frames": "60"}, f"frames='60': {FRAMES}: give a whole number, "
-         "2 or more (default 48)"),
-        ("interpolation_gif", {"keys": 1}, "keys=1: counts the w points a closed loop passes "
-         "through: give 2 or more (default 4)"),
-        ("style_mixing_grid", {"rows": 0}, "rows=0: counts the row sources of the grid: give 1 "
-         "or more (default 4)"),
-        ("truncation_grid", {"n": 2.5}, "n=2.5: counts the latents of each row: give a whole "
-         "number, 1 or more (default 8)"),
+        ("interpolation_gif", {"frames": 1}, f"interpolation_gif(frames=1): {FRAMES}: give 2 "
+         "or more (leave frames out for 48)"),
+        ("interpolation_gif", {"frames": "60"}, f"interpolation_gif(frames='60'): {FRAMES}: "
+         "give a whole number, 2 or more (leave frames out for 48)"),
+        ("interpolation_gif", {"keys": 1}, "interpolation_gif(keys=1): counts the w points a "
+         "closed loop passes through: give 2 or more (leave keys out for 4)"),
+        ("style_mixing_grid", {"rows": 0}, "style_mixing_grid(rows=0): counts the row sources "
+         "of the grid: give 1 or more (leave rows out for 4)"),
+        ("truncation_grid", {"n": 2.5}, "truncation_grid(n=2.5): counts the latents of each "
+         "row: give a whole number, 1 or more (leave n out for 8)"),
         ("interpolation_gif", {"psi": -1}, f"psi=-1: {PSI} (0: w_avg's image, 1: no "
          "truncation; None: the run's sample.psi)"),
     ],

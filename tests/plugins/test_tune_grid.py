@@ -14,7 +14,8 @@ from ganhub_tune.cli import parse_options
 from ganhub_tune.samplers import make_sampler
 from ganhub_tune.space import grid_points
 from ganhub_tune.storage import open_study
-from ganhub_tune.study import Study, prepare, suggest
+from ganhub_tune.study import Study, prepare
+from ganhub_tune.trial import suggest
 
 optuna = pytest.importorskip("optuna")
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -10,7 +10,8 @@ import pytest
 import yaml
 from ganhub_tune.cli import parse_options
 from ganhub_tune.identity import identity
-from ganhub_tune.study import Study, base_params, prepare, trial_raw
+from ganhub_tune.study import Study, prepare
+from ganhub_tune.trial import base_params, trial_raw
 
 from ganhub.config.resolve import resolve
 from ganhub.errors import ConfigError
