@@ -148,8 +148,11 @@ def _colour_nifti(path: Path) -> bool:
         from nibabel.openers import ImageOpener
 
         # the header alone, unchecked: checking a broken one makes nibabel print its fixes
-        # ("sizeof_hdr should be 348...") to stderr beside the caller's one-line error
-        with ImageOpener(str(path)) as stream:
+        # ("sizeof_hdr should be 348...") to stderr beside the caller's one-line error, and
+        # reading the extensions of bytes that are no header warns ("Extension size is not a
+        # multiple of 16 bytes"), two lines of Python warning
+        with ImageOpener(str(path)) as stream, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             header = nibabel.Nifti1Header.from_fileobj(stream, check=False)
         return bool(header.get_data_dtype().names)
     except Exception:  # not NIfTI, or unreadable: the caller's error stands

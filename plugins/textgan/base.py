@@ -112,20 +112,26 @@ class TextSystemBase(GANSystem[TextGANConfig]):
         self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
     ) -> list[Path]:
         """Write `n` decoded samples (None: the task's usual count) to directory/stem.txt,
-        UTF-8, one a line (`sample_line`: an empty one as `(empty)`, a line break inside one
-        escaped; earlier releases wrote an empty sample as a blank line)."""
+        UTF-8, one a line (`sample_file_lines`; earlier releases wrote an empty sample as a
+        blank line)."""
         directory.mkdir(parents=True, exist_ok=True)
         with torch.no_grad():
-            lines = self.sample_texts(n, seed)
+            lines = self.sample_file_lines(n, seed)
         path = directory / f"{stem}.txt"
         tmp = path.with_suffix(".txt.tmp")
-        tmp.write_text("".join(f"{sample_line(line)}\n" for line in lines), encoding="utf-8")
+        tmp.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
         os.replace(tmp, path)
         return [path]
 
     @abstractmethod
     def sample_texts(self, n: int | None, seed: int) -> list[str]:
         """`n` sample lines for the artifact (None: the task's usual count)."""
+
+    def sample_file_lines(self, n: int | None, seed: int) -> list[str]:
+        """`sample_texts` as the lines of a samples file (`sample_line`: an empty sample as
+        `(empty)`, a backslash doubled, a line break inside one escaped: `read_sample_line`
+        reads each back)."""
+        return [sample_line(text) for text in self.sample_texts(n, seed)]
 
     # -- the files a resumed run reads -------------------------------------------------
 

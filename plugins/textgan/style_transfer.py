@@ -378,14 +378,20 @@ class TransferSystem(TextSystemBase):
 
     def sample_texts(self, n: int | None, seed: int) -> list[str]:
         """'[from -> to] source => transfer' lines for `n` held-out sentences chosen by `seed`
-        (`transfer_inputs`; None: up to `SAMPLE_LINES`)."""
+        (`transfer_inputs`; None: up to `SAMPLE_LINES`), the source and its rewrite each
+        written as `sample_line` writes a sample (a rewrite of no words is `(empty)`)."""
         texts, style = self.transfer_inputs(n, seed)
         out = self.decode(self._rewrites(texts, style))
         names = self.cfg.data.style_names
         return [
-            f"[{names[k]} -> {names[1 - k]}] {s} => {sample_line(o)}"
+            f"[{names[k]} -> {names[1 - k]}] {sample_line(s)} => {sample_line(o)}"
             for s, k, o in zip(texts, style.tolist(), out, strict=True)
         ]
+
+    def sample_file_lines(self, n: int | None, seed: int) -> list[str]:
+        """`sample_texts`, whose parts are already escaped (escaping the whole line again
+        would double each backslash)."""
+        return self.sample_texts(n, seed)
 
     def _rewrites(self, texts: list[str], style: Tensor, use_ema: bool = True) -> Tensor:
         """`texts` (of styles `style`) rewritten into the other style, token ids (N, L)."""

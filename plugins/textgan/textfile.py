@@ -17,7 +17,8 @@ tokenizer normalisers do:
   them; nmt_nfkc spaces the direction marks, which stand beside punctuation and would split
   it off a word): the soft hyphen (U+00AD, a hyphenation hint: `hyph\u00adenated` is
   `hyphenated`), the word joiner (U+2060), the direction marks and embeddings (U+200E/F,
-  U+061C, U+202A-E, U+2066-9), the invisible math operators (U+2061-4), ...;
+  U+061C, U+202A-E, U+2066-9), the invisible math operators (U+2061-4), ...; a run of them
+  with whitespace on both sides reads as a word break (`a \u00ad b` is `a b`, not two spaces);
 * the format characters that change how their neighbours are drawn stay: the zero-width
   non-joiner and joiner (U+200C/D: Persian and Indic spelling, emoji sequences such as
   woman + ZWJ + laptop; nmt_nfkc keeps the joiner too), the Mongolian vowel separator, the
@@ -213,6 +214,14 @@ def _removed_pattern() -> re.Pattern[str]:
     return re.compile(f"[{removed}]+")
 
 
+@functools.cache
+def _spaced_removed_pattern() -> re.Pattern[str]:
+    """A run of removed characters with whitespace on both sides (`a \\u00ad b`): the gap a
+    user sees is one blank, read as a word break is (one space), not as the two spaces left
+    once the run is removed. One character of lookaround each side: linear in a line."""
+    return re.compile(f"(?<=\\s){_removed_pattern().pattern}(?=\\s)")
+
+
 def clean_sentence(text: str) -> str:
     """The sentence the corpus reader keeps of a line (module docstring): U+200B and U+FEFF
     separate words (a word break and the whitespace beside it are one space), other invisible
@@ -220,7 +229,9 @@ def clean_sentence(text: str) -> str:
     ''."""
     if text.isascii():  # no format character, already NFC: the common case, at its speed
         return sentence_text(text)
-    kept = _removed_pattern().sub("", text)
+    # a removed run between whitespace is read as a word break, so the gap is one space
+    kept = _spaced_removed_pattern().sub("\u200b", text)
+    kept = _removed_pattern().sub("", kept)
     pieces = _BREAK_RUN.split(kept)
     if len(pieces) > 1:  # a word break and the whitespace beside it are one space; whitespace
         # away from a word break is left as typed (the tokens of such a line do not change)
@@ -256,16 +267,42 @@ def describe_invisible(chars: Iterable[str]) -> str:
 EMPTY = "(empty)"
 # what ends a line for an editor or for str.splitlines, which ganhub's readers of samples use
 _LINE_BREAK = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+# the escapes `sample_line` writes: a backslash doubled, a line break as its Python escape, and
+# `\(` for the "(" of a sample that is literally `(empty)`
+_ESCAPED = re.compile(r"\\(?:[\\n(r]|x[0-9a-f]{2}|u[0-9a-f]{4})")
+_TO_ESCAPE = re.compile(f"[\\\\{_LINE_BREAK.pattern[1:-1]}]")
+_UNESCAPE = {"\\\\": "\\", "\\n": "\n", "\\r": "\r", "\\(": "("}
+
+
+def _escape(m: re.Match[str]) -> str:
+    """A backslash or a line break as its Python escape (`\\\\`, `\\n`, `\\u2028`)."""
+    return m.group().encode("unicode_escape").decode("ascii")
 
 
 def sample_line(text: str) -> str:
-    """A sample as one line of a samples file or of the console: `EMPTY` for a sample that
-    draws nothing (no words: G wrote <eos> first), and a line break inside it (a byte-level
-    tokenizer can write one) as its Python escape (`\\n`, `\\u2028`), so the file holds one
-    sample a line."""
+    """A sample as one line of a samples file or of the console, one that `read_sample_line`
+    reads back: `EMPTY` for a sample that draws nothing (no words: G wrote <eos> first), a
+    backslash doubled, a line break inside it (a byte-level tokenizer can write one) as its
+    Python escape (`\\n`, `\\u2028`), so the file holds one sample a line, and a sample that
+    is literally `(empty)` as `\\(empty)`."""
     if not sentence_text(text):
         return EMPTY
-    return _LINE_BREAK.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    if text == EMPTY:
+        return "\\" + EMPTY
+    return _TO_ESCAPE.sub(_escape, text)
+
+
+def read_sample_line(line: str) -> str:
+    """The sample a line of a samples file holds (`sample_line` undone): `(empty)` is the empty
+    sample "", the escapes are read back, any other character is itself."""
+    if line == EMPTY:
+        return ""
+
+    def unescape(m: re.Match[str]) -> str:
+        code = m.group()
+        return _UNESCAPE.get(code) or chr(int(code[2:], 16))
+
+    return _ESCAPED.sub(unescape, line)
 
 
 __all__ = [
@@ -276,6 +313,7 @@ __all__ = [
     "describe_invisible",
     "invisible_inside",
     "read_numbered",
+    "read_sample_line",
     "sample_line",
     "sentence_text",
     "wide_encoding",
