@@ -65,10 +65,18 @@ def warn(line: str, every_rank: bool = False) -> None:
     """A warning line on stderr. Under torchrun every process meets the run's warnings (a
     config, a checkpoint, a metric): rank 0 alone says them, once for the job. `every_rank`
     is for what one process may meet alone (its own output closed, its own hook failing),
-    which that process must say."""
+    which that process must say, as `[rank N] ` in a job of several processes (torchrun
+    passes their stderr through unmarked unless asked to `--tee`)."""
     if every_rank or speaks_for_job():
         # while rich draws, sys.stderr is its proxy, which prints the line above the bars
-        print(line, file=sys.stderr, flush=True)
+        print(f"{_rank_mark()}{line}" if every_rank else line, file=sys.stderr, flush=True)
+
+
+def _rank_mark() -> str:
+    """'[rank 3] ' in a torchrun job of several processes (its RANK and WORLD_SIZE), else ''."""
+    rank, size = (os.environ.get(k, "").strip() for k in ("RANK", "WORLD_SIZE"))
+    several = size.isdigit() and int(size) > 1
+    return f"[rank {rank}] " if several and rank.isdigit() else ""
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,6 +184,43 @@ def pip_install(target: str) -> str:
     return f"{pip} install -e {target}"
 
 
+# what marks a folder as a project pip can install (`pip install -e FOLDER`)
+_PROJECT_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
+
+
+def editable_reinstall(entry: Mapping[str, Any]) -> str | None:
+    """How to install again the plugin a run's requires.json `entry` came from, when the run
+    recorded that its distribution was installed editable (`project`: the folder): `pip
+    install -e` that folder while it holds a project, else where to look (a local plugin
+    was never on an index, so `pip install dist==version` finds nothing, or someone else's).
+    None for an entry without a project. The file is untrusted: a project that is no absolute
+    path of printable characters is not shown."""
+    import shlex
+    from pathlib import Path
+
+    project = entry.get("project")
+    if not isinstance(project, str) or one_line(project, 500) != project:
+        return None
+    folder = Path(project)
+    if not folder.is_absolute():
+        return None
+    dist, version = (entry.get(k) for k in ("dist", "version"))
+    named = f"'{one_line(dist, 100)}'" if isinstance(dist, str) and dist else "its distribution"
+    if isinstance(version, str) and version and version != "?":
+        named += f" {one_line(version, 40)}"
+    said = f"it came from {named}, installed editable from {project}"
+    try:
+        there = folder.is_dir() and any((folder / f).is_file() for f in _PROJECT_FILES)
+    except OSError:
+        there = False
+    if there:
+        return f"{said}: {pip_install(shlex.quote(project))}"
+    return (
+        f"{said}, which holds no project any more: install it again from its project's "
+        "folder (pip install -e FOLDER)"
+    )
+
+
 def _counted(failed: Sequence[FailedPlugin]) -> str:
     """' (2 plugins failed to load; see ganhub plugins)': none of them is named like the name,
     so they are counted, not listed (one of them may still register it)."""
@@ -195,6 +232,7 @@ def _counted(failed: Sequence[FailedPlugin]) -> str:
 
 __all__ = [
     "FailedPlugin",
+    "editable_reinstall",
     "likely_provider",
     "not_installed",
     "other_environment",

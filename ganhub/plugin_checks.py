@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ganhub.plugin_config_checks import config_problem
+
 
 def wrong_kind(kind: str, obj: Any) -> str | None:
     """Why `obj` cannot be registered as `kind` (None when it can): losses, metrics, domains
@@ -33,7 +35,7 @@ def wrong_kind(kind: str, obj: Any) -> str | None:
         return (
             f"as {type(obj).__name__}; it must be a subclass of {base.__module__}.{base.__name__}"
         )
-    return _config_problem(kind, obj)
+    return config_problem(kind, obj)
 
 
 def entry_problem(kind: str, name: str, obj: Any) -> str | None:
@@ -331,81 +333,6 @@ def _shown(method: str, func: Any) -> str:
     return f"{method}{signature.replace(parameters=bare, return_annotation=empty)}"
 
 
-def _config_problem(kind: str, obj: Any) -> str | None:
-    """Why a trick's or logger's `Config`, or a domain's `config_class`, cannot hold a run's
-    options (None when it can). A default that fails its own rules would train, then refuse
-    the run's resume with an error about a key the user never typed."""
-    import warnings
-
-    from ganhub.config.schema import RunConfig, Section
-
-    if kind == "domains":
-        config = obj.config_class
-        if not (isinstance(config, type) and issubclass(config, RunConfig)):
-            return f"whose config_class {config!r} is not a ganhub.config.schema.RunConfig subclass"
-        return _domain_defaults_problem(config, getattr(obj, "presets", {}))
-    if kind not in ("tricks", "loggers"):
-        return None
-    if kind == "tricks" and getattr(obj, "modalities", None) is not None:
-        from ganhub.capabilities import MODALITIES
-
-        unknown = sorted(str(m) for m in obj.modalities if m not in MODALITIES)
-        if unknown:  # a typo would refuse the trick on every run, blaming the data
-            return f"whose modalities name '{unknown[0]}', not one of {', '.join(MODALITIES)}"
-    config = obj.Config
-    if not (isinstance(config, type) and issubclass(config, Section)):
-        return f"whose Config {config!r} is not a ganhub.config.schema.Section subclass"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pydantic warns when it serialises a wrong type
-            config.model_validate(config().model_dump(mode="json"))
-    except Exception as exc:  # an option without a default or with a bad one, a factory...
-        return _unmade(config, exc, "Config")
-    return None
-
-
-def _option_problem(word: str, error: Any, prefix: str = "") -> str:
-    """'whose config option 'model.depth' has no default ...' for a pydantic error of it."""
-    key = prefix + ".".join(str(part) for part in error["loc"])
-    if error["type"] == "missing":
-        return f"whose {word} option '{key}' has no default (every option needs one)"
-    return f"whose {word} default {key}={error.get('input')!r} is not valid: {error['msg']}"
-
-
-def _unmade(config: Any, exc: Exception, word: str) -> str:
-    """Why `config` cannot be made with its defaults (`exc`, raised making it): the option of
-    the section whose default factory failed, named with its full key (`model.depth`)."""
-    from pydantic import ValidationError
-
-    found = _failing_section(config)
-    if found is not None:
-        return _option_problem(word, *found)
-    if isinstance(exc, ValidationError):
-        return _option_problem(word, exc.errors()[0])
-    return f"whose {word} cannot be made with its defaults ({type(exc).__name__}: {exc})"
-
-
-def _failing_section(model: Any, prefix: str = "") -> tuple[Any, str] | None:
-    """(pydantic error, 'model.') of the innermost section of `model` whose default factory
-    raises a ValidationError (an option of it without a default), None when none does."""
-    from pydantic import BaseModel, ValidationError
-
-    for name, field in model.model_fields.items():
-        if field.default_factory is None:
-            continue
-        try:
-            field.default_factory()
-        except ValidationError as exc:
-            sub = field.annotation
-            deeper = None
-            if isinstance(sub, type) and issubclass(sub, BaseModel):
-                deeper = _failing_section(sub, f"{prefix}{name}.")
-            return deeper or (exc.errors()[0], f"{prefix}{name}.")
-        except Exception:  # not a section's option (or a factory that takes the data): the
-            continue  # caller's message says what
-    return None
-
-
 def hook_problem(plugin: object) -> str | None:
     """Why a plugin's hooks would silently never run (None when they would): an @hookimpl
     named after no ganhub hook (`after_steps`), an argument its hook does not have
@@ -449,52 +376,3 @@ def _required_arguments(func: Any) -> list[str]:
         return []
     positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     return [p.name for p in params if p.kind in positional and p.default is p.empty]
-
-
-def _domain_defaults_problem(config: Any, presets: Any) -> str | None:
-    """A default that fails its own rules, of a top-level option or a section's (every run
-    would be refused over a key the user never typed, or trained and then refused to open
-    again), an option without a default, or a preset key the config does not have."""
-    import warnings
-
-    from pydantic import ValidationError
-
-    # `plugin` is the one option without a default: the run's plugin= (or its saved config's)
-    given = {"plugin": "plugin"} if config.model_fields["plugin"].is_required() else {}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pydantic warns when it serialises a wrong type
-            data = config.model_construct(**given).model_dump(mode="json")
-    except Exception as exc:  # a default factory that raises, a section's option without one
-        return _unmade(config, exc, "config")
-    try:
-        config.model_validate(data)
-        errors = []
-    except ValidationError as exc:  # an error of no option is a validator of the whole config
-        errors = [e for e in exc.errors() if e["loc"]]
-    except Exception:  # a validator of the whole config reading what a run adds (its tricks'
-        errors = []  # options, defaults_for's keys): each run checks it
-    if errors:
-        return _option_problem("config", errors[0])
-    for preset, values in (presets or {}).items():
-        unknown = _unknown_key(config, values) if isinstance(values, dict) else None
-        if unknown:
-            return f"whose preset '{preset}' sets {unknown}, which its config does not have"
-    return None
-
-
-def _unknown_key(model: Any, values: dict[str, Any], prefix: str = "") -> str | None:
-    from pydantic import BaseModel
-
-    for key, value in values.items():
-        if prefix == "" and key in ("trick", "logger", "plugin", "preset"):
-            continue  # the options of tricks and loggers are added per run
-        field = model.model_fields.get(key)
-        if field is None:
-            return f"{prefix}{key}"
-        sub = field.annotation
-        if isinstance(value, dict) and isinstance(sub, type) and issubclass(sub, BaseModel):
-            found = _unknown_key(sub, value, f"{prefix}{key}.")
-            if found:
-                return found
-    return None

@@ -98,9 +98,14 @@ def _entry(requires: Mapping[str, Any], registry: str, name: str) -> dict[str, A
 
 
 def _install_hint(entry: Mapping[str, Any]) -> str:
-    """'it came from the distribution D: pip install D==V' from a requires.json entry, or where
-    to look instead."""
+    """'it came from the distribution D: pip install D==V' from a requires.json entry ('pip
+    install -e FOLDER' for one installed editable from FOLDER), or where to look instead."""
+    from ganhub.failed_providers import editable_reinstall
+
     dist, version = entry.get("dist"), entry.get("version")
+    local = editable_reinstall(entry)  # a plugin installed from a folder: never on an index
+    if local:
+        return local
     if isinstance(dist, str) and _DIST_NAME.match(dist):
         pin = f"=={version}" if isinstance(version, str) and _DIST_NAME.match(version) else ""
         return f"it came from the distribution '{dist}': pip install '{dist}{pin}'"

@@ -27,10 +27,10 @@ def components(config: RunConfig, hub: Hub | None = None, *, training: bool = Tr
     domain = hub.require_domain(config.plugin)
     loggers = config.loggers if training else []
     provenance = {
-        "domain": hub.provider("domains", config.plugin),
-        "loss": hub.provider("losses", config.loss),
-        "tricks": [hub.provider("tricks", name) for name in config.tricks],
-        "loggers": [hub.provider("loggers", name) for name in loggers],
+        "domain": _sourced(hub.provider("domains", config.plugin)),
+        "loss": _sourced(hub.provider("losses", config.loss)),
+        "tricks": [_sourced(hub.provider("tricks", name)) for name in config.tricks],
+        "loggers": [_sourced(hub.provider("loggers", name)) for name in loggers],
     }
     request = domain.conditioning(config)
     condition = None
@@ -45,8 +45,8 @@ def components(config: RunConfig, hub: Hub | None = None, *, training: bool = Tr
             checked=training,  # a finished run of a pair refused since still opens and samples
         )
         provenance["conditioners"] = [
-            hub.provider("conditioners", request.generator),
-            hub.provider("conditioners", request.discriminator),
+            _sourced(hub.provider("conditioners", request.generator)),
+            _sourced(hub.provider("conditioners", request.discriminator)),
         ]
     return Components(
         domain=domain,
@@ -61,6 +61,23 @@ def components(config: RunConfig, hub: Hub | None = None, *, training: bool = Tr
         metric_providers={e.name: hub.provider("metrics", e.name) for e in hub.metrics},
         notes=failed_plugin_notes(hub) if training else (),
     )
+
+
+def _sourced(entry: dict[str, str]) -> dict[str, str]:
+    """A part's provenance (`Hub.provider`) with `project`, the folder its distribution is
+    installed editable from: a plugin of the user's own, which a resume where it was
+    uninstalled installs again from there, not from an index that never had it."""
+    import importlib.metadata as md
+
+    from ganhub.plugin_fixes import editable_project
+
+    if entry.get("dist") in ("?", "ganhub"):  # registered in-process; the built-ins
+        return entry
+    try:
+        project = editable_project(md.distribution(entry["dist"]))
+    except (md.PackageNotFoundError, ValueError):
+        return entry
+    return {**entry, "project": project} if project else entry
 
 
 def failed_plugin_notes(hub: Hub) -> tuple[str, ...]:

@@ -62,7 +62,7 @@ class ShiftSystem(PairedTranslationGAN):
     def data(self) -> TensorBatches:
         return TensorBatches(*self.pairs)
 
-    def sample(self, n, *, seed=None, use_ema=True):  # type: ignore[no-untyped-def]
+    def sample(self, n, *, seed=None, use_ema=True, labels=None):  # type: ignore[no-untyped-def]
         return self.translate(self.pairs[0][:n], use_ema)
 
     def write_samples(self, directory: Path, stem: str, *, n=None, seed=0) -> list[Path]:  # type: ignore[no-untyped-def]

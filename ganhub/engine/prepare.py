@@ -9,12 +9,15 @@ line naming the part and its plugin (`ganhub.plugin_guard.Owners`).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 from ganhub.engine import start
 from ganhub.engine.environment import use_channels_last
 from ganhub.engine.system import BuildHints, GANSystem
-from ganhub.errors import plugin_code
+from ganhub.errors import PluginError, plugin_code
 from ganhub.plugin_guard import Owners
 from ganhub.tricks import build_tricks
 
@@ -49,11 +52,16 @@ def prepare_system(
     with (
         plugin_code(f"domain '{config.plugin}': its build()", domain),
         start.fits_in_memory(model, fit),
+        _init_first(),
     ):
         system = parts.domain.build(config, hints)
     # a forgotten `return` in build(), or another object: an AttributeError deep in the engine
     fits = isinstance(system, GANSystem)
     start.check_part(config.plugin, "build()", system, fits, "a GANSystem")
+    # the contract's sample(): a TypeError only once a metric, `ganhub sample` or load calls it
+    problem = _sample_problem(system)
+    if problem:
+        raise PluginError(f"domain '{config.plugin}': {problem} ({domain})")
     for t in tricks:
         trick = owners.hint("trick", t.name)
         with plugin_code(f"trick '{t.name}': its setup()", trick), start.fits_in_memory(model, fit):
@@ -63,6 +71,62 @@ def prepare_system(
     if config.trainer.channels_last:
         use_channels_last(system, device)
     return system, tricks
+
+
+# what the engine and `ganhub.load` pass to a system's sample(), and the signature to write
+SAMPLE = "sample(self, n, *, seed=None, use_ema=True, labels=None)"
+
+
+def _sample_problem(system: GANSystem) -> str | None:
+    """Why a system's `sample` cannot take what ganhub passes (`labels=` left out: a TypeError
+    once a conditional metric, `ganhub sample` or `ganhub.load` calls it), or None."""
+    import inspect
+
+    try:
+        signature = inspect.signature(system.sample)
+    except (TypeError, ValueError):  # not a Python function: left to the call
+        return None
+    try:
+        signature.bind(0, seed=None, use_ema=True, labels=None)
+        return None
+    except TypeError:
+        pass
+    # as its author wrote it, less the annotations: `sample(self, n, *, seed=None)`
+    own = inspect.signature(getattr(system.sample, "__func__", system.sample))
+    empty = inspect.Parameter.empty
+    bare = [p.replace(annotation=empty) for p in own.parameters.values()]
+    shown = own.replace(parameters=bare, return_annotation=empty)
+    return (
+        f"{type(system).__name__}.sample{shown} cannot take what ganhub passes (n, seed=, "
+        f"use_ema=, labels=): define {SAMPLE}"
+    )
+
+
+@contextmanager
+def _init_first() -> Iterator[None]:
+    """torch's "cannot assign module before Module.__init__() call", raised in build(): a
+    module or parameter assigned to the system (or a network) before its base class's
+    `__init__` ran; the reason gets the call that fixes it, first in that class's `__init__`."""
+    try:
+        yield
+    except AttributeError as exc:
+        if "before Module.__init__() call" not in str(exc):
+            raise
+        owner = _assigned_to(exc.__traceback__)
+        call = "super().__init__(config, hints)" if isinstance(owner, GANSystem) else None
+        call = call or "super().__init__()"
+        where = f" in {type(owner).__name__}.__init__" if owner is not None else ""
+        raise AttributeError(f"{exc}: call {call} first{where}") from exc
+
+
+def _assigned_to(tb: TracebackType | None) -> object | None:
+    """The module torch refused the assignment on: `self` of the innermost `__setattr__`."""
+    found = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "__setattr__":
+            found = tb.tb_frame.f_locals.get("self")
+        tb = tb.tb_next
+    return found
 
 
 __all__ = ["prepare_system"]

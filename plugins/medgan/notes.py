@@ -12,7 +12,6 @@ every rank loads the folder; rank 0 alone speaks.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from ganhub_medgan.volume import spacing
 
+from ganhub.console import speaks_for_job
 from ganhub.errors import one_line
 
 if TYPE_CHECKING:
@@ -28,21 +28,15 @@ if TYPE_CHECKING:
 ASPECT = "the aspect ratio changed"  # in every note of `voxel_aspect` and `volume._stretch`
 
 
-def on_main_rank() -> bool:
-    """Whether this process speaks: not a torchrun process other than rank 0 (each loads the
-    folder, and reads the same files the same way)."""
-    return os.environ.get("RANK", "0").strip() in ("", "0")
-
-
 def warn(line: str) -> None:
     """One line on stderr (the loader's warnings: they name the file, escaped by `one_line`)."""
-    if on_main_rank():
+    if speaks_for_job():  # each rank loads the folder the same way
         print(f"medgan: warning: {one_line(line)}", file=sys.stderr, flush=True)
 
 
 def note(line: str) -> None:
     """One note of the loader on stderr, on rank 0 only."""
-    if on_main_rank():
+    if speaks_for_job():
         print(f"medgan: note: {one_line(line)}", file=sys.stderr, flush=True)
 
 
@@ -102,4 +96,4 @@ class AspectNotes:
         )
 
 
-__all__ = ["ASPECT", "AspectNotes", "note", "on_main_rank", "voxel_aspect", "warn"]
+__all__ = ["ASPECT", "AspectNotes", "note", "voxel_aspect", "warn"]
