@@ -18,32 +18,75 @@ from click.core import ParameterSource
 from ganhub.config.schema import MAX_SEED
 
 HELP = {"help_option_names": ["-h", "--help"]}
-# a run directory argument: it must exist and be a folder (load() checks it holds a run)
-RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
-class _SeedRange(click.IntRange):
-    """The range of the `seed` key: a value out of it, or no whole number, is refused in one
-    ganhub line naming the option and what is valid (`--seed abc: seeds the random draws: give
-    a whole number from 0 to 4294967295`), not click's "'abc' is not a valid integer"."""
+class _RunDirectory(click.Path):
+    """A run directory argument: it must exist and be a folder (load() checks it holds a run).
+    One that is not is refused in ganhub's words, as `resume=` refuses it (`'runs/nope': no
+    such run directory`), not click's "Invalid value for 'RUN_DIR': Directory ... does not
+    exist."."""
 
-    name = "integer"  # click's IntRange says "'abc' is not a valid integer range"
+    def __init__(self) -> None:
+        super().__init__(exists=True, file_okay=False, path_type=Path)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The path, or one line saying why it is no run directory."""
+        import os
+
         from ganhub.errors import UsageError, one_line
 
         try:
             return super().convert(value, param, ctx)
         except click.BadParameter:
-            option = param.opts[0] if param is not None and param.opts else "seed"
+            shown = f"'{one_line(os.fsdecode(value), 200)}'"
+            if not os.path.lexists(value):
+                why = f"{shown}: no such run directory"
+            elif not os.path.exists(value):
+                why = f"{shown} is a link to nothing, not a run directory"
+            elif not os.path.isdir(value):
+                why = f"{shown} is a file, not a run directory; give the run's folder"
+            else:
+                why = f"{shown}: no permission to read this run directory"
+            raise UsageError(why) from None
+
+
+RUN_DIR = _RunDirectory()
+
+
+class WholeNumber(click.IntRange):
+    """An integer option from `least` to `most` (None: no upper bound): a value out of it, or
+    no whole number, is refused in one ganhub line naming the option, what it is for and what
+    is valid (`--seed abc: seeds the random draws: give a whole number from 0 to 4294967295`),
+    not click's "'abc' is not a valid integer range". `meaning` says what the option does, as
+    a phrase with the option as its subject (`counts the samples to write`)."""
+
+    name = "integer"  # click's IntRange says "'abc' is not a valid integer range"
+
+    def __init__(self, least: int, most: int | None, meaning: str) -> None:
+        super().__init__(least, most)
+        self.meaning = meaning
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The whole number, or one line naming the option and its range."""
+        from ganhub.errors import UsageError, one_line
+
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            option = param.opts[0] if param is not None and param.opts else "value"
             shown = one_line(str(value), 40) or repr(value)
+            span = (
+                f"from {self.min} to {self.max}"
+                if self.max is not None
+                else f"of {self.min} or more"
+            )
             raise UsageError(
-                f"{option} {shown}: seeds the random draws: give a whole number from 0 to "
-                f"{MAX_SEED}"
+                f"{option} {shown}: {self.meaning}: give a whole number {span}"
             ) from None
 
 
-SEED = _SeedRange(0, MAX_SEED)
+# the range of the `seed` key, for every command's --seed
+SEED = WholeNumber(0, MAX_SEED, "seeds the random draws")
 
 
 def domain_group(cli: click.Group, domain: str, help_text: str) -> click.Group:
@@ -108,50 +151,6 @@ def split_overrides(
     return overrides, options
 
 
-def note_repeated_keys(items: Sequence[str]) -> None:
-    """A note on stderr for each key that one command line gives two values
-    (`trainer.steps=5 trainer.steps=7`, `tricks=[ema] tricks=[r1]`), naming the one used. The
-    items are ordered overrides, the last one wins (as in Hydra, and as scripts that add to a
-    base command rely on), but a newcomer's slip was taken without a word. The same value twice,
-    `config=FILE` (files merge in order) and items that are no override (the config's own
-    error says why) are not noted. Under torchrun, rank 0 says it once."""
-    from ganhub.config.overrides import CONFIG_KEY, dotted_items, parse_override
-    from ganhub.console import speaks_for_job
-    from ganhub.errors import ConfigError, one_line
-
-    if not speaks_for_job():
-        return
-    seen: dict[str, tuple[str, Any]] = {}
-    noted: set[str] = set()
-    for item in items:
-        try:
-            path, value = parse_override(item)
-        except ConfigError:
-            continue
-        key = ".".join(path)
-        if key == CONFIG_KEY:
-            continue
-        # `trick={r1: {gamma: 5}}` gives trick.r1.gamma as `trick.r1.gamma=5` does
-        leaves = dotted_items(value, f"{key}.") if isinstance(value, dict) and value else None
-        for leaf, typed in leaves or [(key, value)]:
-            if leaf in seen and seen[leaf][1] != typed and leaf not in noted:
-                last = next(i for i in reversed(items) if _gives(i, leaf))
-                click.echo(
-                    f"ganhub: note: '{one_line(leaf, 100)}' is given more than once "
-                    f"({one_line(seen[leaf][0], 60)}, then {one_line(item, 60)}): the last, "
-                    f"{one_line(last, 60)}, is used",
-                    err=True,
-                )
-                noted.add(leaf)
-            seen[leaf] = (item, typed)
-
-
-def _gives(item: str, leaf: str) -> bool:
-    """Whether the override `item` sets the dotted key `leaf` (itself or a section above it)."""
-    key = item.partition("=")[0].strip()
-    return leaf == key or leaf.startswith(f"{key}.")
-
-
 class KeyValueCommand(click.Command):
     """A command that takes key=value items (and paths) among its options: click passes an
     unknown `--flag` through to them, where it was taken for an override or a DATA path and
@@ -174,9 +173,50 @@ class KeyValueCommand(click.Command):
             if name in known:
                 skip = name in takes_value and "=" not in item
             elif name[:1] == "-" and name not in ("-", "-h", "--help") and not name[1:2].isdigit():
-                close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-                raise click.NoSuchOption(name, possibilities=close, ctx=ctx)
+                keys = _keys_named(name, args)
+                if not keys:
+                    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+                    raise click.NoSuchOption(name, possibilities=close, ctx=ctx)
+                raise click.NoSuchOption(name, _as_keys(name, keys, args), ctx=ctx)
         return super().parse_args(ctx, args)
+
+
+def _keys_named(flag: str, args: Sequence[str]) -> list[str]:
+    """The config keys an unknown `--flag` names by their last part (`--steps`:
+    trainer.steps) or whole (`--trainer.steps`), those of the plugin=NAME given or else of
+    every domain; keys of a trick's or logger's options only when no other key is named so."""
+    from ganhub.config.resolve import config_class, describe_keys
+    from ganhub.plugins import get_hub
+
+    word = flag.lstrip("-").replace("-", "_")
+    hub = get_hub()
+    names = hub.domains.names()
+    given = [a.partition("=")[2] for a in args if a.startswith("plugin=")]
+    keys: set[str] = set()
+    for name in [n for n in given[-1:] if n in names] or names:
+        try:
+            domain = hub.require_domain(name)
+            keys.update(row[0] for row in describe_keys(config_class(domain.config_class, hub)))
+        except Exception:  # a broken domain: the command says so, not the option's refusal
+            continue
+    found = sorted(k for k in keys if k == word or k.endswith(f".{word}"))
+    return [k for k in found if k.split(".")[0] not in ("trick", "logger")] or found
+
+
+def _as_keys(flag: str, keys: list[str], args: Sequence[str]) -> str:
+    """The one line refusing `flag` that names the config keys it may have meant, with the
+    value given after it (`--steps 5`, `--steps=5`), else VALUE."""
+    from ganhub.errors import one_line
+
+    at = args.index(flag) if flag in args else -1
+    item = args[at] if at >= 0 else next(a for a in args if a.startswith(f"{flag}="))
+    value = item.partition("=")[2] if "=" in item else ""
+    if not value and 0 <= at < len(args) - 1:
+        after = args[at + 1]
+        if "=" not in after and (after[:1] != "-" or after[1:2].isdigit()):
+            value = after
+    shown = " or ".join(f"{k}={one_line(value, 40) or 'VALUE'}" for k in keys[:3])
+    return f"No such option '{one_line(flag, 60)}': config keys are given as key=value: {shown}"
 
 
 def device_option(help_text: str = "cpu, cuda, cuda:N, mps or auto.") -> Callable[[Any], Any]:
@@ -219,9 +259,9 @@ __all__ = [
     "RUN_DIR",
     "SEED",
     "KeyValueCommand",
+    "WholeNumber",
     "deprecated_alias",
     "device_option",
     "domain_group",
-    "note_repeated_keys",
     "split_overrides",
 ]

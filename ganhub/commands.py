@@ -14,8 +14,8 @@ from ganhub.clikit import (
     RUN_DIR,
     SEED,
     KeyValueCommand,
+    WholeNumber,
     device_option,
-    note_repeated_keys,
     split_overrides,
 )
 from ganhub.hookspecs import hookimpl
@@ -61,7 +61,6 @@ def run(
     from ganhub.config.resolve import resolve
 
     items = list(overrides)
-    note_repeated_keys(items)
     if wants_help:
         click.echo(_plugin_help(ctx, items, config_files))
         return
@@ -182,7 +181,6 @@ def config_cmd(
     if wants_help:
         click.echo(ctx.get_help())
         return
-    note_repeated_keys(items)
     hub = get_hub()
     config = resolve(items, config_files, hub)
     # before any output: a trick whose warnings() raises prints no half of the answer
@@ -244,6 +242,10 @@ def lifecycle_hooks(pm: Any, plugin: str) -> list[str]:
     return [name for name in specs if name in found and not name.startswith("register_")]
 
 
+# `ganhub sample --n`: one line naming it and its range for a count it cannot draw
+_SAMPLES = WholeNumber(1, MAX_WRITTEN_SAMPLES, "counts the samples to write")
+
+
 class _Kind(click.Choice):
     """A registry kind; the singular (`trick`, `loss`) is taken for the plural."""
 
@@ -277,15 +279,15 @@ def list_cmd(kind: str) -> None:
     cls=KeyValueCommand, context_settings={**_OVERRIDES, "help_option_names": ["-h", "--help"]}
 )
 @click.argument("run_dir", type=RUN_DIR)
-@click.option("--n", "n", type=click.IntRange(min=1, max=MAX_WRITTEN_SAMPLES), default=None,
+@click.option("--n", "n", type=_SAMPLES, default=None,
               help="Samples to write  [default: the domain's usual count, as in "
               "the run's own sample files: the run's sample.grid (stylegan), an 8 x 8 grid "
               "(dcgan), 2,500 points (toy2d), 20 lines (textgan)...; with --label, the run's "
               "sample.grid, else 64]")  # fmt: skip
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Sampling seed.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder  [default: RUN_DIR/samples; for an export whose samples "
-              "are made from your data, ./samples-EXPORT]")  # fmt: skip
+              help="Output folder  [default: RUN_DIR/samples; for an export, "
+              "./samples-EXPORT]")  # fmt: skip
 @device_option()
 @click.option("--label", default=None,
               help="Conditional runs: samples of this class only (its name, or its index where "
@@ -319,7 +321,6 @@ def sample(
         "n": int, "seed": int, "out": Path, "device": str, "label": str,
     }  # fmt: skip
     items, old = split_overrides(overrides, legacy, "ganhub sample")
-    note_repeated_keys(items)
     for item in items:  # what only training reads would change nothing here
         key = item.partition("=")[0]
         if key.split(".")[0] in TRAINING_ONLY:
@@ -395,19 +396,20 @@ def sample_options_stem(items: Sequence[str]) -> str:
 
 def _default_out(run_dir: Path, model: TrainedGAN) -> tuple[Path, str]:
     """(where `ganhub sample` writes without --out, a note on it or ''): RUN_DIR/samples, but
-    not into an export whose samples show or are made from the user's data
-    (`samples_from_data`): an export is made for sharing and holds none of it, so they go to
-    ./samples-EXPORT."""
+    not into an export: it is made for sharing (and may be on a read-only share), so its
+    samples go to ./samples-EXPORT; the note says so, and also when they show or are made
+    from the user's data (`samples_from_data`), which an export holds none of."""
     from ganhub.errors import one_line
     from ganhub.export import SAMPLES_FROM_DATA
 
-    if not (model.exported and model.system.capabilities().can(SAMPLES_FROM_DATA)):
+    if not model.exported:
         return run_dir / "samples", ""
     out = Path(f"samples-{run_dir.resolve().name or 'export'}")
+    data = model.system.capabilities().can(SAMPLES_FROM_DATA)
+    why = ", and these samples show or are made from your data: they" if data else ": the samples"
     return out, (
-        f"ganhub: note: '{one_line(run_dir)}' is an export, made for sharing, and these samples "
-        f"show or are made from your data: they are in '{one_line(out)}', not in the export "
-        "(--out DIR to choose)"
+        f"ganhub: note: '{one_line(run_dir)}' is an export, made for sharing{why} are in "
+        f"'{one_line(out)}', not in the export (--out DIR to choose)"
     )
 
 

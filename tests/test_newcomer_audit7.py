@@ -1,5 +1,5 @@
-"""A newcomer's mistakes on the command line: a key given twice, a plain resume of a finished
-run, samples of a run whose folder cannot be written."""
+"""A newcomer's mistakes on the command line: a plain resume of a finished run, samples of a
+run whose folder cannot be written."""
 
 from __future__ import annotations
 
@@ -20,22 +20,6 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("runs")
     summary = ganhub.train(["plugin=toy2d", "trainer.steps=2", *QUICK, f"out_dir={out}"])
     return Path(summary["run_dir"])
-
-
-def test_a_key_given_twice_with_two_values_is_noted(cli: Any) -> None:
-    """`trainer.steps=5 trainer.steps=7` trained 7 steps without a word: the last item wins,
-    as scripts that add to a base command rely on, and a note now names both and the one used."""
-    code, out, err = cli("config", "plugin=toy2d", "trainer.steps=5", "trainer.steps=7")
-    assert code == 0, err
-    assert "  steps: 7\n" in out  # stdout is still the YAML alone
-    assert err.splitlines() == [
-        "ganhub: note: 'trainer.steps' is given more than once (trainer.steps=5, then "
-        "trainer.steps=7): the last, trainer.steps=7, is used"
-    ]
-    code, out, err = cli("config", "plugin=toy2d", "trick={r1: {gamma: 5}}", "trick.r1.gamma=3")
-    assert code == 0 and "'trick.r1.gamma' is given more than once" in err, err
-    code, _, err = cli("config", "plugin=toy2d", "trainer.steps=5", "trainer.steps=5")
-    assert code == 0 and "given more than once" not in err, err
 
 
 def test_a_plain_resume_of_a_finished_run_says_how_to_train_on(cli: Any, finished: Path) -> None:

@@ -36,7 +36,7 @@ def _one_line_error(code: int, err: str) -> str:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["sample", "missing_dir"], "'missing_dir' does not exist. (see 'ganhub sample --help')"),
+        (["sample", "missing_dir"], "'missing_dir': no such run directory"),
         (["list", "bogus"], "'bogus' is not one of"),
         (["nosuch"], "No such command 'nosuch'. (see 'ganhub --help')"),
     ],
@@ -49,8 +49,14 @@ def test_a_run_dirs_options_are_checked_in_one_line(cli, toy_run: Path) -> None:
     run = str(toy_run)
     line = _one_line_error(*cli("sample", run, "--device", "bogus")[::2])
     assert "'bogus' is not a device" in line
-    assert "range 0<=x<=4294967295" in _one_line_error(*cli("sample", run, "--seed", "-1")[::2])
-    assert "range 1<=x<=10000" in _one_line_error(*cli("sample", run, "--n", "0")[::2])
+    assert (
+        "--seed -1: seeds the random draws: give a whole number from 0 to 4294967295"
+        in _one_line_error(*cli("sample", run, "--seed", "-1")[::2])
+    )
+    assert (
+        "--n 0: counts the samples to write: give a whole number from 1 to 10000"
+        in _one_line_error(*cli("sample", run, "--n", "0")[::2])
+    )
     # counts that would fill the memory (an allocator traceback before) are refused by range
     assert "range 1<=x<=200000" in _one_line_error(*cli("eval", run, "--n", "100000000")[::2])
     line = _one_line_error(*cli("run", "plugin=toy2d", "data.n_samples=1000000000000")[::2])

@@ -9,10 +9,13 @@ next run simply takes it. (On a platform without `fcntl` runs are not locked.)
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shlex
 import socket
 from pathlib import Path
+from typing import NoReturn
 
 from ganhub.errors import UsageError
 
@@ -32,8 +35,17 @@ class RunLock:
             import fcntl
         except ImportError:  # not a POSIX system: no locking
             return
-        # never through a link: the lock file's content is rewritten below
-        fd = os.open(self.path, os.O_CREAT | os.O_RDWR | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        from ganhub.metrics.store import read_only
+
+        run_dir = self.path.parent
+        if not os.access(run_dir, os.W_OK | os.X_OK):  # a read-only mount, another's run
+            self._refuse_unwritable(errno.EROFS if read_only(run_dir) else errno.EACCES)
+        try:  # never through a link: the lock file's content is rewritten below
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError as exc:
+            if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise
+            self._refuse_unwritable(exc.errno)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:  # held by a live process
@@ -46,6 +58,19 @@ class RunLock:
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
         self.fd = fd
+
+    def _refuse_unwritable(self, code: int) -> NoReturn:
+        """One line for a run directory this process cannot write in (its lock file, like its
+        checkpoints and logs, goes there): it was `RUN/.lock: Read-only file system`, which
+        said neither what to do nor that a copy of the run trains on as the run would."""
+        from ganhub.errors import one_line
+
+        run = one_line(self.path.parent, 200)
+        why = "it is on a read-only file system" if code == errno.EROFS else "no permission"
+        raise UsageError(
+            f"run directory '{run}' cannot be written ({why}); to train it on, copy it where "
+            f"you can write: cp -r {shlex.quote(run)} COPY && ganhub run resume=COPY ..."
+        )
 
     @staticmethod
     def _holder(fd: int) -> str:

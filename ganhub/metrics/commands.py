@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ganhub.clikit import KeyValueCommand, device_option
+from ganhub.clikit import RUN_DIR, KeyValueCommand, WholeNumber, device_option
 from ganhub.config.schema import MAX_EVAL_SAMPLES
 from ganhub.hookspecs import hookimpl
 from ganhub.metrics import COUNT_KEYS
@@ -20,19 +20,20 @@ if TYPE_CHECKING:
     from ganhub.metrics import Metric
 
 _EXTRA = {"ignore_unknown_options": True, "allow_extra_args": True}
-_RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
+_SEEDS = WholeNumber(1, 1000, "counts the sample seeds scored")
+_N = WholeNumber(1, MAX_EVAL_SAMPLES, "counts the samples scored per seed")
 
 
 @click.command(name="eval", cls=KeyValueCommand, context_settings=_EXTRA)
-@click.argument("run_dir", type=_RUN_DIR)
+@click.argument("run_dir", type=RUN_DIR)
 @click.option(
     "--seeds",
     default=1,
     show_default=True,
-    type=click.IntRange(1, 1000),
+    type=_SEEDS,
     help="how many sample seeds, from the run's seed on; scores are their mean and std",
 )
-@click.option("--n", "n_samples", type=click.IntRange(1, MAX_EVAL_SAMPLES),
+@click.option("--n", "n_samples", type=_N,
               help="samples per seed [eval.n_samples]")  # fmt: skip
 @device_option()
 @click.option("--out", type=click.Path(path_type=Path), default=None,
@@ -383,7 +384,7 @@ def _num(v: float) -> str:
 
 
 @click.command(name="report")
-@click.argument("run_dirs", nargs=-1, required=True, type=_RUN_DIR, metavar="RUN_DIR...")
+@click.argument("run_dirs", nargs=-1, required=True, type=RUN_DIR, metavar="RUN_DIR...")
 @click.option(
     "--out",
     type=click.Path(),

@@ -114,6 +114,7 @@ def style_mixing_grid(
     rows = _whole(style_mixing_grid, "rows", rows)
     cols = _whole(style_mixing_grid, "cols", cols)
     crossover = checked_crossover(system, crossover)
+    system.check_truncation(psi, cutoff, "style_mixing_grid")
     row_ws = system.ws_for(
         _latents(system, rows, seed), psi=psi, cutoff=cutoff, labels=_of_class(label, rows)
     )
@@ -144,6 +145,7 @@ def truncation_grid(
     (a conditional run's of class `label`, default its first; w_avg is every class's, so its
     psi=0 row is the same image for every class)."""
     n = _whole(truncation_grid, "n", n)
+    system.check_truncation(None, cutoff, "truncation_grid")
     z, labels = _latents(system, n, seed), _of_class(label, n)
     rows = [system.synthesize(system.ws_for(z, psi=p, cutoff=cutoff, labels=labels)) for p in psis]
     return save_image_grid(torch.cat(rows), Path(path), nrow=n)
@@ -165,6 +167,7 @@ def interpolation_frames(
     its first `cutoff` style vectors (None: the run's sample.psi and sample.cutoff)."""
     frames = _whole(interpolation_frames, "frames", frames)
     keys = _whole(interpolation_frames, "keys", keys)
+    system.check_truncation(psi, cutoff, "interpolation_frames")
     z, labels = _latents(system, keys, seed), _of_class(label, keys)
     ws = system.ws_for(z, psi=psi, cutoff=cutoff, labels=labels)
     ws = torch.cat([ws, ws[:1]])  # back to the start: the GIF loops smoothly
@@ -210,6 +213,7 @@ def interpolation_gif(
     # refused here, naming this function's arguments, before interpolation_frames draws
     frames = _whole(interpolation_gif, "frames", frames)
     keys = _whole(interpolation_gif, "keys", keys)
+    system.check_truncation(psi, cutoff, "interpolation_gif")
     if isinstance(fps, bool) or not isinstance(fps, int | float) or not 0 < fps < math.inf:
         raise UsageError(
             f"interpolation_gif(fps={fps!r}): sets the GIF's frames per second: give a number "

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from ganhub_stylegan.bounds import psi_refusal
+from ganhub_stylegan.bounds import cutoff_problem, psi_refusal
 from ganhub_stylegan.config import StyleGANConfig
 from ganhub_stylegan.data import ImageFiles, embedded, mirrored, refuse_unusable
 from ganhub_stylegan.labels import labelled_digits, labelled_image_files
@@ -68,6 +68,9 @@ if TYPE_CHECKING:
     from ganhub.latent import LatentSpace
 
 NOISE_MODES = ("random", "const", "none")  # the noise inputs: drawn, the stored ones, none
+# what None gives for `psi=` and `cutoff=` (as `sample.psi` and `--psi` word their bounds)
+_RUNS_PSI = "None: the run's sample.psi"
+_RUNS_CUTOFF = "None: the run's sample.cutoff, all when unset"
 
 
 class StyleGANSystem(GANSystem[StyleGANConfig]):
@@ -234,6 +237,25 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
     def _eval(self, use_ema: bool) -> Generator:
         return self.generator(use_ema=use_ema)
 
+    def check_truncation(self, psi: Any, cutoff: Any, call: str = "ws_for") -> None:
+        """Refuse a `psi` or `cutoff` that `ws_for` cannot truncate with (None: the run's
+        sample.psi, sample.cutoff) in one line naming the function `call` the caller typed it
+        to, in the words of `sample.psi`, `sample.cutoff`, `--psi` and `--cutoff`:
+        `truncation_grid(cutoff=9): a 16 px generator has 6 style vectors to truncate; ...`."""
+        if psi is not None and (
+            isinstance(psi, bool) or not isinstance(psi, int | float) or not 0 <= psi < math.inf
+        ):
+            raise UsageError(f"{call}(psi={psi!r}): {psi_refusal(_RUNS_PSI)}")
+        if cutoff is None:
+            return
+        whole = isinstance(cutoff, int) and not isinstance(cutoff, bool)
+        # a text or a float is refused with the range -1 is, as no whole number
+        size, n_ws = self.config.model.image_size, self.G.num_ws
+        problem = cutoff_problem(cutoff if whole else -1, size, n_ws)
+        if problem:
+            give = problem if whole else problem.replace("; give ", "; give a whole number ", 1)
+            raise UsageError(f"{call}(cutoff={cutoff!r}): {give} ({_RUNS_CUTOFF})")
+
     @torch.no_grad()
     def ws_for(self, z: Tensor, *, psi: float | None = None, cutoff: int | None = None,
                use_ema: bool = True, labels: Tensor | None = None) -> Tensor:  # fmt: skip
@@ -243,20 +265,10 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
         as StyleGAN2-ADA's truncation_cutoff=0). A conditional run's are for `labels`; without
         them, for its first class (so the mixing grid, truncation grid and interpolation GIF
         show class 0)."""
+        self.check_truncation(psi, cutoff, "ws_for")
         s = self.config.sample
         psi = s.psi if psi is None else psi
         cutoff = s.cutoff if cutoff is None else cutoff
-        if isinstance(psi, bool) or not isinstance(psi, int | float) or not 0 <= psi < math.inf:
-            why = psi_refusal("None: the run's sample.psi")  # as `sample.psi` and `--psi` are
-            raise UsageError(f"psi={psi!r}: {why}")
-        n_ws = self.G.num_ws
-        if cutoff is not None and (
-            isinstance(cutoff, bool) or not isinstance(cutoff, int) or not 0 <= cutoff <= n_ws
-        ):
-            raise UsageError(
-                f"cutoff={cutoff!r}: the number of style vectors to truncate, 0..{n_ws} "
-                "(0: none; None: all)"
-            )
         if self.label_spec is not None:
             if labels is None:
                 labels = grid_labels(self.label_spec, 1).repeat_interleave(len(z), 0)
@@ -293,6 +305,7 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
         A conditional run's images are of `labels` (default: drawn uniformly over the classes,
         from the seeded generator after the latents; the metrics pass the data's frequencies).
         """
+        self.check_truncation(psi, cutoff, "sample")
         self.refuse_labels(labels)
         gen = torch.Generator(device=self.device).manual_seed(seed) if seed is not None else None
         z = self.latent(n, gen)
@@ -307,6 +320,7 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
         """A conditional run's samples by class: one row per class (`grid_labels`), one column
         per latent shared by every row, truncated by `psi` (None: sample.psi) up to `cutoff`."""
         assert self.label_spec is not None
+        self.check_truncation(psi, cutoff, "class_grid")
         gen = torch.Generator(device=self.device).manual_seed(seed)
         row_labels = grid_labels(self.label_spec, rows).to(self.device)
         z = self.latent(columns, gen).repeat(len(row_labels), 1)
@@ -318,6 +332,7 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
         """n samples (None: sample.grid) as a sample grid shows them, with its row width: a
         conditional run's one row per class (the first 10) and one shared latent per column,
         exactly n images when n is given; an unconditional run's a square grid (width None)."""
+        self.check_truncation(psi, cutoff, "sample_grid")
         if self.label_spec is None:
             images = self.sample(
                 n or self.config.sample.grid, seed=seed, psi=psi, cutoff=cutoff, noise_mode="const"

@@ -87,7 +87,7 @@ def test_metric_samples_are_untruncated_and_grids_use_sample_psi(workdir: Path) 
     assert torch.equal(grid, system.sample(4, seed=3, psi=0.5))
     assert not torch.equal(plain, grid)
     for bad in ({"psi": "a"}, {"psi": -5.0}, {"cutoff": 999}, {"cutoff": -1}):
-        with pytest.raises(UsageError, match=f"^{next(iter(bad))}="):
+        with pytest.raises(UsageError, match=rf"^sample\({next(iter(bad))}="):
             system.sample(2, seed=3, **bad)  # type: ignore[arg-type]
     n_ws = system.G.num_ws
     assert system.config.style_vectors() == n_ws  # what the config checks is what G takes

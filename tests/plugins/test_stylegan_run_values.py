@@ -111,8 +111,11 @@ def test_numbers_pydantic_reads_are_still_taken(cli: Cli, workdir: Path) -> None
          "of the grid: give 1 or more (leave rows out for 4)"),
         ("truncation_grid", {"n": 2.5}, "truncation_grid(n=2.5): counts the latents of each "
          "row: give a whole number, 1 or more (leave n out for 8)"),
-        ("interpolation_gif", {"psi": -1}, f"psi=-1: {PSI} (0: w_avg's image, 1: no "
-         "truncation; None: the run's sample.psi)"),
+        ("interpolation_gif", {"psi": -1}, f"interpolation_gif(psi=-1): {PSI} (0: w_avg's "
+         "image, 1: no truncation; None: the run's sample.psi)"),
+        ("truncation_grid", {"cutoff": 9}, "truncation_grid(cutoff=9): a 16 px generator has 6 "
+         "style vectors to truncate; give 1..6, or 0 to truncate none (None: the run's "
+         "sample.cutoff, all when unset)"),
     ],
 )  # fmt: skip
 def test_the_python_pictures_refuse_in_the_words_of_their_options(
