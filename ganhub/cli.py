@@ -11,7 +11,7 @@ import time
 import click
 
 from ganhub import __version__
-from ganhub.errors import ConfigError, GanhubError
+from ganhub.errors import ConfigError, GanhubError, one_line
 from ganhub.interrupts import terminate_unwinds
 
 
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
         reason = exc.strerror or str(exc)
         if isinstance(exc, FileExistsError):  # mkdir met a file where a folder must go
             reason = "a file is there where a folder is needed"
-        click.echo(f"ganhub: error: {os.fsdecode(exc.filename)}: {reason}", err=True)
+        click.echo(f"ganhub: error: {one_line(os.fsdecode(exc.filename))}: {reason}", err=True)
         sys.exit(2)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

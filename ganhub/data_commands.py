@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ganhub.clikit import HELP, KeyValueCommand
+from ganhub.errors import one_line
 
 if TYPE_CHECKING:
     from ganhub.config.schema import RunConfig
@@ -47,12 +48,13 @@ def _split(args: tuple[str, ...]) -> tuple[Path | None, tuple[str, ...]]:
     if "" in paths:  # Path("") is ".": the current folder would be read without being named
         raise UsageError("DATA '' is an empty path; name the folder, file or zip ('.' here)")
     if len(paths) > 1:
-        raise UsageError(f"one DATA path at a time, got {len(paths)}: {', '.join(paths)}")
+        raise UsageError(f"one DATA path at a time, got {len(paths)}: {one_line(', '.join(paths))}")
     if paths and not Path(paths[0]).exists():
         from ganhub.data.links import dead_link
 
         dead = dead_link(Path(paths[0]))
-        raise UsageError(f"DATA '{paths[0]}' " + (f"is a {dead}" if dead else "does not exist"))
+        said = f"is a {dead}" if dead else "does not exist"
+        raise UsageError(f"DATA '{one_line(paths[0])}' {said}")
     return (Path(paths[0]) if paths else None), tuple(a for a in args if _is_setting(a))
 
 
@@ -64,9 +66,11 @@ def _check_target(flag: str, target: Path, data: Path | None, *, new: bool) -> N
     if data is not None:
         source, resolved = data.resolve(), target.resolve()
         if resolved == source or source in resolved.parents:
-            raise UsageError(f"{flag} {target} is DATA or inside it; write it elsewhere")
+            raise UsageError(f"{flag} {one_line(target)} is DATA or inside it; write it elsewhere")
     if new and (target.exists() or target.is_symlink()):
-        raise UsageError(f"{flag} {target} exists; choose a new path (nothing is overwritten)")
+        raise UsageError(
+            f"{flag} {one_line(target)} exists; choose a new path (nothing is overwritten)"
+        )
 
 
 @click.group(name="data", context_settings=HELP)
@@ -77,7 +81,7 @@ def data_group() -> None:
 def _resolve(data: Path | None, overrides: tuple[str, ...]) -> tuple[RunConfig, Domain]:
     """The config a run on `data` would use: data.path=DATA plus the user's key=value items,
     refused in one line where `ganhub run` refuses it (the domain's check included)."""
-    from ganhub.config.overrides import forget_key, merge_sources, set_dotted
+    from ganhub.config.overrides import forget_key, merge_sources, not_text, set_dotted
     from ganhub.config.resolve import naming_source, validate
     from ganhub.errors import ConfigError, UsageError, plugin_code
     from ganhub.plugins import get_hub
@@ -92,6 +96,8 @@ def _resolve(data: Path | None, overrides: tuple[str, ...]) -> tuple[RunConfig, 
         )
     if data is not None:
         _refuse_data_folder(data, raw["plugin"], hub)
+        if problem := not_text(str(data)):  # as `ganhub run data.path=DATA` refuses it
+            raise UsageError(f"DATA '{one_line(data, 200)}' {problem}")
         # set as a Path, not as the text `data.path=DATA`: DATA is a path the shell gave, and
         # must not be parsed as a value (a folder `null`, `true` or `[x]`) or expanded again
         set_dotted(raw, ["data", "path"], _literal(data))
@@ -117,7 +123,7 @@ def _refuse_data_folder(data: Path, plugin: object, hub: Hub) -> None:
     itself, in words about that: DATA becomes data.path, a key the user never typed, and
     validation would call it unknown."""
     from ganhub.domain import reads_data_path
-    from ganhub.errors import UsageError, one_line
+    from ganhub.errors import UsageError
 
     if not isinstance(plugin, str) or plugin not in hub.domains:
         return  # validation names the unknown plugin
@@ -235,7 +241,6 @@ def clean_command(
     The files are copied (cloned, using no space until changed, on btrfs, XFS and other file
     systems that clone); --hard-links links them instead.
     """
-    from ganhub.data.inspect import shown_name
     from ganhub.data.shards import is_shard
     from ganhub.errors import UsageError
     from ganhub.metrics.store import write_bytes
@@ -249,15 +254,15 @@ def clean_command(
         raise UsageError("ganhub data clean needs the DATA folder or zip to clean")
     if is_shard(data):
         raise UsageError(
-            f"DATA {data} is a shard: clean the data it was converted from (--out CLEAN), "
-            "then convert CLEAN again"
+            f"DATA {one_line(data)} is a shard: clean the data it was converted from (--out "
+            "CLEAN), then convert CLEAN again"
         )
     if list_file is not None:
         _check_target("--list", list_file, data, new=True)
     if hard_links and list_file is not None:
         raise UsageError("--hard-links is for --out (a cleaned copy), not --list")
     if hard_links and data.is_file():  # a zip's or a text file's copy is written anew
-        raise UsageError(f"--hard-links links a folder's files; {shown_name(data, 200)} is a file")
+        raise UsageError(f"--hard-links links a folder's files; {one_line(data, 200)} is a file")
     if out is not None:
         _check_target("--out", out, data, new=True)  # before the check, which may take long
     config, domain, report = _inspected(data, overrides)
@@ -268,14 +273,14 @@ def clean_command(
     others = sorted(n for n in dropped - items if data.is_file() or os.path.lexists(data / n))
     if report.items and not kept:  # an empty copy helps no one: the options are likely off
         first = next((f for f in report.findings if f.item in dropped), None)
-        example = f", e.g. {shown_name(f'{first.item}: {first.problem}', 160)}" if first else ""
+        example = f", e.g. {one_line(f'{first.item}: {first.problem}', 160)}" if first else ""
         raise UsageError(
-            f"all {len(report.items)} items of {data} would be dropped{example}; nothing "
-            "written (are the keys the run uses given, e.g. model.image_size?)"
+            f"all {len(report.items)} items of {one_line(data)} would be dropped{example}; "
+            "nothing written (are the keys the run uses given, e.g. model.image_size?)"
         )
     if list_file is not None:
         write_bytes(list_file, _list_text(kept))
-        click.echo(f"{len(kept)} of {len(report.items)} kept -> {list_file}")
+        click.echo(f"{len(kept)} of {len(report.items)} kept -> {one_line(list_file)}")
         return
     assert out is not None
     # what the copy needs beside its items (a labels file of the kept items' rows only)
@@ -287,23 +292,22 @@ def clean_command(
     others = sorted(set(others).union(_not_copied(data, items)) - set(extra))
     line = f"{len(kept)} of {len(report.items)} kept, {len(report.items) - len(kept)} dropped"
     if others:
-        names = ", ".join(shown_name(name, 60) for name in others[:3])
+        names = ", ".join(one_line(name, 60) for name in others[:3])
         more = f" and {len(others) - 3} more" if len(others) > 3 else ""
         line += f"; {len(others)} other file(s) not copied ({names}{more})"
     if extra and not _is_text_file(data):  # a text file's entry is its copy itself
-        shown = ", ".join(shown_name(written / name, 200) for name in extra)
+        shown = ", ".join(one_line(written / name, 200) for name in extra)
         line += f"; the kept files' labels -> {shown}"
     # a conditional folder's class left with no usable image is not in the copy: say so
     lost = [f.problem for f in report.findings if f.item == "(labels)" and f.severity == "error"]
-    line += "".join(f"; {shown_name(problem, 200)}" for problem in lost)
-    click.echo(f"{line} -> {written}")
+    line += "".join(f"; {one_line(problem, 200)}" for problem in lost)
+    click.echo(f"{line} -> {one_line(written)}")
 
 
 def _list_text(kept: list[str]) -> bytes:
     """The --list file: each kept name on its own line, UTF-8. A name that no such line can hold
     (one with a line break, or bytes that are no UTF-8) is refused, naming it: written as it
     is, it would break the list into two names, or end the command in a traceback."""
-    from ganhub.data.inspect import shown_name
     from ganhub.errors import UsageError
 
     for name in kept:
@@ -314,7 +318,7 @@ def _list_text(kept: list[str]) -> bytes:
             problem = "is not UTF-8"
         if problem:
             raise UsageError(
-                f"--list: the name of '{shown_name(name, 200)}' {problem}, and the list holds one "
+                f"--list: the name of '{one_line(name, 200)}' {problem}, and the list holds one "
                 "UTF-8 name per line; rename the file, or write a cleaned copy with --out"
             )
     return "".join(f"{name}\n" for name in kept).encode()
@@ -353,7 +357,7 @@ def copy_kept(
     the copy fails). `extra` (name -> bytes) is written into the copy too (a folder or zip);
     for a text file, an entry under its own name is the copy (the kept lines as the domain's
     loader reads them), written instead of the lines' bytes."""
-    from ganhub.errors import UsageError, one_line
+    from ganhub.errors import UsageError
     from ganhub.metrics.store import check_output_file
 
     _check_target("--out", out, data, new=True)
@@ -412,8 +416,8 @@ def _write_kept(
         return
     if zipfile.is_zipfile(data):
         if out.suffix.lower() != ".zip":  # a zip named like a folder: not what --out said
-            raise UsageError(f"--out {out}: DATA is a zip, so its cleaned copy is a zip; give "
-                             "--out NAME.zip")  # fmt: skip
+            raise UsageError(f"--out {one_line(out)}: DATA is a zip, so its cleaned copy is a zip; "
+                             "give --out NAME.zip")  # fmt: skip
         tmp.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(data) as src_zip, zipfile.ZipFile(tmp, "w") as dst_zip:
             for name in kept:
@@ -428,7 +432,7 @@ def _write_kept(
     for name in kept:
         rel = Path(name)
         if rel.is_absolute() or ".." in rel.parts:
-            raise UsageError(f"'{name}' is not a file inside DATA")
+            raise UsageError(f"'{one_line(name, 200)}' is not a file inside DATA")
         dst = tmp / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         if (data / rel).is_dir():  # an item that is a folder (a DICOM series)
@@ -460,9 +464,9 @@ def convert_command(fmt: str, out: Path, force: bool, args: tuple[str, ...]) -> 
     data, overrides = _split(args)
     _check_target("--out", out, data, new=False)
     if out.is_dir() and not out.is_symlink():  # a conversion never deletes a folder
-        raise UsageError(f"--out {out} exists and is a folder; write the conversion to a new path")
+        raise UsageError(f"--out {one_line(out)} is a folder; write the conversion to a new path")
     if not force and (out.exists() or out.is_symlink()):  # a typo must not replace a file
-        raise UsageError(f"--out {out} exists; give --force to replace it, or a new path")
+        raise UsageError(f"--out {one_line(out)} exists; give --force to replace it, or a new path")
     config, domain = _resolve(data, overrides)
     if fmt == "shard" and fmt in domain.data_formats(config):  # with its manifest, up front
         from ganhub.data.shards import shard_outputs
@@ -471,7 +475,7 @@ def convert_command(fmt: str, out: Path, force: bool, args: tuple[str, ...]) -> 
     with _domain_code(config, "convert_data()"):
         written = domain.convert_data(config, fmt, out)
     for path in written:
-        click.echo(str(path))
+        click.echo(one_line(path))
 
 
 def _is_text_file(data: Path) -> bool:
@@ -487,8 +491,8 @@ def _line_number(item: str, data: Path) -> int:
     name, _, line = item.rpartition(":")
     if name != data.name or not line.isdigit():
         raise UsageError(
-            f"DATA {data}: its items are no lines of a text file ('{item}'); clean a folder, a "
-            "zip or a text file"
+            f"DATA {one_line(data)}: its items are no lines of a text file "
+            f"('{one_line(item)}'); clean a folder, a zip or a text file"
         )
     return int(line)
 

@@ -71,11 +71,17 @@ def without_credentials(text: str) -> str:
 
 def one_line(text: object, limit: int = 0) -> str:
     """`text` as an error message may show it: newlines, control and unprintable characters
-    (lone surrogates from undecodable argv bytes) escaped; cut to `limit` characters if given."""
-    shown = "".join(
-        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text)
-    )
+    escaped; cut to `limit` characters if given. A byte that is not UTF-8 in a file name or
+    argument (Python reads it as a lone surrogate, `latin\\udce9.png`) is shown as the byte it
+    is (`latin\\xe9.png`), as `ganhub data` shows names; other lone surrogates as `\\ud800`."""
+    shown = "".join(c if c.isprintable() else _escaped(c) for c in str(text))
     return shown if not limit or len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def _escaped(char: str) -> str:
+    if "\udc80" <= char <= "\udcff":  # os.fsdecode's surrogateescape of one byte 0x80-0xff
+        return f"\\x{ord(char) - 0xDC00:02x}"
+    return char.encode("unicode_escape").decode("ascii")
 
 
 def first_line(exc: BaseException, limit: int) -> str:

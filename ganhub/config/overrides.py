@@ -69,13 +69,25 @@ def check_tree(value: Any, where: str) -> None:
 
 
 def _require_text(text: str, where: str) -> None:
+    problem = not_text(text)
+    if problem:
+        raise ConfigError(f"{where}: '{one_line(text, 160)}' {problem}")
+
+
+def not_text(text: str) -> str:
+    """Why `text` cannot be a config value ('' when it can): what a run refuses, as it could
+    not save it in config.yaml. A name read from the system with bytes that are not UTF-8
+    (`latin\\xe9`, which Python reads as lone surrogates) says so, with what to do."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise ConfigError(
-            f"{where}: '{one_line(text, 60)}' is not valid Unicode text "
-            "(undecodable bytes, or a lone surrogate escape)"
-        ) from None
+        if all(c < "\ud800" or "\udc80" <= c <= "\udcff" or c > "\udfff" for c in text):
+            return (
+                "holds bytes that are not UTF-8, and a run saves its settings as UTF-8 text "
+                "(config.yaml); give the file or folder a UTF-8 name"
+            )
+        return "is not valid Unicode text (undecodable bytes, or a lone surrogate escape)"
+    return ""
 
 
 class ConfigLoader(yaml.SafeLoader):
@@ -151,7 +163,24 @@ class ConfigDumper(yaml.SafeDumper):
     """YAML that reads back the same under `ConfigLoader` (YAML 1.2) and under YAML 1.1 readers
     (`yaml.safe_load`): text that either would read as something else (`1e5`, `0E0`, `yes`,
     `010`) is quoted. PyYAML's own writer quotes only what 1.1 would misread, so a run named
-    `1e5` came back from its config.yaml as the number 100000.0."""
+    `1e5` came back from its config.yaml as the number 100000.0.
+
+    Text is written as UTF-8 (a class `ünï`, not `"\\xFCn\\xEF"`) unless `allow_unicode=False`
+    is asked for; a text holding a character that shows nothing or moves the text (control,
+    format such as U+202E, separators such as U+2028 or U+00A0, private or unassigned: what
+    `str.isprintable` refuses, past ASCII) is written whole in escapes, as PyYAML writes it."""
+
+    def __init__(self, *args: Any, **options: Any) -> None:
+        if options.get("allow_unicode") is None:  # yaml.dump passes None when not asked
+            options["allow_unicode"] = True
+        super().__init__(*args, **options)
+        self._unicode = bool(self.allow_unicode)
+
+    def analyze_scalar(self, scalar: str) -> Any:
+        # the emitter analyses each scalar just before it writes it, and reads allow_unicode
+        # both here and as it writes the text in double quotes
+        self.allow_unicode = self._unicode and all(c.isprintable() or c < "\x80" for c in scalar)
+        return super().analyze_scalar(scalar)
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         found = super().resolve(kind, value, implicit)
@@ -463,6 +492,7 @@ __all__ = [
     "expand_named",
     "load_yaml",
     "merge_sources",
+    "not_text",
     "parse_override",
     "parse_value",
     "set_dotted",

@@ -33,6 +33,7 @@ from ganhub.config.overrides import (
     forget_key,
     load_yaml,
     merge_sources,
+    not_text,
     one_line,
     source_of,
 )
@@ -242,7 +243,21 @@ def _validate(
         raise ConfigError(message) from None
     with naming_source(sources):
         check_cross(config, hub, training=training)
+        _refuse_unsaved_paths(config)
     return config
+
+
+def _refuse_unsaved_paths(config: RunConfig) -> None:
+    """Refuse a path that a run's config.yaml, which holds it absolute, could not hold as
+    UTF-8 text (`data.path=.` in a folder whose name is not UTF-8): the run would not resume."""
+    from ganhub.config.schema import with_absolute_paths  # beside the others: a long line
+
+    typed = dict(dotted_items(config.model_dump(mode="json")))
+    for key, value in dotted_items(with_absolute_paths(config, config.model_dump(mode="json"))):
+        for full in value if isinstance(value, list) else [value]:
+            if isinstance(full, str) and (problem := not_text(full)):
+                given = one_line(typed.get(key), 100)
+                raise ConfigError(f"{key}={given}: '{one_line(full, 160)}' in full {problem}")
 
 
 def refuse_fixed_changes(

@@ -109,35 +109,33 @@ class DataReport:
         counts = Counter(f.severity for f in self.findings)
         state = "clean" if self.clean else "NOT clean"
         head = (
-            f"{shown_name(self.source)}: {len(self.items)} {self.kind}, {state} "
+            f"{quoted_name(shown_name(self.source))}: {len(self.items)} {self.kind}, {state} "
             f"({counts['error']} errors, {counts['warning']} warnings, {counts['note']} notes)"
         )
         lines = [head] + [f"  {one_line(k)}: {_short(v)}" for k, v in self.summary.items()]
         order = {"error": 0, "warning": 1, "note": 2}
         rows = sorted(self.findings, key=lambda f: (order[f.severity], _natural(f.item)))
         if rows:
-            shown = [
-                (f.severity, shown_name(f.item), shown_name(f.problem), f.action) for f in rows
-            ]
-            width = min(48, max(len(item) for _, item, _, _ in shown))
+            items = [quoted_name(shown_name(f.item)) for f in rows[:limit]]
+            width = min(48, max(len(item) for item in items))
             lines.append(f"  {'severity':<8}  {'item':<{width}}  problem -> action")
             lines += [
-                f"  {severity:<8}  {item:<{width}}  {problem} -> {action}"
-                for severity, item, problem, action in shown[:limit]
+                f"  {f.severity:<8}  {item:<{width}}  {shown_name(f.problem)} -> {f.action}"
+                for f, item in zip(rows, items, strict=False)
             ]
             if len(rows) > limit:
                 lines.append(f"  ... {len(rows) - limit} more (--json lists all)")
         return "\n".join(lines)
 
 
-def shown_name(text: object, limit: int = 0) -> str:
-    """A text naming files as one line (`one_line`), the bytes of a name that is not UTF-8 as
-    the bytes they are (`latin\\xe9.png`), not as Python reads them (`latin\\udce9.png`)."""
-    try:
-        raw = str(text).encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:  # a lone surrogate no file name decodes to: one_line's escape
-        return one_line(text, limit)
-    return one_line(raw.decode("utf-8", "backslashreplace"), limit)
+# names of files as one line: `one_line`, which shows bytes that are not UTF-8 as such (`\xe9`)
+shown_name = one_line
+
+
+def quoted_name(name: str) -> str:
+    """`name` as the check names a file: in quotes (`' lead space.png'`) where a space at
+    either end would not show (in the table's padded column, or after `duplicate of`)."""
+    return f"'{name}'" if name != name.strip(" ") or not name else name
 
 
 def _natural(text: str) -> list[Any]:
@@ -346,7 +344,7 @@ def find_duplicates(
         tones[name] = tone
         thumbs[name] = stretched
         if key in exact:
-            report.add(name, f"{EXACT}{exact[key]}", DROP, "warning")
+            report.add(name, f"{EXACT}{quoted_name(exact[key])}", DROP, "warning")
             marked.add(name)
         else:
             exact[key] = name
@@ -372,7 +370,7 @@ def find_duplicates(
                     continue
                 diff = np.abs(thumbs[a] - thumbs[b])
                 if float(diff.mean()) <= NEAR_MEAN and float(diff.max()) <= NEAR_MAX:
-                    report.add(later, f"near duplicate of {first}", DROP, "warning")
+                    report.add(later, f"near duplicate of {quoted_name(first)}", DROP, "warning")
                     marked.add(later)
 
 
@@ -463,7 +461,7 @@ def inspect_texts(
                 report.add(name, f"{n} tokens, over {max_tokens}: truncated", CONVERT, "note")
         digest = hashlib.sha256(norm.encode()).hexdigest()
         if digest in seen:
-            report.add(name, f"duplicate of {seen[digest]}", DROP, "warning")
+            report.add(name, f"duplicate of {quoted_name(seen[digest])}", DROP, "warning")
         else:
             seen[digest] = name
 
@@ -493,6 +491,7 @@ __all__ = [
     "load_change",
     "normalise_text",
     "pixel_key",
+    "quoted_name",
     "read_report",
     "report_unread_images",
     "shown_name",

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from ganhub.data.inspect import EXACT, DataReport
+from ganhub.data.inspect import EXACT, DataReport, quoted_name
 
 TWO_LABELS = "one image with two labels; keep it in one class"
 
@@ -34,11 +34,12 @@ def file_labels(root: Path, files: list[Path], labels: list[str]) -> dict[str, s
 def name_two_labels(report: DataReport, labels: Mapping[str, str]) -> None:
     """Reword each exact duplicate whose first copy has another label: one image, two labels
     (the later copy is still dropped, as any duplicate is)."""
+    named = {quoted_name(name): name for name in labels}  # as the finding names the first copy
     for i, finding in enumerate(report.findings):
         if not finding.problem.startswith(EXACT):
             continue
         first = finding.problem[len(EXACT) :]
-        here, there = labels.get(finding.item), labels.get(first)
+        here, there = labels.get(finding.item), labels.get(named.get(first, first))
         if here is None or there is None or here == there:
             continue
         problem = f"duplicate of {first}, labelled '{there}' there and '{here}' here: {TWO_LABELS}"
