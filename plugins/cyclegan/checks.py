@@ -105,8 +105,8 @@ def inspect_folders(config: CycleGANConfig) -> DataReport:
             w = width // 2 if pairs else width  # an odd pair's B half: noted above
             shape = f"{w}x{height}" + (" halves" if pairs else "")
             note = resize_note(shape, w, height, size, load, pairs)
-            if note is not None:
-                report.add(name, note, CONVERT, "note")
+            if note is not None:  # every image is resized on load: this one is kept as it is
+                report.add(name, note, KEEP, "note")
     report.summary["files"] = counts
     ignored = sum(
         1

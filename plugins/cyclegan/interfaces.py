@@ -11,7 +11,9 @@ translate    `translate(images, direction="AtoB", use_ema=True, *, seed=0) -> Te
              with dropout drawn from `seed`, per `model.inference`; metrics pass their seed);
              `directions` lists the directions it learned ("AtoB" is the input -> target
              direction; a CycleGAN also has "BtoA").
-             Any other direction is a ValueError.
+             Any other direction is a ValueError. `data_direction(direction)` names the
+             halves of the data a direction maps, which metrics put in their keys: a
+             task=paired run with data.direction=BtoA learns B -> A as its "AtoB".
 cycle        both "AtoB" and "BtoA", trained as each other's inverse (cycle consistency), so
              a round trip A -> B -> A should give A back.
 paired_eval  `heldout_pairs() -> (inputs, targets)`: true pairs never trained on, (N, C, H, W)
@@ -54,6 +56,10 @@ class Translating(Protocol):
     ) -> Tensor:
         """Translate images in one of `directions` (`seed`: the dropout draws of
         model.inference=paper)."""
+        ...
+
+    def data_direction(self, direction: str) -> str:
+        """The data's halves `direction` maps ("AtoB": A -> B), as metric keys name it."""
         ...
 
 

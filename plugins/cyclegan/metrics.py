@@ -99,6 +99,7 @@ class TranslationPSNRSSIM(Metric):
             if name not in translator.directions:
                 continue
             fake = translator.translate(source, name, seed=seed)
+            name = translator.data_direction(name)  # the key says which halves were scored
             out[f"psnr_{name}"] = float(psnr(fake, target).mean())
             out[f"ssim_{name}"] = float(ssim(_unit(fake), _unit(target), 1.0).mean())
             out[f"psnr_identity_{name}"] = float(psnr(source, target).mean())
@@ -201,7 +202,7 @@ class TranslationFD(Metric):
                 [translator.translate(x, name, seed=seed).float().cpu() for x in chunks]
             )
             fd = frechet_distance(gaussian_stats(extractor(fake)["features"]), stats[target])
-            out[f"fd_rotnet_{name}"] = fd
+            out[f"fd_rotnet_{translator.data_direction(name)}"] = fd
             translated.append(len(fake))
         out = {k: v if math.isfinite(v) else float("nan") for k, v in out.items()}
         counts = (len(images["A"]), len(images["B"]), min(translated, default=0))

@@ -150,6 +150,11 @@ class TranslationMixin:
     epoch_shift = 0  # a run in epochs: its steps against one started at its size (a resume's)
     notes: tuple[str, ...] | list[str] = ()  # said before step one (a resume's recount)
 
+    def data_direction(self, direction: str) -> str:
+        """The data's halves `direction` maps, as metrics name it: a task=paired run's input
+        -> target direction is data.direction (B -> A for BtoA); a CycleGAN's are its own."""
+        return self.config.data.direction if self.config.task == "paired" else direction
+
     def data(self) -> BatchSource:
         """The training batches (kept: a resume recounts epochs from their position)."""
         self.training_data = self.domain_data.training()

@@ -29,6 +29,7 @@ from ganhub_medgan.folder import (
 from ganhub_medgan.layout import MANIFEST, converted_for, is_mask, roles, subdirs
 from ganhub_medgan.notes import voxel_aspect
 from ganhub_medgan.outputs import LESION_RULE
+from ganhub_medgan.sniff import OWN_REASONS
 from ganhub_medgan.volume import (
     LABELS_SHOWN,
     MaskFacts,
@@ -442,7 +443,10 @@ def _problem(message: str, path: Path) -> str:
     """A loader error as a report problem (the item column already names the file)."""
     head = f"cannot read medical image '{path}': "
     if message.startswith(head):
-        return "unreadable or truncated: " + message[len(head) :]
+        rest = message[len(head) :]
+        if rest.startswith(OWN_REASONS):  # the loader said what the file is
+            return "unreadable: " + rest
+        return "unreadable or truncated: " + rest
     return message.replace(f"'{path}' ", "", 1)
 
 

@@ -2,7 +2,8 @@
 
 `convert_data(..., "nifti", out)` writes what the loader gives (volumes on the model grid in
 data.orientation, intensities in [-1, 1], thresholded masks) as NIfTI files with their affine,
-in the layout the loader reads, plus a manifest of the settings: data.path=out then loads
+in the layout the loader reads (a sample's partners, paired voxel by voxel, all with its first
+file's affine), plus a manifest of the settings: data.path=out then loads
 without resampling, the same on every machine. A tensor shard is refused: it holds one tensor
 of samples and would lose the masks, the conditions and the affines.
 """
@@ -73,9 +74,12 @@ def _write_folder(config: MedGANConfig, tmp: Path) -> int:
     workers = config.trainer.num_workers
     notes: list[str] = []  # the proportions loading changed: the written files keep them
     for name, vols in iter_folder(config.task, config.data, dims, size, workers, notes):
+        # the loader pairs partners voxel by voxel (warning when their headers disagree): the
+        # written partners are on the first file's grid, so its affine places each of them
+        affine = vols[0].affine[0]
         for sub, vol in zip(_dirs(config), vols):
             label = vol.mask is not None
-            _write_item(tmp / sub / f"{name}.nii.gz", vol.image, vol.affine[0], label)
+            _write_item(tmp / sub / f"{name}.nii.gz", vol.image, affine, label)
         count += 1
     for line in notes:  # once for the folder, as a run says it at its start
         note(line)

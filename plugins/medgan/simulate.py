@@ -84,8 +84,6 @@ def load_simulator(run_dir: str | Path, device: str = "cpu", *, base: bool = Tru
     gives its own image, so the training data need not be there). A run of another domain or
     task is refused."""
     from ganhub_medgan.config import MedGANConfig
-    from ganhub_medgan.phantoms import make_phantoms
-    from ganhub_medgan.system import EVAL_SEED
 
     from ganhub.api import load
 
@@ -96,15 +94,30 @@ def load_simulator(run_dir: str | Path, device: str = "cpu", *, base: bool = Tru
         raise UsageError(
             f"'{run_dir}' was trained with task={cfg.task}; lesion simulation needs a task=lesion run"
         )
-    system = model.system
     if not base:
-        return Simulator(system, None, np.eye(4))
+        return Simulator(model.system, None, np.eye(4))
+    return Simulator(model.system, *default_base(model.system))
+
+
+def default_base(system: Any) -> tuple[Tensor, np.ndarray]:
+    """A lesion run's default base image and its affine: a healthy phantom, or the first
+    image of a folder run's data (its `eval_batch(1)`), reading only the first usable
+    sample's files: the rest of the folder, and its loader warnings, are not the base's."""
+    from ganhub_medgan.folder import iter_folder
+    from ganhub_medgan.phantoms import make_phantoms
+    from ganhub_medgan.splits import folder_gone, missing_folder
+    from ganhub_medgan.system import EVAL_SEED
+
+    cfg = system.config
     if cfg.data.source == "phantom":
         ph = make_phantoms(1, cfg.model.image_size, cfg.spatial_dims, seed=EVAL_SEED + 1,
                            noise=cfg.data.noise, contrasts=(cfg.data.contrast,), lesions=False)  # fmt: skip
-        return Simulator(system, ph.images[cfg.data.contrast][0], ph.affine)
-    first = system.eval_batch(1)
-    return Simulator(system, first.images[0], first.affines[0])
+        return ph.images[cfg.data.contrast][0], ph.affine
+    if folder_gone(cfg):
+        raise UsageError(missing_folder(cfg))
+    # the folder's first usable sample, as training loaded it; the rest is never read
+    _, volumes = next(iter_folder(cfg.task, cfg.data, cfg.spatial_dims, cfg.model.image_size))
+    return volumes[0].image[0], volumes[0].affine[0]
 
 
 def central(volume: Any) -> tuple[Tensor, np.ndarray]:
@@ -202,7 +215,9 @@ def simulate_to_files(
     if mask_path is not None and at is not None:
         raise UsageError("--mask and --at both say where the lesion goes; give one of them")
     refuse_existing(out, OUTPUTS, force)
-    sim = load_simulator(run_dir, device, base=image_path is None)
+    # a mask without --image is checked against the run's grid before the base image is read
+    given_mask = image_path is None and mask_path is not None
+    sim = load_simulator(run_dir, device, base=image_path is None and not given_mask)
     image: Tensor | None = None
     affine = sim.affine
     if image_path is not None:
@@ -215,6 +230,7 @@ def simulate_to_files(
             raise UsageError("--image needs --mask FILE or --at X,Y[,Z]: where the lesion goes")
     elif mask_path is not None:
         mask, mask_affine = load_mask(sim, mask_path)
+        sim.base, affine = default_base(sim.system)  # the base image, now that the mask fits
         # the base image's voxels are what is written: its affine places them (the mask's
         # voxels are read in the run's orientation, as the base image's are)
         if differs := off_grid(mask_affine, affine):

@@ -244,6 +244,7 @@ class MedPairedGAN(MedSplits, PairedTranslationGAN[MedGANConfig]):
         D = nets.patch_discriminator(
             dims, (c_in + 1) * hints.pack, m.d_channels, m.d_layers, m.d_norm, size
         )
+        nets.pix2pix_init(G)  # after D is built: D's draws stay those of PyTorch's init order
         super().__init__(config, hints, G, D, l1_weight=obj.lambda_l1, d_scale=obj.d_scale,
                          feature_matching_weight=obj.feature_matching,
                          d_features=D.features if obj.feature_matching > 0 else None)  # fmt: skip

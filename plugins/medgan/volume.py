@@ -103,7 +103,11 @@ def read_file(path: Path, spatial_dims: int) -> Any:
                 f"'{path}' is an RGB NIfTI (a colour per voxel); ganhub medgan reads one "
                 "intensity per voxel: save one channel or a grey conversion"
             ) from None
-        raise UsageError(f"cannot read medical image '{path}': {first_line(exc)}") from None
+        # nibabel's "Cannot work out file type of ..." or "Not a gzipped file": say what it is
+        from ganhub_medgan.sniff import not_nifti
+
+        why = not_nifti(path) if not path.is_dir() else ""
+        raise UsageError(f"cannot read medical image '{path}': {why or first_line(exc)}") from None
     # a trailing axis of length 1 (X, Y, Z, 1) is one time point or channel (MONAI and nibabel
     # write them): the volume itself, not a 4D series
     while x.ndim > 3 and x.shape[-1] == 1:

@@ -148,10 +148,10 @@ def test_unpaired_report_names_each_file_by_its_path_under_data(workdir: Path) -
     assert found["trainA/same.png"] == [("warning", "drop", "duplicate of trainA/ok0.png")]
     assert found["testA/leak.png"] == [("warning", "drop", "duplicate of trainA/ok1.png")]
     tiny = found["trainA/tiny.png"][0]  # resized to load_size as the original does, then cropped
-    assert tiny[:2] == ("note", "convert") and tiny[2].startswith(
+    assert tiny[:2] == ("note", "keep") and tiny[2].startswith(
         "smaller than the 16 px crop (12x10): upscaled 1.8x to 18x18 on load"
     )
-    assert ("note", "convert", "not square (40x20): stretched to 18x18") in found["trainB/wide.png"]
+    assert ("note", "keep", "not square (40x20): stretched to 18x18") in found["trainB/wide.png"]
     assert ("note", "convert", "transparency: composited on black") in found["trainB/alpha.png"]
     assert ("note", "convert", "grey image in 3-channel data") in found["trainA/deep.png"]
     assert report.dropped() == {
@@ -211,7 +211,7 @@ def test_paired_report_finds_odd_widths_small_halves_and_identical_halves(workdi
     (odd,) = found["train/odd.png"]  # split at half its width, as the original does
     assert odd[:2] == ("note", "convert") and odd[2].startswith("odd width (41x20): split at 20 px")
     (small,) = found["train/small.png"]
-    assert small[:2] == ("note", "convert") and small[2].startswith(
+    assert small[:2] == ("note", "keep") and small[2].startswith(
         "smaller than the 16 px crop (10x10 halves): upscaled"
     )
     assert found["train/twins.png"] == [

@@ -1,0 +1,55 @@
+"""What a file named .nii / .nii.gz that nibabel could not read is: no NIfTI file at all, a
+NIfTI file compressed or not as its name says, or a truncated one (the loader's one line)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+NIFTI_MAGIC = (b"n+1\0", b"ni1\0", b"n+2\0", b"ni2\0")
+GZIP_MAGIC = b"\x1f\x8b"
+# how `not_nifti`'s reasons start (`ganhub data check` shows them without "or truncated")
+OWN_REASONS = ("not a NIfTI file", "a NIfTI file that is not", "truncated")
+
+
+def _nifti_header(head: bytes) -> bool | None:
+    """Whether bytes start with a NIfTI-1 or NIfTI-2 header (None: too short to tell)."""
+    if len(head) < 4:
+        return None
+    for order in ("<", ">"):
+        size = int(np.frombuffer(head[:4], dtype=f"{order}i4")[0])
+        at = {348: 344, 540: 4}.get(size)
+        if at is not None:
+            return None if len(head) < at + 4 else head[at : at + 4] in NIFTI_MAGIC
+    return False
+
+
+def not_nifti(path: Path) -> str:
+    """Why a file named .nii / .nii.gz that nibabel could not read is no NIfTI file ('' when
+    it may be one, e.g. truncated, or cannot be opened): its first bytes hold no NIfTI header."""
+    import gzip
+
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(548)
+    except OSError:  # unreadable: nibabel's reason stands
+        return ""
+    packed = head.startswith(GZIP_MAGIC)
+    if packed:
+        try:
+            with gzip.open(path, "rb") as stream:
+                head = stream.read(548)
+        except EOFError:
+            return "truncated: its gzip data ends before a NIfTI header's end"
+        except OSError:  # a damaged gzip stream: nibabel's reason stands
+            return ""
+    if _nifti_header(head) is not False:
+        if not packed and path.name.lower().endswith(".gz"):
+            return "a NIfTI file that is not gzip-compressed: name it .nii, not .nii.gz"
+        return ""
+    inside = " (gzip-compressed)" if packed else ""
+    return f"not a NIfTI file: its first bytes{inside} hold no NIfTI-1 or NIfTI-2 header"
+
+
+__all__ = ["OWN_REASONS", "not_nifti"]
