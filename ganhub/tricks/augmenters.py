@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ganhub.engine.context import TrainContext
     from ganhub.engine.system import GANSystem, Phase, PhaseOutput
 
-__all__ = ["AdaConfig", "AdaptiveAugment", "DiffAugment", "DiffAugmentConfig", "crossing_kimg"]
+__all__ = ["AdaConfig", "AdaptiveAugment", "DiffAugment", "DiffAugmentConfig"]
 
 AugmentOp = Literal["xflip", "translation", "color", "cutout"]
 # StyleGAN2-ADA's ops (ganhub.tricks.ada_augment), cutout, and two earlier names: translation
@@ -165,17 +165,6 @@ class AdaConfig(Section):
         return self
 
 
-def crossing_kimg(images: float) -> float:
-    """The largest `trick.ada.kimg` of two figures, rounded down, at which p can cross its range
-    (0 to 1) once over `images` real images judged (p moves by images / (kimg x 1000))."""
-    import math
-
-    full = images / 1000
-    unit = 10.0 ** (math.floor(math.log10(full)) - 1)
-    # rounded before the floor: 2.4 / 0.1 is 23.999999999999996
-    return float(f"{math.floor(round(full / unit, 9)) * unit:.3g}")  # 0.064, not 0.0640...01
-
-
 class AdaptiveAugment(Trick):
     """Adaptive discriminator augmentation (Karras et al. 2020): p follows D's overfitting.
 
@@ -199,35 +188,6 @@ class AdaptiveAugment(Trick):
     modalities = frozenset({"image"})
     excludes = frozenset({"diffaug"})
     d_input_order = 10
-
-    def warnings(self) -> list[str]:
-        """When p cannot cross its range (0 to 1) once over trainer.steps: p moves by at most
-        the real images D judges / (kimg x 1000), and StyleGAN2-ADA's 500 kimg is set for
-        trainings of millions of images (300 steps of 10 images move p by 0.006 at most).
-        The images are one batch a step of every process: D trained several times a step
-        (n_critic) judges more, D trained every k steps fewer; the phases are not built yet."""
-        from ganhub.engine.distributed import DistInfo
-        from ganhub.errors import UsageError
-
-        try:
-            world = DistInfo.from_env().world
-        except UsageError:  # the run refuses such an environment itself
-            world = 1
-        o, trainer = self.options, self.config.trainer
-        images = trainer.steps * trainer.batch_size * world
-        reach = images / (o.kimg * 1000)
-        if reach >= 1:
-            return []
-        batch = f"trainer.batch_size={trainer.batch_size}" + (
-            f" x {world} processes" if world > 1 else ""
-        )
-        return [
-            f"trick.ada.kimg={o.kimg:g}: ADA's p can move by at most {reach:.2g} over "
-            f"trainer.steps={trainer.steps}, at {batch} ({images:,} real images / (kimg x "
-            "1000), for D trained once a step; n times a step, as with n_critic, moves it n "
-            f"times as far), so it stays near trick.ada.p_init={o.p_init:g}; give "
-            f"trick.ada.kimg={crossing_kimg(images):g} or less for p to cross 0 to 1 in it"
-        ]
 
     def setup(self, system: GANSystem) -> None:
         """Bind the ops; p starts at p_init."""

@@ -100,7 +100,7 @@ def test_data_check_notes_small_images_and_clean_keeps_them(workdir: Path, cli) 
     assert code == 0, out + err
     report = json.loads(out)
     found = {(f["item"], f["severity"], f["action"]) for f in report["findings"]}
-    assert ("trainA/0.png", "note", "convert") in found
+    assert ("trainA/0.png", "note", "keep") in found
     assert not any(f["severity"] == "error" for f in report["findings"])
     small = [f["problem"] for f in report["findings"] if f["item"] == "trainA/1.png"]
     assert "smaller than the 16 px crop (12x10): upscaled 1.8x to 18x18 on load" in small[0]

@@ -181,11 +181,11 @@ def test_a_small_non_square_image_gets_one_note_saying_both(workdir: Path) -> No
     _png(root / "trainA" / "large_wide.png", _noise(9, 20, 30))
     found = _findings(_report(root))
     (note,) = found["trainA/small_wide.png"]
-    assert note[:2] == ("note", "convert")
+    assert note[:2] == ("note", "keep")
     assert note[2].startswith("smaller than the 16 px crop (14x10): upscaled 1.8x to 18x18")
     assert "(blurred) and stretched (not square)" in note[2]
     (note,) = found["trainA/small_square.png"]
     assert note[2].startswith("smaller than the 16 px crop (10x10)") and "stretched" not in note[2]
     assert found["trainA/large_wide.png"] == [
-        ("note", "convert", "not square (30x20): stretched to 18x18")
+        ("note", "keep", "not square (30x20): stretched to 18x18")
     ]
