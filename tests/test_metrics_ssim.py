@@ -154,7 +154,7 @@ def test_cyclegan_scores_ssim_on_images_shifted_to_0_1() -> None:
     a, b = torch.full((2, 3, 16, 16), 1.0), torch.full((2, 3, 16, 16), 0.5)  # 1.0 and 0.75
     system = SimpleNamespace(
         heldout_pairs=lambda: (a, b), device=torch.device("cpu"), directions=("AtoB",),
-        translate=lambda x, name, seed=0: x,
+        translate=lambda x, name, seed=0: x, data_direction=lambda name: name,
     )  # fmt: skip
     out = TranslationPSNRSSIM().compute(system, n_samples=2, seed=0)  # type: ignore[arg-type]
     expected = (2 * 1.0 * 0.75 + C1) / (1.0 + 0.75**2 + C1)
