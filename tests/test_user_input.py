@@ -58,7 +58,10 @@ def test_a_run_dirs_options_are_checked_in_one_line(cli, toy_run: Path) -> None:
         in _one_line_error(*cli("sample", run, "--n", "0")[::2])
     )
     # counts that would fill the memory (an allocator traceback before) are refused by range
-    assert "range 1<=x<=200000" in _one_line_error(*cli("eval", run, "--n", "100000000")[::2])
+    assert (
+        "--n 100000000: counts the samples scored per seed: give a whole number from 1 to 200000"
+        in _one_line_error(*cli("eval", run, "--n", "100000000")[::2])
+    )
     line = _one_line_error(*cli("run", "plugin=toy2d", "data.n_samples=1000000000000")[::2])
     assert "data.n_samples=1000000000000: Input should be less than or equal to 10000000" in line
     # sizes that would take minutes to build before a checkpoint's shapes refuse them
