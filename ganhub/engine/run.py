@@ -74,10 +74,8 @@ class Run:
         self.device = select_device(config.device, self.dist.local_rank)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
-        # before the process group: its first call imports torch's compiler, which keeps a
-        # group made before it alive after `destroy_process_group` (its threads ran to exit)
-        set_deterministic(config.deterministic)
         distributed.init(self.dist, self.device)
+        set_deterministic(config.deterministic)
         seed_everything(config.seed)  # same seed on every rank: identical initial weights
 
         self.system, self.tricks = prepare_system(config, parts, self.device)
