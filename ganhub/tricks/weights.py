@@ -14,9 +14,21 @@ from ganhub.tricks import Groups, Trick, bounded, group_params
 from ganhub.tricks.ema import EMA as EMA  # where the built-ins' list and plugins import it
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from torch import Tensor, nn
 
     from ganhub.engine.system import GANSystem, Phase, PhaseOutput
+
+__all__ = [
+    "EMA",
+    "Scheme",
+    "SpectralNorm",
+    "WeightInit",
+    "WeightPenalty",
+    "initialise_weights",
+    "refuse_batchnorm",
+]
 
 
 def _weighted() -> tuple[type[nn.Module], ...]:
@@ -139,10 +151,63 @@ def _norms() -> tuple[type[nn.Module], ...]:
             nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)  # fmt: skip
 
 
+Scheme = Literal["normal", "xavier", "kaiming", "orthogonal"]
+
+
+def initialise_weights(
+    root: nn.Module, scheme: Scheme = "normal", std: float = 0.02, keep: Iterable[nn.Module] = ()
+) -> nn.Module:
+    """Initialise the weights of `root` by layer kind, as the `init` trick does; returns `root`.
+
+    * the weight matrices of conv, linear and embedding layers and attention's input
+      projections by `scheme`: `normal`, N(0, `std`) (DCGAN and pix2pix: 0.02); `xavier`,
+      Glorot's normal init; `kaiming`, He et al.'s N(0, gain^2 / fan-in) with the gain of the
+      rectifier that follows the layer in module order (ReLU's where none does); `orthogonal`;
+      their biases 0;
+    * norm layers (batch, instance, group and layer norm) with an affine part: weight 1, bias 0;
+    * other layers (PReLU slopes, a layer holding a weight of its own kind) as they are, and
+      the layers in `keep` (not their children).
+
+    Layers are drawn in `nn.Module.apply` order (children before their parent), so a fixed
+    seed gives the same weights every time.
+    """
+    import torch
+    from torch import Tensor, nn
+
+    weighted, norms, kept = _weighted(), _norms(), {id(m) for m in keep}
+    slopes = rectifier_slopes(root, weighted) if scheme == "kaiming" else {}
+
+    def init(m: nn.Module) -> None:
+        if id(m) in kept:
+            return
+        names = weight_matrices(m, weighted)
+        if names:
+            for w in (getattr(m, n) for n in names):
+                assert isinstance(w, Tensor)
+                if scheme == "normal":
+                    nn.init.normal_(w, 0.0, std)
+                elif scheme == "xavier":
+                    nn.init.xavier_normal_(w)
+                elif scheme == "kaiming":  # He et al.'s gain for the rectifier that follows
+                    gain = math.sqrt(2.0 / (1 + slopes.get(id(m), 0.0) ** 2))
+                    nn.init.normal_(w, 0.0, gain / math.sqrt(forward_fan_in(m, w)))
+                else:
+                    nn.init.orthogonal_(w)
+            for bias in (getattr(m, n, None) for n in ("bias", "in_proj_bias")):
+                if isinstance(bias, Tensor):
+                    nn.init.zeros_(bias)
+        elif isinstance(m, norms) and isinstance(m.weight, Tensor):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)  # type: ignore[arg-type]
+
+    with torch.no_grad():
+        return root.apply(init)
+
+
 class InitConfig(Section):
     """Options of the `init` trick."""
 
-    scheme: Literal["normal", "xavier", "kaiming", "orthogonal"] = Field(
+    scheme: Scheme = Field(
         "normal", description="normal: N(0, std) as in DCGAN; xavier; kaiming (He); orthogonal"
     )
     std: float = Field(0.02, description="standard deviation for scheme=normal, above 0")
@@ -171,57 +236,30 @@ class WeightInit(Trick):
         """Re-initialise conv/linear/embedding weights (biases to 0) and norm layers (weight 1,
         bias 0); conditional BatchNorm's gain/bias maps stay zero (it starts as the unconditional
         BatchNorm) and the projection embedding keeps its Xavier-uniform reference init."""
-        import torch
-
         from ganhub.conditioning.nets import cbn_maps, projection_tables
 
-        self.weighted, self.norms = _weighted(), _norms()
-        roots: dict[str, list[tuple[nn.Module, set[int]]]] = {}
+        layers = _weighted()
+        roots: dict[str, list[tuple[nn.Module, list[nn.Module]]]] = {}
         found: dict[str, tuple[int, dict[str, int]]] = {}
         for group in self.options.groups:  # every side checked before any weight changes
             names = system.generator_names if group == "G" else system.discriminator_names
-            roots[group] = [(getattr(system, n), set()) for n in names]
+            roots[group] = [
+                (root, [*cbn_maps(root), *projection_tables(root)])
+                for root in (getattr(system, n) for n in names)
+            ]
             acted, foreign = 0, dict[str, int]()
-            for root, kept in roots[group]:
-                kept.update(id(m) for m in (*cbn_maps(root), *projection_tables(root)))
-                weighted = [m for m in root.modules() if weight_matrices(m, self.weighted)]
+            for root, keep in roots[group]:
+                kept = {id(m) for m in keep}
+                weighted = [m for m in root.modules() if weight_matrices(m, layers)]
                 acted += sum(id(m) not in kept for m in weighted)
-                for layer, n in _foreign(root, self.weighted).items():
+                for layer, n in _foreign(root, layers).items():
                     foreign[layer] = foreign.get(layer, 0) + n
             found[group] = acted, foreign
         if not self.saved:  # a run saved earlier opens as it trained
             refuse_uncovered(self.name, "re-initialise", self.config.plugin, found)
-        with torch.no_grad():
-            for group_roots in roots.values():
-                for root, self.kept in group_roots:
-                    self.slopes = rectifier_slopes(root, self.weighted)
-                    root.apply(self._init_module)
-
-    def _init_module(self, m: nn.Module) -> None:
-        from torch import Tensor, nn
-
-        if id(m) in self.kept:
-            return
-        names = weight_matrices(m, self.weighted)
-        if names:
-            scheme = self.options.scheme
-            for w in (getattr(m, n) for n in names):
-                assert isinstance(w, Tensor)
-                if scheme == "normal":
-                    nn.init.normal_(w, 0.0, self.options.std)
-                elif scheme == "xavier":
-                    nn.init.xavier_normal_(w)
-                elif scheme == "kaiming":  # He et al.'s gain for the rectifier that follows
-                    gain = math.sqrt(2.0 / (1 + self.slopes.get(id(m), 0.0) ** 2))
-                    nn.init.normal_(w, 0.0, gain / math.sqrt(forward_fan_in(m, w)))
-                else:
-                    nn.init.orthogonal_(w)
-            for bias in (getattr(m, n, None) for n in ("bias", "in_proj_bias")):
-                if isinstance(bias, Tensor):
-                    nn.init.zeros_(bias)
-        elif isinstance(m, self.norms) and isinstance(m.weight, Tensor):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)  # type: ignore[arg-type]
+        for group_roots in roots.values():
+            for root, keep in group_roots:
+                initialise_weights(root, self.options.scheme, self.options.std, keep)
 
 
 class SpectralNormConfig(Section):
