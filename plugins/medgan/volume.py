@@ -236,7 +236,12 @@ def prepare(x: Any, cfg: MedData, spatial_dims: int, size: int, mask: bool) -> V
         # a 2D run's [x, y] is in-plane: a volume keeps its slice spacing (MONAI: 0 keeps it)
         pixdim = [*cfg.pixdim, 0.0][: len(shape)]
         refuse_oversize(shape, before, pixdim, cfg.pixdim)
-        x = T.Spacing(pixdim=pixdim, mode="nearest" if mask else "bilinear")(x)
+        # the field of view kept: n voxels of s mm become round(n * s / t) of t mm, as
+        # SimpleITK users resample (80 -> 40 at twice the spacing); MONAI's default measures
+        # from voxel centres, (n - 1) * s / t + 1: 40.5, which float noise rounded either way
+        resample = T.Spacing(pixdim=pixdim, mode="nearest" if mask else "bilinear",
+                             scale_extent=True)  # fmt: skip
+        x = resample(x)
         after = spacing(np.asarray(x.affine), len(shape))
         if not np.allclose(before, after, rtol=1e-4):
             done.append(f"resampled from {_mm(before)} to {_mm(after)} mm")
@@ -293,7 +298,7 @@ def refuse_oversize(
 ) -> None:
     """Refuse a volume data.pixdim would resample past MAX_VOXELS (before allocating it)."""
     after = np.where(np.asarray(pixdim) > 0, pixdim, before)
-    grid = np.ceil(np.asarray(shape) * before / after)
+    grid = np.round(np.asarray(shape) * before / after)  # as `prepare` resamples
     if float(np.prod(grid)) > MAX_VOXELS:
         raise UsageError(
             f"has {_dims(shape)} voxels of {_mm(before)} mm: data.pixdim={given} would resample "
