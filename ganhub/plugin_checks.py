@@ -8,6 +8,18 @@ from typing import Any
 
 from ganhub.plugin_config_checks import config_problem
 
+# what the loader (`ganhub.plugins`), config resolution and `ganhub.testing` ask
+__all__ = [
+    "direction_mistake",
+    "entry_problem",
+    "hook_problem",
+    "logger_problem",
+    "metric_problem",
+    "restriction_mistake",
+    "trick_problem",
+    "wrong_kind",
+]
+
 
 def wrong_kind(kind: str, obj: Any) -> str | None:
     """Why `obj` cannot be registered as `kind` (None when it can): losses, metrics, domains

@@ -52,13 +52,15 @@ def _fail(problems: list[str], what: str) -> None:
 @contextmanager
 def _contract(what: str) -> Iterator[None]:
     """Any exception the plugin's code raises inside a check becomes a ContractError naming
-    what was checked, the original chained to it (its traceback stays for the author)."""
+    what was checked, the original chained to it (its traceback stays for the author); a line
+    that names it already (ganhub's plugin errors: "domain 'x': its build() raised ...") names
+    it once."""
     try:
         yield
     except ContractError:
         raise
     except Exception as exc:
-        line = (str(exc).strip().splitlines() or [""])[0]
+        line = (str(exc).strip().splitlines() or [""])[0].removeprefix(f"{what}: ")
         raise ContractError(f"{what}: {type(exc).__name__}: {line}") from exc
 
 

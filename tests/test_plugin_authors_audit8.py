@@ -113,7 +113,7 @@ def test_a_sample_without_labels_is_refused_as_the_run_builds_the_system(
         f"take what ganhub passes (n, seed=, use_ema=, labels=): {SAMPLE}"
     )
     overrides = [k for k in TINY_TOY if not k.startswith(("plugin=", "trainer.steps"))]
-    with pytest.raises(ContractError, match=r"PluginError: domain 'nolabels2d': NoLabelsSystem"):
+    with pytest.raises(ContractError, match=r"^domain 'nolabels2d': PluginError: NoLabelsSystem"):
         check_domain("nolabels2d", overrides, hub=hub, steps=2, workdir=tmp_path)
 
 
