@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -151,11 +152,49 @@ def split_overrides(
     return overrides, options
 
 
+# config sections only training reads (`eval` is scoring's): commands that neither train nor
+# score refuse them as no-ops, and a `--flag` naming one of their keys is pointed at ganhub run
+TRAINING_ONLY = frozenset(
+    {"trainer", "optim", "loss", "tricks", "trick", "loggers", "logger", "eval", "resume",
+     "init_from", "out_dir", "name"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ConfigKeys:
+    """The config keys a `KeyValueCommand` reads, for the hint on a `--flag` that is a config
+    key: `command` (`ganhub sample`) reads a key whose first part is in `sections`, or every
+    key but those of `TRAINING_ONLY` where `sections` is None; `says` names them for people
+    (`sampling keys (sample.*, model.*, data.*, device)`)."""
+
+    command: str
+    says: str
+    sections: frozenset[str] | None = None
+
+    def reads(self, key: str) -> bool:
+        """Whether the command takes `key=VALUE`."""
+        section = key.split(".")[0]
+        return section not in TRAINING_ONLY if self.sections is None else section in self.sections
+
+
+# what `ganhub sample` and the commands that sample or explore a trained run read
+SAMPLING_KEYS = ConfigKeys("ganhub sample", "sampling keys (sample.*, model.*, data.*, device)")
+
+
 class KeyValueCommand(click.Command):
     """A command that takes key=value items (and paths) among its options: click passes an
     unknown `--flag` through to them, where it was taken for an override or a DATA path and
     failed with a message that never said so. Here it is refused as click refuses one, naming
-    the closest real option, before anything else is checked (a required option included)."""
+    the closest real option, before anything else is checked (a required option included).
+
+    A `--flag` that is a config key is refused naming the key to write instead (`--steps 5`:
+    trainer.steps=5); `keys=ConfigKeys(...)` (`@click.command(cls=KeyValueCommand,
+    keys=SAMPLING_KEYS)`) limits that to the keys the command reads, and names the command
+    that takes the others (`--steps` to `ganhub sample`: a training key, for ganhub run)."""
+
+    def __init__(self, *args: Any, keys: ConfigKeys | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.keys = keys
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """Refuse a mistyped option, then parse as click does."""
@@ -177,7 +216,7 @@ class KeyValueCommand(click.Command):
                 if not keys:
                     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
                     raise click.NoSuchOption(name, possibilities=close, ctx=ctx)
-                raise click.NoSuchOption(name, _as_keys(name, keys, args), ctx=ctx)
+                raise click.NoSuchOption(name, _as_keys(name, keys, args, self.keys), ctx=ctx)
         return super().parse_args(ctx, args)
 
 
@@ -203,9 +242,12 @@ def _keys_named(flag: str, args: Sequence[str]) -> list[str]:
     return [k for k in found if k.split(".")[0] not in ("trick", "logger")] or found
 
 
-def _as_keys(flag: str, keys: list[str], args: Sequence[str]) -> str:
+def _as_keys(
+    flag: str, keys: list[str], args: Sequence[str], reads: ConfigKeys | None = None
+) -> str:
     """The one line refusing `flag` that names the config keys it may have meant, with the
-    value given after it (`--steps 5`, `--steps=5`), else VALUE."""
+    value given after it (`--steps 5`, `--steps=5`), else VALUE: of those keys, the ones the
+    command `reads`; where it reads none, the command that does."""
     from ganhub.errors import one_line
 
     at = args.index(flag) if flag in args else -1
@@ -215,8 +257,24 @@ def _as_keys(flag: str, keys: list[str], args: Sequence[str]) -> str:
         after = args[at + 1]
         if "=" not in after and (after[:1] != "-" or after[1:2].isdigit()):
             value = after
-    shown = " or ".join(f"{k}={one_line(value, 40) or 'VALUE'}" for k in keys[:3])
-    return f"No such option '{one_line(flag, 60)}': config keys are given as key=value: {shown}"
+    taken = keys if reads is None else [k for k in keys if reads.reads(k)]
+    shown = " or ".join(f"{k}={one_line(value, 40) or 'VALUE'}" for k in (taken or keys)[:3])
+    head = f"No such option '{one_line(flag, 60)}'"
+    if taken or reads is None:
+        return f"{head}: config keys are given as key=value: {shown}"
+    return (
+        f"{head}: {shown} is for {_reader(keys[0])}, not {reads.command}, which takes {reads.says}"
+    )
+
+
+def _reader(key: str) -> str:
+    """The command that reads a config key (`ganhub run` for trainer.steps)."""
+    section = key.split(".")[0]
+    if section == "eval":
+        return "ganhub eval (or ganhub run, which scores as it trains)"
+    if section in TRAINING_ONLY:
+        return "ganhub run (training only)"
+    return "ganhub sample" if section == "sample" else "ganhub run"
 
 
 def device_option(help_text: str = "cpu, cuda, cuda:N, mps or auto.") -> Callable[[Any], Any]:
@@ -248,6 +306,38 @@ def _checked_device(ctx: click.Context, param: click.Parameter, value: str) -> s
     return value
 
 
+def default_output(
+    run_dir: Path,
+    exported: bool,
+    *,
+    from_data: bool = False,
+    name: str = "samples",
+    what: str = "samples",
+) -> tuple[Path, str]:
+    """(where a command writes without --out, a note on it or ''): RUN_DIR/NAME, but not into
+    an export (`exported`, a TrainedGAN's): it is made for sharing (and may be on a read-only
+    share), so the output goes beside it, to ./NAME-EXPORT (`samples-EXPORT`; NAME `eval.json`
+    gives `eval-EXPORT.json`). The note says so, `what` naming the output, and also where the
+    samples show or are made from the user's data (`from_data`: the run's system declares
+    `ganhub.export.SAMPLES_FROM_DATA`), which an export holds none of."""
+    from ganhub.errors import one_line
+
+    if not exported:
+        return run_dir / name, ""
+    stem, dot, suffix = name.partition(".")
+    out = Path(f"{stem}-{run_dir.resolve().name or 'export'}{dot}{suffix}")
+    why = (
+        f", and these {what} show or are made from your data: they"
+        if from_data
+        else f": the {what}"
+    )
+    choose = "--out FILE" if dot else "--out DIR"
+    return out, (
+        f"ganhub: note: '{one_line(run_dir)}' is an export, made for sharing{why} are in "
+        f"'{one_line(out)}', not in the export ({choose} to choose)"
+    )
+
+
 # `write_samples` draws its samples as one batch into one artifact (a grid, a text file, a
 # set of volumes): 10,000 is a 100 x 100 grid, far past what a grid is read for
 MAX_WRITTEN_SAMPLES = 10_000
@@ -257,9 +347,13 @@ __all__ = [
     "HELP",
     "MAX_WRITTEN_SAMPLES",
     "RUN_DIR",
+    "SAMPLING_KEYS",
     "SEED",
+    "TRAINING_ONLY",
+    "ConfigKeys",
     "KeyValueCommand",
     "WholeNumber",
+    "default_output",
     "deprecated_alias",
     "device_option",
     "domain_group",

@@ -5,31 +5,26 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from ganhub.clikit import (
     MAX_WRITTEN_SAMPLES,
     RUN_DIR,
+    SAMPLING_KEYS,
     SEED,
+    TRAINING_ONLY,
     KeyValueCommand,
     WholeNumber,
+    default_output,
     device_option,
     split_overrides,
 )
 from ganhub.hookspecs import hookimpl
 from ganhub.registry import KINDS
 
-if TYPE_CHECKING:
-    from ganhub.api import TrainedGAN
-
 _OVERRIDES = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
-# config sections only training (or scoring) reads: `ganhub sample` refuses them as no-ops
-TRAINING_ONLY = frozenset(
-    {"trainer", "optim", "loss", "tricks", "trick", "loggers", "logger", "eval", "resume",
-     "init_from", "out_dir", "name"}
-)  # fmt: skip
 
 
 # a help flag of the command's own (click's would print the help before plugin=NAME is read)
@@ -276,7 +271,9 @@ def list_cmd(kind: str) -> None:
 
 
 @click.command(
-    cls=KeyValueCommand, context_settings={**_OVERRIDES, "help_option_names": ["-h", "--help"]}
+    cls=KeyValueCommand,
+    keys=SAMPLING_KEYS,
+    context_settings={**_OVERRIDES, "help_option_names": ["-h", "--help"]},
 )
 @click.argument("run_dir", type=RUN_DIR)
 @click.option("--n", "n", type=_SAMPLES, default=None,
@@ -315,6 +312,7 @@ def sample(
     """
     from ganhub.api import load
     from ganhub.errors import UsageError, one_line
+    from ganhub.export import SAMPLES_FROM_DATA
     from ganhub.runfiles import check_run_destination
 
     legacy: dict[str, Callable[[str], Any]] = {
@@ -338,7 +336,8 @@ def sample(
     model = load(run_dir, device=str(old.get("device", device)), overrides=items)
     said = ""
     if out is None:
-        out, said = _default_out(run_dir, model)
+        data = model.exported and model.system.capabilities().can(SAMPLES_FROM_DATA)
+        out, said = default_output(run_dir, model.exported, from_data=data)
         _refuse_unwritable(out, given=False)
     options = sample_options_stem(items)
     if label is not None:
@@ -392,25 +391,6 @@ def sample_options_stem(items: Sequence[str]) -> str:
     if len(joined) > 60:
         joined = "options" + hashlib.sha1(joined.encode()).hexdigest()[:8]
     return f"_{joined}" if joined else ""
-
-
-def _default_out(run_dir: Path, model: TrainedGAN) -> tuple[Path, str]:
-    """(where `ganhub sample` writes without --out, a note on it or ''): RUN_DIR/samples, but
-    not into an export: it is made for sharing (and may be on a read-only share), so its
-    samples go to ./samples-EXPORT; the note says so, and also when they show or are made
-    from the user's data (`samples_from_data`), which an export holds none of."""
-    from ganhub.errors import one_line
-    from ganhub.export import SAMPLES_FROM_DATA
-
-    if not model.exported:
-        return run_dir / "samples", ""
-    out = Path(f"samples-{run_dir.resolve().name or 'export'}")
-    data = model.system.capabilities().can(SAMPLES_FROM_DATA)
-    why = ", and these samples show or are made from your data: they" if data else ": the samples"
-    return out, (
-        f"ganhub: note: '{one_line(run_dir)}' is an export, made for sharing{why} are in "
-        f"'{one_line(out)}', not in the export (--out DIR to choose)"
-    )
 
 
 @hookimpl

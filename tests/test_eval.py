@@ -162,7 +162,7 @@ def test_features_train_command_and_fd_naming(cli, cache: Path, workdir: Path, m
     (cache / "features" / "broken.json").write_text("{")
     code, out, _ = cli("features", "list")
     assert code == 0 and "(unreadable)" in out
-    from ganhub.metrics.commands import _data_label
+    from ganhub.metrics.feature_commands import _data_label
 
     assert _data_label({"plugin": "stylegan", "data": {"source": "faces"}}) == "stylegan faces"
     with pytest.raises(UsageError, match=r"no feature network 'nope'.*ganhub features train"):

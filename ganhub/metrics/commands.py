@@ -1,4 +1,5 @@
-"""`ganhub eval`, `ganhub report` and `ganhub features`: evaluation from the command line."""
+"""`ganhub eval` and `ganhub report` (and the registration of `ganhub features`): evaluation from
+the command line."""
 
 from __future__ import annotations
 
@@ -11,10 +12,18 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ganhub.clikit import RUN_DIR, KeyValueCommand, WholeNumber, device_option
+from ganhub.clikit import (
+    RUN_DIR,
+    ConfigKeys,
+    KeyValueCommand,
+    WholeNumber,
+    default_output,
+    device_option,
+)
 from ganhub.config.schema import MAX_EVAL_SAMPLES
 from ganhub.hookspecs import hookimpl
 from ganhub.metrics import COUNT_KEYS
+from ganhub.metrics.feature_commands import features
 
 if TYPE_CHECKING:
     from ganhub.metrics import Metric
@@ -22,9 +31,15 @@ if TYPE_CHECKING:
 _EXTRA = {"ignore_unknown_options": True, "allow_extra_args": True}
 _SEEDS = WholeNumber(1, 1000, "counts the sample seeds scored")
 _N = WholeNumber(1, MAX_EVAL_SAMPLES, "counts the samples scored per seed")
+# a `--flag` that is a config key: eval.* keys and where the run's data has moved
+_READS = ConfigKeys(
+    "ganhub eval",
+    "eval.* keys (the eval. prefix is optional) and, where the run's data has moved, data.*",
+    frozenset({"eval", "data"}),
+)
 
 
-@click.command(name="eval", cls=KeyValueCommand, context_settings=_EXTRA)
+@click.command(name="eval", cls=KeyValueCommand, keys=_READS, context_settings=_EXTRA)
 @click.argument("run_dir", type=RUN_DIR)
 @click.option(
     "--seeds",
@@ -37,7 +52,8 @@ _N = WholeNumber(1, MAX_EVAL_SAMPLES, "counts the samples scored per seed")
               help="samples per seed [eval.n_samples]")  # fmt: skip
 @device_option()
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="write the scores to this JSON file instead of RUN_DIR/eval.json (a run "
+              help="write the scores to this JSON file instead of RUN_DIR/eval.json (for "
+              "an export: ./eval-EXPORT.json; a run "
               "folder that cannot be written: a read-only mount, another user's run)")  # fmt: skip
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
 def eval_command(
@@ -117,8 +133,14 @@ def evaluate_run(
         check_run_destination(out, run_dir)
     target = out if out is not None else run_dir / "eval.json"
     # before the scoring: a FIFO or folder there, a run folder that cannot be written
-    check_output_file(target, "" if out is not None else "; give --out FILE to write elsewhere")
+    if out is not None:
+        check_output_file(target, "")
     model = load(run_dir, device=device, hub=hub, overrides=items)
+    said = ""
+    if out is None:  # an export stays as exported (it may be on a read-only share): beside it
+        if model.exported:
+            target, said = default_output(run_dir, True, name="eval.json", what="scores")
+        check_output_file(target, "; give --out FILE to write elsewhere")
     system, config = model.system, model.config
     _check_data_keys(hub, config, [i.partition("=")[0] for i in items if not i.startswith("eval.")])
     names = config.eval.metrics if config.eval.metrics is not None else system.default_metrics()
@@ -210,7 +232,9 @@ def evaluate_run(
             "(precision 1 or recall 0 of a collapsed generator)"
         )
     write_json(target, result)
-    return result
+    if said:
+        click.echo(said, err=True)
+    return {**result, "written_to": str(target)}  # for the table, not in the file
 
 
 def keep_earlier(path: Path, result: dict[str, Any], scored: list[Metric]) -> list[str]:
@@ -371,7 +395,9 @@ def format_table(result: dict[str, Any], out: Path | None = None) -> str:
     if result["skipped"]:
         lines.append(f"not applicable to this run: {', '.join(result['skipped'])}")
     lines += [f"note: {note}" for note in result.get("notes", [])]
-    lines.append(f"written to {out or Path(result['run_dir']) / 'eval.json'}")
+    lines.append(
+        f"written to {out or result.get('written_to') or Path(result['run_dir']) / 'eval.json'}"
+    )
     return "\n".join(lines)
 
 
@@ -422,74 +448,6 @@ def _declared_direction(key: str) -> str | None:
         except KeyError:
             continue
     return ways.pop() if len(ways) == 1 else None
-
-
-@click.group()
-def features() -> None:
-    """Local feature networks for fd_<name> / kd_<name> metrics (eval.features=[NAME])."""
-
-
-@features.command(name="train", cls=KeyValueCommand, context_settings=_EXTRA)
-@click.argument("options", nargs=-1, type=click.UNPROCESSED, metavar="[KEY=VALUE]...")
-def features_train(options: tuple[str, ...]) -> None:
-    """Train one: ganhub features train data=digits|folder [data.path=DIR] [name=NAME] [size=32]
-    [channels=3 (folders)] [data.skip_bad=true (folders)] [epochs=12] [width=24] [seed=0]
-    [out=DIR].
-
-    \b
-    Labelled data (digits) trains a classifier; a folder of images trains a rotation predictor
-    (self-supervised). Saved as NAME.safetensors + NAME.json in the cache (or out=DIR); NAME
-    defaults to digits, or the folder's name.
-    """
-    import sys
-
-    from ganhub.console import Console
-    from ganhub.metrics.featurenet import train_from_options
-
-    with Console(file=sys.stderr).session():  # epoch progress on stderr; stdout: the result
-        path, spec, trained = train_from_options(list(options))
-    done = "trained" if trained else "loaded the cached"
-    # a network saved outside the cache is named by its path (without the suffix)
-    elsewhere = any(item.split("=", 1)[0] == "out" for item in options)
-    use = path.with_suffix("") if elsewhere else spec.name
-    click.echo(
-        f"{done} feature network '{spec.name}' ({spec.kind}, {spec.accuracy:.1%} held-out "
-        f"accuracy, {spec.steps} steps) -> {path}\nuse it: eval.features=[{use}]"
-    )
-
-
-@features.command(name="list")
-def features_list() -> None:
-    """List the feature networks in the cache."""
-    import json
-
-    from ganhub.metrics.store import cache_dir
-
-    folder = cache_dir("features")
-    specs = sorted(folder.glob("*.json")) if folder.is_dir() else []
-    if not specs:
-        click.echo(f"no feature networks in {folder} (ganhub features train data=...)")
-        return
-    for path in specs:
-        try:
-            meta = json.loads(path.read_text())
-            line = (f"{meta['name']:<16} {meta['kind']:<10} acc {meta['accuracy']:.1%}  "
-                    f"data {_data_label(meta.get('dataset'))}  {path}")  # fmt: skip
-        except (OSError, ValueError, KeyError, TypeError):  # a cache file is untrusted
-            line = f"{'?':<16} {'(unreadable)':<10} {path}"
-        click.echo(line)
-
-
-def _data_label(dataset: Any) -> str:
-    """What a feature network was trained on: `digits`, `folder`, or (a rotation network
-    of a run's data) its plugin and data source."""
-    if not isinstance(dataset, dict):
-        return "?"
-    if "source" in dataset:
-        return str(dataset["source"])
-    data = dataset.get("data")
-    source = data.get("source") if isinstance(data, dict) else None
-    return " ".join(str(p) for p in (dataset.get("plugin"), source) if p) or "?"
 
 
 @hookimpl

@@ -7,7 +7,18 @@ from pathlib import Path
 
 import click
 
-from ganhub.clikit import HELP, RUN_DIR, deprecated_alias, device_option, domain_group
+from ganhub.clikit import (
+    HELP,
+    RUN_DIR,
+    WholeNumber,
+    deprecated_alias,
+    device_option,
+    domain_group,
+)
+
+# refused in one line naming the option, the value and the range (not click's wording)
+_SIZE = WholeNumber(8, 4096, "is the square side the inputs are resized to")
+_BATCH = WholeNumber(1, None, "counts the images translated at once")
 
 
 @click.command(name="translate", context_settings=HELP)
@@ -18,7 +29,7 @@ from ganhub.clikit import HELP, RUN_DIR, deprecated_alias, device_option, domain
               help="AtoB uses G_AB, BtoA uses G_BA; a task=paired run has AtoB only.")  # fmt: skip
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder for the PNGs  [default: RUN_DIR/translated_<direction>]")  # fmt: skip
-@click.option("--size", type=click.IntRange(min=8, max=4096), default=None,
+@click.option("--size", type=_SIZE, default=None,
               help="Resize inputs to this square side first (8 to 4096 px, a multiple of the "
                    "generator's step)  [default: the run's model.image_size]")  # fmt: skip
 @click.option("--keep-size", is_flag=True,
@@ -32,7 +43,7 @@ from ganhub.clikit import HELP, RUN_DIR, deprecated_alias, device_option, domain
                    "the half the direction reads (A for AtoB; for a task=paired run its input "
                    "half), not the whole image.")  # fmt: skip
 @device_option()
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
+@click.option("--batch-size", type=_BATCH, default=16, show_default=True,
               help="Images translated at once.")  # fmt: skip
 def translate_command(
     run_dir: Path,

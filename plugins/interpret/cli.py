@@ -6,9 +6,14 @@ from pathlib import Path
 
 import click
 
-from ganhub.clikit import HELP, RUN_DIR, SEED, device_option
+from ganhub.clikit import HELP, RUN_DIR, SEED, WholeNumber, device_option
 
 METHODS = ("sefa", "ganspace", "boundary")
+# refused in one line naming the option, the value and the range (not click's wording)
+_DIRECTIONS = WholeNumber(1, 64, "counts the directions to find and walk")
+_CODES = WholeNumber(16, 100_000, "counts the codes sampled to fit and score the directions")
+_IMAGES = WholeNumber(1, 16, "counts the samples shown")
+_PROBE_CODES = WholeNumber(40, 100_000, "counts the codes sampled to fit and score the probes")
 
 
 @click.group(context_settings=HELP)
@@ -43,10 +48,10 @@ def _page_out(out: str | None, default_name: str, run_dir: Path) -> Path | None:
 @click.option("--method", type=click.Choice(METHODS), default="sefa", show_default=True,
               help="sefa: closed form from the first layer's weights; ganspace: PCA of early "
               "activations (or of w); boundary: linear SVMs on the factors of samples")  # fmt: skip
-@click.option("--directions", "n_directions", type=click.IntRange(1, 64), default=8,
+@click.option("--directions", "n_directions", type=_DIRECTIONS, default=8,
               show_default=True, help="how many sefa/ganspace directions to find and walk "
               "(boundary: one per factor, and per class of a categorical one)")  # fmt: skip
-@click.option("--samples", "n_samples", type=click.IntRange(16, 100_000), default=2000,
+@click.option("--samples", "n_samples", type=_CODES, default=2000,
               show_default=True, help="codes sampled to fit ganspace/boundary and, for every "
               "method, to measure each direction's spread σ and score its walks")  # fmt: skip
 @click.option("--seed", type=SEED, default=0, show_default=True, help="seed of the sampled codes")
@@ -85,7 +90,7 @@ def directions_command(
 @interpret.command(name="features", context_settings=HELP)
 @click.argument("run_dir", type=RUN_DIR)
 @click.option("--seed", type=SEED, default=0, show_default=True, help="seed of the shown codes")
-@click.option("--images", "n_images", type=click.IntRange(1, 16), default=4, show_default=True,
+@click.option("--images", "n_images", type=_IMAGES, default=4, show_default=True,
               help="samples shown (each with its maps)")  # fmt: skip
 @device_option()
 @click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")
@@ -109,7 +114,7 @@ def features_command(
 
 @interpret.command(name="probes", context_settings=HELP)
 @click.argument("run_dir", type=RUN_DIR)
-@click.option("--samples", "n_samples", type=click.IntRange(40, 100_000), default=2000,
+@click.option("--samples", "n_samples", type=_PROBE_CODES, default=2000,
               show_default=True,
               help="codes sampled: 75 % fit the probes, 25 % score them")  # fmt: skip
 @click.option("--seed", type=SEED, default=0, show_default=True, help="seed of the codes and split")

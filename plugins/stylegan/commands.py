@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 from ganhub_stylegan.bounds import (
@@ -30,6 +30,8 @@ from ganhub.clikit import (
     RUN_DIR,
     SEED,
     KeyValueCommand,
+    WholeNumber,
+    default_output,
     deprecated_alias,
     device_option,
     domain_group,
@@ -92,7 +94,8 @@ def _count(name: str) -> _Number:
 
 
 _OUT = click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-                    help="Output folder  [default: RUN_DIR/samples]")  # fmt: skip
+                    help="Output folder  [default: RUN_DIR/samples; for an export, "
+                    "./samples-EXPORT, as ganhub sample]")  # fmt: skip
 _DEVICE = device_option()
 _SEED = click.option("--seed", type=SEED, default=0, show_default=True, help="Latent seed.")
 _CROSSOVER_GIVE = (
@@ -121,31 +124,45 @@ _LATENTS = _bounded(check_count, *COUNTS["n"])
 _KEYS = _bounded(check_count, *COUNTS["keys"])
 
 
-def _folder(run_dir: Path, out: Path | None) -> Path:
-    """Where a command writes: --out, refused in one line inside the run's checkpoints/ (a
-    resume would read a step folder there, pruning removes it), else RUN_DIR/samples."""
+def _folder(run_dir: Path, out: Path | None) -> Path | None:
+    """--out, refused in one line inside the run's checkpoints/ (a resume would read a step
+    folder there, pruning removes it) before the run is read; None: the default, which `_open`
+    picks once it knows whether RUN_DIR is an export."""
     from ganhub.runfiles import check_run_destination
 
-    if out is None:
-        return run_dir / "samples"
-    check_run_destination(out, run_dir, into=True)
+    if out is not None:
+        check_run_destination(out, run_dir, into=True)
     return out
+
+
+class _Opened(NamedTuple):
+    """What `_open` gives a command: the run's system, the class `--label` asks for and its
+    name, the folder to write to and the note to print once written ('' for none)."""
+
+    system: StyleGANSystem
+    one: Tensor | None
+    name: str | None
+    folder: Path
+    note: str
 
 
 def _open(
     run_dir: Path,
+    out: Path | None,
     device: str,
     cutoff: int | None = None,
     crossover: int | None = None,
     label: str | None = None,
     **sample: float | None,
-) -> tuple[StyleGANSystem, Tensor | None, str | None]:
+) -> _Opened:
     """The run's system (G_ema weights), the class `--label` asks for (one label) and its name
     for file names, refusing runs of other domains, a label an unconditional run has not, a
     cutoff or crossover its generator does not have, and `sample` options (`psi=`, `frames=`,
-    `n=`) out of bounds, before anything is written."""
+    `n=`) out of bounds, before anything is written; and where to write: --out, else
+    RUN_DIR/samples, or ./samples-EXPORT for an export, as `ganhub sample` writes."""
     import ganhub
     from ganhub.errors import UsageError
+    from ganhub.export import SAMPLES_FROM_DATA
 
     model = ganhub.load(run_dir, device=device, plugin="stylegan")
     system: StyleGANSystem = model.system
@@ -169,7 +186,18 @@ def _open(
         raise UsageError(
             f"--cutoff {cutoff}: {problem} (leave --cutoff out for the run's sample.cutoff, {run})"
         )
-    return system, one, name
+    data = model.exported and system.capabilities().can(SAMPLES_FROM_DATA)  # as sample says
+    folder, note = (
+        (out, "") if out is not None else default_output(run_dir, model.exported, from_data=data)
+    )
+    return _Opened(system, one, name, folder, note)
+
+
+def _written(paths: list[Path], note: str) -> None:
+    """Print the paths written, after the note on where they went (on stderr), if any."""
+    if note:
+        click.echo(note, err=True)
+    click.echo("\n".join(str(p) for p in paths))
 
 
 def _check_sample_options(
@@ -232,13 +260,13 @@ def mix(run_dir: Path, seed: int, psi: float | None, cutoff: int | None, crossov
     """
     from ganhub_stylegan.sampling import style_mixing_grid
 
-    folder = _folder(run_dir, out)
-    system, one, name = _open(run_dir, device, cutoff, crossover, label, psi=psi)
-    stem = _stem(seed, name, psi=psi, cutoff=cutoff, crossover=crossover, rows=rows, cols=cols)
-    path = folder / f"{stem}_mixing.png"
-    click.echo(style_mixing_grid(system, path, rows=rows or 4, cols=cols or 5,
-                                 crossover=crossover, seed=seed, psi=psi, cutoff=cutoff,
-                                 label=one))  # fmt: skip
+    run = _open(run_dir, _folder(run_dir, out), device, cutoff, crossover, label, psi=psi)
+    stem = _stem(seed, run.name, psi=psi, cutoff=cutoff, crossover=crossover, rows=rows,
+                 cols=cols)  # fmt: skip
+    path = run.folder / f"{stem}_mixing.png"
+    _written([style_mixing_grid(run.system, path, rows=rows or 4, cols=cols or 5,
+                                crossover=crossover, seed=seed, psi=psi, cutoff=cutoff,
+                                label=run.one)], run.note)  # fmt: skip
 
 
 @click.command(name="truncation", context_settings=HELP)
@@ -260,10 +288,10 @@ def truncation(run_dir: Path, seed: int, cutoff: int | None, label: str | None, 
     """
     from ganhub_stylegan.sampling import truncation_grid
 
-    folder = _folder(run_dir, out)
-    system, one, name = _open(run_dir, device, cutoff, label=label)
-    path = folder / f"{_stem(seed, name, cutoff=cutoff, n=n)}_truncation.png"
-    click.echo(truncation_grid(system, path, n=n or 8, seed=seed, cutoff=cutoff, label=one))
+    run = _open(run_dir, _folder(run_dir, out), device, cutoff, label=label)
+    path = run.folder / f"{_stem(seed, run.name, cutoff=cutoff, n=n)}_truncation.png"
+    _written([truncation_grid(run.system, path, n=n or 8, seed=seed, cutoff=cutoff,
+                              label=run.one)], run.note)  # fmt: skip
 
 
 @click.command(name="interpolate", context_settings=HELP)
@@ -288,13 +316,13 @@ def interpolate(run_dir: Path, seed: int, psi: float | None, cutoff: int | None,
     """
     from ganhub_stylegan.sampling import interpolation_gif
 
-    folder = _folder(run_dir, out)
-    system, one, name = _open(run_dir, device, cutoff, label=label, psi=psi, frames=frames)
-    stem = _stem(seed, name, psi=psi, cutoff=cutoff, frames=frames, keys=keys)
-    path = folder / f"{stem}_interp.gif"
-    click.echo(interpolation_gif(system, path, keys=keys or 4, seed=seed, psi=psi, cutoff=cutoff,
-                                 frames=frames or system.config.sample.frames,
-                                 label=one))  # fmt: skip
+    run = _open(run_dir, _folder(run_dir, out), device, cutoff, label=label, psi=psi,
+                frames=frames)  # fmt: skip
+    stem = _stem(seed, run.name, psi=psi, cutoff=cutoff, frames=frames, keys=keys)
+    path = run.folder / f"{stem}_interp.gif"
+    _written([interpolation_gif(run.system, path, keys=keys or 4, seed=seed, psi=psi,
+                                cutoff=cutoff, frames=frames or run.system.config.sample.frames,
+                                label=run.one)], run.note)  # fmt: skip
 
 
 @click.command(name="explore", context_settings=HELP)
@@ -327,9 +355,8 @@ def explore(run_dir: Path, n: int | None, seed: int, psi: float | None, cutoff: 
     from ganhub.data.images import save_image_grid
     from ganhub.metrics.store import check_output_file
 
-    out = _folder(run_dir, out)
-    system, one, name = _open(run_dir, device, cutoff, crossover, label, psi=psi, frames=frames,
-                              n=n)  # fmt: skip
+    system, one, name, out, note = _open(run_dir, _folder(run_dir, out), device, cutoff,
+                                         crossover, label, psi=psi, frames=frames, n=n)  # fmt: skip
     names = [f"{_stem(seed, name, psi=psi, cutoff=cutoff, n=n)}_grid.png",
              f"{_stem(seed, name, cutoff=cutoff)}_truncation.png",
              f"{_stem(seed, name, psi=psi, cutoff=cutoff, crossover=crossover)}_mixing.png",
@@ -352,16 +379,20 @@ def explore(run_dir: Path, n: int | None, seed: int, psi: float | None, cutoff: 
         interpolation_gif(system, out / names[3], seed=seed, psi=psi, cutoff=cutoff,
                           frames=frames, label=one),
     ]  # fmt: skip
-    click.echo("\n".join(str(p) for p in paths))
+    _written(paths, note)
+
+
+# model.image_size's range; the config refuses a side that is no power of two in its words
+_IMAGE_SIZE = WholeNumber(8, 1024, "is the model.image_size to check the images for")
 
 
 @click.command(
     name="check", cls=KeyValueCommand, context_settings={**HELP, "ignore_unknown_options": True}
 )
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-@click.option("--image-size", "image_size", type=int, default=None,
+@click.option("--image-size", "image_size", type=_IMAGE_SIZE, default=None,
               help="The model.image_size to train at  [default: the config's (32)]")  # fmt: skip
-@click.option("--resolution", type=int, default=None, hidden=True,
+@click.option("--resolution", type=_IMAGE_SIZE, default=None, hidden=True,
               help="Deprecated name of --image-size.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)

@@ -16,6 +16,7 @@ from ganhub.clikit import (
     HELP,
     RUN_DIR,
     SEED,
+    WholeNumber,
     deprecated_alias,
     device_option,
     domain_group,
@@ -24,6 +25,9 @@ from ganhub.clikit import (
 from ganhub.errors import UsageError
 
 DEVICE_HELP = "cpu, cuda, cuda:N, mps or auto."
+# refused in one line naming the option, the value and the range (not click's wording)
+_SENTENCES = WholeNumber(1, None, "counts the sentences to print")
+_PER_TEMPERATURE = WholeNumber(1, None, "counts the samples scored per temperature")
 
 
 def _echo_samples(lines: list[str]) -> None:
@@ -37,7 +41,7 @@ def _echo_samples(lines: list[str]) -> None:
 
 @click.command(name="generate", context_settings=HELP)
 @click.argument("run_dir", type=RUN_DIR)
-@click.option("--n", "n", type=click.IntRange(min=1), default=20, show_default=True,
+@click.option("--n", "n", type=_SENTENCES, default=20, show_default=True,
               help="Sentences to print.")  # fmt: skip
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Sampling seed.")
 @click.option("--temperature", type=float, default=None,
@@ -95,7 +99,7 @@ CURVE_COLUMNS = ("nll_oracle", "nll_gen", "nll_div", "bleu3", "self_bleu3")
 @click.argument("run_dir", type=RUN_DIR)
 @click.option("--temperature", "temperatures", type=float, multiple=True, required=True,
               help="A sampling temperature, 1.2e-38 to 100; repeat it for a curve.")  # fmt: skip
-@click.option("--n", "n", type=click.IntRange(min=1), default=None,
+@click.option("--n", "n", type=_PER_TEMPERATURE, default=None,
               help="Samples per temperature  [default: the run's eval.n_samples]")  # fmt: skip
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Sampling seed.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
