@@ -41,6 +41,16 @@ if TYPE_CHECKING:
     from ganhub.engine.system import GANSystem, Phase, PhaseOutput
 
 
+# the options only the classifier's training reads: a resume that keeps the checkpoint's
+# classifier cannot change them (flatten and max_weight act on its odds at every step)
+TRAINING_OPTIONS = ("reference", "max_data", "steps", "batch_size", "lr", "augment", "width")
+
+
+def _comparable(value: Any) -> Any:
+    """A path as the absolute path it names (a resume may give the same folder relatively)."""
+    return os.path.abspath(os.path.expanduser(value)) if isinstance(value, os.PathLike) else value
+
+
 class DensityRatioTrick(Trick):
     """What both tricks share: the classifier, its training, its state and the weights."""
 
@@ -79,6 +89,8 @@ class DensityRatioTrick(Trick):
             self._reference = self.reference()
         elif not self._resumes_classifier():  # read when needed, but refused now if missing
             self._refuse_missing_reference()
+        else:  # the checkpoint's classifier is kept: options that would train another differ
+            self._refuse_changed_training()
 
     def prepare(self) -> None:
         """Train the classifier unless it exists (trained, or loaded from a checkpoint)."""
@@ -122,6 +134,36 @@ class DensityRatioTrick(Trick):
         assert self.config.resume is not None, "asked of a resumed run only"
         tricks = read_saved(self.config.resume).get("tricks")
         return isinstance(tricks, list) and self.name in tricks
+
+    def _refuse_changed_training(self) -> None:
+        """A resume that keeps the checkpoint's classifier refuses, before it writes anything,
+        options that only its training reads (`TRAINING_OPTIONS`) set to other values than the
+        run's saved config.yaml holds: config.yaml would record a classifier the run never
+        trained. A saved section that does not validate (an edited file) is not compared."""
+        from pydantic import ValidationError
+
+        from ganhub.config.resolve import read_saved
+
+        assert self.config.resume is not None, "asked of a resumed run only"
+        tricks = read_saved(self.config.resume).get("trick")
+        section = tricks.get(self.name) if isinstance(tricks, dict) else None
+        try:
+            saved = type(self.options).model_validate(section)
+        except ValidationError:
+            return
+        changed = [
+            f"trick.{self.name}.{key}={one_line(now)} (trained with {one_line(before)})"
+            for key in TRAINING_OPTIONS
+            if _comparable(now := getattr(self.options, key))
+            != _comparable(before := getattr(saved, key))
+        ]
+        if changed:
+            raise UsageError(
+                f"{', '.join(changed)}: this resumed run keeps the density-ratio classifier its "
+                f"checkpoint holds and trains none, so {', '.join(TRAINING_OPTIONS)} cannot "
+                "change on resume (flatten and max_weight can): leave them out, or start a new "
+                "run to train another classifier"
+            )
 
     def _refuse_missing_reference(self) -> None:
         """A trick added on resume trains its classifier when training starts, but a reference
