@@ -9,15 +9,15 @@ the user's keys, which nothing replaces. Defaults a domain's config has no key f
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from ganhub.adapt_inherited import inherited_keys_named
 from ganhub.clikit import RUN_DIR, KeyValueCommand
 from ganhub.errors import one_line
 
@@ -49,6 +49,12 @@ ADAPT_DEFAULTS: tuple[tuple[str, str, str], ...] = (
         "rotnet): then no evaluation reads features",
     ),
     ("trainer.patience", "4", "stop after 4 evaluations without a better distance"),
+    (
+        "trick.ada.kimg",
+        "with ada, the adapted run's real images / 1000 (2 figures, rounded down) when RUN's "
+        "is above it",
+        "ADA's p can cross 0 to 1 in the fine-tune, as StyleGAN2-ADA lowers it to fine-tune",
+    ),
     ("trainer.sample_every", "100", "sample grids while it adapts"),
     ("trainer.checkpoint_every", "0", "a checkpoint at the end (and the best one)"),
     ("eval.real", "validation", "compare with the kept classes' held-out images, not the shots"),
@@ -190,7 +196,7 @@ def adapt_config(
         # the first pass derives keep_best: a typed trainer.patience waits for it
         typed = overrides if training or "trainer.patience" not in given else [
             *overrides, "trainer.patience=null"]  # fmt: skip
-        with _inherited(run_dir, saved, given | set(added), domain.config_class):
+        with inherited_keys_named(run_dir, saved, given | set(added), domain.config_class):
             return resolve(typed, hub=hub, training=training, saved=layer, origin=origin,
                            added=added)  # fmt: skip
 
@@ -221,6 +227,11 @@ def adapt_config(
                 f"trainer.grad_accum that divides {batch}, or "
                 + ("more data.n_shots" if shots else "more training data")
             )
+    if "trick.ada.kimg" not in given:
+        sized = batch if batch is not None and "trainer.batch_size" not in given else None
+        kimg = ada_kimg(first, sized)
+        if kimg is not None:
+            defaults["trick.ada.kimg"] = kimg
     held_out = system.validation_samples()
     if held_out is not None and len(held_out) >= 2:
         defaults["eval.real"] = "validation"
@@ -291,6 +302,21 @@ def meta_shots(run_dir: Path) -> int | None:
     return shots if type(shots) is int and shots > 0 else None
 
 
+def ada_kimg(config: RunConfig, batch: int | None = None) -> float | None:
+    """The trick.ada.kimg of an adapted run of `config` (at `batch`, the batch adapt sizes, or
+    the config's): the largest of two figures at which ADA's p can cross 0 to 1 over its real
+    images, when the config's kimg cannot; None without ada, or when it can. StyleGAN2-ADA's
+    500, set for millions of images, moves p by 0.006 at most over 300 steps of 10 shots."""
+    from ganhub.engine.distributed import DistInfo
+    from ganhub.tricks.augmenters import crossing_kimg
+
+    if "ada" not in config.tricks:
+        return None
+    kimg = getattr(config.trick, "ada").kimg  # noqa: B009 (a plugin-registered section)
+    images = config.trainer.steps * (batch or config.trainer.batch_size) * DistInfo.from_env().world
+    return crossing_kimg(images) if 0 < images < kimg * 1000 else None
+
+
 def _typed_accum(user: Mapping[str, Any]) -> int | None:
     """The trainer.grad_accum the user typed, when it is a positive whole number (else the
     config's own validation says what is wrong with it)."""
@@ -357,57 +383,6 @@ def _features_problem(config: RunConfig, system: Any) -> str | None:
         except UsageError as exc:
             return str(exc)
     return None
-
-
-@contextlib.contextmanager
-def _inherited(
-    run_dir: Path, saved: Mapping[str, Any], given: set[str], config_class: Any
-) -> Iterator[None]:
-    """An error about a key the adapted run inherits from RUN's config.yaml, set there to
-    other than the domain's default (`data.classes` of a digits run adapted to a folder),
-    names the file and the default that clears it."""
-    from ganhub.config.messages import key_of_message
-    from ganhub.config.overrides import dotted_keys, forget_key, source_of
-    from ganhub.config.rederive import section_defaults
-    from ganhub.errors import ConfigError
-
-    try:
-        yield
-    except ConfigError as exc:
-        where = f"config file '{one_line(run_dir / 'config.yaml', 200)}'"
-        inherited = dict.fromkeys(dotted_keys(dict(saved)), where)
-        for typed in given:
-            forget_key(inherited, typed)
-        text = str(exc).removeprefix(f"{where}: ")
-        key = key_of_message(text)
-        if key is None or source_of(key, inherited) != where:
-            raise
-        found, value = _at(saved, key)
-        known, default = _at(section_defaults(config_class), key)
-        if not (found and known) or value == default:  # the file's value is no choice of RUN's
-            raise
-        named = type(exc)(
-            f"{where}: {text}; ganhub adapt keeps it from {one_line(run_dir, 200)}: give "
-            f"{key}={_item(default)} (the default)"
-        )
-        raise named from exc.__cause__
-
-
-def _at(tree: Mapping[str, Any], key: str) -> tuple[bool, Any]:
-    """(found, value) of dotted `key` in a nested mapping."""
-    value: Any = tree
-    for part in key.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return False, None
-        value = value[part]
-    return True, value
-
-
-def _item(value: Any) -> str:
-    """A value as a key=value item writes it: null, true, [8], a text as it is."""
-    import json
-
-    return value if isinstance(value, str) else json.dumps(value)
 
 
 def unapplied_defaults(config: RunConfig, overrides: list[str]) -> list[str]:

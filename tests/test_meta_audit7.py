@@ -1,5 +1,5 @@
 """The seventh meta audit: the engine's NaN stop carries its step as a field (ganhub meta words
-its own line from it), how far ADA's p can move over a meta-training is said at its start, and
+its own line from it), a short meta-training with ADA starts quietly, and
 an adapted meta run starts ADA at trick.ada.p_init (docs/fewshot.md says why)."""
 
 from __future__ import annotations
@@ -44,19 +44,13 @@ def test_a_nan_loss_stop_carries_its_step_and_checkpoint_as_fields(tmp_path: Pat
     assert (str(copy), copy.step) == (str(err), 7)
 
 
-def test_meta_with_ada_says_how_far_p_can_move(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    """At the default kimg=500 a few-shot meta-training barely moves p (0.04 over 200 outer
-    steps of 10 steps at batch 10), and nothing said so."""
+def test_a_short_meta_training_with_ada_is_quiet(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """ADA's start warning judges real runs only (1,000 steps or more on the tasks' timeline:
+    tests/test_ada_reach.py): 2 outer steps x 4 steps are a smoke run, where ganhub meta said
+    that p could move by 0.00013 at most."""
     code, _, err = cli(*META)
     assert code == 0, err
-    warned = [line for line in err.splitlines() if "ADA's p can move" in line]
-    # 2 outer steps x 4 steps x 8 real images = 64 images: 64 / 500,000
-    assert warned == [
-        "ganhub: warning: trick.ada.kimg=500: ADA's p can move at most 0.00013 over the "
-        "meta-training (the tasks' 8 training steps of 8 real images: 64 / (kimg x 1000)), so "
-        "it stays near trick.ada.p_init=0; give trick.ada.kimg=0.064 or less for p to cross 0 "
-        "to 1 in it"
-    ], err
+    assert "ADA's p can move" not in err, err
 
 
 def test_an_adapted_meta_run_starts_ada_at_p_init(workdir: Path, cli) -> None:  # type: ignore[no-untyped-def]

@@ -17,7 +17,16 @@ if TYPE_CHECKING:
     from ganhub.engine.context import TrainContext
     from ganhub.engine.system import GANSystem, Phase, PhaseOutput
 
-__all__ = ["AdaConfig", "AdaptiveAugment", "DiffAugment", "DiffAugmentConfig"]
+__all__ = [
+    "REACH_FLOOR",
+    "REAL_RUN_STEPS",
+    "AdaConfig",
+    "AdaptiveAugment",
+    "DiffAugment",
+    "DiffAugmentConfig",
+    "ada_reach_warning",
+    "crossing_kimg",
+]
 
 AugmentOp = Literal["xflip", "translation", "color", "cutout"]
 # StyleGAN2-ADA's ops (ganhub.tricks.ada_augment), cutout, and two earlier names: translation
@@ -165,6 +174,48 @@ class AdaConfig(Section):
         return self
 
 
+# ADA's start warning (`ada_reach_warning`): a run of fewer steps on p's timeline is taken for a
+# smoke or test run and not judged; a longer one is warned of when p cannot move over at least
+# this share of its range (0 to 1)
+REAL_RUN_STEPS = 1000
+REACH_FLOOR = 0.5
+
+
+def crossing_kimg(images: float) -> float:
+    """The largest `trick.ada.kimg` of two figures, rounded down, at which p can cross its range
+    (0 to 1) once over `images` real images judged (p moves by images / (kimg x 1000))."""
+    import math
+
+    full = images / 1000
+    unit = 10.0 ** (math.floor(math.log10(full)) - 1)
+    # rounded before the floor: 2.4 / 0.1 is 23.999999999999996
+    return float(f"{math.floor(round(full / unit, 9)) * unit:.3g}")  # 0.064, not 0.0640...01
+
+
+def ada_reach_warning(
+    kimg: float, p_init: float, steps: int, per_step: float, judged: str
+) -> str | None:
+    """ADA's start warning, or None: p moves by at most the real images D judges / (kimg x
+    1000), and StyleGAN2-ADA's 500 kimg is set for trainings of millions of images. A run of
+    `steps` >= REAL_RUN_STEPS on p's timeline (trainer.steps; a meta run's tasks' steps) at
+    `per_step` real images a step (`judged` says how many, as keys) in which p cannot move
+    over REACH_FLOOR of its range is warned of, with the kimg at which p could cross it. A
+    shorter run is a smoke or test run: it is not judged, so it stays quiet."""
+    images = steps * per_step
+    if steps < REAL_RUN_STEPS or images <= 0:
+        return None
+    reach = images / (kimg * 1000)
+    if reach >= REACH_FLOOR:
+        return None
+    return (
+        f"trick.ada.kimg={kimg:g}: ADA's p can move by at most {reach:.2g} over "
+        f"trainer.steps={steps} ({images:,.0f} real images at {judged} a step / (kimg x "
+        f"1000)), less than half its range from trick.ada.p_init={p_init:g}, so ADA can do "
+        f"little; give trick.ada.kimg={crossing_kimg(images):g} or less for p to cross 0 to 1 "
+        "in it"
+    )
+
+
 class AdaptiveAugment(Trick):
     """Adaptive discriminator augmentation (Karras et al. 2020): p follows D's overfitting.
 
@@ -188,6 +239,29 @@ class AdaptiveAugment(Trick):
     modalities = frozenset({"image"})
     excludes = frozenset({"diffaug"})
     d_input_order = 10
+
+    def warnings(self) -> list[str]:
+        """`ada_reach_warning` for trainer.steps: a run of 1,000 steps or more in which p
+        cannot move over half its range. The real images a step are the batch of every
+        process, times trick.n_critic.n with n_critic (D trained n times a step); a lazy R1
+        phase judges none of its own (the phases are not built yet: only the config counts)."""
+        import os
+
+        try:  # torchrun's processes, read without torch: `ganhub config` stays light
+            world = max(1, int(os.environ.get("WORLD_SIZE") or 1))
+        except ValueError:  # the run refuses such an environment itself
+            world = 1
+        config, o = self.config, self.options
+        batch = config.trainer.batch_size
+        judged = f"trainer.batch_size={batch}" + (f" x {world} processes" if world > 1 else "")
+        repeats = 1
+        if "n_critic" in config.tricks:
+            repeats = getattr(config.trick, "n_critic").n  # noqa: B009 (a plugin's section)
+            judged += f" x trick.n_critic.n={repeats}"
+        warning = ada_reach_warning(
+            o.kimg, o.p_init, config.trainer.steps, batch * world * repeats, judged
+        )
+        return [] if warning is None else [warning]
 
     def setup(self, system: GANSystem) -> None:
         """Bind the ops; p starts at p_init."""

@@ -155,7 +155,10 @@ class StepLosses:
 def timeline_warnings(run: Run, options: MetaOptions, warnings: list[str]) -> list[str]:
     """The meta run's start warnings (`Run.preflight`), the tricks' judged against the tasks'
     timeline: `trick.ema.start_step=300` is before the end of 200 outer steps of 10 training
-    steps each, which the meta run's trainer.steps (its outer steps) said it was not."""
+    steps each, which the meta run's trainer.steps (its outer steps) said it was not, and
+    ADA's p cannot move over half its range in those 2,000 steps at `trick.ada.kimg=500`
+    (20,000 real images at batch 10 move it by 0.04 at most: `ada_reach_warning`'s rule, the
+    one every run is judged by, on the tasks' timeline), which 200 steps did not say either."""
     from ganhub.tricks import trick_warnings
 
     steps = task_steps(options)
@@ -171,38 +174,9 @@ def timeline_warnings(run: Run, options: MetaOptions, warnings: list[str]) -> li
         for trick, config in zip(run.tricks, held):
             trick.config = config
     said = f"the tasks' {steps} training steps: meta.outer_steps x {visit_steps(options)}"
-    judged = [w.replace(f"trainer.steps={steps}", said) for w in judged]
-    reach = ada_reach(run, options)
-    return judged + [w for w in warnings if w not in meta] + ([reach] if reach else [])
-
-
-def ada_reach(run: Run, options: MetaOptions) -> str | None:
-    """A warning when ADA's p cannot cross its range (0 to 1) once over the meta-training: it
-    moves by at most the real images D judges / (trick.ada.kimg x 1000), and a few-shot
-    meta-training judges few (200 outer steps x 10 steps at batch 10 move p by 0.04 at
-    StyleGAN2-ADA's kimg=500, which it sets for runs of millions of images). D's images per
-    step are at most the batch of every process, once per repeat of each D phase."""
-    import math
-
-    if "ada" not in run.config.tricks:
-        return None
-    ada = getattr(run.config.trick, "ada")  # noqa: B009 (a plugin-registered section)
-    per_step = sum(p.repeat / p.interval for p in run.phases if p.group == "D")
-    batch = run.config.trainer.batch_size * run.dist.world
-    images = task_steps(options) * batch * per_step
-    reach = images / (ada.kimg * 1000)
-    if reach >= 1 or images <= 0:
-        return None
-    full = images / 1000  # the kimg that lets p cross 0 to 1 over the meta-training
-    unit = 10.0 ** (math.floor(math.log10(full)) - 1)
-    kimg = math.floor(full / unit) * unit  # two figures, rounded down
-    return (
-        f"ganhub: warning: trick.ada.kimg={ada.kimg:g}: ADA's p can move at most {reach:.2g} "
-        f"over the meta-training (the tasks' {task_steps(options):,} training steps of "
-        f"{images / task_steps(options):g} real images: {images:,.0f} / (kimg x 1000)), so it "
-        f"stays near trick.ada.p_init={ada.p_init:g}; give trick.ada.kimg={kimg:.3g} or less "
-        "for p to cross 0 to 1 in it"
-    )
+    return [w.replace(f"trainer.steps={steps}", said) for w in judged] + [
+        w for w in warnings if w not in meta
+    ]
 
 
 def _copied(state: Any) -> Any:
@@ -220,7 +194,6 @@ def _copied(state: Any) -> Any:
 __all__ = [
     "CarriedTricks",
     "StepLosses",
-    "ada_reach",
     "first_step",
     "load_in_place",
     "task_steps",
