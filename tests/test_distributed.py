@@ -28,7 +28,7 @@ def _torchrun(*args: str) -> subprocess.CompletedProcess[str]:
 def test_torchrun_two_processes_train_in_lockstep(workdir: Path) -> None:
     check = workdir / "check.py"
     check.write_text(
-        "import sys, torch, torch.distributed as dist\n"
+        "import os, sys, torch, torch.distributed as dist\n"
         "from ganhub.config.resolve import resolve\n"
         "from ganhub.wiring import make_run\n"
         "from ganhub.engine import loop\n"
@@ -43,6 +43,8 @@ def test_torchrun_two_processes_train_in_lockstep(workdir: Path) -> None:
         "assert torch.equal(gathered[0], gathered[1]), 'ranks diverged'\n"
         "print(f'rank {dist.get_rank()} ok steps={summary[\"steps\"]} index={run.data.position.index}', flush=True)\n"
         "close()\n"
+        "names = [open(f'/proc/self/task/{t}/comm').read().strip() for t in os.listdir('/proc/self/task')]\n"
+        "assert not [n for n in names if 'gloo' in n], names  # the group is gone, its threads ended\n"
     )
     args = [
         "plugin=toy2d", "trainer.steps=20", "trainer.batch_size=16", "trainer.log_every=5",

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,9 +29,23 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.distributed import DistError
-from torch.distributed.constants import default_pg_nccl_timeout, default_pg_timeout
 
-from ganhub.engine.rundir import MAX_RANK_ERROR, leave_rank_failure, rank_failures
+from ganhub.engine.rundir import leave_rank_failure, rank_failures
+from ganhub.engine.startup_meetings import TIMEOUT_ENV as TIMEOUT_ENV
+from ganhub.engine.startup_meetings import CollectiveTimeout as CollectiveTimeout
+from ganhub.engine.startup_meetings import PeerFailed as PeerFailed
+from ganhub.engine.startup_meetings import PeerStopped as PeerStopped
+from ganhub.engine.startup_meetings import (
+    duration,
+    meet,
+    part,
+    start,
+    starting,
+    stop,
+    store_failures,
+    tell,
+    wait_all,
+)
 from ganhub.errors import GanhubError, TrainingError, UsageError, one_line
 from ganhub.interrupts import STORE_TIMEOUT_S as STORE_TIMEOUT_S  # the longest a store waits
 from ganhub.interrupts import (
@@ -42,7 +55,6 @@ from ganhub.interrupts import (
     job_key,
     job_store,
     joined_job,
-    tell_job,
     write_error_file,
 )
 
@@ -53,54 +65,7 @@ _shared: tuple[Path, int] | None = None
 # this process's place in the job it joined (`init`); kept after `shutdown`, as the error that
 # ends the command reaches the `before_exit` hook (`_last_words`) after the group is left
 _joined: DistInfo | None = None
-# how long ranks wait for each other (the process group's timeout, and for every rank to come
-# to it): seconds, else torch's default for the backend (30 minutes with gloo, 10 with NCCL)
-TIMEOUT_ENV = "GANHUB_DIST_TIMEOUT"
-
-
-class PeerStopped(GanhubError):
-    """A collective failed because another process of the job stopped (its own error says why)."""
-
-
-class PeerFailed(PeerStopped):
-    """A collective failed because another rank failed with its own error, which it left in the
-    run directory (`rundir.leave_rank_failure`): that rank and its error, in one line."""
-
-    def __init__(self, rank: int, peer: int, error: str, others: int = 0) -> None:
-        also = f" ({others} other rank(s) failed too)" if others else ""
-        super().__init__(f"rank {rank}: rank {peer} of this job failed: {error}{also}")
-        self.rank, self.peer, self.error, self.others = rank, peer, error, others
-
-    def __reduce__(self) -> tuple[type[PeerFailed], tuple[int, int, str, int]]:
-        return (PeerFailed, (self.rank, self.peer, self.error, self.others))  # pickles whole
-
-
-class CollectiveTimeout(TrainingError):
-    """A collective waited longer than the job's timeout for another rank that is still
-    running: this rank's own error (told to the others), not a failure of another rank."""
-
-    def __init__(self, seconds: float, rank: int = 1) -> None:
-        # a rank other than 0 most likely waited for rank 0's own work
-        why = (
-            "another rank was slower by that much (its data, say), or hangs"
-            if rank == 0
-            else "a rank was busy alone for longer (rank 0 alone evaluates, writes samples and "
-            "checkpoints: lower eval.n_samples and eval.n_real, or raise trainer.eval_every), "
-            "or hangs"
-        )
-        super().__init__(
-            f"waited {_duration(seconds)} at a collective for another rank of this job, the "
-            f"longest torch waits: {why}; {TIMEOUT_ENV}=SECONDS sets how long ranks wait"
-        )
-        self.seconds, self.rank = seconds, rank
-
-    def __reduce__(self) -> tuple[type[CollectiveTimeout], tuple[float, int]]:
-        return (CollectiveTimeout, (self.seconds, self.rank))
-
-
-def _duration(seconds: float) -> str:
-    """`0.5 s`, `90 s`, `30 min`: how long a collective waited."""
-    return f"{seconds:.3g} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+_member = False  # in the group `init` joined, until `shutdown` left it (`_leave_group`)
 
 
 @dataclass(frozen=True)
@@ -174,12 +139,14 @@ def _env_seconds(key: str) -> float | None:
 def init(info: DistInfo, device: torch.device) -> None:
     """Join the process group (NCCL on CUDA, gloo otherwise) if not already in one, once every
     rank has come to it (`_arrive`); from here on an error that ends this process is told to
-    the job's other ranks (`_last_words`)."""
-    global _joined
+    the job's other ranks (`_last_words`), and until training starts every rank meets the
+    others in Python before each collective (`startup_meetings.meet`)."""
+    global _joined, _member
     if info.enabled:
-        _joined = info
+        _joined, _member = info, True
         joined_job()
         before_exit(_last_words)
+        before_exit(_leave_group)  # after it: telling the job needs no group
     if info.enabled and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         _arrive(info, backend)
@@ -189,6 +156,8 @@ def init(info: DistInfo, device: torch.device) -> None:
             dist.init_process_group(backend, rank=info.rank, world_size=info.world, timeout=timeout)
         else:
             dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world)
+    if info.enabled:
+        start(info)
 
 
 def _arrive(info: DistInfo, backend: str) -> None:
@@ -197,30 +166,16 @@ def _arrive(info: DistInfo, backend: str) -> None:
     or a device only its node refuses: it said so, `interrupts._failed_early`) ends this one
     at once, in one line naming that rank and its error (`PeerFailed`), and torchrun's SIGTERM
     unwinds it, where torch waited in C++ for the whole timeout. Costs three store requests
-    per rank, and two per wait while it waits: waits of 10 ms, or in jobs of more than 16 ranks
-    longer (world / 1600 s: the job asks the store at most 3,200 times a second), the most the
-    job's start is delayed after the last rank came. Nothing where there is no torchrun store."""
+    per rank, and two per wait of 10 ms (world / 1600 s past 16 ranks: at most 3,200 requests
+    a second), the most the job's start is delayed after the last rank came."""
     store = job_store()
     if store is None:
         return
-    default = default_pg_nccl_timeout if backend == "nccl" else default_pg_timeout
-    limit = info.timeout_s or (default or timedelta(minutes=30)).total_seconds()
-    longest = 0.01 * max(1.0, info.world / 16)
-    started, pause = time.monotonic(), 0.002
     try:
         store.set(job_key("arrived", info.rank), "1")  # which ranks, should some never come
-        arrived = store.add(job_key("arrived", "count"), 1)
-        while arrived < info.world:
-            if store.add(job_key("failed", "count"), 0):
-                failed = _store_failures(info, store)
-                if failed:
-                    (peer, error), others = failed[0], len(failed) - 1
-                    raise PeerFailed(info.rank, peer, error, others)
-            if time.monotonic() - started > limit:
-                raise _not_arrived(info, store, limit)
-            time.sleep(pause)
-            pause = min(2 * pause, longest)
-            arrived = store.add(job_key("arrived", "count"), 0)
+        limit = wait_all(info, store, "arrived", backend)
+        if limit:
+            raise _not_arrived(info, store, limit)
     except DistError:  # the store went away (its node's torchrun stopped): torch's own wait
         return
 
@@ -230,7 +185,7 @@ def _not_arrived(info: DistInfo, store: dist.Store, seconds: float) -> Exception
     missing = [str(r) for r in range(info.world) if not store.check([job_key("arrived", r)])]
     listed = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
     return TrainingError(
-        f"rank {info.rank}: waited {_duration(seconds)} for rank(s) {listed} of this job to "
+        f"rank {info.rank}: waited {duration(seconds)} for rank(s) {listed} of this job to "
         f"start: they are slow to start (imports, data, a busy node) or hang; "
         f"{TIMEOUT_ENV}=SECONDS sets how long ranks wait"
     )
@@ -238,10 +193,33 @@ def _not_arrived(info: DistInfo, store: dist.Store, seconds: float) -> Exception
 
 def shutdown(info: DistInfo) -> None:
     """Leave the process group (the job's other ranks are still told why this one fails)."""
-    global _shared
-    _shared = None
+    global _shared, _member
+    _shared, _member = None, False
+    stop()
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def leave(info: DistInfo, error: BaseException) -> None:
+    """(`Run`, failing while it is built.) Tell the other ranks this one fails with its own
+    `error` (not another rank's failure), then leave the process group: a caller of `make_run`
+    that goes on kept it, and its gloo threads ran on to the process's exit."""
+    if isinstance(error, Exception) and not isinstance(error, PeerStopped) and info.enabled:
+        tell(info, error)
+    with contextlib.suppress(RuntimeError):  # the error that ends the run stays its own
+        shutdown(info)
+
+
+def _leave_group(error: BaseException) -> None:
+    """(`interrupts.before_exit`, the last hook.) An error that ends the command before the
+    run left the group leaves it (a failing rank ran gloo's threads on to its exit); then the
+    ranks part (`startup_meetings.part`): one that failed while the job started lets rank 0
+    say so before torchrun, seeing it exit, stops rank 0."""
+    if _joined is None:
+        return
+    if _member:
+        shutdown(_joined)
+    part(_joined)
 
 
 def average_gradients(params: list[nn.Parameter], world: int) -> None:
@@ -250,6 +228,8 @@ def average_gradients(params: list[nn.Parameter], world: int) -> None:
     Only parameters with a gradient take part; every rank runs the same phase code, so every
     rank has the same set.
     """
+    if starting():  # the first collective of training
+        meet(last=True)
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return
@@ -266,6 +246,7 @@ def average_gradients(params: list[nn.Parameter], world: int) -> None:
 
 def broadcast_module(module: nn.Module) -> None:
     """Copy rank 0's parameters and buffers to every rank."""
+    meet()
     with torch.no_grad():
         for t in list(module.parameters()) + list(module.buffers()):
             with _peers(source=0):
@@ -277,6 +258,7 @@ def broadcast_object(obj: Any, info: DistInfo) -> Any:
     if not info.enabled:
         return obj
     box = [obj]
+    meet()  # while the job starts up: rank 0's run directory
     with _peers(source=0):  # rank 0 may stop first (a locked run directory...): one line here
         dist.broadcast_object_list(box, src=0)
     return box[0]
@@ -299,8 +281,8 @@ def leave_failure(error: BaseException, info: DistInfo) -> None:
     own = isinstance(error, Exception) and not isinstance(error, PeerStopped)
     if own and _shared is not None and not info.is_main:
         leave_rank_failure(_shared[0], info.rank, error)
-    if own and info.enabled and not info.is_main:
-        tell_job(info.rank, error)
+    if own and info.enabled:
+        tell(info, error)
 
 
 def failed_ranks(info: DistInfo) -> list[tuple[int, str]]:
@@ -308,7 +290,7 @@ def failed_ranks(info: DistInfo) -> list[tuple[int, str]]:
     said so (in the run directory or torchrun's store), lowest rank first; [] when none."""
     if not info.enabled:
         return []
-    found = dict(_store_failures(info))
+    found = dict(store_failures(info))
     if _shared is not None:
         found |= dict(rank_failures(*_shared))  # rank 0 removes the files once it has read them
     return sorted((rank, error) for rank, error in found.items() if rank != info.rank)
@@ -326,23 +308,6 @@ def _world() -> int:
 def _store_key(rank: int) -> str:
     """Where `rank` of this torchrun job (and of this attempt, after a restart) says it failed."""
     return job_key("failed", rank)
-
-
-def _store_failures(info: DistInfo, store: dist.Store | None = None) -> list[tuple[int, str]]:
-    """(rank, error line) of the other ranks that said in torchrun's store that they failed
-    (rank 0 only ever before it joined: then it speaks for the job). What another process
-    wrote is shown as one line of at most MAX_RANK_ERROR characters."""
-    store = store or job_store()
-    found: list[tuple[int, str]] = []
-    if store is None:
-        return found
-    with contextlib.suppress(RuntimeError):
-        for rank in range(info.world):
-            key = _store_key(rank)
-            if rank != info.rank and store.check([key]):  # check does not wait; get would
-                text = store.get(key).decode("utf-8", "replace")
-                found.append((rank, one_line(" ".join(text.split()), MAX_RANK_ERROR)))
-    return found
 
 
 def _last_words(error: BaseException) -> str | None:
@@ -367,8 +332,8 @@ def _last_words(error: BaseException) -> str | None:
     if not isinstance(error, Exception) or isinstance(error, PeerStopped):
         return None  # Ctrl-C, an exit, or another rank's failure: not this rank's to tell
     line = failure_line(error)
+    tell(info, error)
     if not info.is_main:
-        tell_job(info.rank, error)
         named = f"rank {info.rank}: "
         text = error.args[0] if isinstance(error, GanhubError) and error.args else None
         if isinstance(text, str) and not text.startswith(named):
@@ -382,6 +347,7 @@ def gather_object(obj: Any, info: DistInfo) -> list[Any]:
     if not info.enabled:
         return [obj]
     out: list[Any] = [None] * info.world
+    meet(last=True)
     with _peers():
         dist.all_gather_object(out, obj)
     return out
@@ -396,6 +362,8 @@ def agree_stop(
     others' next all-reduce."""
     if not info.enabled:
         return flag, signum
+    if starting():
+        meet(last=True)
     t = torch.tensor([1.0 if flag else 0.0, float(signum or 0)], device=device)
     with _peers():
         dist.all_reduce(t, op=dist.ReduceOp.MAX)

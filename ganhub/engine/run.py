@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import math
@@ -74,8 +75,17 @@ class Run:
         self.device = select_device(config.device, self.dist.local_rank)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
-        distributed.init(self.dist, self.device)
+        # first: it imports torch's compiler, which keeps an older process group alive at exit
         set_deterministic(config.deterministic)
+        distributed.init(self.dist, self.device)
+        try:
+            self._build(config, parts)
+        except BaseException as exc:  # a caller of make_run that goes on keeps no group
+            distributed.leave(self.dist, exc)
+            raise
+
+    def _build(self, config: RunConfig, parts: Components) -> None:
+        """The rest of `__init__`, once this process joined its job's process group."""
         seed_everything(config.seed)  # same seed on every rank: identical initial weights
 
         self.system, self.tricks = prepare_system(config, parts, self.device)
@@ -239,12 +249,9 @@ class Run:
         except AttributeError:  # data() broke its contract: a bare tensor, a list...
             start.check_part(self.config.plugin, "data()", self.data, False, BATCH_SOURCE)
             raise
+        seed, info = self.config.seed, self.dist
         return stream(
-            self.config.trainer.batch_size,
-            self.device,
-            seed=self.config.seed,
-            rank=self.dist.rank,
-            world=self.dist.world,
+            self.config.trainer.batch_size, self.device, seed=seed, rank=info.rank, world=info.world
         )
 
     def install_signal_handlers(self) -> Callable[[], None]:
@@ -270,11 +277,9 @@ class Run:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
-        try:
+        with contextlib.suppress(ValueError):  # not the main thread (a notebook's): none
             for sig in (signal.SIGINT, signal.SIGTERM):
                 previous[sig] = signal.signal(sig, request_stop)
-        except ValueError:  # not the main thread (e.g. a notebook worker): no handlers
-            pass
         return restore
 
     # -- logging, samples, evaluation, checkpoints ------------------------------------

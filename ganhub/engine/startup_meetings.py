@@ -1,0 +1,237 @@
+"""What the ranks of a torchrun job tell each other in torchrun's own key-value store (which
+torchrun serves itself, so it outlives every rank), and the errors a rank ends with when
+another one stopped.
+
+While the job starts up (from joining the process group to the first collective of training)
+the ranks also meet in the store before each collective (`meet`): there a rank waits in Python,
+so a rank that fails while it builds its models, reads its data or resumes ends the others at
+once, naming it, where NCCL waited in C++ for its whole timeout and gloo until the failing
+process ended. A rank other than 0 that fails then waits a little for rank 0 to have said so
+(`part`) before it exits: torchrun stops the other ranks as soon as one exits, and rank 0,
+stopped between its error and its line, said nothing at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from datetime import timedelta
+from typing import Protocol
+
+import torch.distributed as dist
+from torch.distributed import DistError
+from torch.distributed.constants import default_pg_nccl_timeout, default_pg_timeout
+
+from ganhub.engine.rundir import MAX_RANK_ERROR
+from ganhub.errors import GanhubError, TrainingError, one_line
+from ganhub.interrupts import job_key, job_store, tell_job
+
+# how long ranks wait for each other (the process group's timeout, and for every rank to come
+# to it): seconds, else torch's default for the backend (30 minutes with gloo, 10 with NCCL)
+TIMEOUT_ENV = "GANHUB_DIST_TIMEOUT"
+# the longest a rank that failed while the job started waits for rank 0 to say so (`part`)
+PART_WAIT_S = 10.0
+
+
+class Place(Protocol):
+    """A rank's place in its job (`ganhub.engine.distributed.DistInfo`)."""
+
+    @property
+    def rank(self) -> int: ...
+    @property
+    def world(self) -> int: ...
+    @property
+    def timeout_s(self) -> float | None: ...
+
+
+# while the job starts up (from `start` to its first collective of training): this rank and
+# the job's store, where the ranks meet before each collective (`meet`); None once training
+# started. `_met` counts the meetings of this process (the same on every rank)
+_starting: tuple[Place, dist.Store] | None = None
+_met = 0
+# this rank failed with its own error while the job started, and told the others (`tell`)
+_told: tuple[Place, dist.Store] | None = None
+
+
+class PeerStopped(GanhubError):
+    """A collective failed because another process of the job stopped (its own error says why)."""
+
+
+class PeerFailed(PeerStopped):
+    """A collective failed because another rank failed with its own error, which it left in the
+    run directory (`rundir.leave_rank_failure`): that rank and its error, in one line."""
+
+    def __init__(self, rank: int, peer: int, error: str, others: int = 0) -> None:
+        also = f" ({others} other rank(s) failed too)" if others else ""
+        super().__init__(f"rank {rank}: rank {peer} of this job failed: {error}{also}")
+        self.rank, self.peer, self.error, self.others = rank, peer, error, others
+
+    def __reduce__(self) -> tuple[type[PeerFailed], tuple[int, int, str, int]]:
+        return (PeerFailed, (self.rank, self.peer, self.error, self.others))  # pickles whole
+
+
+class CollectiveTimeout(TrainingError):
+    """A collective waited longer than the job's timeout for another rank that is still
+    running: this rank's own error (told to the others), not a failure of another rank."""
+
+    def __init__(self, seconds: float, rank: int = 1) -> None:
+        # a rank other than 0 most likely waited for rank 0's own work
+        why = (
+            "another rank was slower by that much (its data, say), or hangs"
+            if rank == 0
+            else "a rank was busy alone for longer (rank 0 alone evaluates, writes samples and "
+            "checkpoints: lower eval.n_samples and eval.n_real, or raise trainer.eval_every), "
+            "or hangs"
+        )
+        super().__init__(
+            f"waited {duration(seconds)} at a collective for another rank of this job, the "
+            f"longest torch waits: {why}; {TIMEOUT_ENV}=SECONDS sets how long ranks wait"
+        )
+        self.seconds, self.rank = seconds, rank
+
+    def __reduce__(self) -> tuple[type[CollectiveTimeout], tuple[float, int]]:
+        return (CollectiveTimeout, (self.seconds, self.rank))
+
+
+def duration(seconds: float) -> str:
+    """`0.5 s`, `90 s`, `30 min`: how long a collective waited."""
+    return f"{seconds:.3g} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def store_failures(info: Place, store: dist.Store | None = None) -> list[tuple[int, str]]:
+    """(rank, error line) of the other ranks that said in torchrun's store that they failed
+    (rank 0 only ever before it joined: then it speaks for the job). What another process
+    wrote is shown as one line of at most MAX_RANK_ERROR characters."""
+    store = store or job_store()
+    found: list[tuple[int, str]] = []
+    if store is None:
+        return found
+    with contextlib.suppress(RuntimeError):
+        for rank in range(info.world):
+            key = job_key("failed", rank)
+            if rank != info.rank and store.check([key]):  # check does not wait; get would
+                text = store.get(key).decode("utf-8", "replace")
+                found.append((rank, one_line(" ".join(text.split()), MAX_RANK_ERROR)))
+    return found
+
+
+def wait_all(info: Place, store: dist.Store, what: str, backend: str) -> float:
+    """Say in `store` that this rank came to `what` and wait until every rank has, or raise
+    `PeerFailed` (`PeerStopped` for rank 0) as soon as another rank said it failed; 0, or the
+    seconds waited in vain when that is the longest ranks wait. Costs two store requests per
+    wait of 10 ms (world / 1600 s past 16 ranks: at most 3,200 requests a second)."""
+    default = default_pg_nccl_timeout if backend == "nccl" else default_pg_timeout
+    limit = info.timeout_s or (default or timedelta(minutes=30)).total_seconds()
+    longest = 0.01 * max(1.0, info.world / 16)
+    started, pause = time.monotonic(), 0.002
+    came = store.add(job_key(what, "count"), 1)
+    while came < info.world:
+        if store.add(job_key("failed", "count"), 0):
+            failed = store_failures(info, store)
+            if failed:
+                (peer, error), others = failed[0], len(failed) - 1
+                raise PeerFailed(info.rank, peer, error, others)
+            if info.rank and store.check([job_key("stopped", 0)]):
+                raise PeerStopped(
+                    f"rank {info.rank}: rank 0 of this job stopped (it failed while the job "
+                    "started); its own message says why"
+                )
+        if time.monotonic() - started > limit:
+            return limit
+        time.sleep(pause)
+        pause = min(2 * pause, longest)
+        came = store.add(job_key(what, "count"), 0)
+    return 0.0
+
+
+def start(info: Place) -> None:
+    """(`distributed.init`.) The job starts up: meet before each collective until training
+    starts (nothing where there is no torchrun store)."""
+    global _starting
+    store = job_store()
+    _starting = (info, store) if store is not None else None
+
+
+def starting() -> bool:
+    """Whether the job is still starting up (its ranks meet before each collective)."""
+    return _starting is not None
+
+
+def stop() -> None:
+    """(`distributed.shutdown`.) No more meetings: this process left the group."""
+    global _starting
+    _starting = None
+
+
+def meet(last: bool = False) -> None:
+    """Before a collective while the job starts up (building models, loading data, resuming),
+    wait for every rank in Python, as `distributed.init` does before the process group: a rank
+    that failed meanwhile (it said so in the store) ends the others at once, naming it. `last`:
+    training starts; later collectives cost one test of a global. Costs the requests of
+    `wait_all`, three or four times per run."""
+    global _starting, _met
+    if _starting is None:
+        return
+    info, store = _starting
+    if last:
+        _starting = None
+    _met += 1
+    backend = dist.get_backend() if dist.is_initialized() else "gloo"
+    with contextlib.suppress(DistError):  # the store went away: torch's own wait
+        limit = wait_all(info, store, f"met{_met}", str(backend))
+        if limit:
+            raise CollectiveTimeout(limit, info.rank)
+
+
+def tell(info: Place, error: BaseException) -> None:
+    """Tell the other ranks this one fails with its own `error`: its line; rank 0 (it speaks
+    for the job) only that it stops, while the job starts up (later a collective fails)."""
+    global _told
+    if not info.rank:
+        if _starting is not None:
+            with contextlib.suppress(RuntimeError):
+                _starting[1].set(job_key("stopped", 0), "1")
+                _starting[1].add(job_key("failed", "count"), 1)
+        return
+    tell_job(info.rank, error)
+    if _starting is not None:
+        _told = _starting
+
+
+def part(info: Place) -> None:
+    """(The last `before_exit` hook, once this process has left the group.) Rank 0 says in the
+    store that it is about to say why it stops; another rank that told the others it failed
+    while the job started waits for that, at most PART_WAIT_S: rank 0, at its meeting, learns
+    of the failure at once, and its line ("rank 1 of this job failed: ...") comes before
+    torchrun, seeing this rank exit, stops it (which before, now and then, stopped it silently
+    between its error and its line)."""
+    global _told
+    told, _told = _told, None
+    with contextlib.suppress(RuntimeError):  # DistError: the store went away
+        if not info.rank:
+            store = _starting[1] if _starting is not None else job_store()
+            if store is not None:
+                store.set(job_key("parted", 0), "1")
+        elif told is not None:
+            store, until = told[1], time.monotonic() + PART_WAIT_S
+            while not store.check([job_key("parted", 0)]) and time.monotonic() < until:
+                time.sleep(0.01)
+
+
+__all__ = [
+    "PART_WAIT_S",
+    "TIMEOUT_ENV",
+    "CollectiveTimeout",
+    "PeerFailed",
+    "PeerStopped",
+    "Place",
+    "duration",
+    "meet",
+    "part",
+    "start",
+    "starting",
+    "stop",
+    "store_failures",
+    "tell",
+    "wait_all",
+]
