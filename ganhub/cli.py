@@ -76,10 +76,22 @@ def main(argv: list[str] | None = None) -> None:
     # on a CPU shared with other jobs each op then waits for a time slice (measured on 2 cores
     # under a load of 8: the cyclegan default step 2-12 s instead of 0.4 s). An explicit value wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        _run_and_report(args)
+    finally:  # an error's line is said (SIGTERM was held since it unwound): stoppable again
+        if before is signal.SIG_DFL and signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _run_and_report(args: list[str]) -> None:
+    """Run the command; an error that ends it is said in one line, then the exit status."""
     try:
         group = build_cli()
-        # SIGTERM unwinds as Ctrl-C does: a run stopped while it starts removes its directory
-        with terminate_unwinds(lambda: click.echo("ganhub: terminated", err=True)):
+        # SIGTERM unwinds as Ctrl-C does: a run stopped while it starts removes its directory;
+        # an error holds it off until its line is said (torchrun stops a job's other ranks as
+        # soon as one exits: rank 0, stopped before its line, said nothing)
+        with terminate_unwinds(_say_terminated, hold_on_error=True):
             group.main(args=args, prog_name="ganhub", standalone_mode=False)
     except GanhubError as exc:
         if os.environ.get("GANHUB_DEBUG"):
@@ -126,6 +138,11 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("ganhub: interrupted", err=True)
         sys.exit(130)
+
+
+def _say_terminated() -> None:
+    """The line a command stopped by SIGTERM ends with."""
+    click.echo("ganhub: terminated", err=True)
 
 
 def _command_path(group: click.Group, args: list[str]) -> str:

@@ -158,12 +158,18 @@ def _hooks_say(error: BaseException) -> str | None:
 
 
 @contextlib.contextmanager
-def terminate_unwinds(said: Callable[[], None] | None = None) -> Iterator[None]:
+def terminate_unwinds(
+    said: Callable[[], None] | None = None, *, hold_on_error: bool = False
+) -> Iterator[None]:
     """Inside, SIGTERM raises `Terminated`; once it has unwound (and `said`, or a `before_exit`
     hook's line, has told the user), the process ends by SIGTERM as it would have (the status
     a shell or a supervisor expects); any other error leaving the block is shown to the
     `before_exit` hooks first. Only where SIGTERM has its default action and in the main
-    thread (where Python handles signals); else a no-op."""
+    thread (where Python handles signals); else a no-op.
+
+    `hold_on_error`: an error leaves SIGTERM ignored, for a command that says its line and then
+    exits (`ganhub.cli.main` puts the default action back once said): torchrun stops the other
+    ranks as soon as one exits, and one stopped between here and its line said nothing."""
     if (
         threading.current_thread() is not threading.main_thread()
         or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
@@ -184,8 +190,12 @@ def terminate_unwinds(said: Callable[[], None] | None = None) -> Iterator[None]:
         raise  # only where the signal is not delivered at once
     except BaseException as error:
         _hooks_say(error)
+        if hold_on_error:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            raise
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         raise
-    finally:
+    else:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
