@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -90,25 +88,20 @@ def test_conditional_run_writes_a_class_grid_and_reports_accuracy(tmp_path: Path
     assert final["classifier_acc"] >= 0.97
 
 
-def test_sample_command_writes_one_class_by_index_and_name(tmp_path: Path) -> None:
+def test_sample_command_writes_one_class_by_index_and_name(tmp_path: Path, cli) -> None:
     run = _run(COND, tmp_path)
     model = ganhub.load(run.run_dir)
     sevens = model.sample(6, seed=2, labels=7)
     assert torch.equal(sevens, model.sample(6, seed=2, labels=torch.full((6,), 7)))
     assert torch.equal(sevens, model.sample(6, seed=2, labels="7"))
     assert not torch.equal(sevens, model.sample(6, seed=2, labels=3))
-    out = subprocess.run(
-        [sys.executable, "-m", "ganhub", "sample", str(run.run_dir), "--label", "7", "--n", "16"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    path = Path(out.stdout.strip())
+    code, out, err = cli("sample", str(run.run_dir), "--label", "7", "--n", "16")  # in-process
+    assert code == 0, err
+    path = Path(out.strip())
     assert path.name == "sample_label7_seed0_n16.png" and path.is_file()
-    bad = subprocess.run(
-        [sys.executable, "-m", "ganhub", "sample", str(run.run_dir), "--label", "eleven"],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    assert bad.returncode != 0 and "Traceback" not in bad.stderr
-    assert "label 'eleven' is not one of this run's classes" in bad.stderr
+    code, _, err = cli("sample", str(run.run_dir), "--label", "eleven")
+    assert code != 0 and "Traceback" not in err  # an exception would fail the test here
+    assert "label 'eleven' is not one of this run's classes" in err
 
 
 @pytest.mark.slow

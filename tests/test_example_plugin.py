@@ -126,11 +126,12 @@ def test_the_example_runs_its_own_contract_tests(installed: dict[str, str], tmp_
 
 @pytest.mark.slow
 def test_a_run_made_with_the_plugin_installed_opens_after_it_is_uninstalled(
-    installed: dict[str, str], tmp_path: Path
+    installed: dict[str, str], tmp_path: Path, cli
 ) -> None:
     """The saved config names only what the run used: a toy2d run trained while the example
     (with its trick's options) was installed samples and resumes once it is gone; a run that
-    did use the plugin says which distribution to install, in one line."""
+    did use the plugin says which distribution to install, in one line. "Gone" is this test
+    process, which never had the example on its path: the CLI runs here, in-process."""
     plain = ganhub(installed, tmp_path, "run", "plugin=toy2d", "trainer.steps=20",
                    "trainer.progress=false", "name=plain")  # fmt: skip
     assert plain.returncode == 0, plain.stderr
@@ -139,20 +140,19 @@ def test_a_run_made_with_the_plugin_installed_opens_after_it_is_uninstalled(
                   "trainer.steps=20", "trainer.progress=false", "name=used")  # fmt: skip
     assert used.returncode == 0, used.stderr
 
-    uninstalled = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    sample = ganhub(uninstalled, tmp_path, "sample", "runs/plain", "--n", "16")
-    assert sample.returncode == 0, sample.stderr
-    resumed = ganhub(uninstalled, tmp_path, "run", "resume=runs/plain", "trainer.steps=30",
-                     "trainer.progress=false")  # fmt: skip
-    assert resumed.returncode == 0 and "done at step 30" in resumed.stdout, resumed.stderr
+    assert "ganhub_example" not in sys.modules  # this process is the one without the plugin
+    code, _, err = cli("sample", "runs/plain", "--n", "16")
+    assert code == 0, err
+    code, out, err = cli("run", "resume=runs/plain", "trainer.steps=30", "trainer.progress=false")
+    assert code == 0 and "done at step 30" in out, err
 
-    missing = ganhub(uninstalled, tmp_path, "sample", "runs/used")
-    assert missing.returncode == 2
-    (line,) = missing.stderr.strip().splitlines()
+    code, _, err = cli("sample", "runs/used")
+    assert code == 2
+    (line,) = err.strip().splitlines()
     assert "uses loss 'moons_smooth_hinge'" in line
     assert "pip install 'ganhub-example-plugin==0.1.0'" in line
-    resume = ganhub(uninstalled, tmp_path, "run", "resume=runs/used", "trainer.steps=30")
-    assert resume.returncode == 2  # resume says which distribution to install, as sample does
-    (line,) = resume.stderr.strip().splitlines()
+    code, _, err = cli("run", "resume=runs/used", "trainer.steps=30")
+    assert code == 2  # resume says which distribution to install, as sample does
+    (line,) = err.strip().splitlines()
     assert "uses loss 'moons_smooth_hinge'" in line
     assert "pip install 'ganhub-example-plugin==0.1.0'" in line
