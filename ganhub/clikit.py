@@ -90,6 +90,61 @@ class WholeNumber(click.IntRange):
 SEED = WholeNumber(0, MAX_SEED, "seeds the random draws")
 
 
+class RealNumber(click.ParamType):
+    """A real-number option, finite, from `least` to `most` (None: no bound on that side;
+    `above`: `least` itself excluded): a value out of it, nan, inf or no number is refused in
+    one ganhub line naming the option, what it is for and what is valid (`--radius 0: is the
+    lesion's radius in voxels: give a number above 0`), as `WholeNumber` refuses, not click's
+    "'abc' is not a valid float"."""
+
+    name = "float"
+
+    def __init__(
+        self, least: float | None, most: float | None, meaning: str, *, above: bool = False
+    ) -> None:
+        self.least, self.most, self.above, self.meaning = least, most, above, meaning
+
+    def span(self) -> str:
+        """The valid values in words (`from 0 to 1`, `above 0`, `of 1 or more`)."""
+        low, high = self.least, self.most
+        if low is None:
+            return f"of at most {high:g}" if high is not None else "that is finite"
+        if high is None:
+            return f"above {low:g}" if self.above else f"of {low:g} or more"
+        return f"above {low:g} and at most {high:g}" if self.above else f"from {low:g} to {high:g}"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The number as a float, or one line naming the option and its range."""
+        import math
+
+        from ganhub.errors import UsageError, one_line
+
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        low, high = self.least, self.most
+        fits = (
+            math.isfinite(number)
+            and (low is None or number > low or (number == low and not self.above))
+            and (high is None or number <= high)
+        )
+        if fits:
+            return number
+        option = param.opts[0] if param is not None and param.opts else "value"
+        shown = one_line(str(value), 40) or repr(value)
+        raise UsageError(f"{option} {shown}: {self.meaning}: give a number {self.span()}")
+
+
+def is_export(run_dir: Path) -> bool:
+    """Whether RUN_DIR is a folder `ganhub export` wrote (it holds the export's manifest, as
+    `ganhub.load` tells them apart), known before the run is loaded: a command picks its
+    `default_output` and refuses what it would replace there before any work."""
+    from ganhub.exported import MANIFEST
+
+    return (run_dir / MANIFEST).is_file()
+
+
 def domain_group(cli: click.Group, domain: str, help_text: str) -> click.Group:
     """The `ganhub <domain>` group for a domain's own verbs (created on first use)."""
     existing = cli.commands.get(domain)
@@ -352,10 +407,12 @@ __all__ = [
     "TRAINING_ONLY",
     "ConfigKeys",
     "KeyValueCommand",
+    "RealNumber",
     "WholeNumber",
     "default_output",
     "deprecated_alias",
     "device_option",
     "domain_group",
+    "is_export",
     "split_overrides",
 ]

@@ -11,9 +11,11 @@ from ganhub.clikit import (
     HELP,
     RUN_DIR,
     WholeNumber,
+    default_output,
     deprecated_alias,
     device_option,
     domain_group,
+    is_export,
 )
 
 # refused in one line naming the option, the value and the range (not click's wording)
@@ -28,7 +30,8 @@ _BATCH = WholeNumber(1, None, "counts the images translated at once")
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True,
               help="AtoB uses G_AB, BtoA uses G_BA; a task=paired run has AtoB only.")  # fmt: skip
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder for the PNGs  [default: RUN_DIR/translated_<direction>]")  # fmt: skip
+              help="Output folder for the PNGs  [default: RUN_DIR/translated_<direction>; for an "
+                   "export, ./translated_<direction>-EXPORT beside it]")  # fmt: skip
 @click.option("--size", type=_SIZE, default=None,
               help="Resize inputs to this square side first (8 to 4096 px, a multiple of the "
                    "generator's step)  [default: the run's model.image_size]")  # fmt: skip
@@ -67,20 +70,26 @@ def translate_command(
     generator's step (4 for ResNets: photos stay unsquashed; 2^levels for a U-Net).
     All or none: the PNGs are written to a hidden folder next to --out and moved into place
     only once every image is translated (an unreadable image leaves --out as it was). A PNG
-    already in --out is refused unless --force.
+    already in --out is refused unless --force. An export (`ganhub export`) is left as
+    exported: without --out its translations go beside it, to ./translated_<direction>-EXPORT.
     """
     from ganhub_cyclegan.translation import translate
 
     from ganhub.runfiles import check_run_destination
 
+    note = ""
     if out is not None:  # not in checkpoints/: a resume reads its folders, pruning removes them
         check_run_destination(out, run_dir, into=True)
+    else:  # RUN_DIR/translated_<direction>, or beside an export (made for sharing), not in it
+        out, note = default_output(run_dir, is_export(run_dir), from_data=True,
+                                   name=f"translated_{direction}", what="translations")  # fmt: skip
     paths = translate(
         run_dir, inputs, direction, out, device=device, size=size, batch_size=batch_size,
         keep_size=keep_size, force=force, pairs=pairs,
     )  # fmt: skip
-    where = out if out is not None else run_dir / f"translated_{direction}"
-    click.echo(f"ganhub: wrote {len(paths)} translated image(s) to {where}")
+    if note:
+        click.echo(note, err=True)
+    click.echo(f"ganhub: wrote {len(paths)} translated image(s) to {out}")
 
 
 def register(cli: click.Group) -> None:

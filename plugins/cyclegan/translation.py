@@ -264,7 +264,8 @@ def translate(
 ) -> list[Path]:
     """Translate an image file or a folder with a trained run; returns the written PNG paths.
 
-    `out` defaults to RUN_DIR/translated_<direction>; a folder's sub-folders are kept. Images
+    `out` defaults to RUN_DIR/translated_<direction> (for an export, which stays as exported,
+    ./translated_<direction>-EXPORT beside it); a folder's sub-folders are kept. Images
     are resized to `size` squared (default: the run's model.image_size), or with `keep_size`
     translated at their own size, each side rounded to a multiple of the generator's step.
     The PNGs appear all or none; one already in `out` is refused unless `force`. `pairs`:
@@ -275,7 +276,13 @@ def translate(
         raise UsageError(f"direction '{direction}': choose AtoB or BtoA")
     files, root = input_files(Path(inputs))
     translator = Translator(run_dir, device)
-    target = Path(out) if out is not None else Path(run_dir) / f"translated_{direction}"
+    if out is None:  # an export stays as exported: its translations go beside it
+        from ganhub.clikit import default_output
+
+        out, _ = default_output(
+            Path(run_dir), translator.model.exported, name=f"translated_{direction}"
+        )
+    target = Path(out)
     return translator.translate_files(
         files, target, direction, size, root, batch_size, keep_size, force, pairs
     )

@@ -30,9 +30,21 @@ def interpret() -> None:
     click.get_current_context().with_resource(Console(file=sys.stderr).session())
 
 
+def _say_where(run_dir: Path, out: str | None, chooses: bool = True) -> None:
+    """Without --out, on an export: the note that the outputs went beside it, on stderr
+    (`chooses`: the command has an --out to choose another place)."""
+    from ganhub_interpret.page import default_folder
+
+    note = default_folder(run_dir)[1] if out is None else ""
+    if note and not chooses:
+        note = note.replace(" (--out DIR to choose)", "")
+    if note:
+        click.echo(note, err=True)
+
+
 def _page_out(out: str | None, default_name: str, run_dir: Path) -> Path | None:
-    """--out as the page's path (None: RUN_DIR/interpret/), refused where a viewing command's
-    page may not go (`page_destination`) or where no output of a command on a run may
+    """--out as the page's path (None: RUN_DIR/interpret/, beside an export), refused where a
+    viewing command's page may not go (`page_destination`) or where no output of a command on a run may
     (`check_run_destination`: the run's checkpoints/, as `ganhub export` refuses)."""
     from ganhub.export import check_run_destination
     from ganhub.metrics.store import page_destination
@@ -59,7 +71,8 @@ def _page_out(out: str | None, default_name: str, run_dir: Path) -> Path | None:
 @click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")
 @click.option("--out", type=click.Path(), help="HTML path, its PNGs in PAGE_files/ beside it; a folder "
               "(one that exists, or a path ending in /) takes directions-METHOD.html "
-              "(default: RUN_DIR/interpret/directions-METHOD.html)")  # fmt: skip
+              "(default: RUN_DIR/interpret/directions-METHOD.html; for an export, "
+              "./interpret-EXPORT/ beside it)")  # fmt: skip
 def directions_command(
     run_dir: Path, method: str, n_directions: int, n_samples: int, seed: int, device: str,
     best: bool, out: str | None,
@@ -84,6 +97,7 @@ def directions_command(
         trained, run_dir, method=method, n_directions=n_directions, n_samples=n_samples,
         seed=seed, out=page_out, say=lambda note: click.echo(f"ganhub: note: {note}", err=True),
     )  # fmt: skip
+    _say_where(run_dir, out)
     click.echo(str(page))
 
 
@@ -96,7 +110,8 @@ def directions_command(
 @click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")
 @click.option("--out", type=click.Path(), help="HTML path, its PNGs in PAGE_files/ beside it; a folder "
               "(one that exists, or a path ending in /) takes features.html "
-              "(default: RUN_DIR/interpret/features.html)")  # fmt: skip
+              "(default: RUN_DIR/interpret/features.html; for an export, "
+              "./interpret-EXPORT/ beside it)")  # fmt: skip
 def features_command(
     run_dir: Path, seed: int, n_images: int, device: str, best: bool, out: str | None
 ) -> None:
@@ -109,6 +124,7 @@ def features_command(
     page_out = _page_out(out, "features.html", run_dir)  # refused before any work
     trained = ganhub.load(run_dir, device=device, best=best)
     page = write_features_page(trained, run_dir, seed=seed, n_images=n_images, out=page_out)
+    _say_where(run_dir, out)
     click.echo(str(page))
 
 
@@ -123,12 +139,14 @@ def features_command(
 def probes_command(run_dir: Path, n_samples: int, seed: int, device: str, best: bool) -> None:
     """Fit a linear probe per layer of RUN_DIR's generator and per known factor of its data
     (data=shapes or digits) and print how well each layer predicts each factor of the image
-    (held-out accuracy or R^2); writes RUN_DIR/interpret/probes.json."""
+    (held-out accuracy or R^2); writes RUN_DIR/interpret/probes.json (for an export, which
+    stays as exported, ./interpret-EXPORT/probes.json beside it)."""
     from ganhub_interpret.probes import probe_run
 
     import ganhub
 
     trained = ganhub.load(run_dir, device=device, best=best)
     table, path = probe_run(trained, run_dir, n_samples=n_samples, seed=seed)
+    _say_where(run_dir, None, chooses=False)
     click.echo(table.text())
     click.echo(str(path))

@@ -1,7 +1,8 @@
 """The interpret pages: one Jinja2 environment (autoescaped), PNG figures embedded as data URIs.
 
 Pages are written into RUN_DIR/interpret/ (PNG files beside the page, each also embedded, so
-the page travels alone), in the style of `ganhub report`; a page written elsewhere (`--out
+the page travels alone), in the style of `ganhub report`, or for an export, which stays as
+exported, into ./interpret-EXPORT/ beside it; a page written elsewhere (`--out
 PAGE.html`) keeps its PNGs in the folder PAGE_files/ beside it, as a browser saves a page, so
 it never replaces files of the user's beside it. The run directory is untrusted: the output
 folder must not be a link, and every write is atomic (`ganhub.metrics.store`). A page and its
@@ -46,11 +47,20 @@ def environment() -> Environment:
     return html_environment("ganhub_interpret")
 
 
+def default_folder(run_dir: Path) -> tuple[Path, str]:
+    """(where the pages and probes.json go without --out, a note on it or ''): RUN_DIR/interpret,
+    or for an export, which stays as exported (it is made for sharing), ./interpret-EXPORT
+    beside it (`ganhub.clikit.default_output`)."""
+    from ganhub.clikit import default_output, is_export
+
+    return default_output(run_dir, is_export(run_dir), name="interpret", what="pages")
+
+
 def output_dir(run_dir: Path, create: bool = True) -> Path:
-    """RUN_DIR/interpret, created unless `create` is False (a command that may still refuse
-    checks it first and makes it only to write); refused when it is a link or a file (a
-    planted path)."""
-    folder = run_dir / "interpret"
+    """RUN_DIR/interpret (`default_folder`: beside an export), created unless `create` is False
+    (a command that may still refuse checks it first and makes it only to write); refused when
+    it is a link or a file (a planted path)."""
+    folder = default_folder(run_dir)[0]
     if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
         raise UsageError(f"{shown_path(folder)}: a link or a file, not a folder; remove it first")
     if create:
@@ -93,10 +103,11 @@ def staged_page(run_dir: Path, out: Path | None, stem: str) -> Iterator[Staged]:
     Ctrl-C or SIGTERM the staging folder, and any folder made for it, is removed and the
     destination left as it was.
 
-    The default page is RUN_DIR/interpret/STEM.html with STEM-*.png beside it; a page written
+    The default page is RUN_DIR/interpret/STEM.html (beside an export: `default_folder`) with
+    STEM-*.png beside it; a page written
     elsewhere (`out`) keeps its PNGs in OUT_STEM_files/ beside it (`figures_folder`), which
     replaces that folder of an earlier page whole."""
-    default = run_dir / "interpret" / f"{stem}.html"
+    default = default_folder(run_dir)[0] / f"{stem}.html"
     if out is not None and os.path.abspath(out) == os.path.abspath(default):
         out = None  # --out naming the default page: the default layout, PNGs beside it
     if out is None:

@@ -11,15 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import click
+from ganhub_textgan.temperature import MAX_TEMPERATURE, MIN_TEMPERATURE
 
 from ganhub.clikit import (
     HELP,
     RUN_DIR,
     SEED,
+    RealNumber,
     WholeNumber,
+    default_output,
     deprecated_alias,
     device_option,
     domain_group,
+    is_export,
     split_overrides,
 )
 from ganhub.errors import UsageError
@@ -28,6 +32,13 @@ DEVICE_HELP = "cpu, cuda, cuda:N, mps or auto."
 # refused in one line naming the option, the value and the range (not click's wording)
 _SENTENCES = WholeNumber(1, None, "counts the sentences to print")
 _PER_TEMPERATURE = WholeNumber(1, None, "counts the samples scored per temperature")
+# sample.temperature's range, one for the option, the key and the API
+_TEMPERATURE = RealNumber(
+    MIN_TEMPERATURE,
+    MAX_TEMPERATURE,
+    "is the softmax temperature of sampling, as sample.temperature (near 0: "
+    "greedy decoding; below 1: safer, less varied sentences)",
+)
 
 
 def _echo_samples(lines: list[str]) -> None:
@@ -44,7 +55,7 @@ def _echo_samples(lines: list[str]) -> None:
 @click.option("--n", "n", type=_SENTENCES, default=20, show_default=True,
               help="Sentences to print.")  # fmt: skip
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Sampling seed.")
-@click.option("--temperature", type=float, default=None,
+@click.option("--temperature", type=_TEMPERATURE, default=None,
               help="Softmax temperature, 1.2e-38 to 100 (below 1: safer, less varied "
                    "sentences)  [default: the run's sample.temperature (1 unless it set "
                    "one)]")  # fmt: skip
@@ -97,13 +108,14 @@ CURVE_COLUMNS = ("nll_oracle", "nll_gen", "nll_div", "bleu3", "self_bleu3")
 
 @click.command(name="curve", context_settings=HELP)
 @click.argument("run_dir", type=RUN_DIR)
-@click.option("--temperature", "temperatures", type=float, multiple=True, required=True,
+@click.option("--temperature", "temperatures", type=_TEMPERATURE, multiple=True, required=True,
               help="A sampling temperature, 1.2e-38 to 100; repeat it for a curve.")  # fmt: skip
 @click.option("--n", "n", type=_PER_TEMPERATURE, default=None,
               help="Samples per temperature  [default: the run's eval.n_samples]")  # fmt: skip
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Sampling seed.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="JSON file to write  [default: RUN_DIR/temperatures.json]")  # fmt: skip
+              help="JSON file to write  [default: RUN_DIR/temperatures.json; for an export, "
+                   "./temperatures-EXPORT.json beside it]")  # fmt: skip
 @device_option(DEVICE_HELP)
 def curve_command(
     run_dir: Path, temperatures: tuple[float, ...], n: int | None, seed: int, out: Path | None,
@@ -115,7 +127,9 @@ def curve_command(
     ganhub textgan curve RUN_DIR --temperature 0.8 [--temperature 1.2 ...] [--n N] [--out F]
 
     Each temperature is scored as `ganhub eval` scores the run at its own sample.temperature
-    (text_nll, text_bleu); the run's eval.json is left as it is.
+    (text_nll, text_bleu); the run's eval.json is left as it is. Without --out the scores go
+    to RUN_DIR/temperatures.json, or for an export (left as exported) to
+    ./temperatures-EXPORT.json beside it.
     """
     import sys
 
@@ -128,9 +142,13 @@ def curve_command(
 
     for t in temperatures:  # before anything is opened: the config key's range and message
         check_temperature(t, "--temperature")
+    note = ""
     if out is not None:  # not a file of a checkpoint, removed when it is pruned
         check_run_destination(out, run_dir)
-    target = out if out is not None else run_dir / "temperatures.json"
+    target = out
+    if target is None:  # RUN_DIR/temperatures.json, or beside an export (made for sharing)
+        target, note = default_output(run_dir, is_export(run_dir), name="temperatures.json",
+                                      what="scores")  # fmt: skip
     check_output_file(target, "" if out is not None else "; give --out FILE to write elsewhere")
     with Console(file=sys.stderr).session():  # each metric's progress on stderr
         result = score_temperatures(
@@ -143,6 +161,8 @@ def curve_command(
     for p in points:
         cells = [f"{p[c]:>12.4g}" if c in p else f"{'-':>12}" for c in shown]
         click.echo(f"{p['temperature']:>12g}" + "".join(cells))
+    if note:
+        click.echo(note, err=True)
     click.echo(f"{result['n_samples']} samples per temperature, seed {seed}; written to {target}")
 
 
