@@ -355,14 +355,24 @@ def warn_undeclared(metric: Metric, values: Mapping[str, float]) -> None:
 def check_metrics(
     system: GANSystem, metrics: Sequence[Metric], n_samples: int | None = None, key: str = ""
 ) -> None:
-    """Missing libraries and feature networks of the applicable metrics, and too few samples
-    (`n_samples`, typed as `key`; default: the run's eval.n_samples), raise here."""
+    """Missing libraries and feature networks of the applicable metrics (none at all:
+    eval.features=[] with a feature metric), and too few samples (`n_samples`, typed as `key`;
+    default: the run's eval.n_samples), raise here."""
     caps = system.capabilities()
     applicable = supported(metrics, caps)
     if n_samples is None:
         n_samples, key = system.config.eval.n_samples, "eval.n_samples"
     check_sample_count(applicable, n_samples, key or "n_samples", caps)
     refuse_shared_keys(applicable)
+    readers = [m.name for m in applicable if m.reads_features]
+    if readers and not extractor_names(system.config.eval, caps):  # eval.features=[]
+        default = ", ".join(caps.features or ("inception",))
+        raise ConfigError(
+            f"eval.features=[] names no feature network, and {', '.join(readers)} "
+            f"{'needs' if len(readers) == 1 else 'need'} one to report anything: name one (the "
+            f"domain's default: eval.features=[{default}]; others: ganhub features list) or "
+            "leave eval.features out"
+        )
     for metric in applicable:
         metric.check(system)
 

@@ -11,7 +11,8 @@ classifier, against a target (uniform, or the data's proportions: `eval.fairness
   the observed shares p̂ = Cᵀp are solved for p by least squares projected onto the simplex
   (samples that are no value at all, read as "other", are kept out of p).
 * `fairness_l2_rejection`: the discrepancy after rejection sampling toward the target, which needs
-  no retraining (a sample of value a is kept with probability target[a] / (M p̂[a])).
+  no retraining (a sample of value a is kept with probability target[a] / (M p̂[a])), with
+  `fairness_kept`, the samples it rests on (a warning below MIN_KEPT).
 
 When no sample is read as any value (every one "other": blobs, or a digit the attribute does
 not cover), p̂ is 0/0. Choi et al.'s discrepancy compares a distribution over the attribute's
@@ -44,6 +45,10 @@ MAX_DRAW_FACTOR = 10
 # the metric's rejection-sampled set: up to this many kept samples (the shares' standard error
 # is then below 0.016), since reaching them costs 1/acceptance times as many classified draws
 REJECTION_SAMPLES = 1000
+# fewer kept samples than this and fairness_l2_rejection gets a warning: a share estimated from n
+# samples has a standard error of up to 0.5 / sqrt(n), 0.05 at 100, the size of the differences
+# the score should tell apart (a generator's rejection-sampled discrepancy is typically 0.01-0.05)
+MIN_KEPT = 100
 
 _CONFUSION: dict[tuple[Attribute, int, int], Tensor] = {}
 
@@ -186,6 +191,30 @@ def rejection_sample(
     return torch.cat(kept)[:n], accepted / max(drawn, 1)
 
 
+def _warn_few_kept(kept: int, asked: int, rate: float) -> None:
+    """Warn (`warn_once`) that fairness_l2_rejection rests on `kept` < MIN_KEPT samples (of
+    `asked`, kept at the acceptance `rate`): a share from n samples has a standard error of up
+    to 0.5 / sqrt(n), as large as the discrepancies the score should tell apart."""
+    error = 0.5 / max(kept, 1) ** 0.5
+    if kept >= asked:
+        why = "eval.n_samples (ganhub eval --n) asked for no more"
+        more = "raise eval.n_samples"
+    else:
+        why = f"rejection sampling kept {rate:.1%} of the {MAX_DRAW_FACTOR * asked:,} it drew"
+        more = (
+            f"raise eval.n_samples or --n (it draws up to {MAX_DRAW_FACTOR}x, for up to "
+            f"{REJECTION_SAMPLES:,} kept)"
+            if asked < REJECTION_SAMPLES
+            else "a generator nearer the target keeps more"
+        )
+    warn_once(
+        f"metric 'fairness': fairness_l2_rejection rests on {kept:,} kept samples "
+        f"(fairness_kept; {why}), fewer than {MIN_KEPT}: a share estimated from {kept:,} has a "
+        f"standard error up to {error:.3f}, as large as the discrepancies the score should tell "
+        f"apart; {more}, or read it as a rough figure"
+    )
+
+
 class Fairness(Metric):
     """Attribute distribution of samples against a target: FD (L2, L1, KL), per-value shares,
     the classifier-corrected FD and the FD after rejection sampling."""
@@ -202,6 +231,7 @@ class Fairness(Metric):
         # what the samples hold and what the correction costs, not scores of the generator
         "fairness_share/*": None,
         "fairness_accept": None,
+        "fairness_kept": None,
         # the attribute classifier's quality, the same for every generator
         "fairness_accuracy": None,
     }
@@ -248,6 +278,9 @@ class Fairness(Metric):
             "fairness_l2"
         ]
         out["fairness_accept"] = rate
+        out["fairness_kept"] = float(len(kept))
+        if len(kept) < MIN_KEPT and not empty:  # empty: the warning above says it all
+            _warn_few_kept(len(kept), n_kept, rate)
         out["n_samples"] = float(len(images))
         return out
 
