@@ -76,6 +76,19 @@ def test_eval_of_a_run_folder_that_cannot_be_written_takes_out(
     assert sorted(p.relative_to(trained_run) for p in trained_run.rglob("*")) == before
 
 
+def test_eval_out_naming_a_folder_writes_eval_json_in_it(
+    cli,  # type: ignore[no-untyped-def]
+    trained_run: Path,  # noqa: F811
+    workdir: Path,
+) -> None:
+    """`--out scores/` wrote a file named `scores` (click's path type drops the slash)."""
+    code, out, err = cli("eval", str(trained_run), "--n", "200", "--out", "scores/",
+                         "eval.metrics=[mode_coverage_2d]")  # fmt: skip
+    assert code == 0, err
+    assert json.loads((workdir / "scores" / "eval.json").read_text())["results"]
+    assert out.rstrip().endswith(f"written to {Path('scores/eval.json')}"), out
+
+
 def test_a_read_only_file_system_is_named_as_such(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

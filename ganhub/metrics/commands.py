@@ -4,6 +4,7 @@ the command line."""
 from __future__ import annotations
 
 import math
+import os
 import re
 import statistics
 import time
@@ -51,8 +52,9 @@ _READS = ConfigKeys(
 @click.option("--n", "n_samples", type=_N,
               help="samples per seed [eval.n_samples]")  # fmt: skip
 @device_option()
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="write the scores to this JSON file instead of RUN_DIR/eval.json (for "
+@click.option("--out", type=click.Path(), default=None,
+              help="write the scores to this JSON file (a folder, or a path ending in /: "
+              "eval.json in it) instead of RUN_DIR/eval.json (for "
               "an export: ./eval-EXPORT.json; a run "
               "folder that cannot be written: a read-only mount, another user's run)")  # fmt: skip
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
@@ -61,7 +63,7 @@ def eval_command(
     seeds: int,
     n_samples: int | None,
     device: str,
-    out: Path | None,
+    out: str | None,
     overrides: tuple[str, ...],
 ) -> None:
     """Score a trained run: ganhub eval RUN_DIR [--seeds N] [--n N] [eval.KEY=VALUE ...].
@@ -77,11 +79,14 @@ def eval_command(
     from ganhub.console import Console
 
     # each metric and any first-time feature work, with its time, on stderr: stdout is the table
+    # a folder (`--out scores/`, made if missing) takes eval.json: click's Path drops the slash
+    folder = out is not None and (out.endswith(("/", os.sep)) or Path(out).is_dir())
+    target = None if out is None else Path(out) / "eval.json" if folder else Path(out)
     with Console(file=sys.stderr).session():
         result = evaluate_run(
-            run_dir, list(overrides), seeds=seeds, n_samples=n_samples, device=device, out=out
+            run_dir, list(overrides), seeds=seeds, n_samples=n_samples, device=device, out=target
         )
-    click.echo(format_table(result, out))
+    click.echo(format_table(result, target))
 
 
 def evaluate_run(
