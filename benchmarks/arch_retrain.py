@@ -16,12 +16,12 @@ architecture.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import tempfile
 from typing import Any
 
+from entry import Parser, run_main
 from tables import mean_sd
 
 import ganhub
@@ -43,7 +43,7 @@ def study_base(plugin: str) -> list[str]:
 
 def main() -> None:
     """Train every architecture for every seed; print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = Parser(description=__doc__.split("\n")[0])
     parser.add_argument("--plugin", choices=sorted(COLUMNS), default="toy2d")
     parser.add_argument("--arch", action="append", required=True, metavar="NAME=KEYS",
                         help="a name and its key=value overrides (quoted, space-separated)")  # fmt: skip
@@ -71,4 +71,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 
+from entry import Parser, run_main
+
 BUDGET_S = 0.5  # ganhub --help on the 2-core development machine
 
 COMMANDS = {
@@ -63,9 +65,7 @@ def loads_torch(args: list[str] | None) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Print the table; say whether `ganhub --help` is within its budget."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "runs", nargs="?", type=int, default=5, help="timed runs per command (default: 5)"
     )
@@ -85,4 +85,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

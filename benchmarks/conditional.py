@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import torch
+from entry import Parser, run_main
 from tables import mean_sd
 
 import ganhub
@@ -102,9 +103,7 @@ def train(
 
 def main() -> None:
     """Train each setting for each seed and print the tables."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--samples", type=int, default=2500, help="samples per evaluation")
@@ -188,4 +187,4 @@ def stylegan(seed: int, grids: str | None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

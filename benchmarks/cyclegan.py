@@ -303,26 +303,26 @@ def quality(args: argparse.Namespace) -> None:
 
 def main() -> None:
     """Parse the sub-command and its options."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+    from entry import Parser, count, count0  # here, not at the top: tests load this file by path
+
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="speed|quality")
     s = sub.add_parser("speed", help="ganhub step vs plain PyTorch loop, s/iteration")
     s.add_argument("--device", default="cpu")
     s.add_argument("--precision", default="32", choices=["32", "bf16", "16"])
-    s.add_argument("--batch", type=int, nargs="+", default=[1])
+    s.add_argument("--batch", type=count, nargs="+", default=[1])
     s.add_argument(
-        "--size", type=int, nargs="+", default=None, help="image sizes (default: 128 256)"
+        "--size", type=count, nargs="+", default=None, help="image sizes (default: 128 256)"
     )
     s.add_argument(
         "--ngf",
-        type=int,
+        type=count,
         default=None,
         help="generator width (default: 32 at 128 px, 64 at 256 px)",
     )
-    s.add_argument("--iters", type=int, default=5, help="iterations per timed block")
-    s.add_argument("--rounds", type=int, default=6, help="timed blocks per side")
-    s.add_argument("--warmup", type=int, default=3)
+    s.add_argument("--iters", type=count, default=5, help="iterations per timed block")
+    s.add_argument("--rounds", type=count, default=6, help="timed blocks per side")
+    s.add_argument("--warmup", type=count0, default=3)
     q = sub.add_parser("quality", help="train on the embedded data for N minutes, print PSNR/SSIM")
     q.add_argument("--minutes", type=float, default=10.0)
     q.add_argument("--device", default="cpu")
@@ -332,4 +332,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from entry import run_main
+
+    run_main(main)

@@ -15,7 +15,6 @@ and the two checks' findings compared: they must be the same.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+from entry import Parser, run_main
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -154,7 +154,7 @@ def whole_check(folder: Path, module: ModuleType) -> tuple[list[Any], float, flo
 
 def main() -> None:
     """Write the folder, time both versions, print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=4000, help="images in the folder")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--before", default="HEAD", help="git revision of the 'before' code")
@@ -197,4 +197,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

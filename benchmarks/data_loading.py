@@ -23,7 +23,6 @@ kept) and as it was (`PerEpochLoader`: a DataLoader, and its workers, built anew
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import tempfile
@@ -36,6 +35,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI: no spinning o
 
 import numpy as np
 import torch
+from entry import Parser, count, run_main
 from PIL import Image
 from torch.utils.data import DataLoader
 
@@ -179,12 +179,12 @@ def epoch_table(root: Path, sizes: list[int], workers: list[int], epochs: int) -
 
 def main() -> None:
     """Print the tables."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=512, help="images per folder")
-    parser.add_argument("--steps", type=int, default=20, help="timed batches per measurement")
+    parser = Parser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=count, default=512, help="images per folder")
+    parser.add_argument("--steps", type=count, default=20, help="timed batches per measurement")
     parser.add_argument("--workers", default="0,1", help="trainer.num_workers values to time")
     parser.add_argument("--epoch-images", default="260,2000", help="folder sizes, epoch table")
-    parser.add_argument("--epochs", type=int, default=4, help="epochs timed, epoch table")
+    parser.add_argument("--epochs", type=count, default=4, help="epochs timed, epoch table")
     parser.add_argument("--only", choices=["train", "epochs"], help="print one table")
     args = parser.parse_args()
     torch.set_num_threads(max(1, (os.cpu_count() or 2)))
@@ -219,4 +219,4 @@ def train_table(root: Path, images: int, steps: int, workers: list[int]) -> None
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

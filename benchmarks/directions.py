@@ -18,7 +18,6 @@ recover the top right-singular vectors exactly.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from entry import Parser, run_main
 from ganhub_interpret.directions import sefa
 from ganhub_interpret.directions_page import find_directions
 from ganhub_interpret.scoring import known_factors, score_directions
@@ -120,7 +120,7 @@ def report(plugin: str, results: list[dict[str, Any]], methods: tuple[str, ...])
 
 def main() -> None:
     """Parse arguments, train, measure, print."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = Parser(description=__doc__.split("\n")[0])
     parser.add_argument("--plugins", nargs="+", default=["dcgan"], choices=["dcgan", "stylegan"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: "
@@ -153,4 +153,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

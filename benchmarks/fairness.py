@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import torch
+from entry import Parser, run_main
 from tables import mean_sd
 
 import ganhub
@@ -115,9 +116,7 @@ def table(dataset: str, rows: dict[str, tuple[list[dict[str, float]], float]]) -
 
 def main() -> None:
     """Run the grid of runs and print one table per dataset."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=STEPS, help="training steps per run")
     parser.add_argument("--n", type=int, default=1000, help="samples each run is scored on")
@@ -146,4 +145,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -456,9 +456,9 @@ def table(rows: dict[str, list[Cycle]], seconds: dict[str, float]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    from entry import Parser  # here, not at the top: tests load this file by path
+
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cycles", type=int, default=10, help="killed runs per domain")
     parser.add_argument("--domains", default="toy2d,dcgan", help="comma-separated: toy2d,dcgan")
     parser.add_argument("--max-kills", type=int, default=3, help="kills per run at most")
@@ -487,4 +487,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from entry import run_main
+
+    run_main(main)

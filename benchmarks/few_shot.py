@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from entry import Parser, run_main
 from tables import mean_sd
 
 import ganhub
@@ -157,9 +158,7 @@ def adapt(
 
 def main() -> None:
     """Pretrain and meta-train per seed, adapt every method to every held-out class, report."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
     parser.add_argument("--classes", type=int, nargs="+", default=[7, 8, 9], help="held out")
     parser.add_argument("--train-classes", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5, 6])
@@ -288,4 +287,4 @@ def report(
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

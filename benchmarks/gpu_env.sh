@@ -3,6 +3,13 @@
 # installs ganhub offline from the working tree plus the wheels carried in .whl/ (pydantic,
 # mlxtend, monai, ...; benchmarks/gpu_wheels.sh downloads them) into /tmp, puts them on the
 # paths, and writes the GPU and torch versions to $1 (default $OUT/gpu.txt).
+# before any install: one line, then stop (a GPU machine has the driver's device file, and
+# usually nvidia-smi; either one is enough)
+if [ ! -e /dev/nvidiactl ] && ! command -v nvidia-smi >/dev/null 2>&1; then
+    echo "benchmarks/gpu_env.sh: no NVIDIA GPU here (no /dev/nvidiactl, no nvidia-smi); the gpu_*.sh checks run on a CUDA machine" >&2
+    if [ "${#BASH_SOURCE[@]}" -gt 1 ]; then exit 2; fi   # a gpu_*.sh script: stop it
+    return 2 2>/dev/null || exit 2   # sourced in a shell: back to it; run on its own: exit
+fi
 ROOT=${ROOT:-$(pwd)}
 OUT=${OUT:-$ROOT/gpu-out}
 mkdir -p "$OUT"

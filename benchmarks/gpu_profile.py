@@ -34,6 +34,7 @@ from collections import defaultdict
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI: no spinning on a shared CPU
 
 import torch
+from entry import Parser, refuse, run_main
 from torch.profiler import ProfilerActivity, profile
 
 from ganhub.config.resolve import resolve
@@ -68,9 +69,7 @@ def group_of(name: str) -> str:
 
 def main() -> None:
     """Parse the overrides, train and profile, print the tables."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("overrides", nargs="+", help="KEY=VALUE config overrides (plugin=... first)")  # fmt: skip
     parser.add_argument("--steps", type=int, default=10, help="profiled steps")
     parser.add_argument("--warmup", type=int, default=20, help="untimed steps before")
@@ -79,7 +78,7 @@ def main() -> None:
                         help="also list copy/layout kernels by the operators that launched them")  # fmt: skip
     args = parser.parse_args()
     if not torch.cuda.is_available():
-        parser.error("needs a CUDA device (the kernel times come from the GPU)")
+        refuse("needs a CUDA device (the kernel times come from the GPU); none is here")
     with tempfile.TemporaryDirectory() as out:
         run = make_run(resolve([*args.overrides, "device=cuda", "trainer.progress=false",
                                 "loggers=[]", "eval.metrics=[]", f"out_dir={out}"]))  # fmt: skip
@@ -143,4 +142,4 @@ def print_attribution(events: list, steps: int, top: int) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

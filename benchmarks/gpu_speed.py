@@ -55,6 +55,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "examples" / "raw_vs_ganhub"))
 
+from entry import Parser, count, count0, refuse, run_main  # noqa: E402
 from overhead import LOG_EVERY, plain_steps, sync  # noqa: E402
 from plain_loops.dcgan import plain_loop  # noqa: E402
 
@@ -367,22 +368,20 @@ def stylegan_row(args: argparse.Namespace) -> None:
 
 def main() -> None:
     """Parse options, measure every (precision, batch), print the table."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                         choices=["cuda", "cpu"])  # fmt: skip
     parser.add_argument("--precision", nargs="+", default=["fp32", "bf16+cl"], choices=PRECISIONS,
                         help="fp32, bf16+cl (bf16 with channels_last) and/or bf16 (NCHW); "
                         "default: fp32 bf16+cl")  # fmt: skip
-    parser.add_argument("--batch", type=int, nargs="+", default=[128, 1024])
+    parser.add_argument("--batch", type=count, nargs="+", default=[128, 1024])
     parser.add_argument("--size", type=int, default=32, choices=[32, 64])
-    parser.add_argument("--width", type=int, default=32,
+    parser.add_argument("--width", type=count, default=32,
                         help="base width of G and D (ngf = ndf; dcgan's default 32, the DCGAN "
                         "paper 64-128): wider layers let tensor cores reach a higher MFU")  # fmt: skip
-    parser.add_argument("--steps", type=int, default=50, help="steps per timed block")
-    parser.add_argument("--rounds", type=int, default=7, help="timed blocks per contender")
-    parser.add_argument("--warmup", type=int, default=20, help="untimed steps (compiles)")
+    parser.add_argument("--steps", type=count, default=50, help="steps per timed block")
+    parser.add_argument("--rounds", type=count, default=7, help="timed blocks per contender")
+    parser.add_argument("--warmup", type=count0, default=20, help="untimed steps (compiles)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--peak-tflops", type=float, nargs="+", metavar="TFLOPS",
                         help="peak TFLOP/s: BF16 [FP32] (one value: both)")  # fmt: skip
@@ -400,7 +399,7 @@ def main() -> None:
     if args.peak_tflops and len(args.peak_tflops) > 2:
         parser.error("--peak-tflops takes one or two values: BF16 [FP32]")
     if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda: CUDA is not available here; use --device cpu")
+        refuse("--device cuda: CUDA is not available here; use --device cpu")
     if args.quick:
         args.batch, args.rounds, args.steps, args.warmup = [8], 2, 2, 1
     if args.skip is None:
@@ -421,4 +420,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from entry import Parser, run_main
 
 from ganhub.config.resolve import resolve
 from ganhub.engine.loop import fit, train_step
@@ -255,9 +256,7 @@ def startup(repeats: int = 5) -> None:
 
 def main() -> None:
     """Parse arguments and run the chosen parts."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--part", choices=["all", "quality", "speed", "startup"], default="all")
     parser.add_argument("--steps", type=int, default=300, help="training steps of each quality run")
     parser.add_argument("--batch", type=int, default=8, help="batch size (quality and speed)")
@@ -275,6 +274,8 @@ def main() -> None:
         "--task", choices=sorted(TASKS), default="lesion", help="the quality part's task"
     )
     args = parser.parse_args()
+    if args.gan:  # a wrong key is said now, not after the L1-only runs that come first
+        _config(Path(tempfile.gettempdir()), list(args.gan), args.task)
     if args.part in ("all", "quality"):
         quality(args.steps, args.batch, args.seeds, tuple(args.gan), args.task)
     if args.part in ("all", "speed"):
@@ -284,4 +285,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import torch
+from entry import Parser, run_main
 
 import ganhub
 
@@ -86,9 +87,7 @@ def mean_se(values: list[float]) -> str:
 
 def main() -> None:
     """Run the grid of runs and print one table per dataset."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--datasets", nargs="+", default=["ring", "grid"], choices=["ring", "grid"])
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
@@ -129,4 +128,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

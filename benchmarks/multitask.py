@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 
 import torch
+from entry import Parser, run_main
 from tables import mean_sd
 
 from ganhub.config.resolve import resolve
@@ -138,9 +139,7 @@ def shape_shares(images: torch.Tensor) -> dict[str, float]:
 
 def main() -> None:
     """Train every (dataset, setting, seed) and print one table per dataset."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["digits", "shapes"], choices=COLUMNS)
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=SETTINGS)
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..n-1 per setting")
@@ -198,4 +197,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -39,6 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples" / "raw_vs_ganhub"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from entry import Parser, count, count0, run_main  # noqa: E402
+
 from ganhub.config.resolve import resolve  # noqa: E402
 from ganhub.engine.loop import train_steps  # noqa: E402
 from ganhub.engine.run import Run  # noqa: E402
@@ -148,18 +150,16 @@ def measure(plugin: str, args: argparse.Namespace, batch: int, out_dir: Path) ->
 
 def main() -> None:
     """Parse options, run each plugin and batch size, print the table."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--plugin", default="dcgan", choices=[*PLUGINS, "all"])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="32", choices=["32", "bf16", "16"])
     parser.add_argument("--channels-last", action="store_true")
-    parser.add_argument("--batch", type=int, nargs="+", default=None,
+    parser.add_argument("--batch", type=count, nargs="+", default=None,
                         help="batch sizes (default: each plain loop's BATCH)")  # fmt: skip
-    parser.add_argument("--steps", type=int, default=20, help="steps per timed block")
-    parser.add_argument("--rounds", type=int, default=7, help="timed blocks per side")
-    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--steps", type=count, default=20, help="steps per timed block")
+    parser.add_argument("--rounds", type=count, default=7, help="timed blocks per side")
+    parser.add_argument("--warmup", type=count0, default=10)
     parser.add_argument("--out-dir", default="/tmp/ganhub-bench-runs")
     parser.add_argument("keys", nargs="*", help="more config keys for both sides (key=value)")
     args = parser.parse_args()
@@ -177,4 +177,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

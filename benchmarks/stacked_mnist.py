@@ -18,6 +18,7 @@ import tempfile
 import time
 
 import torch
+from entry import Parser, run_main
 
 import ganhub
 
@@ -33,9 +34,7 @@ PUBLISHED = [("DCGAN (published)", 99.0, 3.40), ("PacDCGAN2 (published)", 1000.0
 
 def main() -> None:
     """Train each setting once and print modes and KL."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--samples", type=int, default=26_000, help="generated samples scored")
@@ -90,4 +89,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -27,6 +27,7 @@ from typing import Any
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI: no spinning on a shared CPU
 
 import torch
+from entry import Parser, count, refuse, run_main
 
 from ganhub.config.resolve import resolve
 from ganhub.engine.loop import train_steps
@@ -56,6 +57,8 @@ def s_per_kimg(overrides: list[str], steps: int, out: str) -> tuple[float, float
 
 def speed(args: argparse.Namespace) -> None:
     """Print the s/kimg table."""
+    if args.only == "cuda" and not torch.cuda.is_available():
+        refuse("--only cuda: CUDA is not available here; use --only cpu")
     rows: list[tuple[str, list[str]]] = []
     if args.only in ("all", "cpu"):
         rows += [
@@ -147,20 +150,20 @@ def fd(args: argparse.Namespace) -> None:
 
 def main() -> None:
     """Parse arguments and run one benchmark."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    sub = parser.add_subparsers(dest="what", required=True)
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    sub = parser.add_subparsers(dest="what", required=True, metavar="speed|fd")
     p_speed = sub.add_parser("speed", help="s/kimg per preset")
-    p_speed.add_argument("--steps", type=int, default=24, help="timed steps per setting")
+    p_speed.add_argument("--steps", type=count, default=24, help="timed steps per setting")
     p_speed.add_argument("--only", choices=["all", "cpu", "cuda"], default="all",
                          help="which rows (cuda rows need a GPU)")  # fmt: skip
-    p_speed.add_argument("--batch", type=int, default=32,
+    p_speed.add_argument("--batch", type=count, default=32,
                          help="batch of the 256 px CUDA rows (StyleGAN2-ADA's one-GPU auto "
                          "config: 16)")  # fmt: skip
     p_fd = sub.add_parser("fd", help="FD of G vs G_ema over training")
-    p_fd.add_argument("--steps", type=int, default=600)
-    p_fd.add_argument("--eval-every", type=int, default=100)
-    p_fd.add_argument("--n", type=int, default=500, help="generated samples per score")
-    p_fd.add_argument("--feature-epochs", type=int, default=30)
+    p_fd.add_argument("--steps", type=count, default=600)
+    p_fd.add_argument("--eval-every", type=count, default=100)
+    p_fd.add_argument("--n", type=count, default=500, help="generated samples per score")
+    p_fd.add_argument("--feature-epochs", type=count, default=30)
     p_fd.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                       help="config overrides of the trained run (e.g. model.channel_max=32)")  # fmt: skip
     p_fd.add_argument("--device", default="auto", help="cpu, cuda or auto")
@@ -174,4 +177,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

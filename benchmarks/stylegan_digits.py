@@ -22,7 +22,6 @@ whether a collapse is in ganhub's layers or in the architecture at this size.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 import time
@@ -32,6 +31,7 @@ from types import ModuleType
 
 import torch
 import torch.nn.functional as F
+from entry import Parser, run_main
 from ganhub_dcgan.networks import Discriminator as DCGANDiscriminator
 from ganhub_dcgan.networks import Generator as DCGANGenerator
 from ganhub_stylegan.networks import Discriminator as StyleDiscriminator
@@ -161,7 +161,7 @@ def scorer(data: Tensor) -> Callable[[Tensor], float]:
 
 def main() -> None:
     """Print one row per pairing and seed."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = Parser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--pairs", default="sg-sg,dc-sg,dc-dc", help="G-D pairings (sg, dc)")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds")
@@ -199,4 +199,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

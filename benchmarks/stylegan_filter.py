@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from entry import Parser, run_main
 from ganhub_stylegan.layers import lowpass_depthwise, lowpass_kernel, lowpass_slices
 from torch import Tensor
 
@@ -60,7 +61,7 @@ def step(impl: Callable[[Tensor], Tensor], x: Tensor) -> None:
 
 def main() -> None:
     """Print the table."""
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = Parser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--reps", type=int, default=10)
     args = parser.parse_args()
@@ -87,4 +88,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

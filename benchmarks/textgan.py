@@ -36,6 +36,7 @@ from pathlib import Path
 from statistics import fmean
 
 import torch
+from entry import Parser, run_main
 
 import ganhub
 from ganhub.config.resolve import resolve
@@ -227,8 +228,11 @@ def plot(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ganhub.engine.checkpoint import write_text_atomic
+    from ganhub.figures import save_figure
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    fig, ax = plt.subplots(figsize=(7.5, 5.5), dpi=120)
     for (name, curve), style in zip(mean.items(), ("o-", "s-", "^-"), strict=False):
         (line,) = ax.plot([d for _, d in curve], [q for q, _ in curve], style, label=name)
         for per_seed in points[name] if len(points[name]) > 1 else []:
@@ -245,10 +249,10 @@ def plot(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)  # atomically, as the JSON: an interrupted sweep leaves no half file
     plt.close(fig)
     data = {"temperatures": temps, "oracle_floor": floor, "points": points}
-    path.with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
+    write_text_atomic(path.with_suffix(".json"), json.dumps(data, indent=1) + "\n")
     print(f"wrote {path} and {path.with_suffix('.json').name}")
 
 
@@ -423,9 +427,7 @@ def _against_mle(
 
 def main() -> None:
     """Parse the scale and run the benchmarks."""
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--vocab", type=int, default=500)
     p.add_argument("--pretrain", type=int, default=None, help="MLE steps (600; --curves 400)")
     p.add_argument("--adv", type=int, default=None, help="adversarial steps (600; --curves 150)")
@@ -493,4 +495,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from entry import Parser, run_main
 from tables import mean_sd
 
 import ganhub
@@ -69,7 +70,7 @@ def held_out(study: Path, objective: str, seeds: list[int], out: Path) -> float:
 
 def main() -> None:
     """Both studies per seed, their bests trained again; print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = Parser(description=__doc__.split("\n")[0])
     parser.add_argument("--plugin", default="toy2d")
     parser.add_argument("--space", default="arch")
     parser.add_argument("--sampler", default="tpe")
@@ -121,4 +122,4 @@ def _sign(study: Path) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

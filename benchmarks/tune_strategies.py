@@ -15,7 +15,6 @@ and the wall time (`oneshot`'s includes training its supernet).
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from entry import Parser, run_main
 from tables import mean_sd
 
 SAMPLERS = ("random", "tpe", "evolution", "reinforce", "oneshot")
@@ -80,7 +80,7 @@ def _value(trial: Any) -> float | None:
 
 def main() -> None:
     """Run every sampler for every seed and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = Parser(description=__doc__.split("\n")[0])
     parser.add_argument("--plugin", default="toy2d")
     parser.add_argument("--space", default="arch")
     parser.add_argument("--trials", type=int, default=24)
@@ -117,4 +117,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

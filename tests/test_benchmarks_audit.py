@@ -9,13 +9,17 @@ every benchmark invocation with that script's own argument parser (nothing is tr
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import runpy
 import shlex
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 GPU_SCRIPTS = sorted(BENCH.glob("gpu_*.sh"))
@@ -136,11 +140,12 @@ def test_every_benchmark_call_in_the_gpu_scripts_parses(
 
     monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_then_stop)
     monkeypatch.setattr(sys, "argv", [bench, *args])
+    monkeypatch.syspath_prepend(str(BENCH))  # as `python benchmarks/X.py` puts its folder first
     with pytest.raises(_Parsed):  # SystemExit(2) here: an option the script no longer has
         runpy.run_path(str(BENCH / bench), run_name="__main__")
 
 
-SCRIPTS = sorted(p.name for p in BENCH.glob("*.py") if p.name != "tables.py")
+SCRIPTS = sorted(p.name for p in BENCH.glob("*.py") if p.name not in {"tables.py", "entry.py"})
 
 
 @pytest.mark.parametrize("bench", SCRIPTS)
@@ -162,6 +167,7 @@ def test_cli_startup_rejects_a_bad_run_count_in_one_line(
     """`cli_startup.py --help` used to crash with int('--help'); a bad RUNS is a usage error."""
     for bad in (["x"], ["0"]):
         monkeypatch.setattr(sys, "argv", ["cli_startup.py", *bad])
+        monkeypatch.syspath_prepend(str(BENCH))
         with pytest.raises(SystemExit) as exit_:
             runpy.run_path(str(BENCH / "cli_startup.py"), run_name="__main__")
         assert exit_.value.code == 2
@@ -197,3 +203,113 @@ def test_every_benchmark_command_in_the_results_docs_parses(
         from ganhub.config.resolve import resolve
 
         resolve(keys)
+
+
+def _run(bench: str, args: list[str], monkeypatch: pytest.MonkeyPatch) -> int | str | None:
+    """`python benchmarks/<bench> <args>` in this process; its exit code."""
+    monkeypatch.setattr(sys, "argv", [bench, *args])
+    monkeypatch.syspath_prepend(str(BENCH))
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(BENCH / bench), run_name="__main__")
+    return exit_.value.code
+
+
+BAD_KEY = [
+    ("overhead.py", ["--rounds", "1", "--steps", "1", "trainer.nope=1"]),
+    ("cyclegan.py", ["quality", "--minutes", "0.01", "trainer.nope=1"]),
+    ("medgan.py", ["--part", "quality", "--steps", "1", "--gan", "trainer.nope=1"]),
+    ("arch_retrain.py", ["--arch", "a=trainer.nope=1", "--seeds", "0"]),
+]
+
+
+@pytest.mark.parametrize(("bench", "args"), BAD_KEY, ids=[b for b, _ in BAD_KEY])
+def test_a_bad_config_key_is_one_line_not_a_traceback(
+    bench: str, args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A key ganhub does not know is named in one line, exit 2, as `ganhub run` says it."""
+    assert _run(bench, args, monkeypatch) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"{bench}: error: unknown key 'trainer.nope'"), err
+
+
+NEEDS_CUDA = [
+    ("gpu_speed.py", ["--device", "cuda"]),
+    ("gpu_profile.py", ["plugin=dcgan"]),
+    ("stylegan.py", ["speed", "--only", "cuda", "--steps", "1"]),
+    ("overhead.py", ["--device", "cuda", "--rounds", "1", "--steps", "1"]),
+]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a CPU-only machine")
+@pytest.mark.parametrize(("bench", "args"), NEEDS_CUDA, ids=[b for b, _ in NEEDS_CUDA])
+def test_a_gpu_benchmark_on_a_cpu_machine_refuses_in_one_line(
+    bench: str, args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No usage block, no traceback, no empty table with exit 0: one line saying CUDA is not here."""
+    assert _run(bench, args, monkeypatch) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"{bench}: error: "), err
+    assert "cuda" in err[0].lower(), err
+
+
+def test_the_textgan_plot_and_its_json_are_written_atomically(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rendered, then renamed into place: a link planted at either name is replaced, never
+    written through (savefig and write_text followed it), and no temporary file is left."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    plot = runpy.run_path(str(BENCH / "textgan.py"), run_name="textgan")["plot"]
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    path = tmp_path / "sweep.png"
+    for name in (path, path.with_suffix(".json")):
+        name.symlink_to(victim)
+    point = {"nll_gen": 2.0, "nll_oracle": 3.0}
+    plot(path, [1.0], {"mle": [[point]]}, {"mle": [(3.0, 2.0)]}, 1.0, title="t")
+    assert victim.read_text() == "keep"
+    assert not path.is_symlink() and path.read_bytes().startswith(b"\x89PNG")
+    assert '"temperatures": [' in path.with_suffix(".json").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.json", "sweep.png", "victim.txt"]
+
+
+BAD_OPTION = [
+    ("overhead.py", ["--rounds", "0"], "--rounds"),
+    ("cyclegan.py", ["speed", "--iters", "x"], "--iters"),
+    ("gpu_speed.py", ["--device", "cpu", "--peak-tflops", "1", "2", "3"], "--peak-tflops"),
+    ("stylegan.py", ["speed", "--steps", "0", "--only", "cpu"], "--steps"),
+    ("data_loading.py", ["--nope"], "--nope"),
+]
+
+
+@pytest.mark.parametrize(("bench", "args", "named"), BAD_OPTION, ids=[b for b, *_ in BAD_OPTION])
+def test_a_bad_option_is_one_line_before_any_work(
+    bench: str,
+    args: list[str],
+    named: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """As ganhub's CLI says it: one line naming the option, no usage block; a count of 0 is
+    refused up front (it ended in a traceback from an empty median after the warm-up)."""
+    assert _run(bench, args, monkeypatch) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and named in err[0] and f"'{bench}" in err[0], err
+
+
+SOURCING = [p.name for p in GPU_SCRIPTS if "source benchmarks/gpu_env.sh" in p.read_text()]
+
+
+@pytest.mark.skipif(
+    shutil.which("nvidia-smi") is not None or Path("/dev/nvidiactl").exists(),
+    reason="checks a machine without a GPU",
+)
+@pytest.mark.parametrize("script", [*SOURCING, "gpu_env.sh"])
+def test_a_gpu_check_script_without_a_gpu_stops_in_one_line(script: str, tmp_path: Path) -> None:
+    """Before installing anything or writing logs: one line, exit 2 (it pip-installed into
+    /tmp, then ran every step to its own CUDA error)."""
+    env = {**os.environ, "ROOT": str(tmp_path), "OUT": str(tmp_path / "out")}
+    done = subprocess.run(["bash", f"benchmarks/{script}"], cwd=BENCH.parent, env=env,
+                          capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == "" and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "no NVIDIA GPU here" in done.stderr and not any(tmp_path.iterdir())
