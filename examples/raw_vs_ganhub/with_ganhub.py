@@ -11,4 +11,5 @@ import ganhub
 if __name__ == "__main__":
     summary = ganhub.train(plugin="dcgan", trainer__steps=2500, trainer__batch_size=64)
     model = ganhub.load(summary["run_dir"])
-    print(model.write_samples("ganhub_dcgan_samples"))
+    for path in model.write_samples("ganhub_dcgan_samples"):
+        print(path)
