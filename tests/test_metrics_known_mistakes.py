@@ -23,3 +23,15 @@ def test_no_feature_network_is_refused_not_scored_as_nothing() -> None:
     said = str(err.value)
     assert "fid, kid need one" in said and "eval.features=[digits]" in said and "\n" not in said
     check_metrics(run.system, [hub.get("digit_modes")])  # a metric without features is scored
+
+
+@pytest.mark.parametrize(
+    ("item", "said"),
+    [("eval.features=[digits,digits]", "feature listed twice: digits"),
+     ("eval.metrics=[fid,kid,fid]", "metric listed twice: fid")],
+)  # fmt: skip
+def test_a_metric_or_feature_network_listed_twice_is_refused(item: str, said: str) -> None:
+    """Each was scored twice, and the table's header named the network twice."""
+    with pytest.raises(ConfigError) as err:
+        resolve(["plugin=toy2d", item])
+    assert str(err.value) == f"{item}: {said}"

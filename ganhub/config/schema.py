@@ -365,6 +365,14 @@ class EvalConfig(Section):
         "uniform (every value alike) or data (the training data's declared proportions)",
     )
 
+    @field_validator("metrics", "features")
+    @classmethod
+    def _none_twice(cls, v: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        repeated = sorted({t for t in v if v.count(t) > 1}) if v else []
+        if repeated:  # each was scored twice, and the table named it twice
+            raise ValueError(f"{str(info.field_name)[:-1]} listed twice: {', '.join(repeated)}")
+        return v
+
 
 def _options_not_names(value: Any, key: str, purpose: str) -> Any:
     """Refuse a list of names given to an options section (`trick=[ema]` for `tricks=[ema]`),
