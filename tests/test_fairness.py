@@ -407,9 +407,9 @@ def test_a_reweighted_run_resumes_exactly(workdir: Path) -> None:
 
     fit(make_run(resolve([*RESUMABLE, "trainer.steps=6", "name=full"])))
     fit(make_run(resolve([*RESUMABLE, "trainer.steps=3", "name=part"])))
-    # another classifier recipe on resume: were it trained again, the weights would differ
-    resumed = make_run(resolve(["resume=runs/part", "trainer.steps=6", "trick.reweight.steps=7"]))
-    assert resumed.config.trick.reweight.steps == 7  # type: ignore[attr-defined]
+    # the checkpoint's classifier is kept (another recipe on resume is refused:
+    # tests/plugins/test_fairness_resume_options.py); were it trained again, the weights differ
+    resumed = make_run(resolve(["resume=runs/part", "trainer.steps=6"]))
     fit(resumed)
     a, b = final("full"), final("part")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
