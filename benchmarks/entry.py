@@ -9,8 +9,9 @@ does: no usage block, no traceback after minutes of work.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -48,6 +49,22 @@ def refuse(message: str) -> None:
     from ganhub.errors import UsageError
 
     raise UsageError(message)
+
+
+def check_ganhub(command: Sequence[str], done: subprocess.CompletedProcess[str]) -> None:
+    """Stop in one line when a `ganhub` command the script ran (`done`, its output captured)
+    failed: ganhub's own one-line error as the script's, with ganhub's exit code 2 for a usage
+    error (a bad key); for any other failure, the command and the last line of its stderr."""
+    from ganhub.errors import GanhubError, UsageError, one_line
+
+    if done.returncode == 0:
+        return
+    lines = [line for line in (done.stderr or "").splitlines() if line.strip()]
+    last = lines[-1].strip() if lines else f"exit code {done.returncode}"
+    if last.startswith("ganhub: error: "):  # ganhub's own one line: say it as the script's
+        message = last.removeprefix("ganhub: error: ")
+        raise (UsageError if done.returncode == 2 else GanhubError)(message)
+    raise GanhubError(f"{one_line(' '.join(command), 200)} failed: {one_line(last)}")
 
 
 def run_main(main: Callable[[], object]) -> None:

@@ -366,22 +366,33 @@ def stylegan_row(args: argparse.Namespace) -> None:
         print(f"stylegan speed: failed with exit code {done.returncode}")
 
 
-def main() -> None:
-    """Parse options, measure every (precision, batch), print the table."""
+# --quick's values and the full run's: an option given explicitly wins over either (`--quick
+# --batch 64` is a smoke run at batch 64), as a key=value wins over a ganhub preset
+QUICK = {"batch": [8], "rounds": 2, "steps": 2, "warmup": 1}
+FULL = {"batch": [128, 1024], "rounds": 7, "steps": 50, "warmup": 20}
+
+
+def options(argv: list[str] | None = None) -> argparse.Namespace:
+    """The parsed options (`argv`: sys.argv's), --quick's values filled in where no option
+    was given; a mistake in them stops with one line."""
     parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                         choices=["cuda", "cpu"])  # fmt: skip
     parser.add_argument("--precision", nargs="+", default=["fp32", "bf16+cl"], choices=PRECISIONS,
                         help="fp32, bf16+cl (bf16 with channels_last) and/or bf16 (NCHW); "
                         "default: fp32 bf16+cl")  # fmt: skip
-    parser.add_argument("--batch", type=count, nargs="+", default=[128, 1024])
+    parser.add_argument("--batch", type=count, nargs="+",
+                        help="batch sizes (default: 128 1024; --quick: 8)")  # fmt: skip
     parser.add_argument("--size", type=int, default=32, choices=[32, 64])
     parser.add_argument("--width", type=count, default=32,
                         help="base width of G and D (ngf = ndf; dcgan's default 32, the DCGAN "
                         "paper 64-128): wider layers let tensor cores reach a higher MFU")  # fmt: skip
-    parser.add_argument("--steps", type=count, default=50, help="steps per timed block")
-    parser.add_argument("--rounds", type=count, default=7, help="timed blocks per contender")
-    parser.add_argument("--warmup", type=count0, default=20, help="untimed steps (compiles)")
+    parser.add_argument("--steps", type=count,
+                        help="steps per timed block (default: 50; --quick: 2)")  # fmt: skip
+    parser.add_argument("--rounds", type=count,
+                        help="timed blocks per contender (default: 7; --quick: 2)")  # fmt: skip
+    parser.add_argument("--warmup", type=count0,
+                        help="untimed steps (compiles) (default: 20; --quick: 1)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--peak-tflops", type=float, nargs="+", metavar="TFLOPS",
                         help="peak TFLOP/s: BF16 [FP32] (one value: both)")  # fmt: skip
@@ -392,19 +403,27 @@ def main() -> None:
                         help="with bf16+cl: also ganhub eager with channels_last on D's or on "
                         "G's convolutions only (where the layout conversions come from)")  # fmt: skip
     parser.add_argument("--quick", action="store_true",
-                        help="batch 8, 2 rounds x 2 steps, 1 warm-up step: a smoke run")  # fmt: skip
+                        help="a smoke run: batch 8, 2 rounds x 2 steps, 1 warm-up step, each "
+                        "unless given by its own option (--quick --batch 64: batch 64)")  # fmt: skip
     parser.add_argument("--stylegan", action="store_true",
                         help="also run benchmarks/stylegan.py speed (s/kimg)")  # fmt: skip
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.peak_tflops and len(args.peak_tflops) > 2:
         parser.error("--peak-tflops takes one or two values: BF16 [FP32]")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        refuse("--device cuda: CUDA is not available here; use --device cpu")
-    if args.quick:
-        args.batch, args.rounds, args.steps, args.warmup = [8], 2, 2, 1
+    for name, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, name) is None:  # not given: --quick's value, or the full run's
+            setattr(args, name, copy.copy(value))
     if args.skip is None:
         # torch.compile's first step takes one to two minutes on a 2-core CPU
         args.skip = ["compile"] if args.quick and args.device == "cpu" else []
+    return args
+
+
+def main() -> None:
+    """Parse options, measure every (precision, batch), print the table."""
+    args = options()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        refuse("--device cuda: CUDA is not available here; use --device cpu")
     header(args)
     with tempfile.TemporaryDirectory() as out:
         for precision in args.precision:

@@ -30,6 +30,7 @@ import torch
 from entry import Parser, count, refuse, run_main
 
 from ganhub.config.resolve import resolve
+from ganhub.engine.environment import select_device
 from ganhub.engine.loop import train_steps
 from ganhub.engine.run import Run
 from ganhub.wiring import make_run
@@ -102,6 +103,14 @@ def fd(args: argparse.Namespace) -> None:
     from ganhub.metrics.featurenet import train_feature_net
     from ganhub.metrics.formulas import frechet_distance, gaussian_stats
 
+    overrides = [f"trainer.steps={args.steps}", "trainer.max_seconds=null",
+                 f"device={args.device}", *args.set]  # fmt: skip
+    # refused in one line before the feature net trains (a minute): a bad --set key or
+    # device, a device that is not here
+    device = resolve(["plugin=stylegan", *overrides]).device
+    if device == args.device and device.startswith("cuda") and not torch.cuda.is_available():
+        refuse(f"--device {device}: CUDA is not available here; use --device cpu or auto")
+    select_device(device)  # cuda:N past the GPUs here, mps, or --set device=...: one line
     real = embedded("faces", 32, mirror=True)
     # trained on the CPU with one thread: the same weights on every machine and in every process
     net, spec = train_feature_net(real, None, name="faces", dataset={"source": "faces"},
@@ -115,8 +124,6 @@ def fd(args: argparse.Namespace) -> None:
                               for s in range(args.n // 250)])  # fmt: skip
             return frechet_distance(gaussian_stats(net.features(fake)), real_stats)
 
-    overrides = [f"trainer.steps={args.steps}", "trainer.max_seconds=null",
-                 f"device={args.device}", *args.set]  # fmt: skip
     label = args.label or (" ".join(args.set) or "default")
     with tempfile.TemporaryDirectory() as out:
         run = build_run(overrides, out)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from entry import Parser, run_main
+from entry import Parser, check_ganhub, count, run_main
 from tables import mean_sd
 
 import ganhub
@@ -47,8 +47,7 @@ def run_study(args: argparse.Namespace, seed: int, repeats: int, out: Path) -> d
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    if done.returncode:
-        raise SystemExit(f"{' '.join(command[2:])} failed:\n{done.stderr[-2000:]}")
+    check_ganhub(command[2:], done)  # a bad key: ganhub's one line, as the script's
     study = out / name
     facts = json.loads((study / "summary.json").read_text())
     objective = next(iter(facts["best_values"]))
@@ -74,10 +73,10 @@ def main() -> None:
     parser.add_argument("--plugin", default="toy2d")
     parser.add_argument("--space", default="arch")
     parser.add_argument("--sampler", default="tpe")
-    parser.add_argument("--trials", type=int, default=24, help="runs per study's budget")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--trials", type=count, default=24, help="runs per study's budget")
+    parser.add_argument("--repeats", type=count, default=3)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3])
-    parser.add_argument("--held-out", type=int, default=5, help="run seeds per retrained best")
+    parser.add_argument("--held-out", type=count, default=5, help="run seeds per retrained best")
     parser.add_argument("--keep", type=Path, help="write the studies here (default: a temp dir)")
     parser.add_argument("overrides", nargs="*", help="key=value given to every trial")
     args = parser.parse_args()

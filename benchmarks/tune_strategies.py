@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from entry import Parser, run_main
+from entry import Parser, check_ganhub, count, run_main
+from ganhub_tune.samplers import SAMPLERS as TUNE_SAMPLERS
 from tables import mean_sd
 
 SAMPLERS = ("random", "tpe", "evolution", "reinforce", "oneshot")
@@ -41,8 +42,7 @@ def run_study(plugin: str, space: str, sampler: str, seed: int, trials: int,
     start = time.perf_counter()
     done = subprocess.run(args, capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    if done.returncode:
-        raise SystemExit(f"{' '.join(args[2:])} failed:\n{done.stderr[-2000:]}")
+    check_ganhub(args[2:], done)  # a bad key: ganhub's one line, as the script's
     facts = json.loads((out / name / "summary.json").read_text())
     best_keys = " ".join(f"{k}={v}" for k, v in facts["best_params"].items())
     print(f"{name}: best trial {facts['best_trial']}: {best_keys}", flush=True)
@@ -83,8 +83,10 @@ def main() -> None:
     parser = Parser(description=__doc__.split("\n")[0])
     parser.add_argument("--plugin", default="toy2d")
     parser.add_argument("--space", default="arch")
-    parser.add_argument("--trials", type=int, default=24)
-    parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS))
+    parser.add_argument("--trials", type=count, default=24)
+    parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=TUNE_SAMPLERS,
+                        metavar="SAMPLER", help="any of " + ", ".join(TUNE_SAMPLERS) + " (key=value "
+                        "overrides go after --)")  # fmt: skip
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--keep", type=Path, help="write the studies here (default: a temp dir)")
     parser.add_argument("overrides", nargs="*", help="key=value given to every study, or a "
