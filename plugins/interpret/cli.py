@@ -30,14 +30,11 @@ def interpret() -> None:
     click.get_current_context().with_resource(Console(file=sys.stderr).session())
 
 
-def _say_where(run_dir: Path, out: str | None, chooses: bool = True) -> None:
-    """Without --out, on an export: the note that the outputs went beside it, on stderr
-    (`chooses`: the command has an --out to choose another place)."""
+def _say_where(run_dir: Path, out: str | None) -> None:
+    """Without --out, on an export: the note that the outputs went beside it, on stderr."""
     from ganhub_interpret.page import default_folder
 
     note = default_folder(run_dir)[1] if out is None else ""
-    if note and not chooses:
-        note = note.replace(" (--out DIR to choose)", "")
     if note:
         click.echo(note, err=True)
 
@@ -128,6 +125,36 @@ def features_command(
     click.echo(str(page))
 
 
+def _probes_out(out: str | None, run_dir: Path) -> Path | None:
+    """--out as probes.json's path (None: RUN_DIR/interpret/, beside an export): a folder (one
+    that exists, or a path ending in /) takes probes.json, as a page's --out takes the page.
+    Refused before any work where no output of a command on a run may go (its checkpoints/),
+    where no file can be written, or where it would replace a file that is not probes ganhub
+    wrote (the run's config.yaml, a user's file)."""
+    import os
+
+    from ganhub_interpret.probes import written_probes
+
+    from ganhub.errors import UsageError, one_line
+    from ganhub.metrics.store import check_output_file
+    from ganhub.runfiles import check_run_destination
+
+    if out is None:
+        return None
+    if not out:
+        raise UsageError("--out is empty; give the JSON file's path or a folder to write it into")
+    folder = out.endswith(("/", os.sep)) or bool(os.altsep and out.endswith(os.altsep))
+    path = Path(out) / "probes.json" if folder or Path(out).is_dir() else Path(out)
+    check_run_destination(path, run_dir)
+    check_output_file(path)
+    if path.is_file() and not written_probes(path):
+        raise UsageError(
+            f"--out '{one_line(out, 200)}' exists and is not a probes.json ganhub wrote; give a "
+            "new file, or remove it first"
+        )
+    return path
+
+
 @interpret.command(name="probes", context_settings=HELP)
 @click.argument("run_dir", type=RUN_DIR)
 @click.option("--samples", "n_samples", type=_PROBE_CODES, default=2000,
@@ -136,17 +163,23 @@ def features_command(
 @click.option("--seed", type=SEED, default=0, show_default=True, help="seed of the codes and split")
 @device_option()
 @click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")
-def probes_command(run_dir: Path, n_samples: int, seed: int, device: str, best: bool) -> None:
+@click.option("--out", type=click.Path(), help="the JSON file of the scores; a folder (one that "
+              "exists, or a path ending in /) takes probes.json (default: "
+              "RUN_DIR/interpret/probes.json; for an export, ./interpret-EXPORT/ beside it)")  # fmt: skip
+def probes_command(
+    run_dir: Path, n_samples: int, seed: int, device: str, best: bool, out: str | None
+) -> None:
     """Fit a linear probe per layer of RUN_DIR's generator and per known factor of its data
     (data=shapes or digits) and print how well each layer predicts each factor of the image
     (held-out accuracy or R^2); writes RUN_DIR/interpret/probes.json (for an export, which
-    stays as exported, ./interpret-EXPORT/probes.json beside it)."""
+    stays as exported, ./interpret-EXPORT/probes.json beside it), or --out."""
     from ganhub_interpret.probes import probe_run
 
     import ganhub
 
+    json_out = _probes_out(out, run_dir)  # refused before any work
     trained = ganhub.load(run_dir, device=device, best=best)
-    table, path = probe_run(trained, run_dir, n_samples=n_samples, seed=seed)
-    _say_where(run_dir, None, chooses=False)
+    table, path = probe_run(trained, run_dir, n_samples=n_samples, seed=seed, out=json_out)
+    _say_where(run_dir, out)
     click.echo(table.text())
     click.echo(str(path))

@@ -239,10 +239,11 @@ def probe_layers(
 
 
 def probe_run(
-    trained: TrainedGAN, run_dir: Path, *, n_samples: int, seed: int
+    trained: TrainedGAN, run_dir: Path, *, n_samples: int, seed: int, out: Path | None = None
 ) -> tuple[ProbeTable, Path]:
     """Probe every layer of a run's generator for every known factor of its data; the table
-    and RUN_DIR/interpret/probes.json, where it is written."""
+    and where its JSON is written: `out`, or RUN_DIR/interpret/probes.json (beside an export:
+    `ganhub_interpret.page.default_folder`)."""
     from ganhub_interpret.page import latent_space_of, output_dir
     from ganhub_interpret.scoring import known_factors
 
@@ -250,7 +251,8 @@ def probe_run(
     from ganhub.metrics import store
 
     space = latent_space_of(trained, run_dir)
-    output_dir(run_dir, create=False)  # a planted link is refused before any work
+    if out is None:
+        output_dir(run_dir, create=False)  # a planted link is refused before any work
     trained.system.eval()
     known = known_factors(trained.system, n=FACTOR_REFERENCE, seed=seed)
     if known is None:
@@ -260,6 +262,35 @@ def probe_run(
             "no factor estimator; train on data=shapes or digits"
         )
     table = probe_layers(space, known, n_samples, seed)
-    # the folder is made only now: a refusal above leaves no empty RUN_DIR/interpret/ behind
-    folder = output_dir(run_dir)
-    return table, store.write_json(folder / "probes.json", table.as_dict())
+    # the folder is made only now: a refusal above leaves no empty folder behind
+    if out is None:
+        out = output_dir(run_dir) / "probes.json"
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    return table, store.write_json(out, table.as_dict())
+
+
+def written_probes(path: Path) -> bool:
+    """Whether `path` holds probes ganhub wrote (a JSON object with probes.json's keys): the
+    only file `--out` replaces."""
+    import json
+
+    try:  # probes.json is a few KB: a larger file is someone else's, and is not read
+        if path.stat().st_size > 1_000_000:
+            return False
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(data, dict) and {"layers", "factors", "n_train", "n_test"} <= set(data)
+
+
+__all__ = [
+    "FACTOR_REFERENCE",
+    "POOLED_GRID",
+    "TRAIN_SHARE",
+    "layer_features",
+    "probe_layers",
+    "probe_run",
+    "probe_scores",
+    "written_probes",
+]
