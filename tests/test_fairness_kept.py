@@ -92,3 +92,16 @@ def test_a_balanced_generator_keeps_all_it_was_asked_for_without_a_warning() -> 
     result = evaluate(system, [get_hub().metrics.get("fairness")], n_samples=MIN_KEPT, seed=0)
     assert result.values["fairness_kept"] == MIN_KEPT
     assert not [w for w in result.warnings if "fairness_kept" in w]
+    assert not [w for w in result.warnings if "fairness_l2," in w]
+
+
+def test_fairness_l2_on_few_samples_gets_the_same_warning() -> None:
+    """`--n 40` gave fairness_l2 (a share from 40 samples: standard error up to 0.079) without
+    a word, while fairness_l2_rejection on as few kept samples was warned about."""
+    system = Digits(resolve(CONFIG), (1, 7))
+    result = evaluate(system, [get_hub().metrics.get("fairness")], n_samples=40, seed=0)
+    assert result.values["fairness_other"] == 0.0
+    [line] = [w for w in result.warnings if "fairness_l2," in w]
+    assert "fairness_l2, fairness_l1, fairness_kl and fairness_l2_corrected rest on 40 " in line
+    assert f"fewer than {MIN_KEPT}" in line and "standard error up to 0.079" in line
+    assert "eval.n_samples" in line and "\n" not in line

@@ -335,7 +335,7 @@ class EvalConfig(Section):
         2500, gt=0, le=MAX_EVAL_SAMPLES, description="generated samples per evaluation"
     )
     n_real: int = Field(
-        10_000, gt=1, description="real samples for feature statistics (capped at the dataset)"
+        10_000, description="real samples for feature statistics (2 or more; capped at the dataset)"
     )
     features: list[str] | None = Field(
         None,
@@ -364,6 +364,13 @@ class EvalConfig(Section):
         description="the attribute distribution the fairness metric measures samples against: "
         "uniform (every value alike) or data (the training data's declared proportions)",
     )
+
+    @field_validator("n_real")
+    @classmethod
+    def _two_real(cls, n: int) -> int:  # pydantic's "greater than 1" said what, not why
+        if n < 2:
+            raise ValueError("a covariance (fid, kid) needs 2 real samples or more: give 2 or more")
+        return n
 
     @field_validator("metrics", "features")
     @classmethod

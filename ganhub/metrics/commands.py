@@ -245,9 +245,10 @@ def evaluate_run(
 def keep_earlier(path: Path, result: dict[str, Any], scored: list[Metric]) -> list[str]:
     """Add to `result` (an eval.json being written to `path`) the scores of the file already
     there that none of the `scored` metrics reports, when it scored the same run (its folder
-    resolves to the same), at the same step, with the same seeds and samples per seed
-    (counts: the fewest of both); return the note saying which were kept, or which earlier
-    scores were replaced for scoring other samples."""
+    resolves to the same), at the same step, with the same seeds, samples per seed and counts
+    both report (`n_real`: FID-style scores shift with it, and the table shows one count for
+    all); return the note saying which were kept, or which earlier scores were replaced for
+    scoring other samples."""
     from ganhub.metrics import reported_by
     from ganhub.metrics.rundata import MAX_FILE_BYTES, read_json
 
@@ -263,19 +264,28 @@ def keep_earlier(path: Path, result: dict[str, Any], scored: list[Metric]) -> li
     if not [k for k in others if k not in COUNT_KEYS]:
         return []
     what = ", ".join(names) or ", ".join(others[:5])
-    if old.get("seeds") != result["seeds"] or old.get("n_samples") != result["n_samples"]:
-        return [
-            f"eval.json's earlier scores of {what} (step {result['step']}) were replaced: they "
-            "are kept only when scored with the same seeds and samples per seed"
-        ]
     valid = {k: v for k, v in results.items() if _seed_values(v, len(result["seeds"]))}
+    # a count both report that differs (fid on 10,000 real images kept beside a scoring of
+    # 50): one n_real shown for both would misstate one of them
+    differ = [
+        f"{k} {_counts(results[k])} then, {_counts(table[k])} now"
+        for k in COUNT_KEYS
+        if k in table and k in results and _values(results[k]) != table[k]["values"]
+    ]
+    if old.get("seeds") != result["seeds"] or old.get("n_samples") != result["n_samples"]:
+        differ = ["other seeds or samples per seed"]
+    if differ:
+        return [
+            f"eval.json's earlier scores of {what} (step {result['step']}) were replaced "
+            f"({'; '.join(differ)}): they are kept only when scored with the same seeds, "
+            "samples per seed and real samples, as FID-style scores change with them"
+        ]
     kept = [k for k in others if k in valid and k not in COUNT_KEYS]
     if not kept:
         return []
-    for key in [*kept, *(k for k in valid if k in COUNT_KEYS)]:
+    # the counts both report are the same (above); those only the earlier file has are its own
+    for key in [*kept, *(k for k in valid if k in COUNT_KEYS and k not in table)]:
         values = [float(v) for v in valid[key]["values"]]
-        if key in table:  # a count both report: the fewest, what every score rests on
-            values = [min(a, b) for a, b in zip(values, table[key]["values"], strict=True)]
         std = statistics.stdev(values) if len(values) > 1 else None
         table[key] = {"mean": statistics.fmean(values), "std": std, "values": values}
     recorded = old.get("better")
@@ -290,19 +300,32 @@ def keep_earlier(path: Path, result: dict[str, Any], scored: list[Metric]) -> li
         if w not in result["warnings"] and any(f"'{n}'" in str(w) for n in names)
     ]
     return [
-        f"kept from the earlier eval.json of step {result['step']} (same seeds and samples per "
-        f"seed): {what} ({', '.join(kept)}); scored now: {', '.join(m.name for m in scored)}"
+        f"kept from the earlier eval.json of step {result['step']} (same seeds, samples per "
+        f"seed and real samples): {what} ({', '.join(kept)}); scored now: "
+        + ", ".join(m.name for m in scored)
     ]
+
+
+def _values(entry: Any) -> list[float] | None:
+    """An eval.json result's per-seed `values` as floats, or None (not numbers: the user's file)."""
+    values = entry.get("values") if isinstance(entry, dict) else None
+    if not isinstance(values, list) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in values
+    ):
+        return None
+    return [float(v) for v in values]
+
+
+def _counts(entry: Any) -> str:
+    """A count's per-seed values as a user reads them: `10,000` (one per seed, `/` between)."""
+    values = _values(entry) or []
+    return "/".join(f"{v:,.0f}" for v in values) or "unrecorded"
 
 
 def _seed_values(entry: Any, seeds: int) -> bool:
     """Whether an eval.json result holds one number per seed (`values`), to be kept."""
-    values = entry.get("values") if isinstance(entry, dict) else None
-    return (
-        isinstance(values, list)
-        and len(values) == seeds
-        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
-    )
+    values = _values(entry)
+    return values is not None and len(values) == seeds
 
 
 def _listed(data: dict[str, Any], key: str) -> list[Any]:

@@ -12,7 +12,8 @@ classifier, against a target (uniform, or the data's proportions: `eval.fairness
   (samples that are no value at all, read as "other", are kept out of p).
 * `fairness_l2_rejection`: the discrepancy after rejection sampling toward the target, which needs
   no retraining (a sample of value a is kept with probability target[a] / (M p̂[a])), with
-  `fairness_kept`, the samples it rests on (a warning below MIN_KEPT).
+  `fairness_kept`, the samples it rests on (a warning below MIN_KEPT, as for the samples read
+  as a value that p̂ and the scores above rest on).
 
 When no sample is read as any value (every one "other": blobs, or a digit the attribute does
 not cover), p̂ is 0/0. Choi et al.'s discrepancy compares a distribution over the attribute's
@@ -45,7 +46,8 @@ MAX_DRAW_FACTOR = 10
 # the metric's rejection-sampled set: up to this many kept samples (the shares' standard error
 # is then below 0.016), since reaching them costs 1/acceptance times as many classified draws
 REJECTION_SAMPLES = 1000
-# fewer kept samples than this and fairness_l2_rejection gets a warning: a share estimated from n
+# fewer samples than this and a fairness score gets a warning (fairness_l2 and the scores beside
+# it: samples read as a value; fairness_l2_rejection: kept samples): a share estimated from n
 # samples has a standard error of up to 0.5 / sqrt(n), 0.05 at 100, the size of the differences
 # the score should tell apart (a generator's rejection-sampled discrepancy is typically 0.01-0.05)
 MIN_KEPT = 100
@@ -191,11 +193,36 @@ def rejection_sample(
     return torch.cat(kept)[:n], accepted / max(drawn, 1)
 
 
+def _warn_few(n: int, rests: str, more: str) -> None:
+    """Warn (`warn_once`) when scores rest on `n` < MIN_KEPT samples, `rests` saying which and
+    why so few ("fairness_l2_rejection rests on 69 kept samples (...)"), `more` how to have more:
+    a share from n samples has a standard error of up to 0.5 / sqrt(n), as large as the
+    discrepancies the scores should tell apart. The one rule for every fairness score."""
+    if n >= MIN_KEPT:
+        return
+    error = 0.5 / max(n, 1) ** 0.5
+    warn_once(
+        f"metric 'fairness': {rests}, fewer than {MIN_KEPT}: a share estimated from {n:,} has a "
+        f"standard error up to {error:.3f}, as large as the discrepancies the score should tell "
+        f"apart; {more}, or read it as a rough figure"
+    )
+
+
+def _warn_few_read(read: int, scored: int, other: float) -> None:
+    """Warn (`_warn_few`) that p̂, and so fairness_l2 and the scores beside it, rests on the
+    `read` of `scored` samples the classifier read as a value (the others' share: `other`)."""
+    why = (
+        "eval.n_samples (ganhub eval --n) asked for no more"
+        if read >= scored
+        else f"of {scored:,} scored, the others were read as no value: fairness_other {other:.2f}"
+    )
+    scores = "fairness_l2, fairness_l1, fairness_kl and fairness_l2_corrected rest"
+    _warn_few(read, f"{scores} on {read:,} samples ({why})", "raise eval.n_samples or --n")
+
+
 def _warn_few_kept(kept: int, asked: int, rate: float) -> None:
-    """Warn (`warn_once`) that fairness_l2_rejection rests on `kept` < MIN_KEPT samples (of
-    `asked`, kept at the acceptance `rate`): a share from n samples has a standard error of up
-    to 0.5 / sqrt(n), as large as the discrepancies the score should tell apart."""
-    error = 0.5 / max(kept, 1) ** 0.5
+    """Warn (`_warn_few`) that fairness_l2_rejection rests on `kept` samples (of `asked`, kept
+    at the acceptance `rate`)."""
     if kept >= asked:
         why = "eval.n_samples (ganhub eval --n) asked for no more"
         more = "raise eval.n_samples"
@@ -207,12 +234,8 @@ def _warn_few_kept(kept: int, asked: int, rate: float) -> None:
             if asked < REJECTION_SAMPLES
             else "a generator nearer the target keeps more"
         )
-    warn_once(
-        f"metric 'fairness': fairness_l2_rejection rests on {kept:,} kept samples "
-        f"(fairness_kept; {why}), fewer than {MIN_KEPT}: a share estimated from {kept:,} has a "
-        f"standard error up to {error:.3f}, as large as the discrepancies the score should tell "
-        f"apart; {more}, or read it as a rough figure"
-    )
+    rests = f"fairness_l2_rejection rests on {kept:,} kept samples (fairness_kept; {why})"
+    _warn_few(kept, rests, more)
 
 
 class Fairness(Metric):
@@ -270,6 +293,9 @@ class Fairness(Metric):
                 f"compare: fairness_l2 {out['fairness_l2']:.4f} and the others are their worst "
                 "value, that of samples all of one more value the target gives no share"
             )
+        else:  # p̂ rests on the samples read as a value, "other" ones left out
+            read = round(len(images) * (1.0 - out["fairness_other"]))
+            _warn_few_read(read, len(images), out["fairness_other"])
         out["fairness_accuracy"] = balanced_accuracy(confusion)
         n_kept = min(n_samples, REJECTION_SAMPLES)
         kept, rate = rejection_sample(system, attribute, target, n_kept, seed + 1)
@@ -279,7 +305,7 @@ class Fairness(Metric):
         ]
         out["fairness_accept"] = rate
         out["fairness_kept"] = float(len(kept))
-        if len(kept) < MIN_KEPT and not empty:  # empty: the warning above says it all
+        if not empty:  # empty: the warning above says it all
             _warn_few_kept(len(kept), n_kept, rate)
         out["n_samples"] = float(len(images))
         return out
