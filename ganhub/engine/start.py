@@ -255,11 +255,13 @@ def restore_training_state(
     for t in tricks:
         if t.name in state["tricks"]:
             _restore_trick(t, state["tricks"][t.name], owners or Owners({}))
+    # the saved repeats are checked, not applied: this run's config sets them (n_critic's n,
+    # given anew or dropped on resume) and so does the state of a trick that changes them as
+    # it trains (balance's counts, restored above)
     for p in phases:
         repeat = state["phases"].get(p.name, p.repeat)
         if type(repeat) is not int or repeat < 1:
             raise ValueError(f"phase '{p.name}' repeats {one_line(repeat, 40)} times")
-        p.repeat = repeat
     resume_position(state["data"], state.get("world", dist.world), position, batch_size, dist.world)
     saved = state.get("system", {})  # absent in checkpoints before systems kept state
     if not isinstance(saved, dict):

@@ -365,12 +365,18 @@ class LRScheduleConfig(Section):
 
     @model_validator(mode="after")
     def _changes_a_rate(self) -> LRScheduleConfig:
-        # decaying to the full rate with no warm-up holds every rate as it starts
-        if self.final == 1 and self.warmup_steps == 0:
+        # decaying to the full rate with no warm-up holds every rate as it starts; so does a
+        # warm-up of one step, whose first step already trains at (0 + 1) / 1 of the rate
+        if self.final == 1 and self.warmup_steps <= 1:
+            warm = (
+                "with no warmup_steps"
+                if self.warmup_steps == 0
+                else "with warmup_steps=1 (a one-step warm-up trains its step at the full rate)"
+            )
             raise ValueError(
-                "trick.lr_schedule.final=1: with no warmup_steps every learning rate stays as "
-                "it starts, so the schedule would change nothing: give a final fraction below 1 "
-                "(default 0), warmup_steps above 0, or drop lr_schedule from tricks"
+                f"trick.lr_schedule.final=1: {warm} every learning rate stays as it starts, so "
+                "the schedule would change nothing: give a final fraction below 1 (default 0), "
+                "warmup_steps of 2 or more, or drop lr_schedule from tricks"
             )
         return self
 

@@ -1,0 +1,68 @@
+"""A practitioner's audit of the training-practice tricks (docs/tricks.md): an lr_schedule
+that would hold every rate as it starts is refused however its warm-up is spelled."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_a_one_step_warmup_to_the_full_rate_is_refused(cli: Any) -> None:
+    """`final=1 warmup_steps=1` trained every step at the full rate (the warm-up's step n
+    trains at n / warmup_steps: its one step at 1/1) and was accepted, where `final=1` with no
+    warm-up is refused: one line naming the key, why, and what to give; exit code 2."""
+    options = ["trick.lr_schedule.final=1", "trick.lr_schedule.warmup_steps=1"]
+    code, out, err = cli("config", "plugin=toy2d", "tricks=[lr_schedule]", *options)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert err.startswith("ganhub: error: trick.lr_schedule.final=1: "), err
+    assert "warmup_steps=1" in err and "warmup_steps of 2 or more" in err, err
+    # the warm-up of two steps (step 1 at half the rate) still resolves
+    code, out, err = cli("config", "plugin=toy2d", "tricks=[lr_schedule]", options[0],
+                         "trick.lr_schedule.warmup_steps=2")  # fmt: skip
+    assert code == 0, err
+
+
+def _d_steps_per_g_step(tmp_path: Any, first: list[str], resumed: list[str]) -> str:
+    """The order of the optimizer steps ("D"/"G") of a toy2d run resumed after 1 of 2 steps."""
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    import ganhub
+
+    from .conftest import TINY_TOY
+
+    base = [*TINY_TOY, f"out_dir={tmp_path}", "trainer.sample_every=0", "eval.metrics=[]"]
+    run = ganhub.train([*base, "trainer.steps=1", *first])["run_dir"]
+    sides: dict[int, str] = {}
+    seen: list[str] = []
+
+    def count(opt: Any, args: Any, kwargs: Any) -> None:
+        if id(opt) not in sides:  # D's phase runs first
+            sides[id(opt)] = "DG"[len(sides)]
+        seen.append(sides[id(opt)])
+
+    handle = register_optimizer_step_pre_hook(count)
+    try:
+        ganhub.train([f"resume={run}", "trainer.steps=2", "trainer.progress=false", *resumed])
+    finally:
+        handle.remove()
+    return "".join(seen)
+
+
+@pytest.mark.parametrize(
+    ("first", "resumed", "order"),
+    [
+        (["tricks=[n_critic]", "trick.n_critic.n=3"], ["trick.n_critic.n=2"], "DDG"),
+        (["tricks=[n_critic]", "trick.n_critic.n=3"], ["tricks=[]"], "DG"),
+        (["tricks=[]"], ["tricks=[n_critic]", "trick.n_critic.n=3"], "DDDG"),
+    ],
+)
+def test_a_resumed_run_takes_its_d_steps_from_its_config(
+    tmp_path: Any, first: list[str], resumed: list[str], order: str
+) -> None:
+    """The checkpoint's phase repeat counts overrode the resumed config: a run resumed with
+    `trick.n_critic.n=2` went on with the 3 D steps it started with, one resumed without the
+    trick too, and one resumed with it trained 1 D step per G step."""
+    assert _d_steps_per_g_step(tmp_path, first, resumed) == order
