@@ -63,11 +63,14 @@ class ArchCost(Trick):
 
     def extra_loss(self, phase: Phase, out: PhaseOutput, ctx: Any) -> Tensor | None:
         """weight * sum of the phase side's supernets' expected relative compute, on every-step
-        phases (not a lazy regulariser's, which would price the choices twice on its steps)."""
+        phases (not a lazy regulariser's, which would price the choices twice on its steps).
+        Logs that compute, before its weight, as `arch/cost_G` / `arch/cost_D` (a device
+        scalar: 1 = the space's costliest networks)."""
         nets = self.nets.get(phase.group)
         if not nets or not phase.every_step:
             return None
         total = nets[0].expected_cost()
         for net in nets[1:]:
             total = total + net.expected_cost()
+        out.stats[f"arch/cost_{phase.group}"] = total.detach()
         return self.options.weight * total

@@ -10,6 +10,7 @@ what one trial needs (its values, its runs' configs, the reporter the pruner act
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -324,8 +325,20 @@ def _check_supernet_space(
         )
 
 
-def _distribution(p: Param) -> tuple[Any, ...]:
-    return (p.type, p.low, p.high, p.log, p.step, tuple(encode(c) for c in p.choices))
+def _distribution(p: Param) -> Any:
+    """What a param can take, as the supernet sees it: the set of its values (a categorical's
+    choices in any order, an int range's integers whatever its step or log say), or a float
+    range's ends, scale and step."""
+    if p.type == "categorical" or p.type == "int":
+        return frozenset(json.dumps(v) for v in _settable(p))
+    return (p.type, p.low, p.high, p.log, p.step)
+
+
+def _settable(p: Param) -> list[Any]:
+    if p.type == "categorical":
+        return [encode(c) for c in p.choices]
+    step = int(p.step or 1)  # an int range takes every step from low (log: step 1)
+    return list(range(int(p.low or 0), int(p.high or 0) + 1, step))
 
 
 def _values(p: Param) -> str:
