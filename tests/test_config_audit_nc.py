@@ -78,6 +78,9 @@ def test_a_dotted_key_in_a_config_file_is_its_nested_form(workdir: Path, cli: An
         ("trainer..steps: 5\n", "'trainer..steps' is not a valid key (empty part between dots)"),
         ("trainer.stepz: 5\n", "unknown key 'trainer.stepz' (did you mean 'trainer.steps'?)"),
         ("trainer.steps: -3\n", "trainer.steps=-3: Input should be greater than 0"),
+        # alone, pydantic named the section's class ("instance of TrainerConfig"), not its keys
+        ("trainer: 10\n", "trainer=10: trainer takes keys (trainer.KEY=VALUE), not a single"),
+        ("eval: [fid]\n", "eval=[fid]: eval takes keys (eval.KEY=VALUE), not a single value"),
     ],
 )  # fmt: skip
 def test_a_dotted_key_a_file_gets_wrong_is_refused_naming_the_file(

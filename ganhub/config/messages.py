@@ -149,6 +149,9 @@ def _problem(err: Any, loc: list[str], model: type[BaseModel]) -> str:
             )
     if not key or (isinstance(err.get("input"), dict) and not missing):
         return msg  # a check across a section's keys: its message names them
+    section = _section_annotation(model, loc) if err["type"] == "model_type" else None
+    if section is not None:  # `trainer=3`: pydantic names the section's class, not its keys
+        return single_value_problem(key, err.get("input"), {}, section)[0]
     if not missing and err.get("input", "") is None:  # `key=` typed empty
         return f"{one_line(key, 100)} is empty and needs a value"
     shown = "" if missing else f"={_short(err.get('input'))}"
@@ -210,6 +213,13 @@ def _leaf_field(model: type[BaseModel], loc: list[str]) -> Any:
     if field is None or as_model(field.annotation) is not None:
         return None
     return None if _takes_mapping(field.annotation) else field
+
+
+def _section_annotation(model: type[BaseModel], loc: list[str]) -> Any:
+    """The type of the field at `loc` when it is a config section (keys under it), else None."""
+    parent = _model_at(model, loc[:-1])
+    field = parent.model_fields.get(loc[-1]) if parent is not None else None
+    return field.annotation if field is not None and as_model(field.annotation) else None
 
 
 def _takes_mapping(annotation: Any) -> bool:
