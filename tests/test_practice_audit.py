@@ -66,3 +66,21 @@ def test_a_resumed_run_takes_its_d_steps_from_its_config(
     `trick.n_critic.n=2` went on with the 3 D steps it started with, one resumed without the
     trick too, and one resumed with it trained 1 D step per G step."""
     assert _d_steps_per_g_step(tmp_path, first, resumed) == order
+
+
+def test_a_run_resumed_after_an_early_stop_says_how_many_evaluations_did_not_improve(
+    cli: Any, workdir: Any
+) -> None:
+    """Resumed after a patience stop, a run counts on and stops at its next evaluation with no
+    better value; its line said "did not improve in 1 evaluation(s)" (the patience), not 2."""
+    args = ["trainer.eval_every=1", "trainer.patience=1", "trainer.keep_best=reverse_kl",
+            "eval.n_samples=200", "trainer.progress=false"]  # fmt: skip
+    code, _, err = cli("run", "plugin=toy2d", "tricks=[]", "trainer.steps=6", "name=a", *args)
+    assert code == 0, err
+    resumed = [f"resume={workdir / 'runs' / 'a'}", "trainer.steps=12", "trainer.progress=true"]
+    code, out, err = cli("run", *resumed)
+    assert code == 0, err
+    said = [line for line in (out + err).splitlines() if "did not improve in" in line]
+    assert said and said[0].startswith(
+        "ganhub: reverse_kl did not improve in 2 evaluation(s) (patience 1); stopping early"
+    ), said

@@ -226,8 +226,8 @@ def patience_ran_out(run: Run) -> dict[str, Any]:
     if run.dist.is_main:
         kept = f"best {best.metric}={best.value:.4g} at step {best.step}" if best else "no best"
         run.console.print(
-            f"ganhub: {cfg.keep_best} did not improve in {cfg.patience} evaluation(s); "
-            f"stopping early at step {run.step} ({kept})"
+            f"ganhub: {cfg.keep_best} did not improve in {run.stale_evaluations} evaluation(s)"
+            f" (patience {cfg.patience}); stopping early at step {run.step} ({kept})"
         )
     return record
 
