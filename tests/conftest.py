@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from ganhub.metrics.store import CACHE_ENV
+
 torch.set_num_threads(
     max(1, (os.cpu_count() or 2) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
 )
@@ -38,11 +40,24 @@ TINY_DCGAN = [
 ]
 
 
+@pytest.fixture(scope="session")
+def ganhub_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ganhub cache of this test session (feature networks, real-data statistics), empty
+    when the session starts: the digit classifier trains once per session, in the first test
+    that needs it, and every later test (and the processes tests start) reads it."""
+    return tmp_path_factory.mktemp("ganhub-cache")
+
+
 @pytest.fixture(autouse=True)
-def _scratch_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _scratch_directory(tmp_path: Path, ganhub_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test runs in its own empty directory: tests that built runs without asking for
-    `workdir` left their run directories in the checkout's runs/ (a dozen after a suite)."""
+    `workdir` left their run directories in the checkout's runs/ (a dozen after a suite).
+    It reads and fills the session's cache, not ~/.cache/ganhub: the digit classifier was
+    trained there and again in tests/test_eval.py's cache (a minute each on a fresh machine),
+    and a cache left by the last suite hid what a fresh one trains. A test that needs a cache
+    of its own sets GANHUB_CACHE itself."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(CACHE_ENV, str(ganhub_cache))
 
 
 @pytest.fixture(scope="module")

@@ -29,16 +29,20 @@ from ganhub.wiring import components
 from .conftest import TINY_DCGAN, TINY_TOY
 
 
-@pytest.fixture(scope="session")
-def cache_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One cache per test session: the digit classifier is trained once."""
-    return tmp_path_factory.mktemp("ganhub-cache")
-
-
 @pytest.fixture
-def cache(cache_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv(store.CACHE_ENV, str(cache_root))
-    return cache_root
+def cache(ganhub_cache: Path) -> Path:
+    """The session's cache (tests/conftest.py): empty when the session started, so the digit
+    classifier in it was trained by this session, once."""
+    return ganhub_cache
+
+
+def test_tests_share_one_cache_of_their_session_not_the_users(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A cache of their own trained the digit classifier again (a minute); tests without one
+    read and filled the user's ~/.cache/ganhub."""
+    assert store.cache_dir().is_relative_to(tmp_path_factory.getbasetemp()), store.cache_dir()
+    assert store.cache_dir() == request.getfixturevalue("ganhub_cache")
 
 
 def scores(system: Any, names: list[str], **kwargs: Any) -> dict[str, float]:
@@ -66,7 +70,7 @@ def fixed_samples(system, images: torch.Tensor) -> None:  # type: ignore[no-unty
 
 @pytest.mark.slow
 def test_digit_classifier_is_accurate_and_counts_modes(cache: Path) -> None:
-    _net, spec = digit_classifier()  # trained here once (~20-60 s), then read from the cache
+    _net, spec = digit_classifier()  # trained once a session (~20-60 s): here or before
     assert spec.accuracy >= 0.97 and spec.dataset["n"] == 5000
     assert (cache / "features" / "digits.safetensors").is_file()
     assert json.loads((cache / "features" / "digits.json").read_text())["sha256"] == spec.sha256
@@ -121,9 +125,11 @@ def test_feature_net_training_is_deterministic_and_loads_back(tmp_path: Path) ->
         load_feature_net(path)
 
 
-def test_features_train_command_and_fd_naming(cli, cache: Path, workdir: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_features_train_command_and_fd_naming(cli, workdir: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from PIL import Image
 
+    cache = workdir / "cache"  # its own: the damaged file below stays out of the session's
+    monkeypatch.setenv(store.CACHE_ENV, str(cache))
     monkeypatch.setenv("HOME", str(workdir))  # data.path=~/imgs: expanded as in a run's config
 
     (workdir / "imgs").mkdir()

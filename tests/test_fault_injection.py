@@ -4,18 +4,22 @@ weights bit-identical to an uninterrupted run of the same config.
 
 The harness is `benchmarks/fault_injection.py` (which runs more cycles and prints a table); here a
 few seeded cycles on toy2d and one on dcgan (preset=tiny). Each process starts Python and torch
-(~3 s on a shared 2-core CPU), so the module takes about a minute.
+(~3 s on a shared 2-core CPU), so the runs that no kill is planned for run in this process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 from types import ModuleType
+from typing import TextIO
 
 import pytest
+import torch
 
 pytestmark = pytest.mark.slow
 
@@ -31,6 +35,31 @@ def _harness() -> ModuleType:
 
 
 faults = _harness()
+
+
+def in_process(argv: list[str], cwd: Path, log: TextIO) -> int:
+    """`ganhub ARGV` run in this process, as the harness's processes run it (in `cwd`, one
+    thread, its output in `log`): its exit code, a traceback in `log` for an exception."""
+    from ganhub.cli import main
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the processes' OMP_NUM_THREADS=1
+    try:
+        with (
+            contextlib.chdir(cwd),
+            contextlib.redirect_stdout(log),
+            contextlib.redirect_stderr(log),
+        ):
+            try:
+                main(argv)
+            except SystemExit as exc:
+                return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+            except Exception:
+                traceback.print_exc(file=log)
+                return 1
+            return 0
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +93,8 @@ PLANS = {
 @pytest.mark.parametrize("seed", list(PLANS))
 def test_toy2d_killed_and_resumed_ends_bit_exact(toy2d, seed: str) -> None:  # type: ignore[no-untyped-def]
     workdir, ref = toy2d
-    cycle = faults.run_cycle(
-        faults.DOMAINS["toy2d"], workdir, ref, seed, plan=PLANS[seed], name=f"toy2d-{seed}"
-    )
+    args, name = faults.DOMAINS["toy2d"], f"toy2d-{seed}"
+    cycle = faults.run_cycle(args, workdir, ref, seed, plan=PLANS[seed], name=name, last=in_process)
     _check(cycle, kills=1)
 
 
@@ -74,16 +102,17 @@ def test_killed_before_any_checkpoint_starts_again(toy2d) -> None:  # type: igno
     """A kill at a random moment of the first process's life (startup included), then one
     inside a checkpoint write: a run with nothing saved is started again, then resumed."""
     workdir, ref = toy2d
-    cycle = faults.run_cycle(
-        faults.DOMAINS["toy2d"], workdir, ref, 7, plan=("early", "write"), name="toy2d-early"
-    )
+    args, plan = faults.DOMAINS["toy2d"], ("early", "write")
+    cycle = faults.run_cycle(args, workdir, ref, 7, plan=plan, name="toy2d-early", last=in_process)
     _check(cycle, kills=1)
 
 
 def test_dcgan_killed_and_resumed_ends_bit_exact(tmp_path: Path) -> None:
     args = faults.DOMAINS["dcgan"]
     ref = faults.reference(args, tmp_path)
-    cycle = faults.run_cycle(args, tmp_path, ref, 0, plan=("write", "random"), name="dcgan")
+    cycle = faults.run_cycle(
+        args, tmp_path, ref, 0, plan=("write", "random"), name="dcgan", last=in_process
+    )
     _check(cycle, kills=1)
 
 
@@ -111,15 +140,18 @@ def test_a_crash_while_re_saving_a_step_leaves_a_checkpoint(tmp_path: Path) -> N
     args = [a for a in args if not a.startswith("trainer.steps=")] + ["trainer.steps=20"]
     env = faults.child_env()
 
-    def ganhub(*argv: str, crash: bool = False) -> subprocess.CompletedProcess[str]:
-        pre = ["-c", CRASH_AT_RENAME] if crash else ["-m", "ganhub"]
-        return subprocess.run(
-            [sys.executable, *pre, *argv], cwd=tmp_path, env=env, capture_output=True, text=True
-        )
+    def ganhub(*argv: str) -> tuple[int, str]:  # not killed: in this process
+        with (tmp_path / "ganhub.log").open("w+") as log:
+            code = in_process(list(argv), tmp_path, log)
+            log.seek(0)
+            return code, log.read()
 
-    assert ganhub("run", *args).returncode == 0
-    again = ganhub("run", "resume=runs/resaved", crash=True)
+    assert ganhub("run", *args)[0] == 0
+    again = subprocess.run(  # the crash needs a process of its own
+        [sys.executable, "-c", CRASH_AT_RENAME, "run", "resume=runs/resaved"],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
+    )  # fmt: skip
     assert again.returncode == 0, again.stderr  # the same step, intact: not written again
     assert (tmp_path / "runs/resaved/checkpoints/step_0000020/model.safetensors").is_file()
-    resumed = ganhub("run", "resume=runs/resaved")
-    assert resumed.returncode == 0, resumed.stderr
+    code, text = ganhub("run", "resume=runs/resaved")
+    assert code == 0, text

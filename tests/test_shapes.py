@@ -29,18 +29,15 @@ from ganhub.data.shapes import (
     true_factor_values,
 )
 from ganhub.errors import UsageError
-from ganhub.metrics import store
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 @pytest.fixture
-def cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """One cache per test session, shared with the domain tests: the classifier trains once."""
-    root = tmp_path_factory.getbasetemp() / "shapes-cache"
-    root.mkdir(exist_ok=True)
-    monkeypatch.setenv(store.CACHE_ENV, str(root))
-    return root
+def cache(ganhub_cache: Path) -> Path:
+    """The session's cache (tests/conftest.py), which every test shares: the classifier
+    trains once a session."""
+    return ganhub_cache
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

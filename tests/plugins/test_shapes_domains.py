@@ -13,7 +13,6 @@ from ganhub.config.resolve import resolve
 from ganhub.data.shapes import SHAPES
 from ganhub.engine.run import prepare_system
 from ganhub.errors import ConfigError
-from ganhub.metrics import store
 from ganhub.wiring import components
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -25,12 +24,10 @@ EVAL = ["eval.metrics=[fid]", "eval.n_samples=64", "eval.n_real=128"]
 
 
 @pytest.fixture
-def cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """One cache per test session, shared with tests/test_shapes.py: the classifier trains once."""
-    root = tmp_path_factory.getbasetemp() / "shapes-cache"
-    root.mkdir(exist_ok=True)
-    monkeypatch.setenv(store.CACHE_ENV, str(root))
-    return root
+def cache(ganhub_cache: Path) -> Path:
+    """The session's cache (tests/conftest.py), which every test shares: the classifier
+    trains once a session."""
+    return ganhub_cache
 
 
 def build(*overrides: str):  # type: ignore[no-untyped-def]
