@@ -1,6 +1,7 @@
 """A training run: everything `fit` needs, set up once (models, tricks, optimizers, run dir).
 
-`prepare_system` (`ganhub.engine.prepare`) is shared with `ganhub.load`.
+`prepare_system` (`ganhub.engine.prepare`) is shared with `ganhub.load`; saving checkpoints,
+keeping the best and resuming are `ganhub.engine.run_checkpoints`.
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import json
-import math
 import signal
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -21,15 +21,14 @@ from ganhub.config.overrides import dump_yaml
 from ganhub.config.schema import RunConfig, with_absolute_paths
 from ganhub.console import Console
 from ganhub.domain import BATCH_SOURCE, check_declarations
-from ganhub.engine import checkpoint, compiled, distributed, graphs, start
-from ganhub.engine.best import keep_best_direction, record_directions, restored_best
+from ganhub.engine import checkpoint, compiled, distributed, graphs, run_checkpoints, start
+from ganhub.engine.best import keep_best_direction, record_directions
 from ganhub.engine.components import Components
 from ganhub.engine.context import TrainContext
 from ganhub.engine.distributed import DistInfo
 from ganhub.engine.environment import (
     autocast_factory,
     grad_scaler,
-    rng_state,
     seed_everything,
     select_device,
     set_deterministic,
@@ -41,9 +40,7 @@ from ganhub.engine.rundir import RunDirectory
 from ganhub.engine.stats import StatsAccumulator
 from ganhub.engine.system import Phase
 from ganhub.errors import (
-    ConfigError,
     Diverged,
-    first_line,
     plugin_code,
     unknown_choice,
 )
@@ -55,7 +52,7 @@ from ganhub.metrics import (
     refuse_inapplicable,
     unused_inception_settings,
 )
-from ganhub.plugin_guard import GuardedLogger, Owners, hook_plugins
+from ganhub.plugin_guard import GuardedLogger, Owners
 from ganhub.provenance import REQUIRES_FILE
 from ganhub.tricks import HOOK_POINTS, trick_warnings
 
@@ -181,7 +178,7 @@ class Run:
         self.run_dir = distributed.share_run_dir(claimed, self.dist)
         try:
             if config.resume is not None:
-                self._restore()
+                run_checkpoints.restore(self)  # resume: weights, optimizers, state
             if self.graphs is not None:  # after tricks and the restore set their values
                 learning_rates_on_device(self.optimizers.values())
             # noise differs per rank (after init and restore, which are identical on all ranks)
@@ -386,106 +383,11 @@ class Run:
     def keep_best(self, values: Mapping[str, float]) -> None:
         """After an evaluation: if trainer.keep_best improved, checkpoint this step and record
         it as the best (all ranks take part in the save; rank 0 decides and writes)."""
-        key = self.config.trainer.keep_best
-        if key is None or self.best_direction is None:
-            return
-        improved = False
-        if self.dist.is_main:
-            value = values.get(key)
-            if value is None:
-                if values:  # a metric named its output otherwise than declared (a feature net)
-                    self.console.warn(
-                        f"ganhub: warning: trainer.keep_best={key} is not among this "
-                        f"evaluation's results ({', '.join(values)}); no best checkpoint kept"
-                    )
-            elif self.best is None or self.best.metric != key:
-                improved = math.isfinite(value)  # the first value counts; NaN is never the best
-            else:
-                improved = self.best.beaten_by(value)
-        # one agreement per evaluation, not per step: every rank must join the save
-        if not distributed.broadcast_object(improved, self.dist):
-            self.stale_evaluations += 1  # the same count on every rank: it follows the broadcast
-            return
-        self.stale_evaluations = 0
-        self.save()
-        if self.dist.is_main:
-            directory = self.run_dir / "checkpoints"
-            self.best = checkpoint.Best(key, self.step, float(values[key]), self.best_direction)
-            checkpoint.write_best(directory, self.best)  # after its checkpoint, never before
-            # the previous best is no longer protected
-            checkpoint.prune(directory, self.config.trainer.keep_checkpoints, {self.best.name})
+        run_checkpoints.keep_best(self, values)
 
     def save(self) -> Path | None:
         """Checkpoint everything needed to continue exactly (all ranks take part; rank 0 writes)."""
-        if self.saved_step == self.step:  # written at this step already (keep_best, then cadence)
-            return self.last_checkpoint
-        self.check_finite()
-        self.require_finite_weights("writing a checkpoint")  # never save NaN/Inf weights
-        rng = distributed.gather_object(rng_state(), self.dist)
-        self.saved_step = self.step  # on every rank, so all of them skip a second save alike
-        if not self.dist.is_main:
-            return None
-        extra: dict[str, Any] = {}
-        self.hooks.before_save_checkpoint(run=self, step=self.step, extra=extra)
-        state = start.training_state(self, rng, extra)
-        # a value no checkpoint can hold names the trick, domain or hook plugin that gave it
-        with start.storable(self.config.plugin, hook_plugins(self.hooks, "before_save_checkpoint")):
-            self.last_checkpoint = checkpoint.save(
-                self.run_dir / "checkpoints",
-                self.step,
-                self.system.state_dict(),
-                state,
-                keep=self.config.trainer.keep_checkpoints,
-                protect=[self.best.name] if self.best else [],
-            )
-        return self.last_checkpoint
-
-    def _restore(self) -> None:
-        found = checkpoint.load_newest(self.run_dir / "checkpoints", warn=self.console.warn)
-        if found is None:
-            raise ConfigError(
-                f"resume={self.run_dir}: it holds no complete checkpoint to resume from (a run "
-                "stopped before its first one); start a new run, with the same name once you "
-                "have removed this folder"
-            )
-        path, step, model_state, state = found
-        # torch's 40-line list, or a silent cast of int/complex values: one line instead
-        mismatch = checkpoint.load_fitting(self.system, model_state, self.device)
-        if mismatch:
-            raise ConfigError(
-                f"resume={self.run_dir}: checkpoint {path.name} does not fit this config's "
-                f"model: {mismatch}; resume with the settings the run was trained with"
-            )
-        start.restore_optimizers(self, state, path)  # before any step reads them
-        start.refuse_nothing_to_train(self.config, self.run_dir, step)
-        self.resumed_steps = start.saved_steps(self.run_dir)
-        asked = self.config.trainer.steps
-        try:  # state.json and state.safetensors are untrusted: any damage is one line
-            parts = (self.scaler, self.tricks, self.phases, self.data.position, self.system)
-            seed, batch = self.config.seed, self.config.trainer.batch_size
-            self.resumed_extra = start.restore_training_state(
-                state, step, parts, self.dist, seed, batch, self.owners
-            )
-            self.stats.carry_over(state.get("stats"))  # absent before checkpoints kept it
-            if self.config.trainer.steps != asked:  # the domain recounted the run's length
-                self.resumed_steps = None  # (cyclegan's epochs): its own note says so
-        except start.DAMAGED_STATE as exc:
-            reason = first_line(exc, 200)
-            raise ConfigError(
-                f"resume={self.run_dir}: the training state of {path.name} (state.json, "
-                f"state.safetensors) is damaged ({type(exc).__name__}: {reason}); remove "
-                f"{path.name} to resume from the checkpoint before it"
-            ) from None
-        stale = state.get("stale_evaluations", 0)  # untrusted: an int, or a fresh count
-        self.stale_evaluations = stale if type(stale) is int and stale >= 0 else 0
-        self.step = step
-        self.last_checkpoint = path
-        if self.dist.is_main:
-            key = self.config.trainer.keep_best
-            self.best = restored_best(
-                self.run_dir / "checkpoints", self.step, key, self.console.warn,
-                better=self.best_direction,
-            )  # fmt: skip
+        return run_checkpoints.save(self)
 
     def close(self) -> None:
         """Close loggers, release the run directory, leave the process group."""

@@ -1,0 +1,132 @@
+"""A run's checkpoints (`ganhub.engine.run.Run.save`, `keep_best`, and resuming): writing one
+at a step, keeping the best by a metric, and continuing from the newest.
+
+Each takes the `Run` (`run`) and works on its state; the checkpoint files themselves are
+`ganhub.engine.checkpoint`'s.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ganhub.engine import checkpoint, distributed, start
+from ganhub.engine.best import restored_best
+from ganhub.engine.environment import rng_state
+from ganhub.errors import ConfigError, first_line
+from ganhub.plugin_guard import hook_plugins
+
+
+def keep_best(run: Any, values: Mapping[str, float]) -> None:
+    """After an evaluation: if trainer.keep_best improved, checkpoint this step and record
+    it as the best (all ranks take part in the save; rank 0 decides and writes)."""
+    key = run.config.trainer.keep_best
+    if key is None or run.best_direction is None:
+        return
+    improved = False
+    if run.dist.is_main:
+        value = values.get(key)
+        if value is None:
+            if values:  # a metric named its output otherwise than declared (a feature net)
+                run.console.warn(
+                    f"ganhub: warning: trainer.keep_best={key} is not among this "
+                    f"evaluation's results ({', '.join(values)}); no best checkpoint kept"
+                )
+        elif run.best is None or run.best.metric != key:
+            improved = math.isfinite(value)  # the first value counts; NaN is never the best
+        else:
+            improved = run.best.beaten_by(value)
+    # one agreement per evaluation, not per step: every rank must join the save
+    if not distributed.broadcast_object(improved, run.dist):
+        run.stale_evaluations += 1  # the same count on every rank: it follows the broadcast
+        return
+    run.stale_evaluations = 0
+    run.save()
+    if run.dist.is_main:
+        directory = run.run_dir / "checkpoints"
+        run.best = checkpoint.Best(key, run.step, float(values[key]), run.best_direction)
+        checkpoint.write_best(directory, run.best)  # after its checkpoint, never before
+        # the previous best is no longer protected
+        checkpoint.prune(directory, run.config.trainer.keep_checkpoints, {run.best.name})
+
+
+def save(run: Any) -> Path | None:
+    """Checkpoint everything needed to continue exactly (all ranks take part; rank 0 writes);
+    the path written (rank 0), else None."""
+    if run.saved_step == run.step:  # written at this step already (keep_best, then cadence)
+        return run.last_checkpoint
+    run.check_finite()
+    run.require_finite_weights("writing a checkpoint")  # never save NaN/Inf weights
+    rng = distributed.gather_object(rng_state(), run.dist)
+    run.saved_step = run.step  # on every rank, so all of them skip a second save alike
+    if not run.dist.is_main:
+        return None
+    extra: dict[str, Any] = {}
+    run.hooks.before_save_checkpoint(run=run, step=run.step, extra=extra)
+    state = start.training_state(run, rng, extra)
+    # a value no checkpoint can hold names the trick, domain or hook plugin that gave it
+    with start.storable(run.config.plugin, hook_plugins(run.hooks, "before_save_checkpoint")):
+        run.last_checkpoint = checkpoint.save(
+            run.run_dir / "checkpoints",
+            run.step,
+            run.system.state_dict(),
+            state,
+            keep=run.config.trainer.keep_checkpoints,
+            protect=[run.best.name] if run.best else [],
+        )
+    return run.last_checkpoint
+
+
+def restore(run: Any) -> None:
+    """Continue `run` from the newest complete checkpoint of its run directory (`resume=`):
+    weights, optimizers, training state, step and the best checkpoint so far."""
+    found = checkpoint.load_newest(run.run_dir / "checkpoints", warn=run.console.warn)
+    if found is None:
+        raise ConfigError(
+            f"resume={run.run_dir}: it holds no complete checkpoint to resume from (a run "
+            "stopped before its first one); start a new run, with the same name once you "
+            "have removed this folder"
+        )
+    path, step, model_state, state = found
+    # torch's 40-line list, or a silent cast of int/complex values: one line instead
+    mismatch = checkpoint.load_fitting(run.system, model_state, run.device)
+    if mismatch:
+        raise ConfigError(
+            f"resume={run.run_dir}: checkpoint {path.name} does not fit this config's "
+            f"model: {mismatch}; resume with the settings the run was trained with"
+        )
+    start.restore_optimizers(run, state, path)  # before any step reads them
+    start.refuse_nothing_to_train(run.config, run.run_dir, step)
+    run.resumed_steps = start.saved_steps(run.run_dir)
+    asked = run.config.trainer.steps
+    try:  # state.json and state.safetensors are untrusted: any damage is one line
+        parts = (run.scaler, run.tricks, run.phases, run.data.position, run.system)
+        seed, batch = run.config.seed, run.config.trainer.batch_size
+        run.resumed_extra = start.restore_training_state(
+            state, step, parts, run.dist, seed, batch, run.owners
+        )
+        run.stats.carry_over(state.get("stats"))  # absent before checkpoints kept it
+        if run.config.trainer.steps != asked:  # the domain recounted the run's length
+            run.resumed_steps = None  # (cyclegan's epochs): its own note says so
+    except start.DAMAGED_STATE as exc:
+        reason = first_line(exc, 200)
+        raise ConfigError(
+            f"resume={run.run_dir}: the training state of {path.name} (state.json, "
+            f"state.safetensors) is damaged ({type(exc).__name__}: {reason}); remove "
+            f"{path.name} to resume from the checkpoint before it"
+        ) from None
+    stale = state.get("stale_evaluations", 0)  # untrusted: an int, or a fresh count
+    run.stale_evaluations = stale if type(stale) is int and stale >= 0 else 0
+    run.step = step
+    run.last_checkpoint = path
+    if run.dist.is_main:
+        key = run.config.trainer.keep_best
+        run.best = restored_best(
+            run.run_dir / "checkpoints", run.step, key, run.console.warn,
+            better=run.best_direction,
+        )  # fmt: skip
+
+
+__all__ = ["keep_best", "restore", "save"]
