@@ -168,6 +168,7 @@ def config_cmd(
     from ganhub.config.overrides import dump_yaml
     from ganhub.config.resolve import resolve
     from ganhub.config.schema import with_absolute_paths
+    from ganhub.engine.best import patience_warnings
     from ganhub.plugin_guard import Owners
     from ganhub.plugins import get_hub
     from ganhub.tricks import config_warnings
@@ -182,6 +183,7 @@ def config_cmd(
     owners = Owners({"tricks": [hub.provider("tricks", name) for name in config.tricks]})
     classes = {name: hub.tricks.get(name) for name in config.tricks}
     warnings = config_warnings(config, hub.losses.get(config.loss), classes, owners)
+    warnings += patience_warnings(config)
     data = with_absolute_paths(config, config.model_dump(mode="json"))  # as a run writes it
     click.echo(dump_yaml(data, sort_keys=False).rstrip())
     # on stderr, so that `ganhub config ... > run.yaml` keeps the YAML alone; last, so that

@@ -84,3 +84,22 @@ def test_a_run_resumed_after_an_early_stop_says_how_many_evaluations_did_not_imp
     assert said and said[0].startswith(
         "ganhub: reverse_kl did not improve in 2 evaluation(s) (patience 1); stopping early"
     ), said
+
+
+@pytest.mark.parametrize(("steps", "warned"), [(30, True), (31, False), (5, True)])
+def test_a_patience_that_can_never_stop_the_run_is_warned_of(
+    cli: Any, steps: int, warned: bool
+) -> None:
+    """30 steps evaluated every 10 evaluate at 10 and 20 before the last step: the first sets
+    the best, so patience 2 can never run out, and the run said nothing of it (31 steps
+    evaluate at 30 too, where it can)."""
+    args = ["plugin=toy2d", f"trainer.steps={steps}", "trainer.eval_every=10",
+            "trainer.patience=2", "trainer.keep_best=reverse_kl"]  # fmt: skip
+    code, out, err = cli("config", *args)
+    assert code == 0 and "patience: 2" in out, err
+    said = [line for line in err.splitlines() if "trainer.patience=2 can never stop" in line]
+    assert bool(said) == warned, err
+    if warned:
+        evaluations = (steps - 1) // 10
+        assert said[0].startswith("ganhub: warning: trainer.patience=2 can never stop this run: ")
+        assert f"evaluates {evaluations} time(s) before its last step" in said[0], said

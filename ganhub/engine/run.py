@@ -22,7 +22,7 @@ from ganhub.config.schema import RunConfig, with_absolute_paths
 from ganhub.console import Console
 from ganhub.domain import BATCH_SOURCE, check_declarations
 from ganhub.engine import checkpoint, compiled, distributed, graphs, run_checkpoints, start
-from ganhub.engine.best import keep_best_direction, record_directions
+from ganhub.engine.best import keep_best_direction, patience_warnings, record_directions
 from ganhub.engine.components import Components
 from ganhub.engine.context import TrainContext
 from ganhub.engine.distributed import DistInfo
@@ -321,6 +321,7 @@ class Run:
                 refuse_inapplicable(self.system, self.metrics())
             check_metrics(self.system, self.metrics())
             notes = [*self.parts.notes, *unused_inception_settings(self.system, self.metrics())]
+            notes += patience_warnings(self.config)
         found = self.system.before_training()
         listed = isinstance(found, list) and all(isinstance(w, str) for w in found)
         start.check_part(self.config.plugin, "before_training()", found, listed, "a list of str")
