@@ -12,7 +12,8 @@ relies on stay put; the rest adapt. `fisher=false` makes every F_i 1 (L2-SP).
 F is normalised to mean 1 over G's weights, so `weight` means the same with or without it
 (the paper's lambda of 5e8 sits on the raw Fisher of its loss scale instead). The anchor and
 F are taken at the first G phase, before G's first update, and are checkpointed with the
-trick: a resumed run keeps them. Estimating F costs one backward pass through G per sample
+trick: a resumed run keeps them (resumed with `fisher=false` it drops F; a run started
+without F refuses `fisher=true`). Estimating F costs one backward pass through G per sample
 of that first batch, once; under torchrun each process estimates it on its own batch and the
 estimates are averaged (one all-reduce), so every process holds the F that is checkpointed.
 """
@@ -139,13 +140,24 @@ class ElasticWeightConsolidation(Trick):
         return {"anchor": self.anchor, "stiffness": self.stiffness}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore the anchor and sqrt(F) onto G's devices."""
+        """Restore the anchor and sqrt(F) onto G's devices. A resume that turns `fisher` off
+        keeps the anchor with F = 1 (L2-SP); one that turns it on is refused: F is the
+        source's, estimated at the start, and the run's weights have moved since."""
         if not state:
             return
         self.anchor = [a.to(p.device) for a, p in zip(state["anchor"], self.params)]
         stiffness = state.get("stiffness")
+        if stiffness is None and self.options.fisher:
+            raise ConfigError(
+                "trick.ewc.fisher=true: the run being resumed started with fisher=false and "
+                "holds no Fisher information of its source weights (it is estimated at the "
+                "first G phase only); resume with trick.ewc.fisher=false, or start a new run "
+                "from init_from"
+            )
         self.stiffness = (
-            None if stiffness is None else [s.to(p.device) for s, p in zip(stiffness, self.params)]
+            None
+            if stiffness is None or not self.options.fisher
+            else [s.to(p.device) for s, p in zip(stiffness, self.params)]
         )
 
 
