@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
-ARCH_LR = 1e-2  # the default Adam learning rate of a supernet's architecture logits
+ARCH_LR = 1e-2  # the default learning rate of a supernet's architecture logits
 
 
 def supernet_field(choices: str) -> Any:
@@ -23,11 +23,14 @@ def supernet_field(choices: str) -> Any:
 
 
 def arch_lr_field() -> Any:
-    """The `model.arch_lr` key: the Adam learning rate of a supernet's choices."""
+    """The `model.arch_lr` key: the learning rate of a supernet's choices, which learn under
+    each side's own optimizer (`ganhub.nas.separate_choices`), whichever `optim.G.name` and
+    `optim.D.name` pick."""
     return Field(
         ARCH_LR,
         gt=0,
-        description="supernet: Adam learning rate of the architecture choices' logits",
+        description="supernet: learning rate of the architecture choices' logits, in their "
+        "own parameter group (no weight decay) of each side's optimizer (optim.G / optim.D)",
     )
 
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ganhub_tune.space import encode
+from ganhub_tune.space import Param, encode
 
 from ganhub.config.overrides import deep_merge, merge_sources, set_dotted
 from ganhub.config.resolve import resolve
@@ -71,7 +71,7 @@ def search(study: Study, hub: Hub, echo: Callable[[str], None]) -> Architecture:
     arch = {key: probs for key, probs in system.architecture().items() if key in searched}
     _write(path, arch)
     study.supernet_trained = True  # its preference is queued, even in a study that has run
-    echo(describe(arch))
+    echo(describe(arch, study.space.params))
     return arch
 
 
@@ -125,12 +125,13 @@ def _lookup(tree: Any, key: str) -> Any:
     return tree
 
 
-def describe(arch: Architecture) -> str:
-    """One line per key: the preferred value, its probability and how decided the key is."""
-    from ganhub.nas import entropy_ratio, preferred
+def describe(arch: Architecture, params: Sequence[Param] = ()) -> str:
+    """One line per key: the preferred value, its probability and how decided the key is;
+    a key the preferred architecture leaves unused (its `when` fails) is left out."""
+    from ganhub.nas import entropy_ratio
 
     lines = ["ganhub tune: the supernet prefers (value, probability, entropy / uniform's):"]
-    for key, value in preferred(arch).items():
+    for key, value in preferred_values(arch, params).items():
         lines.append(f"  {key}={value} ({arch[key][value]:.2f}, {entropy_ratio(arch[key]):.2f})")
     return "\n".join(lines)
 
@@ -184,11 +185,26 @@ def _allowed(value: Any, param: Any) -> bool:
     return isinstance(value, int | float) and (param.low or 0) <= value <= (param.high or 0)
 
 
-def preferred_params(arch: Architecture) -> dict[str, Any]:
-    """The supernet's preferred architecture as stored trial params (trial 1 of the study)."""
+def preferred_values(arch: Architecture, params: Sequence[Param] = ()) -> dict[str, Any]:
+    """The most probable value of each key, in `arch`'s order, without the keys a trial of
+    these values would not set: a param of `params` whose `when` names only keys of `arch`
+    and fails on their preferred values (dcgan's `model.residual` when `model.extra_blocks`
+    is 0). Such a key is unused, and a trial that ran the architecture never stored it."""
     from ganhub.nas import preferred
 
-    return {key: encode(value) for key, value in preferred(arch).items()}
+    values = preferred(arch)
+    kept: dict[str, Any] = {}
+    for p in params:  # in sampling order: a condition's keys come before it
+        if p.key in values and (any(k not in values for k in p.when) or p.is_active(kept)):
+            kept[p.key] = values[p.key]  # (a condition on a key sampled later: kept)
+    searched = {p.key for p in params}
+    return {key: value for key, value in values.items() if key in kept or key not in searched}
+
+
+def preferred_params(arch: Architecture, params: Sequence[Param] = ()) -> dict[str, Any]:
+    """The supernet's preferred architecture as stored trial params (trial 1 of the study),
+    without the keys its values leave unused (`preferred_values`; `params`: the study's)."""
+    return {key: encode(value) for key, value in preferred_values(arch, params).items()}
 
 
 def runs_params(trial: Any, params: dict[str, Any]) -> bool:

@@ -283,7 +283,7 @@ def summary_text(
         lines.append(f"Pareto front: trials {', '.join(map(str, facts['pareto']))}.")
     if study.architecture:
         # the trial of its current preference (a supernet trained again may prefer another)
-        preferred = preferred_params(study.architecture)
+        preferred = preferred_params(study.architecture, study.space.params)
         done = ("COMPLETE", "PRUNED")
         chosen = [t.number for t in trials if t.state.name in done and runs_params(t, preferred)]
         which = f"Trial {chosen[0]} is" if chosen else "No finished trial is yet"

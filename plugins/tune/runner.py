@@ -7,14 +7,14 @@ import shutil
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
 from ganhub_tune import oneshot
 from ganhub_tune.checks import counted
 from ganhub_tune.identity import TRIAL_STRATEGY, strategy
 from ganhub_tune.samplers import INTERRUPTED, grid_left
-from ganhub_tune.space import encode, grid_points
+from ganhub_tune.space import Param, encode, grid_points
 from ganhub_tune.storage import open_study
 from ganhub_tune.study import Study
 from ganhub_tune.trial import (
@@ -86,7 +86,11 @@ def run_study(
     # then what the supernet prefers; a supernet trained again (its files deleted) in a
     # study that has run: its new preference too, even if the study holds its trials
     queued = bool(study.architecture) and (not done or study.supernet_trained)
-    if queued and _queue_preferred(ostudy, study.architecture or {}) and done >= target:
+    if (
+        queued
+        and _queue_preferred(ostudy, study.architecture or {}, study.space.params)
+        and done >= target
+    ):
         target = done + 1
         echo(f"ganhub tune: the supernet was trained again; its preferred architecture "
              f"runs as one more trial (the study holds "
@@ -175,12 +179,15 @@ def _count(ostudy: Any, states: tuple[Any, ...]) -> int:
     return len(ostudy.get_trials(deepcopy=False, states=states))
 
 
-def _queue_preferred(ostudy: Any, architecture: dict[str, dict[Any, float]]) -> bool:
+def _queue_preferred(
+    ostudy: Any, architecture: dict[str, dict[Any, float]], space: Sequence[Param]
+) -> bool:
     """Queue the supernet's preferred architecture as a trial, unless a trial of the study has
-    run it or waits to; True when it was queued now."""
+    run it or waits to; True when it was queued now. Keys the architecture leaves unused
+    (their `when` fails) are not part of it: no trial that ran it stored them."""
     from optuna.trial import TrialState
 
-    params = oneshot.preferred_params(architecture)
+    params = oneshot.preferred_params(architecture, space)
     states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.WAITING, TrialState.RUNNING)
     if any(oneshot.runs_params(t, params) for t in ostudy.get_trials(False, states=states)):
         return False
