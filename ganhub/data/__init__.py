@@ -260,10 +260,18 @@ class LoaderBatches(BatchSource):
         self, batch_size: int, device: torch.device, *, seed: int, rank: int = 0, world: int = 1
     ) -> Iterator[Any]:
         """Yield batches forever, decoded by workers and copied to `device` one batch ahead."""
+        from ganhub.data.images import SkippingFiles
+
         self.check_batch_size(batch_size, world)
+        files = self.dataset if isinstance(self.dataset, SkippingFiles) else None
+        if files is not None:  # before the loader starts its workers, which copy it
+            files.stream_seed = seed
 
         def left(at: Position) -> list[list[int]]:
-            order = epoch_order(len(self), seed, at.epoch, rank, world, at.start).tolist()
+            drawn = epoch_order(len(self), seed, at.epoch, rank, world, at.start)
+            if files is not None:  # data.skip_bad: a stand-in drawn by (seed, epoch, file)
+                drawn = files.drawn(drawn, at.epoch)
+            order = drawn.tolist()
             per_epoch = len(order) // batch_size
             return [
                 order[i * batch_size : (i + 1) * batch_size] for i in range(at.index, per_epoch)
@@ -280,6 +288,7 @@ class LoaderBatches(BatchSource):
             # global RNG; seeded by the run's seed alone, not by the epoch a stream starts in,
             # the workers' seed is the same in a resumed run as in an unbroken one
             generator=torch.Generator().manual_seed(seed * 1_000_003),
+            worker_init_fn=worker_stops_on_sigterm,
         )
         cpu_batches = _worker_errors_as_one_line(loader)
         yield from sampler.hand_out(self, ahead_on_device(cpu_batches, device))
@@ -297,6 +306,22 @@ def files_digest(files: Sequence[Path]) -> str:
         name = os.path.relpath(p, root) if root is not None else p.name
         stats.append((Path(name).as_posix(), st.st_size, st.st_mtime_ns))
     return hashlib.sha256(repr(stats).encode()).hexdigest()[:16]
+
+
+def worker_stops_on_sigterm(worker_id: int) -> None:
+    """A DataLoader's `worker_init_fn`: SIGTERM ends the worker as Ctrl-C's SIGINT does, a
+    clean exit the training process then lets pass, and not by its default action, which the
+    DataLoader reports in the training process as a worker's crash, raised wherever that
+    process is (mid-step). A signal sent to every process of a job (`kill -TERM -PGID`, SLURM
+    at its time limit, systemd) then lets the run save its checkpoint on the way out, as it
+    does with no workers."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _end_worker)
+
+
+def _end_worker(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # the DataLoader worker's loop ends on it, with exit status 0
 
 
 def _worker_errors_as_one_line(loader: DataLoader[Any]) -> Iterator[Any]:
@@ -343,4 +368,5 @@ __all__ = [
     "samples_taken",
     "split_batch",
     "to_device",
+    "worker_stops_on_sigterm",
 ]

@@ -9,7 +9,7 @@ import contextlib
 import gzip
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -196,20 +196,32 @@ class SkippingFiles:
     """What `data.skip_bad` does while decoding the image files of a dataset (`files`, whose
     headers `readable_files` checked at start-up; without `skip_bad`, the `LoaderBatches` a
     run trains from refuses an unreadable header at once, `refuse_unreadable`): a file that
-    still fails (a truncated download) is skipped for a file drawn at random, anew at each
-    draw (in each process: the main one, or each DataLoader worker with its own seed), so no
-    file takes its turn in every epoch. `skipped` holds the indices this process found
-    unreadable: they are not decoded again, and `ganhub data convert` leaves their rows out."""
+    still fails (a truncated download) is skipped for a file drawn at random by the run's
+    seed, the epoch and the file (`drawn`), anew each epoch, so no file takes its turn in
+    every epoch, and the same in every process, so whatever `trainer.num_workers` and after
+    a resume (drawn from each worker's own seed, it changed with both). `skipped` holds the
+    indices this process found unreadable: they are not decoded again, and `ganhub data
+    convert` leaves their rows out."""
 
     def __init__(self, files: list[Path], size: int, channels: int, skip_bad: bool) -> None:
         self.files = files
         self.size, self.channels, self.skip_bad = size, channels, skip_bad
         self.skipped: set[int] = set()
+        self.stream_seed = 0  # the run's seed, set by the stream before it starts its workers
         self._draws = 0
 
+    def drawn(self, order: Tensor, epoch: int) -> Tensor:
+        """An epoch's indices as a stream hands them to the dataset: with `skip_bad`, index i
+        as i + n * (epoch + 1) (n files), which `read` takes apart to draw a stand-in by
+        (`stream_seed`, epoch, i); else as they are. One tensor sum, no work per sample."""
+        return order + len(self.files) * (epoch + 1) if self.skip_bad else order
+
     def read(self, i: int) -> tuple[int, Tensor]:
-        """(index of the file read, its image): file `i`, or with `skip_bad` its stand-in."""
-        k = i
+        """(index of the file read, its image): file `i`, or with `skip_bad` its stand-in
+        (`i` as `drawn` gives it, in a stream; a plain index elsewhere)."""
+        drawn_in, k = divmod(int(i), len(self.files))  # drawn_in: the epoch + 1, or 0
+        index = k
+        stand_ins: Iterator[int] | None = None
         while True:
             if k not in self.skipped:
                 try:
@@ -221,25 +233,35 @@ class SkippingFiles:
                         ) from None
                     warn_skipped(self.files[k], exc)
                     self.skipped.add(k)
-            k = self._stand_in(i)
+            if stand_ins is None:  # keyed in a stream; anew at each read elsewhere
+                key = (self.stream_seed % 2**63, drawn_in - 1) if drawn_in else self._unkeyed()
+                stand_ins = self._stand_ins(index, key)
+            k = next(stand_ins)
 
-    def _stand_in(self, i: int) -> int:
+    def _unkeyed(self) -> tuple[int, ...]:
+        """The key of an index read outside a stream (the real samples metrics compare with):
+        anew at each read, from this process's worker seed (0 in the main process)."""
         from torch.utils.data import get_worker_info
 
         worker = get_worker_info()
-        self._draws += 1  # its own stream, never the global RNG that training draws from
-        rng = np.random.default_rng([worker.seed if worker is not None else 0, self._draws, i])
+        self._draws += 1
+        return (2**63 + (worker.seed if worker is not None else 0) % 2**63, self._draws)
+
+    def _stand_ins(self, i: int, key: tuple[int, ...]) -> Iterator[int]:
+        """The candidates to stand in for file `i`, in an order fixed by `key` and `i` alone
+        (never the global RNG that training draws from): one per candidate whether or not
+        this process already knows it unreadable, so every process settles on the same one."""
+        n = len(self.files)
+        rng = np.random.default_rng([*key, i])
         for _ in range(64):  # uniform over the readable files, without listing them
-            k = int(rng.integers(len(self.files)))
-            if k not in self.skipped:
-                return k
-        left = [k for k in range(len(self.files)) if k not in self.skipped]
-        if not left:
-            raise UsageError(
-                f"no readable image under '{one_line(self.files[0].parent)}' (data.skip_bad=true "
-                "skipped every file); give a folder with readable images"
-            )
-        return left[int(rng.integers(len(left)))]
+            yield int(rng.integers(n))
+        first = int(rng.integers(n))
+        for j in range(n):  # a folder almost all unreadable: each file once, then none left
+            yield (first + j) % n
+        raise UsageError(
+            f"no readable image under '{one_line(self.files[0].parent)}' (data.skip_bad=true "
+            "skipped every file); give a folder with readable images"
+        )
 
 
 class ImageFolder(SkippingFiles, Dataset[Tensor]):

@@ -30,7 +30,14 @@ from ganhub_cyclegan.folder import (
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from ganhub.data import BatchSource, EpochBatches, Position, ahead_on_device, files_digest
+from ganhub.data import (
+    BatchSource,
+    EpochBatches,
+    Position,
+    ahead_on_device,
+    files_digest,
+    worker_stops_on_sigterm,
+)
 from ganhub.data.images import digits, list_images
 
 if TYPE_CHECKING:
@@ -250,6 +257,7 @@ class FolderBatches(_KeyedSource):
             pin_memory=device.type == "cuda",
             # its own generator: without one the loader draws a seed from the global RNG
             generator=torch.Generator().manual_seed(seed * 1_000_003),
+            worker_init_fn=worker_stops_on_sigterm,  # a group's SIGTERM: the run still saves
         )
         yield from sampler.hand_out(self, ahead_on_device(loader, device))
 
