@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import runpy
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+from .test_benchmarks_audit import BENCH, _run  # `python benchmarks/<bench> <args>` in-process
 
 
 class _Parsed(Exception):
@@ -46,15 +45,6 @@ def test_gpu_speed_options_given_with_quick_win_over_its_values(
         gpu_speed.main()
     args = parsed.value.args[0]
     assert (args.batch, args.rounds, args.steps, args.warmup) == expected
-
-
-def _run(bench: str, args: list[str], monkeypatch: pytest.MonkeyPatch) -> int | str | None:
-    """`python benchmarks/<bench> <args>` in this process; its exit code."""
-    monkeypatch.setattr(sys, "argv", [bench, *args])
-    monkeypatch.syspath_prepend(str(BENCH))
-    with pytest.raises(SystemExit) as exit_:
-        runpy.run_path(str(BENCH / bench), run_name="__main__")
-    return exit_.value.code
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a CPU-only machine")
