@@ -12,6 +12,7 @@ training calls (a CUDA-graph run keeps the rates in device tensors); the rest is
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -23,10 +24,27 @@ from ganhub.config.schema import FUSED_OPTIMIZERS, OptimizerConfig
 
 
 def fused_for(cfg: OptimizerConfig, device: torch.device) -> bool:
-    """Whether this optimizer runs as torch's fused kernel on `device`."""
+    """Whether this optimizer runs as torch's fused kernel on `device` (auto: on CUDA, where
+    this torch has the kernel; fused: asked for, `make_optimizer` refusing it where it lacks)."""
     if cfg.impl == "auto":
-        return device.type == "cuda" and cfg.name in FUSED_OPTIMIZERS
+        return device.type == "cuda" and fused_kernel(cfg.name, device)
     return cfg.impl == "fused"
+
+
+def fused_kernel(name: str, device: torch.device) -> bool:
+    """Whether this torch has a fused `name` optimizer for parameters on `device`: recent
+    torch (2.14) checks the device only in the first step() (older ones at construction), so
+    a fused choice it lacks (CPU before torch 2.4) stopped the run mid-training."""
+    if name not in FUSED_OPTIMIZERS:
+        return False
+    cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}.get(name, torch.optim.SGD)
+    if "fused" not in inspect.signature(cls).parameters:  # an older torch's sgd has none
+        return False
+    try:  # the devices torch's own check accepts (a private helper: CUDA where it moved)
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+    except ImportError:
+        return device.type == "cuda"
+    return device.type in _get_fused_kernels_supported_devices()
 
 
 def make_optimizer(
@@ -35,8 +53,17 @@ def make_optimizer(
     device: torch.device,
     *,
     capturable: bool = False,
+    key: str = "optim.<group>",
 ) -> torch.optim.Optimizer:
-    """One optimizer from its config, fused or foreach (`cfg.impl`), capturable on request."""
+    """One optimizer from its config, fused or foreach (`cfg.impl`), capturable on request;
+    ConfigError naming `key` (`optim.D`) when `impl=fused` asks for a kernel torch lacks."""
+    if cfg.impl == "fused" and not fused_kernel(cfg.name, device):
+        from ganhub.errors import ConfigError
+
+        raise ConfigError(
+            f"{key}.impl=fused: torch {torch.__version__} has no fused {cfg.name} for "
+            f"parameters on {device.type}; use {key}.impl=auto or foreach"
+        )
     kernels = {"fused": True} if fused_for(cfg, device) else {"foreach": True}
     common: dict[str, Any] = {"lr": cfg.lr, "weight_decay": cfg.weight_decay, **kernels}
     if cfg.name in ("adam", "adamw"):

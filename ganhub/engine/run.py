@@ -106,7 +106,11 @@ class Run:
         self.graphs = graphs.StepGraphs.for_run(self) if config.trainer.cuda_graphs else None
         self.optimizers = {
             g: make_optimizer(
-                params, getattr(config.optim, g), self.device, capturable=self.graphs is not None
+                params,
+                getattr(config.optim, g),
+                self.device,
+                capturable=self.graphs is not None,
+                key=f"optim.{g}",
             )
             for g, params in self.groups.items()
         }
