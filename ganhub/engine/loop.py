@@ -12,7 +12,6 @@ trains a `Run` (`ganhub.wiring.make_run`) with `fit`, or `n` steps at a time wit
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import time
 from collections.abc import Iterator
@@ -22,12 +21,15 @@ from typing import Any
 
 import torch
 
-from ganhub.console import count_text, summary_head, summary_rows, tensorboard_command
+from ganhub.console import summary_head, summary_rows
 from ganhub.data import split_batch
 from ganhub.engine import compiled, distributed
+from ganhub.engine.banner import describe_run as describe_run  # the start banner
 from ganhub.engine.diagnostics import CollapseMonitor, grad_norm, learning_rates
 from ganhub.engine.run import Run
 from ganhub.engine.stats import check_stats
+from ganhub.engine.stopping import log_stop as log_stop  # why a run stopped, logged
+from ganhub.engine.stopping import patience_ran_out as patience_ran_out
 from ganhub.engine.system import Phase
 from ganhub.errors import PluginError
 from ganhub.interrupts import OutputsStopped
@@ -211,48 +213,6 @@ def fit(run: Run) -> dict[str, Any]:
     finally:
         restore_signals()
         run.close()
-
-
-def patience_ran_out(run: Run) -> dict[str, Any]:
-    """Say (rank 0) that trainer.patience evaluations brought no better value; the summary's
-    record of the early stop."""
-    cfg, best = run.config.trainer, run.best
-    record = {"reason": "patience", "step": run.step, "patience": cfg.patience,
-              "metric": cfg.keep_best, "best_step": best.step if best else None}  # fmt: skip
-    # on disk too (metrics.jsonl, the trackers, `ganhub report`): a patience stop must not look
-    # like a trainer.max_seconds one once the console is gone
-    logged = {"early_stop": 1.0, "early_stop/patience": float(cfg.patience or 0)}
-    run.log(logged | ({"early_stop/best_step": float(best.step)} if best else {}))
-    if run.dist.is_main:
-        kept = f"best {best.metric}={best.value:.4g} at step {best.step}" if best else "no best"
-        run.console.print(
-            f"ganhub: {cfg.keep_best} did not improve in {run.stale_evaluations} evaluation(s)"
-            f" (patience {cfg.patience}); stopping early at step {run.step} ({kept})"
-        )
-    return record
-
-
-def log_stop(
-    run: Run, signum: int | None, timed_out: bool, logged_at: int | None = None, why: bool = True
-) -> None:
-    """Log at the run's step why it stopped before finishing (`stop/signal`, `stop/max_seconds`,
-    `stop/requested`: a plugin's request, as tune's pruner) and, given the last logging step,
-    the means of the steps since (a stop between logging steps lost them). The sums stay
-    pending: the checkpoint carries them, and a resumed run logs the same means as before."""
-    cfg = run.config.trainer
-    record: dict[str, float] = {}
-    if logged_at is not None and run.step != logged_at:
-        pending = run.stats.pending()  # one host sync, once a run
-        record |= {key: total / count for key, (total, count) in pending.items() if count}
-    if why and signum is not None:
-        record["stop/signal"] = float(signum)
-    elif why and run.step < cfg.steps:
-        if timed_out and cfg.max_seconds is not None:
-            record["stop/max_seconds"] = float(cfg.max_seconds)
-        else:
-            record["stop/requested"] = 1.0
-    if record:
-        run.log(record)
 
 
 @contextmanager
@@ -443,53 +403,6 @@ def _postfix(metrics: dict[str, float]) -> str:
         f"{k.removeprefix('loss/')}={v:.3f}" for k, v in metrics.items() if k.startswith("loss/")
     )
     return f"{losses} {metrics['perf/samples_per_s']:.0f} samples/s"
-
-
-def describe_run(run: Run) -> tuple[str, list[tuple[str, str]]]:
-    """The start banner of a run: a title and its facts (what, where, on what, how big)."""
-    config = run.config
-    run_dir = str(run.run_dir)
-    precision = {"32": "fp32", "bf16": "bf16 autocast", "16": "fp16 autocast, grad scaling"}
-    device = str(run.device)
-    if run.device.type == "cuda":
-        device += f" ({torch.cuda.get_device_name(run.device)})"
-    if run.dist.enabled:
-        device += f" x {run.dist.world} processes"
-    rows = [("run dir", run_dir), ("device", device)]
-    rows.append(("precision", precision.get(config.precision, config.precision)))
-    params = ", ".join(
-        f"{group} {count_text(sum(p.numel() for p in params))}"
-        for group, params in run.groups.items()
-    )
-    rows.append(("parameters", params))
-    # the rates the optimizers hold, not optim.<side>.lr: a trick may set them (ttur's own)
-    rates = ", ".join(
-        f"{k.removeprefix('lr/')} {v:g}" for k, v in learning_rates(run.optimizers).items()
-    )
-    rows.append(("learning rate", rates))
-    with contextlib.suppress(TypeError, NotImplementedError):  # a stream of unknown length
-        rows.append(("data", f"{len(run.data):,} training samples"))
-    t = config.trainer
-    steps = f"{t.steps:,} steps, batch {t.batch_size}"
-    if run.step:
-        done = ": reached, raise trainer.steps to train on" if run.step >= t.steps else ""
-        steps = f"resuming at step {run.step:,} of {t.steps:,}{done}, batch {t.batch_size}"
-    rows.append(("training", steps))
-    if run.step and run.resumed_steps not in (None, t.steps):
-        rows.append(("note", f"trainer.steps was {run.resumed_steps:,}: an lr_schedule "
-                     "decays on from the rate it reached over the new length, an annealing "
-                     f"stretches to it; the run differs from one trained straight to {t.steps:,}"))  # fmt: skip
-    names = config.eval.metrics
-    if names is None:
-        names = run.system.default_metrics()
-    if names:
-        when = f"every {t.eval_every:,} steps and at the end" if t.eval_every else "at the end"
-        rows.append(("evaluation", f"{', '.join(names)} {when}"))
-    if t.keep_best is not None and run.best_direction is not None:
-        rows.append(("keep best", f"{t.keep_best} ({run.best_direction} is better)"))
-    if "tensorboard" in run.parts.loggers:
-        rows.append(("tensorboard", tensorboard_command(run_dir)))
-    return f"training {config.plugin}", rows
 
 
 __all__ = [

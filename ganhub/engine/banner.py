@@ -1,0 +1,64 @@
+"""The start banner of a training run: what trains, where, on what, and for how long."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+import torch
+
+from ganhub.console import count_text, tensorboard_command
+from ganhub.engine.diagnostics import learning_rates
+
+if TYPE_CHECKING:
+    from ganhub.engine.run import Run
+
+
+def describe_run(run: Run) -> tuple[str, list[tuple[str, str]]]:
+    """The start banner of a run: a title and its facts (what, where, on what, how big)."""
+    config = run.config
+    run_dir = str(run.run_dir)
+    precision = {"32": "fp32", "bf16": "bf16 autocast", "16": "fp16 autocast, grad scaling"}
+    device = str(run.device)
+    if run.device.type == "cuda":
+        device += f" ({torch.cuda.get_device_name(run.device)})"
+    if run.dist.enabled:
+        device += f" x {run.dist.world} processes"
+    rows = [("run dir", run_dir), ("device", device)]
+    rows.append(("precision", precision.get(config.precision, config.precision)))
+    params = ", ".join(
+        f"{group} {count_text(sum(p.numel() for p in params))}"
+        for group, params in run.groups.items()
+    )
+    rows.append(("parameters", params))
+    # the rates the optimizers hold, not optim.<side>.lr: a trick may set them (ttur's own)
+    rates = ", ".join(
+        f"{k.removeprefix('lr/')} {v:g}" for k, v in learning_rates(run.optimizers).items()
+    )
+    rows.append(("learning rate", rates))
+    with contextlib.suppress(TypeError, NotImplementedError):  # a stream of unknown length
+        rows.append(("data", f"{len(run.data):,} training samples"))
+    t = config.trainer
+    steps = f"{t.steps:,} steps, batch {t.batch_size}"
+    if run.step:
+        done = ": reached, raise trainer.steps to train on" if run.step >= t.steps else ""
+        steps = f"resuming at step {run.step:,} of {t.steps:,}{done}, batch {t.batch_size}"
+    rows.append(("training", steps))
+    if run.step and run.resumed_steps not in (None, t.steps):
+        rows.append(("note", f"trainer.steps was {run.resumed_steps:,}: an lr_schedule "
+                     "decays on from the rate it reached over the new length, an annealing "
+                     f"stretches to it; the run differs from one trained straight to {t.steps:,}"))  # fmt: skip
+    names = config.eval.metrics
+    if names is None:
+        names = run.system.default_metrics()
+    if names:
+        when = f"every {t.eval_every:,} steps and at the end" if t.eval_every else "at the end"
+        rows.append(("evaluation", f"{', '.join(names)} {when}"))
+    if t.keep_best is not None and run.best_direction is not None:
+        rows.append(("keep best", f"{t.keep_best} ({run.best_direction} is better)"))
+    if "tensorboard" in run.parts.loggers:
+        rows.append(("tensorboard", tensorboard_command(run_dir)))
+    return f"training {config.plugin}", rows
+
+
+__all__ = ["describe_run"]
