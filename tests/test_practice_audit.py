@@ -103,3 +103,19 @@ def test_a_patience_that_can_never_stop_the_run_is_warned_of(
         evaluations = (steps - 1) // 10
         assert said[0].startswith("ganhub: warning: trainer.patience=2 can never stop this run: ")
         assert f"evaluates {evaluations} time(s) before its last step" in said[0], said
+
+
+def test_the_banner_names_the_full_rates_during_an_lr_schedule_warm_up(cli: Any) -> None:
+    """The banner's learning-rate row showed only the warm-up's first rate (half of toy2d's
+    1e-3 at warmup_steps=2), read as the rate the run trains at."""
+    args = ["plugin=toy2d", "tricks=[lr_schedule]", "trick.lr_schedule.warmup_steps=2",
+            "trainer.steps=2", "trainer.sample_every=0", "eval.metrics=[]"]  # fmt: skip
+    code, out, err = cli("run", *args)
+    assert code == 0, err
+    [row] = [line for line in (out + err).splitlines() if "learning rate" in line]
+    assert row.split("learning rate")[1].strip() == (
+        "G 0.0005, D 0.0005 (by lr_schedule; full rates G 0.001, D 0.001)"
+    ), row
+    code, out, err = cli("run", "plugin=toy2d", "tricks=[]", *args[3:])
+    [row] = [line for line in (out + err).splitlines() if "learning rate" in line]
+    assert row.split("learning rate")[1].strip() == "G 0.001, D 0.001", row

@@ -35,6 +35,18 @@ def describe_run(run: Run) -> tuple[str, list[tuple[str, str]]]:
     rates = ", ".join(
         f"{k.removeprefix('lr/')} {v:g}" for k, v in learning_rates(run.optimizers).items()
     )
+    scheduled = {  # an lr_schedule's base rates, where the rate held now differs (a warm-up)
+        name: float(opt.param_groups[0]["initial_lr"])
+        for name, opt in run.optimizers.items()
+        if "initial_lr" in opt.param_groups[0]
+        and float(opt.param_groups[0]["initial_lr"]) != float(opt.param_groups[0]["lr"])
+    }
+    if scheduled:
+        rates += (
+            " (by lr_schedule; full rates "
+            + ", ".join(f"{k} {v:g}" for k, v in scheduled.items())
+            + ")"
+        )
     rows.append(("learning rate", rates))
     with contextlib.suppress(TypeError, NotImplementedError):  # a stream of unknown length
         rows.append(("data", f"{len(run.data):,} training samples"))
