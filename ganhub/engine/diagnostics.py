@@ -16,8 +16,9 @@ whose stats it is about to flush; the values are read back with the flush's one 
 
 from __future__ import annotations
 
+import math
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -26,6 +27,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from torch import nn
+
+
+# what a collapse warning suggests: the two remedies that brought the modes back on toy2d
+# (docs/training.md#mode-collapse-warnings has the figures behind it)
+COLLAPSE_REMEDY = "try a lower optim.G.lr, or the r1 trick (a gradient penalty on D)"
 
 
 def grad_norm(params: Sequence[nn.Parameter], scaler: torch.amp.GradScaler | None) -> Tensor | None:
@@ -73,14 +79,17 @@ class CollapseMonitor:
     """Flags possible mode collapse from the logged stats (host side, at logging time).
 
     Collapse is suspected when a diversity stat drops below `drop` times its highest value so
-    far (once that peak reached `min_peak`), or stays below `floor` from step `floor_after` on (a
-    generator that collapsed early, or never spread out, has no peak to fall from; an untrained
-    toy2d generator is one blob, and a smoke run of a few steps is not a collapse), while D wins: its pairwise win rate
-    ``D_win`` (or, without it, its mean accuracy) is at least `win`. Adds ``collapse<tag>`` (0 or 1) to the
-    metrics and prints one warning when a collapse starts. Peaks count only from step
-    `warmup_steps`: an untrained generator's noise is more diverse than any data, so a peak taken
-    then makes every later (healthy) drop look like collapse; and a fall never counts while
-    the samples are at least as diverse as the data (a ratio of 1 or more).
+    far (once that peak reached `min_peak`), or stays below `floor` from step `floor_after` on
+    (a generator that collapsed early, or never spread out, has no peak to fall from; an
+    untrained toy2d generator is one blob, and a smoke run of a few steps is not a collapse),
+    while D wins: its pairwise win rate ``D_win`` (or, without it, its mean accuracy) is at
+    least `win`. Adds ``collapse<tag>`` (0 or 1) to the metrics and prints one warning, naming
+    what to try, when a collapse starts; the flag stays on until diversity recovers (D's win
+    rate may dip below `win` meanwhile). Peaks count only from step `warmup_steps`: an
+    untrained generator's noise is more diverse than any data, so a peak taken then makes every
+    later (healthy) drop look like collapse; and a fall never counts while the samples are at
+    least as diverse as the data (a ratio of 1 or more). `state_dict` is what a checkpoint
+    keeps of it.
     """
 
     def __init__(
@@ -105,24 +114,29 @@ class CollapseMonitor:
         messages: list[str] = []
         for key in [k for k in metrics if k.startswith("diversity")]:
             tag = key.removeprefix("diversity")
-            if step < self.warmup_steps:
+            value = metrics[key]
+            # a NaN mean (fp16: the logging step's fakes overflowed) would stick as the peak
+            if step < self.warmup_steps or not math.isfinite(value):
                 metrics[f"collapse{tag}"] = 0.0
                 continue
-            value = metrics[key]
             peak = self.peak[tag] = max(self.peak.get(tag, value), value)
             wins = self._wins(metrics, tag)
             # a sample set as spread as the data's (ratio >= 1) is no collapse, however far
             # it fell from an untrained generator's noise peak (StyleGAN's: 2.6, then 1.24)
             fell = peak >= self.min_peak and value < min(self.drop * peak, 1.0)
             stuck = step >= self.floor_after and value < self.floor
-            collapsed = wins is not None and wins >= self.win and (fell or stuck)
+            # once flagged, it stays so until diversity recovers: D's win rate hovering at
+            # `win` (toy2d, G lr 5e-2: 83, 73, 83, 80 %) would else warn again and again
+            winning = wins is not None and wins >= self.win
+            collapsed = (fell or stuck) and (winning or tag in self.active)
             metrics[f"collapse{tag}"] = float(collapsed)
             if collapsed and tag not in self.active:
                 where = f" ({tag.lstrip('_')})" if tag else ""
+                seen = f"peak {peak:.2f}" if fell else f"never above {peak:.2f}"
                 line = (
                     f"ganhub: warning: possible mode collapse{where} at step {step}: sample "
-                    f"diversity {value:.2f} of the data's (peak {peak:.2f}) while D wins "
-                    f"{wins:.0%}"
+                    f"diversity {value:.2f} of the data's ({seen}) while D wins "
+                    f"{wins:.0%}; {COLLAPSE_REMEDY}"
                 )
                 self.warn(line)
                 messages.append(line)
@@ -131,6 +145,25 @@ class CollapseMonitor:
             else:
                 self.active.discard(tag)
         return messages
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps, so that a resumed run goes on with the same peaks and does
+        not warn again of a collapse it already warned of."""
+        peaks = {tag: value for tag, value in self.peak.items() if math.isfinite(value)}
+        return {"peak": peaks, "active": sorted(self.active)}
+
+    def load_state_dict(self, state: Any) -> None:
+        """Continue from a checkpoint's `state_dict()`. The state is untrusted (state.json): an
+        entry that is not what `state_dict` writes is left out (that peak starts afresh)."""
+        state = state if isinstance(state, dict) else {}
+        peaks, active = state.get("peak"), state.get("active")
+        self.peak = {
+            tag: float(value)
+            for tag, value in (peaks.items() if isinstance(peaks, dict) else ())
+            if isinstance(tag, str) and type(value) in (int, float) and math.isfinite(value)
+        }
+        listed = active if isinstance(active, list) else []
+        self.active = {tag for tag in listed if isinstance(tag, str)}
 
     @staticmethod
     def _wins(metrics: dict[str, float], tag: str) -> float | None:

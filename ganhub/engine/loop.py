@@ -25,7 +25,7 @@ from ganhub.console import summary_head, summary_rows
 from ganhub.data import split_batch
 from ganhub.engine import compiled, distributed
 from ganhub.engine.banner import describe_run as describe_run  # the start banner
-from ganhub.engine.diagnostics import CollapseMonitor, grad_norm, learning_rates
+from ganhub.engine.diagnostics import grad_norm, learning_rates
 from ganhub.engine.run import Run
 from ganhub.engine.stats import check_stats
 from ganhub.engine.stopping import log_stop as log_stop  # why a run stopped, logged
@@ -55,7 +55,8 @@ def fit(run: Run) -> dict[str, Any]:
     early_stop: dict[str, Any] | None = None  # trainer.patience ran out
     stopped_by: int | None = None  # the signal every rank agreed stops the run
     timed_out = False  # trainer.max_seconds ran out (this process's clock)
-    monitor = CollapseMonitor(warn=console.warn, warmup_steps=cfg.steps // 10)
+    monitor = run.monitor  # a resumed run's peaks and warnings come from its checkpoint
+    monitor.warmup_steps = cfg.steps // 10
     try:
         with console.session():
             # the system's own checks first: a run it refuses prints no banner naming a run

@@ -25,6 +25,7 @@ from ganhub.engine import checkpoint, compiled, distributed, graphs, run_checkpo
 from ganhub.engine.best import keep_best_direction, patience_warnings, record_directions
 from ganhub.engine.components import Components
 from ganhub.engine.context import TrainContext
+from ganhub.engine.diagnostics import CollapseMonitor
 from ganhub.engine.distributed import DistInfo
 from ganhub.engine.environment import (
     autocast_factory,
@@ -152,6 +153,7 @@ class Run:
         self.data = start.data_source(self.system, config.plugin, self.owners)
         # fp16's scaler skips overflowing steps: their values must stay out of the means
         self.stats = StatsAccumulator(skip_nonfinite=self.scaler is not None)
+        self.monitor = CollapseMonitor(warn=self.console.warn)  # rank 0's; kept in checkpoints
         self.step = 0
         self.stop_requested = False
         self.resumed_extra: dict[str, Any] = {}

@@ -108,6 +108,7 @@ def restore(run: Any) -> None:
             state, step, parts, run.dist, seed, batch, run.owners
         )
         run.stats.carry_over(state.get("stats"))  # absent before checkpoints kept it
+        run.monitor.load_state_dict(state.get("monitor"))  # absent before checkpoints kept it
         if run.config.trainer.steps != asked:  # the domain recounted the run's length
             run.resumed_steps = None  # (cyclegan's epochs): its own note says so
     except start.DAMAGED_STATE as exc:
