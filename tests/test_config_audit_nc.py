@@ -249,3 +249,21 @@ def test_options_of_a_trick_that_does_not_exist_name_the_tricks(
     """`trick.bogus.x=1` said "valid keys under 'trick': none" (no trick enabled)."""
     with pytest.raises(ConfigError, match=re.escape(said)):
         resolve(["plugin=dcgan", *given])
+
+
+@pytest.mark.parametrize(
+    ("typed", "hint"),
+    [
+        ("optim.D.name=Adam", " (did you mean 'adam'?)"),
+        ("precision=BF16", " (did you mean 'bf16'?)"),
+        ("optim.G.name=adan", " (did you mean 'adam'?)"),
+        ("optim.G.name=xyz", ""),
+    ],
+)
+def test_a_choice_typed_in_another_case_or_nearly_is_named(typed: str, hint: str) -> None:
+    """`optim.D.name=Adam` listed the choices without pointing at 'adam', where an unknown
+    loss or trick name gets a did-you-mean."""
+    message = _error(["plugin=toy2d", typed])
+    key, value = typed.split("=")
+    assert message.startswith(f"{key}='{value}': Input should be "), message
+    assert message.endswith(("'sgd'" if "name" in key else "'16'") + hint), message

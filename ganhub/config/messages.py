@@ -155,6 +155,8 @@ def _problem(err: Any, loc: list[str], model: type[BaseModel]) -> str:
     if not missing and err.get("input", "") is None:  # `key=` typed empty
         return f"{one_line(key, 100)} is empty and needs a value"
     shown = "" if missing else f"={_short(err.get('input'))}"
+    if err["type"] == "literal_error" and isinstance(err.get("input"), str):  # name=Adam
+        msg += _choice_hint(err["input"], _leaf_field(model, loc))
     if err["type"] == "list_type" and isinstance(err.get("input"), str):  # tricks=ema
         fix = _as_list(err["input"])
         if fix is not None:  # `tricks=[ema` needs `[ema]`, not `[[ema]`
@@ -220,6 +222,19 @@ def _section_annotation(model: type[BaseModel], loc: list[str]) -> Any:
     parent = _model_at(model, loc[:-1])
     field = parent.model_fields.get(loc[-1]) if parent is not None else None
     return field.annotation if field is not None and as_model(field.annotation) else None
+
+
+def _choice_hint(typed: str, field: Any) -> str:
+    """' (did you mean 'adam'?)' for a choice typed in another case ('Adam') or nearly."""
+    annotations = [field.annotation, *typing.get_args(field.annotation)] if field else []
+    choices = [
+        str(choice)
+        for annotation in annotations
+        if typing.get_origin(annotation) is typing.Literal
+        for choice in typing.get_args(annotation)
+    ]
+    same = [choice for choice in choices if choice.lower() == typed.lower()]
+    return f" (did you mean '{same[0]}'?)" if same else did_you_mean(typed, choices)
 
 
 def _takes_mapping(annotation: Any) -> bool:
