@@ -260,7 +260,10 @@ def test_a_crafted_run_directory_injects_no_markup(cli, tmp_path: Path) -> None:
     assert f"samples/{SAMPLE_NAME}: skipped (not named step_<N>.png)" in shown
     assert "&lt;script&gt;document.title=&#39;PWNED&#39;&lt;/script&gt;" in text
     assert "eval.json: 1 result(s) without a numeric mean/std left out" in shown
-    assert "Possible mode collapse flagged at steps 4." in shown
+    assert (
+        "Possible mode collapse flagged at steps 4; try a lower optim.G.lr, or the r1 trick"
+        in shown
+    )
     assert "4 steps logged" in shown and "without a whole-number 'step' (line 4)" in shown
     saved = tmp_path / "with_eval.html"
     saved.write_text(text, encoding="utf-8")

@@ -31,7 +31,7 @@ def test_the_collapse_warning_says_how_many_steps_and_the_last(tmp_path: Path) -
     text = write_report(make_run(tmp_path, records)).read_text()
     assert len(flagged) == 143
     assert "Possible mode collapse flagged at steps 560, 570, 600, 610," in text
-    assert ", 770 and 123 more, the last at step 2000 (143 in all).</p>" in text
+    assert ", 770 and 123 more, the last at step 2000 (143 in all); try a lower optim.G.lr" in text
 
 
 def test_values_no_plot_draws_are_in_a_bounded_table(tmp_path: Path) -> None:

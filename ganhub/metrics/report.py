@@ -32,6 +32,7 @@ from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from ganhub.engine.diagnostics import COLLAPSE_REMEDY
 from ganhub.errors import UsageError
 from ganhub.figures import new_figure, save_figure
 from ganhub.metrics import store
@@ -363,6 +364,7 @@ def render(
             ),
             notes=notes or [],
             collapses=collapse_line(collapses),
+            remedy=COLLAPSE_REMEDY,
             status=status,
             status_kind=kind,
             missing=missing,
