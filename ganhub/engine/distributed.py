@@ -36,11 +36,9 @@ from ganhub.engine.startup_meetings import CollectiveTimeout as CollectiveTimeou
 from ganhub.engine.startup_meetings import PeerFailed as PeerFailed
 from ganhub.engine.startup_meetings import PeerStopped as PeerStopped
 from ganhub.engine.startup_meetings import (
-    arrive,
     duration,
     meet,
     part,
-    run_key,
     start,
     starting,
     stop,
@@ -142,17 +140,14 @@ def init(info: DistInfo, device: torch.device) -> None:
     """Join the process group (NCCL on CUDA, gloo otherwise) if not already in one, once every
     rank has come to it (`_arrive`); from here on an error that ends this process is told to
     the job's other ranks (`_last_words`), and until training starts every rank meets the
-    others in Python before each collective (`startup_meetings.meet`), in the keys of this
-    run, whose number the ranks agree on once the group exists (`startup_meetings.start`)."""
+    others in Python before each collective (`startup_meetings.meet`)."""
     global _joined, _member
-    created = info.enabled and not dist.is_initialized()  # else its caller's (a wrapper's)
     if info.enabled:
         _joined, _member = info, True
         joined_job()
         before_exit(_last_words)
         before_exit(_leave_group)  # after it: telling the job needs no group
-        arrive()  # a new run: what an earlier one said in the store is not this one's
-    if created:
+    if info.enabled and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         _arrive(info, backend)
         # torch's own default unless set (given only then: a caller's wrapper may pass its own)
@@ -162,15 +157,7 @@ def init(info: DistInfo, device: torch.device) -> None:
         else:
             dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world)
     if info.enabled:
-        start(info, lambda number: _rank_0_number(number, device), created)
-
-
-def _rank_0_number(number: int, device: torch.device) -> int:
-    """Rank 0's `number` on every rank (one broadcast: the run's number, at the group's start)."""
-    box = torch.tensor([number], dtype=torch.int64, device=device)
-    with _peers(source=0):
-        dist.broadcast(box, src=0)
-    return int(box.item())
+        start(info)
 
 
 def _arrive(info: DistInfo, backend: str) -> None:
@@ -319,9 +306,8 @@ def _world() -> int:
 
 
 def _store_key(rank: int) -> str:
-    """Where `rank` of this torchrun job (and of this attempt, after a restart; of this run, once
-    its ranks agreed on it) says it failed."""
-    return run_key("failed", rank)
+    """Where `rank` of this torchrun job (and of this attempt, after a restart) says it failed."""
+    return job_key("failed", rank)
 
 
 def _last_words(error: BaseException) -> str | None:
