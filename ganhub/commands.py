@@ -167,8 +167,7 @@ def config_cmd(
     warnings about its tricks that ganhub run would give at the start go to stderr."""
     from ganhub.config.overrides import dump_yaml
     from ganhub.config.resolve import resolve
-    from ganhub.config.schema import with_absolute_paths
-    from ganhub.engine.best import patience_warnings
+    from ganhub.config.schema import patience_warnings, with_absolute_paths
     from ganhub.plugin_guard import Owners
     from ganhub.plugins import get_hub
     from ganhub.tricks import config_warnings

@@ -170,10 +170,15 @@ def test_the_multitask_page_runs_as_written(
     import shlex
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "multitask.md").read_text()
-    runs = [line for line in text.splitlines() if line.startswith("ganhub run ")]
+    heads, soft = text.split("## Soft parameter sharing")
+    runs = [line for line in heads.splitlines() if line.startswith("ganhub run ")]
     assert len(runs) == 6
     for line in runs:
         assert "rotation_head" in resolve(shlex.split(line)[2:]).tricks
+    source, *adapted = [line for line in soft.splitlines() if line.startswith("ganhub run ")]
+    assert resolve(shlex.split(source)[2:]).tricks != ["ewc"] and len(adapted) == 2
+    for line in adapted:  # soft sharing: the ewc trick, fisher-weighted or plain (L2-SP)
+        assert resolve(shlex.split(line)[2:]).tricks == ["ewc"]
     (code,) = [part.split("```", 1)[0] for part in text.split("```python\n")[1:]]
     monkeypatch.chdir(tmp_path)
     scope: dict[str, object] = {}

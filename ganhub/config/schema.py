@@ -24,8 +24,8 @@ from ganhub.config.supernet import supernet_field as supernet_field
 
 __all__ = ["MAX_SEED", "PLAIN_NAME_RULE", "EvalConfig", "LoggerOptions", "OptimConfig",
            "OptimizerConfig", "RunConfig", "Section", "TrainerConfig", "TrickOptions",
-           "arch_lr_field", "expand_path_text", "is_plain_name", "supernet_field",
-           "with_absolute_paths"]  # fmt: skip
+           "arch_lr_field", "expand_path_text", "is_plain_name", "patience_warnings",
+           "supernet_field", "with_absolute_paths"]  # fmt: skip
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 # seeds are multiplied by ~1e6 for per-epoch and per-rank streams: below 2**32 they stay in
 # the 64-bit range torch's generators take
@@ -385,3 +385,21 @@ class RunConfig(Section):
                 f"trainer.batch_size={self.trainer.batch_size}"
             )
         return self
+
+
+def patience_warnings(config: RunConfig) -> list[str]:
+    """A warning when trainer.patience can never stop a fresh run: it evaluates no more than
+    `patience` times before its last step, and its first evaluation only sets the best (a
+    shortened test run of a long config, hence not refused; a resumed run carries its count)."""
+    trainer = config.trainer
+    if trainer.patience is None or not trainer.eval_every or config.resume is not None:
+        return []
+    evaluations = (trainer.steps - 1) // trainer.eval_every  # the last step's is after training
+    if evaluations > trainer.patience:
+        return []
+    return [
+        f"ganhub: warning: trainer.patience={trainer.patience} can never stop this run: it "
+        f"evaluates {evaluations} time(s) before its last step (trainer.eval_every="
+        f"{trainer.eval_every} of trainer.steps={trainer.steps}) and the first only sets the best; "
+        "lower trainer.eval_every or trainer.patience, or ignore this for a short test run"
+    ]

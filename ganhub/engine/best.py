@@ -22,26 +22,7 @@ from ganhub.metrics import Better, Metric, direction_of, extractor_names, suppor
 from ganhub.plugin_guard import registered_hint
 
 if TYPE_CHECKING:
-    from ganhub.config.schema import RunConfig
     from ganhub.engine.system import GANSystem
-
-
-def patience_warnings(config: RunConfig) -> list[str]:
-    """A warning when trainer.patience can never stop a fresh run: it evaluates no more than
-    `patience` times before its last step, and its first evaluation only sets the best (a
-    shortened test run of a long config, hence not refused; a resumed run carries its count)."""
-    trainer = config.trainer
-    if trainer.patience is None or not trainer.eval_every or config.resume is not None:
-        return []
-    evaluations = (trainer.steps - 1) // trainer.eval_every  # the last step's is after training
-    if evaluations > trainer.patience:
-        return []
-    return [
-        f"ganhub: warning: trainer.patience={trainer.patience} can never stop this run: it "
-        f"evaluates {evaluations} time(s) before its last step (trainer.eval_every="
-        f"{trainer.eval_every} of trainer.steps={trainer.steps}) and the first only sets the best; "
-        "lower trainer.eval_every or trainer.patience, or ignore this for a short test run"
-    ]
 
 
 def keep_best_direction(
@@ -254,7 +235,6 @@ def _unwritable(path: Path, why: str, warn: Callable[[str], None]) -> None:
 __all__ = [
     "feature_network_named",
     "keep_best_direction",
-    "patience_warnings",
     "record_directions",
     "restored_best",
 ]

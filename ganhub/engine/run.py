@@ -18,11 +18,11 @@ import torch
 
 from ganhub.capability_checks import guarded_phases
 from ganhub.config.overrides import dump_yaml
-from ganhub.config.schema import RunConfig, with_absolute_paths
+from ganhub.config.schema import RunConfig, patience_warnings, with_absolute_paths
 from ganhub.console import Console
 from ganhub.domain import BATCH_SOURCE, check_declarations
 from ganhub.engine import checkpoint, compiled, distributed, graphs, run_checkpoints, start
-from ganhub.engine.best import keep_best_direction, patience_warnings, record_directions
+from ganhub.engine.best import keep_best_direction, record_directions
 from ganhub.engine.components import Components
 from ganhub.engine.context import TrainContext
 from ganhub.engine.diagnostics import CollapseMonitor
