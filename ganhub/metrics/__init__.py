@@ -149,12 +149,17 @@ def undeclared(keys: Iterable[str], metrics: Sequence[Metric]) -> list[str]:
 class Evaluation:
     """What `evaluate` computed, which of the asked metrics do not apply to the system, the
     warnings its metrics gave (`warn_once`: a score resting on too few samples) and which way
-    each reported key improves, as the metric that reported it declares (None: no score)."""
+    each reported key improves, as the metric that reported it declares (None: no score).
+
+    `values` holds each count (`n_samples`, `n_real`, `n_pairs`) once, the fewest any metric
+    reported (what every score rests on at least); `counts` holds each metric's own, by its
+    name: `{"fid": {"n_samples": 500, "n_real": 5000}, "text_bleu": {...}}`."""
 
     values: dict[str, float] = field(default_factory=dict)
     better: dict[str, Better | None] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    counts: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 _WARNED: set[str] = set()  # the warnings this process has printed (a run evaluates many times)
@@ -315,6 +320,7 @@ def evaluate(
                     warn_undeclared(metric, values)
                     counts = {k: v for k, v in values.items() if k in COUNT_KEYS}
                     counts.setdefault("n_samples", float(n_samples))  # it scored what it got
+                    result.counts[metric.name] = counts  # its own, beside the fewest of all
                     result.better.update(declared_directions([*values, *counts], [metric]))
                     result.values.update(values)
                     for key, count in counts.items():  # the fewest: what every score rests on

@@ -191,10 +191,14 @@ def evaluate_run(
     seed_list = [config.seed + i for i in range(seeds)]
     runs, warnings, t0 = [], [], time.perf_counter()
     better: dict[str, str | None] = {}
+    counts: dict[str, dict[str, float]] = {}  # each metric's own, the fewest over seeds
     for seed in seed_list:
         evaluation = evaluate(system, usable, n_samples=n, seed=seed)
         runs.append(evaluation.values)
         better.update(evaluation.better)  # as each key's metric declares it
+        for name, own in evaluation.counts.items():
+            mine = counts.setdefault(name, {})
+            mine.update({k: min(v, mine.get(k, v)) for k, v in own.items()})
         # shown on stderr as they came; kept with the scores they doubt
         warnings += [w for w in evaluation.warnings if w not in warnings]
     table: dict[str, dict[str, Any]] = {}
@@ -218,6 +222,7 @@ def evaluate_run(
         "warnings": warnings,
         "seconds": round(time.perf_counter() - t0, 2),
         "better": {},  # which way each key improves, as the metric scoring it declares
+        "counts": counts,  # what each metric scored; results' counts are the fewest of these
         "results": table,
     }
     notes += keep_earlier(target, result, usable)
@@ -293,6 +298,9 @@ def keep_earlier(path: Path, result: dict[str, Any], scored: list[Metric]) -> li
         ways = {k: recorded[k] for k in kept if recorded.get(k, "") in ("lower", "higher", None)}
         result["better"].update(ways)
     result["metrics"] += names
+    earlier = old.get("counts")
+    if isinstance(earlier, dict):  # the kept scores' own counts, as recorded with them
+        result["counts"].update({m: earlier[m] for m in names if isinstance(earlier.get(m), dict)})
     result["features"] += [f for f in _listed(old, "features") if f not in result["features"]]
     result["warnings"] += [
         w
