@@ -101,8 +101,11 @@ class CollapseMonitor:
         floor_after: int = 100,
         warn: Callable[[str], None] | None = None,
         warmup_steps: int = 0,
+        warned_elsewhere: Callable[[str], bool] = lambda tag: False,
     ) -> None:
         self.drop, self.win, self.min_peak, self.floor = drop, win, min_peak, floor
+        # a collapse another monitor already named (it began while D lost): flagged, not named
+        self.warned_elsewhere = warned_elsewhere
         self.floor_after = floor_after
         self.warmup_steps = warmup_steps
         self.peak: dict[str, float] = {}
@@ -130,7 +133,7 @@ class CollapseMonitor:
             winning = wins is not None and wins >= self.win
             collapsed = (fell or stuck) and (winning or tag in self.active)
             metrics[f"collapse{tag}"] = float(collapsed)
-            if collapsed and tag not in self.active:
+            if collapsed and tag not in self.active and not self.warned_elsewhere(tag):
                 where = f" ({tag.lstrip('_')})" if tag else ""
                 seen = f"peak {peak:.2f}" if fell else f"never above {peak:.2f}"
                 line = (

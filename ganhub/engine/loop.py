@@ -90,7 +90,7 @@ def fit(run: Run) -> dict[str, Any]:
                     metrics |= rates
                     t_log, log_step, paused_at_log = now, run.step, paused
                     if run.dist.is_main:
-                        monitor.check(run.step, metrics)  # diversity falling while D wins
+                        monitor.check(run.step, metrics)  # collapse, D winning outright...
                     run.log(metrics)
                     console.training(run.step, _postfix(metrics))
                 hook.after_step(run=run, step=run.step, metrics=metrics)

@@ -25,7 +25,6 @@ from ganhub.engine import checkpoint, compiled, distributed, graphs, run_checkpo
 from ganhub.engine.best import keep_best_direction, record_directions
 from ganhub.engine.components import Components
 from ganhub.engine.context import TrainContext
-from ganhub.engine.diagnostics import CollapseMonitor
 from ganhub.engine.distributed import DistInfo
 from ganhub.engine.environment import (
     autocast_factory,
@@ -35,6 +34,7 @@ from ganhub.engine.environment import (
     set_deterministic,
 )
 from ganhub.engine.failure import record_failure
+from ganhub.engine.health import HealthMonitor
 from ganhub.engine.optimizers import learning_rates_on_device, make_optimizer
 from ganhub.engine.prepare import prepare_system
 from ganhub.engine.rundir import RunDirectory
@@ -153,7 +153,7 @@ class Run:
         self.data = start.data_source(self.system, config.plugin, self.owners)
         # fp16's scaler skips overflowing steps: their values must stay out of the means
         self.stats = StatsAccumulator(skip_nonfinite=self.scaler is not None)
-        self.monitor = CollapseMonitor(warn=self.console.warn)  # rank 0's; kept in checkpoints
+        self.monitor = HealthMonitor(warn=self.console.warn)  # rank 0's; kept in checkpoints
         self.step = 0
         self.stop_requested = False
         self.resumed_extra: dict[str, Any] = {}

@@ -153,7 +153,7 @@ def training_state(run: Any, rng: Any, extra: dict[str, Any]) -> dict[str, Any]:
         "stale_evaluations": run.stale_evaluations,
         # the sums of the logging interval a checkpoint cuts: a resumed run logs the same means
         "stats": run.stats.pending() if run.dist.is_main else {},
-        # the collapse monitor's peaks and open warnings: a resumed run does not warn again
+        # the health monitor's peaks, streaks and open warnings: a resumed run does not warn again
         "monitor": run.monitor.state_dict() if run.dist.is_main else {},
     }
 

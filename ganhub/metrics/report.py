@@ -74,6 +74,12 @@ PANELS: tuple[tuple[str, str, str, bool], ...] = (
         r"^(diversity|collapse)",
         False,
     ),
+    (
+        "health",
+        "Training health flags (D wins outright, exploding gradients, collapse while D loses)",
+        r"^unstable/",
+        False,
+    ),
     ("throughput", "Throughput", r"^perf/samples_per_s$", False),
     ("learning_rates", "Learning rates", r"^lr/", False),
 )
