@@ -36,15 +36,20 @@ from ganhub.engine.startup_meetings import CollectiveTimeout as CollectiveTimeou
 from ganhub.engine.startup_meetings import PeerFailed as PeerFailed
 from ganhub.engine.startup_meetings import PeerStopped as PeerStopped
 from ganhub.engine.startup_meetings import (
+    arrive,
     duration,
+    group_keys,
     meet,
+    number_run,
     part,
+    run_key,
     start,
     starting,
     stop,
     store_failures,
     tell,
     wait_all,
+    wait_limit,
 )
 from ganhub.errors import GanhubError, TrainingError, UsageError, one_line
 from ganhub.interrupts import STORE_TIMEOUT_S as STORE_TIMEOUT_S  # the longest a store waits
@@ -140,44 +145,68 @@ def init(info: DistInfo, device: torch.device) -> None:
     """Join the process group (NCCL on CUDA, gloo otherwise) if not already in one, once every
     rank has come to it (`_arrive`); from here on an error that ends this process is told to
     the job's other ranks (`_last_words`), and until training starts every rank meets the
-    others in Python before each collective (`startup_meetings.meet`)."""
+    others in Python before each collective (`startup_meetings.meet`), in the keys of this
+    run, whose number rank 0 gives as the ranks arrive (`startup_meetings.start`)."""
     global _joined, _member
+    created = info.enabled and not dist.is_initialized()  # else its caller's (a wrapper's)
+    number = None
     if info.enabled:
         _joined, _member = info, True
         joined_job()
         before_exit(_last_words)
         before_exit(_leave_group)  # after it: telling the job needs no group
-    if info.enabled and not dist.is_initialized():
+        arrive()  # a new run: what an earlier one said in the store is not this one's
+    if created:
         backend = "nccl" if device.type == "cuda" else "gloo"
-        _arrive(info, backend)
+        arrived = _arrive(info, backend)
         # torch's own default unless set (given only then: a caller's wrapper may pass its own)
+        more: dict[str, Any] = {}
         if info.timeout_s:
-            timeout = timedelta(seconds=info.timeout_s)
-            dist.init_process_group(backend, rank=info.rank, world_size=info.world, timeout=timeout)
-        else:
-            dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world)
+            more["timeout"] = timedelta(seconds=info.timeout_s)
+        if arrived is not None:
+            # torch's rendezvous in torchrun's store takes the same keys for every default
+            # group: in a second run, a rank there before rank 0 read the address of rank 0's
+            # first group (gloo: "connectFullMesh failed ... Connection refused"). Each run's
+            # group meets in keys of its own instead, as long as torch waits for its peers
+            store, number = arrived
+            store.set_timeout(timedelta(seconds=wait_limit(info, backend)))
+            more["store"] = dist.PrefixStore(group_keys(number), store)
+        dist.init_process_group(backend, rank=info.rank, world_size=info.world, **more)
     if info.enabled:
-        start(info)
+        start(info, lambda number: _rank_0_number(number, device), created, number)
 
 
-def _arrive(info: DistInfo, backend: str) -> None:
+def _rank_0_number(number: int, device: torch.device) -> int:
+    """Rank 0's `number` on every rank (one broadcast: the run's number, at the group's start)."""
+    box = torch.tensor([number], dtype=torch.int64, device=device)
+    with _peers(source=0):
+        dist.broadcast(box, src=0)
+    return int(box.item())
+
+
+def _arrive(info: DistInfo, backend: str) -> tuple[dist.Store, int] | None:
     """Say in torchrun's store that this rank came to the process group and wait until every
     rank has: in Python, so that another rank that failed before it came (a config, a path
     or a device only its node refuses: it said so, `interrupts._failed_early`) ends this one
     at once, in one line naming that rank and its error (`PeerFailed`), and torchrun's SIGTERM
-    unwinds it, where torch waited in C++ for the whole timeout. Costs three store requests
+    unwinds it, where torch waited in C++ for the whole timeout. Rank 0 arrives with the run's
+    number (`startup_meetings.number_run`), which every rank reads once all came: the store
+    and that number, or None where there is no torchrun store. Costs four store requests
     per rank, and two per wait of 10 ms (world / 1600 s past 16 ranks: at most 3,200 requests
     a second), the most the job's start is delayed after the last rank came."""
     store = job_store()
     if store is None:
-        return
+        return None
     try:
-        store.set(job_key("arrived", info.rank), "1")  # which ranks, should some never come
+        # which ranks came, should some never come; rank 0: with the run's number
+        mine = str(number_run(store)) if info.is_main else "0"
+        store.set(job_key("arrived", info.rank), mine)
         limit = wait_all(info, store, "arrived", backend)
         if limit:
             raise _not_arrived(info, store, limit)
+        return store, int(store.get(job_key("arrived", 0)))
     except DistError:  # the store went away (its node's torchrun stopped): torch's own wait
-        return
+        return None
 
 
 def _not_arrived(info: DistInfo, store: dist.Store, seconds: float) -> Exception:
@@ -306,8 +335,9 @@ def _world() -> int:
 
 
 def _store_key(rank: int) -> str:
-    """Where `rank` of this torchrun job (and of this attempt, after a restart) says it failed."""
-    return job_key("failed", rank)
+    """Where `rank` of this torchrun job (and of this attempt, after a restart; of this run, once
+    its ranks agreed on it) says it failed."""
+    return run_key("failed", rank)
 
 
 def _last_words(error: BaseException) -> str | None:

@@ -9,12 +9,18 @@ once, naming it, where NCCL waited in C++ for its whole timeout and gloo until t
 process ended. A rank other than 0 that fails then waits a little for rank 0 to have said so
 (`part`) before it exits: torchrun stops the other ranks as soon as one exits, and rank 0,
 stopped between its error and its line, said nothing at all.
+
+What the ranks say after their process group exists belongs to one run (`run_key`): rank 0
+numbers the job's runs and every rank takes its number when the group is created (`start`), so
+a process that trains again (`ganhub.train` twice, after a rank failed while the job started)
+meets the others in step and hears no earlier run's failure.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Protocol
 
@@ -24,7 +30,7 @@ from torch.distributed.constants import default_pg_nccl_timeout, default_pg_time
 
 from ganhub.engine.rundir import MAX_RANK_ERROR
 from ganhub.errors import GanhubError, TrainingError, one_line
-from ganhub.interrupts import job_key, job_store, tell_job
+from ganhub.interrupts import failure_line, job_key, job_store
 
 # how long ranks wait for each other (the process group's timeout, and for every rank to come
 # to it): seconds, else torch's default for the backend (30 minutes with gloo, 10 with NCCL)
@@ -46,9 +52,12 @@ class Place(Protocol):
 
 # while the job starts up (from `start` to its first collective of training): this rank and
 # the job's store, where the ranks meet before each collective (`meet`); None once training
-# started. `_met` counts the meetings of this process (the same on every rank)
+# started. `_met` counts the meetings of this run (the same on every rank)
 _starting: tuple[Place, dist.Store] | None = None
 _met = 0
+# the number of the run whose group this process joined last (`start`), the same on every rank;
+# None before the ranks agreed on it (they arrive, or fail to, in the job's own keys)
+_run: int | None = None
 # this rank failed with its own error while the job started, and told the others (`tell`)
 _told: tuple[Place, dist.Store] | None = None
 
@@ -98,6 +107,12 @@ def duration(seconds: float) -> str:
     return f"{seconds:.3g} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
+def run_key(what: str, rank: int | str) -> str:
+    """`interrupts.job_key` within this process's run (`_run`): what its ranks say there is
+    never read by another run of the same job (the job's own key before they agreed on one)."""
+    return job_key(what if _run is None else f"run{_run}/{what}", rank)
+
+
 def store_failures(info: Place, store: dist.Store | None = None) -> list[tuple[int, str]]:
     """(rank, error line) of the other ranks that said in torchrun's store that they failed
     (rank 0 only ever before it joined: then it speaks for the job). What another process
@@ -108,11 +123,17 @@ def store_failures(info: Place, store: dist.Store | None = None) -> list[tuple[i
         return found
     with contextlib.suppress(RuntimeError):
         for rank in range(info.world):
-            key = job_key("failed", rank)
+            key = run_key("failed", rank)
             if rank != info.rank and store.check([key]):  # check does not wait; get would
                 text = store.get(key).decode("utf-8", "replace")
                 found.append((rank, one_line(" ".join(text.split()), MAX_RANK_ERROR)))
     return found
+
+
+def wait_limit(info: Place, backend: str) -> float:
+    """The longest ranks wait for each other (seconds): GANHUB_DIST_TIMEOUT, else torch's."""
+    default = default_pg_nccl_timeout if backend == "nccl" else default_pg_timeout
+    return info.timeout_s or (default or timedelta(minutes=30)).total_seconds()
 
 
 def wait_all(info: Place, store: dist.Store, what: str, backend: str) -> float:
@@ -120,18 +141,17 @@ def wait_all(info: Place, store: dist.Store, what: str, backend: str) -> float:
     `PeerFailed` (`PeerStopped` for rank 0) as soon as another rank said it failed; 0, or the
     seconds waited in vain when that is the longest ranks wait. Costs two store requests per
     wait of 10 ms (world / 1600 s past 16 ranks: at most 3,200 requests a second)."""
-    default = default_pg_nccl_timeout if backend == "nccl" else default_pg_timeout
-    limit = info.timeout_s or (default or timedelta(minutes=30)).total_seconds()
+    limit = wait_limit(info, backend)
     longest = 0.01 * max(1.0, info.world / 16)
     started, pause = time.monotonic(), 0.002
-    came = store.add(job_key(what, "count"), 1)
+    came = store.add(run_key(what, "count"), 1)
     while came < info.world:
-        if store.add(job_key("failed", "count"), 0):
+        if store.add(run_key("failed", "count"), 0):
             failed = store_failures(info, store)
             if failed:
                 (peer, error), others = failed[0], len(failed) - 1
                 raise PeerFailed(info.rank, peer, error, others)
-            if info.rank and store.check([job_key("stopped", 0)]):
+            if info.rank and store.check([run_key("stopped", 0)]):
                 raise PeerStopped(
                     f"rank {info.rank}: rank 0 of this job stopped (it failed while the job "
                     "started); its own message says why"
@@ -140,16 +160,62 @@ def wait_all(info: Place, store: dist.Store, what: str, backend: str) -> float:
             return limit
         time.sleep(pause)
         pause = min(2 * pause, longest)
-        came = store.add(job_key(what, "count"), 0)
+        came = store.add(run_key(what, "count"), 0)
     return 0.0
 
 
-def start(info: Place) -> None:
-    """(`distributed.init`.) The job starts up: meet before each collective until training
-    starts (nothing where there is no torchrun store)."""
-    global _starting
+def arrive() -> None:
+    """(`distributed.init`, before the ranks come to their process group.) A new run: until the
+    ranks agree on its number (`start`) they say what they say in the job's own keys."""
+    global _run, _met
+    _run, _met = None, 0
+
+
+def number_run(store: dist.Store) -> int:
+    """(Rank 0, as it comes to a process group of its own.) The next run's number: the job's
+    runs counted in `store` (1 for the first)."""
+    return int(store.add(job_key("runs", "count"), 1))
+
+
+def group_keys(number: int) -> str:
+    """Where the ranks of run `number` build their process group in torchrun's store (torch's
+    rendezvous: each rank's address), apart from every other run's."""
+    return job_key(f"run{number}", "group")
+
+
+def start(
+    info: Place, share: Callable[[int], int], created: bool = True, number: int | None = None
+) -> None:
+    """(`distributed.init`, once the process group exists.) The job starts up: meet before each
+    collective until training starts (nothing where there is no torchrun store). First the
+    ranks agree on this run's number: rank 0 numbered it as they arrived at the group
+    (`number`), else counts the job's runs now, and `share`s it (a broadcast, where every rank
+    is: at the group it has just joined). `created`: the ranks arrived at a group of their own
+    (`_forget_arrivals`), not at their caller's."""
+    global _starting, _run
     store = job_store()
     _starting = (info, store) if store is not None else None
+    if store is None:
+        return
+    mine = number or 0
+    if not info.rank:
+        with contextlib.suppress(DistError):  # the store went away: run 0, on every rank
+            mine = number or number_run(store)
+            if created:
+                _forget_arrivals(info, store)
+    _run = share(mine)
+
+
+def _forget_arrivals(info: Place, store: dist.Store) -> None:
+    """(Rank 0, before it shares the run's number: every rank has come to the group.) Clear the
+    job's own keys the ranks arrived in, so that they meet there again before their next run's
+    group, not pass at once; and any failure said there, now an earlier run's. Costs world + 1
+    store requests (2 world + 3 after such a failure)."""
+    keys = [job_key("arrived", "count"), *(job_key("arrived", r) for r in range(info.world))]
+    if store.add(job_key("failed", "count"), 0):
+        keys += [job_key("failed", "count"), *(job_key("failed", r) for r in range(info.world))]
+    for key in keys:
+        store.delete_key(key)
 
 
 def starting() -> bool:
@@ -190,10 +256,14 @@ def tell(info: Place, error: BaseException) -> None:
     if not info.rank:
         if _starting is not None:
             with contextlib.suppress(RuntimeError):
-                _starting[1].set(job_key("stopped", 0), "1")
-                _starting[1].add(job_key("failed", "count"), 1)
+                _starting[1].set(run_key("stopped", 0), "1")
+                _starting[1].add(run_key("failed", "count"), 1)
         return
-    tell_job(info.rank, error)
+    store = _starting[1] if _starting is not None else job_store()
+    if store is not None:  # as `interrupts.tell_job`, within this run
+        with contextlib.suppress(RuntimeError):
+            store.set(run_key("failed", info.rank), failure_line(error))
+            store.add(run_key("failed", "count"), 1)
     if _starting is not None:
         _told = _starting
 
@@ -211,10 +281,10 @@ def part(info: Place) -> None:
         if not info.rank:
             store = _starting[1] if _starting is not None else job_store()
             if store is not None:
-                store.set(job_key("parted", 0), "1")
+                store.set(run_key("parted", 0), "1")
         elif told is not None:
             store, until = told[1], time.monotonic() + PART_WAIT_S
-            while not store.check([job_key("parted", 0)]) and time.monotonic() < until:
+            while not store.check([run_key("parted", 0)]) and time.monotonic() < until:
                 time.sleep(0.01)
 
 
@@ -225,13 +295,18 @@ __all__ = [
     "PeerFailed",
     "PeerStopped",
     "Place",
+    "arrive",
     "duration",
+    "group_keys",
     "meet",
+    "number_run",
     "part",
+    "run_key",
     "start",
     "starting",
     "stop",
     "store_failures",
     "tell",
     "wait_all",
+    "wait_limit",
 ]
