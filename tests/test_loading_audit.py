@@ -93,7 +93,7 @@ def test_a_sigterm_to_every_process_of_a_run_ends_its_workers_cleanly(tmp_path: 
     before = set(multiprocessing.active_children())
     stream = LoaderBatches(ImageFolder(_folder(tmp_path / "d", 8), 8, 1), num_workers=2)
     batches = stream.batches(4, CPU, seed=0)
-    next(batches)
+    next(batches), next(batches)  # one batch from each worker: both have installed their handler
     workers = [p for p in multiprocessing.active_children() if p not in before]
     assert len(workers) == 2
     # sent from another process, as a group's signal is (the DataLoader's own handler ends a

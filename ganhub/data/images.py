@@ -119,12 +119,34 @@ PROBE_THREADS = 8  # header reads at start-up wait on the disk more than on Pyth
 
 
 def warn_skipped(path: Path, exc: Exception) -> None:
-    """One stderr line the first time `data.skip_bad` skips `path` in this process (a
-    DataLoader worker warns for the files it meets), so a skipped file is never silent."""
+    """One stderr line the first time `data.skip_bad` skips `path` in this process, so a
+    skipped file is never silent (across a run's DataLoader workers: `SkippingFiles`)."""
     if path not in _SKIPPED:
         _SKIPPED.add(path)
-        line = f"ganhub: warning: skipped (data.skip_bad=true): {one_line(exc)}"
-        print(line, file=sys.stderr, flush=True)
+        line = f"ganhub: warning: skipped (data.skip_bad=true): {one_line(exc)}\n"
+        sys.stderr.write(line)  # one write: lines of processes sharing stderr never interleave
+        sys.stderr.flush()
+
+
+class _WarnedFiles:
+    """Which files of a dataset have been warned about, in every process that reads it: one
+    byte a file in shared memory, made before the DataLoader starts its workers (which
+    inherit it), and a lock. Each worker knew only its own warnings, so a file cut short was
+    reported once per worker (twice with trainer.num_workers=2, lines run together). Touched
+    only when a file fails to decode: nothing is added to reading a good one."""
+
+    def __init__(self, n: int) -> None:
+        import multiprocessing
+
+        self.flags = torch.zeros(n, dtype=torch.uint8).share_memory_()
+        self.lock = multiprocessing.Lock()
+
+    def warn(self, i: int, path: Path, exc: Exception) -> None:
+        """`warn_skipped` for file `i` (`path`), unless a process reading it already did."""
+        with self.lock:  # held while it writes: a second worker meeting the file waits, then not
+            if not self.flags[i]:
+                self.flags[i] = 1
+                warn_skipped(path, exc)
 
 
 def header_problems(files: Sequence[Path]) -> list[UsageError | None]:
@@ -207,6 +229,7 @@ class SkippingFiles:
         self.files = files
         self.size, self.channels, self.skip_bad = size, channels, skip_bad
         self.skipped: set[int] = set()
+        self.warned = _WarnedFiles(len(files)) if skip_bad else None
         self.stream_seed = 0  # the run's seed, set by the stream before it starts its workers
         self._draws = 0
 
@@ -231,7 +254,8 @@ class SkippingFiles:
                         raise UsageError(
                             f"{exc}; data.skip_bad=true skips unreadable files"
                         ) from None
-                    warn_skipped(self.files[k], exc)
+                    if self.warned is not None:
+                        self.warned.warn(k, self.files[k], exc)
                     self.skipped.add(k)
             if stand_ins is None:  # keyed in a stream; anew at each read elsewhere
                 key = (self.stream_seed % 2**63, drawn_in - 1) if drawn_in else self._unkeyed()

@@ -25,6 +25,7 @@ from ganhub_medgan.folder import (
     item_name,
     link_target,
     pair_listing,
+    scan_loader,
 )
 from ganhub_medgan.layout import MANIFEST, converted_for, is_mask, roles, subdirs
 from ganhub_medgan.notes import voxel_aspect
@@ -203,12 +204,7 @@ def inspect_folder(config: MedGANConfig) -> DataReport:
     thumbs: dict[str, np.ndarray] = {}
     groups: list[list[str]] = []  # each sample's files: dropping one drops its partners
     masks: list[MaskFacts] = []
-    checks = torch.utils.data.DataLoader(
-        _PairChecks(pairs, config, converted),
-        batch_size=None,
-        num_workers=config.trainer.num_workers,
-        collate_fn=lambda x: x,
-    )
+    checks = scan_loader(_PairChecks(pairs, config, converted), config.trainer.num_workers)
     for done in checks:  # in name order, also with workers
         report.items += done.names
         samples.append(done.names)

@@ -29,9 +29,9 @@ it is (no resampling, no rescaling), and refused with one line when the run's se
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -56,6 +56,7 @@ from ganhub_medgan.volume import (
 )
 from torch import Tensor
 
+from ganhub.data import worker_stops_on_sigterm
 from ganhub.data.images import refuse_leaving
 from ganhub.data.links import record_leaving
 from ganhub.errors import ConfigError, UsageError, one_line
@@ -333,6 +334,21 @@ class _Items(torch.utils.data.Dataset[tuple[list[Volume], str, list[str]]]):
         return vols, "", lines
 
 
+def scan_loader(dataset: torch.utils.data.Dataset[Any], num_workers: int) -> Iterable[Any]:
+    """The items of `dataset` in order, read by `num_workers` DataLoader workers: the start-up
+    scans of a folder (a run's `iter_folder`, `ganhub data check`). A worker ends on SIGTERM
+    as on Ctrl-C (`worker_stops_on_sigterm`), so a job stopped mid-scan (`kill -TERM -PGID`,
+    SLURM) ends with `ganhub: terminated`: a worker killed by the signal's default action
+    made the DataLoader raise 'DataLoader worker ... killed by signal' in the main process."""
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=None,
+        num_workers=num_workers,
+        collate_fn=lambda x: x,
+        worker_init_fn=worker_stops_on_sigterm,
+    )
+
+
 def iter_folder(
     task: str,
     cfg: MedData,
@@ -349,12 +365,7 @@ def iter_folder(
     check_folder(task, cfg)
     converted = converted_for(task, cfg, spatial_dims, size)
     items = pair_items(task, cfg)
-    loader = torch.utils.data.DataLoader(
-        _Items(items, cfg, spatial_dims, size, task, converted),
-        batch_size=None,
-        num_workers=num_workers,
-        collate_fn=lambda x: x,
-    )
+    loader = scan_loader(_Items(items, cfg, spatial_dims, size, task, converted), num_workers)
     masks: list[MaskFacts] = []
     count = 0
     depths: list[int] = []  # 2D runs: the depth of each volume with fewer slices than asked
@@ -459,4 +470,5 @@ __all__ = [
     "pair_items",
     "pair_listing",
     "scan_items",
+    "scan_loader",
 ]
