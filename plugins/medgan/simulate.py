@@ -140,6 +140,13 @@ def load_pair(sim: Simulator, image: Path, mask: Path) -> tuple[Tensor, Tensor, 
         raise UsageError(
             f"mask '{mask}' has shape {list(msk.shape)} but image '{image}' has {list(img.shape)}"
         )
+    # the same voxel grid, as stored: another spacing or origin (a mask drawn on a resampled
+    # copy of the scan) would paint the lesion elsewhere in the body, with the image's affine
+    if differs := off_grid(msk.grid, img.grid):
+        raise UsageError(
+            f"mask '{mask}' is not on the voxel grid of image '{image}' ({differs}"
+            f"{_spacings(msk.grid, img.grid)}): give the mask drawn on that scan"
+        )
     base, affine = central(img)
     return base, central(msk)[0], affine
 
@@ -187,6 +194,17 @@ def off_grid(mask_affine: np.ndarray, base_affine: np.ndarray) -> str:
         return ""
     apart = float(np.linalg.norm(mask_affine[:3, 3] - base_affine[:3, 3]))
     return f"origins {apart:.3g} mm apart" if apart > 1e-2 else "another spacing or direction"
+
+
+def _spacings(mask_affine: np.ndarray, image_affine: np.ndarray) -> str:
+    """': voxels of 0.5x0.5x0.5 mm, the image's 1x1x1 mm' when the spacings differ, else ''."""
+    from ganhub_medgan.volume import spacing
+
+    mask_sp, image_sp = spacing(mask_affine, 3), spacing(image_affine, 3)
+    if np.allclose(mask_sp, image_sp, rtol=1e-3, atol=1e-4):
+        return ""
+    mask_mm, image_mm = ("x".join(f"{v:.3g}" for v in s) for s in (mask_sp, image_sp))
+    return f": voxels of {mask_mm} mm, the image's {image_mm} mm"
 
 
 def simulate_to_files(
@@ -244,10 +262,15 @@ def simulate_to_files(
     else:
         raise UsageError("give --mask FILE (a NIfTI lesion mask) or --at X,Y[,Z] with --radius R")
     if not bool(mask.max() > 0.5):  # an empty lesion: the "simulation" would be the input
-        given = f"mask '{mask_path}'" if mask_path is not None else f"--at with --radius {radius}"
+        if mask_path is None:  # the mask rule is about files: an --at ball missed every centre
+            raise UsageError(
+                f"--at {','.join(f'{c:g}' for c in at or ())} with --radius {radius:g} holds no "
+                "voxel centre (a voxel is lesion when its centre lies within the radius): "
+                "give a larger --radius"
+            )
         raise UsageError(
-            f"{given} marks no lesion voxel on the {list(sim.shape)} grid ({LESION_RULE}); "
-            "nothing would be simulated"
+            f"mask '{mask_path}' marks no lesion voxel on the {list(sim.shape)} grid "
+            f"({LESION_RULE}); nothing would be simulated"
         )
     result = sim(mask, image)
     painted = image if image is not None else sim.base
