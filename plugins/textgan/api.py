@@ -11,6 +11,7 @@ task (read from its config) with one line.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -136,6 +137,24 @@ def transfer_texts(
     if not texts:
         return []
     # as the loader reads a line: invisible characters are no part of a word
-    x = system.encode([clean_sentence(t) for t in texts]).to(system.device)
+    cleaned = [clean_sentence(t) for t in texts]
+    x = system.encode(cleaned).to(system.device)
+    _note_cut(cleaned, system.tokenizer, system.length)
     target = torch.full((len(x),), style, dtype=torch.long, device=system.device)
     return list(system.decode(system.rewrite(x, target)))
+
+
+def _note_cut(texts: list[str], tokenizer: Any, length: int) -> None:
+    """One stderr line when a text holds more tokens than the run rewrites (data.length - 1,
+    then <eos>): the rewrite of its first tokens alone would read as the whole sentence's."""
+    sizes = [len(enc.ids) for enc in tokenizer.encode_batch(texts)]
+    over = [i for i, size in enumerate(sizes) if size > length - 1]
+    if over:
+        first = over[0]
+        others = f" and {len(over) - 1} more" if len(over) > 1 else ""
+        print(
+            f"ganhub: note: text {first + 1}{others} holds more than the {length - 1} tokens "
+            f"this run rewrites (text {first + 1}: {sizes[first]}; data.length={length}): "
+            f"each rewrite covers its text's first {length - 1} tokens",
+            file=sys.stderr,
+        )
