@@ -54,8 +54,8 @@ class InstabilityMonitor:
     """Flags D winning outright, exploding gradients and collapse while D loses (module doc).
 
     `check` adds ``unstable/<kind>`` (0 or 1) to the metrics of every logging step from the
-    first on and warns once per episode. Nothing counts before step `warmup_steps` (an untrained
-    generator is one blob and its D wins at first). Tags (``D_A_win``, ``diversity_A``) are read
+    first on and warns once per episode. Nothing counts before step `warmup_steps`, nor before
+    step `first_step` (an untrained generator is one blob and its D wins at first). Tags (``D_A_win``, ``diversity_A``) are read
     as the collapse monitor reads them; the warning names the tag.
     """
 
@@ -74,8 +74,13 @@ class InstabilityMonitor:
         patience: int = 3,
         shrink: float = 0.5,
         warned_elsewhere: Callable[[str], bool] = lambda tag: False,
+        first_step: int = 100,
     ) -> None:
         self.warmup_steps = warmup_steps
+        # a smoke run of a few steps has no episode: an untrained toy2d generator is one blob
+        # (diversity 0.01) while D wins 56 %, 3 logging steps of an 8-step run (as the collapse
+        # monitor's `floor_after`)
+        self.first_step = first_step
         self.win, self.win_recover = win, win_recover
         self.explode, self.explode_recover, self.baseline = explode, explode_recover, baseline
         self.floor, self.floor_recover, self.d_wins = floor, floor_recover, d_wins
@@ -94,7 +99,7 @@ class InstabilityMonitor:
         """Update the streaks, add the ``unstable/*`` flags to `metrics`, return the warnings."""
         messages: list[str] = []
         flags = dict.fromkeys(KINDS, False)
-        warm = step >= self.warmup_steps
+        warm = step >= max(self.warmup_steps, self.first_step)
         outright = False  # no gradient-norm baseline from a step where G's gradient vanishes
         for tag in _tags(metrics):
             wins = CollapseMonitor._wins(metrics, tag)
