@@ -17,6 +17,12 @@ also counts their time slices).
     python benchmarks/overhead.py --plugin stylegan --batch 8 16
     python benchmarks/overhead.py --plugin dcgan model.image_size=64   # more config keys
     python benchmarks/overhead.py --device cuda --precision bf16 --channels-last --batch 128 512
+    python benchmarks/overhead.py --plugin all --kernels      # optimizer step alone, per kernel
+
+`--kernels` times only the optimizer step of each domain's own optimizers (their parameters,
+fixed random gradients) with torch's three update kernels, for-loop (torch's CPU default),
+foreach and fused, in alternating blocks of this process's CPU time, and prints each one's
+largest weight difference from the for-loop's after all the steps.
 """
 
 from __future__ import annotations
@@ -148,6 +154,55 @@ def measure(plugin: str, args: argparse.Namespace, batch: int, out_dir: Path) ->
     }
 
 
+KERNELS = {"for-loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
+
+
+def kernel_copies(run: Run, kernel: dict[str, bool]) -> list[torch.optim.Optimizer]:
+    """The run's optimizers rebuilt with `kernel` on copies of their parameters, each with the
+    same random gradient (seeded: every kernel steps the same numbers)."""
+    torch.manual_seed(1)
+    copies = []
+    for optimizer in run.optimizers.values():
+        groups = []
+        for group in optimizer.param_groups:
+            params = [p.detach().clone().requires_grad_(True) for p in group["params"]]
+            for p in params:
+                p.grad = torch.randn_like(p)
+            skip = {"params", "foreach", "fused", "capturable", "initial_lr", "configured_lr"}
+            groups.append({**{k: v for k, v in group.items() if k not in skip}, "params": params})
+        copies.append(type(optimizer)(groups, **kernel))
+    return copies
+
+
+def measure_kernels(plugin: str, args: argparse.Namespace, out_dir: Path) -> None:
+    """Print the median CPU time of one step of all the run's optimizers, per kernel."""
+    run = make_plugin_run(plugin, args, plain_module(plugin).BATCH, out_dir)
+    sets = {name: kernel_copies(run, kernel) for name, kernel in KERNELS.items()}
+    sizes = {g: sum(p.numel() for q in o.param_groups for p in q["params"])
+             for g, o in run.optimizers.items()}  # fmt: skip
+    shapes = ", ".join(
+        f"{g} {type(o).__name__} {sizes[g]} weights" for g, o in run.optimizers.items()
+    )
+    run.close()
+    spent: dict[str, list[float]] = {name: [] for name in KERNELS}
+    for r in range(args.warmup + args.rounds):
+        for name in list(KERNELS) if r % 2 == 0 else list(KERNELS)[::-1]:
+            c0 = time.process_time()
+            for _ in range(args.steps):
+                for optimizer in sets[name]:
+                    optimizer.step()
+            if r >= args.warmup:
+                spent[name].append((time.process_time() - c0) / args.steps)
+    loop = [p for o in sets["for-loop"] for g in o.param_groups for p in g["params"]]
+    print(f"{plugin}: {shapes}")
+    for name, times in spent.items():
+        mine = [p for o in sets[name] for g in o.param_groups for p in g["params"]]
+        diff = max(float((a - b).detach().abs().max()) for a, b in zip(mine, loop))
+        speed = statistics.median(f / t for f, t in zip(spent["foreach"], times))
+        print(f"  {name:<9} {statistics.median(times) * 1e6:>8.0f} us/step "
+              f"{speed:>6.2f}x foreach   max |w - for-loop| {diff:.1e}")  # fmt: skip
+
+
 def main() -> None:
     """Parse options, run each plugin and batch size, print the table."""
     parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -161,8 +216,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=count, default=7, help="timed blocks per side")
     parser.add_argument("--warmup", type=count0, default=10)
     parser.add_argument("--out-dir", default="/tmp/ganhub-bench-runs")
+    parser.add_argument("--kernels", action="store_true",
+                        help="time the optimizer step alone with each update kernel")  # fmt: skip
     parser.add_argument("keys", nargs="*", help="more config keys for both sides (key=value)")
     args = parser.parse_args()
+    if args.kernels:
+        print(f"torch {torch.__version__}, {args.device}, optimizer step alone, {args.rounds} "
+              f"x {args.steps} steps per kernel after {args.warmup} rounds, alternating")  # fmt: skip
+        for plugin in PLUGINS if args.plugin == "all" else [args.plugin]:
+            measure_kernels(plugin, args, Path(args.out_dir))
+        return
     print(f"torch {torch.__version__}, device {args.device}, precision {args.precision}, "
           f"channels_last {args.channels_last}, {args.rounds} x {args.steps} steps per side, "
           "alternating")  # fmt: skip

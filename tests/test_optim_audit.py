@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganhub.config.schema import OPTIMIZER_OPTIONS, OptimizerConfig
+from ganhub.config.schema import FUSED_OPTIMIZERS, OPTIMIZER_OPTIONS, OptimizerConfig
 from ganhub.engine.optimizers import make_optimizer
 from ganhub.errors import ConfigError
 
@@ -36,7 +36,8 @@ def test_every_option_reaches_the_optimizer_torch_builds(name: str) -> None:
     assert {key: group[key] for key in ("lr", "weight_decay", *options)} == {
         "lr": 3e-3, "weight_decay": 0.25, **options
     }  # fmt: skip
-    assert group["foreach"] is True  # auto on CPU: foreach
+    # auto on CPU: torch's fused kernel where it has one, else foreach
+    assert group["fused" if name in FUSED_OPTIMIZERS else "foreach"] is True
 
 
 @pytest.mark.parametrize(("name", "after"), [("adamw", 1.98), ("adam", 1.9), ("sgd", 1.98)])

@@ -218,17 +218,17 @@ def test_gpu_speed_quick_mode_reports_a_failing_contender_in_one_line(
 
 @pytest.mark.parametrize("domain", DOMAINS)
 def test_fused_optimizers_train_like_foreach(domain: str, train: Any) -> None:
-    """impl=fused (torch's one-kernel Adam, also on CPU) against the foreach default here."""
+    """impl=fused (torch's one-kernel Adam, auto's choice on CPU too) against foreach."""
     base = DOMAINS[domain]
-    fused = [*base, "optim.G.impl=fused", "optim.D.impl=fused"]
-    assert_same_training(train(base), train(fused))
+    kinds = [[*base, f"optim.G.impl={k}", f"optim.D.impl={k}"] for k in ("foreach", "fused")]
+    assert_same_training(train(kinds[0]), train(kinds[1]))
 
 
 def test_fused_optimizer_kinds_are_what_the_config_says(tmp_path: Path) -> None:
-    """auto: foreach on CPU (fused on CUDA); fused where asked; rmsprop has no fused kernel."""
+    """auto: fused on CPU and CUDA; foreach where asked; rmsprop has no fused kernel."""
     from ganhub.errors import ConfigError
 
-    run = make_run(resolve([*TINY_TOY, "optim.D.impl=fused", f"out_dir={tmp_path}"]))
+    run = make_run(resolve([*TINY_TOY, "optim.G.impl=foreach", f"out_dir={tmp_path}"]))
     kinds = {
         g: (opt.defaults["fused"], opt.defaults["foreach"]) for g, opt in run.optimizers.items()
     }
@@ -453,12 +453,12 @@ def test_the_performance_page_commands_resolve() -> None:
 
 
 def test_a_resumed_run_takes_its_kernels_from_its_config(tmp_path: Path) -> None:
-    """A checkpoint written with foreach Adam resumes fused when the config says so (on CUDA
-    `auto` does), with the saved moments and step counts, and keeps training."""
+    """A checkpoint written with foreach Adam resumes fused when the config says so (`auto`
+    does where torch has the kernel), with the saved moments and step counts, and trains on."""
     from ganhub.engine.loop import fit
 
     base = [*TINY_TOY, "trainer.steps=2", "trainer.progress=false", f"out_dir={tmp_path}"]
-    fit(make_run(resolve([*base, "name=part"])))
+    fit(make_run(resolve([*base, "name=part", "optim.G.impl=foreach", "optim.D.impl=foreach"])))
     run = make_run(resolve([f"resume={tmp_path / 'part'}", "trainer.steps=4",
                             "optim.G.impl=fused"]))  # fmt: skip
     g, d = run.optimizers["G"], run.optimizers["D"]

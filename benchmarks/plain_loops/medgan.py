@@ -31,9 +31,9 @@ BATCH = 8
 
 
 def adam(module: nn.Module, cfg: Any, device: torch.device) -> torch.optim.Adam:
-    """Adam with the run's settings; fused on CUDA, foreach elsewhere (as `impl=auto`)."""
+    """Adam with the run's settings; fused on CUDA and CPU, foreach elsewhere (as `impl=auto`)."""
     assert cfg.name == "adam", f"the plain medgan loop writes Adam only, not {cfg.name}"
-    fused = cfg.impl == "fused" or (cfg.impl == "auto" and device.type == "cuda")
+    fused = cfg.impl == "fused" or (cfg.impl == "auto" and device.type in ("cuda", "cpu"))
     kernels = {"fused": True} if fused else {"foreach": True}
     return torch.optim.Adam(module.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps,
                             weight_decay=cfg.weight_decay, **kernels)  # fmt: skip

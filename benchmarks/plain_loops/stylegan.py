@@ -64,7 +64,8 @@ class PlainStyleGAN2:
         self.dtype = autocast_dtype
         # fp16 needs loss scaling; bf16 and fp32 need none
         self.scaler = torch.amp.GradScaler(device.type) if autocast_dtype == torch.float16 else None
-        kernels: dict[str, Any] = {"fused": True} if device.type == "cuda" else {"foreach": True}
+        fused = device.type in ("cuda", "cpu")  # as impl=auto: fused where torch has it
+        kernels: dict[str, Any] = {"fused": True} if fused else {"foreach": True}
 
         def adam(module: nn.Module, lr: float, interval: int | None) -> torch.optim.Adam:
             # a lazy regulariser every k steps: lr * k/(k+1), betas ** (k/(k+1)) (StyleGAN2

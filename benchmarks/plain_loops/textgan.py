@@ -274,10 +274,10 @@ class PlainTextGAN:
 
 
 def adam_settings(opt: Any, device: torch.device) -> dict[str, Any]:
-    """Adam's keyword arguments from a config's optimizer (fused kernels on CUDA, foreach else)."""
+    """Adam's keyword arguments from a config's optimizer (fused on CUDA and CPU, foreach else)."""
     if opt.name != "adam":
         raise ValueError(f"the plain textgan loop builds Adam; the config asks for {opt.name}")
-    kernels = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    kernels = {"fused": True} if device.type in ("cuda", "cpu") else {"foreach": True}
     return {"lr": opt.lr, "betas": tuple(opt.betas), "eps": opt.eps,
             "weight_decay": opt.weight_decay, **kernels}  # fmt: skip
 

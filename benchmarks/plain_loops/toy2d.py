@@ -37,8 +37,8 @@ TRICKS = {"r1", "ema", "lr_schedule"}
 
 def adam(params: list[nn.Parameter], cfg: OptimizerConfig, device: torch.device,
          lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer:  # fmt: skip
-    """Adam (or AdamW) with the config's eps and weight decay; fused on CUDA as the config asks."""
-    fused = cfg.impl == "fused" or (cfg.impl == "auto" and device.type == "cuda")
+    """Adam (or AdamW) with the config's eps and weight decay; fused on CUDA and CPU as the config asks."""
+    fused = cfg.impl == "fused" or (cfg.impl == "auto" and device.type in ("cuda", "cpu"))
     kernels: dict[str, bool] = {"fused": True} if fused else {"foreach": True}
     cls = torch.optim.AdamW if cfg.name == "adamw" else torch.optim.Adam
     return cls(params, lr=lr, betas=betas, eps=cfg.eps, weight_decay=cfg.weight_decay, **kernels)

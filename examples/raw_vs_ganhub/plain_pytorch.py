@@ -79,8 +79,8 @@ class PlainDCGAN:
         self.G, self.D, self.data = G, D, data
         self.batch_size, self.latent_dim = batch_size, latent_dim
         self.device = data.device
-        self.optG = torch.optim.Adam(G.parameters(), lr=lr, betas=betas, foreach=True)
-        self.optD = torch.optim.Adam(D.parameters(), lr=lr, betas=betas, foreach=True)
+        self.optG = torch.optim.Adam(G.parameters(), lr=lr, betas=betas, fused=True)
+        self.optD = torch.optim.Adam(D.parameters(), lr=lr, betas=betas, fused=True)
         self.autocast_dtype = autocast_dtype
         self.order = torch.randperm(len(data), device=self.device)
         self.index = 0

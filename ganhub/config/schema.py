@@ -95,7 +95,7 @@ class OptimizerConfig(Section):
     impl: Literal["auto", "foreach", "fused"] = Field(
         "auto",
         description="update kernels: foreach (a few launches per step), fused (one kernel per "
-        "step; adam, adamw and sgd), auto (fused on CUDA where the optimizer has it, else foreach)",
+        "step; adam, adamw and sgd), auto (fused on CUDA and CPU where torch has it, else foreach)",
     )
 
     def problems(self, key: str, default: OptimizerConfig) -> list[str]:
