@@ -45,7 +45,9 @@ def _option_problem(word: str, error: Any, prefix: str = "") -> str:
     key = prefix + ".".join(str(part) for part in error["loc"])
     if error["type"] == "missing":
         return f"whose {word} option '{key}' has no default (every option needs one)"
-    return f"whose {word} default {key}={error.get('input')!r} is not valid: {error['msg']}"
+    from ganhub.config.messages import error_wording
+
+    return f"whose {word} default {key}={error.get('input')!r} is not valid: {error_wording(error)}"
 
 
 def _unmade(config: Any, exc: Exception, word: str) -> str:

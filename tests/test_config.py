@@ -109,17 +109,17 @@ BAD_INPUTS = [
     (
         ["plugin=toy2d", "trainer.steps=abc"],
         ConfigError,
-        "trainer.steps='abc': Input should be a valid integer",
+        "trainer.steps='abc': must be a whole number",
     ),
     (
         ["plugin=toy2d", "trainer.steps=-5"],
         ConfigError,
-        "trainer.steps=-5: Input should be greater than 0",
+        "trainer.steps=-5: must be above 0",
     ),
     (
         ["plugin=toy2d", "optim.G.name=adamm"],
         ConfigError,
-        "optim.G.name='adamm': Input should be 'adam'",
+        "optim.G.name='adamm': must be one of 'adam'",
     ),
     (
         ["plugin=toy2d", "loss=hinge", "tricks=[label_smoothing]"],
@@ -198,7 +198,7 @@ def test_empty_folder_is_refused(tmp_path: Path) -> None:
     [
         (["run", "plugin=toy3d"], "unknown domain 'toy3d'"),
         (["run", "plugin=toy2d", "trainer.stpes=5"], "unknown key 'trainer.stpes'"),
-        (["run", "plugin=toy2d", "trainer.steps=-1"], "greater than 0"),
+        (["run", "plugin=toy2d", "trainer.steps=-1"], "must be above 0"),
         (["run", "plugin=toy2d", "loss=hinge", "tricks=[label_smoothing]"], "does not suit loss"),
         (["run", "plugin=dcgan", "data=folder", "data.path=/nope"], "folder does not exist"),
         (["config", "plugin=toy2d", "loss=nope"], "unknown loss 'nope'"),
@@ -276,7 +276,10 @@ def test_choice_dependent_defaults_sit_between_the_class_defaults_and_the_user()
     ("derived", "message"),
     [
         ({"trainer": {"stepz": 10}}, r"^domain 'toy2d_odd' derived unknown key 'trainer\.stepz'"),
-        ({"trainer": {"steps": -1}}, r"^domain 'toy2d_odd' derived trainer\.steps=-1: Input"),
+        (
+            {"trainer": {"steps": -1}},
+            r"^domain 'toy2d_odd' derived trainer\.steps=-1: must be above 0",
+        ),
     ],
 )
 def test_a_bad_key_a_domain_derives_is_blamed_on_its_plugin(

@@ -77,7 +77,7 @@ def test_a_dotted_key_in_a_config_file_is_its_nested_form(workdir: Path, cli: An
         ("trainer.steps: 5\ntrainer.steps.x: 3\n", "trainer.steps.x=3: trainer.steps is a number"),
         ("trainer..steps: 5\n", "'trainer..steps' is not a valid key (empty part between dots)"),
         ("trainer.stepz: 5\n", "unknown key 'trainer.stepz' (did you mean 'trainer.steps'?)"),
-        ("trainer.steps: -3\n", "trainer.steps=-3: Input should be greater than 0"),
+        ("trainer.steps: -3\n", "trainer.steps=-3: must be above 0"),
         # alone, pydantic named the section's class ("instance of TrainerConfig"), not its keys
         ("trainer: 10\n", "trainer=10: trainer takes keys (trainer.KEY=VALUE), not a single"),
         ("eval: [fid]\n", "eval=[fid]: eval takes keys (eval.KEY=VALUE), not a single value"),
@@ -265,5 +265,5 @@ def test_a_choice_typed_in_another_case_or_nearly_is_named(typed: str, hint: str
     loss or trick name gets a did-you-mean."""
     message = _error(["plugin=toy2d", typed])
     key, value = typed.split("=")
-    assert message.startswith(f"{key}='{value}': Input should be "), message
+    assert message.startswith(f"{key}='{value}': must be one of "), message
     assert message.endswith(("'sgd'" if "name" in key else "'16'") + hint), message

@@ -38,8 +38,8 @@ def _one_line(code: int, err: str) -> str:
         (["optim.D.name=sgd", "optim.D.eps=1e-3"], "optim.D.eps=0.001: sgd does not use eps"),
         (["optim.G.name=rmsprop", "optim.G.betas=[0.0,0.9]"], "optim.G.betas=[0.0, 0.9]: "
          "rmsprop does not use betas"),
-        (["optim.D.momentum=1.5", "optim.D.name=sgd"], "optim.D.momentum=1.5: Input should be "
-         "less than 1"),
+        (["optim.D.momentum=1.5", "optim.D.name=sgd"], "optim.D.momentum=1.5: must be at "
+         "least 0 and below 1"),
         (["optim.D.name=rmsprop", "optim.D.impl=fused"], "optim.D.impl=fused: torch has no "
          "fused rmsprop; use optim.D.impl=foreach or auto"),
     ],

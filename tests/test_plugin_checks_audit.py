@@ -63,8 +63,7 @@ def _config(**fields: Any) -> type:
 @pytest.mark.parametrize(
     ("field", "message"),
     [
-        (Field(-5, ge=0), "whose config default warmup=-5 is not valid: Input should be greater "
-                          "than or equal to 0"),
+        (Field(-5, ge=0), "whose config default warmup=-5 is not valid: must be at least 0"),
         (Field(ge=0), "whose config option 'warmup' has no default (every option needs one)"),
     ],
 )  # fmt: skip

@@ -315,8 +315,8 @@ def _bad_configs() -> dict[str, tuple[str, object]]:
 @pytest.mark.parametrize(
     ("case", "message"),
     [
-        ("bound", "whose Config default clip=-1.0 is not valid: Input should be greater than 0"),
-        ("type", "whose Config default n='many' is not valid: Input should be a valid integer"),
+        ("bound", "whose Config default clip=-1.0 is not valid: must be above 0"),
+        ("type", "whose Config default n='many' is not valid: must be a whole number"),
         ("required", "whose Config option 'n' has no default"),
         ("modality", "whose modalities name 'vectr', not one of vector, image, volume, tokens"),
         ("dict", "whose Config <class 'dict'> is not a ganhub.config.schema.Section subclass"),

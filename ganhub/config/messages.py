@@ -155,6 +155,7 @@ def _problem(err: Any, loc: list[str], model: type[BaseModel]) -> str:
     if not missing and err.get("input", "") is None:  # `key=` typed empty
         return f"{one_line(key, 100)} is empty and needs a value"
     shown = "" if missing else f"={_short(err.get('input'))}"
+    msg = error_wording(err, _leaf_field(model, loc))
     if err["type"] == "literal_error" and isinstance(err.get("input"), str):  # name=Adam
         msg += _choice_hint(err["input"], _leaf_field(model, loc))
     if err["type"] == "list_type" and isinstance(err.get("input"), str):  # tricks=ema
@@ -162,6 +163,78 @@ def _problem(err: Any, loc: list[str], model: type[BaseModel]) -> str:
         if fix is not None:  # `tricks=[ema` needs `[ema]`, not `[[ema]`
             msg += f" (write {one_line(key, 100)}={one_line(fix, 100)})"
     return f"{one_line(key, 100)}{shown}: {msg}"
+
+
+# pydantic's own words ("Input should be greater than 0") say what, in its voice, not which
+# values the key takes: each type a user can meet from a key, a YAML file or train(**kwargs),
+# as what the key must be. A field's other bound joins the one broken ("above 0 and below 1").
+_BOUNDS = {"gt": "above {}", "ge": "at least {}", "lt": "below {}", "le": "at most {}"}
+_WORDING = {
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "finite_number": "must be a finite number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "string_type": "must be text",
+    "list_type": "must be a list",
+    "tuple_type": "must be a list",
+    "missing": "needs a value (it has no default)",
+    "multiple_of": "must be a multiple of {multiple_of}",
+    "string_pattern_mismatch": "must match the pattern '{pattern}'",
+    "too_long": "must have at most {max_length} item{s}, not {actual_length}",
+    "too_short": "must have at least {min_length} item{s}, not {actual_length}",
+    "string_too_long": "must be at most {max_length} character{s} long",
+    "string_too_short": "must be at least {min_length} character{s} long",
+}
+
+
+def error_wording(err: Any, field: Any = None) -> str:
+    """What one pydantic error says a value must be, in ganhub's words, without the key:
+    "must be above 0", "must be at least 1 and at most 64", "must be one of adam, sgd".
+    `field` (the key's FieldInfo, when known) adds its other bound to a range. An error of a
+    type not listed (a validator's own message) keeps its text."""
+    kind, ctx = err["type"], err.get("ctx") or {}
+    bound = {"greater_than": "gt", "greater_than_equal": "ge", "less_than": "lt"}.get(
+        kind, "le" if kind == "less_than_equal" else None
+    )
+    if bound is not None and bound in ctx:
+        limits = {bound: ctx[bound]} | _field_bounds(field, bound)
+        parts = [_BOUNDS[b].format(_number(limits[b])) for b in _BOUNDS if b in limits]
+        return "must be " + " and ".join(parts)
+    if kind == "literal_error" and "expected" in ctx:
+        head, _, last = one_line(ctx["expected"]).rpartition(" or ")  # 'a', 'b' or 'c'
+        return "must be one of " + (f"{head}, {last}" if head else last)
+    if kind == "string_too_short" and ctx.get("min_length") == 1:
+        return "must not be empty"
+    if kind in _WORDING:
+        count = ctx.get("max_length", ctx.get("min_length"))
+        try:
+            return _WORDING[kind].format(**ctx, s="" if count == 1 else "s")
+        except (KeyError, IndexError, ValueError):  # a pydantic release with other context
+            pass
+    return one_line(err["msg"].removeprefix("Value error, "))
+
+
+def _field_bounds(field: Any, broken: str) -> dict[str, Any]:
+    """The bound of `field` on the side other than `broken` (gt/ge against lt/le), if it has one."""
+    other = ("lt", "le") if broken in ("gt", "ge") else ("gt", "ge")
+    found: dict[str, Any] = {}
+    for item in getattr(field, "metadata", None) or ():
+        for name in other:
+            value = getattr(item, name, None)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                found[name] = value
+    return found
+
+
+def _number(value: Any) -> str:
+    """A bound as a user would type it: 0 not 0.0, 1e-08 kept."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return one_line(value)
 
 
 def single_value_problem(

@@ -56,7 +56,7 @@ def test_meta_options_are_checked_with_their_full_key() -> None:
         parse_options(["meta.classes=[0,1,2]", "meta.classes_per_task=3"])
     with pytest.raises(ConfigError, match=r"did you mean 'meta\.outer_lr'"):
         parse_options(["meta.classes=[0,1]", "meta.outer_rl=0.5"])
-    with pytest.raises(ConfigError, match=r"^meta\.classes: Field required$"):
+    with pytest.raises(ConfigError, match=r"^meta\.classes: needs a value \(it has no default\)$"):
         parse_options(["plugin=dcgan"])
 
 

@@ -185,4 +185,4 @@ def test_a_refused_vocab_size_is_reported_alone() -> None:
     """data.tokenizer_vocab=7, derived from data.vocab_size=1, was refused too."""
     with pytest.raises(ConfigError) as exc:
         resolve([*TINY, "data.vocab_size=1"])
-    assert str(exc.value) == "data.vocab_size=1: Input should be greater than or equal to 8"
+    assert str(exc.value) == "data.vocab_size=1: must be at least 8 and at most 50000"
