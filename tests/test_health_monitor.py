@@ -78,6 +78,16 @@ def test_exploding_gradient_norm_against_its_baseline():
     assert "optim.D.lr" in lines[0] and "clip_grad" in lines[0]
 
 
+def test_a_d_that_wins_outright_from_the_start_still_has_a_gradient_baseline():
+    """textgan's D wins outright from its first step (one-hot reals, soft fakes): its steps
+    give a baseline of their own, so a gradient 100x that one is still an explosion."""
+    lines: list[str] = []
+    norms = [0.8, 0.7, 0.9, 1.2, 95.0]
+    flags, _ = feed(monitor(lines), [{"D_win": 1.0, "grad_norm/G": n} for n in norms])
+    assert [f["exploding"] for f in flags] == [0, 0, 0, 0, 1]
+    assert len(lines) == 1 and "grad_norm/G 95, 106 times its 0.9" in lines[0]
+
+
 def test_one_non_finite_gradient_norm_is_a_skipped_fp16_step_three_are_an_explosion():
     lines: list[str] = []
     norms = [0.5, 0.5, 0.5, math.inf, 0.5, math.nan, math.inf, math.inf, 0.5]

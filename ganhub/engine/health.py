@@ -9,8 +9,9 @@ The literature names three more ways a GAN run goes wrong that the logged stats 
   gets next to no gradient (vanishing gradients, Arjovsky & Bottou 2017).
 * **Exploding gradients** (``unstable/exploding``): a ``grad_norm/<phase>`` (logged before
   clipping) reaches `explode` times its baseline (the largest of its first `baseline` values
-  after warm-up, D not winning outright), or is not finite at `patience` logging steps in a
-  row (one alone is an fp16 grad scaler skipping a step).
+  after warm-up; steps where D wins outright, whose gradients may have vanished, have a
+  baseline of their own), or is not finite at `patience` logging steps in a row (one alone
+  is an fp16 grad scaler skipping a step).
 * **Collapse while D loses** (``unstable/collapse_d_loses``): sample ``diversity`` under `floor`
   for `patience` logging steps while D does not win (below `d_wins`), which the collapse monitor
   (`CollapseMonitor`, D winning) leaves alone: a critic that cannot tell the collapsed fakes
@@ -100,7 +101,7 @@ class InstabilityMonitor:
         messages: list[str] = []
         flags = dict.fromkeys(KINDS, False)
         warm = step >= max(self.warmup_steps, self.first_step)
-        outright = False  # no gradient-norm baseline from a step where G's gradient vanishes
+        outright = False  # a gradient-norm baseline of its own: G's gradient may vanish here
         for tag in _tags(metrics):
             wins = CollapseMonitor._wins(metrics, tag)
             outright |= wins is not None and _finite(wins) and wins >= self.win
@@ -202,11 +203,14 @@ class InstabilityMonitor:
                 self.active.add(watch)
             return watch in self.active
         self.streak.pop(watch, None)
-        seen = self.base.setdefault(key, [])
+        # D winning outright or not, each its own baseline: a gradient that vanished while D
+        # won outright and recovered is no explosion, and a run whose D wins outright from its
+        # first logging step on (textgan: one-hot reals against soft or sampled fakes) still
+        # has one
+        seen = self.base.setdefault(f"{key}/outright" if outright else key, [])
         if len(seen) < self.baseline:
-            if not outright:
-                seen.append(max(float(value), 1e-30))
-            return self._end(watch)
+            seen.append(max(float(value), 1e-30))
+            return watch in self.active
         base = max(seen)  # a phase whose gradient vanished then recovered is no explosion
         if watch in self.active:
             return True if value >= self.explode_recover * base else self._end(watch)

@@ -246,12 +246,15 @@ def train_step(run: Run, batches: Iterator[Any]) -> None:
     run.ctx.step = step
     run.ctx.cache.clear()
     # diagnostics (accuracies, diversity, gradient norms) only on the steps whose stats get logged
+    # (and a phase's gradient norm on its last run before one: `_last_before_log`)
     cfg = run.config.trainer
     run.ctx.diagnose = (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps
     # lazy phases (R1 every 16 steps...) skip most steps; pretraining windows
     plan = [(phase, phase.repeat) for phase in run.phases if phase.due(step) and phase.repeat]
     inputs = [next(batches) for _ in range(1 + sum(repeat - 1 for _, repeat in plan))]
-    if run.graphs is None or run.ctx.diagnose or not plan:  # logging steps: diagnostics, eager
+    # a lazy phase's last run before the logging step measures its gradient norm: eager too
+    measured = any(_last_before_log(run, phase) for phase, _ in plan)
+    if run.graphs is None or run.ctx.diagnose or measured or not plan:  # diagnostics: eager
         _run_plan(run, plan, inputs)
     else:
         # a trick's host decision for this step (noise annealed to 0) makes another plan
@@ -324,7 +327,7 @@ def run_phase(run: Run, phase: Phase, batch: Any) -> None:
         run.stats.add({f"loss/{phase.name}": loss, **out.stats}, watch=phase.name)
     if run.dist.enabled:
         distributed.average_gradients(params, run.dist.world)
-    if run.ctx.diagnose:
+    if run.ctx.diagnose or _last_before_log(run, phase):
         norm = grad_norm(params, run.scaler)  # before clipping; stays on the device
         if norm is not None:
             run.stats.add({f"grad_norm/{phase.name}": norm})
@@ -346,6 +349,19 @@ def run_phase(run: Run, phase: Phase, batch: Any) -> None:
     else:
         optimizer.step()
     optimizer.zero_grad(set_to_none=True)
+
+
+def _last_before_log(run: Run, phase: Phase) -> bool:
+    """Whether this step's run of `phase` is its last before the next logging step, so that
+    every phase that steps an optimizer logs its gradient norm: a phase every k steps (lazy R1,
+    path length) is never due on a logging step when k divides log_every, and a phase whose
+    window ends between two (MLE pretraining) missed its last one. A few integer ops a step."""
+    step, trainer = run.ctx.step, run.config.trainer
+    log_step = step + (-(step + 1)) % trainer.log_every
+    if step < trainer.steps:  # the last step logs too (benchmarks may train past it)
+        log_step = min(log_step, trainer.steps - 1)
+    again = step + phase.interval
+    return again > log_step or (phase.stop is not None and again >= phase.stop)
 
 
 def check_loss(value: Any, phase: Phase, extra_loss: Any, loss_name: str = "") -> None:
