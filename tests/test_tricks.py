@@ -24,10 +24,13 @@ from .conftest import TINY_DCGAN, TINY_TOY
 # toy2d sets its own options for r1, ema and lr_schedule; these tests check the tricks' generic
 # defaults, so they name the generic values where toy2d's differ
 GENERIC = ["trick.r1.gamma=10", "trick.lr_schedule.start=0", "trick.lr_schedule.final=0"]
+GENERIC_GP = "trick.gp.weight=10"  # the trick's own lambda, not toy2d's WGAN-GP 0.1
 
 
 def make_trick(name: str, *overrides: str, plugin: list[str] = TINY_TOY):  # type: ignore[no-untyped-def]
     generic = [o for o in GENERIC if o.startswith(f"trick.{name}.")] if plugin is TINY_TOY else []
+    if name == "gp" and plugin is TINY_TOY and not any("trick.gp.weight" in o for o in overrides):
+        generic.append(GENERIC_GP)
     if name == "ema" and plugin is TINY_TOY and not any("trick.ema." in o for o in overrides):
         generic.append("trick.ema.decay=0.999")
     cfg = resolve([*plugin, f"tricks=[{name}]", *generic, *overrides])

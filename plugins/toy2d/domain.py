@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ganhub_toy2d.config import ARCH_SPACE, DEFAULT_TRICKS, TRICK_DEFAULTS, Toy2dConfig
+from ganhub_toy2d.config import (
+    ARCH_SPACE,
+    DEFAULT_TRICKS,
+    TRICK_DEFAULTS,
+    WGAN_GP_PRESET,
+    Toy2dConfig,
+)
 
 from ganhub.domain import Domain
 
@@ -33,6 +39,7 @@ class Toy2dDomain(Domain):
         },
         "ring": {"data": {"dataset": "ring"}},
         "grid": {"data": {"dataset": "grid"}},
+        "wgan_gp": WGAN_GP_PRESET,  # the WGAN-GP paper's toy settings (docs/toy2d.md)
     }
     # NAS (ganhub tune space=arch): depth, width, norm, activation, skips; the supernet holds
     # them all with shared weights (ganhub tune sampler=oneshot)
@@ -46,19 +53,22 @@ class Toy2dDomain(Domain):
 
     def defaults_for(self, chosen: dict[str, Any]) -> dict[str, Any]:
         """toy2d's options for the tricks of its default set (R1 gamma 0.1, EMA decay 0.99, LR
-        decay to a tenth over the last 30 %), for each of them the run enables; keys the user
-        sets win, and an EMA half-life the user gives replaces the decay."""
+        decay to a tenth over the last 30 %) and WGAN-GP's lambda 0.1, for each of them the run
+        enables; keys the user sets win, an EMA half-life the user gives replaces the decay,
+        and gp's DRAGAN variant keeps the trick's weight."""
         tricks = chosen.get("tricks", DEFAULT_TRICKS)
         enabled = tricks if isinstance(tricks, list) else []  # else validation refuses it
         given = chosen.get("trick")
         given = given if isinstance(given, dict) else {}
         options = {}
-        for name in DEFAULT_TRICKS:
+        for name, values in TRICK_DEFAULTS.items():
             mine = given.get(name)
             mine = mine if isinstance(mine, dict) else {}
             if name not in enabled or (name == "ema" and "half_life_kimg" in mine):
                 continue  # decay and half-life both set the averaging rate: the user's wins
-            options[name] = dict(TRICK_DEFAULTS[name])
+            if name == "gp" and mine.get("variant", "wgan") != "wgan":
+                continue  # 0.1 is WGAN-GP's toy lambda, not DRAGAN's
+            options[name] = dict(values)
         return {"trick": options} if options else {}
 
     def data_formats(self, config: RunConfig) -> tuple[str, ...]:
