@@ -78,8 +78,13 @@ class PlainCycleGAN:
         self.G_AB, self.G_BA, self.D_A, self.D_B = G_AB, G_BA, D_A, D_B
         g_params = itertools.chain(G_AB.parameters(), G_BA.parameters())
         d_params = itertools.chain(D_A.parameters(), D_B.parameters())
-        self.opt_G = torch.optim.Adam(g_params, lr=lr, betas=(0.5, 0.999), foreach=True)
-        self.opt_D = torch.optim.Adam(d_params, lr=lr, betas=(0.5, 0.999), foreach=True)
+        # fused on CUDA and the CPU, as ganhub's impl=auto picks: the kernels round differently,
+        # and Adam turns the float noise in the zero gradients of biases before instance norm
+        # into full-size steps of either sign
+        device = next(G_AB.parameters()).device
+        kernels = {"fused": True} if device.type in ("cuda", "cpu") else {"foreach": True}
+        self.opt_G = torch.optim.Adam(g_params, lr=lr, betas=(0.5, 0.999), **kernels)
+        self.opt_D = torch.optim.Adam(d_params, lr=lr, betas=(0.5, 0.999), **kernels)
         self.schedulers = []
         if total_steps is not None:  # constant, then linear to 0: ganhub's lr_schedule count
             begin = int(decay_start * total_steps)

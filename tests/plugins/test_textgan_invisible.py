@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -143,6 +144,10 @@ class _Recorder:
     def __init__(self) -> None:
         self.encoded: list[str] = []
         self.device = "cpu"
+        self.length = 64  # tokens a rewrite covers, with <eos>: a word a token here
+        self.tokenizer = SimpleNamespace(
+            encode_batch=lambda texts: [SimpleNamespace(ids=t.split()) for t in texts]
+        )
 
     def style_index(self, to: Any, option: str) -> int:
         return 1
@@ -165,7 +170,6 @@ def test_transfer_reads_a_given_sentence_as_the_loader_reads_a_line(
 ) -> None:
     """`transfer(run, ["the food\\u200bwas awful"])` encodes `the food was awful`, the words a
     run trained on the file's line would know (it encoded `food\\u200bwas` as one word)."""
-    from types import SimpleNamespace
 
     from ganhub_textgan import api, transfer
 
