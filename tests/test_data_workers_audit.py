@@ -8,29 +8,15 @@ import subprocess
 from itertools import islice
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from ganhub.data import LoaderBatches, Position
 from ganhub.data.images import ImageFolder
 
+from .test_loading_audit import _folder
+
 CPU = torch.device("cpu")
-
-
-def _folder_with_a_file_cut_short(root: Path, n: int = 10, cut: int = 3) -> Path:
-    """n 8x8 grey PNGs; file `cut` cut short: its header reads, its pixels do not."""
-    root.mkdir()
-    for i in range(n):
-        path = root / f"{i:02d}.png"
-        if i == cut:
-            noise = np.random.default_rng(0).integers(0, 255, (64, 64), np.uint8)
-            Image.fromarray(noise).save(path)
-            path.write_bytes(path.read_bytes()[:200])
-        else:
-            Image.fromarray(np.full((8, 8), 10 * i, np.uint8)).save(path)
-    return root
 
 
 @pytest.mark.parametrize("workers", [0, 2])
@@ -40,7 +26,7 @@ def test_a_file_cut_short_is_named_once_per_run_with_any_workers(
     """Each DataLoader worker kept its own list of the files it had warned about: with
     trainer.num_workers=2 a truncated file was named twice (the two lines at times run
     together), with 0 workers once. Four epochs, both workers meeting the file: one line."""
-    root = _folder_with_a_file_cut_short(tmp_path / "d")
+    root = _folder(tmp_path / "d", 10, cut=3)  # file 3 cut short
     source = LoaderBatches(ImageFolder(root, 8, 1, skip_bad=True), num_workers=workers)
     source.position = Position()
     stream = source.batches(4, CPU, seed=7)
