@@ -253,8 +253,13 @@ def train_step(run: Run, batches: Iterator[Any]) -> None:
     plan = [(phase, phase.repeat) for phase in run.phases if phase.due(step) and phase.repeat]
     inputs = [next(batches) for _ in range(1 + sum(repeat - 1 for _, repeat in plan))]
     # a lazy phase's last run before the logging step measures its gradient norm: eager too
-    measured = any(_last_before_log(run, phase) for phase, _ in plan)
-    if run.graphs is None or run.ctx.diagnose or measured or not plan:  # diagnostics: eager
+    # (asked last, so only with graphs: the eager path pays nothing for it)
+    if (
+        run.graphs is None
+        or run.ctx.diagnose
+        or not plan
+        or any(_last_before_log(run, phase) for phase, _ in plan)
+    ):  # diagnostics: eager
         _run_plan(run, plan, inputs)
     else:
         # a trick's host decision for this step (noise annealed to 0) makes another plan
