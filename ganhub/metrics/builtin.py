@@ -70,7 +70,8 @@ class FeatureMetric(ImageMetric):
             fake = features_of(extractor, images)
             fake = {**fake, "features": non_finite_as_nan(self.name, images, fake["features"])}
             out.update(self.score(extractor, fake, real, seed))
-            out["n_real"] = float(len(real["features"]))
+            # the fewest any extractor's score rests on (the last one's replaced the others')
+            out["n_real"] = min(float(len(real["features"])), out.get("n_real", math.inf))
         return out
 
     def check(self, system: GANSystem) -> None:

@@ -105,6 +105,7 @@ def evaluate_run(
     from ganhub.config.schema import EvalConfig
     from ganhub.errors import UsageError, one_line
     from ganhub.metrics import applies_to, check_metrics, evaluate, supported
+    from ganhub.metrics.earlier import keep_earlier
     from ganhub.metrics.features import extractor_names, extractors_used
     from ganhub.metrics.store import check_output_file, write_json
     from ganhub.plugins import get_hub
@@ -225,7 +226,11 @@ def evaluate_run(
         "counts": counts,  # what each metric scored; results' counts are the fewest of these
         "results": table,
     }
-    notes += keep_earlier(target, result, usable)
+
+    def known(name: str) -> Metric | None:  # an earlier metric, to tell which keys are its
+        return hub.metrics.get(name) if name in hub.metrics else None
+
+    notes += keep_earlier(target, result, usable, known)  # each earlier metric on its counts
     kept: dict[str, Any] = result["better"]  # type: ignore[assignment]  # recorded with the scores kept from the earlier eval.json
     result["better"] = {
         k: better[k] if k in better else kept[k] for k in table if k in better or k in kept
@@ -245,101 +250,6 @@ def evaluate_run(
     if said:
         click.echo(said, err=True)
     return {**result, "written_to": str(target)}  # for the table, not in the file
-
-
-def keep_earlier(path: Path, result: dict[str, Any], scored: list[Metric]) -> list[str]:
-    """Add to `result` (an eval.json being written to `path`) the scores of the file already
-    there that none of the `scored` metrics reports, when it scored the same run (its folder
-    resolves to the same), at the same step, with the same seeds, samples per seed and counts
-    both report (`n_real`: FID-style scores shift with it, and the table shows one count for
-    all); return the note saying which were kept, or which earlier scores were replaced for
-    scoring other samples."""
-    from ganhub.metrics import reported_by
-    from ganhub.metrics.rundata import MAX_FILE_BYTES, read_json
-
-    old, problem = read_json(path.parent, path, MAX_FILE_BYTES) if path.is_file() else (None, "")
-    if problem is not None or not isinstance(old, dict) or old.get("step") != result["step"]:
-        return []
-    if not _same_run(old.get("run_dir"), result["run_dir"]):  # --out: another run's scores
-        return []
-    table, now = result["results"], [(m.name, m) for m in scored]
-    results = old["results"] if isinstance(old.get("results"), dict) else {}
-    others = [k for k in results if k not in table and reported_by(k, now) is None]
-    names = [str(m) for m in _listed(old, "metrics") if m not in result["metrics"]]
-    if not [k for k in others if k not in COUNT_KEYS]:
-        return []
-    what = ", ".join(names) or ", ".join(others[:5])
-    valid = {k: v for k, v in results.items() if _seed_values(v, len(result["seeds"]))}
-    # a count both report that differs (fid on 10,000 real images kept beside a scoring of
-    # 50): one n_real shown for both would misstate one of them
-    differ = [
-        f"{k} {_counts(results[k])} then, {_counts(table[k])} now"
-        for k in COUNT_KEYS
-        if k in table and k in results and _values(results[k]) != table[k]["values"]
-    ]
-    if old.get("seeds") != result["seeds"] or old.get("n_samples") != result["n_samples"]:
-        differ = ["other seeds or samples per seed"]
-    if differ:
-        return [
-            f"eval.json's earlier scores of {what} (step {result['step']}) were replaced "
-            f"({'; '.join(differ)}): they are kept only when scored with the same seeds, "
-            "samples per seed and real samples, as FID-style scores change with them"
-        ]
-    kept = [k for k in others if k in valid and k not in COUNT_KEYS]
-    if not kept:
-        return []
-    # the counts both report are the same (above); those only the earlier file has are its own
-    for key in [*kept, *(k for k in valid if k in COUNT_KEYS and k not in table)]:
-        values = [float(v) for v in valid[key]["values"]]
-        std = statistics.stdev(values) if len(values) > 1 else None
-        table[key] = {"mean": statistics.fmean(values), "std": std, "values": values}
-    recorded = old.get("better")
-    if isinstance(recorded, dict):  # the kept scores' directions, as recorded with them
-        ways = {k: recorded[k] for k in kept if recorded.get(k, "") in ("lower", "higher", None)}
-        result["better"].update(ways)
-    result["metrics"] += names
-    earlier = old.get("counts")
-    if isinstance(earlier, dict):  # the kept scores' own counts, as recorded with them
-        result["counts"].update({m: earlier[m] for m in names if isinstance(earlier.get(m), dict)})
-    result["features"] += [f for f in _listed(old, "features") if f not in result["features"]]
-    result["warnings"] += [
-        w
-        for w in _listed(old, "warnings")
-        if w not in result["warnings"] and any(f"'{n}'" in str(w) for n in names)
-    ]
-    return [
-        f"kept from the earlier eval.json of step {result['step']} (same seeds, samples per "
-        f"seed and real samples): {what} ({', '.join(kept)}); scored now: "
-        + ", ".join(m.name for m in scored)
-    ]
-
-
-def _values(entry: Any) -> list[float] | None:
-    """An eval.json result's per-seed `values` as floats, or None (not numbers: the user's file)."""
-    values = entry.get("values") if isinstance(entry, dict) else None
-    if not isinstance(values, list) or not all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in values
-    ):
-        return None
-    return [float(v) for v in values]
-
-
-def _counts(entry: Any) -> str:
-    """A count's per-seed values as a user reads them: `10,000` (one per seed, `/` between)."""
-    values = _values(entry) or []
-    return "/".join(f"{v:,.0f}" for v in values) or "unrecorded"
-
-
-def _seed_values(entry: Any, seeds: int) -> bool:
-    """Whether an eval.json result holds one number per seed (`values`), to be kept."""
-    values = _values(entry)
-    return values is not None and len(values) == seeds
-
-
-def _listed(data: dict[str, Any], key: str) -> list[Any]:
-    """`data[key]` when it is a list (an eval.json is the user's file), else []."""
-    value = data.get(key)
-    return value if isinstance(value, list) else []
 
 
 def _data_location_keys(run_dir: Path, hub: Any) -> list[str]:
@@ -403,14 +313,6 @@ def _unused_inception_keys(items: list[str], extractors: list[str]) -> str | Non
 
     keys = [f"eval.{k}" for k in INCEPTION_KEYS]
     return unused_inception_note([i for i in items if i.partition("=")[0] in keys], extractors)
-
-
-def _same_run(saved: object, run_dir: str) -> bool:
-    """Whether an eval.json's `run_dir` names the run being scored (typed either way)."""
-    try:
-        return isinstance(saved, str) and Path(saved).resolve() == Path(run_dir).resolve()
-    except (OSError, ValueError):  # a name no file system takes (a NUL in a user's file)
-        return False
 
 
 def format_table(result: dict[str, Any], out: Path | None = None) -> str:
