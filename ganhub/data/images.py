@@ -141,6 +141,26 @@ class _WarnedFiles:
         self.flags = torch.zeros(n, dtype=torch.uint8).share_memory_()
         self.lock = multiprocessing.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Its state for a DataLoader starting workers by spawn (the lock and flags shared),
+        or for a copy (pickle, deepcopy: a multiprocessing lock refuses to be pickled outside
+        a process start, so a copy makes its own, with the flags as they were)."""
+        from multiprocessing import context
+
+        state = dict(self.__dict__)
+        if context.get_spawning_popen() is None:  # a copy, not a worker being started
+            state["lock"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        import multiprocessing
+
+        self.__dict__.update(state)
+        if self.lock is None:
+            self.lock = multiprocessing.Lock()
+        if not self.flags.is_shared():  # a copy's workers share its flags as the original's do
+            self.flags.share_memory_()
+
     def warn(self, i: int, path: Path, exc: Exception) -> None:
         """`warn_skipped` for file `i` (`path`), unless a process reading it already did."""
         with self.lock:  # held while it writes: a second worker meeting the file waits, then not
