@@ -1,7 +1,8 @@
 """From overrides to a validated config: resolve the plugin first, then validate with its class.
 
 Order of precedence (later wins): the domain's defaults, the defaults that depend on the
-user's choices (`Domain.defaults_for`), its preset, YAML files, `key=value`.
+user's choices (`Domain.defaults_for`), its preset, YAML files, `key=value`; an optimizer option
+that only layers below the user's optimizer choice set, and it ignores, is reset (`optim_layers`).
 With `resume=RUN_DIR`, the run's saved `config.yaml` replaces the defaults and the preset
 (derived defaults the new keys change are derived again: `ganhub.config.rederive`).
 The `trick` and `logger` sections hold the options of the enabled tricks and loggers only, so
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ValidationError, create_model
 
 from ganhub.config.enabled import enabled_loggers, enabled_tricks, refuse_saved_destinations
 from ganhub.config.messages import as_model, format_validation_error, key_of_message, type_text
+from ganhub.config.optim_layers import merge_layers
 from ganhub.config.overrides import (
     deep_merge,
     dotted_items,
@@ -216,7 +218,7 @@ def _validate(
         chosen.append(user)
         dependent = domain.defaults_for(functools.reduce(deep_merge, chosen))
         layers = [section_defaults(base), expand_shorthands(dependent, base), *chosen]
-    merged = functools.reduce(deep_merge, layers)
+    merged = merge_layers(layers, base, reset=saved is None)  # see ganhub.config.optim_layers
     with naming_source(sources):
         enabled = enabled_tricks(merged, base, user, hub)
         loggers = enabled_loggers(merged, base, user, hub, training=training)

@@ -22,8 +22,8 @@ from ganhub.config.section import holds_path as holds_path
 from ganhub.config.supernet import arch_lr_field as arch_lr_field  # a domain's model keys
 from ganhub.config.supernet import supernet_field as supernet_field
 
-__all__ = ["MAX_SEED", "PLAIN_NAME_RULE", "EvalConfig", "LoggerOptions", "OptimConfig",
-           "OptimizerConfig", "RunConfig", "Section", "TrainerConfig", "TrickOptions",
+__all__ = ["MAX_SEED", "OPTIMIZER_OPTIONS", "PLAIN_NAME_RULE", "EvalConfig", "LoggerOptions",
+           "OptimConfig", "OptimizerConfig", "RunConfig", "Section", "TrainerConfig", "TrickOptions",
            "arch_lr_field", "expand_path_text", "is_plain_name", "patience_warnings",
            "supernet_field", "with_absolute_paths"]  # fmt: skip
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -367,7 +367,8 @@ class RunConfig(Section):
     @model_validator(mode="after")
     def _optimizers_fit(self) -> RunConfig:
         # an option the chosen optimizer ignores is refused when it differs from the domain's
-        # default for that group: one the user set (a default of the domain never trips it)
+        # default for that group: one the user set (a default of the domain never trips it, and
+        # one a preset set below the user's optimizer is reset: ganhub.config.optim_layers)
         defaults = type(self).model_fields["optim"].get_default(call_default_factory=True)
         problems = []
         for group in type(self.optim).model_fields:

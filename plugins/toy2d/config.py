@@ -100,8 +100,8 @@ TRICK_DEFAULTS: dict[str, dict[str, float]] = {
 
 # WGAN-GP as the reference toy code trains it (Gulrajani et al. 2017, gan_toy.py): 5 critic
 # steps per G step, lambda 0.1, Adam lr 1e-4; toy2d's networks. Its betas (0.5, 0.9) are left
-# out: toy2d's (0.5, 0.999) kept all 8 modes as they did (docs/toy2d.md), and a preset's
-# Adam-only betas would refuse `optim.G.name=rmsprop` on top of it as the user's setting
+# out: toy2d's (0.5, 0.999) kept all 8 modes as they did (docs/toy2d.md). (A preset's Adam-only
+# betas go back to the default under `optim.G.name=rmsprop`: ganhub.config.optim_layers)
 _REFERENCE_ADAM = {"lr": 1e-4}
 WGAN_GP_PRESET: dict[str, Any] = {
     "loss": "wasserstein",
