@@ -195,7 +195,9 @@ def error_wording(err: Any, field: Any = None) -> str:
     """What one pydantic error says a value must be, in ganhub's words, without the key:
     "must be above 0", "must be at least 1 and at most 64", "must be one of adam, sgd".
     `field` (the key's FieldInfo, when known) adds its other bound to a range. An error of a
-    type not listed (a validator's own message) keeps its text."""
+    type not listed (a validator's own message) keeps its text. Plugins that validate a value
+    against a config field themselves (a search space's ends) word their refusals with it:
+    `f"{key}={value}: {error_wording(exc.errors()[0], field)}"`, as `ganhub run` does."""
     kind, ctx = err["type"], err.get("ctx") or {}
     bound = {"greater_than": "gt", "greater_than_equal": "ge", "less_than": "lt"}.get(
         kind, "le" if kind == "less_than_equal" else None
@@ -388,3 +390,9 @@ def type_text(annotation: Any) -> str:
         inner = ",".join(type_text(a) for a in typing.get_args(annotation) if a is not Ellipsis)
         return f"[{inner}]"
     return getattr(annotation, "__name__", str(annotation))
+
+
+__all__ = [
+    "MAX_PROBLEMS", "MAX_UNKNOWN", "as_model", "error_wording", "format_validation_error",
+    "key_of_message", "single_value_problem", "type_text",
+]  # fmt: skip

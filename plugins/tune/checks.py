@@ -10,6 +10,7 @@ from typing import Any
 from ganhub_tune.defaults import TIMING_DIRECTIONS
 from ganhub_tune.space import Param, close_key, encode
 
+from ganhub.config.messages import error_wording
 from ganhub.config.resolve import config_class, describe_keys
 from ganhub.config.schema import RunConfig
 from ganhub.errors import ConfigError, did_you_mean, one_line
@@ -108,10 +109,11 @@ def check_choices(params: list[Param], config: RunConfig, hub: Hub) -> None:
 def _check_range(p: Param, key: str, model: type) -> None:
     """The least and the greatest value a numeric param can take (its `high` less what a
     `step` cannot reach), and for a float one that is no integer, are valid for `key`, as
-    `ganhub run key=value` validates them (the schema's bounds: an lr > 0, grad_accum >= 1)."""
+    `ganhub run key=value` validates them (the schema's bounds: an lr > 0, grad_accum >= 1),
+    each refusal in the words `ganhub run` uses (`must be above 0`)."""
     from pydantic import TypeAdapter, ValidationError
 
-    annotation = _annotation(model, key)
+    annotation, field = _annotation(model, key), _field(model, key)
     if annotation is None or p.low is None or p.high is None:
         return
     adapter = TypeAdapter(annotation)
@@ -129,7 +131,8 @@ def _check_range(p: Param, key: str, model: type) -> None:
             shown = (
                 f"{label}={show(value)}" if label in ("low", "high") else f"{label} {show(value)}"
             )
-            raise ConfigError(f"{where}: {shown} is not valid: {exc.errors()[0]['msg']}") from None
+            wording = error_wording(exc.errors()[0], field)
+            raise ConfigError(f"{where}: {shown} is not valid: {wording}") from None
     inner = low + p.step if p.step else math.nextafter(low, high)
     if p.type == "float" and low < inner <= high:  # a value between the ends: an int key's type
         try:
@@ -138,7 +141,8 @@ def _check_range(p: Param, key: str, model: type) -> None:
             error = exc.errors()[0]
             hint = "; use type: int" if str(error["type"]).startswith("int") else ""
             raise ConfigError(f"{where}: a float range sets values such as {show(inner)}, "
-                              f"which is not valid: {error['msg']}{hint}") from None  # fmt: skip
+                              f"which is not valid: {error_wording(error, field)}{hint}"
+                              ) from None  # fmt: skip
 
 
 def _check_choice_types(p: Param, key: str, model: type, hub: Hub) -> None:
@@ -170,7 +174,8 @@ def _check_choice_types(p: Param, key: str, model: type, hub: Hub) -> None:
         except ValidationError as exc:
             error = exc.errors()[0]
             at = ".".join(map(str, error["loc"]))
-            first = f"{error['msg']}{f' (item {at})' if at else ''}"
+            wording = error_wording(error, _field(model, key))
+            first = f"{wording}{f' (item {at})' if at else ''}"
             raise ConfigError(f"{where}: choice {show(choice)} is not valid: {first}") from None
 
 
@@ -178,6 +183,13 @@ def _annotation(model: type, key: str) -> Any:
     """The type (with its bounds) of a dotted config key, None when it is not one field."""
     from typing import Annotated
 
+    info = _field(model, key)
+    return None if info is None else Annotated[info.annotation, info]
+
+
+def _field(model: type, key: str) -> Any:
+    """The pydantic FieldInfo of a dotted config key (its type and bounds), None when it is
+    not one field."""
     from pydantic import BaseModel
 
     node: Any = model
@@ -188,7 +200,7 @@ def _annotation(model: type, key: str) -> Any:
         if info is None:
             return None
         if i == len(parts) - 1:
-            return Annotated[info.annotation, info]
+            return info
         node = _model_in(info.annotation)
     return None
 

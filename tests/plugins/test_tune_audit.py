@@ -76,10 +76,9 @@ def test_any_failure_of_a_trial_is_printed_and_counted(
     ("param", "message"),
     [
         ({"optim.G.lr": {"type": "float", "low": -1, "high": 0.001}},
-         "param 'optim.G.lr': low=-1.0 is not valid: Input should be greater than 0"),
+         "param 'optim.G.lr': low=-1.0 is not valid: must be above 0"),
         ({"trainer.grad_accum": {"type": "int", "low": 0, "high": 2}},
-         "param 'trainer.grad_accum': low=0 is not valid: Input should be greater than or "
-         "equal to 1"),
+         "param 'trainer.grad_accum': low=0 is not valid: must be at least 1"),
         ({"optim.G.lr": {"type": "float", "low": 1, "high": 3, "also": ["trainer.steps"]}},
          "param 'optim.G.lr' (for 'trainer.steps'): a float range sets values such as "),
         ({"trainer.log_every": {"type": "int", "low": 1, "high": 3, "step": 1},
