@@ -227,7 +227,7 @@ def _validate(
     cls = config_class(base, hub, enabled, loggers)
     try:
         with naming_source(sources):  # a validator's ConfigError about a key a file gave
-            config = cls.model_validate(merged)
+            config = cls.model_validate(merged, context={"given": frozenset(dotted_keys(user))})
     except ValidationError as exc:
         message = format_validation_error(exc, cls, sources)
         if saved is None:  # a key only the domain's defaults_for set is its plugin's mistake

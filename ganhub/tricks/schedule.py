@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from ganhub.config.schema import Section
 from ganhub.tricks import Groups, Trick, bounded, longer_than_run, set_by_user
+from ganhub.tricks.schedule_checks import configured_by_user, given_keys, idle_decay
 
 if TYPE_CHECKING:
     import torch
@@ -331,6 +332,8 @@ class LRScheduleConfig(Section):
     )
     final: float = Field(0.0, description="final LR as a fraction of the initial one, from 0 to 1")
     warmup_steps: int = Field(0, description="linear warm-up from 0 over this many steps (0: none)")
+    # the dotted keys the user gave, None where unknown (`ganhub.tricks.schedule_checks`)
+    _given: frozenset[str] | None = PrivateAttr(None)
 
     # pydantic's bounds said what, not why
     @field_validator("start")
@@ -364,7 +367,8 @@ class LRScheduleConfig(Section):
         return bounded(steps, steps >= 0, "is no number of steps", "0 (no warm-up) or more")
 
     @model_validator(mode="after")
-    def _changes_a_rate(self) -> LRScheduleConfig:
+    def _changes_a_rate(self, info: ValidationInfo) -> LRScheduleConfig:
+        self._given = given_keys(info)
         # decaying to the full rate with no warm-up holds every rate as it starts; so does a
         # warm-up of one step, whose first step already trains at (0 + 1) / 1 of the rate
         if self.final == 1 and self.warmup_steps <= 1:
@@ -400,47 +404,18 @@ class LRSchedule(Trick):
 
     def warnings(self) -> list[str]:
         """A warm-up longer than the run, or a decay (almost) no step reaches: warned of, not
-        refused, as both depend on trainer.steps (a short test run may mean them)."""
+        refused, as both depend on trainer.steps (a short test run may mean them); the decay
+        only where the user configured the schedule (`ganhub.tricks.schedule_checks`)."""
         steps, warm = self.config.trainer.steps, self.options.warmup_steps
         what = f"the learning rate never gets past {steps / max(warm, 1):.2g}x its full value"
         longer = longer_than_run("trick.lr_schedule.warmup_steps", warm, self.config, what +
                                  " and never decays")  # fmt: skip
-        return longer or self._idle_decay(steps)
-
-    def _idle_decay(self, steps: int) -> list[str]:
-        """A decay toward `final` that no step reaches, or that lowers the mean rate by
-        under 1 % (final near 1, a start near the end)."""
+        if longer or not configured_by_user(self.options._given):
+            return longer  # a domain's own schedule, only trainer.steps shortened: no noise
         o = self.options
-        begin = max(int(o.start * steps), o.warmup_steps)
-        decaying = steps - 1 - begin  # steps trained below the full rate after any warm-up
-        # either shape loses (T - 1) / 2 steps of rate (a half period's cosines cancel)
-        lowered = (1 - o.final) * max(decaying, 0) / 2 / steps
-        if o.final == 1 or lowered >= 0.01:
-            return []
-        key, short = "trick.lr_schedule", "or ignore this for a short test run"
-        by_warmup = o.warmup_steps > 1 and o.warmup_steps >= int(o.start * steps)
-        if decaying > 0:
-            last = self._factor(steps - 1, steps, None)
-            placed = f"warmup_steps={o.warmup_steps}" if by_warmup else f"start={o.start:g}"
-            return [
-                f"{key}.{placed} and {key}.final={o.final:g} decay the rate over the last "
-                f"{decaying} of trainer.steps={steps} (the last step at {last:.3g}x), which "
-                f"lowers the run's mean rate by {lowered:.2%}, so the schedule changes almost "
-                f"nothing: give an earlier decay (start=0.5, as CycleGAN) or a lower final "
-                f"(default 0), {short}"
-            ]
-        if by_warmup:
-            room = f"warmup_steps of at most {steps - 2}" if steps > 2 else "more trainer.steps"
-            return [
-                f"{key}.warmup_steps={o.warmup_steps} leaves no step of trainer.steps={steps} "
-                f"to decay toward {key}.final={o.final:g}: the rate warms up and never decays; "
-                f"give {room}, or final=1 for a warm-up alone, {short}"
-            ]
-        rest = "the schedule changes nothing" if o.warmup_steps <= 1 else "only the warm-up acts"
-        room = f"a start below {(steps - 1) / steps:.4g}" if steps > 1 else "more trainer.steps"
-        held = f"holds the full rate through step {begin + 1} of trainer.steps={steps}"
-        return [f"{key}.start={o.start:g} {held}, so no step trains below it and {rest}: "
-                f"give {room}, {short}"]  # fmt: skip
+        return idle_decay(
+            o.start, o.final, o.warmup_steps, steps, self._factor(steps - 1, steps, None)
+        )
 
     def factor(self, step: int) -> float:
         """LR multiplier after `step` completed steps."""
