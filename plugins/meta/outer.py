@@ -18,6 +18,12 @@ from theta) and differ in what they take from it:
 Gradients are read by torch's optimizer step pre-hooks, so the query step is an ordinary
 training step of the task's Run; the cost of FOMAML over Reptile is that step (one more per
 task visit) and one copy of each side's gradients.
+
+FOMAML's outer step is an optimizer step on a gradient, so the meta run logs that gradient's
+norm per side as `grad_norm/<side>`, the key under which `ganhub run` logs a phase's (read by
+the health monitor and `ganhub report`): computed on the device, read with the outer step's
+other stats. Reptile's step has no gradient: phi_i - theta is where Adam's normalised inner
+steps went, whose size neither vanishes nor explodes with the gradients the monitor watches.
 """
 
 from __future__ import annotations
@@ -54,6 +60,9 @@ class OuterUpdate(Protocol):
     ) -> None:
         """Move the meta run's weights (now theta) by what the visits of outer step `step` kept."""
 
+    def norms(self) -> dict[str, Tensor]:
+        """The last outer step's gradient norm per side (device scalars; none: no gradient)."""
+
 
 class Reptile:
     """theta + epsilon * mean_i(phi_i - theta), epsilon annealed by `epsilon_at`."""
@@ -80,6 +89,10 @@ class Reptile:
         from ganhub_meta.reptile import epsilon_at, reptile_update
 
         run.system.load_state_dict(reptile_update(theta, kept, epsilon_at(self.options, step)))
+
+    def norms(self) -> dict[str, Tensor]:
+        """None: Reptile's update is no gradient (see the module's docstring)."""
+        return {}
 
 
 class QueryGradients:
@@ -136,6 +149,7 @@ class FirstOrderMAML:
         self.options = options
         self.gradients = QueryGradients()
         self.ratios: dict[str, list[float]] = {}  # each meta param group's lr / its side's lr
+        self.last_norms: dict[str, Tensor] = {}
 
     def watch(self, task: Run) -> None:
         """Read the gradients of the task's optimizer steps (only the query step records)."""
@@ -163,7 +177,7 @@ class FirstOrderMAML:
 
         from ganhub.engine.optimizers import set_learning_rate
 
-        lr = epsilon_at(self.options, step)
+        lr, self.last_norms = epsilon_at(self.options, step), {}
         for side, grads in self.gradients.take().items():
             optimizer = run.optimizers[side]
             params = optimizer_params(optimizer)
@@ -176,6 +190,10 @@ class FirstOrderMAML:
                 set_learning_rate(group, lr * ratio)
             for p, g in zip(params, grads):
                 p.grad = g.to(p.dtype)
+            if grads:  # the meta-gradient's global L2 norm, as a phase's is logged
+                self.last_norms[side] = torch.linalg.vector_norm(
+                    torch.stack(torch._foreach_norm(grads))
+                )
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
         if kept:
@@ -183,6 +201,20 @@ class FirstOrderMAML:
                 for name, buffer in run.system.named_buffers():
                     if buffer.is_floating_point() and name in kept[0]:
                         buffer.copy_(torch.stack([k[name] for k in kept]).mean(0))
+
+    def norms(self) -> dict[str, Tensor]:
+        """The norm of the mean query gradient each side's meta optimizer last stepped on."""
+        return self.last_norms
+
+
+def logged_norms(update: OuterUpdate) -> dict[str, float]:
+    """`grad_norm/<side>` of the outer step just applied, on the host: one sync for all sides
+    at the outer step, which the meta run logs (its visits' stats synced already)."""
+    norms = update.norms()
+    if not norms:
+        return {}
+    values = torch.stack([n.detach().float() for n in norms.values()]).tolist()
+    return {f"grad_norm/{side}": value for side, value in zip(norms, values)}
 
 
 ALGORITHMS: dict[str, type[Reptile] | type[FirstOrderMAML]] = {

@@ -96,7 +96,7 @@ def _outer_loop(
     hub: Hub,
 ) -> dict[str, Any]:
     from ganhub_meta import carry
-    from ganhub_meta.outer import outer_update
+    from ganhub_meta.outer import logged_norms, outer_update
     from ganhub_meta.periodic import BetweenSteps
     from ganhub_meta.rates import UpdateAlignment, group_ratios, next_rates, set_rates
     from ganhub_meta.shots import draw_task
@@ -132,6 +132,7 @@ def _outer_loop(
     started = {"method": options.algorithm, "options": options.model_dump()}
     write_text_atomic(run.run_dir / META_FILE, json.dumps(started, indent=1))
     console.start_training(options.outer_steps, 0)
+    run.monitor.warmup_steps = options.outer_steps // 10  # as `ganhub run`'s, in outer steps
     for step in range(options.outer_steps):
         theta = {k: v.detach().clone() for k, v in system.state_dict().items()}
         kept: list[dict[str, Any]] = []
@@ -172,11 +173,13 @@ def _outer_loop(
         timing["update"] += time.perf_counter() - began
         run.step = step + 1
         metrics = {**losses.means(), update.rate_key: epsilon}  # over the step's visits
+        metrics |= logged_norms(update)  # FOMAML's meta-gradient, over a task step's of that name
         if options.learn_lr:
             cosines = alignment.mean_cosines()  # the host sync of this outer step
             rates = next_rates(rates, cosines, options.lr_rate)
             metrics.update({f"meta/lr_{g}": lr for g, lr in rates.items()})
             metrics.update({f"meta/hypergrad_cos_{g}": c for g, c in cosines.items()})
+        run.monitor.check(run.step, metrics)  # exploding meta-gradients, D winning outright...
         run.log(metrics)
         console.training(run.step, _postfix(metrics, update.rate_key))
         # a signal, patience or trainer.max_seconds: checkpoint this outer step, then stop
