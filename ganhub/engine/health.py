@@ -11,14 +11,20 @@ The literature names three more ways a GAN run goes wrong that the logged stats 
   clipping) reaches `explode` times its baseline (the largest of its first `baseline` values
   after warm-up; steps where D wins outright, whose gradients may have vanished, have a
   baseline of their own), or is not finite at `patience` logging steps in a row (one alone
-  is an fp16 grad scaler skipping a step).
+  is an fp16 grad scaler skipping a step). A value that is already `explode` times the
+  smallest one taken before it is an explosion, not part of the baseline: else one that
+  starts within the first values would raise its own yardstick and hide.
 * **Collapse while D loses** (``unstable/collapse_d_loses``): sample ``diversity`` under `floor`
   for `patience` logging steps while D does not win (below `d_wins`), which the collapse monitor
   (`CollapseMonitor`, D winning) leaves alone: a critic that cannot tell the collapsed fakes
   from the data gives G no reason to spread out again.
 
-Each is an episode: one warning line when it starts, naming what was seen (figures, step) and
-what to try; the flag (0 or 1, in metrics.jsonl) stays on until the stat is back under (over)
+G's loss is read per discriminator where the system declares which logged stat is G's
+adversarial loss against it (`GANSystem.g_loss_stats`: CycleGAN's ``G_adv_A``; a policy-gradient
+G, whose loss a baseline centres on 0, declares its samples' non-saturating loss), else
+``loss/G``. Each is an episode: one warning line when it starts, naming what was seen (figures,
+step) and what to try (`remedies`: the active tricks' own settings where one is the lever); the
+flag (0 or 1, in metrics.jsonl) stays on until the stat is back under (over)
 its recovery level. All work is on the host, on the logging step's flushed means: no sync.
 `HealthMonitor` runs `CollapseMonitor` and `InstabilityMonitor` as the run's one monitor; its
 `state_dict` is what a checkpoint keeps, so a resumed run goes on with the same baselines and
@@ -29,12 +35,13 @@ from __future__ import annotations
 
 import math
 import sys
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ganhub.engine.diagnostics import CollapseMonitor
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
 # what each warning suggests: the remedies that ended the provoked case on toy2d
 # (docs/training.md#training-health-warnings has the measurements)
@@ -45,6 +52,51 @@ REMEDIES = {
     "collapse_d_loses": "try a lower optim.G.lr, or the default loss with the r1 trick",
 }
 KINDS = tuple(REMEDIES)
+# nothing counts before this step of a run, for either monitor: an untrained generator is one
+# blob that its D beats at first, and early samples swing as G first moves
+FIRST_STEP = 100
+
+
+def remedies(tricks: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, str]:
+    """`REMEDIES` for a run with these active tricks (name -> its options): where a trick on
+    is the lever, the remedy names its setting and value (WGAN-GP's penalty weight, n_critic's
+    n) instead of a trick that cannot be added beside it."""
+    tricks = tricks or {}
+    out = dict(REMEDIES)
+    gp, r1, critic, clip = (tricks.get(n) for n in ("gp", "r1", "n_critic", "clip_grad"))
+    if gp is not None:  # r1 would be a second penalty on D; the lambda is the lever
+        out["d_wins"] = f"try a larger trick.gp.weight (now {_value(gp, 'weight')})"
+        # toy2d: lambda 10 collapsed while D lost, the WGAN-GP toy code's 0.1 kept 8 modes
+        out["collapse_d_loses"] = (
+            f"try a lower optim.G.lr, or a smaller trick.gp.weight (now {_value(gp, 'weight')})"
+        )
+    elif r1 is not None:
+        out["d_wins"] = f"try a larger trick.r1.gamma (now {_value(r1, 'gamma')})"
+    if critic is not None:  # more D steps per G step make D win sooner
+        out["d_wins"] += f", or fewer critic steps (trick.n_critic.n, now {_value(critic, 'n')})"
+    if clip is not None:  # the norm is logged before clipping, so a clipped run can warn
+        out["exploding"] = (
+            "try lower learning rates (optim.D.lr, optim.G.lr), or a lower "
+            f"trick.clip_grad.max (now {_value(clip, 'max')})"
+        )
+    return out
+
+
+def _value(options: Mapping[str, Any], key: str) -> str:
+    value = options.get(key)
+    return f"{value:g}" if type(value) in (int, float) else str(value)
+
+
+@dataclass
+class Logged:
+    """What the conditions read of one logging step, for one discriminator's `tag`."""
+
+    step: int
+    tag: str
+    wins: float | None  # D's win rate (or mean accuracy); None when not logged
+    metrics: dict[str, float]
+    warm: bool  # past the warm-up: conditions count
+    out: list[str] = field(default_factory=list)  # the warnings issued
 
 
 def _finite(value: Any) -> bool:
@@ -56,8 +108,9 @@ class InstabilityMonitor:
 
     `check` adds ``unstable/<kind>`` (0 or 1) to the metrics of every logging step from the
     first on and warns once per episode. Nothing counts before step `warmup_steps`, nor before
-    step `first_step` (an untrained generator is one blob and its D wins at first). Tags (``D_A_win``, ``diversity_A``) are read
-    as the collapse monitor reads them; the warning names the tag.
+    step `first_step` (an untrained generator is one blob and its D wins at first). Tags
+    (``D_A_win``, ``diversity_A``) are read as the collapse monitor reads them; the warning
+    names the tag.
     """
 
     def __init__(
@@ -75,9 +128,16 @@ class InstabilityMonitor:
         patience: int = 3,
         shrink: float = 0.5,
         warned_elsewhere: Callable[[str], bool] = lambda tag: False,
-        first_step: int = 100,
+        first_step: int = FIRST_STEP,
+        g_loss_stats: Mapping[str, str] | None = None,
+        tricks: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.warmup_steps = warmup_steps
+        # the logged stat of G's adversarial loss against each tag's D (the system's
+        # declaration): cyclegan's combined loss/G is mostly its cycle loss, which falls while
+        # one side's adversarial loss climbs
+        self.g_loss_stats = dict(g_loss_stats or {})
+        self.remedies = remedies(tricks)
         # a smoke run of a few steps has no episode: an untrained toy2d generator is one blob
         # (diversity 0.01) while D wins 56 %, 3 logging steps of an 8-step run (as the collapse
         # monitor's `floor_after`)
@@ -105,8 +165,9 @@ class InstabilityMonitor:
         for tag in _tags(metrics):
             wins = CollapseMonitor._wins(metrics, tag)
             outright |= wins is not None and _finite(wins) and wins >= self.win
-            flags["d_wins"] |= self._d_wins(step, tag, wins, metrics, warm, messages)
-            flags["collapse_d_loses"] |= self._losing(step, tag, wins, metrics, warm, messages)
+            seen = Logged(step, tag, wins, metrics, warm, messages)
+            flags["d_wins"] |= self._d_wins(seen)
+            flags["collapse_d_loses"] |= self._losing(seen)
         grown: list[str] = []  # one line for the phases whose gradients exploded at this step
         for key in sorted(k for k in metrics if k.startswith("grad_norm/")):
             flags["exploding"] |= self._exploding(key, metrics[key], warm, outright, grown)
@@ -119,18 +180,20 @@ class InstabilityMonitor:
 
     # -- the three conditions ------------------------------------------------------------
 
-    def _d_wins(
-        self,
-        step: int,
-        tag: str,
-        wins: float | None,
-        metrics: dict[str, float],
-        warm: bool,
-        out: list[str],
-    ) -> bool:
+    def g_loss(self, metrics: dict[str, float], tag: str) -> float | None:
+        """G's adversarial loss against `tag`'s D: the declared stat (absent from a step that
+        has no adversarial G phase, e.g. text pretraining: None), else ``loss/G``."""
+        if tag in self.g_loss_stats:
+            return metrics.get(self.g_loss_stats[tag])
+        return metrics.get(f"loss/G{tag}", metrics.get("loss/G"))
+
+    def _d_wins(self, seen: Logged) -> bool:
+        step, tag, wins, metrics = seen.step, seen.tag, seen.wins, seen.metrics
         key = f"d_wins{tag}"
-        g_loss = metrics.get(f"loss/G{tag}", metrics.get("loss/G"))
-        if not warm or wins is None or not _finite(wins) or g_loss is None or not _finite(g_loss):
+        g_loss = self.g_loss(metrics, tag)
+        if not (seen.warm and wins is not None and _finite(wins) and g_loss is not None):
+            return self._end(key)
+        if not _finite(g_loss):
             return self._end(key)
         if key in self.active:  # the episode lasts until D stops winning outright
             return True if wins >= self.win_recover else self._end(key)
@@ -151,24 +214,18 @@ class InstabilityMonitor:
         began = self.start.get(f"{key}/grad")
         if self.streak[key] < self.patience or began is None or norm > self.shrink * began:
             return False
-        self._open(key, out, f"D wins outright{_where(tag)} at step {step}: D wins {wins:.1%}, "
-                   f"G's loss rose at {self.streak[key]} logging steps in a row "
+        stat = f" ({self.g_loss_stats[tag]})" if tag in self.g_loss_stats else ""
+        self._open(key, seen.out, f"D wins outright{_where(tag)} at step {step}: D wins "
+                   f"{wins:.1%}, G's loss{stat} rose at {self.streak[key]} logging steps in a row "
                    f"({self.start.get(key, prev):.3g} -> {g_loss:.3g}) and its gradient norm "
                    f"fell ({began:.2g} -> {norm:.2g}): G gets next to no gradient",
                    "d_wins")  # fmt: skip
         return True
 
-    def _losing(
-        self,
-        step: int,
-        tag: str,
-        wins: float | None,
-        metrics: dict[str, float],
-        warm: bool,
-        out: list[str],
-    ) -> bool:
+    def _losing(self, seen: Logged) -> bool:
+        step, tag, wins, warm, out = seen.step, seen.tag, seen.wins, seen.warm, seen.out
         key = f"collapse{tag}"
-        value = metrics.get(f"diversity{tag}")
+        value = seen.metrics.get(f"diversity{tag}")
         if not warm or value is None or not _finite(value):
             return self._end(key) if value is None or not warm else key in self.active
         if key in self.active:  # until diversity recovers, whoever wins meanwhile
@@ -184,10 +241,10 @@ class InstabilityMonitor:
         if self.warned_elsewhere(tag):  # one collapse, one warning, whoever wins meanwhile
             self.active.add(key)
             return True
-        seen = "" if wins is None else f" while D wins only {wins:.0%}"
+        during = "" if wins is None else f" while D wins only {wins:.0%}"
         self._open(key, out, f"possible mode collapse while D loses{_where(tag)} at step {step}: "
                    f"sample diversity {value:.2f} of the data's for {self.streak[key]} logging "
-                   f"steps{seen}", "collapse_d_loses")  # fmt: skip
+                   f"steps{during}", "collapse_d_loses")  # fmt: skip
         return True
 
     def _exploding(
@@ -208,14 +265,20 @@ class InstabilityMonitor:
         # first logging step on (textgan: one-hot reals against soft or sampled fakes) still
         # has one
         seen = self.base.setdefault(f"{key}/outright" if outright else key, [])
-        if len(seen) < self.baseline:
-            seen.append(max(float(value), 1e-30))
-            return watch in self.active
-        base = max(seen)  # a phase whose gradient vanished then recovered is no explosion
-        if watch in self.active:
+        if watch in self.active:  # until back under the recovery level of its own yardstick
+            base = self.start.get(watch, max(seen) if seen else math.inf)
             return True if value >= self.explode_recover * base else self._end(watch)
+        # while the baseline fills, its yardstick is the smallest value taken so far: toy2d
+        # under WGAN-GP at learning rates 50 times too high went 12.4, 6.7, 8,100 (step 140),
+        # and as the largest of the first three values, 8,100 hid everything after (at most
+        # 13.5 times it); an explosion is no part of the baseline
+        filling = len(seen) < self.baseline
+        base = (min(seen) if filling else max(seen)) if seen else math.inf
         if value < self.explode * base:
+            if filling:
+                seen.append(max(float(value), 1e-30))
             return False
+        self.start[watch] = base
         grown.append(f"{key} {value:.3g}, {value / base:.0f} times its {base:.3g} after warm-up")
         self.active.add(watch)
         return True
@@ -223,7 +286,7 @@ class InstabilityMonitor:
     # -- episodes ------------------------------------------------------------------------
 
     def _open(self, key: str, out: list[str], seen: str, kind: str) -> None:
-        line = f"ganhub: warning: {seen}; {REMEDIES[kind]}"
+        line = f"ganhub: warning: {seen}; {self.remedies[kind]}"
         if key:
             self.active.add(key)
         self.warn(line)
@@ -279,14 +342,26 @@ class HealthMonitor:
     collapse monitor's with an ``instability`` entry, so checkpoints written before (and
     readers from before) this monitor go on working."""
 
-    def __init__(self, warn: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        warn: Callable[[str], None] | None = None,
+        g_loss_stats: Mapping[str, str] | None = None,
+        tricks: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """`g_loss_stats`: the system's `g_loss_stats`; `tricks`: the active tricks' options
+        by name (the remedies name their settings)."""
         # a collapse that begins while D loses and goes on while D wins (or the other way
         # round) is one episode: the monitor that saw it second flags it without a warning
         self.collapse = CollapseMonitor(
-            warn=warn, warned_elsewhere=lambda tag: f"collapse{tag}" in self.instability.active
+            warn=warn,
+            warned_elsewhere=lambda tag: f"collapse{tag}" in self.instability.active,
+            first_step=FIRST_STEP,
         )
         self.instability = InstabilityMonitor(
-            warn=warn, warned_elsewhere=lambda tag: tag in self.collapse.active
+            warn=warn,
+            warned_elsewhere=lambda tag: tag in self.collapse.active,
+            g_loss_stats=g_loss_stats,
+            tricks=tricks,
         )
 
     @property
@@ -323,4 +398,4 @@ def _where(tag: str) -> str:
     return f" ({tag.lstrip('_')})" if tag else ""
 
 
-__all__ = ["KINDS", "REMEDIES", "HealthMonitor", "InstabilityMonitor"]
+__all__ = ["KINDS", "REMEDIES", "HealthMonitor", "InstabilityMonitor", "Logged", "remedies"]

@@ -153,7 +153,11 @@ class Run:
         self.data = start.data_source(self.system, config.plugin, self.owners)
         # fp16's scaler skips overflowing steps: their values must stay out of the means
         self.stats = StatsAccumulator(skip_nonfinite=self.scaler is not None)
-        self.monitor = HealthMonitor(warn=self.console.warn)  # rank 0's; kept in checkpoints
+        self.monitor = HealthMonitor(  # rank 0's; kept in checkpoints
+            warn=self.console.warn,
+            g_loss_stats=self.system.g_loss_stats,
+            tricks={trick.name: trick.options.model_dump() for trick in self.tricks},
+        )
         self.step = 0
         self.stop_requested = False
         self.resumed_extra: dict[str, Any] = {}

@@ -184,6 +184,12 @@ class GANSystem(nn.Module, ABC, Generic[ConfigT]):
     # phases do device work only, on batches of fixed shapes, and read no host value that
     # changes between steps (a step count, a Python random draw) nor sync with the host.
     graph_safe: ClassVar[bool] = False
+    # The logged stat of G's adversarial loss against each discriminator, by the tag of that
+    # discriminator's stats ("_A" for D_A_win), where `loss/G` is not that loss: several
+    # discriminators (CycleGAN's G_adv_A), or a G phase that adds other terms or whose loss
+    # says nothing of D winning (a policy gradient centred on 0). The health monitor reads it
+    # for "D wins outright"; an undeclared tag reads `loss/G`.
+    g_loss_stats: ClassVar[dict[str, str]] = {}
 
     def __init__(self, config: ConfigT, hints: BuildHints | None = None) -> None:
         super().__init__()

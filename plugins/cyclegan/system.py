@@ -296,6 +296,9 @@ class CycleGANSystem(TranslationMixin, GANSystem[CycleGANConfig]):
     directions = DIRECTIONS
     graph_safe = True  # with trainer.cuda_graphs its image pools draw on the device
     interfaces = (CYCLE,)
+    # each side's adversarial loss: loss/G is mostly the cycle loss, falling while one
+    # generator's adversarial loss climbs
+    g_loss_stats: ClassVar[dict[str, str]] = {"_A": "G_adv_A", "_B": "G_adv_B"}
 
     def __init__(self, config: CycleGANConfig, hints: BuildHints) -> None:
         super().__init__(config, hints)

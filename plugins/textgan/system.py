@@ -8,7 +8,7 @@ its metrics and commands it declares in `capabilities()`; the named interfaces (
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +48,9 @@ from ganhub.errors import ConfigError
 
 class TextGenSystem(TextSystemBase):
     """G: a causal LM; D: a sequence classifier; MLE phase, then the adversarial phases."""
+
+    # G's adversarial loss alone: loss/G adds the MLE term, and REINFORCE's is centred on 0
+    g_loss_stats: ClassVar[dict[str, str]] = {"": "G_adv"}
 
     def __init__(self, config: TextGANConfig, hints: BuildHints | None = None) -> None:
         super().__init__(config, hints)
@@ -373,6 +376,7 @@ class TextGenSystem(TextSystemBase):
         beta = self.beta(ctx.step)
         soft = self.soft_fakes(len(x), beta)
         out = ctx.g_loss(self.D, soft, self.one_hot(x))
+        out.stats["G_adv"] = out.loss.detach()
         out.stats["beta"] = torch.tensor(beta)
         return self._with_mle(out, x)
 
@@ -403,7 +407,10 @@ class TextGenSystem(TextSystemBase):
         advantage = (rewards - baseline) * kept  # per-position baseline over the sentences
         loss = -(logp * advantage).sum(1).mean()
         reward_mean = rewards.sum() / kept.sum().clamp_min(1)
-        out = PhaseOutput(loss, {"reward": reward_mean.detach()})
+        # the REINFORCE loss is centred on 0 by its baseline: G_adv is the non-saturating
+        # loss of the mean reward (D's probability of "real"), which climbs as D wins
+        g_adv = -reward_mean.detach().clamp_min(1e-12).log()
+        out = PhaseOutput(loss, {"reward": reward_mean.detach(), "G_adv": g_adv})
         return self._with_mle(out, x)
 
     def _with_mle(self, out: PhaseOutput, x: Tensor) -> PhaseOutput:
