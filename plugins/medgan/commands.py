@@ -41,10 +41,9 @@ FORCE_HELP = (
 )
 @click.option(
     "--radius",
-    default=3.0,
-    show_default=True,
+    default=None,
     type=_RADIUS,
-    help="Radius of the --at lesion, in voxels.",
+    help="Radius of the --at lesion, in voxels [default: 3].",
 )
 @click.option("--image", "image_path", type=click.Path(exists=True, path_type=Path),
               help="Base image to place the lesion in (NIfTI file or DICOM series folder); default: a healthy phantom or the run's first image.")  # fmt: skip
@@ -57,7 +56,7 @@ def simulate(
     run_dir: Path,
     mask_path: Path | None,
     at: str | None,
-    radius: float,
+    radius: float | None,
     image_path: Path | None,
     out: Path | None,
     force: bool,

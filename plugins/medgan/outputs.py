@@ -81,11 +81,26 @@ def to_intensity(x: Tensor) -> np.ndarray:
     return x.detach().float().cpu().add(1).div(2).clamp(0, 1).numpy().astype(np.float32)
 
 
-def write_nifti(array: np.ndarray, affine: np.ndarray, path: Path, *, label: bool = False) -> Path:
+DESCRIP_BYTES = 80  # the NIfTI-1 header's `descrip` field
+
+
+def descrip(text: str) -> bytes:
+    """`text` as a NIfTI `descrip`: ASCII (others as '?'), cut to the field's 80 bytes with
+    '...' at the end when longer (what produced the volume, shown by viewers and fslhd)."""
+    raw = text.encode("ascii", "replace")
+    if len(raw) <= DESCRIP_BYTES:
+        return raw
+    return raw[: DESCRIP_BYTES - 3] + b"..."
+
+
+def write_nifti(
+    array: np.ndarray, affine: np.ndarray, path: Path, *, label: bool = False, about: str = ""
+) -> Path:
     """Write a 2D/3D/4D array with its voxel-to-RAS affine as NIfTI, atomically.
 
     The affine is stored as both qform and sform (code 1, scanner), so ITK-SNAP, 3D Slicer and
     nibabel agree on orientation and spacing. `label` stores uint8 (a segmentation overlay).
+    `about` goes into the header's `descrip` (`descrip`): what produced the volume.
     """
     import nibabel as nib
 
@@ -96,6 +111,7 @@ def write_nifti(array: np.ndarray, affine: np.ndarray, path: Path, *, label: boo
     image.set_qform(affine, code=1)
     image.set_sform(affine, code=1)
     image.header.set_xyzt_units("mm")
+    image.header["descrip"] = descrip(about)
     suffix = ".nii.gz" if path.name.endswith(".nii.gz") else ".nii"
     tmp = path.with_name(f".{path.name.removesuffix(suffix)}.tmp{os.getpid()}{suffix}")
     try:
@@ -115,18 +131,20 @@ def stack_affine(affine: np.ndarray) -> np.ndarray:
 
 
 def write_nifti_batch(
-    images: Tensor, affine: np.ndarray, path: Path, *, label: bool = False
+    images: Tensor, affine: np.ndarray, path: Path, *, label: bool = False, about: str = ""
 ) -> Path:
     """2D samples (N, 1, X, Y) as one (X, Y, N) stack; a volume (1, 1, X, Y, Z) as itself.
 
-    Several volumes (N, 1, X, Y, Z) are written as a 4D file (X, Y, Z, N).
+    Several volumes (N, 1, X, Y, Z) are written as a 4D file (X, Y, Z, N). `about`: the
+    header's `descrip` (`write_nifti`).
     """
     x = images[:, 0].detach().float().cpu()
     data = x.numpy() if label else to_intensity(x)
     if images.ndim == 4:
-        return write_nifti(np.moveaxis(data, 0, -1), stack_affine(affine), path, label=label)
+        affine = stack_affine(affine)
+        return write_nifti(np.moveaxis(data, 0, -1), affine, path, label=label, about=about)
     vol = data[0] if len(data) == 1 else np.moveaxis(data, 0, -1)
-    return write_nifti(vol, affine, path, label=label)
+    return write_nifti(vol, affine, path, label=label, about=about)
 
 
 def _same_place(a: np.ndarray, b: np.ndarray) -> bool:
@@ -263,6 +281,19 @@ def mask_kind(values: np.ndarray) -> tuple[float, bool]:
     if bool(np.all(np.mod(values, 1) == 0)):
         return 1.0, True
     return mask_scale(values), False
+
+
+def mask_value(values: np.ndarray) -> float | None:
+    """The one non-zero value of a binary mask (0/1, 0/255, one label), else None: how the
+    commands refuse a mask given as --image. Only two values, 0 and one positive whole number,
+    whatever the stored type: a scan has many grey levels (a CT's air, fat, water and bone; an
+    MR's noise floor), while an integer type (CT is int16) or a few values (a noiseless
+    phantom) would refuse real images."""
+    flat = np.asarray(values).reshape(-1)
+    top = float(flat.max()) if flat.size else 0.0
+    if not flat.size or float(flat.min()) != 0 or top <= 0 or top % 1:
+        return None
+    return top if bool(np.all((flat == 0) | (flat == top))) else None
 
 
 def is_lesion(values: Any, scale: float, whole: bool, threshold: float) -> Any:

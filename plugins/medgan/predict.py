@@ -49,11 +49,13 @@ class Predictor:
         return self.system.translate_batched(scans.float())
 
     def read(self, path: Path) -> tuple[Tensor, np.ndarray]:
-        """A NIfTI file or DICOM series through the run's preprocessing: (scans, affine)."""
-        from ganhub_medgan.volume import load_file
+        """A NIfTI file or DICOM series through the run's preprocessing: (scans, affine).
 
-        cfg = self.system.config
-        volume = load_file(path, cfg.data, cfg.spatial_dims, cfg.model.image_size, mask=False)
+        A binary mask (only 0 and one whole number) is refused: it is no scan to predict from;
+        the loader's warnings (a constant volume) are said on stderr."""
+        from ganhub_medgan.simulate import read_scan
+
+        volume = read_scan(self.system.config, path, "the scan to predict from")
         return volume.image, volume.affine[0]
 
 
@@ -87,6 +89,7 @@ def predict_to_files(
     all or none; files already in `out` are refused, before the run is opened, unless
     `force`."""
     from ganhub_medgan.outputs import refuse_existing, write_all, write_grid, write_nifti_batch
+    from ganhub_medgan.simulate import provenance
 
     refuse_existing(out, OUTPUTS, force)
     predictor = load_predictor(run_dir, device)
@@ -97,9 +100,14 @@ def predict_to_files(
     else:
         scans, affine = predictor.read(image_path)
     result = predictor(scans)
+    cfg = predictor.system.config
+    target = cfg.data.target_contrast if cfg.data.source == "phantom" else cfg.data.target_dir
+    what = "follow-up" if cfg.task == "progress" else f"{target} contrast"
+    scan = image_path.name if image_path is not None else "the run's held-out scan 0"
+    about = provenance("predict", what, [(" of ", scan), ("; run ", Path(run_dir).resolve().name)])
     image_file, png = OUTPUTS
     writers = {
-        image_file: lambda path: write_nifti_batch(result, affine, path),
+        image_file: lambda path: write_nifti_batch(result, affine, path, about=about),
         png: lambda path: write_grid([scans, result, *shown], path),
     }
     return write_all(out, writers, force)

@@ -26,6 +26,7 @@ from ganhub.errors import UsageError
 
 # what `simulate_to_files` writes into its folder: the image, the mask, base | mask | simulated
 OUTPUTS = ("simulated.nii.gz", "simulated_mask.nii.gz", "simulated.png")
+RADIUS = 3.0  # an --at lesion's radius (voxels) when --radius is not given
 
 
 def place_lesion(shape: Sequence[int], center: Sequence[float], radius: float) -> Tensor:
@@ -39,6 +40,8 @@ def place_lesion(shape: Sequence[int], center: Sequence[float], radius: float) -
         )
     if not 0 < radius < math.inf:
         raise UsageError(f"lesion radius {radius}: must be a positive number of voxels")
+    if not all(math.isfinite(c) for c in center):
+        raise UsageError(f"lesion center {list(center)}: voxel coordinates must be finite numbers")
     if any(not 0 <= c < s for c, s in zip(center, shape)):
         raise UsageError(f"lesion center {list(center)} lies outside the image grid {list(shape)}")
     axes = torch.meshgrid(*[torch.arange(s, dtype=torch.float32) for s in shape], indexing="ij")
@@ -134,7 +137,7 @@ def load_pair(sim: Simulator, image: Path, mask: Path) -> tuple[Tensor, Tensor, 
 
     cfg = sim.system.config
     size = cfg.model.image_size
-    img = load_file(image, cfg.data, cfg.spatial_dims, size, mask=False)
+    img = read_image(sim, image)
     msk = load_file(mask, cfg.data, cfg.spatial_dims, size, mask=True)
     if img.shape != msk.shape:
         raise UsageError(
@@ -154,11 +157,34 @@ def load_pair(sim: Simulator, image: Path, mask: Path) -> tuple[Tensor, Tensor, 
 def load_base(sim: Simulator, image: Path) -> tuple[Tensor, np.ndarray]:
     """A base image file through the run's own preprocessing, on the run's grid (in 2D, its
     central axial slice)."""
-    from ganhub_medgan.volume import load_file
+    return central(read_image(sim, image))
 
-    cfg = sim.system.config
-    img = load_file(image, cfg.data, cfg.spatial_dims, cfg.model.image_size, mask=False)
-    return central(img)
+
+def read_image(sim: Simulator, image: Path) -> Any:
+    """The --image file as a `Volume` (a binary mask refused), saying the loader's warnings."""
+    return read_scan(sim.system.config, image, "the scan to paint on (its lesion mask: --mask)")
+
+
+def read_scan(cfg: Any, path: Path, wanted: str) -> Any:
+    """A scan given as --image through the run's preprocessing (`volume.load_file`), as a
+    `Volume`: a binary mask (`mask_value`) is refused, saying what is `wanted`, and the loader's
+    warnings (a constant volume) are said on stderr, naming the file."""
+    from ganhub_medgan.notes import warn
+    from ganhub_medgan.outputs import mask_value
+    from ganhub_medgan.volume import prepare_file, read_file, refuse_nonfinite
+
+    x = read_file(path, cfg.spatial_dims)
+    refuse_nonfinite(np.asarray(x), path)
+    if (top := mask_value(np.asarray(x))) is not None:
+        raise UsageError(
+            f"--image '{path}' holds only the values 0 and {top:g}: a segmentation mask, not a "
+            f"scan (a scan has many grey levels); give {wanted}"
+        )
+    size = cfg.model.image_size
+    volume = prepare_file(x, path, cfg.data, cfg.spatial_dims, size, mask=False)
+    for line in volume.warnings:
+        warn(f"--image '{path}': {line}")
+    return volume
 
 
 def load_mask(sim: Simulator, path: Path) -> tuple[Tensor, np.ndarray]:
@@ -213,14 +239,15 @@ def simulate_to_files(
     *,
     mask_path: Path | None = None,
     at: Sequence[float] | None = None,
-    radius: float = 3.0,
+    radius: float | None = None,
     image_path: Path | None = None,
     device: str = "cpu",
     force: bool = False,
 ) -> list[Path]:
     """The `simulate` command: write the simulated image (NIfTI + PNG) and the mask used
     (`OUTPUTS`), all or none; files already in `out` are refused, before the run is opened,
-    unless `force`."""
+    unless `force`. `radius` (of an `at` lesion) defaults to `RADIUS`; with a mask it is
+    refused. Both NIfTI headers' `descrip` say what made them (`provenance`)."""
     from ganhub_medgan.outputs import (
         LESION_RULE,
         refuse_existing,
@@ -232,6 +259,12 @@ def simulate_to_files(
 
     if mask_path is not None and at is not None:
         raise UsageError("--mask and --at both say where the lesion goes; give one of them")
+    if mask_path is not None and radius is not None:
+        raise UsageError(
+            f"--radius {radius:g} sizes an --at lesion; --mask '{mask_path}' gives the lesion's "
+            "own shape: drop --radius (or give --at X,Y[,Z] instead of --mask)"
+        )
+    radius = RADIUS if radius is None else radius
     refuse_existing(out, OUTPUTS, force)
     # a mask without --image is checked against the run's grid before the base image is read
     given_mask = image_path is None and mask_path is not None
@@ -242,6 +275,7 @@ def simulate_to_files(
         if mask_path is not None:
             image, mask, affine = load_pair(sim, image_path, mask_path)
         elif at is not None:
+            check_point(at, sim.shape)
             image, affine = load_base(sim, image_path)
             mask = place_lesion(sim.shape, at, radius)
         else:
@@ -258,6 +292,7 @@ def simulate_to_files(
                 "the base image's affine"
             )
     elif at is not None:
+        check_point(at, sim.shape)
         mask = place_lesion(sim.shape, at, radius)
     else:
         raise UsageError("give --mask FILE (a NIfTI lesion mask) or --at X,Y[,Z] with --radius R")
@@ -272,26 +307,102 @@ def simulate_to_files(
             f"mask '{mask_path}' marks no lesion voxel on the {list(sim.shape)} grid "
             f"({LESION_RULE}); nothing would be simulated"
         )
+    if mask_path is None and bool(mask.min() > 0.5):  # nothing of the base image kept
+        raise UsageError(
+            f"--at {_point(at)} with --radius {radius:g} covers every voxel of the run's "
+            f"{'x'.join(map(str, sim.shape))} grid: give a smaller --radius (in voxels)"
+        )
     result = sim(mask, image)
     painted = image if image is not None else sim.base
     assert painted is not None
     base = painted.reshape(1, 1, *sim.shape)
     m = mask.reshape(1, 1, *sim.shape)
     image_file, mask_file, png = OUTPUTS
+    names = [(" from ", mask_path.name)] if mask_path is not None else []
+    names += [(" in ", image_path.name)] if image_path is not None else []
+    names += [("; run ", Path(run_dir).resolve().name)]
+    lesion = "lesion" if mask_path is not None else f"lesion r={radius:g} at {_point(at)}"
+    about = provenance("simulate", lesion, names)
     writers = {
-        image_file: lambda path: write_nifti_batch(result, affine, path),
-        mask_file: lambda path: write_nifti_batch(m, affine, path, label=True),
+        image_file: lambda path: write_nifti_batch(result, affine, path, about=about),
+        mask_file: lambda path: write_nifti_batch(m, affine, path, label=True, about=about),
         png: lambda path: write_grid([base, m * 2 - 1, result], path),
     }
     return write_all(out, writers, force)
 
 
 def parse_point(text: str) -> list[float]:
-    """'40,30' -> [40.0, 30.0] (voxel coordinates)."""
+    """'40,30' -> [40.0, 30.0] (voxel coordinates): finite numbers, two or three of them."""
+    parts = text.split(",")
+    how = "write the lesion centre as voxel indices X,Y (2D runs) or X,Y,Z (3D runs)"
     try:
-        return [float(v) for v in text.split(",")]
+        point = [float(v) for v in parts]
     except ValueError:
-        raise UsageError(f"--at {text!r}: write voxel coordinates as X,Y or X,Y,Z") from None
+        raise UsageError(f"--at {text!r}: {how}, numbers separated by commas") from None
+    odd = [v.strip() for v, c in zip(parts, point) if not math.isfinite(c)]
+    if odd:
+        raise UsageError(f"--at {text!r}: {odd[0]!r} is not a finite number; {how}")
+    if len(point) not in (2, 3):
+        many = f"{len(point)} coordinate" + ("s" if len(point) > 1 else "")
+        raise UsageError(f"--at {text!r} gives {many}; {how}")
+    return point
 
 
-__all__ = ["Simulator", "load_simulator", "place_lesion", "simulate_to_files"]
+def check_point(at: Sequence[float], shape: Sequence[int]) -> None:
+    """Refuse an --at centre of the wrong dimension or off the run's grid, naming --at."""
+    grid = "x".join(map(str, shape))
+    span = f"voxel indices from 0 to {max(shape) - 1}" if len(set(shape)) == 1 else "voxel indices"
+    if len(at) != len(shape):
+        need = "X,Y" if len(shape) == 2 else "X,Y,Z"
+        raise UsageError(
+            f"--at {_point(at)} gives {len(at)} coordinates; this {len(shape)}D run's grid is "
+            f"{grid}: give {need} ({span})"
+        )
+    for axis, c, s in zip("XYZ", at, shape):
+        if not 0 <= c < s:  # NaN too (parse_point refuses it first)
+            raise UsageError(
+                f"--at {_point(at)}: {axis}={c:g} lies outside the run's {grid} grid "
+                f"({axis} from 0 to {s - 1})"
+            )
+
+
+def _point(at: Sequence[float] | None) -> str:
+    return ",".join(f"{c:g}" for c in at or ())
+
+
+def provenance(command: str, what: str, names: Sequence[tuple[str, str]]) -> str:
+    """A NIfTI `descrip` (80 bytes, ASCII) for a command's output: 'ganhub medgan COMMAND:
+    WHAT' and each (joint, file name), the names shortened in the middle when all would not
+    fit: 'ganhub medgan simulate: lesion r=3 at 10,12,8 in scan.nii.gz; run med...7-095435'."""
+    from ganhub_medgan.outputs import DESCRIP_BYTES
+
+    head = f"ganhub medgan {command}: {what}"
+    ascii_names = [(j, n.encode("ascii", "replace").decode()) for j, n in names]
+    room = DESCRIP_BYTES - len(head) - sum(len(j) for j, _ in ascii_names)
+    short: dict[int, str] = {}
+    order = sorted(range(len(ascii_names)), key=lambda i: len(ascii_names[i][1]))
+    for left, i in zip(range(len(order), 0, -1), order):  # the shortest first: slack goes on
+        short[i] = _shorten(ascii_names[i][1], max(8, room // left))
+        room -= len(short[i])
+    return head + "".join(j + short[i] for i, (j, _) in enumerate(ascii_names))
+
+
+def _shorten(name: str, size: int) -> str:
+    """`name` in at most `size` characters, its middle replaced by '...' when longer (the
+    end kept longer: a run's time stamp, a file's suffix)."""
+    if len(name) <= size:
+        return name
+    keep = size - 3
+    return f"{name[: keep // 3]}...{name[len(name) - (keep - keep // 3) :]}"
+
+
+__all__ = [
+    "RADIUS",
+    "Simulator",
+    "load_simulator",
+    "parse_point",
+    "place_lesion",
+    "provenance",
+    "read_scan",
+    "simulate_to_files",
+]
