@@ -38,6 +38,7 @@ from ganhub.engine.startup_meetings import PeerStopped as PeerStopped
 from ganhub.engine.startup_meetings import (
     arrive,
     duration,
+    end_try,
     group_keys,
     meet,
     number_run,
@@ -57,7 +58,6 @@ from ganhub.interrupts import (
     Terminated,
     before_exit,
     failure_line,
-    job_key,
     job_store,
     joined_job,
     write_error_file,
@@ -71,6 +71,9 @@ _shared: tuple[Path, int] | None = None
 # ends the command reaches the `before_exit` hook (`_last_words`) after the group is left
 _joined: DistInfo | None = None
 _member = False  # in the group `init` joined, until `shutdown` left it (`_leave_group`)
+# the run failed (`leave`, `leave_failure`): its try ends with the last `before_exit` hook,
+# once the error was told, not when the failing run leaves its group (`shutdown`)
+_failing = False
 
 
 @dataclass(frozen=True)
@@ -147,14 +150,12 @@ def init(info: DistInfo, device: torch.device) -> None:
     the job's other ranks (`_last_words`), and until training starts every rank meets the
     others in Python before each collective (`startup_meetings.meet`), in the keys of this
     run, whose number rank 0 gives as the ranks arrive (`startup_meetings.start`)."""
-    global _joined, _member
+    global _joined, _member, _failing
     created = info.enabled and not dist.is_initialized()  # else its caller's (a wrapper's)
     number = None
     if info.enabled:
-        _joined, _member = info, True
+        _joined, _member, _failing = info, True, False
         joined_job()
-        before_exit(_last_words)
-        before_exit(_leave_group)  # after it: telling the job needs no group
         arrive()  # a new run: what an earlier one said in the store is not this one's
     if created:
         backend = "nccl" if device.type == "cuda" else "gloo"
@@ -171,9 +172,25 @@ def init(info: DistInfo, device: torch.device) -> None:
             store, number = arrived
             store.set_timeout(timedelta(seconds=wait_limit(info, backend)))
             more["store"] = dist.PrefixStore(group_keys(number), store)
-        dist.init_process_group(backend, rank=info.rank, world_size=info.world, **more)
+        _first_group()
+        try:
+            dist.init_process_group(backend, rank=info.rank, world_size=info.world, **more)
+        except RuntimeError as exc:  # a rank that failed in it said why (`_last_words`)
+            failed = failed_ranks(info)
+            if failed:
+                (peer, why), others = failed[0], len(failed) - 1
+                raise PeerFailed(info.rank, peer, why, others) from exc
+            raise
     if info.enabled:
-        start(info, lambda number: _rank_0_number(number, device), created, number)
+        start(info, lambda number: _rank_0_number(number, device), number)
+
+
+def _first_group() -> None:
+    """torch names a default process group by a counter that only destroying one resets: after
+    `init_process_group` failed on this rank alone (its backend refused, or it waited in vain),
+    its next group was named "1" where the other ranks' was "0", and each waited for the
+    others in keys of its own until the timeout. Counted from 0 again, as on every rank."""
+    dist.distributed_c10d._world.group_count = 0
 
 
 def _rank_0_number(number: int, device: torch.device) -> int:
@@ -200,18 +217,18 @@ def _arrive(info: DistInfo, backend: str) -> tuple[dist.Store, int] | None:
     try:
         # which ranks came, should some never come; rank 0: with the run's number
         mine = str(number_run(store)) if info.is_main else "0"
-        store.set(job_key("arrived", info.rank), mine)
+        store.set(run_key("arrived", info.rank), mine)
         limit = wait_all(info, store, "arrived", backend)
         if limit:
             raise _not_arrived(info, store, limit)
-        return store, int(store.get(job_key("arrived", 0)))
+        return store, int(store.get(run_key("arrived", 0)))
     except DistError:  # the store went away (its node's torchrun stopped): torch's own wait
         return None
 
 
 def _not_arrived(info: DistInfo, store: dist.Store, seconds: float) -> Exception:
     """The error of a rank that waited `seconds` for the others to come to the process group."""
-    missing = [str(r) for r in range(info.world) if not store.check([job_key("arrived", r)])]
+    missing = [str(r) for r in range(info.world) if not store.check([run_key("arrived", r)])]
     listed = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
     return TrainingError(
         f"rank {info.rank}: waited {duration(seconds)} for rank(s) {listed} of this job to "
@@ -221,18 +238,31 @@ def _not_arrived(info: DistInfo, store: dist.Store, seconds: float) -> Exception
 
 
 def shutdown(info: DistInfo) -> None:
-    """Leave the process group (the job's other ranks are still told why this one fails)."""
+    """Leave the process group (the job's other ranks are still told why this one fails). A
+    run that did not fail ends its try here (`startup_meetings.end_try`); a failed one's ends
+    once its error was told (`_leave_group`)."""
     global _shared, _member
     _shared, _member = None, False
     stop()
+    if not _failing:
+        _end_try()
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def _end_try() -> None:
+    """This process's try at joining its job ends: the next run is a try of its own."""
+    global _failing
+    _failing = False
+    end_try()
 
 
 def leave(info: DistInfo, error: BaseException) -> None:
     """(`Run`, failing while it is built.) Tell the other ranks this one fails with its own
     `error` (not another rank's failure), then leave the process group: a caller of `make_run`
     that goes on kept it, and its gloo threads ran on to the process's exit."""
+    global _failing
+    _failing = True
     if isinstance(error, Exception) and not isinstance(error, PeerStopped) and info.enabled:
         tell(info, error)
     with contextlib.suppress(RuntimeError):  # the error that ends the run stays its own
@@ -243,12 +273,18 @@ def _leave_group(error: BaseException) -> None:
     """(`interrupts.before_exit`, the last hook.) An error that ends the command before the
     run left the group leaves it (a failing rank ran gloo's threads on to its exit); then the
     ranks part (`startup_meetings.part`): one that failed while the job started lets rank 0
-    say so before torchrun, seeing it exit, stops rank 0."""
-    if _joined is None:
+    say so before torchrun, seeing it exit, stops rank 0. Last, this process's try ends
+    (`startup_meetings.end_try`), whether it came to the group or failed before it: a script
+    that trains again meets the other ranks in the keys of its next try."""
+    global _failing
+    if _place() is None:
         return
-    if _member:
-        shutdown(_joined)
-    part(_joined)
+    _failing = True  # the error was told: the try ends below, once
+    if _joined is not None:
+        if _member:
+            shutdown(_joined)
+        part(_joined)
+    _end_try()
 
 
 def average_gradients(params: list[nn.Parameter], world: int) -> None:
@@ -307,6 +343,8 @@ def share_run_dir(claimed: Path | None, info: DistInfo) -> Path:
 def leave_failure(error: BaseException, info: DistInfo) -> None:
     """On a rank other than 0, before it stops: leave its own error (not the failure of a
     collective, which another rank's error caused, nor a signal's stop) for rank 0."""
+    global _failing
+    _failing = True
     own = isinstance(error, Exception) and not isinstance(error, PeerStopped)
     if own and _shared is not None and not info.is_main:
         leave_rank_failure(_shared[0], info.rank, error)
@@ -340,13 +378,26 @@ def _store_key(rank: int) -> str:
     return run_key("failed", rank)
 
 
+def _place() -> DistInfo | None:
+    """This process's place in its torchrun job: as it joined it last, else as torchrun set
+    it (a run that failed before it joined); None when not distributed."""
+    if _joined is not None:
+        return _joined
+    with contextlib.suppress(UsageError):  # the command's own error says so
+        info = DistInfo.from_env()
+        return info if info.enabled else None
+    return None
+
+
 def _last_words(error: BaseException) -> str | None:
-    """(`interrupts.before_exit`, once this process joined a job.) A rank other than 0 that
-    fails with its own error tells the other ranks and names itself in its line (rank 0 speaks
-    for the job, as one process does); a rank that torchrun stops because another rank failed
-    returns the line that says so, said in place of `ganhub: terminated`. Any rank's own error
-    goes to torchrun's error file too, whose report then shows it instead of a link."""
-    info = _joined
+    """(`interrupts.before_exit`, under torchrun.) A rank other than 0 that fails with its own
+    error tells the other ranks and names itself in its line (rank 0 speaks for the job, as
+    one process does, but before the ranks agreed on a run it tells them too: they wait for it
+    at the process group); a rank that torchrun stops because another rank failed returns the
+    line that says so, said in place of `ganhub: terminated`. Any rank's own error goes to
+    torchrun's error file too, whose report then shows it instead of a link. (Before this
+    process first joined, `interrupts._failed_early` tells as well, in the first try's keys.)"""
+    info = _place()
     if info is None:
         return None
     if isinstance(error, Terminated):
@@ -361,13 +412,14 @@ def _last_words(error: BaseException) -> str | None:
         )
     if not isinstance(error, Exception) or isinstance(error, PeerStopped):
         return None  # Ctrl-C, an exit, or another rank's failure: not this rank's to tell
+    named = f"rank {info.rank}: "
+    text = error.args[0] if isinstance(error, GanhubError) and error.args else None
+    if isinstance(text, str) and text.startswith(named):  # `interrupts._failed_early` named it
+        error.args = (text.removeprefix(named), *error.args[1:])  # told without: others name it
     line = failure_line(error)
-    tell(info, error)
-    if not info.is_main:
-        named = f"rank {info.rank}: "
-        text = error.args[0] if isinstance(error, GanhubError) and error.args else None
-        if isinstance(text, str) and not text.startswith(named):
-            error.args = (named + text, *error.args[1:])
+    tell(info, error, ending=True)
+    if isinstance(text, str) and (not info.is_main or text.startswith(named)):
+        error.args = (named + text.removeprefix(named), *error.args[1:])
     write_error_file(f"rank {info.rank}: {line}")
     return None
 
@@ -426,3 +478,9 @@ def _peers(source: int | None = None) -> Iterator[None]:
             f"rank {rank}: {who} of this job stopped ({one_line(reason, 100)}); "
             "its own message says why"
         ) from exc
+
+
+# every error that ends a command is told (as soon as the engine is imported: a script's second
+# `ganhub.train` may fail before it joins); the group is left and the try ends after it
+before_exit(_last_words)
+before_exit(_leave_group)

@@ -13,7 +13,11 @@ stopped between its error and its line, said nothing at all.
 What the ranks say after their process group exists belongs to one run (`run_key`): rank 0
 numbers the job's runs and every rank takes its number when the group is created (`start`), so
 a process that trains again (`ganhub.train` twice, after a rank failed while the job started)
-meets the others in step and hears no earlier run's failure.
+meets the others in step and hears no earlier run's failure. Before the ranks agree on a run,
+they say what they say in the keys of this process's try (`run_key`): a script's every
+`ganhub.train` is one try on every rank, whether the rank came to the process group or failed
+before it (a config only its node refuses), so what a rank said in an earlier try is never
+read as this one's.
 """
 
 from __future__ import annotations
@@ -60,6 +64,10 @@ _met = 0
 _run: int | None = None
 # this rank failed with its own error while the job started, and told the others (`tell`)
 _told: tuple[Place, dist.Store] | None = None
+# this process's try at joining its job (0 for the first; `end_try` counts them), the same on
+# every rank; `_used`: it said something in the try's keys (that it came, or that it failed)
+_try = 0
+_used = False
 
 
 class PeerStopped(GanhubError):
@@ -109,8 +117,13 @@ def duration(seconds: float) -> str:
 
 def run_key(what: str, rank: int | str) -> str:
     """`interrupts.job_key` within this process's run (`_run`): what its ranks say there is
-    never read by another run of the same job (the job's own key before they agreed on one)."""
-    return job_key(what if _run is None else f"run{_run}/{what}", rank)
+    never read by another run of the same job. Before they agreed on one, within this try
+    (`_try`; the first's are the job's own keys, where `interrupts` tells an early failure)."""
+    if _run is not None:
+        what = f"run{_run}/{what}"
+    elif _try:
+        what = f"try{_try}/{what}"
+    return job_key(what, rank)
 
 
 def store_failures(info: Place, store: dist.Store | None = None) -> list[tuple[int, str]]:
@@ -166,9 +179,23 @@ def wait_all(info: Place, store: dist.Store, what: str, backend: str) -> float:
 
 def arrive() -> None:
     """(`distributed.init`, before the ranks come to their process group.) A new run: until the
-    ranks agree on its number (`start`) they say what they say in the job's own keys."""
-    global _run, _met
-    _run, _met = None, 0
+    ranks agree on its number (`start`) they say what they say in the keys of this try."""
+    global _run, _met, _try, _used
+    if _used:  # an earlier try that did not end (its error reached no `before_exit` hook)
+        _try += 1
+    _run, _met, _used = None, 0, True
+
+
+def end_try() -> None:
+    """(`distributed`: a run's shutdown once it trained, or the last `before_exit` hook after
+    an error.) This process's try ends: its next (`ganhub.train` again) says what it says in
+    keys of its own, as every other rank's next does, whether it came to the process group in
+    this one or failed before it and said so. Nothing else of this run is left."""
+    global _try, _used, _run, _met, _starting, _told
+    if _used:
+        _try += 1
+    _used = False
+    _run, _met, _starting, _told = None, 0, None, None
 
 
 def number_run(store: dist.Store) -> int:
@@ -183,15 +210,13 @@ def group_keys(number: int) -> str:
     return job_key(f"run{number}", "group")
 
 
-def start(
-    info: Place, share: Callable[[int], int], created: bool = True, number: int | None = None
-) -> None:
+def start(info: Place, share: Callable[[int], int], number: int | None = None) -> None:
     """(`distributed.init`, once the process group exists.) The job starts up: meet before each
     collective until training starts (nothing where there is no torchrun store). First the
     ranks agree on this run's number: rank 0 numbered it as they arrived at the group
     (`number`), else counts the job's runs now, and `share`s it (a broadcast, where every rank
-    is: at the group it has just joined). `created`: the ranks arrived at a group of their own
-    (`_forget_arrivals`), not at their caller's."""
+    is: at the group it has just joined). The keys the ranks arrived in are their try's: the
+    next try meets in keys of its own (`end_try`), nothing needs clearing."""
     global _starting, _run
     store = job_store()
     _starting = (info, store) if store is not None else None
@@ -201,21 +226,7 @@ def start(
     if not info.rank:
         with contextlib.suppress(DistError):  # the store went away: run 0, on every rank
             mine = number or number_run(store)
-            if created:
-                _forget_arrivals(info, store)
     _run = share(mine)
-
-
-def _forget_arrivals(info: Place, store: dist.Store) -> None:
-    """(Rank 0, before it shares the run's number: every rank has come to the group.) Clear the
-    job's own keys the ranks arrived in, so that they meet there again before their next run's
-    group, not pass at once; and any failure said there, now an earlier run's. Costs world + 1
-    store requests (2 world + 3 after such a failure)."""
-    keys = [job_key("arrived", "count"), *(job_key("arrived", r) for r in range(info.world))]
-    if store.add(job_key("failed", "count"), 0):
-        keys += [job_key("failed", "count"), *(job_key("failed", r) for r in range(info.world))]
-    for key in keys:
-        store.delete_key(key)
 
 
 def starting() -> bool:
@@ -249,21 +260,24 @@ def meet(last: bool = False) -> None:
             raise CollectiveTimeout(limit, info.rank)
 
 
-def tell(info: Place, error: BaseException) -> None:
+def tell(info: Place, error: BaseException, ending: bool = False) -> None:
     """Tell the other ranks this one fails with its own `error`: its line; rank 0 (it speaks
-    for the job) only that it stops, while the job starts up (later a collective fails)."""
-    global _told
-    if not info.rank:
+    for the job) only that it stops, while the job starts up (later a collective fails).
+    `ending`: the error ends the command (`distributed._last_words`); before the ranks agreed
+    on a run rank 0 tells its line too, as the others wait for it at the process group."""
+    global _told, _used
+    if not info.rank and not (ending and _run is None and _starting is None):
         if _starting is not None:
             with contextlib.suppress(RuntimeError):
                 _starting[1].set(run_key("stopped", 0), "1")
                 _starting[1].add(run_key("failed", "count"), 1)
         return
     store = _starting[1] if _starting is not None else job_store()
-    if store is not None:  # as `interrupts.tell_job`, within this run
+    if store is not None:  # as `interrupts.tell_job`, within this run (or try)
         with contextlib.suppress(RuntimeError):
             store.set(run_key("failed", info.rank), failure_line(error))
             store.add(run_key("failed", "count"), 1)
+            _used = True
     if _starting is not None:
         _told = _starting
 
@@ -297,6 +311,7 @@ __all__ = [
     "Place",
     "arrive",
     "duration",
+    "end_try",
     "group_keys",
     "meet",
     "number_run",

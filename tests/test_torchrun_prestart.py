@@ -1,0 +1,71 @@
+"""A script that trains again in the same torchrun processes after a rank failed before the
+ranks had a process group, trains.
+
+(a) Rank 1 refuses its config (as a path only its node lacks would): it said so in torchrun's
+store, where the ranks also said they came to the group, and nothing cleared those keys. In the
+next `ganhub.train` rank 0 read rank 1's old failure at once, or, had rank 1 come first, passed
+on its arrival and formed a group with rank 1's run after this one. Now every `ganhub.train`
+is one try on every rank, and the ranks meet in the keys of theirs.
+(b) Rank 1's `init_process_group` refuses at once (its backend), and rank 0's waits in vain
+for it: torch had counted rank 0's group in its name counter, which only destroying a group
+resets, so in the next run rank 0 named its default group "1" where rank 1 named its "0", and
+both waited for the other in keys of their own until the timeout. Rank 0, which waited in
+vain in (b), now names rank 1 and its error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .test_distributed import _torchrun
+
+SCRIPT = """
+import os
+import torch.distributed as dist
+import ganhub
+
+rank = os.environ['RANK']
+args = ['plugin=toy2d', 'preset=tiny', 'device=cpu', 'trainer.steps=2',
+        'trainer.progress=false', 'loggers=[]']
+bad = ['trainer.steps=many'] if rank == '1' else []
+try:  # (a) rank 1 alone refuses its config, before it comes to the process group
+    ganhub.train([*args, 'name=a', *bad])
+except Exception as exc:
+    print(f'rank {rank} a: {exc}', flush=True)
+join = dist.init_process_group
+def refuse(*args, **kwargs):
+    if rank == '1':
+        raise RuntimeError('the backend refused')
+    return join(*args, **kwargs)
+dist.init_process_group = refuse
+os.environ['GANHUB_DIST_TIMEOUT'] = '3'  # rank 0 waits this long in torch for rank 1's group
+try:  # (b) rank 1 alone fails inside init_process_group
+    ganhub.train([*args, 'name=b'])
+except Exception as exc:
+    print(f'rank {rank} b: {exc}', flush=True)
+dist.init_process_group = join
+os.environ['GANHUB_DIST_TIMEOUT'] = '60'
+summary = ganhub.train([*args, 'name=c'])
+print(f'rank {rank} c: steps={summary["steps"]}', flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_script_trains_again_after_a_rank_failed_before_the_group_existed(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GANHUB_DIST_TIMEOUT", "60")
+    check = workdir / "check.py"
+    check.write_text(SCRIPT)
+    proc = _torchrun(str(check))
+    out = proc.stdout + proc.stderr
+    # both ranks print to one pipe: a line of one can run into the other's, so count in the text
+    refused = "ConfigError: trainer.steps='many': must be a whole number"
+    assert out.count(f"rank 0 a: rank 0: rank 1 of this job failed: {refused}") == 1, out
+    assert out.count("rank 1 b: the backend refused") == 1, out
+    told = "rank 0 b: rank 0: rank 1 of this job failed: RuntimeError: the backend refused"
+    assert out.count(told) == 1, out
+    assert proc.returncode == 0, out
+    assert out.count("rank 0 c: steps=2") == 1 and out.count("rank 1 c: steps=2") == 1, out
+    assert (workdir / "runs/c/checkpoints").is_dir()
