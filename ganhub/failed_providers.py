@@ -127,7 +127,8 @@ def not_installed(name: str) -> str:
     """'; ganhub-comet/pyproject.toml declares plugin 'comet', ...': the plugin project here
     (the current folder, or a `ganhub-*` folder in it) whose entry point `name` is named
     after, when no installed distribution has that entry point: it was never `pip install`ed,
-    and ganhub finds plugins only through installed entry points. '' when there is none."""
+    and ganhub finds plugins only through installed entry points. Else, when ganhub runs from
+    another Python than the active virtualenv's, that (`other_environment`); else ''."""
     import importlib.metadata as md
     from pathlib import Path
 
@@ -153,7 +154,8 @@ def not_installed(name: str) -> str:
                 f"; {one_line(pyproject.relative_to(here), 100)} declares plugin "
                 f"'{one_line(plugin, 60)}', which is not installed: {pip_install(shown)}"
             )
-    return ""
+    elsewhere = other_environment()  # `pip install -e .` in a venv this ganhub never reads
+    return f"; {elsewhere}" if elsewhere else ""
 
 
 def other_environment() -> str | None:

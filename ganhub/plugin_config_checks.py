@@ -17,6 +17,11 @@ def config_problem(kind: str, obj: Any) -> str | None:
 
     if kind == "domains":
         config = obj.config_class
+        if callable(config) and not isinstance(config, type):  # `def config_class(self)`
+            return (
+                "whose config_class is a method, which ganhub reads as an attribute: mark it "
+                "@property, or set config_class = YourConfig on the class"
+            )
         if not (isinstance(config, type) and issubclass(config, RunConfig)):
             return f"whose config_class {config!r} is not a ganhub.config.schema.RunConfig subclass"
         return _domain_defaults_problem(config, getattr(obj, "presets", {}))

@@ -178,6 +178,8 @@ class Hub:
 
     def add(self, name: str, plugin: object, dist: str = "(in-process)", version: str = "") -> None:
         """Register a plugin object or module in-process (tests, notebooks) and run its hooks."""
+        if self.pm.get_name(plugin) == name:  # installed: its entry point loaded it already
+            return
         info = PluginInfo(name, getattr(plugin, "__name__", repr(plugin)), dist, version)
         self.plugins[name] = info
         if not switch_off(info):  # GANHUB_DISABLE_PLUGINS: listed, never registered
@@ -472,9 +474,7 @@ def _load_order(ep: md.EntryPoint) -> tuple[bool, str, str]:
 
 def _as_error(exc: BaseException) -> BaseException:
     """SystemExit as a reportable error: what the plugin tried to do."""
-    if isinstance(exc, SystemExit):
-        return PluginError(f"it called sys.exit({exc.code!r})")
-    return exc
+    return PluginError(f"it called sys.exit({exc.code!r})") if isinstance(exc, SystemExit) else exc
 
 
 def _has_hookimpls(plugin: object) -> bool:
