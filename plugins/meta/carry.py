@@ -26,11 +26,19 @@ annealed. Instead the visits are laid end to end on one timeline of training ste
   train near p_init for good). The tasks of one outer step train from the same meta weights
   over the same steps, each from the state the one before it left. Other tricks' state (a
   fairness classifier of a task's own images) stays with its task, visit to visit.
+
+Each visit's last step is a logging step of its task's Run (`trainer.log_every` is the visit's
+length): the engine measures its diagnostics there (`grad_norm/<phase>`, `diversity`,
+`D_*_acc`, `D_win`) and flushes the visit's stats in its one host sync, which `VisitStats`
+keeps for the outer step to log (the mean over its visits, as of the losses).
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+
+from ganhub.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -38,6 +46,7 @@ if TYPE_CHECKING:
     from ganhub_meta.config import MetaOptions
 
     from ganhub.engine.run import Run
+    from ganhub.plugins import Hub
     from ganhub.tricks import Trick
 
 
@@ -110,32 +119,66 @@ def load_in_place(trick: Trick, state: dict[str, Any]) -> None:
 
 def train_visit(task: Run, batches: Iterator[Any], n: int) -> None:
     """n training steps of a task's Run (`ganhub.engine.loop.train_steps`). Its logging steps
-    lie past the timeline's end (`task_config` sets trainer.log_every so): one inside a visit
-    (every 5th visit of 10 steps at trainer.log_every=50) flushed the visit's stats, and the
-    meta run logged no losses for that outer step. `StepLosses.add` reads them, once a visit."""
+    are the visits' last steps (`task_config` sets trainer.log_every to a visit's length, and
+    visits start at multiples of it): the engine measures the diagnostics there and flushes the
+    visit's stats, which `VisitStats` keeps for `StepLosses.add`. A logging step inside a visit
+    (every 5th visit of 10 steps at the user's trainer.log_every=50) flushed part of the
+    visit's stats, which the outer step then did not log."""
     from ganhub.engine.loop import train_steps
 
     train_steps(task, batches, n)
 
 
-class StepLosses:
-    """What an outer step logs of its visits' stats (losses, `ada_p`): the mean over the
-    visits of each visit's means (on the host: floats added after each visit's one sync)."""
+class VisitStats:
+    """Lifecycle-hook plugin, registered while a meta run trains (`installed`): the stats each
+    task Run's logging step flushed (its visit's last step: the visit's losses and the
+    diagnostics the engine measured at that step), as `after_step` hands them over, on the
+    host already. Nothing per step but a dict lookup on the logging step."""
 
-    def __init__(self, meta: Run, outer_step: int, outer_steps: int) -> None:
-        self.meta, self.sums = meta, dict[str, tuple[float, int]]()
+    def __init__(self) -> None:
+        self.flushed: dict[int, dict[str, float]] = {}  # id(task Run) -> its last flush
+
+    @hookimpl
+    def after_step(self, run: Run, metrics: dict[str, float] | None) -> None:
+        """Keep what a logging step flushed (metrics is None on the other steps)."""
+        if metrics is not None:
+            self.flushed[id(run)] = metrics
+
+    def take(self, task: Run) -> dict[str, float] | None:
+        """The stats the task's last logging step flushed, once; None if none since."""
+        return self.flushed.pop(id(task), None)
+
+    @contextmanager
+    def installed(self, hub: Hub) -> Iterator[VisitStats]:
+        """Registered with the hub's lifecycle hooks for the block (the task Runs' hooks)."""
+        hub.pm.register(self, name=f"ganhub_meta.visits.{id(self)}")
+        try:
+            yield self
+        finally:
+            hub.pm.unregister(self)
+
+
+class StepLosses:
+    """What an outer step logs of its visits' stats (losses, `ada_p`, the diagnostics): the
+    mean over the visits of each visit's means (on the host: floats added after each visit's
+    one sync)."""
+
+    def __init__(
+        self, meta: Run, outer_step: int, outer_steps: int, visits: VisitStats | None = None
+    ) -> None:
+        self.meta, self.visits, self.sums = meta, visits, dict[str, tuple[float, int]]()
         self.where = f"outer step {outer_step + 1} of {outer_steps}"  # as the log counts them
 
-    def add(self, task: Run) -> None:
-        """The means of the visit's stats (its host sync), after the NaN guard of `ganhub
-        run`'s logging steps: a loss that became NaN/Inf stops meta-training, in one line that
-        names the step on the tasks' timeline, the outer step and the meta run's last
-        checkpoint (a task's Run writes none), worded from the engine's error's fields."""
+    @contextmanager
+    def checked(self) -> Iterator[None]:
+        """A loss that became NaN/Inf in the block (the NaN guard of `ganhub run`'s logging
+        steps, at a visit's last step) stops meta-training, in one line that names the step on
+        the tasks' timeline, the outer step and the meta run's last checkpoint (a task's Run
+        writes none), worded from the engine's error's fields."""
         from ganhub.errors import Diverged, TrainingError
 
-        losses = task.stats.flush()
         try:
-            task.check_finite()
+            yield
         except Diverged as err:
             last = self.meta.last_checkpoint
             where = f"last good checkpoint: {last}" if last else "no checkpoint was written"
@@ -143,6 +186,16 @@ class StepLosses:
                 f"{err.what} became NaN/Inf at or before step {err.step} of the tasks' timeline "
                 f"({self.where}); training stopped ({where}). {err.hint}"
             ) from None
+
+    def add(self, task: Run) -> None:
+        """Add the means of the visit's stats: those its last step flushed (`VisitStats`),
+        else (a visit that ended off a logging step) a flush of them here, the visit's host
+        sync, checked as a logging step's are (`checked`)."""
+        losses = self.visits.take(task) if self.visits is not None else None
+        if losses is None:
+            with self.checked():
+                losses = task.stats.flush()
+                task.check_finite()
         for key, value in losses.items():
             total, count = self.sums.get(key, (0.0, 0))
             self.sums[key] = (total + value, count + 1)
@@ -150,6 +203,21 @@ class StepLosses:
     def means(self) -> dict[str, float]:
         """The mean of each stat over the visits that logged it."""
         return {key: total / count for key, (total, count) in self.sums.items()}
+
+
+def monitor_in_outer_steps(run: Run, options: MetaOptions) -> None:
+    """Count the health monitor's step thresholds in outer steps (once, on a new meta Run).
+    Its first counted step and the collapse monitor's `floor_after` are training steps of an
+    ordinary run (100: an untrained generator is one blob its D beats, early samples swing);
+    outer step k's visits train the tasks' timeline to step k x `visit_steps`, so each becomes
+    the outer step whose visits reach it (outer step 10 with 10 inner steps), not outer step
+    100, which many meta runs never reach. Its warm-up is a tenth of the run, as `ganhub
+    run`'s."""
+    n, monitor = visit_steps(options), run.monitor
+    monitor.warmup_steps = options.outer_steps // 10
+    for part in (monitor.collapse, monitor.instability):
+        part.first_step = -(-part.first_step // n)
+    monitor.collapse.floor_after = -(-monitor.collapse.floor_after // n)
 
 
 def timeline_warnings(run: Run, options: MetaOptions, warnings: list[str]) -> list[str]:
@@ -194,8 +262,10 @@ def _copied(state: Any) -> Any:
 __all__ = [
     "CarriedTricks",
     "StepLosses",
+    "VisitStats",
     "first_step",
     "load_in_place",
+    "monitor_in_outer_steps",
     "task_steps",
     "timeline_warnings",
     "train_visit",

@@ -214,22 +214,25 @@ def task_config(
     options: MetaOptions | None = None,
 ) -> RunConfig:
     """A task's config: the meta config on `classes` (and `options.n_shots` of them), quiet,
-    without outputs, on the tasks' timeline (`ganhub_meta.carry`; no logging step on it). It
-    keeps the meta run's init_from: each visit loads the meta weights over it, and a trick
-    that needs trained weights (freeze_d) sees where they came from."""
-    from ganhub_meta.carry import task_steps
+    without outputs, on the tasks' timeline (`ganhub_meta.carry`; a logging step at the end of
+    each visit). It keeps the meta run's init_from: each visit loads the meta weights over it,
+    and a trick that needs trained weights (freeze_d) sees where they came from."""
+    from ganhub_meta.carry import task_steps, visit_steps
     from ganhub_meta.shots import task_data
 
     from ganhub.config.resolve import resolve
 
     steps = config.trainer.steps if options is None else task_steps(options)
+    # a logging step at each visit's last step (visits start at multiples of their length):
+    # the engine measures its diagnostics there, and flushes the visit's stats
+    log_every = steps + 1 if options is None else visit_steps(options)
     quiet: dict[str, Any] = {
         "data": task_data(classes, options),
         "name": "task-" + "-".join(str(c) for c in classes),
         "out_dir": str(scratch),
         "loggers": [],
         "eval": {"metrics": []},
-        "trainer": {"steps": steps, "log_every": steps + 1, "progress": False, "sample_every": 0,
+        "trainer": {"steps": steps, "log_every": log_every, "progress": False, "sample_every": 0,
                     "checkpoint_every": 0, "eval_every": 0, "keep_best": None, "patience": None,
                     "max_seconds": None},
     }  # fmt: skip

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ganhub_meta.config import FOMAML_OUTER_LR, MetaOptions, meta_config, task_config
 
 if TYPE_CHECKING:
+    from ganhub_meta import carry
     from torch import Tensor
 
     from ganhub.config.schema import RunConfig
@@ -65,6 +66,8 @@ def epsilon_at(options: MetaOptions, step: int) -> float:
 
 def meta_train(config: RunConfig, options: MetaOptions, hub: Hub | None = None) -> dict[str, Any]:
     """Meta-train (Reptile or first-order MAML) into a new run directory; return the summary."""
+    from ganhub_meta import carry
+
     from ganhub.plugins import get_hub
     from ganhub.wiring import make_run
 
@@ -74,8 +77,8 @@ def meta_train(config: RunConfig, options: MetaOptions, hub: Hub | None = None) 
     tasks: dict[tuple[int, ...], tuple[Run, Any]] = {}
     restore_signals = run.install_signal_handlers()  # stop after an outer step, and save
     try:
-        with run.console.session():
-            summary = _outer_loop(run, options, tasks, scratch, hub)
+        with run.console.session(), carry.VisitStats().installed(hub) as visits:
+            summary = _outer_loop(run, options, tasks, scratch, hub, visits)
         return summary
     except BaseException as exc:
         run.fail(exc)
@@ -94,6 +97,7 @@ def _outer_loop(
     tasks: dict[tuple[int, ...], tuple[Run, Any]],
     scratch: Path,
     hub: Hub,
+    visits: carry.VisitStats,
 ) -> dict[str, Any]:
     from ganhub_meta import carry
     from ganhub_meta.outer import logged_norms, outer_update
@@ -132,11 +136,11 @@ def _outer_loop(
     started = {"method": options.algorithm, "options": options.model_dump()}
     write_text_atomic(run.run_dir / META_FILE, json.dumps(started, indent=1))
     console.start_training(options.outer_steps, 0)
-    run.monitor.warmup_steps = options.outer_steps // 10  # as `ganhub run`'s, in outer steps
+    carry.monitor_in_outer_steps(run, options)  # its warm-up and first step, as `ganhub run`'s
     for step in range(options.outer_steps):
         theta = {k: v.detach().clone() for k, v in system.state_dict().items()}
         kept: list[dict[str, Any]] = []
-        losses = carry.StepLosses(run, step, options.outer_steps)
+        losses = carry.StepLosses(run, step, options.outer_steps, visits)
         for _ in range(options.tasks_per_step):
             task = draw_task(rng, options)  # the draws `check_task_shots` checked
             if task not in tasks:  # built once, reused at every visit
@@ -161,10 +165,11 @@ def _outer_loop(
             if options.learn_lr:
                 set_rates(task_run.optimizers, rates, ratios[task])
                 alignment.start_task()
-            carry.train_visit(task_run, batches, options.inner_steps)
-            kept.append(update.after_inner(task_run, batches))
+            with losses.checked():  # the visit's last step flushes its stats, and checks them
+                carry.train_visit(task_run, batches, options.inner_steps)
+                kept.append(update.after_inner(task_run, batches))
             carried.back(task_run)
-            losses.add(task_run)  # the host sync of this visit
+            losses.add(task_run)  # what the host sync of the visit's last step read
             timing["inner"] += time.perf_counter() - began
         began = time.perf_counter()
         epsilon = epsilon_at(options, step)
@@ -172,7 +177,8 @@ def _outer_loop(
         _ema_follows(run)
         timing["update"] += time.perf_counter() - began
         run.step = step + 1
-        metrics = {**losses.means(), update.rate_key: epsilon}  # over the step's visits
+        # over the step's visits: losses, and the diagnostics of each visit's last step
+        metrics = {**losses.means(), update.rate_key: epsilon}
         metrics |= logged_norms(update)  # FOMAML's meta-gradient, over a task step's of that name
         if options.learn_lr:
             cosines = alignment.mean_cosines()  # the host sync of this outer step
