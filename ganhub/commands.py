@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,9 +36,9 @@ def _help_flag(text: str) -> Callable[[Any], Any]:
     "--config", "config_files", multiple=True, type=click.Path(), help="YAML file(s) merged first."
 )
 @_help_flag(
-    "Show this message and exit; with plugin=NAME (or resume=RUN_DIR: its plugin), every key of "
-    "that plugin with its value once the keys given apply (a mistake in them is an error, as in "
-    "ganhub config)."
+    "Show this message and exit; with plugin=NAME (or resume=RUN_DIR: its plugin), the keys of "
+    "that plugin, then of its enabled tricks, with their values once the keys given apply (a "
+    "mistake in them is an error, as in ganhub config), and the other tricks by name."
 )
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
@@ -51,7 +50,7 @@ def run(
     \b
     Overrides are dotted keys: trainer.steps=2000, optim.D.lr=4e-4, tricks=[ema,r1],
     trick.r1.gamma=5, data=folder data.path=DIR, preset=NAME, config=FILE.yaml,
-    resume=RUN_DIR (continue a run). `ganhub run plugin=NAME --help` lists every key.
+    resume=RUN_DIR (continue a run). `ganhub run plugin=NAME --help` lists the keys.
     """
     from ganhub.config.resolve import resolve
 
@@ -89,11 +88,9 @@ def _say_finished(summary: dict[str, Any]) -> None:
 
 def _plugin_help(ctx: click.Context, items: list[str], files: tuple[str, ...]) -> str:
     from ganhub.config.overrides import merge_sources
-    from ganhub.config.resolve import config_class, describe_keys
-    from ganhub.errors import one_line
     from ganhub.plugins import get_hub
+    from ganhub.run_help import plugin_help
 
-    hub = get_hub()
     merged = merge_sources(items, files)
     plugin, resumed = merged.get("plugin"), merged.get("resume")
     if not plugin and resumed:  # `ganhub run resume=RUN --help`: the keys of the run's domain
@@ -101,56 +98,12 @@ def _plugin_help(ctx: click.Context, items: list[str], files: tuple[str, ...]) -
 
         plugin = resolve(items, files, training=False).plugin
     if not plugin:
-        domains = ", ".join(hub.domains.names())
+        domains = ", ".join(get_hub().domains.names())
         return (
             ctx.get_help() + f"\n\nDomains: {domains}\nKeys of one: ganhub run plugin=NAME --help"
         )
-    domain = hub.require_domain(str(plugin))
-    rows = describe_keys(config_class(domain.config_class, hub))
-    resolved = _resolved_defaults(items, files)
-    rows = [(k, t, resolved.get(k, d), desc) for k, t, d, desc in rows]
-    width = max(len(r[0]) for r in rows)
     given = f"resume={resumed}" if resumed and "plugin" not in merged else f"plugin={plugin}"
-    lines = [
-        f"ganhub run {one_line(given, 200)} [key=value ...]",
-        "",
-        textwrap.fill(domain.description, 100),
-        "",
-    ]
-    if domain.presets:
-        lines += [f"presets: {', '.join(domain.presets)} (preset=NAME)", ""]
-    lines.append("keys (type, default): description")
-    indent = " " * (width + 6)  # descriptions wrap under themselves, within 100 columns
-    for key, typ, default, desc in rows:
-        if key == "plugin":
-            continue
-        lines.append(f"  {key:<{width}}  {typ} = {default}")
-        if desc:
-            lines.append(textwrap.fill(desc, 100, initial_indent=indent, subsequent_indent=indent))
-    return "\n".join(lines)
-
-
-def _resolved_defaults(items: list[str], files: tuple[str, ...]) -> dict[str, str]:
-    """Each key's value once the domain, its dependent defaults and any preset or keys given
-    apply (what `ganhub config` prints), as help text. Keys that do not resolve (an unknown
-    key or preset, a bad value) raise the error `ganhub config` gives: help that showed the
-    generic class defaults instead would tell the user wrong values without a word."""
-    from ganhub.config.resolve import default_text, resolve
-
-    # training=False: only what the domain needs to train (its data folder exists...) is left
-    # unchecked, so help for a run whose data is not there yet still shows its keys
-    config = resolve(items, files, training=False)
-    flat: dict[str, str] = {}
-
-    def walk(value: Any, prefix: str) -> None:
-        if isinstance(value, dict):
-            for key, sub in value.items():
-                walk(sub, f"{prefix}{key}.")
-        else:
-            flat[prefix.rstrip(".")] = default_text(value)
-
-    walk(config.model_dump(), "")
-    return flat
+    return plugin_help(items, files, str(plugin), given)
 
 
 @click.command(name="config", cls=KeyValueCommand, context_settings=_OVERRIDES)

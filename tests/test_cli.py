@@ -27,8 +27,8 @@ def test_each_command_help(cli, command: str) -> None:  # type: ignore[no-untype
     assert f"Usage: ganhub {command}" in out
 
 
-def test_run_help_for_a_plugin_lists_every_key_with_type_default_and_description(cli) -> None:  # type: ignore[no-untyped-def]
-    code, out, _ = cli("run", "plugin=dcgan", "--help")
+def test_run_help_for_a_plugin_lists_its_keys_with_type_default_and_description(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("run", "plugin=dcgan", "tricks=[ema]", "--help")  # an enabled trick's
     assert code == 0
     assert "presets: tiny, " in out and "paper" in out and "digits64" in out
     assert "model.image_size" in out and "32|64 = 32" in out

@@ -45,7 +45,7 @@ def _config(*items: str) -> Any:
 
 
 def test_tracker_options_are_listed_by_run_help(cli) -> None:  # type: ignore[no-untyped-def]
-    code, out, _ = cli("run", "plugin=toy2d", "--help")
+    code, out, _ = cli("run", "plugin=toy2d", "loggers=[jsonl,mlflow,wandb]", "--help")
     assert code == 0
     for key in ("logger.mlflow.tracking_uri", "logger.mlflow.experiment", "logger.wandb.project"):
         assert key in out
