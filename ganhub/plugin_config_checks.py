@@ -45,14 +45,36 @@ def config_problem(kind: str, obj: Any) -> str | None:
     return None
 
 
-def _option_problem(word: str, error: Any, prefix: str = "") -> str:
-    """'whose config option 'model.depth' has no default ...' for a pydantic error of it."""
+def _option_problem(word: str, error: Any, prefix: str = "", model: Any = None) -> str:
+    """'whose config option 'model.depth' has no default ...' for a pydantic error of it (of
+    `model`, the class it validated: a section without a default is told how to declare one)."""
     key = prefix + ".".join(str(part) for part in error["loc"])
     if error["type"] == "missing":
+        section = _section_class(model, [str(part) for part in error["loc"]])
+        if section is not None:
+            name, cls = key.rsplit(".", 1)[-1], section.__name__
+            return (
+                f"whose {word} section '{key}' has no default (every option needs one): declare "
+                f"it as {name}: {cls} = Field(default_factory={cls})"
+            )
         return f"whose {word} option '{key}' has no default (every option needs one)"
     from ganhub.config.messages import error_wording
 
     return f"whose {word} default {key}={error.get('input')!r} is not valid: {error_wording(error)}"
+
+
+def _section_class(model: Any, loc: list[str]) -> type | None:
+    """The config section class (a pydantic model) the field of `model` at `loc` holds, None
+    when it holds a value (or `loc` names no field)."""
+    from pydantic import BaseModel
+
+    for part in loc:
+        is_model = isinstance(model, type) and issubclass(model, BaseModel)
+        field = model.model_fields.get(part) if is_model else None
+        if field is None:
+            return None
+        model = field.annotation
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
 def _unmade(config: Any, exc: Exception, word: str) -> str:
@@ -64,13 +86,13 @@ def _unmade(config: Any, exc: Exception, word: str) -> str:
     if found is not None:
         return _option_problem(word, *found)
     if isinstance(exc, ValidationError):
-        return _option_problem(word, exc.errors()[0])
+        return _option_problem(word, exc.errors()[0], model=config)
     return f"whose {word} cannot be made with its defaults ({type(exc).__name__}: {exc})"
 
 
-def _failing_section(model: Any, prefix: str = "") -> tuple[Any, str] | None:
-    """(pydantic error, 'model.') of the innermost section of `model` whose default factory
-    raises a ValidationError (an option of it without a default), None when none does."""
+def _failing_section(model: Any, prefix: str = "") -> tuple[Any, str, Any] | None:
+    """(pydantic error, 'model.', its class) of the innermost section of `model` whose default
+    factory raises a ValidationError (an option of it without a default), None when none does."""
     from pydantic import BaseModel, ValidationError
 
     for name, field in model.model_fields.items():
@@ -83,7 +105,7 @@ def _failing_section(model: Any, prefix: str = "") -> tuple[Any, str] | None:
             deeper = None
             if isinstance(sub, type) and issubclass(sub, BaseModel):
                 deeper = _failing_section(sub, f"{prefix}{name}.")
-            return deeper or (exc.errors()[0], f"{prefix}{name}.")
+            return deeper or (exc.errors()[0], f"{prefix}{name}.", sub)
         except Exception:  # not a section's option (or a factory that takes the data): the
             continue  # caller's message says what
     return None
@@ -113,7 +135,7 @@ def _domain_defaults_problem(config: Any, presets: Any) -> str | None:
     except Exception:  # a validator of the whole config reading what a run adds (its tricks'
         errors = []  # options, defaults_for's keys): each run checks it
     if errors:
-        return _option_problem("config", errors[0])
+        return _option_problem("config", errors[0], model=config)
     for preset, values in (presets or {}).items():
         unknown = _unknown_key(config, values) if isinstance(values, dict) else None
         if unknown:

@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError, create_model
 
 from ganhub.config.enabled import enabled_loggers, enabled_tricks, refuse_saved_destinations
+from ganhub.config.given import given_context
 from ganhub.config.messages import as_model, format_validation_error, key_of_message, type_text
 from ganhub.config.optim_layers import merge_layers
 from ganhub.config.overrides import (
@@ -227,7 +228,7 @@ def _validate(
     cls = config_class(base, hub, enabled, loggers)
     try:
         with naming_source(sources):  # a validator's ConfigError about a key a file gave
-            config = cls.model_validate(merged, context={"given": frozenset(dotted_keys(user))})
+            config = cls.model_validate(merged, context=given_context(dotted_keys(user)))
     except ValidationError as exc:
         message = format_validation_error(exc, cls, sources)
         if saved is None:  # a key only the domain's defaults_for set is its plugin's mistake

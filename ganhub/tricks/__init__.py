@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import AfterValidator
 
+from ganhub.config.given import given_of, user_gave
 from ganhub.config.schema import Section
 from ganhub.errors import PluginError, plugin_code
 
@@ -303,12 +304,19 @@ def config_warnings(
 
 
 def set_by_user(options: Section, key: str, config: RunConfig) -> bool:
-    """Whether the option `key` of a trick's `options` was chosen (given as a key, in a file or
-    by a preset), not left at its default: a warning about a default the user never set is
-    noise. A resumed run's saved config lists every value: there, any value but the default."""
-    if key not in options.model_fields_set:
-        return False
-    return config.resume is None or getattr(options, key) != type(options).model_fields[key].default
+    """Whether the user chose the option `key` of a trick's `options` (as a key, in a file or
+    a config dict), where a warning about it is worth giving: not a default, nor what the
+    domain's preset or `defaults_for` set (`ganhub.config.given`). Options validated without
+    the user's keys count every value they were given as the user's. A resumed run's saved
+    config lists every value: there, a key given again, or any value but the default."""
+    given = given_of(options)
+    name = next((n for n, section in config.trick if section is options), None)
+    if given is not None and name is not None and user_gave(given, f"trick.{name}.{key}"):
+        return True
+    if config.resume is not None:
+        default = type(options).model_fields[key].default
+        return key in options.model_fields_set and getattr(options, key) != default
+    return (given is None or name is None) and key in options.model_fields_set
 
 
 def bounded(value: _N, ok: bool, why: str, give: str) -> _N:

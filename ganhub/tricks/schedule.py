@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from ganhub.config.given import KnowsGiven, given_of
 from ganhub.config.schema import Section
 from ganhub.tricks import Groups, Trick, bounded, longer_than_run, set_by_user
-from ganhub.tricks.schedule_checks import configured_by_user, given_keys, idle_decay
+from ganhub.tricks.schedule_checks import configured_by_user, idle_decay
 
 if TYPE_CHECKING:
     import torch
@@ -102,8 +103,8 @@ class NCritic(Trick):
                 phase.repeat = self.options.n
 
 
-class BalanceConfig(Section):
-    """Options of the `balance` trick."""
+class BalanceConfig(Section, KnowsGiven):
+    """Options of the `balance` trick (keeping the keys the user gave: `set_by_user`)."""
 
     check_every: int = Field(
         50, description="steps between decisions (each one syncs once), at least 1"
@@ -321,8 +322,8 @@ class TTUR(Trick):
                 pg["initial_lr"] = float(pg["lr"])
 
 
-class LRScheduleConfig(Section):
-    """Options of the `lr_schedule` trick."""
+class LRScheduleConfig(Section, KnowsGiven):
+    """Options of the `lr_schedule` trick (keeping the keys the user gave: `schedule_checks`)."""
 
     kind: Literal["linear", "cosine"] = Field("linear", description="decay shape")
     start: float = Field(
@@ -332,8 +333,6 @@ class LRScheduleConfig(Section):
     )
     final: float = Field(0.0, description="final LR as a fraction of the initial one, from 0 to 1")
     warmup_steps: int = Field(0, description="linear warm-up from 0 over this many steps (0: none)")
-    # the dotted keys the user gave, None where unknown (`ganhub.tricks.schedule_checks`)
-    _given: frozenset[str] | None = PrivateAttr(None)
 
     # pydantic's bounds said what, not why
     @field_validator("start")
@@ -367,8 +366,7 @@ class LRScheduleConfig(Section):
         return bounded(steps, steps >= 0, "is no number of steps", "0 (no warm-up) or more")
 
     @model_validator(mode="after")
-    def _changes_a_rate(self, info: ValidationInfo) -> LRScheduleConfig:
-        self._given = given_keys(info)
+    def _changes_a_rate(self) -> LRScheduleConfig:
         # decaying to the full rate with no warm-up holds every rate as it starts; so does a
         # warm-up of one step, whose first step already trains at (0 + 1) / 1 of the rate
         if self.final == 1 and self.warmup_steps <= 1:
@@ -410,7 +408,7 @@ class LRSchedule(Trick):
         what = f"the learning rate never gets past {steps / max(warm, 1):.2g}x its full value"
         longer = longer_than_run("trick.lr_schedule.warmup_steps", warm, self.config, what +
                                  " and never decays")  # fmt: skip
-        if longer or not configured_by_user(self.options._given):
+        if longer or not configured_by_user(given_of(self.options)):
             return longer  # a domain's own schedule, only trainer.steps shortened: no noise
         o = self.options
         return idle_decay(

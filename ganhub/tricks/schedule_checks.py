@@ -5,35 +5,23 @@ It is warned of only where the user configured the schedule: gave one of its key
 own options (toy2d decays over the last 30 % of its 15,000 steps) says nothing when only
 trainer.steps was shortened, as every smoke run does: the user asked for no schedule.
 
-The config layer passes the keys the user gave in its validation context (`GIVEN`); the
-schedule's options section keeps them (`given_keys`). A config validated without them (an
-older caller, a config rebuilt from a dict) counts every key as the user's, and warns.
+The schedule's options section keeps the keys the user gave (`ganhub.config.given`). A
+config validated without them (an older caller, a config rebuilt from a dict) counts every key
+as the user's, and warns.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 
-from pydantic import ValidationInfo
+from ganhub.config.given import user_gave
 
-# the validation context's key for the dotted keys the user gave (`ganhub.config.resolve`)
-GIVEN = "given"
 _KEY = "trick.lr_schedule"
-
-
-def given_keys(info: ValidationInfo) -> frozenset[str] | None:
-    """The dotted keys the user gave, from a validator's `info`; None where the config was
-    validated without them (then no key can be told apart from the user's)."""
-    context = info.context
-    given = context.get(GIVEN) if isinstance(context, dict) else None
-    return None if given is None else frozenset(given)
 
 
 def configured_by_user(given: Collection[str] | None) -> bool:
     """Whether the user set an lr_schedule key or named the tricks (None: unknown, so yes)."""
-    if given is None:
-        return True
-    return any(k == "tricks" or k == _KEY or k.startswith(f"{_KEY}.") for k in given)
+    return given is None or "tricks" in given or user_gave(given, _KEY)
 
 
 def idle_decay(start: float, final: float, warmup_steps: int, steps: int, last: float) -> list[str]:
@@ -73,4 +61,4 @@ def idle_decay(start: float, final: float, warmup_steps: int, steps: int, last: 
     ]
 
 
-__all__ = ["GIVEN", "configured_by_user", "given_keys", "idle_decay"]
+__all__ = ["configured_by_user", "idle_decay"]

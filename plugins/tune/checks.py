@@ -176,7 +176,18 @@ def _check_choice_types(p: Param, key: str, model: type, hub: Hub) -> None:
             at = ".".join(map(str, error["loc"]))
             wording = error_wording(error, _field(model, key))
             first = f"{wording}{f' (item {at})' if at else ''}"
+            if error["type"] == "literal_error" and isinstance(choice, str):  # 'bacth'
+                first += did_you_mean(choice, _literals(annotation))
             raise ConfigError(f"{where}: choice {show(choice)} is not valid: {first}") from None
+
+
+def _literals(annotation: Any) -> list[str]:
+    """The choices of a `Literal` type, or of the `Literal` in a union or `Annotated` type."""
+    import typing
+
+    if typing.get_origin(annotation) is typing.Literal:
+        return [str(choice) for choice in typing.get_args(annotation)]
+    return [c for arg in typing.get_args(annotation) for c in _literals(arg)]
 
 
 def _annotation(model: type, key: str) -> Any:

@@ -1,0 +1,94 @@
+"""Which of a config's values the user chose: the dotted keys the user gave.
+
+`ganhub.config.resolve` validates a run's config with the keys the user gave (as `key=value`,
+in a YAML file, in the dict given to `ganhub.api`) in pydantic's validation context
+(`given_context`); the class defaults, the domain's preset and what its `defaults_for`
+derives are not among them. A section that inherits `KnowsGiven` keeps them, and `given_of`
+reads them back: a warning about a value ("check_every is longer than the run") is for the
+user only where the user chose the value (`user_gave`). A config validated without them (an
+older caller, a config rebuilt from a dict) knows none: then every key counts as the user's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from typing import Any
+
+from pydantic import BaseModel, PrivateAttr, ValidationInfo, model_validator
+
+# the validation context's key for the dotted keys the user gave
+GIVEN = "given"
+
+
+class UserKeys:
+    """The dotted keys the user gave (None: unknown), kept beside a section's values. They say
+    who chose the values, not what they are: any two compare equal, so two sections with the
+    same values stay equal whoever set them (pydantic compares private attributes)."""
+
+    __slots__ = ("keys",)
+
+    def __init__(self, keys: frozenset[str] | None = None) -> None:
+        self.keys = keys
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, UserKeys)
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return f"UserKeys({None if self.keys is None else sorted(self.keys)})"
+
+
+def given_context(keys: Iterable[str]) -> dict[str, frozenset[str]]:
+    """The validation context that tells a config which dotted keys the user gave."""
+    return {GIVEN: frozenset(keys)}
+
+
+def given_keys(info: ValidationInfo) -> frozenset[str] | None:
+    """The dotted keys the user gave, from a validator's `info`; None where the config was
+    validated without them (then no key can be told apart from the user's)."""
+    context = info.context
+    given = context.get(GIVEN) if isinstance(context, dict) else None
+    return None if given is None else frozenset(given)
+
+
+def user_gave(given: Collection[str] | None, key: str) -> bool:
+    """Whether the user gave the dotted `key`: itself, a section above it (`data=folder`) or a
+    key below it (None: unknown, so yes)."""
+    if given is None:
+        return True
+    return any(k == key or key.startswith(f"{k}.") or k.startswith(f"{key}.") for k in given)
+
+
+class KnowsGiven(BaseModel):
+    """A config section that keeps the dotted keys the user gave (the whole config's, from its
+    root: a section does not know its own key), as `given_of` reads them. Validated again
+    (an assignment), it keeps those of its first validation."""
+
+    _user_keys: UserKeys = PrivateAttr(default_factory=UserKeys)
+
+    @model_validator(mode="after")
+    def _keep_user_keys(self, info: ValidationInfo) -> Any:
+        given = given_keys(info)
+        if given is not None:
+            self._user_keys = UserKeys(given)
+        return self
+
+
+def given_of(section: BaseModel) -> frozenset[str] | None:
+    """The dotted keys (from the config's root) the user gave, as `section` was validated;
+    None where unknown: a section validated without them, or one that keeps none."""
+    kept = (section.__pydantic_private__ or {}).get("_user_keys")
+    return kept.keys if isinstance(kept, UserKeys) else None
+
+
+__all__ = [
+    "GIVEN",
+    "KnowsGiven",
+    "UserKeys",
+    "given_context",
+    "given_keys",
+    "given_of",
+    "user_gave",
+]
