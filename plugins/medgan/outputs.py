@@ -8,6 +8,7 @@ patient's right on the left of the screen.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -93,14 +94,66 @@ def descrip(text: str) -> bytes:
     return raw[: DESCRIP_BYTES - 3] + b"..."
 
 
+def provenance(command: str, what: str, names: Sequence[tuple[str, str]] = ()) -> str:
+    """A NIfTI `descrip` (80 bytes, ASCII) for a command's output: 'ganhub medgan COMMAND:
+    WHAT' and each (joint, file name), the names shortened in the middle when all would not
+    fit: 'ganhub medgan simulate: lesion r=3 at 10,12,8 in scan.nii.gz; run med...7-095435'."""
+    head = f"ganhub medgan {command}: {what}"
+    ascii_names = [(j, n.encode("ascii", "replace").decode()) for j, n in names]
+    room = DESCRIP_BYTES - len(head) - sum(len(j) for j, _ in ascii_names)
+    short: dict[int, str] = {}
+    order = sorted(range(len(ascii_names)), key=lambda i: len(ascii_names[i][1]))
+    for left, i in zip(range(len(order), 0, -1), order):  # the shortest first: slack goes on
+        short[i] = _shorten(ascii_names[i][1], max(8, room // left))
+        room -= len(short[i])
+    return head + "".join(j + short[i] for i, (j, _) in enumerate(ascii_names))
+
+
+def _shorten(name: str, size: int) -> str:
+    """`name` in at most `size` characters, its middle replaced by '...' when longer (the
+    end kept longer: a run's time stamp, a file's suffix)."""
+    if len(name) <= size:
+        return name
+    keep = size - 3
+    return f"{name[: keep // 3]}...{name[len(name) - (keep - keep // 3) :]}"
+
+
+def sample_about(directory: Path, stem: str, seed: int) -> str:
+    """The `descrip` of sample files `write_samples` writes as `directory/stem`: training's
+    (`RUN/samples/step_0000200`) say 'ganhub medgan train: samples at step 200; run RUN';
+    others (`ganhub sample`, `ganhub export`) say their seed, and the run when `directory`
+    is the `samples` folder of one (a folder holding config.yaml; not a hidden scratch
+    folder, which an export is made in)."""
+    if step := re.fullmatch(r"step_(\d+)", stem):
+        command, what = "train", f"samples at step {int(step[1])}"
+    else:
+        command, what = "sample", f"samples, seed {seed}"
+    run = directory.resolve().parent
+    mine = directory.name == "samples" and (run / "config.yaml").is_file()
+    names = [("; run ", run.name)] if mine and not run.name.startswith(".") else []
+    return provenance(command, what, names)
+
+
+# viewers window an image by its header's cal_min/cal_max when set (else each by its own
+# range, so two samples of one run showed different brightness): intensities are [0, 1]
+INTENSITY_WINDOW = (0.0, 1.0)
+
+
 def write_nifti(
-    array: np.ndarray, affine: np.ndarray, path: Path, *, label: bool = False, about: str = ""
+    array: np.ndarray,
+    affine: np.ndarray,
+    path: Path,
+    *,
+    label: bool = False,
+    about: str = "",
+    window: tuple[float, float] | None = None,
 ) -> Path:
     """Write a 2D/3D/4D array with its voxel-to-RAS affine as NIfTI, atomically.
 
     The affine is stored as both qform and sform (code 1, scanner), so ITK-SNAP, 3D Slicer and
     nibabel agree on orientation and spacing. `label` stores uint8 (a segmentation overlay).
-    `about` goes into the header's `descrip` (`descrip`): what produced the volume.
+    `about` goes into the header's `descrip` (`descrip`): what produced the volume. `window`
+    (low, high) goes into `cal_min`/`cal_max`: the display range viewers use.
     """
     import nibabel as nib
 
@@ -112,6 +165,8 @@ def write_nifti(
     image.set_sform(affine, code=1)
     image.header.set_xyzt_units("mm")
     image.header["descrip"] = descrip(about)
+    if window is not None:
+        image.header["cal_min"], image.header["cal_max"] = window
     suffix = ".nii.gz" if path.name.endswith(".nii.gz") else ".nii"
     tmp = path.with_name(f".{path.name.removesuffix(suffix)}.tmp{os.getpid()}{suffix}")
     try:
@@ -136,15 +191,18 @@ def write_nifti_batch(
     """2D samples (N, 1, X, Y) as one (X, Y, N) stack; a volume (1, 1, X, Y, Z) as itself.
 
     Several volumes (N, 1, X, Y, Z) are written as a 4D file (X, Y, Z, N). `about`: the
-    header's `descrip` (`write_nifti`).
+    header's `descrip` (`write_nifti`); `cal_min`/`cal_max` are 0 and 1 (`INTENSITY_WINDOW`:
+    intensities in [0, 1], label masks {0, 1}).
     """
     x = images[:, 0].detach().float().cpu()
     data = x.numpy() if label else to_intensity(x)
     if images.ndim == 4:
-        affine = stack_affine(affine)
-        return write_nifti(np.moveaxis(data, 0, -1), affine, path, label=label, about=about)
-    vol = data[0] if len(data) == 1 else np.moveaxis(data, 0, -1)
-    return write_nifti(vol, affine, path, label=label, about=about)
+        data, affine = np.moveaxis(data, 0, -1), stack_affine(affine)
+    elif len(data) == 1:
+        data = data[0]
+    else:
+        data = np.moveaxis(data, 0, -1)
+    return write_nifti(data, affine, path, label=label, about=about, window=INTENSITY_WINDOW)
 
 
 def _same_place(a: np.ndarray, b: np.ndarray) -> bool:
@@ -173,23 +231,30 @@ def file_groups(affines: np.ndarray, slices: bool) -> list[tuple[int, int]]:
 
 
 def write_nifti_cases(
-    images: Tensor, affines: np.ndarray, directory: Path, stem: str, suffix: str = ""
+    images: Tensor,
+    affines: np.ndarray,
+    directory: Path,
+    stem: str,
+    suffix: str = "",
+    *,
+    about: str = "",
 ) -> list[Path]:
     """Samples (N, 1, *spatial) with their own affines (N, 4, 4) as NIfTI (`suffix` "_mask":
     uint8 labels): one file `STEM{suffix}.nii.gz` when one affine places them all (one
     volume's slices, or cases of one geometry), else one file per run of rows that share one,
-    named after the PNG rows it holds: `STEM_row03{suffix}.nii.gz`, `STEM_rows00-02...`."""
+    named after the PNG rows it holds: `STEM_row03{suffix}.nii.gz`, `STEM_rows00-02...`.
+    `about`: each header's `descrip` (`write_nifti`)."""
     label = suffix == "_mask"
     groups = file_groups(np.asarray(affines), images.ndim == 4)
     if len(groups) == 1:
         path = directory / f"{stem}{suffix}.nii.gz"
-        return [write_nifti_batch(images, affines[0], path, label=label)]
+        return [write_nifti_batch(images, affines[0], path, label=label, about=about)]
     width = max(2, len(str(len(images) - 1)))
     paths = []
     for a, b in groups:
         rows = f"row{a:0{width}d}" if b - a == 1 else f"rows{a:0{width}d}-{b - 1:0{width}d}"
         path = directory / f"{stem}_{rows}{suffix}.nii.gz"
-        paths.append(write_nifti_batch(images[a:b], affines[a], path, label=label))
+        paths.append(write_nifti_batch(images[a:b], affines[a], path, label=label, about=about))
     return paths
 
 
@@ -256,21 +321,17 @@ def write_all(
 # wherever they are non-zero: dividing 0/1/2/4 by its max and thresholding would drop label 1.
 LESION_RULE = (
     "a mask of whole numbers (0/1, 0/255, labels such as 0/1/2/4) is lesion where it is "
-    "non-zero; a soft mask where mask >= data.mask_threshold, after dividing it by its largest "
-    "value when that exceeds 1"
+    "non-zero; a soft mask (values in [0, 1], a probability map) where mask >= "
+    "data.mask_threshold"
 )
 
 
-def mask_scale(values: np.ndarray) -> float:
-    """What a mask is divided by before thresholding: its largest value when above 1, else 1."""
-    top = float(np.max(values)) if values.size else 0.0
-    return top if top > 1 else 1.0
-
-
 def mask_kind(values: np.ndarray) -> tuple[float, bool]:
-    """(divisor before thresholding, whether all values are whole numbers) by LESION_RULE;
-    a UsageError for negative values: a label map's -1 is often "ignore", which the non-zero
-    rule would have made lesion."""
+    """(divisor before thresholding: 1, whether all values are whole numbers) by LESION_RULE;
+    a UsageError for negative values (a label map's -1 is often "ignore", which the non-zero
+    rule would have made lesion) and for values above 1 that are not whole numbers: a scan's
+    grey levels (MR, a float CT), which read as a soft mask painted a lesion over the bright
+    half of the image. Soft masks are probability maps in [0, 1]; label masks are whole."""
     low = float(np.min(values)) if values.size else 0.0
     if low < 0:
         raise UsageError(
@@ -278,9 +339,19 @@ def mask_kind(values: np.ndarray) -> tuple[float, bool]:
             "values in [0, 1] or labels >= 0 (an 'ignore' label such as -1 is not read: set "
             "those voxels to 0)"
         )
-    if bool(np.all(np.mod(values, 1) == 0)):
+    fraction = np.mod(values, 1) != 0
+    if not bool(np.any(fraction)):
         return 1.0, True
-    return mask_scale(values), False
+    above = fraction & (values > 1)
+    if bool(np.any(above)):
+        top = float(np.max(values))
+        share = float(np.mean(above))
+        raise UsageError(
+            f"holds values above 1 that are not whole numbers ({share:.0%} of its voxels, up "
+            f"to {top:g}): an image, not a lesion mask; a mask holds whole numbers (0/1, 0/255, "
+            "labels) or soft values in [0, 1] (divide a 0-255 soft mask by 255)"
+        )
+    return 1.0, False
 
 
 def mask_value(values: np.ndarray) -> float | None:

@@ -88,8 +88,13 @@ def predict_to_files(
     the true target beside them when the input is the run's first held-out scan): `OUTPUTS`,
     all or none; files already in `out` are refused, before the run is opened, unless
     `force`."""
-    from ganhub_medgan.outputs import refuse_existing, write_all, write_grid, write_nifti_batch
-    from ganhub_medgan.simulate import provenance
+    from ganhub_medgan.outputs import (
+        provenance,
+        refuse_existing,
+        write_all,
+        write_grid,
+        write_nifti_batch,
+    )
 
     refuse_existing(out, OUTPUTS, force)
     predictor = load_predictor(run_dir, device)

@@ -250,6 +250,7 @@ def simulate_to_files(
     refused. Both NIfTI headers' `descrip` say what made them (`provenance`)."""
     from ganhub_medgan.outputs import (
         LESION_RULE,
+        provenance,
         refuse_existing,
         write_all,
         write_grid,
@@ -370,39 +371,12 @@ def _point(at: Sequence[float] | None) -> str:
     return ",".join(f"{c:g}" for c in at or ())
 
 
-def provenance(command: str, what: str, names: Sequence[tuple[str, str]]) -> str:
-    """A NIfTI `descrip` (80 bytes, ASCII) for a command's output: 'ganhub medgan COMMAND:
-    WHAT' and each (joint, file name), the names shortened in the middle when all would not
-    fit: 'ganhub medgan simulate: lesion r=3 at 10,12,8 in scan.nii.gz; run med...7-095435'."""
-    from ganhub_medgan.outputs import DESCRIP_BYTES
-
-    head = f"ganhub medgan {command}: {what}"
-    ascii_names = [(j, n.encode("ascii", "replace").decode()) for j, n in names]
-    room = DESCRIP_BYTES - len(head) - sum(len(j) for j, _ in ascii_names)
-    short: dict[int, str] = {}
-    order = sorted(range(len(ascii_names)), key=lambda i: len(ascii_names[i][1]))
-    for left, i in zip(range(len(order), 0, -1), order):  # the shortest first: slack goes on
-        short[i] = _shorten(ascii_names[i][1], max(8, room // left))
-        room -= len(short[i])
-    return head + "".join(j + short[i] for i, (j, _) in enumerate(ascii_names))
-
-
-def _shorten(name: str, size: int) -> str:
-    """`name` in at most `size` characters, its middle replaced by '...' when longer (the
-    end kept longer: a run's time stamp, a file's suffix)."""
-    if len(name) <= size:
-        return name
-    keep = size - 3
-    return f"{name[: keep // 3]}...{name[len(name) - (keep - keep // 3) :]}"
-
-
 __all__ = [
     "RADIUS",
     "Simulator",
     "load_simulator",
     "parse_point",
     "place_lesion",
-    "provenance",
     "read_scan",
     "simulate_to_files",
 ]

@@ -37,6 +37,7 @@ from ganhub_medgan.config import MedGANConfig
 from ganhub_medgan.metrics import HELD_OUT, PAIRED_EVAL  # the interfaces documented above
 from ganhub_medgan.notes import note as loader_note
 from ganhub_medgan.outputs import (
+    sample_about,
     write_grid,
     write_nifti_batch,
     write_nifti_cases,
@@ -214,7 +215,10 @@ class MedGenerateGAN(MedSplits, UnconditionalGAN[MedGANConfig]):
         n = n or (36 if self.spatial_dims == 2 else 6)
         images = self.sample(n, seed=seed)
         png = write_samples_grid(images, directory / f"{stem}.png")
-        nii = write_nifti_batch(images, self.sample_affine(), directory / f"{stem}.nii.gz")
+        about = sample_about(directory, stem, seed)  # the header's descrip: what made them
+        nii = write_nifti_batch(
+            images, self.sample_affine(), directory / f"{stem}.nii.gz", about=about
+        )
         return [png, nii]
 
     def sample_affine(self) -> np.ndarray:
@@ -327,9 +331,11 @@ class MedPairedGAN(MedSplits, PairedTranslationGAN[MedGANConfig]):
         png = write_grid([*shown, fake, batch.images], directory / f"{stem}.png")
         # every example the PNG shows (2D: one stack of slices; 3D: a 4D file of volumes), in
         # one file per run of rows that share a geometry (`write_nifti_cases`)
-        paths = [png, *write_nifti_cases(fake, batch.affines, directory, stem)]
+        about = sample_about(directory, stem, seed)  # the headers' descrip: what made them
+        paths = [png, *write_nifti_cases(fake, batch.affines, directory, stem, about=about)]
         if batch.masks is not None and self.task == "lesion":
-            paths += write_nifti_cases(batch.masks, batch.affines, directory, stem, "_mask")
+            masks = batch.masks
+            paths += write_nifti_cases(masks, batch.affines, directory, stem, "_mask", about=about)
         return paths
 
 
