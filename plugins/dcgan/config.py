@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ganhub.conditioning import ConditionConfig
+from ganhub.config.given import KnowsGiven, given_of, user_gave
 from ganhub.config.schema import (
     RunConfig,
     Section,
@@ -23,7 +24,7 @@ SHAPE_NAMES: tuple[Shape, ...] = ("square", "ellipse", "triangle")
 SHAPES_N = 20000
 
 
-class DCGANData(Section):
+class DCGANData(Section, KnowsGiven):
     """Training images: `data=digits` (embedded), `data=shapes` (rendered with known factors),
     `data=folder data.path=DIR`, or a torchvision set."""
 
@@ -122,19 +123,6 @@ class DCGANData(Section):
                 shown = str(value).lower() if isinstance(value, bool) else value
                 raise ConfigError(
                     f"{key}={shown} is only read with {where}, and data={self.source} was given"
-                )
-        # a path beside an embedded set chosen by name would be ignored: the run trains on
-        # the embedded set (data.path alone means folder data: `DCGANDomain.defaults_for`)
-        chosen = "source" in self.model_fields_set
-        reads_path = ("folder", "cifar10", "mnist", "fashion_mnist")
-        for name, path, readers, sources in (
-            ("data.path", self.path, reads_path, "data=folder or a torchvision set"),
-            ("data.labels", self.labels, ("folder",), "data=folder"),
-        ):
-            if chosen and path is not None and self.source not in readers:
-                raise ConfigError(
-                    f"{name}={str(path)!r} is only read with {sources}, and data={self.source} "
-                    "was given; drop one of them"
                 )
         if len(set(self.shapes)) != len(self.shapes) or not self.shapes:
             raise ConfigError(
@@ -278,3 +266,34 @@ class DCGANConfig(RunConfig):
             steps=2500, batch_size=64, log_every=50, sample_every=500, checkpoint_every=500
         )
     )
+
+    @model_validator(mode="after")
+    def _paths_fit_the_source(self) -> DCGANConfig:
+        """A path beside an embedded set would be ignored: the run trains on the embedded set
+        (data.path alone means folder data: `DCGANDomain.defaults_for`). Refused, naming who
+        chose the set: the user's data=..., or the preset."""
+        data, given = self.data, given_of(self.data)
+        if given is None or self.resume is not None or self.init_from is not None:
+            # unknown, or a saved run's keys (resume=, ganhub adapt), which hold every value
+            by_user, by_preset = "source" in data.model_fields_set, False
+        else:
+            by_user = user_gave(given, "data.source") or self.preset is None
+            by_preset = not by_user
+        reads_path = ("folder", "cifar10", "mnist", "fashion_mnist")
+        for name, path, readers, sources in (
+            ("data.path", data.path, reads_path, "data=folder or a torchvision set"),
+            ("data.labels", data.labels, ("folder",), "data=folder"),
+        ):
+            if path is None or data.source in readers:
+                continue
+            if by_user:
+                raise ConfigError(
+                    f"{name}={str(path)!r} is only read with {sources}, and data={data.source} "
+                    "was given; drop one of them"
+                )
+            if by_preset:
+                raise ConfigError(
+                    f"{name}={str(path)!r} is only read with {sources}, and preset={self.preset} "
+                    f"sets data={data.source}; give {sources} with it, or leave the preset out"
+                )
+        return self

@@ -2,9 +2,10 @@
 
 `StyleGANDomain.check` calls these when a run or resume is resolved (and `ganhub data` resolves
 its config the same way); a saved run still opens to sample, evaluate and export. A key that
-another one switches off (path length's options with `objective.pl_weight=0`) is refused when it
-is set away from its default and from the preset's value: a saved config holds every key, so
-"given" is told by the value, as `data.resize` with the embedded faces is.
+another one switches off (path length's options with `objective.pl_weight=0`) is refused when the
+user gave it (`ganhub.config.given`) away from its default and from the preset's value, not
+when `defaults_for` derived it. A resumed (or adapted) run's saved config holds every key, and
+only those typed again are known as the user's: there, "given" is told by the value alone.
 Imports no torch.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from ganhub_stylegan.config import PRESETS, StyleGANConfig, resolutions
 
+from ganhub.config.given import given_of, user_gave
 from ganhub.errors import ConfigError
 
 
@@ -93,13 +95,20 @@ PATH_LENGTH_KEYS = ("pl_interval", "pl_decay", "pl_batch_shrink", "lazy_correcti
 
 
 def _given(config: StyleGANConfig, section: str, key: str) -> str | None:
-    """`section.key`'s value as typed when it differs from the class default and from the
-    preset's value, else None (a default or the preset set it)."""
+    """`section.key`'s value as typed when the user set it away from the class default and
+    from the preset's value, else None: a default, the preset or `defaults_for` set it, or the
+    user's value changes nothing (`ganhub config ... > run.yaml` gives every key again). On a
+    saved run's keys (resume=, ganhub adapt) or where the user's keys are unknown, the value
+    alone tells."""
     part = getattr(config, section)
     value = getattr(part, key)
     default = type(part).model_fields[key].default
     preset = PRESETS.get(config.preset or "", {}).get(section, {})
     if value == default or (key in preset and value == preset[key]):
+        return None
+    saved_run = config.resume is not None or config.init_from is not None
+    given = None if saved_run else given_of(part)
+    if not user_gave(given, f"{section}.{key}"):
         return None
     if isinstance(value, bool):
         return str(value).lower()

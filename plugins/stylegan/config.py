@@ -22,6 +22,7 @@ from ganhub_stylegan.bounds import StyleGANSample, cutoff_problem
 from pydantic import Field, field_validator, model_validator
 
 from ganhub.conditioning import ConditionConfig
+from ganhub.config.given import KnowsGiven
 from ganhub.config.schema import OptimConfig, OptimizerConfig, RunConfig, Section, TrainerConfig
 from ganhub.config.shares import proportions_problem
 from ganhub.errors import ConfigError
@@ -37,7 +38,7 @@ SHAPE_NAMES: tuple[Shape, ...] = ("square", "ellipse", "triangle")
 SHAPES_N = 20000
 
 
-class StyleGANData(Section):
+class StyleGANData(Section, KnowsGiven):
     """Training images: `data=faces` (embedded), `data=digits`, `data=shapes` (rendered with
     known factors), or `data.path=DIR_OR_ZIP`."""
 
@@ -150,7 +151,7 @@ class StyleGANData(Section):
         return 3 if self.source == "shapes" and self.colour else 1
 
 
-class StyleGANModel(Section):
+class StyleGANModel(Section, KnowsGiven):
     """Network sizes (StyleGAN2-ADA's names in brackets)."""
 
     image_size: int = Field(32, description="image side, a power of two from 8 to 1024")
@@ -194,7 +195,7 @@ def resolutions(image_size: int) -> int:
     return max(int(math.log2(image_size)) - 1, 0)
 
 
-class StyleGANObjective(Section):
+class StyleGANObjective(Section, KnowsGiven):
     """Path length and style mixing (StyleGAN2); R1 is the core trick `r1` (trick.r1.*).
 
     The `small` defaults switch path length and style mixing off, as StyleGAN2-ADA's low-

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from ganhub_textgan.temperature import MAX_TEMPERATURE, MIN_TEMPERATURE, temperature_problem
 from pydantic import Field, field_validator, model_validator
 
+from ganhub.config.given import KnowsGiven, given_of, user_gave
 from ganhub.config.rederive import KEPT_ON_RESUME
 from ganhub.config.schema import (
     EvalConfig,
@@ -94,7 +95,7 @@ ANNEAL_STEPS = 5000
 SEQGAN_D_PRETRAIN = 300
 
 
-class TextData(Section):
+class TextData(Section, KnowsGiven):
     """The corpus: the oracle LSTM's samples / template styles (embedded) or text files."""
 
     shorthand = "path"
@@ -174,10 +175,10 @@ RENAMED_KEYS: dict[str, str] = {
 }
 
 
-# keys that one task reads and the other does not: `TextGANDomain.check` refuses one set away
-# from its default (and from the preset's value) with the other task, where it would change
-# nothing (task=transfer data.vocab_size=100 trained a run without a word). The keys both tasks
-# refuse in any case (data.path, data.style_paths, sample.temperature, adversarial.g_lr,
+# keys that one task reads and the other does not: `TextGANDomain.check` refuses one the user
+# set (`_given`) with the other task, where it would change nothing (task=transfer
+# data.vocab_size=100 trained a run without a word). The keys both tasks refuse in any case
+# (data.path, data.style_paths, sample.temperature, adversarial.g_lr,
 # adversarial.d_pretrain_steps, model.path, model.lm_config) are checked where they are.
 TASK_KEYS: dict[str, tuple[str, str]] = {
     "data.vocab_size": ("generate", "the oracle corpus's vocabulary; data.tokenizer_vocab sizes "
@@ -201,8 +202,8 @@ TASK_KEYS: dict[str, tuple[str, str]] = {
 
 
 def other_task_keys(config: TextGANConfig, preset: dict[str, Any]) -> list[str]:
-    """One line per key of `TASK_KEYS` that `config` sets for the task it does not train: away
-    from its default and from the value `preset` (the run's preset) gives it."""
+    """One line per key of `TASK_KEYS` that the user set for the task `config` does not train
+    (`_given`; `preset` is the run's preset)."""
     problems = []
     for key, (task, what) in TASK_KEYS.items():
         if task == config.task:
@@ -218,7 +219,7 @@ def other_task_keys(config: TextGANConfig, preset: dict[str, Any]) -> list[str]:
 
 
 # keys only the embedded corpora read (the oracle LSTM's sentences, the template styles):
-# `TextGANDomain.check` refuses one set away from its default (and the preset's value) next to
+# `TextGANDomain.check` refuses one the user set (`_given`) next to
 # data.path or data.style_paths, where it would change nothing (data.path=FILE data.n_train=100
 # trained on all of the file's 270 training lines)
 SOURCE_KEYS: dict[str, str] = {
@@ -230,9 +231,9 @@ SOURCE_KEYS: dict[str, str] = {
 
 
 def other_source_keys(config: TextGANConfig, preset: dict[str, Any]) -> list[str]:
-    """One line per key of `SOURCE_KEYS` that `config` sets, away from its default and from
-    `preset`'s value, when the task reads files (data.path, data.style_paths) instead of the
-    embedded corpus; keys of the other task are `other_task_keys`'s."""
+    """One line per key of `SOURCE_KEYS` that the user set (`_given`) when the task reads
+    files (data.path, data.style_paths) instead of the embedded corpus; keys of the other task
+    are `other_task_keys`'s."""
     d = config.data
     if config.task == "generate" and d.path is not None:
         files = f"data.path={d.path}"
@@ -254,13 +255,18 @@ def other_source_keys(config: TextGANConfig, preset: dict[str, Any]) -> list[str
 
 
 def _given(config: TextGANConfig, preset: dict[str, Any], key: str) -> str | None:
-    """`key`'s value as typed when `config` sets it away from its default and from the value
-    `preset` gives it, else None."""
+    """`key`'s value as typed when the user set it away from its default and from the value
+    `preset` gives it, else None: a default, the preset or `defaults_for` set it, or the user's
+    value changes nothing (`ganhub config ... > run.yaml` gives every key again). On a saved
+    run's keys (resume=, ganhub adapt) or where the user's keys are unknown, the value tells."""
     section, name = key.split(".")
-    value = getattr(getattr(config, section), name)
-    default = type(getattr(config, section)).model_fields[name].default
-    chosen = preset.get(section, {}).get(name, default)
-    if _same(value, default) or _same(value, chosen):
+    part = getattr(config, section)
+    value = getattr(part, name)
+    default = type(part).model_fields[name].default
+    if _same(value, default) or _same(value, preset.get(section, {}).get(name, default)):
+        return None
+    saved_run = config.resume is not None or config.init_from is not None
+    if not user_gave(None if saved_run else given_of(part), key):
         return None
     if isinstance(value, tuple):
         return f"[{','.join(map(str, value))}]"
@@ -305,7 +311,7 @@ class TextModel(Section):
         return self
 
 
-class Adversarial(Section):
+class Adversarial(Section, KnowsGiven):
     """Pretraining and the adversarial estimator."""
 
     estimator: Literal["gumbel", "rollout"] = Field(
@@ -355,7 +361,7 @@ class Adversarial(Section):
 MIN_SOFT_TEMPERATURE = 1e-3
 
 
-class TransferOptions(Section):
+class TransferOptions(Section, KnowsGiven):
     """task=transfer: how soft tokens are made and how self-reconstruction is noised."""
 
     temperature: float = Field(
@@ -396,7 +402,7 @@ class TextSample(Section):
         return value
 
 
-class TextObjective(Section):
+class TextObjective(Section, KnowsGiven):
     """Loss weights. task=generate: `adv_weight` x the adversarial G loss plus `mle_weight` x
     MLE; task=transfer (Style-Transformer-like): self / cycle reconstruction and the style
     adversary."""
