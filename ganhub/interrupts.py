@@ -12,6 +12,11 @@ that torchrun stops (SIGTERM) says which rank's failure stopped it. Before a ran
 job's process group (`ganhub.engine.distributed.init`), `_failed_early` does the telling: a
 config, a path, a device or an environment variable only that rank's node refuses, raised
 before the engine is even imported, so it lives here and imports torch only when it speaks.
+
+What a rank says there belongs to its try (`try_key`): every `ganhub.train` or command that
+comes to the job's process group, or fails before it, is one try on every rank, counted here
+where both see it, so a rank that failed before the engine was imported meets the others in
+the next try in step.
 """
 
 from __future__ import annotations
@@ -71,18 +76,67 @@ def job_key(what: str, rank: int | str) -> str:
     return f"ganhub/{job}/{attempt}/{what}/{rank}"
 
 
+# this process's try at joining its torchrun job (0 for the first), the same on every rank: a
+# `ganhub.train` or command that came to the process group (`ganhub.engine.distributed.init`) or
+# told the others it failed before it (`_failed_early`). `_said`: it said something in the
+# try's keys and the try has not ended; `_closed`: this command's run closed and so ended its
+# try: an error after it (on this rank alone) is no failure for the job's next try to read
+_try = 0
+_said = False
+_closed = False
+
+
+def try_key(what: str, rank: int | str) -> str:
+    """`job_key` within this process's try (the first's are the job's own keys): what a rank
+    said in an earlier try is never read as this one's."""
+    return job_key(f"try{_try}/{what}" if _try else what, rank)
+
+
+def begin_try() -> None:
+    """A try begins (the ranks arrive at their process group, or this one fails before it):
+    after one that said something and never ended, the next number."""
+    global _try, _said, _closed
+    if _said:
+        _try += 1
+    _said, _closed = True, False
+
+
+def said_in_try() -> None:
+    """This process said something in its try's keys: its next try has keys of its own."""
+    global _said
+    _said = True
+
+
+def end_try(closed: bool = False) -> None:
+    """This process's try ends (its run's shutdown, or the error that ended it was told): the
+    next says what it says in keys of its own, as every other rank's next does. `closed`: the
+    run closed fine, and an error this command raises after it is told to no one."""
+    global _try, _said, _closed
+    if _said:
+        _try += 1
+    _said, _closed = False, closed
+
+
+def try_closed() -> bool:
+    """Whether this command's run closed fine (`end_try(closed=True)`): an error after it,
+    before the command ends, fails this rank alone, with no try of the job's to tell it in."""
+    return _closed
+
+
 def failure_line(error: BaseException) -> str:
     """A rank's own error as the others name it: its type and first line."""
     return f"{type(error).__name__}: {first_line(error, 1000) or '(no message)'}"
 
 
 def tell_job(rank: int, error: BaseException) -> None:
-    """Say in torchrun's store that `rank` fails with `error` (nothing where there is none)."""
+    """Say in torchrun's store, in this try's keys, that `rank` fails with `error` (nothing
+    where there is none)."""
     store = job_store()
     if store is not None:
         with contextlib.suppress(RuntimeError):
-            store.set(job_key("failed", rank), failure_line(error))
-            store.add(job_key("failed", "count"), 1)
+            store.set(try_key("failed", rank), failure_line(error))
+            store.add(try_key("failed", "count"), 1)
+            said_in_try()
 
 
 def write_error_file(message: str) -> None:
@@ -112,8 +166,9 @@ def joined_job() -> None:
 def _failed_early(error: BaseException) -> str | None:
     """(A `before_exit` hook from the start.) A torchrun rank whose own error ends its command
     before it joined the job tells the other ranks, which wait for it to join (`distributed.
-    init`), why it never will, names itself in its line (rank 0 speaks for the job) and leaves
-    the line in torchrun's error file. Elsewhere, and once joined, nothing."""
+    init`), why it never will, in the keys of a try of its own (`begin_try`: the next one
+    numbers on, as the other ranks' next does), names itself in its line (rank 0 speaks for
+    the job) and leaves the line in torchrun's error file. Elsewhere, and once joined, nothing."""
     rank = os.environ.get("RANK", "")
     if _joined or not isinstance(error, Exception) or not rank.isdigit():
         return None
@@ -123,6 +178,7 @@ def _failed_early(error: BaseException) -> str | None:
         return None
     if (world_size() or 1) == 1:  # one process, or a WORLD_SIZE the run refuses anyway
         return None
+    begin_try()
     tell_job(int(rank), error)
     write_error_file(f"rank {rank}: {failure_line(error)}")
     if rank != "0" and isinstance(error, GanhubError) and error.args:
@@ -170,6 +226,7 @@ def terminate_unwinds(
     `hold_on_error`: an error leaves SIGTERM ignored, for a command that says its line and then
     exits (`ganhub.cli.main` puts the default action back once said): torchrun stops the other
     ranks as soon as one exits, and one stopped between here and its line said nothing."""
+    global _closed
     if (
         threading.current_thread() is not threading.main_thread()
         or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
@@ -177,6 +234,7 @@ def terminate_unwinds(
         yield
         return
     signal.signal(signal.SIGTERM, _raise_terminated)
+    _closed = False  # a command of its own: no run of it closed yet
     try:
         yield
     except Terminated as stop:
@@ -225,12 +283,17 @@ __all__ = [
     "OutputsStopped",
     "Terminated",
     "before_exit",
+    "begin_try",
+    "end_try",
     "failure_line",
     "interruption",
     "job_key",
     "job_store",
     "joined_job",
+    "said_in_try",
     "tell_job",
     "terminate_unwinds",
+    "try_closed",
+    "try_key",
     "write_error_file",
 ]

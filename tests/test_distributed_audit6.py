@@ -78,6 +78,8 @@ def store(monkeypatch: pytest.MonkeyPatch) -> Any:
            "TORCHELASTIC_RESTART_COUNT": "0"}  # fmt: skip
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setattr(interrupts, "_try", 0)  # the job's own keys, whatever ran before
+    monkeypatch.setattr(interrupts, "_said", False)
     return server
 
 

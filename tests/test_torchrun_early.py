@@ -170,6 +170,8 @@ def store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
                   TORCHELASTIC_ERROR_FILE=str(tmp_path / "error.json"))  # fmt: skip
     monkeypatch.setattr(interrupts, "_joined", False)
     monkeypatch.setattr(interrupts, "_last_words", [interrupts._failed_early])
+    monkeypatch.setattr(interrupts, "_try", 0)  # the job's own keys, whatever ran before
+    monkeypatch.setattr(interrupts, "_said", False)
     return server
 
 

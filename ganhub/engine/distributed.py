@@ -60,6 +60,7 @@ from ganhub.interrupts import (
     failure_line,
     job_store,
     joined_job,
+    try_closed,
     write_error_file,
 )
 
@@ -239,22 +240,24 @@ def _not_arrived(info: DistInfo, store: dist.Store, seconds: float) -> Exception
 
 def shutdown(info: DistInfo) -> None:
     """Leave the process group (the job's other ranks are still told why this one fails). A
-    run that did not fail ends its try here (`startup_meetings.end_try`); a failed one's ends
-    once its error was told (`_leave_group`)."""
+    run that did not fail ends its try here once it left (`startup_meetings.end_try`): an
+    error this command raises after it fails this rank alone, and is told to no one (the
+    other ranks' next try would have read it as theirs); a failed run's try ends once its
+    error was told (`_leave_group`)."""
     global _shared, _member
     _shared, _member = None, False
     stop()
-    if not _failing:
-        _end_try()
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()
+    if not _failing:
+        _end_try(closed=True)
 
 
-def _end_try() -> None:
+def _end_try(closed: bool = False) -> None:
     """This process's try at joining its job ends: the next run is a try of its own."""
     global _failing
     _failing = False
-    end_try()
+    end_try(closed)
 
 
 def leave(info: DistInfo, error: BaseException) -> None:
@@ -275,9 +278,10 @@ def _leave_group(error: BaseException) -> None:
     ranks part (`startup_meetings.part`): one that failed while the job started lets rank 0
     say so before torchrun, seeing it exit, stops rank 0. Last, this process's try ends
     (`startup_meetings.end_try`), whether it came to the group or failed before it: a script
-    that trains again meets the other ranks in the keys of its next try."""
+    that trains again meets the other ranks in the keys of its next try. Nothing after a run
+    that closed fine: its try ended then."""
     global _failing
-    if _place() is None:
+    if _place() is None or try_closed():
         return
     _failing = True  # the error was told: the try ends below, once
     if _joined is not None:
@@ -396,9 +400,11 @@ def _last_words(error: BaseException) -> str | None:
     at the process group); a rank that torchrun stops because another rank failed returns the
     line that says so, said in place of `ganhub: terminated`. Any rank's own error goes to
     torchrun's error file too, whose report then shows it instead of a link. (Before this
-    process first joined, `interrupts._failed_early` tells as well, in the first try's keys.)"""
+    process first joined, `interrupts._failed_early` tells as well, in the same try's keys.)
+    Nothing for an error after this command's run closed fine: its try ended, every rank
+    finished the run, and the next try's keys are the other ranks' next run's."""
     info = _place()
-    if info is None:
+    if info is None or try_closed():
         return None
     if isinstance(error, Terminated):
         failed = failed_ranks(info)

@@ -15,8 +15,9 @@ numbers the job's runs and every rank takes its number when the group is created
 a process that trains again (`ganhub.train` twice, after a rank failed while the job started)
 meets the others in step and hears no earlier run's failure. Before the ranks agree on a run,
 they say what they say in the keys of this process's try (`run_key`): a script's every
-`ganhub.train` is one try on every rank, whether the rank came to the process group or failed
-before it (a config only its node refuses), so what a rank said in an earlier try is never
+`ganhub.train` or `ganhub.cli.main` is one try on every rank, whether the rank came to the
+process group or failed before it (a config only its node refuses, even before the engine was
+imported: `ganhub.interrupts` counts the tries), so what a rank said in an earlier try is never
 read as this one's.
 """
 
@@ -34,7 +35,8 @@ from torch.distributed.constants import default_pg_nccl_timeout, default_pg_time
 
 from ganhub.engine.rundir import MAX_RANK_ERROR
 from ganhub.errors import GanhubError, TrainingError, one_line
-from ganhub.interrupts import failure_line, job_key, job_store
+from ganhub.interrupts import begin_try, failure_line, job_key, job_store, said_in_try, try_key
+from ganhub.interrupts import end_try as end_job_try
 
 # how long ranks wait for each other (the process group's timeout, and for every rank to come
 # to it): seconds, else torch's default for the backend (30 minutes with gloo, 10 with NCCL)
@@ -64,10 +66,6 @@ _met = 0
 _run: int | None = None
 # this rank failed with its own error while the job started, and told the others (`tell`)
 _told: tuple[Place, dist.Store] | None = None
-# this process's try at joining its job (0 for the first; `end_try` counts them), the same on
-# every rank; `_used`: it said something in the try's keys (that it came, or that it failed)
-_try = 0
-_used = False
 
 
 class PeerStopped(GanhubError):
@@ -118,12 +116,10 @@ def duration(seconds: float) -> str:
 def run_key(what: str, rank: int | str) -> str:
     """`interrupts.job_key` within this process's run (`_run`): what its ranks say there is
     never read by another run of the same job. Before they agreed on one, within this try
-    (`_try`; the first's are the job's own keys, where `interrupts` tells an early failure)."""
+    (`interrupts.try_key`, where `interrupts` tells an early failure too)."""
     if _run is not None:
-        what = f"run{_run}/{what}"
-    elif _try:
-        what = f"try{_try}/{what}"
-    return job_key(what, rank)
+        return job_key(f"run{_run}/{what}", rank)
+    return try_key(what, rank)
 
 
 def store_failures(info: Place, store: dist.Store | None = None) -> list[tuple[int, str]]:
@@ -179,22 +175,22 @@ def wait_all(info: Place, store: dist.Store, what: str, backend: str) -> float:
 
 def arrive() -> None:
     """(`distributed.init`, before the ranks come to their process group.) A new run: until the
-    ranks agree on its number (`start`) they say what they say in the keys of this try."""
-    global _run, _met, _try, _used
-    if _used:  # an earlier try that did not end (its error reached no `before_exit` hook)
-        _try += 1
-    _run, _met, _used = None, 0, True
+    ranks agree on its number (`start`) they say what they say in the keys of this try (the
+    next number after an earlier try that did not end: its error reached no `before_exit`
+    hook)."""
+    global _run, _met
+    begin_try()
+    _run, _met = None, 0
 
 
-def end_try() -> None:
+def end_try(closed: bool = False) -> None:
     """(`distributed`: a run's shutdown once it trained, or the last `before_exit` hook after
-    an error.) This process's try ends: its next (`ganhub.train` again) says what it says in
-    keys of its own, as every other rank's next does, whether it came to the process group in
-    this one or failed before it and said so. Nothing else of this run is left."""
-    global _try, _used, _run, _met, _starting, _told
-    if _used:
-        _try += 1
-    _used = False
+    an error.) This process's try ends (`interrupts.end_try`): its next (`ganhub.train`
+    again) says what it says in keys of its own, as every other rank's next does, whether it
+    came to the process group in this one or failed before it and said so. `closed`: the run
+    closed fine (an error after it is this rank's alone). Nothing else of this run is left."""
+    global _run, _met, _starting, _told
+    end_job_try(closed)
     _run, _met, _starting, _told = None, 0, None, None
 
 
@@ -265,7 +261,7 @@ def tell(info: Place, error: BaseException, ending: bool = False) -> None:
     for the job) only that it stops, while the job starts up (later a collective fails).
     `ending`: the error ends the command (`distributed._last_words`); before the ranks agreed
     on a run rank 0 tells its line too, as the others wait for it at the process group."""
-    global _told, _used
+    global _told
     if not info.rank and not (ending and _run is None and _starting is None):
         if _starting is not None:
             with contextlib.suppress(RuntimeError):
@@ -277,7 +273,7 @@ def tell(info: Place, error: BaseException, ending: bool = False) -> None:
         with contextlib.suppress(RuntimeError):
             store.set(run_key("failed", info.rank), failure_line(error))
             store.add(run_key("failed", "count"), 1)
-            _used = True
+            said_in_try()
     if _starting is not None:
         _told = _starting
 
