@@ -11,7 +11,7 @@ older caller, a config rebuilt from a dict) knows none: then every key counts as
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, PrivateAttr, ValidationInfo, model_validator
@@ -61,6 +61,28 @@ def user_gave(given: Collection[str] | None, key: str) -> bool:
     return any(k == key or key.startswith(f"{k}.") or k.startswith(f"{key}.") for k in given)
 
 
+def chosen_by_user(config: Any, dotted: str, preset: Mapping[str, Any]) -> bool:
+    """Whether the user chose `dotted` (`section.key`, its section a `KnowsGiven`) of a run's
+    `config` away from its class default and from the value the domain's `preset` (its nested
+    dict) gives it: else a default, the preset or `defaults_for` set it, or the user's value
+    changes nothing (`ganhub config ... > run.yaml` gives every key again). On a saved run's
+    keys (`resume=`, `init_from=`) or where the user's keys are unknown, the value alone
+    tells."""
+    section, name = dotted.split(".")
+    part = getattr(config, section)
+    value = getattr(part, name)
+    default = type(part).model_fields[name].default
+    if _same(value, default) or _same(value, preset.get(section, {}).get(name, default)):
+        return False
+    saved_run = config.resume is not None or config.init_from is not None
+    return user_gave(None if saved_run else given_of(part), dotted)
+
+
+def _same(value: Any, other: Any) -> bool:
+    """Whether a config value equals a default or a preset's value (a list given for a tuple)."""
+    return bool(value == (tuple(other) if isinstance(other, list) else other))
+
+
 class KnowsGiven(BaseModel):
     """A config section that keeps the dotted keys the user gave (the whole config's, from its
     root: a section does not know its own key), as `given_of` reads them. Validated again
@@ -87,6 +109,7 @@ __all__ = [
     "GIVEN",
     "KnowsGiven",
     "UserKeys",
+    "chosen_by_user",
     "given_context",
     "given_keys",
     "given_of",

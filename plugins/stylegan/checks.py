@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ganhub_stylegan.config import PRESETS, StyleGANConfig, resolutions
 
-from ganhub.config.given import given_of, user_gave
+from ganhub.config.given import chosen_by_user
 from ganhub.errors import ConfigError
 
 
@@ -95,21 +95,11 @@ PATH_LENGTH_KEYS = ("pl_interval", "pl_decay", "pl_batch_shrink", "lazy_correcti
 
 
 def _given(config: StyleGANConfig, section: str, key: str) -> str | None:
-    """`section.key`'s value as typed when the user set it away from the class default and
-    from the preset's value, else None: a default, the preset or `defaults_for` set it, or the
-    user's value changes nothing (`ganhub config ... > run.yaml` gives every key again). On a
-    saved run's keys (resume=, ganhub adapt) or where the user's keys are unknown, the value
-    alone tells."""
-    part = getattr(config, section)
-    value = getattr(part, key)
-    default = type(part).model_fields[key].default
-    preset = PRESETS.get(config.preset or "", {}).get(section, {})
-    if value == default or (key in preset and value == preset[key]):
+    """`section.key`'s value as typed when the user chose it (`chosen_by_user`: away from the
+    class default and the preset's value), else None."""
+    if not chosen_by_user(config, f"{section}.{key}", PRESETS.get(config.preset or "", {})):
         return None
-    saved_run = config.resume is not None or config.init_from is not None
-    given = None if saved_run else given_of(part)
-    if not user_gave(given, f"{section}.{key}"):
-        return None
+    value = getattr(getattr(config, section), key)
     if isinstance(value, bool):
         return str(value).lower()
     return f"{value:g}" if isinstance(value, float) else str(value)

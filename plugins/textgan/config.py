@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from ganhub_textgan.temperature import MAX_TEMPERATURE, MIN_TEMPERATURE, temperature_problem
 from pydantic import Field, field_validator, model_validator
 
-from ganhub.config.given import KnowsGiven, given_of, user_gave
+from ganhub.config.given import KnowsGiven, chosen_by_user
 from ganhub.config.rederive import KEPT_ON_RESUME
 from ganhub.config.schema import (
     EvalConfig,
@@ -255,27 +255,15 @@ def other_source_keys(config: TextGANConfig, preset: dict[str, Any]) -> list[str
 
 
 def _given(config: TextGANConfig, preset: dict[str, Any], key: str) -> str | None:
-    """`key`'s value as typed when the user set it away from its default and from the value
-    `preset` gives it, else None: a default, the preset or `defaults_for` set it, or the user's
-    value changes nothing (`ganhub config ... > run.yaml` gives every key again). On a saved
-    run's keys (resume=, ganhub adapt) or where the user's keys are unknown, the value tells."""
+    """`key`'s value as typed when the user chose it (`chosen_by_user`: away from its default
+    and from the value `preset` gives it), else None."""
+    if not chosen_by_user(config, key, preset):
+        return None
     section, name = key.split(".")
-    part = getattr(config, section)
-    value = getattr(part, name)
-    default = type(part).model_fields[name].default
-    if _same(value, default) or _same(value, preset.get(section, {}).get(name, default)):
-        return None
-    saved_run = config.resume is not None or config.init_from is not None
-    if not user_gave(None if saved_run else given_of(part), key):
-        return None
+    value = getattr(getattr(config, section), name)
     if isinstance(value, tuple):
         return f"[{','.join(map(str, value))}]"
     return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _same(value: Any, other: Any) -> bool:
-    """Whether a config value equals a default or a preset's value (a list given for a tuple)."""
-    return bool(value == (tuple(other) if isinstance(other, list) else other))
 
 
 class TextModel(Section):
