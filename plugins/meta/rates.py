@@ -70,7 +70,8 @@ class UpdateAlignment:
         previous = self.previous.get(side)
         with_grad = [p for p in params if p.grad is not None]
         if previous is not None and len(with_grad) == len(params):
-            grad = torch.cat([p.grad.reshape(-1).float() for p in with_grad])  # type: ignore[union-attr]
+            flat = [p.grad.reshape(-1).float() for p in with_grad]  # type: ignore[union-attr]
+            grad = torch.cat(flat)
             cos = F.cosine_similarity(grad, previous, dim=0, eps=1e-12)
             self.sums[side] = self.sums[side] + cos if side in self.sums else cos
             self.pairs_by_side[side] = self.pairs_by_side.get(side, 0) + 1

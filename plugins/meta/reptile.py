@@ -7,7 +7,7 @@ classes, built once with `ganhub.wiring.make_run` in a scratch directory (no log
 evaluation, no samples, no checkpoints) and reused at every visit: Run setup is paid once per
 task, not once per visit. A visit loads theta into the task's system (its optimizers keep
 their moments from its last visit, cleared with `meta.reset_optimizers`) and runs `inner_steps`
-ordinary training steps (`ganhub.engine.loop.train_step`, the loop's own step function) at
+ordinary training steps (`ganhub.engine.loop.train_steps`, the loop's own step function) at
 its outer step's place on the tasks' timeline (`ganhub_meta.carry`); the outer update then
 moves theta toward the tasks' weights.
 """
@@ -121,7 +121,8 @@ def _outer_loop(
          ("tasks", f"{options.classes_per_task} of classes {options.classes}" + (
              f", {options.n_shots} shots each" if options.n_shots else "")),
          ("outer steps", f"{options.outer_steps:,} x {options.tasks_per_step} task(s) x "
-                         f"{options.inner_steps} inner steps{query}, batch {run.config.trainer.batch_size}"),
+                         f"{options.inner_steps} inner steps{query}, "
+                         f"batch {run.config.trainer.batch_size}"),
          ("outer lr", f"{options.outer_lr} {'annealed to 0' if options.anneal else 'constant'}")],
     )  # fmt: skip
     between = BetweenSteps(run)  # the trainer's cadences, counted in outer steps
