@@ -163,7 +163,11 @@ def guarded_phases(system: GANSystem, plugin: str, owners: Owners) -> list[Phase
 def _guarded_phase(
     system: GANSystem, phase: Phase, plugin: str, owners: Owners
 ) -> Callable[[Any, Any], Any]:
-    """`phase.loss`, its mistakes named as the domain's (see `guarded_phases`)."""
+    """`phase.loss`, its mistakes named as the domain's (see `guarded_phases`); a wrong return
+    (no PhaseOutput, or a loss that is no 0-dim tensor) names the phase function's qualified
+    name and file:line, looked up only then."""
+    import torch
+
     from ganhub.domain import raised_in_discriminator
     from ganhub.engine.compiled import compiler_failure
     from ganhub.engine.outputs import PhaseOutput
@@ -195,9 +199,18 @@ def _guarded_phase(
             raise
         if not isinstance(out, PhaseOutput):
             raise PluginError(
-                f"domain '{plugin}': its {what} returned {type(out).__name__}, not a "
-                "PhaseOutput; return PhaseOutput(loss) (from ganhub.engine.system import "
-                f"PhaseOutput; its stats and pairs are optional) ({hint})"
+                f"domain '{plugin}': its phase '{name}' ({_defined_at(loss)}) returned "
+                f"{type(out).__name__}, not a PhaseOutput; return PhaseOutput(loss) (from "
+                "ganhub.engine.system import PhaseOutput; its stats and pairs are optional) "
+                f"({hint})"
+            )
+        value = out.loss  # (an isinstance a call; the loop's own check names no function)
+        if not (isinstance(value, torch.Tensor) and value.ndim == 0):
+            loss_name = str(getattr(getattr(ctx, "loss", None), "name", "?"))
+            raise PluginError(
+                f"phase '{name}': the domain's phase (or its loss '{loss_name}') gave "
+                f"{_loss_problem(value)} (the phase: {_defined_at(loss)}, of domain '{plugin}', "
+                f"{hint}; the loss: {owners.hint('loss', loss_name)})"
             )
         if before and probe is not None and probe.grad is not None:
             raise PluginError(
@@ -209,6 +222,45 @@ def _guarded_phase(
         return out
 
     return guarded
+
+
+def _defined_at(function: Any) -> str:
+    """'Toy2dSystem.d_step, /path/system.py:85': the qualified name of a phase's function (a
+    bound method, a lambda, a partial, a callable object) and where it is defined."""
+    import functools
+    import inspect
+
+    target = inspect.unwrap(function)
+    while isinstance(target, functools.partial):
+        target = inspect.unwrap(target.func)
+    func = getattr(target, "__func__", target)  # a bound method's function
+    if getattr(func, "__code__", None) is None and not inspect.isbuiltin(func):  # an object
+        func = type(target).__call__
+    code = getattr(func, "__code__", None)
+    qualname = getattr(func, "__qualname__", None) or type(target).__qualname__
+    if code is None:
+        return qualname
+    try:
+        path = inspect.getsourcefile(func) or code.co_filename
+    except TypeError:
+        path = code.co_filename
+    return f"{qualname}, {path}:{code.co_firstlineno}"
+
+
+def _loss_problem(value: Any) -> str:
+    """'a float, not a 0-dim tensor; give the tensor itself...': what is wrong with a loss
+    `value` that is not one number (a 0-dim tensor), and how to fix it."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return (
+            f"a tensor of shape {tuple(value.shape)}, not a 0-dim tensor; reduce it to one "
+            "number (e.g. .mean()) that depends on the weights"
+        )
+    return (
+        f"a {type(value).__name__}, not a 0-dim tensor; give the tensor itself (no float(), "
+        ".item() or .tolist()): a number has no gradient"
+    )
 
 
 def _first_grad_holder(system: GANSystem, group: str) -> Any:

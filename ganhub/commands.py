@@ -167,6 +167,8 @@ def plugins() -> None:
         hooks = lifecycle_hooks(hub.pm, info.name)  # run in every run, whatever its domain
         if hooks:
             click.echo(one_line(f"    hooks: {', '.join(hooks)}"))
+        if info.warning:  # it loads, under a name other than its domain's
+            click.echo(one_line(f"    warning: {info.warning}", 2000))
         if info.status == "disabled":  # the user's choice, not an error
             click.echo(one_line(f"    off:   {info.error}; {info.fix}", 2000))
         elif info.status != "ok":

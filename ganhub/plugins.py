@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata as md
-import importlib.util
 import os
 import traceback
 from dataclasses import dataclass, field
@@ -26,21 +25,16 @@ from ganhub.plugin_checks import entry_problem, hook_problem
 from ganhub.plugin_fixes import (
     NameClash,
     empty_plugin,
-    entry_point_fix,
     fix_for_missing,
     in_another_group,
-    missing_module,
-    modules_of,
     name_clash,
     one_line_error,
-    own_module_missing,
-    own_submodule_missing,
     report_fix,
-    resolves,
-    undeclared,
-    where_in_plugin,
 )
 from ganhub.plugin_guard import added_commands, command_tree, replaced_command, restore_commands
+from ganhub.plugin_loading import as_error as _as_error
+from ganhub.plugin_loading import entry_name_warning, import_failure
+from ganhub.plugin_loading import importable as _importable
 from ganhub.plugin_switch import disabled_plugins, switch_off, warn_unknown
 from ganhub.registry import KINDS, Registry
 
@@ -86,6 +80,7 @@ class PluginInfo:
     fix: str = ""
     registered: dict[str, list[str]] = field(default_factory=dict)
     trace: str = ""  # the whole traceback, with GANHUB_DEBUG=1
+    warning: str = ""  # loaded, but against the naming rule (an entry point not its domain's)
 
 
 class Hub:
@@ -108,6 +103,7 @@ class Hub:
             for kind, singular in _SINGULAR.items()
         }
         self._pending: list[tuple[str, object]] = []  # loaded, discovery hooks not yet run
+        self._entry_points: set[str] = set()  # the plugins an installed entry point names
 
     # -- registries (filled on first use) --------------------------------------------------
 
@@ -199,50 +195,12 @@ class Hub:
         self.plugins[name] = info
         if entry_point is not None and switch_off(info):  # ganhub's own modules: always
             return
+        if entry_point is not None:
+            self._entry_points.add(name)
         try:
             plugin: Any = entry_point.load() if entry_point else importlib.import_module(target)
-        except ImportError as exc:
-            if entry_point is not None and own_module_missing(exc, target):
-                typo = PluginError(f"its entry point names module '{target.split(':')[0]}', "
-                                   f"which is not installed{modules_of(dist)}")  # fmt: skip
-                self._fail(info, "error", typo, entry_point_fix(dist))
-                return
-            if entry_point is not None and own_submodule_missing(exc, target):
-                self._fail(info, "error", exc, report_fix(dist))
-                return
-            if not isinstance(exc, ModuleNotFoundError) and _importable(exc.name or ""):
-                # "cannot import name 'X' from 'M'": M is installed, the name is not in it
-                hint = (
-                    " (a plugin for another ganhub version?)"
-                    if exc.name == "ganhub" or (exc.name or "").startswith("ganhub.")
-                    else ""
-                )
-                self._fail(info, "error", exc, f"{report_fix(dist)}{hint}")
-                return
-            if undeclared(exc, dist):  # a typo or a forgotten dependency: no blind pip line
-                problem = PluginError(
-                    f"its code imports '{missing_module(exc)}', which is not installed and not "
-                    f"among {dist}'s declared dependencies{where_in_plugin(exc, target)}"
-                )
-                problem.__cause__ = exc  # GANHUB_DEBUG=1 shows the plugin's own traceback
-                fix = f"{report_fix(dist)} (a typo, or a dependency its authors did not declare)"
-                self._fail(info, "error", problem, fix)
-                return
-            self._fail(info, "unavailable", exc, fix_for_missing(exc, dist))
-            return
-        except AttributeError as exc:  # `module:object` whose object is not there
-            missing_object = entry_point is not None and ":" in target and not resolves(target)
-            if missing_object and _importable(target.split(":")[0].strip()):
-                module, obj = (part.strip() for part in target.split(":", 1))
-                problem = PluginError(
-                    f"its entry point names '{obj}' in module '{module}', which has no such object"
-                )
-                self._fail(info, "error", problem, entry_point_fix(dist))
-            else:
-                self._fail(info, "error", exc, report_fix(dist))
-            return
         except (Exception, SystemExit) as exc:  # a plugin cannot end the process at import
-            self._fail(info, "error", _as_error(exc), report_fix(dist))
+            self._fail(info, *import_failure(exc, target, dist, entry_point is not None))
             return
         missing = [m for m in getattr(plugin, "__ganhub_requires__", ()) if not _importable(m)]
         if missing:
@@ -317,6 +275,10 @@ class Hub:
             for n, obj, description in staged[kind]:
                 self._registries[kind].register(n, obj, plugin=name, description=description)
             info.registered[kind] = [n for n, _, _ in staged[kind]]
+        if name in self._entry_points:  # its entry point's name, said by `ganhub plugins`
+            info.warning = entry_name_warning(
+                name, info.module, info.dist, info.registered["domains"]
+            )
 
     def _settle_clashes(
         self, info: PluginInfo, staged: dict[str, list[tuple[str, Any, str | None]]]
@@ -352,7 +314,7 @@ class Hub:
         info.status, info.error, info.fix = status, one_line_error(exc), fix
         if os.environ.get("GANHUB_DEBUG"):  # `ganhub plugins` shows it whole
             info.trace = "".join(traceback.format_exception(exc))
-        info.registered = {}
+        info.registered, info.warning = {}, ""
 
     # -- use ------------------------------------------------------------------------------
 
@@ -472,11 +434,6 @@ def _load_order(ep: md.EntryPoint) -> tuple[bool, str, str]:
     return (dist != "ganhub", dist.lower(), ep.name)
 
 
-def _as_error(exc: BaseException) -> BaseException:
-    """SystemExit as a reportable error: what the plugin tried to do."""
-    return PluginError(f"it called sys.exit({exc.code!r})") if isinstance(exc, SystemExit) else exc
-
-
 def _has_hookimpls(plugin: object) -> bool:
     return any(hasattr(getattr(plugin, n, None), "ganhub_impl") for n in dir(plugin))
 
@@ -486,13 +443,6 @@ def _version(dist: str) -> str:
         return md.version(dist)
     except md.PackageNotFoundError:
         return "?"
-
-
-def _importable(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def load_module(module: ModuleType | str) -> ModuleType:
