@@ -53,10 +53,10 @@ def test_a_long_run_warns_once_and_a_short_run_is_quiet(workdir: Path, cli: Any)
     code, _, err = cli("config", *ADA, "trainer.steps=1000")
     assert code == 0, err
     assert [line for line in err.splitlines() if "ADA" in line] == [
-        "ganhub: warning: trick.ada.kimg=500: ADA's p can move by at most 0.016 over "
-        "trainer.steps=1000 (8,000 real images at trainer.batch_size=8 a step / (kimg x "
-        "1000)), less than half its range from trick.ada.p_init=0, so ADA can do little; give "
-        "trick.ada.kimg=8 or less for p to cross 0 to 1 in it"
+        "ganhub: warning: trick.ada.kimg=500 (a value you did not give): ADA's p can move by "
+        "at most 0.016 over trainer.steps=1000 (8,000 real images at trainer.batch_size=8 a "
+        "step / (kimg x 1000)), less than half its range from trick.ada.p_init=0, so ADA can "
+        "do little; give trick.ada.kimg=8 or less for p to cross 0 to 1 in it"
     ], err
     code, _, err = cli("config", *ADA, "trainer.steps=1000", "tricks=[ada,n_critic]")
     assert code == 0, err
@@ -81,11 +81,11 @@ def test_meta_judges_ada_on_the_tasks_timeline(tmp_path: Path) -> None:
     finally:
         run.close()
     assert warned == [
-        "ganhub: warning: trick.ada.kimg=500: ADA's p can move by at most 0.016 over the "
-        "tasks' 1000 training steps: meta.outer_steps x 8 (8,000 real images at "
-        "trainer.batch_size=8 a step / (kimg x 1000)), less than half its range from "
-        "trick.ada.p_init=0, so ADA can do little; give trick.ada.kimg=8 or less for p to "
-        "cross 0 to 1 in it"
+        "ganhub: warning: trick.ada.kimg=500 (a value you did not give): ADA's p can move by "
+        "at most 0.016 over the tasks' 1000 training steps: meta.outer_steps x 8 (8,000 real "
+        "images at trainer.batch_size=8 a step / (kimg x 1000)), less than half its range "
+        "from trick.ada.p_init=0, so ADA can do little; give trick.ada.kimg=8 or less for p "
+        "to cross 0 to 1 in it"
     ]
     assert quiet == []
 

@@ -62,6 +62,7 @@ def test_torchrun_two_processes_train_in_lockstep(workdir: Path) -> None:
         ".lock",  # rank 0's lock (released; one writer per run directory)
         "checkpoints",
         "config.yaml",
+        "given.json",
         "metrics.jsonl",
         "requires.json",
         "samples",

@@ -7,6 +7,11 @@ derives are not among them. A section that inherits `KnowsGiven` keeps them, and
 reads them back: a warning about a value ("check_every is longer than the run") is for the
 user only where the user chose the value (`user_gave`). A config validated without them (an
 older caller, a config rebuilt from a dict) knows none: then every key counts as the user's.
+
+The keys are a mapping's leaves (`keys_given`): an empty section (`trick: {}` in a file) sets
+nothing, so it gives no key. A run records them as it starts (`ganhub.config.saved`), so a
+resume of it knows them again, with the keys typed at the resume (`complete_keys`); a resume
+of a run without that record knows only the keys typed again, and a value tells the rest.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from pydantic import BaseModel, PrivateAttr, ValidationInfo, model_validator
 
 # the validation context's key for the dotted keys the user gave
 GIVEN = "given"
+# ... and for whether they are all the run's (`complete_keys`)
+COMPLETE = "given_complete"
 
 
 class UserKeys:
@@ -25,10 +32,11 @@ class UserKeys:
     who chose the values, not what they are: any two compare equal, so two sections with the
     same values stay equal whoever set them (pydantic compares private attributes)."""
 
-    __slots__ = ("keys",)
+    __slots__ = ("complete", "keys")
 
-    def __init__(self, keys: frozenset[str] | None = None) -> None:
+    def __init__(self, keys: frozenset[str] | None = None, complete: bool = False) -> None:
         self.keys = keys
+        self.complete = complete  # `complete_keys`
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, UserKeys)
@@ -40,9 +48,10 @@ class UserKeys:
         return f"UserKeys({None if self.keys is None else sorted(self.keys)})"
 
 
-def given_context(keys: Iterable[str]) -> dict[str, frozenset[str]]:
-    """The validation context that tells a config which dotted keys the user gave."""
-    return {GIVEN: frozenset(keys)}
+def given_context(keys: Iterable[str], *, complete: bool = False) -> dict[str, Any]:
+    """The validation context that tells a config which dotted keys the user gave; `complete`:
+    every key the user gave the run, from its start (see `complete_keys`)."""
+    return {GIVEN: frozenset(keys), COMPLETE: complete}
 
 
 def given_keys(info: ValidationInfo) -> frozenset[str] | None:
@@ -51,6 +60,19 @@ def given_keys(info: ValidationInfo) -> frozenset[str] | None:
     context = info.context
     given = context.get(GIVEN) if isinstance(context, dict) else None
     return None if given is None else frozenset(given)
+
+
+def keys_given(layer: Mapping[Any, Any], prefix: str = "") -> list[str]:
+    """The dotted keys a nested mapping of what the user gave sets: its leaves. An empty
+    mapping (`objective: {}` in a file) sets nothing, so it gives no key: were it a key, every
+    key under it would count as the user's."""
+    keys = []
+    for key, value in layer.items():
+        if isinstance(value, Mapping):
+            keys += keys_given(value, f"{prefix}{key}.")
+        else:
+            keys.append(f"{prefix}{key}")
+    return keys
 
 
 def user_gave(given: Collection[str] | None, key: str) -> bool:
@@ -66,8 +88,8 @@ def chosen_by_user(config: Any, dotted: str, preset: Mapping[str, Any]) -> bool:
     `config` away from its class default and from the value the domain's `preset` (its nested
     dict) gives it: else a default, the preset or `defaults_for` set it, or the user's value
     changes nothing (`ganhub config ... > run.yaml` gives every key again). On a saved run's
-    keys (`resume=`, `init_from=`) or where the user's keys are unknown, the value alone
-    tells."""
+    keys (`resume=`, `init_from=`) the value alone tells, unless the keys are complete (a
+    resume of a run that recorded its user's keys); so it does where they are unknown."""
     section, name = dotted.split(".")
     part = getattr(config, section)
     value = getattr(part, name)
@@ -75,7 +97,7 @@ def chosen_by_user(config: Any, dotted: str, preset: Mapping[str, Any]) -> bool:
     if _same(value, default) or _same(value, preset.get(section, {}).get(name, default)):
         return False
     saved_run = config.resume is not None or config.init_from is not None
-    return user_gave(None if saved_run else given_of(part), dotted)
+    return user_gave(None if saved_run and not complete_keys(part) else given_of(part), dotted)
 
 
 def _same(value: Any, other: Any) -> bool:
@@ -94,7 +116,8 @@ class KnowsGiven(BaseModel):
     def _keep_user_keys(self, info: ValidationInfo) -> Any:
         given = given_keys(info)
         if given is not None:
-            self._user_keys = UserKeys(given)
+            context = info.context if isinstance(info.context, dict) else {}
+            self._user_keys = UserKeys(given, context.get(COMPLETE) is True)
         return self
 
 
@@ -105,13 +128,26 @@ def given_of(section: BaseModel) -> frozenset[str] | None:
     return kept.keys if isinstance(kept, UserKeys) else None
 
 
+def complete_keys(section: BaseModel) -> bool:
+    """Whether the keys `given_of(section)` reads are every key the user gave the run since it
+    started: a new run's, or a resumed run's from the record it wrote as it started
+    (`ganhub.config.saved`) and those typed again. Not so for a saved config that only the
+    keys typed since stand on (a resume of a run without that record, `ganhub adapt`,
+    `ganhub.load`): there a value set away from its default may be the user's."""
+    kept = (section.__pydantic_private__ or {}).get("_user_keys")
+    return isinstance(kept, UserKeys) and kept.keys is not None and kept.complete
+
+
 __all__ = [
+    "COMPLETE",
     "GIVEN",
     "KnowsGiven",
     "UserKeys",
     "chosen_by_user",
+    "complete_keys",
     "given_context",
     "given_keys",
     "given_of",
+    "keys_given",
     "user_gave",
 ]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import re
 import typing
 from collections.abc import Iterable, Iterator, Mapping
@@ -24,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError, create_model
 
 from ganhub.config.enabled import enabled_loggers, enabled_tricks, refuse_saved_destinations
-from ganhub.config.given import given_context
+from ganhub.config.given import KnowsGiven, given_context, keys_given
 from ganhub.config.messages import as_model, format_validation_error, key_of_message, type_text
 from ganhub.config.optim_layers import merge_layers
 from ganhub.config.overrides import (
@@ -34,30 +33,22 @@ from ganhub.config.overrides import (
     expand_named,
     expand_shorthands,
     forget_key,
-    load_yaml,
     merge_sources,
     not_text,
     one_line,
     source_of,
 )
-from ganhub.config.rederive import (
-    ABSENT,
-    no_longer_derived,
-    rederived,
-    section_defaults,
-    value_at,
-)
+from ganhub.config.rederive import no_longer_derived, rederived, section_defaults
+from ganhub.config.saved import kept_parts, read_given, read_saved, refuse_fixed_changes
 from ganhub.config.schema import LoggerOptions, RunConfig, TrickOptions, expand_path_text
-from ganhub.config.sources import as_typed, merge_given, nest_dotted, trace_key
+from ganhub.config.sources import merge_given, nest_dotted, trace_key
 from ganhub.errors import ConfigError, PluginError, UnknownName, did_you_mean, unknown_choice
 from ganhub.plugin_checks import restriction_mistake
 from ganhub.plugin_guard import hub_fault, hub_hint, listed_text
 from ganhub.plugins import Hub, get_hub
 from ganhub.provenance import require_installed
-from ganhub.runfiles import refuse_foreign_entries, runs_inside
 
 if typing.TYPE_CHECKING:
-    from ganhub.domain import Domain
     from ganhub.tricks import Trick
 
 
@@ -92,45 +83,6 @@ def resolve(
     return validate(
         raw, hub, training=training, saved=saved, origin=origin, sources=sources, added=added
     )
-
-
-def _kept_parts(raw: Mapping[str, Any], saved: Mapping[str, Any]) -> dict[str, Any]:
-    """The loggers and metrics a resume uses: the user's, else the saved run's (None: every
-    metric the run evaluated, its domain's defaults included)."""
-    given_eval, saved_eval = (d.get("eval") for d in (raw, saved))
-    metrics = (saved_eval or {}).get("metrics") if isinstance(saved_eval, dict) else None
-    if isinstance(given_eval, dict) and "metrics" in given_eval:
-        metrics = given_eval["metrics"]
-    loggers = raw.get("loggers", saved.get("loggers"))
-    return {
-        "loggers": loggers if isinstance(loggers, list) else [],  # else: validation names it
-        "metrics": metrics if isinstance(metrics, list) or metrics is None else [],
-    }
-
-
-def read_saved(run_dir: str | Path) -> dict[str, Any]:
-    """The config.yaml of a run directory (`~` and `$VAR` expanded, as every path typed after
-    `key=` is), or a one-line error saying it is not one."""
-    saved = Path(expand_path_text(str(run_dir))) / "config.yaml"
-    try:
-        # a folder without one is no run, and is not walked (`ganhub export /` named /sbin as
-        # a link to remove); a linked config.yaml is one, refused with the other links
-        found = os.path.lexists(saved)
-        if found and saved.parent.is_dir():  # links out of it, FIFOs: refused before reading
-            refuse_foreign_entries(saved.parent)
-        found = found and saved.is_file()
-    except OSError as exc:  # a name too long for the file system...
-        raise ConfigError(f"resume='{one_line(run_dir, 200)}': {exc.strerror or exc}") from None
-    if not found and not os.path.lexists(saved.parent):
-        raise ConfigError(f"'{one_line(run_dir, 200)}': no such run directory")
-    if not found:
-        raise ConfigError(
-            f"'{one_line(run_dir, 200)}' is not a ganhub run directory "
-            f"({one_line(saved, 200)} is missing)" + runs_inside(saved.parent)
-        )
-    data = nest_dotted(load_yaml(saved), f"config file '{one_line(saved, 200)}'")
-    data.pop("resume", None)
-    return data
 
 
 def validate(
@@ -171,14 +123,17 @@ def _validate(
     generic TrainerConfig defaults for every other trainer key. A saved run's config (resume,
     `ganhub.load`) replaces the first three layers. `sources` names the file that gave a key
     of `raw` (`merge_sources`); an error about a key of the saved config names `origin`, unless
-    `added` lists it (a command's default, not the file's).
+    `added` lists it (a command's default, not the file's). The config keeps the keys the user
+    gave (`ganhub.config.given`): a resume adds those its run recorded (`read_given`).
     """
+    recorded = None  # the keys a resumed run's user gave as it started (None: no record)
     if raw.get("resume"):
         saved = read_saved(raw["resume"])
         run_dir = Path(expand_path_text(str(raw["resume"])))
         origin = str(run_dir / "config.yaml")
+        recorded = read_given(run_dir)
         # a missing plugin: the pip line that adds it (loggers and metrics the resume keeps)
-        require_installed(run_dir, saved, hub, used=_kept_parts(raw, saved))
+        require_installed(run_dir, saved, hub, used=kept_parts(raw, saved))
     if saved is not None and raw.get("plugin") not in (None, saved.get("plugin")):
         raise ConfigError(
             f"plugin={one_line(raw['plugin'], 60)}: {origin} is a "
@@ -226,9 +181,12 @@ def _validate(
     if saved is not None and training:
         refuse_saved_destinations(saved, user, {n: hub.loggers.get(n) for n in loggers}, origin)
     cls = config_class(base, hub, enabled, loggers)
+    # every key the user gave: a new run's, or a resumed one's recorded and typed again
+    keys = [*(recorded or ()), *keys_given(user)]
+    context = given_context(keys, complete=saved is None or recorded is not None)
     try:
         with naming_source(sources):  # a validator's ConfigError about a key a file gave
-            config = cls.model_validate(merged, context=given_context(dotted_keys(user)))
+            config = cls.model_validate(merged, context=context)
     except ValidationError as exc:
         message = format_validation_error(exc, cls, sources)
         if saved is None:  # a key only the domain's defaults_for set is its plugin's mistake
@@ -261,27 +219,6 @@ def _refuse_unsaved_paths(config: RunConfig) -> None:
             if isinstance(full, str) and (problem := not_text(full)):
                 given = one_line(typed.get(key), 100)
                 raise ConfigError(f"{key}={given}: '{one_line(full, 160)}' in full {problem}")
-
-
-def refuse_fixed_changes(
-    domain: Domain, saved: Mapping[str, Any], user: Mapping[str, Any], origin: str
-) -> None:
-    """A resume that gives one of the domain's `resume_fixed_keys` another value than the run
-    was trained with (its task), another conditioning mechanism or width, or another seed
-    (it draws the data order, which a resume continues): refused, naming the saved value."""
-    fixed = ("seed", "condition.generator", "condition.discriminator", "condition.embed_dim")
-    for key in (*fixed, *domain.resume_fixed_keys):
-        path = key.split(".")
-        given, was = value_at(user, path), value_at(saved, path)
-        if given is ABSENT or was is ABSENT or given == was:
-            continue
-        run = one_line(Path(origin).parent, 200)
-        typed, saved_value = (one_line(as_typed(v), 60) for v in (given, was))
-        raise ConfigError(
-            f"{key}={typed}: {run} trained with {key}={saved_value}, and a resumed run's {key} "
-            f"cannot change; make a new run ({key}={typed} init_from={run} starts one from its "
-            "weights where the change leaves their shapes as they are)"
-        )
 
 
 @contextlib.contextmanager
@@ -363,8 +300,14 @@ def _with_options(
     options = create_model("TrickOptions", __base__=TrickOptions, **fields)
     per_logger: dict[str, Any] = {name: (cfg, cfg()) for name, cfg in loggers}
     logger = create_model("LoggerOptions", __base__=LoggerOptions, **per_logger)
+    # the whole config keeps the keys the user gave too (`given_of(config)`), which a run
+    # records beside its config.yaml (`ganhub.config.saved`)
+    bases = typing.cast("tuple[type[RunConfig], ...]", (base, KnowsGiven))
     return create_model(
-        base.__name__, __base__=base, trick=(options, options()), logger=(logger, logger())
+        base.__name__,
+        __base__=bases,
+        trick=(options, options()),
+        logger=(logger, logger()),
     )
 
 

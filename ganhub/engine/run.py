@@ -18,6 +18,7 @@ import torch
 
 from ganhub.capability_checks import guarded_phases
 from ganhub.config.overrides import dump_yaml
+from ganhub.config.saved import GIVEN_FILE
 from ganhub.config.schema import RunConfig, patience_warnings, with_absolute_paths
 from ganhub.console import Console
 from ganhub.domain import BATCH_SOURCE, check_declarations
@@ -37,7 +38,7 @@ from ganhub.engine.failure import record_failure
 from ganhub.engine.health import HealthMonitor
 from ganhub.engine.optimizers import learning_rates_on_device, make_optimizer
 from ganhub.engine.prepare import prepare_system
-from ganhub.engine.rundir import RunDirectory
+from ganhub.engine.rundir import RunDirectory, record_user_keys
 from ganhub.engine.stats import StatsAccumulator
 from ganhub.engine.system import Phase
 from ganhub.errors import (
@@ -232,8 +233,9 @@ class Run:
         record_failure(self, error)
 
     def _saved_texts(self) -> dict[str, str | None]:
-        """A resumed run's config.yaml and requires.json before this session rewrites them."""
-        names = ("config.yaml", REQUIRES_FILE) if self.config.resume else ()
+        """A resumed run's config.yaml, requires.json and record of its user's keys before
+        this session rewrites them."""
+        names = ("config.yaml", REQUIRES_FILE, GIVEN_FILE) if self.config.resume else ()
         return checkpoint.read_texts(self.run_dir, names)
 
     def write_config(self) -> None:
@@ -242,6 +244,7 @@ class Run:
         rewrites it with them."""
         data = with_absolute_paths(self.config, self.config.model_dump(mode="json"))
         checkpoint.write_text_atomic(self.run_dir / "config.yaml", dump_yaml(data, sort_keys=False))
+        record_user_keys(self.run_dir, self.config)  # given.json: what a resume knows again
         requires = self.parts.requires(m.name for m in self.metrics())  # the metrics too
         if requires:
             text = json.dumps(requires, indent=1, sort_keys=True)

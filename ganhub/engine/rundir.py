@@ -5,7 +5,9 @@ Untrusted input meets the file system here: the name is a plain name (the config
 `out_dir` must be a folder, and the directory is claimed with an atomic `mkdir` (two runs asking
 for the same name get `name` and `name-1`, never the same folder). A run that fails before its
 first checkpoint removes the directory it created (nothing in it could be resumed); one that
-fails later keeps it, with `failed.json` saying where and why.
+fails later keeps it, with `failed.json` saying where and why. Beside config.yaml, a run
+records the keys its user gave (`record_user_keys`; a resume reads them back with
+`ganhub.config.saved.read_given`).
 
 Under torchrun only rank 0 writes here, with one exception: another rank that fails with its own
 error leaves it in `.failed-rank-N.json` before it stops, so that rank 0, which sees only a
@@ -23,9 +25,15 @@ import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ganhub.config.given import complete_keys, given_of
+from ganhub.config.saved import GIVEN_FILE, given_record
 from ganhub.engine.lock import RunLock
 from ganhub.errors import ConfigError, UsageError, first_line, one_line
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 FAILED_FILE = "failed.json"
 # folders a resumed run first writes into after some steps (samples: every sample_every steps
@@ -192,6 +200,19 @@ class RunDirectory:
         self.lock.release()
 
 
+def record_user_keys(run_dir: Path, config: BaseModel) -> None:
+    """Write, beside config.yaml and as it is written (whole or not at all), the dotted keys
+    the user gave the run (`ganhub.config.saved.GIVEN_FILE`), so that a resume knows them
+    again (`ganhub.config.given`). Only where the config knows every key the user gave since
+    the run started (`complete_keys`): a resume of a run an earlier ganhub wrote, which has
+    no record, keeps having none."""
+    from ganhub.engine.checkpoint import write_text_atomic
+
+    keys = given_of(config)
+    if keys is not None and complete_keys(config):
+        write_text_atomic(run_dir / GIVEN_FILE, given_record(keys))
+
+
 def drop_cut_off_line(path: Path) -> bytes:
     """Cut the regular file `path` (metrics.jsonl) after its last newline when what follows is
     a line a kill cut off mid-write: no newline, not a record, at most a record's length. The
@@ -334,4 +355,5 @@ __all__ = [
     "drop_cut_off_line",
     "leave_rank_failure",
     "rank_failures",
+    "record_user_keys",
 ]

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import AfterValidator
 
-from ganhub.config.given import given_of, user_gave
+from ganhub.config.given import complete_keys, given_of, user_gave
 from ganhub.config.schema import Section
 from ganhub.errors import PluginError, plugin_code
 
@@ -307,13 +307,17 @@ def set_by_user(options: Section, key: str, config: RunConfig) -> bool:
     """Whether the user chose the option `key` of a trick's `options` (as a key, in a file or
     a config dict), where a warning about it is worth giving: not a default, nor what the
     domain's preset or `defaults_for` set (`ganhub.config.given`). Options validated without
-    the user's keys count every value they were given as the user's. A resumed run's saved
-    config lists every value: there, a key given again, or any value but the default."""
-    given = given_of(options)
+    the user's keys count every value they were given as the user's; options that keep none
+    (a plain `Section`) read the whole config's. A resumed run's saved config lists every
+    value: where its run recorded none of its user's keys (`complete_keys`), a key given
+    again, or any value but the default."""
+    given, complete = given_of(options), complete_keys(options)
+    if given is None:  # the whole config keeps them too (`ganhub.config.resolve`)
+        given, complete = given_of(config), complete_keys(config)
     name = next((n for n, section in config.trick if section is options), None)
     if given is not None and name is not None and user_gave(given, f"trick.{name}.{key}"):
         return True
-    if config.resume is not None:
+    if config.resume is not None and not complete:
         default = type(options).model_fields[key].default
         return key in options.model_fields_set and getattr(options, key) != default
     return (given is None or name is None) and key in options.model_fields_set

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ganhub.config.schema import Section
-from ganhub.tricks import Trick, bounded
+from ganhub.tricks import Trick, bounded, set_by_user
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -193,22 +193,30 @@ def crossing_kimg(images: float) -> float:
 
 
 def ada_reach_warning(
-    kimg: float, p_init: float, steps: int, per_step: float, judged: str
+    kimg: float,
+    p_init: float,
+    steps: int,
+    per_step: float,
+    judged: str,
+    given: bool = True,
 ) -> str | None:
     """ADA's start warning, or None: p moves by at most the real images D judges / (kimg x
     1000), and StyleGAN2-ADA's 500 kimg is set for trainings of millions of images. A run of
     `steps` >= REAL_RUN_STEPS on p's timeline (trainer.steps; a meta run's tasks' steps) at
     `per_step` real images a step (`judged` says how many, as keys) in which p cannot move
     over REACH_FLOOR of its range is warned of, with the kimg at which p could cross it. A
-    shorter run is a smoke or test run: it is not judged, so it stays quiet."""
+    shorter run is a smoke or test run: it is not judged, so it stays quiet. A kimg the user
+    did not give (`given` false: a default, a preset's, a plugin's) is named as such, not as
+    the user's choice."""
     images = steps * per_step
     if steps < REAL_RUN_STEPS or images <= 0:
         return None
     reach = images / (kimg * 1000)
     if reach >= REACH_FLOOR:
         return None
+    shown = f"trick.ada.kimg={kimg:g}" + ("" if given else " (a value you did not give)")
     return (
-        f"trick.ada.kimg={kimg:g}: ADA's p can move by at most {reach:.2g} over "
+        f"{shown}: ADA's p can move by at most {reach:.2g} over "
         f"trainer.steps={steps} ({images:,.0f} real images at {judged} a step / (kimg x "
         f"1000)), less than half its range from trick.ada.p_init={p_init:g}, so ADA can do "
         f"little; give trick.ada.kimg={crossing_kimg(images):g} or less for p to cross 0 to 1 "
@@ -258,8 +266,9 @@ class AdaptiveAugment(Trick):
         if "n_critic" in config.tricks:
             repeats = getattr(config.trick, "n_critic").n  # noqa: B009 (a plugin's section)
             judged += f" x trick.n_critic.n={repeats}"
+        given = set_by_user(o, "kimg", config)  # else a default, a preset's or a plugin's
         warning = ada_reach_warning(
-            o.kimg, o.p_init, config.trainer.steps, batch * world * repeats, judged
+            o.kimg, o.p_init, config.trainer.steps, batch * world * repeats, judged, given
         )
         return [] if warning is None else [warning]
 

@@ -1,0 +1,141 @@
+"""A saved run's config as a resume (or `ganhub.load`, `ganhub adapt`) reads it: its
+config.yaml, the record of the keys its user gave, what a resume keeps and may not change.
+
+A run directory is untrusted input (a folder copied from a shared drive): its config.yaml is
+read only once `refuse_foreign_entries` found no link or FIFO in it, and the record of the
+user's keys (`GIVEN_FILE`, written as the run starts) is read as at most `MAX_GIVEN_BYTES` of
+JSON holding dotted keys, or refused in one line naming it. A run that has no record (one an
+earlier ganhub wrote) knows only the keys typed again at its resume, as before.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ganhub.config.overrides import load_yaml
+from ganhub.config.rederive import ABSENT, value_at
+from ganhub.config.schema import expand_path_text
+from ganhub.config.sources import as_typed, nest_dotted
+from ganhub.errors import ConfigError, one_line
+from ganhub.runfiles import read_regular, refuse_foreign_entries, runs_inside
+
+if typing.TYPE_CHECKING:
+    from ganhub.domain import Domain
+
+# beside config.yaml: the dotted keys the run's user gave (as key=value, in a YAML file or in
+# the dict given to ganhub.api), told apart from defaults, presets and derived values
+GIVEN_FILE = "given.json"
+MAX_GIVEN_BYTES = 1 << 20  # a config of every key, each typed: a few KiB
+_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+# keys that say where a run comes from, not which setting the user chose
+_NOT_SETTINGS = frozenset({"resume"})
+
+
+def read_saved(run_dir: str | Path) -> dict[str, Any]:
+    """The config.yaml of a run directory (`~` and `$VAR` expanded, as every path typed after
+    `key=` is), or a one-line error saying it is not one."""
+    saved = Path(expand_path_text(str(run_dir))) / "config.yaml"
+    try:
+        # a folder without one is no run, and is not walked (`ganhub export /` named /sbin as
+        # a link to remove); a linked config.yaml is one, refused with the other links
+        found = os.path.lexists(saved)
+        if found and saved.parent.is_dir():  # links out of it, FIFOs: refused before reading
+            refuse_foreign_entries(saved.parent)
+        found = found and saved.is_file()
+    except OSError as exc:  # a name too long for the file system...
+        raise ConfigError(f"resume='{one_line(run_dir, 200)}': {exc.strerror or exc}") from None
+    if not found and not os.path.lexists(saved.parent):
+        raise ConfigError(f"'{one_line(run_dir, 200)}': no such run directory")
+    if not found:
+        raise ConfigError(
+            f"'{one_line(run_dir, 200)}' is not a ganhub run directory "
+            f"({one_line(saved, 200)} is missing)" + runs_inside(saved.parent)
+        )
+    data = nest_dotted(load_yaml(saved), f"config file '{one_line(saved, 200)}'")
+    data.pop("resume", None)
+    return data
+
+
+def given_record(keys: typing.Iterable[str]) -> str:
+    """The text of `GIVEN_FILE` for the dotted keys the user gave (sorted; `resume` left out:
+    it names the run, not a setting)."""
+    kept = sorted({k for k in keys if k not in _NOT_SETTINGS and _DOTTED.fullmatch(k)})
+    return json.dumps({"given": kept}, indent=1) + "\n"
+
+
+def read_given(run_dir: str | Path) -> frozenset[str] | None:
+    """The dotted keys a run's user gave, from its `GIVEN_FILE` (None: the run has none, as
+    one an earlier ganhub wrote); a file that is not such a record is refused in one line.
+    Call it after `read_saved`, which refuses a link or FIFO in the run directory."""
+    path = Path(expand_path_text(str(run_dir))) / GIVEN_FILE
+    if not os.path.lexists(path):
+        return None
+    shown = one_line(path, 200)
+    # a FIFO, a folder, a file too large: refused in one line (a link: by `read_saved`)
+    data = read_regular(path, MAX_GIVEN_BYTES, "the record of the keys the user gave")
+    try:
+        record = json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError):  # not UTF-8, not JSON
+        record = None
+    keys = record.get("given") if isinstance(record, dict) else None
+    if not isinstance(keys, list) or not all(
+        isinstance(k, str) and len(k) <= 200 and _DOTTED.fullmatch(k) for k in keys
+    ):
+        raise ConfigError(
+            f"{shown} is not the record of the keys the user gave that ganhub writes (JSON: "
+            '{"given": [dotted keys]}); remove it to resume without it (then only the keys '
+            "typed again count as given)"
+        )
+    return frozenset(keys) - _NOT_SETTINGS
+
+
+def kept_parts(raw: Mapping[str, Any], saved: Mapping[str, Any]) -> dict[str, Any]:
+    """The loggers and metrics a resume uses: the user's, else the saved run's (None: every
+    metric the run evaluated, its domain's defaults included)."""
+    given_eval, saved_eval = (d.get("eval") for d in (raw, saved))
+    metrics = (saved_eval or {}).get("metrics") if isinstance(saved_eval, dict) else None
+    if isinstance(given_eval, dict) and "metrics" in given_eval:
+        metrics = given_eval["metrics"]
+    loggers = raw.get("loggers", saved.get("loggers"))
+    return {
+        "loggers": loggers if isinstance(loggers, list) else [],  # else: validation names it
+        "metrics": metrics if isinstance(metrics, list) or metrics is None else [],
+    }
+
+
+def refuse_fixed_changes(
+    domain: Domain, saved: Mapping[str, Any], user: Mapping[str, Any], origin: str
+) -> None:
+    """A resume that gives one of the domain's `resume_fixed_keys` another value than the run
+    was trained with (its task), another conditioning mechanism or width, or another seed
+    (it draws the data order, which a resume continues): refused, naming the saved value."""
+    fixed = ("seed", "condition.generator", "condition.discriminator", "condition.embed_dim")
+    for key in (*fixed, *domain.resume_fixed_keys):
+        path = key.split(".")
+        given, was = value_at(user, path), value_at(saved, path)
+        if given is ABSENT or was is ABSENT or given == was:
+            continue
+        run = one_line(Path(origin).parent, 200)
+        typed, saved_value = (one_line(as_typed(v), 60) for v in (given, was))
+        raise ConfigError(
+            f"{key}={typed}: {run} trained with {key}={saved_value}, and a resumed run's {key} "
+            f"cannot change; make a new run ({key}={typed} init_from={run} starts one from its "
+            "weights where the change leaves their shapes as they are)"
+        )
+
+
+__all__ = [
+    "GIVEN_FILE",
+    "MAX_GIVEN_BYTES",
+    "given_record",
+    "kept_parts",
+    "read_given",
+    "read_saved",
+    "refuse_fixed_changes",
+]
