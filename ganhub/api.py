@@ -214,8 +214,18 @@ class TrainedGAN:
         seed = check_seed(seed)
         if Path(directory).exists() and not Path(directory).is_dir():
             raise UsageError(f"{directory}: a file is there where a folder is needed")
-        with evaluating(self.system):
-            return self.system.write_samples(Path(directory), stem, n=n, seed=seed)
+        from ganhub.engine.system import write_samples_of
+
+        with evaluating(self.system):  # where the model comes from: `GANSystem.write_samples`
+            return write_samples_of(self.system, Path(directory), stem, n=n, seed=seed,
+                                    run_dir=self.run_dir, step=self.step)  # fmt: skip
+
+    @property
+    def run_dir(self) -> Path:
+        """The run directory (or `ganhub export` folder) the weights were loaded from."""
+        # a checkpoint is RUN/checkpoints/step_N (or the best one beside it); an export's
+        # weights file lies in its folder
+        return self.checkpoint.parent if self.exported else self.checkpoint.parent.parent
 
 
 def load(

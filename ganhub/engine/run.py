@@ -40,7 +40,7 @@ from ganhub.engine.optimizers import learning_rates_on_device, make_optimizer
 from ganhub.engine.prepare import prepare_system
 from ganhub.engine.rundir import RunDirectory, record_user_keys
 from ganhub.engine.stats import StatsAccumulator
-from ganhub.engine.system import Phase
+from ganhub.engine.system import Phase, write_samples_of
 from ganhub.errors import (
     Diverged,
     plugin_code,
@@ -346,7 +346,10 @@ class Run:
             return []
         self.require_finite_weights("writing samples")
         try:
-            paths = self.system.write_samples(self.run_dir / "samples", f"step_{self.step:07d}")
+            paths = write_samples_of(
+                self.system, self.run_dir / "samples", f"step_{self.step:07d}",
+                run_dir=self.run_dir, step=self.step,
+            )  # fmt: skip
         except Exception as exc:  # a full disk names its file: the command line shows it
             if not (isinstance(exc, OSError) and exc.filename is not None):
                 self.owners.fault(exc, "domain", self.config.plugin, "write_samples()")

@@ -224,6 +224,12 @@ class GANSystem(nn.Module, ABC, Generic[ConfigT]):
 
         Must not touch the global RNG (use a seeded generator) so sampling during training
         leaves the run reproducible; `n` defaults to the domain's usual count.
+
+        Where the model comes from, for provenance (a NIfTI `descrip`, a caption): declare
+        the keywords `run_dir: Path | None = None` and/or `step: int | None = None` and the
+        engine passes them (`write_samples_of`): the run directory and the training step
+        during training, `ganhub sample`, `ganhub export` and `TrainedGAN.write_samples`; None
+        where unknown. A method without them is called as before.
         """
 
     def capabilities(self) -> Capabilities:
@@ -377,6 +383,33 @@ class GANSystem(nn.Module, ABC, Generic[ConfigT]):
         return super()._apply(fn, recurse)
 
 
+def write_samples_of(
+    system: GANSystem,
+    directory: Path,
+    stem: str,
+    *,
+    n: int | None = None,
+    seed: int = 0,
+    run_dir: Path | None = None,
+    step: int | None = None,
+) -> list[Path]:
+    """`system.write_samples(directory, stem, n=, seed=)`, given `run_dir=` and `step=` where
+    its signature declares them (or `**kwargs`): a method written before they existed takes
+    fewer, as pluggy lets a hook implementation take fewer arguments."""
+    import inspect
+
+    given: dict[str, Any] = {"run_dir": run_dir, "step": step}
+    try:
+        params = list(inspect.signature(system.write_samples).parameters.values())
+    except (TypeError, ValueError):  # not a Python function: called with the old keywords
+        params = []
+    by_name = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    named = {p.name for p in params if p.kind in by_name}
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+    extra = {k: v for k, v in given.items() if takes_any or k in named}
+    return system.write_samples(directory, stem, n=n, seed=seed, **extra)
+
+
 __all__ = [
     "BuildHints",
     "ConfigT",
@@ -388,4 +421,5 @@ __all__ = [
     "Phase",
     "PhaseLoss",
     "PhaseOutput",
+    "write_samples_of",
 ]

@@ -4,7 +4,9 @@
 data.orientation, intensities in [-1, 1], thresholded masks) as NIfTI files with their affine,
 in the layout the loader reads (a sample's partners, paired voxel by voxel, all with its first
 file's affine), plus a manifest of the settings: data.path=out then loads
-without resampling, the same on every machine. A tensor shard is refused: it holds one tensor
+without resampling, the same on every machine. Each header's `cal_min`/`cal_max` is the
+display window of its values (images [-1, 1], masks {0, 1}), so viewers show every volume
+alike, and its `descrip` says what it is. A tensor shard is refused: it holds one tensor
 of samples and would lose the masks, the conditions and the affines.
 """
 
@@ -19,9 +21,9 @@ import numpy as np
 import torch
 from ganhub_medgan.config import MedGANConfig
 from ganhub_medgan.folder import iter_folder
-from ganhub_medgan.layout import FORMAT, MANIFEST, is_mask, layout, loader_settings, subdirs
+from ganhub_medgan.layout import FORMAT, MANIFEST, is_mask, layout, loader_settings
 from ganhub_medgan.notes import note
-from ganhub_medgan.outputs import stack_affine, write_nifti
+from ganhub_medgan.outputs import provenance, stack_affine, write_nifti
 
 from ganhub.errors import UsageError
 
@@ -63,10 +65,6 @@ def convert_data(config: MedGANConfig, fmt: str, out: Path) -> list[Path]:
     return [out, out / MANIFEST]
 
 
-def _dirs(config: MedGANConfig) -> tuple[str, ...]:
-    return subdirs(config.task, config.data)
-
-
 def _write_folder(config: MedGANConfig, tmp: Path) -> int:
     """The folder's samples, loaded as for training (same errors, warnings, skip_bad)."""
     dims, size = config.spatial_dims, config.model.image_size
@@ -77,9 +75,8 @@ def _write_folder(config: MedGANConfig, tmp: Path) -> int:
         # the loader pairs partners voxel by voxel (warning when their headers disagree): the
         # written partners are on the first file's grid, so its affine places each of them
         affine = vols[0].affine[0]
-        for sub, vol in zip(_dirs(config), vols):
-            label = vol.mask is not None
-            _write_item(tmp / sub / f"{name}.nii.gz", vol.image, affine, label)
+        for (role, sub), vol in zip(layout(config.task, config.data), vols):
+            _write_item(tmp / sub / f"{name}.nii.gz", vol.image, affine, role, name)
         count += 1
     for line in notes:  # once for the folder, as a run says it at its start
         note(line)
@@ -103,17 +100,28 @@ def _write_phantoms(config: MedGANConfig, tmp: Path) -> int:
         for (role, sub), column in zip(layout(config.task, config.data), columns):
             assert column is not None
             path = tmp / sub / f"phantom_{i:04d}.nii.gz"
-            _write_item(path, column[i : i + 1], train.affines[i], is_mask(role))
+            _write_item(path, column[i : i + 1], train.affines[i], role, f"phantom {i}")
     return len(train.images)
 
 
-def _write_item(path: Path, image: torch.Tensor, affine: np.ndarray, label: bool) -> None:
-    """One loaded item: 2D slices (K, 1, X, Y) as an (X, Y, K) stack, a volume as itself."""
+# the display window of what conversion writes (`cal_min`, `cal_max`): the loader's values
+IMAGE_WINDOW = (-1.0, 1.0)  # intensities scaled to [-1, 1]
+MASK_WINDOW = (0.0, 1.0)  # thresholded masks, {0, 1}
+
+
+def _write_item(path: Path, image: torch.Tensor, affine: np.ndarray, role: str, of: str) -> None:
+    """One loaded item: 2D slices (K, 1, X, Y) as an (X, Y, K) stack, a volume as itself;
+    `role` (`layout`) decides its window and `descrip`, with `of`, the sample's name."""
+    label = is_mask(role)
+    window = MASK_WINDOW if label else IMAGE_WINDOW
+    what = f"{role} {{0, 1}}" if label else f"{role} in [-1, 1]"
+    about = provenance("convert", what, [(" of ", of)], group="data")
     x = image[:, 0].detach().float().cpu().numpy()
     if x.ndim == 3:
-        write_nifti(np.moveaxis(x, 0, -1), stack_affine(affine), path, label=label)
+        x, affine = np.moveaxis(x, 0, -1), stack_affine(affine)
     else:
-        write_nifti(x[0], affine, path, label=label)
+        x = x[0]
+    write_nifti(x, affine, path, label=label, about=about, window=window)
 
 
 __all__ = ["convert_data"]

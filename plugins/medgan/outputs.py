@@ -94,11 +94,13 @@ def descrip(text: str) -> bytes:
     return raw[: DESCRIP_BYTES - 3] + b"..."
 
 
-def provenance(command: str, what: str, names: Sequence[tuple[str, str]] = ()) -> str:
-    """A NIfTI `descrip` (80 bytes, ASCII) for a command's output: 'ganhub medgan COMMAND:
+def provenance(
+    command: str, what: str, names: Sequence[tuple[str, str]] = (), group: str = "medgan"
+) -> str:
+    """A NIfTI `descrip` (80 bytes, ASCII) for a command's output: 'ganhub GROUP COMMAND:
     WHAT' and each (joint, file name), the names shortened in the middle when all would not
     fit: 'ganhub medgan simulate: lesion r=3 at 10,12,8 in scan.nii.gz; run med...7-095435'."""
-    head = f"ganhub medgan {command}: {what}"
+    head = f"ganhub {group} {command}: {what}"
     ascii_names = [(j, n.encode("ascii", "replace").decode()) for j, n in names]
     room = DESCRIP_BYTES - len(head) - sum(len(j) for j, _ in ascii_names)
     short: dict[int, str] = {}
@@ -118,19 +120,30 @@ def _shorten(name: str, size: int) -> str:
     return f"{name[: keep // 3]}...{name[len(name) - (keep - keep // 3) :]}"
 
 
-def sample_about(directory: Path, stem: str, seed: int) -> str:
-    """The `descrip` of sample files `write_samples` writes as `directory/stem`: training's
-    (`RUN/samples/step_0000200`) say 'ganhub medgan train: samples at step 200; run RUN';
-    others (`ganhub sample`, `ganhub export`) say their seed, and the run when `directory`
-    is the `samples` folder of one (a folder holding config.yaml; not a hidden scratch
-    folder, which an export is made in)."""
-    if step := re.fullmatch(r"step_(\d+)", stem):
-        command, what = "train", f"samples at step {int(step[1])}"
+def sample_about(
+    directory: Path, stem: str, seed: int, run_dir: Path | None = None, step: int | None = None
+) -> str:
+    """The `descrip` of sample files `write_samples` writes as `directory/stem`. `run_dir`
+    and `step`: where the model comes from, as the engine passes them (`GANSystem.
+    write_samples`). Training's (`RUN/samples/step_0000200`) say 'ganhub medgan train: samples
+    at step 200; run RUN'; others (`ganhub sample`, `ganhub export`, `TrainedGAN.
+    write_samples`) 'ganhub medgan sample: samples, seed 0, step 200; run RUN', wherever they
+    are written. Called without them (an older engine), the run is named only when
+    `directory` is the `samples` folder of one (a folder holding config.yaml; not a hidden
+    scratch folder, which an export is made in)."""
+    at = re.fullmatch(r"step_(\d+)", stem)
+    if run_dir is None:
+        run = directory.resolve().parent
+        mine = directory.name == "samples" and (run / "config.yaml").is_file()
+        run_dir = run if mine and not run.name.startswith(".") else None
+    elif at and directory.resolve() != (Path(run_dir) / "samples").resolve():
+        at = None  # a stem like training's, written elsewhere: not training's samples
+    if at:
+        command, what = "train", f"samples at step {int(at[1])}"
     else:
         command, what = "sample", f"samples, seed {seed}"
-    run = directory.resolve().parent
-    mine = directory.name == "samples" and (run / "config.yaml").is_file()
-    names = [("; run ", run.name)] if mine and not run.name.startswith(".") else []
+        what += f", step {step}" if step is not None else ""
+    names = [("; run ", Path(run_dir).resolve().name)] if run_dir is not None else []
     return provenance(command, what, names)
 
 
@@ -322,8 +335,14 @@ def write_all(
 LESION_RULE = (
     "a mask of whole numbers (0/1, 0/255, labels such as 0/1/2/4) is lesion where it is "
     "non-zero; a soft mask (values in [0, 1], a probability map) where mask >= "
-    "data.mask_threshold"
+    "data.mask_threshold; whole numbers with more than 256 distinct values, or more than 32 "
+    "that change between most neighbouring voxels, are a scan and refused"
 )
+# A label map holds few labels, each over a region; a scan saved as integers (an int16 MR or
+# CT) holds hundreds of grey levels that change from voxel to voxel: read by the non-zero rule
+# it made the whole body a lesion. `mask_kind` refuses such a file by these two bounds.
+MAX_LABELS = 256  # distinct values a label map may hold (a uint8 map; atlases hold ~100-200)
+MANY_LABELS = 32  # above this many, the labels must form regions (`_changing`)
 
 
 def mask_kind(values: np.ndarray) -> tuple[float, bool]:
@@ -331,7 +350,9 @@ def mask_kind(values: np.ndarray) -> tuple[float, bool]:
     a UsageError for negative values (a label map's -1 is often "ignore", which the non-zero
     rule would have made lesion) and for values above 1 that are not whole numbers: a scan's
     grey levels (MR, a float CT), which read as a soft mask painted a lesion over the bright
-    half of the image. Soft masks are probability maps in [0, 1]; label masks are whole."""
+    half of the image; and for whole numbers that are a scan's grey levels (an int16 MR or CT:
+    `_scan_like`), which the non-zero rule made a lesion everywhere in the body. Soft masks are
+    probability maps in [0, 1]; label masks are whole, with few labels over regions."""
     low = float(np.min(values)) if values.size else 0.0
     if low < 0:
         raise UsageError(
@@ -341,6 +362,12 @@ def mask_kind(values: np.ndarray) -> tuple[float, bool]:
         )
     fraction = np.mod(values, 1) != 0
     if not bool(np.any(fraction)):
+        if why := _scan_like(values):
+            raise UsageError(
+                f"holds {why}: a scan saved as whole numbers, not a lesion mask; a mask holds "
+                f"0/1, 0/255, up to {MAX_LABELS} labels over regions (such as 0/1/2/4), or soft "
+                "values in [0, 1] (divide a 0-255 soft mask by 255)"
+            )
         return 1.0, True
     above = fraction & (values > 1)
     if bool(np.any(above)):
@@ -352,6 +379,39 @@ def mask_kind(values: np.ndarray) -> tuple[float, bool]:
             "labels) or soft values in [0, 1] (divide a 0-255 soft mask by 255)"
         )
     return 1.0, False
+
+
+def _scan_like(values: np.ndarray) -> str:
+    """Why whole-number `values` are a scan rather than a label map ('' for a label map):
+    more than MAX_LABELS distinct values, or more than MANY_LABELS of them that differ between
+    most neighbouring voxels (no regions). Binary masks and few labels cost no more than their
+    range: a map whose values span fewer than MANY_LABELS numbers is one."""
+    if not values.size or float(np.max(values)) - float(np.min(values)) < MANY_LABELS:
+        return ""
+    count = len(np.unique(values))
+    if count > MAX_LABELS:
+        return f"{count:,} distinct values (a label map has at most {MAX_LABELS})"
+    if count > MANY_LABELS and (share := _changing(values)) > 0.5:
+        return (
+            f"{count} distinct values that change between {share:.0%} of neighbouring voxels "
+            "(a label map's labels fill regions)"
+        )
+    return ""
+
+
+def _changing(values: np.ndarray) -> float:
+    """The share of neighbouring voxel pairs (along every axis, at least one of them non-zero:
+    not the background) whose values differ."""
+    differ = pairs = 0
+    for axis in range(values.ndim):
+        if values.shape[axis] < 2:
+            continue
+        a = np.moveaxis(values, axis, 0)
+        first, second = a[1:], a[:-1]
+        inside = (first != 0) | (second != 0)
+        differ += int(np.count_nonzero((first != second) & inside))
+        pairs += int(np.count_nonzero(inside))
+    return differ / pairs if pairs else 0.0
 
 
 def mask_value(values: np.ndarray) -> float | None:

@@ -208,14 +208,22 @@ class MedGenerateGAN(MedSplits, UnconditionalGAN[MedGANConfig]):
         return self.with_rotnet_if_enough(names)
 
     def write_samples(
-        self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
+        self,
+        directory: Path,
+        stem: str,
+        *,
+        n: int | None = None,
+        seed: int = 0,
+        run_dir: Path | None = None,
+        step: int | None = None,
     ) -> list[Path]:
         """A PNG grid (three mid slices per volume, one row each) and every sample as NIfTI
-        (2D: one stack; 3D: one 4D file, a volume per PNG row)."""
+        (2D: one stack; 3D: one 4D file, a volume per PNG row); the NIfTI `descrip` names
+        the run and step the engine passes (`sample_about`)."""
         n = n or (36 if self.spatial_dims == 2 else 6)
         images = self.sample(n, seed=seed)
         png = write_samples_grid(images, directory / f"{stem}.png")
-        about = sample_about(directory, stem, seed)  # the header's descrip: what made them
+        about = sample_about(directory, stem, seed, run_dir, step)  # descrip: made by
         nii = write_nifti_batch(
             images, self.sample_affine(), directory / f"{stem}.nii.gz", about=about
         )
@@ -309,10 +317,18 @@ class MedPairedGAN(MedSplits, PairedTranslationGAN[MedGANConfig]):
         return torch.cat(outs)
 
     def write_samples(
-        self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
+        self,
+        directory: Path,
+        stem: str,
+        *,
+        n: int | None = None,
+        seed: int = 0,
+        run_dir: Path | None = None,
+        step: int | None = None,
     ) -> list[Path]:
         """PNG rows of input | (mask) | generated | real, and the generated images (lesion: and
-        the masks) as NIfTI: one file, or one per case where their geometry differs."""
+        the masks) as NIfTI: one file, or one per case where their geometry differs; their
+        `descrip` names the run and step the engine passes (`sample_about`)."""
         if n is None:  # the default artifact: a folder of few scans shows each once
             n = 8 if self.spatial_dims == 2 else 3
             if self.config.data.source == "folder":
@@ -331,7 +347,7 @@ class MedPairedGAN(MedSplits, PairedTranslationGAN[MedGANConfig]):
         png = write_grid([*shown, fake, batch.images], directory / f"{stem}.png")
         # every example the PNG shows (2D: one stack of slices; 3D: a 4D file of volumes), in
         # one file per run of rows that share a geometry (`write_nifti_cases`)
-        about = sample_about(directory, stem, seed)  # the headers' descrip: what made them
+        about = sample_about(directory, stem, seed, run_dir, step)  # their descrip
         paths = [png, *write_nifti_cases(fake, batch.affines, directory, stem, about=about)]
         if batch.masks is not None and self.task == "lesion":
             masks = batch.masks

@@ -4,8 +4,8 @@ Each file goes through LoadImage -> EnsureChannelFirst -> Orientation -> (Spacin
 percentiles to [-1, 1] -> resize or centre crop/pad to the model size. Masks are binarised
 first (`LESION_RULE`: a mask of whole numbers, 0/1, 0/255 or a label map such as BraTS's
 0/1/2/4, is lesion wherever it is non-zero; a soft mask where mask >= data.mask_threshold,
-after dividing it by its largest value when that exceeds 1), then resampled with nearest
-neighbours. In 2D, 3D volumes contribute their central axial slices. A file
+after dividing it by its largest value when that exceeds 1; a scan of whole numbers, many
+distinct values without regions, is refused), then resampled with nearest neighbours. In 2D, 3D volumes contribute their central axial slices. A file
 `ganhub data convert --to nifti` wrote is read as it is (`load_converted`). The result is a
 `Volume` that also says, in words, what the loader did and what it warns about; the folder
 loader (`folder.py`) and `ganhub data check` (`checks.py`) both read files through here.

@@ -36,13 +36,12 @@ def test_training_and_sampled_files_say_what_produced_them(
     code, _, err = cli("sample", str(run), "--n", "2", "--seed", "3")  # into RUN/samples
     assert code == 0, err
     assert descrip(run / "samples" / "sample_seed3_n2.nii.gz") == (
-        f"ganhub medgan sample: samples, seed 3; run {run.name}"
+        f"ganhub medgan sample: samples, seed 3, step 1; run {run.name}"
     )
     code, _, err = cli("sample", str(run), "--n", "2", "--out", str(tmp_path / "s"))
-    assert code == 0, err  # elsewhere: no run folder to name
-    assert (
-        descrip(tmp_path / "s" / "sample_seed0_n2.nii.gz")
-        == "ganhub medgan sample: samples, seed 0"
+    assert code == 0, err  # elsewhere too: the engine tells write_samples the run and step
+    assert descrip(tmp_path / "s" / "sample_seed0_n2.nii.gz") == (
+        f"ganhub medgan sample: samples, seed 0, step 1; run {run.name}"
     )
 
 
