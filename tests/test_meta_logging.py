@@ -86,5 +86,5 @@ def test_a_collapse_during_meta_training_warns(
     rows = read_metrics(workdir / "runs" / "m")
     assert [r["diversity"] for r in rows] == [0.0, 0.0, 0.0]
     warned = [line for line in capsys.readouterr().err.splitlines() if "mode collapse" in line]
-    assert len(warned) == 1 and "at step 3:" in warned[0], warned
+    assert len(warned) == 1 and "at outer step 3 (training step 102):" in warned[0], warned
     assert [r["collapse"] + r["unstable/collapse_d_loses"] for r in rows] == [0.0, 0.0, 1.0]

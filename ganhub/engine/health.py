@@ -13,7 +13,11 @@ The literature names three more ways a GAN run goes wrong that the logged stats 
   baseline of their own), or is not finite at `patience` logging steps in a row (one alone
   is an fp16 grad scaler skipping a step). A value that is already `explode` times the
   smallest one taken before it is an explosion, not part of the baseline: else one that
-  starts within the first values would raise its own yardstick and hide.
+  starts within the first values would raise its own yardstick and hide. A run that exploded
+  before its first logged value has no healthy norm to be measured against: an untrained D's
+  outputs are near 0 whatever its loss, so D's mean output on reals or fakes (``D<tag>_real``,
+  ``D<tag>_fake``) at `out_limit` or more in size at the first `patience` logging steps, never
+  under it, is an explosion too (no warm-up: a healthy D gets nowhere near it).
 * **Collapse while D loses** (``unstable/collapse_d_loses``): sample ``diversity`` under `floor`
   for `patience` logging steps while D does not win (below `d_wins`), which the collapse monitor
   (`CollapseMonitor`, D winning) leaves alone: a critic that cannot tell the collapsed fakes
@@ -22,13 +26,17 @@ The literature names three more ways a GAN run goes wrong that the logged stats 
 G's loss is read per discriminator where the system declares which logged stat is G's
 adversarial loss against it (`GANSystem.g_loss_stats`: CycleGAN's ``G_adv_A``; a policy-gradient
 G, whose loss a baseline centres on 0, declares its samples' non-saturating loss), else
-``loss/G``. Each is an episode: one warning line when it starts, naming what was seen (figures,
-step) and what to try (`remedies`: the active tricks' own settings where one is the lever); the
-flag (0 or 1, in metrics.jsonl) stays on until the stat is back under (over)
-its recovery level. All work is on the host, on the logging step's flushed means: no sync.
-`HealthMonitor` runs `CollapseMonitor` and `InstabilityMonitor` as the run's one monitor; its
-`state_dict` is what a checkpoint keeps, so a resumed run goes on with the same baselines and
-streaks and does not warn again of an episode it already named.
+``loss/G``; G's gradient norm likewise (`GANSystem.g_grad_stats`: CycleGAN's ``G_adv_grad_A``,
+the gradient D_A gives its generator's images; its one G phase's ``grad_norm/G`` is mostly the
+cycle loss's), else the largest ``grad_norm/G*``. Each is an episode: one warning line when it
+starts, naming what was seen (figures, step) and what to try (`remedies`: the active tricks'
+own settings where one is the lever); the flag (0 or 1, in metrics.jsonl) stays on until the
+stat is back under (over) its recovery level. All work is on the host, on the logging step's
+flushed means: no sync. `HealthMonitor` runs `CollapseMonitor` and `InstabilityMonitor` as
+the run's one monitor; its `state_dict` is what a checkpoint keeps, so a resumed run goes on
+with the same baselines and streaks and does not warn again of an episode it already named. A
+run whose steps are not training steps (a meta run's outer steps) says so with
+`HealthMonitor.count_in`.
 """
 
 from __future__ import annotations
@@ -131,12 +139,21 @@ class InstabilityMonitor:
         first_step: int = FIRST_STEP,
         g_loss_stats: Mapping[str, str] | None = None,
         tricks: Mapping[str, Mapping[str, Any]] | None = None,
+        g_grad_stats: Mapping[str, str] | None = None,
+        out_limit: float = 100.0,
     ) -> None:
         self.warmup_steps = warmup_steps
         # the logged stat of G's adversarial loss against each tag's D (the system's
         # declaration): cyclegan's combined loss/G is mostly its cycle loss, which falls while
         # one side's adversarial loss climbs
         self.g_loss_stats = dict(g_loss_stats or {})
+        # and of G's gradient norm from each tag's D (cyclegan: the adversarial gradient alone)
+        self.g_grad_stats = dict(g_grad_stats or {})
+        # D's mean output an untrained D is nowhere near (about 0: toy2d's first logged 0.2; a
+        # minimax D winning 100 %: 13 at step 300) and one that exploded before the first
+        # logged value is past (toy2d at optim.D.lr=0.05: 6,355 at step 10)
+        self.out_limit = out_limit
+        self.healthy: set[str] | None = set()  # tags whose D's outputs were once under it
         self.remedies = remedies(tricks)
         # a smoke run of a few steps has no episode: an untrained toy2d generator is one blob
         # (diversity 0.01) while D wins 56 %, 3 logging steps of an 8-step run (as the collapse
@@ -163,6 +180,7 @@ class InstabilityMonitor:
         warm = step >= max(self.warmup_steps, self.first_step)
         outright = False  # a gradient-norm baseline of its own: G's gradient may vanish here
         for tag in _tags(metrics):
+            flags["exploding"] |= self._diverged(step, tag, metrics, messages)
             wins = CollapseMonitor._wins(metrics, tag)
             outright |= wins is not None and _finite(wins) and wins >= self.win
             seen = Logged(step, tag, wins, metrics, warm, messages)
@@ -187,6 +205,37 @@ class InstabilityMonitor:
             return metrics.get(self.g_loss_stats[tag])
         return metrics.get(f"loss/G{tag}", metrics.get("loss/G"))
 
+    def g_grad(self, metrics: dict[str, float], tag: str) -> float | None:
+        """G's gradient norm from `tag`'s D: the declared stat, else the largest of the G
+        phases' ``grad_norm/G*`` (None: none logged, or not finite)."""
+        if tag in self.g_grad_stats:
+            value = metrics.get(self.g_grad_stats[tag])
+            return float(value) if value is not None and _finite(value) else None
+        norms = [v for k, v in metrics.items() if k.startswith("grad_norm/G") and _finite(v)]
+        return max(norms) if norms else None
+
+    def _diverged(self, step: int, tag: str, metrics: dict[str, float], out: list[str]) -> bool:
+        """D's outputs exploded before the first logged value: at `out_limit` or more at the
+        first `patience` logging steps, never under it (flagged until they are)."""
+        key = f"exploding/D{tag}_out"
+        sides = {s: metrics.get(f"D{tag}_{s}") for s in ("real", "fake")}
+        values = {s: v for s, v in sides.items() if v is not None and type(v) in (int, float)}
+        if not values or self.healthy is None or tag in self.healthy:
+            return False
+        if all(_finite(v) and abs(v) < self.out_limit for v in values.values()):
+            self.healthy.add(tag)  # from here on the gradient norms' baseline judges
+            return self._end(key)
+        self.streak[key] = self.streak.get(key, 0) + 1
+        if key in self.active or self.streak[key] < self.patience:
+            return key in self.active
+        side, value = max(values.items(), key=lambda kv: abs(kv[1]) if _finite(kv[1]) else math.inf)
+        self._open(key, out, f"exploding D outputs{_where(tag)} at step {step}: D's mean output "
+                   f"on {side}s is {value:.3g} (an untrained D's are near 0), at least "
+                   f"{self.out_limit:g} in size at every logging step so far: the run diverged "
+                   "before its first logged value, so no gradient norm of it is a healthy "
+                   "baseline", "exploding")  # fmt: skip
+        return True
+
     def _d_wins(self, seen: Logged) -> bool:
         step, tag, wins, metrics = seen.step, seen.tag, seen.wins, seen.metrics
         key = f"d_wins{tag}"
@@ -202,8 +251,7 @@ class InstabilityMonitor:
         # G's loss rising at every logging step while G's gradient shrinks: DCGAN's D wins
         # 99-100 % from step 100 on while G's loss wanders (3 rises in a row, 2.55 -> 3.11)
         # and its gradient grows (15 -> 21): G learns
-        norms = [v for k, v in metrics.items() if k.startswith("grad_norm/G") and _finite(v)]
-        norm = max(norms) if norms else None
+        norm = self.g_grad(metrics, tag)
         prev, self.prev[key] = self.prev.get(key), float(g_loss)
         if prev is None or g_loss <= prev or norm is None:
             self.start[key], self.streak[key] = float(g_loss), 0
@@ -309,6 +357,8 @@ class InstabilityMonitor:
             "prev": {k: v for k, v in self.prev.items() if math.isfinite(v)},
             "base": {k: [v for v in vs if math.isfinite(v)] for k, vs in self.base.items()},
             "active": sorted(self.active),
+            # absent: resumed from a state before the rule, whose first values went unjudged
+            **({} if self.healthy is None else {"healthy": sorted(self.healthy)}),
         }
 
     def load_state_dict(self, state: Any) -> None:
@@ -334,6 +384,11 @@ class InstabilityMonitor:
         self.active = {
             k for k in (active if isinstance(active, list) else []) if isinstance(k, str)
         }
+        # a state from before this entry: the run got past its first logged values unjudged
+        healthy = state.get("healthy")
+        self.healthy = (
+            {k for k in healthy if isinstance(k, str)} if isinstance(healthy, list) else None
+        )
 
 
 class HealthMonitor:
@@ -347,22 +402,50 @@ class HealthMonitor:
         warn: Callable[[str], None] | None = None,
         g_loss_stats: Mapping[str, str] | None = None,
         tricks: Mapping[str, Mapping[str, Any]] | None = None,
+        g_grad_stats: Mapping[str, str] | None = None,
     ) -> None:
-        """`g_loss_stats`: the system's `g_loss_stats`; `tricks`: the active tricks' options
-        by name (the remedies name their settings)."""
+        """`g_loss_stats`, `g_grad_stats`: the system's declarations; `tricks`: the active
+        tricks' options by name (the remedies name their settings)."""
+        self.warn = warn or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.unit, self.per_step = "step", 1  # what the run's steps are (`count_in`)
+        self.step = 0  # the step being checked, for the warnings' wording
         # a collapse that begins while D loses and goes on while D wins (or the other way
         # round) is one episode: the monitor that saw it second flags it without a warning
         self.collapse = CollapseMonitor(
-            warn=warn,
+            warn=self._warn,
             warned_elsewhere=lambda tag: f"collapse{tag}" in self.instability.active,
             first_step=FIRST_STEP,
         )
         self.instability = InstabilityMonitor(
-            warn=warn,
+            warn=self._warn,
             warned_elsewhere=lambda tag: tag in self.collapse.active,
             g_loss_stats=g_loss_stats,
             tricks=tricks,
+            g_grad_stats=g_grad_stats,
         )
+
+    def count_in(self, unit: str, training_steps: int) -> None:
+        """The run's steps are `unit`s (a meta run's "outer step") of `training_steps`
+        training steps each: the step thresholds that count training steps (the first counted
+        step; the collapse monitor's `floor_after`) become the first such unit that reaches
+        them (rounded up), and a warning says "at outer step 12 (training step 120)". Call it
+        once, before the first check; the warm-up (`warmup_steps`) is set in the run's units."""
+        if training_steps < 1:
+            raise ValueError(f"training_steps={training_steps}: at least 1 per {unit}")
+        self.unit, self.per_step = unit, training_steps
+        for part in (self.collapse, self.instability):
+            part.first_step = -(-part.first_step // training_steps)
+        self.collapse.floor_after = -(-self.collapse.floor_after // training_steps)
+
+    def _at(self, line: str) -> str:
+        """`line` with its "at step N" in the run's units."""
+        if self.unit == "step" and self.per_step == 1:
+            return line
+        at = f"at {self.unit} {self.step} (training step {self.step * self.per_step})"
+        return line.replace(f" at step {self.step}:", f" {at}:", 1)
+
+    def _warn(self, line: str) -> None:
+        self.warn(self._at(line))
 
     @property
     def warmup_steps(self) -> int:
@@ -374,7 +457,9 @@ class HealthMonitor:
 
     def check(self, step: int, metrics: dict[str, float]) -> list[str]:
         """Both monitors' flags into `metrics`; the warnings they issued."""
-        return self.collapse.check(step, metrics) + self.instability.check(step, metrics)
+        self.step = step
+        lines = self.collapse.check(step, metrics) + self.instability.check(step, metrics)
+        return [self._at(line) for line in lines]
 
     def state_dict(self) -> dict[str, Any]:
         return {**self.collapse.state_dict(), "instability": self.instability.state_dict()}

@@ -157,6 +157,7 @@ class Run:
         self.monitor = HealthMonitor(  # rank 0's; kept in checkpoints
             warn=self.console.warn,
             g_loss_stats=self.system.g_loss_stats,
+            g_grad_stats=self.system.g_grad_stats,
             tricks={trick.name: trick.options.model_dump() for trick in self.tricks},
         )
         self.step = 0

@@ -190,6 +190,11 @@ class GANSystem(nn.Module, ABC, Generic[ConfigT]):
     # says nothing of D winning (a policy gradient centred on 0). The health monitor reads it
     # for "D wins outright"; an undeclared tag reads `loss/G`.
     g_loss_stats: ClassVar[dict[str, str]] = {}
+    # The logged stat of G's gradient norm from each discriminator, by the same tags, where
+    # the largest `grad_norm/G*` is not that gradient (CycleGAN's one G phase, whose norm is
+    # mostly the cycle loss's): "D wins outright" asks for it to fall. Log it on logging steps
+    # only (`TrainContext.diagnose`); an undeclared tag reads the `grad_norm/G*` phase norms.
+    g_grad_stats: ClassVar[dict[str, str]] = {}
 
     def __init__(self, config: ConfigT, hints: BuildHints | None = None) -> None:
         super().__init__()

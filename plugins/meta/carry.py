@@ -206,18 +206,14 @@ class StepLosses:
 
 
 def monitor_in_outer_steps(run: Run, options: MetaOptions) -> None:
-    """Count the health monitor's step thresholds in outer steps (once, on a new meta Run).
-    Its first counted step and the collapse monitor's `floor_after` are training steps of an
-    ordinary run (100: an untrained generator is one blob its D beats, early samples swing);
-    outer step k's visits train the tasks' timeline to step k x `visit_steps`, so each becomes
-    the outer step whose visits reach it (outer step 10 with 10 inner steps), not outer step
-    100, which many meta runs never reach. Its warm-up is a tenth of the run, as `ganhub
-    run`'s."""
-    n, monitor = visit_steps(options), run.monitor
-    monitor.warmup_steps = options.outer_steps // 10
-    for part in (monitor.collapse, monitor.instability):
-        part.first_step = -(-part.first_step // n)
-    monitor.collapse.floor_after = -(-monitor.collapse.floor_after // n)
+    """Count the health monitor's steps in outer steps (once, on a new meta Run). Outer step
+    k's visits train the tasks' timeline to step k x `visit_steps`: the monitor's thresholds
+    in training steps (100: an untrained generator is one blob its D beats) become the outer
+    step whose visits reach them (outer step 10 with 10 inner steps), not outer step 100,
+    which many meta runs never reach, and its warnings say "at outer step 12 (training step
+    120)". Its warm-up is a tenth of the run, as `ganhub run`'s."""
+    run.monitor.warmup_steps = options.outer_steps // 10
+    run.monitor.count_in("outer step", visit_steps(options))
 
 
 def timeline_warnings(run: Run, options: MetaOptions, warnings: list[str]) -> list[str]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -82,6 +82,9 @@ class TransferSystem(TextSystemBase):
 
     generator_names = ("G",)
     discriminator_names = ("D",)
+    # G's adversarial loss alone: loss/G adds the self- and cycle-reconstruction terms, which
+    # fall while D wins (the health monitor's "D wins outright" reads this one)
+    g_loss_stats: ClassVar[dict[str, str]] = {"": "G_adv"}
 
     def __init__(self, config: TextGANConfig, hints: BuildHints | None = None) -> None:
         super().__init__(config, hints)
@@ -324,8 +327,10 @@ class TransferSystem(TextSystemBase):
         cyc, cyc_token = _nll(self.logits(hard, style, x, soft=soft), x)
         real = self.d_view(self.one_hot(x), style)
         adv = ctx.g_loss(self.D, self.d_view(soft, 1 - style), real)
+        adv.stats.update(
+            {"self_rec": rec_token, "cycle_rec": cyc_token, "G_adv": adv.loss.detach()}
+        )
         adv.loss = t.self_weight * rec + t.cycle_weight * cyc + t.adv_weight * adv.loss
-        adv.stats.update({"self_rec": rec_token, "cycle_rec": cyc_token})
         return adv
 
     # -- samples and scores ------------------------------------------------------------
