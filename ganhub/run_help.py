@@ -103,8 +103,8 @@ def _other_tricks(
     given: str,
 ) -> list[str]:
     """The installed tricks the run does not enable: name and description, with what refuses
-    one as the run stands (its own problems(): a loss it does not suit, a trick it excludes);
-    those for another kind of data are only named."""
+    one as the run stands (`_refusal`: its own problems(), the engine's and the domain's
+    checks); those for another kind of data are only named."""
     modality = domain.modality_for(config)
     usable: list[Entry[type[Trick]]] = []
     elsewhere: list[Entry[type[Trick]]] = []
@@ -120,12 +120,16 @@ def _other_tricks(
     lines = ["", "other tricks; enable one to see its options:", f"  {command}"]
     width = max(len(e.name) for e in usable) if usable else 0
     indent = " " * (width + 4)
+    try:  # what the domain says of the run as it stands (a data folder not there yet...)
+        checked: set[str] | None = set(map(str, domain.check(config)))
+    except Exception:  # its broken check is reported when the run starts
+        checked = None
     for entry in usable:
         first = f"  {entry.name:<{width}}  "
         lines += textwrap.wrap(
             entry.description, WIDTH, initial_indent=first, subsequent_indent=indent
         )
-        refused = _refusal(entry.obj, config, domain)
+        refused = _refusal(entry.obj, config, domain, items, files, checked)
         if refused:
             lines += textwrap.wrap(
                 f"refused as this run stands: {refused}",
@@ -139,15 +143,64 @@ def _other_tricks(
     return lines
 
 
-def _refusal(trick: type[Trick], config: RunConfig, domain: Domain) -> str:
-    """The first reason the trick's own check gives against this run, or ''."""
-    from ganhub.errors import one_line
+def _refusal(
+    trick: type[Trick],
+    config: RunConfig,
+    domain: Domain,
+    items: list[str],
+    files: tuple[str, ...],
+    checked: set[str] | None,
+) -> str:
+    """The first reason a run of this command line with the trick enabled is refused, or '':
+    the checks `ganhub config` makes of it (the trick's own problems(), the engine's: a task
+    for a trick that relates tasks, targets for one that moves them; the options' validators),
+    then what the domain's check() says of it and not of the run as it stands (`checked`),
+    then its conditioning() against a trick that packs samples into one D input. Nothing is
+    built and no step runs."""
+    from ganhub.config.resolve import resolve
+    from ganhub.errors import GanhubError, one_line
 
+    enabled = f"tricks=[{','.join([*config.tricks, trick.name])}]"
     try:
-        found = trick.problems(trick.Config(), config, domain)
+        with_trick = resolve([*items, enabled], files, training=False)
+        found = _new_domain_problems(domain, with_trick, checked) or _packs_labels(
+            trick, domain, with_trick
+        )
+    except GanhubError as exc:  # what `ganhub run` with the trick says
+        return one_line(str(exc), 300)
     except Exception:  # a plugin's broken check: reported when its trick is enabled
         return ""
-    return one_line(str(found[0]), 300) if found else ""
+    return one_line(found, 300)
+
+
+def _new_domain_problems(domain: Domain, config: RunConfig, checked: set[str] | None) -> str:
+    """The first problem the domain's check() finds with the trick (`config`) that it does not
+    find without it (`checked`; None: its check failed there, so it says nothing here)."""
+    if checked is None:
+        return ""
+    return next((str(p) for p in domain.check(config) if str(p) not in checked), "")
+
+
+def _packs_labels(trick: type[Trick], domain: Domain, config: RunConfig) -> str:
+    """A trick that packs several samples into one D input (`BuildHints.pack`, asked in
+    adjust_build), in a run the domain conditions on labels (`Domain.conditioning`): the
+    run refuses it once D is wrapped, each packed input holding samples of several classes."""
+    if domain.conditioning(config) is None:
+        return ""
+    from ganhub.engine.system import BuildHints  # torch: only for a conditional run's help
+
+    hints = BuildHints()  # without the run's condition: a trick that needs it says so then
+    try:
+        trick(getattr(config.trick, trick.name), config).adjust_build(hints)
+    except Exception:  # (acgan's head asks for hints.condition): no packing asked
+        return ""
+    if hints.pack < 2:
+        return ""
+    return (
+        f"trick '{trick.name}' packs {hints.pack} samples, of different classes, into one D "
+        f"input, and this '{config.plugin}' run is class-conditional; it cannot be combined "
+        "with conditional training"
+    )
 
 
 def _wrapped(text: str, indent: int = 0) -> list[str]:

@@ -77,7 +77,8 @@ def test_resuming_a_folder_run_with_another_width_names_only_the_shapes(
     assert code == 0, err
     code, _, err = cli("run", "resume=runs/unp", "model.ngf=8", "trainer.steps=2")
     assert code == 2 and len(err.strip().splitlines()) == 1, err
-    assert "does not fit this config's model: 70 differ in shape (G_AB.1.weight" in err
+    assert "does not fit the model this resume builds (70 differ in shape (G_AB.1.weight" in err
+    assert "it sets model.ngf=8 (the run's: " in err
     assert "sample_inputs" not in err and "lacks" not in err
     code, _, err = cli("run", "resume=runs/unp", "trainer.steps=2")  # its own settings resume
     assert code == 0, err

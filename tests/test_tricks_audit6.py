@@ -71,7 +71,7 @@ ACCEPTED = [
     ("acgan", ["weight_d=0"], CONDITIONAL), ("acgan", ["weight_g=0"], CONDITIONAL),
     ("rotation_head", ["weight_d=0", "share=0.01"], IMAGE),
     ("rotation_head", ["weight_g=0", "share=4"], IMAGE),
-    ("arch_cost", ["weight=1e-6"], TINY_TOY),
+    ("arch_cost", ["weight=1e-6"], [*TINY_TOY, "model.supernet=true"]),
 ]  # fmt: skip
 
 

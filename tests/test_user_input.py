@@ -109,7 +109,8 @@ def test_a_resume_with_nothing_to_train_changes_nothing(cli, toy_run: Path) -> N
     line = _one_line_error(
         *cli("run", f"resume={toy_run}", "trainer.steps=8", "model.g_hidden=8")[::2]
     )
-    assert "does not fit this config's model" in line
+    assert "does not fit the model this resume builds" in line
+    assert "it sets model.g_hidden=8 (the run's: 16)" in line  # what differs, and where
     after = {p: p.read_bytes() for p in toy_run.rglob("*") if p.is_file() and p.name != ".lock"}
     assert after == files  # config.yaml, metrics, samples, and the failure marker as they were
 

@@ -46,6 +46,8 @@ def format_validation_error(
         if not key and sources:  # a check of several keys: the key its message starts with
             named = key_of_message(problem)
             source = source_of(named, sources) if named else None
+        if sources:
+            source, problem = blame(problem, source, sources)
         entries.append((source, problem))
     shown = [
         (source, entry if isinstance(entry, str) else _unknown_keys(model, entry))
@@ -60,20 +62,41 @@ def format_validation_error(
     return "; ".join(parts) + more  # one line, as every usage error is
 
 
-# The key a registry or cross-field error is about: an unknown name's list, or the dotted key
-# its message starts with ("trainer.grad_accum=3 must divide trainer.batch_size=10").
+# The key a registry or cross-field error is about: an unknown name's list, the list that
+# enabled the part a message starts with ("trick 'gp' does not suit loss ...": `tricks`, which a
+# resume that typed tricks= gave, not the saved config.yaml), or the dotted key it starts with
+# ("trainer.grad_accum=3 must divide trainer.batch_size=10").
 _LIST_OF_NAMES = {"trick": "tricks", "loss": "loss", "logger": "loggers", "metric": "eval.metrics"}
 _UNKNOWN_NAME = re.compile(r"unknown (trick|loss|logger|metric) '")
+_NAMED_PART = re.compile(r"(trick|loss|logger|metric) '[^']*'")
 _LEADING_KEY = re.compile(r"([A-Za-z_]\w*(?:\.\w+)*)[=: ]")
 
 
 def key_of_message(message: str) -> str | None:
     """The config key an error message is about, or None (see _LEADING_KEY)."""
-    unknown = _UNKNOWN_NAME.match(message)
+    unknown = _UNKNOWN_NAME.match(message) or _NAMED_PART.match(message)
     if unknown:
         return _LIST_OF_NAMES[unknown[1]]
     leading = _LEADING_KEY.match(message)
     return leading[1] if leading else None
+
+
+_NAMED_KEY = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.\w+)+)=")
+
+
+def blame(problem: str, source: str | None, sources: Mapping[str, str]) -> tuple[str | None, str]:
+    """(what the line starts with, the problem) for a problem that `source` (a file, or None:
+    the command line) is blamed for. When it names keys (`key=value`) that another source gave
+    (a key typed now against a resumed run's config.yaml: "trainer.grad_accum=4 must divide
+    trainer.batch_size=30"), the combination is no one file's: the line starts with the
+    problem and names which of its keys each file gave, after it. Only the keys of what is
+    wrong count, not of the remedy after its first '; ' ("...; or use optim.D.name=rmsprop")."""
+    named = dict.fromkeys(_NAMED_KEY.findall(problem.split("; ", 1)[0]))
+    given = {key: source_of(key, sources) for key in named}
+    if len(given) < 2 or all(where == source for where in given.values()):
+        return source, problem
+    by_file = ", ".join(f"{key} from {where}" for key, where in given.items() if where)
+    return None, f"{problem} ({by_file})"
 
 
 def _unknown_keys(model: type[BaseModel], keys: list[str]) -> str:
@@ -393,6 +416,6 @@ def type_text(annotation: Any) -> str:
 
 
 __all__ = [
-    "MAX_PROBLEMS", "MAX_UNKNOWN", "as_model", "error_wording", "format_validation_error",
-    "key_of_message", "single_value_problem", "type_text",
+    "MAX_PROBLEMS", "MAX_UNKNOWN", "as_model", "blame", "error_wording",
+    "format_validation_error", "key_of_message", "single_value_problem", "type_text",
 ]  # fmt: skip

@@ -24,7 +24,13 @@ from pydantic import BaseModel, ValidationError, create_model
 
 from ganhub.config.enabled import enabled_loggers, enabled_tricks, refuse_saved_destinations
 from ganhub.config.given import KnowsGiven, given_context, keys_given
-from ganhub.config.messages import as_model, format_validation_error, key_of_message, type_text
+from ganhub.config.messages import (
+    as_model,
+    blame,
+    format_validation_error,
+    key_of_message,
+    type_text,
+)
 from ganhub.config.optim_layers import merge_layers
 from ganhub.config.overrides import (
     deep_merge,
@@ -230,9 +236,12 @@ def naming_source(sources: Mapping[str, str]) -> Iterator[None]:
         message = str(exc)
         key = key_of_message(message)
         where = source_of(key, sources) if key and sources else None
-        if where is None or message.startswith(where):
+        if not sources or (where is not None and message.startswith(where)):
             raise
-        named = type(exc)(f"{where}: {message}")
+        where, said = blame(message, where, sources)
+        if where is None and said == message:
+            raise
+        named = type(exc)(f"{where}: {said}" if where else said)
         named.__cause__, named.__suppress_context__ = exc.__cause__, True
         raise named from exc.__cause__
 

@@ -36,6 +36,7 @@ from ganhub.engine.checkpoint_fit import mismatch as mismatch
 from ganhub.engine.checkpoint_state import BEST as BEST  # the best checkpoint's record
 from ganhub.engine.checkpoint_state import Best as Best
 from ganhub.engine.checkpoint_state import DamagedState, read_state
+from ganhub.engine.checkpoint_state import misfit_line as misfit_line  # a resume's refusal
 from ganhub.engine.checkpoint_state import read_best as read_best
 from ganhub.engine.checkpoint_state import unflatten as unflatten  # the inverse of flatten
 from ganhub.errors import UsageError, writing

@@ -225,6 +225,77 @@ def read_directions(directory: Path) -> dict[str, str | None]:
     )
 
 
+# -- a checkpoint that does not fit the model a resume builds --------------------------------
+
+# keys that never shape a run's weights: a resume may change them, and a checkpoint that does
+# not fit is never their doing
+_NOT_SHAPES = frozenset({
+    "preset", "seed", "deterministic", "device", "precision", "out_dir", "name", "resume",
+    "init_from", "loss", "optim", "trainer", "eval", "loggers", "logger",
+})  # fmt: skip
+_SHOWN_CHANGES = 3  # changed keys a refusal names before "and N more"
+
+
+def misfit_line(run_dir: Path, checkpoint: str, mismatch: str, config: Any) -> str:
+    """The line refusing `resume=run_dir` when checkpoint `checkpoint` does not fit the model
+    (`mismatch`: `checkpoint_fit.mismatch`'s words), naming what differs and where: each key
+    that may shape the model which the resume sets otherwise than the run's config.yaml (the
+    value typed now and the run's), or, when it sets none, that file, which then no longer
+    holds what the run was trained with (edited since the checkpoint was written)."""
+    from ganhub.config.overrides import dotted_items, load_yaml
+    from ganhub.config.schema import with_absolute_paths
+    from ganhub.config.sources import nest_dotted
+
+    file = one_line(run_dir / "config.yaml", 200)
+    now = dict(dotted_items(with_absolute_paths(config, config.model_dump(mode="json"))))
+    try:  # the file the resume read, not yet rewritten (the run writes it once restored)
+        saved = dict(dotted_items(nest_dotted(load_yaml(run_dir / "config.yaml"), file)))
+    except Exception:  # removed or damaged since: the checkpoint's words are all there is
+        saved = {}
+    tricks = set(now.get("tricks") or []) & set(saved.get("tricks") or [])
+    changed = [
+        key
+        for key in [*now, *(k for k in saved if k not in now)]
+        if key.split(".")[0] not in _NOT_SHAPES
+        # another trick's options follow `tricks`, which names the change
+        and not (key.startswith("trick.") and key.split(".")[1] not in tricks)
+        and now.get(key, _ABSENT) != saved.get(key, _ABSENT)
+    ]
+    head = f"resume={one_line(run_dir, 200)}: checkpoint {checkpoint} does not fit"
+    if not saved:
+        return f"{head} the model of this resume ({mismatch}); resume with the run's settings"
+    if not changed:
+        return (
+            f"{head} the model {file} describes ({mismatch}), and this resume changes none of "
+            "its model's keys: the file no longer holds the settings the run was trained "
+            "with (edited since?); put them back in it"
+        )
+    named = [
+        f"{key}={_text(now.get(key, _ABSENT))} (the run's: {_text(saved.get(key, _ABSENT))})"
+        for key in changed[:_SHOWN_CHANGES]
+    ]
+    more = len(changed) - _SHOWN_CHANGES
+    named += [f"and {more} more"] if more > 0 else []
+    return (
+        f"{head} the model this resume builds ({mismatch}): it sets {', '.join(named)}, "
+        f"where {file} holds the run's settings; resume without changing them (a new run with "
+        f"init_from={one_line(run_dir, 200)} starts from its weights)"
+    )
+
+
+_ABSENT = object()
+
+
+def _text(value: Any) -> str:
+    """A config value as it is typed: [a,b], true, null; 'not set' for a key one side lacks."""
+    if value is _ABSENT:
+        return "not set"
+    if isinstance(value, list):
+        return one_line("[" + ",".join(_text(v) for v in value) + "]", 60)
+    typed = {True: "true", False: "false", None: "null"}
+    return one_line(typed[value] if value is None or isinstance(value, bool) else value, 60)
+
+
 __all__ = [
     "BEST",
     "DIRECTIONS",
@@ -233,6 +304,7 @@ __all__ = [
     "DamagedState",
     "direction_key",
     "directions_in",
+    "misfit_line",
     "read_best",
     "read_directions",
     "read_state",

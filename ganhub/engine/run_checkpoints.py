@@ -93,10 +93,9 @@ def restore(run: Any) -> None:
     # torch's 40-line list, or a silent cast of int/complex values: one line instead
     mismatch = checkpoint.load_fitting(run.system, model_state, run.device)
     if mismatch:
-        raise ConfigError(
-            f"resume={run.run_dir}: checkpoint {path.name} does not fit this config's "
-            f"model: {mismatch}; resume with the settings the run was trained with"
-        )
+        # names the keys this resume changes, or the run's config.yaml when it changes none
+        line = checkpoint.misfit_line(run.run_dir, path.name, mismatch, run.config)
+        raise ConfigError(line)
     start.restore_optimizers(run, state, path)  # before any step reads them
     start.refuse_nothing_to_train(run.config, run.run_dir, step)
     run.resumed_steps = start.saved_steps(run.run_dir)

@@ -13,6 +13,8 @@ from ganhub.tricks import Trick, bounded
 if TYPE_CHECKING:
     from torch import Tensor
 
+    from ganhub.config.schema import RunConfig
+    from ganhub.domain import Domain
     from ganhub.engine.system import GANSystem, Phase, PhaseOutput
 
 
@@ -46,6 +48,24 @@ class ArchCost(Trick):
     description = "ProxylessNAS-style compute price: each side's loss gains weight x its supernet's expected compute"
     graph_safe = True
     Config = ArchCostConfig
+
+    @classmethod
+    def problems(cls, options: Any, config: RunConfig, domain: Domain) -> list[str]:
+        """Besides the base checks: a run that builds no supernet (the domain declares the
+        keys that build one, `Domain.supernet`) is refused before anything is built."""
+        from ganhub.config.sources import as_typed, value_at
+
+        out = super().problems(options, config, domain)
+        dumped = config.model_dump()
+        wanted = domain.supernet.items()
+        if not wanted or any(value_at(dumped, k) != v for k, v in wanted):
+            keys = " ".join(f"{k}={as_typed(v)}" for k, v in wanted)
+            fix = f"give {keys}" if keys else f"domain '{config.plugin}' builds none"
+            out.append(
+                f"trick 'arch_cost' prices a supernet's architecture choices, and this "
+                f"'{config.plugin}' run builds none ({fix})"
+            )
+        return out
 
     def setup(self, system: GANSystem) -> None:
         """Find each side's supernets; refuse a run that builds none."""
