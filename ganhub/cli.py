@@ -6,13 +6,12 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 
 import click
 
 from ganhub import __version__
 from ganhub.errors import ConfigError, GanhubError, one_line
-from ganhub.interrupts import terminate_unwinds
+from ganhub.interrupts import terminate_unwinds, wait_for_rank_0
 
 
 def build_cli() -> click.Group:
@@ -99,8 +98,9 @@ def _run_and_report(args: list[str]) -> None:
         if isinstance(exc, ConfigError) and _other_rank():
             # rank 0 refuses the same config and says why, then torchrun stops this process;
             # exiting first would have torchrun stop rank 0 before its line (one every time)
+            # (in a later try, a script's next command: only until rank 0 said it fails too)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)  # torchrun's stop ends it at once
-            time.sleep(RANK0_GRACE_S)
+            wait_for_rank_0(RANK0_GRACE_S)
         click.echo(f"ganhub: error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:

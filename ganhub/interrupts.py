@@ -86,25 +86,60 @@ _said = False
 _closed = False
 
 
-def try_key(what: str, rank: int | str) -> str:
-    """`job_key` within this process's try (the first's are the job's own keys): what a rank
-    said in an earlier try is never read as this one's."""
-    return job_key(f"try{_try}/{what}" if _try else what, rank)
+def try_key(what: str, rank: int | str, number: int | None = None) -> str:
+    """`job_key` within this process's try (the first's are the job's own keys), or within try
+    `number`: what a rank said in an earlier try is never read as this one's."""
+    number = _try if number is None else number
+    return job_key(f"try{number}/{what}" if number else what, rank)
+
+
+def try_number() -> int:
+    """This process's try (0 for the first), the same on every rank (read only)."""
+    return _try
+
+
+# where rank 0 says, in the try (or run) this process last told its failure in (`_told_in`),
+# that it fails too or that it parts (`startup_meetings.part`): both before it says its line
+_rank_0_says: list[str] = []
+_told_in = 0
+RANK0_LINE_S = 0.5  # the longest rank 0 takes from then to its line (SIGTERM held off meanwhile)
 
 
 def begin_try() -> None:
     """A try begins (the ranks arrive at their process group, or this one fails before it):
     after one that said something and never ended, the next number."""
-    global _try, _said, _closed
+    global _try, _said, _closed, _rank_0_says
     if _said:
         _try += 1
-    _said, _closed = True, False
+    _said, _closed, _rank_0_says = True, False, []
 
 
-def said_in_try() -> None:
-    """This process said something in its try's keys: its next try has keys of its own."""
-    global _said
-    _said = True
+def said_in_try(key: Callable[[str, int | str], str] | None = None) -> None:
+    """This process said something in its try's keys (`key`: where, `try_key` unless the
+    ranks agreed on a run): its next try has keys of its own."""
+    global _said, _rank_0_says, _told_in
+    _said, _told_in = True, _try
+    _rank_0_says = [(key or try_key)(what, 0) for what in ("failed", "parted")]
+
+
+def wait_for_rank_0(limit_s: float) -> None:
+    """(A rank other than 0 whose error ends its command, before it says its line and exits:
+    torchrun then stops rank 0, which said nothing had it not said its line yet.) In the
+    process's first try, `limit_s`: the command most likely ends the process (`torchrun -m
+    ganhub run ...`), and torchrun stops this rank once rank 0 said its line and exited (this
+    rank's own line would say it again). In a later one (the process went on after an earlier
+    command or run, as a script does): until rank 0 said in torchrun's store that it fails too,
+    or parts, in the keys where this rank told its failure, and RANK0_LINE_S more for its line;
+    at most `limit_s` (all of it without a store, or where this rank told nothing)."""
+    until = time.monotonic() + limit_s
+    store = job_store() if _rank_0_says and _told_in else None
+    with contextlib.suppress(RuntimeError):  # DistError: the store went away
+        while store is not None and time.monotonic() < until:
+            if any(store.check([key]) for key in _rank_0_says):
+                until = min(until, time.monotonic() + RANK0_LINE_S)
+                break
+            time.sleep(0.01)
+    time.sleep(max(0.0, until - time.monotonic()))
 
 
 def end_try(closed: bool = False) -> None:
@@ -279,6 +314,7 @@ def interruption(exc: BaseException | None) -> BaseException | None:
 
 
 __all__ = [
+    "RANK0_LINE_S",
     "STORE_TIMEOUT_S",
     "OutputsStopped",
     "Terminated",
@@ -295,5 +331,7 @@ __all__ = [
     "terminate_unwinds",
     "try_closed",
     "try_key",
+    "try_number",
+    "wait_for_rank_0",
     "write_error_file",
 ]

@@ -15,7 +15,9 @@ vain in (b), now names rank 1 and its error.
 its process: only `interrupts` counted that failure, in the first try's keys, and the engine's
 counter, imported later, numbered rank 1's next try 0 where rank 0's was 1.
 (d) An error after rank 1's run closed fine, in the same call, was told in the next try's
-keys (and counted a try more): rank 0's next run read it as its own try's failure."""
+keys (and counted a try more): rank 0's next run read it as its own try's failure.
+(e) Every try and run left its keys in torchrun's store for the job's whole life; now each run's
+first meeting clears those behind it."""
 
 from __future__ import annotations
 
@@ -72,6 +74,11 @@ except Exception as exc:
 Run.close = close
 summary = ganhub.train([*args, 'name=d'])
 print(f'rank {rank} d: steps={summary["steps"]}', flush=True)
+if rank == '0':  # (e) the keys every try and run left in torchrun's store, but the last run's
+    from ganhub.interrupts import job_key, job_store
+    job = job_key('', '').removesuffix('//')
+    left = {k.removeprefix(job).split('/')[1] for k in job_store().list_keys() if k.startswith(job)}
+    print(f'rank 0 e: left {sorted(left)}', flush=True)
 """
 
 
@@ -96,3 +103,4 @@ def test_a_script_trains_again_after_a_rank_failed_before_the_group_existed(
     assert out.count("rank 0 c: steps=2") == 1 and out.count("rank 1 c: after the run") == 1, out
     assert out.count("rank 0 d: steps=2") == 1 and out.count("rank 1 d: steps=2") == 1, out
     assert (workdir / "runs/c/checkpoints").is_dir() and (workdir / "runs/d/checkpoints").is_dir()
+    assert out.count("rank 0 e: left ['run5', 'runs']") == 1, out  # d's own, and the run count

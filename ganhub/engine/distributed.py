@@ -400,7 +400,7 @@ def _last_words(error: BaseException) -> str | None:
     at the process group); a rank that torchrun stops because another rank failed returns the
     line that says so, said in place of `ganhub: terminated`. Any rank's own error goes to
     torchrun's error file too, whose report then shows it instead of a link. (Before this
-    process first joined, `interrupts._failed_early` tells as well, in the same try's keys.)
+    process first joined, `interrupts._failed_early` alone tells its own error: once.)
     Nothing for an error after this command's run closed fine: its try ended, every rank
     finished the run, and the next try's keys are the other ranks' next run's."""
     info = _place()
@@ -416,8 +416,8 @@ def _last_words(error: BaseException) -> str | None:
             f"ganhub: terminated: torchrun stopped rank {info.rank} because rank {peer} of this "
             f"job failed: {why}{also}"
         )
-    if not isinstance(error, Exception) or isinstance(error, PeerStopped):
-        return None  # Ctrl-C, an exit, or another rank's failure: not this rank's to tell
+    if not isinstance(error, Exception) or isinstance(error, PeerStopped) or _joined is None:
+        return None  # Ctrl-C, an exit, another rank's failure; before joining: `_failed_early`
     named = f"rank {info.rank}: "
     text = error.args[0] if isinstance(error, GanhubError) and error.args else None
     if isinstance(text, str) and text.startswith(named):  # `interrupts._failed_early` named it

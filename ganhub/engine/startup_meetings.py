@@ -34,8 +34,17 @@ from torch.distributed import DistError
 from torch.distributed.constants import default_pg_nccl_timeout, default_pg_timeout
 
 from ganhub.engine.rundir import MAX_RANK_ERROR
+from ganhub.engine.store_cleanup import clear_behind, run_ended
 from ganhub.errors import GanhubError, TrainingError, one_line
-from ganhub.interrupts import begin_try, failure_line, job_key, job_store, said_in_try, try_key
+from ganhub.interrupts import (
+    begin_try,
+    failure_line,
+    job_key,
+    job_store,
+    said_in_try,
+    try_key,
+    try_number,
+)
 from ganhub.interrupts import end_try as end_job_try
 
 # how long ranks wait for each other (the process group's timeout, and for every rank to come
@@ -190,6 +199,7 @@ def end_try(closed: bool = False) -> None:
     came to the process group in this one or failed before it and said so. `closed`: the run
     closed fine (an error after it is this rank's alone). Nothing else of this run is left."""
     global _run, _met, _starting, _told
+    run_ended(_run, _met)
     end_job_try(closed)
     _run, _met, _starting, _told = None, 0, None, None
 
@@ -254,6 +264,8 @@ def meet(last: bool = False) -> None:
         limit = wait_all(info, store, f"met{_met}", str(backend))
         if limit:
             raise CollectiveTimeout(limit, info.rank)
+        if _met == 1 and not info.rank and _run is not None:  # every rank agreed on the run
+            clear_behind(store, info.world, try_number(), _run)
 
 
 def tell(info: Place, error: BaseException, ending: bool = False) -> None:
@@ -273,7 +285,7 @@ def tell(info: Place, error: BaseException, ending: bool = False) -> None:
         with contextlib.suppress(RuntimeError):
             store.set(run_key("failed", info.rank), failure_line(error))
             store.add(run_key("failed", "count"), 1)
-            said_in_try()
+            said_in_try(run_key)
     if _starting is not None:
         _told = _starting
 
