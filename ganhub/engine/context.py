@@ -224,6 +224,22 @@ class TrainContext:
             f"{name}_{role}": out for name, out in discriminator.aux.items()
         }
 
+    def log_gradient_norm(self, stats: dict[str, Tensor], key: str, x: Tensor) -> Tensor:
+        """A view of `x` (use it in place of `x`) whose gradient's L2 norm, without fp16's
+        grad scale, lands in `stats[key]` during the phase's backward: the gradient one term
+        sends through one tensor (CycleGAN's D_A to its generator's images), which the loop's
+        per-phase `grad_norm/<phase>` mixes with every other term's. A device scalar, no host
+        sync; call it on logging steps only (`diagnose`): a hook costs a norm each backward."""
+        from ganhub.engine.diagnostics import unscaled
+
+        view = x.view_as(x)
+
+        def record(grad: Tensor) -> None:
+            stats[key] = unscaled(torch.linalg.vector_norm(grad.detach().float()), self.scaler)
+
+        view.register_hook(record)
+        return view
+
     def input_gradient(self, outputs: Tensor, inputs: Tensor) -> Tensor:
         """d(sum outputs)/d(inputs) with a graph (for penalties), correct under fp16 grad scaling.
 

@@ -39,10 +39,13 @@ def grad_norm(params: Sequence[nn.Parameter], scaler: torch.amp.GradScaler | Non
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return None
-    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-    if scaler is not None and scaler.is_enabled():
-        norm = norm / scaler._get_scale_async()  # fp16 gradients are still scaled here; no sync
-    return norm
+    return unscaled(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))), scaler)
+
+
+def unscaled(norm: Tensor, scaler: torch.amp.GradScaler | None) -> Tensor:
+    """A gradient norm taken before `scaler` unscaled the gradients, without its scale."""
+    scale = scaler._get_scale_async() if scaler is not None and scaler.is_enabled() else None
+    return norm if scale is None else norm / scale  # fp16 gradients still scaled; no sync
 
 
 def learning_rates(optimizers: Mapping[str, torch.optim.Optimizer]) -> dict[str, float]:
@@ -182,4 +185,12 @@ class CollapseMonitor:
         return sum(accs) / len(accs) if accs else None
 
 
-__all__ = ["COLLAPSE_REMEDY", "CollapseMonitor", "d_stats", "grad_norm", "learning_rates", "spread"]
+__all__ = [
+    "COLLAPSE_REMEDY",
+    "CollapseMonitor",
+    "d_stats",
+    "grad_norm",
+    "learning_rates",
+    "spread",
+    "unscaled",
+]

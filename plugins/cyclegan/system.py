@@ -78,16 +78,6 @@ LOSS_SCALE = {"lsgan": 2.0}
 PREVIEW = 8  # examples per sample grid
 
 
-def _grad_norm_into(stats: dict[str, Tensor], key: str, view: Tensor, ctx: TrainContext) -> None:
-    """stats[key]: the norm of `view`'s gradient, without fp16's grad scale (no host sync)."""
-
-    def hook(grad: Tensor) -> None:
-        norm, scaler = torch.linalg.vector_norm(grad.detach().float()), ctx.scaler
-        stats[key] = norm / scaler._get_scale_async() if scaler and scaler.is_enabled() else norm
-
-    view.register_hook(hook)
-
-
 def loss_scale(config: CycleGANConfig) -> float:
     """The multiplier on the configured loss that gives the original's form (`LOSS_SCALE`)."""
     return LOSS_SCALE.get(config.loss, 1.0)
@@ -348,10 +338,12 @@ class CycleGANSystem(TranslationMixin, GANSystem[CycleGANConfig]):
         ctx.cache.setdefault("cyclegan", []).append(
             _Fakes(real_a, fake_a.detach(), fake_b.detach())
         )
-        # on logging steps each D sees a view of its fakes, whose gradient is that D's alone
-        judged = (fake_a.view_as(fake_a), fake_b.view_as(fake_b)) if ctx.diagnose else None
-        adv_b = ctx.g_loss(self.D_B, judged[1] if judged else fake_b, real=real_b, tag="_B")
-        adv_a = ctx.g_loss(self.D_A, judged[0] if judged else fake_a, real=real_a, tag="_A")
+        stats: dict[str, Tensor] = {}  # the gradient each D gives G: filled in backward
+        if ctx.diagnose:  # (logging steps) through a view of the fakes that D alone sees
+            fake_a = ctx.log_gradient_norm(stats, "G_adv_grad_A", fake_a)
+            fake_b = ctx.log_gradient_norm(stats, "G_adv_grad_B", fake_b)
+        adv_b = ctx.g_loss(self.D_B, fake_b, real=real_b, tag="_B")
+        adv_a = ctx.g_loss(self.D_A, fake_a, real=real_a, tag="_A")
         cycle_a = (rec_a - real_a).abs().mean()
         cycle_b = (rec_b - real_b).abs().mean()
         loss = (
@@ -359,15 +351,14 @@ class CycleGANSystem(TranslationMixin, GANSystem[CycleGANConfig]):
             + self.lambda_a * cycle_a
             + self.lambda_b * cycle_b
         )
-        stats = {**adv_a.stats, **adv_b.stats, "G_adv_A": adv_a.loss.detach(), "G_adv_B": adv_b.loss.detach(),
-                 "G_cycle_A": cycle_a.detach(), "G_cycle_B": cycle_b.detach()}  # fmt: skip
+        stats.update({**adv_a.stats, **adv_b.stats, "G_adv_A": adv_a.loss.detach(),
+                      "G_adv_B": adv_b.loss.detach(), "G_cycle_A": cycle_a.detach(),
+                      "G_cycle_B": cycle_b.detach()})  # fmt: skip
         if self.lambda_identity > 0:
             idt_a = (self.G_BA(real_a) - real_a).abs().mean()  # G_BA should leave A images alone
             idt_b = (self.G_AB(real_b) - real_b).abs().mean()
             loss = loss + self.lambda_identity * (self.lambda_a * idt_a + self.lambda_b * idt_b)
             stats["G_identity_A"], stats["G_identity_B"] = idt_a.detach(), idt_b.detach()
-        for side, view in zip("AB", judged or ()):  # set in backward, before the loop reads
-            _grad_norm_into(stats, f"G_adv_grad_{side}", view, ctx)
         return PhaseOutput(loss, stats)
 
     def _fakes(self, batch: Any, ctx: TrainContext) -> _Fakes:
