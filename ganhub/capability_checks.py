@@ -209,7 +209,7 @@ def _guarded_phase(
             loss_name = str(getattr(getattr(ctx, "loss", None), "name", "?"))
             raise PluginError(
                 f"phase '{name}': the domain's phase (or its loss '{loss_name}') gave "
-                f"{_loss_problem(value)} (the phase: {_defined_at(loss)}, of domain '{plugin}', "
+                f"{loss_problem(value)} (the phase: {_defined_at(loss)}, of domain '{plugin}', "
                 f"{hint}; the loss: {owners.hint('loss', loss_name)})"
             )
         if before and probe is not None and probe.grad is not None:
@@ -247,7 +247,7 @@ def _defined_at(function: Any) -> str:
     return f"{qualname}, {path}:{code.co_firstlineno}"
 
 
-def _loss_problem(value: Any) -> str:
+def loss_problem(value: Any) -> str:
     """'a float, not a 0-dim tensor; give the tensor itself...': what is wrong with a loss
     `value` that is not one number (a 0-dim tensor), and how to fix it."""
     import torch

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from ganhub.capability_checks import loss_problem
 from ganhub.console import summary_head, summary_rows
 from ganhub.data import split_batch
 from ganhub.engine import compiled, distributed
@@ -381,14 +382,7 @@ def check_loss(value: Any, phase: Phase, extra_loss: Any, loss_name: str = "") -
         if extra_loss is None
         else f"trick '{trick}'"
     )
-    tensor = isinstance(value, torch.Tensor)
-    what = f"a tensor of shape {tuple(value.shape)}" if tensor else f"a {type(value).__name__}"
-    fix = (
-        "reduce it to one number (e.g. .mean()) that depends on the weights"
-        if tensor  # float(), .item(): a number cut off from the weights' gradients
-        else "give the tensor itself (no float(), .item() or .tolist()): a number has no gradient"
-    )
-    raise PluginError(f"phase '{phase.name}': {source} gave {what}, not a 0-dim tensor; {fix}")
+    raise PluginError(f"phase '{phase.name}': {source} gave {loss_problem(value)}")
 
 
 def _track_grads(run: Run, groups: tuple[str, ...]) -> None:
