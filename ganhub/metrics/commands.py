@@ -362,16 +362,18 @@ def report_command(run_dirs: tuple[Path, ...], out: str | None) -> None:
     With several run directories: one self-contained page comparing them (the config keys
     that differ, final and best metrics with the best run marked, curves overlaid, each run's
     status), written to ./compare.html or --out, and nothing into the runs' folders."""
+    from ganhub.metrics.rundata import shown_path  # a run's name may hold control characters
+
     if len(run_dirs) > 1:
         from ganhub.metrics.compare import write_comparison
 
-        click.echo(str(write_comparison(list(run_dirs), out, _declared_direction)))
+        click.echo(shown_path(write_comparison(list(run_dirs), out, _declared_direction)))
         return
     from ganhub.metrics.report import write_report
     from ganhub.metrics.store import page_destination
 
     run_dir = run_dirs[0]
-    click.echo(str(write_report(run_dir, page_destination(out, "report.html", run_dir))))
+    click.echo(shown_path(write_report(run_dir, page_destination(out, "report.html", run_dir))))
 
 
 def _declared_direction(key: str) -> str | None:

@@ -28,7 +28,7 @@ import shutil
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined, select_autoescape
 
@@ -54,6 +54,9 @@ from ganhub.metrics.rundata import (
     sample_texts,
     shown_path,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MAX_SERIES = 24  # curves drawn in one panel (and metric panels in the metrics figure)
 MAX_COLLAPSES = 20  # flagged steps named in the collapse warning (then a count and the last)
@@ -96,7 +99,9 @@ def series(
     """
     out: Series = {}
     rx = re.compile(pattern)
-    for rec in records:
+    # by step (stable: records of one step keep their file order), so that a file whose lines
+    # are out of order (pieced together from several copies) draws no line back in time
+    for rec in sorted(records, key=lambda r: int(r["step"])):
         for key, value in rec.items():
             if key in ("step", "time") or not rx.search(key):
                 continue
@@ -126,24 +131,38 @@ def _capped(data: Series, what: str, notes: list[str]) -> Series:
     return {k: data[k] for k in sorted(data)[:MAX_SERIES]}
 
 
-def plot(path: Path, title: str, data: Series, log: bool = False) -> Path:
-    """A line plot of several series against the step, written atomically as PNG."""
+def _step_axis(ax: Any) -> None:
+    """The x axis of a curve: the training step, whole numbers only."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("step", fontsize=8)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def line_figure(title: str, data: Series, log: bool = False) -> Figure:
+    """A line plot of several series against the step."""
     fig = new_figure(7, 3.2)
     ax = fig.subplots()
     for key, (steps, values) in sorted(data.items()):
         ax.plot(steps, values, label=_label(key), marker="o" if len(steps) < 3 else None, lw=1.4)
     if log and all(v > 0 for _, vals in data.values() for v in vals):
         ax.set_yscale("log")
-    ax.set_xlabel("step")
+    _step_axis(ax)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best", ncol=2)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return fig
 
 
-def metric_plots(path: Path, data: Series) -> Path:
-    """One small panel per evaluation metric (they have different scales)."""
+def plot(path: Path, title: str, data: Series, log: bool = False) -> Path:
+    """A line plot of several series against the step, written atomically as PNG."""
+    return save_figure(line_figure(title, data, log), path)
+
+
+def metric_figure(data: Series) -> Figure:
+    """One small panel per evaluation metric (they have different scales), each against the
+    step."""
     keys = sorted(data)
     cols = min(3, len(keys))
     rows = (len(keys) + cols - 1) // cols
@@ -153,12 +172,18 @@ def metric_plots(path: Path, data: Series) -> Path:
         steps, values = data[key]
         ax.plot(steps, values, marker="o", lw=1.4, color="tab:green")
         ax.set_title(_label(key.removeprefix("eval/")), fontsize=9)
+        _step_axis(ax)
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(keys) :]:
         ax.axis("off")
     fig.tight_layout()
-    return save_figure(fig, path)
+    return fig
+
+
+def metric_plots(path: Path, data: Series) -> Path:
+    """The evaluation metrics' panels (`metric_figure`), written atomically as PNG."""
+    return save_figure(metric_figure(data), path)
 
 
 def _data_uri(path: Path) -> str:

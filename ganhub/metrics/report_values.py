@@ -9,20 +9,23 @@ another value (`'1'`, `'null'`): two runs' values that differ never read the sam
 Tricks, plugins and the engine log values of their own (stylegan's ADA trick `ada_p` and
 `ada_rt`, an R1 penalty, `G_fake_logit`, `perf/steps_per_s`, a third-party trick's keys); the
 page's plots draw the keys they know. Each other key with numeric values gets one row: the steps
-it was logged at, its first, last, smallest and largest value. The rows are bounded (the first
+it was logged at, its first, last, smallest and largest value; a value that went NaN or inf
+(metrics.jsonl's null) is counted and shown as logged, so a value that diverged at the end does
+not read as its last finite one. The rows are bounded (the first
 MAX_OTHER keys by name; a note counts the rest) and every key is bounded text, escaped by the
 page's template.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
 import yaml
 
 from ganhub.config.overrides import ConfigDumper
-from ganhub.metrics.rundata import MAX_TEXT, as_number, as_text
+from ganhub.metrics.rundata import MAX_TEXT, as_text
 
 MAX_OTHER = 40  # rows of the table
 MAX_NESTING = 32  # levels of a config value shown (deeper ones end in "…")
@@ -111,13 +114,30 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
+def _logged(value: Any) -> tuple[str, float | None] | None:
+    """A logged value as the table shows it and as a finite number (None: null, NaN, inf;
+    ganhub logs a non-finite value as null), or None for a value that is no number (a text)."""
+    if value is None:
+        return "null", None
+    if not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return as_text(value, 40), None  # an integer too large for a float
+    return _fmt(number), number if math.isfinite(number) else None
+
+
 def other_values(
     records: list[dict[str, Any]], drawn: tuple[str, ...], notes: list[str]
 ) -> list[tuple[str, str, str, str, str, str]]:
     """Rows (key, logged at, first, last, min, max) for the numeric keys of `records` that
-    match none of the patterns in `drawn` (the plots' own) or SHOWN_ELSEWHERE."""
+    match none of the patterns in `drawn` (the plots' own) or SHOWN_ELSEWHERE. A null or
+    non-finite value (a trick's value that diverged) counts as logged and shows as itself in
+    first and last; min and max are over the finite values."""
     skip = re.compile("|".join(f"(?:{p})" for p in (*drawn, *SHOWN_ELSEWHERE)))
-    seen: dict[str, list[Any]] = {}  # key: [count, first step, first, last step, last, lo, hi]
+    # key: [count, first step, first, last step, last, lo, hi, not finite]
+    seen: dict[str, list[Any]] = {}
     passed: set[str] = set()
     for record in records:
         step = record["step"]
@@ -127,16 +147,20 @@ def other_values(
             if key not in seen and skip.search(key):
                 passed.add(key)
                 continue
-            number = as_number(value)
-            if number is None:
+            logged = _logged(value)
+            if logged is None:
                 continue
+            shown, number = logged
             row = seen.get(key)
             if row is None:
-                seen[key] = [1, step, number, step, number, number, number]
-                continue
+                row = seen[key] = [0, step, shown, step, shown, None, None, 0]
             row[0] += 1
-            row[3], row[4] = step, number
-            row[5], row[6] = min(row[5], number), max(row[6], number)
+            row[3], row[4] = step, shown
+            if number is None:
+                row[7] += 1
+            else:
+                row[5] = number if row[5] is None else min(row[5], number)
+                row[6] = number if row[6] is None else max(row[6], number)
     keys = sorted(seen)
     if len(keys) > MAX_OTHER:
         notes.append(
@@ -144,13 +168,16 @@ def other_values(
         )
     rows = []
     for key in keys[:MAX_OTHER]:
-        count, first_step, first, last_step, last, lo, hi = seen[key]
+        count, first_step, first, last_step, last, lo, hi, odd = seen[key]
         at = (
             f"step {first_step}"
             if count == 1
             else f"steps {first_step} to {last_step} ({count} records)"
         )
-        rows.append((as_text(key, 60), at, _fmt(first), _fmt(last), _fmt(lo), _fmt(hi)))
+        if odd and count > 1:
+            at = f"{at[:-1]}, {odd} not finite)"
+        low, high = ("n/a", "n/a") if lo is None else (_fmt(lo), _fmt(hi))
+        rows.append((as_text(key, 60), at, first, last, low, high))
     return rows
 
 

@@ -108,6 +108,8 @@ def _read_bytes(path: Path, limit: int) -> bytes | None:
 def read_config(run_dir: Path) -> dict[Any, Any]:
     """config.yaml as a mapping, or a one-line UsageError naming the file."""
     path = run_dir / "config.yaml"
+    if path.exists() and not path.is_file():  # a FIFO would block the read; a folder, a device
+        raise UsageError(f"{shown_path(path)}: not a regular file; config.yaml must be one")
     if not path.is_file():
         raise UsageError(
             f"'{shown_path(run_dir)}' is not a ganhub run directory (no config.yaml)"
