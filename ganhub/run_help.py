@@ -153,19 +153,17 @@ def _refusal(
 ) -> str:
     """The first reason a run of this command line with the trick enabled is refused, or '':
     the checks `ganhub config` makes of it (the trick's own problems(), the engine's: a task
-    for a trick that relates tasks, targets for one that moves them; the options' validators),
-    then what the domain's check() says of it and not of the run as it stands (`checked`),
-    then its conditioning() against a trick that packs samples into one D input. Nothing is
-    built and no step runs."""
+    for a trick that relates tasks, targets for one that moves them, a class-conditional run
+    for one that packs samples into one D input; the options' validators), then what the
+    domain's check() says of it and not of the run as it stands (`checked`). Nothing is built
+    and no step runs."""
     from ganhub.config.resolve import resolve
     from ganhub.errors import GanhubError, one_line
 
     enabled = f"tricks=[{','.join([*config.tricks, trick.name])}]"
     try:
         with_trick = resolve([*items, enabled], files, training=False)
-        found = _new_domain_problems(domain, with_trick, checked) or _packs_labels(
-            trick, domain, with_trick
-        )
+        found = _new_domain_problems(domain, with_trick, checked)
     except GanhubError as exc:  # what `ganhub run` with the trick says
         return one_line(str(exc), 300)
     except Exception:  # a plugin's broken check: reported when its trick is enabled
@@ -179,28 +177,6 @@ def _new_domain_problems(domain: Domain, config: RunConfig, checked: set[str] | 
     if checked is None:
         return ""
     return next((str(p) for p in domain.check(config) if str(p) not in checked), "")
-
-
-def _packs_labels(trick: type[Trick], domain: Domain, config: RunConfig) -> str:
-    """A trick that packs several samples into one D input (`BuildHints.pack`, asked in
-    adjust_build), in a run the domain conditions on labels (`Domain.conditioning`): the
-    run refuses it once D is wrapped, each packed input holding samples of several classes."""
-    if domain.conditioning(config) is None:
-        return ""
-    from ganhub.engine.system import BuildHints  # torch: only for a conditional run's help
-
-    hints = BuildHints()  # without the run's condition: a trick that needs it says so then
-    try:
-        trick(getattr(config.trick, trick.name), config).adjust_build(hints)
-    except Exception:  # (acgan's head asks for hints.condition): no packing asked
-        return ""
-    if hints.pack < 2:
-        return ""
-    return (
-        f"trick '{trick.name}' packs {hints.pack} samples, of different classes, into one D "
-        f"input, and this '{config.plugin}' run is class-conditional; it cannot be combined "
-        "with conditional training"
-    )
 
 
 def _wrapped(text: str, indent: int = 0) -> list[str]:

@@ -1,7 +1,7 @@
 """`ganhub run ... --help` marks another trick "refused as this run stands" for every reason a
 run with it enabled is refused: the trick's own check, the engine's (task_relations without a
-task) and the domain's (a class-conditional dcgan refuses pacgan). Each trick it marks is
-refused by `ganhub run` with it enabled, in the words the help showed."""
+task, a trick that packs samples in a class-conditional run) and the domain's. Each trick it
+marks is refused by `ganhub run` with it enabled, in the words the help showed."""
 
 from __future__ import annotations
 
@@ -42,14 +42,16 @@ def test_every_trick_marked_refused_is_refused_by_the_run(cli: Cli) -> None:
         assert code == 2 and reason[:60] in " ".join(err.split()), (trick, err)
 
 
-def test_a_domain_refusal_is_shown_and_is_the_runs(cli: Cli) -> None:
-    """A class-conditional dcgan refuses pacgan (each packed D input would mix classes) once it
-    builds D; the help said nothing of it, as pacgan's own check does not know."""
+def test_a_packing_trick_in_a_conditional_run_is_shown_and_is_the_runs(cli: Cli) -> None:
+    """A class-conditional dcgan refuses pacgan (each packed D input would mix classes) when
+    the config resolves (`Trick.packs_inputs`), so the help shows it as it shows every other
+    refusal, in the words `ganhub config` and `ganhub run` give."""
     args = [*TINY_DCGAN, "model.conditional=true", "tricks=[]"]
     code, out, _ = cli("run", *args, "--help")
     refused = _refused(out)
     assert code == 0 and "pacgan" in refused, refused
-    assert "class-conditional" in refused["pacgan"]
+    assert refused["pacgan"].startswith("trick 'pacgan' packs several samples into one D input")
     assert "acgan" not in refused  # the tricks a conditional run takes are not marked
-    code, _, err = cli("run", *_enabled(args, "pacgan"))
-    assert code == 2 and "trick 'pacgan' packs" in err and "conditional training" in err, err
+    for command in ("config", "run"):
+        code, _, err = cli(command, *_enabled(args, "pacgan"))
+        assert code == 2 and refused["pacgan"][:80] in " ".join(err.split()), (command, err)

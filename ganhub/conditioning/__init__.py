@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 from pydantic import Field, create_model, field_validator
 
 from ganhub.config.schema import Section
-from ganhub.errors import ConfigError, UsageError, one_line
+from ganhub.errors import ConfigError, PluginError, UsageError, one_line
 
 if TYPE_CHECKING:
     from torch import nn
@@ -44,6 +44,19 @@ def unused_condition(section: ConditionConfig, conditional: bool) -> list[str]:
         f"condition.{key}={_shown(values[key])} configures a class-conditional run; add "
         "model.conditional=true (an unconditional run has no labels to condition on)"
         for key in changed[:1]
+    ]
+
+
+def packs_classes(packing: list[str], plugin: str) -> list[str]:
+    """The lines refusing, in a class-conditional run, the tricks that pack several samples
+    into one D input (`packing`: those that declare `Trick.packs_inputs`, as PacGAN does):
+    each packed input would hold samples of several classes. Checked when the config
+    resolves, from the declaration alone: no trick is made, nothing is built."""
+    return [
+        f"trick '{name}' packs several samples into one D input, and this '{plugin}' run is "
+        "class-conditional: each packed input would hold samples of different classes; drop "
+        f"{name} from tricks, or train without class labels"
+        for name in packing
     ]
 
 
@@ -274,10 +287,12 @@ class Condition:
 
     def wrap_discriminator(self, net: nn.Module) -> nn.Module:
         """The discriminator conditioned by the configured mechanism, with any heads asked for."""
-        if self.pack > 1:
-            raise UsageError(
-                "trick 'pacgan' packs samples of different classes into one D input; it cannot "
-                "be combined with conditional training"
+        if self.pack > 1:  # a trick that packs without declaring it (`Trick.packs_inputs`)
+            raise PluginError(
+                f"a trick of this run asked for BuildHints.pack={self.pack} in a "
+                "class-conditional run, where each packed D input would hold samples of "
+                "different classes; a trick that packs samples must declare packs_inputs = True, "
+                "so that such a run is refused before anything is built"
             )
         name = self.discriminator.name
         if self.checked and not self.discriminator.shows_label and not self.class_heads:
@@ -330,6 +345,7 @@ __all__ = [
     "LabelSpec",
     "Side",
     "check_request",
+    "packs_classes",
     "too_few_classes",
     "unused_condition",
 ]

@@ -369,7 +369,7 @@ def check_cross(config: RunConfig, hub: Hub, *, training: bool = True) -> None:
         problems += _tasks_missing(trick_cls, config, hub)
     request = domain.conditioning(config)
     if request is not None:
-        from ganhub.conditioning import ConditionRequest, check_request
+        from ganhub.conditioning import ConditionRequest, check_request, packs_classes
 
         if not isinstance(request, ConditionRequest):
             raise PluginError(
@@ -379,6 +379,9 @@ def check_cross(config: RunConfig, hub: Hub, *, training: bool = True) -> None:
             )
         registered = {e.name: e.obj for e in hub.conditioners}
         problems += check_request(request, registered, f"plugin={config.plugin}")
+        # a packed D input would mix classes (PacGAN): refused by declaration, nothing built
+        packing = [n for n in config.tricks if hub.tricks.get(n).packs_inputs]
+        problems += packs_classes(packing, config.plugin)
     if training:
         for name in config.loggers:
             if name not in hub.loggers:

@@ -95,6 +95,10 @@ class Trick:
     # name, where tricks that relate tasks (`relates_tasks`: task_relations) read it.
     auxiliary_task: ClassVar[bool] = False
     relates_tasks: ClassVar[bool] = False  # refused unless a trick of the run is a task
+    # Whether the trick packs several samples into one D input (PacGAN: its adjust_build asks
+    # `BuildHints.pack` > 1): refused, when the config resolves, in a class-conditional run
+    # (`Domain.conditioning`), where each packed input would hold samples of several classes
+    packs_inputs: ClassVar[bool] = False
     # Whether a step of this trick can be captured in a CUDA graph (`trainer.cuda_graphs`):
     # its per-step hooks do device work only and read no host value that changes between steps
     # (a Python float annealed by step would be frozen at its captured value); what after_step

@@ -226,6 +226,7 @@ class PacGAN(Trick):
 
     name = "pacgan"
     graph_safe = True
+    packs_inputs = True  # so a class-conditional run refuses it before anything is built
     Config = PacGANConfig
     modalities = frozenset({"vector", "image", "volume"})
     d_input_order = 90  # after augmentation and noise, which act per sample
