@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 DISABLE_ENV = "GANHUB_DISABLE_PLUGINS"
@@ -28,12 +28,22 @@ def switch_off(info: Any) -> bool:
     return True
 
 
-def warn_unknown(names: Iterable[str], plugins: Mapping[str, Any]) -> None:
+def warn_unknown(
+    names: Iterable[str],
+    plugins: Mapping[str, Any],
+    domain_owners: Callable[[], Mapping[str, str]] | None = None,
+) -> None:
     """One warning line on stderr for each name GANHUB_DISABLE_PLUGINS lists that switched no
-    plugin off: no plugin has it, or it is one of ganhub's own modules (never switched off)."""
+    plugin off: no plugin has it, or it is one of ganhub's own modules (never switched off).
+
+    `domain_owners` gives each registered domain's plugin (it runs the discovery hooks, so it
+    is called only for a name no plugin has): a domain's name, when its plugin's entry point
+    is named otherwise (`wsip` for the domain `wisp`), gets the plugin name that switches it
+    off."""
     from ganhub.console import warn
     from ganhub.errors import did_you_mean, one_line
 
+    owners: Mapping[str, str] | None = None
     for name in sorted(names):
         info = plugins.get(name)
         if info is not None and info.status == "disabled":
@@ -41,6 +51,16 @@ def warn_unknown(names: Iterable[str], plugins: Mapping[str, Any]) -> None:
         if info is None:
             # the plugins one can switch off: not ganhub's own modules (ganhub.losses...)
             choices = [n for n, i in plugins.items() if i.dist != "ganhub" or "." not in n]
+            if owners is None:
+                owners = domain_owners() if domain_owners is not None else {}
+            owner = owners.get(name)
+            if owner is not None and owner != name and owner in choices:
+                why = (
+                    f"no installed plugin is named '{name}', so it is ignored; plugin "
+                    f"'{owner}' registers the domain '{name}'; {DISABLE_ENV}={owner} turns it off"
+                )
+                warn(f"ganhub: warning: {DISABLE_ENV}: {why}")
+                continue
             close = did_you_mean(name, choices)
             why = f"no installed plugin is named '{one_line(name, 60)}'{close}"
         else:

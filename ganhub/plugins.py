@@ -169,7 +169,9 @@ class Hub:
             hub._load(ep.name, ep.value, dist=dist, version=version, entry_point=ep)
         for name, module in extra:
             hub.add(name, module)
-        warn_unknown(disabled_plugins(), hub.plugins)
+        warn_unknown(  # a name no plugin has may be a domain's: its registry says whose
+            disabled_plugins(), hub.plugins, lambda: {e.name: e.plugin for e in hub.domains}
+        )
         return hub
 
     def add(self, name: str, plugin: object, dist: str = "(in-process)", version: str = "") -> None:

@@ -7,11 +7,12 @@ metrics pass, for yours (in the spirit of scikit-learn's `check_estimator`).
         check_domain("moons", ["trainer.batch_size=32"], hub=my_hub)
 
 Each check trains a few tiny steps on the CPU and raises `ContractError` (an AssertionError)
-with one line per broken promise. The domain check covers: the config round trip (the saved
-config validates back to itself), training (the Domain's modality is its system's), exact
-resume from a checkpoint, packed discriminators (`supports_pack`), the declared capabilities
-against what `sample` and `real_samples` return, the default metrics being applicable and
-computed, sample artifacts, and `ganhub.load`.
+with one line per broken promise. The domain check covers: the name of the entry point that
+loads it (`check_entry_point`), the config round trip (the saved config validates back to
+itself), training (the Domain's modality is its system's), exact resume from a checkpoint,
+packed discriminators (`supports_pack`), the declared capabilities against what `sample` and
+`real_samples` return, the default metrics being applicable and computed, sample artifacts,
+and `ganhub.load`.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ def check_domain(
 
     hub = hub or get_hub()
     what = f"domain '{plugin}'"
+    check_entry_point(plugin, hub=hub)
     with _contract(what), _workdir(workdir) as root:
         args = [f"plugin={plugin}", "device=cpu", *QUIET, *overrides, f"out_dir={root}"]
         config = _resolve(args, hub)
@@ -104,6 +106,19 @@ def check_domain(
         samples = any((full.run_dir / "samples").glob("*"))
         _fail([] if samples else ["the run wrote no sample artifact under samples/"], what)
         _check_load(full, hub)
+
+
+def check_entry_point(domain: str, *, hub: Hub | None = None) -> None:
+    """The installed entry point that loads `domain` is named `domain` (docs/plugins.md,
+    "Names"): a misspelt one (`wsip` for `wisp`) loads all the same, under a name that
+    `ganhub plugins` and GANHUB_DISABLE_PLUGINS use and no user would type. A domain registered
+    in-process (`Hub.discover(extra=...)`) has no entry point to check."""
+    from ganhub.plugins import get_hub
+
+    hub = hub or get_hub()
+    with _contract(f"domain '{domain}'"):
+        info = hub.plugins.get(hub.domains.entry(domain).plugin)
+    _fail([info.warning] if info is not None and info.warning else [], f"domain '{domain}'")
 
 
 def check_config_round_trip(config: RunConfig, hub: Hub) -> None:
@@ -456,6 +471,7 @@ __all__ = [
     "capability_problems",
     "check_config_round_trip",
     "check_domain",
+    "check_entry_point",
     "check_loss",
     "check_metric",
     "check_trick",

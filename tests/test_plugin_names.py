@@ -5,6 +5,7 @@ rename, which `ganhub plugins` shows under the plugin."""
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -108,3 +109,67 @@ def test_ganhub_plugins_shows_the_warning_under_the_plugin(
     warned = [i for i, line in enumerate(lines) if line.startswith("    warning: ")]
     assert warned and warned[0] > at, result.output
     assert lines[warned[0]].startswith("    warning: entry point 'wsip' of ganhub-wisp")
+
+
+@pytest.mark.parametrize("entry", ["wisp", "wsip"])
+def test_the_authors_contract_checks_catch_a_misspelt_entry_point(
+    entry: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`check_domain` (what an author's tests run on the installed package) refuses the
+    domain before it trains anything, with the line `ganhub plugins` shows."""
+    from ganhub.testing import ContractError, check_domain, check_entry_point
+
+    _install(tmp_path, entry, "wisp", editable=False)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.syspath_prepend(str(tmp_path / "project"))
+    hub = Hub.discover()
+    if entry == "wisp":
+        check_entry_point("wisp", hub=hub)
+        return
+    with pytest.raises(ContractError) as caught:
+        check_domain("wisp", ["trainer.batch_size=-1"], hub=hub)  # refused before it resolves
+    assert str(caught.value) == f"domain 'wisp':\n  {hub.plugins['wsip'].warning}"
+    assert str(caught.value).startswith("domain 'wisp':\n  entry point 'wsip' of ganhub-wisp")
+
+
+def test_a_domain_registered_in_process_has_no_entry_point_to_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Hub.discover(extra=...)` (the tutorial's try-before-installing): any name goes."""
+    from ganhub.testing import check_entry_point
+
+    module = _install(tmp_path, "wsip", "wisp", editable=False)
+    monkeypatch.syspath_prepend(str(tmp_path / "project"))  # importable, not installed
+    hub = Hub.discover(extra=(("wsip", importlib.import_module(module)),))
+    assert hub.domains.entry("wisp").plugin == "wsip"
+    check_entry_point("wisp", hub=hub)
+
+
+@pytest.mark.parametrize("which", ["template", "example"])
+def test_a_plugin_authors_sample_png_names_its_step_and_run(
+    which: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scaffold's and the example's `write_samples` take the engine's `run_dir=` and
+    `step=`: the PNG names its run and step, wherever it is copied to."""
+    from PIL import Image
+
+    from ganhub.config.resolve import resolve
+    from ganhub.engine.loop import fit
+    from ganhub.scaffold import write_plugin
+    from ganhub.wiring import make_run
+
+    if which == "template":
+        name, module, small = "quill", "ganhub_quill", ["preset=tiny"]
+        root, _ = write_plugin(name, tmp_path)
+    else:
+        name, module, small = "moons", "ganhub_example", ["trainer.batch_size=32", "hidden=16"]
+        root = Path(__file__).parents[1] / "examples" / "ganhub-example-plugin"
+    monkeypatch.syspath_prepend(str(root))
+    hub = Hub.discover(extra=((name, importlib.import_module(module)),))
+    args = [f"plugin={name}", *small, "trainer.steps=2", "trainer.progress=false", "loggers=[]",
+            "device=cpu", "name=first", f"out_dir={tmp_path / 'runs'}"]  # fmt: skip
+    run = make_run(resolve(args, hub=hub), hub)
+    fit(run)
+    with Image.open(run.run_dir / "samples" / "step_0000002.png") as png:
+        source = png.info["Source"]  # a PNG's text chunks
+    assert source == f"ganhub {name}: step 2, seed 0, run first"

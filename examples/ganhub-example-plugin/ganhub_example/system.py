@@ -52,9 +52,17 @@ class MoonsSystem(UnconditionalGAN[MoonsConfig]):
         return TensorBatches(two_moons(20_000, self.config.noise, gen))
 
     def write_samples(
-        self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
+        self,
+        directory: Path,
+        stem: str,
+        *,
+        n: int | None = None,
+        seed: int = 0,
+        run_dir: Path | None = None,
+        step: int | None = None,
     ) -> list[Path]:
-        """A scatter plot of generated points."""
+        """A scatter plot of generated points; the title says the step and the PNG's Source
+        text the run, which the engine passes (None where it does not know)."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -64,9 +72,12 @@ class MoonsSystem(UnconditionalGAN[MoonsConfig]):
         directory.mkdir(parents=True, exist_ok=True)
         fig, ax = plt.subplots(figsize=(4, 4))
         ax.scatter(points[:, 0], points[:, 1], s=2)
+        made = f"seed {seed}" if step is None else f"step {step}, seed {seed}"
+        ax.set_title(made)
+        run = "" if run_dir is None else f", run {run_dir.name}"
         path = directory / f"{stem}.png"
         tmp = directory / f".{stem}.tmp.png"
-        fig.savefig(tmp)
+        fig.savefig(tmp, metadata={"Source": f"ganhub moons: {made}{run}"})
         plt.close(fig)
         tmp.replace(path)
         return [path]
