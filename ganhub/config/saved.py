@@ -115,8 +115,7 @@ def refuse_fixed_changes(
     """A resume that gives one of the domain's `resume_fixed_keys` another value than the run
     was trained with (its task), another conditioning mechanism or width, or another seed
     (it draws the data order, which a resume continues): refused, naming the saved value."""
-    fixed = ("seed", "condition.generator", "condition.discriminator", "condition.embed_dim")
-    for key in (*fixed, *domain.resume_fixed_keys):
+    for key in fixed_keys(domain):
         path = key.split(".")
         given, was = value_at(user, path), value_at(saved, path)
         if given is ABSENT or was is ABSENT or given == was:
@@ -130,9 +129,63 @@ def refuse_fixed_changes(
         )
 
 
+# keys no resume may change, beside the domain's `resume_fixed_keys`: the seed (it draws the
+# data order a resume continues) and the conditioning mechanisms and width (they shape G and D)
+FIXED_KEYS = ("seed", "condition.generator", "condition.discriminator", "condition.embed_dim")
+
+
+def fixed_keys(domain: Domain) -> tuple[str, ...]:
+    """The dotted keys a resume of a `domain` run may not change."""
+    return (*FIXED_KEYS, *domain.resume_fixed_keys)
+
+
+def fixed_values(domain: Domain, dumped: Mapping[str, Any]) -> dict[str, Any]:
+    """{dotted key: value} of the keys a resume may not change, from a run config's JSON dump
+    (`dumped`): what a checkpoint records it was trained with (a key the config lacks left out)."""
+    found = {key: value_at(dumped, key.split(".")) for key in fixed_keys(domain)}
+    return {key: value for key, value in found.items() if value is not ABSENT}
+
+
+def fixed_drift(
+    recorded: Any, now: Mapping[str, Any], in_file: Mapping[str, Any] | None
+) -> tuple[str, Any, Any, bool] | None:
+    """The first key whose value `now` (`fixed_values` of the resumed config) differs from a
+    checkpoint's record of what it was trained with (`recorded`, untrusted: anything but a
+    dict of dotted keys raises ValueError; None: a checkpoint from before the record, which
+    nothing is checked against): (key, value now, value recorded, whether `in_file`, the
+    run's config.yaml as read, gives the value now). None when all agree."""
+    if recorded is None:
+        return None
+    if not isinstance(recorded, dict) or not all(
+        isinstance(k, str) and _DOTTED.fullmatch(k) and _plain(v) for k, v in recorded.items()
+    ):
+        raise ValueError(
+            f"its 'fixed' is {one_line(recorded, 60)}, not {{dotted key: value}} of the settings "
+            "the run was trained with"
+        )
+    for key, value in now.items():
+        if key in recorded and recorded[key] != value:
+            given = value_at(in_file, key.split(".")) if in_file is not None else ABSENT
+            return key, value, recorded[key], given == value
+    return None
+
+
+def _plain(value: Any) -> bool:
+    """Whether `value` is a config value as JSON holds it (no tensor a damaged record names)."""
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):  # a key naming a section
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return value is None or isinstance(value, bool | int | float | str)
+
+
 __all__ = [
+    "FIXED_KEYS",
     "GIVEN_FILE",
     "MAX_GIVEN_BYTES",
+    "fixed_drift",
+    "fixed_keys",
+    "fixed_values",
     "given_record",
     "kept_parts",
     "read_given",

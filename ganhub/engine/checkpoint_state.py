@@ -242,6 +242,20 @@ def misfit_line(run_dir: Path, checkpoint: str, mismatch: str, config: Any) -> s
     that may shape the model which the resume sets otherwise than the run's config.yaml (the
     value typed now and the run's), or, when it sets none, that file, which then no longer
     holds what the run was trained with (edited since the checkpoint was written)."""
+    return _misfit(run_dir, f"checkpoint {checkpoint}", "the model", mismatch, config)
+
+
+def optimizer_misfit_line(run_dir: Path, checkpoint: str, mismatch: str, config: Any) -> str:
+    """`misfit_line` for the optimizer states of checkpoint `checkpoint` that do not fit this
+    resume's optimizers (`mismatch`: `optimizer_mismatch`'s words): the keys that change
+    which parameters each optimizer trains (tricks such as freeze_d, model keys), or the
+    run's config.yaml when the resume changes none."""
+    what = f"the optimizer state of checkpoint {checkpoint}"
+    return _misfit(run_dir, what, "the optimizers", mismatch, config)
+
+
+def _misfit(run_dir: Path, what: str, part: str, mismatch: str, config: Any) -> str:
+    """The refusal of `misfit_line` (`what` does not fit `part`, "the model")."""
     from ganhub.config.overrides import dotted_items, load_yaml
     from ganhub.config.schema import with_absolute_paths
     from ganhub.config.sources import nest_dotted
@@ -257,18 +271,30 @@ def misfit_line(run_dir: Path, checkpoint: str, mismatch: str, config: Any) -> s
         key
         for key in [*now, *(k for k in saved if k not in now)]
         if key.split(".")[0] not in _NOT_SHAPES
-        # another trick's options follow `tricks`, which names the change
+        # another trick's options follow `tricks`, which names the change; the options of a
+        # trick the file names without them were not typed now: the file was edited
         and not (key.startswith("trick.") and key.split(".")[1] not in tricks)
+        and not (key.startswith("trick.") and key not in saved)
+        # an empty section (`trick: {}` of a run without tricks) holds no setting
+        and not any(isinstance(side.get(key), dict) for side in (now, saved))
         and now.get(key, _ABSENT) != saved.get(key, _ABSENT)
     ]
-    head = f"resume={one_line(run_dir, 200)}: checkpoint {checkpoint} does not fit"
+    head = f"resume={one_line(run_dir, 200)}: {what} does not fit"
     if not saved:
-        return f"{head} the model of this resume ({mismatch}); resume with the run's settings"
-    if not changed:
+        return f"{head} {part} of this resume ({mismatch}); resume with the run's settings"
+    if not changed and part == "the model":
         return (
-            f"{head} the model {file} describes ({mismatch}), and this resume changes none of "
-            "its model's keys: the file no longer holds the settings the run was trained "
-            "with (edited since?); put them back in it"
+            f"{head} {part} {file} describes ({mismatch}), and this resume changes none of "
+            "its model's keys: the file no longer holds the settings the run was trained with "
+            "(edited since?); put them back in it"
+        )
+    if not changed:  # torch's own numbering, kept whole: an edit of one file or the other
+        step = what.rpartition(" ")[2]
+        return (
+            f"{head} {part} {file} describes ({mismatch}), and this resume changes none of "
+            "its keys: either the file no longer holds the settings the run was trained with "
+            f"(edited since? put them back in it) or {step}'s state.json was edited (remove "
+            f"{step} to resume from the checkpoint before it)"
         )
     named = [
         f"{key}={_text(now.get(key, _ABSENT))} (the run's: {_text(saved.get(key, _ABSENT))})"
@@ -277,10 +303,94 @@ def misfit_line(run_dir: Path, checkpoint: str, mismatch: str, config: Any) -> s
     more = len(changed) - _SHOWN_CHANGES
     named += [f"and {more} more"] if more > 0 else []
     return (
-        f"{head} the model this resume builds ({mismatch}): it sets {', '.join(named)}, "
+        f"{head} {part} this resume builds ({mismatch}): it sets {', '.join(named)}, "
         f"where {file} holds the run's settings; resume without changing them (a new run with "
         f"init_from={one_line(run_dir, 200)} starts from its weights)"
     )
+
+
+# -- optimizer states that do not fit the optimizers a resume builds -------------------------
+
+
+def optimizer_mismatch(
+    optimizers: Mapping[str, Any], saved: Any, names: Mapping[int, str] | None = None
+) -> str | None:
+    """How a checkpoint's optimizer states (`saved`: its state['optimizers']) do not fit the
+    torch optimizers a resume built (`optimizers`, by group), in words: a group it holds no
+    state for, another number of param groups, another number of parameters, a moment of
+    another shape than its parameter (named from `names`, by id). None when they fit.
+    `DamagedState` when a state is not what torch's `state_dict()` writes (parameters
+    numbered 0 to N-1 across the param groups, a state per parameter at most)."""
+    if not isinstance(saved, dict):
+        raise DamagedState(f"gives state['optimizers'] as {_kind(saved)}, not an object")
+    words: list[str] = []
+    for group, optimizer in optimizers.items():
+        if group not in saved:
+            held = ", ".join(_key_text(k) for k in saved) or "none"
+            words.append(f"it holds no optimizer state for {group} (it holds {held})")
+            continue
+        sizes, moments = _optimizer_numbers(saved[group], f"state['optimizers'][{group!r}]")
+        params = [p for g in optimizer.param_groups for p in g["params"]]
+        counts = [len(g["params"]) for g in optimizer.param_groups]
+        if len(sizes) != len(counts):
+            words.append(
+                f"{group}'s optimizer has {len(sizes)} param group(s) in it, {len(counts)} in "
+                "this resume"
+            )
+        elif sizes != counts:
+            words.append(
+                f"{group}'s optimizer trains {_sizes(sizes)} parameters in it, "
+                f"{_sizes(counts)} in this resume"
+            )
+        else:
+            for index, param in enumerate(params):
+                shape = moments.get(index)
+                if shape is not None and shape != tuple(param.shape):
+                    name = (names or {}).get(id(param), f"{group}'s parameter {index}")
+                    words.append(
+                        f"{name} has moments of shape {shape} in it, is {tuple(param.shape)} "
+                        "in this resume"
+                    )
+                    break
+    return "; ".join(words) or None
+
+
+def _sizes(sizes: list[int]) -> str:
+    """`8` for one param group of 8 parameters, `8 (6 + 2 in its param groups)` for two."""
+    return f"{sum(sizes)}" + (f" ({' + '.join(map(str, sizes))} by param group)" * (len(sizes) > 1))
+
+
+def _optimizer_numbers(saved: Any, where: str) -> tuple[list[int], dict[int, tuple[int, ...]]]:
+    """(parameters per param group, {parameter index: its moments' shape}) of one saved
+    optimizer state; `DamagedState` when it is not the shape torch writes."""
+    from torch import Tensor
+
+    groups = saved.get("param_groups") if isinstance(saved, dict) else None
+    if not isinstance(groups, list) or not all(
+        isinstance(g, dict) and isinstance(g.get("params"), list) for g in groups
+    ):
+        raise DamagedState(f"gives {where} without a list of param groups, each with 'params'")
+    flat = [i for g in groups for i in g["params"]]
+    if flat != list(range(len(flat))) or any(type(i) is not int for i in flat):
+        raise DamagedState(
+            f"numbers the parameters of {where} otherwise than 0 to {len(flat) - 1} in turn"
+        )
+    state = saved.get("state")
+    if not isinstance(state, dict):
+        raise DamagedState(f"gives {where}['state'] as {_kind(state)}, not an object")
+    moments: dict[int, tuple[int, ...]] = {}
+    for index, values in state.items():
+        if type(index) is not int or not 0 <= index < len(flat) or not isinstance(values, dict):
+            raise DamagedState(
+                f"holds at {where}['state'] a state for parameter {_key_text(index)}, which "
+                f"its param groups do not number (0 to {len(flat) - 1})"
+            )
+        shapes = {tuple(v.shape) for v in values.values() if isinstance(v, Tensor) and v.dim()}
+        if len(shapes) > 1:
+            raise DamagedState(f"holds at {where}['state'][{index}] moments of several shapes")
+        if shapes:
+            moments[index] = shapes.pop()
+    return [len(g["params"]) for g in groups], moments
 
 
 _ABSENT = object()
@@ -305,6 +415,8 @@ __all__ = [
     "direction_key",
     "directions_in",
     "misfit_line",
+    "optimizer_misfit_line",
+    "optimizer_mismatch",
     "read_best",
     "read_directions",
     "read_state",

@@ -15,7 +15,7 @@ from typing import Any
 from ganhub.engine import checkpoint, distributed, start
 from ganhub.engine.best import restored_best
 from ganhub.engine.environment import rng_state
-from ganhub.errors import ConfigError, first_line
+from ganhub.errors import ConfigError, first_line, one_line
 from ganhub.plugin_guard import hook_plugins
 
 
@@ -90,6 +90,7 @@ def restore(run: Any) -> None:
             "have removed this folder"
         )
     path, step, model_state, state = found
+    refuse_changed_fixed(run, path, state)  # before the weights: it names the key exactly
     # torch's 40-line list, or a silent cast of int/complex values: one line instead
     mismatch = checkpoint.load_fitting(run.system, model_state, run.device)
     if mismatch:
@@ -129,4 +130,37 @@ def restore(run: Any) -> None:
         )  # fmt: skip
 
 
-__all__ = ["keep_best", "restore", "save"]
+def refuse_changed_fixed(run: Any, path: Path, state: dict[str, Any]) -> None:
+    """Refuse a resume whose config sets a key no resume may change (the seed, the
+    conditioning, the domain's resume_fixed_keys) otherwise than checkpoint `path` records it
+    was trained with: a resume refuses such a key typed again, but an edited config.yaml
+    changed it silently (another seed: another data order). A checkpoint from before the
+    record resumes as before; a record that is not one is a damaged state."""
+    from ganhub.config.saved import fixed_drift
+    from ganhub.config.sources import as_typed
+    from ganhub.engine.init_from import saved_config
+
+    now = start.fixed_settings(run.config, run.parts.domain)
+    try:
+        drift = fixed_drift(state.get("fixed"), now, saved_config(run.run_dir))
+    except ValueError as exc:
+        raise ConfigError(
+            f"resume={run.run_dir}: the training state of {path.name} (state.json) is damaged "
+            f"({first_line(exc, 200)}); remove {path.name} to resume from the checkpoint before it"
+        ) from None
+    if drift is None:
+        return
+    key, value, was, in_file = drift
+    typed, trained = (one_line(as_typed(v), 60) for v in (value, was))
+    run_dir = one_line(run.run_dir, 200)
+    file = one_line(run.run_dir / "config.yaml", 200)
+    head = f"resume={run_dir}: {file} gives" if in_file else f"resume={run_dir}: this resume sets"
+    fix = f"set {key} back to {trained} in {file}" if in_file else "resume without changing it"
+    raise ConfigError(
+        f"{head} {key}={typed}, but checkpoint {path.name} was trained with {key}={trained}, "
+        f"and a resumed run's {key} cannot change; {fix} (a new run with {key}={typed} "
+        f"init_from={run_dir} starts from its weights)"
+    )
+
+
+__all__ = ["keep_best", "refuse_changed_fixed", "restore", "save"]

@@ -155,7 +155,19 @@ def training_state(run: Any, rng: Any, extra: dict[str, Any]) -> dict[str, Any]:
         "stats": run.stats.pending() if run.dist.is_main else {},
         # the health monitor's peaks, streaks and open warnings: a resumed run does not warn again
         "monitor": run.monitor.state_dict() if run.dist.is_main else {},
+        # the values no resume may change (seed, conditioning, the domain's resume_fixed_keys):
+        # a resume checks its config.yaml against them, which an edit could have changed
+        "fixed": fixed_settings(run.config, run.parts.domain),
     }
+
+
+def fixed_settings(config: RunConfig, domain: Any) -> dict[str, Any]:
+    """{dotted key: value} of the keys a resume of this run may not change (paths absolute,
+    as config.yaml keeps them)."""
+    from ganhub.config.saved import fixed_values
+    from ganhub.config.schema import with_absolute_paths
+
+    return fixed_values(domain, with_absolute_paths(config, config.model_dump(mode="json")))
 
 
 def data_state(position: Any, batch_size: int) -> dict[str, int]:
@@ -193,22 +205,38 @@ DAMAGED_STATE = (KeyError, TypeError, ValueError, IndexError, AttributeError, Ru
 
 def restore_optimizers(run: Any, state: dict[str, Any], path: Path) -> None:
     """Load a checkpoint's optimizer states into `run.optimizers` (`optimizers.load_state`),
-    before any step reads them: one line when one is damaged or does not fit; a group whose
-    checkpoint holds another optimizer's state (a changed optim.*.name) starts afresh, which
-    one line says."""
+    before any step reads them: one line when one does not fit this resume's optimizers (the
+    keys that changed which parameters they train, or the run's config.yaml) or is damaged
+    (state.json); a group whose checkpoint holds another optimizer's state (a changed
+    optim.*.name) starts afresh, which one line says."""
+    from ganhub.engine.checkpoint_state import (
+        DamagedState,
+        optimizer_misfit_line,
+        optimizer_mismatch,
+    )
     from ganhub.engine.optimizers import KIND_NAMES, load_state
 
+    def damaged(reason: str) -> ConfigError:
+        return ConfigError(
+            f"resume={run.run_dir}: the optimizer state of {path.name} (state.json, "
+            f"state.safetensors) is damaged ({reason}); remove {path.name} to resume from the "
+            "checkpoint before it"
+        )
+
+    names = {id(p): n for n, p in run.system.named_parameters()}
+    try:  # counted first: torch's words say neither which group nor why
+        mismatch = optimizer_mismatch(run.optimizers, state.get("optimizers"), names)
+    except DamagedState as exc:
+        raise damaged(f"its state.json {first_line(exc, 200)}") from None
+    if mismatch:
+        raise ConfigError(optimizer_misfit_line(run.run_dir, path.name, mismatch, run.config))
     others: dict[str, str | None] = {}
     try:
         for g, optimizer in run.optimizers.items():
             others[g] = load_state(optimizer, state["optimizers"][g])
     except DAMAGED_STATE as exc:  # a damaged state.json: a wrong type anywhere
-        reason = first_line(exc, 200)
-        raise ConfigError(
-            f"resume={run.run_dir}: the optimizer state of {path.name} does not fit this "
-            f"config or is damaged ({type(exc).__name__}: {reason}); resume with the run's "
-            f"own settings, or remove {path.name} to resume from the checkpoint before it"
-        ) from None
+        reason = f"{type(exc).__name__}: {first_line(exc, 200)}"
+        raise damaged(reason) from None
     for g, other in others.items():
         name = getattr(getattr(run.config.optim, g, None), "name", None)
         if other is not None and run.dist.is_main:
