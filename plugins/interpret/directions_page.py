@@ -26,6 +26,7 @@ from ganhub_interpret.page import (
     write_page,
 )
 from ganhub_interpret.scoring import (
+    CHANCE_SDS,
     KnownFactors,
     ScoreTable,
     direction_sigma,
@@ -49,6 +50,7 @@ BASE_CODES = 3  # traversal grids: one per base code
 SCORE_BASE = 64  # base codes walked per direction to score it
 SCORE_ALPHA = 2.0  # scoring walks to ±2σ_d: far enough to move a factor, short of the tails
 REFERENCE = 2000  # real samples whose factors give each factor's spread
+CHANCE = 8  # random unit directions walked as the scored ones: each factor's chance level
 
 METHOD_NOTES = {
     "sefa": "SeFa (Shen & Zhou 2021): the unit directions the first layer(s) reading the codes "
@@ -184,10 +186,26 @@ def _table_rows(table: ScoreTable) -> tuple[list[dict[str, Any]], list[dict[str,
             "effect": f"{f.effect:.2f}",
             "exclusivity": f"{f.exclusivity:.2f}",
             "completeness": f"{f.completeness:.2f}",
+            "chance": f"{table.chance[f.factor]:.2f}" if f.factor in table.chance else "-",
+            "above": "no" if f in table.at_chance() else "yes",
         }
         for f in table.per_factor
     ]
     return directions, factors
+
+
+def _chance_notes(table: ScoreTable) -> list[str]:
+    """A note per factor that no walked direction moves beyond its chance level (one that none
+    moves at all, every effect 0, has its `-` in the table already)."""
+    return [
+        f"{f.factor}: no direction moves it beyond what {table.n_chance} random directions "
+        f"walked the same way do (best {f.effect:.2f}"
+        + (f" by {table.directions[f.direction].name}" if f.direction is not None else "")
+        + f", chance level {table.chance[f.factor]:.2f}): its best direction is chance, the "
+        "estimator's response to any change of these images"
+        for f in table.at_chance()
+        if f.direction is not None
+    ]
 
 
 def write_directions_page(
@@ -235,6 +253,8 @@ def write_directions_page(
             if say is not None:
                 say(note)
         context = _figures(space, method, directions, names, spectrum, codes, scored, seed, staged)
+        if context["table"] is not None:  # a verdict of the scores: on the page, with the table
+            notes = [*notes, *_chance_notes(context["table"])]
         write_page(
             "directions.html",
             staged.page,
@@ -268,10 +288,15 @@ def _figures(
         )
 
     sigmas = [direction_sigma(codes, d) for d in directions]
+    bases = codes[:BASE_CODES]
+    # every base code's walks decoded at once: (directions, steps, bases) in walk's step-major
+    # order, then one grid per base code (a row per direction, a column per step)
+    walked = torch.cat([walk(bases, d, STEPS, s) for d, s in zip(directions, sigmas)])
+    decoded = space.decode(walked)
+    per_base = decoded.unflatten(0, (len(directions), len(STEPS), len(bases)))
     grids = []
-    for j, base in enumerate(codes[:BASE_CODES]):
-        walked = torch.cat([walk(base[None], d, STEPS, s) for d, s in zip(directions, sigmas)])
-        images = space.decode(walked)
+    for j in range(len(bases)):
+        images = per_base[:, :, j].flatten(0, 1)
         path = save_grid(images, folder / f"{stem}-walk{j}.png", nrow=len(STEPS))
         grids.append({"uri": data_uri(path), "caption": f"base code {j} (seed {seed}, sample {j})"})
 
@@ -282,6 +307,7 @@ def _figures(
         table = score_directions(
             space, directions, codes, estimate=known.estimate, info=known.info,
             reference=known.reference, names=names, n_base=SCORE_BASE, alpha=SCORE_ALPHA,
+            n_chance=CHANCE, seed=seed,
         )  # fmt: skip
         direction_rows, factor_rows = _table_rows(table)
         effects_uri = data_uri(_effects_figure(table, folder / f"{stem}-effects.png"))
@@ -298,6 +324,8 @@ def _figures(
         "source": known.source if known is not None else None,
         "score_base": table.n_base if table is not None else 0,  # < SCORE_BASE: fewer sampled
         "score_alpha": f"{SCORE_ALPHA:g}",
+        "n_chance": CHANCE,
+        "chance_sds": f"{CHANCE_SDS:g}",
     }
 
 

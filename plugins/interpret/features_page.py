@@ -184,11 +184,11 @@ def _mosaic(maps: Tensor) -> np.ndarray:
     import numpy as np
 
     b, k, h, w = maps.shape
-    out = np.full((b * (h + 1) - 1, k * (w + 1) - 1), np.nan, dtype=np.float32)
-    for i in range(b):
-        for j in range(k):
-            out[i * (h + 1) : i * (h + 1) + h, j * (w + 1) : j * (w + 1) + w] = maps[i, j].numpy()
-    return out
+    # each map in a cell with a NaN gap below and right, the cells laid out in one reshape
+    cells = np.full((b, k, h + 1, w + 1), np.nan, dtype=np.float32)
+    cells[:, :, :h, :w] = maps.float().numpy()
+    out = cells.transpose(0, 2, 1, 3).reshape(b * (h + 1), k * (w + 1))
+    return out[:-1, :-1]
 
 
 def _layer_figure(layer: LayerMaps, path: Path) -> Figure:

@@ -181,10 +181,15 @@ def save_grid(images: Tensor, path: Path, nrow: int, padding: int = 2) -> Path:
         x = x.expand(-1, 3, -1, -1)
     n, _, h, w = x.shape
     rows = -(-n // nrow)
+    # each image in a tile with its padding below and right, the tiles laid out in one reshape
+    tiles = torch.zeros(rows * nrow, 3, h + padding, w + padding)
+    tiles[:n, :, :h, :w] = x
     canvas = torch.zeros(3, rows * (h + padding) + padding, nrow * (w + padding) + padding)
-    for i, image in enumerate(x):
-        top, left = padding + (i // nrow) * (h + padding), padding + (i % nrow) * (w + padding)
-        canvas[:, top : top + h, left : left + w] = image
+    canvas[:, padding:, padding:] = (
+        tiles.view(rows, nrow, 3, h + padding, w + padding)
+        .permute(2, 0, 3, 1, 4)
+        .reshape(3, rows * (h + padding), nrow * (w + padding))
+    )
     array = canvas.mul(255).round().byte().permute(1, 2, 0).numpy()
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="png")

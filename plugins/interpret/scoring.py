@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import torch
@@ -128,6 +128,15 @@ class ScoreTable:
     alpha: float
     n_base: int
     spreads: dict[str, float]
+    chance: dict[str, float] = field(default_factory=dict)
+    n_chance: int = 0
+
+    def at_chance(self) -> list[FactorScore]:
+        """The factors whose best direction does not move them beyond their `chance` level
+        (what random directions walked the same way do): what the table says of them is the
+        estimator's response to any change of the image, not a direction of their own."""
+        return [f for f in self.per_factor if f.factor in self.chance
+                and f.effect <= self.chance[f.factor]]  # fmt: skip
 
     def format(self) -> str:
         """A plain-text table (benchmarks print it)."""
@@ -147,6 +156,7 @@ class ScoreTable:
             lines.append(
                 f"{f.factor:<9} {best:<{width}} {f.effect:7.3f} "
                 f"{f.exclusivity:5.2f} {f.completeness:8.2f}"
+                + (f" chance {self.chance[f.factor]:.3f}" if f.factor in self.chance else "")
             )
         return "\n".join(lines)
 
@@ -258,6 +268,36 @@ def factor_spreads(info: Mapping[str, Factor], reference: Mapping[str, Tensor]) 
     return {key: s for key, (s, floor) in floors.items() if s > 0 and s >= floor}
 
 
+# A factor's chance level: the random directions' mean effect on it plus this many standard
+# deviations. Were effects normal, a direction that moves the factor no more than a random one
+# would pass it with probability 0.00135 against the true mean and s.d.; against those of 8
+# random directions, about 1 % (the t prediction bound), and the best of 8 such directions
+# about 5-15 % (the best of 8 against the best of 8 random directions: one half).
+CHANCE_SDS = 3.0
+
+
+def random_directions(k: int, dim: int, seed: int) -> Tensor:
+    """`k` unit directions (k, dim) drawn uniformly on the sphere from `seed`: the chance
+    level of the scores (what walking in no particular direction does)."""
+    rows = torch.randn(k, dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return (rows / rows.norm(dim=1, keepdim=True).clamp_min(1e-12)).float()
+
+
+def _walk_effects(
+    space: LatentSpace, direction: Tensor, codes: Tensor, base: Tensor, estimate: Estimator,
+    info: Mapping[str, Factor], spreads: Mapping[str, float], alpha: float,
+) -> tuple[float, dict[str, float]]:  # fmt: skip
+    """(σ_d, {factor: effect}) of walking `base` ±`alpha` σ_d along one direction."""
+    sigma = direction_sigma(codes, direction)
+    measured = estimate(space.decode(walk(base, direction, (-alpha, alpha), sigma)))
+    effects: dict[str, float] = {}
+    for key in spreads:
+        values = measured[key].detach().cpu()
+        change = difference(values[: len(base)], values[len(base) :], info[key].kind)
+        effects[key] = float(change.mean()) / spreads[key]
+    return sigma, effects
+
+
 def score_directions(
     space: LatentSpace,
     directions: Tensor,
@@ -269,13 +309,20 @@ def score_directions(
     names: Sequence[str] | None = None,
     n_base: int = 64,
     alpha: float = 2.0,
+    n_chance: int = 0,
+    seed: int = 0,
 ) -> ScoreTable:
     """Score each row of `directions` (k, dim) by walking `n_base` of the sampled `codes`
     ±`alpha` σ_d along it and estimating the factors of both ends' images.
 
     `reference` holds the factors of real samples (as `estimate` measures them) for the
     spreads; factors in `info` that `estimate` or `reference` lack, or that do not vary in
-    the real data, are left out of the table.
+    the real data, are left out of the table. With `n_chance`, that many `random_directions`
+    (drawn from `seed`, at least 2) are walked the same way, and each factor's chance level
+    (`ScoreTable.chance`) is the mean of their effects plus `CHANCE_SDS` standard deviations:
+    an estimator that reads noise from the images (the rotation of a round blob) gives every
+    direction a large effect, random ones too, and the best of k scored directions beats the
+    best of k random ones half the time.
     """
     codes = codes.detach()
     base = codes[:n_base]
@@ -287,14 +334,9 @@ def score_directions(
     table: list[DirectionScore] = []
     effect_rows: list[list[float]] = []
     for name, direction in zip(names, directions, strict=True):
-        sigma = direction_sigma(codes, direction)
-        images = space.decode(walk(base, direction, (-alpha, alpha), sigma))
-        measured = estimate(images)
-        effects: dict[str, float] = {}
-        for key in factors:
-            values = measured[key].detach().cpu()
-            change = difference(values[: len(base)], values[len(base) :], info[key].kind)
-            effects[key] = float(change.mean()) / spreads[key]
+        sigma, effects = _walk_effects(
+            space, direction, codes, base, estimate, info, spreads, alpha
+        )
         row = torch.tensor([effects[f] for f in factors], dtype=torch.float64)
         total = float(row.sum())
         if total > 0:
@@ -322,6 +364,16 @@ def score_directions(
                 completeness=_entropy_score(column / column_total) if column_total > 0 else 0.0,
             )
         )
+    if n_chance == 1:
+        raise ValueError("n_chance: a chance level needs 0 or at least 2 random directions")
+    random_rows = [
+        _walk_effects(space, d, codes, base, estimate, info, spreads, alpha)[1]
+        for d in random_directions(n_chance, codes.shape[1], seed).to(codes)
+    ]
+    chance: dict[str, float] = {}
+    for key in factors if random_rows else ():
+        null = torch.tensor([row[key] for row in random_rows], dtype=torch.float64)
+        chance[key] = float(null.mean() + CHANCE_SDS * null.std())
     return ScoreTable(
         factors=tuple(factors),
         directions=tuple(table),
@@ -329,10 +381,13 @@ def score_directions(
         alpha=alpha,
         n_base=len(base),
         spreads=spreads,
+        chance=chance,
+        n_chance=n_chance,
     )
 
 
 __all__ = [
+    "CHANCE_SDS",
     "MIN_SPREAD_SHARE",
     "DirectionScore",
     "Estimator",
@@ -344,6 +399,7 @@ __all__ = [
     "even_spread",
     "factor_spreads",
     "known_factors",
+    "random_directions",
     "score_directions",
     "spread",
     "spread_floors",
