@@ -15,17 +15,14 @@ import pytest
 import ganhub
 from ganhub.engine.health import HealthMonitor, InstabilityMonitor
 
+from .test_health_audit import feed as audit_feed
+
 pytestmark = pytest.mark.usefixtures("one_thread")  # the three real runs, on one thread
 
 
 def feed(monitor, rows, start=10, every=10):
-    """Each row's stats at the logging steps start, start+every, ...; the flags and warnings."""
-    flags, warnings = [], []
-    for i, row in enumerate(rows):
-        metrics = dict(row)
-        warnings += monitor.check(start + i * every, metrics)
-        flags.append({k[9:]: v for k, v in metrics.items() if k.startswith("unstable/")})
-    return flags, warnings
+    """`test_health_audit.feed` from logging step 10, every 10 steps."""
+    return audit_feed(monitor, rows, start, every)
 
 
 def logged(run_dir: str | Path) -> list[dict[str, float]]:
