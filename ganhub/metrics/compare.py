@@ -22,6 +22,7 @@ asked for inside one is refused), and the page itself is written atomically.
 from __future__ import annotations
 
 import base64
+import math
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -74,6 +75,10 @@ class Run:
         self.source, self.final = final_scores(run_dir, self.records, self.notes)
         self.status = run_status(run_dir, self.config, self.records, self.notes)
         self.curves = series(self.records, r"^(loss/|eval/)")  # {key: (steps, values)}
+        # {eval key: (records logging it, of them not finite)}, keys logged NaN/inf (null) once
+        # or more; and the keys its final evaluation logged so, when that is its final one
+        self.odd, last_odd = not_finite(self.records)
+        self.final_odd = set() if self.source.startswith("eval.json") else last_odd
         # {key: direction} as each of RECORDS has it, in that order
         self.directions = (
             _own_directions(run_dir, self.notes),
@@ -159,6 +164,34 @@ def _best_record(run_dir: Path, notes: list[str]) -> dict[str, str | None]:
     return {data["metric"].removeprefix("eval/"): data["better"]}
 
 
+def not_finite(records: list[dict[str, Any]]) -> tuple[dict[str, tuple[int, int]], set[str]]:
+    """({eval key: (records logging it, of them not finite)} of the `eval/` keys a run logged
+    as null (ganhub logs NaN and inf so) or not finite at least once, the keys its last
+    evaluation logged so): a key null in every record is shown, never silently left out."""
+    seen: dict[str, list[int]] = {}
+    last: set[str] = set()
+    found = False
+    for record in reversed(records):  # the last evaluation first, as `final_scores` reads them
+        keys = [(k, v) for k, v in record.items() if k.startswith("eval/")]
+        for key, value in keys:
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                continue  # a text: no number to count
+            try:
+                odd = value is None or not math.isfinite(float(value))
+            except OverflowError:  # an integer too large for a float
+                odd = True
+            name = as_text(key[5:])
+            counts = seen.setdefault(name, [0, 0])
+            counts[0] += 1
+            counts[1] += odd
+            if odd and not found:
+                last.add(name)
+        found = found or bool(keys)
+    return {k: (n, odd) for k, (n, odd) in seen.items() if odd}, last
+
+
 def flatten(
     config: Any, prefix: str = "", depth: int = 0, out: dict[str, str] | None = None
 ) -> dict[str, str]:
@@ -220,11 +253,17 @@ def metric_rows(
         {as_text(k[5:]): vals for k, (_, vals) in run.curves.items() if k.startswith("eval/")}
         for run in runs
     ]
-    keys = sorted({k for run in runs for k in run.final} | {k for c in curves for k in c})
+    keys = sorted(
+        {k for run in runs for k in run.final}
+        | {k for c in curves for k in c}
+        | {k for run in runs for k in run.odd}
+    )
     rows = []
     for key in keys:
         finals = [run.final.get(key) for run in runs]
-        has = [f is not None or key in c for f, c in zip(finals, curves)]
+        has = [
+            f is not None or key in c or key in run.odd for f, c, run in zip(finals, curves, runs)
+        ]
         way = _direction(key, [r for r, h in zip(runs, has) if h], directions, notes)
         bests: list[float | None] = []
         for curve, final in zip(curves, finals):
@@ -235,16 +274,26 @@ def metric_rows(
         top_final, top_best = _best_of(finals, way), _best_of(bests, way)
         cells = [
             {
-                "final": _fmt(f),
-                "best": _fmt(b),
+                "final": "null" if f is None and key in run.final_odd else _fmt(f),
+                "best": _best_text(b, run.odd.get(key)),
                 "final_top": i in top_final,
                 "best_top": i in top_best,
             }
-            for i, (f, b) in enumerate(zip(finals, bests))
+            for i, (f, b, run) in enumerate(zip(finals, bests, runs))
         ]
         said = "runs disagree" if way == DISAGREE else way or ""
         rows.append({"key": key, "better": said, "cells": cells})
     return rows
+
+
+def _best_text(best: float | None, odd: tuple[int, int] | None) -> str:
+    """A best cell: the value ("n/a" where the run logged the key but never finite), with the
+    count of its values that were not finite (logged as null), as the single-run report says."""
+    if odd is None:
+        return _fmt(best)
+    count, bad = odd
+    shown = "n/a" if bad == count else _fmt(best)
+    return f"{shown} ({count} record{'s' if count > 1 else ''}, {bad} not finite)".lstrip()
 
 
 def _direction(
