@@ -14,6 +14,7 @@ land in the run's checkpoints/ folder.
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from pathlib import Path
 
@@ -118,13 +119,52 @@ def runs_inside(folder: str | os.PathLike[str], shown: int = 3) -> str:
     return f"; the run directories in it: {names}{more} (give one)"
 
 
+# a checkpoint directory `checkpoints/step_0000100` and its three files (`ganhub.engine.
+# checkpoint` writes them); state.json holds only the non-tensor skeleton of the training
+# state (tens of KB), so more than MAX_STATE_JSON is damage
+CHECKPOINT_FILES = ("model.safetensors", "state.safetensors", "state.json")
+MAX_STATE_JSON = 64 << 20
+_STEP_DIR = re.compile(r"^step_(\d{7,})$")
+
+
+def step_dirs(directory: Path) -> list[Path]:
+    """Complete checkpoint directories under `directory`, newest step first.
+
+    The `latest` pointer is not trusted: a crash between writing a step and the pointer, a
+    deleted step, or an edited pointer naming a path outside the run would mislead it. A step
+    directory only ever appears complete (it is renamed into place), so the newest one wins.
+    """
+    if not directory.is_dir():
+        return []
+    found = [p for p in directory.iterdir() if _STEP_DIR.match(p.name) and p.is_dir()]
+    return sorted(found, key=step_of, reverse=True)
+
+
+def latest_checkpoint(directory: Path) -> Path | None:
+    """The newest checkpoint directory holding all three files (not yet verified), or None."""
+    for path in step_dirs(directory):
+        if all((path / name).is_file() for name in CHECKPOINT_FILES):
+            return path
+    return None
+
+
+def step_of(path: Path) -> int:
+    """The step a checkpoint directory `step_0000100` holds."""
+    return int(path.name.removeprefix("step_"))
+
+
 __all__ = [
+    "CHECKPOINT_FILES",
+    "MAX_STATE_JSON",
     "TRACKER_FOLDERS",
     "check_run_destination",
+    "latest_checkpoint",
     "read_regular",
     "refuse_foreign_entries",
     "runs_inside",
     "scratch_beside",
+    "step_dirs",
+    "step_of",
 ]
 
 

@@ -22,8 +22,14 @@ from ganhub.config.overrides import load_yaml
 from ganhub.config.rederive import ABSENT, value_at
 from ganhub.config.schema import expand_path_text
 from ganhub.config.sources import as_typed, nest_dotted
-from ganhub.errors import ConfigError, one_line
-from ganhub.runfiles import read_regular, refuse_foreign_entries, runs_inside
+from ganhub.errors import ConfigError, UsageError, one_line
+from ganhub.runfiles import (
+    MAX_STATE_JSON,
+    latest_checkpoint,
+    read_regular,
+    refuse_foreign_entries,
+    runs_inside,
+)
 
 if typing.TYPE_CHECKING:
     from ganhub.domain import Domain
@@ -114,19 +120,61 @@ def refuse_fixed_changes(
 ) -> None:
     """A resume that gives one of the domain's `resume_fixed_keys` another value than the run
     was trained with (its task), another conditioning mechanism or width, or another seed
-    (it draws the data order, which a resume continues): refused, naming the saved value."""
+    (it draws the data order, which a resume continues): refused, naming the trained value.
+    That value is what the run's newest checkpoint records it was trained with, not what its
+    config.yaml (`saved`, read from `origin`) says now, which an edit may have changed: a key
+    typed back to the checkpoint's value resumes (and the resume writes it back into the
+    file). A checkpoint from before the record, or none, leaves config.yaml as the reference;
+    the resume's own check (`ganhub.engine.run_checkpoints.refuse_changed_fixed`) has the
+    last word on the checkpoint it loads."""
+    run_dir = Path(origin).parent
+    record: tuple[str, dict[str, Any]] | None = None
+    read = False
     for key in fixed_keys(domain):
         path = key.split(".")
         given, was = value_at(user, path), value_at(saved, path)
-        if given is ABSENT or was is ABSENT or given == was:
+        if given is ABSENT:
             continue
-        run = one_line(Path(origin).parent, 200)
-        typed, saved_value = (one_line(as_typed(v), 60) for v in (given, was))
+        if not read:  # once, and only when a fixed key is typed
+            record, read = recorded_fixed(run_dir), True
+        trained = record[1].get(key, ABSENT) if record is not None else ABSENT
+        if trained is ABSENT:
+            trained = was
+        if trained is ABSENT or given == trained:
+            continue
+        run = one_line(run_dir, 200)
+        typed, shown = (one_line(as_typed(v), 60) for v in (given, trained))
+        edited = ""
+        if record is not None and was is not ABSENT and was != trained:
+            edited = (
+                f" ({one_line(origin, 200)} was edited to {key}={one_line(as_typed(was), 60)} "
+                f"after checkpoint {record[0]}: resume with {key}={shown}, which writes it back)"
+            )
         raise ConfigError(
-            f"{key}={typed}: {run} trained with {key}={saved_value}, and a resumed run's {key} "
-            f"cannot change; make a new run ({key}={typed} init_from={run} starts one from its "
-            "weights where the change leaves their shapes as they are)"
+            f"{key}={typed}: {run} trained with {key}={shown}, and a resumed run's {key} "
+            f"cannot change{edited}; make a new run ({key}={typed} init_from={run} starts one "
+            "from its weights where the change leaves their shapes as they are)"
         )
+
+
+def recorded_fixed(run_dir: Path) -> tuple[str, dict[str, Any]] | None:
+    """(name, record) of what the newest checkpoint of `run_dir` records it was trained with
+    (its state.json's `fixed`, see `fixed_values`), read without its tensors; None when there
+    is no checkpoint, or its record is absent (an earlier ganhub's), unreadable or not one:
+    the resume that loads it says so."""
+    try:
+        newest = latest_checkpoint(run_dir / "checkpoints")
+        if newest is None:
+            return None
+        text = read_regular(newest / "state.json", MAX_STATE_JSON, "state.json")
+        meta = json.loads(text.decode("utf-8"))
+    except (UsageError, OSError, ValueError, RecursionError):  # ValueError: not UTF-8, JSON
+        return None
+    state = meta.get("state") if isinstance(meta, dict) else None
+    record = state.get("fixed") if isinstance(state, dict) else None
+    if not _is_record(record):
+        return None
+    return newest.name, record
 
 
 # keys no resume may change, beside the domain's `resume_fixed_keys`: the seed (it draws the
@@ -156,9 +204,7 @@ def fixed_drift(
     run's config.yaml as read, gives the value now). None when all agree."""
     if recorded is None:
         return None
-    if not isinstance(recorded, dict) or not all(
-        isinstance(k, str) and _DOTTED.fullmatch(k) and _plain(v) for k, v in recorded.items()
-    ):
+    if not _is_record(recorded):
         raise ValueError(
             f"its 'fixed' is {one_line(recorded, 60)}, not {{dotted key: value}} of the settings "
             "the run was trained with"
@@ -168,6 +214,13 @@ def fixed_drift(
             given = value_at(in_file, key.split(".")) if in_file is not None else ABSENT
             return key, value, recorded[key], given == value
     return None
+
+
+def _is_record(recorded: Any) -> typing.TypeGuard[dict[str, Any]]:
+    """Whether `recorded` is a checkpoint's record of its fixed keys ({dotted key: value})."""
+    return isinstance(recorded, dict) and all(
+        isinstance(k, str) and _DOTTED.fullmatch(k) and _plain(v) for k, v in recorded.items()
+    )
 
 
 def _plain(value: Any) -> bool:
@@ -190,5 +243,6 @@ __all__ = [
     "kept_parts",
     "read_given",
     "read_saved",
+    "recorded_fixed",
     "refuse_fixed_changes",
 ]

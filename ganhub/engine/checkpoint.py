@@ -40,13 +40,17 @@ from ganhub.engine.checkpoint_state import misfit_line as misfit_line  # a resum
 from ganhub.engine.checkpoint_state import read_best as read_best
 from ganhub.engine.checkpoint_state import unflatten as unflatten  # the inverse of flatten
 from ganhub.errors import UsageError, writing
+from ganhub.runfiles import CHECKPOINT_FILES, latest_checkpoint
+from ganhub.runfiles import MAX_STATE_JSON as MAX_STATE_JSON
+from ganhub.runfiles import step_dirs as step_dirs
+from ganhub.runfiles import step_of as step_of
 
 LATEST = "latest"  # a pointer for people and tools; loading scans the step directories
-FILES = ("model.safetensors", "state.safetensors", "state.json")
+# the layout (`ganhub.runfiles`, where a resume's config check reads it too, without torch)
+FILES, latest = CHECKPOINT_FILES, latest_checkpoint
 # untrusted sizes: a safetensors header is at most safetensors' own limit; state.json holds
 # only the non-tensor skeleton of the training state (tens of KB), so 64 MiB is damage
 MAX_HEADER = 100_000_000
-MAX_STATE_JSON = 64 << 20
 _LEFTOVER = re.compile(r"^\.step_\d{7,}\.(tmp|replaced)$")  # of a save that was cut short
 
 
@@ -161,35 +165,6 @@ def save(
     write_text_atomic(directory / LATEST, name)
     _prune(directory, keep, protect={name, *protect}, warn=warn, newest=step)
     return final
-
-
-_STEP_DIR = re.compile(r"^step_(\d{7,})$")
-
-
-def step_dirs(directory: Path) -> list[Path]:
-    """Complete checkpoint directories under `directory`, newest step first.
-
-    The `latest` pointer is not trusted: a crash between writing a step and the pointer, a
-    deleted step, or an edited pointer naming a path outside the run would mislead it. A step
-    directory only ever appears complete (it is renamed into place), so the newest one wins.
-    """
-    if not directory.is_dir():
-        return []
-    found = [p for p in directory.iterdir() if _STEP_DIR.match(p.name) and p.is_dir()]
-    return sorted(found, key=step_of, reverse=True)
-
-
-def latest(directory: Path) -> Path | None:
-    """The newest checkpoint directory holding all three files (not yet verified), or None."""
-    for path in step_dirs(directory):
-        if all((path / name).is_file() for name in FILES):
-            return path
-    return None
-
-
-def step_of(path: Path) -> int:
-    """The step a checkpoint directory `step_0000100` holds."""
-    return int(path.name.removeprefix("step_"))
 
 
 def load(path: Path, weights_only: bool = False) -> tuple[int, dict[str, Tensor], dict[str, Any]]:
