@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ganhub.latent import LatentSpace
 
 EXTREMES = 0.3  # InterFaceGAN keeps the most confident 30 % at each end of a continuous factor
+BATCH = 512  # codes whose early activations are computed at once
 RANK_TOLERANCE = 1e-5  # singular values below this share of the largest are null components
 
 
@@ -92,9 +93,16 @@ def ganspace(space: LatentSpace, k: int, n: int, seed: int) -> tuple[Tensor, Ten
     for StyleGAN's w. The ratios are of the activations' (or codes') total variance.
     """
     codes = space.sample(n, seed).detach().double().cpu()
-    features = codes if space.early_features is None else space.early_features(codes.float())
-    X = features.detach().double().cpu().flatten(1)
-    X = X - X.mean(0)
+    early = space.early_features
+    if early is None:
+        X = codes - codes.mean(0)  # `codes` is read again below: not centred in place
+    else:
+        # the activations of `BATCH` codes at a time (a space need not split them itself),
+        # each batch made doubles at once: no float copy of them all is held beside X
+        X = torch.cat(
+            [early(c.float()).detach().double().cpu().flatten(1) for c in codes.split(BATCH)]
+        )
+        X -= X.mean(0)
     # X = U S Vᵀ: V's columns are the principal axes, U S the coordinates
     U, S, Vh = torch.linalg.svd(X, full_matrices=False)
     # n centred samples span at most n − 1 dimensions: a component past them (or past the
@@ -181,4 +189,4 @@ def boundaries(
     return found
 
 
-__all__ = ["EXTREMES", "RANK_TOLERANCE", "Factor", "boundaries", "ganspace", "sefa"]
+__all__ = ["BATCH", "EXTREMES", "RANK_TOLERANCE", "Factor", "boundaries", "ganspace", "sefa"]

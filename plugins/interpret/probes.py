@@ -49,7 +49,10 @@ if TYPE_CHECKING:
 
 TRAIN_SHARE = 0.75
 POOLED_GRID = 2  # each feature map averaged to 2x2 cells
-FACTOR_REFERENCE = 200  # real samples known_factors reads (the probes do not use them)
+# real samples whose factors say whether a factor varies: as many as the directions page
+# reads (`directions_page.REFERENCE`), so both judge a factor alike
+FACTOR_REFERENCE = 2000
+BATCH = 512  # codes decoded at once: one batch's images and activations are held, not all
 
 
 @dataclass
@@ -136,6 +139,28 @@ def layer_features(space: LatentSpace, codes: Tensor) -> tuple[dict[str, Tensor]
             )
         features[name] = joined
     return features, images.detach()
+
+
+def batched_features(
+    space: LatentSpace, codes: Tensor, known: KnownFactors, batch: int = BATCH
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """`layer_features` of `codes` and the known factors of their images, `batch` codes at a
+    time: only one batch's images and activations are held at once (100,000 codes decoded in
+    one pass held gigabytes); the pooled features and the factors are joined in code order."""
+    features: dict[str, Tensor] = {}  # filled in place: no second copy to join
+    values: dict[str, list[Tensor]] = {}
+    for start in range(0, len(codes), batch):
+        chunk = codes[start : start + batch]
+        found, images = layer_features(space, chunk)
+        for key, part in found.items():
+            if key not in features:
+                features[key] = part.new_empty((len(codes), *part.shape[1:]))
+            features[key][start : start + len(chunk)] = part
+        for key, value in known.estimate(images).items():
+            if key in known.info:
+                values.setdefault(key, []).append(value.cpu())
+        del images  # before the next batch is decoded
+    return features, {key: torch.cat(parts) for key, parts in values.items()}
 
 
 def probe_scores(
@@ -225,8 +250,7 @@ def probe_layers(
     from ganhub_interpret.scoring import spread_floors
 
     codes = space.sample(n_samples, seed).detach()
-    features, images = layer_features(space, codes)
-    values = {k: v.cpu() for k, v in known.estimate(images).items() if k in known.info}
+    features, values = batched_features(space, codes, known)
     # the directions' rule: a factor that does not vary among the real samples is one value
     # plus the estimator's misreadings (a run on one digit class), nothing a probe can learn
     flat = {
@@ -285,9 +309,11 @@ def written_probes(path: Path) -> bool:
 
 
 __all__ = [
+    "BATCH",
     "FACTOR_REFERENCE",
     "POOLED_GRID",
     "TRAIN_SHARE",
+    "batched_features",
     "layer_features",
     "probe_layers",
     "probe_run",
