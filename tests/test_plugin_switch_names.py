@@ -13,6 +13,14 @@ from ganhub.plugins import Hub
 from tests.test_plugin_names import _install
 
 
+def _disable_wisp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`wsip` (domain `wisp`) installed on sys.path, and GANHUB_DISABLE_PLUGINS=wisp."""
+    _install(tmp_path, "wsip", "wisp", editable=False)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.syspath_prepend(str(tmp_path / "project"))
+    monkeypatch.setenv("GANHUB_DISABLE_PLUGINS", "wisp")
+
+
 def _domain_owners(hub: Hub) -> dict[str, str]:
     return {entry.name: entry.plugin for entry in hub.domains}
 
@@ -20,10 +28,7 @@ def _domain_owners(hub: Hub) -> dict[str, str]:
 def test_a_domain_name_names_the_plugin_that_registers_it_and_the_setting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _install(tmp_path, "wsip", "wisp", editable=False)
-    monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    monkeypatch.syspath_prepend(str(tmp_path / "project"))
-    monkeypatch.setenv("GANHUB_DISABLE_PLUGINS", "wisp")
+    _disable_wisp(tmp_path, monkeypatch)
     hub = Hub.discover()
     capsys.readouterr()
     warn_unknown({"wisp", "toy2dd"}, hub.plugins, lambda: _domain_owners(hub))
@@ -57,10 +62,7 @@ def test_discover_names_the_plugin_of_a_disabled_domain(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The hub passes its domains' owners: the line reaches the user of any command."""
-    _install(tmp_path, "wsip", "wisp", editable=False)
-    monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    monkeypatch.syspath_prepend(str(tmp_path / "project"))
-    monkeypatch.setenv("GANHUB_DISABLE_PLUGINS", "wisp")
+    _disable_wisp(tmp_path, monkeypatch)
     Hub.discover()
     said = "plugin 'wsip' registers the domain 'wisp'; GANHUB_DISABLE_PLUGINS=wsip turns it off"
     assert said in capsys.readouterr().err

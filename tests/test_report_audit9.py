@@ -5,25 +5,19 @@ their x axis is the step; a config.yaml that is a FIFO read as a missing one."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ganhub.metrics.report import series, write_report
 
 from .test_report import Page
+from .test_report_values import make_run
 
 
 def _run(root: Path, records: list[dict[str, object]]) -> Path:
-    run = root / "run"
-    run.mkdir(parents=True)
-    config = {"plugin": "toy2d", "loss": "nonsaturating", "seed": 0, "trainer": {"steps": 30}}
-    (run / "config.yaml").write_text(yaml.safe_dump(config))
-    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    return run
+    return make_run(root, records, steps=30)
 
 
 def test_a_value_that_went_nan_is_not_shown_as_its_last_finite_one(tmp_path: Path) -> None:

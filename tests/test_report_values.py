@@ -13,10 +13,11 @@ from ganhub.metrics.report import write_report
 from .test_report import PAYLOADS, Page, assert_inert_plain
 
 
-def make_run(root: Path, records: list[dict[str, object]]) -> Path:
+def make_run(root: Path, records: list[dict[str, object]], steps: int = 2000) -> Path:
+    """root/run: a toy2d run's config.yaml and these metrics.jsonl records, nothing else."""
     run = root / "run"
     run.mkdir(parents=True)
-    config = {"plugin": "toy2d", "loss": "nonsaturating", "seed": 0, "trainer": {"steps": 2000}}
+    config = {"plugin": "toy2d", "loss": "nonsaturating", "seed": 0, "trainer": {"steps": steps}}
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     return run
