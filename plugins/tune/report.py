@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shlex
 import sys
@@ -224,16 +225,29 @@ def _plots(ostudy: Any, out: Path, *, multi: bool, importances: bool) -> list[Pa
             warnings.simplefilter("ignore")
             try:
                 fig = html_fn(ostudy, **kwargs)
-                fig.write_html(out / f"{stem}.html", include_plotlyjs="directory")
+                # each written whole under a fresh name (plotly and savefig write in place, and
+                # through a link planted at the name); plotly.min.js once, beside them
+                _plotly_js(out)
+                store.write_text(out / f"{stem}.html", fig.to_html(include_plotlyjs="directory"))
                 paths.append(out / f"{stem}.html")
                 ax = png_fn(ostudy, **kwargs)
                 ax.figure.tight_layout()
-                ax.figure.savefig(out / f"{stem}.png", dpi=100)
+                png = io.BytesIO()
+                ax.figure.savefig(png, format="png", dpi=100)
                 plt.close(ax.figure)
+                store.write_bytes(out / f"{stem}.png", png.getvalue())
                 paths.append(out / f"{stem}.png")
             except (RuntimeError, ValueError, ImportError):
                 continue  # importances need complete trials that differ (and scikit-learn)
     return paths
+
+
+def _plotly_js(out: Path) -> None:
+    """The plotly.js bundle the HTML plots load from the study folder, written once."""
+    from plotly.offline import get_plotlyjs
+
+    if not (out / "plotly.min.js").is_file():
+        store.write_text(out / "plotly.min.js", get_plotlyjs())
 
 
 def _why_no_default(study: Study) -> str:

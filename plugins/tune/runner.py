@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import shutil
 import signal
 import sys
@@ -332,6 +333,8 @@ def _objective(
                 per_seed.append(values)
                 if pruned_at is not None:  # a pruned trial runs no other seed
                     break
+            if pruned_at is None:  # (a pruned trial's value is its last report)
+                _rankable(study, per_seed)
         except (ConfigError, TrainingError) as exc:  # whatever failed it: its line, and counted
             echo(f"trial {trial.number}: failed: {exc}  {_params_text(chosen)}")
             failures.append((trial.number, exc))
@@ -355,6 +358,21 @@ def _objective(
         return values[0] if single else values
 
     return objective
+
+
+def _rankable(study: Study, per_seed: list[list[float]]) -> None:
+    """A NaN objective (a metric of non-finite samples) fails the trial: Optuna would record
+    it failed without a word while the line showed it as a result; an infinite one would
+    rank first or last among real values (TPE, CMA-ES and REINFORCE learn from it)."""
+    for i, name in enumerate(study.objectives):
+        seen = [row[i] for row in per_seed]
+        if all(math.isfinite(v) for v in seen):
+            continue
+        of = f" (run seeds: {', '.join(f'{v:.4g}' for v in seen)})" if len(seen) > 1 else ""
+        raise TrainingError(
+            f"objective {name} is {next(v for v in seen if not math.isfinite(v))}"
+            f"{of}: the run's final evaluation gave no finite value to rank"
+        )
 
 
 class _Stopped(Exception):

@@ -57,8 +57,7 @@ def make_sampler(study: Study, seed: int) -> Any:
             import cmaes  # noqa: F401
         except ImportError:
             raise ConfigError("sampler=cmaes needs the cmaes package: pip install cmaes") from None
-        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False,
-                                            n_startup_trials=max(1, min(5, trials // 4)))  # fmt: skip
+        return make_cmaes_sampler(seed, n_startup_trials=max(1, min(5, trials // 4)))
     if kind == "evolution":
         # about four generations within the budget (a pruned trial does not fill a place)
         return optuna.samplers.NSGAIISampler(
@@ -165,6 +164,49 @@ def _interrupted(trial: Any, state: Any = None) -> bool:
 
 def _key(point: dict[str, Any]) -> str:
     return json.dumps(point, sort_keys=True)
+
+
+def make_cmaes_sampler(seed: int | None = None, n_startup_trials: int = 1) -> Any:
+    """Optuna's CMA-ES sampler, except that it never unpickles: Optuna's keeps the CMA state
+    pickled in the storage's trial attributes and loads it back for each trial, so a study
+    folder from elsewhere (its study.db) could run code. This one rebuilds the state by
+    replaying the stored generations' trials (their params and values) from the initial one."""
+    import inspect
+
+    import optuna
+
+    # the replay calls three of the sampler's own methods, as Optuna 4+ defines them (3.x's
+    # took restart arguments): another form is refused here, not deep in a trial
+    init = inspect.signature(optuna.samplers.CmaEsSampler._init_optimizer).parameters
+    if list(init) != ["self", "trans", "direction"]:
+        raise ConfigError(
+            f"sampler=cmaes needs a newer Optuna than {optuna.__version__} (its CMA-ES state "
+            "is rebuilt from the stored trials): pip install -U optuna"
+        )
+
+    class ReplayedCmaEsSampler(optuna.samplers.CmaEsSampler):
+        def sample_relative(self, study: Any, trial: Any, search_space: Any) -> dict[str, Any]:
+            """Optuna's, with the space and direction kept for `_restore_optimizer`."""
+            self._ganhub_space = (search_space, study.direction)
+            return dict(super().sample_relative(study, trial, search_space))
+
+        def _restore_optimizer(self, completed_trials: list[Any]) -> Any:
+            """The CMA state after every generation whose trials have all completed."""
+            from optuna._transform import _SearchSpaceTransform
+
+            space, direction = self._ganhub_space
+            trans = _SearchSpaceTransform(space, transform_step=True, transform_0_1=True)
+            optimizer = self._init_optimizer(trans, direction)
+            sign = 1.0 if direction == optuna.study.StudyDirection.MINIMIZE else -1.0
+            while True:
+                solutions = self._get_solution_trials(completed_trials, optimizer.generation)
+                if len(solutions) < optimizer.population_size:
+                    return optimizer
+                told: list[Any] = solutions[: optimizer.population_size]  # all complete
+                optimizer.tell([(trans.transform(t.params), sign * t.value) for t in told])
+
+    return ReplayedCmaEsSampler(seed=seed, warn_independent_sampling=False,
+                                n_startup_trials=n_startup_trials)  # fmt: skip
 
 
 def make_reinforce_sampler(seed: int | None = None, lr: float = 0.5, decay: float = 0.8) -> Any:
