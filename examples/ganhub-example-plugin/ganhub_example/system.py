@@ -63,21 +63,18 @@ class MoonsSystem(UnconditionalGAN[MoonsConfig]):
     ) -> list[Path]:
         """A scatter plot of generated points; the title says the step and the PNG's Source
         text the run, which the engine passes (None where it does not know)."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
 
         points = self.sample(n or 1000, seed=seed).cpu()
         directory.mkdir(parents=True, exist_ok=True)
-        fig, ax = plt.subplots(figsize=(4, 4))
-        ax.scatter(points[:, 0], points[:, 1], s=2)
+        figure = Figure(figsize=(4, 4))
+        axes = figure.subplots()
+        axes.scatter(points[:, 0], points[:, 1], s=2)
         made = f"seed {seed}" if step is None else f"step {step}, seed {seed}"
-        ax.set_title(made)
+        axes.set_title(made)
         run = "" if run_dir is None else f", run {run_dir.name}"
         path = directory / f"{stem}.png"
         tmp = directory / f".{stem}.tmp.png"
-        fig.savefig(tmp, metadata={"Source": f"ganhub moons: {made}{run}"})
-        plt.close(fig)
+        figure.savefig(tmp, metadata={"Source": f"ganhub moons: {made}{run}"})
         tmp.replace(path)
         return [path]

@@ -56,6 +56,27 @@ def test_a_clashing_combination_is_refused() -> None:
         resolve(["plugin=moons", "tricks=[moons_weight_clip,spectral_norm]"])
 
 
+def test_the_scatter_plot_leaves_matplotlib_global_state_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plugin is a library: it draws with matplotlib's objects (Figure), never with pyplot,
+    whose backend and open figures belong to the user's program (a notebook's, a GUI's)."""
+    import sys
+
+    from PIL import Image
+
+    from ganhub.config.resolve import resolve
+    from ganhub.engine.system import BuildHints
+
+    system = get_hub().domains.get("moons").build(resolve(["plugin=moons", *SMALL]), BuildHints())
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)  # importing pyplot fails
+    (path,) = system.write_samples(tmp_path / "samples", "moons", n=64, step=3)
+    assert path == tmp_path / "samples" / "moons.png"
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.text["Source"] == "ganhub moons: step 3, seed 0"
+    assert [p.name for p in path.parent.iterdir()] == ["moons.png"]  # no temporary file left
+
+
 def _readme_run_args() -> list[str]:
     """The overrides of the README's `ganhub run` command."""
     import shlex
