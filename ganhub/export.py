@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ganhub.clikit import HELP, RUN_DIR, SEED, device_option
+from ganhub.clikit import HELP, RUN_DIR, SEED, default_output, device_option
 from ganhub.config.schema import MAX_SEED
 from ganhub.errors import GanhubError, UsageError, did_you_mean, one_line, writing
 from ganhub.export_graph import (
@@ -123,8 +123,9 @@ class _FormatChoice(click.Choice):
               help="safetensors: the weights, for ganhub.load (every domain); onnx or "
               "torchscript: also the generator as a graph (domains whose generator is one "
               "call: not textgan).")  # fmt: skip
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder to write  [default: RUN_DIR/export-FORMAT]")  # fmt: skip
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Folder to write  [default: RUN_DIR/export-FORMAT; for an export, "
+              "./export-FORMAT-EXPORT]")  # fmt: skip
 @click.option("--force", is_flag=True,
               help="Replace --out when it is an earlier export (a folder with export.json).")  # fmt: skip
 @device_option("Where the run is loaded and the samples drawn: cpu, cuda, cuda:N, mps or "
@@ -170,7 +171,11 @@ def export_run(
             f"{did_you_mean(fmt, FORMATS)}"
         )
     run_dir = Path(run_dir)
-    dest = Path(os.path.abspath(out if out is not None else run_dir / f"export-{fmt}"))
+    # an export is made for sharing (and may sit on a read-only share): an export of it
+    # goes beside it, as every command's output does (`default_output`), not into it
+    exported = (run_dir / MANIFEST).is_file()
+    where, said = default_output(run_dir, exported, name=f"export-{fmt}", what="exported files")
+    dest = Path(os.path.abspath(out if out is not None else where))
     _check_destination(dest, run_dir, force)
     if fmt == "onnx":
         _require_onnx()
@@ -188,7 +193,7 @@ def export_run(
         tmp = scratch_beside(dest, f"'{_shown(dest)}'")
         try:
             try:
-                said = _write(model, spec, fmt, tmp, dest.name, run_dir, seed)
+                notes = _write(model, spec, fmt, tmp, dest.name, run_dir, seed)
             except OSError as exc:  # a full disk, say: one line naming the destination
                 raise _at_destination(exc, tmp, dest) from None
             _commit(tmp, dest, force)
@@ -196,8 +201,10 @@ def export_run(
         finally:
             shutil.rmtree(tmp, ignore_errors=True)  # gone already once renamed into place
             store.remove_empty(made)
-    for note in said:  # what the card says of what the folder leaves out
+    for note in notes:  # what the card says of what the folder leaves out
         print(f"ganhub: note: {note}", file=sys.stderr)
+    if said and out is None:  # where an export of an export went
+        print(said, file=sys.stderr)
     return dest
 
 
@@ -268,10 +275,19 @@ def _commit(tmp: Path, dest: Path, force: bool) -> None:
     for path in tmp.rglob("*"):
         if path.is_file():
             _fsync(path)
-    if dest.is_dir() and not any(dest.iterdir()):
-        # filled, not replaced: it may be the shell's working folder (`--out .`), which a
-        # rename would leave it in deleted, or a mount point
-        _move_into(tmp, dest)
+    if dest.is_dir() and (not any(dest.iterdir()) or (force and _is_cwd(dest))):
+        # filled, not replaced: it may be the shell's working folder (`--out .`, an earlier
+        # export replaced from inside it), which a rename would leave it in deleted, or a
+        # mount point; an earlier export's entries go aside first, and back if the new fail
+        aside = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:8]}.old"
+        aside.mkdir()
+        _move_into(dest, aside)
+        try:
+            _move_into(tmp, dest)
+        except BaseException:
+            _move_into(aside, dest)
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
         return
     if not dest.exists():
         try:
@@ -292,8 +308,15 @@ def _commit(tmp: Path, dest: Path, force: bool) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
+def _is_cwd(path: Path) -> bool:
+    try:
+        return os.path.samefile(path, os.getcwd())
+    except OSError:  # the working folder is gone
+        return False
+
+
 def _move_into(tmp: Path, dest: Path) -> None:
-    """Move the finished export's entries into the empty folder `dest`, all or none."""
+    """Move the entries of `tmp` into the empty folder `dest`, all or none."""
     moved: list[str] = []
     try:
         for entry in sorted(tmp.iterdir()):
