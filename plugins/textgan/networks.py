@@ -459,9 +459,21 @@ class TransformerDiscriminator(nn.Module):
         self.out = nn.Linear(embd, outputs)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Logits (B,), or (B, outputs)."""
+        """Logits (B,), or (B, outputs).
+
+        An input that requires grad may have its gradient differentiated again (R1, R2, the
+        gradient penalty take D's input gradient and train on its norm): attention then runs
+        on the math kernel, the one with a double backward. The fused kernels (flash, memory
+        efficient) have none, on CPU and CUDA, and `tricks=[r1]` stopped at the first D step
+        with a traceback."""
         h = self.embed(x)
-        h = self.encoder(h + self.pos[:, : h.shape[1]])
+        if x.requires_grad and torch.is_grad_enabled():
+            from torch.nn.attention import SDPBackend, sdpa_kernel
+
+            with sdpa_kernel(SDPBackend.MATH):
+                h = self.encoder(h + self.pos[:, : h.shape[1]])
+        else:
+            h = self.encoder(h + self.pos[:, : h.shape[1]])
         out: Tensor = self.out(h.mean(1))
         return out.squeeze(1) if out.shape[1] == 1 else out
 

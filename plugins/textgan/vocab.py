@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from itertools import chain
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
@@ -60,24 +61,30 @@ def tokenizer_kind(tok: Tokenizer) -> str:
 
 
 def encode(tok: Tokenizer, texts: Sequence[str], length: int, eos: bool = True) -> Tensor:
-    """Token ids (N, length): each text's ids, then <eos> (if `eos`), then <pad>; truncated."""
-    out = torch.full((len(texts), length), PAD, dtype=torch.long)
-    for i, enc in enumerate(tok.encode_batch(list(texts))):
-        # a special token's text in a sentence ("<eos>", "<pad>") is a word G cannot write
-        # (it would end, pad or restyle the sentence): <unk>, as a word outside the vocabulary
-        words = [UNK if t in STRUCTURAL else t for t in enc.ids]
-        ids = [*words[: length - 1], EOS] if eos else words[:length]
-        out[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+    """Token ids (N, length): each text's ids, then <eos> (if `eos`), then <pad>; truncated.
+
+    Batched: the ids of all texts are joined into one tensor and placed, mapped and ended by
+    tensor ops; per text only its id list is cut (earlier releases mapped each token in
+    Python, which cost about half as long again as the tokenizing on 100,000 sentences)."""
+    width = length - 1 if eos else length
+    rows = [enc.ids[:width] for enc in tok.encode_batch(list(texts))]
+    sizes = torch.tensor([len(r) for r in rows], dtype=torch.long)
+    flat = torch.tensor(list(chain.from_iterable(rows)), dtype=torch.long)
+    # a special token's text in a sentence ("<eos>", "<pad>") is a word G cannot write (it
+    # would end, pad or restyle the sentence): <unk>, as a word outside the vocabulary
+    flat = flat.masked_fill(torch.isin(flat, torch.tensor(sorted(STRUCTURAL))), UNK)
+    out = torch.full((len(rows), length), PAD, dtype=torch.long)
+    positions = torch.arange(length)
+    out[positions < sizes[:, None]] = flat  # row-major: each row's ids in order
+    if eos and len(rows):
+        out[torch.arange(len(rows)), sizes] = EOS
     return out
 
 
 def decode(tok: Tokenizer, ids: Tensor) -> list[str]:
     """Texts of token id rows, cut at the first <eos> (special tokens dropped)."""
-    rows = []
-    for row in ids.tolist():
-        if EOS in row:
-            row = row[: row.index(EOS)]
-        rows.append(row)
+    ended = (ids == EOS).long().cumsum(1) > 0  # the first <eos> and all after it
+    rows = ids.masked_fill(ended, PAD).tolist()  # <pad>, a special token, decodes to nothing
     return [t.strip() for t in tok.decode_batch(rows, skip_special_tokens=True)]
 
 
