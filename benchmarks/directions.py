@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from entry import Parser, run_main
 from ganhub_interpret.directions import sefa
-from ganhub_interpret.directions_page import find_directions
+from ganhub_interpret.directions_page import find_directions, scoring_codes
 from ganhub_interpret.scoring import known_factors, score_directions
 from tables import mean_sd
 
@@ -92,8 +92,9 @@ def measure(run_dir: Path, methods: tuple[str, ...], k: int, n: int) -> dict[str
             names = [f"random {i}" for i in range(k)]
         else:
             directions, names, _, _ = find_directions(space, method, k, codes, n, 0, known)
+        walked = scoring_codes(space, method, codes, 0)  # boundaries: a held-out draw
         tables[method] = score_directions(
-            space, directions, codes, estimate=known.estimate, info=known.info,
+            space, directions, walked, estimate=known.estimate, info=known.info,
             reference=known.reference, names=names,
         )  # fmt: skip
     return tables

@@ -26,9 +26,12 @@ from ganhub_interpret.page import (
     write_page,
 )
 from ganhub_interpret.scoring import (
+    BATCH,
     CHANCE_SDS,
     KnownFactors,
     ScoreTable,
+    decode_batched,
+    decode_factors,
     direction_sigma,
     factor_spreads,
     known_factors,
@@ -51,6 +54,25 @@ SCORE_BASE = 64  # base codes walked per direction to score it
 SCORE_ALPHA = 2.0  # scoring walks to ±2σ_d: far enough to move a factor, short of the tails
 REFERENCE = 2000  # real samples whose factors give each factor's spread
 CHANCE = 8  # random unit directions walked as the scored ones: each factor's chance level
+# boundaries are walked from a second draw of codes, of the seed `seed ^ HELD_OUT` (a 32-bit
+# seed again, as torch's generators read only 32 bits of one; never `seed` itself), so the
+# codes they are fitted on are never the codes that judge them
+HELD_OUT = 0x9E3779B9
+
+
+def held_out_codes(space: LatentSpace, n: int, seed: int) -> Tensor:
+    """`n` codes of another draw than `space.sample(n, seed)`: where boundaries fitted on the
+    codes of `seed` are walked and scored (scored on their own codes, a boundary looks better
+    than it is)."""
+    return space.sample(n, seed ^ HELD_OUT).detach()
+
+
+def scoring_codes(space: LatentSpace, method: str, codes: Tensor, seed: int) -> Tensor:
+    """The codes a page walks `method`'s directions from and scores them on: the sampled
+    `codes` (of `seed`), except for boundaries, fitted to those codes' labels: as many
+    `held_out_codes`."""
+    return held_out_codes(space, len(codes), seed) if method == "boundary" else codes
+
 
 METHOD_NOTES = {
     "sefa": "SeFa (Shen & Zhou 2021): the unit directions the first layer(s) reading the codes "
@@ -112,7 +134,7 @@ def find_directions(
             f"among its real samples ({_floors(known)}), so there is nothing to fit a boundary "
             "to; use --method sefa or ganspace"
         )
-    labels = known.estimate(space.decode(codes))
+    labels = decode_factors(space, codes, known.estimate, BATCH)  # 512 images held at a time
     found = boundaries(codes, labels, {k: f for k, f in known.info.items() if k in varying})
     if not found:
         raise UsageError(
@@ -245,6 +267,8 @@ def write_directions_page(
         directions, names, spectrum, notes = find_directions(
             space, method, n_directions, codes, n_samples, seed, known
         )
+        held_out = method == "boundary"  # fitted to labelled codes: judged on others
+        codes = scoring_codes(space, method, codes, seed)
         varies = known is not None and bool(factor_spreads(known.info, known.reference))
         scored = known if varies else None  # a run on one digit class: no factor varies
         if scored is not None:
@@ -265,6 +289,7 @@ def write_directions_page(
             space_dim=space.dim,
             n_samples=n_samples,
             seed=seed,
+            held_out=held_out,
             names=names,
             steps=", ".join(f"{s:+g}σ" for s in STEPS),
             unscored=None if scored is not None else _unscored(known, capabilities.dataset),
@@ -292,13 +317,14 @@ def _figures(
     # every base code's walks decoded at once: (directions, steps, bases) in walk's step-major
     # order, then one grid per base code (a row per direction, a column per step)
     walked = torch.cat([walk(bases, d, STEPS, s) for d, s in zip(directions, sigmas)])
-    decoded = space.decode(walked)
+    decoded = decode_batched(space, walked, BATCH)
     per_base = decoded.unflatten(0, (len(directions), len(STEPS), len(bases)))
     grids = []
     for j in range(len(bases)):
         images = per_base[:, :, j].flatten(0, 1)
         path = save_grid(images, folder / f"{stem}-walk{j}.png", nrow=len(STEPS))
-        grids.append({"uri": data_uri(path), "caption": f"base code {j} (seed {seed}, sample {j})"})
+        drawn = f"seed {seed}" if method != "boundary" else "held-out draw"
+        grids.append({"uri": data_uri(path), "caption": f"base code {j} ({drawn}, sample {j})"})
 
     table = effects_uri = None
     direction_rows: list[dict[str, Any]] = []
@@ -372,4 +398,11 @@ def _unscored(known: KnownFactors | None, dataset: str | None) -> str:
     )
 
 
-__all__ = ["METHODS", "find_directions", "write_directions_page"]
+__all__ = [
+    "HELD_OUT",
+    "METHODS",
+    "find_directions",
+    "held_out_codes",
+    "scoring_codes",
+    "write_directions_page",
+]

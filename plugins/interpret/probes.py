@@ -20,9 +20,10 @@ Each probe is fitted on 75 % of the codes and scored on the other 25 %, with the
 standardised on the training part; ridge picks its penalty by leave-one-out over 1e-3..1e3.
 
 A factor that barely varies among the real samples (the rule of the directions scores,
-`ganhub_interpret.scoring.spread_floors`: a run on one digit class) or that the generated
-samples it would be fitted on hold one value of (every sample read as one class) is not
-probed: a probe of one class is right by construction ("accuracy 1.000, chance 1.000") and
+`ganhub_interpret.scoring.spread_floors`: a run on one digit class), or among the generated
+samples (the same floor: a 50-step generator draws one blob at one place and size), or that
+the generated samples it would be fitted on hold one value of (every sample read as one class)
+is not probed: a probe of one class is right by construction ("accuracy 1.000, chance 1.000") and
 measures nothing. Its column reads "-", and the reason is printed and saved (`skipped`).
 """
 
@@ -247,18 +248,31 @@ def probe_layers(
     space: LatentSpace, known: KnownFactors, n_samples: int, seed: int = 0
 ) -> ProbeTable:
     """Sample `n_samples` codes, decode them, read their factors and probe every layer."""
-    from ganhub_interpret.scoring import spread_floors
+    from ganhub_interpret.scoring import spread, spread_floors
 
     codes = space.sample(n_samples, seed).detach()
     features, values = batched_features(space, codes, known)
+    floors = spread_floors(known.info, known.reference)
     # the directions' rule: a factor that does not vary among the real samples is one value
     # plus the estimator's misreadings (a run on one digit class), nothing a probe can learn
     flat = {
         key: f"barely varying among the real samples (spread {s:.3f}, under the {floor:.3f} "
         "that counts as varying): a probe of one value measures nothing"
-        for key, (s, floor) in spread_floors(known.info, known.reference).items()
+        for key, (s, floor) in floors.items()
         if not (s > 0 and s >= floor)
     }
+    # the same rule on the generated samples: a 50-step dcgan on shapes draws one blob, whose
+    # "scale" (its area: its brightness) wobbles by 0.5 %, and the last layer's probe predicted
+    # that wobble to R^2 0.997, read as "the layer holds the scale". All one value (spread 0)
+    # is `probe_scores`'s one-class case, with its own reason.
+    for key, (_, floor) in floors.items():
+        drawn = spread(values[key], known.info[key].kind) if key in values else 0.0
+        if key not in flat and 0 < drawn < floor:
+            flat[key] = (
+                f"barely varying among the {len(codes)} generated samples (spread {drawn:.3f}, "
+                f"under the {floor:.3f} that counts as varying among real ones): a probe would "
+                "score the generator's small wobbles, not the factor"
+            )
     return probe_scores(features, values, known.info, seed=seed, skip=flat)
 
 

@@ -36,6 +36,7 @@ Estimator = Callable[[Tensor], Mapping[str, Tensor]]
 """images (N, C, H, W) in [-1, 1] -> per-image values (N,) of each factor it measures"""
 
 KINDS = ("categorical", "continuous", "circular")
+BATCH = 512  # codes decoded at once: one batch's images are held, not all of them
 
 
 def difference(a: Tensor, b: Tensor, kind: str) -> Tensor:
@@ -69,6 +70,24 @@ def walk(codes: Tensor, direction: Tensor, steps: Sequence[float], sigma: float)
     """codes + s·σ·d for each step s: (len(steps) * n, dim), step-major."""
     d = direction.to(codes.dtype).to(codes.device)
     return torch.cat([codes + s * sigma * d for s in steps])
+
+
+def decode_factors(
+    space: LatentSpace, codes: Tensor, estimate: Estimator, batch: int = BATCH
+) -> dict[str, Tensor]:
+    """The factors `estimate` reads from the images of `codes` (each (N,), on the CPU), decoded
+    `batch` codes at a time: only one batch's images are held (a boundary fitted on 100,000
+    codes decoded them all in one pass)."""
+    parts: dict[str, list[Tensor]] = {}
+    for chunk in codes.split(batch):
+        for key, value in estimate(space.decode(chunk)).items():
+            parts.setdefault(key, []).append(value.detach().cpu())
+    return {key: torch.cat(chunks) for key, chunks in parts.items()}
+
+
+def decode_batched(space: LatentSpace, codes: Tensor, batch: int = BATCH) -> Tensor:
+    """The images of `codes`, decoded `batch` codes at a time (a space need not split them)."""
+    return torch.cat([space.decode(chunk).detach() for chunk in codes.split(batch)])
 
 
 def _entropy_score(shares: Tensor) -> float:
@@ -289,7 +308,7 @@ def _walk_effects(
 ) -> tuple[float, dict[str, float]]:  # fmt: skip
     """(σ_d, {factor: effect}) of walking `base` ±`alpha` σ_d along one direction."""
     sigma = direction_sigma(codes, direction)
-    measured = estimate(space.decode(walk(base, direction, (-alpha, alpha), sigma)))
+    measured = decode_factors(space, walk(base, direction, (-alpha, alpha), sigma), estimate)
     effects: dict[str, float] = {}
     for key in spreads:
         values = measured[key].detach().cpu()
@@ -387,6 +406,7 @@ def score_directions(
 
 
 __all__ = [
+    "BATCH",
     "CHANCE_SDS",
     "MIN_SPREAD_SHARE",
     "DirectionScore",
@@ -394,6 +414,8 @@ __all__ = [
     "FactorScore",
     "KnownFactors",
     "ScoreTable",
+    "decode_batched",
+    "decode_factors",
     "difference",
     "direction_sigma",
     "even_spread",
