@@ -102,6 +102,7 @@ def try_number() -> int:
 # that it fails too or that it parts (`startup_meetings.part`): both before it says its line
 _rank_0_says: list[str] = []
 _told_in = 0
+_told_count = ""  # the count this rank's failure added to: gone once every rank left the try
 RANK0_LINE_S = 0.5  # the longest rank 0 takes from then to its line (SIGTERM held off meanwhile)
 
 
@@ -117,9 +118,10 @@ def begin_try() -> None:
 def said_in_try(key: Callable[[str, int | str], str] | None = None) -> None:
     """This process said something in its try's keys (`key`: where, `try_key` unless the
     ranks agreed on a run): its next try has keys of its own."""
-    global _said, _rank_0_says, _told_in
+    global _said, _rank_0_says, _told_in, _told_count
     _said, _told_in = True, _try
     _rank_0_says = [(key or try_key)(what, 0) for what in ("failed", "parted")]
+    _told_count = (key or try_key)("failed", "count")
 
 
 def wait_for_rank_0(limit_s: float) -> None:
@@ -129,13 +131,16 @@ def wait_for_rank_0(limit_s: float) -> None:
     ganhub run ...`), and torchrun stops this rank once rank 0 said its line and exited (this
     rank's own line would say it again). In a later one (the process went on after an earlier
     command or run, as a script does): until rank 0 said in torchrun's store that it fails too,
-    or parts, in the keys where this rank told its failure, and RANK0_LINE_S more for its line;
-    at most `limit_s` (all of it without a store, or where this rank told nothing)."""
+    or parts, in the keys where this rank told its failure (or every rank left that try and
+    its keys were removed, `store_cleanup.leave_try`: rank 0 parted before it left), and
+    RANK0_LINE_S more for its line; at most `limit_s` (all of it without a store, or where
+    this rank told nothing)."""
     until = time.monotonic() + limit_s
     store = job_store() if _rank_0_says and _told_in else None
     with contextlib.suppress(RuntimeError):  # DistError: the store went away
         while store is not None and time.monotonic() < until:
-            if any(store.check([key]) for key in _rank_0_says):
+            spoke = any(store.check([key]) for key in _rank_0_says)
+            if spoke or not store.check([_told_count]):
                 until = min(until, time.monotonic() + RANK0_LINE_S)
                 break
             time.sleep(0.01)

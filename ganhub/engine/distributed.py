@@ -28,20 +28,19 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.distributed import DistError
 
+from ganhub.engine.group_arrival import arrive_at_group as _arrive
 from ganhub.engine.rundir import leave_rank_failure, rank_failures
 from ganhub.engine.startup_meetings import TIMEOUT_ENV as TIMEOUT_ENV
 from ganhub.engine.startup_meetings import CollectiveTimeout as CollectiveTimeout
 from ganhub.engine.startup_meetings import PeerFailed as PeerFailed
 from ganhub.engine.startup_meetings import PeerStopped as PeerStopped
 from ganhub.engine.startup_meetings import (
+    agree,
     arrive,
-    duration,
     end_try,
     group_keys,
     meet,
-    number_run,
     part,
     run_key,
     start,
@@ -49,16 +48,14 @@ from ganhub.engine.startup_meetings import (
     stop,
     store_failures,
     tell,
-    wait_all,
     wait_limit,
 )
-from ganhub.errors import GanhubError, TrainingError, UsageError, one_line
+from ganhub.errors import GanhubError, UsageError, one_line
 from ganhub.interrupts import STORE_TIMEOUT_S as STORE_TIMEOUT_S  # the longest a store waits
 from ganhub.interrupts import (
     Terminated,
     before_exit,
     failure_line,
-    job_store,
     joined_job,
     try_closed,
     write_error_file,
@@ -160,7 +157,7 @@ def init(info: DistInfo, device: torch.device) -> None:
         arrive()  # a new run: what an earlier one said in the store is not this one's
     if created:
         backend = "nccl" if device.type == "cuda" else "gloo"
-        arrived = _arrive(info, backend)
+        arrived = _arrive(info, backend)  # `group_arrival`: rank 0 numbers the run
         # torch's own default unless set (given only then: a caller's wrapper may pass its own)
         more: dict[str, Any] = {}
         if info.timeout_s:
@@ -171,6 +168,7 @@ def init(info: DistInfo, device: torch.device) -> None:
             # first group (gloo: "connectFullMesh failed ... Connection refused"). Each run's
             # group meets in keys of its own instead, as long as torch waits for its peers
             store, number = arrived
+            agree(number)  # a rank that fails from here on says so where rank 0 reads
             store.set_timeout(timedelta(seconds=wait_limit(info, backend)))
             more["store"] = dist.PrefixStore(group_keys(number), store)
         _first_group()
@@ -202,42 +200,6 @@ def _rank_0_number(number: int, device: torch.device) -> int:
     return int(box.item())
 
 
-def _arrive(info: DistInfo, backend: str) -> tuple[dist.Store, int] | None:
-    """Say in torchrun's store that this rank came to the process group and wait until every
-    rank has: in Python, so that another rank that failed before it came (a config, a path
-    or a device only its node refuses: it said so, `interrupts._failed_early`) ends this one
-    at once, in one line naming that rank and its error (`PeerFailed`), and torchrun's SIGTERM
-    unwinds it, where torch waited in C++ for the whole timeout. Rank 0 arrives with the run's
-    number (`startup_meetings.number_run`), which every rank reads once all came: the store
-    and that number, or None where there is no torchrun store. Costs four store requests
-    per rank, and two per wait of 10 ms (world / 1600 s past 16 ranks: at most 3,200 requests
-    a second), the most the job's start is delayed after the last rank came."""
-    store = job_store()
-    if store is None:
-        return None
-    try:
-        # which ranks came, should some never come; rank 0: with the run's number
-        mine = str(number_run(store)) if info.is_main else "0"
-        store.set(run_key("arrived", info.rank), mine)
-        limit = wait_all(info, store, "arrived", backend)
-        if limit:
-            raise _not_arrived(info, store, limit)
-        return store, int(store.get(run_key("arrived", 0)))
-    except DistError:  # the store went away (its node's torchrun stopped): torch's own wait
-        return None
-
-
-def _not_arrived(info: DistInfo, store: dist.Store, seconds: float) -> Exception:
-    """The error of a rank that waited `seconds` for the others to come to the process group."""
-    missing = [str(r) for r in range(info.world) if not store.check([run_key("arrived", r)])]
-    listed = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
-    return TrainingError(
-        f"rank {info.rank}: waited {duration(seconds)} for rank(s) {listed} of this job to "
-        f"start: they are slow to start (imports, data, a busy node) or hang; "
-        f"{TIMEOUT_ENV}=SECONDS sets how long ranks wait"
-    )
-
-
 def shutdown(info: DistInfo) -> None:
     """Leave the process group (the job's other ranks are still told why this one fails). A
     run that did not fail ends its try here once it left (`startup_meetings.end_try`): an
@@ -254,10 +216,11 @@ def shutdown(info: DistInfo) -> None:
 
 
 def _end_try(closed: bool = False) -> None:
-    """This process's try at joining its job ends: the next run is a try of its own."""
+    """This process's try at joining its job ends: the next run is a try of its own (a failed
+    one is left in the store, `startup_meetings.end_try`)."""
     global _failing
     _failing = False
-    end_try(closed)
+    end_try(closed, _place())
 
 
 def leave(info: DistInfo, error: BaseException) -> None:

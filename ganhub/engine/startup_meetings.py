@@ -13,12 +13,14 @@ stopped between its error and its line, said nothing at all.
 What the ranks say after their process group exists belongs to one run (`run_key`): rank 0
 numbers the job's runs and every rank takes its number when the group is created (`start`), so
 a process that trains again (`ganhub.train` twice, after a rank failed while the job started)
-meets the others in step and hears no earlier run's failure. Before the ranks agree on a run,
-they say what they say in the keys of this process's try (`run_key`): a script's every
-`ganhub.train` or `ganhub.cli.main` is one try on every rank, whether the rank came to the
-process group or failed before it (a config only its node refuses, even before the engine was
-imported: `ganhub.interrupts` counts the tries), so what a rank said in an earlier try is never
-read as this one's.
+meets the others in step and hears no earlier run's failure. Where the ranks arrive at the
+group in torchrun's store, each takes the run's number as soon as every rank came (`agree`),
+before the group is built: a rank that fails in between says so where rank 0 reads. Before the
+ranks agree on a run, they say what they say in the keys of this process's try (`run_key`): a
+script's every `ganhub.train` or `ganhub.cli.main` is one try on every rank, whether the
+rank came to the process group or failed before it (a config only its node refuses, even before
+the engine was imported: `ganhub.interrupts` counts the tries), so what a rank said in an
+earlier try is never read as this one's.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from torch.distributed import DistError
 from torch.distributed.constants import default_pg_nccl_timeout, default_pg_timeout
 
 from ganhub.engine.rundir import MAX_RANK_ERROR
-from ganhub.engine.store_cleanup import clear_behind, run_ended
+from ganhub.engine.store_cleanup import clear_behind, leave_try, run_ended
 from ganhub.errors import GanhubError, TrainingError, one_line
 from ganhub.interrupts import (
     begin_try,
@@ -75,6 +77,8 @@ _met = 0
 _run: int | None = None
 # this rank failed with its own error while the job started, and told the others (`tell`)
 _told: tuple[Place, dist.Store] | None = None
+# the ranks built their process group and started the run (`start`): rank 0 speaks for the job
+_formed = False
 
 
 class PeerStopped(GanhubError):
@@ -187,27 +191,49 @@ def arrive() -> None:
     ranks agree on its number (`start`) they say what they say in the keys of this try (the
     next number after an earlier try that did not end: its error reached no `before_exit`
     hook)."""
-    global _run, _met
+    global _run, _met, _formed
     begin_try()
-    _run, _met = None, 0
+    _run, _met, _formed = None, 0, False
 
 
-def end_try(closed: bool = False) -> None:
+def agree(number: int) -> None:
+    """(`distributed.init`, once every rank came to the group with rank 0's `number`,
+    `group_arrival`.) This run is run `number` on every rank: what a rank says from here on is
+    in its keys."""
+    global _run
+    _run = number
+
+
+def end_try(closed: bool = False, place: Place | None = None) -> None:
     """(`distributed`: a run's shutdown once it trained, or the last `before_exit` hook after
     an error.) This process's try ends (`interrupts.end_try`): its next (`ganhub.train`
     again) says what it says in keys of its own, as every other rank's next does, whether it
     came to the process group in this one or failed before it and said so. `closed`: the run
-    closed fine (an error after it is this rank's alone). Nothing else of this run is left."""
-    global _run, _met, _starting, _told
+    closed fine (an error after it is this rank's alone). Nothing else of this run is left.
+    A try that failed on `place` (this rank) is left in the store (`store_cleanup.leave_try`):
+    the last rank to leave it removes its keys, and those of the runs before its own."""
+    global _run, _met, _starting, _told, _formed
     run_ended(_run, _met)
+    number, run = try_number(), _run
     end_job_try(closed)
-    _run, _met, _starting, _told = None, 0, None, None
+    _run, _met, _starting, _told, _formed = None, 0, None, None, False
+    if not closed and place is not None and try_number() > number:  # it said something
+        store = job_store()
+        if store is not None:
+            with contextlib.suppress(RuntimeError):  # DistError: the store went away
+                leave_try(store, place.world, number, run)
 
 
 def number_run(store: dist.Store) -> int:
     """(Rank 0, as it comes to a process group of its own.) The next run's number: the job's
     runs counted in `store` (1 for the first)."""
     return int(store.add(job_key("runs", "count"), 1))
+
+
+def unnumber_run(store: dist.Store) -> None:
+    """(Rank 0, whose arrival failed before every rank came.) The run's number goes back: the
+    next run takes it (only rank 0 numbers runs, one at a time)."""
+    store.add(job_key("runs", "count"), -1)
 
 
 def group_keys(number: int) -> str:
@@ -220,18 +246,25 @@ def start(info: Place, share: Callable[[int], int], number: int | None = None) -
     """(`distributed.init`, once the process group exists.) The job starts up: meet before each
     collective until training starts (nothing where there is no torchrun store). First the
     ranks agree on this run's number: rank 0 numbered it as they arrived at the group
-    (`number`), else counts the job's runs now, and `share`s it (a broadcast, where every rank
-    is: at the group it has just joined). The keys the ranks arrived in are their try's: the
+    (`number`: every rank read it there and took it, `agree`), else counts the job's runs now
+    and `share`s it (a broadcast, where every rank is: at the group it has just joined). With
+    `number`, no collective: a rank that failed after it arrived ends rank 0 at the first
+    meeting, in Python, where a broadcast waited in C++ (NCCL connects the ranks at the first
+    collective) for the whole timeout. The keys the ranks arrived in are their try's: the
     next try meets in keys of its own (`end_try`), nothing needs clearing."""
-    global _starting, _run
+    global _starting, _run, _formed
+    _formed = True
     store = job_store()
     _starting = (info, store) if store is not None else None
     if store is None:
         return
-    mine = number or 0
+    if number:
+        _run = number
+        return
+    mine = 0
     if not info.rank:
         with contextlib.suppress(DistError):  # the store went away: run 0, on every rank
-            mine = number or number_run(store)
+            mine = number_run(store)
     _run = share(mine)
 
 
@@ -271,10 +304,11 @@ def meet(last: bool = False) -> None:
 def tell(info: Place, error: BaseException, ending: bool = False) -> None:
     """Tell the other ranks this one fails with its own `error`: its line; rank 0 (it speaks
     for the job) only that it stops, while the job starts up (later a collective fails).
-    `ending`: the error ends the command (`distributed._last_words`); before the ranks agreed
-    on a run rank 0 tells its line too, as the others wait for it at the process group."""
+    `ending`: the error ends the command (`distributed._last_words`); before the ranks started
+    their run (`start`) rank 0 tells its line too, as the others wait for it at the process
+    group."""
     global _told
-    if not info.rank and not (ending and _run is None and _starting is None):
+    if not info.rank and not (ending and not _formed):
         if _starting is not None:
             with contextlib.suppress(RuntimeError):
                 _starting[1].set(run_key("stopped", 0), "1")
@@ -317,6 +351,7 @@ __all__ = [
     "PeerFailed",
     "PeerStopped",
     "Place",
+    "agree",
     "arrive",
     "duration",
     "end_try",
@@ -330,6 +365,7 @@ __all__ = [
     "stop",
     "store_failures",
     "tell",
+    "unnumber_run",
     "wait_all",
     "wait_limit",
 ]

@@ -10,9 +10,10 @@ They are cleared where every rank is provably past them: when a run's first star
 is over on rank 0, every rank has come to it, so each has agreed on the run's number and from
 then on says and reads only the keys of this run. Rank 0 then removes the keys of every earlier
 run and of every try up to this one; a rank still waiting at that meeting reads only this
-run's keys. What the last run of a job said stays (at most one run's keys), and so do the keys
-of tries that failed after the job's last run started (a failing try has no meeting after which
-every rank is known to be past it).
+run's keys. A try that fails (a rank refused its config, or failed while its run started) has
+no such meeting: each rank says in the try's keys that it left it, once it read there all it
+reads (`leave_try`), and the last to leave removes the try's keys and those of the runs before
+the try's own. What the last run of a job said stays (at most one run's keys).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ganhub.interrupts import job_key, try_key
 # what the ranks say in a try's or a run's keys, with each rank's number, or rank 0's alone
 RANK_KEYS = ("arrived", "failed")
 ZERO_KEYS = ("stopped", "parted")
+LEFT = "left"  # how many ranks left a failed try (`leave_try`)
 # on rank 0: tries below `_tries` and runs below `_runs` were cleared; `_meetings`: how many
 # meetings rank 0 had in each run not yet cleared (another rank comes to one more at most)
 _tries = 0
@@ -43,7 +45,8 @@ def run_ended(run: int | None, meetings: int) -> None:
 
 def try_keys(number: int, world: int) -> list[str]:
     """Every key try `number` may hold (`interrupts.try_key`)."""
-    return _keys(lambda what, rank: try_key(what, rank, number), world)
+    left = try_key(LEFT, "count", number)
+    return [*_keys(lambda what, rank: try_key(what, rank, number), world), left]
 
 
 def run_keys(number: int, world: int, meetings: int) -> list[str]:
@@ -102,4 +105,15 @@ def clear_behind(store: dist.Store, world: int, tries: int, run: int) -> int:
     return removed
 
 
-__all__ = ["behind", "clear_behind", "run_ended", "run_keys", "try_keys"]
+def leave_try(store: dist.Store, world: int, number: int, run: int | None) -> int:
+    """(Every rank, at the end of try `number`, which failed: `run`, the run its ranks agreed on,
+    or None.) Say this rank left the try; the last of the `world` ranks to leave it (every rank
+    is past it, and past the runs before `run`) removes its keys and those of the earlier tries
+    and runs (`clear_behind`): the number of keys removed. Costs one store request, and the
+    last rank's clearing."""
+    if store.add(try_key(LEFT, "count", number), 1) < world:
+        return 0
+    return clear_behind(store, world, number, run or 0)
+
+
+__all__ = ["behind", "clear_behind", "leave_try", "run_ended", "run_keys", "try_keys"]
