@@ -4,7 +4,10 @@ The adapted run is an ordinary run. Its config is, later layers winning: the sav
 RUN, `init_from=RUN`, the few-shot defaults of `ADAPT_DEFAULTS` (those that depend on the run,
 such as the batch size and the feature distance to keep the best of, are derived from it), then
 the user's keys, which nothing replaces. Defaults a domain's config has no key for are left out
-(the shots and held-out evaluation need a domain whose data takes `data.n_shots`).
+(the shots and held-out evaluation need a domain whose data takes `data.n_shots`). As any run,
+it records the keys its user gave (given.json, `ganhub.config.saved`): those RUN records, the
+ones adapt sets and the typed ones, so that neither it nor its resume takes a value RUN's
+domain derived for the user's; a RUN without the record leaves it without one.
 """
 
 from __future__ import annotations
@@ -150,12 +153,14 @@ def adapt_config(
     from ganhub.config.overrides import deep_merge, dotted_keys, expand_shorthands, merge_sources
     from ganhub.config.rederive import derived_afresh
     from ganhub.config.resolve import read_saved, resolve
+    from ganhub.config.saved import read_given
     from ganhub.errors import ConfigError
     from ganhub.plugins import get_hub
     from ganhub.provenance import require_installed
 
     hub = hub or get_hub()
     saved = read_saved(run_dir)
+    recorded = read_given(run_dir)  # the keys RUN's user gave (None: RUN has no record)
     require_installed(run_dir, saved, hub)
     domain = hub.require_domain(str(saved.get("plugin")))
     # `data=digits` sets data.source only: expanded, it leaves the other data defaults alone
@@ -196,9 +201,13 @@ def adapt_config(
         # the first pass derives keep_best: a typed trainer.patience waits for it
         typed = overrides if training or "trainer.patience" not in given else [
             *overrides, "trainer.patience=null"]  # fmt: skip
+        # the adapted run's user gave RUN's user's keys, adapt's and the typed ones (recorded
+        # in its given.json, so its resume tells them from derived values); unknown without
+        # RUN's record
+        known = None if recorded is None else {*recorded, *added} - {"resume"}
         with inherited_keys_named(run_dir, saved, given | set(added), domain.config_class):
             return resolve(typed, hub=hub, training=training, saved=layer, origin=origin,
-                           added=added)  # fmt: skip
+                           added=added, saved_given=known)  # fmt: skip
 
     accum = _typed_accum(user)
     if accum is not None and "trainer.batch_size" not in given:

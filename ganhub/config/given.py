@@ -131,9 +131,10 @@ def given_of(section: BaseModel) -> frozenset[str] | None:
 def complete_keys(section: BaseModel) -> bool:
     """Whether the keys `given_of(section)` reads are every key the user gave the run since it
     started: a new run's, or a resumed run's from the record it wrote as it started
-    (`ganhub.config.saved`) and those typed again. Not so for a saved config that only the
-    keys typed since stand on (a resume of a run without that record, `ganhub adapt`,
-    `ganhub.load`): there a value set away from its default may be the user's."""
+    (`ganhub.config.saved`) and those typed again, or an adapted run's (RUN's record, adapt's
+    keys and the typed ones). Not so for a saved config that only the keys typed since stand
+    on (a resume of a run without that record, `ganhub adapt` of one, `ganhub.load`): there a
+    value set away from its default may be the user's."""
     kept = (section.__pydantic_private__ or {}).get("_user_keys")
     return isinstance(kept, UserKeys) and kept.keys is not None and kept.complete
 

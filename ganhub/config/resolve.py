@@ -67,13 +67,16 @@ def resolve(
     saved: Mapping[str, Any] | None = None,
     origin: str = "the saved config",
     added: Iterable[str] = (),
+    saved_given: Iterable[str] | None = None,
 ) -> RunConfig:
     """Merge files and overrides, resolve the plugin and validate into its config class.
 
     `saved` is a run's own config.yaml (as a dict; `origin` names it in errors): it is
     complete, so it replaces the domain's defaults and preset, and the overrides change it.
     `added` lists the keys of `saved` a command set, not its file (an error about one of
-    them does not name `origin`).
+    them does not name `origin`). `saved_given`: every key the user gave `saved` (its run's
+    record, with the keys a command set: `ganhub adapt`), which the config then knows with
+    the overrides' as complete; None: unknown (only the overrides' count as given).
     `training=False` reopens a finished run: the domain's own checks (its data folder
     exists...) and the names of loggers and metrics it may not need any more are not checked.
     """
@@ -87,8 +90,9 @@ def resolve(
     else:
         raw = merge_sources(list(overrides), files, sources)
     return validate(
-        raw, hub, training=training, saved=saved, origin=origin, sources=sources, added=added
-    )
+        raw, hub, training=training, saved=saved, origin=origin, sources=sources, added=added,
+        saved_given=saved_given,
+    )  # fmt: skip
 
 
 def validate(
@@ -100,13 +104,14 @@ def validate(
     origin: str = "the saved config",
     sources: Mapping[str, str] | None = None,
     added: Iterable[str] = (),
+    saved_given: Iterable[str] | None = None,
 ) -> RunConfig:
     """Validate a merged dict (`_validate`, which says how). An exception a plugin's code
     raises on the way (a config validator's KeyError, defaults_for's, a trick's problems()'s)
     is one line naming the part, its method and its plugin, as build()'s is; a validator's
     ValueError or AssertionError stays pydantic's refusal of a value, naming the key."""
     try:
-        return _validate(raw, hub, training, saved, origin, sources, added)
+        return _validate(raw, hub, training, saved, origin, sources, added, saved_given)
     except Exception as exc:
         hub_fault(exc, hub, raw.get("plugin") or (saved or {}).get("plugin"))
         raise
@@ -120,6 +125,7 @@ def _validate(
     origin: str,
     sources: Mapping[str, str] | None,
     added: Iterable[str],
+    saved_given: Iterable[str] | None = None,
 ) -> RunConfig:
     """Validate a merged dict: plugin, layers of defaults, pydantic fields, cross-registry checks.
 
@@ -130,9 +136,11 @@ def _validate(
     `ganhub.load`) replaces the first three layers. `sources` names the file that gave a key
     of `raw` (`merge_sources`); an error about a key of the saved config names `origin`, unless
     `added` lists it (a command's default, not the file's). The config keeps the keys the user
-    gave (`ganhub.config.given`): a resume adds those its run recorded (`read_given`).
+    gave (`ganhub.config.given`): a resume adds those its run recorded (`read_given`), a
+    new run made from `saved` those of `saved_given`.
     """
-    recorded = None  # the keys a resumed run's user gave as it started (None: no record)
+    # the keys a resumed run's user gave as it started (None: no record)
+    recorded = None if saved_given is None else frozenset(saved_given)
     if raw.get("resume"):
         saved = read_saved(raw["resume"])
         run_dir = Path(expand_path_text(str(raw["resume"])))

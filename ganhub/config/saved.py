@@ -20,7 +20,7 @@ from typing import Any
 
 from ganhub.config.overrides import load_yaml
 from ganhub.config.rederive import ABSENT, value_at
-from ganhub.config.schema import expand_path_text
+from ganhub.config.schema import expand_path_text, holds_path
 from ganhub.config.sources import as_typed, nest_dotted
 from ganhub.errors import ConfigError, UsageError, one_line
 from ganhub.runfiles import (
@@ -124,7 +124,9 @@ def refuse_fixed_changes(
     That value is what the run's newest checkpoint records it was trained with, not what its
     config.yaml (`saved`, read from `origin`) says now, which an edit may have changed: a key
     typed back to the checkpoint's value resumes (and the resume writes it back into the
-    file). A checkpoint from before the record, or none, leaves config.yaml as the reference;
+    file). A path key is compared as the run saves it (absolute, `~` expanded): the same file
+    typed relative to the current folder is no change. A checkpoint from before the record,
+    or none, leaves config.yaml as the reference;
     the resume's own check (`ganhub.engine.run_checkpoints.refuse_changed_fixed`) has the
     last word on the checkpoint it loads."""
     run_dir = Path(origin).parent
@@ -142,6 +144,8 @@ def refuse_fixed_changes(
             trained = was
         if trained is ABSENT or given == trained:
             continue
+        if _holds_path(domain.config_class, path) and _as_saved(given) == _as_saved(trained):
+            continue  # the same file typed relative to here, or with ~: the run saved it absolute
         run = one_line(run_dir, 200)
         typed, shown = (one_line(as_typed(v), 60) for v in (given, trained))
         edited = ""
@@ -214,6 +218,32 @@ def fixed_drift(
             given = value_at(in_file, key.split(".")) if in_file is not None else ABSENT
             return key, value, recorded[key], given == value
     return None
+
+
+def _holds_path(section: Any, path: list[str]) -> bool:
+    """Whether the dotted key `path` of a config class is a path key (config.yaml and a
+    checkpoint's record hold its value absolute)."""
+    from pydantic import BaseModel
+
+    field = None
+    for part in path:
+        if not (isinstance(section, type) and issubclass(section, BaseModel)):
+            return False
+        field = section.model_fields.get(part)
+        if field is None:
+            return False
+        section = field.annotation
+    return field is not None and holds_path(field.annotation)
+
+
+def _as_saved(value: Any) -> Any:
+    """A path key's value as a run saves it (`with_absolute_paths`): `~` and `$VAR` expanded,
+    made absolute from the current folder; a list of paths each so."""
+    if isinstance(value, list):
+        return [_as_saved(v) for v in value]
+    if value is None or isinstance(value, bool | dict) or not str(value):
+        return value
+    return os.path.abspath(expand_path_text(str(value)))  # a path typed 1.10: its text
 
 
 def _is_record(recorded: Any) -> typing.TypeGuard[dict[str, Any]]:

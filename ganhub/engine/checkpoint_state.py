@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ganhub.errors import UsageError, one_line
-from ganhub.runfiles import read_regular
+from ganhub.runfiles import MAX_STATE_JSON, read_regular
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -242,7 +242,7 @@ def misfit_line(run_dir: Path, checkpoint: str, mismatch: str, config: Any) -> s
     that may shape the model which the resume sets otherwise than the run's config.yaml (the
     value typed now and the run's), or, when it sets none, that file, which then no longer
     holds what the run was trained with (edited since the checkpoint was written)."""
-    return _misfit(run_dir, f"checkpoint {checkpoint}", "the model", mismatch, config)
+    return _misfit(run_dir, checkpoint, f"checkpoint {checkpoint}", "the model", mismatch, config)
 
 
 def optimizer_misfit_line(run_dir: Path, checkpoint: str, mismatch: str, config: Any) -> str:
@@ -251,11 +251,13 @@ def optimizer_misfit_line(run_dir: Path, checkpoint: str, mismatch: str, config:
     which parameters each optimizer trains (tricks such as freeze_d, model keys), or the
     run's config.yaml when the resume changes none."""
     what = f"the optimizer state of checkpoint {checkpoint}"
-    return _misfit(run_dir, what, "the optimizers", mismatch, config)
+    return _misfit(run_dir, checkpoint, what, "the optimizers", mismatch, config)
 
 
-def _misfit(run_dir: Path, what: str, part: str, mismatch: str, config: Any) -> str:
-    """The refusal of `misfit_line` (`what` does not fit `part`, "the model")."""
+def _misfit(
+    run_dir: Path, checkpoint: str, what: str, part: str, mismatch: str, config: Any
+) -> str:
+    """The refusal of `misfit_line` (`what`, of `checkpoint`, does not fit `part`)."""
     from ganhub.config.overrides import dotted_items, load_yaml
     from ganhub.config.schema import with_absolute_paths
     from ganhub.config.sources import nest_dotted
@@ -282,6 +284,17 @@ def _misfit(run_dir: Path, what: str, part: str, mismatch: str, config: Any) -> 
     head = f"resume={one_line(run_dir, 200)}: {what} does not fit"
     if not saved:
         return f"{head} {part} of this resume ({mismatch}); resume with the run's settings"
+    edited = _edited_since(run_dir / "checkpoints" / checkpoint, saved) if not changed else []
+    if edited:  # the checkpoint's record of what it was trained with names the edit
+        named = [f"{key}={_text(saved[key])} (trained: {_text(was)})" for key, was in edited]
+        more = len(named) - _SHOWN_CHANGES
+        named = named[:_SHOWN_CHANGES] + ([f"and {more} more"] if more > 0 else [])
+        return (
+            f"{head} {part} {file} describes ({mismatch}), and this resume changes none of "
+            "its keys: the file no longer holds the settings the run was trained with (edited "
+            f"since {checkpoint} was written): it gives {', '.join(named)}; put the trained "
+            "values back in it"
+        )
     if not changed and part == "the model":
         return (
             f"{head} {part} {file} describes ({mismatch}), and this resume changes none of "
@@ -307,6 +320,49 @@ def _misfit(run_dir: Path, what: str, part: str, mismatch: str, config: Any) -> 
         f"where {file} holds the run's settings; resume without changing them (a new run with "
         f"init_from={one_line(run_dir, 200)} starts from its weights)"
     )
+
+
+# the record of the settings that may shape a run's model (`shaping_settings`): a few KiB
+MAX_SHAPING_JSON = 64 << 10
+
+
+def shaping_settings(config: Any) -> dict[str, Any]:
+    """{dotted key: value} of the settings of a run's `config` that may shape its model or
+    which parameters its optimizers train (every key but those of `_NOT_SHAPES`; paths
+    absolute, as config.yaml keeps them): what a checkpoint records it was trained with
+    (state.json's `shaping`), so that one that does not fit the model an edited config.yaml
+    describes names the key edited. {} when the record would not be small."""
+    from ganhub.config.overrides import dotted_items
+    from ganhub.config.schema import with_absolute_paths
+
+    dumped = with_absolute_paths(config, config.model_dump(mode="json"))
+    record = {
+        key: value
+        for key, value in dotted_items(dumped)
+        if key.split(".")[0] not in _NOT_SHAPES and not isinstance(value, dict)
+    }
+    return record if len(json.dumps(record)) <= MAX_SHAPING_JSON else {}
+
+
+def _edited_since(step_dir: Path, saved: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """(key, value trained) of each key the run's config.yaml (`saved`, dotted) gives
+    otherwise than checkpoint `step_dir` records it was trained with (`shaping_settings`);
+    [] when none does, or the checkpoint has no such record (an earlier ganhub's) or an
+    unreadable one: its state.json is untrusted, and this only names what to put back."""
+    try:
+        text = read_regular(step_dir / "state.json", MAX_STATE_JSON, "state.json")
+        meta = json.loads(text.decode("utf-8"))
+    except (UsageError, OSError, ValueError, RecursionError):
+        return []
+    state = meta.get("state") if isinstance(meta, dict) else None
+    record = state.get("shaping") if isinstance(state, dict) else None
+    if not isinstance(record, dict):
+        return []
+    return [
+        (key, was)
+        for key, was in record.items()
+        if isinstance(key, str) and key in saved and saved[key] != was
+    ]
 
 
 # -- optimizer states that do not fit the optimizers a resume builds -------------------------
@@ -420,5 +476,6 @@ __all__ = [
     "read_best",
     "read_directions",
     "read_state",
+    "shaping_settings",
     "unflatten",
 ]

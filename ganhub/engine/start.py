@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ganhub.config.overrides import dotted_items
 from ganhub.engine import checkpoint
+from ganhub.engine.checkpoint_state import shaping_settings
 from ganhub.engine.init_from import initialise_from as initialise_from  # Run's entry
 from ganhub.engine.init_from import saved_config as _saved
 from ganhub.errors import (
@@ -158,6 +159,9 @@ def training_state(run: Any, rng: Any, extra: dict[str, Any]) -> dict[str, Any]:
         # the values no resume may change (seed, conditioning, the domain's resume_fixed_keys):
         # a resume checks its config.yaml against them, which an edit could have changed
         "fixed": fixed_settings(run.config, run.parts.domain),
+        # every setting that may shape the model (a few KiB): a checkpoint that does not fit
+        # the model an edited config.yaml describes names the key edited
+        "shaping": shaping_settings(run.config),
     }
 
 
@@ -446,3 +450,28 @@ def fits_in_memory(what: str, fix: str) -> Iterator[None]:
             raise
         first = one_line(text.splitlines()[0] if text else type(exc).__name__, 160)
         raise UsageError(f"{what} does not fit in memory ({first}); {fix}") from None
+
+
+__all__ = [
+    "DAMAGED_STATE",
+    "check_batch_size",
+    "check_part",
+    "configure_optimizers",
+    "data_source",
+    "data_state",
+    "default_metric_names",
+    "fits_in_memory",
+    "fixed_settings",
+    "initialise_from",
+    "owner",
+    "refuse_nothing_to_train",
+    "refuse_with_resume",
+    "restore_optimizers",
+    "restore_training_state",
+    "resume_position",
+    "run_targets",
+    "saved_steps",
+    "storable",
+    "trainable_groups",
+    "training_state",
+]
