@@ -209,7 +209,7 @@ class CycleGANConfig(RunConfig):
         if self.task != "paired" and self.data.direction != "AtoB":
             raise ConfigError(
                 f"data.direction={self.data.direction} applies to task=paired; an unpaired "
-                "CycleGAN learns both directions (G_A: A->B, G_B: B->A)"
+                "CycleGAN learns both directions (G_AB: A -> B, G_BA: B -> A)"
             )
         return self
 

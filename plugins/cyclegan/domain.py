@@ -23,8 +23,17 @@ class CycleGANDomain(Domain):
     name = "cyclegan"
     renamed_keys: ClassVar[dict[str, str]] = RENAMED_KEYS
     # another task trains another model on these weights: a new run (init_from=RUN); the
-    # image pools are checkpointed at their size (another one failed as a tensor mismatch)
-    resume_fixed_keys = ("task", "objective.pool_size")
+    # image pools are checkpointed at their size (another one failed as a tensor mismatch).
+    # The rest change the model while every saved tensor keeps its shape, so a checkpoint
+    # would load into it silently: model.norm instance <-> none (neither has parameters),
+    # model.dropout on a U-Net (its Dropout ends a level: no index moves), data.direction
+    # (pix2pix's G would learn the reverse mapping on these weights). The other model keys
+    # change a tensor's name or shape, which the checkpoint's load refuses (ngf, ndf,
+    # generator, n_layers_d, unet_downs, norm to or from batch, dropout in a ResNet block),
+    # or leave the trained model as it is (inference, init, init_gain).
+    resume_fixed_keys: ClassVar[tuple[str, ...]] = (
+        "task", "objective.pool_size", "model.norm", "model.dropout", "data.direction",
+    )  # fmt: skip
     description = (
         "CycleGAN (unpaired) and pix2pix (task=paired) image translation; embedded default: "
         "digits <-> restyled digits, scored by PSNR/SSIM on held-out true pairs"
