@@ -27,10 +27,13 @@ REGISTRY_KEYS: dict[str, tuple[str, str]] = {
 }
 
 
-def check_reported(objectives: list[str], params: list[Param], config: RunConfig, hub: Hub) -> None:
+def check_reported(
+    objectives: list[str], params: list[Param], config: RunConfig, hub: Hub, said: str | None = None
+) -> None:
     """An objective only a metric the runs do not compute reports (eval.metrics=[] of a tiny
     preset, `kid` beside dcgan's default metrics, `fd_digits` of a text run) would stop the
-    study after its first trial: refuse it before any trial."""
+    study after its first trial: refuse it before any trial. `said`: the search file's
+    `FILE: objective:` when the file named the objectives (the line names it)."""
     if any(p.key == "eval.metrics" for p in params):
         return  # searched: known per run only
     wanted = [o for o in objectives if o not in TIMING_DIRECTIONS]
@@ -51,16 +54,17 @@ def check_reported(objectives: list[str], params: list[Param], config: RunConfig
         names = system.default_metrics()
         computed = f"the {config.plugin} defaults {encode(names)}"
     for objective in wanted:
+        named = f"{said} {objective}" if said else f"objective={objective}"
         found = [e.name for e in reporters[objective]]
         applicable = [e.name for e in reporters[objective] if e.obj.supports(caps)]
         if found and not applicable:
             raise ConfigError(
-                f"objective={objective}: reported by the metric {' or '.join(found)}, which "
+                f"{named}: reported by the metric {' or '.join(found)}, which "
                 f"does not apply to these {config.plugin} runs (see ganhub list metrics)"
             )
         if found and not set(applicable) & set(names):
             raise ConfigError(
-                f"objective={objective}: reported by the metric {' or '.join(applicable)}, and "
+                f"{named}: reported by the metric {' or '.join(applicable)}, and "
                 f"the runs compute {computed}; add eval.metrics=[{applicable[0]}]"
             )
 

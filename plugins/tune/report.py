@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import shlex
 import sys
@@ -44,7 +45,7 @@ def write_outputs(study: Study, ostudy: Any) -> dict[str, Any]:
     default = default_trial(trials)
     out = study.directory
     best_yaml = write_best(out / "best.yaml", best, study)
-    table = ostudy.trials_dataframe()
+    table = real_cells(ostudy.trials_dataframe(), study)
     stopped = [t.number for t in trials if interrupted(t)]
     table.loc[table["number"].isin(stopped), "state"] = "INTERRUPTED"  # Optuna's FAIL
     store.write_text(out / "trials.csv", table.to_csv(index=False))
@@ -63,7 +64,7 @@ def write_outputs(study: Study, ostudy: Any) -> dict[str, Any]:
         "running": sum(t.state == TrialState.RUNNING for t in trials),
         "queued": sum(t.state == TrialState.WAITING for t in trials),
         "best_trial": best.number,
-        "best_params": dict(best.params),
+        "best_params": {k: real_value(study, k, v) for k, v in best.params.items()},
         "best_values": dict(zip(study.objectives, best.values, strict=True)),
         "default_values": (
             dict(zip(study.objectives, default.values, strict=True))
@@ -84,6 +85,37 @@ def write_outputs(study: Study, ostudy: Any) -> dict[str, Any]:
     store.write_json(out / "summary.json", facts)
     facts["summary"] = summary
     return facts
+
+
+def real_value(study: Study, key: str, stored: Any) -> Any:
+    """A trial's stored value of a key as the config holds it: a list or mapping choice is
+    stored as its YAML text (`[0.5, 0.999]`), and summary.json gives the list itself."""
+    for p in study.space.params:
+        if p.key == key and p.type == "categorical":
+            return decode(stored, p)
+    return stored
+
+
+def real_cells(table: Any, study: Study) -> Any:
+    """Optuna's trials table with real values as JSON text: a list or mapping choice
+    (`["r1"]`, not its stored YAML `[r1]`) and a list or mapping attribute (not a Python
+    repr with single quotes); other cells as they are."""
+
+    def as_json(value: Any) -> Any:
+        return json.dumps(value) if isinstance(value, list | dict) else value
+
+    for column in table.columns:
+        if column.startswith("params_"):
+            key = column.removeprefix("params_")
+            table[column] = table[column].map(lambda v, k=key: as_json(real_value(study, k, v)))
+        elif column == "system_attrs_fixed_params":  # the values a trial was queued with
+            table[column] = table[column].map(
+                lambda v: as_json({k: real_value(study, k, x) for k, x in v.items()})
+                if isinstance(v, dict) else v
+            )  # fmt: skip
+        elif column.startswith(("user_attrs_", "system_attrs_")):
+            table[column] = table[column].map(as_json)
+    return table
 
 
 def interrupted(trial: Any) -> bool:

@@ -304,12 +304,16 @@ def _objective(
             summary = train(config, hub=hub)
         finally:
             between.training = False
-            pruned_at, rates = reporter.pruned_at, reporter.rates
+            pruned_at, rates, went = reporter.pruned_at, reporter.rates, reporter.went
             reporter.start(None, None)
         if first:
             trial.set_user_attr("run_dir", summary["run_dir"])
         if summary.get("signal"):  # SIGINT/SIGTERM stopped the run after a checkpoint
             raise _interrupt(trial, summary["signal"], summary.get("steps"), echo)
+        if went is not None:  # Optuna's pruners would prune it at once, with no value
+            raise TrainingError(f"objective {study.objectives[0]} went {went[1]} at step "
+                                f"{went[0]}; the run stopped there (a diverged run: its "
+                                "samples or the metric are no longer finite)")  # fmt: skip
         try:
             values = objective_values(study, summary, rates)
         except ConfigError:
@@ -351,7 +355,10 @@ def _objective(
             trial.set_user_attr("seed_values", by_objective)
         shown = ", ".join(f"{n}={v:.4g}" for n, v in zip(study.objectives, values, strict=True))
         if pruned_at is not None:
-            echo(f"trial {trial.number}: pruned at step {pruned_at} ({shown})")
+            echo(
+                f"trial {trial.number}: pruned at step {pruned_at} ({shown})  "
+                f"{_params_text(chosen)}"
+            )
             raise optuna.TrialPruned(f"pruned at step {pruned_at}")
         mean = f" (mean of {len(per_seed)} run seeds)" if len(per_seed) > 1 else ""
         echo(f"trial {trial.number}: {shown}{mean}  {_params_text(chosen)}")

@@ -72,6 +72,45 @@ def make_sampler(study: Study, seed: int) -> Any:
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(2, min(10, trials // 3)))
 
 
+def trial_seeded(study: Study) -> Any:
+    """The sampler of `make_sampler`, made again for each trial with sampler_seed plus the
+    number the storage gave the trial: workers that open one study at the same moment (each
+    counting the same trials) draw differently, as each trial's number is its own, while one
+    worker draws the same values from the same seed, a resumed study included. Every sampler
+    here keeps no state between trials that the storage does not hold (TPE, NSGA-II and the
+    replayed CMA-ES and REINFORCE read the finished trials), so making it again loses nothing."""
+    import optuna
+
+    class TrialSeededSampler(optuna.samplers.BaseSampler):
+        def __init__(self) -> None:
+            self._inner = make_sampler(study, study.options.seed)
+
+        def before_trial(self, study_: Any, trial: Any) -> None:
+            """A sampler seeded with this trial's unique number (Optuna calls it first)."""
+            self._inner = make_sampler(study, study.options.seed + trial.number)
+            self._inner.before_trial(study_, trial)
+
+        def reseed_rng(self) -> None:
+            """New random state (Optuna calls this in forked workers)."""
+            self._inner.reseed_rng()
+
+        def infer_relative_search_space(self, study_: Any, trial: Any) -> dict[str, Any]:
+            return dict(self._inner.infer_relative_search_space(study_, trial))
+
+        def sample_relative(self, study_: Any, trial: Any, search_space: Any) -> dict[str, Any]:
+            return dict(self._inner.sample_relative(study_, trial, search_space))
+
+        def sample_independent(
+            self, study_: Any, trial: Any, param_name: str, param_distribution: Any
+        ) -> Any:
+            return self._inner.sample_independent(study_, trial, param_name, param_distribution)
+
+        def after_trial(self, study_: Any, trial: Any, state: Any, values: Any) -> None:
+            self._inner.after_trial(study_, trial, state, values)
+
+    return TrialSeededSampler()
+
+
 def make_grid_sampler(points: Sequence[dict[str, Any]], seed: int = 0) -> Any:
     """An Optuna sampler that runs each of these points (`grid_points`) once, in seeded order."""
     import numpy as np

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ganhub_tune.identity import check_same_study
-from ganhub_tune.samplers import make_sampler
+from ganhub_tune.samplers import trial_seeded
 
 from ganhub.config.schema import expand_path_text
 from ganhub.errors import ConfigError
@@ -199,15 +199,13 @@ def open_study(study: Study, checked: Callable[[Any], None] | None = None) -> An
                 raise _not_a_store(typed, Path(path), "an Optuna journal") from None
         else:
             storage = _rdb_storage(study.storage_url, typed)
-        existing = _count_trials(storage, study.directory.name)
         created = not _has_study(storage, study.directory.name)
-        seed = study.options.seed + existing
-        if study.options.storage is not None:
-            seed += os.getpid()  # workers on one shared study must not draw the same points
         opened = optuna.create_study(
             study_name=study.directory.name,
             storage=storage,
-            sampler=optuna.samplers.RandomSampler(seed),  # a placeholder until checked
+            sampler=optuna.samplers.RandomSampler(
+                study.options.seed
+            ),  # a placeholder until checked
             pruner=make_pruner(study),
             directions=study.directions,  # type: ignore[arg-type]
             load_if_exists=True,
@@ -226,7 +224,9 @@ def open_study(study: Study, checked: Callable[[Any], None] | None = None) -> An
         raise
     if checked is not None:
         checked(opened)
-    opened.sampler = make_sampler(study, seed)
+    # seeded per trial by its number (unique in the storage): workers started together on one
+    # study draw differently; one worker draws what the seed gives
+    opened.sampler = trial_seeded(study)
     return opened
 
 
@@ -341,11 +341,3 @@ def _has_study(storage: Any, name: str) -> bool:
     except KeyError:
         return False
     return True
-
-
-def _count_trials(storage: Any, name: str) -> int:
-    try:
-        study_id = storage.get_study_id_from_name(name)
-    except KeyError:
-        return 0
-    return len(storage.get_all_trials(study_id, deepcopy=False))

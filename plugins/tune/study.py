@@ -141,10 +141,14 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
     if options.sampler == "oneshot":
         _check_supernet_space(options, space.params, spanned, arch)
     objectives = options.objective or space.objective
+    # where the objectives were given: the search file's `objective:` (messages name it),
+    # else objective= on the command line or the built-in space's
+    by_file = not options.objective and searched is not None and bool(searched.objective)
+    said = f"{options.search}: objective:" if by_file else None
     twice = next((o for i, o in enumerate(objectives) if o in objectives[:i]), None)
     if twice is not None:  # two objectives of one value: a Pareto front of a line
-        raise ConfigError(f"objective={encode(objectives)} names '{twice}' twice; give each "
-                          "objective once")  # fmt: skip
+        raise ConfigError(f"{f'{said} ' if said else 'objective='}{encode(objectives)} names "
+                          f"'{twice}' twice; give each objective once")  # fmt: skip
     if not objectives:
         raise ConfigError(f"no objective for plugin={options.plugin}: add objective=METRIC "
                           f"(a metric the run reports, e.g. fid, or step_time)")  # fmt: skip
@@ -159,7 +163,7 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
         guessed = [stated.get(o) or direction_of(o, metrics) for o in objectives]
         unknown = [o for o, d in zip(objectives, guessed, strict=True) if d is None]
         if unknown:
-            raise ConfigError(_unknown_objective(unknown[0], hub))
+            raise ConfigError(_unknown_objective(unknown[0], hub, said))
         directions = [str(d) for d in guessed]
     if len(directions) != len(objectives):
         raise ConfigError(_direction_count(directions, objectives, options, hub))
@@ -181,7 +185,7 @@ def prepare(options: TuneOptions, hub: Hub | None = None) -> Study:
     base_config = validate(base_raw, hub, sources=sources)
     check_keys(space.params, base_config, hub)
     check_choices(space.params, base_config, hub)
-    check_reported(objectives, space.params, base_config, hub)
+    check_reported(objectives, space.params, base_config, hub, said)
     name = options.study or f"{options.plugin}-{options.space}"
     if not is_plain_name(name):
         raise ConfigError(f"study={one_line(name, 80)}: {PLAIN_NAME_RULE}; out=DIR chooses where")
@@ -385,9 +389,10 @@ def _against_metrics(objectives: list[str], directions: list[str], hub: Hub) -> 
     return notes
 
 
-def _unknown_objective(name: str, hub: Hub) -> str:
+def _unknown_objective(name: str, hub: Hub, said: str | None = None) -> str:
     """objective=NAME whose direction is not known: a typo of a known one, a metric's name
-    rather than a value it reports, or a metric of another package (then say which way)."""
+    rather than a value it reports, or a metric of another package (then say which way).
+    `said`: the search file's `FILE: objective:` when the file named it."""
     known = known_objectives([entry.obj for entry in hub.metrics])
     hint = did_you_mean(name, known)
     if name in hub.metrics:
@@ -396,6 +401,11 @@ def _unknown_objective(name: str, hub: Hub) -> str:
         hint = (
             f" ('{name}' is a metric's name: an objective is a value a metric reports, "
             f"as ganhub run prints them{listed})"
+        )
+    if said is not None:
+        return (
+            f"{one_line(said)} {one_line(name, 60)}: direction unknown{hint}; add "
+            "'direction: maximize' or 'direction: minimize' to the file if the run reports it"
         )
     return (
         f"objective={one_line(name, 60)}: direction unknown{hint}; add direction=maximize or "

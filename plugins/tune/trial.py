@@ -14,6 +14,7 @@ objects come in as arguments: nothing here imports Optuna.
 from __future__ import annotations
 
 import copy
+import math
 from typing import TYPE_CHECKING, Any
 
 from ganhub_tune.checks import show
@@ -64,11 +65,15 @@ class Reporter:
         self.trial: Any = None
         self.objective = ""
         self.pruned_at: int | None = None
+        # (step, value) of an evaluation whose objective was NaN or infinite: the run stops
+        # there and the trial fails (Optuna's pruners would prune it with no value)
+        self.went: tuple[int, float] | None = None
         self.rates: list[float] = []
 
     def start(self, trial: Any, objective: str | None) -> None:
         """Watch the next run for `trial` (objective None: report nothing, never prune)."""
         self.trial, self.objective, self.pruned_at, self.rates = trial, objective or "", None, []
+        self.went = None
 
     @hookimpl
     def after_step(self, run: Any, step: int, metrics: dict[str, float] | None) -> None:
@@ -79,12 +84,19 @@ class Reporter:
 
     @hookimpl
     def after_evaluate(self, run: Any, step: int, metrics: dict[str, float]) -> None:
-        """Report the objective at this step; stop the run when the pruner says so."""
+        """Report the objective at this step; stop the run when the pruner says so, or when
+        the objective is no longer finite (the trial fails: `went`)."""
         if self.trial is None or not self.objective or self.pruned_at is not None:
             return
         if step >= run.config.trainer.steps or self.objective not in metrics:
             return
-        self.trial.report(float(metrics[self.objective]), step)
+        value = float(metrics[self.objective])
+        if not math.isfinite(value):
+            if self.went is None:
+                self.went = (step, value)
+            run.stop_requested = True  # a diverged run: training on teaches nothing
+            return
+        self.trial.report(value, step)
         if self.trial.should_prune():
             self.pruned_at = step
             run.stop_requested = True  # the loop saves, evaluates and returns
