@@ -460,3 +460,21 @@ def advantages(rewarded: Sequence[tuple[Any, float]], decay: float) -> list[tupl
             out.append((item, deviation / spread))
         baseline = decay * baseline + (1 - decay) * reward
     return out
+
+
+__all__ = [
+    "GRID_POINT",
+    "INTERRUPTED",
+    "MAX_CHOICES",
+    "SAMPLERS",
+    "SINGLE_OBJECTIVE",
+    "advantages",
+    "grid_left",
+    "independent_sampler",
+    "make_cmaes_sampler",
+    "make_grid_sampler",
+    "make_oneshot_sampler",
+    "make_reinforce_sampler",
+    "make_sampler",
+    "trial_seeded",
+]
