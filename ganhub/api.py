@@ -158,6 +158,7 @@ class TrainedGAN:
         factors; an index written as text when no class has that name)."""
         from ganhub.conditioning.nets import as_label_tensor
 
+        n = check_count("n", n)  # -1 gave one label, 0 none, True one, 2.0 a TypeError
         spec = self.system.capabilities().labels
         if spec is None:
             raise UsageError(
@@ -180,10 +181,14 @@ class TrainedGAN:
     ) -> Path:  # fmt: skip
         """Write a grid of `n` image samples of one class of a conditional run; its path
         (`suffix` ends the file's stem, e.g. the sampling options it was made with). `n`
-        defaults to the run's `sample.grid` where its domain has that key, else 64."""
+        (1 to 10,000, as for `write_samples`) defaults to the run's `sample.grid` where its
+        domain has that key, else 64."""
         from ganhub.data.images import save_image_grid
 
-        n = self._grid_size() if n is None else check_count("n", n)
+        # as write_samples: one bound for every grid (20,000 was drawn until memory ran out),
+        # and the seed checked before the file is named by it (seed=None wrote "seedNone")
+        n = self._grid_size() if n is None else _written_count(n)
+        seed = check_seed(seed)
         labels = self.labels_for(label, n)
         spec = self.system.capabilities().labels
         assert spec is not None
@@ -204,13 +209,9 @@ class TrainedGAN:
     def write_samples(
         self, directory: str | Path, stem: str = "samples", n: int | None = None, seed: int = 0
     ) -> list[Path]:
-        """Write the domain's sample artifact (grid, text, NIfTI) into `directory`."""
-        n = None if n is None else check_count("n", n)
-        if n is not None and n > MAX_WRITTEN_SAMPLES:
-            raise UsageError(
-                f"n={n}: at most {MAX_WRITTEN_SAMPLES:,} samples per grid or file (they are "
-                "generated in one batch); write several with other seeds"
-            )
+        """Write the domain's sample artifact (grid, text, NIfTI) into `directory`: `n`
+        samples (1 to 10,000; None: the domain's usual count) drawn with `seed`."""
+        n = None if n is None else _written_count(n)
         seed = check_seed(seed)
         if Path(directory).exists() and not Path(directory).is_dir():
             raise UsageError(f"{directory}: a file is there where a folder is needed")
@@ -388,6 +389,19 @@ def check_count(name: str, value: Any) -> int:
     if whole is None or whole < 1:
         raise UsageError(f"{name}={value!r}: a whole number of at least 1 is needed")
     return whole
+
+
+def _written_count(value: Any) -> int:
+    """`value` as the count of one grid or file (`write_samples`, `write_class`): a whole
+    number from 1 to MAX_WRITTEN_SAMPLES, else one line (`sample`, which writes nothing, takes
+    any count that fits in memory)."""
+    n = check_count("n", value)
+    if n > MAX_WRITTEN_SAMPLES:
+        raise UsageError(
+            f"n={n}: at most {MAX_WRITTEN_SAMPLES:,} samples per grid or file (they are "
+            "generated in one batch); write several with other seeds"
+        )
+    return n
 
 
 def check_seed(value: Any) -> int:

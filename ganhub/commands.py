@@ -271,9 +271,7 @@ def sample(
     from ganhub.export import SAMPLES_FROM_DATA
     from ganhub.runfiles import check_run_destination
 
-    legacy: dict[str, Callable[[str], Any]] = {
-        "n": int, "seed": int, "out": Path, "device": str, "label": str,
-    }  # fmt: skip
+    legacy = _legacy_options(("n", "seed", "out", "device", "label"), overrides)
     items, old = split_overrides(overrides, legacy, "ganhub sample")
     for item in items:  # what only training reads would change nothing here
         key = item.partition("=")[0]
@@ -283,8 +281,6 @@ def sample(
                 f"{key.split('.')[0]} key; give sampling keys (sample.*, model.*, data.*, device)"
             )
     n, seed, label = old.get("n", n), old.get("seed", seed), old.get("label", label)
-    if n is not None and n < 1:
-        raise click.BadParameter(f"n={n}: must be a positive integer")
     out = old.get("out", out)
     if out is not None:  # before the run is read: nothing is written where it is refused
         check_run_destination(out, run_dir, into=True)
@@ -305,6 +301,25 @@ def sample(
     if said:  # once they are written: an error first would make it two lines
         click.echo(said, err=True)
     click.echo("\n".join(str(p) for p in paths))
+
+
+def _legacy_options(names: Sequence[str], items: Sequence[str]) -> dict[str, Callable[[str], Any]]:
+    """Parsers of the deprecated `n=4` forms of the current command's options: each value is
+    checked as its option checks it, so `n=0` is refused in the line `--n 0` gets (it said
+    "Invalid value: n=0: must be a positive integer"), and a bad value is refused before the
+    deprecation notice, so that the refusal is the one line printed."""
+    ctx = click.get_current_context()
+    params = {p.name: p for p in ctx.command.params if p.name in names}
+
+    def parser(param: click.Parameter) -> Callable[[str], Any]:
+        return lambda value: param.process_value(ctx, value)  # its type, then its callback
+
+    parsers = {name: parser(param) for name, param in params.items()}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if sep and key in parsers:
+            parsers[key](value)
+    return parsers
 
 
 def _refuse_unwritable(out: Path, given: bool) -> None:
