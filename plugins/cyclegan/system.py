@@ -40,6 +40,7 @@ import torch
 from ganhub_cyclegan.config import CycleGANConfig, depth_note, dropout_note
 from ganhub_cyclegan.data import DomainData
 from ganhub_cyclegan.defaults import processes, recount_epochs
+from ganhub_cyclegan.grids import wrapped_rows
 from ganhub_cyclegan.interfaces import CYCLE, DIRECTIONS, DOMAIN_EVAL, PAIRED_EVAL, TRANSLATE
 from ganhub_cyclegan.kept import KeptInputs, kept_count
 from ganhub_cyclegan.networks import (
@@ -412,7 +413,8 @@ class CycleGANSystem(TranslationMixin, GANSystem[CycleGANConfig]):
     def write_samples(
         self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
     ) -> list[Path]:
-        """A grid whose rows are A | G_AB(A) | G_BA(G_AB(A)) | B | G_BA(B) | G_AB(G_BA(B))."""
+        """A grid whose rows are A | G_AB(A) | G_BA(G_AB(A)) | B | G_BA(B) | G_AB(G_BA(B)),
+        blocks of them side by side for a large `n` (`wrapped_rows`)."""
         a, b = self.preview(n or PREVIEW, seed)  # n rows, however few files
         a, b = a.to(self.device), b.to(self.device)
         fake_b = self.translate(a, "AtoB", seed=seed)
@@ -425,8 +427,8 @@ class CycleGANSystem(TranslationMixin, GANSystem[CycleGANConfig]):
             fake_a,
             self.translate(fake_a, "AtoB", seed=seed),
         ]
-        grid = torch.stack([col.float() for col in columns], 1).flatten(0, 1)
-        return [save_image_grid(grid, directory / f"{stem}.png", nrow=len(columns))]
+        grid, per_line = wrapped_rows(columns)  # a large n: blocks of rows side by side
+        return [save_image_grid(grid, directory / f"{stem}.png", nrow=per_line)]
 
 
 class Pix2PixSystem(TranslationMixin, PairedTranslationGAN[CycleGANConfig]):
@@ -483,9 +485,10 @@ class Pix2PixSystem(TranslationMixin, PairedTranslationGAN[CycleGANConfig]):
     def write_samples(
         self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0
     ) -> list[Path]:
-        """A grid whose rows are input | G(input) | target."""
+        """A grid whose rows are input | G(input) | target, blocks of them side by side for a
+        large `n` (`wrapped_rows`)."""
         a, b = self.preview(n or PREVIEW, seed)  # n rows, however few files
         fake = self.translate(a, "AtoB", seed=seed)
         columns = [a.float().to(fake.device), fake, b.float().to(fake.device)]
-        grid = torch.stack(columns, 1).flatten(0, 1)
-        return [save_image_grid(grid, directory / f"{stem}.png", nrow=3)]
+        grid, per_line = wrapped_rows(columns)
+        return [save_image_grid(grid, directory / f"{stem}.png", nrow=per_line)]
