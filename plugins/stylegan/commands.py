@@ -229,7 +229,8 @@ def _stem(seed: int, label: str | None = None, **options: float | None) -> str:
     """A file name's stem naming the seed and every option given that changes the image, in
     the order given (`seed0_psi0.7_cutoff8`): outputs of other settings sit side by side
     instead of overwriting each other. Options left at their default (None) are left out."""
-    given = "".join(f"_{key}{value:g}" for key, value in options.items() if value is not None)
+    # + 0 names --psi -0 as --psi 0 (psi0): one picture, one name
+    given = "".join(f"_{key}{value + 0:g}" for key, value in options.items() if value is not None)
     stem = f"seed{seed}{given}"
     if label is None:
         return stem
@@ -369,7 +370,10 @@ def explore(run_dir: Path, n: int | None, seed: int, psi: float | None, cutoff: 
         grid, columns = system.sample_grid(n, seed=seed, psi=psi, cutoff=cutoff)
     else:
         labels = one.repeat_interleave(n, dim=0)
-        grid = system.sample(n, seed=seed, psi=psi, cutoff=cutoff, labels=labels)
+        # the constant noise inputs, as every grid and walk (`sample_grid`) draws them
+        grid = system.sample(
+            n, seed=seed, psi=psi, cutoff=cutoff, labels=labels, noise_mode="const"
+        )
         columns = None
     paths = [
         save_image_grid(grid, out / names[0], nrow=columns),

@@ -121,13 +121,16 @@ def style_mixing_grid(
     col_ws = system.ws_for(
         _latents(system, cols, seed + 1), psi=psi, cutoff=cutoff, labels=_of_class(label, cols)
     )
-    cells = system.synthesize(mixing_ws(row_ws, col_ws, crossover).flatten(0, 1))
-    row_img, col_img = system.synthesize(row_ws), system.synthesize(col_ws)
-    blank = torch.full_like(col_img[:1], -1.0)
-    grid = [torch.cat([blank, col_img])]
-    cells = cells.view(rows, cols, *cells.shape[1:])
-    grid += [torch.cat([row_img[i : i + 1], cells[i]]) for i in range(rows)]
-    return save_image_grid(torch.cat(grid), Path(path), nrow=cols + 1)
+    # one synthesis pass: the column sources, the row sources, then the rows x cols cells
+    mixed = mixing_ws(row_ws, col_ws, crossover).flatten(0, 1)
+    images = system.synthesize(torch.cat([col_ws, row_ws, mixed]))
+    col_img, row_img = images[:cols], images[cols : cols + rows]
+    cells = images[cols + rows :].view(rows, cols, *images.shape[1:])
+    # the (rows + 1) x (cols + 1) layout: a blank corner over the row sources' column
+    left = torch.cat([torch.full_like(col_img[:1], -1.0), row_img])  # (rows + 1, C, H, W)
+    right = torch.cat([col_img[None], cells])  # (rows + 1, cols, C, H, W)
+    grid = torch.cat([left[:, None], right], dim=1).flatten(0, 1)
+    return save_image_grid(grid, Path(path), nrow=cols + 1)
 
 
 @torch.no_grad()
@@ -145,10 +148,35 @@ def truncation_grid(
     (a conditional run's of class `label`, default its first; w_avg is every class's, so its
     psi=0 row is the same image for every class)."""
     n = _whole(truncation_grid, "n", n)
+    psis = _checked_psis(psis)
     system.check_truncation(None, cutoff, "truncation_grid")
     z, labels = _latents(system, n, seed), _of_class(label, n)
-    rows = [system.synthesize(system.ws_for(z, psi=p, cutoff=cutoff, labels=labels)) for p in psis]
-    return save_image_grid(torch.cat(rows), Path(path), nrow=n)
+    w = system.ws_for(z, psi=1.0, labels=labels)  # (n, num_ws, w_dim), untruncated
+    # every row at once: w_avg + psi * (w - w_avg) on the first `cutoff` style vectors
+    cutoff = system.config.sample.cutoff if cutoff is None else cutoff
+    p = torch.tensor(psis, dtype=w.dtype, device=w.device).view(-1, 1, 1, 1)
+    moved = system.generator().w_avg.to(w.dtype).lerp(w[None], p)  # (rows, n, num_ws, w_dim)
+    layers = torch.arange(w.shape[1], device=w.device) < (w.shape[1] if cutoff is None else cutoff)
+    ws = torch.where(layers[:, None], moved, w[None])
+    return save_image_grid(system.synthesize(ws.flatten(0, 1)), Path(path), nrow=n)
+
+
+def _checked_psis(psis: Any) -> tuple[float, ...]:
+    """truncation_grid's `psis`, or one line naming the argument as typed: one or more psis,
+    each a number of 0 or more (`psis=(nan,)` was refused as `ws_for(psi=nan)`, a call no one
+    typed, and `psis=()` raised torch's "expected a non-empty list of Tensors")."""
+    from ganhub_stylegan.bounds import psi_refusal
+
+    from ganhub.errors import UsageError
+
+    given = tuple(psis) if isinstance(psis, tuple | list) else ()
+    numbers = all(_is_whole(p) or isinstance(p, float) for p in given)
+    if given and numbers and all(0 <= p < math.inf for p in given):
+        return tuple(float(p) for p in given)
+    words = psi_refusal("leave psis out for 1, 0.7, 0.5 and 0").replace(
+        "give a psi", "give one or more psis, each", 1
+    )
+    raise UsageError(f"truncation_grid(psis={psis!r}): {words}")
 
 
 @torch.no_grad()
@@ -162,19 +190,25 @@ def interpolation_frames(
     cutoff: int | None = None,
     label: Tensor | None = None,
 ) -> Tensor:
-    """Images along a closed loop through `keys` random w points (linear in w, as in the
-    paper; a conditional run's of class `label`, default its first), each truncated by psi on
-    its first `cutoff` style vectors (None: the run's sample.psi and sample.cutoff)."""
+    """`frames` images along a closed loop through `keys` random w points, each of them a
+    frame, the first frame the first key (linear in w, as in the paper; a conditional run's of
+    class `label`, default its first), each truncated by psi on its first `cutoff` style
+    vectors (None: the run's sample.psi and sample.cutoff)."""
     frames = _whole(interpolation_frames, "frames", frames)
     keys = _whole(interpolation_frames, "keys", keys)
     system.check_truncation(psi, cutoff, "interpolation_frames")
     z, labels = _latents(system, keys, seed), _of_class(label, keys)
     ws = system.ws_for(z, psi=psi, cutoff=cutoff, labels=labels)
     ws = torch.cat([ws, ws[:1]])  # back to the start: the GIF loops smoothly
-    t = torch.linspace(0, keys, frames + 1, device=ws.device)[:-1]
-    i = t.floor().long().clamp(max=keys - 1)
-    frac = (t - i).view(-1, 1, 1)
-    path_ws = ws[i].lerp(ws[i + 1], frac)
+    # each segment key -> next key gets frames // keys frames (the first frames % keys one
+    # more), the first on the key itself: every key is a frame, whatever the frame count
+    # (an even spacing of the whole loop stepped over the keys unless keys divided frames)
+    counts = torch.full((keys,), frames // keys, device=ws.device)
+    counts[: frames % keys] += 1
+    i = torch.repeat_interleave(torch.arange(keys, device=ws.device), counts)
+    start = counts.cumsum(0) - counts
+    frac = (torch.arange(frames, device=ws.device) - start[i]) / counts[i]
+    path_ws = ws[i].lerp(ws[i + 1], frac.to(ws.dtype).view(-1, 1, 1))
     return system.synthesize(path_ws)
 
 
