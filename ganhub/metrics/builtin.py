@@ -324,6 +324,8 @@ class SSIMDiversity(ImageMetric):
 
         fake = generate(system, n_samples, seed)
         real = system.real_samples(n_samples, seed)
+        # NaN or inf pixels make the means NaN: the same one warning as the feature metrics
+        non_finite_as_nan(self.name, fake, fake[:, :1, 0, 0])
         ssim, ms_ssim = pairwise_ssim(fake, fake.roll(1, 0))
         ssim_real, ms_ssim_real = pairwise_ssim(real, real.roll(1, 0))
         return {

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import statistics
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -105,7 +104,7 @@ def evaluate_run(
     from ganhub.config.schema import EvalConfig
     from ganhub.errors import UsageError, one_line
     from ganhub.metrics import applies_to, check_metrics, evaluate, supported
-    from ganhub.metrics.earlier import keep_earlier
+    from ganhub.metrics.earlier import keep_earlier, seed_spread
     from ganhub.metrics.features import extractor_names, extractors_used
     from ganhub.metrics.store import check_output_file, write_json
     from ganhub.plugins import get_hub
@@ -205,9 +204,8 @@ def evaluate_run(
     table: dict[str, dict[str, Any]] = {}
     for key in runs[0]:
         values = [r[key] for r in runs]
-        # the sample standard deviation over seeds: none with one seed (not 0: no spread seen)
-        std = statistics.stdev(values) if len(values) > 1 else None
-        table[key] = {"mean": statistics.fmean(values), "std": std, "values": values}
+        mean, std = seed_spread(values)  # the sample std over seeds
+        table[key] = {"mean": mean, "std": std, "values": values}
     scored, notes = _scored_count(table, n, asked)
     result = {
         "run_dir": str(run_dir),
@@ -237,8 +235,8 @@ def evaluate_run(
     }
     if not result["warnings"]:
         del result["warnings"]
-    if len(runs) > 1 and all(
-        len(set(map(repr, v["values"]))) == 1 for k, v in table.items() if k not in COUNT_KEYS
+    if len(runs) > 1 and all(  # a NaN score has no std of 0 to explain
+        v["std"] == 0 for k, v in table.items() if k not in COUNT_KEYS
     ):
         notes.append(
             f"every score is the same for all {len(runs)} seeds, so a std of 0 measures no "

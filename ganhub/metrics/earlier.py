@@ -3,6 +3,7 @@ not scored now, each metric kept or replaced on its own counts."""
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from ganhub.metrics import COUNT_KEYS
 if TYPE_CHECKING:
     from ganhub.metrics import Metric
 
-__all__ = ["keep_earlier"]
+__all__ = ["keep_earlier", "seed_spread"]
 
 
 @dataclass
@@ -45,8 +46,14 @@ def keep_earlier(
     from ganhub.metrics import reported_by
     from ganhub.metrics.rundata import MAX_FILE_BYTES, read_json
 
-    old, problem = read_json(path.parent, path, MAX_FILE_BYTES) if path.is_file() else (None, "")
-    if problem is not None or not isinstance(old, dict) or old.get("step") != result["step"]:
+    if not path.is_file():
+        return []
+    old, problem = read_json(path.parent, path, MAX_FILE_BYTES)
+    if problem is None and not isinstance(old, dict):
+        problem = "not a JSON object"
+    if problem is not None:  # written over: say so, rather than lose its scores unseen
+        return [f"{path}: {problem}; written anew, with none of its earlier scores kept"]
+    if old.get("step") != result["step"]:
         return []
     if not _same_run(old.get("run_dir"), result["run_dir"]):  # --out: another run's scores
         return []
@@ -169,8 +176,24 @@ def _replaced(what: str, step: Any, why: str) -> str:
 
 def _entry(values: list[float]) -> dict[str, Any]:
     """A result as eval.json holds it: mean, sample std over seeds (None with one), values."""
-    std = statistics.stdev(values) if len(values) > 1 else None
-    return {"mean": statistics.fmean(values), "std": std, "values": values}
+    mean, std = seed_spread(values)
+    return {"mean": mean, "std": std, "values": values}
+
+
+def seed_spread(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (ddof 1) of a score over seeds; no std with one seed
+    (not 0: no spread was seen). A NaN or infinite score on any seed (a diverged generator's
+    FID) makes the std NaN and the mean what float arithmetic gives (NaN, or that infinity):
+    `statistics.stdev` raised a traceback on them."""
+    n = len(values)
+    if not all(map(math.isfinite, values)):
+        return sum(values) / n, (math.nan if n > 1 else None)
+    try:  # exact where the sums fit a float
+        return statistics.fmean(values), statistics.stdev(values) if n > 1 else None
+    except OverflowError:  # near float's limit (1e308): the same, on values scaled down
+        scale = max(map(abs, values))
+        mean, std = seed_spread([v / scale for v in values])
+        return mean * scale, None if std is None else std * scale
 
 
 def _number(value: Any) -> bool:

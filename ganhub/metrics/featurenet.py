@@ -117,7 +117,9 @@ def rotations(x: Tensor) -> tuple[Tensor, Tensor]:
     Images turn in their plane; volumes in the plane of their first two spatial axes (the axial
     plane of RAS-ordered medical volumes)."""
     k = torch.arange(len(x)) % 4
-    out = torch.stack([torch.rot90(img, int(r), dims=(1, 2)) for img, r in zip(x, k)])
+    out = x.clone()
+    for r in range(1, 4):  # one rot90 per quarter turn on the images that take it, not per image
+        out[r::4] = torch.rot90(x[r::4], r, dims=(2, 3))
     return out, k
 
 

@@ -477,6 +477,8 @@ def real_features(system: GANSystem, extractor: Extractor, n_real: int) -> dict[
         # the held-out set depends on more than the data config (the seed picks the shots)
         digest = hashlib.sha256(held_out.float().contiguous().numpy().tobytes()).hexdigest()
         fp = {**fp, "real": "validation", "held_out": digest[:16], "n_held_out": len(held_out)}
+    # keyed by the count compared, not asked: n_real 10,000 and 50,000 on 5,000 images are one
+    n_real = len(held_out) if held_out is not None else min(n_real, system.real_count())
     key = store.digest({"data": fp, "extractor": extractor.ident, "n": n_real, "v": 2})
     path = store.cache_dir("stats") / f"{key}.safetensors"
     with store.building(path):  # one process computes them, the others read them
