@@ -114,6 +114,15 @@ def _run_and_report(args: list[str]) -> None:
         # value: `ganhub report RUN --out`): the arguments name the command
         command = exc.ctx.command_path if exc.ctx is not None else _command_path(group, args)
         message = " ".join(exc.format_message().split())
+        if isinstance(exc, click.NoSuchOption) and exc.ctx is not None:
+            # `--class 3` (NVIDIA's generate.py): the command's own name for it, not click's
+            # guess by spelling ("Did you mean '--cols'?")
+            from ganhub.clikit import alias_line
+
+            alias = alias_line(exc.option_name, exc.ctx.command, command, args)
+            if alias:
+                click.echo(f"ganhub: error: {alias}", err=True)
+                sys.exit(exc.exit_code)
         # a command group a plugin would have added (`ganhub spiral ...`) vanishes when it
         # fails to load: say which failed, as for an unknown loss or trick
         failed = _failed_plugins() if message.startswith("No such command") else ""

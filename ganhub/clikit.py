@@ -8,7 +8,7 @@ options as `--flags`. Light on purpose: importing it loads click only.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,33 +178,58 @@ def deprecated_alias(cli: click.Group, old: str, command: click.Command, new: st
 
 
 def split_overrides(
-    items: tuple[str, ...] | list[str], legacy: dict[str, Callable[[str], Any]], command: str
+    items: Sequence[str], legacy: Sequence[str] | Mapping[str, Callable[[str], Any]], command: str
 ) -> tuple[list[str], dict[str, Any]]:
     """Separate `key=value` config overrides from old-style `option=value` command options.
 
-    `legacy` maps option names that used to be written `n=64` (now `--n 64`) to a parser;
-    such items still work, with a one-line notice, and come back in the second result.
+    `legacy` names the options of the running command that used to be written `n=64` (now
+    `--n 64`); such items still work, with a one-line notice, and come back in the second
+    result. Each value is checked as its option checks it (its type, then its callback), all
+    of them before any notice: `n=0` is refused in the one line `--n 0` gets. (A mapping of
+    names to parsers, the older form, is read as its names; a parser serves only a name the
+    command has no option of.)
     """
+    ctx = click.get_current_context(silent=True)
+    params = {p.name: p for p in ctx.command.params} if ctx is not None else {}
     overrides: list[str] = []
     options: dict[str, Any] = {}
-    ctx = click.get_current_context(silent=True)
+    notices: list[str] = []
     for item in items:
         key, sep, value = item.partition("=")
-        if sep and key in legacy:
-            source = ctx.get_parameter_source(key) if ctx is not None else None
-            if source == ParameterSource.COMMANDLINE:
-                # both: one of them would be dropped without a word
-                raise click.UsageError(f"'{item}' and --{key} both given; keep --{key}")
-            click.echo(
-                f"ganhub: '{item}' is deprecated for {command}; write --{key} {value}", err=True
-            )
+        if not (sep and key in legacy):
+            overrides.append(item)
+            continue
+        if ctx is not None and _given(ctx, key):  # one of them would be dropped without a word
+            raise click.UsageError(f"'{item}' and --{key} both given; keep --{key}")
+        param = params.get(key)
+        if param is not None and ctx is not None:
+            options[key] = param.process_value(ctx, value)  # the line `--key value` gets
+        elif isinstance(legacy, Mapping):
             try:
                 options[key] = legacy[key](value)
             except ValueError:
-                raise click.BadParameter(f"{item}: not a valid {key}") from None
-        else:
-            overrides.append(item)
+                from ganhub.errors import UsageError, one_line
+
+                raise UsageError(f"{one_line(item, 60)}: not a valid {key}") from None
+        else:  # the plugin author's mistake, not the user's
+            raise ValueError(f"{command} has no option --{key} to take '{key}=' for")
+        notices.append(f"ganhub: '{item}' is deprecated for {command}; write --{key} {value}")
+    for line in notices:  # once every value is known good: a refusal is the one line said
+        click.echo(line, err=True)
     return overrides, options
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    """Whether option `name` was given on the command line, to this command or to the
+    deprecated alias that invoked it (`ganhub generate`: same options, one level up)."""
+    for level in (ctx, ctx.parent):
+        if (
+            level is not None
+            and any(p.name == name for p in level.command.params)
+            and level.get_parameter_source(name) == ParameterSource.COMMANDLINE
+        ):
+            return True
+    return False
 
 
 # config sections only training reads (`eval` is scoring's): commands that neither train nor
@@ -305,13 +330,7 @@ def _as_keys(
     command `reads`; where it reads none, the command that does."""
     from ganhub.errors import one_line
 
-    at = args.index(flag) if flag in args else -1
-    item = args[at] if at >= 0 else next(a for a in args if a.startswith(f"{flag}="))
-    value = item.partition("=")[2] if "=" in item else ""
-    if not value and 0 <= at < len(args) - 1:
-        after = args[at + 1]
-        if "=" not in after and (after[:1] != "-" or after[1:2].isdigit()):
-            value = after
+    value = _value_of(flag, args)
     taken = keys if reads is None else [k for k in keys if reads.reads(k)]
     shown = " or ".join(f"{k}={one_line(value, 40) or 'VALUE'}" for k in (taken or keys)[:3])
     head = f"No such option '{one_line(flag, 60)}'"
@@ -320,6 +339,49 @@ def _as_keys(
     return (
         f"{head}: {shown} is for {_reader(keys[0])}, not {reads.command}, which takes {reads.says}"
     )
+
+
+def _value_of(flag: str, args: Sequence[str]) -> str:
+    """The value given with an unknown `flag` (`--steps 5`, `--steps=5`: 5), or ""."""
+    at = args.index(flag) if flag in args else -1
+    item = args[at] if at >= 0 else next((a for a in args if a.startswith(f"{flag}=")), "")
+    value = item.partition("=")[2]
+    if not value and 0 <= at < len(args) - 1:
+        after = args[at + 1]
+        if "=" not in after and (after[:1] != "-" or after[1:2].isdigit()):
+            value = after
+    return value
+
+
+# the names that scripts of the literature (NVIDIA's stylegan2-ada and stylegan3 generate.py,
+# their forks) give a ganhub option: `--class 3` is pointed at --label, where the command has it
+OPTION_ALIASES: dict[str, tuple[str, ...]] = {
+    "--label": ("--class", "--class-idx", "--class_idx"),
+    "--psi": ("--trunc", "--truncation", "--truncation-psi", "--truncation_psi"),
+    "--out": ("--outdir", "--out-dir", "--output", "--output-dir"),
+    "--seed": ("--seeds",),  # only to a command that takes one seed
+}
+
+
+def alias_line(flag: str, command: click.Command, path: str, args: Sequence[str]) -> str:
+    """The one line refusing an unknown `flag` that another tool's users give for an option
+    `command` (called as `path`, `ganhub stylegan mix`) has (`No such option '--class'; ganhub
+    stylegan mix calls it --label (--label 3)`), or "" where it has no such option."""
+    from ganhub.errors import one_line
+
+    for option, aliases in OPTION_ALIASES.items():
+        if flag not in aliases:
+            continue
+        param = next((p for p in command.params if option in p.opts), None)
+        if param is None or (option == "--seed" and param.multiple):
+            continue
+        value = one_line(_value_of(flag, args), 40)
+        head = f"No such option '{flag}'; {path}"
+        if option == "--seed":  # `--seeds 0-35` is a range: one seed a call here
+            shown = value if value.isdigit() else "N"
+            return f"{head} takes one seed per call, as --seed ({option} {shown})"
+        return f"{head} calls it {option} ({option} {value or 'VALUE'})"
+    return ""
 
 
 def _reader(key: str) -> str:
@@ -401,6 +463,7 @@ MAX_WRITTEN_SAMPLES = 10_000
 __all__ = [
     "HELP",
     "MAX_WRITTEN_SAMPLES",
+    "OPTION_ALIASES",
     "RUN_DIR",
     "SAMPLING_KEYS",
     "SEED",
@@ -409,6 +472,7 @@ __all__ = [
     "KeyValueCommand",
     "RealNumber",
     "WholeNumber",
+    "alias_line",
     "default_output",
     "deprecated_alias",
     "device_option",

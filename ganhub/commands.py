@@ -271,8 +271,10 @@ def sample(
     from ganhub.export import SAMPLES_FROM_DATA
     from ganhub.runfiles import check_run_destination
 
-    legacy = _legacy_options(("n", "seed", "out", "device", "label"), overrides)
-    items, old = split_overrides(overrides, legacy, "ganhub sample")
+    # each old form checked as its option checks it, before the notice (clikit's)
+    items, old = split_overrides(
+        overrides, ("n", "seed", "out", "device", "label"), "ganhub sample"
+    )
     for item in items:  # what only training reads would change nothing here
         key = item.partition("=")[0]
         if key.split(".")[0] in TRAINING_ONLY:
@@ -301,25 +303,6 @@ def sample(
     if said:  # once they are written: an error first would make it two lines
         click.echo(said, err=True)
     click.echo("\n".join(str(p) for p in paths))
-
-
-def _legacy_options(names: Sequence[str], items: Sequence[str]) -> dict[str, Callable[[str], Any]]:
-    """Parsers of the deprecated `n=4` forms of the current command's options: each value is
-    checked as its option checks it, so `n=0` is refused in the line `--n 0` gets (it said
-    "Invalid value: n=0: must be a positive integer"), and a bad value is refused before the
-    deprecation notice, so that the refusal is the one line printed."""
-    ctx = click.get_current_context()
-    params = {p.name: p for p in ctx.command.params if p.name in names}
-
-    def parser(param: click.Parameter) -> Callable[[str], Any]:
-        return lambda value: param.process_value(ctx, value)  # its type, then its callback
-
-    parsers = {name: parser(param) for name, param in params.items()}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if sep and key in parsers:
-            parsers[key](value)
-    return parsers
 
 
 def _refuse_unwritable(out: Path, given: bool) -> None:

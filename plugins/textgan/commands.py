@@ -6,9 +6,7 @@ aliases. Imports click only: torch and transformers load when a command runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 from ganhub_textgan.temperature import MAX_TEMPERATURE, MIN_TEMPERATURE
@@ -70,8 +68,8 @@ def generate_command(
     \b
     ganhub textgan generate RUN_DIR [--n 20] [--seed 0] [--temperature 0.8]
     """
-    parsers: dict[str, Callable[[str], Any]] = {"n": int, "seed": int}
-    rest, old = split_overrides(legacy, parsers, "ganhub textgan generate")
+    # the old n=20 seed=0: checked as --n and --seed check them, before the notice
+    rest, old = split_overrides(legacy, ("n", "seed"), "ganhub textgan generate")
     if rest:
         raise UsageError(
             f"'{rest[0]}': unexpected; options are --n INT, --seed INT and --temperature FLOAT"
