@@ -7,8 +7,12 @@ exactly the images (and, through the saved RNG states, the swap decisions) it ha
 
 Two ways to draw the decisions, with the same rule: `draws="host"` uses Python's `random` in
 the original's order (the default: query for query the original pool), `draws="device"` uses
-torch's RNG with the fill count on the device, so no host value changes between steps and a
-step replayed as a CUDA graph (`trainer.cuda_graphs`) queries the pool as an eager one does.
+torch's RNG (one draw of the swap decisions and one of the slots per batch) with the fill count
+on the device, so no host value changes between steps and a step replayed as a CUDA graph
+(`trainer.cuda_graphs`) queries the pool as an eager one does.
+
+Either way a query is a fixed handful of device ops for the whole batch, not a copy per image:
+at the batch sizes users train with on GPUs, per-image kernel launches were the pool's cost.
 """
 
 from __future__ import annotations
@@ -26,7 +30,13 @@ class ImagePool(nn.Module):
     Until it is full, every new image is stored and returned. Then, per image, with probability
     0.5 a random stored image is returned and replaced by the new one, otherwise the new image
     is returned (the original `ImagePool.query`, drawing from Python's `random` in the same
-    order). Decisions are made on the host and the copies are device ops: no host sync.
+    order). Images are taken in batch order, so a later image can draw a slot an earlier one of
+    the same batch just filled and get that image back, as in the original.
+
+    A query costs the same few device ops at any batch size and reads nothing back from the
+    device: host draws become index vectors (one async copy to the device), device draws are
+    resolved with batch-sized tensor ops; then the stored images are gathered, the output
+    assembled and each touched slot written once.
     """
 
     images: Tensor
@@ -45,40 +55,75 @@ class ImagePool(nn.Module):
     def query(self, images: Tensor) -> Tensor:
         """The batch D should see for these new generated images (detached)."""
         images = images.detach()
-        if self.size == 0:
+        if self.size == 0 or len(images) == 0:
             return images
         images = images.to(self.images.dtype)
-        if self.draws == "device":
-            return self._query_on_device(images)
-        out = []
-        for image in images:
+        if self.draws == "host":
+            return self._query_on_host(images)
+        return self._query_on_device(images)
+
+    def _query_on_host(self, images: Tensor) -> Tensor:
+        """The original's draws, image by image from Python's `random` (host ints only: the
+        same values in the same order); then a few device ops for the whole batch."""
+        n = len(images)
+        src = list(range(n))  # the row of `images` each output starts as
+        rows: list[int] = []  # outputs that return an image stored before this batch
+        slots: list[int] = []  # ... and its slot
+        last: dict[int, int] = {}  # slot -> the latest image of this batch stored there
+        for j in range(n):
             if self.filled < self.size:
-                self.images[self.filled].copy_(image)
+                last[self.filled] = j
                 self.filled += 1
-                out.append(image)
             elif random.uniform(0, 1) > 0.5:
-                slot = random.randint(0, self.size - 1)
-                out.append(self.images[slot].clone())
-                self.images[slot].copy_(image)
-            else:
-                out.append(image)
-        return torch.stack(out)
+                s = random.randint(0, self.size - 1)
+                if s in last:  # swapped in earlier in this batch: that image comes back
+                    src[j] = last[s]
+                else:
+                    rows.append(j)
+                    slots.append(s)
+                last[s] = j
+        index = torch.tensor([*src, *rows, *slots, *last, *last.values()], dtype=torch.long)
+        if images.device.type == "cuda":  # an async copy: a pageable one would sync the stream
+            index = index.pin_memory().to(images.device, non_blocking=True)
+        else:
+            index = index.to(images.device)
+        sizes = [n, len(rows), len(rows), len(last), len(last)]
+        src_i, rows_i, slots_i, kept_i, new_i = index.split(sizes)
+        out = images.index_select(0, src_i)
+        if rows:  # read the stored images before the new ones replace them
+            out.index_copy_(0, rows_i, self.images.index_select(0, slots_i))
+        if last:  # one write per slot: the batch's last image for it
+            self.images.index_copy_(0, kept_i, images.index_select(0, new_i))
+        return out
 
     def _query_on_device(self, images: Tensor) -> Tensor:
-        """The same rule, decided on the device: while filling, store and return; then with
-        probability 0.5 return a random stored image and store the new one in its place."""
-        out = []
-        for image in images:
-            filling = self.count < self.size
-            swap = ~filling & (torch.rand((), device=images.device) > 0.5)
-            drawn = torch.randint(0, self.size, (), device=images.device)
-            slot = torch.where(filling, self.count.clamp(max=self.size - 1), drawn).view(1)
-            stored = self.images.index_select(0, slot)[0]
-            out.append(torch.where(swap, stored, image))
-            kept = torch.where(filling | swap, image, stored)
-            self.images.index_copy_(0, slot, kept.unsqueeze(0))
-            self.count.add_(filling.long())
-        return torch.stack(out)
+        """The same rule decided on the device, for the whole batch at once: image j fills slot
+        count + j while there is one; otherwise with probability 0.5 it swaps with a random
+        slot. An image that draws a slot an earlier one of the batch swapped into gets that
+        earlier image (`prev`); a slot keeps the last image of the batch stored there.
+        Shapes depend on the batch size only (a CUDA graph replays it)."""
+        n, device = len(images), images.device
+        j = torch.arange(n, device=device)
+        swap_draw = torch.rand(n, device=device) > 0.5
+        drawn = torch.randint(0, self.size, (n,), device=device)
+        free = self.count + j
+        filling = free < self.size
+        swap = ~filling & swap_draw
+        slot = torch.where(filling, free, drawn)
+        # stores[j, k]: image k stores into image j's slot
+        stores = (slot.unsqueeze(1) == slot.unsqueeze(0)) & (filling | swap).unsqueeze(0)
+        k = j.unsqueeze(0).expand(n, n)
+        prev = torch.where(stores & (k < j.unsqueeze(1)), k, -1).amax(1)
+        final = torch.where(stores, k, -1).amax(1)
+        out = torch.where(swap, torch.where(prev >= 0, prev, n + j), j)
+        keep = torch.where(final >= 0, final, n + j)
+        self.count.add_(filling.sum())
+        # rows < n: the new images; row n + j: what slot[j] held. Every image writes its slot
+        # (one that stores nothing rewrites the slot's final image), so repeated slots all get
+        # the same image and the order of their writes does not matter.
+        both = torch.cat([images, self.images.index_select(0, slot)])
+        self.images.index_copy_(0, slot, both.index_select(0, keep))
+        return both.index_select(0, out)
 
     def _save_to_state_dict(
         self, destination: dict[str, Any], prefix: str, keep_vars: bool
