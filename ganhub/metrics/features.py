@@ -210,7 +210,10 @@ _EXTRACTORS: OrderedDict[tuple[Any, ...], Extractor] = OrderedDict()
 
 def _remember(key: tuple[Any, ...], make: Any) -> Extractor:
     if key not in _EXTRACTORS:
-        _EXTRACTORS[key] = make()
+        # a network is built (initialised from torch's global RNG) before its weights load: a
+        # resumed process builds it again, which shifted the run's noise stream at resume
+        with torch.random.fork_rng(devices=[]):
+            _EXTRACTORS[key] = make()
         while len(_EXTRACTORS) > 3:  # Inception weighs ~100 MB; keep a few
             _EXTRACTORS.popitem(last=False)
     return _EXTRACTORS[key]

@@ -32,8 +32,13 @@ class MedGANDomain(Domain):
     # another task trains another model on these weights: a new run (init_from=RUN). Another
     # data.orientation flips or mirrors the voxel axes G and D see (RAS -> LPS: x and y), so
     # the weights (and Adam's moments, the EMA) hold anatomy in a frame the data no longer
-    # uses, and predict/simulate would read scans in the new frame: fixed as well.
-    resume_fixed_keys = ("task", "spatial_dims", "data.orientation")
+    # uses, and predict/simulate would read scans in the new frame: fixed as well. The
+    # paired tasks' UNet and PatchGAN are fully convolutional, so another model.image_size
+    # loaded every tensor and trained on anatomy at another scale (predict and simulate then
+    # resize scans for the new size, also for the checkpoints before it). The other model
+    # keys change a tensor's shape or a module's parameters, so a resume already refuses them
+    # (model.d_layers past what the image size allows builds the same critic).
+    resume_fixed_keys = ("task", "spatial_dims", "data.orientation", "model.image_size")
     description = (
         "medical-imaging GANs with MONAI networks: lesion simulation and progression, contrast "
         "translation and generation, 2D or 3D, on embedded MR phantoms or NIfTI/DICOM folders"

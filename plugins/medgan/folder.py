@@ -339,13 +339,17 @@ def scan_loader(dataset: torch.utils.data.Dataset[Any], num_workers: int) -> Ite
     scans of a folder (a run's `iter_folder`, `ganhub data check`). A worker ends on SIGTERM
     as on Ctrl-C (`worker_stops_on_sigterm`), so a job stopped mid-scan (`kill -TERM -PGID`,
     SLURM) ends with `ganhub: terminated`: a worker killed by the signal's default action
-    made the DataLoader raise 'DataLoader worker ... killed by signal' in the main process."""
+    made the DataLoader raise 'DataLoader worker ... killed by signal' in the main process.
+    Its own generator: each pass draws a base seed for the workers, from torch's global one
+    without it, so reading a folder moved the stream that a run's noise (and a caller's
+    script, after `ganhub data check`) draws from; reading is not random, any seed serves."""
     return torch.utils.data.DataLoader(
         dataset,
         batch_size=None,
         num_workers=num_workers,
         collate_fn=lambda x: x,
         worker_init_fn=worker_stops_on_sigterm,
+        generator=torch.Generator().manual_seed(0),
     )
 
 
