@@ -113,6 +113,11 @@ class TrainedGAN:
         Conditional runs take `labels`: one class for all (an index, a class name, or
         "1,2,3" for several label factors) or a tensor of n labels; None draws them uniformly.
         """
+        return self._draw(n, seed, labels, display=False)
+
+    def _draw(self, n: int, seed: int | None, labels: Any, *, display: bool) -> Any:
+        """`sample`'s checked draw: the system's `sample` (what metrics score), or with
+        `display` its `display_samples` (what its pictures show: stylegan's truncation)."""
         n = check_count("n", n)
         seed = None if seed is None else check_seed(seed)
         labels = _as_labels(labels)
@@ -126,7 +131,8 @@ class TrainedGAN:
             evaluating(self.system),
             fits_in_memory(f"n={n:,} samples", "draw them in smaller batches"),
         ):
-            return self.system.sample(n, seed=seed, labels=labels)
+            draw = self.system.display_samples if display else self.system.sample
+            return draw(n, seed=seed, labels=labels)
 
     def _check_labels(self, labels: torch.Tensor, n: int) -> None:
         """A tensor of labels: n integer rows of this run's classes."""
@@ -180,7 +186,8 @@ class TrainedGAN:
         suffix: str = "",
     ) -> Path:  # fmt: skip
         """Write a grid of `n` image samples of one class of a conditional run; its path
-        (`suffix` ends the file's stem, e.g. the sampling options it was made with). `n`
+        (`suffix` ends the file's stem, e.g. the sampling options it was made with), drawn
+        as the domain's pictures draw them (`GANSystem.display_samples`). `n`
         (1 to 10,000, as for `write_samples`) defaults to the run's `sample.grid` where its
         domain has that key, else 64."""
         from ganhub.data.images import save_image_grid
@@ -194,7 +201,7 @@ class TrainedGAN:
         assert spec is not None
         name = spec.describe(labels[0].reshape(-1).tolist())
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:40]
-        images = self.sample(n, seed=seed, labels=labels)
+        images = self._draw(n, seed, labels, display=True)
         return save_image_grid(
             images, Path(directory) / f"sample_label{safe}_seed{seed}_n{n}{suffix}.png"
         )

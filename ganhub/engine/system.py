@@ -221,6 +221,17 @@ class GANSystem(nn.Module, ABC, Generic[ConfigT]):
         None draws them uniformly. Unconditional systems refuse labels (`refuse_labels`).
         """
 
+    def display_samples(
+        self, n: int, *, seed: int | None = None, use_ema: bool = True, labels: Tensor | None = None
+    ) -> Any:
+        """`n` outputs drawn as this domain's pictures draw them, for a user to look at (the
+        grid of one class of `ganhub sample --label`), where `sample` is the draw metrics
+        score. The default is `sample(n, seed=, use_ema=, labels=)`; a domain whose sample
+        grids draw otherwise overrides it (StyleGAN: the run's truncation, `sample.psi` and
+        `sample.cutoff`, and the constant noise inputs). Same arguments, seeding and layout
+        as `sample`."""
+        return self.sample(n, seed=seed, use_ema=use_ema, labels=labels)
+
     @abstractmethod
     def write_samples(
         self, directory: Path, stem: str, *, n: int | None = None, seed: int = 0

@@ -314,6 +314,14 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
         ws = self.ws_for(z, psi=psi, cutoff=cutoff, use_ema=use_ema, labels=labels)
         return self.synthesize(ws, use_ema, noise_mode, seed)
 
+    def display_samples(self, n: int, *, seed: int | None = None, use_ema: bool = True,
+                        labels: Tensor | None = None) -> Tensor:  # fmt: skip
+        """n images as the sample grids draw them: truncated at the run's sample.psi (on its
+        first sample.cutoff style vectors), with the constant noise inputs (`ganhub sample
+        --label`'s grid; `sample` is the metrics' untruncated, random-noise draw)."""
+        return self.sample(n, seed=seed, use_ema=use_ema, labels=labels, psi=None,
+                           noise_mode="const")  # fmt: skip
+
     @torch.no_grad()
     def class_grid(self, columns: int = 8, rows: int = 10, seed: int = 0,
                    psi: float | None = None, cutoff: int | None = None) -> Tensor:  # fmt: skip
