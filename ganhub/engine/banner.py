@@ -56,10 +56,9 @@ def describe_run(run: Run) -> tuple[str, list[tuple[str, str]]]:
         done = ": reached, raise trainer.steps to train on" if run.step >= t.steps else ""
         steps = f"resuming at step {run.step:,} of {t.steps:,}{done}, batch {t.batch_size}"
     rows.append(("training", steps))
-    if run.step and run.resumed_steps not in (None, t.steps):
-        rows.append(("note", f"trainer.steps was {run.resumed_steps:,}: an lr_schedule "
-                     "decays on from the rate it reached over the new length, an annealing "
-                     f"stretches to it; the run differs from one trained straight to {t.steps:,}"))  # fmt: skip
+    note = _length_note(run)
+    if note:
+        rows.append(("note", note))
     names = config.eval.metrics
     if names is None:
         names = run.system.default_metrics()
@@ -71,6 +70,24 @@ def describe_run(run: Run) -> tuple[str, list[tuple[str, str]]]:
     if "tensorboard" in run.parts.loggers:
         rows.append(("tensorboard", tensorboard_command(run_dir)))
     return f"training {config.plugin}", rows
+
+
+def _length_note(run: Run) -> str | None:
+    """The banner's note on a resume that changed trainer.steps, naming what in the run reads
+    its length (what declares `follows_run_length`); None when nothing does: a run without
+    schedules over its length trains on as one trained straight to the new length would."""
+    before, steps = run.resumed_steps, run.config.trainer.steps
+    if not run.step or before is None or before == steps:
+        return None
+    followers = [(t.name, t.follows_run_length()) for t in run.tricks]
+    said = [f"{name} {what}" for name, what in followers if what]
+    said += run.system.follows_run_length()  # a domain's own schedule (textgan's temperature)
+    if not said:
+        return None
+    return (
+        f"trainer.steps was {before:,}: {'; '.join(said)}; the run differs from one trained "
+        f"straight to {steps:,}"
+    )
 
 
 __all__ = ["describe_run"]

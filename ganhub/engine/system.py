@@ -326,6 +326,13 @@ class GANSystem(nn.Module, ABC, Generic[ConfigT]):
         or mislead only later in training (a file read at the first sample step)."""
         return []
 
+    def follows_run_length(self) -> list[str]:
+        """What of the system's own training follows trainer.steps (a schedule over the whole
+        run), one phrase each for the start banner's note on a resume that changes
+        trainer.steps, as tricks declare theirs (`Trick.follows_run_length`); default: none.
+        textgan names its Gumbel temperature when it anneals to the run's last step."""
+        return []
+
     def export_spec(self) -> ExportSpec:
         """What `ganhub export` writes: by default every generator's weights (its EMA copy when
         there is one) and no traceable function. Noise-to-sample systems (`UnconditionalGAN`)

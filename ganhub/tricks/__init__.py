@@ -64,7 +64,7 @@ HOOK_POINTS = (
 
 # What ganhub calls on a trick: its fixed points and the methods it may override besides.
 TRICK_METHODS = (*HOOK_POINTS, "problems", "warnings", "state_dict", "load_state_dict",
-                 "graph_variant", "input_graphs")  # fmt: skip
+                 "graph_variant", "input_graphs", "follows_run_length")  # fmt: skip
 
 # The fixed points called every step (a CUDA graph of the step would freeze their host state).
 STEP_HOOKS = ("real_batch", "d_input", "extra_loss", "observe", "before_optimizer_step",
@@ -149,6 +149,14 @@ class Trick:
         never set up: read those, not what `setup` makes. Refusals belong in `problems`; a
         warning leaves the run as it was asked for."""
         return []
+
+    def follows_run_length(self) -> str | None:
+        """What of this trick's training follows trainer.steps (an anneal or decay over the
+        run), as the few words after its name in the start banner's note on a resume that
+        changes trainer.steps ("decays on from the rate it reached over the new length"); None
+        (the default) when nothing it does reads the run's length. Like `warnings`, it reads
+        the options and the config only."""
+        return None
 
     def constrains_d(self) -> bool:
         """Whether this trick bounds D's Lipschitz constant (what a WGAN critic needs)."""

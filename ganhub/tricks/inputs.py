@@ -153,6 +153,12 @@ class InstanceNoise(Trick):
             f"the noise never anneals to 0 (its std ends near {end:.3g})",
         )
 
+    def follows_run_length(self) -> str | None:
+        """Annealed over the whole run unless anneal_steps fixes its length."""
+        if self.options.anneal_steps is not None:
+            return None
+        return "anneals on from the std it reached to 0 at the new end"
+
     def std_at(self, step: int) -> float:
         """Noise std after `step` steps: linear decay from `std` to 0."""
         if self.options.anneal_steps:

@@ -415,6 +415,12 @@ class LRSchedule(Trick):
             o.start, o.final, o.warmup_steps, steps, self._factor(steps - 1, steps, None)
         )
 
+    def follows_run_length(self) -> str | None:
+        """Its decay runs to the run's end (a warm-up alone, to `final` 1, does not)."""
+        if self.options.final == 1:
+            return None
+        return "decays on from the rate it reached over the new length"
+
     def factor(self, step: int) -> float:
         """LR multiplier after `step` completed steps."""
         return self._factor(step, self.config.trainer.steps, self.anchor)

@@ -311,6 +311,13 @@ class TextGenSystem(TextSystemBase):
         steps = self.cfg.adversarial.anneal_steps
         return self.cfg.trainer.steps if steps is None else self.g_start + steps
 
+    def follows_run_length(self) -> list[str]:
+        """The Gumbel temperature when it anneals to the run's last step (anneal_steps unset)."""
+        adv = self.cfg.adversarial
+        if adv.estimator != "gumbel" or adv.anneal == "const" or adv.anneal_steps is not None:
+            return []
+        return ["the Gumbel temperature anneals on from the one it reached to the new end"]
+
     def beta(self, step: int) -> float:
         """The Gumbel inverse temperature at `step`."""
         adv = self.cfg.adversarial
