@@ -465,16 +465,9 @@ def _layer(base: Mapping[str, Any], defaults: Mapping[str, Any], given: set[str]
 
 def _has_key(section: Any, path: Iterable[str]) -> bool:
     """Whether a config class has the dotted key (domains differ in their data section)."""
-    from pydantic import BaseModel
+    from ganhub.config.saved import config_field
 
-    for part in path:
-        if not (isinstance(section, type) and issubclass(section, BaseModel)):
-            return False
-        field = section.model_fields.get(part)
-        if field is None:
-            return False
-        section = field.annotation
-    return True
+    return config_field(section, list(path)) is not None
 
 
 def _name(run_dir: Path) -> str:

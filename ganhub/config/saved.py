@@ -220,19 +220,26 @@ def fixed_drift(
     return None
 
 
-def _holds_path(section: Any, path: list[str]) -> bool:
-    """Whether the dotted key `path` of a config class is a path key (config.yaml and a
-    checkpoint's record hold its value absolute)."""
+def config_field(section: Any, path: typing.Iterable[str]) -> Any:
+    """The pydantic field of the dotted key `path` (its parts) in a config class, or None
+    where the class has no such key (domains differ in their data section)."""
     from pydantic import BaseModel
 
     field = None
     for part in path:
         if not (isinstance(section, type) and issubclass(section, BaseModel)):
-            return False
+            return None
         field = section.model_fields.get(part)
         if field is None:
-            return False
+            return None
         section = field.annotation
+    return field
+
+
+def _holds_path(section: Any, path: list[str]) -> bool:
+    """Whether the dotted key `path` of a config class is a path key (config.yaml and a
+    checkpoint's record hold its value absolute)."""
+    field = config_field(section, path)
     return field is not None and holds_path(field.annotation)
 
 
@@ -266,6 +273,7 @@ __all__ = [
     "FIXED_KEYS",
     "GIVEN_FILE",
     "MAX_GIVEN_BYTES",
+    "config_field",
     "fixed_drift",
     "fixed_keys",
     "fixed_values",
