@@ -11,8 +11,9 @@ with one line per broken promise. The domain check covers: the name of the entry
 loads it (`check_entry_point`), the config round trip (the saved config validates back to
 itself), training (the Domain's modality is its system's), exact resume from a checkpoint,
 packed discriminators (`supports_pack`), the declared capabilities against what `sample` and
-`real_samples` return, the default metrics being applicable and computed, sample artifacts,
-and `ganhub.load`.
+`real_samples` return, an overridden `display_samples` against `sample` (its layout, and the
+same pictures for a seed), the default metrics being applicable and computed, sample
+artifacts, and `ganhub.load`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ganhub.capability_checks import capability_problems
+from ganhub.display_checks import display_problems
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -103,6 +105,7 @@ def check_domain(
             check_packed_discriminator(config, args, hub)
         problems = capability_problems(full.system, hub)
         _fail(problems, f"{what}: its declared capabilities")
+        _fail(display_problems(full.system), f"{what}: its display_samples")
         samples = any((full.run_dir / "samples").glob("*"))
         _fail([] if samples else ["the run wrote no sample artifact under samples/"], what)
         _check_load(full, hub)

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ganhub.engine import start
 from ganhub.engine.environment import use_channels_last
@@ -58,8 +58,11 @@ def prepare_system(
     # a forgotten `return` in build(), or another object: an AttributeError deep in the engine
     fits = isinstance(system, GANSystem)
     start.check_part(config.plugin, "build()", system, fits, "a GANSystem")
-    # the contract's sample(): a TypeError only once a metric, `ganhub sample` or load calls it
-    problem = _sample_problem(system)
+    # the contract's sample(): a TypeError only once a metric, `ganhub sample` or load calls
+    # it; an overridden display_samples(): once `ganhub sample --label` does
+    problem = _sample_problem(system, "sample", system.sample)
+    if problem is None and type(system).display_samples is not GANSystem.display_samples:
+        problem = _sample_problem(system, "display_samples", system.display_samples)
     if problem:
         raise PluginError(f"domain '{config.plugin}': {problem} ({domain})")
     for t in tricks:
@@ -73,17 +76,19 @@ def prepare_system(
     return system, tricks
 
 
-# what the engine and `ganhub.load` pass to a system's sample(), and the signature to write
-SAMPLE = "sample(self, n, *, seed=None, use_ema=True, labels=None)"
+# what the engine and `ganhub.load` pass to a system's sample() (and display_samples()), and
+# the signature to write
+SIGNATURE = "(self, n, *, seed=None, use_ema=True, labels=None)"
 
 
-def _sample_problem(system: GANSystem) -> str | None:
-    """Why a system's `sample` cannot take what ganhub passes (`labels=` left out: a TypeError
-    once a conditional metric, `ganhub sample` or `ganhub.load` calls it), or None."""
+def _sample_problem(system: GANSystem, method: str, bound: Any) -> str | None:
+    """Why a system's `sample` (or `display_samples`: `method`, `bound` to the system) cannot
+    take what ganhub passes (`labels=` left out: a TypeError once a conditional metric,
+    `ganhub sample`, its --label or `ganhub.load` calls it), or None."""
     import inspect
 
     try:
-        signature = inspect.signature(system.sample)
+        signature = inspect.signature(bound)
     except (TypeError, ValueError):  # not a Python function: left to the call
         return None
     try:
@@ -92,13 +97,13 @@ def _sample_problem(system: GANSystem) -> str | None:
     except TypeError:
         pass
     # as its author wrote it, less the annotations: `sample(self, n, *, seed=None)`
-    own = inspect.signature(getattr(system.sample, "__func__", system.sample))
+    own = inspect.signature(getattr(bound, "__func__", bound))
     empty = inspect.Parameter.empty
     bare = [p.replace(annotation=empty) for p in own.parameters.values()]
     shown = own.replace(parameters=bare, return_annotation=empty)
     return (
-        f"{type(system).__name__}.sample{shown} cannot take what ganhub passes (n, seed=, "
-        f"use_ema=, labels=): define {SAMPLE}"
+        f"{type(system).__name__}.{method}{shown} cannot take what ganhub passes (n, seed=, "
+        f"use_ema=, labels=): define {method}{SIGNATURE}"
     )
 
 

@@ -370,10 +370,12 @@ def explore(run_dir: Path, n: int | None, seed: int, psi: float | None, cutoff: 
         grid, columns = system.sample_grid(n, seed=seed, psi=psi, cutoff=cutoff)
     else:
         labels = one.repeat_interleave(n, dim=0)
-        # the constant noise inputs, as every grid and walk (`sample_grid`) draws them
-        grid = system.sample(
-            n, seed=seed, psi=psi, cutoff=cutoff, labels=labels, noise_mode="const"
-        )
+        if psi is None and cutoff is None:  # the run's own pictures: `ganhub sample --label`'s
+            grid = system.display_samples(n, seed=seed, labels=labels)
+        else:  # the constant noise inputs, as every grid and walk (`sample_grid`) draws them
+            grid = system.sample(
+                n, seed=seed, psi=psi, cutoff=cutoff, labels=labels, noise_mode="const"
+            )
         columns = None
     paths = [
         save_image_grid(grid, out / names[0], nrow=columns),
