@@ -37,8 +37,17 @@ class MedGANDomain(Domain):
     # loaded every tensor and trained on anatomy at another scale (predict and simulate then
     # resize scans for the new size, also for the checkpoints before it). The other model
     # keys change a tensor's shape or a module's parameters, so a resume already refuses them
-    # (model.d_layers past what the image size allows builds the same critic).
-    resume_fixed_keys = ("task", "spatial_dims", "data.orientation", "model.image_size")
+    # (model.d_layers past what the image size allows builds the same critic). The phantoms'
+    # contrasts and growth say what G maps to what (translate: data.source_contrast ->
+    # data.target_contrast; lesion, progress, generate: images in data.contrast; progress:
+    # lesions grown by data.growth), and every tensor keeps its shape: another one trained G
+    # on another mapping on these weights without a word (as cyclegan's data.direction did).
+    # The other data keys say where the same kind of data is, how much of it, or how it is
+    # read (path, subfolders, n_samples, noise, spacing...): a resume may change them.
+    resume_fixed_keys: ClassVar[tuple[str, ...]] = (
+        "task", "spatial_dims", "data.orientation", "model.image_size", "data.contrast",
+        "data.source_contrast", "data.target_contrast", "data.growth",
+    )  # fmt: skip
     description = (
         "medical-imaging GANs with MONAI networks: lesion simulation and progression, contrast "
         "translation and generation, 2D or 3D, on embedded MR phantoms or NIfTI/DICOM folders"
