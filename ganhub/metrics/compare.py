@@ -34,12 +34,11 @@ from ganhub.errors import UsageError
 from ganhub.metrics import COUNT_KEYS, store
 from ganhub.metrics.report import html_environment, plot, series
 from ganhub.metrics.report_status import run_status
-from ganhub.metrics.report_values import typed_text
+from ganhub.metrics.report_values import final_scores, typed_text
 from ganhub.metrics.rundata import (
     MAX_FILE_BYTES,
     as_text,
     error_line,
-    final_scores,
     read_config,
     read_json,
     read_metrics,
@@ -72,13 +71,16 @@ class Run:
         self.config = read_config(run_dir)
         self.notes: list[str] = []
         self.records = read_metrics(run_dir, self.notes)
-        self.source, self.final = final_scores(run_dir, self.records, self.notes)
+        scored_odd: dict[str, str] = {}  # eval.json's scores whose mean is null, and why
+        self.source, self.final = final_scores(run_dir, self.records, self.notes, scored_odd)
         self.status = run_status(run_dir, self.config, self.records, self.notes)
         self.curves = series(self.records, r"^(loss/|eval/)")  # {key: (steps, values)}
         # {eval key: (records logging it, of them not finite)}, keys logged NaN/inf (null) once
-        # or more; and the keys its final evaluation logged so, when that is its final one
+        # or more; and {key: its final cell} of those its final evaluation has so
         self.odd, last_odd = not_finite(self.records)
-        self.final_odd = set() if self.source.startswith("eval.json") else last_odd
+        self.final_odd = {k: f"null ({why})" for k, why in scored_odd.items()}
+        if not self.source.startswith("eval.json"):
+            self.final_odd = dict.fromkeys(last_odd, "null")
         # {key: direction} as each of RECORDS has it, in that order
         self.directions = (
             _own_directions(run_dir, self.notes),
@@ -256,13 +258,14 @@ def metric_rows(
     keys = sorted(
         {k for run in runs for k in run.final}
         | {k for c in curves for k in c}
-        | {k for run in runs for k in run.odd}
+        | {k for run in runs for k in (*run.odd, *run.final_odd)}
     )
     rows = []
     for key in keys:
         finals = [run.final.get(key) for run in runs]
         has = [
-            f is not None or key in c or key in run.odd for f, c, run in zip(finals, curves, runs)
+            f is not None or key in c or key in run.odd or key in run.final_odd
+            for f, c, run in zip(finals, curves, runs)
         ]
         way = _direction(key, [r for r, h in zip(runs, has) if h], directions, notes)
         bests: list[float | None] = []
@@ -274,7 +277,7 @@ def metric_rows(
         top_final, top_best = _best_of(finals, way), _best_of(bests, way)
         cells = [
             {
-                "final": "null" if f is None and key in run.final_odd else _fmt(f),
+                "final": run.final_odd.get(key, "") if f is None else _fmt(f),
                 "best": _best_text(b, run.odd.get(key)),
                 "final_top": i in top_final,
                 "best_top": i in top_best,
@@ -350,7 +353,7 @@ def _labels(run_dirs: list[Path]) -> list[str]:
     """Each run's name (its folder's), made unique with a number where two share one."""
     labels: list[str] = []
     for run_dir in run_dirs:
-        name = as_text(run_dir.name or run_dir.resolve().name, 60)
+        name = as_text(shown_path(run_dir.name or run_dir.resolve().name), 60)
         label, n = name, 1
         while label in labels:
             n += 1

@@ -385,7 +385,7 @@ def render(
         environment()
         .get_template("report.html")
         .render(
-            run_name=as_text(run_dir.name or run_dir.resolve().name),
+            run_name=as_text(shown_path(run_dir.name or run_dir.resolve().name)),
             plugin=as_text(config.get("plugin")),
             loss=as_text(config.get("loss")),
             tricks=tricks_text,

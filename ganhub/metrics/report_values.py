@@ -1,5 +1,6 @@
-"""Values as `ganhub report`'s pages show them: config values as users type them (`typed_text`)
-and the "Other logged values" table, the metrics.jsonl keys that no plot draws.
+"""Values as `ganhub report`'s pages show them: config values as users type them (`typed_text`),
+the "Other logged values" table, the metrics.jsonl keys that no plot draws, and a run's final
+scores as numbers for the comparison (`final_scores`, with eval.json's null ones and why).
 
 A config value (a row of the comparison's "Config differences", the report's seed) is shown as
 `ganhub config` prints it and as it is typed on the command line or in config.yaml: YAML in flow
@@ -20,12 +21,20 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ganhub.config.overrides import ConfigDumper
-from ganhub.metrics.rundata import MAX_TEXT, as_text
+from ganhub.metrics.rundata import (
+    MAX_ROWS,
+    MAX_TEXT,
+    as_number,
+    as_text,
+    eval_result,
+    not_finite_mean,
+)
 
 MAX_OTHER = 40  # rows of the table
 MAX_NESTING = 32  # levels of a config value shown (deeper ones end in "…")
@@ -181,4 +190,35 @@ def other_values(
     return rows
 
 
-__all__ = ["MAX_OTHER", "other_values", "typed_text"]
+def final_scores(
+    run_dir: Path,
+    records: list[dict[str, Any]],
+    notes: list[str] | None = None,
+    odd: dict[str, str] | None = None,
+) -> tuple[str, dict[str, float]]:
+    """(where from, {key: value}) of the run's final evaluation as numbers: eval.json's means
+    unless the run logged a later evaluation since, else the last logged one (the choice
+    `rundata.final_metrics` makes); values that are not finite numbers are left out, and those
+    of eval.json whose mean is null (NaN or inf) go to `odd` ({key: why}), to show as such."""
+    notes = [] if notes is None else notes
+    result = eval_result(run_dir, notes)
+    logged: tuple[int, dict[str, float]] | None = None
+    for rec in reversed(records):
+        evals = {k.removeprefix("eval/"): v for k, v in rec.items() if k.startswith("eval/")}
+        if evals:
+            numbers = {k: as_number(v) for k, v in list(evals.items())[:MAX_ROWS]}
+            logged = rec["step"], {as_text(k): v for k, v in numbers.items() if v is not None}
+            break
+    if result is not None and (logged is None or logged[0] <= result["step"]):
+        scores = list(result["results"].items())[:MAX_ROWS]
+        means = {k: as_number(v.get("mean")) if isinstance(v, dict) else None for k, v in scores}
+        if odd is not None:
+            odd.update({as_text(k): why for k, v in scores if (why := not_finite_mean(v))})
+        kept = {as_text(k): v for k, v in means.items() if v is not None}
+        return f"eval.json (step {result['step']})", kept
+    if logged is not None:
+        return f"last evaluation during training (step {logged[0]})", logged[1]
+    return "no evaluation yet", {}
+
+
+__all__ = ["MAX_OTHER", "final_scores", "other_values", "typed_text"]

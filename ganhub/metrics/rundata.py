@@ -79,9 +79,10 @@ def _step(value: Any) -> int | None:
     return value if 0 <= value <= MAX_PLOTTED else None
 
 
-def shown_path(path: Path) -> str:
-    """A path for a one-line terminal message: control characters written as escapes."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(path))
+def shown_path(path: Path | str) -> str:
+    """A path or file name as every message and page shows it (`one_line`): control
+    characters and bytes that are not UTF-8 written as escapes."""
+    return one_line(str(path))
 
 
 def error_line(exc: BaseException, limit: int = 160) -> str:
@@ -234,7 +235,7 @@ def sample_texts(
             with path.open("rb") as fh:  # the first lines only, however large the file
                 raw = fh.read(MAX_SAMPLE_LINES * (MAX_TEXT + 1) * 4)
         except OSError as exc:
-            notes.append(f"samples/{as_text(path.name)}: skipped ({error_line(exc)})")
+            notes.append(f"samples/{as_text(shown_path(path.name))}: skipped ({error_line(exc)})")
             continue
         lines = raw.decode("utf-8", "replace").splitlines()[:MAX_SAMPLE_LINES]
         out.append((step, "\n".join(as_text(line) for line in lines), path))
@@ -279,7 +280,7 @@ def _step_files(
             except OSError as exc:
                 reason = f"cannot be read ({error_line(exc)})"
         if reason or not match:
-            notes.append(f"samples/{as_text(p.name)}: skipped ({reason})")
+            notes.append(f"samples/{as_text(shown_path(p.name))}: skipped ({reason})")
             continue
         found.append((int(match.group(1)), p))
     return sorted(found)
@@ -318,7 +319,7 @@ def read_json(run_dir: Path, path: Path, max_bytes: int) -> tuple[Any, str | Non
         return None, "not valid JSON"
 
 
-def _eval_result(run_dir: Path, notes: list[str]) -> dict[str, Any] | None:
+def eval_result(run_dir: Path, notes: list[str]) -> dict[str, Any] | None:
     """eval.json as a checked object (a 'seeds' list, a 'results' object, whole-number 'step'
     and 'n_samples'), or None (with a note) when absent or malformed."""
     path = run_dir / "eval.json"
@@ -342,7 +343,7 @@ def _eval_result(run_dir: Path, notes: list[str]) -> dict[str, Any] | None:
 
 def _eval_json(run_dir: Path, notes: list[str]) -> tuple[int, str, list[tuple[str, str]]] | None:
     """(step, caption, rows) from eval.json, or None (with a note) when absent or malformed."""
-    result = _eval_result(run_dir, notes)
+    result = eval_result(run_dir, notes)
     if result is None:
         return None
     seeds = len(result["seeds"])
@@ -360,7 +361,10 @@ def _eval_json(run_dir: Path, notes: list[str]) -> tuple[int, str, list[tuple[st
     for key, value in result["results"].items():
         mean = as_number(value.get("mean")) if isinstance(value, dict) else None
         std = as_number(value.get("std")) if isinstance(value, dict) else None
-        if mean is None or (seeds > 1 and std is None):
+        odd = not_finite_mean(value)
+        if odd is not None and len(rows) < MAX_ROWS:
+            rows.append((as_text(key), f"null ({odd})"))  # a diverged score, shown as such
+        elif mean is None or (seeds > 1 and std is None):
             bad.append(key)
         elif len(rows) < MAX_ROWS and _is_count(key, value, better):
             # the same for every seed and no score (n_samples): a spread of 0 says nothing
@@ -378,18 +382,42 @@ def _eval_json(run_dir: Path, notes: list[str]) -> tuple[int, str, list[tuple[st
     return int(result["step"]), caption, rows
 
 
+def not_finite_mean(value: Any) -> str | None:
+    """Why an eval.json result's mean is null, NaN or inf ("NaN or inf on 1 of 2 seeds": a
+    diverged generator's score, which `ganhub eval` writes as null); None for any other."""
+
+    def _odd(v: Any) -> bool:  # null (NaN or inf as ganhub writes them), NaN, inf
+        return v is None or v != v or v in (math.inf, -math.inf)
+
+    if not isinstance(value, dict) or not _odd(value.get("mean", 0)):
+        return None
+    seen = values if isinstance(values := value.get("values"), list) else []
+    odd = sum(map(_odd, seen)) if len(seen) > 1 else 0
+    return f"NaN or inf on {odd} of {len(seen)} seeds" if odd else "NaN or inf"
+
+
 def _scored(result: dict[str, Any]) -> str:
-    """The samples per seed an eval.json's scores rest on: its `n_samples`, or the smaller count
-    the metrics reported scoring (eval.json files written before it recorded that count said
-    the --n asked for, though a held-out set of 8 was all that was scored); the count asked for,
-    when larger, in brackets."""
+    """The samples per seed an eval.json's scores rest on: what its metrics scored (`counts`;
+    class_accuracy rounds --n up to fill every class), else `n_samples` or the fewer the metrics
+    reported (an older eval.json said the --n asked for, though a held-out set of 8 was scored);
+    in brackets the count asked for, where other, and each metric that scored another count."""
     n = int(result["n_samples"])
     reported = result["results"].get("n_samples")
     mean = as_number(reported.get("mean")) if isinstance(reported, dict) else None
     asked = _step(result.get("n_asked"))
     if mean is not None and 0 <= mean < n:
         n, asked = int(mean), n
-    return f"{n:,} samples" + (f" ({asked:,} asked)" if asked is not None and asked > n else "")
+    raw = result.get("counts")
+    own: dict[str, int] = {}  # {metric: the samples per seed it scored}
+    for name, count in raw.items() if isinstance(raw, dict) else ():
+        number = as_number(count.get("n_samples")) if isinstance(count, dict) else None
+        if number is not None and number >= 0 and number.is_integer():
+            own[as_text(name, 40)] = int(number)
+    if len(set(own.values())) == 1 and n not in own.values():
+        n, asked = next(iter(own.values())), asked or n
+    text = f"{n:,} samples" + (f" ({asked:,} asked)" if asked is not None and asked != n else "")
+    other = [f"{k} {v:,}" for k, v in own.items() if v != n]
+    return text + (f" ({', '.join(other[:5])} scored)" if other else "")
 
 
 def _is_count(key: Any, value: dict[str, Any], better: dict[Any, Any]) -> bool:
@@ -457,39 +485,14 @@ def final_metrics(
     return "no evaluation yet (run ganhub eval RUN_DIR)", []
 
 
-def final_scores(
-    run_dir: Path, records: list[dict[str, Any]], notes: list[str] | None = None
-) -> tuple[str, dict[str, float]]:
-    """(where from, {key: value}) of the run's final evaluation as numbers: eval.json's means
-    unless the run logged a later evaluation since, else the last logged one (the choice
-    `final_metrics` makes); values that are not finite numbers are left out."""
-    notes = [] if notes is None else notes
-    result = _eval_result(run_dir, notes)
-    logged: tuple[int, dict[str, float]] | None = None
-    for rec in reversed(records):
-        evals = {k.removeprefix("eval/"): v for k, v in rec.items() if k.startswith("eval/")}
-        if evals:
-            numbers = {k: as_number(v) for k, v in list(evals.items())[:MAX_ROWS]}
-            logged = rec["step"], {as_text(k): v for k, v in numbers.items() if v is not None}
-            break
-    if result is not None and (logged is None or logged[0] <= result["step"]):
-        means = {
-            k: as_number(v.get("mean")) if isinstance(v, dict) else None
-            for k, v in list(result["results"].items())[:MAX_ROWS]
-        }
-        kept = {as_text(k): v for k, v in means.items() if v is not None}
-        return f"eval.json (step {result['step']})", kept
-    if logged is not None:
-        return f"last evaluation during training (step {logged[0]})", logged[1]
-    return "no evaluation yet", {}
-
-
 __all__ = [
     "MAX_FILE_BYTES",
+    "MAX_ROWS",
     "as_number",
     "as_text",
     "error_line",
-    "final_scores",
+    "eval_result",
+    "not_finite_mean",
     "read_config",
     "read_json",
     "read_metrics",

@@ -1,0 +1,80 @@
+"""`ganhub report` and its comparison page: an eval.json score whose mean is null (NaN or inf
+on a seed, as `ganhub eval --seeds 2` writes a diverged run's) is a row that says so, not a
+gap; the samples per seed are those eval.json's `counts` record the metrics scored
+(class_accuracy rounds --n 25 up to 30 on 10 classes), not the --n asked; and a file or folder
+name is escaped as every printed path is (`one_line`), in the page's title, labels and notes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ganhub.metrics.report import write_report
+from ganhub.metrics.rundata import shown_path
+
+from .test_report_compare import Tables, rows
+from .test_report_values import make_run
+
+EVAL = {
+    "step": 20,
+    "seeds": [0, 1],
+    "n_samples": 25,  # the --n asked: class_accuracy scored 30 to fill its 10 classes
+    "better": {"ssim": "higher", "class_acc": "higher", "n_samples": None},
+    "counts": {"class_accuracy": {"n_samples": 30.0}},
+    "results": {
+        "ssim": {"mean": None, "std": None, "values": [0.5, None]},  # one seed diverged
+        "class_acc": {"mean": 0.5, "std": 0.1, "values": [0.4, 0.6]},
+        "n_samples": {"mean": 30.0, "std": 0.0, "values": [30.0, 30.0]},
+    },
+}
+
+
+def _scored_run(root: Path, result: dict[str, Any] = EVAL) -> Path:
+    run = make_run(root, [{"step": 20, "loss/D": 1.0}], steps=20)
+    (run / "eval.json").write_text(json.dumps(result))
+    return run
+
+
+def test_a_null_score_is_a_row_with_its_reason_and_the_count_is_the_scored_one(
+    tmp_path: Path,
+) -> None:
+    metrics = rows(Tables(write_report(_scored_run(tmp_path)).read_text()), "metrics")
+    assert metrics["ssim"] == [("null (NaN or inf on 1 of 2 seeds)", "")], metrics
+    assert metrics["class_acc"] == [("0.5 ± 0.1", "")]
+    text = (tmp_path / "run" / "report.html").read_text()
+    assert "2 seed(s) x 30 samples (25 asked)</caption>" in text
+
+
+def test_metrics_scoring_different_counts_are_named(tmp_path: Path) -> None:
+    counts = {"fid": {"n_samples": 25.0}, "class_accuracy": {"n_samples": 30.0}}
+    text = write_report(_scored_run(tmp_path, {**EVAL, "counts": counts})).read_text()
+    assert "2 seed(s) x 25 samples (class_accuracy 30 scored)</caption>" in text
+
+
+def test_the_comparison_shows_a_null_final_score_with_its_reason(tmp_path: Path, cli: Any) -> None:
+    a, b = _scored_run(tmp_path / "a"), make_run(tmp_path / "b", [{"step": 20, "eval/ssim": 0.7}])
+    out = tmp_path / "page.html"
+    code, _, err = cli("report", str(a), str(b), "--out", str(out))
+    assert code == 0, err
+    cells = [text for text, _ in rows(Tables(out.read_text()), "metrics")["ssim"]]
+    assert cells == ["higher", "null (NaN or inf on 1 of 2 seeds)", "", "0.7", "0.7"], cells
+
+
+def test_names_with_control_characters_are_escaped_on_the_pages_and_stdout(
+    tmp_path: Path, cli: Any
+) -> None:
+    run = _scored_run(tmp_path)
+    odd = run.rename(tmp_path / "r\x1b[31mun\udce9")  # the byte 0xe9 of a non-UTF-8 name
+    (odd / "samples").mkdir()
+    (odd / "samples" / "step_\x1b[31m.png").write_bytes(b"x")
+    page = write_report(odd).read_text()
+    assert "\x1b" not in page and "udce9" not in page
+    assert "<title>ganhub report: r\\x1b[31mun\\xe9</title>" in page
+    assert "samples/step_\\x1b[31m.png: skipped" in page
+    b = make_run(tmp_path / "b", [{"step": 20, "eval/ssim": 0.7}])
+    code, stdout, err = cli("report", str(odd), str(b), "--out", str(odd.parent / "\x07.html"))
+    assert code == 0, err
+    assert stdout.strip() == shown_path(odd.parent / "\x07.html") and "\\x07" in stdout
+    compared = (odd.parent / "\x07.html").read_text()
+    assert "\x1b" not in compared and "r\\x1b[31mun\\xe9, run</title>" in compared
