@@ -5,14 +5,19 @@ A system that declares ``provides={"latent_space"}`` returns a :class:`LatentSpa
 (SeFa reads ``projection``, GANSpace ``early_features``, boundaries fit on ``decode``'s
 images), show the feature maps of ``feature_layers``, the discriminator's saliency through
 ``critic`` and the maps of ``attention`` modules, and never look at the system's classes.
+
+Seeded draws (`seeded_generator`, `seeded_normal`) are what a sample of a seed is made of, in
+every domain: drawn on a CPU generator and moved to the model's device, so a seed gives the same
+codes on a CPU, a GPU or MPS (a device's own generator gives other numbers).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+import torch
 from torch import Tensor, nn
 
 
@@ -55,4 +60,26 @@ class LatentSpace:
     attention: list[tuple[str, AttentionModule]] = field(default_factory=list)
 
 
-__all__ = ["AttentionModule", "LatentSpace"]
+# -- seeded draws -----------------------------------------------------------------------------
+
+
+def seeded_generator(seed: int) -> torch.Generator:
+    """The CPU generator of a seeded draw (a sample of `seed`, in every domain)."""
+    return torch.Generator().manual_seed(seed)
+
+
+def seeded_normal(
+    n: int,
+    shape: Sequence[int],
+    generator: torch.Generator,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """n codes of `shape` from N(0, I), drawn on `generator`'s device (the CPU for
+    `seeded_generator`: one host-to-device copy per call) and moved to `device`: the same
+    numbers whatever the model's device, and the ones an exported generator is fed
+    (`torch.randn((n, *shape), generator=torch.Generator().manual_seed(seed))`)."""
+    z = torch.randn((n, *shape), generator=generator, device=generator.device)
+    return z.to(device)
+
+
+__all__ = ["AttentionModule", "LatentSpace", "seeded_generator", "seeded_normal"]

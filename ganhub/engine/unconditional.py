@@ -33,6 +33,7 @@ from ganhub.engine.system import (
     Phase,
     PhaseOutput,
 )
+from ganhub.latent import seeded_generator, seeded_normal
 
 
 class UnconditionalGAN(GANSystem[ConfigT]):
@@ -57,8 +58,12 @@ class UnconditionalGAN(GANSystem[ConfigT]):
         self.label_spec = labels
 
     def latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """n latent vectors from N(0, I) on the system's device."""
-        return torch.randn((n, *self.latent_shape), device=self.device, generator=generator)
+        """n latent vectors from N(0, I) on the system's device: training's are drawn there; a
+        seeded draw on its `generator`'s device (`seeded_normal`: the CPU for a seed's samples,
+        one copy per call) and moved there."""
+        if generator is None:  # the training step's draws: on the device, no host copy
+            return torch.randn((n, *self.latent_shape), device=self.device)
+        return seeded_normal(n, self.latent_shape, generator, self.device)
 
     def phases(self) -> list[Phase]:
         """D then G, one step each (tricks may repeat D: n_critic, balance)."""
@@ -123,15 +128,16 @@ class UnconditionalGAN(GANSystem[ConfigT]):
         labels: Tensor | None = None,
     ) -> Tensor:
         """n samples from the (EMA) generator, reproducible for a given seed; a conditional
-        run's samples are of the given `labels` (default: drawn uniformly over the classes)."""
+        run's samples are of the given `labels` (default: drawn uniformly over the classes).
+        A seed's latents and labels are drawn on the CPU (`ganhub.latent`): the same samples on
+        every device."""
         self.refuse_labels(labels)
-        gen = None
-        if seed is not None:
-            gen = torch.Generator(device=self.device).manual_seed(seed)
+        gen = None if seed is None else seeded_generator(seed)
         z = self.latent(n, gen)
         if self.label_spec is not None:
-            if labels is None:
-                labels = random_labels(self.label_spec, n, self.device, gen)
+            if labels is None:  # a seed's after its latents, on the same CPU generator
+                where = self.device if gen is None else gen.device
+                labels = random_labels(self.label_spec, n, where, gen)
             labels = labels.to(self.device)
         return self._eval_forward(z, labels, use_ema)
 
@@ -153,9 +159,9 @@ class UnconditionalGAN(GANSystem[ConfigT]):
         """A conditional run's samples by class: one row per class (`grid_labels`), one
         column per latent, so a column shows one latent across classes."""
         assert self.label_spec is not None
-        gen = torch.Generator(device=self.device).manual_seed(seed)
         row_labels = grid_labels(self.label_spec, rows).to(self.device)
-        z = self.latent(columns, gen).repeat(len(row_labels), *([1] * len(self.latent_shape)))
+        z = self.latent(columns, seeded_generator(seed))
+        z = z.repeat(len(row_labels), *([1] * len(self.latent_shape)))
         labels = row_labels.repeat_interleave(columns, dim=0)
         with torch.no_grad():
             return self._eval_forward(z, labels, use_ema=True)

@@ -8,7 +8,7 @@ import torch
 from ganhub_dcgan.networks import ConvBlock, SelfAttention
 from torch import Tensor, nn
 
-from ganhub.latent import AttentionModule, LatentSpace
+from ganhub.latent import AttentionModule, LatentSpace, seeded_generator, seeded_normal
 
 if TYPE_CHECKING:
     from ganhub_dcgan.system import DCGANSystem
@@ -28,7 +28,7 @@ def dcgan_latent_space(system: DCGANSystem) -> LatentSpace:
     device = system.device
 
     def sample(n: int, seed: int) -> Tensor:
-        return torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+        return seeded_normal(n, (latent_dim,), seeded_generator(seed), device)  # on the CPU
 
     @torch.no_grad()
     def decode(codes: Tensor) -> Tensor:

@@ -16,7 +16,7 @@ from ganhub_stylegan.layers import ModulatedConv
 from ganhub_stylegan.networks import SynthesisBlock
 from torch import Tensor
 
-from ganhub.latent import LatentSpace
+from ganhub.latent import LatentSpace, seeded_generator, seeded_normal
 
 if TYPE_CHECKING:
     from ganhub_stylegan.system import StyleGANSystem
@@ -32,7 +32,7 @@ def stylegan_latent_space(system: StyleGANSystem) -> LatentSpace:
 
     @torch.no_grad()
     def sample(n: int, seed: int) -> Tensor:
-        z = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+        z = seeded_normal(n, (z_dim,), seeded_generator(seed), device)  # on the CPU
         ws: Tensor = G.ws(z, 1.0)
         return ws[:, 0].float()
 

@@ -7,8 +7,8 @@ Python API (also on `ganhub.load(run_dir).system`):
     ganhub_stylegan.style_mixing_grid(model.system, "mix.png", psi=0.7, cutoff=8)
     ganhub_stylegan.interpolation_gif(model.system, "walk.gif", frames=60)
 
-Every function draws its latents from a seeded generator (the global RNG is untouched) and
-uses the constant noise inputs, so the same seed gives the same pictures.
+Every function draws its latents from a seeded CPU generator (the global RNG is untouched) and
+uses the constant noise inputs, so the same seed gives the same pictures on every device.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from ganhub_stylegan.bounds import COUNTS, check_count, check_frames, crossover_
 from torch import Tensor
 
 from ganhub.data.images import save_image_grid
+from ganhub.latent import seeded_generator, seeded_normal
 
 if TYPE_CHECKING:
     import numpy as np
@@ -31,8 +32,14 @@ if TYPE_CHECKING:
 
 
 def _latents(system: StyleGANSystem, n: int, seed: int) -> Tensor:
-    gen = torch.Generator(device=system.device).manual_seed(seed)
-    return system.latent(n, gen)
+    """n latents of `seed` on the system's device, drawn on the CPU (`ganhub.latent`): the
+    same on every device."""
+    return seeded_normal(n, (system.G.z_dim,), seeded_generator(seed), system.device)
+
+
+# a GIF's frame delay is a whole number of hundredths of a second, and browsers play a delay
+# of 0 or 1 as 10 (100 ms): 2 (50 fps) is the shortest one that plays as written
+MAX_FPS = 50
 
 
 def _is_whole(value: Any) -> bool:
@@ -252,6 +259,12 @@ def interpolation_gif(
         raise UsageError(
             f"interpolation_gif(fps={fps!r}): sets the GIF's frames per second: give a number "
             "above 0 (leave fps out for 12)"
+        )
+    if fps > MAX_FPS:
+        raise UsageError(
+            f"interpolation_gif(fps={fps!r}): a GIF stores each frame's delay in hundredths of "
+            f"a second and browsers play delays under 2 at 10 fps: give {MAX_FPS} or less "
+            "(leave fps out for 12)"
         )
     images = interpolation_frames(
         system, keys=keys, frames=frames, seed=seed, psi=psi, cutoff=cutoff, label=label

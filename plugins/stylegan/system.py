@@ -63,6 +63,7 @@ from ganhub.engine.system import (
     PhaseOutput,
 )
 from ganhub.errors import UsageError
+from ganhub.latent import seeded_generator, seeded_normal
 
 if TYPE_CHECKING:
     from ganhub.latent import LatentSpace
@@ -146,8 +147,12 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
                 pg["betas"] = tuple(b**ratio for b in pg["betas"])
 
     def latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """n latent vectors z ~ N(0, I)."""
-        return torch.randn(n, self.G.z_dim, device=self.device, generator=generator)
+        """n latent vectors z ~ N(0, I) on the system's device: training's are drawn there; a
+        seeded draw on its `generator`'s device (`seeded_normal`: the CPU for a seed's images,
+        one copy per call) and moved there."""
+        if generator is None:  # the training step's draws: on the device, no host copy
+            return torch.randn(n, self.G.z_dim, device=self.device)
+        return seeded_normal(n, (self.G.z_dim,), generator, self.device)
 
     def split(self, batch: Any) -> tuple[Tensor, Tensor | None]:
         """(images, labels) of a batch; labels are None for an unconditional run."""
@@ -307,10 +312,13 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
         """
         self.check_truncation(psi, cutoff, "sample")
         self.refuse_labels(labels)
-        gen = torch.Generator(device=self.device).manual_seed(seed) if seed is not None else None
+        # a seed's latents, then its labels, are drawn on a CPU generator (`ganhub.latent`):
+        # the same on every device
+        gen = None if seed is None else seeded_generator(seed)
         z = self.latent(n, gen)
         if self.label_spec is not None and labels is None:
-            labels = random_labels(self.label_spec, n, self.device, gen)
+            where = self.device if gen is None else gen.device
+            labels = random_labels(self.label_spec, n, where, gen).to(self.device)
         ws = self.ws_for(z, psi=psi, cutoff=cutoff, use_ema=use_ema, labels=labels)
         return self.synthesize(ws, use_ema, noise_mode, seed)
 
@@ -329,9 +337,8 @@ class StyleGANSystem(GANSystem[StyleGANConfig]):
         per latent shared by every row, truncated by `psi` (None: sample.psi) up to `cutoff`."""
         assert self.label_spec is not None
         self.check_truncation(psi, cutoff, "class_grid")
-        gen = torch.Generator(device=self.device).manual_seed(seed)
         row_labels = grid_labels(self.label_spec, rows).to(self.device)
-        z = self.latent(columns, gen).repeat(len(row_labels), 1)
+        z = self.latent(columns, seeded_generator(seed)).repeat(len(row_labels), 1)
         labels = row_labels.repeat_interleave(columns, dim=0)
         return self.synthesize(self.ws_for(z, psi=psi, cutoff=cutoff, labels=labels))
 
