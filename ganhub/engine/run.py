@@ -347,10 +347,11 @@ class Run:
             return []
         self.require_finite_weights("writing samples")
         try:
-            paths = write_samples_of(
-                self.system, self.run_dir / "samples", f"step_{self.step:07d}",
-                run_dir=self.run_dir, step=self.step,
-            )  # fmt: skip
+            with run_checkpoints.streams_kept():  # a resume continues exactly (its doc)
+                paths = write_samples_of(
+                    self.system, self.run_dir / "samples", f"step_{self.step:07d}",
+                    run_dir=self.run_dir, step=self.step,
+                )  # fmt: skip
         except Exception as exc:  # a full disk names its file: the command line shows it
             if not (isinstance(exc, OSError) and exc.filename is not None):
                 self.owners.fault(exc, "domain", self.config.plugin, "write_samples()")
@@ -382,7 +383,11 @@ class Run:
         metrics = self.metrics()
         if not metrics:
             return {}
-        with self.console.activity(f"evaluation at step {self.step}"):
+        # a resume continues exactly: no metric moves training's random streams (see its doc)
+        with (
+            self.console.activity(f"evaluation at step {self.step}"),
+            run_checkpoints.streams_kept(),
+        ):
             result = evaluate(
                 self.system, metrics, n_samples=self.config.eval.n_samples, seed=self.config.seed
             )

@@ -8,13 +8,14 @@ Each takes the `Run` (`run`) and works on its state; the checkpoint files themse
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ganhub.engine import checkpoint, distributed, start
 from ganhub.engine.best import restored_best
-from ganhub.engine.environment import rng_state
+from ganhub.engine.environment import rng_state, set_rng_state
 from ganhub.errors import ConfigError, first_line, one_line
 from ganhub.plugin_guard import hook_plugins
 
@@ -77,6 +78,22 @@ def save(run: Any) -> Path | None:
             protect=[run.best.name] if run.best else [],
         )
     return run.last_checkpoint
+
+
+@contextmanager
+def streams_kept() -> Iterator[None]:
+    """Around what a run writes between its steps (evaluations, sample artifacts): the global
+    random streams (Python's, numpy's, torch's CPU and CUDA ones) are where they were
+    afterwards, whatever a metric or a domain drew from them. A checkpoint keeps the streams
+    as training left them, and a run resumed from it repeats no output of an earlier step and
+    builds its feature networks once more: any draw here would give the uninterrupted run
+    other noise from then on than the resumed one. Costs a copy of the states (a few KB) per
+    output, none per step."""
+    kept = rng_state()
+    try:
+        yield
+    finally:
+        set_rng_state(kept)
 
 
 def restore(run: Any) -> None:
@@ -163,4 +180,4 @@ def refuse_changed_fixed(run: Any, path: Path, state: dict[str, Any]) -> None:
     )
 
 
-__all__ = ["keep_best", "refuse_changed_fixed", "restore", "save"]
+__all__ = ["keep_best", "refuse_changed_fixed", "restore", "save", "streams_kept"]

@@ -254,7 +254,11 @@ def load_feature_net(path: Path) -> tuple[FeatureNet, FeatureNetSpec]:
             f"feature network '{weights}': sha256 {actual[:12]}... does not match "
             f"{spec.sha256[:12]}... recorded in {meta.name}; retrain it (ganhub features train)"
         )
-    net = FeatureNet(spec)
+    # its initial weights are replaced below: drawn from a stream of their own, so that an
+    # evaluation that loads it (the first of a process, or every one) leaves a training run's
+    # random stream where it was, as a resumed run's is (it continues exactly)
+    with torch.random.fork_rng(devices=[]):
+        net = FeatureNet(spec)
     state, _ = store.load_tensors(weights)
     net.load_state_dict(state)
     return net.eval().requires_grad_(False), spec
