@@ -142,10 +142,9 @@ def test_the_stylegan_verbs_draw_the_class_label_asks_for(workdir: Path, cli) ->
     def pixels(path: Path) -> np.ndarray:
         return np.asarray(Image.open(path))
 
-    system = ganhub.load(run_dir).system  # the grid: four samples of class 3
-    save_image_grid(
-        system.sample(4, seed=0, psi=None, labels=torch.full((4,), 3)), workdir / "r.png"
-    )
+    system = ganhub.load(run_dir).system  # the grid: four samples of class 3, drawn as the
+    labels = torch.full((4,), 3)  # run's pictures are (its truncation, constant noise inputs)
+    save_image_grid(system.display_samples(4, seed=0, labels=labels), workdir / "r.png")
     assert np.array_equal(pixels(workdir / "o/seed0_n4_label3_grid.png"), pixels(workdir / "r.png"))
     for label in ("0", None):  # the verbs' default is the first class
         more = [] if label is None else ["--label", label]
