@@ -210,9 +210,7 @@ _EXTRACTORS: OrderedDict[tuple[Any, ...], Extractor] = OrderedDict()
 
 def _remember(key: tuple[Any, ...], make: Any) -> Extractor:
     if key not in _EXTRACTORS:
-        # a network is built (initialised from torch's global RNG) before its weights load: a
-        # resumed process builds it again, which shifted the run's noise stream at resume
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]):  # its throwaway init: not a run's noise stream
             _EXTRACTORS[key] = make()
         while len(_EXTRACTORS) > 3:  # Inception weighs ~100 MB; keep a few
             _EXTRACTORS.popitem(last=False)
@@ -307,8 +305,7 @@ def rotnet(system: GANSystem) -> Extractor:
 
     def make() -> Extractor:
         extractor = LocalExtractor(*fnet.load_feature_net(path))
-        if extractor.spec.spatial_dims == 3:
-            extractor.batch = 16
+        extractor.batch = 16 if extractor.spec.spatial_dims == 3 else extractor.batch
         return extractor
 
     return _remember(("local", str(path)), make)
