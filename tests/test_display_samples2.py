@@ -12,18 +12,16 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from ganhub_toy2d.domain import Toy2dDomain
 from ganhub_toy2d.system import Toy2dSystem
 from PIL import Image
 
 import ganhub
-from ganhub.config.schema import RunConfig
 from ganhub.display_checks import display_problems
-from ganhub.engine.system import BuildHints, GANSystem
 from ganhub.errors import PluginError
 from ganhub.hookspecs import hookimpl
 from ganhub.plugins import Hub
 from ganhub.testing import ContractError, check_domain
+from tests.test_plugin_authors_audit8 import _domain  # a toy2d domain building another system
 
 from .conftest import TINY_TOY
 
@@ -52,15 +50,6 @@ class UnseededDisplay(Toy2dSystem):
     def display_samples(self, n: int, *, seed: int | None = None, use_ema: bool = True,
                         labels: Any = None) -> Any:  # fmt: skip
         return self.sample(n, seed=None, use_ema=use_ema, labels=labels)
-
-
-def _domain(name: str, system: type[Toy2dSystem]) -> Toy2dDomain:
-    class Domain(Toy2dDomain):
-        def build(self, config: RunConfig, hints: BuildHints) -> GANSystem:
-            return system(config, hints)  # type: ignore[arg-type]
-
-    Domain.name = name
-    return Domain()
 
 
 @pytest.fixture(scope="module")
