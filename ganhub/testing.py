@@ -13,7 +13,9 @@ itself), training (the Domain's modality is its system's), exact resume from a c
 packed discriminators (`supports_pack`), the declared capabilities against what `sample` and
 `real_samples` return, an overridden `display_samples` against `sample` (its layout, and the
 same pictures for a seed), the default metrics being applicable and computed, sample
-artifacts, and `ganhub.load`.
+artifacts, and `ganhub.load`. What a plugin declares through a method's return that ganhub
+reads only later (a trick's `follows_run_length`, a system's sample dtype...) is checked in
+`ganhub.testing_declared`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from ganhub.capability_checks import capability_problems
 from ganhub.display_checks import display_problems
+from ganhub.testing_declared import loss_problems, system_problems, trick_problems
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -103,8 +106,10 @@ def check_domain(
         _check_resume(args, steps, full, hub, exact_resume)
         if hub.require_domain(plugin).supports_pack:
             check_packed_discriminator(config, args, hub)
-        problems = capability_problems(full.system, hub)
+        with _contract(f"{what}: its declared capabilities"):
+            problems = capability_problems(full.system, hub)
         _fail(problems, f"{what}: its declared capabilities")
+        _fail(system_problems(full.system, full.config), f"{what}: its system")
         _fail(display_problems(full.system), f"{what}: its display_samples")
         samples = any((full.run_dir / "samples").glob("*"))
         _fail([] if samples else ["the run wrote no sample artifact under samples/"], what)
@@ -279,7 +284,7 @@ def _check_loss(loss: AdversarialLoss) -> None:
 
     from ganhub.losses import Targets
 
-    problems = []
+    problems = loss_problems(loss)
     for shape in [(8,), (2, 1, 4, 4)]:
         real = torch.zeros(shape, requires_grad=True)
         fake = torch.zeros(shape, requires_grad=True)
@@ -293,8 +298,10 @@ def _check_loss(loss: AdversarialLoss) -> None:
             if value.ndim != 0:  # the gradient below needs one number
                 _fail([f"{name} on logits {shape} gave shape {tuple(value.shape)}, not one "
                        "number (reduce it, e.g. .mean())"], f"loss '{loss.name}'")  # fmt: skip
-            if not bool(torch.isfinite(value)):
-                problems.append(f"{name} on logits {shape} is not a finite scalar")
+            if not bool(torch.isfinite(value)):  # what follows would only repeat it
+                number = float(value.detach())
+                _fail([f"{name} on logits {shape} of zeros gave {number}, not a finite number"],
+                      f"loss '{loss.name}'")  # fmt: skip
             if not value.requires_grad:  # as a run says it, not autograd's own error below
                 _fail([f"{name} on logits {shape} does not depend on them, so in a run its loss "
                        f"does not depend on any weight of {name[0].upper()} (a value computed "
@@ -321,8 +328,10 @@ def _check_loss(loss: AdversarialLoss) -> None:
         ("g_loss", loss.g_loss(fake, g_real), loss.g_loss(twice[1], twice[2])),
     ):
         if not torch.allclose(once_value, twice_value, rtol=1e-4, atol=1e-6):
-            problems.append(f"{name} of a batch repeated twice is {float(twice_value):.4g}, not "
-                            f"{float(once_value):.4g}: reduce over the batch with .mean()")  # fmt: skip
+            problems.append(
+                f"{name} of a batch repeated twice is {float(twice_value):.4g}, not "
+                f"{float(once_value):.4g}: reduce over the batch with .mean()"
+            )
     _fail(problems, f"loss '{loss.name}'")
 
 
@@ -355,14 +364,15 @@ def check_trick(
     for key, field in cls.Config.model_fields.items():
         if not field.description:
             problems.append(f"option trick.{name}.{key} has no description")
-    problems += _unknown_names(cls, hub)
     _fail(problems, f"trick '{name}'")
     with _contract(f"trick '{name}'"), _workdir(workdir) as root:
         tricks = ",".join([*companions, name])
         args = ["device=cpu", *QUIET, *base, f"tricks=[{tricks}]", f"out_dir={root}"]
         config = _resolve([*args, f"trainer.steps={steps}", "name=full"], hub)
         # as `ganhub config` makes it: with its options and the config, never set up
-        _check_warnings(name, build_tricks(config, {name: cls})[0])
+        made = build_tricks(config, {name: cls})[0]
+        _check_warnings(name, made)
+        _fail(trick_problems(made, hub), f"trick '{name}'")
         full = _train([*args, f"trainer.steps={steps}", "name=full"], hub)
         (trick,) = [t for t in full.tricks if t.name == name]
         tensors: dict[str, Tensor] = {}
@@ -390,20 +400,6 @@ def _check_warnings(name: str, trick: Trick) -> None:
         kinds = sorted({type(w).__name__ for w in found}) if isinstance(found, list) else []
         got = f"a list holding {', '.join(kinds)}" if kinds else type(found).__name__
         raise ContractError(f"{what} returned {got}, not a list of str (one line per warning)")
-
-
-def _unknown_names(cls: type[Trick], hub: Hub) -> list[str]:
-    """Names in `suits_losses` and `excludes` that nothing registers: a typo there is silent
-    at run time (the trick is refused with every loss, or never excludes the one meant)."""
-    out = []
-    for attr, names, registry in (("suits_losses", cls.suits_losses, hub.losses),
-                                  ("excludes", cls.excludes, hub.tricks)):  # fmt: skip
-        unknown = sorted(set(names or ()) - set(registry.names()))
-        if unknown:
-            known = ", ".join(registry.names())
-            out.append(f"{attr} names {', '.join(unknown)}, which no installed plugin "
-                       f"registers (known: {known})")  # fmt: skip
-    return out
 
 
 # -- metrics --------------------------------------------------------------------------------

@@ -48,3 +48,34 @@ def test_instance_noise_is_named_when_it_anneals_over_the_run(
     note = _resumed_note(["tricks=[ema,instance_noise]", *anneal])
     assert (note is not None and "instance_noise anneals on" in note) is named
     assert note is None or "ema" not in note
+
+
+def test_a_trick_whose_length_phrase_is_no_str_is_named(workdir: Path) -> None:
+    """A trick answering True printed 'kit_length_flag True' in the banner; now one line."""
+    from types import SimpleNamespace
+    from typing import Any
+
+    from ganhub.errors import PluginError
+    from ganhub.hookspecs import hookimpl
+    from ganhub.plugins import Hub
+    from ganhub.tricks import Trick
+
+    class LengthFlag(Trick):
+        name = "banner_length_flag"
+
+        def follows_run_length(self) -> Any:
+            return True
+
+    def register_tricks(register: Any) -> None:
+        register(LengthFlag.name, LengthFlag)
+
+    hub = Hub.discover(
+        extra=(("banner", SimpleNamespace(register_tricks=hookimpl(register_tricks))),)
+    )
+    fit(make_run(resolve([*TINY_TOY, "tricks=[banner_length_flag]", "name=r"], hub=hub), hub))
+    run = make_run(resolve(["resume=runs/r", "trainer.steps=6"], hub=hub), hub)
+    try:
+        with pytest.raises(PluginError, match=r"^trick 'banner_length_flag': its follows_run_len"):
+            describe_run(run)
+    finally:
+        run.close()

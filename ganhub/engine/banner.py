@@ -9,6 +9,7 @@ import torch
 
 from ganhub.console import count_text, tensorboard_command
 from ganhub.engine.diagnostics import learning_rates
+from ganhub.errors import PluginError
 
 if TYPE_CHECKING:
     from ganhub.engine.run import Run
@@ -80,8 +81,20 @@ def _length_note(run: Run) -> str | None:
     if not run.step or before is None or before == steps:
         return None
     followers = [(t.name, t.follows_run_length()) for t in run.tricks]
+    for name, what in followers:
+        if what is not None and not isinstance(what, str):
+            raise PluginError(
+                f"trick '{name}': its follows_run_length() returned {type(what).__name__}, "
+                "not a str or None (ganhub.testing.check_trick says so)"
+            )
     said = [f"{name} {what}" for name, what in followers if what]
-    said += run.system.follows_run_length()  # a domain's own schedule (textgan's temperature)
+    own = run.system.follows_run_length()  # a domain's own schedule (textgan's temperature)
+    if not isinstance(own, list) or not all(isinstance(p, str) for p in own):
+        raise PluginError(
+            f"domain '{run.config.plugin}': its system's follows_run_length() returned "
+            f"{type(own).__name__}, not a list of str (ganhub.testing.check_domain says so)"
+        )
+    said += own
     if not said:
         return None
     return (
