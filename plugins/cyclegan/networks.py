@@ -11,8 +11,9 @@ sizes without importing torch.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 import torch
@@ -32,6 +33,40 @@ def norm_layer(kind: Norm) -> NormFactory:
     return lambda channels: nn.Identity()
 
 
+class Dropout(nn.Dropout):
+    """nn.Dropout whose masks, inside `dropout_on_cpu` (model.inference=paper's translations),
+    are drawn on the CPU's random stream as the CPU's own dropout draws them and copied to the
+    input's device: `run_generator` seeds that stream with the seed for each image, so a seed
+    gives the same translations on every device (a device's generator draws other masks).
+    Training's masks, and all masks of a model on the CPU, are drawn as nn.Dropout draws them."""
+
+    on_cpu = False  # set by `dropout_on_cpu`
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x with elements zeroed with probability p and the rest scaled by 1 / (1 - p)."""
+        if not (self.on_cpu and self.training and 0 < self.p < 1) or x.device.type == "cpu":
+            return super().forward(x)
+        keep = 1 - self.p
+        # the CPU's dropout (ATen's): a Bernoulli(1 - p) mask laid out as x (channels_last
+        # draws in its own order), over 1 - p
+        mask = torch.empty_like(x, device="cpu").bernoulli_(keep).div_(keep)
+        return x * mask.to(x.device)
+
+
+@contextlib.contextmanager
+def dropout_on_cpu(G: nn.Module) -> Iterator[None]:
+    """G's `Dropout` layers draw their masks on the CPU's stream inside (and not after, also
+    when the forward raises)."""
+    layers = [m for m in G.modules() if isinstance(m, Dropout)]
+    for m in layers:
+        m.on_cpu = True
+    try:
+        yield
+    finally:
+        for m in layers:
+            m.on_cpu = False
+
+
 class ResnetBlock(nn.Module):
     """x + conv-norm-relu-conv-norm(x), with reflection padding (and optional dropout)."""
 
@@ -41,7 +76,7 @@ class ResnetBlock(nn.Module):
             nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=use_bias), norm(dim), nn.ReLU(True)
         ]  # fmt: skip
         if dropout:
-            layers.append(nn.Dropout(0.5))
+            layers.append(Dropout(0.5))
         layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=use_bias), norm(dim)]
         self.block = nn.Sequential(*layers)
 
@@ -120,7 +155,7 @@ class UnetBlock(nn.Module):
                 norm(outer),
             ]
             if dropout:
-                layers.append(nn.Dropout(0.5))
+                layers.append(Dropout(0.5))
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -47,6 +47,7 @@ from ganhub_cyclegan.networks import (
     PatchDiscriminator,
     ResnetGenerator,
     UnetGenerator,
+    dropout_on_cpu,
     init_weights,
 )
 from ganhub_cyclegan.pool import ImagePool
@@ -393,11 +394,12 @@ class CycleGANSystem(TranslationMixin, GANSystem[CycleGANConfig]):
         self, images: Tensor, direction: str = "AtoB", use_ema: bool = True, *, seed: int = 0
     ) -> Tensor:
         """G_AB(images) for AtoB, G_BA(images) for BtoA, without gradients, as model.inference
-        says (`seed`: the dropout draws of inference=paper)."""
+        says (`seed`: the dropout draws of inference=paper, on the CPU: `dropout_on_cpu`)."""
         self.check_direction(direction)
         G = self.generator("G_AB" if direction == "AtoB" else "G_BA", use_ema=use_ema)
         x = images.to(self.device)
-        return run_generator(G, x, inference=self.inference, seed=seed, chunk=EVAL_CHUNK)
+        with dropout_on_cpu(G):
+            return run_generator(G, x, inference=self.inference, seed=seed, chunk=EVAL_CHUNK)
 
     @torch.no_grad()
     def sample(
@@ -469,9 +471,10 @@ class Pix2PixSystem(TranslationMixin, PairedTranslationGAN[CycleGANConfig]):
         self, images: Tensor, direction: str = "AtoB", use_ema: bool = True, *, seed: int = 0
     ) -> Tensor:
         """G(images) for "AtoB" (input -> target), without gradients, as model.inference says
-        (`seed`: the dropout draws of inference=paper)."""
+        (`seed`: the dropout draws of inference=paper, on the CPU: `dropout_on_cpu`)."""
         self.check_direction(direction)
-        return super().translate(images, use_ema=use_ema, seed=seed)
+        with dropout_on_cpu(self.generator(use_ema=use_ema)):
+            return super().translate(images, use_ema=use_ema, seed=seed)
 
     def sample(
         self, n: int, *, seed: int | None = None, use_ema: bool = True, labels: Tensor | None = None
