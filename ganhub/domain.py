@@ -69,6 +69,18 @@ class Domain(ABC):
         """
         return {}
 
+    def resume_value(self, config: RunConfig, key: str) -> Any:
+        """What dotted `key`, one of `resume_fixed_keys` (or the seed, the conditioning keys),
+        resolves to for the model a run of the validated `config` trains; None where nothing
+        reads it. A resume compares these, not the values as typed: a key typed as the value
+        the run resolved it to (cyclegan's model.norm=instance for its default `auto` on an
+        unpaired run) resumes, and one nothing reads is left to `check` to name. Default: the
+        value as config.yaml holds it; override it for a key whose default is resolved (an
+        `auto`, a None derived from another key) or read by some tasks only."""
+        from ganhub.config.saved import config_value
+
+        return config_value(config, key)
+
     def modality_for(self, config: RunConfig) -> str:
         """The modality a run of this config trains on (default: the class's `modality`);
         tricks that suit some modalities only are checked against it."""

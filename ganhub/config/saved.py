@@ -32,6 +32,7 @@ from ganhub.runfiles import (
 )
 
 if typing.TYPE_CHECKING:
+    from ganhub.config.schema import RunConfig
     from ganhub.domain import Domain
 
 # beside config.yaml: the dotted keys the run's user gave (as key=value, in a YAML file or in
@@ -132,6 +133,8 @@ def refuse_fixed_changes(
     run_dir = Path(origin).parent
     record: tuple[str, dict[str, Any]] | None = None
     read = False
+    resolved: tuple[dict[str, Any], dict[str, Any]] | None = None
+    resolving = False
     for key in fixed_keys(domain):
         path = key.split(".")
         given, was = value_at(user, path), value_at(saved, path)
@@ -146,8 +149,16 @@ def refuse_fixed_changes(
             continue
         if _holds_path(domain.config_class, path) and _as_saved(given) == _as_saved(trained):
             continue  # the same file typed relative to here, or with ~: the run saved it absolute
+        if not resolving:  # once, and only when a typed value differs from the trained one
+            recorded = record[1] if record is not None else {}
+            resolved, resolving = _resolved_pair(domain, saved, recorded, user), True
+        if resolved is not None and resolved[0].get(key) == resolved[1].get(key):
+            continue  # another spelling of the model trained (model.norm=auto is instance...)
         run = one_line(run_dir, 200)
         typed, shown = (one_line(as_typed(v), 60) for v in (given, trained))
+        model = resolved[0].get(key, trained) if resolved is not None else trained
+        model = one_line(as_typed(model), 60) if model != trained else ""
+        means = f" ({shown} resolved to {model} for its model)" if model else ""
         edited = ""
         if record is not None and was is not ABSENT and was != trained:
             edited = (
@@ -156,8 +167,8 @@ def refuse_fixed_changes(
             )
         raise ConfigError(
             f"{key}={typed}: {run} trained with {key}={shown}, and a resumed run's {key} "
-            f"cannot change{edited}; make a new run ({key}={typed} init_from={run} starts one "
-            "from its weights where the change leaves their shapes as they are)"
+            f"cannot change{means}{edited}; make a new run ({key}={typed} init_from={run} starts "
+            "one from its weights where the change leaves their shapes as they are)"
         )
 
 
@@ -198,14 +209,57 @@ def fixed_values(domain: Domain, dumped: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in found.items() if value is not ABSENT}
 
 
+def resolved_fixed(domain: Domain, config: RunConfig) -> dict[str, Any]:
+    """{dotted key: what it resolves to for the model} of the keys a resume of a run of the
+    validated `config` may not change (`Domain.resume_value`; model.norm=auto: instance on an
+    unpaired cyclegan run). Two values that resolve the same train the same model."""
+    return {key: domain.resume_value(config, key) for key in fixed_keys(domain)}
+
+
+def config_value(config: RunConfig, key: str) -> Any:
+    """The value of dotted `key` in a validated `config` as its config.yaml holds it (None
+    where the config has no such key): `Domain.resume_value`'s default."""
+    found = value_at(config.model_dump(mode="json"), key.split("."))
+    return None if found is ABSENT else found
+
+
+def _resolved_pair(
+    domain: Domain, saved: Mapping[str, Any], recorded: Mapping[str, Any], user: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """`resolved_fixed` of the config a run was trained with (`saved` with the checkpoint's
+    `recorded` values, dotted keys) and of its resume (with the `user`'s keys over it); None
+    when either does not validate (the resume's validation names what is wrong)."""
+    from ganhub.config.overrides import deep_merge
+
+    try:  # a damaged record (keys that nest into each other): compared as typed
+        trained = deep_merge(saved, nest_dotted(recorded, "a checkpoint's record"))
+    except UsageError:
+        return None
+    out = []
+    for values in (trained, deep_merge(trained, user)):
+        # the tricks' and loggers' options: sections the domain's own class does not hold
+        own = {k: v for k, v in values.items() if k not in ("trick", "logger")}
+        try:
+            out.append(resolved_fixed(domain, domain.config_class.model_validate(own)))
+        except (ValueError, TypeError, UsageError):  # pydantic's ValidationError: a ValueError
+            return None
+    return out[0], out[1]
+
+
 def fixed_drift(
-    recorded: Any, now: Mapping[str, Any], in_file: Mapping[str, Any] | None
+    recorded: Any,
+    now: Mapping[str, Any],
+    in_file: Mapping[str, Any] | None,
+    resolved: typing.Callable[[Mapping[str, Any]], Mapping[str, Any] | None] | None = None,
 ) -> tuple[str, Any, Any, bool] | None:
     """The first key whose value `now` (`fixed_values` of the resumed config) differs from a
     checkpoint's record of what it was trained with (`recorded`, untrusted: anything but a
     dict of dotted keys raises ValueError; None: a checkpoint from before the record, which
     nothing is checked against): (key, value now, value recorded, whether `in_file`, the
-    run's config.yaml as read, gives the value now). None when all agree."""
+    run's config.yaml as read, gives the value now). None when all agree. `resolved` gives
+    `resolved_fixed` of the resumed config with some keys set to other values (None: it does
+    not validate): a value that resolves as the recorded one does (model.norm=instance where
+    the run trained with auto, which is instance there) agrees."""
     if recorded is None:
         return None
     if not _is_record(recorded):
@@ -213,11 +267,17 @@ def fixed_drift(
             f"its 'fixed' is {one_line(recorded, 60)}, not {{dotted key: value}} of the settings "
             "the run was trained with"
         )
-    for key, value in now.items():
-        if key in recorded and recorded[key] != value:
-            given = value_at(in_file, key.split(".")) if in_file is not None else ABSENT
-            return key, value, recorded[key], given == value
-    return None
+    drifted = [key for key, value in now.items() if key in recorded and recorded[key] != value]
+    if drifted and resolved is not None:
+        trained = resolved({key: recorded[key] for key in drifted})
+        current = resolved({})
+        if trained is not None and current is not None:
+            drifted = [key for key in drifted if trained.get(key) != current.get(key)]
+    if not drifted:
+        return None
+    key = drifted[0]
+    given = value_at(in_file, key.split(".")) if in_file is not None else ABSENT
+    return key, now[key], recorded[key], given == now[key]
 
 
 def config_field(section: Any, path: typing.Iterable[str]) -> Any:
@@ -274,6 +334,7 @@ __all__ = [
     "GIVEN_FILE",
     "MAX_GIVEN_BYTES",
     "config_field",
+    "config_value",
     "fixed_drift",
     "fixed_keys",
     "fixed_values",
@@ -283,4 +344,5 @@ __all__ = [
     "read_saved",
     "recorded_fixed",
     "refuse_fixed_changes",
+    "resolved_fixed",
 ]

@@ -158,8 +158,9 @@ def refuse_changed_fixed(run: Any, path: Path, state: dict[str, Any]) -> None:
     from ganhub.engine.init_from import saved_config
 
     now = start.fixed_settings(run.config, run.parts.domain)
+    resolved = start.fixed_resolver(run.config, run.parts.domain)  # model.norm auto = instance...
     try:
-        drift = fixed_drift(state.get("fixed"), now, saved_config(run.run_dir))
+        drift = fixed_drift(state.get("fixed"), now, saved_config(run.run_dir), resolved)
     except ValueError as exc:
         raise ConfigError(
             f"resume={run.run_dir}: the training state of {path.name} (state.json) is damaged "

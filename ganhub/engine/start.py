@@ -174,6 +174,23 @@ def fixed_settings(config: RunConfig, domain: Any) -> dict[str, Any]:
     return fixed_values(domain, with_absolute_paths(config, config.model_dump(mode="json")))
 
 
+def fixed_resolver(config: RunConfig, domain: Any) -> Any:
+    """For `fixed_drift`: {dotted key: value} -> `resolved_fixed` of `config` with those keys
+    set to those values (a checkpoint's record), None when that does not validate."""
+    from ganhub.config.overrides import deep_merge
+    from ganhub.config.saved import resolved_fixed
+    from ganhub.config.sources import nest_dotted
+
+    def resolved(values: dict[str, Any]) -> dict[str, Any] | None:
+        try:  # a damaged record (keys that nest into each other): nothing resolved
+            dumped = deep_merge(config.model_dump(mode="json"), nest_dotted(values, "the record"))
+            return resolved_fixed(domain, type(config).model_validate(dumped))
+        except (ValueError, TypeError, UsageError):  # pydantic's ValidationError: a ValueError
+            return None
+
+    return resolved
+
+
 def data_state(position: Any, batch_size: int) -> dict[str, int]:
     """A data position as a checkpoint keeps it: epoch, batches taken, their size, and the
     samples of the epoch taken before them (the number of processes is the state's `world`)."""

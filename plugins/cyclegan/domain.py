@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ganhub_cyclegan.config import RENAMED_KEYS, CycleGANConfig, check
 from ganhub_cyclegan.defaults import choice_defaults
 
+from ganhub.config.saved import config_value
 from ganhub.domain import Domain
 
 if TYPE_CHECKING:
@@ -70,6 +71,16 @@ class CycleGANDomain(Domain):
     def defaults_for(self, chosen: dict[str, Any]) -> dict[str, Any]:
         """The paired task's loss, trainer.steps from epochs, the LR schedule's decay start."""
         return choice_defaults(chosen)
+
+    def resume_value(self, config: RunConfig, key: str) -> Any:
+        """model.norm and model.dropout as the model has them (`auto` and the task's default
+        resolved): norm=instance resumes an unpaired run trained with the default."""
+        assert isinstance(config, CycleGANConfig)
+        if key == "model.norm":
+            return config.norm_kind()
+        if key == "model.dropout":
+            return config.dropout_placed()
+        return config_value(config, key)
 
     def check(self, config: RunConfig) -> list[str]:
         """Folder layout and preprocessing sizes."""

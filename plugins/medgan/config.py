@@ -256,6 +256,22 @@ class MedGANConfig(RunConfig):
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(**TRAINER_DEFAULTS_2D))
     eval: EvalConfig = Field(default_factory=lambda: EvalConfig(**EVAL_DEFAULTS))
 
+    def phantom_growth(self) -> int | None:
+        """Voxels the phantoms' lesions grow by (task=progress on the phantoms: data.growth,
+        else model.image_size // 32, at least 1); None where no phantom lesion grows."""
+        if self.task != "progress" or self.data.source != "phantom":
+            return None
+        growth = self.data.growth
+        return growth if growth is not None else max(1, self.model.image_size // 32)
+
+    def reads_phantom_keys(self) -> tuple[str, ...]:
+        """The data.* contrast keys the phantoms of this run are made with (none: folder data)."""
+        if self.data.source != "phantom":
+            return ()
+        if self.task == "translate":
+            return ("data.source_contrast", "data.target_contrast")
+        return ("data.contrast",)
+
     @model_validator(mode="after")
     def _pixdim_per_axis(self) -> MedGANConfig:
         pixdim, dims = self.data.pixdim, self.spatial_dims

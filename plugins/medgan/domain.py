@@ -13,6 +13,7 @@ from ganhub_medgan.config import (
     inapplicable,
 )
 
+from ganhub.config.saved import config_value
 from ganhub.domain import Domain
 
 if TYPE_CHECKING:
@@ -80,6 +81,19 @@ class MedGANDomain(Domain):
         """volume with spatial_dims=3, else image."""
         assert isinstance(config, MedGANConfig)
         return "volume" if config.spatial_dims == 3 else "image"
+
+    def resume_value(self, config: RunConfig, key: str) -> Any:
+        """The phantoms' keys as the data has them: data.growth resolved (`phantom_growth`),
+        and None where nothing reads the key (data.contrast on task=translate, the translate
+        contrasts on another task, any of them on folder data): `check` then says it does not
+        apply, rather than a resume refusing it as changed."""
+        assert isinstance(config, MedGANConfig)
+        if key == "data.growth":
+            return config.phantom_growth()
+        contrasts = ("data.contrast", "data.source_contrast", "data.target_contrast")
+        if key in contrasts and key not in config.reads_phantom_keys():
+            return None
+        return config_value(config, key)
 
     def check(self, config: RunConfig) -> list[str]:
         """Image sizes the networks can take, objective terms the task has, data keys that apply,

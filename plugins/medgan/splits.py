@@ -204,7 +204,8 @@ def build_split(config: MedGANConfig, split: str, count: int | None = None) -> M
     n = {"train": data.n_samples, "eval": data.n_eval}.get(split, count or 1)
     seed = {"train": TRAIN_SEED, "eval": EVAL_SEED}.get(split, MORE_SEED)
     if config.task == "progress":
-        growth = data.growth if data.growth is not None else max(1, size // 32)
+        growth = config.phantom_growth()  # the one place data.growth's default is derived
+        assert growth is not None  # task=progress on the phantoms
         pr = make_progression(n, size, dims, seed=seed, noise=data.noise,
                               contrast=data.contrast, growth=growth)  # fmt: skip
         affines = np.repeat(pr.affine[None], n, axis=0)
