@@ -160,7 +160,8 @@ def _probes_out(out: str | None, run_dir: Path) -> Path | None:
 @click.option("--samples", "n_samples", type=_PROBE_CODES, default=2000,
               show_default=True,
               help="codes sampled: 75 % fit the probes, 25 % score them")  # fmt: skip
-@click.option("--seed", type=SEED, default=0, show_default=True, help="seed of the codes and split")
+@click.option("--seed", type=SEED, default=0, show_default=True,
+              help="seed of the codes, split and shuffles")  # fmt: skip
 @device_option()
 @click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")
 @click.option("--out", type=click.Path(), help="the JSON file of the scores; a folder (one that "
@@ -171,8 +172,9 @@ def probes_command(
 ) -> None:
     """Fit a linear probe per layer of RUN_DIR's generator and per known factor of its data
     (data=shapes or digits) and print how well each layer predicts each factor of the image
-    (held-out accuracy or R^2); writes RUN_DIR/interpret/probes.json (for an export, which
-    stays as exported, ./interpret-EXPORT/probes.json beside it), or --out."""
+    (held-out accuracy or R^2, beside a permutation baseline: the same probe on shuffled
+    factors); writes RUN_DIR/interpret/probes.json (for an export, which stays as exported,
+    ./interpret-EXPORT/probes.json beside it), or --out."""
     from ganhub_interpret.probes import probe_run
 
     import ganhub

@@ -19,6 +19,14 @@ each read from the decoded images by the data's estimator:
 Each probe is fitted on 75 % of the codes and scored on the other 25 %, with the features
 standardised on the training part; ridge picks its penalty by leave-one-out over 1e-3..1e3.
 
+Chance level (a permutation baseline: Ojala & Garriga 2010, for classifiers' scores): the
+same probe, fitted and scored the same way on `SHUFFLES` shuffles of the factor's values over
+the codes, which keeps their distribution and breaks their tie to the codes. Its mean and
+standard deviation stand beside each score; a score at most the mean plus `CHANCE_SDS`
+standard deviations (the directions' rule), or for a class at most its chance, is marked "*":
+not clearly above what a probe fits on values unrelated to the layer. The shuffles are solved
+with the probe itself (one SVD or one L-BFGS run for all: `ganhub_interpret.linear_probes`).
+
 A factor that barely varies among the real samples (the rule of the directions scores,
 `ganhub_interpret.scoring.spread_floors`: a run on one digit class), or among the generated
 samples (the same floor: a 50-step generator draws one blob at one place and size), or that
@@ -36,6 +44,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 from ganhub_interpret.features import _feature_map, _hooks
+from ganhub_interpret.linear_probes import logistic, ridge_loo
+from ganhub_interpret.scoring import CHANCE_SDS
 from torch import Tensor, nn
 
 if TYPE_CHECKING:
@@ -54,6 +64,10 @@ POOLED_GRID = 2  # each feature map averaged to 2x2 cells
 # reads (`directions_page.REFERENCE`), so both judge a factor alike
 FACTOR_REFERENCE = 2000
 BATCH = 512  # codes decoded at once: one batch's images and activations are held, not all
+# shuffles of each factor's values that the permutation baseline fits: 20 estimate its mean
+# and s.d. to about a sixth of the s.d., for about a tenth of the probes' time (measured in
+# docs/interpret.md)
+SHUFFLES = 20
 
 
 @dataclass
@@ -64,6 +78,8 @@ class ProbeTable:
     kinds    each factor's kind, which says what its score is (accuracy or R^2)
     chance   a categorical factor's majority-class share on the held-out codes
     skipped  factor -> why it is not probed (its scores are NaN, null in probes.json)
+    baseline `baseline[layer][factor]`: (mean, s.d.) of the scores of the same probe on
+             `shuffles` shuffles of the factor's values (the permutation baseline)
     """
 
     layers: list[str]
@@ -74,16 +90,33 @@ class ProbeTable:
     skipped: dict[str, str] = field(default_factory=dict)
     n_train: int = 0
     n_test: int = 0
+    shuffles: int = 0
+    baseline: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+
+    def clear(self, layer: str, factor: str) -> bool:
+        """Whether a score is clearly above its baseline: over its mean + CHANCE_SDS s.d.
+        and, for a class, over the most frequent class's share (a probe on shuffled classes
+        can score under it: 0.39 where 54 % of the codes are one class). True where there
+        is no baseline to be under."""
+        if factor not in self.baseline.get(layer, {}):
+            return True
+        mean, sd = self.baseline[layer][factor]
+        score = self.scores[layer][factor]
+        return score > mean + CHANCE_SDS * sd and score > self.chance.get(factor, -math.inf)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready form (probes.json)."""
         return {
             "layers": [{"name": n, "features": self.widths[n],
                         "scores": {f: None if math.isnan(v) else v  # a constant factor
-                                   for f, v in self.scores[n].items()}}
+                                   for f, v in self.scores[n].items()},
+                        "baseline": {f: {"mean": m, "sd": sd, "clear": self.clear(n, f)}
+                                     for f, (m, sd) in self.baseline.get(n, {}).items()}}
                        for n in self.layers],
             "factors": self.kinds,
             "chance": self.chance,
+            "shuffles": self.shuffles,
+            "clear_above": f"baseline mean + {CHANCE_SDS:g} s.d.",
             "skipped": self.skipped,
             "n_train": self.n_train,
             "n_test": self.n_test,
@@ -95,10 +128,7 @@ class ProbeTable:
         head = [f"{'layer':<14}{'features':>9}"] + [f"{f:>10}" for f in factors]
         rows = ["".join(head)]
         for layer in self.layers:
-            cells = [
-                f"{'-' if f in self.skipped else format(self.scores[layer][f], '.3f'):>10}"
-                for f in factors
-            ]
+            cells = [f"{'-' if f in self.skipped else self._cell(layer, f):>10}" for f in factors]
             rows.append(f"{layer:<14}{self.widths[layer]:>9}" + "".join(cells))
         probed = [
             f"{f} {_measure(k)}" + (f" (chance {self.chance[f]:.3f})" if f in self.chance else "")
@@ -111,8 +141,31 @@ class ProbeTable:
                 [*probed, f"fitted on {self.n_train} codes, scored on {self.n_test} others"]
             )
         )
+        rows += self._baseline_rows(factors)
         rows += [f"not probed (-): {f}: {why}" for f, why in self.skipped.items()]
         return "\n".join(rows)
+
+    def _cell(self, layer: str, factor: str) -> str:
+        return f"{self.scores[layer][factor]:.3f}" + ("" if self.clear(layer, factor) else "*")
+
+    def _baseline_rows(self, factors: list[str]) -> list[str]:
+        """The permutation baseline, a row per layer as in the table, and what "*" means."""
+        if not any(self.baseline.values()):
+            return []
+        rows = [f"permutation baseline: each probe fitted and scored on {self.shuffles} "
+                "shuffles of its factor's values, mean ± s.d."]  # fmt: skip
+        rows.append(f"{'layer':<14}{'':>9}" + "".join(f"{f:>13}" for f in factors))
+        for layer in self.layers:
+            found = self.baseline.get(layer, {})
+            cells = [f"{'-' if f not in found else '{:.3f}±{:.3f}'.format(*found[f]):>13}"
+                     for f in factors]  # fmt: skip
+            rows.append(f"{layer:<14}{'':>9}" + "".join(cells))
+        if not all(self.clear(n, f) for n in self.layers for f in self.baseline.get(n, {})):
+            rows.append(
+                f"* not clearly above its baseline (at most its mean + {CHANCE_SDS:g} s.d., or "
+                "a class's chance): no more than a probe reads from values unrelated to the layer"
+            )
+        return rows
 
 
 def _measure(kind: str) -> str:
@@ -170,12 +223,18 @@ def probe_scores(
     info: Mapping[str, Factor],
     seed: int = 0,
     skip: Mapping[str, str] | None = None,
+    shuffles: int = SHUFFLES,
 ) -> ProbeTable:
-    """Fit a linear probe per (layer, factor) on 75 % of the rows, score it on the rest.
-    Factors of `skip` (factor -> why) and factors whose values on the training rows are one
-    value (nothing to separate) are not probed: NaN scores, the reason in `skipped`."""
+    """Fit a linear probe per (layer, factor) on 75 % of the rows, score it on the rest, and
+    the same probe on `shuffles` shuffles of the factor's values (the baseline; 0: none, else
+    at least 2). Factors of `skip` (factor -> why) and factors whose values on the training
+    rows are one value (nothing to separate) are not probed: NaN scores, the reason in
+    `skipped`. The split and the shuffles are drawn from `seed`."""
+    if shuffles == 1 or shuffles < 0:
+        raise ValueError(f"shuffles: a baseline needs 0 or at least 2 shuffles, not {shuffles}")
     n = len(next(iter(values.values())))
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    draw = torch.Generator().manual_seed(seed)
+    order = torch.randperm(n, generator=draw)
     cut = round(n * TRAIN_SHARE)
     train, test = order[:cut], order[cut:]
     table = ProbeTable(
@@ -184,6 +243,7 @@ def probe_scores(
         kinds={f: info[f].kind for f in values if f in info},
         n_train=len(train),
         n_test=len(test),
+        shuffles=shuffles,
     )
     for f in table.kinds:
         why = (skip or {}).get(f) or _one_value(values[f][train], info[f])
@@ -193,16 +253,25 @@ def probe_scores(
         if kind == "categorical" and f not in table.skipped:
             held_out = values[f][test]
             table.chance[f] = float(torch.bincount(held_out.long()).max()) / len(held_out)
+    # row 0 the factor's values, rows 1.. its shuffles (each a permutation of all the codes,
+    # drawn at once): one set per factor, shared by every layer
+    targets = {
+        f: values[f][torch.cat([torch.arange(n)[None], torch.rand(shuffles, n, generator=draw)
+                                .argsort(1)])]
+        for f in table.kinds if f not in table.skipped
+    }  # fmt: skip
     for layer, x in features.items():
         x = x.double()
         mean, std = x[train].mean(0), x[train].std(0).clamp_min(1e-8)
-        standardised = ((x - mean) / std).numpy()
-        table.scores[layer] = {
-            f: math.nan
-            if f in table.skipped
-            else _probe(standardised, values[f], kind, train, test)
-            for f, kind in table.kinds.items()
-        }
+        standardised = (x - mean) / std
+        table.scores[layer] = {f: math.nan for f in table.kinds}
+        table.baseline[layer] = {}
+        for f, y in targets.items():
+            scores = _probe(standardised, y, table.kinds[f], train, test)
+            table.scores[layer][f] = float(scores[0])
+            if shuffles:
+                null = scores[1:]
+                table.baseline[layer][f] = (float(null.mean()), float(null.std()))
     return table
 
 
@@ -222,26 +291,20 @@ def _one_value(fitted: Tensor, factor: Factor) -> str:
     )
 
 
-def _probe(x: Any, y: Tensor, kind: str, train: Tensor, test: Tensor) -> float:
-    """One probe's held-out score (see the module docstring)."""
-    import numpy as np
-    from sklearn.linear_model import LogisticRegression, RidgeCV
-
-    tr, te = train.numpy(), test.numpy()
+def _probe(x: Tensor, y: Tensor, kind: str, train: Tensor, test: Tensor) -> Tensor:
+    """The held-out scores (S,) of one probe fitted on each row of `y` (S, n): a factor's
+    values and shuffles of them (see the module docstring)."""
     if kind == "categorical":
-        labels = y.long().numpy()
-        model = LogisticRegression(max_iter=2000).fit(x[tr], labels[tr])
-        return float(model.score(x[te], labels[te]))
-    target = y.double().numpy()
+        classes, labels = y.long().unique(return_inverse=True)
+        predicted = logistic(x[train], labels[:, train], x[test], len(classes))
+        return (predicted == labels[:, test]).double().mean(1)
+    target = y.double()[..., None]  # (S, n, 1)
     if kind == "circular":
-        target = np.stack([np.cos(target), np.sin(target)], axis=1)
-    else:
-        target = target[:, None]
-    ridge = RidgeCV(alphas=np.logspace(-3, 3, 7)).fit(x[tr], target[tr])
-    predicted = ridge.predict(x[te]).reshape(target[te].shape)  # (n,) for a single column
-    error = ((predicted - target[te]) ** 2).sum()
-    spread = ((target[te] - target[tr].mean(0)) ** 2).sum()
-    return float(1.0 - error / spread) if spread > 0 else math.nan
+        target = torch.cat([target.cos(), target.sin()], 2)
+    predicted = ridge_loo(x[train], target[:, train], x[test])
+    error = (predicted - target[:, test]).square().sum((1, 2))
+    spread = (target[:, test] - target[:, train].mean(1, keepdim=True)).square().sum((1, 2))
+    return torch.where(spread > 0, 1.0 - error / spread.clamp_min(1e-300), math.nan)
 
 
 def probe_layers(
