@@ -117,11 +117,13 @@ def config_cmd(
     ctx: click.Context, config_files: tuple[str, ...], wants_help: bool, overrides: tuple[str, ...]
 ) -> None:
     """Print the resolved config as YAML: ganhub config plugin=NAME [key=value ...]; the
-    warnings about its tricks that ganhub run would give at the start go to stderr."""
+    warnings about its tricks and domain that ganhub run would give at the start go to
+    stderr."""
     from ganhub.config.overrides import dump_yaml
     from ganhub.config.resolve import resolve
     from ganhub.config.schema import patience_warnings, with_absolute_paths
-    from ganhub.plugin_guard import Owners
+    from ganhub.errors import plugin_code
+    from ganhub.plugin_guard import Owners, hub_hint, listed_text
     from ganhub.plugins import get_hub
     from ganhub.tricks import config_warnings
 
@@ -136,6 +138,11 @@ def config_cmd(
     classes = {name: hub.tricks.get(name) for name in config.tricks}
     warnings = config_warnings(config, hub.losses.get(config.loss), classes, owners)
     warnings += patience_warnings(config)
+    # the domain's own (`Domain.warnings`), the lines a run prints before its start banner
+    said, hint = f"domain '{config.plugin}': its warnings()", hub_hint(hub, "domain", config.plugin)
+    with plugin_code(said, hint):
+        found = hub.require_domain(config.plugin).warnings(config)
+    warnings += listed_text(found, said, hint)
     data = with_absolute_paths(config, config.model_dump(mode="json"))  # as a run writes it
     click.echo(dump_yaml(data, sort_keys=False).rstrip())
     # on stderr, so that `ganhub config ... > run.yaml` keeps the YAML alone; last, so that

@@ -90,6 +90,15 @@ class Domain(ABC):
         """Domain-specific problems with a validated config (empty when fine)."""
         return []
 
+    def warnings(self, config: RunConfig) -> list[str]:
+        """Warnings about a validated config that `check` does not refuse, one line each (a
+        key this run does not read, a value that works but is rarely meant); [] when none.
+        `ganhub run` prints them before its start banner and `ganhub config` on stderr, both
+        from this one method, so it reads the config only (nothing is built or loaded). Warn
+        only about what the user chose: `ganhub.config.given.chosen_by_user(config, key,
+        preset)` tells a user's value from a default, a preset's or `defaults_for`'s."""
+        return []
+
     def conditioning(self, config: RunConfig) -> ConditionRequest | None:
         """The labels and mechanisms of a class-conditional run of this config; None (the
         default) for an unconditional one. The wiring resolves the mechanisms by name and hands

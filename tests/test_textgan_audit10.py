@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 
 import pytest
-from ganhub_textgan.system import TextGenSystem
 
 from ganhub.config.overrides import dump_yaml
 from ganhub.config.resolve import resolve
@@ -24,10 +23,11 @@ BASE = ["plugin=textgan", "trainer.steps=4", "eval.metrics=[]", "loggers=[]"]
 
 
 def _warnings(keys: list[str], files: tuple[Path, ...] = ()) -> list[str]:
-    """What the textgan system warns about as a run of these keys starts (the engine shows
-    `before_training`'s lines before the start banner)."""
-    config = resolve([*BASE, *keys], files, hub=get_hub())
-    return TextGenSystem(config).before_training()  # type: ignore[arg-type]
+    """What the textgan domain warns about as a run of these keys starts (the engine shows
+    `Domain.warnings`'s lines before the start banner, `ganhub config` on stderr)."""
+    hub = get_hub()
+    config = resolve([*BASE, *keys], files, hub=hub)
+    return hub.require_domain("textgan").warnings(config)
 
 
 def test_a_key_of_the_other_estimator_the_user_gave_is_said_once() -> None:

@@ -54,7 +54,7 @@ from ganhub.metrics import (
     refuse_inapplicable,
     unused_inception_settings,
 )
-from ganhub.plugin_guard import GuardedLogger, Owners
+from ganhub.plugin_guard import GuardedLogger, Owners, listed_text
 from ganhub.provenance import REQUIRES_FILE
 from ganhub.tricks import HOOK_POINTS, trick_warnings
 
@@ -327,7 +327,8 @@ class Run:
 
     def preflight(self) -> list[str]:
         """Checks before the start banner: batch size, the metrics (not hours in, at the first
-        evaluation) and the system's (`GANSystem.before_training`: its warnings returned)."""
+        evaluation), the domain's (`Domain.warnings`: of the config, as `ganhub config` prints
+        them) and the system's (`GANSystem.before_training`: its warnings returned)."""
         start.check_batch_size(self.data, self.config.trainer.batch_size, self.dist.world)
         notes = []
         if self.dist.is_main:
@@ -336,6 +337,11 @@ class Run:
             check_metrics(self.system, self.metrics())
             notes = [*self.parts.notes, *unused_inception_settings(self.system, self.metrics())]
             notes += patience_warnings(self.config)
+            said = f"domain '{self.config.plugin}': its warnings()"
+            hint = self.owners.hint("domain", self.config.plugin)
+            with plugin_code(said, hint):
+                found_in_config = self.parts.domain.warnings(self.config)
+            notes += listed_text(found_in_config, said, hint)
         found = self.system.before_training()
         listed = isinstance(found, list) and all(isinstance(w, str) for w in found)
         start.check_part(self.config.plugin, "before_training()", found, listed, "a list of str")

@@ -4,7 +4,8 @@ task=generate trains G's adversarial phase with one of two gradient estimators
 (`adversarial.estimator`): gumbel (RelGAN's Gumbel-softmax) reads the inverse temperature and
 its schedule, rollout (SeqGAN's REINFORCE) the Monte-Carlo rollouts per prefix. A key of the
 other estimator changes nothing; it is not refused, since a sweep may set one value for both
-estimators, but the user who gave it hears so in one line (`TextGenSystem.before_training`).
+estimators, but the user who gave it hears so in one line (`TextGANDomain.warnings`: before
+a run's start banner, and from `ganhub config`).
 Only keys the user chose count (`ganhub.config.given.chosen_by_user`): not a default, a
 preset's value (preset=tiny's rollouts) or what `defaults_for` derives. Imports no torch.
 """

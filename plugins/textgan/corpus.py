@@ -28,6 +28,7 @@
 from __future__ import annotations
 
 import hashlib
+import shlex
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,7 +75,7 @@ def read_lines(path: Path, key: str) -> list[str]:
     for line in read_numbered(path, key):
         if line.text is None:
             raise UsageError(
-                f"{key}={path}: line {line.number} is {line.problem}; "
+                f"{key}={path}: line {line.number} is {line.problem}; {_not_utf8_fix(path)}; "
                 "ganhub data check lists every unusable line"
             )
         if text := clean_sentence(line.text):
@@ -82,6 +83,23 @@ def read_lines(path: Path, key: str) -> list[str]:
     if len(lines) < 2:
         raise UsageError(f"{key}={path}: needs at least 2 non-empty lines, found {len(lines)}")
     return lines
+
+
+def _not_utf8_fix(path: Path) -> str:
+    """What to do with a file whose line is not UTF-8: a file holding NUL bytes is no text
+    (an archive, a document, a model file); another is text in a legacy encoding, most often
+    Windows-1252 or Latin-1 (`café` as the byte 0xe9), which iconv converts."""
+    try:
+        binary = b"\0" in path.read_bytes()
+    except OSError:
+        binary = False
+    if binary:
+        return "it holds NUL bytes, so it is no text file: give one sentence per line, as UTF-8"
+    name = shlex.quote(str(path))
+    return (
+        "if it is text in another encoding, save it as UTF-8 (from Windows-1252 or Latin-1: "
+        f"iconv -f cp1252 -t utf-8 {name} > {shlex.quote(path.stem + '.utf8.txt')})"
+    )
 
 
 def cleaned_copy(path: Path, kept: Sequence[str]) -> bytes:

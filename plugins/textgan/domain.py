@@ -221,6 +221,15 @@ class TextGANDomain(Domain):
                 problems += lm_config_problems(lm_config, d.length, d.tokenizer_vocab, key, "it")
         return problems
 
+    def warnings(self, config: RunConfig) -> list[str]:
+        """A key the user chose that the run's adversarial estimator does not read
+        (`checks.other_estimator_keys`): the run prints it before its start banner,
+        `ganhub config` on stderr."""
+        from ganhub_textgan.checks import other_estimator_keys
+
+        assert isinstance(config, TextGANConfig)
+        return other_estimator_keys(config)
+
     def build(self, config: RunConfig, hints: BuildHints) -> GANSystem:
         """The generation or transfer system (corpus and tokenizer are made lazily)."""
         assert isinstance(config, TextGANConfig)

@@ -13,7 +13,6 @@ from typing import Any, ClassVar, Literal
 import torch
 import torch.nn.functional as F
 from ganhub_textgan.base import UNKNOWN_WARNING, TextSystemBase
-from ganhub_textgan.checks import other_estimator_keys
 from ganhub_textgan.config import TextGANConfig
 from ganhub_textgan.corpus import TokenShard, held_out, load_token_shard, read_lines
 from ganhub_textgan.data import OracleLSTM, oracle_words
@@ -147,18 +146,16 @@ class TextGenSystem(TextSystemBase):
     def before_training(self) -> list[str]:
         """A note when a resume reads another data.path (`moved_data_note`), and a warning
         when a resumed or initialised run's tokenizer (its checkpoint's, made from the text it
-        was first trained on) maps much of this data.path to <unk>; a warning per key the user
-        gave that the other adversarial estimator reads (`checks.other_estimator_keys`)."""
-        ignored = other_estimator_keys(self.cfg)
+        was first trained on) maps much of this data.path to <unk>. The config's own warnings
+        are the domain's (`TextGANDomain.warnings`)."""
         if self.moved_from is not None:
-            return [*ignored, *self.moved_data_note()]
+            return self.moved_data_note()
         if not self.store.from_checkpoint or self.oracle is not None or self.shard is not None:
-            return ignored  # the oracle's words are fixed; a shard holds its own tokenizer's ids
+            return []  # the oracle's words are fixed; a shard holds its own tokenizer's ids
         share = self.unknown_share()
         if share <= UNKNOWN_WARNING:
-            return ignored
+            return []
         return [
-            *ignored,
             f"textgan: {share:.0%} of the tokens of data.path are <unk>: this run keeps the "
             "tokenizer of the text its weights were first trained on (resume, init_from), "
             "whose words this text mostly lacks; a byte-level tokenizer has no <unk> "

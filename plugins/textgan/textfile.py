@@ -265,17 +265,21 @@ def describe_invisible(chars: Iterable[str]) -> str:
 # how a sample that draws nothing is written (samples/*.txt) and printed: a blank line read as a
 # failure, or as no sample at all (the Python functions return "")
 EMPTY = "(empty)"
-# what ends a line for an editor or for str.splitlines, which ganhub's readers of samples use
-_LINE_BREAK = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
-# the escapes `sample_line` writes: a backslash doubled, a line break as its Python escape, and
-# `\(` for the "(" of a sample that is literally `(empty)`
+# what `sample_line` escapes: a backslash; what ends a line for an editor or for
+# str.splitlines, which ganhub's readers of samples use (\n \r \v \f \x1c-\x1e \x85 \u2028
+# \u2029); and every other control character but the tab (C0, DEL, C1: NUL, ESC, CSI), which a
+# terminal acts on instead of drawing: an escape sequence in a training file, and so in a
+# run's vocabulary and its samples, recoloured or retitled the terminal that printed them
+_TO_ESCAPE = re.compile(r"[\\\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+# the escapes `sample_line` writes: a backslash doubled, a control character as its Python
+# escape, and `\(` for the "(" of a sample that is literally `(empty)`
 _ESCAPED = re.compile(r"\\(?:[\\n(r]|x[0-9a-f]{2}|u[0-9a-f]{4})")
-_TO_ESCAPE = re.compile(f"[\\\\{_LINE_BREAK.pattern[1:-1]}]")
 _UNESCAPE = {"\\\\": "\\", "\\n": "\n", "\\r": "\r", "\\(": "("}
 
 
 def _escape(m: re.Match[str]) -> str:
-    """A backslash or a line break as its Python escape (`\\\\`, `\\n`, `\\u2028`)."""
+    """A backslash or a control character as its Python escape (`\\\\`, `\\n`, `\\x1b`,
+    `\\u2028`)."""
     return m.group().encode("unicode_escape").decode("ascii")
 
 
@@ -283,7 +287,8 @@ def sample_line(text: str) -> str:
     """A sample as one line of a samples file or of the console, one that `read_sample_line`
     reads back: `EMPTY` for a sample that draws nothing (no words: G wrote <eos> first), a
     backslash doubled, a line break inside it (a byte-level tokenizer can write one) as its
-    Python escape (`\\n`, `\\u2028`), so the file holds one sample a line, and a sample that
+    Python escape (`\\n`, `\\u2028`), so the file holds one sample a line, any other control
+    character but the tab too (`\\x1b`: drawn, not obeyed by the terminal), and a sample that
     is literally `(empty)` as `\\(empty)`."""
     if not sentence_text(text):
         return EMPTY
