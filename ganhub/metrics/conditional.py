@@ -228,9 +228,13 @@ def classify(system: GANSystem, images: Tensor, spec: LabelSpec) -> tuple[Tensor
 
 
 def label_classifier(system: GANSystem) -> tuple[torch.nn.Module, float]:
-    """A classifier of the run's real labelled images, trained once per dataset and cached."""
+    """A classifier of the run's real labelled images, trained once per dataset and cached on
+    disk, and kept in memory while its files are unchanged (`loaded_feature_net`): read and
+    hashed once per process, not at every evaluation during training. One near chance (its
+    held-out accuracy) is used with a warning: the accuracy it judges measures nothing."""
     from ganhub.metrics import store
-    from ganhub.metrics.featurenet import load_feature_net, save_feature_net, train_feature_net
+    from ganhub.metrics.featurenet import loaded_feature_net, save_feature_net, train_feature_net
+    from ganhub.metrics.featurenet_trust import warn_near_chance
     from ganhub.metrics.features import data_fingerprint
 
     fp = data_fingerprint(system)
@@ -248,7 +252,8 @@ def label_classifier(system: GANSystem) -> tuple[torch.nn.Module, float]:
             )  # fmt: skip
             spec.recipe = dict(r)
             save_feature_net(net, spec, folder, stem=path.stem)
-    net, spec = load_feature_net(path)
+    net, spec = loaded_feature_net(path)
+    warn_near_chance(spec, str(path.with_suffix(".json")), "class_accuracy judged by it")
     return net, spec.accuracy
 
 

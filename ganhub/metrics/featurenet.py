@@ -25,8 +25,10 @@ from torch import Tensor, nn
 
 from ganhub.config.schema import expand_path_text
 from ganhub.console import activity
-from ganhub.errors import TrainingError, UsageError
+from ganhub.errors import TrainingError, UsageError, did_you_mean, first_line, one_line
 from ganhub.metrics import store
+from ganhub.metrics.featurenet_trust import check_name, read_spec_fields
+from ganhub.metrics.featurenet_trust import checked as checked  # a net near chance: a warning
 
 # Bump when the digits recipe changes, so cached classifiers trained by older code are retrained.
 DIGITS_RECIPE = {"version": 1, "width": 32, "epochs": 15, "seed": 0, "held_out": 1000}
@@ -52,6 +54,7 @@ class FeatureNetSpec:
     sha256: str = ""
     created: str = ""
     spatial_dims: int = 2  # 2: images (N, C, H, W); 3: volumes (N, C, D, H, W)
+    held_out: int = 0  # the held-out images `accuracy` was measured on (0: not recorded)
 
 
 class FeatureNet(nn.Module):
@@ -167,6 +170,7 @@ def train_feature_net(
         dataset=dataset,
         seed=seed,
         spatial_dims=dims,
+        held_out=n_test,
     )
     gen = torch.Generator().manual_seed(seed)
     order = torch.randperm(n, generator=gen)
@@ -239,19 +243,14 @@ def load_feature_net(path: Path) -> tuple[FeatureNet, FeatureNetSpec]:
     meta = path.with_suffix(".json")
     weights = path.with_suffix(".safetensors")
     if not meta.is_file() or not weights.is_file():
-        raise UsageError(f"feature network '{path}': needs both {meta.name} and {weights.name}")
-    import json
-
-    try:
-        spec = FeatureNetSpec(**json.loads(meta.read_text()))
-    except (TypeError, ValueError) as exc:
         raise UsageError(
-            f"feature network '{meta}' is not a ganhub feature network: {exc}"
-        ) from None
+            f"feature network '{one_line(path)}': needs both {meta.name} and {weights.name}"
+        )
+    spec = FeatureNetSpec(**read_spec_fields(meta))  # checked: a cache file is untrusted
     actual = store.sha256_file(weights)
     if actual != spec.sha256:
         raise UsageError(
-            f"feature network '{weights}': sha256 {actual[:12]}... does not match "
+            f"feature network '{one_line(weights)}': sha256 {actual[:12]}... does not match "
             f"{spec.sha256[:12]}... recorded in {meta.name}; retrain it (ganhub features train)"
         )
     # its initial weights are replaced below: drawn from a stream of their own, so that an
@@ -259,8 +258,23 @@ def load_feature_net(path: Path) -> tuple[FeatureNet, FeatureNetSpec]:
     # random stream where it was, as a resumed run's is (it continues exactly)
     with torch.random.fork_rng(devices=[]):
         net = FeatureNet(spec)
-    state, _ = store.load_tensors(weights)
-    net.load_state_dict(state)
+    try:  # the sha256 matches what the .json records, which says nothing of either's make
+        state, _ = store.load_tensors(weights)
+        want = {k: list(v.shape) for k, v in net.state_dict().items()}
+        have = {k: list(v.shape) for k, v in state.items()}
+        if have != want:
+            bad = sorted(set(want) ^ set(have)) or [k for k in want if want[k] != have[k]]
+            raise ValueError(
+                f"tensor {bad[0]!r}: {have.get(bad[0], 'missing')}, the network needs "
+                f"{want.get(bad[0], 'none')}"
+            )
+        net.load_state_dict(state)
+    except Exception as exc:  # SafetensorError, OSError, ValueError (shapes): one line
+        raise UsageError(
+            f"feature network '{one_line(weights)}' does not hold the weights {meta.name} "
+            f"describes ({type(exc).__name__}: {first_line(exc, 120)}); retrain it "
+            "(ganhub features train)"
+        ) from None
     return net.eval().requires_grad_(False), spec
 
 
@@ -269,7 +283,29 @@ def feature_net_path(name: str) -> Path:
     return store.cache_dir("features") / f"{name}.json"
 
 
-_LOADED: dict[tuple[str, int], tuple[FeatureNet, FeatureNetSpec]] = {}
+# the feature networks this process loaded, by path and both files' (mtime, size): a file
+# written since is loaded again, an unchanged one is not read (nor hashed) at every evaluation
+_LOADED: dict[tuple[Any, ...], tuple[FeatureNet, FeatureNetSpec]] = {}
+_KEEP_LOADED = 8  # a few MB each at most
+
+
+def _loaded_key(path: Path) -> tuple[Any, ...]:
+    m, w = path.with_suffix(".json").stat(), path.with_suffix(".safetensors").stat()
+    return (str(path.with_suffix(".json")), m.st_mtime_ns, m.st_size, w.st_mtime_ns, w.st_size)
+
+
+def loaded_feature_net(path: Path) -> tuple[FeatureNet, FeatureNetSpec]:
+    """`load_feature_net(path)`, kept in memory for this process while its two files are
+    unchanged (by modification time and size): an evaluation during training reuses it."""
+    try:
+        key = _loaded_key(path)
+    except OSError:  # a file is missing: load_feature_net says which
+        return load_feature_net(path)
+    if key not in _LOADED:
+        _LOADED[key] = load_feature_net(path)
+        while len(_LOADED) > _KEEP_LOADED:
+            del _LOADED[next(iter(_LOADED))]
+    return _LOADED[key]
 
 
 def cached_classifier(
@@ -277,18 +313,22 @@ def cached_classifier(
 ) -> tuple[FeatureNet, FeatureNetSpec]:
     """The built-in network `name` from the cache, else `train()`ed and cached; a cached one of
     another recipe is retrained. Checked and trained under the cache entry's lock, so processes
-    that need it at once train it once."""
+    that need it at once train it once. A damaged entry is trained again (one warning line)."""
     path = feature_net_path(name)
     with store.building(path):
         if path.is_file():
-            key = (str(path), path.stat().st_mtime_ns)
-            if key not in _LOADED:
-                _LOADED[key] = load_feature_net(path)
-            if _LOADED[key][1].recipe == recipe:
-                return _LOADED[key]
+            try:
+                loaded = loaded_feature_net(path)
+            except UsageError as exc:  # damaged: the cache's own entry, so built again
+                from ganhub.metrics import warn_once
+
+                warn_once(f"{exc}; training it again")
+            else:
+                if loaded[1].recipe == recipe:
+                    return loaded
         net, spec = train()
         save_feature_net(net, spec, path.parent)
-    _LOADED[(str(path), path.stat().st_mtime_ns)] = (net, spec)
+    _LOADED[_loaded_key(path)] = (net, spec)
     return net, spec
 
 
@@ -368,7 +408,10 @@ def train_from_options(options: list[str]) -> tuple[Path, FeatureNetSpec, bool]:
         parts, value = parse_override(item)
         key = ".".join(parts)
         if key not in _TRAIN_KEYS:
-            raise UsageError(f"unknown option '{key}'; valid: {', '.join(_TRAIN_KEYS)}")
+            raise UsageError(
+                f"unknown option '{one_line(key, 60)}'{did_you_mean(key, _TRAIN_KEYS)}; valid: "
+                f"{', '.join(_TRAIN_KEYS)}"
+            )
         opts[key] = value
     source = str(opts.get("data", ""))
     if source not in ("digits", "folder"):
@@ -389,14 +432,10 @@ def train_from_options(options: list[str]) -> tuple[Path, FeatureNetSpec, bool]:
             )
         name = str(opts.get("name", "digits"))
         custom = {k: opts[k] for k in ("size", "epochs", "width", "seed") if k in opts}
-        if name == "digits" and custom and "out" not in opts:
-            # it replaced the built-in classifier in the cache, which the digits metrics
-            # then retrained (minutes) the next time they checked its recipe
-            given = " ".join(f"{k}={v}" for k, v in custom.items())
-            raise UsageError(
-                f"{given}: name=digits in the cache is the built-in classifier (its fixed "
-                "recipe); give this network its own name=NAME, or out=DIR"
-            )
+        # custom options under the built-in's name replaced it in the cache, which the digits
+        # metrics then retrained (minutes) the next time they checked its recipe
+        given = " ".join(f"{k}={v}" for k, v in custom.items())
+        check_name(name, opts, builtin=name == "digits" and not custom, given=given)
         if name == "digits" and not custom:
             path = feature_net_path("digits")
             before = path.stat().st_mtime_ns if path.is_file() else None
@@ -415,6 +454,8 @@ def train_from_options(options: list[str]) -> tuple[Path, FeatureNetSpec, bool]:
         root = Path(expand_path_text(str(opts["data.path"]))) if "data.path" in opts else None
         check_image_folder(root)
         assert root is not None
+        name = str(opts.get("name", root.resolve().name))
+        check_name(name, opts, builtin=False, folder="name" not in opts)
         channels = _int_option(opts, "channels", 3, 1)
         if channels not in (1, 3):
             raise UsageError(f"channels={channels}: must be 1 or 3")
@@ -427,10 +468,7 @@ def train_from_options(options: list[str]) -> tuple[Path, FeatureNetSpec, bool]:
         read = [folder.read(i) for i in range(len(folder))]
         images = torch.stack([image for k, (i, image) in enumerate(read) if i == k])
         labels = None
-        name = str(opts.get("name", root.resolve().name))
         dataset = {"source": "folder", "path": str(root.resolve()), "n": len(images), "size": size}
-    if not name.isidentifier():
-        raise UsageError(f"name={name}: use letters, digits and underscores (it becomes fd_{name})")
     net, spec = train_feature_net(
         images, labels, name=name, dataset=dataset, epochs=epochs, width=width, seed=seed
     )
@@ -454,6 +492,7 @@ __all__ = [
     "digits_as_read",
     "feature_net_path",
     "load_feature_net",
+    "loaded_feature_net",
     "save_feature_net",
     "train_feature_net",
 ]

@@ -233,7 +233,7 @@ def get_extractor(name: str, cfg: EvalConfig, system: GANSystem | None = None) -
     .json path."""
     if name == "inception":
         return inception(cfg)
-    from ganhub.metrics.featurenet import digit_classifier, load_feature_net
+    from ganhub.metrics.featurenet import checked, digit_classifier, load_feature_net
 
     if name in BUILT_IN_NETS:
         from ganhub.data.shapes import shapes_classifier
@@ -252,7 +252,7 @@ def get_extractor(name: str, cfg: EvalConfig, system: GANSystem | None = None) -
             "or use inception / digits / shapes / rotnet"
         )
     key = ("local", str(path), path.with_suffix(".json").stat().st_mtime_ns)
-    return _remember(key, lambda: LocalExtractor(*load_feature_net(path)))
+    return checked(_remember(key, lambda: LocalExtractor(*load_feature_net(path))), path)
 
 
 def feature_net_file(name: str) -> Path:
@@ -308,7 +308,7 @@ def rotnet(system: GANSystem) -> Extractor:
         extractor.batch = 16 if extractor.spec.spatial_dims == 3 else extractor.batch
         return extractor
 
-    return _remember(("local", str(path)), make)
+    return fnet.checked(_remember(("local", str(path)), make), path)  # warns if near chance
 
 
 def inception_file(cfg: EvalConfig) -> Path | None:
