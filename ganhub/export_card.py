@@ -141,7 +141,7 @@ def _last_values(
     outputs...), every record of that step merged (the evaluation at the end of a run is
     logged as a line of its own, and an appended line must not hide the others); values that
     are no numbers are left out with a note."""
-    from ganhub.metrics.rundata import as_number, as_text
+    from ganhub.metrics.rundata import as_number, shown_key
 
     def training(key: str, value: Any) -> bool:
         return key not in ("step", "time") and not key.startswith("eval/")
@@ -156,9 +156,9 @@ def _last_values(
     for record in records:
         if record.get("step") == steps[-1]:
             merged.update(record)
-    rows = [(as_text(k, 80), f"{as_number(v):.4g}") for k, v in merged.items()
+    rows = [(shown_key(k, 80), f"{as_number(v):.4g}") for k, v in merged.items()
             if training(k, v) and shown(v)][:MAX_LAST]  # fmt: skip
-    odd = [as_text(k, 40) for k, v in merged.items() if training(k, v) and as_number(v) is None]
+    odd = [shown_key(k, 40) for k, v in merged.items() if training(k, v) and as_number(v) is None]
     if odd:
         more = f" and {len(odd) - 3} more" if len(odd) > 3 else ""
         notes.append(

@@ -315,25 +315,31 @@ def _unused_inception_keys(items: list[str], extractors: list[str]) -> str | Non
 
 def format_table(result: dict[str, Any], out: Path | None = None) -> str:
     """The eval result as a plain-text table: metric, mean, std (over seeds); `out`: where it
-    was written, when not the run's eval.json."""
+    was written, when not the run's eval.json. Metric keys and names are escaped as paths are
+    (`shown_key`): a third-party metric named "fid\\x1b[31m" prints no escape sequence."""
+    from ganhub.metrics.final_scores import scored_text
+    from ganhub.metrics.untrusted import shown_key, shown_path
+
     seeds = len(result["seeds"])
+    # the samples scored, as the report's caption says them: class_accuracy and intra_fid
+    # round --n up to fill every class ("27 samples (25 asked)")
     head = (
-        f"ganhub eval {result['run_dir']}: step {result['step']}, {seeds} seed(s) x "
-        f"{result['n_samples']:,} samples"
+        f"ganhub eval {shown_path(result['run_dir'])}: step {result['step']}, {seeds} seed(s) x "
+        f"{scored_text(result)}"
     )
     if result["features"]:
-        head += f", features: {', '.join(result['features'])}"
-    rows = [(k, v["mean"], v["std"]) for k, v in result["results"].items()]
+        head += f", features: {', '.join(shown_key(f) for f in result['features'])}"
+    rows = [(shown_key(k), v["mean"], v["std"]) for k, v in result["results"].items()]
     width = max([len("metric"), *(len(k) for k, _, _ in rows)])
     lines = [head, f"{'metric':<{width}}  {'mean':>12}  {'std':>10}"]
     lines += [f"{k:<{width}}  {_num(m):>12}  {_num(s) if s is not None else 'n/a':>10}"
               for k, m, s in rows]  # fmt: skip
     if result["skipped"]:
-        lines.append(f"not applicable to this run: {', '.join(result['skipped'])}")
+        skipped = ", ".join(shown_key(name) for name in result["skipped"])
+        lines.append(f"not applicable to this run: {skipped}")
     lines += [f"note: {note}" for note in result.get("notes", [])]
-    lines.append(
-        f"written to {out or result.get('written_to') or Path(result['run_dir']) / 'eval.json'}"
-    )
+    written = out or result.get("written_to") or Path(result["run_dir"]) / "eval.json"
+    lines.append(f"written to {shown_path(written)}")
     return "\n".join(lines)
 
 

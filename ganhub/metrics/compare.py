@@ -33,7 +33,7 @@ from ganhub.engine.checkpoint_state import DIRECTIONS, directions_in
 from ganhub.errors import UsageError
 from ganhub.metrics import COUNT_KEYS, store
 from ganhub.metrics.report import html_environment, plot, series
-from ganhub.metrics.report_status import run_status
+from ganhub.metrics.report_status import missing_metrics, run_status
 from ganhub.metrics.report_values import final_scores, typed_text
 from ganhub.metrics.rundata import (
     MAX_FILE_BYTES,
@@ -42,6 +42,7 @@ from ganhub.metrics.rundata import (
     read_config,
     read_json,
     read_metrics,
+    shown_key,
     shown_path,
 )
 
@@ -74,6 +75,8 @@ class Run:
         scored_odd: dict[str, str] = {}  # eval.json's scores whose mean is null, and why
         self.source, self.final = final_scores(run_dir, self.records, self.notes, scored_odd)
         self.status = run_status(run_dir, self.config, self.records, self.notes)
+        if missing := missing_metrics(run_dir, self.config, self.records):
+            self.notes.append(missing)  # as its own report says: no curves, and why
         self.curves = series(self.records, r"^(loss/|eval/)")  # {key: (steps, values)}
         # {eval key: (records logging it, of them not finite)}, keys logged NaN/inf (null) once
         # or more; and {key: its final cell} of those its final evaluation has so
@@ -139,13 +142,13 @@ def recorded_directions(value: Any, where: str, notes: list[str]) -> dict[str, s
         and way in WAYS
     }  # fmt: skip
     if len(kept) < len(value):
-        bad = [as_text(k, 40) for k in value if k not in kept]
+        bad = [shown_key(k, 40) for k in value if k not in kept]
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
         notes.append(
             f"{where}: 'better' entries ignored ({', '.join(bad[:5])}{more}): each must be "
             '"lower", "higher" or null'
         )
-    return kept
+    return {shown_key(key): way for key, way in kept.items()}  # as the rows name each key
 
 
 def _best_record(run_dir: Path, notes: list[str]) -> dict[str, str | None]:
@@ -163,7 +166,7 @@ def _best_record(run_dir: Path, notes: list[str]) -> dict[str, str | None]:
     if problem is not None:
         notes.append(f"checkpoints/best.json: ignored ({problem})")
         return {}
-    return {data["metric"].removeprefix("eval/"): data["better"]}
+    return {shown_key(data["metric"].removeprefix("eval/")): data["better"]}
 
 
 def not_finite(records: list[dict[str, Any]]) -> tuple[dict[str, tuple[int, int]], set[str]]:
@@ -184,7 +187,7 @@ def not_finite(records: list[dict[str, Any]]) -> tuple[dict[str, tuple[int, int]
                 odd = value is None or not math.isfinite(float(value))
             except OverflowError:  # an integer too large for a float
                 odd = True
-            name = as_text(key[5:])
+            name = shown_key(key[5:])
             counts = seen.setdefault(name, [0, 0])
             counts[0] += 1
             counts[1] += odd
@@ -208,7 +211,7 @@ def flatten(
     for key, value in config.items():
         if len(out) >= MAX_KEYS:
             break
-        name = f"{prefix}.{as_text(key, 80)}" if prefix else as_text(key, 80)
+        name = f"{prefix}.{shown_key(key, 80)}" if prefix else shown_key(key, 80)
         flatten(value, name, depth + 1, out)
     return out
 
@@ -252,7 +255,7 @@ def metric_rows(
     where the runs disagree on which way the key improves: said in `notes`)."""
     notes = [] if notes is None else notes
     curves = [
-        {as_text(k[5:]): vals for k, (_, vals) in run.curves.items() if k.startswith("eval/")}
+        {shown_key(k[5:]): vals for k, (_, vals) in run.curves.items() if k.startswith("eval/")}
         for run in runs
     ]
     keys = sorted(
@@ -321,7 +324,7 @@ def _direction(
             f"{label}: {way or 'no score'} ({src})" for label, (way, src) in ways.items()
         )
         notes.append(
-            f"{as_text(key, 80)}: the runs disagree on which way it improves ({said}); "
+            f"{shown_key(key, 80)}: the runs disagree on which way it improves ({said}); "
             "no run is marked"
         )
         return DISAGREE
@@ -340,7 +343,7 @@ def curve_keys(runs: list[Run], notes: list[str]) -> list[tuple[str, list[str]]]
         ((k, labels) for k, labels in logged.items() if len(labels) > 1),
         key=lambda item: (not item[0].startswith("loss/"), item[0]),
     )
-    alone = sorted(as_text(k, 40) for k, labels in logged.items() if len(labels) == 1)
+    alone = sorted(shown_key(k, 40) for k, labels in logged.items() if len(labels) == 1)
     if alone:
         more = f" and {len(alone) - 8} more" if len(alone) > 8 else ""
         notes.append(f"logged by one run only, not drawn: {', '.join(alone[:8])}{more}")
@@ -437,7 +440,7 @@ def _page(runs: list[Run], directions: Directions | None, scratch: Path) -> str:
     figures = []
     for n, (key, labels) in enumerate(curve_keys(runs, notes)):
         data = {run.label: run.curves[key] for run in runs if run.label in labels}
-        title = as_text(key, 80)
+        title = shown_key(key, 80)
         try:
             path = plot(scratch / f"curve_{n}.png", title, data)
         except Exception as exc:  # matplotlib on hostile numbers: a note, not a traceback

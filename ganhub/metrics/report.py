@@ -52,6 +52,7 @@ from ganhub.metrics.rundata import (
     read_metrics,
     sample_grids,
     sample_texts,
+    shown_key,
     shown_path,
 )
 
@@ -121,7 +122,7 @@ def series(
 
 def _label(key: str) -> str:
     """A metric key as a matplotlib label: bounded, and `$` literal (no mathtext parsing)."""
-    return as_text(key, 60).replace("$", r"\$")
+    return shown_key(key, 60).replace("$", r"\$")
 
 
 def _capped(data: Series, what: str, notes: list[str]) -> Series:
@@ -290,7 +291,7 @@ def _page(
         except Exception as exc:  # matplotlib on hostile numbers: a note, not a traceback
             notes.append(f"{title}: not drawn ({type(exc).__name__}: {error_line(exc)})")
     if unplotted:
-        names = ", ".join(as_text(k, 40) for k in sorted(unplotted)[:5])
+        names = ", ".join(shown_key(k, 40) for k in sorted(unplotted)[:5])
         more = f" and {len(unplotted) - 5} more" if len(unplotted) > 5 else ""
         notes.append(
             "metrics.jsonl: values that are not numbers, not finite or beyond ±1e30 were not"

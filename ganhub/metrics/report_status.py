@@ -30,13 +30,13 @@ from ganhub.engine.lock import LOCK_FILE
 from ganhub.engine.rundir import FAILED_FILE
 from ganhub.errors import one_line
 from ganhub.metrics.report_values import typed_text
-from ganhub.metrics.rundata import (
-    _inside,
-    _step,
+from ganhub.metrics.untrusted import (
     as_number,
     as_text,
+    inside_run,
     read_json,
     shown_path,
+    whole_step,
 )
 
 MAX_FAILED_BYTES = 64 << 10  # failed.json holds a step and one line
@@ -77,7 +77,7 @@ def training_now(run_dir: Path) -> bool:
     except ImportError:  # not a POSIX system: runs are not locked
         return False
     path = run_dir / LOCK_FILE
-    if not _inside(run_dir, path):
+    if not inside_run(run_dir, path):
         return False
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
@@ -131,7 +131,7 @@ def recorded_failure(run_dir: Path, notes: list[str]) -> tuple[int, str, int | N
     record, problem = read_json(run_dir, path, MAX_FAILED_BYTES)
     if problem is None and not (
         isinstance(record, dict)
-        and _step(record.get("step")) is not None
+        and whole_step(record.get("step")) is not None
         and isinstance(record.get("error"), str)
     ):
         problem = "not a JSON object with a whole-number 'step' and an 'error' text"
@@ -141,7 +141,7 @@ def recorded_failure(run_dir: Path, notes: list[str]) -> tuple[int, str, int | N
     error = " ".join(as_text(record["error"], 10 * MAX_ERROR).split()) or "(no message)"
     # the failed session's steps: a failed resume with more steps put back the saved
     # config.yaml, whose trainer.steps is the shorter run's
-    return int(record["step"]), one_line(error, MAX_ERROR), _step(record.get("steps"))
+    return int(record["step"]), one_line(error, MAX_ERROR), whole_step(record.get("steps"))
 
 
 def early_stop_line(config: dict[Any, Any], records: list[dict[str, Any]], last: int) -> str:
@@ -199,7 +199,7 @@ def run_status(
     known = [s for s in (logged, saved) if s is not None]
     last = max(known) if known else None
     raw = config.get("trainer")
-    steps = _step(raw.get("steps")) if isinstance(raw, dict) else None
+    steps = whole_step(raw.get("steps")) if isinstance(raw, dict) else None
     of = f" of {steps}" if steps is not None else ""
     resume = (
         f"; ganhub run resume={_typed_path(run_dir)} continues from its newest checkpoint "
@@ -260,19 +260,28 @@ def earlier_session(records: list[dict[str, Any]], files: list[tuple[int, Path]]
 
 
 def missing_metrics(run_dir: Path, config: dict[Any, Any], records: list[dict[str, Any]]) -> str:
-    """What to say of a run that wrote no metrics.jsonl because jsonl was not among its loggers
-    (config.yaml's `loggers`), and what its directory holds instead; '' otherwise."""
+    """What to say of a run without metrics.jsonl: jsonl was not among its loggers (config.yaml's
+    `loggers`), or it was and the run saved checkpoints or samples (the logger opens the file
+    before the first step), so the file was deleted or not copied with the run directory; and
+    what its directory holds instead. '' otherwise (a run just starting, or one with the file)."""
     path = run_dir / "metrics.jsonl"
     loggers = config.get("loggers")
     if records or path.exists() or path.is_symlink() or not isinstance(loggers, list):
         return ""
     if "jsonl" in loggers:
-        return ""
-    names = ", ".join(typed_text(n, 40) for n in loggers[:10]) or "none"
-    said = (
-        f"metrics.jsonl is absent: jsonl was not among this run's loggers ({names} in "
-        "config.yaml), so the curves and the evaluations during training are not on this page"
-    )
+        if newest_checkpoint(run_dir) is None and not (run_dir / "samples").is_dir():
+            return ""  # not yet written (a run that has just started), or never trained
+        said = (
+            "metrics.jsonl is missing, though the jsonl logger writes it from a run's start: "
+            "it was deleted or not copied with the run directory, so the curves and the "
+            "evaluations during training are not on this page"
+        )
+    else:
+        names = ", ".join(typed_text(n, 40) for n in loggers[:10]) or "none"
+        said = (
+            f"metrics.jsonl is absent: jsonl was not among this run's loggers ({names} in "
+            "config.yaml), so the curves and the evaluations during training are not on this page"
+        )
     there = []
     tb = run_dir / "tb"
     if tb.is_dir() and not tb.is_symlink():

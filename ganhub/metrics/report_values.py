@@ -27,14 +27,8 @@ from typing import Any
 import yaml
 
 from ganhub.config.overrides import ConfigDumper
-from ganhub.metrics.rundata import (
-    MAX_ROWS,
-    MAX_TEXT,
-    as_number,
-    as_text,
-    eval_result,
-    not_finite_mean,
-)
+from ganhub.metrics.final_scores import eval_result, not_finite_mean
+from ganhub.metrics.untrusted import MAX_ROWS, MAX_TEXT, as_number, as_text, shown_key
 
 MAX_OTHER = 40  # rows of the table
 MAX_NESTING = 32  # levels of a config value shown (deeper ones end in "…")
@@ -186,7 +180,7 @@ def other_values(
         if odd and count > 1:
             at = f"{at[:-1]}, {odd} not finite)"
         low, high = ("n/a", "n/a") if lo is None else (_fmt(lo), _fmt(hi))
-        rows.append((as_text(key, 60), at, first, last, low, high))
+        rows.append((shown_key(key, 60), at, first, last, low, high))
     return rows
 
 
@@ -207,14 +201,14 @@ def final_scores(
         evals = {k.removeprefix("eval/"): v for k, v in rec.items() if k.startswith("eval/")}
         if evals:
             numbers = {k: as_number(v) for k, v in list(evals.items())[:MAX_ROWS]}
-            logged = rec["step"], {as_text(k): v for k, v in numbers.items() if v is not None}
+            logged = rec["step"], {shown_key(k): v for k, v in numbers.items() if v is not None}
             break
     if result is not None and (logged is None or logged[0] <= result["step"]):
         scores = list(result["results"].items())[:MAX_ROWS]
         means = {k: as_number(v.get("mean")) if isinstance(v, dict) else None for k, v in scores}
         if odd is not None:
-            odd.update({as_text(k): why for k, v in scores if (why := not_finite_mean(v))})
-        kept = {as_text(k): v for k, v in means.items() if v is not None}
+            odd.update({shown_key(k): why for k, v in scores if (why := not_finite_mean(v))})
+        kept = {shown_key(k): v for k, v in means.items() if v is not None}
         return f"eval.json (step {result['step']})", kept
     if logged is not None:
         return f"last evaluation during training (step {logged[0]})", logged[1]
