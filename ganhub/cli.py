@@ -46,11 +46,13 @@ def _help_command(root: click.Group) -> click.Command:
 
         \b
         ganhub help run               what `ganhub run --help` shows
-        ganhub run plugin=NAME --help every key of a plugin
+        ganhub help run plugin=NAME   every key of a plugin (ganhub run plugin=NAME --help)
         """
         command: click.Command = root
         shown = click.Context(root, info_name="ganhub")
         for depth, name in enumerate(names):  # each name checked: `--help` must end the line
+            if "=" in name and not isinstance(command, click.Group):
+                break  # `help run plugin=dcgan`: the overrides go to the command's own --help
             sub = command.get_command(shown, name) if isinstance(command, click.Group) else None
             if sub is None or sub.hidden:
                 from ganhub.errors import UsageError

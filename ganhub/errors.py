@@ -92,8 +92,11 @@ def first_line(exc: BaseException, limit: int) -> str:
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """Return ' (did you mean 'x'?)' for the closest choice, or '' when none is close."""
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    """Return ' (did you mean 'x'?)' for the closest choice, or '' when none is close; a
+    choice spelled the same in another case (`DCGAN` for `dcgan`) is the closest."""
+    names = list(choices)
+    same = [name for name in names if str(name).casefold() == str(word).casefold()]
+    close = same or difflib.get_close_matches(str(word), names, n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 

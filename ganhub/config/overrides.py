@@ -124,6 +124,23 @@ def parse_value(text: str) -> Any:
     return value
 
 
+def _refuse_spaced_equals(items: list[str]) -> None:
+    """`trainer.steps = 5` (or `trainer.steps =5`, `trainer.steps= 5`) reaches us as several
+    arguments: one line that shows the override without the spaces, not one about a piece."""
+    for i, item in enumerate(items[:-1]):
+        nxt = items[i + 1]
+        before = "=" not in item and nxt.startswith("=")
+        after = item.endswith("=") and item.count("=") == 1 and "=" not in nxt
+        if before or after:
+            rest = items[i + 2] if nxt == "=" and i + 2 < len(items) else ""
+            typed = " ".join(p for p in (item, nxt, rest) if p)
+            joined = "".join((item, nxt, rest))
+            raise ConfigError(
+                f"'{one_line(typed, 100)}': no spaces around '=' (the shell splits there); "
+                f"write {one_line(joined, 100)}"
+            )
+
+
 def parse_override(item: str) -> tuple[list[str], Any]:
     """Split `a.b=value` into (['a', 'b'], parsed value)."""
     _require_text(item, "override")  # argv holds undecodable bytes as lone surrogates
@@ -275,6 +292,7 @@ def merge_sources(
     for f in files:  # `--config=~/x.yaml` reaches us unexpanded, as `config=~/x.yaml` does
         merge_file(expand_path_text(str(f)))
     presets: list[Any] = []
+    _refuse_spaced_equals(list(items))
     for item in items:
         path, value = parse_override(item)
         if path == ["preset"]:
