@@ -208,7 +208,8 @@ class _Kind(click.Choice):
     """A registry kind; the singular (`trick`, `loss`) is taken for the plural."""
 
     def convert(self, value: Any, param: Any, ctx: click.Context | None) -> Any:
-        """The kind, from its plural or singular name."""
+        """The kind, from its plural or singular name, in any case (`Tricks`)."""
+        value = value.lower() if isinstance(value, str) else value
         for plural in (f"{value}s", f"{value}es"):
             if plural in self.choices:
                 return plural

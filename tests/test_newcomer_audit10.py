@@ -64,3 +64,9 @@ def test_did_you_mean_prefers_the_same_word_in_another_case() -> None:
     assert did_you_mean("TOY2D", ["dcgan", "toy2d"]) == " (did you mean 'toy2d'?)"
     assert did_you_mean("emma", ["ema", "r1"]) == " (did you mean 'ema'?)"
     assert did_you_mean("zzz", ["ema"]) == ""
+
+
+def test_list_takes_a_kind_in_any_case(capsys: pytest.CaptureFixture[str]) -> None:
+    """`ganhub list Tricks` was refused ("'Tricks' is not one of ...")."""
+    code, out, _ = _cli(capsys, "list", "Tricks")
+    assert code == 0 and out == _cli(capsys, "list", "tricks")[1] and "ema" in out
