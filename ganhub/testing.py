@@ -29,7 +29,12 @@ from typing import TYPE_CHECKING, Any
 
 from ganhub.capability_checks import capability_problems
 from ganhub.display_checks import display_problems
-from ganhub.testing_declared import loss_problems, system_problems, trick_problems
+from ganhub.testing_declared import (
+    loss_problems,
+    system_problems,
+    trick_problems,
+    unknown_names,
+)
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -364,6 +369,7 @@ def check_trick(
     for key, field in cls.Config.model_fields.items():
         if not field.description:
             problems.append(f"option trick.{name}.{key} has no description")
+    problems += unknown_names(cls, hub)  # before a run: a typo there refuses every loss
     _fail(problems, f"trick '{name}'")
     with _contract(f"trick '{name}'"), _workdir(workdir) as root:
         tricks = ",".join([*companions, name])
@@ -372,7 +378,7 @@ def check_trick(
         # as `ganhub config` makes it: with its options and the config, never set up
         made = build_tricks(config, {name: cls})[0]
         _check_warnings(name, made)
-        _fail(trick_problems(made, hub), f"trick '{name}'")
+        _fail(trick_problems(made), f"trick '{name}'")
         full = _train([*args, f"trainer.steps={steps}", "name=full"], hub)
         (trick,) = [t for t in full.tricks if t.name == name]
         tensors: dict[str, Tensor] = {}

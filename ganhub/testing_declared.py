@@ -42,9 +42,9 @@ def _called(owner: str, method: str, call: Any) -> tuple[Any, str | None]:
         return None, f"{owner}{method}() raised {type(exc).__name__}: {line}"
 
 
-def trick_problems(trick: Trick, hub: Hub) -> list[str]:
+def trick_problems(trick: Trick) -> list[str]:
     """A trick made with its options and the config, never set up (as ganhub calls these)."""
-    out = _unknown_names(type(trick), hub)
+    out: list[str] = []
     length, failed = _called("", "follows_run_length", trick.follows_run_length)
     if failed:
         out.append(f"{failed}; read the options and the config there, not what setup() makes")
@@ -64,7 +64,7 @@ def trick_problems(trick: Trick, hub: Hub) -> list[str]:
     return out
 
 
-def _unknown_names(cls: type[Trick], hub: Hub) -> list[str]:
+def unknown_names(cls: type[Trick], hub: Hub) -> list[str]:
     """Names in `suits_losses` and `excludes` that nothing registers: a typo there is silent
     at run time (the trick is refused with every loss, or never excludes the one meant)."""
     out = []
@@ -175,4 +175,4 @@ def _interfaces(system: GANSystem, config: RunConfig) -> list[str]:
     return out
 
 
-__all__ = ["loss_problems", "system_problems", "trick_problems"]
+__all__ = ["loss_problems", "system_problems", "trick_problems", "unknown_names"]
