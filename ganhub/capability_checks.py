@@ -71,7 +71,14 @@ def _label_problems(system: GANSystem, caps: Capabilities) -> list[str]:
     spec = caps.labels
     assert spec is not None
     out = []
-    x, y = system.real_labelled(4)
+    try:  # the data of a system that declares labels by mistake has none
+        x, y = system.real_labelled(4)
+    except Exception as exc:
+        line = (str(exc).strip().splitlines() or [""])[0]
+        return [
+            f"capabilities() declare labels, but real_labelled() raised {type(exc).__name__}: "
+            f"{line} (declare labels=None when the data has none)"
+        ]
     shape = (len(x),) if spec.factors == 1 else (len(x), spec.factors)
     if tuple(y.shape) != shape or y.dtype != torch.int64:
         out.append(f"real_labelled() gave labels {tuple(y.shape)} {y.dtype}, not {shape} int64")
@@ -171,6 +178,7 @@ def _guarded_phase(
     from ganhub.domain import raised_in_discriminator
     from ganhub.engine.compiled import compiler_failure
     from ganhub.engine.outputs import PhaseOutput
+    from ganhub.plugin_guard import d_input_names
 
     loss, name = phase.loss, phase.name
     what = f"phase '{name}' ({getattr(loss, '__name__', 'its loss')}())"
@@ -195,7 +203,11 @@ def _guarded_phase(
                     "new tensors on the batch's device (torch.randn(n, k, device=real.device)):"
                     f" ganhub moves the system and each batch, nothing else ({hint})"
                 ) from exc
-            owners.fault(exc, "domain", plugin, what)
+            if raised_in_discriminator(exc, system) and d_input_names(ctx):
+                # D failed on what the D-input tricks made of its input: a trick's fault?
+                owners.fault(exc, "domain", plugin, _after_tricks(exc, what, batch, ctx, loss))
+            else:
+                owners.fault(exc, "domain", plugin, what)
             raise
         if not isinstance(out, PhaseOutput):
             raise PluginError(
@@ -222,6 +234,29 @@ def _guarded_phase(
         return out
 
     return guarded
+
+
+def _after_tricks(exc: Exception, what: str, batch: Any, ctx: Any, loss: Any) -> str:
+    """For a phase whose discriminator raised `exc`: raise its one line as the fault of the
+    trick whose `d_input` changed the shape or dtype of D's input, found by running the phase
+    again with the D-input tricks traced (this error path only); else `what` naming them."""
+    from ganhub.errors import GanhubError
+    from ganhub.plugin_guard import blame, d_input_names, reshaped, trace_d_inputs
+
+    names = d_input_names(ctx)
+    if not isinstance(exc, GanhubError):
+        owners = [getattr(t, "__self__", t) for t in ctx.d_transforms]
+        packers = [str(o.name) for o in owners if getattr(o, "packs_inputs", False)]
+        found = reshaped(trace_d_inputs(ctx, lambda: loss(batch, ctx)), packers)
+        if found is not None:
+            trick, change = found
+            blame(
+                exc,
+                f"trick '{trick}': its d_input() turned D's input {change}, and then D",
+                ctx.owners.hint("trick", trick),
+            )
+    listed = ", ".join(f"'{n}'" for n in names)
+    return f"{what}, on D inputs through the d_input() of trick{'s' * (len(names) > 1)} {listed},"
 
 
 def _defined_at(function: Any) -> str:

@@ -86,7 +86,10 @@ def modules_of(dist: str) -> str:
 
 def report_fix(dist: str) -> str:
     """What to do about a plugin that breaks: report it to its authors, or fix it where it is
-    when its distribution is installed editable (most likely the user's own plugin)."""
+    when its distribution is installed editable (most likely the user's own plugin); a plugin
+    added in-process (`Hub.add`, dist "(in-process)") has no distribution: the code adding it."""
+    if dist.startswith("("):
+        return "correct the code that adds it in this process (Hub.add or Hub.discover(extra=...))"
     try:
         project = editable_project(md.distribution(dist))
     except md.PackageNotFoundError:

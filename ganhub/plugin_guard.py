@@ -9,7 +9,7 @@ import functools
 import importlib.util
 import os
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from ganhub.errors import GanhubError, PluginError, plugin_code
@@ -416,3 +416,66 @@ def restore_commands(cli: click.Group, before: CommandTree) -> None:
     for cmd, subs in before.values():
         if subs is not None:
             cmd.commands = dict(subs)
+
+
+# -- D-input tricks, looked at again only once a phase has failed ----------------------------
+
+
+def trace_d_inputs(ctx: Any, rerun: Callable[[], Any]) -> list[tuple[str, Any, Any]]:
+    """(trick, its input, what it returned) for each `d_input` call of the D-input tricks
+    (`ctx.d_transforms`) while `rerun()` runs the failed phase once more; whatever that raises
+    is dropped (the first failure is the one reported). Only on an error path: it costs a phase."""
+    calls: list[tuple[str, Any, Any]] = []
+
+    def traced(transform: Callable[..., Any]) -> Callable[..., Any]:
+        name = str(getattr(getattr(transform, "__self__", transform), "name", "?"))
+
+        def call(x: Any, context: Any) -> Any:
+            out = transform(x, context)
+            calls.append((name, x, out))
+            return out
+
+        return call
+
+    kept = ctx.d_transforms
+    ctx.d_transforms = [traced(t) for t in kept]
+    try:
+        rerun()
+    except Exception:
+        pass
+    finally:
+        ctx.d_transforms = kept
+    return calls
+
+
+def d_input_names(ctx: Any) -> list[str]:
+    """The names of the tricks whose `d_input` D's inputs go through, in their order."""
+    transforms = getattr(ctx, "d_transforms", None) or []
+    return [str(getattr(getattr(t, "__self__", t), "name", "?")) for t in transforms]
+
+
+def cut_graph(calls: list[tuple[str, Any, Any]]) -> str | None:
+    """The first trick whose `d_input` took a tensor that requires grad and returned one that
+    does not (a `.detach()`, `torch.no_grad()`): G's loss then reaches none of G's weights."""
+    for name, x, out in calls:
+        if getattr(x, "requires_grad", False) and not getattr(out, "requires_grad", True):
+            return name
+    return None
+
+
+def reshaped(
+    calls: list[tuple[str, Any, Any]], packers: Sequence[str] = ()
+) -> tuple[str, str] | None:
+    """(trick, what it did: "of shape (8, 2) into (8, 1)") of the first `d_input` that changed
+    its input's shape or dtype; the shape of `packers` (tricks that declare `packs_inputs`,
+    such as pacgan, whose D is built for the packed shape) is theirs to change."""
+    for name, x, out in calls:
+        for what in ("shape", "dtype"):
+            if what == "shape" and name in packers:
+                continue
+            before, after = getattr(x, what, None), getattr(out, what, None)
+            if before is not None and after is not None and before != after:
+                if what == "shape":
+                    before, after = tuple(before), tuple(after)
+                return name, f"of {what} {before} into {after}"
+    return None

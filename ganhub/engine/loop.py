@@ -34,6 +34,7 @@ from ganhub.engine.stopping import patience_ran_out as patience_ran_out
 from ganhub.engine.system import Phase
 from ganhub.errors import PluginError
 from ganhub.interrupts import OutputsStopped
+from ganhub.plugin_guard import cut_graph, trace_d_inputs
 from ganhub.tricks.inputs import unreached
 
 
@@ -315,10 +316,7 @@ def run_phase(run: Run, phase: Phase, batch: Any) -> None:
                     if run.task_terms and extra_loss in run.task_terms:
                         out.tasks[run.task_terms[extra_loss]] = term
         if not loss.requires_grad:
-            raise PluginError(
-                f"phase '{phase.name}': its loss does not depend on any weight of "
-                f"{phase.group}, so it cannot train it (a value computed without gradients?)"
-            )
+            raise _no_gradient(run, phase, micro)
         scaled = loss if len(micro_batches) == 1 else loss / len(micro_batches)
         (run.scaler.scale(scaled) if run.scaler is not None else scaled).backward()
         for observe in run.points["observe"]:
@@ -355,6 +353,26 @@ def run_phase(run: Run, phase: Phase, batch: Any) -> None:
     else:
         optimizer.step()
     optimizer.zero_grad(set_to_none=True)
+
+
+def _no_gradient(run: Run, phase: Phase, batch: Any) -> PluginError:
+    """The error of a phase whose loss reaches no weight of its group, naming the trick whose
+    `d_input` cut D's input from the graph when one did (G's fakes, detached): the phase runs
+    once more, its D-input tricks traced, to find it, on this error path only."""
+    if run.ctx.d_transforms:
+        with run.autocast():
+            cut = cut_graph(trace_d_inputs(run.ctx, lambda: phase.loss(batch, run.ctx)))
+        if cut is not None:
+            return PluginError(
+                f"trick '{cut}': its d_input() returned D's input without the gradient it came "
+                f"with (a .detach(), .data or torch.no_grad()?), so the loss of phase "
+                f"'{phase.name}' depends on no weight of {phase.group} and cannot train it "
+                f"({run.owners.hint('trick', cut)})"
+            )
+    return PluginError(
+        f"phase '{phase.name}': its loss does not depend on any weight of {phase.group}, so "
+        "it cannot train it (a value computed without gradients?)"
+    )
 
 
 def _last_before_log(run: Run, phase: Phase) -> bool:
