@@ -43,11 +43,16 @@ class MedGANDomain(Domain):
     # data.target_contrast; lesion, progress, generate: images in data.contrast; progress:
     # lesions grown by data.growth), and every tensor keeps its shape: another one trained G
     # on another mapping on these weights without a word (as cyclegan's data.direction did).
-    # The other data keys say where the same kind of data is, how much of it, or how it is
-    # read (path, subfolders, n_samples, noise, spacing...): a resume may change them.
+    # Folder data: data.pixdim and data.fit say how many mm a voxel G and D see spans (2 mm
+    # instead of 1 with crop_pad: anatomy at half the size; resize <-> crop_pad: another field
+    # of view), so another value trained on anatomy at another scale, as another image size
+    # did, and predict/simulate read scans so for the earlier checkpoints too: fixed (the
+    # phantoms do not read them). The other data keys say where the same kind of data is, how
+    # much of it, or how it is read (path, subfolders, n_samples, noise...): a resume may
+    # change them.
     resume_fixed_keys: ClassVar[tuple[str, ...]] = (
         "task", "spatial_dims", "data.orientation", "model.image_size", "data.contrast",
-        "data.source_contrast", "data.target_contrast", "data.growth",
+        "data.source_contrast", "data.target_contrast", "data.growth", "data.pixdim", "data.fit",
     )  # fmt: skip
     description = (
         "medical-imaging GANs with MONAI networks: lesion simulation and progression, contrast "
@@ -85,14 +90,17 @@ class MedGANDomain(Domain):
     def resume_value(self, config: RunConfig, key: str) -> Any:
         """The phantoms' keys as the data has them: data.growth resolved (`phantom_growth`),
         and None where nothing reads the key (data.contrast on task=translate, the translate
-        contrasts on another task, any of them on folder data): `check` then says it does not
-        apply, rather than a resume refusing it as changed."""
+        contrasts on another task, any of them on folder data; data.pixdim and data.fit on
+        phantom data): `check` then says it does not apply, rather than a resume refusing it
+        as changed."""
         assert isinstance(config, MedGANConfig)
         if key == "data.growth":
             return config.phantom_growth()
         contrasts = ("data.contrast", "data.source_contrast", "data.target_contrast")
         if key in contrasts and key not in config.reads_phantom_keys():
             return None
+        if key in ("data.pixdim", "data.fit") and config.data.source != "folder":
+            return None  # phantoms train on their own grid: only predict/simulate read them
         return config_value(config, key)
 
     def check(self, config: RunConfig) -> list[str]:
@@ -163,7 +171,8 @@ class MedGANDomain(Domain):
         return inspect_data(config)
 
     def data_formats(self, config: RunConfig) -> tuple[str, ...]:
-        """`ganhub data convert --to` formats: NIfTI folders (a shard would lose the masks and affines)."""
+        """`ganhub data convert --to` formats: NIfTI folders (a shard would lose the masks and
+        affines)."""
         return ("nifti",)
 
     def convert_data(self, config: RunConfig, fmt: str, out: Path) -> list[Path]:

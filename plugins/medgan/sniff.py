@@ -10,7 +10,7 @@ import numpy as np
 NIFTI_MAGIC = (b"n+1\0", b"ni1\0", b"n+2\0", b"ni2\0")
 GZIP_MAGIC = b"\x1f\x8b"
 # how `not_nifti`'s reasons start (`ganhub data check` shows them without "or truncated")
-OWN_REASONS = ("not a NIfTI file", "a NIfTI file that is not", "truncated")
+OWN_REASONS = ("not a NIfTI file", "a NIfTI file that is not", "truncated", "an empty file")
 
 
 def _nifti_header(head: bytes) -> bool | None:
@@ -35,6 +35,10 @@ def not_nifti(path: Path) -> str:
             head = stream.read(548)
     except OSError:  # unreadable: nibabel's reason stands
         return ""
+    if not head:  # a 0-byte file is no NIfTI file, compressed or not
+        return "an empty file (0 bytes): no NIfTI header to read"
+    if len(head) < 4 and not head.startswith(GZIP_MAGIC):
+        return f"not a NIfTI file: {len(head)} bytes, shorter than any NIfTI header"
     packed = head.startswith(GZIP_MAGIC)
     if packed:
         try:
