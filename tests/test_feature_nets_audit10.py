@@ -211,7 +211,7 @@ def test_class_accuracy_keeps_its_classifier_and_warns_when_it_guesses(
     finally:
         run.close()
     warned = [line for line in capsys.readouterr().err.splitlines() if "near chance" in line]
-    assert len(warned) == 1 and "class_accuracy judged by it measure nothing" in warned[0]
+    assert len(warned) == 1 and "the class accuracies judged by it measure nothing" in warned[0]
     run = _conditional(workdir, {"red": (255, 0, 0), "blue": (0, 0, 255)}, seed=2)
     try:
         label_classifier(run.system)

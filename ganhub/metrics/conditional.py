@@ -253,7 +253,7 @@ def label_classifier(system: GANSystem) -> tuple[torch.nn.Module, float]:
             spec.recipe = dict(r)
             save_feature_net(net, spec, folder, stem=path.stem)
     net, spec = loaded_feature_net(path)
-    warn_near_chance(spec, str(path.with_suffix(".json")), "class_accuracy judged by it")
+    warn_near_chance(spec, str(path.with_suffix(".json")), "the class accuracies judged by it")
     return net, spec.accuracy
 
 
