@@ -5,11 +5,15 @@ adapted to an image folder)."""
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from ganhub.errors import one_line
+
+# a dotted config key named in a message (data.proportions), not part of a longer word
+_KEY = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)")
 
 
 @contextlib.contextmanager
@@ -32,18 +36,28 @@ def inherited_keys_named(
         for typed in given:
             forget_key(inherited, typed)
         text = str(exc).removeprefix(f"{where}: ")
-        key = key_of_message(text)
-        if key is None or source_of(key, inherited) != where:
+        # the key the message is about, then the others its problem names: a typed key can
+        # clash with one RUN set ("data.classes=[8] and data.proportions both choose ...")
+        leading = key_of_message(text)
+        named = [*([leading] if leading else []), *_KEY.findall(text.split("; ", 1)[0])]
+        defaults = section_defaults(config_class)
+        key, default = None, None
+        for candidate in dict.fromkeys(named):
+            if source_of(candidate, inherited) != where:
+                continue
+            found, value = _at(saved, candidate)
+            known, default = _at(defaults, candidate)
+            if found and known and value != default:  # a choice of RUN's, not its default
+                key = candidate
+                break
+        if key is None:
             raise
-        found, value = _at(saved, key)
-        known, default = _at(section_defaults(config_class), key)
-        if not (found and known) or value == default:  # the file's value is no choice of RUN's
-            raise
-        named = type(exc)(
-            f"{where}: {text}; ganhub adapt keeps it from {one_line(run_dir, 200)}: give "
+        kept = "it" if key == leading else key
+        clear = type(exc)(
+            f"{where}: {text}; ganhub adapt keeps {kept} from {one_line(run_dir, 200)}: give "
             f"{key}={_item(default)} (the default)"
         )
-        raise named from exc.__cause__
+        raise clear from exc.__cause__
 
 
 def _at(tree: Mapping[str, Any], key: str) -> tuple[bool, Any]:

@@ -42,6 +42,25 @@ class Attribute:
                 f"attribute '{self.name}': {n} values, {len(self.data_proportions)} proportions "
                 f"and {len(self.groups)} groups; it needs two or more values and one of each"
             )
+        if len(set(self.values)) != n or not all(isinstance(v, str) and v for v in self.values):
+            raise ValueError(
+                f"attribute '{self.name}': values {list(self.values)}: give distinct, "
+                "non-empty names"
+            )
+        seen: dict[int, str] = {}
+        for value, group in zip(self.values, self.groups, strict=True):
+            if not group or not all(type(c) is int and c >= 0 for c in group):
+                raise ValueError(
+                    f"attribute '{self.name}': value '{value}' has classes {list(group)}: give "
+                    "one or more of the classifier's class indices (whole numbers from 0)"
+                )
+            for c in group:
+                if c in seen:
+                    raise ValueError(
+                        f"attribute '{self.name}': class {c} is in both '{seen[c]}' and "
+                        f"'{value}': each classifier class makes at most one value"
+                    )
+                seen[c] = value
         if abs(sum(self.data_proportions) - 1.0) > 1e-6:
             raise ValueError(
                 f"attribute '{self.name}': proportions sum to {sum(self.data_proportions)}"

@@ -194,6 +194,11 @@ def load_reference(path: Path, shape: tuple[int, ...], key: str) -> Tensor:
 
         check_image_folder(path, key)
         files = list_images(path)
+        if len(files) < MIN_REFERENCE:  # before decoding: no note on a folder refused
+            raise UsageError(
+                f"{key}={path}: {len(files)} reference image(s); the density-ratio classifier "
+                f"needs {MIN_REFERENCE_WHY}"
+            )
         try:  # data.skip_bad is the training data's: every reference image must read
             images = torch.stack([load_image(p, size, channels) for p in files])
         except UsageError as exc:
