@@ -3,6 +3,7 @@ override typed with spaces around `=` and a plugin name in capitals get a line t
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,24 +28,14 @@ def test_help_still_refuses_a_name_that_is_no_command(cli: Any) -> None:
     assert code == 2 and "'ganhub data' has no command 'plugin=toy2d'" in err
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    from ganhub.cli import main
-
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 @pytest.mark.parametrize(
     "typed", [["trainer.steps", "=", "5"], ["trainer.steps", "=5"], ["trainer.steps=", "5"]]
 )
-def test_spaces_around_equals_name_the_override(capsys, tmp_path, monkeypatch, typed) -> None:  # type: ignore[no-untyped-def]
+def test_spaces_around_equals_name_the_override(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, typed: list[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
-    code, out, err = _cli(capsys, "run", "plugin=toy2d", *typed)
+    code, out, err = cli("run", "plugin=toy2d", *typed)
     assert code == 2 and not out and not (tmp_path / "runs").exists()
     assert err == (
         f"ganhub: error: '{' '.join(typed)}': no spaces around '=' (the shell splits there); "
@@ -52,9 +43,11 @@ def test_spaces_around_equals_name_the_override(capsys, tmp_path, monkeypatch, t
     )
 
 
-def test_a_plugin_in_capitals_gets_its_name(capsys, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_plugin_in_capitals_gets_its_name(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
-    code, _, err = _cli(capsys, "run", "plugin=DCGAN")
+    code, _, err = cli("run", "plugin=DCGAN")
     assert code == 2 and "unknown domain 'DCGAN' (did you mean 'dcgan'?)" in err
 
 
@@ -66,7 +59,7 @@ def test_did_you_mean_prefers_the_same_word_in_another_case() -> None:
     assert did_you_mean("zzz", ["ema"]) == ""
 
 
-def test_list_takes_a_kind_in_any_case(capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_takes_a_kind_in_any_case(cli: Any) -> None:
     """`ganhub list Tricks` was refused ("'Tricks' is not one of ...")."""
-    code, out, _ = _cli(capsys, "list", "Tricks")
-    assert code == 0 and out == _cli(capsys, "list", "tricks")[1] and "ema" in out
+    code, out, _ = cli("list", "Tricks")
+    assert code == 0 and out == cli("list", "tricks")[1] and "ema" in out

@@ -31,40 +31,21 @@ from .conftest import TINY_TOY
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-class Detach(Trick):
-    """A D-input trick that detaches what it is given: G's fakes lose their gradient."""
+def _d_input_trick(name: str, transform: Any, doc: str) -> type[Trick]:
+    """A trick whose `d_input` is `transform` of D's input."""
 
-    name = "pf_detach"
+    def d_input(self: Trick, x: torch.Tensor, ctx: Any) -> torch.Tensor:
+        return transform(x)
 
-    def d_input(self, x: torch.Tensor, ctx: Any) -> torch.Tensor:
-        return x.detach()
-
-
-class Shrink(Trick):
-    """A D-input trick that drops a feature: D's first layer cannot take its output."""
-
-    name = "pf_shrink"
-
-    def d_input(self, x: torch.Tensor, ctx: Any) -> torch.Tensor:
-        return x[:, :-1]
+    return type(name, (Trick,), {"name": name, "__doc__": doc, "d_input": d_input})
 
 
-class Double(Trick):
-    """A D-input trick that gives float64 to a float32 D."""
-
-    name = "pf_double"
-
-    def d_input(self, x: torch.Tensor, ctx: Any) -> torch.Tensor:
-        return x.double()
-
-
-class Same(Trick):
-    """A D-input trick that returns its input as it is."""
-
-    name = "pf_same"
-
-    def d_input(self, x: torch.Tensor, ctx: Any) -> torch.Tensor:
-        return x
+# G's fakes lose their gradient; D's first layer cannot take the output; float64 to a float32
+# D; the input as it is
+Detach = _d_input_trick("pf_detach", lambda x: x.detach(), "detaches what it is given")
+Shrink = _d_input_trick("pf_shrink", lambda x: x[:, :-1], "drops a feature")
+Double = _d_input_trick("pf_double", lambda x: x.double(), "casts to float64")
+Same = _d_input_trick("pf_same", lambda x: x, "returns its input")
 
 
 class BrokenDSystem(Toy2dSystem):
