@@ -8,11 +8,12 @@ and fairness tools can compare a generator's shape shares with the data's.
 
 Geometry: every unit shape fits in the unit circle (its circumradius is 1), and at scale 1 that
 circle has radius `RADIUS` = 0.35 of the image width (a square's side is then half the width, a
-size a 32 px DCGAN can draw with its corners); centres are drawn in [RADIUS, 1 - RADIUS], which keeps every shape inside the image whatever
-its scale and rotation. Pixel (row i, column j) has its centre at ((j + 0.5) / size,
-(i + 0.5) / size); rotations turn the shape by theta from the image's x axis towards its y axis
-(rows grow downwards). A shape with k-fold symmetry (`SYMMETRY`) looks the same at theta and
-theta + 2 pi / k, so rotations are drawn in [0, 2 pi / k) and reported as the phase k theta.
+size a 32 px DCGAN can draw with its corners); centres are drawn in [RADIUS, 1 - RADIUS], which
+keeps every shape inside the image whatever its scale and rotation. Pixel (row i, column j) has
+its centre at ((j + 0.5) / size, (i + 0.5) / size); rotations turn the shape by theta from the
+image's x axis towards its y axis (rows grow downwards). A shape with k-fold symmetry
+(`SYMMETRY`) looks the same at theta and theta + 2 pi / k, so rotations are drawn in
+[0, 2 pi / k) and reported as the phase k theta.
 
 `estimate_factors` reads the factors back from pixels (centroid, area, the phase of the k-fold
 circular harmonic, a small classifier, the mean colour), so the data's own estimators score
@@ -76,6 +77,10 @@ UNIT_AREA = {"square": 4 * SQUARE_HALF**2, "ellipse": math.pi / 2, "triangle": 3
 PHASE0 = {"square": math.pi, "ellipse": 0.0, "triangle": 0.0}
 MASS_FLOOR = 0.1  # estimators ignore the faintest 10 %: background noise of generated samples
 REFERENCE_SHARE = 0.1  # reference set size, as a share of the training set's
+# a rotation is reported where the sample's k-fold harmonic is at least this share of its shape's
+# (`_harmonic_strength`): drawn shapes measure 0.91 or more at 32 px, round blobs under 0.1
+MIN_ROTATION_CONFIDENCE = 0.5
+HARMONIC_SIZE = 128  # the exact shapes' harmonics are measured at this size
 RENDER_CHUNK = 1 << 22  # sub-pixels per rendering chunk (16 MB per float tensor)
 
 # Bump when the classifier's recipe changes, so cached networks of older code are retrained;
@@ -323,7 +328,11 @@ def estimate_factors(images: Tensor, batch: int = 2048) -> dict[str, Tensor]:
     ignores faint background noise. "x", "y": the mass centroid (fractions of the width);
     "scale": from the area, divided by the estimated shape's unit area (so it is comparable
     across shapes); "rotation": the phase of the k-fold circular harmonic sum w r^k e^{ik phi}
-    around the centroid (k of the estimated shape), as k theta in [0, 2 pi); "shape": the
+    around the centroid (k of the estimated shape), as k theta in [0, 2 pi), NaN where the
+    image has no such harmonic to speak of (a round blob, an empty image: no angle to read);
+    "rotation_confidence": that harmonic's strength as a share of the estimated shape's own,
+    in [0, 1] (drawn shapes about 1; under `MIN_ROTATION_CONFIDENCE` the rotation is NaN);
+    "shape": the
     classifier's index into SHAPES; "hue" (3 channels): from the mean colour of the shape;
     "mass": the covered share of the image (near 0: an empty image, whose estimates mean
     nothing).
@@ -333,7 +342,8 @@ def estimate_factors(images: Tensor, batch: int = 2048) -> dict[str, Tensor]:
         raise UsageError(f"estimate_factors takes images (N, 1 or 3, H, W); got {list(x.shape)}")
     shape, _ = classify_shapes(x)
     if len(x) == 0:
-        keys = ("x", "y", "scale", "rotation", "mass") + (("hue",) if x.shape[1] == 3 else ())
+        keys: tuple[str, ...] = ("x", "y", "scale", "rotation", "rotation_confidence", "mass")
+        keys += ("hue",) if x.shape[1] == 3 else ()
         return {"shape": shape, **{key: torch.empty(0) for key in keys}}
     parts = [_moments(chunk, kinds) for chunk, kinds in zip(x.split(batch), shape.split(batch))]
     return {"shape": shape, **{key: torch.cat([p[key] for p in parts]) for key in parts[0]}}
@@ -352,26 +362,48 @@ def _moments(x: Tensor, kinds: Tensor) -> dict[str, Tensor]:
     area = total / (h * w) * (h / w)  # in units of width^2
     unit = torch.tensor([UNIT_AREA[s] for s in SHAPES])[kinds]
     z = torch.complex(gx[None, None, :] - cx[:, None, None], gy[None, :, None] - cy[:, None, None])
-    zk = z.square()  # r^k e^{ik phi} for k = 2, 3, 4
-    harmonics = {}
+    # the k-fold harmonic of each sample's own shape (k = 2, 3, 4: one column each, picked by
+    # gather) and its most possible magnitude sum w r^k, reached when all mass sits at one phase
+    zk, rk, r = z.square(), z.abs().square(), z.abs()
+    harmonics, radial = [], []
     for k in (2, 3, 4):
         if k > 2:
-            zk = zk * z
-        harmonics[k] = (zk * mass).sum((1, 2))
-    order = torch.tensor([SYMMETRY[s] for s in SHAPES])[kinds]
+            zk, rk = zk * z, rk * r
+        harmonics.append((zk * mass).sum((1, 2)))
+        radial.append((rk * mass).sum((1, 2)))
+    pick = (torch.tensor([SYMMETRY[s] for s in SHAPES])[kinds] - 2)[:, None]
+    moment = torch.stack(harmonics, 1).gather(1, pick)[:, 0]
+    strength = moment.abs() / torch.stack(radial, 1).gather(1, pick)[:, 0].clamp_min(1e-12)
+    confidence = (strength / _harmonic_strength()[kinds]).clamp_(0, 1)
     phase0 = torch.tensor([PHASE0[s] for s in SHAPES])[kinds]
-    moment = torch.stack([harmonics[int(k)][i] for i, k in enumerate(order.tolist())])
+    rotation = wrap_phase(moment.angle() - phase0)
     out = {
         "x": cx,
         "y": cy,
         "scale": (area / (unit * RADIUS**2)).sqrt(),
-        "rotation": wrap_phase(moment.angle() - phase0),
+        # a round blob (or an empty image) has no k-fold harmonic to take the phase of: its
+        # rotation is undefined, not whatever angle the pixel noise points to
+        "rotation": rotation.masked_fill(confidence < MIN_ROTATION_CONFIDENCE, math.nan),
+        "rotation_confidence": confidence,
         "mass": area,
     }
     if c == 3:
         colour = ((x + 1) / 2 * mass[:, None]).sum((2, 3))
         out["hue"] = rgb_to_hue(colour)
     return out
+
+
+@lru_cache(maxsize=1)
+def _harmonic_strength() -> Tensor:
+    """(3,) |sum w r^k e^{ik phi}| / sum w r^k of each exact shape (k its own symmetry): what
+    a drawn shape's harmonic is measured against (rendered once, large, so pixels barely
+    round it)."""
+    exact = torch.tensor([[i, SCALES[1], 0.0, 0.5, 0.5] for i in range(len(SHAPES))])
+    mass = (render(exact, HARMONIC_SIZE)[:, 0] + 1) / 2
+    grid = (torch.arange(HARMONIC_SIZE, dtype=torch.float32) + 0.5) / HARMONIC_SIZE - 0.5
+    z = torch.complex(grid[None, None, :], grid[None, :, None])
+    k = torch.tensor([SYMMETRY[s] for s in SHAPES], dtype=torch.float32)[:, None, None]
+    return (z.pow(k) * mass).sum((1, 2)).abs() / (z.abs().pow(k) * mass).sum((1, 2))
 
 
 # -- the shape classifier ------------------------------------------------------------------

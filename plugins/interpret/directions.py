@@ -176,6 +176,8 @@ def boundaries(
                 name = names[c] if 0 <= c < len(names) else str(c)
                 found.append((f"{key}={name}", _fit_normal(codes, labels)))
             continue
+        defined = ~values.double().isnan()  # left out: undefined (a round blob's rotation)
+        values = values[defined]
         parts = (
             [("·cos", values.double().cos()), ("·sin", values.double().sin())]
             if factor.kind == "circular"
@@ -185,7 +187,7 @@ def boundaries(
             split = _split_labels(part)
             if split is not None:
                 index, labels = split
-                found.append((key + suffix, _fit_normal(codes[index], labels)))
+                found.append((key + suffix, _fit_normal(codes[defined][index], labels)))
     return found
 
 

@@ -68,6 +68,9 @@ BATCH = 512  # codes decoded at once: one batch's images and activations are hel
 # and s.d. to about a sixth of the s.d., for about a tenth of the probes' time (measured in
 # docs/interpret.md)
 SHUFFLES = 20
+# a factor undefined for more than half of the generated samples (the rotation of a 50-step
+# dcgan's round blobs) is not probed; below that, it is probed on the samples that define it
+MIN_DEFINED = 0.5
 
 
 @dataclass
@@ -246,33 +249,67 @@ def probe_scores(
         shuffles=shuffles,
     )
     for f in table.kinds:
-        why = (skip or {}).get(f) or _one_value(values[f][train], info[f])
+        defined = _defined(values[f])
+        why = (
+            (skip or {}).get(f)
+            or _undefined(defined)
+            or _one_value(values[f][train][defined[train]], info[f])
+        )
         if why:
             table.skipped[f] = why
     for f, kind in table.kinds.items():
         if kind == "categorical" and f not in table.skipped:
             held_out = values[f][test]
             table.chance[f] = float(torch.bincount(held_out.long()).max()) / len(held_out)
-    # row 0 the factor's values, rows 1.. its shuffles (each a permutation of all the codes,
-    # drawn at once): one set per factor, shared by every layer
-    targets = {
-        f: values[f][torch.cat([torch.arange(n)[None], torch.rand(shuffles, n, generator=draw)
-                                .argsort(1)])]
-        for f in table.kinds if f not in table.skipped
-    }  # fmt: skip
+    # per factor, the codes whose value is defined (NaN: the rotation of a round blob has
+    # none) and, row 0, their values, rows 1.. shuffles of them (drawn at once): one set per
+    # factor, shared by every layer
+    targets: dict[str, tuple[Tensor, Tensor]] = {}
+    for f in table.kinds:
+        if f in table.skipped:
+            continue
+        keep = _defined(values[f]).nonzero().flatten()
+        rows = torch.cat(
+            [
+                torch.arange(len(keep))[None],
+                torch.rand(shuffles, len(keep), generator=draw).argsort(1),
+            ]
+        )
+        targets[f] = keep, values[f][keep][rows]
     for layer, x in features.items():
         x = x.double()
         mean, std = x[train].mean(0), x[train].std(0).clamp_min(1e-8)
         standardised = (x - mean) / std
         table.scores[layer] = {f: math.nan for f in table.kinds}
         table.baseline[layer] = {}
-        for f, y in targets.items():
-            scores = _probe(standardised, y, table.kinds[f], train, test)
+        for f, (keep, y) in targets.items():
+            where = torch.full((n,), -1)  # each code's row among the defined ones
+            where[keep] = torch.arange(len(keep))
+            fit, held = where[train], where[test]
+            scores = _probe(standardised[keep], y, table.kinds[f], fit[fit >= 0], held[held >= 0])
             table.scores[layer][f] = float(scores[0])
             if shuffles:
                 null = scores[1:]
                 table.baseline[layer][f] = (float(null.mean()), float(null.std()))
     return table
+
+
+def _defined(values: Tensor) -> Tensor:
+    """Which values are defined: all but NaN (the rotation of a round blob, which has none)."""
+    return (
+        ~values.isnan() if values.is_floating_point() else torch.ones_like(values, dtype=torch.bool)
+    )
+
+
+def _undefined(defined: Tensor) -> str:
+    """Why a factor undefined for most codes is not probed ('' when it is defined for at
+    least `MIN_DEFINED` of them): a probe of the few left would read chance."""
+    if float(defined.float().mean()) >= MIN_DEFINED:
+        return ""
+    return (
+        f"undefined for {int((~defined).sum())} of the {len(defined)} generated samples (a "
+        "round blob has no rotation to read): too few left to probe"
+    )
 
 
 def _one_value(fitted: Tensor, factor: Factor) -> str:

@@ -55,8 +55,11 @@ def difference(a: Tensor, b: Tensor, kind: str) -> Tensor:
 
 def spread(values: Tensor, kind: str, seed: int = 0) -> float:
     """The mean `difference` between random pairs of `values` (each against a seeded
-    permutation of the others): the yardstick of one factor's effects."""
+    permutation of the others): the yardstick of one factor's effects. Undefined values
+    (NaN: the rotation of a round blob) are left out."""
     values = values.detach().cpu()
+    if values.is_floating_point():
+        values = values[~values.isnan()]
     perm = torch.randperm(len(values), generator=torch.Generator().manual_seed(seed))
     return float(difference(values, values[perm], kind).mean()) if len(values) > 1 else 0.0
 
@@ -313,7 +316,10 @@ def _walk_effects(
     for key in spreads:
         values = measured[key].detach().cpu()
         change = difference(values[: len(base)], values[len(base) :], info[key].kind)
-        effects[key] = float(change.mean()) / spreads[key]
+        # pairs whose factor is undefined at either end (NaN: the rotation of a round blob)
+        # say nothing of how far it moved; none defined: no change measured
+        change = change[~change.isnan()]
+        effects[key] = float(change.mean()) / spreads[key] if len(change) else 0.0
     return sigma, effects
 
 
