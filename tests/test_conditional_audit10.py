@@ -38,12 +38,18 @@ def test_class_accuracy_row_names_counts_and_chance_warning() -> None:
     assert "`counts`" in row and "near chance" in row and "`warnings`" in row
 
 
-def test_empty_class_folder_is_no_class(tmp_path: Path) -> None:
-    # as the labelled-data table says: a sub-folder with no image is left out of the classes
+def test_empty_class_folder_is_no_class(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # as the labelled-data table says: a sub-folder with no image is left out of the classes,
+    # and said once (it was left out without a word)
     for name in ("a", "c"):
         _image(tmp_path / name / "0.png")
     (tmp_path / "b").mkdir()
     assert folder_classes(tmp_path) == ["a", "c"]
+    assert folder_classes(tmp_path) == ["a", "c"]
+    assert capsys.readouterr().err == (
+        f"ganhub: warning: data.path='{tmp_path}': class folder 'b' holds no image and is no "
+        "class; the classes are a, c\n"
+    )
     table = DOC.read_text(encoding="utf-8")
     assert "a sub-folder with no image is no class" in table
 

@@ -26,12 +26,12 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ganhub.config.schema import expand_path_text
+from ganhub.data.class_folders import class_folders, folder_classes, two_or_more
 from ganhub.data.images import IMAGE_SUFFIXES, SkippingFiles, list_images, readable_files
 from ganhub.data.label_csv import (
     FILE_COLUMNS,
     LABEL_COLUMNS,
     LabelRow,
-    check_root,
     hidden_part,
     read_label_csv,
     read_rows,
@@ -55,68 +55,6 @@ def _listing(names: list[str], limit: int = 20) -> str:
     # a run may hold 1,000 classes: name the first few and the count, keep the message one line
     shown = ", ".join(_shown(n, 40) for n in names[:limit])
     return shown if len(names) <= limit else f"{shown}, ... ({len(names)} in all)"
-
-
-def _class_folders(root: Path, key: str) -> dict[str, list[Path]]:
-    """Class name -> its images, for every visible sub-folder of `root` holding an image."""
-    check_root(root, key)
-    loose = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if loose:
-        # an image beside the class folders has no class: refusing beats training it unlabelled
-        raise ConfigError(
-            f"{key}='{_shown(root, 200)}': {len(loose)} image(s) directly in the folder "
-            f"(e.g. '{_shown(loose[0].name)}') would have no label; move them into a class "
-            "sub-folder or give data.labels=FILE.csv"
-        )
-    classes: dict[str, list[Path]] = {}
-    raw: dict[str, str] = {}  # each class's folder name
-    for sub in sorted(root.iterdir(), key=lambda p: p.name):
-        if sub.name.startswith(".") or not sub.is_dir():
-            continue
-        files = list_images(sub, within=root)  # links are judged against data.path, not the class
-        name = sub.name.strip()  # as condition.classes and CSV labels are read: ' dog' is dog
-        if files and (not name or name in classes):
-            what = (
-                f"class folders '{_shown(raw[name])}' and '{_shown(sub.name)}' are both class "
-                f"'{_shown(name)}'; rename one"
-                if name
-                else f"class folder '{_shown(sub.name)}' has a blank name; rename it"
-            )
-            raise ConfigError(
-                f"{key}='{_shown(root, 200)}': {what} (class names are read without the spaces "
-                "around them)"
-            )
-        if files and any("\udc80" <= c <= "\udcff" for c in name):  # bytes that are no UTF-8
-            from ganhub.data.inspect import shown_name
-
-            raise ConfigError(
-                f"{key}='{_shown(root, 200)}': class folder '{shown_name(sub.name, 120)}' has a "
-                "name that is not UTF-8, and a run saves its class names as text "
-                "(condition.classes in config.yaml, which it could not read back); rename it"
-            )
-        if files:  # a folder with no image is not a class (torchvision would fail on it)
-            classes[name], raw[name] = files, sub.name
-    if not classes:
-        raise ConfigError(
-            f"{key}='{_shown(root, 200)}': no class sub-folders with images; conditional "
-            "training on a folder needs one sub-folder per class (ImageFolder layout) or "
-            "data.labels=FILE.csv"
-        )
-    return classes
-
-
-def folder_classes(root: Path, key: str = "data.path") -> list[str]:
-    """Class names of an ImageFolder-style folder: its sub-folders holding images, sorted."""
-    return _two_or_more(list(_class_folders(root, key)), root, key)
-
-
-def _two_or_more(names: list[str], root: Path, key: str) -> list[str]:
-    if len(names) < 2:
-        raise ConfigError(
-            f"{key}='{_shown(root, 200)}': only one class folder ('{_shown(names[0])}') holds "
-            "images; conditioning needs at least two classes, one sub-folder each"
-        )
-    return names
 
 
 def _sorted_labels(labels: set[str]) -> list[str]:
@@ -257,9 +195,9 @@ def labelled_files(
     if labels_csv is not None:
         return _from_csv(root, labels_csv, classes)
     key = "data.path"
-    folders = _class_folders(root, key)
+    folders = class_folders(root, key)
     if classes is None:
-        classes = _two_or_more(list(folders), root, key)  # given classes may outnumber the folders
+        classes = two_or_more(list(folders), root, key)  # given classes may outnumber the folders
     index = _index(classes)
     pairs: list[tuple[Path, int]] = []
     for name, files in folders.items():
