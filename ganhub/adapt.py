@@ -68,8 +68,12 @@ ADAPT_DEFAULTS: tuple[tuple[str, str, str], ...] = (
         "eval.metrics=[] here switches it off",
     ),
     ("eval.n_samples", "1000", "samples per evaluation"),
-    ("out_dir", "RUN's parent folder", "the adapted run lands next to RUN"),
-    ("name", "<RUN>-adapt-<time>", ""),
+    (
+        "out_dir",
+        "RUN's parent folder",
+        "the adapted run lands next to RUN, or next to the run that holds an export RUN",
+    ),
+    ("name", "<RUN>-adapt-<time>", "for an export inside a run: <run>-<export>-adapt-<time>"),
 )
 STEPS, N_SHOTS, EVAL_EVERY, PATIENCE = 300, 10, 50, 4
 # what `ganhub meta` writes beside config.yaml: its options, meta.n_shots among them
@@ -352,9 +356,15 @@ def _nothing_held_out(held_out: Any) -> str:
 
 def _beside(run_dir: Path) -> Path:
     """The folder that holds RUN: `runs` for runs/digits7, `..` for `.` (the run's own
-    folder, where the adapted run would land inside RUN)."""
+    folder, where the adapted run would land inside RUN); for a folder inside a run (an export,
+    runs/digits7/export-safetensors), the folder that holds that run."""
     import os
 
+    from ganhub.config.saved import run_holding
+
+    holder = run_holding(run_dir)  # an export inside its run: next to that run, not in it
+    if holder is not None:
+        return _beside(holder)
     if run_dir.name not in ("", ".."):  # a path that names the run: its parent, as typed
         return run_dir.parent
     parent = run_dir.resolve().parent
@@ -471,6 +481,13 @@ def _has_key(section: Any, path: Iterable[str]) -> bool:
 
 
 def _name(run_dir: Path) -> str:
-    """`<run>-adapt-<time>`, a plain directory name."""
-    stem = re.sub(r"[^A-Za-z0-9._+-]", "_", run_dir.resolve().name).lstrip("._-+")[:60]
+    """`<run>-adapt-<time>`, a plain directory name; `<run>-<export>-adapt-<time>` for a
+    folder inside a run (digits7-export-safetensors-adapt-<time>)."""
+    from ganhub.config.saved import run_holding
+
+    holder = run_holding(run_dir)
+    named = run_dir.resolve().name
+    if holder is not None:
+        named = f"{holder.resolve().name}-{named}"
+    stem = re.sub(r"[^A-Za-z0-9._+-]", "_", named).lstrip("._-+")[:60]
     return f"{stem or 'run'}-adapt-{_dt.datetime.now():%Y%m%d-%H%M%S}"

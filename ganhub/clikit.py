@@ -45,7 +45,11 @@ class _RunDirectory(click.Path):
             elif not os.path.exists(value):
                 why = f"{shown} is a link to nothing, not a run directory"
             elif not os.path.isdir(value):
-                why = f"{shown} is a file, not a run directory; give the run's folder"
+                from ganhub.config.saved import run_holding
+
+                holder = run_holding(value)  # `ganhub report runs/x/metrics.jsonl`
+                where = f"'{one_line(holder, 200)}'" if holder is not None else "the run's folder"
+                why = f"{shown} is a file, not a run directory; give {where}"
             else:
                 why = f"{shown}: no permission to read this run directory"
             raise UsageError(why) from None

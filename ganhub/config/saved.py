@@ -59,6 +59,12 @@ def read_saved(run_dir: str | Path) -> dict[str, Any]:
         raise ConfigError(f"resume='{one_line(run_dir, 200)}': {exc.strerror or exc}") from None
     if not found and not os.path.lexists(saved.parent):
         raise ConfigError(f"'{one_line(run_dir, 200)}': no such run directory")
+    holder = None if found else run_holding(saved.parent)
+    if holder is not None:  # `resume=runs/x/config.yaml`, `ganhub sample runs/x/checkpoints`
+        raise ConfigError(
+            f"'{one_line(run_dir, 200)}' is not a run directory but is inside one: "
+            f"give '{one_line(holder, 200)}'"
+        )
     if not found:
         raise ConfigError(
             f"'{one_line(run_dir, 200)}' is not a ganhub run directory "
@@ -67,6 +73,21 @@ def read_saved(run_dir: str | Path) -> dict[str, Any]:
     data = nest_dotted(load_yaml(saved), f"config file '{one_line(saved, 200)}'")
     data.pop("resume", None)
     return data
+
+
+def run_holding(path: str | os.PathLike[str]) -> Path | None:
+    """The nearest folder above `path` (a file or folder within a run: its config.yaml, its
+    checkpoints/) that is a run directory, as the user would type it (relative when `path` is),
+    or None. Only a regular config.yaml marks one: no link is followed."""
+    absolute = Path(os.path.abspath(path))
+    for folder in absolute.parents:
+        config = folder / "config.yaml"
+        try:
+            if not config.is_symlink() and config.is_file():
+                return folder if Path(path).is_absolute() else Path(os.path.relpath(folder))
+        except OSError:  # a folder above that cannot be read: no run is known there
+            return None
+    return None
 
 
 def given_record(keys: typing.Iterable[str]) -> str:

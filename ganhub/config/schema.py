@@ -298,6 +298,14 @@ class LoggerOptions(Section):
         return _options_not_names(value, "logger", "to choose loggers")
 
 
+# other names of the precisions (PyTorch's dtypes, Lightning's `16-mixed`...), said as ganhub's
+_PRECISION_NAMES = {
+    **dict.fromkeys(["fp16", "float16", "half", "16-mixed", "fp16-mixed"], ("16", "fp16")),
+    **dict.fromkeys(["bfloat16", "bf16-mixed"], ("bf16", "bfloat16")),
+    **dict.fromkeys(["fp32", "float32", "float", "full", "32-true"], ("32", "fp32")),
+}
+
+
 class RunConfig(Section):
     """Everything a run needs. Domains subclass this to add `model`, `data` and their own keys."""
 
@@ -354,6 +362,12 @@ class RunConfig(Section):
     @field_validator("precision", mode="before")
     @classmethod
     def _precision_as_text(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.lower() in _PRECISION_NAMES:  # fp16: half precision is '16'
+            said, meaning = _PRECISION_NAMES[v.lower()]
+            raise ValueError(
+                f"ganhub calls {meaning} '{said}': give precision={said} "
+                "(valid: '32', 'bf16', '16')"
+            )
         return str(v) if isinstance(v, int) else v
 
     @field_validator("tricks", "loggers")

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from ganhub.config.overrides import ConfigLoader, DuplicateKeyError
+from ganhub.config.saved import run_holding
 from ganhub.errors import UsageError
 from ganhub.metrics.final_scores import eval_result as eval_result
 from ganhub.metrics.final_scores import final_metrics as final_metrics
@@ -49,6 +50,12 @@ def read_config(run_dir: Path) -> dict[Any, Any]:
     path = run_dir / "config.yaml"
     if path.exists() and not path.is_file():  # a FIFO would block the read; a folder, a device
         raise UsageError(f"{shown_path(path)}: not a regular file; config.yaml must be one")
+    holder = None if path.is_file() else run_holding(run_dir)
+    if holder is not None:  # `ganhub report runs/x/samples`
+        raise UsageError(
+            f"'{shown_path(run_dir)}' is not a run directory but is inside one: "
+            f"give '{shown_path(holder)}'"
+        )
     if not path.is_file():
         raise UsageError(
             f"'{shown_path(run_dir)}' is not a ganhub run directory (no config.yaml)"

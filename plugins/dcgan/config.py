@@ -121,9 +121,10 @@ class DCGANData(Section, KnowsGiven):
         ):  # fmt: skip
             if value != default and not used:
                 shown = str(value).lower() if isinstance(value, bool) else value
-                raise ConfigError(
-                    f"{key}={shown} is only read with {where}, and data={self.source} was given"
-                )
+                missing = f"data={self.source} was given"
+                if digits and key == "data.digit_groups":  # the source fits: the shares are absent
+                    missing = "data.proportions is missing (one share per group, summing to 1)"
+                raise ConfigError(f"{key}={shown} is only read with {where}, and {missing}")
         if len(set(self.shapes)) != len(self.shapes) or not self.shapes:
             raise ConfigError(
                 f"data.shapes={self.shapes}: give distinct shapes among {', '.join(SHAPE_NAMES)}"
