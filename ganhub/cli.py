@@ -10,6 +10,7 @@ import sys
 import click
 
 from ganhub import __version__
+from ganhub.closed_output import OutputGroup, OutputLost
 from ganhub.errors import ConfigError, GanhubError, one_line
 from ganhub.interrupts import terminate_unwinds, wait_for_rank_0
 
@@ -18,7 +19,7 @@ def build_cli() -> click.Group:
     """A fresh `ganhub` command group with every plugin's commands added."""
     from ganhub.plugins import get_hub
 
-    @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+    @click.group(cls=OutputGroup, context_settings={"help_option_names": ["-h", "--help"]})
     @click.version_option(__version__, prog_name="ganhub")
     def cli() -> None:
         """Train GANs in several domains with one engine.
@@ -105,6 +106,13 @@ def _run_and_report(args: list[str]) -> None:
             wait_for_rank_0(RANK0_GRACE_S)
         click.echo(f"ganhub: error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except OutputLost as exc:
+        # `ganhub report RUN | head -1`: a reader that left is no error, as for any Unix
+        # tool; a write that failed (`> /dev/full`) is one line and status 1
+        if exc.reader_left:
+            sys.exit(0)
+        click.echo(f"ganhub: error: the output cannot be written: {exc.reason}", err=True)
+        sys.exit(1)
     except click.exceptions.Abort:
         click.echo("ganhub: aborted", err=True)
         sys.exit(130)

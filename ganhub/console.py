@@ -20,7 +20,7 @@ import shlex
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TextIO
 
@@ -68,8 +68,13 @@ def warn(line: str, every_rank: bool = False) -> None:
     which that process must say, as `[rank N] ` in a job of several processes (torchrun
     passes their stderr through unmarked unless asked to `--tee`)."""
     if every_rank or speaks_for_job():
-        # while rich draws, sys.stderr is its proxy, which prints the line above the bars
-        print(f"{_rank_mark()}{line}" if every_rank else line, file=sys.stderr, flush=True)
+        try:  # while rich draws, sys.stderr is its proxy, which prints the line above the bars
+            print(f"{_rank_mark()}{line}" if every_rank else line, file=sys.stderr, flush=True)
+        except OSError as exc:  # `2>&1 | head`: stderr's reader left too; nowhere to say it
+            from ganhub.closed_output import stderr_lost
+
+            if not stderr_lost(exc):
+                raise
 
 
 def _rank_mark() -> str:
@@ -144,22 +149,33 @@ class Console:
                 self._console().print(text, markup=False, highlight=False)
             else:
                 print(text, file=self.out, flush=True)
-        except BrokenPipeError:  # `ganhub run ... | head`: the reader left, training goes on
-            self._output_lost()
+        except OSError as exc:  # `ganhub run ... | head`, `> /dev/full`: training goes on
+            from ganhub.closed_output import WRITE_FAILED
 
-    def _output_lost(self) -> None:
-        """Stop writing run output once its reader has closed the pipe, with one warning. The
-        run's files hold what it logs; stdout is pointed at the null device, so later writes
-        (and Python's flush at exit) find no closed pipe either."""
+            if not isinstance(exc, BrokenPipeError) and exc.errno not in WRITE_FAILED:
+                raise
+            self._output_lost(exc)
+
+    def _output_lost(self, error: OSError) -> None:
+        """Stop writing run output once its reader has closed the pipe (or a write failed:
+        a full disk), with one warning. The run's files hold what it logs; the stream is
+        pointed at the null device, so later writes, by anyone (and Python's flush at exit),
+        find no closed pipe either. Output meant for stderr (a command's progress) that stderr
+        cannot take is dropped without a word: there is nowhere left to say it."""
+        from ganhub.closed_output import silence
+
         self.quiet = True
-        if self._file is None:
-            with suppress(OSError, ValueError):
-                null = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(null, sys.stdout.fileno())
-                os.close(null)
+        if self._file is sys.stderr:
+            silence(sys.stderr)
+            return
+        if self._file is None or self._file is sys.stdout:
+            silence(sys.stdout)
+        why = "the output's reader closed it (a pipe into head?)"
+        if not isinstance(error, BrokenPipeError):
+            why = f"the output cannot be written ({error.strerror or error})"
         self.warn(  # this process's own output
-            "ganhub: warning: the output's reader closed it (a pipe into head?); training goes "
-            "on without printing, and the run directory holds what it logs",
+            f"ganhub: warning: {why}; training goes on without printing, and the run directory "
+            "holds what it logs",
             every_rank=True,
         )
 
