@@ -77,9 +77,12 @@ class Domain(ABC):
         unpaired run) resumes, and one nothing reads is left to `check` to name. Default: the
         value as config.yaml holds it; override it for a key whose default is resolved (an
         `auto`, a None derived from another key) or read by some tasks only."""
-        from ganhub.config.saved import config_value
-
-        return config_value(config, key)
+        found: Any = config.model_dump(mode="json")
+        for part in key.split("."):
+            if not isinstance(found, dict) or part not in found:
+                return None
+            found = found[part]
+        return found
 
     def modality_for(self, config: RunConfig) -> str:
         """The modality a run of this config trains on (default: the class's `modality`);

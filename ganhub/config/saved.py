@@ -237,13 +237,6 @@ def resolved_fixed(domain: Domain, config: RunConfig) -> dict[str, Any]:
     return {key: domain.resume_value(config, key) for key in fixed_keys(domain)}
 
 
-def config_value(config: RunConfig, key: str) -> Any:
-    """The value of dotted `key` in a validated `config` as its config.yaml holds it (None
-    where the config has no such key): `Domain.resume_value`'s default."""
-    found = value_at(config.model_dump(mode="json"), key.split("."))
-    return None if found is ABSENT else found
-
-
 def _resolved_pair(
     domain: Domain, saved: Mapping[str, Any], recorded: Mapping[str, Any], user: Mapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -355,7 +348,6 @@ __all__ = [
     "GIVEN_FILE",
     "MAX_GIVEN_BYTES",
     "config_field",
-    "config_value",
     "fixed_drift",
     "fixed_keys",
     "fixed_values",

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ganhub_cyclegan.config import RENAMED_KEYS, CycleGANConfig, check
 from ganhub_cyclegan.defaults import choice_defaults
 
-from ganhub.config.saved import config_value
 from ganhub.domain import Domain
 
 if TYPE_CHECKING:
@@ -80,7 +79,7 @@ class CycleGANDomain(Domain):
             return config.norm_kind()
         if key == "model.dropout":
             return config.dropout_placed()
-        return config_value(config, key)
+        return super().resume_value(config, key)
 
     def check(self, config: RunConfig) -> list[str]:
         """Folder layout and preprocessing sizes."""

@@ -13,7 +13,6 @@ from ganhub_medgan.config import (
     inapplicable,
 )
 
-from ganhub.config.saved import config_value
 from ganhub.domain import Domain
 
 if TYPE_CHECKING:
@@ -101,7 +100,7 @@ class MedGANDomain(Domain):
             return None
         if key in ("data.pixdim", "data.fit") and config.data.source != "folder":
             return None  # phantoms train on their own grid: only predict/simulate read them
-        return config_value(config, key)
+        return super().resume_value(config, key)
 
     def check(self, config: RunConfig) -> list[str]:
         """Image sizes the networks can take, objective terms the task has, data keys that apply,
