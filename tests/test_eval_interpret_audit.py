@@ -31,7 +31,7 @@ def test_eval_says_the_count_the_metrics_scored_not_the_n_asked_for(
     code, out, err = cli("eval", str(run), "--n", "500", "metrics=[med_fidelity]")
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0] == f"ganhub eval {run}: step 4, 1 seed(s) x 8 samples", out
+    assert lines[0] == f"ganhub eval {run}: step 4, 1 seed(s) x 8 samples (500 asked)", out
     notes = [line for line in lines if line.startswith("note:")]
     assert notes == [
         "note: --n 500: scored 8 samples per seed, not 500; the metrics have no more to score "

@@ -248,10 +248,12 @@ def test_a_reference_too_small_or_unreadable_is_one_line(tmp_path: Path) -> None
         Image.new("L", (16, 16), i * 60).save(tmp_path / f"{i}.png")
     with pytest.raises(UsageError, match=rf"3 reference image\(s\); .* at least {MIN_REFERENCE}"):
         load_reference(tmp_path, (1, 16, 16), "trick.reweight.reference")
-    (tmp_path / "3.png").write_bytes(b"not a png")
+    for i in range(3, MIN_REFERENCE):  # enough images: the count is checked before decoding
+        Image.new("L", (16, 16), i % 250).save(tmp_path / f"{i}.png")
+    (tmp_path / "bad.png").write_bytes(b"not a png")
     with pytest.raises(UsageError) as err:
         load_reference(tmp_path, (1, 16, 16), "trick.reweight.reference")
-    assert "3.png" in str(err.value) and "fix or remove that file" in str(err.value)
+    assert "bad.png" in str(err.value) and "fix or remove that file" in str(err.value)
     assert "skip_bad" not in str(err.value) and "\n" not in str(err.value)
 
 

@@ -51,7 +51,9 @@ def test_eval_takes_data_path_where_the_runs_folder_has_moved(workdir: Path, cli
     assert "ganhub eval RUN data.path=FOLDER" in err
     code, out, err = cli("eval", run_dir, f"data.path={workdir / 'moved'}", "--seeds", "2")
     assert code == 0, err
-    assert out.splitlines()[0] == f"ganhub eval {run_dir}: step 1, 2 seed(s) x 3 samples", out
+    assert (
+        out.splitlines()[0] == f"ganhub eval {run_dir}: step 1, 2 seed(s) x 3 samples (64 asked)"
+    ), out
     code, _, err = cli("sample", run_dir, "--n", "2", f"data.path={workdir / 'moved'}")
     assert code == 0, err  # the same key for both verbs
     # other keys stay refused, and the refusal names the data key that is taken
