@@ -33,19 +33,19 @@ def _shown(value: Any) -> str:
     return type(value).__name__ + (f" ({text})" if len(text) <= 40 else "")
 
 
-def _called(owner: str, method: str, call: Any) -> tuple[Any, str | None]:
+def _called(method: str, call: Any) -> tuple[Any, str | None]:
     """`call()`, or the line saying what it raised."""
     try:
         return call(), None
     except Exception as exc:
         line = (str(exc).strip().splitlines() or [""])[0]
-        return None, f"{owner}{method}() raised {type(exc).__name__}: {line}"
+        return None, f"{method}() raised {type(exc).__name__}: {line}"
 
 
 def trick_problems(trick: Trick) -> list[str]:
     """A trick made with its options and the config, never set up (as ganhub calls these)."""
     out: list[str] = []
-    length, failed = _called("", "follows_run_length", trick.follows_run_length)
+    length, failed = _called("follows_run_length", trick.follows_run_length)
     if failed:
         out.append(f"{failed}; read the options and the config there, not what setup() makes")
     elif length is not None and not isinstance(length, str):
@@ -53,7 +53,7 @@ def trick_problems(trick: Trick) -> list[str]:
             f"follows_run_length() returned {_shown(length)}, not a str or None: {PHRASE}, or "
             "None when nothing it does reads the run's length"
         )
-    bound, failed = _called("", "constrains_d", trick.constrains_d)
+    bound, failed = _called("constrains_d", trick.constrains_d)
     if failed:
         out.append(failed)
     elif not isinstance(bound, bool):
@@ -82,9 +82,7 @@ def loss_problems(loss: AdversarialLoss) -> list[str]:
     """`decision_threshold()` (D's accuracy is logged against it on every logging step)."""
     from ganhub.losses import Targets
 
-    threshold, failed = _called(
-        "", "decision_threshold", lambda: loss.decision_threshold(Targets())
-    )
+    threshold, failed = _called("decision_threshold", lambda: loss.decision_threshold(Targets()))
     if failed:
         return [failed]
     if threshold is None or (
@@ -100,7 +98,7 @@ def loss_problems(loss: AdversarialLoss) -> list[str]:
 def system_problems(system: GANSystem, config: RunConfig) -> list[str]:
     """A trained system's declarations that training does not read (`config`: its run's)."""
     out = []
-    length, failed = _called("", "follows_run_length", system.follows_run_length)
+    length, failed = _called("follows_run_length", system.follows_run_length)
     if failed:
         out.append(failed)
     elif not isinstance(length, list) or not all(isinstance(p, str) for p in length):
@@ -165,7 +163,7 @@ def _interfaces(system: GANSystem, config: RunConfig) -> list[str]:
                 f"cannot load: {line}"
             )
     if caps.can("latent_space"):
-        space, failed = _called("", "latent_space", system.latent_space)
+        space, failed = _called("latent_space", system.latent_space)
         if failed or space is None:
             out.append(
                 "capabilities() declare provides={'latent_space'}, but latent_space() "
