@@ -185,9 +185,23 @@ class TrainerConfig(Section):
     )
     channels_last: bool = Field(False, description="channels_last memory format for image models")
     num_workers: int = Field(0, ge=0, description="data-loading worker processes (folder data)")
+    threads: int | Literal["auto"] = Field(
+        "auto",
+        description="torch's CPU threads for the run (torch.set_num_threads; 1 up to the "
+        "machine's cores); auto keeps the process's count (torch's default, or "
+        "OMP_NUM_THREADS). Speed only: a resume may change it",
+    )
     progress: bool = Field(
         True, description="print the start banner, progress and summary table (false: quiet)"
     )
+
+    @field_validator("threads", mode="before")
+    @classmethod
+    def _thread_count(cls, v: Any) -> Any:
+        # one line instead of pydantic's two (one per member of the union)
+        if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
+            return v
+        raise ValueError("a thread count is an integer >= 1, or auto")
 
     @model_validator(mode="after")
     def _patience_needs_a_score(self) -> TrainerConfig:

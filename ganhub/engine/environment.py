@@ -47,6 +47,29 @@ def select_device(spec: str, local_rank: int = 0) -> torch.device:
     return device
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity: taskset, a container's cpuset)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def set_threads(threads: int | str) -> None:
+    """Apply `trainer.threads`: torch's intra-op CPU threads (`auto` leaves the process's count:
+    torch's default of one per core, or OMP_NUM_THREADS). `Run.close` puts the count before
+    back for a caller that goes on (a notebook, a test). Tiny models train faster with one
+    thread: a second one adds a barrier to every small kernel."""
+    if threads == "auto":
+        return
+    cores = usable_cores()
+    if not isinstance(threads, int) or not 1 <= threads <= cores:
+        raise ConfigError(
+            f"trainer.threads={threads}: this machine gives the run {cores} CPU core(s); "
+            f"use 1 to {cores}, or auto"
+        )
+    torch.set_num_threads(threads)
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices)."""
     random.seed(seed)

@@ -33,6 +33,7 @@ from ganhub.engine.environment import (
     seed_everything,
     select_device,
     set_deterministic,
+    set_threads,
 )
 from ganhub.engine.failure import record_failure
 from ganhub.engine.health import HealthMonitor
@@ -69,6 +70,7 @@ class Run:
         self.hooks = parts.hooks
         self.owners = Owners(parts.provenance)  # names a part's plugin when its code raises
         self.dist = DistInfo.from_env()
+        self.threads_before = torch.get_num_threads()  # trainer.threads: Run.close puts it back
         # all terminal output of the run; rank 0 shows progress unless trainer.progress=false
         self.console = Console(quiet=not (config.trainer.progress and self.dist.is_main))
         self.device = select_device(config.device, self.dist.local_rank)
@@ -78,8 +80,10 @@ class Run:
         set_deterministic(config.deterministic)
         distributed.init(self.dist, self.device)
         try:
+            set_threads(config.trainer.threads)  # refused (more than the cores) before building
             self._build(config, parts)
         except BaseException as exc:  # a caller of make_run that goes on keeps no group
+            torch.set_num_threads(self.threads_before)
             distributed.leave(self.dist, exc)
             raise
 
@@ -425,6 +429,7 @@ class Run:
         self.loggers = []
         if self.directory is not None:
             self.directory.close()
+        torch.set_num_threads(self.threads_before)  # trainer.threads was this run's
         distributed.shutdown(self.dist)
 
 

@@ -90,7 +90,11 @@ ARCH_SPACE: dict[str, Any] = {
 # setting): with 10, `loss=wasserstein tricks=[gp]` kept at most 1 of the 8 ring modes in 2,000
 # steps, with 0.1 all 8 (docs/toy2d.md); it applies to gp's wgan variant, not to DRAGAN.
 DEFAULT_TRICKS = ["r1", "ema", "lr_schedule"]
-DEFAULT_STEPS = 15_000  # about a minute on one CPU core
+DEFAULT_STEPS = 15_000  # under two minutes on one CPU core (1 m 45 s, 2026-12-07)
+# torch's CPU threads: a kernel of these tiny MLPs is over before a second thread pays for the
+# barrier it adds: 3,000 steps took 23.5 s with one thread and 38.5 s with two on a quiet
+# 2-core machine (docs/performance.md#cpu-threads), with bit-identical results
+DEFAULT_THREADS: int | Literal["auto"] = 1
 TRICK_DEFAULTS: dict[str, dict[str, float]] = {
     "r1": {"gamma": 0.1},
     "ema": {"decay": 0.99},
@@ -128,6 +132,7 @@ class Toy2dConfig(RunConfig):
             log_every=100,
             sample_every=2500,
             checkpoint_every=2500,
+            threads=DEFAULT_THREADS,
         )
     )
     optim: OptimConfig = Field(default_factory=_toy_optim)
