@@ -10,7 +10,13 @@ import sys
 import click
 
 from ganhub import __version__
-from ganhub.closed_output import OutputGroup, OutputLost
+from ganhub.closed_output import (
+    OutputGroup,
+    OutputGuard,
+    OutputLost,
+    guarded_output,
+    open_standard_descriptors,
+)
 from ganhub.errors import ConfigError, GanhubError, one_line
 from ganhub.interrupts import terminate_unwinds, wait_for_rank_0
 
@@ -73,6 +79,7 @@ def _help_command(root: click.Group) -> click.Command:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI, turning ganhub errors into one line + exit code."""
+    open_standard_descriptors()  # `>&-`: before any file can take descriptor 1 or 2
     args = sys.argv[1:] if argv is None else argv
     # Before torch loads OpenMP: by default its threads spin while they wait for each other, and
     # on a CPU shared with other jobs each op then waits for a time slice (measured on 2 cores
@@ -80,14 +87,17 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     before = signal.getsignal(signal.SIGTERM)
     try:
-        _run_and_report(args)
+        # what anyone prints while the command runs meets no closed pipe nor full disk
+        with guarded_output() as guard:
+            _run_and_report(args, guard)
     finally:  # an error's line is said (SIGTERM was held since it unwound): stoppable again
         if before is signal.SIG_DFL and signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _run_and_report(args: list[str]) -> None:
-    """Run the command; an error that ends it is said in one line, then the exit status."""
+def _run_and_report(args: list[str], guard: OutputGuard) -> None:
+    """Run the command; an error that ends it is said in one line, then the exit status (and
+    a write to stdout that failed in silence, as one that failed while the command ran)."""
     try:
         group = build_cli()
         # SIGTERM unwinds as Ctrl-C does: a run stopped while it starts removes its directory;
@@ -95,6 +105,9 @@ def _run_and_report(args: list[str]) -> None:
         # soon as one exits: rank 0, stopped before its line, said nothing)
         with terminate_unwinds(_say_terminated, hold_on_error=True):
             group.main(args=args, prog_name="ganhub", standalone_mode=False)
+        lost = guard.failure()
+        if lost is not None:
+            raise lost
     except GanhubError as exc:
         if os.environ.get("GANHUB_DEBUG"):
             raise

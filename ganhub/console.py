@@ -24,8 +24,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TextIO
 
-# The console of the run in progress: where `activity()` reports.
-_ACTIVE: ContextVar[Console | None] = ContextVar("ganhub_console", default=None)
+_ACTIVE: ContextVar[Console | None] = ContextVar("ganhub_console", default=None)  # activity()
 
 PLAIN_EVERY_S = 60.0  # without a terminal: a training line at least this often...
 PLAIN_FRACTION = 10  # ...and at every tenth of the run
@@ -144,17 +143,20 @@ class Console:
         """One line (or block) of run output; nothing when quiet."""
         if self.quiet:
             return
+        from ganhub.closed_output import WRITE_FAILED, unsaid_loss
+
         try:
             if self.live:
                 self._console().print(text, markup=False, highlight=False)
             else:
                 print(text, file=self.out, flush=True)
         except OSError as exc:  # `ganhub run ... | head`, `> /dev/full`: training goes on
-            from ganhub.closed_output import WRITE_FAILED
-
             if not isinstance(exc, BrokenPipeError) and exc.errno not in WRITE_FAILED:
                 raise
-            self._output_lost(exc)
+            return self._output_lost(exc)
+        lost = unsaid_loss(self.out)  # the CLI's guard took the failure in silence
+        if lost is not None:
+            self._output_lost(lost)
 
     def _output_lost(self, error: OSError) -> None:
         """Stop writing run output once its reader has closed the pipe (or a write failed:
@@ -162,14 +164,14 @@ class Console:
         pointed at the null device, so later writes, by anyone (and Python's flush at exit),
         find no closed pipe either. Output meant for stderr (a command's progress) that stderr
         cannot take is dropped without a word: there is nowhere left to say it."""
-        from ganhub.closed_output import silence
+        from ganhub.closed_output import mark_said, silence
 
         self.quiet = True
         if self._file is sys.stderr:
-            silence(sys.stderr)
-            return
+            return silence(sys.stderr)
         if self._file is None or self._file is sys.stdout:
             silence(sys.stdout)
+        mark_said(self.out)  # said once here: the command does not fail for it
         why = "the output's reader closed it (a pipe into head?)"
         if not isinstance(error, BrokenPipeError):
             why = f"the output cannot be written ({error.strerror or error})"

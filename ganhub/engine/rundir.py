@@ -22,11 +22,11 @@ import json
 import os
 import shutil
 import stat
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ganhub.closed_output import say
 from ganhub.config.given import complete_keys, given_of
 from ganhub.config.saved import GIVEN_FILE, given_record
 from ganhub.engine.lock import RunLock
@@ -47,8 +47,8 @@ MAX_RANK_ERROR = 300  # characters of another rank's error that rank 0 shows
 
 
 def _note(line: str) -> None:
-    """A note on stderr."""
-    print(line, file=sys.stderr, flush=True)
+    """A note on stderr (none when stderr's reader left or its disk is full)."""
+    say(line)
 
 
 class RunDirectory:

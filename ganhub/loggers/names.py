@@ -6,9 +6,9 @@ metric, and one line says so the first time it is logged."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 
+from ganhub.closed_output import say
 from ganhub.errors import one_line
 
 # a reserved name `step` is recorded as `metric/step`
@@ -64,11 +64,9 @@ class MetricNames:
         self.names[name] = new
         self.used.add(new)
         if new != name:
-            print(
+            say(
                 f"ganhub: warning: logger '{self.logger}': metric '{one_line(name, 100)}' is "
-                f"logged as '{one_line(new, 100)}' ({why})",
-                file=sys.stderr,
-                flush=True,
+                f"logged as '{one_line(new, 100)}' ({why})"
             )
         return new
 

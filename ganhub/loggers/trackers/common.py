@@ -10,13 +10,13 @@ import json
 import logging
 import os
 import queue
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ganhub.closed_output import say
 from ganhub.errors import one_line, without_credentials
 
 INSTALL = 'pip install "ganhub[trackers]"'
@@ -55,7 +55,7 @@ def _scrub(text: str) -> str:
 
 def _warn(line: str) -> None:
     # stderr, as the run's own warnings: a live progress display prints it above its bars
-    print(f"ganhub: warning: {_scrub(line)}", file=sys.stderr, flush=True)
+    say(f"ganhub: warning: {_scrub(line)}")
 
 
 def _first_line(exc: BaseException) -> str:

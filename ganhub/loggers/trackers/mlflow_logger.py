@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ from urllib.parse import unquote, urlparse
 
 from pydantic import Field, field_serializer, field_validator
 
+from ganhub.closed_output import say
 from ganhub.config.schema import Section
 from ganhub.errors import UsageError, one_line
 from ganhub.loggers import Logger
@@ -290,7 +290,7 @@ class MLflowLogger(Logger):
         if config.trainer.progress and urlparse(self.uri).scheme in ("http", "https"):
             # MLflow's own "View run" lines are off (they would show a password in the URI)
             url = f"{self.shown.rstrip('/')}/#/experiments/{experiment_id}/runs/{self.run_id}"
-            print(f"ganhub: MLflow run at {url}", file=sys.stdout, flush=True)
+            say(f"ganhub: MLflow run at {url}", err=False)
         # at close, a server that still takes connections gets time to receive a large file
         remote = urlparse(self.uri).scheme in ("http", "https")
         self.worker = _Worker("mlflow", self._reachable if remote else None)

@@ -8,7 +8,6 @@ import os
 import re
 import shlex
 import shutil
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 
+from ganhub.closed_output import say
 from ganhub.config.schema import Section
 from ganhub.errors import UsageError, one_line
 from ganhub.loggers import Logger
@@ -225,7 +225,7 @@ class WandbLogger(Logger):
         # into the run's files when it sends a run, online or by `wandb sync`, over this copy
         self._save(run_dir / "config.yaml", CONFIG_COPY)
         if self.mode == "offline" and config.trainer.progress:
-            print(_offline_line(run_dir, self.run.id), file=sys.stdout, flush=True)
+            say(_offline_line(run_dir, self.run.id), err=False)
 
     def _init(self, wandb: Any, previous: str | None, data: dict[str, Any]) -> Any:
         run_dir, config = self.run_dir, self.config
