@@ -22,6 +22,7 @@ import click
 
 from ganhub.clikit import HELP, KeyValueCommand
 from ganhub.errors import one_line
+from ganhub.plural import counted
 
 if TYPE_CHECKING:
     from ganhub.config.schema import RunConfig
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from ganhub.plugins import Hub
 
 _ARGS = {**HELP, "ignore_unknown_options": True, "allow_extra_args": True}
-
 
 _SETTING = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*=")
 
@@ -208,8 +208,7 @@ def check_command(as_json: bool, args: tuple[str, ...]) -> None:
     ganhub data check plugin=NAME        the domain's embedded default data
     Exits 0 when the data is clean (notes only: conversions the loader makes on purpose),
     1 when it has errors (unusable files) or warnings (duplicates, empty masks...), 2 when
-    the command or its settings are refused (one line saying why).
-    """
+    the command or its settings are refused (one line saying why)."""
     report = inspect(*_split(args))
     click.echo(json.dumps(report.to_json(), indent=1) if as_json else report.table())
     if not report.clean:
@@ -275,8 +274,9 @@ def clean_command(
         first = next((f for f in report.findings if f.item in dropped), None)
         example = f", e.g. {one_line(f'{first.item}: {first.problem}', 160)}" if first else ""
         raise UsageError(
-            f"all {len(report.items)} items of {one_line(data)} would be dropped{example}; "
-            "nothing written (are the keys the run uses given, e.g. model.image_size?)"
+            f"all {counted(len(report.items), 'items')} of {one_line(data)} would be dropped"
+            f"{example}; nothing written (are the keys the run uses given, e.g. "
+            "model.image_size?)"
         )
     if list_file is not None:
         write_bytes(list_file, _list_text(kept))
@@ -294,7 +294,7 @@ def clean_command(
     if others:
         names = ", ".join(one_line(name, 60) for name in others[:3])
         more = f" and {len(others) - 3} more" if len(others) > 3 else ""
-        line += f"; {len(others)} other file(s) not copied ({names}{more})"
+        line += f"; {counted(len(others), 'other files')} not copied ({names}{more})"
     if extra and not _is_text_file(data):  # a text file's entry is its copy itself
         shown = ", ".join(one_line(written / name, 200) for name in extra)
         line += f"; the kept files' labels -> {shown}"

@@ -17,6 +17,9 @@ What a rank says there belongs to its try (`try_key`): every `ganhub.train` or c
 comes to the job's process group, or fails before it, is one try on every rank, counted here
 where both see it, so a rank that failed before the engine was imported meets the others in
 the next try in step.
+
+A second Ctrl-C while a run writes its checkpoint lets that write finish first
+(`finish_first`), then aborts: a third aborts at once.
 """
 
 from __future__ import annotations
@@ -297,6 +300,41 @@ def terminate_unwinds(
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+@contextlib.contextmanager
+def finish_first(said: Callable[[], None]) -> Iterator[None]:
+    """Inside, a Ctrl-C that would abort (the signal handler in place raises KeyboardInterrupt:
+    a second Ctrl-C during a run's checkpoint save) lets the block finish first: `said` tells
+    the user, and KeyboardInterrupt is raised once the block is done. Another Ctrl-C meanwhile
+    aborts at once (a save stalled on a network file system). A checkpoint is written whole or
+    not at all, in under a second at the default models' sizes (docs/training.md), so an
+    impatient second Ctrl-C keeps the checkpoint the first one asked for. Only in the main
+    thread, where Python handles signals, and where SIGINT has a Python handler; else a no-op.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield
+        return
+    pending = False
+
+    def hold(signum: int, frame: Any) -> None:
+        nonlocal pending
+        if pending:
+            raise KeyboardInterrupt
+        try:
+            previous(signum, frame)  # a first Ctrl-C asks the run to stop after its step
+        except KeyboardInterrupt:
+            pending = True
+            said()
+
+    signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pending:
+        raise KeyboardInterrupt
+
+
 class OutputsStopped(BaseException):
     """A signal stopped a run's final samples and evaluation (its checkpoint is saved)."""
 
@@ -327,6 +365,7 @@ __all__ = [
     "begin_try",
     "end_try",
     "failure_line",
+    "finish_first",
     "interruption",
     "job_key",
     "job_store",

@@ -43,7 +43,7 @@ def test_a_class_with_no_usable_image_is_an_error(workdir: Path, cli) -> None:  
     assert report["summary"]["classes"] == {"a": 3, "b": 3}  # c: the error row
     rows = [f for f in report["findings"] if f["item"] == "(labels)"]
     assert len(rows) == 1 and rows[0]["severity"] == "error", rows
-    assert "class(es) c: no usable image" in rows[0]["problem"]
+    assert "class c: no usable image" in rows[0]["problem"]
     # the refusal the check foretells is the run's
     code, _, err = cli("run", "plugin=dcgan", "data.path=data", "model.conditional=true",
                        "data.skip_bad=true", "trainer.steps=1", "trainer.batch_size=2")  # fmt: skip
@@ -52,7 +52,7 @@ def test_a_class_with_no_usable_image_is_an_error(workdir: Path, cli) -> None:  
     code, out, err = cli("data", "clean", "data", "plugin=dcgan", "model.conditional=true",
                          "--out", "clean")  # fmt: skip
     assert code == 0, err
-    assert "6 of 8 kept" in out and "class(es) c: no usable image" in out
+    assert "6 of 8 kept" in out and "class c: no usable image" in out
     assert sorted(p.name for p in (workdir / "clean").iterdir()) == ["a", "b"]
 
 

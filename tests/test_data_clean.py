@@ -66,7 +66,7 @@ def test_the_summary_counts_items_and_names_the_other_files_left_out(
     (data / "bad.png").write_text("not an image")
     code, out, err = cli("data", "clean", "d", "plugin=dcgan", "--out", "c")
     assert code == 0, err
-    assert out.strip() == "3 of 4 kept, 1 dropped; 1 other file(s) not copied (x.ppm) -> c"
+    assert out.strip() == "3 of 4 kept, 1 dropped; 1 other file not copied (x.ppm) -> c"
     assert sorted(p.name for p in (workdir / "c").iterdir()) == ["0.png", "1.png", "2.png"]
 
 

@@ -179,7 +179,7 @@ def test_a_broken_symlink_is_an_error_of_the_check(
     _images(workdir / "imgs", n=2)
     (workdir / "imgs" / "dangling.png").symlink_to("nonexist.png")
     code, out, err = cli("data", "check", "imgs", "plugin=dcgan")
-    assert code == 1 and "(1 errors, 0 warnings" in out, out + err
+    assert code == 1 and "(1 error, 0 warnings" in out, out + err
     assert "dangling.png  broken symlink (to 'nonexist.png'): no file to read" in out
 
 

@@ -88,7 +88,7 @@ def test_a_folder_of_unreadable_files_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as caught:
         ImageFolder(tmp_path / "none", 16, 3, skip_bad=True)
     assert str(caught.value) == (
-        f"data.path='{tmp_path / 'none'}': none of its 1 image file(s) is readable "
+        f"data.path='{tmp_path / 'none'}': none of its 1 image file is readable "
         "(data.skip_bad=true skipped every one); give a folder with readable images"
     )
 

@@ -302,7 +302,7 @@ def test_eval_command_reports_mean_and_std_over_seeds(cli, workdir: Path, cache:
     code, out, err = cli("eval", "runs/toy", "--seeds", "3", "--n", "500",
                          "eval.metrics=[mode_coverage_2d,fid]")  # fmt: skip
     assert code == 0, err
-    assert "3 seed(s) x 500 samples" in out and "not applicable to this run: fid" in out
+    assert "3 seeds x 500 samples" in out and "not applicable to this run: fid" in out
     lines = {ln.split()[0]: ln.split()[1:] for ln in out.splitlines()[2:] if ln.split()}
     assert {"modes", "hq_percent", "reverse_kl", "n_samples"} <= set(lines)
     result = json.loads((workdir / "runs/toy/eval.json").read_text())

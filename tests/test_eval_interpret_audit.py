@@ -31,7 +31,7 @@ def test_eval_says_the_count_the_metrics_scored_not_the_n_asked_for(
     code, out, err = cli("eval", str(run), "--n", "500", "metrics=[med_fidelity]")
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0] == f"ganhub eval {run}: step 4, 1 seed(s) x 8 samples (500 asked)", out
+    assert lines[0] == f"ganhub eval {run}: step 4, 1 seed x 8 samples (500 asked)", out
     notes = [line for line in lines if line.startswith("note:")]
     assert notes == [
         "note: --n 500: scored 8 samples per seed, not 500; the metrics have no more to score "
@@ -40,7 +40,7 @@ def test_eval_says_the_count_the_metrics_scored_not_the_n_asked_for(
     result = json.loads((run / "eval.json").read_text())
     assert result["n_samples"] == 8 and result["n_asked"] == 500
     caption, _ = final_metrics(run, [])
-    assert caption == "ganhub eval: step 4, 1 seed(s) x 8 samples (500 asked)"
+    assert caption == "ganhub eval: step 4, 1 seed x 8 samples (500 asked)"
 
     code, out, err = cli("eval", str(run), "--n", "500", "--seeds", "3", "metrics=[med_fidelity]")
     assert code == 0, err
@@ -59,10 +59,10 @@ def test_the_report_reads_the_scored_count_from_an_older_eval_json(tmp_path: Pat
     }  # fmt: skip
     (tmp_path / "eval.json").write_text(json.dumps(older))
     caption, _ = final_metrics(tmp_path, [])
-    assert caption == "ganhub eval: step 4, 1 seed(s) x 8 samples (500 asked)"
+    assert caption == "ganhub eval: step 4, 1 seed x 8 samples (500 asked)"
     older["results"]["n_samples"]["mean"] = 500.0  # type: ignore[index]
     (tmp_path / "eval.json").write_text(json.dumps(older))
-    assert final_metrics(tmp_path, [])[0] == "ganhub eval: step 4, 1 seed(s) x 500 samples"
+    assert final_metrics(tmp_path, [])[0] == "ganhub eval: step 4, 1 seed x 500 samples"
 
 
 def test_an_inception_key_no_metric_uses_is_said_to_be_unused(cli: CLI, workdir: Path) -> None:

@@ -123,7 +123,7 @@ def test_folder_errors_name_the_folder_and_what_would_be_valid(tmp_path: Path) -
     flat = _folder(tmp_path / "flat", {"x.png": 1, "y.png": 2})
     with pytest.raises(ConfigError) as exc:
         labelled_files(flat)
-    _error(exc, "2 image(s) directly in", "'x.png'", "no label", "data.labels=FILE.csv")
+    _error(exc, "2 images directly in", "'x.png'", "no label", "data.labels=FILE.csv")
 
     bare = tmp_path / "bare"
     (bare / "empty").mkdir(parents=True)
@@ -259,7 +259,7 @@ def test_csv_must_cover_the_images_and_name_only_images(flat: Path, tmp_path: Pa
     partial = _csv(tmp_path / "p.csv", "file,label\nb.png,x\n")
     with pytest.raises(ConfigError) as exc:
         labelled_files(flat, partial)
-    _error(exc, "p.csv", "2 image(s) in data.path=", "have no row (e.g. 'a.png')")
+    _error(exc, "p.csv", "2 images in data.path=", "have no row (e.g. 'a.png')")
 
     ghost = _csv(tmp_path / "g.csv", "file,label\na.png,x\nb.png,y\nsub/c.png,x\nnope.png,y\n")
     with pytest.raises(ConfigError) as exc:

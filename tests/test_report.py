@@ -50,7 +50,7 @@ def test_report_writes_plots_and_a_self_contained_page(cli, trained_run: Path) -
     assert code == 0, err
     cli("report", str(trained_run))
     text = page.read_text()
-    assert "ganhub eval: step 8, 2 seed(s) x 200 samples" in text and " ± " in text
+    assert "ganhub eval: step 8, 2 seeds x 200 samples" in text and " ± " in text
 
 
 def test_a_page_that_cannot_be_written_leaves_no_plots(cli, trained_run: Path) -> None:  # type: ignore[no-untyped-def]
@@ -259,7 +259,7 @@ def test_a_crafted_run_directory_injects_no_markup(cli, tmp_path: Path) -> None:
     assert f"ganhub report: {DIR_NAME}" in shown  # the h1
     assert f"samples/{SAMPLE_NAME}: skipped (not named step_<N>.png)" in shown
     assert "&lt;script&gt;document.title=&#39;PWNED&#39;&lt;/script&gt;" in text
-    assert "eval.json: 1 result(s) without a numeric mean/std left out" in shown
+    assert "eval.json: 1 result without a numeric mean/std left out" in shown
     assert (
         "Possible mode collapse flagged at steps 4; try a lower optim.G.lr, or the r1 trick"
         in shown

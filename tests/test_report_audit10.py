@@ -43,13 +43,13 @@ def test_a_null_score_is_a_row_with_its_reason_and_the_count_is_the_scored_one(
     assert metrics["ssim"] == [("null (NaN or inf on 1 of 2 seeds)", "")], metrics
     assert metrics["class_acc"] == [("0.5 ± 0.1", "")]
     text = (tmp_path / "run" / "report.html").read_text()
-    assert "2 seed(s) x 30 samples (25 asked)</caption>" in text
+    assert "2 seeds x 30 samples (25 asked)</caption>" in text
 
 
 def test_metrics_scoring_different_counts_are_named(tmp_path: Path) -> None:
     counts = {"fid": {"n_samples": 25.0}, "class_accuracy": {"n_samples": 30.0}}
     text = write_report(_scored_run(tmp_path, {**EVAL, "counts": counts})).read_text()
-    assert "2 seed(s) x 25 samples (class_accuracy 30 scored)</caption>" in text
+    assert "2 seeds x 25 samples (class_accuracy 30 scored)</caption>" in text
 
 
 def test_the_comparison_shows_a_null_final_score_with_its_reason(tmp_path: Path, cli: Any) -> None:
@@ -155,7 +155,7 @@ def test_an_eval_json_std_below_zero_is_left_out_with_a_note(tmp_path: Path) -> 
     results = {**EVAL["results"], "class_acc": {"mean": 0.5, "std": -5.0}}
     text = write_report(_scored_run(tmp_path, {**EVAL, "results": results})).read_text()
     assert "class_acc" not in rows(Tables(text), "metrics")
-    assert "1 result(s) without a numeric mean/std left out (class_acc)" in text
+    assert "1 result without a numeric mean/std left out (class_acc)" in text
 
 
 def test_the_comparison_says_which_run_lost_its_metrics_file(tmp_path: Path, cli: Any) -> None:

@@ -163,7 +163,7 @@ def test_a_run_without_metrics_jsonl_says_why_and_what_it_has(tmp_path: Path) ->
     (run / "eval.json").write_text(json.dumps(result))
     shown = " ".join(Page(write_report(run).read_text()).text)
     assert "eval.json from ganhub eval (the final metrics below)" in shown
-    assert "ganhub eval: step 60, 1 seed(s) x 500 samples" in shown and "modes" in shown
+    assert "ganhub eval: step 60, 1 seed x 500 samples" in shown and "modes" in shown
 
 
 def test_samples_after_the_history_a_resume_went_back_to_are_left_out(cli, workdir: Path) -> None:  # type: ignore[no-untyped-def]

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ganhub.data.ahead import ahead_on_device, to_device
 from ganhub.errors import ConfigError, GanhubError
+from ganhub.plural import counted
 
 
 @dataclass
@@ -107,8 +108,9 @@ class BatchSource(ABC):
         per_epoch = (len(self) // world) // batch_size
         if per_epoch == 0:
             raise ConfigError(
-                f"trainer.batch_size={batch_size}: the dataset has only {len(self)} samples "
-                f"for {world} process(es); use a smaller batch or more data"
+                f"trainer.batch_size={batch_size}: the dataset has only "
+                f"{counted(len(self), 'samples')} for {counted(world, 'processes')}; use a smaller "
+                "batch or more data"
             )
         return per_epoch
 

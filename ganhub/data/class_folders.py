@@ -11,6 +11,7 @@ from ganhub.console import warn
 from ganhub.data.images import IMAGE_SUFFIXES, list_images
 from ganhub.data.label_csv import check_root
 from ganhub.errors import ConfigError, one_line
+from ganhub.plural import counted
 
 _EMPTY_SAID: set[tuple[Path, tuple[str, ...]]] = set()
 
@@ -27,7 +28,7 @@ def class_folders(root: Path, key: str) -> dict[str, list[Path]]:
     if loose:
         # an image beside the class folders has no class: refusing beats training it unlabelled
         raise ConfigError(
-            f"{key}='{_shown(root, 200)}': {len(loose)} image(s) directly in the folder "
+            f"{key}='{_shown(root, 200)}': {counted(len(loose), 'images')} directly in the folder "
             f"(e.g. '{_shown(loose[0].name)}') would have no label; move them into a class "
             "sub-folder or give data.labels=FILE.csv"
         )

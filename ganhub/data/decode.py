@@ -23,6 +23,7 @@ from typing import IO, TYPE_CHECKING, TypeVar
 import numpy as np
 
 from ganhub.errors import UsageError, one_line
+from ganhub.plural import counted
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -252,7 +253,9 @@ def _exif_fault(block: object) -> str | None:
         return f"its first directory at byte {ifd} is past the block's {size} bytes"
     (count,) = struct.unpack_from(end + "H", tiff, ifd)
     if ifd + 2 + 12 * count + 4 > size:
-        return f"its first directory's {count} entries run past the block's {size} bytes"
+        return (
+            f"its first directory ({counted(count, 'entries')}) runs past the block's {size} bytes"
+        )
     total, seen = 0, set()
     for at in range(ifd + 2, ifd + 2 + 12 * count, 12):
         tag, kind, n, offset = struct.unpack_from(end + "HHLL", tiff, at)
@@ -303,8 +306,8 @@ def _deep_grey(values: np.ndarray, mode: str, name: str) -> tuple[np.ndarray, li
         bad = int(values.size - np.isfinite(values).sum())
         raise ImageError.unreadable(
             name,
-            f"{bad} NaN or infinite pixel value(s) in a 32-bit float image; replace them (e.g. "
-            "with 0) or leave the file out",
+            f"{counted(bad, 'NaN or infinite pixel values')} in a 32-bit float image; replace "
+            "them (e.g. with 0) or leave the file out",
         )
     lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
     full = 1.0 if mode == "F" else 65535.0

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from ganhub.errors import ConfigError
+from ganhub.plural import counted
 
 HELD_OUT_CAP = 1000  # held-out images kept for evaluation: enough for feature statistics
 
@@ -91,10 +92,10 @@ def shots_problem(
     if n_shots <= total:
         return None
     if classes is None:
-        which = f"the data has only {total} images"
+        which = f"the data has only {counted(total, 'images')}"
     else:
         each = ", ".join(f"{name} {c}: {counts.get(c, 0)}" for c in kept)
-        which = f"the kept classes have only {total} images ({each})"
+        which = f"the kept classes have only {counted(total, 'images')} ({each})"
     return f"{key}.n_shots={n_shots}: {which}; give {key}.n_shots={total} or fewer"
 
 

@@ -32,6 +32,7 @@ from ganhub.data.listing import (
     walk_files,
 )
 from ganhub.errors import ConfigError, UsageError, one_line
+from ganhub.plural import counted
 
 
 @lru_cache(maxsize=1)
@@ -205,8 +206,8 @@ def readable_files(files: Sequence[Path], where: Path) -> list[int]:
             warn_skipped(path, exc)
     if not kept:
         raise UsageError(
-            f"data.path='{one_line(where)}': none of its {len(files)} image file(s) is readable "
-            "(data.skip_bad=true skipped every one); give a folder with readable images"
+            f"data.path='{one_line(where)}': none of its {counted(len(files), 'image files')} is "
+            "readable (data.skip_bad=true skipped every one); give a folder with readable images"
         )
     return kept
 

@@ -34,6 +34,7 @@ from ganhub.data.fingerprints import (
     thumbnail,
 )
 from ganhub.errors import UsageError, one_line
+from ganhub.plural import agreeing, counted
 
 Severity = Literal["error", "warning", "note"]
 DROP, KEEP, CONVERT = "drop", "keep", "convert"
@@ -108,11 +109,10 @@ class DataReport:
         (`one_line`), as `--json` keeps them as they are."""
         counts = Counter(f.severity for f in self.findings)
         state = "clean" if self.clean else "NOT clean"
-        head = (
-            f"{quoted_name(shown_name(self.source))}: {len(self.items)} {self.kind}, {state} "
-            f"({counts['error']} errors, {counts['warning']} warnings, {counts['note']} notes)"
-        )
-        lines = [head] + [f"  {one_line(k)}: {_short(v)}" for k, v in self.summary.items()]
+        found = ", ".join(counted(counts[s], f"{s}s") for s in ("error", "warning", "note"))
+        head = f"{quoted_name(shown_name(self.source))}: {counted(len(self.items), self.kind)}"
+        lines = [f"{head}, {state} ({found})"]
+        lines += [f"  {one_line(k)}: {_short(v)}" for k, v in self.summary.items()]
         order = {"error": 0, "warning": 1, "note": 2}
         rows = sorted(self.findings, key=lambda f: (order[f.severity], _natural(f.item)))
         if rows:
@@ -425,8 +425,8 @@ def class_balance(report: DataReport, labels: Iterable[Any], *, tolerance: float
     if rare:
         report.add(
             "(labels)",
-            f"unbalanced: class(es) {', '.join(sorted(rare))} below {tolerance:.0%} of an even "
-            "share",
+            f"unbalanced: {agreeing(len(rare), 'classes')} {', '.join(sorted(rare))} below "
+            f"{tolerance:.0%} of an even share",
             KEEP,
             "warning",
         )
@@ -458,7 +458,8 @@ def inspect_texts(
         if max_tokens is not None and count_tokens is not None:
             n = count_tokens(text)
             if n > max_tokens:
-                report.add(name, f"{n} tokens, over {max_tokens}: truncated", CONVERT, "note")
+                truncated = f"{counted(n, 'tokens')}, over {max_tokens}: truncated"
+                report.add(name, truncated, CONVERT, "note")
         digest = hashlib.sha256(norm.encode()).hexdigest()
         if digest in seen:
             report.add(name, f"duplicate of {quoted_name(seen[digest])}", DROP, "warning")

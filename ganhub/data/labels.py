@@ -39,6 +39,7 @@ from ganhub.data.label_csv import (
 from ganhub.data.links import missing
 from ganhub.data.two_labels import file_labels, listed_twice, name_two_labels
 from ganhub.errors import ConfigError, did_you_mean, one_line
+from ganhub.plural import agreeing, counted
 
 if TYPE_CHECKING:
     from ganhub.data.inspect import DataReport
@@ -163,7 +164,8 @@ def _from_csv(
     if unlabelled and not reported:
         rel = unlabelled[0].relative_to(base).as_posix()
         raise ConfigError(
-            f"{where}: {len(unlabelled)} image(s) in {root_key}='{_shown(root, 200)}' have no "
+            f"{where}: {counted(len(unlabelled), 'images')} in {root_key}='{_shown(root, 200)}' "
+            f"{'has' if len(unlabelled) == 1 else 'have'} no "
             f"row (e.g. '{_shown(rel)}'); label every image or move the others out"
         )
     if classes is None:  # a class all of whose rows the check reports is one still
@@ -314,7 +316,12 @@ def report_classes(report: DataReport, root: Path, labels_csv: Path | None) -> N
     class_balance(report, usable)
     if emptied := [c for c in dict.fromkeys(named) if c not in usable]:
         why = "no usable image: the run refuses it, and a cleaned copy would lose it"
-        report.add("(labels)", f"class(es) {_listing(emptied, 5)}: {why}", KEEP, "error")
+        report.add(
+            "(labels)",
+            f"{agreeing(len(emptied), 'classes')} {_listing(emptied, 5)}: {why}",
+            KEEP,
+            "error",
+        )
 
 
 def _report_rows(report: DataReport, root: Path, labels_csv: Path) -> list[str]:

@@ -106,8 +106,6 @@ class Run:
         hint = self.owners.hint("domain", config.plugin)  # what the domain declares holds
         check_declarations(parts.domain, config, self.system, self.phases, hint)
         self.groups, frozen = start.trainable_groups(self.system)  # FreezeD: left out
-        if frozen:
-            self.console.print(f"frozen at setup (not trained): {', '.join(frozen)}")
         self.grad_groups: tuple[str, ...] = ()  # groups whose weights autograd tracks now
         self.graphs = graphs.StepGraphs.for_run(self) if config.trainer.cuda_graphs else None
         self.optimizers = {
@@ -121,6 +119,8 @@ class Run:
             for g, params in self.groups.items()
         }
         start.configure_optimizers(self.system, self.tricks, self.optimizers, self.owners)
+        if frozen:  # once the tricks' on_optimizers accepted them (FreezeD checks its source)
+            self.console.print(f"frozen at setup (not trained): {', '.join(frozen)}")
         if config.trainer.compile:
             compiled.compile_models(self.system)
 

@@ -17,6 +17,7 @@ from ganhub.engine import checkpoint, distributed, start
 from ganhub.engine.best import restored_best
 from ganhub.engine.environment import rng_state, set_rng_state
 from ganhub.errors import ConfigError, first_line, one_line
+from ganhub.interrupts import finish_first
 from ganhub.plugin_guard import hook_plugins
 
 
@@ -67,8 +68,10 @@ def save(run: Any) -> Path | None:
     extra: dict[str, Any] = {}
     run.hooks.before_save_checkpoint(run=run, step=run.step, extra=extra)
     state = start.training_state(run, rng, extra)
+    plugins = hook_plugins(run.hooks, "before_save_checkpoint")
     # a value no checkpoint can hold names the trick, domain or hook plugin that gave it
-    with start.storable(run.config.plugin, hook_plugins(run.hooks, "before_save_checkpoint")):
+    # a second Ctrl-C during the write lets it finish, then aborts (docs/training.md)
+    with finish_first(lambda: _finishing(run)), start.storable(run.config.plugin, plugins):
         run.last_checkpoint = checkpoint.save(
             run.run_dir / "checkpoints",
             run.step,
@@ -78,6 +81,13 @@ def save(run: Any) -> Path | None:
             protect=[run.best.name] if run.best else [],
         )
     return run.last_checkpoint
+
+
+def _finishing(run: Any) -> None:
+    run.console.warn(
+        f"\nganhub: finishing the checkpoint of step {run.step} first; Ctrl-C again aborts "
+        "without it"
+    )
 
 
 @contextmanager

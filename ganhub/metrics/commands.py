@@ -24,6 +24,7 @@ from ganhub.config.schema import MAX_EVAL_SAMPLES
 from ganhub.hookspecs import hookimpl
 from ganhub.metrics import COUNT_KEYS
 from ganhub.metrics.feature_commands import features
+from ganhub.plural import counted
 
 if TYPE_CHECKING:
     from ganhub.metrics import Metric
@@ -46,16 +47,16 @@ _READS = ConfigKeys(
     default=1,
     show_default=True,
     type=_SEEDS,
-    help="how many sample seeds, from the run's seed on; scores are their mean and std",
+    help="How many sample seeds, from the run's seed on; scores are their mean and std.",
 )
 @click.option("--n", "n_samples", type=_N,
-              help="samples per seed [eval.n_samples]")  # fmt: skip
+              help="Samples per seed  [default: the run's eval.n_samples]")  # fmt: skip
 @device_option()
 @click.option("--out", type=click.Path(), default=None,
-              help="write the scores to this JSON file (a folder, or a path ending in /: "
-              "eval.json in it) instead of RUN_DIR/eval.json (for "
-              "an export: ./eval-EXPORT.json; a run "
-              "folder that cannot be written: a read-only mount, another user's run)")  # fmt: skip
+              help="Write the scores to this JSON file (a folder, or a path ending in /: "
+              "eval.json in it), as for a run folder that cannot be written (a read-only "
+              "mount, another user's run)  [default: RUN_DIR/eval.json; for an export: "
+              "./eval-EXPORT.json]")  # fmt: skip
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
 def eval_command(
     run_dir: Path,
@@ -299,8 +300,8 @@ def _scored_count(table: dict[str, Any], n: int, asked: str) -> tuple[int, list[
         return n, []
     scored = max(counts)
     return scored, [
-        f"{asked}: scored {scored:,} samples per seed, not {n:,}; the metrics have no more to "
-        "score (a held-out set, or a metric's own limit)"
+        f"{asked}: scored {counted(scored, 'samples', ',')} per seed, not {n:,}; the metrics "
+        "have no more to score (a held-out set, or a metric's own limit)"
     ]
 
 
@@ -316,16 +317,17 @@ def _unused_inception_keys(items: list[str], extractors: list[str]) -> str | Non
 def format_table(result: dict[str, Any], out: Path | None = None) -> str:
     """The eval result as a plain-text table: metric, mean, std (over seeds); `out`: where it
     was written, when not the run's eval.json. Metric keys and names are escaped as paths are
-    (`shown_key`): a third-party metric named "fid\\x1b[31m" prints no escape sequence."""
+    (`shown_key`): a third-party metric named "fid\\x1b[31m" prints no escape sequence; so are
+    the notes (`shown_text`), which quote the names an earlier eval.json holds."""
     from ganhub.metrics.final_scores import scored_text
-    from ganhub.metrics.untrusted import shown_key, shown_path
+    from ganhub.metrics.untrusted import shown_key, shown_path, shown_text
 
     seeds = len(result["seeds"])
     # the samples scored, as the report's caption says them: class_accuracy and intra_fid
     # round --n up to fill every class ("27 samples (25 asked)")
     head = (
-        f"ganhub eval {shown_path(result['run_dir'])}: step {result['step']}, {seeds} seed(s) x "
-        f"{scored_text(result)}"
+        f"ganhub eval {shown_path(result['run_dir'])}: step {result['step']}, "
+        f"{counted(seeds, 'seeds')} x {scored_text(result)}"
     )
     if result["features"]:
         head += f", features: {', '.join(shown_key(f) for f in result['features'])}"
@@ -337,7 +339,7 @@ def format_table(result: dict[str, Any], out: Path | None = None) -> str:
     if result["skipped"]:
         skipped = ", ".join(shown_key(name) for name in result["skipped"])
         lines.append(f"not applicable to this run: {skipped}")
-    lines += [f"note: {note}" for note in result.get("notes", [])]
+    lines += [f"note: {shown_text(note)}" for note in result.get("notes", [])]
     written = out or result.get("written_to") or Path(result["run_dir"]) / "eval.json"
     lines.append(f"written to {shown_path(written)}")
     return "\n".join(lines)
@@ -356,8 +358,9 @@ def _num(v: float) -> str:
 @click.option(
     "--out",
     type=click.Path(),
-    help="HTML path; a folder (one that exists, or a path ending in /) takes report.html "
-    "(compare.html for several runs)  [default: RUN_DIR/report.html; ./compare.html]",
+    help="HTML page to write; a folder (one that exists, or a path ending in /) takes "
+    "report.html (compare.html for several runs)  [default: RUN_DIR/report.html; "
+    "./compare.html for several runs]",
 )
 def report_command(run_dirs: tuple[Path, ...], out: str | None) -> None:
     """Write RUN_DIR/report.html (self-contained) with PNG plots in RUN_DIR/report/ (next to

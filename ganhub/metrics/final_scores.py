@@ -20,6 +20,7 @@ from ganhub.metrics.untrusted import (
     shown_key,
     whole_step,
 )
+from ganhub.plural import counted
 
 
 def _fmt(value: Any) -> str:
@@ -63,8 +64,9 @@ def _eval_json(run_dir: Path, notes: list[str]) -> tuple[int, str, list[tuple[st
     seeds = len(result["seeds"])
     features = result.get("features")
     shown = ", ".join(shown_key(f, 40) for f in features[:10]) if isinstance(features, list) else ""
-    caption = f"ganhub eval: step {result['step']}, {seeds} seed(s) x {scored_text(result)}" + (
-        f", features: {shown}" if shown else ""
+    caption = (
+        f"ganhub eval: step {result['step']}, {counted(seeds, 'seeds')} x {scored_text(result)}"
+        + (f", features: {shown}" if shown else "")
     )
     if seeds > 1 and _same_for_every_seed(result["results"]):
         caption += "; the same scores for every seed, so a std of 0 measures no spread"
@@ -89,7 +91,8 @@ def _eval_json(run_dir: Path, notes: list[str]) -> tuple[int, str, list[tuple[st
     if bad:
         names = ", ".join(shown_key(k, 40) for k in bad[:5])
         notes.append(
-            f"eval.json: {len(bad)} result(s) without a numeric mean/std left out ({names})"
+            f"eval.json: {counted(len(bad), 'results')} without a numeric mean/std left out "
+            f"({names})"
         )
     if len(result["results"]) - len(bad) > MAX_ROWS:
         notes.append(f"eval.json: only the first {MAX_ROWS} results are shown")

@@ -23,6 +23,7 @@ MAX_FILE_BYTES = 16 << 20  # config.yaml / eval.json larger than this are not pa
 MAX_IMAGE_BYTES = 32 << 20  # a sample image larger than this is not embedded
 MAX_ROWS = 200  # rows of the final metrics table
 MAX_TEXT = 200  # characters of one value shown on the page
+MAX_NOTE = 2000  # characters of one note (which may quote many keys) shown in a terminal
 MAX_SAMPLE_LINES = 8  # lines of a text sample file shown on the page
 MAX_PLOTTED = 1e30  # |value| and step beyond this break matplotlib's tick locators
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -82,6 +83,13 @@ def shown_key(key: Any, limit: int = MAX_TEXT) -> str:
     return as_text(one_line(key) if isinstance(key, str) else key, limit)
 
 
+def shown_text(text: Any, limit: int = MAX_NOTE) -> str:
+    """A line that quotes what the run directory holds (a note of `ganhub eval`, which names
+    the metrics and keys of an earlier eval.json) as a terminal shows it: one line, escaped
+    and bounded as `shown_key` does a key ("a\\nb", not a second line)."""
+    return shown_key(text, limit)
+
+
 def error_line(exc: BaseException, limit: int = 160) -> str:
     """An exception as one short, printable line (whitespace collapsed, the rest escaped)."""
     return one_line(" ".join(str(exc).split()) or type(exc).__name__, limit)
@@ -124,6 +132,7 @@ __all__ = [
     "MAX_FILE_BYTES",
     "MAX_GRIDS",
     "MAX_IMAGE_BYTES",
+    "MAX_NOTE",
     "MAX_PLOTTED",
     "MAX_ROWS",
     "MAX_SAMPLE_LINES",
@@ -137,5 +146,6 @@ __all__ = [
     "read_json",
     "shown_key",
     "shown_path",
+    "shown_text",
     "whole_step",
 ]

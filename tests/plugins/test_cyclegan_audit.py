@@ -52,7 +52,7 @@ def test_eval_takes_data_path_where_the_runs_folder_has_moved(workdir: Path, cli
     code, out, err = cli("eval", run_dir, f"data.path={workdir / 'moved'}", "--seeds", "2")
     assert code == 0, err
     assert (
-        out.splitlines()[0] == f"ganhub eval {run_dir}: step 1, 2 seed(s) x 3 samples (64 asked)"
+        out.splitlines()[0] == f"ganhub eval {run_dir}: step 1, 2 seeds x 3 samples (64 asked)"
     ), out
     code, _, err = cli("sample", run_dir, "--n", "2", f"data.path={workdir / 'moved'}")
     assert code == 0, err  # the same key for both verbs
@@ -168,7 +168,7 @@ def test_a_saved_run_with_an_option_refused_now_still_opens(workdir: Path) -> No
 
 def test_the_run_and_eval_count_the_pairs_scored_not_eval_n_samples(workdir: Path) -> None:
     """With 16 held-out digits and eval.n_samples=64 the summary said n_samples 64 and `ganhub
-    eval` "2 seed(s) x 64 samples"."""
+    eval` "2 seeds x 64 samples"."""
     summary = ganhub.train([*TINY, "eval.n_samples=64", "trainer.steps=1"])
     metrics = summary["metrics"]
     assert metrics["n_pairs"] == 16 and metrics["n_samples"] == 16

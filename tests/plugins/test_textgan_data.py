@@ -228,8 +228,7 @@ def test_style_files_balance_and_a_sentence_in_both_styles(tmp_path: Path) -> No
     found = _findings(report)
     assert found[f"{pos}:40"] == ("warning", "drop", f"duplicate of {neg}:4")  # as given
     assert (
-        found["(labels)"][0] == "warning"
-        and "unbalanced: class(es) negative" in found["(labels)"][2]
+        found["(labels)"][0] == "warning" and "unbalanced: class negative" in found["(labels)"][2]
     )
     assert report.summary["classes"] == {"negative": 10, "positive": 40}
     # the loader trains on both files as they are: 9 + 36 training sentences after holding out
