@@ -3,6 +3,7 @@ the files a resumed run reads)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from abc import abstractmethod
 from pathlib import Path
@@ -135,8 +136,27 @@ class TextSystemBase(GANSystem[TextGANConfig]):
 
     # -- the files a resumed run reads -------------------------------------------------
 
-    # the data files the resumed checkpoint was trained on, when they were other files
+    # the data files the resumed checkpoint was trained on, when they were other files or
+    # the same files edited since (`edited`: their sentences' digest differs)
     moved_from: list[str] | None = None
+    edited = False
+    _digest: str | None = None
+
+    def file_sentences(self) -> list[str]:
+        """The sentences the run read from its data files, held-out ones included."""
+        return []
+
+    def data_digest(self) -> str | None:
+        """SHA-256 of `file_sentences`, which a checkpoint keeps: a resume can tell that a file
+        was edited under the same path; None for the embedded corpora."""
+        if not self.data_files():
+            return None
+        if self._digest is None:  # once a run: every checkpoint keeps it, the text is read once
+            digest = hashlib.sha256()
+            for text in self.file_sentences():
+                digest.update(text.encode("utf-8", "surrogatepass") + b"\n")
+            self._digest = digest.hexdigest()
+        return self._digest
 
     def data_files(self) -> list[str]:
         """The text files the run trains on (data.path, or data.style_paths), absolute."""
@@ -150,6 +170,10 @@ class TextSystemBase(GANSystem[TextGANConfig]):
         saved = state.get("data_files")
         if isinstance(saved, list) and saved != self.data_files():
             self.moved_from = [str(p) for p in saved]
+        elif isinstance(saved, list) and state.get("data_sha256") is not None:
+            # the same paths: their sentences' digest tells that a file was edited since
+            self.edited = state["data_sha256"] != self.data_digest()
+            self.moved_from = [str(p) for p in saved] if self.edited else None
 
     @abstractmethod
     def token_rows(self) -> Tensor:
@@ -190,6 +214,14 @@ class TextSystemBase(GANSystem[TextGANConfig]):
         key = "data.path" if self.cfg.data.path is not None else "data.style_paths"
         now = ", ".join(self.data_files()) or "the oracle corpus"
         was = ", ".join(self.moved_from) or "the oracle corpus"
+        if self.edited:
+            return [
+                f"textgan: resumed with {key}={now}, whose sentences changed since this run "
+                f"was trained on them: it keeps its tokenizer, made from the earlier text: "
+                f"{self.unknown_share():.1%} of the text's tokens read as <unk> (held-out "
+                "sentences and metrics come from the edited text too); for a tokenizer of the "
+                "edited text start a fresh run (init_from=RUN keeps the weights)"
+            ]
         return [
             f"textgan: resumed with {key}={now}, and this run was trained on {was}: it keeps "
             f"its tokenizer, made from that text: {self.unknown_share():.1%} of the new "

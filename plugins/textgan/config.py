@@ -159,9 +159,25 @@ def token_shard_facts(path: Path) -> dict[str, Any]:
         )
     fields = {"length": int, "tokenizer": str, "tokenizer_vocab": int, "tokenizer_json": str}
     for key, kind in fields.items():
-        if not isinstance(source.get(key), kind):
-            raise UsageError(f"data.path={path}: its manifest {meta.name} has no valid '{key}'")
+        value = source.get(key)
+        if not isinstance(value, kind) or (key != "tokenizer_json" and not _valid(key, value)):
+            raise UsageError(
+                f"data.path={path}: its manifest {meta.name} has no valid '{key}' (a damaged "
+                "manifest); write the shard again with ganhub data convert FILE plugin=textgan "
+                "--to tokens"
+            )
     return source
+
+
+def _valid(key: str, value: object) -> bool:
+    """Whether `value` is one that data.`key` accepts (a manifest edited by hand, damaged)."""
+    from pydantic import ValidationError
+
+    try:
+        TextData.__pydantic_validator__.validate_assignment(TextData.model_construct(), key, value)
+    except ValidationError:
+        return False
+    return True
 
 
 # keys of earlier releases (TextGANDomain.renamed_keys): refused with one line, never translated

@@ -16,20 +16,19 @@
   and references as training on FILE, on every machine.
 * **Checks** (`TextGANDomain.inspect_data`): empty lines (error), lines that are not UTF-8
   (error), lines longer than `data.length` tokens (note: truncated), words the tokenizer maps
-  to `<unk>` (note), invisible characters inside a line (note), control characters
-  (warning), duplicates of normalised text (warning), and for task=transfer the balance of
-  the two styles (warning when one has less than half of an even share). Items are
-  `FILE:LINE`: data.path's file by its name (`ganhub data clean` copies its lines by that
-  name), each of data.style_paths by the path as given; the embedded corpora are named
-  `oracle:N` and `negative:N` / `positive:N`. `ganhub data clean --out` writes the kept lines
-  as the loader reads them (`cleaned_copy`).
+  to `<unk>` (note), invisible characters inside a line (note), control characters (warning:
+  `controls`), U+FFFD (warning), duplicates of normalised text (warning), and for
+  task=transfer the balance of the two styles (warning when one has less than half of an even
+  share). Items are `FILE:LINE`: data.path's file by its name (`ganhub data clean` copies its
+  lines by that name), each of data.style_paths by the path as given; the embedded corpora are
+  named `oracle:N` and `negative:N` / `positive:N`. `ganhub data clean --out` writes the kept
+  lines as the loader reads them (`cleaned_copy`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import shlex
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from ganhub_textgan.config import TOKEN_SHARD, TextGANConfig, token_shard_facts
+from ganhub_textgan.controls import controls_in, describe_lines, named, strip_controls
 from ganhub_textgan.textfile import (
     EXPORT_MARKER,
     Line,
@@ -105,13 +105,16 @@ def _not_utf8_fix(path: Path) -> str:
 def cleaned_copy(path: Path, kept: Sequence[str]) -> bytes:
     """`ganhub data clean --out`'s copy of a text file: its `kept` lines (items `NAME:LINE`)
     as the loader reads them (`clean_sentence`: invisible characters read, NFC, ends
-    stripped), UTF-8 without a byte-order mark, one a line, each ended by "\\n". A copy of the
-    raw lines kept what the loader cleans (U+200B, soft hyphens, direction marks) and a UTF-16
-    or UTF-32 file's encoding; the loader reads this copy as the same sentences."""
+    stripped) without their control characters (`controls.strip_controls`), UTF-8 without a
+    byte-order mark, one a line, each ended by "\\n". A copy of the raw lines kept what the
+    loader cleans (U+200B, soft hyphens, direction marks) and a UTF-16 or UTF-32 file's
+    encoding; the loader reads this copy as the same sentences, less control characters."""
     wanted = {int(item.rpartition(":")[2]) for item in kept}
     out = []
     for line in read_numbered(path, "data.path"):
-        if line.number in wanted and line.text is not None and (text := clean_sentence(line.text)):
+        if line.number not in wanted or line.text is None:
+            continue
+        if text := strip_controls(clean_sentence(line.text)):
             out.append(f"{text}\n")
     return "".join(out).encode("utf-8")
 
@@ -170,7 +173,14 @@ def load_token_shard(path: Path) -> TokenShard:
     ids = load_shard(path)
     if ids.dtype.is_floating_point or ids.ndim != 2 or ids.shape[1] != facts["length"]:
         raise UsageError(f"data.path={path}: the shard does not hold token ids of its length")
-    tokenizer = Tokenizer.from_str(facts["tokenizer_json"])
+    try:
+        tokenizer = Tokenizer.from_str(facts["tokenizer_json"])
+    except Exception as exc:  # tokenizers raises a bare Exception for JSON it cannot read
+        raise UsageError(
+            f"data.path={path}: the tokenizer in its manifest {path.with_suffix('.json').name} "
+            f"is damaged ({one_line(str(exc), 80)}); write the shard again with ganhub data "
+            "convert FILE plugin=textgan --to tokens"
+        ) from None
     if len(ids) and int(ids.max()) >= tokenizer.get_vocab_size():
         raise UsageError(f"data.path={path}: token ids outside its tokenizer (a damaged shard)")
     return TokenShard(ids.long(), tokenizer, facts)
@@ -196,13 +206,16 @@ def inspect_sentences(
     repeats_expected: str | None = None,
 ) -> None:
     """(name, text) sentences as the loader reads them: empty (error), over `length` tokens
-    (note: truncated), words mapped to <unk> (note), control characters (warning), duplicates
+    (note: truncated), words mapped to <unk> (note), control characters (warning, with a
+    summary of their lines), U+FFFD (warning), duplicates
     of normalised text (warning; with `repeats_expected`, one note that says why)."""
     keep = length - 1 if eos else length  # tokens left before the <eos>
     texts = [(name, clean_sentence(text)) for name, text in sentences]
     filled = [(name, text) for name, text in texts if text]
     encodings = tokenizer.encode_batch([text for _, text in filled]) if filled else []
     truncated = unknown = tokens = 0
+    controlled: list[str] = []
+    found: list[str] = []
     invisible = [(name, chars) for name, text in sentences if (chars := invisible_inside(text))]
     for name, chars in invisible:
         report.add(
@@ -226,12 +239,12 @@ def inspect_sentences(
                 CONVERT,
                 "note",
             )
-        odd = sorted(
-            {c for c in text if (unicodedata.category(c) == "Cc" and c != "\t") or c == "\ufffd"}
-        )
-        if odd:
-            codes = ", ".join(f"U+{ord(c):04X}" for c in odd[:3])
-            report.add(name, f"control or replacement character {codes}", KEEP, "warning")
+        if chars := controls_in(text):  # trained as parts of words: clean removes them
+            controlled.append(name)
+            found += chars
+            report.add(name, f"control characters: {named(chars)}", CONVERT, "warning")
+        if "\ufffd" in text:  # a decoder's mark for bytes it could not read: text is lost
+            report.add(name, "replacement character U+FFFD", KEEP, "warning")
     if repeats_expected is None:
         inspect_texts(report, texts)
     else:  # the first of each sentence goes through the engine's checks; repeats are counted
@@ -263,6 +276,9 @@ def inspect_sentences(
     report.summary["<unk> tokens"] = f"{unknown} of {tokens}"
     if invisible:
         report.summary["invisible characters inside"] = f"{len(invisible)} lines"
+    if controlled:
+        controlled.sort(key=lambda name: order.get(name, -1))
+        report.summary["control characters"] = describe_lines(controlled, found)
 
 
 def _file_sentences(

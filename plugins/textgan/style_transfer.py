@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from ganhub_textgan.base import TextSystemBase
 from ganhub_textgan.config import TextGANConfig
+from ganhub_textgan.controls import files_warning
 from ganhub_textgan.corpus import held_out, read_lines
 from ganhub_textgan.data import style_corpus
 from ganhub_textgan.metrics import classify, paired_bleu, train_style_classifier
@@ -255,7 +256,17 @@ class TransferSystem(TextSystemBase):
 
     def resume_state(self) -> dict[str, Any]:
         """The phase boundaries, so a resume cannot move one the run has passed."""
-        return {"phases": phase_plan(self.cfg), "data_files": self.data_files()}
+        return {
+            "phases": phase_plan(self.cfg),
+            "data_files": self.data_files(),
+            "data_sha256": self.data_digest(),
+        }
+
+    def file_sentences(self) -> list[str]:
+        """Both style files' sentences (none: the template corpus)."""
+        if self.cfg.data.style_paths is None:
+            return []
+        return [t for part in ("train", "test") for style in self.corpus[part] for t in style]
 
     def load_resume_state(self, state: dict[str, Any], step: int) -> None:
         """Refuse a resume that moves the end of reconstruction after the run passed it; note
@@ -272,8 +283,11 @@ class TransferSystem(TextSystemBase):
         return [(self.train_ids[0], a + b)]
 
     def before_training(self) -> list[str]:
-        """A note when a resume reads other data.style_paths (`moved_data_note`)."""
-        return self.moved_data_note()
+        """A note when a resume reads other data.style_paths (`moved_data_note`), and a
+        warning when their sentences hold control characters (`controls.files_warning`)."""
+        paths = self.cfg.data.style_paths
+        found = files_warning(paths, self.file_sentences()) if paths is not None else []
+        return [*self.moved_data_note(), *found]
 
     def token_rows(self) -> Tensor:
         """Both styles' training token ids."""

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from ganhub_textgan.base import UNKNOWN_WARNING, TextSystemBase
 from ganhub_textgan.config import TextGANConfig
+from ganhub_textgan.controls import files_warning
 from ganhub_textgan.corpus import TokenShard, held_out, load_token_shard, read_lines
 from ganhub_textgan.data import OracleLSTM, oracle_words
 from ganhub_textgan.networks import (
@@ -146,16 +147,22 @@ class TextGenSystem(TextSystemBase):
     def before_training(self) -> list[str]:
         """A note when a resume reads another data.path (`moved_data_note`), and a warning
         when a resumed or initialised run's tokenizer (its checkpoint's, made from the text it
-        was first trained on) maps much of this data.path to <unk>. The config's own warnings
-        are the domain's (`TextGANDomain.warnings`)."""
+        was first trained on) maps much of this data.path to <unk>, and one when the sentences
+        of a text file hold control characters (`controls.files_warning`). The config's own
+        warnings are the domain's (`TextGANDomain.warnings`)."""
+        path = self.cfg.data.path
+        found = []  # the oracle's words are fixed; a shard holds its own tokenizer's ids
+        if self.oracle is None and self.shard is None and path is not None:
+            found = files_warning([path], self.file_sentences())
         if self.moved_from is not None:
-            return self.moved_data_note()
+            return [*self.moved_data_note(), *found]
         if not self.store.from_checkpoint or self.oracle is not None or self.shard is not None:
-            return []  # the oracle's words are fixed; a shard holds its own tokenizer's ids
+            return found
         share = self.unknown_share()
         if share <= UNKNOWN_WARNING:
-            return []
+            return found
         return [
+            *found,
             f"textgan: {share:.0%} of the tokens of data.path are <unk>: this run keeps the "
             "tokenizer of the text its weights were first trained on (resume, init_from), "
             "whose words this text mostly lacks; a byte-level tokenizer has no <unk> "
@@ -329,7 +336,12 @@ class TextGenSystem(TextSystemBase):
             "beta_anchor": self.beta_anchor,
             "phases": plan,
             "data_files": self.data_files(),
+            "data_sha256": self.data_digest(),
         }
+
+    def file_sentences(self) -> list[str]:
+        """A text file's or token shard's sentences, held-out ones first (none: the oracle)."""
+        return [] if self.oracle is not None else [*self.texts[1], *self.texts[0]]
 
     def load_resume_state(self, state: dict[str, Any], step: int) -> None:
         """A resume that moves a phase boundary the run has passed is refused; one that moves

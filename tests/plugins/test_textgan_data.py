@@ -180,7 +180,9 @@ def test_a_text_file_report_and_what_the_loader_does_with_it(workdir: Path, cli:
     assert found["lines.txt:8"] == (
         "note", "convert", "12 tokens, data.length=8 keeps 7 and <eos>: truncated"
     )  # fmt: skip
-    assert found["lines.txt:10"][:2] == ("warning", "keep") and "U+0007" in found["lines.txt:10"][2]
+    # a control character: removed by the clean copy (`ganhub data clean --out`)
+    assert found["lines.txt:10"][:2] == ("warning", "convert")
+    assert "\\x07 (U+0007)" in found["lines.txt:10"][2]
     assert "U+0009" not in found.get("lines.txt:12", ("", "", ""))[2]  # a tab: not flagged
     # the first 2 lines are held out: their own words are not in the tokenizer
     assert found["lines.txt:2"][0] == "note" and "map to <unk>: 'b'" in found["lines.txt:2"][2]
