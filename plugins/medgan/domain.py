@@ -46,12 +46,19 @@ class MedGANDomain(Domain):
     # instead of 1 with crop_pad: anatomy at half the size; resize <-> crop_pad: another field
     # of view), so another value trained on anatomy at another scale, as another image size
     # did, and predict/simulate read scans so for the earlier checkpoints too: fixed (the
-    # phantoms do not read them). The other data keys say where the same kind of data is, how
-    # much of it, or how it is read (path, subfolders, n_samples, noise...): a resume may
-    # change them.
+    # phantoms do not read them). data.percentiles says which intensities [-1, 1] spans (the
+    # scale G reads and writes, D judges, predict/simulate read scans with): another pair
+    # trained these weights on another contrast of the same tissue, fixed too. The other data
+    # keys say where the same kind of data is, how much of it, or how it is read (path,
+    # subfolders, n_samples, noise, skip_bad...): a resume may change them. So may a 2D run's
+    # data.slices_per_volume: more or fewer axial slices of each volume are more or fewer
+    # samples of one kind (same spacing, frame and scaling; G and D see no slice position),
+    # as data.n_samples is for the phantoms (predict/simulate then read more or fewer of a
+    # scan's central slices, each one as before).
     resume_fixed_keys: ClassVar[tuple[str, ...]] = (
         "task", "spatial_dims", "data.orientation", "model.image_size", "data.contrast",
         "data.source_contrast", "data.target_contrast", "data.growth", "data.pixdim", "data.fit",
+        "data.percentiles",
     )  # fmt: skip
     description = (
         "medical-imaging GANs with MONAI networks: lesion simulation and progression, contrast "
@@ -90,15 +97,16 @@ class MedGANDomain(Domain):
         """The phantoms' keys as the data has them: data.growth resolved (`phantom_growth`),
         and None where nothing reads the key (data.contrast on task=translate, the translate
         contrasts on another task, any of them on folder data; data.pixdim and data.fit on
-        phantom data): `check` then says it does not apply, rather than a resume refusing it
-        as changed."""
+        phantom data, as data.percentiles): `check` then says it does not apply, rather than a
+        resume refusing it as changed."""
         assert isinstance(config, MedGANConfig)
         if key == "data.growth":
             return config.phantom_growth()
         contrasts = ("data.contrast", "data.source_contrast", "data.target_contrast")
         if key in contrasts and key not in config.reads_phantom_keys():
             return None
-        if key in ("data.pixdim", "data.fit") and config.data.source != "folder":
+        folder_keys = ("data.pixdim", "data.fit", "data.percentiles")
+        if key in folder_keys and config.data.source != "folder":
             return None  # phantoms train on their own grid: only predict/simulate read them
         return super().resume_value(config, key)
 

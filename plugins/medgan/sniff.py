@@ -1,5 +1,6 @@
 """What a file named .nii / .nii.gz that nibabel could not read is: no NIfTI file at all, a
-NIfTI file compressed or not as its name says, or a truncated one (the loader's one line)."""
+NIfTI file compressed or not as its name says, or a truncated one (the loader's one line); and
+whether a gzip-compressed one that nibabel did read decompresses whole (`gzip_damage`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import numpy as np
 NIFTI_MAGIC = (b"n+1\0", b"ni1\0", b"n+2\0", b"ni2\0")
 GZIP_MAGIC = b"\x1f\x8b"
 # how `not_nifti`'s reasons start (`ganhub data check` shows them without "or truncated")
-OWN_REASONS = ("not a NIfTI file", "a NIfTI file that is not", "truncated", "an empty file")
+OWN_REASONS = (
+    "not a NIfTI file", "a NIfTI file that is not", "truncated", "an empty file", "a damaged gzip",
+)  # fmt: skip
 
 
 def _nifti_header(head: bytes) -> bool | None:
@@ -56,4 +59,33 @@ def not_nifti(path: Path) -> str:
     return f"not a NIfTI file: its first bytes{inside} hold no NIfTI-1 or NIfTI-2 header"
 
 
-__all__ = ["OWN_REASONS", "not_nifti"]
+def gzip_damage(path: Path) -> str:
+    """Why gzip-compressed `path` does not decompress whole ('' when it does, or is no gzip
+    file, or cannot be opened). nibabel inflates a .nii.gz only as far as its voxels and never
+    reads the gzip trailer, so a stream damaged in a copy that still inflates (a flipped bit)
+    gave other voxels than were written without a word: the whole stream is inflated once more
+    here, CRC and length checked (a second decompression of each file, once per run)."""
+    import gzip
+    import zlib
+
+    try:
+        with path.open("rb") as raw:
+            if raw.read(2) != GZIP_MAGIC:
+                return ""
+        with gzip.open(path, "rb") as stream:
+            while stream.read(1 << 22):
+                pass
+    except EOFError:
+        return "truncated: its gzip data ends before the end of the stream (copy it again)"
+    except (gzip.BadGzipFile, zlib.error) as exc:
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return (
+            f"a damaged gzip file ({why}): its data does not match the checksum it was "
+            "written with, so its voxels cannot be trusted; copy it again"
+        )
+    except OSError:  # unreadable: the reader's reason stands
+        return ""
+    return ""
+
+
+__all__ = ["OWN_REASONS", "gzip_damage", "not_nifti"]

@@ -1,11 +1,13 @@
 """One medical image file (NIfTI or DICOM series) read and preprocessed: what the loader gives.
 
-Each file goes through LoadImage -> EnsureChannelFirst -> Orientation -> (Spacing) -> intensity
-percentiles to [-1, 1] -> resize or centre crop/pad to the model size. Masks are binarised
+Each file goes through LoadImage -> EnsureChannelFirst -> Orientation -> (resampling to
+data.pixdim, `resample.py`) -> intensity percentiles to [-1, 1] -> resize or centre crop/pad
+to the model size. Masks are binarised
 first (`LESION_RULE`: a mask of whole numbers, 0/1, 0/255 or a label map such as BraTS's
 0/1/2/4, is lesion wherever it is non-zero; a soft mask where mask >= data.mask_threshold,
 after dividing it by its largest value when that exceeds 1; a scan of whole numbers, many
-distinct values without regions, is refused), then resampled with nearest neighbours. In 2D, 3D volumes contribute their central axial slices. A file
+distinct values without regions, is refused), then resampled with nearest neighbours. In 2D,
+3D volumes contribute their central axial slices. A file
 `ganhub data convert --to nifti` wrote is read as it is (`load_converted`). The result is a
 `Volume` that also says, in words, what the loader did and what it warns about; the folder
 loader (`folder.py`) and `ganhub data check` (`checks.py`) both read files through here.
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import torch
 from ganhub_medgan.outputs import is_lesion, mask_kind
+from ganhub_medgan.resample import resample
 from torch import Tensor
 
 from ganhub.errors import UsageError
@@ -104,10 +107,11 @@ def read_file(path: Path, spatial_dims: int) -> Any:
                 "intensity per voxel: save one channel or a grey conversion"
             ) from None
         # nibabel's "Cannot work out file type of ..." or "Not a gzipped file": say what it is
-        from ganhub_medgan.sniff import not_nifti
+        from ganhub_medgan.sniff import gzip_damage, not_nifti
 
-        why = not_nifti(path) if not path.is_dir() else ""
+        why = (not_nifti(path) or gzip_damage(path)) if not path.is_dir() else ""
         raise UsageError(f"cannot read medical image '{path}': {why or first_line(exc)}") from None
+    _refuse_damaged(path)
     # a trailing axis of length 1 (X, Y, Z, 1) is one time point or channel (MONAI and nibabel
     # write them): the volume itself, not a 4D series
     while x.ndim > 3 and x.shape[-1] == 1:
@@ -126,6 +130,15 @@ def read_file(path: Path, spatial_dims: int) -> Any:
             "needs 3D volumes (2D images: spatial_dims=2)"
         )
     return x
+
+
+def _refuse_damaged(path: Path) -> None:
+    """A .nii.gz whose gzip stream is damaged though nibabel read it (`sniff.gzip_damage`)."""
+    from ganhub_medgan.sniff import gzip_damage
+
+    damage = "" if path.is_dir() else gzip_damage(path)
+    if damage:
+        raise UsageError(f"cannot read medical image '{path}': {damage}")
 
 
 def dicom_readable() -> bool:
@@ -236,12 +249,9 @@ def prepare(x: Any, cfg: MedData, spatial_dims: int, size: int, mask: bool) -> V
         # a 2D run's [x, y] is in-plane: a volume keeps its slice spacing (MONAI: 0 keeps it)
         pixdim = [*cfg.pixdim, 0.0][: len(shape)]
         refuse_oversize(shape, before, pixdim, cfg.pixdim)
-        # the field of view kept: n voxels of s mm become round(n * s / t) of t mm, as
-        # SimpleITK users resample (80 -> 40 at twice the spacing); MONAI's default measures
-        # from voxel centres, (n - 1) * s / t + 1: 40.5, which float noise rounded either way
-        resample = T.Spacing(pixdim=pixdim, mode="nearest" if mask else "bilinear",
-                             scale_extent=True)  # fmt: skip
-        x = resample(x)
+        # the field of view kept, centre and extent: n voxels of s mm become round(n * s / t)
+        # of t mm (`resample.py`: MONAI's Spacing moved the grid of a scan near 0 mm)
+        x = resample(x, pixdim, mask)
         after = spacing(np.asarray(x.affine), len(shape))
         if not np.allclose(before, after, rtol=1e-4):
             done.append(f"resampled from {_mm(before)} to {_mm(after)} mm")
@@ -334,6 +344,7 @@ def load_converted(path: Path, spatial_dims: int, size: int, mask: bool) -> Volu
         data = np.asarray(img.dataobj, dtype=np.float32)
     except Exception as exc:
         raise UsageError(f"cannot read medical image '{path}': {first_line(exc)}") from None
+    _refuse_damaged(path)
     affine = np.asarray(img.affine, dtype=np.float64)
     want = (size,) * spatial_dims
     if spatial_dims == 2 and data.ndim == 2:
