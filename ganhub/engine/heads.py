@@ -126,14 +126,19 @@ def heads_of(discriminator: nn.Module) -> nn.ModuleDict | None:
     return None
 
 
-def headed_discriminator(discriminators: list[nn.Module], name: str, trick: str) -> nn.Module:
+def headed_discriminator(
+    discriminators: list[nn.Module], name: str, trick: str, domain: str = ""
+) -> nn.Module:
     """The one discriminator that carries head `name` (what a head trick trains), or a
-    one-line config error when the domain built none (it does not read `BuildHints.heads`)."""
+    one-line config error naming the `domain` when it built none (it does not read
+    `BuildHints.heads`: of the built-in domains, cyclegan and medgan)."""
     found = [d for d in discriminators if name in (heads_of(d) or {})]
     if len(found) != 1:
+        run = f"this '{domain}' run" if domain else "this run"
         raise ConfigError(
-            f"trick '{trick}' needs one discriminator with a '{name}' head, and this run "
-            f"built {len(found)}; the domain must build BuildHints.heads (dcgan and stylegan do)"
+            f"trick '{trick}' needs one discriminator with a '{name}' head, and {run} built "
+            f"{len(found)}: of the built-in domains dcgan and stylegan build heads (a domain "
+            f"builds those BuildHints.heads asks for); train one of them or drop the trick"
         )
     return found[0]
 

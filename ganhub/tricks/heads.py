@@ -123,11 +123,26 @@ class RotationHead(Trick):
         """Ask for a 4-way head on D's features (on the conditional D in a conditional run)."""
         hints.add_head(HEAD, TURNS)
 
+    def warnings(self) -> list[str]:
+        """weight_d=0 with weight_g above 0: nothing trains the head, so G learns to please a
+        randomly initialised rotation classifier."""
+        o = self.options
+        if o.weight_d == 0 and o.weight_g > 0:
+            return [
+                f"trick.rotation_head.weight_d=0 leaves the rotation head untrained (only D's "
+                f"task trains it), so G's rotation loss (weight_g={o.weight_g:g}) pushes "
+                f"towards a random classifier; give weight_d above 0 (SSGAN: 1)"
+            ]
+        return []
+
     def setup(self, system: GANSystem) -> None:
         """Find the discriminator that carries the head (a domain that ignores heads fails)."""
         from ganhub.engine.heads import headed_discriminator
 
-        self.discriminator = headed_discriminator(list(system.discriminators()), HEAD, self.name)
+        discriminators = list(system.discriminators())
+        self.discriminator = headed_discriminator(
+            discriminators, HEAD, self.name, self.config.plugin
+        )
 
     def extra_loss(self, phase: Phase, out: PhaseOutput, ctx: TrainContext) -> Tensor | None:
         """D phases: cross-entropy of the rotated reals' turns x weight_d; G phases: of the
