@@ -182,14 +182,10 @@ def adapt_config(
         "out_dir": str(_beside(run_dir)),
         "name": _name(run_dir),
     }
+    tasks_shots: int | None = None  # a meta run's tasks' shots: what its start was tuned for
     if _has_key(domain.config_class, ["data", "n_shots"]):
-        shots = meta_shots(run_dir)  # a meta run's tasks' shots: what its start was tuned for
-        defaults["data.n_shots"] = shots or N_SHOTS
-        if shots is not None and "data.n_shots" not in given and notes is not None:
-            notes.append(
-                f"data.n_shots={shots}: the shots each task of {run_dir}'s meta-training "
-                "trained on (its meta.n_shots); give data.n_shots=K for another number"
-            )
+        tasks_shots = meta_shots(run_dir)
+        defaults["data.n_shots"] = tasks_shots or N_SHOTS
     # an error about a key of the run's config.yaml names that file; adapt's defaults are not
     # the file's, and neither are the keys `base` sets
     origin = str(run_dir / "config.yaml")
@@ -227,6 +223,13 @@ def adapt_config(
             raise
         defaults.pop("data.n_shots")  # this run's data takes no shots (a folder...): train on all
         first = layered(training=False)
+    # said only when the adapted data takes them (a folder's images are all trained on)
+    taken = "data.n_shots" in defaults and "data.n_shots" not in given
+    if tasks_shots is not None and taken and notes is not None:
+        notes.append(
+            f"data.n_shots={tasks_shots}: the shots each task of {run_dir}'s meta-training "
+            "trained on (its meta.n_shots); give data.n_shots=K for another number"
+        )
     system = _system(first, hub)
     batch = _fitting_batch(first, system)
     if batch is not None:
