@@ -404,11 +404,10 @@ def type_text(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     if origin is typing.Literal:
         return "|".join(str(a) for a in typing.get_args(annotation))
-    if origin in (typing.Union, types.UnionType):
-        return (
-            " or ".join(type_text(a) for a in typing.get_args(annotation) if a is not type(None))
-            + "?"
-        )
+    if origin in (typing.Union, types.UnionType):  # `int|auto`; `float?` when None is one
+        members = typing.get_args(annotation)
+        shown = "|".join(type_text(a) for a in members if a is not type(None))
+        return shown + "?" if type(None) in members else shown
     if origin in (list, tuple):
         inner = ",".join(type_text(a) for a in typing.get_args(annotation) if a is not Ellipsis)
         return f"[{inner}]"
