@@ -29,6 +29,9 @@ UPLOAD_BYTES_PER_S = 1_000_000
 # After a failed call, what is queued is dropped for this long (not retried call by call:
 # a client retries each for minutes), then the next call tries again
 DOWN_FOR_S = 60.0
+# Records waiting at most: a tracker slower than the run (a far server, log_every=1) would
+# otherwise hold every record of a long run in memory, and close would wait for all of them
+MAX_QUEUED = 1000
 
 
 def _plain_text(value: str | None, *, what: str) -> str | None:
@@ -216,13 +219,16 @@ class _Worker:
     `close` waits for the queue while records keep going out: `CLOSE_WAIT_S` seconds for each,
     and a file being uploaded a second more per `UPLOAD_BYTES_PER_S` of its size while
     `reachable()` says the server still takes connections. One line says how many records
-    were not sent."""
+    were not sent. At most `MAX_QUEUED` records wait: while the tracker is that far behind,
+    what the run logs is dropped (said once), so memory stays bounded however long the run."""
 
     def __init__(self, name: str, reachable: Callable[[], bool] | None = None) -> None:
         self.name = name
         self.reachable = reachable
         self.submitted = 0
         self.sent = 0
+        self.taken = 0  # records the thread has taken off the queue (sent, failed or dropped)
+        self.overflowed = 0  # records dropped because MAX_QUEUED were waiting
         self.failures = 0
         self.down_until = 0.0  # time.monotonic() before which calls are dropped
         self.given_up = False  # close stopped waiting: drop the rest, say nothing more
@@ -234,14 +240,28 @@ class _Worker:
         self.thread = threading.Thread(target=self._work, name=f"ganhub-{name}", daemon=True)
         self.thread.start()
 
-    def submit(self, call: Callable[[], object], what: str, size: int = 0) -> None:
-        """Queue `call` (one record, uploading `size` bytes); `what` names it in a warning."""
+    def submit(
+        self, call: Callable[[], object], what: str, size: int = 0, *, last: bool = False
+    ) -> None:
+        """Queue `call` (one record, uploading `size` bytes); `what` names it in a warning.
+        A record is dropped while `MAX_QUEUED` wait, unless it is one of the run's `last`
+        (the checkpoint, the end of the run)."""
         self.submitted += 1
+        if not last and self.submitted - 1 - self.taken - self.overflowed >= MAX_QUEUED:
+            self.overflowed += 1
+            if self.overflowed == 1:
+                _warn(
+                    f"logger '{self.name}' is {MAX_QUEUED} records behind the run (the tracker "
+                    f"answers slower than the run logs): what it logs while {MAX_QUEUED} "
+                    "wait is dropped; training goes on"
+                )
+            return
         self.calls.put((call, what, size))
 
     def _work(self) -> None:
         while (item := self.calls.get()) is not None:
             call, what, size = item
+            self.taken += 1
             if self.given_up or time.monotonic() < self.down_until:
                 continue  # dropped: counted as not sent at close
             self.current = (time.monotonic(), size)
@@ -284,6 +304,8 @@ class _Worker:
         lost = self.submitted - self.sent
         if lost:
             reasons = ["the first failure is above"] if self.failures else []
+            if self.overflowed:
+                reasons.append(f"{self.overflowed} while {MAX_QUEUED} waited")
             if self.given_up:
                 reasons.append(f"no answer for {CLOSE_WAIT_S:g} s when the run ended")
             more = details() if details is not None else ""

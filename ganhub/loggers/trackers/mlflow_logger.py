@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -196,6 +197,18 @@ def _same_store(recorded: str, uri: str) -> bool:
         return False
 
 
+def _store_lock(uri: str) -> contextlib.AbstractContextManager[None]:
+    """Hold a SQLite store while opening it (`.mlflow.db.lock` beside `mlflow.db`); other
+    stores are made and migrated by their server, not by each run."""
+    from ganhub.metrics.store import building
+
+    store = _store(uri)
+    database = Path(store.split("///", 1)[1]) if store.startswith("sqlite:///") else None
+    if database is None or not database.is_absolute() or not database.parent.is_dir():
+        return contextlib.nullcontext()  # `:memory:`, a `file:` URI; no folder: MLflow says
+    return building(database)
+
+
 def _size(path: Path) -> int:
     """The bytes an upload of `path` (a file or a folder) sends, 0 when unknown."""
     try:
@@ -277,8 +290,12 @@ class MLflowLogger(Logger):
         # tables, a traceback per failed call): its warnings and errors go to <run>/mlflow.log
         self.log_file = _LogFile(run_dir / MLFLOW_LOG_FILE, _MLFLOW_LOGGERS)
         try:
-            self.client = MlflowClient(tracking_uri=self.uri)
-            experiment_id = self._experiment(experiment)
+            # MLflow creates a new database's tables as it opens it: two runs opening one
+            # new store at once (two terminals, tune's workers) would both create them,
+            # fail, and leave the store half made, unless one waits (a run's own: no other)
+            with contextlib.nullcontext() if self.own_store else _store_lock(self.uri):
+                self.client = MlflowClient(tracking_uri=self.uri)
+                experiment_id = self._experiment(experiment)
             self.run_id, resumed = self._start_run(experiment_id)
             self._log_config(resumed)
         except _store_errors() as exc:  # a bad URI, an unreachable server, a locked database
@@ -459,9 +476,10 @@ class MLflowLogger(Logger):
                 ),
                 f"checkpoint {newest.name}",
                 _size(newest),
+                last=True,
             )
         status = _status(self.error)
-        self.worker.submit(functools.partial(self._end, status), "the end of the run")
+        self.worker.submit(functools.partial(self._end, status), "the end of the run", last=True)
         try:
             self.worker.close(details=self._details)
         finally:
