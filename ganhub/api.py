@@ -6,7 +6,6 @@ import contextlib
 import operator
 import os
 import re
-import sys
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import torch
 from torch import nn
 
 from ganhub.clikit import MAX_WRITTEN_SAMPLES
+from ganhub.closed_output import guarded_output, say
 from ganhub.config.resolve import read_saved, resolve
 from ganhub.config.schema import RunConfig
 from ganhub.engine import checkpoint
@@ -39,8 +39,10 @@ def train(
     """
     # as `ganhub run` does: SIGTERM unwinds (a run stopped while it starts removes its
     # folder), and under torchrun a rank that fails, before it joins the job or after, tells
-    # the other ranks why (`interrupts.before_exit`), which then end at once naming it
-    with terminate_unwinds():
+    # the other ranks why (`interrupts.before_exit`), which then end at once naming it; and
+    # what anyone prints meanwhile (a note, a plugin's, a library's) drops its line when the
+    # script's output is gone (`python train.py | head`, `> /dev/full`): the run goes on
+    with guarded_output(), terminate_unwinds():
         return _train(config, hub, overrides)
 
 
@@ -290,12 +292,11 @@ def load(
         restore(system.export_spec(), tensors, path, config.plugin)
         system.eval()
         return TrainedGAN(system, config, path, step=step, exported=True)
-    warn = lambda line: print(line, file=sys.stderr)  # noqa: E731
     # the weights alone: a damaged optimizer state does not stop sampling or scoring
     found = (
         checkpoint.load_best(run_dir / "checkpoints", weights_only=True)
         if best
-        else checkpoint.load_newest(run_dir / "checkpoints", warn=warn, weights_only=True)
+        else checkpoint.load_newest(run_dir / "checkpoints", warn=say, weights_only=True)
     )
     if found is None:
         raise UsageError(f"'{run_dir}' has no readable checkpoint")

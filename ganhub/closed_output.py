@@ -83,11 +83,16 @@ def _fileno(stream: TextIO | None) -> int | None:
 
 
 def say(line: str, err: bool = True) -> None:
-    """Print `line` on stderr (`err`) or stdout, flushed. A stream whose reader left, or whose
-    disk is full, is silenced and the line dropped: a note is never what fails a run."""
+    """Print `line` on stderr (`err`) or stdout, flushed, in one write (the lines of processes
+    sharing the stream never interleave: a run's DataLoader workers). A stream whose reader
+    left, or whose disk is full, is silenced and the line dropped: a note is never what fails
+    a run, whether the `ganhub` command or a script calling `ganhub.train` prints it."""
     stream = sys.stderr if err else sys.stdout
+    if stream is None:  # pythonw: no console (as print does)
+        return
     try:
-        print(line, file=stream, flush=True)
+        stream.write(f"{line}\n")
+        stream.flush()
     except OSError as exc:
         kind = _lost_kind(exc, stream)
         if kind is None:

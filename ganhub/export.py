@@ -41,7 +41,6 @@ import json
 import os
 import re
 import shutil
-import sys
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ganhub.clikit import HELP, RUN_DIR, SEED, default_output, device_option
+from ganhub.closed_output import say
 from ganhub.config.schema import MAX_SEED
 from ganhub.errors import GanhubError, UsageError, did_you_mean, one_line, writing
 from ganhub.export_graph import (
@@ -202,9 +202,9 @@ def export_run(
             shutil.rmtree(tmp, ignore_errors=True)  # gone already once renamed into place
             store.remove_empty(made)
     for note in notes:  # what the card says of what the folder leaves out
-        print(f"ganhub: note: {note}", file=sys.stderr)
+        say(f"ganhub: note: {note}")
     if said and out is None:  # where an export of an export went
-        print(said, file=sys.stderr)
+        say(said)
     return dest
 
 

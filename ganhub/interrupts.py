@@ -28,7 +28,6 @@ import contextlib
 import json
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +35,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from ganhub.closed_output import say
 from ganhub.errors import GanhubError, first_line
 from ganhub.processes import world_size
 
@@ -284,7 +284,7 @@ def terminate_unwinds(
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         line = _hooks_say(stop)
         if line is not None:
-            print(line, file=sys.stderr, flush=True)
+            say(line)
         elif said is not None:
             said()
         os.kill(os.getpid(), signal.SIGTERM)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import gzip
 import os
-import sys
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from importlib import resources
@@ -21,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ganhub.closed_output import say
 from ganhub.data.links import missing
 from ganhub.data.listing import (
     IMAGE_SUFFIXES,
@@ -124,9 +124,8 @@ def warn_skipped(path: Path, exc: Exception) -> None:
     skipped file is never silent (across a run's DataLoader workers: `SkippingFiles`)."""
     if path not in _SKIPPED:
         _SKIPPED.add(path)
-        line = f"ganhub: warning: skipped (data.skip_bad=true): {one_line(exc)}\n"
-        sys.stderr.write(line)  # one write: lines of processes sharing stderr never interleave
-        sys.stderr.flush()
+        # one write (`say`): lines of processes sharing stderr never interleave
+        say(f"ganhub: warning: skipped (data.skip_bad=true): {one_line(exc)}")
 
 
 class _WarnedFiles:

@@ -21,7 +21,6 @@ import json
 import os
 import re
 import shutil
-import sys
 from collections.abc import Callable, Collection
 from dataclasses import asdict
 from pathlib import Path
@@ -31,6 +30,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from ganhub.closed_output import say
 from ganhub.engine.checkpoint_fit import load_fitting as load_fitting  # weights into a model
 from ganhub.engine.checkpoint_fit import mismatch as mismatch
 from ganhub.engine.checkpoint_state import BEST as BEST  # the best checkpoint's record
@@ -56,7 +56,7 @@ _LEFTOVER = re.compile(r"^\.step_\d{7,}\.(tmp|replaced)$")  # of a save that was
 
 def _warn(line: str) -> None:
     """A warning on stderr (the default where no console is given)."""
-    print(line, file=sys.stderr, flush=True)
+    say(line)
 
 
 class Unstorable(TypeError):
@@ -135,7 +135,8 @@ def save(
             meta = {"format": "pt", "step": str(step)}
             save_file(weights, str(tmp / "model.safetensors"), metadata=meta)
             save_file(tensors, str(tmp / "state.safetensors"))
-        (tmp / "state.json").write_text(json.dumps({"step": step, "state": skeleton}, indent=1))
+            text = json.dumps({"step": step, "state": skeleton}, indent=1)
+            _named(final, (tmp / "state.json").write_text, text)
         # safetensors writes owner-only files: give them the umask's mode, as state.json has, so
         # that others on a shared file system can load the run
         mode = (tmp / "state.json").stat().st_mode & 0o777
@@ -248,14 +249,30 @@ def write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.unlink(missing_ok=True)  # a link planted there is removed, never written through
     try:
-        with tmp.open("x", encoding="utf-8") as fh:
-            fh.write(text)
+        _named(path, _write_new, tmp, text)
         _fsync(tmp)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except BaseException:  # a full disk, Ctrl-C: no temporary file left behind
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _write_new(path: Path, text: str) -> None:
+    """Write `text` to the new file `path` (never through a link planted there)."""
+    with path.open("x", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def _named(path: Path, write: Callable[..., Any], *args: Any) -> None:
+    """`write(*args)`, an OSError that names no file (a full disk met as Python flushes a
+    file's last bytes) naming `path`: the command line shows it in one line."""
+    try:
+        write(*args)
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
 
 
 def read_texts(directory: Path, names: Collection[str]) -> dict[str, str | None]:

@@ -17,11 +17,12 @@ whose stats it is about to flush; the values are read back with the flush's one 
 from __future__ import annotations
 
 import math
-import sys
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
+
+from ganhub.closed_output import say
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -119,7 +120,7 @@ class CollapseMonitor:
         self.warmup_steps = warmup_steps
         self.peak: dict[str, float] = {}
         self.active: set[str] = set()
-        self.warn = warn or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.warn = warn or say
 
     def check(self, step: int, metrics: dict[str, float]) -> list[str]:
         """Update peaks, add the collapse flags to `metrics`, return the warnings issued."""

@@ -43,6 +43,7 @@ def record_failure(run: FailedRun, error: BaseException) -> None:
     for logger in run.loggers:
         logger.close()
     run.loggers = []
+    _name_the_full_disk(run, error)
     distributed.leave_failure(error, run.dist)
     # config.yaml holds the settings the newest checkpoint continues with: a resume that
     # fails before it writes a checkpoint (a step that raises: its first, say) puts back
@@ -69,10 +70,23 @@ def record_failure(run: FailedRun, error: BaseException) -> None:
             _what_is_kept(run, error)
 
 
-def _what_is_kept(run: FailedRun, error: BaseException) -> None:
-    """A full disk names only the file it could not write (the command line shows it in one
-    line): add the checkpoint the run keeps and the command that continues from it."""
+def _name_the_full_disk(run: FailedRun, error: BaseException) -> None:
+    """A full disk met by a write that names no file (Python's own buffered writes: a file's
+    last bytes, flushed as it closes, raise without a filename) names the run directory, the
+    place the run writes to: the command line says one line, never a traceback."""
     if not isinstance(error, OSError) or error.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return
+    if error.filename is None:
+        error.filename = str(run.run_dir)
+
+
+def _what_is_kept(run: FailedRun, error: BaseException) -> None:
+    """A full disk names only the file it could not write, and a second Ctrl-C nothing (the
+    command line shows either in one line, `ganhub: aborted`): add the checkpoint the run
+    keeps and the command that continues from it. failed.json is written by then: it keeps
+    its own words."""
+    full = isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+    if not full and not isinstance(error, KeyboardInterrupt):
         return
     assert run.last_checkpoint is not None
     kept = (
@@ -80,10 +94,11 @@ def _what_is_kept(run: FailedRun, error: BaseException) -> None:
         if run.last_checkpoint.is_relative_to(run.run_dir)
         else run.last_checkpoint
     )
-    error.strerror = (
-        f"{error.strerror}; the run keeps {kept}: free space, then "
-        f"ganhub run resume={shlex.quote(str(run.run_dir))}"
-    )
+    resume = f"ganhub run resume={shlex.quote(str(run.run_dir))}"
+    if isinstance(error, OSError):
+        error.strerror = f"{error.strerror}; the run keeps {kept}: free space, then {resume}"
+    else:  # what `ganhub: aborted` goes on with (ganhub/cli.py)
+        error.args = (f"the run keeps {kept}: {resume}",)
 
 
 __all__ = ["FailedRun", "record_failure"]

@@ -42,10 +42,10 @@ run whose steps are not training steps (a meta run's outer steps) says so with
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ganhub.closed_output import say
 from ganhub.engine.diagnostics import CollapseMonitor
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ class InstabilityMonitor:
         self.explode, self.explode_recover, self.baseline = explode, explode_recover, baseline
         self.floor, self.floor_recover, self.d_wins = floor, floor_recover, d_wins
         self.patience, self.shrink = patience, shrink
-        self.warn = warn or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.warn = warn or say
         # a collapse of this tag the collapse monitor already named (D won): flagged, not named
         self.warned_elsewhere = warned_elsewhere
         # per watched series ("d_wins<tag>", "exploding/<key>", "collapse<tag>"):
@@ -406,7 +406,7 @@ class HealthMonitor:
     ) -> None:
         """`g_loss_stats`, `g_grad_stats`: the system's declarations; `tricks`: the active
         tricks' options by name (the remedies name their settings)."""
-        self.warn = warn or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.warn = warn or say
         self.unit, self.per_step = "step", 1  # what the run's steps are (`count_in`)
         self.step = 0  # the step being checked, for the warnings' wording
         # a collapse that begins while D loses and goes on while D wins (or the other way

@@ -8,7 +8,6 @@ the system through the interfaces those capabilities promise.
 from __future__ import annotations
 
 import math
-import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from contextvars import ContextVar
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from ganhub.closed_output import say
 from ganhub.errors import ConfigError, PluginError, plugin_code
 
 if TYPE_CHECKING:
@@ -173,7 +173,7 @@ def warn_once(line: str) -> None:
     line = f"ganhub: warning: {line}"
     if line not in _WARNED:
         _WARNED.add(line)
-        print(line, file=sys.stderr, flush=True)
+        say(line)
     collected = _COLLECTED.get()
     if collected is not None and line not in collected:
         collected.append(line)

@@ -17,12 +17,12 @@ sampling reads the folder, as it did). A loaded buffer is untrusted: it must be 
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from ganhub.closed_output import say
 from ganhub.errors import UsageError
 
 MAX_KEPT = 64  # inputs per side at most
@@ -85,11 +85,10 @@ class KeptInputs(nn.Module):
         assert a is not None and b is not None
         if self.loaded and not self.noted:
             self.noted = True
-            print(
+            say(
                 f"ganhub: note: sampling from the {len(a)} A and {len(b)} B inputs kept with the "
                 "run (its data folder is not read); `ganhub cyclegan translate RUN --input "
                 "IMAGES/` translates others",
-                file=sys.stderr,
             )
         idx_a = preview_indices(len(a), n, seed, listed=True)
         idx_b = idx_a if self.paired else preview_indices(len(b), n, seed, listed=True)

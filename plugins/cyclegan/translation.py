@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from ganhub_cyclegan.folder import pair_problem, read_image, resize, split_pair
 from ganhub_cyclegan.interfaces import DIRECTIONS, TRANSLATE, Translating
 from torch import Tensor
 
+from ganhub.closed_output import say
 from ganhub.data.images import list_images
 from ganhub.errors import UsageError, one_line
 from ganhub.metrics.store import new_folders, remove_empty
@@ -175,11 +175,10 @@ class Translator:
             and shapes
             and all(w == 2 * h for h, w in shapes)
         ):
-            print(  # a pix2pix test/ folder, translated whole: both halves squashed into one
+            say(  # a pix2pix test/ folder, translated whole: both halves squashed into one
                 "ganhub: note: every input is twice as wide as high, as A|B pairs side by side "
                 "are; if they are pairs, --pairs (Python: pairs=True) translates their input "
                 "half instead of the whole image",
-                file=sys.stderr,
             )
         return [target for target, _ in pairs_out]
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,8 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganhub.closed_output import say
 from ganhub.console import activity
 from ganhub.errors import UsageError, one_line
+from ganhub.plural import counted
 
 # the share of each side held out to report the classifier's accuracy and calibration
 HELD_OUT = 0.1
@@ -196,7 +197,8 @@ def load_reference(path: Path, shape: tuple[int, ...], key: str) -> Tensor:
         files = list_images(path)
         if len(files) < MIN_REFERENCE:  # before decoding: no note on a folder refused
             raise UsageError(
-                f"{key}={path}: {len(files)} reference image(s); the density-ratio classifier "
+                f"{key}={path}: {counted(len(files), 'reference images')}; the density-ratio "
+                "classifier "
                 f"needs {MIN_REFERENCE_WHY}"
             )
         try:  # data.skip_bad is the training data's: every reference image must read
@@ -205,7 +207,7 @@ def load_reference(path: Path, shape: tuple[int, ...], key: str) -> Tensor:
             raise UsageError(f"{key}={path}: {exc}; fix or remove that file") from None
         note = _conversion_note(path, files, tuple(shape), key)
         if note and os.environ.get("RANK", "0") == "0":  # once in a distributed run
-            print(note, file=sys.stderr, flush=True)
+            say(note)
     else:
         missing = "" if path.exists() else "does not exist; "
         raise UsageError(f"{key}={path}: {missing}give a folder of images or a .safetensors shard")
@@ -216,7 +218,8 @@ def load_reference(path: Path, shape: tuple[int, ...], key: str) -> Tensor:
         )
     if len(images) < MIN_REFERENCE:
         raise UsageError(
-            f"{key}={path}: {len(images)} reference image(s); the density-ratio classifier "
+            f"{key}={path}: {counted(len(images), 'reference images')}; the density-ratio "
+            "classifier "
             f"needs {MIN_REFERENCE_WHY}"
         )
     return images.float()
@@ -231,7 +234,9 @@ def _conversion_note(path: Path, files: list[Path], shape: tuple[int, ...], key:
     for p in files:
         facts = describe_image(p, str(p))
         if facts.channels != shape[0] or (facts.height, facts.width) != tuple(shape[1:]):
-            changed.append((p, f"{facts.channels} channel(s), {facts.width}x{facts.height}"))
+            changed.append(
+                (p, f"{counted(facts.channels, 'channels')}, {facts.width}x{facts.height}")
+            )
     if not changed:
         return ""
     first, what = changed[0]

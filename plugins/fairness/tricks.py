@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from ganhub_fairness.config import DensityRatioConfig, ResampleConfig, ReweightConfig
 
+from ganhub.closed_output import say
 from ganhub.config.schema import RunConfig, Section
 from ganhub.errors import UsageError, one_line
+from ganhub.plural import counted
 from ganhub.tricks import Trick
 
 if TYPE_CHECKING:
@@ -197,8 +198,9 @@ class DensityRatioTrick(Trick):
             )
         if len(images) < MIN_REFERENCE:  # the minimum a folder or shard is held to
             raise UsageError(
-                f"trick '{self.name}': the data's own reference set has {len(images)} "
-                f"image(s); the density-ratio classifier needs {MIN_REFERENCE_WHY}: "
+                f"trick '{self.name}': the data's own reference set has "
+                f"{counted(len(images), 'images')}; the density-ratio classifier needs "
+                f"{MIN_REFERENCE_WHY}: "
                 f"{self._more_reference(len(images))}, or set {key}=PATH (a folder of images "
                 "or a .safetensors shard)"
             )
@@ -303,12 +305,10 @@ class DensityRatioTrick(Trick):
         self._reference = None  # trained already: the reference set is not needed
         path = self.options.reference
         if path is not None and not path.exists() and os.environ.get("RANK", "0") == "0":
-            print(
+            say(
                 f"ganhub: note: trick.{self.name}.reference={one_line(path)} no longer exists; "
                 "the resumed run keeps the density-ratio classifier its checkpoint holds "
                 "(trained on that reference set) and trains none",
-                file=sys.stderr,
-                flush=True,
             )
 
 

@@ -53,9 +53,9 @@ torch and MONAI are imported inside functions: registering these metrics loads n
 from __future__ import annotations
 
 import math
-import sys
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from ganhub.closed_output import say
 from ganhub.errors import UsageError
 from ganhub.metrics import ROTNET_MIN_IMAGES, Directions, Metric, warn_once
 
@@ -319,12 +319,10 @@ class LesionGrowth(MedMetric):
         out = {"n_samples": float(len(fake))}
         new = (batch.masks - batch.prior_masks).clamp_min(0)
         if not bool(new.any()):  # recall of nothing: undefined, not 0
-            print(
+            say(
                 "medgan: note: med_growth: no lesion grew between the scored scans (the "
                 "follow-up masks hold no voxel outside the baseline masks, e.g. data.growth=0), "
                 "so new_recall is undefined: NaN",
-                file=sys.stderr,
-                flush=True,
             )
         for suffix, images in (
             ("", fake),

@@ -12,13 +12,13 @@ every rank loads the folder; rank 0 alone speaks.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from ganhub_medgan.volume import spacing
 
+from ganhub.closed_output import say
 from ganhub.console import speaks_for_job
 from ganhub.errors import one_line
 
@@ -31,13 +31,13 @@ ASPECT = "the aspect ratio changed"  # in every note of `voxel_aspect` and `volu
 def warn(line: str) -> None:
     """One line on stderr (the loader's warnings: they name the file, escaped by `one_line`)."""
     if speaks_for_job():  # each rank loads the folder the same way
-        print(f"medgan: warning: {one_line(line)}", file=sys.stderr, flush=True)
+        say(f"medgan: warning: {one_line(line)}")
 
 
 def note(line: str) -> None:
     """One note of the loader on stderr, on rank 0 only."""
     if speaks_for_job():
-        print(f"medgan: note: {one_line(line)}", file=sys.stderr, flush=True)
+        say(f"medgan: note: {one_line(line)}")
 
 
 def voxel_aspect(done: list[str], vol: Volume, dims: int, fit: str) -> list[str]:

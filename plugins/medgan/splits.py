@@ -8,7 +8,6 @@ or an export opened elsewhere) says in one line how to give its inputs (`missing
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,8 +17,10 @@ from ganhub_medgan.nets import dilate
 from ganhub_medgan.phantoms import make_phantoms, make_progression
 from torch import Tensor
 
+from ganhub.closed_output import say
 from ganhub.errors import UsageError, one_line
 from ganhub.exported import NOT_EXPORTED
+from ganhub.plural import counted
 
 # the embedded data is fixed: run seeds change models, not data (simulate's healthy base
 # phantom is seed EVAL_SEED + 1; MORE_SEED makes held-out phantoms beyond data.n_eval)
@@ -168,14 +169,15 @@ def flat_folder_hint(config: MedGANConfig) -> str:
     if not n:
         return ""
     return (
-        f"; data.path holds {n} NIfTI file(s) or DICOM series directly, which task=generate "
+        f"; data.path holds {counted(n, 'NIfTI files')} or DICOM series directly, which "
+        "task=generate "
         "reads (images from noise, no masks or pairs)"
     )
 
 
 def note(line: str) -> None:
     """One note on stderr."""
-    print(f"medgan: note: {one_line(line)}", file=sys.stderr, flush=True)
+    say(f"medgan: note: {one_line(line)}")
 
 
 def build_split(config: MedGANConfig, split: str, count: int | None = None) -> MedDataset:

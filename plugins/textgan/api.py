@@ -11,11 +11,11 @@ task (read from its config) with one line.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ganhub.closed_output import say
 from ganhub.errors import UsageError
 
 if TYPE_CHECKING:
@@ -152,9 +152,8 @@ def _note_cut(texts: list[str], tokenizer: Any, length: int) -> None:
     if over:
         first = over[0]
         others = f" and {len(over) - 1} more" if len(over) > 1 else ""
-        print(
+        say(
             f"ganhub: note: text {first + 1}{others} holds more than the {length - 1} tokens "
             f"this run rewrites (text {first + 1}: {sizes[first]}; data.length={length}): "
             f"each rewrite covers its text's first {length - 1} tokens",
-            file=sys.stderr,
         )

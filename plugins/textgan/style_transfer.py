@@ -15,7 +15,6 @@ G gets from it is about style, not about how soft tokens differ from one-hot one
 
 from __future__ import annotations
 
-import sys
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -34,6 +33,7 @@ from ganhub_textgan.vocab import BOS, EOS, PAD, STYLE0, encode
 from torch import Tensor, nn
 
 from ganhub.capabilities import Capabilities
+from ganhub.closed_output import say
 from ganhub.data import TensorBatches
 from ganhub.engine.context import TrainContext
 from ganhub.engine.system import BuildHints, Phase, PhaseOutput
@@ -383,10 +383,9 @@ class TransferSystem(TextSystemBase):
             self.noted = True
             names = self.cfg.data.style_names
             held = " and ".join(f"{len(pool)} {names[i]}" for i, pool in enumerate(test))
-            print(
+            say(
                 f"ganhub: note: {n} transfers asked for, and this run holds out {held} "
                 f"sentences: they repeat (cycled) to give {n}",
-                file=sys.stderr,
             )
         return texts, torch.tensor([k for k, _ in picks], dtype=torch.long)
 
