@@ -11,6 +11,7 @@ from ganhub.tricks.classes import ACGAN
 from ganhub.tricks.freeze import FreezeD
 from ganhub.tricks.heads import RotationHead
 from ganhub.tricks.inputs import InstanceNoise, LabelSmoothing, PacGAN
+from ganhub.tricks.monitor import ParamStats
 from ganhub.tricks.penalties import GradientPenalty, R1Penalty, R2Penalty
 from ganhub.tricks.schedule import TTUR, Balance, GradClip, LRSchedule, NCritic
 from ganhub.tricks.tasks import TaskRelations
@@ -40,6 +41,7 @@ BUILTIN_TRICKS: tuple[type[Trick], ...] = (
     RotationHead,
     ArchCost,
     TaskRelations,
+    ParamStats,
 )
 
 
