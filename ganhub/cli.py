@@ -126,8 +126,12 @@ def _run_and_report(args: list[str], guard: OutputGuard) -> None:
             sys.exit(0)
         click.echo(f"ganhub: error: the output cannot be written: {exc.reason}", err=True)
         sys.exit(1)
-    except click.exceptions.Abort:
-        click.echo("ganhub: aborted", err=True)
+    except click.exceptions.Abort as exc:
+        # a second Ctrl-C: a run that keeps a checkpoint put the way to continue it in the
+        # interrupt (`ganhub.engine.failure`); an empty one is a plain Ctrl-C
+        cause = exc.__cause__
+        kept = str(cause) if isinstance(cause, KeyboardInterrupt) else ""
+        click.echo(f"ganhub: aborted; {kept}" if kept else "ganhub: aborted", err=True)
         sys.exit(130)
     except click.exceptions.NoArgsIsHelpError as exc:  # `ganhub`, `ganhub data`: the help
         exc.show()  # whole, as click shows it (to stderr, status 2: no command was run)

@@ -398,7 +398,9 @@ def _reader(key: str) -> str:
     return "ganhub sample" if section == "sample" else "ganhub run"
 
 
-def device_option(help_text: str = "cpu, cuda, cuda:N, mps or auto.") -> Callable[[Any], Any]:
+def device_option(
+    help_text: str = "Device the run is loaded on: cpu, cuda, cuda:N, mps or auto.",
+) -> Callable[[Any], Any]:
     """A command's `--device` option (default cpu): one this machine cannot give is refused in
     one line naming `--device` and the devices there are, before the command loads anything."""
     return click.option(

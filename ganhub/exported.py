@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ganhub.errors import UsageError, one_line
+from ganhub.plural import counted
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -170,7 +171,8 @@ def restore(spec: ExportSpec, tensors: dict[str, Tensor], path: Path, plugin: st
     if stray:
         shown = ", ".join(one_line(k, 60) for k in stray[:3])
         raise UsageError(
-            f"'{shown_path(path)}' holds {len(stray)} tensor(s) this '{plugin}' model has no place "
+            f"'{shown_path(path)}' holds {counted(len(stray), 'tensors')} this '{plugin}' model "
+            "has no place "
             f"for ({shown})"
         )
     for role, module in spec.state.items():

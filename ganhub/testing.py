@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from ganhub.capability_checks import capability_problems
 from ganhub.display_checks import display_problems
+from ganhub.plural import agreeing
 from ganhub.testing_declared import (
     loss_problems,
     system_problems,
@@ -460,8 +461,10 @@ def _direction_problems(values: Mapping[str, float], metrics: Sequence[Metric]) 
     if not missing:
         return []
     return [
-        f"result(s) {', '.join(missing)} declare no direction: add them to the metric's "
-        f"`better` ({{'{missing[0]}': 'lower' | 'higher' | None}})"
+        f"{agreeing(len(missing), 'results')} {', '.join(missing)} "
+        f"{'declares' if len(missing) == 1 else 'declare'} no direction: add "
+        f"{'it' if len(missing) == 1 else 'them'} to the metric's `better` "
+        f"({{'{missing[0]}': 'lower' | 'higher' | None}})"
     ]
 
 

@@ -188,7 +188,7 @@ def test_the_card_escapes_what_the_run_directory_says(
     assert "<img" not in card and "&lt;img src=x onerror=alert(1)&gt;" in card
     assert "[click](" not in card and r"\[click\](javascript:alert(1))" in card
     assert r"| a\|b | 3 |" in card and "\n# heading" not in card
-    assert "skipped 1 line(s) not valid JSON" in card  # rundata's note reaches the card
+    assert "skipped 1 line not valid JSON" in card  # rundata's note reaches the card
     # an appended line of the last step hid the run's own values of it, and text went unsaid
     assert "| loss/D |" in card and "step 4: values that are not numbers were left out" in card
     for line in card.splitlines():
@@ -398,7 +398,7 @@ def test_load_refuses_weights_that_do_not_fit(exported: Path) -> None:
 
     tensors = load_file(str(exported / WEIGHTS))
     save_file({**tensors, "D.weight": torch.zeros(2)}, str(exported / WEIGHTS))
-    with pytest.raises(UsageError, match=r"holds 1 tensor\(s\) this 'toy2d' model has no place"):
+    with pytest.raises(UsageError, match=r"holds 1 tensor this 'toy2d' model has no place"):
         ganhub.load(exported)
     missing = dict(list(tensors.items())[1:])
     save_file(missing, str(exported / WEIGHTS))

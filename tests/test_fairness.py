@@ -246,7 +246,7 @@ def test_a_reference_too_small_or_unreadable_is_one_line(tmp_path: Path) -> None
 
     for i in range(3):
         Image.new("L", (16, 16), i * 60).save(tmp_path / f"{i}.png")
-    with pytest.raises(UsageError, match=rf"3 reference image\(s\); .* at least {MIN_REFERENCE}"):
+    with pytest.raises(UsageError, match=rf"3 reference images; .* at least {MIN_REFERENCE}"):
         load_reference(tmp_path, (1, 16, 16), "trick.reweight.reference")
     for i in range(3, MIN_REFERENCE):  # enough images: the count is checked before decoding
         Image.new("L", (16, 16), i % 250).save(tmp_path / f"{i}.png")

@@ -33,7 +33,7 @@ def test_too_small_reference_folder_is_one_line_without_a_conversion_note(
     assert code != 0
     lines = err.strip().splitlines()
     assert lines == [
-        f"ganhub: error: trick.reweight.reference={folder}: 5 reference image(s); the "
+        f"ganhub: error: trick.reweight.reference={folder}: 5 reference images; the "
         "density-ratio classifier needs at least 50 (it holds out 10% to measure its accuracy, "
         "and a few images teach it nothing of the reference distribution)"
     ]

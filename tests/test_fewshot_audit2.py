@@ -100,7 +100,7 @@ def test_validation_with_every_image_a_shot_names_n_shots_as_the_fix(workdir: Pa
             "eval.metrics=[fid]", "eval.features=[digits]", "eval.n_samples=20"]  # fmt: skip
     with pytest.raises(
         ConfigError,
-        match=r"holds 0 real sample\(s\) out of training, too few "
+        match=r"holds 0 real samples out of training, too few "
         r"\(a smaller data.n_shots holds more out\); use eval.real=train",
     ):
         ganhub.train(keys)

@@ -131,7 +131,7 @@ def test_a_flat_folder_given_to_a_paired_task_has_a_hint_naming_task_generate(
     flat = resolve([*ARGS, "task=generate", "data.path=flat"])
     assert flat_folder_hint(flat) == ""
     hint = flat_folder_hint(flat.model_copy(update={"task": "lesion"}))
-    assert "holds 2 NIfTI file(s)" in hint and "task=generate" in hint, hint
+    assert "holds 2 NIfTI files" in hint and "task=generate" in hint, hint
     assert "\n" not in hint
     for sub in ("images", "masks"):
         _save(workdir / "paired" / sub / "c0.nii.gz", (12, 12, 8), [2.0, 2.0, 3.0], sub == "masks")

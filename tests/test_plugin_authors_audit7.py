@@ -85,9 +85,9 @@ def test_the_loss_object_without_the_run_targets_leaves_out_the_targets_tricks(
 ) -> None:
     """loss=lsgan applies; label smoothing, which the run's targets carry, does not."""
     assert _warnings(hub, "notargets2d", tmp_path, capsys) == [
-        "ganhub: warning: trick(s) label_smoothing moved no D target in the first D phase: "
+        "ganhub: warning: trick label_smoothing moved no D target in the first D phase: "
         "domain 'notargets2d' computes its D loss with targets other than ctx.targets, so "
-        "they change nothing; pass ctx.targets to ctx.loss.d_loss, or use ctx.d_loss "
+        "it changes nothing; pass ctx.targets to ctx.loss.d_loss, or use ctx.d_loss "
         "(docs/plugins.md)"
     ]
 

@@ -69,8 +69,8 @@ def test_tricks_on_d_inputs_that_a_domain_bypasses_are_named(
     keys = ["tricks=[instance_noise,label_smoothing]", "loss=lsgan"]
     lines = _warnings(hub, "direct2d", tmp_path, capsys, *keys)
     assert lines == [
-        "ganhub: warning: trick(s) instance_noise saw no discriminator input in the first D "
-        "phase: domain 'direct2d' runs its discriminator itself, so they change nothing; route "
+        "ganhub: warning: trick instance_noise saw no discriminator input in the first D "
+        "phase: domain 'direct2d' runs its discriminator itself, so it changes nothing; route "
         "them through ctx.d_loss / ctx.g_loss, or ctx.discriminate(D, x) (docs/plugins.md)",
         "ganhub: warning: loss=lsgan, label_smoothing computed no D loss in the first D phase: "
         "domain 'direct2d' runs its discriminator itself and its loss, so they change "

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from ganhub.plural import counted
+
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -82,7 +84,7 @@ def test_a_run_resumed_after_an_early_stop_says_how_many_evaluations_did_not_imp
     assert code == 0, err
     said = [line for line in (out + err).splitlines() if "did not improve in" in line]
     assert said and said[0].startswith(
-        "ganhub: reverse_kl did not improve in 2 evaluation(s) (patience 1); stopping early"
+        "ganhub: reverse_kl did not improve in 2 evaluations (patience 1); stopping early"
     ), said
 
 
@@ -102,7 +104,7 @@ def test_a_patience_that_can_never_stop_the_run_is_warned_of(
     if warned:
         evaluations = (steps - 1) // 10
         assert said[0].startswith("ganhub: warning: trainer.patience=2 can never stop this run: ")
-        assert f"evaluates {evaluations} time(s) before its last step" in said[0], said
+        assert f"evaluates {counted(evaluations, 'times')} before its last step" in said[0], said
 
 
 def test_the_banner_names_the_full_rates_during_an_lr_schedule_warm_up(cli: Any) -> None:

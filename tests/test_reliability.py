@@ -167,7 +167,7 @@ def test_the_latest_pointer_is_not_trusted(workdir: Path, pointer: str) -> None:
     ("change", "message"),
     [
         ("model.g_hidden=32", r"differ in shape \(G\.0\.weight is \(16, 2\) in the checkpoint, \(32, 2\) in the model\)"),
-        ("tricks=[ema]", r"the model has 8 tensor\(s\) the checkpoint lacks \(G_ema\.0\.bias"),
+        ("tricks=[ema]", r"the model has 8 tensors the checkpoint lacks \(G_ema\.0\.bias"),
     ],
 )  # fmt: skip
 def test_resuming_with_another_model_names_what_differs(

@@ -84,7 +84,7 @@ def test_a_headless_browser_shows_the_plots_and_the_grid(
         )
     )
     dom = dump_dom(bad, tmp_path / "profile2")
-    assert 'data-images-broken="1"' in dom and "1 image(s) failed to load." in dom
+    assert 'data-images-broken="1"' in dom and "1 image failed to load." in dom
 
 
 def test_report_of_a_run_without_logs_still_renders(cli, workdir: Path) -> None:  # type: ignore[no-untyped-def]
@@ -339,10 +339,10 @@ def test_malformed_run_files_are_skipped_with_a_note(cli, tmp_path: Path) -> Non
     page = assert_inert_plain(text)
     shown = "\n".join(page.text)
     for note in (
-        "metrics.jsonl: skipped 3 line(s) not a JSON object (line 2, 3, 4)",
-        "metrics.jsonl: skipped 4 line(s) not valid JSON (line 5, 10, 12, 13)",
-        "metrics.jsonl: skipped 3 line(s) without a whole-number 'step' (line 6, 7, 8)",
-        "metrics.jsonl: skipped 1 line(s) longer than 1 MiB (line 11)",
+        "metrics.jsonl: skipped 3 lines not a JSON object (line 2, 3, 4)",
+        "metrics.jsonl: skipped 4 lines not valid JSON (line 5, 10, 12, 13)",
+        "metrics.jsonl: skipped 3 lines without a whole-number 'step' (line 6, 7, 8)",
+        "metrics.jsonl: skipped 1 line longer than 1 MiB (line 11)",
         "not finite or beyond ±1e30 were not plotted (keys loss/D, loss/E, loss/F, loss/G)",
         "eval.json: ignored (not valid JSON)",
         "samples/step_0000003.png: skipped (not a PNG file)",

@@ -39,7 +39,7 @@ def test_a_run_training_now_shows_its_newest_samples(tmp_path: Path) -> None:
     assert status.startswith("Training now")
     assert _grid_steps(text) == [100, 200]
     (note,) = [n for n in notes if n.startswith("samples:")]
-    assert "1 file(s)" in note and "(step 300)" in note  # the step 200 grid is not left out
+    assert "1 file of steps" in note and "(step 300)" in note  # the step 200 grid is not left out
     # stopped, the run's history ends at step 100: both later grids are a resumed-over session's
     status, notes, text = status_of(run)
     assert status.startswith("Stopped at step 100") and _grid_steps(text) == [100]

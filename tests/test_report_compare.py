@@ -125,7 +125,7 @@ def test_two_runs_on_one_page(
     config = rows(page, "config")
     assert [c for c, _ in config["seed"]] == ["0", "1"]
     assert set(config) == {"seed", "name"}, config
-    assert "2 key(s) differ" in page.captions["config"]
+    assert "2 keys differ" in page.captions["config"]
 
     # (2) final metrics: a's from its eval.json, b's from its last logged evaluation
     scores = json.loads((a / "eval.json").read_text())["results"]

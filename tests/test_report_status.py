@@ -181,7 +181,7 @@ def test_samples_after_the_history_a_resume_went_back_to_are_left_out(cli, workd
     status, notes, text = status_of(run)
     assert status == "Finished: trained to step 6 of 6."
     assert "step 8</figcaption>" not in text and "step 6</figcaption>" in text
-    assert any("1 file(s) of steps after the last logged step 6 left out (step 8)" in n
+    assert any("1 file of steps after the last logged step 6 left out (step 8)" in n
                for n in notes)  # fmt: skip
 
 

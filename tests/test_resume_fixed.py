@@ -152,7 +152,7 @@ def test_optimizer_mismatch_counts_groups_parameters_and_shapes() -> None:
     saved = {"D": two.state_dict()}
     assert optimizer_mismatch({"D": two}, saved) is None
     assert optimizer_mismatch({"D": one}, saved) == (
-        "D's optimizer has 2 param group(s) in it, 1 in this resume"
+        "D's optimizer has 2 param groups in it, 1 in this resume"
     )
     fewer = torch.optim.Adam([{"params": [a]}, {"params": [b]}])
     assert optimizer_mismatch({"D": fewer}, saved) == (

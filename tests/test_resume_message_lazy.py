@@ -59,7 +59,7 @@ def test_names_torch_refuses_are_still_named() -> None:
     saved = {**_saved(4), "stray.weight": torch.zeros(1)}
     del saved["lin.bias"]
     message = load_fitting(_Lazy(4), saved)
-    assert "the model has 1 tensor(s) the checkpoint lacks (lin.bias)" in message
+    assert "the model has 1 tensor the checkpoint lacks (lin.bias)" in message
     assert "the checkpoint has 1 the model lacks (stray.weight)" in message
     assert "kept" not in message
 

@@ -208,7 +208,7 @@ def test_a_rank_that_never_comes_is_named_after_the_timeout(store: Any) -> None:
     with pytest.raises(TrainingError) as caught:
         distributed._arrive(DistInfo(1, 3, timeout_s=0.3), "gloo")
     assert str(caught.value) == (
-        "rank 1: waited 0.3 s for rank(s) 0, 2 of this job to start: they are slow to start "
+        "rank 1: waited 0.3 s for ranks 0, 2 of this job to start: they are slow to start "
         "(imports, data, a busy node) or hang; GANHUB_DIST_TIMEOUT=SECONDS sets how long ranks "
         "wait"
     )

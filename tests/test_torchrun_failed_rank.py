@@ -86,7 +86,7 @@ def test_a_collective_that_fails_names_the_rank_that_failed_and_its_error(shared
     with pytest.raises(PeerFailed) as failed, _peers():
         raise RuntimeError(GLOO)
     assert str(failed.value) == (
-        "rank 0: rank 2 of this job failed: TrainingError: loss became NaN (1 other rank(s) "
+        "rank 0: rank 2 of this job failed: TrainingError: loss became NaN (1 other rank "
         "failed too)"
     )
     assert (failed.value.peer, failed.value.error) == (2, "TrainingError: loss became NaN")

@@ -27,6 +27,7 @@ from pydantic import Field, create_model, field_validator
 
 from ganhub.config.schema import Section
 from ganhub.errors import ConfigError, PluginError, UsageError, one_line
+from ganhub.plural import counted
 
 if TYPE_CHECKING:
     from torch import nn
@@ -119,7 +120,7 @@ class LabelSpec:
         parts = [p.strip() for p in str(text).split(",")]
         if len(parts) != self.factors:
             raise UsageError(
-                f"label '{text}': this run has {self.factors} label factor(s); write "
+                f"label '{text}': this run has {counted(self.factors, 'label factors')}; write "
                 f"{','.join(['N'] * self.factors)}"
             )
         out = []

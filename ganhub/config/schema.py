@@ -21,6 +21,7 @@ from ganhub.config.section import expand_path_text as expand_path_text
 from ganhub.config.section import holds_path as holds_path
 from ganhub.config.supernet import arch_lr_field as arch_lr_field  # a domain's model keys
 from ganhub.config.supernet import supernet_field as supernet_field
+from ganhub.plural import counted
 
 __all__ = ["MAX_SEED", "OPTIMIZER_OPTIONS", "PLAIN_NAME_RULE", "EvalConfig", "LoggerOptions",
            "OptimConfig", "OptimizerConfig", "RunConfig", "Section", "TrainerConfig", "TrickOptions",
@@ -428,7 +429,7 @@ def patience_warnings(config: RunConfig) -> list[str]:
         return []
     return [
         f"ganhub: warning: trainer.patience={trainer.patience} can never stop this run: it "
-        f"evaluates {evaluations} time(s) before its last step (trainer.eval_every="
+        f"evaluates {counted(evaluations, 'times')} before its last step (trainer.eval_every="
         f"{trainer.eval_every} of trainer.steps={trainer.steps}) and the first only sets the best; "
         "lower trainer.eval_every or trainer.patience, or ignore this for a short test run"
     ]

@@ -124,7 +124,7 @@ def _which_rows(rows: list[LabelRow], shown: int = 3) -> str:
         return f"row {rows[0].number}: '{_shown(rows[0].text)}' is"
     named = ", ".join(f"row {r.number}: '{_shown(r.text, 60)}'" for r in rows[:shown])
     more = f" and {len(rows) - shown} more" if len(rows) > shown else ""
-    return f"{len(rows)} rows are ({named}{more})"
+    return f"{counted(len(rows), 'rows')} {'is' if len(rows) == 1 else 'are'} ({named}{more})"
 
 
 def _from_csv(

@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ganhub.plural import counted
+
 
 def mismatch(
     saved: dict[str, Tensor],
@@ -40,7 +42,8 @@ def mismatch(
         parts.append(f"{len(kinds)} differ in kind of number ({kinds[0]})")
     if missing:
         parts.append(
-            f"the model has {len(missing)} tensor(s) the checkpoint lacks ({_few(missing)})"
+            f"the model has {counted(len(missing), 'tensors')} the checkpoint lacks "
+            f"({_few(missing)})"
         )
     if extra:
         parts.append(f"the checkpoint has {len(extra)} the model lacks ({_few(extra)})")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ganhub.errors import UsageError, one_line
+from ganhub.plural import counted
 from ganhub.runfiles import MAX_STATE_JSON, read_regular
 
 if TYPE_CHECKING:
@@ -390,7 +391,8 @@ def optimizer_mismatch(
         counts = [len(g["params"]) for g in optimizer.param_groups]
         if len(sizes) != len(counts):
             words.append(
-                f"{group}'s optimizer has {len(sizes)} param group(s) in it, {len(counts)} in "
+                f"{group}'s optimizer has {counted(len(sizes), 'param groups')} in it, "
+                f"{len(counts)} in "
                 "this resume"
             )
         elif sizes != counts:

@@ -60,6 +60,7 @@ from ganhub.interrupts import (
     try_closed,
     write_error_file,
 )
+from ganhub.plural import counted
 
 # the run directory and the number of ranks, once every rank knows the directory
 # (`share_run_dir`): where a rank that fails leaves its error, and where the others look when a
@@ -374,7 +375,7 @@ def _last_words(error: BaseException) -> str | None:
         if not failed:  # torchrun itself was stopped (Ctrl-C, the scheduler): as before
             return None
         (peer, why), others = failed[0], len(failed) - 1
-        also = f" ({others} other rank(s) failed too)" if others else ""
+        also = f" ({counted(others, 'other ranks')} failed too)" if others else ""
         return (
             f"ganhub: terminated: torchrun stopped rank {info.rank} because rank {peer} of this "
             f"job failed: {why}{also}"

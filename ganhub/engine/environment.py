@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ganhub.errors import ConfigError
+from ganhub.plural import counted
 
 CUBLAS_ENV = "CUBLAS_WORKSPACE_CONFIG"  # cuBLAS reads it for deterministic workspaces
 
@@ -39,7 +40,7 @@ def select_device(spec: str, local_rank: int = 0) -> torch.device:
         index = device.index if device.index is not None else local_rank
         if index >= torch.cuda.device_count():
             raise ConfigError(
-                f"device={spec}: only {torch.cuda.device_count()} CUDA device(s) are visible"
+                f"device={spec}: only {counted(torch.cuda.device_count(), 'CUDA devices')} visible"
             )
         return torch.device("cuda", index)
     if device.type == "mps" and not torch.backends.mps.is_available():
@@ -64,7 +65,7 @@ def set_threads(threads: int | str) -> None:
     cores = usable_cores()
     if not isinstance(threads, int) or not 1 <= threads <= cores:
         raise ConfigError(
-            f"trainer.threads={threads}: this machine gives the run {cores} CPU core(s); "
+            f"trainer.threads={threads}: this machine gives the run {counted(cores, 'CPU cores')}; "
             f"use 1 to {cores}, or auto"
         )
     torch.set_num_threads(threads)

@@ -38,6 +38,7 @@ from torch import Tensor
 
 from ganhub.engine.stats import StatsAccumulator
 from ganhub.errors import ConfigError
+from ganhub.plural import agreeing
 
 if TYPE_CHECKING:
     from ganhub.config.schema import RunConfig
@@ -88,8 +89,10 @@ def problems(
     unsafe = [t.name for t in tricks if not t.capturable()]
     if unsafe:
         out.append(
-            f"trick(s) {', '.join(unsafe)} do per-step work a captured graph cannot replay "
-            "(state on the host, or gradients taken inside the step); leave them out"
+            f"{agreeing(len(unsafe), 'tricks')} {', '.join(unsafe)} "
+            f"{'does' if len(unsafe) == 1 else 'do'} per-step work a captured graph cannot "
+            "replay (state on the host, or gradients taken inside the step); leave "
+            f"{'it' if len(unsafe) == 1 else 'them'} out"
         )
     return out
 

@@ -26,6 +26,7 @@ from ganhub.engine.startup_meetings import (
 )
 from ganhub.errors import TrainingError
 from ganhub.interrupts import job_store
+from ganhub.plural import agreeing
 
 
 def arrive_at_group(info: Place, backend: str) -> tuple[dist.Store, int] | None:
@@ -74,7 +75,8 @@ def not_arrived(info: Place, store: dist.Store, seconds: float) -> Exception:
     missing = [str(r) for r in range(info.world) if not store.check([run_key("arrived", r)])]
     listed = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
     return TrainingError(
-        f"rank {info.rank}: waited {duration(seconds)} for rank(s) {listed} of this job to "
+        f"rank {info.rank}: waited {duration(seconds)} for {agreeing(len(missing), 'ranks')} "
+        f"{listed} of this job to "
         f"start: they are slow to start (imports, data, a busy node) or hang; "
         f"{TIMEOUT_ENV}=SECONDS sets how long ranks wait"
     )

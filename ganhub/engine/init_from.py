@@ -26,6 +26,7 @@ import yaml
 from ganhub.config.overrides import ConfigLoader, dotted_items
 from ganhub.engine import checkpoint, reparam
 from ganhub.errors import ConfigError, UsageError, one_line
+from ganhub.plural import counted
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -174,7 +175,9 @@ def initialise_from(system: GANSystem, source: Path, warn: Callable[[str], None]
     kept = [k for k in own if k not in picked and k not in derived]
     as_own = {k: renamed.get(k, k) for k in saved}
     unused = [k for k, n in as_own.items() if n not in own and n not in converted.used]
-    parts = [f"init_from: {len(picked)} tensors ({_roots(picked)}) from {source} ({where})"]
+    parts = [
+        f"init_from: {counted(len(picked), 'tensors')} ({_roots(picked)}) from {source} ({where})"
+    ]
     if from_twin:
         sources = [_ema_twin(k, system.generator_names) or k for k in from_twin]
         parts.append(f"{_roots(from_twin)} from its {_roots(sources)}")
@@ -185,8 +188,8 @@ def initialise_from(system: GANSystem, source: Path, warn: Callable[[str], None]
         shown = next((origin[k] for k in picked if origin[k] in saved_as), moved[0])
         first = f"{one_line(saved_as[shown], 80)} as {one_line(shown, 80)}"
         parts.append(
-            f"{len(moved)} tensors of its {_roots(moved)} trunk read across the auxiliary "
-            f"heads' wrapping ({first}{', ...' if len(moved) > 1 else ''})"
+            f"{counted(len(moved), 'tensors')} of its {_roots(moved)} trunk read across the "
+            f"auxiliary heads' wrapping ({first}{', ...' if len(moved) > 1 else ''})"
         )
     changed = {
         origin[k].removesuffix(reparam.ORIGINAL).removesuffix(".weight")
@@ -195,7 +198,8 @@ def initialise_from(system: GANSystem, source: Path, warn: Callable[[str], None]
     }
     if changed:
         parts.append(
-            f"{len(changed)} layers converted to or from spectral norm ({_few(sorted(changed))})"
+            f"{counted(len(changed), 'layers')} converted to or from spectral norm "
+            f"({_few(sorted(changed))})"
         )
     if kept:
         parts.append(f"{len(kept)} keep their own init ({_few(kept)})")

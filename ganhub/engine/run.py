@@ -56,6 +56,7 @@ from ganhub.metrics import (
     unused_inception_settings,
 )
 from ganhub.plugin_guard import GuardedLogger, Owners, listed_text
+from ganhub.plural import agreeing
 from ganhub.provenance import REQUIRES_FILE
 from ganhub.tricks import HOOK_POINTS, trick_warnings
 
@@ -403,7 +404,9 @@ class Run:
             )
         if result.skipped and result.skipped != self.skipped_metrics:
             self.console.warn(
-                f"ganhub: warning: metric(s) {', '.join(result.skipped)} do not apply to this "
+                f"ganhub: warning: {agreeing(len(result.skipped), 'metrics')} "
+                f"{', '.join(result.skipped)} "
+                f"{'does' if len(result.skipped) == 1 else 'do'} not apply to this "
                 f"'{self.config.plugin}' run (see `ganhub list metrics`); not computed"
             )
         self.skipped_metrics = result.skipped

@@ -48,6 +48,7 @@ from ganhub.interrupts import (
     try_number,
 )
 from ganhub.interrupts import end_try as end_job_try
+from ganhub.plural import counted
 
 # how long ranks wait for each other (the process group's timeout, and for every rank to come
 # to it): seconds, else torch's default for the backend (30 minutes with gloo, 10 with NCCL)
@@ -90,7 +91,7 @@ class PeerFailed(PeerStopped):
     run directory (`rundir.leave_rank_failure`): that rank and its error, in one line."""
 
     def __init__(self, rank: int, peer: int, error: str, others: int = 0) -> None:
-        also = f" ({others} other rank(s) failed too)" if others else ""
+        also = f" ({counted(others, 'other ranks')} failed too)" if others else ""
         super().__init__(f"rank {rank}: rank {peer} of this job failed: {error}{also}")
         self.rank, self.peer, self.error, self.others = rank, peer, error, others
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ganhub.plural import counted
+
 if TYPE_CHECKING:
     from ganhub.engine.run import Run
 
@@ -25,7 +27,8 @@ def patience_ran_out(run: Run) -> dict[str, Any]:
     if run.dist.is_main:
         kept = f"best {best.metric}={best.value:.4g} at step {best.step}" if best else "no best"
         run.console.print(
-            f"ganhub: {cfg.keep_best} did not improve in {run.stale_evaluations} evaluation(s)"
+            f"ganhub: {cfg.keep_best} did not improve in "
+            f"{counted(run.stale_evaluations, 'evaluations')}"
             f" (patience {cfg.patience}); stopping early at step {run.step} ({kept})"
         )
     return record

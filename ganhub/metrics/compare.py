@@ -45,6 +45,7 @@ from ganhub.metrics.rundata import (
     shown_key,
     shown_path,
 )
+from ganhub.plural import counted
 
 MAX_DEPTH = 8  # config levels flattened into dotted keys (deeper ones are shown as one value)
 MAX_KEYS = 2000  # dotted config keys read from one run
@@ -129,7 +130,7 @@ def recorded_directions(value: Any, where: str, notes: list[str]) -> dict[str, s
     one that is not a mapping, or holds more than MAX_DIRECTIONS keys, is ignored, and so is
     each entry with another value or a key that is not a short string; each with a note."""
     if not isinstance(value, dict) or len(value) > MAX_DIRECTIONS:
-        what = f"{len(value):,} keys" if isinstance(value, dict) else type(value).__name__
+        what = counted(len(value), "keys", ",") if isinstance(value, dict) else type(value).__name__
         notes.append(
             f"{where}: 'better' ignored ({what}; a mapping of at most {MAX_DIRECTIONS:,} keys "
             'to "lower", "higher" or null)'

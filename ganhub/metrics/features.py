@@ -33,6 +33,7 @@ from ganhub.console import activity
 from ganhub.errors import ConfigError, UsageError
 from ganhub.metrics import ROTNET_BATCH, ROTNET_MIN_IMAGES, ROTNET_RECIPE, extractor_names, store
 from ganhub.metrics.formulas import joint_log_probs
+from ganhub.plural import counted
 
 if TYPE_CHECKING:
     from ganhub.capabilities import Capabilities
@@ -450,14 +451,13 @@ def data_fingerprint(system: GANSystem) -> dict[str, Any]:
 
 
 def validation_reference(system: GANSystem) -> Tensor:
-    """The held-out real samples `eval.real=validation` compares with; a one-line error when
-    the system holds none out."""
+    """The held-out real samples `eval.real=validation` compares with; ConfigError if none."""
     held_out = system.validation_samples()
     if held_out is None or len(held_out) < 2:  # its shots may have taken every image
         why = "no real samples out of training (few-shot data does: data.n_shots=N)"
         if held_out is not None:
-            why = f"{len(held_out)} real sample(s) out of training, too few (a smaller " \
-                "data.n_shots holds more out)"  # fmt: skip
+            why = f"{counted(len(held_out), 'real samples')} out of training, too few (a " \
+                "smaller data.n_shots holds more out)"  # fmt: skip
         raise ConfigError(
             f"eval.real=validation: this '{system.config.plugin}' run holds {why}; use "
             "eval.real=train"

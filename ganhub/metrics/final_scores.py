@@ -132,7 +132,9 @@ def scored_text(result: dict[str, Any]) -> str:
             own[shown_key(name, 40)] = int(number)
     if len(set(own.values())) == 1 and n not in own.values():
         n, asked = next(iter(own.values())), asked or n
-    text = f"{n:,} samples" + (f" ({asked:,} asked)" if asked is not None and asked != n else "")
+    text = counted(n, "samples", ",") + (
+        f" ({asked:,} asked)" if asked is not None and asked != n else ""
+    )
     other = [f"{k} {v:,}" for k, v in own.items() if v != n]
     return text + (f" ({', '.join(other[:5])} scored)" if other else "")
 

@@ -23,6 +23,7 @@ from ganhub.metrics.untrusted import (
     inside_run,
     shown_path,
 )
+from ganhub.plural import counted
 
 
 def sample_grids(
@@ -80,7 +81,8 @@ def _up_to(
             f" and {len(later) - 5} more" if len(later) > 5 else ""
         )
         notes.append(
-            f"samples: {len(later)} file(s) of steps after the last logged step {up_to} left "
+            f"samples: {counted(len(later), 'files')} of steps after the last logged step {up_to} "
+            "left "
             f"out (step {shown}): a resume went back to an earlier checkpoint and has not "
             "made them again"
         )

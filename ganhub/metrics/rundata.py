@@ -40,6 +40,7 @@ from ganhub.metrics.untrusted import inside_run, read_bytes, whole_step
 from ganhub.metrics.untrusted import read_json as read_json
 from ganhub.metrics.untrusted import shown_key as shown_key
 from ganhub.metrics.untrusted import shown_path as shown_path
+from ganhub.plural import counted
 from ganhub.runfiles import runs_inside
 
 MAX_LINE_BYTES = 1 << 20  # a metrics.jsonl line longer than this is skipped unread
@@ -135,7 +136,9 @@ def read_metrics(run_dir: Path, notes: list[str] | None = None) -> list[dict[str
     except OSError as exc:
         notes.append(f"metrics.jsonl: reading stopped ({error_line(exc)})")
     for reason, numbers in skipped.items():
-        notes.append(f"metrics.jsonl: skipped {len(numbers)} line(s) {reason} ({_lines(numbers)})")
+        notes.append(
+            f"metrics.jsonl: skipped {counted(len(numbers), 'lines')} {reason} ({_lines(numbers)})"
+        )
     return records
 
 

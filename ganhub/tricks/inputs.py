@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from ganhub.anneal import Anchor, anneal_progress, resumed_anchor, saved_anchor
 from ganhub.config.schema import RunConfig, Section
 from ganhub.losses import Targets
+from ganhub.plural import agreeing
 from ganhub.tricks import Trick, bounded, longer_than_run
 
 if TYPE_CHECKING:
@@ -293,20 +294,27 @@ def unreached(
     where = f"domain '{config.plugin}' runs its discriminator itself"
     if inputs and not ctx.d_inputs:
         warn(
-            f"ganhub: warning: trick(s) {', '.join(inputs)} saw no discriminator input in "
-            f"the first D phase: {where}, so they change nothing; {how}"
+            f"ganhub: warning: {agreeing(len(inputs), 'tricks')} {', '.join(inputs)} saw no "
+            f"discriminator input in the first D phase: {where}, so {_change(inputs)} nothing; "
+            f"{how}"
         )
     if losses and not ctx.d_losses:
         warn(
             f"ganhub: warning: {', '.join(losses)} computed no D loss in the first D phase: "
-            f"{where} and its loss, so they change nothing; compute it with ctx.d_loss, "
+            f"{where} and its loss, so {_change(losses)} nothing; compute it with ctx.d_loss, "
             "ctx.adversarial_d_loss or ctx.loss.d_loss(real_logits, fake_logits, ctx.targets) "
             "(docs/plugins.md)"
         )
     elif targets and not ctx.d_targets:
         warn(
-            f"ganhub: warning: trick(s) {', '.join(targets)} moved no D target in the first D "
-            f"phase: domain '{config.plugin}' computes its D loss with targets other than "
-            "ctx.targets, so they change nothing; pass ctx.targets to ctx.loss.d_loss, or use "
-            "ctx.d_loss (docs/plugins.md)"
+            f"ganhub: warning: {agreeing(len(targets), 'tricks')} {', '.join(targets)} moved no "
+            f"D target in the first D phase: domain '{config.plugin}' computes its D loss with "
+            f"targets other than ctx.targets, so {_change(targets)} nothing; pass ctx.targets "
+            "to ctx.loss.d_loss, or use ctx.d_loss (docs/plugins.md)"
         )
+
+
+def _change(names: list[str]) -> str:
+    """What the named tricks (or loss) do once a domain bypasses them: "it changes" for one,
+    "they change" for several."""
+    return "it changes" if len(names) == 1 else "they change"

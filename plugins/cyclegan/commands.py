@@ -17,6 +17,7 @@ from ganhub.clikit import (
     domain_group,
     is_export,
 )
+from ganhub.plural import counted
 
 # refused in one line naming the option, the value and the range (not click's wording)
 _SIZE = WholeNumber(8, 4096, "is the square side the inputs are resized to")
@@ -89,7 +90,7 @@ def translate_command(
     )  # fmt: skip
     if note:
         click.echo(note, err=True)
-    click.echo(f"ganhub: wrote {len(paths)} translated image(s) to {out}")
+    click.echo(f"ganhub: wrote {counted(len(paths), 'translated images')} to {out}")
 
 
 def register(cli: click.Group) -> None:

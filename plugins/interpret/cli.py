@@ -41,8 +41,8 @@ def _say_where(run_dir: Path, out: str | None) -> None:
 
 def _page_out(out: str | None, default_name: str, run_dir: Path) -> Path | None:
     """--out as the page's path (None: RUN_DIR/interpret/, beside an export), refused where a
-    viewing command's page may not go (`page_destination`) or where no output of a command on a run may
-    (`check_run_destination`: the run's checkpoints/, as `ganhub export` refuses)."""
+    viewing command's page may not go (`page_destination`) or where no output of a command on a
+    run may (`check_run_destination`: the run's checkpoints/, as `ganhub export` refuses)."""
     from ganhub.export import check_run_destination
     from ganhub.metrics.store import page_destination
 
@@ -55,21 +55,23 @@ def _page_out(out: str | None, default_name: str, run_dir: Path) -> Path | None:
 @interpret.command(name="directions", context_settings=HELP)
 @click.argument("run_dir", type=RUN_DIR)
 @click.option("--method", type=click.Choice(METHODS), default="sefa", show_default=True,
-              help="sefa: closed form from the first layer's weights; ganspace: PCA of early "
-              "activations (or of w); boundary: linear SVMs on the factors of samples")  # fmt: skip
+              help="How directions are found. sefa: a closed form from the first layer's "
+              "weights; ganspace: PCA of early activations (or of w); boundary: linear SVMs on "
+              "the factors of samples.")  # fmt: skip
 @click.option("--directions", "n_directions", type=_DIRECTIONS, default=8,
-              show_default=True, help="how many sefa/ganspace directions to find and walk "
-              "(boundary: one per factor, and per class of a categorical one)")  # fmt: skip
+              show_default=True, help="How many sefa/ganspace directions to find and walk "
+              "(boundary: one per factor, and per class of a categorical one).")  # fmt: skip
 @click.option("--samples", "n_samples", type=_CODES, default=2000,
-              show_default=True, help="codes sampled to fit ganspace/boundary and, for every "
-              "method, to measure each direction's spread σ and score its walks")  # fmt: skip
-@click.option("--seed", type=SEED, default=0, show_default=True, help="seed of the sampled codes")
+              show_default=True, help="Codes sampled to fit ganspace/boundary and, for every "
+              "method, to measure each direction's spread σ and score its walks.")  # fmt: skip
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the sampled codes.")
 @device_option()
-@click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")
-@click.option("--out", type=click.Path(), help="HTML path, its PNGs in PAGE_files/ beside it; a folder "
-              "(one that exists, or a path ending in /) takes directions-METHOD.html "
-              "(default: RUN_DIR/interpret/directions-METHOD.html; for an export, "
-              "./interpret-EXPORT/ beside it)")  # fmt: skip
+@click.option("--best", is_flag=True, help="Load the checkpoint kept by trainer.keep_best.")
+@click.option("--out", type=click.Path(),
+              help="HTML path, its PNGs in PAGE_files/ beside it; a folder "
+              "(one that exists, or a path ending in /) takes directions-METHOD.html  "
+              "[default: RUN_DIR/interpret/directions-METHOD.html; for an export, "
+              "./interpret-EXPORT/ beside it]")  # fmt: skip
 def directions_command(
     run_dir: Path, method: str, n_directions: int, n_samples: int, seed: int, device: str,
     best: bool, out: str | None,
@@ -85,8 +87,9 @@ def directions_command(
     given = click.get_current_context().get_parameter_source("n_directions")
     if method == "boundary" and given is not click.core.ParameterSource.DEFAULT:
         click.echo(
-            f"ganhub: note: --directions {n_directions} is not used: --method boundary fits one boundary "
-            "per factor (per class of a categorical one); --directions counts sefa/ganspace's",
+            f"ganhub: note: --directions {n_directions} is not used: --method boundary fits one "
+            "boundary per factor (per class of a categorical one); --directions counts "
+            "sefa/ganspace's",
             err=True,
         )
     trained = ganhub.load(run_dir, device=device, best=best)
@@ -100,15 +103,16 @@ def directions_command(
 
 @interpret.command(name="features", context_settings=HELP)
 @click.argument("run_dir", type=RUN_DIR)
-@click.option("--seed", type=SEED, default=0, show_default=True, help="seed of the shown codes")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the shown codes.")
 @click.option("--images", "n_images", type=_IMAGES, default=4, show_default=True,
-              help="samples shown (each with its maps)")  # fmt: skip
+              help="Samples shown (each with its maps).")  # fmt: skip
 @device_option()
-@click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")
-@click.option("--out", type=click.Path(), help="HTML path, its PNGs in PAGE_files/ beside it; a folder "
-              "(one that exists, or a path ending in /) takes features.html "
-              "(default: RUN_DIR/interpret/features.html; for an export, "
-              "./interpret-EXPORT/ beside it)")  # fmt: skip
+@click.option("--best", is_flag=True, help="Load the checkpoint kept by trainer.keep_best.")
+@click.option("--out", type=click.Path(),
+              help="HTML path, its PNGs in PAGE_files/ beside it; a folder "
+              "(one that exists, or a path ending in /) takes features.html  "
+              "[default: RUN_DIR/interpret/features.html; for an export, "
+              "./interpret-EXPORT/ beside it]")  # fmt: skip
 def features_command(
     run_dir: Path, seed: int, n_images: int, device: str, best: bool, out: str | None
 ) -> None:
@@ -159,14 +163,15 @@ def _probes_out(out: str | None, run_dir: Path) -> Path | None:
 @click.argument("run_dir", type=RUN_DIR)
 @click.option("--samples", "n_samples", type=_PROBE_CODES, default=2000,
               show_default=True,
-              help="codes sampled: 75 % fit the probes, 25 % score them")  # fmt: skip
+              help="Codes sampled: 75 % fit the probes, 25 % score them.")  # fmt: skip
 @click.option("--seed", type=SEED, default=0, show_default=True,
-              help="seed of the codes, split and shuffles")  # fmt: skip
+              help="Seed of the codes, split and shuffles.")  # fmt: skip
 @device_option()
-@click.option("--best", is_flag=True, help="the checkpoint kept by trainer.keep_best")
-@click.option("--out", type=click.Path(), help="the JSON file of the scores; a folder (one that "
-              "exists, or a path ending in /) takes probes.json (default: "
-              "RUN_DIR/interpret/probes.json; for an export, ./interpret-EXPORT/ beside it)")  # fmt: skip
+@click.option("--best", is_flag=True, help="Load the checkpoint kept by trainer.keep_best.")
+@click.option("--out", type=click.Path(), help="JSON file of the scores; a folder (one that "
+              "exists, or a path ending in /) takes probes.json  [default: "
+              "RUN_DIR/interpret/probes.json; for an export, ./interpret-EXPORT/ beside "
+              "it]")  # fmt: skip
 def probes_command(
     run_dir: Path, n_samples: int, seed: int, device: str, best: bool, out: str | None
 ) -> None:

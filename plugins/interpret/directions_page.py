@@ -43,6 +43,7 @@ from torch import Tensor
 
 from ganhub.errors import UsageError
 from ganhub.figures import new_figure, save_figure
+from ganhub.plural import counted
 
 if TYPE_CHECKING:
     from ganhub.api import TrainedGAN
@@ -119,9 +120,11 @@ def find_directions(
                 if count == n - 1
                 else f"this {space.name} space has {space.dim} dimensions"
                 if count == space.dim
-                else f"the sampled activations span only {count} dimensions"
+                else f"the sampled activations span only {counted(count, 'dimensions')}"
             )
-            notes.append(f"--directions {k}: GANSpace finds {count} components, as {why}")
+            notes.append(
+                f"--directions {k}: GANSpace finds {counted(count, 'components')}, as {why}"
+            )
         return directions, [f"direction {i}" for i in range(len(directions))], ratios, notes
     assert known is not None
     # a factor that does not vary among the real samples (a run on one digit class, or on

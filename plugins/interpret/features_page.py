@@ -36,6 +36,7 @@ from torch import Tensor
 
 from ganhub.figures import new_figure, save_figure
 from ganhub.metrics.rundata import as_text
+from ganhub.plural import agreeing, counted
 
 if TYPE_CHECKING:
     import numpy as np
@@ -93,7 +94,7 @@ def write_features_page(
             space_name=as_text(space.name, 40),
             space_dim=str(space.dim),
             seed=str(seed),
-            n_images=str(n_images),
+            codes=counted(n_images, "codes"),
             top=str(TOP_CHANNELS),
             samples=samples,
             channels=channel_figures,
@@ -139,7 +140,7 @@ def _attribution(space: LatentSpace, decoded: Tensor, scores: Tensor, path: Path
         "rows": rows,
         "steps": str(steps),
         "baseline_score": f"{baseline[0].item():.4g}",
-        "unconverged": ", ".join(unconverged),
+        "unconverged": f"{agreeing(len(unconverged), 'samples')} {', '.join(unconverged)}",
         "tolerance": f"{100 * TOLERANCE:g} %",
         "max_steps": str(MAX_STEPS),
     }
@@ -175,7 +176,7 @@ def _samples_figure(images: Tensor, scores: Tensor | None, path: Path) -> Figure
         ax.set_title(title, fontsize=8)
         ax.axis("off")
     fig.tight_layout()
-    caption = f"{n} sample(s)" + ("" if scores is None else " with D's score")
+    caption = f"{counted(n, 'samples')}" + ("" if scores is None else " with D's score")
     return Figure(data_uri(save_figure(fig, path)), caption)
 
 
@@ -247,7 +248,9 @@ def _attribution_figure(
     for j, shown in enumerate(last, start=1):  # one scale per column, under it
         bar = fig.colorbar(shown, ax=axes[:, j], orientation="horizontal", shrink=0.9)
         bar.ax.tick_params(labelsize=7)
-    caption = f"{n} sample(s) at {h}×{w}: saliency and integrated gradients over the grey image"
+    caption = (
+        f"{counted(n, 'samples')} at {h}×{w}: saliency and integrated gradients over the grey image"
+    )
     return Figure(data_uri(save_figure(fig, path)), caption)
 
 

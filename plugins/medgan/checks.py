@@ -56,6 +56,7 @@ from ganhub.data.inspect import (
     thumbnail,
 )
 from ganhub.errors import ConfigError, UsageError
+from ganhub.plural import counted
 
 if TYPE_CHECKING:
     from ganhub_medgan.system import MedDataset
@@ -348,7 +349,7 @@ class _Facts:
             if cfg.pixdim:
                 steps.append(f"resample to {'x'.join(f'{v:g}' for v in cfg.pixdim)} mm")
             if dims == 2:
-                steps.append(f"central {cfg.slices_per_volume} axial slice(s) of volumes")
+                steps.append(f"central {counted(cfg.slices_per_volume, 'axial slices')} of volumes")
             steps.append(f"{cfg.fit} to {'x'.join([str(size)] * dims)}")
             steps.append(f"percentiles {cfg.percentiles[0]:g}-{cfg.percentiles[1]:g} to [-1, 1]")
             out["loader"] = ", ".join(steps)

@@ -60,6 +60,7 @@ from ganhub.data import worker_stops_on_sigterm
 from ganhub.data.images import refuse_leaving
 from ganhub.data.links import record_leaving
 from ganhub.errors import ConfigError, UsageError, one_line
+from ganhub.plural import counted
 
 
 def item_name(path: Path) -> str:
@@ -194,8 +195,8 @@ def check_folder(task: str, cfg: MedData) -> None:
             if broken:  # only links leading nowhere: name one, not "holds no NIfTI files"
                 raise ConfigError(
                     f"data.path: {broken_line(broken[0])}; fix the link or remove it "
-                    f"('{one_line(folder)}' holds no readable scan: {len(broken)} broken "
-                    "symlink(s))"
+                    f"('{one_line(folder)}' holds no readable scan: "
+                    f"{counted(len(broken), 'broken symlinks')})"
                 )
             raise ConfigError(
                 f"data.path: '{one_line(folder)}' holds no NIfTI (.nii, .nii.gz) files or DICOM "
@@ -278,7 +279,7 @@ def pair_items(task: str, cfg: MedData) -> list[tuple[str, tuple[Path, ...]]]:
         message = (
             f"'{one_line(path)}' has no partner named '{one_line(item_name(path))}' in "
             f"'{one_line(other)}' "
-            f"({len(lonely)} unpaired file(s)); pairs are matched by file name"
+            f"({counted(len(lonely), 'unpaired files')}); pairs are matched by file name"
         )
         if not cfg.skip_bad:
             raise UsageError(message + "; set data.skip_bad=true to skip unpaired files")
@@ -450,8 +451,8 @@ def all_empty(cfg: MedData, masks: list[MaskFacts], size: int) -> str:
         fixes.append("lower data.mask_threshold")
     return (
         f"every lesion mask under '{one_line(cfg.path / cfg.mask_dir)}' is empty "
-        f"({len(masks)} masks; {'; '.join(whys) or 'none has a non-zero voxel'}): training "
-        f"would see no lesion; {' or '.join(fixes) or 'check the masks'}"
+        f"({counted(len(masks), 'masks')}; {'; '.join(whys) or 'none has a non-zero voxel'}): "
+        f"training would see no lesion; {' or '.join(fixes) or 'check the masks'}"
     )
 
 

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 # the options and configs live in ganhub_meta.config; named here too, where callers found them
 from ganhub_meta.config import FOMAML_OUTER_LR, MetaOptions, meta_config, task_config
 
+from ganhub.plural import counted
+
 if TYPE_CHECKING:
     from ganhub_meta import carry
     from torch import Tensor
@@ -120,7 +122,7 @@ def _outer_loop(
         [("run dir", str(run.run_dir)), ("device", str(run.device)),
          ("tasks", f"{options.classes_per_task} of classes {options.classes}" + (
              f", {options.n_shots} shots each" if options.n_shots else "")),
-         ("outer steps", f"{options.outer_steps:,} x {options.tasks_per_step} task(s) x "
+         ("outer steps", f"{options.outer_steps:,} x {counted(options.tasks_per_step, 'tasks')} x "
                          f"{options.inner_steps} inner steps{query}, "
                          f"batch {run.config.trainer.batch_size}"),
          ("outer lr", f"{options.outer_lr} {'annealed to 0' if options.anneal else 'constant'}")],

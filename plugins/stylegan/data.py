@@ -36,6 +36,7 @@ from ganhub.data.images import IMAGE_SUFFIXES, digits, list_images
 from ganhub.data.images import resize_square as resize
 from ganhub.data.inspect import DataReport, inspect_image_files, report_unread_images
 from ganhub.errors import ConfigError, UsageError
+from ganhub.plural import counted
 
 N_FACES = 100  # lfw_subset: 100 faces, then 100 non-faces
 # zip entries get this fixed time, so converting the same files twice gives the same bytes
@@ -226,7 +227,8 @@ def refuse_unusable(path: Path, image_size: int, resize: bool, crop: bool = Fals
             zf.close()
     if bad:
         raise ConfigError(
-            f"data.path='{path}': {len(bad)} file(s) cannot be trained on, e.g. {bad[0]}; "
+            f"data.path='{path}': {counted(len(bad), 'files')} cannot be trained on, e.g. "
+            f"{bad[0]}; "
             f"`{data_command('check', path, image_size, resize, crop=crop)}` lists every "
             f"problem and `{data_command('clean', path, image_size, resize, crop=crop)}` writes "
             "a copy without them"
@@ -397,7 +399,8 @@ def refuse_failed(failed: list[str], clean: str) -> None:
     command that writes a copy without them (`data_command`)."""
     if failed:
         raise UsageError(
-            f"{len(failed)} file(s) cannot be converted, e.g. {failed[0]}; nothing written. "
+            f"{counted(len(failed), 'files')} cannot be converted, e.g. {failed[0]}; nothing "
+            "written. "
             f"`{clean}` writes a copy without them"
         )
 

@@ -29,6 +29,7 @@ from ganhub.conditioning import (
     too_few_classes,
 )
 from ganhub.errors import ConfigError
+from ganhub.plural import counted
 
 if TYPE_CHECKING:
     from ganhub_stylegan.data import LabelledImages
@@ -212,14 +213,16 @@ def _refuse_unmatched(where: str, labels: Mapping[str, int], images: list[str]) 
     extra = [name for name in labels if name not in keys]
     if extra:
         raise ConfigError(
-            f"{where}: {len(extra)} label(s) name no image of the zip, e.g. '{extra[0]}' "
+            f"{where}: {counted(len(extra), 'labels')} naming no image of the zip, e.g. "
+            f"'{extra[0]}' "
             "(images are .png, .jpg, .jpeg, .bmp, .gif, .webp, .tif or .tiff members); "
             "remove those entries"
         )
     missing = [name for name in images if member_key(name) not in labels]
     if missing:
         raise ConfigError(
-            f"{where}: {len(missing)} image(s) of the zip have no label, e.g. '{missing[0]}'; "
+            f"{where}: {counted(len(missing), 'images')} of the zip without a label, e.g. "
+            f"'{missing[0]}'; "
             "label them or leave them out of the zip"
         )
 

@@ -26,7 +26,6 @@ from ganhub.clikit import (
 )
 from ganhub.errors import UsageError
 
-DEVICE_HELP = "cpu, cuda, cuda:N, mps or auto."
 # refused in one line naming the option, the value and the range (not click's wording)
 _SENTENCES = WholeNumber(1, None, "counts the sentences to print")
 _PER_TEMPERATURE = WholeNumber(1, None, "counts the samples scored per temperature")
@@ -57,7 +56,7 @@ def _echo_samples(lines: list[str]) -> None:
               help="Softmax temperature, 1.2e-38 to 100 (below 1: safer, less varied "
                    "sentences)  [default: the run's sample.temperature (1 unless it set "
                    "one)]")  # fmt: skip
-@device_option(DEVICE_HELP)
+@device_option()
 @click.argument("legacy", nargs=-1, metavar="")
 def generate_command(
     run_dir: Path, n: int, seed: int, temperature: float | None, device: str,
@@ -88,7 +87,7 @@ def generate_command(
 @click.argument("run_dir", type=RUN_DIR)
 @click.argument("texts", nargs=-1, required=True)
 @click.option("--to", "to", required=True, help="Target style: a style name of the run, or 0/1.")
-@device_option(DEVICE_HELP)
+@device_option()
 def transfer_command(run_dir: Path, texts: tuple[str, ...], to: str, device: str) -> None:
     """Rewrite sentences into another style with a trained textgan run (task=transfer).
 
@@ -114,7 +113,7 @@ CURVE_COLUMNS = ("nll_oracle", "nll_gen", "nll_div", "bleu3", "self_bleu3")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="JSON file to write  [default: RUN_DIR/temperatures.json; for an export, "
                    "./temperatures-EXPORT.json beside it]")  # fmt: skip
-@device_option(DEVICE_HELP)
+@device_option()
 def curve_command(
     run_dir: Path, temperatures: tuple[float, ...], n: int | None, seed: int, out: Path | None,
     device: str,

@@ -59,6 +59,7 @@ from ganhub.data.inspect import (
     normalise_text,
 )
 from ganhub.errors import UsageError, one_line
+from ganhub.plural import counted
 
 if TYPE_CHECKING:
     from ganhub_textgan.style_transfer import TransferSystem
@@ -234,7 +235,7 @@ def inspect_sentences(
             shown = ", ".join(repr(one_line(w, 24)) for w in unk[:3])
             report.add(
                 name,
-                f"{len(unk)} word(s) not in the tokenizer's vocabulary map to <unk>: "
+                f"{counted(len(unk), 'words')} not in the tokenizer's vocabulary, read as <unk>: "
                 f"{shown}{', ...' if len(unk) > 3 else ''}",
                 CONVERT,
                 "note",
@@ -260,7 +261,9 @@ def inspect_sentences(
         if repeats:
             report.add(
                 "(corpus)",
-                f"{len(repeats)} sentences repeat an earlier one: {repeats_expected}",
+                f"{counted(len(repeats), 'sentences')} "
+                f"{'repeats' if len(repeats) == 1 else 'repeat'} an earlier one: "
+                f"{repeats_expected}",
                 KEEP,
                 "note",
             )
@@ -275,7 +278,7 @@ def inspect_sentences(
     report.summary["tokenizer"] = f"{tokenizer.get_vocab_size()} ids in use"
     report.summary["<unk> tokens"] = f"{unknown} of {tokens}"
     if invisible:
-        report.summary["invisible characters inside"] = f"{len(invisible)} lines"
+        report.summary["invisible characters inside"] = counted(len(invisible), "lines")
     if controlled:
         controlled.sort(key=lambda name: order.get(name, -1))
         report.summary["control characters"] = describe_lines(controlled, found)
@@ -382,7 +385,7 @@ def inspect_token_shard(config: TextGANConfig) -> DataReport:
         n_unk = int((row == UNK).sum())
         if n_unk:
             unknown += n_unk
-            report.add(name, f"{n_unk} token(s) are <unk>", CONVERT, "note")
+            report.add(name, counted(n_unk, "<unk> tokens"), CONVERT, "note")
         key = row.numpy().tobytes()
         if key in seen:
             report.add(name, f"duplicate of {seen[key]}", DROP, "warning")

@@ -34,7 +34,7 @@ def test_translate_writes_all_or_none_and_replaces_only_with_force(workdir: Path
         _png(inputs / f"{i}.png", _solid(20, 20, (60 * i, 30, 30)))
     base = ("cyclegan", "translate", str(run_dir), "--input", str(inputs), "--out", str(out))
     code, stdout, err = cli(*base)
-    assert code == 0 and "wrote 3 translated image(s)" in stdout, err
+    assert code == 0 and "wrote 3 translated images" in stdout, err
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     assert sorted(before) == ["0.png", "1.png", "2.png"]
     code, _, err = cli(*base)
@@ -52,7 +52,7 @@ def test_translate_writes_all_or_none_and_replaces_only_with_force(workdir: Path
         assert sorted(p.name for p in workdir.iterdir()) == ["in", "out", "runs"]  # no leftovers
     (inputs / "zbroken.png").unlink()
     code, stdout, err = cli(*base, "--force", "--size", "24")
-    assert code == 0 and "wrote 3 translated image(s)" in stdout, err
+    assert code == 0 and "wrote 3 translated images" in stdout, err
     assert {Image.open(p).size for p in out.iterdir()} == {(24, 24)}
     assert sorted(p.name for p in workdir.iterdir()) == ["in", "out", "runs"]
     with pytest.raises(UsageError, match="already holds"):

@@ -40,10 +40,10 @@ def test_a_reference_folder_of_another_shape_is_converted_with_one_note(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"ganhub: note: {KEY}={rgb}: ")
     assert f"{MIN_REFERENCE} of {MIN_REFERENCE} reference images converted" in err
-    assert "training data's [1, 16, 16]" in err and "000.png: 3 channel(s), 16x16" in err
+    assert "training data's [1, 16, 16]" in err and "000.png: 3 channels, 16x16" in err
     big = _folder(tmp_path / "big", "L", 24)  # resized and cropped as data folders are
     assert load_reference(big, (1, 16, 16), KEY).shape == (MIN_REFERENCE, 1, 16, 16)
-    assert "000.png: 1 channel(s), 24x24" in capsys.readouterr().err
+    assert "000.png: 1 channel, 24x24" in capsys.readouterr().err
     same = _folder(tmp_path / "same", "L", 16)  # nothing converted: nothing said
     assert torch.allclose(load_reference(same, (1, 16, 16), KEY), torch.full((1,), 200 / 127.5 - 1))  # fmt: skip
     assert capsys.readouterr().err == ""
@@ -56,7 +56,7 @@ def test_the_datas_own_reference_set_is_held_to_the_minimum(workdir: Path) -> No
         make_run(resolve([*SKEWED_SHAPES, "data.n=200"]))
     message = str(err.value)
     assert "\n" not in message
-    assert message.startswith("trick 'reweight': the data's own reference set has 20 image(s)")
+    assert message.startswith("trick 'reweight': the data's own reference set has 20 images")
     assert f"at least {MIN_REFERENCE}" in message and "give data.n=500 or more (now 200)" in message
     assert f"{KEY}=PATH" in message
     assert not (workdir / "runs").exists() or not any((workdir / "runs").iterdir())

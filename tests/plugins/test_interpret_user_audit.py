@@ -30,11 +30,11 @@ def test_the_page_says_where_the_directions_come_from(
     assert code == 0, err
     text = " ".join(Path(out.strip()).read_text().split())
     if method == "sefa":
-        assert "2 direction(s) from the weights alone (no sampling);" in text
+        assert "2 directions from the weights alone (no sampling);" in text
         assert "16 codes sampled (seed 0) for each direction's σ, the traversals" in text
         assert "from 16 sampled codes" not in text
     else:
-        assert "2 direction(s) from 16 sampled codes (seed 0), which also give" in text
+        assert "2 directions from 16 sampled codes (seed 0), which also give" in text
 
 
 def test_the_docs_give_the_walks_the_code_takes() -> None:

@@ -219,7 +219,7 @@ def test_a_run_refuses_unusable_files_after_a_header_pass(
     folder = _problem_set(workdir / "data")
     config = resolve([*TINY, f"data.path={folder}"])  # resolving lists files only
     # headers only: broken, non-square and wrong size (truncated pixels show when decoded)
-    with pytest.raises(ConfigError, match=r"3 file\(s\) cannot be trained on, e\.g\. 'big\.png'.*ganhub data check"):  # fmt: skip
+    with pytest.raises(ConfigError, match=r"3 files cannot be trained on, e\.g\. 'big\.png'.*ganhub data check"):  # fmt: skip
         make_run(config)
     for name in ("broken.png", "cut.png", "wide.png", "face_00_copy.png", "face_01_again.jpg"):
         (folder / name).unlink()
@@ -327,7 +327,7 @@ def test_convert_to_zip_and_shard_then_train(workdir: Path, cli) -> None:  # typ
     # a file that cannot be converted stops the conversion with one line; nothing is written
     (folder / "broken.png").write_bytes(b"not an image")
     code, _, err = cli("data", "convert", *args, "zip", "--out", "bad.zip")
-    assert code == 2 and "1 file(s) cannot be converted" in err and "ganhub data clean" in err
+    assert code == 2 and "1 file cannot be converted" in err and "ganhub data clean" in err
     assert not Path("bad.zip").exists() and len(err.strip().splitlines()) == 1
     # the suggested clean keeps the conversion's size and resizing (it judged by 32 px)
     suggested = shlex.split(err.split("`")[1])

@@ -78,7 +78,7 @@ def test_one_hot_vector_labels_read_as_class_indices(workdir: Path) -> None:
         (lambda names: None, r"the zip holds no labels"),
         (lambda names: [[n, [0.5, 1.0]] for n in names], r"has label \[0\.5, 1\.0\]; ganhub reads class indices \(whole numbers from 0\) or one-hot vectors"),
         (lambda names: [[n, [0, 1] if i else [0, 0, 1]] for i, n in enumerate(names)], r"mix class indices and one-hot vectors, or vectors of different lengths"),
-        (lambda names: [[n, i % 2] for i, n in enumerate(names[1:])], r"1 image\(s\) of the zip have no label, e\.g\. '00000/img00000000\.png'"),
+        (lambda names: [[n, i % 2] for i, n in enumerate(names[1:])], r"1 image of the zip without a label, e\.g\. '00000/img00000000\.png'"),
         (lambda names: {"a": 1}, r"'labels' is not a list of \[file, class\] pairs"),
         (lambda names: [[n, 3] for n in names], r"its dataset\.json names one class; a conditional"),
     ],
@@ -100,7 +100,7 @@ def _pairs(names: list[str]) -> list[list[Any]]:
     ("labels", "extra", "message"),
     [
         (lambda names: [*_pairs(names), [names[0], 1]], {}, r"'00000/img00000000\.png' is listed twice, labelled '0' and '1': one image with two labels; keep it in one class"),
-        (lambda names: [*_pairs(names), ["00000/ghost.png", 1]], {}, r"1 label\(s\) name no image of the zip, e\.g\. '00000/ghost\.png'"),
+        (lambda names: [*_pairs(names), ["00000/ghost.png", 1]], {}, r"1 label naming no image of the zip, e\.g\. '00000/ghost\.png'"),
         (lambda names: [[n, i % 3] for i, n in enumerate(names)], {"class_names": ["cat", "dog"]}, r"'00000/img00000002\.png' has class 2, but 'class_names' names 2 \(0 to 1\)"),
     ],
 )  # fmt: skip
@@ -127,7 +127,7 @@ def test_labels_match_members_by_name_without_a_dot_prefix(workdir: Path, cli) -
     unlabelled = _ada_zip(workdir / "u.zip", lambda names: _pairs(names[:-1]))
     code, _, err = cli("data", "check", str(unlabelled), "plugin=stylegan", "model.image_size=16",
                        "model.conditional=true")  # fmt: skip
-    assert code == 2 and "1 image(s) of the zip have no label" in err, err
+    assert code == 2 and "1 image of the zip without a label" in err, err
 
 
 def test_a_resumed_run_refuses_a_zip_with_other_classes(workdir: Path) -> None:

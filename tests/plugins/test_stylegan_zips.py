@@ -74,7 +74,7 @@ def test_unsafe_member_names_are_refused_and_never_copied(workdir: Path, cli) ->
     check = ("data", "check", "z.zip", "plugin=stylegan", "model.image_size=16")
     code, out, err = cli(*check)
     assert code == 1 and out.count("an unsafe member name (absolute or with '..')") == 2, out + err
-    with pytest.raises(ConfigError, match=r"2 file\(s\) cannot be trained on.*unsafe member"):
+    with pytest.raises(ConfigError, match=r"2 files cannot be trained on.*unsafe member"):
         make_run(resolve([*TINY, "data.path=z.zip"]))
     code, _, err = cli("data", "clean", *check[2:], "--out", "outdir")
     assert code == 2 and "DATA is a zip, so its cleaned copy is a zip" in err, err
