@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ganhub.adapt_eval import eval_defaults
 from ganhub.adapt_inherited import inherited_keys_named
 from ganhub.clikit import RUN_DIR, KeyValueCommand
 from ganhub.errors import one_line
@@ -47,9 +48,9 @@ ADAPT_DEFAULTS: tuple[tuple[str, str, str], ...] = (
     (
         "trainer.keep_best",
         "the feature distance",
-        "fd_digits on digits (eval.features), else fid; per class when conditional: "
-        "intra_fd_digits; none when the feature network cannot be had (too few images for "
-        "rotnet): then no evaluation reads features",
+        "fd_digits on digits (eval.features), else fid; kid (kd_digits) against fewer than "
+        "100 real images; per class when conditional: intra_fd_digits; none when the feature "
+        "network cannot be had (too few images for rotnet): then no evaluation reads features",
     ),
     ("trainer.patience", "4", "stop after 4 evaluations without a better distance"),
     (
@@ -63,11 +64,16 @@ ADAPT_DEFAULTS: tuple[tuple[str, str, str], ...] = (
     ("eval.real", "validation", "compare with the kept classes' held-out images, not the shots"),
     (
         "eval.metrics",
-        "RUN's, with fid (intra_fid when conditional)",
+        "RUN's, with fid (intra_fid when conditional); kid for fid against fewer than 100 "
+        "real images",
         "the domain's defaults when RUN set none or [] (evaluation off while it trained); "
-        "eval.metrics=[] here switches it off",
+        "eval.metrics=[] here switches it off; a few images give fid a singular covariance",
     ),
-    ("eval.n_samples", "1000", "samples per evaluation"),
+    (
+        "eval.n_samples",
+        "1000; with kid, 20 per real image",
+        "samples per evaluation; 100 against a folder of 5",
+    ),
     (
         "out_dir",
         "RUN's parent folder",
@@ -75,7 +81,7 @@ ADAPT_DEFAULTS: tuple[tuple[str, str, str], ...] = (
     ),
     ("name", "<RUN>-adapt-<time>", "for an export inside a run: <run>-<export>-adapt-<time>"),
 )
-STEPS, N_SHOTS, EVAL_EVERY, PATIENCE = 300, 10, 50, 4
+STEPS, N_SHOTS, EVAL_EVERY = 300, 10, 50
 # what `ganhub meta` writes beside config.yaml: its options, meta.n_shots among them
 _META_RECORD = "meta.json"
 # what an adapted run cannot change: it is RUN's domain, and it is a new run
@@ -248,57 +254,7 @@ def adapt_config(
         kimg = ada_kimg(first, sized)
         if kimg is not None:
             defaults["trick.ada.kimg"] = kimg
-    held_out = system.validation_samples()
-    if held_out is not None and len(held_out) >= 2:
-        defaults["eval.real"] = "validation"
-    elif "eval.real" not in given and (held_out is not None or first.eval.real == "validation"):
-        # every image a shot, or data.n_shots=null on RUN's (an adapted run's) validation:
-        # eval.real=validation would refuse the run at its first evaluation
-        defaults["eval.real"] = "train"
-        if notes is not None:
-            notes.append(_nothing_held_out(held_out))
-    switched_off = "eval.metrics" in given and not first.eval.metrics  # eval.metrics=[] here
-    scored = hub.metrics.get("fid").supports(system.capabilities())  # images
-    metrics = first.eval.metrics
-    if metrics is None or (not metrics and "eval.metrics" not in given):
-        # none chosen, or the source run switched evaluation off while it trained (the
-        # tiny presets do): the domain's defaults, as `ganhub eval` scores such a run
-        metrics = system.default_metrics()
-    if "eval.metrics" not in given:  # RUN's metrics that cannot score this run: left out
-        applies = [m for m in metrics if hub.metrics.get(m).supports(system.capabilities())]
-        if applies != list(metrics):
-            if notes is not None:
-                left = ", ".join(m for m in metrics if m not in applies)
-                run = one_line(run_dir, 200)
-                notes.append(f"{run}'s eval.metrics {left} cannot score this run: left out")
-            metrics = defaults["eval.metrics"] = applies
-    chosen = given & {"eval.metrics", "eval.features"}  # the user's evaluation: theirs to fix
-    unscored = _features_problem(first, system) if scored and not chosen else None
-    if unscored is not None:
-        # no feature network for this data (rotnet on a few images): no feature metric, no best
-        defaults["eval.metrics"] = [m for m in metrics if not hub.metrics.get(m).reads_features]
-        defaults["trainer.keep_best"] = defaults["trainer.patience"] = None
-        if notes is not None:
-            notes.append(
-                f"no feature distance to keep the best of: {unscored}; the adapted run keeps "
-                "its last checkpoint (give eval.features=[...] with eval.metrics=[fid] to score it)"
-            )
-    elif switched_off and "trainer.keep_best" not in given:
-        # nothing evaluated: RUN's best (an adapted run's) has nothing to be judged by
-        defaults["trainer.keep_best"] = defaults["trainer.patience"] = None
-    elif scored and not switched_off:
-        # images: keep the best feature distance (a run that evaluates nothing keeps its last)
-        # a conditional run samples every class, and the shots are of a few: its distance
-        # compares each class with its own images (intra-class), or the kept checkpoint
-        # would be judged against classes it was not adapted to
-        distance = (
-            "intra_fid" if hub.metrics.get("intra_fid").supports(system.capabilities()) else "fid"
-        )
-        defaults["eval.metrics"] = [*metrics, *([] if distance in metrics else [distance])]
-        if "trainer.keep_best" not in given:
-            defaults["trainer.keep_best"] = feature_distance(first, system, distance)
-        watched = first.trainer.keep_best is not None or "trainer.keep_best" not in given
-        defaults["trainer.patience"] = PATIENCE if first.trainer.eval_every and watched else None
+    eval_defaults(first, system, hub, given, defaults, run_dir, notes)
     return layered()
 
 
@@ -341,22 +297,6 @@ def _typed_accum(user: Mapping[str, Any]) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-def _nothing_held_out(held_out: Any) -> str:
-    """Why the adapted run is scored against its training images, and how to hold some out
-    (`held_out`: what its shots left of the kept classes, None when it picked none)."""
-    n = 0 if held_out is None else len(held_out)
-    how = (
-        "data.n_shots=N, where the data takes it, holds the rest out"
-        if held_out is None
-        else "a smaller data.n_shots holds more out"
-    )
-    return (
-        f"eval.real=train: the adapted run holds {n} image(s) out of training, too few for "
-        f"eval.real=validation (2 or more), so its distances compare with the images it "
-        f"trains on ({how})"
-    )
-
-
 def _beside(run_dir: Path) -> Path:
     """The folder that holds RUN: `runs` for runs/digits7, `..` for `.` (the run's own
     folder, where the adapted run would land inside RUN); for a folder inside a run (an export,
@@ -392,21 +332,6 @@ def _fitting_batch(config: RunConfig, system: Any) -> int | None:
     return batch - batch % accum if batch >= accum else batch
 
 
-def _features_problem(config: RunConfig, system: Any) -> str | None:
-    """Why a feature network of the run's eval.features (the domain's default ones when it
-    gives none) cannot be had for this data (rotnet trains on 80 images at least), or None."""
-    from ganhub.errors import UsageError
-    from ganhub.metrics import extractor_names
-    from ganhub.metrics.features import check_available
-
-    for name in extractor_names(config.eval, system.capabilities()):
-        try:
-            check_available(name, config.eval, system)
-        except UsageError as exc:
-            return str(exc)
-    return None
-
-
 def unapplied_defaults(config: RunConfig, overrides: list[str]) -> list[str]:
     """The few-shot defaults the adapted run did not take: its data picks no shots, it has no
     held-out images, no feature distance to keep the best of (a 2D or a text run)."""
@@ -437,17 +362,6 @@ def all_data_note(config: RunConfig, overrides: list[str], unused: list[str]) ->
         f"on all of the data {source} trained on for {steps} steps; give data keys for the few "
         f"samples to adapt to (ganhub run plugin={config.plugin} --help lists them)"
     )
-
-
-def feature_distance(config: RunConfig, system: Any, metric: str = "fid") -> str:
-    """The name `metric` (fid or intra_fid) reports on the run's first feature network:
-    fd_digits (intra_fd_digits) on the digits classifier, fid on the published Inception."""
-    from ganhub.metrics.features import extractor_names, get_extractor
-
-    name = extractor_names(config.eval, system.capabilities())[0]
-    if name != "inception" and "/" not in name and not name.endswith((".json", ".safetensors")):
-        return ("intra_" if metric == "intra_fid" else "") + f"fd_{name}"  # a local network
-    return get_extractor(name, config.eval, system).key(metric)  # which Inception decides
 
 
 def _system(config: RunConfig, hub: Hub) -> Any:

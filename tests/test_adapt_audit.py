@@ -221,5 +221,5 @@ def test_adapt_leaves_out_the_source_metrics_that_cannot_score_the_new_run(
     notes: list[str] = []
     keys = ["data=folder", f"data.path={folder}", "data.classes=null", "data.channels=1"]
     config = adapt_config(source, keys, notes=notes)
-    assert config.eval.metrics == ["fid"]
+    assert config.eval.metrics == ["kid"]  # against 12 images: kid, not fid (adapt_eval)
     assert f"{source}'s eval.metrics digit_modes cannot score this run: left out" in notes
