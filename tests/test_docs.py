@@ -444,3 +444,21 @@ def test_the_hooks_page_snippet_runs_as_written(
     exec(compile(block, "hooks.md", "exec"), {})
     printed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
     assert [n for n in printed if n.isdigit()] == ["10", "20"]
+
+
+def test_the_performance_page_commands_resolve() -> None:
+    """docs/performance.md's `ganhub run` lines are valid configs with the trainer options they
+    show (cuda_graphs, threads...) resolved as shown."""
+    import shlex
+
+    from ganhub.config.resolve import resolve
+
+    text = (DOCS / "performance.md").read_text()
+    runs = [line for block in _blocks(text, "bash") for line in block.splitlines()
+            if line.startswith("ganhub run ")]  # fmt: skip
+    assert any("trainer.cuda_graphs=true" in line for line in runs)
+    for line in runs:
+        args = shlex.split(line)[2:]
+        trainer = resolve(args).trainer
+        for key, value in (a.split("=", 1) for a in args if a.startswith("trainer.")):
+            assert str(getattr(trainer, key.split(".")[1])).lower() == value.lower(), line

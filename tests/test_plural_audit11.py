@@ -7,11 +7,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import click
 import pytest
@@ -19,7 +16,7 @@ import torch
 from PIL import Image
 
 from ganhub.conditioning import LabelSpec
-from ganhub.engine import checkpoint, loop
+from ganhub.engine import checkpoint
 from ganhub.engine.checkpoint_fit import mismatch
 from ganhub.engine.environment import select_device, set_threads
 from ganhub.errors import ConfigError, UsageError
@@ -29,6 +26,7 @@ from ganhub.plural import counted
 
 from .browser import dump_dom
 from .conftest import TINY_TOY
+from .test_small_lines_audit11 import _ctrl_c_at  # a Ctrl-C after a step and during its save
 
 CLI = Callable[..., tuple[int, str, str]]  # the `cli` fixture: (exit code, stdout, stderr)
 
@@ -145,30 +143,6 @@ def test_option_help_is_capitalised_and_ends_like_the_others(where: str) -> None
 
 
 # -- 3. a second Ctrl-C -----------------------------------------------------------------------
-
-
-@contextmanager
-def _ctrl_c_at(step: int, during_write: int) -> Iterator[None]:
-    """A Ctrl-C right after training step `step`, and `during_write` more while the checkpoint
-    it asks for is written (after its weights file)."""
-    train_step, save_file = loop.train_step, checkpoint.save_file
-    left = [during_write]
-
-    def step_then_signal(run: Any, batches: Any) -> None:
-        train_step(run, batches)
-        if run.step == step:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    def write_then_signal(*args: Any, **kwargs: Any) -> None:
-        save_file(*args, **kwargs)
-        while left[0]:
-            left[0] -= 1
-            os.kill(os.getpid(), signal.SIGINT)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(loop, "train_step", step_then_signal)
-        patch.setattr(checkpoint, "save_file", write_then_signal)
-        yield
 
 
 def test_a_second_ctrl_c_says_how_to_resume_the_checkpoint_kept(cli: CLI, workdir: Path) -> None:

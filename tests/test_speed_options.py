@@ -438,24 +438,6 @@ def test_fused_adam_trains_like_foreach_on_a_gpu(train: Any) -> None:
     assert_same_training(train(foreach), train(base), atol=1e-4)
 
 
-def test_the_performance_page_commands_resolve() -> None:
-    """docs/performance.md's `ganhub run` lines are valid configs with the trainer options they
-    show (cuda_graphs, threads...) resolved as shown."""
-    import shlex
-
-    from .test_docs import DOCS, _blocks
-
-    text = (DOCS / "performance.md").read_text()
-    runs = [line for block in _blocks(text, "bash") for line in block.splitlines()
-            if line.startswith("ganhub run ")]  # fmt: skip
-    assert any("trainer.cuda_graphs=true" in line for line in runs)
-    for line in runs:
-        args = shlex.split(line)[2:]
-        trainer = resolve(args).trainer
-        for key, value in (a.split("=", 1) for a in args if a.startswith("trainer.")):
-            assert str(getattr(trainer, key.split(".")[1])).lower() == value.lower(), line
-
-
 def test_a_resumed_run_takes_its_kernels_from_its_config(tmp_path: Path) -> None:
     """A checkpoint written with foreach Adam resumes fused when the config says so (`auto`
     does where torch has the kernel), with the saved moments and step counts, and trains on."""
