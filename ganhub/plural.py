@@ -33,3 +33,6 @@ def counted(n: int, plural: str, spec: str = "") -> str:
     """`n` and the noun that agrees with it: "1 image", "0 images", "70000 images"; `spec` is
     the format spec of the number (`","`: "70,000 images")."""
     return f"{n:{spec}} {agreeing(n, plural)}"
+
+
+__all__ = ["agreeing", "counted", "singular"]
