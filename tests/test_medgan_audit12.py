@@ -50,15 +50,18 @@ def test_a_few_bytes_are_not_called_a_nifti_file(tmp_path: Path) -> None:
         read_file(path, 3)
 
 
-def _translate_folder(root: Path) -> Path:
+def _translate_folder(
+    root: Path, shape: tuple[int, ...] = (20, 18, 12), spacing: tuple[float, ...] = (2, 2, 3)
+) -> Path:
+    """Three source/target pairs of NIfTI volumes of `shape` voxels of `spacing` mm."""
     import nibabel as nib
 
     rng = np.random.default_rng(0)
     for sub in ("source", "target"):
         (root / sub).mkdir(parents=True)
     for i in range(3):
-        volume = rng.random((20, 18, 12)).astype(np.float32)
-        affine = np.diag([2.0, 2.0, 3.0, 1.0])
+        volume = rng.random(shape).astype(np.float32)
+        affine = np.diag([*map(float, spacing), 1.0])
         nib.save(nib.Nifti1Image(volume, affine), root / "source" / f"c{i}.nii.gz")
         nib.save(nib.Nifti1Image(volume[::-1].copy(), affine), root / "target" / f"c{i}.nii.gz")
     return root

@@ -27,6 +27,8 @@ import ganhub  # noqa: E402
 from ganhub.config.resolve import resolve  # noqa: E402
 from ganhub.errors import ConfigError  # noqa: E402
 
+from ..test_medgan_audit12 import _translate_folder  # noqa: E402  (pairs of NIfTI volumes)
+
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -108,20 +110,8 @@ TINY = [
 ]  # fmt: skip
 
 
-def _translate_folder(root: Path) -> Path:
-    rng = np.random.default_rng(0)
-    for sub in ("source", "target"):
-        (root / sub).mkdir(parents=True)
-    for i in range(3):
-        volume = rng.random((16, 16, 6)).astype(np.float32)
-        affine = np.diag([1.0, 1.0, 3.0, 1.0])
-        nib.save(nib.Nifti1Image(volume, affine), root / "source" / f"c{i}.nii.gz")
-        nib.save(nib.Nifti1Image(volume[::-1].copy(), affine), root / "target" / f"c{i}.nii.gz")
-    return root
-
-
 def test_a_folder_resume_keeps_its_percentiles(workdir: Path) -> None:
-    folder = _translate_folder(workdir / "pairs")
+    folder = _translate_folder(workdir / "pairs", (16, 16, 6), (1, 1, 3))
     run = Path(
         ganhub.train([*TINY, "task=translate", f"data.path={folder}",
                       "data.slices_per_volume=2", "name=pct"])["run_dir"]
